@@ -38,6 +38,10 @@ _check('mmdet', mmdet.__version__, mmdet_minimum_version,
 _check('mmengine', mmengine.__version__, mmengine_minimum_version,
        mmengine_maximum_version)
 
-from . import datasets, evaluation, models  # noqa: E402,F401  (registers)
+from . import datasets, evaluation, models, utils  # noqa: E402,F401
+from .utils import register_checkpoint_loader  # noqa: E402
+
+# Resuming mmengine checkpoints needs this on torch >= 2.6 (see utils).
+register_checkpoint_loader()
 
 __all__ = ['__version__', 'version_info']

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Distributed training over torch.distributed (mmengine's 'pytorch' launcher).
+# Usage: bash tools/dist_train.sh CONFIG NPROC [train.py options...]
+# Several nodes: NNODES=2 NODE_RANK=0 MASTER_ADDR=host PORT=29500 ...
+# CPU-only machines use the gloo backend: --cfg-options env_cfg.dist_cfg.backend=gloo
+set -e
+CONFIG=$1
+NPROC=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+python -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$NPROC" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
