@@ -1,1 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+from .alb_bbox_head import ALBBBoxHead, DEFAULT_ALB_GENOTYPES  # noqa: F401
+from .rtm_bbox_head import RTMBBoxHead  # noqa: F401

@@ -1,0 +1,359 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Candidate operations of the Auto-lesion Block (ElixirNet, "Search Space
+for ALB").
+
+The paper lists 9 operations:
+
+====================  =====================================================
+name                  operation
+====================  =====================================================
+``none``              no connection (a zero tensor)
+``skip_connect``      identity
+``avg_pool_3x3``      3x3 average pooling
+``sep_conv_3x3``      3x3 depthwise-separable convolution
+``sep_conv_5x5``      5x5 depthwise-separable convolution
+``sep_conv_1x3_3x1``  1x3 then 3x1 depthwise convolution, then pointwise
+``dil_conv_3x3_d3``   3x3 atrous (dilated) convolution, dilation 3
+``dil_conv_3x3_d5``   3x3 atrous (dilated) convolution, dilation 5
+``non_local``         the Non-local graph operator over the RoIs of an image
+====================  =====================================================
+
+Conventions shared by every operation built by :func:`build_alb_op`:
+
+* ``forward(x, num_rois)``: ``x`` is ``(R, C, H, W)``, the RoI features of
+  all images of the batch stacked in image order; ``num_rois`` holds the
+  number of RoIs of each image (it sums to ``R``). Only ``non_local`` uses it,
+  the other operations ignore it (it may be ``None`` for them).
+* Channels are kept (``C`` in, ``C`` out). With ``stride=1`` the spatial size
+  is kept (convolutions are padded, as the paper says). ``stride=2`` is the
+  variant used on the cell-input edges of the reduction cell (ALBr, DARTS
+  convention) and gives ``ceil(H / 2) x ceil(W / 2)`` for every operation, odd
+  sizes included (a 14x14 RoI gives 7x7 then 4x4).
+* Convolutions use the paper's ReLU-Conv-BN order (mmcv ``ConvModule`` with
+  ``order=('act', 'conv', 'norm')``) with a **non in-place** ReLU: the same
+  input tensor feeds several operations of a cell, so an in-place ReLU (mmcv's
+  default) would corrupt the other operations' input.
+* Depthwise-separable operations follow DARTS' ``SepConv``/``DilConv`` half:
+  ReLU, depthwise conv, pointwise conv, BN (no norm between the two convs). The
+  paper lists the two atrous convolutions without "depthwise-separable", so
+  they are ordinary (dense) 3x3 convolutions with dilation 3 / 5.
+
+Reduction (``stride=2``) behaviour of the parameter-free operations (DARTS):
+
+* ``none``: a zero tensor of the reduced size (``x[:, :, ::2, ::2] * 0``).
+* ``skip_connect``: :class:`FactorizedReduce`: ReLU, two 1x1 stride-2
+  convolutions (one on the input shifted by one pixel), concatenated to ``C``
+  channels, BN. The shifted path is zero-padded on the bottom/right so odd
+  sizes give the same ``ceil(H / 2)`` as the other path.
+* ``avg_pool_3x3``: ``AvgPool2d(3, stride=2, padding=1,
+  count_include_pad=False)``.
+"""
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import (ConvModule, DepthwiseSeparableConvModule,
+                      build_norm_layer)
+from torch import Tensor
+
+from .nonlocal_graph import NonLocalGraph
+
+ALB_OP_NAMES = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3',
+                'sep_conv_5x5', 'sep_conv_1x3_3x1', 'dil_conv_3x3_d3',
+                'dil_conv_3x3_d5', 'non_local')
+
+_RELU = dict(type='ReLU', inplace=False)
+_ORDER = ('act', 'conv', 'norm')
+
+
+def _check_stride(stride: int) -> None:
+    if stride not in (1, 2):
+        raise ValueError(
+            f'ALB operations support stride 1 or 2, got stride={stride}')
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: no connection, a zero tensor.
+
+    Args:
+        stride (int): 1 keeps the size, 2 returns ``ceil(H/2) x ceil(W/2)``.
+    """
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.stride = stride
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Return zeros shaped like the (strided) input."""
+        if self.stride == 1:
+            return x.mul(0.)
+        return x[:, :, ::self.stride, ::self.stride].mul(0.)
+
+
+class Identity(nn.Module):
+    """The ``skip_connect`` operation with stride 1."""
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Return the input unchanged."""
+        return x
+
+
+class FactorizedReduce(nn.Module):
+    """``skip_connect`` with stride 2 (DARTS' FactorizedReduce).
+
+    ReLU, then two 1x1 stride-2 convolutions, the second applied to the input
+    shifted by one pixel (zero-padded bottom/right so odd sizes work), their
+    outputs concatenated to ``channels`` channels, then a norm layer.
+
+    Args:
+        channels (int): input and output channels (at least 2).
+        norm_cfg (dict, optional): norm layer config. Defaults to BN.
+    """
+
+    def __init__(
+        self, channels: int,
+        norm_cfg: Optional[dict] = dict(type='BN')) -> None:
+        super().__init__()
+        if channels < 2:
+            raise ValueError('FactorizedReduce needs at least 2 channels, got '
+                             f'{channels}')
+        half = channels // 2
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(channels, half, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(
+            channels, channels - half, 1, stride=2, bias=False)
+        self.norm = build_norm_layer(norm_cfg, channels)[1] \
+            if norm_cfg is not None else nn.Identity()
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Halve the resolution, keep the channels."""
+        x = self.relu(x)
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        out = torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1)
+        return self.norm(out)
+
+
+class AvgPool3x3(nn.Module):
+    """``avg_pool_3x3``: 3x3 average pooling, padding excluded from the mean.
+
+    Args:
+        channels (int): channels (only used by the optional norm).
+        stride (int): 1 or 2.
+        norm_cfg (dict, optional): a norm layer after the pooling. DARTS adds
+            an affine-free BN after pooling in the search (mixed) operations
+            so that every path of a mixture is normalised alike; discrete
+            cells use None (plain pooling).
+    """
+
+    def __init__(self,
+                 channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.pool = nn.AvgPool2d(
+            3, stride=stride, padding=1, count_include_pad=False)
+        self.norm = build_norm_layer(norm_cfg, channels)[1] \
+            if norm_cfg is not None else nn.Identity()
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Average-pool (and normalise)."""
+        return self.norm(self.pool(x))
+
+
+class SepConv(nn.Module):
+    """``sep_conv_kxk``: ReLU, depthwise kxk conv, pointwise conv, BN.
+
+    Built from mmcv's ``DepthwiseSeparableConvModule`` (the ReLU in the
+    depthwise ``ConvModule``, the BN in the pointwise one, ReLU-Conv-BN).
+
+    Args:
+        channels (int): input and output channels.
+        kernel_size (int): 3 or 5 in the search space.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.conv = DepthwiseSeparableConvModule(
+            channels,
+            channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            bias=False,
+            order=_ORDER,
+            dw_norm_cfg=None,
+            dw_act_cfg=_RELU,
+            pw_norm_cfg=norm_cfg,
+            pw_act_cfg=None)
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Apply the separable convolution."""
+        return self.conv(x)
+
+
+class SepConv1x3And3x1(nn.Module):
+    """``sep_conv_1x3_3x1``: ReLU, depthwise 1x3, depthwise 3x1, pointwise,
+    BN (the inception-like asymmetric factorisation the paper describes for
+    ALBr).
+
+    With stride 2 the 1x3 conv strides along the width and the 3x1 conv along
+    the height (DARTS' ``conv_7x1_1x7`` convention).
+
+    Args:
+        channels (int): input and output channels.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 stride: int = 1,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.conv_1x3 = ConvModule(
+            channels,
+            channels, (1, 3),
+            stride=(1, stride),
+            padding=(0, 1),
+            groups=channels,
+            bias=False,
+            norm_cfg=None,
+            act_cfg=_RELU,
+            order=_ORDER)
+        self.conv_3x1 = ConvModule(
+            channels,
+            channels, (3, 1),
+            stride=(stride, 1),
+            padding=(1, 0),
+            groups=channels,
+            bias=False,
+            norm_cfg=None,
+            act_cfg=None,
+            order=_ORDER)
+        self.pointwise_conv = ConvModule(
+            channels,
+            channels,
+            1,
+            norm_cfg=norm_cfg,
+            act_cfg=None,
+            order=_ORDER)
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Apply the asymmetric separable convolution."""
+        return self.pointwise_conv(self.conv_3x1(self.conv_1x3(x)))
+
+
+class DilConv(nn.Module):
+    """``dil_conv_3x3_dN``: ReLU, 3x3 atrous conv (dilation N), BN.
+
+    A dense (not depthwise) convolution, as the paper lists it; padding equals
+    the dilation so stride 1 keeps the size.
+
+    Args:
+        channels (int): input and output channels.
+        dilation (int): 3 or 5 in the search space.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 dilation: int,
+                 stride: int = 1,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.conv = ConvModule(
+            channels,
+            channels,
+            3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            norm_cfg=norm_cfg,
+            act_cfg=_RELU,
+            order=_ORDER)
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Apply the dilated convolution."""
+        return self.conv(x)
+
+
+def _skip(channels: int, stride: int, norm_cfg: dict) -> nn.Module:
+    return Identity() if stride == 1 else FactorizedReduce(channels, norm_cfg)
+
+
+_OP_FACTORIES: Dict[str, Callable[..., nn.Module]] = {
+    'none':
+    lambda c, s, norm_cfg, pool_norm_cfg: Zero(s),
+    'skip_connect':
+    lambda c, s, norm_cfg, pool_norm_cfg: _skip(c, s, norm_cfg),
+    'avg_pool_3x3':
+    lambda c, s, norm_cfg, pool_norm_cfg: AvgPool3x3(c, s, pool_norm_cfg),
+    'sep_conv_3x3':
+    lambda c, s, norm_cfg, pool_norm_cfg: SepConv(c, 3, s, norm_cfg),
+    'sep_conv_5x5':
+    lambda c, s, norm_cfg, pool_norm_cfg: SepConv(c, 5, s, norm_cfg),
+    'sep_conv_1x3_3x1':
+    lambda c, s, norm_cfg, pool_norm_cfg: SepConv1x3And3x1(c, s, norm_cfg),
+    'dil_conv_3x3_d3':
+    lambda c, s, norm_cfg, pool_norm_cfg: DilConv(c, 3, s, norm_cfg),
+    'dil_conv_3x3_d5':
+    lambda c, s, norm_cfg, pool_norm_cfg: DilConv(c, 5, s, norm_cfg),
+    'non_local':
+    lambda c, s, norm_cfg, pool_norm_cfg: NonLocalGraph(
+        c, stride=s, norm_cfg=norm_cfg),
+}
+assert tuple(_OP_FACTORIES) == ALB_OP_NAMES
+
+
+def build_alb_op(name: str,
+                 channels: int,
+                 stride: int,
+                 norm_cfg: Optional[dict] = dict(type='BN'),
+                 pool_norm_cfg: Optional[dict] = None) -> nn.Module:
+    """Build one candidate operation of the ALB search space.
+
+    Args:
+        name (str): one of :data:`ALB_OP_NAMES`.
+        channels (int): input and output channels.
+        stride (int): 1 (ALB, and ALBr edges from earlier branches) or 2
+            (ALBr edges from the cell input).
+        norm_cfg (dict, optional): norm of the convolutional operations and of
+            the Non-local output. Search cells use an affine-free BN (DARTS).
+        pool_norm_cfg (dict, optional): norm appended to ``avg_pool_3x3``
+            (DARTS does this in mixed operations only). Defaults to None.
+
+    Returns:
+        nn.Module: a module with ``forward(x, num_rois)``.
+    """
+    if name not in _OP_FACTORIES:
+        raise ValueError(f'Unknown ALB operation {name!r}; expected one of '
+                         f'{ALB_OP_NAMES}')
+    _check_stride(stride)
+    return _OP_FACTORIES[name](channels, stride, norm_cfg, pool_norm_cfg)

@@ -1,0 +1,130 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Auto-lesion Block box head with the Relation Transfer Module (ElixirNet,
+sections "Relation Transfer Module" and "Multi-type Lesion Detection")."""
+from typing import List, Optional, Sequence
+
+import torch
+from mmdet.registry import MODELS
+from mmengine.logging import print_log
+from torch import Tensor
+
+from mmlesion.models.layers.relation_transfer_module import \
+    RelationTransferModule
+from .alb_bbox_head import ALBBBoxHead
+
+
+@MODELS.register_module()
+class RTMBBoxHead(ALBBBoxHead):
+    """:class:`ALBBBoxHead` whose predictors also see the RTM feature ``f_E``.
+
+    ``f = pool(ALBr(ALBr(ALB(conv(RoI)))))`` (``P`` channels);
+    ``f_E = E Gamma_s M W_E`` (:class:`RelationTransferModule`, ``E`` = the
+    ALB's Non-local graph of the same forward, kept with its gradient so the
+    multi-type loss also trains the graph); ``cls_score = fc_cls([f, f_E])``
+    and ``bbox_pred = fc_reg([f, f_E])`` ("concatenated to the original region
+    features to improve both classification and localization"). Typically
+    ``num_classes = 8`` (DeepLesion's coarse lesion types; background is the
+    9th score).
+
+    Choices the paper leaves open:
+
+    * ``E`` comes from the ALB's Non-local operation(s) (the mean if there are
+      several, e.g. the 10 mixed edges of a search cell; the ALBr's if the ALB
+      has none); a genotype without any Non-local operation is refused.
+    * The binary classifier (``M`` and ``Gamma_s``) is the pretrained
+      single-class ElixirNet's lesion-vs-background ``fc_cls``, frozen by
+      default (``freeze_binary_cls``). Loading such a checkpoint (``load_from``
+      of the fine-tuning config) moves its ``fc_cls.weight/bias`` (shape
+      ``(2, P)``) into ``rtm.binary_cls`` and drops the pretrained ``fc_reg``
+      (its input size differs), so the new multi-type ``fc_cls``/``fc_reg``
+      start from their initialisation and everything else (3x3 conv, ALB,
+      ALBr) from the pretrained weights. Without such a checkpoint a frozen
+      classifier is a fixed random projection; set ``freeze_binary_cls=False``
+      to learn it through ``f_E``.
+
+    Args:
+        rtm_channels (int): size of ``f_E`` (the paper's ``E`` = 128).
+        num_embeddings (int): outputs of the binary classifier (2: lesion,
+            background).
+        freeze_binary_cls (bool): freeze the binary classifier. Defaults to
+            True.
+        *args, **kwargs: :class:`ALBBBoxHead` arguments.
+    """
+
+    def __init__(self,
+                 *args,
+                 rtm_channels: int = 128,
+                 num_embeddings: int = 2,
+                 freeze_binary_cls: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self._graph_ops:
+            raise ValueError(
+                'RTMBBoxHead needs the relation graph E of a non_local '
+                'operation, but the genotypes have none; add a non_local op '
+                "to genotypes['normal']")
+        for op in self._graph_ops:
+            op.keep_live_graph = True
+        self.rtm_channels = rtm_channels
+        self.rtm = RelationTransferModule(
+            self.out_channels,
+            rtm_channels,
+            num_embeddings=num_embeddings,
+            freeze_classifier=freeze_binary_cls)
+        self._build_predictors(self.out_channels + rtm_channels)
+
+    def _live_graphs(self) -> List[Tensor]:
+        return self._mean_graph(
+            [op.pop_live_adjacency() for op in self._graph_ops])
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> tuple:
+        """Forward RoI features through ALB cells, RTM and the predictors.
+
+        Args:
+            x (Tensor): ``(R, in_channels, S, S)`` RoI features of all images.
+            num_rois (Sequence[int]): RoIs per image, summing to ``R``.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``cls_score (R, num_classes + 1)`` and
+            ``bbox_pred``.
+        """
+        feats = self.forward_features(x, num_rois)
+        f_e = self.rtm(feats, self._live_graphs(),
+                       self._check_num_rois(x, num_rois))
+        feats = torch.cat([feats, f_e], dim=1)
+        cls_score = self.fc_cls(feats) if self.with_cls else None
+        bbox_pred = self.fc_reg(feats) if self.with_reg else None
+        return cls_score, bbox_pred
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Take the binary classifier from a single-class head's ``fc_cls``.
+
+        When the checkpoint has no ``rtm.binary_cls`` but an ``fc_cls`` of the
+        binary classifier's shape (a pretrained :class:`ALBBBoxHead`), that
+        ``fc_cls`` becomes ``rtm.binary_cls`` and the pretrained ``fc_reg``,
+        whose input lacks ``f_E``, is dropped.
+        """
+        src, dst = prefix + 'fc_cls.', prefix + 'rtm.binary_cls.'
+        binary = self.rtm.binary_cls
+        if (dst + 'weight' not in state_dict and src + 'weight' in state_dict
+                and tuple(state_dict[src + 'weight'].shape) == tuple(
+                    binary.weight.shape)):
+            for name in ('weight', 'bias'):
+                if src + name in state_dict:
+                    state_dict[dst + name] = state_dict.pop(src + name)
+            for name in ('weight', 'bias'):
+                reg = state_dict.get(prefix + 'fc_reg.' + name)
+                own = getattr(self.fc_reg, name, None) \
+                    if self.with_reg else None
+                if reg is not None and (own is None or reg.shape != own.shape):
+                    state_dict.pop(prefix + 'fc_reg.' + name)
+            print_log(
+                f'RTMBBoxHead: loaded the binary classifier {src[:-1]} of the '
+                f'checkpoint into {dst[:-1]} (M and Gamma_s of the Relation '
+                'Transfer Module); the multi-type fc_cls/fc_reg keep their '
+                'initialisation.',
+                logger='current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
