@@ -40,6 +40,8 @@ _check('mmengine', mmengine.__version__, mmengine_minimum_version,
 
 from . import datasets, evaluation, models, utils  # noqa: E402,F401
 from .utils import register_checkpoint_loader  # noqa: E402
+from . import nas  # noqa: E402,F401  (ALB search loop, dataset, optimizers)
+from . import engine, visualization  # noqa: E402,F401  (hooks, drawing)
 
 # Resuming mmengine checkpoints needs this on torch >= 2.6 (see utils).
 register_checkpoint_loader()

@@ -1,1 +1,4 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+from .relation_graph import (draw_relation_graph, select_edges,  # noqa: F401
+                             slice_to_gray)
+from .lesion_visualizer import draw_lesion_detections  # noqa: F401

@@ -1,1 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+from .resnet_with_stem import ResNetWithStem  # noqa: F401
+from .vgg import LesionVGG  # noqa: F401

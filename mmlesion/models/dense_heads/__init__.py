@@ -1,1 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+from .truncated_rpn_head import TruncatedRPNHead  # noqa: F401
+from .lesion_seg_head import LesionSegHead  # noqa: F401

@@ -1,0 +1,39 @@
+# Plain mmdet Faster R-CNN R50-C4 (no FPN: RPN and RoI Align on C4, ResNet
+# stage 5 as the RoI head) on DeepLesion, 3 slices: the "FRCNN" baseline of
+# ElixirNet Table 1. mmdet's C4 model config, switched from the caffe-style
+# detectron2 weights (which expect 0..255 BGR input) to pytorch-style
+# torchvision weights, like the FPN configs, since the CT input is windowed
+# to [-1, 1].
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50-caffe-c4.py',
+    '../_base_/datasets/deeplesion_3slice.py',
+    '../_base_/schedules/schedule_elixirnet_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+model = dict(
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=[0., 0., 0.],
+        std=[1., 1., 1.],
+        bgr_to_rgb=False,
+        pad_size_divisor=32),
+    backbone=dict(
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    roi_head=dict(
+        shared_head=dict(
+            style='pytorch',
+            init_cfg=dict(
+                type='Pretrained', checkpoint='torchvision://resnet50')),
+        bbox_head=dict(num_classes=1)))
+
+val_evaluator = dict(
+    type='FROCMetric', fp_rates=(0.5, 1, 2, 3, 4, 8, 16), with_coco_map=True)
+test_evaluator = val_evaluator
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        save_best='froc/sens@3', rule='greater'))

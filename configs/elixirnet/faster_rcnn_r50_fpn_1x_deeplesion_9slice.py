@@ -1,0 +1,34 @@
+# Plain mmdet Faster R-CNN R50-FPN on DeepLesion, 9 slices (the 9-slice
+# baseline of ElixirNet Table 5): the ResNet stem takes 9 input channels.
+# Its conv1 cannot take the 3-channel ImageNet weights (mmengine skips the
+# mismatched tensor with a warning), so it starts from random initialisation
+# and the stem is trained (frozen_stages=-1); everything else loads
+# torchvision://resnet50 as usual.
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    '../_base_/datasets/deeplesion_9slice.py',
+    '../_base_/schedules/schedule_elixirnet_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+model = dict(
+    # mmengine's ImgDataPreprocessor accepts 1 or 3 mean/std values only;
+    # the input is already windowed, so normalisation is simply off.
+    data_preprocessor=dict(
+        type='DetDataPreprocessor',
+        mean=None,
+        std=None,
+        bgr_to_rgb=False,
+        pad_size_divisor=32),
+    backbone=dict(in_channels=9, frozen_stages=-1),
+    roi_head=dict(bbox_head=dict(num_classes=1)))
+
+val_evaluator = dict(
+    type='FROCMetric', fp_rates=(0.5, 1, 2, 3, 4, 8, 16), with_coco_map=True)
+test_evaluator = val_evaluator
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        save_best='froc/sens@3', rule='greater'))

@@ -1,0 +1,36 @@
+# Multi-type lesion detection with plain Faster R-CNN R50-FPN (Table 4,
+# "FPN w finetune"): the single-class FPN baseline
+# (faster_rcnn_r50_fpn_1x_deeplesion_3slice.py) fine-tuned on the typed val
+# split with a new 8-type classifier / regressor, backbone, FPN and RPN
+# frozen, 6 epochs at lr 0.002; tested on the typed test split.
+_base_ = './faster_rcnn_r50_fpn_1x_deeplesion_3slice.py'
+
+load_from = 'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'
+
+model = dict(
+    backbone=dict(frozen_stages=4, norm_eval=True),
+    roi_head=dict(bbox_head=dict(num_classes=8)))
+
+train_dataloader = dict(
+    dataset=dict(split='val', label_mode='coarse_type'))
+val_dataloader = dict(
+    dataset=dict(split='test', label_mode='coarse_type'))
+test_dataloader = val_dataloader
+
+max_epochs = 6
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=100)
+]
+optim_wrapper = dict(
+    optimizer=dict(lr=0.002),
+    paramwise_cfg=dict(
+        custom_keys={
+            'neck': dict(lr_mult=0., decay_mult=0.),
+            'rpn_head': dict(lr_mult=0., decay_mult=0.)
+        }))
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1,
+        save_best=None))

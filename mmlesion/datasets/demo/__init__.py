@@ -1,0 +1,14 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Synthetic CT data in the DeepLesion release layout (demo and tests)."""
+from .generator import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE, SPLIT_CODES,
+                        DeepLesionDemoGenerator, DemoDataConfig,
+                        dataset_digest, generate_demo_deeplesion)
+from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
+                      simulate_acquisition)
+
+__all__ = [
+    'BOX_PADDING', 'DL_INFO_COLUMNS', 'META_FILE', 'SPLIT_CODES',
+    'DeepLesionDemoGenerator', 'DemoDataConfig', 'dataset_digest',
+    'generate_demo_deeplesion', 'CTPhantom', 'Lesion', 'PatientAnatomy',
+    'SliceGrid', 'Tissue', 'simulate_acquisition'
+]

@@ -1,0 +1,852 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Deterministic synthetic dataset in the exact DeepLesion release layout.
+
+Writes what the NIH release contains (Yan et al., "DeepLesion", J. Med.
+Imaging 2018, Sec. 2 and the release's README)::
+
+    <out>/Images_png/<patient:06d>_<study:02d>_<series:02d>/<slice:03d>.png
+    <out>/DL_info.csv        # the 18 official columns, official formatting
+    <out>/demo_meta.json     # generator settings and every lesion drawn
+
+PNGs are 16-bit grayscale with ``value = HU + 32768``. CSV coordinates are
+1-based like the official file (its box is the RECIST extent padded by
+5 pixels on each side, as measured on the released rows). Each key slice
+comes with its stored neighbours (``context_mm`` on each side) so multi-slice
+inputs (3 or 9 slices at 2 mm) can be interpolated. Like DeepLesion, some
+lesions visible on a key slice have no CSV row, a few rows are flagged
+``Possibly_noisy`` and splits are made by patient.
+
+Same seed and settings give byte-identical files.
+"""
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
+                      simulate_acquisition, tissue_lut)
+
+#: The columns of ``DL_info.csv`` in the official order.
+DL_INFO_COLUMNS = (
+    'File_name', 'Patient_index', 'Study_index', 'Series_ID',
+    'Key_slice_index', 'Measurement_coordinates', 'Bounding_boxes',
+    'Lesion_diameters_Pixel_', 'Normalized_lesion_location',
+    'Coarse_lesion_type', 'Possibly_noisy', 'Slice_range', 'Spacing_mm_px_',
+    'Image_size', 'DICOM_windows', 'Patient_gender', 'Patient_age',
+    'Train_Val_Test')
+
+#: ``Train_Val_Test`` codes of the official file.
+SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3}
+
+#: Marker file: a folder holding it was written by this generator.
+META_FILE = 'demo_meta.json'
+
+#: Padding of ``Bounding_boxes`` around the RECIST end points (pixels),
+#: measured on the released DL_info rows (always 5).
+BOX_PADDING = 5.
+
+GENERATOR_VERSION = 1
+
+# Per coarse type: where its centre may lie, which tissues may surround it,
+# its long-diameter distribution (log-normal, mm) and its attenuation.
+_TYPE_SPECS: Dict[int, dict] = {
+    1: dict(name='bone', center=(Tissue.BONE_MARROW, ),
+            accept=(Tissue.BONE_MARROW, Tissue.BONE_CORTEX, Tissue.DISC),
+            median=13., sigma=.3, lo=5., hi=26., weight=.5, inside=.85),
+    2: dict(name='abdomen', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.VESSEL),
+            median=22., sigma=.45, lo=6., hi=60., weight=1.5, inside=.9),
+    3: dict(name='mediastinum', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.VESSEL, Tissue.HEART),
+            median=17., sigma=.35, lo=6., hi=40., weight=1.5, inside=.75),
+    4: dict(name='liver', center=(Tissue.LIVER, ),
+            accept=(Tissue.LIVER, Tissue.VESSEL),
+            median=20., sigma=.55, lo=5., hi=60., weight=3., inside=.95),
+    5: dict(name='lung', center=(Tissue.LUNG, ),
+            accept=(Tissue.LUNG, Tissue.VESSEL),
+            median=12., sigma=.55, lo=3., hi=45., weight=3., inside=.95),
+    6: dict(name='kidney', center=(Tissue.KIDNEY, ),
+            accept=(Tissue.KIDNEY, Tissue.VISCERAL_FAT),
+            median=18., sigma=.4, lo=5., hi=40., weight=1., inside=.7),
+    7: dict(name='soft tissue', center=(Tissue.SUBCUT_FAT, ),
+            accept=(Tissue.SUBCUT_FAT, Tissue.MUSCLE),
+            median=16., sigma=.35, lo=6., hi=35., weight=.6, inside=.9),
+    8: dict(name='pelvis', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.BLADDER,
+                    Tissue.VESSEL),
+            median=24., sigma=.45, lo=6., hi=60., weight=1.5, inside=.9),
+}
+
+# Noise is nearly incompressible: Huffman-only deflate is as small as the
+# default strategy and faster.
+_PNG_PARAMS = [
+    cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
+    cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY
+]
+
+_NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
+
+# Body regions a series covers, as ranges of the normalised position t.
+_REGIONS = ('chest', 'abdomen', 'pelvis')
+_REGION_PROBS = (.35, .45, .2)
+
+
+@dataclass
+class DemoDataConfig:
+    """Settings of the demo dataset.
+
+    Args:
+        num_train (int): key slices in the train split.
+        num_val (int): key slices in the val split.
+        num_test (int): key slices in the test split.
+        image_size (int): height and width of every slice in pixels.
+        spacing_range (tuple): preferred in-plane spacing range (mm/px); it
+            is raised when the body would not fit the image.
+        slice_intervals (tuple): slice intervals (mm) a series may have.
+        slice_interval_probs (tuple): their probabilities.
+        context_mm (float): stored neighbours on each side of a key slice.
+        lesions_per_key (tuple): inclusive range of annotated lesions on a
+            key slice.
+        unannotated_prob (float): probability that a key slice also shows a
+            lesion without a CSV row.
+        noisy_prob (float): probability that a row is ``Possibly_noisy``
+            (its measurement is then perturbed).
+        noise_sigma_range (tuple): image noise (HU) range, one per series.
+        nan_age_prob (float): probability of an unknown age ('NaN').
+        seed (int): random seed; same seed, same bytes.
+    """
+    num_train: int = 150
+    num_val: int = 40
+    num_test: int = 40
+    image_size: int = 256
+    spacing_range: Tuple[float, float] = (1.2, 1.6)
+    slice_intervals: Tuple[float, ...] = (1., 2., 5.)
+    slice_interval_probs: Tuple[float, ...] = (.2, .35, .45)
+    context_mm: float = 10.
+    lesions_per_key: Tuple[int, int] = (1, 3)
+    unannotated_prob: float = .2
+    noisy_prob: float = .02
+    noise_sigma_range: Tuple[float, float] = (10., 20.)
+    nan_age_prob: float = .02
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in ('num_train', 'num_val', 'num_test'):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f'DemoDataConfig.{name} must be >= 0')
+        if self.num_train + self.num_val + self.num_test <= 0:
+            raise ValueError('DemoDataConfig: no key slice requested')
+        if not 64 <= int(self.image_size) <= 1024:
+            raise ValueError('DemoDataConfig.image_size must be in [64, 1024]'
+                             f', got {self.image_size}')
+        lo, hi = self.spacing_range
+        if not 0 < lo <= hi:
+            raise ValueError('DemoDataConfig.spacing_range must be (lo, hi) '
+                             f'with 0 < lo <= hi, got {self.spacing_range}')
+        if (len(self.slice_intervals) != len(self.slice_interval_probs)
+                or not self.slice_intervals
+                or min(self.slice_intervals) <= 0
+                or min(self.slice_interval_probs) < 0
+                or sum(self.slice_interval_probs) <= 0):
+            raise ValueError('DemoDataConfig.slice_intervals / '
+                             'slice_interval_probs must be positive and of '
+                             'the same length')
+        if self.context_mm < 0:
+            raise ValueError('DemoDataConfig.context_mm must be >= 0')
+        lo, hi = self.lesions_per_key
+        if not 1 <= lo <= hi <= 6:
+            raise ValueError('DemoDataConfig.lesions_per_key must satisfy '
+                             f'1 <= lo <= hi <= 6, got {self.lesions_per_key}')
+        for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob'):
+            if not 0. <= getattr(self, name) <= 1.:
+                raise ValueError(f'DemoDataConfig.{name} must be in [0, 1]')
+        lo, hi = self.noise_sigma_range
+        if not 0 <= lo <= hi:
+            raise ValueError('DemoDataConfig.noise_sigma_range must be '
+                             f'(lo, hi) with 0 <= lo <= hi, got '
+                             f'{self.noise_sigma_range}')
+
+
+@dataclass
+class _KeySlice:
+    index: int
+    z: float
+    lesions: List[Lesion]
+    window: Tuple[float, float]
+    body_box: Tuple[int, int, int, int]  # x0, y0, x1, y1 (pixels)
+    rows: List[dict] = field(default_factory=list)
+
+
+@dataclass
+class _Series:
+    patient: int
+    study: int
+    series: int
+    split: str
+    gender: str
+    age: Optional[int]
+    region: str
+    interval: float
+    z_start: float
+    grid: SliceGrid
+    noise_sigma: float
+    air_sigma: float
+    fov_fill: Optional[float]
+    phantom: CTPhantom
+    keys: List[_KeySlice] = field(default_factory=list)
+    blocks: List[Tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def dir_name(self) -> str:
+        return f'{self.patient:06d}_{self.study:02d}_{self.series:02d}'
+
+    def z_of(self, index: int) -> float:
+        return self.z_start + (index - 1) * self.interval
+
+    def indices(self) -> List[int]:
+        return [i for lo, hi in self.blocks for i in range(lo, hi + 1)]
+
+
+def _fmt(value: float) -> str:
+    """Number formatting of the official CSV (C ``%g``, no ``-0``)."""
+    text = '%g' % float(value)
+    return '0' if text == '-0' else text
+
+
+def _fmt_list(values: Sequence[float]) -> str:
+    return ', '.join(_fmt(v) for v in values)
+
+
+def _merge_blocks(blocks: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+    merged: List[Tuple[int, int]] = []
+    for lo, hi in sorted(blocks):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+class DeepLesionDemoGenerator:
+    """Plan and write a synthetic DeepLesion-format dataset.
+
+    Args:
+        config (DemoDataConfig, optional): settings; keyword arguments
+            override its fields (e.g. ``seed=1, num_train=10``).
+
+    Example:
+        >>> gen = DeepLesionDemoGenerator(num_train=4, num_val=2, num_test=2)
+        >>> summary = gen.generate('data/demo_deeplesion')
+    """
+
+    def __init__(self, config: Optional[DemoDataConfig] = None, **kwargs):
+        config = DemoDataConfig() if config is None else config
+        if kwargs:
+            unknown = set(kwargs) - set(DemoDataConfig.__dataclass_fields__)
+            if unknown:
+                raise TypeError(f'Unknown DemoDataConfig fields: {unknown}')
+            config = DemoDataConfig(**{**asdict(config), **kwargs})
+        config.validate()
+        self.config = config
+        self._series: Optional[List[_Series]] = None
+
+    # ------------------------------------------------------------------
+    # planning
+    def plan(self) -> List[_Series]:
+        """Draw patients, series, key slices and lesions (no pixels yet)."""
+        if self._series is not None:
+            return self._series
+        cfg = self.config
+        seed = int(cfg.seed)
+        patients: List[List[_Series]] = []
+        for split, code in SPLIT_CODES.items():
+            budget = int(getattr(cfg, f'num_{split}'))
+            j = 0
+            while budget > 0:
+                rng = np.random.default_rng([seed, code, j])
+                series = self._plan_patient(rng, split, budget)
+                j += 1
+                n_keys = sum(len(s.keys) for s in series)
+                if n_keys:
+                    budget -= n_keys
+                    patients.append(series)
+                if j > 100 * int(getattr(cfg, f'num_{split}')) + 100:
+                    raise RuntimeError('Could not place lesions; check the '
+                                       'DemoDataConfig settings')
+        # interleave the splits and give patient indices with small gaps
+        rng = np.random.default_rng([seed, 7])
+        order = rng.permutation(len(patients))
+        gaps = rng.integers(1, 4, size=len(patients))
+        pid = 0
+        out: List[_Series] = []
+        for k, gap in zip(order, gaps):
+            pid += int(gap)
+            for s in patients[k]:
+                s.patient = pid
+                out.append(s)
+        self._series = out
+        return out
+
+    def _plan_patient(self, rng: np.random.Generator, split: str,
+                      budget: int) -> List[_Series]:
+        cfg = self.config
+        anatomy = PatientAnatomy.sample(rng)
+        gender = 'M' if rng.random() < .55 else 'F'
+        age = int(rng.integers(20, 86))
+        nan_age = rng.random() < cfg.nan_age_prob
+        n_studies = 1 if rng.random() < .65 else 2
+        out: List[_Series] = []
+        for study in range(1, n_studies + 1):
+            if budget <= 0:
+                break
+            n_keys = min(1 if rng.random() < .65 else 2, budget)
+            series = self._plan_series(rng, anatomy, split, study, n_keys)
+            series.gender = gender
+            series.age = None if nan_age else age + int(
+                rng.integers(0, 3)) * (study - 1)
+            if series.keys:
+                budget -= len(series.keys)
+                out.append(series)
+        return out
+
+    def _plan_series(self, rng: np.random.Generator, anatomy: PatientAnatomy,
+                     split: str, study: int, n_keys: int) -> _Series:
+        cfg = self.config
+        n = int(cfg.image_size)
+        probs = np.asarray(cfg.slice_interval_probs, dtype=np.float64)
+        interval = float(cfg.slice_intervals[rng.choice(
+            len(probs), p=probs / probs.sum())])
+        # in-plane spacing: preferred range, raised so the body fits
+        a_max = anatomy.half_width * 1.08
+        b_max = anatomy.half_depth * 1.05 + 25.
+        need = 2 * max(a_max + 10., b_max + 20.) / (.94 * n)
+        spacing = max(rng.uniform(*cfg.spacing_range), need)
+        spacing = math.ceil(spacing * 100.) / 100.
+        grid = SliceGrid(n, spacing, offset_x=round(rng.uniform(-8., 8.), 1),
+                         offset_y=round(rng.uniform(-12., 2.), 1))
+        region = _REGIONS[rng.choice(3, p=_REGION_PROBS)]
+        t_lo, t_hi = self._region_range(anatomy, region)
+        z_start = round((t_lo * anatomy.length) - rng.uniform(30., 80.), 1)
+        series = _Series(
+            patient=0, study=study,
+            series=int(rng.choice([1, 2, 3], p=[.8, .12, .08])), split=split,
+            gender='M', age=None, region=region, interval=interval,
+            z_start=z_start, grid=grid,
+            noise_sigma=float(rng.uniform(*cfg.noise_sigma_range)),
+            air_sigma=float(rng.uniform(4., 7.)),
+            fov_fill=-1024. if rng.random() < .7 else None,
+            phantom=CTPhantom(anatomy))
+        margin = int(math.ceil(cfg.context_mm / interval))
+        for _ in range(n_keys):
+            for _attempt in range(20):
+                t = rng.uniform(t_lo, t_hi)
+                index = int(round((t * anatomy.length - z_start) / interval)) + 1
+                index = max(index, margin + 1)
+                key = self._plan_key(rng, series, index)
+                if key is not None:
+                    series.keys.append(key)
+                    series.phantom.lesions.extend(key.lesions)
+                    break
+        series.keys.sort(key=lambda k: k.index)
+        series.blocks = _merge_blocks([(k.index - margin, k.index + margin)
+                                       for k in series.keys])
+        for key in series.keys:
+            key.rows = self._rows_for_key(rng, series, key)
+        series.phantom.clear_cache()
+        return series
+
+    @staticmethod
+    def _region_range(anatomy: PatientAnatomy,
+                      region: str) -> Tuple[float, float]:
+        if region == 'chest':
+            return anatomy.t_lung_top + .05, anatomy.t_diaphragm - .005
+        if region == 'abdomen':
+            return anatomy.t_diaphragm + .01, .76
+        return .77, .9
+
+    def _plan_key(self, rng: np.random.Generator, series: _Series,
+                  index: int) -> Optional[_KeySlice]:
+        cfg = self.config
+        z = series.z_of(index)
+        # no two key slices of a series may show each other's lesions
+        for key in series.keys:
+            if key.index == index:
+                return None
+            for les in key.lesions:
+                if abs(les.center[2] - z) < les.semi_axes[2] + 2.:
+                    return None
+        hu, labels = series.phantom.render(z, series.grid, with_lesions=False)
+        areas = np.bincount(labels.ravel(), minlength=256)
+        lo, hi = cfg.lesions_per_key
+        n_annotated = int(rng.integers(lo, hi + 1))
+        n_extra = int(rng.random() < cfg.unannotated_prob)
+        lesions: List[Lesion] = []
+        for k in range(n_annotated + n_extra):
+            les = self._place_lesion(rng, series, z, hu, labels, areas,
+                                     lesions, annotated=k < n_annotated)
+            if les is not None:
+                lesions.append(les)
+        if not any(les.annotated for les in lesions):
+            return None
+        for key in series.keys:
+            for les in lesions:
+                if abs(les.center[2] - key.z) < les.semi_axes[2] + 2.:
+                    return None
+        lung = any(les.lesion_type == 5 for les in lesions)
+        if lung:
+            window = (-1500., 500.)
+        else:
+            window = (-175., 275.) if rng.random() < .9 else (-160., 240.)
+        body = _NOT_BODY[labels] == 0
+        rows = np.nonzero(body.any(axis=1))[0]
+        cols = np.nonzero(body.any(axis=0))[0]
+        return _KeySlice(index=index, z=z, lesions=lesions, window=window,
+                         body_box=(int(cols[0]), int(rows[0]), int(cols[-1]),
+                                   int(rows[-1])))
+
+    def _place_lesion(self, rng: np.random.Generator, series: _Series,
+                      z: float, hu: np.ndarray, labels: np.ndarray,
+                      areas: np.ndarray, others: List[Lesion],
+                      annotated: bool) -> Optional[Lesion]:
+        grid = series.grid
+        anatomy = series.phantom.anatomy
+        t = z / anatomy.length
+        chest = t < anatomy.t_diaphragm
+        candidates, weights = [], []
+        for ltype, spec in _TYPE_SPECS.items():
+            if ltype == 3 and not chest:
+                continue
+            if ltype == 2 and (chest or t > .765):
+                continue
+            if ltype == 8 and t <= .765:
+                continue
+            area = areas[list(spec['center'])].sum() * grid.spacing**2
+            if area < 150.:
+                continue
+            candidates.append(ltype)
+            weights.append(spec['weight'])
+        if not candidates:
+            return None
+        w = np.asarray(weights) / np.sum(weights)
+        ltype = candidates[rng.choice(len(candidates), p=w)]
+        spec = _TYPE_SPECS[ltype]
+        host_rows, host_cols = np.nonzero(
+            tissue_lut(spec['center'])[labels])
+        long_mm = float(
+            np.clip(spec['median'] * math.exp(rng.normal(0., spec['sigma'])),
+                    spec['lo'], spec['hi']))
+        ratio = rng.uniform(.55, .95)
+        for attempt in range(45):
+            if attempt and attempt % 15 == 0:
+                long_mm = max(long_mm * .7, 3.)
+            a = long_mm / 2.
+            b = a * ratio
+            c = max(1.5, a * rng.uniform(.6, 1.1))
+            pick = int(rng.integers(len(host_rows)))
+            x, y = grid.pixel_to_mm(host_cols[pick] + rng.uniform(-.5, .5),
+                                    host_rows[pick] + rng.uniform(-.5, .5))
+            dz = rng.uniform(-.4, .4) * min(series.interval, c)
+            les = Lesion(
+                center=(float(x), float(y), float(z + dz)),
+                semi_axes=(a, b, c), angle=float(rng.uniform(0., math.pi)),
+                hu=0., lesion_type=ltype, host=int(spec['center'][0]),
+                host_hu=0., annotated=annotated)
+            host_hu = self._check_fit(les, z, grid, hu, labels, others, spec)
+            if host_hu is None:
+                continue
+            les.host_hu = host_hu
+            les.hu = self._lesion_hu(ltype, host_hu, rng)
+            return les
+        return None
+
+    @staticmethod
+    def _check_fit(les: Lesion, z: float, grid: SliceGrid, hu: np.ndarray,
+                   labels: np.ndarray, others: List[Lesion],
+                   spec: dict) -> Optional[float]:
+        """Host HU if the lesion fits at the key slice, else None."""
+        n = grid.size
+        pts = les.recist_mm(z)
+        if pts is None:
+            return None
+        cols, rows = grid.mm_to_pixel(pts[:, 0], pts[:, 1])
+        lo, hi = BOX_PADDING + 1., n - BOX_PADDING - 2.
+        if cols.min() < lo or rows.min() < lo or cols.max() > hi \
+                or rows.max() > hi:
+            return None
+        for other in others:
+            dist = math.hypot(les.center[0] - other.center[0],
+                              les.center[1] - other.center[1])
+            if dist < les.semi_axes[0] + other.semi_axes[0] + 4.:
+                return None
+        a, b = les.cross_section(z)
+        cc, rr = grid.mm_to_pixel(les.center[0], les.center[1])
+        r_px = a / grid.spacing + 1
+        r0, r1 = max(int(rr - r_px), 0), min(int(rr + r_px) + 2, n)
+        c0, c1 = max(int(cc - r_px), 0), min(int(cc + r_px) + 2, n)
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        xm, ym = grid.pixel_to_mm(xx, yy)
+        dx, dy = xm - les.center[0], ym - les.center[1]
+        ca, sa = math.cos(les.angle), math.sin(les.angle)
+        inside = ((dx * ca + dy * sa) / a)**2 + (
+            (-dx * sa + dy * ca) / b)**2 < 1.
+        if not inside.any():
+            inside[min(max(int(round(rr)) - r0, 0), inside.shape[0] - 1),
+                   min(max(int(round(cc)) - c0, 0), inside.shape[1] - 1)] = True
+        lab = labels[r0:r1, c0:c1][inside]
+        if tissue_lut(spec['accept'])[lab].mean() < spec['inside']:
+            return None
+        host = tissue_lut(spec['center'])[lab]
+        if not host.any():
+            return None
+        return float(np.median(hu[r0:r1, c0:c1][inside][host]))
+
+    @staticmethod
+    def _lesion_hu(ltype: int, host_hu: float,
+                   rng: np.random.Generator) -> float:
+        """Attenuation: hypo- or hyper-dense relative to the host organ."""
+        u = rng.random()
+        if ltype == 1:
+            value = rng.uniform(40., 100.) if u < .75 else rng.uniform(
+                600., 800.)
+        elif ltype == 4:
+            value = host_hu - rng.uniform(45., 90.) if u < .7 else \
+                host_hu + rng.uniform(50., 90.)
+        elif ltype == 5:
+            value = rng.uniform(0., 60.) if u < .85 else rng.uniform(
+                -550., -350.)
+        elif ltype == 6:
+            value = rng.uniform(0., 20.) if u < .6 else rng.uniform(60., 100.)
+        elif ltype == 3:
+            value = rng.uniform(35., 70.)
+        else:
+            value = rng.uniform(45., 85.)
+        return round(float(value), 1)
+
+    def _rows_for_key(self, rng: np.random.Generator, series: _Series,
+                      key: _KeySlice) -> List[dict]:
+        cfg = self.config
+        grid = series.grid
+        n = grid.size
+        anatomy = series.phantom.anatomy
+        bx0, by0, bx1, by1 = key.body_box
+        block = next(b for b in series.blocks if b[0] <= key.index <= b[1])
+        rows = []
+        for les in key.lesions:
+            if not les.annotated:
+                continue
+            pts = les.recist_mm(key.z)
+            cols, rws = grid.mm_to_pixel(pts[:, 0], pts[:, 1])
+            px = np.stack([cols, rws], axis=1)
+            # the reader's click jitter (small against small lesions)
+            sigma = min(.2, .03 * float(np.linalg.norm(px[0] - px[1])))
+            px += rng.normal(0., sigma, size=px.shape)
+            noisy = bool(rng.random() < cfg.noisy_prob)
+            if noisy:  # a measurement that does not fit the lesion well
+                center = px.mean(axis=0)
+                scale = rng.uniform(1.3, 1.6) if rng.random() < .5 else \
+                    rng.uniform(.5, .7)
+                px = center + (px - center) * scale
+            px = np.clip(px, 0., n - 1.)
+            box = np.array([
+                px[:, 0].min() - BOX_PADDING, px[:, 1].min() - BOX_PADDING,
+                px[:, 0].max() + BOX_PADDING, px[:, 1].max() + BOX_PADDING
+            ])
+            box = np.clip(box, 0., n - 1.)
+            long_px = float(np.linalg.norm(px[0] - px[1]))
+            short_px = float(np.linalg.norm(px[2] - px[3]))
+            cc, rr = grid.mm_to_pixel(les.center[0], les.center[1])
+            loc = (
+                (cc - bx0) / max(bx1 - bx0, 1),
+                (rr - by0) / max(by1 - by0, 1),
+                les.center[2] / anatomy.length,
+            )
+            loc = [min(max(float(v), 1e-3), 1 - 1e-3) for v in loc]
+            rows.append(
+                dict(
+                    lesion=les, recist_px=px, box_px=box,
+                    diameters_px=(long_px, short_px), location=loc,
+                    noisy=noisy, slice_range=block))
+        return rows
+
+    # ------------------------------------------------------------------
+    # writing
+    def csv_rows(self) -> List[List[str]]:
+        """The DL_info.csv rows (strings, header excluded)."""
+        out = []
+        for s in self.plan():
+            spacing = _fmt_list([s.grid.spacing, s.grid.spacing, s.interval])
+            size = _fmt_list([s.grid.size, s.grid.size])
+            for key in s.keys:
+                for row in key.rows:
+                    les = row['lesion']
+                    out.append([
+                        f'{s.dir_name}_{key.index:03d}.png',
+                        str(s.patient), str(s.study), str(s.series),
+                        str(key.index),
+                        _fmt_list((row['recist_px'] + 1.).ravel()),
+                        _fmt_list(row['box_px'] + 1.),
+                        _fmt_list(row['diameters_px']),
+                        _fmt_list(row['location']),
+                        str(les.lesion_type),
+                        str(int(row['noisy'])),
+                        _fmt_list(row['slice_range']),
+                        spacing, size, _fmt_list(key.window), s.gender,
+                        'NaN' if s.age is None else str(s.age),
+                        str(SPLIT_CODES[s.split]),
+                    ])
+        return out
+
+    def num_images(self) -> int:
+        """Number of PNG slices :meth:`generate` writes."""
+        return sum(len(s.indices()) for s in self.plan())
+
+    def summary(self) -> dict:
+        """Counts and distributions of the planned dataset."""
+        series = self.plan()
+        per_split: Dict[str, dict] = {
+            k: dict(patients=set(), key_slices=0, lesions=0,
+                    unannotated_lesions=0, noisy_rows=0, images=0)
+            for k in SPLIT_CODES
+        }
+        long_mm, long_px, types, intervals = [], [], {}, {}
+        contrast = []
+        for s in series:
+            d = per_split[s.split]
+            d['patients'].add(s.patient)
+            d['key_slices'] += len(s.keys)
+            d['images'] += len(s.indices())
+            key_interval = _fmt(s.interval)
+            intervals[key_interval] = intervals.get(key_interval, 0) + len(
+                s.keys)
+            for key in s.keys:
+                d['unannotated_lesions'] += sum(not les.annotated
+                                                for les in key.lesions)
+                for row in key.rows:
+                    les = row['lesion']
+                    d['lesions'] += 1
+                    d['noisy_rows'] += int(row['noisy'])
+                    long_px.append(row['diameters_px'][0])
+                    long_mm.append(row['diameters_px'][0] * s.grid.spacing)
+                    types[str(les.lesion_type)] = types.get(
+                        str(les.lesion_type), 0) + 1
+                    contrast.append(abs(les.hu - les.host_hu))
+        for d in per_split.values():
+            d['patients'] = len(d['patients'])
+        lm = np.asarray(long_mm)
+        pct = (0, 10, 25, 50, 75, 90, 100)
+        return dict(
+            splits=per_split,
+            images=self.num_images(),
+            series=len(series),
+            key_slices_by_slice_interval_mm=dict(sorted(intervals.items())),
+            lesions_by_type=dict(sorted(types.items(), key=lambda x: int(x[0]))),
+            long_diameter_mm_percentiles={
+                str(p): round(float(np.percentile(lm, p)), 2)
+                for p in pct
+            } if len(lm) else {},
+            long_diameter_px_percentiles={
+                str(p): round(float(np.percentile(long_px, p)), 2)
+                for p in pct
+            } if len(lm) else {},
+            long_diameter_mm_bins={
+                '<10': int((lm < 10).sum()),
+                '10-30': int(((lm >= 10) & (lm <= 30)).sum()),
+                '>30': int((lm > 30).sum())
+            },
+            contrast_hu_percentiles={
+                str(p): round(float(np.percentile(contrast, p)), 1)
+                for p in (0, 10, 50, 90)
+            } if contrast else {},
+        )
+
+    def _meta(self) -> dict:
+        key_slices = []
+        for s in self.plan():
+            for key in s.keys:
+                lesions = []
+                for les in key.lesions:
+                    cc, rr = s.grid.mm_to_pixel(les.center[0], les.center[1])
+                    lesions.append(
+                        dict(annotated=les.annotated,
+                             lesion_type=les.lesion_type,
+                             center_px=[round(float(cc), 3),
+                                        round(float(rr), 3)],
+                             center_mm=[round(float(v), 3)
+                                        for v in les.center],
+                             semi_axes_mm=[round(float(v), 3)
+                                           for v in les.semi_axes],
+                             angle=round(les.angle, 5), hu=les.hu,
+                             host_hu=round(les.host_hu, 1)))
+                key_slices.append(
+                    dict(file_name=f'{s.dir_name}_{key.index:03d}.png',
+                         split=s.split, region=s.region,
+                         z_mm=round(key.z, 3),
+                         slice_interval=s.interval, spacing=s.grid.spacing,
+                         noise_sigma=round(s.noise_sigma, 2),
+                         lesions=lesions))
+        cfg = asdict(self.config)
+        return dict(generator='mmlesion.datasets.demo',
+                    version=GENERATOR_VERSION, config=cfg,
+                    summary=self.summary(), key_slices=key_slices)
+
+    def _write_series(self, root: Path, s: _Series, progress=None) -> None:
+        folder = root / 'Images_png' / s.dir_name
+        folder.mkdir(parents=True, exist_ok=True)
+        seed = int(self.config.seed)
+        for index in s.indices():
+            hu, labels = s.phantom.render(s.z_of(index), s.grid)
+            rng = np.random.default_rng(
+                [seed, s.patient, s.study, s.series, index, 77])
+            body = _NOT_BODY[labels] == 0
+            img = simulate_acquisition(hu, s.noise_sigma, rng, body=body,
+                                       air_sigma=s.air_sigma,
+                                       fov_fill=s.fov_fill)
+            png = (img.astype(np.int32) + 32768).astype(np.uint16)
+            ok, buf = cv2.imencode('.png', png, _PNG_PARAMS)
+            if not ok:
+                raise RuntimeError(f'PNG encoding failed for {folder}')
+            (folder / f'{index:03d}.png').write_bytes(buf.tobytes())
+            if progress is not None:
+                progress.update()
+        s.phantom.clear_cache()
+
+    def write_csv(self, path: Union[str, Path]) -> None:
+        """Write ``DL_info.csv`` (header + rows) to ``path``."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator='\n')
+        writer.writerow(DL_INFO_COLUMNS)
+        writer.writerows(self.csv_rows())
+        Path(path).write_text(buf.getvalue(), encoding='utf-8')
+
+    def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
+                 show_progress: bool = False) -> dict:
+        """Write the dataset into ``out_dir``.
+
+        The files are written into a temporary sibling folder that is
+        renamed to ``out_dir`` at the end, so an interrupted run leaves no
+        half-written dataset.
+
+        Args:
+            out_dir (str | Path): dataset root to create.
+            overwrite (bool): replace an existing non-empty ``out_dir``; only
+                allowed for a folder this generator wrote (it holds
+                ``demo_meta.json``). Defaults to False.
+            show_progress (bool): show an mmengine progress bar over the
+                images. Defaults to False.
+
+        Returns:
+            dict: :meth:`summary` plus ``out_dir``.
+
+        Raises:
+            FileExistsError: ``out_dir`` is a file, or a non-empty folder and
+                ``overwrite`` is False, or not a generated dataset.
+        """
+        out = Path(out_dir).expanduser().absolute()
+        check_output_dir(out, overwrite)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        series = self.plan()
+        tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-',
+                                    dir=str(out.parent)))
+        try:
+            os.chmod(tmp, 0o755)
+            progress = None
+            if show_progress:
+                from mmengine.utils import ProgressBar
+                progress = ProgressBar(self.num_images(), file=sys.stdout)
+            for s in series:
+                self._write_series(tmp, s, progress)
+            if progress is not None:
+                progress.file.write('\n')
+            self.write_csv(tmp / 'DL_info.csv')
+            (tmp / META_FILE).write_text(
+                json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
+                encoding='utf-8')
+            _replace_dir(tmp, out, overwrite)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        summary = self.summary()
+        summary['out_dir'] = str(out)
+        return summary
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to clobber user data.
+
+    Raises:
+        FileExistsError: see :meth:`DeepLesionDemoGenerator.generate`.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f'{out} exists and is not a folder')
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f'{out} exists and is not empty; pass overwrite=True '
+            '(--overwrite) to replace a previously generated demo dataset')
+    if not (out / META_FILE).is_file():
+        raise FileExistsError(
+            f'{out} is not empty and has no {META_FILE}: it was not written '
+            'by the demo generator, refusing to overwrite it (remove it '
+            'yourself or choose another --out)')
+
+
+def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
+    if out.exists():
+        check_output_dir(out, overwrite)  # it may have changed meanwhile
+        if any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-',
+                                        dir=str(out.parent)))
+            os.rmdir(old)
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        os.rmdir(out)
+    os.rename(tmp, out)
+
+
+def generate_demo_deeplesion(out_dir: Union[str, Path],
+                             seed: int = 0,
+                             overwrite: bool = False,
+                             show_progress: bool = False,
+                             **kwargs) -> dict:
+    """Write the demo dataset; see :class:`DeepLesionDemoGenerator`.
+
+    Args:
+        out_dir (str | Path): dataset root.
+        seed (int): random seed. Defaults to 0.
+        overwrite (bool): replace a previously generated dataset.
+        show_progress (bool): show a progress bar.
+        **kwargs: other :class:`DemoDataConfig` fields.
+
+    Returns:
+        dict: summary statistics of the written dataset.
+    """
+    gen = DeepLesionDemoGenerator(seed=seed, **kwargs)
+    return gen.generate(out_dir, overwrite=overwrite,
+                        show_progress=show_progress)
+
+
+def dataset_digest(root: Union[str, Path]) -> str:
+    """SHA-256 over the relative paths and bytes of every file under root."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob('*') if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,266 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Loading of DeepLesion multi-slice inputs and RECIST annotations."""
+import logging
+import math
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine.logging import MMLogger
+from mmdet.registry import TRANSFORMS
+
+#: DeepLesion PNGs store HU + 32768 as uint16.
+HU_OFFSET = 32768
+
+
+def read_hu_png(path: str) -> np.ndarray:
+    """Read one DeepLesion slice as float32 HU (``value - 32768``).
+
+    Args:
+        path (str): a 16-bit single-channel PNG.
+
+    Returns:
+        np.ndarray: float32 (H, W) image in HU.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it cannot be decoded or is not 16-bit single-channel.
+    """
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'CT slice not found: {path}')
+        raise ValueError(f'{path}: cannot be decoded as an image')
+    if img.dtype != np.uint16 or img.ndim != 2:
+        raise ValueError(
+            f'{path}: expected a 16-bit single-channel PNG (DeepLesion '
+            f'format, HU = value - 32768), got dtype {img.dtype} with shape '
+            f'{img.shape}')
+    return img.astype(np.float32) - HU_OFFSET
+
+
+@TRANSFORMS.register_module()
+class LoadDeepLesionSlices(BaseTransform):
+    """Load the key slice and its neighbours as an H x W x N HU image.
+
+    The input of the 2.5D detectors of the papers: N slices at a fixed
+    physical interval around the key slice, stacked as channels (ElixirNet
+    Sec. 4: 3 slices; Improved RetinaNet Sec. 3.1: "three adjacent slices
+    after resampling to 2 mm thickness"; LENS Sec. IV-A: 2 mm; MULAN: 9).
+
+    Slice ``i`` of a series is stored at ``z = i * slice_interval`` mm. The
+    channel ``k`` (``k = -(N // 2) .. N // 2``) is the image at
+    ``z = key * slice_interval + k * interval_mm``, linearly interpolated
+    between the two stored slices around it (an exact stored position gives
+    the stored slice unchanged). As in the public 3DCE / MULAN code, a stored
+    slice that is not on disk is replaced by the nearest existing slice
+    towards the key slice (in the end the key slice itself, which DeepLesion
+    does for neighbours outside the released range: Improved RetinaNet
+    Sec. 3.1, "we duplicate the lesion slice"). Such fallbacks are counted
+    and logged through the current :class:`MMLogger` on the first and
+    then every ``log_every``-th occurrence; they are not an error. A slice
+    interval that is not positive or finite gives N copies of the key slice.
+
+    Pixels below/above ``hu_clip`` are clamped to it: some DeepLesion series
+    store the outside of the field of view as -2048 or -3024 HU.
+
+    Required keys: ``img_path`` (key slice), ``slice_interval`` (mm; if
+    missing, N copies of the key slice); optional ``key_slice`` (default:
+    the number in the file name), ``series_dir`` (default: the folder of
+    ``img_path``) and ``height``/``width`` (checked against the PNG).
+
+    Added keys: ``img`` (float32 H x W x N, HU, key slice in the middle
+    channel), ``img_shape``, ``ori_shape``, ``num_fallback_slices``.
+
+    Args:
+        num_slices (int): N, odd. Defaults to 3.
+        interval_mm (float): physical distance between channels in mm.
+            Defaults to 2.0.
+        hu_clip (tuple[float, float], optional): HU range applied to every
+            stored slice; None keeps raw values. Defaults to (-1024, 3071),
+            the 12-bit CT range.
+        log_every (int): log missing-neighbour counts on the first and every
+            ``log_every``-th fallback. Defaults to 1000.
+    """
+
+    def __init__(self,
+                 num_slices: int = 3,
+                 interval_mm: float = 2.0,
+                 hu_clip: Optional[Tuple[float, float]] = (-1024., 3071.),
+                 log_every: int = 1000) -> None:
+        if num_slices < 1 or num_slices % 2 != 1:
+            raise ValueError(f'num_slices must be a positive odd number, got '
+                             f'{num_slices}')
+        if not interval_mm > 0:
+            raise ValueError(f'interval_mm must be > 0, got {interval_mm}')
+        if hu_clip is not None and not hu_clip[0] < hu_clip[1]:
+            raise ValueError(f'hu_clip must be (low, high), got {hu_clip}')
+        if log_every < 1:
+            raise ValueError(f'log_every must be >= 1, got {log_every}')
+        self.num_slices = num_slices
+        self.interval_mm = float(interval_mm)
+        self.hu_clip = hu_clip
+        self.log_every = log_every
+        self.num_samples = 0
+        self.num_fallbacks = 0
+
+    def _offsets(self, slice_interval: float) -> List[float]:
+        """Positions of the channels relative to the key, in slice units."""
+        half = self.num_slices // 2
+        if not (math.isfinite(slice_interval) and slice_interval > 0):
+            return [0.0] * self.num_slices
+        rel = self.interval_mm / slice_interval
+        return [k * rel for k in range(-half, half + 1)]
+
+    def _note_fallback(self, wanted: str, used: str) -> None:
+        self.num_fallbacks += 1
+        if self.num_fallbacks == 1 or self.num_fallbacks % self.log_every == 0:
+            MMLogger.get_current_instance().log(
+                logging.WARNING,
+                f'{self.__class__.__name__}: {self.num_fallbacks} missing '
+                f'neighbour slice(s) so far in {self.num_samples} sample(s), '
+                'each replaced by the nearest stored slice towards the key '
+                f'slice (latest: {wanted} -> {used})')
+
+    def transform(self, results: dict) -> dict:
+        """Load the N channels.
+
+        Args:
+            results (dict): result of the dataset (see the class doc).
+
+        Returns:
+            dict: with ``img``, ``img_shape``, ``ori_shape``.
+        """
+        key_path = results['img_path']
+        series_dir = results.get('series_dir') or osp.dirname(key_path)
+        if results.get('key_slice') is not None:
+            key = int(results['key_slice'])
+        else:  # DeepLesion names slices <index>.png
+            stem = osp.splitext(osp.basename(key_path))[0]
+            if not stem.isdigit():
+                raise ValueError(
+                    f"{key_path}: no 'key_slice' in the results and the "
+                    'file name is not <slice index>.png')
+            key = int(stem)
+        slice_interval = float(results.get('slice_interval', float('nan')))
+        self.num_samples += 1
+
+        cache: Dict[int, np.ndarray] = {}
+        resolved: Dict[int, int] = {}
+
+        def load(index: int) -> np.ndarray:
+            if index not in cache:
+                path = key_path if index == key else osp.join(
+                    series_dir, f'{index:03d}.png')
+                img = read_hu_png(path)
+                if self.hu_clip is not None:
+                    np.clip(img, self.hu_clip[0], self.hu_clip[1], out=img)
+                cache[index] = img
+            return cache[index]
+
+        def stored(index: int) -> np.ndarray:
+            """Slice ``index``, or the nearest existing one towards key."""
+            if index not in resolved:
+                cur = index
+                while cur != key and not osp.isfile(
+                        osp.join(series_dir, f'{cur:03d}.png')):
+                    cur -= 1 if cur > key else -1
+                if cur != index:
+                    self._note_fallback(
+                        osp.join(series_dir, f'{index:03d}.png'),
+                        f'{cur:03d}.png')
+                resolved[index] = cur
+            return load(resolved[index])
+
+        key_img = load(key)
+        height, width = key_img.shape
+        if 'height' in results and 'width' in results and (
+                results['height'], results['width']) != (height, width):
+            raise ValueError(
+                f'{key_path}: image is {height}x{width} (HxW) but the '
+                f"annotation (Image_size) says {results['height']}x"
+                f"{results['width']}")
+
+        offsets = self._offsets(slice_interval)
+        if slice_interval != slice_interval or slice_interval <= 0:
+            for _ in range(self.num_slices - 1):
+                self._note_fallback(
+                    f'{key_path} (slice interval {slice_interval})',
+                    'key slice')
+        channels = []
+        num_fallback_before = self.num_fallbacks
+        for off in offsets:
+            pos = key + off
+            nearest = round(pos)
+            if abs(pos - nearest) < 1e-6:
+                img = stored(int(nearest))
+            else:
+                lo = math.floor(pos)
+                w = pos - lo
+                img_lo, img_hi = stored(lo), stored(lo + 1)
+                if img_lo is img_hi:  # both replaced by the same slice
+                    img = img_lo
+                else:
+                    img = (1.0 - w) * img_lo + w * img_hi
+            if img.shape != (height, width):
+                raise ValueError(
+                    f'{series_dir}: a neighbour slice of {key_path} is '
+                    f'{img.shape}, the key slice {(height, width)}')
+            channels.append(img)
+        img = np.stack(channels, axis=-1).astype(np.float32, copy=False)
+
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        results['num_fallback_slices'] = self.num_fallbacks - \
+            num_fallback_before
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_slices={self.num_slices}, '
+                f'interval_mm={self.interval_mm}, hu_clip={self.hu_clip}, '
+                f'log_every={self.log_every})')
+
+
+@TRANSFORMS.register_module()
+class LoadRecistPoints(BaseTransform):
+    """Load the RECIST end points of the lesions as ``gt_recists``.
+
+    RECIST diameters are the weak labels of DeepLesion (Improved RetinaNet
+    Sec. 2.2 builds dense masks from them). Like mmdet's ``LoadAnnotations``
+    every instance is kept, ignored ones included, so ``gt_recists[i]``
+    belongs to ``gt_bboxes[i]`` and ``gt_ignore_flags[i]``.
+
+    Only mmlesion's transforms (``ResampleToSpacing``, ``ClipBlackBorder``,
+    ``MultiSliceRandomAffine``) move ``gt_recists`` with the image; mmdet's
+    ``Resize``, ``RandomFlip``, ``RandomCrop``... do not know the key, so
+    consumers of ``gt_recists`` (e.g. the RECIST mask transform) must run
+    before those.
+
+    Added keys: ``gt_recists`` (float32, (num_instances, 4, 2): long-axis end
+    points p1, p2 then short-axis p3, p4, as (x, y), 0-based pixels).
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Read ``instance['recist']`` of every instance.
+
+        Args:
+            results (dict): with ``instances``.
+
+        Returns:
+            dict: with ``gt_recists``.
+        """
+        recists = []
+        for i, instance in enumerate(results.get('instances', [])):
+            recist = instance.get('recist')
+            if recist is None or np.shape(recist) != (4, 2):
+                raise ValueError(
+                    f"{results.get('img_path', '<image>')}: instance {i} "
+                    f'(CSV row {instance.get("row", "?")}) needs a (4, 2) '
+                    f"'recist' field, got {recist!r}")
+            recists.append(recist)
+        results['gt_recists'] = np.array(
+            recists, dtype=np.float32).reshape(-1, 4, 2)
+        return results

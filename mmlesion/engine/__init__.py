@@ -1,0 +1,2 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+from . import hooks  # noqa: F401

@@ -1,0 +1,493 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""FROC of the DeepLesion 2D "official" protocol (PROTOCOLS.md §1).
+
+This reproduces the evaluation code of the 3DCE / MULAN lineage (Yan et al.,
+"3D Context Enhanced Region-based CNN", MICCAI 2018; "MULAN", MICCAI 2019),
+whose numbers the DeepLesion papers report, in vectorised numpy:
+
+1. Pool the detections of all images and sort them once by score, descending.
+2. Walk the list. For each detection compute its overlap (legacy ``+1`` pixel
+   IoU, or IoBB) with every ground truth **of its own image**.
+3. No ground truth in the image, or best overlap ``< iou_thr``: one false
+   positive. Otherwise **every** ground truth of that image with overlap
+   ``>= iou_thr`` that is not yet hit becomes hit (one detection may hit
+   several lesions); a detection whose overlapping lesions were all hit
+   already is **neither** a TP nor an FP (duplicates are free).
+4. After each detection: sensitivity = hits / number of ground truths,
+   FPs per image = false positives / number of images. This raw curve (one
+   point per detection, equal FP values included) is the FROC curve.
+5. Sensitivity at an FP rate ``r``: linear interpolation on the raw curve, as
+   ``scipy.interpolate.interp1d(fps_per_image, sensitivity)(r)`` in the
+   reference; beyond the last FP rate of the curve, the last sensitivity
+   (MULAN's hold-last rule; 3DCE's older code extrapolated).
+
+Decisions where the reference code is silent or undefined (documented here and
+shared with :mod:`mmlesion.testing.froc_reference`):
+
+* **Equal scores.** The reference sorts with ``np.argsort(scores)[::-1]``, an
+  unstable sort, so the order of equal scores is unspecified there. Here the
+  sort is stable and descending: equal scores keep their input order (image
+  order, then the order inside the image). Only curve points *inside* a run
+  of equal scores depend on this; the counts at the end of each run do not
+  (FP status does not depend on the order, and the set of hit lesions after a
+  group of detections is the union of what each one overlaps).
+* **Interpolation on equal FP values.** For float64 curves ``interp1d``
+  delegates to ``np.interp`` (since scipy 0.17, i.e. for all published
+  MULAN numbers): at a rate equal to an FP value shared by several points it
+  returns the sensitivity of the *last* such point; between two FP values it
+  interpolates from the last point of the lower run. Because an FP never adds
+  a hit, the result is the sensitivity just before the first detection whose
+  FPs per image exceed ``r``. :func:`sens_at_fp` calls ``np.interp``
+  directly.
+  (3DCE's ``fill_value='extrapolate'`` takes scipy's other code path, which
+  returns the *first* point of such a run; that variant is not reproduced.)
+* **A rate below the first point of the curve** (only possible when the top
+  detection is a false positive and ``r < 1 / num_images``): the reference
+  raises ``ValueError``; here the sensitivity is the curve's first value,
+  which is then 0.
+* **No detections at all**: sensitivity 0 at every rate (the reference
+  crashes). **No ground truth at all** (e.g. an empty breakdown subset):
+  sensitivity is undefined and reported as NaN.
+* **Malformed input** (wrong shape, non-finite values, ``x2 < x1`` or
+  ``y2 < y1``, NaN scores) raises ``ValueError`` naming the image and row.
+
+Speed: the hit walk needs no sequential loop. A lesion is hit by the first
+detection, in global score order, whose overlap with it is ``>= iou_thr``;
+whether a detection is an FP does not depend on the order at all. So all
+(detection, ground truth of the same image) overlaps are computed in one
+vectorised pass, each lesion's first hitter is a ``np.minimum.at`` over the
+global ranks, and the curve is two cumulative sums.
+"""
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .overlaps import OVERLAP_MODES, _pair_overlaps, legacy_box_areas
+
+#: Default FP-per-image rates of the DeepLesion protocol.
+DEFAULT_FP_RATES = (0.5, 1, 2, 4, 8, 16)
+#: Rates averaged for the usual "mean sensitivity" headline.
+DEFAULT_MEAN_RATES = (0.5, 1, 2, 4)
+
+#: DeepLesion ``Coarse_lesion_type`` codes 1..8 (``-1`` = unknown).
+LESION_TYPE_NAMES = {
+    1: 'bone',
+    2: 'abdomen',
+    3: 'mediastinum',
+    4: 'liver',
+    5: 'lung',
+    6: 'kidney',
+    7: 'soft tissue',
+    8: 'pelvis',
+}
+
+#: Long-diameter bins of the DeepLesion papers, as ``(key, label)``:
+#: ``d < 10``, ``10 <= d <= 30`` and ``d > 30`` (mm).
+DIAMETER_BINS = (('lt10mm', '<10 mm'), ('10to30mm', '10-30 mm'),
+                 ('gt30mm', '>30 mm'))
+
+#: Outcome codes of :meth:`FROCMatch.outcomes`.
+TRUE_POSITIVE = 1
+DUPLICATE = 0
+FALSE_POSITIVE = -1
+
+# Upper bound of (detection, ground truth) pairs evaluated at once.
+_PAIR_CHUNK = 1 << 22
+
+
+class FROCCurve(NamedTuple):
+    """A raw FROC curve: one point per detection in global score order.
+
+    Attributes:
+        fps_per_image (np.ndarray): ``(D,)`` false positives so far divided by
+            the number of images (non-decreasing).
+        sensitivity (np.ndarray): ``(D,)`` lesions hit so far divided by the
+            number of lesions (NaN everywhere when there are no lesions).
+        num_images (int): number of images (the FP denominator).
+        num_gts (int): number of ground-truth lesions.
+    """
+    fps_per_image: np.ndarray
+    sensitivity: np.ndarray
+    num_images: int
+    num_gts: int
+
+
+class FROCMatch(NamedTuple):
+    """Per-detection result of the protocol's hit walk.
+
+    Arrays are indexed like the concatenation of the per-image detection
+    arrays (image 0 first, rows in input order).
+
+    Attributes:
+        img_inds (np.ndarray): ``(D,)`` image index of each detection.
+        scores (np.ndarray): ``(D,)`` float64 scores.
+        order (np.ndarray): ``(D,)`` the global processing order (indices
+            into the concatenation): stable sort by descending score.
+        new_hits (np.ndarray): ``(D,)`` number of lesions this detection hit
+            first (> 0 means a true positive).
+        is_fp (np.ndarray): ``(D,)`` True for false positives.
+        num_images (int): number of images.
+        num_gts (int): number of ground-truth lesions.
+        gt_first_hit (np.ndarray): ``(G,)`` index (into the concatenation) of
+            the detection that hit each lesion first, ``-1`` if never hit;
+            lesions are the concatenation of the per-image ground truths.
+    """
+    img_inds: np.ndarray
+    scores: np.ndarray
+    order: np.ndarray
+    new_hits: np.ndarray
+    is_fp: np.ndarray
+    num_images: int
+    num_gts: int
+    gt_first_hit: np.ndarray
+
+    def curve(self) -> FROCCurve:
+        """Return the raw FROC curve (see :func:`froc_curve`)."""
+        tps = np.cumsum(self.new_hits[self.order])
+        fps = np.cumsum(self.is_fp[self.order])
+        if self.num_gts > 0:
+            sens = tps.astype(np.float64) / self.num_gts
+        else:
+            sens = np.full(tps.shape, np.nan)
+        return FROCCurve(
+            fps_per_image=fps.astype(np.float64) / self.num_images,
+            sensitivity=sens,
+            num_images=self.num_images,
+            num_gts=self.num_gts)
+
+    def outcomes(self) -> List[np.ndarray]:
+        """Per-image outcome codes of the detections, in input order.
+
+        Returns:
+            list[np.ndarray]: for each image an int8 array with
+            :data:`TRUE_POSITIVE` (1), :data:`DUPLICATE` (0, neither TP nor
+            FP) or :data:`FALSE_POSITIVE` (-1) per detection.
+        """
+        codes = np.where(self.is_fp, FALSE_POSITIVE,
+                         np.where(self.new_hits > 0, TRUE_POSITIVE,
+                                  DUPLICATE)).astype(np.int8)
+        counts = np.bincount(self.img_inds, minlength=self.num_images)
+        return np.split(codes, np.cumsum(counts)[:-1])
+
+
+def _concat_dets(dets: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate per-image ``(N_i, 5)`` detections and concatenate them."""
+    arrays, counts = [], []
+    for i, det in enumerate(dets):
+        arr = np.asarray(det, dtype=np.float64)
+        if arr.size == 0:
+            arr = arr.reshape(0, 5)
+        elif arr.ndim != 2 or arr.shape[1] != 5:
+            raise ValueError(
+                f'dets[{i}] must have shape (N, 5) with columns x1, y1, x2, '
+                f'y2, score; got shape {arr.shape}')
+        arrays.append(arr)
+        counts.append(arr.shape[0])
+    counts = np.asarray(counts, dtype=np.int64)
+    cat = np.concatenate(arrays) if arrays else np.zeros((0, 5))
+    _check_finite_boxes(cat, counts, 'dets')
+    return cat, counts
+
+
+def _concat_gts(gts: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate per-image ``(M_i, 4)`` ground truths and concatenate them."""
+    arrays, counts = [], []
+    for i, gt in enumerate(gts):
+        arr = np.asarray(gt, dtype=np.float64)
+        if arr.size == 0:
+            arr = arr.reshape(0, 4)
+        elif arr.ndim != 2 or arr.shape[1] != 4:
+            raise ValueError(
+                f'gts[{i}] must have shape (M, 4) with columns x1, y1, x2, '
+                f'y2; got shape {arr.shape}')
+        arrays.append(arr)
+        counts.append(arr.shape[0])
+    counts = np.asarray(counts, dtype=np.int64)
+    cat = np.concatenate(arrays) if arrays else np.zeros((0, 4))
+    _check_finite_boxes(cat, counts, 'gts')
+    return cat, counts
+
+
+def _check_finite_boxes(cat: np.ndarray, counts: np.ndarray,
+                        name: str) -> None:
+    """Raise ``ValueError`` naming image and row of the first bad entry."""
+    bad_box = ~np.isfinite(cat[:, :4]).all(axis=1)
+    bad_box |= (cat[:, 2] < cat[:, 0]) | (cat[:, 3] < cat[:, 1])
+    bad_score = (np.isnan(cat[:, 4]) if cat.shape[1] == 5 else np.zeros(
+        len(cat), dtype=bool))
+    if not (bad_box.any() or bad_score.any()):
+        return
+    flat = int(np.flatnonzero(bad_box | bad_score)[0])
+    ends = np.cumsum(counts)
+    img = int(np.searchsorted(ends, flat, side='right'))
+    row = flat - int(ends[img] - counts[img])
+    if bad_box[flat]:
+        raise ValueError(
+            f'{name}[{img}] row {row}: invalid box {cat[flat, :4].tolist()} '
+            '(coordinates must be finite with x2 >= x1 and y2 >= y1)')
+    raise ValueError(f'{name}[{img}] row {row}: the score is NaN')
+
+
+def _check_args(iou_thr: float, overlap: str) -> None:
+    if overlap not in OVERLAP_MODES:
+        raise ValueError(
+            f'overlap must be one of {OVERLAP_MODES}, got {overlap!r}')
+    if not 0.0 <= float(iou_thr) <= 1.0:
+        raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr}')
+
+
+def match_detections(dets: Sequence[np.ndarray],
+                     gts: Sequence[np.ndarray],
+                     iou_thr: float = 0.5,
+                     overlap: str = 'iou') -> FROCMatch:
+    """Run the hit walk of PROTOCOLS.md §1 on all images at once.
+
+    Args:
+        dets (Sequence[np.ndarray]): per image, ``(N_i, 5)`` detections
+            ``x1, y1, x2, y2, score`` in original image pixels (class-agnostic;
+            an empty array for an image without detections).
+        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` ground-truth boxes
+            ``x1, y1, x2, y2`` (an empty array for an image without lesions).
+            Must have the same length as ``dets``; every entry is one image of
+            the FP denominator.
+        iou_thr (float): overlap threshold (a hit needs ``>= iou_thr``).
+            Defaults to 0.5.
+        overlap (str): ``'iou'`` (legacy +1 pixel IoU) or ``'iobb'``
+            (intersection over the detected box's area). Defaults to
+            ``'iou'``.
+
+    Returns:
+        FROCMatch: per-detection TP / FP / duplicate status and the order.
+    """
+    _check_args(iou_thr, overlap)
+    if len(dets) != len(gts):
+        raise ValueError(f'dets has {len(dets)} images but gts has '
+                         f'{len(gts)}; give one (possibly empty) entry per '
+                         'image in both')
+    num_images = len(dets)
+    if num_images == 0:
+        raise ValueError('FROC needs at least one image')
+    det_cat, det_counts = _concat_dets(dets)
+    gt_cat, gt_counts = _concat_gts(gts)
+    num_dets, num_gts = det_cat.shape[0], gt_cat.shape[0]
+
+    img_inds = np.repeat(np.arange(num_images), det_counts)
+    scores = det_cat[:, 4].copy()
+    # One global, stable, descending sort (equal scores keep input order).
+    order = np.argsort(-scores, kind='stable')
+    rank = np.empty(num_dets, dtype=np.int64)
+    rank[order] = np.arange(num_dets)
+
+    # (detection, ground truth of its own image) pairs, in chunks.
+    gt_offsets = np.cumsum(gt_counts) - gt_counts
+    pairs_per_det = gt_counts[img_inds]
+    pair_ends = np.cumsum(pairs_per_det)
+    # pair p of detection d is ground truth p + shift[d]
+    gt_shift = gt_offsets[img_inds] - (pair_ends - pairs_per_det)
+    det_cols = np.ascontiguousarray(det_cat[:, :4].T)  # (4, D)
+    gt_cols = np.ascontiguousarray(gt_cat.T)  # (4, G)
+    det_areas = legacy_box_areas(det_cat[:, :4])
+    gt_areas = legacy_box_areas(gt_cat)
+    has_hit = np.zeros(num_dets, dtype=bool)
+    first_rank = np.full(num_gts, num_dets, dtype=np.int64)
+    start = 0
+    while start < num_dets:
+        done = int(pair_ends[start - 1]) if start > 0 else 0
+        stop = int(np.searchsorted(pair_ends, done + _PAIR_CHUNK, 'right'))
+        stop = max(stop, start + 1)
+        num_pairs = int(pair_ends[stop - 1]) - done
+        if num_pairs:
+            pair_det = np.repeat(
+                np.arange(start, stop), pairs_per_det[start:stop])
+            pair_gt = np.arange(done, done + num_pairs) + gt_shift[pair_det]
+            ovr = _pair_overlaps(
+                np.take(det_cols, pair_det, axis=1),
+                np.take(gt_cols, pair_gt, axis=1),
+                np.take(det_areas, pair_det), np.take(gt_areas, pair_gt),
+                overlap)
+            hit = ovr >= iou_thr
+            hit_det = pair_det[hit]
+            has_hit[hit_det] = True
+            np.minimum.at(first_rank, pair_gt[hit], rank[hit_det])
+        start = stop
+
+    # No overlap >= thr (incl. images without lesions): false positive.
+    is_fp = ~has_hit
+    hit_gts = first_rank < num_dets
+    gt_first_hit = np.full(num_gts, -1, dtype=np.int64)
+    gt_first_hit[hit_gts] = order[first_rank[hit_gts]]
+    new_hits = np.bincount(gt_first_hit[hit_gts], minlength=num_dets)
+    return FROCMatch(
+        img_inds=img_inds,
+        scores=scores,
+        order=order,
+        new_hits=new_hits,
+        is_fp=is_fp,
+        num_images=num_images,
+        num_gts=num_gts,
+        gt_first_hit=gt_first_hit)
+
+
+def froc_curve(dets: Sequence[np.ndarray],
+               gts: Sequence[np.ndarray],
+               iou_thr: float = 0.5,
+               overlap: str = 'iou') -> FROCCurve:
+    """Raw FROC curve of the DeepLesion 2D official protocol.
+
+    Args:
+        dets (Sequence[np.ndarray]): per image, ``(N_i, 5)`` detections
+            ``x1, y1, x2, y2, score``.
+        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` ground truths.
+        iou_thr (float): overlap threshold. Defaults to 0.5.
+        overlap (str): ``'iou'`` or ``'iobb'``. Defaults to ``'iou'``.
+
+    Returns:
+        FROCCurve: FPs per image and sensitivity after each detection in the
+        global score order, plus the numbers of images and lesions.
+    """
+    return match_detections(dets, gts, iou_thr, overlap).curve()
+
+
+def sens_at_fp(curve: FROCCurve,
+               fp_rates: Sequence[float] = DEFAULT_FP_RATES) -> np.ndarray:
+    """Sensitivity at given average FPs per image.
+
+    Interpolates linearly on the raw curve exactly as the reference's
+    ``scipy.interpolate.interp1d`` (``np.interp`` for float64 data); for a
+    rate beyond the curve's last FP value it holds the last sensitivity.
+    See the module docstring for equal FP values, rates below the first point
+    and empty inputs.
+
+    Args:
+        curve (FROCCurve): from :func:`froc_curve`.
+        fp_rates (Sequence[float]): FPs per image, each finite and >= 0.
+            Defaults to ``(0.5, 1, 2, 4, 8, 16)``.
+
+    Returns:
+        np.ndarray: float64 sensitivity per rate (NaN when the curve has no
+        lesions, 0 when it has no detections).
+    """
+    rates = np.asarray(fp_rates, dtype=np.float64).reshape(-1)
+    if not np.isfinite(rates).all() or (rates < 0).any():
+        raise ValueError(f'fp_rates must be finite and >= 0, got {fp_rates}')
+    if curve.num_gts == 0:
+        return np.full(rates.shape, np.nan)
+    if len(curve.fps_per_image) == 0:
+        return np.zeros(rates.shape)
+    # np.interp: same arithmetic as interp1d inside the range, last value
+    # above it (hold-last) and the first value (0 there) below it.
+    return np.interp(rates, curve.fps_per_image, curve.sensitivity)
+
+
+def mean_sens(curve: FROCCurve,
+              fp_rates: Sequence[float] = DEFAULT_MEAN_RATES) -> float:
+    """Mean sensitivity over ``fp_rates`` (default 0.5, 1, 2 and 4 FPs)."""
+    return float(np.mean(sens_at_fp(curve, fp_rates)))
+
+
+def filter_gts(gts: Sequence[np.ndarray],
+               keep: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Keep a subset of the ground truth of every image.
+
+    Breakdowns of the protocol filter only the ground truth: the detections
+    and the image list are unchanged, so detections of other lesions become
+    false positives and the FP denominator stays the same.
+
+    Args:
+        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes.
+        keep (Sequence[np.ndarray]): per image, ``(M_i,)`` boolean masks.
+
+    Returns:
+        list[np.ndarray]: per image, the kept ``(K_i, 4)`` boxes.
+    """
+    if len(gts) != len(keep):
+        raise ValueError(f'gts has {len(gts)} images but keep has '
+                         f'{len(keep)}')
+    out = []
+    for i, (gt, mask) in enumerate(zip(gts, keep)):
+        arr = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+        mask = np.asarray(mask, dtype=bool).reshape(-1)
+        if mask.shape[0] != arr.shape[0]:
+            raise ValueError(f'keep[{i}] has {mask.shape[0]} entries but '
+                             f'gts[{i}] has {arr.shape[0]} boxes')
+        out.append(arr[mask])
+    return out
+
+
+def lesion_type_subsets(
+        gt_types: Sequence[np.ndarray]) -> Dict[str, List[np.ndarray]]:
+    """Masks of the coarse lesion-type breakdown.
+
+    Args:
+        gt_types (Sequence[np.ndarray]): per image, ``(M_i,)`` DeepLesion
+            coarse types (1..8; -1 or any other value = unknown, in no
+            subset).
+
+    Returns:
+        dict[str, list[np.ndarray]]: for each type name of
+        :data:`LESION_TYPE_NAMES` (in code order), per-image boolean masks.
+    """
+    types = [np.asarray(t).reshape(-1) for t in gt_types]
+    return {
+        name: [t == code for t in types]
+        for code, name in LESION_TYPE_NAMES.items()
+    }
+
+
+def diameter_subsets(
+        gt_long_diameters_mm: Sequence[np.ndarray]
+) -> Dict[str, List[np.ndarray]]:
+    """Masks of the long-diameter breakdown (``<10``, ``10-30``, ``>30`` mm).
+
+    The middle bin is closed: ``10 <= d <= 30``. A NaN diameter (unknown) is
+    in no subset.
+
+    Args:
+        gt_long_diameters_mm (Sequence[np.ndarray]): per image, ``(M_i,)``
+            long (RECIST) diameters in millimetres.
+
+    Returns:
+        dict[str, list[np.ndarray]]: keys ``'lt10mm'``, ``'10to30mm'``,
+        ``'gt30mm'`` (see :data:`DIAMETER_BINS`), per-image boolean masks.
+    """
+    diams = [
+        np.asarray(d, dtype=np.float64).reshape(-1)
+        for d in gt_long_diameters_mm
+    ]
+    return {
+        'lt10mm': [d < 10 for d in diams],
+        '10to30mm': [(d >= 10) & (d <= 30) for d in diams],
+        'gt30mm': [d > 30 for d in diams],
+    }
+
+
+def froc_breakdowns(dets: Sequence[np.ndarray],
+                    gts: Sequence[np.ndarray],
+                    subsets: Dict[str, Sequence[np.ndarray]],
+                    iou_thr: float = 0.5,
+                    overlap: str = 'iou',
+                    fp_rates: Optional[Sequence[float]] = None
+                    ) -> Dict[str, np.ndarray]:
+    """Sensitivities at FP rates for ground-truth subsets.
+
+    Args:
+        dets (Sequence[np.ndarray]): per image ``(N_i, 5)`` detections, all
+            kept for every subset.
+        gts (Sequence[np.ndarray]): per image ``(M_i, 4)`` ground truths.
+        subsets (dict): name -> per-image boolean masks over ``gts`` (e.g.
+            from :func:`lesion_type_subsets` or :func:`diameter_subsets`).
+        iou_thr (float): overlap threshold. Defaults to 0.5.
+        overlap (str): ``'iou'`` or ``'iobb'``. Defaults to ``'iou'``.
+        fp_rates (Sequence[float], optional): rates; defaults to
+            :data:`DEFAULT_FP_RATES`.
+
+    Returns:
+        dict[str, np.ndarray]: name -> sensitivity per rate (NaN for an empty
+        subset).
+    """
+    rates = DEFAULT_FP_RATES if fp_rates is None else fp_rates
+    return {
+        name: sens_at_fp(
+            froc_curve(dets, filter_gts(gts, masks), iou_thr, overlap), rates)
+        for name, masks in subsets.items()
+    }

@@ -1,0 +1,133 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Box overlaps with the legacy "+1 pixel" convention of DeepLesion FROC.
+
+The DeepLesion 2D evaluation (PROTOCOLS.md §1; the 3DCE / MULAN code) measures
+box sizes with the legacy pixel convention ``width = x2 - x1 + 1`` and
+``height = y2 - y1 + 1`` and computes in double precision (its ground-truth
+boxes are float64; float32 network outputs are promoted exactly).
+
+Two overlap measures are provided:
+
+* ``'iou'``: intersection over union.
+* ``'iobb'``: intersection over the area of the *detected* box (the first
+  argument), the "IoBB" variant reported by ElixirNet.
+
+Why not ``mmdet.evaluation.functional.bbox_overlaps``? With
+``use_legacy_coordinate=True`` it uses the same formula (its ``'iof'`` mode
+is IoBB when the detections are passed first), but it casts both inputs to
+float32 before computing. That changes results exactly at the threshold, e.g.
+a detection ``[0, 0, 9, 9]`` and a ground truth ``[0, 0, 19 + 1e-9, 9]`` have
+an IoU just below 0.5 in float64 (a false positive in the reference code) but
+exactly 0.5 in float32 (a hit). It also clamps the denominator with an
+``eps`` and loops over rows in Python. Outside such ties the two agree to
+float32 precision (see ``tests/test_evaluation/test_functional/
+test_overlaps.py``).
+"""
+import numpy as np
+
+OVERLAP_MODES = ('iou', 'iobb')
+
+
+def _as_boxes(boxes: np.ndarray, name: str) -> np.ndarray:
+    """Return ``boxes`` as a float64 ``(N, 4)`` array, checking its shape."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f'{name} must have shape (N, 4) in x1, y1, x2, y2 '
+                         f'order, got shape {arr.shape}')
+    return arr
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in OVERLAP_MODES:
+        raise ValueError(
+            f'overlap mode must be one of {OVERLAP_MODES}, got {mode!r}')
+
+
+def aligned_legacy_overlaps(bboxes1: np.ndarray,
+                            bboxes2: np.ndarray,
+                            mode: str = 'iou') -> np.ndarray:
+    """Overlap of row-aligned box pairs with the legacy +1 pixel convention.
+
+    Computes ``overlap(bboxes1[i], bboxes2[i])`` for every ``i`` in one
+    vectorised pass (no Python loop), in float64, with exactly the arithmetic
+    of the reference ``IOU`` / ``IOBB`` functions of the 3DCE / MULAN code.
+
+    Args:
+        bboxes1 (np.ndarray): ``(P, 4)`` boxes ``x1, y1, x2, y2``; in
+            ``'iobb'`` mode these are the detections (the denominator).
+        bboxes2 (np.ndarray): ``(P, 4)`` boxes (the ground truths).
+        mode (str): ``'iou'`` (intersection over union) or ``'iobb'``
+            (intersection over the area of ``bboxes1``). Defaults to
+            ``'iou'``.
+
+    Returns:
+        np.ndarray: ``(P,)`` float64 overlaps.
+    """
+    _check_mode(mode)
+    b1 = _as_boxes(bboxes1, 'bboxes1')
+    b2 = _as_boxes(bboxes2, 'bboxes2')
+    if b1.shape != b2.shape:
+        raise ValueError('aligned overlaps need the same number of boxes, got '
+                         f'{b1.shape[0]} and {b2.shape[0]}')
+    return _pair_overlaps(b1.T, b2.T, legacy_box_areas(b1),
+                          legacy_box_areas(b2), mode)
+
+
+def legacy_box_areas(bboxes: np.ndarray) -> np.ndarray:
+    """Areas ``(x2 - x1 + 1) * (y2 - y1 + 1)`` of ``(N, 4)`` boxes."""
+    b = _as_boxes(bboxes, 'bboxes')
+    return (b[:, 2] - b[:, 0] + 1.) * (b[:, 3] - b[:, 1] + 1.)
+
+
+def _pair_overlaps(cols1: np.ndarray, cols2: np.ndarray, area1: np.ndarray,
+                   area2: np.ndarray, mode: str) -> np.ndarray:
+    """Overlaps of aligned pairs given as ``(4, P)`` coordinate rows.
+
+    Same arithmetic, operation by operation, as the reference ``IOU``: the
+    intersection ``max(min(x2) - max(x1) + 1, 0) * max(min(y2) - max(y1) +
+    1, 0)``, the union ``area1 + area2 - inters`` (IoU) or ``area1`` (IoBB).
+    """
+    iw = np.minimum(cols1[2], cols2[2])
+    iw -= np.maximum(cols1[0], cols2[0])
+    iw += 1.
+    np.maximum(iw, 0., out=iw)
+    ih = np.minimum(cols1[3], cols2[3])
+    ih -= np.maximum(cols1[1], cols2[1])
+    ih += 1.
+    np.maximum(ih, 0., out=ih)
+    inters = iw
+    inters *= ih
+    if mode == 'iobb':
+        return np.divide(inters, area1, out=ih)
+    union = np.add(area1, area2, out=ih)
+    union -= inters
+    return np.divide(inters, union, out=union)
+
+
+def legacy_bbox_overlaps(bboxes1: np.ndarray,
+                         bboxes2: np.ndarray,
+                         mode: str = 'iou') -> np.ndarray:
+    """All-pairs overlaps with the legacy +1 pixel convention.
+
+    Args:
+        bboxes1 (np.ndarray): ``(N, 4)`` boxes ``x1, y1, x2, y2`` (the
+            detections in ``'iobb'`` mode).
+        bboxes2 (np.ndarray): ``(M, 4)`` boxes (the ground truths).
+        mode (str): ``'iou'`` or ``'iobb'`` (intersection over the area of
+            each box of ``bboxes1``). Defaults to ``'iou'``.
+
+    Returns:
+        np.ndarray: ``(N, M)`` float64 overlaps; ``(N, 0)`` / ``(0, M)`` when
+        either side is empty.
+    """
+    _check_mode(mode)
+    b1 = _as_boxes(bboxes1, 'bboxes1')
+    b2 = _as_boxes(bboxes2, 'bboxes2')
+    n, m = b1.shape[0], b2.shape[0]
+    if n * m == 0:
+        return np.zeros((n, m), dtype=np.float64)
+    rows = np.repeat(b1, m, axis=0)
+    cols = np.tile(b2, (n, 1))
+    return aligned_legacy_overlaps(rows, cols, mode).reshape(n, m)

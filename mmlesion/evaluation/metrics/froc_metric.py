@@ -1,0 +1,519 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""FROC metric of the DeepLesion 2D "official" protocol (PROTOCOLS.md §1)."""
+import json
+import os.path as osp
+import re
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
+from mmengine.utils import mkdir_or_exist
+from terminaltables import AsciiTable
+
+from mmdet.registry import METRICS
+from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
+                               DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
+                               TRUE_POSITIVE, FROCCurve, diameter_subsets,
+                               filter_gts, froc_curve, lesion_type_subsets,
+                               match_detections, sens_at_fp)
+from ..functional.overlaps import OVERLAP_MODES
+
+PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
+                 'PROTOCOLS.md section 1)')
+_OUTCOME_NAMES = {
+    TRUE_POSITIVE: 'tp',
+    FALSE_POSITIVE: 'fp',
+    DUPLICATE: 'duplicate'
+}
+_COCO_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+
+
+def _to_numpy(value) -> np.ndarray:
+    """Tensor / array / list -> numpy array (on the CPU)."""
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _rate_str(rate: float) -> str:
+    return f'{float(rate):g}'
+
+
+@METRICS.register_module()
+class FROCMetric(BaseMetric):
+    """Sensitivity at average FPs per image (FROC), DeepLesion protocol.
+
+    Implements the evaluation of the DeepLesion 2D "official" protocol
+    (PROTOCOLS.md §1; the code behind the 3DCE, MICCAI 2018, and MULAN,
+    MICCAI 2019, numbers): one global score sort, legacy +1 pixel IoU (or
+    IoBB), multi-hit, duplicates neither TP nor FP, ``interp1d``-equivalent
+    interpolation on the raw curve and hold-last beyond its last FP rate. See
+    :mod:`mmlesion.evaluation.functional.froc` for the exact rules and the
+    decisions taken where the reference code is silent (equal scores: stable
+    order; rate below the first point: 0; no detections: 0; no lesions: NaN).
+
+    Data: ground truth is read from ``data_sample['instances']`` (the raw
+    dataset dicts in original image coordinates, packed as meta by
+    ``PackDetInputs(meta_keys=(..., 'instances'))``); instances with
+    ``ignore_flag=1`` are not ground truth. Predictions are
+    ``data_sample['pred_instances']`` (``bboxes`` already rescaled to the
+    original image, ``scores``). The FROC is **class-agnostic**: with a
+    multi-class model (labels = lesion types) every prediction counts as a
+    "lesion" and labels are ignored (they are kept in the JSON dump). Boxes
+    kept for several classes then count several times (as duplicates when
+    they hit, as several FPs when they miss), so such models should use
+    class-agnostic NMS (``nms=dict(type='nms', iou_threshold=...,
+    class_agnostic=True)`` in the test cfg) for numbers comparable with the
+    single-class literature.
+
+    Images: every evaluated image is one image of the FP denominator,
+    including images with no instance at all. An image whose instances are
+    *all* ignored is dropped with its detections when
+    ``skip_all_ignored_images`` (the protocol drops images whose lesions are
+    all noisy).
+
+    Breakdowns (``breakdowns=True``) filter only the ground truth and keep
+    all predictions and images (PROTOCOLS.md §1 "Subsets"): by coarse lesion
+    type (``instance['lesion_type']`` 1..8) and by long diameter
+    (``instance['diameters_mm'][0]``: ``<10``, ``10-30`` inclusive, ``>30``
+    mm). A group is skipped when no instance carries its field; an empty
+    subset gives NaN.
+
+    Metric keys (with the default prefix ``froc``), ``r`` formatted with
+    ``'{:g}'``:
+
+    - ``froc/sens@{r}`` for each of ``fp_rates`` (``froc/sens@0.5`` ...
+      ``froc/sens@16``); headline ``froc/sens@4``.
+    - ``froc/mean@{lo}-{hi}``: mean over ``mean_rates`` (``froc/mean@0.5-4``).
+    - ``froc/type_{name}/sens@{r}`` and ``froc/type_{name}/mean@{lo}-{hi}``
+      with ``name`` in ``bone, abdomen, mediastinum, liver, lung, kidney,
+      soft_tissue, pelvis``; ``froc/size_{bin}/...`` with ``bin`` in
+      ``lt10mm, 10to30mm, gt30mm``.
+    - with ``with_coco_map``: ``froc/coco_bbox_mAP``,
+      ``froc/coco_bbox_mAP_50``, ``_75``, ``_s``, ``_m``, ``_l``
+      (pycocotools through mmdet's ``CocoMetric`` on the same images, one
+      class "lesion"; ignored instances are passed as ``iscrowd`` as
+      ``CocoMetric`` does; PROTOCOLS.md §4).
+
+    Files (written by the main process into ``out_dir``): ``froc_curve.png``
+    (the FROC curve, plus the size breakdown) and, with
+    ``dump_detections``, ``froc_detections.json`` (protocol, options,
+    metrics and per image its ground truth and detections with their
+    outcome ``tp`` / ``fp`` / ``duplicate``).
+
+    Args:
+        iou_thr (float): overlap threshold for a hit. Defaults to 0.5.
+        overlap (str): ``'iou'`` (legacy +1 pixel IoU) or ``'iobb'``
+            (intersection over the detected box). Defaults to ``'iou'``.
+        fp_rates (Sequence[float]): FPs per image reported. Defaults to
+            ``(0.5, 1, 2, 4, 8, 16)``.
+        mean_rates (Sequence[float]): rates averaged into the mean key.
+            Defaults to ``(0.5, 1, 2, 4)``.
+        breakdowns (bool): add lesion-type and size breakdowns. Defaults to
+            True.
+        skip_all_ignored_images (bool): drop images whose instances are all
+            ignored. Defaults to True.
+        out_dir (str, optional): where to write the PNG and JSON. Defaults to
+            None: the current runner's log dir (the folder of the current
+            ``MMLogger``'s log file, ``work_dir/<timestamp>``); without a
+            runner nothing is written.
+        dump_detections (bool): write ``froc_detections.json``. Defaults to
+            True.
+        with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
+        collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
+            across ranks. Defaults to ``'cpu'``.
+        prefix (str, optional): key prefix; defaults to ``'froc'``.
+    """
+    default_prefix: Optional[str] = 'froc'
+
+    def __init__(self,
+                 iou_thr: float = 0.5,
+                 overlap: str = 'iou',
+                 fp_rates: Sequence[float] = DEFAULT_FP_RATES,
+                 mean_rates: Sequence[float] = DEFAULT_MEAN_RATES,
+                 breakdowns: bool = True,
+                 skip_all_ignored_images: bool = True,
+                 out_dir: Optional[str] = None,
+                 dump_detections: bool = True,
+                 with_coco_map: bool = False,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if overlap not in OVERLAP_MODES:
+            raise ValueError(f'FROCMetric: overlap must be one of '
+                             f'{OVERLAP_MODES}, got {overlap!r}')
+        if not 0.0 <= float(iou_thr) <= 1.0:
+            raise ValueError(f'FROCMetric: iou_thr must be in [0, 1], got '
+                             f'{iou_thr}')
+        for name, rates in (('fp_rates', fp_rates), ('mean_rates',
+                                                      mean_rates)):
+            arr = np.asarray(rates, dtype=np.float64).reshape(-1)
+            if arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any():
+                raise ValueError(f'FROCMetric: {name} must be a non-empty '
+                                 f'list of finite rates >= 0, got {rates}')
+        self.iou_thr = float(iou_thr)
+        self.overlap = overlap
+        self.fp_rates = tuple(float(r) for r in fp_rates)
+        self.mean_rates = tuple(float(r) for r in mean_rates)
+        self.breakdowns = breakdowns
+        self.skip_all_ignored_images = skip_all_ignored_images
+        self.out_dir = out_dir
+        self.dump_detections = dump_detections
+        self.with_coco_map = with_coco_map
+
+    @property
+    def mean_key(self) -> str:
+        """Name of the mean-sensitivity key, e.g. ``'mean@0.5-4'``."""
+        lo, hi = min(self.mean_rates), max(self.mean_rates)
+        if lo == hi:
+            return f'mean@{_rate_str(lo)}'
+        return f'mean@{_rate_str(lo)}-{_rate_str(hi)}'
+
+    # ------------------------------------------------------------ process
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Store ground truth and predictions of a batch (numpy, CPU).
+
+        Args:
+            data_batch (dict): the batch from the dataloader (unused).
+            data_samples (Sequence[dict]): model outputs as dicts (what
+                mmengine's ``Evaluator`` passes), each with
+                ``pred_instances`` and the meta ``instances``.
+        """
+        for data_sample in data_samples:
+            self.results.append(self._parse_sample(data_sample))
+
+    @staticmethod
+    def _parse_sample(data_sample: dict) -> dict:
+        where = (f"image img_id={data_sample.get('img_id')} "
+                 f"({data_sample.get('img_path')})")
+        if 'instances' not in data_sample:
+            raise ValueError(
+                f"FROCMetric: {where} has no 'instances': add 'instances' to "
+                'the meta_keys of PackDetInputs so that the raw ground truth '
+                '(original image coordinates) reaches the metric')
+        if 'pred_instances' not in data_sample:
+            raise ValueError(f"FROCMetric: {where} has no 'pred_instances'")
+        pred = data_sample['pred_instances']
+        bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
+        if bboxes.size == 0:
+            bboxes = bboxes.reshape(0, 4)
+        elif bboxes.ndim != 2 or bboxes.shape[1] != 4:
+            raise ValueError(f"FROCMetric: {where}: pred_instances['bboxes'] "
+                             f'must have shape (N, 4), got {bboxes.shape}')
+        scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
+        if scores.shape[0] != bboxes.shape[0]:
+            raise ValueError(f'FROCMetric: {where} has {bboxes.shape[0]} '
+                             f'predicted boxes but {scores.shape[0]} scores')
+        labels = (
+            _to_numpy(pred['labels']).astype(np.int64).reshape(-1)
+            if 'labels' in pred else np.zeros(len(scores), dtype=np.int64))
+
+        gt_bboxes, ignore, types, diams = [], [], [], []
+        for k, inst in enumerate(data_sample['instances']):
+            row = f", row {inst['row']}" if 'row' in inst else ''
+            try:
+                box = np.asarray(inst['bbox'], dtype=np.float64).reshape(4)
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValueError(
+                    f"FROCMetric: {where}, instance {k}{row}: field 'bbox' "
+                    f'must be [x1, y1, x2, y2], got {inst.get("bbox")!r}'
+                ) from err
+            gt_bboxes.append(box)
+            ignore.append(bool(inst.get('ignore_flag', 0)))
+            try:
+                lesion_type = inst.get('lesion_type')
+                types.append(-1 if lesion_type is None else int(lesion_type))
+                diam = inst.get('diameters_mm')
+                diams.append(
+                    float(diam[0]) if diam is not None and len(diam) else
+                    np.nan)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"FROCMetric: {where}, instance {k}{row}: fields "
+                    "'lesion_type' (int) / 'diameters_mm' ([long, short]) "
+                    f"malformed: {inst.get('lesion_type')!r}, "
+                    f"{inst.get('diameters_mm')!r}") from err
+        return dict(
+            img_id=data_sample.get('img_id'),
+            img_path=data_sample.get('img_path'),
+            file_name=data_sample.get('file_name'),
+            ori_shape=tuple(data_sample['ori_shape'])
+            if 'ori_shape' in data_sample else None,
+            gt_bboxes=np.asarray(gt_bboxes, dtype=np.float64).reshape(-1, 4),
+            gt_ignore=np.asarray(ignore, dtype=bool),
+            gt_types=np.asarray(types, dtype=np.int64),
+            gt_long_mm=np.asarray(diams, dtype=np.float64),
+            has_types=any('lesion_type' in inst
+                          for inst in data_sample['instances']),
+            has_diams=any(
+                inst.get('diameters_mm') is not None
+                for inst in data_sample['instances']),
+            det_bboxes=bboxes,
+            det_scores=scores,
+            det_labels=labels)
+
+    # ------------------------------------------------------------ compute
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Compute FROC sensitivities (and breakdowns, COCO mAP).
+
+        Args:
+            results (list): what :meth:`process` stored, for all images.
+
+        Returns:
+            dict[str, float]: the metrics, keys without the prefix.
+        """
+        drop = [
+            self.skip_all_ignored_images and len(r['gt_ignore']) > 0
+            and bool(r['gt_ignore'].all()) for r in results
+        ]
+        kept = [r for r, d in zip(results, drop) if not d]
+        skipped = [r['img_id'] for r, d in zip(results, drop) if d]
+        if not kept:
+            raise ValueError(
+                f'FROCMetric: no image to evaluate ({len(results)} received, '
+                f'{len(skipped)} dropped because all their instances are '
+                'ignored)')
+        dets = [
+            np.concatenate([r['det_bboxes'], r['det_scores'][:, None]], 1)
+            for r in kept
+        ]
+        valid = [~r['gt_ignore'] for r in kept]
+        gts = filter_gts([r['gt_bboxes'] for r in kept], valid)
+        try:
+            match = match_detections(dets, gts, self.iou_thr, self.overlap)
+        except ValueError as err:
+            found = re.search(r'(?:dets|gts)\[(\d+)\]', str(err))
+            if found is None:
+                raise
+            r = kept[int(found.group(1))]
+            kind = ('prediction'
+                    if str(err).startswith('dets') else 'ground truth')
+            raise ValueError(
+                f"FROCMetric: image img_id={r['img_id']} ({r['img_path']}), "
+                f'{kind}: {err}') from err
+        curve = match.curve()
+
+        metrics: Dict[str, float] = OrderedDict()
+        rows = [self._table_header()]
+        curves = OrderedDict(all=('all lesions', curve))
+        self._add_subset(metrics, rows, None, 'all', curve)
+
+        if self.breakdowns:
+            groups = []
+            if any(r['has_types'] for r in kept):
+                types = [r['gt_types'][v] for r, v in zip(kept, valid)]
+                groups += [(f'type_{name.replace(" ", "_")}', name, masks)
+                           for name, masks in lesion_type_subsets(
+                               types).items()]
+            else:
+                print_log(
+                    'FROCMetric: no instance has "lesion_type"; lesion-type '
+                    'breakdown skipped', logger='current')
+            if any(r['has_diams'] for r in kept):
+                diams = [r['gt_long_mm'][v] for r, v in zip(kept, valid)]
+                subsets = diameter_subsets(diams)
+                groups += [(f'size_{key}', label, subsets[key])
+                           for key, label in DIAMETER_BINS]
+            else:
+                print_log(
+                    'FROCMetric: no instance has "diameters_mm"; size '
+                    'breakdown skipped', logger='current')
+            for key, label, masks in groups:
+                sub_curve = froc_curve(dets, filter_gts(gts, masks),
+                                       self.iou_thr, self.overlap)
+                curves[key] = (label, sub_curve)
+                self._add_subset(metrics, rows, key, label, sub_curve)
+
+        if self.with_coco_map:
+            metrics.update(self._coco_map(kept))
+
+        self._log_table(rows, curve, len(skipped), len(dets), match)
+        out_dir = self._resolve_out_dir()
+        if out_dir is not None:
+            mkdir_or_exist(out_dir)
+            self._plot(curves, metrics, osp.join(out_dir, 'froc_curve.png'))
+            if self.dump_detections:
+                self._dump(kept, skipped, match, metrics,
+                           osp.join(out_dir, 'froc_detections.json'))
+            written = ['froc_curve.png']
+            if self.dump_detections:
+                written.append('froc_detections.json')
+            print_log(
+                f'FROCMetric: wrote {" and ".join(written)} to {out_dir}',
+                logger='current')
+        return metrics
+
+    def _table_header(self) -> List[str]:
+        return (['subset', 'lesions'] +
+                [f'sens@{_rate_str(r)}' for r in self.fp_rates] +
+                [self.mean_key])
+
+    def _add_subset(self, metrics: dict, rows: list, key: Optional[str],
+                    label: str, curve: FROCCurve) -> None:
+        sens = sens_at_fp(curve, self.fp_rates)
+        mean = float(np.mean(sens_at_fp(curve, self.mean_rates)))
+        prefix = '' if key is None else f'{key}/'
+        for rate, value in zip(self.fp_rates, sens):
+            metrics[f'{prefix}sens@{_rate_str(rate)}'] = float(value)
+        metrics[prefix + self.mean_key] = mean
+        rows.append([label, str(curve.num_gts)] +
+                    [f'{v:.4f}' for v in sens] + [f'{mean:.4f}'])
+
+    def _log_table(self, rows: list, curve: FROCCurve, num_skipped: int,
+                   num_images: int, match) -> None:
+        outcomes = np.concatenate(match.outcomes()) if len(
+            match.scores) else np.zeros(0)
+        header = (
+            f'FROC protocol: {PROTOCOL_NAME}\n'
+            f'options: overlap={self.overlap} (legacy +1 px) >= '
+            f'{self.iou_thr:g}; one global score sort (stable on ties); '
+            'multi-hit; duplicates neither TP nor FP; interp1d on the raw '
+            'curve, hold-last beyond the last FP rate; class-agnostic; '
+            'breakdowns filter ground truth only\n'
+            f'images: {num_images} (dropped, all instances ignored: '
+            f'{num_skipped}); lesions: {curve.num_gts}; detections: '
+            f'{len(outcomes)} (TP {int((outcomes == 1).sum())}, FP '
+            f'{int((outcomes == -1).sum())}, duplicate '
+            f'{int((outcomes == 0).sum())})')
+        print_log(header + '\n' + AsciiTable(rows).table, logger='current')
+
+    def _resolve_out_dir(self) -> Optional[str]:
+        if self.out_dir is not None:
+            return self.out_dir
+        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
+        return osp.dirname(osp.abspath(log_file)) if log_file else None
+
+    # ------------------------------------------------------------ COCO mAP
+    def _coco_map(self, kept: List[dict]) -> Dict[str, float]:
+        """COCO bbox mAP on the same images, one class, via ``CocoMetric``."""
+        from mmdet.evaluation.metrics import CocoMetric
+
+        keys = [f'coco_bbox_{item}' for item in _COCO_ITEMS]
+        if sum(len(r['det_scores']) for r in kept) == 0:
+            print_log('FROCMetric: no detections, COCO mAP set to 0',
+                      logger='current')
+            return OrderedDict((k, 0.0) for k in keys)
+        coco = CocoMetric(metric='bbox')
+        coco.dataset_meta = dict(classes=('lesion', ))
+        coco_results = []
+        for idx, r in enumerate(kept):
+            img_id = r['img_id'] if r['img_id'] is not None else idx
+            height, width = (r['ori_shape'][:2]
+                             if r['ori_shape'] is not None else (0, 0))
+            anns = [
+                dict(bbox=box.tolist(), bbox_label=0, ignore_flag=int(ig))
+                for box, ig in zip(r['gt_bboxes'], r['gt_ignore'])
+            ]
+            gt = dict(width=width, height=height, img_id=img_id, anns=anns)
+            pred = dict(
+                img_id=img_id,
+                bboxes=r['det_bboxes'],
+                scores=r['det_scores'],
+                labels=np.zeros(len(r['det_scores']), dtype=np.int64))
+            coco_results.append((gt, pred))
+        coco_metrics = coco.compute_metrics(coco_results)
+        return OrderedDict(
+            (f'coco_{k}', float(v)) for k, v in coco_metrics.items())
+
+    # ------------------------------------------------------------ files
+    def _plot(self, curves: Dict[str, tuple], metrics: dict,
+              path: str) -> None:
+        """Save the FROC curve (and the size breakdown) as a PNG.
+
+        ``curves`` maps a key to ``(label, FROCCurve)``; the overall curve
+        (key ``'all'``) and the ``size_*`` breakdown are drawn as steps
+        through the last point of each run of equal FP values (the values
+        that :func:`sens_at_fp` reads), held beyond the last one.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 5), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        lo, hi = min(self.fp_rates), max(self.fp_rates)
+        for key, (label, curve) in curves.items():
+            if key != 'all' and not key.startswith('size_'):
+                continue
+            x, y = curve.fps_per_image, curve.sensitivity
+            if len(x) == 0 or curve.num_gts == 0:
+                continue
+            # end of each run of equal FP values: what sens@r reads
+            ends = np.append(np.flatnonzero(np.diff(x) > 0), len(x) - 1)
+            x, y = x[ends], y[ends]
+            if x[-1] < hi:  # hold-last
+                x, y = np.append(x, hi), np.append(y, y[-1])
+            ax.plot(
+                np.maximum(x, lo / 4),
+                y,
+                drawstyle='steps-post',
+                lw=2.0 if key == 'all' else 1.0,
+                ls='-' if key == 'all' else '--',
+                label=f'{label} ({curve.num_gts})')
+        sens = [metrics[f'sens@{_rate_str(r)}'] for r in self.fp_rates]
+        ax.plot(self.fp_rates, sens, 'o', color='k')
+        for rate, value in zip(self.fp_rates, sens):
+            ax.annotate(
+                f'{value:.3f}', (rate, value),
+                textcoords='offset points',
+                xytext=(0, -14),
+                ha='center',
+                fontsize=8)
+        ax.set_xscale('log', base=2)
+        ax.set_xlim(lo / 4, hi * 1.5)
+        ax.set_ylim(0, 1.02)
+        ax.set_xticks(self.fp_rates)
+        ax.set_xticklabels([_rate_str(r) for r in self.fp_rates])
+        ax.set_xlabel('average false positives per image')
+        ax.set_ylabel('sensitivity')
+        ax.set_title(f'FROC, DeepLesion official protocol, '
+                     f'{self.overlap.upper()} >= {self.iou_thr:g}; '
+                     f'{self.mean_key} = {metrics[self.mean_key]:.4f}',
+                     fontsize=9)
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(loc='lower right', fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path)
+
+    def _dump(self, kept: List[dict], skipped: list, match, metrics: dict,
+              path: str) -> None:
+        """Write protocol, options, metrics and per-image detections."""
+        outcomes = match.outcomes()
+        images = []
+        for r, codes in zip(kept, outcomes):
+            images.append(
+                dict(
+                    img_id=r['img_id'],
+                    img_path=r['img_path'],
+                    file_name=r['file_name'],
+                    gt_bboxes=r['gt_bboxes'].tolist(),
+                    gt_ignored=r['gt_ignore'].tolist(),
+                    bboxes=r['det_bboxes'].tolist(),
+                    scores=r['det_scores'].tolist(),
+                    labels=r['det_labels'].tolist(),
+                    outcomes=[_OUTCOME_NAMES[int(c)] for c in codes]))
+        payload = dict(
+            protocol=PROTOCOL_NAME,
+            options=dict(
+                iou_thr=self.iou_thr,
+                overlap=self.overlap,
+                overlap_convention='legacy +1 pixel',
+                fp_rates=list(self.fp_rates),
+                mean_rates=list(self.mean_rates),
+                class_agnostic=True,
+                tie_order='stable descending score (input order on ties)',
+                interpolation='interp1d (np.interp) on the raw curve, '
+                'hold-last beyond the last FP rate',
+                skip_all_ignored_images=self.skip_all_ignored_images),
+            num_images=len(kept),
+            num_lesions=int(match.num_gts),
+            skipped_img_ids=skipped,
+            metrics={
+                k: (None if isinstance(v, float) and np.isnan(v) else v)
+                for k, v in metrics.items()
+            },
+            images=images)
+        with open(path, 'w') as f:
+            json.dump(payload, f)

@@ -1,0 +1,60 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""ResNet that also returns its stem output (C1).
+
+Improved RetinaNet (Zlocha et al. 2019, Sec. 2.2) fuses "features obtained
+from C1 (via a 1x1 convolution)" into the upsampling path to P1. mmdet's
+:class:`~mmdet.models.backbones.ResNet` returns only its residual stages
+(C2..C5); this subclass prepends C1, the stride-2 stem output before the
+max pooling.
+"""
+from typing import Tuple
+
+from mmdet.models.backbones import ResNet
+from mmdet.registry import MODELS
+from torch import Tensor
+
+
+@MODELS.register_module()
+class ResNetWithStem(ResNet):
+    """mmdet ResNet returning ``(C1, C2, ..., C5)``.
+
+    C1 is the output of the stem (``conv1 -> norm1 -> relu``, or the deep
+    stem) at stride 2 with ``stem_channels`` channels, taken before the stem
+    max pooling; C2..C5 are the stages selected by ``out_indices`` as in
+    mmdet. All other arguments (``depth``, ``in_channels``, ``base_channels``,
+    ``frozen_stages``, ``init_cfg`` with torchvision weights, ...) are those of
+    :class:`mmdet.models.backbones.ResNet`, and the parameter names are the
+    same, so ``torchvision://resnet50`` loads unchanged.
+
+    Args:
+        out_stem (bool): prepend the stem output C1. Defaults to True.
+        **kwargs: arguments of :class:`mmdet.models.backbones.ResNet`.
+    """
+
+    def __init__(self, out_stem: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.out_stem = out_stem
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Forward.
+
+        Args:
+            x (Tensor): input images (B, in_channels, H, W).
+
+        Returns:
+            tuple[Tensor]: ``(C1, C2, ..., C5)`` (C1 only if ``out_stem``).
+        """
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.conv1(x)
+            x = self.norm1(x)
+            x = self.relu(x)
+        outs = [x] if self.out_stem else []
+        x = self.maxpool(x)
+        for i, layer_name in enumerate(self.res_layers):
+            res_layer = getattr(self, layer_name)
+            x = res_layer(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

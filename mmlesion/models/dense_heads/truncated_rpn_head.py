@@ -1,0 +1,396 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""TruncatedRPN of ElixirNet (Jiang et al., AAAI 2020, "TruncatedRPN")."""
+import copy
+from typing import List, Optional, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmdet.models.dense_heads import RPNHead
+from mmdet.models.utils import images_to_levels, multi_apply
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import cat_boxes
+from mmdet.utils import InstanceList, OptConfigType, OptInstanceList
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+
+@MODELS.register_module()
+class TruncatedRPNHead(RPNHead):
+    r"""RPN head that truncates anchors where a lesion is unlikely (TRPN).
+
+    Implements Eq. (1) of ElixirNet, section "TruncatedRPN":
+
+    .. math::
+        TRPN = F([p(I(i, j)) \cdot I(i, j)]_{p(I(i, j)) > \epsilon} | k)
+
+    A 1x1 convolution followed by an element-wise sigmoid predicts, from the
+    RPN input feature ``I`` of every level, a location-confidence map ``p``
+    (one value per feature location, shared by the ``k`` anchors of that
+    location). The feature is multiplied by ``p`` before the ordinary RPN
+    convolutions (:class:`mmdet.models.RPNHead` does the rest), and only the
+    anchors of locations with ``p >= threshold`` may become proposals. The
+    paper sets the threshold to the mean of the predicted map ("this
+    mechanism can filter out half of the regions"); here it is the mean per
+    image and per level (``truncate_thr='mean'``), or a fixed float.
+    ``>=`` rather than the paper's ``>`` keeps every anchor of a constant
+    map (a 1x1 level, a blank image) instead of none, and makes
+    ``truncate_thr=0.0`` keep every anchor exactly.
+
+    How ``p`` is trained (end to end, like the rest of the detector):
+
+    1. Through the feature weighting of Eq. (1): ``p`` multiplies the RPN
+       feature, so the gradients of the RPN classification and regression
+       losses reach the 1x1 convolution through the product ``p * I``. This
+       is the only path the paper's formula gives; it makes ``p`` an
+       attention map that helps the RPN, but it is weak evidence for *where
+       lesions are*: a scale on the feature can be absorbed by the next
+       convolution, and nothing ties ``p`` to the objects.
+    2. Through an auxiliary location loss (``loss_loc``, on by default,
+       ``loss_loc=None`` turns it off). The paper calls ``p`` a prediction of
+       "the distribution of anchor localization"; the natural target of such
+       a prediction is the RPN's own anchor assignment, as in Guided
+       Anchoring's location branch: a location is positive when at least
+       one of its anchors is a positive of the RPN assigner/sampler (the
+       same targets as the objectness loss, so no new hyper-parameters),
+       negative otherwise. Positives are a handful of locations per image
+       (1 to 3 lesions), hence a sigmoid focal loss averaged over the
+       positive locations. This supervision is what makes the mean-threshold
+       truncation meaningful from the first iterations and keeps ``p`` from
+       staying low at a lesion whose anchors are truncated (see 3).
+
+    Truncation in training (``truncate_in_loss``, default True): the
+    proposals handed to the RoI head during training are truncated exactly
+    as at test time (both go through :meth:`_predict_by_feat_single`). In
+    the RPN losses, the sampled *negative* anchors of truncated locations
+    get zero weight, so the objectness/regression losses are computed on
+    the kept locations only, as Eq. (1) evaluates ``F`` only there (the
+    "balance of positive and negative data" the paper attributes to TRPN:
+    the many easy background anchors the map already rejects no longer
+    dominate the sampled negatives). Positive anchors are never dropped: a
+    lesion whose location is truncated must still be learnt by the RPN and,
+    through ``loss_loc``, raise ``p`` there; dropping it would be a fixed
+    point from which the map cannot recover. With ``truncate_in_loss=False``
+    the RPN losses are those of a plain RPN and truncation only filters the
+    proposals.
+
+    With ``weight_features=False``, ``truncate_thr=0.0`` and
+    ``loss_loc=None`` the head is numerically the plain :class:`RPNHead`
+    (same losses and proposals for the same weights); the tests rely on
+    this.
+
+    Args:
+        in_channels (int): Channels of the input feature maps.
+        truncate_thr (str | float): ``'mean'`` (the paper: mean of ``p`` per
+            image and level) or a fixed value in [0, 1]. Defaults to
+            ``'mean'``.
+        weight_features (bool): Multiply the input feature by ``p`` (Eq. 1).
+            Defaults to True.
+        truncate_in_loss (bool): Drop the negative anchors of truncated
+            locations from the RPN losses (positives are always kept).
+            Defaults to True.
+        loss_loc (dict, optional): Auxiliary supervision of ``p`` (logits,
+            one channel; label 0 = lesion location, 1 = background), e.g.
+            ``dict(type='FocalLoss', use_sigmoid=True, gamma=2.0,
+            alpha=0.25, loss_weight=1.0)`` (the default). It is averaged
+            over the positive locations of the batch. None disables it.
+        **kwargs: Everything :class:`mmdet.models.RPNHead` accepts
+            (``feat_channels``, ``anchor_generator``, ``loss_cls``, ...).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 truncate_thr: Union[str, float] = 'mean',
+                 weight_features: bool = True,
+                 truncate_in_loss: bool = True,
+                 loss_loc: OptConfigType = dict(
+                     type='FocalLoss',
+                     use_sigmoid=True,
+                     gamma=2.0,
+                     alpha=0.25,
+                     loss_weight=1.0),
+                 **kwargs) -> None:
+        if isinstance(truncate_thr, str):
+            if truncate_thr != 'mean':
+                raise ValueError(
+                    "TruncatedRPNHead: truncate_thr must be 'mean' or a "
+                    f'float in [0, 1], got {truncate_thr!r}')
+        elif not 0.0 <= float(truncate_thr) <= 1.0:
+            raise ValueError('TruncatedRPNHead: a float truncate_thr must lie '
+                             f'in [0, 1] (sigmoid range), got {truncate_thr}')
+        self.truncate_thr = truncate_thr
+        self.weight_features = weight_features
+        self.truncate_in_loss = truncate_in_loss
+        super().__init__(in_channels=in_channels, **kwargs)
+        self.loss_loc = MODELS.build(loss_loc) if loss_loc else None
+
+    def _init_layers(self) -> None:
+        """Build the RPN layers and the 1x1 location-confidence conv."""
+        super()._init_layers()
+        # Covered by RPNHead's default init (Normal, std 0.01, bias 0):
+        # p starts close to 0.5 everywhere.
+        self.conv_loc = nn.Conv2d(self.in_channels, 1, 1)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Forward one level.
+
+        Args:
+            x (Tensor): RPN input feature ``I`` of shape (N, C, H, W).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: objectness scores
+            (N, A * cls_out_channels, H, W), box deltas (N, A * 4, H, W) and
+            location logits (N, 1, H, W); ``p = sigmoid(logits)``.
+        """
+        loc_pred = self.conv_loc(x)
+        if self.weight_features:
+            x = x * loc_pred.sigmoid()
+        rpn_cls_score, rpn_bbox_pred = super().forward_single(x)
+        return rpn_cls_score, rpn_bbox_pred, loc_pred
+
+    def location_keep_mask(self, loc_pred: Tensor) -> Tensor:
+        """Locations that survive truncation.
+
+        Args:
+            loc_pred (Tensor): location logits (..., H, W) of one level,
+                e.g. (N, 1, H, W) for a batch or (1, H, W) for one image.
+
+        Returns:
+            Tensor: bool mask of the same shape, ``p >= threshold`` where the
+            ``'mean'`` threshold is taken over H and W of each map.
+        """
+        prob = loc_pred.detach().sigmoid()
+        if self.truncate_thr == 'mean':
+            thr = prob.mean(dim=(-2, -1), keepdim=True)
+        else:
+            thr = float(self.truncate_thr)
+        return prob >= thr
+
+    def _anchor_keep_mask(self, loc_pred: Tensor) -> Tensor:
+        """Per-anchor keep mask of one image and level.
+
+        Args:
+            loc_pred (Tensor): (1, H, W) location logits.
+
+        Returns:
+            Tensor: (H * W * A,) bool, in the order of
+            ``prior_generator.grid_priors`` (location-major, then anchor).
+        """
+        keep = self.location_keep_mask(loc_pred).reshape(-1)
+        return keep.repeat_interleave(self.num_base_priors)
+
+    def truncate_targets(self, labels_list: List[Tensor],
+                         label_weights_list: List[Tensor],
+                         keep_maps: List[Tensor]) -> Tuple[List[Tensor], int]:
+        """Drop the sampled negatives of truncated locations from the loss.
+
+        Args:
+            labels_list (list[Tensor]): per level (N, H * W * A) anchor
+                labels from :meth:`get_targets` (``num_classes`` =
+                background).
+            label_weights_list (list[Tensor]): per level (N, H * W * A)
+                label weights from :meth:`get_targets`.
+            keep_maps (list[Tensor]): per level (N, 1, H, W) bool masks from
+                :meth:`location_keep_mask`.
+
+        Returns:
+            tuple[list[Tensor], int]: the new label weights (0 for sampled
+            negative anchors at truncated locations, unchanged elsewhere;
+            positives are never dropped) and how many sampled anchors were
+            dropped (to be removed from the loss's ``avg_factor``).
+        """
+        new_weights = []
+        num_dropped = 0
+        for labels, weights, keep in zip(labels_list, label_weights_list,
+                                         keep_maps):
+            anchor_keep = keep.reshape(keep.size(0), -1).repeat_interleave(
+                self.num_base_priors, dim=1)
+            sampled = weights > 0
+            is_pos = (labels < self.num_classes) & sampled
+            drop = sampled & ~is_pos & ~anchor_keep
+            num_dropped += int(drop.sum())
+            new_weights.append(weights * (~drop).to(weights.dtype))
+        return new_weights, num_dropped
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     loc_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None) \
+            -> dict:
+        """Compute the RPN losses with truncation and the location loss.
+
+        Follows :meth:`mmdet.models.AnchorHead.loss_by_feat` (same anchors,
+        assigner, sampler and per-level losses) and then edits the sampled
+        targets as described in the class docstring.
+
+        Args:
+            cls_scores (list[Tensor]): per level (N, A * C, H, W).
+            bbox_preds (list[Tensor]): per level (N, A * 4, H, W).
+            loc_preds (list[Tensor]): per level (N, 1, H, W) logits of p.
+            batch_gt_instances (list[InstanceData]): ground truth per image.
+            batch_img_metas (list[dict]): image meta information.
+            batch_gt_instances_ignore (list[InstanceData], optional): boxes
+                to ignore.
+
+        Returns:
+            dict[str, Tensor | list[Tensor]]: ``loss_rpn_cls``,
+            ``loss_rpn_bbox`` (per level), ``loss_rpn_loc`` (per level, when
+            ``loss_loc`` is set) and ``trpn_keep_ratio`` (fraction of kept
+            locations, for logging only; not a loss).
+        """
+        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
+        assert len(featmap_sizes) == self.prior_generator.num_levels
+        assert len(loc_preds) == len(cls_scores)
+        device = cls_scores[0].device
+
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, batch_img_metas, device=device)
+        (labels_list, label_weights_list, bbox_targets_list,
+         bbox_weights_list, avg_factor) = self.get_targets(
+             anchor_list,
+             valid_flag_list,
+             batch_gt_instances,
+             batch_img_metas,
+             batch_gt_instances_ignore=batch_gt_instances_ignore)
+
+        keep_maps = [self.location_keep_mask(lp) for lp in loc_preds]
+        num_kept = sum(k.sum() for k in keep_maps)
+        num_locs = sum(k.numel() for k in keep_maps)
+
+        if self.truncate_in_loss:
+            label_weights_list, num_dropped = self.truncate_targets(
+                labels_list, label_weights_list, keep_maps)
+            avg_factor = max(avg_factor - num_dropped, 1)
+
+        num_level_anchors = [anchors.size(0) for anchors in anchor_list[0]]
+        concat_anchor_list = [cat_boxes(anchors) for anchors in anchor_list]
+        all_anchor_list = images_to_levels(concat_anchor_list,
+                                           num_level_anchors)
+        losses_cls, losses_bbox = multi_apply(
+            self.loss_by_feat_single,
+            cls_scores,
+            bbox_preds,
+            all_anchor_list,
+            labels_list,
+            label_weights_list,
+            bbox_targets_list,
+            bbox_weights_list,
+            avg_factor=avg_factor)
+        losses = dict(loss_rpn_cls=losses_cls, loss_rpn_bbox=losses_bbox)
+
+        if self.loss_loc is not None:
+            loc_labels = []
+            for lvl, loc_pred in enumerate(loc_preds):
+                n, _, h, w = loc_pred.shape
+                is_pos = (labels_list[lvl] < self.num_classes) & (
+                    label_weights_list[lvl] > 0)
+                pos_loc = is_pos.reshape(n, h * w, -1).any(dim=-1)
+                # label 0 = foreground (lesion location), 1 = background,
+                # mmdet's convention for sigmoid classification losses.
+                loc_labels.append((~pos_loc).long().reshape(-1))
+            num_pos_locs = sum(int((lab == 0).sum()) for lab in loc_labels)
+            loc_avg_factor = max(float(num_pos_locs), 1.0)
+            losses['loss_rpn_loc'] = [
+                self.loss_loc(
+                    lp.permute(0, 2, 3, 1).reshape(-1, 1),
+                    lab,
+                    avg_factor=loc_avg_factor)
+                for lp, lab in zip(loc_preds, loc_labels)
+            ]
+        losses['trpn_keep_ratio'] = (num_kept.float() / num_locs).detach()
+        return losses
+
+    def _predict_by_feat_single(self,
+                                cls_score_list: List[Tensor],
+                                bbox_pred_list: List[Tensor],
+                                score_factor_list: List[Tensor],
+                                mlvl_priors: List[Tensor],
+                                img_meta: dict,
+                                cfg: ConfigDict,
+                                rescale: bool = False,
+                                with_nms: bool = True) -> InstanceData:
+        """Proposals of one image from the kept anchors only.
+
+        Same steps as :meth:`mmdet.models.RPNHead._predict_by_feat_single`
+        (per-level ``nms_pre`` top-k, decoding, then RPNHead's
+        ``_bbox_post_process``: size filter, per-level NMS, ``max_per_img``)
+        with the truncation applied to every level *before* the top-k, so
+        that truncated anchors can neither become proposals nor take a
+        ``nms_pre`` slot. ``BaseDenseHead.predict_by_feat`` passes the
+        location logits as ``score_factor_list``; they do not rescale the
+        scores.
+
+        Args:
+            cls_score_list (list[Tensor]): per level (A * C, H, W).
+            bbox_pred_list (list[Tensor]): per level (A * 4, H, W).
+            score_factor_list (list[Tensor]): per level (1, H, W) location
+                logits.
+            mlvl_priors (list[Tensor]): per level (H * W * A, 4) anchors.
+            img_meta (dict): image meta information.
+            cfg (ConfigDict): test / proposal config (``test_cfg`` if None).
+            rescale (bool): rescale boxes to the original image.
+            with_nms (bool): must be True, as for RPNHead.
+
+        Returns:
+            InstanceData: ``bboxes``, ``scores``, ``labels`` of the
+            proposals.
+        """
+        if score_factor_list[0] is None:
+            raise ValueError(
+                'TruncatedRPNHead._predict_by_feat_single needs the location '
+                'maps; call predict_by_feat(cls_scores, bbox_preds, '
+                'loc_preds, ...) with the three outputs of forward().')
+        cfg = self.test_cfg if cfg is None else cfg
+        cfg = copy.deepcopy(cfg)
+        img_shape = img_meta['img_shape']
+        nms_pre = cfg.get('nms_pre', -1)
+        reg_dim = self.bbox_coder.encode_size
+
+        mlvl_bbox_preds, mlvl_valid_priors = [], []
+        mlvl_scores, level_ids = [], []
+        for level_idx, (cls_score, bbox_pred, loc_pred, priors) in \
+                enumerate(zip(cls_score_list, bbox_pred_list,
+                              score_factor_list, mlvl_priors)):
+            assert cls_score.size()[-2:] == bbox_pred.size()[-2:] \
+                == loc_pred.size()[-2:]
+            keep = self._anchor_keep_mask(loc_pred)
+            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, reg_dim)
+            cls_score = cls_score.permute(1, 2,
+                                          0).reshape(-1, self.cls_out_channels)
+            if self.use_sigmoid_cls:
+                scores = cls_score.sigmoid()
+            else:
+                scores = cls_score.softmax(-1)[:, :-1]
+            scores = scores.reshape(-1)
+
+            scores = scores[keep]
+            bbox_pred = bbox_pred[keep]
+            priors = priors[keep]
+            if 0 < nms_pre < scores.shape[0]:
+                ranked_scores, rank_inds = scores.sort(descending=True)
+                topk_inds = rank_inds[:nms_pre]
+                scores = ranked_scores[:nms_pre]
+                bbox_pred = bbox_pred[topk_inds, :]
+                priors = priors[topk_inds]
+
+            mlvl_bbox_preds.append(bbox_pred)
+            mlvl_valid_priors.append(priors)
+            mlvl_scores.append(scores)
+            level_ids.append(
+                scores.new_full((scores.size(0), ),
+                                level_idx,
+                                dtype=torch.long))
+
+        bbox_pred = torch.cat(mlvl_bbox_preds)
+        priors = cat_boxes(mlvl_valid_priors)
+        bboxes = self.bbox_coder.decode(priors, bbox_pred, max_shape=img_shape)
+
+        results = InstanceData()
+        results.bboxes = bboxes
+        results.scores = torch.cat(mlvl_scores)
+        results.level_ids = torch.cat(level_ids)
+        return self._bbox_post_process(
+            results=results, cfg=cfg, rescale=rescale, img_meta=img_meta)

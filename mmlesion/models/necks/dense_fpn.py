@@ -1,0 +1,285 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""FPN extended to the input resolution (Improved RetinaNet, Sec. 2.2-2.3).
+
+Improved RetinaNet (Zlocha et al. 2019) runs the RetinaNet sub-networks on
+P2-P6 ("we shift the sub-network operation [...] to pyramid levels of P2-P6
+from P3-P7") and, for dense supervision with the GrabCut masks, adds "two more
+upsampling layers (connecting to P2 and P1) and a segmentation prediction
+layer [...] Skip connections are employed by fusing features obtained from C1
+(via a 1x1 convolution) and input (via two 3x3 convolutions)" (Fig. 1a,
+after Retina U-Net). Optional attention gates (Sec. 2.3) filter the skip
+connections, gated by the features upsampled from the coarser level.
+"""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmdet.models.necks import FPN
+from mmdet.registry import MODELS
+from mmdet.utils import ConfigType, MultiConfig, OptConfigType
+from torch import Tensor
+
+from ..layers.attention_gate import AttentionGate
+
+
+@MODELS.register_module()
+class DenseFPN(FPN):
+    """FPN (P2..P6) plus an upsampling path to P1 and P0 (input size).
+
+    Inputs are ``(img, C1, C2, ..., C5)``: the network input, the stride-2
+    backbone stem output and the backbone stages named by ``in_channels``
+    (the :class:`~mmlesion.models.detectors.ImprovedRetinaNet` detector
+    prepends ``img`` to the backbone outputs, the backbone returns C1..C5,
+    e.g. :class:`ResNetWithStem` or :class:`LesionVGG`).
+
+    The FPN part is mmdet's :class:`~mmdet.models.necks.FPN` (same layers and
+    arguments; with ``start_level=0``, ``add_extra_convs='on_input'`` and
+    ``num_outs=5`` it gives P2..P6, P6 by a stride-2 conv on C5). The dense
+    path continues the top-down pathway from the merged (pre-output) finest
+    FPN level, as Retina U-Net does:
+
+    * ``top = reduce(P2_pre)`` (1x1 conv to ``dense_channels`` when it differs
+      from ``out_channels``);
+    * ``P1_pre = up(top) + gate(conv1x1(C1), up(top))``,
+      ``P1 = conv3x3(P1_pre)``;
+    * ``P0_pre = up(P1_pre) + gate(conv3x3(relu(conv3x3(img))), up(P1_pre))``,
+      ``P0 = conv3x3(P0_pre)``;
+
+    where ``up`` resizes to the skip connection's size (``upsample_cfg``) and
+    ``gate`` is an :class:`AttentionGate` (or identity without
+    ``attention_gates``). With ``gate_fpn_laterals`` the FPN lateral
+    connections C2..C4 are gated the same way (an option beyond the paper,
+    which names only the skip connections of the new upsampling path).
+
+    Args:
+        in_channels (list[int]): channels of the FPN inputs (C2..C5).
+        out_channels (int): channels of P2..P6.
+        num_outs (int): number of FPN outputs. Defaults to 5 (P2..P6).
+        input_channels (int): channels of the network input (slices).
+            Defaults to 3.
+        stem_channels (int): channels of C1. Defaults to 64.
+        dense_channels (int, optional): channels of P1 and P0. Defaults to
+            ``out_channels``; a smaller value keeps the full-resolution
+            level cheap.
+        attention_gates (bool): gate the two skip connections (C1, input).
+            Defaults to False.
+        gate_fpn_laterals (bool): also gate the FPN lateral connections.
+            Defaults to False.
+        gate_inter_channels (int, optional): intermediate channels of the
+            gates (default: half of the gated channels).
+        dense_norm_cfg (dict, optional): norm of the dense-path convs.
+        dense_act_cfg (dict): activation after the first 3x3 conv on the
+            input. Defaults to ReLU.
+        start_level, end_level, add_extra_convs, relu_before_extra_convs,
+        no_norm_on_lateral, conv_cfg, norm_cfg, act_cfg, upsample_cfg,
+        init_cfg: as in :class:`mmdet.models.necks.FPN`
+            (``add_extra_convs`` defaults to ``'on_input'`` as RetinaNet).
+
+    Returns (forward):
+        tuple[Tensor]: ``(P0, P1, P_start, ..., P_last)``: two dense levels
+        followed by the ``num_outs`` FPN levels.
+    """
+
+    def __init__(
+        self,
+        in_channels: List[int],
+        out_channels: int,
+        num_outs: int = 5,
+        input_channels: int = 3,
+        stem_channels: int = 64,
+        dense_channels: Optional[int] = None,
+        attention_gates: bool = False,
+        gate_fpn_laterals: bool = False,
+        gate_inter_channels: Optional[int] = None,
+        dense_norm_cfg: OptConfigType = None,
+        dense_act_cfg: ConfigType = dict(type='ReLU'),
+        start_level: int = 0,
+        end_level: int = -1,
+        add_extra_convs: Union[bool, str] = 'on_input',
+        relu_before_extra_convs: bool = False,
+        no_norm_on_lateral: bool = False,
+        conv_cfg: OptConfigType = None,
+        norm_cfg: OptConfigType = None,
+        act_cfg: OptConfigType = None,
+        upsample_cfg: ConfigType = dict(mode='nearest'),
+        init_cfg: MultiConfig = dict(
+            type='Xavier', layer='Conv2d', distribution='uniform')
+    ) -> None:
+        super().__init__(
+            in_channels=list(in_channels),
+            out_channels=out_channels,
+            num_outs=num_outs,
+            start_level=start_level,
+            end_level=end_level,
+            add_extra_convs=add_extra_convs,
+            relu_before_extra_convs=relu_before_extra_convs,
+            no_norm_on_lateral=no_norm_on_lateral,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            upsample_cfg=upsample_cfg,
+            init_cfg=init_cfg)
+        if 'scale_factor' in self.upsample_cfg:
+            raise ValueError(
+                'DenseFPN resizes to the size of each skip '
+                'connection; do not set upsample_cfg.scale_factor')
+        dense_channels = dense_channels or out_channels
+        self.input_channels = input_channels
+        self.stem_channels = stem_channels
+        self.dense_channels = dense_channels
+        self.attention_gates = attention_gates
+        self.gate_fpn_laterals = gate_fpn_laterals
+
+        self.dense_reduce = None
+        if dense_channels != out_channels:
+            self.dense_reduce = ConvModule(
+                out_channels,
+                dense_channels,
+                1,
+                conv_cfg=conv_cfg,
+                norm_cfg=dense_norm_cfg,
+                act_cfg=None,
+                inplace=False)
+        # skip connection from C1: a 1x1 conv
+        c1_skip = ConvModule(
+            stem_channels,
+            dense_channels,
+            1,
+            conv_cfg=conv_cfg,
+            norm_cfg=dense_norm_cfg,
+            act_cfg=None,
+            inplace=False)
+        # skip connection from the input: two 3x3 convs
+        input_skip = nn.Sequential(
+            ConvModule(
+                input_channels,
+                dense_channels,
+                3,
+                padding=1,
+                conv_cfg=conv_cfg,
+                norm_cfg=dense_norm_cfg,
+                act_cfg=dense_act_cfg,
+                inplace=False),
+            ConvModule(
+                dense_channels,
+                dense_channels,
+                3,
+                padding=1,
+                conv_cfg=conv_cfg,
+                norm_cfg=dense_norm_cfg,
+                act_cfg=None,
+                inplace=False))
+        # ordered from coarse to fine: P1 (C1 skip) then P0 (input skip)
+        self.dense_skips = nn.ModuleList([c1_skip, input_skip])
+        self.dense_out_convs = nn.ModuleList([
+            ConvModule(
+                dense_channels,
+                dense_channels,
+                3,
+                padding=1,
+                conv_cfg=conv_cfg,
+                norm_cfg=dense_norm_cfg,
+                act_cfg=None,
+                inplace=False) for _ in range(2)
+        ])
+        self.dense_gates = None
+        if attention_gates:
+            self.dense_gates = nn.ModuleList([
+                AttentionGate(
+                    dense_channels,
+                    dense_channels,
+                    gate_inter_channels,
+                    conv_cfg=conv_cfg) for _ in range(2)
+            ])
+        self.fpn_gates = None
+        if gate_fpn_laterals:
+            self.fpn_gates = nn.ModuleList([
+                AttentionGate(
+                    out_channels,
+                    out_channels,
+                    gate_inter_channels,
+                    conv_cfg=conv_cfg)
+                for _ in range(len(self.lateral_convs) - 1)
+            ])
+
+    @staticmethod
+    def _gate(gates: Optional[nn.ModuleList], idx: int, skip: Tensor,
+              gating: Tensor) -> Tensor:
+        if gates is None:
+            return skip
+        return gates[idx](skip, gating)[0]
+
+    def _upsample(self, x: Tensor, size: Sequence[int]) -> Tensor:
+        return F.interpolate(x, size=tuple(size), **self.upsample_cfg)
+
+    def forward(self, inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
+        """Forward.
+
+        Args:
+            inputs (tuple[Tensor]): ``(img, C1, C2, ..., C5)``.
+
+        Returns:
+            tuple[Tensor]: ``(P0, P1, P2, ..., P6)`` for the default
+            arguments (P0 at the size of ``img``, P1 at the size of C1).
+        """
+        if len(inputs) != len(self.in_channels) + 2:
+            raise ValueError(
+                f'DenseFPN expects {len(self.in_channels) + 2} inputs '
+                f'(img, C1 and {len(self.in_channels)} backbone stages), got '
+                f'{len(inputs)}. Use a detector that passes the input image '
+                '(ImprovedRetinaNet) and a backbone returning C1 '
+                '(ResNetWithStem / LesionVGG with out_indices from 0).')
+        img, c1 = inputs[0], inputs[1]
+        feats = inputs[2:]
+        if img.shape[1] != self.input_channels:
+            raise ValueError(f'DenseFPN: input has {img.shape[1]} channels, '
+                             f'input_channels={self.input_channels}')
+        if c1.shape[1] != self.stem_channels:
+            raise ValueError(f'DenseFPN: C1 has {c1.shape[1]} channels, '
+                             f'stem_channels={self.stem_channels}')
+
+        # FPN laterals and top-down pathway (mmdet FPN, optionally gated)
+        laterals = [
+            lateral_conv(feats[i + self.start_level])
+            for i, lateral_conv in enumerate(self.lateral_convs)
+        ]
+        used_backbone_levels = len(laterals)
+        for i in range(used_backbone_levels - 1, 0, -1):
+            up = self._upsample(laterals[i], laterals[i - 1].shape[2:])
+            skip = self._gate(self.fpn_gates, i - 1, laterals[i - 1], up)
+            laterals[i - 1] = skip + up
+
+        outs = [
+            self.fpn_convs[i](laterals[i]) for i in range(used_backbone_levels)
+        ]
+        if self.num_outs > len(outs):
+            if not self.add_extra_convs:
+                for i in range(self.num_outs - used_backbone_levels):
+                    outs.append(F.max_pool2d(outs[-1], 1, stride=2))
+            else:
+                if self.add_extra_convs == 'on_input':
+                    extra_source = feats[self.backbone_end_level - 1]
+                elif self.add_extra_convs == 'on_lateral':
+                    extra_source = laterals[-1]
+                else:  # 'on_output'
+                    extra_source = outs[-1]
+                outs.append(self.fpn_convs[used_backbone_levels](extra_source))
+                for i in range(used_backbone_levels + 1, self.num_outs):
+                    if self.relu_before_extra_convs:
+                        outs.append(self.fpn_convs[i](F.relu(outs[-1])))
+                    else:
+                        outs.append(self.fpn_convs[i](outs[-1]))
+
+        # dense path: two upsampling steps with skip connections
+        top = laterals[0]
+        if self.dense_reduce is not None:
+            top = self.dense_reduce(top)
+        dense_outs = []
+        for idx, source in enumerate((c1, img)):
+            skip = self.dense_skips[idx](source)
+            up = self._upsample(top, skip.shape[2:])
+            skip = self._gate(self.dense_gates, idx, skip, up)
+            top = skip + up
+            dense_outs.append(self.dense_out_convs[idx](top))
+        return tuple(dense_outs[::-1]) + tuple(outs)

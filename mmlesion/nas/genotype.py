@@ -1,0 +1,221 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Derive, write and read ALB genotypes as config snippets.
+
+ElixirNet, "Differentiable Search Strategy": "At the end of search, a
+discrete architecture is obtained by replacing each mixed operation with the
+most likely operation by argmax". The derivation itself is the cells'
+(:meth:`ALBCell.genotype`, called through :meth:`ALBBBoxHead.genotypes`);
+this module finds the searched head in a detector and turns its genotypes into
+a config snippet, a ``.py`` file holding ``genotypes = dict(normal=...,
+reduce=...)``. Use a snippet in a config either by inheriting it::
+
+    _base_ = ['./elixirnet_faster_rcnn_r50_fpn_1x_deeplesion.py',
+              'work_dirs/alb_search/genotype.py']
+    model = dict(roi_head=dict(bbox_head=dict(
+        genotypes={{_base_.genotypes}})))
+
+or in Python with :func:`apply_genotypes` (what ``tools/search_alb.py``
+prints).
+"""
+import ast
+import os
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.model import is_model_wrapper
+
+from mmlesion.models.layers.alb_cell import normalize_genotype
+from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+
+GENOTYPE_KEYS = ('normal', 'reduce')
+
+
+def find_search_heads(model: nn.Module) -> Dict[str, nn.Module]:
+    """Return the searchable ALB heads of a model, by module name.
+
+    A searchable head is a module with ``search=True`` and a ``genotypes()``
+    method (:class:`ALBBBoxHead` and its subclasses built with
+    ``search=True``).
+
+    Args:
+        model (nn.Module): a detector (a model wrapper is unwrapped).
+
+    Returns:
+        dict[str, nn.Module]: name -> head, in module order.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if getattr(module, 'search', False) is True
+        and callable(getattr(module, 'genotypes', None))
+    }
+
+
+def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
+    """Derive the discrete genotypes of the searched ALB head of a model.
+
+    Args:
+        model (nn.Module): a detector with exactly one ALB head built with
+            ``search=True`` (or such a head itself).
+
+    Returns:
+        dict: ``dict(normal=dict(ops=[(op, input), ...], concat=[...]),
+        reduce=dict(...))``, the argmax of the current architecture
+        parameters (the DARTS rule of :meth:`ALBCell.genotype`).
+
+    Raises:
+        ValueError: if the model has no, or several, searchable heads.
+    """
+    heads = find_search_heads(model)
+    if len(heads) != 1:
+        raise ValueError(
+            'derive_genotypes needs exactly one ALB head built with '
+            f'search=True, found {len(heads)}: {sorted(heads)}')
+    head = next(iter(heads.values()))
+    return check_genotypes(head.genotypes(), op_names=head.op_names,
+                           num_branches=head.num_branches)
+
+
+def check_genotypes(genotypes: dict,
+                    op_names=ALB_OP_NAMES,
+                    num_branches: Optional[int] = None,
+                    source: str = 'genotypes') -> Dict[str, dict]:
+    """Validate ``dict(normal=..., reduce=...)`` and return plain python.
+
+    Args:
+        genotypes (dict): the two cell genotypes.
+        op_names (Sequence[str]): allowed operations.
+        num_branches (int, optional): B; None infers it from the number of
+            ``ops`` of each cell (two per branch).
+        source (str): where the genotypes come from, for error messages.
+
+    Returns:
+        dict: normalised genotypes (``ops`` as lists of ``(str, int)``
+        tuples, ``concat`` as a list of ints).
+    """
+    if isinstance(genotypes, ConfigDict):
+        genotypes = genotypes.to_dict()
+    if not isinstance(genotypes, dict) or set(genotypes) != set(
+            GENOTYPE_KEYS):
+        raise ValueError(
+            f'{source}: expected dict(normal=..., reduce=...), got '
+            f'{genotypes!r}')
+    out = {}
+    for key in GENOTYPE_KEYS:
+        cell = genotypes[key]
+        if not isinstance(cell, dict) or 'ops' not in cell:
+            raise ValueError(f"{source}[{key!r}] must be a dict with an "
+                             f"'ops' list, got {cell!r}")
+        branches = num_branches or max(len(cell['ops']) // 2, 1)
+        out[key] = normalize_genotype(
+            dict(cell), branches, op_names, f'{source}[{key!r}]')
+    return out
+
+
+def format_genotypes(genotypes: dict) -> str:
+    """Return the genotypes as the python text of a config snippet.
+
+    One line per branch (its two ``(operation, input_index)`` pairs), in the
+    layout of mmlesion's configs; the text evaluates back to ``genotypes``.
+    """
+    lines = ['genotypes = dict(']
+    for i, key in enumerate(GENOTYPE_KEYS):
+        cell = genotypes[key]
+        ops = [tuple(op) for op in cell['ops']]
+        lines.append(f'    {key}=dict(')
+        lines.append('        ops=[')
+        for b in range(0, len(ops), 2):
+            pair = ', '.join(repr(op) for op in ops[b:b + 2])
+            lines.append(f'            {pair},  # branch {b // 2 + 1}')
+        lines.append('        ],')
+        end = '),' if i < len(GENOTYPE_KEYS) - 1 else '))'
+        lines.append(f'        concat={list(cell["concat"])!r}{end}')
+    return '\n'.join(lines) + '\n'
+
+
+def dump_genotypes(genotypes: dict,
+                   path: str,
+                   comment: Optional[str] = None) -> str:
+    """Write ``genotypes = {...}`` as a config snippet.
+
+    Args:
+        genotypes (dict): ``dict(normal=..., reduce=...)``.
+        path (str): target ``.py`` file; its folder is created.
+        comment (str, optional): a header comment (one or more lines).
+
+    Returns:
+        str: the path written.
+    """
+    if not path.endswith('.py'):
+        raise ValueError(f'A genotype snippet must be a .py file, got {path}')
+    genotypes = check_genotypes(genotypes, source=path)
+    lines: List[str] = []
+    if comment:
+        lines += [f'# {line}'.rstrip() for line in comment.splitlines()]
+    lines += [
+        '# Use it: _base_ = [<elixirnet config>, <this file>] and',
+        "# model = dict(roi_head=dict(bbox_head=dict("
+        'genotypes={{_base_.genotypes}})))',
+        '# or mmlesion.nas.apply_genotypes(cfg, <this file>).',
+    ]
+    text = '\n'.join(lines) + '\n' + format_genotypes(genotypes)
+    ast.parse(text)  # a snippet that does not parse must never be written
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    return path
+
+
+def load_genotypes(path: str) -> Dict[str, dict]:
+    """Read the ``genotypes`` of a config snippet (or of any config).
+
+    Args:
+        path (str): a ``.py`` config holding ``genotypes = dict(...)``.
+
+    Returns:
+        dict: the validated genotypes.
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it has no valid ``genotypes``.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Genotype snippet not found: {path}')
+    cfg = Config.fromfile(path)
+    if 'genotypes' not in cfg:
+        raise ValueError(f'{path}: no `genotypes = dict(...)` in the file')
+    return check_genotypes(cfg.genotypes, source=f'{path}: genotypes')
+
+
+def apply_genotypes(cfg: Config,
+                    genotypes,
+                    head_path: str = 'model.roi_head.bbox_head') -> Config:
+    """Put searched genotypes into a detector config (in place).
+
+    Sets ``genotypes`` of the box head and turns ``search`` off.
+
+    Args:
+        cfg (Config): a config with an ALB box head.
+        genotypes (dict | str): the genotypes, or the path of a snippet.
+        head_path (str): dotted path of the box head config.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if isinstance(genotypes, str):
+        genotypes = load_genotypes(genotypes)
+    else:
+        genotypes = check_genotypes(genotypes)
+    node = cfg
+    for key in head_path.split('.'):
+        if key not in node:
+            raise KeyError(f'Config has no `{head_path}` (missing {key!r})')
+        node = node[key]
+    node['genotypes'] = genotypes
+    node['search'] = False
+    return cfg

@@ -1,0 +1,371 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The alternating (first-order DARTS) search loop of the Auto-lesion Block.
+
+ElixirNet, sections "Differentiable Search Strategy" and "Auto-Lesion Block
+Search": the training data are split into two disjoint halves; the search
+alternates
+
+1. an update of the architecture weights alpha by ``grad_alpha L_val(w, a)``
+   on a batch of the second half, and
+2. an update of the network weights w by ``grad_w L_train(w, a)`` on a batch
+   of the first half,
+
+with the feature extractor and RPN frozen (initialised from a baseline trained
+on DeepLesion) and, at the end, a discrete genotype from the argmax of alpha.
+
+This is the **first-order** approximation of DARTS (Liu et al., 2019): the
+alpha gradient is taken at the current w, without the unrolled second-order
+term ``-xi * grad^2_{alpha,w} L_train * grad_w' L_val``. The paper does not say
+which order it used; the first order is what fits in memory for a detector.
+"""
+import contextlib
+import copy
+import logging
+import os.path as osp
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapperDict
+from mmengine.runner import EpochBasedTrainLoop
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader
+
+from mmdet.registry import LOOPS
+from .genotype import (derive_genotypes, dump_genotypes, find_search_heads,
+                       format_genotypes)
+from .search_optim_constructor import DEFAULT_ARCH_KEY
+
+
+@LOOPS.register_module()
+class ALBSearchLoop(EpochBasedTrainLoop):
+    """Epoch-based loop that alternates alpha and weight updates.
+
+    ``train_dataloader`` is split by :class:`SearchSplitDataset`: the loop
+    builds two dataloaders from the one config, the ``'weight'`` half (the
+    loop's own :attr:`dataloader`: an epoch is one pass over it, and
+    schedulers, logging and checkpoints count its iterations) and the
+    ``'arch'`` half (:attr:`arch_dataloader`, cycled alongside). Each
+    iteration runs
+
+    1. an architecture step: ``model.train_step(arch_batch,
+       optim_wrapper['arch'])`` with the network weights temporarily
+       ``requires_grad=False`` (first-order DARTS: alpha's gradient at the
+       current weights, no weight gradient computed),
+    2. a weight step: ``model.train_step(batch, optim_wrapper['weight'])``
+       with alpha temporarily ``requires_grad=False``.
+
+    Both steps go through mmengine's :class:`OptimWrapper` (gradient
+    clipping, AMP, accumulation) of the :class:`OptimWrapperDict` that
+    :class:`ALBSearchOptimWrapperConstructor` builds. The losses of the arch
+    step are logged with the prefix ``arch_`` (``arch_loss``,
+    ``arch_loss_cls``, ...).
+
+    ``frozen_modules`` of the detector are frozen when the loop is built
+    (before the optimizers, so no optimizer holds them): ``requires_grad``
+    off, and their BatchNorm layers kept in eval mode. Their weights come
+    from the baseline checkpoint given as ``load_from``.
+
+    After every epoch the genotype derived by the cells' ``genotype()`` is
+    logged and written to ``{work_dir}/genotypes/epoch_{k}.py``; at the end
+    to ``{work_dir}/genotype.py``, a config snippet ``genotypes = dict(...)``
+    (see :mod:`mmlesion.nas.genotype`).
+
+    For distributed runs set ``model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=True)``: each
+    step leaves one parameter group without gradient.
+
+    Args:
+        runner (Runner): the runner.
+        dataloader (dict): the ``train_dataloader`` config (its dataset is
+            wrapped in :class:`SearchSplitDataset` twice).
+        max_epochs (int): search epochs (passes over the weight half).
+        split_seed (int): seed of the split. Defaults to 0.
+        split_ratio (float): fraction of the data in the weight half.
+            Defaults to 0.5.
+        split_group_key (str, optional): data_info key kept within one half
+            (e.g. ``'patient_id'``). Defaults to None (split images, as the
+            paper does).
+        frozen_modules (Sequence[str]): detector attributes to freeze.
+            Defaults to ``('backbone', 'neck', 'rpn_head')``; missing
+            attributes (a detector without neck) are skipped.
+        arch_start_epoch (int): epochs of weight-only warm-up before the
+            alpha updates start. Defaults to 0 (the paper gives none).
+        weight_optim (str): key of the weight wrapper. Defaults to
+            ``'weight'``.
+        arch_optim (str): key of the alpha wrapper. Defaults to ``'arch'``.
+        genotype_file (str): file name of the final snippet in the work dir.
+            Defaults to ``'genotype.py'``.
+        val_begin (int): as :class:`EpochBasedTrainLoop`.
+        val_interval (int): as :class:`EpochBasedTrainLoop`.
+        dynamic_intervals (list, optional): as :class:`EpochBasedTrainLoop`.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: dict,
+                 max_epochs: int,
+                 split_seed: int = 0,
+                 split_ratio: float = 0.5,
+                 split_group_key: Optional[str] = None,
+                 frozen_modules: Sequence[str] = ('backbone', 'neck',
+                                                  'rpn_head'),
+                 arch_start_epoch: int = 0,
+                 weight_optim: str = 'weight',
+                 arch_optim: str = 'arch',
+                 genotype_file: str = 'genotype.py',
+                 val_begin: int = 1,
+                 val_interval: int = 1,
+                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None
+                 ) -> None:
+        if isinstance(dataloader, DataLoader) or not isinstance(
+                dataloader, dict):
+            raise TypeError(
+                'ALBSearchLoop needs the train_dataloader as a config dict '
+                '(it builds one dataloader per half of the data), got '
+                f'{type(dataloader)}')
+        weight_cfg, arch_cfg = self.split_dataloader_cfg(
+            dataloader, seed=split_seed, ratio=split_ratio,
+            group_key=split_group_key)
+        super().__init__(
+            runner,
+            weight_cfg,
+            max_epochs=max_epochs,
+            val_begin=val_begin,
+            val_interval=val_interval,
+            dynamic_intervals=dynamic_intervals)
+        diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
+        self.arch_dataloader = runner.build_dataloader(
+            arch_cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+        self.arch_start_epoch = int(arch_start_epoch)
+        self.weight_optim = weight_optim
+        self.arch_optim = arch_optim
+        self.genotype_file = genotype_file
+        self._arch_iter: Optional[Iterator] = None
+        self._arch_epoch = 0
+        self.frozen_modules = self._freeze(frozen_modules)
+
+    # ------------------------------------------------------------ building
+    @staticmethod
+    def split_dataloader_cfg(dataloader: dict,
+                             seed: int = 0,
+                             ratio: float = 0.5,
+                             group_key: Optional[str] = None
+                             ) -> Tuple[dict, dict]:
+        """Return the weight-half and arch-half dataloader configs.
+
+        Args:
+            dataloader (dict): a ``train_dataloader`` config.
+            seed (int): split seed.
+            ratio (float): fraction of the weight half.
+            group_key (str, optional): data_info key kept within one half.
+
+        Returns:
+            tuple[dict, dict]: the two configs; their datasets are
+            ``SearchSplitDataset`` over the original dataset config.
+        """
+        if 'dataset' not in dataloader:
+            raise ValueError('ALBSearchLoop: train_dataloader has no dataset')
+        dataset = dataloader['dataset']
+        if isinstance(dataset, dict) and dataset.get(
+                'type') == 'SearchSplitDataset':
+            raise ValueError(
+                'ALBSearchLoop splits train_dataloader.dataset itself; do '
+                'not wrap it in SearchSplitDataset in the config.')
+        cfgs = []
+        for split in ('weight', 'arch'):
+            cfg = copy.deepcopy(dataloader)
+            cfg['dataset'] = dict(
+                type='SearchSplitDataset',
+                dataset=copy.deepcopy(dataset),
+                split=split,
+                seed=seed,
+                ratio=ratio,
+                group_key=group_key)
+            cfgs.append(cfg)
+        return cfgs[0], cfgs[1]
+
+    @property
+    def detector(self) -> nn.Module:
+        """nn.Module: the runner's model without its wrapper."""
+        model = self.runner.model
+        return model.module if is_model_wrapper(model) else model
+
+    def _freeze(self, names: Sequence[str]) -> List[nn.Module]:
+        """Turn off gradients of the named submodules of the detector."""
+        frozen = []
+        for name in names:
+            module = getattr(self.detector, name, None)
+            if module is None:
+                print_log(
+                    f'ALBSearchLoop: the detector has no `{name}`; nothing '
+                    'to freeze there.',
+                    logger='current',
+                    level=logging.WARNING)
+                continue
+            module.requires_grad_(False)
+            frozen.append(module)
+        print_log(
+            f'ALBSearchLoop: frozen {list(names)}; first-order DARTS with '
+            f'arch updates from epoch {self.arch_start_epoch}.',
+            logger='current')
+        return frozen
+
+    def _set_frozen_norm_eval(self) -> None:
+        for module in self.frozen_modules:
+            for m in module.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+
+    # ------------------------------------------------------------- running
+    def run(self) -> nn.Module:
+        """Search, then write the final genotype snippet."""
+        model = super().run()
+        self.export_genotypes(self.genotype_file, log_genotypes=False)
+        return model
+
+    def run_epoch(self) -> None:
+        """One pass over the weight half, alternating with arch batches."""
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        self._set_frozen_norm_eval()
+        self._arch_iter = None
+        for idx, data_batch in enumerate(self.dataloader):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1
+        self.export_genotypes(
+            osp.join('genotypes', f'epoch_{self._epoch}.py'))
+
+    def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:
+        """An arch step on an arch-half batch, then a weight step."""
+        self.runner.call_hook(
+            'before_train_iter', batch_idx=idx, data_batch=data_batch)
+        optim_wrapper = self.runner.optim_wrapper
+        if not isinstance(optim_wrapper, OptimWrapperDict) or not {
+                self.weight_optim, self.arch_optim
+        } <= set(optim_wrapper.keys()):
+            raise TypeError(
+                'ALBSearchLoop needs an OptimWrapperDict with keys '
+                f'{self.weight_optim!r} and {self.arch_optim!r} (use '
+                "constructor='ALBSearchOptimWrapperConstructor'), got "
+                f'{type(optim_wrapper).__name__}')
+        weight_wrapper = optim_wrapper[self.weight_optim]
+        arch_wrapper = optim_wrapper[self.arch_optim]
+        outputs: Dict[str, torch.Tensor] = {}
+        if self._epoch >= self.arch_start_epoch:
+            arch_batch = self._next_arch_batch()
+            with _grad_disabled(_params(weight_wrapper)):
+                arch_vars = self.runner.model.train_step(
+                    arch_batch, optim_wrapper=arch_wrapper)
+            outputs.update({f'arch_{k}': v for k, v in arch_vars.items()})
+        with _grad_disabled(_params(arch_wrapper)):
+            outputs.update(
+                self.runner.model.train_step(
+                    data_batch, optim_wrapper=weight_wrapper))
+        self.runner.call_hook(
+            'after_train_iter',
+            batch_idx=idx,
+            data_batch=data_batch,
+            outputs=outputs)
+        self._iter += 1
+
+    def _next_arch_batch(self) -> Sequence[dict]:
+        """Next batch of the arch half, restarting it when exhausted."""
+        if self._arch_iter is None:
+            self._arch_iter = self._restart_arch_iter()
+        try:
+            return next(self._arch_iter)
+        except StopIteration:
+            self._arch_iter = self._restart_arch_iter()
+            return next(self._arch_iter)
+
+    def _restart_arch_iter(self) -> Iterator:
+        sampler = getattr(self.arch_dataloader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(self._arch_epoch)
+        elif hasattr(getattr(self.arch_dataloader, 'batch_sampler', None),
+                     'sampler') and hasattr(
+                         self.arch_dataloader.batch_sampler.sampler,
+                         'set_epoch'):
+            self.arch_dataloader.batch_sampler.sampler.set_epoch(
+                self._arch_epoch)
+        self._arch_epoch += 1
+        return iter(self.arch_dataloader)
+
+    # ------------------------------------------------------------ genotype
+    def export_genotypes(self,
+                         rel_path: str,
+                         log_genotypes: bool = True) -> Optional[str]:
+        """Derive the genotype, log it and write it under the work dir.
+
+        Args:
+            rel_path (str): file path relative to ``runner.work_dir``.
+            log_genotypes (bool): log the genotypes' text (not only the
+                path). Defaults to True.
+
+        Returns:
+            str | None: the written path (None on non-main processes).
+        """
+        genotypes = derive_genotypes(self.detector)
+        if log_genotypes:
+            print_log(
+                f'ALB genotype after epoch {self._epoch}:\n'
+                f'{format_genotypes(genotypes)}{self._alpha_summary()}',
+                logger='current')
+        if not is_main_process():
+            return None
+        path = osp.join(self.runner.work_dir, rel_path)
+        dump_genotypes(
+            genotypes,
+            path,
+            comment=(f'ALB genotype derived by ALBSearchLoop after epoch '
+                     f'{self._epoch}/{self._max_epochs} '
+                     f'(experiment {self.runner.experiment_name}).'))
+        print_log(f'ALB genotype written to {path}', logger='current')
+        return path
+
+    def _alpha_summary(self) -> str:
+        """``softmax(alpha)`` of the searched head, one row per edge."""
+        lines = []
+        for name, head in find_search_heads(self.detector).items():
+            ops = ', '.join(getattr(head, 'op_names', ()))
+            for pname, param in head.named_parameters():
+                if DEFAULT_ARCH_KEY not in pname:
+                    continue
+                lines.append(f'softmax({name}.{pname}), rows = edges, '
+                             f'columns = {ops}:')
+                weights = param.detach().float().softmax(-1).cpu()
+                for e, row in enumerate(weights.tolist()):
+                    lines.append(f'  edge {e}: ' +
+                                 ' '.join(f'{w:.3f}' for w in row))
+        return '\n'.join(lines)
+
+
+def _params(optim_wrapper) -> List[nn.Parameter]:
+    """All parameters of an optimizer wrapper's param groups."""
+    return [
+        p for group in optim_wrapper.optimizer.param_groups
+        for p in group['params']
+    ]
+
+
+@contextlib.contextmanager
+def _grad_disabled(params: Iterable[nn.Parameter]):
+    """Turn off ``requires_grad`` of the other optimizer's ``params``.
+
+    Only the stepping optimizer's parameters then receive gradients: no
+    stale gradient of the other group leaks into its next step, and no time
+    is spent computing it.
+    """
+    frozen = [p for p in params if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)

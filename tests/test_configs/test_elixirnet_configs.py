@@ -1,0 +1,245 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Every config of configs/elixirnet builds its model; demo configs also run
+loss and predict on a fake batch; the paper's settings are where they should
+be."""
+import copy
+import functools
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.hub import get_config as get_mim_config
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
+
+import mmlesion  # noqa: F401
+from mmlesion.testing import get_config, repo_root
+
+CONFIG_DIR = repo_root() / 'configs' / 'elixirnet'
+CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
+DEMO_CONFIGS = [name for name in CONFIGS if 'demo' in name]
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(name: str) -> Config:
+    return get_config(f'elixirnet/{name}')
+
+
+def _load(name: str) -> Config:
+    """Parse each config once per session (parsing dominates the time)."""
+    return copy.deepcopy(_load_cached(name))
+
+
+def _build(cfg: Config):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(copy.deepcopy(cfg.model))
+
+
+def _built(name: str):
+    return _build(_load(name))
+
+
+def _num_slices(cfg: Config) -> int:
+    loads = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] == 'LoadDeepLesionSlices'
+    ]
+    assert len(loads) == 1
+    return loads[0]['num_slices']
+
+
+def _fake_batch(num_channels: int, num_classes: int, size: int = 128):
+    gen = torch.Generator().manual_seed(0)
+    boxes = [[[20., 24., 44., 52.]], [[70., 30., 90., 46.],
+                                        [30., 80., 60., 100.]]]
+    inputs, samples = [], []
+    for i, bxs in enumerate(boxes):
+        inputs.append(
+            torch.rand(num_channels, size, size, generator=gen) * 2 - 1)
+        sample = DetDataSample(
+            metainfo=dict(
+                img_id=i,
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                scale_factor=(1.0, 1.0),
+                pad_shape=(size, size)))
+        gt = InstanceData()
+        gt.bboxes = torch.tensor(bxs)
+        gt.labels = torch.arange(len(bxs)) % num_classes
+        sample.gt_instances = gt
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def test_config_list_complete():
+    """The rows the paper reports all have a config."""
+    expected = {
+        # Table 1 / 2 / 5: three detectors x 3 and 9 slices, with baselines
+        *(f'{algo}_{bb}_1x_deeplesion_{s}slice.py'
+          for algo in ('elixirnet', 'faster_rcnn')
+          for bb in ('r50_c4', 'r50_fpn', 'r50-dcnv2_fpn') for s in (3, 9)),
+        # Table 5 ablation (baseline and full rows are listed above)
+        'elixirnet-trpn_r50_fpn_1x_deeplesion_3slice.py',
+        'elixirnet-alb_r50_fpn_1x_deeplesion_3slice.py',
+        'elixirnet-alb-rtm_r50_fpn_1x_deeplesion_3slice.py',
+        'elixirnet-trpn-alb_r50_fpn_1x_deeplesion_3slice.py',
+        # Table 4 multi-type fine-tuning
+        'elixirnet_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
+        'elixirnet-wo-rtm_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
+        'faster_rcnn_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
+        # demo
+        'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py',
+        'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py',
+        'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py',
+    }
+    assert expected <= set(CONFIGS)
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_builds(name):
+    cfg = _load(name)
+    assert cfg.default_scope == 'mmdet'
+    assert 'mmlesion' in cfg.custom_imports['imports']
+    model = _built(name)
+    slices = _num_slices(cfg)
+    assert slices == (9 if '9slice' in name else 3)
+    assert model.backbone.conv1.in_channels == slices
+    head = model.roi_head.bbox_head
+    num_classes = 8 if 'multitype' in name else 1
+    assert head.num_classes == num_classes
+    algo = name.split('_')[0]
+    with_trpn = algo.startswith('elixirnet') and (
+        algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
+    with_alb = algo.startswith('elixirnet') and algo != 'elixirnet-trpn'
+    with_rtm = algo in ('elixirnet', 'elixirnet-alb-rtm')
+    assert (type(model.rpn_head).__name__ == 'TruncatedRPNHead') == with_trpn
+    if with_trpn:
+        gen = model.rpn_head.prior_generator
+        assert list(gen.scales.tolist()) == [2, 3, 4, 6, 12]
+        assert list(gen.ratios.tolist()) == [0.5, 1.0, 2.0]
+        assert model.rpn_head.truncate_thr == 'mean'
+    assert (type(model.roi_head).__name__ == 'ALBRoIHead') == with_alb
+    assert (type(head).__name__ == 'RTMBBoxHead') == with_rtm
+    if 'dcnv2' in name:
+        assert model.backbone.stage_with_dcn == (False, True, True, True)
+    if 'demo' not in name:
+        assert model.backbone.depth == 50
+    else:
+        assert cfg.model.backbone.init_cfg is None
+
+
+def test_paper_sizes_of_full_elixirnet():
+    """3x3 conv to 128, 1 ALB + 2 ALBr (P = 512), RTM E = 128, RoI 14."""
+    cfg = _load('elixirnet_r50_fpn_1x_deeplesion_3slice.py')
+    head = _build(cfg).roi_head.bbox_head
+    assert head.conv_out_channels == 128
+    assert len(head.reduce_cells) == 2 and head.out_channels == 512
+    assert head.num_branches == 4 and head.rtm_channels == 128
+    assert cfg.model.roi_head.bbox_roi_extractor.roi_layer.output_size == 14
+    assert cfg.optim_wrapper.optimizer.lr == 0.02
+    assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert cfg.train_cfg.max_epochs == 12
+
+
+def test_parameter_ratio_matches_paper():
+    """Paper: ElixirNet has about 60-70 % of the baseline's parameters."""
+
+    def count(name):
+        return sum(p.numel() for p in _built(name).parameters())
+
+    ratio = count('elixirnet_r50_fpn_1x_deeplesion_3slice.py') / count(
+        'faster_rcnn_r50_fpn_1x_deeplesion_3slice.py')
+    assert 0.6 <= ratio <= 0.7
+
+
+def test_dcnv2_matches_mmdet_config():
+    mmdet_cfg = get_mim_config(
+        'mmdet::dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py')
+    for name in CONFIGS:
+        if 'dcnv2' not in name:
+            continue
+        backbone = _load(name).model.backbone
+        assert backbone.dcn == mmdet_cfg.model.backbone.dcn
+        assert tuple(backbone.stage_with_dcn) == tuple(
+            mmdet_cfg.model.backbone.stage_with_dcn)
+
+
+@pytest.mark.parametrize('name', [n for n in CONFIGS if 'multitype' in n])
+def test_multitype_fine_tuning_recipe(name):
+    cfg = _load(name)
+    assert cfg.load_from
+    train_ds = cfg.train_dataloader.dataset
+    test_ds = cfg.test_dataloader.dataset
+    assert (train_ds.split, train_ds.label_mode) == ('val', 'coarse_type')
+    assert (test_ds.split, test_ds.label_mode) == ('test', 'coarse_type')
+    assert cfg.train_cfg.max_epochs == 6
+    assert cfg.optim_wrapper.optimizer.lr == 0.002
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    for frozen in ('neck', 'rpn_head'):
+        assert keys[frozen]['lr_mult'] == 0
+    assert cfg.model.backbone.frozen_stages == 4
+    model = _built(name)
+    frozen = [p.requires_grad for p in model.backbone.parameters()]
+    assert not any(frozen)
+    if name.startswith('elixirnet_'):
+        assert not model.roi_head.bbox_head.rtm.binary_cls.weight.requires_grad
+
+
+def test_demo_rows_share_data_and_schedule():
+    base = _load('faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py')
+    keys = ('train_cfg', 'optim_wrapper', 'param_scheduler')
+    for name in DEMO_CONFIGS:
+        if 'multitype' in name or '9slice' in name:
+            continue
+        cfg = _load(name)
+        for key in keys:
+            assert cfg[key] == base[key], (name, key)
+        assert cfg.train_dataloader == base.train_dataloader, name
+        assert cfg.test_dataloader == base.test_dataloader, name
+        assert cfg.model.backbone == base.model.backbone, name
+        assert cfg.model.neck == base.model.neck, name
+
+
+def test_random_genotype_differs_from_default():
+    random = _load(
+        'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py')
+    g1 = _built('elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'
+                ).roi_head.bbox_head.genotypes()
+    g2 = _built('elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py'
+                ).roi_head.bbox_head.genotypes()
+    assert g1 != g2
+    assert [tuple(o) for o in g2['normal']['ops']] == [
+        tuple(o) for o in random.random_genotypes['normal']['ops']
+    ]
+
+
+@pytest.mark.parametrize('name', DEMO_CONFIGS)
+def test_demo_config_loss_and_predict(name):
+    cfg = _load(name)
+    model = _build(cfg)
+    num_classes = model.roi_head.bbox_head.num_classes
+    data = _fake_batch(_num_slices(cfg), num_classes)
+    model.train()
+    batch = model.data_preprocessor(data, True)
+    losses = model(**batch, mode='loss')
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(data, False),
+                        mode='predict')
+    assert len(results) == 2
+    for res in results:
+        pred = res.pred_instances
+        assert pred.bboxes.shape[1] == 4
+        assert len(pred.scores) == len(pred.labels) == len(pred.bboxes)
+        if len(pred.labels):
+            assert int(pred.labels.max()) < num_classes
+
+
+def test_config_files_live_where_tests_expect():
+    assert Path(CONFIG_DIR).is_dir() and len(CONFIGS) >= 20

@@ -1,0 +1,98 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The ElixirNet demo comparison tool."""
+import importlib.util
+import json
+
+import pytest
+
+from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.nas import dump_genotypes
+from mmlesion.testing import repo_root
+
+
+def _load_tool():
+    path = (
+        repo_root() / 'tools' / 'analysis_tools' / 'eval_elixirnet_demo.py')
+    spec = importlib.util.spec_from_file_location('eval_elixirnet', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SEARCHED = dict(
+    normal=dict(
+        ops=[('non_local', 0), ('sep_conv_5x5', 0), ('skip_connect', 1),
+             ('avg_pool_3x3', 0), ('sep_conv_3x3', 2), ('skip_connect', 0),
+             ('dil_conv_3x3_d5', 3), ('skip_connect', 1)],
+        concat=[1, 2, 3, 4]),
+    reduce=dict(
+        ops=[('avg_pool_3x3', 0), ('sep_conv_3x3', 0), ('skip_connect', 1),
+             ('sep_conv_5x5', 0), ('skip_connect', 2), ('avg_pool_3x3', 0),
+             ('sep_conv_1x3_3x1', 3), ('skip_connect', 1)],
+        concat=[1, 2, 3, 4]))
+
+
+def test_rows_share_schedule_and_genotype_is_applied(tmp_path):
+    tool = _load_tool()
+    snippet = str(tmp_path / 'genotype.py')
+    dump_genotypes(SEARCHED, snippet)
+    cfgs = {
+        key: tool.prepare_cfg(
+            key,
+            str(tmp_path / tool.row_dir_name(key)),
+            seed=3,
+            max_epochs=2,
+            searched_genotype=snippet)
+        for key in tool.DEMO_ROWS
+    }
+    for cfg in cfgs.values():
+        assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
+        assert cfg.param_scheduler == cfgs['fpn'].param_scheduler
+        assert cfg.optim_wrapper == cfgs['fpn'].optim_wrapper
+        assert cfg.train_dataloader == cfgs['fpn'].train_dataloader
+        assert cfg.default_hooks.checkpoint.interval == 2
+    head = cfgs['searched'].model.roi_head.bbox_head
+    assert [tuple(o) for o in head.genotypes['normal']['ops']] == \
+        SEARCHED['normal']['ops']
+    random_head = cfgs['random'].model.roi_head.bbox_head
+    assert random_head.genotypes != head.genotypes
+    assert tool.row_label('searched', snippet) == 'TRPN+ALB, searched ALB'
+    assert tool.row_label('searched', None) == 'TRPN+ALB, paper-text ALB'
+    assert len({tool.row_dir_name(k) for k in tool.DEMO_ROWS}) == len(
+        tool.DEMO_ROWS)
+
+
+def test_table_format():
+    tool = _load_tool()
+    metrics = {f'froc/sens@{r}': 0.5 for r in tool.FP_RATES}
+    metrics['froc/mean@0.5-4'] = 0.5
+    metrics[tool.MAP_KEY] = 0.25
+    table = tool.format_table({'FPN baseline': metrics})
+    assert '50.00' in table and '25.00' in table
+    assert '86.63' in table and '81.84' in table  # the paper's rows
+
+
+def test_missing_demo_data_is_reported(tmp_path):
+    tool = _load_tool()
+    with pytest.raises(FileNotFoundError, match='generate_demo_data'):
+        tool.main(['--data-root', str(tmp_path), '--rows', 'fpn'])
+
+
+def test_train_and_test_two_rows_on_tiny_demo_data(tmp_path, capsys):
+    tool = _load_tool()
+    data_root = tmp_path / 'demo'
+    generate_demo_deeplesion(
+        data_root, num_train=4, num_val=2, num_test=2, image_size=128)
+    results = tool.main([
+        '--rows', 'fpn', 'elixirnet', '--max-epochs', '1', '--work-dir',
+        str(tmp_path / 'work'), '--data-root',
+        str(data_root), '--cfg-options', 'train_dataloader.batch_size=2'
+    ])
+    assert list(results) == ['FPN baseline', 'ElixirNet (TRPN+ALB+RTM)']
+    for metrics in results.values():
+        for rate in tool.FP_RATES:
+            assert 0.0 <= metrics[f'froc/sens@{rate}'] <= 1.0
+        assert tool.MAP_KEY in metrics
+    summary = json.loads((tmp_path / 'work' / 'summary.json').read_text())
+    assert summary['rows']['FPN baseline'] == results['FPN baseline']
+    assert 'ElixirNet (TRPN+ALB+RTM)' in capsys.readouterr().out

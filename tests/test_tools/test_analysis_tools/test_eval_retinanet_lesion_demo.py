@@ -1,0 +1,74 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+import importlib.util
+import json
+
+import pytest
+
+from mmlesion.testing import repo_root, shared_data_root
+
+
+def _load_tool():
+    path = (
+        repo_root() / 'tools' / 'analysis_tools' /
+        'eval_retinanet_lesion_demo.py')
+    spec = importlib.util.spec_from_file_location('eval_rl_demo', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rows_and_shared_schedule(tmp_path):
+    tool = _load_tool()
+    labels = [label for label, _ in tool.TABLE1_DEMO_ROWS]
+    assert labels == list(tool.PAPER_TABLE1)
+    cfgs = [
+        tool.prepare_cfg(
+            config,
+            str(tmp_path / tool.row_name(config)),
+            seed=3,
+            max_epochs=2) for _, config in tool.TABLE1_DEMO_ROWS
+    ]
+    for cfg in cfgs:
+        assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
+        assert cfg.param_scheduler == cfgs[0].param_scheduler
+        assert cfg.default_hooks.checkpoint.interval == 2
+    with pytest.raises(ValueError, match='--rows'):
+        tool.main(['--rows', '7'])
+
+
+def test_table_format():
+    tool = _load_tool()
+    metrics = {f'froc/sens@{r}': 0.5 for r in tool.FP_RATES}
+    metrics['froc/mean@0.5-4'] = 0.5
+    table = tool.format_table({'original RetinaNet': metrics})
+    assert '50.00' in table and '90.77' in table  # ours and the paper's
+
+
+def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):
+    data = shared_data_root()
+    if data is None or not (data / 'deeplesion' / 'Images_png').is_dir():
+        pytest.skip('../shared/data/deeplesion (real DeepLesion key slices) '
+                    'is absent')
+    tool = _load_tool()
+    dataset_opts = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        prefix = f'{loader}.dataset.'
+        dataset_opts.update({
+            prefix + 'ann_file': 'annotations/DL_info_val.csv',
+            prefix + 'split': 'val',
+            prefix + 'skip_missing_key_slices': True,
+            prefix + 'indices': 4,
+        })
+    args = [
+        '--rows', '0', '--max-epochs', '1', '--work-dir',
+        str(tmp_path), '--data-root',
+        str(data / 'deeplesion'), '--cfg-options'
+    ] + [f'{k}={v}' for k, v in dataset_opts.items()]
+    results = tool.main(args)
+    metrics = results['original RetinaNet']
+    assert 0. <= metrics['froc/sens@4'] <= 1.
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    saved = summary['rows']['original RetinaNet']
+    for rate in tool.FP_RATES:
+        assert saved[f'froc/sens@{rate}'] == metrics[f'froc/sens@{rate}']
+    assert 'original RetinaNet' in capsys.readouterr().out

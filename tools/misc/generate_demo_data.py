@@ -1,0 +1,71 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Write the synthetic demo dataset in the DeepLesion release layout.
+
+Example::
+
+    python tools/misc/generate_demo_data.py --out data/demo_deeplesion
+"""
+import argparse
+import json
+import sys
+import time
+
+from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoDataConfig
+
+_DEFAULTS = DemoDataConfig()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Generate a deterministic synthetic CT lesion dataset '
+        'in the DeepLesion layout (Images_png/ + DL_info.csv)')
+    parser.add_argument(
+        '--out', default='data/demo_deeplesion', help='output folder')
+    parser.add_argument('--seed', type=int, default=_DEFAULTS.seed)
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing dataset previously written by this tool')
+    parser.add_argument('--num-train', type=int, default=_DEFAULTS.num_train,
+                        help='key slices in the train split')
+    parser.add_argument('--num-val', type=int, default=_DEFAULTS.num_val,
+                        help='key slices in the val split')
+    parser.add_argument('--num-test', type=int, default=_DEFAULTS.num_test,
+                        help='key slices in the test split')
+    parser.add_argument('--image-size', type=int,
+                        default=_DEFAULTS.image_size,
+                        help='slice height and width in pixels')
+    parser.add_argument(
+        '--context-mm',
+        type=float,
+        default=_DEFAULTS.context_mm,
+        help='stored neighbours on each side of a key slice (mm)')
+    parser.add_argument(
+        '--quiet', action='store_true', help='no progress bar or summary')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    gen = DeepLesionDemoGenerator(
+        seed=args.seed,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        num_test=args.num_test,
+        image_size=args.image_size,
+        context_mm=args.context_mm)
+    start = time.perf_counter()
+    try:
+        summary = gen.generate(
+            args.out, overwrite=args.overwrite, show_progress=not args.quiet)
+    except FileExistsError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    if not args.quiet:
+        summary['seconds'] = round(time.perf_counter() - start, 1)
+        print(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
