@@ -14,15 +14,15 @@ Example (demo data, CPU)::
     python tools/misc/generate_demo_data.py --out data/demo_deeplesion
     python tools/train.py \
         configs/elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py
-    python tools/search_alb.py \
-        configs/elixirnet/alb_search/elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py
+    python tools/search_alb.py configs/elixirnet/alb_search/\
+elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py
 
-Paper settings (4 GPUs x 4 images)::
+Paper settings (4 GPUs x 4 images), after training the FPN baseline::
 
-    bash tools/dist_train.sh ...   # or:
-    python -m torch.distributed.launch --nproc_per_node=4 \
-        tools/search_alb.py CONFIG --launcher pytorch \
-        --load-from work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth
+    python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py \
+        configs/elixirnet/alb_search/\
+elixirnet-alb-search_r50_fpn_15e_deeplesion_3slice.py \
+        --launcher pytorch --load-from BASELINE.pth
 """
 import argparse
 import os
@@ -42,7 +42,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         description='Differentiable search of the ElixirNet Auto-lesion '
         'Block (ALBSearchLoop)')
     parser.add_argument('config', help='search config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs, '
+    parser.add_argument('--work-dir',
+                        help='the dir to save logs, '
                         'checkpoints and the genotype')
     parser.add_argument(
         '--load-from',
@@ -55,21 +56,19 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         const='auto',
         help='resume the search from this checkpoint, or (no value) from '
         'the latest checkpoint in the work dir')
-    parser.add_argument(
-        '--amp',
-        action='store_true',
-        help='automatic mixed precision for both optimizers')
+    parser.add_argument('--amp',
+                        action='store_true',
+                        help='automatic mixed precision for both optimizers')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='override settings of the config, as key=value pairs, e.g. '
         'train_cfg.max_epochs=2 train_dataloader.dataset.data_root=...')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    parser.add_argument('--launcher',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none',
+                        help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -99,8 +98,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
         raise ValueError(
             f'{args.config}: train_cfg.type must be ALBSearchLoop for an ALB '
             'search; use tools/train.py for ordinary training.')
-    if cfg.get('optim_wrapper', {}).get(
-            'constructor') != 'ALBSearchOptimWrapperConstructor':
+    if cfg.get('optim_wrapper',
+               {}).get('constructor') != 'ALBSearchOptimWrapperConstructor':
         raise ValueError(
             f'{args.config}: optim_wrapper.constructor must be '
             'ALBSearchOptimWrapperConstructor (weights and alpha need two '

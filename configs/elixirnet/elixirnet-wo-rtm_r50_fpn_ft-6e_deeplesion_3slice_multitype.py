@@ -2,8 +2,8 @@
 # "ElixirNet w/o RTM"): same fine-tuning recipe as
 # elixirnet_r50_fpn_ft-6e_deeplesion_3slice_multitype.py, but the 8-type
 # classifier and regressor simply replace the binary ones of the Auto-lesion
-# Block head (the checkpoint's fc_cls / fc_reg have other shapes and are
-# skipped with a warning; its rtm.* weights are unused).
+# Block head, from the same single-class checkpoint (its fc_cls / fc_reg
+# have other shapes and are skipped with a warning).
 _base_ = './elixirnet_r50_fpn_ft-6e_deeplesion_3slice_multitype.py'
 
 model = dict(

@@ -1,11 +1,13 @@
 # Demo-sized multi-type fine-tuning with RTM
 # (elixirnet_r50_fpn_ft-6e_deeplesion_3slice_multitype.py): start from the
-# demo ElixirNet (train elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py first),
+# demo TRPN + ALB detector (train elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_
+# deeplesion.py first; its fc_cls becomes the RTM's binary classifier),
 # fine-tune on the typed val split of the demo data for 6 epochs at lr 0.002
 # (SGD) with backbone, FPN and RPN frozen, test on the typed test split.
 _base_ = './elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
 
-load_from = 'work_dirs/elixirnet_r18-tiny_fpn_1x_demo_deeplesion/epoch_12.pth'
+load_from = ('work_dirs/elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion/'
+             'epoch_12.pth')
 
 model = dict(
     backbone=dict(frozen_stages=4, norm_eval=True),

@@ -2,19 +2,22 @@
 # Relation Transfer Module (Table 4, "ElixirNet"): the 8 coarse lesion types
 # of DeepLesion (bone, abdomen, mediastinum, liver, lung, kidney, soft
 # tissue, pelvis) are labelled only on the official val and test splits, so,
-# as in the paper, a single-class ElixirNet trained on the train split
-# (elixirnet_r50_fpn_1x_deeplesion_3slice.py) is fine-tuned on the val split
-# for 6 epochs at lr 0.002 with the feature extractor and the RPN frozen, and
-# tested on the test split.
+# as in the paper, a single-class detector trained on the train split is
+# fine-tuned on the val split for 6 epochs at lr 0.002 with the feature
+# extractor and the RPN frozen, and tested on the test split.
 #
-# RTM: M and Gamma_s come from the pretrained binary classifier, which
-# RTMBBoxHead loads from the checkpoint's single-class fc_cls and keeps
+# Starting point: the single-class ElixirNet *without* RTM
+# (elixirnet-trpn-alb_r50_fpn_1x_deeplesion_3slice.py), whose lesion-vs-
+# background classifier fc_cls (2 x P) is the "FC 2-cls" of the paper:
+# RTMBBoxHead loads it into rtm.binary_cls (M and Gamma_s) and keeps it
 # frozen; the new 8-type fc_cls / fc_reg (on [f, f_E]) start from scratch,
-# the 3x3 conv, ALB and ALBr from the checkpoint and are fine-tuned.
+# the 3x3 conv, ALB and ALBr from the checkpoint and are fine-tuned. The
+# "w/o RTM" row starts from the same checkpoint.
 _base_ = './elixirnet_r50_fpn_1x_deeplesion_3slice.py'
 
-# the single-class ElixirNet to start from (train it first)
-load_from = 'work_dirs/elixirnet_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'
+# the single-class TRPN + ALB detector to start from (train it first)
+load_from = ('work_dirs/elixirnet-trpn-alb_r50_fpn_1x_deeplesion_3slice/'
+             'epoch_12.pth')
 
 model = dict(
     # frozen feature extractor: every ResNet stage, BN statistics included

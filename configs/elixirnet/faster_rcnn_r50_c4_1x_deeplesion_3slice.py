@@ -19,7 +19,8 @@ model = dict(
         mean=[0., 0., 0.],
         std=[1., 1., 1.],
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+        pad_value=-1.),  # pad with air
     backbone=dict(
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),

@@ -17,7 +17,8 @@ model = dict(
         mean=[0., 0., 0.],
         std=[1., 1., 1.],
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+        pad_value=-1.),  # pad with air
     roi_head=dict(bbox_head=dict(num_classes=1)))
 
 # ElixirNet reports sensitivity at 0.5, 1, 2, 3, 4, 8, 16 FPs and COCO mAP.

@@ -21,7 +21,8 @@ model = dict(
         mean=None,
         std=None,
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+        pad_value=-1.),  # pad with air
     backbone=dict(in_channels=9, frozen_stages=-1),
     roi_head=dict(bbox_head=dict(num_classes=1)))
 

@@ -1,8 +1,8 @@
 # Demo-sized Table 1 row "original RetinaNet" (see
 # retinanet_r50_fpn_adam-plateau_deeplesion.py) for the generated demo data
-# (python tools/misc/generate_demo_data.py --out data/demo_deeplesion):
-# ResNet-18 with 16 base channels, 32-channel FPN and heads, random init
-# (init_cfg=None), 256 x 256 input, a fixed 12-epoch Adam schedule (no
+# (python tools/misc/generate_demo_data.py --out data/demo_deeplesion,
+# 256 x 256 slices): ResNet-18 with 16 base channels, 32-channel FPN and
+# heads, random init (init_cfg=None), a fixed 12-epoch Adam schedule (no
 # plateau / early stopping, so that every row trains for the same number of
 # steps), CPU friendly. The other demo rows inherit this file:
 #   retinanet-optanchors_r18-tiny_fpn_1x_demo_deeplesion.py
@@ -51,14 +51,11 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
 ]
 train_dataloader = dict(
-    batch_size=2,
-    num_workers=0,
-    persistent_workers=False,
+    batch_size=4,
+    num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
-    num_workers=0,
-    persistent_workers=False,
-    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+    num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(

@@ -17,13 +17,15 @@ custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
 
 model = dict(
-    # CT input is windowed to [-1, 1] already: no mean/std, no BGR swap.
+    # CT input is windowed to [-1, 1] already: no mean/std, no BGR swap;
+    # batch padding with -1 (air).
     data_preprocessor=dict(
         type='DetDataPreprocessor',
         mean=[0., 0., 0.],
         std=[1., 1., 1.],
         bgr_to_rgb=False,
-        pad_size_divisor=32),
+        pad_size_divisor=32,
+        pad_value=-1.),
     bbox_head=dict(num_classes=1))
 
 # Sec. 3.1: 512 x 512 input, flips in both directions (each 50 %), random

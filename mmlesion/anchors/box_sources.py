@@ -45,8 +45,8 @@ def _as_wh(scale) -> Tuple[int, int]:
     return (int(scale[0]), int(scale[1]))
 
 
-def _resize_size(w: int, h: int, scale: Optional[Sequence],
-                 scale_factor, keep_ratio: bool) -> Tuple[int, int]:
+def _resize_size(w: int, h: int, scale: Optional[Sequence], scale_factor,
+                 keep_ratio: bool) -> Tuple[int, int]:
     """New (w, h) as mmdet's ``Resize`` computes it."""
     if scale is None:
         if isinstance(scale_factor, (int, float)):
@@ -66,8 +66,7 @@ def _nominal_scale(t: dict) -> Tuple[Optional[Tuple], bool]:
     if name == 'RandomResize':
         scale = t['scale']
         if t.get('ratio_range') is None and isinstance(
-                scale, (list, tuple)) and isinstance(scale[0],
-                                                     (list, tuple)):
+                scale, (list, tuple)) and isinstance(scale[0], (list, tuple)):
             scale = tuple(
                 int(round(np.mean([s[i] for s in scale]))) for i in (0, 1))
         return _as_wh(scale), keep_ratio
@@ -124,9 +123,7 @@ def pipeline_resize_factor(pipeline: Sequence[dict], width: int,
 
 def resize_transforms(pipeline: Sequence[dict]) -> List[dict]:
     """The top-level resize transforms of a pipeline (for reports)."""
-    return [
-        t for t in pipeline if _type_name(t) in _RESIZES + _RANDOM_RESIZES
-    ]
+    return [t for t in pipeline if _type_name(t) in _RESIZES + _RANDOM_RESIZES]
 
 
 def boxes_from_dl_info(csv_path: str,

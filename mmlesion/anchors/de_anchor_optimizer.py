@@ -64,8 +64,7 @@ PYRAMIDS: Dict[str, Dict[str, Tuple[int, ...]]] = {
 }
 
 #: Search bounds of the paper (Sec. 2.1).
-PAPER_RATIO_BOUNDS: Tuple[Tuple[float, float], ...] = ((1.0, 2.0), (2.0,
-                                                                    4.0))
+PAPER_RATIO_BOUNDS: Tuple[Tuple[float, float], ...] = ((1.0, 2.0), (2.0, 4.0))
 PAPER_SCALE_BOUNDS: Tuple[float, float] = (0.4, 1.6)
 
 #: mmdet's RetinaNet default: ratios 1:2, 1:1, 2:1, scales 2^(i/3).
@@ -363,18 +362,15 @@ def evaluate_anchors(box_wh: ArrayLike,
         AnchorFitStats
     """
     box_wh = np.asarray(box_wh, dtype=np.float64).reshape(-1, 2)
-    shapes = anchors.shapes() if isinstance(anchors,
-                                            AnchorConfig) else anchors
+    shapes = anchors.shapes() if isinstance(anchors, AnchorConfig) else anchors
     best = best_anchor_iou(box_wh, shapes)
     return AnchorFitStats(
         num_boxes=int(box_wh.shape[0]),
         mean_iou=float(best.mean()) if best.size else float('nan'),
         num_below=int((best < iou_thr).sum()),
         iou_thr=float(iou_thr),
-        objectives={
-            o: float(objective_from_iou(best, o))
-            for o in OBJECTIVES
-        })
+        objectives={o: float(objective_from_iou(best, o))
+                    for o in OBJECTIVES})
 
 
 def best_anchor_iou_batched(box_wh: ArrayLike, sizes: ArrayLike,
@@ -423,8 +419,8 @@ def best_anchor_iou_batched(box_wh: ArrayLike, sizes: ArrayLike,
     log_rho = np.log(h / w)
     num_levels, num_ratios = sizes.size, log_r.shape[1]
     # the two pyramid sizes around the equal-area size, (S, K, 2, N)
-    idx = np.searchsorted(np.log(sizes),
-                          log_g[None, None, :] - np.log(scales)[:, :, None])
+    idx = np.searchsorted(
+        np.log(sizes), log_g[None, None, :] - np.log(scales)[:, :, None])
     side = np.empty((num_cand, num_scales, 2, n))
     side[:, :, 0] = sizes[np.maximum(idx - 1, 0)]
     side[:, :, 1] = sizes[np.minimum(idx, num_levels - 1)]
@@ -435,7 +431,8 @@ def best_anchor_iou_batched(box_wh: ArrayLike, sizes: ArrayLike,
     sel = np.stack([
         np.take_along_axis(h_ratio, np.maximum(pos - 1, 0), axis=1),
         np.take_along_axis(h_ratio, np.minimum(pos, num_ratios - 1), axis=1)
-    ], axis=1)
+    ],
+                   axis=1)
     aw = side[:, :, :, None, :] / sel[:, None, None, :, :]  # (S, K, 2, 2, N)
     ah = side[:, :, :, None, :] * sel[:, None, None, :, :]
     np.minimum(aw, w, out=aw)
@@ -465,8 +462,7 @@ class _DEObjective:
         self.objective = objective
         self.num_candidates = 0
 
-    def ratios_scales(self, cand: np.ndarray) -> Tuple[np.ndarray,
-                                                       np.ndarray]:
+    def ratios_scales(self, cand: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """``(S, 2P + 1)`` ratios and ``(S, K)`` scales of ``(S, D)``."""
         r = cand[:, :self.num_ratio_values]
         ratios = np.concatenate([1 / r, np.ones((len(cand), 1)), r], axis=1)
@@ -563,24 +559,25 @@ class DEAnchorOptimizer:
             ``(generation, best_x, best_fun)``; returning True stops.
     """
 
-    def __init__(self,
-                 sizes: Sequence[float] = RETINANET_SIZES,
-                 strides: Sequence[int] = PYRAMIDS['P3-P7']['strides'],
-                 objective: str = 'focal',
-                 ratio_bounds: Sequence[Tuple[float,
-                                              float]] = PAPER_RATIO_BOUNDS,
-                 num_scales: int = 3,
-                 scale_bounds: Tuple[float, float] = PAPER_SCALE_BOUNDS,
-                 popsize: int = 15,
-                 maxiter: int = 1000,
-                 tol: float = 0.01,
-                 seed: Optional[int] = None,
-                 workers: int = 1,
-                 polish: bool = True,
-                 decimals: int = 4,
-                 log_interval: int = 10,
-                 callback: Optional[Callable[[int, np.ndarray, float],
-                                             Optional[bool]]] = None) -> None:
+    def __init__(
+        self,
+        sizes: Sequence[float] = RETINANET_SIZES,
+        strides: Sequence[int] = PYRAMIDS['P3-P7']['strides'],
+        objective: str = 'focal',
+        ratio_bounds: Sequence[Tuple[float, float]] = PAPER_RATIO_BOUNDS,
+        num_scales: int = 3,
+        scale_bounds: Tuple[float, float] = PAPER_SCALE_BOUNDS,
+        popsize: int = 15,
+        maxiter: int = 1000,
+        tol: float = 0.01,
+        seed: Optional[int] = None,
+        workers: int = 1,
+        polish: bool = True,
+        decimals: int = 4,
+        log_interval: int = 10,
+        callback: Optional[Callable[[int, np.ndarray, float],
+                                    Optional[bool]]] = None
+    ) -> None:
         if objective not in OBJECTIVES:
             raise ValueError(f'Unknown objective {objective!r}; expected one '
                              f'of {OBJECTIVES}')
@@ -708,8 +705,8 @@ class DEAnchorOptimizer:
             fun=stats.objectives[self.objective],
             x=np.asarray(res.x, dtype=np.float64),
             nit=int(res.nit),
-            nfev=int(func.num_candidates) if self.workers == 1 else int(
-                res.nfev),
+            nfev=int(func.num_candidates)
+            if self.workers == 1 else int(res.nfev),
             time_s=elapsed,
             success=bool(res.success),
             message=str(res.message),
@@ -760,8 +757,8 @@ def format_anchor_snippet(anchors: AnchorConfig,
         f"    base_sizes={cfg['base_sizes']!r},",
         '    ratios=[' +
         ', '.join(_ratio_expr(r, decimals) for r in anchors.ratios) + '],',
-        '    scales=[' + ', '.join(repr(float(s)) for s in anchors.scales) +
-        '],',
+        '    scales=[' + ', '.join(repr(float(s))
+                                   for s in anchors.scales) + '],',
         '    octave_base_scale=None,',
         '    scales_per_octave=None)',
         '',
@@ -783,4 +780,3 @@ def anchor_config_from_snippet(text: str) -> dict:
     if 'anchor_generator' not in scope:
         raise ValueError('snippet defines no anchor_generator')
     return scope['anchor_generator']
-

@@ -178,10 +178,14 @@ class DeepLesionDataset(BaseDetDataset):
 
         # One listdir per series folder, dropped right after use: cheap for
         # the ~10k series of the release, and no large cache is kept.
+        abs_root = osp.abspath(img_root)
+        series_dirs: Dict[str, str] = {}  # series name -> absolute folder
         by_series: Dict[str, List[str]] = {}
         for file_name, recs in groups.items():
-            series_dir = osp.abspath(osp.join(img_root, recs[0].series_name))
-            by_series.setdefault(series_dir, []).append(file_name)
+            name = recs[0].series_name
+            if name not in series_dirs:
+                series_dirs[name] = abs_root + os.sep + name
+            by_series.setdefault(series_dirs[name], []).append(file_name)
         present: Set[str] = set()
         for series_dir, file_names in by_series.items():
             try:
@@ -195,7 +199,7 @@ class DeepLesionDataset(BaseDetDataset):
         num_missing = 0
         for file_name, recs in groups.items():
             first = recs[0]
-            series_dir = osp.abspath(osp.join(img_root, first.series_name))
+            series_dir = series_dirs[first.series_name]
             if file_name not in present:
                 if self.skip_missing_key_slices:
                     num_missing += 1
@@ -267,7 +271,7 @@ class DeepLesionDataset(BaseDetDataset):
         if not instances:
             return None
         return dict(
-            img_path=osp.join(series_dir, first.slice_file),
+            img_path=series_dir + os.sep + first.slice_file,
             img_id=img_id,
             file_name=file_name,
             series_dir=series_dir,

@@ -132,4 +132,3 @@ def build_recist_source(config: Optional[str] = None,
     mask_cfg.pop('cache_dir', None)
     mask_cfg.pop('cache_missing', None)
     return dataset, RecistToMask(**mask_cfg)
-

@@ -10,7 +10,7 @@ from .search_split_dataset import SearchSplitDataset, split_indices
 
 __all__ = [
     'ALBSearchLoop', 'ALBSearchOptimWrapperConstructor', 'SearchSplitDataset',
-    'apply_genotypes', 'check_genotypes', 'derive_genotypes',
-    'dump_genotypes', 'find_search_heads', 'format_genotypes',
-    'load_genotypes', 'split_arch_params', 'split_indices'
+    'apply_genotypes', 'check_genotypes', 'derive_genotypes', 'dump_genotypes',
+    'find_search_heads', 'format_genotypes', 'load_genotypes',
+    'split_arch_params', 'split_indices'
 ]

@@ -76,7 +76,8 @@ def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
             'derive_genotypes needs exactly one ALB head built with '
             f'search=True, found {len(heads)}: {sorted(heads)}')
     head = next(iter(heads.values()))
-    return check_genotypes(head.genotypes(), op_names=head.op_names,
+    return check_genotypes(head.genotypes(),
+                           op_names=head.op_names,
                            num_branches=head.num_branches)
 
 
@@ -99,8 +100,7 @@ def check_genotypes(genotypes: dict,
     """
     if isinstance(genotypes, ConfigDict):
         genotypes = genotypes.to_dict()
-    if not isinstance(genotypes, dict) or set(genotypes) != set(
-            GENOTYPE_KEYS):
+    if not isinstance(genotypes, dict) or set(genotypes) != set(GENOTYPE_KEYS):
         raise ValueError(
             f'{source}: expected dict(normal=..., reduce=...), got '
             f'{genotypes!r}')
@@ -111,8 +111,8 @@ def check_genotypes(genotypes: dict,
             raise ValueError(f"{source}[{key!r}] must be a dict with an "
                              f"'ops' list, got {cell!r}")
         branches = num_branches or max(len(cell['ops']) // 2, 1)
-        out[key] = normalize_genotype(
-            dict(cell), branches, op_names, f'{source}[{key!r}]')
+        out[key] = normalize_genotype(dict(cell), branches, op_names,
+                                      f'{source}[{key!r}]')
     return out
 
 

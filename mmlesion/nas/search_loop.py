@@ -104,39 +104,39 @@ class ALBSearchLoop(EpochBasedTrainLoop):
         dynamic_intervals (list, optional): as :class:`EpochBasedTrainLoop`.
     """
 
-    def __init__(self,
-                 runner,
-                 dataloader: dict,
-                 max_epochs: int,
-                 split_seed: int = 0,
-                 split_ratio: float = 0.5,
-                 split_group_key: Optional[str] = None,
-                 frozen_modules: Sequence[str] = ('backbone', 'neck',
-                                                  'rpn_head'),
-                 arch_start_epoch: int = 0,
-                 weight_optim: str = 'weight',
-                 arch_optim: str = 'arch',
-                 genotype_file: str = 'genotype.py',
-                 val_begin: int = 1,
-                 val_interval: int = 1,
-                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None
-                 ) -> None:
-        if isinstance(dataloader, DataLoader) or not isinstance(
-                dataloader, dict):
+    def __init__(
+            self,
+            runner,
+            dataloader: dict,
+            max_epochs: int,
+            split_seed: int = 0,
+            split_ratio: float = 0.5,
+            split_group_key: Optional[str] = None,
+            frozen_modules: Sequence[str] = ('backbone', 'neck', 'rpn_head'),
+            arch_start_epoch: int = 0,
+            weight_optim: str = 'weight',
+            arch_optim: str = 'arch',
+            genotype_file: str = 'genotype.py',
+            val_begin: int = 1,
+            val_interval: int = 1,
+            dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
+        if isinstance(dataloader,
+                      DataLoader) or not isinstance(dataloader, dict):
             raise TypeError(
                 'ALBSearchLoop needs the train_dataloader as a config dict '
                 '(it builds one dataloader per half of the data), got '
                 f'{type(dataloader)}')
         weight_cfg, arch_cfg = self.split_dataloader_cfg(
-            dataloader, seed=split_seed, ratio=split_ratio,
+            dataloader,
+            seed=split_seed,
+            ratio=split_ratio,
             group_key=split_group_key)
-        super().__init__(
-            runner,
-            weight_cfg,
-            max_epochs=max_epochs,
-            val_begin=val_begin,
-            val_interval=val_interval,
-            dynamic_intervals=dynamic_intervals)
+        super().__init__(runner,
+                         weight_cfg,
+                         max_epochs=max_epochs,
+                         val_begin=val_begin,
+                         val_interval=val_interval,
+                         dynamic_intervals=dynamic_intervals)
         diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
         self.arch_dataloader = runner.build_dataloader(
             arch_cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
@@ -150,11 +150,11 @@ class ALBSearchLoop(EpochBasedTrainLoop):
 
     # ------------------------------------------------------------ building
     @staticmethod
-    def split_dataloader_cfg(dataloader: dict,
-                             seed: int = 0,
-                             ratio: float = 0.5,
-                             group_key: Optional[str] = None
-                             ) -> Tuple[dict, dict]:
+    def split_dataloader_cfg(
+            dataloader: dict,
+            seed: int = 0,
+            ratio: float = 0.5,
+            group_key: Optional[str] = None) -> Tuple[dict, dict]:
         """Return the weight-half and arch-half dataloader configs.
 
         Args:
@@ -170,21 +170,20 @@ class ALBSearchLoop(EpochBasedTrainLoop):
         if 'dataset' not in dataloader:
             raise ValueError('ALBSearchLoop: train_dataloader has no dataset')
         dataset = dataloader['dataset']
-        if isinstance(dataset, dict) and dataset.get(
-                'type') == 'SearchSplitDataset':
+        if isinstance(dataset,
+                      dict) and dataset.get('type') == 'SearchSplitDataset':
             raise ValueError(
                 'ALBSearchLoop splits train_dataloader.dataset itself; do '
                 'not wrap it in SearchSplitDataset in the config.')
         cfgs = []
         for split in ('weight', 'arch'):
             cfg = copy.deepcopy(dataloader)
-            cfg['dataset'] = dict(
-                type='SearchSplitDataset',
-                dataset=copy.deepcopy(dataset),
-                split=split,
-                seed=seed,
-                ratio=ratio,
-                group_key=group_key)
+            cfg['dataset'] = dict(type='SearchSplitDataset',
+                                  dataset=copy.deepcopy(dataset),
+                                  split=split,
+                                  seed=seed,
+                                  ratio=ratio,
+                                  group_key=group_key)
             cfgs.append(cfg)
         return cfgs[0], cfgs[1]
 
@@ -237,13 +236,13 @@ class ALBSearchLoop(EpochBasedTrainLoop):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
-        self.export_genotypes(
-            osp.join('genotypes', f'epoch_{self._epoch}.py'))
+        self.export_genotypes(osp.join('genotypes', f'epoch_{self._epoch}.py'))
 
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:
         """An arch step on an arch-half batch, then a weight step."""
-        self.runner.call_hook(
-            'before_train_iter', batch_idx=idx, data_batch=data_batch)
+        self.runner.call_hook('before_train_iter',
+                              batch_idx=idx,
+                              data_batch=data_batch)
         optim_wrapper = self.runner.optim_wrapper
         if not isinstance(optim_wrapper, OptimWrapperDict) or not {
                 self.weight_optim, self.arch_optim
@@ -264,13 +263,12 @@ class ALBSearchLoop(EpochBasedTrainLoop):
             outputs.update({f'arch_{k}': v for k, v in arch_vars.items()})
         with _grad_disabled(_params(arch_wrapper)):
             outputs.update(
-                self.runner.model.train_step(
-                    data_batch, optim_wrapper=weight_wrapper))
-        self.runner.call_hook(
-            'after_train_iter',
-            batch_idx=idx,
-            data_batch=data_batch,
-            outputs=outputs)
+                self.runner.model.train_step(data_batch,
+                                             optim_wrapper=weight_wrapper))
+        self.runner.call_hook('after_train_iter',
+                              batch_idx=idx,
+                              data_batch=data_batch,
+                              outputs=outputs)
         self._iter += 1
 
     def _next_arch_batch(self) -> Sequence[dict]:
@@ -340,8 +338,8 @@ class ALBSearchLoop(EpochBasedTrainLoop):
                              f'columns = {ops}:')
                 weights = param.detach().float().softmax(-1).cpu()
                 for e, row in enumerate(weights.tolist()):
-                    lines.append(f'  edge {e}: ' +
-                                 ' '.join(f'{w:.3f}' for w in row))
+                    lines.append(f'  edge {e}: ' + ' '.join(f'{w:.3f}'
+                                                            for w in row))
         return '\n'.join(lines)
 
 

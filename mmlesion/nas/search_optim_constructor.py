@@ -21,8 +21,8 @@ DEFAULT_ARCH_KEY = 'arch_alpha'
 
 
 def split_arch_params(
-        model: nn.Module,
-        arch_key: str = DEFAULT_ARCH_KEY
+    model: nn.Module,
+    arch_key: str = DEFAULT_ARCH_KEY
 ) -> 'tuple[Dict[str, nn.Parameter], Dict[str, nn.Parameter]]':
     """Split the trainable parameters into network weights and alpha.
 
@@ -128,8 +128,9 @@ class ALBSearchOptimWrapperConstructor:
                      for p in arch.values()}
         }
         wrappers = {
-            part: self._build_part(model, self.part_cfgs[part],
-                                   selected[part].__contains__)
+            part:
+            self._build_part(model, self.part_cfgs[part],
+                             selected[part].__contains__)
             for part in self.parts
         }
         return OptimWrapperDict(**wrappers)
@@ -162,5 +163,5 @@ class ALBSearchOptimWrapperConstructor:
         optimizer_cfg = cfg.pop('optimizer')
         optimizer_cfg['params'] = groups
         optimizer = OPTIMIZERS.build(optimizer_cfg)
-        return OPTIM_WRAPPERS.build(
-            cfg, default_args=dict(optimizer=optimizer))
+        return OPTIM_WRAPPERS.build(cfg,
+                                    default_args=dict(optimizer=optimizer))

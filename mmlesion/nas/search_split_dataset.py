@@ -87,8 +87,9 @@ class SearchSplitDataset:
         if self._fully_initialized:
             return
         self.dataset.full_init()
-        weight_idx, arch_idx = split_indices(
-            self._group_ids(), seed=self.seed, ratio=self.ratio)
+        weight_idx, arch_idx = split_indices(self._group_ids(),
+                                             seed=self.seed,
+                                             ratio=self.ratio)
         self._indices = weight_idx if self.split == 'weight' else arch_idx
         if len(self._indices) == 0:
             raise ValueError(
@@ -114,10 +115,9 @@ class SearchSplitDataset:
         for idx in range(n):
             info = self.dataset.get_data_info(idx)
             if self.group_key not in info:
-                raise KeyError(
-                    f'SearchSplitDataset: data_info {idx} '
-                    f'({info.get("img_path", "?")}) has no field '
-                    f'{self.group_key!r} (group_key)')
+                raise KeyError(f'SearchSplitDataset: data_info {idx} '
+                               f'({info.get("img_path", "?")}) has no field '
+                               f'{self.group_key!r} (group_key)')
             ids.append(info[self.group_key])
         return ids
 
@@ -133,9 +133,28 @@ class SearchSplitDataset:
         return self.dataset.get_data_info(self._indices[idx])
 
     def __getitem__(self, idx: int) -> Any:
+        """Return the processed ``idx``-th sample of this half.
+
+        In training mode a sample whose pipeline returns None is replaced by
+        another sample **of the same half** (mmengine's ``BaseDataset``
+        would draw from the whole dataset, i.e. possibly from the other
+        half).
+        """
         if not self._fully_initialized:
             self.full_init()
-        return self.dataset[self._indices[idx]]
+        prepare = getattr(self.dataset, 'prepare_data', None)
+        if prepare is None or getattr(self.dataset, 'test_mode', False):
+            return self.dataset[self._indices[idx]]
+        max_refetch = getattr(self.dataset, 'max_refetch', 1000)
+        for _ in range(max_refetch + 1):
+            data = prepare(self._indices[idx])
+            if data is not None:
+                return data
+            idx = np.random.randint(0, len(self._indices))
+        raise RuntimeError(
+            f'SearchSplitDataset ({self.split} half): no valid sample after '
+            f'{max_refetch} refetches; check the pipeline of '
+            f'{type(self.dataset).__name__}.')
 
     @force_full_init
     def __len__(self) -> int:

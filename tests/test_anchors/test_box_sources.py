@@ -20,16 +20,26 @@ from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
      (1.5625, 1.5625)),
     ([dict(type='Resize', scale=(256, 128), keep_ratio=False)], (512, 512),
      (0.5, 0.25)),
-    ([dict(type='mmdet.Resize', scale_factor=2.0, keep_ratio=True)],
-     (100, 60), (2.0, 2.0)),
-    ([dict(type='RandomResize', scale=(1024, 1024), ratio_range=(0.8, 1.2),
-           keep_ratio=True)], (512, 512), (2.0, 2.0)),
-    ([dict(type='RandomChoiceResize', scales=[(256, 256), (768, 768)],
-           keep_ratio=True)], (512, 512), (1.0, 1.0)),
-    ([dict(type='Resize', scale=(256, 256), keep_ratio=True),
-      dict(type='RandomFlip', prob=0.5),
-      dict(type='Resize', scale_factor=2.0, keep_ratio=True)], (512, 512),
-     (1.0, 1.0)),
+    ([dict(type='mmdet.Resize', scale_factor=2.0, keep_ratio=True)], (100, 60),
+     (2.0, 2.0)),
+    ([
+        dict(
+            type='RandomResize',
+            scale=(1024, 1024),
+            ratio_range=(0.8, 1.2),
+            keep_ratio=True)
+    ], (512, 512), (2.0, 2.0)),
+    ([
+        dict(
+            type='RandomChoiceResize',
+            scales=[(256, 256), (768, 768)],
+            keep_ratio=True)
+    ], (512, 512), (1.0, 1.0)),
+    ([
+        dict(type='Resize', scale=(256, 256), keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='Resize', scale_factor=2.0, keep_ratio=True)
+    ], (512, 512), (1.0, 1.0)),
 ])
 def test_pipeline_resize_factor(pipeline, size, expected):
     assert pipeline_resize_factor(pipeline, *size) == pytest.approx(expected)
@@ -40,8 +50,8 @@ def _rows():
         lesion_row(1, 10, (100, 120), 20, 10, split=2),
         lesion_row(1, 10, (300, 300), 40, 30, angle_deg=30, split=2),
         lesion_row(2, 20, (200, 200), 12, 6, split=3),
-        lesion_row(3, 30, (400, 400), 30, 20, split=2, noisy=True,
-                   image_size=1024),
+        lesion_row(
+            3, 30, (400, 400), 30, 20, split=2, noisy=True, image_size=1024),
     ]
 
 
@@ -79,8 +89,8 @@ def test_boxes_from_config_applies_the_pipeline_resize(tmp_path):
         ])
     cfg = Config(
         dict(
-            custom_imports=dict(imports=['mmlesion'],
-                                allow_failed_imports=False),
+            custom_imports=dict(
+                imports=['mmlesion'], allow_failed_imports=False),
             default_scope='mmdet',
             model=dict(
                 bbox_head=dict(

@@ -37,8 +37,7 @@ def test_centered_iou_hand_values():
     batched = centered_iou(boxes, np.stack([anchors, anchors * 2]))
     assert batched.shape == (2, 2, 3)
     np.testing.assert_allclose(batched[0], expected)
-    np.testing.assert_allclose(
-        best_anchor_iou(boxes, anchors), [1.0, 0.5])
+    np.testing.assert_allclose(best_anchor_iou(boxes, anchors), [1.0, 0.5])
 
 
 def test_ratios_and_shapes_follow_mmdet_conventions():
@@ -92,8 +91,7 @@ def test_evaluate_anchors_counts_boxes_below_threshold():
 
 
 def test_boxes_to_wh_rejects_degenerate_boxes():
-    np.testing.assert_allclose(
-        boxes_to_wh([[1, 2, 11, 32]]), [[10., 30.]])
+    np.testing.assert_allclose(boxes_to_wh([[1, 2, 11, 32]]), [[10., 30.]])
     with pytest.raises(ValueError, match='index 1'):
         boxes_to_wh([[0, 0, 5, 5], [3, 3, 3, 9]])
 
@@ -192,16 +190,22 @@ def test_other_objectives_find_exact_boxes(objective):
 
 
 def test_seed_determinism_and_callback():
-    boxes = synthetic_boxes((1.5, 3.0), (0.5, 0.7, 0.95), jitter=0.2,
-                            copies=4, seed=1)
+    boxes = synthetic_boxes((1.5, 3.0), (0.5, 0.7, 0.95),
+                            jitter=0.2,
+                            copies=4,
+                            seed=1)
     calls = []
 
     def callback(gen, x, fun):
         calls.append((gen, fun))
         return gen >= 5  # stop early
 
-    kwargs = dict(objective='focal', popsize=8, log_interval=0,
-                  polish=False, callback=callback)
+    kwargs = dict(
+        objective='focal',
+        popsize=8,
+        log_interval=0,
+        polish=False,
+        callback=callback)
     a = DEAnchorOptimizer(seed=11, **kwargs).optimize(boxes)
     n_calls = len(calls)
     b = DEAnchorOptimizer(seed=11, **kwargs).optimize(boxes)
@@ -213,10 +217,9 @@ def test_seed_determinism_and_callback():
 
 
 def test_result_is_rounded_and_within_bounds():
-    boxes = synthetic_boxes((1.5, 3.0), (0.5, 0.7, 0.95), jitter=0.3,
-                            copies=3)
-    opt = DEAnchorOptimizer(seed=0, popsize=8, maxiter=30, decimals=3,
-                            log_interval=5)
+    boxes = synthetic_boxes((1.5, 3.0), (0.5, 0.7, 0.95), jitter=0.3, copies=3)
+    opt = DEAnchorOptimizer(
+        seed=0, popsize=8, maxiter=30, decimals=3, log_interval=5)
     res = opt.optimize(boxes)
     r = [v for v in res.anchors.ratios if v > 1]
     assert 1.0 <= r[0] <= 2.0 and 2.0 <= r[1] <= 4.0
@@ -240,8 +243,8 @@ def test_invalid_arguments():
 def test_deeplesion_val_default_vs_paper_anchors():
     """The facts the paper's search starts from, on the real val boxes."""
     root = shared_data_root()
-    csv = None if root is None else (
-        root / 'deeplesion' / 'annotations' / 'DL_info_val.csv')
+    csv = None if root is None else (root / 'deeplesion' / 'annotations' /
+                                     'DL_info_val.csv')
     if csv is None or not csv.is_file():
         pytest.skip('shared DL_info_val.csv is not available')
     from mmlesion.anchors.box_sources import boxes_from_dl_info
@@ -249,8 +252,7 @@ def test_deeplesion_val_default_vs_paper_anchors():
     assert len(wh) == 4889
     default = evaluate_anchors(wh, AnchorConfig.retinanet_default())
     paper = evaluate_anchors(
-        wh, AnchorConfig(P3_P7, RETINANET_SIZES, PAPER_RATIOS,
-                         PAPER_SCALES))
+        wh, AnchorConfig(P3_P7, RETINANET_SIZES, PAPER_RATIOS, PAPER_SCALES))
     # about 30 % of the lesions have no default anchor at IoU 0.5
     assert 0.25 < default.frac_below < 0.35
     assert paper.num_below <= 5

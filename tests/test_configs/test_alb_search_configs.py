@@ -52,8 +52,7 @@ def test_search_config_builds(name):
     assert (sgd.defaults['lr'], sgd.defaults['momentum'],
             sgd.defaults['weight_decay']) == (0.02, 0.9, 3e-4)
     assert isinstance(adam, torch.optim.Adam)
-    assert (adam.defaults['lr'], adam.defaults['weight_decay']) == (3e-4,
-                                                                    1e-3)
+    assert (adam.defaults['lr'], adam.defaults['weight_decay']) == (3e-4, 1e-3)
     assert adam.defaults['betas'][1] == 0.999
     sched = cfg.param_scheduler
     assert sched.arch == []

@@ -243,3 +243,35 @@ def test_demo_config_loss_and_predict(name):
 
 def test_config_files_live_where_tests_expect():
     assert Path(CONFIG_DIR).is_dir() and len(CONFIGS) >= 20
+
+
+def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
+    """The multi-type configs start from the single-class TRPN + ALB model:
+    its fc_cls becomes RTM's frozen binary classifier (M, Gamma_s); the ALB
+    weights carry over; the 8-type predictors are new."""
+    from mmengine.runner import load_checkpoint, save_checkpoint
+    source = _build(
+        _load('elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'))
+    ckpt = str(tmp_path / 'single_class.pth')
+    save_checkpoint(dict(state_dict=source.state_dict()), ckpt)
+    src_head = source.roi_head.bbox_head
+
+    rtm_cfg = _load(
+        'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype.py')
+    assert 'elixirnet-trpn-alb_r18-tiny' in rtm_cfg.load_from
+    target = _build(rtm_cfg)
+    load_checkpoint(target, ckpt, map_location='cpu', strict=False)
+    head = target.roi_head.bbox_head
+    torch.testing.assert_close(head.rtm.binary_cls.weight,
+                               src_head.fc_cls.weight)
+    torch.testing.assert_close(head.stem.conv.weight,
+                               src_head.stem.conv.weight)
+    assert head.fc_cls.out_features == 9
+
+    plain = _build(
+        _load('elixirnet-wo-rtm_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype'
+              '.py'))
+    load_checkpoint(plain, ckpt, map_location='cpu', strict=False)
+    torch.testing.assert_close(plain.roi_head.bbox_head.stem.conv.weight,
+                               src_head.stem.conv.weight)
+    assert plain.roi_head.bbox_head.fc_cls.out_features == 9

@@ -39,8 +39,7 @@ def test_inherit_snippet_in_config(tmp_path):
 
 def test_apply_genotypes(tmp_path):
     path = dump_genotypes(DEFAULT_ALB_GENOTYPES, str(tmp_path / 'g.py'))
-    cfg = Config(
-        dict(model=dict(roi_head=dict(bbox_head=dict(search=True)))))
+    cfg = Config(dict(model=dict(roi_head=dict(bbox_head=dict(search=True)))))
     apply_genotypes(cfg, path)
     head = cfg.model.roi_head.bbox_head
     assert head.search is False
@@ -57,9 +56,8 @@ def test_bad_snippets(tmp_path):
     with pytest.raises(ValueError, match='empty.py: no `genotypes'):
         load_genotypes(str(empty))
     bad = tmp_path / 'bad.py'
-    bad.write_text(
-        "genotypes = dict(normal=dict(ops=[('conv_9x9', 0)] * 8), "
-        "reduce=dict(ops=[('skip_connect', 0)] * 8))\n")
+    bad.write_text("genotypes = dict(normal=dict(ops=[('conv_9x9', 0)] * 8), "
+                   "reduce=dict(ops=[('skip_connect', 0)] * 8))\n")
     with pytest.raises(ValueError, match="bad.py: genotypes\\['normal'\\]"):
         load_genotypes(str(bad))
     with pytest.raises(ValueError, match='.py file'):

@@ -21,7 +21,7 @@ FROZEN = ('backbone', 'neck', 'rpn_head')
 
 @pytest.fixture(scope='module')
 def searched(tmp_path_factory):
-    """Run one search epoch (two images per half, one iteration)."""
+    """Run one search epoch (four images per half, two iterations)."""
     init_default_scope('mmdet')
     tmp = tmp_path_factory.mktemp('alb_search')
     torch.manual_seed(1)
@@ -29,7 +29,10 @@ def searched(tmp_path_factory):
     ckpt = str(tmp / 'baseline.pth')
     torch.save(dict(state_dict=baseline.state_dict(), meta=dict()), ckpt)
 
-    cfg = search_cfg(str(tmp / 'work'), max_epochs=1, load_from=ckpt)
+    cfg = search_cfg(str(tmp / 'work'),
+                     max_epochs=1,
+                     num_samples=8,
+                     load_from=ckpt)
     runner = Runner.from_cfg(cfg)
     head = runner.model.roi_head.bbox_head
     alpha_before = [p.detach().clone() for p in head.arch_parameters()]
@@ -38,12 +41,11 @@ def searched(tmp_path_factory):
         for k, v in clone_state(head).items() if 'arch_alpha' not in k
     }
     runner.train()
-    return dict(
-        runner=runner,
-        baseline=clone_state(baseline),
-        alpha_before=alpha_before,
-        head_before=head_before,
-        work_dir=str(tmp / 'work'))
+    return dict(runner=runner,
+                baseline=clone_state(baseline),
+                alpha_before=alpha_before,
+                head_before=head_before,
+                work_dir=str(tmp / 'work'))
 
 
 def test_halves_and_dataloaders(searched):
@@ -54,15 +56,14 @@ def test_halves_and_dataloaders(searched):
     assert isinstance(weight_set, SearchSplitDataset)
     assert (weight_set.split, arch_set.split) == ('weight', 'arch')
     assert not set(weight_set.indices) & set(arch_set.indices)
-    assert sorted(weight_set.indices + arch_set.indices) == [0, 1, 2, 3]
+    assert sorted(weight_set.indices + arch_set.indices) == list(range(8))
     # an epoch is one pass over the weight half
-    assert loop.max_iters == len(loop.dataloader) == 1
+    assert loop.max_iters == len(loop.dataloader) == 2
 
 
 def test_alpha_and_head_weights_change(searched):
     head = searched['runner'].model.roi_head.bbox_head
-    for before, after in zip(searched['alpha_before'],
-                             head.arch_parameters()):
+    for before, after in zip(searched['alpha_before'], head.arch_parameters()):
         assert not torch.equal(before, after.detach())
     after = clone_state(head)
     changed = [
@@ -105,9 +106,12 @@ def test_arch_losses_logged(searched):
         assert key in hub.log_scalars, key
     lrs = searched['runner'].optim_wrapper.get_lr()
     assert set(lrs) == {'weight.lr', 'arch.lr'}
-    # weights: cosine from 0.02 down to zero over the search; alpha: constant
-    assert lrs['weight.lr'][0] == pytest.approx(0.0, abs=1e-12)
-    assert lrs['arch.lr'][0] == pytest.approx(3e-2)
+    # weights: cosine from 0.02 towards zero over the 2 iterations of the
+    # search (0.02, then 0.02 * (1 + cos(pi / 2)) / 2); alpha: constant
+    weight_lr = hub.get_scalar('train/weight.lr').data[0]
+    arch_lr = hub.get_scalar('train/arch.lr').data[0]
+    assert weight_lr.tolist() == pytest.approx([0.02, 0.01])
+    assert arch_lr.tolist() == pytest.approx([3e-2, 3e-2])
 
 
 def test_genotype_written_and_builds(searched):
@@ -120,13 +124,12 @@ def test_genotype_written_and_builds(searched):
                                    'epoch_1.py')) == genotypes
 
     head = MODELS.build(
-        dict(
-            type='ALBBBoxHead',
-            in_channels=16,
-            roi_feat_size=7,
-            conv_out_channels=16,
-            num_classes=1,
-            genotypes=genotypes))
+        dict(type='ALBBBoxHead',
+             in_channels=16,
+             roi_feat_size=7,
+             conv_out_channels=16,
+             num_classes=1,
+             genotypes=genotypes))
     assert not head.search and not head.arch_parameters()
     assert head.genotypes() == genotypes
     cls_score, bbox_pred = head(torch.randn(5, 16, 7, 7), num_rois=[3, 2])
@@ -137,32 +140,30 @@ def test_resume_continues_search(searched, tmp_path):
     """A second run resumes epoch 1's checkpoint (both optimizers and the
     per-optimizer schedulers) and searches one more epoch."""
     work_dir = searched['work_dir']
-    cfg = search_cfg(work_dir, max_epochs=2)
+    cfg = search_cfg(work_dir, max_epochs=2, num_samples=8)
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.train_loop.epoch == 2
     arch_opt = runner.optim_wrapper['arch'].optimizer
     steps = [
-        int(arch_opt.state[p]['step'])
-        for group in arch_opt.param_groups for p in group['params']
+        int(arch_opt.state[p]['step']) for group in arch_opt.param_groups
+        for p in group['params']
     ]
-    assert steps == [2, 2]  # one Adam step per epoch, the first resumed
+    assert steps == [4, 4]  # one Adam step per iteration, 2 resumed
     assert osp.isfile(osp.join(work_dir, 'genotypes', 'epoch_2.py'))
 
 
 def test_loop_rejects_bad_setups():
-    cfg = dict(
-        batch_size=1,
-        dataset=dict(
-            type='SearchSplitDataset',
-            split='weight',
-            dataset=dict(type='NASFakeLesionDataset')))
+    cfg = dict(batch_size=1,
+               dataset=dict(type='SearchSplitDataset',
+                            split='weight',
+                            dataset=dict(type='NASFakeLesionDataset')))
     with pytest.raises(ValueError, match='do not wrap'):
         ALBSearchLoop.split_dataloader_cfg(cfg)
-    weight_cfg, arch_cfg = ALBSearchLoop.split_dataloader_cfg(
-        dict(batch_size=1, dataset=dict(type='NASFakeLesionDataset')),
-        seed=3)
+    weight_cfg, arch_cfg = ALBSearchLoop.split_dataloader_cfg(dict(
+        batch_size=1, dataset=dict(type='NASFakeLesionDataset')),
+                                                              seed=3)
     assert weight_cfg['dataset']['split'] == 'weight'
     assert arch_cfg['dataset']['split'] == 'arch'
     assert arch_cfg['dataset']['seed'] == 3

@@ -12,13 +12,16 @@ import mmlesion  # noqa: F401  (registers)
 from mmlesion.nas import split_arch_params
 from _nas_fake import tiny_detector_cfg
 
-WEIGHT = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=3e-4))
-ARCH = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3))
+WEIGHT = dict(type='OptimWrapper',
+              optimizer=dict(type='SGD',
+                             lr=0.02,
+                             momentum=0.9,
+                             weight_decay=3e-4))
+ARCH = dict(type='OptimWrapper',
+            optimizer=dict(type='Adam',
+                           lr=3e-4,
+                           betas=(0.5, 0.999),
+                           weight_decay=1e-3))
 
 
 @pytest.fixture(scope='module')
@@ -33,17 +36,17 @@ def model():
 def _ids(wrapper):
     return {
         id(p)
-        for group in wrapper.optimizer.param_groups for p in group['params']
+        for group in wrapper.optimizer.param_groups
+        for p in group['params']
     }
 
 
 def test_split(model):
     wrappers = build_optim_wrapper(
         model,
-        ConfigDict(
-            constructor='ALBSearchOptimWrapperConstructor',
-            weight=WEIGHT,
-            arch=ARCH))
+        ConfigDict(constructor='ALBSearchOptimWrapperConstructor',
+                   weight=WEIGHT,
+                   arch=ARCH))
     assert isinstance(wrappers, OptimWrapperDict)
     assert set(wrappers.keys()) == {'weight', 'arch'}
     names = {id(p): n for n, p in model.named_parameters()}
@@ -85,10 +88,9 @@ def test_paramwise_cfg_per_part(model):
             custom_keys={'roi_head.bbox_head.fc_cls': dict(lr_mult=0.1)}))
     wrappers = build_optim_wrapper(
         model,
-        ConfigDict(
-            constructor='ALBSearchOptimWrapperConstructor',
-            weight=weight,
-            arch=ARCH))
+        ConfigDict(constructor='ALBSearchOptimWrapperConstructor',
+                   weight=weight,
+                   arch=ARCH))
     names = {id(p): n for n, p in model.named_parameters()}
     lrs = {}
     for group in wrappers['weight'].optimizer.param_groups:
@@ -104,23 +106,20 @@ def test_errors(model):
     with pytest.raises(ValueError, match='missing'):
         build_optim_wrapper(
             model,
-            ConfigDict(
-                constructor='ALBSearchOptimWrapperConstructor',
-                weight=WEIGHT))
+            ConfigDict(constructor='ALBSearchOptimWrapperConstructor',
+                       weight=WEIGHT))
     with pytest.raises(ValueError, match='paramwise_cfg inside'):
         build_optim_wrapper(
             model,
-            ConfigDict(
-                constructor='ALBSearchOptimWrapperConstructor',
-                weight=WEIGHT,
-                arch=ARCH,
-                paramwise_cfg=dict(norm_decay_mult=0.)))
+            ConfigDict(constructor='ALBSearchOptimWrapperConstructor',
+                       weight=WEIGHT,
+                       arch=ARCH,
+                       paramwise_cfg=dict(norm_decay_mult=0.)))
     discrete = MODELS.build(
         ConfigDict(tiny_detector_cfg(dict(type='ALBBBoxHead'))))
     with pytest.raises(ValueError, match='search=True'):
         build_optim_wrapper(
             discrete,
-            ConfigDict(
-                constructor='ALBSearchOptimWrapperConstructor',
-                weight=WEIGHT,
-                arch=ARCH))
+            ConfigDict(constructor='ALBSearchOptimWrapperConstructor',
+                       weight=WEIGHT,
+                       arch=ARCH))

@@ -32,10 +32,14 @@ def test_ratio_and_groups():
     weight, arch = _halves(seed=0, ratio=0.7)
     assert (len(weight), len(arch)) == (7, 3)
     weight, arch = _halves(seed=2, group_key='patient_id')
-    patients_w = {weight.get_data_info(i)['patient_id']
-                  for i in range(len(weight))}
-    patients_a = {arch.get_data_info(i)['patient_id']
-                  for i in range(len(arch))}
+    patients_w = {
+        weight.get_data_info(i)['patient_id']
+        for i in range(len(weight))
+    }
+    patients_a = {
+        arch.get_data_info(i)['patient_id']
+        for i in range(len(arch))
+    }
     assert not patients_w & patients_a
     assert len(weight) + len(arch) == 10
     assert len(weight) % 2 == 0  # whole patients (2 images each)
@@ -57,5 +61,20 @@ def test_errors():
     with pytest.raises(KeyError, match='series_uid'):
         SearchSplitDataset(base, split='weight', group_key='series_uid')
     with pytest.raises(ValueError, match='empty'):
-        SearchSplitDataset(
-            NASFakeLesionDataset(num_samples=1), split='weight')
+        SearchSplitDataset(NASFakeLesionDataset(num_samples=1), split='weight')
+
+
+def test_refetch_stays_in_half():
+    """A sample the pipeline drops is replaced from the same half."""
+
+    class Dropping(NASFakeLesionDataset):
+
+        def prepare_data(self, idx):
+            return None if idx % 2 == 0 else super().prepare_data(idx)
+
+    base = Dropping(num_samples=10)
+    weight = SearchSplitDataset(base, split='weight', seed=0)
+    odd = [i for i in weight.indices if i % 2]
+    assert odd and len(odd) < len(weight)
+    for k in range(len(weight)):
+        assert weight[k]['data_samples'].img_id in odd

@@ -16,7 +16,8 @@ from mmlesion.nas import load_genotypes
 from mmlesion.testing import get_config, repo_root
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'search_alb.py'
-DEMO = 'elixirnet/alb_search/elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py'
+DEMO = ('elixirnet/alb_search/'
+        'elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py')
 BASELINE = 'elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'
 
 
@@ -37,13 +38,16 @@ def test_build_cfg_checks(tmp_path):
         tool.build_cfg(tool.parse_args([_config_path(BASELINE)]))
     with pytest.raises(FileNotFoundError, match='Baseline checkpoint'):
         tool.build_cfg(
-            tool.parse_args(
-                [_config_path(DEMO), '--load-from',
-                 str(tmp_path / 'missing.pth')]))
+            tool.parse_args([
+                _config_path(DEMO), '--load-from',
+                str(tmp_path / 'missing.pth')
+            ]))
     with pytest.raises(ValueError, match='--load-from'):
         tool.build_cfg(
             tool.parse_args([
-                _config_path(DEMO), '--cfg-options', 'load_from=',
+                _config_path(DEMO),
+                '--cfg-options',
+                'load_from=',
             ]))
     ckpt = tmp_path / 'base.pth'
     ckpt.write_bytes(b'')
@@ -63,8 +67,11 @@ def test_build_cfg_checks(tmp_path):
 def test_demo_search_runs(tmp_path):
     """Baseline checkpoint -> one search iteration -> genotype snippet."""
     data_root = tmp_path / 'demo'
-    generate_demo_deeplesion(
-        data_root, num_train=4, num_val=0, num_test=0, image_size=64)
+    generate_demo_deeplesion(data_root,
+                             num_train=4,
+                             num_val=0,
+                             num_test=0,
+                             image_size=64)
     init_default_scope('mmdet')
     baseline = MODELS.build(get_config(BASELINE).model)
     ckpt = str(tmp_path / 'baseline.pth')

@@ -290,10 +290,9 @@ def format_result(result: dict) -> str:
     b, e, r = models['baseline'], models['elixirnet'], result['ratios']
     lines.append(f"{'parameters (M)':<28}{b['params'] / 1e6:22.2f}"
                  f"{e['params'] / 1e6:16.2f}{r['params']:9.3f}")
-    lines.append(f"{'  paper, Table 1 (M)':<28}"
-                 f"{PAPER_PARAMS_M['baseline']:22.1f}"
-                 f"{PAPER_PARAMS_M['elixirnet']:16.1f}"
-                 f"{PAPER_PARAMS_M['elixirnet'] / PAPER_PARAMS_M['baseline']:9.3f}")
+    paper_b, paper_e = PAPER_PARAMS_M['baseline'], PAPER_PARAMS_M['elixirnet']
+    lines.append(f"{'  paper, Table 1 (M)':<28}{paper_b:22.1f}"
+                 f"{paper_e:16.1f}{paper_e / paper_b:9.3f}")
     if 'proposals' in b:
         lines.append(f"{'RPN proposals / image':<28}{b['proposals']:22.0f}"
                      f"{e['proposals']:16.0f}")

@@ -59,6 +59,10 @@ def run_benchmark(num_images: int = 5000,
                   fp_rates: Sequence[float] = DEFAULT_FP_RATES) -> Dict:
     """Run both implementations on one random case.
 
+    Times are CPU seconds of this process (``time.process_time``), which
+    a busy shared machine disturbs much less than wall-clock time; wall
+    times are reported beside them.
+
     Args:
         num_images (int): images in the case.
         dets_per_image (int): detections per image.
@@ -67,10 +71,6 @@ def run_benchmark(num_images: int = 5000,
         overlap (str): ``'iou'`` or ``'iobb'``.
         repeat (int): runs of the fast implementation.
         fp_rates (Sequence[float]): rates compared.
-
-    Times are CPU seconds of this process (``time.process_time``), which
-    a busy shared machine disturbs much less than wall-clock time; wall
-    times are reported beside them.
 
     Returns:
         dict: ``identical`` (bool), ``ref_time`` (CPU s), ``ref_wall``,

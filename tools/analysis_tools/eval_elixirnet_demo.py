@@ -58,7 +58,8 @@ from mmlesion.testing import demo_data_root, get_config
 _DIR = 'elixirnet/'
 #: key -> (label, config relative to configs/)
 DEMO_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
-    fpn=('FPN baseline', _DIR + 'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'),
+    fpn=('FPN baseline',
+         _DIR + 'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'),
     elixirnet=('ElixirNet (TRPN+ALB+RTM)',
                _DIR + 'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'),
     searched=('TRPN+ALB, searched ALB',

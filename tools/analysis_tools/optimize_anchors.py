@@ -37,6 +37,8 @@ import sys
 import time
 from typing import Optional, Sequence
 
+from mmengine.config import DictAction
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmlesion.anchors.de_anchor_optimizer import (OBJECTIVES, PYRAMIDS)
@@ -119,7 +121,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--force', action='store_true', help='overwrite an existing --out')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=None, help='key=value pairs')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default=None,
+        help='override config settings, key=value (mmengine DictAction)')
     return parser.parse_args(argv)
 
 
@@ -147,10 +153,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.anchors.box_sources import (anchor_config_from_model,
                                               boxes_from_config,
                                               boxes_from_dl_info)
-    from mmlesion.anchors.de_anchor_optimizer import (
-        PAPER_RATIOS, PAPER_SCALES, PYRAMIDS, AnchorConfig,
-        DEAnchorOptimizer, boxes_to_wh, evaluate_anchors,
-        format_anchor_snippet)
+    from mmlesion.anchors.de_anchor_optimizer import (PAPER_RATIOS,
+                                                      PAPER_SCALES, PYRAMIDS,
+                                                      AnchorConfig,
+                                                      DEAnchorOptimizer,
+                                                      boxes_to_wh,
+                                                      evaluate_anchors,
+                                                      format_anchor_snippet)
     MMLogger.get_instance('mmlesion_anchors', log_level='INFO')
 
     t0 = time.perf_counter()
@@ -169,8 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from mmengine.config import Config
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
-            cfg.merge_from_dict(
-                dict(kv.split('=', 1) for kv in args.cfg_options))
+            cfg.merge_from_dict(args.cfg_options)
         split = args.split or 'val'
         boxes, info = boxes_from_config(
             cfg, split, apply_resize=not args.no_resize)
@@ -189,8 +197,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     strides = tuple(args.strides or strides)
     sizes = tuple(args.sizes or sizes)
     if len(strides) != len(sizes):
-        print(f'error: {len(strides)} strides but {len(sizes)} sizes',
-              file=sys.stderr)
+        print(
+            f'error: {len(strides)} strides but {len(sizes)} sizes',
+            file=sys.stderr)
         return 2
     if before is None or args.pyramid or args.strides or args.sizes:
         before_name = 'RetinaNet default'

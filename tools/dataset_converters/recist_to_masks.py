@@ -22,7 +22,7 @@ the split (files of other key slices in the folder are left alone).
 Examples::
 
     python tools/dataset_converters/recist_to_masks.py \
-        configs/retinanet_lesion/improved-retinanet_r50_densefpn_adam-plateau_deeplesion.py \
+        configs/retinanet_lesion/CONFIG.py \
         --split train --out data/DeepLesion/recist_masks
     python tools/dataset_converters/recist_to_masks.py --csv \
         ../shared/data/deeplesion/annotations/DL_info_val.csv \
@@ -38,6 +38,7 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
+from mmengine.config import DictAction
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -69,7 +70,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--iterations', type=int, help='GrabCut iterations override')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=None, help='key=value pairs')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default=None,
+        help='override config settings, key=value (mmengine DictAction)')
     return parser.parse_args(argv)
 
 
@@ -98,9 +103,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
                                                              save_mask_npz,
                                                              write_cache_meta)
-    cfg_options = None
-    if args.cfg_options:
-        cfg_options = dict(kv.split('=', 1) for kv in args.cfg_options)
+    cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:
         overrides['window'] = tuple(args.window)
@@ -161,7 +164,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary['mask_box_fraction_percentiles_0_5_25_50_75_95_100'] = [
             round(float(v), 3) for v in q
         ]
-    print(json.dumps(summary, indent=2, default=str))
+    print(f'{written} key slice(s) written, {skipped} already cached, '
+          f"{summary['lesions']} lesion(s) {dict(methods)} in "
+          f'{elapsed:.1f} s -> {args.out}')
+    if fractions:
+        print(
+            'mask / box area fraction, percentiles 0/5/25/50/75/95/100: '
+            f"{summary['mask_box_fraction_percentiles_0_5_25_50_75_95_100']}")
+    print('summary json: ' + json.dumps(summary, default=str))
     return 0
 
 

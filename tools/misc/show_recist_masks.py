@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
+from mmengine.config import DictAction
 
 PANEL = 256  # side of a zoomed lesion panel (px)
 
@@ -65,7 +66,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--force', action='store_true', help='overwrite existing PNGs')
     parser.add_argument(
-        '--cfg-options', nargs='+', default=None, help='key=value pairs')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default=None,
+        help='override config settings, key=value (mmengine DictAction)')
     return parser.parse_args(argv)
 
 
@@ -85,14 +90,12 @@ def draw_lesion_panel(image_u8: np.ndarray, bbox: np.ndarray,
     side = max(x2 - x1, y2 - y1, 8.0)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     half = side * 0.9
-    xa, ya = int(max(np.floor(cx - half), 0)), int(max(np.floor(cy - half),
-                                                        0))
-    xb, yb = int(min(np.ceil(cx + half), w - 1)), int(
-        min(np.ceil(cy + half), h - 1))
+    xa, ya = int(max(np.floor(cx - half), 0)), int(max(np.floor(cy - half), 0))
+    xb, yb = int(min(np.ceil(cx + half),
+                     w - 1)), int(min(np.ceil(cy + half), h - 1))
     crop = image_u8[ya:yb + 1, xa:xb + 1]
     zoom = PANEL / max(crop.shape[:2])
-    size = (int(round(crop.shape[1] * zoom)), int(round(crop.shape[0] *
-                                                        zoom)))
+    size = (int(round(crop.shape[1] * zoom)), int(round(crop.shape[0] * zoom)))
     panel = cv2.resize(crop, size, interpolation=cv2.INTER_NEAREST).copy()
     m = cv2.resize(
         mask[ya:yb + 1, xa:xb + 1].astype(np.uint8),
@@ -119,9 +122,8 @@ def draw_lesion_panel(image_u8: np.ndarray, bbox: np.ndarray,
     return np.concatenate([bar, panel], axis=0)
 
 
-def draw_image(image_u8: np.ndarray, bboxes: np.ndarray,
-               recists: np.ndarray, masks: List[np.ndarray],
-               titles: List[str]) -> np.ndarray:
+def draw_image(image_u8: np.ndarray, bboxes: np.ndarray, recists: np.ndarray,
+               masks: List[np.ndarray], titles: List[str]) -> np.ndarray:
     """The whole slice (boxes, masks) and one panel per lesion, BGR."""
     full = image_u8.copy()
     for bbox, mask in zip(bboxes, masks):
@@ -129,16 +131,15 @@ def draw_image(image_u8: np.ndarray, bboxes: np.ndarray,
                                    0.4 * np.array([0, 0, 255])).astype(
                                        np.uint8)
         cv2.rectangle(full, (int(round(bbox[0])), int(round(bbox[1]))),
-                      (int(round(bbox[2])), int(round(bbox[3]))),
-                      (0, 200, 0), 1)
+                      (int(round(bbox[2])), int(round(bbox[3]))), (0, 200, 0),
+                      1)
     panels = [full] + [
         draw_lesion_panel(image_u8, b, r, m, t)
         for b, r, m, t in zip(bboxes, recists, masks, titles)
     ]
     height = max(p.shape[0] for p in panels)
     padded = [
-        np.pad(p, ((0, height - p.shape[0]), (0, 4), (0, 0)))
-        for p in panels
+        np.pad(p, ((0, height - p.shape[0]), (0, 4), (0, 0))) for p in panels
     ]
     return np.concatenate(padded, axis=1)
 
@@ -146,12 +147,13 @@ def draw_image(image_u8: np.ndarray, bboxes: np.ndarray,
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.datasets.recist_mask_source import build_recist_source
-    from mmlesion.datasets.transforms.recist_grabcut import (
-        RecistToMask, box_pixel_mask, key_slice_uint8, paste_crop,
-        rasterize_polygon, recist_polygon)
-    cfg_options = None
-    if args.cfg_options:
-        cfg_options = dict(kv.split('=', 1) for kv in args.cfg_options)
+    from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
+                                                             box_pixel_mask,
+                                                             key_slice_uint8,
+                                                             paste_crop,
+                                                             rasterize_polygon,
+                                                             recist_polygon)
+    cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:
         overrides['window'] = tuple(args.window)

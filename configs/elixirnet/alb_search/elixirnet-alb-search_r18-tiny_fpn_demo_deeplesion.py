@@ -10,36 +10,34 @@
 _base_ = ['../elixirnet-alb_r18-tiny_fpn_1x_demo_deeplesion.py']
 
 branch_channels = 4
-model = dict(
-    roi_head=dict(
-        bbox_head=dict(
-            search=True, genotypes=None,
-            conv_out_channels=4 * branch_channels)),
-    train_cfg=dict(rcnn=dict(sampler=dict(num=64))))
+model = dict(roi_head=dict(bbox_head=dict(
+    search=True, genotypes=None, conv_out_channels=4 * branch_channels)),
+             train_cfg=dict(rcnn=dict(sampler=dict(num=64))))
 
 max_epochs = 3
-train_cfg = dict(
-    _delete_=True,
-    type='ALBSearchLoop',
-    max_epochs=max_epochs,
-    split_seed=0,
-    split_ratio=0.5,
-    frozen_modules=('backbone', 'neck', 'rpn_head'))
+train_cfg = dict(_delete_=True,
+                 type='ALBSearchLoop',
+                 max_epochs=max_epochs,
+                 split_seed=0,
+                 split_ratio=0.5,
+                 frozen_modules=('backbone', 'neck', 'rpn_head'))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None
 
-optim_wrapper = dict(
-    _delete_=True,
-    constructor='ALBSearchOptimWrapperConstructor',
-    weight=dict(
-        type='OptimWrapper',
-        optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=3e-4),
-        clip_grad=dict(max_norm=5., norm_type=2)),
-    arch=dict(
-        type='OptimWrapper',
-        optimizer=dict(
-            type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)))
+optim_wrapper = dict(_delete_=True,
+                     constructor='ALBSearchOptimWrapperConstructor',
+                     weight=dict(type='OptimWrapper',
+                                 optimizer=dict(type='SGD',
+                                                lr=0.02,
+                                                momentum=0.9,
+                                                weight_decay=3e-4),
+                                 clip_grad=dict(max_norm=5., norm_type=2)),
+                     arch=dict(type='OptimWrapper',
+                               optimizer=dict(type='Adam',
+                                              lr=3e-4,
+                                              betas=(0.5, 0.999),
+                                              weight_decay=1e-3)))
 param_scheduler = dict(
     _delete_=True,
     weight=[
@@ -53,12 +51,13 @@ param_scheduler = dict(
     ],
     arch=[])
 
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1,
-        save_best=None))
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+default_hooks = dict(logger=dict(type='LoggerHook', interval=10),
+                     checkpoint=dict(type='CheckpointHook',
+                                     interval=1,
+                                     max_keep_ckpts=1,
+                                     save_best=None))
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         find_unused_parameters=True)
 
-load_from = 'work_dirs/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion/epoch_12.pth'
+load_from = ('work_dirs/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion/'
+             'epoch_12.pth')

@@ -23,11 +23,8 @@
 _base_ = ['../elixirnet-alb_r50_fpn_1x_deeplesion_3slice.py']
 
 branch_channels = 16  # D of the search
-model = dict(
-    roi_head=dict(
-        bbox_head=dict(
-            search=True, genotypes=None,
-            conv_out_channels=4 * branch_channels)))
+model = dict(roi_head=dict(bbox_head=dict(
+    search=True, genotypes=None, conv_out_channels=4 * branch_channels)))
 
 # 4 GPUs x 4 images = 16 per step, for the weight half and the arch half.
 train_dataloader = dict(batch_size=4)
@@ -56,10 +53,11 @@ optim_wrapper = dict(
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=3e-4),
         # DARTS' gradient clipping of the weights (not stated in the paper)
         clip_grad=dict(max_norm=5., norm_type=2)),
-    arch=dict(
-        type='OptimWrapper',
-        optimizer=dict(
-            type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)))
+    arch=dict(type='OptimWrapper',
+              optimizer=dict(type='Adam',
+                             lr=3e-4,
+                             betas=(0.5, 0.999),
+                             weight_decay=1e-3)))
 param_scheduler = dict(
     _delete_=True,
     weight=[
@@ -74,12 +72,10 @@ param_scheduler = dict(
     arch=[])
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=2,
-        save_best=None))
+default_hooks = dict(checkpoint=dict(
+    type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best=None))
 # Each step leaves the other optimizer's parameters without gradient.
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+model_wrapper_cfg = dict(type='MMDistributedDataParallel',
+                         find_unused_parameters=True)
 
 load_from = 'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'

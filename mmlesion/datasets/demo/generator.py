@@ -352,7 +352,8 @@ class DeepLesionDemoGenerator:
         for _ in range(n_keys):
             for _attempt in range(20):
                 t = rng.uniform(t_lo, t_hi)
-                index = int(round((t * anatomy.length - z_start) / interval)) + 1
+                index = int(
+                    round((t * anatomy.length - z_start) / interval)) + 1
                 index = max(index, margin + 1)
                 key = self._plan_key(rng, series, index)
                 if key is not None:
@@ -501,9 +502,10 @@ class DeepLesionDemoGenerator:
         ca, sa = math.cos(les.angle), math.sin(les.angle)
         inside = ((dx * ca + dy * sa) / a)**2 + (
             (-dx * sa + dy * ca) / b)**2 < 1.
-        if not inside.any():
-            inside[min(max(int(round(rr)) - r0, 0), inside.shape[0] - 1),
-                   min(max(int(round(cc)) - c0, 0), inside.shape[1] - 1)] = True
+        if not inside.any():  # sub-pixel lesion: its centre pixel
+            row = min(max(int(round(rr)) - r0, 0), inside.shape[0] - 1)
+            col = min(max(int(round(cc)) - c0, 0), inside.shape[1] - 1)
+            inside[row, col] = True
         lab = labels[r0:r1, c0:c1][inside]
         if tissue_lut(spec['accept'])[lab].mean() < spec['inside']:
             return None
@@ -651,7 +653,8 @@ class DeepLesionDemoGenerator:
             images=self.num_images(),
             series=len(series),
             key_slices_by_slice_interval_mm=dict(sorted(intervals.items())),
-            lesions_by_type=dict(sorted(types.items(), key=lambda x: int(x[0]))),
+            lesions_by_type=dict(
+                sorted(types.items(), key=lambda x: int(x[0]))),
             long_diameter_mm_percentiles={
                 str(p): round(float(np.percentile(lm, p)), 2)
                 for p in pct

@@ -141,9 +141,10 @@ class Lesion:
         a, b = sec
         cx, cy = self.center[:2]
         ux, uy = math.cos(self.angle), math.sin(self.angle)
-        return np.array([[cx + a * ux, cy + a * uy], [cx - a * ux, cy - a * uy],
-                         [cx - b * uy, cy + b * ux], [cx + b * uy, cy - b * ux]],
-                        dtype=np.float64)
+        return np.array(
+            [[cx + a * ux, cy + a * uy], [cx - a * ux, cy - a * uy],
+             [cx - b * uy, cy + b * ux], [cx + b * uy, cy - b * ux]],
+            dtype=np.float64)
 
 
 @dataclass
@@ -225,7 +226,8 @@ class PatientAnatomy:
         """Draw an anatomy, vessel trees included."""
         t_diaphragm = rng.uniform(.49, .52)
         coarse = rng.standard_normal((2, 64, 64))
-        fields = np.stack([gaussian_filter(f, 1., mode='wrap') for f in coarse])
+        fields = np.stack(
+            [gaussian_filter(f, 1., mode='wrap') for f in coarse])
         fields /= fields.std(axis=(1, 2), keepdims=True)
         anatomy = cls(
             length=rng.uniform(900., 1000.),
@@ -362,8 +364,10 @@ class _Canvas:
         c1 = (cx + rx + g.offset_x) / g.spacing + half
         r0 = (cy - ry + g.offset_y) / g.spacing + half
         r1 = (cy + ry + g.offset_y) / g.spacing + half
-        cs, ce = max(int(math.floor(c0)) - 1, 0), min(int(math.ceil(c1)) + 2, n)
-        rs, re = max(int(math.floor(r0)) - 1, 0), min(int(math.ceil(r1)) + 2, n)
+        cs = max(int(math.floor(c0)) - 1, 0)
+        ce = min(int(math.ceil(c1)) + 2, n)
+        rs = max(int(math.floor(r0)) - 1, 0)
+        re = min(int(math.ceil(r1)) + 2, n)
         if cs >= ce or rs >= re:
             return None
         return slice(rs, re), slice(cs, ce)
@@ -540,7 +544,8 @@ class CTPhantom:
     def _draw_chest(self, cv: _Canvas, t: float) -> None:
         an = self.anatomy
         ai, bi = an.cavity_axes(t)
-        for side, t_base in ((-1., an.t_diaphragm), (1., an.t_diaphragm + .015)):
+        for side, t_base in ((-1., an.t_diaphragm),
+                             (1., an.t_diaphragm + .015)):
             s = organ_scale(t, an.t_lung_top, t_base, peak=.62, power=.3)
             if s > 0:
                 cv.ellipse(side * .5 * ai, .02 * bi, .44 * ai * s,
@@ -687,8 +692,9 @@ class CTPhantom:
             if sec is None:
                 continue
             a, b = sec
-            res = cv.ellipse_q(les.center[0], les.center[1], a + cv.grid.spacing,
-                               b + cv.grid.spacing, les.angle)
+            pad = cv.grid.spacing
+            res = cv.ellipse_q(les.center[0], les.center[1], a + pad,
+                               b + pad, les.angle)
             if res is None:
                 continue
             win, _ = res
@@ -698,8 +704,8 @@ class CTPhantom:
             du, dv = dx * ca + dy * sa, -dx * sa + dy * ca
             r = np.sqrt((du / a)**2 + (dv / b)**2)
             # anti-aliased edge over ~one pixel along the mean radius
-            weight = np.clip((1. - r) * math.sqrt(a * b) / cv.grid.spacing + .5,
-                             0., 1.)
+            weight = np.clip(
+                (1. - r) * math.sqrt(a * b) / cv.grid.spacing + .5, 0., 1.)
             cv.blend(win, weight, les.hu, Tissue.LESION)
 
 

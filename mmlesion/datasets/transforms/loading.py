@@ -155,6 +155,10 @@ class LoadDeepLesionSlices(BaseTransform):
                 path = key_path if index == key else osp.join(
                     series_dir, f'{index:03d}.png')
                 img = read_hu_png(path)
+                if cache and img.shape != cache[key].shape:
+                    raise ValueError(
+                        f'{path}: shape {img.shape} differs from the key '
+                        f'slice {key_path} {cache[key].shape}')
                 if self.hu_clip is not None:
                     np.clip(img, self.hu_clip[0], self.hu_clip[1], out=img)
                 cache[index] = img
@@ -183,14 +187,14 @@ class LoadDeepLesionSlices(BaseTransform):
                 f"annotation (Image_size) says {results['height']}x"
                 f"{results['width']}")
 
+        num_fallback_before = self.num_fallbacks
         offsets = self._offsets(slice_interval)
-        if slice_interval != slice_interval or slice_interval <= 0:
+        if not (math.isfinite(slice_interval) and slice_interval > 0):
             for _ in range(self.num_slices - 1):
                 self._note_fallback(
                     f'{key_path} (slice interval {slice_interval})',
                     'key slice')
         channels = []
-        num_fallback_before = self.num_fallbacks
         for off in offsets:
             pos = key + off
             nearest = round(pos)
@@ -204,10 +208,6 @@ class LoadDeepLesionSlices(BaseTransform):
                     img = img_lo
                 else:
                     img = (1.0 - w) * img_lo + w * img_hi
-            if img.shape != (height, width):
-                raise ValueError(
-                    f'{series_dir}: a neighbour slice of {key_path} is '
-                    f'{img.shape}, the key slice {(height, width)}')
             channels.append(img)
         img = np.stack(channels, axis=-1).astype(np.float32, copy=False)
 
@@ -241,7 +241,15 @@ class LoadRecistPoints(BaseTransform):
 
     Added keys: ``gt_recists`` (float32, (num_instances, 4, 2): long-axis end
     points p1, p2 then short-axis p3, p4, as (x, y), 0-based pixels).
+
+    Args:
+        allow_missing (bool): if True, an instance without a ``recist``
+            field (e.g. from another dataset) gets NaN points; if False
+            (default) it raises a ValueError naming the image and CSV row.
     """
+
+    def __init__(self, allow_missing: bool = False) -> None:
+        self.allow_missing = allow_missing
 
     def transform(self, results: dict) -> dict:
         """Read ``instance['recist']`` of every instance.
@@ -255,6 +263,8 @@ class LoadRecistPoints(BaseTransform):
         recists = []
         for i, instance in enumerate(results.get('instances', [])):
             recist = instance.get('recist')
+            if recist is None and self.allow_missing:
+                recist = np.full((4, 2), np.nan)
             if recist is None or np.shape(recist) != (4, 2):
                 raise ValueError(
                     f"{results.get('img_path', '<image>')}: instance {i} "
@@ -264,3 +274,7 @@ class LoadRecistPoints(BaseTransform):
         results['gt_recists'] = np.array(
             recists, dtype=np.float32).reshape(-1, 4, 2)
         return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'allow_missing={self.allow_missing})')

@@ -152,8 +152,8 @@ def polygon_area(poly: ArrayLike) -> float:
     if len(p) < 3:
         return 0.0
     x, y = p[:, 0], p[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) -
-                           np.dot(np.roll(x, -1), y)))
+    return 0.5 * abs(
+        float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
 
 def _fixed(points: np.ndarray, offset: Tuple[int, int]) -> np.ndarray:
@@ -177,8 +177,8 @@ def rasterize_polygon(poly: ArrayLike,
         np.ndarray: bool ``(H, W)``.
     """
     out = np.zeros(shape, dtype=np.uint8)
-    cv2.fillPoly(out, [_fixed(poly, offset)], 1, lineType=cv2.LINE_8,
-                 shift=_SHIFT)
+    cv2.fillPoly(
+        out, [_fixed(poly, offset)], 1, lineType=cv2.LINE_8, shift=_SHIFT)
     return out.astype(bool)
 
 
@@ -203,9 +203,15 @@ def rasterize_ellipse(center: ArrayLike,
     c = _fixed(np.asarray(center, dtype=np.float64)[None], offset)[0, 0]
     ax = np.round(np.asarray(axes, dtype=np.float64) *
                   (1 << _SHIFT)).astype(int)
-    cv2.ellipse(out, (int(c[0]), int(c[1])), (int(ax[0]), int(ax[1])),
-                float(angle_deg), 0, 360, 1, thickness=-1,
-                lineType=cv2.LINE_8, shift=_SHIFT)
+    cv2.ellipse(
+        out, (int(c[0]), int(c[1])), (int(ax[0]), int(ax[1])),
+        float(angle_deg),
+        0,
+        360,
+        1,
+        thickness=-1,
+        lineType=cv2.LINE_8,
+        shift=_SHIFT)
     return out.astype(bool)
 
 
@@ -220,18 +226,17 @@ def recist_ellipse(recist: np.ndarray, shape: Tuple[int, int],
     long_d = float(np.hypot(*(p2 - p1)))
     short_d = float(np.hypot(*(p4 - p3)))
     angle = math.degrees(math.atan2(p2[1] - p1[1], p2[0] - p1[0]))
-    return rasterize_ellipse((p1 + p2) / 2,
-                             (max(long_d / 2, 1.0), max(short_d / 2, 1.0)),
-                             angle, shape, offset)
+    return rasterize_ellipse(
+        (p1 + p2) / 2, (max(long_d / 2, 1.0), max(short_d / 2, 1.0)), angle,
+        shape, offset)
 
 
 def box_ellipse(bbox: ArrayLike, shape: Tuple[int, int],
                 offset: Tuple[int, int]) -> np.ndarray:
     """The axis-aligned ellipse inscribed in the box."""
     x1, y1, x2, y2 = (float(v) for v in bbox)
-    return rasterize_ellipse(((x1 + x2) / 2, (y1 + y2) / 2),
-                             (max((x2 - x1) / 2, 0.5), max(
-                                 (y2 - y1) / 2, 0.5)), 0.0, shape, offset)
+    return rasterize_ellipse(((x1 + x2) / 2, (y1 + y2) / 2), (max(
+        (x2 - x1) / 2, 0.5), max((y2 - y1) / 2, 0.5)), 0.0, shape, offset)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -255,8 +260,8 @@ def _components_touching(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
 def key_slice_uint8(img: np.ndarray,
                     window: Optional[Tuple[float, float]] = (-160., 240.),
                     hu_window: Optional[Tuple[float, float]] = None,
-                    hu_out_range: Optional[Tuple[float, float]] = None
-                    ) -> np.ndarray:
+                    hu_out_range: Optional[Tuple[float,
+                                                 float]] = None) -> np.ndarray:
     """The key slice (middle channel) as a 3-channel uint8 GrabCut image.
 
     Args:
@@ -308,8 +313,8 @@ def recist_grabcut_mask(image_u8: np.ndarray,
                         min_quad_area: float = 2.0,
                         keep_connected: bool = True,
                         fill_holes: bool = True,
-                        seed: int = 0) -> Tuple[np.ndarray, Tuple[int, int],
-                                                str]:
+                        seed: int = 0
+                        ) -> Tuple[np.ndarray, Tuple[int, int], str]:
     """GrabCut mask of one lesion from its box and RECIST diameters.
 
     Zlocha et al. 2019, Sec. 2.2; see the module docstring for every
@@ -355,26 +360,20 @@ def recist_grabcut_mask(image_u8: np.ndarray,
     pts = None if recist is None else np.asarray(
         recist, dtype=np.float64).reshape(4, 2)
 
-    def crop_shapes(shape, offset):
-        """(quad, fallback) masks on a grid of ``shape`` at ``offset``."""
-        if pts is None or not np.all(np.isfinite(pts)):
-            return None, box_ellipse(bbox, shape, offset)
-        poly = recist_polygon(pts)
-        quad = rasterize_polygon(poly, shape, offset)
-        if polygon_area(poly) < min_quad_area:
-            return None, quad | recist_ellipse(pts, shape, offset)
-        return quad, quad | recist_ellipse(pts, shape, offset)
-
-    quad, fallback = crop_shapes(box_shape, (c0, r0))
-    if quad is None:
-        return fallback, (c0, r0), 'degenerate'
+    offset = (c0, r0)
+    if pts is None or not np.all(np.isfinite(pts)):
+        return box_ellipse(bbox, box_shape, offset), offset, 'degenerate'
+    poly = recist_polygon(pts)
+    quad = rasterize_polygon(poly, box_shape, offset)
+    fallback = quad | recist_ellipse(pts, box_shape, offset)
+    if polygon_area(poly) < min_quad_area:
+        return fallback, offset, 'degenerate'
     long_d = float(np.hypot(*(pts[1] - pts[0])))
     if long_d < min_diameter or not quad.any():
-        return fallback, (c0, r0), 'tiny'
+        return fallback, offset, 'tiny'
 
     # GrabCut on the box plus context
-    margin = int(math.ceil(max(context_px,
-                               context_ratio * max(box_shape))))
+    margin = int(math.ceil(max(context_px, context_ratio * max(box_shape))))
     x0, y0 = max(c0 - margin, 0), max(r0 - margin, 0)
     x1, y1 = min(c1 + margin, width - 1), min(r1 + margin, height - 1)
     roi_shape = (y1 - y0 + 1, x1 - x0 + 1)
@@ -389,7 +388,7 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         gc[in_box] = np.where(ell, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     gc[in_box][quad] = cv2.GC_FGD
     if not np.any((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD)):
-        return fallback, (c0, r0), 'failed'
+        return fallback, offset, 'failed'
     roi = np.ascontiguousarray(image_u8[y0:y1 + 1, x0:x1 + 1])
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
@@ -398,14 +397,14 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         cv2.grabCut(roi, gc, None, bgd_model, fgd_model, int(iterations),
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
-        return fallback, (c0, r0), 'failed'
+        return fallback, offset, 'failed'
     fg = (gc[in_box] == cv2.GC_FGD) | (gc[in_box] == cv2.GC_PR_FGD)
     mask = fg | quad
     if keep_connected:
         mask = _components_touching(mask, quad)
     if fill_holes:
         mask = _fill_holes(mask)
-    return mask, (c0, r0), 'grabcut'
+    return mask, offset, 'grabcut'
 
 
 def paste_crop(crop: np.ndarray, offset: Tuple[int, int],
@@ -438,8 +437,7 @@ def cache_file_name(results_or_path: Union[dict, str]) -> str:
     return f'{parent}_{stem}.npz' if parent else f'{stem}.npz'
 
 
-def save_mask_npz(path: str, bboxes: np.ndarray,
-                  crops: Sequence[np.ndarray],
+def save_mask_npz(path: str, bboxes: np.ndarray, crops: Sequence[np.ndarray],
                   offsets: Sequence[Tuple[int, int]],
                   image_shape: Tuple[int, int]) -> None:
     """Write one image's masks in the cache format (module docstring)."""
@@ -483,8 +481,10 @@ def write_cache_meta(cache_dir: str, params: dict) -> None:
         json.dump(
             dict(
                 format=CACHE_FORMAT,
-                params={k: _json_value(v)
-                        for k, v in params.items()}),
+                params={
+                    k: _json_value(v)
+                    for k, v in params.items()
+                }),
             f,
             indent=2)
 
@@ -608,8 +608,9 @@ class RecistToMask(BaseTransform):
                 'with tools/dataset_converters/recist_to_masks.py --force')
         self._cache_checked = True
 
-    def compute_masks(self, results: dict) -> Tuple[List[np.ndarray], List[
-            Tuple[int, int]], List[str]]:
+    def compute_masks(
+        self, results: dict
+    ) -> Tuple[List[np.ndarray], List[Tuple[int, int]], List[str]]:
         """GrabCut crops, offsets and methods of every instance."""
         bboxes = _boxes_array(results.get('gt_bboxes'))
         recists = results.get('gt_recists')
@@ -666,10 +667,9 @@ class RecistToMask(BaseTransform):
                     found[i] = data['masks'][j]
         missing = [i for i, m in enumerate(found) if m is None]
         if missing and self.cache_missing == 'error':
-            raise FileNotFoundError(
-                f'{path}: no cached mask for box(es) '
-                f'{bboxes[missing].tolist()} of '
-                f"{results.get('img_path', '<image>')}")
+            raise FileNotFoundError(f'{path}: no cached mask for box(es) '
+                                    f'{bboxes[missing].tolist()} of '
+                                    f"{results.get('img_path', '<image>')}")
         return found
 
     def transform(self, results: dict) -> dict:

@@ -3,8 +3,9 @@
 
 The DeepLesion 2D evaluation (PROTOCOLS.md §1; the 3DCE / MULAN code) measures
 box sizes with the legacy pixel convention ``width = x2 - x1 + 1`` and
-``height = y2 - y1 + 1`` and computes in double precision (its ground-truth
-boxes are float64; float32 network outputs are promoted exactly).
+``height = y2 - y1 + 1``, with the same operations as its ``IOU`` function.
+Everything is computed in float64 here (float32 network outputs are promoted
+exactly), so the result does not depend on the dtype of the inputs.
 
 Two overlap measures are provided:
 

@@ -57,13 +57,14 @@ class TruncatedRPNHead(RPNHead):
        (1 to 3 lesions), hence a sigmoid focal loss averaged over the
        positive locations. This supervision is what makes the mean-threshold
        truncation meaningful from the first iterations and keeps ``p`` from
-       staying low at a lesion whose anchors are truncated (see 3).
+       staying low at a lesion whose anchors are truncated (see below).
 
     Truncation in training (``truncate_in_loss``, default True): the
     proposals handed to the RoI head during training are truncated exactly
     as at test time (both go through :meth:`_predict_by_feat_single`). In
-    the RPN losses, the sampled *negative* anchors of truncated locations
-    get zero weight, so the objectness/regression losses are computed on
+    the RPN losses, the mmdet sampler still draws over all anchors, then the
+    sampled *negative* anchors of truncated locations get zero weight (and
+    leave the loss's ``avg_factor``), so the objectness loss is computed on
     the kept locations only, as Eq. (1) evaluates ``F`` only there (the
     "balance of positive and negative data" the paper attributes to TRPN:
     the many easy background anchors the map already rejects no longer
@@ -73,6 +74,10 @@ class TruncatedRPNHead(RPNHead):
     point from which the map cannot recover. With ``truncate_in_loss=False``
     the RPN losses are those of a plain RPN and truncation only filters the
     proposals.
+
+    ``loss_by_feat`` also returns ``trpn_keep_ratio``, the fraction of kept
+    locations (logged by mmengine, not summed into the loss: its key has no
+    ``'loss'``).
 
     With ``weight_features=False``, ``truncate_thr=0.0`` and
     ``loss_loc=None`` the head is numerically the plain :class:`RPNHead`

@@ -142,11 +142,12 @@ def test_sparse_series_and_invalid_interval():
     for c in range(3):
         np.testing.assert_array_equal(out['img'][..., c], key)
     assert out['num_fallback_slices'] == 2
-    for bad in (float('nan'), 0.0):
+    for bad in (float('nan'), 0.0, float('inf')):
         results['slice_interval'] = bad
         out = LoadDeepLesionSlices(num_slices=3)(dict(results))
         for c in range(3):
             np.testing.assert_array_equal(out['img'][..., c], key)
+        assert out['num_fallback_slices'] == 2
 
 
 # ------------------------------------------------- the 48 real key slices
@@ -255,6 +256,16 @@ def test_missing_or_broken_key_slice(tmp_path):
             dict(img_path=str(path), key_slice=10, slice_interval=1.0))
 
 
+def test_neighbour_of_another_size(tmp_path):
+    key = _write_png(tmp_path / 's' / '010.png',
+                     np.full((16, 16), 32768, np.uint16))
+    bad = _write_png(tmp_path / 's' / '008.png',
+                     np.full((8, 16), 32768, np.uint16))
+    with pytest.raises(ValueError, match=f'{bad}: shape'):
+        LoadDeepLesionSlices()(
+            dict(img_path=str(key), key_slice=10, slice_interval=1.0))
+
+
 def test_size_mismatch_and_hu_clip(tmp_path):
     img = np.full((16, 20), 32768 - 3024, np.uint16)
     img[4:8, 4:8] = 32768 + 4000
@@ -297,6 +308,14 @@ def test_load_recist_points_keeps_ignored():
         LoadRecistPoints()(
             dict(img_path='x.png',
                  instances=[dict(bbox=[0, 0, 1, 1], row=7)]))
+    with pytest.raises(ValueError, match='instance 0'):
+        LoadRecistPoints(allow_missing=True)(
+            dict(instances=[dict(bbox=[0, 0, 1, 1], recist=[[1, 2]])]))
+    out = LoadRecistPoints(allow_missing=True)(
+        dict(instances=[dict(bbox=[0, 0, 1, 1])] + instances))
+    assert out['gt_recists'].shape == (3, 4, 2)
+    assert np.isnan(out['gt_recists'][0]).all()
+    assert out['gt_recists'][2, 0].tolist() == [6, 7]
 
 
 # --------------------------------------- mmdet transforms on 3 / 9 slices

@@ -11,8 +11,9 @@ from mmdet.registry import TASK_UTILS
 from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
-TOOL = (Path(__file__).resolve().parents[3] / 'tools' / 'analysis_tools' /
-        'optimize_anchors.py')
+TOOL = (
+    Path(__file__).resolve().parents[3] / 'tools' / 'analysis_tools' /
+    'optimize_anchors.py')
 
 
 def load_tool():
@@ -62,8 +63,9 @@ def test_csv_run_writes_snippet_and_never_overwrites(tmp_path, capsys):
     after = _figures(printed, 'after (optimised)')
     assert after[0] > before[0]
     assert after[1] <= before[1]
-    assert re.search(r'Search: \d+ generations, \d+ candidates, [\d.]+ s '
-                     r'wall', printed)
+    assert re.search(
+        r'Search: \d+ generations, \d+ candidates, [\d.]+ s '
+        r'wall', printed)
 
     # the snippet builds mmdet anchors whose best IoU matches the report
     cfg = Config.fromfile(str(out))
@@ -74,8 +76,7 @@ def test_csv_run_writes_snippet_and_never_overwrites(tmp_path, capsys):
     from mmlesion.anchors.de_anchor_optimizer import (boxes_to_wh,
                                                       evaluate_anchors)
     wh = boxes_to_wh(boxes_from_dl_info(csv))
-    anchor_wh = np.stack([base[:, 2] - base[:, 0], base[:, 3] - base[:, 1]],
-                         1)
+    anchor_wh = np.stack([base[:, 2] - base[:, 0], base[:, 3] - base[:, 1]], 1)
     stats = evaluate_anchors(wh, anchor_wh.astype(np.float64))
     assert abs(stats.mean_iou - after[0]) < 1e-3
     assert stats.num_below == after[1]
@@ -86,9 +87,10 @@ def test_csv_run_writes_snippet_and_never_overwrites(tmp_path, capsys):
     assert 'exists' in capsys.readouterr().err
     assert out.read_text() == content
     # ... and replaced with it (another seed, still a valid snippet)
-    assert tool.main(argv[:2] + ['--seed', '2', '--popsize', '8',
-                                 '--maxiter', '5', '--out',
-                                 str(out), '--force']) == 0
+    assert tool.main(argv[:2] + [
+        '--seed', '2', '--popsize', '8', '--maxiter', '5', '--out',
+        str(out), '--force'
+    ]) == 0
     assert 'seed 2' in out.read_text()
 
 
@@ -129,8 +131,7 @@ val_dataloader = dict(dataset=dict(
               dict(type='LoadAnnotations', with_bbox=True)]))
 """)
     assert tool.main([
-        str(config), '--popsize', '5', '--maxiter', '5', '--log-interval',
-        '0'
+        str(config), '--popsize', '5', '--maxiter', '5', '--log-interval', '0'
     ]) == 0
     printed = capsys.readouterr().out
     assert 'Boxes: 12 from' in printed
