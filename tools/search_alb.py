@@ -35,6 +35,7 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.nas import format_genotypes, load_genotypes
+from mmlesion.utils import setup_cpu_distributed
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -134,6 +135,7 @@ def main(argv: Optional[list] = None) -> str:
     """Run the search; return the path of the written genotype snippet."""
     args = parse_args(argv)
     cfg = build_cfg(args)
+    setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()

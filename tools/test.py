@@ -22,6 +22,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+from mmlesion.utils import setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +75,7 @@ def main() -> None:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
+    setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     if args.out is not None:

@@ -16,6 +16,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+from mmlesion.utils import setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,6 +90,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()

@@ -74,9 +74,10 @@ class ALBSearchLoop(EpochBasedTrainLoop):
     to ``{work_dir}/genotype.py``, a config snippet ``genotypes = dict(...)``
     (see :mod:`mmlesion.nas.genotype`).
 
-    For distributed runs set ``model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)``: each
-    step leaves one parameter group without gradient.
+    For distributed runs set ``find_unused_parameters = True`` in the config
+    (or ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+    find_unused_parameters=True)``): each step leaves one parameter group
+    without gradient.
 
     Args:
         runner (Runner): the runner.

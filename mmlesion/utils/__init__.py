@@ -6,3 +6,6 @@ __all__ = [
     'load_local_checkpoint', 'mmengine_safe_globals',
     'register_checkpoint_loader'
 ]
+from .dist_utils import setup_cpu_distributed  # noqa: E402
+
+__all__ += ['setup_cpu_distributed']

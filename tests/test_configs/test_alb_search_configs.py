@@ -36,7 +36,7 @@ def test_search_config_builds(name):
                                                    'rpn_head')
     assert cfg.val_cfg is None and cfg.val_dataloader is None
     assert cfg.load_from and cfg.load_from.endswith('.pth')
-    assert cfg.model_wrapper_cfg.find_unused_parameters is True
+    assert cfg.find_unused_parameters is True
     if 'demo' in name:
         assert cfg.model.backbone.init_cfg is None
     with DefaultScope.overwrite_default_scope('mmdet'):
@@ -52,7 +52,10 @@ def test_search_config_builds(name):
     assert (sgd.defaults['lr'], sgd.defaults['momentum'],
             sgd.defaults['weight_decay']) == (0.02, 0.9, 3e-4)
     assert isinstance(adam, torch.optim.Adam)
-    assert (adam.defaults['lr'], adam.defaults['weight_decay']) == (3e-4, 1e-3)
+    # the demo raises alpha's lr x10 for its ~100 steps
+    arch_lr = 3e-3 if 'demo' in name else 3e-4
+    assert adam.defaults['lr'] == arch_lr
+    assert adam.defaults['weight_decay'] == 1e-3
     assert adam.defaults['betas'][1] == 0.999
     sched = cfg.param_scheduler
     assert sched.arch == []

@@ -3,7 +3,7 @@
 # the FPN baseline, 3 DeepLesion slices.
 #   * "feature extractor and RPN are frozen with initializing pretrained
 #     baseline network on DeepLesion": load_from = the trained FPN baseline
-#     (faster_rcnn_r50_fpn_1x_deeplesion_3slice.py), ALBSearchLoop freezes
+#     (../faster_rcnn_r50_fpn_1x_deeplesion_3slice.py); ALBSearchLoop freezes
 #     backbone, neck and rpn_head; the ALB head is new (its keys are missing
 #     from the checkpoint, which mmengine reports and skips).
 #   * "B = 4 and the initial channels D of each branch is 16": 3x3 conv to
@@ -15,16 +15,20 @@
 #   * weights: momentum SGD, lr 0.02 annealed to zero by a cosine schedule,
 #     momentum 0.9, weight decay 3e-4; alpha: Adam, lr 3e-4, "momentum 0.999"
 #     (betas (0.5, 0.999) as in DARTS), weight decay 1e-3.
-# Run: python tools/search_alb.py THIS_CONFIG [--load-from BASELINE.pth]
-# (4 GPUs: python -m torch.distributed.launch --nproc_per_node=4
-#  tools/search_alb.py THIS_CONFIG --launcher pytorch).
+# Run (4 GPUs):
+#   python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py \
+#       THIS_CONFIG --launcher pytorch [--load-from BASELINE.pth]
 # Result: {work_dir}/genotype.py, a `genotypes = dict(normal=, reduce=)`
 # snippet for the ElixirNet configs (mmlesion.nas.apply_genotypes).
 _base_ = ['../elixirnet-alb_r50_fpn_1x_deeplesion_3slice.py']
 
 branch_channels = 16  # D of the search
-model = dict(roi_head=dict(bbox_head=dict(
-    search=True, genotypes=None, conv_out_channels=4 * branch_channels)))
+model = dict(
+    roi_head=dict(
+        bbox_head=dict(
+            search=True,
+            genotypes=None,
+            conv_out_channels=4 * branch_channels)))
 
 # 4 GPUs x 4 images = 16 per step, for the weight half and the arch half.
 train_dataloader = dict(batch_size=4)
@@ -53,16 +57,15 @@ optim_wrapper = dict(
         optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=3e-4),
         # DARTS' gradient clipping of the weights (not stated in the paper)
         clip_grad=dict(max_norm=5., norm_type=2)),
-    arch=dict(type='OptimWrapper',
-              optimizer=dict(type='Adam',
-                             lr=3e-4,
-                             betas=(0.5, 0.999),
-                             weight_decay=1e-3)))
+    arch=dict(
+        type='OptimWrapper',
+        optimizer=dict(
+            type='Adam', lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)))
 param_scheduler = dict(
     _delete_=True,
     weight=[
+        # T_max and end default to train_cfg.max_epochs (mmengine)
         dict(
-            # T_max and end default to train_cfg.max_epochs (mmengine)
             type='CosineAnnealingLR',
             eta_min=0.,
             by_epoch=True,
@@ -72,10 +75,12 @@ param_scheduler = dict(
     arch=[])
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-default_hooks = dict(checkpoint=dict(
-    type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best=None))
-# Each step leaves the other optimizer's parameters without gradient.
-model_wrapper_cfg = dict(type='MMDistributedDataParallel',
-                         find_unused_parameters=True)
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=2,
+        save_best=None))
+# Distributed runs: each step leaves the other optimizer's parameters
+# without gradient (read by mmengine's runner and by tools/search_alb.py).
+find_unused_parameters = True
 
 load_from = 'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'

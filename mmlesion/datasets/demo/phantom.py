@@ -521,13 +521,19 @@ class CTPhantom:
         an = self.anatomy
         if t < an.t_diaphragm + .01:
             return
+        # bowel loops: an enhancing wall around fluid, oral contrast or gas;
+        # two smooth fields rotated along z keep loops continuous in 3D
         theta = 2 * math.pi * z / 90.
-        f = math.cos(theta) * bowel[0] + math.sin(theta) * bowel[1]
+        ct, st = math.cos(theta), math.sin(theta)
+        f = ct * bowel[0] + st * bowel[1]
+        g = st * bowel[0] - ct * bowel[1]
         inside = cv.labels == Tissue.VISCERAL_FAT
         loops = inside & (f > .25)
-        cv.hu[loops] = 35.
+        cv.hu[loops] = 45.
         cv.labels[loops] = Tissue.BOWEL
-        gas = inside & (f > 1.9)
+        lumen = inside & (f > .6)
+        cv.hu[lumen] = np.where(g[lumen] > .7, 210., 12.)
+        gas = lumen & (g < -1.)
         cv.hu[gas] = -950.
         cv.labels[gas] = Tissue.GAS
         ai, bi = an.cavity_axes(t)

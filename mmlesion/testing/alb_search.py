@@ -1,6 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A tiny Faster R-CNN with a search-mode ALB head and a fake 3-slice
-dataset, for the search tests (64 x 64 inputs, a few channels)."""
+"""Tiny pieces for testing the ALB search (:mod:`mmlesion.nas`).
+
+A Faster R-CNN with a search-mode ALB head (ResNet-18 layout with 8 base
+channels, 16-channel FPN), its plain-mmdet "baseline" twin, a fake 3-slice
+dataset registered as ``NASFakeLesionDataset`` (64 x 64 inputs) and a
+complete runner config for :class:`mmlesion.nas.ALBSearchLoop`. Importing
+this module registers the fake dataset; nothing else imports it.
+"""
 from typing import Optional
 
 import torch

@@ -1,0 +1,59 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Distributed runs on machines without a GPU.
+
+mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device``
+before ``init_process_group`` and wraps the model in DDP with
+``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine. For
+``tools/train.py`` / ``tools/test.py --launcher pytorch`` (and the
+``dist_*.sh`` scripts) on such a machine, :func:`setup_cpu_distributed`
+initialises the process group with the ``gloo`` backend itself (mmengine's
+Runner then finds it initialised and skips ``init_dist``) and asks for a DDP
+wrapper without device ids. With a GPU it changes nothing.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def setup_cpu_distributed(cfg: Config) -> bool:
+    """Prepare a distributed CPU run if the launcher asks for one.
+
+    Args:
+        cfg (Config): the run's config; ``cfg.launcher`` must be set.
+            ``env_cfg.dist_cfg.backend`` and ``model_wrapper_cfg`` are
+            updated in place.
+
+    Returns:
+        bool: True if a CPU (gloo) process group was initialised here.
+
+    Raises:
+        RuntimeError: if the launcher is not ``'pytorch'`` (``slurm`` and
+            ``mpi`` on CPU are not supported by this helper) or the
+            environment lacks ``RANK``/``WORLD_SIZE``.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {launcher} without a GPU is not supported; use '
+            'tools/dist_train.sh (the pytorch launcher) on CPU machines.')
+    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if var not in os.environ:
+            raise RuntimeError(
+                f'--launcher pytorch: environment variable {var} is not '
+                'set; start the job with tools/dist_train.sh or '
+                '`python -m torch.distributed.run`.')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')
+    return True
