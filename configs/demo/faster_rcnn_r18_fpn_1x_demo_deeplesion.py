@@ -49,9 +49,9 @@ model = dict(
         rpn=dict(nms_pre=500, max_per_img=300),
         rcnn=dict(score_thr=0.01, max_per_img=50)))
 
-max_epochs = 16
+max_epochs = 10
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=4)
+    type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
@@ -62,7 +62,7 @@ param_scheduler = [
         begin=0,
         end=max_epochs,
         by_epoch=True,
-        milestones=[12, 15],
+        milestones=[8],
         gamma=0.1)
 ]
 optim_wrapper = dict(
@@ -74,7 +74,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
         type='CheckpointHook',
-        interval=4,
+        interval=5,
         max_keep_ckpts=2,
         save_best='froc/sens@4',
         rule='greater'),

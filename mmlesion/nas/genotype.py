@@ -7,10 +7,11 @@ most likely operation by argmax". The derivation itself is the cells'
 (:meth:`ALBCell.genotype`, called through :meth:`ALBBBoxHead.genotypes`);
 this module finds the searched head in a detector and turns its genotypes into
 a config snippet, a ``.py`` file holding ``genotypes = dict(normal=...,
-reduce=...)``. Use a snippet in a config either by inheriting it::
+reduce=...)``. Use a snippet in a config (here one in configs/elixirnet/)
+either by inheriting it::
 
-    _base_ = ['./elixirnet_faster_rcnn_r50_fpn_1x_deeplesion.py',
-              'work_dirs/alb_search/genotype.py']
+    _base_ = ['./elixirnet_r50_fpn_1x_deeplesion_3slice.py',
+              '/path/to/search/work_dir/genotype.py']
     model = dict(roi_head=dict(bbox_head=dict(
         genotypes={{_base_.genotypes}})))
 

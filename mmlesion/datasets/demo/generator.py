@@ -63,29 +63,29 @@ GENERATOR_VERSION = 1
 _TYPE_SPECS: Dict[int, dict] = {
     1: dict(name='bone', center=(Tissue.BONE_MARROW, ),
             accept=(Tissue.BONE_MARROW, Tissue.BONE_CORTEX, Tissue.DISC),
-            median=13., sigma=.3, lo=5., hi=26., weight=.5, inside=.85),
+            median=15., sigma=.3, lo=6., hi=28., weight=.5, inside=.85),
     2: dict(name='abdomen', center=(Tissue.VISCERAL_FAT, ),
             accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.VESSEL),
-            median=22., sigma=.45, lo=6., hi=60., weight=1.5, inside=.9),
+            median=25., sigma=.4, lo=8., hi=60., weight=1.5, inside=.9),
     3: dict(name='mediastinum', center=(Tissue.VISCERAL_FAT, ),
             accept=(Tissue.VISCERAL_FAT, Tissue.VESSEL, Tissue.HEART),
-            median=17., sigma=.35, lo=6., hi=40., weight=1.5, inside=.75),
+            median=20., sigma=.35, lo=8., hi=45., weight=1.5, inside=.75),
     4: dict(name='liver', center=(Tissue.LIVER, ),
             accept=(Tissue.LIVER, Tissue.VESSEL),
-            median=20., sigma=.55, lo=5., hi=60., weight=3., inside=.95),
+            median=24., sigma=.5, lo=6., hi=60., weight=3., inside=.95),
     5: dict(name='lung', center=(Tissue.LUNG, ),
             accept=(Tissue.LUNG, Tissue.VESSEL),
-            median=12., sigma=.55, lo=3., hi=45., weight=3., inside=.95),
+            median=14., sigma=.5, lo=3., hi=45., weight=3., inside=.95),
     6: dict(name='kidney', center=(Tissue.KIDNEY, ),
             accept=(Tissue.KIDNEY, Tissue.VISCERAL_FAT),
-            median=18., sigma=.4, lo=5., hi=40., weight=1., inside=.7),
+            median=20., sigma=.4, lo=6., hi=45., weight=1., inside=.7),
     7: dict(name='soft tissue', center=(Tissue.SUBCUT_FAT, ),
             accept=(Tissue.SUBCUT_FAT, Tissue.MUSCLE),
-            median=16., sigma=.35, lo=6., hi=35., weight=.6, inside=.9),
+            median=18., sigma=.35, lo=8., hi=35., weight=.6, inside=.9),
     8: dict(name='pelvis', center=(Tissue.VISCERAL_FAT, ),
             accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.BLADDER,
                     Tissue.VESSEL),
-            median=24., sigma=.45, lo=6., hi=60., weight=1.5, inside=.9),
+            median=26., sigma=.4, lo=8., hi=60., weight=1.5, inside=.9),
 }
 
 # Noise is nearly incompressible: Huffman-only deflate is as small as the
@@ -519,21 +519,21 @@ class DeepLesionDemoGenerator:
                    rng: np.random.Generator) -> float:
         """Attenuation: hypo- or hyper-dense relative to the host organ."""
         u = rng.random()
-        if ltype == 1:
-            value = rng.uniform(40., 100.) if u < .75 else rng.uniform(
-                600., 800.)
-        elif ltype == 4:
-            value = host_hu - rng.uniform(45., 90.) if u < .7 else \
-                host_hu + rng.uniform(50., 90.)
-        elif ltype == 5:
-            value = rng.uniform(0., 60.) if u < .85 else rng.uniform(
-                -550., -350.)
-        elif ltype == 6:
-            value = rng.uniform(0., 20.) if u < .6 else rng.uniform(60., 100.)
-        elif ltype == 3:
-            value = rng.uniform(35., 70.)
-        else:
-            value = rng.uniform(45., 85.)
+        if ltype == 1:  # lytic or sclerotic
+            value = rng.uniform(30., 90.) if u < .75 else rng.uniform(
+                650., 850.)
+        elif ltype == 4:  # hypo- (metastasis, cyst) or hyper-dense
+            value = host_hu - rng.uniform(70., 110.) if u < .7 else \
+                host_hu + rng.uniform(80., 120.)
+        elif ltype == 5:  # solid or ground-glass nodule
+            value = rng.uniform(10., 60.) if u < .9 else rng.uniform(
+                -450., -300.)
+        elif ltype == 6:  # cyst or solid mass
+            value = rng.uniform(0., 20.) if u < .6 else rng.uniform(60., 90.)
+        elif ltype == 3:  # lymph node in mediastinal fat
+            value = rng.uniform(60., 100.)
+        else:  # enhancing node or mass in fat
+            value = rng.uniform(80., 120.)
         return round(float(value), 1)
 
     def _rows_for_key(self, rng: np.random.Generator, series: _Series,

@@ -197,7 +197,24 @@ def organ_scale(t: float,
 class PatientAnatomy:
     """Per-patient anatomical parameters (mm unless stated).
 
-    Use :meth:`sample` to draw a plausible adult torso.
+    Use :meth:`sample` to draw a plausible (slim) adult torso.
+
+    Attributes:
+        length (float): mm per unit of the normalised position ``t``.
+        half_width, half_depth (float): body outline semi-axes.
+        exponent (float): super-ellipse exponent of the outline.
+        fat, muscle (float): thickness of the subcutaneous fat and of the
+            muscle wall.
+        t_lung_top, t_diaphragm, t_liver_end, t_kidney (float): organ
+            landmarks along ``t``.
+        vertebra_radius, disc_period, disc_phase (float): spine.
+        liver_hu, spleen_hu, kidney_hu, aorta_hu (float): enhancement.
+        depth_phase (float): phase of the outline's slow change along z.
+        rib_phases (np.ndarray): (2, 8) rib positions.
+        bowel_fields (np.ndarray): (2, 64, 64) smooth fields whose
+            z-rotation draws the bowel loops.
+        vessels (list[VesselSegment]): pulmonary, hepatic/portal and
+            mesenteric trees.
     """
     length: float
     half_width: float
@@ -231,8 +248,8 @@ class PatientAnatomy:
         fields /= fields.std(axis=(1, 2), keepdims=True)
         anatomy = cls(
             length=rng.uniform(900., 1000.),
-            half_width=rng.uniform(128., 160.),
-            half_depth=rng.uniform(92., 118.),
+            half_width=rng.uniform(120., 150.),
+            half_depth=rng.uniform(85., 110.),
             exponent=rng.uniform(2.2, 2.8),
             fat=rng.uniform(9., 26.),
             muscle=rng.uniform(6., 11.),
@@ -589,7 +606,8 @@ class CTPhantom:
                 kx, ky = side * .42 * ai, .52 * bi
                 cv.ellipse(kx, ky, 30. * s, 23. * s, an.kidney_hu,
                            Tissue.KIDNEY, angle=side * -.5)
-                cv.ellipse(kx - side * 8. * s, ky, 13. * s, 9. * s, 20.,
+                # renal sinus fat opening medially (the hilum)
+                cv.ellipse(kx - side * 20. * s, ky, 11. * s, 7. * s, -60.,
                            Tissue.VISCERAL_FAT, angle=side * -.5)
         if .33 < t < .75:
             ax_, ay_ = an.aorta_center(t)
