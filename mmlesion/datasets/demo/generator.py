@@ -522,9 +522,10 @@ class DeepLesionDemoGenerator:
         if ltype == 1:  # lytic or sclerotic
             value = rng.uniform(30., 90.) if u < .75 else rng.uniform(
                 650., 850.)
-        elif ltype == 4:  # hypo- (metastasis, cyst) or hyper-dense
-            value = host_hu - rng.uniform(70., 110.) if u < .7 else \
-                host_hu + rng.uniform(80., 120.)
+        elif ltype == 4:  # mostly hypodense (metastasis, cyst); some
+            # hyperdense ones, kept below the brighter hepatic vessels
+            value = host_hu - rng.uniform(70., 110.) if u < .85 else \
+                host_hu + rng.uniform(60., 90.)
         elif ltype == 5:  # solid or ground-glass nodule
             value = rng.uniform(10., 60.) if u < .9 else rng.uniform(
                 -450., -300.)
