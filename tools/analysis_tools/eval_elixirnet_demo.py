@@ -49,11 +49,12 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.nas import apply_genotypes, load_genotypes
 from mmlesion.testing import demo_data_root, get_config
+from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
+                                        train_and_test)
 
 _DIR = 'elixirnet/'
 #: key -> (label, config relative to configs/)
@@ -118,30 +119,10 @@ def prepare_cfg(key: str,
         Config: the prepared config.
     """
     cfg = get_config(DEMO_ROWS[key][1])
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed, deterministic=False)
     if key == 'searched' and searched_genotype:
         apply_genotypes(cfg, searched_genotype)
-    if data_root is not None:
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader'):
-            cfg[loader].dataset.data_root = data_root
-    if max_epochs is not None:
-        cfg.train_cfg.max_epochs = max_epochs
-        cfg.train_cfg.val_interval = max_epochs
-        for sched in cfg.param_scheduler:
-            if sched.get('by_epoch', True) and 'end' in sched:
-                sched.end = max_epochs
-            if 'milestones' in sched:
-                sched.milestones = [
-                    m for m in sched.milestones if m < max_epochs
-                ] or [max(max_epochs - 1, 1)]
-        cfg.default_hooks.checkpoint.interval = max_epochs
-    if checkpoint is not None:
-        cfg.load_from = checkpoint
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    return apply_run_settings(cfg, work_dir, seed, data_root, max_epochs,
+                              checkpoint, cfg_options)
 
 
 def row_label(key: str, searched_genotype: Optional[str]) -> str:
@@ -172,21 +153,11 @@ def run_rows(keys: Sequence[str],
         if skip_train:
             epochs = max_epochs or get_config(
                 DEMO_ROWS[key][1]).train_cfg.max_epochs
-            checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
-            if not osp.isfile(checkpoint):
-                raise FileNotFoundError(
-                    f'--skip-train: no checkpoint {checkpoint} for row '
-                    f'{key!r}; train it first (drop --skip-train)')
+            checkpoint = final_checkpoint(row_dir, epochs, key)
         cfg = prepare_cfg(key, row_dir, seed, data_root, max_epochs,
                           searched_genotype, checkpoint, cfg_options)
-        runner = Runner.from_cfg(cfg)
-        if not skip_train:
-            runner.train()
-        metrics = runner.test()
-        results[row_label(key, searched_genotype)] = {
-            k: float(v)
-            for k, v in metrics.items() if isinstance(v, (int, float))
-        }
+        results[row_label(key, searched_genotype)] = train_and_test(
+            cfg, train=not skip_train)
     return results
 
 

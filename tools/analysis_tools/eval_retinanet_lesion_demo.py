@@ -33,10 +33,11 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.testing import get_config
+from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
+                                        train_and_test)
 
 #: (label, demo config relative to configs/) in Table 1 order.
 TABLE1_DEMO_ROWS: Tuple[Tuple[str, str], ...] = (
@@ -88,28 +89,9 @@ def prepare_cfg(config: str,
     Returns:
         mmengine.Config: the prepared config.
     """
-    cfg = get_config(config)
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed, deterministic=False)
-    if data_root is not None:
-        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            cfg[key].dataset.data_root = data_root
-    if max_epochs is not None:
-        cfg.train_cfg.max_epochs = max_epochs
-        cfg.train_cfg.val_interval = max_epochs
-        for sched in cfg.param_scheduler:
-            if sched.get('by_epoch', True) and 'end' in sched:
-                sched.end = max_epochs
-            if 'milestones' in sched:
-                sched.milestones = [
-                    m for m in sched.milestones if m < max_epochs
-                ] or [max(max_epochs - 1, 1)]
-        cfg.default_hooks.checkpoint.interval = max_epochs
-    if checkpoint is not None:
-        cfg.load_from = checkpoint
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
+    return apply_run_settings(
+        get_config(config), work_dir, seed, data_root, max_epochs, checkpoint,
+        cfg_options)
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
@@ -158,21 +140,10 @@ def run_rows(
         checkpoint = None
         if skip_train:
             epochs = max_epochs or get_config(config).train_cfg.max_epochs
-            checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
-            if not osp.isfile(checkpoint):
-                raise FileNotFoundError(
-                    f'--skip-train: no checkpoint {checkpoint} for row '
-                    f'{label!r}; train it first (drop --skip-train)')
+            checkpoint = final_checkpoint(row_dir, epochs, label)
         cfg = prepare_cfg(config, row_dir, seed, data_root, max_epochs,
                           checkpoint, cfg_options)
-        runner = Runner.from_cfg(cfg)
-        if not skip_train:
-            runner.train()
-        metrics = runner.test()
-        results[label] = {
-            k: float(v)
-            for k, v in metrics.items() if isinstance(v, (int, float))
-        }
+        results[label] = train_and_test(cfg, train=not skip_train)
     return results
 
 

@@ -1,0 +1,85 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Shared pieces of the demo comparison tools.
+
+``tools/analysis_tools/eval_elixirnet_demo.py`` and
+``eval_retinanet_lesion_demo.py`` train several configs on the same demo
+data with the same schedule and compare their test metrics; the settings
+applied to every row and the train-then-test step live here once.
+"""
+import os.path as osp
+from typing import Dict, Optional
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+
+def apply_run_settings(cfg: Config,
+                       work_dir: str,
+                       seed: int = 0,
+                       data_root: Optional[str] = None,
+                       max_epochs: Optional[int] = None,
+                       checkpoint: Optional[str] = None,
+                       cfg_options: Optional[dict] = None) -> Config:
+    """Apply the settings shared by every row of a demo comparison.
+
+    Args:
+        cfg (Config): the row's config, modified in place.
+        work_dir (str): work dir of this row.
+        seed (int): random seed (the same for every row).
+        data_root (str, optional): data root of every loader.
+        max_epochs (int, optional): schedule length for every row alike;
+            epoch-based scheduler ends and milestones follow it.
+        checkpoint (str, optional): weights to test (no training).
+        cfg_options (dict, optional): extra options for every row.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    if data_root is not None:
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            cfg[loader].dataset.data_root = data_root
+    if max_epochs is not None:
+        cfg.train_cfg.max_epochs = max_epochs
+        cfg.train_cfg.val_interval = max_epochs
+        for sched in cfg.param_scheduler:
+            if sched.get('by_epoch', True) and 'end' in sched:
+                sched.end = max_epochs
+            if 'milestones' in sched:
+                sched.milestones = [
+                    m for m in sched.milestones if m < max_epochs
+                ] or [max(max_epochs - 1, 1)]
+        cfg.default_hooks.checkpoint.interval = max_epochs
+    if checkpoint is not None:
+        cfg.load_from = checkpoint
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def final_checkpoint(row_dir: str, epochs: int, row: str) -> str:
+    """Path of a row's last checkpoint, for testing without training.
+
+    Raises:
+        FileNotFoundError: if the row was not trained yet.
+    """
+    checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'--skip-train: no checkpoint {checkpoint} for row {row!r}; '
+            'train it first (drop --skip-train)')
+    return checkpoint
+
+
+def train_and_test(cfg: Config, train: bool = True) -> Dict[str, float]:
+    """Train (optionally) and test one row; return its numeric metrics."""
+    runner = Runner.from_cfg(cfg)
+    if train:
+        runner.train()
+    metrics = runner.test()
+    return {
+        k: float(v)
+        for k, v in metrics.items() if isinstance(v, (int, float))
+    }
