@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Adaptive Focal Loss, Eq. 3 of the 3D Aggregated Faster R-CNN paper."""
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,6 +10,28 @@ from mmengine.logging import MessageHub
 from torch import Tensor
 
 from mmdet.registry import MODELS
+
+
+def split_binary_targets(cls_score: Tensor, label: Tensor,
+                         weight: Optional[Tensor]) -> Tuple[Tensor, ...]:
+    """Flatten binary logits and split anchors into positives / negatives.
+
+    Args:
+        cls_score (Tensor): (N,) or (N, 1) logits.
+        label (Tensor): (N,) 1 positive, 0 negative.
+        weight (Tensor, optional): (N,); anchors with weight 0 are ignored.
+
+    Returns:
+        tuple[Tensor]: float logits (N,), positive mask, negative mask.
+    """
+    logits = cls_score.reshape(-1).float()
+    label = label.reshape(-1)
+    if logits.numel() != label.numel():
+        raise ValueError(f'{logits.numel()} scores but {label.numel()} '
+                         f'labels')
+    valid = torch.ones_like(logits, dtype=torch.bool) if weight is None \
+        else weight.reshape(-1) > 0
+    return logits, valid & (label == 1), valid & (label == 0)
 
 
 @MODELS.register_module()
@@ -104,15 +126,7 @@ class AdaptiveFocalLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        logits = cls_score.reshape(-1).float()
-        label = label.reshape(-1)
-        if logits.numel() != label.numel():
-            raise ValueError(f'AdaptiveFocalLoss: {logits.numel()} scores '
-                             f'but {label.numel()} labels')
-        valid = torch.ones_like(logits, dtype=torch.bool) if weight is None \
-            else weight.reshape(-1) > 0
-        pos = valid & (label == 1)
-        neg = valid & (label == 0)
+        logits, pos, neg = split_binary_targets(cls_score, label, weight)
         loss = logits.sum() * 0
         n_pos = int(pos.sum())
         if n_pos:

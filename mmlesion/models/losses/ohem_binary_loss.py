@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmdet.registry import MODELS
+from .adaptive_focal_loss import split_binary_targets
 
 
 @MODELS.register_module()
@@ -54,12 +55,8 @@ class OHEMBinaryLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        logits = cls_score.reshape(-1).float()
-        label = label.reshape(-1)
-        valid = torch.ones_like(logits, dtype=torch.bool) if weight is None \
-            else weight.reshape(-1) > 0
-        pos = valid & (label == 1)
-        neg_logits = logits[valid & (label == 0)]
+        logits, pos, neg = split_binary_targets(cls_score, label, weight)
+        neg_logits = logits[neg]
         n_pos = int(pos.sum())
         loss = logits.sum() * 0
         if n_pos:

@@ -3,6 +3,7 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
+from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
 from mmlesion.models.detectors.aggregated_faster_rcnn_3d import window_starts
@@ -77,48 +78,34 @@ def test_sliding_window_merges_duplicates():
     model = MODELS.build(cfg).eval()
     seen = []
 
-    def fake_window(windows):
-        from mmengine.structures import InstanceData
-        outs = []
-        for _ in windows:
-            # the same world lesion at volume voxel (24..30)^3 would be at
-            # a different window position in every window: emulate one
-            # detection per window at a fixed window position instead
-            box = torch.tensor([[8., 8., 8., 14., 14., 14.]])
-            outs.append(InstanceData(
-                bboxes=box, scores=torch.tensor([0.9 - 0.1 * len(seen)]),
-                rpn_scores=torch.tensor([0.5]),
-                fprn_scores=torch.tensor([0.5]), logits=torch.zeros(1),
-                level_ids=torch.zeros(1, dtype=torch.long),
-                labels=torch.zeros(1, dtype=torch.long)))
-            seen.append(1)
-        return outs
+    def fake_windows(box_in_window):
+        def predict(windows):
+            outs = []
+            for _ in windows:
+                outs.append(InstanceData(
+                    bboxes=torch.tensor([box_in_window(len(seen))]),
+                    scores=torch.tensor([0.9 - 0.1 * len(seen)]),
+                    rpn_scores=torch.tensor([0.5]),
+                    fprn_scores=torch.tensor([0.5]), logits=torch.zeros(1),
+                    level_ids=torch.zeros(1, dtype=torch.long),
+                    labels=torch.zeros(1, dtype=torch.long)))
+                seen.append(1)
+            return outs
+        return predict
 
-    model._predict_window = fake_window
     volume = torch.zeros(1, 48, 32, 32)  # z windows start at 0 and 16
+    # one detection at the same window position in both windows: two
+    # different lesions in the volume (z 8..14 and 24..30), both kept
+    model._predict_window = fake_windows(
+        lambda i: [8., 8., 8., 14., 14., 14.])
     dets = model.predict_volume(volume)
     assert len(seen) == 2
-    # boxes at z 8..14 and 24..30 do not overlap: both kept, moved by z
     assert sorted(dets.bboxes[:, 2].tolist()) == [8., 24.]
-    # now a detection straddling the overlap: same volume box in both
+    # one lesion in the overlap, seen by both windows: kept once, with the
+    # higher score
     seen.clear()
-
-    def fake_window2(windows):
-        from mmengine.structures import InstanceData
-        outs = []
-        for i, _ in enumerate(windows):
-            z0 = 16 * len(seen)
-            box = torch.tensor([[8., 8., 18. - z0, 14., 14., 24. - z0]])
-            outs.append(InstanceData(
-                bboxes=box, scores=torch.tensor([0.9 - 0.1 * len(seen)]),
-                rpn_scores=torch.tensor([0.5]),
-                fprn_scores=torch.tensor([0.5]), logits=torch.zeros(1),
-                level_ids=torch.zeros(1, dtype=torch.long),
-                labels=torch.zeros(1, dtype=torch.long)))
-            seen.append(1)
-        return outs
-
-    model._predict_window = fake_window2
+    model._predict_window = fake_windows(
+        lambda i: [8., 8., 18. - 16 * i, 14., 14., 24. - 16 * i])
     dets = model.predict_volume(volume)
     assert len(dets) == 1 and dets.bboxes[0, 2].item() == 18.
     assert dets.scores.item() == pytest.approx(0.9)
