@@ -4,6 +4,7 @@ import math
 import torch
 
 from mmdet.registry import MODELS
+import mmlesion  # noqa: F401  (registers the losses)
 
 
 def _bce(z, y):
