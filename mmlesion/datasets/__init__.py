@@ -2,3 +2,4 @@
 from . import transforms, volumes  # noqa: F401
 from .deeplesion import DeepLesionDataset  # noqa: F401
 from .dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
+from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
