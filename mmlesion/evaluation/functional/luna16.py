@@ -84,6 +84,12 @@ _CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                       'probability')
 
 
+def _json_float(value: float) -> Optional[float]:
+    """float for JSON; NaN (undefined) becomes None."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
 def rate_key(rate: float) -> str:
     """JSON key of an FP rate: ``0.125 -> '0.125'``, ``1.0 -> '1'``."""
     return f'{float(rate):g}'
@@ -595,7 +601,8 @@ def bootstrap_froc(match: LUNA16Match,
                    confidence: float = 0.95,
                    num_points: int = BOOTSTRAP_NUM_POINTS,
                    rates: Sequence[float] = LUNA16_FP_RATES,
-                   chunk: int = 32) -> LUNA16Bootstrap:
+                   chunk: int = 32,
+                   progress: bool = False) -> LUNA16Bootstrap:
     """The official bootstrap band over scans, vectorised.
 
     Each resample's curve is the weighted cumulative TP / FP count over one
@@ -612,6 +619,7 @@ def bootstrap_froc(match: LUNA16Match,
         num_points (int): grid size on [0.125, 8]. Defaults to 10000.
         rates (Sequence[float]): rates of the per-resample CPM.
         chunk (int): resamples processed at once (memory vs speed).
+        progress (bool): show mmengine's progress bar. Defaults to False.
 
     Returns:
         LUNA16Bootstrap: the band and the per-resample CPMs.
@@ -641,6 +649,10 @@ def bootstrap_froc(match: LUNA16Match,
     # cumulative counts at each entry, split by label
     pos_rank = np.cumsum(y_sorted)  # positives up to and incl. each entry
     neg_rank = np.cumsum(~y_sorted)
+    bar = None
+    if progress:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar(num_resamples)
     for start in range(0, num_resamples, chunk):
         stop = min(start + chunk, num_resamples)
         c = stop - start
@@ -678,6 +690,8 @@ def bootstrap_froc(match: LUNA16Match,
             interp[start + r] = np.interp(grid, fps, sens)
             sens_at_r[start + r] = np.interp(rates, fps, sens)
             cpms[start + r] = float(np.mean(sens_at_r[start + r]))
+        if bar is not None:
+            bar.update(c)
     # official compute_mean_ci: per grid point sort, average, order stats
     by_point = np.sort(np.ascontiguousarray(interp.T), axis=1)
     mean = by_point.mean(axis=1, dtype=np.float32)
@@ -785,9 +799,9 @@ class LUNA16Result(NamedTuple):
         out = dict(
             protocol='LUNA16 (official noduleCADEvaluationLUNA16.py '
             'semantics, PROTOCOLS.md section 3)',
-            cpm=float(self.cpm),
+            cpm=_json_float(self.cpm),
             sensitivity_at={
-                rate_key(r): float(s)
+                rate_key(r): _json_float(s)
                 for r, s in zip(LUNA16_FP_RATES, self.sens_at)
             })
         out.update(self.counts())
@@ -795,20 +809,21 @@ class LUNA16Result(NamedTuple):
             b = self.bootstrap
             lo, hi = b.cpm_interval()
             band = {}
-            for j, r in enumerate(LUNA16_FP_RATES):
+            for r in LUNA16_FP_RATES:
                 band[rate_key(r)] = dict(
-                    mean=float(np.interp(r, b.fps, b.mean)),
-                    lower=float(np.interp(r, b.fps, b.lower)),
-                    upper=float(np.interp(r, b.fps, b.upper)))
+                    mean=_json_float(np.interp(r, b.fps, b.mean)),
+                    lower=_json_float(np.interp(r, b.fps, b.lower)),
+                    upper=_json_float(np.interp(r, b.fps, b.upper)))
             out['bootstrap'] = dict(
                 num_resamples=b.num_resamples,
                 seed=b.seed,
                 confidence=b.confidence,
                 num_points=len(b.fps),
                 sensitivity_at=band,
-                cpm_mean=float(np.mean(b.cpm)),
-                cpm_lower=lo,
-                cpm_upper=hi)
+                cpm_mean=_json_float(np.mean(b.cpm)),
+                cpm_lower=_json_float(lo),
+                cpm_upper=_json_float(hi),
+                num_resamples_without_nodules=int(np.isnan(b.cpm).sum()))
         out['tnp'] = self.tnp
         out['options'] = self.options
         return out
@@ -823,7 +838,8 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
                     seed: int = 0,
                     confidence: float = 0.95,
                     tnp_sensitivity: float = 0.95,
-                    unknown: str = 'error') -> LUNA16Result:
+                    unknown: str = 'error',
+                    progress: bool = False) -> LUNA16Result:
     """Evaluate CAD marks with the official LUNA16 semantics.
 
     Args:
@@ -838,6 +854,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
         confidence (float): band confidence. Defaults to 0.95.
         tnp_sensitivity (float): sensitivity of the TNP threshold.
         unknown (str): marks of unlisted scans, ``'error'`` or ``'ignore'``.
+        progress (bool): progress bar for the bootstrap. Defaults to False.
 
     Returns:
         LUNA16Result: the FROC, CPM, band, TNP and counts.
@@ -857,8 +874,8 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
                                        match.num_scans)
     sens_at = sensitivity_at(fps, sens)
     boot = (
-        bootstrap_froc(match, num_bootstrap, seed, confidence)
-        if num_bootstrap > 0 else None)
+        bootstrap_froc(match, num_bootstrap, seed, confidence,
+                       progress=progress) if num_bootstrap > 0 else None)
     return LUNA16Result(
         match=match,
         fps=fps,
