@@ -43,6 +43,21 @@ def window_starts(length: int, window: int, overlap: int) -> List[int]:
     return starts
 
 
+#: The project's 3D boxes use SimpleITK continuous indices (voxel ``i``
+#: centred at ``i``); anchors, RoI Align and crops inside the model use
+#: mmdet's pixel-edge convention (voxel ``i`` spans ``[i, i + 1)``, centre
+#: ``i + 0.5``). The detector converts at its boundary only.
+VOXEL_CENTRE_OFFSET = 0.5
+
+
+def to_edge_coords(instances: InstanceData) -> InstanceData:
+    """Copy of ``instances`` with ``bboxes`` shifted by +0.5 voxel into the
+    model's pixel-edge convention."""
+    out = instances.clone()
+    out.bboxes = instances.bboxes + VOXEL_CENTRE_OFFSET
+    return out
+
+
 @MODELS.register_module()
 class AggregatedFasterRCNN3D(BaseDetector):
     """3D Aggregated Faster R-CNN (Fig. 2): ``DenseUNet3D`` backbone, per-level
@@ -72,7 +87,10 @@ class AggregatedFasterRCNN3D(BaseDetector):
     probabilities (Sec. III-C), merges duplicates from overlapping windows
     with 3D NMS (``merge_iou_thr``) and keeps ``max_per_img`` (100, the
     LUNA16 cap). ``pred_instances.bboxes`` are ``[x1, y1, z1, x2, y2, z2]``
-    voxels of the input volume; the metainfo (``series_uid``,
+    voxels of the input volume (the project's convention: SimpleITK
+    continuous indices, voxel centres at integers; the model works in
+    mmdet's pixel-edge convention internally and shifts by 0.5 voxel at its
+    boundary, see ``VOXEL_CENTRE_OFFSET``); the metainfo (``series_uid``,
     ``spacing_zyx``, ``origin_xyz``, ``direction``) travels unchanged, so
     ``LUNA16Metric`` can turn them into world candidates.
 
@@ -171,9 +189,11 @@ class AggregatedFasterRCNN3D(BaseDetector):
             dict[str, Tensor]: losses.
         """
         feats = self.extract_feat(batch_inputs)
-        gts = [s.gt_instances for s in batch_data_samples]
-        ignores = [s.get('ignored_instances', None)
-                   for s in batch_data_samples]
+        gts = [to_edge_coords(s.gt_instances) for s in batch_data_samples]
+        ignores = [
+            to_edge_coords(s.ignored_instances)
+            if 'ignored_instances' in s else None for s in batch_data_samples
+        ]
         if all(i is None or len(i) == 0 for i in ignores):
             ignores = None
         cls_scores, bbox_preds = self.rpn_head(feats)
@@ -277,7 +297,7 @@ class AggregatedFasterRCNN3D(BaseDetector):
                          cfg.get('merge_iou_thr', 0.1))
         dets = dets[inds[:cfg.get('max_per_img', 100)]]
         out = InstanceData(
-            bboxes=dets.bboxes, scores=dets.scores,
+            bboxes=dets.bboxes - VOXEL_CENTRE_OFFSET, scores=dets.scores,
             labels=dets.bboxes.new_zeros(len(dets), dtype=torch.long),
             rpn_scores=dets.rpn_scores)
         if self.with_fprn:

@@ -100,14 +100,15 @@ def test_sliding_window_merges_duplicates():
         lambda i: [8., 8., 8., 14., 14., 14.])
     dets = model.predict_volume(volume)
     assert len(seen) == 2
-    assert sorted(dets.bboxes[:, 2].tolist()) == [8., 24.]
+    # (the output is in voxel-centre coordinates: -0.5 voxel)
+    assert sorted(dets.bboxes[:, 2].tolist()) == [7.5, 23.5]
     # one lesion in the overlap, seen by both windows: kept once, with the
     # higher score
     seen.clear()
     model._predict_window = fake_windows(
         lambda i: [8., 8., 18. - 16 * i, 14., 14., 24. - 16 * i])
     dets = model.predict_volume(volume)
-    assert len(dets) == 1 and dets.bboxes[0, 2].item() == 18.
+    assert len(dets) == 1 and dets.bboxes[0, 2].item() == 17.5
     assert dets.scores.item() == pytest.approx(0.9)
 
 
@@ -126,4 +127,5 @@ def test_predict_real_forward():
                           (pred.rpn_scores + pred.fprn_scores) / 2)
     assert out.metainfo['series_uid'] == 'test'
     ctr = (pred.bboxes[:, :3] + pred.bboxes[:, 3:]) / 2
-    assert (ctr >= 0).all() and (ctr < torch.tensor([48., 32., 40.])).all()
+    assert (ctr >= -0.5).all()
+    assert (ctr < torch.tensor([47.5, 31.5, 39.5])).all()
