@@ -24,7 +24,7 @@ def _datasets(cfg):
 
 
 def test_found_configs():
-    assert len(CONFIGS) >= 13
+    assert len(CONFIGS) >= 15
     assert 'aggregated3d_denseunet3d_anchor1_50e_luna16.py' in CONFIGS
 
 
@@ -34,7 +34,8 @@ def test_config_builds(name):
     model = MODELS.build(cfg.model)
     assert model.with_fprn == (cfg.model.fprn_head is not None)
     for key, ds in _datasets(cfg):
-        assert ds['type'] == 'CrossValVolumeDataset', key
+        assert ds['type'] in ('CrossValVolumeDataset',
+                              'CTVolumeDataset'), key
         for step in ds['pipeline']:
             TRANSFORMS.build(step)
     if METRICS.get(cfg.val_evaluator['type']) is not None:
@@ -59,6 +60,11 @@ def test_table_rows_differ_as_the_paper_says():
     assert ohem.rpn_head.loss_cls.type == 'OHEMBinaryLoss'
     assert ohem.rpn_head.anchor_generator.sizes == [[4, 6, 8, 12, 16, 24]]
     assert ohem.fprn_head is None
+    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-'
+                    'anchors_50e_deeplesion3d.py')
+    assert dl.model.rpn_head.anchor_generator.sizes[2] == [22., 30., 40.]
+    assert dl.train_dataloader.dataset.pipeline[1].crop_size == (64, 128,
+                                                                 128)
     a2 = get_config(
         'aggregated3d/rpn3d-focal_denseunet3d_anchor2_50e_luna16.py').model
     assert a2.rpn_head.anchor_generator.sizes == [[5, 10], [15, 20],
