@@ -206,7 +206,8 @@ def _orient_lps(img: sitk.Image, dtype: Optional[type],
     flips = [ax for ax, w in zip(range(3), (2, 1, 0)) if signs[w] < 0]
     if flips:
         array = np.flip(array, axis=flips)
-    array = np.ascontiguousarray(array, dtype=dtype or array.dtype)
+    # always a copy: the view dies with ``img``
+    array = np.array(array, dtype=dtype or array.dtype, order='C', copy=True)
     return CTVolume(
         array=array,
         spacing_zyx=tuple(spacing[axis_of_world][::-1].tolist()),
