@@ -187,7 +187,7 @@ class DeepLesionExporter:
             if 0 <= d < self.min_diameter_mm or not boxes:
                 continue
             b = les['bbox']
-            zc = int(round((b[2] + b[5]) / 2))
+            zc = int(math.floor((b[2] + b[5]) / 2 + 0.5))
             if zc not in boxes:  # the centre slice misses a non-convex
                 zc = min(boxes, key=lambda z: abs(z - zc))  # mask: nearest
             keys.add(zc)
