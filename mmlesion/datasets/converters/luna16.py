@@ -16,124 +16,41 @@ Findings of ``annotations_excluded.csv`` become ``ignore: true`` entries;
 an unknown diameter (-1) keeps ``diameter_mm: -1`` but gets the 10 mm box
 the official evaluation script uses for the hit test.
 """
-import csv
 import glob
-import math
 import os.path as osp
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional
 
 from mmengine.logging import print_log
 
+from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
+                                                   read_seriesuids_csv)
 from ..volumes import box_center_world, box_from_world_sphere, load_ct_volume
 from .common import ConvertedVolume, relative_file, run_conversion
 from .deeplesion_export import DeepLesionExporter, sphere_slice_boxes
-
-#: Header of annotations.csv / annotations_excluded.csv / candidates.
-LUNA16_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
 
 #: Diameter the official script uses for excluded findings of unknown size.
 UNKNOWN_DIAMETER_MM = 10.0
 
 
-@dataclass(frozen=True)
-class LunaFinding:
-    """One row of ``annotations.csv`` or ``annotations_excluded.csv``."""
-    row: int
+class LunaFinding(NamedTuple):
+    """One finding of a LUNA16 CSV (``index`` = its place among the rows)."""
+    index: int
     seriesuid: str
     coord_xyz: tuple
     diameter_mm: float
 
 
-def read_luna16_csv(path: str,
-                    columns: Sequence[str] = LUNA16_COLUMNS,
-                    allow_unknown_diameter: bool = True
-                    ) -> List[LunaFinding]:
-    """Read ``annotations.csv`` / ``annotations_excluded.csv``.
-
-    Args:
-        path (str): the CSV.
-        columns (sequence[str]): the expected header (the last column is
-            read as the diameter, e.g. ``probability`` for candidates).
-        allow_unknown_diameter (bool): accept negative diameters (-1 =
-            unknown, as in the excluded list).
-
-    Returns:
-        list[LunaFinding]: in file order; ``row`` = line number (header 1).
-
-    Raises:
-        ValueError: naming the file, row and field of a bad value.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'LUNA16 CSV not found: {path}')
-    out = []
-    with open(path, newline='', encoding='utf-8-sig') as f:
-        reader = csv.reader(f)
-        header = [h.strip() for h in next(reader, [])]
-        if header != list(columns):
-            raise ValueError(f'{path}: row 1 (header): expected columns '
-                             f'{list(columns)}, got {header}')
-        for values in reader:
-            row = reader.line_num
-            if not values or all(not v.strip() for v in values):
-                continue
-            if len(values) != len(columns):
-                raise ValueError(f'{path}: row {row}: expected '
-                                 f'{len(columns)} fields, got {len(values)}')
-            uid = values[0].strip()
-            if not uid:
-                raise ValueError(f"{path}: row {row}, field '{columns[0]}': "
-                                 f'empty')
-            nums = []
-            for name, text in zip(columns[1:], values[1:]):
-                try:
-                    v = float(text)
-                except ValueError:
-                    v = float('nan')
-                if not math.isfinite(v):
-                    raise ValueError(f"{path}: row {row}, field '{name}': "
-                                     f'expected a number, got {text!r}')
-                nums.append(v)
-            if nums[3] <= 0 and not (allow_unknown_diameter and nums[3] < 0):
-                raise ValueError(f"{path}: row {row}, field '{columns[4]}': "
-                                 f'expected a positive diameter, got '
-                                 f'{values[4]!r}')
-            out.append(LunaFinding(row, uid, tuple(nums[:3]), nums[3]))
-    return out
-
-
-def read_seriesuids(path: str) -> List[str]:
-    """Read ``seriesuids.csv`` (one UID per line, no header).
-
-    Raises:
-        ValueError: naming the file and row of a line that is not one UID
-            or of a duplicated UID.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'LUNA16 seriesuids file not found: {path}')
-    uids: Dict[str, int] = OrderedDict()
-    with open(path, newline='', encoding='utf-8-sig') as f:
-        for row, line in enumerate(f, start=1):
-            uid = line.strip()
-            if not uid:
-                continue
-            if ',' in uid or ' ' in uid:
-                raise ValueError(f'{path}: row {row}: expected one series '
-                                 f'UID per line, got {uid!r}')
-            if uid in uids:
-                raise ValueError(f'{path}: row {row}: series {uid} already '
-                                 f'on row {uids[uid]}')
-            uids[uid] = row
-    return list(uids)
-
-
-def group_by_series(findings: List[LunaFinding]
-                    ) -> Dict[str, List[LunaFinding]]:
-    """Findings grouped by ``seriesuid`` (file order kept)."""
+def read_findings_by_series(path: str) -> Dict[str, List[LunaFinding]]:
+    """Findings of ``annotations.csv`` / ``annotations_excluded.csv`` by
+    series (file order kept), read with the evaluator's reader
+    (:func:`mmlesion.evaluation.functional.luna16.read_findings_csv`)."""
+    table = read_findings_csv(path)
     out: Dict[str, List[LunaFinding]] = OrderedDict()
-    for f in findings:
-        out.setdefault(f.seriesuid, []).append(f)
+    for i, (uid, xyz, d) in enumerate(
+            zip(table.seriesuids, table.xyz, table.diameter_mm)):
+        out.setdefault(uid, []).append(
+            LunaFinding(i, uid, tuple(float(v) for v in xyz), float(d)))
     return out
 
 
@@ -157,14 +74,18 @@ def find_luna16_scans(scan_root: str) -> Dict[str, str]:
 def _finding_entry(volume, finding: LunaFinding, ignore: bool,
                    csv_path: str) -> dict:
     diameter = finding.diameter_mm
+    where = (f'{csv_path}: finding {finding.index + 1} (series '
+             f'{finding.seriesuid}, coordX/Y/Z {finding.coord_xyz})')
+    if diameter <= 0 and not ignore:
+        raise ValueError(f"{where}, field 'diameter_mm': a nodule needs a "
+                         f'positive diameter, got {diameter}')
     box_d = diameter if diameter > 0 else UNKNOWN_DIAMETER_MM
     c = volume.world_to_voxel(finding.coord_xyz)[0]
     if not all(-0.5 <= c[i] <= volume.shape_zyx[i] - 0.5 for i in range(3)):
         raise ValueError(
-            f'{csv_path}: row {finding.row}, fields coordX/coordY/coordZ: '
-            f'{finding.coord_xyz} lies outside scan {finding.seriesuid} '
-            f'({volume.meta["path"]}, voxel (z, y, x) '
-            f'{tuple(round(v, 1) for v in c)} of {volume.shape_zyx})')
+            f'{where}: lies outside the scan {volume.meta["path"]} (voxel '
+            f'(z, y, x) {tuple(round(v, 1) for v in c)} of '
+            f'{volume.shape_zyx})')
     bbox = box_from_world_sphere(volume, finding.coord_xyz, box_d)
     return dict(
         bbox=bbox,
@@ -204,11 +125,11 @@ def convert_luna16(scan_root: str,
     Returns:
         dict: counts (see :func:`run_conversion`).
     """
-    nodules = group_by_series(read_luna16_csv(annotations))
-    ignored = group_by_series(read_luna16_csv(excluded)) if excluded else {}
+    nodules = read_findings_by_series(annotations)
+    ignored = read_findings_by_series(excluded) if excluded else {}
     scans = find_luna16_scans(scan_root)
     if seriesuids:
-        uids = read_seriesuids(seriesuids)
+        uids = read_seriesuids_csv(seriesuids)
         missing = [u for u in uids if u not in scans]
         if missing:
             raise FileNotFoundError(

@@ -1,5 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LUNA16 CSV readers and the converter (scans made here with SimpleITK)."""
+"""The LUNA16 converter (scans made here with SimpleITK; the CSV readers
+are the evaluator's, tested on the real files in
+tests/test_evaluation/test_functional/test_luna16.py)."""
 import csv
 import importlib.util
 import json
@@ -11,11 +13,8 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmlesion.datasets import CTVolumeDataset, DeepLesionDataset
-from mmlesion.datasets.converters import (group_by_series, read_luna16_csv,
-                                          read_seriesuids)
 from mmlesion.datasets.transforms import LoadCTVolume, LoadDeepLesionSlices
 from mmlesion.datasets.volumes import load_ct_volume
-from mmlesion.testing import shared_data_root
 from mmlesion.testing.volume_files import write_volume
 
 TOOLS = Path(__file__).resolve().parents[3] / 'tools' / 'dataset_converters'
@@ -28,32 +27,6 @@ def load_tool(name: str):
     return module
 
 
-def _luna_dir():
-    root = shared_data_root()
-    if root is None or not (root / 'luna16').is_dir():
-        pytest.skip('LUNA16 CSVs not available (../shared/data/luna16; set '
-                    'MMLESION_SHARED_DATA)')
-    return root / 'luna16'
-
-
-def test_real_csvs():
-    d = _luna_dir()
-    nodules = read_luna16_csv(str(d / 'annotations.csv'))
-    excluded = read_luna16_csv(str(d / 'annotations_excluded.csv'))
-    uids = read_seriesuids(str(d / 'seriesuids.csv'))
-    assert len(nodules) == 1186
-    assert len(group_by_series(nodules)) == 601
-    assert len(excluded) == 35192
-    assert len(uids) == 888
-    assert set(group_by_series(nodules)) <= set(uids)
-    assert set(group_by_series(excluded)) <= set(uids)
-    assert all(n.diameter_mm > 0 for n in nodules)
-    assert any(e.diameter_mm == -1 for e in excluded)
-    first = nodules[0]
-    assert first.row == 2 and first.coord_xyz == pytest.approx(
-        (-128.6994211, -175.3192718, -298.3875064))
-
-
 def _write_csv(path, rows, header=('seriesuid', 'coordX', 'coordY', 'coordZ',
                                    'diameter_mm')):
     with open(path, 'w', newline='') as f:
@@ -62,25 +35,6 @@ def _write_csv(path, rows, header=('seriesuid', 'coordX', 'coordY', 'coordZ',
             w.writerow(header)
         w.writerows(rows)
     return str(path)
-
-
-def test_bad_csv_rows(tmp_path):
-    p = _write_csv(tmp_path / 'a.csv', [['1.2', 1, 2, 3, 4], ['1.2', 1, 'x',
-                                                               3, 4]])
-    with pytest.raises(ValueError, match=r"a.csv: row 3, field 'coordY'"):
-        read_luna16_csv(p)
-    p = _write_csv(tmp_path / 'b.csv', [['1.2', 1, 2, 3, -1]])
-    with pytest.raises(ValueError, match=r"b.csv: row 2, field 'diameter_mm'"):
-        read_luna16_csv(p, allow_unknown_diameter=False)
-    p = _write_csv(tmp_path / 'c.csv', [['1.2', 1, 2, 3]])
-    with pytest.raises(ValueError, match=r'c.csv: row 2: expected 5 fields'):
-        read_luna16_csv(p)
-    p = _write_csv(tmp_path / 'd.csv', [], header=('uid', 'x', 'y', 'z', 'd'))
-    with pytest.raises(ValueError, match=r'd.csv: row 1 \(header\)'):
-        read_luna16_csv(p)
-    p = _write_csv(tmp_path / 'e.csv', [['1.2'], ['1.3'], ['1.2']], header=())
-    with pytest.raises(ValueError, match=r'e.csv: row 3: series 1.2 already'):
-        read_seriesuids(p)
 
 
 UID_A = '1.3.6.1.4.1.14519.5.2.1.6279.6001.111'
@@ -191,8 +145,9 @@ def test_nodule_outside_scan(luna_root, tmp_path):
                                                 6.0]])
     from mmlesion.datasets.converters import convert_luna16
     with pytest.raises(ValueError,
-                       match=r'annotations.csv: row 2, fields coordX/coordY/'
-                       r'coordZ: .* lies outside scan'):
+                       match=r'annotations.csv: finding 1 \(series .*111, '
+                       r'coordX/Y/Z \(500.0, -50.0, -270.0\)\): lies '
+                       r'outside the scan'):
         convert_luna16(
             str(luna_root),
             str(luna_root / 'annotations.csv'),
