@@ -42,7 +42,7 @@ def mask_to_boxes_3d(mask: np.ndarray,
     structure = ndimage.generate_binary_structure(3, connectivity)
     mask = mask != 0
     # label only the bounding box of the foreground (a tumour is a tiny
-    # part of a 512 x 512 x 800 scan): ~30x faster on KiTS19
+    # part of a 512 x 512 x 800 scan)
     ranges = []
     for axis in range(3):
         hit = np.flatnonzero(mask.any(tuple(a for a in range(3)

@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 import gzip
 import os
-import os.path as osp
 import struct
 
 import numpy as np
