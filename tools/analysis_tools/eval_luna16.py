@@ -139,8 +139,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from mmlesion.evaluation.functional.luna16 import evaluate_luna16
 
-    logger = MMLogger.get_instance(
-        'eval_luna16', logger_name='eval_luna16', log_level='INFO')
+    if MMLogger.check_instance_created('eval_luna16'):
+        logger = MMLogger.get_instance('eval_luna16')
+    else:
+        logger = MMLogger.get_instance(
+            'eval_luna16', logger_name='eval_luna16', log_level='INFO')
     out_dir = args.out_dir
     existing = [
         osp.join(out_dir, name) for name in OUTPUTS
