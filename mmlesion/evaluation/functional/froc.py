@@ -405,7 +405,8 @@ def filter_gts(gts: Sequence[np.ndarray],
     false positives and the FP denominator stays the same.
 
     Args:
-        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes.
+        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes (or
+            ``(M_i, 6)`` 3D boxes).
         keep (Sequence[np.ndarray]): per image, ``(M_i,)`` boolean masks.
 
     Returns:
@@ -416,7 +417,8 @@ def filter_gts(gts: Sequence[np.ndarray],
                          f'{len(keep)}')
     out = []
     for i, (gt, mask) in enumerate(zip(gts, keep)):
-        arr = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+        arr = np.asarray(gt, dtype=np.float64)
+        arr = arr.reshape(-1, arr.shape[1] if arr.ndim == 2 else 4)
         mask = np.asarray(mask, dtype=bool).reshape(-1)
         if mask.shape[0] != arr.shape[0]:
             raise ValueError(f'keep[{i}] has {mask.shape[0]} entries but '
