@@ -234,8 +234,11 @@ def read_seriesuids_csv(path: str) -> List[str]:
     return uids
 
 
-def write_candidates_csv(path: str, seriesuids: Sequence[str],
-                         xyz: np.ndarray, probability: np.ndarray) -> None:
+def write_candidates_csv(path: str,
+                         seriesuids: Sequence[str],
+                         xyz: np.ndarray,
+                         probability: np.ndarray,
+                         diameter_mm: Optional[np.ndarray] = None) -> None:
     """Write candidates in the official CSV format.
 
     Numbers are written with ``repr`` so that reading the file back gives
@@ -246,15 +249,20 @@ def write_candidates_csv(path: str, seriesuids: Sequence[str],
         seriesuids (Sequence[str]): ``(N,)`` series UID per mark.
         xyz (np.ndarray): ``(N, 3)`` world positions (mm).
         probability (np.ndarray): ``(N,)`` probabilities.
+        diameter_mm (np.ndarray, optional): ``(N,)`` estimated diameters,
+            written as an extra ``diameter_mm`` column (the official script
+            reads columns by name and ignores it).
     """
     xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
     probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+    extra = ([] if diameter_mm is None else
+             [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
     with open(path, 'w', newline='') as handle:
         writer = csv.writer(handle)
-        writer.writerow(_CANDIDATE_COLUMNS)
-        for uid, (x, y, z), p in zip(seriesuids, xyz, probability):
-            writer.writerow([uid, repr(float(x)), repr(float(y)),
-                             repr(float(z)), repr(float(p))])
+        writer.writerow(_CANDIDATE_COLUMNS +
+                        (('diameter_mm', ) if extra else ()))
+        for row in zip(seriesuids, *xyz.T, probability, *extra):
+            writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])
 
 
 def scan_indices(uids: np.ndarray,
