@@ -247,8 +247,8 @@ def random_luna16_case(ann: L.LUNA16Findings, exc: L.LUNA16Findings,
         elif i % 13 == 0 and uid not in {t[0] for t in twins}:
             continue  # scans without any candidate
         else:
-            num = int(rng.integers(1, max_marks + 1)) if i % big_every else int(
-                rng.integers(101, 140))
+            num = (int(rng.integers(1, max_marks + 1)) if i % big_every
+                   else int(rng.integers(101, 140)))
         rows = []
         for nod in by_scan_ann.get(uid, []):
             r = nod[4] / 2

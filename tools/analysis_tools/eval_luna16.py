@@ -41,8 +41,6 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-import numpy as np
-
 OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
            'froc_bootstrap.csv', 'nodules.csv')
 
@@ -189,7 +187,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'LUNA16 evaluation of {args.candidates} '
         f'({time.perf_counter() - t0:.2f} s)',
         f'scans {counts["num_scans"]}, nodules {counts["num_nodules"]} '
-        f'(detected {counts["num_detected"]}), marks {counts["num_candidates"]}'
+        f'(detected {counts["num_detected"]}), marks '
+        f'{counts["num_candidates"]}'
         f' (kept {counts["num_kept"]}, FP {counts["num_fp"]}, on excluded '
         f'findings {counts["num_irrelevant"]}, double detections '
         f'{counts["num_double_detections"]})',

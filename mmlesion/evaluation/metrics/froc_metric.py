@@ -194,19 +194,19 @@ class FROCMetric(BaseMetric):
             self.results.append(self._parse_sample(data_sample))
 
     def _parse_sample(self, data_sample: dict) -> dict:
+        name = type(self).__name__
         where = (f"image img_id={data_sample.get('img_id')} "
                  f"({data_sample.get('img_path')})")
         if 'instances' not in data_sample:
             raise ValueError(
-                f"FROCMetric: {where} has no 'instances': add 'instances' to "
+                f"{name}: {where} has no 'instances': add 'instances' to "
                 'the meta_keys of PackDetInputs so that the raw ground truth '
                 '(original image coordinates) reaches the metric')
         if 'pred_instances' not in data_sample:
-            raise ValueError(f"FROCMetric: {where} has no 'pred_instances'")
+            raise ValueError(f"{name}: {where} has no 'pred_instances'")
         pred = data_sample['pred_instances']
         nb = 2 * self.box_dim
         box_cols = BOX_COLUMNS[self.box_dim]
-        name = type(self).__name__
         bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
         if bboxes.size == 0:
             bboxes = bboxes.reshape(0, nb)
@@ -216,7 +216,7 @@ class FROCMetric(BaseMetric):
                              f'{bboxes.shape}')
         scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
         if scores.shape[0] != bboxes.shape[0]:
-            raise ValueError(f'FROCMetric: {where} has {bboxes.shape[0]} '
+            raise ValueError(f'{name}: {where} has {bboxes.shape[0]} '
                              f'predicted boxes but {scores.shape[0]} scores')
         labels = (
             _to_numpy(pred['labels']).astype(np.int64).reshape(-1)
@@ -243,7 +243,7 @@ class FROCMetric(BaseMetric):
                     np.nan)
             except (TypeError, ValueError) as err:
                 raise ValueError(
-                    f"FROCMetric: {where}, instance {k}{row}: fields "
+                    f"{name}: {where}, instance {k}{row}: fields "
                     "'lesion_type' (int) / 'diameters_mm' ([long, short]) "
                     f"malformed: {inst.get('lesion_type')!r}, "
                     f"{inst.get('diameters_mm')!r}") from err
@@ -284,7 +284,8 @@ class FROCMetric(BaseMetric):
         skipped = [r['img_id'] for r, d in zip(results, drop) if d]
         if not kept:
             raise ValueError(
-                f'FROCMetric: no image to evaluate ({len(results)} received, '
+                f'{type(self).__name__}: no image to evaluate '
+                f'({len(results)} received, '
                 f'{len(skipped)} dropped because all their instances are '
                 'ignored)')
         dets = [
@@ -309,7 +310,8 @@ class FROCMetric(BaseMetric):
             kind = ('prediction'
                     if str(err).startswith('dets') else 'ground truth')
             raise ValueError(
-                f"FROCMetric: image img_id={r['img_id']} ({r['img_path']}), "
+                f"{type(self).__name__}: image img_id={r['img_id']} "
+                f"({r['img_path']}), "
                 f'{kind}: {err}') from err
         curve = match.curve()
 
@@ -362,7 +364,8 @@ class FROCMetric(BaseMetric):
             if self.dump_detections:
                 written.append(f'{self.file_stem}_detections.json')
             print_log(
-                f'FROCMetric: wrote {" and ".join(written)} to {out_dir}',
+                f'{type(self).__name__}: wrote {" and ".join(written)} to '
+                f'{out_dir}',
                 logger='current')
         return metrics
 
