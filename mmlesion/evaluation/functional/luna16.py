@@ -291,9 +291,8 @@ def scan_indices(uids: np.ndarray,
     if unknown == 'error' and (out < 0).any():
         row = int(np.flatnonzero(out < 0)[0])
         raise ValueError(
-            f'{source} row {row + 1} (line {row + 2}): seriesuid '
-            f'{uids[row]} is not in the seriesuids list '
-            f'({len(seriesuids)} scans)')
+            f'{source}, data row {row + 1}: seriesuid {uids[row]} is not in '
+            f'the seriesuids list ({len(seriesuids)} scans)')
     return out
 
 
@@ -440,7 +439,8 @@ def match_luna16(candidates: LUNA16Candidates,
                  excluded: Optional[LUNA16Findings],
                  seriesuids: Sequence[str],
                  max_marks: int = MAX_MARKS_PER_SCAN,
-                 unknown: str = 'error') -> LUNA16Match:
+                 unknown: str = 'error',
+                 source: str = 'candidates') -> LUNA16Match:
     """Cap the marks and match them to nodules and excluded findings.
 
     Args:
@@ -452,12 +452,14 @@ def match_luna16(candidates: LUNA16Candidates,
         max_marks (int): per-scan cap. Defaults to 100.
         unknown (str): candidates of unlisted scans: ``'error'`` (default) or
             ``'ignore'`` (the official script's behaviour).
+        source (str): name of the candidates (e.g. their file) for error
+            messages.
 
     Returns:
         LUNA16Match: per-mark outcomes and per-nodule results.
     """
     seriesuids = list(seriesuids)
-    cand_scan = scan_indices(candidates.seriesuids, seriesuids, 'candidates',
+    cand_scan = scan_indices(candidates.seriesuids, seriesuids, source,
                              unknown)
     prob = np.asarray(candidates.probability, dtype=np.float64)
     cxyz = np.asarray(candidates.xyz, dtype=np.float64).reshape(-1, 3)
@@ -867,7 +869,9 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
     Returns:
         LUNA16Result: the FROC, CPM, band, TNP and counts.
     """
+    source = 'candidates'
     if isinstance(candidates, str):
+        source = candidates
         candidates = read_candidates_csv(candidates)
     if isinstance(annotations, str):
         annotations = read_findings_csv(annotations)
@@ -876,7 +880,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
     if isinstance(seriesuids, str):
         seriesuids = read_seriesuids_csv(seriesuids)
     match = match_luna16(candidates, annotations, excluded, seriesuids,
-                         max_marks, unknown)
+                         max_marks, unknown, source)
     labels, probs, _ = match.entries()
     fps, sens, thr = luna16_froc_curve(labels, probs, len(match.nodule_scan),
                                        match.num_scans)
