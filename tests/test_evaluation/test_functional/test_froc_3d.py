@@ -33,7 +33,9 @@ def test_manual_test_set_as_released():
     test = [s for s in subs if s.split == 'test']
     assert len(val) == 200 and len(test) == 800
     assert sum(len(s.boxes) for s in subs) == 5447
-    assert sum(len(s.boxes) for s in test) == 4155  # LENS §VI-A
+    # LENS §VI-A: 4,155 lesions in 34,114 slices (test split)
+    assert sum(len(s.boxes) for s in test) == 4155
+    assert sum(s.last_slice - s.first_slice + 1 for s in test) == 34114
     # the release README: 43,295 slices of 618 patients, no patient in both
     assert sum(s.last_slice - s.first_slice + 1 for s in subs) == 43295
     patients = [{s.volume[:6] for s in part} for part in (val, test)]
