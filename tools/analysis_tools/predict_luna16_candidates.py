@@ -4,8 +4,8 @@ candidates (and, given the annotation CSVs, the LUNA16 evaluation).
 
 Runs the config's test dataset scan by scan (the model slides its windows
 over each whole scan and merges duplicates, e.g. ``AggregatedFasterRCNN3D``),
-turns every detection's box centre into a world point (x, y, z mm) with the
-scan's geometry from the data sample's metainfo (``spacing_zyx``,
+turns every detection's box centre into a world point (x, y, z mm; the
+``LUNA16Metric``'s ``boxes_to_world_candidates``) with the scan's geometry from the data sample's metainfo (``spacing_zyx``,
 ``origin_xyz``, ``direction``; SimpleITK's index -> physical point) and
 writes the official candidates CSV ``seriesuid,coordX,coordY,coordZ,
 probability``. With ``--annotations`` (and ``--excluded``) it also computes
@@ -34,36 +34,11 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
-from mmlesion.datasets.volumes import CTVolume
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    evaluate_luna16,
                                                    write_candidates_csv)
-
-
-def detections_to_world(bboxes: np.ndarray, metainfo: dict) -> np.ndarray:
-    """World centres (x, y, z mm) of (N, 6) voxel boxes of a scan.
-
-    Args:
-        bboxes (np.ndarray): (N, 6) ``[x1, y1, z1, x2, y2, z2]`` continuous
-            voxel indices of the scan the metainfo describes.
-        metainfo (dict): ``spacing_zyx``, ``origin_xyz``, ``direction``.
-
-    Returns:
-        np.ndarray: (N, 3) world points.
-    """
-    for key in ('spacing_zyx', 'origin_xyz'):
-        if key not in metainfo:
-            raise KeyError(f"{metainfo.get('img_path', '<scan>')}: "
-                           f'metainfo has no {key!r}; pack it with '
-                           f'PackVolumeDetInputs')
-    geometry = CTVolume(
-        np.zeros((1, 1, 1), np.float32), metainfo['spacing_zyx'],
-        metainfo['origin_xyz'],
-        np.asarray(metainfo.get('direction', np.eye(3))).reshape(3, 3))
-    bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
-    centre_zyx = ((bboxes[:, :3] + bboxes[:, 3:]) / 2)[:, ::-1]
-    return geometry.voxel_to_world(centre_zyx) if len(bboxes) else \
-        np.zeros((0, 3))
+from mmlesion.evaluation.metrics.luna16_metric import \
+    boxes_to_world_candidates
 
 
 def predict_candidates(cfg: Config,
@@ -100,7 +75,14 @@ def predict_candidates(cfg: Config,
         uid = sample.metainfo.get('series_uid') or sample.metainfo['img_id']
         scans.append(uid)
         pred = sample.pred_instances
-        pts = detections_to_world(pred.bboxes.cpu().numpy(), sample.metainfo)
+        meta = sample.metainfo
+        missing = [k for k in ('spacing_zyx', 'origin_xyz') if k not in meta]
+        if missing:
+            raise KeyError(f"{meta.get('img_path', '<scan>')}: metainfo has "
+                           f'no {missing}; pack it with PackVolumeDetInputs')
+        pts, _ = boxes_to_world_candidates(
+            pred.bboxes.cpu().numpy(), meta['spacing_zyx'],
+            meta['origin_xyz'], meta.get('direction', np.eye(3)))
         xyz.append(pts)
         probs.append(pred.scores.cpu().numpy().astype(np.float64))
         uids.extend([uid] * len(pts))

@@ -15,7 +15,8 @@ class PackVolumeDetInputs(PackDetInputs):
     as a (1, D, H, W) tensor instead. Ground truth goes into
     ``gt_instances`` / ``ignored_instances`` exactly as in mmdet (boxes
     (N, 6)). The default meta keys are the volume geometry that 3D
-    detectors and ``LUNA16Metric`` need.
+    detectors and ``LUNA16Metric`` need, and the dataset's ``instances``
+    (world centres and diameters: ``LUNA16Metric``'s ground truth).
 
     Args:
         meta_keys (tuple[str]): metainfo keys copied when present.
@@ -25,7 +26,7 @@ class PackVolumeDetInputs(PackDetInputs):
                  meta_keys=('img_id', 'img_path', 'series_uid', 'ori_shape',
                             'img_shape', 'spacing_zyx', 'origin_xyz',
                             'direction', 'ori_spacing_zyx',
-                            'crop_origin_zyx')) -> None:
+                            'crop_origin_zyx', 'instances')) -> None:
         super().__init__(meta_keys=meta_keys)
 
     def transform(self, results: dict) -> dict:

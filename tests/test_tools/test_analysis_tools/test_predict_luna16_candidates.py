@@ -19,25 +19,6 @@ def _tool():
     return mod
 
 
-def test_detections_to_world_matches_simpleitk():
-    tool = _tool()
-    img = sitk.Image(10, 12, 14, sitk.sitkFloat32)
-    img.SetSpacing((0.7, 0.8, 2.5))
-    img.SetOrigin((-100., 20., 300.))
-    d = np.array([[0., -1., 0.], [1., 0., 0.], [0., 0., 1.]])
-    img.SetDirection(d.ravel().tolist())
-    boxes = np.array([[1., 2., 3., 5., 6., 9.], [0., 0., 0., 1., 1., 1.]])
-    meta = dict(spacing_zyx=(2.5, 0.8, 0.7), origin_xyz=(-100., 20., 300.),
-                direction=d)
-    world = tool.detections_to_world(boxes, meta)
-    for box, pt in zip(boxes, world):
-        ctr = ((box[:3] + box[3:]) / 2).tolist()
-        assert np.allclose(pt, img.TransformContinuousIndexToPhysicalPoint(
-            ctr))
-    with pytest.raises(KeyError, match='PackVolumeDetInputs'):
-        tool.detections_to_world(boxes, dict(origin_xyz=(0, 0, 0)))
-
-
 def test_end_to_end_tiny_model(tmp_path):
     tool = _tool()
     arr = np.full((40, 36, 36), -800, np.int16)
