@@ -37,19 +37,14 @@ train_dataloader = dict(
         ann_file='deeplesion3d_train.json',
         filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline))
+test_dataset = dict(
+    type='CTVolumeDataset',
+    data_root=data_root,
+    test_mode=True,
+    pipeline=test_pipeline)
 val_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type='CTVolumeDataset',
-        data_root=data_root,
-        ann_file='deeplesion3d_val.json',
-        test_mode=True,
-        pipeline=test_pipeline))
+        _delete_=True, ann_file='deeplesion3d_val.json', **test_dataset))
 test_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type='CTVolumeDataset',
-        data_root=data_root,
-        ann_file='deeplesion3d_test.json',
-        test_mode=True,
-        pipeline=test_pipeline))
+        _delete_=True, ann_file='deeplesion3d_test.json', **test_dataset))
