@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.hub import get_config as get_mim_config
 from mmengine.registry import DefaultScope
-from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
 from mmlesion.testing import get_config, repo_root
+from mmlesion.testing.det_batches import det_sample
 
 CONFIG_DIR = repo_root() / 'configs' / 'elixirnet'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -59,18 +58,9 @@ def _fake_batch(num_channels: int, num_classes: int, size: int = 128):
     for i, bxs in enumerate(boxes):
         inputs.append(
             torch.rand(num_channels, size, size, generator=gen) * 2 - 1)
-        sample = DetDataSample(
-            metainfo=dict(
-                img_id=i,
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                scale_factor=(1.0, 1.0),
-                pad_shape=(size, size)))
-        gt = InstanceData()
-        gt.bboxes = torch.tensor(bxs)
-        gt.labels = torch.arange(len(bxs)) % num_classes
-        sample.gt_instances = gt
-        samples.append(sample)
+        samples.append(
+            det_sample(i, size, bxs, [j % num_classes
+                                      for j in range(len(bxs))]))
     return dict(inputs=inputs, data_samples=samples)
 
 
@@ -113,9 +103,13 @@ def test_config_builds(name):
     algo = name.split('_')[0]
     with_trpn = algo.startswith('elixirnet') and (
         algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
-    with_alb = algo.startswith('elixirnet') and algo != 'elixirnet-trpn'
+    with_alb = algo.startswith('elixirnet') and (
+        algo in ('elixirnet', 'elixirnet-wo-rtm') or 'alb' in algo)
     with_rtm = algo in ('elixirnet', 'elixirnet-alb-rtm')
     assert (type(model.rpn_head).__name__ == 'TruncatedRPNHead') == with_trpn
+    if with_trpn:
+        # Paper-pure Eq. (1) (no auxiliary location loss) only where named.
+        assert (model.rpn_head.loss_loc is None) == ('noaux' in algo)
     if with_trpn:
         gen = model.rpn_head.prior_generator
         assert list(gen.scales.tolist()) == [2, 3, 4, 6, 12]

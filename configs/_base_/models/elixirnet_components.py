@@ -13,20 +13,23 @@ elixirnet_anchor_generator = dict(
     type='AnchorGenerator', scales=[2, 3, 4, 6, 12], ratios=[0.5, 1.0, 2.0])
 
 # TruncatedRPN (Eq. 1): 1x1 conv + sigmoid location map p, feature * p,
-# anchors kept where p >= the map's mean (per image and level). See
-# mmlesion/models/dense_heads/truncated_rpn_head.py for how p is trained.
+# anchors kept where p >= the map's mean (per image and level). p starts at
+# 0.5 and is supervised by the RPN's own anchor assignment through a
+# class-balanced sigmoid cross-entropy (positive and negative locations weigh
+# half each: ln 2 at initialisation, the scale of the objectness loss). See
+# mmlesion/models/dense_heads/truncated_rpn_head.py.
 trpn_head = dict(
     type='TruncatedRPNHead',
     anchor_generator=elixirnet_anchor_generator,
     truncate_thr='mean',
     weight_features=True,
     truncate_in_loss=True,
+    loc_prior=0.5,
     loss_loc=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0))
+        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
+# Paper-pure TRPN for the ablation: p learnt only through Eq. (1)'s feature
+# weighting (no auxiliary location loss).
+trpn_head_paper_pure = dict(trpn_head, loss_loc=None)
 
 # Auto-lesion Block genotypes (ALB = normal cell, ALBr = reduce cell, B = 4
 # branches; each entry is (operation, input index): 0 = cell input, j =
