@@ -222,6 +222,14 @@ def test_demo_config_loss_and_predict(name):
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
     total.backward()
+    head = model.roi_head.bbox_head
+    if type(head).__name__ == 'RTMBBoxHead':
+        # Single-class "+RTM": the learnt FC 2-cls has its own loss;
+        # multi-type fine-tuning: frozen, no loss.
+        learnt = head.rtm.binary_cls.weight.requires_grad
+        assert ('loss_binary_cls' in losses) == learnt
+        if learnt:
+            assert head.rtm.binary_cls.weight.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
         results = model(**model.data_preprocessor(data, False),
