@@ -9,3 +9,7 @@ __all__ = [
 from .dist_utils import setup_cpu_distributed  # noqa: E402
 
 __all__ += ['setup_cpu_distributed']
+from .pretrained import (register_torchvision_loader,  # noqa: E402
+                         resolve_checkpoint_source)
+
+__all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']

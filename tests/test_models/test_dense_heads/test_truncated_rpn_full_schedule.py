@@ -95,7 +95,9 @@ def test_location_loss_at_init_is_ln2(size):
     data = model.data_preprocessor(bright_box_batch(0, size), True)
     losses = model(**data, mode='loss')
     loc = float(sum(losses['loss_rpn_loc']))
-    assert abs(loc - math.log(2)) < 0.02
+    # About ln 2 (the untrained from-scratch features move the logits a
+    # little off 0); it was hundreds with the old normalisation.
+    assert abs(loc - math.log(2)) < 0.15
     assert loc < 2 * float(sum(losses['loss_rpn_cls']))
 
 
