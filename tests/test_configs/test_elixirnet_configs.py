@@ -96,7 +96,16 @@ def test_config_builds(name):
     model = _built(name)
     slices = _num_slices(cfg)
     assert slices == (9 if '9slice' in name else 3)
-    assert model.backbone.conv1.in_channels == slices
+    backbone = model.backbone
+    if type(backbone).__name__ == 'SliceGroupResNet':
+        # 3DCE / MULAN: groups of 3 slices through the pretrained stem.
+        assert backbone.conv1.in_channels == 3
+        assert 3 * backbone.num_slice_groups == slices
+        assert 'demo' not in name and '9ch' not in name
+    else:
+        assert backbone.conv1.in_channels == slices
+        # Pretrained 9-slice configs use slice groups unless named 9ch.
+        assert slices == 3 or 'demo' in name or '9ch' in name
     head = model.roi_head.bbox_head
     num_classes = 8 if 'multitype' in name else 1
     assert head.num_classes == num_classes
