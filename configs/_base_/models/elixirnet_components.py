@@ -33,10 +33,14 @@ trpn_head_paper_pure = dict(trpn_head, loss_loc=None)
 
 # Auto-lesion Block genotypes (ALB = normal cell, ALBr = reduce cell, B = 4
 # branches; each entry is (operation, input index): 0 = cell input, j =
-# branch j). This is the block described in the paper's text for Figure 3
-# (atrous 3x3 d3/d5 and a Non-local operator in ALB; 1x3+3x1, 5x5
-# depthwise-separable and average pooling in ALBr). Replace it with the
-# output of tools/search_alb.py to use a searched block.
+# branch j).
+# PAPER-TEXT GENOTYPE, NOT A SEARCH RESULT: reconstructed from the paper's
+# description of Figure 3 (atrous 3x3 d3/d5 and a Non-local operator in ALB;
+# 1x3+3x1, 5x5 depthwise-separable and average pooling in ALBr); the exact
+# wiring of Figure 3 is not recoverable from the text. Searched blocks come
+# as ready configs from tools/search_alb.py (they inherit an ElixirNet config
+# and replace these genotypes), e.g. the demo search's
+# configs/elixirnet/elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py.
 alb_genotypes = dict(
     normal=dict(
         ops=[('non_local', 0), ('dil_conv_3x3_d3', 0),
