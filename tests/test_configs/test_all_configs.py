@@ -23,6 +23,8 @@ from mmlesion.testing import repo_root
 from mmlesion.utils import resolve_checkpoint_source
 
 CONFIG_ROOT = repo_root() / 'configs'
+# Folders of the 2D methods whose papers start from ImageNet weights.
+IMAGENET_FOLDERS = ('elixirnet/', 'retinanet_lesion/')
 CONFIGS = sorted(
     str(p.relative_to(CONFIG_ROOT)) for p in CONFIG_ROOT.rglob('*.py')
     if '_base_' not in p.relative_to(CONFIG_ROOT).parts)
@@ -86,9 +88,10 @@ def test_config_loads_builds_and_resolves(name):
         assert not any(
             s.startswith(('http', 'torchvision', 'open-mmlab', 'mmcls'))
             for s in sources), (name, sources)
-    elif not cfg.get('load_from'):
-        # The papers start from ImageNet: full-size configs that do not
-        # fine-tune a trained detector name the weights, as URLs.
+    elif name.startswith(IMAGENET_FOLDERS) and not cfg.get('load_from'):
+        # ElixirNet and the Improved RetinaNet start from ImageNet: their
+        # full-size configs that do not fine-tune a trained detector name
+        # the weights, as URLs.
         assert sources, f'{name} names no pretrained backbone'
         for source in sources:
             assert _check_source(name, source).startswith('https://'), (
