@@ -109,7 +109,9 @@ def test_config_builds(name):
     head = model.roi_head.bbox_head
     num_classes = 8 if 'multitype' in name else 1
     assert head.num_classes == num_classes
-    algo = name.split('_')[0]
+    # A searched config (tools/search_alb.py) is its target with another
+    # genotype.
+    algo = name.split('_')[0].replace('-searched', '')
     with_trpn = algo.startswith('elixirnet') and (
         algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
     with_alb = algo.startswith('elixirnet') and (
@@ -286,3 +288,20 @@ def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
     torch.testing.assert_close(plain.roi_head.bbox_head.stem.conv.weight,
                                src_head.stem.conv.weight)
     assert plain.roi_head.bbox_head.fc_cls.out_features == 9
+
+
+def test_shipped_searched_config():
+    """The demo search's result: written by tools/search_alb.py, with its
+    provenance, and differing from the paper-text genotype."""
+    name = 'elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py'
+    text = (CONFIG_DIR / name).read_text()
+    for field in ('search config:', 'baseline checkpoint', 'command:',
+                  'finished:'):
+        assert field in text
+    searched = _built(name).roi_head.bbox_head.genotypes()
+    paper = _built('elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
+                   ).roi_head.bbox_head.genotypes()
+    assert searched != paper
+    components = (CONFIG_DIR.parent / '_base_' / 'models' /
+                  'elixirnet_components.py').read_text()
+    assert 'PAPER-TEXT GENOTYPE, NOT A SEARCH RESULT' in components
