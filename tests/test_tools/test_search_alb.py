@@ -106,7 +106,8 @@ def test_demo_search_writes_a_config_that_trains(tmp_path, tiny_demo_root):
     ready = Config.fromfile(path)
     head = ready.model.roi_head.bbox_head
     assert check_genotypes(head.genotypes) == genotypes and not head.search
-    target = get_config('elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py')
+    target = get_config(
+        'elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py')
     assert head.type == target.model.roi_head.bbox_head.type
     assert ready.model.rpn_head == target.model.rpn_head
     text = Path(path).read_text()

@@ -7,9 +7,10 @@ config) with the full-size TRPN head is trained with the optimiser, gradient
 clipping (none) and iteration-based learning-rate schedule *read from* the
 full-size config ``elixirnet_r50_fpn_1x_deeplesion_3slice.py`` (SGD 0.02,
 momentum 0.9, 500-iteration linear warm-up) for 100 iterations on small
-synthetic images: every loss must stay finite (before the fix the default variant went NaN at
-iteration 72 of this very test). 100 iterations are far less than one
-DeepLesion epoch, so the epoch-based MultiStepLR never acts here.
+synthetic images: every loss must stay finite (before the fix the default
+variant went NaN at iteration 72 of this very test). 100 iterations are far
+less than one DeepLesion epoch, so the epoch-based MultiStepLR never acts
+here.
 """
 import copy
 import math
