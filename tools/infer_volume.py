@@ -63,7 +63,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    MMLogger.get_instance('mmlesion', log_level='INFO')
+    if not MMLogger.check_instance_created('infer_volume'):
+        MMLogger.get_instance('infer_volume', log_level='INFO')
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:

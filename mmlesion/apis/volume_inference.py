@@ -187,6 +187,13 @@ def prepare_volume(volume: CTVolume,
     return resample_volume(volume, (settings.interval_mm, ps, ps))
 
 
+def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
+    """The settings' pipeline, built from mmdet's ``TRANSFORMS`` registry
+    (whatever the current default scope)."""
+    from mmdet.registry import TRANSFORMS
+    return Compose([TRANSFORMS.build(t) for t in settings.pipeline])
+
+
 @torch.no_grad()
 def detect_slices(model: torch.nn.Module,
                   volume: CTVolume,
@@ -211,7 +218,7 @@ def detect_slices(model: torch.nn.Module,
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    pipeline = Compose(settings.pipeline)
+    pipeline = build_volume_pipeline(settings)
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
     depth = array.shape[0]
     path = str(volume.meta.get('path', '<volume>'))

@@ -15,7 +15,6 @@ from typing import List, Optional, Union
 
 import numpy as np
 import torch
-from mmcv.transforms import Compose
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.config import Config
@@ -23,6 +22,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
 from mmlesion.apis.volume_inference import (VolumeInferenceSettings,
+                                            build_volume_pipeline,
                                             prepare_volume)
 from mmlesion.datasets.volumes import load_ct_volume
 
@@ -85,7 +85,7 @@ def volume_training_samples(root: Union[str, Path],
     """
     root = Path(root)
     gt = json.loads((root / 'ground_truth.json').read_text())
-    pipeline = Compose(settings.pipeline)
+    pipeline = build_volume_pipeline(settings)
     rng = np.random.default_rng(seed)
     samples = []
     for scan in gt['scans']:
