@@ -339,8 +339,10 @@ def infer_volume(model: torch.nn.Module,
             diameter_mm=round(float(max((b[3] - b[0]) * sx,
                                         (b[4] - b[1]) * sy)), 2),
             slice_range=list(f['slice_range']), key_slice=f['key_slice'],
-            slice_range_original=[int(np.floor(ob[2] + .5)),
-                                  int(np.ceil(ob[5] - .5))],
+            slice_range_original=[
+                max(int(np.floor(ob[2] + .5)), 0),
+                min(int(np.ceil(ob[5] - .5)), volume.shape_zyx[0] - 1)
+            ],
             boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))

@@ -111,9 +111,9 @@ def test_load_volume_slices_channels():
 def test_planted_lesion_is_found_at_its_world_position(
         trained_checkpoint, tmp_path, capsys):
     """A model trained on the synthetic set finds a nodule planted in an
-    unseen scan: its best finding near the nodule lies within the nodule's
-    radius of the planted world centre, and ranks among the scan's top
-    findings."""
+    unseen scan: the scan's best finding lies within the nodule's radius of
+    the planted world centre (the model is not told where: it ranks its
+    own findings; rank 1 for planted seeds 11-18 when this was written)."""
     root = tmp_path / 'planted'
     generate_demo_volumes(root, seed=11, num_luna=1, nodules_per_scan=(1, 1),
                           nodule_diameter_range=(16., 20.), **SCANS)
@@ -139,7 +139,7 @@ def test_planted_lesion_is_found_at_its_world_position(
             for f in findings]
     hits = [i for i, d in enumerate(dist) if d < radius]
     assert hits, f'no finding within {radius:.1f} mm of {centre}'
-    assert hits[0] < 3, (f'the nodule is only finding #{hits[0] + 1}',
+    assert hits[0] == 0, (f'the nodule is only finding #{hits[0] + 1}',
                          findings[:3])
     hit = findings[hits[0]]
     # its slices cover the nodule's centre (original-scan voxels)
