@@ -159,6 +159,21 @@ def test_planted_lesion_is_found_at_its_world_position(
     assert rows[1 + hits[0]][0] == nodule['series_uid']
     assert np.allclose([float(v) for v in rows[1 + hits[0]][1:4]],
                        hit['center_world'], atol=1e-3)
+    # ... which the LUNA16 evaluator reads: the planted nodule is detected
+    spec = importlib.util.spec_from_file_location(
+        'eval_luna16',
+        repo_root() / 'tools' / 'analysis_tools' / 'eval_luna16.py')
+    evaluator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(evaluator)
+    luna = root / 'luna16'
+    assert evaluator.main([
+        '--annotations', str(luna / 'annotations.csv'), '--excluded',
+        str(luna / 'annotations_excluded.csv'), '--seriesuids',
+        str(luna / 'seriesuids.csv'), '--candidates',
+        str(out / 'candidates.csv'), '--out-dir', str(tmp_path / 'eval'),
+        '--num-bootstrap', '0'
+    ]) == 0
+    assert 'nodules 1 (detected 1)' in capsys.readouterr().out
     # pictures and a self-contained report
     assert (out / 'overview.png').stat().st_size > 1000
     assert (out / hit['key_slice_png']).is_file()
