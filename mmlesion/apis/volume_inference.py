@@ -50,8 +50,9 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger, print_log
 
-from mmlesion.datasets.volumes import (CTVolume, load_ct_volume,
-                                       resample_boxes_3d, resample_volume)
+from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
+                                       load_ct_volume, resample_boxes_3d,
+                                       resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
@@ -347,8 +348,12 @@ def infer_volume(model: torch.nn.Module,
                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))
     path = volume.meta.get('path')
-    series_uid = volume.series_uid or (Path(str(path)).name.split('.')[0]
-                                       if path else 'scan')
+    series_uid = volume.series_uid
+    if series_uid is None and volume.meta.get('format') == 'dicom_series':
+        uids = list_dicom_series(path)  # the folder's one series
+        series_uid = uids[0] if len(uids) == 1 and uids[0] else None
+    if series_uid is None:  # NIfTI: the file name without extensions
+        series_uid = Path(str(path)).name.split('.')[0] if path else 'scan'
     return dict(
         scan=str(path) if path else None, series_uid=series_uid,
         original=_geometry(volume), resampled_geometry=_geometry(resampled),
