@@ -13,6 +13,7 @@ from mmengine.utils import mkdir_or_exist
 from terminaltables import AsciiTable
 
 from mmdet.registry import METRICS
+from ..functional.average_precision import ap_at_iou
 from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
                                TRUE_POSITIVE, FROCCurve, diameter_subsets,
@@ -96,6 +97,12 @@ class FROCMetric(BaseMetric):
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
       class "lesion"; ignored instances are passed as ``iscrowd`` as
       ``CocoMetric`` does; PROTOCOLS.md §4).
+    - with ``ap_iou_thr=t``: ``froc/mAP@{t}`` (e.g. ``froc/mAP@0.5``), the
+      mAP keras-retinanet's ``Evaluate`` callback reports and the Improved
+      RetinaNet schedule monitors: VOC all-point AP at IoU ``t`` with
+      ``+ 1`` pixel overlaps, class-agnostic like the FROC, ignored
+      instances neither TP nor FP
+      (:func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
 
     Files (written by the main process into ``out_dir``): ``froc_curve.png``
     (the FROC curve, plus the size breakdown) and, with
@@ -122,6 +129,8 @@ class FROCMetric(BaseMetric):
         dump_detections (bool): write ``froc_detections.json``. Defaults to
             True.
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
+        ap_iou_thr (float, optional): also compute keras-retinanet's mAP at
+            this IoU (key ``mAP@{ap_iou_thr:g}``). Defaults to None.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
@@ -138,6 +147,7 @@ class FROCMetric(BaseMetric):
                  out_dir: Optional[str] = None,
                  dump_detections: bool = True,
                  with_coco_map: bool = False,
+                 ap_iou_thr: Optional[float] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -162,6 +172,10 @@ class FROCMetric(BaseMetric):
         self.out_dir = out_dir
         self.dump_detections = dump_detections
         self.with_coco_map = with_coco_map
+        if ap_iou_thr is not None and not 0.0 < float(ap_iou_thr) <= 1.0:
+            raise ValueError('FROCMetric: ap_iou_thr must be in (0, 1], got '
+                             f'{ap_iou_thr}')
+        self.ap_iou_thr = None if ap_iou_thr is None else float(ap_iou_thr)
 
     @property
     def mean_key(self) -> str:
@@ -328,6 +342,11 @@ class FROCMetric(BaseMetric):
 
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))
+        if self.ap_iou_thr is not None:
+            metrics[f'mAP@{_rate_str(self.ap_iou_thr)}'] = ap_at_iou(
+                dets, [r['gt_bboxes'][v] for r, v in zip(kept, valid)],
+                [r['gt_bboxes'][~v] for r, v in zip(kept, valid)],
+                self.ap_iou_thr)
 
         self._log_table(rows, curve, len(skipped), len(dets), match)
         out_dir = self._resolve_out_dir()

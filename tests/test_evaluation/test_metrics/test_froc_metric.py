@@ -202,6 +202,22 @@ def test_no_detections(tmp_path):
     assert (tmp_path / 'froc_curve.png').exists()
 
 
+def test_keras_retinanet_map_key(tmp_path):
+    """mAP@0.5 (what the Improved RetinaNet schedule monitors): kept images
+    0-2; sorted TP .9, FP .8, FP .75, TP .7, duplicate .65, FP .6 on 3
+    lesions -> AP = 1/3 * 1 + 1/3 * 1/2."""
+    res = run_metric(
+        fake_samples(), breakdowns=False, ap_iou_thr=0.5,
+        out_dir=str(tmp_path))
+    assert res['froc/mAP@0.5'] == pytest.approx(0.5)
+    res = run_metric(
+        [sample(0, [inst(LIVER)], [], [])], breakdowns=False,
+        ap_iou_thr=0.5, out_dir=str(tmp_path))
+    assert res['froc/mAP@0.5'] == 0.0  # the key exists without detections
+    with pytest.raises(ValueError, match='ap_iou_thr'):
+        FROCMetric(ap_iou_thr=0)
+
+
 def test_coco_map(tmp_path):
     samples = [
         sample(0, [inst(LIVER)], [LIVER, FAR], [0.9, 0.3]),
