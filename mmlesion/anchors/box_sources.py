@@ -271,11 +271,13 @@ def boxes_from_config(cfg: Config,
     return out, info
 
 
-def anchor_config_from_model(cfg: Config) -> Optional[AnchorConfig]:
-    """The anchors of the model's ``bbox_head`` (or ``rpn_head``), if any."""
-    model = cfg.get('model', {}) or {}
-    for head in ('bbox_head', 'rpn_head'):
-        gen = (model.get(head) or {}).get('anchor_generator')
-        if gen:
-            return AnchorConfig.from_generator_cfg(dict(gen))
-    return None
+def anchor_config_from_model(cfg: Config) -> AnchorConfig:
+    """The anchors of the model's ``bbox_head`` (or ``rpn_head``).
+
+    Raises:
+        ValueError: if neither head has an ``anchor_generator``.
+    """
+    from .model_pyramid import anchor_head_key
+    head = anchor_head_key(cfg)
+    return AnchorConfig.from_generator_cfg(
+        dict(cfg.model[head].anchor_generator))

@@ -357,3 +357,12 @@ def test_dense_demo_row_on_real_key_slices():
     for value in losses.values():
         value = sum(value) if isinstance(value, list) else value
         assert torch.isfinite(value.detach())
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_anchor_strides_match_the_model_levels(name):
+    """No config places anchors on a grid other than its levels'."""
+    from mmlesion.anchors.box_sources import anchor_config_from_model
+    from mmlesion.anchors.model_pyramid import check_anchor_pyramid
+    cfg = _cfg(name)
+    check_anchor_pyramid(cfg, anchor_config_from_model(cfg), name)

@@ -199,7 +199,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from mmengine.config import Config
     from mmengine.logging import MMLogger
-    from mmlesion.anchors.box_sources import (boxes_from_config,
+    from mmlesion.anchors.box_sources import (anchor_config_from_model,
+                                              boxes_from_config,
                                               boxes_from_dl_info,
                                               dataset_pipeline)
     from mmlesion.anchors.de_anchor_optimizer import (PAPER_RATIOS,
@@ -219,8 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         cfg.merge_from_dict(args.cfg_options)
     try:
         head = anchor_head_key(cfg)
-        before = AnchorConfig.from_generator_cfg(
-            dict(cfg.model[head].anchor_generator))
+        before = anchor_config_from_model(cfg)
         check_anchor_pyramid(cfg, before, args.config)
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
