@@ -8,7 +8,8 @@
 # the added upsampling path (C1 -> P1, input -> P0, which reach only the
 # segmentation head), is attention_gates='skips' (or both:
 # ('laterals', 'skips')); the demo table compares the two placements.
-# ResNet-50 extra: improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py
+# ResNet-50 extra:
+#   improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py
 _base_ = './improved-retinanet_vgg19_densefpn_adam-plateau_deeplesion.py'
 
 model = dict(neck=dict(attention_gates='laterals'))

@@ -33,13 +33,14 @@ Boxes:
   of the target config's ``{split}_dataloader`` pipeline for each
   ``Image_size``.
 
-Example (how ``configs/retinanet_lesion/retinanet-optanchors_vgg19_fpn_
-adam-plateau_deeplesion.py`` was made)::
+Example (how ``retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py``
+of ``configs/retinanet_lesion/`` was made)::
 
-    python tools/analysis_tools/optimize_anchors.py \
-        configs/retinanet_lesion/retinanet_vgg19_fpn_adam-plateau_deeplesion.py \
-        --csv ../shared/data/deeplesion/annotations/DL_info_val.csv \
-        --out configs/retinanet_lesion/retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py
+    cd configs/retinanet_lesion && python \
+        ../../tools/analysis_tools/optimize_anchors.py \
+        retinanet_vgg19_fpn_adam-plateau_deeplesion.py \
+        --csv ../../../shared/data/deeplesion/annotations/DL_info_val.csv \
+        --out retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py
 """
 import argparse
 import datetime
