@@ -359,3 +359,43 @@ def test_dense_demo_row_on_real_key_slices():
         value = sum(value) if isinstance(value, list) else value
         assert torch.isfinite(value.detach())
 
+
+
+@pytest.mark.parametrize('name', [FULL_ROWS[1], R50_ROWS[1]])
+def test_optimised_anchors_match_their_recorded_source(name):
+    """The "+ anchor optimization" rows are the tool's output on the real
+    DL_info_val.csv: the file's SHA-256 and the best-anchor statistics in
+    the header are those of the committed anchors on these boxes."""
+    import hashlib
+    import re
+
+    from mmlesion.anchors.box_sources import (anchor_config_from_model,
+                                              boxes_from_dl_info,
+                                              dataset_pipeline)
+    from mmlesion.anchors.de_anchor_optimizer import (boxes_to_wh,
+                                                      evaluate_anchors)
+    from mmlesion.testing import shared_data_root
+    data = shared_data_root()
+    csv = None if data is None else (
+        data / 'deeplesion' / 'annotations' / 'DL_info_val.csv')
+    if csv is None or not csv.is_file():
+        pytest.skip('../shared/data/deeplesion/annotations/DL_info_val.csv '
+                    '(real DeepLesion annotations) is absent')
+    text = (repo_root() / 'configs' / CONFIG_DIR / name).read_text()
+    header = ' '.join(
+        line[1:].strip() for line in text.splitlines()
+        if line.startswith('#'))
+    sha = re.search(r'sha256 ([0-9a-f]{16})', header).group(1)
+    assert hashlib.sha256(csv.read_bytes()).hexdigest().startswith(sha)
+    mean_iou, below, total = re.search(
+        r'after: mean best-anchor IoU ([\d.]+), boxes with best IoU < 0.5: '
+        r'(\d+) / (\d+)', header).groups()
+    cfg = _cfg(name)
+    wh = boxes_to_wh(
+        boxes_from_dl_info(
+            str(csv),
+            pipeline=dataset_pipeline(cfg.val_dataloader.dataset)))
+    stats = evaluate_anchors(wh, anchor_config_from_model(cfg))
+    assert stats.num_boxes == int(total)
+    assert stats.num_below == int(below)
+    assert stats.mean_iou == pytest.approx(float(mean_iou), abs=1e-4)
