@@ -1,10 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-import logging
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 
 from mmlesion.datasets import DeepLesionDataset
 from mmlesion.datasets.transforms import (LoadDeepLesionSlices,
@@ -36,25 +34,6 @@ def _series_results(key, slice_interval, series=SERIES):
         series_dir=str(series_dir),
         key_slice=key,
         slice_interval=slice_interval), series_dir
-
-
-class _ListHandler(logging.Handler):
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def log_messages():
-    logger = MMLogger.get_instance(f'test_loading_{id(object())}')
-    handler = _ListHandler()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 # ------------------------------------------------------- real 29-slice series
