@@ -95,7 +95,9 @@ class FROCMetric(BaseMetric):
       ``froc/coco_bbox_mAP_50``, ``_75``, ``_s``, ``_m``, ``_l``
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
       class "lesion"; ignored instances are passed as ``iscrowd`` as
-      ``CocoMetric`` does; PROTOCOLS.md §4).
+      ``CocoMetric`` does; PROTOCOLS.md §4). Images get their own COCO ids
+      (their position), so datasets whose ``img_id`` collide, e.g. a
+      ``ConcatDataset`` of two CSVs, are evaluated correctly.
 
     Files (written by the main process into ``out_dir``): ``froc_curve.png``
     (the FROC curve, plus the size breakdown) and, with
@@ -398,8 +400,11 @@ class FROCMetric(BaseMetric):
         coco = CocoMetric(metric='bbox')
         coco.dataset_meta = dict(classes=('lesion', ))
         coco_results = []
-        for idx, r in enumerate(kept):
-            img_id = r['img_id'] if r['img_id'] is not None else idx
+        # The position of the image is its COCO id: dataset img_ids need
+        # not be unique (a ConcatDataset of val and test CSVs numbers both
+        # from 0), and pycocotools would merge the ground truth and
+        # detections of images sharing an id into one image.
+        for img_id, r in enumerate(kept):
             height, width = (r['ori_shape'][:2]
                              if r['ori_shape'] is not None else (0, 0))
             anns = [

@@ -216,6 +216,19 @@ def test_coco_map(tmp_path):
     assert res['froc/sens@0.5'] == 1.0
 
 
+def test_coco_map_with_colliding_img_ids(tmp_path):
+    """Two datasets concatenated both number their images from 0: an FP
+    on the first image must not match the lesion of the second."""
+    samples = [
+        sample(0, [inst(LIVER)], [FAR], [0.9]),  # FP, lesion missed
+        sample(0, [inst(FAR)], [], []),  # lesion missed
+    ]
+    res = run_metric(
+        samples, breakdowns=False, with_coco_map=True, out_dir=str(tmp_path))
+    assert res['froc/coco_bbox_mAP_50'] == 0.0  # 0.5 with merged ids
+    assert res['froc/sens@16'] == 0.0
+
+
 def test_out_dir_defaults_to_runner_log_dir(tmp_path):
     # a Runner's logger writes work_dir/<timestamp>/<timestamp>.log
     log_dir = tmp_path / 'work_dir' / '20260101_000000'
