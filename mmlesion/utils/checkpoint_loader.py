@@ -162,7 +162,11 @@ def load_local_checkpoint(filename: str,
 
 
 def _short(err: BaseException, limit: int = 300) -> str:
+    """First sentence of an error (torch adds paragraphs of advice)."""
     text = str(err).split('WeightsUnpickler error:')[-1].strip()
+    text = text.splitlines()[0] if text else type(err).__name__
+    end = text.find('. ', 40)
+    text = text[:end + 1] if end > 0 else text
     return text if len(text) <= limit else text[:limit] + '...'
 
 

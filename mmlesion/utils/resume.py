@@ -86,8 +86,8 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             if broken:
                 print_log(
                     f'--resume: falling back to {path}, the newest intact '
-                    f'checkpoint in {work_dir}; skipped: ' + '; '.join(
-                        f'{p} ({r})' for p, r in broken),
+                    f'checkpoint in {work_dir}; skipped (see above): ' +
+                    ', '.join(p for p, _ in broken),
                     logger='current',
                     level=logging.WARNING)
             return path
@@ -95,7 +95,7 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
             f'--resume: cannot resume from {path}: {reason}',
             logger='current',
             level=logging.WARNING)
-        broken.append((path, reason.splitlines()[0][:200]))
+        broken.append((path, reason))
     print_log(
         f'--resume: NO intact checkpoint in {work_dir} '
         f'({len(candidates)} candidate(s) checked); training starts FROM '

@@ -124,6 +124,11 @@ class FROCMetric(BaseMetric):
         dump_detections (bool): write ``froc_detections.json``. Defaults to
             True.
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
+        log_breakdowns (bool): also log the table rows of the breakdowns.
+            Defaults to False: the logged table is the headline (all
+            lesions: sensitivities, mean, COCO mAP and mAP@0.5); the
+            breakdowns are in the returned metrics (hence the scalars),
+            ``froc_detections.json`` and ``froc_curve.png``.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
@@ -140,6 +145,7 @@ class FROCMetric(BaseMetric):
                  out_dir: Optional[str] = None,
                  dump_detections: bool = True,
                  with_coco_map: bool = False,
+                 log_breakdowns: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -164,6 +170,7 @@ class FROCMetric(BaseMetric):
         self.out_dir = out_dir
         self.dump_detections = dump_detections
         self.with_coco_map = with_coco_map
+        self.log_breakdowns = log_breakdowns
 
     @property
     def mean_key(self) -> str:
@@ -330,8 +337,22 @@ class FROCMetric(BaseMetric):
 
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))
-
-        self._log_table(rows, curve, len(skipped), len(dets), match)
+            rows[0] += ['COCO mAP', 'mAP@0.5']
+            rows[1] += [
+                f"{metrics['coco_bbox_mAP']:.4f}",
+                f"{metrics['coco_bbox_mAP_50']:.4f}"
+            ]
+            for row in rows[2:]:
+                row += ['', '']
+        if not self.log_breakdowns and len(rows) > 2:
+            rows = rows[:2]
+            note = (f'breakdowns ({len(curves) - 1} subsets by lesion type '
+                    'and size): in the metrics / scalars, '
+                    'froc_detections.json and froc_curve.png '
+                    '(log_breakdowns=True to log them here)')
+        else:
+            note = None
+        self._log_table(rows, curve, len(skipped), len(dets), match, note)
         out_dir = self._resolve_out_dir()
         if out_dir is not None:
             mkdir_or_exist(out_dir)
@@ -363,8 +384,13 @@ class FROCMetric(BaseMetric):
         rows.append([label, str(curve.num_gts)] +
                     [f'{v:.4f}' for v in sens] + [f'{mean:.4f}'])
 
-    def _log_table(self, rows: list, curve: FROCCurve, num_skipped: int,
-                   num_images: int, match) -> None:
+    def _log_table(self,
+                   rows: list,
+                   curve: FROCCurve,
+                   num_skipped: int,
+                   num_images: int,
+                   match,
+                   note: Optional[str] = None) -> None:
         outcomes = np.concatenate(match.outcomes()) if len(
             match.scores) else np.zeros(0)
         header = (
@@ -379,7 +405,8 @@ class FROCMetric(BaseMetric):
             f'{len(outcomes)} (TP {int((outcomes == 1).sum())}, FP '
             f'{int((outcomes == -1).sum())}, duplicate '
             f'{int((outcomes == 0).sum())})')
-        print_log(header + '\n' + AsciiTable(rows).table, logger='current')
+        table = AsciiTable(rows).table + (f'\n{note}' if note else '')
+        print_log(header + '\n' + table, logger='current')
 
     def _resolve_out_dir(self) -> Optional[str]:
         if self.out_dir is not None:

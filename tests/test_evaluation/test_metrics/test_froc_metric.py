@@ -216,6 +216,20 @@ def test_coco_map(tmp_path):
     assert res['froc/sens@0.5'] == 1.0
 
 
+def test_logged_table_is_the_headline(tmp_path, log_messages):
+    samples = fake_samples()
+    res = run_metric(samples, with_coco_map=True, out_dir=str(tmp_path))
+    table = [m for m in log_messages if 'FROC protocol' in m][-1]
+    assert '| all ' in table and 'COCO mAP' in table
+    assert 'mAP@0.5' in table and 'mean@0.5-4' in table
+    assert 'liver' not in table and '10-30' not in table
+    assert 'breakdowns (11 subsets' in table
+    assert 'froc/type_liver/sens@4' in res  # still computed and returned
+    run_metric(samples, log_breakdowns=True, out_dir=str(tmp_path))
+    table = [m for m in log_messages if 'FROC protocol' in m][-1]
+    assert 'liver' in table and 'breakdowns (' not in table
+
+
 def test_coco_map_with_colliding_img_ids(tmp_path):
     """Two datasets concatenated both number their images from 0: an FP
     on the first image must not match the lesion of the second."""
