@@ -13,7 +13,9 @@ the newest *intact* checkpoint of the work dir (a truncated latest one is
 skipped with a warning, none at all is warned about loudly); every loaded
 checkpoint (``load_from``, ``--resume``) must fit the model exactly
 (:class:`mmlesion.engine.hooks.CheckpointCheckHook`) unless
-``--allow-partial-load`` (fine-tuning a detector trained on other classes).
+``--allow-partial-load`` or ``allow_partial_load = True`` in the config
+(fine-tuning a detector trained on other classes, as the ``*_ft-6e_*``
+configs do).
 """
 import argparse
 import os
@@ -50,8 +52,9 @@ def parse_args() -> argparse.Namespace:
         '--allow-partial-load',
         action='store_true',
         help='let load_from miss keys or have other shapes (fine-tuning '
-        'from a detector of other classes); mmengine then only warns. '
-        'Never applies to --resume')
+        'from a detector of other classes; configs can set '
+        '`allow_partial_load = True`); mmengine then only warns. Never '
+        'applies to --resume')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -116,7 +119,9 @@ def main() -> None:
     runner.register_hook(
         CheckpointCheckHook(
             filename=cfg.get('load_from'),
-            strict=bool(cfg.get('resume')) or not args.allow_partial_load))
+            strict=bool(cfg.get('resume'))
+            or not (args.allow_partial_load
+                    or cfg.get('allow_partial_load', False))))
     runner.train()
 
 

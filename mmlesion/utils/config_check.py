@@ -17,7 +17,8 @@ EXTRA_KNOWN_KEYS = frozenset({
     '_base_', 'custom_imports', 'runner_type', 'model_wrapper_cfg',
     'find_unused_parameters', 'sync_bn', 'compile',
     'activation_checkpointing', 'efficient_conv_bn_eval', 'tta_model',
-    'tta_pipeline', 'launcher', 'work_dir', 'resume', 'load_from'
+    'tta_pipeline', 'launcher', 'work_dir', 'resume', 'load_from',
+    'allow_partial_load'  # tools/train.py: load_from may not fit exactly
 })
 
 

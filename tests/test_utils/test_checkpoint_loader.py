@@ -114,3 +114,33 @@ def test_state_dict_must_match_the_model():
     with pytest.raises(CheckpointMismatchError,
                        match=r'(?s)c\.pth.*unexpected key.*head\.fc\.weight'):
         check_state_dict_matches(model, extra, 'c.pth')
+
+
+@pytest.mark.parametrize('config', [
+    'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
+    'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py',
+    'retinanet_lesion/retinanet_r50_fpn_adam-plateau_deeplesion.py',
+])
+def test_shipped_schedules_load_safely(config, tmp_path, monkeypatch):
+    """Optimizer and scheduler states of the shipped schedules need no
+    full unpickling either."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
+
+    from mmlesion.testing import get_config
+    init_default_scope('mmdet')
+    cfg = get_config(config)
+    model = _model()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    schedulers = [
+        PARAM_SCHEDULERS.build(dict(sched, optimizer=wrapper))
+        for sched in cfg.param_scheduler
+    ]
+    ckpt = _training_checkpoint(model)
+    ckpt['optimizer'] = wrapper.state_dict()
+    ckpt['param_schedulers'] = [s.state_dict() for s in schedulers]
+    path = str(tmp_path / 'epoch_1.pth')
+    torch.save(ckpt, path)
+    monkeypatch.setenv('MMLESION_STRICT_CHECKPOINTS', '1')
+    loaded = load_local_checkpoint(path)
+    assert len(loaded['param_schedulers']) == len(schedulers)
