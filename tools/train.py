@@ -110,18 +110,22 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def checkpoint_check_hook(cfg: Config,
+                          args: argparse.Namespace) -> CheckpointCheckHook:
+    """The check of the checkpoint the run loads (strict for --resume)."""
+    partial = args.allow_partial_load or cfg.get('allow_partial_load', False)
+    return CheckpointCheckHook(
+        filename=cfg.get('load_from'),
+        strict=bool(cfg.get('resume')) or not partial)
+
+
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.register_hook(
-        CheckpointCheckHook(
-            filename=cfg.get('load_from'),
-            strict=bool(cfg.get('resume'))
-            or not (args.allow_partial_load
-                    or cfg.get('allow_partial_load', False))))
+    runner.register_hook(checkpoint_check_hook(cfg, args))
     runner.train()
 
 

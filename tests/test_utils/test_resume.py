@@ -86,3 +86,19 @@ def test_no_checkpoint_warns_loudly(tmp_path, log_messages):
     assert not cfg.resume and cfg.load_from is None
     assert any('NO intact checkpoint' in m and 'FROM SCRATCH' in m
                for m in log_messages)
+
+
+def test_train_tool_strictness(tmp_path):
+    """load_from is strict unless the config or the flag allows a partial
+    load (fine-tuning); a resumed checkpoint always is."""
+    tool = _train_tool()
+    args = _args(tmp_path / 'w', resume=None)
+    cfg = tool.build_cfg(args)
+    assert tool.checkpoint_check_hook(cfg, args).strict
+    cfg.allow_partial_load = True  # what the *_ft-6e_* configs set
+    assert not tool.checkpoint_check_hook(cfg, args).strict
+    cfg.resume = True
+    assert tool.checkpoint_check_hook(cfg, args).strict
+    cfg = tool.build_cfg(args)
+    args.allow_partial_load = True
+    assert not tool.checkpoint_check_hook(cfg, args).strict
