@@ -13,6 +13,8 @@ from mmdet.registry import DATASETS
 
 from .dl_info import COARSE_LESION_TYPES, SPLITS, DLInfoRecord, parse_dl_info
 
+_SPLIT_NAMES = {value: name for name, value in SPLITS.items()}
+
 #: Palette of the 8 coarse lesion types (one colour per type).
 _TYPE_PALETTE = [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230),
                  (106, 0, 228), (0, 60, 100), (0, 80, 100), (0, 0, 70)]
@@ -249,16 +251,15 @@ class DeepLesionDataset(BaseDetDataset):
     def _split_name(self) -> str:
         if self.split is None:
             return 'all (split=None)'
-        names = {v: k for k, v in SPLITS.items()}
-        return repr(names[self.split])
+        return repr(_SPLIT_NAMES[self.split])
 
     @staticmethod
     def _splits_present(records: List[DLInfoRecord]) -> str:
-        names = {v: k for k, v in SPLITS.items()}
+        """E.g. ``"'val' (4889 rows), 'test' (12 rows)"``."""
         counts: Dict[int, int] = {}
         for rec in records:
             counts[rec.split] = counts.get(rec.split, 0) + 1
-        return ', '.join(f'{names[k]!r} ({counts[k]} rows)'
+        return ', '.join(f'{_SPLIT_NAMES[k]!r} ({counts[k]} rows)'
                          for k in sorted(counts))
 
     def _parse_image(self, ann_file: str, file_name: str,

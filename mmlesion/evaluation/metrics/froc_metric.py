@@ -127,8 +127,8 @@ class FROCMetric(BaseMetric):
         log_breakdowns (bool): also log the table rows of the breakdowns.
             Defaults to False: the logged table is the headline (all
             lesions: sensitivities, mean, COCO mAP and mAP@0.5); the
-            breakdowns are in the returned metrics (hence the scalars),
-            ``froc_detections.json`` and ``froc_curve.png``.
+            breakdowns are in the returned metrics (hence the scalars) and
+            ``froc_detections.json``, the size curves in ``froc_curve.png``.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
@@ -347,9 +347,9 @@ class FROCMetric(BaseMetric):
         if not self.log_breakdowns and len(rows) > 2:
             rows = rows[:2]
             note = (f'breakdowns ({len(curves) - 1} subsets by lesion type '
-                    'and size): in the metrics / scalars, '
-                    'froc_detections.json and froc_curve.png '
-                    '(log_breakdowns=True to log them here)')
+                    'and size): in the returned metrics (scalars) and '
+                    'froc_detections.json, size curves in froc_curve.png '
+                    '(log_breakdowns=True logs them here)')
         else:
             note = None
         self._log_table(rows, curve, len(skipped), len(dets), match, note)
