@@ -19,7 +19,9 @@ mmengine's loader for local files (the ``''`` scheme of
 2. only where the safe load fails on an **unknown global** (a checkpoint of
    plain mmengine, or with custom objects) does it unpickle the file fully
    (what mmengine did on torch < 2.6), logging a warning that names the
-   file. ``MMLESION_STRICT_CHECKPOINTS=1`` refuses instead;
+   file. ``MMLESION_STRICT_CHECKPOINTS=1`` refuses instead, and a global of
+   a module torch blocks (``os.system``, ``subprocess``...) is always
+   refused: full unpickling would run it;
 3. any other failure (empty, truncated, corrupt file, or a file that is not
    a PyTorch checkpoint) raises :class:`CorruptCheckpointError` naming the
    file, its size and the reason, never a full-unpickling attempt nor an
@@ -53,7 +55,8 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 #: Phrases of torch's weights-only unpickler for a global it does not allow.
 _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
-                             r'unrecognized function|Unsupported class')
+                             r'unrecognized function|allowlisted|'
+                             r'must be imported')
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -143,6 +146,13 @@ def load_local_checkpoint(filename: str,
             checkpoint = torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        blocked = re.search(r'unsupported GLOBAL (\S+) whose module (\S+) '
+                            r'is blocked', str(err))
+        if blocked:  # e.g. os.system: never unpickle such a file
+            raise pickle.UnpicklingError(
+                f'{filename}: refers to {blocked.group(1)}, of a module torch '
+                f'blocks ({blocked.group(2)}); refusing to unpickle it'
+            ) from err
         if not _UNKNOWN_GLOBAL.search(str(err)):
             raise CorruptCheckpointError(
                 f'{filename}: not a readable PyTorch checkpoint '

@@ -144,3 +144,20 @@ def test_shipped_schedules_load_safely(config, tmp_path, monkeypatch):
     monkeypatch.setenv('MMLESION_STRICT_CHECKPOINTS', '1')
     loaded = load_local_checkpoint(path)
     assert len(loaded['param_schedulers']) == len(schedulers)
+
+
+class _RunsCode:
+    """Unpickling this calls os.system."""
+
+    def __reduce__(self):
+        import os
+        return (os.system, ('echo unpickled',))
+
+
+def test_blocked_globals_are_never_unpickled(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, x=_RunsCode()), path)
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r'evil.pth: refers to \S+system, of a module '
+                       'torch blocks'):
+        load_local_checkpoint(path)
