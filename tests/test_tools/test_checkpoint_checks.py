@@ -58,8 +58,10 @@ def test_test_tool_refuses_checkpoint_of_another_model(tiny_demo_root,
     out = _run_failing([
         'tools/test.py', CONFIG,
         str(ckpt), '--work-dir',
-        str(tmp_path / 'test'), '--cfg-options'
+        str(tmp_path / 'test'), '--cfg-options', 'trian_cfg.max_epochs=3'
     ] + _opts(tiny_demo_root))
+    # the typo is listed (before the checkpoint is refused)
+    assert 'trian_cfg (did you mean train_cfg?)' in out
     assert 'CheckpointMismatchError' in out
     assert f'{ckpt}: the checkpoint does not fit the model' in out
     assert 'missing keys' in out and 'unexpected key' in out

@@ -102,3 +102,11 @@ def test_train_tool_strictness(tmp_path):
     cfg = tool.build_cfg(args)
     args.allow_partial_load = True
     assert not tool.checkpoint_check_hook(cfg, args).strict
+
+
+def test_train_tool_lists_unknown_keys(tmp_path, log_messages):
+    args = _args(tmp_path / 'w', resume=None,
+                 cfg_options={'trian_cfg': dict(max_epochs=3)})
+    _train_tool().build_cfg(args)
+    assert any('trian_cfg (did you mean train_cfg?)' in m
+               for m in log_messages)
