@@ -158,6 +158,8 @@ def load_local_checkpoint(filename: str,
                 f'{filename}: not a readable PyTorch checkpoint '
                 f'({_describe(filename)}): {_short(err)}') from err
         checkpoint = _load_unsafe(filename, map_location, err)
+    except MemoryError:
+        raise
     except Exception as err:  # zip / storage / EOF errors of torch.load
         raise CorruptCheckpointError(
             f'{filename}: truncated, corrupt or not a PyTorch checkpoint '
