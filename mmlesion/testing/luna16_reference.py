@@ -19,7 +19,7 @@ on a nodule's sphere, marks inside excluded findings (many with diameter
 """
 import math
 import warnings
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import sklearn.metrics as skl_metrics
@@ -206,7 +206,8 @@ def _on_sphere_x(x: float, r: float):
 
 def random_luna16_case(ann: L.LUNA16Findings, exc: L.LUNA16Findings,
                        uids: Sequence[str], seed: int = 0,
-                       big_every: int = 7, max_marks: int = 120) -> Tuple:
+                       big_every: int = 7, max_marks: int = 120,
+                       num_marks: Optional[int] = None) -> Tuple:
     """Annotations (+ 3 overlapping twins) and random marks.
 
     Args:
@@ -217,6 +218,8 @@ def random_luna16_case(ann: L.LUNA16Findings, exc: L.LUNA16Findings,
         big_every (int): every ``big_every``-th scan gets 101 to 139
             marks (the cap applies); 1 gives all scans > 100 marks.
         max_marks (int): other scans get 1 to ``max_marks`` marks.
+        num_marks (int, optional): if given, every scan gets exactly this
+            many marks (benchmark setting; no scan is left without marks).
 
     Returns:
         tuple: ``(ann_rows, exc_rows, uids, cand_rows, corners)``; rows are
@@ -239,10 +242,13 @@ def random_luna16_case(ann: L.LUNA16Findings, exc: L.LUNA16Findings,
         by_scan_exc.setdefault(r[0], []).append(r)
     cands, corners = [], dict(on_radius=[], twins=twins, excluded=[])
     for i, uid in enumerate(uids):
-        if i % 13 == 0 and uid not in {t[0] for t in twins}:
+        if num_marks is not None:
+            num = num_marks
+        elif i % 13 == 0 and uid not in {t[0] for t in twins}:
             continue  # scans without any candidate
-        num = int(rng.integers(1, max_marks + 1)) if i % big_every else int(
-            rng.integers(101, 140))
+        else:
+            num = (int(rng.integers(1, max_marks + 1)) if i % big_every
+                   else int(rng.integers(101, 140)))
         rows = []
         for nod in by_scan_ann.get(uid, []):
             r = nod[4] / 2
@@ -268,6 +274,8 @@ def random_luna16_case(ann: L.LUNA16Findings, exc: L.LUNA16Findings,
         while len(rows) < num:
             p = centre + rng.uniform(-150, 150, size=3)
             rows.append([uid, *p.tolist()])
+        if num_marks is not None:
+            rows = rows[:num_marks]
         probs = np.round(rng.uniform(size=len(rows)), 2)  # many ties
         if len(rows) > 101 and i % 3 == 0:
             # a tie exactly at the cut: 100th and 101st largest are equal

@@ -41,8 +41,6 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-import numpy as np
-
 OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
            'froc_bootstrap.csv', 'nodules.csv')
 
@@ -139,8 +137,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from mmlesion.evaluation.functional.luna16 import evaluate_luna16
 
-    logger = MMLogger.get_instance(
-        'eval_luna16', logger_name='eval_luna16', log_level='INFO')
+    if MMLogger.check_instance_created('eval_luna16'):
+        logger = MMLogger.get_instance('eval_luna16')
+    else:
+        logger = MMLogger.get_instance(
+            'eval_luna16', logger_name='eval_luna16', log_level='INFO')
     out_dir = args.out_dir
     existing = [
         osp.join(out_dir, name) for name in OUTPUTS
@@ -186,7 +187,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'LUNA16 evaluation of {args.candidates} '
         f'({time.perf_counter() - t0:.2f} s)',
         f'scans {counts["num_scans"]}, nodules {counts["num_nodules"]} '
-        f'(detected {counts["num_detected"]}), marks {counts["num_candidates"]}'
+        f'(detected {counts["num_detected"]}), marks '
+        f'{counts["num_candidates"]}'
         f' (kept {counts["num_kept"]}, FP {counts["num_fp"]}, on excluded '
         f'findings {counts["num_irrelevant"]}, double detections '
         f'{counts["num_double_detections"]})',

@@ -234,8 +234,11 @@ def read_seriesuids_csv(path: str) -> List[str]:
     return uids
 
 
-def write_candidates_csv(path: str, seriesuids: Sequence[str],
-                         xyz: np.ndarray, probability: np.ndarray) -> None:
+def write_candidates_csv(path: str,
+                         seriesuids: Sequence[str],
+                         xyz: np.ndarray,
+                         probability: np.ndarray,
+                         diameter_mm: Optional[np.ndarray] = None) -> None:
     """Write candidates in the official CSV format.
 
     Numbers are written with ``repr`` so that reading the file back gives
@@ -246,15 +249,20 @@ def write_candidates_csv(path: str, seriesuids: Sequence[str],
         seriesuids (Sequence[str]): ``(N,)`` series UID per mark.
         xyz (np.ndarray): ``(N, 3)`` world positions (mm).
         probability (np.ndarray): ``(N,)`` probabilities.
+        diameter_mm (np.ndarray, optional): ``(N,)`` estimated diameters,
+            written as an extra ``diameter_mm`` column (the official script
+            reads columns by name and ignores it).
     """
     xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
     probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+    extra = ([] if diameter_mm is None else
+             [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
     with open(path, 'w', newline='') as handle:
         writer = csv.writer(handle)
-        writer.writerow(_CANDIDATE_COLUMNS)
-        for uid, (x, y, z), p in zip(seriesuids, xyz, probability):
-            writer.writerow([uid, repr(float(x)), repr(float(y)),
-                             repr(float(z)), repr(float(p))])
+        writer.writerow(_CANDIDATE_COLUMNS +
+                        (('diameter_mm', ) if extra else ()))
+        for row in zip(seriesuids, *xyz.T, probability, *extra):
+            writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])
 
 
 def scan_indices(uids: np.ndarray,
@@ -283,9 +291,8 @@ def scan_indices(uids: np.ndarray,
     if unknown == 'error' and (out < 0).any():
         row = int(np.flatnonzero(out < 0)[0])
         raise ValueError(
-            f'{source} row {row + 1} (line {row + 2}): seriesuid '
-            f'{uids[row]} is not in the seriesuids list '
-            f'({len(seriesuids)} scans)')
+            f'{source}, data row {row + 1}: seriesuid {uids[row]} is not in '
+            f'the seriesuids list ({len(seriesuids)} scans)')
     return out
 
 
@@ -432,7 +439,8 @@ def match_luna16(candidates: LUNA16Candidates,
                  excluded: Optional[LUNA16Findings],
                  seriesuids: Sequence[str],
                  max_marks: int = MAX_MARKS_PER_SCAN,
-                 unknown: str = 'error') -> LUNA16Match:
+                 unknown: str = 'error',
+                 source: str = 'candidates') -> LUNA16Match:
     """Cap the marks and match them to nodules and excluded findings.
 
     Args:
@@ -444,12 +452,14 @@ def match_luna16(candidates: LUNA16Candidates,
         max_marks (int): per-scan cap. Defaults to 100.
         unknown (str): candidates of unlisted scans: ``'error'`` (default) or
             ``'ignore'`` (the official script's behaviour).
+        source (str): name of the candidates (e.g. their file) for error
+            messages.
 
     Returns:
         LUNA16Match: per-mark outcomes and per-nodule results.
     """
     seriesuids = list(seriesuids)
-    cand_scan = scan_indices(candidates.seriesuids, seriesuids, 'candidates',
+    cand_scan = scan_indices(candidates.seriesuids, seriesuids, source,
                              unknown)
     prob = np.asarray(candidates.probability, dtype=np.float64)
     cxyz = np.asarray(candidates.xyz, dtype=np.float64).reshape(-1, 3)
@@ -859,7 +869,9 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
     Returns:
         LUNA16Result: the FROC, CPM, band, TNP and counts.
     """
+    source = 'candidates'
     if isinstance(candidates, str):
+        source = candidates
         candidates = read_candidates_csv(candidates)
     if isinstance(annotations, str):
         annotations = read_findings_csv(annotations)
@@ -868,7 +880,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
     if isinstance(seriesuids, str):
         seriesuids = read_seriesuids_csv(seriesuids)
     match = match_luna16(candidates, annotations, excluded, seriesuids,
-                         max_marks, unknown)
+                         max_marks, unknown, source)
     labels, probs, _ = match.entries()
     fps, sens, thr = luna16_froc_curve(labels, probs, len(match.nodule_scan),
                                        match.num_scans)

@@ -61,9 +61,9 @@ def test_identical_to_reference(case):
     ann_rows, exc_rows, uids, cands, corners = case
     ref = reference_luna16(ann_rows, exc_rows, uids, cands, num_boot=12,
                            seed=3)
-    res = L.evaluate_luna16(rows_to_candidates(cands), rows_to_findings(ann_rows),
-                            rows_to_findings(exc_rows), uids, num_bootstrap=12,
-                            seed=3)
+    res = L.evaluate_luna16(
+        rows_to_candidates(cands), rows_to_findings(ann_rows),
+        rows_to_findings(exc_rows), uids, num_bootstrap=12, seed=3)
     # the curve is the same roc_curve output with the same scaling
     assert np.array_equal(res.fps, ref['fps'])
     assert np.array_equal(res.sens, ref['sens'])
@@ -93,8 +93,9 @@ def test_identical_to_reference(case):
 
 def test_corners_by_construction(case):
     ann_rows, exc_rows, uids, cands, corners = case
-    match = L.match_luna16(rows_to_candidates(cands), rows_to_findings(ann_rows),
-                           rows_to_findings(exc_rows), uids)
+    match = L.match_luna16(
+        rows_to_candidates(cands), rows_to_findings(ann_rows),
+        rows_to_findings(exc_rows), uids)
     key = {(c[0], c[1], c[2], c[3]): i for i, c in enumerate(cands)}
     # a mark between two overlapping nodules is a TP for both
     for t in corners['twins']:

@@ -100,7 +100,8 @@ def test_bad_rows_and_unknown_seriesuids(small, tmp_path, capsys):
         tmp_path / 'unknown.csv',
         'seriesuid,coordX,coordY,coordZ,probability\nzz9,1,0,0,0.9\n')
     assert tool.main(_argv(bad, tmp_path / 'o2')) == 1
-    assert 'zz9 is not in the seriesuids list' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert 'unknown.csv, data row 1: seriesuid zz9 is not in' in err
     assert not (tmp_path / 'o2').exists()
     assert tool.main(_argv(bad, tmp_path / 'o3',
                            '--ignore-unknown-seriesuids',
