@@ -4,7 +4,8 @@
 #   python tools/analysis_tools/find_hard_regions.py \
 #       configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py \
 #       work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/epoch_12.pth \
-#       --out work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/hard_regions.json
+#       --out \
+#       work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/hard_regions.json
 # then this config continues from that checkpoint for 6 more epochs with 30 %
 # of the crops on the hard regions (the ratio of the LUNA16 ABS config,
 # aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py, and the same choices:

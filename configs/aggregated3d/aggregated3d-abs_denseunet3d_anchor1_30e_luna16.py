@@ -6,7 +6,8 @@
 #   python tools/analysis_tools/find_hard_regions.py \
 #       configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \
 #       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/epoch_50.pth \
-#       --out work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/hard_regions_fold0.json
+#       --out \
+#       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/hard_regions_fold0.json
 # Another fold k: the datasets' fold=k (see the base), and load_from and
 # hard_regions_file of that fold's first round.
 # Choices where the paper is silent: 30 % of the crops on hard regions (the

@@ -32,7 +32,8 @@ def test_abs_round_inherits_its_row(name, first_round, epochs):
     assert model['rpn_head'].pop('loss_cls')['t_start'] == 10.0
     base_model['rpn_head'].pop('loss_cls')
     assert model == base_model
-    assert cfg.load_from == f'work_dirs/{first_round}/epoch_{base.max_epochs}.pth'
+    ckpt = f'epoch_{base.max_epochs}.pth'
+    assert cfg.load_from == f'work_dirs/{first_round}/{ckpt}'
     assert cfg.train_cfg.max_epochs == epochs
     pipe, base_pipe = (_train_dataset(c).pipeline for c in (cfg, base))
     crop = pipe[1]
