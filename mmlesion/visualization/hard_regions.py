@@ -19,6 +19,7 @@ def plot_hard_regions(scans: List[dict], path: str) -> None:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     kinds = (('hard_negative', 'hard negatives (false positives)',
               'tab:red'),
@@ -50,7 +51,8 @@ def plot_hard_regions(scans: List[dict], path: str) -> None:
         ax_scan.bar(x, counts[k, order], bottom=bottom, color=colour,
                     width=1.0, label=label)
         bottom += counts[k, order]
-    ax_scan.set_xlabel(f'training scans ({len(scans)}), sorted')
+    ax_scan.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_scan.set_xlabel(f'training scans ({len(scans)}), sorted by count')
     ax_scan.set_ylabel('hard regions')
     ax_scan.set_title('Hard regions per scan')
     ax_scan.legend(fontsize=8)
