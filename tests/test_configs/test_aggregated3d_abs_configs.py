@@ -9,6 +9,10 @@ from mmlesion.testing import get_config
 ROWS = [
     ('aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py',
      'aggregated3d_denseunet3d_anchor1_50e_luna16', 30),
+    ('aggregated3d-wo-da-abs_denseunet3d_anchor1_30e_luna16.py',
+     'aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16', 30),
+    ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_30e_luna16.py',
+     'aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16', 30),
     ('rpn3d-focal-abs_denseunet3d_anchor1_30e_luna16.py',
      'rpn3d-focal_denseunet3d_anchor1_50e_luna16', 30),
     ('aggregated3d-abs_denseunet3d-tiny_demo_luna16vol.py',
