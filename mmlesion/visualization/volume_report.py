@@ -52,7 +52,8 @@ def draw_key_slice(volume, finding: dict, path: Path,
                   interpolation='nearest' if zoom else 'antialiased')
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
                                edgecolor='lime', linewidth=1.5))
-        if zoom:
+        if zoom:  # beyond the image edge: air
+            ax.set_facecolor('black')
             half = max(x2 - x1, y2 - y1) * 1.5 + 8
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             ax.set_xlim(cx - half, cx + half)
