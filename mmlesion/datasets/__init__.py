@@ -3,3 +3,4 @@ from . import transforms, volumes  # noqa: F401
 from .deeplesion import DeepLesionDataset  # noqa: F401
 from .dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
 from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
+from .cross_val_volume_dataset import CrossValVolumeDataset  # noqa: F401
