@@ -18,7 +18,8 @@ EXTRA_KNOWN_KEYS = frozenset({
     'find_unused_parameters', 'sync_bn', 'compile',
     'activation_checkpointing', 'efficient_conv_bn_eval', 'tta_model',
     'tta_pipeline', 'launcher', 'work_dir', 'resume', 'load_from',
-    'allow_partial_load'  # tools/train.py: load_from may not fit exactly
+    'allow_partial_load',  # tools/train.py: load_from may not fit exactly
+    'searched_config_base'  # tools/search_alb.py: config it writes for
 })
 
 

@@ -2,7 +2,9 @@
 """Every config under configs/ loads, builds its model and names pretrained
 weights that resolve to a URL or file, without downloading (issue 10, item 1).
 
-Configs are found by globbing, so configs that other folders add are covered
+Every top-level key must be read by something (no typos such as
+``trian_cfg``, :func:`mmlesion.utils.find_unknown_config_keys`). Configs are
+found by globbing, so configs that other folders add are covered
 without editing this file. Models are built as the config has them
 (``init_cfg`` included) but ``init_weights`` is never called, so nothing is
 fetched; every ``Pretrained`` source and ``load_from`` is resolved with
@@ -20,7 +22,8 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.testing import repo_root
-from mmlesion.utils import resolve_checkpoint_source
+from mmlesion.utils import (find_unknown_config_keys,
+                            resolve_checkpoint_source)
 
 CONFIG_ROOT = repo_root() / 'configs'
 # Folders of the 2D methods whose papers start from ImageNet weights.
@@ -72,6 +75,7 @@ def test_configs_found():
 def test_config_loads_builds_and_resolves(name):
     cfg = Config.fromfile(str(CONFIG_ROOT / name))
     assert 'model' in cfg, f'{name} has no model'
+    assert find_unknown_config_keys(cfg) == [], name
     assert cfg.get('default_scope') == 'mmdet', name
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(copy.deepcopy(cfg.model))

@@ -27,9 +27,8 @@ trpn_head = dict(
     loc_prior=0.5,
     loss_loc=dict(
         type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
-# Paper-pure TRPN for the ablation: p learnt only through Eq. (1)'s feature
-# weighting (no auxiliary location loss).
-trpn_head_paper_pure = dict(trpn_head, loss_loc=None)
+# Paper-pure TRPN for the ablation (p learnt only through Eq. (1)'s feature
+# weighting): loss_loc=None, see elixirnet-trpn-noaux_r50_fpn_1x_....
 
 # Auto-lesion Block genotypes (ALB = normal cell, ALBr = reduce cell, B = 4
 # branches; each entry is (operation, input index): 0 = cell input, j =
