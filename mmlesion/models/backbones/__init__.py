@@ -1,3 +1,4 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .resnet_with_stem import ResNetWithStem  # noqa: F401
 from .vgg import LesionVGG  # noqa: F401
+from .mulan_densenet import MULANDenseNet  # noqa: F401
