@@ -1,2 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .improved_retinanet import ImprovedRetinaNet  # noqa: F401
+from .lens import LENS  # noqa: F401
