@@ -5,10 +5,13 @@ from .generator import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE, SPLIT_CODES,
                         dataset_digest, generate_demo_deeplesion)
 from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
                       simulate_acquisition)
+from .volumes import (DemoVolumeConfig, DemoVolumeGenerator,
+                      generate_demo_volumes)
 
 __all__ = [
     'BOX_PADDING', 'DL_INFO_COLUMNS', 'META_FILE', 'SPLIT_CODES',
     'DeepLesionDemoGenerator', 'DemoDataConfig', 'dataset_digest',
     'generate_demo_deeplesion', 'CTPhantom', 'Lesion', 'PatientAnatomy',
-    'SliceGrid', 'Tissue', 'simulate_acquisition'
+    'SliceGrid', 'Tissue', 'simulate_acquisition', 'DemoVolumeConfig',
+    'DemoVolumeGenerator', 'generate_demo_volumes'
 ]

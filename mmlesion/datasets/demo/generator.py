@@ -252,14 +252,7 @@ class DeepLesionDemoGenerator:
     """
 
     def __init__(self, config: Optional[DemoDataConfig] = None, **kwargs):
-        config = DemoDataConfig() if config is None else config
-        if kwargs:
-            unknown = set(kwargs) - set(DemoDataConfig.__dataclass_fields__)
-            if unknown:
-                raise TypeError(f'Unknown DemoDataConfig fields: {unknown}')
-            config = DemoDataConfig(**{**asdict(config), **kwargs})
-        config.validate()
-        self.config = config
+        self.config = merge_config(DemoDataConfig, config, kwargs)
         self._series: Optional[List[_Series]] = None
 
     # ------------------------------------------------------------------
@@ -757,37 +750,31 @@ class DeepLesionDemoGenerator:
             FileExistsError: ``out_dir`` is a file, or a non-empty folder and
                 ``overwrite`` is False, or not a generated dataset.
         """
-        out = Path(out_dir).expanduser().absolute()
-        check_output_dir(out, overwrite)
-        out.parent.mkdir(parents=True, exist_ok=True)
         series = self.plan()
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-',
-                                    dir=str(out.parent)))
-        try:
-            os.chmod(tmp, 0o755)
-            progress = None
-            if show_progress:
-                from mmengine.utils import ProgressBar
-                progress = ProgressBar(self.num_images(), file=sys.stdout)
+
+        def write(tmp: Path, progress) -> None:
             for s in series:
                 self._write_series(tmp, s, progress)
-            if progress is not None:
-                progress.file.write('\n')
             self.write_csv(tmp / 'DL_info.csv')
             (tmp / META_FILE).write_text(
                 json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
                 encoding='utf-8')
-            _replace_dir(tmp, out, overwrite)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        out = write_dataset_dir(out_dir, write, overwrite, META_FILE,
+                                self.num_images() if show_progress else 0)
         summary = self.summary()
         summary['out_dir'] = str(out)
         return summary
 
 
-def check_output_dir(out: Path, overwrite: bool) -> None:
+def check_output_dir(out: Path, overwrite: bool,
+                     marker: str = META_FILE) -> None:
     """Refuse to clobber user data.
+
+    Args:
+        out (Path): the folder to write.
+        overwrite (bool): allow replacing a folder holding ``marker``.
+        marker (str): file that marks a folder written by a generator.
 
     Raises:
         FileExistsError: see :meth:`DeepLesionDemoGenerator.generate`.
@@ -802,16 +789,17 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f'{out} exists and is not empty; pass overwrite=True '
             '(--overwrite) to replace a previously generated demo dataset')
-    if not (out / META_FILE).is_file():
+    if not (out / marker).is_file():
         raise FileExistsError(
-            f'{out} is not empty and has no {META_FILE}: it was not written '
+            f'{out} is not empty and has no {marker}: it was not written '
             'by the demo generator, refusing to overwrite it (remove it '
             'yourself or choose another --out)')
 
 
-def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
+def _replace_dir(tmp: Path, out: Path, overwrite: bool,
+                 marker: str = META_FILE) -> None:
     if out.exists():
-        check_output_dir(out, overwrite)  # it may have changed meanwhile
+        check_output_dir(out, overwrite, marker)  # it may have changed
         if any(out.iterdir()):
             old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-',
                                         dir=str(out.parent)))
@@ -822,6 +810,67 @@ def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
             return
         os.rmdir(out)
     os.rename(tmp, out)
+
+
+def merge_config(config_cls: type, config: Optional[object],
+                 overrides: dict) -> object:
+    """A validated settings dataclass: ``config`` (or the defaults) with
+    keyword ``overrides``.
+
+    Raises:
+        TypeError: an override that is not a field of ``config_cls``.
+        ValueError: from ``validate()``, naming the bad field.
+    """
+    config = config_cls() if config is None else config
+    if overrides:
+        unknown = set(overrides) - set(config_cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f'Unknown {config_cls.__name__} fields: '
+                            f'{unknown}')
+        config = config_cls(**{**asdict(config), **overrides})
+    config.validate()
+    return config
+
+
+def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
+                      marker: str, num_steps: int = 0) -> Path:
+    """Write a generated dataset atomically into ``out_dir``.
+
+    ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
+    is an mmengine ``ProgressBar`` over ``num_steps`` steps, or None), which
+    then replaces ``out_dir``: an interrupted run leaves nothing
+    half-written, and a user's folder (one without ``marker``) is never
+    replaced.
+
+    Args:
+        out_dir (str | Path): the dataset root.
+        write (callable): ``write(tmp: Path, progress) -> None``.
+        overwrite (bool): replace a previously generated dataset.
+        marker (str): the file that marks a generated dataset.
+        num_steps (int): progress-bar length; 0 shows no bar.
+
+    Returns:
+        Path: the absolute ``out_dir``.
+    """
+    out = Path(out_dir).expanduser().absolute()
+    check_output_dir(out, overwrite, marker)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-',
+                                dir=str(out.parent)))
+    try:
+        os.chmod(tmp, 0o755)
+        progress = None
+        if num_steps:
+            from mmengine.utils import ProgressBar
+            progress = ProgressBar(num_steps, file=sys.stdout)
+        write(tmp, progress)
+        if progress is not None:
+            progress.file.write('\n')
+        _replace_dir(tmp, out, overwrite, marker)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 def generate_demo_deeplesion(out_dir: Union[str, Path],

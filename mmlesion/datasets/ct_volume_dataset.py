@@ -1,0 +1,117 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""CT volumes with 3D lesion boxes from the common annotation file."""
+from typing import List, Optional
+
+from mmdet.datasets import BaseDetDataset
+from mmdet.registry import DATASETS
+
+from .volumes.annotation_file import (load_annotation_file,
+                                      resolve_volume_file)
+
+
+@DATASETS.register_module()
+class CTVolumeDataset(BaseDetDataset):
+    """Whole CT scans with 3D boxes (LUNA16, KiTS19, LiTS, NIH-LN, ...).
+
+    Reads the common annotation file written by the converters in
+    ``tools/dataset_converters/`` (format: :mod:`mmlesion.datasets.volumes.
+    annotation_file`); one sample is one scan, loaded by
+    :class:`~mmlesion.datasets.transforms.LoadCTVolume`. A data_info is::
+
+        dict(img_path=<abs path of the scan (file or DICOM folder)>,
+             img_id=<id>, series_uid=<str or None>,
+             spacing_zyx=(dz, dy, dx), origin_xyz=(x0, y0, z0),
+             direction=<9 floats>, shape_zyx=(z, y, x),
+             instances=[dict(bbox=[x1, y1, z1, x2, y2, z2], bbox_label=0,
+                             ignore_flag=0, center_world=[x, y, z],
+                             diameter_mm=5.6)])
+
+    Boxes are in continuous voxels of the scan as ``load_ct_volume``
+    returns it (SimpleITK continuous index). Findings marked ``ignore``
+    (e.g. LUNA16's excluded findings) get ``ignore_flag=1``.
+
+    Args:
+        ann_file (str): the JSON, relative to ``data_root`` unless absolute.
+        data_prefix (dict): ``img`` = folder the scans' relative ``file``
+            paths start from; empty (default) = the JSON's folder.
+        metainfo (dict, optional): defaults to the file's
+            ``metainfo.classes``; given ``classes`` must have the same
+            number of names.
+        filter_cfg (dict, optional): ``filter_empty_gt=True`` drops scans
+            without any non-ignored box (only when not ``test_mode``).
+        **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
+    """
+
+    METAINFO: dict = {'classes': None}
+
+    def __init__(self,
+                 *args,
+                 ann_file: str = '',
+                 data_prefix: dict = dict(img=''),
+                 metainfo: Optional[dict] = None,
+                 **kwargs) -> None:
+        # mmengine joins an empty prefix with data_root; the format says
+        # relative paths start from the JSON's folder unless a prefix is set
+        self._files_root_given = bool(data_prefix.get('img'))
+        super().__init__(
+            *args,
+            ann_file=ann_file,
+            data_prefix=data_prefix,
+            metainfo=metainfo,
+            **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """Read the annotation file into one data_info per scan.
+
+        Returns:
+            list[dict]: see the class doc.
+
+        Raises:
+            ValueError: naming the file, volume and field of a malformed
+                entry, or classes that disagree with ``metainfo``.
+        """
+        data = load_annotation_file(self.ann_file)
+        classes = list(data['metainfo']['classes'])
+        given = self._metainfo.get('classes')
+        if given is None:
+            self._metainfo['classes'] = tuple(classes)
+        elif len(given) != len(classes):
+            raise ValueError(
+                f'{self.ann_file}: metainfo.classes {classes} and the '
+                f'dataset classes {list(given)} differ in length')
+        self._metainfo.setdefault('dataset', data['metainfo'].get('dataset'))
+        root = self.data_prefix.get('img') if self._files_root_given \
+            else None
+        data_list = []
+        for vol in data['volumes']:
+            instances = []
+            for ann in vol['annotations']:
+                instances.append(
+                    dict(
+                        bbox=[float(v) for v in ann['bbox']],
+                        bbox_label=int(ann.get('label', 0)),
+                        ignore_flag=int(bool(ann.get('ignore', False))),
+                        center_world=ann.get('center_world'),
+                        diameter_mm=float(ann.get('diameter_mm', -1))))
+            data_list.append(
+                dict(
+                    img_path=resolve_volume_file(self.ann_file, vol['file'],
+                                                 root),
+                    img_id=vol['id'],
+                    series_uid=vol.get('series_uid'),
+                    spacing_zyx=tuple(vol['spacing_zyx']),
+                    origin_xyz=tuple(vol['origin_xyz']),
+                    direction=tuple(vol['direction']),
+                    shape_zyx=tuple(int(v) for v in vol['shape_zyx']),
+                    instances=instances))
+        return data_list
+
+    def filter_data(self) -> List[dict]:
+        """Drop scans without non-ignored boxes if ``filter_empty_gt``."""
+        if self.test_mode or not self.filter_cfg or not self.filter_cfg.get(
+                'filter_empty_gt', False):
+            return self.data_list
+        return [
+            info for info in self.data_list if any(
+                not ins['ignore_flag'] for ins in info['instances'])
+        ]

@@ -1,0 +1,16 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""CT volumes: reading, geometry, resampling (see :mod:`.ct_volume` for the
+coordinate conventions shared by every 3D component)."""
+from .annotation_file import (BOX_FORMAT, box_center_world,
+                              box_from_world_sphere, load_annotation_file,
+                              volume_entry, write_annotation_file)
+from .ct_volume import CTVolume
+from .loading import list_dicom_series, load_ct_volume
+from .resampling import map_points_zyx, resample_boxes_3d, resample_volume
+
+__all__ = [
+    'BOX_FORMAT', 'box_center_world', 'box_from_world_sphere',
+    'load_annotation_file', 'volume_entry', 'write_annotation_file',
+    'CTVolume', 'list_dicom_series', 'load_ct_volume', 'map_points_zyx',
+    'resample_boxes_3d', 'resample_volume'
+]

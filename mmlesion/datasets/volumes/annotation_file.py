@@ -1,0 +1,258 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The common 3D annotation file (JSON) of mmlesion's volume datasets.
+
+Every dataset converter (``tools/dataset_converters/{luna16,kits19,lits,
+nih_ln}.py``) writes it and :class:`~mmlesion.datasets.CTVolumeDataset`
+reads it::
+
+    {
+      "metainfo": {"dataset": "luna16", "classes": ["nodule"],
+                   "box_format": "x1y1z1x2y2z2_voxel"},
+      "volumes": [
+        {"id": "1.3.6.1.4.1.14519.5.2.1.6279.6001.100225287222365663678666836860",
+         "file": "subset0/1.3.6....860.mhd",     # relative to the JSON's
+                                                 # folder, or absolute
+         "series_uid": "1.3.6....860",           # or null
+         "shape_zyx": [z, y, x], "spacing_zyx": [dz, dy, dx],
+         "origin_xyz": [x0, y0, z0], "direction": [9 numbers, row-major],
+         "annotations": [
+           {"bbox": [x1, y1, z1, x2, y2, z2],    # continuous voxels
+            "center_world": [x, y, z],           # mm, LPS
+            "diameter_mm": 5.65, "label": 0, "ignore": false}
+         ]}
+      ]
+    }
+
+Geometry (``shape_zyx`` ... ``direction``) is that of the volume as
+:func:`~mmlesion.datasets.volumes.load_ct_volume` returns it (canonical
+LPS axial orientation), so boxes index its array directly. Boxes are in
+SimpleITK's continuous index (voxel centres at integers, see
+:mod:`mmlesion.datasets.volumes.ct_volume`): ``center_world`` is
+``voxel_to_world`` of the box centre. ``label`` indexes
+``metainfo.classes``; ``ignore: true`` marks findings that are neither
+positives nor negatives (e.g. LUNA16's ``annotations_excluded.csv``).
+``diameter_mm`` is the annotated diameter where the source gives one
+(LUNA16, NIH-LN), else the equivalent-sphere diameter of the mask
+component (KiTS19, LiTS). ``-1`` means unknown. Extra keys (e.g.
+``"source": {...}``) are allowed and kept.
+"""
+import json
+import math
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .ct_volume import CTVolume
+
+#: Value of ``metainfo.box_format``.
+BOX_FORMAT = 'x1y1z1x2y2z2_voxel'
+
+
+def box_from_world_sphere(volume: CTVolume, center_xyz: Sequence[float],
+                          diameter_mm: float) -> List[float]:
+    """The voxel box ``[x1, y1, z1, x2, y2, z2]`` of a sphere given in mm.
+
+    Args:
+        volume (CTVolume): the volume (only its geometry is used).
+        center_xyz (sequence[float]): world centre (x, y, z) mm.
+        diameter_mm (float): diameter (> 0) in mm.
+
+    Returns:
+        list[float]: the box centred on the voxel position of the centre,
+        of extent ``diameter / spacing`` voxels along each axis.
+    """
+    c_zyx = volume.world_to_voxel(np.asarray(center_xyz, dtype=float))[0]
+    half = 0.5 * float(diameter_mm) / np.asarray(volume.spacing_zyx)
+    lo, hi = (c_zyx - half)[::-1], (c_zyx + half)[::-1]
+    return [float(v) for v in np.concatenate([lo, hi])]
+
+
+def box_center_world(volume: CTVolume, bbox: Sequence[float]) -> List[float]:
+    """World centre (x, y, z) mm of a voxel box ``[x1, y1, z1, x2, y2, z2]``."""
+    b = np.asarray(bbox, dtype=float)
+    centre_zyx = ((b[:3] + b[3:]) / 2)[::-1]
+    return [float(v) for v in volume.voxel_to_world(centre_zyx)[0]]
+
+
+def volume_entry(volume: CTVolume,
+                 volume_id: str,
+                 file: str,
+                 annotations: List[dict],
+                 **extra: Any) -> dict:
+    """One entry of ``volumes`` with the volume's geometry.
+
+    Args:
+        volume (CTVolume): as :func:`load_ct_volume` returned it.
+        volume_id (str): unique id of the scan.
+        file (str): path of the scan, relative to the JSON's folder or
+            absolute.
+        annotations (list[dict]): ``bbox``, ``center_world``,
+            ``diameter_mm``, ``label``, ``ignore`` each.
+        **extra: more keys of the entry (kept by the reader).
+
+    Returns:
+        dict: the entry.
+    """
+    entry = dict(
+        id=str(volume_id),
+        file=str(file),
+        series_uid=volume.series_uid,
+        shape_zyx=list(volume.shape_zyx),
+        spacing_zyx=[float(v) for v in volume.spacing_zyx],
+        origin_xyz=[float(v) for v in volume.origin_xyz],
+        direction=[float(v) for v in volume.direction.ravel()],
+        annotations=annotations)
+    entry.update(extra)
+    return entry
+
+
+def write_annotation_file(path: str,
+                          dataset: str,
+                          classes: Sequence[str],
+                          volumes: List[dict],
+                          overwrite: bool = False,
+                          **metainfo: Any) -> None:
+    """Write the common annotation file (validated first).
+
+    Args:
+        path (str): output JSON.
+        dataset (str): ``metainfo.dataset``.
+        classes (sequence[str]): ``metainfo.classes``.
+        volumes (list[dict]): entries (see :func:`volume_entry`).
+        overwrite (bool): replace an existing file. Defaults to False.
+        **metainfo: more ``metainfo`` keys.
+
+    Raises:
+        FileExistsError: if ``path`` exists and not ``overwrite``.
+    """
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite '
+                              f'(overwrite=True) to replace it')
+    data = dict(
+        metainfo=dict(
+            dataset=dataset,
+            classes=list(classes),
+            box_format=BOX_FORMAT,
+            **metainfo),
+        volumes=volumes)
+    validate_annotation_data(data, path)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _numbers(where: str, value: Any, n: int, positive: bool = False):
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f'{where}: expected a list of {n} numbers, got '
+                         f'{value!r}')
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or \
+                not math.isfinite(v) or (positive and v <= 0):
+            raise ValueError(f'{where}: expected {n} finite '
+                             f'{"positive " if positive else ""}numbers, '
+                             f'got {value!r}')
+
+
+def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
+    """Check the structure of a loaded annotation file.
+
+    Raises:
+        ValueError: naming the file, the volume (index and id), the
+            annotation index and the field of the first problem.
+    """
+    if not isinstance(data, dict) or 'volumes' not in data or \
+            'metainfo' not in data:
+        raise ValueError(f'{path}: expected an object with "metainfo" and '
+                         f'"volumes" (mmlesion volume annotation file)')
+    meta = data['metainfo']
+    classes = meta.get('classes') if isinstance(meta, dict) else None
+    if not isinstance(classes, list) or not classes or not all(
+            isinstance(c, str) for c in classes):
+        raise ValueError(f'{path}: metainfo.classes must be a non-empty '
+                         f'list of names, got {classes!r}')
+    if meta.get('box_format', BOX_FORMAT) != BOX_FORMAT:
+        raise ValueError(f'{path}: metainfo.box_format must be '
+                         f'{BOX_FORMAT!r}, got {meta["box_format"]!r}')
+    if not isinstance(data['volumes'], list):
+        raise ValueError(f'{path}: "volumes" must be a list')
+    seen = set()
+    for i, vol in enumerate(data['volumes']):
+        where = f'{path}: volumes[{i}]'
+        if not isinstance(vol, dict):
+            raise ValueError(f'{where}: expected an object')
+        for key in ('id', 'file', 'shape_zyx', 'spacing_zyx', 'origin_xyz',
+                    'direction', 'annotations'):
+            if key not in vol:
+                raise ValueError(f'{where}: missing field "{key}"')
+        where = f'{path}: volumes[{i}] (id {vol["id"]!r})'
+        if vol['id'] in seen:
+            raise ValueError(f'{where}, field "id": duplicated id')
+        seen.add(vol['id'])
+        if not isinstance(vol['file'], str) or not vol['file']:
+            raise ValueError(f'{where}, field "file": expected a path')
+        _numbers(f'{where}, field "shape_zyx"', vol['shape_zyx'], 3, True)
+        _numbers(f'{where}, field "spacing_zyx"', vol['spacing_zyx'], 3,
+                 True)
+        _numbers(f'{where}, field "origin_xyz"', vol['origin_xyz'], 3)
+        _numbers(f'{where}, field "direction"', vol['direction'], 9)
+        if not isinstance(vol['annotations'], list):
+            raise ValueError(f'{where}, field "annotations": expected a list')
+        for j, ann in enumerate(vol['annotations']):
+            aw = f'{where}, annotations[{j}]'
+            if not isinstance(ann, dict) or 'bbox' not in ann:
+                raise ValueError(f'{aw}: expected an object with "bbox"')
+            _numbers(f'{aw}, field "bbox"', ann['bbox'], 6)
+            b = ann['bbox']
+            if not all(b[k + 3] > b[k] for k in range(3)):
+                raise ValueError(f'{aw}, field "bbox": x2 > x1, y2 > y1 and '
+                                 f'z2 > z1 needed, got {b}')
+            label = ann.get('label', 0)
+            if isinstance(label, bool) or not isinstance(label, int) or \
+                    not 0 <= label < len(classes):
+                raise ValueError(f'{aw}, field "label": expected an index '
+                                 f'into {classes}, got {label!r}')
+            if not isinstance(ann.get('ignore', False), bool):
+                raise ValueError(f'{aw}, field "ignore": expected true or '
+                                 f'false, got {ann["ignore"]!r}')
+            if 'center_world' in ann:
+                _numbers(f'{aw}, field "center_world"', ann['center_world'],
+                         3)
+            d = ann.get('diameter_mm', -1)
+            if isinstance(d, bool) or not isinstance(
+                    d, (int, float)) or not math.isfinite(d):
+                raise ValueError(f'{aw}, field "diameter_mm": expected a '
+                                 f'number, got {d!r}')
+
+
+def load_annotation_file(path: str) -> Dict[str, Any]:
+    """Read and validate the common annotation file.
+
+    Args:
+        path (str): the JSON.
+
+    Returns:
+        dict: ``metainfo`` and ``volumes`` as in the file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Volume annotation file not found: {path}')
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{path}: not valid JSON ({err})')
+    validate_annotation_data(data, path)
+    return data
+
+
+def resolve_volume_file(ann_path: str, file: str,
+                        root: Optional[str] = None) -> str:
+    """Absolute path of a volume's ``file`` (relative to ``root`` or to the
+    folder of the annotation file)."""
+    if osp.isabs(file):
+        return file
+    base = root if root else osp.dirname(osp.abspath(ann_path))
+    return osp.join(base, file)

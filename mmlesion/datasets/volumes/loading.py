@@ -1,0 +1,314 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""One reader for CT volumes: NIfTI, MetaImage (.mhd + .raw) and DICOM.
+
+Everything is read through SimpleITK (GDCM for DICOM, which applies the
+rescale slope and intercept, also from the functional groups of an
+enhanced CT) and brought to one canonical axial orientation with
+``SimpleITK.DICOMOrient(img, 'LPS')``: index x grows towards the patient's
+left, y towards posterior, z towards superior (head), so the direction
+matrix is the identity unless the scan is oblique.
+"""
+import gzip
+import math
+import os
+import struct
+import os.path as osp
+import re
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+import SimpleITK as sitk
+
+from .ct_volume import CTVolume
+
+PathLike = Union[str, os.PathLike]
+
+#: File name endings read as one image file (DICOM files are detected by
+#: content, whatever their name).
+VOLUME_SUFFIXES: Tuple[str, ...] = ('.nii', '.nii.gz', '.mhd', '.mha',
+                                    '.nrrd', '.dcm')
+
+_DICOM_MODALITY = '0008|0060'
+_DICOM_SERIES_UID = '0020|000e'
+
+
+def _sitk_error(path: str, err: Exception) -> ValueError:
+    first = str(err).strip().splitlines()
+    detail = next((line for line in first if 'ERROR' in line or
+                   'Exception' in line), first[0] if first else '')
+    return ValueError(f'{path}: SimpleITK cannot read it as an image '
+                      f'({detail.strip()})')
+
+
+def _check_mhd(path: str) -> None:
+    """Raise FileNotFoundError if the data file of a .mhd is missing."""
+    data_file = None
+    with open(path, 'r', errors='replace') as f:
+        for line in f:
+            m = re.match(r'\s*ElementDataFile\s*=\s*(.+?)\s*$', line)
+            if m:
+                data_file = m.group(1)
+                break
+    if data_file is None:
+        raise ValueError(f'{path}: not a MetaImage header (no '
+                         f'ElementDataFile line)')
+    if data_file.upper() in ('LOCAL', 'LIST') or '%' in data_file:
+        return
+    raw = data_file if osp.isabs(data_file) else osp.join(
+        osp.dirname(path), data_file)
+    if not osp.isfile(raw):
+        raise FileNotFoundError(
+            f'{path}: its voxel data file {raw} (ElementDataFile = '
+            f'{data_file}) is missing; a .mhd needs its .raw beside it')
+
+
+def _nifti_pixdim(path: str) -> Optional[Tuple[float, ...]]:
+    """The x, y, z ``pixdim`` stored in a NIfTI-1/2 header.
+
+    ITK silently replaces a zero or NaN ``pixdim`` by 1 mm, so the header
+    is checked here before SimpleITK reads the file.
+    """
+    opener = gzip.open if path.lower().endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as f:
+            head = f.read(540)
+    except OSError as err:
+        raise ValueError(f'{path}: cannot be read as NIfTI ({err})')
+    for endian in '<>':
+        if len(head) >= 348 and struct.unpack(endian + 'i',
+                                              head[:4])[0] == 348:
+            return struct.unpack(endian + '8f', head[76:108])[1:4]
+        if len(head) >= 540 and struct.unpack(endian + 'i',
+                                              head[:4])[0] == 540:
+            return struct.unpack(endian + '8d', head[104:168])[1:4]
+    return None
+
+
+def _check_spacing(path: str,
+                   spacing: Tuple[float, ...],
+                   allow_negative: bool = False) -> None:
+    # some readers report a negative spacing before they fold its sign into
+    # the direction (GDCM on an enhanced CT), so that may be allowed here
+    if not all(
+            math.isfinite(s) and (abs(s) if allow_negative else s) > 0
+            for s in spacing):
+        raise ValueError(f'{path}: invalid voxel spacing {tuple(spacing)} '
+                         f'(x, y, z mm); every spacing must be finite and '
+                         f'> 0')
+
+
+def list_dicom_series(folder: PathLike) -> List[str]:
+    """Return the DICOM series UIDs (GDCM's series ids) found in a folder.
+
+    Args:
+        folder (str | PathLike): a folder of DICOM files (not recursive).
+
+    Returns:
+        list[str]: the series ids; empty if the folder holds no DICOM.
+    """
+    return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def _read_dicom_series(folder: str, series_uid: Optional[str]):
+    ids = list_dicom_series(folder)
+    if not ids:
+        raise FileNotFoundError(f'{folder}: no DICOM series in this folder')
+    if series_uid is None:
+        if len(ids) > 1:
+            raise ValueError(
+                f'{folder}: {len(ids)} DICOM series in this folder, name '
+                f'one with series_uid: {ids}')
+        uid = ids[0]
+    else:
+        if series_uid not in ids:
+            raise ValueError(f'{folder}: no DICOM series {series_uid!r} '
+                             f'here; found {ids}')
+        uid = series_uid
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
+    modality = _dicom_modality(files[0])
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    try:
+        img = reader.Execute()
+    except RuntimeError as err:
+        raise _sitk_error(folder, err)
+    return img, dict(series_uid=uid or None, modality=modality,
+                     num_files=len(files), first_file=files[0])
+
+
+def _info_reader(path: str) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise _sitk_error(path, err)
+    return reader
+
+
+def _dicom_modality(path: str) -> Optional[str]:
+    reader = _info_reader(path)
+    if reader.HasMetaDataKey(_DICOM_MODALITY):
+        return reader.GetMetaData(_DICOM_MODALITY).strip()
+    return None
+
+
+def _read_file(path: str):
+    reader = _info_reader(path)
+    meta = {}
+    is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or path.lower(
+    ).endswith('.dcm')
+    if is_dicom:
+        meta['modality'] = (reader.GetMetaData(_DICOM_MODALITY).strip()
+                            if reader.HasMetaDataKey(_DICOM_MODALITY) else
+                            None)
+        if reader.HasMetaDataKey(_DICOM_SERIES_UID):
+            meta['series_uid'] = reader.GetMetaData(
+                _DICOM_SERIES_UID).strip() or None
+    lower = path.lower()
+    if lower.endswith(('.nii', '.nii.gz')):
+        pixdim = _nifti_pixdim(path)
+        if pixdim is not None:
+            _check_spacing(path, pixdim[:reader.GetDimension()], True)
+    _check_spacing(path, reader.GetSpacing(), True)
+    try:
+        img = reader.Execute()
+    except RuntimeError as err:
+        raise _sitk_error(path, err)
+    return img, meta
+
+
+def _oblique_angle_deg(direction: np.ndarray) -> float:
+    cos = np.clip(np.abs(np.diag(direction)), -1.0, 1.0)
+    return float(np.degrees(np.arccos(cos)).max())
+
+
+def _resample_to_axial(img: sitk.Image, default_value: float) -> sitk.Image:
+    """Resample an oblique image onto an axis-aligned grid covering it."""
+    size = np.asarray(img.GetSize())
+    corners = np.array(
+        [[i, j, k] for i in (-0.5, size[0] - 0.5)
+         for j in (-0.5, size[1] - 0.5) for k in (-0.5, size[2] - 0.5)])
+    world = np.array([
+        img.TransformContinuousIndexToPhysicalPoint(c.tolist())
+        for c in corners
+    ])
+    spacing = np.asarray(img.GetSpacing())
+    lo, hi = world.min(0), world.max(0)
+    out_size = np.maximum(np.round((hi - lo) / spacing), 1).astype(int)
+    ref = sitk.Image([int(s) for s in out_size], sitk.sitkFloat32)
+    ref.SetSpacing(tuple(spacing.tolist()))
+    ref.SetOrigin(tuple((lo + spacing / 2).tolist()))
+    ref.SetDirection((1., 0., 0., 0., 1., 0., 0., 0., 1.))
+    return sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear,
+                         float(default_value), sitk.sitkFloat32)
+
+
+def load_ct_volume(path: PathLike,
+                   series_uid: Optional[str] = None,
+                   check_modality: bool = True,
+                   allow_single_slice: bool = False,
+                   oblique_tol_deg: float = 1.0,
+                   resample_oblique: bool = False,
+                   default_value: float = -1024.0) -> CTVolume:
+    """Read a CT volume in the canonical axial orientation, in HU.
+
+    Args:
+        path (str | PathLike): a ``.nii`` / ``.nii.gz`` / ``.mhd`` (with its
+            ``.raw``) / ``.mha`` / ``.nrrd`` file, a DICOM file (enhanced
+            multi-frame CT) or a folder holding a DICOM series.
+        series_uid (str, optional): the DICOM series to read from a folder
+            holding several (required then: the error lists them). For
+            other files it only names the scan in ``meta['series_uid']``
+            (default: the file stem of a ``.mhd``/``.mha``, as LUNA16
+            names its scans by series UID; the DICOM tag for a DICOM file;
+            None for NIfTI).
+        check_modality (bool): refuse DICOM whose Modality (0008,0060) is
+            not ``CT`` (e.g. a SEG or MR). Defaults to True.
+        allow_single_slice (bool): accept a one-slice image as a (1, y, x)
+            volume. Defaults to False (a 2D image is an error).
+        oblique_tol_deg (float): largest angle (degrees) between an index
+            axis and its world axis after reorientation that is kept as is
+            (the direction is then stored and used by the world <-> voxel
+            conversion). Defaults to 1.
+        resample_oblique (bool): resample a more oblique scan (e.g. a tilted
+            gantry) with SimpleITK onto an axis-aligned grid of the same
+            spacing covering it, instead of raising. Defaults to False.
+        default_value (float): HU outside the scan when resampling.
+
+    Returns:
+        CTVolume: float32 (z, y, x) HU array and its geometry; ``meta`` has
+        ``path``, ``series_uid``, ``modality`` (None where the format has
+        none), ``format`` and ``oblique_deg``.
+
+    Raises:
+        FileNotFoundError: the path, a .mhd's .raw or any DICOM is missing.
+        ValueError: naming the file, for an unreadable file, a 2D image, a
+            non-scalar image, NaN / zero / negative spacing, a non-CT DICOM
+            modality, several DICOM series without ``series_uid``, or an
+            oblique direction that cannot be made axial.
+    """
+    path = str(path)
+    if not osp.exists(path):
+        raise FileNotFoundError(f'CT volume not found: {path}')
+    meta = dict(path=path, series_uid=None, modality=None)
+    if osp.isdir(path):
+        img, extra = _read_dicom_series(path, series_uid)
+        meta.update(extra, format='dicom_series')
+    else:
+        lower = path.lower()
+        if lower.endswith('.mhd'):
+            _check_mhd(path)
+        img, extra = _read_file(path)
+        meta.update(extra)
+        meta['format'] = ('dicom' if 'modality' in extra else
+                          next((s[1:] for s in VOLUME_SUFFIXES
+                                if lower.endswith(s)), 'image'))
+        if series_uid is not None:
+            meta['series_uid'] = series_uid
+        elif lower.endswith(('.mhd', '.mha')):
+            meta['series_uid'] = osp.basename(path)[:-4]
+
+    modality = meta.get('modality')
+    if check_modality and modality is not None and modality != 'CT':
+        raise ValueError(f'{path}: DICOM Modality is {modality!r}, not CT '
+                         f'(pass check_modality=False to read it anyway)')
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f'{path}: {img.GetNumberOfComponentsPerPixel()} '
+                         f'components per voxel; a CT volume is scalar')
+    dim = img.GetDimension()
+    if dim == 4 and img.GetSize()[3] == 1:
+        img = img[:, :, :, 0]
+        dim = 3
+    if dim == 2 or (dim == 3 and img.GetSize()[2] == 1
+                    and not allow_single_slice):
+        raise ValueError(
+            f'{path}: a 2D image of size {img.GetSize()[:2]}, not a CT '
+            f'volume (give the folder of the whole DICOM series, or pass '
+            f'allow_single_slice=True)')
+    if dim != 3:
+        raise ValueError(f'{path}: a {dim}D image of size {img.GetSize()}; '
+                         f'expected a 3D CT volume')
+    _check_spacing(path, img.GetSpacing())
+    direction = np.asarray(img.GetDirection()).reshape(3, 3)
+    if not np.all(np.isfinite(direction)) or abs(
+            abs(np.linalg.det(direction)) - 1) > 1e-3:
+        raise ValueError(f'{path}: invalid direction matrix '
+                         f'{img.GetDirection()}')
+    if not all(map(math.isfinite, img.GetOrigin())):
+        raise ValueError(f'{path}: invalid origin {img.GetOrigin()}')
+
+    img = sitk.DICOMOrient(img, 'LPS')
+    angle = _oblique_angle_deg(np.asarray(img.GetDirection()).reshape(3, 3))
+    meta['oblique_deg'] = angle
+    if angle > oblique_tol_deg:
+        if not resample_oblique:
+            raise ValueError(
+                f'{path}: oblique scan ({angle:.2f} degrees between an index '
+                f'axis and its world axis after reorientation to LPS, more '
+                f'than oblique_tol_deg={oblique_tol_deg}); it cannot be made '
+                f'axial by reordering axes: pass resample_oblique=True to '
+                f'resample it onto an axial grid')
+        img = _resample_to_axial(img, default_value)
+        meta['resampled_from_oblique'] = True
+    return CTVolume.from_sitk(img, **meta)

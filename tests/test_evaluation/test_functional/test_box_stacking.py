@@ -1,0 +1,141 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""2D -> 3D box stacking (PROTOCOLS §2) on hand-made tracks."""
+import numpy as np
+import pytest
+
+from mmlesion.evaluation.functional.box_stacking import (findings_to_arrays,
+                                                         stack_slice_boxes)
+
+
+def _box(x, y, w=10., h=10.):
+    return [x, y, x + w, y + h]
+
+
+def test_one_track_score_weighted_xy_and_z_extent():
+    zs = [5, 6, 7]
+    boxes = [np.array([_box(10, 10)]), np.array([_box(12, 10)]),
+             np.array([_box(11, 11)])]
+    scores = [np.array([.2]), np.array([.6]), np.array([.2])]
+    (f, ) = stack_slice_boxes(zs, boxes, scores)
+    # x1 = (.2 * 10 + .6 * 12 + .2 * 11) / 1.0 = 11.4
+    assert f['bbox_3d'] == pytest.approx([11.4, 10.2, 4.5, 21.4, 20.2, 7.5])
+    assert f['score'] == pytest.approx(.6)
+    assert f['slice_range'] == (5, 7) and f['key_slice'] == 6
+    assert [b[0] for b in f['boxes_2d']] == [5, 6, 7]
+    assert f['boxes_2d'][1][1] == _box(12, 10)
+    (g, ) = stack_slice_boxes(zs, boxes, scores, score_mode='mean')
+    assert g['score'] == pytest.approx(1. / 3.)
+    # order of the inputs does not matter
+    (h, ) = stack_slice_boxes(zs[::-1], boxes[::-1], scores[::-1])
+    assert h['bbox_3d'] == pytest.approx(f['bbox_3d'])
+
+
+def test_iou_threshold_is_strict_and_splits_drifting_tracks():
+    # IoU of [0, 0, 10, 10] and [5, 0, 15, 10] is 50 / 150 = 1/3
+    zs = [0, 1]
+    boxes = [np.array([_box(0, 0)]), np.array([_box(5, 0)])]
+    scores = [np.array([.9]), np.array([.8])]
+    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=.5)) == 2
+    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=.3)) == 1
+    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=1. / 3)) == 2
+
+
+def test_gap_splits_unless_bridged():
+    zs = [0, 1, 3, 4]  # slice 2 has no detection
+    boxes = [np.array([_box(0, 0)])] * 4
+    scores = [np.array([.5])] * 4
+    split = stack_slice_boxes(zs, boxes, scores)
+    assert sorted(f['slice_range'] for f in split) == [(0, 1), (3, 4)]
+    (bridged, ) = stack_slice_boxes(zs, boxes, scores, max_gap=1)
+    assert bridged['slice_range'] == (0, 4)
+    assert len(bridged['boxes_2d']) == 4
+    # an empty slice entry is the same as no entry
+    zs2 = [0, 1, 2, 3, 4]
+    boxes2 = boxes[:2] + [np.zeros((0, 4))] + boxes[2:]
+    scores2 = scores[:2] + [np.zeros(0)] + scores[2:]
+    assert len(stack_slice_boxes(zs2, boxes2, scores2)) == 2
+    # a low-score box removed by score_thr also splits
+    scores3 = [np.array([.5]), np.array([.5]), np.array([.05]),
+               np.array([.5]), np.array([.5])]
+    boxes3 = [np.array([_box(0, 0)])] * 5
+    assert len(stack_slice_boxes(zs2, boxes3, scores3)) == 1
+    assert len(stack_slice_boxes(zs2, boxes3, scores3, score_thr=.1)) == 2
+
+
+def test_two_lesions_on_the_same_slices_stay_apart():
+    zs = list(range(4))
+    boxes, scores = [], []
+    for z in zs:
+        # listed in a different order on each slice
+        pair = [_box(0, 0), _box(40, 40, 20, 20)]
+        sc = [.9, .4]
+        if z % 2:
+            pair, sc = pair[::-1], sc[::-1]
+        boxes.append(np.array(pair))
+        scores.append(np.array(sc))
+    out = stack_slice_boxes(zs, boxes, scores)
+    assert len(out) == 2
+    assert out[0]['score'] == pytest.approx(.9)
+    assert out[0]['bbox_3d'] == pytest.approx([0, 0, -.5, 10, 10, 3.5])
+    assert out[1]['bbox_3d'] == pytest.approx([40, 40, -.5, 60, 60, 3.5])
+
+
+def test_one_box_extends_one_chain_best_iou_first():
+    # two chains end on slice 0 near each other; one box on slice 1 goes to
+    # the chain it overlaps most, the other chain ends
+    zs = [0, 1]
+    boxes = [np.array([_box(0, 0), _box(2, 0)]), np.array([_box(2.5, 0)])]
+    scores = [np.array([.9, .3]), np.array([.5])]
+    out = stack_slice_boxes(zs, boxes, scores, iou_thr=.5)
+    assert len(out) == 2
+    two = [f for f in out if f['slice_range'] == (0, 1)]
+    assert len(two) == 1 and two[0]['boxes_2d'][0][1] == _box(2, 0)
+
+
+def test_min_slices_and_arrays():
+    zs = [0, 1, 5]
+    boxes = [np.array([_box(0, 0)])] * 2 + [np.array([_box(50, 50)])]
+    scores = [np.array([.5]), np.array([.5]), np.array([.95])]
+    out = stack_slice_boxes(zs, boxes, scores, min_slices=2)
+    assert len(out) == 1 and out[0]['slice_range'] == (0, 1)
+    b, s = findings_to_arrays(stack_slice_boxes(zs, boxes, scores))
+    assert b.shape == (2, 6) and s.tolist() == pytest.approx([.95, .5])
+    b, s = findings_to_arrays([])
+    assert b.shape == (0, 6) and s.shape == (0, )
+
+
+def test_many_random_tracks_are_recovered():
+    rng = np.random.default_rng(0)
+    truth = []
+    per_slice = {z: ([], []) for z in range(60)}
+    for i in range(60):
+        # tracks in separate 40 px cells, two per cell at different z
+        z0 = int(rng.integers(0, 25)) + 30 * (i // 30)
+        n = int(rng.integers(1, 6))
+        x, y = 40. * (i % 30 % 6), 40. * (i % 30 // 6)
+        w = rng.uniform(8, 30)
+        truth.append((z0, z0 + n - 1, x, y))
+        for z in range(z0, z0 + n):
+            jitter = rng.uniform(-.5, .5, 2)
+            per_slice[z][0].append(_box(x + jitter[0], y + jitter[1], w, w))
+            per_slice[z][1].append(rng.uniform(.1, 1.))
+    zs = sorted(per_slice)
+    out = stack_slice_boxes(zs, [np.array(per_slice[z][0]) for z in zs],
+                            [np.array(per_slice[z][1]) for z in zs])
+    assert len(out) == len(truth)
+    found = sorted((f['slice_range'][0], f['slice_range'][1],
+                    round(f['bbox_3d'][0] / 40.) * 40.,
+                    round(f['bbox_3d'][1] / 40.) * 40.) for f in out)
+    assert found == sorted(truth)
+    assert all(a['score'] >= b['score'] for a, b in zip(out, out[1:]))
+
+
+def test_bad_input_is_named():
+    with pytest.raises(ValueError, match='same length'):
+        stack_slice_boxes([0, 1], [np.zeros((0, 4))], [np.zeros(0)])
+    with pytest.raises(ValueError, match='entry 0 .slice 3. has 1 boxes'):
+        stack_slice_boxes([3], [np.array([_box(0, 0)])], [np.zeros(2)])
+    with pytest.raises(ValueError, match='non-finite'):
+        stack_slice_boxes([3], [np.array([[0, 0, np.nan, 1]])], [[.5]])
+    with pytest.raises(ValueError, match='score_mode'):
+        stack_slice_boxes([], [], [], score_mode='sum')
