@@ -2,3 +2,4 @@
 from .resnet_with_stem import ResNetWithStem  # noqa: F401
 from .vgg import LesionVGG  # noqa: F401
 from .mulan_densenet import MULANDenseNet  # noqa: F401
+from .resnet18_fpr3d import ResNet18FPR3D  # noqa: F401
