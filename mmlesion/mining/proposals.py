@@ -1,16 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Collect a trained LENS model's proposals on every stored slice of a
 DeepLesion-layout training set (LENS Sec. III, step 2)."""
-import copy
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
-from mmengine.utils import ProgressBar
 
+from mmlesion.apis.series_inference import iter_series_slices
 from .strategies import SeriesMining, SliceProposals
 
 
@@ -22,15 +20,6 @@ def _valid(res) -> tuple:
         (boxes[:, 3] - boxes[:, 1]) >= 0.1)
     emb = res.embeddings.cpu().numpy()[keep] if 'embeddings' in res else None
     return boxes[keep], res.scores.cpu().numpy()[keep], emb
-
-
-def _stored_slices(series_dir: str) -> List[int]:
-    out = []
-    for name in os.listdir(series_dir):
-        stem, ext = osp.splitext(name)
-        if ext == '.png' and stem.isdigit():
-            out.append(int(stem))
-    return sorted(out)
 
 
 @torch.no_grad()
@@ -62,22 +51,10 @@ def collect_series_proposals(model: torch.nn.Module,
         negatives), annotations of the key slices and their embeddings.
     """
     model.eval()
-    by_series: Dict[str, List[dict]] = {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        by_series.setdefault(info['series_dir'], []).append(info)
-    plan = []
-    for series_dir, infos in by_series.items():
-        keys = {int(i['key_slice']): i for i in infos}
-        for z in _stored_slices(series_dir):
-            if max_offset is not None and min(
-                    abs(z - k) for k in keys) > max_offset:
-                continue
-            plan.append((series_dir, z, keys.get(z, infos[0]), z in keys))
     experts = [int(universal_expert)] + [int(e) for e in single_type_experts]
-    bar = ProgressBar(len(plan)) if show_progress and plan else None
     results: Dict[str, SeriesMining] = {}
-    for series_dir, z, template, is_key in plan:
+    for series_dir, z, template, is_key, packed in iter_series_slices(
+            dataset, max_offset, show_progress):
         name = osp.basename(osp.normpath(series_dir))
         sm = results.get(name)
         if sm is None:
@@ -86,12 +63,6 @@ def collect_series_proposals(model: torch.nn.Module,
                 patient=str(template.get('patient_id', name)),
                 annotations={},
                 annotation_embeddings=np.zeros((0, 0), np.float32))
-        item = copy.deepcopy(template)
-        item.update(
-            img_path=osp.join(series_dir, f'{z:03d}.png'), key_slice=z)
-        if not is_key:
-            item['instances'] = []
-        packed = dataset.pipeline(item)
         data = model.data_preprocessor(
             dict(inputs=[packed['inputs']],
                  data_samples=[packed['data_samples']]), False)
@@ -122,10 +93,6 @@ def collect_series_proposals(model: torch.nn.Module,
                 prev = sm.annotation_embeddings
                 sm.annotation_embeddings = emb if prev.size == 0 else \
                     np.concatenate([prev, emb])
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        print()
     return list(results.values())
 
 

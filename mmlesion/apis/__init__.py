@@ -1,0 +1,4 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+from .series_inference import iter_series_slices, predict_series_3d
+
+__all__ = ['iter_series_slices', 'predict_series_3d']
