@@ -5,3 +5,4 @@ from .dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
 from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
 from .lens_multi_dataset import LENSMultiDataset  # noqa: F401
 from .deeplesion_mined import DeepLesionMinedDataset  # noqa: F401
+from .lens_fpr_patches import LENSFPRPatchDataset  # noqa: F401

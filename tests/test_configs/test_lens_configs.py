@@ -54,6 +54,12 @@ def test_config_builds(name):
     assert cfg.default_scope == 'mmdet'
     assert 'mmlesion' in cfg.custom_imports['imports']
     ds = cfg.train_dataloader.dataset
+    assert cfg.optim_wrapper.optimizer.type == 'RAdam'
+    if name.startswith('lens-fpr'):
+        assert type(model).__name__ == 'LENSFPR'
+        assert ds.type == 'LENSFPRPatchDataset'
+        assert cfg.train_dataloader.batch_sampler.pos_neg_ratio == 0.5
+        return
     assert ds.type == 'LENSMultiDataset'
     assert cfg.train_dataloader.batch_sampler.type == \
         'LENSDatasetBatchSampler'
@@ -65,6 +71,17 @@ def test_config_builds(name):
         assert cfg.train_cfg.max_epochs in (8, 12)
     if 'demo' in name:
         assert cfg.model.backbone.init_cfg is None
+
+
+def test_fpr_paper_settings():
+    cfg = _load('lens-fpr_resnet18-3d_radam-6e_deeplesion.py')
+    assert cfg.model.backbone.z_kernels == (1, 1, 1, 3)
+    assert 'resnet18' in cfg.model.backbone.init_cfg.checkpoint
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert cfg.train_cfg.max_epochs == 6
+    assert cfg.param_scheduler[0].milestones == [2, 4]
+    assert cfg.train_dataloader.batch_size == 32
+    assert cfg.model.loss_cls.type == 'FocalLoss'
 
 
 def test_paper_settings():

@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
 from torch import Tensor
 
 
@@ -65,7 +66,8 @@ class LENSFPR(BaseModel):
     mmdet's sigmoid focal loss averaged over the samples. At inference the
     final score is Eq. 2, :func:`combine_fpr_scores`.
 
-    Sample format (``data_samples``): per patch a dict with ``bbox_3d``
+    Sample format (``data_samples``): per patch a dict (or a
+    ``BaseDataElement`` with it as metainfo) with ``bbox_3d``
     (the proposal's box in patch voxels, ``[x1, y1, z1, x2, y2, z2]``),
     ``label`` (1 = TP, 0 = FP; training) and ``lens_score`` (prediction).
 
@@ -130,7 +132,21 @@ class LENSFPR(BaseModel):
                 inputs: Tensor,
                 data_samples: Optional[List[dict]] = None,
                 mode: str = 'tensor') -> Union[Tensor, Dict, List[dict]]:
-        """mmengine's three modes: logits, losses or predictions."""
+        """mmengine's three modes: logits, losses or predictions.
+
+        Args:
+            inputs (Tensor | list[Tensor]): (N, 1, Z, Y, X) patches, or a
+                list of (1, Z, Y, X) patches (mmengine's pseudo collate).
+            data_samples (list[dict]): see the class doc.
+            mode (str): 'tensor', 'loss' or 'predict'.
+        """
+        if isinstance(inputs, (list, tuple)):
+            inputs = torch.stack(list(inputs))
+        if data_samples is not None:
+            data_samples = [
+                s.metainfo if isinstance(s, BaseDataElement) else s
+                for s in data_samples
+            ]
         if data_samples is None or len(data_samples) != inputs.shape[0]:
             raise ValueError('LENSFPR needs one data sample per patch')
         logits = self.fc(
