@@ -14,18 +14,14 @@ Example::
         --out data/DeepLesion/lens_fpr_proposals.json
 """
 import argparse
-import copy
 import json
 import os.path as osp
 import sys
 
 import numpy as np
-from mmdet.registry import DATASETS, MODELS
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope, init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
 
-from mmlesion.apis import predict_series_3d
+from mmlesion.apis import load_lens_and_train_set, predict_series_3d
 from mmlesion.datasets.lens_fpr_patches import FORMAT, label_fpr_proposal
 from mmlesion.mining.mined_file import read_mined_file
 
@@ -55,20 +51,13 @@ def main(argv=None) -> int:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    ds_cfg = copy.deepcopy(
-        cfg.train_dataloader.dataset.datasets[args.dataset_index])
-    ds_cfg.update(type='DeepLesionDataset', test_mode=True,
-                  pipeline=copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
-    for key in ('mined_ann_file', 'use_negatives'):
-        ds_cfg.pop(key, None)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        dataset = DATASETS.build(ds_cfg)
-        model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    try:
+        _, model, dataset = load_lens_and_train_set(
+            args.config, args.checkpoint, args.dataset_index,
+            args.cfg_options)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     positives, everything = {}, {}
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)

@@ -17,18 +17,14 @@ test pipeline; its expert gives the tracklets and embeddings, every other
 expert (or ``--single-type-experts``) counts as a single-type expert.
 """
 import argparse
-import copy
 import json
 import os.path as osp
 import sys
 import time
 
-import torch
-from mmdet.registry import DATASETS, MODELS
-from mmengine.config import Config, DictAction
-from mmengine.registry import DefaultScope, init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
 
+from mmlesion.apis import load_lens_and_train_set
 from mmlesion.mining import mine_series
 from mmlesion.mining.demo_eval import evaluate_mining
 from mmlesion.mining.mined_file import write_mined_file
@@ -71,35 +67,17 @@ def main(argv=None) -> int:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)
         return 1
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    train_ds = cfg.train_dataloader.dataset
-    if train_ds.get('type') != 'LENSMultiDataset':
-        print('error: the config\'s train_dataloader.dataset is not a '
-              'LENSMultiDataset', file=sys.stderr)
+    try:
+        cfg, model, dataset = load_lens_and_train_set(
+            args.config, args.checkpoint, args.dataset_index,
+            args.cfg_options)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
         return 1
-    n = len(train_ds.datasets)
-    if not 0 <= args.dataset_index < n:
-        print(f'error: --dataset-index {args.dataset_index} outside [0, '
-              f'{n})', file=sys.stderr)
-        return 1
-    ds_cfg = copy.deepcopy(train_ds.datasets[args.dataset_index])
-    ds_cfg.update(
-        type='DeepLesionDataset', test_mode=True,
-        pipeline=copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
-    ds_cfg.pop('mined_ann_file', None)
-    ds_cfg.pop('use_negatives', None)
+    n = len(cfg.train_dataloader.dataset.datasets)
     singles = args.single_type_experts
     if singles is None:
         singles = [i for i in range(n) if i != args.dataset_index]
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        dataset = DATASETS.build(ds_cfg)
-        model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
-    if torch.cuda.is_available():
-        model = model.cuda()
     start = time.perf_counter()
     print(f'collecting proposals of experts {[args.dataset_index]} + '
           f'{singles} on {len(dataset)} key slices\' series')

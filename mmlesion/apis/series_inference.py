@@ -104,3 +104,57 @@ def predict_series_3d(model: torch.nn.Module,
                                 score_thr=score_thr)
         for name, (zs, bs, ss) in per_series.items()
     }
+
+
+def load_lens_and_train_set(config: str,
+                            checkpoint: Optional[str],
+                            dataset_index: int = 0,
+                            cfg_options: Optional[dict] = None) -> tuple:
+    """A LENS model with its weights and one of its training datasets, read
+    with the config's test pipeline (the tools of steps 2 and 5).
+
+    Args:
+        config (str): a LENS config (its ``train_dataloader.dataset`` a
+            ``LENSMultiDataset``).
+        checkpoint (str, optional): weights to load.
+        dataset_index (int): which dataset of the multi-dataset.
+        cfg_options (dict, optional): overrides (``--cfg-options``).
+
+    Returns:
+        tuple: (Config, model, DeepLesionDataset).
+
+    Raises:
+        ValueError: the config is not a LENS multi-dataset config or the
+            index is out of range.
+    """
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.runner import load_checkpoint
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    train_ds = cfg.train_dataloader.dataset
+    if train_ds.get('type') != 'LENSMultiDataset':
+        raise ValueError(f"{config}: train_dataloader.dataset is a "
+                         f"{train_ds.get('type')}, not a LENSMultiDataset")
+    n = len(train_ds.datasets)
+    if not 0 <= dataset_index < n:
+        raise ValueError(f'dataset index {dataset_index} outside [0, {n}) '
+                         f'of {config}')
+    ds_cfg = copy.deepcopy(train_ds.datasets[dataset_index])
+    ds_cfg.update(
+        type='DeepLesionDataset',
+        test_mode=True,
+        pipeline=copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
+    for key in ('mined_ann_file', 'use_negatives'):
+        ds_cfg.pop(key, None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(ds_cfg)
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    if torch.cuda.is_available():
+        model = model.cuda()
+    return cfg, model, dataset

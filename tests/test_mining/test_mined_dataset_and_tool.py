@@ -123,3 +123,21 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
     assert any(i.get('ignore_flag') for k in range(len(ds))
                for i in ds.get_data_info(k)['instances'])
     json.dumps(meta)
+    # step 5 data: TP / FP 3D proposals with the mined file
+    spec = importlib.util.spec_from_file_location(
+        'lens_fpr', repo_root() / 'tools' / 'lens_fpr_proposals.py')
+    fpr_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fpr_tool)
+    fpr_out = str(tmp_path / 'fpr.json')
+    assert fpr_tool.main([
+        str(repo_root() / 'configs' / CFG), ckpt, '--out', fpr_out,
+        '--mined', out, '--max-offset', '1', '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_root={root}'
+    ]) == 0
+    fpr = json.loads(open(fpr_out).read())
+    assert fpr['metainfo']['format'] == 'mmlesion.lens_fpr_proposals/1'
+    counts = fpr['metainfo']['counts']
+    assert counts['tp'] + counts['fp'] == len(fpr['proposals'])
+    assert {p['label'] for p in fpr['proposals']} <= {0, 1}
+    assert tool.main(argv[:2] + ['--out', str(tmp_path / 'x.json'),
+                                 '--dataset-index', '5']) == 1
