@@ -6,7 +6,7 @@ consecutive slices is greater than theta")."""
 import copy
 import os
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.dataset import BaseDataset

@@ -12,7 +12,6 @@ import math
 import os.path as osp
 from typing import Dict, List, Sequence
 
-import numpy as np
 
 
 def load_demo_lesions(meta_path: str) -> Dict[str, dict]:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmdet.structures.bbox import bbox_overlaps
 import torch
+from mmdet.structures.bbox import bbox_overlaps
 
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 

@@ -3,7 +3,6 @@
 2020, Sec. IV-D)."""
 from typing import List, Optional, Sequence, Tuple
 
-import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
