@@ -359,3 +359,34 @@ def parse_dl_info(csv_path: PathLike) -> List[DLInfoRecord]:
                 parse_dl_info_row(
                     dict(zip(header, values)), start_line, csv_path))
     return records
+
+
+def format_dl_number(value: float) -> str:
+    """One number as the official CSV writes it (C ``%g``, no ``-0``)."""
+    text = '%g' % float(value)
+    return '0' if text == '-0' else text
+
+
+def format_dl_numbers(values: Sequence[float]) -> str:
+    """A list field of the official CSV, e.g. ``'0.8, 0.8, 5'``."""
+    return ', '.join(format_dl_number(v) for v in values)
+
+
+def write_dl_info(csv_path: PathLike, rows: Sequence[Sequence[str]]) -> None:
+    """Write a ``DL_info.csv``: the 18 official columns, then ``rows``.
+
+    Args:
+        csv_path (str | PathLike): output file.
+        rows (sequence): each row's 18 field texts in the order of
+            :data:`DL_INFO_COLUMNS` (numbers formatted with
+            :func:`format_dl_numbers`, pixel coordinates 1-based).
+    """
+    for i, row in enumerate(rows):
+        if len(row) != len(DL_INFO_COLUMNS):
+            raise ValueError(f'{csv_path}: row {i + 2} has {len(row)} '
+                             f'fields, DL_info.csv needs '
+                             f'{len(DL_INFO_COLUMNS)}')
+    with open(csv_path, 'w', newline='', encoding='utf-8') as f:
+        writer = csv.writer(f, lineterminator='\n')
+        writer.writerow(DL_INFO_COLUMNS)
+        writer.writerows(rows)

@@ -34,6 +34,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from ..dl_info import format_dl_number as _fmt
+from ..dl_info import format_dl_numbers as _fmt_list
 from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
                       simulate_acquisition, tissue_lut)
 
@@ -217,16 +219,6 @@ class _Series:
 
     def indices(self) -> List[int]:
         return [i for lo, hi in self.blocks for i in range(lo, hi + 1)]
-
-
-def _fmt(value: float) -> str:
-    """Number formatting of the official CSV (C ``%g``, no ``-0``)."""
-    text = '%g' % float(value)
-    return '0' if text == '-0' else text
-
-
-def _fmt_list(values: Sequence[float]) -> str:
-    return ', '.join(_fmt(v) for v in values)
 
 
 def _merge_blocks(blocks: List[Tuple[int, int]]) -> List[Tuple[int, int]]:

@@ -41,6 +41,20 @@ def read_hu_png(path: str) -> np.ndarray:
     return img.astype(np.float32) - HU_OFFSET
 
 
+def write_hu_png(path: str, hu: np.ndarray) -> None:
+    """Write an HU slice as a DeepLesion 16-bit PNG (``HU + 32768``).
+
+    Values are rounded to whole HU and clipped to the uint16 range.
+
+    Args:
+        path (str): output PNG (its folder must exist).
+        hu (np.ndarray): (H, W) image in HU.
+    """
+    png = np.clip(np.rint(hu) + HU_OFFSET, 0, 65535).astype(np.uint16)
+    if not cv2.imwrite(path, png):
+        raise OSError(f'{path}: cannot write the PNG')
+
+
 @TRANSFORMS.register_module()
 class LoadDeepLesionSlices(BaseTransform):
     """Load the key slice and its neighbours as an H x W x N HU image.

@@ -178,12 +178,52 @@ def _read_file(path: str):
     return img, meta
 
 
+def _orient_lps(img: sitk.Image, dtype: Optional[type],
+                meta: dict) -> CTVolume:
+    """``DICOMOrient(img, 'LPS')`` done with numpy views.
+
+    Each index axis is assigned to the world axis its direction is closest
+    to and flipped where it points the other way (exactly what
+    ``DICOMOrient`` does), but the voxels are moved by one numpy
+    transpose / flip copy: 3.1x faster than the filter on the real KiTS19
+    mask of case_00002, stored axial-axis first, with identical results
+    (``tools/analysis_tools/benchmark_volume_io.py``).
+    """
+    direction = np.asarray(img.GetDirection()).reshape(3, 3)
+    size = np.asarray(img.GetSize())
+    spacing = np.asarray(img.GetSpacing())
+    # world axis w -> the index axis that points closest to it
+    axis_of_world = np.argmax(np.abs(direction), axis=1)
+    if sorted(axis_of_world.tolist()) != [0, 1, 2]:
+        axis_of_world = np.arange(3)  # ~45 degrees: keep the index order
+    signs = np.sign(direction[np.arange(3), axis_of_world])
+    new_dir = direction[:, axis_of_world] * signs[None, :]
+    corner = np.where(signs[np.argsort(axis_of_world)] < 0, size - 1, 0)
+    origin = img.TransformIndexToPhysicalPoint([int(c) for c in corner])
+    array = sitk.GetArrayViewFromImage(img)  # (k, j, i)
+    # numpy axis of index axis a is 2 - a; new numpy order is (z, y, x)
+    axes = [2 - int(axis_of_world[w]) for w in (2, 1, 0)]
+    array = np.transpose(array, axes)
+    flips = [ax for ax, w in zip(range(3), (2, 1, 0)) if signs[w] < 0]
+    if flips:
+        array = np.flip(array, axis=flips)
+    # always a copy: the view dies with ``img``
+    array = np.array(array, dtype=dtype or array.dtype, order='C', copy=True)
+    return CTVolume(
+        array=array,
+        spacing_zyx=tuple(spacing[axis_of_world][::-1].tolist()),
+        origin_xyz=tuple(origin),
+        direction=new_dir,
+        meta=dict(meta))
+
+
 def _oblique_angle_deg(direction: np.ndarray) -> float:
     cos = np.clip(np.abs(np.diag(direction)), -1.0, 1.0)
     return float(np.degrees(np.arccos(cos)).max())
 
 
-def _resample_to_axial(img: sitk.Image, default_value: float) -> sitk.Image:
+def _resample_to_axial(img: sitk.Image, default_value: float,
+                       labels: bool = False) -> sitk.Image:
     """Resample an oblique image onto an axis-aligned grid covering it."""
     size = np.asarray(img.GetSize())
     corners = np.array(
@@ -196,12 +236,14 @@ def _resample_to_axial(img: sitk.Image, default_value: float) -> sitk.Image:
     spacing = np.asarray(img.GetSpacing())
     lo, hi = world.min(0), world.max(0)
     out_size = np.maximum(np.round((hi - lo) / spacing), 1).astype(int)
-    ref = sitk.Image([int(s) for s in out_size], sitk.sitkFloat32)
+    out_type = img.GetPixelID() if labels else sitk.sitkFloat32
+    ref = sitk.Image([int(s) for s in out_size], out_type)
     ref.SetSpacing(tuple(spacing.tolist()))
     ref.SetOrigin(tuple((lo + spacing / 2).tolist()))
     ref.SetDirection((1., 0., 0., 0., 1., 0., 0., 0., 1.))
-    return sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear,
-                         float(default_value), sitk.sitkFloat32)
+    interp = sitk.sitkNearestNeighbor if labels else sitk.sitkLinear
+    return sitk.Resample(img, ref, sitk.Transform(), interp,
+                         0.0 if labels else float(default_value), out_type)
 
 
 def load_ct_volume(path: PathLike,
@@ -210,7 +252,8 @@ def load_ct_volume(path: PathLike,
                    allow_single_slice: bool = False,
                    oblique_tol_deg: float = 1.0,
                    resample_oblique: bool = False,
-                   default_value: float = -1024.0) -> CTVolume:
+                   default_value: float = -1024.0,
+                   dtype: Optional[type] = np.float32) -> CTVolume:
     """Read a CT volume in the canonical axial orientation, in HU.
 
     Args:
@@ -235,6 +278,9 @@ def load_ct_volume(path: PathLike,
             gantry) with SimpleITK onto an axis-aligned grid of the same
             spacing covering it, instead of raising. Defaults to False.
         default_value (float): HU outside the scan when resampling.
+        dtype (type, optional): array type, float32 HU by default; None
+            keeps the stored type (for label maps read with the same
+            orientation as their scan, ``check_modality=False``).
 
     Returns:
         CTVolume: float32 (z, y, x) HU array and its geometry; ``meta`` has
@@ -298,9 +344,9 @@ def load_ct_volume(path: PathLike,
     if not all(map(math.isfinite, img.GetOrigin())):
         raise ValueError(f'{path}: invalid origin {img.GetOrigin()}')
 
-    img = sitk.DICOMOrient(img, 'LPS')
-    angle = _oblique_angle_deg(np.asarray(img.GetDirection()).reshape(3, 3))
-    meta['oblique_deg'] = angle
+    volume = _orient_lps(img, dtype, meta)
+    angle = _oblique_angle_deg(volume.direction)
+    volume.meta['oblique_deg'] = angle
     if angle > oblique_tol_deg:
         if not resample_oblique:
             raise ValueError(
@@ -309,6 +355,8 @@ def load_ct_volume(path: PathLike,
                 f'than oblique_tol_deg={oblique_tol_deg}); it cannot be made '
                 f'axial by reordering axes: pass resample_oblique=True to '
                 f'resample it onto an axial grid')
-        img = _resample_to_axial(img, default_value)
-        meta['resampled_from_oblique'] = True
-    return CTVolume.from_sitk(img, **meta)
+        img = _resample_to_axial(volume.to_sitk(), default_value,
+                                 dtype is None)
+        volume.meta['resampled_from_oblique'] = True
+        volume = CTVolume.from_sitk(img, dtype=dtype, **volume.meta)
+    return volume

@@ -62,7 +62,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .overlaps import OVERLAP_MODES, _pair_overlaps, legacy_box_areas
+from .overlaps import (BOX_COLUMNS, OVERLAP_MODES, _pair_overlaps,
+                       legacy_box_sizes)
 
 #: Default FP-per-image rates of the DeepLesion protocol.
 DEFAULT_FP_RATES = (0.5, 1, 2, 4, 8, 16)
@@ -170,50 +171,52 @@ class FROCMatch(NamedTuple):
         return np.split(codes, np.cumsum(counts)[:-1])
 
 
-def _concat_dets(dets: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate per-image ``(N_i, 5)`` detections and concatenate them."""
+def _concat_boxes(boxes: Sequence[np.ndarray], name: str, ndim: int,
+                  with_score: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate per-image ``(N_i, 2 ndim [+ 1])`` boxes and concatenate."""
+    width = 2 * ndim + int(with_score)
+    what = 'N' if with_score else 'M'
+    cols = BOX_COLUMNS[ndim] + (', score' if with_score else '')
     arrays, counts = [], []
-    for i, det in enumerate(dets):
-        arr = np.asarray(det, dtype=np.float64)
+    for i, box in enumerate(boxes):
+        arr = np.asarray(box, dtype=np.float64)
         if arr.size == 0:
-            arr = arr.reshape(0, 5)
-        elif arr.ndim != 2 or arr.shape[1] != 5:
+            arr = arr.reshape(0, width)
+        elif arr.ndim != 2 or arr.shape[1] != width:
             raise ValueError(
-                f'dets[{i}] must have shape (N, 5) with columns x1, y1, x2, '
-                f'y2, score; got shape {arr.shape}')
+                f'{name}[{i}] must have shape ({what}, {width}) with columns '
+                f'{cols}; got shape {arr.shape}')
         arrays.append(arr)
         counts.append(arr.shape[0])
     counts = np.asarray(counts, dtype=np.int64)
-    cat = np.concatenate(arrays) if arrays else np.zeros((0, 5))
-    _check_finite_boxes(cat, counts, 'dets')
+    cat = np.concatenate(arrays) if arrays else np.zeros((0, width))
+    _check_finite_boxes(cat, counts, name, ndim)
     return cat, counts
 
 
-def _concat_gts(gts: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate per-image ``(M_i, 4)`` ground truths and concatenate them."""
-    arrays, counts = [], []
-    for i, gt in enumerate(gts):
-        arr = np.asarray(gt, dtype=np.float64)
-        if arr.size == 0:
-            arr = arr.reshape(0, 4)
-        elif arr.ndim != 2 or arr.shape[1] != 4:
-            raise ValueError(
-                f'gts[{i}] must have shape (M, 4) with columns x1, y1, x2, '
-                f'y2; got shape {arr.shape}')
-        arrays.append(arr)
-        counts.append(arr.shape[0])
-    counts = np.asarray(counts, dtype=np.int64)
-    cat = np.concatenate(arrays) if arrays else np.zeros((0, 4))
-    _check_finite_boxes(cat, counts, 'gts')
-    return cat, counts
+def _concat_dets(dets: Sequence[np.ndarray],
+                 ndim: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate per-image ``(N_i, 5)`` (3D: ``(N_i, 7)``) detections and
+    concatenate them."""
+    return _concat_boxes(dets, 'dets', ndim, True)
 
 
-def _check_finite_boxes(cat: np.ndarray, counts: np.ndarray,
-                        name: str) -> None:
+def _concat_gts(gts: Sequence[np.ndarray],
+                ndim: int = 2) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate per-image ``(M_i, 4)`` (3D: ``(M_i, 6)``) ground truths and
+    concatenate them."""
+    return _concat_boxes(gts, 'gts', ndim, False)
+
+
+def _check_finite_boxes(cat: np.ndarray,
+                        counts: np.ndarray,
+                        name: str,
+                        ndim: int = 2) -> None:
     """Raise ``ValueError`` naming image and row of the first bad entry."""
-    bad_box = ~np.isfinite(cat[:, :4]).all(axis=1)
-    bad_box |= (cat[:, 2] < cat[:, 0]) | (cat[:, 3] < cat[:, 1])
-    bad_score = (np.isnan(cat[:, 4]) if cat.shape[1] == 5 else np.zeros(
+    nb = 2 * ndim
+    bad_box = ~np.isfinite(cat[:, :nb]).all(axis=1)
+    bad_box |= (cat[:, ndim:nb] < cat[:, :ndim]).any(axis=1)
+    bad_score = (np.isnan(cat[:, nb]) if cat.shape[1] == nb + 1 else np.zeros(
         len(cat), dtype=bool))
     if not (bad_box.any() or bad_score.any()):
         return
@@ -222,9 +225,11 @@ def _check_finite_boxes(cat: np.ndarray, counts: np.ndarray,
     img = int(np.searchsorted(ends, flat, side='right'))
     row = flat - int(ends[img] - counts[img])
     if bad_box[flat]:
+        rule = ('x2 >= x1 and y2 >= y1' if ndim == 2 else
+                'x2 >= x1, y2 >= y1 and z2 >= z1')
         raise ValueError(
-            f'{name}[{img}] row {row}: invalid box {cat[flat, :4].tolist()} '
-            '(coordinates must be finite with x2 >= x1 and y2 >= y1)')
+            f'{name}[{img}] row {row}: invalid box {cat[flat, :nb].tolist()} '
+            f'(coordinates must be finite with {rule})')
     raise ValueError(f'{name}[{img}] row {row}: the score is NaN')
 
 
@@ -239,7 +244,8 @@ def _check_args(iou_thr: float, overlap: str) -> None:
 def match_detections(dets: Sequence[np.ndarray],
                      gts: Sequence[np.ndarray],
                      iou_thr: float = 0.5,
-                     overlap: str = 'iou') -> FROCMatch:
+                     overlap: str = 'iou',
+                     ndim: int = 2) -> FROCMatch:
     """Run the hit walk of PROTOCOLS.md §1 on all images at once.
 
     Args:
@@ -255,6 +261,10 @@ def match_detections(dets: Sequence[np.ndarray],
         overlap (str): ``'iou'`` (legacy +1 pixel IoU) or ``'iobb'``
             (intersection over the detected box's area). Defaults to
             ``'iou'``.
+        ndim (int): 2 (default), or 3 for ``(N_i, 7)`` detections ``x1, y1,
+            z1, x2, y2, z2, score`` and ``(M_i, 6)`` ground truths: the same
+            walk with legacy +1 voxel 3D overlaps (the LENS protocol,
+            :mod:`mmlesion.evaluation.functional.froc_3d`).
 
     Returns:
         FROCMatch: per-detection TP / FP / duplicate status and the order.
@@ -267,12 +277,13 @@ def match_detections(dets: Sequence[np.ndarray],
     num_images = len(dets)
     if num_images == 0:
         raise ValueError('FROC needs at least one image')
-    det_cat, det_counts = _concat_dets(dets)
-    gt_cat, gt_counts = _concat_gts(gts)
+    det_cat, det_counts = _concat_dets(dets, ndim)
+    gt_cat, gt_counts = _concat_gts(gts, ndim)
+    nb = 2 * ndim
     num_dets, num_gts = det_cat.shape[0], gt_cat.shape[0]
 
     img_inds = np.repeat(np.arange(num_images), det_counts)
-    scores = det_cat[:, 4].copy()
+    scores = det_cat[:, nb].copy()
     # One global, stable, descending sort (equal scores keep input order).
     order = np.argsort(-scores, kind='stable')
     rank = np.empty(num_dets, dtype=np.int64)
@@ -284,10 +295,10 @@ def match_detections(dets: Sequence[np.ndarray],
     pair_ends = np.cumsum(pairs_per_det)
     # pair p of detection d is ground truth p + shift[d]
     gt_shift = gt_offsets[img_inds] - (pair_ends - pairs_per_det)
-    det_cols = np.ascontiguousarray(det_cat[:, :4].T)  # (4, D)
-    gt_cols = np.ascontiguousarray(gt_cat.T)  # (4, G)
-    det_areas = legacy_box_areas(det_cat[:, :4])
-    gt_areas = legacy_box_areas(gt_cat)
+    det_cols = np.ascontiguousarray(det_cat[:, :nb].T)  # (2 ndim, D)
+    gt_cols = np.ascontiguousarray(gt_cat.T)  # (2 ndim, G)
+    det_areas = legacy_box_sizes(det_cat[:, :nb], ndim)
+    gt_areas = legacy_box_sizes(gt_cat, ndim)
     has_hit = np.zeros(num_dets, dtype=bool)
     first_rank = np.full(num_gts, num_dets, dtype=np.int64)
     start = 0
@@ -394,7 +405,8 @@ def filter_gts(gts: Sequence[np.ndarray],
     false positives and the FP denominator stays the same.
 
     Args:
-        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes.
+        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes (or
+            ``(M_i, 6)`` 3D boxes).
         keep (Sequence[np.ndarray]): per image, ``(M_i,)`` boolean masks.
 
     Returns:
@@ -405,7 +417,8 @@ def filter_gts(gts: Sequence[np.ndarray],
                          f'{len(keep)}')
     out = []
     for i, (gt, mask) in enumerate(zip(gts, keep)):
-        arr = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
+        arr = np.asarray(gt, dtype=np.float64)
+        arr = arr.reshape(-1, arr.shape[1] if arr.ndim == 2 else 4)
         mask = np.asarray(mask, dtype=bool).reshape(-1)
         if mask.shape[0] != arr.shape[0]:
             raise ValueError(f'keep[{i}] has {mask.shape[0]} entries but '

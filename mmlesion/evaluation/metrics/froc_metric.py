@@ -16,9 +16,9 @@ from mmdet.registry import METRICS
 from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
                                TRUE_POSITIVE, FROCCurve, diameter_subsets,
-                               filter_gts, froc_curve, lesion_type_subsets,
+                               filter_gts, lesion_type_subsets,
                                match_detections, sens_at_fp)
-from ..functional.overlaps import OVERLAP_MODES
+from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
                  'PROTOCOLS.md section 1)')
@@ -127,6 +127,15 @@ class FROCMetric(BaseMetric):
         prefix (str, optional): key prefix; defaults to ``'froc'``.
     """
     default_prefix: Optional[str] = 'froc'
+    #: 2 for ``x1, y1, x2, y2`` boxes; 3 in :class:`FROC3DMetric`.
+    box_dim: int = 2
+    #: protocol written into the log and the JSON dump.
+    protocol_name: str = PROTOCOL_NAME
+    #: what one unit of the FP denominator is.
+    fp_unit: str = 'image'
+    #: stem of the files written (``{stem}_curve.png``,
+    #: ``{stem}_detections.json``).
+    file_stem: str = 'froc'
 
     def __init__(self,
                  iou_thr: float = 0.5,
@@ -184,27 +193,30 @@ class FROCMetric(BaseMetric):
         for data_sample in data_samples:
             self.results.append(self._parse_sample(data_sample))
 
-    @staticmethod
-    def _parse_sample(data_sample: dict) -> dict:
+    def _parse_sample(self, data_sample: dict) -> dict:
+        name = type(self).__name__
         where = (f"image img_id={data_sample.get('img_id')} "
                  f"({data_sample.get('img_path')})")
         if 'instances' not in data_sample:
             raise ValueError(
-                f"FROCMetric: {where} has no 'instances': add 'instances' to "
+                f"{name}: {where} has no 'instances': add 'instances' to "
                 'the meta_keys of PackDetInputs so that the raw ground truth '
                 '(original image coordinates) reaches the metric')
         if 'pred_instances' not in data_sample:
-            raise ValueError(f"FROCMetric: {where} has no 'pred_instances'")
+            raise ValueError(f"{name}: {where} has no 'pred_instances'")
         pred = data_sample['pred_instances']
+        nb = 2 * self.box_dim
+        box_cols = BOX_COLUMNS[self.box_dim]
         bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
         if bboxes.size == 0:
-            bboxes = bboxes.reshape(0, 4)
-        elif bboxes.ndim != 2 or bboxes.shape[1] != 4:
-            raise ValueError(f"FROCMetric: {where}: pred_instances['bboxes'] "
-                             f'must have shape (N, 4), got {bboxes.shape}')
+            bboxes = bboxes.reshape(0, nb)
+        elif bboxes.ndim != 2 or bboxes.shape[1] != nb:
+            raise ValueError(f"{name}: {where}: pred_instances['bboxes'] "
+                             f'must have shape (N, {nb}) ({box_cols}), got '
+                             f'{bboxes.shape}')
         scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
         if scores.shape[0] != bboxes.shape[0]:
-            raise ValueError(f'FROCMetric: {where} has {bboxes.shape[0]} '
+            raise ValueError(f'{name}: {where} has {bboxes.shape[0]} '
                              f'predicted boxes but {scores.shape[0]} scores')
         labels = (
             _to_numpy(pred['labels']).astype(np.int64).reshape(-1)
@@ -214,11 +226,11 @@ class FROCMetric(BaseMetric):
         for k, inst in enumerate(data_sample['instances']):
             row = f", row {inst['row']}" if 'row' in inst else ''
             try:
-                box = np.asarray(inst['bbox'], dtype=np.float64).reshape(4)
+                box = np.asarray(inst['bbox'], dtype=np.float64).reshape(nb)
             except (KeyError, TypeError, ValueError) as err:
                 raise ValueError(
-                    f"FROCMetric: {where}, instance {k}{row}: field 'bbox' "
-                    f'must be [x1, y1, x2, y2], got {inst.get("bbox")!r}'
+                    f"{name}: {where}, instance {k}{row}: field 'bbox' "
+                    f'must be [{box_cols}], got {inst.get("bbox")!r}'
                 ) from err
             gt_bboxes.append(box)
             ignore.append(bool(inst.get('ignore_flag', 0)))
@@ -231,7 +243,7 @@ class FROCMetric(BaseMetric):
                     np.nan)
             except (TypeError, ValueError) as err:
                 raise ValueError(
-                    f"FROCMetric: {where}, instance {k}{row}: fields "
+                    f"{name}: {where}, instance {k}{row}: fields "
                     "'lesion_type' (int) / 'diameters_mm' ([long, short]) "
                     f"malformed: {inst.get('lesion_type')!r}, "
                     f"{inst.get('diameters_mm')!r}") from err
@@ -241,7 +253,7 @@ class FROCMetric(BaseMetric):
             file_name=data_sample.get('file_name'),
             ori_shape=tuple(data_sample['ori_shape'])
             if 'ori_shape' in data_sample else None,
-            gt_bboxes=np.asarray(gt_bboxes, dtype=np.float64).reshape(-1, 4),
+            gt_bboxes=np.asarray(gt_bboxes, dtype=np.float64).reshape(-1, nb),
             gt_ignore=np.asarray(ignore, dtype=bool),
             gt_types=np.asarray(types, dtype=np.int64),
             gt_long_mm=np.asarray(diams, dtype=np.float64),
@@ -272,17 +284,24 @@ class FROCMetric(BaseMetric):
         skipped = [r['img_id'] for r, d in zip(results, drop) if d]
         if not kept:
             raise ValueError(
-                f'FROCMetric: no image to evaluate ({len(results)} received, '
+                f'{type(self).__name__}: no image to evaluate '
+                f'({len(results)} received, '
                 f'{len(skipped)} dropped because all their instances are '
                 'ignored)')
         dets = [
-            np.concatenate([r['det_bboxes'], r['det_scores'][:, None]], 1)
-            for r in kept
+            np.concatenate([
+                self._boxes_for_matching(r['det_bboxes']),
+                r['det_scores'][:, None]
+            ], 1) for r in kept
         ]
         valid = [~r['gt_ignore'] for r in kept]
-        gts = filter_gts([r['gt_bboxes'] for r in kept], valid)
+        gts = [
+            self._boxes_for_matching(g)
+            for g in filter_gts([r['gt_bboxes'] for r in kept], valid)
+        ]
         try:
-            match = match_detections(dets, gts, self.iou_thr, self.overlap)
+            match = match_detections(dets, gts, self.iou_thr, self.overlap,
+                                     ndim=self.box_dim)
         except ValueError as err:
             found = re.search(r'(?:dets|gts)\[(\d+)\]', str(err))
             if found is None:
@@ -291,7 +310,8 @@ class FROCMetric(BaseMetric):
             kind = ('prediction'
                     if str(err).startswith('dets') else 'ground truth')
             raise ValueError(
-                f"FROCMetric: image img_id={r['img_id']} ({r['img_path']}), "
+                f"{type(self).__name__}: image img_id={r['img_id']} "
+                f"({r['img_path']}), "
                 f'{kind}: {err}') from err
         curve = match.curve()
 
@@ -321,8 +341,9 @@ class FROCMetric(BaseMetric):
                     'FROCMetric: no instance has "diameters_mm"; size '
                     'breakdown skipped', logger='current')
             for key, label, masks in groups:
-                sub_curve = froc_curve(dets, filter_gts(gts, masks),
-                                       self.iou_thr, self.overlap)
+                sub_curve = match_detections(
+                    dets, filter_gts(gts, masks), self.iou_thr, self.overlap,
+                    ndim=self.box_dim).curve()
                 curves[key] = (label, sub_curve)
                 self._add_subset(metrics, rows, key, label, sub_curve)
 
@@ -333,17 +354,24 @@ class FROCMetric(BaseMetric):
         out_dir = self._resolve_out_dir()
         if out_dir is not None:
             mkdir_or_exist(out_dir)
-            self._plot(curves, metrics, osp.join(out_dir, 'froc_curve.png'))
+            self._plot(curves, metrics,
+                       osp.join(out_dir, f'{self.file_stem}_curve.png'))
             if self.dump_detections:
                 self._dump(kept, skipped, match, metrics,
-                           osp.join(out_dir, 'froc_detections.json'))
-            written = ['froc_curve.png']
+                           osp.join(out_dir,
+                                    f'{self.file_stem}_detections.json'))
+            written = [f'{self.file_stem}_curve.png']
             if self.dump_detections:
-                written.append('froc_detections.json')
+                written.append(f'{self.file_stem}_detections.json')
             print_log(
-                f'FROCMetric: wrote {" and ".join(written)} to {out_dir}',
+                f'{type(self).__name__}: wrote {" and ".join(written)} to '
+                f'{out_dir}',
                 logger='current')
         return metrics
+
+    def _boxes_for_matching(self, boxes: np.ndarray) -> np.ndarray:
+        """Boxes as the overlap function expects them (identity here)."""
+        return boxes
 
     def _table_header(self) -> List[str]:
         return (['subset', 'lesions'] +
@@ -366,7 +394,7 @@ class FROCMetric(BaseMetric):
         outcomes = np.concatenate(match.outcomes()) if len(
             match.scores) else np.zeros(0)
         header = (
-            f'FROC protocol: {PROTOCOL_NAME}\n'
+            f'FROC protocol: {self.protocol_name}\n'
             f'options: overlap={self.overlap} (legacy +1 px) >= '
             f'{self.iou_thr:g}; one global score sort (stable on ties); '
             'multi-hit; duplicates neither TP nor FP; interp1d on the raw '
@@ -466,9 +494,9 @@ class FROCMetric(BaseMetric):
         ax.set_ylim(0, 1.02)
         ax.set_xticks(self.fp_rates)
         ax.set_xticklabels([_rate_str(r) for r in self.fp_rates])
-        ax.set_xlabel('average false positives per image')
+        ax.set_xlabel(f'average false positives per {self.fp_unit}')
         ax.set_ylabel('sensitivity')
-        ax.set_title(f'FROC, DeepLesion official protocol, '
+        ax.set_title(f'FROC, {self.protocol_name.split(" (")[0]}, '
                      f'{self.overlap.upper()} >= {self.iou_thr:g}; '
                      f'{self.mean_key} = {metrics[self.mean_key]:.4f}',
                      fontsize=9)
@@ -495,7 +523,7 @@ class FROCMetric(BaseMetric):
                     labels=r['det_labels'].tolist(),
                     outcomes=[_OUTCOME_NAMES[int(c)] for c in codes]))
         payload = dict(
-            protocol=PROTOCOL_NAME,
+            protocol=self.protocol_name,
             options=dict(
                 iou_thr=self.iou_thr,
                 overlap=self.overlap,

@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 import gzip
 import os
-import os.path as osp
 import struct
 
 import numpy as np
@@ -10,6 +9,7 @@ import SimpleITK as sitk
 
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import shared_data_root
+from mmlesion.testing.volume_files import write_dicom_series
 
 
 def _ct_dir():
@@ -177,6 +177,11 @@ def test_reorientation_and_oblique(tmp_path):
     vol = load_ct_volume(path)
     np.testing.assert_allclose(vol.direction, np.eye(3), atol=1e-6)
     _check_geometry(vol, sitk.ReadImage(path))
+    # same result as SimpleITK's own DICOMOrient
+    ref = sitk.DICOMOrient(sitk.ReadImage(path), 'LPS')
+    np.testing.assert_array_equal(vol.array, sitk.GetArrayFromImage(ref))
+    assert vol.origin_xyz == pytest.approx(ref.GetOrigin())
+    assert vol.spacing_zyx == pytest.approx(ref.GetSpacing()[::-1])
 
     rot = sitk.Euler3DTransform()
     rot.SetRotation(0.0, 0.0, np.radians(15))
@@ -197,34 +202,12 @@ def test_reorientation_and_oblique(tmp_path):
     _check_geometry(vol, sitk.ReadImage(path))
 
 
-def _write_dicom_series(folder, series_uid, n=3, modality='CT'):
-    os.makedirs(folder, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k in range(n):
-        sl = sitk.GetImageFromArray(
-            np.full((4, 5), 10 * k, dtype=np.int16))
-        sl.SetSpacing((0.5, 0.5))
-        tags = {
-            '0008|0060': modality,
-            '0020|000e': series_uid,
-            '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
-            '0008|0018': f'{series_uid}.{k + 1}',
-            '0020|0032': f'0\\0\\{2.5 * k}',
-            '0020|0037': '1\\0\\0\\0\\1\\0',
-            '0020|0013': str(k + 1),
-            '0028|0030': '0.5\\0.5',
-        }
-        for key, value in tags.items():
-            sl.SetMetaData(key, value)
-        writer.SetFileName(osp.join(folder, f'{series_uid}_{k}.dcm'))
-        writer.Execute(sl)
-
-
 def test_dicom_folder_with_several_series(tmp_path):
     folder = str(tmp_path / 'dicom')
-    _write_dicom_series(folder, '1.2.826.0.1.3680043.2.1125.11')
-    _write_dicom_series(folder, '1.2.826.0.1.3680043.2.1125.22', n=4)
+    write_dicom_series(folder, '1.2.826.0.1.3680043.2.1125.11')
+    write_dicom_series(
+        folder, '1.2.826.0.1.3680043.2.1125.22',
+        np.stack([np.full((4, 5), 10 * k, np.int16) for k in range(4)]))
     with pytest.raises(ValueError, match=r"2 DICOM series .*\['1\.2\.826"
                        r".*11', '1\.2\.826.*22'\]"):
         load_ct_volume(folder)
@@ -236,6 +219,6 @@ def test_dicom_folder_with_several_series(tmp_path):
     with pytest.raises(ValueError, match='no DICOM series'):
         load_ct_volume(folder, series_uid='9.9')
     mr = str(tmp_path / 'mr')
-    _write_dicom_series(mr, '1.2.826.0.1.3680043.2.1125.33', modality='MR')
+    write_dicom_series(mr, '1.2.826.0.1.3680043.2.1125.33', modality='MR')
     with pytest.raises(ValueError, match="'MR', not CT"):
         load_ct_volume(mr)

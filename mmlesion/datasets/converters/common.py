@@ -1,0 +1,204 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""What every dataset converter shares: splits, the conversion loop
+(progress bar, annotation file, optional 2D export) and mask cases."""
+import hashlib
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, List, Optional, Sequence
+
+import numpy as np
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+
+from ..volumes import (CTVolume, box_center_world, load_ct_volume,
+                       volume_entry, write_annotation_file)
+from .deeplesion_export import DeepLesionExporter
+from .mask_boxes import mask_to_boxes_3d
+
+
+@dataclass
+class ConvertedVolume:
+    """One converted scan: its volume, id, file and lesions.
+
+    ``lesions`` are annotation dicts (``bbox``, ``center_world``,
+    ``diameter_mm``, ``label``, ``ignore``) plus optional ``slice_boxes``
+    for the 2D export (dropped from the annotation file).
+    """
+    volume: CTVolume
+    volume_id: str
+    file: str
+    lesions: List[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def assign_split(volume_id: str,
+                 val_fraction: float = 0.0,
+                 test_fraction: float = 0.0) -> int:
+    """Deterministic ``Train_Val_Test`` split (1/2/3) of a volume id.
+
+    The md5 of the id, as a number in [0, 1), is compared with the
+    fractions, so the split of a scan never depends on which other scans
+    are converted or in which order.
+    """
+    if val_fraction < 0 or test_fraction < 0 or \
+            val_fraction + test_fraction > 1:
+        raise ValueError(f'bad split fractions val={val_fraction}, '
+                         f'test={test_fraction}')
+    u = int(hashlib.md5(str(volume_id).encode()).hexdigest()[:12],
+            16) / 16**12
+    if u < test_fraction:
+        return 3
+    if u < test_fraction + val_fraction:
+        return 2
+    return 1
+
+
+def check_outputs(out_file: str, overwrite: bool) -> None:
+    """Refuse to replace an existing annotation file without overwrite."""
+    if osp.exists(out_file) and not overwrite:
+        raise FileExistsError(f'{out_file} exists; pass --overwrite '
+                              f'(overwrite=True) to replace it')
+
+
+def relative_file(path: str, out_file: str) -> str:
+    """``path`` relative to the annotation file's folder where possible."""
+    base = osp.dirname(osp.abspath(out_file))
+    try:
+        rel = osp.relpath(osp.abspath(path), base)
+    except ValueError:  # another drive
+        return osp.abspath(path)
+    return rel
+
+
+def run_conversion(cases: Sequence,
+                   convert_case: Callable[[object], ConvertedVolume],
+                   out_file: str,
+                   dataset: str,
+                   classes: Sequence[str],
+                   exporter: Optional[DeepLesionExporter] = None,
+                   val_fraction: float = 0.0,
+                   test_fraction: float = 0.0,
+                   overwrite: bool = False,
+                   show_progress: bool = True,
+                   **metainfo) -> dict:
+    """Convert every case and write the common annotation file.
+
+    Args:
+        cases (sequence): whatever ``convert_case`` takes, one per scan.
+        convert_case (callable): case -> :class:`ConvertedVolume`.
+        out_file (str): the annotation JSON.
+        dataset (str): ``metainfo.dataset``.
+        classes (sequence[str]): ``metainfo.classes``.
+        exporter (DeepLesionExporter, optional): also write the 2D export.
+        val_fraction (float): share of scans in the val split (2D export).
+        test_fraction (float): share of scans in the test split.
+        overwrite (bool): replace an existing annotation file.
+        show_progress (bool): show an mmengine progress bar.
+        **metainfo: more ``metainfo`` keys.
+
+    Returns:
+        dict: ``volumes``, ``lesions``, ``ignored`` counts and the paths.
+    """
+    check_outputs(out_file, overwrite)
+    entries = []
+    num_lesions = num_ignored = 0
+    bar = ProgressBar(len(cases)) if show_progress and len(cases) else None
+    for case in cases:
+        conv = convert_case(case)
+        annotations = [{
+            k: v
+            for k, v in les.items() if k not in ('slice_boxes', )
+        } for les in conv.lesions]
+        split = assign_split(conv.volume_id, val_fraction, test_fraction)
+        entries.append(
+            volume_entry(
+                conv.volume,
+                conv.volume_id,
+                conv.file,
+                annotations,
+                split=split,
+                **conv.extra))
+        num_lesions += sum(not a['ignore'] for a in annotations)
+        num_ignored += sum(a['ignore'] for a in annotations)
+        if exporter is not None:
+            exporter.add_volume(conv.volume, conv.volume_id, conv.lesions,
+                                split)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print()
+    write_annotation_file(
+        out_file, dataset, classes, entries, overwrite=overwrite, **metainfo)
+    summary = dict(
+        volumes=len(entries),
+        lesions=num_lesions,
+        ignored=num_ignored,
+        ann_file=out_file)
+    if exporter is not None:
+        summary['dl_info'] = exporter.write()
+        summary['key_slice_rows'] = len(exporter.rows)
+        summary['pngs'] = exporter.num_pngs
+    print_log(f'{dataset}: {summary}', logger='current')
+    return summary
+
+
+def convert_mask_case(image_path: str,
+                      mask_path: str,
+                      out_file: str,
+                      volume_id: str,
+                      labels: Optional[Iterable[int]],
+                      connectivity: int = 3,
+                      min_voxels: int = 1,
+                      class_label: int = 0) -> ConvertedVolume:
+    """A scan and its label map -> one lesion per component of ``labels``.
+
+    Both files are read with :func:`load_ct_volume` (same canonical
+    orientation; the label map keeps its integer type) and must share their
+    geometry.
+
+    Args:
+        image_path (str): the CT (NIfTI, .mhd, DICOM folder).
+        mask_path (str): the label map.
+        out_file (str): the annotation file (for the relative path).
+        volume_id (str): id of the scan.
+        labels (iterable[int], optional): label values that make up the
+            lesions (e.g. ``(2,)`` for KiTS19 / LiTS tumours); None: every
+            non-zero voxel (binary masks).
+        connectivity (int): see :func:`mask_to_boxes_3d`.
+        min_voxels (int): smaller components are dropped.
+        class_label (int): ``label`` of the lesions.
+
+    Returns:
+        ConvertedVolume: with ``slice_boxes`` for the 2D export.
+    """
+    volume = load_ct_volume(image_path)
+    seg = load_ct_volume(mask_path, check_modality=False, dtype=None)
+    same = (
+        seg.shape_zyx == volume.shape_zyx
+        and np.allclose(seg.spacing_zyx, volume.spacing_zyx, rtol=1e-4)
+        and np.allclose(seg.origin_xyz, volume.origin_xyz, atol=1e-2)
+        and np.allclose(seg.direction, volume.direction, atol=1e-4))
+    if not same:
+        raise ValueError(
+            f'{mask_path}: geometry (shape {seg.shape_zyx}, spacing '
+            f'{seg.spacing_zyx}, origin {seg.origin_xyz}) differs from its '
+            f'scan {image_path} (shape {volume.shape_zyx}, spacing '
+            f'{volume.spacing_zyx}, origin {volume.origin_xyz})')
+    lesions = []
+    mask = seg.array != 0 if labels is None else np.isin(
+        seg.array, list(labels))
+    for comp in mask_to_boxes_3d(mask, volume.spacing_zyx, connectivity,
+                                 min_voxels):
+        lesions.append(
+            dict(
+                bbox=comp['bbox'],
+                center_world=box_center_world(volume, comp['bbox']),
+                diameter_mm=comp['diameter_mm'],
+                label=class_label,
+                ignore=False,
+                num_voxels=comp['num_voxels'],
+                slice_boxes=comp['slice_boxes']))
+    return ConvertedVolume(volume, volume_id,
+                           relative_file(image_path, out_file), lesions,
+                           dict(mask_file=relative_file(mask_path,
+                                                        out_file)))

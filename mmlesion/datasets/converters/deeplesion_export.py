@@ -1,0 +1,277 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Export of CT volumes with 3D lesions as 2D key slices, DeepLesion layout.
+
+Every 2D detector of mmlesion reads DeepLesion's release layout
+(``Images_png/<patient>_<study>_<series>/<slice:03d>.png``, 16-bit PNGs of
+HU + 32768, and ``DL_info.csv`` with the 18 official columns). Writing
+LUNA16, KiTS19, LiTS or NIH-LN in that layout lets those detectors train on
+them unchanged with :class:`~mmlesion.datasets.DeepLesionDataset` and
+:class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices` (LENS,
+Sec. IV-A, trains one detector on several datasets this way).
+
+Choices where DeepLesion's release has no counterpart (documented here and
+in ``data/README.md``):
+
+- Each volume becomes patient ``n`` (1, 2, ... in export order), study 1,
+  series 1: folder ``<n:06d>_01_01``; ``series_map.json`` maps it back to
+  the volume id and series UID. Slice ``z`` (0-based array index) is
+  written as ``<z + 1:03d>.png`` (1-based, as DeepLesion's indices).
+- The key slice of a lesion is the slice through the centre of its 3D box.
+  A key slice carries a row for **every** selected lesion crossing it (not
+  only the lesion that chose it), so no visible lesion is left unlabeled
+  there; the 2D box of a lesion on a slice is its cross-section (the mask
+  component's extent on that slice, or the sphere's circle for
+  centre-and-diameter annotations).
+- Boxes are the tight lesion extents, 1-based inclusive pixels as in the
+  release (no 5 px padding), clipped to the image. The RECIST columns are
+  the box's two mid-lines (long then short axis), since the sources have
+  no RECIST measurements. ``Normalized_lesion_location`` is relative to
+  the image (x, y) and the volume (z), not to the body.
+- Besides the key slices, the slices a multi-slice loader reads around
+  them are written (``num_slices`` at ``interval_mm``, one stored slice
+  more on each side for interpolation), or every slice with
+  ``export_unlabeled=True``.
+"""
+import json
+import math
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..dl_info import format_dl_numbers, write_dl_info
+from ..transforms.loading import write_hu_png
+from ..volumes import CTVolume
+
+SliceBoxes = Dict[int, Sequence[float]]
+
+
+def sphere_slice_boxes(volume: CTVolume, center_xyz: Sequence[float],
+                       diameter_mm: float) -> SliceBoxes:
+    """Cross-sections of a sphere on the slices of a volume.
+
+    Args:
+        volume (CTVolume): geometry of the scan (axial, direction ~ I).
+        center_xyz (sequence[float]): world centre (mm).
+        diameter_mm (float): diameter (mm).
+
+    Returns:
+        dict: slice index z -> ``[x1, y1, x2, y2]`` in continuous voxels
+        (voxel centres at integers) of the circle cut by the slice plane.
+    """
+    c = volume.world_to_voxel(np.asarray(center_xyz, dtype=float))[0]
+    sz, sy, sx = volume.spacing_zyx
+    r = 0.5 * float(diameter_mm)
+    out = {}
+    for z in range(int(math.ceil(c[0] - r / sz)),
+                   int(math.floor(c[0] + r / sz)) + 1):
+        if not 0 <= z < volume.shape_zyx[0]:
+            continue
+        rr = math.sqrt(max(r * r - ((z - c[0]) * sz)**2, 0.0))
+        if rr <= 0:
+            continue
+        out[z] = [c[2] - rr / sx, c[1] - rr / sy, c[2] + rr / sx,
+                  c[1] + rr / sy]
+    return out
+
+
+def box_slice_boxes(bbox: Sequence[float],
+                    num_slices: Optional[int] = None) -> SliceBoxes:
+    """The 2D extent of a 3D box on every slice it covers."""
+    x1, y1, z1, x2, y2, z2 = bbox
+    zs = range(int(math.ceil(z1 - 0.5 + 1e-6)), int(math.floor(z2 + 0.5 -
+                                                             1e-6)) + 1)
+    return {
+        z: [x1, y1, x2, y2]
+        for z in zs if num_slices is None or 0 <= z < num_slices
+    }
+
+
+class DeepLesionExporter:
+    """Write volumes and their lesions in DeepLesion's release layout.
+
+    Use :meth:`add_volume` for every volume, then :meth:`write` for
+    ``DL_info.csv`` and ``series_map.json`` (see the module doc for the
+    conventions).
+
+    Args:
+        out_dir (str): output folder (``Images_png/``, ``DL_info.csv``,
+            ``series_map.json``).
+        num_slices (int): slices the multi-slice loader will read (e.g. 9).
+        interval_mm (float): their interval (e.g. 2 mm).
+        key_lesions (str): which lesions get key slices: ``'included'``
+            (default; findings marked ``ignore`` get neither key slices nor
+            rows) or ``'all'``.
+        min_diameter_mm (float): lesions with a known diameter below this
+            get no key slice (they still get rows on other key slices).
+        export_unlabeled (bool): write every slice of every volume (also
+            those far from any lesion, e.g. for 3D inference or negative
+            sampling). Defaults to False.
+        lesion_type (int): ``Coarse_lesion_type`` of the rows (1..8 as in
+            DeepLesion, e.g. 5 lung, 6 kidney, 4 liver), -1 unknown.
+        dicom_window (tuple): ``DICOM_windows`` column (low, high HU).
+        overwrite (bool): allow writing into a folder that already has a
+            ``DL_info.csv`` or ``Images_png``.
+    """
+
+    def __init__(self,
+                 out_dir: str,
+                 num_slices: int = 9,
+                 interval_mm: float = 2.0,
+                 key_lesions: str = 'included',
+                 min_diameter_mm: float = 0.0,
+                 export_unlabeled: bool = False,
+                 lesion_type: int = -1,
+                 dicom_window: Tuple[float, float] = (-1024, 3071),
+                 overwrite: bool = False) -> None:
+        if key_lesions not in ('included', 'all'):
+            raise ValueError(f"key_lesions must be 'included' or 'all', got "
+                             f'{key_lesions!r}')
+        if num_slices < 1 or interval_mm <= 0:
+            raise ValueError('num_slices >= 1 and interval_mm > 0 needed')
+        self.out_dir = str(out_dir)
+        existing = [
+            p for p in ('DL_info.csv', 'Images_png', 'series_map.json')
+            if osp.exists(osp.join(self.out_dir, p))
+        ]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f'{self.out_dir} already has {existing}; pass --overwrite '
+                f'(overwrite=True) to write over them')
+        self.num_slices = int(num_slices)
+        self.interval_mm = float(interval_mm)
+        self.key_lesions = key_lesions
+        self.min_diameter_mm = float(min_diameter_mm)
+        self.export_unlabeled = export_unlabeled
+        self.lesion_type = int(lesion_type)
+        self.dicom_window = tuple(dicom_window)
+        self.rows: List[List[str]] = []
+        self.series: List[dict] = []
+        self.num_pngs = 0
+
+    def add_volume(self,
+                   volume: CTVolume,
+                   volume_id: str,
+                   lesions: List[dict],
+                   split: int = 1) -> str:
+        """Write the slices of one volume and collect its rows.
+
+        Args:
+            volume (CTVolume): the scan (canonical orientation).
+            volume_id (str): its id in the annotation file.
+            lesions (list[dict]): ``bbox`` (3D, continuous voxels),
+                ``ignore`` (bool), ``diameter_mm`` and optionally
+                ``slice_boxes`` (z -> 2D box, default: the 3D box's extent
+                on each slice it covers) and ``lesion_type``.
+            split (int): ``Train_Val_Test`` (1 train, 2 val, 3 test).
+
+        Returns:
+            str: the series folder name.
+        """
+        patient = len(self.series) + 1
+        name = f'{patient:06d}_01_01'
+        depth, height, width = volume.shape_zyx
+        sz, sy, sx = volume.spacing_zyx
+        chosen = [
+            les for les in lesions
+            if self.key_lesions == 'all' or not les.get('ignore', False)
+        ]
+        slice_boxes = [
+            les.get('slice_boxes') or box_slice_boxes(les['bbox'], depth)
+            for les in chosen
+        ]
+        keys = set()
+        for les, boxes in zip(chosen, slice_boxes):
+            d = les.get('diameter_mm', -1)
+            if 0 <= d < self.min_diameter_mm or not boxes:
+                continue
+            b = les['bbox']
+            zc = int(math.floor((b[2] + b[5]) / 2 + 0.5))
+            if zc not in boxes:  # the centre slice misses a non-convex
+                zc = min(boxes, key=lambda z: abs(z - zc))  # mask: nearest
+            keys.add(zc)
+        context = int(
+            math.ceil((self.num_slices // 2) * self.interval_mm / sz)) + 1
+        if self.export_unlabeled:
+            written = set(range(depth))
+        else:
+            written = {
+                z
+                for k in keys for z in range(k - context, k + context + 1)
+                if 0 <= z < depth
+            }
+        folder = osp.join(self.out_dir, 'Images_png', name)
+        os.makedirs(folder, exist_ok=True)
+        for z in sorted(written):
+            write_hu_png(osp.join(folder, f'{z + 1:03d}.png'), volume.array[z])
+        self.num_pngs += len(written)
+        for k in sorted(keys):
+            first = max(k - context, 0) + 1
+            last = min(k + context, depth - 1) + 1
+            for les, boxes in zip(chosen, slice_boxes):
+                if k in boxes:
+                    self.rows.append(
+                        self._row(patient, k, boxes[k], les, (first, last),
+                                  (sx, sy, sz), (height, width), depth,
+                                  split))
+        self.series.append(
+            dict(
+                series=name,
+                volume_id=str(volume_id),
+                series_uid=volume.series_uid,
+                shape_zyx=list(volume.shape_zyx),
+                spacing_zyx=list(volume.spacing_zyx),
+                origin_xyz=list(volume.origin_xyz),
+                key_slices=[k + 1 for k in sorted(keys)],
+                num_slices_written=len(written)))
+        return name
+
+    def _row(self, patient: int, key: int, box2d: Sequence[float],
+             les: dict, slice_range: Tuple[int, int],
+             spacing: Tuple[float, float, float], size: Tuple[int, int],
+             depth: int, split: int) -> List[str]:
+        height, width = size
+        # continuous voxels (centres at integers) -> 0-based inclusive pixel
+        # indices of the first / last covered pixel, clipped to the image
+        x1 = min(max(box2d[0] + 0.5, 0.0), width - 1.0)
+        y1 = min(max(box2d[1] + 0.5, 0.0), height - 1.0)
+        x2 = min(max(box2d[2] - 0.5, x1), width - 1.0)
+        y2 = min(max(box2d[3] - 0.5, y1), height - 1.0)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w, h = x2 - x1, y2 - y1
+        if w >= h:
+            recist = [x1, cy, x2, cy, cx, y1, cx, y2]
+        else:
+            recist = [cx, y1, cx, y2, x1, cy, x2, cy]
+        one = np.asarray(recist) + 1.0  # 1-based in the file
+        lesion_type = int(les.get('lesion_type', self.lesion_type))
+        return [
+            f'{patient:06d}_01_01_{key + 1:03d}.png',
+            str(patient), '1', '1', str(key + 1),
+            format_dl_numbers(np.round(one, 2)),
+            format_dl_numbers(np.round([x1 + 1, y1 + 1, x2 + 1, y2 + 1], 2)),
+            format_dl_numbers(np.round([max(w, h), min(w, h)], 2)),
+            format_dl_numbers(
+                np.round([cx / width, cy / height, key / max(depth - 1, 1)],
+                         4)),
+            str(lesion_type), '0',
+            format_dl_numbers(slice_range),
+            format_dl_numbers(np.round(spacing, 6)),
+            format_dl_numbers(size),
+            format_dl_numbers(self.dicom_window), 'U', 'NaN',
+            str(int(split))
+        ]
+
+    def write(self) -> str:
+        """Write ``DL_info.csv`` and ``series_map.json``.
+
+        Returns:
+            str: the path of ``DL_info.csv``.
+        """
+        os.makedirs(self.out_dir, exist_ok=True)
+        csv_path = osp.join(self.out_dir, 'DL_info.csv')
+        write_dl_info(csv_path, self.rows)
+        with open(osp.join(self.out_dir, 'series_map.json'), 'w') as f:
+            json.dump(self.series, f, indent=1)
+        return csv_path

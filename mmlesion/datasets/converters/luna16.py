@@ -1,0 +1,170 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16 (Setio et al., MedIA 2017): scans + official CSVs -> boxes.
+
+Input, as released (https://luna16.grand-challenge.org/Data/)::
+
+    LUNA16/
+        subset0/ ... subset9/        <seriesuid>.mhd + <seriesuid>.raw
+        annotations.csv              seriesuid,coordX,coordY,coordZ,diameter_mm
+        annotations_excluded.csv     same columns; diameter -1 = unknown
+        seriesuids.csv               one seriesuid per line, no header
+
+World coordinates (mm) are SimpleITK physical points of the .mhd, so a
+nodule's box is centred on ``world_to_voxel(coord)`` with an extent of
+``diameter / spacing`` voxels per axis (the bounding cube of the sphere).
+Findings of ``annotations_excluded.csv`` become ``ignore: true`` entries;
+an unknown diameter (-1) keeps ``diameter_mm: -1`` but gets the 10 mm box
+the official evaluation script uses for the hit test.
+"""
+import glob
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, NamedTuple, Optional
+
+from mmengine.logging import print_log
+
+from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
+                                                   read_seriesuids_csv)
+from ..volumes import box_center_world, box_from_world_sphere, load_ct_volume
+from .common import ConvertedVolume, relative_file, run_conversion
+from .deeplesion_export import DeepLesionExporter, sphere_slice_boxes
+
+#: Diameter the official script uses for excluded findings of unknown size.
+UNKNOWN_DIAMETER_MM = 10.0
+
+
+class LunaFinding(NamedTuple):
+    """One finding of a LUNA16 CSV (``index`` = its place among the rows)."""
+    index: int
+    seriesuid: str
+    coord_xyz: tuple
+    diameter_mm: float
+
+
+def read_findings_by_series(path: str) -> Dict[str, List[LunaFinding]]:
+    """Findings of ``annotations.csv`` / ``annotations_excluded.csv`` by
+    series (file order kept), read with the evaluator's reader
+    (:func:`mmlesion.evaluation.functional.luna16.read_findings_csv`)."""
+    table = read_findings_csv(path)
+    out: Dict[str, List[LunaFinding]] = OrderedDict()
+    for i, (uid, xyz, d) in enumerate(
+            zip(table.seriesuids, table.xyz, table.diameter_mm)):
+        out.setdefault(uid, []).append(
+            LunaFinding(i, uid, tuple(float(v) for v in xyz), float(d)))
+    return out
+
+
+def find_luna16_scans(scan_root: str) -> Dict[str, str]:
+    """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``.
+
+    Raises:
+        ValueError: if one series UID is found twice.
+    """
+    scans: Dict[str, str] = {}
+    for path in sorted(
+            glob.glob(osp.join(scan_root, '**', '*.mhd'), recursive=True)):
+        uid = osp.basename(path)[:-4]
+        if uid in scans:
+            raise ValueError(f'series {uid} found twice: {scans[uid]} and '
+                             f'{path}')
+        scans[uid] = path
+    return scans
+
+
+def _finding_entry(volume, finding: LunaFinding, ignore: bool,
+                   csv_path: str) -> dict:
+    diameter = finding.diameter_mm
+    where = (f'{csv_path}: finding {finding.index + 1} (series '
+             f'{finding.seriesuid}, coordX/Y/Z {finding.coord_xyz})')
+    if diameter <= 0 and not ignore:
+        raise ValueError(f"{where}, field 'diameter_mm': a nodule needs a "
+                         f'positive diameter, got {diameter}')
+    box_d = diameter if diameter > 0 else UNKNOWN_DIAMETER_MM
+    c = volume.world_to_voxel(finding.coord_xyz)[0]
+    if not all(-0.5 <= c[i] <= volume.shape_zyx[i] - 0.5 for i in range(3)):
+        raise ValueError(
+            f'{where}: lies outside the scan {volume.meta["path"]} (voxel '
+            f'(z, y, x) {tuple(round(v, 1) for v in c)} of '
+            f'{volume.shape_zyx})')
+    bbox = box_from_world_sphere(volume, finding.coord_xyz, box_d)
+    return dict(
+        bbox=bbox,
+        center_world=box_center_world(volume, bbox),
+        diameter_mm=float(diameter),
+        label=0,
+        ignore=ignore,
+        slice_boxes=sphere_slice_boxes(volume, finding.coord_xyz, box_d))
+
+
+def convert_luna16(scan_root: str,
+                   annotations: str,
+                   out_file: str,
+                   excluded: Optional[str] = None,
+                   seriesuids: Optional[str] = None,
+                   exporter: Optional[DeepLesionExporter] = None,
+                   val_fraction: float = 0.0,
+                   test_fraction: float = 0.0,
+                   overwrite: bool = False,
+                   show_progress: bool = True) -> dict:
+    """Convert LUNA16 to the common annotation file (and 2D export).
+
+    Args:
+        scan_root (str): folder searched recursively for ``<uid>.mhd``.
+        annotations (str): ``annotations.csv``.
+        out_file (str): output JSON (scan paths relative to its folder).
+        excluded (str, optional): ``annotations_excluded.csv``.
+        seriesuids (str, optional): ``seriesuids.csv``: only these scans
+            (every one must be under ``scan_root``); default: every scan
+            found.
+        exporter (DeepLesionExporter, optional): also write the 2D export.
+        val_fraction (float): share of scans in the val split (2D export).
+        test_fraction (float): share of scans in the test split.
+        overwrite (bool): replace existing outputs.
+        show_progress (bool): progress bar.
+
+    Returns:
+        dict: counts (see :func:`run_conversion`).
+    """
+    nodules = read_findings_by_series(annotations)
+    ignored = read_findings_by_series(excluded) if excluded else {}
+    scans = find_luna16_scans(scan_root)
+    if seriesuids:
+        uids = read_seriesuids_csv(seriesuids)
+        missing = [u for u in uids if u not in scans]
+        if missing:
+            raise FileNotFoundError(
+                f'{seriesuids}: {len(missing)} of {len(uids)} series have '
+                f'no <uid>.mhd under {scan_root}, e.g. {missing[:3]}')
+    else:
+        uids = list(scans)
+    if not uids:
+        raise FileNotFoundError(f'no .mhd scans under {scan_root}')
+    absent = [u for u in nodules if u not in scans]
+    if absent:
+        print_log(
+            f'LUNA16: {len(absent)} annotated series of {annotations} are '
+            f'not under {scan_root} (not converted)',
+            logger='current')
+
+    def convert(uid: str) -> ConvertedVolume:
+        volume = load_ct_volume(scans[uid], series_uid=uid)
+        lesions = [
+            _finding_entry(volume, f, False, annotations)
+            for f in nodules.get(uid, [])
+        ] + [
+            _finding_entry(volume, f, True, excluded)
+            for f in ignored.get(uid, [])
+        ]
+        return ConvertedVolume(volume, uid,
+                               relative_file(scans[uid], out_file), lesions)
+
+    return run_conversion(
+        uids,
+        convert,
+        out_file,
+        'luna16', ['nodule'],
+        exporter=exporter,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        overwrite=overwrite,
+        show_progress=show_progress)

@@ -1,0 +1,90 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""3D boxes of the connected components of a label map (KiTS19, LiTS,
+NIH-LN masks)."""
+import math
+from typing import List, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+
+def mask_to_boxes_3d(mask: np.ndarray,
+                     spacing_zyx: Sequence[float],
+                     connectivity: int = 3,
+                     min_voxels: int = 1) -> List[dict]:
+    """One 3D box per connected component of a binary (z, y, x) mask.
+
+    Components come from ``scipy.ndimage.label`` with
+    ``generate_binary_structure(3, connectivity)`` (1: faces, 2: + edges,
+    3: + corners; 3 by default, so a lesion touching itself diagonally is
+    one lesion). Two lesions touching each other are one component: the
+    masks of KiTS19 / LiTS label tumour voxels, not tumour instances.
+
+    Args:
+        mask (np.ndarray): (z, y, x) bool or 0/1 array.
+        spacing_zyx (sequence[float]): voxel size (mm), for the diameter.
+        connectivity (int): 1, 2 or 3. Defaults to 3.
+        min_voxels (int): smaller components are dropped. Defaults to 1.
+
+    Returns:
+        list[dict]: sorted by the component's first voxel (z, y, x):
+        ``bbox`` ``[x1, y1, z1, x2, y2, z2]`` in continuous voxels (voxel
+        ``a..b`` -> ``[a - 0.5, b + 0.5]``), ``num_voxels``,
+        ``diameter_mm`` (equivalent-sphere diameter, (6 V / pi)^(1/3)) and
+        ``slice_boxes`` (z -> ``[x1, y1, x2, y2]`` extent on that slice).
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f'mask must be (z, y, x), got shape {mask.shape}')
+    if connectivity not in (1, 2, 3):
+        raise ValueError(f'connectivity must be 1, 2 or 3, got '
+                         f'{connectivity}')
+    structure = ndimage.generate_binary_structure(3, connectivity)
+    mask = mask != 0
+    # label only the bounding box of the foreground (a tumour is a tiny
+    # part of a 512 x 512 x 800 scan)
+    ranges = []
+    for axis in range(3):
+        hit = np.flatnonzero(mask.any(tuple(a for a in range(3)
+                                             if a != axis)))
+        if hit.size == 0:
+            return []
+        ranges.append((int(hit[0]), int(hit[-1]) + 1))
+    crop = tuple(slice(lo, hi) for lo, hi in ranges)
+    labels, num = ndimage.label(mask[crop], structure=structure)
+    off_z, off_y, off_x = (lo for lo, _ in ranges)
+    counts = np.bincount(labels.ravel(), minlength=num + 1)
+    voxel_mm3 = float(np.prod(spacing_zyx))
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or counts[i] < min_voxels:
+            continue
+        comp = labels[sl] == i
+        z0, y0, x0 = (sl[0].start + off_z, sl[1].start + off_y,
+                      sl[2].start + off_x)
+        slice_boxes = {}
+        for k in range(comp.shape[0]):
+            ys = np.flatnonzero(comp[k].any(1))
+            xs = np.flatnonzero(comp[k].any(0))
+            if ys.size:
+                slice_boxes[z0 + k] = [
+                    x0 + xs[0] - 0.5, y0 + ys[0] - 0.5, x0 + xs[-1] + 0.5,
+                    y0 + ys[-1] + 0.5
+                ]
+        dz, dy, dx = comp.shape
+        bbox = [
+            x0 - 0.5, y0 - 0.5, z0 - 0.5, x0 + dx - 0.5, y0 + dy - 0.5,
+            z0 + dz - 0.5
+        ]
+        out.append(
+            dict(
+                bbox=[float(v) for v in bbox],
+                num_voxels=int(counts[i]),
+                diameter_mm=float(
+                    (6 * counts[i] * voxel_mm3 / math.pi)**(1 / 3)),
+                slice_boxes={
+                    z: [float(v) for v in b]
+                    for z, b in slice_boxes.items()
+                }))
+    out.sort(key=lambda d: (d['bbox'][2], d['bbox'][1], d['bbox'][0]))
+    return out

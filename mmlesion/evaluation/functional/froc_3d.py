@@ -1,0 +1,226 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""3D FROC of the LENS protocol on the DeepLesion manual test set.
+
+PROTOCOLS.md §2; Yan et al., "Learning from Multiple Datasets with
+Heterogeneous and Partial Labels for Universal Lesion Detection in CT"
+(LENS, IEEE TMI 2020), §VI-A: a 3D detection is a TP when its 3D IoBB
+(intersection over the volume of the *detected* box) with a ground truth is
+``>= 0.3``; FPs are counted per sub-volume; sensitivities at 1/8, 1/4, 1/2,
+1, 2, 4 and 8 FPs per sub-volume and their average ("average
+sensitivity") are reported.
+
+The released evaluation code (``general_detection_evaluation.py`` of the
+manual test set release: ``FROC(..., '3D', 'IOBB', .3)`` and ``sens_at_FP``)
+is the same hit walk as the DeepLesion 2D protocol of
+:mod:`mmlesion.evaluation.functional.froc`, so this module reuses it with
+``ndim=3`` instead of re-implementing it:
+
+* one global score sort (stable here on equal scores, see ``froc``);
+* a detection is matched against the ground truths of its own sub-volume;
+  every not-yet-hit ground truth with overlap ``>= thr`` becomes hit (one
+  detection may hit several lesions), a detection whose hit lesions were all
+  hit already is neither TP nor FP, one with no overlap ``>= thr`` is an FP;
+* the legacy "+1" convention: sizes are ``(x2 - x1 + 1) (y2 - y1 + 1)
+  (z2 - z1 + 1)`` (the release's boxes are inclusive integer voxel
+  indices);
+* sensitivity at a rate: linear interpolation on the raw curve
+  (``interp1d`` in the release = ``np.interp``), 0 below the first point
+  (the release's explicit rule; ``np.interp`` gives the first value, which is
+  0 there), the last sensitivity beyond the last point.
+
+These are also the conventions that PROTOCOLS.md §2 asks for; the 2D FROC's
+global sort and interpolation were checked to be the release's.
+
+Boxes of mmlesion's 3D detectors and of ``CTVolumeDataset`` are continuous
+voxel boxes (``x2 = x1 + extent``); :func:`continuous_to_inclusive` turns
+them into the release's inclusive convention (``x2 - 1``), so that a box
+covering exactly the voxels of a ground truth has IoBB 1.
+"""
+import os.path as osp
+import pickle
+import re
+from typing import Dict, List, NamedTuple, Sequence
+
+import numpy as np
+
+from .froc import FROCCurve, FROCMatch, match_detections, sens_at_fp
+
+#: FPs per sub-volume of the LENS protocol.
+LENS_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: 3D IoBB threshold of the LENS protocol.
+LENS_IOBB_THR = 0.3
+
+_SUBVOLUME_NAME = re.compile(r'^(\d{6}_\d{2}_\d{2})_(\d+)-(\d+)$')
+
+
+def continuous_to_inclusive(boxes: np.ndarray) -> np.ndarray:
+    """``[x1, y1, z1, x2, y2, z2]`` with ``x2 = x1 + extent`` -> inclusive
+    voxel indices (``x2 - 1``, ...), the release's convention.
+
+    Args:
+        boxes (np.ndarray): ``(N, 6)`` or ``(N, 7)`` (score kept).
+
+    Returns:
+        np.ndarray: float64 copy.
+    """
+    out = np.array(boxes, dtype=np.float64, copy=True)
+    if out.size:
+        out[:, 3:6] -= 1.0
+    return out
+
+
+def match_detections_3d(dets: Sequence[np.ndarray],
+                        gts: Sequence[np.ndarray],
+                        iou_thr: float = LENS_IOBB_THR,
+                        overlap: str = 'iobb') -> FROCMatch:
+    """The LENS hit walk over sub-volumes.
+
+    Args:
+        dets (Sequence[np.ndarray]): per sub-volume ``(N_i, 7)`` detections
+            ``x1, y1, z1, x2, y2, z2, score`` (inclusive voxel indices).
+        gts (Sequence[np.ndarray]): per sub-volume ``(M_i, 6)`` boxes.
+        iou_thr (float): overlap threshold. Defaults to 0.3.
+        overlap (str): ``'iobb'`` (default, the protocol) or ``'iou'``.
+
+    Returns:
+        FROCMatch: per-detection TP / FP / duplicate status (see
+        :func:`mmlesion.evaluation.functional.froc.match_detections`).
+    """
+    return match_detections(dets, gts, iou_thr, overlap, ndim=3)
+
+
+def froc_3d_curve(dets: Sequence[np.ndarray],
+                  gts: Sequence[np.ndarray],
+                  iou_thr: float = LENS_IOBB_THR,
+                  overlap: str = 'iobb') -> FROCCurve:
+    """Raw 3D FROC curve (FPs per sub-volume, sensitivity).
+
+    Args: see :func:`match_detections_3d`.
+
+    Returns:
+        FROCCurve: ``fps_per_image`` are FPs per sub-volume.
+    """
+    return match_detections_3d(dets, gts, iou_thr, overlap).curve()
+
+
+def lens_sensitivities(curve: FROCCurve,
+                       fp_rates: Sequence[float] = LENS_FP_RATES
+                       ) -> Dict[str, float]:
+    """Sensitivity at each rate and their average (the headline).
+
+    Args:
+        curve (FROCCurve): from :func:`froc_3d_curve`.
+        fp_rates (Sequence[float]): rates. Defaults to 1/8 .. 8.
+
+    Returns:
+        dict[str, float]: ``'sens@{r:g}'`` per rate and ``'average'``.
+    """
+    sens = sens_at_fp(curve, fp_rates)
+    out = {f'sens@{float(r):g}': float(s) for r, s in zip(fp_rates, sens)}
+    out['average'] = float(np.mean(sens))
+    return out
+
+
+class ManualSubVolume(NamedTuple):
+    """One sub-volume of the DeepLesion manual 3D test set.
+
+    Attributes:
+        name (str): ``{volume}_{first:03d}-{last:03d}``, e.g.
+            ``'002666_01_01_001-030'``.
+        volume (str): ``patient_study_series``, the ``Images_png`` folder.
+        first_slice (int): top slice index of the sub-volume (as in the
+            ``Images_png`` file names).
+        last_slice (int): bottom slice index.
+        boxes (np.ndarray): ``(n, 6)`` float64 ``[x1, y1, z1, x2, y2, z2]``,
+            inclusive voxel indices; ``z`` are slice indices of the whole
+            volume (not of the sub-volume); ``(0, 6)`` when it has none.
+        split (str): ``'val'`` or ``'test'``.
+    """
+    name: str
+    volume: str
+    first_slice: int
+    last_slice: int
+    boxes: np.ndarray
+    split: str
+
+    def local_boxes(self) -> np.ndarray:
+        """Boxes with ``z`` relative to the sub-volume (``z - first``)."""
+        out = self.boxes.copy()
+        out[:, [2, 5]] -= self.first_slice
+        return out
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays, nothing else (a pickle
+    can run code; this release needs only ``ndarray``/``dtype``)."""
+    _ALLOWED = {('numpy', 'ndarray'), ('numpy', 'dtype'),
+                ('numpy.core.multiarray', '_reconstruct'),
+                ('numpy._core.multiarray', '_reconstruct')}
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f'refusing to unpickle {module}.{name}: the manual test set '
+            'holds only numpy arrays')
+
+
+def load_deeplesion_manual_3d(path: str,
+                              splits: Sequence[str] = ('val', 'test')
+                              ) -> List[ManualSubVolume]:
+    """Read ``DeepLesion_manual_1K_test_release.pkl`` as released.
+
+    The file is a pickle of ``{'val': {name: B}, 'test': {name: B}}`` with
+    ``B`` an ``(n, 6)`` array of ``[x1, y1, z1, x2, y2, z2]`` (200 val and
+    800 test sub-volumes, 5,447 lesions). It is read with an unpickler that
+    accepts only numpy arrays.
+
+    Args:
+        path (str): the ``.pkl`` file.
+        splits (Sequence[str]): which splits, in this order. Defaults to
+            both.
+
+    Returns:
+        list[ManualSubVolume]: sub-volumes in file order within each split.
+
+    Raises:
+        ValueError: naming the file, split and sub-volume of a malformed
+            entry (name, shape, non-finite or inverted box).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'no such file: {path}')
+    with open(path, 'rb') as handle:
+        data = _NumpyOnlyUnpickler(handle).load()
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a dict with splits val/test, got '
+                         f'{type(data).__name__}')
+    out = []
+    for split in splits:
+        if split not in data:
+            raise ValueError(f'{path}: no split {split!r} (has '
+                             f'{sorted(data)})')
+        for name, boxes in data[split].items():
+            where = f'{path}, split {split!r}, sub-volume {name!r}'
+            found = _SUBVOLUME_NAME.match(str(name))
+            if found is None:
+                raise ValueError(f'{where}: the name is not '
+                                 '{volume}_{first}-{last}')
+            arr = np.asarray(boxes, dtype=np.float64)
+            arr = arr.reshape(0, 6) if arr.size == 0 else arr
+            if arr.ndim != 2 or arr.shape[1] != 6:
+                raise ValueError(f'{where}: boxes must be (n, 6), got '
+                                 f'{arr.shape}')
+            bad = ~np.isfinite(arr).all(1) | (arr[:, 3:] < arr[:, :3]).any(1)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValueError(f'{where}, row {row}: invalid box '
+                                 f'{arr[row].tolist()}')
+            out.append(
+                ManualSubVolume(
+                    name=str(name),
+                    volume=found.group(1),
+                    first_slice=int(found.group(2)),
+                    last_slice=int(found.group(3)),
+                    boxes=arr,
+                    split=split))
+    return out

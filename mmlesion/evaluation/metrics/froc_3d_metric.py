@@ -1,0 +1,104 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""3D FROC metric of the LENS protocol (PROTOCOLS.md §2)."""
+from typing import Optional, Sequence
+
+import numpy as np
+
+from mmdet.registry import METRICS
+from ..functional.froc_3d import (LENS_FP_RATES, LENS_IOBB_THR,
+                                  continuous_to_inclusive)
+from .froc_metric import FROCMetric
+
+BOX_CONVENTIONS = ('continuous', 'inclusive')
+
+
+@METRICS.register_module()
+class FROC3DMetric(FROCMetric):
+    """Sensitivity at FPs per sub-volume of 3D detections (LENS protocol).
+
+    Implements the evaluation of LENS (Yan et al., IEEE TMI 2020, §VI-A) on
+    the DeepLesion manual 3D test set: a 3D box is a TP when its 3D IoBB
+    (intersection over the volume of the detected box, legacy ``+1`` voxel
+    sizes as in the released ``IOX``) with a ground truth is ``>= 0.3``; one
+    global score sort, one detection may hit several lesions, duplicates are
+    neither TP nor FP; FPs per sub-volume; sensitivities at 1/8 .. 8 and
+    their average (``mean@0.125-8``, the paper's "average sensitivity").
+    It is :class:`FROCMetric` with 3D boxes: the same hit walk
+    (:func:`mmlesion.evaluation.functional.froc.match_detections` with
+    ``ndim=3``), interpolation, logging, PNG and JSON dump.
+
+    Data: each sample is one (sub-)volume of the FP denominator, including
+    those without lesions. Predictions are ``pred_instances.bboxes`` ``(N,
+    6)`` ``[x1, y1, z1, x2, y2, z2]`` in voxels of the volume the sample
+    describes, with ``scores``; ground truth is the raw ``instances`` meta
+    (``bbox`` of 6 numbers in the same voxel grid, ``ignore_flag``; pack it
+    with ``PackDetInputs(meta_keys=(..., 'instances'))``). Ignored instances
+    are not ground truth (a detection on one is an FP unless it hits
+    another lesion).
+
+    Box convention: mmlesion's 3D boxes are continuous (``x2 = x1 +
+    extent``, the agreed convention of ``CTVolumeDataset`` and the 3D
+    detectors); with ``box_convention='continuous'`` (default) both sides are
+    turned into inclusive voxel indices (``x2 - 1``) before the legacy
+    formula, so that a box covering exactly a lesion's voxels has IoBB 1.
+    Use ``'inclusive'`` for boxes in the release's own convention (e.g. the
+    manual test set ``.pkl`` boxes evaluated as they are).
+
+    Metric keys (default prefix ``froc3d``): ``froc3d/sens@0.125`` ...
+    ``froc3d/sens@8`` and ``froc3d/mean@0.125-8``. Files (into ``out_dir``
+    or the runner's log dir): ``froc3d_curve.png`` and
+    ``froc3d_detections.json``.
+
+    Args:
+        iou_thr (float): overlap threshold. Defaults to 0.3.
+        overlap (str): ``'iobb'`` (default, the protocol) or ``'iou'``.
+        fp_rates (Sequence[float]): reported rates. Defaults to 1/8 .. 8.
+        mean_rates (Sequence[float]): averaged rates. Defaults to 1/8 .. 8.
+        box_convention (str): ``'continuous'`` (default) or
+            ``'inclusive'``; see above.
+        skip_all_ignored_images (bool): drop sub-volumes whose instances are
+            all ignored. Defaults to False (every sub-volume counts).
+        out_dir (str, optional): where to write the PNG and JSON.
+        dump_detections (bool): write the JSON. Defaults to True.
+        collect_device (str): ``'cpu'`` or ``'gpu'``.
+        prefix (str, optional): key prefix; defaults to ``'froc3d'``.
+    """
+    default_prefix: Optional[str] = 'froc3d'
+    box_dim = 3
+    protocol_name = ('LENS 3D (DeepLesion manual 3D test set, PROTOCOLS.md '
+                     'section 2)')
+    fp_unit = 'sub-volume'
+    file_stem = 'froc3d'
+
+    def __init__(self,
+                 iou_thr: float = LENS_IOBB_THR,
+                 overlap: str = 'iobb',
+                 fp_rates: Sequence[float] = LENS_FP_RATES,
+                 mean_rates: Sequence[float] = LENS_FP_RATES,
+                 box_convention: str = 'continuous',
+                 skip_all_ignored_images: bool = False,
+                 out_dir: Optional[str] = None,
+                 dump_detections: bool = True,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        if box_convention not in BOX_CONVENTIONS:
+            raise ValueError(f'FROC3DMetric: box_convention must be one of '
+                             f'{BOX_CONVENTIONS}, got {box_convention!r}')
+        super().__init__(
+            iou_thr=iou_thr,
+            overlap=overlap,
+            fp_rates=fp_rates,
+            mean_rates=mean_rates,
+            breakdowns=False,
+            skip_all_ignored_images=skip_all_ignored_images,
+            out_dir=out_dir,
+            dump_detections=dump_detections,
+            with_coco_map=False,
+            collect_device=collect_device,
+            prefix=prefix)
+        self.box_convention = box_convention
+
+    def _boxes_for_matching(self, boxes: np.ndarray) -> np.ndarray:
+        if self.box_convention == 'continuous':
+            return continuous_to_inclusive(boxes)
+        return boxes

@@ -1,0 +1,292 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16 metric for 3D detectors (PROTOCOLS.md §3)."""
+import json
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
+from mmengine.utils import mkdir_or_exist
+
+from mmdet.registry import METRICS
+from ...datasets.volumes import CTVolume
+from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
+                                 LUNA16Findings, evaluate_luna16,
+                                 rate_key, read_findings_csv,
+                                 read_seriesuids_csv, write_candidates_csv)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if hasattr(value, 'detach'):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
+                              origin_xyz: Sequence[float],
+                              direction: Sequence[float]) -> tuple:
+    """3D voxel boxes -> world centres and diameters.
+
+    Args:
+        bboxes (np.ndarray): ``(N, 6)`` ``[x1, y1, z1, x2, y2, z2]`` in
+            continuous voxel coordinates of the volume (voxel centres at
+            integers, ``x2 = x1 + extent``).
+        spacing_zyx (Sequence[float]): voxel size (mm).
+        origin_xyz (Sequence[float]): world position of voxel (0, 0, 0).
+        direction (Sequence[float]): 3x3 (or 9) SimpleITK direction.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``(N, 3)`` world centres (x, y, z,
+        mm; the box centre through
+        :meth:`mmlesion.datasets.volumes.CTVolume.voxel_to_world`) and
+        ``(N,)`` diameters: the mean of the three extents times the spacing.
+    """
+    b = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
+    geometry = CTVolume(
+        np.zeros((1, 1, 1), np.float32), spacing_zyx, origin_xyz,
+        np.asarray(direction, dtype=np.float64).reshape(3, 3))
+    centre_xyz = (b[:, :3] + b[:, 3:]) / 2.0
+    world = geometry.voxel_to_world(centre_xyz[:, ::-1])
+    extent_xyz = b[:, 3:] - b[:, :3]
+    diam = (extent_xyz * geometry.spacing_xyz).mean(axis=1)
+    return world, diam
+
+
+@METRICS.register_module()
+class LUNA16Metric(BaseMetric):
+    """LUNA16 FROC / CPM / bootstrap band / TNP of a 3D detector.
+
+    The official LUNA16 evaluation (Setio et al. 2017; the 3D Aggregated
+    Faster R-CNN paper §IV-A, also on DeepLesion) with every corner of
+    ``noduleCADEvaluationLUNA16.py`` (see
+    :mod:`mmlesion.evaluation.functional.luna16`): 100 marks per scan (ties
+    at the cut dropped), strict centre-in-sphere hit, diameter -1 -> 10 mm,
+    marks on excluded findings ignored, ``roc_curve`` FROC, CPM at 1/8 .. 8
+    FPs per scan, bootstrap band over scans, TNP.
+
+    Candidates: each prediction ``pred_instances.bboxes`` ``(N, 6)`` ``[x1,
+    y1, z1, x2, y2, z2]`` (continuous voxels of the volume the sample
+    describes) with ``scores`` becomes a world mark at the box centre, via
+    the sample's ``spacing_zyx``, ``origin_xyz`` and ``direction`` metainfo;
+    its scan is ``series_uid`` (``img_id`` when absent). Samples of the same
+    scan (e.g. crops) are pooled.
+
+    Ground truth, either
+    - the official CSVs (``annotations``, ``excluded``, and optionally
+      ``seriesuids``): the scans are those of ``seriesuids``, else the
+      evaluated samples' (nodules of other scans are then ignored: a fold of
+      the cross-validation is evaluated on its own scans); or
+    - the dataset's ``instances`` meta (``CTVolumeDataset``; pack it with
+      ``PackDetInputs(meta_keys=(..., 'instances'))``): ``center_world`` and
+      ``diameter_mm`` of each instance, ``ignore_flag=1`` = an excluded
+      finding; the first sample of each scan provides its instances.
+
+    Metric keys (prefix ``luna16``): ``cpm``, ``sens@0.125`` ..
+    ``sens@8``, ``cpm_lower`` / ``cpm_upper`` (bootstrap), ``tnp`` (NaN when
+    the sensitivity of the TNP threshold is never reached). Files (into the
+    folder of ``outfile_prefix``, or the runner's log dir with prefix
+    ``luna16``): ``{prefix}_candidates.csv`` (official format plus a
+    ``diameter_mm`` column, which the official script ignores),
+    ``{prefix}_metrics.json`` (everything, with the protocol and options),
+    ``{prefix}_froc.png``.
+
+    Args:
+        annotations (str, optional): ``annotations.csv``; None = use the
+            dataset's instances.
+        excluded (str, optional): ``annotations_excluded.csv``.
+        seriesuids (str, optional): ``seriesuids.csv``.
+        max_marks (int): marks kept per scan. Defaults to 100.
+        num_bootstrap (int): bootstrap resamples (0: none). Defaults to
+            1000.
+        seed (int): bootstrap seed. Defaults to 0.
+        confidence (float): band confidence. Defaults to 0.95.
+        tnp_sensitivity (float): sensitivity of the TNP threshold. Defaults
+            to 0.95.
+        outfile_prefix (str, optional): path prefix of the output files.
+        collect_device (str): ``'cpu'`` or ``'gpu'``.
+        prefix (str, optional): key prefix; defaults to ``'luna16'``.
+    """
+    default_prefix: Optional[str] = 'luna16'
+
+    def __init__(self,
+                 annotations: Optional[str] = None,
+                 excluded: Optional[str] = None,
+                 seriesuids: Optional[str] = None,
+                 max_marks: int = 100,
+                 num_bootstrap: int = 1000,
+                 seed: int = 0,
+                 confidence: float = 0.95,
+                 tnp_sensitivity: float = 0.95,
+                 outfile_prefix: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if annotations is None and (excluded or seriesuids):
+            raise ValueError('LUNA16Metric: excluded / seriesuids need '
+                             'annotations (or give none of them to use the '
+                             "dataset's instances)")
+        for path in (annotations, excluded, seriesuids):
+            if path is not None and not osp.isfile(path):
+                raise FileNotFoundError(f'LUNA16Metric: no such file: {path}')
+        self.annotations = annotations
+        self.excluded = excluded
+        self.seriesuids = seriesuids
+        self.max_marks = max_marks
+        self.num_bootstrap = num_bootstrap
+        self.seed = seed
+        self.confidence = confidence
+        self.tnp_sensitivity = tnp_sensitivity
+        self.outfile_prefix = outfile_prefix
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Turn each sample's boxes into world marks (and read its GT)."""
+        for ds in data_samples:
+            uid = ds.get('series_uid') or ds.get('img_id')
+            where = f"sample img_id={ds.get('img_id')} ({ds.get('img_path')})"
+            if uid is None:
+                raise ValueError(f'LUNA16Metric: {where} has neither '
+                                 'series_uid nor img_id')
+            missing = [
+                k for k in ('spacing_zyx', 'origin_xyz', 'direction')
+                if k not in ds
+            ]
+            if missing:
+                raise ValueError(
+                    f'LUNA16Metric: {where} lacks the metainfo {missing} '
+                    'needed to put its boxes in world coordinates (add them '
+                    'to the meta_keys of PackDetInputs)')
+            pred = ds['pred_instances']
+            bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
+            if bboxes.size and (bboxes.ndim != 2 or bboxes.shape[1] != 6):
+                raise ValueError(
+                    f"LUNA16Metric: {where}: pred_instances['bboxes'] must "
+                    f'be (N, 6) [x1, y1, z1, x2, y2, z2], got {bboxes.shape}')
+            scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
+            world, diam = boxes_to_world_candidates(
+                bboxes, ds['spacing_zyx'], ds['origin_xyz'], ds['direction'])
+            if len(scores) != len(world):
+                raise ValueError(f'LUNA16Metric: {where} has {len(world)} '
+                                 f'boxes but {len(scores)} scores')
+            gts = None
+            if self.annotations is None:
+                gts = []
+                for k, inst in enumerate(ds.get('instances', [])):
+                    try:
+                        gts.append((
+                            np.asarray(inst['center_world'],
+                                       dtype=np.float64).reshape(3),
+                            float(inst['diameter_mm']),
+                            bool(inst.get('ignore_flag', 0))))
+                    except (KeyError, TypeError, ValueError) as err:
+                        raise ValueError(
+                            f'LUNA16Metric: {where}, instance {k}: needs '
+                            "'center_world' [x, y, z] and 'diameter_mm' "
+                            f'({err})') from err
+            self.results.append(
+                dict(uid=str(uid), xyz=world, diam=diam, scores=scores,
+                     gts=gts))
+
+    def _ground_truth(self, results: List[dict]) -> tuple:
+        uids = list(OrderedDict.fromkeys(r['uid'] for r in results))
+        if self.annotations is not None:
+            ann = read_findings_csv(self.annotations)
+            exc = (read_findings_csv(self.excluded)
+                   if self.excluded else None)
+            if self.seriesuids:
+                listed = read_seriesuids_csv(self.seriesuids)
+                unknown = sorted(set(uids) - set(listed))
+                if unknown:
+                    raise ValueError(
+                        f'LUNA16Metric: {len(unknown)} evaluated scan(s) are '
+                        f'not in {self.seriesuids}, e.g. {unknown[0]}')
+                uids = listed
+            return ann, exc, uids
+        rows = {True: [], False: []}
+        seen = set()
+        for r in results:
+            if r['uid'] in seen:
+                continue
+            seen.add(r['uid'])
+            for centre, diam, ignored in r['gts']:
+                rows[ignored].append((r['uid'], centre, diam))
+
+        def findings(items):
+            return LUNA16Findings(
+                np.asarray([i[0] for i in items], dtype=object),
+                np.asarray([i[1] for i in items],
+                           dtype=np.float64).reshape(-1, 3),
+                np.asarray([i[2] for i in items], dtype=np.float64))
+
+        return findings(rows[False]), findings(rows[True]), uids
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Evaluate all marks; write the CSV, JSON and PNG."""
+        if not results:
+            raise ValueError('LUNA16Metric: no sample to evaluate')
+        ann, exc, uids = self._ground_truth(results)
+        cand = LUNA16Candidates(
+            np.asarray([r['uid'] for r in results for _ in r['scores']],
+                       dtype=object),
+            np.concatenate([r['xyz'] for r in results]).reshape(-1, 3),
+            np.concatenate([r['scores'] for r in results]))
+        res = evaluate_luna16(
+            cand,
+            ann,
+            exc,
+            uids,
+            max_marks=self.max_marks,
+            num_bootstrap=self.num_bootstrap,
+            seed=self.seed,
+            confidence=self.confidence,
+            tnp_sensitivity=self.tnp_sensitivity)
+        summary = res.to_dict()
+        summary['ground_truth'] = (
+            dict(annotations=self.annotations, excluded=self.excluded,
+                 seriesuids=self.seriesuids) if self.annotations else
+            "dataset instances (center_world, diameter_mm; ignore_flag = "
+            "excluded)")
+        metrics: Dict[str, float] = OrderedDict(cpm=res.cpm)
+        for rate, value in zip(LUNA16_FP_RATES, res.sens_at):
+            metrics[f'sens@{rate_key(rate)}'] = float(value)
+        if res.bootstrap is not None:
+            lo, hi = res.bootstrap.cpm_interval()
+            metrics['cpm_lower'], metrics['cpm_upper'] = lo, hi
+        tnp = res.tnp['tnp']
+        metrics['tnp'] = float('nan') if tnp is None else float(tnp)
+        counts = res.counts()
+        print_log(
+            f"LUNA16Metric: {summary['protocol']}; options {res.options}\n"
+            f"scans {counts['num_scans']}, nodules {counts['num_nodules']} "
+            f"(detected {counts['num_detected']}), marks "
+            f"{counts['num_candidates']} (kept {counts['num_kept']}, FP "
+            f"{counts['num_fp']}, on excluded findings "
+            f"{counts['num_irrelevant']})\n" + ', '.join(
+                f'{k}={v:.4f}' for k, v in metrics.items()),
+            logger='current')
+        prefix = self._resolve_prefix()
+        if prefix is not None:
+            from ...visualization.luna16_froc import plot_luna16_froc
+            mkdir_or_exist(osp.dirname(osp.abspath(prefix)))
+            diam = np.concatenate([r['diam'] for r in results])
+            write_candidates_csv(f'{prefix}_candidates.csv', cand.seriesuids,
+                                 cand.xyz, cand.probability,
+                                 diameter_mm=diam)
+            with open(f'{prefix}_metrics.json', 'w') as f:
+                json.dump(summary, f, indent=2)
+            plot_luna16_froc(res, f'{prefix}_froc.png',
+                             name=osp.basename(prefix))
+            print_log(
+                f'LUNA16Metric: wrote {prefix}_candidates.csv, '
+                f'{prefix}_metrics.json and {prefix}_froc.png',
+                logger='current')
+        return metrics
+
+    def _resolve_prefix(self) -> Optional[str]:
+        if self.outfile_prefix is not None:
+            return self.outfile_prefix
+        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
+        if not log_file:
+            return None
+        return osp.join(osp.dirname(osp.abspath(log_file)), 'luna16')

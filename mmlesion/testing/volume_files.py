@@ -1,0 +1,68 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Small CT files written with SimpleITK for tests (DICOM series, .mhd,
+NIfTI with a label map)."""
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+
+def write_dicom_series(folder: str,
+                       series_uid: str,
+                       array_zyx: Optional[np.ndarray] = None,
+                       spacing_xyz: Sequence[float] = (0.5, 0.5, 2.5),
+                       origin_xyz: Sequence[float] = (0.0, 0.0, 0.0),
+                       modality: str = 'CT') -> None:
+    """Write one DICOM file per slice of an int16 array (HU, intercept 0).
+
+    Args:
+        folder (str): output folder (created).
+        series_uid (str): SeriesInstanceUID (also the SOP UID prefix).
+        array_zyx (np.ndarray, optional): default: 3 slices of 4 x 5 with
+            value ``10 * z``.
+        spacing_xyz (sequence[float]): pixel spacing and slice interval.
+        origin_xyz (sequence[float]): position of the first slice.
+        modality (str): Modality tag.
+    """
+    if array_zyx is None:
+        array_zyx = np.stack(
+            [np.full((4, 5), 10 * k, dtype=np.int16) for k in range(3)])
+    os.makedirs(folder, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k, plane in enumerate(np.asarray(array_zyx, dtype=np.int16)):
+        sl = sitk.GetImageFromArray(plane)
+        sl.SetSpacing(tuple(spacing_xyz[:2]))
+        x0, y0, z0 = origin_xyz
+        tags = {
+            '0008|0060': modality,
+            '0020|000e': series_uid,
+            '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
+            '0008|0018': f'{series_uid}.{k + 1}',
+            '0020|0032': f'{x0}\\{y0}\\{z0 + spacing_xyz[2] * k}',
+            '0020|0037': '1\\0\\0\\0\\1\\0',
+            '0020|0013': str(k + 1),
+            '0028|0030': f'{spacing_xyz[1]}\\{spacing_xyz[0]}',
+        }
+        for key, value in tags.items():
+            sl.SetMetaData(key, value)
+        writer.SetFileName(osp.join(folder, f'{series_uid}_{k}.dcm'))
+        writer.Execute(sl)
+
+
+def write_volume(path: str,
+                 array_zyx: np.ndarray,
+                 spacing_xyz: Sequence[float] = (0.7, 0.7, 2.0),
+                 origin_xyz: Sequence[float] = (-100.0, -80.0, -300.0),
+                 direction: Optional[Sequence[float]] = None) -> str:
+    """Write an array as .mhd (+ .raw) or NIfTI with the given geometry."""
+    img = sitk.GetImageFromArray(np.asarray(array_zyx))
+    img.SetSpacing(tuple(float(s) for s in spacing_xyz))
+    img.SetOrigin(tuple(float(o) for o in origin_xyz))
+    if direction is not None:
+        img.SetDirection(tuple(direction))
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    sitk.WriteImage(img, path)
+    return path

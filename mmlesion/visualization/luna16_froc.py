@@ -1,0 +1,72 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""FROC picture in the style of the official LUNA16 evaluation script."""
+from typing import Optional
+
+import numpy as np
+
+from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
+                                            LUNA16_FP_RATES, LUNA16Result,
+                                            rate_key)
+
+
+def plot_luna16_froc(result: LUNA16Result,
+                     path: str,
+                     name: str = 'CAD',
+                     title: Optional[str] = None) -> None:
+    """Save the FROC with its bootstrap band as a PNG (official style).
+
+    As ``noduleCADEvaluationLUNA16.py`` draws it: the curve interpolated on
+    10,001 points in [1/8, 8] FPs per scan, the bootstrap mean (dashed) and
+    bounds (dotted) with the band filled, log2 x axis with ticks at the seven
+    rates, y ticks every 0.1, grid. The seven operating points and the CPM
+    are marked as well.
+
+    Args:
+        result (LUNA16Result): from
+            :func:`mmlesion.evaluation.functional.luna16.evaluate_luna16`.
+        path (str): output PNG.
+        name (str): system name in the legend. Defaults to ``'CAD'``.
+        title (str, optional): title; defaults to ``'FROC performance -
+            {name}'`` with the CPM.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    lo, hi = BOOTSTRAP_FP_RANGE
+    fps_itp = np.linspace(lo, hi, num=10001)
+    sens_itp = np.interp(fps_itp, result.fps, result.sens)
+    fig = Figure(figsize=(8, 6), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    color = 'b'
+    ax.plot(fps_itp, sens_itp, color=color, lw=2,
+            label=f'{name} (CPM {result.cpm:.3f})')
+    boot = result.bootstrap
+    if boot is not None:
+        ax.plot(boot.fps, boot.mean, color=color, ls='--',
+                label=f'bootstrap mean ({boot.num_resamples} resamples)')
+        ax.plot(boot.fps, boot.lower, color=color, ls=':',
+                label=f'{boot.confidence:.0%} band')
+        ax.plot(boot.fps, boot.upper, color=color, ls=':')
+        ax.fill_between(boot.fps, boot.lower, boot.upper, facecolor=color,
+                        alpha=0.05)
+    ax.plot(LUNA16_FP_RATES, result.sens_at, 'o', color='k', ms=4)
+    for rate, value in zip(LUNA16_FP_RATES, result.sens_at):
+        ax.annotate(f'{value:.3f}', (rate, value), textcoords='offset points',
+                    xytext=(0, 6), ha='center', fontsize=8)
+    ax.set_xscale('log', base=2)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(FixedLocator(LUNA16_FP_RATES))
+    ax.xaxis.set_major_formatter(
+        FixedFormatter([rate_key(r) for r in LUNA16_FP_RATES]))
+    ax.xaxis.set_minor_locator(FixedLocator([]))
+    ax.set_yticks(np.arange(0, 1.1, 0.1))
+    ax.set_xlabel('Average number of false positives per scan')
+    ax.set_ylabel('Sensitivity')
+    ax.set_title(title or f'FROC performance - {name}')
+    ax.grid(True, which='both')
+    ax.legend(loc='upper left', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,32 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Convert LiTS to mmlesion's volume annotation file (+ 2D export).
+
+Each connected component of the tumour label (2 by default) of
+``segmentation-<N>.nii[.gz]`` becomes a box on ``volume-<N>.nii[.gz]``.
+See ``mmlesion/datasets/converters/segmentation_datasets.py``.
+
+Example::
+
+    python tools/dataset_converters/lits.py data/LiTS \
+        --out data/LiTS/lits_volumes.json --export-2d data/LiTS_2d
+"""
+import sys
+from typing import Optional, Sequence
+
+from mmlesion.datasets.converters import convert_lits
+from mmlesion.datasets.converters.cli import mask_converter_main
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return mask_converter_main(
+        argv,
+        __doc__.split('\n')[0],
+        convert_lits, [('root', 'folder (searched recursively) with '
+                        'volume-N / segmentation-N NIfTI files')],
+        labels=(2, ),
+        lesion_type=4,
+        window=(-175, 275))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

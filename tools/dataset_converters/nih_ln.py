@@ -1,0 +1,34 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Convert the NIH lymph-node masks to mmlesion's volume annotation file.
+
+Input (TCIA "CT Lymph Nodes"): ``SCANS/<PatientID>/**/`` one CT DICOM
+series per patient, ``MASKS/<PatientID>/<one NIfTI mask>`` (the binary
+masks of ``MED_ABD_LYMPH_MASKS.zip``). Each connected component of the
+non-zero voxels becomes a box. See
+``mmlesion/datasets/converters/segmentation_datasets.py``.
+
+Example::
+
+    python tools/dataset_converters/nih_ln.py data/CT_Lymph_Nodes \
+        data/MED_ABD_LYMPH_MASKS --out data/nih_ln_volumes.json
+"""
+import sys
+from typing import Optional, Sequence
+
+from mmlesion.datasets.converters import convert_nih_ln
+from mmlesion.datasets.converters.cli import mask_converter_main
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return mask_converter_main(
+        argv,
+        __doc__.split('\n')[0],
+        convert_nih_ln, [('scan_root', '<PatientID>/ DICOM folders'),
+                         ('mask_root', '<PatientID>/ mask folders')],
+        labels=None,
+        lesion_type=3,
+        window=(-175, 275))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
