@@ -189,7 +189,8 @@ def match_intra_patient(series: Sequence[SeriesMining],
     models in mmlesion embed boxes with their own L2-normalised RoI
     features (:meth:`mmlesion.models.LENS.embed`). ``dist_thr`` = 0.15 is
     the paper's value for LesaNet's embedding; for another embedding check
-    the distances of known same-lesion pairs first (the tool prints them).
+    the distances of known same-lesion pairs first
+    (:func:`embedding_distance_summary`, printed by the mining tool).
 
     Args:
         series (Sequence[SeriesMining]): with tracklets built and
@@ -261,6 +262,47 @@ def mine_uncertain(single_type_proposals: Sequence[SliceProposals],
     return out
 
 
+def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
+    """Distances that calibrate delta for the embedding in use.
+
+    For every tracklet with an embedding: its smallest L2 distance to an
+    annotation embedding of the same patient, split into tracklets that
+    cross-slice propagation matched to an annotation (the same lesion as an
+    annotation of that patient) and the others. A delta between the two
+    distributions separates them; LesaNet's 0.15 need not suit another
+    embedding.
+
+    Returns:
+        dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,
+        50th and 90th percentiles.
+    """
+    by_patient: Dict[str, List[np.ndarray]] = {}
+    for s in series:
+        if s.annotation_embeddings is not None and len(
+                s.annotation_embeddings):
+            by_patient.setdefault(s.patient,
+                                  []).append(s.annotation_embeddings)
+    dists = dict(same_lesion=[], others=[])
+    for s in series:
+        if s.patient not in by_patient:
+            continue
+        ann = np.concatenate(by_patient[s.patient]).astype(np.float32)
+        for t in s.tracklets:
+            if t.embedding is None:
+                continue
+            d = float(np.linalg.norm(ann - t.embedding[None], axis=1).min())
+            key = 'same_lesion' if t.matched_by == 'propagation' \
+                else 'others'
+            dists[key].append(d)
+    return {
+        k: dict(n=len(v), **{
+            f'p{q}': round(float(np.percentile(v, q)), 4)
+            for q in (10, 50, 90)
+        } if v else {})
+        for k, v in dists.items()
+    }
+
+
 def mine_series(series: Sequence[SeriesMining],
                 iou_thr: float = 0.5,
                 dist_thr: float = 0.15,
@@ -300,6 +342,7 @@ def mine_series(series: Sequence[SeriesMining],
                 s.mined.setdefault(z, []).extend(
                     (b, 'propagation') for b in boxes)
                 counts['propagation'] += len(boxes)
+    counts['embedding_distances'] = embedding_distance_summary(series)
     if 'intra_patient' in strategies:
         matched = match_intra_patient(series, dist_thr)
         for s in series:

@@ -115,6 +115,9 @@ def test_mine_series_runs_the_three_strategies_in_order():
         annotation_embeddings=emb[None])
     counts = mine_series([s])
     assert counts['propagation'] == 2 and counts['intra_patient'] == 0
+    dist = counts['embedding_distances']
+    assert dist['same_lesion']['n'] == 1 and dist['others']['n'] == 0
+    assert dist['same_lesion']['p50'] == pytest.approx(0., abs=1e-6)
     assert sorted(s.mined) == [4, 6]
     # the box on slice 4 is now a mined annotation: not uncertain
     assert len(s.uncertain[4]) == 1
