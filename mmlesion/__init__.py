@@ -42,6 +42,7 @@ from . import datasets, evaluation, models, utils  # noqa: E402,F401
 from .utils import register_checkpoint_loader  # noqa: E402
 from . import nas  # noqa: E402,F401  (ALB search loop, dataset, optimizers)
 from . import engine, visualization  # noqa: E402,F401  (hooks, drawing)
+from . import structures  # noqa: E402,F401  (3D boxes: IoU, NMS)
 
 # Resuming mmengine checkpoints needs this on torch >= 2.6 (see utils).
 register_checkpoint_loader()

@@ -1,3 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from . import (backbones, dense_heads, detectors, layers, losses,  # noqa: F401
-               necks, roi_heads)
+               necks, roi_heads, task_modules)

@@ -5,3 +5,7 @@ from .recist_grabcut import RecistToMask  # noqa: F401
 from .spacing import ClipBlackBorder, ResampleToSpacing  # noqa: F401
 from .windowing import WindowHU  # noqa: F401
 from .volume_loading import LoadCTVolume  # noqa: F401
+from .volume_crop import RandomCrop3D  # noqa: F401
+from .volume_formatting import PackVolumeDetInputs  # noqa: F401
+from .volume_hard_crop import HardRegionRandomCrop3D  # noqa: F401
+from .volume_slices import LoadVolumeSlices  # noqa: F401

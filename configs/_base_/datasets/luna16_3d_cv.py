@@ -1,0 +1,66 @@
+# LUNA16 as whole 3D scans (3D Aggregated Faster R-CNN, Sec. IV-A): the
+# common annotation file written by the LUNA16 converter
+# (tools/dataset_converters/, one JSON for the 888 scans, files under the
+# official subset0 .. subset9 folders), 10-fold cross-validation by subset
+# (`fold` = the held-out subset), every scan resampled to 1 mm isotropic with
+# SimpleITK, random 128^3 crops biased towards nodules for training, whole
+# scans (sliding windows in the model) for testing. Excluded findings
+# (annotations_excluded.csv) are ignore regions.
+# HU window [-1200, 600] -> [-1, 1] (the lung window of the 3D RPNs the paper
+# builds on; the paper does not state its window). Not done: the paper also
+# crops the scans to the official lung segmentation masks (Sec. IV-A).
+dataset_type = 'CrossValVolumeDataset'
+data_root = 'data/LUNA16/'
+ann_file = 'annotations/luna16.json'
+fold = 0
+crop_size = 128
+hu_window = (-1200., 600.)
+spacing_zyx = (1., 1., 1.)
+
+train_pipeline = [
+    dict(type='LoadCTVolume', spacing_zyx=spacing_zyx),
+    dict(type='RandomCrop3D', crop_size=crop_size, pos_prob=0.7, margin=8,
+         pad_value=-1024.),
+    dict(type='WindowHU', window=hu_window, out_range=(-1., 1.)),
+    dict(type='PackVolumeDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadCTVolume', spacing_zyx=spacing_zyx),
+    dict(type='WindowHU', window=hu_window, out_range=(-1., 1.)),
+    dict(type='PackVolumeDetInputs')
+]
+
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_sampler=None,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=ann_file,
+        fold=fold,
+        split='train',
+        filter_cfg=dict(filter_empty_gt=False),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file=ann_file,
+        fold=fold,
+        split='test',
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# LUNA16 protocol (PROTOCOLS.md §3): CPM over 1/8 .. 8 FPs per scan, ground
+# truth from the dataset's instances (ignore = excluded findings).
+val_evaluator = dict(type='LUNA16Metric')
+test_evaluator = val_evaluator

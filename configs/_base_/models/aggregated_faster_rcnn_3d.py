@@ -1,0 +1,59 @@
+# 3D Aggregated Faster R-CNN (Zhang et al.), Table I model, LUNA16 "anchor1"
+# multi-scale anchors, adaptive focal loss, joint training, sliding-window
+# inference with 128^3 windows.
+model = dict(
+    type='AggregatedFasterRCNN3D',
+    data_preprocessor=dict(type='ImgDataPreprocessor', pad_size_divisor=16,
+                           pad_value=-1.0),
+    backbone=dict(type='DenseUNet3D', in_channels=1, base_channels=32,
+                  growth_rate=16, num_dense_layers=2, out_channels=32),
+    rpn_head=dict(
+        type='AggregatedRPNHead3D',
+        in_channels=32,
+        num_levels=3,
+        anchor_generator=dict(
+            type='CubeAnchorGenerator3D', strides=[4, 8, 16],
+            sizes=[[4, 6], [8, 12], [16, 24]]),
+        bbox_coder=dict(type='DeltaZYXDBBoxCoder'),
+        loss_cls=dict(type='AdaptiveFocalLoss', alpha=0.8, gamma=5.0,
+                      t_start=1.0, t_end=10.0),
+        loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0)),
+    fprn_head=dict(
+        type='AggregatedFPRNHead3D',
+        in_channels=32,
+        strides=(4, 8, 16),
+        roi_size=2,
+        crop_size=3,
+        fc_channels=256,
+        use_diameter_alignment=True,
+        use_magnify=True,
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True,
+                      loss_weight=1.0)),
+    train_cfg=dict(
+        mode='joint',
+        rpn_only_iters=0,
+        alternate_interval=1,
+        rpn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.02,
+                min_pos_iou=0.0, match_low_quality=True, ignore_iof_thr=-1,
+                iou_calculator=dict(type='BboxOverlaps3D'))),
+        rpn_proposal=dict(nms_pre=300, score_thr=0.0, iou_thr=0.1,
+                          max_per_img=32),
+        fprn=dict(
+            assigner=dict(
+                type='MaxIoUAssigner', pos_iou_thr=0.3, neg_iou_thr=0.1,
+                min_pos_iou=0.3, match_low_quality=False,
+                iou_calculator=dict(type='BboxOverlaps3D')),
+            sampler=dict(type='RandomSampler', num=32, pos_fraction=0.25,
+                         neg_pos_ub=-1, add_gt_as_proposals=True))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=300, score_thr=0.0, iou_thr=0.1, max_per_img=50),
+        window_size=128,
+        overlap=16,
+        pad_value=-1.0,
+        window_batch_size=1,
+        merge_iou_thr=0.1,
+        score_thr=0.0,
+        max_per_img=100,
+        show_progress=True))

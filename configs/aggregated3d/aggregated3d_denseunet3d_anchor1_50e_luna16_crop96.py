@@ -1,0 +1,12 @@
+# Table III "Crop 96" rows: 96^3 training crops (and windows).
+_base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
+crop_size = 96
+train_dataloader = dict(
+    dataset=dict(pipeline=[
+        dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
+        dict(type='RandomCrop3D', crop_size=crop_size, pos_prob=0.7,
+             margin=8, pad_value=-1024.),
+        dict(type='WindowHU', window=(-1200., 600.), out_range=(-1., 1.)),
+        dict(type='PackVolumeDetInputs')
+    ]))
+model = dict(test_cfg=dict(window_size=crop_size))

@@ -1,0 +1,286 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Per-level 3D RPN heads of the 3D Aggregated Faster R-CNN (Sec. III-B)."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+from mmengine.config import ConfigDict
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
+    OptInstanceList, OptMultiConfig
+from mmlesion.structures import bbox3d_to_zyxd, nms_3d
+from ..layers.dense_block_3d import NORM3D, Bottleneck3D
+
+
+@MODELS.register_module()
+class AggregatedRPNHead3D(BaseModule):
+    """3D RPN with one head per pyramid level, not shared (Sec. III-B).
+
+    Each level's head is Table I's "Detector": two bottlenecks and a
+    ``1x1x1`` conv (after BN-ReLU) predicting, per cube anchor, one
+    objectness logit and four deltas ``(dz, dy, dx, dd)``. Anchors come from
+    ``CubeAnchorGenerator3D`` (one diameter set per level), targets from any
+    mmdet assigner given a 3D overlap calculator (``MaxIoUAssigner`` with
+    ``BboxOverlaps3D``, IoU+ 0.5 / IoU- 0.02 in Sec. IV-B; in-between anchors
+    are ignored), deltas from ``DeltaZYXDBBoxCoder``; regression is smooth
+    L1 on positives; classification is ``AdaptiveFocalLoss`` (Eq. 3) or
+    ``OHEMBinaryLoss`` (Table II). The classification loss sees the anchors
+    of the whole batch at once (Eq. 3 counts :math:`N_{TN}` over the batch).
+
+    Args:
+        in_channels (int): pyramid channels (32).
+        num_levels (int): pyramid levels (3).
+        num_bottlenecks (int): bottlenecks per head (2 in Table I).
+        anchor_generator (dict): ``CubeAnchorGenerator3D`` config.
+        bbox_coder (dict): coder config.
+        loss_cls (dict): classification loss config.
+        loss_bbox (dict): regression loss config.
+        train_cfg (dict, optional): ``assigner`` (and ``allowed_border``,
+            -1 keeps every anchor).
+        test_cfg (dict, optional): proposal settings, see
+            :meth:`predict_by_feat`.
+        norm_cfg (dict, optional): norm layer.
+        prior_prob (float): initial objectness probability. Defaults to
+            0.01.
+        init_cfg (dict, optional): initialisation.
+    """
+
+    def __init__(self,
+                 in_channels: int = 32,
+                 num_levels: int = 3,
+                 num_bottlenecks: int = 2,
+                 anchor_generator: ConfigType = dict(
+                     type='CubeAnchorGenerator3D',
+                     strides=[4, 8, 16],
+                     sizes=[[4, 6], [8, 12], [16, 24]]),
+                 bbox_coder: ConfigType = dict(type='DeltaZYXDBBoxCoder'),
+                 loss_cls: ConfigType = dict(type='AdaptiveFocalLoss'),
+                 loss_bbox: ConfigType = dict(
+                     type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 norm_cfg: OptConfigType = None,
+                 prior_prob: float = 0.01,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.prior_prob = float(prior_prob)
+        self.prior_generator = TASK_UTILS.build(anchor_generator)
+        if self.prior_generator.num_levels != num_levels:
+            raise ValueError(
+                f'AggregatedRPNHead3D: {num_levels} levels but the anchor '
+                f'generator has {self.prior_generator.num_levels}')
+        self.num_levels = num_levels
+        self.strides = self.prior_generator.strides
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        if train_cfg is not None:
+            self.assigner = TASK_UTILS.build(train_cfg['assigner'])
+        norm_cfg = norm_cfg or NORM3D
+        self.heads = nn.ModuleList()
+        for num_anchors in self.prior_generator.num_base_priors:
+            layers = [
+                Bottleneck3D(in_channels, norm_cfg=norm_cfg)
+                for _ in range(num_bottlenecks)
+            ]
+            # BN-ReLU-Conv1x1x1 with a bias (the prediction layer)
+            layers.extend([
+                build_norm_layer(norm_cfg, in_channels)[1],
+                nn.ReLU(inplace=True),
+                nn.Conv3d(in_channels, num_anchors * 5, 1)
+            ])
+            self.heads.append(nn.Sequential(*layers))
+
+    def init_weights(self) -> None:
+        """Default init, then the objectness bias at a 0.01 prior (as
+        RetinaNet), so that the dense negatives start with a small loss."""
+        super().init_weights()
+        bias = -math.log((1 - self.prior_prob) / self.prior_prob)
+        for head in self.heads:
+            conv = head[-1]
+            with torch.no_grad():
+                conv.bias.view(-1, 5)[:, 0].fill_(bias)
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], ...]:
+        """Run each level's own head.
+
+        Args:
+            feats (Sequence[Tensor]): (B, C, D, H, W) per level.
+
+        Returns:
+            tuple[list[Tensor], list[Tensor]]: per level, logits
+            (B, D, H, W, A) and deltas (B, D, H, W, A, 4).
+        """
+        if len(feats) != self.num_levels:
+            raise ValueError(f'{len(feats)} feature maps for '
+                             f'{self.num_levels} RPN heads')
+        cls_scores, bbox_preds = [], []
+        for feat, head in zip(feats, self.heads):
+            out = head(feat)
+            b, _, d, h, w = out.shape
+            out = out.view(b, -1, 5, d, h, w).permute(0, 3, 4, 5, 1, 2)
+            cls_scores.append(out[..., 0])
+            bbox_preds.append(out[..., 1:])
+        return cls_scores, bbox_preds
+
+    def get_anchors(self, cls_scores: Sequence[Tensor]) -> List[Tensor]:
+        """Anchors of every level for these outputs."""
+        sizes = [tuple(s.shape[1:4]) for s in cls_scores]
+        return self.prior_generator.grid_priors(
+            sizes, device=cls_scores[0].device, dtype=cls_scores[0].dtype)
+
+    def get_targets(self, anchors: Tensor,
+                    batch_gt_instances: InstanceList,
+                    batch_gt_instances_ignore: OptInstanceList = None
+                    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Assign every anchor of every image.
+
+        Args:
+            anchors (Tensor): (N, 6) anchors of all levels.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` (k, 6).
+            batch_gt_instances_ignore (list[InstanceData], optional):
+                ignored boxes.
+
+        Returns:
+            tuple[Tensor]: labels (B, N) in {0, 1}, label weights (B, N) (0
+            for ignored anchors), regression targets (B, N, 4).
+        """
+        labels, weights, targets = [], [], []
+        for i, gt in enumerate(batch_gt_instances):
+            ignore = None if batch_gt_instances_ignore is None else \
+                batch_gt_instances_ignore[i]
+            if len(gt) == 0:
+                lab = anchors.new_zeros(len(anchors), dtype=torch.long)
+                wgt = anchors.new_ones(len(anchors))
+                tgt = anchors.new_zeros(len(anchors), 4)
+            else:
+                gt = InstanceData(bboxes=gt.bboxes,
+                                  labels=gt.bboxes.new_zeros(
+                                      len(gt), dtype=torch.long))
+                res = self.assigner.assign(InstanceData(priors=anchors), gt,
+                                           ignore)
+                pos = res.gt_inds > 0
+                lab = pos.long()
+                wgt = (res.gt_inds >= 0).to(anchors.dtype)
+                tgt = anchors.new_zeros(len(anchors), 4)
+                if pos.any():
+                    tgt[pos] = self.bbox_coder.encode(
+                        anchors[pos], gt.bboxes[res.gt_inds[pos] - 1])
+            labels.append(lab)
+            weights.append(wgt)
+            targets.append(tgt)
+        return torch.stack(labels), torch.stack(weights), torch.stack(targets)
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_gt_instances_ignore: OptInstanceList = None
+                     ) -> Dict[str, Tensor]:
+        """RPN losses.
+
+        Args:
+            cls_scores (list[Tensor]): (B, D, H, W, A) per level.
+            bbox_preds (list[Tensor]): (B, D, H, W, A, 4) per level.
+            batch_gt_instances (list[InstanceData]): ground truth.
+            batch_gt_instances_ignore (list[InstanceData], optional):
+                ignored boxes.
+
+        Returns:
+            dict[str, Tensor]: ``loss_rpn_cls``, ``loss_rpn_bbox``.
+        """
+        anchors = torch.cat(self.get_anchors(cls_scores))
+        batch = cls_scores[0].size(0)
+        logits = torch.cat([s.reshape(batch, -1) for s in cls_scores], 1)
+        deltas = torch.cat([p.reshape(batch, -1, 4) for p in bbox_preds], 1)
+        labels, weights, targets = self.get_targets(
+            anchors, batch_gt_instances, batch_gt_instances_ignore)
+        loss_cls = self.loss_cls(logits.reshape(-1), labels.reshape(-1),
+                                 weight=weights.reshape(-1))
+        pos = labels.reshape(-1) > 0
+        num_pos = max(int(pos.sum()), 1)
+        loss_bbox = self.loss_bbox(
+            deltas.reshape(-1, 4)[pos], targets.reshape(-1, 4)[pos],
+            avg_factor=num_pos) if pos.any() else deltas.sum() * 0
+        return dict(loss_rpn_cls=loss_cls, loss_rpn_bbox=loss_bbox)
+
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        cfg: Optional[ConfigDict] = None) -> InstanceList:
+        """Decode proposals of every image.
+
+        Args:
+            cls_scores (list[Tensor]): (B, D, H, W, A) per level.
+            bbox_preds (list[Tensor]): (B, D, H, W, A, 4) per level.
+            cfg (dict, optional): ``nms_pre`` (top anchors per level, 1000),
+                ``score_thr`` (on the sigmoid, 0), ``iou_thr`` (3D NMS,
+                0.1), ``max_per_img`` (100). Defaults to ``test_cfg``.
+
+        Returns:
+            list[InstanceData]: per image ``bboxes`` (n, 6) in input voxels,
+            ``scores`` (sigmoid), ``logits`` and ``level_ids`` (the level
+            each proposal came from: its reference level for the FPRN).
+        """
+        cfg = ConfigDict(cfg if cfg is not None else (self.test_cfg or {}))
+        nms_pre = cfg.get('nms_pre', 1000)
+        score_thr = cfg.get('score_thr', 0.)
+        iou_thr = cfg.get('iou_thr', 0.1)
+        max_per_img = cfg.get('max_per_img', 100)
+        anchors = self.get_anchors(cls_scores)
+        results = []
+        for i in range(cls_scores[0].size(0)):
+            boxes, logits, levels = [], [], []
+            for lvl, (score, pred) in enumerate(zip(cls_scores, bbox_preds)):
+                s = score[i].reshape(-1)
+                p = pred[i].reshape(-1, 4)
+                if 0 < nms_pre < s.numel():
+                    s, idx = s.topk(nms_pre)
+                    p, a = p[idx], anchors[lvl][idx]
+                else:
+                    a = anchors[lvl]
+                boxes.append(self.bbox_coder.decode(a, p))
+                logits.append(s)
+                levels.append(torch.full_like(s, lvl, dtype=torch.long))
+            boxes, logits = torch.cat(boxes), torch.cat(logits)
+            levels = torch.cat(levels)
+            scores = logits.sigmoid()
+            keep = scores > score_thr
+            boxes, logits, levels, scores = (boxes[keep], logits[keep],
+                                             levels[keep], scores[keep])
+            _, inds = nms_3d(boxes, scores, iou_thr)
+            inds = inds[:max_per_img]
+            results.append(
+                InstanceData(
+                    bboxes=boxes[inds],
+                    scores=scores[inds],
+                    logits=logits[inds],
+                    level_ids=levels[inds],
+                    labels=levels.new_zeros(len(inds))))
+        return results
+
+    def nearest_level(self, bboxes: Tensor) -> Tensor:
+        """Level whose anchor diameters are nearest (in log scale) to each
+        box's diameter: the reference level of a box that did not come from
+        a head (e.g. a ground-truth box used as a training proposal).
+
+        Args:
+            bboxes (Tensor): (n, 6).
+
+        Returns:
+            Tensor: (n,) level indices.
+        """
+        diam = bbox3d_to_zyxd(bboxes)[:, 3].clamp(min=1e-3).log()
+        sizes = [(torch.tensor(s, device=bboxes.device)).log()
+                 for s in self.prior_generator.sizes]
+        dist = torch.stack([(diam[:, None] - s[None]).abs().min(1)[0]
+                            for s in sizes], dim=1)
+        return dist.argmin(1)

@@ -1,0 +1,327 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""3D Aggregated Faster R-CNN (Zhang et al.), an mmdet ``BaseDetector``."""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.config import ConfigDict
+from mmengine.logging import MessageHub
+from mmengine.structures import InstanceData
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmlesion.structures import nms_3d
+from ..roi_heads.aggregated_fprn_head_3d import rois_from_instances
+
+
+def window_starts(length: int, window: int, overlap: int) -> List[int]:
+    """Start indices of overlapping windows covering ``[0, length)``.
+
+    The last window is shifted back to end at ``length``.
+
+    Args:
+        length (int): axis length.
+        window (int): window length (clipped to ``length`` by the caller).
+        overlap (int): overlap between consecutive windows.
+
+    Returns:
+        list[int]: window starts.
+    """
+    if window >= length:
+        return [0]
+    step = window - overlap
+    if step < 1:
+        raise ValueError(f'window overlap {overlap} must be smaller than the '
+                         f'window {window}')
+    starts = list(range(0, length - window, step))
+    starts.append(length - window)
+    return starts
+
+
+#: The project's 3D boxes use SimpleITK continuous indices (voxel ``i``
+#: centred at ``i``); anchors, RoI Align and crops inside the model use
+#: mmdet's pixel-edge convention (voxel ``i`` spans ``[i, i + 1)``, centre
+#: ``i + 0.5``). The detector converts at its boundary only.
+VOXEL_CENTRE_OFFSET = 0.5
+
+
+def to_edge_coords(instances: InstanceData) -> InstanceData:
+    """Copy of ``instances`` with ``bboxes`` shifted by +0.5 voxel into the
+    model's pixel-edge convention."""
+    out = instances.clone()
+    out.bboxes = instances.bboxes + VOXEL_CENTRE_OFFSET
+    return out
+
+
+@MODELS.register_module()
+class AggregatedFasterRCNN3D(BaseDetector):
+    """3D Aggregated Faster R-CNN (Fig. 2): ``DenseUNet3D`` backbone, per-level
+    3D RPN heads and the aggregated FPRN branch on the same backbone.
+
+    Training (``loss``) takes (B, 1, D, H, W) crops (128^3 at 1 mm in the
+    paper, Sec. IV-A) and runs one of the paper's schedules
+    (``train_cfg.mode``):
+
+    * ``'joint'`` (the paper's choice, Sec. III-E): RPN and FPRN losses
+      every iteration; with ``rpn_only_iters > 0`` the RPN is trained alone
+      first ("we first train the RPN ... after that, we add the FPRN
+      branch").
+    * ``'alternating'`` (Table III ablation): after ``rpn_only_iters``,
+      blocks of ``alternate_interval`` iterations train the RPN losses only,
+      then the FPRN loss only, in turn.
+
+    Without ``fprn_head`` the model is the RPN baseline (Table II). The
+    iteration is read from mmengine's ``MessageHub`` (kept by the Runner).
+
+    Inference (``predict``) slides ``test_cfg.window_size`` windows with
+    ``test_cfg.overlap`` over each whole input volume ("divide the whole
+    images into overlapped cubes and merge all detection results", Sec.
+    IV-A), drops detections centred outside their window's part of the
+    volume (the padding, or off the window after regression), scores every
+    proposal by the mean of its RPN and FPRN
+    probabilities (Sec. III-C), merges duplicates from overlapping windows
+    with 3D NMS (``merge_iou_thr``) and keeps ``max_per_img`` (100, the
+    LUNA16 cap). ``pred_instances.bboxes`` are ``[x1, y1, z1, x2, y2, z2]``
+    voxels of the input volume (the project's convention: SimpleITK
+    continuous indices, voxel centres at integers; the model works in
+    mmdet's pixel-edge convention internally and shifts by 0.5 voxel at its
+    boundary, see ``VOXEL_CENTRE_OFFSET``); the metainfo (``series_uid``,
+    ``spacing_zyx``, ``origin_xyz``, ``direction``) travels unchanged, so
+    ``LUNA16Metric`` can turn them into world candidates.
+
+    Args:
+        backbone (dict): backbone config (``DenseUNet3D``).
+        rpn_head (dict): ``AggregatedRPNHead3D`` config.
+        fprn_head (dict, optional): ``AggregatedFPRNHead3D`` config.
+        train_cfg (dict, optional): ``rpn`` (assigner), ``rpn_proposal``
+            (proposal settings for FPRN training), ``fprn`` (assigner,
+            sampler), ``mode``, ``rpn_only_iters``, ``alternate_interval``.
+        test_cfg (dict, optional): ``rpn`` (proposal settings per window),
+            ``window_size``, ``overlap``, ``pad_value``, ``merge_iou_thr``,
+            ``score_thr``, ``max_per_img``, ``show_progress``.
+        data_preprocessor (dict, optional): e.g. mmengine's
+            ``ImgDataPreprocessor`` (stacks and pads volumes).
+        init_cfg (dict, optional): initialisation.
+    """
+
+    def __init__(self,
+                 backbone: ConfigType,
+                 rpn_head: ConfigType,
+                 fprn_head: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.train_cfg = ConfigDict(train_cfg or {})
+        self.test_cfg = ConfigDict(test_cfg or {})
+        self.backbone = MODELS.build(backbone)
+        rpn_head = dict(rpn_head)
+        rpn_head.update(
+            train_cfg=self.train_cfg.get('rpn'),
+            test_cfg=self.test_cfg.get('rpn'))
+        self.rpn_head = MODELS.build(rpn_head)
+        self.fprn_head = None
+        if fprn_head is not None:
+            fprn_head = dict(fprn_head)
+            fprn_head.update(train_cfg=self.train_cfg.get('fprn'))
+            self.fprn_head = MODELS.build(fprn_head)
+        mode = self.train_cfg.get('mode', 'joint')
+        if mode not in ('joint', 'alternating'):
+            raise ValueError(f"train_cfg.mode must be 'joint' or "
+                             f"'alternating', got {mode!r}")
+        self.mode = mode
+        self.rpn_only_iters = int(self.train_cfg.get('rpn_only_iters', 0))
+        self.alternate_interval = int(
+            self.train_cfg.get('alternate_interval', 1))
+
+    @property
+    def with_fprn(self) -> bool:
+        """bool: whether the model has the FPRN branch."""
+        return self.fprn_head is not None
+
+    def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Pyramid features of (B, 1, D, H, W) volumes."""
+        return self.backbone(batch_inputs)
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: SampleList = None) -> tuple:
+        """Raw RPN outputs (for FLOPs counting and export)."""
+        return self.rpn_head(self.extract_feat(batch_inputs))
+
+    def active_branches(self) -> Tuple[bool, bool]:
+        """Which losses this iteration trains: (rpn, fprn).
+
+        Returns:
+            tuple[bool, bool]: RPN and FPRN on or off.
+        """
+        if not self.with_fprn:
+            return True, False
+        it = MessageHub.get_current_instance().get_info('iter') or 0
+        if it < self.rpn_only_iters:
+            return True, False
+        if self.mode == 'joint':
+            return True, True
+        phase = ((it - self.rpn_only_iters) // self.alternate_interval) % 2
+        return phase == 0, phase == 1
+
+    @staticmethod
+    def _zero_loss(module: torch.nn.Module) -> Tensor:
+        """A zero that touches every parameter (keeps DDP's graph whole)."""
+        return sum(p.sum() for p in module.parameters()) * 0
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """Losses of one training batch.
+
+        Args:
+            batch_inputs (Tensor): (B, 1, D, H, W) crops.
+            batch_data_samples (list[DetDataSample]): ``gt_instances`` with
+                (n, 6) ``bboxes`` (and optionally ``ignored_instances``).
+
+        Returns:
+            dict[str, Tensor]: losses.
+        """
+        feats = self.extract_feat(batch_inputs)
+        gts = [to_edge_coords(s.gt_instances) for s in batch_data_samples]
+        ignores = [
+            to_edge_coords(s.ignored_instances)
+            if 'ignored_instances' in s else None for s in batch_data_samples
+        ]
+        if all(i is None or len(i) == 0 for i in ignores):
+            ignores = None
+        cls_scores, bbox_preds = self.rpn_head(feats)
+        use_rpn, use_fprn = self.active_branches()
+        losses = {}
+        if use_rpn:
+            losses.update(
+                self.rpn_head.loss_by_feat(cls_scores, bbox_preds, gts,
+                                           ignores))
+        else:
+            losses['loss_rpn_cls'] = self._zero_loss(self.rpn_head) + \
+                sum(s.sum() for s in cls_scores) * 0
+        if self.with_fprn:
+            if use_fprn:
+                with torch.no_grad():
+                    proposals = self.rpn_head.predict_by_feat(
+                        [s.detach() for s in cls_scores],
+                        [p.detach() for p in bbox_preds],
+                        self.train_cfg.get('rpn_proposal'))
+                samples = self.fprn_head.sample(proposals, gts,
+                                                self.rpn_head.nearest_level)
+                losses.update(self.fprn_head.loss(feats, samples))
+            else:
+                losses['loss_fprn_cls'] = self._zero_loss(self.fprn_head)
+        return losses
+
+    def _predict_window(self, windows: Tensor) -> List[InstanceData]:
+        """Detections of a batch of windows (in window voxels)."""
+        feats = self.extract_feat(windows)
+        cls_scores, bbox_preds = self.rpn_head(feats)
+        proposals = self.rpn_head.predict_by_feat(cls_scores, bbox_preds,
+                                                  self.test_cfg.get('rpn'))
+        for props in proposals:
+            props.rpn_scores = props.scores
+        if self.with_fprn:
+            rois = rois_from_instances(proposals).to(windows)
+            levels = torch.cat([p.level_ids for p in proposals])
+            fprn = self.fprn_head(feats, rois, levels).sigmoid()
+            start = 0
+            for props in proposals:
+                props.fprn_scores = fprn[start:start + len(props)]
+                props.scores = (props.rpn_scores + props.fprn_scores) / 2
+                start += len(props)
+        return proposals
+
+    def predict_volume(self, volume: Tensor) -> InstanceData:
+        """Sliding-window detection over one whole volume.
+
+        Args:
+            volume (Tensor): (C, D, H, W).
+
+        Returns:
+            InstanceData: merged ``bboxes`` (n, 6) in volume voxels,
+            ``scores``, ``labels`` and ``rpn_scores`` (and ``fprn_scores``).
+        """
+        cfg = self.test_cfg
+        size = cfg.get('window_size', 128)
+        size = (size, ) * 3 if isinstance(size, int) else tuple(size)
+        overlap = cfg.get('overlap', 16)
+        overlap = (overlap, ) * 3 if isinstance(overlap, int) else tuple(
+            overlap)
+        pad_value = float(cfg.get('pad_value', 0.))
+        batch = int(cfg.get('window_batch_size', 1))
+        divisor = 16
+        dhw = volume.shape[1:]
+        # a window never exceeds the volume (rounded up to the divisor)
+        win = [min(s, int(math.ceil(n / divisor) * divisor))
+               for s, n in zip(size, dhw)]
+        starts = [window_starts(n, w, o) for n, w, o in zip(dhw, win, overlap)]
+        origins = [(z, y, x) for z in starts[0] for y in starts[1]
+                   for x in starts[2]]
+        bar = ProgressBar(len(origins)) if cfg.get(
+            'show_progress', True) and len(origins) > 1 else None
+        parts = []
+        for b in range(0, len(origins), batch):
+            chunk = origins[b:b + batch]
+            crops = []
+            for z, y, x in chunk:
+                crop = volume[:, z:z + win[0], y:y + win[1], x:x + win[2]]
+                pad = [0, win[2] - crop.shape[3], 0, win[1] - crop.shape[2],
+                       0, win[0] - crop.shape[1]]
+                crops.append(F.pad(crop, pad, value=pad_value))
+            for (z, y, x), det in zip(chunk,
+                                      self._predict_window(
+                                          torch.stack(crops))):
+                det.bboxes = det.bboxes + det.bboxes.new_tensor(
+                    [x, y, z, x, y, z])
+                # keep detections centred in the window's part of the volume
+                ctr = (det.bboxes[:, :3] + det.bboxes[:, 3:]) / 2
+                lo = ctr.new_tensor([x, y, z])
+                hi = torch.minimum(lo + ctr.new_tensor(win[::-1]),
+                                   ctr.new_tensor(dhw[::-1]))
+                parts.append(det[((ctr >= lo) & (ctr < hi)).all(1)])
+            if bar is not None:
+                for _ in chunk:
+                    bar.update()
+        dets = InstanceData.cat(parts)
+        keep = dets.scores > cfg.get('score_thr', 0.)
+        dets = dets[keep]
+        _, inds = nms_3d(dets.bboxes, dets.scores,
+                         cfg.get('merge_iou_thr', 0.1))
+        dets = dets[inds[:cfg.get('max_per_img', 100)]]
+        out = InstanceData(
+            bboxes=dets.bboxes - VOXEL_CENTRE_OFFSET, scores=dets.scores,
+            labels=dets.bboxes.new_zeros(len(dets), dtype=torch.long),
+            rpn_scores=dets.rpn_scores)
+        if self.with_fprn:
+            out.fprn_scores = dets.fprn_scores
+        return out
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Detect lesions in whole volumes (sliding windows).
+
+        Args:
+            batch_inputs (Tensor): (B, 1, D, H, W).
+            batch_data_samples (list[DetDataSample]): metainfo per volume.
+            rescale (bool): unused; boxes are in the voxels of the volume
+                the metainfo describes (the network input).
+
+        Returns:
+            list[DetDataSample]: with ``pred_instances``.
+        """
+        for volume, sample in zip(batch_inputs, batch_data_samples):
+            shape = sample.metainfo.get('img_shape')
+            if shape is not None and len(shape) == 3:
+                volume = volume[:, :shape[0], :shape[1], :shape[2]]
+            sample.pred_instances = self.predict_volume(volume)
+        return batch_data_samples

@@ -1,0 +1,1 @@
+from .delta_zyxd_bbox_coder import DeltaZYXDBBoxCoder  # noqa: F401

@@ -1,0 +1,1 @@
+from .cube_anchor_generator import CubeAnchorGenerator3D  # noqa: F401
