@@ -5,8 +5,17 @@
 # uncertain lesions ignored regions, the other processed slices negatives.
 _base_ = './lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_deeplesion-luna16-lits-nihln_9slice.py'
 
+deeplesion_mined_train = dict(
+    type='DeepLesionMinedDataset',
+    data_root='data/DeepLesion/',
+    ann_file='DL_info.csv',
+    mined_ann_file='lens_mined.json',
+    data_prefix=dict(img='Images_png/'),
+    split='train',
+    drop_noisy=True,
+    pipeline={{_base_.train_pipeline}})
 train_dataloader = dict(
     dataset=dict(datasets=[
-        {{_base_.deeplesion_mined_train}}, {{_base_.luna16_train}},
+        deeplesion_mined_train, {{_base_.luna16_train}},
         {{_base_.lits_train}}, {{_base_.nih_ln_train}}
     ]))

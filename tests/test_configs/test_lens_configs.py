@@ -109,5 +109,11 @@ def test_paper_settings():
     assert d0.type == 'DeepLesionMinedDataset'
     assert d0.mined_ann_file == 'lens_mined.json'
     assert d0.data_root == 'data/DeepLesion/'
+    assert d0.pipeline == d.train_dataloader.dataset.datasets[1].pipeline
+    demo = _load('lens-afp-multi-fusion-mining_densenet-tiny_fpn_radam-12e_'
+                 'demo-2sets.py').train_dataloader.dataset.datasets
+    assert demo[0].type == 'DeepLesionMinedDataset'
+    assert demo[0].pipeline == demo[1].pipeline
+    assert demo[0].data_root == 'data/demo_deeplesion/'
     a = _load(f'lens-afp_{FULL}_deeplesion_9slice.py')
     assert a.model.num_datasets == 1

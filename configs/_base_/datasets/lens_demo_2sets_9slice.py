@@ -51,10 +51,6 @@ demo_partial_train = dict(
     pipeline=train_pipeline)
 demo_full_train = dict(
     demo_partial_train, data_root='data/demo_deeplesion_full/')
-demo_partial_mined_train = dict(
-    demo_partial_train,
-    type='DeepLesionMinedDataset',
-    mined_ann_file='lens_mined.json')
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,

@@ -67,12 +67,6 @@ deeplesion_train = _source('data/DeepLesion/')
 luna16_train = _source('data/lens/luna16/')
 lits_train = _source('data/lens/lits/')
 nih_ln_train = _source('data/lens/nih_ln/')
-# Table I row (d): DeepLesion with the output of tools/lens_mine_annotations.py
-# (mined lesions, uncertain lesions as ignored regions, negative slices).
-deeplesion_mined_train = dict(
-    deeplesion_train,
-    type='DeepLesionMinedDataset',
-    mined_ann_file='lens_mined.json')
 del _source
 
 train_dataloader = dict(
