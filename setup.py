@@ -43,7 +43,10 @@ setup(
     include_package_data=True,
     python_requires='>=3.9',
     install_requires=parse_requirements('requirements/runtime.txt'),
-    extras_require={'tests': parse_requirements('requirements/tests.txt')},
+    extras_require={
+        'tests': parse_requirements('requirements/tests.txt'),
+        'torchvision': parse_requirements('requirements/optional.txt'),
+    },
     license='Apache License 2.0',
     zip_safe=False,
 )

@@ -46,5 +46,9 @@ from . import structures  # noqa: E402,F401  (3D boxes: IoU, NMS)
 
 # Resuming mmengine checkpoints needs this on torch >= 2.6 (see utils).
 register_checkpoint_loader()
+# torchvision:// weights resolve without a (working) torchvision (see utils).
+from .utils import register_torchvision_loader  # noqa: E402
+
+register_torchvision_loader()
 
 __all__ = ['__version__', 'version_info']

@@ -4,10 +4,19 @@
 Runs :class:`mmlesion.nas.ALBSearchLoop` (first-order DARTS: alternating
 alpha steps on one half of the training data and weight steps on the other)
 through mmengine's runner, with the backbone, neck and RPN loaded from a
-trained baseline checkpoint and frozen. The searched genotype is written to
-``{work_dir}/genotype.py`` (and ``{work_dir}/genotypes/epoch_{k}.py`` after
-each epoch); plug it into an ElixirNet config with
-``mmlesion.nas.apply_genotypes`` or by inheriting the snippet.
+trained baseline checkpoint and frozen. Outputs:
+
+* ``{work_dir}/genotype.py``: the searched genotype as a snippet
+  (``{work_dir}/genotypes/epoch_{k}.py`` after each epoch);
+* a ready config (default ``{work_dir}/<algo>-searched_<rest>.py``,
+  ``--out-config`` to choose) that inherits the ElixirNet config named by the
+  search config's ``searched_config_base`` (``--target-config`` to choose)
+  with the searched genotypes; ``tools/train.py`` trains it directly. Its
+  header records where the genotype comes from (search config, baseline
+  checkpoint, data, epochs, date, command).
+
+Existing outputs are never replaced without ``--overwrite`` (checked before
+the search starts).
 
 Example (demo data, CPU)::
 
@@ -27,14 +36,18 @@ elixirnet-alb-search_r50_fpn_15e_deeplesion_3slice.py \
 import argparse
 import os
 import os.path as osp
+import sys
+import time
 from typing import Optional
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
+from mmdet.registry import MODELS
+from mmengine.registry import RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
-import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+import mmlesion  # (registers components and checkpoint loader)
 from mmlesion.nas import format_genotypes, load_genotypes
+from mmlesion.nas.genotype import searched_config_name, write_searched_config
 from mmlesion.utils import setup_cpu_distributed
 
 
@@ -57,6 +70,18 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         const='auto',
         help='resume the search from this checkpoint, or (no value) from '
         'the latest checkpoint in the work dir')
+    parser.add_argument(
+        '--target-config',
+        help='ElixirNet config the searched genotypes go into (default: '
+        '`searched_config_base` of the search config, relative to it)')
+    parser.add_argument(
+        '--out-config',
+        help='path of the ready config to write (default: '
+        '{work_dir}/<algo>-searched_<rest>.py)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing genotype.py / ready config')
     parser.add_argument('--amp',
                         action='store_true',
                         help='automatic mixed precision for both optimizers')
@@ -131,23 +156,94 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
+    """Where the search writes; refuse to replace files without
+    ``--overwrite``.
+
+    Returns:
+        dict: ``genotype`` (snippet), ``target`` (config to inherit) and
+        ``config`` (ready config) paths.
+
+    Raises:
+        ValueError: no target config is named.
+        FileNotFoundError: the target config does not exist.
+        FileExistsError: an output exists and ``--overwrite`` is not given.
+    """
+    target = args.target_config
+    if target is None:
+        base = cfg.get('searched_config_base')
+        if not base:
+            raise ValueError(
+                f'{args.config}: no `searched_config_base` (the ElixirNet '
+                'config the searched block goes into); give '
+                '--target-config CONFIG')
+        target = osp.normpath(osp.join(osp.dirname(args.config), base))
+    if not osp.isfile(target):
+        raise FileNotFoundError(f'Target config not found: {target}')
+    paths = dict(
+        genotype=osp.join(cfg.work_dir,
+                          cfg.train_cfg.get('genotype_file', 'genotype.py')),
+        target=target,
+        config=args.out_config
+        or osp.join(cfg.work_dir, searched_config_name(target)))
+    existing = [p for k, p in paths.items() if k != 'target' and osp.exists(p)]
+    if existing and not args.overwrite:
+        raise FileExistsError(
+            f'{", ".join(existing)} already exist(s); pass --overwrite to '
+            'replace, or choose another --work-dir / --out-config')
+    return paths
+
+
+def provenance(args: argparse.Namespace, cfg: Config, runner) -> str:
+    """Header lines of the ready config: where the genotype comes from."""
+    data = cfg.train_dataloader.dataset
+    loop = cfg.train_cfg
+    return '\n'.join([
+        'ALB genotype searched by tools/search_alb.py (ALBSearchLoop, '
+        'first-order DARTS).',
+        f'search config: {args.config}',
+        f'baseline checkpoint (frozen backbone / neck / RPN): '
+        f'{cfg.load_from}',
+        f"data: {data.get('data_root')} split={data.get('split')} "
+        f"(halves by split_seed={loop.get('split_seed')})",
+        f"epochs: {loop.get('max_epochs')}, iterations: {runner.iter}",
+        f"finished: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}, "
+        f'mmlesion {mmlesion.__version__}',
+        'command: python tools/search_alb.py ' +
+        ' '.join(sys.argv[1:] if args.argv is None else args.argv),
+    ])
+
+
 def main(argv: Optional[list] = None) -> str:
-    """Run the search; return the path of the written genotype snippet."""
+    """Run the search; return the path of the written ready config."""
     args = parse_args(argv)
+    args.argv = argv
     cfg = build_cfg(args)
+    paths = output_paths(args, cfg)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
-    path = osp.join(runner.work_dir,
-                    cfg.train_cfg.get('genotype_file', 'genotype.py'))
-    if osp.isfile(path):  # written by the main process
-        runner.logger.info(
-            f'Searched ALB genotype ({path}):\n'
-            f'{format_genotypes(load_genotypes(path))}'
-            'Use it: mmlesion.nas.apply_genotypes(cfg, '
-            f"'{path}') or inherit the snippet (see its header).")
-    return path
+    if not osp.isfile(paths['genotype']):  # only the main process writes
+        return paths['config']
+    genotypes = load_genotypes(paths['genotype'])
+    write_searched_config(genotypes, paths['target'], paths['config'],
+                          provenance(args, cfg, runner))
+    try:  # the ready config must build (e.g. RTM needs a non_local op)
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            MODELS.build(Config.fromfile(paths['config']).model)
+    except ValueError as err:
+        raise ValueError(
+            f'{paths["config"]}: the searched genotype does not fit '
+            f'{paths["target"]}: {err}. The genotype is in '
+            f'{paths["genotype"]}; choose another --target-config (e.g. the '
+            'TRPN + ALB config without RTM) and --overwrite.') from err
+    runner.logger.info(
+        f'Searched ALB genotype ({paths["genotype"]}):\n'
+        f'{format_genotypes(genotypes)}'
+        f'Ready config: {paths["config"]} (inherits {paths["target"]}); '
+        f'train it with python tools/train.py {paths["config"]}')
+    return paths['config']
 
 
 if __name__ == '__main__':

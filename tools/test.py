@@ -10,6 +10,11 @@ Example::
 on the windowed key slice of every test image, through the config's
 ``default_hooks.visualization`` hook (``LesionVisualizationHook`` in the
 mmlesion configs), into ``work_dir/<timestamp>/<show_dir>``.
+
+The checkpoint must fit the model exactly (missing / unexpected keys and
+shape mismatches raise, naming the file:
+:class:`mmlesion.engine.hooks.CheckpointCheckHook`), and unknown top-level
+config keys are listed in a warning (:func:`mmlesion.utils.check_config_keys`).
 """
 import argparse
 import os
@@ -22,7 +27,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.utils import setup_cpu_distributed
+from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.utils import check_config_keys, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,6 +77,7 @@ def main() -> None:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    check_config_keys(cfg, source=args.config)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -78,6 +85,7 @@ def main() -> None:
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner.register_hook(CheckpointCheckHook(filename=args.checkpoint))
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out {args.out}: must end with .pkl')

@@ -6,6 +6,16 @@ Example::
     python tools/train.py configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py
     python tools/train.py CONFIG --resume            # latest ckpt in work dir
     bash tools/dist_train.sh CONFIG 2                # 2 processes
+
+Checks a new user relies on: unknown top-level config keys (typos such as
+``trian_cfg``) are listed in a warning; ``--resume`` without a value takes
+the newest *intact* checkpoint of the work dir (a truncated latest one is
+skipped with a warning, none at all is warned about loudly); every loaded
+checkpoint (``load_from``, ``--resume``) must fit the model exactly
+(:class:`mmlesion.engine.hooks.CheckpointCheckHook`) unless
+``--allow-partial-load`` or ``allow_partial_load = True`` in the config
+(fine-tuning a detector trained on other classes, as the ``*_ft-6e_*``
+configs do).
 """
 import argparse
 import os
@@ -16,7 +26,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.utils import setup_cpu_distributed
+from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.utils import (check_config_keys, find_resumable_checkpoint,
+                            setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +48,13 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume from this checkpoint, or (no value) from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--allow-partial-load',
+        action='store_true',
+        help='let load_from miss keys or have other shapes (fine-tuning '
+        'from a detector of other classes; configs can set '
+        '`allow_partial_load = True`); mmengine then only warns. Never '
+        'applies to --resume')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -76,9 +95,13 @@ def build_cfg(args: argparse.Namespace) -> Config:
                 f'{args.config}: --auto-scale-lr needs '
                 '`auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
+    check_config_keys(cfg, source=args.config)
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # mmengine's auto-resume trusts last_checkpoint blindly; pick the
+        # newest intact checkpoint instead (warns when there is none).
+        latest = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = latest is not None
+        cfg.load_from = latest
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: no checkpoint {args.resume}')
@@ -87,12 +110,22 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def checkpoint_check_hook(cfg: Config,
+                          args: argparse.Namespace) -> CheckpointCheckHook:
+    """The check of the checkpoint the run loads (strict for --resume)."""
+    partial = args.allow_partial_load or cfg.get('allow_partial_load', False)
+    return CheckpointCheckHook(
+        filename=cfg.get('load_from'),
+        strict=bool(cfg.get('resume')) or not partial)
+
+
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    runner.register_hook(checkpoint_check_hook(cfg, args))
     runner.train()
 
 

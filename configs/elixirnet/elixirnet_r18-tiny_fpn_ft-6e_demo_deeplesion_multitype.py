@@ -8,6 +8,9 @@ _base_ = './elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
 
 load_from = ('work_dirs/elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion/'
              'epoch_12.pth')
+# Fine-tuning from a single-class detector: the multi-type heads do not fit
+# it, so tools/train.py loads it partially (mmengine lists what is skipped).
+allow_partial_load = True
 
 model = dict(
     backbone=dict(frozen_stages=4, norm_eval=True),

@@ -18,6 +18,9 @@ _base_ = './elixirnet_r50_fpn_1x_deeplesion_3slice.py'
 # the single-class TRPN + ALB detector to start from (train it first)
 load_from = ('work_dirs/elixirnet-trpn-alb_r50_fpn_1x_deeplesion_3slice/'
              'epoch_12.pth')
+# Fine-tuning from a single-class detector: the multi-type heads do not fit
+# it, so tools/train.py loads it partially (mmengine lists what is skipped).
+allow_partial_load = True
 
 model = dict(
     # frozen feature extractor: every ResNet stage, BN statistics included

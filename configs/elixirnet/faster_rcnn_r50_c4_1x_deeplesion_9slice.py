@@ -1,12 +1,12 @@
 # Plain mmdet Faster R-CNN R50-C4 on DeepLesion, 9 slices (see
-# faster_rcnn_r50_c4_1x_deeplesion_3slice.py; the 9-channel stem starts from
-# random initialisation and is trained, see
+# faster_rcnn_r50_c4_1x_deeplesion_3slice.py): three 3-slice groups through
+# the shared ImageNet stem, fused (SliceGroupResNet, see
 # faster_rcnn_r50_fpn_1x_deeplesion_9slice.py).
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50-caffe-c4.py',
     '../_base_/datasets/deeplesion_9slice.py',
     '../_base_/schedules/schedule_elixirnet_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
@@ -22,8 +22,8 @@ model = dict(
         pad_size_divisor=32,
         pad_value=-1.),  # pad with air
     backbone=dict(
-        in_channels=9,
-        frozen_stages=-1,
+        type='SliceGroupResNet',
+        num_slice_groups=3,
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     roi_head=dict(

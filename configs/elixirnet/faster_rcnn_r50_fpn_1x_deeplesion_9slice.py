@@ -1,14 +1,15 @@
 # Plain mmdet Faster R-CNN R50-FPN on DeepLesion, 9 slices (the 9-slice
-# baseline of ElixirNet Table 5): the ResNet stem takes 9 input channels.
-# Its conv1 cannot take the 3-channel ImageNet weights (mmengine skips the
-# mismatched tensor with a warning), so it starts from random initialisation
-# and the stem is trained (frozen_stages=-1); everything else loads
-# torchvision://resnet50 as usual.
+# baseline of ElixirNet Table 5). 3DCE / MULAN input: the 9 slices are read as
+# three 3-slice images that share the ImageNet stem (conv1, bn1, relu of
+# torchvision://resnet50, loaded unchanged) and are fused by a 1x1 conv that
+# starts as the identity on the centre group (SliceGroupResNet); the rest is
+# mmdet's R50 as in the 3-slice config (frozen_stages=1). The alternative, a
+# 9-channel conv1 trained from scratch: faster_rcnn_r50-9ch_fpn_1x_...
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     '../_base_/datasets/deeplesion_9slice.py',
     '../_base_/schedules/schedule_elixirnet_1x.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/default_runtime.py'
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
@@ -23,7 +24,7 @@ model = dict(
         bgr_to_rgb=False,
         pad_size_divisor=32,
         pad_value=-1.),  # pad with air
-    backbone=dict(in_channels=9, frozen_stages=-1),
+    backbone=dict(type='SliceGroupResNet', num_slice_groups=3),
     roi_head=dict(bbox_head=dict(num_classes=1)))
 
 val_evaluator = dict(

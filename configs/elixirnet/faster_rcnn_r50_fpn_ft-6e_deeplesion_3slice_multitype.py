@@ -6,6 +6,9 @@
 _base_ = './faster_rcnn_r50_fpn_1x_deeplesion_3slice.py'
 
 load_from = 'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'
+# Fine-tuning from a single-class detector: the multi-type heads do not fit
+# it, so tools/train.py loads it partially (mmengine lists what is skipped).
+allow_partial_load = True
 
 model = dict(
     backbone=dict(frozen_stages=4, norm_eval=True),

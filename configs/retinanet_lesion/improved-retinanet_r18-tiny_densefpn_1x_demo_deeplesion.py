@@ -19,7 +19,7 @@ model = dict(
         input_channels=3,
         stem_channels=16,
         dense_channels=dense_channels,
-        attention_gates=False),
+        attention_gates=()),
     bbox_head=dict(anchor_generator=dict(strides=[4, 8, 16, 32, 64])),
     seg_head=dict(
         type='LesionSegHead',

@@ -1,19 +1,15 @@
-# Improved RetinaNet (Zlocha et al. 2019), full model with the backbone of
-# the paper (Sec. 2.1: "Our specific network follows the structure of
-# VGG-19"; ResNet-50 performed worse on DeepLesion). LesionVGG returns the
-# five pooled VGG stages as C1..C5 (strides 2..32, channels 64, 128, 256,
-# 512, 512); ImageNet weights of torchvision's vgg19 (same parameter names).
-_base_ = './improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py'
+# Improved RetinaNet (Zlocha et al. 2019), Table 1 row "+ attention gate"
+# (Sec. 2.3), the full model: the dense-supervision model with additive
+# attention gates (1x1 convs, one attention map, gated by the features
+# upsampled from the coarser level) "integrating attention mechanism into
+# our feature pyramids" (Sec. 1): the gates filter the FPN lateral
+# connections of C2..C4, the skip connections of the pyramid that feed the
+# detection levels P2..P4. The other placement, the two skip connections of
+# the added upsampling path (C1 -> P1, input -> P0, which reach only the
+# segmentation head), is attention_gates='skips' (or both:
+# ('laterals', 'skips')); the demo table compares the two placements.
+# ResNet-50 extra:
+#   improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py
+_base_ = './improved-retinanet_vgg19_densefpn_adam-plateau_deeplesion.py'
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='LesionVGG',
-        depth=19,
-        in_channels=3,
-        out_indices=(0, 1, 2, 3, 4),
-        init_cfg=dict(
-            type='Pretrained',
-            checkpoint='https://download.pytorch.org/models/'
-            'vgg19-dcbb9e9d.pth')),
-    neck=dict(in_channels=[128, 256, 512, 512], stem_channels=64))
+model = dict(neck=dict(attention_gates='laterals'))

@@ -1,64 +1,26 @@
-# Improved RetinaNet (Zlocha et al. 2019), Table 1 row "original RetinaNet":
-# mmdet's RetinaNet R50-FPN with its default configuration (heads on P3-P7,
-# anchor sizes 32..512, ratios 1:2, 1:1, 2:1, scales 2^0, 2^(1/3), 2^(2/3)),
-# one class 'lesion', on 3 DeepLesion slices at 2 mm windowed to
-# [-1024, 1050] HU -> [-1, 1], with the paper's augmentation (Sec. 3.1) and
-# training schedule (Sec. 2.3). The next rows inherit this file:
-#   retinanet-optanchors_r50_fpn_adam-plateau_deeplesion.py   (+ anchors)
-#   improved-retinanet_r50_densefpn_adam-plateau_deeplesion.py (+ dense sup.)
-#   improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py (+ AGs)
-_base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
-    '../_base_/datasets/deeplesion_3slice.py',
-    '../_base_/schedules/schedule_adam_plateau.py',
-    'mmdet::_base_/default_runtime.py'
-]
-custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
-default_scope = 'mmdet'
+# Extra (not a Table 1 row): the "original RetinaNet" row of Improved
+# RetinaNet (Zlocha et al. 2019) on ResNet-50, the backbone the paper "also
+# explored [...] but its performance was worse on DeepLesion" (Sec. 2.1).
+# Everything but the backbone is retinanet_vgg19_fpn_adam-plateau_deeplesion.py
+# (paper schedule, augmentation, smooth L1, mAP@0.5 monitor); the backbone
+# and FPN are mmdet's RetinaNet R50-FPN (ImageNet weights of torchvision).
+# The R50 extras of the other rows inherit this file:
+#   retinanet-optanchors_r50_fpn_adam-plateau_deeplesion.py
+#   improved-retinanet_r50_densefpn_adam-plateau_deeplesion.py
+#   improved-retinanet_r50_densefpn-ag_adam-plateau_deeplesion.py
+# and so do the CPU demo rows (*_r18-tiny_*_demo_deeplesion.py).
+_base_ = './retinanet_vgg19_fpn_adam-plateau_deeplesion.py'
 
 model = dict(
-    # CT input is windowed to [-1, 1] already: no mean/std, no BGR swap;
-    # batch padding with -1 (air).
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[0., 0., 0.],
-        std=[1., 1., 1.],
-        bgr_to_rgb=False,
-        pad_size_divisor=32,
-        pad_value=-1.),
-    bbox_head=dict(num_classes=1))
-
-# Sec. 3.1: 512 x 512 input, flips in both directions (each 50 %), random
-# affine with rotation / shear up to 0.1 rad (= 5.73 deg, mmdet takes
-# degrees) and scaling / translation up to 10 %; the border is filled with
-# -1 (air after windowing).
-train_pipeline = [
-    dict(type='LoadDeepLesionSlices', num_slices=3, interval_mm=2.0),
-    dict(type='WindowHU', window=(-1024., 1050.), out_range=(-1., 1.)),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(512, 512), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandomFlip', prob=0.5, direction='vertical'),
-    dict(
-        type='MultiSliceRandomAffine',
-        max_rotate_degree=5.73,
-        max_shear_degree=5.73,
-        max_translate_ratio=0.1,
-        scaling_ratio_range=(0.9, 1.1),
-        border_val=-1.),
-    dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
-]
-train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
-
-# mAP (monitored by the plateau scheduler and early stopping) and the
-# DeepLesion FROC sensitivities at 0.5..16 FPs per image.
-val_evaluator = dict(type='FROCMetric', with_coco_map=True)
-test_evaluator = val_evaluator
-
-default_hooks = dict(
-    checkpoint=dict(
-        type='CheckpointHook',
-        interval=1,
-        max_keep_ckpts=3,
-        save_best='froc/sens@4',
-        rule='greater'))
+    backbone=dict(
+        _delete_=True,
+        type='ResNet',
+        depth=50,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=True,
+        style='pytorch',
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+    neck=dict(in_channels=[256, 512, 1024, 2048], start_level=1))

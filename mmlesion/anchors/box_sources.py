@@ -130,7 +130,9 @@ def boxes_from_dl_info(csv_path: str,
                        split: Optional[str] = None,
                        skip_noisy: bool = False,
                        img_scale: Optional[Tuple[int, int]] = None,
-                       keep_ratio: bool = True) -> np.ndarray:
+                       keep_ratio: bool = True,
+                       pipeline: Optional[Sequence[dict]] = None
+                       ) -> np.ndarray:
     """Lesion boxes of a DeepLesion ``DL_info.csv``.
 
     Args:
@@ -141,10 +143,16 @@ def boxes_from_dl_info(csv_path: str,
         img_scale (tuple, optional): ``(w, h)`` of a ``Resize`` applied to
             every image of size ``Image_size``; None keeps native pixels.
         keep_ratio (bool): the resize keeps the aspect ratio.
+        pipeline (Sequence[dict], optional): rescale each image as the
+            resizes of this pipeline would
+            (:func:`pipeline_resize_factor`); exclusive with ``img_scale``.
 
     Returns:
         np.ndarray: ``(N, 4)`` float64 ``x1, y1, x2, y2`` (0-based).
     """
+    if img_scale is not None and pipeline is not None:
+        raise ValueError('boxes_from_dl_info: give img_scale or pipeline, '
+                         'not both')
     from mmlesion.datasets.dl_info import SPLITS, parse_dl_info
     records = parse_dl_info(csv_path)
     if split is not None:
@@ -156,10 +164,13 @@ def boxes_from_dl_info(csv_path: str,
         records = [r for r in records if not r.noisy]
     boxes = np.array([r.bbox for r in records],
                      dtype=np.float64).reshape(-1, 4)
-    if img_scale is not None and len(records):
+    if (img_scale is not None or pipeline is not None) and len(records):
         factors = []
         for r in records:
             h, w = r.image_size
+            if pipeline is not None:
+                factors.append(pipeline_resize_factor(pipeline, w, h))
+                continue
             nw, nh = _resize_size(w, h, img_scale, None, keep_ratio)
             factors.append((nw / w, nh / h))
         f = np.array(factors)
@@ -167,14 +178,14 @@ def boxes_from_dl_info(csv_path: str,
     return boxes
 
 
-def _dataset_pipeline(dataset_cfg: dict) -> List[dict]:
+def dataset_pipeline(dataset_cfg: dict) -> List[dict]:
     """The pipeline of a dataset config (looking inside wrappers)."""
     if dataset_cfg.get('pipeline'):
         return list(dataset_cfg['pipeline'])
     if 'dataset' in dataset_cfg:
-        return _dataset_pipeline(dataset_cfg['dataset'])
+        return dataset_pipeline(dataset_cfg['dataset'])
     if dataset_cfg.get('datasets'):
-        return _dataset_pipeline(dataset_cfg['datasets'][0])
+        return dataset_pipeline(dataset_cfg['datasets'][0])
     return []
 
 
@@ -222,7 +233,7 @@ def boxes_from_config(cfg: Config,
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     from mmdet.registry import DATASETS
     dataset_cfg = copy.deepcopy(cfg[key]['dataset'])
-    pipeline = _dataset_pipeline(dataset_cfg) if apply_resize else []
+    pipeline = dataset_pipeline(dataset_cfg) if apply_resize else []
     dataset = DATASETS.build(dataset_cfg)
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
@@ -260,11 +271,13 @@ def boxes_from_config(cfg: Config,
     return out, info
 
 
-def anchor_config_from_model(cfg: Config) -> Optional[AnchorConfig]:
-    """The anchors of the model's ``bbox_head`` (or ``rpn_head``), if any."""
-    model = cfg.get('model', {}) or {}
-    for head in ('bbox_head', 'rpn_head'):
-        gen = (model.get(head) or {}).get('anchor_generator')
-        if gen:
-            return AnchorConfig.from_generator_cfg(dict(gen))
-    return None
+def anchor_config_from_model(cfg: Config) -> AnchorConfig:
+    """The anchors of the model's ``bbox_head`` (or ``rpn_head``).
+
+    Raises:
+        ValueError: if neither head has an ``anchor_generator``.
+    """
+    from .model_pyramid import anchor_head_key
+    head = anchor_head_key(cfg)
+    return AnchorConfig.from_generator_cfg(
+        dict(cfg.model[head].anchor_generator))

@@ -727,6 +727,23 @@ def _ratio_expr(r: float, decimals: int) -> str:
     return repr(float(r))
 
 
+def _generator_lines(anchors: AnchorConfig, decimals: int,
+                     indent: str) -> List[str]:
+    """``type=... octave_base_scale=None)`` lines of an anchor generator."""
+    cfg = anchors.to_generator_cfg()
+    return [
+        f"{indent}type='AnchorGenerator',",
+        f"{indent}strides={cfg['strides']!r},",
+        f"{indent}base_sizes={cfg['base_sizes']!r},",
+        f'{indent}ratios=[' +
+        ', '.join(_ratio_expr(r, decimals) for r in anchors.ratios) + '],',
+        f'{indent}scales=[' + ', '.join(repr(float(s))
+                                        for s in anchors.scales) + '],',
+        f'{indent}octave_base_scale=None,',
+        f'{indent}scales_per_octave=None)',
+    ]
+
+
 def format_anchor_snippet(anchors: AnchorConfig,
                           header: Sequence[str] = (),
                           decimals: int = 4) -> str:
@@ -745,25 +762,43 @@ def format_anchor_snippet(anchors: AnchorConfig,
     Returns:
         str: the file content.
     """
-    cfg = anchors.to_generator_cfg()
+    lines = [f'# {h}' if h else '#' for h in header]
+    lines += ['anchor_generator = dict(']
+    lines += _generator_lines(anchors, decimals, '    ') + ['']
+    return '\n'.join(lines)
+
+
+def format_anchor_config(anchors: AnchorConfig,
+                         base: str,
+                         head: str = 'bbox_head',
+                         header: Sequence[str] = (),
+                         decimals: int = 4) -> str:
+    """A config inheriting ``base`` whose anchor generator is ``anchors``.
+
+    Only ``model.{head}.anchor_generator`` is replaced (every other setting,
+    e.g. ``center_offset``, comes from ``base``); ``octave_base_scale`` and
+    ``scales_per_octave`` are set to None because mmdet refuses them next to
+    explicit ``scales``.
+
+    Args:
+        anchors (AnchorConfig): the anchors (strides of the target).
+        base (str): ``_base_`` of the written config (a path relative to
+            the written file, or ``mmdet::...``).
+        head (str): ``'bbox_head'`` or ``'rpn_head'``.
+        header (Sequence[str]): comment lines written on top (provenance).
+        decimals (int): decimals the values were rounded to.
+
+    Returns:
+        str: the config file content.
+    """
     lines = [f'# {h}' if h else '#' for h in header]
     lines += [
-        '# Use: paste into model.bbox_head, or _base_ this file and set',
-        '#   model = dict(bbox_head=dict(',
-        '#       anchor_generator={{_base_.anchor_generator}}))',
-        'anchor_generator = dict(',
-        "    type='AnchorGenerator',",
-        f"    strides={cfg['strides']!r},",
-        f"    base_sizes={cfg['base_sizes']!r},",
-        '    ratios=[' +
-        ', '.join(_ratio_expr(r, decimals) for r in anchors.ratios) + '],',
-        '    scales=[' + ', '.join(repr(float(s))
-                                   for s in anchors.scales) + '],',
-        '    octave_base_scale=None,',
-        '    scales_per_octave=None)',
-        '',
+        f'_base_ = {base!r}', '', 'model = dict(', f'    {head}=dict(',
+        '        anchor_generator=dict('
     ]
-    return '\n'.join(lines)
+    gen = _generator_lines(anchors, decimals, ' ' * 12)
+    gen[-1] += '))'
+    return '\n'.join(lines + gen + [''])
 
 
 def anchor_config_from_snippet(text: str) -> dict:

@@ -13,6 +13,8 @@ from mmdet.registry import DATASETS
 
 from .dl_info import COARSE_LESION_TYPES, SPLITS, DLInfoRecord, parse_dl_info
 
+_SPLIT_NAMES = {value: name for name, value in SPLITS.items()}
+
 #: Palette of the 8 coarse lesion types (one colour per type).
 _TYPE_PALETTE = [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230),
                  (106, 0, 228), (0, 60, 100), (0, 80, 100), (0, 0, 70)]
@@ -81,6 +83,10 @@ class DeepLesionDataset(BaseDetDataset):
             is missing are skipped (their count is logged); if False
             (default), a missing key slice raises FileNotFoundError naming
             the file and the CSV row.
+        duplicate_rows (str): a row repeating a lesion of an earlier row
+            (same key slice and box or RECIST points) is an error naming
+            both rows (``'error'``, default) or dropped with a warning
+            (``'drop'``); see :func:`~mmlesion.datasets.dl_info.parse_dl_info`.
         box_tolerance (float | None): boxes and RECIST points may reach past
             the image (``Image_size``) by at most this many pixels (official
             boxes are the RECIST extent padded by 5 px, and three official
@@ -108,6 +114,7 @@ class DeepLesionDataset(BaseDetDataset):
                  label_mode: str = 'lesion',
                  unknown_type: str = 'ignore',
                  skip_missing_key_slices: bool = False,
+                 duplicate_rows: str = 'error',
                  box_tolerance: Optional[float] = 10.0,
                  metainfo: Optional[dict] = None,
                  **kwargs) -> None:
@@ -122,6 +129,7 @@ class DeepLesionDataset(BaseDetDataset):
         self.label_mode = label_mode
         self.unknown_type = unknown_type
         self.skip_missing_key_slices = skip_missing_key_slices
+        self.duplicate_rows = duplicate_rows
         self.box_tolerance = box_tolerance
         if metainfo is None and label_mode == 'coarse_type':
             metainfo = dict(
@@ -158,13 +166,18 @@ class DeepLesionDataset(BaseDetDataset):
             list[dict]: one data_info per key slice (see the class doc).
 
         Raises:
-            ValueError: malformed CSV field, inconsistent rows of one key
-                slice or a box outside the image (file, row, field named).
+            ValueError: malformed CSV field, inconsistent or duplicated rows,
+                a box outside the image (file, row, field named), or no
+                image at all (file, split and the splits present named:
+                mmengine would only fail later, with a ZeroDivisionError).
             FileNotFoundError: a missing key-slice PNG (unless
                 ``skip_missing_key_slices``).
         """
         ann_file = self.ann_file
-        records = parse_dl_info(ann_file)
+        records = parse_dl_info(ann_file, duplicate_rows=self.duplicate_rows)
+        if not records:
+            raise ValueError(f'{ann_file}: no lesion row, only a header: '
+                             'DeepLesionDataset needs at least one image')
         img_root = self.data_prefix.get('img', '')
 
         groups: Dict[str, List[DLInfoRecord]] = OrderedDict()
@@ -175,6 +188,11 @@ class DeepLesionDataset(BaseDetDataset):
             if self.split is not None and rec.split != self.split:
                 continue
             groups.setdefault(rec.file_name, []).append(rec)
+        if not groups:
+            raise ValueError(
+                f'{ann_file}: no row of split {self._split_name()} '
+                f'(Train_Val_Test={self.split}); the file has '
+                f'{self._splits_present(records)}')
 
         # One listdir per series folder, dropped right after use: cheap for
         # the ~10k series of the release, and no large cache is kept.
@@ -213,6 +231,14 @@ class DeepLesionDataset(BaseDetDataset):
                                      img_ids[file_name])
             if info is not None:
                 data_list.append(info)
+        if not data_list:
+            raise ValueError(
+                f'{ann_file}: all {len(groups)} key slices of split '
+                f'{self._split_name()} were dropped ({num_missing} with a '
+                f'missing PNG under {img_root}; the others had no lesion left '
+                f'with drop_noisy={self.drop_noisy}, label_mode='
+                f'{self.label_mode!r}, unknown_type={self.unknown_type!r}); '
+                f'the file has {self._splits_present(records)}')
         if num_missing:
             print_log(
                 f'DeepLesionDataset: skipped {num_missing} of {len(groups)} '
@@ -221,6 +247,20 @@ class DeepLesionDataset(BaseDetDataset):
                 logger='current',
                 level=logging.WARNING)
         return data_list
+
+    def _split_name(self) -> str:
+        if self.split is None:
+            return 'all (split=None)'
+        return repr(_SPLIT_NAMES[self.split])
+
+    @staticmethod
+    def _splits_present(records: List[DLInfoRecord]) -> str:
+        """E.g. ``"'val' (4889 rows), 'test' (12 rows)"``."""
+        counts: Dict[int, int] = {}
+        for rec in records:
+            counts[rec.split] = counts.get(rec.split, 0) + 1
+        return ', '.join(f'{_SPLIT_NAMES[k]!r} ({counts[k]} rows)'
+                         for k in sorted(counts))
 
     def _parse_image(self, ann_file: str, file_name: str,
                      recs: List[DLInfoRecord], series_dir: str,
@@ -332,6 +372,10 @@ class DeepLesionDataset(BaseDetDataset):
             if min(info['width'], info['height']) < min_size:
                 continue
             kept.append(info)
+        if self.data_list and not kept:
+            raise ValueError(
+                f'{self.ann_file}: filter_cfg={self.filter_cfg} removed all '
+                f'{len(self.data_list)} images of split {self._split_name()}')
         if len(kept) < len(self.data_list):
             print_log(
                 f'DeepLesionDataset: filter_cfg={self.filter_cfg} removed '
@@ -348,13 +392,30 @@ class DeepLesionDataset(BaseDetDataset):
             if not ins['ignore_flag']
         ]
 
-
     def _serialize_data(self):
         """Serialize ``data_list``, also when it is empty.
 
         mmengine's implementation fails on an empty list (``np.concatenate``
-        of nothing), e.g. a split absent from ``ann_file``.
+        of nothing); :meth:`full_init` then raises its clear error.
         """
         if not self.data_list:
             return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
         return super()._serialize_data()
+
+    def full_init(self) -> None:
+        """Load, filter and subset the data; refuse an empty result.
+
+        :meth:`load_data_list` and :meth:`filter_data` name the cause when
+        they leave nothing; this catches what is left, e.g. ``indices=0``.
+
+        Raises:
+            ValueError: the dataset has no image.
+        """
+        if self._fully_initialized:
+            return
+        super().full_init()
+        if len(self) == 0:
+            raise ValueError(
+                f'{self.ann_file}: DeepLesionDataset of split '
+                f'{self._split_name()} is empty after indices='
+                f'{self._indices!r}')

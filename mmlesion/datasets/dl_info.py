@@ -25,12 +25,16 @@ Row numbers
 line 1 (the first lesion is row 2): the row number a spreadsheet shows.
 """
 import csv
+import io
+import logging
 import math
 import os
 import os.path as osp
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.logging import print_log
 
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
@@ -311,53 +315,135 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
         split=split)
 
 
-def parse_dl_info(csv_path: PathLike) -> List[DLInfoRecord]:
+def _read_text(csv_path: str) -> str:
+    """The file as text (UTF-8, optional BOM); errors name file and row."""
+    with open(csv_path, 'rb') as f:
+        data = f.read()
+    if data.startswith((b'\xff\xfe', b'\xfe\xff')) or (
+            len(data) > 1 and b'\x00' in data[:200]):
+        raise ValueError(
+            f'{csv_path}: UTF-16 encoded (byte-order mark or NUL bytes); '
+            'DL_info.csv must be UTF-8 (or ASCII) text: re-save it as UTF-8, '
+            'e.g. "CSV UTF-8" in a spreadsheet')
+    try:
+        return data.decode('utf-8-sig')
+    except UnicodeDecodeError as err:
+        row = data[:err.start].count(b'\n') + 1
+        raise ValueError(
+            f'{csv_path}: row {row}: not UTF-8 text (byte '
+            f'0x{data[err.start]:02x} at file offset {err.start}; another '
+            'encoding such as Latin-1 or Windows-1252?): re-save the file '
+            'as UTF-8') from err
+
+
+def find_duplicate_rows(
+        records: Sequence[DLInfoRecord]
+) -> List[Tuple[DLInfoRecord, DLInfoRecord, str]]:
+    """Rows that repeat a lesion of an earlier row.
+
+    Two rows describe the same lesion when they have the same ``File_name``
+    and the same ``Bounding_boxes`` or the same
+    ``Measurement_coordinates`` (no two lesions of the official val / test
+    rows share either). A repeated row would be one more ground-truth lesion
+    for training and one more lesion to find in the FROC.
+
+    Args:
+        records (Sequence[DLInfoRecord]): parsed rows, in file order.
+
+    Returns:
+        list[tuple]: ``(first, repeat, field)`` for every repeated row,
+        ``field`` naming the column that coincides.
+    """
+    seen: Dict[tuple, DLInfoRecord] = {}
+    duplicates = []
+    for rec in records:
+        for field, value in (('Bounding_boxes', rec.bbox),
+                             ('Measurement_coordinates', rec.recist)):
+            key = (rec.file_name, field, value)
+            if key in seen:
+                duplicates.append((seen[key], rec, field))
+                break
+        else:
+            for field, value in (('Bounding_boxes', rec.bbox),
+                                 ('Measurement_coordinates', rec.recist)):
+                seen[(rec.file_name, field, value)] = rec
+    return duplicates
+
+
+def parse_dl_info(csv_path: PathLike,
+                  duplicate_rows: str = 'error') -> List[DLInfoRecord]:
     """Parse a DeepLesion ``DL_info.csv`` (columns found by header name).
 
     All 18 official columns (:data:`DL_INFO_COLUMNS`) must be present, in any
     order; extra columns are ignored. Pixel coordinates are converted from
     the file's 1-based convention to 0-based (see the module docstring).
-    The 32,735-row official file parses in well under a second.
+    The 32,735-row official file parses in well under a second. The file
+    must be UTF-8 (or ASCII) text, as released.
 
     Args:
         csv_path (str | PathLike): path of the CSV file.
+        duplicate_rows (str): what to do with a row repeating a lesion of an
+            earlier row (:func:`find_duplicate_rows`): ``'error'`` (default)
+            raises naming both rows, ``'drop'`` keeps the first and logs a
+            warning naming the pairs.
 
     Returns:
         list[DLInfoRecord]: one record per lesion, in file order.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for a bad header, a row with a wrong number of fields or
-            a malformed field; the message names the file, the row (line
-            number, header = 1) and the field.
+        ValueError: for another encoding than UTF-8, a bad header, a row
+            with a wrong number of fields, a malformed field or a duplicated
+            row; the message names the file, the row (line number, header =
+            1) and the field.
     """
+    if duplicate_rows not in ('error', 'drop'):
+        raise ValueError(f"duplicate_rows must be 'error' or 'drop', got "
+                         f'{duplicate_rows!r}')
     csv_path = str(csv_path)
     if not osp.isfile(csv_path):
         raise FileNotFoundError(f'DL_info file not found: {csv_path}')
     records = []
-    with open(csv_path, newline='', encoding='utf-8-sig') as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        _check_header(header, csv_path)
-        header = [h.strip() for h in header]
-        n_cols = len(header)
-        while True:
-            start_line = reader.line_num + 1
-            try:
-                values = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                raise ValueError(f'{csv_path}: row {start_line}: {e}')
-            if not values or all(not v.strip() for v in values):
-                continue  # blank line
-            if len(values) != n_cols:
-                raise ValueError(
-                    f'{csv_path}: row {start_line}: expected {n_cols} '
-                    f'fields as in the header, got {len(values)}')
-            records.append(
-                parse_dl_info_row(
-                    dict(zip(header, values)), start_line, csv_path))
+    reader = csv.reader(io.StringIO(_read_text(csv_path), newline=''))
+    header = next(reader, None)
+    _check_header(header, csv_path)
+    header = [h.strip() for h in header]
+    n_cols = len(header)
+    while True:
+        start_line = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise ValueError(f'{csv_path}: row {start_line}: {e}')
+        if not values or all(not v.strip() for v in values):
+            continue  # blank line
+        if len(values) != n_cols:
+            raise ValueError(
+                f'{csv_path}: row {start_line}: expected {n_cols} '
+                f'fields as in the header, got {len(values)}')
+        records.append(
+            parse_dl_info_row(dict(zip(header, values)), start_line, csv_path))
+    duplicates = find_duplicate_rows(records)
+    if duplicates:
+        pairs = [f'row {rep.row} repeats row {first.row} ({rep.file_name!r}, '
+                 f'same {field})' for first, rep, field in duplicates]
+        if duplicate_rows == 'error':
+            raise ValueError(
+                f'{csv_path}: {len(duplicates)} duplicated lesion row(s): '
+                f'{"; ".join(pairs[:10])}'
+                f'{" ..." if len(pairs) > 10 else ""}. A repeated row counts '
+                'as a second lesion (in training and in the FROC); remove it '
+                "or pass duplicate_rows='drop' to keep the first")
+        print_log(
+            f'{csv_path}: dropped {len(duplicates)} duplicated lesion '
+            f'row(s): {"; ".join(pairs[:10])}'
+            f'{" ..." if len(pairs) > 10 else ""}',
+            logger='current',
+            level=logging.WARNING)
+        dropped = {id(rep) for _, rep, _ in duplicates}
+        records = [r for r in records if id(r) not in dropped]
     return records
 
 

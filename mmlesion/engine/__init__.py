@@ -1,2 +1,2 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import hooks  # noqa: F401
+from . import hooks, runner  # noqa: F401

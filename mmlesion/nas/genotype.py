@@ -220,3 +220,89 @@ def apply_genotypes(cfg: Config,
     node['genotypes'] = genotypes
     node['search'] = False
     return cfg
+
+
+def searched_config_name(target_config: str) -> str:
+    """File name of the ready config for a target ElixirNet config.
+
+    ``elixirnet_r50_fpn_1x_deeplesion_3slice.py`` ->
+    ``elixirnet-searched_r50_fpn_1x_deeplesion_3slice.py`` (the algorithm
+    field of ``{algorithm}_{backbone}_{neck}_{schedule}_{data}`` gets
+    ``-searched``).
+    """
+    stem = osp.splitext(osp.basename(target_config))[0]
+    algo, _, rest = stem.partition('_')
+    return f'{algo}-searched_{rest}.py' if rest else f'{algo}-searched.py'
+
+
+def write_searched_config(genotypes: dict,
+                          target_config: str,
+                          out_path: str,
+                          provenance: Optional[str] = None) -> str:
+    """Write a config that inherits ``target_config`` with ``genotypes``.
+
+    The written file is an ordinary mmdet-style config (``tools/train.py``
+    trains it directly): ``_base_`` is the target config (a path relative
+    to the written file), and the box head's ``genotypes`` are replaced
+    (``_delete_=True``) by the given ones, with ``search=False``.
+
+    Args:
+        genotypes (dict): ``dict(normal=..., reduce=...)``.
+        target_config (str): the ElixirNet config to inherit (its
+            ``model.roi_head.bbox_head`` must be an ALB head).
+        out_path (str): the ``.py`` file to write (overwritten; callers
+            check first).
+        provenance (str, optional): header comment lines (where the
+            genotypes come from).
+
+    Returns:
+        str: ``out_path``.
+
+    Raises:
+        FileNotFoundError: if ``target_config`` does not exist.
+        ValueError: if the target has no ALB box head, or the written
+            config does not read back with the same genotypes.
+    """
+    if not out_path.endswith('.py'):
+        raise ValueError(f'The searched config must be a .py file: '
+                         f'{out_path}')
+    if not osp.isfile(target_config):
+        raise FileNotFoundError(f'Target config not found: {target_config}')
+    genotypes = check_genotypes(genotypes, source=out_path)
+    head = Config.fromfile(target_config).get('model', {}).get(
+        'roi_head', {}).get('bbox_head', {})
+    if not isinstance(head, dict) or 'genotypes' not in head:
+        raise ValueError(
+            f'{target_config}: model.roi_head.bbox_head has no `genotypes` '
+            '(not an ALBBBoxHead / RTMBBoxHead config)')
+    base = osp.relpath(
+        osp.abspath(target_config), osp.dirname(osp.abspath(out_path)))
+    body = format_genotypes(genotypes).splitlines()[1:]  # drop 'genotypes ='
+    lines = [f'# {line}'.rstrip() for line in (provenance or '').splitlines()]
+    lines += [
+        '# Written by tools/search_alb.py (mmlesion.nas.'
+        'write_searched_config): the',
+        '# target config with the searched Auto-lesion Block genotypes.',
+        f'_base_ = [{base!r}]',
+        '',
+        'model = dict(',
+        '    roi_head=dict(',
+        '        bbox_head=dict(',
+        '            search=False,',
+        '            genotypes=dict(',
+        '                _delete_=True,',
+    ]
+    lines += ['            ' + line for line in body]
+    lines[-1] += ')))'
+    text = '\n'.join(lines) + '\n'
+    ast.parse(text)
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    with open(out_path, 'w', encoding='utf-8') as f:
+        f.write(text)
+    written = check_genotypes(
+        Config.fromfile(out_path).model.roi_head.bbox_head.genotypes,
+        source=out_path)
+    if written != genotypes:
+        raise ValueError(f'{out_path}: the written config does not read '
+                         'back with the searched genotypes')
+    return out_path

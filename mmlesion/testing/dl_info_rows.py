@@ -83,9 +83,9 @@ def lesion_row(patient: int,
 
 
 def write_dl_info_csv(path: str, rows: Iterable[dict]) -> str:
-    """Write rows of :func:`lesion_row` with the official header."""
+    """Write rows of :func:`lesion_row` with the official header (UTF-8)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w', newline='') as f:
+    with open(path, 'w', newline='', encoding='utf-8') as f:
         writer = csv.DictWriter(f, fieldnames=list(DL_INFO_COLUMNS))
         writer.writeheader()
         for row in rows:

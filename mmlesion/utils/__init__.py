@@ -1,11 +1,29 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from .checkpoint_loader import (load_local_checkpoint, mmengine_safe_globals,
+from .checkpoint_loader import (CheckpointMismatchError,
+                                CorruptCheckpointError,
+                                check_state_dict_matches,
+                                load_local_checkpoint, mmengine_safe_globals,
+                                patch_history_buffer_pickling,
                                 register_checkpoint_loader)
 
 __all__ = [
     'load_local_checkpoint', 'mmengine_safe_globals',
-    'register_checkpoint_loader'
+    'register_checkpoint_loader', 'CheckpointMismatchError',
+    'CorruptCheckpointError', 'check_state_dict_matches',
+    'patch_history_buffer_pickling'
 ]
 from .dist_utils import setup_cpu_distributed  # noqa: E402
 
 __all__ += ['setup_cpu_distributed']
+from .config_check import (check_config_keys,  # noqa: E402
+                           find_unknown_config_keys, known_config_keys)
+from .resume import find_resumable_checkpoint, resume_candidates  # noqa: E402
+
+__all__ += [
+    'check_config_keys', 'find_unknown_config_keys', 'known_config_keys',
+    'find_resumable_checkpoint', 'resume_candidates'
+]
+from .pretrained import (register_torchvision_loader,  # noqa: E402
+                         resolve_checkpoint_source)
+
+__all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']

@@ -12,15 +12,13 @@ import os.path as osp
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
-import cv2
 import mmcv
 import numpy as np
 import torch
 from mmdet.visualization import DetLocalVisualizer
 from mmengine.structures import InstanceData
 
-#: Offset of DeepLesion PNG values: ``HU = value - 32768``.
-HU_OFFSET = 32768
+from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
 
 #: Default display window (soft tissue), HU.
 SOFT_TISSUE_WINDOW = (-160., 240.)
@@ -35,6 +33,9 @@ ImageLike = Union[str, Path, np.ndarray]
 def load_hu_slice(path: Union[str, Path]) -> np.ndarray:
     """Read a DeepLesion 16-bit PNG as HU.
 
+    Same as :func:`mmlesion.datasets.transforms.loading.read_hu_png` (which
+    also refuses PNGs written without the +32768 offset).
+
     Args:
         path (str | Path): the PNG.
 
@@ -42,20 +43,11 @@ def load_hu_slice(path: Union[str, Path]) -> np.ndarray:
         np.ndarray: float32 (H, W) HU image.
 
     Raises:
-        FileNotFoundError: the file is missing or unreadable.
-        ValueError: the PNG is not single-channel 16-bit.
+        FileNotFoundError: the file is missing.
+        ValueError: the PNG is unreadable, not single-channel 16-bit or
+            written without the offset.
     """
-    path = str(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'CT slice not found: {path}')
-    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise FileNotFoundError(f'CT slice could not be read: {path}')
-    if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise ValueError(
-            f'{path}: expected a single-channel 16-bit PNG (HU + 32768), '
-            f'got dtype {raw.dtype} with shape {raw.shape}')
-    return raw.astype(np.float32) - HU_OFFSET
+    return read_hu_png(str(path))
 
 
 def window_to_rgb(hu: np.ndarray,
@@ -86,7 +78,7 @@ def _as_hu(image: ImageLike) -> np.ndarray:
         return load_hu_slice(image)
     image = np.asarray(image)
     if image.dtype == np.uint16:  # raw PNG values, as cv2 reads them
-        return image.astype(np.float32) - HU_OFFSET
+        return png_values_to_hu(image, 'uint16 image')
     return image.astype(np.float32)
 
 

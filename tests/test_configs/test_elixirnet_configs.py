@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.hub import get_config as get_mim_config
 from mmengine.registry import DefaultScope
-from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401
 from mmlesion.testing import get_config, repo_root
+from mmlesion.testing.det_batches import det_sample
 
 CONFIG_DIR = repo_root() / 'configs' / 'elixirnet'
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
@@ -59,18 +58,9 @@ def _fake_batch(num_channels: int, num_classes: int, size: int = 128):
     for i, bxs in enumerate(boxes):
         inputs.append(
             torch.rand(num_channels, size, size, generator=gen) * 2 - 1)
-        sample = DetDataSample(
-            metainfo=dict(
-                img_id=i,
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                scale_factor=(1.0, 1.0),
-                pad_shape=(size, size)))
-        gt = InstanceData()
-        gt.bboxes = torch.tensor(bxs)
-        gt.labels = torch.arange(len(bxs)) % num_classes
-        sample.gt_instances = gt
-        samples.append(sample)
+        samples.append(
+            det_sample(i, size, bxs, [j % num_classes
+                                      for j in range(len(bxs))]))
     return dict(inputs=inputs, data_samples=samples)
 
 
@@ -106,16 +96,31 @@ def test_config_builds(name):
     model = _built(name)
     slices = _num_slices(cfg)
     assert slices == (9 if '9slice' in name else 3)
-    assert model.backbone.conv1.in_channels == slices
+    backbone = model.backbone
+    if type(backbone).__name__ == 'SliceGroupResNet':
+        # 3DCE / MULAN: groups of 3 slices through the pretrained stem.
+        assert backbone.conv1.in_channels == 3
+        assert 3 * backbone.num_slice_groups == slices
+        assert 'demo' not in name and '9ch' not in name
+    else:
+        assert backbone.conv1.in_channels == slices
+        # Pretrained 9-slice configs use slice groups unless named 9ch.
+        assert slices == 3 or 'demo' in name or '9ch' in name
     head = model.roi_head.bbox_head
     num_classes = 8 if 'multitype' in name else 1
     assert head.num_classes == num_classes
-    algo = name.split('_')[0]
+    # A searched config (tools/search_alb.py) is its target with another
+    # genotype.
+    algo = name.split('_')[0].replace('-searched', '')
     with_trpn = algo.startswith('elixirnet') and (
         algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
-    with_alb = algo.startswith('elixirnet') and algo != 'elixirnet-trpn'
+    with_alb = algo.startswith('elixirnet') and (
+        algo in ('elixirnet', 'elixirnet-wo-rtm') or 'alb' in algo)
     with_rtm = algo in ('elixirnet', 'elixirnet-alb-rtm')
     assert (type(model.rpn_head).__name__ == 'TruncatedRPNHead') == with_trpn
+    if with_trpn:
+        # Paper-pure Eq. (1) (no auxiliary location loss) only where named.
+        assert (model.rpn_head.loss_loc is None) == ('noaux' in algo)
     if with_trpn:
         gen = model.rpn_head.prior_generator
         assert list(gen.scales.tolist()) == [2, 3, 4, 6, 12]
@@ -228,6 +233,14 @@ def test_demo_config_loss_and_predict(name):
     total, _ = model.parse_losses(losses)
     assert torch.isfinite(total)
     total.backward()
+    head = model.roi_head.bbox_head
+    if type(head).__name__ == 'RTMBBoxHead':
+        # Single-class "+RTM": the learnt FC 2-cls has its own loss;
+        # multi-type fine-tuning: frozen, no loss.
+        learnt = head.rtm.binary_cls.weight.requires_grad
+        assert ('loss_binary_cls' in losses) == learnt
+        if learnt:
+            assert head.rtm.binary_cls.weight.grad.abs().sum() > 0
     model.eval()
     with torch.no_grad():
         results = model(**model.data_preprocessor(data, False),
@@ -275,3 +288,20 @@ def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
     torch.testing.assert_close(plain.roi_head.bbox_head.stem.conv.weight,
                                src_head.stem.conv.weight)
     assert plain.roi_head.bbox_head.fc_cls.out_features == 9
+
+
+def test_shipped_searched_config():
+    """The demo search's result: written by tools/search_alb.py, with its
+    provenance, and differing from the paper-text genotype."""
+    name = 'elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py'
+    text = (CONFIG_DIR / name).read_text()
+    for field in ('search config:', 'baseline checkpoint', 'command:',
+                  'finished:'):
+        assert field in text
+    searched = _built(name).roi_head.bbox_head.genotypes()
+    paper = _built('elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
+                   ).roi_head.bbox_head.genotypes()
+    assert searched != paper
+    components = (CONFIG_DIR.parent / '_base_' / 'models' /
+                  'elixirnet_components.py').read_text()
+    assert 'PAPER-TEXT GENOTYPE, NOT A SEARCH RESULT' in components

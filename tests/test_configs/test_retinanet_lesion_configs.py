@@ -18,7 +18,15 @@ from mmlesion.testing import get_config, repo_root
 init_default_scope('mmdet')
 
 CONFIG_DIR = 'retinanet_lesion'
+# Table 1 rows on the paper's VGG-19 (Sec. 2.1)
 FULL_ROWS = [
+    'retinanet_vgg19_fpn_adam-plateau_deeplesion.py',
+    'retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py',
+    'improved-retinanet_vgg19_densefpn_adam-plateau_deeplesion.py',
+    'improved-retinanet_vgg19_densefpn-ag_adam-plateau_deeplesion.py',
+]
+# the same rows on ResNet-50 (extras)
+R50_ROWS = [
     'retinanet_r50_fpn_adam-plateau_deeplesion.py',
     'retinanet-optanchors_r50_fpn_adam-plateau_deeplesion.py',
     'improved-retinanet_r50_densefpn_adam-plateau_deeplesion.py',
@@ -30,11 +38,11 @@ DEMO_ROWS = [
     'improved-retinanet_r18-tiny_densefpn_1x_demo_deeplesion.py',
     'improved-retinanet_r18-tiny_densefpn-ag_1x_demo_deeplesion.py',
 ]
-VGG_FULL = 'improved-retinanet_vgg19_densefpn-ag_adam-plateau_deeplesion.py'
+DEMO_AG_SKIPS = \
+    'improved-retinanet_r18-tiny_densefpn-agskips_1x_demo_deeplesion.py'
+DEMO_CONFIGS = DEMO_ROWS + [DEMO_AG_SKIPS]
 ALL_CONFIGS = sorted(
     p.name for p in (repo_root() / 'configs' / CONFIG_DIR).glob('*.py'))
-PAPER_RATIOS = [1 / 3.27, 1 / 1.78, 1.0, 1.78, 3.27]
-PAPER_SCALES = [0.425, 0.540, 0.680]
 
 _CFG_CACHE = {}
 
@@ -46,7 +54,7 @@ def _cfg(name):
 
 
 def test_config_list_is_complete():
-    assert sorted(FULL_ROWS + DEMO_ROWS + [VGG_FULL]) == ALL_CONFIGS
+    assert sorted(FULL_ROWS + R50_ROWS + DEMO_CONFIGS) == ALL_CONFIGS
 
 
 @pytest.mark.parametrize('name', ALL_CONFIGS)
@@ -61,41 +69,75 @@ def test_config_builds(name):
     assert prep.mean == [0.] * 3 and prep.std == [1.] * 3
     assert prep.bgr_to_rgb is False
     assert cfg.model.bbox_head.num_classes == 1
-    if name in DEMO_ROWS:
+    if name in DEMO_CONFIGS:
         assert cfg.model.backbone.init_cfg is None
-        model = MODELS.build(cfg.model)
+        MODELS.build(cfg.model)
     else:
         assert cfg.model.backbone.init_cfg.type == 'Pretrained'
-        with torch.device('meta'):  # full size: shapes only, no memory
-            model = MODELS.build(cfg.model)
-        model.eval()
-        outs = model._forward(torch.empty(1, 3, 512, 512, device='meta'))
-        first_stride = cfg.model.bbox_head.anchor_generator.strides[0]
-        assert outs[0][0].shape[-1] == 512 // first_stride
-        if cfg.model.get('seg_head'):
-            assert outs[2].shape == (1, 1, 512, 512)
+    with torch.device('meta'):  # shapes only, no memory
+        model = MODELS.build(cfg.model)
+    model.eval()
+    outs = model._forward(torch.empty(1, 3, 512, 512, device='meta'))
+    # the anchors are placed on the grid of the levels the head gets
+    strides = [512 // score.shape[-1] for score in outs[0]]
+    assert strides == cfg.model.bbox_head.anchor_generator.strides
+    if cfg.model.get('seg_head'):
+        assert outs[2].shape == (1, 1, 512, 512)
     assert model.bbox_head.prior_generator.num_levels == 5
 
 
-@pytest.mark.parametrize('rows', [FULL_ROWS, DEMO_ROWS])
-def test_table1_ablation_steps(rows):
+def test_table1_full_rows_use_vgg19_and_r50_extras_resnet50():
+    """Sec. 2.1: "Our specific network follows the structure of VGG-19";
+    ResNet-50 is an extra. Each R50 extra differs only in the backbone."""
+    for vgg, r50 in zip(FULL_ROWS, R50_ROWS):
+        vgg_cfg, r50_cfg = _cfg(vgg), _cfg(r50)
+        backbone = vgg_cfg.model.backbone
+        assert backbone.type == 'LesionVGG' and backbone.depth == 19
+        assert 'vgg19' in backbone.init_cfg.checkpoint
+        assert r50_cfg.model.backbone.type in ('ResNet', 'ResNetWithStem')
+        assert r50_cfg.model.backbone.depth == 50
+        for cfg in (vgg_cfg, r50_cfg):
+            cfg.model.pop('backbone')
+            cfg.model.neck.pop('in_channels')
+        assert vgg_cfg.model == r50_cfg.model
+        assert vgg_cfg.train_dataloader == r50_cfg.train_dataloader
+        assert vgg_cfg.param_scheduler == r50_cfg.param_scheduler
+
+
+@pytest.mark.parametrize('rows,data', [(FULL_ROWS, 'DL_info_val.csv'),
+                                       (R50_ROWS, 'DL_info_val.csv'),
+                                       (DEMO_ROWS, 'demo_deeplesion')])
+def test_table1_ablation_steps(rows, data):
     row1, row2, row3, row4 = (_cfg(r) for r in rows)
-    # row 1: mmdet RetinaNet defaults, P3-P7, 9 anchors
+    # row 1: RetinaNet defaults, P3-P7, 9 anchors, smooth L1 (Sec. 2.3)
     assert row1.model.type == 'RetinaNet'
     gen1 = row1.model.bbox_head.anchor_generator
     assert gen1.octave_base_scale == 4 and gen1.ratios == [0.5, 1.0, 2.0]
     assert gen1.strides == [8, 16, 32, 64, 128]
-    # row 2: + the paper's anchors, still P3-P7
+    assert row1.model.bbox_head.loss_bbox.type == 'SmoothL1Loss'
+    assert row1.model.bbox_head.loss_bbox.beta == pytest.approx(1 / 9)
+    # row 2: + the anchor tool's output on the dataset it trains on, still
+    # P3-P7 (the written config inherits row 1 and only sets the anchors)
+    text = (repo_root() / 'configs' / CONFIG_DIR / rows[1]).read_text()
+    assert 'Generated by' in text and 'optimize_anchors.py' in text
+    assert data in text and f"_base_ = './{rows[0]}'" in text
     assert row2.model.type == 'RetinaNet'
     gen2 = row2.model.bbox_head.anchor_generator
     assert gen2.strides == [8, 16, 32, 64, 128]
     assert gen2.base_sizes == [32, 64, 128, 256, 512]
-    assert gen2.ratios == pytest.approx(PAPER_RATIOS)
-    assert gen2.scales == pytest.approx(PAPER_SCALES)
+    ratios = gen2.ratios
+    assert len(ratios) == 5 and ratios[2] == 1.0
+    assert [1 / r for r in ratios[:2]] == pytest.approx(ratios[:2:-1])
+    assert len(gen2.scales) == 3
+    assert all(0.4 <= s <= 1.6 for s in gen2.scales)
     anchors = TASK_UTILS.build(gen2).base_anchors[0]
     widths = anchors[:, 2] - anchors[:, 0]
     assert float(widths.min()) == pytest.approx(
-        32 * 0.425 / math.sqrt(3.27), rel=1e-4)
+        32 * min(gen2.scales) / math.sqrt(max(ratios)), rel=1e-4)
+    row2_rest, row1_rest = copy.deepcopy(row2), copy.deepcopy(row1)
+    row2_rest.model.bbox_head.pop('anchor_generator')
+    row1_rest.model.bbox_head.pop('anchor_generator')
+    assert row2_rest.model == row1_rest.model
     # row 3: + dense supervision on P2-P6, no gates
     assert row3.model.type == 'ImprovedRetinaNet'
     gen3 = row3.model.bbox_head.anchor_generator
@@ -103,13 +145,13 @@ def test_table1_ablation_steps(rows):
     assert gen3.base_sizes == gen2.base_sizes
     assert gen3.ratios == gen2.ratios and gen3.scales == gen2.scales
     assert row3.model.neck.type == 'DenseFPN'
-    assert row3.model.neck.attention_gates is False
+    assert row3.model.neck.attention_gates == ()
     assert row3.model.seg_head.type == 'LesionSegHead'
     assert row3.model.seg_head.loss_seg.type == 'FocalLoss'
     assert row3.model.score_calibration is not None
-    # row 4: + attention gates, nothing else changes in the model
-    assert row4.model.neck.attention_gates is True
-    row4.model.neck.attention_gates = False
+    # row 4: + attention gates on the pyramid laterals, nothing else changes
+    assert row4.model.neck.attention_gates == 'laterals'
+    row4.model.neck.attention_gates = ()
     assert row4.model == row3.model
     # the rows train on the same schedule
     for other in (row2, row3, row4):
@@ -118,17 +160,89 @@ def test_table1_ablation_steps(rows):
         assert other.param_scheduler == row1.param_scheduler
 
 
+def test_demo_ag_placements_differ_only_in_the_gates():
+    laterals, skips = _cfg(DEMO_ROWS[3]), _cfg(DEMO_AG_SKIPS)
+    assert skips.model.neck.attention_gates == 'skips'
+    skips.model.neck.attention_gates = 'laterals'
+    assert skips.model == laterals.model
+
+
+def _keras_reduce_and_stop(maps, patience_lr=2, patience_stop=4,
+                           min_delta=1e-4):
+    """Keras ReduceLROnPlateau / EarlyStopping (mode 'max') by hand."""
+    lr, best, wait_lr, best_stop, wait_stop = 1e-4, -1., 0, -1., 0
+    lrs, stop_epoch = [], None
+    for epoch, value in enumerate(maps, 1):
+        if value - min_delta > best:
+            best, wait_lr = value, 0
+        else:
+            wait_lr += 1
+            if wait_lr >= patience_lr:
+                lr, wait_lr = lr * 0.1, 0
+        lrs.append(lr)
+        if value - min_delta > best_stop:
+            best_stop, wait_stop = value, 0
+        else:
+            wait_stop += 1
+            if wait_stop >= patience_stop and stop_epoch is None:
+                stop_epoch = epoch
+    return lrs, stop_epoch
+
+
+def test_plateau_schedule_cuts_after_two_flat_epochs_as_keras():
+    """Sec. 2.3: LR / 10 after 2 epochs without mAP gain, stop after 4.
+    A hand-made mAP@0.5 sequence through mmengine's ReduceOnPlateauLR and
+    EarlyStoppingHook (as the config builds them) gives the Keras epochs."""
+    from unittest.mock import MagicMock
+
+    from mmengine.registry import HOOKS, PARAM_SCHEDULERS
+    cfg = _cfg(FULL_ROWS[3])
+    key = 'froc/mAP@0.5'
+    maps = [0.10, 0.20, 0.20, 0.19, 0.25, 0.25, 0.25005, 0.24, 0.23, 0.22]
+    # by hand (Keras): improvements at 1, 2, 5; flat pairs 3-4, 6-7, 8-9
+    expected_lrs = [1e-4, 1e-4, 1e-4, 1e-5, 1e-5, 1e-5, 1e-6, 1e-6, 1e-7,
+                    1e-7]
+    lrs, stop_epoch = _keras_reduce_and_stop(maps)
+    assert lrs == pytest.approx(expected_lrs) and stop_epoch == 9
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=cfg.optim_wrapper.optimizer.lr)
+    sched_cfg = copy.deepcopy(cfg.param_scheduler[0])
+    sched_cfg['optimizer'] = optimizer
+    scheduler = PARAM_SCHEDULERS.build(sched_cfg)
+    stopper = HOOKS.build(copy.deepcopy(cfg.custom_hooks[0]))
+    runner = MagicMock()
+    runner.train_loop.stop_training = False
+    got_lrs, got_stop = [], None
+    for epoch, value in enumerate(maps, 1):
+        metrics = {key: value}
+        scheduler.step(metrics)  # what ParamSchedulerHook.after_val_epoch does
+        got_lrs.append(optimizer.param_groups[0]['lr'])
+        stopper.after_val_epoch(runner, metrics)
+        if runner.train_loop.stop_training and got_stop is None:
+            got_stop = epoch
+    assert got_lrs == pytest.approx(expected_lrs)
+    assert got_stop == stop_epoch
+    # mmengine's own default (patience=2) would cut one epoch late
+    sched_cfg = copy.deepcopy(cfg.param_scheduler[0])
+    sched_cfg.update(optimizer=torch.optim.Adam([param], lr=1e-4), patience=2)
+    late = PARAM_SCHEDULERS.build(sched_cfg)
+    for value in maps[:4]:
+        late.step({key: value})
+    assert late.optimizer.param_groups[0]['lr'] == pytest.approx(1e-4)
+
+
 def test_paper_schedule_and_augmentation():
     cfg = _cfg(FULL_ROWS[3])
     assert cfg.optim_wrapper.optimizer.type == 'Adam'
     assert cfg.optim_wrapper.optimizer.lr == 1e-4
     plateau = cfg.param_scheduler[0]
     assert plateau.type == 'ReduceOnPlateauLR' and plateau.factor == 0.1
-    assert plateau.patience == 2
+    assert plateau.patience == 1  # mmengine cuts after patience + 1 epochs
     stop = cfg.custom_hooks[0]
     assert stop.type == 'EarlyStoppingHook' and stop.patience == 4
-    assert stop.monitor == plateau.monitor == 'froc/coco_bbox_mAP'
-    assert cfg.val_evaluator.with_coco_map is True
+    assert stop.monitor == plateau.monitor == 'froc/mAP@0.5'
+    assert cfg.val_evaluator.ap_iou_thr == 0.5
     assert cfg.train_dataloader.batch_size == 4
     for name in FULL_ROWS + DEMO_ROWS:
         pipeline = _cfg(name).train_dataloader.dataset.pipeline
@@ -155,7 +269,7 @@ def test_paper_schedule_and_augmentation():
                 'RecistToMask')
 
 
-@pytest.mark.parametrize('name', FULL_ROWS + DEMO_ROWS + [VGG_FULL])
+@pytest.mark.parametrize('name', FULL_ROWS + R50_ROWS + DEMO_CONFIGS)
 def test_pipelines_build(name):
     cfg = _cfg(name)
     pipelines = [
@@ -174,7 +288,7 @@ def test_pipelines_build(name):
         Compose(pipeline)
 
 
-@pytest.mark.parametrize('name', DEMO_ROWS)
+@pytest.mark.parametrize('name', DEMO_CONFIGS)
 def test_demo_rows_train_step_and_predict(name):
     cfg = _cfg(name)
     torch.manual_seed(0)
@@ -244,3 +358,44 @@ def test_dense_demo_row_on_real_key_slices():
     for value in losses.values():
         value = sum(value) if isinstance(value, list) else value
         assert torch.isfinite(value.detach())
+
+
+
+@pytest.mark.parametrize('name', [FULL_ROWS[1], R50_ROWS[1]])
+def test_optimised_anchors_match_their_recorded_source(name):
+    """The "+ anchor optimization" rows are the tool's output on the real
+    DL_info_val.csv: the file's SHA-256 and the best-anchor statistics in
+    the header are those of the committed anchors on these boxes."""
+    import hashlib
+    import re
+
+    from mmlesion.anchors.box_sources import (anchor_config_from_model,
+                                              boxes_from_dl_info,
+                                              dataset_pipeline)
+    from mmlesion.anchors.de_anchor_optimizer import (boxes_to_wh,
+                                                      evaluate_anchors)
+    from mmlesion.testing import shared_data_root
+    data = shared_data_root()
+    csv = None if data is None else (
+        data / 'deeplesion' / 'annotations' / 'DL_info_val.csv')
+    if csv is None or not csv.is_file():
+        pytest.skip('../shared/data/deeplesion/annotations/DL_info_val.csv '
+                    '(real DeepLesion annotations) is absent')
+    text = (repo_root() / 'configs' / CONFIG_DIR / name).read_text()
+    header = ' '.join(
+        line[1:].strip() for line in text.splitlines()
+        if line.startswith('#'))
+    sha = re.search(r'sha256 ([0-9a-f]{16})', header).group(1)
+    assert hashlib.sha256(csv.read_bytes()).hexdigest().startswith(sha)
+    mean_iou, below, total = re.search(
+        r'after: mean best-anchor IoU ([\d.]+), boxes with best IoU < 0.5: '
+        r'(\d+) / (\d+)', header).groups()
+    cfg = _cfg(name)
+    wh = boxes_to_wh(
+        boxes_from_dl_info(
+            str(csv),
+            pipeline=dataset_pipeline(cfg.val_dataloader.dataset)))
+    stats = evaluate_anchors(wh, anchor_config_from_model(cfg))
+    assert stats.num_boxes == int(total)
+    assert stats.num_below == int(below)
+    assert stats.mean_iou == pytest.approx(float(mean_iou), abs=1e-4)

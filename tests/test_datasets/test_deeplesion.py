@@ -151,8 +151,10 @@ def test_real_missing_key_slice_raises():
 
 
 def test_real_split_and_coarse_types():
-    val = _real_dataset('DL_info_val.csv', split='test')
-    assert len(val) == 0
+    with pytest.raises(ValueError) as err:
+        _real_dataset('DL_info_val.csv', split='test')
+    assert ("DL_info_val.csv: no row of split 'test' (Train_Val_Test=3); "
+            "the file has 'val' (4889 rows)") in str(err.value)
     typed = _real_dataset('DL_info_val.csv', label_mode='coarse_type')
     assert typed.metainfo['classes'] == COARSE_LESION_TYPES
     labels = sorted(
@@ -239,7 +241,9 @@ def test_min_size_filter(tmp_path):
     rows = [_row('000001_01_01_010.png')]
     root = _write_dataset(tmp_path / 'dl', rows)
     assert len(_build(root, filter_cfg=dict(min_size=64))) == 1
-    assert len(_build(root, filter_cfg=dict(min_size=65))) == 0
+    with pytest.raises(ValueError, match='DL_info.csv: filter_cfg=.* removed '
+                       'all 1 images'):
+        _build(root, filter_cfg=dict(min_size=65))
 
 
 def test_missing_key_slice(tmp_path):
@@ -284,7 +288,8 @@ def test_box_outside_image(tmp_path):
 def test_inconsistent_rows_of_one_image(tmp_path):
     rows = [
         _row('000001_01_01_010.png'),
-        _row('000001_01_01_010.png', spacing=(0.8, 0.8, 5.0))
+        _row('000001_01_01_010.png', box=(30, 30, 50, 50),
+             spacing=(0.8, 0.8, 5.0))
     ]
     root = _write_dataset(tmp_path / 'dl', rows)
     with pytest.raises(ValueError, match=r"row 3, field 'Spacing_mm_px_'"):
@@ -349,3 +354,39 @@ def test_base_configs_on_real_key_slices(name, num_slices):
             gt = sample.gt_instances.bboxes.numpy()
             assert np.allclose(
                 gt, [i['bbox'] for i in sample.instances], atol=1e-3)
+
+
+def test_no_image_raises_when_built(tmp_path):
+    """An empty split used to crash later in mmengine (ZeroDivisionError)."""
+    header_only = _write_dataset(tmp_path / 'header', [])
+    with pytest.raises(ValueError, match=r'DL_info.csv: no lesion row, only '
+                       'a header'):
+        _build(header_only)
+    rows = [_row('000001_01_01_010.png', split=1),
+            _row('000002_01_01_010.png', split=3, noisy=1)]
+    root = _write_dataset(tmp_path / 'dl', rows)
+    with pytest.raises(ValueError) as err:
+        _build(root, split='val')
+    assert (f"{root / 'DL_info.csv'}: no row of split 'val' "
+            "(Train_Val_Test=2); the file has 'train' (1 rows), 'test' "
+            '(1 rows)') in str(err.value)
+    with pytest.raises(ValueError, match=r"all 1 key slices of split 'test' "
+                       r'were dropped .*drop_noisy=True'):
+        _build(root, split='test')
+    with pytest.raises(ValueError, match=r"split 'train' is empty after "
+                       'indices=0'):
+        _build(root, split='train', indices=0)
+
+
+def test_duplicated_row_names_both_rows(tmp_path):
+    rows = [_row('000001_01_01_010.png'),
+            _row('000001_01_01_010.png', box=(30, 30, 50, 50)),
+            _row('000001_01_01_010.png')]
+    root = _write_dataset(tmp_path / 'dl', rows)
+    with pytest.raises(ValueError) as err:
+        _build(root)
+    assert (f"{root / 'DL_info.csv'}: 1 duplicated lesion row(s): row 4 "
+            "repeats row 2 ('000001_01_01_010.png', same Bounding_boxes)"
+            ) in str(err.value)
+    ds = _build(root, duplicate_rows='drop')
+    assert [ins['row'] for ins in ds.get_data_info(0)['instances']] == [2, 3]

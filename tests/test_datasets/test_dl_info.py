@@ -8,6 +8,7 @@ import pytest
 from mmlesion.datasets.dl_info import (DL_INFO_COLUMNS, DLInfoRecord,
                                        parse_dl_info)
 from mmlesion.testing import shared_data_root
+from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
 
 HEADER = ','.join(DL_INFO_COLUMNS)
 ROW = ('000002_01_01_162.png,2,1,1,162,'
@@ -167,7 +168,12 @@ def test_malformed_field_names_file_row_field(tmp_path, field, value,
 def test_official_size_is_fast(tmp_path):
     """32,735 rows (the size of the official file) parse quickly."""
     fields = _row_fields()
-    lines = [HEADER] + [_row_text(fields)] * 32735
+    lines = [HEADER] + [
+        _row_text(
+            dict(fields,
+                 File_name=f'{p:06d}_01_01_162.png',
+                 Patient_index=str(p))) for p in range(1, 32736)
+    ]  # distinct lesions (a repeated row is an error)
     path = _write(tmp_path, lines)
     start = time.perf_counter()
     records = parse_dl_info(path)
@@ -176,3 +182,39 @@ def test_official_size_is_fast(tmp_path):
     # about 1 s on one slow core; generous bound for a loaded CI machine
     assert elapsed < 15, elapsed
     assert not math.isnan(records[-1].bbox[0])
+
+
+def test_other_encodings_name_the_file(tmp_path):
+    rows = [lesion_row(1, 10, (30, 30), 10, 6),
+            dict(lesion_row(2, 10, (30, 30), 10, 6), Patient_gender='F\xe9')]
+    utf8 = write_dl_info_csv(str(tmp_path / 'utf8.csv'), rows)
+    assert [r.gender for r in parse_dl_info(utf8)] == ['F', 'F\xe9']
+    text = open(utf8, encoding='utf-8').read()
+    latin1 = tmp_path / 'latin1.csv'
+    latin1.write_bytes(text.encode('latin-1'))
+    with pytest.raises(ValueError,
+                       match=rf'{latin1}: row 3: not UTF-8 text \(byte 0xe9'):
+        parse_dl_info(latin1)
+    utf16 = tmp_path / 'utf16.csv'
+    utf16.write_bytes(text.encode('utf-16'))
+    with pytest.raises(ValueError, match=rf'{utf16}: UTF-16 encoded'):
+        parse_dl_info(utf16)
+
+
+def test_duplicated_rows(tmp_path):
+    first = lesion_row(1, 10, (30, 30), 10, 6)
+    moved = lesion_row(1, 10, (40, 40), 10, 6)  # same key slice, other box
+    # same RECIST points, box written differently
+    same_recist = dict(first, Bounding_boxes='19, 19, 42, 42')
+    path = write_dl_info_csv(str(tmp_path / 'dup.csv'),
+                             [first, moved, same_recist, first])
+    with pytest.raises(ValueError) as err:
+        parse_dl_info(path)
+    msg = str(err.value)
+    assert f'{path}: 2 duplicated lesion row(s)' in msg
+    assert 'row 4 repeats row 2 (\'000001_01_01_010.png\', same ' \
+        'Measurement_coordinates)' in msg
+    assert 'row 5 repeats row 2 (\'000001_01_01_010.png\', same ' \
+        'Bounding_boxes)' in msg
+    kept = parse_dl_info(path, duplicate_rows='drop')
+    assert [r.row for r in kept] == [2, 3]

@@ -1,15 +1,19 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Train and evaluate the four Table 1 rows of Improved RetinaNet side by side.
+"""Train and evaluate the Table 1 rows of Improved RetinaNet side by side.
 
 Improved RetinaNet (Zlocha et al. 2019), Table 1 / Sec. 3.3 ablation:
 original RetinaNet, + anchor optimisation, + dense supervision, + attention
-gates. This tool trains each demo-sized row on the same data with the same
-schedule and seed (configs ``configs/retinanet_lesion/*_demo_deeplesion.py``,
-which share one fixed 12-epoch Adam schedule), tests each on the same split
-and prints the DeepLesion FROC sensitivities at 0.5, 1, 2, 4, 8 and 16 false
-positives per image side by side (``FROCMetric``: ``froc/sens@r`` and
-``froc/mean@0.5-4``), next to the paper's numbers for the full-size models
-on DeepLesion. It writes ``summary.json`` into the work dir.
+gates, plus the second attention-gate placement (row 4: gates on the C1 /
+input skip connections of the upsampling path instead of the FPN laterals
+of the Table 1 row). This tool trains each demo-sized row on the same data
+with the same schedule and seed (configs
+``configs/retinanet_lesion/*_demo_deeplesion.py``, which share one fixed
+12-epoch Adam schedule), tests each on the same split and prints the
+DeepLesion FROC sensitivities at 0.5, 1, 2, 4, 8 and 16 false positives per
+image side by side (``FROCMetric``: ``froc/sens@r`` and
+``froc/mean@0.5-4``) with keras-retinanet's mAP@0.5, next to the paper's
+numbers for the full-size models on DeepLesion. It writes ``summary.json``
+into the work dir.
 
 Example (demo data first: ``python tools/misc/generate_demo_data.py --out
 data/demo_deeplesion``)::
@@ -50,6 +54,8 @@ TABLE1_DEMO_ROWS: Tuple[Tuple[str, str], ...] = (
      'improved-retinanet_r18-tiny_densefpn_1x_demo_deeplesion.py'),
     ('+ attention gate', 'retinanet_lesion/'
      'improved-retinanet_r18-tiny_densefpn-ag_1x_demo_deeplesion.py'),
+    ('+ AG on skips instead', 'retinanet_lesion/'
+     'improved-retinanet_r18-tiny_densefpn-agskips_1x_demo_deeplesion.py'),
 )
 
 #: Table 1 of the paper (full-size models, DeepLesion test set), in %.
@@ -98,13 +104,14 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x FP rates, with the paper's numbers (%) for reference."""
     header = (f"{'row':<24}" + ''.join(f'{r + " FP":>9}' for r in FP_RATES) +
               f"{'mean0.5-4':>11}")
-    lines = ['demo (this run):', header]
+    lines = ['demo (this run):', header + f"{'mAP@0.5':>9}"]
     for label, metrics in results.items():
         sens = [metrics.get(f'froc/sens@{r}', float('nan')) for r in FP_RATES]
         mean = metrics.get('froc/mean@0.5-4', float('nan'))
+        ap50 = metrics.get('froc/mAP@0.5', float('nan'))
         lines.append(f'{label:<24}' + ''.join(f'{100 * s:9.2f}'
                                               for s in sens) +
-                     f'{100 * mean:11.2f}')
+                     f'{100 * mean:11.2f}{100 * ap50:9.2f}')
     lines += ['paper, full-size models on DeepLesion test (Table 1):', header]
     for label, sens in PAPER_TABLE1.items():
         lines.append(f'{label:<24}' + ''.join(f'{s:9.2f}' for s in sens) +
@@ -159,7 +166,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=list(range(len(TABLE1_DEMO_ROWS))),
         help='row indices (0: RetinaNet, 1: + anchors, 2: + dense '
-        'supervision, 3: + attention gates)')
+        'supervision, 3: + attention gates on the FPN laterals, 4: attention '
+        'gates on the C1 / input skips instead)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--data-root',

@@ -1,39 +1,55 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Optimise RetinaNet anchors by differential evolution.
+"""Optimise the anchors of a detector config by differential evolution.
 
 Zlocha et al., "Improving RetinaNet for CT Lesion Detection with Dense
 Masks from Weak RECIST Labels" (MICCAI 2019), Sec. 2.1: two ratio values
 (giving ratios r, 1/r besides 1:1, i.e. 5 ratios) and three scales are
 searched so that every ground-truth box overlaps its best anchor as much as
 possible (see :mod:`mmlesion.anchors.de_anchor_optimizer` for the
-conventions and the objectives). Prints the mean best-anchor IoU and the
-number (%) of boxes whose best anchor has IoU < 0.5 before and after (and
-for the paper's anchors), the run time, and writes the ``anchor_generator``
-config snippet (``--out``).
+conventions and the objectives).
+
+The tool takes the **target config** (the detector whose anchors are
+optimised) and reads its anchor generator (``model.bbox_head`` or
+``model.rpn_head``): strides, base sizes and octave settings. It builds the
+model on PyTorch's meta device to measure the strides of the levels the
+head really predicts on and **refuses a mismatch** (anchors for P3-P7 on a
+P2-P6 model would put anchor centres beyond the image without any error in
+mmdet). The search keeps the target's strides and sizes and tunes ratios and
+scales; ``--out`` writes a config that inherits the target config and
+replaces only its anchor generator, with the command, the box source
+(path, SHA-256, count), the search settings and the before / after
+statistics in its header. An existing ``--out`` is kept unless
+``--overwrite``.
 
 Boxes:
 
-* ``CONFIG``: the dataset of ``{split}_dataloader`` (default ``val``, as
-  the paper), built through the registry; each image's boxes are scaled by
-  the resize its pipeline applies to that image size (``Resize``
+* default: the dataset of the target config's ``{split}_dataloader``
+  (default ``val``, as the paper), built through the registry, each image's
+  boxes scaled by the resizes of that dataloader's pipeline (``Resize``
   exactly; ``RandomResize``/``RandomChoiceResize`` at their nominal scale;
-  see :func:`mmlesion.anchors.box_sources.pipeline_resize_factor`). The
-  "before" anchors are the model's ``bbox_head.anchor_generator`` (or
-  ``rpn_head``) and the pyramid (strides, sizes) is taken from it unless
-  ``--pyramid``/``--strides``/``--sizes`` are given.
-* ``--csv``: a DeepLesion ``DL_info.csv`` (native pixels, or as resized by
-  ``--img-scale W H``); "before" = mmdet's RetinaNet anchors on the pyramid.
+  see :func:`mmlesion.anchors.box_sources.pipeline_resize_factor`);
+* ``--csv``: a DeepLesion ``DL_info.csv`` instead (all its rows, or the
+  ``Train_Val_Test`` rows of ``--csv-split``), scaled by the same resizes
+  of the target config's ``{split}_dataloader`` pipeline for each
+  ``Image_size``.
 
-Example (the paper's setting)::
+Example (how ``retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py``
+of ``configs/retinanet_lesion/`` was made)::
 
-    python tools/analysis_tools/optimize_anchors.py \
-        --csv ../shared/data/deeplesion/annotations/DL_info_val.csv \
-        --objective focal --seed 0 --out work_dirs/anchors_dl_val.py
+    cd configs/retinanet_lesion && python \
+        ../../tools/analysis_tools/optimize_anchors.py \
+        retinanet_vgg19_fpn_adam-plateau_deeplesion.py \
+        --csv ../../../shared/data/deeplesion/annotations/DL_info_val.csv \
+        --out retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py
 """
 import argparse
+import datetime
+import hashlib
 import os
 import os.path as osp
+import shlex
 import sys
+import textwrap
 import time
 from typing import Optional, Sequence
 
@@ -41,17 +57,25 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    from mmlesion.anchors.de_anchor_optimizer import (OBJECTIVES, PYRAMIDS)
+    from mmlesion.anchors.de_anchor_optimizer import OBJECTIVES
     parser = argparse.ArgumentParser(
         description='Differential-evolution anchor optimisation '
-        '(Zlocha et al. 2019, Sec. 2.1)')
-    parser.add_argument('config', nargs='?', help='config file')
-    parser.add_argument('--csv', help='DeepLesion DL_info.csv instead')
+        '(Zlocha et al. 2019, Sec. 2.1) for a target detector config')
+    parser.add_argument(
+        'config', help='target config (its anchor generator and pyramid)')
+    parser.add_argument(
+        '--csv', help='DeepLesion DL_info.csv as the box source instead of '
+        'the config\'s dataset')
     parser.add_argument(
         '--split',
+        default='val',
+        help='dataloader of the config whose dataset (and pipeline resize) '
+        'is used: train / val / test (default val, as the paper)')
+    parser.add_argument(
+        '--csv-split',
         default=None,
-        help='config: dataloader to read (train/val/test, default val); '
-        'csv: Train_Val_Test split to keep (default: all rows)')
+        help='--csv: keep only this Train_Val_Test split (train / val / '
+        'test; default: all rows)')
     parser.add_argument(
         '--objective',
         default='focal',
@@ -72,15 +96,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='1: one vectorised numpy evaluation per generation (fastest '
         'on a small machine); N > 1 or -1: process pool')
     parser.add_argument(
-        '--pyramid',
-        choices=sorted(PYRAMIDS),
-        default=None,
-        help='strides/sizes preset (default P3-P7, or the config\'s)')
-    parser.add_argument(
-        '--strides', type=int, nargs='+', help='level strides override')
-    parser.add_argument(
-        '--sizes', type=float, nargs='+', help='anchor sizes override')
-    parser.add_argument(
         '--ratio-bounds',
         type=float,
         nargs='+',
@@ -95,17 +110,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=[0.4, 1.6],
         help='bounds of every scale (paper: 0.4 1.6)')
     parser.add_argument(
-        '--img-scale',
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=('W', 'H'),
-        help='--csv: rescale each image as Resize(scale=(W, H), '
-        'keep_ratio=True)')
-    parser.add_argument(
         '--no-resize',
         action='store_true',
-        help='config: ignore the pipeline\'s resize (original pixels)')
+        help='ignore the pipeline\'s resize (original pixels)')
     parser.add_argument(
         '--skip-noisy',
         action='store_true',
@@ -117,16 +124,53 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=int,
         default=10,
         help='log the best candidate every N generations (0: never)')
-    parser.add_argument('--out', help='write the anchor_generator snippet')
     parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing --out')
+        '--out',
+        help='write a config inheriting the target config with the '
+        'optimised anchors')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing --out')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         default=None,
-        help='override config settings, key=value (mmengine DictAction)')
+        help='override settings of the target config, key=value (mmengine '
+        'DictAction; recorded in the written config\'s header only, so '
+        'prefer editing the target)')
     return parser.parse_args(argv)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _base_path(target: str, out: str) -> str:
+    """``_base_`` of the written config: the target relative to it (so the
+    pair moves with the repository), absolute if they share no folder."""
+    target, out_dir = osp.abspath(target), osp.dirname(osp.abspath(out))
+    if osp.commonpath([target, out_dir]) == osp.sep:
+        return target
+    rel = osp.relpath(target, out_dir).replace(os.sep, '/')
+    return rel if rel.startswith('.') else './' + rel
+
+
+def _comment_lines(header: Sequence[str], command: str) -> list:
+    """Header lines wrapped to 79 columns (the command with ``\\``)."""
+    lines = []
+    for line in header:
+        lines += textwrap.wrap(line, 77, break_on_hyphens=False,
+                               break_long_words=False) or ['']
+    parts = textwrap.wrap(
+        'python tools/analysis_tools/optimize_anchors.py ' + command,
+        73, break_on_hyphens=False, break_long_words=False)
+    lines.append('command (re-run it instead of editing this file):')
+    lines += [f'  {p} \\' for p in parts[:-1]] + [f'  {parts[-1]}']
+    return lines
 
 
 def _row(name: str, stats) -> str:
@@ -136,76 +180,90 @@ def _row(name: str, stats) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    command = ' '.join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     args = parse_args(argv)
-    if (args.config is None) == (args.csv is None):
-        print('error: give a config or --csv (one of them)', file=sys.stderr)
-        return 2
-    if args.out and osp.exists(args.out) and not args.force:
+    if args.out and osp.exists(args.out) and not args.overwrite:
         print(
-            f'error: {args.out} exists; use --force to overwrite it',
+            f'error: {args.out} exists; use --overwrite to replace it',
             file=sys.stderr)
         return 1
+    if args.out and not args.out.endswith('.py'):
+        print(f'error: --out {args.out} must be a .py config', file=sys.stderr)
+        return 2
     if len(args.ratio_bounds) % 2:
         print('error: --ratio-bounds needs low high pairs', file=sys.stderr)
         return 2
+    if args.csv and not osp.isfile(args.csv):
+        print(f'error: --csv {args.csv} is not a file', file=sys.stderr)
+        return 2
 
+    from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmlesion.anchors.box_sources import (anchor_config_from_model,
                                               boxes_from_config,
-                                              boxes_from_dl_info)
+                                              boxes_from_dl_info,
+                                              dataset_pipeline)
     from mmlesion.anchors.de_anchor_optimizer import (PAPER_RATIOS,
-                                                      PAPER_SCALES, PYRAMIDS,
+                                                      PAPER_SCALES,
                                                       AnchorConfig,
                                                       DEAnchorOptimizer,
                                                       boxes_to_wh,
                                                       evaluate_anchors,
-                                                      format_anchor_snippet)
+                                                      format_anchor_config)
+    from mmlesion.anchors.model_pyramid import (anchor_head_key,
+                                                check_anchor_pyramid,
+                                                pyramid_name)
     MMLogger.get_instance('mmlesion_anchors', log_level='INFO')
 
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    try:
+        head = anchor_head_key(cfg)
+        before = anchor_config_from_model(cfg)
+        check_anchor_pyramid(cfg, before, args.config)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    strides, sizes = before.strides, before.sizes
+    print(f'Target: {args.config}: model.{head}.anchor_generator on '
+          f'{pyramid_name(strides)} (strides {list(strides)}, checked against '
+          f'the model\'s levels), anchor sizes {[float(s) for s in sizes]}')
+
     t0 = time.perf_counter()
-    before = None
+    loader = f'{args.split}_dataloader'
     if args.csv:
-        split = args.split
+        if loader not in cfg or cfg[loader] is None:
+            print(f'error: {args.config} has no {loader} (its pipeline '
+                  'gives the resize of the --csv boxes)', file=sys.stderr)
+            return 2
+        pipeline = None if args.no_resize else dataset_pipeline(
+            cfg[loader]['dataset'])
         boxes = boxes_from_dl_info(
             args.csv,
-            split=split,
+            split=args.csv_split,
             skip_noisy=args.skip_noisy,
-            img_scale=tuple(args.img_scale) if args.img_scale else None)
-        pixels = (f'resized as Resize(scale={tuple(args.img_scale)}, '
-                  'keep_ratio=True)' if args.img_scale else 'native pixels')
-        source = f'{args.csv} (split {split or "all"}, {pixels})'
+            pipeline=pipeline)
+        pixels = ('native pixels' if args.no_resize else
+                  f'resized as the {loader} pipeline')
+        source = (f'{args.csv} (sha256 {_sha256(args.csv)[:16]}..., split '
+                  f'{args.csv_split or "all"}, '
+                  f'{"no noisy rows, " if args.skip_noisy else ""}{pixels})')
     else:
-        from mmengine.config import Config
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        split = args.split or 'val'
         boxes, info = boxes_from_config(
-            cfg, split, apply_resize=not args.no_resize)
-        before = anchor_config_from_model(cfg)
-        source = (f'{args.config} {split}_dataloader ({info["dataset"]}, '
+            cfg, args.split, apply_resize=not args.no_resize)
+        dataset_cfg = cfg[loader]['dataset']
+        ann = osp.join(
+            dataset_cfg.get('data_root', '') or '',
+            dataset_cfg.get('ann_file', '') or '')
+        if osp.isfile(ann):
+            ann = f'{ann}, sha256 {_sha256(ann)[:16]}...'
+        source = (f'{args.config} {loader} ({info["dataset"]}, {ann}, '
                   f'{info["num_images"]} images, resize factors '
                   f'{info["factors"][:4]}'
                   f'{" ..." if len(info["factors"]) > 4 else ""})')
     load_s = time.perf_counter() - t0
-
-    preset = PYRAMIDS[args.pyramid or 'P3-P7']
-    if before is not None and args.pyramid is None:
-        strides, sizes = before.strides, before.sizes
-    else:
-        strides, sizes = preset['strides'], preset['sizes']
-    strides = tuple(args.strides or strides)
-    sizes = tuple(args.sizes or sizes)
-    if len(strides) != len(sizes):
-        print(
-            f'error: {len(strides)} strides but {len(sizes)} sizes',
-            file=sys.stderr)
-        return 2
-    if before is None or args.pyramid or args.strides or args.sizes:
-        before_name = 'RetinaNet default'
-        before = AnchorConfig.retinanet_default(strides=strides, sizes=sizes)
-    else:
-        before_name = 'config anchors'
 
     wh = boxes_to_wh(boxes)
     bounds = [(args.ratio_bounds[i], args.ratio_bounds[i + 1])
@@ -225,10 +283,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         decimals=args.decimals,
         log_interval=args.log_interval)
     print(f'Boxes: {len(wh)} from {source}; loaded in {load_s:.2f} s')
-    print(f'Pyramid: strides {list(strides)}, anchor sizes '
-          f'{[float(s) for s in sizes]}; objective {args.objective}, seed '
-          f'{args.seed}, popsize {args.popsize}, bounds ratios {bounds} '
-          f'scales {tuple(args.scale_bounds)}')
+    print(f'Search: objective {args.objective}, seed {args.seed}, popsize '
+          f'{args.popsize}, bounds ratios {bounds} scales '
+          f'{tuple(args.scale_bounds)}')
     cpu0 = time.process_time()
     result = optimizer.optimize(wh)
     cpu = time.process_time() - cpu0
@@ -239,7 +296,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(f'{"anchors":<28} {"mean IoU":>8} {"IoU<0.5":>8} {"":>10} '
           f'{"focal obj":>9}')
-    print(_row(f'before ({before_name})', stats_before))
+    print(_row('before (config anchors)', stats_before))
     print(_row('paper (Zlocha et al.)', stats_paper))
     print(_row('after (optimised)', result.stats))
     print()
@@ -250,24 +307,41 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'Search: {result.nit} generations, {result.nfev} candidates, '
           f'{result.time_s:.2f} s wall, {cpu:.2f} s CPU; {result.message}')
 
+    if not args.out:
+        return 0
+    now = datetime.datetime.now(datetime.timezone.utc)
     header = [
-        'Anchors optimised by tools/analysis_tools/optimize_anchors.py',
-        '(differential evolution, Zlocha et al. 2019 Sec. 2.1)',
+        'Anchors of the target config below, optimised by differential',
+        'evolution (Zlocha et al. 2019, Sec. 2.1). Generated by',
+        'tools/analysis_tools/optimize_anchors.py on '
+        f'{now:%Y-%m-%d %H:%M} UTC.',
+        f'target: {args.config}, model.{head}.anchor_generator on '
+        f'{pyramid_name(strides)} (strides {list(strides)})'
+        + (f', --cfg-options {args.cfg_options}' if args.cfg_options else ''),
         f'boxes: {len(wh)} from {source}',
-        f'objective {args.objective}, seed {args.seed}, popsize '
+        f'search: objective {args.objective}, seed {args.seed}, popsize '
         f'{args.popsize}, {result.nit} generations, {result.time_s:.1f} s',
-        f'before ({before_name}): {stats_before.summary()}',
+        f'before (target anchors): {stats_before.summary()}',
+        f'paper anchors: {stats_paper.summary()}',
         f'after: {result.stats.summary()}',
     ]
-    snippet = format_anchor_snippet(result.anchors, header, args.decimals)
-    if args.out:
-        if osp.dirname(args.out):
-            os.makedirs(osp.dirname(args.out), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(snippet)
-        print(f'Snippet written to {args.out}')
+    text = format_anchor_config(result.anchors,
+                                _base_path(args.config, args.out), head,
+                                _comment_lines(header, command),
+                                args.decimals)
+    if osp.dirname(args.out):
+        os.makedirs(osp.dirname(args.out), exist_ok=True)
+    with open(args.out, 'w') as f:
+        f.write(text)
+    written = Config.fromfile(args.out)
+    check = AnchorConfig.from_generator_cfg(
+        dict(written.model[head].anchor_generator))
+    if check != result.anchors:
+        raise RuntimeError(f'{args.out} does not reproduce the optimised '
+                           f'anchors: {check} != {result.anchors}')
+    print(f'Config written to {args.out} (inherits {args.config}):')
     print()
-    print(snippet)
+    print(text)
     return 0
 
 

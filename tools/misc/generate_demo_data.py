@@ -41,6 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=_DEFAULTS.context_mm,
         help='stored neighbours on each side of a key slice (mm)')
     parser.add_argument(
+        '--unannotated-prob',
+        type=float,
+        default=_DEFAULTS.unannotated_prob,
+        help='probability that a key slice also shows a lesion without a '
+        'CSV row (0: a fully labelled set, as the LENS demo\'s second set)')
+    parser.add_argument(
         '--quiet', action='store_true', help='no progress bar or summary')
     return parser.parse_args(argv)
 
@@ -53,7 +59,8 @@ def main(argv=None) -> int:
         num_val=args.num_val,
         num_test=args.num_test,
         image_size=args.image_size,
-        context_mm=args.context_mm)
+        context_mm=args.context_mm,
+        unannotated_prob=args.unannotated_prob)
     start = time.perf_counter()
     try:
         summary = gen.generate(

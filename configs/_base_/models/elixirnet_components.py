@@ -13,27 +13,33 @@ elixirnet_anchor_generator = dict(
     type='AnchorGenerator', scales=[2, 3, 4, 6, 12], ratios=[0.5, 1.0, 2.0])
 
 # TruncatedRPN (Eq. 1): 1x1 conv + sigmoid location map p, feature * p,
-# anchors kept where p >= the map's mean (per image and level). See
-# mmlesion/models/dense_heads/truncated_rpn_head.py for how p is trained.
+# anchors kept where p >= the map's mean (per image and level). p starts at
+# 0.5 and is supervised by the RPN's own anchor assignment through a
+# class-balanced sigmoid cross-entropy (positive and negative locations weigh
+# half each: ln 2 at initialisation, the scale of the objectness loss). See
+# mmlesion/models/dense_heads/truncated_rpn_head.py.
 trpn_head = dict(
     type='TruncatedRPNHead',
     anchor_generator=elixirnet_anchor_generator,
     truncate_thr='mean',
     weight_features=True,
     truncate_in_loss=True,
+    loc_prior=0.5,
     loss_loc=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0))
+        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
+# Paper-pure TRPN for the ablation (p learnt only through Eq. (1)'s feature
+# weighting): loss_loc=None, see elixirnet-trpn-noaux_r50_fpn_1x_....
 
 # Auto-lesion Block genotypes (ALB = normal cell, ALBr = reduce cell, B = 4
 # branches; each entry is (operation, input index): 0 = cell input, j =
-# branch j). This is the block described in the paper's text for Figure 3
-# (atrous 3x3 d3/d5 and a Non-local operator in ALB; 1x3+3x1, 5x5
-# depthwise-separable and average pooling in ALBr). Replace it with the
-# output of tools/search_alb.py to use a searched block.
+# branch j).
+# PAPER-TEXT GENOTYPE, NOT A SEARCH RESULT: reconstructed from the paper's
+# description of Figure 3 (atrous 3x3 d3/d5 and a Non-local operator in ALB;
+# 1x3+3x1, 5x5 depthwise-separable and average pooling in ALBr); the exact
+# wiring of Figure 3 is not recoverable from the text. Searched blocks come
+# as ready configs from tools/search_alb.py (they inherit an ElixirNet config
+# and replace these genotypes), e.g. the demo search's
+# configs/elixirnet/elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py.
 alb_genotypes = dict(
     normal=dict(
         ops=[('non_local', 0), ('dil_conv_3x3_d3', 0),

@@ -8,7 +8,10 @@
 # 64 sampled RoIs per image; the paper's optimisers, alpha's lr x10 (below).
 # Then:
 #   python tools/search_alb.py THIS_CONFIG
-# writes work_dirs/<this config>/genotype.py.
+# writes work_dirs/<this config>/genotype.py and the ready config
+# work_dirs/<this config>/elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py
+# (tools/train.py trains it). The result of this search on the default demo
+# data is shipped as ../elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py.
 _base_ = ['../elixirnet-alb_r18-tiny_fpn_1x_demo_deeplesion.py']
 
 branch_channels = 4
@@ -67,6 +70,10 @@ default_hooks = dict(
 # Distributed runs: each step leaves the other optimizer's parameters
 # without gradient (read by mmengine's runner and by tools/search_alb.py).
 find_unused_parameters = True
+
+# The ElixirNet config that tools/search_alb.py writes a ready config for
+# (inheriting it with the searched genotypes), relative to this file.
+searched_config_base = '../elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
 
 load_from = ('work_dirs/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion/'
              'epoch_12.pth')

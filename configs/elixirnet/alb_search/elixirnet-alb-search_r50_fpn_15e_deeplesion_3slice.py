@@ -83,4 +83,8 @@ default_hooks = dict(
 # without gradient (read by mmengine's runner and by tools/search_alb.py).
 find_unused_parameters = True
 
+# The ElixirNet config that tools/search_alb.py writes a ready config for
+# (inheriting it with the searched genotypes), relative to this file.
+searched_config_base = '../elixirnet_r50_fpn_1x_deeplesion_3slice.py'
+
 load_from = 'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/epoch_12.pth'

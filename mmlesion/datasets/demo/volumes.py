@@ -32,7 +32,7 @@ Lesions:
 * **chest scans (LUNA16)**: 1-4 nodules of 3-30 mm (log-normal, median
   8 mm; ellipsoids with axes 0.8-1.1 x the diameter), solid (0-60 HU) or
   part-solid (a ground-glass ellipsoid of -650 to -450 HU around a solid
-  core of 30-60 % of its diameter). As in LUNA16, ``annotations.csv`` lists
+  core of 30-60 % of its diameter; ``nodule_hu_range``). As in LUNA16, ``annotations.csv`` lists
   nodules >= 3 mm; ``annotations_excluded.csv`` lists the planted nodules
   < 3 mm (with their diameter) and a few **vessel bifurcations** inside the
   lung (the classic nodule look-alike) with diameter -1. Some nodules
@@ -114,6 +114,10 @@ class DemoVolumeConfig:
         nodules_per_scan (tuple): inclusive range of nodules >= 3 mm.
         nodule_diameter_range (tuple): nodule diameters (mm).
         part_solid_prob (float): probability that a nodule is part-solid.
+        nodule_hu_range (tuple): attenuation of solid nodules and of the
+            solid cores of part-solid ones (HU). Defaults to (0, 60), soft
+            tissue; e.g. (250, 350) gives bright (calcified-like) nodules
+            that a tiny detector learns in a few hundred steps.
         small_nodule_prob (float): probability that a chest scan also has a
             nodule < 3 mm (``annotations_excluded.csv``).
         max_lookalikes (int): vessel bifurcations listed in
@@ -134,6 +138,7 @@ class DemoVolumeConfig:
     nodules_per_scan: Tuple[int, int] = (1, 4)
     nodule_diameter_range: Tuple[float, float] = (3., 30.)
     part_solid_prob: float = .3
+    nodule_hu_range: Tuple[float, float] = (0., 60.)
     small_nodule_prob: float = .4
     max_lookalikes: int = 3
     unannotated_prob: float = .15
@@ -176,6 +181,11 @@ class DemoVolumeConfig:
                      'unannotated_prob'):
             if not 0. <= getattr(self, name) <= 1.:
                 raise ValueError(f'DemoVolumeConfig.{name} must be in [0, 1]')
+        lo, hi = self.nodule_hu_range
+        if not -1000 < lo <= hi <= 3071:
+            raise ValueError('DemoVolumeConfig.nodule_hu_range must satisfy'
+                             f' -1000 < lo <= hi <= 3071, got '
+                             f'{self.nodule_hu_range}')
         lo, hi = self.noise_sigma_range
         if not 0 <= lo <= hi:
             raise ValueError('DemoVolumeConfig.noise_sigma_range must be '
@@ -500,10 +510,11 @@ class DemoVolumeGenerator:
 
         if kind == 'nodule' and rng.random() < cfg.part_solid_prob:
             parts = [part(1., rng.uniform(-650., -450.)),
-                     part(rng.uniform(.3, .6), rng.uniform(0., 50.))]
+                     part(rng.uniform(.3, .6),
+                          rng.uniform(*cfg.nodule_hu_range))]
             kind = 'part_solid_nodule'
         elif kind in ('nodule', 'small_nodule'):
-            parts = [part(1., rng.uniform(0., 60.))]
+            parts = [part(1., rng.uniform(*cfg.nodule_hu_range))]
             kind = 'solid_nodule' if kind == 'nodule' else kind
         elif kind == 'kidney_tumour':
             # clear-cell carcinoma or cyst: hypodense to the cortex

@@ -7,3 +7,5 @@ from .windowing import WindowHU  # noqa: F401
 from .volume_loading import LoadCTVolume  # noqa: F401
 from .volume_crop import RandomCrop3D  # noqa: F401
 from .volume_formatting import PackVolumeDetInputs  # noqa: F401
+from .volume_hard_crop import HardRegionRandomCrop3D  # noqa: F401
+from .volume_slices import LoadVolumeSlices  # noqa: F401

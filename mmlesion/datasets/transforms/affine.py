@@ -48,6 +48,56 @@ def warp_perspective_channels(img: np.ndarray,
     return np.concatenate(chunks, axis=2)
 
 
+def translation_matrix(tx: float, ty: float) -> np.ndarray:
+    """3 x 3 float64 homography of a translation by ``(tx, ty)``."""
+    return np.array([[1., 0., tx], [0., 1., ty], [0., 0., 1.]])
+
+
+def about_image_centre(matrix: np.ndarray, width: int,
+                       height: int) -> np.ndarray:
+    """Make the linear part of an affine matrix act about the image centre.
+
+    mmdet's ``RandomAffine`` composes ``T @ Sh @ R @ S`` about the origin
+    (the top-left corner), so rotating, shearing or scaling a 512 px image
+    also moves its centre (by up to 125 px for the Improved RetinaNet
+    ranges). Conjugating with the translation to the centre
+    ``c = (width / 2, height / 2)`` keeps the linear part and the random
+    translation ``t`` but maps the centre to ``c + t``:
+    ``T(c) @ (T(t) @ L) @ T(-c) = T(t) @ T(c) @ L @ T(-c)``.
+
+    Args:
+        matrix (np.ndarray): 3 x 3 affine matrix about the origin, in box
+            coordinates (mmdet's: pixel ``i`` spans ``[i, i + 1]``).
+        width (int): image width.
+        height (int): image height.
+
+    Returns:
+        np.ndarray: 3 x 3 float64 matrix in box coordinates.
+    """
+    cx, cy = width / 2.0, height / 2.0
+    return translation_matrix(cx, cy) @ np.asarray(
+        matrix, np.float64) @ translation_matrix(-cx, -cy)
+
+
+def box_to_pixel_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The warp of OpenCV equivalent to a box-coordinate matrix.
+
+    OpenCV puts pixel ``i`` at coordinate ``i`` (its centre), boxes put it
+    at ``[i, i + 1]``: ``p = b - 0.5``. A box-coordinate matrix ``M``
+    therefore warps images with ``T(-0.5) @ M @ T(0.5)``; with it image
+    content and boxes move exactly together (mmdet uses ``M`` for both,
+    half a pixel off under rotation and scaling).
+
+    Args:
+        matrix (np.ndarray): 3 x 3 matrix in box coordinates.
+
+    Returns:
+        np.ndarray: 3 x 3 float64 matrix for ``cv2.warpPerspective``.
+    """
+    return translation_matrix(-0.5, -0.5) @ np.asarray(
+        matrix, np.float64) @ translation_matrix(0.5, 0.5)
+
+
 def project_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a 3 x 3 homography to points of shape (..., 2)."""
     pts = np.asarray(points, dtype=np.float32)
@@ -74,6 +124,22 @@ class MultiSliceRandomAffine(RandomAffine):
     for all (by default the image minimum, i.e. air), warps ``BitmapMasks``
     (nearest neighbour), projects ``gt_recists``, drops the same instances
     as the boxes and records ``homography_matrix``.
+
+    Rotation, shear and scaling act **about the image centre** (mmdet's
+    ``RandomAffine`` applies them about the top-left corner, which on a
+    512 px input moves the centre by up to 125 px for rotation / shear of
+    0.1 rad and scaling of 10 %, pushing lesions out of the image); the
+    random translation (up to ``max_translate_ratio`` of the image size) is
+    then the only displacement of the centre (:func:`about_image_centre`).
+    The paper (Sec. 3.1) does not name the centre; keras-retinanet, the
+    code base of the paper, moves the origin of its random transforms to
+    the image centre (``adjust_transform_for_image`` ->
+    ``change_transform_origin(transform, (0.5 * width, 0.5 * height))``),
+    which we follow. The image
+    is warped with the pixel-centre version of the box matrix
+    (:func:`box_to_pixel_matrix`), so boxes, RECIST points and masks stay
+    aligned with the image to sub-pixel accuracy; ``homography_matrix``
+    records the box-coordinate matrix, as mmdet's transforms do.
 
     Args:
         max_rotate_degree (float): maximum rotation in degrees.
@@ -124,10 +190,13 @@ class MultiSliceRandomAffine(RandomAffine):
         img = results['img']
         height = img.shape[0] + self.border[1] * 2
         width = img.shape[1] + self.border[0] * 2
-        matrix = self._get_random_homography_matrix(height, width)
+        # box coordinates, about the centre; pixel-centre version for cv2
+        matrix = about_image_centre(
+            self._get_random_homography_matrix(height, width), width, height)
+        pixel_matrix = box_to_pixel_matrix(matrix)
         fill = float(img.min()) if self.border_val is None else float(
             self.border_val)
-        results['img'] = warp_perspective_channels(img, matrix,
+        results['img'] = warp_perspective_channels(img, pixel_matrix,
                                                    (width, height), fill)
         results['img_shape'] = results['img'].shape[:2]
 
@@ -139,7 +208,7 @@ class MultiSliceRandomAffine(RandomAffine):
                     f'{type(masks).__name__}')
             warped = np.stack([
                 warp_perspective_channels(
-                    m, matrix, (width, height), 0,
+                    m, pixel_matrix, (width, height), 0,
                     interpolation=cv2.INTER_NEAREST) for m in masks.masks
             ]) if len(masks) else np.zeros((0, height, width), np.uint8)
             results['gt_masks'] = BitmapMasks(warped, height, width)
@@ -149,7 +218,7 @@ class MultiSliceRandomAffine(RandomAffine):
 
         bboxes = results.get('gt_bboxes', None)
         if bboxes is not None and len(bboxes):
-            bboxes.project_(matrix)
+            bboxes.project_(matrix.astype(np.float32))
             if self.bbox_clip_border:
                 bboxes.clip_([height, width])
             valid = bboxes.is_inside([height, width]).numpy()

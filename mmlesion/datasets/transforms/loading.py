@@ -15,8 +15,23 @@ from mmdet.registry import TRANSFORMS
 HU_OFFSET = 32768
 
 
+#: No CT value lies this far from 0 HU (air is -1000, DeepLesion pads the
+#: outside of the field of view with -2048 or -3024, dense metal reaches a
+#: few thousand): used to recognise PNGs written without the offset.
+IMPLAUSIBLE_HU = 10000.0
+
+
 def read_hu_png(path: str) -> np.ndarray:
     """Read one DeepLesion slice as float32 HU (``value - 32768``).
+
+    A 16-bit PNG written without DeepLesion's +32768 offset (raw HU cast to
+    uint16, negatives wrapping around, or unsigned raw scanner values)
+    decodes to values beyond +-10000 HU almost everywhere, which the HU
+    clipping of :class:`LoadDeepLesionSlices` would silently turn into a
+    blank image. Such a file is refused: when more than half of its pixels
+    lie beyond :data:`IMPLAUSIBLE_HU` (a real slice has at most the
+    padding outside the field of view there, about a fifth of the image
+    even if padded with -32768).
 
     Args:
         path (str): a 16-bit single-channel PNG.
@@ -26,7 +41,9 @@ def read_hu_png(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it cannot be decoded or is not 16-bit single-channel.
+        ValueError: if it cannot be decoded, is not 16-bit single-channel,
+            or looks written without the +32768 offset (the message names
+            the file and its value range).
     """
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
@@ -38,7 +55,34 @@ def read_hu_png(path: str) -> np.ndarray:
             f'{path}: expected a 16-bit single-channel PNG (DeepLesion '
             f'format, HU = value - 32768), got dtype {img.dtype} with shape '
             f'{img.shape}')
-    return img.astype(np.float32) - HU_OFFSET
+    return png_values_to_hu(img, path)
+
+
+def png_values_to_hu(raw: np.ndarray, source: str = '<array>') -> np.ndarray:
+    """Turn stored DeepLesion PNG values (uint16) into float32 HU.
+
+    Args:
+        raw (np.ndarray): uint16 values, ``HU + 32768``.
+        source (str): the file (or description) named in errors.
+
+    Returns:
+        np.ndarray: float32 HU, same shape.
+
+    Raises:
+        ValueError: more than half of the pixels lie beyond
+            :data:`IMPLAUSIBLE_HU`: values written without the offset.
+    """
+    hu = raw.astype(np.float32) - HU_OFFSET
+    implausible = float(np.mean(np.abs(hu) > IMPLAUSIBLE_HU))
+    if implausible > 0.5:
+        raise ValueError(
+            f'{source}: {implausible:.0%} of the pixels are beyond '
+            f'+-{IMPLAUSIBLE_HU:g} HU once the DeepLesion offset is removed '
+            f'(stored values {int(raw.min())}..{int(raw.max())}, i.e. '
+            f'{hu.min():g}..{hu.max():g} HU): this 16-bit PNG looks written '
+            'without the +32768 offset and would load as a blank image. '
+            'Write slices as (HU + 32768).astype(np.uint16).')
+    return hu
 
 
 def write_hu_png(path: str, hu: np.ndarray) -> None:

@@ -74,6 +74,20 @@ class RandomCrop3D(BaseTransform):
                     centre_zyx[ax] - crop / 2), 0, hi))
         return origin
 
+    def _sample_centre(self, results: dict, centres_zyx: np.ndarray,
+                       ignore: np.ndarray) -> Optional[np.ndarray]:
+        """The (z, y, x) voxel the crop must contain (None: uniform).
+
+        Sets ``results['crop_source']`` to ``'positive'`` or ``'random'``
+        (subclasses, e.g. ``HardRegionRandomCrop3D``, add their own).
+        """
+        candidates = np.flatnonzero(~ignore)
+        if len(candidates) and np.random.rand() < self.pos_prob:
+            results['crop_source'] = 'positive'
+            return centres_zyx[np.random.choice(candidates)]
+        results['crop_source'] = 'random'
+        return None
+
     def transform(self, results: dict) -> dict:
         """Crop ``results``.
 
@@ -93,10 +107,7 @@ class RandomCrop3D(BaseTransform):
         ignore = np.asarray(results.get('gt_ignore_flags',
                                         np.zeros(len(boxes), bool)), bool)
         centres_zyx = ((boxes[:, :3] + boxes[:, 3:]) / 2)[:, ::-1]
-        candidates = np.flatnonzero(~ignore)
-        centre = None
-        if len(candidates) and np.random.rand() < self.pos_prob:
-            centre = centres_zyx[np.random.choice(candidates)]
+        centre = self._sample_centre(results, centres_zyx, ignore)
         origin = self._sample_origin(img.shape, centre)
         out = np.full(self.crop_size, self.pad_value, dtype=img.dtype)
         z, y, x = origin

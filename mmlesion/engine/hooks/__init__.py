@@ -1,2 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .lesion_visualization_hook import LesionVisualizationHook  # noqa: F401
+from .checkpoint_check_hook import CheckpointCheckHook  # noqa: F401

@@ -1,4 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+from .average_precision import ap_at_iou  # noqa: F401
 from .froc import (  # noqa: F401
     DEFAULT_FP_RATES, DEFAULT_MEAN_RATES, DIAMETER_BINS, LESION_TYPE_NAMES,
     FROCCurve, FROCMatch, diameter_subsets, filter_gts, froc_breakdowns,

@@ -13,6 +13,7 @@ from mmengine.utils import mkdir_or_exist
 from terminaltables import AsciiTable
 
 from mmdet.registry import METRICS
+from ..functional.average_precision import ap_at_iou
 from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
                                TRUE_POSITIVE, FROCCurve, diameter_subsets,
@@ -95,7 +96,15 @@ class FROCMetric(BaseMetric):
       ``froc/coco_bbox_mAP_50``, ``_75``, ``_s``, ``_m``, ``_l``
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
       class "lesion"; ignored instances are passed as ``iscrowd`` as
-      ``CocoMetric`` does; PROTOCOLS.md §4).
+      ``CocoMetric`` does; PROTOCOLS.md §4). Images get their own COCO ids
+      (their position), so datasets whose ``img_id`` collide, e.g. a
+      ``ConcatDataset`` of two CSVs, are evaluated correctly.
+    - with ``ap_iou_thr=t``: ``froc/mAP@{t}`` (e.g. ``froc/mAP@0.5``), the
+      mAP keras-retinanet's ``Evaluate`` callback reports and the Improved
+      RetinaNet schedule monitors: VOC all-point AP at IoU ``t`` with
+      ``+ 1`` pixel overlaps, class-agnostic like the FROC, ignored
+      instances neither TP nor FP
+      (:func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
 
     Files (written by the main process into ``out_dir``): ``froc_curve.png``
     (the FROC curve, plus the size breakdown) and, with
@@ -122,6 +131,13 @@ class FROCMetric(BaseMetric):
         dump_detections (bool): write ``froc_detections.json``. Defaults to
             True.
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
+        ap_iou_thr (float, optional): also compute keras-retinanet's mAP at
+            this IoU (key ``mAP@{ap_iou_thr:g}``). Defaults to None.
+        log_breakdowns (bool): also log the table rows of the breakdowns.
+            Defaults to False: the logged table is the headline (all
+            lesions: sensitivities, mean, COCO mAP and AP50, mAP@0.5); the
+            breakdowns are in the returned metrics (hence the scalars) and
+            ``froc_detections.json``, the size curves in ``froc_curve.png``.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
@@ -147,6 +163,8 @@ class FROCMetric(BaseMetric):
                  out_dir: Optional[str] = None,
                  dump_detections: bool = True,
                  with_coco_map: bool = False,
+                 ap_iou_thr: Optional[float] = None,
+                 log_breakdowns: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -171,6 +189,11 @@ class FROCMetric(BaseMetric):
         self.out_dir = out_dir
         self.dump_detections = dump_detections
         self.with_coco_map = with_coco_map
+        if ap_iou_thr is not None and not 0.0 < float(ap_iou_thr) <= 1.0:
+            raise ValueError('FROCMetric: ap_iou_thr must be in (0, 1], got '
+                             f'{ap_iou_thr}')
+        self.ap_iou_thr = None if ap_iou_thr is None else float(ap_iou_thr)
+        self.log_breakdowns = log_breakdowns
 
     @property
     def mean_key(self) -> str:
@@ -349,8 +372,33 @@ class FROCMetric(BaseMetric):
 
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))
-
-        self._log_table(rows, curve, len(skipped), len(dets), match)
+            rows[0] += ['COCO mAP', 'COCO AP50']
+            rows[1] += [
+                f"{metrics['coco_bbox_mAP']:.4f}",
+                f"{metrics['coco_bbox_mAP_50']:.4f}"
+            ]
+            for row in rows[2:]:
+                row += ['', '']
+        if self.ap_iou_thr is not None:
+            # keras-retinanet's mAP (VOC area AP), not COCO's AP50
+            key = f'mAP@{_rate_str(self.ap_iou_thr)}'
+            metrics[key] = ap_at_iou(
+                dets, [r['gt_bboxes'][v] for r, v in zip(kept, valid)],
+                [r['gt_bboxes'][~v] for r, v in zip(kept, valid)],
+                self.ap_iou_thr)
+            rows[0].append(key)
+            rows[1].append(f'{metrics[key]:.4f}')
+            for row in rows[2:]:
+                row.append('')
+        if not self.log_breakdowns and len(rows) > 2:
+            rows = rows[:2]
+            note = (f'breakdowns ({len(curves) - 1} subsets by lesion type '
+                    'and size): in the returned metrics (scalars) and '
+                    'froc_detections.json, size curves in froc_curve.png '
+                    '(log_breakdowns=True logs them here)')
+        else:
+            note = None
+        self._log_table(rows, curve, len(skipped), len(dets), match, note)
         out_dir = self._resolve_out_dir()
         if out_dir is not None:
             mkdir_or_exist(out_dir)
@@ -389,8 +437,13 @@ class FROCMetric(BaseMetric):
         rows.append([label, str(curve.num_gts)] +
                     [f'{v:.4f}' for v in sens] + [f'{mean:.4f}'])
 
-    def _log_table(self, rows: list, curve: FROCCurve, num_skipped: int,
-                   num_images: int, match) -> None:
+    def _log_table(self,
+                   rows: list,
+                   curve: FROCCurve,
+                   num_skipped: int,
+                   num_images: int,
+                   match,
+                   note: Optional[str] = None) -> None:
         outcomes = np.concatenate(match.outcomes()) if len(
             match.scores) else np.zeros(0)
         header = (
@@ -405,7 +458,8 @@ class FROCMetric(BaseMetric):
             f'{len(outcomes)} (TP {int((outcomes == 1).sum())}, FP '
             f'{int((outcomes == -1).sum())}, duplicate '
             f'{int((outcomes == 0).sum())})')
-        print_log(header + '\n' + AsciiTable(rows).table, logger='current')
+        table = AsciiTable(rows).table + (f'\n{note}' if note else '')
+        print_log(header + '\n' + table, logger='current')
 
     def _resolve_out_dir(self) -> Optional[str]:
         if self.out_dir is not None:
@@ -426,8 +480,11 @@ class FROCMetric(BaseMetric):
         coco = CocoMetric(metric='bbox')
         coco.dataset_meta = dict(classes=('lesion', ))
         coco_results = []
-        for idx, r in enumerate(kept):
-            img_id = r['img_id'] if r['img_id'] is not None else idx
+        # The position of the image is its COCO id: dataset img_ids need
+        # not be unique (a ConcatDataset of val and test CSVs numbers both
+        # from 0), and pycocotools would merge the ground truth and
+        # detections of images sharing an id into one image.
+        for img_id, r in enumerate(kept):
             height, width = (r['ori_shape'][:2]
                              if r['ori_shape'] is not None else (0, 0))
             anns = [

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Relation Transfer Module (ElixirNet, section "Relation Transfer Module").
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -75,8 +75,12 @@ class RelationTransferModule(BaseModule):
         return torch.cat(
             [self.binary_cls.weight, self.binary_cls.bias[:, None]], dim=1)
 
-    def forward(self, feats: Tensor, adjacency: Sequence[Tensor],
-                num_rois: Sequence[int]) -> Tensor:
+    def forward(self,
+                feats: Tensor,
+                adjacency: Sequence[Tensor],
+                num_rois: Sequence[int],
+                return_scores: bool = False
+                ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
         """Compute ``f_E``.
 
         Args:
@@ -84,8 +88,13 @@ class RelationTransferModule(BaseModule):
             adjacency (Sequence[Tensor]): one ``(R_i, R_i)`` graph per image.
             num_rois (Sequence[int]): RoIs per image, summing to ``R``.
 
+            return_scores (bool): also return the binary classifier's
+                scores ``s`` (before the softmax), so that a head can
+                supervise the classifier. Defaults to False.
+
         Returns:
-            Tensor: ``(R, out_channels)``.
+            Tensor | tuple[Tensor, Tensor]: ``f_E`` ``(R, out_channels)``,
+            and with ``return_scores`` the ``(R, K)`` scores.
         """
         counts = [int(n) for n in num_rois]
         if sum(counts) != feats.size(0) or len(adjacency) != len(counts):
@@ -97,7 +106,8 @@ class RelationTransferModule(BaseModule):
             if tuple(graph.shape) != (n, n):
                 raise ValueError(f'graph {i} has shape {tuple(graph.shape)}, '
                                  f'expected ({n}, {n})')
-        soft_mapping = self.binary_cls(feats).softmax(dim=1)  # Gamma_s
+        scores = self.binary_cls(feats)
+        soft_mapping = scores.softmax(dim=1)  # Gamma_s
         region_embed = soft_mapping @ self.embeddings  # Gamma_s M
         transferred = [
             graph @ embed_i for graph, embed_i in zip(
@@ -105,4 +115,5 @@ class RelationTransferModule(BaseModule):
         ]
         transferred = torch.cat(transferred, dim=0) if transferred \
             else region_embed
-        return self.transform(transferred)  # (E Gamma_s M) W_E
+        f_e = self.transform(transferred)  # (E Gamma_s M) W_E
+        return (f_e, scores) if return_scores else f_e

@@ -12,6 +12,9 @@ connections, gated by the features upsampled from the coarser level.
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
+#: Where :class:`DenseFPN` can put attention gates.
+GATE_PLACEMENTS: Tuple[str, ...] = ('laterals', 'skips')
+
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
@@ -47,10 +50,24 @@ class DenseFPN(FPN):
       ``P0 = conv3x3(P0_pre)``;
 
     where ``up`` resizes to the skip connection's size (``upsample_cfg``) and
-    ``gate`` is an :class:`AttentionGate` (or identity without
-    ``attention_gates``). With ``gate_fpn_laterals`` the FPN lateral
-    connections C2..C4 are gated the same way (an option beyond the paper,
-    which names only the skip connections of the new upsampling path).
+    ``gate`` is an :class:`AttentionGate` (or identity where no gate is
+    placed).
+
+    Attention gates (Sec. 2.3): the paper "explore[s] AGs to filter feature
+    responses propagated through skip connections and use[s] features
+    upsampled from coarser scale as the gating signal", i.e. "integrating
+    attention mechanism into our feature pyramids" (Sec. 1). Two placements
+    can be chosen (``attention_gates``), alone or together:
+
+    * ``'laterals'`` (the Table 1 "+ attention gate" configs): the FPN
+      lateral connections of C2..C4, gated by the upsampled coarser merged
+      level, ``P_i_pre = up(P_{i+1}_pre) + gate(lateral(C_i),
+      up(P_{i+1}_pre))``. These are the pyramid's skip connections and they
+      feed the detection levels P2..P4 (C5's lateral has no coarser level,
+      so it is not gated), so the gates act on what the RetinaNet heads see;
+    * ``'skips'``: the two skip connections of the added upsampling path
+      (C1 -> P1, input -> P0), which only reach the segmentation head (and,
+      through it, the score calibration), never the detection levels.
 
     Args:
         in_channels (list[int]): channels of the FPN inputs (C2..C5).
@@ -62,10 +79,10 @@ class DenseFPN(FPN):
         dense_channels (int, optional): channels of P1 and P0. Defaults to
             ``out_channels``; a smaller value keeps the full-resolution
             level cheap.
-        attention_gates (bool): gate the two skip connections (C1, input).
-            Defaults to False.
-        gate_fpn_laterals (bool): also gate the FPN lateral connections.
-            Defaults to False.
+        attention_gates (bool | str | Sequence[str]): placements of the
+            attention gates, a subset of ``('laterals', 'skips')`` (see
+            above); ``False``, ``None`` or ``()`` for none. ``True`` is
+            refused because it does not say where. Defaults to ``()``.
         gate_inter_channels (int, optional): intermediate channels of the
             gates (default: half of the gated channels).
         dense_norm_cfg (dict, optional): norm of the dense-path convs.
@@ -89,8 +106,7 @@ class DenseFPN(FPN):
         input_channels: int = 3,
         stem_channels: int = 64,
         dense_channels: Optional[int] = None,
-        attention_gates: bool = False,
-        gate_fpn_laterals: bool = False,
+        attention_gates: Union[bool, None, str, Sequence[str]] = (),
         gate_inter_channels: Optional[int] = None,
         dense_norm_cfg: OptConfigType = None,
         dense_act_cfg: ConfigType = dict(type='ReLU'),
@@ -128,8 +144,7 @@ class DenseFPN(FPN):
         self.input_channels = input_channels
         self.stem_channels = stem_channels
         self.dense_channels = dense_channels
-        self.attention_gates = attention_gates
-        self.gate_fpn_laterals = gate_fpn_laterals
+        self.attention_gates = self.parse_gate_placements(attention_gates)
 
         self.dense_reduce = None
         if dense_channels != out_channels:
@@ -184,7 +199,7 @@ class DenseFPN(FPN):
                 inplace=False) for _ in range(2)
         ])
         self.dense_gates = None
-        if attention_gates:
+        if 'skips' in self.attention_gates:
             self.dense_gates = nn.ModuleList([
                 AttentionGate(
                     dense_channels,
@@ -193,7 +208,7 @@ class DenseFPN(FPN):
                     conv_cfg=conv_cfg) for _ in range(2)
             ])
         self.fpn_gates = None
-        if gate_fpn_laterals:
+        if 'laterals' in self.attention_gates:
             self.fpn_gates = nn.ModuleList([
                 AttentionGate(
                     out_channels,
@@ -202,6 +217,33 @@ class DenseFPN(FPN):
                     conv_cfg=conv_cfg)
                 for _ in range(len(self.lateral_convs) - 1)
             ])
+
+    @staticmethod
+    def parse_gate_placements(
+            attention_gates: Union[bool, None, str, Sequence[str]]
+    ) -> Tuple[str, ...]:
+        """Normalise ``attention_gates`` to a sorted tuple of placements.
+
+        Raises:
+            ValueError: for ``True`` or an unknown placement.
+        """
+        if attention_gates is None or attention_gates is False:
+            return ()
+        if attention_gates is True:
+            raise ValueError(
+                'DenseFPN: attention_gates=True does not say where the gates '
+                f'go; use a subset of {GATE_PLACEMENTS}: \'laterals\' (FPN '
+                'lateral connections, the Table 1 "+ attention gate" row) '
+                'and/or \'skips\' (the C1 / input skip connections of the '
+                'upsampling path)')
+        if isinstance(attention_gates, str):
+            attention_gates = (attention_gates, )
+        placements = tuple(sorted(set(attention_gates)))
+        unknown = [p for p in placements if p not in GATE_PLACEMENTS]
+        if unknown:
+            raise ValueError(f'DenseFPN: unknown attention gate placement(s) '
+                             f'{unknown}; choose from {GATE_PLACEMENTS}')
+        return placements
 
     @staticmethod
     def _gate(gates: Optional[nn.ModuleList], idx: int, skip: Tensor,

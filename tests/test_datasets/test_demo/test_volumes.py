@@ -180,6 +180,8 @@ def test_refuses_to_overwrite_without_flag(tmp_path):
 def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match='spacing_range'):
         DemoVolumeConfig(spacing_range=(0., 1.)).validate()
+    with pytest.raises(ValueError, match='nodule_hu_range'):
+        DemoVolumeConfig(nodule_hu_range=(100., 50.)).validate()
     with pytest.raises(TypeError, match='num_scans'):
         DemoVolumeGenerator(num_scans=3)
 

@@ -60,22 +60,25 @@ def test_scaling_fills_every_channel_with_air(channels):
     out = t(results)
     img = out['img']
     assert img.shape == (64, 80, channels) and img.dtype == np.float32
-    # the bottom-right quarter is outside the shrunk image: border value
-    assert (img[40:, 50:] == fill).all()
+    # shrunk about the centre (40, 32): the image covers x 20..60, y 16..48;
+    # the border around it is air
+    assert (img[:15] == fill).all() and (img[49:] == fill).all()
+    assert (img[:, :19] == fill).all() and (img[:, 61:] == fill).all()
     np.testing.assert_allclose(out['gt_bboxes'].numpy(),
-                               [[5, 5, 15, 10], [25, 20, 35, 30]])
-    np.testing.assert_allclose(out['gt_recists'][1, 0], [25, 25])
+                               [[25, 21, 35, 26], [45, 36, 55, 46]])
+    np.testing.assert_allclose(out['gt_recists'][1, 0], [45, 41])
     assert out['gt_masks'].masks.shape == (2, 64, 80)
     assert out['gt_masks'].masks[0].sum() == 50
-    np.testing.assert_allclose(out['homography_matrix'],
-                               np.diag([0.5, 0.5, 1]), atol=1e-6)
+    np.testing.assert_allclose(
+        out['homography_matrix'],
+        [[0.5, 0, 20], [0, 0.5, 16], [0, 0, 1]], atol=1e-6)
     t2 = MultiSliceRandomAffine(
         max_rotate_degree=0,
         max_translate_ratio=0,
         scaling_ratio_range=(0.5, 0.5),
         max_shear_degree=0,
         border_val=-1.)
-    assert (t2(_results(channels))['img'][40:, 50:] == -1).all()
+    assert (t2(_results(channels))['img'][49:, 61:] == -1).all()
 
 
 def test_random_affine_keeps_annotations_aligned():
@@ -110,12 +113,16 @@ def test_instances_leaving_the_image_are_dropped_consistently():
         max_translate_ratio=0,
         scaling_ratio_range=(2.0, 2.0),
         max_shear_degree=0)
-    out = t(_results(9))  # box 2 moves to x >= 100 > 80: dropped
+    results = _results(9)
+    # box 1 moves to x 40 + 2 * (2 - 40) = -36 .. -16 (outside): dropped
+    results['gt_bboxes'] = HorizontalBoxes(
+        np.array([[2., 10., 12., 20.], [50., 40., 70., 60.]], np.float32))
+    out = t(results)
     assert len(out['gt_bboxes']) == 1
-    assert out['gt_bboxes_labels'].tolist() == [0]
-    assert out['gt_ignore_flags'].tolist() == [False]
+    assert out['gt_bboxes_labels'].tolist() == [1]
+    assert out['gt_ignore_flags'].tolist() == [True]
     assert out['gt_recists'].shape == (1, 4, 2)
-    np.testing.assert_allclose(out['gt_recists'][0, 0], [20, 30])
+    np.testing.assert_allclose(out['gt_recists'][0, 0], [60, 68])
     assert len(out['gt_masks']) == 1
 
 
@@ -127,3 +134,84 @@ def test_bad_border_and_polygon_masks():
                                        64, 80)
     with pytest.raises(TypeError, match='BitmapMasks'):
         MultiSliceRandomAffine()(results)
+
+
+def _blob(h=64, w=80, cx=20.0, cy=15.0, sigma=3.0):
+    """Gaussian blob centred at (cx, cy) in box coordinates (pixel i spans
+    [i, i + 1], so its centre is at i + 0.5)."""
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    g = np.exp(-((xs - cx)**2 + (ys - cy)**2) / (2 * sigma**2))
+    return np.repeat(g[..., None], 3, axis=2).astype(np.float32)
+
+
+def _centroid(img):
+    """Intensity centroid in box coordinates."""
+    w = img[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[0:w.shape[0], 0:w.shape[1]] + 0.5
+    return np.array([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
+
+
+@pytest.mark.parametrize(
+    'kwargs', [
+        dict(max_rotate_degree=10.),
+        dict(scaling_ratio_range=(0.9, 0.9)),
+        dict(scaling_ratio_range=(1.1, 1.1)),
+        dict(max_shear_degree=5.73),
+        dict(max_rotate_degree=5.73, max_shear_degree=5.73,
+             scaling_ratio_range=(0.9, 1.1)),
+    ])
+def test_centre_stays_fixed_and_boxes_follow_the_image(kwargs):
+    """Improved RetinaNet Sec. 3.1 augmentation about the image centre
+    (mmdet's RandomAffine turns about the top-left corner)."""
+    args = dict(
+        max_rotate_degree=0.,
+        max_translate_ratio=0.,
+        scaling_ratio_range=(1., 1.),
+        max_shear_degree=0.,
+        border_val=0.)
+    args.update(kwargs)
+    t = MultiSliceRandomAffine(**args)
+    h, w = 64, 80
+    for seed in range(3):
+        random.seed(seed)
+        # a blob at the image centre does not move
+        out = t(dict(img=_blob(h, w, w / 2, h / 2), img_shape=(h, w)))
+        matrix = out['homography_matrix']
+        np.testing.assert_allclose(
+            project_points(np.array([[w / 2, h / 2]]), matrix)[0],
+            [w / 2, h / 2], atol=1e-4)
+        np.testing.assert_allclose(_centroid(out['img']), [w / 2, h / 2],
+                                   atol=0.05)
+        assert not np.allclose(matrix, np.eye(3), atol=1e-3)
+        # an off-centre lesion: its box follows the image content
+        box = np.array([[14., 9., 26., 21.]], np.float32)
+        out = t(
+            dict(
+                img=_blob(h, w, 20., 15.),
+                img_shape=(h, w),
+                gt_bboxes=HorizontalBoxes(box),
+                gt_bboxes_labels=np.array([0]),
+                gt_ignore_flags=np.array([False])))
+        moved = project_points(
+            np.array([[20., 15.]]), out['homography_matrix'])[0]
+        assert np.linalg.norm(moved - [20., 15.]) > 0.3
+        np.testing.assert_allclose(_centroid(out['img']), moved, atol=0.05)
+        new_box = out['gt_bboxes'].numpy()[0]
+        np.testing.assert_allclose((new_box[:2] + new_box[2:]) / 2, moved,
+                                   atol=1e-3)
+
+
+def test_translation_is_the_only_displacement_of_the_centre():
+    random.seed(0)
+    t = MultiSliceRandomAffine(
+        max_rotate_degree=10.,
+        max_translate_ratio=0.1,
+        scaling_ratio_range=(0.9, 1.1),
+        max_shear_degree=5.73)
+    h, w = 512, 512
+    for _ in range(20):
+        out = t(dict(img=np.zeros((h, w, 3), np.float32), img_shape=(h, w)))
+        centre = project_points(
+            np.array([[w / 2, h / 2]]), out['homography_matrix'])[0]
+        # at most 10 % of the size (mmdet: up to 125 px for these ranges)
+        assert np.all(np.abs(centre - 256) <= 0.1 * 512 + 1e-3)

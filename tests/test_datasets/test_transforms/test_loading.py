@@ -1,15 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-import logging
 
 import cv2
 import numpy as np
 import pytest
-from mmengine.logging import MMLogger
 
 from mmlesion.datasets import DeepLesionDataset
 from mmlesion.datasets.transforms import (LoadDeepLesionSlices,
                                           LoadRecistPoints, WindowHU)
+from mmlesion.datasets.transforms.loading import read_hu_png
 from mmlesion.testing import shared_data_root
+from mmlesion.visualization.lesion_visualizer import _as_hu
 
 SERIES = '000062_01_01'  # real slices 056..084, 1 file per stored slice
 
@@ -36,25 +36,6 @@ def _series_results(key, slice_interval, series=SERIES):
         series_dir=str(series_dir),
         key_slice=key,
         slice_interval=slice_interval), series_dir
-
-
-class _ListHandler(logging.Handler):
-
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-@pytest.fixture
-def log_messages():
-    logger = MMLogger.get_instance(f'test_loading_{id(object())}')
-    handler = _ListHandler()
-    logger.addHandler(handler)
-    yield handler.messages
-    logger.removeHandler(handler)
 
 
 # ------------------------------------------------------- real 29-slice series
@@ -367,3 +348,34 @@ def test_mmdet_transforms_on_multi_slice_output(num_slices):
     assert (box >= 0).all() and (box <= 256).all()
     assert 20 < box[2] - box[0] < 45 and 15 < box[3] - box[1] < 40
     assert sample.instances[0]['bbox'] == [200., 220., 260., 270.]
+
+
+def test_png_without_offset_is_refused(tmp_path):
+    """Raw HU cast to uint16 (negatives wrap) or unsigned scanner values
+    (HU + 1024) decode far outside the CT range: refused, naming the file,
+    instead of becoming a blank image after HU clipping."""
+    hu = np.full((32, 32), -1000.0)
+    hu[8:24, 8:24] = 40.0  # a body in air
+    series = tmp_path / 'Images_png' / '000001_01_01'
+    series.mkdir(parents=True)
+    wrapped = series / '010.png'
+    cv2.imwrite(str(wrapped), hu.astype(np.int16).view(np.uint16))
+    unsigned = tmp_path / 'unsigned.png'
+    cv2.imwrite(str(unsigned), (hu + 1024).astype(np.uint16))
+    for path in (wrapped, unsigned):
+        with pytest.raises(ValueError,
+                           match=rf'{path}: .*without the \+32768 offset'):
+            read_hu_png(str(path))
+    with pytest.raises(ValueError, match=rf'{wrapped}: .*blank image'):
+        LoadDeepLesionSlices(num_slices=3)(
+            dict(img_path=str(wrapped), key_slice=10, slice_interval=2.0))
+    with pytest.raises(ValueError, match='uint16 image: .*offset'):
+        _as_hu(hu.astype(np.int16).view(np.uint16))
+
+    # a real slice padded with -32768 outside a round field of view loads
+    yy, xx = np.mgrid[:32, :32]
+    padded = hu.copy()
+    padded[(yy - 15.5)**2 + (xx - 15.5)**2 > 16**2] = -32768
+    ok = tmp_path / 'padded.png'
+    cv2.imwrite(str(ok), (padded + 32768).astype(np.uint16))
+    np.testing.assert_array_equal(read_hu_png(str(ok)), padded)

@@ -202,6 +202,24 @@ def test_no_detections(tmp_path):
     assert (tmp_path / 'froc_curve.png').exists()
 
 
+def test_keras_retinanet_map_key(tmp_path, log_messages):
+    """mAP@0.5 (what the Improved RetinaNet schedule monitors): kept images
+    0-2; sorted TP .9, FP .8, FP .75, TP .7, duplicate .65, FP .6 on 3
+    lesions -> AP = 1/3 * 1 + 1/3 * 1/2."""
+    res = run_metric(
+        fake_samples(), breakdowns=False, ap_iou_thr=0.5,
+        out_dir=str(tmp_path))
+    assert res['froc/mAP@0.5'] == pytest.approx(0.5)
+    table = [m for m in log_messages if 'FROC protocol' in m][-1]
+    assert '| mAP@0.5' in table and '0.5000' in table
+    res = run_metric(
+        [sample(0, [inst(LIVER)], [], [])], breakdowns=False,
+        ap_iou_thr=0.5, out_dir=str(tmp_path))
+    assert res['froc/mAP@0.5'] == 0.0  # the key exists without detections
+    with pytest.raises(ValueError, match='ap_iou_thr'):
+        FROCMetric(ap_iou_thr=0)
+
+
 def test_coco_map(tmp_path):
     samples = [
         sample(0, [inst(LIVER)], [LIVER, FAR], [0.9, 0.3]),
@@ -214,6 +232,33 @@ def test_coco_map(tmp_path):
     # both lesions found exactly, above the false positive: perfect AP
     assert res['froc/coco_bbox_mAP'] == pytest.approx(1.0)
     assert res['froc/sens@0.5'] == 1.0
+
+
+def test_logged_table_is_the_headline(tmp_path, log_messages):
+    samples = fake_samples()
+    res = run_metric(samples, with_coco_map=True, out_dir=str(tmp_path))
+    table = [m for m in log_messages if 'FROC protocol' in m][-1]
+    assert '| all ' in table and 'COCO mAP' in table
+    assert 'COCO AP50' in table and 'mean@0.5-4' in table
+    assert 'liver' not in table and '10-30' not in table
+    assert 'breakdowns (11 subsets' in table
+    assert 'froc/type_liver/sens@4' in res  # still computed and returned
+    run_metric(samples, log_breakdowns=True, out_dir=str(tmp_path))
+    table = [m for m in log_messages if 'FROC protocol' in m][-1]
+    assert 'liver' in table and 'breakdowns (' not in table
+
+
+def test_coco_map_with_colliding_img_ids(tmp_path):
+    """Two datasets concatenated both number their images from 0: an FP
+    on the first image must not match the lesion of the second."""
+    samples = [
+        sample(0, [inst(LIVER)], [FAR], [0.9]),  # FP, lesion missed
+        sample(0, [inst(FAR)], [], []),  # lesion missed
+    ]
+    res = run_metric(
+        samples, breakdowns=False, with_coco_map=True, out_dir=str(tmp_path))
+    assert res['froc/coco_bbox_mAP_50'] == 0.0  # 0.5 with merged ids
+    assert res['froc/sens@16'] == 0.0
 
 
 def test_out_dir_defaults_to_runner_log_dir(tmp_path):

@@ -33,7 +33,7 @@ TINY = ConfigDict(
         num_outs=5,
         stem_channels=8,
         dense_channels=8,
-        attention_gates=True),
+        attention_gates=('laterals', 'skips')),
     bbox_head=dict(
         type='RetinaHead',
         num_classes=1,
@@ -108,6 +108,7 @@ def test_loss_and_backward():
     assert torch.isfinite(total)
     total.backward()
     for name in ('neck.dense_gates.0.psi.conv.weight',
+                 'neck.fpn_gates.0.psi.conv.weight',
                  'neck.dense_skips.1.0.conv.weight',
                  'seg_head.conv_seg.weight', 'backbone.conv1.weight'):
         param = dict(model.named_parameters())[name]

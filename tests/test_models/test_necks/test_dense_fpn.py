@@ -18,9 +18,10 @@ def _inputs(size: int = 64, batch: int = 2, stem: int = 4, img_ch: int = 3):
     return (img, c1, *feats)
 
 
-@pytest.mark.parametrize('attention_gates', [False, True])
-@pytest.mark.parametrize('gate_fpn_laterals', [False, True])
-def test_shapes_p0_to_p6(attention_gates, gate_fpn_laterals):
+@pytest.mark.parametrize(
+    'attention_gates',
+    [False, (), 'laterals', 'skips', ('skips', 'laterals')])
+def test_shapes_p0_to_p6(attention_gates):
     neck = DenseFPN(
         IN_CHANNELS,
         out_channels=16,
@@ -28,8 +29,7 @@ def test_shapes_p0_to_p6(attention_gates, gate_fpn_laterals):
         input_channels=3,
         stem_channels=4,
         dense_channels=8,
-        attention_gates=attention_gates,
-        gate_fpn_laterals=gate_fpn_laterals)
+        attention_gates=attention_gates)
     neck.init_weights()
     outs = neck(_inputs())
     assert len(outs) == 7
@@ -37,10 +37,11 @@ def test_shapes_p0_to_p6(attention_gates, gate_fpn_laterals):
     channels = [8, 8, 16, 16, 16, 16, 16]
     for out, size, ch in zip(outs, sizes, channels):
         assert out.shape == (2, ch, size, size)
-    assert (neck.dense_gates is not None) == attention_gates
-    assert (neck.fpn_gates is not None) == gate_fpn_laterals
-    if gate_fpn_laterals:
-        assert len(neck.fpn_gates) == 3
+    placements = DenseFPN.parse_gate_placements(attention_gates)
+    assert (neck.dense_gates is not None) == ('skips' in placements)
+    assert (neck.fpn_gates is not None) == ('laterals' in placements)
+    if neck.fpn_gates is not None:
+        assert len(neck.fpn_gates) == 3  # C2..C4; C5 has no coarser level
 
 
 def test_fpn_levels_match_mmdet_fpn_without_gates():
@@ -64,13 +65,13 @@ def test_fpn_levels_match_mmdet_fpn_without_gates():
 def test_closed_gates_remove_skip_connections():
     """A gate whose map is 0 gives the same P1/P0 as zeroed skip convs."""
     kwargs = dict(stem_channels=4, dense_channels=8)
-    gated = DenseFPN(IN_CHANNELS, 16, attention_gates=True, **kwargs)
+    gated = DenseFPN(IN_CHANNELS, 16, attention_gates='skips', **kwargs)
     gated.init_weights()
     for gate in gated.dense_gates:
         with torch.no_grad():
             gate.psi.conv.weight.zero_()
             gate.psi.conv.bias.fill_(-1e4)  # alpha = sigmoid(-1e4) = 0
-    plain = DenseFPN(IN_CHANNELS, 16, attention_gates=False, **kwargs)
+    plain = DenseFPN(IN_CHANNELS, 16, attention_gates=(), **kwargs)
     plain.load_state_dict(gated.state_dict(), strict=False)
     with torch.no_grad():
         for p in plain.dense_skips.parameters():
@@ -81,12 +82,43 @@ def test_closed_gates_remove_skip_connections():
     for a, b in zip(out_gated, out_plain):
         torch.testing.assert_close(a, b)
     # with open gates (default init) the skip connections do matter
-    fresh = DenseFPN(IN_CHANNELS, 16, attention_gates=True, **kwargs)
+    fresh = DenseFPN(IN_CHANNELS, 16, attention_gates='skips', **kwargs)
     fresh.load_state_dict(gated.state_dict())
     for gate in fresh.dense_gates:
         with torch.no_grad():
             gate.psi.conv.bias.fill_(10.)
     assert not torch.allclose(fresh(inputs)[0], out_gated[0])
+
+
+def test_lateral_gates_act_on_the_detection_levels():
+    """'laterals' gates reach P2..P4 (what RetinaHead sees); 'skips' gates
+    only reach P1 / P0 (Improved RetinaNet Sec. 2.3, issue 10 item 8)."""
+    kwargs = dict(stem_channels=4, dense_channels=8)
+    inputs = _inputs()
+    for placement, changed, same in (('laterals', [2, 3, 4], [5, 6]),
+                                     ('skips', [0, 1], [2, 3, 4, 5, 6])):
+        torch.manual_seed(0)
+        neck = DenseFPN(IN_CHANNELS, 16, attention_gates=placement, **kwargs)
+        neck.init_weights()
+        gates = neck.fpn_gates if placement == 'laterals' else \
+            neck.dense_gates
+        with torch.no_grad():
+            open_outs = neck(inputs)
+            for gate in gates:  # close every gate: alpha = 0
+                gate.psi.conv.weight.zero_()
+                gate.psi.conv.bias.fill_(-1e4)
+            closed_outs = neck(inputs)
+        for i in changed:
+            assert not torch.allclose(open_outs[i], closed_outs[i]), i
+        for i in same:
+            torch.testing.assert_close(open_outs[i], closed_outs[i])
+
+
+def test_gate_placement_errors():
+    with pytest.raises(ValueError, match='does not say where'):
+        DenseFPN(IN_CHANNELS, 16, stem_channels=4, attention_gates=True)
+    with pytest.raises(ValueError, match='unknown attention gate'):
+        DenseFPN(IN_CHANNELS, 16, stem_channels=4, attention_gates='pyramid')
 
 
 def test_dense_channels_default_and_odd_sizes():

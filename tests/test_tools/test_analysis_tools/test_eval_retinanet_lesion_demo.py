@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mmlesion.testing import repo_root, shared_data_root
+from mmlesion.testing import get_config, repo_root, shared_data_root
 
 
 def _load_tool():
@@ -20,7 +20,13 @@ def _load_tool():
 def test_rows_and_shared_schedule(tmp_path):
     tool = _load_tool()
     labels = [label for label, _ in tool.TABLE1_DEMO_ROWS]
-    assert labels == list(tool.PAPER_TABLE1)
+    assert labels[:4] == list(tool.PAPER_TABLE1)
+    # the fifth row: the other attention-gate placement (issue 10, item 8)
+    gates = [
+        get_config(config).model.neck.get('attention_gates')
+        for _, config in tool.TABLE1_DEMO_ROWS[2:]
+    ]
+    assert gates == [(), 'laterals', 'skips']
     cfgs = [
         tool.prepare_cfg(
             config,
@@ -40,8 +46,10 @@ def test_table_format():
     tool = _load_tool()
     metrics = {f'froc/sens@{r}': 0.5 for r in tool.FP_RATES}
     metrics['froc/mean@0.5-4'] = 0.5
+    metrics['froc/mAP@0.5'] = 0.125
     table = tool.format_table({'original RetinaNet': metrics})
     assert '50.00' in table and '90.77' in table  # ours and the paper's
+    assert '12.50' in table and 'mAP@0.5' in table
 
 
 def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):

@@ -40,7 +40,23 @@ class RTMBBoxHead(ALBBBoxHead):
       start from their initialisation and everything else (3x3 conv, ALB,
       ALBr) from the pretrained weights. Without such a checkpoint a frozen
       classifier is a fixed random projection; set ``freeze_binary_cls=False``
-      to learn it through ``f_E``.
+      to learn it.
+    * **Supervision of a learnt binary classifier** (``loss_binary_cls``,
+      the single-class "+RTM" rows of Tables 1, 2 and 5, where
+      ``freeze_binary_cls=False``): the paper's "FC 2-cls" is "the original
+      binary classifier", i.e. a lesion-vs-background RoI classifier whose
+      weights are the category embeddings ``M`` and whose softmax scores are
+      ``Gamma_s``. Trained only through ``f_E`` its two rows need not mean
+      "lesion" and "background" at all. It is therefore trained as the
+      detector's own binary classifier is: softmax cross-entropy on the same
+      sampled RoIs and targets as ``loss_cls`` (label 0 = lesion of any
+      class, 1 = background, mmdet's order; same label weights, averaged
+      over the sampled RoIs), logged as ``loss_binary_cls``. It is computed
+      only when the classifier is trainable; ``loss_binary_cls=None``
+      restores the unsupervised variant. With ``num_classes=1`` its targets
+      equal those of ``fc_cls``, which keeps ``M`` and ``Gamma_s`` the
+      lesion-vs-background embedding that the multi-type fine-tuning then
+      transfers.
 
     Args:
         rtm_channels (int): size of ``f_E`` (the paper's ``E`` = 128).
@@ -48,6 +64,10 @@ class RTMBBoxHead(ALBBBoxHead):
             background).
         freeze_binary_cls (bool): freeze the binary classifier. Defaults to
             True.
+        loss_binary_cls (dict, optional): loss of a trainable binary
+            classifier (see above). Defaults to softmax
+            ``CrossEntropyLoss`` with weight 1.0; None disables it. Ignored
+            when the classifier is frozen.
         *args, **kwargs: :class:`ALBBBoxHead` arguments.
     """
 
@@ -56,6 +76,10 @@ class RTMBBoxHead(ALBBBoxHead):
                  rtm_channels: int = 128,
                  num_embeddings: int = 2,
                  freeze_binary_cls: bool = True,
+                 loss_binary_cls: Optional[dict] = dict(
+                     type='CrossEntropyLoss',
+                     use_sigmoid=False,
+                     loss_weight=1.0),
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not self._graph_ops:
@@ -72,6 +96,17 @@ class RTMBBoxHead(ALBBBoxHead):
             num_embeddings=num_embeddings,
             freeze_classifier=freeze_binary_cls)
         self._build_predictors(self.out_channels + rtm_channels)
+        self.loss_binary_cls = None
+        if loss_binary_cls is not None and not freeze_binary_cls:
+            if num_embeddings != 2:
+                raise ValueError(
+                    'RTMBBoxHead: loss_binary_cls supervises a lesion-vs-'
+                    f'background classifier (num_embeddings=2), got '
+                    f'num_embeddings={num_embeddings}; set '
+                    'loss_binary_cls=None')
+            self.loss_binary_cls = MODELS.build(loss_binary_cls)
+        # Binary scores of the last training forward, consumed by loss().
+        self._binary_score: Optional[Tensor] = None
 
     def _live_graphs(self) -> List[Tensor]:
         return self._mean_graph(
@@ -91,12 +126,55 @@ class RTMBBoxHead(ALBBBoxHead):
             ``bbox_pred``.
         """
         feats = self.forward_features(x, num_rois)
-        f_e = self.rtm(feats, self._live_graphs(),
-                       self._check_num_rois(x, num_rois))
+        f_e, binary_score = self.rtm(
+            feats,
+            self._live_graphs(),
+            self._check_num_rois(x, num_rois),
+            return_scores=True)
+        supervise = self.training and self.loss_binary_cls is not None
+        self._binary_score = binary_score if supervise else None
         feats = torch.cat([feats, f_e], dim=1)
         cls_score = self.fc_cls(feats) if self.with_cls else None
         bbox_pred = self.fc_reg(feats) if self.with_reg else None
         return cls_score, bbox_pred
+
+    def loss(self,
+             cls_score: Tensor,
+             bbox_pred: Tensor,
+             rois: Tensor,
+             labels: Tensor,
+             label_weights: Tensor,
+             bbox_targets: Tensor,
+             bbox_weights: Tensor,
+             reduction_override: Optional[str] = None) -> dict:
+        """mmdet's box losses plus ``loss_binary_cls`` (see the class doc).
+
+        Args: as :meth:`mmdet.models.roi_heads.BBoxHead.loss`.
+
+        Returns:
+            dict[str, Tensor]: ``loss_cls``, ``acc``, ``loss_bbox`` and, when
+            the binary classifier is trained, ``loss_binary_cls``.
+        """
+        losses = super().loss(cls_score, bbox_pred, rois, labels,
+                              label_weights, bbox_targets, bbox_weights,
+                              reduction_override)
+        binary_score, self._binary_score = self._binary_score, None
+        if binary_score is None:
+            return losses
+        if binary_score.size(0) != labels.size(0):
+            raise ValueError(
+                f'RTMBBoxHead: {binary_score.size(0)} binary scores from the '
+                f'last forward but {labels.size(0)} RoI targets; call loss() '
+                'right after the training forward of the same RoIs')
+        binary_labels = (labels >= self.num_classes).long()
+        avg_factor = max(float((label_weights > 0).sum()), 1.0)
+        losses['loss_binary_cls'] = self.loss_binary_cls(
+            binary_score,
+            binary_labels,
+            label_weights,
+            avg_factor=avg_factor,
+            reduction_override=reduction_override)
+        return losses
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
                               **kwargs) -> None:

@@ -98,3 +98,66 @@ def test_loads_binary_classifier_from_single_class_checkpoint():
     head2 = MODELS.build(_cfg())
     head2.load_state_dict(head.state_dict())
     assert torch.equal(head2.fc_cls.weight, head.fc_cls.weight)
+
+
+def _train_step_losses(head, labels):
+    head.train()
+    cls_score, bbox_pred = head(_feats(), num_rois=[3, 2])
+    n = labels.numel()
+    rois = torch.zeros(n, 5)
+    return head.loss(cls_score, bbox_pred, rois, labels, torch.ones(n),
+                     torch.zeros(n, 4), torch.zeros(n, 4))
+
+
+def test_single_class_binary_classifier_is_supervised():
+    """Single-class "+RTM" rows: the learnt FC 2-cls (M, Gamma_s) gets its
+    own lesion-vs-background loss and gradients from it."""
+    torch.manual_seed(0)
+    head = MODELS.build(_cfg(num_classes=1, freeze_binary_cls=False))
+    head.init_weights()
+    labels = torch.tensor([0, 1, 0, 1, 1])  # 1 = background
+    losses = _train_step_losses(head, labels)
+    assert 'loss_binary_cls' in losses
+    loss = losses['loss_binary_cls']
+    assert torch.isfinite(loss) and loss > 0
+    # At initialisation (std 0.01 classifier) the loss is about ln 2.
+    assert abs(float(loss) - 0.693) < 0.05
+    head.zero_grad()
+    loss.backward()
+    grad = head.rtm.binary_cls.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    # The scores were consumed: nothing with a graph stays on the module.
+    assert head._binary_score is None
+    copy.deepcopy(head)
+
+
+def test_binary_loss_targets_are_lesion_vs_background():
+    """Multi-type labels collapse to lesion (0) vs background (1): a
+    classifier that separates them perfectly has ~zero loss."""
+    head = MODELS.build(_cfg(num_classes=8, freeze_binary_cls=False))
+    labels = torch.tensor([0, 8, 3, 8, 7])
+    head.train()
+    cls_score, bbox_pred = head(_feats(), num_rois=[3, 2])
+    is_bg = (labels == 8).float()
+    head._binary_score = torch.stack([(1 - is_bg) * 20, is_bg * 20], dim=1)
+    n = labels.numel()
+    losses = head.loss(cls_score, bbox_pred, torch.zeros(n, 5), labels,
+                       torch.ones(n), torch.zeros(n, 4), torch.zeros(n, 4))
+    assert float(losses['loss_binary_cls']) < 1e-6
+    head._binary_score = torch.stack([is_bg * 20, (1 - is_bg) * 20], dim=1)
+    losses = head.loss(cls_score, bbox_pred, torch.zeros(n, 5), labels,
+                       torch.ones(n), torch.zeros(n, 4), torch.zeros(n, 4))
+    assert float(losses['loss_binary_cls']) > 10
+
+
+def test_no_binary_loss_when_frozen_or_disabled():
+    labels = torch.tensor([0, 8, 3, 8, 7])
+    frozen = MODELS.build(_cfg())  # multi-type fine-tuning: frozen M
+    assert 'loss_binary_cls' not in _train_step_losses(frozen, labels)
+    off = MODELS.build(_cfg(freeze_binary_cls=False, loss_binary_cls=None))
+    assert 'loss_binary_cls' not in _train_step_losses(off, labels)
+    off.eval()
+    off(_feats(), num_rois=[3, 2])
+    assert off._binary_score is None
+    with pytest.raises(ValueError, match='num_embeddings'):
+        MODELS.build(_cfg(freeze_binary_cls=False, num_embeddings=3))

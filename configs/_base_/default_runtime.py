@@ -1,0 +1,8 @@
+# mmdet's runtime (hooks, logger, visualizer, env) with mmlesion's
+# HeadlineLogProcessor: the validation / test log line shows the headline
+# FROC numbers and COCO mAP; the ~100 breakdown keys of FROCMetric stay in
+# the scalars (vis_data/scalars.json), froc_detections.json and the curve.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+log_processor = dict(
+    type='HeadlineLogProcessor', window_size=50, by_epoch=True)

@@ -1,0 +1,16 @@
+# LENS Table I baseline: MULAN's detector (configs/_base_/models/
+# mulan_densenet121_fpn.py) on DeepLesion, with the same data, optimiser and
+# schedule as the LENS rows.
+_base_ = [
+    '../_base_/models/mulan_densenet121_fpn.py',
+    '../_base_/datasets/lens_multi_9slice.py',
+    '../_base_/schedules/schedule_lens_radam_8e.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+train_dataloader = dict(
+    dataset=dict(
+        datasets=[{{_base_.deeplesion_train}}],
+        dataset_names=['deeplesion']))

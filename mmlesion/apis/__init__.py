@@ -1,0 +1,18 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""High-level APIs: running trained detectors on CT scans."""
+from .hard_region_mining import (find_hard_regions,  # noqa: F401
+                                 training_scans_cfg)
+from .series_inference import (iter_series_slices, load_lens_and_train_set,
+                               predict_series_3d)
+from .volume_inference import (VolumeInferenceSettings, detect_slices,
+                               infer_volume, prepare_volume,
+                               run_volume_inference,
+                               volume_settings_from_config,
+                               write_volume_results)
+
+__all__ = [
+    'find_hard_regions', 'training_scans_cfg', 'VolumeInferenceSettings',
+    'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
+    'volume_settings_from_config', 'write_volume_results',
+    'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d'
+]

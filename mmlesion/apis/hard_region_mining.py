@@ -1,0 +1,127 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Find the hard regions of the training scans with a trained 3D detector
+(one round of Anchor Based Sampling, 3D Aggregated Faster R-CNN Sec. IV-C).
+"""
+import copy
+from typing import List, Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
+from mmengine.utils import track_iter_progress
+
+from mmdet.registry import DATASETS, MODELS
+from ..evaluation.functional.hard_regions import scan_hard_regions
+
+
+def training_scans_cfg(cfg: Config) -> ConfigDict:
+    """The training dataset of a config, read whole-scan.
+
+    Unwraps dataset wrappers (``RepeatDataset``, ``ClassBalancedDataset``:
+    their inner ``dataset``), keeps the training split (e.g. the folds of
+    ``CrossValVolumeDataset``), and replaces the training pipeline (random
+    crops) with the test pipeline (whole scans, the same loading and
+    windowing). Scans without nodules stay (``filter_cfg=None``): they are
+    where many hard negatives are.
+
+    Args:
+        cfg (Config): a 3D detector config.
+
+    Returns:
+        ConfigDict: a dataset config.
+    """
+    ds = cfg.train_dataloader.dataset
+    while 'dataset' in ds:
+        ds = ds.dataset
+    if 'datasets' in ds:
+        raise ValueError(
+            f"find_hard_regions: the training dataset is a {ds.get('type')} "
+            f'of several datasets; mine each one with its own config')
+    ds = copy.deepcopy(ds)
+    ds.pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    ds.filter_cfg = None
+    ds.test_mode = False
+    return ds
+
+
+def find_hard_regions(cfg: Config,
+                      checkpoint: Optional[str],
+                      device: str = 'cpu',
+                      max_scans: Optional[int] = None,
+                      neg_score_thr: float = 0.5,
+                      pos_score_thr: float = 0.5,
+                      max_negatives: Optional[int] = 20) -> List[dict]:
+    """Run a trained model over every training scan and list its hard
+    regions.
+
+    Each scan is predicted whole (the model's sliding windows and duplicate
+    merging, ``test_cfg``), its detections matched to its nodules with
+    :func:`~mmlesion.evaluation.functional.hard_regions.scan_hard_regions`
+    (see there for what is hard).
+
+    Args:
+        cfg (Config): the config of the trained round.
+        checkpoint (str, optional): its weights (None: the config's init,
+            e.g. for tests).
+        device (str): device.
+        max_scans (int, optional): stop after this many scans.
+        neg_score_thr (float): minimum score of a hard negative.
+        pos_score_thr (float): nodules scored below this are hard.
+        max_negatives (int, optional): hard negatives kept per scan.
+
+    Returns:
+        list[dict]: one entry per scan in the format of
+        :mod:`mmlesion.datasets.hard_regions`.
+    """
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
+                                                      'mmdet')):
+        model_cfg = copy.deepcopy(cfg.model)
+        # one progress bar over the scans instead of one per scan
+        model_cfg.setdefault('test_cfg', ConfigDict())['show_progress'] = \
+            False
+        model = MODELS.build(model_cfg)
+        if checkpoint:
+            load_checkpoint(model, checkpoint, map_location='cpu')
+        model.to(device).eval()
+        dataset = DATASETS.build(training_scans_cfg(cfg))
+    n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
+    entries = []
+    for idx in track_iter_progress(range(n)):
+        info = dataset.get_data_info(idx)
+        data = dataset[idx]
+        with torch.no_grad():
+            sample = model.test_step(
+                dict(inputs=[data['inputs']],
+                     data_samples=[data['data_samples']]))[0]
+        meta = sample.metainfo
+        where = f"{info.get('img_path')} (scan {info.get('img_id')})"
+        missing = [k for k in ('spacing_zyx', 'origin_xyz', 'direction')
+                   if k not in meta]
+        if missing:
+            raise KeyError(f'{where}: metainfo lacks {missing}; pack the '
+                           f'test pipeline with PackVolumeDetInputs')
+        direction = np.asarray(meta['direction'], np.float64).reshape(9)
+        regions = scan_hard_regions(
+            sample.pred_instances.bboxes.cpu().numpy(),
+            sample.pred_instances.scores.cpu().numpy(),
+            meta['spacing_zyx'], meta['origin_xyz'], direction,
+            info.get('instances', []), neg_score_thr, pos_score_thr,
+            max_negatives, where)
+        entries.append(dict(
+            id=str(info['img_id']),
+            series_uid=info.get('series_uid'),
+            img_path=str(info.get('img_path')),
+            shape_zyx=[int(s) for s in meta['img_shape']],
+            spacing_zyx=[float(s) for s in meta['spacing_zyx']],
+            origin_xyz=[float(s) for s in meta['origin_xyz']],
+            direction=[float(v) for v in direction],
+            regions=regions))
+    kinds = [r['kind'] for e in entries for r in e['regions']]
+    print_log(
+        f'find_hard_regions: {len(entries)} scans, '
+        f"{kinds.count('hard_negative')} hard negatives, "
+        f"{kinds.count('hard_positive')} hard positives", logger='current')
+    return entries

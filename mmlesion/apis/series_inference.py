@@ -1,0 +1,160 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Slice-by-slice inference over whole DeepLesion-layout series, and LENS's
+2D -> 3D stacking of the fused predictions (Yan et al., TMI 2020, Sec. IV-C:
+"stack the predicted 2D boxes to 3D ones if the IoU of two 2D boxes in
+consecutive slices is greater than theta")."""
+import copy
+import os
+import os.path as osp
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+from mmengine.dataset import BaseDataset
+from mmengine.utils import ProgressBar
+
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
+
+def _stored_slices(series_dir: str) -> List[int]:
+    out = []
+    for name in os.listdir(series_dir):
+        stem, ext = osp.splitext(name)
+        if ext == '.png' and stem.isdigit():
+            out.append(int(stem))
+    return sorted(out)
+
+
+def iter_series_slices(
+    dataset: BaseDataset,
+    max_offset: Optional[int] = None,
+    show_progress: bool = True
+) -> Iterator[Tuple[str, int, dict, bool, dict]]:
+    """Every stored slice of every series of a DeepLesion-layout dataset,
+    through the dataset's pipeline.
+
+    Args:
+        dataset (DeepLesionDataset): built with a test pipeline ending in
+            ``PackDetInputs``.
+        max_offset (int, optional): only slices at most this many slices
+            from a key slice of the series.
+        show_progress (bool): mmengine progress bar.
+
+    Yields:
+        tuple: (series_dir, slice index, the series' data_info used as
+        template (the key slice's own when the slice is a key slice),
+        whether it is a key slice, the packed pipeline output).
+    """
+    by_series: Dict[str, List[dict]] = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        by_series.setdefault(info['series_dir'], []).append(info)
+    plan = []
+    for series_dir, infos in by_series.items():
+        keys = {int(i['key_slice']): i for i in infos}
+        for z in _stored_slices(series_dir):
+            if max_offset is not None and min(
+                    abs(z - k) for k in keys) > max_offset:
+                continue
+            plan.append((series_dir, z, keys.get(z, infos[0]), z in keys))
+    bar = ProgressBar(len(plan)) if show_progress and plan else None
+    for series_dir, z, template, is_key in plan:
+        item = copy.deepcopy(template)
+        item.update(
+            img_path=osp.join(series_dir, f'{z:03d}.png'), key_slice=z)
+        if not is_key:
+            item['instances'] = []
+        yield series_dir, z, template, is_key, dataset.pipeline(item)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print()
+
+
+@torch.no_grad()
+def predict_series_3d(model: torch.nn.Module,
+                      dataset: BaseDataset,
+                      iou_thr: float = 0.5,
+                      max_offset: Optional[int] = None,
+                      score_thr: float = 0.,
+                      show_progress: bool = True) -> Dict[str, List[dict]]:
+    """Predict every stored slice (``model.test_step``: for LENS the fused
+    experts of ``test_cfg.expert_fusion``) and stack the 2D boxes into 3D
+    findings with :func:`stack_slice_boxes`.
+
+    Returns:
+        dict: series folder name -> findings (``bbox_3d`` = [x1, y1, z1,
+        x2, y2, z2] with z in slice indices, ``score``, ``slice_range``,
+        ``boxes_2d``), as :func:`stack_slice_boxes` returns them.
+    """
+    model.eval()
+    per_series: Dict[str, Tuple[list, list, list]] = {}
+    for series_dir, z, _, _, packed in iter_series_slices(
+            dataset, max_offset, show_progress):
+        (res, ) = model.test_step(
+            dict(inputs=[packed['inputs']],
+                 data_samples=[packed['data_samples']]))
+        pred = res.pred_instances
+        zs, bs, ss = per_series.setdefault(
+            osp.basename(osp.normpath(series_dir)), ([], [], []))
+        zs.append(z)
+        bs.append(pred.bboxes.cpu().numpy().reshape(-1, 4))
+        ss.append(pred.scores.cpu().numpy().reshape(-1))
+    return {
+        name: stack_slice_boxes(zs, bs, ss, iou_thr=iou_thr,
+                                score_thr=score_thr)
+        for name, (zs, bs, ss) in per_series.items()
+    }
+
+
+def load_lens_and_train_set(config: str,
+                            checkpoint: Optional[str],
+                            dataset_index: int = 0,
+                            cfg_options: Optional[dict] = None) -> tuple:
+    """A LENS model with its weights and one of its training datasets, read
+    with the config's test pipeline (the tools of steps 2 and 5).
+
+    Args:
+        config (str): a LENS config (its ``train_dataloader.dataset`` a
+            ``LENSMultiDataset``).
+        checkpoint (str, optional): weights to load.
+        dataset_index (int): which dataset of the multi-dataset.
+        cfg_options (dict, optional): overrides (``--cfg-options``).
+
+    Returns:
+        tuple: (Config, model, DeepLesionDataset).
+
+    Raises:
+        ValueError: the config is not a LENS multi-dataset config or the
+            index is out of range.
+    """
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.runner import load_checkpoint
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    train_ds = cfg.train_dataloader.dataset
+    if train_ds.get('type') != 'LENSMultiDataset':
+        raise ValueError(f"{config}: train_dataloader.dataset is a "
+                         f"{train_ds.get('type')}, not a LENSMultiDataset")
+    n = len(train_ds.datasets)
+    if not 0 <= dataset_index < n:
+        raise ValueError(f'dataset index {dataset_index} outside [0, {n}) '
+                         f'of {config}')
+    ds_cfg = copy.deepcopy(train_ds.datasets[dataset_index])
+    ds_cfg.update(
+        type='DeepLesionDataset',
+        test_mode=True,
+        pipeline=copy.deepcopy(cfg.test_dataloader.dataset.pipeline))
+    for key in ('mined_ann_file', 'use_negatives'):
+        ds_cfg.pop(key, None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(ds_cfg)
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    if torch.cuda.is_available():
+        model = model.cuda()
+    return cfg, model, dataset

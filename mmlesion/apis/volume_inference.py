@@ -1,0 +1,533 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Run a 2.5D lesion detector on a whole CT scan and stack its boxes in 3D.
+
+The steps (``tools/infer_volume.py`` is a thin CLI over them):
+
+1. :func:`volume_settings_from_config` reads the detector's input
+   convention from its config's **test pipeline**: the number of slices and
+   their interval (``LoadDeepLesionSlices``), the HU clamp, the window
+   (``WindowHU``) and the pixel spacing (``ResampleToSpacing``; configs
+   without it get ``pixel_spacing`` from the caller, else 0.8 mm, the
+   DeepLesion slices at 512 px that LENS Sec. IV-A resamples to). The
+   pipeline itself is kept, with its loader replaced by
+   :class:`~mmlesion.datasets.transforms.LoadVolumeSlices` (channels taken
+   from the in-memory volume) and its fixed-size resizes and annotation
+   loading removed (the volume is resampled to the pixel spacing instead:
+   a ``Resize`` to 512 px assumes DeepLesion's 512 px slices).
+2. :func:`prepare_volume` resamples the scan (SimpleITK, through
+   :func:`~mmlesion.datasets.volumes.resample_volume`) to
+   ``(interval, pixel_spacing, pixel_spacing)`` mm, so each slice's
+   neighbours are the next slices.
+3. :func:`detect_slices` runs the detector over all slices in batches
+   (``model.test_step``: the config's data preprocessor and test_cfg), with
+   a progress bar, and returns each slice's boxes in continuous voxel
+   coordinates of the resampled volume (mmdet's pixel ``i`` spans
+   ``[i, i + 1)``; SimpleITK's voxel ``i`` spans ``[i - 0.5, i + 0.5]``:
+   boxes are shifted by -0.5).
+4. :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links them
+   into 3D findings (PROTOCOLS §2: IoU > 0.5 on consecutive slices,
+   score-weighted x, y).
+5. :func:`infer_volume` maps every finding to the original scan's voxels
+   (:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and to world
+   coordinates; :func:`write_volume_results` writes the JSON, the LUNA16
+   candidates CSV, the pictures and the HTML report.
+"""
+import copy
+import csv
+import json
+import logging
+import os.path as osp
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MMLogger, print_log
+
+from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
+                                       load_ct_volume, resample_boxes_3d,
+                                       resample_volume)
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
+#: Pixel spacing used when the config has no ``ResampleToSpacing``: the
+#: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
+DEFAULT_PIXEL_SPACING = 0.8
+
+#: Test-pipeline transforms dropped for volumes (see the module doc).
+_DROPPED = ('Resize', 'RandomResize', 'FixShapeResize', 'LoadAnnotations',
+            'RandomFlip', 'LoadRecistPoints')
+
+#: Header of the LUNA16 candidates file (the official evaluation script's
+#: input).
+CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                     'probability')
+
+
+@dataclass
+class VolumeInferenceSettings:
+    """How a 2.5D config wants its input, read from its test pipeline.
+
+    Args:
+        num_slices (int): input slices (channels).
+        interval_mm (float): distance between them.
+        pixel_spacing (float): in-plane mm/px the detector expects.
+        window (tuple, optional): ``WindowHU`` window (also used for the
+            pictures); None if the pipeline has none.
+        pipeline (list[dict]): the test pipeline for volume slices.
+        pixel_spacing_source (str): where ``pixel_spacing`` came from.
+    """
+    num_slices: int
+    interval_mm: float
+    pixel_spacing: float
+    window: Optional[Tuple[float, float]]
+    pipeline: List[dict] = field(default_factory=list)
+    pixel_spacing_source: str = 'config'
+
+
+def _test_pipeline(cfg: Config) -> list:
+    for path in ('test_dataloader.dataset.pipeline', 'test_pipeline',
+                 'val_dataloader.dataset.pipeline'):
+        node = cfg
+        for key in path.split('.'):
+            node = node.get(key) if hasattr(node, 'get') else None
+            if node is None:
+                break
+        if node:
+            return list(copy.deepcopy(node))
+    return []
+
+
+def volume_settings_from_config(
+        cfg: Config,
+        pixel_spacing: Optional[float] = None,
+        cfg_name: str = '<config>') -> VolumeInferenceSettings:
+    """Read a 2.5D config's input convention (see the module doc).
+
+    Args:
+        cfg (Config): the detector's config.
+        pixel_spacing (float, optional): in-plane spacing (mm/px) to use;
+            default: the pipeline's ``ResampleToSpacing``, else
+            :data:`DEFAULT_PIXEL_SPACING` (with a warning).
+        cfg_name (str): named in errors.
+
+    Returns:
+        VolumeInferenceSettings: the settings and the volume pipeline.
+
+    Raises:
+        ValueError: the config's test pipeline has no
+            ``LoadDeepLesionSlices`` (not a 2.5D config), or a bad spacing.
+    """
+    pipeline = _test_pipeline(cfg)
+    types = [t.get('type') for t in pipeline]
+    if 'LoadDeepLesionSlices' not in types:
+        raise ValueError(
+            f'{cfg_name}: not a 2.5D config: its test pipeline '
+            f'({types or "none found"}) has no LoadDeepLesionSlices, so '
+            'the number of slices and their interval are unknown')
+    pos = types.index('LoadDeepLesionSlices')
+    loader = pipeline[pos]
+    num_slices = int(loader.get('num_slices', 3))
+    interval = float(loader.get('interval_mm', 2.))
+    hu_clip = loader.get('hu_clip', (-1024., 3071.))
+    out = [dict(type='LoadVolumeSlices', num_slices=num_slices,
+                interval_mm=interval, hu_clip=hu_clip)]
+    window, resample_spacing = None, None
+    for t in pipeline[pos + 1:]:
+        if t['type'] in _DROPPED:
+            continue
+        t = dict(t)
+        if t['type'] == 'WindowHU':
+            window = tuple(float(v) for v in t.get('window',
+                                                   (-1024., 1050.)))
+        elif t['type'] == 'ResampleToSpacing':
+            resample_spacing = float(t.get('spacing', .8))
+        elif t['type'] == 'PackDetInputs' and 'meta_keys' in t:
+            # ClipBlackBorder's offset must come back with the predictions
+            t['meta_keys'] = tuple(t['meta_keys']) + ('crop_offset', )
+        out.append(t)
+    source = 'argument'
+    if pixel_spacing is None:
+        if resample_spacing is not None:
+            pixel_spacing, source = resample_spacing, 'ResampleToSpacing'
+        else:
+            pixel_spacing, source = DEFAULT_PIXEL_SPACING, 'default'
+            print_log(
+                f'{cfg_name}: the test pipeline has no ResampleToSpacing; '
+                f'slices are resampled to {DEFAULT_PIXEL_SPACING} mm/px '
+                '(DeepLesion at 512 px). Pass the pixel spacing the model '
+                'was trained at if it differs (e.g. --pixel-spacing 1.4 '
+                'for the demo DeepLesion set)',
+                logger='current', level=logging.WARNING)
+    if not (np.isfinite(pixel_spacing) and pixel_spacing > 0):
+        raise ValueError(f'pixel_spacing must be > 0 mm, got '
+                         f'{pixel_spacing}')
+    return VolumeInferenceSettings(
+        num_slices=num_slices, interval_mm=interval,
+        pixel_spacing=float(pixel_spacing), window=window, pipeline=out,
+        pixel_spacing_source=source)
+
+
+def prepare_volume(volume: CTVolume,
+                   settings: VolumeInferenceSettings) -> CTVolume:
+    """Resample a scan to the detector's slice interval and pixel spacing.
+
+    Args:
+        volume (CTVolume): the scan.
+        settings (VolumeInferenceSettings): the detector's convention.
+
+    Returns:
+        CTVolume: the resampled scan (SimpleITK, linear, -1024 outside).
+    """
+    ps = settings.pixel_spacing
+    return resample_volume(volume, (settings.interval_mm, ps, ps))
+
+
+def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
+    """The settings' pipeline, built from mmdet's ``TRANSFORMS`` registry
+    (whatever the current default scope)."""
+    from mmdet.registry import TRANSFORMS
+    return Compose([TRANSFORMS.build(t) for t in settings.pipeline])
+
+
+@torch.no_grad()
+def detect_slices(model: torch.nn.Module,
+                  volume: CTVolume,
+                  settings: VolumeInferenceSettings,
+                  batch_size: int = 4,
+                  show_progress: bool = True) -> Tuple[list, list]:
+    """Run a 2.5D detector on every slice of a (resampled) volume.
+
+    Args:
+        model (nn.Module): an mmdet detector (e.g. from
+            :func:`mmdet.apis.init_detector`), in eval mode.
+        volume (CTVolume): the volume at the detector's spacing
+            (:func:`prepare_volume`).
+        settings (VolumeInferenceSettings): its pipeline.
+        batch_size (int): slices per forward pass. Defaults to 4.
+        show_progress (bool): mmengine progress bar over the slices.
+
+    Returns:
+        tuple: per slice ``z`` an (n, 4) float64 array of boxes
+        ``[x1, y1, x2, y2]`` in continuous voxel coordinates of ``volume``
+        and an (n,) array of scores.
+    """
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    pipeline = build_volume_pipeline(settings)
+    array = np.ascontiguousarray(volume.array, dtype=np.float32)
+    depth = array.shape[0]
+    path = str(volume.meta.get('path', '<volume>'))
+    stem = osp.basename(path.rstrip('/'))
+    all_boxes: List[np.ndarray] = []
+    all_scores: List[np.ndarray] = []
+    progress = None
+    if show_progress:
+        from mmengine.utils import ProgressBar
+        progress = ProgressBar(depth, file=sys.stdout)
+    for start in range(0, depth, batch_size):
+        samples = []
+        for z in range(start, min(start + batch_size, depth)):
+            samples.append(pipeline(dict(
+                volume=array, key_slice=z,
+                slice_interval=float(volume.spacing_zyx[0]),
+                spacing=float(volume.spacing_zyx[2]), img_path=path,
+                img_id=f'{stem}#{z}', instances=[],
+                scale_factor=(1., 1.))))
+        outputs = model.test_step(pseudo_collate(samples))
+        for out in outputs:
+            pred = out.pred_instances
+            boxes = pred.bboxes.detach().cpu().numpy().astype(np.float64)
+            scores = pred.scores.detach().cpu().numpy().astype(np.float64)
+            dx, dy = out.metainfo.get('crop_offset', (0., 0.))
+            boxes = boxes + np.array([dx, dy, dx, dy]) - .5
+            all_boxes.append(boxes.reshape(-1, 4))
+            all_scores.append(scores.reshape(-1))
+            if progress is not None:
+                progress.update()
+    if progress is not None:
+        progress.file.write('\n')
+    return all_boxes, all_scores
+
+
+def _geometry(volume: CTVolume) -> dict:
+    return dict(shape_zyx=list(volume.shape_zyx),
+                spacing_zyx=[float(v) for v in volume.spacing_zyx],
+                origin_xyz=[float(v) for v in volume.origin_xyz],
+                direction=[float(v) for v in volume.direction.ravel()])
+
+
+def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:
+    """World axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] of boxes."""
+    if not len(boxes):
+        return np.zeros((0, 6))
+    x1, y1, z1, x2, y2, z2 = np.asarray(boxes, np.float64).T
+    corners = np.stack([
+        np.stack([z, y, x], axis=1) for z in (z1, z2) for y in (y1, y2)
+        for x in (x1, x2)
+    ], axis=1)  # (N, 8, 3)
+    world = volume.voxel_to_world(corners.reshape(-1, 3)).reshape(-1, 8, 3)
+    return np.concatenate([world.min(1), world.max(1)], axis=1)
+
+
+def infer_volume(model: torch.nn.Module,
+                 volume: CTVolume,
+                 settings: VolumeInferenceSettings,
+                 batch_size: int = 4,
+                 score_thr: float = .05,
+                 iou_thr: float = .5,
+                 max_gap: int = 0,
+                 min_slices: int = 1,
+                 show_progress: bool = True) -> dict:
+    """Detect lesions in a CT scan: resample, detect per slice, stack.
+
+    Args:
+        model (nn.Module): a 2.5D mmdet detector in eval mode.
+        volume (CTVolume): the scan (:func:`load_ct_volume`).
+        settings (VolumeInferenceSettings): from
+            :func:`volume_settings_from_config`.
+        batch_size (int): slices per forward pass.
+        score_thr (float): 2D boxes below it are not stacked.
+        iou_thr (float): stacking IoU threshold (PROTOCOLS §2: 0.5).
+        max_gap (int): missing slices a finding may bridge.
+        min_slices (int): findings spanning fewer slices are dropped.
+        show_progress (bool): show a progress bar.
+
+    Returns:
+        dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
+        in the original scan, ``bbox_voxel_resampled``, ``bbox_world``
+        (axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] mm),
+        ``center_world``, ``diameter_mm`` (largest in-plane extent),
+        ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
+        ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
+        its continuous voxels, score)); the geometry of both volumes,
+        ``settings``, ``num_slices``, ``detect_seconds`` and
+        ``slices_per_second``; and ``resampled`` (the resampled
+        :class:`CTVolume`, for pictures; not serialised).
+    """
+    resampled = prepare_volume(volume, settings)
+    start = time.perf_counter()
+    boxes, scores = detect_slices(model, resampled, settings, batch_size,
+                                  show_progress)
+    seconds = time.perf_counter() - start
+    findings = stack_slice_boxes(
+        list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
+        max_gap=max_gap, score_thr=score_thr, min_slices=min_slices)
+    boxes_rs = np.array([f['bbox_3d'] for f in findings]).reshape(-1, 6)
+    boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
+    world_boxes = _world_box(resampled, boxes_rs)
+    centres = resampled.voxel_to_world(
+        np.stack([(boxes_rs[:, 2] + boxes_rs[:, 5]) / 2,
+                  (boxes_rs[:, 1] + boxes_rs[:, 4]) / 2,
+                  (boxes_rs[:, 0] + boxes_rs[:, 3]) / 2],
+                 axis=1)) if len(boxes_rs) else np.zeros((0, 3))
+    sz, sy, sx = resampled.spacing_zyx
+    out = []
+    for i, f in enumerate(findings):
+        b = boxes_rs[i]
+        ob = boxes_orig[i]
+        out.append(dict(
+            id=i + 1, score=round(f['score'], 6),
+            center_world=[round(float(v), 3) for v in centres[i]],
+            bbox_world=[round(float(v), 3) for v in world_boxes[i]],
+            bbox_voxel=[round(float(v), 3) for v in ob],
+            bbox_voxel_resampled=[round(float(v), 3) for v in b],
+            diameter_mm=round(float(max((b[3] - b[0]) * sx,
+                                        (b[4] - b[1]) * sy)), 2),
+            slice_range=list(f['slice_range']), key_slice=f['key_slice'],
+            slice_range_original=[
+                max(int(np.floor(ob[2] + .5)), 0),
+                min(int(np.ceil(ob[5] - .5)), volume.shape_zyx[0] - 1)
+            ],
+            boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
+                           score=round(s, 6))
+                      for z, box, s in f['boxes_2d']]))
+    path = volume.meta.get('path')
+    series_uid = volume.series_uid
+    if series_uid is None and volume.meta.get('format') == 'dicom_series':
+        uids = list_dicom_series(path)  # the folder's one series
+        series_uid = uids[0] if len(uids) == 1 and uids[0] else None
+    if series_uid is None:  # NIfTI: the file name without extensions
+        series_uid = Path(str(path)).name.split('.')[0] if path else 'scan'
+    return dict(
+        scan=str(path) if path else None, series_uid=series_uid,
+        original=_geometry(volume), resampled_geometry=_geometry(resampled),
+        settings=dict(
+            {k: v for k, v in asdict(settings).items() if k != 'pipeline'},
+            batch_size=batch_size, score_thr=score_thr, iou_thr=iou_thr,
+            max_gap=max_gap, min_slices=min_slices),
+        device=str(next(model.parameters()).device),
+        num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
+        detect_seconds=round(seconds, 3),
+        slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
+        findings=out, resampled=resampled)
+
+
+# ----------------------------------------------------------------------
+# files
+def output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
+    """The files :func:`write_volume_results` writes into ``out_dir``."""
+    out = Path(out_dir)
+    return dict(json=out / 'findings.json', csv=out / 'candidates.csv',
+                overview=out / 'overview.png', html=out / 'report.html',
+                key_slices=out / 'key_slices')
+
+
+def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
+    """Refuse to replace earlier results without ``overwrite``.
+
+    Raises:
+        FileExistsError: naming the files that exist.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f'{out} exists and is not a folder')
+    existing = [str(p) for p in output_paths(out).values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f'{out} already holds results ({", ".join(existing)}); pass '
+            '--overwrite (overwrite=True) to replace them or choose another '
+            '--out-dir')
+
+
+def write_volume_results(result: dict,
+                         out_dir: Union[str, Path],
+                         overwrite: bool = False,
+                         max_pictures: int = 20,
+                         title: Optional[str] = None) -> Dict[str, Path]:
+    """Write the findings of :func:`infer_volume` into ``out_dir``.
+
+    Files: ``findings.json`` (everything but the resampled volume),
+    ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
+    probability; every finding), ``key_slices/finding_NNN.png`` (the key
+    slice of each of the ``max_pictures`` best findings with its box),
+    ``overview.png`` (coronal and axial maximum-intensity projections with
+    all findings) and ``report.html`` (self-contained, images inlined).
+
+    Args:
+        result (dict): from :func:`infer_volume`.
+        out_dir (str | Path): output folder (created).
+        overwrite (bool): replace earlier results.
+        max_pictures (int): findings drawn and listed in the report.
+        title (str, optional): report title (default: the scan path).
+
+    Returns:
+        dict: the written paths (as :func:`output_paths`).
+    """
+    from mmlesion.visualization.volume_report import (draw_key_slice,
+                                                      draw_overview,
+                                                      write_html_report)
+    check_out_dir(out_dir, overwrite)
+    paths = output_paths(out_dir)
+    paths['key_slices'].mkdir(parents=True, exist_ok=True)
+    for old in paths['key_slices'].glob('finding_*.png'):
+        old.unlink()  # from an earlier run (overwrite was given)
+    record = {k: v for k, v in result.items() if k != 'resampled'}
+    resampled = result['resampled']
+    window = result['settings'].get('window') or (-1024., 1050.)
+    pictures = {}
+    for f in result['findings'][:max_pictures]:
+        png = paths['key_slices'] / f"finding_{f['id']:03d}.png"
+        draw_key_slice(resampled, f, png, window)
+        pictures[f['id']] = png
+        f['key_slice_png'] = str(png.relative_to(paths['json'].parent))
+    draw_overview(resampled, result['findings'], paths['overview'],
+                  window, max_findings=max_pictures)
+    paths['json'].write_text(json.dumps(record, indent=1) + '\n',
+                             encoding='utf-8')
+    with open(paths['csv'], 'w', newline='') as f:
+        writer = csv.writer(f, lineterminator='\n')
+        writer.writerow(CANDIDATE_COLUMNS)
+        for finding in result['findings']:
+            x, y, z = finding['center_world']
+            writer.writerow([result['series_uid'], f'{x:.3f}', f'{y:.3f}',
+                             f'{z:.3f}', f"{finding['score']:.6f}"])
+    write_html_report(record, pictures, paths['overview'], paths['html'],
+                      title=title or str(result.get('scan')),
+                      max_findings=max_pictures)
+    return paths
+
+
+def run_volume_inference(config: Union[str, Config],
+                         checkpoint: Optional[str],
+                         scan: str,
+                         out_dir: Optional[str] = None,
+                         series_uid: Optional[str] = None,
+                         pixel_spacing: Optional[float] = None,
+                         device: str = 'cpu',
+                         overwrite: bool = False,
+                         model: Optional[torch.nn.Module] = None,
+                         cfg_name: Optional[str] = None,
+                         **kwargs) -> dict:
+    """Load a model and a scan, detect, and (optionally) write the files.
+
+    Args:
+        config (str | Config): a 2.5D config.
+        checkpoint (str, optional): its weights (None: random weights, for
+            tests of the plumbing).
+        scan (str): NIfTI / .mhd / DICOM folder (:func:`load_ct_volume`).
+        out_dir (str, optional): write the results there.
+        series_uid (str, optional): the DICOM series of a folder with
+            several.
+        pixel_spacing (float, optional): see
+            :func:`volume_settings_from_config`.
+        device (str): torch device. Defaults to 'cpu'.
+        overwrite (bool): replace earlier results in ``out_dir``.
+        model (nn.Module, optional): an already built model (then
+            ``checkpoint`` is ignored).
+        cfg_name (str, optional): the config's name in errors.
+        **kwargs: :func:`infer_volume` options and ``max_pictures``.
+
+    Returns:
+        dict: the :func:`infer_volume` result, plus ``paths`` if written.
+    """
+    from mmdet.apis import init_detector
+    cfg_name = cfg_name or (config if isinstance(config, str) else
+                            '<config>')
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
+    if out_dir is not None:  # fail before the slow part
+        check_out_dir(out_dir, overwrite)
+    volume = load_ct_volume(scan, series_uid=series_uid)
+    if model is None:
+        model = init_detector(cfg, checkpoint, device=device)
+    model.eval()
+    max_pictures = kwargs.pop('max_pictures', 20)
+    logger = MMLogger.get_current_instance()
+    logger.info(f'{scan}: {volume.shape_zyx} voxels at '
+                f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
+                f'(z, y, x) -> slices of {settings.interval_mm} mm at '
+                f'{settings.pixel_spacing} mm/px')
+    result = infer_volume(model, volume, settings, **kwargs)
+    if out_dir is not None:
+        result['paths'] = write_volume_results(
+            result, out_dir, overwrite=overwrite, max_pictures=max_pictures)
+    return result
+
+
+def format_summary(result: dict) -> str:
+    """A few lines: findings, speed and the written files."""
+    lines = [
+        f"scan: {result['scan']} (series {result['series_uid']})",
+        f"slices: {result['num_slices']} at "
+        f"{result['settings']['interval_mm']} mm, "
+        f"{result['settings']['pixel_spacing']} mm/px; "
+        f"{result['num_boxes_2d']} 2D boxes -> "
+        f"{len(result['findings'])} 3D findings",
+        f"speed: {result['slices_per_second']} slices/s "
+        f"({result['detect_seconds']} s detection on {result['device']})",
+    ]
+    for f in result['findings'][:5]:
+        x, y, z = f['center_world']
+        lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
+                     f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
+                     f"{f['diameter_mm']:.1f} mm, slices "
+                     f"{f['slice_range'][0]}-{f['slice_range'][1]}")
+    for name, path in result.get('paths', {}).items():
+        lines.append(f'{name}: {path}')
+    return '\n'.join(lines)

@@ -1,0 +1,184 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The hard-region file of Anchor Based Sampling (3D Aggregated Faster
+R-CNN, Sec. IV-C).
+
+``tools/analysis_tools/find_hard_regions.py`` writes it after a training
+round; :class:`~mmlesion.datasets.transforms.HardRegionRandomCrop3D` reads it
+in the next round. Format (JSON)::
+
+    {"metainfo": {"format": "mmlesion.hard_regions", "version": 1,
+                  "kinds": ["hard_negative", "hard_positive"],
+                  "config": ..., "checkpoint": ..., "fp_score_thr": ...,
+                  ...},   # free provenance keys
+     "scans": [
+       {"id": str,                      # img_id of the CTVolumeDataset
+        "series_uid": str or null,
+        "img_path": str,
+        "shape_zyx": [3], "spacing_zyx": [3], "origin_xyz": [3],
+        "direction": [9],               # geometry of the volume the model
+                                        # ran on (after LoadCTVolume's
+                                        # resampling)
+        "regions": [
+          {"kind": "hard_negative" | "hard_positive",
+           "score": float,              # detection probability; for a
+                                        # hard positive the best score of
+                                        # the detections hitting it (0 =
+                                        # missed)
+           "center_world": [x, y, z],   # mm, SimpleITK / LPS
+           "center_voxel_zyx": [z, y, x],  # continuous voxel index in the
+                                           # geometry above
+           "diameter_mm": float}]}]}
+
+Every processed scan is listed, also those without hard regions (an empty
+``regions``), so that a scan missing from the file can be told from a scan
+the model found easy. The sampler places crops from ``center_world`` and the
+geometry of the volume it is given (so a different resampling in training
+still finds the right voxels); ``center_voxel_zyx`` is informative.
+"""
+import json
+import os.path as osp
+from typing import Any, Dict, List, Optional
+
+import mmengine
+
+from .volumes.annotation_file import _numbers
+
+HARD_REGION_FORMAT = 'mmlesion.hard_regions'
+HARD_REGION_VERSION = 1
+#: Fig. 5 of the paper: false positives (hard negatives) and missed or
+#: poorly scored nodules (hard positives).
+HARD_REGION_KINDS = ('hard_negative', 'hard_positive')
+
+
+def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
+    """Check a loaded hard-region file.
+
+    Args:
+        data (Any): the parsed JSON.
+        path (str): the file, for the messages.
+
+    Raises:
+        ValueError: naming the file, the scan (index and id), the region
+            index and the field of the first problem.
+    """
+    if not isinstance(data, dict) or not isinstance(
+            data.get('metainfo'), dict) or 'scans' not in data:
+        raise ValueError(f'{path}: expected an object with "metainfo" and '
+                         f'"scans" (mmlesion hard-region file)')
+    meta = data['metainfo']
+    if meta.get('format') != HARD_REGION_FORMAT:
+        raise ValueError(f'{path}: metainfo.format must be '
+                         f'{HARD_REGION_FORMAT!r}, got {meta.get("format")!r}')
+    if meta.get('version') != HARD_REGION_VERSION:
+        raise ValueError(f'{path}: metainfo.version {meta.get("version")!r} '
+                         f'is not supported (expected {HARD_REGION_VERSION})')
+    if not isinstance(data['scans'], list):
+        raise ValueError(f'{path}: "scans" must be a list')
+    seen = set()
+    for i, scan in enumerate(data['scans']):
+        where = f'{path}: scans[{i}]'
+        if not isinstance(scan, dict):
+            raise ValueError(f'{where}: expected an object')
+        for key in ('id', 'regions', 'spacing_zyx', 'origin_xyz',
+                    'direction'):
+            if key not in scan:
+                raise ValueError(f'{where}: missing field "{key}"')
+        where = f'{path}: scans[{i}] (id {scan["id"]!r})'
+        if not isinstance(scan['id'], str) or scan['id'] in seen:
+            raise ValueError(f'{where}, field "id": expected a unique '
+                             f'string')
+        seen.add(scan['id'])
+        _numbers(f'{where}, field "spacing_zyx"', scan['spacing_zyx'], 3,
+                 True)
+        _numbers(f'{where}, field "origin_xyz"', scan['origin_xyz'], 3)
+        _numbers(f'{where}, field "direction"', scan['direction'], 9)
+        if not isinstance(scan['regions'], list):
+            raise ValueError(f'{where}, field "regions": expected a list')
+        for j, reg in enumerate(scan['regions']):
+            rw = f'{where}, regions[{j}]'
+            if not isinstance(reg, dict):
+                raise ValueError(f'{rw}: expected an object')
+            if reg.get('kind') not in HARD_REGION_KINDS:
+                raise ValueError(f'{rw}, field "kind": expected one of '
+                                 f'{list(HARD_REGION_KINDS)}, got '
+                                 f'{reg.get("kind")!r}')
+            _numbers(f'{rw}, field "center_world"', reg.get('center_world'),
+                     3)
+            _numbers(f'{rw}, field "center_voxel_zyx"',
+                     reg.get('center_voxel_zyx'), 3)
+            _numbers(f'{rw}, field "score"', [reg.get('score')], 1)
+            if not 0.0 <= reg['score'] <= 1.0:
+                raise ValueError(f'{rw}, field "score": expected a '
+                                 f'probability in [0, 1], got '
+                                 f'{reg["score"]!r}')
+            _numbers(f'{rw}, field "diameter_mm"', [reg.get('diameter_mm')],
+                     1)
+
+
+def dump_hard_regions(path: str,
+                      scans: List[dict],
+                      overwrite: bool = False,
+                      **metainfo: Any) -> None:
+    """Write a hard-region file (validated first).
+
+    Args:
+        path (str): output JSON.
+        scans (list[dict]): scan entries (see the module doc).
+        overwrite (bool): replace an existing file. Defaults to False.
+        **metainfo: provenance (config, checkpoint, thresholds, ...).
+
+    Raises:
+        FileExistsError: if ``path`` exists and not ``overwrite``.
+    """
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite '
+                              f'(overwrite=True) to replace it')
+    meta = dict(format=HARD_REGION_FORMAT, version=HARD_REGION_VERSION,
+                kinds=list(HARD_REGION_KINDS))
+    meta.update(metainfo)
+    data = dict(metainfo=meta, scans=scans)
+    validate_hard_regions(data, path)
+    mmengine.mkdir_or_exist(osp.dirname(osp.abspath(path)))
+    mmengine.dump(data, path, file_format='json', indent=1)
+
+
+def load_hard_regions(path: str) -> Dict[str, Any]:
+    """Read and validate a hard-region file.
+
+    Args:
+        path (str): the JSON.
+
+    Returns:
+        dict: ``metainfo`` and ``scans`` as in the file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'Hard-region file not found: {path} (write it with '
+            f'tools/analysis_tools/find_hard_regions.py after a training '
+            f'round)')
+    try:
+        data = mmengine.load(path, file_format='json')
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{path}: not valid JSON ({err})') from err
+    validate_hard_regions(data, path)
+    return data
+
+
+def index_hard_regions(data: Dict[str, Any]) -> Dict[str, dict]:
+    """Scan entries by ``id`` and by ``series_uid``.
+
+    Args:
+        data (dict): a loaded hard-region file.
+
+    Returns:
+        dict: key -> scan entry (ids first; a series UID never shadows an
+        id).
+    """
+    index: Dict[str, dict] = {}
+    for scan in data['scans']:
+        uid: Optional[str] = scan.get('series_uid')
+        if uid:
+            index.setdefault(str(uid), scan)
+    for scan in data['scans']:
+        index[scan['id']] = scan
+    return index

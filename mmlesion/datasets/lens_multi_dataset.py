@@ -1,0 +1,97 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Several lesion datasets as one, each sample tagged with its dataset
+(LENS, Yan et al., TMI 2020, Sec. IV-C)."""
+import copy
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+from mmdet.registry import DATASETS
+from mmengine.dataset import BaseDataset, ConcatDataset
+
+
+@DATASETS.register_module()
+class LENSMultiDataset(ConcatDataset):
+    """mmengine's :class:`ConcatDataset` whose samples carry ``dataset_id``
+    (and ``dataset_name``) in their metainfo, for :class:`~mmlesion.models.
+    LENS` and :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`.
+
+    Any subset of datasets in any order can be combined (e.g. DeepLesion +
+    LUNA16 + LiTS + NIH-LN as 2D slice datasets in the DeepLesion layout);
+    dataset ``i`` trains AFP ``i`` and detection expert ``i`` of LENS, so
+    the order must match the model's ``dataset_names``. All datasets must
+    share ``classes`` (LENS scores lesion vs non-lesion per dataset); other
+    metainfo keys may differ.
+
+    Args:
+        datasets (Sequence[dict | BaseDataset]): the datasets.
+        dataset_names (Sequence[str], optional): names for metainfo and
+            logs; defaults to ``dataset0`` ...
+        lazy_init (bool): as :class:`ConcatDataset`.
+    """
+
+    def __init__(self,
+                 datasets: Sequence[Union[BaseDataset, dict]],
+                 dataset_names: Optional[Sequence[str]] = None,
+                 lazy_init: bool = False) -> None:
+        built: List[BaseDataset] = []
+        for i, ds in enumerate(datasets):
+            if isinstance(ds, dict):
+                ds = DATASETS.build(ds)
+            if not isinstance(ds, BaseDataset):
+                raise TypeError(f'LENSMultiDataset: datasets[{i}] is a '
+                                f'{type(ds).__name__}, not a dataset')
+            built.append(ds)
+        if not built:
+            raise ValueError('LENSMultiDataset needs at least one dataset')
+        if dataset_names is None:
+            dataset_names = [f'dataset{i}' for i in range(len(built))]
+        if len(dataset_names) != len(built):
+            raise ValueError(
+                f'LENSMultiDataset: {len(dataset_names)} dataset_names for '
+                f'{len(built)} datasets')
+        classes = [tuple(ds.metainfo.get('classes', ())) for ds in built]
+        for name, cls in zip(dataset_names, classes):
+            if cls != classes[0]:
+                raise ValueError(
+                    f'LENSMultiDataset: dataset {name!r} has classes {cls}, '
+                    f'the first dataset {classes[0]}; LENS needs the same '
+                    'classes (e.g. ("lesion",)) in every dataset')
+        ignore = sorted(
+            {k for ds in built for k in ds.metainfo if k != 'classes'})
+        self.dataset_names = tuple(dataset_names)
+        super().__init__(built, lazy_init=lazy_init, ignore_keys=ignore)
+        self._positive: Optional[np.ndarray] = None
+
+    def dataset_id(self, idx: int) -> int:
+        """Index of the dataset that sample ``idx`` comes from."""
+        if not self._fully_initialized:
+            self.full_init()
+        return self._get_ori_dataset_idx(idx)[0]
+
+    def is_positive(self, idx: int) -> bool:
+        """Whether sample ``idx`` has at least one non-ignored lesion."""
+        if self._positive is None:
+            self._positive = np.array([
+                any(not ins.get('ignore_flag', 0)
+                    for ins in self.get_data_info(i).get('instances', []))
+                for i in range(len(self))
+            ])
+        return bool(self._positive[idx])
+
+    def get_data_info(self, idx: int) -> dict:
+        info = copy.copy(super().get_data_info(idx))
+        ds = self.dataset_id(idx)
+        info.update(dataset_id=ds, dataset_name=self.dataset_names[ds])
+        return info
+
+    def __getitem__(self, idx: int) -> dict:
+        data = super().__getitem__(idx)
+        ds = self.dataset_id(idx)
+        sample = data.get('data_samples') if isinstance(data, dict) else None
+        if sample is None:
+            raise TypeError(
+                'LENSMultiDataset needs a pipeline ending in PackDetInputs '
+                f'(dataset {self.dataset_names[ds]!r})')
+        sample.set_metainfo(
+            dict(dataset_id=ds, dataset_name=self.dataset_names[ds]))
+        return data

@@ -1,0 +1,80 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Multi-slice 2.5D inputs taken straight from an in-memory CT volume."""
+import math
+
+import numpy as np
+from mmdet.registry import TRANSFORMS
+
+from .loading import LoadDeepLesionSlices
+
+
+@TRANSFORMS.register_module()
+class LoadVolumeSlices(LoadDeepLesionSlices):
+    """Build a slice's N-channel input from a (z, y, x) HU volume.
+
+    The in-memory counterpart of :class:`LoadDeepLesionSlices` (same
+    arguments, same channel positions, same HU clamp), used to run a 2.5D
+    detector's own test pipeline on every slice of a CT scan
+    (:mod:`mmlesion.apis.volume_inference`): channel ``k`` is the image at
+    ``z = key * slice_interval + k * interval_mm``, linearly interpolated
+    between the two slices around it. Positions beyond the first or last
+    slice take that slice (the DeepLesion rule for missing neighbours:
+    repeat the nearest existing slice towards the key slice).
+
+    Required keys: ``volume`` (float32 (z, y, x) array in HU, shared by all
+    slices, not copied), ``key_slice`` (int), ``slice_interval`` (mm, the z
+    spacing of ``volume``).
+
+    Added keys: ``img`` (float32 H x W x N), ``img_shape``, ``ori_shape``.
+    ``volume`` is removed from the results (so it is never packed).
+
+    Args:
+        num_slices (int): N, odd. Defaults to 3.
+        interval_mm (float): distance between channels in mm. Defaults to 2.
+        hu_clip (tuple[float, float], optional): HU range. Defaults to
+            (-1024, 3071).
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Take the N channels around ``results['key_slice']``.
+
+        Args:
+            results (dict): with ``volume``, ``key_slice``,
+                ``slice_interval``.
+
+        Returns:
+            dict: with ``img``, ``img_shape``, ``ori_shape``.
+        """
+        volume = results.pop('volume')
+        if volume.ndim != 3:
+            raise ValueError(f"{results.get('img_path', '<volume>')}: "
+                             f'LoadVolumeSlices needs a (z, y, x) volume, '
+                             f'got shape {volume.shape}')
+        key = int(results['key_slice'])
+        depth = volume.shape[0]
+        if not 0 <= key < depth:
+            raise ValueError(f"{results.get('img_path', '<volume>')}: key "
+                             f'slice {key} outside the volume (0..'
+                             f'{depth - 1})')
+        slice_interval = float(results.get('slice_interval', float('nan')))
+        if not (math.isfinite(slice_interval) and slice_interval > 0):
+            raise ValueError(f"{results.get('img_path', '<volume>')}: "
+                             "LoadVolumeSlices needs a positive "
+                             f"'slice_interval', got {slice_interval}")
+        channels = []
+        for off in self._offsets(slice_interval):
+            pos = min(max(key + off, 0.), depth - 1.)
+            lo = int(math.floor(pos))
+            w = pos - lo
+            if w < 1e-6 or lo + 1 >= depth:
+                img = volume[lo]
+            else:
+                img = (1. - w) * volume[lo] + w * volume[lo + 1]
+            channels.append(img)
+        img = np.stack(channels, axis=-1).astype(np.float32)
+        if self.hu_clip is not None:
+            np.clip(img, self.hu_clip[0], self.hu_clip[1], out=img)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results

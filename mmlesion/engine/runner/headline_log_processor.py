@@ -1,0 +1,85 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A LogProcessor whose validation / test line shows the headline only."""
+import re
+from typing import Sequence, Tuple
+
+from mmengine.runner import LogProcessor
+from mmdet.registry import LOG_PROCESSORS
+
+#: Breakdown keys of :class:`mmlesion.evaluation.FROCMetric` (lesion types,
+#: sizes) and the secondary COCO numbers.
+DEFAULT_HIDDEN_KEYS = (r'/type_[^/]+/', r'/size_[^/]+/',
+                       r'coco_bbox_mAP_(75|s|m|l)$')
+
+
+@LOG_PROCESSORS.register_module()
+class HeadlineLogProcessor(LogProcessor):
+    """mmengine's ``LogProcessor`` with a short validation / test line.
+
+    ``FROCMetric`` returns about 100 keys per evaluation (FROC at 6 rates
+    and the mean for all lesions, 8 lesion types and 3 sizes, plus 6 COCO
+    numbers). mmengine's ``LogProcessor`` puts every one of them in the
+    single ``Epoch(val)`` log line, which then cannot be read. This
+    processor leaves out of that **text line** the keys matching
+    ``hidden_keys`` (by default the ``type_*`` / ``size_*`` breakdowns and
+    COCO mAP at 0.75 and by size), so the line keeps the headline: the
+    sensitivities at the FP rates, their mean, COCO mAP and mAP@0.5. Nothing
+    else changes: the returned tag, hence the scalars written by the
+    visualizer backends (``vis_data/scalars.json``, TensorBoard) and the
+    JSON log, keeps every key, and so do the metrics returned by
+    ``runner.val()`` / ``runner.test()``, ``froc_detections.json`` and
+    ``froc_curve.png``. Training lines are untouched.
+
+    Used by ``configs/_base_/default_runtime.py``::
+
+        log_processor = dict(type='HeadlineLogProcessor', window_size=50,
+                             by_epoch=True)
+
+    Args:
+        hidden_keys (Sequence[str]): regular expressions (``re.search``) of
+            the metric keys left out of the val / test line.
+        **kwargs: arguments of :class:`mmengine.runner.LogProcessor`.
+    """
+
+    def __init__(self,
+                 hidden_keys: Sequence[str] = DEFAULT_HIDDEN_KEYS,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden_keys = tuple(hidden_keys)
+        self._patterns = [re.compile(p) for p in self.hidden_keys]
+        self._text_only = False
+
+    def _collect_scalars(self, custom_cfg, runner, mode: str,
+                         reserve_prefix: bool = False) -> dict:
+        tag = super()._collect_scalars(custom_cfg, runner, mode,
+                                       reserve_prefix)
+        if self._text_only:
+            tag = type(tag)((k, v) for k, v in tag.items()
+                            if not any(p.search(k) for p in self._patterns))
+        return tag
+
+    def get_log_after_epoch(self,
+                            runner,
+                            batch_idx: int,
+                            mode: str,
+                            with_non_scalar: bool = False) -> Tuple[dict, str]:
+        """Tag with every key; log line without the hidden ones.
+
+        Args:
+            runner (Runner): the runner.
+            batch_idx (int): index of the current batch.
+            mode (str): ``'val'`` or ``'test'``.
+            with_non_scalar (bool): include non-scalar infos in the tag.
+
+        Returns:
+            tuple[dict, str]: the full tag and the shortened log line.
+        """
+        tag, _ = super().get_log_after_epoch(runner, batch_idx, mode,
+                                             with_non_scalar)
+        self._text_only = True
+        try:
+            _, log_str = super().get_log_after_epoch(runner, batch_idx, mode,
+                                                     with_non_scalar)
+        finally:
+            self._text_only = False
+        return tag, log_str

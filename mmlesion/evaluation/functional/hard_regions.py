@@ -1,0 +1,107 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Hard regions of one scan for Anchor Based Sampling (3D Aggregated Faster
+R-CNN, Sec. IV-C and Fig. 5)."""
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ...datasets.volumes import CTVolume
+from ..metrics.luna16_metric import boxes_to_world_candidates
+from .luna16 import MARK_FP, LUNA16Candidates, LUNA16Findings, match_luna16
+
+
+def scan_hard_regions(bboxes: np.ndarray,
+                      scores: np.ndarray,
+                      spacing_zyx: Sequence[float],
+                      origin_xyz: Sequence[float],
+                      direction: Sequence[float],
+                      instances: Sequence[dict],
+                      neg_score_thr: float = 0.5,
+                      pos_score_thr: float = 0.5,
+                      max_negatives: Optional[int] = 20,
+                      where: str = '<scan>') -> List[dict]:
+    """Hard negatives and hard positives of one whole-scan prediction.
+
+    The paper (Sec. IV-C) runs the trained model over every whole training
+    scan and focuses the next round on "hard cases which easily confuse the
+    model"; Fig. 5 names them: false positives with high probabilities
+    (hard negatives) and nodules that are missed (score 0) or poorly scored
+    (hard positives). It gives no thresholds; ours:
+
+    - a *hard negative* is a detection with ``score >= neg_score_thr`` whose
+      centre hits no finding under the LUNA16 rule the paper evaluates with
+      (centre inside the finding's sphere, :func:`match_luna16`); detections
+      on ignored findings (LUNA16's excluded ones) are neither; at most the
+      ``max_negatives`` highest-scored per scan (the first round's model
+      can produce many, and a few dominate the confusion);
+    - a *hard positive* is a non-ignored nodule whose best hitting detection
+      scores below ``pos_score_thr`` (score 0 when none hits it).
+
+    Args:
+        bboxes (np.ndarray): ``(N, 6)`` ``[x1, y1, z1, x2, y2, z2]``
+            continuous voxels of the scan the geometry describes.
+        scores (np.ndarray): ``(N,)`` probabilities.
+        spacing_zyx, origin_xyz, direction: the scan's geometry.
+        instances (Sequence[dict]): ``CTVolumeDataset`` instances with
+            ``center_world``, ``diameter_mm`` and ``ignore_flag``.
+        neg_score_thr (float): minimum score of a hard negative.
+        pos_score_thr (float): a nodule scored below this is hard.
+        max_negatives (int, optional): cap on hard negatives (None: none).
+        where (str): the scan, for error messages.
+
+    Returns:
+        list[dict]: regions ``kind``, ``score``, ``center_world``,
+        ``center_voxel_zyx``, ``diameter_mm`` (see
+        :mod:`mmlesion.datasets.hard_regions`), hard negatives first by
+        decreasing score, then hard positives.
+    """
+    bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(scores) != len(bboxes):
+        raise ValueError(f'{where}: {len(bboxes)} boxes but {len(scores)} '
+                         f'scores')
+    world, diam = boxes_to_world_candidates(bboxes, spacing_zyx, origin_xyz,
+                                            direction)
+    inc, exc = [], []
+    for k, inst in enumerate(instances):
+        try:
+            row = (np.asarray(inst['center_world'],
+                              dtype=np.float64).reshape(3),
+                   float(inst['diameter_mm']))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{where}, instance {k}: needs 'center_world' "
+                             f"[x, y, z] and 'diameter_mm' ({err})") from err
+        (exc if inst.get('ignore_flag', 0) else inc).append(row)
+
+    def findings(rows):
+        return LUNA16Findings(
+            np.array(['scan'] * len(rows), dtype=object),
+            np.array([r[0] for r in rows]).reshape(-1, 3),
+            np.array([r[1] for r in rows], dtype=np.float64))
+
+    match = match_luna16(
+        LUNA16Candidates(np.array(['scan'] * len(scores), dtype=object),
+                         world, scores),
+        findings(inc), findings(exc), ['scan'], max_marks=len(scores) + 1)
+    geometry = CTVolume(
+        np.zeros((1, 1, 1), np.float32), spacing_zyx, origin_xyz,
+        np.asarray(direction, dtype=np.float64).reshape(3, 3))
+
+    def region(kind, score, xyz, diameter):
+        zyx = geometry.world_to_voxel(np.asarray(xyz)[None])[0]
+        return dict(kind=kind, score=float(score),
+                    center_world=[float(v) for v in xyz],
+                    center_voxel_zyx=[float(v) for v in zyx],
+                    diameter_mm=float(diameter))
+
+    neg = np.flatnonzero((match.outcome == MARK_FP) &
+                         (scores >= neg_score_thr))
+    neg = neg[np.argsort(-scores[neg], kind='stable')][:max_negatives]
+    regions = [
+        region('hard_negative', scores[i], world[i], diam[i]) for i in neg
+    ]
+    best = np.maximum(match.nodule_prob, 0.0)  # -inf (missed) -> 0
+    for k, (xyz, d) in enumerate(inc):
+        if best[k] < pos_score_thr:
+            regions.append(region('hard_positive', best[k], xyz, d))
+    return regions

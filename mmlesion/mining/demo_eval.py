@@ -1,0 +1,107 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Score mined annotations against the synthetic demo set's ground truth.
+
+The demo generator (``mmlesion/datasets/demo``) leaves some lesions out of
+``DL_info.csv`` on purpose and lists every lesion it drew, annotated or not,
+in ``demo_meta.json`` (3D ellipsoids: centre and semi-axes in mm). That
+makes the precision and recall of LENS's mining measurable, which the real
+DeepLesion cannot offer.
+"""
+import json
+import math
+import os.path as osp
+from typing import Dict, List, Sequence
+
+
+
+def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
+    """Lesions of every series of a demo set.
+
+    Returns:
+        dict: series folder -> dict(key_index, z_mm, interval, spacing,
+        lesions=[dict(center_px, center_mm, semi_axes_mm, annotated)]).
+    """
+    if not osp.isfile(meta_path):
+        raise FileNotFoundError(f'demo meta file not found: {meta_path}')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    out: Dict[str, dict] = {}
+    for key in meta.get('key_slices', []):
+        stem = osp.splitext(key['file_name'])[0]
+        series, index = stem.rsplit('_', 1)
+        entry = out.setdefault(
+            series,
+            dict(key_index=int(index), z_mm=float(key['z_mm']),
+                 interval=float(key['slice_interval']),
+                 spacing=float(key['spacing']), lesions=[]))
+        seen = {tuple(les['center_mm']) for les in entry['lesions']}
+        for les in key['lesions']:
+            if tuple(les['center_mm']) not in seen:
+                entry['lesions'].append(les)
+    return out
+
+
+def _hits(info: dict, z: int, box: Sequence[float]) -> List[int]:
+    """Indices of the lesions whose section on slice z contains the box
+    centre."""
+    z_mm = info['z_mm'] + (z - info['key_index']) * info['interval']
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hits = []
+    for i, les in enumerate(info['lesions']):
+        a, _, c = les['semi_axes_mm']
+        dz = (z_mm - les['center_mm'][2]) / c
+        if abs(dz) >= 1.:
+            continue
+        radius_px = a * math.sqrt(1. - dz * dz) / info['spacing'] + 1.
+        px, py = les['center_px']
+        if math.hypot(cx - px, cy - py) <= radius_px:
+            hits.append(i)
+    return hits
+
+
+def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
+    """Precision / recall of mined and uncertain boxes on a demo set.
+
+    Args:
+        slices (Sequence[dict]): entries of the mined file (``series_dir``,
+            ``slice``, ``mined``, ``uncertain``).
+        meta_path (str): the set's ``demo_meta.json``.
+
+    Returns:
+        dict: for ``mined`` and ``uncertain`` boxes: number, precision (box
+        centre inside a drawn lesion, annotated or not) and recall of the
+        deliberately unannotated lesions of the processed series (a lesion
+        counts when a box on any slice hits it); ``any_recall`` for both
+        kinds together; ``unannotated_lesions``.
+    """
+    truth = load_demo_lesions(meta_path)
+    series = sorted({s['series_dir'] for s in slices} & set(truth))
+    unannotated = {(s, i)
+                   for s in series
+                   for i, les in enumerate(truth[s]['lesions'])
+                   if not les['annotated']}
+    result = dict(unannotated_lesions=len(unannotated),
+                  series=len(series))
+    found_any = set()
+    for kind in ('mined', 'uncertain'):
+        n = tp = 0
+        found = set()
+        for s in slices:
+            info = truth.get(s['series_dir'])
+            if info is None:
+                continue
+            for box in s.get(kind, []):
+                n += 1
+                hits = _hits(info, s['slice'], box)
+                tp += bool(hits)
+                found.update((s['series_dir'], i) for i in hits)
+        found &= unannotated
+        found_any |= found
+        result[kind] = dict(
+            boxes=n,
+            precision=round(tp / n, 4) if n else float('nan'),
+            recall_unannotated=round(len(found) / len(unannotated), 4)
+            if unannotated else float('nan'))
+    result['any_recall_unannotated'] = round(
+        len(found_any) / len(unannotated), 4) if unannotated else float('nan')
+    return result

@@ -1,0 +1,116 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Collect a trained LENS model's proposals on every stored slice of a
+DeepLesion-layout training set (LENS Sec. III, step 2)."""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.dataset import BaseDataset
+
+from mmlesion.apis.series_inference import iter_series_slices
+from .strategies import SeriesMining, SliceProposals
+
+
+def _valid(res) -> tuple:
+    """numpy boxes / scores / embeddings of one result, without degenerate
+    boxes (a detection clipped at the image border can have zero width)."""
+    boxes = res.bboxes.cpu().numpy()
+    keep = ((boxes[:, 2] - boxes[:, 0]) >= 0.1) & (
+        (boxes[:, 3] - boxes[:, 1]) >= 0.1)
+    emb = res.embeddings.cpu().numpy()[keep] if 'embeddings' in res else None
+    return boxes[keep], res.scores.cpu().numpy()[keep], emb
+
+
+@torch.no_grad()
+def collect_series_proposals(model: torch.nn.Module,
+                             dataset: BaseDataset,
+                             universal_expert: int = 0,
+                             single_type_experts: Sequence[int] = (),
+                             max_offset: Optional[int] = None,
+                             show_progress: bool = True
+                             ) -> List[SeriesMining]:
+    """Run LENS's experts on all stored slices of the dataset's series.
+
+    Args:
+        model (LENS): a trained LENS model (eval mode is set here).
+        dataset (DeepLesionDataset): the partially labelled training set,
+            built with a test pipeline (no augmentation) that ends in
+            ``PackDetInputs``.
+        universal_expert (int): the expert of this dataset (proposals for
+            tracklets, embeddings for matching).
+        single_type_experts (Sequence[int]): experts of the fully labelled
+            single-type datasets (cross-dataset mining).
+        max_offset (int, optional): only slices at most this many slices
+            from a key slice of the series (all stored slices if None).
+        show_progress (bool): mmengine progress bar over the slices.
+
+    Returns:
+        list[SeriesMining]: one per series, with proposals of every
+        processed slice (slices without proposals included, so they can be
+        negatives), annotations of the key slices and their embeddings.
+    """
+    model.eval()
+    experts = [int(universal_expert)] + [int(e) for e in single_type_experts]
+    results: Dict[str, SeriesMining] = {}
+    for series_dir, z, template, is_key, packed in iter_series_slices(
+            dataset, max_offset, show_progress):
+        name = osp.basename(osp.normpath(series_dir))
+        sm = results.get(name)
+        if sm is None:
+            sm = results[name] = SeriesMining(
+                series=name,
+                patient=str(template.get('patient_id', name)),
+                annotations={},
+                annotation_embeddings=np.zeros((0, 0), np.float32))
+        data = model.data_preprocessor(
+            dict(inputs=[packed['inputs']],
+                 data_samples=[packed['data_samples']]), False)
+        outs = model.predict_experts(
+            data['inputs'],
+            data['data_samples'],
+            experts=experts,
+            rescale=True,
+            with_embeddings=True)
+        sm.proposals.append(SliceProposals(z, *_valid(outs[0][0])))
+        for out in outs[1:]:
+            sm.single_type_proposals.append(
+                SliceProposals(z, *_valid(out[0])[:2]))
+        if is_key:
+            boxes = np.array([
+                ins['bbox'] for ins in template['instances']
+                if not ins.get('ignore_flag', 0)
+            ], np.float32).reshape(-1, 4)
+            sm.annotations[z] = boxes
+            if len(boxes):
+                scale = np.array(
+                    data['data_samples'][0].metainfo.get(
+                        'scale_factor', (1., 1.)), np.float32)
+                emb = model.embed(
+                    data['inputs'],
+                    [torch.from_numpy(boxes * np.tile(scale, 2))]).cpu(
+                    ).numpy()
+                prev = sm.annotation_embeddings
+                sm.annotation_embeddings = emb if prev.size == 0 else \
+                    np.concatenate([prev, emb])
+    return list(results.values())
+
+
+def series_to_entries(series: Sequence[SeriesMining]) -> List[dict]:
+    """Entries of the mined file (one per processed slice)."""
+    out = []
+    for s in series:
+        for z in sorted({p.z for p in s.proposals}):
+            mined = s.mined.get(z, [])
+            unc = s.uncertain.get(z, [])
+            out.append(
+                dict(series_dir=s.series,
+                     slice=int(z),
+                     mined=[[round(float(v), 2) for v in b]
+                            for b, _ in mined],
+                     mined_sources=[src for _, src in mined],
+                     uncertain=[[round(float(v), 2) for v in b]
+                                for b, _ in unc],
+                     uncertain_scores=[round(float(sc), 4)
+                                       for _, sc in unc]))
+    return out

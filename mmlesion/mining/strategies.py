@@ -1,0 +1,367 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Missing-annotation mining of LENS (Yan et al., TMI 2020, Sec. V).
+
+Three strategies turn a trained LENS model's 2D proposals on the training
+set of a partially labelled dataset into extra training labels:
+
+1. cross-slice box propagation (Sec. V-A): proposals on consecutive slices
+   with IoU > theta are linked into tracklets (mmlesion's
+   :func:`~mmlesion.evaluation.functional.stack_slice_boxes`, the same
+   linking as the 2D -> 3D stacking); a tracklet with a box whose IoU with
+   an annotation on its slice is > theta ("key-slice IoU") turns its boxes
+   on the other slices into mined annotations;
+2. intra-patient lesion matching (Sec. V-B): a tracklet whose embedding is
+   closer than delta (L2) to the embedding of an annotation of the same
+   patient (another study or series) becomes a mined lesion, all its boxes
+   mined annotations;
+3. cross-dataset lesion mining (Sec. V-C): a proposal of a single-type
+   dataset expert with score > sigma that overlaps no existing or mined
+   annotation becomes an uncertain lesion (ignored in the loss).
+
+Everything here works on plain numpy arrays per series; the tool
+``tools/lens_mine_annotations.py`` collects the proposals with a trained
+model and writes the file that :class:`~mmlesion.datasets.
+DeepLesionMinedDataset` reads.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmdet.structures.bbox import bbox_overlaps
+
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, m) IoU of x1y1x2y2 boxes (mmdet's ``bbox_overlaps``)."""
+    a = np.asarray(a, dtype=np.float32).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)), dtype=np.float32)
+    return bbox_overlaps(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+
+
+@dataclass
+class SliceProposals:
+    """One expert's proposals on one slice.
+
+    Args:
+        z (int): slice index in its series.
+        boxes (np.ndarray): (n, 4) x1y1x2y2.
+        scores (np.ndarray): (n,).
+        embeddings (np.ndarray, optional): (n, D) L2-normalised.
+    """
+    z: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    embeddings: Optional[np.ndarray] = None
+
+
+@dataclass
+class Tracklet:
+    """Boxes of one lesion candidate on consecutive slices.
+
+    ``boxes`` maps slice index -> (box, score); ``embedding`` is that of
+    the highest-scoring box.
+    """
+    boxes: Dict[int, Tuple[np.ndarray, float]]
+    score: float
+    embedding: Optional[np.ndarray] = None
+    matched_by: Optional[str] = None
+
+
+@dataclass
+class SeriesMining:
+    """Input and output of mining for one series (one sub-volume).
+
+    Args:
+        series (str): series identifier (e.g. the folder name).
+        patient (str): patient identifier.
+        annotations (dict): slice index -> (k, 4) annotated boxes.
+        annotation_embeddings (np.ndarray, optional): (A, D) embeddings of
+            the annotations (in the order of ``annotations`` flattened by
+            increasing slice).
+        proposals (list[SliceProposals]): the universal (partially
+            labelled dataset's) expert's proposals, with embeddings for
+            strategy 2.
+        single_type_proposals (list[SliceProposals]): proposals of the
+            single-type dataset experts (strategy 3).
+    """
+    series: str
+    patient: str
+    annotations: Dict[int, np.ndarray]
+    proposals: List[SliceProposals] = field(default_factory=list)
+    single_type_proposals: List[SliceProposals] = field(
+        default_factory=list)
+    annotation_embeddings: Optional[np.ndarray] = None
+    tracklets: List[Tracklet] = field(default_factory=list)
+    mined: Dict[int, List[Tuple[np.ndarray, str]]] = field(
+        default_factory=dict)
+    uncertain: Dict[int, List[Tuple[np.ndarray, float]]] = field(
+        default_factory=dict)
+
+
+def build_tracklets(proposals: Sequence[SliceProposals],
+                    iou_thr: float = 0.5,
+                    score_thr: float = 0.) -> List[Tracklet]:
+    """Link proposals on consecutive slices into tracklets (Sec. V-A).
+
+    Args:
+        proposals (Sequence[SliceProposals]): one entry per slice.
+        iou_thr (float): theta: link when IoU > theta.
+        score_thr (float): drop weaker proposals first.
+
+    Returns:
+        list[Tracklet]: with the embedding of the best box when given.
+    """
+    if not proposals:
+        return []
+    lookup = {}
+    for p in proposals:
+        for j, b in enumerate(np.asarray(p.boxes).reshape(-1, 4)):
+            lookup[(p.z, tuple(np.round(b, 4)))] = (p, j)
+    findings = stack_slice_boxes([p.z for p in proposals],
+                                 [np.asarray(p.boxes) for p in proposals],
+                                 [np.asarray(p.scores) for p in proposals],
+                                 iou_thr=iou_thr,
+                                 score_thr=score_thr)
+    tracklets = []
+    for f in findings:
+        boxes = {}
+        best, best_score = None, -1.
+        for z, box, score in f['boxes_2d']:
+            box = np.asarray(box, dtype=np.float32)
+            boxes[int(z)] = (box, float(score))
+            if score > best_score:
+                best, best_score = (int(z), box), float(score)
+        emb = None
+        hit = lookup.get((best[0], tuple(np.round(best[1], 4))))
+        if hit is not None and hit[0].embeddings is not None:
+            emb = np.asarray(hit[0].embeddings[hit[1]], dtype=np.float32)
+        tracklets.append(Tracklet(boxes=boxes, score=float(f['score']),
+                                  embedding=emb))
+    return tracklets
+
+
+def propagate_annotations(tracklets: Sequence[Tracklet],
+                          annotations: Dict[int, np.ndarray],
+                          iou_thr: float = 0.5
+                          ) -> Dict[int, List[np.ndarray]]:
+    """Cross-slice box propagation (Sec. V-A).
+
+    A tracklet is matched when one of its boxes has IoU > ``iou_thr`` with
+    an annotation on the same slice; its boxes on slices without such an
+    overlap become mined annotations. Matched tracklets get
+    ``matched_by='propagation'``.
+
+    Returns:
+        dict: slice index -> list of mined boxes.
+    """
+    mined: Dict[int, List[np.ndarray]] = {}
+    for t in tracklets:
+        hit = set()
+        for z, (box, _) in t.boxes.items():
+            ann = annotations.get(z)
+            if ann is not None and len(ann) and box_iou(
+                    box[None], ann).max() > iou_thr:
+                hit.add(z)
+        if not hit:
+            continue
+        t.matched_by = 'propagation'
+        for z, (box, _) in t.boxes.items():
+            if z not in hit:
+                mined.setdefault(z, []).append(box)
+    return mined
+
+
+def match_intra_patient(series: Sequence[SeriesMining],
+                        dist_thr: float = 0.15
+                        ) -> Dict[str, Dict[int, List[np.ndarray]]]:
+    """Intra-patient lesion matching (Sec. V-B).
+
+    Within each patient, every not yet matched tracklet (of any series of
+    the patient) whose embedding has an L2 distance < ``dist_thr`` to the
+    embedding of an annotation of the patient becomes a mined lesion: all
+    its boxes are mined annotations (``matched_by='intra_patient'``).
+
+    The paper uses LesaNet's lesion embedding, which is not public; LENS
+    models in mmlesion embed boxes with their own L2-normalised RoI
+    features (:meth:`mmlesion.models.LENS.embed`). ``dist_thr`` = 0.15 is
+    the paper's value for LesaNet's embedding; for another embedding check
+    the distances of known same-lesion pairs first
+    (:func:`embedding_distance_summary`, printed by the mining tool).
+
+    Args:
+        series (Sequence[SeriesMining]): with tracklets built and
+            ``annotation_embeddings`` set.
+        dist_thr (float): delta.
+
+    Returns:
+        dict: series -> slice index -> list of mined boxes.
+    """
+    by_patient: Dict[str, List[SeriesMining]] = {}
+    for s in series:
+        by_patient.setdefault(s.patient, []).append(s)
+    out: Dict[str, Dict[int, List[np.ndarray]]] = {}
+    for members in by_patient.values():
+        embs = [
+            s.annotation_embeddings for s in members
+            if s.annotation_embeddings is not None
+            and len(s.annotation_embeddings)
+        ]
+        if not embs:
+            continue
+        ann = np.concatenate(embs).astype(np.float32)
+        for s in members:
+            for t in s.tracklets:
+                if t.matched_by is not None or t.embedding is None:
+                    continue
+                dist = np.linalg.norm(ann - t.embedding[None], axis=1)
+                if dist.min() < dist_thr:
+                    t.matched_by = 'intra_patient'
+                    for z, (box, _) in t.boxes.items():
+                        out.setdefault(s.series, {}).setdefault(
+                            z, []).append(box)
+    return out
+
+
+def mine_uncertain(single_type_proposals: Sequence[SliceProposals],
+                   known: Dict[int, np.ndarray],
+                   score_thr: float = 0.5,
+                   overlap_thr: float = 0.) -> Dict[int, List[tuple]]:
+    """Cross-dataset lesion mining (Sec. V-C).
+
+    Args:
+        single_type_proposals (Sequence[SliceProposals]): proposals of the
+            single-type experts (several entries may share a slice).
+        known (dict): slice index -> (k, 4) existing and mined annotations.
+        score_thr (float): sigma: keep proposals scoring higher.
+        overlap_thr (float): a proposal "overlaps" an annotation when their
+            IoU is > overlap_thr (0: any intersection).
+
+    Returns:
+        dict: slice index -> list of (box, score) uncertain lesions
+        (overlapping uncertain boxes of several experts are all kept; they
+        are ignored regions, duplicates are harmless).
+    """
+    out: Dict[int, List[tuple]] = {}
+    for p in single_type_proposals:
+        boxes = np.asarray(p.boxes, dtype=np.float32).reshape(-1, 4)
+        scores = np.asarray(p.scores, dtype=np.float32).reshape(-1)
+        keep = scores > score_thr
+        if not keep.any():
+            continue
+        boxes, scores = boxes[keep], scores[keep]
+        ann = known.get(p.z)
+        if ann is not None and len(ann):
+            free = box_iou(boxes, ann).max(axis=1) <= overlap_thr
+            boxes, scores = boxes[free], scores[free]
+        for b, s in zip(boxes, scores):
+            out.setdefault(p.z, []).append((b, float(s)))
+    return out
+
+
+def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
+    """Distances that calibrate delta for the embedding in use.
+
+    For every tracklet with an embedding: its smallest L2 distance to an
+    annotation embedding of the same patient, split into tracklets that
+    cross-slice propagation matched to an annotation (the same lesion as an
+    annotation of that patient) and the others. A delta between the two
+    distributions separates them; LesaNet's 0.15 need not suit another
+    embedding.
+
+    Returns:
+        dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,
+        50th and 90th percentiles.
+    """
+    by_patient: Dict[str, List[np.ndarray]] = {}
+    for s in series:
+        if s.annotation_embeddings is not None and len(
+                s.annotation_embeddings):
+            by_patient.setdefault(s.patient,
+                                  []).append(s.annotation_embeddings)
+    dists = dict(same_lesion=[], others=[])
+    for s in series:
+        if s.patient not in by_patient:
+            continue
+        ann = np.concatenate(by_patient[s.patient]).astype(np.float32)
+        for t in s.tracklets:
+            if t.embedding is None:
+                continue
+            d = float(np.linalg.norm(ann - t.embedding[None], axis=1).min())
+            key = 'same_lesion' if t.matched_by == 'propagation' \
+                else 'others'
+            dists[key].append(d)
+    return {
+        k: dict(n=len(v), **{
+            f'p{q}': round(float(np.percentile(v, q)), 4)
+            for q in (10, 50, 90)
+        } if v else {})
+        for k, v in dists.items()
+    }
+
+
+def mine_series(series: Sequence[SeriesMining],
+                iou_thr: float = 0.5,
+                dist_thr: float = 0.15,
+                score_thr: float = 0.5,
+                proposal_score_thr: float = 0.,
+                strategies: Sequence[str] = ('propagation', 'intra_patient',
+                                             'cross_dataset')) -> dict:
+    """Run the three strategies in the paper's order; fills ``mined``
+    (slice -> [(box, strategy)]) and ``uncertain`` of every series.
+
+    Args:
+        series (Sequence[SeriesMining]): inputs.
+        iou_thr (float): theta (tracklets and key-slice IoU).
+        dist_thr (float): delta (embedding distance).
+        score_thr (float): sigma (single-type expert score).
+        proposal_score_thr (float): proposals below it are not linked into
+            tracklets.
+        strategies (Sequence[str]): which strategies to run.
+
+    Returns:
+        dict: counts: tracklets, mined boxes per strategy, uncertain boxes.
+    """
+    unknown = set(strategies) - {'propagation', 'intra_patient',
+                                 'cross_dataset'}
+    if unknown:
+        raise ValueError(f'unknown mining strategies {sorted(unknown)}')
+    counts = dict(tracklets=0, propagation=0, intra_patient=0,
+                  cross_dataset=0, mined_lesions_intra_patient=0)
+    for s in series:
+        s.tracklets = build_tracklets(s.proposals, iou_thr,
+                                      proposal_score_thr)
+        counts['tracklets'] += len(s.tracklets)
+        s.mined, s.uncertain = {}, {}
+        if 'propagation' in strategies:
+            for z, boxes in propagate_annotations(s.tracklets, s.annotations,
+                                                  iou_thr).items():
+                s.mined.setdefault(z, []).extend(
+                    (b, 'propagation') for b in boxes)
+                counts['propagation'] += len(boxes)
+    counts['embedding_distances'] = embedding_distance_summary(series)
+    if 'intra_patient' in strategies:
+        matched = match_intra_patient(series, dist_thr)
+        for s in series:
+            for z, boxes in matched.get(s.series, {}).items():
+                s.mined.setdefault(z, []).extend(
+                    (b, 'intra_patient') for b in boxes)
+                counts['intra_patient'] += len(boxes)
+            counts['mined_lesions_intra_patient'] += sum(
+                t.matched_by == 'intra_patient' for t in s.tracklets)
+    if 'cross_dataset' in strategies:
+        for s in series:
+            known = {}
+            for z in set(s.annotations) | set(s.mined):
+                parts = [np.asarray(s.annotations.get(z, np.zeros((0, 4))),
+                                    dtype=np.float32).reshape(-1, 4)]
+                parts += [b[None] for b, _ in s.mined.get(z, [])]
+                known[z] = np.concatenate(parts)
+            s.uncertain = mine_uncertain(s.single_type_proposals, known,
+                                         score_thr)
+            counts['cross_dataset'] += sum(
+                len(v) for v in s.uncertain.values())
+    return counts

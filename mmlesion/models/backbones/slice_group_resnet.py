@@ -1,0 +1,121 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""ResNet that reads 3k CT slices as k three-channel images (3DCE / MULAN)."""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+from mmdet.models.backbones import ResNet
+from mmdet.registry import MODELS
+from torch import Tensor
+
+
+@MODELS.register_module()
+class SliceGroupResNet(ResNet):
+    """mmdet ResNet whose ImageNet stem is applied to groups of 3 slices.
+
+    ElixirNet's 9-slice rows (Table 5, "More slices are considered following
+    (Yan, Bagheri, and Summers 2018)") need a 9-channel input. Two ways:
+
+    * **This class (the default of the pretrained 9-slice configs)**, the
+      3DCE / MULAN way: the ``3 * num_slice_groups`` slices (ordered in z,
+      key slice in the middle, as ``LoadDeepLesionSlices`` stacks them) are
+      split into ``num_slice_groups`` consecutive three-channel images. Each
+      goes through the *same* pretrained first layers (``conv1 -> norm1 ->
+      relu``, or the deep stem; the ImageNet weights load unchanged since
+      the parameter names and shapes are those of a 3-channel ResNet); the
+      groups' stem features are concatenated and fused by a 1x1
+      convolution (``stem_channels * num_slice_groups -> stem_channels``,
+      the same as MULAN's fusion by a 3D convolution spanning the groups)
+      followed by ReLU; then max pooling and the residual stages as usual.
+    * A plain :class:`mmdet.models.backbones.ResNet` with ``in_channels=9``
+      (the ``*_r50-9ch_*`` configs): ``conv1`` cannot take the 3-channel
+      ImageNet weights (mmengine skips the mismatched tensor), so it starts
+      from random initialisation and the stem must be trained.
+
+    Where MULAN is not explicit, this implementation chooses: the fusion
+    starts as the identity on the centre group (the one holding the key
+    slice) and zero on the others, so that at initialisation the network is
+    exactly the pretrained 3-slice network on the central three slices; the
+    weights from the context groups are learnt (they receive gradients from
+    the first step). The fusion conv is never frozen by ``frozen_stages``.
+    3DCE fuses later (after conv5); fusing after the stem, as MULAN does,
+    keeps the cost of the residual stages that of one image.
+
+    Args:
+        num_slice_groups (int): number of three-slice groups (3 for 9
+            slices). Defaults to 3.
+        **kwargs: :class:`mmdet.models.backbones.ResNet` arguments;
+            ``in_channels`` must be 3 (per group) and defaults to it.
+    """
+
+    def __init__(self, num_slice_groups: int = 3, **kwargs) -> None:
+        in_channels = kwargs.setdefault('in_channels', 3)
+        if in_channels != 3:
+            raise ValueError(
+                'SliceGroupResNet: in_channels is the channels of one group '
+                f'and must be 3 (the pretrained stem), got {in_channels}; '
+                'the input has 3 * num_slice_groups channels')
+        if num_slice_groups < 1:
+            raise ValueError('SliceGroupResNet: num_slice_groups must be '
+                             f'>= 1, got {num_slice_groups}')
+        super().__init__(**kwargs)
+        self.num_slice_groups = num_slice_groups
+        self.slice_fusion = nn.Conv2d(
+            self.stem_channels * num_slice_groups, self.stem_channels, 1)
+        self._init_fusion()
+
+    def _init_fusion(self) -> None:
+        """Identity on the centre group, zero elsewhere (see class doc)."""
+        c, g = self.stem_channels, self.num_slice_groups
+        weight = torch.zeros(c, c * g, 1, 1)
+        centre = g // 2
+        weight[:, centre * c:(centre + 1) * c, 0, 0] = torch.eye(c)
+        with torch.no_grad():
+            self.slice_fusion.weight.copy_(weight)
+            self.slice_fusion.bias.zero_()
+
+    def init_weights(self) -> None:
+        """ResNet's init (e.g. ImageNet weights), then the fusion's."""
+        super().init_weights()
+        self._init_fusion()
+
+    def stem_forward(self, x: Tensor) -> Tensor:
+        """Shared first layers on each group and the fusion.
+
+        Args:
+            x (Tensor): (B, 3 * num_slice_groups, H, W) slices.
+
+        Returns:
+            Tensor: (B, stem_channels, H / 2, W / 2) fused stem features,
+            before the max pooling.
+        """
+        b, c, h, w = x.shape
+        expected = 3 * self.num_slice_groups
+        if c != expected:
+            raise ValueError(
+                f'SliceGroupResNet with {self.num_slice_groups} groups needs '
+                f'{expected} input channels (slices), got {c}')
+        x = x.reshape(b * self.num_slice_groups, 3, h, w)
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        x = x.reshape(b, self.num_slice_groups * x.size(1), *x.shape[-2:])
+        return self.relu(self.slice_fusion(x))
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Forward as :class:`mmdet.models.backbones.ResNet`.
+
+        Args:
+            x (Tensor): (B, 3 * num_slice_groups, H, W) slices.
+
+        Returns:
+            tuple[Tensor]: the stages selected by ``out_indices``.
+        """
+        x = self.maxpool(self.stem_forward(x))
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,129 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Resolve the pretrained-weight sources configs name, without downloading.
+
+Configs name weights as mmengine does: ``torchvision://resnet50``,
+``open-mmlab://...``, ``mmcls://...``, a URL or a local file.
+:func:`resolve_checkpoint_source` turns such a name into the URL or path that
+mmengine's :class:`~mmengine.runner.CheckpointLoader` would fetch, using the
+same tables as mmengine, and never fetches anything (the config test checks
+every config's sources with it).
+
+``torchvision://`` names. mmengine resolves them by importing torchvision
+and walking its weight enums (``get_torchvision_models``), on top of a
+bundled table of the classic names (``mmengine/hub/torchvision_0.12.json``:
+``resnet18``, ``resnet50``, ``vgg19``, ...). A missing torchvision then made
+every full-size config crash at model init. Worse, PyPI's torchvision wheel
+is a CUDA build: next to a CPU-only torch (``torch==2.13.0+cpu``) its import
+raises ``RuntimeError: operator torchvision::nms does not exist``. So, as
+:func:`register_torchvision_loader` installs it for ``torchvision://`` and
+``modelzoo://``, mmlesion uses torchvision's table when torchvision imports
+and mmengine's bundled table otherwise (with a warning saying why), and
+names that neither has raise an error listing the close names. The weights
+themselves are plain state dicts fetched over HTTP: loading them never needs
+torchvision.
+"""
+import difflib
+import os.path as osp
+from typing import Dict, Tuple
+
+import mmengine
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
+                                        get_deprecated_model_names,
+                                        get_external_models, get_mmcls_models,
+                                        get_torchvision_models, load_from_http)
+
+TORCHVISION_PREFIXES = ('torchvision://', 'modelzoo://')
+OPENMMLAB_PREFIXES = ('open-mmlab://', 'openmmlab://')
+_torchvision_table: Dict[str, str] = {}
+
+
+def torchvision_model_urls() -> Tuple[Dict[str, str], str]:
+    """The ``torchvision://`` name -> URL table and where it came from.
+
+    Returns:
+        tuple[dict, str]: the table and ``'torchvision X.Y'`` or
+        ``'mmengine bundled table (reason)'``.
+    """
+    try:
+        import torchvision
+        table = get_torchvision_models()
+        return table, f'torchvision {torchvision.__version__}'
+    except (ImportError, RuntimeError, OSError) as err:
+        reason = f'{type(err).__name__}: {err}'.splitlines()[0][:160]
+    if not _torchvision_table:
+        _torchvision_table.update(
+            mmengine.load(
+                osp.join(mmengine.__path__[0], 'hub',
+                         'torchvision_0.12.json')))
+    return dict(_torchvision_table), \
+        f'mmengine bundled table (torchvision unusable: {reason})'
+
+
+def _lookup(table: Dict[str, str], name: str, source: str,
+            origin: str) -> str:
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=5)
+        raise KeyError(f'{source!r}: no model {name!r} in the {origin}; '
+                       f'close names: {close}')
+    return table[name]
+
+
+def resolve_checkpoint_source(source: str) -> str:
+    """Return the URL or local path a checkpoint name stands for.
+
+    Nothing is downloaded or opened.
+
+    Args:
+        source (str): a checkpoint name as in ``init_cfg=dict(
+            type='Pretrained', checkpoint=...)`` or ``load_from``.
+
+    Returns:
+        str: an ``http(s)://`` URL, or a local path (which may not exist
+        yet, e.g. a ``work_dirs/`` checkpoint another config produces).
+
+    Raises:
+        KeyError: for a model name that the scheme's table lacks.
+        ValueError: for an empty source.
+    """
+    if not isinstance(source, str) or not source:
+        raise ValueError(f'checkpoint source must be a non-empty string, '
+                         f'got {source!r}')
+    if source.startswith(TORCHVISION_PREFIXES):
+        name = source.split('://', 1)[1]
+        table, origin = torchvision_model_urls()
+        return _lookup(table, name, source, origin)
+    if source.startswith(OPENMMLAB_PREFIXES):
+        name = source.split('://', 1)[1]
+        name = get_deprecated_model_names().get(name, name)
+        url = _lookup(get_external_models(), name, source,
+                      'OpenMMLab model zoo table')
+        if url.startswith(('http://', 'https://')):
+            return url
+        return osp.join(_get_mmengine_home(), url)
+    if source.startswith('mmcls://'):
+        return _lookup(get_mmcls_models(), source[8:], source,
+                       'mmcls model table')
+    return source  # URLs, other mmengine schemes and local paths
+
+
+def load_from_torchvision_name(filename: str, map_location=None):
+    """mmengine loader for ``torchvision://`` / ``modelzoo://`` names that
+    works without (or with a broken) torchvision; see the module doc."""
+    table, origin = torchvision_model_urls()
+    if not origin.startswith('torchvision'):
+        print_log(
+            f'{filename}: resolved with the {origin}. Install the '
+            'torchvision build matching your torch for the newer names.',
+            logger='current',
+            level=30)
+    url = _lookup(table, filename.split('://', 1)[1], filename, origin)
+    return load_from_http(url, map_location=map_location)
+
+
+def register_torchvision_loader() -> None:
+    """Install :func:`load_from_torchvision_name` for torchvision names."""
+    CheckpointLoader.register_scheme(
+        prefixes=TORCHVISION_PREFIXES,
+        loader=load_from_torchvision_name,
+        force=True)

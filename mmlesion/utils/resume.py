@@ -1,0 +1,105 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Find the checkpoint ``--resume`` continues from, skipping broken ones."""
+import logging
+import os
+import os.path as osp
+import re
+from typing import List, Optional
+
+from mmengine.logging import print_log
+
+from .checkpoint_loader import load_local_checkpoint
+
+_CKPT_RE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+
+
+def resume_candidates(work_dir: str) -> List[str]:
+    """Checkpoints of ``work_dir``, newest first.
+
+    The file named in ``work_dir/last_checkpoint`` (what mmengine's
+    ``CheckpointHook`` writes after each save) comes first, then every
+    ``epoch_N.pth`` / ``iter_N.pth`` by decreasing N.
+
+    Args:
+        work_dir (str): the training work dir.
+
+    Returns:
+        list[str]: paths (the first may not exist, if ``last_checkpoint``
+        names a moved file).
+    """
+    found = []
+    if osp.isdir(work_dir):
+        for name in os.listdir(work_dir):
+            match = _CKPT_RE.match(name)
+            if match:
+                found.append((int(match.group(2)), osp.join(work_dir, name)))
+    paths = [p for _, p in sorted(found, reverse=True)]
+    last_file = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last_file):
+        with open(last_file) as f:
+            last = f.read().strip()
+        if last:
+            paths = [last] + [
+                p for p in paths
+                if osp.abspath(p) != osp.abspath(last)
+            ]
+    return paths
+
+
+def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest checkpoint of ``work_dir`` that loads and can be resumed.
+
+    mmengine's auto-resume takes ``last_checkpoint`` blindly: without one it
+    silently trains from scratch, and with a truncated one (a job killed
+    while saving, a full disk) it crashes although the previous checkpoint
+    is intact. Here each candidate of :func:`resume_candidates` is loaded
+    (through :func:`load_local_checkpoint`, on the CPU) and must hold
+    ``state_dict`` and ``meta`` with ``epoch`` and ``iter``; a broken one
+    is skipped with a warning naming it and the reason, and falling back to
+    an older checkpoint is logged as a warning.
+
+    Args:
+        work_dir (str): the training work dir.
+
+    Returns:
+        str | None: the checkpoint to resume from, or None (with a warning)
+        when the work dir has no intact checkpoint.
+    """
+    candidates = resume_candidates(work_dir)
+    broken = []
+    for path in candidates:
+        reason = None
+        if not osp.isfile(path):
+            reason = 'file not found'
+        else:
+            try:
+                ckpt = load_local_checkpoint(path, map_location='cpu')
+                meta = ckpt.get('meta')
+                if 'state_dict' not in ckpt or not isinstance(
+                        meta, dict) or not {'epoch', 'iter'} <= set(meta):
+                    reason = ("not a training checkpoint (no 'state_dict' "
+                              "and 'meta' with epoch / iter)")
+                del ckpt
+            except Exception as err:  # any unreadable file is skipped
+                reason = f'{type(err).__name__}: {err}'
+        if reason is None:
+            if broken:
+                print_log(
+                    f'--resume: falling back to {path}, the newest intact '
+                    f'checkpoint in {work_dir}; skipped (see above): ' +
+                    ', '.join(p for p, _ in broken),
+                    logger='current',
+                    level=logging.WARNING)
+            return path
+        print_log(
+            f'--resume: cannot resume from {path}: {reason}',
+            logger='current',
+            level=logging.WARNING)
+        broken.append((path, reason))
+    print_log(
+        f'--resume: NO intact checkpoint in {work_dir} '
+        f'({len(candidates)} candidate(s) checked); training starts FROM '
+        'SCRATCH.',
+        logger='current',
+        level=logging.WARNING)
+    return None

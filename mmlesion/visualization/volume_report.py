@@ -1,0 +1,190 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Pictures and a self-contained HTML report of 3D findings in a CT scan.
+
+Used by :func:`mmlesion.apis.volume_inference.write_volume_results`. All
+coordinates are continuous voxel coordinates of the (resampled) volume the
+findings were detected in (voxel centres at integers, which is also where
+matplotlib's ``imshow`` puts pixel centres).
+"""
+import base64
+import html
+from pathlib import Path
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+
+from mmlesion.datasets.transforms.windowing import window_hu
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _box_on_slice(finding: dict, z: int):
+    for item in finding['boxes_2d']:
+        if item['slice'] == z:
+            return item['bbox'], item['score']
+    return None, None
+
+
+def draw_key_slice(volume, finding: dict, path: Path,
+                   window: Tuple[float, float]) -> None:
+    """The key slice of a finding with its box, whole and magnified.
+
+    Args:
+        volume (CTVolume): the volume the finding was detected in.
+        finding (dict): a finding of :func:`infer_volume`.
+        path (Path): PNG to write.
+        window (tuple): HU display window.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    z = int(finding['key_slice'])
+    img = window_hu(volume.array[z], window, (0., 1.))
+    box, score = _box_on_slice(finding, z)
+    x1, y1, x2, y2 = box
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    for ax, zoom in zip(axes, (False, True)):
+        ax.imshow(img, cmap='gray', vmin=0., vmax=1.,
+                  interpolation='nearest' if zoom else 'antialiased')
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
+                               edgecolor='lime', linewidth=1.5))
+        if zoom:  # beyond the image edge: air
+            ax.set_facecolor('black')
+            half = max(x2 - x1, y2 - y1) * 1.5 + 8
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            ax.set_xlim(cx - half, cx + half)
+            ax.set_ylim(cy + half, cy - half)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    x, y, zw = finding['center_world']
+    fig.suptitle(
+        f"finding {finding['id']}: score {finding['score']:.3f}, "
+        f"~{finding['diameter_mm']:.1f} mm, world ({x:.1f}, {y:.1f}, "
+        f"{zw:.1f}) mm\nkey slice {z} (slices {finding['slice_range'][0]}-"
+        f"{finding['slice_range'][1]}), 2D score {score:.3f}",
+        fontsize=9)
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=90)
+    plt.close(fig)
+
+
+def draw_overview(volume, findings: Sequence[dict], path: Path,
+                  window: Tuple[float, float], max_findings: int = 20
+                  ) -> None:
+    """Coronal and axial maximum-intensity projections with the findings.
+
+    Args:
+        volume (CTVolume): the volume the findings were detected in.
+        findings (Sequence[dict]): by decreasing score.
+        path (Path): PNG to write.
+        window (tuple): HU display window.
+        max_findings (int): the best ones drawn, numbered by rank.
+    """
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+    arr = window_hu(volume.array, window, (0., 1.))
+    sz, sy, sx = volume.spacing_zyx
+    coronal = arr.max(axis=1)  # (z, x)
+    axial = arr.max(axis=0)  # (y, x)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.5))
+    axes[0].imshow(coronal, cmap='gray', vmin=0., vmax=1., origin='lower',
+                   aspect=sz / sx)
+    axes[0].set_title('coronal MIP (head up)', fontsize=9)
+    axes[1].imshow(axial, cmap='gray', vmin=0., vmax=1., aspect=sy / sx)
+    axes[1].set_title('axial MIP', fontsize=9)
+    cmap = plt.get_cmap('autumn')
+    for rank, f in enumerate(findings[:max_findings]):
+        x1, y1, z1, x2, y2, z2 = f['bbox_voxel_resampled']
+        color = cmap(rank / max(max_findings - 1, 1))
+        for ax, (a1, b1, a2, b2) in ((axes[0], (x1, z1, x2, z2)),
+                                     (axes[1], (x1, y1, x2, y2))):
+            ax.add_patch(Rectangle((a1, b1), a2 - a1, b2 - b1, fill=False,
+                                   edgecolor=color, linewidth=1.2))
+            ax.text(a2 + 1, b1, str(f['id']), color=color, fontsize=7)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    shown = min(len(findings), max_findings)
+    fig.suptitle(f'{len(findings)} findings ({shown} best drawn, numbered '
+                 'by rank)', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=80)
+    plt.close(fig)
+
+
+def _img_tag(path: Path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode('ascii')
+    return (f'<img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{data}">')
+
+
+def write_html_report(record: dict, pictures: Dict[int, Path],
+                      overview: Path, path: Path, title: str,
+                      max_findings: int = 20) -> None:
+    """A single HTML file (images inlined as base64, no external assets).
+
+    Args:
+        record (dict): the serialisable result of :func:`infer_volume`.
+        pictures (dict): finding id -> its key-slice PNG.
+        overview (Path): the overview PNG.
+        path (Path): HTML file to write.
+        title (str): page title.
+        max_findings (int): findings listed.
+    """
+    esc = html.escape
+    geo = record['original']
+    settings = record['settings']
+    rows = []
+    for f in record['findings'][:max_findings]:
+        x, y, z = f['center_world']
+        pic = _img_tag(pictures[f['id']], f"finding {f['id']}") \
+            if f['id'] in pictures else ''
+        rows.append(
+            f"<tr><td>{f['id']}</td><td>{f['score']:.3f}</td>"
+            f'<td>({x:.1f}, {y:.1f}, {z:.1f})</td>'
+            f"<td>{f['diameter_mm']:.1f}</td>"
+            f"<td>{f['slice_range_original'][0]}-"
+            f"{f['slice_range_original'][1]}</td>"
+            f"<td>{esc(str(f['bbox_voxel']))}</td><td>{pic}</td></tr>")
+    more = len(record['findings']) - len(rows)
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #bbb; padding: 4px 8px; vertical-align: top;
+          font-size: 13px; }}
+img {{ max-width: 100%; }}
+td img {{ width: 480px; }}
+</style></head><body>
+<h1>Lesion findings</h1>
+<p><b>scan</b> {esc(str(record['scan']))}<br>
+<b>series</b> {esc(str(record['series_uid']))}<br>
+<b>voxels</b> {geo['shape_zyx']} (z, y, x) at {geo['spacing_zyx']} mm;
+detector input: {settings['num_slices']} slices at
+{settings['interval_mm']} mm, {settings['pixel_spacing']} mm/px
+({esc(settings['pixel_spacing_source'])})<br>
+<b>detection</b> {record['num_slices']} slices in
+{record['detect_seconds']} s ({record['slices_per_second']} slices/s);
+{record['num_boxes_2d']} 2D boxes (score &ge; {settings['score_thr']})
+stacked into {len(record['findings'])} findings (IoU &gt;
+{settings['iou_thr']} on consecutive slices)</p>
+{_img_tag(overview, 'overview')}
+<h2>Findings by score</h2>
+<p>World coordinates in mm (LPS, as SimpleITK and LUNA16); slices and
+boxes <code>[x1, y1, z1, x2, y2, z2]</code> in voxels of the original
+scan.</p>
+<table><tr><th>#</th><th>score</th><th>centre (x, y, z) mm</th>
+<th>diameter mm</th><th>slices</th><th>box (voxels)</th>
+<th>key slice</th></tr>
+{''.join(rows)}
+</table>
+<p>{f'{more} more findings in findings.json and candidates.csv.'
+    if more > 0 else ''}</p>
+</body></html>
+"""
+    Path(path).write_text(page, encoding='utf-8')

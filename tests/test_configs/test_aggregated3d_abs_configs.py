@@ -1,0 +1,55 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The Anchor Based Sampling configs: one more round from the first round's
+checkpoint, crops from its hard-region file, otherwise the same row.
+(Every config is built by test_aggregated3d_configs.py.)"""
+import pytest
+
+from mmlesion.testing import get_config
+
+ROWS = [
+    ('aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py',
+     'aggregated3d_denseunet3d_anchor1_50e_luna16', 30),
+    ('aggregated3d-wo-da-abs_denseunet3d_anchor1_30e_luna16.py',
+     'aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16', 30),
+    ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_30e_luna16.py',
+     'aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16', 30),
+    ('rpn3d-focal-abs_denseunet3d_anchor1_30e_luna16.py',
+     'rpn3d-focal_denseunet3d_anchor1_50e_luna16', 30),
+    ('aggregated3d-abs_denseunet3d-tiny_demo_luna16vol.py',
+     'aggregated3d_denseunet3d-tiny_demo_luna16vol', 6),
+]
+
+
+def _train_dataset(cfg):
+    ds = cfg.train_dataloader.dataset
+    while 'dataset' in ds:
+        ds = ds.dataset
+    return ds
+
+
+@pytest.mark.parametrize('name, first_round, epochs', ROWS)
+def test_abs_round_inherits_its_row(name, first_round, epochs):
+    cfg = get_config(f'aggregated3d/{name}')
+    base = get_config(f'aggregated3d/{first_round}.py')
+    # same model (but T of the adaptive focal loss kept at its end value)
+    model, base_model = cfg.model.to_dict(), base.model.to_dict()
+    assert model['rpn_head'].pop('loss_cls')['t_start'] == 10.0
+    base_model['rpn_head'].pop('loss_cls')
+    assert model == base_model
+    ckpt = f'epoch_{base.max_epochs}.pth'
+    assert cfg.load_from == f'work_dirs/{first_round}/{ckpt}'
+    assert cfg.train_cfg.max_epochs == epochs
+    pipe, base_pipe = (_train_dataset(c).pipeline for c in (cfg, base))
+    crop = pipe[1]
+    assert crop.type == 'HardRegionRandomCrop3D'
+    assert crop.hard_regions_file.startswith(f'work_dirs/{first_round}/')
+    assert 0 < crop.hard_prob < 1
+    # the rest of the crop and the pipeline as in the first round
+    assert {k: v for k, v in crop.items() if k not in (
+        'type', 'hard_regions_file', 'hard_prob')} == {
+            k: v for k, v in base_pipe[1].items() if k != 'type'}
+    assert pipe[:1] + pipe[2:] == base_pipe[:1] + base_pipe[2:]
+    # the training scans and folds are the first round's
+    assert {k: v for k, v in _train_dataset(cfg).items() if k != 'pipeline'
+            } == {k: v for k, v in _train_dataset(base).items()
+                  if k != 'pipeline'}

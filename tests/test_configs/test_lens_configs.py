@@ -1,0 +1,119 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Every config of configs/lens builds its model; the paper's settings are
+where they should be; Table I rows differ only where the table says."""
+import copy
+import functools
+
+import pytest
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+import mmlesion  # noqa: F401
+from mmlesion.testing import get_config, repo_root
+
+CONFIG_DIR = repo_root() / 'configs' / 'lens'
+CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
+FULL = 'densenet121-2.5d_fpn_radam-8e'
+MULTI = '_deeplesion-luna16-lits-nihln_9slice.py'
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(name: str) -> Config:
+    return get_config(f'lens/{name}')
+
+
+def _load(name: str) -> Config:
+    return copy.deepcopy(_load_cached(name))
+
+
+def _build(cfg: Config):
+    cfg = copy.deepcopy(cfg.model)
+    if cfg.backbone.get('init_cfg'):
+        cfg.backbone.init_cfg = None  # no download in tests
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg)
+
+
+def test_table1_rows_exist():
+    rows = [
+        f'mulan_{FULL}_deeplesion_9slice.py',
+        f'lens-afp_{FULL}_deeplesion_9slice.py',
+        f'lens-afp-multi_{FULL}{MULTI}',
+        f'lens-afp-multi-fusion_{FULL}{MULTI}',
+        f'lens-afp-multi-fusion-mining_{FULL}{MULTI}',
+    ]
+    assert set(rows) <= set(CONFIGS)
+    assert sum('demo' in n for n in CONFIGS) >= 5
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_builds(name):
+    cfg = _load(name)
+    model = _build(cfg)
+    assert cfg.default_scope == 'mmdet'
+    assert 'mmlesion' in cfg.custom_imports['imports']
+    ds = cfg.train_dataloader.dataset
+    assert cfg.optim_wrapper.optimizer.type == 'RAdam'
+    if name.startswith('lens-fpr'):
+        assert type(model).__name__ == 'LENSFPR'
+        assert ds.type == 'LENSFPRPatchDataset'
+        assert cfg.train_dataloader.batch_sampler.pos_neg_ratio == 0.5
+        return
+    assert ds.type == 'LENSMultiDataset'
+    assert cfg.train_dataloader.batch_sampler.type == \
+        'LENSDatasetBatchSampler'
+    assert cfg.optim_wrapper.optimizer.type == 'RAdam'
+    if type(model).__name__ == 'LENS':
+        assert model.num_datasets == len(ds.datasets) == len(
+            ds.dataset_names)
+        assert list(model.dataset_names) == list(ds.dataset_names)
+        assert cfg.train_cfg.max_epochs in (8, 12)
+    if 'demo' in name:
+        assert cfg.model.backbone.init_cfg is None
+
+
+def test_fpr_paper_settings():
+    cfg = _load('lens-fpr_resnet18-3d_radam-6e_deeplesion.py')
+    assert cfg.model.backbone.z_kernels == (1, 1, 1, 3)
+    assert 'resnet18' in cfg.model.backbone.init_cfg.checkpoint
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4
+    assert cfg.train_cfg.max_epochs == 6
+    assert cfg.param_scheduler[0].milestones == [2, 4]
+    assert cfg.train_dataloader.batch_size == 32
+    assert cfg.model.loss_cls.type == 'FocalLoss'
+
+
+def test_paper_settings():
+    cfg = _load(f'lens-afp-multi-fusion_{FULL}{MULTI}')
+    m = cfg.model
+    assert m.rpn_head.center_ratio == 0.2 and m.rpn_head.ignore_ratio == 0.5
+    assert m.rpn_head.loss_bbox.loss_weight == 0.1  # lambda_1
+    assert m.roi_head.bbox_head.loss_bbox.loss_weight == 10.  # lambda_2
+    assert m.train_cfg.rcnn.assigner.ignore_iof_thr == 0.5
+    assert m.backbone.num_slices == 9 and m.backbone.slices_per_group == 3
+    assert 'densenet121' in m.backbone.init_cfg.checkpoint
+    assert cfg.optim_wrapper.optimizer.lr == 1e-4
+    assert cfg.train_cfg.max_epochs == 8
+    (sched, ) = cfg.param_scheduler
+    assert sched.milestones == [4, 6] and sched.gamma == 0.1
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.train_dataloader.batch_sampler.pos_neg_ratio == 2.0
+    assert list(m.dataset_names) == ['deeplesion', 'luna16', 'lits',
+                                     'nih_ln']
+    assert m.test_cfg.expert_fusion.experts is None
+    b = _load(f'lens-afp-multi_{FULL}{MULTI}')
+    assert b.model.test_cfg.expert_fusion.experts == [0]
+    d = _load(f'lens-afp-multi-fusion-mining_{FULL}{MULTI}')
+    d0 = d.train_dataloader.dataset.datasets[0]
+    assert d0.type == 'DeepLesionMinedDataset'
+    assert d0.mined_ann_file == 'lens_mined.json'
+    assert d0.data_root == 'data/DeepLesion/'
+    assert d0.pipeline == d.train_dataloader.dataset.datasets[1].pipeline
+    demo = _load('lens-afp-multi-fusion-mining_densenet-tiny_fpn_radam-12e_'
+                 'demo-2sets.py').train_dataloader.dataset.datasets
+    assert demo[0].type == 'DeepLesionMinedDataset'
+    assert demo[0].pipeline == demo[1].pipeline
+    assert demo[0].data_root == 'data/demo_deeplesion/'
+    a = _load(f'lens-afp_{FULL}_deeplesion_9slice.py')
+    assert a.model.num_datasets == 1

@@ -1,0 +1,114 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENSMultiDataset and LENSDatasetBatchSampler: one-dataset batches, 2 : 1
+positive : negative slices per epoch, dataset_id in the metainfo."""
+from collections import Counter
+
+import pytest
+from mmdet.registry import DATA_SAMPLERS, DATASETS
+from mmengine.dataset import BaseDataset, DefaultSampler
+from mmengine.registry import DefaultScope
+
+import mmlesion  # noqa: F401
+from mmlesion.datasets import LENSMultiDataset
+
+
+class _ToySlices(BaseDataset):
+    """n_pos positive and n_neg negative slices (no files)."""
+    METAINFO = dict(classes=('lesion', ))
+
+    def __init__(self, n_pos, n_neg, **kwargs):
+        self.n_pos, self.n_neg = n_pos, n_neg
+        super().__init__(ann_file='', serialize_data=False, **kwargs)
+
+    def load_data_list(self):
+        out = []
+        for i in range(self.n_pos + self.n_neg):
+            inst = [dict(bbox=[0, 0, 5, 5], bbox_label=0,
+                         ignore_flag=0)] if i < self.n_pos else [
+                             dict(bbox=[0, 0, 5, 5], bbox_label=0,
+                                  ignore_flag=1)] * (i % 2)
+            out.append(dict(img_id=i, instances=inst))
+        return out
+
+
+def _multi():
+    return LENSMultiDataset(
+        [_ToySlices(30, 40), _ToySlices(12, 3)], dataset_names=['a', 'b'])
+
+
+def _sampler(ds, batch_size=4, **kwargs):
+    return DATA_SAMPLERS.build(
+        dict(type='LENSDatasetBatchSampler', **kwargs),
+        default_args=dict(
+            sampler=DefaultSampler(ds, shuffle=True, seed=0),
+            batch_size=batch_size))
+
+
+def test_batches_come_from_one_dataset_with_2_to_1_ratio():
+    ds = _multi()
+    assert ds.dataset_id(0) == 0 and ds.dataset_id(70) == 1
+    assert ds.is_positive(0) and not ds.is_positive(31)
+    bs = _sampler(ds, seed=3)
+    batches = list(bs)
+    assert len(batches) == len(bs)
+    seen = Counter()
+    for b in batches:
+        assert len({ds.dataset_id(i) for i in b}) == 1
+        seen.update(b)
+    assert max(seen.values()) == 1
+    pos = Counter(ds.dataset_id(i) for i in seen if ds.is_positive(i))
+    neg = Counter(ds.dataset_id(i) for i in seen if not ds.is_positive(i))
+    assert pos == {0: 30, 1: 12}
+    # 2 : 1 per epoch; dataset b has only 3 negatives: all of them
+    assert neg == {0: 15, 1: 3}
+    assert bs.epoch_counts() == {0: (30, 15), 1: (12, 3)}
+    # every batch full except at most one per dataset
+    assert sum(len(b) < 4 for b in batches) <= 2
+
+
+def test_negatives_are_redrawn_each_epoch_and_ratio_is_configurable():
+    ds = _multi()
+    bs = _sampler(ds, seed=0)
+    first = {i for b in bs for i in b if not ds.is_positive(i)}
+    bs.sampler.set_epoch(1)
+    second = {i for b in bs for i in b if not ds.is_positive(i)}
+    assert len(first) == len(second) == 18 and first != second
+    every = _sampler(ds, pos_neg_ratio=None)
+    assert sum(len(b) for b in every) == len(ds)
+    dropped = _sampler(ds, batch_size=4, drop_last=True)
+    assert all(len(b) == 4 for b in dropped)
+
+
+def test_bad_inputs():
+    with pytest.raises(TypeError, match='LENSMultiDataset'):
+        _sampler(_ToySlices(3, 3))
+    with pytest.raises(ValueError, match='pos_neg_ratio'):
+        _sampler(_multi(), pos_neg_ratio=0)
+    with pytest.raises(ValueError, match='dataset_names'):
+        LENSMultiDataset([_ToySlices(1, 1)], dataset_names=['a', 'b'])
+
+
+def test_deeplesion_samples_carry_dataset_id(tiny_demo_root):
+    src = dict(
+        type='DeepLesionDataset',
+        data_root=str(tiny_demo_root),
+        ann_file='DL_info.csv',
+        data_prefix=dict(img='Images_png/'),
+        split='val',
+        test_mode=True,
+        pipeline=[
+            dict(type='LoadDeepLesionSlices', num_slices=9,
+                 interval_mm=2.0),
+            dict(type='LoadAnnotations', with_bbox=True),
+            dict(type='PackDetInputs')
+        ])
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(
+            dict(type='LENSMultiDataset', datasets=[src, src],
+                 dataset_names=['partial', 'full']))
+        item = ds[len(ds) // 2]
+    n = len(ds) // 2
+    assert ds.get_data_info(n)['dataset_id'] == 1
+    assert item['data_samples'].metainfo['dataset_id'] == 1
+    assert item['data_samples'].metainfo['dataset_name'] == 'full'
+    assert item['inputs'].shape[0] == 9

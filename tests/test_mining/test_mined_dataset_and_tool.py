@@ -1,0 +1,143 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The mined annotation file, DeepLesionMinedDataset, the mining tool end to
+end on a tiny demo set, and the demo evaluation of mining."""
+import importlib.util
+import json
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.registry import DefaultScope
+
+import mmlesion  # noqa: F401
+from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
+from mmlesion.mining.mined_file import read_mined_file, write_mined_file
+from mmlesion.testing import get_config, repo_root
+
+CFG = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+
+
+def _ds_cfg(root, mined=None):
+    return dict(type='DeepLesionMinedDataset', data_root=str(root),
+                ann_file='DL_info.csv', data_prefix=dict(img='Images_png/'),
+                split='train', mined_ann_file=mined, pipeline=[])
+
+
+def test_mined_file_roundtrip_and_errors(tmp_path):
+    path = str(tmp_path / 'm.json')
+    write_mined_file(path, [dict(series_dir='s', slice=3,
+                                 mined=[[1, 2, 5, 6]],
+                                 mined_sources=['propagation'],
+                                 uncertain=[])], dict(iou_thr=0.5))
+    data = read_mined_file(path)
+    assert data['slices'][0]['mined'] == [[1., 2., 5., 6.]]
+    with pytest.raises(FileExistsError, match='overwrite'):
+        write_mined_file(path, [], {})
+    write_mined_file(path, [dict(series_dir='s', slice=3,
+                                 mined=[[5, 2, 1, 6]])], {}, overwrite=True)
+    with pytest.raises(ValueError, match=r'slices\[0\].mined\[0\]'):
+        read_mined_file(path)
+    (tmp_path / 'x.json').write_text('{"slices": []}')
+    with pytest.raises(ValueError, match='not a mmlesion.lens_mined'):
+        read_mined_file(str(tmp_path / 'x.json'))
+
+
+def test_mined_dataset_adds_lesions_uncertain_and_negatives(
+        tiny_demo_root, tmp_path):
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        plain = DATASETS.build(_ds_cfg(tiny_demo_root))
+    info = plain.get_data_info(0)
+    series = info['series_dir'].rstrip('/').split('/')[-1]
+    key = int(info['key_slice'])
+    path = str(tmp_path / 'mined.json')
+    write_mined_file(path, [
+        dict(series_dir=series, slice=key, mined=[],
+             uncertain=[[5, 5, 15, 15]]),
+        dict(series_dir=series, slice=key + 1, mined=[[20, 20, 40, 40]],
+             mined_sources=['propagation'], uncertain=[[5, 5, 15, 15]]),
+        dict(series_dir=series, slice=key - 1, mined=[], uncertain=[]),
+        dict(series_dir='not_in_this_split', slice=1, mined=[[1, 1, 2, 2]]),
+    ], {})
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(_ds_cfg(tiny_demo_root, path))
+    assert len(ds) == len(plain) + 2
+    first = ds.get_data_info(0)
+    assert first['instances'][-1]['ignore_flag'] == 1
+    new = [ds.get_data_info(i) for i in range(len(plain), len(ds))]
+    pos = [n for n in new if n['key_slice'] == key + 1][0]
+    assert [i['ignore_flag'] for i in pos['instances']] == [0, 1]
+    assert pos['img_path'].endswith(f'{key + 1:03d}.png')
+    neg = [n for n in new if n['key_slice'] == key - 1][0]
+    assert neg['instances'] == []
+    assert len({n['img_id'] for n in new} | {first['img_id']}) == 3
+
+
+def test_demo_evaluation_counts_hits(tiny_demo_root):
+    truth = load_demo_lesions(str(tiny_demo_root / 'demo_meta.json'))
+    series, info = next(iter(truth.items()))
+    les = info['lesions'][0]
+    cx, cy = les['center_px']
+    hit = [cx - 2, cy - 2, cx + 2, cy + 2]
+    miss = [0, 0, 3, 3]
+    res = evaluate_mining([
+        dict(series_dir=series, slice=info['key_index'], mined=[hit, miss],
+             uncertain=[])
+    ], str(tiny_demo_root / 'demo_meta.json'))
+    assert res['mined']['boxes'] == 2
+    assert res['mined']['precision'] == 0.5
+
+
+def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
+    cfg = get_config(CFG)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = str(tmp_path / 'lens.pth')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    spec = importlib.util.spec_from_file_location(
+        'lens_mine', repo_root() / 'tools' / 'lens_mine_annotations.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'mined.json')
+    root = str(tiny_demo_root) + '/'
+    argv = [
+        str(repo_root() / 'configs' / CFG), ckpt, '--out', out,
+        '--max-offset', '1', '--proposal-score-thr', '0',
+        '--score-thr', '0.0', '--demo-meta',
+        str(tiny_demo_root / 'demo_meta.json'), '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_root={root}'
+    ]
+    assert tool.main(argv) == 0
+    data = read_mined_file(out)
+    meta = data['metainfo']
+    assert meta['single_type_experts'] == [1]
+    assert meta['counts']['tracklets'] > 0
+    # every processed slice is listed; 3 per key slice at most
+    assert 0 < len(data['slices']) <= 3 * 10
+    # with sigma = 0 an untrained expert 1 yields uncertain lesions
+    assert meta['counts']['cross_dataset'] > 0
+    assert 'precision' in meta['demo_evaluation']['uncertain']
+    assert tool.main(argv) == 1  # no --overwrite
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(_ds_cfg(tiny_demo_root, out))
+    assert any(i.get('ignore_flag') for k in range(len(ds))
+               for i in ds.get_data_info(k)['instances'])
+    json.dumps(meta)
+    # step 5 data: TP / FP 3D proposals with the mined file
+    spec = importlib.util.spec_from_file_location(
+        'lens_fpr', repo_root() / 'tools' / 'lens_fpr_proposals.py')
+    fpr_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fpr_tool)
+    fpr_out = str(tmp_path / 'fpr.json')
+    assert fpr_tool.main([
+        str(repo_root() / 'configs' / CFG), ckpt, '--out', fpr_out,
+        '--mined', out, '--max-offset', '1', '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_root={root}'
+    ]) == 0
+    fpr = json.loads(open(fpr_out).read())
+    assert fpr['metainfo']['format'] == 'mmlesion.lens_fpr_proposals/1'
+    counts = fpr['metainfo']['counts']
+    assert counts['tp'] + counts['fp'] == len(fpr['proposals'])
+    assert {p['label'] for p in fpr['proposals']} <= {0, 1}
+    assert tool.main(argv[:2] + ['--out', str(tmp_path / 'x.json'),
+                                 '--dataset-index', '5']) == 1

@@ -1,0 +1,126 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Each LENS mining strategy (Sec. V) on hand-made tracklets."""
+import numpy as np
+import pytest
+
+from mmlesion.mining import (SeriesMining, SliceProposals, build_tracklets,
+                             match_intra_patient, mine_series,
+                             mine_uncertain, propagate_annotations)
+
+
+def _p(z, boxes, scores, emb=None):
+    return SliceProposals(z, np.array(boxes, np.float32).reshape(-1, 4),
+                          np.array(scores, np.float32),
+                          None if emb is None else np.array(emb, np.float32))
+
+
+def _track(z0, z1, box, shift=1., score=0.9, emb=None):
+    """One lesion's proposals on slices z0..z1, drifting ``shift`` px."""
+    out = []
+    for k, z in enumerate(range(z0, z1 + 1)):
+        b = np.array(box, np.float32) + k * shift
+        out.append(_p(z, [b], [score], None if emb is None else [emb]))
+    return out
+
+
+def _merge(*tracks):
+    by_z = {}
+    for t in tracks:
+        for p in t:
+            cur = by_z.setdefault(p.z, _p(p.z, np.zeros((0, 4)), []))
+            cur.boxes = np.concatenate([cur.boxes, p.boxes])
+            cur.scores = np.concatenate([cur.scores, p.scores])
+            if p.embeddings is not None:
+                cur.embeddings = p.embeddings if cur.embeddings is None \
+                    else np.concatenate([cur.embeddings, p.embeddings])
+    return [by_z[z] for z in sorted(by_z)]
+
+
+def test_tracklets_link_consecutive_overlapping_boxes():
+    a = _track(3, 7, [10, 10, 30, 30])
+    b = _track(5, 6, [60, 60, 80, 80], score=0.4)
+    jump = [_p(9, [[10, 10, 30, 30]], [0.8])]  # slice 8 missing: new one
+    tracks = build_tracklets(_merge(a, b) + jump, iou_thr=0.5)
+    spans = sorted(tuple(sorted(t.boxes)) for t in tracks)
+    assert spans == [(3, 4, 5, 6, 7), (5, 6), (9, )]
+    # IoU below theta between neighbours breaks a tracklet
+    far = _track(0, 2, [0, 0, 10, 10], shift=6.)
+    assert len(build_tracklets(far, iou_thr=0.5)) == 3
+
+
+def test_propagation_uses_key_slice_iou():
+    lesion = _track(3, 7, [10, 10, 30, 30])
+    other = _track(3, 5, [60, 60, 80, 80])
+    tracks = build_tracklets(_merge(lesion, other))
+    # annotation on key slice 5 matches the first tracklet (IoU > 0.5)
+    ann = {5: np.array([[12., 12., 31., 31.]])}
+    mined = propagate_annotations(tracks, ann, 0.5)
+    assert sorted(mined) == [3, 4, 6, 7]
+    assert all(len(v) == 1 for v in mined.values())
+    np.testing.assert_allclose(mined[3][0], [10, 10, 30, 30])
+    assert sorted(t.matched_by or '' for t in tracks) == ['', 'propagation']
+    # a weak overlap (IoU <= 0.5) propagates nothing
+    tracks = build_tracklets(_merge(lesion))
+    assert propagate_annotations(tracks, {5: np.array([[24., 24., 44.,
+                                                         44.]])}) == {}
+
+
+def test_intra_patient_matching_by_embedding_distance():
+    e1 = np.array([1., 0., 0.], np.float32)
+    near = np.array([0.995, 0.0999, 0.], np.float32)  # distance ~0.1
+    far = np.array([0.8, 0.6, 0.], np.float32)  # distance ~0.63
+    s1 = SeriesMining('s1', 'p1', {4: np.array([[10., 10., 30., 30.]])},
+                      annotation_embeddings=e1[None])
+    s2 = SeriesMining('s2', 'p1', {})
+    s3 = SeriesMining('s3', 'p2', {})
+    s2.tracklets = build_tracklets(
+        _merge(_track(2, 4, [40, 40, 60, 60], emb=near),
+               _track(2, 3, [5, 5, 15, 15], emb=far)))
+    s3.tracklets = build_tracklets(_track(2, 4, [40, 40, 60, 60],
+                                          emb=near))
+    out = match_intra_patient([s1, s2, s3], dist_thr=0.15)
+    assert set(out) == {'s2'}  # s3 is another patient
+    assert sorted(out['s2']) == [2, 3, 4]
+    np.testing.assert_allclose(out['s2'][2][0], [40, 40, 60, 60])
+    # with a looser threshold the far tracklet matches as well
+    for t in s2.tracklets:
+        t.matched_by = None
+    out = match_intra_patient([s1, s2], dist_thr=0.7)
+    assert sum(len(v) for v in out['s2'].values()) == 5
+
+
+def test_cross_dataset_mining_gives_uncertain_lesions():
+    known = {5: np.array([[10., 10., 30., 30.]])}
+    props = [
+        _p(5, [[12, 12, 28, 28],  # overlaps an annotation: no
+               [60, 60, 80, 80],  # free and confident: uncertain
+               [100, 100, 110, 110]],  # free but score 0.4: no
+           [0.9, 0.7, 0.4]),
+        _p(6, [[12, 12, 28, 28]], [0.9]),  # slice 6 has no annotation
+    ]
+    out = mine_uncertain(props, known, score_thr=0.5)
+    assert sorted(out) == [5, 6]
+    assert len(out[5]) == 1 and out[5][0][1] == pytest.approx(0.7)
+    np.testing.assert_allclose(out[5][0][0], [60, 60, 80, 80])
+
+
+def test_mine_series_runs_the_three_strategies_in_order():
+    emb = np.array([0., 1., 0.], np.float32)
+    s = SeriesMining(
+        'a', 'p', {5: np.array([[10., 10., 30., 30.]])},
+        proposals=_merge(_track(4, 6, [10, 10, 30, 30], emb=emb)),
+        single_type_proposals=[
+            _p(4, [[10, 10, 30, 30], [70, 70, 90, 90]], [0.9, 0.9])
+        ],
+        annotation_embeddings=emb[None])
+    counts = mine_series([s])
+    assert counts['propagation'] == 2 and counts['intra_patient'] == 0
+    dist = counts['embedding_distances']
+    assert dist['same_lesion']['n'] == 1 and dist['others']['n'] == 0
+    assert dist['same_lesion']['p50'] == pytest.approx(0., abs=1e-6)
+    assert sorted(s.mined) == [4, 6]
+    # the box on slice 4 is now a mined annotation: not uncertain
+    assert len(s.uncertain[4]) == 1
+    np.testing.assert_allclose(s.uncertain[4][0][0], [70, 70, 90, 90])
+    with pytest.raises(ValueError, match='unknown'):
+        mine_series([s], strategies=('magic', ))

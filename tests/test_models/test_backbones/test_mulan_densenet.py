@@ -1,0 +1,75 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Tests of MULANDenseNet (2.5D truncated DenseNet with 3D fusion)."""
+import re
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+import mmlesion  # noqa: F401
+from mmlesion.models.backbones import MULANDenseNet
+
+TINY = dict(type='MULANDenseNet', growth_rate=4, block_config=(2, 2, 2),
+            num_init_features=8, bn_size=2, init_cfg=None)
+
+
+def test_densenet121_layout():
+    model = MULANDenseNet()  # DenseNet-121 truncated after block 3
+    assert model.out_channels == [256, 512, 1024]
+    names = [n for n, _ in model.features.named_children()]
+    assert names[-1] == 'denseblock3' and 'transition3' not in names
+    assert len(model.features.denseblock3) == 24
+    assert len(model.fusions) == 3
+    assert model.fusions['0'].conv.kernel_size == (3, 1, 1)
+
+
+def test_tiny_shapes_and_groups():
+    model = MODELS.build(TINY)
+    model.init_weights()
+    x = torch.randn(2, 9, 64, 64)
+    outs = model(x)
+    assert [o.shape for o in outs] == [
+        (2, 16, 16, 16), (2, 16, 8, 8), (2, 16, 4, 4)]
+    assert model.out_channels == [16, 16, 16]
+    with pytest.raises(ValueError, match='9 slices'):
+        model(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match='multiple'):
+        MULANDenseNet(num_slices=8)
+
+
+def test_fusion_mixes_slice_groups():
+    model = MODELS.build(TINY)
+    model.init_weights()
+    model.eval()
+    x = torch.randn(1, 9, 32, 32)
+    y = x.clone()
+    y[:, :3] += 1.  # change only the first (non-central) group
+    # identity initialisation: the central group ignores its neighbours
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], model(y)[0])
+        for f in model.fusions.values():
+            f.conv.weight.add_(0.01)
+        assert not torch.allclose(model(x)[0], model(y)[0])
+
+
+def test_loads_torchvision_style_checkpoint(tmp_path):
+    src = MODELS.build(TINY)
+    src.init_weights()
+    state = {}
+    for k, v in src.state_dict().items():
+        if k.startswith('fusions'):
+            continue
+        # torchvision's released files use 'norm.1' for 'norm1'
+        state[re.sub(r'(denselayer\d+\.(norm|conv))([12])\.', r'\1.\3.',
+                     k)] = v + 1 if v.is_floating_point() else v
+    assert any('.norm.1.' in k for k in state)
+    path = tmp_path / 'densenet_tiny.pth'
+    torch.save(state, str(path))
+    dst = MODELS.build(
+        dict(TINY, init_cfg=dict(type='Pretrained', checkpoint=str(path))))
+    dst.init_weights()
+    torch.testing.assert_close(
+        dst.features.denseblock2.denselayer1.norm1.weight,
+        src.features.denseblock2.denselayer1.norm1.weight + 1)
+    torch.testing.assert_close(dst.features.conv0.weight,
+                               src.features.conv0.weight + 1)

@@ -1,0 +1,68 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""tools/test.py refuses checkpoints that do not fit the model.
+
+Before these checks, ``tools/test.py`` with a checkpoint of another model
+evaluated randomly initialised heads, printed an all-zero FROC and exited
+with status 0.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from mmengine.registry import init_default_scope
+
+from mmdet.registry import MODELS
+from mmlesion.testing import get_config, repo_root
+
+CONFIG = 'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+OTHER = 'retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'
+
+
+def _opts(root: Path) -> list:
+    data_root = str(root) + os.sep
+    opts = []
+    for loader in ('train', 'val', 'test'):
+        opts += [
+            f'{loader}_dataloader.dataset.data_root={data_root}',
+            f'{loader}_dataloader.num_workers=0',
+            f'{loader}_dataloader.persistent_workers=False'
+        ]
+    return opts
+
+
+def _run_failing(args: list) -> str:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = str(repo_root()) + os.pathsep + env.get(
+        'PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    proc = subprocess.run([sys.executable] + args,
+                          cwd=repo_root(),
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    return proc.stdout
+
+
+def test_test_tool_refuses_checkpoint_of_another_model(tiny_demo_root,
+                                                       tmp_path):
+    init_default_scope('mmdet')
+    model = MODELS.build(get_config(OTHER).model)
+    ckpt = tmp_path / 'retinanet.pth'
+    torch.save(dict(meta=dict(epoch=1, iter=1), state_dict=model.state_dict()),
+               str(ckpt))
+    out = _run_failing([
+        'tools/test.py', CONFIG,
+        str(ckpt), '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options', 'trian_cfg.max_epochs=3'
+    ] + _opts(tiny_demo_root))
+    # the typo is listed (before the checkpoint is refused)
+    assert 'trian_cfg (did you mean train_cfg?)' in out
+    assert 'CheckpointMismatchError' in out
+    assert f'{ckpt}: the checkpoint does not fit the model' in out
+    assert 'missing keys' in out and 'unexpected key' in out
+    assert 'Epoch(test)' not in out  # nothing was evaluated

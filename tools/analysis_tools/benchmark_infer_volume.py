@@ -1,0 +1,121 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Speed of detection on a CT scan: slices per second, batched vs one slice
+at a time (the baseline, measured in the same run), and where the time goes.
+
+Example::
+
+    python tools/analysis_tools/benchmark_infer_volume.py \\
+        --config configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py \\
+        --pixel-spacing 1.4 --batch-sizes 1 4 8 [--checkpoint CKPT] \\
+        [--scan SCAN] [--device cuda:0]
+
+Without ``--scan`` a synthetic chest scan is generated
+(:mod:`mmlesion.datasets.demo.volumes`); without ``--checkpoint`` the model
+has random weights (same layers, so the same cost per slice up to the
+number of boxes kept).
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from mmengine.config import Config
+
+import mmlesion  # noqa: F401
+from mmlesion.apis.volume_inference import (detect_slices, prepare_volume,
+                                            volume_settings_from_config)
+from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--config',
+        default='configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py')
+    parser.add_argument('--checkpoint')
+    parser.add_argument('--scan', help='default: a synthetic chest scan')
+    parser.add_argument('--pixel-spacing', type=float, default=1.4)
+    parser.add_argument('--batch-sizes', type=int, nargs='+',
+                        default=[1, 4, 8])
+    parser.add_argument('--repeats', type=int, default=2,
+                        help='timed runs per batch size (best kept)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--json', help='also write the results here')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    from mmdet.apis import init_detector
+    cfg = Config.fromfile(args.config)
+    settings = volume_settings_from_config(cfg, args.pixel_spacing,
+                                           args.config)
+    with tempfile.TemporaryDirectory() as tmp:
+        scan = args.scan
+        if scan is None:
+            from mmlesion.datasets.demo.volumes import generate_demo_volumes
+            generate_demo_volumes(Path(tmp) / 'v', seed=0, num_luna=1,
+                                  num_kits=0, num_lits=0, val_fraction=0.,
+                                  size_range=(160, 160),
+                                  num_slices_range=(120, 120))
+            scan = str(next((Path(tmp) / 'v').rglob('*.mhd')))
+        t = time.perf_counter()
+        volume = load_ct_volume(scan)
+        t_load = time.perf_counter() - t
+    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model.eval()
+    t = time.perf_counter()
+    resampled = prepare_volume(volume, settings)
+    t_resample = time.perf_counter() - t
+    depth = resampled.shape_zyx[0]
+    detect_slices(model, resampled, settings, max(args.batch_sizes),
+                  show_progress=False)  # warm-up
+    rows = {}
+    boxes = scores = None
+    for bs in args.batch_sizes:
+        best = float('inf')
+        for _ in range(args.repeats):
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            boxes, scores = detect_slices(model, resampled, settings, bs,
+                                          show_progress=False)
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        rows[bs] = dict(seconds=round(best, 3),
+                        slices_per_second=round(depth / best, 2))
+    t = time.perf_counter()
+    findings = stack_slice_boxes(list(range(depth)), boxes, scores,
+                                 score_thr=.05)
+    t_stack = time.perf_counter() - t
+    base = rows[args.batch_sizes[0]]['seconds']
+    print(f'scan {scan}: {volume.shape_zyx} voxels -> {depth} slices of '
+          f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
+          f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px), '
+          f'{args.device}, {torch.get_num_threads()} threads')
+    print(f'load {t_load:.2f} s, resample {t_resample:.2f} s, stacking '
+          f'{sum(len(b) for b in boxes)} boxes into {len(findings)} '
+          f'findings {t_stack * 1000:.1f} ms')
+    print('batch  seconds  slices/s  speed-up vs batch '
+          f'{args.batch_sizes[0]}')
+    for bs, row in rows.items():
+        print(f"{bs:5d}  {row['seconds']:7.2f}  "
+              f"{row['slices_per_second']:8.2f}  "
+              f"{base / row['seconds']:.2f}x")
+    result = dict(scan=scan, device=args.device, num_slices=depth,
+                  load_seconds=round(t_load, 3),
+                  resample_seconds=round(t_resample, 3),
+                  stack_seconds=round(t_stack, 4), batches=rows,
+                  speedup={bs: round(base / r['seconds'], 3)
+                           for bs, r in rows.items()})
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,103 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Inference time per slice of LENS against mmdet's Faster R-CNN R50-FPN, in
+one run on the same machine.
+
+LENS (Yan et al., TMI 2020, Sec. VI-B): "It took LENS 54ms to process a
+slice during inference on a Quadro RTX 6000 GPU" (Table IV: 1.8x the time of
+a single-dataset model). The tool times a full ``test_step`` (preprocessing,
+backbone, proposals, detection head, fusion) per 512 x 512 slice of
+
+- ``faster_rcnn``: mmdet's Faster R-CNN R50-FPN (3 slices, one class),
+- ``lens_1expert``: LENS, Table I row (b): four AFPs, the DeepLesion expert
+  only (9 slices, DenseNet-121 2.5D),
+- ``lens_4experts``: LENS, row (c): the four experts fused,
+
+interleaved run by run (so that all see the same load of a shared machine),
+after ``--warmup`` untimed runs, as the median of ``--repeats`` runs; then
+the ratios to Faster R-CNN. Weights are random (no downloads); the models
+work on their full proposal budgets. Helpers are shared with
+``benchmark_elixirnet.py``.
+
+Example::
+
+    python tools/analysis_tools/benchmark_lens.py --repeats 5
+    python tools/analysis_tools/benchmark_lens.py --device cuda --repeats 50
+"""
+import argparse
+import copy
+import json
+import os.path as osp
+import statistics
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
+                                 baseline_model_cfg, build_model, fake_batch,
+                                 time_interleaved)
+
+LENS_CONFIG = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_'
+               'deeplesion-luna16-lits-nihln_9slice.py')
+PAPER_MS_PER_SLICE = 54.0
+
+
+def lens_model_cfg(experts: Optional[Sequence[int]]):
+    """The row (c) model with the given experts fused, no weights."""
+    model = copy.deepcopy(_load_config(LENS_CONFIG).model)
+    _strip_init_cfg(model)
+    model.test_cfg.expert_fusion.experts = experts
+    return model
+
+
+def run(device: str = 'cpu', warmup: int = 1, repeats: int = 5,
+        size: int = 512) -> dict:
+    torch.manual_seed(0)
+    models = dict(
+        faster_rcnn=(build_model(baseline_model_cfg(), device), 3),
+        lens_1expert=(build_model(lens_model_cfg([0]), device), 9),
+        lens_4experts=(build_model(lens_model_cfg(None), device), 9))
+    fns = {}
+    for name, (model, slices) in models.items():
+        model.eval()
+        data = fake_batch(1, size, slices)
+
+        def step(model=model, data=data):
+            with torch.no_grad():
+                model.test_step(data)
+
+        fns[name] = step
+    times = time_interleaved(fns, warmup, repeats, device)
+    ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    base = ms['faster_rcnn']
+    return dict(
+        device=device if device == 'cpu' else torch.cuda.get_device_name(),
+        threads=torch.get_num_threads(),
+        repeats=repeats,
+        ms_per_slice={k: round(v, 1) for k, v in ms.items()},
+        ratio_to_faster_rcnn={k: round(v / base, 3) for k, v in ms.items()},
+        lens_4experts_over_1expert=round(
+            ms['lens_4experts'] / ms['lens_1expert'], 3),
+        paper_ms_per_slice_gpu=PAPER_MS_PER_SLICE)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--size', type=int, default=512)
+    p.add_argument('--json', default=None, help='also write the result')
+    args = p.parse_args(argv)
+    result = run(args.device, args.warmup, args.repeats, args.size)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        with open(args.json, 'w') as f:
+            f.write(text + '\n')
+    return result
+
+
+if __name__ == '__main__':
+    main()

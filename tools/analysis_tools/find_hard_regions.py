@@ -1,0 +1,85 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Find the hard regions of the training scans with a trained 3D detector
+(one round of Anchor Based Sampling, 3D Aggregated Faster R-CNN Sec. IV-C).
+
+Runs the model over every whole scan of the config's training set (the
+training split and fold, read with the test pipeline; sliding windows and
+duplicate merging as in testing; a progress bar over the scans) and writes
+the hard regions, i.e. confident false positives (hard negatives) and missed
+or poorly scored nodules (hard positives), into a JSON file that
+``HardRegionRandomCrop3D`` reads in the next training round (format in
+``mmlesion/datasets/hard_regions.py``), plus a summary PNG beside it.
+
+Example (the LUNA16 "†" rows)::
+
+    python tools/analysis_tools/find_hard_regions.py \\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
+        work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/epoch_50.pth \\
+        --out work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/\\
+hard_regions.json
+    python tools/train.py \\
+        configs/aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py
+"""
+import argparse
+import os.path as osp
+from typing import List
+
+from mmengine.config import Config, DictAction
+
+from mmlesion.apis import find_hard_regions
+from mmlesion.datasets.hard_regions import dump_hard_regions
+from mmlesion.visualization.hard_regions import plot_hard_regions
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config of the trained round')
+    parser.add_argument('checkpoint', help='its checkpoint')
+    parser.add_argument('--out', required=True, help='hard-region JSON')
+    parser.add_argument('--neg-score-thr', type=float, default=0.5,
+                        help='minimum score of a hard negative')
+    parser.add_argument('--pos-score-thr', type=float, default=0.5,
+                        help='nodules scored below this are hard positives')
+    parser.add_argument('--max-negatives', type=int, default=20,
+                        help='hard negatives kept per scan (highest scores)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--max-scans', type=int,
+                        help='only the first N training scans (a check)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out (and its PNG)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(argv)
+
+
+def output_paths(out: str) -> List[str]:
+    """The JSON and its summary PNG (``<out without .json>.png``)."""
+    stem = out[:-5] if out.endswith('.json') else out
+    return [out, stem + '.png']
+
+
+def main(argv=None) -> List[dict]:
+    args = parse_args(argv)
+    paths = output_paths(args.out)
+    for path in paths:
+        if osp.exists(path) and not args.overwrite:
+            raise SystemExit(f'{path} exists; pass --overwrite to replace '
+                             f'it')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    scans = find_hard_regions(
+        cfg, args.checkpoint, device=args.device, max_scans=args.max_scans,
+        neg_score_thr=args.neg_score_thr, pos_score_thr=args.pos_score_thr,
+        max_negatives=args.max_negatives)
+    dump_hard_regions(
+        args.out, scans, overwrite=args.overwrite, config=args.config,
+        checkpoint=args.checkpoint, neg_score_thr=args.neg_score_thr,
+        pos_score_thr=args.pos_score_thr, max_negatives=args.max_negatives)
+    plot_hard_regions(scans, paths[1])
+    print(f'hard regions of {len(scans)} scans -> {args.out}, '
+          f'{paths[1]}')
+    return scans
+
+
+if __name__ == '__main__':
+    main()

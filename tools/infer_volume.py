@@ -1,0 +1,88 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Run a trained 2.5D lesion detector on a CT scan and stack its boxes in 3D.
+
+Example::
+
+    python tools/infer_volume.py CONFIG CHECKPOINT scan.nii.gz --out-dir out
+    python tools/infer_volume.py CONFIG CHECKPOINT dicom_folder/ \\
+        --series-uid 1.2.3 --out-dir out --overwrite
+
+SCAN is a NIfTI file, a MetaImage ``.mhd`` (LUNA16) or a DICOM series
+folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
+(LUNA16 format, read by ``tools/analysis_tools/eval_luna16.py``),
+``key_slices/finding_NNN.png``, ``overview.png`` and ``report.html``
+(self-contained). See :mod:`mmlesion.apis.volume_inference`.
+"""
+import argparse
+import sys
+
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+
+import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+from mmlesion.apis.volume_inference import (format_summary,
+                                            run_volume_inference)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Detect lesions in a CT scan with a 2.5D detector and '
+        'stack the per-slice boxes into 3D findings')
+    parser.add_argument('config', help='a 2.5D config of the repository')
+    parser.add_argument('checkpoint', help='trained weights')
+    parser.add_argument('scan',
+                        help='NIfTI file, .mhd (+ .raw) or DICOM folder')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace earlier results in --out-dir')
+    parser.add_argument('--series-uid',
+                        help='DICOM series to read from a folder with '
+                        'several')
+    parser.add_argument(
+        '--pixel-spacing', type=float,
+        help='in-plane mm/px the model was trained at (default: the '
+        "config's ResampleToSpacing, else 0.8)")
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='slices per forward pass')
+    parser.add_argument('--score-thr', type=float, default=.05,
+                        help='2D boxes below it are not stacked')
+    parser.add_argument('--iou-thr', type=float, default=.5,
+                        help='stacking: IoU > thr on consecutive slices')
+    parser.add_argument('--max-gap', type=int, default=0,
+                        help='stacking: missing slices a finding bridges')
+    parser.add_argument('--min-slices', type=int, default=1,
+                        help='drop findings spanning fewer slices')
+    parser.add_argument('--max-pictures', type=int, default=20,
+                        help='findings drawn and listed in the report')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as key=value pairs')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not MMLogger.check_instance_created('infer_volume'):
+        MMLogger.get_instance('infer_volume', log_level='INFO')
+    try:
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        result = run_volume_inference(
+            cfg, args.checkpoint, args.scan, out_dir=args.out_dir,
+            series_uid=args.series_uid, pixel_spacing=args.pixel_spacing,
+            device=args.device, overwrite=args.overwrite,
+            batch_size=args.batch_size, score_thr=args.score_thr,
+            iou_thr=args.iou_thr, max_gap=args.max_gap,
+            min_slices=args.min_slices, max_pictures=args.max_pictures,
+            cfg_name=args.config)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    print(format_summary(result))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

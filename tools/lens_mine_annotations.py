@@ -1,0 +1,114 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENS steps 2 and 3 (Sec. III, V): run a trained LENS model on every stored
+slice of the partially labelled training set, mine missing annotations and
+uncertain lesions, write the file that DeepLesionMinedDataset reads.
+
+Example (demo)::
+
+    python tools/lens_mine_annotations.py \
+        configs/lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py \
+        work_dirs/lens_demo/epoch_12.pth \
+        --out data/demo_deeplesion/lens_mined.json \
+        --demo-meta data/demo_deeplesion/demo_meta.json
+
+The dataset mined is dataset ``--dataset-index`` of the config's
+``train_dataloader.dataset`` (a LENSMultiDataset), read with the config's
+test pipeline; its expert gives the tracklets and embeddings, every other
+expert (or ``--single-type-experts``) counts as a single-type expert.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+import time
+
+from mmengine.config import DictAction
+
+from mmlesion.apis import load_lens_and_train_set
+from mmlesion.mining import mine_series
+from mmlesion.mining.demo_eval import evaluate_mining
+from mmlesion.mining.mined_file import write_mined_file
+from mmlesion.mining.proposals import (collect_series_proposals,
+                                       series_to_entries)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='LENS config the model was trained with')
+    p.add_argument('checkpoint', help='trained LENS checkpoint')
+    p.add_argument('--out', required=True, help='mined annotation JSON')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an existing --out file')
+    p.add_argument('--dataset-index', type=int, default=0,
+                   help='the partially labelled dataset to mine')
+    p.add_argument('--single-type-experts', type=int, nargs='*',
+                   help='experts for cross-dataset mining (default: all '
+                   'others)')
+    p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
+    p.add_argument('--dist-thr', type=float, default=0.15, help='delta')
+    p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
+    p.add_argument('--proposal-score-thr', type=float, default=0.05,
+                   help='proposals below it are not linked into tracklets')
+    p.add_argument('--max-offset', type=int, default=None,
+                   help='only slices within this many slices of a key slice')
+    p.add_argument('--strategies', nargs='+',
+                   default=['propagation', 'intra_patient', 'cross_dataset'])
+    p.add_argument('--demo-meta', default=None,
+                   help="a demo set's demo_meta.json: report precision and "
+                   'recall of the mined lesions against the lesions the '
+                   'generator left unannotated')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if osp.exists(args.out) and not args.overwrite:
+        print(f'error: {args.out} exists: pass --overwrite to replace it',
+              file=sys.stderr)
+        return 1
+    try:
+        cfg, model, dataset = load_lens_and_train_set(
+            args.config, args.checkpoint, args.dataset_index,
+            args.cfg_options)
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    n = len(cfg.train_dataloader.dataset.datasets)
+    singles = args.single_type_experts
+    if singles is None:
+        singles = [i for i in range(n) if i != args.dataset_index]
+    start = time.perf_counter()
+    print(f'collecting proposals of experts {[args.dataset_index]} + '
+          f'{singles} on {len(dataset)} key slices\' series')
+    series = collect_series_proposals(
+        model, dataset, args.dataset_index, singles, args.max_offset)
+    counts = mine_series(
+        series, args.iou_thr, args.dist_thr, args.score_thr,
+        args.proposal_score_thr, args.strategies)
+    entries = series_to_entries(series)
+    meta = dict(
+        config=osp.abspath(args.config),
+        checkpoint=osp.abspath(args.checkpoint),
+        dataset_index=args.dataset_index,
+        single_type_experts=singles,
+        iou_thr=args.iou_thr,
+        dist_thr=args.dist_thr,
+        score_thr=args.score_thr,
+        strategies=args.strategies,
+        counts=counts,
+        embedding='L2-normalised RoI features after the shared FCs of '
+        'LENS (substitute for LesaNet)')
+    if args.demo_meta:
+        meta['demo_evaluation'] = evaluate_mining(entries, args.demo_meta)
+    write_mined_file(args.out, entries, meta, overwrite=args.overwrite)
+    print(json.dumps(dict(counts=counts,
+                          slices=len(entries),
+                          demo_evaluation=meta.get('demo_evaluation'),
+                          seconds=round(time.perf_counter() - start, 1),
+                          out=args.out), indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
