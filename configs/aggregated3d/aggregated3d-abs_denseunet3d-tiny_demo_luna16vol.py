@@ -1,9 +1,9 @@
 # Demo: one round of Anchor Based Sampling (Sec. IV-C) on the synthetic
 # volumes. After training the demo model
-# (aggregated3d_denseunet3d-tiny_demo_luna16vol.py, 12 epochs):
+# (aggregated3d_denseunet3d-tiny_demo_luna16vol.py, 6 epochs):
 #   python tools/analysis_tools/find_hard_regions.py \
 #       configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py \
-#       work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/epoch_12.pth \
+#       work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/epoch_6.pth \
 #       --out \
 #       work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/hard_regions.json
 # then this config continues from that checkpoint for 6 more epochs with 30 %
@@ -13,7 +13,7 @@
 _base_ = './aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
 
 first_round = 'work_dirs/aggregated3d_denseunet3d-tiny_demo_luna16vol/'
-load_from = first_round + 'epoch_12.pth'
+load_from = first_round + 'epoch_6.pth'
 hard_regions_file = first_round + 'hard_regions.json'
 
 model = dict(rpn_head=dict(loss_cls=dict(t_start=10.0, t_end=10.0)))
@@ -21,7 +21,7 @@ model = dict(rpn_head=dict(loss_cls=dict(t_start=10.0, t_end=10.0)))
 train_dataloader = dict(dataset=dict(dataset=dict(pipeline=[
     dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
     dict(type='HardRegionRandomCrop3D', hard_regions_file=hard_regions_file,
-         hard_prob=0.3, crop_size=64, pos_prob=0.7, margin=6,
+         hard_prob=0.3, crop_size=48, pos_prob=0.7, margin=4,
          pad_value=-1024.),
     dict(type='WindowHU', window=(-1200., 600.), out_range=(-1., 1.)),
     dict(type='PackVolumeDetInputs')
