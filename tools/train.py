@@ -5,6 +5,7 @@ Example::
 
     python tools/train.py configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py
     python tools/train.py CONFIG --resume            # latest ckpt in work dir
+    python tools/train.py CONFIG --fold 3            # cross-validation fold
     bash tools/dist_train.sh CONFIG 2                # 2 processes
 
 Checks a new user relies on: unknown top-level config keys (typos such as
@@ -27,8 +28,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
-from mmlesion.utils import (check_config_keys, find_resumable_checkpoint,
-                            setup_cpu_distributed)
+from mmlesion.utils import (apply_cv_fold, check_config_keys,
+                            find_resumable_checkpoint, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,6 +57,13 @@ def parse_args() -> argparse.Namespace:
         '`allow_partial_load = True`); mmengine then only warns. Never '
         'applies to --resume')
     parser.add_argument(
+        '--fold',
+        type=int,
+        help='cross-validation fold (held-out part) of every dataset that '
+        'takes one, with the per-fold paths of the config '
+        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
+        '_foldK suffix')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -81,11 +89,15 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.fold is not None:
+        apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+        if args.fold is not None:
+            cfg.work_dir += f'_fold{args.fold}'
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'

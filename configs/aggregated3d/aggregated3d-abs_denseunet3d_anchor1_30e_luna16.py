@@ -18,7 +18,7 @@
 # as for an untrained model).
 _base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
 
-first_round = 'work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/'
+first_round = 'work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold0/'
 load_from = first_round + 'epoch_50.pth'
 hard_regions_file = first_round + 'hard_regions_fold0.json'
 

@@ -27,3 +27,6 @@ from .pretrained import (register_torchvision_loader,  # noqa: E402
                          resolve_checkpoint_source)
 
 __all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']
+from .cv_fold import apply_cv_fold, find_fold_datasets  # noqa: E402
+
+__all__ += ['apply_cv_fold', 'find_fold_datasets']
