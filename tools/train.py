@@ -28,8 +28,9 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
-from mmlesion.utils import (apply_cv_fold, check_config_keys,
-                            find_resumable_checkpoint, setup_cpu_distributed)
+from mmlesion.utils import (add_fold_argument, apply_cv_fold,
+                            check_config_keys, find_resumable_checkpoint,
+                            setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,13 +57,7 @@ def parse_args() -> argparse.Namespace:
         'from a detector of other classes; configs can set '
         '`allow_partial_load = True`); mmengine then only warns. Never '
         'applies to --resume')
-    parser.add_argument(
-        '--fold',
-        type=int,
-        help='cross-validation fold (held-out part) of every dataset that '
-        'takes one, with the per-fold paths of the config '
-        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
-        '_foldK suffix')
+    add_fold_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',

@@ -20,6 +20,7 @@ inconsistent. So a config for fold 0 names its per-fold files with
 ``fold0`` (the ABS configs: the first round's work dir
 ``..._luna16_fold0/``, written by ``tools/train.py ... --fold 0``).
 """
+import argparse
 import inspect
 import re
 from typing import Any, Iterator, List, Optional, Tuple
@@ -158,3 +159,14 @@ def apply_cv_fold(cfg: Config, fold: int,
     if isinstance(cfg.get('fold'), int):
         cfg.fold = fold
     return cfg
+
+
+def add_fold_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fold K`` (see :func:`apply_cv_fold`) to a tool's parser."""
+    parser.add_argument(
+        '--fold',
+        type=int,
+        help='cross-validation fold (held-out part) of every dataset that '
+        'takes one, with the per-fold paths of the config '
+        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
+        '_foldK suffix')
