@@ -106,7 +106,8 @@ def test_fold_token_is_a_whole_token():
 
 def _tool(name: str):
     path = repo_root() / 'tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(f'_tool_{name}', path)
+    spec = importlib.util.spec_from_file_location(
+        '_tool_' + name.replace('/', '_'), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -136,3 +137,21 @@ def test_tools_fold_flag(name, monkeypatch):
     monkeypatch.setattr(sys, 'argv', [name, config, *ckpt, '--fold', '10'])
     with pytest.raises(ValueError, match='luna16.py: fold 10 out of range'):
         tool.build_cfg(tool.parse_args())
+
+
+def test_find_hard_regions_fold_flag(tmp_path, monkeypatch):
+    tool = _tool('analysis_tools/find_hard_regions')
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_find_hard_regions(cfg, checkpoint, **kwargs):
+        seen['cfg'] = cfg
+        raise Stop  # the model run is tested in test_find_hard_regions.py
+
+    monkeypatch.setattr(tool, 'find_hard_regions', fake_find_hard_regions)
+    with pytest.raises(Stop):
+        tool.main([str(repo_root() / 'configs' / LUNA), 'ckpt.pth',
+                   '--out', str(tmp_path / 'h.json'), '--fold', '5'])
+    assert _folds(seen['cfg']) == dict.fromkeys(_folds(seen['cfg']), 5)
