@@ -4,6 +4,7 @@
 Example::
 
     python tools/test.py CONFIG CHECKPOINT --show-dir vis
+    python tools/test.py CONFIG CHECKPOINT --fold 3  # cross-validation fold
     bash tools/dist_test.sh CONFIG CHECKPOINT 2
 
 ``--show-dir`` draws detections (green, with scores) and ground truth (red)
@@ -28,7 +29,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
-from mmlesion.utils import check_config_keys, setup_cpu_distributed
+from mmlesion.utils import (add_fold_argument, apply_cv_fold,
+                            check_config_keys, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,6 +47,7 @@ def parse_args() -> argparse.Namespace:
         help='save drawn detections to work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_fold_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -62,22 +65,32 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def build_cfg(args: argparse.Namespace) -> Config:
+    """Merge command-line options into the config."""
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.fold is not None:
+        apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+        if args.fold is not None:
+            cfg.work_dir += f'_fold{args.fold}'
     check_config_keys(cfg, source=args.config)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
+    cfg = build_cfg(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -5,6 +5,7 @@ Example::
 
     python tools/train.py configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py
     python tools/train.py CONFIG --resume            # latest ckpt in work dir
+    python tools/train.py CONFIG --fold 3            # cross-validation fold
     bash tools/dist_train.sh CONFIG 2                # 2 processes
 
 Checks a new user relies on: unknown top-level config keys (typos such as
@@ -27,7 +28,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
-from mmlesion.utils import (check_config_keys, find_resumable_checkpoint,
+from mmlesion.utils import (add_fold_argument, apply_cv_fold,
+                            check_config_keys, find_resumable_checkpoint,
                             setup_cpu_distributed)
 
 
@@ -55,6 +57,7 @@ def parse_args() -> argparse.Namespace:
         'from a detector of other classes; configs can set '
         '`allow_partial_load = True`); mmengine then only warns. Never '
         'applies to --resume')
+    add_fold_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -81,11 +84,15 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.fold is not None:
+        apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+        if args.fold is not None:
+            cfg.work_dir += f'_fold{args.fold}'
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'

@@ -3,13 +3,18 @@
 # of the same fold, 30 more epochs (Table II caption: "with ABS, an
 # additional 30 epochs of training is conducted") whose crops favour the
 # hard regions that model found on the training scans:
+#   python tools/train.py \
+#       configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \
+#       --fold 0
 #   python tools/analysis_tools/find_hard_regions.py \
 #       configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \
-#       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/epoch_50.pth \
-#       --out \
-#       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/hard_regions_fold0.json
-# Another fold k: the datasets' fold=k (see the base), and load_from and
-# hard_regions_file of that fold's first round.
+#       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold0/\
+# epoch_50.pth --fold 0 --out \
+#       work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold0/\
+# hard_regions_fold0.json
+#   python tools/train.py THIS_CONFIG --fold 0
+# Another fold k: --fold k in all three commands (the `fold0` in load_from
+# and hard_regions_file below then becomes `fold<k>`).
 # Choices where the paper is silent: 30 % of the crops on hard regions (the
 # rest as in round one: 70 % near a nodule, else uniform); lr 0.001 (the
 # first round's middle step) for 20 epochs then 0.0001, no warm-up (the
@@ -18,7 +23,7 @@
 # as for an untrained model).
 _base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
 
-first_round = 'work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/'
+first_round = 'work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold0/'
 load_from = first_round + 'epoch_50.pth'
 hard_regions_file = first_round + 'hard_regions_fold0.json'
 

@@ -6,7 +6,8 @@
 # inherits).
 _base_ = './aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py'
 
-first_round = 'work_dirs/aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16/'
+first_round = ('work_dirs/'
+               'aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16_fold0/')
 load_from = first_round + 'epoch_50.pth'
 model = dict(
     fprn_head=dict(use_diameter_alignment=False, use_magnify=False))

@@ -6,7 +6,7 @@
 _base_ = './aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py'
 
 first_round = ('work_dirs/'
-               'aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16/')
+               'aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16_fold0/')
 load_from = first_round + 'epoch_50.pth'
 model = dict(fprn_head=dict(use_magnify=False))
 train_dataloader = dict(dataset=dict(pipeline=[

@@ -2,9 +2,10 @@
 # DenseUNet3D (Table I), per-level RPN heads with LUNA16 "anchor1"
 # ({4, 6}, {8, 12}, {16, 24} mm at strides 4, 8, 16), adaptive focal loss
 # (Eq. 3), aggregated FPRN with Diameter Alignment and Local Magnification,
-# joint training, 128^3 crops at 1 mm, fold 0 of the 10-fold CV (change
-# `fold` for the others: --cfg-options fold=3 does not reach the datasets,
-# use e.g. train_dataloader.dataset.fold=3 val_dataloader.dataset.fold=3).
+# joint training, 128^3 crops at 1 mm, fold 0 of the 10-fold CV (another
+# fold k: `tools/train.py CONFIG --fold k`, same for tools/test.py; it
+# writes into work_dirs/<config>_fold<k>/. --cfg-options fold=k does not
+# reach the datasets).
 _base_ = [
     '../_base_/models/aggregated_faster_rcnn_3d.py',
     '../_base_/datasets/luna16_3d_cv.py',

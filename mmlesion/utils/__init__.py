@@ -27,3 +27,7 @@ from .pretrained import (register_torchvision_loader,  # noqa: E402
                          resolve_checkpoint_source)
 
 __all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']
+from .cv_fold import (add_fold_argument, apply_cv_fold,  # noqa: E402
+                      find_fold_datasets)
+
+__all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']

@@ -37,12 +37,15 @@ def test_abs_round_inherits_its_row(name, first_round, epochs):
     base_model['rpn_head'].pop('loss_cls')
     assert model == base_model
     ckpt = f'epoch_{base.max_epochs}.pth'
-    assert cfg.load_from == f'work_dirs/{first_round}/{ckpt}'
+    # LUNA16 rows: the first round's work dir of `tools/train.py --fold 0`
+    # (per-fold paths that --fold K rewrites, test_cv_fold.py)
+    work_dir = first_round + ('_fold0' if name.endswith('_luna16.py') else '')
+    assert cfg.load_from == f'work_dirs/{work_dir}/{ckpt}'
     assert cfg.train_cfg.max_epochs == epochs
     pipe, base_pipe = (_train_dataset(c).pipeline for c in (cfg, base))
     crop = pipe[1]
     assert crop.type == 'HardRegionRandomCrop3D'
-    assert crop.hard_regions_file.startswith(f'work_dirs/{first_round}/')
+    assert crop.hard_regions_file.startswith(f'work_dirs/{work_dir}/')
     assert 0 < crop.hard_prob < 1
     # the rest of the crop and the pipeline as in the first round
     assert {k: v for k, v in crop.items() if k not in (

@@ -12,13 +12,21 @@ or poorly scored nodules (hard positives), into a JSON file that
 
 Example (the LUNA16 "†" rows)::
 
+    python tools/train.py \\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
+        --fold 3
     python tools/analysis_tools/find_hard_regions.py \\
         configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
-        work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/epoch_50.pth \\
-        --out work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16/\\
-hard_regions.json
+        work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold3/\\
+epoch_50.pth --fold 3 \\
+        --out work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold3/\\
+hard_regions_fold3.json
     python tools/train.py \\
-        configs/aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py
+        configs/aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py \\
+        --fold 3
+
+``--fold K`` picks the cross-validation fold as in ``tools/train.py``
+(:func:`mmlesion.utils.apply_cv_fold`).
 """
 import argparse
 import os.path as osp
@@ -28,6 +36,7 @@ from mmengine.config import Config, DictAction
 
 from mmlesion.apis import find_hard_regions
 from mmlesion.datasets.hard_regions import dump_hard_regions
+from mmlesion.utils import add_fold_argument, apply_cv_fold
 from mmlesion.visualization.hard_regions import plot_hard_regions
 
 
@@ -48,6 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --out (and its PNG)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_fold_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -67,6 +77,8 @@ def main(argv=None) -> List[dict]:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.fold is not None:
+        apply_cv_fold(cfg, args.fold, source=args.config)
     scans = find_hard_regions(
         cfg, args.checkpoint, device=args.device, max_scans=args.max_scans,
         neg_score_thr=args.neg_score_thr, pos_score_thr=args.pos_score_thr,

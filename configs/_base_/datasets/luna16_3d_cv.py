@@ -2,7 +2,9 @@
 # common annotation file written by the LUNA16 converter
 # (tools/dataset_converters/, one JSON for the 888 scans, files under the
 # official subset0 .. subset9 folders), 10-fold cross-validation by subset
-# (`fold` = the held-out subset), every scan resampled to 1 mm isotropic with
+# (`fold` = the held-out subset; pick it with `--fold k` in tools/train.py
+# and tools/test.py, mmlesion.utils.apply_cv_fold; --cfg-options fold=k
+# does not reach the datasets), every scan resampled to 1 mm isotropic with
 # SimpleITK, random 128^3 crops biased towards nodules for training, whole
 # scans (sliding windows in the model) for testing. Excluded findings
 # (annotations_excluded.csv) are ignore regions.

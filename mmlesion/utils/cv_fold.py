@@ -1,0 +1,172 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Pick the cross-validation fold of a config (``--fold K`` of the tools).
+
+The LUNA16 configs (``configs/_base_/datasets/luna16_3d_cv.py``, 10-fold
+cross-validation by official subset, 3D Aggregated Faster R-CNN Sec. IV-A)
+write ``fold=fold`` into their dataset dicts. mmengine resolves that variable
+when the base is parsed, so ``--cfg-options fold=3`` never reaches the
+datasets. :func:`apply_cv_fold` sets the fold where it matters, after
+parsing.
+
+Per-fold paths convention: a string under one of :data:`PER_FOLD_KEYS`
+(anywhere in the config, e.g. ``load_from`` or a pipeline's
+``hard_regions_file``) that contains the token ``fold<k>`` (``k`` = the
+config's current fold, e.g. ``.../round1_fold0/epoch_50.pth`` or
+``hard_regions_fold0.json``) gets that token rewritten to the new fold. The
+token must not be preceded by a letter (``fold0`` matches in ``x_fold0/``,
+not in ``scaffold0``); its number is read whole (``fold12`` is fold 12). A
+per-fold path naming another fold than the datasets is refused, as
+inconsistent. So a config for fold 0 names its per-fold files with
+``fold0`` (the ABS configs: the first round's work dir
+``..._luna16_fold0/``, written by ``tools/train.py ... --fold 0``).
+"""
+import argparse
+import inspect
+import re
+from typing import Any, Iterator, List, Optional, Tuple
+
+from mmengine.config import Config
+
+#: Keys whose string values may name per-fold files (see the module doc).
+PER_FOLD_KEYS = ('load_from', 'resume_from', 'hard_regions_file')
+
+_FOLD_TOKEN = re.compile(r'(?<![A-Za-z])fold(\d+)(?!\d)')
+
+
+def _dataset_num_folds(ds: dict, where: str, source: str) -> int:
+    """``num_folds`` of a fold-taking dataset dict (its value or default)."""
+    if 'num_folds' in ds:
+        return int(ds['num_folds'])
+    ds_type = ds['type']
+    cls = ds_type if inspect.isclass(ds_type) else None
+    if cls is None:
+        from mmdet.registry import DATASETS
+        import mmlesion.datasets  # noqa: F401  (registers the datasets)
+        cls = DATASETS.get(ds_type)
+    if cls is not None:
+        param = inspect.signature(cls.__init__).parameters.get('num_folds')
+        if param is not None and param.default is not inspect.Parameter.empty:
+            return int(param.default)
+    raise ValueError(f'{source}: {where} (type {ds_type!r}) takes a fold but '
+                     'its num_folds is neither set nor a default of the '
+                     'class, so the fold cannot be checked; set num_folds')
+
+
+def _walk(node: Any, where: str) -> Iterator[Tuple[str, Any]]:
+    """Yield ``(path, dict)`` for every dict under ``node``, depth first."""
+    if isinstance(node, dict):
+        yield where, node
+        for key, value in node.items():
+            yield from _walk(value, f'{where}.{key}' if where else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _walk(value, f'{where}[{i}]')
+
+
+def find_fold_datasets(cfg: Config) -> List[Tuple[str, dict]]:
+    """Dataset dicts of ``cfg`` that take a fold (``type`` and ``fold`` keys).
+
+    Wrappers (``RepeatDataset``, ``ConcatDataset``, the dataloaders) are
+    searched recursively; a dict reached twice (``test_dataloader =
+    val_dataloader``) is listed once.
+
+    Args:
+        cfg (Config): a parsed config.
+
+    Returns:
+        list[tuple[str, dict]]: dotted path in the config and the dict.
+    """
+    found, seen = [], set()
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for where, node in _walk(cfg.get(key), key):
+            if 'type' in node and 'fold' in node and id(node) not in seen:
+                seen.add(id(node))
+                found.append((where, node))
+    return found
+
+
+def _rewrite_paths(cfg: Config, old: int, new: int,
+                   source: str) -> List[str]:
+    """Rewrite ``fold<old>`` tokens under :data:`PER_FOLD_KEYS`."""
+    edits = []
+    for where, node in _walk(cfg._cfg_dict, ''):
+        for key in PER_FOLD_KEYS:
+            value = node.get(key) if key in node else None
+            if not isinstance(value, str):
+                continue
+            other = {int(k) for k in _FOLD_TOKEN.findall(value)} - {old}
+            if other:
+                raise ValueError(
+                    f'{source}: {where + "." if where else ""}{key}='
+                    f'{value!r} names fold {sorted(other)} but the datasets '
+                    f'use fold {old}; fix the config before choosing a fold')
+            new_value = _FOLD_TOKEN.sub(f'fold{new}', value)
+            if new_value != value:
+                edits.append((node, key, new_value,
+                              f'{where + "." if where else ""}{key}'))
+    for node, key, new_value, _ in edits:  # all checked: now rewrite
+        node[key] = new_value
+    return [name for *_, name in edits]
+
+
+def apply_cv_fold(cfg: Config, fold: int,
+                  source: Optional[str] = None) -> Config:
+    """Set the cross-validation fold of every fold-taking dataset of ``cfg``.
+
+    Sets ``fold`` of each dataset dict found by :func:`find_fold_datasets`
+    (after checking ``0 <= fold < num_folds``), the top-level ``fold``
+    variable when the config has one, and the per-fold paths of the module
+    doc (``fold<old>`` -> ``fold<new>`` under :data:`PER_FOLD_KEYS`).
+    Modifies ``cfg`` in place.
+
+    Args:
+        cfg (Config): a parsed config.
+        fold (int): the held-out fold.
+        source (str, optional): the config's name for error messages.
+            Defaults to ``cfg.filename``.
+
+    Returns:
+        Config: ``cfg``.
+
+    Raises:
+        ValueError: no dataset takes a fold, the datasets disagree on their
+            current fold, ``fold`` is out of range for a dataset, or a
+            per-fold path names another fold than the datasets.
+    """
+    source = source or getattr(cfg, 'filename', None) or 'config'
+    if isinstance(fold, bool) or not isinstance(fold, int):
+        raise TypeError(f'{source}: fold must be an int, got {fold!r}')
+    datasets = find_fold_datasets(cfg)
+    if not datasets:
+        raise ValueError(
+            f'{source}: no dataset of train/val/test_dataloader takes a '
+            "'fold' (e.g. CrossValVolumeDataset), so --fold has nothing to "
+            'set')
+    current = {int(ds['fold']) for _, ds in datasets}
+    if len(current) > 1:
+        raise ValueError(
+            f'{source}: the datasets use different folds ' + ', '.join(
+                f"{w}.fold={ds['fold']}" for w, ds in datasets))
+    for where, ds in datasets:
+        num_folds = _dataset_num_folds(ds, where, source)
+        if not 0 <= fold < num_folds:
+            raise ValueError(f'{source}: fold {fold} out of range for {where}'
+                             f' ({ds["type"]}, num_folds={num_folds}): '
+                             f'choose 0 .. {num_folds - 1}')
+    _rewrite_paths(cfg, current.pop(), fold, source)
+    for _, ds in datasets:
+        ds['fold'] = fold
+    if isinstance(cfg.get('fold'), int):
+        cfg.fold = fold
+    return cfg
+
+
+def add_fold_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fold K`` (see :func:`apply_cv_fold`) to a tool's parser."""
+    parser.add_argument(
+        '--fold',
+        type=int,
+        help='cross-validation fold (held-out part) of every dataset that '
+        'takes one, with the per-fold paths of the config '
+        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
+        '_foldK suffix')
