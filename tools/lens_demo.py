@@ -32,7 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--overwrite', action='store_true',
                    help='replace an earlier run of this command in --work-dir')
     p.add_argument('--quick', action='store_true',
-                   help='tiny sizes (a few slices, 2 iterations per model): '
+                   help='tiny sizes (a few slices, 1 iteration per model): '
                    'checks the path, the numbers mean nothing')
     p.add_argument('--eval-split', default='val', choices=['val', 'test'])
     defaults = LENSDemoSettings()

@@ -90,20 +90,20 @@ class LENSDemoSettings:
         mining_max_offset (int, optional): slices mined / used for FPR
             proposals: within this many slices of a key slice.
         eval_max_offset (int, optional): evaluated slices: within this
-            many of a key slice (None: all stored slices; the default 3
+            many of a key slice (None: all stored slices; the default 2
             keeps the CPU run bounded, the truth is clipped to them).
         dist_thr (float): delta of intra-patient matching.
         seed (int): data and training seed.
         max_train_iters (int, optional): stop every detector training
             after this many iterations (``--quick``).
     """
-    num_train: int = 60
-    num_eval: int = 20
+    num_train: int = 40
+    num_eval: int = 16
     unannotated_prob: float = 0.3
-    epochs: int = 6
+    epochs: int = 4
     fpr_epochs: int = 6
     mining_max_offset: Optional[int] = 2
-    eval_max_offset: Optional[int] = 3
+    eval_max_offset: Optional[int] = 2
     dist_thr: float = 0.15
     seed: int = 0
     max_train_iters: Optional[int] = None
@@ -113,7 +113,7 @@ class LENSDemoSettings:
         """Tiny settings for the test: a few slices, one short epoch."""
         return cls(num_train=4, num_eval=1, epochs=1, fpr_epochs=1,
                    mining_max_offset=1, eval_max_offset=1,
-                   max_train_iters=2)
+                   max_train_iters=1)
 
 
 def prepare_work_dir(work_dir: str, overwrite: bool = False) -> None:

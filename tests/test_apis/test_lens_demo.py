@@ -1,0 +1,99 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The pieces of mmlesion.apis.lens_demo: complete 3D truth of the demo
+generator, 3D scoring, work-dir protection, row configs."""
+import json
+
+import numpy as np
+import pytest
+
+from mmlesion.apis.lens_demo import (demo_ground_truth_3d, demo_row_config,
+                                     evaluate_3d, prepare_work_dir)
+
+
+def _meta(path):
+    les = [
+        # axis-aligned: a = 6 mm, b = 3 mm in-plane, c = 4 mm axial
+        dict(annotated=True, center_px=[50., 60.], center_mm=[0., 0., 10.],
+             semi_axes_mm=[6., 3., 4.], angle=0.),
+        # rotated by 90 degrees: x and y extents swap; unannotated
+        dict(annotated=False, center_px=[100., 30.],
+             center_mm=[9., 9., 14.], semi_axes_mm=[6., 3., 1.],
+             angle=np.pi / 2),
+    ]
+    meta = dict(key_slices=[
+        dict(file_name='000001_01_01_005.png', z_mm=10., slice_interval=2.,
+             spacing=1.5, lesions=les)
+    ])
+    path.write_text(json.dumps(meta))
+    return str(path)
+
+
+def test_demo_ground_truth_3d(tmp_path):
+    meta = _meta(tmp_path / 'demo_meta.json')
+    gts = demo_ground_truth_3d(meta, {'000001_01_01': list(range(1, 10))})
+    boxes = gts['000001_01_01']
+    assert boxes.shape == (2, 6)
+    # lesion 1: z from 6 to 14 mm -> slices 4, 5, 6 (|dz| < 2 slices)
+    np.testing.assert_allclose(boxes[0], [46, 58, 3.5, 54, 62, 6.5])
+    # lesion 2 (unannotated, rotated): centre at slice 7, c = 0.5 slice
+    np.testing.assert_allclose(boxes[1], [98, 26, 6.5, 102, 34, 7.5],
+                               atol=1e-9)
+    # clipped to the evaluated slices; outside them dropped
+    gts = demo_ground_truth_3d(meta, {'000001_01_01': [5, 6]})
+    np.testing.assert_allclose(gts['000001_01_01'][:, [2, 5]], [[4.5, 6.5]])
+    with pytest.raises(KeyError, match='000002_01_01'):
+        demo_ground_truth_3d(meta, {'000002_01_01': [1]})
+
+
+def test_evaluate_3d_perfect_and_missed():
+    gts = {'a': np.array([[10., 10., 2., 20., 20., 5.]]),
+           'b': np.array([[30., 30., 0., 40., 40., 3.]])}
+    perfect = {k: np.hstack([v, [[0.9]]]) for k, v in gts.items()}
+    res = evaluate_3d(perfect, gts)
+    assert res['average'] == 1.0 and res['lesions'] == 2
+    # one hit, then an FP in each series ranked above the second lesion
+    dets = {
+        'a': np.array([[10, 10, 2, 20, 20, 5, .9], [50, 50, 0, 60, 60, 2, .8]]),
+        'b': np.array([[70, 70, 0, 80, 80, 1, .85],
+                       [30.2, 30, 0, 40, 40, 3, .1],
+                       [0, 0, 0, 0.5, 0.5, 0.5, .05]])  # sub-voxel box
+    }
+    res = evaluate_3d(dets, gts)
+    # (0 FP, 0.5), (1 FP per sub-volume after 2 FPs, 1.0)
+    assert res['sens@0.125'] == 0.5 and res['sens@0.5'] == 0.5
+    assert res['sens@1'] == 1.0 and res['sens@8'] == 1.0
+    assert res['findings'] == 5 and 0 < res['average'] < 1
+
+
+def test_prepare_work_dir(tmp_path):
+    work = tmp_path / 'w'
+    prepare_work_dir(str(work))
+    (work / 'x.txt').write_text('1')
+    with pytest.raises(FileExistsError, match='--overwrite'):
+        prepare_work_dir(str(work))
+    prepare_work_dir(str(work), overwrite=True)
+    assert not (work / 'x.txt').exists()
+    other = tmp_path / 'user'
+    other.mkdir()
+    (other / 'keep.txt').write_text('1')
+    with pytest.raises(FileExistsError, match='not written by'):
+        prepare_work_dir(str(other), overwrite=True)
+    assert (other / 'keep.txt').exists()
+
+
+@pytest.mark.parametrize('name', ['baseline', 'row_a', 'row_bc', 'row_d',
+                                  'fpr'])
+def test_demo_row_config(tmp_path, name):
+    roots = {'data/demo_deeplesion/': '/p/', 'data/demo_deeplesion_full/':
+             '/f/'}
+    cfg = demo_row_config(name, str(tmp_path), roots, epochs=6)
+    assert cfg.train_cfg.max_epochs == 6
+    assert cfg.val_dataloader is None and cfg.test_cfg is None
+    text = cfg.pretty_text
+    assert 'data/demo_deeplesion' not in text
+    if name != 'fpr':
+        assert cfg.param_scheduler[0].milestones == [4, 5]
+        roots_used = {d.data_root
+                      for d in cfg.train_dataloader.dataset.datasets}
+        assert roots_used == ({'/p/'} if name in ('baseline', 'row_a')
+                              else {'/p/', '/f/'})
