@@ -342,8 +342,10 @@ def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
     from mmengine.registry import DefaultScope
 
     from mmlesion.datasets.lens_fpr_patches import FORMAT
+    from .lens_fpr_proposals import positive_box_3d
     props = [
-        dict(series_dir=n, bbox_3d=f['bbox_3d'], score=f['score'], label=0)
+        dict(series_dir=n, bbox_3d=positive_box_3d(f['bbox_3d'], 4),
+             score=f['score'], label=0)
         for n, items in findings.items() for f in items
     ]
     with open(path, 'w') as f:

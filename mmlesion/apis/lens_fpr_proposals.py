@@ -21,6 +21,17 @@ def _add(d: dict, key: tuple, boxes) -> None:
             [d.get(key, np.zeros((0, 4), np.float32)), boxes])
 
 
+def positive_box_3d(box, decimals: int = 2) -> List[float]:
+    """A 3D box rounded to ``decimals``, each extent at least one unit of
+    the last decimal (a detector's box clipped at the image border can be
+    flat, which :class:`LENSFPRPatchDataset` rightly rejects)."""
+    step = 10.**-decimals
+    b = [round(float(v), decimals) for v in box]
+    for i in range(3):
+        b[i + 3] = max(b[i + 3], round(b[i] + step, decimals))
+    return b
+
+
 def make_fpr_proposals(model: torch.nn.Module,
                        dataset: BaseDataset,
                        mined: Optional[str] = None,
@@ -80,7 +91,6 @@ def make_fpr_proposals(model: torch.nn.Module,
                 continue
             counts['tp' if label else 'fp'] += 1
             out.append(dict(series_dir=name,
-                            bbox_3d=[round(float(v), 2)
-                                     for v in f['bbox_3d']],
+                            bbox_3d=positive_box_3d(f['bbox_3d']),
                             score=round(float(f['score']), 4), label=label))
     return out, counts
