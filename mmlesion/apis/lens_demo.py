@@ -225,6 +225,37 @@ def evaluate_3d(dets: Dict[str, np.ndarray],
     return out
 
 
+def annotation_reference(dataset, gts: Dict[str, np.ndarray]
+                         ) -> Dict[str, float]:
+    """The evaluation's sanity reference: the CSV boxes of the evaluated
+    key slices as detections one slice thick (score 1).
+
+    It checks that the 3D truth and the detections share coordinates and
+    shows the ceiling a key-slice-only annotation reaches: unannotated
+    lesions are missed, and a padded 2D box of a small lesion can fall
+    under IoBB 0.3 (the intersection is over the *detected* box).
+
+    Args:
+        dataset (DeepLesionDataset): the evaluated split.
+        gts (dict): from :func:`demo_ground_truth_3d`.
+
+    Returns:
+        dict: as :func:`evaluate_3d`.
+    """
+    dets: Dict[str, list] = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        name = osp.basename(osp.normpath(info['series_dir']))
+        k = int(info['key_slice'])
+        for ins in info['instances']:
+            x1, y1, x2, y2 = ins['bbox']
+            dets.setdefault(name, []).append(
+                [x1, y1, k - 0.5, x2, y2, k + 0.5, 1.])
+    return evaluate_3d(
+        {n: np.asarray(v, np.float64).reshape(-1, 7)
+         for n, v in dets.items()}, gts)
+
+
 def _replace_roots(obj, roots: Dict[str, str]):
     if isinstance(obj, dict):
         return {k: _replace_roots(v, roots) for k, v in obj.items()}
@@ -451,6 +482,8 @@ def run_lens_demo(work_dir: str,
         f' slices, {sum(len(g) for g in gts.values())} lesions (complete '
         'truth, unannotated included)')
     rows: Dict[str, dict] = {}
+    reference = annotation_reference(eval_ds, gts)
+    log(f'reference (annotated key-slice boxes, 1 slice thick): {reference}')
 
     def timed(key, fn, *args):
         start = time.perf_counter()
@@ -542,7 +575,7 @@ def run_lens_demo(work_dir: str,
     return dict(settings=asdict(s), eval_split=eval_split,
                 eval_series=len(gts),
                 eval_slices=int(sum(map(len, series_slices.values()))),
-                rows=rows, mining=mining, fpr=fpr,
+                rows=rows, reference=reference, mining=mining, fpr=fpr,
                 seconds={k: round(v, 1) for k, v in seconds.items()})
 
 
@@ -582,6 +615,9 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     with open(paths['json'], 'w') as f:
         json.dump(results, f, indent=1)
     md = results_markdown(results)
+    if 'reference' in results:
+        md += ('\nreference, the CSV boxes of the evaluated key slices '
+               'one slice thick: ' + json.dumps(results['reference']) + '\n')
     mining = results['mining']['demo_evaluation']
     md += ('\nmining against the unannotated lesions: ' +
            json.dumps(mining) + '\n')

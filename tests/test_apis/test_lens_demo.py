@@ -126,3 +126,32 @@ def test_fpr_rescore_is_eq2(tiny_demo_root, tmp_path):
     assert np.all((s > np.array([0.4, 0.1])) & (s < np.array([0.9, 0.6])))
     with torch.no_grad():
         assert np.isfinite(s).all()
+
+
+def test_annotation_reference_hits_the_truth(tiny_demo_root):
+    """The CSV boxes of the key slices hit the complete 3D truth: the
+    truth and the detections share coordinates (x, y, slice index)."""
+    import os.path as osp
+
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.apis.lens_demo import annotation_reference
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        ds = DATASETS.build(dict(
+            type='DeepLesionDataset', data_root=str(tiny_demo_root) + '/',
+            ann_file='DL_info.csv', data_prefix=dict(img='Images_png/'),
+            split='train', test_mode=True, pipeline=[]))
+    slices = {}
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        k = int(info['key_slice'])
+        slices.setdefault(osp.basename(osp.normpath(info['series_dir'])),
+                          set()).update(range(k - 2, k + 3))
+    gts = demo_ground_truth_3d(str(tiny_demo_root / 'demo_meta.json'),
+                               {n: sorted(v) for n, v in slices.items()})
+    res = annotation_reference(ds, gts)
+    assert res['lesions'] >= res['findings'] > 0
+    # most lesions are hit (equal scores: the FPs, padded boxes of small
+    # lesions, interleave with the hits, so look at the end of the curve)
+    assert res['sens@8'] > 0.5, res
