@@ -110,9 +110,10 @@ class LENSDemoSettings:
 
     @classmethod
     def quick(cls) -> 'LENSDemoSettings':
-        """Tiny settings for the test: a few slices, one short epoch."""
+        """Tiny settings for the test: 4 training key slices, one
+        iteration per model, key slices only (mining and evaluation)."""
         return cls(num_train=4, num_eval=1, epochs=1, fpr_epochs=1,
-                   mining_max_offset=1, eval_max_offset=1,
+                   mining_max_offset=0, eval_max_offset=0,
                    max_train_iters=1)
 
 
