@@ -479,8 +479,8 @@ def run_lens_demo(work_dir: str,
                                  []).append(z)
     gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
                                series_slices)
-    log(f'evaluation: {len(gts)} series, {sum(map(len, series_slices.values()))}'
-        f' slices, {sum(len(g) for g in gts.values())} lesions (complete '
+    n_slices = sum(map(len, series_slices.values()))
+    log(f'evaluation: {len(gts)} series, {n_slices} slices, {sum(len(g) for g in gts.values())} lesions (complete '
         'truth, unannotated included)')
     rows: Dict[str, dict] = {}
     reference = annotation_reference(eval_ds, gts)

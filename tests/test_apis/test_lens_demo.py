@@ -53,7 +53,8 @@ def test_evaluate_3d_perfect_and_missed():
     assert res['average'] == 1.0 and res['lesions'] == 2
     # one hit, then an FP in each series ranked above the second lesion
     dets = {
-        'a': np.array([[10, 10, 2, 20, 20, 5, .9], [50, 50, 0, 60, 60, 2, .8]]),
+        'a': np.array([[10, 10, 2, 20, 20, 5, .9],
+                       [50, 50, 0, 60, 60, 2, .8]]),
         'b': np.array([[70, 70, 0, 80, 80, 1, .85],
                        [30.2, 30, 0, 40, 40, 3, .1],
                        [0, 0, 0, 0.5, 0.5, 0.5, .05]])  # sub-voxel box
