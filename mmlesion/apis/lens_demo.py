@@ -480,8 +480,9 @@ def run_lens_demo(work_dir: str,
     gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
                                series_slices)
     n_slices = sum(map(len, series_slices.values()))
-    log(f'evaluation: {len(gts)} series, {n_slices} slices, {sum(len(g) for g in gts.values())} lesions (complete '
-        'truth, unannotated included)')
+    n_lesions = sum(len(g) for g in gts.values())
+    log(f'evaluation: {len(gts)} series, {n_slices} slices, {n_lesions} '
+        'lesions (complete truth, unannotated included)')
     rows: Dict[str, dict] = {}
     reference = annotation_reference(eval_ds, gts)
     log(f'reference (annotated key-slice boxes, 1 slice thick): {reference}')
