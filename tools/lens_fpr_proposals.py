@@ -18,19 +18,10 @@ import json
 import os.path as osp
 import sys
 
-import numpy as np
 from mmengine.config import DictAction
 
-from mmlesion.apis import load_lens_and_train_set, predict_series_3d
-from mmlesion.datasets.lens_fpr_patches import FORMAT, label_fpr_proposal
-from mmlesion.mining.mined_file import read_mined_file
-
-
-def _add(d, z, boxes):
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    if len(boxes):
-        d[z] = np.concatenate([d.get(z, np.zeros((0, 4), np.float32)),
-                               boxes])
+from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
+from mmlesion.datasets.lens_fpr_patches import FORMAT
 
 
 def main(argv=None) -> int:
@@ -58,39 +49,9 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    positives, everything = {}, {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        name = osp.basename(osp.normpath(info['series_dir']))
-        boxes = [ins['bbox'] for ins in info['instances']]
-        key = (name, int(info['key_slice']))
-        _add(positives, key, [
-            b for b, ins in zip(boxes, info['instances'])
-            if not ins['ignore_flag']
-        ])
-        _add(everything, key, boxes)
-    if args.mined:
-        for s in read_mined_file(args.mined)['slices']:
-            key = (s['series_dir'], s['slice'])
-            _add(positives, key, s['mined'])
-            _add(everything, key, s['mined'] + s['uncertain'])
-    findings = predict_series_3d(model, dataset, args.tp_thr,
-                                 args.max_offset)
-    out, counts = [], dict(tp=0, fp=0, unused=0)
-    for name, items in findings.items():
-        pos = {z: b for (n, z), b in positives.items() if n == name}
-        every = {z: b for (n, z), b in everything.items() if n == name}
-        for f in items:
-            label = label_fpr_proposal(f['boxes_2d'], pos, every,
-                                       args.tp_thr, args.fp_thr)
-            if label is None:
-                counts['unused'] += 1
-                continue
-            counts['tp' if label else 'fp'] += 1
-            out.append(dict(series_dir=name,
-                            bbox_3d=[round(float(v), 2)
-                                     for v in f['bbox_3d']],
-                            score=round(float(f['score']), 4), label=label))
+    out, counts = make_fpr_proposals(model, dataset, args.mined,
+                                     args.tp_thr, args.fp_thr,
+                                     args.max_offset)
     with open(args.out, 'w') as f:
         json.dump(dict(metainfo=dict(format=FORMAT, counts=counts,
                                      tp_thr=args.tp_thr,

@@ -2,6 +2,7 @@
 """High-level APIs: running trained detectors on CT scans."""
 from .hard_region_mining import (find_hard_regions,  # noqa: F401
                                  training_scans_cfg)
+from .lens_fpr_proposals import make_fpr_proposals  # noqa: F401
 from .series_inference import (iter_series_slices, load_lens_and_train_set,
                                predict_series_3d)
 from .volume_inference import (VolumeInferenceSettings, detect_slices,
@@ -14,5 +15,6 @@ __all__ = [
     'find_hard_regions', 'training_scans_cfg', 'VolumeInferenceSettings',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results',
-    'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d'
+    'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',
+    'make_fpr_proposals'
 ]

@@ -18,7 +18,14 @@ model = dict(
             type='Pretrained',
             checkpoint='https://download.pytorch.org/models/'
             'densenet121-a639ec97.pth')),
-    neck=dict(in_channels=[256, 512, 1024], out_channels=256, num_outs=3),
+    # FPN over the three kept blocks; only the finest level (stride 4) is
+    # returned: mmdet's RPNHead needs one map per anchor stride.
+    neck=dict(
+        type='LevelSelectFPN',
+        in_channels=[256, 512, 1024],
+        out_channels=256,
+        num_outs=3,
+        out_indices=(0, )),
     rpn_head=dict(
         anchor_generator=dict(
             scales=[4, 8, 16, 32, 64], ratios=[0.5, 1.0, 2.0], strides=[4])),

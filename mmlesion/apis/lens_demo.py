@@ -1,0 +1,645 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The five steps of LENS (Yan et al., TMI 2020, Sec. III) on synthetic
+data, end to end on CPU, scored on the 3D protocol (PROTOCOLS.md §2).
+
+Data: two synthetic sets in the DeepLesion release layout written by
+:func:`~mmlesion.datasets.demo.generate_demo_deeplesion`:
+
+* ``demo_partial`` (dataset 0): partially labelled, a key slice shows with
+  probability ``unannotated_prob`` one more lesion that has no CSV row;
+* ``demo_full`` (dataset 1): another seed with every lesion annotated
+  (``unannotated_prob=0``). It is fully labelled but not single-type (the
+  demo generator draws several lesion types); it plays the role of the
+  paper's single-type datasets for the multi-dataset rows and for
+  cross-dataset mining.
+
+Rows (Table I of the paper, on the demo configs of ``configs/lens/``):
+
+* ``baseline``: MULAN-style Faster R-CNN (anchor RPN), dataset 0 only;
+* ``(a) AFP``: the RPN replaced by AFP, dataset 0 only;
+* ``(b) + multi-dataset``: LENS trained on both sets, expert 0 only;
+* ``(c) + proposal fusion``: the same model, both experts fused;
+* ``(d) + mining``: proposals of (c) on dataset 0's training series, the
+  three mining strategies, LENS retrained with the mined (ground truth) and
+  uncertain (ignored) lesions;
+* ``(e) + 3D FPR``: TP / FP 3D proposals of (d) on the training series,
+  the FPR network trained on them, final score ``(s_LENS + s_FPR) / 2`` of
+  (d)'s 3D findings.
+
+Evaluation: every stored slice (or those within ``eval_max_offset`` of a key
+slice) of every series of dataset 0's ``eval_split`` is predicted, the 2D
+boxes stacked into 3D findings (:func:`predict_series_3d`), and the findings
+scored with the LENS 3D FROC (3D IoBB >= 0.3, sensitivity at 1/8..8 FPs per
+sub-volume, a series being a sub-volume) against the **complete** 3D truth:
+the bounding boxes of the generator's ellipsoids (``demo_meta.json``),
+unannotated ones included, clipped to the evaluated slices.
+"""
+import copy
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger, print_log
+
+from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
+                                                    continuous_to_inclusive,
+                                                    froc_3d_curve,
+                                                    lens_sensitivities)
+from mmlesion.mining.demo_eval import load_demo_lesions
+
+#: Marker file of a work dir written by :func:`run_lens_demo` (only such a
+#: folder is replaced with ``overwrite=True``).
+MARKER = '.lens_demo'
+
+_DEMO_CONFIGS = dict(
+    baseline='lens/mulan_densenet-tiny_fpn_radam-12e_demo-partial.py',
+    row_a='lens/lens-afp_densenet-tiny_fpn_radam-12e_demo-partial.py',
+    row_bc='lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_'
+    'demo-2sets.py',
+    row_d='lens/lens-afp-multi-fusion-mining_densenet-tiny_fpn_radam-12e_'
+    'demo-2sets.py',
+    fpr='lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py')
+_DEMO_ROOTS = {
+    'data/demo_deeplesion/': 'partial',
+    'data/demo_deeplesion_full/': 'full'
+}
+ROWS = ('baseline', '(a) AFP', '(b) + multi-dataset',
+        '(c) + proposal fusion', '(d) + mining', '(e) + 3D FPR')
+
+
+@dataclass
+class LENSDemoSettings:
+    """Sizes of the demo run.
+
+    Args:
+        num_train (int): training key slices of each of the two sets.
+        num_eval (int): key slices of the evaluated split of dataset 0.
+        unannotated_prob (float): probability of an unannotated lesion on a
+            key slice of dataset 0.
+        epochs (int): epochs of every detector (the demo configs' lr steps
+            at 2/3 and 5/6 of them, as their 12-epoch schedule).
+        fpr_epochs (int): epochs of the FPR network.
+        mining_max_offset (int, optional): slices mined / used for FPR
+            proposals: within this many slices of a key slice.
+        eval_max_offset (int, optional): evaluated slices: within this
+            many of a key slice (None: all stored slices; the default 2
+            keeps the CPU run bounded, the truth is clipped to them).
+        dist_thr (float): delta of intra-patient matching.
+        seed (int): data and training seed.
+        max_train_iters (int, optional): stop every detector training
+            after this many iterations (``--quick``).
+    """
+    num_train: int = 40
+    num_eval: int = 16
+    unannotated_prob: float = 0.3
+    epochs: int = 4
+    fpr_epochs: int = 6
+    mining_max_offset: Optional[int] = 2
+    eval_max_offset: Optional[int] = 2
+    dist_thr: float = 0.15
+    seed: int = 0
+    max_train_iters: Optional[int] = None
+
+    @classmethod
+    def quick(cls) -> 'LENSDemoSettings':
+        """Tiny settings for the test: 4 training key slices, one
+        iteration per model, key slices only (mining and evaluation)."""
+        return cls(num_train=4, num_eval=1, epochs=1, fpr_epochs=1,
+                   mining_max_offset=0, eval_max_offset=0,
+                   max_train_iters=1)
+
+
+def prepare_work_dir(work_dir: str, overwrite: bool = False) -> None:
+    """Create the work dir; refuse to reuse a non-empty one unless
+    ``overwrite`` and it was written by this demo (marker file).
+
+    Raises:
+        FileExistsError: the folder exists and may not be replaced.
+    """
+    if osp.isdir(work_dir) and os.listdir(work_dir):
+        if not overwrite:
+            raise FileExistsError(
+                f'{work_dir} exists and is not empty: pass --overwrite to '
+                'replace an earlier demo run')
+        if not osp.isfile(osp.join(work_dir, MARKER)):
+            raise FileExistsError(
+                f'{work_dir} was not written by the LENS demo (no {MARKER} '
+                'file): not replacing it even with --overwrite')
+        shutil.rmtree(work_dir)
+    elif osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise FileExistsError(f'{work_dir} exists and is not a folder')
+    os.makedirs(work_dir, exist_ok=True)
+    open(osp.join(work_dir, MARKER), 'w').close()
+
+
+def demo_ground_truth_3d(meta_path: str,
+                         series_slices: Dict[str, Sequence[int]]
+                         ) -> Dict[str, np.ndarray]:
+    """3D boxes of every lesion the demo generator drew, annotated or not.
+
+    An ellipsoid (semi-axes ``a >= b`` in-plane at angle ``t``, ``c``
+    axial) has the in-plane half extents ``sqrt(a^2 cos^2 t + b^2 sin^2 t)``
+    and ``sqrt(a^2 sin^2 t + b^2 cos^2 t)`` (mm, / spacing for pixels) and
+    covers slices ``k`` with ``|z_k - z_c| < c``. Boxes are continuous
+    voxel boxes ``[x1, y1, z1, x2, y2, z2]`` with z in slice indices (slice
+    ``k`` covers ``[k - 0.5, k + 0.5]``, as :func:`stack_slice_boxes`), the
+    z range clipped to the evaluated slices; lesions outside them are
+    dropped.
+
+    Args:
+        meta_path (str): the set's ``demo_meta.json``.
+        series_slices (dict): series folder -> evaluated slice indices.
+
+    Returns:
+        dict: series folder -> ``(M, 6)`` float64 boxes.
+    """
+    truth = load_demo_lesions(meta_path)
+    out = {}
+    for name, slices in series_slices.items():
+        if name not in truth:
+            raise KeyError(f'{meta_path}: no lesion entry for series {name}')
+        info = truth[name]
+        zs = np.asarray(sorted(slices))
+        boxes = []
+        for les in info['lesions']:
+            a, b, c = les['semi_axes_mm']
+            t = float(les.get('angle', 0.))
+            hx = math.sqrt((a * math.cos(t))**2 + (b * math.sin(t))**2)
+            hy = math.sqrt((a * math.sin(t))**2 + (b * math.cos(t))**2)
+            hx, hy = hx / info['spacing'], hy / info['spacing']
+            zc = info['key_index'] + (les['center_mm'][2] -
+                                      info['z_mm']) / info['interval']
+            dz = c / info['interval']
+            inside = zs[np.abs(zs - zc) < dz]
+            if not len(inside):
+                continue
+            px, py = les['center_px']
+            boxes.append([px - hx, py - hy, inside.min() - 0.5,
+                          px + hx, py + hy, inside.max() + 0.5])
+        out[name] = np.asarray(boxes, np.float64).reshape(-1, 6)
+    return out
+
+
+def findings_to_dets(findings: Sequence[dict]) -> np.ndarray:
+    """Findings of :func:`stack_slice_boxes` -> ``(N, 7)`` continuous
+    boxes + score."""
+    return np.asarray([list(f['bbox_3d']) + [f['score']] for f in findings],
+                      np.float64).reshape(-1, 7)
+
+
+def _inclusive(boxes: np.ndarray) -> np.ndarray:
+    """:func:`continuous_to_inclusive`, with a box thinner than one voxel
+    kept as one voxel (x2 >= x1) instead of becoming invalid."""
+    out = continuous_to_inclusive(boxes)
+    if out.size:
+        out[:, 3:6] = np.maximum(out[:, 3:6], out[:, 0:3])
+    return out
+
+
+def evaluate_3d(dets: Dict[str, np.ndarray],
+                gts: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """LENS 3D FROC of per-series detections against per-series truth.
+
+    Both are continuous voxel boxes; they are turned into the release's
+    inclusive convention (:func:`continuous_to_inclusive`; a box thinner
+    than one voxel becomes one voxel) before the hit walk, a series is a
+    sub-volume.
+
+    Returns:
+        dict: ``sens@{rate}`` for 1/8..8 FPs per sub-volume, ``average``,
+        ``lesions`` and ``findings``.
+    """
+    names = sorted(gts)
+    d = [_inclusive(dets.get(n, np.zeros((0, 7)))) for n in names]
+    g = [_inclusive(gts[n]) for n in names]
+    out = lens_sensitivities(froc_3d_curve(d, g))
+    out.update(lesions=int(sum(len(x) for x in g)),
+               findings=int(sum(len(x) for x in d)))
+    return out
+
+
+def annotation_reference(dataset, gts: Dict[str, np.ndarray]
+                         ) -> Dict[str, float]:
+    """The evaluation's sanity reference: the CSV boxes of the evaluated
+    key slices as detections one slice thick (score 1).
+
+    It checks that the 3D truth and the detections share coordinates and
+    shows the ceiling a key-slice-only annotation reaches: unannotated
+    lesions are missed, and a padded 2D box of a small lesion can fall
+    under IoBB 0.3 (the intersection is over the *detected* box).
+
+    Args:
+        dataset (DeepLesionDataset): the evaluated split.
+        gts (dict): from :func:`demo_ground_truth_3d`.
+
+    Returns:
+        dict: as :func:`evaluate_3d`.
+    """
+    dets: Dict[str, list] = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        name = osp.basename(osp.normpath(info['series_dir']))
+        k = int(info['key_slice'])
+        for ins in info['instances']:
+            x1, y1, x2, y2 = ins['bbox']
+            dets.setdefault(name, []).append(
+                [x1, y1, k - 0.5, x2, y2, k + 0.5, 1.])
+    return evaluate_3d(
+        {n: np.asarray(v, np.float64).reshape(-1, 7)
+         for n, v in dets.items()}, gts)
+
+
+def _replace_roots(obj, roots: Dict[str, str]):
+    if isinstance(obj, dict):
+        return {k: _replace_roots(v, roots) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_replace_roots(v, roots) for v in obj)
+    if isinstance(obj, str) and obj in roots:
+        return roots[obj]
+    return obj
+
+
+def demo_row_config(name: str, work_dir: str, roots: Dict[str, str],
+                    epochs: int, seed: int = 0) -> Config:
+    """A demo config of ``configs/lens/`` sized for the demo run: data roots
+    replaced, ``epochs`` epochs with the lr steps at 2/3 and 5/6 of them
+    (the demo configs' 8/12 and 10/12), no validation, one checkpoint.
+
+    Args:
+        name (str): a key of the demo configs (``baseline``, ``row_a``,
+            ``row_bc``, ``row_d``, ``fpr``).
+        work_dir (str): where the run writes.
+        roots (dict): the configs' data roots -> the generated sets.
+        epochs (int): epochs.
+        seed (int): mmengine's randomness seed.
+
+    Returns:
+        Config: ready for ``Runner.from_cfg``.
+    """
+    from mmlesion.testing import get_config
+    cfg = get_config(_DEMO_CONFIGS[name])
+    cfg = Config(_replace_roots(cfg.to_dict(), roots))
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'lens_demo_{name}'
+    cfg.randomness = dict(seed=seed)
+    cfg.train_cfg.max_epochs = epochs
+    if 'val_interval' in cfg.train_cfg:
+        cfg.train_cfg.val_interval = epochs + 1
+    milestones = sorted({max(1, round(epochs * 2 / 3)),
+                         max(1, round(epochs * 5 / 6))})
+    for sched in cfg.param_scheduler:
+        sched.update(end=epochs)
+        if 'milestones' in sched:
+            sched.milestones = milestones
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=epochs, max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
+    for key in ('val', 'test'):
+        cfg[f'{key}_dataloader'] = None
+        cfg[f'{key}_cfg'] = None
+        cfg[f'{key}_evaluator'] = None
+    return cfg
+
+
+def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
+    """Train with mmengine's Runner; ``max_iters`` cuts every epoch short
+    (the test's tiny runs)."""
+    from mmengine.runner import Runner
+    if max_iters is not None:
+        cfg.train_cfg = dict(
+            type='IterBasedTrainLoop', max_iters=max_iters,
+            val_interval=max_iters + 1)
+        cfg.param_scheduler = None
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', interval=max_iters, by_epoch=False)
+        cfg.log_processor = dict(by_epoch=False)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    cfg.dump(osp.join(cfg.work_dir, 'config.py'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model
+    model.eval()
+    return model
+
+
+def _eval_dataset(cfg: Config, root: str, split: str):
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    ds = dict(
+        type='DeepLesionDataset',
+        data_root=root,
+        ann_file='DL_info.csv',
+        data_prefix=dict(img='Images_png/'),
+        split=split,
+        drop_noisy=False,
+        test_mode=True,
+        pipeline=copy.deepcopy(cfg.test_pipeline))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(ds)
+
+
+def _train_set(cfg: Config, index: int):
+    """Dataset ``index`` of a LENS config's training set, read with its
+    test pipeline (as :func:`load_lens_and_train_set`)."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    ds = copy.deepcopy(cfg.train_dataloader.dataset.datasets[index])
+    ds.update(type='DeepLesionDataset', test_mode=True,
+              pipeline=copy.deepcopy(cfg.test_pipeline))
+    for key in ('mined_ann_file', 'use_negatives'):
+        ds.pop(key, None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(ds)
+
+
+def _evaluate_model(model, dataset, gts, max_offset) -> tuple:
+    from .series_inference import predict_series_3d
+    findings = predict_series_3d(model, dataset, max_offset=max_offset)
+    dets = {n: findings_to_dets(f) for n, f in findings.items()}
+    return evaluate_3d(dets, gts), findings
+
+
+def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
+                 fpr_cfg: Config, path: str) -> Dict[str, np.ndarray]:
+    """Eq. 2 on 3D findings: ``(s_LENS + s_FPR) / 2``."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.datasets.lens_fpr_patches import FORMAT
+    from .lens_fpr_proposals import positive_box_3d
+    props = [
+        dict(series_dir=n, bbox_3d=positive_box_3d(f['bbox_3d'], 4),
+             score=f['score'], label=0)
+        for n, items in findings.items() for f in items
+    ]
+    with open(path, 'w') as f:
+        json.dump(dict(metainfo=dict(format=FORMAT, note='evaluation '
+                                     'findings, label unused'),
+                       proposals=props), f)
+    ds_cfg = copy.deepcopy(fpr_cfg.train_dataloader.dataset)
+    ds_cfg.update(data_root=root, ann_file=path)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(ds_cfg)
+    model.eval()
+    scores = []
+    with torch.no_grad():
+        for start in range(0, len(dataset), 16):
+            items = [dataset[i] for i in range(start,
+                                               min(start + 16,
+                                                   len(dataset)))]
+            res = model(
+                torch.stack([it['inputs'] for it in items]),
+                [it['data_samples'] for it in items],
+                mode='predict')
+            scores += [r['score'] for r in res]
+    out, i = {}, 0
+    for n, items in findings.items():
+        rows = []
+        for f in items:
+            rows.append(list(f['bbox_3d']) + [scores[i]])
+            i += 1
+        out[n] = np.asarray(rows, np.float64).reshape(-1, 7)
+    return out
+
+
+def run_lens_demo(work_dir: str,
+                  settings: Optional[LENSDemoSettings] = None,
+                  eval_split: str = 'val') -> dict:
+    """Run the five steps and score every row on the 3D protocol.
+
+    Args:
+        work_dir (str): an empty (or new) folder, see
+            :func:`prepare_work_dir`.
+        settings (LENSDemoSettings, optional): sizes; defaults above.
+        eval_split (str): the split of dataset 0 scored. Defaults to
+            ``'val'``.
+
+    Returns:
+        dict: ``settings``, ``rows`` (name -> sensitivities), ``mining``
+        (counts and precision / recall against the unannotated lesions),
+        ``fpr`` (TP / FP counts), ``seconds`` per step.
+    """
+    from mmlesion.apis.lens_fpr_proposals import make_fpr_proposals
+    from mmlesion.datasets.demo import generate_demo_deeplesion
+    from mmlesion.datasets.lens_fpr_patches import FORMAT
+    from mmlesion.mining import mine_series
+    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.mining.mined_file import write_mined_file
+    from mmlesion.mining.proposals import (collect_series_proposals,
+                                           series_to_entries)
+    s = settings or LENSDemoSettings()
+    logger = MMLogger.get_instance(
+        f'lens_demo_{time.time_ns()}',
+        log_file=osp.join(work_dir, 'lens_demo.log'))
+    seconds: Dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print_log(f'[lens_demo {time.perf_counter() - t0:6.0f} s] {msg}',
+                  logger=logger)
+
+    # Data.
+    data = osp.join(work_dir, 'data')
+    partial = osp.join(data, 'demo_partial') + '/'
+    full = osp.join(data, 'demo_full') + '/'
+    n_val = s.num_eval if eval_split == 'val' else 0
+    n_test = s.num_eval if eval_split == 'test' else 0
+    log('generating the partially labelled set')
+    summary_p = generate_demo_deeplesion(
+        partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
+        num_test=n_test, unannotated_prob=s.unannotated_prob,
+        show_progress=True)
+    log('generating the fully labelled set')
+    generate_demo_deeplesion(
+        full, seed=s.seed + 1, num_train=s.num_train, num_val=0,
+        num_test=0, unannotated_prob=0., show_progress=True)
+    roots = {k: (partial if v == 'partial' else full)
+             for k, v in _DEMO_ROOTS.items()}
+    seconds['data'] = time.perf_counter() - t0
+
+    def cfg_of(name):
+        return demo_row_config(name, osp.join(work_dir, name), roots,
+                               s.epochs, s.seed)
+
+    base_cfg = cfg_of('row_bc')
+    eval_ds = _eval_dataset(base_cfg, partial, eval_split)
+    series_slices: Dict[str, List[int]] = {}
+    from .series_inference import iter_series_slices
+    for info_dir, z, _, _, _ in _plan_only(iter_series_slices, eval_ds,
+                                           s.eval_max_offset):
+        series_slices.setdefault(osp.basename(osp.normpath(info_dir)),
+                                 []).append(z)
+    gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
+                               series_slices)
+    n_slices = sum(map(len, series_slices.values()))
+    n_lesions = sum(len(g) for g in gts.values())
+    log(f'evaluation: {len(gts)} series, {n_slices} slices, {n_lesions} '
+        'lesions (complete truth, unannotated included)')
+    rows: Dict[str, dict] = {}
+    reference = annotation_reference(eval_ds, gts)
+    log(f'reference (annotated key-slice boxes, 1 slice thick): {reference}')
+
+    def timed(key, fn, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        seconds[key] = seconds.get(key, 0.) + time.perf_counter() - start
+        return out
+
+    # Step 1: baseline, (a), (b).
+    for name, row in (('baseline', ROWS[0]), ('row_a', ROWS[1])):
+        log(f'step 1: training {row}')
+        model = timed(f'train {name}', _train, cfg_of(name),
+                      s.max_train_iters)
+        log(f'evaluating {row}')
+        rows[row] = timed('evaluate', _evaluate_model, model, eval_ds, gts,
+                          s.eval_max_offset)[0]
+        log(f'{row}: {rows[row]}')
+    log(f'step 1: training {ROWS[2]} / {ROWS[3]} (one model)')
+    model = timed('train row_bc', _train, base_cfg, s.max_train_iters)
+    model.test_cfg.expert_fusion.experts = [0]
+    rows[ROWS[2]] = timed('evaluate', _evaluate_model, model, eval_ds, gts,
+                          s.eval_max_offset)[0]
+    log(f'{ROWS[2]}: {rows[ROWS[2]]}')
+    # Step 2: proposal fusion.
+    model.test_cfg.expert_fusion.experts = None
+    rows[ROWS[3]] = timed('evaluate', _evaluate_model, model, eval_ds, gts,
+                          s.eval_max_offset)[0]
+    log(f'{ROWS[3]}: {rows[ROWS[3]]}')
+    # Step 3: mining on dataset 0's training series.
+    log('step 3: mining missing annotations')
+    start = time.perf_counter()
+    train0 = _train_set(base_cfg, 0)
+    series = collect_series_proposals(model, train0, 0, [1],
+                                      s.mining_max_offset)
+    counts = mine_series(series, dist_thr=s.dist_thr,
+                         proposal_score_thr=0.05)
+    entries = series_to_entries(series)
+    mined_path = osp.join(partial, 'lens_mined.json')
+    mining = dict(counts=counts,
+                  demo_evaluation=evaluate_mining(
+                      entries, osp.join(partial, 'demo_meta.json')),
+                  generated_partial_set=summary_p)
+    write_mined_file(mined_path, entries,
+                     dict(dataset_index=0, single_type_experts=[1],
+                          dist_thr=s.dist_thr, counts=counts,
+                          embedding='L2-normalised RoI features after the '
+                          'shared FCs of LENS (substitute for LesaNet)'))
+    seconds['mining'] = time.perf_counter() - start
+    log(f'mining: {json.dumps(mining)}')
+    # Step 4: retrain with the mined annotations.
+    log(f'step 4: retraining {ROWS[4]}')
+    cfg_d = cfg_of('row_d')
+    model_d = timed('train row_d', _train, cfg_d, s.max_train_iters)
+    rows[ROWS[4]], findings_d = timed('evaluate', _evaluate_model, model_d,
+                                      eval_ds, gts, s.eval_max_offset)
+    log(f'{ROWS[4]}: {rows[ROWS[4]]}')
+    # Step 5: 3D FPR.
+    log('step 5: FPR proposals of (d) on the training series')
+    start = time.perf_counter()
+    props, fpr_counts = make_fpr_proposals(
+        model_d, _train_set(cfg_d, 0), mined_path,
+        max_offset=s.mining_max_offset)
+    fpr_dir = osp.join(work_dir, 'fpr')
+    os.makedirs(fpr_dir, exist_ok=True)
+    prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
+    with open(prop_path, 'w') as f:
+        json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
+                       proposals=props), f)
+    seconds['fpr proposals'] = time.perf_counter() - start
+    log(f'FPR proposals: {fpr_counts}')
+    fpr_cfg = demo_row_config('fpr', fpr_dir, roots, s.fpr_epochs, s.seed)
+    fpr_cfg.train_dataloader.dataset.update(data_root=partial,
+                                            ann_file=prop_path)
+    fpr = dict(counts=fpr_counts, trained=False)
+    if fpr_counts['tp'] and fpr_counts['fp']:
+        log('step 5: training the FPR network')
+        fpr_model = timed('train fpr', _train, fpr_cfg,
+                          s.max_train_iters)
+        fpr['trained'] = True
+        dets = _fpr_rescore(fpr_model, findings_d, partial, fpr_cfg,
+                            osp.join(fpr_dir, 'eval_findings.json'))
+        res = evaluate_3d(dets, gts)
+    else:
+        log('step 5: no TP or no FP proposal: the FPR network cannot be '
+            'trained; row (e) repeats row (d)')
+        res = dict(rows[ROWS[4]])
+    rows[ROWS[5]] = res
+    log(f'{ROWS[5]}: {res}')
+    seconds['total'] = time.perf_counter() - t0
+    return dict(settings=asdict(s), eval_split=eval_split,
+                eval_series=len(gts),
+                eval_slices=int(sum(map(len, series_slices.values()))),
+                rows=rows, reference=reference, mining=mining, fpr=fpr,
+                seconds={k: round(v, 1) for k, v in seconds.items()})
+
+
+def _plan_only(iter_fn, dataset, max_offset):
+    """(series_dir, z) of the slices :func:`iter_series_slices` visits,
+    without running the pipeline."""
+    pipeline = dataset.pipeline
+    dataset.pipeline = lambda item: None
+    try:
+        yield from iter_fn(dataset, max_offset, show_progress=False)
+    finally:
+        dataset.pipeline = pipeline
+
+
+def results_markdown(results: dict) -> str:
+    """The results table in markdown."""
+    rates = [f'sens@{float(r):g}' for r in LENS_FP_RATES]
+    head = ['row'] + [r.replace('sens@', '@') for r in rates] + [
+        'average', 'findings']
+    lines = ['| ' + ' | '.join(head) + ' |',
+             '| ' + ' | '.join(['---'] * len(head)) + ' |']
+    for name, r in results['rows'].items():
+        lines.append('| ' + ' | '.join(
+            [name] + [f'{r[k]:.3f}' for k in rates + ['average']] +
+            [str(r['findings'])]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_results(results: dict, out_dir: str) -> Dict[str, str]:
+    """``lens_demo.json``, ``lens_demo.md`` and ``lens_demo.png`` (average
+    sensitivity per row, with the sensitivity at 1 and 4 FPs)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    paths = {k: osp.join(out_dir, f'lens_demo.{k}')
+             for k in ('json', 'md', 'png')}
+    with open(paths['json'], 'w') as f:
+        json.dump(results, f, indent=1)
+    md = results_markdown(results)
+    if 'reference' in results:
+        md += ('\nreference, the CSV boxes of the evaluated key slices '
+               'one slice thick: ' + json.dumps(results['reference']) + '\n')
+    mining = results['mining']['demo_evaluation']
+    md += ('\nmining against the unannotated lesions: ' +
+           json.dumps(mining) + '\n')
+    with open(paths['md'], 'w') as f:
+        f.write(md)
+    names = list(results['rows'])
+    keys = ['sens@1', 'sens@4', 'average']
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for i, k in enumerate(keys):
+        ax.bar(x + (i - 1) * 0.27, [results['rows'][n][k] for n in names],
+               0.27, label=k)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=20, ha='right')
+    ax.set_ylim(0, 1)
+    ax.set_ylabel('3D sensitivity (IoBB >= 0.3)')
+    ax.set_title('LENS five steps on the synthetic demo data '
+                 f"({results['eval_series']} sub-volumes)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(paths['png'], dpi=100)
+    plt.close(fig)
+    return paths

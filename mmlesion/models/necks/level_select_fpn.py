@@ -1,0 +1,44 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""mmdet's FPN that returns only some of its levels (MULAN's single
+stride-4 prediction level)."""
+from typing import Sequence, Tuple
+
+from mmdet.models.necks import FPN
+from mmdet.registry import MODELS
+from torch import Tensor
+
+
+@MODELS.register_module()
+class LevelSelectFPN(FPN):
+    """mmdet's :class:`~mmdet.models.necks.FPN` whose output keeps only the
+    levels ``out_indices``.
+
+    MULAN (Yan et al., MICCAI 2019, Sec. 2.1) and LENS (TMI 2020, Sec.
+    IV-A) run the FPN top-down path over all kept DenseNet blocks but
+    predict on the finest level only (stride 4). An anchor-based RPN
+    (mmdet's ``RPNHead``) asserts that it receives exactly one feature map
+    per anchor stride, so MULAN's baseline needs the FPN to return the
+    finest level alone: ``out_indices=(0, )``.
+
+    Args:
+        out_indices (Sequence[int]): FPN levels returned, in this order.
+            Defaults to ``(0, )``.
+        **kwargs: :class:`~mmdet.models.necks.FPN` arguments.
+
+    Raises:
+        ValueError: an index outside ``[0, num_outs)``.
+    """
+
+    def __init__(self, out_indices: Sequence[int] = (0, ), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.out_indices = tuple(int(i) for i in out_indices)
+        if not self.out_indices or any(
+                not 0 <= i < self.num_outs for i in self.out_indices):
+            raise ValueError(
+                f'LevelSelectFPN: out_indices {self.out_indices} must be '
+                f'non-empty and within [0, num_outs={self.num_outs})')
+
+    def forward(self, inputs: Tuple[Tensor]) -> tuple:
+        """The selected FPN levels."""
+        outs = super().forward(inputs)
+        return tuple(outs[i] for i in self.out_indices)

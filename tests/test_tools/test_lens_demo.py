@@ -1,0 +1,42 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""tools/lens_demo.py end to end with --quick (tiny sizes): every row of the
+table is written with finite numbers, the work dir is protected."""
+import importlib.util
+import json
+import math
+
+from mmlesion.apis.lens_demo import ROWS
+from mmlesion.testing import repo_root
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'lens_demo_tool', repo_root() / 'tools' / 'lens_demo.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_lens_demo_quick_end_to_end(tmp_path):
+    tool = _tool()
+    work = tmp_path / 'demo'
+    assert tool.main(['--work-dir', str(work), '--quick']) == 0
+    res = json.loads((work / 'lens_demo.json').read_text())
+    assert list(res['rows']) == list(ROWS)
+    for name, row in res['rows'].items():
+        keys = [k for k in row if k.startswith('sens@')]
+        assert len(keys) == 7, name
+        for k in keys + ['average']:
+            assert math.isfinite(row[k]) and 0 <= row[k] <= 1, (name, k)
+        assert row['lesions'] > 0
+    # the complete truth has the unannotated lesions too
+    assert res['mining']['demo_evaluation']['series'] > 0
+    assert set(res['fpr']['counts']) == {'tp', 'fp', 'unused'}
+    md = (work / 'lens_demo.md').read_text()
+    assert all(f'| {r} |' in md for r in ROWS)
+    assert (work / 'lens_demo.png').stat().st_size > 1000
+    assert (work / 'row_d' / 'config.py').is_file()
+    # an earlier run is not replaced without --overwrite
+    stamp = (work / 'lens_demo.json').stat().st_mtime_ns
+    assert tool.main(['--work-dir', str(work), '--quick']) == 1
+    assert (work / 'lens_demo.json').stat().st_mtime_ns == stamp
