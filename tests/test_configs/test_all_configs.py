@@ -12,6 +12,7 @@ fetched; every ``Pretrained`` source and ``load_from`` is resolved with
 """
 import copy
 import gc
+import re
 from pathlib import Path
 from typing import Iterator, List
 
@@ -60,9 +61,11 @@ def _check_source(name: str, source: str) -> str:
     assert parts[0] == 'work_dirs' and len(parts) >= 3, (
         f'{name}: {source!r} is neither a URL nor an existing file nor a '
         'work_dirs/<config>/ checkpoint of this repository')
-    producers = list(CONFIG_ROOT.rglob(parts[1] + '.py'))
+    # `tools/train.py CONFIG --fold K` writes work_dirs/<config>_foldK/.
+    producer = re.sub(r'_fold\d+$', '', parts[1])
+    producers = list(CONFIG_ROOT.rglob(producer + '.py'))
     assert producers, (f'{name}: {source!r} comes from no config named '
-                       f'{parts[1]}.py under configs/')
+                       f'{producer}.py under configs/')
     return resolved
 
 
