@@ -47,6 +47,7 @@ def _args(work_dir, **kwargs):
         auto_scale_lr=False,
         resume='auto',
         allow_partial_load=False,
+        fold=None,
         cfg_options=None,
         launcher='none')
     args.update(kwargs)
