@@ -80,7 +80,18 @@ def test_train_tool_resumes_from_intact(tmp_path):
     assert cfg.load_from == str(work_dir / 'epoch_2.pth')
 
 
-def test_no_checkpoint_warns_loudly(tmp_path, log_messages):
+def test_no_checkpoint_warns_loudly(tmp_path, monkeypatch):
+    # Record the warnings where they are emitted: the 'current' MMLogger
+    # depends on which loggers earlier tests of the session created.
+    import mmlesion.utils.resume as resume_module
+    log_messages = []
+    real_print_log = resume_module.print_log
+
+    def recording_print_log(msg, *args, **kwargs):
+        log_messages.append(str(msg))
+        return real_print_log(msg, *args, **kwargs)
+
+    monkeypatch.setattr(resume_module, 'print_log', recording_print_log)
     work_dir = tmp_path / 'empty'
     work_dir.mkdir()
     cfg = _train_tool().build_cfg(_args(work_dir))
