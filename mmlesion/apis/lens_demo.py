@@ -97,10 +97,10 @@ class LENSDemoSettings:
         max_train_iters (int, optional): stop every detector training
             after this many iterations (``--quick``).
     """
-    num_train: int = 40
-    num_eval: int = 16
+    num_train: int = 150
+    num_eval: int = 30
     unannotated_prob: float = 0.3
-    epochs: int = 4
+    epochs: int = 12
     fpr_epochs: int = 6
     mining_max_offset: Optional[int] = 2
     eval_max_offset: Optional[int] = 2
