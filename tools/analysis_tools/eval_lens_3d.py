@@ -7,8 +7,10 @@ Usage::
     python tools/analysis_tools/eval_lens_3d.py CONFIG CHECKPOINT \\
         --ann-3d data/DeepLesion/DeepLesion_manual_1K_test_release.pkl \\
         --out-dir work_dirs/lens_3d [--experts 0] \\
-        [--fpr-config configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py \\
-         --fpr-checkpoint work_dirs/lens-fpr.../epoch_6.pth]
+        [--fpr-config FPR_CONFIG --fpr-checkpoint FPR_CHECKPOINT]
+
+``FPR_CONFIG``: e.g.
+``configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py``.
 
 Every stored slice of the series of the config's test dataset that hold an
 evaluated sub-volume is predicted (``--max-offset N``: only slices within N
