@@ -20,7 +20,7 @@ from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.froc_3d import (froc_3d_curve,
                                                     lens_sensitivities,
                                                     load_deeplesion_manual_3d)
-from mmlesion.testing import get_config, repo_root
+from mmlesion.testing import get_config, repo_root, shared_data_root
 from mmlesion.testing.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
                                           save_random_lens_checkpoints)
 
@@ -195,3 +195,81 @@ def test_eval_lens_3d_errors(tiny_demo_root, tmp_path, checkpoints, capsys):
                              '--experts', '0', '2']) == 1
     assert 'the model has 2 experts' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+
+
+def test_eval_lens_3d_on_the_real_manual_file(tmp_path, checkpoints):
+    """The real manual 3D annotation and real DeepLesion test slices: the
+    sub-volumes whose series have slices in ../shared/data (one or a few
+    key slices each) are read, matched to the DL_info_test.csv series and
+    scored (random weights: the plumbing, not a sensitivity)."""
+    root = shared_data_root()
+    dl = None if root is None else root / 'deeplesion'
+    pkl = None if dl is None else (
+        dl / 'annotations' / 'DeepLesion_manual_1K_test_release.pkl')
+    if pkl is None or not pkl.is_file() or not (
+            dl / 'annotations' / 'DL_info_test.csv').is_file():
+        pytest.skip('DeepLesion manual 3D file / DL_info_test.csv not '
+                    'available (../shared/data)')
+    have = {p.name for p in (dl / 'Images_png').iterdir()}
+    subs = [s for s in load_deeplesion_manual_3d(str(pkl), ('test', ))
+            if s.volume in have]
+    assert len(subs) >= 5
+    ann = tmp_path / 'manual_available.pkl'
+    with open(ann, 'wb') as f:  # the release's own format, its own boxes
+        pickle.dump(dict(val={}, test={s.name: s.boxes for s in subs}), f)
+    out = tmp_path / 'eval'
+    lens_ckpt, _ = checkpoints
+    assert _tool().main([
+        str(repo_root() / 'configs' / LENS_DEMO_CFG), str(lens_ckpt),
+        '--ann-3d', str(ann), '--out-dir', str(out), '--max-offset', '0',
+        '--cfg-options', f'test_dataloader.dataset.data_root={dl}/',
+        'test_dataloader.dataset.ann_file=annotations/DL_info_test.csv',
+        'test_dataloader.dataset.skip_missing_key_slices=True',
+        'model.test_cfg.expert_fusion.max_per_img=5'
+    ]) == 0
+    metrics = json.loads((out / 'metrics.json').read_text())
+    assert metrics['sub_volumes'] == len(subs)
+    assert metrics['lesions'] == sum(len(s.boxes) for s in subs)
+    assert metrics['findings'] > 0
+    _, ref = _reference(out, str(ann))
+    assert all(metrics[k] == v for k, v in ref.items())
+
+
+def test_manual_boxes_share_the_dl_info_frame():
+    """The convention eval_lens_3d scores in: the manual 3D boxes' x, y are
+    DL_info.csv's pixel frame (a detector trained on DL_info boxes predicts
+    in it) and their z are the Images_png slice indices (a key slice lies
+    in the z range of the manual box of its lesion)."""
+    import csv
+    root = shared_data_root()
+    dl = None if root is None else root / 'deeplesion' / 'annotations'
+    if dl is None or not (dl / 'DL_info_test.csv').is_file() or not (
+            dl / 'DeepLesion_manual_1K_test_release.pkl').is_file():
+        pytest.skip('DeepLesion manual 3D file / DL_info_test.csv not '
+                    'available (../shared/data)')
+    subs = load_deeplesion_manual_3d(
+        str(dl / 'DeepLesion_manual_1K_test_release.pkl'), ('test', ))
+    by_volume = {}
+    for s in subs:
+        by_volume.setdefault(s.volume, []).append(s)
+    with open(dl / 'DL_info_test.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    diffs, on_key, n = [], 0, 0
+    for r in rows:
+        k = int(r['Key_slice_index'])
+        for s in by_volume.get(r['File_name'][:12], []):
+            if not s.first_slice <= k <= s.last_slice or not len(s.boxes):
+                continue
+            box = np.array([float(v) for v in r['Bounding_boxes'].split(',')])
+            centre = (box[:2] + box[2:]) / 2
+            j = np.argmin((((s.boxes[:, :2] + s.boxes[:, 3:5]) / 2 -
+                            centre)**2).sum(1))
+            diffs.append(np.abs(s.boxes[j, [0, 1, 3, 4]] - box))
+            on_key += s.boxes[j, 2] <= k <= s.boxes[j, 5]
+            n += 1
+    assert n > 1000
+    diffs = np.array(diffs)
+    # the nearest manual box: within a few pixels of the CSV box (the CSV
+    # boxes are RECIST extents padded by 5 px, the manual ones drawn anew)
+    assert np.median(diffs) <= 3, np.median(diffs, 0)  # 1.7-2.0 px
+    assert on_key / n > 0.85, on_key / n  # 0.895 (1052 / 1175)
