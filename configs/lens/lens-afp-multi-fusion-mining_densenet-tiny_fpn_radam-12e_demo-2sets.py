@@ -18,4 +18,4 @@ demo_partial_mined_train = dict(
     pipeline={{_base_.train_pipeline}})
 train_dataloader = dict(
     dataset=dict(
-        datasets=[demo_partial_mined_train, {{_base_.demo_full_train}}]))
+        datasets=[demo_partial_mined_train, {{_base_.demo_lung_train}}]))

@@ -7,11 +7,11 @@ Data: two synthetic sets in the DeepLesion release layout written by
 
 * ``demo_partial`` (dataset 0): partially labelled, a key slice shows with
   probability ``unannotated_prob`` one more lesion that has no CSV row;
-* ``demo_full`` (dataset 1): another seed with every lesion annotated
-  (``unannotated_prob=0``). It is fully labelled but not single-type (the
-  demo generator draws several lesion types); it plays the role of the
-  paper's single-type datasets for the multi-dataset rows and for
-  cross-dataset mining.
+* ``demo_lung`` (dataset 1): another seed, lung nodules only
+  (``lesion_types=(5, )``), every lesion annotated (``unannotated_prob=0``):
+  a fully labelled single-type set, the role LUNA16 plays in the paper, for
+  the multi-dataset rows and for cross-dataset mining (its expert's
+  confident proposals on dataset 0 become uncertain lesions).
 
 Rows (Table I of the paper, on the demo configs of ``configs/lens/``):
 
@@ -69,7 +69,7 @@ _DEMO_CONFIGS = dict(
     fpr='lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py')
 _DEMO_ROOTS = {
     'data/demo_deeplesion/': 'partial',
-    'data/demo_deeplesion_full/': 'full'
+    'data/demo_lung/': 'lung'
 }
 ROWS = ('baseline', '(a) AFP', '(b) + multi-dataset',
         '(c) + proposal fusion', '(d) + mining', '(e) + 3D FPR')
@@ -417,7 +417,7 @@ def run_lens_demo(work_dir: str,
     # Data.
     data = osp.join(work_dir, 'data')
     partial = osp.join(data, 'demo_partial') + '/'
-    full = osp.join(data, 'demo_full') + '/'
+    lung = osp.join(data, 'demo_lung') + '/'
     n_val = s.num_eval if eval_split == 'val' else 0
     n_test = s.num_eval if eval_split == 'test' else 0
     log('generating the partially labelled set')
@@ -425,11 +425,12 @@ def run_lens_demo(work_dir: str,
         partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
         num_test=n_test, unannotated_prob=s.unannotated_prob,
         show_progress=True)
-    log('generating the fully labelled set')
+    log('generating the fully labelled single-type (lung nodule) set')
     generate_demo_deeplesion(
-        full, seed=s.seed + 1, num_train=s.num_train, num_val=0,
-        num_test=0, unannotated_prob=0., show_progress=True)
-    roots = {k: (partial if v == 'partial' else full)
+        lung, seed=s.seed + 1, num_train=s.num_train, num_val=0,
+        num_test=0, unannotated_prob=0., lesion_types=(5, ),
+        show_progress=True)
+    roots = {k: (partial if v == 'partial' else lung)
              for k, v in _DEMO_ROOTS.items()}
     seconds['data'] = time.perf_counter() - t0
 

@@ -85,7 +85,7 @@ def test_prepare_work_dir(tmp_path):
 @pytest.mark.parametrize('name', ['baseline', 'row_a', 'row_bc', 'row_d',
                                   'fpr'])
 def test_demo_row_config(tmp_path, name):
-    roots = {'data/demo_deeplesion/': '/p/', 'data/demo_deeplesion_full/':
+    roots = {'data/demo_deeplesion/': '/p/', 'data/demo_lung/':
              '/f/'}
     cfg = demo_row_config(name, str(tmp_path), roots, epochs=6)
     assert cfg.train_cfg.max_epochs == 6

@@ -47,6 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='probability that a key slice also shows a lesion without a '
         'CSV row (0: a fully labelled set, as the LENS demo\'s second set)')
     parser.add_argument(
+        '--lesion-types',
+        type=int,
+        nargs='+',
+        help='draw only these DeepLesion coarse types (1 bone, 2 abdomen, '
+        '3 mediastinum, 4 liver, 5 lung, 6 kidney, 7 soft tissue, 8 pelvis),'
+        ' e.g. "--lesion-types 5 --unannotated-prob 0" for a fully labelled '
+        'lung-nodule set (the LENS demo\'s single-type set)')
+    parser.add_argument(
         '--quiet', action='store_true', help='no progress bar or summary')
     return parser.parse_args(argv)
 
@@ -60,7 +68,8 @@ def main(argv=None) -> int:
         num_test=args.num_test,
         image_size=args.image_size,
         context_mm=args.context_mm,
-        unannotated_prob=args.unannotated_prob)
+        unannotated_prob=args.unannotated_prob,
+        lesion_types=tuple(args.lesion_types) if args.lesion_types else None)
     start = time.perf_counter()
     try:
         summary = gen.generate(

@@ -3,11 +3,11 @@
 #   dataset 0 'demo_partial': the ordinary demo set, partially labelled
 #       (some lesions on key slices have no CSV row; demo_meta.json knows
 #       them, tools/lens_mine_annotations.py scores mining against them);
-#   dataset 1 'demo_full': a second set (another seed) with every lesion of
-#       a key slice annotated (unannotated_prob=0), the "fully labelled"
-#       set. Generate it with
-#       python tools/misc/generate_demo_data.py --out data/demo_deeplesion_full \
-#           --seed 1 --unannotated-prob 0
+#   dataset 1 'demo_lung': a single-type, fully labelled set (another seed,
+#       lung nodules only, every lesion of a key slice annotated), the role
+#       LUNA16 plays in the paper. Generate it with
+#       python tools/misc/generate_demo_data.py --out data/demo_lung \
+#           --seed 1 --lesion-types 5 --unannotated-prob 0
 # Soft-tissue window as the other demo configs.
 _base_ = './lens_multi_9slice.py'
 
@@ -49,8 +49,8 @@ demo_partial_train = dict(
     split='train',
     drop_noisy=True,
     pipeline=train_pipeline)
-demo_full_train = dict(
-    demo_partial_train, data_root='data/demo_deeplesion_full/')
+demo_lung_train = dict(
+    demo_partial_train, data_root='data/demo_lung/')
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
@@ -58,8 +58,8 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True,
         type='LENSMultiDataset',
-        datasets=[demo_partial_train, demo_full_train],
-        dataset_names=['demo_partial', 'demo_full']))
+        datasets=[demo_partial_train, demo_lung_train],
+        dataset_names=['demo_partial', 'demo_lung']))
 val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,

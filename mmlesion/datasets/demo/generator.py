@@ -102,6 +102,13 @@ _NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
 # Body regions a series covers, as ranges of the normalised position t.
 _REGIONS = ('chest', 'abdomen', 'pelvis')
 _REGION_PROBS = (.35, .45, .2)
+# Regions where a coarse type can be drawn (``_place_lesion``'s rules: the
+# mediastinum above the diaphragm, abdomen / pelvis below or above t=0.765,
+# the liver and kidneys below the diaphragm, the lungs above it).
+_TYPE_REGIONS: Dict[int, Tuple[str, ...]] = {
+    1: _REGIONS, 2: ('abdomen', ), 3: ('chest', ), 4: ('abdomen', ),
+    5: ('chest', ), 6: ('abdomen', ), 7: _REGIONS, 8: ('pelvis', )
+}
 
 
 @dataclass
@@ -126,6 +133,10 @@ class DemoDataConfig:
             (its measurement is then perturbed).
         noise_sigma_range (tuple): image noise (HU) range, one per series.
         nan_age_prob (float): probability of an unknown age ('NaN').
+        lesion_types (tuple, optional): draw only these coarse types (1..8,
+            e.g. ``(5, )`` for a lung-nodule-only set, a single-type
+            dataset as LUNA16 in LENS); series are then planned only in
+            the body regions where these types occur. None: all eight.
         seed (int): random seed; same seed, same bytes.
     """
     num_train: int = 150
@@ -141,6 +152,7 @@ class DemoDataConfig:
     noisy_prob: float = .02
     noise_sigma_range: Tuple[float, float] = (10., 20.)
     nan_age_prob: float = .02
+    lesion_types: Optional[Tuple[int, ...]] = None
     seed: int = 0
 
     def validate(self) -> None:
@@ -174,6 +186,14 @@ class DemoDataConfig:
         for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob'):
             if not 0. <= getattr(self, name) <= 1.:
                 raise ValueError(f'DemoDataConfig.{name} must be in [0, 1]')
+        if self.lesion_types is not None:
+            types = tuple(self.lesion_types)
+            if not types or any(int(t) != t or t not in _TYPE_SPECS
+                                for t in types):
+                raise ValueError('DemoDataConfig.lesion_types must be a '
+                                 'non-empty subset of the coarse types '
+                                 f'{sorted(_TYPE_SPECS)}, got '
+                                 f'{self.lesion_types}')
         lo, hi = self.noise_sigma_range
         if not 0 <= lo <= hi:
             raise ValueError('DemoDataConfig.noise_sigma_range must be '
@@ -321,7 +341,7 @@ class DeepLesionDemoGenerator:
         spacing = math.ceil(spacing * 100.) / 100.
         grid = SliceGrid(n, spacing, offset_x=round(rng.uniform(-8., 8.), 1),
                          offset_y=round(rng.uniform(-12., 2.), 1))
-        region = _REGIONS[rng.choice(3, p=_REGION_PROBS)]
+        region = _REGIONS[rng.choice(3, p=self._region_probs())]
         t_lo, t_hi = self._region_range(anatomy, region)
         z_start = round((t_lo * anatomy.length) - rng.uniform(30., 80.), 1)
         series = _Series(
@@ -352,6 +372,17 @@ class DeepLesionDemoGenerator:
             key.rows = self._rows_for_key(rng, series, key)
         series.phantom.clear_cache()
         return series
+
+    def _region_probs(self) -> np.ndarray:
+        """Region probabilities, restricted to the regions where the
+        configured lesion types occur."""
+        probs = np.asarray(_REGION_PROBS, np.float64)
+        if self.config.lesion_types is None:
+            return probs
+        allowed = {r for t in self.config.lesion_types
+                   for r in _TYPE_REGIONS[int(t)]}
+        probs = probs * [r in allowed for r in _REGIONS]
+        return probs / probs.sum()
 
     @staticmethod
     def _region_range(anatomy: PatientAnatomy,
@@ -411,7 +442,10 @@ class DeepLesionDemoGenerator:
         t = z / anatomy.length
         chest = t < anatomy.t_diaphragm
         candidates, weights = [], []
+        types = self.config.lesion_types
         for ltype, spec in _TYPE_SPECS.items():
+            if types is not None and ltype not in types:
+                continue
             if ltype == 3 and not chest:
                 continue
             if ltype == 2 and (chest or t > .765):

@@ -328,6 +328,31 @@ def test_config_validation():
     assert DeepLesionDemoGenerator(DemoDataConfig(seed=4)).config.seed == 4
 
 
+def test_single_type_set():
+    """``lesion_types=(5, )``: lung nodules only, on chest series, every
+    lesion annotated with ``unannotated_prob=0`` (the LENS demo's
+    single-type set); the default plan is unchanged by the option."""
+    gen = DeepLesionDemoGenerator(num_train=12, num_val=0, num_test=0,
+                                  lesion_types=(5, ), unannotated_prob=0.)
+    series = gen.plan()
+    lesions = [les for s in series for k in s.keys for les in k.lesions]
+    assert len(lesions) >= 12
+    assert {les.lesion_type for les in lesions} == {5}
+    assert all(les.annotated for les in lesions)
+    assert {s.region for s in series} == {'chest'}
+    assert sum(len(s.keys) for s in series) == 12
+    rows = gen.csv_rows()
+    col = DL_INFO_COLUMNS.index('Coarse_lesion_type')
+    assert {r[col] for r in rows} == {'5'}
+    a = DeepLesionDemoGenerator(num_train=4, num_val=0, num_test=0)
+    b = DeepLesionDemoGenerator(num_train=4, num_val=0, num_test=0,
+                                lesion_types=None)
+    assert a.csv_rows() == b.csv_rows()
+    for bad in ((), (0, ), (9, ), (5.5, )):
+        with pytest.raises(ValueError, match='lesion_types'):
+            DeepLesionDemoGenerator(lesion_types=bad)
+
+
 def test_default_plan_statistics():
     """The default demo set: sizes, intervals and counts the detector needs."""
     gen = DeepLesionDemoGenerator()
