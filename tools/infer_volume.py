@@ -6,6 +6,10 @@ Example::
     python tools/infer_volume.py CONFIG CHECKPOINT scan.nii.gz --out-dir out
     python tools/infer_volume.py CONFIG CHECKPOINT dicom_folder/ \\
         --series-uid 1.2.3 --out-dir out --overwrite
+    # LENS: expert 0 only, final scores re-scored by the 3D FPR (Eq. 2)
+    python tools/infer_volume.py LENS_CONFIG CHECKPOINT scan.nii.gz \\
+        --experts 0 --fpr-config FPR_CONFIG --fpr-checkpoint FPR_CKPT \\
+        --out-dir out
 
 SCAN is a NIfTI file, a MetaImage ``.mhd`` (LUNA16) or a DICOM series
 folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
@@ -56,6 +60,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--max-pictures', type=int, default=20,
                         help='findings drawn and listed in the report')
     parser.add_argument(
+        '--experts', type=int, nargs='+',
+        help='LENS only: the experts to fuse, e.g. 0 (default: the '
+        "config's test_cfg.expert_fusion.experts)")
+    parser.add_argument('--fpr-config',
+                        help='LENS 3D FPR config: final score (s_LENS + '
+                        's_FPR) / 2 (Eq. 2)')
+    parser.add_argument('--fpr-checkpoint', help='the FPR weights')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
     return parser.parse_args(argv)
@@ -76,7 +88,8 @@ def main(argv=None) -> int:
             batch_size=args.batch_size, score_thr=args.score_thr,
             iou_thr=args.iou_thr, max_gap=args.max_gap,
             min_slices=args.min_slices, max_pictures=args.max_pictures,
-            cfg_name=args.config)
+            cfg_name=args.config, experts=args.experts,
+            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

@@ -2,9 +2,12 @@
 """High-level APIs: running trained detectors on CT scans."""
 from .hard_region_mining import (find_hard_regions,  # noqa: F401
                                  training_scans_cfg)
+from .lens_eval_3d import evaluate_lens_3d  # noqa: F401
 from .lens_fpr_proposals import make_fpr_proposals  # noqa: F401
+from .lens_fpr_rescore import (load_fpr_model,  # noqa: F401
+                               rescore_findings_with_fpr)
 from .series_inference import (iter_series_slices, load_lens_and_train_set,
-                               predict_series_3d)
+                               predict_series_3d, set_lens_experts)
 from .volume_inference import (VolumeInferenceSettings, detect_slices,
                                infer_volume, prepare_volume,
                                run_volume_inference,
@@ -16,5 +19,6 @@ __all__ = [
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results',
     'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',
-    'make_fpr_proposals'
+    'make_fpr_proposals', 'rescore_findings_with_fpr', 'load_fpr_model',
+    'evaluate_lens_3d', 'set_lens_experts'
 ]

@@ -369,45 +369,13 @@ def _evaluate_model(model, dataset, gts, max_offset) -> tuple:
 
 def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
                  fpr_cfg: Config, path: str) -> Dict[str, np.ndarray]:
-    """Eq. 2 on 3D findings: ``(s_LENS + s_FPR) / 2``."""
-    from mmdet.registry import DATASETS
-    from mmengine.registry import DefaultScope
-
-    from mmlesion.datasets.lens_fpr_patches import FORMAT
-    from .lens_fpr_proposals import positive_box_3d
-    props = [
-        dict(series_dir=n, bbox_3d=positive_box_3d(f['bbox_3d'], 4),
-             score=f['score'], label=0)
-        for n, items in findings.items() for f in items
-    ]
-    with open(path, 'w') as f:
-        json.dump(dict(metainfo=dict(format=FORMAT, note='evaluation '
-                                     'findings, label unused'),
-                       proposals=props), f)
-    ds_cfg = copy.deepcopy(fpr_cfg.train_dataloader.dataset)
-    ds_cfg.update(data_root=root, ann_file=path)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        dataset = DATASETS.build(ds_cfg)
-    model.eval()
-    scores = []
-    with torch.no_grad():
-        for start in range(0, len(dataset), 16):
-            items = [dataset[i] for i in range(start,
-                                               min(start + 16,
-                                                   len(dataset)))]
-            res = model(
-                torch.stack([it['inputs'] for it in items]),
-                [it['data_samples'] for it in items],
-                mode='predict')
-            scores += [r['score'] for r in res]
-    out, i = {}, 0
-    for n, items in findings.items():
-        rows = []
-        for f in items:
-            rows.append(list(f['bbox_3d']) + [scores[i]])
-            i += 1
-        out[n] = np.asarray(rows, np.float64).reshape(-1, 7)
-    return out
+    """Eq. 2 on 3D findings, ``(s_LENS + s_FPR) / 2``
+    (:func:`~mmlesion.apis.lens_fpr_rescore.rescore_findings_with_fpr`),
+    as per-series ``(N, 7)`` detections."""
+    from .lens_fpr_rescore import rescore_findings_with_fpr
+    rescored = rescore_findings_with_fpr(model, findings, root, fpr_cfg,
+                                         ann_path=path)
+    return {n: findings_to_dets(f) for n, f in rescored.items()}
 
 
 def run_lens_demo(work_dir: str,

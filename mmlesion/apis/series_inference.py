@@ -158,3 +158,36 @@ def load_lens_and_train_set(config: str,
     if torch.cuda.is_available():
         model = model.cuda()
     return cfg, model, dataset
+
+
+def set_lens_experts(cfg, experts: Optional[List[int]],
+                     cfg_name: str = '<config>') -> None:
+    """Choose the experts a LENS model fuses at test time (Sec. IV-C;
+    ``model.test_cfg.expert_fusion.experts``, Table I rows (b) / (c)).
+
+    Args:
+        cfg (Config): the detector's config, changed in place.
+        experts (list[int], optional): expert (dataset) indices; None
+            leaves the config as it is.
+        cfg_name (str): named in errors.
+
+    Raises:
+        ValueError: the model is not a LENS, the list is empty or an index
+            is out of range (naming the config and its number of experts).
+    """
+    if experts is None:
+        return
+    model_type = cfg.model.get('type')
+    if model_type != 'LENS':
+        raise ValueError(f'{cfg_name}: --experts needs a LENS model, the '
+                         f'config builds a {model_type}')
+    n = int(cfg.model.get('num_datasets', 0))
+    names = cfg.model.get('dataset_names') or [
+        f'dataset{i}' for i in range(n)]
+    bad = [e for e in experts if not 0 <= int(e) < n]
+    if not experts or bad:
+        raise ValueError(
+            f'{cfg_name}: expert indices {list(experts)} invalid: the model '
+            f'has {n} experts, 0..{n - 1} ({", ".join(names)})')
+    cfg.merge_from_dict(
+        {'model.test_cfg.expert_fusion.experts': [int(e) for e in experts]})

@@ -283,8 +283,11 @@ def infer_volume(model: torch.nn.Module,
                  iou_thr: float = .5,
                  max_gap: int = 0,
                  min_slices: int = 1,
-                 show_progress: bool = True) -> dict:
-    """Detect lesions in a CT scan: resample, detect per slice, stack.
+                 show_progress: bool = True,
+                 fpr: Optional[Tuple[Config, torch.nn.Module]] = None
+                 ) -> dict:
+    """Detect lesions in a CT scan: resample, detect per slice, stack
+    (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
 
     Args:
         model (nn.Module): a 2.5D mmdet detector in eval mode.
@@ -297,6 +300,17 @@ def infer_volume(model: torch.nn.Module,
         max_gap (int): missing slices a finding may bridge.
         min_slices (int): findings spanning fewer slices are dropped.
         show_progress (bool): show a progress bar.
+        fpr (tuple, optional): (FPR config, ``LENSFPR`` model) from
+            :func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`: the
+            final score of a finding is LENS Eq. 2, ``(s_LENS + s_FPR) /
+            2`` (:func:`~mmlesion.apis.lens_fpr_rescore.
+            rescore_findings_with_fpr`), its FPR patch cropped from the
+            resampled volume in memory (the grid of the findings; the FPR
+            network trained on DeepLesion's PNG slices at their own
+            spacing sees here slices at the detector's interval and pixel
+            spacing). The patch is cut in mmdet's pixel convention, the
+            one of the DeepLesion boxes the FPR was trained on (the
+            findings' x, y + 0.5).
 
     Returns:
         dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
@@ -305,7 +319,8 @@ def infer_volume(model: torch.nn.Module,
         ``center_world``, ``diameter_mm`` (largest in-plane extent),
         ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
         ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
-        its continuous voxels, score)); the geometry of both volumes,
+        its continuous voxels, score); with ``fpr`` also ``s_lens`` and
+        ``s_fpr``); the geometry of both volumes,
         ``settings``, ``num_slices``, ``detect_seconds`` and
         ``slices_per_second``; and ``resampled`` (the resampled
         :class:`CTVolume`, for pictures; not serialised).
@@ -318,6 +333,8 @@ def infer_volume(model: torch.nn.Module,
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
         max_gap=max_gap, score_thr=score_thr, min_slices=min_slices)
+    if fpr is not None:
+        findings = _rescore_with_fpr(findings, resampled, fpr, show_progress)
     boxes_rs = np.array([f['bbox_3d'] for f in findings]).reshape(-1, 6)
     boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
     world_boxes = _world_box(resampled, boxes_rs)
@@ -333,6 +350,7 @@ def infer_volume(model: torch.nn.Module,
         ob = boxes_orig[i]
         out.append(dict(
             id=i + 1, score=round(f['score'], 6),
+            **{k: round(f[k], 6) for k in ('s_lens', 's_fpr') if k in f},
             center_world=[round(float(v), 3) for v in centres[i]],
             bbox_world=[round(float(v), 3) for v in world_boxes[i]],
             bbox_voxel=[round(float(v), 3) for v in ob],
@@ -360,12 +378,35 @@ def infer_volume(model: torch.nn.Module,
         settings=dict(
             {k: v for k, v in asdict(settings).items() if k != 'pipeline'},
             batch_size=batch_size, score_thr=score_thr, iou_thr=iou_thr,
-            max_gap=max_gap, min_slices=min_slices),
+            max_gap=max_gap, min_slices=min_slices,
+            fpr=None if fpr is None else str(
+                getattr(fpr[0], 'filename', None) or 'LENSFPR')),
         device=str(next(model.parameters()).device),
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
         findings=out, resampled=resampled)
+
+
+def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
+                      fpr: Tuple[Config, torch.nn.Module],
+                      show_progress: bool) -> List[dict]:
+    """LENS Eq. 2 on the stacked findings of a scan (see
+    :func:`infer_volume`), by decreasing final score."""
+    from .lens_fpr_rescore import rescore_findings_with_fpr
+    fpr_cfg, fpr_model = fpr
+    # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
+    # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
+    shifted = [dict(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
+                                for k, v in enumerate(f['bbox_3d'])])
+               for f in findings]
+    rescored = rescore_findings_with_fpr(
+        fpr_model, dict(scan=shifted), None, fpr_cfg,
+        volumes=dict(scan=resampled.array),
+        show_progress=show_progress)['scan']
+    out = [dict(r, bbox_3d=f['bbox_3d']) for r, f in zip(rescored, findings)]
+    out.sort(key=lambda f: -f['score'])
+    return out
 
 
 # ----------------------------------------------------------------------
@@ -463,6 +504,9 @@ def run_volume_inference(config: Union[str, Config],
                          overwrite: bool = False,
                          model: Optional[torch.nn.Module] = None,
                          cfg_name: Optional[str] = None,
+                         experts: Optional[List[int]] = None,
+                         fpr_config: Optional[str] = None,
+                         fpr_checkpoint: Optional[str] = None,
                          **kwargs) -> dict:
     """Load a model and a scan, detect, and (optionally) write the files.
 
@@ -481,6 +525,11 @@ def run_volume_inference(config: Union[str, Config],
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
         cfg_name (str, optional): the config's name in errors.
+        experts (list[int], optional): the experts a LENS model fuses
+            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
+        fpr_config (str, optional): a LENS FPR config: re-score the 3D
+            findings with Eq. 2 (see :func:`infer_volume`).
+        fpr_checkpoint (str, optional): its weights.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
@@ -489,10 +538,19 @@ def run_volume_inference(config: Union[str, Config],
     from mmdet.apis import init_detector
     cfg_name = cfg_name or (config if isinstance(config, str) else
                             '<config>')
+    from .lens_fpr_rescore import load_fpr_model
+    from .series_inference import set_lens_experts
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
+    if experts is not None:
+        cfg = copy.deepcopy(cfg)
+        set_lens_experts(cfg, experts, cfg_name)
+    if (fpr_config is None) != (fpr_checkpoint is None):
+        raise ValueError('--fpr-config and --fpr-checkpoint go together')
     if out_dir is not None:  # fail before the slow part
         check_out_dir(out_dir, overwrite)
+    fpr = None if fpr_config is None else load_fpr_model(
+        fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
     if model is None:
         model = init_detector(cfg, checkpoint, device=device)
@@ -503,7 +561,11 @@ def run_volume_inference(config: Union[str, Config],
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
-    result = infer_volume(model, volume, settings, **kwargs)
+    if model is not None and experts is not None:
+        model.test_cfg.expert_fusion.experts = list(experts)
+    result = infer_volume(model, volume, settings, fpr=fpr, **kwargs)
+    if experts is not None:
+        result['settings']['experts'] = [int(e) for e in experts]
     if out_dir is not None:
         result['paths'] = write_volume_results(
             result, out_dir, overwrite=overwrite, max_pictures=max_pictures)
@@ -527,7 +589,9 @@ def format_summary(result: dict) -> str:
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
                      f"{f['diameter_mm']:.1f} mm, slices "
-                     f"{f['slice_range'][0]}-{f['slice_range'][1]}")
+                     f"{f['slice_range'][0]}-{f['slice_range'][1]}"
+                     + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
+                        f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
     for name, path in result.get('paths', {}).items():
         lines.append(f'{name}: {path}')
     return '\n'.join(lines)

@@ -4,7 +4,7 @@ network (Yan et al., TMI 2020, Sec. IV-D and VI-B)."""
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -145,28 +145,15 @@ class LENSFPRPatchDataset(BaseDataset):
 
     def prepare_data(self, idx: int) -> dict:
         info = self.get_data_info(idx)
-        pz, py, px = self.patch_size
-        x1, y1, z1, x2, y2, z2 = info['bbox_3d']
-        cz, cy, cx = (z1 + z2) / 2, (y1 + y2) / 2, (x1 + x2) / 2
-        z0 = int(round(cz - pz / 2))
-        y0, x0 = int(round(cy - py / 2)), int(round(cx - px / 2))
         stored = sorted(
             int(n[:-4]) for n in os.listdir(info['series_dir'])
             if n.endswith('.png') and n[:-4].isdigit())
         if not stored:
             raise FileNotFoundError(
                 f"no <index>.png slices in {info['series_dir']}")
-        lo, hi = self.hu_window
-        patch = np.full((pz, py, px), lo, np.float32)
-        for k in range(pz):
-            z = min(stored, key=lambda s: abs(s - (z0 + k)))
-            img = self._slice(info['series_dir'], z)
-            ys, xs = max(y0, 0), max(x0, 0)
-            ye, xe = min(y0 + py, img.shape[0]), min(x0 + px, img.shape[1])
-            if ye > ys and xe > xs:
-                patch[k, ys - y0:ye - y0, xs - x0:xe - x0] = img[ys:ye, xs:xe]
-        patch = np.clip((patch - lo) / (hi - lo), 0, 1) * 2 - 1
-        box = [x1 - x0, y1 - y0, z1 - z0, x2 - x0, y2 - y0, z2 - z0]
+        patch, box = crop_fpr_patch(
+            lambda z: self._slice(info['series_dir'], z), stored,
+            info['bbox_3d'], self.patch_size, self.hu_window)
         return dict(
             inputs=torch.from_numpy(patch)[None],
             data_samples=BaseDataElement(
@@ -175,3 +162,99 @@ class LENSFPRPatchDataset(BaseDataset):
                     label=info['label'],
                     lens_score=info['lens_score'],
                     series_dir=info['series_dir'])))
+
+
+def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
+                   stored: Sequence[int],
+                   bbox_3d: Sequence[float],
+                   patch_size: Tuple[int, int, int],
+                   hu_window: Tuple[float, float]
+                   ) -> Tuple[np.ndarray, List[float]]:
+    """The FPR input patch of one 3D box (shared by the PNG dataset and
+    the in-memory volume adapter, so both crop the same patch).
+
+    A ``patch_size`` (Z, Y, X) patch centred on the box (z start
+    ``round(cz - Z / 2)``, same in y, x); a slice outside the stored ones
+    repeats the nearest stored slice, pixels outside the image are
+    ``hu_window[0]`` (air); HU windowed to [-1, 1].
+
+    Args:
+        read_slice (Callable): slice index -> (H, W) HU image.
+        stored (Sequence[int]): sorted indices of the available slices.
+        bbox_3d (Sequence[float]): ``[x1, y1, z1, x2, y2, z2]``, z in slice
+            indices.
+        patch_size (tuple): (Z, Y, X).
+        hu_window (tuple): (lo, hi) HU.
+
+    Returns:
+        tuple: the (Z, Y, X) float32 patch and the box in patch
+        coordinates.
+    """
+    pz, py, px = patch_size
+    x1, y1, z1, x2, y2, z2 = bbox_3d
+    cz, cy, cx = (z1 + z2) / 2, (y1 + y2) / 2, (x1 + x2) / 2
+    z0 = int(round(cz - pz / 2))
+    y0, x0 = int(round(cy - py / 2)), int(round(cx - px / 2))
+    lo, hi = hu_window
+    patch = np.full((pz, py, px), lo, np.float32)
+    for k in range(pz):
+        z = min(stored, key=lambda s: abs(s - (z0 + k)))
+        img = read_slice(z)
+        ys, xs = max(y0, 0), max(x0, 0)
+        ye, xe = min(y0 + py, img.shape[0]), min(x0 + px, img.shape[1])
+        if ye > ys and xe > xs:
+            patch[k, ys - y0:ye - y0, xs - x0:xe - x0] = img[ys:ye, xs:xe]
+    patch = np.clip((patch - lo) / (hi - lo), 0, 1) * 2 - 1
+    box = [x1 - x0, y1 - y0, z1 - z0, x2 - x0, y2 - y0, z2 - z0]
+    return patch, box
+
+
+class VolumeFPRPatches:
+    """:class:`LENSFPRPatchDataset`'s samples cropped from in-memory
+    volumes instead of DeepLesion PNG folders (``tools/infer_volume.py``
+    re-scores the findings of a scan it holds in memory).
+
+    Same crop (:func:`crop_fpr_patch`), same sample format; every slice of
+    a volume is "stored". The volume must be in the grid the boxes refer
+    to (for ``infer_volume``: the scan resampled to the detector's slice
+    interval and pixel spacing).
+
+    Args:
+        volumes (dict): name -> (Z, Y, X) HU array.
+        proposals (list[dict]): ``series_dir`` (a key of ``volumes``),
+            ``bbox_3d`` and ``score`` (``s_LENS``), as the proposal file.
+        patch_size (tuple): (Z, Y, X).
+        hu_window (tuple): HU window mapped to [-1, 1].
+    """
+
+    def __init__(self, volumes: Dict[str, np.ndarray],
+                 proposals: Sequence[dict],
+                 patch_size: Tuple[int, int, int] = (8, 64, 64),
+                 hu_window: Tuple[float, float] = (-1024., 3071.)) -> None:
+        for i, p in enumerate(proposals):
+            if p['series_dir'] not in volumes:
+                raise KeyError(f"proposals[{i}]: no volume named "
+                               f"{p['series_dir']!r} (have "
+                               f'{sorted(volumes)})')
+        self.volumes = volumes
+        self.proposals = list(proposals)
+        self.patch_size = tuple(int(v) for v in patch_size)
+        self.hu_window = tuple(float(v) for v in hu_window)
+
+    def __len__(self) -> int:
+        return len(self.proposals)
+
+    def __getitem__(self, idx: int) -> dict:
+        p = self.proposals[idx]
+        vol = self.volumes[p['series_dir']]
+        patch, box = crop_fpr_patch(lambda z: vol[z], range(len(vol)),
+                                    [float(v) for v in p['bbox_3d']],
+                                    self.patch_size, self.hu_window)
+        return dict(
+            inputs=torch.from_numpy(patch)[None],
+            data_samples=BaseDataElement(
+                metainfo=dict(
+                    bbox_3d=box,
+                    label=int(p.get('label', 0)),
+                    lens_score=float(p.get('score', 0.)),
+                    series_dir=p['series_dir'])))

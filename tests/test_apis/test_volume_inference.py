@@ -207,3 +207,63 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
                       str(tmp_path / 'o')]) == 1
     assert 'not a 2.5D config' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+
+
+def test_lens_experts_and_fpr_on_a_volume(tmp_path, capsys):
+    """A LENS model on a scan: --experts picks the fused experts (clear
+    errors for a bad index or a non-LENS config), --fpr-config re-scores
+    the same findings with Eq. 2 (FPR patch from the resampled volume)."""
+    from mmlesion.testing.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
+                                              save_random_lens_checkpoints)
+    lens_ckpt, fpr_ckpt = save_random_lens_checkpoints(tmp_path / 'ckpt')
+    generate_demo_volumes(tmp_path / 'vol', seed=2, num_luna=1, num_kits=0,
+                          num_lits=0, val_fraction=0., size_range=(64, 72),
+                          num_slices_range=(14, 16), nodules_per_scan=(1, 1))
+    (scan, ) = (tmp_path / 'vol' / 'luna16' / 'subset0').glob('*.mhd')
+    cfg = str(repo_root() / 'configs' / LENS_DEMO_CFG)
+    tool = _tool()
+    torch.set_num_threads(1)
+
+    def run(name, *extra):
+        args = [cfg, str(lens_ckpt), str(scan), '--out-dir',
+                str(tmp_path / name), '--pixel-spacing', '1.4',
+                '--cfg-options',
+                'model.test_cfg.expert_fusion.max_per_img=4', *extra]
+        code = tool.main(args)
+        if code:
+            return code, capsys.readouterr().err
+        return code, json.loads((tmp_path / name / 'findings.json')
+                                .read_text())
+
+    _, e0 = run('e0', '--experts', '0')
+    _, e1 = run('e1', '--experts', '1')
+    assert e0['settings']['experts'] == [0] and e0['findings']
+    assert [f['bbox_voxel'] for f in e0['findings']] != [
+        f['bbox_voxel'] for f in e1['findings']]
+    _, fpr = run('fpr', '--experts', '0', '--fpr-config',
+                 str(repo_root() / 'configs' / FPR_DEMO_CFG),
+                 '--fpr-checkpoint', str(fpr_ckpt))
+    assert fpr['settings']['fpr'].endswith(FPR_DEMO_CFG.split('/')[-1])
+    found = fpr['findings']
+    assert len(found) == len(e0['findings'])
+    # the same findings (boxes, LENS scores), final score Eq. 2, re-sorted
+    key = lambda f: tuple(f['bbox_voxel_resampled'])  # noqa: E731
+    lens = {key(f): f['score'] for f in e0['findings']}
+    for f in found:
+        assert f['s_lens'] == lens[key(f)]
+        assert f['score'] == pytest.approx((f['s_lens'] + f['s_fpr']) / 2,
+                                           abs=1e-6)
+    assert [f['score'] for f in found] == sorted(
+        (f['score'] for f in found), reverse=True)
+    assert [f['id'] for f in found] == list(range(1, len(found) + 1))
+    # errors name the config and the experts
+    code, err = run('bad', '--experts', '0', '2')
+    assert code == 1 and LENS_DEMO_CFG.split('/')[-1] in err
+    assert 'the model has 2 experts, 0..1 (demo_partial, ' in err
+    code = tool.main([str(repo_root() / 'configs' / DEMO_CFG),
+                      str(lens_ckpt), str(scan), '--out-dir',
+                      str(tmp_path / 'bad'), '--experts', '0'])
+    assert code == 1
+    assert '--experts needs a LENS model, the config builds a FasterRCNN' \
+        in capsys.readouterr().err
+    assert not (tmp_path / 'bad').exists()

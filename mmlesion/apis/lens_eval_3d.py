@@ -1,0 +1,299 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A LENS model on the 3D protocol of the DeepLesion manual test set
+(Yan et al., TMI 2020, Sec. VI-A, Table I; PROTOCOLS.md §2), the logic of
+``tools/analysis_tools/eval_lens_3d.py``.
+
+1. Every stored slice of the series that hold an evaluated sub-volume (the
+   series of the config's test dataset) is predicted and the 2D boxes are
+   stacked into 3D findings (:func:`predict_series_3d`, IoU > 0.5 on
+   consecutive slices).
+2. Sub-volume ``{volume}_{first}-{last}`` of the manual annotation
+   (:func:`load_deeplesion_manual_3d`) gets the 2D boxes of its series on
+   slices ``first..last``, stacked again with the same rule
+   (:func:`findings_in_subvolume`): what the detector finds when the
+   sub-volume is the scanned volume (its 2.5D inputs still read the
+   neighbouring slices outside it, as the CT has them). A series holding
+   several sub-volumes is predicted once.
+3. Optionally (row (e)) the FPR network re-scores every finding with Eq. 2
+   (:func:`rescore_findings_with_fpr`).
+4. :class:`~mmlesion.evaluation.FROC3DMetric` (3D IoBB >= 0.3, FPs per
+   sub-volume, sensitivities at 1/8..8 and their average, curve PNG,
+   per-detection outcomes) scores the findings against the manual boxes.
+
+Box convention (the paper does not say; the released boxes are inclusive
+voxel indices, ``general_detection_evaluation.py`` uses ``+1`` sizes): a
+finding is scored as ``[x1, y1, z_first, x2, y2, z_last]``. ``x, y`` are the
+detector's boxes as predicted: it was trained on DeepLesion's
+``Bounding_boxes``, which the 2D protocol compares with predictions without
+any conversion (PROTOCOLS.md §1); ``z_first``, ``z_last`` are its first and
+last slices, which is how the release counts slices (inclusive).
+"""
+import json
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
+                                                    ManualSubVolume)
+
+#: Files :func:`evaluate_lens_3d` writes into its output folder.
+OUTPUTS = ('metrics.json', 'findings_3d.json', 'froc3d_curve.png',
+           'froc3d_detections.json')
+
+
+def findings_in_subvolume(findings: Sequence[dict], first: int, last: int,
+                          iou_thr: float = 0.5) -> List[dict]:
+    """Re-stack a series' findings on the slices ``first..last`` only.
+
+    Args:
+        findings (Sequence[dict]): findings of the whole series from
+            :func:`stack_slice_boxes` with ``score_thr=0`` (so their
+            ``boxes_2d`` hold every 2D box of the series).
+        first (int): first slice of the sub-volume.
+        last (int): last slice (inclusive).
+        iou_thr (float): the stacking threshold used for the series.
+
+    Returns:
+        list[dict]: as :func:`stack_slice_boxes`.
+    """
+    zs, boxes, scores = [], [], []
+    for f in findings:
+        for z, box, score in f['boxes_2d']:
+            if first <= z <= last:
+                zs.append(int(z))
+                boxes.append(np.asarray(box, np.float64).reshape(1, 4))
+                scores.append(np.asarray([score], np.float64))
+    return stack_slice_boxes(zs, boxes, scores, iou_thr=iou_thr)
+
+
+def findings_to_release_boxes(findings: Sequence[dict]) -> np.ndarray:
+    """Findings -> ``(N, 7)`` ``[x1, y1, z_first, x2, y2, z_last, score]``,
+    the convention of the manual test set (see the module doc)."""
+    rows = []
+    for f in findings:
+        x1, y1, _, x2, y2, _ = f['bbox_3d']
+        z1, z2 = f['slice_range']
+        rows.append([x1, y1, z1, x2, y2, z2, f['score']])
+    return np.asarray(rows, np.float64).reshape(-1, 7)
+
+
+def check_outputs(out_dir: str, overwrite: bool) -> None:
+    """Refuse to replace earlier results without ``overwrite``.
+
+    Raises:
+        FileExistsError: naming the files that exist.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'{out_dir} exists and is not a folder')
+    existing = [osp.join(out_dir, n) for n in OUTPUTS
+                if osp.exists(osp.join(out_dir, n))]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f'{len(existing)} output(s) already exist: '
+            f'{", ".join(existing)}; pass --overwrite to replace them')
+
+
+def score_subvolumes(findings: Dict[str, List[dict]],
+                     subvolumes: Sequence[ManualSubVolume],
+                     out_dir: Optional[str] = None) -> Dict[str, float]:
+    """The LENS 3D FROC of per-sub-volume findings with
+    :class:`~mmlesion.evaluation.FROC3DMetric` (inclusive boxes, see the
+    module doc).
+
+    Args:
+        findings (dict): sub-volume name -> findings (``bbox_3d``,
+            ``slice_range``, ``score``); a missing name has none.
+        subvolumes (Sequence[ManualSubVolume]): the truth; each one is one
+            sub-volume of the FP denominator.
+        out_dir (str, optional): where the metric writes
+            ``froc3d_curve.png`` and ``froc3d_detections.json``.
+
+    Returns:
+        dict: ``sens@{r}`` for 1/8..8 FPs per sub-volume and ``average``.
+    """
+    from mmdet.registry import METRICS
+    metric = METRICS.build(
+        dict(type='FROC3DMetric', box_convention='inclusive',
+             out_dir=out_dir, dump_detections=out_dir is not None))
+    samples = []
+    for sub in subvolumes:
+        dets = findings_to_release_boxes(findings.get(sub.name, []))
+        samples.append(
+            dict(img_id=sub.name, img_path=sub.volume,
+                 pred_instances=dict(bboxes=dets[:, :6], scores=dets[:, 6]),
+                 instances=[dict(bbox=b.tolist(), bbox_label=0,
+                                 ignore_flag=0) for b in sub.boxes]))
+    metric.process({}, samples)
+    res = metric.evaluate(len(samples))
+    out = OrderedDict(
+        (f'sens@{float(r):g}', float(res[f'froc3d/sens@{float(r):g}']))
+        for r in LENS_FP_RATES)
+    out['average'] = float(res['froc3d/mean@0.125-8'])
+    return out
+
+
+def _series_name(series_dir: str) -> str:
+    return osp.basename(osp.normpath(series_dir))
+
+
+def evaluate_lens_3d(config: str,
+                     checkpoint: Optional[str],
+                     ann_3d: str,
+                     out_dir: str,
+                     fpr_config: Optional[str] = None,
+                     fpr_checkpoint: Optional[str] = None,
+                     experts: Optional[List[int]] = None,
+                     max_offset: Optional[int] = None,
+                     splits: Sequence[str] = ('test', ),
+                     iou_thr: float = 0.5,
+                     device: str = 'cpu',
+                     overwrite: bool = False,
+                     cfg_options: Optional[dict] = None,
+                     show_progress: bool = True) -> dict:
+    """Predict, (re-score,) score and write the LENS 3D evaluation.
+
+    Args:
+        config (str): a LENS (or any 2.5D DeepLesion) detector config; its
+            ``test_dataloader.dataset`` gives the series.
+        checkpoint (str, optional): its weights (None: random weights, for
+            tests of the plumbing).
+        ann_3d (str): ``DeepLesion_manual_1K_test_release.pkl`` or a file
+            in its format.
+        out_dir (str): output folder (:data:`OUTPUTS`).
+        fpr_config (str, optional): an FPR config: row (e), Eq. 2.
+        fpr_checkpoint (str, optional): the FPR weights.
+        experts (list[int], optional): LENS experts to fuse
+            (:func:`set_lens_experts`).
+        max_offset (int, optional): predict only slices this close to a key
+            slice of the series (default: every stored slice).
+        splits (Sequence[str]): splits of the manual file evaluated.
+        iou_thr (float): 2D -> 3D stacking IoU (paper: 0.5).
+        device (str): torch device.
+        overwrite (bool): replace earlier outputs.
+        cfg_options (dict, optional): config overrides.
+        show_progress (bool): progress bars.
+
+    Returns:
+        dict: what ``metrics.json`` holds.
+
+    Raises:
+        FileExistsError: outputs exist and ``overwrite`` is False.
+        ValueError: a sub-volume whose series is not in the test dataset,
+            a test dataset that is not in DeepLesion's layout, a bad
+            ``--experts`` (each naming the file).
+    """
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.logging import print_log
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+
+    from mmlesion.evaluation.functional.froc_3d import \
+        load_deeplesion_manual_3d
+    from .lens_fpr_rescore import load_fpr_model, rescore_findings_with_fpr
+    from .series_inference import predict_series_3d, set_lens_experts
+    check_outputs(out_dir, overwrite)
+    if (fpr_config is None) != (fpr_checkpoint is None):
+        raise ValueError('--fpr-config and --fpr-checkpoint go together')
+    subvolumes = load_deeplesion_manual_3d(ann_3d, splits=tuple(splits))
+    if not subvolumes:
+        raise ValueError(f'{ann_3d}: no sub-volume in split(s) {splits}')
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    set_lens_experts(cfg, experts, config)
+    fpr = load_fpr_model(fpr_config, fpr_checkpoint, device) \
+        if fpr_config else None
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(cfg.test_dataloader.dataset)
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    model.to(device).eval()
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    if infos and 'series_dir' not in infos[0]:
+        raise ValueError(
+            f'{config}: test_dataloader.dataset ({type(dataset).__name__}) '
+            'is not in DeepLesion\'s layout (no series_dir): the 3D '
+            'evaluation predicts whole DeepLesion series')
+    wanted = {s.volume for s in subvolumes}
+    have = {_series_name(i['series_dir']) for i in infos}
+    missing = sorted(wanted - have)
+    if missing:
+        raise ValueError(
+            f'{ann_3d}: {len(missing)} of {len(wanted)} evaluated series '
+            f'are not in the test dataset of {config} '
+            f"({cfg.test_dataloader.dataset.get('data_root')}, split "
+            f"{cfg.test_dataloader.dataset.get('split')}), e.g. "
+            f'{missing[:5]}: their lesions would count as missed')
+    dataset = dataset.get_subset(
+        [i for i, info in enumerate(infos)
+         if _series_name(info['series_dir']) in wanted])
+    print_log(f'eval_lens_3d: {len(subvolumes)} sub-volumes of '
+              f'{len(wanted)} series, '
+              f'{int(sum(len(s.boxes) for s in subvolumes))} lesions; '
+              'predicting every stored slice'
+              + ('' if max_offset is None else
+                 f' within {max_offset} of a key slice'), logger='current')
+    series = predict_series_3d(model, dataset, iou_thr=iou_thr,
+                               max_offset=max_offset,
+                               show_progress=show_progress)
+    per_sub = {
+        s.name: findings_in_subvolume(series.get(s.volume, []),
+                                      s.first_slice, s.last_slice, iou_thr)
+        for s in subvolumes
+    }
+    if fpr is not None:
+        print_log('eval_lens_3d: re-scoring the findings with the FPR '
+                  'network (Eq. 2)', logger='current')
+        by_series: Dict[str, List[dict]] = {}
+        for s in subvolumes:
+            by_series.setdefault(s.volume, []).extend(per_sub[s.name])
+        fpr_cfg, fpr_model = fpr
+        # the series folders of the evaluated dataset, whatever its
+        # data_root / data_prefix
+        images = osp.dirname(osp.normpath(infos[0]['series_dir']))
+        rescored = rescore_findings_with_fpr(
+            fpr_model, by_series, images, fpr_cfg,
+            data_prefix=dict(img=''), show_progress=show_progress)
+        pos = {k: 0 for k in rescored}
+        for s in subvolumes:
+            k, n = s.volume, len(per_sub[s.name])
+            per_sub[s.name] = sorted(rescored[k][pos[k]:pos[k] + n],
+                                     key=lambda f: -f['score'])
+            pos[k] += n
+    os.makedirs(out_dir, exist_ok=True)
+    sens = score_subvolumes(per_sub, subvolumes, out_dir)
+    record = dict(
+        protocol='LENS 3D (PROTOCOLS.md section 2): 3D IoBB >= 0.3, '
+        'sensitivity at 1/8..8 FPs per sub-volume',
+        **sens,
+        sub_volumes=len(subvolumes),
+        series=len(wanted),
+        lesions=int(sum(len(s.boxes) for s in subvolumes)),
+        findings=int(sum(len(v) for v in per_sub.values())),
+        fpr=fpr is not None,
+        experts=None if experts is None else [int(e) for e in experts],
+        max_offset=max_offset, stacking_iou_thr=iou_thr,
+        splits=list(splits),
+        files=dict(config=osp.abspath(config),
+                   checkpoint=checkpoint and osp.abspath(checkpoint),
+                   ann_3d=osp.abspath(ann_3d),
+                   fpr_config=fpr_config and osp.abspath(fpr_config),
+                   fpr_checkpoint=fpr_checkpoint
+                   and osp.abspath(fpr_checkpoint)))
+    with open(osp.join(out_dir, 'metrics.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    keep = ('bbox_3d', 'slice_range', 'key_slice', 'score', 's_lens',
+            's_fpr')
+    with open(osp.join(out_dir, 'findings_3d.json'), 'w') as f:
+        json.dump(
+            {name: [dict({k: v[k] for k in keep if k in v},
+                         bbox_scored=findings_to_release_boxes([v])[0, :6]
+                         .tolist()) for v in items]
+             for name, items in per_sub.items()}, f, indent=1)
+    return record

@@ -1,0 +1,185 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENS Table I row (e): re-scoring 3D findings with the 3D FPR network
+(Yan et al., TMI 2020, Sec. IV-D, Eq. 2: the final score of a 3D proposal is
+``(s_LENS + s_FPR) / 2``).
+
+Shared by the five-step demo (``tools/lens_demo.py``), the 3D evaluation
+(``tools/analysis_tools/eval_lens_3d.py``) and detection on a CT scan
+(``tools/infer_volume.py --fpr-config``).
+"""
+import copy
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.utils import ProgressBar
+
+from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
+from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
+from .lens_fpr_proposals import positive_box_3d
+
+
+def fpr_patch_settings(fpr_cfg: Config) -> dict:
+    """The FPR config's patch dataset settings (``patch_size``,
+    ``hu_window``, ``data_prefix``): FPR configs have no test dataloader,
+    so the training dataset's crop is the one used at inference."""
+    ds = copy.deepcopy(fpr_cfg.train_dataloader.dataset)
+    if ds.get('type') != 'LENSFPRPatchDataset':
+        raise ValueError(
+            'not a LENS FPR config: train_dataloader.dataset is a '
+            f"{ds.get('type')}, not a LENSFPRPatchDataset")
+    return ds
+
+
+def load_fpr_model(config: Union[str, Config],
+                   checkpoint: Optional[str],
+                   device: str = 'cpu') -> tuple:
+    """A LENS FPR network (``LENSFPR``) with its weights, in eval mode.
+
+    Args:
+        config (str | Config): an FPR config (e.g.
+            ``configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py``).
+        checkpoint (str, optional): its trained weights (None: random
+            weights, for tests of the plumbing).
+        device (str): torch device.
+
+    Returns:
+        tuple: (Config, model).
+
+    Raises:
+        ValueError: the config is not an FPR config (naming it).
+    """
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    name = config if isinstance(config, str) else '<FPR config>'
+    if cfg.model.get('type') != 'LENSFPR':
+        raise ValueError(f"{name}: model type is {cfg.model.get('type')}, "
+                         'not LENSFPR (a LENS 3D FPR config)')
+    try:
+        fpr_patch_settings(cfg)
+    except ValueError as err:
+        raise ValueError(f'{name}: {err}') from err
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    model.to(device).eval()
+    return cfg, model
+
+
+@torch.no_grad()
+def rescore_findings_with_fpr(
+        fpr_model: torch.nn.Module,
+        findings: Dict[str, List[dict]],
+        data_root: Optional[str],
+        fpr_cfg: Config,
+        volumes: Optional[Dict[str, np.ndarray]] = None,
+        ann_path: Optional[str] = None,
+        data_prefix: Optional[dict] = None,
+        batch_size: int = 16,
+        show_progress: bool = True) -> Dict[str, List[dict]]:
+    """Eq. 2 on 3D findings: ``score = (s_LENS + s_FPR) / 2``.
+
+    The FPR patch of every finding is the one the FPR network was trained
+    on: :class:`~mmlesion.datasets.LENSFPRPatchDataset` built from the FPR
+    config's training dataset (``patch_size``, ``hu_window``,
+    ``data_prefix``) over the findings, read from the DeepLesion-layout
+    ``data_root``; or, with ``volumes``, the same crop from in-memory
+    volumes (:class:`~mmlesion.datasets.lens_fpr_patches.VolumeFPRPatches`).
+    Box coordinates are rounded to 4 decimals with a positive extent for
+    the crop (:func:`positive_box_3d`; a box clipped at the image border
+    can be flat); the returned boxes are the input ones.
+
+    Args:
+        fpr_model (nn.Module): a ``LENSFPR`` in eval mode.
+        findings (dict): series folder (under ``data_prefix.img`` of
+            ``data_root``, or a key of ``volumes``) -> findings with
+            ``bbox_3d`` (``[x1, y1, z1, x2, y2, z2]``, z in slice indices)
+            and ``score`` (``s_LENS``), as :func:`predict_series_3d` /
+            :func:`stack_slice_boxes` return them.
+        data_root (str, optional): DeepLesion-layout root of the series
+            (unused with ``volumes``).
+        fpr_cfg (Config): the FPR config.
+        volumes (dict, optional): series name -> (Z, Y, X) HU array in the
+            grid of the findings' boxes.
+        ann_path (str, optional): where to keep the proposal file the patch
+            dataset reads (default: a temporary file, removed afterwards).
+        batch_size (int): patches per forward pass.
+        show_progress (bool): mmengine progress bar over the findings.
+
+    Returns:
+        dict: the same keys, each finding a copy in input order with
+        ``s_lens`` (its input score), ``s_fpr`` (the FPR network's
+        probability) and ``score`` = Eq. 2 (:func:`combine_fpr_scores`).
+    """
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    props = [
+        dict(series_dir=n, bbox_3d=positive_box_3d(f['bbox_3d'], 4),
+             score=float(f['score']), label=0)
+        for n, items in findings.items() for f in items
+    ]
+    ds_cfg = fpr_patch_settings(fpr_cfg)
+    tmp = None
+    if volumes is not None:
+        dataset = VolumeFPRPatches(volumes, props, ds_cfg['patch_size'],
+                                   ds_cfg['hu_window'])
+    elif not props:
+        dataset = []
+    else:
+        from mmdet.registry import DATASETS
+        from mmengine.registry import DefaultScope
+        if ann_path is None:
+            fd, tmp = tempfile.mkstemp(suffix='_lens_fpr_findings.json')
+            os.close(fd)
+            ann_path = tmp
+        with open(ann_path, 'w') as f:
+            json.dump(dict(metainfo=dict(format=FORMAT, note='findings to '
+                                         're-score, label unused'),
+                           proposals=props), f)
+        ds_cfg.update(data_root=data_root, ann_file=osp.abspath(ann_path))
+        if data_prefix is not None:
+            ds_cfg.update(data_prefix=data_prefix)
+        try:
+            with DefaultScope.overwrite_default_scope('mmdet'):
+                dataset = DATASETS.build(ds_cfg)
+        finally:
+            if tmp is not None:
+                os.remove(tmp)
+    fpr_model.eval()
+    device = next(fpr_model.parameters()).device
+    s_fpr: List[float] = []
+    bar = ProgressBar(len(dataset)) if show_progress and len(dataset) \
+        else None
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i]
+                 for i in range(start, min(start + batch_size,
+                                           len(dataset)))]
+        res = fpr_model(
+            torch.stack([it['inputs'] for it in items]).to(device),
+            [it['data_samples'] for it in items],
+            mode='predict')
+        s_fpr += [float(r['fpr_score']) for r in res]
+        if bar is not None:
+            bar.update(len(items))
+    if bar is not None:
+        print()
+    s_lens = torch.tensor([p['score'] for p in props], dtype=torch.float64)
+    final = combine_fpr_scores(s_lens,
+                               torch.tensor(s_fpr, dtype=torch.float64))
+    out: Dict[str, List[dict]] = {}
+    i = 0
+    for n, items in findings.items():
+        out[n] = []
+        for f in items:
+            out[n].append(dict(f, s_lens=float(f['score']),
+                               s_fpr=s_fpr[i], score=float(final[i])))
+            i += 1
+    return out

@@ -1,0 +1,126 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENS row (e): re-scoring 3D findings with the FPR network (Eq. 2), from
+DeepLesion PNG folders and from in-memory volumes."""
+import json
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.registry import DefaultScope
+
+import mmlesion  # noqa: F401
+from mmlesion.apis import load_fpr_model, rescore_findings_with_fpr
+from mmlesion.apis.lens_fpr_proposals import positive_box_3d
+from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
+from mmlesion.datasets.transforms.loading import write_hu_png
+from mmlesion.testing import get_config, repo_root
+from mmlesion.testing.lens_models import FPR_DEMO_CFG
+
+PATCH = (8, 48, 48)
+
+
+def _fpr():
+    cfg = get_config(FPR_DEMO_CFG)
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model.eval()
+
+
+def test_rescore_is_eq2_of_the_fpr_network(tiny_demo_root):
+    cfg, model = _fpr()
+    series = sorted(p.name for p in (tiny_demo_root / 'Images_png').iterdir())
+    findings = {
+        series[0]: [dict(bbox_3d=[100, 100, 5, 120, 130, 8], score=0.8,
+                         slice_range=(6, 7)),
+                    # flat (clipped at the border): still re-scored
+                    dict(bbox_3d=[256, 10, 5, 256, 20, 6], score=0.2)],
+        series[1]: [],
+        series[2]: [dict(bbox_3d=[30.5, 40, 1, 70, 90.25, 4], score=0.5)],
+    }
+    out = rescore_findings_with_fpr(model, findings, str(tiny_demo_root),
+                                    cfg, batch_size=2, show_progress=False)
+    assert list(out) == list(findings) and out[series[1]] == []
+    flat = [f for n in findings for f in findings[n]]
+    got = [f for n in out for f in out[n]]
+    # input order, boxes and extra keys kept, s_lens = the input score
+    assert [g['bbox_3d'] for g in got] == [f['bbox_3d'] for f in flat]
+    assert got[0]['slice_range'] == (6, 7)
+    assert [g['s_lens'] for g in got] == [f['score'] for f in flat]
+    # s_fpr: the FPR network's sigmoid on the patch dataset of the boxes
+    ds_cfg = dict(cfg.train_dataloader.dataset, data_root=str(tiny_demo_root))
+    with tempfile.NamedTemporaryFile('w', suffix='.json') as f:
+        json.dump(dict(metainfo=dict(format=FORMAT), proposals=[
+            dict(series_dir=n, bbox_3d=positive_box_3d(x['bbox_3d'], 4),
+                 label=0) for n in findings for x in findings[n]]), f)
+        f.flush()
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            ds = DATASETS.build(dict(ds_cfg, ann_file=f.name))
+        with torch.no_grad():
+            logits = model(torch.stack([ds[i]['inputs'] for i in range(3)]),
+                           [ds[i]['data_samples'] for i in range(3)])
+    np.testing.assert_allclose([g['s_fpr'] for g in got],
+                               logits.sigmoid().numpy(), rtol=1e-6)
+    # Eq. 2, exactly
+    for g in got:
+        assert g['score'] == (g['s_lens'] + g['s_fpr']) / 2
+    assert len({g['s_fpr'] for g in got}) == 3  # three different patches
+
+
+def test_volume_patches_equal_png_patches(tmp_path):
+    """The in-memory adapter crops the same patch as the PNG dataset on an
+    exported slice stack (borders, slices beyond the ends included), so
+    both paths give the same FPR scores."""
+    rng = np.random.default_rng(0)
+    volume = rng.integers(-1000, 1500, size=(12, 40, 56)).astype(np.float32)
+    folder = tmp_path / 'Images_png' / '000001_01_01'
+    folder.mkdir(parents=True)
+    for z, img in enumerate(volume):
+        write_hu_png(str(folder / f'{z:03d}.png'), img)
+    boxes = [[10, 12, 3, 30, 25, 6],      # inside
+             [-5, -3, -2, 8, 6, 1],       # top-left corner, z before 0
+             [45.5, 30, 9, 60, 44, 13.5],  # beyond x, y and the last slice
+             [20, 20, 5.5, 20.004, 21, 5.5]]  # flat: made positive
+    findings = {'000001_01_01': [dict(bbox_3d=b, score=0.1 * (i + 1))
+                                 for i, b in enumerate(boxes)]}
+    cfg, model = _fpr()
+    props = [dict(series_dir='000001_01_01', label=0, score=f['score'],
+                  bbox_3d=positive_box_3d(f['bbox_3d'], 4))
+             for f in findings['000001_01_01']]
+    ann = tmp_path / 'props.json'
+    ann.write_text(json.dumps(dict(metainfo=dict(format=FORMAT),
+                                   proposals=props)))
+    png_ds = DATASETS.build(dict(
+        type='LENSFPRPatchDataset', ann_file=str(ann),
+        data_root=str(tmp_path), patch_size=PATCH, hu_window=(-250., 350.)))
+    vol_ds = VolumeFPRPatches({'000001_01_01': volume}, props, PATCH,
+                              (-250., 350.))
+    assert len(png_ds) == len(vol_ds) == 4
+    for i in range(4):
+        a, b = png_ds[i], vol_ds[i]
+        assert a['inputs'].shape == (1, ) + PATCH
+        assert torch.equal(a['inputs'], b['inputs'])
+        assert a['data_samples'].bbox_3d == b['data_samples'].bbox_3d
+        assert a['data_samples'].lens_score == b['data_samples'].lens_score
+    # the corner patch: air outside the image, slice 0 repeated before it
+    corner = vol_ds[1]['inputs'][0]
+    assert (corner[:, :3, :] == -1).all()
+    assert torch.equal(corner[0], corner[1])
+    from_png = rescore_findings_with_fpr(model, findings, str(tmp_path),
+                                         cfg, show_progress=False)
+    from_vol = rescore_findings_with_fpr(
+        model, findings, None, cfg,
+        volumes={'000001_01_01': volume}, show_progress=False)
+    assert from_png == from_vol
+    with pytest.raises(KeyError, match="no volume named '000001_01_01'"):
+        VolumeFPRPatches({'other': volume}, props)
+
+
+def test_load_fpr_model_refuses_a_detector_config(tmp_path):
+    path = repo_root() / 'configs' / 'lens' / (
+        'lens-afp_densenet-tiny_fpn_radam-12e_demo-partial.py')
+    with pytest.raises(ValueError, match='not LENSFPR'):
+        load_fpr_model(str(path), None)

@@ -1,0 +1,97 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Evaluate a LENS model on the 3D protocol of the DeepLesion manual test
+set (Yan et al., TMI 2020, Sec. VI-A and Table I; PROTOCOLS.md §2).
+
+Usage::
+
+    python tools/analysis_tools/eval_lens_3d.py CONFIG CHECKPOINT \\
+        --ann-3d data/DeepLesion/DeepLesion_manual_1K_test_release.pkl \\
+        --out-dir work_dirs/lens_3d [--experts 0] \\
+        [--fpr-config FPR_CONFIG --fpr-checkpoint FPR_CHECKPOINT]
+
+``FPR_CONFIG``: e.g.
+``configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py``.
+
+Every stored slice of the series of the config's test dataset that hold an
+evaluated sub-volume is predicted (``--max-offset N``: only slices within N
+of a key slice), the 2D boxes are stacked into 3D findings per sub-volume,
+optionally re-scored by the FPR network (``(s_LENS + s_FPR) / 2``, row (e))
+and scored with 3D IoBB >= 0.3 at 1/8..8 FPs per sub-volume. Writes into
+``--out-dir``: ``metrics.json`` (sensitivities, their average, counts,
+options), ``findings_3d.json`` (per sub-volume), ``froc3d_curve.png`` and
+``froc3d_detections.json`` (each finding's outcome). Existing outputs are
+never replaced without ``--overwrite``. See :mod:`mmlesion.apis.lens_eval_3d`.
+"""
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from mmengine.config import DictAction
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='LENS 3D FROC (DeepLesion manual 3D test set) of a '
+        'LENS model, optionally with the 3D FPR network (Eq. 2)')
+    parser.add_argument('config', help='the LENS detector config')
+    parser.add_argument('checkpoint', help='its trained weights')
+    parser.add_argument('--ann-3d', required=True,
+                        help='DeepLesion_manual_1K_test_release.pkl (or a '
+                        'file in its format)')
+    parser.add_argument('--splits', nargs='+', default=['test'],
+                        choices=['val', 'test'],
+                        help='splits of the manual file to evaluate')
+    parser.add_argument('--fpr-config', help='FPR config (row (e))')
+    parser.add_argument('--fpr-checkpoint', help='FPR weights')
+    parser.add_argument('--experts', type=int, nargs='+',
+                        help='LENS experts to fuse (default: the config\'s '
+                        'test_cfg.expert_fusion.experts)')
+    parser.add_argument('--max-offset', type=int,
+                        help='only slices within N of a key slice')
+    parser.add_argument('--iou-thr', type=float, default=.5,
+                        help='2D -> 3D stacking IoU (paper: 0.5)')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace existing outputs in --out-dir')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, as key=value pairs')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmengine.logging import MMLogger
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
+    if MMLogger.check_instance_created('eval_lens_3d'):
+        logger = MMLogger.get_instance('eval_lens_3d')
+    else:
+        logger = MMLogger.get_instance(
+            'eval_lens_3d', logger_name='eval_lens_3d', log_level='INFO')
+    try:
+        res = evaluate_lens_3d(
+            args.config, args.checkpoint, args.ann_3d, args.out_dir,
+            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+            experts=args.experts, max_offset=args.max_offset,
+            splits=args.splits, iou_thr=args.iou_thr, device=args.device,
+            overwrite=args.overwrite, cfg_options=args.cfg_options)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    rates = ', '.join(f'{k}: {v:.4f}' for k, v in res.items()
+                      if k.startswith('sens@'))
+    logger.info(
+        f"LENS 3D evaluation{' with FPR (Eq. 2)' if res['fpr'] else ''}: "
+        f"{res['sub_volumes']} sub-volumes, {res['lesions']} lesions, "
+        f"{res['findings']} findings\n{rates}\n"
+        f"average sensitivity: {res['average']:.4f}\nwrote "
+        f'{args.out_dir}/metrics.json, findings_3d.json, froc3d_curve.png, '
+        'froc3d_detections.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
