@@ -153,9 +153,10 @@ def test_fpr_full_size_optimiser_100_iterations():
         assert torch.isfinite(total), (step, log_vars)
         optim.update_params(total)
         history.append({k: v.item() for k, v in log_vars.items()})
+    # Measured: 0.24 in the first 10 iterations, 0.009 in the last 10.
     first = _mean(history, 'loss_fpr', slice(0, 10))
     last = _mean(history, 'loss_fpr', slice(90, 100))
-    assert last < 0.7 * first, (first, last)
+    assert last < 0.5 * first, (first, last)
 
 
 def _fpr_patch(gen: torch.Generator, label: int):
@@ -255,7 +256,6 @@ def _run(tmp_path, full: Config, model, dataset, batch_size,
         default_hooks=dict(checkpoint=None, logger=None),
         custom_hooks=[record],
         default_scope='mmdet',
-        log_level='WARNING',
         randomness=dict(seed=0))
     runner.train()
     return record.lrs
