@@ -54,8 +54,10 @@ class LENSDatasetBatchSampler(BatchSampler):
         drop_last (bool): drop each dataset's last incomplete batch.
         pos_neg_ratio (float, optional): positives per negative; ``None``
             keeps every negative.
-        seed (int, optional): random seed (synchronised across ranks when
-            None).
+        seed (int, optional): random seed; None takes the wrapped
+            sampler's (``DefaultSampler``'s, which the Runner sets from
+            ``randomness.seed``, so that a seeded run is reproducible), or
+            a random seed synchronised across ranks if it has none.
     """
 
     def __init__(self,
@@ -81,7 +83,9 @@ class LENSDatasetBatchSampler(BatchSampler):
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.pos_neg_ratio = pos_neg_ratio
-        self.seed = sync_random_seed() if seed is None else seed
+        if seed is None:
+            seed = getattr(sampler, 'seed', None)
+        self.seed = sync_random_seed() if seed is None else int(seed)
         self.rank, self.world_size = get_dist_info()
         self.shuffle = bool(getattr(sampler, 'shuffle', True))
         self.round_up = bool(getattr(sampler, 'round_up', True))

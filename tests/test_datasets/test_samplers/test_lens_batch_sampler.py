@@ -62,6 +62,11 @@ def test_negatives_are_redrawn_each_epoch_and_ratio_is_configurable():
     assert sum(len(b) for b in every) == len(ds)
     dropped = _sampler(ds, batch_size=4, drop_last=True)
     assert all(len(b) == 4 for b in dropped)
+    # The seed defaults to the index sampler's (the Runner's randomness
+    # seed): a seeded run draws the same batches.
+    assert _sampler(ds).seed == 0  # DefaultSampler(seed=0)
+    assert list(_sampler(ds)) == list(_sampler(ds))
+    assert list(_sampler(ds, seed=3)) != list(_sampler(ds))
 
 
 def test_bad_inputs():
