@@ -44,7 +44,8 @@ from mmlesion.testing.det_batches import bright_box_batch
 
 LENS_FULL = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_'
              'deeplesion-luna16-lits-nihln_9slice.py')
-LENS_TINY = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+LENS_TINY = ('lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_'
+             'demo-2sets.py')
 FPR_FULL = 'lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py'
 FPR_TINY = 'lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py'
 SIZE = 64
