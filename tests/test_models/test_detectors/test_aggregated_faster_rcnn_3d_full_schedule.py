@@ -32,7 +32,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.testing import get_config
+from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.aggregated3d import (bright_cube_batch,
                                            tiny_aggregated3d_cfg)
 
@@ -144,3 +144,22 @@ def test_epoch_steps_of_the_full_schedule(name):
             for e in range(full.train_cfg.max_epochs)]
     assert per_epoch == pytest.approx(want, rel=1e-6)
     assert len(per_epoch) == {FULL: 50, ABS: 30}[name]
+
+
+def _full_size_configs():
+    folder = repo_root() / 'configs' / 'aggregated3d'
+    return sorted(f'aggregated3d/{p.name}' for p in folder.glob('*.py')
+                  if 'demo' not in p.name and f'aggregated3d/{p.name}'
+                  not in (FULL, ABS))
+
+
+@pytest.mark.parametrize('name', _full_size_configs())
+def test_other_full_size_configs_share_a_tested_schedule(name):
+    """Every other full-size config (Table II / III rows, ABS rounds)
+    trains with the optimiser, clipping and schedule of one of the two
+    configs tested above (their models differ: losses, modes, scales)."""
+    cfg = get_config(name)
+    ref = get_config(ABS if '_30e_' in name else FULL)
+    assert cfg.optim_wrapper == ref.optim_wrapper
+    assert cfg.param_scheduler == ref.param_scheduler
+    assert cfg.train_cfg.max_epochs == ref.train_cfg.max_epochs

@@ -305,3 +305,20 @@ def test_fpr_lr_at_epoch_boundaries(tmp_path):
                copy.deepcopy(full.train_dataloader.batch_sampler))
     _check_epoch_lrs(lrs, 2e-4, [2, 4], 6)
     assert all(len(v) == 3 for v in lrs.values())
+
+
+@pytest.mark.parametrize('name', [
+    'lens/mulan_densenet121-2.5d_fpn_radam-8e_deeplesion_9slice.py',
+    'lens/lens-afp_densenet121-2.5d_fpn_radam-8e_deeplesion_9slice.py',
+    'lens/lens-afp-multi_densenet121-2.5d_fpn_radam-8e_'
+    'deeplesion-luna16-lits-nihln_9slice.py',
+    'lens/lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_radam-8e_'
+    'deeplesion-luna16-lits-nihln_9slice.py',
+])
+def test_other_table1_rows_share_the_tested_schedule(name):
+    """Table I rows other than (c) train with the same optimiser and
+    schedule, so the tests above cover them too."""
+    cfg, full = get_config(name), get_config(LENS_FULL)
+    assert cfg.optim_wrapper == full.optim_wrapper
+    assert cfg.param_scheduler == full.param_scheduler
+    assert cfg.train_cfg.max_epochs == full.train_cfg.max_epochs
