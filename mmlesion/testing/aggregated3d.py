@@ -37,4 +37,37 @@ def volume_sample(shape_zyx, boxes=None) -> DetDataSample:
     return sample
 
 
-__all__ = ['tiny_aggregated3d_cfg', 'volume_sample']
+def bright_cube_batch(seed: int, size: int = 32,
+                      num_volumes: int = 2) -> dict:
+    """Volumes in [-1, 1] with 1, 2, ... bright cuboid "nodules".
+
+    The 3D counterpart of :func:`mmlesion.testing.det_batches.
+    bright_box_batch`.
+
+    Args:
+        seed (int): random seed (one batch per training step).
+        size (int): cube edge in voxels. Defaults to 32.
+        num_volumes (int): volumes in the batch; volume ``i`` has ``i + 1``
+            nodules of 4 to 11 voxels a side. Defaults to 2.
+
+    Returns:
+        dict: ``inputs`` (list of (1, size, size, size) tensors) and
+        ``data_samples``, the input of ``model.data_preprocessor``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for i in range(num_volumes):
+        vol = torch.rand(1, size, size, size, generator=gen) * 0.2 - 0.6
+        boxes = []
+        for _ in range(1 + i):
+            d = torch.randint(4, 12, (3, ), generator=gen).tolist()
+            x1, y1, z1 = (int(torch.randint(0, size - e, (1, ),
+                                            generator=gen)) for e in d)
+            vol[:, z1:z1 + d[2], y1:y1 + d[1], x1:x1 + d[0]] += 0.8
+            boxes.append([x1, y1, z1, x1 + d[0], y1 + d[1], z1 + d[2]])
+        inputs.append(vol)
+        samples.append(volume_sample((size, size, size), boxes))
+    return dict(inputs=inputs, data_samples=samples)
+
+
+__all__ = ['tiny_aggregated3d_cfg', 'volume_sample', 'bright_cube_batch']

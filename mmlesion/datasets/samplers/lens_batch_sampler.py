@@ -5,7 +5,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 from mmdet.registry import DATA_SAMPLERS
-from mmengine.dist import sync_random_seed
+from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import BatchSampler, Sampler
 
 
@@ -18,22 +18,46 @@ class LENSDatasetBatchSampler(BatchSampler):
     ... Their ratio is 2:1 in each epoch").
 
     Works over a :class:`~mmlesion.datasets.LENSMultiDataset` (it asks the
-    dataset for ``dataset_id(idx)`` and ``is_positive(idx)``). Each epoch,
-    from the indices the wrapped sampler yields (shuffled and sharded by
-    mmengine's ``DefaultSampler``), every dataset keeps all its positives
-    and its first ``round(n_pos / pos_neg_ratio)`` negatives (all of them
-    if it has fewer); its kept indices are shuffled and cut into batches;
-    the batches of all datasets are shuffled together. A dataset without
-    positives contributes no batch when ``pos_neg_ratio`` is set.
+    dataset for ``dataset_id(idx)`` and ``is_positive(idx)``). Each epoch
+    the whole epoch is planned first, identically on every rank: every
+    dataset keeps all its positives and ``round(n_pos / pos_neg_ratio)``
+    randomly drawn negatives (all of them if it has fewer); its kept
+    indices are shuffled and cut into batches; the batches of all datasets
+    are shuffled together. Then the *batches* are shared out among the
+    ranks, batch ``i`` to rank ``i % world_size``, so that every rank gets
+    the same number of batches: with the wrapped sampler's ``round_up``
+    (mmengine's ``DefaultSampler`` default) the first batches are repeated
+    to fill the last round, otherwise the last incomplete round is dropped.
+    A dataset without positives contributes no batch when ``pos_neg_ratio``
+    is set.
+
+    Distributed training (fixed here): the sampler used to take the indices
+    of the wrapped ``DefaultSampler``, which shards *indices* among the
+    ranks, and batch them per rank; each rank then had its own positives /
+    negatives per dataset, hence its own number of batches (9 vs 7 on two
+    ranks in ``tests/test_datasets/test_samplers/
+    test_lens_batch_sampler_ddp.py``), and DDP waits forever in the
+    all-reduce of the rank with more batches. Sharding whole batches of a
+    common plan keeps every batch within one dataset, the ranks' batches
+    disjoint (except the repeated ones), the 2 : 1 ratio exact over the
+    epoch, and the batch counts equal. The wrapped sampler now gives only
+    the dataset, the epoch (``set_epoch``, called by mmengine's
+    ``DistSamplerSeedHook``), ``shuffle`` and ``round_up``; the order of its
+    indices is not used. Within one step, different ranks may train
+    different datasets: each rank's batch is still single-dataset, which
+    is what the dataset-specific layers need (DDP must allow unused
+    parameters, see the LENS configs).
 
     Args:
         sampler (Sampler): the index sampler (``DefaultSampler``).
-        batch_size (int): images per batch.
+        batch_size (int): images per batch (per rank).
         drop_last (bool): drop each dataset's last incomplete batch.
         pos_neg_ratio (float, optional): positives per negative; ``None``
             keeps every negative.
-        seed (int, optional): random seed (synchronised across ranks when
-            None).
+        seed (int, optional): random seed; None takes the wrapped
+            sampler's (``DefaultSampler``'s, which the Runner sets from
+            ``randomness.seed``, so that a seeded run is reproducible), or
+            a random seed synchronised across ranks if it has none.
     """
 
     def __init__(self,
@@ -59,50 +83,96 @@ class LENSDatasetBatchSampler(BatchSampler):
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.pos_neg_ratio = pos_neg_ratio
-        self.seed = sync_random_seed() if seed is None else seed
+        if seed is None:
+            seed = getattr(sampler, 'seed', None)
+        self.seed = sync_random_seed() if seed is None else int(seed)
+        self.rank, self.world_size = get_dist_info()
+        self.shuffle = bool(getattr(sampler, 'shuffle', True))
+        self.round_up = bool(getattr(sampler, 'round_up', True))
+        self._split: Optional[Dict[int, Tuple[List[int], List[int]]]] = None
 
-    def _selected(self) -> Dict[int, List[int]]:
-        """Kept indices of each dataset, in the sampler's order."""
-        pos: Dict[int, List[int]] = {}
-        neg: Dict[int, List[int]] = {}
-        for idx in self.sampler:
-            d = self.dataset.dataset_id(idx)
-            (pos if self.dataset.is_positive(idx) else neg).setdefault(
-                d, []).append(idx)
+    @property
+    def epoch(self) -> int:
+        """The wrapped sampler's epoch."""
+        return int(getattr(self.sampler, 'epoch', 0))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch of the wrapped sampler (what mmengine's
+        ``DistSamplerSeedHook`` does)."""
+        self.sampler.set_epoch(epoch)
+
+    def _positives_negatives(self) -> Dict[int, Tuple[List[int], List[int]]]:
+        """(positive, negative) indices of each dataset, in index order."""
+        if self._split is None:
+            split: Dict[int, Tuple[List[int], List[int]]] = {}
+            for idx in range(len(self.dataset)):
+                pos, neg = split.setdefault(
+                    self.dataset.dataset_id(idx), ([], []))
+                (pos if self.dataset.is_positive(idx) else neg).append(idx)
+            self._split = dict(sorted(split.items()))
+        return self._split
+
+    def _num_negatives(self, n_pos: int, n_neg: int) -> int:
+        if self.pos_neg_ratio is None:
+            return n_neg
+        return min(n_neg, int(round(n_pos / self.pos_neg_ratio)))
+
+    def _selected(self, rng: np.random.Generator) -> Dict[int, List[int]]:
+        """Kept indices of each dataset (the whole epoch)."""
         out = {}
-        for d in sorted(set(pos) | set(neg)):
-            p, n = pos.get(d, []), neg.get(d, [])
-            if self.pos_neg_ratio is not None:
-                n = n[:min(len(n), int(round(len(p) / self.pos_neg_ratio)))]
-            if p or n:
-                out[d] = p + n
+        for d, (pos, neg) in self._positives_negatives().items():
+            if self.shuffle:
+                neg = [neg[i] for i in rng.permutation(len(neg))]
+            kept = pos + neg[:self._num_negatives(len(pos), len(neg))]
+            if kept:
+                out[d] = kept
         return out
 
     def epoch_counts(self) -> Dict[int, Tuple[int, int]]:
-        """(positives, negatives) kept per dataset this epoch."""
-        return {
-            d: (sum(self.dataset.is_positive(i) for i in idx),
-                sum(not self.dataset.is_positive(i) for i in idx))
-            for d, idx in self._selected().items()
-        }
+        """(positives, negatives) kept per dataset in an epoch, over all
+        ranks."""
+        counts = {}
+        for d, (pos, neg) in self._positives_negatives().items():
+            n = self._num_negatives(len(pos), len(neg))
+            if pos or n:
+                counts[d] = (len(pos), n)
+        return counts
 
-    def __iter__(self) -> Iterator[List[int]]:
-        epoch = getattr(self.sampler, 'epoch', 0)
-        rng = np.random.default_rng(self.seed + epoch)
+    def _epoch_batches(self) -> List[List[int]]:
+        """The batches of the whole epoch, the same on every rank."""
+        rng = np.random.default_rng(self.seed + self.epoch)
         batches = []
-        for _, idx in self._selected().items():
-            idx = [idx[i] for i in rng.permutation(len(idx))]
+        for idx in self._selected(rng).values():
+            if self.shuffle:
+                idx = [idx[i] for i in rng.permutation(len(idx))]
             for start in range(0, len(idx), self.batch_size):
                 batch = idx[start:start + self.batch_size]
                 if len(batch) < self.batch_size and self.drop_last:
                     continue
                 batches.append(batch)
-        for i in rng.permutation(len(batches)):
-            yield batches[i]
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def _num_epoch_batches(self) -> int:
+        total = 0
+        for pos, neg in self.epoch_counts().values():
+            kept = pos + neg
+            total += (kept // self.batch_size if self.drop_last else
+                      math.ceil(kept / self.batch_size))
+        return total
+
+    def __iter__(self) -> Iterator[List[int]]:
+        batches = self._epoch_batches()
+        num = len(self)
+        if self.round_up and batches:
+            batches = (batches * math.ceil(num * self.world_size /
+                                           len(batches)))
+        yield from batches[self.rank:num * self.world_size:self.world_size]
 
     def __len__(self) -> int:
-        total = 0
-        for idx in self._selected().values():
-            total += (len(idx) // self.batch_size if self.drop_last else
-                      math.ceil(len(idx) / self.batch_size))
-        return total
+        """Batches of this rank (the same on every rank)."""
+        total = self._num_epoch_batches()
+        if self.round_up:
+            return math.ceil(total / self.world_size)
+        return total // self.world_size

@@ -5,35 +5,17 @@ from collections import Counter
 
 import pytest
 from mmdet.registry import DATA_SAMPLERS, DATASETS
-from mmengine.dataset import BaseDataset, DefaultSampler
+from mmengine.dataset import DefaultSampler
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import LENSMultiDataset
-
-
-class _ToySlices(BaseDataset):
-    """n_pos positive and n_neg negative slices (no files)."""
-    METAINFO = dict(classes=('lesion', ))
-
-    def __init__(self, n_pos, n_neg, **kwargs):
-        self.n_pos, self.n_neg = n_pos, n_neg
-        super().__init__(ann_file='', serialize_data=False, **kwargs)
-
-    def load_data_list(self):
-        out = []
-        for i in range(self.n_pos + self.n_neg):
-            inst = [dict(bbox=[0, 0, 5, 5], bbox_label=0,
-                         ignore_flag=0)] if i < self.n_pos else [
-                             dict(bbox=[0, 0, 5, 5], bbox_label=0,
-                                  ignore_flag=1)] * (i % 2)
-            out.append(dict(img_id=i, instances=inst))
-        return out
+from mmlesion.testing.lens_sampler import (ToyLENSSlices,
+                                           toy_lens_multi_dataset)
 
 
 def _multi():
-    return LENSMultiDataset(
-        [_ToySlices(30, 40), _ToySlices(12, 3)], dataset_names=['a', 'b'])
+    return toy_lens_multi_dataset(((30, 40), (12, 3)))
 
 
 def _sampler(ds, batch_size=4, **kwargs):
@@ -73,19 +55,27 @@ def test_negatives_are_redrawn_each_epoch_and_ratio_is_configurable():
     bs.sampler.set_epoch(1)
     second = {i for b in bs for i in b if not ds.is_positive(i)}
     assert len(first) == len(second) == 18 and first != second
+    bs.set_epoch(0)  # forwarded to the index sampler, as mmengine's hook
+    assert bs.sampler.epoch == 0
+    assert {i for b in bs for i in b if not ds.is_positive(i)} == first
     every = _sampler(ds, pos_neg_ratio=None)
     assert sum(len(b) for b in every) == len(ds)
     dropped = _sampler(ds, batch_size=4, drop_last=True)
     assert all(len(b) == 4 for b in dropped)
+    # The seed defaults to the index sampler's (the Runner's randomness
+    # seed): a seeded run draws the same batches.
+    assert _sampler(ds).seed == 0  # DefaultSampler(seed=0)
+    assert list(_sampler(ds)) == list(_sampler(ds))
+    assert list(_sampler(ds, seed=3)) != list(_sampler(ds))
 
 
 def test_bad_inputs():
     with pytest.raises(TypeError, match='LENSMultiDataset'):
-        _sampler(_ToySlices(3, 3))
+        _sampler(ToyLENSSlices(3, 3))
     with pytest.raises(ValueError, match='pos_neg_ratio'):
         _sampler(_multi(), pos_neg_ratio=0)
     with pytest.raises(ValueError, match='dataset_names'):
-        LENSMultiDataset([_ToySlices(1, 1)], dataset_names=['a', 'b'])
+        LENSMultiDataset([ToyLENSSlices(1, 1)], dataset_names=['a', 'b'])
 
 
 def test_deeplesion_samples_carry_dataset_id(tiny_demo_root):
