@@ -10,8 +10,7 @@ DeepLesion cannot offer.
 import json
 import math
 import os.path as osp
-from typing import Dict, List, Sequence
-
+from typing import Dict, List, Sequence, Set, Tuple
 
 
 def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
@@ -19,7 +18,10 @@ def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
 
     Returns:
         dict: series folder -> dict(key_index, z_mm, interval, spacing,
-        lesions=[dict(center_px, center_mm, semi_axes_mm, annotated)]).
+        followup (the series is a follow-up study of the patient's first
+        one; False in sets written before follow-ups existed),
+        lesions=[dict(center_px, center_mm, semi_axes_mm, annotated,
+        lesion_id, ...)]).
     """
     if not osp.isfile(meta_path):
         raise FileNotFoundError(f'demo meta file not found: {meta_path}')
@@ -33,7 +35,8 @@ def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
             series,
             dict(key_index=int(index), z_mm=float(key['z_mm']),
                  interval=float(key['slice_interval']),
-                 spacing=float(key['spacing']), lesions=[]))
+                 spacing=float(key['spacing']),
+                 followup=bool(key.get('followup', False)), lesions=[]))
         seen = {tuple(les['center_mm']) for les in entry['lesions']}
         for les in key['lesions']:
             if tuple(les['center_mm']) not in seen:
@@ -59,6 +62,34 @@ def _hits(info: dict, z: int, box: Sequence[float]) -> List[int]:
     return hits
 
 
+def followup_missing_lesions(truth: Dict[str, dict],
+                              series: Sequence[str]) -> Set[Tuple[str, int]]:
+    """The lesions of the follow-up ``series`` that have no CSV row there
+    but one in another study of the patient (same ``lesion_id``): what LENS's
+    intra-patient lesion matching (Sec. V-B) can recover.
+
+    Args:
+        truth (dict): :func:`load_demo_lesions` of the whole set.
+        series (Sequence[str]): series folders to look at.
+
+    Returns:
+        set[tuple[str, int]]: (series folder, lesion index) pairs.
+    """
+    annotated = {les['lesion_id'] for info in truth.values()
+                 for les in info['lesions']
+                 if les['annotated'] and 'lesion_id' in les}
+    return {(s, i)
+            for s in series if truth[s]['followup']
+            for i, les in enumerate(truth[s]['lesions'])
+            if not les['annotated'] and les.get('lesion_id') in annotated}
+
+
+def _recall(found: Set[Tuple[str, int]],
+            wanted: Set[Tuple[str, int]]) -> float:
+    return round(len(found & wanted) / len(wanted), 4) if wanted else \
+        float('nan')
+
+
 def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
     """Precision / recall of mined and uncertain boxes on a demo set.
 
@@ -72,7 +103,11 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
         centre inside a drawn lesion, annotated or not) and recall of the
         deliberately unannotated lesions of the processed series (a lesion
         counts when a box on any slice hits it); ``any_recall`` for both
-        kinds together; ``unannotated_lesions``.
+        kinds together; ``unannotated_lesions``; ``followup_missing``: the
+        number of unannotated lesions of processed follow-up series that are
+        annotated in another study of the patient
+        (:func:`followup_missing_lesions`, a subset of the unannotated ones)
+        and the recall of them by mined, uncertain and any boxes.
     """
     truth = load_demo_lesions(meta_path)
     series = sorted({s['series_dir'] for s in slices} & set(truth))
@@ -83,6 +118,7 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
     result = dict(unannotated_lesions=len(unannotated),
                   series=len(series))
     found_any = set()
+    found_by_kind = {}
     for kind in ('mined', 'uncertain'):
         n = tp = 0
         found = set()
@@ -97,11 +133,16 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
                 found.update((s['series_dir'], i) for i in hits)
         found &= unannotated
         found_any |= found
+        found_by_kind[kind] = found
         result[kind] = dict(
             boxes=n,
             precision=round(tp / n, 4) if n else float('nan'),
-            recall_unannotated=round(len(found) / len(unannotated), 4)
-            if unannotated else float('nan'))
-    result['any_recall_unannotated'] = round(
-        len(found_any) / len(unannotated), 4) if unannotated else float('nan')
+            recall_unannotated=_recall(found, unannotated))
+    result['any_recall_unannotated'] = _recall(found_any, unannotated)
+    followup = followup_missing_lesions(truth, series)
+    result['followup_missing'] = dict(
+        lesions=len(followup),
+        mined_recall=_recall(found_by_kind['mined'], followup),
+        uncertain_recall=_recall(found_by_kind['uncertain'], followup),
+        any_recall=_recall(found_any, followup))
     return result

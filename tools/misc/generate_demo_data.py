@@ -55,13 +55,25 @@ def parse_args(argv=None) -> argparse.Namespace:
         ' e.g. "--lesion-types 5 --unannotated-prob 0" for a fully labelled '
         'lung-nodule set (the LENS demo\'s single-type set)')
     parser.add_argument(
+        '--followup-prob',
+        type=float,
+        default=_DEFAULTS.followup_prob,
+        help='probability that a patient\'s second study is a follow-up of '
+        'the first (same lesions, grown or shrunk; for LENS\'s '
+        'intra-patient lesion matching)')
+    parser.add_argument(
+        '--followup-missing-prob',
+        type=float,
+        default=_DEFAULTS.followup_missing_prob,
+        help='probability that a lesion annotated in the first study has no '
+        'CSV row in its follow-up')
+    parser.add_argument(
         '--quiet', action='store_true', help='no progress bar or summary')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    gen = DeepLesionDemoGenerator(
+def _build_generator(args: argparse.Namespace) -> DeepLesionDemoGenerator:
+    return DeepLesionDemoGenerator(
         seed=args.seed,
         num_train=args.num_train,
         num_val=args.num_val,
@@ -69,7 +81,18 @@ def main(argv=None) -> int:
         image_size=args.image_size,
         context_mm=args.context_mm,
         unannotated_prob=args.unannotated_prob,
+        followup_prob=args.followup_prob,
+        followup_missing_prob=args.followup_missing_prob,
         lesion_types=tuple(args.lesion_types) if args.lesion_types else None)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        gen = _build_generator(args)
+    except ValueError as err:  # a setting out of range, named
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     start = time.perf_counter()
     try:
         summary = gen.generate(

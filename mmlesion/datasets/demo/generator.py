@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -137,6 +137,19 @@ class DemoDataConfig:
             e.g. ``(5, )`` for a lung-nodule-only set, a single-type
             dataset as LUNA16 in LENS); series are then planned only in
             the body regions where these types occur. None: all eight.
+        followup_prob (float): probability that a patient's second study
+            is a longitudinal follow-up of the first (same body position,
+            the same lesions grown or shrunk by a factor in [0.8, 1.25],
+            its own acquisition settings) instead of an independent scan.
+            This is what LENS's intra-patient lesion matching (Sec. V-B of
+            the LENS paper) needs. 0 (the default) draws no extra random
+            number: the files are those of a set made without follow-ups.
+        followup_missing_prob (float): probability that a lesion annotated
+            in the first study has no CSV row in its follow-up (at least
+            one lesion of each follow-up key slice keeps its row, as every
+            key slice of DeepLesion has one). Such a lesion is listed in
+            ``demo_meta.json`` with ``annotated: false`` and the
+            ``lesion_id`` of its annotated instance in the first study.
         seed (int): random seed; same seed, same bytes.
     """
     num_train: int = 150
@@ -153,6 +166,8 @@ class DemoDataConfig:
     noise_sigma_range: Tuple[float, float] = (10., 20.)
     nan_age_prob: float = .02
     lesion_types: Optional[Tuple[int, ...]] = None
+    followup_prob: float = 0.
+    followup_missing_prob: float = .5
     seed: int = 0
 
     def validate(self) -> None:
@@ -183,7 +198,8 @@ class DemoDataConfig:
         if not 1 <= lo <= hi <= 6:
             raise ValueError('DemoDataConfig.lesions_per_key must satisfy '
                              f'1 <= lo <= hi <= 6, got {self.lesions_per_key}')
-        for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob'):
+        for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob',
+                     'followup_prob', 'followup_missing_prob'):
             if not 0. <= getattr(self, name) <= 1.:
                 raise ValueError(f'DemoDataConfig.{name} must be in [0, 1]')
         if self.lesion_types is not None:
@@ -209,6 +225,9 @@ class _KeySlice:
     window: Tuple[float, float]
     body_box: Tuple[int, int, int, int]  # x0, y0, x1, y1 (pixels)
     rows: List[dict] = field(default_factory=list)
+    # per lesion: its number within the patient, shared by its instances in
+    # the patient's studies (``lesion_id`` in demo_meta.json)
+    lesion_nums: List[int] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +248,7 @@ class _Series:
     phantom: CTPhantom
     keys: List[_KeySlice] = field(default_factory=list)
     blocks: List[Tuple[int, int]] = field(default_factory=list)
+    followup_of: Optional['_Series'] = None  # the patient's first study
 
     @property
     def dir_name(self) -> str:
@@ -239,6 +259,18 @@ class _Series:
 
     def indices(self) -> List[int]:
         return [i for lo, hi in self.blocks for i in range(lo, hi + 1)]
+
+
+def _left_out(series: _Series) -> List[int]:
+    """Numbers of the lesions annotated in the first study that a follow-up
+    ``series`` shows without a CSV row."""
+    if series.followup_of is None:
+        return []
+    base = {num for key in series.followup_of.keys
+            for les, num in zip(key.lesions, key.lesion_nums) if les.annotated}
+    return [num for key in series.keys
+            for les, num in zip(key.lesions, key.lesion_nums)
+            if not les.annotated and num in base]
 
 
 def _merge_blocks(blocks: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
@@ -313,11 +345,22 @@ class DeepLesionDemoGenerator:
         nan_age = rng.random() < cfg.nan_age_prob
         n_studies = 1 if rng.random() < .65 else 2
         out: List[_Series] = []
+        num_lesions = 0
         for study in range(1, n_studies + 1):
             if budget <= 0:
                 break
-            n_keys = min(1 if rng.random() < .65 else 2, budget)
-            series = self._plan_series(rng, anatomy, split, study, n_keys)
+            # no draw at all when follow-ups are off: same bytes as before
+            if (out and cfg.followup_prob > 0.
+                    and rng.random() < cfg.followup_prob):
+                series = self._plan_followup(rng, out[0], study, budget)
+            else:
+                n_keys = min(1 if rng.random() < .65 else 2, budget)
+                series = self._plan_series(rng, anatomy, split, study,
+                                           n_keys)
+                for key in series.keys:
+                    key.lesion_nums = list(
+                        range(num_lesions, num_lesions + len(key.lesions)))
+                    num_lesions += len(key.lesions)
             series.gender = gender
             series.age = None if nan_age else age + int(
                 rng.integers(0, 3)) * (study - 1)
@@ -328,6 +371,41 @@ class DeepLesionDemoGenerator:
 
     def _plan_series(self, rng: np.random.Generator, anatomy: PatientAnatomy,
                      split: str, study: int, n_keys: int) -> _Series:
+        cfg = self.config
+        series = self._draw_series(rng, anatomy, split, study)
+        t_lo, t_hi = self._region_range(anatomy, series.region)
+        margin = int(math.ceil(cfg.context_mm / series.interval))
+        for _ in range(n_keys):
+            for _attempt in range(20):
+                t = rng.uniform(t_lo, t_hi)
+                index = int(
+                    round((t * anatomy.length - series.z_start) /
+                          series.interval)) + 1
+                index = max(index, margin + 1)
+                key = self._plan_key(rng, series, index)
+                if key is not None:
+                    series.keys.append(key)
+                    series.phantom.lesions.extend(key.lesions)
+                    break
+        self._finish_series(rng, series)
+        return series
+
+    def _finish_series(self, rng: np.random.Generator,
+                       series: _Series) -> None:
+        """Sort the key slices, add their stored neighbours and CSV rows."""
+        margin = int(math.ceil(self.config.context_mm / series.interval))
+        series.keys.sort(key=lambda k: k.index)
+        series.blocks = _merge_blocks([(k.index - margin, k.index + margin)
+                                       for k in series.keys])
+        for key in series.keys:
+            key.rows = self._rows_for_key(rng, series, key)
+        series.phantom.clear_cache()
+
+    def _draw_series(self, rng: np.random.Generator, anatomy: PatientAnatomy,
+                     split: str, study: int,
+                     region: Optional[str] = None) -> _Series:
+        """Acquisition settings of a new series (no key slice yet); the body
+        region is drawn unless given."""
         cfg = self.config
         n = int(cfg.image_size)
         probs = np.asarray(cfg.slice_interval_probs, dtype=np.float64)
@@ -341,7 +419,8 @@ class DeepLesionDemoGenerator:
         spacing = math.ceil(spacing * 100.) / 100.
         grid = SliceGrid(n, spacing, offset_x=round(rng.uniform(-8., 8.), 1),
                          offset_y=round(rng.uniform(-12., 2.), 1))
-        region = _REGIONS[rng.choice(3, p=self._region_probs())]
+        if region is None:
+            region = _REGIONS[rng.choice(3, p=self._region_probs())]
         t_lo, t_hi = self._region_range(anatomy, region)
         z_start = round((t_lo * anatomy.length) - rng.uniform(30., 80.), 1)
         series = _Series(
@@ -353,24 +432,6 @@ class DeepLesionDemoGenerator:
             air_sigma=float(rng.uniform(4., 7.)),
             fov_fill=-1024. if rng.random() < .7 else None,
             phantom=CTPhantom(anatomy))
-        margin = int(math.ceil(cfg.context_mm / interval))
-        for _ in range(n_keys):
-            for _attempt in range(20):
-                t = rng.uniform(t_lo, t_hi)
-                index = int(
-                    round((t * anatomy.length - z_start) / interval)) + 1
-                index = max(index, margin + 1)
-                key = self._plan_key(rng, series, index)
-                if key is not None:
-                    series.keys.append(key)
-                    series.phantom.lesions.extend(key.lesions)
-                    break
-        series.keys.sort(key=lambda k: k.index)
-        series.blocks = _merge_blocks([(k.index - margin, k.index + margin)
-                                       for k in series.keys])
-        for key in series.keys:
-            key.rows = self._rows_for_key(rng, series, key)
-        series.phantom.clear_cache()
         return series
 
     def _region_probs(self) -> np.ndarray:
@@ -421,6 +482,12 @@ class DeepLesionDemoGenerator:
             for les in lesions:
                 if abs(les.center[2] - key.z) < les.semi_axes[2] + 2.:
                     return None
+        return self._make_key(rng, index, z, lesions, labels)
+
+    @staticmethod
+    def _make_key(rng: np.random.Generator, index: int, z: float,
+                  lesions: List[Lesion], labels: np.ndarray) -> _KeySlice:
+        """A key slice with its DICOM window and body box."""
         lung = any(les.lesion_type == 5 for les in lesions)
         if lung:
             window = (-1500., 500.)
@@ -432,6 +499,78 @@ class DeepLesionDemoGenerator:
         return _KeySlice(index=index, z=z, lesions=lesions, window=window,
                          body_box=(int(cols[0]), int(rows[0]), int(cols[-1]),
                                    int(rows[-1])))
+
+    def _plan_followup(self, rng: np.random.Generator, base: _Series,
+                       study: int, budget: int) -> _Series:
+        """A follow-up scan of ``base``, the patient's first study.
+
+        Same anatomy and body region, its own acquisition (slice interval,
+        grid, offsets, noise). Its key slices lie at the body positions of
+        the first study's key slices: the first one exactly (the series'
+        start is chosen so), the others at the nearest slice of the new
+        interval. Each of their lesions comes back at the same patient-mm
+        centre, type, host, angle and attenuation, its semi-axes scaled by
+        one factor drawn in [0.8, 1.25] (growth or shrinkage); a lesion that
+        no longer fits (:meth:`_check_fit`), or that would show on another
+        key slice of the series, is left out of the scan. A lesion annotated
+        in the first study loses its CSV row with probability
+        ``followup_missing_prob`` (at least one per key slice keeps it); an
+        unannotated one stays unannotated. This reproduces the partial
+        labels LENS's intra-patient matching (Sec. V-B) recovers.
+        """
+        cfg = self.config
+        anatomy = base.phantom.anatomy
+        series = self._draw_series(rng, anatomy, base.split, study,
+                                   region=base.region)
+        series.followup_of = base
+        interval = series.interval
+        margin = int(math.ceil(cfg.context_mm / interval))
+        base_keys = base.keys[:budget]
+        first = int(round((base_keys[0].z - series.z_start) / interval)) + 1
+        first = max(first, margin + 1)
+        series.z_start = round(base_keys[0].z - (first - 1) * interval, 3)
+        for base_key in base_keys:
+            index = max(
+                int(round((base_key.z - series.z_start) / interval)) + 1,
+                margin + 1)
+            z = series.z_of(index)
+            if any(key.index == index or any(
+                    abs(les.center[2] - z) < les.semi_axes[2] + 2.
+                    for les in key.lesions) for key in series.keys):
+                continue
+            hu, labels = series.phantom.render(z, series.grid,
+                                               with_lesions=False)
+            lesions: List[Lesion] = []
+            nums: List[int] = []
+            for les, num in zip(base_key.lesions, base_key.lesion_nums):
+                scale = rng.uniform(.8, 1.25)
+                new = replace(les, semi_axes=tuple(
+                    float(v * scale) for v in les.semi_axes))
+                host_hu = self._check_fit(new, z, series.grid, hu, labels,
+                                          lesions,
+                                          _TYPE_SPECS[les.lesion_type])
+                if host_hu is None or any(
+                        abs(new.center[2] - key.z) < new.semi_axes[2] + 2.
+                        for key in series.keys):
+                    continue
+                new.host_hu = host_hu
+                lesions.append(new)
+                nums.append(num)
+            annotated = [i for i, les in enumerate(lesions) if les.annotated]
+            if not annotated:
+                continue
+            missing = {i for i in annotated
+                       if rng.random() < cfg.followup_missing_prob}
+            if len(missing) == len(annotated):  # a key slice needs a row
+                missing.discard(annotated[int(rng.integers(len(annotated)))])
+            for i in missing:
+                lesions[i].annotated = False
+            key = self._make_key(rng, index, z, lesions, labels)
+            key.lesion_nums = nums
+            series.keys.append(key)
+            series.phantom.lesions.extend(lesions)
+        self._finish_series(rng, series)
+        return series
 
     def _place_lesion(self, rng: np.random.Generator, series: _Series,
                       z: float, hu: np.ndarray, labels: np.ndarray,
@@ -666,12 +805,17 @@ class DeepLesionDemoGenerator:
                     contrast.append(abs(les.hu - les.host_hu))
         for d in per_split.values():
             d['patients'] = len(d['patients'])
+        followups = [s for s in series if s.followup_of is not None]
         lm = np.asarray(long_mm)
         pct = (0, 10, 25, 50, 75, 90, 100)
         return dict(
             splits=per_split,
             images=self.num_images(),
             series=len(series),
+            followup_studies=len(followups),
+            followup_key_slices=sum(len(s.keys) for s in followups),
+            followup_left_out_lesions=sum(
+                len(_left_out(s)) for s in followups),
             key_slices_by_slice_interval_mm=dict(sorted(intervals.items())),
             lesions_by_type=dict(
                 sorted(types.items(), key=lambda x: int(x[0]))),
@@ -699,10 +843,11 @@ class DeepLesionDemoGenerator:
         for s in self.plan():
             for key in s.keys:
                 lesions = []
-                for les in key.lesions:
+                for les, num in zip(key.lesions, key.lesion_nums):
                     cc, rr = s.grid.mm_to_pixel(les.center[0], les.center[1])
                     lesions.append(
                         dict(annotated=les.annotated,
+                             lesion_id=f'{s.patient}-{num}',
                              lesion_type=les.lesion_type,
                              center_px=[round(float(cc), 3),
                                         round(float(rr), 3)],
@@ -718,6 +863,9 @@ class DeepLesionDemoGenerator:
                          z_mm=round(key.z, 3),
                          slice_interval=s.interval, spacing=s.grid.spacing,
                          noise_sigma=round(s.noise_sigma, 2),
+                         followup=s.followup_of is not None,
+                         followup_of=None if s.followup_of is None else
+                         s.followup_of.dir_name,
                          lesions=lesions))
         cfg = asdict(self.config)
         return dict(generator='mmlesion.datasets.demo',
