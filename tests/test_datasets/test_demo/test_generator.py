@@ -383,3 +383,144 @@ def test_dl_info_parser_reads_generated_csv(tiny):
         assert rec.file_name == row['File_name']
         assert rec.image_size == (TINY['image_size'], ) * 2
         assert rec.split == int(row['Train_Val_Test'])
+
+
+# Longitudinal follow-ups: every second study is one, most annotated lesions
+# lose their row there.
+FOLLOWUP = dict(
+    num_train=16, num_val=4, num_test=4, image_size=128, context_mm=4.,
+    unannotated_prob=.5, followup_prob=1., followup_missing_prob=.6)
+
+
+@pytest.fixture(scope='module')
+def followup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo_fu') / 'demo_deeplesion'
+    gen = DeepLesionDemoGenerator(seed=0, **FOLLOWUP)
+    gen.generate(root)
+    return root, gen
+
+
+def _followup_pairs(meta: dict):
+    """(follow-up key slice, key slices of its first study) pairs."""
+    by_series = {}
+    for key in meta['key_slices']:
+        by_series.setdefault(key['file_name'][:12], []).append(key)
+    return [(key, by_series[key['followup_of']])
+            for key in meta['key_slices'] if key['followup']]
+
+
+def test_followup_default_unchanged():
+    """followup_prob=0 draws no extra random number: the rows (and so the
+    images, drawn from the same plan) are those of a set without the
+    option, whatever followup_missing_prob says."""
+    small = dict(num_train=12, num_val=3, num_test=3, image_size=128,
+                 unannotated_prob=.5)
+    plain = DeepLesionDemoGenerator(seed=2, **small)
+    explicit = DeepLesionDemoGenerator(seed=2, followup_prob=0.,
+                                       followup_missing_prob=.9, **small)
+    assert explicit.csv_rows() == plain.csv_rows()
+    assert [s.dir_name for s in explicit.plan()] == \
+        [s.dir_name for s in plain.plan()]
+    assert plain.summary()['followup_studies'] == 0
+    with_fu = DeepLesionDemoGenerator(seed=2, followup_prob=1., **small)
+    assert with_fu.summary()['followup_studies'] > 0
+
+
+def test_followup_rate():
+    gen = DeepLesionDemoGenerator(num_train=150, num_val=0, num_test=0,
+                                  image_size=128, followup_prob=.5)
+    second = [s for s in gen.plan() if s.study == 2 and any(
+        o.patient == s.patient and o.study == 1 for o in gen.plan())]
+    rate = np.mean([s.followup_of is not None for s in second])
+    assert len(second) >= 20 and .3 <= rate <= .7
+    assert all(s.followup_of.patient == s.patient
+               and s.followup_of.study == 1 and s.followup_of.split == s.split
+               for s in gen.plan() if s.followup_of is not None)
+
+
+def test_followup_shows_the_same_lesions(followup):
+    root, gen = followup
+    meta = _meta(root)
+    pairs = _followup_pairs(meta)
+    assert len(pairs) >= 3
+    grids = {s.dir_name: s.grid for s in gen.plan()}
+    new_grid = n_moved = 0
+    for key, base_keys in pairs:
+        series = key['file_name'][:12]
+        assert series[:6] == key['followup_of'][:6]  # same patient
+        assert series[7:9] == '02' and key['followup_of'][7:9] == '01'
+        # at the body position of one of the first study's key slices
+        base_key = min(base_keys, key=lambda k: abs(k['z_mm'] - key['z_mm']))
+        assert abs(base_key['z_mm'] - key['z_mm']) <= \
+            key['slice_interval'] / 2 + 1e-6
+        base = {les['lesion_id']: les for les in base_key['lesions']}
+        grid = grids[series]
+        new_grid += grid != grids[key['followup_of']]
+        hu = _hu(root, key['file_name'])
+        for les in key['lesions']:
+            old = base[les['lesion_id']]  # the same lesion ...
+            assert les['center_mm'] == old['center_mm']
+            assert (les['lesion_type'], les['angle'], les['hu']) == \
+                (old['lesion_type'], old['angle'], old['hu'])
+            # ... grown or shrunk by one factor
+            ratios = np.divide(les['semi_axes_mm'], old['semi_axes_mm'])
+            assert np.ptp(ratios) < 1e-2 and .8 - 1e-3 <= ratios[0] <= 1.25
+            # an unannotated lesion stays unannotated
+            assert old['annotated'] or not les['annotated']
+            # its pixel centre is the mm centre through this series' grid
+            cx, cy = grid.mm_to_pixel(*les['center_mm'][:2])
+            assert les['center_px'] == pytest.approx([cx, cy], abs=1e-3)
+            # and the image shows it there
+            if les['semi_axes_mm'][1] / key['spacing'] < 2.:
+                continue  # too small to measure against noise and blur
+            r0, c0 = int(round(cy)), int(round(cx))
+            value = np.median(hu[r0 - 1:r0 + 2, c0 - 1:c0 + 2])
+            moved = (value - les['host_hu']) / (les['hu'] - les['host_hu'])
+            assert moved > .4
+            n_moved += 1
+    assert n_moved > 0 and new_grid > 0  # a different scan
+
+
+def test_followup_leaves_annotations_out(followup):
+    root, _ = followup
+    meta = _meta(root)
+    rows = _rows(root)
+    left_out = 0
+    for key, base_keys in _followup_pairs(meta):
+        annotated = [les for les in key['lesions'] if les['annotated']]
+        n_rows = sum(r['File_name'] == key['file_name'] for r in rows)
+        assert n_rows == len(annotated) >= 1  # a key slice needs a row
+        base = {les['lesion_id']: les for k in base_keys
+                for les in k['lesions']}
+        left_out += sum(base[les['lesion_id']]['annotated']
+                        and not les['annotated'] for les in key['lesions'])
+    assert left_out > 0
+    assert meta['summary']['followup_left_out_lesions'] == left_out
+    # ids: unique within a series, shared only by instances of one patient
+    ids = {}
+    for key in meta['key_slices']:
+        for les in key['lesions']:
+            ids.setdefault(les['lesion_id'], []).append(key['file_name'])
+    assert all(len({f[:12] for f in files}) == len(files)
+               and len({f[:6] for f in files}) == 1
+               and int(files[0][:6]) == int(lid.split('-')[0])
+               for lid, files in ids.items())
+    assert sum(len(files) == 2 for files in ids.values()) >= 3
+
+
+def test_followup_key_slices_do_not_show_each_other(followup):
+    _, gen = followup
+    for s in gen.plan():
+        for key in s.keys:
+            for other in s.keys:
+                if other is key:
+                    continue
+                for les in other.lesions:
+                    assert les.cross_section(key.z) is None
+
+
+def test_followup_config_validation():
+    with pytest.raises(ValueError, match='followup_prob'):
+        DeepLesionDemoGenerator(followup_prob=1.5)
+    with pytest.raises(ValueError, match='followup_missing_prob'):
+        DeepLesionDemoGenerator(followup_missing_prob=-.1)
