@@ -14,7 +14,11 @@ PNGs are 16-bit grayscale with ``value = HU + 32768``. CSV coordinates are
 comes with its stored neighbours (``context_mm`` on each side) so multi-slice
 inputs (3 or 9 slices at 2 mm) can be interpolated. Like DeepLesion, some
 lesions visible on a key slice have no CSV row, a few rows are flagged
-``Possibly_noisy`` and splits are made by patient.
+``Possibly_noisy`` and splits are made by patient. With ``followup_prob``
+a patient's second study can be a follow-up scan of the first showing the
+same lesions, some of them annotated only in the first study (the partial
+labels LENS's intra-patient matching recovers); ``demo_meta.json`` links
+the instances of a lesion by ``lesion_id``.
 
 Same seed and settings give byte-identical files.
 """
