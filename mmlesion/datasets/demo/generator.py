@@ -18,7 +18,9 @@ lesions visible on a key slice have no CSV row, a few rows are flagged
 a patient's second study can be a follow-up scan of the first showing the
 same lesions, some of them annotated only in the first study (the partial
 labels LENS's intra-patient matching recovers); ``demo_meta.json`` links
-the instances of a lesion by ``lesion_id``.
+the instances of a lesion by ``lesion_id`` and gives each key slice
+``followup`` (bool) and ``followup_of`` (the first study's series folder or
+null).
 
 Same seed and settings give byte-identical files.
 """
