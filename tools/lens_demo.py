@@ -21,9 +21,9 @@ import sys
 from dataclasses import fields
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.apis.lens_demo import (LENSDemoSettings, prepare_work_dir,
-                                     results_markdown, run_lens_demo,
-                                     write_results)
+from mmlesion.apis.lens_demo import (LENSDemoSettings, mining_markdown,
+                                     prepare_work_dir, results_markdown,
+                                     run_lens_demo, write_results)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     results = run_lens_demo(args.work_dir, settings, args.eval_split)
     paths = write_results(results, args.work_dir)
     print(results_markdown(results))
-    print('mining:', json.dumps(results['mining']))
+    print(mining_markdown(results['mining']))
     print('FPR:', json.dumps(results['fpr']))
     print('seconds:', json.dumps(results['seconds']))
     print('written:', json.dumps(paths))

@@ -6,7 +6,11 @@ Data: two synthetic sets in the DeepLesion release layout written by
 :func:`~mmlesion.datasets.demo.generate_demo_deeplesion`:
 
 * ``demo_partial`` (dataset 0): partially labelled, a key slice shows with
-  probability ``unannotated_prob`` one more lesion that has no CSV row;
+  probability ``unannotated_prob`` one more lesion that has no CSV row, and
+  a patient's second study is a follow-up (``followup_prob``) showing the
+  first study's lesions again, each left without a CSV row with probability
+  ``followup_missing_prob`` (the missing annotations intra-patient matching
+  is for);
 * ``demo_lung`` (dataset 1): another seed, lung nodules only
   (``lesion_types=(5, )``), every lesion annotated (``unannotated_prob=0``):
   a fully labelled single-type set, the role LUNA16 plays in the paper, for
@@ -84,6 +88,10 @@ class LENSDemoSettings:
         num_eval (int): key slices of the evaluated split of dataset 0.
         unannotated_prob (float): probability of an unannotated lesion on a
             key slice of dataset 0.
+        followup_prob (float): probability that a patient's second study
+            in dataset 0 is a follow-up of the first (same lesions).
+        followup_missing_prob (float): probability that a lesion annotated
+            in the first study has no CSV row in the follow-up.
         epochs (int): epochs of every detector (the demo configs' lr steps
             at 2/3 and 5/6 of them, as their 12-epoch schedule).
         fpr_epochs (int): epochs of the FPR network.
@@ -100,6 +108,8 @@ class LENSDemoSettings:
     num_train: int = 150
     num_eval: int = 30
     unannotated_prob: float = 0.3
+    followup_prob: float = 1.
+    followup_missing_prob: float = 0.5
     epochs: int = 12
     fpr_epochs: int = 6
     mining_max_offset: Optional[int] = 2
@@ -424,6 +434,8 @@ def run_lens_demo(work_dir: str,
     summary_p = generate_demo_deeplesion(
         partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
         num_test=n_test, unannotated_prob=s.unannotated_prob,
+        followup_prob=s.followup_prob,
+        followup_missing_prob=s.followup_missing_prob,
         show_progress=True)
     log('generating the fully labelled single-type (lung nodule) set')
     generate_demo_deeplesion(
@@ -575,6 +587,42 @@ def results_markdown(results: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def mining_markdown(mining: dict) -> str:
+    """Step 3's table: boxes of each strategy, precision and recall of the
+    lesions the generator left out of ``DL_info.csv``."""
+    c, ev = mining['counts'], mining['demo_evaluation']
+    fm = ev.get('followup_missing', {})
+    lines = [
+        f"Mining on dataset 0's training series ({ev['series']} series): "
+        f"{c['tracklets']} tracklets; {ev['unannotated_lesions']} lesions "
+        'without a CSV row, of them '
+        f"{fm.get('lesions', 0)} annotated in another study of the patient."
+        '', '',
+        '| strategy | boxes | precision | recall of the left-out lesions '
+        '| recall of the left-out follow-up lesions |',
+        '| --- | --- | --- | --- | --- |',
+        f"| (1) cross-slice propagation | {c['propagation']} | | | |",
+        f"| (2) intra-patient matching | {c['intra_patient']} "
+        f"({c['mined_lesions_intra_patient']} lesions) | | | |",
+        f"| (1) + (2): mined (ground truth) | {ev['mined']['boxes']} | "
+        f"{ev['mined']['precision']} | {ev['mined']['recall_unannotated']} "
+        f"| {fm.get('mined_recall', '')} |",
+        f"| (3) cross-dataset: uncertain (ignored) | "
+        f"{ev['uncertain']['boxes']} | {ev['uncertain']['precision']} | "
+        f"{ev['uncertain']['recall_unannotated']} | "
+        f"{fm.get('uncertain_recall', '')} |",
+        f"| any | | | {ev['any_recall_unannotated']} | "
+        f"{fm.get('any_recall', '')} |",
+    ]
+    dist = c.get('embedding_distances', {})
+    if dist:
+        lines += ['', 'embedding distance to the nearest annotation of the '
+                  'patient (p10 / p50 / p90): ' + '; '.join(
+                      f"{k} (n={v['n']}): {v.get('p10')} / {v.get('p50')} / "
+                      f"{v.get('p90')}" for k, v in dist.items())]
+    return '\n'.join(lines) + '\n'
+
+
 def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     """``lens_demo.json``, ``lens_demo.md`` and ``lens_demo.png`` (average
     sensitivity per row, with the sensitivity at 1 and 4 FPs)."""
@@ -589,9 +637,7 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     if 'reference' in results:
         md += ('\nreference, the CSV boxes of the evaluated key slices '
                'one slice thick: ' + json.dumps(results['reference']) + '\n')
-    mining = results['mining']['demo_evaluation']
-    md += ('\nmining against the unannotated lesions: ' +
-           json.dumps(mining) + '\n')
+    md += '\n' + mining_markdown(results['mining'])
     with open(paths['md'], 'w') as f:
         f.write(md)
     names = list(results['rows'])
