@@ -28,6 +28,19 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler` draws at
     1 : 2.
 
+    Every sample gets a ``positive_group`` ``(series, key slice)``: a new
+    slice belongs to the nearest key slice of its series (mining processes
+    the slices around key slices, so its mined boxes are that key slice's
+    lesions followed across slices, or lesions next to them). The batch
+    sampler draws one positive slice per group and epoch, as the paper
+    samples "one positive slice for each 3D GT in every training epoch"
+    (Sec. VI-C): propagation multiplies a lesion's positive slices by the
+    tracklet length, and without this an epoch of the retrained model would
+    be that many times longer than the original one. A group is a key
+    slice's lesions together, not one 3D lesion each (the mined file does
+    not link boxes to lesions); a series without key slice in this split
+    groups by slice.
+
     Args:
         mined_ann_file (str, optional): the mined file (relative to
             ``data_root``); None behaves as :class:`DeepLesionDataset`.
@@ -88,12 +101,21 @@ class DeepLesionMinedDataset(DeepLesionDataset):
                 img_id=next_id,
                 file_name=f'{series}_{z:03d}.png',
                 key_slice=z,
+                mined_slice=True,
                 instances=instances)
             next_id += 1
             data_list.append(new)
             by_slice[(series, z)] = new
             added['new_slices'] += 1
             added['negatives'] += int(not entry['mined'])
+        keys: dict = {}
+        for (series, z), info in by_slice.items():
+            if not info.get('mined_slice'):
+                keys.setdefault(series, []).append(z)
+        for (series, z), info in by_slice.items():
+            near = keys.get(series)
+            key = min(near, key=lambda k: (abs(k - z), k)) if near else z
+            info['positive_group'] = (series, key)
         print_log(
             f'DeepLesionMinedDataset: {path}: {added}', logger='current')
         return data_list

@@ -61,6 +61,7 @@ class LENSMultiDataset(ConcatDataset):
         self.dataset_names = tuple(dataset_names)
         super().__init__(built, lazy_init=lazy_init, ignore_keys=ignore)
         self._positive: Optional[np.ndarray] = None
+        self._group: Optional[list] = None
 
     def dataset_id(self, idx: int) -> int:
         """Index of the dataset that sample ``idx`` comes from."""
@@ -77,6 +78,20 @@ class LENSMultiDataset(ConcatDataset):
                 for i in range(len(self))
             ])
         return bool(self._positive[idx])
+
+    def positive_group(self, idx: int):
+        """The lesion group of sample ``idx``: samples of one dataset with
+        the same group show the same 3D lesions (a key slice and the
+        slices its annotations were propagated to, see
+        :class:`DeepLesionMinedDataset`); the batch sampler draws one
+        positive slice per group and epoch. A sample without a
+        ``positive_group`` in its data info is its own group."""
+        if self._group is None:
+            self._group = [
+                self.get_data_info(i).get('positive_group', ('sample', i))
+                for i in range(len(self))
+            ]
+        return (self.dataset_id(idx), self._group[idx])
 
     def get_data_info(self, idx: int) -> dict:
         info = copy.copy(super().get_data_info(idx))

@@ -70,6 +70,12 @@ def test_mined_dataset_adds_lesions_uncertain_and_negatives(
     neg = [n for n in new if n['key_slice'] == key - 1][0]
     assert neg['instances'] == []
     assert len({n['img_id'] for n in new} | {first['img_id']}) == 3
+    # the new slices belong to the lesions of their nearest key slice (one
+    # positive per group and epoch in LENSDatasetBatchSampler)
+    assert pos['positive_group'] == neg['positive_group'] == (series, key)
+    assert first['positive_group'] == (series, key)
+    groups = {ds.get_data_info(i)['positive_group'] for i in range(len(ds))}
+    assert len(groups) == len(plain)
 
 
 def test_demo_evaluation_counts_hits(tiny_demo_root):

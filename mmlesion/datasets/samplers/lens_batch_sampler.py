@@ -31,6 +31,14 @@ class LENSDatasetBatchSampler(BatchSampler):
     A dataset without positives contributes no batch when ``pos_neg_ratio``
     is set.
 
+    One positive per lesion group (``one_positive_per_group``, default):
+    positives that the dataset puts in one group (``positive_group(idx)``,
+    e.g. a key slice and the slices mining propagated its lesions to, see
+    :class:`~mmlesion.datasets.DeepLesionMinedDataset`) count as one: each
+    epoch one of them is drawn at random. The paper: "we randomly sampled
+    one positive slice for each 3D GT in every training epoch" (Sec. VI-C).
+    Without groups every positive is its own group.
+
     Distributed training (fixed here): the sampler used to take the indices
     of the wrapped ``DefaultSampler``, which shards *indices* among the
     ranks, and batch them per rank; each rank then had its own positives /
@@ -54,6 +62,8 @@ class LENSDatasetBatchSampler(BatchSampler):
         drop_last (bool): drop each dataset's last incomplete batch.
         pos_neg_ratio (float, optional): positives per negative; ``None``
             keeps every negative.
+        one_positive_per_group (bool): draw one positive per lesion group
+            and epoch (the paper); False keeps every positive slice.
         seed (int, optional): random seed; None takes the wrapped
             sampler's (``DefaultSampler``'s, which the Runner sets from
             ``randomness.seed``, so that a seeded run is reproducible), or
@@ -65,6 +75,7 @@ class LENSDatasetBatchSampler(BatchSampler):
                  batch_size: int,
                  drop_last: bool = False,
                  pos_neg_ratio: Optional[float] = 2.0,
+                 one_positive_per_group: bool = True,
                  seed: Optional[int] = None) -> None:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise ValueError('LENSDatasetBatchSampler: batch_size must be a '
@@ -83,13 +94,15 @@ class LENSDatasetBatchSampler(BatchSampler):
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.pos_neg_ratio = pos_neg_ratio
+        self.one_positive_per_group = one_positive_per_group
         if seed is None:
             seed = getattr(sampler, 'seed', None)
         self.seed = sync_random_seed() if seed is None else int(seed)
         self.rank, self.world_size = get_dist_info()
         self.shuffle = bool(getattr(sampler, 'shuffle', True))
         self.round_up = bool(getattr(sampler, 'round_up', True))
-        self._split: Optional[Dict[int, Tuple[List[int], List[int]]]] = None
+        self._split: Optional[Dict[int, Tuple[List[List[int]],
+                                              List[int]]]] = None
 
     @property
     def epoch(self) -> int:
@@ -101,15 +114,27 @@ class LENSDatasetBatchSampler(BatchSampler):
         ``DistSamplerSeedHook`` does)."""
         self.sampler.set_epoch(epoch)
 
-    def _positives_negatives(self) -> Dict[int, Tuple[List[int], List[int]]]:
-        """(positive, negative) indices of each dataset, in index order."""
+    def _positives_negatives(
+            self) -> Dict[int, Tuple[List[List[int]], List[int]]]:
+        """(positive groups, negative indices) of each dataset, in index
+        order."""
         if self._split is None:
-            split: Dict[int, Tuple[List[int], List[int]]] = {}
+            grouped = (self.one_positive_per_group
+                       and hasattr(self.dataset, 'positive_group'))
+            split: Dict[int, Tuple[dict, List[int]]] = {}
             for idx in range(len(self.dataset)):
                 pos, neg = split.setdefault(
-                    self.dataset.dataset_id(idx), ([], []))
-                (pos if self.dataset.is_positive(idx) else neg).append(idx)
-            self._split = dict(sorted(split.items()))
+                    self.dataset.dataset_id(idx), ({}, []))
+                if self.dataset.is_positive(idx):
+                    key = self.dataset.positive_group(idx) if grouped \
+                        else idx
+                    pos.setdefault(key, []).append(idx)
+                else:
+                    neg.append(idx)
+            self._split = {
+                d: (list(pos.values()), neg)
+                for d, (pos, neg) in sorted(split.items())
+            }
         return self._split
 
     def _num_negatives(self, n_pos: int, n_neg: int) -> int:
@@ -120,9 +145,13 @@ class LENSDatasetBatchSampler(BatchSampler):
     def _selected(self, rng: np.random.Generator) -> Dict[int, List[int]]:
         """Kept indices of each dataset (the whole epoch)."""
         out = {}
-        for d, (pos, neg) in self._positives_negatives().items():
+        for d, (groups, neg) in self._positives_negatives().items():
             if self.shuffle:
+                pos = [g[int(rng.integers(len(g)))] if len(g) > 1 else g[0]
+                       for g in groups]
                 neg = [neg[i] for i in rng.permutation(len(neg))]
+            else:
+                pos = [g[0] for g in groups]
             kept = pos + neg[:self._num_negatives(len(pos), len(neg))]
             if kept:
                 out[d] = kept
@@ -130,7 +159,7 @@ class LENSDatasetBatchSampler(BatchSampler):
 
     def epoch_counts(self) -> Dict[int, Tuple[int, int]]:
         """(positives, negatives) kept per dataset in an epoch, over all
-        ranks."""
+        ranks (positives: one per lesion group)."""
         counts = {}
         for d, (pos, neg) in self._positives_negatives().items():
             n = self._num_negatives(len(pos), len(neg))

@@ -69,6 +69,38 @@ def test_negatives_are_redrawn_each_epoch_and_ratio_is_configurable():
     assert list(_sampler(ds, seed=3)) != list(_sampler(ds))
 
 
+class _GroupedSlices(ToyLENSSlices):
+    """Positives in groups of 3 (a key slice and two slices its lesion
+    was propagated to), as DeepLesionMinedDataset groups them."""
+
+    def load_data_list(self):
+        out = super().load_data_list()
+        for i, info in enumerate(out[:self.n_pos]):
+            info['positive_group'] = ('series', i // 3)
+        return out
+
+
+def test_one_positive_per_lesion_group_and_epoch():
+    """LENS Sec. VI-C: one positive slice per 3D lesion and epoch, so the
+    epoch of a retrained model (propagated slices) is as long as before."""
+    ds = LENSMultiDataset([_GroupedSlices(12, 10), ToyLENSSlices(6, 0)],
+                          dataset_names=['mined', 'plain'])
+    assert ds.positive_group(0) == ds.positive_group(2) != \
+        ds.positive_group(3)
+    bs = _sampler(ds, seed=1)
+    assert bs.epoch_counts() == {0: (4, 2), 1: (6, 0)}
+    drawn = []
+    for epoch in range(6):
+        bs.set_epoch(epoch)
+        pos = sorted(i for b in bs for i in b
+                     if ds.dataset_id(i) == 0 and ds.is_positive(i))
+        assert sorted(i // 3 for i in pos) == [0, 1, 2, 3]
+        drawn.append(tuple(pos))
+    assert len(set(drawn)) > 1  # a different slice of a group each epoch
+    every = _sampler(ds, seed=1, one_positive_per_group=False)
+    assert every.epoch_counts() == {0: (12, 6), 1: (6, 0)}
+
+
 def test_bad_inputs():
     with pytest.raises(TypeError, match='LENSMultiDataset'):
         _sampler(ToyLENSSlices(3, 3))
