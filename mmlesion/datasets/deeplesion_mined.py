@@ -34,9 +34,9 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     lesions followed across slices, or lesions next to them). The batch
     sampler draws one positive slice per group and epoch, as the paper
     samples "one positive slice for each 3D GT in every training epoch"
-    (Sec. VI-D, Table III): propagation multiplies a lesion's positive slices by the
-    tracklet length, and without this an epoch of the retrained model would
-    be that many times longer than the original one. A group is a key
+    (Sec. VI-D, Table III): propagation multiplies a lesion's positive
+    slices by the tracklet length, and without this an epoch of the
+    retrained model would be that many times longer than the original one. A group is a key
     slice's lesions together, not one 3D lesion each (the mined file does
     not link boxes to lesions); a series without key slice in this split
     groups by slice.

@@ -36,8 +36,8 @@ class LENSDatasetBatchSampler(BatchSampler):
     e.g. a key slice and the slices mining propagated its lesions to, see
     :class:`~mmlesion.datasets.DeepLesionMinedDataset`) count as one: each
     epoch one of them is drawn at random. The paper: "we randomly sampled
-    one positive slice for each 3D GT in every training epoch" (Sec. VI-D, Table III).
-    Without groups every positive is its own group.
+    one positive slice for each 3D GT in every training epoch" (Sec. VI-D,
+    Table III). Without groups every positive is its own group.
 
     Distributed training (fixed here): the sampler used to take the indices
     of the wrapped ``DefaultSampler``, which shards *indices* among the

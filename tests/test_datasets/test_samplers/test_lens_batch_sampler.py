@@ -81,8 +81,9 @@ class _GroupedSlices(ToyLENSSlices):
 
 
 def test_one_positive_per_lesion_group_and_epoch():
-    """LENS Sec. VI-D (Table III): one positive slice per 3D lesion and epoch, so the
-    epoch of a retrained model (propagated slices) is as long as before."""
+    """LENS Sec. VI-D (Table III): one positive slice per 3D lesion and
+    epoch, so the epoch of a retrained model (propagated slices) is as long
+    as before."""
     ds = LENSMultiDataset([_GroupedSlices(12, 10), ToyLENSSlices(6, 0)],
                           dataset_names=['mined', 'plain'])
     assert ds.positive_group(0) == ds.positive_group(2) != \
