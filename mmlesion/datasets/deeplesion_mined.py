@@ -36,10 +36,10 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     samples "one positive slice for each 3D GT in every training epoch"
     (Sec. VI-D, Table III): propagation multiplies a lesion's positive
     slices by the tracklet length, and without this an epoch of the
-    retrained model would be that many times longer than the original one. A group is a key
-    slice's lesions together, not one 3D lesion each (the mined file does
-    not link boxes to lesions); a series without key slice in this split
-    groups by slice.
+    retrained model would be that many times longer than the original one.
+    A group is a key slice's lesions together, not one 3D lesion each (the
+    mined file does not link boxes to lesions); a series without key slice
+    in this split groups by slice.
 
     Args:
         mined_ann_file (str, optional): the mined file (relative to
