@@ -46,6 +46,7 @@ from mmengine.registry import RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
 import mmlesion  # (registers components and checkpoint loader)
+from mmlesion.engine.hooks import CheckpointCheckHook
 from mmlesion.nas import format_genotypes, load_genotypes
 from mmlesion.nas.genotype import searched_config_name, write_searched_config
 from mmlesion.utils import setup_cpu_distributed
@@ -223,6 +224,11 @@ def main(argv: Optional[list] = None) -> str:
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    # The baseline loads partially on purpose (the searched head is new);
+    # a --resume of the search itself must match exactly.
+    runner.register_hook(
+        CheckpointCheckHook(
+            filename=cfg.get('load_from'), strict=bool(cfg.get('resume'))))
     runner.train()
     if not osp.isfile(paths['genotype']):  # only the main process writes
         return paths['config']
