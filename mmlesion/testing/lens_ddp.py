@@ -26,8 +26,11 @@ LENS_OPTIM_CFG = 'lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_' \
     'radam-8e_deeplesion-luna16-lits-nihln_9slice.py'
 
 
-def lens_batch(dataset_id: int, seed: int, num_images: int = 2,
-               size: int = 64, num_slices: int = 9) -> dict:
+def lens_batch(dataset_id: int,
+               seed: int,
+               num_images: int = 2,
+               size: int = 64,
+               num_slices: int = 9) -> dict:
     """Random 2.5D images with one lesion box each, all of ``dataset_id``.
 
     ``dataset_id`` and ``dataset_name`` are set in the metainfo as
@@ -112,9 +115,11 @@ def lens_ddp_step_worker(rank: int, world_size: int, init_file: str,
     import mmlesion  # noqa: F401  (registers LENS)
     from ._utils import get_config
     torch.set_num_threads(1)
-    dist.init_process_group(
-        'gloo', init_method=f'file://{init_file}', rank=rank,
-        world_size=world_size, timeout=timedelta(seconds=120))
+    dist.init_process_group('gloo',
+                            init_method=f'file://{init_file}',
+                            rank=rank,
+                            world_size=world_size,
+                            timeout=timedelta(seconds=120))
     try:
         cfg = get_config(LENS_DEMO_CFG)
         optim_cfg = get_config(LENS_OPTIM_CFG).optim_wrapper
@@ -125,8 +130,9 @@ def lens_ddp_step_worker(rank: int, world_size: int, init_file: str,
         model.init_weights()
         model.train()
         dataset_id = rank % model.num_datasets
-        batches = [lens_batch(dataset_id, seed=100 * rank + s)
-                   for s in range(steps)]
+        batches = [
+            lens_batch(dataset_id, seed=100 * rank + s) for s in range(steps)
+        ]
 
         # what one process alone would get from this rank's first batch
         # (the same RNG state for both forwards: RoI sampling is random)

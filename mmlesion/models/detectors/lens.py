@@ -71,7 +71,16 @@ class LENS(TwoStageDetector):
     layer is therefore updated only by batches of its own dataset (its
     gradients stay ``None``, which optimizers skip). With DDP set
     ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-    find_unused_parameters=True)``.
+    find_unused_parameters=True)``: ranks may then train different
+    datasets in one step (tested in ``test_lens_ddp_step.py``). DDP averages
+    over the ``w`` ranks, so a dataset's layers used by ``k`` of them get
+    ``k / w`` of the mean gradient of those ``k`` batches (``None`` if
+    ``k = 0``). With RAdam this scales the first 5 updates of a parameter
+    (un-rectified, proportional to the gradient); later updates are
+    invariant to a constant gradient scale, only steps with different
+    ``k`` are weighted ``k / w`` relative to each other. We keep DDP's
+    averaging: the paper (Sec. VI-B) gives no GPU count for training, only
+    batches of 4 images of one dataset.
 
     Inference: AFP proposals pooled and NMS'd as in training
     (``test_cfg.proposal_fusion``); every selected dataset expert scores and

@@ -32,11 +32,10 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('lens_ddp_step')
-    ctx = mp.spawn(
-        lens_ddp_step_worker,
-        args=(WORLD, str(tmp / 'rendezvous'), str(tmp), STEPS),
-        nprocs=WORLD,
-        join=False)
+    ctx = mp.spawn(lens_ddp_step_worker,
+                   args=(WORLD, str(tmp / 'rendezvous'), str(tmp), STEPS),
+                   nprocs=WORLD,
+                   join=False)
     deadline = time.monotonic() + TIMEOUT_S
     while not ctx.join(timeout=5):
         if time.monotonic() > deadline:
@@ -54,8 +53,10 @@ def test_steps_finish_with_finite_losses(records):
         assert r['optimizer'] == 'RAdam'
         assert len(r['losses']) == STEPS
         for step in r['losses']:
-            assert {'loss_afp_centerness', 'loss_afp_size', 'loss_cls',
-                    'loss_bbox', 'loss'} <= set(step)
+            assert {
+                'loss_afp_centerness', 'loss_afp_size', 'loss_cls',
+                'loss_bbox', 'loss'
+            } <= set(step)
             assert all(math.isfinite(v) for v in step.values()), step
             assert step['loss'] > 0
 
@@ -67,13 +68,19 @@ def test_replicas_stay_identical(records):
         torch.testing.assert_close(r0['init'][name], r1['init'][name])
     for name in r0['final']:
         torch.testing.assert_close(
-            r0['final'][name], r1['final'][name], rtol=0, atol=0,
+            r0['final'][name],
+            r1['final'][name],
+            rtol=0,
+            atol=0,
             msg=lambda m: f'{name} differs between the ranks: {m}')
 
 
 def _changed(record, names):
-    return {n for n in names
-            if not torch.equal(record['init'][n], record['final'][n])}
+    return {
+        n
+        for n in names
+        if not torch.equal(record['init'][n], record['final'][n])
+    }
 
 
 def test_every_layer_learns_from_the_rank_that_used_it(records):
@@ -96,12 +103,12 @@ def test_every_layer_learns_from_the_rank_that_used_it(records):
     # the 3x3 output convs of the coarser FPN levels: the AFPs and RoIAlign
     # use the stride-4 level only (MULAN), those levels only feed the
     # top-down path; DDP keeps their gradient None and RAdam skips them.
-    used = {n for n in shared
-            if any(n in r['single_grads'] for r in records)}
+    used = {n for n in shared if any(n in r['single_grads'] for r in records)}
     assert _changed(r0, shared) == used
     unused = set(shared) - used
-    assert all(n.startswith(('neck.fpn_convs.1.', 'neck.fpn_convs.2.'))
-               for n in unused), unused
+    assert all(
+        n.startswith(('neck.fpn_convs.1.', 'neck.fpn_convs.2.'))
+        for n in unused), unused
     for r in records:
         assert not unused & set(r['ddp_grads'])
 
@@ -114,11 +121,14 @@ def test_all_reduce_averages_the_gradients(records):
         for name in owner['dataset_params'][d]:
             expected = owner['single_grads'][name] / WORLD
             for r in records:
-                torch.testing.assert_close(
-                    r['ddp_grads'][name], expected, rtol=1e-4, atol=1e-7)
+                torch.testing.assert_close(r['ddp_grads'][name],
+                                           expected,
+                                           rtol=1e-4,
+                                           atol=1e-7)
     r0, r1 = records
     name = 'roi_head.bbox_head.shared_fcs.0.weight'
     torch.testing.assert_close(
         r0['ddp_grads'][name],
         (r0['single_grads'][name] + r1['single_grads'][name]) / WORLD,
-        rtol=1e-4, atol=1e-7)
+        rtol=1e-4,
+        atol=1e-7)
