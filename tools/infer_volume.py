@@ -21,11 +21,11 @@ import argparse
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import MMLogger
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.apis.volume_inference import (format_summary,
                                             run_volume_inference)
+from mmlesion.utils import get_tool_logger
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -75,8 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not MMLogger.check_instance_created('infer_volume'):
-        MMLogger.get_instance('infer_volume', log_level='INFO')
+    get_tool_logger('infer_volume')
     try:
         cfg = Config.fromfile(args.config)
         if args.cfg_options:

@@ -31,3 +31,6 @@ from .cv_fold import (add_fold_argument, apply_cv_fold,  # noqa: E402
                       find_fold_datasets)
 
 __all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']
+from .tool_logger import get_tool_logger  # noqa: E402
+
+__all__ += ['get_tool_logger']

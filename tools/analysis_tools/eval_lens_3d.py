@@ -62,15 +62,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmengine.logging import MMLogger
+    from mmlesion.utils import get_tool_logger
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
-    if MMLogger.check_instance_created('eval_lens_3d'):
-        logger = MMLogger.get_instance('eval_lens_3d')
-    else:
-        logger = MMLogger.get_instance(
-            'eval_lens_3d', logger_name='eval_lens_3d', log_level='INFO')
+    logger = get_tool_logger('eval_lens_3d')
     try:
         res = evaluate_lens_3d(
             args.config, args.checkpoint, args.ann_3d, args.out_dir,

@@ -133,15 +133,11 @@ def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmengine.logging import MMLogger
+    from mmlesion.utils import get_tool_logger
 
     from mmlesion.evaluation.functional.luna16 import evaluate_luna16
 
-    if MMLogger.check_instance_created('eval_luna16'):
-        logger = MMLogger.get_instance('eval_luna16')
-    else:
-        logger = MMLogger.get_instance(
-            'eval_luna16', logger_name='eval_luna16', log_level='INFO')
+    logger = get_tool_logger('eval_luna16')
     out_dir = args.out_dir
     existing = [
         osp.join(out_dir, name) for name in OUTPUTS

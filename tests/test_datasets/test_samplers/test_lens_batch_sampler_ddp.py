@@ -15,8 +15,8 @@ from collections import Counter
 
 import pytest
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from mmlesion.testing.dist_spawn import spawn_workers
 from mmlesion.testing.lens_sampler import (lens_sampler_ddp_worker,
                                            toy_lens_multi_dataset)
 
@@ -35,11 +35,9 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('lens_ddp')
-    mp.spawn(
-        lens_sampler_ddp_worker,
-        args=(WORLD, str(tmp / 'rendezvous'), str(tmp), SIZES, BATCH),
-        nprocs=WORLD,
-        join=True)
+    spawn_workers(lens_sampler_ddp_worker,
+                  (WORLD, str(tmp / 'rendezvous'), str(tmp), SIZES, BATCH),
+                  WORLD)
     out = []
     for rank in range(WORLD):
         with open(tmp / f'rank{rank}.json') as f:

@@ -11,13 +11,12 @@ ranks). The ranks run :func:`mmlesion.testing.lens_ddp.lens_ddp_step_worker`;
 this process checks what they saved.
 """
 import math
-import time
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from mmlesion.testing.dist_spawn import spawn_workers
 from mmlesion.testing.lens_ddp import lens_ddp_step_worker
 
 WORLD = 2
@@ -32,18 +31,12 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('lens_ddp_step')
-    ctx = mp.spawn(lens_ddp_step_worker,
-                   args=(WORLD, str(tmp / 'rendezvous'), str(tmp), STEPS),
-                   nprocs=WORLD,
-                   join=False)
-    deadline = time.monotonic() + TIMEOUT_S
-    while not ctx.join(timeout=5):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                if p.is_alive():
-                    p.terminate()
-            pytest.fail(f'DDP training of LENS did not finish in '
-                        f'{TIMEOUT_S} s (hang in the all-reduce?)')
+    try:
+        spawn_workers(lens_ddp_step_worker,
+                      (WORLD, str(tmp / 'rendezvous'), str(tmp), STEPS),
+                      WORLD, timeout_s=TIMEOUT_S)
+    except TimeoutError as err:
+        pytest.fail(f'DDP training of LENS: {err}')
     return [torch.load(tmp / f'rank{r}.pth') for r in range(WORLD)]
 
 
