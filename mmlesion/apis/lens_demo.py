@@ -596,8 +596,8 @@ def mining_markdown(mining: dict) -> str:
         f"Mining on dataset 0's training series ({ev['series']} series): "
         f"{c['tracklets']} tracklets; {ev['unannotated_lesions']} lesions "
         'without a CSV row, of them '
-        f"{fm.get('lesions', 0)} annotated in another study of the patient."
-        '', '',
+        f"{fm.get('lesions', 0)} annotated in another study of the patient.",
+        '',
         '| strategy | boxes | precision | recall of the left-out lesions '
         '| recall of the left-out follow-up lesions |',
         '| --- | --- | --- | --- | --- |',
