@@ -294,7 +294,7 @@ def demo_row_config(name: str, work_dir: str, roots: Dict[str, str],
     Returns:
         Config: ready for ``Runner.from_cfg``.
     """
-    from mmlesion.testing import get_config
+    from mmlesion.utils import get_config
     cfg = get_config(_DEMO_CONFIGS[name])
     cfg = Config(_replace_roots(cfg.to_dict(), roots))
     cfg.work_dir = work_dir

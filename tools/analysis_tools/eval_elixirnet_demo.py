@@ -52,8 +52,8 @@ from mmengine.config import Config, DictAction
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.nas import apply_genotypes, load_genotypes
-from mmlesion.testing import demo_data_root, get_config
-from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
+from mmlesion.utils import demo_data_root, get_config
+from mmlesion.apis.demo_runs import (apply_run_settings, final_checkpoint,
                                         train_and_test)
 
 _DIR = 'elixirnet/'

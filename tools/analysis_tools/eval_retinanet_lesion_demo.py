@@ -39,8 +39,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmengine.config import DictAction
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.testing import get_config
-from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
+from mmlesion.utils import get_config
+from mmlesion.apis.demo_runs import (apply_run_settings, final_checkpoint,
                                         train_and_test)
 
 #: (label, demo config relative to configs/) in Table 1 order.
