@@ -74,7 +74,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .generator import merge_config, write_dataset_dir
+from .dataset_writer import merge_config, write_dataset_dir
 from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
                       simulate_acquisition, tissue_lut)
 
