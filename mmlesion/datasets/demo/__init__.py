@@ -4,8 +4,8 @@ from .dataset_writer import dataset_digest
 from .deeplesion_config import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE,
                                 SPLIT_CODES, DemoDataConfig)
 from .generator import DeepLesionDemoGenerator, generate_demo_deeplesion
-from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
-                      simulate_acquisition)
+from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue
+from .phantom import CTPhantom, simulate_acquisition
 from .volumes import (DemoVolumeConfig, DemoVolumeGenerator,
                       generate_demo_volumes)
 

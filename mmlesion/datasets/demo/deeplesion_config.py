@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from .phantom import Tissue, tissue_lut
+from .anatomy import Tissue, tissue_lut
 
 
 #: The columns of ``DL_info.csv`` in the official order.

@@ -9,7 +9,8 @@ import numpy as np
 
 from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _NOT_BODY, _REGIONS,
                                 _REGION_PROBS, _TYPE_REGIONS, _TYPE_SPECS)
-from .phantom import CTPhantom, Lesion, PatientAnatomy, SliceGrid, tissue_lut
+from .anatomy import Lesion, PatientAnatomy, SliceGrid, tissue_lut
+from .phantom import CTPhantom
 
 
 @dataclass

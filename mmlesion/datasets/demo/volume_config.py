@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Tuple
 
-from .phantom import Tissue, tissue_lut
+from .anatomy import Tissue, tissue_lut
 
 
 #: Marker file: a folder holding it was written by this generator.

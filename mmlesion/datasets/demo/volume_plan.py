@@ -7,8 +7,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
-                      simulate_acquisition, tissue_lut)
+from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue, tissue_lut
+from .phantom import CTPhantom, simulate_acquisition
 from .volume_config import _NOT_BODY, _UID_ROOT
 
 
