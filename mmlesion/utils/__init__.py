@@ -41,3 +41,6 @@ __all__ += [
     'get_config', 'get_model_cfg', 'repo_root', 'demo_data_root',
     'shared_data_root'
 ]
+from .atomic_io import atomic_write_json, atomic_write_text  # noqa: E402
+
+__all__ += ['atomic_write_json', 'atomic_write_text']
