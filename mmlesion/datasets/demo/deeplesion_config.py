@@ -3,17 +3,9 @@
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from ..dl_info import DL_INFO_COLUMNS  # noqa: F401 (the generator's columns)
 from .anatomy import Tissue, tissue_lut
 
-
-#: The columns of ``DL_info.csv`` in the official order.
-DL_INFO_COLUMNS = (
-    'File_name', 'Patient_index', 'Study_index', 'Series_ID',
-    'Key_slice_index', 'Measurement_coordinates', 'Bounding_boxes',
-    'Lesion_diameters_Pixel_', 'Normalized_lesion_location',
-    'Coarse_lesion_type', 'Possibly_noisy', 'Slice_range', 'Spacing_mm_px_',
-    'Image_size', 'DICOM_windows', 'Patient_gender', 'Patient_age',
-    'Train_Val_Test')
 
 #: ``Train_Val_Test`` codes of the official file.
 SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3}
