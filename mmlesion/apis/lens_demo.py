@@ -53,11 +53,13 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger, print_log
 
-from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
-                                                    continuous_to_inclusive,
-                                                    froc_3d_curve,
-                                                    lens_sensitivities)
+from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
+    annotation_reference, evaluate_3d, findings_to_dets)
 from mmlesion.mining.demo_eval import load_demo_lesions
+# The report writers live in .lens_demo_report; importable from here too.
+from .lens_demo_report import (mining_markdown, results_markdown,  # noqa: F401
+                               write_results)
+
 
 #: Marker file of a work dir written by :func:`run_lens_demo` (only such a
 #: folder is replaced with ``overwrite=True``).
@@ -198,75 +200,6 @@ def demo_ground_truth_3d(meta_path: str,
     return out
 
 
-def findings_to_dets(findings: Sequence[dict]) -> np.ndarray:
-    """Findings of :func:`stack_slice_boxes` -> ``(N, 7)`` continuous
-    boxes + score."""
-    return np.asarray([list(f['bbox_3d']) + [f['score']] for f in findings],
-                      np.float64).reshape(-1, 7)
-
-
-def _inclusive(boxes: np.ndarray) -> np.ndarray:
-    """:func:`continuous_to_inclusive`, with a box thinner than one voxel
-    kept as one voxel (x2 >= x1) instead of becoming invalid."""
-    out = continuous_to_inclusive(boxes)
-    if out.size:
-        out[:, 3:6] = np.maximum(out[:, 3:6], out[:, 0:3])
-    return out
-
-
-def evaluate_3d(dets: Dict[str, np.ndarray],
-                gts: Dict[str, np.ndarray]) -> Dict[str, float]:
-    """LENS 3D FROC of per-series detections against per-series truth.
-
-    Both are continuous voxel boxes; they are turned into the release's
-    inclusive convention (:func:`continuous_to_inclusive`; a box thinner
-    than one voxel becomes one voxel) before the hit walk, a series is a
-    sub-volume.
-
-    Returns:
-        dict: ``sens@{rate}`` for 1/8..8 FPs per sub-volume, ``average``,
-        ``lesions`` and ``findings``.
-    """
-    names = sorted(gts)
-    d = [_inclusive(dets.get(n, np.zeros((0, 7)))) for n in names]
-    g = [_inclusive(gts[n]) for n in names]
-    out = lens_sensitivities(froc_3d_curve(d, g))
-    out.update(lesions=int(sum(len(x) for x in g)),
-               findings=int(sum(len(x) for x in d)))
-    return out
-
-
-def annotation_reference(dataset, gts: Dict[str, np.ndarray]
-                         ) -> Dict[str, float]:
-    """The evaluation's sanity reference: the CSV boxes of the evaluated
-    key slices as detections one slice thick (score 1).
-
-    It checks that the 3D truth and the detections share coordinates and
-    shows the ceiling a key-slice-only annotation reaches: unannotated
-    lesions are missed, and a padded 2D box of a small lesion can fall
-    under IoBB 0.3 (the intersection is over the *detected* box).
-
-    Args:
-        dataset (DeepLesionDataset): the evaluated split.
-        gts (dict): from :func:`demo_ground_truth_3d`.
-
-    Returns:
-        dict: as :func:`evaluate_3d`.
-    """
-    dets: Dict[str, list] = {}
-    for i in range(len(dataset)):
-        info = dataset.get_data_info(i)
-        name = osp.basename(osp.normpath(info['series_dir']))
-        k = int(info['key_slice'])
-        for ins in info['instances']:
-            x1, y1, x2, y2 = ins['bbox']
-            dets.setdefault(name, []).append(
-                [x1, y1, k - 0.5, x2, y2, k + 0.5, 1.])
-    return evaluate_3d(
-        {n: np.asarray(v, np.float64).reshape(-1, 7)
-         for n, v in dets.items()}, gts)
-
-
 def _replace_roots(obj, roots: Dict[str, str]):
     if isinstance(obj, dict):
         return {k: _replace_roots(v, roots) for k, v in obj.items()}
@@ -294,7 +227,7 @@ def demo_row_config(name: str, work_dir: str, roots: Dict[str, str],
     Returns:
         Config: ready for ``Runner.from_cfg``.
     """
-    from mmlesion.testing import get_config
+    from mmlesion.utils import get_config
     cfg = get_config(_DEMO_CONFIGS[name])
     cfg = Config(_replace_roots(cfg.to_dict(), roots))
     cfg.work_dir = work_dir
@@ -571,90 +504,3 @@ def _plan_only(iter_fn, dataset, max_offset):
         yield from iter_fn(dataset, max_offset, show_progress=False)
     finally:
         dataset.pipeline = pipeline
-
-
-def results_markdown(results: dict) -> str:
-    """The results table in markdown."""
-    rates = [f'sens@{float(r):g}' for r in LENS_FP_RATES]
-    head = ['row'] + [r.replace('sens@', '@') for r in rates] + [
-        'average', 'findings']
-    lines = ['| ' + ' | '.join(head) + ' |',
-             '| ' + ' | '.join(['---'] * len(head)) + ' |']
-    for name, r in results['rows'].items():
-        lines.append('| ' + ' | '.join(
-            [name] + [f'{r[k]:.3f}' for k in rates + ['average']] +
-            [str(r['findings'])]) + ' |')
-    return '\n'.join(lines) + '\n'
-
-
-def mining_markdown(mining: dict) -> str:
-    """Step 3's table: boxes of each strategy, precision and recall of the
-    lesions the generator left out of ``DL_info.csv``."""
-    c, ev = mining['counts'], mining['demo_evaluation']
-    fm = ev.get('followup_missing', {})
-    lines = [
-        f"Mining on dataset 0's training series ({ev['series']} series): "
-        f"{c['tracklets']} tracklets; {ev['unannotated_lesions']} lesions "
-        'without a CSV row, of them '
-        f"{fm.get('lesions', 0)} annotated in another study of the patient.",
-        '',
-        '| strategy | boxes | precision | recall of the left-out lesions '
-        '| recall of the left-out follow-up lesions |',
-        '| --- | --- | --- | --- | --- |',
-        f"| (1) cross-slice propagation | {c['propagation']} | | | |",
-        f"| (2) intra-patient matching | {c['intra_patient']} "
-        f"({c['mined_lesions_intra_patient']} lesions) | | | |",
-        f"| (1) + (2): mined (ground truth) | {ev['mined']['boxes']} | "
-        f"{ev['mined']['precision']} | {ev['mined']['recall_unannotated']} "
-        f"| {fm.get('mined_recall', '')} |",
-        f"| (3) cross-dataset: uncertain (ignored) | "
-        f"{ev['uncertain']['boxes']} | {ev['uncertain']['precision']} | "
-        f"{ev['uncertain']['recall_unannotated']} | "
-        f"{fm.get('uncertain_recall', '')} |",
-        f"| any | | | {ev['any_recall_unannotated']} | "
-        f"{fm.get('any_recall', '')} |",
-    ]
-    dist = c.get('embedding_distances', {})
-    if dist:
-        lines += ['', 'embedding distance to the nearest annotation of the '
-                  'patient (p10 / p50 / p90): ' + '; '.join(
-                      f"{k} (n={v['n']}): {v.get('p10')} / {v.get('p50')} / "
-                      f"{v.get('p90')}" for k, v in dist.items())]
-    return '\n'.join(lines) + '\n'
-
-
-def write_results(results: dict, out_dir: str) -> Dict[str, str]:
-    """``lens_demo.json``, ``lens_demo.md`` and ``lens_demo.png`` (average
-    sensitivity per row, with the sensitivity at 1 and 4 FPs)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    paths = {k: osp.join(out_dir, f'lens_demo.{k}')
-             for k in ('json', 'md', 'png')}
-    with open(paths['json'], 'w') as f:
-        json.dump(results, f, indent=1)
-    md = results_markdown(results)
-    if 'reference' in results:
-        md += ('\nreference, the CSV boxes of the evaluated key slices '
-               'one slice thick: ' + json.dumps(results['reference']) + '\n')
-    md += '\n' + mining_markdown(results['mining'])
-    with open(paths['md'], 'w') as f:
-        f.write(md)
-    names = list(results['rows'])
-    keys = ['sens@1', 'sens@4', 'average']
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for i, k in enumerate(keys):
-        ax.bar(x + (i - 1) * 0.27, [results['rows'][n][k] for n in names],
-               0.27, label=k)
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=20, ha='right')
-    ax.set_ylim(0, 1)
-    ax.set_ylabel('3D sensitivity (IoBB >= 0.3)')
-    ax.set_title('LENS five steps on the synthetic demo data '
-                 f"({results['eval_series']} sub-volumes)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(paths['png'], dpi=100)
-    plt.close(fig)
-    return paths

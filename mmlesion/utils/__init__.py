@@ -34,3 +34,13 @@ __all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']
+from .config_lookup import get_config, get_model_cfg, repo_root  # noqa: E402
+from .data_roots import demo_data_root, shared_data_root  # noqa: E402
+
+__all__ += [
+    'get_config', 'get_model_cfg', 'repo_root', 'demo_data_root',
+    'shared_data_root'
+]
+from .atomic_io import atomic_write_json, atomic_write_text  # noqa: E402
+
+__all__ += ['atomic_write_json', 'atomic_write_text']

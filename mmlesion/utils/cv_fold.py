@@ -41,7 +41,7 @@ def _dataset_num_folds(ds: dict, where: str, source: str) -> int:
     cls = ds_type if inspect.isclass(ds_type) else None
     if cls is None:
         from mmdet.registry import DATASETS
-        import mmlesion.datasets  # noqa: F401  (registers the datasets)
+        import mmlesion  # noqa: F401  (registers the datasets)
         cls = DATASETS.get(ds_type)
     if cls is not None:
         param = inspect.signature(cls.__init__).parameters.get('num_folds')

@@ -3,12 +3,14 @@
 from typing import Optional
 
 import numpy as np
+from mmengine.registry import FUNCTIONS
 
 from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             LUNA16_FP_RATES, LUNA16Result,
                                             rate_key)
 
 
+@FUNCTIONS.register_module()
 def plot_luna16_froc(result: LUNA16Result,
                      path: str,
                      name: str = 'CAD',

@@ -72,7 +72,7 @@ def _timed(fn: Callable, repeats: int, device: str,
 
 def _build(with_fprn: bool, device: str):
     from mmdet.registry import MODELS
-    from mmlesion.testing import get_config
+    from mmlesion.utils import get_config
     cfg = get_config('_base_/models/aggregated_faster_rcnn_3d.py').model
     if not with_fprn:
         cfg.fprn_head = None
@@ -86,7 +86,7 @@ def run_case(case: str, args) -> Dict[str, float]:
     """Measure one case in this process."""
     import mmlesion  # noqa: F401
     from mmengine.optim import OptimWrapper
-    from mmlesion.testing.aggregated3d import volume_sample
+    from mmlesion.structures.volume_sample import volume_sample
     torch.manual_seed(0)
     device = args.device
     rss0 = _rss_mb()

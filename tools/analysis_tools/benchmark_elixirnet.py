@@ -54,7 +54,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.testing import get_config
+from mmlesion.utils import get_config
 
 BASELINE_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 ELIXIRNET_CONFIG = 'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py'

@@ -4,7 +4,7 @@
 Generates a seeded random case (default 5,000 images x 50 detections, with
 equal scores, duplicates, lesions hit by one box together and images without
 lesions), runs the plain per-detection reference
-(:mod:`mmlesion.testing.froc_reference`) and the fast
+(:mod:`mmlesion.evaluation.functional.froc_reference`) and the fast
 :func:`mmlesion.evaluation.functional.froc_curve`, checks that the raw curves
 and the sensitivities at the FP rates are identical (exact equality), and
 prints the times (CPU time of the process, robust on a shared machine, and
@@ -27,7 +27,7 @@ import numpy as np
 
 from mmlesion.evaluation.functional import (DEFAULT_FP_RATES, froc_curve,
                                             sens_at_fp)
-from mmlesion.testing.froc_reference import (random_froc_case,
+from mmlesion.evaluation.functional.froc_reference import (random_froc_case,
                                              reference_froc,
                                              reference_sens_at_fp)
 

@@ -7,7 +7,7 @@ data/luna16``; LUNA16-sized random annotations when they are absent), with
 ``--num-bootstrap`` (default 1,000) resamples, evaluated in one run by:
 
 - the plain loop transcription of the official script
-  (:func:`mmlesion.testing.luna16_reference.reference_luna16`): matching and
+  (:func:`mmlesion.evaluation.functional.luna16_reference.reference_luna16`): matching and
   curve in full, but only ``--ref-resamples`` (default 20) bootstrap
   resamples, **extrapolated linearly** to ``--num-bootstrap`` (its cost per
   resample is constant: one concatenation and one ``roc_curve`` call);
@@ -33,8 +33,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.testing import shared_data_root
-from mmlesion.testing.luna16_reference import (random_luna16_case,
+from mmlesion.utils import shared_data_root
+from mmlesion.evaluation.functional.luna16_reference import (random_luna16_case,
                                                reference_luna16,
                                                rows_to_candidates,
                                                rows_to_findings,

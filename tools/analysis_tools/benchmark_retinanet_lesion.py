@@ -41,7 +41,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.testing import get_config
+from mmlesion.utils import get_config
 
 DEFAULT_CONFIG = (
     'retinanet_lesion/'

@@ -10,8 +10,12 @@ trains every demo-sized row with the same data, schedule, backbone and seed
 deeplesion.py``), tests each on the same split and prints the DeepLesion
 FROC sensitivities (``FROCMetric``, IoU >= 0.5) at 0.5, 1, 2, 3, 4, 8 and
 16 FPs per image, their mean over 0.5-4 and the COCO mAP side by side, with
-the paper's full-size numbers for reference. It writes ``summary.json`` into
-the work dir.
+the paper's full-size numbers for reference. The rows are a table on the
+shared study runner (:mod:`mmlesion.apis.study`): each row runs for every
+``--seeds`` value in ``<work dir>/<row>/seed_<s>/`` (a row/seed whose
+``result.json`` exists is not run again), and ``summary.json``,
+``summary.md`` (mean ± std, ``not run`` rows) and ``summary_froc.png`` are
+written into the work dir.
 
 Rows (``--rows``):
 
@@ -31,30 +35,33 @@ Example (demo data first)::
     python tools/analysis_tools/eval_elixirnet_demo.py \
         --searched-genotype work_dirs/alb_search/genotype.py
     python tools/analysis_tools/eval_elixirnet_demo.py --rows fpn elixirnet
-    # test checkpoints of an earlier run (work_dir/<row>/epoch_12.pth)
+    # test checkpoints of an earlier run (work_dir/<row>/seed_0/epoch_12.pth)
     python tools/analysis_tools/eval_elixirnet_demo.py --skip-train
 
 Equivalent shell recipe for one row::
 
     python tools/train.py configs/elixirnet/<config>.py \
-        --work-dir work_dirs/elixirnet_demo/<config> \
+        --work-dir work_dirs/elixirnet_demo/<config>/seed_0 \
         --cfg-options randomness.seed=0
     python tools/test.py configs/elixirnet/<config>.py \
-        work_dirs/elixirnet_demo/<config>/epoch_12.pth
+        work_dirs/elixirnet_demo/<config>/seed_0/epoch_12.pth
 """
 import argparse
-import json
+import hashlib
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmlesion  # noqa: F401  (registers components)
+from mmlesion.apis.study import (RowContext, StudyRow, StudySettings,
+                                 add_study_arguments, build_row_config,
+                                 deeplesion_froc, format_text_table,
+                                 run_study, settings_from_args,
+                                 write_study_report)
 from mmlesion.nas import apply_genotypes, load_genotypes
-from mmlesion.testing import demo_data_root, get_config
-from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
-                                        train_and_test)
+from mmlesion.utils import demo_data_root
 
 _DIR = 'elixirnet/'
 #: key -> (label, config relative to configs/)
@@ -73,6 +80,8 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
 DEFAULT_ROWS = ('fpn', 'elixirnet', 'searched', 'random')
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '3', '4', '8', '16')
 MAP_KEY = 'froc/coco_bbox_mAP'
+METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
+                                    ('mAP', MAP_KEY)))
 
 #: The paper's numbers (full-size models, DeepLesion test set, IoU), in %:
 #: sensitivities at FP_RATES (None: not reported) and mAP.
@@ -89,10 +98,38 @@ PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
 
 
 def row_dir_name(key: str) -> str:
-    """Work-dir sub-folder of a row: its config name (without ``.py``)."""
+    """Study row key: its config name (without ``.py``)."""
     config = DEMO_ROWS[key][1]
     name = osp.splitext(osp.basename(config))[0]
     return name + '_searched' if key == 'searched' else name
+
+
+def row_label(key: str, searched_genotype: Optional[str]) -> str:
+    label = DEMO_ROWS[key][0]
+    if key == 'searched' and not searched_genotype:
+        label = 'TRPN+ALB, paper-text ALB'
+    return label
+
+
+def study_row(key: str, searched_genotype: Optional[str] = None) -> StudyRow:
+    """The study row of :data:`DEMO_ROWS` ``key``; ``searched`` gets the
+    genotype as a pre-step (and its content in the result fingerprint)."""
+    prepare, fingerprint = None, {}
+    if key == 'searched' and searched_genotype:
+
+        def apply_genotype(cfg: Config, ctx: RowContext) -> None:
+            apply_genotypes(cfg, searched_genotype)
+
+        prepare = apply_genotype
+        with open(searched_genotype, 'rb') as f:
+            fingerprint = dict(
+                genotype_sha1=hashlib.sha1(f.read()).hexdigest())
+    return StudyRow(
+        key=row_dir_name(key),
+        label=row_label(key, searched_genotype),
+        config=DEMO_ROWS[key][1],
+        prepare=prepare,
+        fingerprint=fingerprint)
 
 
 def prepare_cfg(key: str,
@@ -118,80 +155,36 @@ def prepare_cfg(key: str,
     Returns:
         Config: the prepared config.
     """
-    cfg = get_config(DEMO_ROWS[key][1])
-    if key == 'searched' and searched_genotype:
-        apply_genotypes(cfg, searched_genotype)
-    return apply_run_settings(cfg, work_dir, seed, data_root, max_epochs,
-                              checkpoint, cfg_options)
-
-
-def row_label(key: str, searched_genotype: Optional[str]) -> str:
-    label = DEMO_ROWS[key][0]
-    if key == 'searched' and not searched_genotype:
-        label = 'TRPN+ALB, paper-text ALB'
-    return label
-
-
-def run_rows(keys: Sequence[str],
-             work_dir: str,
-             seed: int = 0,
-             data_root: Optional[str] = None,
-             max_epochs: Optional[int] = None,
-             searched_genotype: Optional[str] = None,
-             skip_train: bool = False,
-             cfg_options: Optional[dict] = None
-             ) -> 'OrderedDict[str, Dict[str, float]]':
-    """Train (unless ``skip_train``) and test each row.
-
-    Returns:
-        OrderedDict[str, dict[str, float]]: row label -> test metrics.
-    """
-    results: 'OrderedDict[str, Dict[str, float]]' = OrderedDict()
-    for key in keys:
-        row_dir = osp.join(work_dir, row_dir_name(key))
-        checkpoint = None
-        if skip_train:
-            epochs = max_epochs or get_config(
-                DEMO_ROWS[key][1]).train_cfg.max_epochs
-            checkpoint = final_checkpoint(row_dir, epochs, key)
-        cfg = prepare_cfg(key, row_dir, seed, data_root, max_epochs,
-                          searched_genotype, checkpoint, cfg_options)
-        results[row_label(key, searched_genotype)] = train_and_test(
-            cfg, train=not skip_train)
-    return results
-
-
-def _fmt(value: Optional[float], width: int, scale: float = 1.0) -> str:
-    if value is None or value != value:  # None or NaN
-        return f'{"-":>{width}}'
-    return f'{scale * value:{width}.2f}'
+    row = study_row(key, searched_genotype)
+    settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
+                             cfg_options)
+    cfg = build_row_config(row, settings, seed, METRIC, work_dir, checkpoint)
+    if row.prepare is not None:
+        row.prepare(cfg, RowContext(row, seed, work_dir, settings))
+    return cfg
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x (sensitivity at FP_RATES, mean 0.5-4, mAP), in %."""
-    header = (f"{'row':<28}" + ''.join(f'{r + " FP":>8}' for r in FP_RATES) +
-              f"{'mean0.5-4':>11}{'mAP':>8}")
-    lines = ['demo (this run), sensitivity (%) at FPs per image, IoU >= 0.5:',
-             header]
-    for label, metrics in results.items():
-        sens = [metrics.get(f'froc/sens@{r}') for r in FP_RATES]
-        lines.append(f'{label:<28}' + ''.join(_fmt(s, 8, 100) for s in sens) +
-                     _fmt(metrics.get('froc/mean@0.5-4'), 11, 100) +
-                     _fmt(metrics.get(MAP_KEY), 8, 100))
-    lines += ['paper, full-size models on the DeepLesion test set:', header]
+    reference = {}
     for label, (sens, m_ap) in PAPER_ROWS.items():
         mean = None if any(s is None for s in sens[:5]) else sum(
             sens[i] for i in (0, 1, 2, 4)) / 4
-        lines.append(f'{label:<28}' + ''.join(_fmt(s, 8) for s in sens) +
-                     _fmt(mean, 11) + _fmt(m_ap, 8))
-    return '\n'.join(lines)
+        reference[label] = list(sens) + [mean, m_ap]
+    return format_text_table(
+        results,
+        METRIC.all_columns(),
+        title='demo (this run), sensitivity (%) at FPs per image, '
+        'IoU >= 0.5:',
+        reference=reference,
+        reference_title='paper, full-size models on the DeepLesion test '
+        'set:')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='ElixirNet vs FPN, searched vs random ALB, on the demo '
         'data: train + FROC + mAP side by side')
-    parser.add_argument('--work-dir', default='work_dirs/elixirnet_demo')
     parser.add_argument(
         '--rows',
         nargs='+',
@@ -201,21 +194,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--searched-genotype',
         help='genotype.py written by tools/search_alb.py (row "searched")')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--data-root',
-        default=None,
-        help='default: the configs\' data/demo_deeplesion/')
-    parser.add_argument(
-        '--max-epochs',
-        type=int,
-        default=None,
-        help='shorten / lengthen every row alike')
-    parser.add_argument(
-        '--skip-train',
-        action='store_true',
-        help='only test the checkpoints of an earlier run')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_study_arguments(parser, 'work_dirs/elixirnet_demo')
     return parser.parse_args(argv)
 
 
@@ -234,21 +213,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         # the configs name a relative root: run from anywhere
         data_root = root
     keys: List[str] = list(dict.fromkeys(args.rows))
-    results = run_rows(keys, args.work_dir, args.seed, data_root,
-                       args.max_epochs, args.searched_genotype,
-                       args.skip_train, args.cfg_options)
-    table = format_table(results)
-    print(table)
-    summary = osp.join(args.work_dir, 'summary.json')
-    with open(summary, 'w') as f:
-        json.dump(
-            dict(
-                seed=args.seed,
-                searched_genotype=args.searched_genotype,
-                rows=results),
-            f,
-            indent=2)
-    print(f'written: {summary}')
+    rows = [study_row(k, args.searched_genotype) for k in DEMO_ROWS]
+    result = run_study(rows, settings_from_args(args, data_root), METRIC,
+                       selected=[row_dir_name(k) for k in keys])
+    written = write_study_report(
+        result,
+        name='summary',
+        extra=dict(searched_genotype=args.searched_genotype))
+    all_results = result.by_label()
+    labels = [row_label(k, args.searched_genotype) for k in keys]
+    results = {k: all_results[k] for k in labels if k in all_results}
+    print(format_table(results))
+    print('written: ' + ', '.join(written))
     return results
 
 

@@ -12,36 +12,38 @@ with the same schedule and seed (configs
 DeepLesion FROC sensitivities at 0.5, 1, 2, 4, 8 and 16 false positives per
 image side by side (``FROCMetric``: ``froc/sens@r`` and
 ``froc/mean@0.5-4``) with keras-retinanet's mAP@0.5, next to the paper's
-numbers for the full-size models on DeepLesion. It writes ``summary.json``
-into the work dir.
+numbers for the full-size models on DeepLesion. The rows are a table on the
+shared study runner (:mod:`mmlesion.apis.study`): each row runs for every
+``--seeds`` value in ``<work dir>/<row>/seed_<s>/`` (a row/seed whose
+``result.json`` exists is not run again), and ``summary.json``,
+``summary.md`` (mean ± std, ``not run`` rows) and ``summary_froc.png`` are
+written into the work dir.
 
 Example (demo data first: ``python tools/misc/generate_demo_data.py --out
 data/demo_deeplesion``)::
 
     python tools/analysis_tools/eval_retinanet_lesion_demo.py
     python tools/analysis_tools/eval_retinanet_lesion_demo.py --rows 0 3
-    # evaluate checkpoints trained earlier (work_dir/<row>/epoch_12.pth)
+    # evaluate checkpoints trained earlier (work_dir/<row>/seed_0/epoch_12.pth)
     python tools/analysis_tools/eval_retinanet_lesion_demo.py --skip-train
 
 Equivalent manual recipe for one row::
 
     python tools/train.py configs/retinanet_lesion/<row>.py \
-        --work-dir work_dirs/retinanet_lesion_demo/<row> \
+        --work-dir work_dirs/retinanet_lesion_demo/<row>/seed_0 \
         --cfg-options randomness.seed=0
     python tools/test.py configs/retinanet_lesion/<row>.py \
-        work_dirs/retinanet_lesion_demo/<row>/epoch_12.pth
+        work_dirs/retinanet_lesion_demo/<row>/seed_0/epoch_12.pth
 """
 import argparse
-import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
-
-from mmengine.config import DictAction
+from typing import Dict, Optional, Sequence, Tuple
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.testing import get_config
-from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
-                                        train_and_test)
+from mmlesion.apis.study import (StudyRow, StudySettings, add_study_arguments,
+                                 build_row_config, deeplesion_froc,
+                                 format_text_table, run_study,
+                                 settings_from_args, write_study_report)
 
 #: (label, demo config relative to configs/) in Table 1 order.
 TABLE1_DEMO_ROWS: Tuple[Tuple[str, str], ...] = (
@@ -66,11 +68,18 @@ PAPER_TABLE1: Dict[str, Tuple[float, ...]] = {
     '+ attention gate': (72.15, 80.07, 86.40, 90.77, 94.09, 96.32),
 }
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '4', '8', '16')
+METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
+                                    ('mAP@0.5', 'froc/mAP@0.5')))
 
 
 def row_name(config: str) -> str:
     """Work-dir name of a row: the config file name without ``.py``."""
     return osp.splitext(osp.basename(config))[0]
+
+
+STUDY_ROWS: Tuple[StudyRow, ...] = tuple(
+    StudyRow(key=row_name(config), label=label, config=config)
+    for label, config in TABLE1_DEMO_ROWS)
 
 
 def prepare_cfg(config: str,
@@ -95,71 +104,32 @@ def prepare_cfg(config: str,
     Returns:
         mmengine.Config: the prepared config.
     """
-    return apply_run_settings(
-        get_config(config), work_dir, seed, data_root, max_epochs, checkpoint,
-        cfg_options)
+    row = StudyRow(key=row_name(config), label=config, config=config)
+    settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
+                             cfg_options)
+    return build_row_config(row, settings, seed, METRIC, work_dir, checkpoint)
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x FP rates, with the paper's numbers (%) for reference."""
-    header = (f"{'row':<24}" + ''.join(f'{r + " FP":>9}' for r in FP_RATES) +
-              f"{'mean0.5-4':>11}")
-    lines = ['demo (this run):', header + f"{'mAP@0.5':>9}"]
-    for label, metrics in results.items():
-        sens = [metrics.get(f'froc/sens@{r}', float('nan')) for r in FP_RATES]
-        mean = metrics.get('froc/mean@0.5-4', float('nan'))
-        ap50 = metrics.get('froc/mAP@0.5', float('nan'))
-        lines.append(f'{label:<24}' + ''.join(f'{100 * s:9.2f}'
-                                              for s in sens) +
-                     f'{100 * mean:11.2f}{100 * ap50:9.2f}')
-    lines += ['paper, full-size models on DeepLesion test (Table 1):', header]
-    for label, sens in PAPER_TABLE1.items():
-        lines.append(f'{label:<24}' + ''.join(f'{s:9.2f}' for s in sens) +
-                     f'{sum(sens[:4]) / 4:11.2f}')
-    return '\n'.join(lines)
-
-
-def run_rows(
-        rows: Sequence[Tuple[str, str]],
-        work_dir: str,
-        seed: int = 0,
-        data_root: Optional[str] = None,
-        max_epochs: Optional[int] = None,
-        skip_train: bool = False,
-        cfg_options: Optional[dict] = None) -> Dict[str, Dict[str, float]]:
-    """Train (unless ``skip_train``) and test each row; return its metrics.
-
-    Args:
-        rows (Sequence[tuple[str, str]]): (label, config) pairs.
-        work_dir (str): parent work dir; each row gets a sub-folder.
-        seed (int): seed of every row.
-        data_root (str, optional): data root override.
-        max_epochs (int, optional): schedule length override.
-        skip_train (bool): test ``<row dir>/epoch_<max_epochs>.pth`` only.
-        cfg_options (dict, optional): extra config options for every row.
-
-    Returns:
-        dict[str, dict[str, float]]: label -> test metrics.
-    """
-    results: Dict[str, Dict[str, float]] = {}
-    for label, config in rows:
-        row_dir = osp.join(work_dir, row_name(config))
-        checkpoint = None
-        if skip_train:
-            epochs = max_epochs or get_config(config).train_cfg.max_epochs
-            checkpoint = final_checkpoint(row_dir, epochs, label)
-        cfg = prepare_cfg(config, row_dir, seed, data_root, max_epochs,
-                          checkpoint, cfg_options)
-        results[label] = train_and_test(cfg, train=not skip_train)
-    return results
+    reference = {
+        label: list(sens) + [sum(sens[:4]) / 4, None]
+        for label, sens in PAPER_TABLE1.items()
+    }
+    return format_text_table(
+        results,
+        METRIC.all_columns(),
+        title='demo (this run):',
+        reference=reference,
+        reference_title='paper, full-size models on DeepLesion test '
+        '(Table 1):',
+        label_width=24)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train + FROC of the Improved RetinaNet Table 1 demo '
         'rows, side by side')
-    parser.add_argument(
-        '--work-dir', default='work_dirs/retinanet_lesion_demo')
     parser.add_argument(
         '--rows',
         type=int,
@@ -168,21 +138,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='row indices (0: RetinaNet, 1: + anchors, 2: + dense '
         'supervision, 3: + attention gates on the FPN laterals, 4: attention '
         'gates on the C1 / input skips instead)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--data-root',
-        default=None,
-        help='default: the configs\' data/demo_deeplesion/')
-    parser.add_argument(
-        '--max-epochs',
-        type=int,
-        default=None,
-        help='shorten / lengthen every row alike')
-    parser.add_argument(
-        '--skip-train',
-        action='store_true',
-        help='only test the checkpoints of an earlier run')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_study_arguments(parser, 'work_dirs/retinanet_lesion_demo')
     return parser.parse_args(argv)
 
 
@@ -192,15 +148,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     if bad:
         raise ValueError(f'--rows {bad}: valid rows are 0..'
                          f'{len(TABLE1_DEMO_ROWS) - 1}')
-    rows: List[Tuple[str, str]] = [TABLE1_DEMO_ROWS[i] for i in args.rows]
-    results = run_rows(rows, args.work_dir, args.seed, args.data_root,
-                       args.max_epochs, args.skip_train, args.cfg_options)
-    table = format_table(results)
-    print(table)
-    summary = osp.join(args.work_dir, 'summary.json')
-    with open(summary, 'w') as f:
-        json.dump(dict(seed=args.seed, rows=results), f, indent=2)
-    print(f'written: {summary}')
+    selected = [STUDY_ROWS[i] for i in dict.fromkeys(args.rows)]
+    result = run_study(STUDY_ROWS, settings_from_args(args), METRIC,
+                       selected=[r.key for r in selected])
+    written = write_study_report(result, name='summary')
+    all_results = result.by_label()
+    results = {
+        r.label: all_results[r.label]
+        for r in selected if r.label in all_results
+    }
+    print(format_table(results))
+    print('written: ' + ', '.join(written))
     return results
 
 

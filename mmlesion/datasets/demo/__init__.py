@@ -1,10 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Synthetic CT data in the DeepLesion release layout (demo and tests)."""
-from .generator import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE, SPLIT_CODES,
-                        DeepLesionDemoGenerator, DemoDataConfig,
-                        dataset_digest, generate_demo_deeplesion)
-from .phantom import (CTPhantom, Lesion, PatientAnatomy, SliceGrid, Tissue,
-                      simulate_acquisition)
+from .dataset_writer import dataset_digest
+from .deeplesion_config import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE,
+                                SPLIT_CODES, DemoDataConfig)
+from .generator import DeepLesionDemoGenerator, generate_demo_deeplesion
+from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue
+from .phantom import CTPhantom, simulate_acquisition
 from .volumes import (DemoVolumeConfig, DemoVolumeGenerator,
                       generate_demo_volumes)
 

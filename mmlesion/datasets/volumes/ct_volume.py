@@ -1,6 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A CT volume with its geometry, and world <-> voxel conversion.
 
+The conversion itself is numpy-only and lives in
+:mod:`mmlesion.structures.ct_geometry`; :class:`CTVolume` delegates to it.
+
 Coordinate conventions (shared by every 3D component of mmlesion):
 
 - ``array`` is indexed ``(z, y, x)`` (numpy order of
@@ -21,15 +24,7 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-
-def _as_points(points: np.ndarray, name: str) -> np.ndarray:
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim == 1 and pts.shape[0] == 3:
-        pts = pts[None]
-    if pts.ndim != 2 or pts.shape[1] != 3:
-        raise ValueError(f'{name} must be an (N, 3) array, got shape '
-                         f'{np.shape(points)}')
-    return pts
+from mmlesion.structures.ct_geometry import voxel_to_world, world_to_voxel
 
 
 @dataclass
@@ -94,10 +89,8 @@ class CTVolume:
         Returns:
             np.ndarray: (N, 3) float64 continuous indices (z, y, x).
         """
-        pts = _as_points(points_xyz, 'points_xyz')
-        rel = pts - np.asarray(self.origin_xyz)
-        idx_xyz = np.linalg.solve(self.direction, rel.T).T / self.spacing_xyz
-        return idx_xyz[:, ::-1].copy()
+        return world_to_voxel(points_xyz, self.spacing_zyx, self.origin_xyz,
+                              self.direction)
 
     def voxel_to_world(self, points_zyx: np.ndarray) -> np.ndarray:
         """Continuous voxel indices (z, y, x) -> world points (x, y, z) mm.
@@ -110,9 +103,8 @@ class CTVolume:
         Returns:
             np.ndarray: (N, 3) float64 world points (x, y, z).
         """
-        idx = _as_points(points_zyx, 'points_zyx')[:, ::-1]
-        return (self.direction @ (idx * self.spacing_xyz).T).T + np.asarray(
-            self.origin_xyz)
+        return voxel_to_world(points_zyx, self.spacing_zyx, self.origin_xyz,
+                              self.direction)
 
     def to_sitk(self) -> sitk.Image:
         """Return a SimpleITK image with this array and geometry."""

@@ -5,7 +5,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ...datasets.volumes import CTVolume
+from ...structures.ct_geometry import world_to_voxel
 from ..metrics.luna16_metric import boxes_to_world_candidates
 from .luna16 import MARK_FP, LUNA16Candidates, LUNA16Findings, match_luna16
 
@@ -83,12 +83,10 @@ def scan_hard_regions(bboxes: np.ndarray,
         LUNA16Candidates(np.array(['scan'] * len(scores), dtype=object),
                          world, scores),
         findings(inc), findings(exc), ['scan'], max_marks=len(scores) + 1)
-    geometry = CTVolume(
-        np.zeros((1, 1, 1), np.float32), spacing_zyx, origin_xyz,
-        np.asarray(direction, dtype=np.float64).reshape(3, 3))
 
     def region(kind, score, xyz, diameter):
-        zyx = geometry.world_to_voxel(np.asarray(xyz)[None])[0]
+        zyx = world_to_voxel(
+            np.asarray(xyz)[None], spacing_zyx, origin_xyz, direction)[0]
         return dict(kind=kind, score=float(score),
                     center_world=[float(v) for v in xyz],
                     center_voxel_zyx=[float(v) for v in zyx],

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
+from mmengine.registry import FUNCTIONS
 from mmengine.utils import mkdir_or_exist
 from terminaltables import AsciiTable
 
@@ -138,6 +139,11 @@ class FROCMetric(BaseMetric):
             lesions: sensitivities, mean, COCO mAP and AP50, mAP@0.5); the
             breakdowns are in the returned metrics (hence the scalars) and
             ``froc_detections.json``, the size curves in ``froc_curve.png``.
+        froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
+            registry, of the function that draws ``{stem}_curve.png``
+            (:func:`mmlesion.visualization.plot_froc_curves`, registered as
+            ``'plot_froc_curves'``, the default); the metric only computes
+            data. None: no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
@@ -165,6 +171,7 @@ class FROCMetric(BaseMetric):
                  with_coco_map: bool = False,
                  ap_iou_thr: Optional[float] = None,
                  log_breakdowns: bool = False,
+                 froc_plot: Optional[str] = 'plot_froc_curves',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -194,6 +201,7 @@ class FROCMetric(BaseMetric):
                              f'{ap_iou_thr}')
         self.ap_iou_thr = None if ap_iou_thr is None else float(ap_iou_thr)
         self.log_breakdowns = log_breakdowns
+        self.froc_plot = froc_plot
 
     @property
     def mean_key(self) -> str:
@@ -402,19 +410,21 @@ class FROCMetric(BaseMetric):
         out_dir = self._resolve_out_dir()
         if out_dir is not None:
             mkdir_or_exist(out_dir)
-            self._plot(curves, metrics,
-                       osp.join(out_dir, f'{self.file_stem}_curve.png'))
+            written = []
+            if self.froc_plot is not None:
+                self._plot(curves, metrics,
+                           osp.join(out_dir, f'{self.file_stem}_curve.png'))
+                written.append(f'{self.file_stem}_curve.png')
             if self.dump_detections:
                 self._dump(kept, skipped, match, metrics,
                            osp.join(out_dir,
                                     f'{self.file_stem}_detections.json'))
-            written = [f'{self.file_stem}_curve.png']
-            if self.dump_detections:
                 written.append(f'{self.file_stem}_detections.json')
-            print_log(
-                f'{type(self).__name__}: wrote {" and ".join(written)} to '
-                f'{out_dir}',
-                logger='current')
+            if written:
+                print_log(
+                    f'{type(self).__name__}: wrote {" and ".join(written)} '
+                    f'to {out_dir}',
+                    logger='current')
         return metrics
 
     def _boxes_for_matching(self, boxes: np.ndarray) -> np.ndarray:
@@ -505,62 +515,31 @@ class FROCMetric(BaseMetric):
     # ------------------------------------------------------------ files
     def _plot(self, curves: Dict[str, tuple], metrics: dict,
               path: str) -> None:
-        """Save the FROC curve (and the size breakdown) as a PNG.
+        """Draw the overall and ``size_*`` curves through ``froc_plot``.
 
-        ``curves`` maps a key to ``(label, FROCCurve)``; the overall curve
-        (key ``'all'``) and the ``size_*`` breakdown are drawn as steps
-        through the last point of each run of equal FP values (the values
-        that :func:`sens_at_fp` reads), held beyond the last one.
+        ``curves`` maps a key to ``(label, FROCCurve)``; the picture is drawn
+        by the function named ``froc_plot`` in mmengine's ``FUNCTIONS``
+        registry (:func:`mmlesion.visualization.plot_froc_curves`).
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7, 5), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        lo, hi = min(self.fp_rates), max(self.fp_rates)
-        for key, (label, curve) in curves.items():
-            if key != 'all' and not key.startswith('size_'):
-                continue
-            x, y = curve.fps_per_image, curve.sensitivity
-            if len(x) == 0 or curve.num_gts == 0:
-                continue
-            # end of each run of equal FP values: what sens@r reads
-            ends = np.append(np.flatnonzero(np.diff(x) > 0), len(x) - 1)
-            x, y = x[ends], y[ends]
-            if x[-1] < hi:  # hold-last
-                x, y = np.append(x, hi), np.append(y, y[-1])
-            ax.plot(
-                np.maximum(x, lo / 4),
-                y,
-                drawstyle='steps-post',
-                lw=2.0 if key == 'all' else 1.0,
-                ls='-' if key == 'all' else '--',
-                label=f'{label} ({curve.num_gts})')
-        sens = [metrics[f'sens@{_rate_str(r)}'] for r in self.fp_rates]
-        ax.plot(self.fp_rates, sens, 'o', color='k')
-        for rate, value in zip(self.fp_rates, sens):
-            ax.annotate(
-                f'{value:.3f}', (rate, value),
-                textcoords='offset points',
-                xytext=(0, -14),
-                ha='center',
-                fontsize=8)
-        ax.set_xscale('log', base=2)
-        ax.set_xlim(lo / 4, hi * 1.5)
-        ax.set_ylim(0, 1.02)
-        ax.set_xticks(self.fp_rates)
-        ax.set_xticklabels([_rate_str(r) for r in self.fp_rates])
-        ax.set_xlabel(f'average false positives per {self.fp_unit}')
-        ax.set_ylabel('sensitivity')
-        ax.set_title(f'FROC, {self.protocol_name.split(" (")[0]}, '
-                     f'{self.overlap.upper()} >= {self.iou_thr:g}; '
-                     f'{self.mean_key} = {metrics[self.mean_key]:.4f}',
-                     fontsize=9)
-        ax.grid(True, which='both', alpha=0.3)
-        ax.legend(loc='lower right', fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
+        plot = FUNCTIONS.get(self.froc_plot)
+        if plot is None:
+            raise KeyError(f'{type(self).__name__}: froc_plot '
+                           f"{self.froc_plot!r} is not in mmengine's "
+                           'FUNCTIONS registry (import mmlesion.visualization'
+                           ', or set froc_plot=None)')
+        shown = {
+            k: v
+            for k, v in curves.items() if k == 'all' or k.startswith('size_')
+        }
+        plot(shown, self.fp_rates, path,
+             operating_points=[
+                 metrics[f'sens@{_rate_str(r)}'] for r in self.fp_rates
+             ],
+             primary='all',
+             title=f'FROC, {self.protocol_name.split(" (")[0]}, '
+             f'{self.overlap.upper()} >= {self.iou_thr:g}; '
+             f'{self.mean_key} = {metrics[self.mean_key]:.4f}',
+             fp_unit=self.fp_unit)
 
     def _dump(self, kept: List[dict], skipped: list, match, metrics: dict,
               path: str) -> None:

@@ -8,10 +8,11 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
+from mmengine.registry import FUNCTIONS
 from mmengine.utils import mkdir_or_exist
 
 from mmdet.registry import METRICS
-from ...datasets.volumes import CTVolume
+from ...structures.ct_geometry import voxel_to_world
 from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  LUNA16Findings, evaluate_luna16,
                                  rate_key, read_findings_csv,
@@ -40,17 +41,16 @@ def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
     Returns:
         tuple[np.ndarray, np.ndarray]: ``(N, 3)`` world centres (x, y, z,
         mm; the box centre through
-        :meth:`mmlesion.datasets.volumes.CTVolume.voxel_to_world`) and
+        :func:`mmlesion.structures.ct_geometry.voxel_to_world`) and
         ``(N,)`` diameters: the mean of the three extents times the spacing.
     """
     b = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
-    geometry = CTVolume(
-        np.zeros((1, 1, 1), np.float32), spacing_zyx, origin_xyz,
-        np.asarray(direction, dtype=np.float64).reshape(3, 3))
     centre_xyz = (b[:, :3] + b[:, 3:]) / 2.0
-    world = geometry.voxel_to_world(centre_xyz[:, ::-1])
+    world = voxel_to_world(centre_xyz[:, ::-1], spacing_zyx, origin_xyz,
+                           direction)
     extent_xyz = b[:, 3:] - b[:, :3]
-    diam = (extent_xyz * geometry.spacing_xyz).mean(axis=1)
+    diam = (extent_xyz * np.asarray(spacing_zyx, np.float64)[::-1]).mean(
+        axis=1)
     return world, diam
 
 
@@ -105,6 +105,11 @@ class LUNA16Metric(BaseMetric):
         tnp_sensitivity (float): sensitivity of the TNP threshold. Defaults
             to 0.95.
         outfile_prefix (str, optional): path prefix of the output files.
+        froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
+            registry, of the function ``(result, path, name=...)`` that draws
+            ``{prefix}_froc.png``; the metric itself only computes data, the
+            picture is drawn by :mod:`mmlesion.visualization` (registered
+            there as ``'plot_luna16_froc'``, the default). None: no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): key prefix; defaults to ``'luna16'``.
     """
@@ -120,6 +125,7 @@ class LUNA16Metric(BaseMetric):
                  confidence: float = 0.95,
                  tnp_sensitivity: float = 0.95,
                  outfile_prefix: Optional[str] = None,
+                 froc_plot: Optional[str] = 'plot_luna16_froc',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -139,6 +145,7 @@ class LUNA16Metric(BaseMetric):
         self.confidence = confidence
         self.tnp_sensitivity = tnp_sensitivity
         self.outfile_prefix = outfile_prefix
+        self.froc_plot = froc_plot
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Turn each sample's boxes into world marks (and read its GT)."""
@@ -267,7 +274,6 @@ class LUNA16Metric(BaseMetric):
             logger='current')
         prefix = self._resolve_prefix()
         if prefix is not None:
-            from ...visualization.luna16_froc import plot_luna16_froc
             mkdir_or_exist(osp.dirname(osp.abspath(prefix)))
             diam = np.concatenate([r['diam'] for r in results])
             write_candidates_csv(f'{prefix}_candidates.csv', cand.seriesuids,
@@ -275,11 +281,19 @@ class LUNA16Metric(BaseMetric):
                                  diameter_mm=diam)
             with open(f'{prefix}_metrics.json', 'w') as f:
                 json.dump(summary, f, indent=2)
-            plot_luna16_froc(res, f'{prefix}_froc.png',
-                             name=osp.basename(prefix))
+            written = [f'{prefix}_candidates.csv', f'{prefix}_metrics.json']
+            if self.froc_plot is not None:
+                plot = FUNCTIONS.get(self.froc_plot)
+                if plot is None:
+                    raise KeyError(
+                        f'LUNA16Metric: froc_plot {self.froc_plot!r} is not '
+                        "in mmengine's FUNCTIONS registry (import "
+                        'mmlesion.visualization, or set froc_plot=None)')
+                plot(res, f'{prefix}_froc.png', name=osp.basename(prefix))
+                written.append(f'{prefix}_froc.png')
             print_log(
-                f'LUNA16Metric: wrote {prefix}_candidates.csv, '
-                f'{prefix}_metrics.json and {prefix}_froc.png',
+                f"LUNA16Metric: wrote {', '.join(written[:-1])} and "
+                f'{written[-1]}',
                 logger='current')
         return metrics
 

@@ -9,7 +9,7 @@ from mmlesion.evaluation.functional import (diameter_subsets, filter_gts,
                                             lesion_type_subsets,
                                             match_detections, mean_sens,
                                             sens_at_fp)
-from mmlesion.testing.froc_reference import (random_froc_case,
+from mmlesion.evaluation.functional.froc_reference import (random_froc_case,
                                              reference_froc,
                                              reference_sens_at_fp)
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 evaluation against a plain transcription of the official script.
 
-``mmlesion.testing.luna16_reference.reference_luna16`` is a direct loop
+``mmlesion.evaluation.functional.luna16_reference.reference_luna16`` is a direct loop
 transcription (Python 3) of ``noduleCADEvaluationLUNA16.py`` (cap, matching
 loop, ``computeFROC``, ``computeFROC_bootstrap``, ``compute_mean_ci``); it
 lives beside the other references so that the benchmark uses it too. The
@@ -15,7 +15,7 @@ import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.luna16_reference import (random_luna16_case,
+from mmlesion.evaluation.functional.luna16_reference import (random_luna16_case,
                                                reference_luna16,
                                                rows_to_candidates,
                                                rows_to_findings)

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Helpers for tests and tools that need the repository's configs and data.
+"""Config lookup: the repository root and its ``configs/`` folder.
 
 mmdet's own ``get_detector_cfg`` looks for a ``configs/`` folder beside the
 installed package, which a pip install does not have; these helpers look in
@@ -7,9 +7,7 @@ the mmlesion source tree (an editable install or a clone) instead.
 """
 import copy
 import os
-import os.path as osp
 from pathlib import Path
-from typing import Optional
 
 from mmengine.config import Config
 
@@ -51,22 +49,3 @@ def get_config(rel_path: str) -> Config:
 def get_model_cfg(rel_path: str) -> Config:
     """Return only the ``model`` field of a repository config."""
     return get_config(rel_path).model
-
-
-def shared_data_root() -> Optional[Path]:
-    """Return ``../shared/data`` beside the repository, or None if absent.
-
-    ``MMLESION_SHARED_DATA`` overrides the default location.
-    """
-    env = os.environ.get('MMLESION_SHARED_DATA')
-    candidates = [Path(env)] if env else []
-    candidates.append(_PKG_DIR.parent.parent / 'shared' / 'data')
-    for cand in candidates:
-        if cand.is_dir():
-            return cand.resolve()
-    return None
-
-
-def demo_data_root() -> Path:
-    """Default location of the generated demo dataset (may not exist)."""
-    return Path(osp.join(str(_PKG_DIR.parent), 'data', 'demo_deeplesion'))

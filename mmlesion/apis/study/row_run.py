@@ -1,10 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Shared pieces of the demo comparison tools.
+"""Running one row of a study: the settings shared by every row and the
+default train-then-test step.
 
-``tools/analysis_tools/eval_elixirnet_demo.py`` and
-``eval_retinanet_lesion_demo.py`` train several configs on the same demo
-data with the same schedule and compare their test metrics; the settings
-applied to every row and the train-then-test step live here once.
+Every row of a study (:mod:`mmlesion.apis.study`) is trained on the same
+data with the same schedule and seed and tested on the same split; the
+settings applied to every row and the train-then-test step live here once.
 """
 import os.path as osp
 from typing import Dict, Optional

@@ -1,0 +1,109 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Anchor settings as a config snippet (write it, read it back)."""
+from typing import List, Sequence
+
+from .anchor_config import AnchorConfig
+
+
+def _fmt(values: Sequence[float], digits: int = 3) -> str:
+    return '[' + ', '.join(f'{v:.{digits}f}' for v in values) + ']'
+
+
+def _ratio_expr(r: float, decimals: int) -> str:
+    """``r`` itself, or ``1 / v`` when ``r`` is exactly the reciprocal of
+    ``v`` rounded to ``decimals`` (how :func:`ratios_from_pairs` made it)."""
+    if r < 1.0:
+        inv = round(1.0 / r, decimals)
+        if 1.0 / inv == r:
+            return f'1 / {inv!r}'
+    return repr(float(r))
+
+
+def _generator_lines(anchors: AnchorConfig, decimals: int,
+                     indent: str) -> List[str]:
+    """``type=... octave_base_scale=None)`` lines of an anchor generator."""
+    cfg = anchors.to_generator_cfg()
+    return [
+        f"{indent}type='AnchorGenerator',",
+        f"{indent}strides={cfg['strides']!r},",
+        f"{indent}base_sizes={cfg['base_sizes']!r},",
+        f'{indent}ratios=[' +
+        ', '.join(_ratio_expr(r, decimals) for r in anchors.ratios) + '],',
+        f'{indent}scales=[' + ', '.join(repr(float(s))
+                                        for s in anchors.scales) + '],',
+        f'{indent}octave_base_scale=None,',
+        f'{indent}scales_per_octave=None)',
+    ]
+
+
+def format_anchor_snippet(anchors: AnchorConfig,
+                          header: Sequence[str] = (),
+                          decimals: int = 4) -> str:
+    """Python config snippet defining ``anchor_generator = dict(...)``.
+
+    The values are written so that executing the snippet gives exactly the
+    floats of ``anchors`` (reciprocal ratios as ``1 / r``), hence mmdet's
+    :class:`AnchorGenerator` built from it reproduces the optimised anchor
+    widths and heights (up to its float32 arithmetic).
+
+    Args:
+        anchors (AnchorConfig): the anchors.
+        header (Sequence[str]): comment lines written on top.
+        decimals (int): decimals the values were rounded to.
+
+    Returns:
+        str: the file content.
+    """
+    lines = [f'# {h}' if h else '#' for h in header]
+    lines += ['anchor_generator = dict(']
+    lines += _generator_lines(anchors, decimals, '    ') + ['']
+    return '\n'.join(lines)
+
+
+def format_anchor_config(anchors: AnchorConfig,
+                         base: str,
+                         head: str = 'bbox_head',
+                         header: Sequence[str] = (),
+                         decimals: int = 4) -> str:
+    """A config inheriting ``base`` whose anchor generator is ``anchors``.
+
+    Only ``model.{head}.anchor_generator`` is replaced (every other setting,
+    e.g. ``center_offset``, comes from ``base``); ``octave_base_scale`` and
+    ``scales_per_octave`` are set to None because mmdet refuses them next to
+    explicit ``scales``.
+
+    Args:
+        anchors (AnchorConfig): the anchors (strides of the target).
+        base (str): ``_base_`` of the written config (a path relative to
+            the written file, or ``mmdet::...``).
+        head (str): ``'bbox_head'`` or ``'rpn_head'``.
+        header (Sequence[str]): comment lines written on top (provenance).
+        decimals (int): decimals the values were rounded to.
+
+    Returns:
+        str: the config file content.
+    """
+    lines = [f'# {h}' if h else '#' for h in header]
+    lines += [
+        f'_base_ = {base!r}', '', 'model = dict(', f'    {head}=dict(',
+        '        anchor_generator=dict('
+    ]
+    gen = _generator_lines(anchors, decimals, ' ' * 12)
+    gen[-1] += '))'
+    return '\n'.join(lines + gen + [''])
+
+
+def anchor_config_from_snippet(text: str) -> dict:
+    """Execute a snippet of :func:`format_anchor_snippet`; return the dict.
+
+    Args:
+        text (str): the snippet.
+
+    Returns:
+        dict: its ``anchor_generator``.
+    """
+    scope: dict = {}
+    exec(compile(text, '<anchor snippet>', 'exec'), {}, scope)
+    if 'anchor_generator' not in scope:
+        raise ValueError('snippet defines no anchor_generator')
+    return scope['anchor_generator']

@@ -1,0 +1,129 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Writing a generated dataset folder: all files appear together or not at
+all, and a user folder is never overwritten without ``overwrite``."""
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional, Union
+
+from .deeplesion_config import META_FILE
+
+
+def check_output_dir(out: Path, overwrite: bool,
+                     marker: str = META_FILE) -> None:
+    """Refuse to clobber user data.
+
+    Args:
+        out (Path): the folder to write.
+        overwrite (bool): allow replacing a folder holding ``marker``.
+        marker (str): file that marks a folder written by a generator.
+
+    Raises:
+        FileExistsError: see :meth:`DeepLesionDemoGenerator.generate`.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f'{out} exists and is not a folder')
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f'{out} exists and is not empty; pass overwrite=True '
+            '(--overwrite) to replace a previously generated demo dataset')
+    if not (out / marker).is_file():
+        raise FileExistsError(
+            f'{out} is not empty and has no {marker}: it was not written '
+            'by the demo generator, refusing to overwrite it (remove it '
+            'yourself or choose another --out)')
+
+
+def _replace_dir(tmp: Path, out: Path, overwrite: bool,
+                 marker: str = META_FILE) -> None:
+    if out.exists():
+        check_output_dir(out, overwrite, marker)  # it may have changed
+        if any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f'.{out.name}.old-',
+                                        dir=str(out.parent)))
+            os.rmdir(old)
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+            return
+        os.rmdir(out)
+    os.rename(tmp, out)
+
+
+def merge_config(config_cls: type, config: Optional[object],
+                 overrides: dict) -> object:
+    """A validated settings dataclass: ``config`` (or the defaults) with
+    keyword ``overrides``.
+
+    Raises:
+        TypeError: an override that is not a field of ``config_cls``.
+        ValueError: from ``validate()``, naming the bad field.
+    """
+    config = config_cls() if config is None else config
+    if overrides:
+        unknown = set(overrides) - set(config_cls.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f'Unknown {config_cls.__name__} fields: '
+                            f'{unknown}')
+        config = config_cls(**{**asdict(config), **overrides})
+    config.validate()
+    return config
+
+
+def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
+                      marker: str, num_steps: int = 0) -> Path:
+    """Write a generated dataset atomically into ``out_dir``.
+
+    ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
+    is an mmengine ``ProgressBar`` over ``num_steps`` steps, or None), which
+    then replaces ``out_dir``: an interrupted run leaves nothing
+    half-written, and a user's folder (one without ``marker``) is never
+    replaced.
+
+    Args:
+        out_dir (str | Path): the dataset root.
+        write (callable): ``write(tmp: Path, progress) -> None``.
+        overwrite (bool): replace a previously generated dataset.
+        marker (str): the file that marks a generated dataset.
+        num_steps (int): progress-bar length; 0 shows no bar.
+
+    Returns:
+        Path: the absolute ``out_dir``.
+    """
+    out = Path(out_dir).expanduser().absolute()
+    check_output_dir(out, overwrite, marker)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-',
+                                dir=str(out.parent)))
+    try:
+        os.chmod(tmp, 0o755)
+        progress = None
+        if num_steps:
+            from mmengine.utils import ProgressBar
+            progress = ProgressBar(num_steps, file=sys.stdout)
+        write(tmp, progress)
+        if progress is not None:
+            progress.file.write('\n')
+        _replace_dir(tmp, out, overwrite, marker)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def dataset_digest(root: Union[str, Path]) -> str:
+    """SHA-256 over the relative paths and bytes of every file under root."""
+    root = Path(root)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob('*') if p.is_file()):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()

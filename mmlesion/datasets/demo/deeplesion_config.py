@@ -1,0 +1,169 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Settings and constants of the synthetic DeepLesion dataset."""
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from ..dl_info import DL_INFO_COLUMNS  # noqa: F401 (the generator's columns)
+from .anatomy import Tissue, tissue_lut
+
+
+#: ``Train_Val_Test`` codes of the official file.
+SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3}
+
+#: Marker file: a folder holding it was written by this generator.
+META_FILE = 'demo_meta.json'
+
+#: Padding of ``Bounding_boxes`` around the RECIST end points (pixels),
+#: measured on the released DL_info rows (always 5).
+BOX_PADDING = 5.
+
+GENERATOR_VERSION = 1
+
+# Per coarse type: where its centre may lie, which tissues may surround it,
+# its long-diameter distribution (log-normal, mm) and its attenuation.
+_TYPE_SPECS: Dict[int, dict] = {
+    1: dict(name='bone', center=(Tissue.BONE_MARROW, ),
+            accept=(Tissue.BONE_MARROW, Tissue.BONE_CORTEX, Tissue.DISC),
+            median=15., sigma=.3, lo=6., hi=28., weight=.5, inside=.85),
+    2: dict(name='abdomen', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.VESSEL),
+            median=25., sigma=.4, lo=8., hi=60., weight=1.5, inside=.9),
+    3: dict(name='mediastinum', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.VESSEL, Tissue.HEART),
+            median=20., sigma=.35, lo=8., hi=45., weight=1.5, inside=.75),
+    4: dict(name='liver', center=(Tissue.LIVER, ),
+            accept=(Tissue.LIVER, Tissue.VESSEL),
+            median=24., sigma=.5, lo=6., hi=60., weight=3., inside=.95),
+    5: dict(name='lung', center=(Tissue.LUNG, ),
+            accept=(Tissue.LUNG, Tissue.VESSEL),
+            median=14., sigma=.5, lo=3., hi=45., weight=3., inside=.95),
+    6: dict(name='kidney', center=(Tissue.KIDNEY, ),
+            accept=(Tissue.KIDNEY, Tissue.VISCERAL_FAT),
+            median=20., sigma=.4, lo=6., hi=45., weight=1., inside=.7),
+    7: dict(name='soft tissue', center=(Tissue.SUBCUT_FAT, ),
+            accept=(Tissue.SUBCUT_FAT, Tissue.MUSCLE),
+            median=18., sigma=.35, lo=8., hi=35., weight=.6, inside=.9),
+    8: dict(name='pelvis', center=(Tissue.VISCERAL_FAT, ),
+            accept=(Tissue.VISCERAL_FAT, Tissue.BOWEL, Tissue.BLADDER,
+                    Tissue.VESSEL),
+            median=26., sigma=.4, lo=8., hi=60., weight=1.5, inside=.9),
+}
+
+_NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
+
+# Body regions a series covers, as ranges of the normalised position t.
+_REGIONS = ('chest', 'abdomen', 'pelvis')
+_REGION_PROBS = (.35, .45, .2)
+# Regions where a coarse type can be drawn (``_place_lesion``'s rules: the
+# mediastinum above the diaphragm, abdomen / pelvis below or above t=0.765,
+# the liver and kidneys below the diaphragm, the lungs above it).
+_TYPE_REGIONS: Dict[int, Tuple[str, ...]] = {
+    1: _REGIONS, 2: ('abdomen', ), 3: ('chest', ), 4: ('abdomen', ),
+    5: ('chest', ), 6: ('abdomen', ), 7: _REGIONS, 8: ('pelvis', )
+}
+
+
+@dataclass
+class DemoDataConfig:
+    """Settings of the demo dataset.
+
+    Args:
+        num_train (int): key slices in the train split.
+        num_val (int): key slices in the val split.
+        num_test (int): key slices in the test split.
+        image_size (int): height and width of every slice in pixels.
+        spacing_range (tuple): preferred in-plane spacing range (mm/px); it
+            is raised when the body would not fit the image.
+        slice_intervals (tuple): slice intervals (mm) a series may have.
+        slice_interval_probs (tuple): their probabilities.
+        context_mm (float): stored neighbours on each side of a key slice.
+        lesions_per_key (tuple): inclusive range of annotated lesions on a
+            key slice.
+        unannotated_prob (float): probability that a key slice also shows a
+            lesion without a CSV row.
+        noisy_prob (float): probability that a row is ``Possibly_noisy``
+            (its measurement is then perturbed).
+        noise_sigma_range (tuple): image noise (HU) range, one per series.
+        nan_age_prob (float): probability of an unknown age ('NaN').
+        lesion_types (tuple, optional): draw only these coarse types (1..8,
+            e.g. ``(5, )`` for a lung-nodule-only set, a single-type
+            dataset as LUNA16 in LENS); series are then planned only in
+            the body regions where these types occur. None: all eight.
+        followup_prob (float): probability that a patient's second study
+            is a longitudinal follow-up of the first (same body position,
+            the same lesions grown or shrunk by a factor in [0.8, 1.25],
+            its own acquisition settings) instead of an independent scan.
+            This is what LENS's intra-patient lesion matching (Sec. V-B of
+            the LENS paper) needs. 0 (the default) draws no extra random
+            number: the files are those of a set made without follow-ups.
+        followup_missing_prob (float): probability that a lesion annotated
+            in the first study has no CSV row in its follow-up (at least
+            one lesion of each follow-up key slice keeps its row, as every
+            key slice of DeepLesion has one). Such a lesion is listed in
+            ``demo_meta.json`` with ``annotated: false`` and the
+            ``lesion_id`` of its annotated instance in the first study.
+        seed (int): random seed; same seed, same bytes.
+    """
+    num_train: int = 150
+    num_val: int = 40
+    num_test: int = 40
+    image_size: int = 256
+    spacing_range: Tuple[float, float] = (1.2, 1.6)
+    slice_intervals: Tuple[float, ...] = (1., 2., 5.)
+    slice_interval_probs: Tuple[float, ...] = (.2, .35, .45)
+    context_mm: float = 10.
+    lesions_per_key: Tuple[int, int] = (1, 3)
+    unannotated_prob: float = .2
+    noisy_prob: float = .02
+    noise_sigma_range: Tuple[float, float] = (10., 20.)
+    nan_age_prob: float = .02
+    lesion_types: Optional[Tuple[int, ...]] = None
+    followup_prob: float = 0.
+    followup_missing_prob: float = .5
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in ('num_train', 'num_val', 'num_test'):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f'DemoDataConfig.{name} must be >= 0')
+        if self.num_train + self.num_val + self.num_test <= 0:
+            raise ValueError('DemoDataConfig: no key slice requested')
+        if not 64 <= int(self.image_size) <= 1024:
+            raise ValueError('DemoDataConfig.image_size must be in [64, 1024]'
+                             f', got {self.image_size}')
+        lo, hi = self.spacing_range
+        if not 0 < lo <= hi:
+            raise ValueError('DemoDataConfig.spacing_range must be (lo, hi) '
+                             f'with 0 < lo <= hi, got {self.spacing_range}')
+        if (len(self.slice_intervals) != len(self.slice_interval_probs)
+                or not self.slice_intervals
+                or min(self.slice_intervals) <= 0
+                or min(self.slice_interval_probs) < 0
+                or sum(self.slice_interval_probs) <= 0):
+            raise ValueError('DemoDataConfig.slice_intervals / '
+                             'slice_interval_probs must be positive and of '
+                             'the same length')
+        if self.context_mm < 0:
+            raise ValueError('DemoDataConfig.context_mm must be >= 0')
+        lo, hi = self.lesions_per_key
+        if not 1 <= lo <= hi <= 6:
+            raise ValueError('DemoDataConfig.lesions_per_key must satisfy '
+                             f'1 <= lo <= hi <= 6, got {self.lesions_per_key}')
+        for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob',
+                     'followup_prob', 'followup_missing_prob'):
+            if not 0. <= getattr(self, name) <= 1.:
+                raise ValueError(f'DemoDataConfig.{name} must be in [0, 1]')
+        if self.lesion_types is not None:
+            types = tuple(self.lesion_types)
+            if not types or any(int(t) != t or t not in _TYPE_SPECS
+                                for t in types):
+                raise ValueError('DemoDataConfig.lesion_types must be a '
+                                 'non-empty subset of the coarse types '
+                                 f'{sorted(_TYPE_SPECS)}, got '
+                                 f'{self.lesion_types}')
+        lo, hi = self.noise_sigma_range
+        if not 0 <= lo <= hi:
+            raise ValueError('DemoDataConfig.noise_sigma_range must be '
+                             f'(lo, hi) with 0 <= lo <= hi, got '
+                             f'{self.noise_sigma_range}')

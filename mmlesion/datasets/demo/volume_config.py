@@ -1,0 +1,120 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Settings and constants of the synthetic CT volume set."""
+from dataclasses import dataclass
+from typing import Tuple
+
+from .anatomy import Tissue, tissue_lut
+
+
+#: Marker file: a folder holding it was written by this generator.
+GROUND_TRUTH_FILE = 'ground_truth.json'
+
+#: Header of the official LUNA16 ``annotations.csv`` and
+#: ``annotations_excluded.csv``.
+LUNA16_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
+
+VOLUME_GENERATOR_VERSION = 1
+
+#: Direction matrices (row-major, SimpleITK) of the stored files.
+KITS_DIRECTION = (0., 0., 1., 0., 1., 0., -1., 0., 0.)
+LITS_DIRECTION = (-1., 0., 0., 0., -1., 0., 0., 0., 1.)
+
+# DICOM UID root of the synthetic series (pydicom's root, for test data).
+_UID_ROOT = '1.2.826.0.1.3680043.8.498.'
+
+_NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
+
+
+@dataclass
+class DemoVolumeConfig:
+    """Settings of the synthetic volume set.
+
+    Args:
+        num_luna (int): chest scans (LUNA16 layout).
+        num_kits (int): kidney scans (KiTS19 layout).
+        num_lits (int): liver scans (LiTS layout).
+        val_fraction (float): fraction of each dataset's scans (the last
+            ones) in the ``val`` split of ``ground_truth.json``.
+        size_range (tuple): in-plane size range (px, square slices).
+        spacing_range (tuple): in-plane spacing range (mm/px).
+        slice_thicknesses (tuple): slice intervals a scan may have (mm).
+        num_slices_range (tuple): number of slices range.
+        nodules_per_scan (tuple): inclusive range of nodules >= 3 mm.
+        nodule_diameter_range (tuple): nodule diameters (mm).
+        part_solid_prob (float): probability that a nodule is part-solid.
+        nodule_hu_range (tuple): attenuation of solid nodules and of the
+            solid cores of part-solid ones (HU). Defaults to (0, 60), soft
+            tissue; e.g. (250, 350) gives bright (calcified-like) nodules
+            that a tiny detector learns in a few hundred steps.
+        small_nodule_prob (float): probability that a chest scan also has a
+            nodule < 3 mm (``annotations_excluded.csv``).
+        max_lookalikes (int): vessel bifurcations listed in
+            ``annotations_excluded.csv`` per chest scan (at most).
+        unannotated_prob (float): probability that a lesion is left out of
+            the annotation files (and the label maps).
+        noise_sigma_range (tuple): noise inside the body (HU), one per scan.
+        seed (int): random seed; same seed, same bytes.
+    """
+    num_luna: int = 20
+    num_kits: int = 6
+    num_lits: int = 6
+    val_fraction: float = .25
+    size_range: Tuple[int, int] = (128, 160)
+    spacing_range: Tuple[float, float] = (.6, .9)
+    slice_thicknesses: Tuple[float, ...] = (1., 1.25, 1.5, 2., 2.5)
+    num_slices_range: Tuple[int, int] = (60, 120)
+    nodules_per_scan: Tuple[int, int] = (1, 4)
+    nodule_diameter_range: Tuple[float, float] = (3., 30.)
+    part_solid_prob: float = .3
+    nodule_hu_range: Tuple[float, float] = (0., 60.)
+    small_nodule_prob: float = .4
+    max_lookalikes: int = 3
+    unannotated_prob: float = .15
+    noise_sigma_range: Tuple[float, float] = (10., 25.)
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in ('num_luna', 'num_kits', 'num_lits', 'max_lookalikes'):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f'DemoVolumeConfig.{name} must be >= 0')
+        if self.num_luna + self.num_kits + self.num_lits <= 0:
+            raise ValueError('DemoVolumeConfig: no scan requested')
+        lo, hi = self.size_range
+        if not 32 <= lo <= hi <= 512:
+            raise ValueError('DemoVolumeConfig.size_range must satisfy '
+                             f'32 <= lo <= hi <= 512, got {self.size_range}')
+        lo, hi = self.spacing_range
+        if not 0 < lo <= hi:
+            raise ValueError('DemoVolumeConfig.spacing_range must be '
+                             f'0 < lo <= hi, got {self.spacing_range}')
+        if not self.slice_thicknesses or min(self.slice_thicknesses) <= 0:
+            raise ValueError('DemoVolumeConfig.slice_thicknesses must be '
+                             f'positive, got {self.slice_thicknesses}')
+        lo, hi = self.num_slices_range
+        if not 8 <= lo <= hi:
+            raise ValueError('DemoVolumeConfig.num_slices_range must satisfy'
+                             f' 8 <= lo <= hi, got {self.num_slices_range}')
+        lo, hi = self.nodules_per_scan
+        if not 0 <= lo <= hi <= 8:
+            raise ValueError('DemoVolumeConfig.nodules_per_scan must satisfy'
+                             f' 0 <= lo <= hi <= 8, got '
+                             f'{self.nodules_per_scan}')
+        lo, hi = self.nodule_diameter_range
+        if not 3. <= lo <= hi <= 40.:
+            raise ValueError('DemoVolumeConfig.nodule_diameter_range must '
+                             'satisfy 3 <= lo <= hi <= 40, got '
+                             f'{self.nodule_diameter_range}')
+        for name in ('val_fraction', 'part_solid_prob', 'small_nodule_prob',
+                     'unannotated_prob'):
+            if not 0. <= getattr(self, name) <= 1.:
+                raise ValueError(f'DemoVolumeConfig.{name} must be in [0, 1]')
+        lo, hi = self.nodule_hu_range
+        if not -1000 < lo <= hi <= 3071:
+            raise ValueError('DemoVolumeConfig.nodule_hu_range must satisfy'
+                             f' -1000 < lo <= hi <= 3071, got '
+                             f'{self.nodule_hu_range}')
+        lo, hi = self.noise_sigma_range
+        if not 0 <= lo <= hi:
+            raise ValueError('DemoVolumeConfig.noise_sigma_range must be '
+                             f'0 <= lo <= hi, got {self.noise_sigma_range}')

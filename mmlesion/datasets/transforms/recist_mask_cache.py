@@ -1,0 +1,105 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The on-disk cache of RECIST GrabCut masks: one ``.npz`` of box crops per
+image and a ``meta.json`` naming the parameters they were made with."""
+import json
+import os
+import os.path as osp
+from typing import Dict, Sequence, Tuple, Union
+
+import numpy as np
+
+from .recist_grabcut_ops import paste_crop
+
+
+#: ``format`` written to ``meta.json`` of a cache directory.
+CACHE_FORMAT = 'mmlesion-recist-masks-v1'
+#: Mask parameters that must agree between a cache and the transform.
+CACHE_PARAM_KEYS = ('window', 'iterations', 'unknown', 'context_px',
+                    'context_ratio', 'min_diameter', 'min_quad_area',
+                    'keep_connected', 'fill_holes', 'seed')
+
+
+# -------------------------------------------------------------------- cache
+def cache_file_name(results_or_path: Union[dict, str]) -> str:
+    """``<stem>.npz`` of an image: ``000002_01_01_162.npz``.
+
+    Uses ``file_name`` of a DeepLesion data_info, else
+    ``<parent folder>_<stem>`` of ``img_path``.
+    """
+    if isinstance(results_or_path, dict):
+        name = results_or_path.get('file_name')
+        if name:
+            return osp.splitext(osp.basename(name))[0] + '.npz'
+        path = results_or_path['img_path']
+    else:
+        path = results_or_path
+    parent = osp.basename(osp.dirname(path))
+    stem = osp.splitext(osp.basename(path))[0]
+    return f'{parent}_{stem}.npz' if parent else f'{stem}.npz'
+
+
+def save_mask_npz(path: str, bboxes: np.ndarray, crops: Sequence[np.ndarray],
+                  offsets: Sequence[Tuple[int, int]],
+                  image_shape: Tuple[int, int]) -> None:
+    """Write one image's masks in the cache format (module docstring)."""
+    arrays = dict(
+        bboxes=np.asarray(bboxes, dtype=np.float64).reshape(-1, 4),
+        image_shape=np.asarray(image_shape, dtype=np.int64),
+        offsets=np.asarray(offsets, dtype=np.int64).reshape(-1, 2))
+    for i, crop in enumerate(crops):
+        arrays[f'mask_{i}'] = np.asarray(crop, dtype=np.uint8)
+    tmp = path + '.tmp.npz'
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_mask_npz(path: str) -> Dict[str, object]:
+    """Read a cache file; returns ``bboxes``, ``image_shape``, ``masks``.
+
+    ``masks`` are full-size ``(H, W)`` uint8 arrays.
+    """
+    with np.load(path) as data:
+        bboxes = data['bboxes']
+        shape = tuple(int(v) for v in data['image_shape'])
+        offsets = data['offsets']
+        masks = [
+            paste_crop(data[f'mask_{i}'], tuple(offsets[i]), shape)
+            for i in range(len(bboxes))
+        ]
+    return dict(bboxes=bboxes, image_shape=shape, masks=masks)
+
+
+def _json_value(v):
+    if isinstance(v, tuple):
+        return [_json_value(x) for x in v]
+    return v
+
+
+def write_cache_meta(cache_dir: str, params: dict) -> None:
+    """Write ``meta.json`` (format and mask parameters)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    with open(osp.join(cache_dir, 'meta.json'), 'w') as f:
+        json.dump(
+            dict(
+                format=CACHE_FORMAT,
+                params={
+                    k: _json_value(v)
+                    for k, v in params.items()
+                }),
+            f,
+            indent=2)
+
+
+def read_cache_meta(cache_dir: str) -> dict:
+    """Read ``meta.json`` of a cache; raises if missing or foreign."""
+    path = osp.join(cache_dir, 'meta.json')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} not found: not a RECIST mask cache (write one with '
+            'tools/dataset_converters/recist_to_masks.py)')
+    with open(path) as f:
+        meta = json.load(f)
+    if meta.get('format') != CACHE_FORMAT:
+        raise ValueError(f"{path}: format {meta.get('format')!r}, expected "
+                         f'{CACHE_FORMAT!r}')
+    return meta

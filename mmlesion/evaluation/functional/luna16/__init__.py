@@ -1,0 +1,86 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16 FROC, CPM, bootstrap band and TNP (PROTOCOLS.md §3).
+
+Plain, vectorised functions over the official CSV formats that give the
+numbers of the official ``noduleCADEvaluationLUNA16.py`` (Setio et al., "the
+LUNA16 challenge", Medical Image Analysis 42, 2017; used by the 3D Aggregated
+Faster R-CNN paper, §IV-A). Its semantics, including the corners that change
+numbers:
+
+1. **Scans** are the rows of ``seriesuids.csv``; nodules and excluded
+   findings of other scans are ignored. Candidates of scans that are not
+   listed are an error by default (the official script ignores them
+   silently; ``unknown='ignore'`` does the same).
+2. **At most 100 marks per scan.** A scan with more than ``max_marks``
+   candidates keeps those whose probability is *strictly greater* than the
+   ``(max_marks + 1)``-th largest, so marks tied at the cut are all dropped
+   (a scan may keep fewer than 100).
+3. **Hit test** (strict): squared distance ``((dx² + dy²) + dz²) < r²``
+   with ``r = diameter / 2``; any diameter ``< 0`` (``-1`` = unknown in
+   ``annotations_excluded.csv``) is 10 mm, for nodules and excluded findings.
+4. A mark hitting an included nodule is never an FP. Every included nodule
+   hit by at least one mark is one TP entry whose probability is the largest
+   of those marks; the other marks hitting it are dropped. **One mark hitting
+   two nodules is a TP for both** (two entries with its probability).
+5. A mark hitting only excluded findings is dropped (irrelevant). Every other
+   kept mark is an FP entry.
+6. A missed nodule counts in the number of lesions, not in the ROC.
+7. The curve is ``sklearn.metrics.roc_curve`` over the TP and FP entries
+   (default ``drop_intermediate=True``); FPs per scan = ``fpr x FP entries /
+   scans`` (all zero when there is no FP) and sensitivity = ``tpr x detected
+   / nodules``. CPM = mean of ``np.interp`` of that curve at 1/8, 1/4, 1/2,
+   1, 2, 4 and 8 FPs per scan.
+8. **Bootstrap**: scans are resampled with replacement ``num_resamples``
+   times (the FP denominator stays the number of scans); each curve is
+   interpolated (``np.interp``) on ``np.linspace(0.125, 8, 10000)`` and
+   stored as float32; at each point the values are sorted and the band is
+   ``sorted[floor(pz n)]`` .. ``sorted[floor((1 - pz) n)]`` with ``pz = (1 -
+   confidence) / 2``, the mean ``np.average`` of the sorted values.
+   Resample ``i`` draws its scan indices from
+   ``np.random.RandomState(seed).randint(num_scans, size=(n, num_scans))[i]``,
+   the stream the official script consumes after ``np.random.seed(seed)``.
+
+Decisions where the official script crashes or returns NaN (documented):
+no TP entry at all gives sensitivity 0 (the official ``tpr`` is NaN); no
+nodule at all gives NaN sensitivities; no entry at all gives the single
+point (0, 0). The bootstrap computes each resample's curve as weighted
+cumulative counts over one global score order (no ``roc_curve`` call per
+resample): the points are those of ``roc_curve`` with
+``drop_intermediate=False``; dropped collinear points do not change the
+linear interpolation except for rounding (~1e-16, then float32).
+
+**TNP** (true negative patients, 3D Aggregated Faster R-CNN §IV-G): the
+probability threshold is the highest at which the sensitivity reaches
+``tnp_sensitivity`` (0.95), read on the undropped curve; a scan without any
+included nodule is a true negative when none of its FP marks has a
+probability ``>=`` that threshold (marks on excluded findings do not count,
+as in the FROC). TNP = true negatives / scans without nodules; ``None`` when
+the sensitivity is never reached.
+
+
+The stages live in one module each: :mod:`.io` (CSV files),
+:mod:`.matching` (cap and hit test), :mod:`.froc` (curve, operating points,
+TNP), :mod:`.bootstrap` (band) and :mod:`.evaluate` (all of them in one
+call); every name is re-exported here.
+"""
+from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,
+                        LUNA16Bootstrap, bootstrap_froc, bootstrap_indices)
+from .evaluate import LUNA16Result, evaluate_luna16
+from .froc import (LUNA16_FP_RATES, luna16_froc_curve, rate_key,
+                   sensitivity_at, true_negative_patients)
+from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
+                 read_findings_csv, read_seriesuids_csv, write_candidates_csv)
+from .matching import (MARK_FP, MARK_IRRELEVANT, MARK_TP, MAX_MARKS_PER_SCAN,
+                       UNKNOWN_DIAMETER_MM, LUNA16Match, cap_marks,
+                       match_luna16, same_scan_pairs, scan_indices)
+
+__all__ = [
+    'LUNA16Findings', 'LUNA16Candidates', 'read_findings_csv',
+    'read_candidates_csv', 'read_seriesuids_csv', 'write_candidates_csv',
+    'MAX_MARKS_PER_SCAN', 'UNKNOWN_DIAMETER_MM', 'MARK_TP', 'MARK_IRRELEVANT',
+    'MARK_FP', 'scan_indices', 'cap_marks', 'same_scan_pairs', 'LUNA16Match',
+    'match_luna16', 'LUNA16_FP_RATES', 'rate_key', 'luna16_froc_curve',
+    'sensitivity_at', 'true_negative_patients', 'BOOTSTRAP_FP_RANGE',
+    'BOOTSTRAP_NUM_POINTS', 'bootstrap_indices', 'LUNA16Bootstrap',
+    'bootstrap_froc', 'LUNA16Result', 'evaluate_luna16'
+]

@@ -1,0 +1,122 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The LUNA16 FROC curve, its operating points and TNP (rule 7 and TNP of
+the package doc)."""
+import math
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .matching import LUNA16Match
+
+
+#: FPs per scan of the LUNA16 FROC score (CPM).
+LUNA16_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def _json_float(value: float) -> Optional[float]:
+    """float for JSON; NaN (undefined) becomes None."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def rate_key(rate: float) -> str:
+    """JSON key of an FP rate: ``0.125 -> '0.125'``, ``1.0 -> '1'``."""
+    return f'{float(rate):g}'
+
+
+def luna16_froc_curve(labels: np.ndarray,
+                      probs: np.ndarray,
+                      num_lesions: int,
+                      num_scans: int,
+                      drop_intermediate: bool = True
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """FROC of the official script through ``sklearn.metrics.roc_curve``.
+
+    Args:
+        labels (np.ndarray): ``(E,)`` 1 for a detected nodule, 0 for an FP.
+        probs (np.ndarray): ``(E,)`` entry probabilities.
+        num_lesions (int): all included nodules (detected or not).
+        num_scans (int): number of scans.
+        drop_intermediate (bool): passed to ``roc_curve``. Defaults to True
+            (the official call).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray, np.ndarray]: FPs per scan,
+        sensitivity and thresholds (``roc_curve``'s, starting at ``inf``).
+    """
+    from sklearn.metrics import roc_curve
+
+    labels = np.asarray(labels, dtype=np.float64)
+    num_detected = float(labels.sum())
+    num_fp = len(labels) - num_detected
+    if len(labels) == 0:
+        fps, tpr, thr = np.zeros(1), np.zeros(1), np.full(1, np.inf)
+    else:
+        with warnings.catch_warnings():
+            # no FP (or no TP) entry: handled below like the official script
+            warnings.simplefilter('ignore')
+            fpr, tpr, thr = roc_curve(
+                labels, probs, drop_intermediate=drop_intermediate)
+        if num_fp == 0:
+            fps = np.zeros(len(fpr))
+        else:
+            fps = fpr * num_fp / num_scans
+        if num_detected == 0:
+            tpr = np.zeros(len(tpr))  # official: NaN
+    if num_lesions == 0:
+        sens = np.full(len(fps), np.nan)
+    else:
+        sens = (tpr * num_detected) / float(num_lesions)
+    return fps, sens, thr
+
+
+def sensitivity_at(fps: np.ndarray,
+                   sens: np.ndarray,
+                   rates: Sequence[float] = LUNA16_FP_RATES) -> np.ndarray:
+    """``np.interp`` of the FROC at the given FPs per scan."""
+    return np.interp(np.asarray(rates, dtype=np.float64), fps, sens)
+
+
+def true_negative_patients(match: LUNA16Match,
+                           target_sensitivity: float = 0.95) -> dict:
+    """TNP of the 3D Aggregated Faster R-CNN paper (§IV-G).
+
+    Args:
+        match (LUNA16Match): from :func:`match_luna16`.
+        target_sensitivity (float): sensitivity the threshold must reach.
+            Defaults to 0.95.
+
+    Returns:
+        dict: ``tnp`` (float or None), ``threshold``, ``sensitivity`` reached
+        at it, ``num_negative_scans``, ``num_true_negatives`` and
+        ``target_sensitivity``.
+    """
+    labels, probs, _ = match.entries()
+    nod, _, _ = match.per_scan_counts()
+    negative = nod == 0
+    out = dict(
+        target_sensitivity=float(target_sensitivity),
+        num_negative_scans=int(negative.sum()),
+        tnp=None,
+        threshold=None,
+        sensitivity=None,
+        num_true_negatives=None)
+    fps, sens, thr = luna16_froc_curve(
+        labels, probs, len(match.nodule_scan), match.num_scans,
+        drop_intermediate=False)
+    reached = np.flatnonzero(sens >= target_sensitivity)
+    if len(reached) == 0 or negative.sum() == 0:
+        return out
+    k = int(reached[0])
+    t = float(thr[k])
+    fp = match.is_fp & (match.probability >= t)
+    flagged = np.zeros(match.num_scans, dtype=bool)
+    flagged[match.cand_scan[fp]] = True
+    tn = int((negative & ~flagged).sum())
+    out.update(
+        tnp=tn / int(negative.sum()),
+        threshold=t,
+        sensitivity=float(sens[k]),
+        num_true_negatives=tn)
+    return out

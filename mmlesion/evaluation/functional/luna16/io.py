@@ -1,0 +1,182 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16 CSV files: findings, candidates and series UIDs (read, write)."""
+import csv
+import math
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+_FINDING_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
+_CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                      'probability')
+
+
+class LUNA16Findings(NamedTuple):
+    """Rows of ``annotations.csv`` or ``annotations_excluded.csv``.
+
+    Attributes:
+        seriesuids (np.ndarray): ``(N,)`` object array of series UIDs.
+        xyz (np.ndarray): ``(N, 3)`` float64 world centres (mm).
+        diameter_mm (np.ndarray): ``(N,)`` float64 diameters as written
+            (``-1`` = unknown).
+    """
+    seriesuids: np.ndarray
+    xyz: np.ndarray
+    diameter_mm: np.ndarray
+
+
+class LUNA16Candidates(NamedTuple):
+    """Rows of a candidates (CAD marks) CSV.
+
+    Attributes:
+        seriesuids (np.ndarray): ``(N,)`` object array of series UIDs.
+        xyz (np.ndarray): ``(N, 3)`` float64 world positions (mm).
+        probability (np.ndarray): ``(N,)`` float64 probabilities.
+    """
+    seriesuids: np.ndarray
+    xyz: np.ndarray
+    probability: np.ndarray
+
+
+def _read_table(path: str, columns: Sequence[str], what: str
+                ) -> Tuple[np.ndarray, np.ndarray]:
+    """Read a LUNA16 CSV with a header; return uids and the float columns.
+
+    Raises ``ValueError`` naming the file, the line and the field of the
+    first bad value (missing column, empty UID, non-numeric or non-finite
+    number, wrong number of fields).
+    """
+    try:
+        handle = open(path, newline='')
+    except OSError as err:
+        raise FileNotFoundError(f'cannot open the {what} CSV {path}: {err}')
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f'{path}: empty file, expected a header '
+                             f'{",".join(columns)}')
+        header = [h.strip() for h in header]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ValueError(
+                f'{path} line 1: the header {header} lacks the column(s) '
+                f'{missing} of the {what} format ({",".join(columns)})')
+        idx = [header.index(c) for c in columns]
+        uids: List[str] = []
+        values: List[List[float]] = []
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not f.strip() for f in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f'{path} line {line}: {len(row)} fields, the header has '
+                    f'{len(header)}')
+            uid = row[idx[0]].strip()
+            if not uid:
+                raise ValueError(f'{path} line {line}: field '
+                                 f"'{columns[0]}' is empty")
+            vals = []
+            for name, j in zip(columns[1:], idx[1:]):
+                try:
+                    val = float(row[j])
+                except ValueError:
+                    raise ValueError(
+                        f"{path} line {line}: field '{name}' is not a "
+                        f'number: {row[j]!r}') from None
+                if not math.isfinite(val):
+                    raise ValueError(f"{path} line {line}: field '{name}' "
+                                     f'is not finite: {row[j]!r}')
+                vals.append(val)
+            uids.append(uid)
+            values.append(vals)
+    arr = np.asarray(values, dtype=np.float64).reshape(-1, len(columns) - 1)
+    return np.asarray(uids, dtype=object), arr
+
+
+def read_findings_csv(path: str) -> LUNA16Findings:
+    """Read ``annotations.csv`` or ``annotations_excluded.csv``.
+
+    Args:
+        path (str): CSV with the header ``seriesuid,coordX,coordY,coordZ,
+            diameter_mm`` (extra columns are ignored).
+
+    Returns:
+        LUNA16Findings: the rows in file order.
+    """
+    uids, vals = _read_table(path, _FINDING_COLUMNS, 'annotations')
+    return LUNA16Findings(uids, vals[:, :3].copy(), vals[:, 3].copy())
+
+
+def read_candidates_csv(path: str) -> LUNA16Candidates:
+    """Read a candidates CSV (``seriesuid,coordX,coordY,coordZ,
+    probability``).
+
+    Args:
+        path (str): the CSV file.
+
+    Returns:
+        LUNA16Candidates: the rows in file order.
+    """
+    uids, vals = _read_table(path, _CANDIDATE_COLUMNS, 'candidates')
+    return LUNA16Candidates(uids, vals[:, :3].copy(), vals[:, 3].copy())
+
+
+def read_seriesuids_csv(path: str) -> List[str]:
+    """Read ``seriesuids.csv`` (one UID per line, first column, no header).
+
+    Raises ``ValueError`` on an empty UID or a UID listed twice.
+    """
+    uids: List[str] = []
+    seen: Dict[str, int] = {}
+    with open(path, newline='') as handle:
+        reader = csv.reader(handle)
+        for row in reader:
+            if not row or all(not f.strip() for f in row):
+                continue
+            uid = row[0].strip()
+            if not uid:
+                raise ValueError(f'{path} line {reader.line_num}: empty '
+                                 'seriesuid')
+            if uid in seen:
+                raise ValueError(
+                    f'{path} line {reader.line_num}: seriesuid {uid} is '
+                    f'listed twice (first on line {seen[uid]})')
+            seen[uid] = reader.line_num
+            uids.append(uid)
+    if not uids:
+        raise ValueError(f'{path}: no seriesuid')
+    return uids
+
+
+def write_candidates_csv(path: str,
+                         seriesuids: Sequence[str],
+                         xyz: np.ndarray,
+                         probability: np.ndarray,
+                         diameter_mm: Optional[np.ndarray] = None) -> None:
+    """Write candidates in the official CSV format.
+
+    Numbers are written with ``repr`` so that reading the file back gives
+    the same float64 values (the evaluation is then bit-identical).
+
+    Args:
+        path (str): output CSV.
+        seriesuids (Sequence[str]): ``(N,)`` series UID per mark.
+        xyz (np.ndarray): ``(N, 3)`` world positions (mm).
+        probability (np.ndarray): ``(N,)`` probabilities.
+        diameter_mm (np.ndarray, optional): ``(N,)`` estimated diameters,
+            written as an extra ``diameter_mm`` column (the official script
+            reads columns by name and ignores it).
+    """
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    probability = np.asarray(probability, dtype=np.float64).reshape(-1)
+    extra = ([] if diameter_mm is None else
+             [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
+    with open(path, 'w', newline='') as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_CANDIDATE_COLUMNS +
+                        (('diameter_mm', ) if extra else ()))
+        for row in zip(seriesuids, *xyz.T, probability, *extra):
+            writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])

@@ -1,0 +1,80 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENS 3D FROC of per-series findings (continuous voxel boxes) against
+per-series 3D truth (PROTOCOLS.md §2), as the LENS demo scores its rows."""
+import os.path as osp
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .froc_3d import (continuous_to_inclusive, froc_3d_curve,
+                      lens_sensitivities)
+
+
+def findings_to_dets(findings: Sequence[dict]) -> np.ndarray:
+    """Findings of :func:`stack_slice_boxes` -> ``(N, 7)`` continuous
+    boxes + score."""
+    return np.asarray([list(f['bbox_3d']) + [f['score']] for f in findings],
+                      np.float64).reshape(-1, 7)
+
+
+def _inclusive(boxes: np.ndarray) -> np.ndarray:
+    """:func:`continuous_to_inclusive`, with a box thinner than one voxel
+    kept as one voxel (x2 >= x1) instead of becoming invalid."""
+    out = continuous_to_inclusive(boxes)
+    if out.size:
+        out[:, 3:6] = np.maximum(out[:, 3:6], out[:, 0:3])
+    return out
+
+
+def evaluate_3d(dets: Dict[str, np.ndarray],
+                gts: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """LENS 3D FROC of per-series detections against per-series truth.
+
+    Both are continuous voxel boxes; they are turned into the release's
+    inclusive convention (:func:`continuous_to_inclusive`; a box thinner
+    than one voxel becomes one voxel) before the hit walk, a series is a
+    sub-volume.
+
+    Returns:
+        dict: ``sens@{rate}`` for 1/8..8 FPs per sub-volume, ``average``,
+        ``lesions`` and ``findings``.
+    """
+    names = sorted(gts)
+    d = [_inclusive(dets.get(n, np.zeros((0, 7)))) for n in names]
+    g = [_inclusive(gts[n]) for n in names]
+    out = lens_sensitivities(froc_3d_curve(d, g))
+    out.update(lesions=int(sum(len(x) for x in g)),
+               findings=int(sum(len(x) for x in d)))
+    return out
+
+
+def annotation_reference(dataset, gts: Dict[str, np.ndarray]
+                         ) -> Dict[str, float]:
+    """The evaluation's sanity reference: the CSV boxes of the evaluated
+    key slices as detections one slice thick (score 1).
+
+    It checks that the 3D truth and the detections share coordinates and
+    shows the ceiling a key-slice-only annotation reaches: unannotated
+    lesions are missed, and a padded 2D box of a small lesion can fall
+    under IoBB 0.3 (the intersection is over the *detected* box).
+
+    Args:
+        dataset (DeepLesionDataset): the evaluated split.
+        gts (dict): from
+            :func:`mmlesion.apis.lens_demo.demo_ground_truth_3d`.
+
+    Returns:
+        dict: as :func:`evaluate_3d`.
+    """
+    dets: Dict[str, list] = {}
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        name = osp.basename(osp.normpath(info['series_dir']))
+        k = int(info['key_slice'])
+        for ins in info['instances']:
+            x1, y1, x2, y2 = ins['bbox']
+            dets.setdefault(name, []).append(
+                [x1, y1, k - 0.5, x2, y2, k + 0.5, 1.])
+    return evaluate_3d(
+        {n: np.asarray(v, np.float64).reshape(-1, 7)
+         for n, v in dets.items()}, gts)

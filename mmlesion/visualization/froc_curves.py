@@ -1,0 +1,92 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""FROC pictures: one or more FROC curves with the operating points.
+
+Evaluation code only computes curves; the pictures are drawn here. The
+function is registered in mmengine's ``FUNCTIONS`` registry so a metric can
+name it in its config (``FROCMetric(froc_plot='plot_froc_curves')``) without
+importing this layer.
+"""
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.registry import FUNCTIONS
+
+
+def _rate_str(rate: float) -> str:
+    return f'{float(rate):g}'
+
+
+@FUNCTIONS.register_module()
+def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
+                     fp_rates: Sequence[float],
+                     path: str,
+                     operating_points: Optional[Sequence[float]] = None,
+                     primary: Optional[str] = 'all',
+                     title: str = '',
+                     fp_unit: str = 'image') -> None:
+    """Save FROC curves as a PNG.
+
+    Each curve is drawn as steps through the last point of each run of equal
+    FP values (the values :func:`mmlesion.evaluation.functional.sens_at_fp`
+    reads), held beyond the last one, on a log2 FP axis.
+
+    Args:
+        curves (dict): key -> ``(label, curve)``; a curve has
+            ``fps_per_image``, ``sensitivity`` and ``num_gts`` (a
+            :class:`~mmlesion.evaluation.functional.FROCCurve`). Curves
+            without lesions or points are skipped; the legend shows the
+            lesion count.
+        fp_rates (Sequence[float]): the operating FP rates (x ticks).
+        path (str): output PNG.
+        operating_points (Sequence[float], optional): sensitivity at each of
+            ``fp_rates``, marked and annotated (of the primary curve).
+        primary (str, optional): key drawn bold and solid; the others are
+            thin and dashed. None: every curve solid.
+        title (str): the axes title.
+        fp_unit (str): what one FP-denominator unit is (x label).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    lo, hi = min(fp_rates), max(fp_rates)
+    for key, (label, curve) in curves.items():
+        x, y = curve.fps_per_image, curve.sensitivity
+        if len(x) == 0 or curve.num_gts == 0:
+            continue
+        # end of each run of equal FP values: what sens@r reads
+        ends = np.append(np.flatnonzero(np.diff(x) > 0), len(x) - 1)
+        x, y = x[ends], y[ends]
+        if x[-1] < hi:  # hold-last
+            x, y = np.append(x, hi), np.append(y, y[-1])
+        bold = primary is None or key == primary
+        ax.plot(
+            np.maximum(x, lo / 4),
+            y,
+            drawstyle='steps-post',
+            lw=2.0 if bold else 1.0,
+            ls='-' if bold else '--',
+            label=f'{label} ({curve.num_gts})')
+    if operating_points is not None:
+        ax.plot(fp_rates, operating_points, 'o', color='k')
+        for rate, value in zip(fp_rates, operating_points):
+            ax.annotate(
+                f'{value:.3f}', (rate, value),
+                textcoords='offset points',
+                xytext=(0, -14),
+                ha='center',
+                fontsize=8)
+    ax.set_xscale('log', base=2)
+    ax.set_xlim(lo / 4, hi * 1.5)
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(fp_rates)
+    ax.set_xticklabels([_rate_str(r) for r in fp_rates])
+    ax.set_xlabel(f'average false positives per {fp_unit}')
+    ax.set_ylabel('sensitivity')
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend(loc='lower right', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
