@@ -34,16 +34,16 @@ __all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']
-from .atomic_io import (AtomicOutputSet, atomic_save_with,  # noqa: E402
-                        atomic_write, atomic_write_bytes, atomic_write_text,
-                        check_writable_dir, dump_json)
+from .atomic_io import (AtomicOutputSet, OutputDirError,  # noqa: E402
+                        atomic_save_with, atomic_write, atomic_write_bytes,
+                        atomic_write_text, check_writable_dir, dump_json)
 from .checkpoint_checksum import (ChecksumMismatchError,  # noqa: E402
                                   sha256_file, verify_checkpoint_checksum,
                                   write_checksum)
 from . import atomic_backend  # noqa: E402,F401  (registers 'atomic_local')
 
 __all__ += [
-    'AtomicOutputSet', 'atomic_save_with', 'atomic_write',
+    'AtomicOutputSet', 'OutputDirError', 'atomic_save_with', 'atomic_write',
     'atomic_write_bytes', 'atomic_write_text', 'check_writable_dir',
     'dump_json', 'ChecksumMismatchError', 'sha256_file',
     'verify_checkpoint_checksum', 'write_checksum'

@@ -67,6 +67,21 @@ def _commit(tmp: str, path: str) -> None:
 
 
 @contextlib.contextmanager
+def _staged(path: str, suffix: str = '') -> Iterator[str]:
+    """A temporary name beside ``path``, committed as ``path`` when the
+    block succeeds and removed when it fails."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = _tmp_name(path, suffix)
+    try:
+        yield tmp
+        _commit(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_write(path: str,
                  mode: str = 'w',
                  encoding: Optional[str] = 'utf-8',
@@ -89,20 +104,12 @@ def atomic_write(path: str,
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f'atomic_write: mode must be w or wb, got {mode!r}')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = _tmp_name(path)
     kwargs = {} if mode == 'wb' else dict(encoding=encoding, newline=newline)
-    try:
+    with _staged(path) as tmp:
         with open(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        _commit(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -130,22 +137,17 @@ def atomic_save_with(path: str, save: Callable[[str], object]) -> None:
         path (str): the final file name (its folder is created).
         save (Callable[[str], object]): writes the file at the given path.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    ext = osp.splitext(path)[1]
-    tmp = _tmp_name(path, suffix=ext)
-    try:
+    with _staged(path, suffix=osp.splitext(path)[1]) as tmp:
         if save(tmp) is False:
             raise OSError(f'{path}: the writer reported a failure')
         if not osp.isfile(tmp):
             raise OSError(f'{path}: the writer wrote no file')
         with open(tmp, 'rb+') as f:
             os.fsync(f.fileno())
-        _commit(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+
+
+class OutputDirError(OSError):
+    """An output folder that cannot take the outputs (read-only, full)."""
 
 
 def check_writable_dir(path: str,
@@ -164,19 +166,18 @@ def check_writable_dir(path: str,
         what (str): how the folder is named in errors (e.g. ``--out-dir``).
 
     Raises:
-        PermissionError: not writable (read-only file system or folder).
-        OSError: less free space than ``min_free_bytes``, or the path is a
-            file.
+        OutputDirError: not writable (read-only file system or folder),
+            less free space than ``min_free_bytes``, or the path is a file.
     """
     target = osp.abspath(path)
     existing = target
     while not osp.exists(existing):
         existing = osp.dirname(existing)
     if not osp.isdir(existing):
-        raise NotADirectoryError(
+        raise OutputDirError(
             f'{what} {path}: {existing} is a file, not a folder')
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(
+        raise OutputDirError(
             f'{what} {path}: {existing} is not writable (permissions); '
             'choose another folder before the work starts')
     probe = osp.join(existing, f'{TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}')
@@ -186,7 +187,7 @@ def check_writable_dir(path: str,
             f.flush()
             os.fsync(f.fileno())
     except OSError as err:
-        raise PermissionError(
+        raise OutputDirError(
             f'{what} {path}: cannot write into {existing} '
             f'({err.strerror or err}); a read-only or full file system? '
             'Choose another folder before the work starts') from err
@@ -197,7 +198,7 @@ def check_writable_dir(path: str,
         st = os.statvfs(existing)
         free = st.f_bavail * st.f_frsize
         if free < min_free_bytes:
-            raise OSError(
+            raise OutputDirError(
                 f'{what} {path}: only {free / 2**20:.1f} MiB free on the '
                 f'file system of {existing}, {min_free_bytes / 2**20:.1f} '
                 'MiB needed; free some space or choose another folder')
