@@ -48,3 +48,11 @@ __all__ += [
     'dump_json', 'ChecksumMismatchError', 'sha256_file',
     'verify_checkpoint_checksum', 'write_checksum'
 ]
+from .dist_guard import (DistributedTimeoutError,  # noqa: E402
+                         collective_timeout_errors, dist_timeout_seconds,
+                         exit_with_parent, guard_distributed)
+
+__all__ += [
+    'DistributedTimeoutError', 'collective_timeout_errors',
+    'dist_timeout_seconds', 'exit_with_parent', 'guard_distributed'
+]
