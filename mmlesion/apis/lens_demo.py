@@ -58,6 +58,7 @@ from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
                                                     froc_3d_curve,
                                                     lens_sensitivities)
 from mmlesion.mining.demo_eval import load_demo_lesions
+from mmlesion.utils.atomic_io import atomic_save_with, atomic_write
 
 #: Marker file of a work dir written by :func:`run_lens_demo` (only such a
 #: folder is replaced with ``overwrite=True``).
@@ -531,7 +532,7 @@ def run_lens_demo(work_dir: str,
     fpr_dir = osp.join(work_dir, 'fpr')
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
-    with open(prop_path, 'w') as f:
+    with atomic_write(prop_path) as f:
         json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
                        proposals=props), f)
     seconds['fpr proposals'] = time.perf_counter() - start
@@ -631,14 +632,14 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     import matplotlib.pyplot as plt
     paths = {k: osp.join(out_dir, f'lens_demo.{k}')
              for k in ('json', 'md', 'png')}
-    with open(paths['json'], 'w') as f:
+    with atomic_write(paths['json']) as f:
         json.dump(results, f, indent=1)
     md = results_markdown(results)
     if 'reference' in results:
         md += ('\nreference, the CSV boxes of the evaluated key slices '
                'one slice thick: ' + json.dumps(results['reference']) + '\n')
     md += '\n' + mining_markdown(results['mining'])
-    with open(paths['md'], 'w') as f:
+    with atomic_write(paths['md']) as f:
         f.write(md)
     names = list(results['rows'])
     keys = ['sens@1', 'sens@4', 'average']
@@ -655,6 +656,6 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
                  f"({results['eval_series']} sub-volumes)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(paths['png'], dpi=100)
+    atomic_save_with(paths['png'], lambda p: fig.savefig(p, dpi=100))
     plt.close(fig)
     return paths

@@ -55,6 +55,7 @@ from mmlesion.nas import apply_genotypes, load_genotypes
 from mmlesion.testing import demo_data_root, get_config
 from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
                                         train_and_test)
+from mmlesion.utils.atomic_io import atomic_write
 
 _DIR = 'elixirnet/'
 #: key -> (label, config relative to configs/)
@@ -240,7 +241,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     table = format_table(results)
     print(table)
     summary = osp.join(args.work_dir, 'summary.json')
-    with open(summary, 'w') as f:
+    with atomic_write(summary) as f:
         json.dump(
             dict(
                 seed=args.seed,

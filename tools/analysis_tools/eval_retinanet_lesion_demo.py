@@ -42,6 +42,7 @@ import mmlesion  # noqa: F401  (registers components)
 from mmlesion.testing import get_config
 from mmlesion.testing.demo_runs import (apply_run_settings, final_checkpoint,
                                         train_and_test)
+from mmlesion.utils.atomic_io import atomic_write
 
 #: (label, demo config relative to configs/) in Table 1 order.
 TABLE1_DEMO_ROWS: Tuple[Tuple[str, str], ...] = (
@@ -198,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     table = format_table(results)
     print(table)
     summary = osp.join(args.work_dir, 'summary.json')
-    with open(summary, 'w') as f:
+    with atomic_write(summary) as f:
         json.dump(dict(seed=args.seed, rows=results), f, indent=2)
     print(f'written: {summary}')
     return results

@@ -74,6 +74,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
+from mmlesion.utils.atomic_io import atomic_write
 
 #: ``format`` written to ``meta.json`` of a cache directory.
 CACHE_FORMAT = 'mmlesion-recist-masks-v1'
@@ -477,7 +478,7 @@ def _json_value(v):
 def write_cache_meta(cache_dir: str, params: dict) -> None:
     """Write ``meta.json`` (format and mask parameters)."""
     os.makedirs(cache_dir, exist_ok=True)
-    with open(osp.join(cache_dir, 'meta.json'), 'w') as f:
+    with atomic_write(osp.join(cache_dir, 'meta.json')) as f:
         json.dump(
             dict(
                 format=CACHE_FORMAT,

@@ -63,6 +63,7 @@ import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmlesion.utils.atomic_io import atomic_write
 
 #: FPs per scan of the LUNA16 FROC score (CPM).
 LUNA16_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -257,7 +258,7 @@ def write_candidates_csv(path: str,
     probability = np.asarray(probability, dtype=np.float64).reshape(-1)
     extra = ([] if diameter_mm is None else
              [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
-    with open(path, 'w', newline='') as handle:
+    with atomic_write(path, newline='') as handle:
         writer = csv.writer(handle)
         writer.writerow(_CANDIDATE_COLUMNS +
                         (('diameter_mm', ) if extra else ()))

@@ -20,6 +20,7 @@ from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                filter_gts, lesion_type_subsets,
                                match_detections, sens_at_fp)
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
+from mmlesion.utils.atomic_io import atomic_save_with, atomic_write
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
                  'PROTOCOLS.md section 1)')
@@ -560,7 +561,7 @@ class FROCMetric(BaseMetric):
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(loc='lower right', fontsize=8)
         fig.tight_layout()
-        fig.savefig(path)
+        atomic_save_with(path, fig.savefig)
 
     def _dump(self, kept: List[dict], skipped: list, match, metrics: dict,
               path: str) -> None:
@@ -600,5 +601,5 @@ class FROCMetric(BaseMetric):
                 for k, v in metrics.items()
             },
             images=images)
-        with open(path, 'w') as f:
+        with atomic_write(path) as f:
             json.dump(payload, f)

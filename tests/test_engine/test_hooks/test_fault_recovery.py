@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmlesion.testing import repo_root
 from mmlesion.testing.fault_runs import build_runner
@@ -151,6 +152,9 @@ def test_corrupted_checkpoint_refused(tmp_path):
     ckpt.write_bytes(bytes(data))
     with pytest.raises(ChecksumMismatchError, match='epoch_2.pth'):
         load_local_checkpoint(str(ckpt))
+    # mmengine's loader (tools/test.py, init_detector in infer_volume)
+    with pytest.raises(ChecksumMismatchError, match='epoch_2.pth'):
+        CheckpointLoader.load_checkpoint(str(ckpt), map_location='cpu')
     assert find_resumable_checkpoint(str(work)) == str(work / 'epoch_1.pth')
 
 
