@@ -16,6 +16,12 @@ folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
 (LUNA16 format, read by ``tools/analysis_tools/eval_luna16.py``),
 ``key_slices/finding_NNN.png``, ``overview.png`` and ``report.html``
 (self-contained). See :mod:`mmlesion.apis.volume_inference`.
+
+The files appear together or not at all (written into a hidden folder
+beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
+stay), ``findings.json`` records the checkpoint (path, SHA-256), the config
+and the versions, and a read-only or full ``--out-dir`` is refused before
+the detection runs.
 """
 import argparse
 import sys
@@ -25,7 +31,7 @@ from mmengine.config import Config, DictAction
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.apis.volume_inference import (format_summary,
                                             run_volume_inference)
-from mmlesion.utils import get_tool_logger
+from mmlesion.utils import OutputDirError, get_tool_logger
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,7 +95,8 @@ def main(argv=None) -> int:
             min_slices=args.min_slices, max_pictures=args.max_pictures,
             cfg_name=args.config, experts=args.experts,
             fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError,
+            OutputDirError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(format_summary(result))

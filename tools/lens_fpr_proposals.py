@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 
 from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
 from mmlesion.datasets.lens_fpr_patches import FORMAT
+from mmlesion.utils.atomic_io import atomic_write
 
 
 def main(argv=None) -> int:
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     out, counts = make_fpr_proposals(model, dataset, args.mined,
                                      args.tp_thr, args.fp_thr,
                                      args.max_offset)
-    with open(args.out, 'w') as f:
+    with atomic_write(args.out) as f:
         json.dump(dict(metainfo=dict(format=FORMAT, counts=counts,
                                      tp_thr=args.tp_thr,
                                      fp_thr=args.fp_thr),

@@ -31,6 +31,7 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion.utils.atomic_io import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs' / 'demo' / \
@@ -122,7 +123,7 @@ def main() -> None:
         log_dir=runner.log_dir,
         checkpoint=_last_checkpoint(run_dir))
     out = Path(runner.log_dir) / 'froc_val.json'
-    out.write_text(json.dumps(summary, indent=1))
+    atomic_write_text(str(out), json.dumps(summary, indent=1))
     _print_summary(summary, Path(runner.log_dir))
 
 

@@ -30,7 +30,8 @@ from mmengine.runner import Runner
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
 from mmlesion.utils import (add_fold_argument, apply_cv_fold,
-                            check_config_keys, setup_cpu_distributed)
+                            check_config_keys, collective_timeout_errors,
+                            guard_distributed, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -95,6 +96,8 @@ def main() -> None:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
 
+    # Workers end with their launcher; a stuck collective ends the job.
+    timeout = guard_distributed(cfg)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
@@ -104,7 +107,8 @@ def main() -> None:
             raise ValueError(f'--out {args.out}: must end with .pkl')
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
-    runner.test()
+    with collective_timeout_errors(timeout):
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -29,7 +29,8 @@ from mmengine.runner import Runner
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
 from mmlesion.utils import (add_fold_argument, apply_cv_fold,
-                            check_config_keys, find_resumable_checkpoint,
+                            check_config_keys, collective_timeout_errors,
+                            find_resumable_checkpoint, guard_distributed,
                             setup_cpu_distributed)
 
 
@@ -129,11 +130,14 @@ def checkpoint_check_hook(cfg: Config,
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    # Workers end with their launcher; a stuck collective ends the job.
+    timeout = guard_distributed(cfg)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.register_hook(checkpoint_check_hook(cfg, args))
-    runner.train()
+    with collective_timeout_errors(timeout):
+        runner.train()
 
 
 if __name__ == '__main__':

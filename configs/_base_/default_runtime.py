@@ -6,3 +6,11 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 
 log_processor = dict(
     type='HeadlineLogProcessor', window_size=50, by_epoch=True)
+
+# Checkpoints that survive a kill at any moment (written under a temporary
+# name and renamed, SHA-256 sidecars, the old best removed only after the
+# new one is in place) and an exact resume (random generators and sampler
+# seeds in every checkpoint): see README "Faults and recovery".
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),
+    random_state=dict(type='RandomStateHook'))

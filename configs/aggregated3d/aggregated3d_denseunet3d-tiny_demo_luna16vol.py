@@ -78,5 +78,6 @@ optim_wrapper = dict(
     optimizer=dict(type='Adam', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
 default_hooks = dict(
+    random_state=dict(type='RandomStateHook'),
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=max_epochs))

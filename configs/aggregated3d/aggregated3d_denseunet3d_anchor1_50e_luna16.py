@@ -17,4 +17,6 @@ default_scope = 'mmdet'
 # The paper's inference threshold: probability 0.269 = sigmoid(-1) (IV-F).
 model = dict(test_cfg=dict(score_thr=0.0))
 default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3))
+    random_state=dict(type='RandomStateHook'),
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=5, max_keep_ckpts=3))

@@ -77,7 +77,7 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=12,
         max_keep_ckpts=2,
         save_best='froc/sens@4',

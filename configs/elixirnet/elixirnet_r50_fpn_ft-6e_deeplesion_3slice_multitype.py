@@ -53,5 +53,5 @@ optim_wrapper = dict(
         }))
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1,
+        type='AtomicCheckpointHook', interval=max_epochs, max_keep_ckpts=1,
         save_best=None))

@@ -44,5 +44,5 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
-        type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1,
+        type='AtomicCheckpointHook', interval=max_epochs, max_keep_ckpts=1,
         save_best=None, rule=None))

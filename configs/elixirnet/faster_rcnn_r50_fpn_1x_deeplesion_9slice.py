@@ -32,5 +32,5 @@ val_evaluator = dict(
 test_evaluator = val_evaluator
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3,
         save_best='froc/sens@3', rule='greater'))

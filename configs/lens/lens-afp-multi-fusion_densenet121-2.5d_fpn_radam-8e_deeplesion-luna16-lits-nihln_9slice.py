@@ -11,3 +11,9 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
+
+# Atomic, checksummed checkpoints and an exact resume (README "Faults
+# and recovery"); mmdet's runtime has neither.
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),
+    random_state=dict(type='RandomStateHook'))

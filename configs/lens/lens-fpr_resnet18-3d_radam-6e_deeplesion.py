@@ -62,4 +62,6 @@ param_scheduler = [
         milestones=[2, 4],
         gamma=0.1)
 ]
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1))
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),
+    random_state=dict(type='RandomStateHook'))

@@ -51,5 +51,7 @@ param_scheduler = [
         gamma=0.1)
 ]
 default_hooks = dict(
+    random_state=dict(type='RandomStateHook'),
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', interval=12, max_keep_ckpts=1))
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=12, max_keep_ckpts=1))

@@ -14,3 +14,9 @@ train_dataloader = dict(
     dataset=dict(
         datasets=[{{_base_.deeplesion_train}}],
         dataset_names=['deeplesion']))
+
+# Atomic, checksummed checkpoints and an exact resume (README "Faults
+# and recovery"); mmdet's runtime has neither.
+default_hooks = dict(
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),
+    random_state=dict(type='RandomStateHook'))

@@ -82,6 +82,6 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
         _delete_=True,
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=max_epochs,
         max_keep_ckpts=1))

@@ -84,7 +84,7 @@ test_evaluator = val_evaluator
 
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook',
+        type='AtomicCheckpointHook',
         interval=1,
         max_keep_ckpts=3,
         save_best='froc/sens@4',

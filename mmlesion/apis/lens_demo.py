@@ -56,6 +56,7 @@ from mmengine.logging import MMLogger, print_log
 from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
     annotation_reference, evaluate_3d, findings_to_dets)
 from mmlesion.mining.demo_eval import load_demo_lesions
+from mmlesion.utils.atomic_io import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
 from .lens_demo_report import (mining_markdown, results_markdown,  # noqa: F401
                                write_results)
@@ -464,7 +465,7 @@ def run_lens_demo(work_dir: str,
     fpr_dir = osp.join(work_dir, 'fpr')
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
-    with open(prop_path, 'w') as f:
+    with atomic_write(prop_path) as f:
         json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
                        proposals=props), f)
     seconds['fpr proposals'] = time.perf_counter() - start

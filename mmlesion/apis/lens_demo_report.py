@@ -7,6 +7,7 @@ from typing import Dict
 import numpy as np
 
 from mmlesion.evaluation.functional.froc_3d import LENS_FP_RATES
+from mmlesion.utils.atomic_io import atomic_save_with, atomic_write
 
 
 def results_markdown(results: dict) -> str:
@@ -67,14 +68,14 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     import matplotlib.pyplot as plt
     paths = {k: osp.join(out_dir, f'lens_demo.{k}')
              for k in ('json', 'md', 'png')}
-    with open(paths['json'], 'w') as f:
+    with atomic_write(paths['json']) as f:
         json.dump(results, f, indent=1)
     md = results_markdown(results)
     if 'reference' in results:
         md += ('\nreference, the CSV boxes of the evaluated key slices '
                'one slice thick: ' + json.dumps(results['reference']) + '\n')
     md += '\n' + mining_markdown(results['mining'])
-    with open(paths['md'], 'w') as f:
+    with atomic_write(paths['md']) as f:
         f.write(md)
     names = list(results['rows'])
     keys = ['sens@1', 'sens@4', 'average']
@@ -91,6 +92,6 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
                  f"({results['eval_series']} sub-volumes)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(paths['png'], dpi=100)
+    atomic_save_with(paths['png'], lambda p: fig.savefig(p, dpi=100))
     plt.close(fig)
     return paths

@@ -39,6 +39,7 @@ import numpy as np
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
                                                     ManualSubVolume)
+from mmlesion.utils.atomic_io import atomic_write
 
 #: Files :func:`evaluate_lens_3d` writes into its output folder.
 OUTPUTS = ('metrics.json', 'findings_3d.json', 'froc3d_curve.png',
@@ -286,11 +287,11 @@ def evaluate_lens_3d(config: str,
                    fpr_config=fpr_config and osp.abspath(fpr_config),
                    fpr_checkpoint=fpr_checkpoint
                    and osp.abspath(fpr_checkpoint)))
-    with open(osp.join(out_dir, 'metrics.json'), 'w') as f:
+    with atomic_write(osp.join(out_dir, 'metrics.json')) as f:
         json.dump(record, f, indent=1)
     keep = ('bbox_3d', 'slice_range', 'key_slice', 'score', 's_lens',
             's_fpr')
-    with open(osp.join(out_dir, 'findings_3d.json'), 'w') as f:
+    with atomic_write(osp.join(out_dir, 'findings_3d.json')) as f:
         json.dump(
             {name: [dict({k: v[k] for k in keep if k in v},
                          bbox_scored=findings_to_release_boxes([v])[0, :6]

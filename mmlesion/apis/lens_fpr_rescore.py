@@ -22,6 +22,7 @@ from mmengine.utils import ProgressBar
 from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from .lens_fpr_proposals import positive_box_3d
+from mmlesion.utils.atomic_io import atomic_write
 
 
 def fpr_patch_settings(fpr_cfg: Config) -> dict:
@@ -140,7 +141,7 @@ def rescore_findings_with_fpr(
             fd, tmp = tempfile.mkstemp(suffix='_lens_fpr_findings.json')
             os.close(fd)
             ann_path = tmp
-        with open(ann_path, 'w') as f:
+        with atomic_write(ann_path) as f:
             json.dump(dict(metainfo=dict(format=FORMAT, note='findings to '
                                          're-score, label unused'),
                            proposals=props), f)

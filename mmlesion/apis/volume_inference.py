@@ -54,6 +54,9 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils.atomic_io import AtomicOutputSet, check_writable_dir
+
+from .provenance import run_provenance
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -420,10 +423,13 @@ def output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
 
 
 def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
-    """Refuse to replace earlier results without ``overwrite``.
+    """Refuse to replace earlier results without ``overwrite``, and a
+    read-only or full folder (before the detection runs).
 
     Raises:
         FileExistsError: naming the files that exist.
+        OutputDirError: the folder cannot be written or is full
+            (:func:`mmlesion.utils.check_writable_dir`).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -434,6 +440,7 @@ def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
             f'{out} already holds results ({", ".join(existing)}); pass '
             '--overwrite (overwrite=True) to replace them or choose another '
             '--out-dir')
+    check_writable_dir(out, what='--out-dir')
 
 
 def write_volume_results(result: dict,
@@ -464,34 +471,41 @@ def write_volume_results(result: dict,
                                                       draw_overview,
                                                       write_html_report)
     check_out_dir(out_dir, overwrite)
-    paths = output_paths(out_dir)
-    paths['key_slices'].mkdir(parents=True, exist_ok=True)
-    for old in paths['key_slices'].glob('finding_*.png'):
-        old.unlink()  # from an earlier run (overwrite was given)
+    final = output_paths(out_dir)
+    stale = [str(p.relative_to(out_dir))
+             for p in final['key_slices'].glob('finding_*.png')]
     record = {k: v for k, v in result.items() if k != 'resampled'}
     resampled = result['resampled']
     window = result['settings'].get('window') or (-1024., 1050.)
-    pictures = {}
-    for f in result['findings'][:max_pictures]:
-        png = paths['key_slices'] / f"finding_{f['id']:03d}.png"
-        draw_key_slice(resampled, f, png, window)
-        pictures[f['id']] = png
-        f['key_slice_png'] = str(png.relative_to(paths['json'].parent))
-    draw_overview(resampled, result['findings'], paths['overview'],
-                  window, max_findings=max_pictures)
-    paths['json'].write_text(json.dumps(record, indent=1) + '\n',
-                             encoding='utf-8')
-    with open(paths['csv'], 'w', newline='') as f:
-        writer = csv.writer(f, lineterminator='\n')
-        writer.writerow(CANDIDATE_COLUMNS)
-        for finding in result['findings']:
-            x, y, z = finding['center_world']
-            writer.writerow([result['series_uid'], f'{x:.3f}', f'{y:.3f}',
-                             f'{z:.3f}', f"{finding['score']:.6f}"])
-    write_html_report(record, pictures, paths['overview'], paths['html'],
-                      title=title or str(result.get('scan')),
-                      max_findings=max_pictures)
-    return paths
+    # All files are written into a staging folder beside out_dir and moved
+    # in together, findings.json last (files of the user stay).
+    with AtomicOutputSet(out_dir) as outputs:
+        paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
+                 for k, p in final.items() if k != 'key_slices'}
+        pictures = {}
+        for f in result['findings'][:max_pictures]:
+            rel = f"key_slices/finding_{f['id']:03d}.png"
+            draw_key_slice(resampled, f, Path(outputs.path(rel)), window)
+            pictures[f['id']] = Path(outputs.path(rel))
+            f['key_slice_png'] = rel
+        draw_overview(resampled, result['findings'], paths['overview'],
+                      window, max_findings=max_pictures)
+        paths['json'].write_text(json.dumps(record, indent=1) + '\n',
+                                 encoding='utf-8')
+        with open(paths['csv'], 'w', newline='') as f:
+            writer = csv.writer(f, lineterminator='\n')
+            writer.writerow(CANDIDATE_COLUMNS)
+            for finding in result['findings']:
+                x, y, z = finding['center_world']
+                writer.writerow([
+                    result['series_uid'], f'{x:.3f}', f'{y:.3f}',
+                    f'{z:.3f}', f"{finding['score']:.6f}"
+                ])
+        write_html_report(record, pictures, paths['overview'], paths['html'],
+                          title=title or str(result.get('scan')),
+                          max_findings=max_pictures)
+        outputs.commit(last='findings.json', stale=stale)
+    return final
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -552,6 +566,7 @@ def run_volume_inference(config: Union[str, Config],
     fpr = None if fpr_config is None else load_fpr_model(
         fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
+    model_given = model
     if model is None:
         model = init_detector(cfg, checkpoint, device=device)
     model.eval()
@@ -564,6 +579,10 @@ def run_volume_inference(config: Union[str, Config],
     if model is not None and experts is not None:
         model.test_cfg.expert_fusion.experts = list(experts)
     result = infer_volume(model, volume, settings, fpr=fpr, **kwargs)
+    result['provenance'] = run_provenance(
+        cfg, cfg_name if isinstance(config, str) else None,
+        checkpoint if model_given is None else None,
+        fpr_config=fpr_config, fpr_checkpoint=fpr_checkpoint)
     if experts is not None:
         result['settings']['experts'] = [int(e) for e in experts]
     if out_dir is not None:

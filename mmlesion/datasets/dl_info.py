@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
+from mmlesion.utils.atomic_io import atomic_write
 
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
@@ -472,7 +473,7 @@ def write_dl_info(csv_path: PathLike, rows: Sequence[Sequence[str]]) -> None:
             raise ValueError(f'{csv_path}: row {i + 2} has {len(row)} '
                              f'fields, DL_info.csv needs '
                              f'{len(DL_INFO_COLUMNS)}')
-    with open(csv_path, 'w', newline='', encoding='utf-8') as f:
+    with atomic_write(csv_path, newline='', encoding='utf-8') as f:
         writer = csv.writer(f, lineterminator='\n')
         writer.writerow(DL_INFO_COLUMNS)
         writer.writerows(rows)

@@ -29,6 +29,7 @@ from mmengine.model import is_model_wrapper
 
 from mmlesion.models.layers.alb_cell import normalize_genotype
 from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+from mmlesion.utils.atomic_io import atomic_write
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 
@@ -167,7 +168,7 @@ def dump_genotypes(genotypes: dict,
     ast.parse(text)  # a snippet that does not parse must never be written
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
+    with atomic_write(path, encoding='utf-8') as f:
         f.write(text)
     return path
 
@@ -297,7 +298,7 @@ def write_searched_config(genotypes: dict,
     text = '\n'.join(lines) + '\n'
     ast.parse(text)
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    with open(out_path, 'w', encoding='utf-8') as f:
+    with atomic_write(out_path, encoding='utf-8') as f:
         f.write(text)
     written = check_genotypes(
         Config.fromfile(out_path).model.roi_head.bbox_head.genotypes,

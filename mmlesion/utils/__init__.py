@@ -41,6 +41,26 @@ __all__ += [
     'get_config', 'get_model_cfg', 'repo_root', 'demo_data_root',
     'shared_data_root'
 ]
-from .atomic_io import atomic_write_json, atomic_write_text  # noqa: E402
+from .atomic_io import (AtomicOutputSet, OutputDirError,  # noqa: E402
+                        atomic_save_with, atomic_write, atomic_write_bytes,
+                        atomic_write_json, atomic_write_text,
+                        check_writable_dir, dump_json)
+from .checkpoint_checksum import (ChecksumMismatchError,  # noqa: E402
+                                  sha256_file, verify_checkpoint_checksum,
+                                  write_checksum)
+from . import atomic_backend  # noqa: E402,F401  (registers 'atomic_local')
 
-__all__ += ['atomic_write_json', 'atomic_write_text']
+__all__ += [
+    'AtomicOutputSet', 'OutputDirError', 'atomic_save_with', 'atomic_write',
+    'atomic_write_bytes', 'atomic_write_json', 'atomic_write_text',
+    'check_writable_dir', 'dump_json', 'ChecksumMismatchError',
+    'sha256_file', 'verify_checkpoint_checksum', 'write_checksum'
+]
+from .dist_guard import (DistributedTimeoutError,  # noqa: E402
+                         collective_timeout_errors, dist_timeout_seconds,
+                         exit_with_parent, guard_distributed)
+
+__all__ += [
+    'DistributedTimeoutError', 'collective_timeout_errors',
+    'dist_timeout_seconds', 'exit_with_parent', 'guard_distributed'
+]

@@ -1,42 +1,390 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Write a file so that it appears whole or not at all."""
+"""Files that appear only when complete, output sets that appear together.
+
+Every tool of mmlesion writes its results through this module, so that a
+job killed at any moment (pre-emption, out of memory, a full disk) never
+leaves a half-written file under a final name:
+
+* :func:`atomic_write` / :func:`atomic_write_bytes` /
+  :func:`atomic_write_text`: write to a temporary name in the target's
+  folder, flush, ``fsync``, ``os.replace`` onto the final name and
+  ``fsync`` the folder (the recipe of SQLite, git and Orbax's
+  "write, sync, rename" commits). A reader sees the old file or the new
+  one, never a mix; the temporary file is removed on any error.
+* :func:`atomic_save_with` for writers that only take a path (matplotlib's
+  ``savefig``, ``cv2.imwrite``, ``np.save``, SimpleITK): they write to the
+  temporary name, which is then committed the same way.
+* :class:`AtomicOutputSet`: a run's outputs (e.g. ``findings.json`` +
+  ``candidates.csv`` + pictures) are written into a hidden staging folder
+  beside the target and moved in together at the end, so a killed run
+  leaves the previous set (or nothing) but never a mix; files the user put
+  in the folder stay.
+* :func:`check_writable_dir`: refuse a read-only or full output folder
+  before the work starts (``os.access``, a real write probe and
+  ``statvfs`` free space).
+"""
+import contextlib
 import json
 import os
 import os.path as osp
+import shutil
 import tempfile
-from typing import Any
+import uuid
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Union
+
+#: Prefix of temporary files and staging folders (hidden, and recognisable
+#: by :func:`remove_stale_temporaries`).
+TMP_PREFIX = '.mmlesion-tmp-'
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same
-    folder and ``os.replace`` (a reader sees the old file or the new one,
-    never half of one; an interrupted write leaves no partial file).
+def fsync_dir(path: str) -> None:
+    """``fsync`` a folder so that a rename inside it survives a power cut.
 
     Args:
-        path (str): output file; its folder is created if missing.
-        text (str): the content.
+        path (str): the folder. Platforms that cannot open a folder
+            (Windows) are skipped silently.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.replace(tmp, path)
+        fd = os.open(path or '.', os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _tmp_name(path: str, suffix: str = '') -> str:
+    folder, name = osp.split(osp.abspath(path))
+    return osp.join(folder,
+                    f'{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}{suffix}')
+
+
+def _commit(tmp: str, path: str) -> None:
+    os.replace(tmp, path)
+    fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+@contextlib.contextmanager
+def _staged(path: str, suffix: str = '') -> Iterator[str]:
+    """A temporary name beside ``path``, committed as ``path`` when the
+    block succeeds and removed when it fails."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = _tmp_name(path, suffix)
+    try:
+        yield tmp
+        _commit(tmp, path)
     except BaseException:
-        if osp.exists(tmp):
+        with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
 
 
-def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
-    """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)``.
+@contextlib.contextmanager
+def atomic_write(path: str,
+                 mode: str = 'w',
+                 encoding: Optional[str] = 'utf-8',
+                 newline: Optional[str] = None) -> Iterator[IO]:
+    """Open ``path`` for writing; it appears only when the block succeeds.
+
+    Example::
+
+        with atomic_write('out/candidates.csv', newline='') as f:
+            csv.writer(f).writerows(rows)
 
     Args:
-        path (str): output JSON file.
-        obj: a JSON-serialisable object (NaN is written as ``NaN``, as
-            :func:`json.dumps` does).
+        path (str): the final file name (its folder is created).
+        mode (str): ``'w'`` (text) or ``'wb'`` (bytes).
+        encoding (str, optional): text encoding; ignored for ``'wb'``.
+        newline (str, optional): as :func:`open`.
+
+    Yields:
+        file: the open temporary file.
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(f'atomic_write: mode must be w or wb, got {mode!r}')
+    kwargs = {} if mode == 'wb' else dict(encoding=encoding, newline=newline)
+    with _staged(path) as tmp:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, 'wb') as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str, text: str, encoding: str = 'utf-8') -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    with atomic_write(path, 'w', encoding=encoding) as f:
+        f.write(text)
+
+
+def atomic_save_with(path: str, save: Callable[[str], object]) -> None:
+    """Let ``save(tmp_path)`` write a file, then commit it as ``path``.
+
+    For writers that take a file name, e.g.
+    ``atomic_save_with('a.png', lambda p: fig.savefig(p, format='png'))``
+    or ``cv2.imwrite``. The temporary name keeps the extension of ``path``
+    (writers pick the format from it). A writer that reports failure by
+    returning False (``cv2.imwrite``) raises ``OSError``.
+
+    Args:
+        path (str): the final file name (its folder is created).
+        save (Callable[[str], object]): writes the file at the given path.
+    """
+    with _staged(path, suffix=osp.splitext(path)[1]) as tmp:
+        if save(tmp) is False:
+            raise OSError(f'{path}: the writer reported a failure')
+        if not osp.isfile(tmp):
+            raise OSError(f'{path}: the writer wrote no file')
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+
+
+class OutputDirError(OSError):
+    """An output folder that cannot take the outputs (read-only, full)."""
+
+
+def check_writable_dir(path: str,
+                       min_free_bytes: int = 16 << 20,
+                       what: str = 'output folder') -> None:
+    """Refuse a folder that cannot take the outputs, before the work starts.
+
+    The folder (or its nearest existing parent, if it does not exist yet)
+    must pass ``os.access(W_OK)``, take a real probe file (``os.access``
+    says yes for root on a read-only mount or a read-only folder) and have
+    at least ``min_free_bytes`` free (``os.statvfs``).
+
+    Args:
+        path (str): the output folder.
+        min_free_bytes (int): free space needed. Defaults to 16 MiB.
+        what (str): how the folder is named in errors (e.g. ``--out-dir``).
+
+    Raises:
+        OutputDirError: not writable (read-only file system or folder),
+            less free space than ``min_free_bytes``, or the path is a file.
+    """
+    target = osp.abspath(path)
+    existing = target
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise OutputDirError(
+            f'{what} {path}: {existing} is a file, not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputDirError(
+            f'{what} {path}: {existing} is not writable (permissions); '
+            'choose another folder before the work starts')
+    probe = osp.join(existing, f'{TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}')
+    try:
+        with open(probe, 'wb') as f:
+            f.write(b'\0' * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        raise OutputDirError(
+            f'{what} {path}: cannot write into {existing} '
+            f'({err.strerror or err}); a read-only or full file system? '
+            'Choose another folder before the work starts') from err
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(probe)
+    if hasattr(os, 'statvfs'):
+        st = os.statvfs(existing)
+        free = st.f_bavail * st.f_frsize
+        if free < min_free_bytes:
+            raise OutputDirError(
+                f'{what} {path}: only {free / 2**20:.1f} MiB free on the '
+                f'file system of {existing}, {min_free_bytes / 2**20:.1f} '
+                'MiB needed; free some space or choose another folder')
+
+
+class AtomicOutputSet:
+    """Write a run's output files so that they appear together or not at all.
+
+    Files are written into a hidden staging folder beside ``out_dir``
+    (``out_dir/../.mmlesion-tmp-<id>-<name>``, same file system); on
+    :meth:`commit` each staged file is fsynced and renamed onto its final
+    name in ``out_dir`` (sub-folders included), the folder is fsynced and
+    the staging folder removed. Files of ``out_dir`` that the run does not
+    write (e.g. the user's notes) are never touched; with ``replace``,
+    files of a previous run that the new one does not write again are
+    removed only after the new set is in place (they are listed by the
+    caller, see ``stale``).
+
+    A run killed before :meth:`commit` leaves ``out_dir`` as it was (plus
+    a hidden staging folder, cleaned by the next run:
+    :func:`remove_stale_temporaries`). Between the first and the last
+    rename of :meth:`commit` (microseconds per file) a kill can still leave
+    a mix; ``manifest_name``, written last, then still describes the old
+    run, and :func:`read_manifest` lets a reader check that every file
+    listed is the one written by that run.
+
+    Args:
+        out_dir (str): the final output folder.
+
+    Example::
+
+        outputs = AtomicOutputSet('results/case1')
+        with outputs.open('candidates.csv', newline='') as f:
+            ...
+        fig.savefig(outputs.path('slices/z012.png'))
+        outputs.commit()
+    """
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = osp.abspath(out_dir)
+        parent = osp.dirname(self.out_dir)
+        os.makedirs(parent, exist_ok=True)
+        prefix = f'set-{osp.basename(self.out_dir)}-'
+        # Staging folders of earlier killed runs into the same out_dir.
+        remove_stale_temporaries(parent, prefix)
+        self.staging = tempfile.mkdtemp(
+            prefix=TMP_PREFIX + prefix, dir=parent)
+        self.committed = False
+
+    def path(self, relpath: str) -> str:
+        """Staging path where the output ``relpath`` is written.
+
+        Args:
+            relpath (str): path relative to ``out_dir`` (sub-folders are
+                created).
+
+        Returns:
+            str: the path to write to now.
+        """
+        if osp.isabs(relpath) or '..' in relpath.replace('\\', '/').split(
+                '/'):
+            raise ValueError(f'output {relpath!r} must stay inside '
+                             f'{self.out_dir}')
+        dst = osp.join(self.staging, relpath)
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        return dst
+
+    def open(self,
+             relpath: str,
+             mode: str = 'w',
+             encoding: Optional[str] = 'utf-8',
+             newline: Optional[str] = None) -> IO:
+        """Open the staged output ``relpath`` (as :func:`open`)."""
+        kwargs = {} if 'b' in mode else dict(
+            encoding=encoding, newline=newline)
+        return open(self.path(relpath), mode, **kwargs)
+
+    def staged_files(self) -> List[str]:
+        """Paths (relative to ``out_dir``) of the files staged so far."""
+        files = []
+        for root, _, names in os.walk(self.staging):
+            for name in names:
+                files.append(
+                    osp.relpath(osp.join(root, name), self.staging))
+        return sorted(files)
+
+    def commit(self, last: Optional[str] = None,
+               stale: Union[List[str], None] = None) -> List[str]:
+        """Move the staged files into ``out_dir`` together.
+
+        Args:
+            last (str, optional): the staged file renamed last (a manifest
+                such as ``findings.json``), so that its presence means the
+                whole set is in place.
+            stale (list[str], optional): files of ``out_dir`` (relative
+                paths) from an earlier run to remove once the new set is
+                in place, unless the new set wrote them again.
+
+        Returns:
+            list[str]: final paths of the committed files.
+        """
+        files = self.staged_files()
+        for rel in files:
+            with open(osp.join(self.staging, rel), 'rb+') as f:
+                os.fsync(f.fileno())
+        order = [r for r in files if r != last] + ([last]
+                                                   if last in files else [])
+        os.makedirs(self.out_dir, exist_ok=True)
+        folders = set()
+        for rel in order:
+            dst = osp.join(self.out_dir, rel)
+            os.makedirs(osp.dirname(dst), exist_ok=True)
+            os.replace(osp.join(self.staging, rel), dst)
+            folders.add(osp.dirname(dst))
+        for folder in sorted(folders):
+            fsync_dir(folder)
+        for rel in stale or []:
+            if rel not in files:
+                with contextlib.suppress(OSError):
+                    os.remove(osp.join(self.out_dir, rel))
+        self.discard()
+        self.committed = True
+        return [osp.join(self.out_dir, r) for r in order]
+
+    def discard(self) -> None:
+        """Remove the staging folder (and anything staged in it)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> 'AtomicOutputSet':
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None or not self.committed:
+            self.discard()
+
+
+def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
+    """Remove temporaries left in ``folder`` by killed writers.
+
+    Only names starting with :data:`TMP_PREFIX` + ``prefix`` are touched;
+    call it only where no other writer works at the same time.
+
+    Args:
+        folder (str): the folder to clean.
+        prefix (str): narrows the names (e.g. one output set's staging
+            folders). Defaults to all temporaries.
+
+    Returns:
+        list[str]: the removed paths.
+    """
+    removed = []
+    if not osp.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        if not name.startswith(TMP_PREFIX + prefix):
+            continue
+        path = osp.join(folder, name)
+        if osp.isdir(path) and not osp.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        removed.append(path)
+    return removed
+
+
+def dump_json(obj: object, path: str, **kwargs: Dict) -> None:
+    """``json.dump`` into ``path`` atomically (kwargs go to ``json.dump``)."""
+    import json
+    with atomic_write(path) as f:
+        json.dump(obj, f, **kwargs)
+
+
+def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
+    """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)`` plus a
+    newline (NaN is written as ``NaN``, as :func:`json.dumps` does).
+
+    The object is serialised before anything is written, so an object that
+    cannot be serialised leaves no file.
+
+    Args:
+        path (str): output JSON file; its folder is created if missing.
+        obj: a JSON-serialisable object.
         **kwargs: passed to :func:`json.dumps` (e.g. ``indent=2``).
     """
-    atomic_write_text(path, json.dumps(obj, **kwargs) + '\n')
+    text = json.dumps(obj, **kwargs) + '\n'
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_text(path, text)

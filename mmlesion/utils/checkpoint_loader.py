@@ -51,6 +51,8 @@ import torch
 from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
+from .checkpoint_checksum import verify_checkpoint_checksum
+
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 #: Phrases of torch's weights-only unpickler for a global it does not allow.
@@ -141,6 +143,7 @@ def load_local_checkpoint(filename: str,
     if osp.getsize(filename) == 0:
         raise CorruptCheckpointError(
             f'{filename}: empty file (0 bytes), not a checkpoint')
+    verify_checkpoint_checksum(filename)  # sidecar <file>.sha256, if any
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
             checkpoint = torch.load(

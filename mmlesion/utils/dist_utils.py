@@ -16,6 +16,8 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
+from .dist_guard import timeout_delta
+
 
 def setup_cpu_distributed(cfg: Config) -> bool:
     """Prepare a distributed CPU run if the launcher asks for one.
@@ -55,5 +57,6 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo')
+        torch_dist.init_process_group(
+            backend='gloo', timeout=timeout_delta(cfg))
     return True

@@ -11,6 +11,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.registry import FUNCTIONS
 
+from mmlesion.utils.atomic_io import atomic_save_with
+
 
 def _rate_str(rate: float) -> str:
     return f'{float(rate):g}'
@@ -89,4 +91,4 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_save_with(path, fig.savefig)

@@ -3,6 +3,7 @@
 from typing import List
 
 import numpy as np
+from mmlesion.utils.atomic_io import atomic_save_with
 
 
 def plot_hard_regions(scans: List[dict], path: str) -> None:
@@ -57,4 +58,4 @@ def plot_hard_regions(scans: List[dict], path: str) -> None:
     ax_scan.set_title('Hard regions per scan')
     ax_scan.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_save_with(path, fig.savefig)

@@ -8,6 +8,7 @@ from mmengine.registry import FUNCTIONS
 from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             LUNA16_FP_RATES, LUNA16Result,
                                             rate_key)
+from mmlesion.utils.atomic_io import atomic_save_with
 
 
 @FUNCTIONS.register_module()
@@ -71,4 +72,4 @@ def plot_luna16_froc(result: LUNA16Result,
     ax.grid(True, which='both')
     ax.legend(loc='upper left', fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_save_with(path, fig.savefig)

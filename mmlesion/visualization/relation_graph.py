@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmlesion.utils.atomic_io import atomic_save_with
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -222,5 +223,6 @@ def draw_relation_graph(image: ArrayLike,
     if out_file:
         out_dir = osp.dirname(osp.abspath(out_file))
         os.makedirs(out_dir, exist_ok=True)
-        fig.savefig(out_file, dpi=dpi, format='png')
+        atomic_save_with(
+            out_file, lambda p: fig.savefig(p, dpi=dpi, format='png'))
     return rgb

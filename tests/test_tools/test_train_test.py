@@ -63,21 +63,25 @@ def _load(path: Path) -> dict:
 
 
 def test_train_interrupted_then_resumed(tiny_demo_root, tmp_path):
-    """An epoch-1 checkpoint resumes under torch 2.13 and keeps the schedule.
+    """An epoch-1 checkpoint resumes exactly and keeps the schedule.
 
-    Reference: 3 epochs in one go. Interrupted run: the epoch-1 checkpoint
-    of the reference, copied into a fresh work dir (as if the job had been
-    killed after epoch 1), resumed with ``--resume``. Both must end at the
-    same epoch, iteration and learning rate (the MultiStepLR milestone at
-    epoch 2 must fire in the resumed run too).
+    Reference: 3 epochs in one go (a validation after each). Interrupted
+    run: the epoch-1 checkpoint of the reference, copied into a fresh work
+    dir (as if the job had been killed after epoch 1), resumed with
+    ``--resume``. Both must end at the same epoch, iteration and learning
+    rate (the MultiStepLR milestone at epoch 2 must fire in the resumed run
+    too) and with bitwise the same weights (issue 22: RandomStateHook; the
+    validations of the reference draw random numbers the resumed run never
+    sees). Without the hook the weights differ (max |diff| 0.035 measured
+    on this set, see the README "Faults and recovery").
     """
     root = repo_root()
     train = [sys.executable, 'tools/train.py', CONFIG]
     opts = _data_options(tiny_demo_root) + [
-        'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
+        'train_cfg.max_epochs=3', 'train_cfg.val_interval=1',
         'default_hooks.checkpoint.interval=1',
         'default_hooks.checkpoint.max_keep_ckpts=3',
-        'default_hooks.checkpoint.save_best=None',
+        'default_hooks.checkpoint.save_best=None', 'randomness.seed=0',
         'param_scheduler.0.end=2', 'param_scheduler.1.milestones=[2]'
     ]
     ref_dir = tmp_path / 'reference'
@@ -104,6 +108,8 @@ def test_train_interrupted_then_resumed(tiny_demo_root, tmp_path):
     assert lr == pytest.approx(1e-3 * 0.1)  # after the epoch-2 milestone
     # Momentum buffers were restored, not restarted.
     assert last['optimizer']['state'], 'optimizer state lost on resume'
+    for key, value in ref_last['state_dict'].items():
+        assert torch.equal(last['state_dict'][key], value), key
 
 
 def test_test_tool_froc_and_show_dir(tiny_demo_root, tmp_path):

@@ -44,6 +44,7 @@ import time
 from typing import Callable, Dict, List
 
 import torch
+from mmlesion.utils.atomic_io import atomic_write
 
 CASES = ('train_rpn', 'train_full', 'scan_rpn', 'scan_full', 'fprn_magnify',
          'fprn_finer')
@@ -218,7 +219,7 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)),
                     exist_ok=True)
-        with open(args.json, 'w') as f:
+        with atomic_write(args.json) as f:
             json.dump(summary, f, indent=2)
     return summary
 

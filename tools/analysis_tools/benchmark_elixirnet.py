@@ -55,6 +55,7 @@ from mmengine.structures import InstanceData
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.utils import get_config
+from mmlesion.utils.atomic_io import atomic_write
 
 BASELINE_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 ELIXIRNET_CONFIG = 'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py'
@@ -349,7 +350,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         elixirnet_config=args.elixirnet_config)
     print(format_result(result))
     if args.json:
-        with open(args.json, 'w') as f:
+        with atomic_write(args.json) as f:
             json.dump(result, f, indent=2)
         print(f'written: {args.json}')
     return result

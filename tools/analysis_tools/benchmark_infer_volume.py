@@ -28,6 +28,7 @@ from mmlesion.apis.volume_inference import (detect_slices, prepare_volume,
                                             volume_settings_from_config)
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils.atomic_io import atomic_write_text
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -113,7 +114,7 @@ def main(argv=None) -> dict:
                   speedup={bs: round(base / r['seconds'], 3)
                            for bs, r in rows.items()})
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        atomic_write_text(args.json, json.dumps(result, indent=1))
     return result
 
 

@@ -32,6 +32,7 @@ import sys
 from typing import Optional, Sequence
 
 import torch
+from mmlesion.utils.atomic_io import atomic_write
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
@@ -94,7 +95,7 @@ def main(argv=None) -> dict:
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:
-        with open(args.json, 'w') as f:
+        with atomic_write(args.json) as f:
             f.write(text + '\n')
     return result
 

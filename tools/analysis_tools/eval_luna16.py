@@ -40,6 +40,7 @@ import os.path as osp
 import sys
 import time
 from typing import List, Optional, Sequence
+from mmlesion.utils.atomic_io import atomic_write
 
 OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
            'froc_bootstrap.csv', 'nodules.csv')
@@ -88,14 +89,14 @@ def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
         candidates=osp.abspath(args.candidates))
     written = []
     path = osp.join(out_dir, 'metrics.json')
-    with open(path, 'w') as f:
+    with atomic_write(path) as f:
         json.dump(payload, f, indent=2)
     written.append(path)
     path = osp.join(out_dir, 'froc.png')
     plot_luna16_froc(result, path, name=name)
     written.append(path)
     path = osp.join(out_dir, 'froc_curve.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_write(path, newline='') as f:
         w = csv.writer(f)
         w.writerow(['fps_per_scan', 'sensitivity', 'threshold'])
         for row in zip(result.fps, result.sens, result.thresholds):
@@ -104,7 +105,7 @@ def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
     if result.bootstrap is not None:
         b = result.bootstrap
         path = osp.join(out_dir, 'froc_bootstrap.csv')
-        with open(path, 'w', newline='') as f:
+        with atomic_write(path, newline='') as f:
             w = csv.writer(f)
             w.writerow(['FPrate', 'Sensivity[Mean]', 'Sensivity[Lower bound]',
                         'Sensivity[Upper bound]'])
@@ -117,7 +118,7 @@ def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
     listed = [i for i, u in enumerate(ann.seriesuids) if u in uids]
     m = result.match
     path = osp.join(out_dir, 'nodules.csv')
-    with open(path, 'w', newline='') as f:
+    with atomic_write(path, newline='') as f:
         w = csv.writer(f)
         w.writerow(['seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm',
                     'detected', 'probability', 'num_marks'])

@@ -54,6 +54,7 @@ import time
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
+from mmlesion.utils.atomic_io import atomic_write
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -331,7 +332,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 args.decimals)
     if osp.dirname(args.out):
         os.makedirs(osp.dirname(args.out), exist_ok=True)
-    with open(args.out, 'w') as f:
+    with atomic_write(args.out) as f:
         f.write(text)
     written = Config.fromfile(args.out)
     check = AnchorConfig.from_generator_cfg(

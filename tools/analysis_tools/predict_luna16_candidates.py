@@ -39,6 +39,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    write_candidates_csv)
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
+from mmlesion.utils.atomic_io import atomic_write
 
 
 def predict_candidates(cfg: Config,
@@ -128,7 +129,7 @@ def main(argv=None) -> Dict:
     metrics = result.to_dict()
     metrics.update(scans=len(scans), config=args.config,
                    checkpoint=args.checkpoint)
-    with open(metrics_path, 'w') as f:
+    with atomic_write(metrics_path) as f:
         json.dump(metrics, f, indent=2)
     print(f"CPM {metrics['cpm']:.3f} over {len(scans)} scans -> "
           f'{metrics_path}')

@@ -31,6 +31,7 @@ from mmlesion.datasets.deeplesion_3d import (deeplesion_to_3d, lesion_box,
 from mmlesion.datasets.dl_info import parse_dl_info
 from mmlesion.datasets.volumes.annotation_file import (volume_entry,
                                                        write_annotation_file)
+from mmlesion.utils.atomic_io import atomic_save_with
 
 SPLITS = {1: 'train', 2: 'val', 3: 'test'}
 
@@ -63,7 +64,7 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
         path = osp.join(out_dir, rel)
         if osp.exists(path) and not overwrite:
             raise FileExistsError(f'{path} exists; pass --overwrite')
-        sitk.WriteImage(vol.to_sitk(), path)
+        atomic_save_with(path, lambda p: sitk.WriteImage(vol.to_sitk(), p))
         anns = []
         for les in lesions:
             centre = vol.voxel_to_world(les.centre_xyz[::-1][None])[0]

@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 from mmengine.config import DictAction
+from mmlesion.utils.atomic_io import atomic_save_with
 
 PANEL = 256  # side of a zoomed lesion panel (px)
 
@@ -200,7 +201,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     np.isfinite(rec)) else np.zeros(shape, bool)
             titles.append(f'{method} mask/box {mask.sum() / box_area:.2f} '
                           f'quad/box {quad.sum() / box_area:.2f}')
-        cv2.imwrite(out, draw_image(image, bboxes, recists, masks, titles))
+        picture = draw_image(image, bboxes, recists, masks, titles)
+        atomic_save_with(out, lambda p: cv2.imwrite(p, picture))
         written += 1
     print(f'{written} picture(s) written to {args.out_dir}')
     return 0

@@ -65,7 +65,7 @@ param_scheduler = dict(
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=1,
         save_best=None))
 # Distributed runs: each step leaves the other optimizer's parameters
 # without gradient (read by mmengine's runner and by tools/search_alb.py).

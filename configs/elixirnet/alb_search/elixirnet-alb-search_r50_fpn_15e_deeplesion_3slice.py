@@ -77,7 +77,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=2,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2,
         save_best=None))
 # Distributed runs: each step leaves the other optimizer's parameters
 # without gradient (read by mmengine's runner and by tools/search_alb.py).

@@ -43,6 +43,7 @@ import numpy as np
 from ..dl_info import format_dl_numbers, write_dl_info
 from ..transforms.loading import write_hu_png
 from ..volumes import CTVolume
+from mmlesion.utils.atomic_io import atomic_write
 
 SliceBoxes = Dict[int, Sequence[float]]
 
@@ -272,6 +273,6 @@ class DeepLesionExporter:
         os.makedirs(self.out_dir, exist_ok=True)
         csv_path = osp.join(self.out_dir, 'DL_info.csv')
         write_dl_info(csv_path, self.rows)
-        with open(osp.join(self.out_dir, 'series_map.json'), 'w') as f:
+        with atomic_write(osp.join(self.out_dir, 'series_map.json')) as f:
             json.dump(self.series, f, indent=1)
         return csv_path

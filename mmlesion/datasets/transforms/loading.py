@@ -10,6 +10,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 from mmdet.registry import TRANSFORMS
+from mmlesion.utils.atomic_io import atomic_save_with
 
 #: DeepLesion PNGs store HU + 32768 as uint16.
 HU_OFFSET = 32768
@@ -95,8 +96,7 @@ def write_hu_png(path: str, hu: np.ndarray) -> None:
         hu (np.ndarray): (H, W) image in HU.
     """
     png = np.clip(np.rint(hu) + HU_OFFSET, 0, 65535).astype(np.uint16)
-    if not cv2.imwrite(path, png):
-        raise OSError(f'{path}: cannot write the PNG')
+    atomic_save_with(path, lambda p: cv2.imwrite(p, png))
 
 
 @TRANSFORMS.register_module()

@@ -8,6 +8,8 @@ from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 
+from mmlesion.utils.atomic_io import atomic_write
+
 from .recist_grabcut_ops import paste_crop
 
 
@@ -78,7 +80,7 @@ def _json_value(v):
 def write_cache_meta(cache_dir: str, params: dict) -> None:
     """Write ``meta.json`` (format and mask parameters)."""
     os.makedirs(cache_dir, exist_ok=True)
-    with open(osp.join(cache_dir, 'meta.json'), 'w') as f:
+    with atomic_write(osp.join(cache_dir, 'meta.json')) as f:
         json.dump(
             dict(
                 format=CACHE_FORMAT,

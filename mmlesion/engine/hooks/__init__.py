@@ -1,3 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .lesion_visualization_hook import LesionVisualizationHook  # noqa: F401
 from .checkpoint_check_hook import CheckpointCheckHook  # noqa: F401
+from .atomic_checkpoint_hook import AtomicCheckpointHook  # noqa: F401
+from .random_state_hook import RandomStateHook  # noqa: F401

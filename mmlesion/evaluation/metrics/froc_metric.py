@@ -21,6 +21,7 @@ from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                filter_gts, lesion_type_subsets,
                                match_detections, sens_at_fp)
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
+from mmlesion.utils.atomic_io import atomic_write
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
                  'PROTOCOLS.md section 1)')
@@ -579,5 +580,5 @@ class FROCMetric(BaseMetric):
                 for k, v in metrics.items()
             },
             images=images)
-        with open(path, 'w') as f:
+        with atomic_write(path) as f:
             json.dump(payload, f)

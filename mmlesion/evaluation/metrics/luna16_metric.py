@@ -17,6 +17,7 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  LUNA16Findings, evaluate_luna16,
                                  rate_key, read_findings_csv,
                                  read_seriesuids_csv, write_candidates_csv)
+from mmlesion.utils.atomic_io import atomic_write
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -279,7 +280,7 @@ class LUNA16Metric(BaseMetric):
             write_candidates_csv(f'{prefix}_candidates.csv', cand.seriesuids,
                                  cand.xyz, cand.probability,
                                  diameter_mm=diam)
-            with open(f'{prefix}_metrics.json', 'w') as f:
+            with atomic_write(f'{prefix}_metrics.json') as f:
                 json.dump(summary, f, indent=2)
             written = [f'{prefix}_candidates.csv', f'{prefix}_metrics.json']
             if self.froc_plot is not None:

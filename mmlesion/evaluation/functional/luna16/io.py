@@ -6,6 +6,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmlesion.utils.atomic_io import atomic_write
+
 
 _FINDING_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
 _CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
@@ -174,7 +176,7 @@ def write_candidates_csv(path: str,
     probability = np.asarray(probability, dtype=np.float64).reshape(-1)
     extra = ([] if diameter_mm is None else
              [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
-    with open(path, 'w', newline='') as handle:
+    with atomic_write(path, newline='') as handle:
         writer = csv.writer(handle)
         writer.writerow(_CANDIDATE_COLUMNS +
                         (('diameter_mm', ) if extra else ()))

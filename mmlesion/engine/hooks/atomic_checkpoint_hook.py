@@ -1,0 +1,198 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""mmengine's ``CheckpointHook`` whose files survive a kill at any moment."""
+import logging
+import os.path as osp
+import re
+import zipfile
+from typing import Dict, List, Optional
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
+from mmdet.registry import HOOKS
+
+from mmlesion.utils.atomic_backend import AtomicLocalBackend
+from mmlesion.utils.atomic_io import atomic_write_text, \
+    remove_stale_temporaries
+from mmlesion.utils.checkpoint_checksum import (ChecksumMismatchError,
+                                                verify_checkpoint_checksum)
+
+_STEP_RE = re.compile(r'_(epoch|iter)_(\d+)\.pth$')
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` with atomic, checksummed, never-lost checkpoints.
+
+    Same arguments and behaviour as :class:`mmengine.hooks.CheckpointHook`
+    (the default of ``configs/_base_/default_runtime.py``), plus:
+
+    * every checkpoint (``epoch_N.pth``, ``best_*.pth``) is written to a
+      temporary name in its folder, fsynced and renamed
+      (:class:`mmlesion.utils.atomic_backend.AtomicLocalBackend`), with a
+      SHA-256 sidecar ``<file>.sha256`` written after it; ``last_checkpoint``
+      is replaced atomically too;
+    * outdated checkpoints (``max_keep_ckpts``) and the previous best are
+      removed only *after* the new checkpoint is in place (mmengine removes
+      them before saving, so a kill while saving can leave no best model);
+    * temporaries of a killed save are removed at the start of training;
+    * on resume, a best checkpoint that is missing, truncated or fails its
+      checksum is reported; if the checkpoint of the best epoch is still
+      kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
+      it, otherwise the warning says that the best weights are lost and
+      what happens next.
+
+    Non-local ``out_dir`` / ``backend_args`` are passed to mmengine
+    unchanged (and are then not atomic).
+
+    Args:
+        **kwargs: the arguments of :class:`mmengine.hooks.CheckpointHook`.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        out_dir = kwargs.get('out_dir')
+        local = out_dir is None or '://' not in str(out_dir)
+        if (local and kwargs.get('backend_args') is None
+                and kwargs.get('file_client_args') is None):
+            kwargs['backend_args'] = dict(backend='atomic_local')
+        super().__init__(**kwargs)
+
+    @property
+    def atomic(self) -> bool:
+        """Whether checkpoints go through :class:`AtomicLocalBackend`."""
+        return isinstance(getattr(self, 'file_backend', None),
+                          AtomicLocalBackend)
+
+    def before_train(self, runner) -> None:
+        """Clean temporaries of a killed save, then check the best file."""
+        super().before_train(runner)
+        if not is_main_process() or not self.atomic:
+            return
+        for path in remove_stale_temporaries(self.out_dir):
+            print_log(f'Removed {path}, left by a save that was killed',
+                      logger='current', level=logging.WARNING)
+        if self.save_best is not None:
+            self._check_best_files(runner)
+
+    def _best_paths(self) -> Dict[str, Optional[str]]:
+        if len(self.key_indicators) == 1:
+            return {self.key_indicators[0]: self.best_ckpt_path}
+        return dict(self.best_ckpt_path_dict)
+
+    def _set_best_path(self, runner, key: str, path: Optional[str]) -> None:
+        if len(self.key_indicators) == 1:
+            self.best_ckpt_path = path
+            runner.message_hub.update_info('best_ckpt', path)
+        else:
+            self.best_ckpt_path_dict[key] = path
+            runner.message_hub.update_info(f'best_ckpt_{key}', path)
+
+    @staticmethod
+    def broken_reason(path: str) -> Optional[str]:
+        """Why checkpoint ``path`` is unusable, or None if it looks intact.
+
+        Missing, not a complete zip archive (torch's format: a truncated
+        file has no central directory) or a checksum mismatch.
+        """
+        if not osp.isfile(path):
+            return 'missing'
+        try:
+            verify_checkpoint_checksum(path)
+        except ChecksumMismatchError as err:
+            return str(err)
+        if not zipfile.is_zipfile(path):
+            return (f'truncated or not a checkpoint '
+                    f'({osp.getsize(path)} bytes, not a complete archive)')
+        return None
+
+    def _check_best_files(self, runner) -> None:
+        for key, path in self._best_paths().items():
+            if not path:
+                continue
+            reason = self.broken_reason(path)
+            if reason is None:
+                continue
+            match = _STEP_RE.search(path)
+            source = None
+            if match:
+                source = self.file_backend.join_path(
+                    self.out_dir, self.filename_tmpl.format(
+                        int(match.group(2))))
+            score = runner.message_hub.get_info(
+                'best_score' if len(self.key_indicators) == 1 else
+                f'best_score_{key}')
+            if source and self.broken_reason(source) is None:
+                with open(source, 'rb') as f:
+                    self.file_backend.put(f.read(), path)
+                print_log(
+                    f'--resume: the best checkpoint {path} was unusable '
+                    f'({reason}); rebuilt it from {source} (the same '
+                    f'weights, {key} = {score}).',
+                    logger='current', level=logging.WARNING)
+                continue
+            self._set_best_path(runner, key, None)
+            print_log(
+                f'--resume: the best checkpoint {path} ({key} = {score}) is '
+                f'unusable ({reason}) and its epoch checkpoint '
+                f'{source or "?"} is not kept: the best weights are LOST. '
+                'Training goes on; a new best file is written when a '
+                f'validation beats {key} = {score}. To keep the best of '
+                'the remaining epochs instead, resume with --cfg-options '
+                '"default_hooks.checkpoint.max_keep_ckpts=-1" and pick it '
+                'from the validation log, or re-train.',
+                logger='current', level=logging.ERROR)
+
+    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
+        """mmengine's rotation, but the outdated checkpoint is removed
+        after the new one and ``last_checkpoint`` are in place."""
+        outdated: List[int] = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        ckpt_filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir,
+                                                     ckpt_filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        atomic_write_text(
+            osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        for old in outdated:
+            self._remove(
+                self.file_backend.join_path(self.out_dir,
+                                            self.filename_tmpl.format(old)))
+
+    def _remove(self, path: str) -> None:
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # deepspeed checkpoints
+            self.file_backend.rmtree(path)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """mmengine's best-checkpoint logic, with the previous best removed
+        only after the new one is written."""
+        backend = self.file_backend
+        deferred: List[str] = []
+        # mmengine removes the previous best before saving the new one;
+        # collect those removals and do them once the new file is in place.
+        backend.remove = backend.rmtree = deferred.append
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            del backend.remove, backend.rmtree
+        for path in deferred:
+            self._remove(path)

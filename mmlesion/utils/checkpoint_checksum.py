@@ -1,0 +1,117 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""SHA-256 sidecars of checkpoints: recorded when written, checked on load.
+
+A checkpoint ``epoch_3.pth`` written by
+:class:`mmlesion.engine.hooks.AtomicCheckpointHook` gets a sidecar
+``epoch_3.pth.sha256`` (``sha256sum`` format: ``<hex>  epoch_3.pth``, so
+``sha256sum -c epoch_3.pth.sha256`` checks it by hand), written atomically
+*after* the checkpoint is in place. Every load through mmlesion's
+checkpoint loader (``--resume``, ``load_from``, ``tools/test.py``,
+``tools/infer_volume.py``) calls :func:`verify_checkpoint_checksum`: a file
+whose bytes do not match its sidecar (bit rot, a partial copy, 4 KiB
+overwritten in the middle) is refused with :class:`ChecksumMismatchError`
+naming it, instead of loading with one tensor silently different. A
+checkpoint without a sidecar (from elsewhere, or written before this
+existed) loads as before.
+
+Rewriting a checkpoint under the same name first removes its sidecar, so
+that a kill between the two renames leaves "no sidecar" (unchecked), never
+a sidecar of other bytes (a false alarm).
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import Optional
+
+from .atomic_io import atomic_write_text
+
+SIDECAR_SUFFIX = '.sha256'
+
+
+class ChecksumMismatchError(RuntimeError):
+    """A checkpoint's bytes differ from its recorded SHA-256."""
+
+
+def sidecar_path(path: str) -> str:
+    """The sidecar of checkpoint ``path`` (``path + '.sha256'``)."""
+    return str(path) + SIDECAR_SUFFIX
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks of ``chunk`` bytes."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksum(path: str, data: Optional[bytes] = None) -> str:
+    """Write the sidecar of ``path`` atomically.
+
+    Args:
+        path (str): the checkpoint (already in place).
+        data (bytes, optional): its bytes, if at hand (saves reading it).
+
+    Returns:
+        str: the hex digest.
+    """
+    hexdigest = (hashlib.sha256(data).hexdigest()
+                 if data is not None else sha256_file(path))
+    atomic_write_text(
+        sidecar_path(path), f'{hexdigest}  {osp.basename(path)}\n')
+    return hexdigest
+
+
+def remove_checksum(path: str) -> None:
+    """Remove the sidecar of ``path`` if there is one."""
+    try:
+        os.remove(sidecar_path(path))
+    except FileNotFoundError:
+        pass
+
+
+def read_checksum(path: str) -> Optional[str]:
+    """The recorded hex digest of ``path``, or None without a sidecar.
+
+    Raises:
+        ChecksumMismatchError: the sidecar is not a SHA-256 line.
+    """
+    side = sidecar_path(path)
+    if not osp.isfile(side):
+        return None
+    with open(side, encoding='utf-8', errors='replace') as f:
+        text = f.read().strip()
+    hexdigest = text.split()[0].lower() if text else ''
+    if len(hexdigest) != 64 or any(c not in '0123456789abcdef'
+                                   for c in hexdigest):
+        raise ChecksumMismatchError(
+            f'{side}: not a SHA-256 sidecar (expected "<64 hex digits>  '
+            f'{osp.basename(path)}"); remove it to load {path} unchecked')
+    return hexdigest
+
+
+def verify_checkpoint_checksum(path: str) -> Optional[str]:
+    """Check ``path`` against its sidecar, if it has one.
+
+    Args:
+        path (str): a checkpoint file.
+
+    Returns:
+        str | None: the verified digest, or None when there is no sidecar.
+
+    Raises:
+        ChecksumMismatchError: the file's SHA-256 differs from the sidecar.
+    """
+    expected = read_checksum(path)
+    if expected is None:
+        return None
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ChecksumMismatchError(
+            f'{path}: corrupt checkpoint, its SHA-256 {actual[:16]}... '
+            f'differs from the one recorded when it was written '
+            f'({sidecar_path(path)}: {expected[:16]}...). The file was '
+            'changed after saving (disk error, partial copy); use an older '
+            'checkpoint or copy it again')
+    return actual

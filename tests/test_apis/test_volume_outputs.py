@@ -1,0 +1,156 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""tools/infer_volume.py outputs under faults (issue 22 item 5, issue 17
+items 8-9): a set that appears together, provenance, a refused out-dir."""
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmlesion.utils.atomic_io as aio
+from mmlesion.apis import volume_inference
+from mmlesion.apis.volume_inference import run_volume_inference
+from mmlesion.datasets.demo.volumes import generate_demo_volumes
+from mmlesion.testing import get_config, repo_root
+from mmlesion.utils import OutputDirError, sha256_file
+
+DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+KILL_AT_REPORT = (
+    'import os, runpy, signal, sys\n'
+    'import mmlesion.visualization.volume_report as report\n'
+    'report.write_html_report = lambda *a, **k: os.kill(os.getpid(), '
+    'signal.SIGKILL)\n'
+    'sys.argv = sys.argv[1:]\n'
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+
+
+@pytest.fixture(scope='module')
+def scan_and_checkpoint(tmp_path_factory):
+    """A small synthetic chest scan and random weights of the demo model."""
+    from mmdet.apis import init_detector
+    root = tmp_path_factory.mktemp('vol') / 'volumes'
+    generate_demo_volumes(
+        root, seed=3, num_luna=1, num_kits=0, num_lits=0, val_fraction=0.,
+        size_range=(64, 64), num_slices_range=(12, 12),
+        nodules_per_scan=(1, 1))
+    gt = json.loads((root / 'ground_truth.json').read_text())
+    scan = root / gt['scans'][0]['file']
+    torch.manual_seed(0)
+    model = init_detector(get_config(DEMO_CFG), None, device='cpu')
+    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return scan, ckpt
+
+
+def _cli(scan, ckpt, out) -> list:
+    return [str(repo_root() / 'configs' / DEMO_CFG), str(ckpt), str(scan),
+            '--out-dir', str(out), '--score-thr', '0.01']
+
+
+def _run(scan, ckpt, out, overwrite=False):
+    torch.set_num_threads(1)
+    return run_volume_inference(
+        str(repo_root() / 'configs' / DEMO_CFG), str(ckpt), str(scan),
+        out_dir=str(out), overwrite=overwrite, score_thr=.01)
+
+
+def _snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_killed_run_leaves_previous_set(scan_and_checkpoint, tmp_path):
+    """Killed (SIGKILL) while writing with ``--overwrite``: the folder holds
+    exactly the previous run's files and the user's file; the next run
+    removes the staging folder and writes a complete set with provenance."""
+    scan, ckpt = scan_and_checkpoint
+    out = tmp_path / 'out'
+    _run(scan, ckpt, out)
+    (out / 'notes.txt').write_text('my notes\n')
+    before = _snapshot(out)
+    assert {'findings.json', 'candidates.csv', 'overview.png',
+            'report.html', 'notes.txt'} <= set(before)
+
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = str(repo_root()) + os.pathsep + env.get(
+        'PYTHONPATH', '')
+    proc = subprocess.run(
+        [sys.executable, '-c', KILL_AT_REPORT,
+         str(repo_root() / 'tools' / 'infer_volume.py')] +
+        _cli(scan, ckpt, out) + ['--overwrite'],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=240)
+    assert proc.returncode == -9, proc.stdout[-4000:]
+    assert _snapshot(out) == before
+    staging = [p for p in tmp_path.iterdir()
+               if p.name.startswith(aio.TMP_PREFIX)]
+    assert len(staging) == 1  # the killed run's staging folder
+
+    _run(scan, ckpt, out, overwrite=True)
+    assert not [p for p in tmp_path.iterdir()
+                if p.name.startswith(aio.TMP_PREFIX)]
+    assert (out / 'notes.txt').read_text() == 'my notes\n'
+    record = json.loads((out / 'findings.json').read_text())
+    prov = record['provenance']
+    assert prov['checkpoint'] == dict(
+        path=str(ckpt.resolve()), sha256=sha256_file(str(ckpt)))
+    assert prov['config']['path'].endswith(DEMO_CFG)
+    assert 'rpn_head' in prov['config']['text']
+    assert set(prov['versions']) >= {'mmlesion', 'mmdet', 'mmcv',
+                                     'mmengine', 'torch'}
+    rows = (out / 'candidates.csv').read_text().splitlines()
+    assert len(rows) == len(record['findings']) + 1
+
+
+def _no_detection(*args, **kwargs):
+    raise AssertionError('the detection ran although --out-dir is unusable')
+
+
+@pytest.mark.parametrize('fault', ['no-permission', 'read-only', 'full'])
+def test_unusable_out_dir_fails_before_detection(scan_and_checkpoint,
+                                                 tmp_path, monkeypatch,
+                                                 capsys, fault):
+    """A read-only or full ``--out-dir`` is refused with a clear message
+    before the detection (root ignores permission bits, so the faults are
+    injected into the check: ``os.access``, the write probe, ``statvfs``)."""
+    scan, ckpt = scan_and_checkpoint
+    monkeypatch.setattr(volume_inference, 'infer_volume', _no_detection)
+    if fault == 'no-permission':
+        monkeypatch.setattr(aio.os, 'access', lambda *a: False)
+        expected = 'not writable'
+    elif fault == 'read-only':
+        real_open = open
+
+        def open_probe(path, *args, **kwargs):
+            if 'probe' in str(path):
+                raise OSError(errno.EROFS, 'Read-only file system')
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(aio, 'open', open_probe, raising=False)
+        expected = 'Read-only file system'
+    else:
+        real = os.statvfs
+
+        def statvfs(path):
+            st = real(path)
+            return os.statvfs_result(
+                (st.f_bsize, 4096, st.f_blocks, 10, 10) + tuple(st)[5:])
+
+        monkeypatch.setattr(aio.os, 'statvfs', statvfs)
+        expected = 'MiB free'
+    out = tmp_path / 'out'
+    with pytest.raises(OutputDirError, match=expected):
+        _run(scan, ckpt, out)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'infer_volume_tool', repo_root() / 'tools' / 'infer_volume.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(_cli(scan, ckpt, out)) == 1
+    err = capsys.readouterr().err
+    assert '--out-dir' in err and expected in err
+    assert not out.exists()

@@ -1,0 +1,116 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Distributed faults (issue 22 item 6): a frozen rank, a killed launcher."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch.distributed as dist
+from mmengine.config import Config
+
+from mmlesion.testing import repo_root
+from mmlesion.testing.dist_faults import frozen_rank_worker
+from mmlesion.testing.dist_spawn import spawn_workers
+from mmlesion.utils.dist_guard import (DEFAULT_TIMEOUT_S, ENV_TIMEOUT,
+                                       apply_dist_timeout,
+                                       dist_timeout_seconds)
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()),
+    reason='torch.distributed with the gloo backend is not available')
+
+# A torchrun worker that ends with its launcher; dist_guard is loaded by
+# path (importing mmlesion would take most of the test's time).
+SLEEPING_WORKER = '''
+import importlib.util, os, sys, time
+spec = importlib.util.spec_from_file_location('dist_guard', sys.argv[2])
+guard = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(guard)
+if sys.argv[3] == 'guard':
+    guard.exit_with_parent()
+with open(os.path.join(sys.argv[1], os.environ['RANK'] + '.pid'), 'w') as f:
+    f.write(str(os.getpid()))
+time.sleep(120)
+'''
+
+
+def test_timeout_setting(monkeypatch):
+    monkeypatch.delenv(ENV_TIMEOUT, raising=False)
+    assert dist_timeout_seconds(Config()) == DEFAULT_TIMEOUT_S
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(timeout=60))))
+    assert dist_timeout_seconds(cfg) == 60
+    monkeypatch.setenv(ENV_TIMEOUT, '5')
+    assert apply_dist_timeout(cfg) == 5
+    assert cfg.env_cfg.dist_cfg.timeout == 5  # what mmengine's init_dist takes
+    monkeypatch.setenv(ENV_TIMEOUT, 'soon')
+    with pytest.raises(ValueError, match=ENV_TIMEOUT):
+        dist_timeout_seconds(cfg)
+
+
+def test_frozen_rank_ends_with_error_naming_rank(tmp_path):
+    """Rank 1 freezes: rank 0's all-reduce ends after the 3 s timeout
+    with an error naming rank 0, the timeout and the setting."""
+    spawn_workers(frozen_rank_worker,
+                  (2, str(tmp_path / 'rendezvous'), str(tmp_path), 3.),
+                  2, timeout_s=120)
+    record = json.loads((tmp_path / 'rank0.json').read_text())
+    assert 'rank 0 of 2' in record['message']
+    assert ENV_TIMEOUT in record['message']
+    assert 2. < record['waited'] < 30.
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+def _launch_and_kill(tmp_path, mode: str) -> list:
+    """Start 2 workers under torchrun, SIGKILL torchrun, return the
+    workers' pids still alive 10 s later."""
+    script = tmp_path / 'worker.py'
+    script.write_text(SLEEPING_WORKER)
+    guard = repo_root() / 'mmlesion' / 'utils' / 'dist_guard.py'
+    launcher = subprocess.Popen(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+         '2', '--master_port', str(_free_port()), str(script),
+         str(tmp_path), str(guard), mode],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_files = [tmp_path / f'{r}.pid' for r in range(2)]
+    deadline = time.monotonic() + 120
+    while not all(p.is_file() and p.read_text() for p in pid_files):
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(.2)
+    pids = [int(p.read_text()) for p in pid_files]
+    launcher.send_signal(signal.SIGKILL)
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(.2)
+    alive = [p for p in pids if _alive(p)]
+    for pid in alive:  # clean up what this test started
+        os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='PR_SET_PDEATHSIG is Linux only')
+def test_workers_end_with_killed_launcher(tmp_path):
+    """SIGKILL of torchrun: guarded workers end within 10 s; unguarded
+    ones (torch's own behaviour) train on."""
+    (tmp_path / 'guarded').mkdir()
+    (tmp_path / 'bare').mkdir()
+    assert _launch_and_kill(tmp_path / 'guarded', 'guard') == []
+    assert len(_launch_and_kill(tmp_path / 'bare', 'bare')) == 2
