@@ -16,7 +16,8 @@ model = dict(
     rpn_head=dict(
         anchor_generator=dict(
             sizes=[[3, 5, 7], [10, 13, 17], [22.0, 30.0, 40.0]])),
-    test_cfg=dict(window_size=crop))
+    # windows see whole the lesions up to 48 mm (those kept for training)
+    test_cfg=dict(window_size=crop, overlap=48))
 train_pipeline = [
     dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
     dict(type='RandomCrop3D', crop_size=crop, pos_prob=0.7, margin=8,
