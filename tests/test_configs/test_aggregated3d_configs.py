@@ -46,6 +46,11 @@ def test_table_rows_differ_as_the_paper_says():
     base = get_config(
         'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py').model
     assert base.fprn_head.use_diameter_alignment and base.fprn_head.use_magnify
+    # Table I's 5^3 Local Magnification output; 12^3 only in the variant
+    assert base.fprn_head.magnify_stride == 1
+    assert get_config('aggregated3d/aggregated3d-magnify12_denseunet3d_'
+                      'anchor1_50e_luna16.py').model.fprn_head.magnify_stride \
+        == 2
     assert base.rpn_head.anchor_generator.sizes == [[4, 6], [8, 12],
                                                     [16, 24]]
     wo_da = get_config(

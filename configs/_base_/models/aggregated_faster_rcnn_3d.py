@@ -27,6 +27,10 @@ model = dict(
         fc_channels=256,
         use_diameter_alignment=True,
         use_magnify=True,
+        # Table I's "Magnify Output 5x5x5": stride-1 2x2x2 deconvs take the
+        # 3^3 window to 5^3 (stride 2: the 12^3 variant, aggregated3d-
+        # magnify12_*)
+        magnify_stride=1,
         loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True,
                       loss_weight=1.0)),
     train_cfg=dict(
