@@ -21,7 +21,7 @@ iterations see T near its start, as a real run does. Epoch-based LR steps
 Example (the numbers in configs/aggregated3d/README.md)::
 
     nice -n 10 python tools/analysis_tools/adaptive_focal_terms.py \
-        --iters 300 --every 50 --seed 0
+        --iters 300 --every 25 --crop 48 --seed 0
 """
 import argparse
 import json
@@ -160,7 +160,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, list]:
                         default=[0.01, 0.5])
     parser.add_argument('--iters', type=int, default=300)
     parser.add_argument('--every', type=int, default=50)
-    parser.add_argument('--crop', type=int, default=64)
+    parser.add_argument('--crop', type=int, default=48)
     parser.add_argument('--channels', type=int, default=8,
                         help='pyramid / PreBlock width of the tiny model')
     parser.add_argument('--full-iters', type=int,
