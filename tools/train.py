@@ -16,13 +16,19 @@ checkpoint (``load_from``, ``--resume``) must fit the model exactly
 (:class:`mmlesion.engine.hooks.CheckpointCheckHook`) unless
 ``--allow-partial-load`` or ``allow_partial_load = True`` in the config
 (fine-tuning a detector trained on other classes, as the ``*_ft-6e_*``
-configs do).
+configs do); ``load_from_allowed_missing = ['fprn_head.']`` lets
+``load_from`` lack just those keys (a later training stage starting from an
+earlier stage's checkpoint, e.g. the 3D Aggregated Faster R-CNN from its
+RPN stage), every other mismatch is still refused. ``--resume`` with nothing
+to resume starts as the config says (from its ``load_from``, if any).
 """
 import argparse
+import logging
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -109,7 +115,12 @@ def build_cfg(args: argparse.Namespace) -> Config:
         # newest intact checkpoint instead (warns when there is none).
         latest = find_resumable_checkpoint(cfg.work_dir)
         cfg.resume = latest is not None
-        cfg.load_from = latest
+        if latest is not None:
+            cfg.load_from = latest
+        elif cfg.get('load_from'):  # start as the config says
+            print_log(f'--resume: nothing to resume; starting from the '
+                      f"config's load_from {cfg.load_from} instead",
+                      logger='current', level=logging.WARNING)
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: no checkpoint {args.resume}')
@@ -122,9 +133,12 @@ def checkpoint_check_hook(cfg: Config,
                           args: argparse.Namespace) -> CheckpointCheckHook:
     """The check of the checkpoint the run loads (strict for --resume)."""
     partial = args.allow_partial_load or cfg.get('allow_partial_load', False)
+    resume = bool(cfg.get('resume'))
     return CheckpointCheckHook(
         filename=cfg.get('load_from'),
-        strict=bool(cfg.get('resume')) or not partial)
+        strict=resume or not partial,
+        allowed_missing=() if resume else cfg.get(
+            'load_from_allowed_missing') or ())
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ _base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
 
 first_round = 'work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold0/'
 load_from = first_round + 'epoch_50.pth'
+load_from_allowed_missing = []  # round one trained every branch
 hard_regions_file = first_round + 'hard_regions_fold0.json'
 
 model = dict(rpn_head=dict(loss_cls=dict(t_start=10.0, t_end=10.0)))

@@ -3,7 +3,8 @@
 # converter to data/demo_volumes/luna16/luna16.json). Trains on 2 CPU cores
 # in minutes: DenseUNet3D with 4 PreBlock channels, growth 8 and 16-channel
 # pyramids, 48^3 crops at 1 mm (3 per scan per epoch, 6 epochs), 48^3
-# sliding windows with 8 voxels of overlap. (3D convolutions are slow on a
+# sliding windows with 16 voxels of overlap (a window sees whole the nodules
+# up to 16 voxels; larger ones come back once, possibly cut). (3D convolutions are slow on a
 # CPU: one 64^3 iteration of this model takes seconds on 2 cores.)
 # A fixed hashed split holds out a quarter of the scans (fold 0 of 4).
 # Trained from scratch (no pretrained weights exist for this model).
@@ -27,7 +28,7 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=200, max_per_img=30),
         window_size=crop,
-        overlap=8,
+        overlap=16,
         window_batch_size=2,
         max_per_img=100))
 

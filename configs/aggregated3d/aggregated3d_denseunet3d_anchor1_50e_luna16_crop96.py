@@ -1,4 +1,7 @@
-# Table III "Crop 96" rows: 96^3 training crops (and windows).
+# Table III "Crop 96, DA, Magnify, Joint": 96^3 training crops (and
+# windows), from the same RPN stage as the crop-128 rows (load_from: the
+# RPN is fully convolutional; the paper does not say which crop its RPN
+# stage used).
 _base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
 crop_size = 96
 train_dataloader = dict(

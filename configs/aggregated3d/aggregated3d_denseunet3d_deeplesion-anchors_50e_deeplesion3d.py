@@ -1,6 +1,6 @@
 # DeepLesion as 3D (Sec. V, Table V "3D-AG"): the same model with the
 # DeepLesion anchors ({3, 5, 7}, {10, 13, 17}, {22, 30, 40} mm at strides 4,
-# 8, 16), trained from scratch on 64 x 128 x 128 crops of the 1 mm scan
+# 8, 16), trained on 64 x 128 x 128 crops of the 1 mm scan
 # chunks (padding with air where a chunk is thinner), evaluated with the
 # LUNA16 hit rule. Data: tools/dataset_converters/deeplesion_to_3d.py
 # (multi-annotated lesions merged, small-lesion diameters
@@ -8,6 +8,11 @@
 # HU window [-1024, 1050] -> [-1, 1] (the paper gives none for DeepLesion;
 # the wide window of the DeepLesion papers in this repository).
 _base_ = './aggregated3d_denseunet3d_anchor1_50e_luna16.py'
+# Sec. III-E schedule, as on LUNA16: the RPN stage first (rpn3d-focal_
+# denseunet3d_deeplesion-anchors_50e_deeplesion3d.py), then this model
+# from its checkpoint ("from scratch" in Sec. V-B: no pretrained weights)
+load_from = ('work_dirs/rpn3d-focal_denseunet3d_deeplesion-anchors_50e_'
+             'deeplesion3d/epoch_50.pth')
 
 data_root = 'data/DeepLesion3D/'
 hu_window = (-1024., 1050.)
@@ -16,7 +21,8 @@ model = dict(
     rpn_head=dict(
         anchor_generator=dict(
             sizes=[[3, 5, 7], [10, 13, 17], [22.0, 30.0, 40.0]])),
-    test_cfg=dict(window_size=crop))
+    # windows see whole the lesions up to 48 mm (those kept for training)
+    test_cfg=dict(window_size=crop, overlap=48))
 train_pipeline = [
     dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
     dict(type='RandomCrop3D', crop_size=crop, pos_prob=0.7, margin=8,

@@ -125,7 +125,9 @@ def nms_3d(bboxes: Tensor, scores: Tensor,
 
     The IoU matrix is computed once; the greedy pass runs over the boxes
     sorted by score (torch ops on a boolean keep mask, one step per kept
-    box), as ``mmcv.ops.nms`` does in 2D.
+    box), as ``mmcv.ops.nms`` does in 2D. Ties in score are broken by the
+    input order (a stable sort): of two equal-score overlapping boxes the
+    first one given is kept, on every run and device.
 
     Args:
         bboxes (Tensor): (N, 6) boxes.
@@ -144,7 +146,9 @@ def nms_3d(bboxes: Tensor, scores: Tensor,
     if bboxes.numel() == 0:
         return bboxes.new_zeros((0, 7)), scores.new_zeros((0, ),
                                                           dtype=torch.long)
-    order = scores.argsort(descending=True)
+    # stable: equal scores keep their input order (torch's default sort is
+    # not stable, so tied boxes would be kept or suppressed at random)
+    order = torch.sort(scores, descending=True, stable=True)[1]
     boxes = bboxes[order]
     ious = bbox_overlaps_3d(boxes, boxes)
     suppressed = torch.zeros(len(order), dtype=torch.bool,

@@ -7,11 +7,14 @@ from mmlesion.structures.volume_sample import volume_sample
 from mmlesion.utils.config_lookup import get_config
 
 
-def tiny_aggregated3d_cfg(window_size: int = 32) -> ConfigDict:
+def tiny_aggregated3d_cfg(window_size: int = 32,
+                          overlap: int = 16) -> ConfigDict:
     """The base model config with tiny widths (8 channels, growth 4).
 
     Args:
         window_size (int): sliding-window size for inference.
+        overlap (int): sliding-window overlap (the base config's 40 is for
+            128^3 windows).
 
     Returns:
         ConfigDict: a model config.
@@ -20,7 +23,8 @@ def tiny_aggregated3d_cfg(window_size: int = 32) -> ConfigDict:
     cfg.backbone.update(base_channels=8, growth_rate=4, out_channels=8)
     cfg.rpn_head.in_channels = 8
     cfg.fprn_head.update(in_channels=8, fc_channels=16)
-    cfg.test_cfg.update(window_size=window_size, show_progress=False)
+    cfg.test_cfg.update(window_size=window_size, overlap=overlap,
+                        show_progress=False)
     return cfg
 
 

@@ -213,7 +213,8 @@ def check_state_dict_matches(
         checkpoint: Mapping,
         filename: str,
         revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), ),
-        max_chars: int = 3000) -> None:
+        max_chars: int = 3000,
+        allowed_missing: Sequence[str] = ()) -> None:
     """Load ``checkpoint`` into ``model`` strictly; raise naming the file.
 
     This is mmengine's own loading (:func:`mmengine.runner.load_state_dict`
@@ -233,6 +234,11 @@ def check_state_dict_matches(
         revise_keys (Sequence[tuple]): ``(pattern, replacement)`` applied to
             the checkpoint's keys (mmengine's default strips ``module.``).
         max_chars (int): longer lists of keys are cut in the message.
+        allowed_missing (Sequence[str]): key prefixes the checkpoint may
+            lack (a stage checkpoint of a smaller model, e.g.
+            ``'fprn_head.'`` for the RPN stage of the 3D Aggregated Faster
+            R-CNN); those parameters keep the model's own values. Every
+            other mismatch still raises.
 
     Raises:
         CheckpointMismatchError: the checkpoint does not fit the model.
@@ -246,6 +252,11 @@ def check_state_dict_matches(
     for pattern, repl in revise_keys:
         state = collections.OrderedDict(
             (re.sub(pattern, repl, k), v) for k, v in state.items())
+    allowed_missing = tuple(allowed_missing)
+    if allowed_missing:
+        for key, value in model.state_dict().items():
+            if key not in state and key.startswith(allowed_missing):
+                state[key] = value
     if metadata is not None:
         state._metadata = metadata
     try:

@@ -19,6 +19,8 @@ EXTRA_KNOWN_KEYS = frozenset({
     'activation_checkpointing', 'efficient_conv_bn_eval', 'tta_model',
     'tta_pipeline', 'launcher', 'work_dir', 'resume', 'load_from',
     'allow_partial_load',  # tools/train.py: load_from may not fit exactly
+    'load_from_allowed_missing',  # tools/train.py: key prefixes load_from
+    # may lack (a training stage's checkpoint)
     'searched_config_base'  # tools/search_alb.py: config it writes for
 })
 

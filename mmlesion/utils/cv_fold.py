@@ -18,7 +18,10 @@ not in ``scaffold0``); its number is read whole (``fold12`` is fold 12). A
 per-fold path naming another fold than the datasets is refused, as
 inconsistent. So a config for fold 0 names its per-fold files with
 ``fold0`` (the ABS configs: the first round's work dir
-``..._luna16_fold0/``, written by ``tools/train.py ... --fold 0``).
+``..._luna16_fold0/``, written by ``tools/train.py ... --fold 0``; the 3D
+Aggregated Faster R-CNN rows: their RPN stage's). A path already naming the
+new fold (``--cfg-options load_from=..._fold3/epoch_50.pth --fold 3``) is
+accepted as given.
 """
 import argparse
 import inspect
@@ -94,7 +97,7 @@ def _rewrite_paths(cfg: Config, old: int, new: int,
             value = node.get(key) if key in node else None
             if not isinstance(value, str):
                 continue
-            other = {int(k) for k in _FOLD_TOKEN.findall(value)} - {old}
+            other = {int(k) for k in _FOLD_TOKEN.findall(value)} - {old, new}
             if other:
                 raise ValueError(
                     f'{source}: {where + "." if where else ""}{key}='

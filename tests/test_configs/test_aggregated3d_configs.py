@@ -46,6 +46,11 @@ def test_table_rows_differ_as_the_paper_says():
     base = get_config(
         'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py').model
     assert base.fprn_head.use_diameter_alignment and base.fprn_head.use_magnify
+    # Table I's 5^3 Local Magnification output; 12^3 only in the variant
+    assert base.fprn_head.magnify_stride == 1
+    assert get_config('aggregated3d/aggregated3d-magnify12_denseunet3d_'
+                      'anchor1_50e_luna16.py').model.fprn_head.magnify_stride \
+        == 2
     assert base.rpn_head.anchor_generator.sizes == [[4, 6], [8, 12],
                                                     [16, 24]]
     wo_da = get_config(
@@ -80,3 +85,66 @@ def test_demo_model_forward():
     ])
     assert all(torch.isfinite(v) for v in losses.values())
     assert Path(repo_root() / 'configs/aggregated3d/README.md').is_file()
+
+
+RPN_STAGE = 'rpn3d-focal_denseunet3d_anchor1_50e_luna16'
+TABLE3_ROWS = [  # (config, crop, DA, Magnify, mode) as in Table III
+    ('aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16_crop96.py', 96,
+     True, False, 'joint'),
+    ('aggregated3d_denseunet3d_anchor1_50e_luna16_crop96.py', 96, True,
+     True, 'joint'),
+    ('aggregated3d-alternating_denseunet3d_anchor1_50e_luna16.py', 96, True,
+     True, 'alternating'),
+    ('aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16.py', 128, True,
+     False, 'joint'),
+    ('aggregated3d_denseunet3d_anchor1_50e_luna16.py', 128, True, True,
+     'joint'),
+    ('aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16.py', 128, False,
+     False, 'joint'),
+]
+
+
+@pytest.mark.parametrize('name, crop, da, magnify, mode', TABLE3_ROWS)
+def test_table3_rows_start_from_the_rpn_stage(name, crop, da, magnify, mode):
+    """Sec. III-E: each Table III row is a second stage that loads the RPN
+    stage of its fold (FPRN keys may be missing, nothing else)."""
+    from mmlesion.utils import apply_cv_fold
+    cfg = get_config(f'aggregated3d/{name}')
+    assert cfg.load_from == f'work_dirs/{RPN_STAGE}_fold0/epoch_50.pth'
+    assert cfg.load_from_allowed_missing == ['fprn_head.']
+    head = cfg.model.fprn_head
+    assert (head.use_diameter_alignment, head.use_magnify) == (da, magnify)
+    assert cfg.model.train_cfg.mode == mode
+    assert _datasets_crop(cfg) == crop == cfg.model.test_cfg.window_size
+    # the RPN stage is the same model without the FPRN: its checkpoint fits
+    stage = get_config(f'aggregated3d/{RPN_STAGE}.py')
+    assert stage.model.fprn_head is None and stage.load_from is None
+    assert stage.max_epochs == 50
+    for key in ('backbone', 'rpn_head'):
+        assert stage.model[key] == cfg.model[key], key
+    apply_cv_fold(cfg, 3)
+    assert cfg.load_from == f'work_dirs/{RPN_STAGE}_fold3/epoch_50.pth'
+
+
+def _datasets_crop(cfg):
+    ds = dict(_datasets(cfg))['train_dataloader']
+    return next(t['crop_size'] for t in ds['pipeline']
+                if 'crop_size' in t)
+
+
+def test_stage_one_and_abs_configs_load_everything():
+    for name in (RPN_STAGE + '.py',
+                 'rpn3d-focal_denseunet3d_deeplesion-anchors_50e_'
+                 'deeplesion3d.py',
+                 'aggregated3d-rpn-first_denseunet3d_anchor1_50e_luna16.py'):
+        cfg = get_config(f'aggregated3d/{name}')
+        assert cfg.load_from is None
+        assert not cfg.get('load_from_allowed_missing')
+    for name in CONFIGS:
+        if '-abs_' in name:
+            assert not get_config(f'aggregated3d/{name}').get(
+                'load_from_allowed_missing'), name
+    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-'
+                    'anchors_50e_deeplesion3d.py')
+    assert dl.load_from == ('work_dirs/rpn3d-focal_denseunet3d_deeplesion-'
+                            'anchors_50e_deeplesion3d/epoch_50.pth')

@@ -44,3 +44,21 @@ def test_nms_3d():
     assert keep.tolist() == [1, 2]
     dets, keep = nms_3d(boxes[:0], scores[:0], 0.5)
     assert dets.shape == (0, 7) and keep.numel() == 0
+
+
+def test_nms_3d_ties_keep_input_order():
+    """Equal scores: the box given first wins, whatever the number of boxes
+    (torch's default sort is not stable for long inputs)."""
+    n = 2000  # long enough for torch's unstable sort to reorder ties
+    base = torch.tensor([[0., 0., 0., 10., 10., 10.]])
+    shift = torch.arange(n, dtype=torch.float32)[:, None] * 100
+    # pairs of identical boxes far apart from other pairs, all tied
+    boxes = (base + torch.cat([shift] * 3 + [shift] * 3, 1)).repeat_interleave(
+        2, 0)
+    scores = torch.full((2 * n, ), 0.5)
+    _, keep = nms_3d(boxes, scores, iou_thr=0.5)
+    assert keep.tolist() == list(range(0, 2 * n, 2))
+    # a higher score still wins over input order
+    scores[1] = 0.6
+    _, keep = nms_3d(boxes[:2], scores[:2], iou_thr=0.5)
+    assert keep.tolist() == [1]

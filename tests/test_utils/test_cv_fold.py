@@ -96,6 +96,16 @@ def test_refusals():
         apply_cv_fold(Config(dict(ds=1)), '3', source='x.py')
 
 
+def test_path_already_naming_the_new_fold():
+    """``--cfg-options load_from=..._fold3/... --fold 3``: kept as given
+    (a stage checkpoint passed per fold)."""
+    ds = dict(type='CrossValVolumeDataset', fold=0)
+    cfg = Config(dict(train_dataloader=dict(dataset=ds),
+                      load_from='work_dirs/rpn_fold3/epoch_50.pth'))
+    apply_cv_fold(cfg, 3)
+    assert cfg.load_from == 'work_dirs/rpn_fold3/epoch_50.pth'
+
+
 def test_fold_token_is_a_whole_token():
     ds = dict(type='CrossValVolumeDataset', fold=0)
     cfg = Config(dict(train_dataloader=dict(dataset=ds),

@@ -13,13 +13,15 @@ its peak memory is its own):
   widths, Table I) on a ``--crop``^3 crop (128 as in the paper) with two
   nodules; parameters, time, peak memory.
 - ``scan_rpn`` / ``scan_full``: sliding-window inference over one whole
-  ``--scan`` volume (z, y, x voxels at 1 mm) with 128^3 windows and 16
-  voxels of overlap, including the merging.
+  ``--scan`` volume (z, y, x voxels at 1 mm) with 128^3 windows and the
+  model config's overlap (40 voxels), including the merging.
 - ``fprn_magnify`` vs ``fprn_finer``: the FPRN branch (forward + backward)
   on ``--rois`` RoIs from a 128^3 crop's pyramid: Local Magnification of
   the 3^3 crops around each RoI, against the same magnification layers
   applied to the whole pyramid levels (a 4x finer pyramid) with the RoIs
-  taken from it.
+  taken from it. Both use the 4x magnifier (``magnify_stride=2``, 3^3 ->
+  12^3), which has a whole-level counterpart; Table I's 5^3 (stride 1) has
+  none.
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the peak
 resident set size of the case's process (``ru_maxrss``) minus the RSS
@@ -124,7 +126,8 @@ def run_case(case: str, args) -> Dict[str, float]:
         from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
             window_starts
         out['windows'] = float(
-            torch.tensor([len(window_starts(n, min(128, n), 16))
+            torch.tensor([len(window_starts(n, min(128, n),
+                                            model.test_cfg.overlap))
                           for n in shape]).prod())
     else:
         from mmdet.registry import MODELS
@@ -132,7 +135,8 @@ def run_case(case: str, args) -> Dict[str, float]:
         from mmlesion.models.roi_heads.aggregated_fprn_head_3d import \
             diameter_alignment
         from mmlesion.structures import zyxd_to_bbox3d
-        head = MODELS.build(dict(type='AggregatedFPRNHead3D')).to(device)
+        head = MODELS.build(dict(type='AggregatedFPRNHead3D',
+                                 magnify_stride=2)).to(device)
         c = 128
         feats = [torch.randn(1, 32, c // s, c // s, c // s, device=device,
                              requires_grad=True) for s in (4, 8, 16)]
@@ -153,7 +157,7 @@ def run_case(case: str, args) -> Dict[str, float]:
                 for lvl, feat in enumerate(feats):
                     fine = head.magnify(feat)  # the whole level, 4x finer
                     boxes = zyxd_to_bbox3d(aligned[:, lvl]) * \
-                        head.magnify.scale
+                        head.magnify.output_size(1)
                     parts.append(roi_align_3d(
                         fine, torch.cat([rois[:, :1], boxes], 1), 2, 1.0,
                         2).flatten(1))

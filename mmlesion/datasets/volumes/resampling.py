@@ -6,7 +6,7 @@ Used to bring scans to the spacing a detector expects: e.g. 0.8 x 0.8 x
 Aggregated Faster R-CNN (Sec. IV-A). Boxes and points go through world
 coordinates, so any two volumes of the same scan can be mapped.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -24,7 +24,7 @@ _INTERPOLATORS = {
 def resample_volume(volume: CTVolume,
                     spacing_zyx: Sequence[float],
                     interpolator: str = 'linear',
-                    default_value: float = -1024.0) -> CTVolume:
+                    default_value: Optional[float] = None) -> CTVolume:
     """Resample a volume to a new spacing over the same world extent.
 
     The output grid keeps the direction and the outer edges of the input
@@ -38,7 +38,9 @@ def resample_volume(volume: CTVolume,
         spacing_zyx (sequence[float]): target voxel size in mm (z, y, x).
         interpolator (str): ``'linear'`` (default), ``'nearest'`` (label
             maps), ``'bspline'`` or ``'lanczos'``.
-        default_value (float): value outside the input (air, -1024 HU).
+        default_value (float, optional): value outside the input. Defaults
+            to air (-1024 HU) for images and to 0 (background) for label
+            maps (``'nearest'``); it must fit the label map's dtype.
 
     Returns:
         CTVolume: the resampled volume (float32 for images; the input dtype
@@ -53,6 +55,16 @@ def resample_volume(volume: CTVolume,
     if interpolator not in _INTERPOLATORS:
         raise ValueError(f'interpolator must be one of '
                          f'{sorted(_INTERPOLATORS)}, got {interpolator!r}')
+    if default_value is None:
+        default_value = 0. if interpolator == 'nearest' else -1024.
+    elif interpolator == 'nearest' and np.issubdtype(volume.array.dtype,
+                                                     np.integer):
+        info = np.iinfo(volume.array.dtype)
+        if not (info.min <= default_value <= info.max
+                and float(default_value).is_integer()):
+            raise ValueError(
+                f'default_value {default_value} does not fit the label '
+                f'map dtype {volume.array.dtype} ({info.min} .. {info.max})')
     old_sp = np.asarray(volume.spacing_zyx)
     new_sp = np.asarray(spacing_zyx)
     size_zyx = np.asarray(volume.shape_zyx)

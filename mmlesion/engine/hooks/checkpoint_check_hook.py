@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Refuse checkpoints that do not fit the model, naming the file."""
-from typing import Optional
+from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -34,14 +34,20 @@ class CheckpointCheckHook(Hook):
             logs the problems, e.g. to fine-tune from a detector trained
             with other classes (``tools/train.py --allow-partial-load``).
             Defaults to True.
+        allowed_missing (Sequence[str]): key prefixes the checkpoint may
+            lack while everything else must fit (``load_from`` of a later
+            training stage: ``'fprn_head.'`` when the 3D Aggregated Faster
+            R-CNN starts from its RPN stage, Sec. III-E). Defaults to none.
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self, filename: Optional[str] = None,
-                 strict: bool = True) -> None:
+                 strict: bool = True,
+                 allowed_missing: Sequence[str] = ()) -> None:
         self.filename = filename
         self.strict = strict
+        self.allowed_missing = tuple(allowed_missing or ())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Compare ``checkpoint['state_dict']`` with the runner's model.
@@ -56,4 +62,5 @@ class CheckpointCheckHook(Hook):
             runner.model) else runner.model
         filename = self.filename or getattr(runner, '_load_from', None) \
             or '<checkpoint>'
-        check_state_dict_matches(model, checkpoint, str(filename))
+        check_state_dict_matches(model, checkpoint, str(filename),
+                                 allowed_missing=self.allowed_missing)

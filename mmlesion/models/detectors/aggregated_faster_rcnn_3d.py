@@ -43,6 +43,37 @@ def window_starts(length: int, window: int, overlap: int) -> List[int]:
     return starts
 
 
+def window_cores(starts: Sequence[int], window: int,
+                 length: int) -> List[Tuple[float, float]]:
+    """Core region ``[lo, hi)`` of each window along one axis.
+
+    The core is the window minus half of its overlap with each neighbour
+    (the border between two consecutive windows' cores is the middle of
+    their overlap); the first core starts at 0 and the last ends at
+    ``length`` (a detection centred in the padding past the volume's end is
+    dropped), so the cores tile the axis without gaps or overlaps. As in
+    the usual sliding-window detectors (nnDetection, MONAI's sliding-window
+    inference), a window's detection is kept only when its centre lies in
+    the window's core: every lesion is then reported by exactly one window,
+    and that window sees it whole when its extent along the axis is at most
+    the overlap of the two windows (the centre is at least half an overlap
+    from the window's inner border).
+
+    Args:
+        starts (Sequence[int]): window starts, increasing (as
+            :func:`window_starts` gives them).
+        window (int): window length.
+        length (int): axis length.
+
+    Returns:
+        list[tuple[float, float]]: ``(lo, hi)`` per window.
+    """
+    cuts = [(starts[i + 1] + starts[i] + window) / 2
+            for i in range(len(starts) - 1)]
+    bounds = [0.] + cuts + [float(length)]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(starts))]
+
+
 #: The project's 3D boxes use SimpleITK continuous indices (voxel ``i``
 #: centred at ``i``); anchors, RoI Align and crops inside the model use
 #: mmdet's pixel-edge convention (voxel ``i`` spans ``[i, i + 1)``, centre
@@ -78,12 +109,17 @@ class AggregatedFasterRCNN3D(BaseDetector):
     Without ``fprn_head`` the model is the RPN baseline (Table II). The
     iteration is read from mmengine's ``MessageHub`` (kept by the Runner).
 
-    Inference (``predict``) slides ``test_cfg.window_size`` windows with
-    ``test_cfg.overlap`` over each whole input volume ("divide the whole
-    images into overlapped cubes and merge all detection results", Sec.
-    IV-A), drops detections centred outside their window's part of the
-    volume (the padding, or off the window after regression), scores every
-    proposal by the mean of its RPN and FPRN
+    Inference (``predict``) slides ``test_cfg.window_size`` windows with at
+    least ``test_cfg.overlap`` voxels of overlap over each whole input
+    volume ("divide the whole images into overlapped cubes and merge all
+    detection results", Sec. IV-A) and keeps a window's detection only when
+    its centre lies in the window's core (:func:`window_cores`: the window
+    minus half the overlap at inner borders; the paper gives no rule, this
+    is nnDetection's / MONAI's). Each lesion is then reported by one window,
+    which sees it whole when it is not longer than the overlap: set
+    ``overlap`` to at least the largest lesion that must be seen whole (the
+    LUNA16 configs: 40 voxels at 1 mm, the largest LUNA16 nodule being
+    32.3 mm). Detections are then scored by the mean of their RPN and FPRN
     probabilities (Sec. III-C), merges duplicates from overlapping windows
     with 3D NMS (``merge_iou_thr``) and keeps ``max_per_img`` (100, the
     LUNA16 cap). ``pred_instances.bboxes`` are ``[x1, y1, z1, x2, y2, z2]``
@@ -263,6 +299,7 @@ class AggregatedFasterRCNN3D(BaseDetector):
         win = [min(s, int(math.ceil(n / divisor) * divisor))
                for s, n in zip(size, dhw)]
         starts = [window_starts(n, w, o) for n, w, o in zip(dhw, win, overlap)]
+        cores = [window_cores(st, w, n) for st, w, n in zip(starts, win, dhw)]
         origins = [(z, y, x) for z in starts[0] for y in starts[1]
                    for x in starts[2]]
         bar = ProgressBar(len(origins)) if cfg.get(
@@ -281,11 +318,12 @@ class AggregatedFasterRCNN3D(BaseDetector):
                                           torch.stack(crops))):
                 det.bboxes = det.bboxes + det.bboxes.new_tensor(
                     [x, y, z, x, y, z])
-                # keep detections centred in the window's part of the volume
+                # keep detections centred in the window's core region
                 ctr = (det.bboxes[:, :3] + det.bboxes[:, 3:]) / 2
-                lo = ctr.new_tensor([x, y, z])
-                hi = torch.minimum(lo + ctr.new_tensor(win[::-1]),
-                                   ctr.new_tensor(dhw[::-1]))
+                core = [cores[a][starts[a].index(o)]
+                        for a, o in zip((2, 1, 0), (x, y, z))]
+                lo = ctr.new_tensor([c[0] for c in core])
+                hi = ctr.new_tensor([c[1] for c in core])
                 parts.append(det[((ctr >= lo) & (ctr < hi)).all(1)])
             if bar is not None:
                 for _ in chunk:

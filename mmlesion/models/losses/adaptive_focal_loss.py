@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Adaptive Focal Loss, Eq. 3 of the 3D Aggregated Faster R-CNN paper."""
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,18 @@ class AdaptiveFocalLoss(nn.Module):
 
     Ignored anchors carry weight 0 (``weight`` argument).
 
+    The "focus shift" needs a negative term that matters at the start: with
+    RetinaNet's objectness prior of 0.01 and :math:`\gamma = 5` each
+    negative's focal loss is :math:`0.2 \cdot 0.01^5 \cdot 0.01 \approx
+    2 \cdot 10^{-13}` and the whole negative term about :math:`10^{-11}`
+    against about 4.6 for the positives, so the negatives get no focus and
+    T does nothing for a long time. ``AggregatedRPNHead3D`` therefore starts
+    the objectness at probability 0.5 (zero bias, ``prior_prob=0.5``): both
+    terms are then of the same order at iteration 0 and the focus moves
+    from the negatives to the positives as they are learned and T grows
+    (``tools/analysis_tools/adaptive_focal_terms.py`` prints both terms
+    over the first iterations).
+
     Args:
         alpha (float): focal alpha. Defaults to 0.8 (Sec. IV-B).
         gamma (float): focal gamma. Defaults to 5 (Sec. IV-B).
@@ -108,13 +120,52 @@ class AdaptiveFocalLoss(nn.Module):
         frac = min(max(float(it) / float(max_iters), 0.), 1.)
         return self.t_start + (self.t_end - self.t_start) * frac
 
+    def terms(self,
+              cls_score: Tensor,
+              label: Tensor,
+              weight: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """The two terms of Eq. 3 (unweighted by ``loss_weight``).
+
+        Args:
+            cls_score (Tensor): (N,) or (N, 1) logits.
+            label (Tensor): (N,) targets, 1 positive, 0 negative.
+            weight (Tensor, optional): (N,) weights; 0 ignores an anchor.
+
+        Returns:
+            dict[str, Tensor]: ``neg`` (:math:`T \log N_{TN} / N_{TN}
+            \sum_{neg} L_F`), ``pos`` (:math:`1 / N_{pos} \sum_{pos}
+            L_{CE}`, 0 without positives), and, without gradient, ``t``,
+            ``n_tn``, ``n_neg`` and ``n_pos``.
+        """
+        logits, pos, neg = split_binary_targets(cls_score, label, weight)
+        zero = logits.sum() * 0
+        out = dict(neg=zero, pos=zero, t=logits.new_tensor(self.current_t()),
+                   n_tn=logits.new_tensor(0.), n_neg=neg.sum().float(),
+                   n_pos=pos.sum().float())
+        n_pos = int(pos.sum())
+        if n_pos:
+            out['pos'] = zero + F.binary_cross_entropy_with_logits(
+                logits[pos], torch.ones_like(logits[pos]), reduction='sum'
+            ) / n_pos
+        if bool(neg.any()):
+            neg_logits = logits[neg]
+            p = neg_logits.sigmoid()
+            # -log(1 - p) computed stably as softplus(logit)
+            focal = (1 - self.alpha) * p.pow(self.gamma) * F.softplus(
+                neg_logits)
+            n_tn = max(int((p.detach() < self.tn_thr).sum()), 2)
+            out['n_tn'] = logits.new_tensor(float(n_tn))
+            scale = float(out['t']) * math.log(n_tn) / n_tn
+            out['neg'] = zero + scale * focal.sum()
+        return out
+
     def forward(self,
                 cls_score: Tensor,
                 label: Tensor,
                 weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 **kwargs) -> Tensor:
-        """Compute Eq. 3.
+        """Compute Eq. 3 (the sum of :meth:`terms`).
 
         Args:
             cls_score (Tensor): (N,) or (N, 1) logits.
@@ -126,20 +177,5 @@ class AdaptiveFocalLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        logits, pos, neg = split_binary_targets(cls_score, label, weight)
-        loss = logits.sum() * 0
-        n_pos = int(pos.sum())
-        if n_pos:
-            loss = loss + F.binary_cross_entropy_with_logits(
-                logits[pos], torch.ones_like(logits[pos]), reduction='sum'
-            ) / n_pos
-        if bool(neg.any()):
-            neg_logits = logits[neg]
-            p = neg_logits.sigmoid()
-            # -log(1 - p) computed stably as softplus(logit)
-            focal = (1 - self.alpha) * p.pow(self.gamma) * F.softplus(
-                neg_logits)
-            n_tn = max(int((p.detach() < self.tn_thr).sum()), 2)
-            scale = self.current_t() * math.log(n_tn) / n_tn
-            loss = loss + scale * focal.sum()
-        return self.loss_weight * loss
+        terms = self.terms(cls_score, label, weight)
+        return self.loss_weight * (terms['neg'] + terms['pos'])

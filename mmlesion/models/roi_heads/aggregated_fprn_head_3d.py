@@ -56,13 +56,21 @@ def diameter_alignment(zyxd: Tensor,
 
 class LocalMagnification(nn.Module):
     """Table I's "Magnify": ``[2x2x2 deconv, Bottle Neck x 2] x 2`` (Sec.
-    III-D), shared by all pyramid levels; each application doubles the
-    crop, so a ``k^3`` crop becomes ``(4k)^3``.
+    III-D), shared by all pyramid levels.
+
+    Table I gives the layers and a "Magnify Output 5x5x5" but not the
+    deconvolution stride. With ``stride=1`` (the default, the paper's
+    output) each ``2x2x2`` transposed conv grows a ``k^3`` crop by one voxel
+    per axis, so the 3^3 window becomes exactly 5^3 after the two stages;
+    with ``stride=2`` (the "x4" variant) each stage doubles it, 3^3 ->
+    12^3. Either way the output is read as spanning the same feature-space
+    extent as the input window (see :meth:`output_size`).
 
     Args:
         channels (int): feature channels.
         num_stages (int): deconv stages (2).
         num_bottlenecks (int): bottlenecks per stage (2).
+        stride (int): deconv stride, 1 (Table I's 5^3) or 2 (12^3).
         norm_cfg (dict, optional): norm layer.
     """
 
@@ -70,19 +78,41 @@ class LocalMagnification(nn.Module):
                  channels: int,
                  num_stages: int = 2,
                  num_bottlenecks: int = 2,
+                 stride: int = 1,
                  norm_cfg: OptConfigType = None) -> None:
         super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f'LocalMagnification stride must be 1 (Table '
+                             f'I, 3^3 -> 5^3) or 2 (3^3 -> 12^3), got '
+                             f'{stride!r}')
         layers = []
         for _ in range(num_stages):
-            layers.append(nn.ConvTranspose3d(channels, channels, 2, stride=2))
+            layers.append(
+                nn.ConvTranspose3d(channels, channels, 2, stride=stride))
             layers.extend(
                 Bottleneck3D(channels, norm_cfg=norm_cfg)
                 for _ in range(num_bottlenecks))
         self.layers = nn.Sequential(*layers)
-        self.scale = 2**num_stages
+        self.num_stages = num_stages
+        self.stride = stride
+
+    def output_size(self, k: int) -> int:
+        """Edge of the magnified crop of a ``k^3`` window.
+
+        Args:
+            k (int): input window edge.
+
+        Returns:
+            int: ``k + num_stages`` (stride 1) or ``k * 2**num_stages``
+            (stride 2).
+        """
+        if self.stride == 1:
+            return k + self.num_stages
+        return k * 2**self.num_stages
 
     def forward(self, x: Tensor) -> Tensor:
-        """Magnify (N, C, k, k, k) crops to (N, C, 4k, 4k, 4k)."""
+        """Magnify (N, C, k, k, k) crops to (N, C, m, m, m), ``m =``
+        :meth:`output_size` ``(k)``."""
         return self.layers(x)
 
 
@@ -98,9 +128,11 @@ class AggregatedFPRNHead3D(BaseModule):
        window of the level's features, on the voxel grid, whose centre voxel
        is the one nearest the RoI centre, so the RoI sits inside it with a
        margin ("we crop the feature maps with some margins with a fixed crop
-       size"), is magnified 4x by :class:`LocalMagnification` (weights
-       shared across levels) and the RoI is RoI-Aligned from the magnified
-       crop. Parts of a RoI larger than the window are not seen.
+       size"), is magnified by :class:`LocalMagnification` (weights shared
+       across levels) to ``m^3`` voxels spanning the same window, and the
+       RoI is RoI-Aligned from the magnified crop (its coordinates scaled
+       by ``m / crop_size``). Parts of a RoI larger than the window are not
+       seen.
        Without magnification the RoI is RoI-Aligned from the level's map.
     3. ``RoIAlign3D`` to ``roi_size^3`` (2^3).
 
@@ -109,11 +141,12 @@ class AggregatedFPRNHead3D(BaseModule):
     the proposal's final score is the mean of its RPN and FPRN
     probabilities (Sec. III-C).
 
-    Table I lists a "Magnify Output 5x5x5": two stride-2 ``2x2x2``
-    transposed convs multiply any integer crop by 4, so 5^3 cannot come out
-    of them; we keep the 2x2x2 deconvs and make the crop size an option
-    (``crop_size=3`` -> 12^3, which holds a DA-aligned RoI of about one
-    feature voxel with a one-voxel margin).
+    Table I lists a "Magnify Output 5x5x5": stride-1 ``2x2x2`` transposed
+    convs give exactly that from the 3^3 window (``magnify_stride=1``, the
+    default and the paper rows' setting); ``magnify_stride=2`` is the named
+    "x4" variant (3^3 -> 12^3, configs ``aggregated3d-magnify12_*``). The
+    3^3 window holds a DA-aligned RoI of about one feature voxel with a
+    one-voxel margin.
 
     Training samples come from the RPN's proposals plus the ground truth,
     labelled by ``train_cfg.assigner`` and balanced by ``train_cfg.sampler``
@@ -127,6 +160,8 @@ class AggregatedFPRNHead3D(BaseModule):
         roi_size (int): RoI Align output per axis (2).
         sampling_ratio (int): RoI Align points per bin per axis.
         crop_size (int): Local Magnification window (feature voxels).
+        magnify_stride (int): deconv stride of Local Magnification: 1
+            (Table I, 3^3 -> 5^3) or 2 (3^3 -> 12^3).
         fc_channels (int): hidden FC width (256).
         use_diameter_alignment (bool): DA on (Table III ablation).
         use_magnify (bool): Local Magnification on (Table III ablation).
@@ -142,6 +177,7 @@ class AggregatedFPRNHead3D(BaseModule):
                  roi_size: int = 2,
                  sampling_ratio: int = 2,
                  crop_size: int = 3,
+                 magnify_stride: int = 1,
                  fc_channels: int = 256,
                  use_diameter_alignment: bool = True,
                  use_magnify: bool = True,
@@ -161,7 +197,8 @@ class AggregatedFPRNHead3D(BaseModule):
         self.use_diameter_alignment = use_diameter_alignment
         self.use_magnify = use_magnify
         self.magnify = LocalMagnification(
-            in_channels, norm_cfg=norm_cfg or NORM3D) if use_magnify else None
+            in_channels, stride=magnify_stride,
+            norm_cfg=norm_cfg or NORM3D) if use_magnify else None
         in_fc = len(self.strides) * in_channels * self.roi_size**3
         self.classifier = nn.Sequential(
             nn.Linear(in_fc, fc_channels), nn.ReLU(inplace=True),
@@ -199,7 +236,7 @@ class AggregatedFPRNHead3D(BaseModule):
             feat, torch.cat([batch_idx[:, None].to(window), window], 1), k,
             1.0, sampling_ratio=1)  # exact voxel values (zero outside)
         mag = self.magnify(crops)
-        scale = self.magnify.scale
+        scale = mag.shape[-1] / k  # the magnified crop spans the window
         local = (boxes_f - start.repeat(1, 2)) * scale
         idx = torch.arange(len(local), device=local.device, dtype=local.dtype)
         return roi_align_3d(mag, torch.cat([idx[:, None], local], 1),

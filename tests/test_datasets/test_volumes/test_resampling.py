@@ -57,3 +57,26 @@ def test_bad_arguments():
         resample_volume(vol, (0, 1, 1))
     with pytest.raises(ValueError, match='interpolator'):
         resample_volume(vol, (1, 1, 1), interpolator='cubic')
+
+
+def test_label_map_padding_is_background():
+    """Outside the input a label map gets 0 (background), not -1024 HU
+    (64512 in uint16); images still get air; a fill value that does not fit
+    the label dtype is refused."""
+    labels = np.zeros((4, 5, 6), dtype=np.uint16)
+    labels[1:3, 1:4, 2:5] = 7
+    # 0.7 mm x 5 voxels = 3.5 mm -> 4 voxels of 1 mm whose last reaches
+    # past the input: SimpleITK fills it with the default value
+    vol = CTVolume(labels, (1.0, 0.7, 0.7), (0.0, 0.0, 0.0))
+    out = resample_volume(vol, (1.0, 1.0, 1.0), interpolator='nearest')
+    assert out.array.dtype == np.uint16
+    assert set(np.unique(out.array).tolist()) <= {0, 7}
+    assert (out.array == 7).any()
+    assert (resample_volume(vol, (1.0, 1.0, 1.0), interpolator='nearest',
+                            default_value=3).array == 3).any()
+    image = CTVolume(labels.astype(np.float32), (1.0, 0.7, 0.7),
+                     (0.0, 0.0, 0.0))
+    assert resample_volume(image, (1.0, 1.0, 1.0)).array.min() == -1024.
+    with pytest.raises(ValueError, match='uint16'):
+        resample_volume(vol, (1.0, 1.0, 1.0), interpolator='nearest',
+                        default_value=-1024.)

@@ -26,7 +26,12 @@ def test_heads_not_shared_and_shapes():
     assert [tuple(c.shape) for c in cls] == [(2, 8, 8, 8, 2), (2, 4, 4, 4, 2),
                                              (2, 2, 2, 2, 2)]
     assert reg[0].shape == (2, 8, 8, 8, 2, 4)
-    # objectness starts at the 0.01 prior
+    # objectness starts at probability 0.5 (zero bias, Eq. 3's focus
+    # shift); another prior on request
+    bias = head.heads[0][-1].bias.view(-1, 5)[:, 0]
+    assert torch.allclose(bias, torch.zeros(()))
+    head.prior_prob = 0.01
+    head.init_weights()
     bias = head.heads[0][-1].bias.view(-1, 5)[:, 0]
     assert torch.allclose(bias.sigmoid(), torch.tensor(0.01))
 

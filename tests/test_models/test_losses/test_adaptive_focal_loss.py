@@ -57,3 +57,25 @@ def test_ignored_anchors_and_no_positives():
     assert math.isclose(value.item(), expected, rel_tol=1e-5)
     value.backward()
     assert logits.grad[0] == 0 and logits.grad[2] > 0
+
+
+def test_terms_sum_to_the_loss_and_the_start_prior():
+    """``terms`` splits Eq. 3; at a 0.01 prior the negative term is ~1e-11
+    (no early focus on the negatives), at 0.5 it is of the positive term's
+    order."""
+    loss_fn = MODELS.build(dict(type='AdaptiveFocalLoss', loss_weight=2.))
+    labels = torch.zeros(75000, dtype=torch.long)
+    labels[:20] = 1
+    for prior, lo, hi in [(0.01, 1e-13, 1e-10), (0.5, 0.02, 0.2)]:
+        logits = torch.full((75000, ), math.log(prior / (1 - prior)))
+        if prior == 0.5:  # an untrained head scatters around 0
+            logits = logits + torch.linspace(-0.1, 0.1, 75000)
+        terms = loss_fn.terms(logits, labels)
+        neg = (terms['neg'] / terms['t']).item()  # at T = 1
+        assert lo < neg < hi, (prior, neg)
+        assert math.isclose(terms['pos'].item(), -math.log(prior),
+                            rel_tol=0.1)
+        assert math.isclose(loss_fn(logits, labels).item(),
+                            2 * (terms['neg'] + terms['pos']).item(),
+                            rel_tol=1e-6)
+        assert terms['n_pos'] == 20 and terms['n_neg'] == 74980

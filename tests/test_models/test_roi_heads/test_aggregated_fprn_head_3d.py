@@ -29,8 +29,16 @@ def test_diameter_alignment_fig3():
 
 
 def test_local_magnification_shapes_and_sharing():
+    # Table I: 3^3 -> 5^3 (stride-1 deconvs, the default)
     mag = LocalMagnification(8)
+    assert mag(torch.randn(5, 8, 3, 3, 3)).shape == (5, 8, 5, 5, 5)
+    assert mag.output_size(3) == 5 and mag.output_size(4) == 6
+    # the named x4 variant: 3^3 -> 12^3
+    mag = LocalMagnification(8, stride=2)
     assert mag(torch.randn(5, 8, 3, 3, 3)).shape == (5, 8, 12, 12, 12)
+    assert mag.output_size(3) == 12
+    with pytest.raises(ValueError, match='stride'):
+        LocalMagnification(8, stride=3)
     head = MODELS.build(dict(type='AggregatedFPRNHead3D', in_channels=8,
                              fc_channels=16))
     # one magnifier for all levels; FC 3 levels x 8 ch x 2^3 -> 16 -> 1
@@ -64,16 +72,21 @@ def test_forward_variants(da, mag):
         == (0, )
 
 
-def test_magnified_crop_sees_only_its_window():
+@pytest.mark.parametrize('stride, size', [(1, 5), (2, 12)])
+def test_magnified_crop_sees_only_its_window(stride, size):
     """With magnification the RoI is read from a crop_size^3 window around
     its centre: features far from it do not change the logit."""
     torch.manual_seed(0)
     head = MODELS.build(dict(type='AggregatedFPRNHead3D', in_channels=4,
-                             fc_channels=8)).eval()
+                             fc_channels=8, magnify_stride=stride)).eval()
+    shapes = []
+    head.magnify.register_forward_hook(
+        lambda m, i, out: shapes.append(tuple(out.shape[2:])))
     feats = [torch.randn(1, 4, 8, 8, 8), torch.randn(1, 4, 4, 4, 4),
              torch.randn(1, 4, 2, 2, 2)]
     rois = torch.tensor([[0, 2., 2, 2, 6, 6, 6]])  # level-0 centre (1,1,1)
     ref = head(feats, rois, torch.tensor([0]))
+    assert shapes == [(size, ) * 3] * 3  # one magnified crop per level
     feats[0][..., 4:, 4:, 4:] += 100  # outside the 3^3 window on level 0
     assert torch.allclose(head(feats, rois, torch.tensor([0])), ref)
     feats[0][..., 1, 1, 1] += 100  # the centre voxel

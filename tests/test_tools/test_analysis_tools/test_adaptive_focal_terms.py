@@ -1,0 +1,24 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""adaptive_focal_terms.py: both terms of Eq. 3 over a few iterations."""
+import json
+import math
+
+from mmlesion.testing.tool_modules import load_tool
+
+
+def test_terms_per_prior(tmp_path, capsys):
+    tool = load_tool('analysis_tools/adaptive_focal_terms.py')
+    out = tool.main(['--iters', '2', '--every', '1', '--crop', '32',
+                     '--channels', '4', '--json', str(tmp_path / 't.json')])
+    assert set(out) == {'0.01', '0.5'}
+    for prior, rows in out.items():
+        assert [r['iter'] for r in rows] == [0, 1, 2]
+        first = rows[0]
+        assert first['t'] == 1.0 and first['n_neg'] > 1000
+        # the positive term starts at -log(prior) (zero-init deltas aside)
+        assert math.isclose(first['pos'], -math.log(float(prior)),
+                            rel_tol=0.3)
+    # 0.01: the negative term is negligible at the start, 0.5: it is not
+    assert out['0.01'][0]['neg'] < 1e-9 < 1e-2 < out['0.5'][0]['neg']
+    assert json.loads((tmp_path / 't.json').read_text()) == out
+    assert 'neg share' in capsys.readouterr().out
