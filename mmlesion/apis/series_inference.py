@@ -10,9 +10,9 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.dataset import BaseDataset
-from mmengine.utils import ProgressBar
 
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils.progress import progress_bar
 
 
 def _stored_slices(series_dir: str) -> List[int]:
@@ -56,7 +56,8 @@ def iter_series_slices(
                     abs(z - k) for k in keys) > max_offset:
                 continue
             plan.append((series_dir, z, keys.get(z, infos[0]), z in keys))
-    bar = ProgressBar(len(plan)) if show_progress and plan else None
+    bar = progress_bar(
+        len(plan), label='series') if show_progress and plan else None
     for series_dir, z, template, is_key in plan:
         item = copy.deepcopy(template)
         item.update(

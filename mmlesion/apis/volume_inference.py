@@ -37,7 +37,6 @@ import csv
 import json
 import logging
 import os.path as osp
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,8 +227,8 @@ def detect_slices(model: torch.nn.Module,
     all_scores: List[np.ndarray] = []
     progress = None
     if show_progress:
-        from mmengine.utils import ProgressBar
-        progress = ProgressBar(depth, file=sys.stdout)
+        from mmlesion.utils.progress import progress_bar
+        progress = progress_bar(depth, label='slices')
     for start in range(0, depth, batch_size):
         samples = []
         for z in range(start, min(start + batch_size, depth)):
@@ -251,7 +250,7 @@ def detect_slices(model: torch.nn.Module,
             if progress is not None:
                 progress.update()
     if progress is not None:
-        progress.file.write('\n')
+        progress.finish()
     return all_boxes, all_scores
 
 

@@ -31,7 +31,6 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
-from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
@@ -39,6 +38,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    write_candidates_csv)
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
+from mmlesion.utils.progress import track_progress
 
 
 def predict_candidates(cfg: Config,
@@ -66,7 +66,7 @@ def predict_candidates(cfg: Config,
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     uids, xyz, probs, scans = [], [], [], []
-    for idx in track_iter_progress(range(n)):
+    for idx in track_progress(range(n), label='scans'):
         data = dataset[idx]
         batch = dict(inputs=[data['inputs']],
                      data_samples=[data['data_samples']])

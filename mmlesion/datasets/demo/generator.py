@@ -31,7 +31,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -1041,11 +1040,11 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
         os.chmod(tmp, 0o755)
         progress = None
         if num_steps:
-            from mmengine.utils import ProgressBar
-            progress = ProgressBar(num_steps, file=sys.stdout)
+            from mmlesion.utils.progress import progress_bar
+            progress = progress_bar(num_steps, label='generating')
         write(tmp, progress)
         if progress is not None:
-            progress.file.write('\n')
+            progress.finish()
         _replace_dir(tmp, out, overwrite, marker)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
