@@ -267,3 +267,11 @@ def test_lens_experts_and_fpr_on_a_volume(tmp_path, capsys):
     assert '--experts needs a LENS model, the config builds a FasterRCNN' \
         in capsys.readouterr().err
     assert not (tmp_path / 'bad').exists()
+
+
+def test_help_says_the_demo_weights_are_not_for_real_ct(capsys):
+    with pytest.raises(SystemExit):
+        _tool().main(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert 'ships none for real CT' in text
+    assert 'not stacked (default: 0.05)' in text
