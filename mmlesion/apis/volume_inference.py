@@ -588,7 +588,8 @@ def format_summary(result: dict) -> str:
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
                      f"{f['diameter_mm']:.1f} mm, slices "
-                     f"{f['slice_range'][0]}-{f['slice_range'][1]}"
+                     f"{f['slice_range_original'][0]}-"
+                     f"{f['slice_range_original'][1]} of the scan"
                      + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
                         f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
     for name, path in result.get('paths', {}).items():

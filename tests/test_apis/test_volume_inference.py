@@ -181,6 +181,10 @@ def test_planted_lesion_is_found_at_its_world_position(
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith('data:image/png;base64,') for s in srcs)
     assert 'href=' not in html and '<script' not in html
+    # console and report name the same (original-scan) slices
+    lo, hi = findings[0]['slice_range_original']
+    assert f'slices {lo}-{hi} of the scan' in stdout
+    assert f'<td>{lo}-{hi}</td>' in html
 
     # existing results are not replaced without --overwrite
     assert tool.main(args) == 1
