@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -121,6 +122,12 @@ def main(argv=None) -> Dict:
                          cands.probability)
     print(f'{len(cands.probability)} candidates of {len(scans)} scans -> '
           f'{args.out}')
+    empty = sorted(set(scans) - set(cands.seriesuids))
+    if empty:
+        print(f'warning: {len(empty)} of {len(scans)} scans have no '
+              f'candidate at all (e.g. {empty[:3]}): every nodule there is '
+              'missed; check the model and its test_cfg score threshold',
+              file=sys.stderr)
     if not args.annotations:
         return {}
     result = evaluate_luna16(cands, args.annotations, args.excluded, scans,
