@@ -36,8 +36,14 @@ from mmlesion.utils import OutputDirError, get_tool_logger
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description='Detect lesions in a CT scan with a 2.5D detector and '
-        'stack the per-slice boxes into 3D findings')
+        'stack the per-slice boxes into 3D findings.',
+        epilog='Weights: mmlesion ships none for real CT. The demo '
+        'checkpoint (tools/run_demo.py) was trained on synthetic slices '
+        'and finds nothing meaningful on a real scan; train a full-size '
+        'config on DeepLesion (configs/elixirnet, configs/retinanet_lesion, '
+        'configs/lens) or load weights trained on real CT.')
     parser.add_argument('config', help='a 2.5D config of the repository')
     parser.add_argument('checkpoint', help='trained weights')
     parser.add_argument('scan',

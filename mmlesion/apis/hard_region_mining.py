@@ -11,10 +11,11 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
-from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
 from ..evaluation.functional.hard_regions import scan_hard_regions
+
+from mmlesion.utils.progress import track_progress
 
 
 def training_scans_cfg(cfg: Config) -> ConfigDict:
@@ -89,7 +90,7 @@ def find_hard_regions(cfg: Config,
         dataset = DATASETS.build(training_scans_cfg(cfg))
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     entries = []
-    for idx in track_iter_progress(range(n)):
+    for idx in track_progress(range(n), label='scans'):
         info = dataset.get_data_info(idx)
         data = dataset[idx]
         with torch.no_grad():

@@ -29,6 +29,7 @@ any conversion (PROTOCOLS.md §1); ``z_first``, ``z_last`` are its first and
 last slices, which is how the release counts slices (inclusive).
 """
 import json
+import logging
 import os
 import os.path as osp
 from collections import OrderedDict
@@ -154,7 +155,9 @@ def evaluate_lens_3d(config: str,
                      device: str = 'cpu',
                      overwrite: bool = False,
                      cfg_options: Optional[dict] = None,
-                     show_progress: bool = True) -> dict:
+                     show_progress: bool = True,
+                     series: Optional[Sequence[str]] = None,
+                     skip_missing_series: bool = False) -> dict:
     """Predict, (re-score,) score and write the LENS 3D evaluation.
 
     Args:
@@ -177,6 +180,13 @@ def evaluate_lens_3d(config: str,
         overwrite (bool): replace earlier outputs.
         cfg_options (dict, optional): config overrides.
         show_progress (bool): progress bars.
+        series (Sequence[str], optional): evaluate only the sub-volumes of
+            these series (folder names such as ``000016_01_01``); a subset
+            for a quick look, not a result comparable with the paper.
+        skip_missing_series (bool): evaluate the sub-volumes whose series
+            the test dataset has and skip the others with a warning
+            (default: refuse, since their lesions would count as missed).
+            ``metrics.json`` then records ``subset`` with what was skipped.
 
     Returns:
         dict: what ``metrics.json`` holds.
@@ -203,9 +213,25 @@ def evaluate_lens_3d(config: str,
     subvolumes = load_deeplesion_manual_3d(ann_3d, splits=tuple(splits))
     if not subvolumes:
         raise ValueError(f'{ann_3d}: no sub-volume in split(s) {splits}')
+    total = dict(sub_volumes=len(subvolumes),
+                 series=len({s.volume for s in subvolumes}))
+    if series is not None:
+        unknown = sorted(set(series) - {s.volume for s in subvolumes})
+        if unknown:
+            raise ValueError(
+                f'{ann_3d}: series {unknown[:5]} have no sub-volume in '
+                f'split(s) {list(splits)}')
+        subvolumes = [s for s in subvolumes if s.volume in set(series)]
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    if not cfg.get('test_dataloader') or not cfg.test_dataloader.get(
+            'dataset'):
+        raise ValueError(
+            f'{config}: has no test_dataloader.dataset (a config saved by a '
+            'run without a test split sets test_dataloader = None): pass '
+            'the training config of the model, or give the test dataset '
+            'with --cfg-options test_dataloader.dataset.type=... ')
     set_lens_experts(cfg, experts, config)
     fpr = load_fpr_model(fpr_config, fpr_checkpoint, device) \
         if fpr_config else None
@@ -224,13 +250,26 @@ def evaluate_lens_3d(config: str,
     wanted = {s.volume for s in subvolumes}
     have = {_series_name(i['series_dir']) for i in infos}
     missing = sorted(wanted - have)
-    if missing:
+    skipped: List[str] = []
+    if missing and skip_missing_series and len(missing) < len(wanted):
+        skipped = missing
+        subvolumes = [s for s in subvolumes if s.volume in have]
+        wanted = {s.volume for s in subvolumes}
+        print_log(
+            f'eval_lens_3d: skipping {len(skipped)} of '
+            f'{len(skipped) + len(wanted)} evaluated series that the test '
+            f'dataset of {config} does not have (e.g. {skipped[:3]}): '
+            'the result is for a subset and not comparable with the paper',
+            logger='current', level=logging.WARNING)
+    elif missing:
         raise ValueError(
             f'{ann_3d}: {len(missing)} of {len(wanted)} evaluated series '
             f'are not in the test dataset of {config} '
             f"({cfg.test_dataloader.dataset.get('data_root')}, split "
             f"{cfg.test_dataloader.dataset.get('split')}), e.g. "
-            f'{missing[:5]}: their lesions would count as missed')
+            f'{missing[:5]}: their lesions would count as missed'
+            + ('' if skip_missing_series else
+               ' (--skip-missing-series evaluates the others)'))
     dataset = dataset.get_subset(
         [i for i, info in enumerate(infos)
          if _series_name(info['series_dir']) in wanted])
@@ -281,6 +320,10 @@ def evaluate_lens_3d(config: str,
         experts=None if experts is None else [int(e) for e in experts],
         max_offset=max_offset, stacking_iou_thr=iou_thr,
         splits=list(splits),
+        subset=None if len(subvolumes) == total['sub_volumes'] else dict(
+            of_sub_volumes=total['sub_volumes'], of_series=total['series'],
+            series=None if series is None else sorted(series),
+            skipped_series=skipped),
         files=dict(config=osp.abspath(config),
                    checkpoint=checkpoint and osp.abspath(checkpoint),
                    ann_3d=osp.abspath(ann_3d),

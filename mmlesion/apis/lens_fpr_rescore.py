@@ -17,10 +17,10 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.utils import ProgressBar
 
 from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
+from mmlesion.utils.progress import progress_bar
 from .lens_fpr_proposals import positive_box_3d
 from mmlesion.utils.atomic_io import atomic_write
 
@@ -157,7 +157,8 @@ def rescore_findings_with_fpr(
     fpr_model.eval()
     device = next(fpr_model.parameters()).device
     s_fpr: List[float] = []
-    bar = ProgressBar(len(dataset)) if show_progress and len(dataset) \
+    bar = progress_bar(
+        len(dataset), label='FPR patches') if show_progress and len(dataset) \
         else None
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i]

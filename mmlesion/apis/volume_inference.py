@@ -37,7 +37,6 @@ import csv
 import json
 import logging
 import os.path as osp
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -231,8 +230,8 @@ def detect_slices(model: torch.nn.Module,
     all_scores: List[np.ndarray] = []
     progress = None
     if show_progress:
-        from mmengine.utils import ProgressBar
-        progress = ProgressBar(depth, file=sys.stdout)
+        from mmlesion.utils.progress import progress_bar
+        progress = progress_bar(depth, label='slices')
     for start in range(0, depth, batch_size):
         samples = []
         for z in range(start, min(start + batch_size, depth)):
@@ -254,7 +253,7 @@ def detect_slices(model: torch.nn.Module,
             if progress is not None:
                 progress.update()
     if progress is not None:
-        progress.file.write('\n')
+        progress.finish()
     return all_boxes, all_scores
 
 
@@ -608,7 +607,8 @@ def format_summary(result: dict) -> str:
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
                      f"{f['diameter_mm']:.1f} mm, slices "
-                     f"{f['slice_range'][0]}-{f['slice_range'][1]}"
+                     f"{f['slice_range_original'][0]}-"
+                     f"{f['slice_range_original'][1]} of the scan"
                      + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
                         f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
     for name, path in result.get('paths', {}).items():

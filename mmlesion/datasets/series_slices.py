@@ -11,7 +11,8 @@ import os.path as osp
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.dataset import BaseDataset
-from mmengine.utils import ProgressBar
+
+from mmlesion.utils.progress import progress_bar
 
 
 def _stored_slices(series_dir: str) -> List[int]:
@@ -55,7 +56,8 @@ def iter_series_slices(
                     abs(z - k) for k in keys) > max_offset:
                 continue
             plan.append((series_dir, z, keys.get(z, infos[0]), z in keys))
-    bar = ProgressBar(len(plan)) if show_progress and plan else None
+    bar = progress_bar(
+        len(plan), label='series') if show_progress and plan else None
     for series_dir, z, template, is_key in plan:
         item = copy.deepcopy(template)
         item.update(
@@ -66,4 +68,4 @@ def iter_series_slices(
         if bar is not None:
             bar.update()
     if bar is not None:
-        print()
+        bar.finish()

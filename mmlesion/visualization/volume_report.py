@@ -64,8 +64,9 @@ def draw_key_slice(volume, finding: dict, path: Path,
     fig.suptitle(
         f"finding {finding['id']}: score {finding['score']:.3f}, "
         f"~{finding['diameter_mm']:.1f} mm, world ({x:.1f}, {y:.1f}, "
-        f"{zw:.1f}) mm\nkey slice {z} (slices {finding['slice_range'][0]}-"
-        f"{finding['slice_range'][1]}), 2D score {score:.3f}",
+        f"{zw:.1f}) mm\nslices {finding['slice_range_original'][0]}-"
+        f"{finding['slice_range_original'][1]} of the scan; drawn: "
+        f"resampled slice {z}, 2D score {score:.3f}",
         fontsize=9)
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)

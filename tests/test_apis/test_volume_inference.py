@@ -181,6 +181,10 @@ def test_planted_lesion_is_found_at_its_world_position(
     srcs = re.findall(r'src="([^"]*)"', html)
     assert srcs and all(s.startswith('data:image/png;base64,') for s in srcs)
     assert 'href=' not in html and '<script' not in html
+    # console and report name the same (original-scan) slices
+    lo, hi = findings[0]['slice_range_original']
+    assert f'slices {lo}-{hi} of the scan' in stdout
+    assert f'<td>{lo}-{hi}</td>' in html
 
     # existing results are not replaced without --overwrite
     assert tool.main(args) == 1
@@ -267,3 +271,11 @@ def test_lens_experts_and_fpr_on_a_volume(tmp_path, capsys):
     assert '--experts needs a LENS model, the config builds a FasterRCNN' \
         in capsys.readouterr().err
     assert not (tmp_path / 'bad').exists()
+
+
+def test_help_says_the_demo_weights_are_not_for_real_ct(capsys):
+    with pytest.raises(SystemExit):
+        _tool().main(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert 'ships none for real CT' in text
+    assert 'not stacked (default: 0.05)' in text

@@ -25,9 +25,10 @@ its peak memory is its own):
 
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and the peak
 resident set size of the case's process (``ru_maxrss``) minus the RSS
-before the case on a CPU. Times are medians of ``--repeats`` runs after
-one warm-up. The tool prints every case and the ratios (full / RPN,
-finer / magnify).
+before the case on a CPU. Times are medians of ``--repeats`` (>= 2) runs
+after ``--warmup`` (>= 1) untimed runs, whole scans included. The tool
+prints every case and the ratios (full / RPN, finer / magnify); a time
+ratio is the ratio of the two medians.
 
 Example::
 
@@ -42,11 +43,14 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from typing import Callable, Dict, List
 
 import torch
 from mmlesion.utils.atomic_io import atomic_write
+
+from mmlesion.utils.benchmark_timing import (add_timing_arguments,
+                                             check_timing, median_ratio,
+                                             time_interleaved)
 
 CASES = ('train_rpn', 'train_full', 'scan_rpn', 'scan_full', 'fprn_magnify',
          'fprn_finer')
@@ -57,20 +61,11 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
-def _timed(fn: Callable, repeats: int, device: str,
-           warmup: bool = True) -> float:
-    if warmup:
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == 'cuda':
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _timed(fn: Callable, args) -> Dict[str, float]:
+    """``args.warmup`` untimed calls, then the median of ``args.repeats``."""
+    times = time_interleaved({'case': fn}, args.warmup, args.repeats,
+                             args.device)['case']
+    return dict(time_s=statistics.median(times), times_s=times)
 
 
 def _build(with_fprn: bool, device: str):
@@ -112,17 +107,17 @@ def run_case(case: str, args) -> Dict[str, float]:
         data['data_samples'][0] = data['data_samples'][0].to(device)
         model.train()
         optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3))
-        out['time_s'] = _timed(lambda: model.train_step(data, optim),
-                               args.repeats, device)
+        out.update(_timed(lambda: model.train_step(data, optim), args))
     elif case.startswith('scan'):
         shape = tuple(args.scan)
         data = {'inputs': [torch.rand(1, *shape, device=device) * 2 - 1],
                 'data_samples': [volume_sample(shape)]}
         model.eval()
         with torch.no_grad():
-            # one whole scan, no warm-up (its first window warms up)
-            out['time_s'] = _timed(lambda: model.test_step(data), 1, device,
-                                   warmup=False)
+            # whole scans: the first one (warm-up) allocates the windows'
+            # buffers; without it the RPN once looked 2x slower than the
+            # full model
+            out.update(_timed(lambda: model.test_step(data), args))
         from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
             window_starts
         out['windows'] = float(
@@ -162,7 +157,7 @@ def run_case(case: str, args) -> Dict[str, float]:
                         fine, torch.cat([rois[:, :1], boxes], 1), 2, 1.0,
                         2).flatten(1))
                 head.classifier(torch.cat(parts, 1)).sum().backward()
-        out['time_s'] = _timed(step, args.repeats, device)
+        out.update(_timed(step, args))
     if device == 'cuda':
         out['peak_mb'] = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -174,17 +169,23 @@ def run_case(case: str, args) -> Dict[str, float]:
 def main(argv: List[str] = None) -> Dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
-    parser.add_argument('--crop', type=int, default=128)
+    parser.add_argument('--crop', type=int, default=128,
+                        help='edge of the training crop (voxels)')
     parser.add_argument('--scan', type=int, nargs=3, default=[160, 240, 240],
                         help='whole-scan size (z, y, x) at 1 mm')
-    parser.add_argument('--rois', type=int, default=32)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--rois', type=int, default=32,
+                        help='RoIs of the FPRN cases')
+    add_timing_arguments(parser, warmup=1, repeats=3)
     parser.add_argument('--cases', nargs='+', default=list(CASES),
                         choices=CASES)
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--overwrite', action='store_true')
     parser.add_argument('--case', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    try:
+        check_timing(args.warmup, args.repeats)
+    except ValueError as err:
+        parser.error(str(err))
     if args.case:  # child process: one case, JSON on the last line
         print(json.dumps(run_case(args.case, args)))
         return {}
@@ -193,8 +194,8 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     results = {}
     base = [sys.executable, os.path.abspath(__file__), '--device',
             args.device, '--crop', str(args.crop), '--rois', str(args.rois),
-            '--repeats', str(args.repeats), '--scan'] + [str(s)
-                                                          for s in args.scan]
+            '--repeats', str(args.repeats), '--warmup', str(args.warmup),
+            '--scan'] + [str(s) for s in args.scan]
     for i, case in enumerate(args.cases):
         print(f'[{i + 1}/{len(args.cases)}] {case} ...', flush=True)
         proc = subprocess.run(base + ['--case', case], capture_output=True,
@@ -203,7 +204,8 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
             raise RuntimeError(f'case {case} failed:\n{proc.stderr[-3000:]}')
         results[case] = json.loads(proc.stdout.strip().splitlines()[-1])
         print('   ', ', '.join(f'{k}={v:.3f}'
-                               for k, v in results[case].items()))
+                               for k, v in results[case].items()
+                               if k != 'times_s'))
     ratios = {}
     for a, b, name in (('train_full', 'train_rpn', 'train full / RPN'),
                        ('scan_full', 'scan_rpn', 'scan full / RPN'),
@@ -212,9 +214,11 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
         if a in results and b in results:
             ratios[name] = {
                 k: results[a][k] / results[b][k]
-                for k in ('time_s', 'peak_mb', 'params_m')
+                for k in ('peak_mb', 'params_m')
                 if k in results[a] and results[b].get(k)
             }
+            ratios[name]['time_s'] = median_ratio(results[a]['times_s'],
+                                                  results[b]['times_s'])
             print(f'{name}: ' + ', '.join(f'{k} x{v:.2f}'
                                           for k, v in ratios[name].items()))
     summary = dict(device=args.device, crop=args.crop, scan=args.scan,

@@ -40,8 +40,7 @@ import copy
 import json
 import logging
 import statistics
-import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from mmdet.registry import MODELS
@@ -56,6 +55,9 @@ from mmengine.structures import InstanceData
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.utils import get_config
 from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.benchmark_timing import (add_timing_arguments,
+                                             check_timing, median_ratio,
+                                             time_interleaved)
 
 BASELINE_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 ELIXIRNET_CONFIG = 'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py'
@@ -147,30 +149,6 @@ def fake_batch(batch_size: int = 1,
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def time_interleaved(fns: Dict[str, Callable[[], None]], warmup: int,
-                     repeats: int, device: str) -> Dict[str, List[float]]:
-    """Run each function ``warmup`` times, then ``repeats`` timed times,
-    interleaved (a, b, a, b, ...); return the times in seconds."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-            _sync(device)
-    times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
 def count_proposals(model, data: dict) -> float:
     """Mean number of RPN proposals per image (test configuration)."""
     with torch.no_grad():
@@ -241,8 +219,9 @@ def run_benchmark(device: str = 'cpu',
         per_image = [t / batch_size for t in values]
         result['models'][name]['infer_s'] = statistics.median(per_image)
         result['models'][name]['infer_times_s'] = per_image
-    result['ratios']['infer'] = (result['models']['elixirnet']['infer_s'] /
-                                 result['models']['baseline']['infer_s'])
+    result['ratios']['infer'] = median_ratio(
+        result['models']['elixirnet']['infer_times_s'],
+        result['models']['baseline']['infer_times_s'])
 
     if not skip_train:
         wrappers = {}
@@ -271,9 +250,9 @@ def run_benchmark(device: str = 'cpu',
             per_image = [t / batch_size for t in values]
             result['models'][name]['train_s'] = statistics.median(per_image)
             result['models'][name]['train_times_s'] = per_image
-        result['ratios']['train'] = (
-            result['models']['elixirnet']['train_s'] /
-            result['models']['baseline']['train_s'])
+        result['ratios']['train'] = median_ratio(
+            result['models']['elixirnet']['train_times_s'],
+            result['models']['baseline']['train_times_s'])
     return result
 
 
@@ -315,8 +294,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--size', type=int, default=512)
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=5)
+    add_timing_arguments(parser, warmup=2, repeats=5)
     parser.add_argument(
         '--params-only', action='store_true', help='only count parameters')
     parser.add_argument(
@@ -331,8 +309,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='mmdet::... or a path relative to configs/')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
-    if args.warmup < 0 or args.repeats < 1:
-        parser.error('--warmup must be >= 0 and --repeats >= 1')
+    try:
+        check_timing(args.warmup, args.repeats)
+    except ValueError as err:
+        parser.error(str(err))
     return args
 
 

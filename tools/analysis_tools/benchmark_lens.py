@@ -36,8 +36,10 @@ from mmlesion.utils.atomic_io import atomic_write
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
-                                 baseline_model_cfg, build_model, fake_batch,
-                                 time_interleaved)
+                                 baseline_model_cfg, build_model, fake_batch)
+
+from mmlesion.utils.benchmark_timing import (  # noqa: E402
+    add_timing_arguments, check_timing, median_ratio, time_interleaved)
 
 LENS_CONFIG = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_'
                'deeplesion-luna16-lits-nihln_9slice.py')
@@ -71,26 +73,31 @@ def run(device: str = 'cpu', warmup: int = 1, repeats: int = 5,
         fns[name] = step
     times = time_interleaved(fns, warmup, repeats, device)
     ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    base = ms['faster_rcnn']
     return dict(
         device=device if device == 'cpu' else torch.cuda.get_device_name(),
         threads=torch.get_num_threads(),
         repeats=repeats,
         ms_per_slice={k: round(v, 1) for k, v in ms.items()},
-        ratio_to_faster_rcnn={k: round(v / base, 3) for k, v in ms.items()},
+        ratio_to_faster_rcnn={
+            k: round(median_ratio(v, times['faster_rcnn']), 3)
+            for k, v in times.items()
+        },
         lens_4experts_over_1expert=round(
-            ms['lens_4experts'] / ms['lens_1expert'], 3),
+            median_ratio(times['lens_4experts'], times['lens_1expert']), 3),
         paper_ms_per_slice_gpu=PAPER_MS_PER_SLICE)
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='cpu')
-    p.add_argument('--warmup', type=int, default=1)
-    p.add_argument('--repeats', type=int, default=5)
+    add_timing_arguments(p, warmup=1, repeats=5)
     p.add_argument('--size', type=int, default=512)
     p.add_argument('--json', default=None, help='also write the result')
     args = p.parse_args(argv)
+    try:
+        check_timing(args.warmup, args.repeats)
+    except ValueError as err:
+        p.error(str(err))
     result = run(args.device, args.warmup, args.repeats, args.size)
     text = json.dumps(result, indent=1)
     print(text)

@@ -28,8 +28,7 @@ default score threshold (0.05), so almost no box reaches NMS; pass trained
 import argparse
 import os.path as osp
 import statistics
-import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmdet.registry import MODELS
@@ -42,6 +41,8 @@ from mmengine.runner import load_checkpoint
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.utils import get_config
+from mmlesion.utils.benchmark_timing import (check_timing, median_ratio,
+                                             time_interleaved)
 
 DEFAULT_CONFIG = (
     'retinanet_lesion/'
@@ -112,11 +113,6 @@ def make_batch(num_slices: int = 3,
     return dict(inputs=inputs, data_samples=samples)
 
 
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
 def benchmark_models(models: Dict[str, torch.nn.Module],
                      batch: dict,
                      warmup: int = 5,
@@ -127,8 +123,8 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
     Args:
         models (dict[str, nn.Module]): name -> model (eval mode).
         batch (dict): ``inputs`` and ``data_samples``.
-        warmup (int): untimed iterations per model.
-        iters (int): timed iterations per model.
+        warmup (int): untimed iterations per model (>= 1).
+        iters (int): timed iterations per model (>= 2).
         device (str): device (for synchronisation).
 
     Returns:
@@ -136,23 +132,29 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
         ``median_ms``, ``p90_ms`` and ``dets`` (detections per image of the
         last run).
     """
-    if iters < 1:
-        raise ValueError(f'iters must be >= 1, got {iters}')
+    try:
+        check_timing(warmup, iters)
+    except ValueError as err:
+        raise ValueError(f'iters / warmup: {err}') from err
     num_images = len(batch['inputs'])
-    times: Dict[str, List[float]] = {name: [] for name in models}
     dets: Dict[str, float] = {}
+
+    def step(name: str, model: torch.nn.Module):
+
+        def run():
+            out = model.test_step(batch)
+            dets[name] = sum(len(o.pred_instances) for o in out) / num_images
+
+        return run
+
     with torch.no_grad():
-        for it in range(warmup + iters):
-            for name, model in models.items():
-                _sync(device)
-                start = time.perf_counter()
-                out = model.test_step(batch)
-                _sync(device)
-                elapsed = (time.perf_counter() - start) * 1000. / num_images
-                if it >= warmup:
-                    times[name].append(elapsed)
-                dets[name] = sum(len(o.pred_instances)
-                                 for o in out) / num_images
+        seconds = time_interleaved(
+            {name: step(name, model)
+             for name, model in models.items()}, warmup, iters, device)
+    times = {
+        name: [t * 1000. / num_images for t in values]
+        for name, values in seconds.items()
+    }
     results = {}
     for name, values in times.items():
         ordered = sorted(values)
@@ -168,7 +170,7 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
 
 def format_table(results: Dict[str, dict], baseline: str) -> str:
     """Side-by-side table with the ratio to ``baseline`` (median based)."""
-    base = results[baseline]['median_ms']
+    base = results[baseline]['times_ms']
     width = max(len(n) for n in results)
     lines = [
         f"{'model':<{width}}  {'mean ms':>8}  {'median':>8}  {'p90':>8}  "
@@ -177,7 +179,8 @@ def format_table(results: Dict[str, dict], baseline: str) -> str:
     for name, res in results.items():
         lines.append(f"{name:<{width}}  {res['mean_ms']:8.1f}  "
                      f"{res['median_ms']:8.1f}  {res['p90_ms']:8.1f}  "
-                     f"{res['median_ms'] / base:6.2f}  {res['dets']:8.1f}")
+                     f"{median_ratio(res['times_ms'], base):6.2f}  "
+                     f"{res['dets']:8.1f}")
     return '\n'.join(lines)
 
 
@@ -205,8 +208,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--size', type=int, default=512, help='square input size (paper: 512)')
     parser.add_argument('--num-slices', type=int, default=3)
     parser.add_argument('--batch-size', type=int, default=1)
-    parser.add_argument('--warmup', type=int, default=5)
-    parser.add_argument('--iters', type=int, default=20)
+    parser.add_argument(
+        '--warmup', type=int, default=5, help='untimed runs per model (>= 1)')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=20,
+        help='timed runs per model, interleaved; the ratio is of the '
+        'medians (>= 2)')
     parser.add_argument(
         '--score-thr',
         type=float,

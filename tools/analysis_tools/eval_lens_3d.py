@@ -31,6 +31,7 @@ from mmengine.config import DictAction
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description='LENS 3D FROC (DeepLesion manual 3D test set) of a '
         'LENS model, optionally with the 3D FPR network (Eq. 2)')
     parser.add_argument('config', help='the LENS detector config')
@@ -41,6 +42,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--splits', nargs='+', default=['test'],
                         choices=['val', 'test'],
                         help='splits of the manual file to evaluate')
+    parser.add_argument(
+        '--series', nargs='+', metavar='SERIES',
+        help='evaluate only the sub-volumes of these series (e.g. '
+        '000016_01_01): a quick look at a subset, not a result comparable '
+        'with the paper')
+    parser.add_argument(
+        '--skip-missing-series', action='store_true',
+        help='evaluate the series the test dataset has and skip the '
+        'others with a warning (default: refuse, since their lesions '
+        'would count as missed); metrics.json records the subset')
     parser.add_argument('--fpr-config', help='FPR config (row (e))')
     parser.add_argument('--fpr-checkpoint', help='FPR weights')
     parser.add_argument('--experts', type=int, nargs='+',
@@ -73,7 +84,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
             experts=args.experts, max_offset=args.max_offset,
             splits=args.splits, iou_thr=args.iou_thr, device=args.device,
-            overwrite=args.overwrite, cfg_options=args.cfg_options)
+            overwrite=args.overwrite, cfg_options=args.cfg_options,
+            series=args.series,
+            skip_missing_series=args.skip_missing_series)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

@@ -136,6 +136,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.utils import get_tool_logger
 
+    import numpy as np
+
     from mmlesion.evaluation.functional.luna16 import evaluate_luna16
 
     logger = get_tool_logger('eval_luna16')
@@ -209,6 +211,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f'{tnp["threshold"]:.6g} at sensitivity {tnp["sensitivity"]:.4f})')
     lines.append('wrote ' + ', '.join(written))
     logger.info('\n'.join(lines))
+    match = result.match
+    empty = match.num_scans - len(
+        np.unique(match.cand_scan[match.cand_scan >= 0]))
+    if empty:
+        logger.warning(
+            f'{empty} of {match.num_scans} scans have no candidate at all: '
+            'every nodule there counts as missed (a detector that found '
+            'nothing there, or scans the candidates file lacks)')
     return 0
 
 

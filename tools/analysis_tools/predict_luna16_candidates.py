@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -31,7 +32,6 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
-from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
@@ -40,6 +40,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
 from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.progress import track_progress
 
 
 def predict_candidates(cfg: Config,
@@ -67,7 +68,7 @@ def predict_candidates(cfg: Config,
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     uids, xyz, probs, scans = [], [], [], []
-    for idx in track_iter_progress(range(n)):
+    for idx in track_progress(range(n), label='scans'):
         data = dataset[idx]
         batch = dict(inputs=[data['inputs']],
                      data_samples=[data['data_samples']])
@@ -122,6 +123,12 @@ def main(argv=None) -> Dict:
                          cands.probability)
     print(f'{len(cands.probability)} candidates of {len(scans)} scans -> '
           f'{args.out}')
+    empty = sorted(set(scans) - set(cands.seriesuids))
+    if empty:
+        print(f'warning: {len(empty)} of {len(scans)} scans have no '
+              f'candidate at all (e.g. {empty[:3]}): every nodule there is '
+              'missed; check the model and its test_cfg score threshold',
+              file=sys.stderr)
     if not args.annotations:
         return {}
     result = evaluate_luna16(cands, args.annotations, args.excluded, scans,

@@ -98,7 +98,7 @@ def _check_out(out: str, params: dict, force: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmengine.utils import ProgressBar
+    from mmlesion.utils.progress import progress_bar
     from mmlesion.datasets.recist_mask_source import build_recist_source
     from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
                                                              save_mask_npz,
@@ -130,7 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     fractions = []
     written = skipped = 0
     start = time.perf_counter()
-    bar = ProgressBar(len(dataset), file=sys.stderr)
+    bar = progress_bar(len(dataset), file=sys.stderr, label='masks')
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)
         path = osp.join(args.out, cache_file_name(info))

@@ -8,7 +8,8 @@ from typing import Callable, Iterable, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
-from mmengine.utils import ProgressBar
+
+from mmlesion.utils.progress import progress_bar
 
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
@@ -102,7 +103,9 @@ def run_conversion(cases: Sequence,
     check_outputs(out_file, overwrite)
     entries = []
     num_lesions = num_ignored = 0
-    bar = ProgressBar(len(cases)) if show_progress and len(cases) else None
+    bar = None
+    if show_progress and len(cases):
+        bar = progress_bar(len(cases), label='converting')
     for case in cases:
         conv = convert_case(case)
         annotations = [{

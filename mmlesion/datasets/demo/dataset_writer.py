@@ -4,7 +4,6 @@ all, and a user folder is never overwritten without ``overwrite``."""
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -83,7 +82,8 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
     """Write a generated dataset atomically into ``out_dir``.
 
     ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
-    is an mmengine ``ProgressBar`` over ``num_steps`` steps, or None), which
+    is a :func:`~mmlesion.utils.progress.progress_bar` over ``num_steps``
+    steps, or None), which
     then replaces ``out_dir``: an interrupted run leaves nothing
     half-written, and a user's folder (one without ``marker``) is never
     replaced.
@@ -107,11 +107,11 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
         os.chmod(tmp, 0o755)
         progress = None
         if num_steps:
-            from mmengine.utils import ProgressBar
-            progress = ProgressBar(num_steps, file=sys.stdout)
+            from mmlesion.utils.progress import progress_bar
+            progress = progress_bar(num_steps, label='generating')
         write(tmp, progress)
         if progress is not None:
-            progress.file.write('\n')
+            progress.finish()
         _replace_dir(tmp, out, overwrite, marker)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
-from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from mmdet.models.detectors.base import BaseDetector
@@ -16,6 +15,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmlesion.structures import nms_3d
+from mmlesion.utils.progress import progress_bar
 from ..roi_heads.aggregated_fprn_head_3d import rois_from_instances
 
 
@@ -302,7 +302,7 @@ class AggregatedFasterRCNN3D(BaseDetector):
         cores = [window_cores(st, w, n) for st, w, n in zip(starts, win, dhw)]
         origins = [(z, y, x) for z in starts[0] for y in starts[1]
                    for x in starts[2]]
-        bar = ProgressBar(len(origins)) if cfg.get(
+        bar = progress_bar(len(origins), label='windows') if cfg.get(
             'show_progress', True) and len(origins) > 1 else None
         parts = []
         for b in range(0, len(origins), batch):

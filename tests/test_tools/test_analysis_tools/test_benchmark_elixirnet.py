@@ -38,7 +38,7 @@ def test_timed_run_on_demo_sized_models(capsys):
     tool = _load_tool()
     result = tool.run_benchmark(
         size=128,
-        warmup=0,
+        warmup=1,
         repeats=2,
         baseline_config=DEMO_FPN,
         elixirnet_config=DEMO_ELIXIRNET)

@@ -25,7 +25,7 @@ def test_side_by_side_run(capsys):
     tool = _load_tool()
     results = tool.main([
         '--baseline', DEMO_R1, '--configs', DEMO_R4, '--size', '64',
-        '--warmup', '0', '--iters', '2', '--score-thr', '0', '--device', 'cpu'
+        '--warmup', '1', '--iters', '2', '--score-thr', '0', '--device', 'cpu'
     ])
     out = capsys.readouterr().out
     assert 'baseline: mmdet RetinaNet' in out and 'ratio' in out
@@ -43,5 +43,6 @@ def test_baseline_is_mmdet_retinanet():
     cfg = tool.load_any_config(tool.DEFAULT_BASELINE)
     assert cfg.model.type == 'RetinaNet'
     assert cfg.model.neck.start_level == 1  # P3-P7, mmdet default
-    with pytest.raises(ValueError, match='iters'):
-        tool.benchmark_models({}, tool.make_batch(size=32), iters=0)
+    for kwargs in (dict(iters=1), dict(warmup=0)):
+        with pytest.raises(ValueError, match='iters / warmup'):
+            tool.benchmark_models({}, tool.make_batch(size=32), **kwargs)

@@ -233,6 +233,22 @@ def test_eval_lens_3d_on_the_real_manual_file(tmp_path, checkpoints):
     assert metrics['findings'] > 0
     _, ref = _reference(out, str(ann))
     assert all(metrics[k] == v for k, v in ref.items())
+    # the release file itself with --skip-missing-series: the same subset
+    assert _tool().main([
+        str(repo_root() / 'configs' / LENS_DEMO_CFG), str(lens_ckpt),
+        '--ann-3d', str(pkl), '--out-dir', str(tmp_path / 'whole'),
+        '--max-offset', '0', '--skip-missing-series', '--cfg-options',
+        f'test_dataloader.dataset.data_root={dl}/',
+        'test_dataloader.dataset.ann_file=annotations/DL_info_test.csv',
+        'test_dataloader.dataset.skip_missing_key_slices=True',
+        'model.test_cfg.expert_fusion.max_per_img=5'
+    ]) == 0
+    whole = json.loads((tmp_path / 'whole' / 'metrics.json').read_text())
+    assert {k: whole[k] for k in ref} == {k: metrics[k] for k in ref}
+    assert whole['subset']['of_sub_volumes'] == len(
+        load_deeplesion_manual_3d(str(pkl), ('test', )))
+    assert len(whole['subset']['skipped_series']) == whole['subset'][
+        'of_series'] - metrics['series']
 
 
 def test_manual_boxes_share_the_dl_info_frame():
@@ -273,3 +289,44 @@ def test_manual_boxes_share_the_dl_info_frame():
     # boxes are RECIST extents padded by 5 px, the manual ones drawn anew)
     assert np.median(diffs) <= 3, np.median(diffs, 0)  # 1.7-2.0 px
     assert on_key / n > 0.85, on_key / n  # 0.895 (1052 / 1175)
+
+
+def test_eval_lens_3d_subsets(tiny_demo_root, tmp_path, checkpoints,
+                              capsys):
+    """--skip-missing-series and --series evaluate a subset and say so in
+    metrics.json; a config without a test dataset is a clear error."""
+    lens_ckpt, _ = checkpoints
+    ann = _truth(tiny_demo_root, tmp_path / 'manual.pkl')
+    with open(ann, 'rb') as f:
+        truth = pickle.load(f)
+    truth['test']['999999_01_01_001-010'] = np.array([[0., 0, 1, 5, 5, 2]])
+    with open(ann, 'wb') as f:
+        pickle.dump(truth, f)
+    cfg = str(repo_root() / 'configs' / LENS_DEMO_CFG)
+    common = [cfg, str(lens_ckpt), '--ann-3d', ann, '--max-offset', '0',
+              '--cfg-options',
+              f'test_dataloader.dataset.data_root={tiny_demo_root}/']
+    tool = _tool()
+    # refused by default, naming the switch
+    assert tool.main(common + ['--out-dir', str(tmp_path / 'a')]) == 1
+    assert '--skip-missing-series' in capsys.readouterr().err
+    assert tool.main(common + ['--out-dir', str(tmp_path / 'a'),
+                               '--skip-missing-series']) == 0
+    subset = json.loads((tmp_path / 'a' / 'metrics.json').read_text())
+    assert subset['subset']['skipped_series'] == ['999999_01_01']
+    assert subset['subset']['of_sub_volumes'] == 4
+    assert subset['sub_volumes'] == 3
+    # one series only
+    first = sorted(truth['test'])[0][:12]
+    assert tool.main(common + ['--out-dir', str(tmp_path / 'b'),
+                               '--series', first]) == 0
+    one = json.loads((tmp_path / 'b' / 'metrics.json').read_text())
+    assert one['series'] == 1 and one['subset']['series'] == [first]
+    assert tool.main(common + ['--out-dir', str(tmp_path / 'c'),
+                               '--series', '123456_01_01']) == 1
+    assert 'have no sub-volume' in capsys.readouterr().err
+    # the config a demo run saves has test_dataloader = None
+    assert tool.main([cfg, str(lens_ckpt), '--ann-3d', ann, '--out-dir',
+                      str(tmp_path / 'd'), '--cfg-options',
+                      'test_dataloader=None']) == 1
+    assert 'has no test_dataloader.dataset' in capsys.readouterr().err

@@ -134,3 +134,28 @@ def test_real_annotations(tmp_path):
     assert m['num_fp'] == 2 * 888
     # every nodule above every FP: TNP threshold 1.0 flags no scan
     assert m['tnp']['num_negative_scans'] == 287 and m['tnp']['tnp'] == 1.0
+
+
+def test_scans_without_candidates_are_named(small, tmp_path):
+    """Scans with no candidate at all (a detector that found nothing or a
+    candidates file that lacks them) get a warning, not just a low CPM."""
+    import logging
+
+    from mmlesion.utils import get_tool_logger
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    tool = load_tool()
+    logger = get_tool_logger('eval_luna16')
+    logger.addHandler(handler)
+    try:
+        uids = _write(tmp_path / 'more_uids.csv', 'a\nb\nc\nd\ne\nf\n')
+        assert tool.main(_argv(dict(small, seriesuids=uids),
+                               tmp_path / 'o')) == 0
+        warned = [m for m in seen if 'no candidate at all' in m]
+        assert len(warned) == 1 and warned[0].startswith('2 of 6 scans')
+        seen.clear()
+        assert tool.main(_argv(small, tmp_path / 'p')) == 0
+        assert not [m for m in seen if 'no candidate at all' in m]
+    finally:
+        logger.removeHandler(handler)

@@ -120,8 +120,8 @@ def bootstrap_froc(match: LUNA16Match,
     neg_rank = np.cumsum(~y_sorted)
     bar = None
     if progress:
-        from mmengine.utils import ProgressBar
-        bar = ProgressBar(num_resamples)
+        from mmlesion.utils.progress import progress_bar
+        bar = progress_bar(num_resamples, label='bootstrap')
     for start in range(0, num_resamples, chunk):
         stop = min(start + chunk, num_resamples)
         c = stop - start
@@ -161,6 +161,8 @@ def bootstrap_froc(match: LUNA16Match,
             cpms[start + r] = float(np.mean(sens_at_r[start + r]))
         if bar is not None:
             bar.update(c)
+    if bar is not None:
+        bar.finish()
     # official compute_mean_ci: per grid point sort, average, order stats
     by_point = np.sort(np.ascontiguousarray(interp.T), axis=1)
     mean = by_point.mean(axis=1, dtype=np.float32)
