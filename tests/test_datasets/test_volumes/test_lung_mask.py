@@ -92,9 +92,9 @@ def test_computed_mask_against_totalsegmentator_lobes():
     assert lobes.sum() > 4000
     mask = compute_lung_mask(vol)
     assert _dice(mask, lobes) > 0.9  # 0.956 measured
-    # the 10 mm crop contains 4299 of the 4307 lobe voxels: the 8 others
-    # are a fragment of the middle lobe in the top slice, 12 mm from the
-    # rest within the scan (the lobe goes on above it); 15 mm contain all
+    # the 10 mm crop keeps 4306 of the 4307 lobe voxels: the other one is
+    # in a fragment of the right lung in the top slice, apart from the rest
+    # within the scan (the lung goes on above it); 15 mm keep all
     mask_vol = CTVolume(mask, vol.spacing_zyx, vol.origin_xyz, vol.direction)
     for margin, min_inside in ((10., 0.995), (15., 1.)):
         start, stop = mask_region(mask_vol, vol, margin)
