@@ -32,9 +32,11 @@ model = dict(rpn_head=dict(loss_cls=dict(t_start=10.0, t_end=10.0)))
 
 train_pipeline = [
     dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
+    {{_base_.lung_crop}},
     dict(type='HardRegionRandomCrop3D', hard_regions_file=hard_regions_file,
          hard_prob=0.3, crop_size=128, pos_prob=0.7, margin=8,
          pad_value=-1024.),
+    {{_base_.augmentation}},
     dict(type='WindowHU', window=(-1200., 600.), out_range=(-1., 1.)),
     dict(type='PackVolumeDetInputs')
 ]

@@ -13,10 +13,12 @@ model = dict(
     fprn_head=dict(use_diameter_alignment=False, use_magnify=False))
 train_dataloader = dict(dataset=dict(pipeline=[
     dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
+    {{_base_.lung_crop}},
     dict(type='HardRegionRandomCrop3D',
          hard_regions_file=first_round + 'hard_regions_fold0.json',
          hard_prob=0.3, crop_size=128, pos_prob=0.7, margin=8,
          pad_value=-1024.),
+    {{_base_.augmentation}},
     dict(type='WindowHU', window=(-1200., 600.), out_range=(-1., 1.)),
     dict(type='PackVolumeDetInputs')
 ]))

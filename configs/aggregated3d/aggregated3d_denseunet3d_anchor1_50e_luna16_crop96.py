@@ -7,8 +7,10 @@ crop_size = 96
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadCTVolume', spacing_zyx=(1., 1., 1.)),
+        {{_base_.lung_crop}},
         dict(type='RandomCrop3D', crop_size=crop_size, pos_prob=0.7,
              margin=8, pad_value=-1024.),
+        {{_base_.augmentation}},
         dict(type='WindowHU', window=(-1200., 600.), out_range=(-1., 1.)),
         dict(type='PackVolumeDetInputs')
     ]))

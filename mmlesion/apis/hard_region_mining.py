@@ -26,7 +26,8 @@ def training_scans_cfg(cfg: Config) -> ConfigDict:
     ``CrossValVolumeDataset``), and replaces the training pipeline (random
     crops) with the test pipeline (whole scans, the same loading and
     windowing). Scans without nodules stay (``filter_cfg=None``): they are
-    where many hard negatives are.
+    where many hard negatives are, and each is listed once
+    (``crops_per_scan=1``).
 
     Args:
         cfg (Config): a 3D detector config.
@@ -45,6 +46,8 @@ def training_scans_cfg(cfg: Config) -> ConfigDict:
     ds.pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     ds.filter_cfg = None
     ds.test_mode = False
+    if 'crops_per_scan' in ds:
+        ds.crops_per_scan = 1  # each scan once
     return ds
 
 

@@ -39,6 +39,12 @@ class CTVolumeDataset(BaseDetDataset):
             number of names.
         filter_cfg (dict, optional): ``filter_empty_gt=True`` drops scans
             without any non-ignored box (only when not ``test_mode``).
+        crops_per_scan (int): how many times every scan is listed per
+            epoch (each time the training pipeline draws a new random crop
+            from it; the paper's random 128^3 crops are about 1/6 of a
+            lung-cropped scan, Sec. III / IV-A). The list is the scans
+            ``crops_per_scan`` times over, in order; the sampler shuffles.
+            Must be 1 in ``test_mode``. Defaults to 1.
         **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
     """
 
@@ -49,7 +55,17 @@ class CTVolumeDataset(BaseDetDataset):
                  ann_file: str = '',
                  data_prefix: dict = dict(img=''),
                  metainfo: Optional[dict] = None,
+                 crops_per_scan: int = 1,
                  **kwargs) -> None:
+        if isinstance(crops_per_scan, bool) or not isinstance(
+                crops_per_scan, int) or crops_per_scan < 1:
+            raise ValueError(f'crops_per_scan must be an int >= 1, got '
+                             f'{crops_per_scan!r}')
+        if crops_per_scan != 1 and kwargs.get('test_mode', False):
+            raise ValueError(f'crops_per_scan={crops_per_scan} in test_mode '
+                             f'would evaluate every scan {crops_per_scan} '
+                             f'times; use 1')
+        self.crops_per_scan = crops_per_scan
         # mmengine joins an empty prefix with data_root; the format says
         # relative paths start from the JSON's folder unless a prefix is set
         self._files_root_given = bool(data_prefix.get('img'))
@@ -107,11 +123,13 @@ class CTVolumeDataset(BaseDetDataset):
         return data_list
 
     def filter_data(self) -> List[dict]:
-        """Drop scans without non-ignored boxes if ``filter_empty_gt``."""
-        if self.test_mode or not self.filter_cfg or not self.filter_cfg.get(
+        """Drop scans without non-ignored boxes if ``filter_empty_gt``,
+        then list the scans ``crops_per_scan`` times."""
+        data_list = self.data_list
+        if not self.test_mode and self.filter_cfg and self.filter_cfg.get(
                 'filter_empty_gt', False):
-            return self.data_list
-        return [
-            info for info in self.data_list if any(
-                not ins['ignore_flag'] for ins in info['instances'])
-        ]
+            data_list = [
+                info for info in data_list if any(
+                    not ins['ignore_flag'] for ins in info['instances'])
+            ]
+        return data_list * self.crops_per_scan

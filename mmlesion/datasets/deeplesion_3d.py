@@ -20,6 +20,12 @@ The paper converts DeepLesion's key-slice annotations into LUNA16-style
 * "remove very large lesions (>= 48 mm) during training": training-split
   lesions with a diameter >= ``drop_large_mm`` are dropped; val/test keep
   them (evaluate with and without them via ``diameter_mm``).
+* "noisy annotations are removed" (the split sizes it quotes are
+  DeepLesion's without the ``Possibly_noisy`` rows): those rows are no
+  lesions and make no chunks. One whose key slice lies in a chunk made by
+  other lesions of its series is kept there as an *ignored* lesion (ours:
+  the region may well hold a lesion, so it is neither a positive nor a
+  negative, like LUNA16's excluded findings).
 """
 import os.path as osp
 from collections import defaultdict
@@ -44,12 +50,15 @@ class Lesion3D:
         lesion_type (int): coarse type (1..8, -1 unknown).
         split (int): 1 train, 2 val, 3 test.
         rows (list[int]): ``DL_info.csv`` lines merged into this lesion.
+        ignore (bool): a ``Possibly_noisy`` annotation kept as an ignore
+            region.
     """
     centre_xyz: np.ndarray
     diameter_mm: float
     lesion_type: int
     split: int
     rows: List[int] = field(default_factory=list)
+    ignore: bool = False
 
 
 def lesion_diameter_mm(rec: DLInfoRecord, small_mm: float = 10.0) -> float:
@@ -99,10 +108,32 @@ def chunk_ranges(records: Sequence[DLInfoRecord]
     return chunks
 
 
+def _noisy_as_ignored(noisy: Sequence[DLInfoRecord],
+                      chunks: Dict[str, List[Tuple[int, int]]],
+                      small_mm: float,
+                      out: Dict[Tuple[str, int, int], List[Lesion3D]]
+                      ) -> None:
+    """Add noisy rows whose key slice lies in a chunk as ignored lesions."""
+    for rec in noisy:
+        series = series_name(rec)
+        chunk = next(((f, l) for f, l in chunks.get(series, [])
+                      if f <= rec.key_slice_index <= l), None)
+        if chunk is None:
+            continue
+        x1, y1, x2, y2 = rec.bbox
+        out[(series, *chunk)].append(Lesion3D(
+            centre_xyz=np.array([(x1 + x2) / 2, (y1 + y2) / 2,
+                                 rec.key_slice_index - chunk[0]], np.float64),
+            diameter_mm=lesion_diameter_mm(rec, small_mm),
+            lesion_type=rec.lesion_type, split=rec.split, rows=[rec.row],
+            ignore=True))
+
+
 def deeplesion_to_3d(records: Sequence[DLInfoRecord],
                      small_mm: float = 10.0,
                      drop_large_mm: float = 48.0,
-                     merge: bool = True
+                     merge: bool = True,
+                     drop_noisy: bool = True
                      ) -> Dict[Tuple[str, int, int], List[Lesion3D]]:
     """Convert key-slice lesions to 3D lesions per chunk (Sec. V).
 
@@ -112,10 +143,16 @@ def deeplesion_to_3d(records: Sequence[DLInfoRecord],
         drop_large_mm (float): training lesions with a diameter >= this
             are dropped (``<= 0`` keeps all).
         merge (bool): merge multi-annotated lesions.
+        drop_noisy (bool): ``Possibly_noisy`` rows are no lesions (ignored
+            lesions inside chunks of other lesions; see the module doc).
+            Defaults to True, as the paper.
 
     Returns:
         dict: ``(series, first, last)`` -> lesions of that chunk.
     """
+    noisy = [r for r in records if r.noisy] if drop_noisy else []
+    if drop_noisy:
+        records = [r for r in records if not r.noisy]
     chunks = chunk_ranges(records)
     out: Dict[Tuple[str, int, int], List[Lesion3D]] = defaultdict(list)
     for rec in records:
@@ -152,6 +189,7 @@ def deeplesion_to_3d(records: Sequence[DLInfoRecord],
                 les for les in out[key]
                 if not (les.split == 1 and les.diameter_mm >= drop_large_mm)
             ]
+    _noisy_as_ignored(noisy, chunks, small_mm, out)
     return dict(out)
 
 

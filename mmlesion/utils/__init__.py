@@ -28,9 +28,13 @@ from .pretrained import (register_torchvision_loader,  # noqa: E402
 
 __all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']
 from .cv_fold import (add_fold_argument, apply_cv_fold,  # noqa: E402
+                      config_num_folds,
                       find_fold_datasets)
 
-__all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']
+__all__ += [
+    'add_fold_argument', 'apply_cv_fold', 'config_num_folds',
+    'find_fold_datasets'
+]
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']

@@ -164,6 +164,28 @@ def apply_cv_fold(cfg: Config, fold: int,
     return cfg
 
 
+def config_num_folds(cfg: Config, source: Optional[str] = None) -> int:
+    """Number of folds of a config (its first fold-taking dataset).
+
+    Args:
+        cfg (Config): a parsed config.
+        source (str, optional): the config's name for error messages.
+
+    Returns:
+        int: ``num_folds`` of the dataset (or its class default).
+
+    Raises:
+        ValueError: no dataset takes a fold.
+    """
+    source = source or getattr(cfg, 'filename', None) or 'config'
+    datasets = find_fold_datasets(cfg)
+    if not datasets:
+        raise ValueError(f'{source}: no dataset of train/val/test_dataloader '
+                         "takes a 'fold' (e.g. CrossValVolumeDataset)")
+    where, ds = datasets[0]
+    return _dataset_num_folds(ds, where, source)
+
+
 def add_fold_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--fold K`` (see :func:`apply_cv_fold`) to a tool's parser."""
     parser.add_argument(

@@ -43,15 +43,17 @@ def test_abs_round_inherits_its_row(name, first_round, epochs):
     assert cfg.load_from == f'work_dirs/{work_dir}/{ckpt}'
     assert cfg.train_cfg.max_epochs == epochs
     pipe, base_pipe = (_train_dataset(c).pipeline for c in (cfg, base))
-    crop = pipe[1]
+    # the random crop: after loading (and the lung crop of LUNA16 rows)
+    i = next(k for k, t in enumerate(base_pipe) if 'Crop3D' in t.type)
+    crop = pipe[i]
     assert crop.type == 'HardRegionRandomCrop3D'
     assert crop.hard_regions_file.startswith(f'work_dirs/{work_dir}/')
     assert 0 < crop.hard_prob < 1
     # the rest of the crop and the pipeline as in the first round
     assert {k: v for k, v in crop.items() if k not in (
         'type', 'hard_regions_file', 'hard_prob')} == {
-            k: v for k, v in base_pipe[1].items() if k != 'type'}
-    assert pipe[:1] + pipe[2:] == base_pipe[:1] + base_pipe[2:]
+            k: v for k, v in base_pipe[i].items() if k != 'type'}
+    assert pipe[:i] + pipe[i + 1:] == base_pipe[:i] + base_pipe[i + 1:]
     # the training scans and folds are the first round's
     assert {k: v for k, v in _train_dataset(cfg).items() if k != 'pipeline'
             } == {k: v for k, v in _train_dataset(base).items()

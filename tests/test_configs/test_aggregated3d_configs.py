@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmdet.registry import METRICS, MODELS, TRANSFORMS
@@ -36,8 +37,10 @@ def test_config_builds(name):
     for key, ds in _datasets(cfg):
         assert ds['type'] in ('CrossValVolumeDataset',
                               'CTVolumeDataset'), key
-        for step in ds['pipeline']:
-            TRANSFORMS.build(step)
+        # mmcv's Compose (the augmentation) builds in the default scope
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            for step in ds['pipeline']:
+                TRANSFORMS.build(step)
     if METRICS.get(cfg.val_evaluator['type']) is not None:
         METRICS.build(cfg.val_evaluator)
 
@@ -148,3 +151,23 @@ def test_stage_one_and_abs_configs_load_everything():
                     'anchors_50e_deeplesion3d.py')
     assert dl.load_from == ('work_dirs/rpn3d-focal_denseunet3d_deeplesion-'
                             'anchors_50e_deeplesion3d/epoch_50.pth')
+
+
+def test_luna16_pipelines_crop_lungs_and_augment():
+    """Sec. IV-A lung crop in both pipelines of every LUNA16 row; training
+    augmentation and several crops per scan (the paper is silent)."""
+    for name in CONFIGS:
+        if not name.endswith('_luna16.py') and 'luna16_crop' not in name:
+            continue
+        cfg = get_config(f'aggregated3d/{name}')
+        train = cfg.train_dataloader.dataset
+        types = [t.type for t in train.pipeline]
+        assert types[:2] == ['LoadCTVolume', 'CropToLungs'], name
+        assert types.index('Compose') == 3, name  # after the random crop
+        aug = [t.type for t in train.pipeline[3].transforms]
+        assert aug == ['RandomFlip3D', 'RandomRot90Axial', 'RandomZoom3D']
+        assert train.crops_per_scan == 6, name
+        test = [t.type for t in cfg.test_dataloader.dataset.pipeline]
+        assert test[:2] == ['LoadCTVolume', 'CropToLungs'], name
+        assert cfg.test_dataloader.dataset.pipeline[1].mask_dir.endswith(
+            'seg-lungs-LUNA16/')

@@ -119,3 +119,21 @@ def test_geometry_mismatch_and_bad_file(ann_file, tmp_path):
     json.dump(data, open(bad, 'w'))
     with pytest.raises(ValueError, match='field "spacing_zyx"'):
         DATASETS.build(dict(type='CTVolumeDataset', ann_file=bad))
+
+
+def test_crops_per_scan_lists_every_scan_k_times(ann_file):
+    init_default_scope('mmdet')
+    base = dict(type='CTVolumeDataset', ann_file=ann_file, pipeline=[])
+    ds = DATASETS.build(dict(base, crops_per_scan=3))
+    assert len(ds) == 6
+    assert [ds.get_data_info(i)['img_id'] for i in range(6)] == \
+        ['scan0', 'scan1'] * 3
+    # the empty-scan filter applies first: scan0 three times
+    ds = DATASETS.build(dict(base, crops_per_scan=3,
+                             filter_cfg=dict(filter_empty_gt=True)))
+    assert [ds.get_data_info(i)['img_id'] for i in range(len(ds))] == \
+        ['scan0'] * 3
+    with pytest.raises(ValueError, match='test_mode'):
+        DATASETS.build(dict(base, crops_per_scan=2, test_mode=True))
+    with pytest.raises(ValueError, match='int >= 1'):
+        DATASETS.build(dict(base, crops_per_scan=0))

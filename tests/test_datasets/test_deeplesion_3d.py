@@ -105,3 +105,24 @@ def test_converter_tool(tmp_path):
     assert ann['lesion_type'] == 4
     with pytest.raises(FileExistsError):
         tool.main([csv, str(img_dir), str(out)])
+
+
+def test_possibly_noisy_rows_are_no_lesions(tmp_path):
+    """Sec. V: "noisy annotations are removed"; inside another lesion's
+    chunk a noisy row stays as an ignored box (neither positive nor
+    negative)."""
+    rows = [
+        lesion_row(1, 50, (100, 100), 20, 10, split=1),              # 48-52
+        lesion_row(1, 51, (300, 300), 20, 10, split=1, noisy=True),  # in it
+        lesion_row(1, 90, (200, 200), 20, 10, split=1, noisy=True),  # alone
+        lesion_row(2, 20, (200, 200), 20, 10, split=3, noisy=True),  # alone
+    ]
+    recs = _records(tmp_path, rows)
+    out = deeplesion_to_3d(recs)
+    assert list(out) == [('000001_01_01', 48, 52)]  # no chunk of noise
+    lesions = out[('000001_01_01', 48, 52)]
+    assert [(les.rows, les.ignore) for les in lesions] == [
+        ([2], False), ([3], True)]
+    kept = deeplesion_to_3d(recs, drop_noisy=False)
+    assert len(kept) == 3 and not any(
+        les.ignore for chunk in kept.values() for les in chunk)

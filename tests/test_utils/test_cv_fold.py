@@ -15,6 +15,11 @@ RPN_ABS = 'aggregated3d/rpn3d-focal-abs_denseunet3d_anchor1_30e_luna16.py'
 DEMO = 'aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
 
 
+def _hard_crop(cfg: Config) -> dict:
+    return next(t for t in cfg.train_dataloader.dataset.pipeline
+                if t.type == 'HardRegionRandomCrop3D')
+
+
 def _folds(cfg: Config) -> dict:
     return {key: cfg[key].dataset.fold
             for key in ('train_dataloader', 'val_dataloader',
@@ -41,11 +46,11 @@ def test_luna16_all_dataloaders_get_the_fold():
 @pytest.mark.parametrize('rel', [ABS, RPN_ABS])
 def test_abs_per_fold_paths_follow(rel):
     cfg = get_config(rel)
-    hard = cfg.train_dataloader.dataset.pipeline[1].hard_regions_file
+    hard = _hard_crop(cfg).hard_regions_file
     assert '_fold0/' in cfg.load_from and hard.endswith('_fold0.json')
     apply_cv_fold(cfg, 4)
     assert _folds(cfg) == dict.fromkeys(_folds(cfg), 4)
-    hard = cfg.train_dataloader.dataset.pipeline[1].hard_regions_file
+    hard = _hard_crop(cfg).hard_regions_file
     assert '_fold4/' in cfg.load_from and 'fold0' not in cfg.load_from
     assert hard.endswith('_fold4/hard_regions_fold4.json'), hard
     if 'hard_regions_file' in cfg:  # the top-level variable follows too

@@ -8,7 +8,9 @@ written as ``<out>/volumes/<series>_<first>-<last>.nii.gz`` (HU, native
 spacing; ``LoadCTVolume(spacing_zyx=(1, 1, 1))`` resamples at load time),
 and each official split as ``<out>/deeplesion3d_{train,val,test}.json``.
 Annotations carry ``diameter_mm``, ``lesion_type`` and the merged
-``dl_rows``; training lesions >= 48 mm are dropped (``--drop-large-mm``).
+``dl_rows``; training lesions >= 48 mm are dropped (``--drop-large-mm``);
+``Possibly_noisy`` rows are no lesions, only ignored boxes inside chunks of
+other lesions (``--keep-noisy`` keeps them as lesions).
 
 Example::
 
@@ -38,10 +40,13 @@ SPLITS = {1: 'train', 2: 'val', 3: 'test'}
 
 def convert(dl_info: List[str], image_root: str, out_dir: str,
             small_mm: float = 10.0, drop_large_mm: float = 48.0,
-            overwrite: bool = False) -> Dict[str, int]:
-    """Run the conversion; returns lesion counts per split."""
+            overwrite: bool = False, drop_noisy: bool = True
+            ) -> Dict[str, int]:
+    """Run the conversion; returns lesion counts per split (ignored
+    ``Possibly_noisy`` boxes not counted)."""
     records = [r for path in dl_info for r in parse_dl_info(path)]
-    chunks = deeplesion_to_3d(records, small_mm, drop_large_mm)
+    chunks = deeplesion_to_3d(records, small_mm, drop_large_mm,
+                              drop_noisy=drop_noisy)
     spacing = {}
     split_of = {}
     for rec in records:
@@ -70,16 +75,18 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
             centre = vol.voxel_to_world(les.centre_xyz[::-1][None])[0]
             anns.append(dict(
                 bbox=lesion_box(les, sp), center_world=centre.tolist(),
-                diameter_mm=float(les.diameter_mm), label=0, ignore=False,
-                lesion_type=int(les.lesion_type), dl_rows=les.rows))
+                diameter_mm=float(les.diameter_mm), label=0,
+                ignore=bool(les.ignore), lesion_type=int(les.lesion_type),
+                dl_rows=les.rows))
         split = SPLITS[split_of[series]]
         entries[split].append(volume_entry(
             vol, f'{series}_{first:03d}-{last:03d}', rel, anns))
-        counts[split] += len(anns)
+        counts[split] += sum(not a['ignore'] for a in anns)
     for split, path in outputs.items():
         write_annotation_file(path, 'deeplesion3d', ['lesion'],
                               entries[split], overwrite=overwrite,
-                              small_mm=small_mm, drop_large_mm=drop_large_mm)
+                              small_mm=small_mm, drop_large_mm=drop_large_mm,
+                              drop_noisy=drop_noisy)
     return dict(counts)
 
 
@@ -90,12 +97,15 @@ def main(argv=None) -> Dict[str, int]:
     parser.add_argument('--small-mm', type=float, default=10.0)
     parser.add_argument('--drop-large-mm', type=float, default=48.0)
     parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--keep-noisy', action='store_true',
+                        help='keep Possibly_noisy rows as lesions (the paper '
+                        'removes them)')
     args = parser.parse_args(argv)
     if len(args.dl_info) < 3:
         parser.error('give DL_info.csv file(s), Images_png and an out dir')
     *csvs, images, out = args.dl_info
     counts = convert(csvs, images, out, args.small_mm, args.drop_large_mm,
-                     args.overwrite)
+                     args.overwrite, drop_noisy=not args.keep_noisy)
     print(f'lesions per split: {counts} -> {out}')
     return counts
 

@@ -1,6 +1,8 @@
 # 3D Aggregated Faster R-CNN (Zhang et al.), Table I model, LUNA16 "anchor1"
 # multi-scale anchors, adaptive focal loss, joint training, sliding-window
-# inference with 128^3 windows.
+# inference with 128^3 windows. Ignored boxes (LUNA16's excluded findings)
+# are neither positive nor negative for the RPN and the FPRN
+# (IgnoreRegionMaxIoUAssigner: priors near them are not negatives).
 model = dict(
     type='AggregatedFasterRCNN3D',
     data_preprocessor=dict(type='ImgDataPreprocessor', pad_size_divisor=16,
@@ -43,14 +45,15 @@ model = dict(
         alternate_interval=1,
         rpn=dict(
             assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.02,
-                min_pos_iou=0.0, match_low_quality=True, ignore_iof_thr=-1,
+                type='IgnoreRegionMaxIoUAssigner', pos_iou_thr=0.5,
+                neg_iou_thr=0.02, min_pos_iou=0.0, match_low_quality=True,
                 iou_calculator=dict(type='BboxOverlaps3D'))),
         rpn_proposal=dict(nms_pre=300, score_thr=0.0, iou_thr=0.1,
                           max_per_img=32),
         fprn=dict(
             assigner=dict(
-                type='MaxIoUAssigner', pos_iou_thr=0.3, neg_iou_thr=0.1,
+                type='IgnoreRegionMaxIoUAssigner', pos_iou_thr=0.3,
+                neg_iou_thr=0.1,
                 min_pos_iou=0.3, match_low_quality=False,
                 iou_calculator=dict(type='BboxOverlaps3D')),
             sampler=dict(type='RandomSampler', num=32, pos_fraction=0.25,

@@ -8,4 +8,7 @@ from .volume_loading import LoadCTVolume  # noqa: F401
 from .volume_crop import RandomCrop3D  # noqa: F401
 from .volume_formatting import PackVolumeDetInputs  # noqa: F401
 from .volume_hard_crop import HardRegionRandomCrop3D  # noqa: F401
+from .volume_lung_crop import CropToLungs  # noqa: F401
+from .volume_flip_rot import RandomFlip3D, RandomRot90Axial  # noqa: F401
+from .volume_zoom import RandomZoom3D  # noqa: F401
 from .volume_slices import LoadVolumeSlices  # noqa: F401

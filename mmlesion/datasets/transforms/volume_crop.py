@@ -7,6 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmdet.registry import TRANSFORMS
+from .volume_boxes import check_volume, keep_boxes_inside
 
 
 @TRANSFORMS.register_module()
@@ -97,11 +98,7 @@ class RandomCrop3D(BaseTransform):
         Returns:
             dict: the cropped results.
         """
-        img = results['img']
-        if img.ndim != 3:
-            raise ValueError(f"{results.get('img_path', '<volume>')}: "
-                             f"RandomCrop3D needs a (z, y, x) volume, got "
-                             f"shape {img.shape}")
+        img = check_volume(results, 'RandomCrop3D')
         boxes = np.asarray(results.get('gt_bboxes', np.zeros((0, 6))),
                            dtype=np.float32).reshape(-1, 6)
         ignore = np.asarray(results.get('gt_ignore_flags',
@@ -118,13 +115,7 @@ class RandomCrop3D(BaseTransform):
         results['img_shape'] = self.crop_size
         results['crop_origin_zyx'] = tuple(int(v) for v in origin)
         shifted = boxes - np.tile(origin[::-1], 2).astype(np.float32)
-        new_centres = centres_zyx - origin
-        keep = np.all((new_centres >= -0.5) &
-                      (new_centres < np.array(self.crop_size) - 0.5), axis=1)
-        results['gt_bboxes'] = shifted[keep]
-        for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
-            if key in results:
-                results[key] = np.asarray(results[key])[keep]
+        keep_boxes_inside(results, shifted, self.crop_size)
         return results
 
     def __repr__(self) -> str:

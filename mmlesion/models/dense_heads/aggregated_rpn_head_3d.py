@@ -162,7 +162,7 @@ class AggregatedRPNHead3D(BaseModule):
         for i, gt in enumerate(batch_gt_instances):
             ignore = None if batch_gt_instances_ignore is None else \
                 batch_gt_instances_ignore[i]
-            if len(gt) == 0:
+            if len(gt) == 0 and (ignore is None or len(ignore) == 0):
                 lab = anchors.new_zeros(len(anchors), dtype=torch.long)
                 wgt = anchors.new_ones(len(anchors))
                 tgt = anchors.new_zeros(len(anchors), 4)

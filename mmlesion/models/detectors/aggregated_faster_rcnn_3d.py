@@ -250,7 +250,8 @@ class AggregatedFasterRCNN3D(BaseDetector):
                         [p.detach() for p in bbox_preds],
                         self.train_cfg.get('rpn_proposal'))
                 samples = self.fprn_head.sample(proposals, gts,
-                                                self.rpn_head.nearest_level)
+                                                self.rpn_head.nearest_level,
+                                                ignores)
                 losses.update(self.fprn_head.loss(feats, samples))
             else:
                 losses['loss_fprn_cls'] = self._zero_loss(self.fprn_head)

@@ -272,7 +272,9 @@ class AggregatedFPRNHead3D(BaseModule):
         return self.classifier(agg).squeeze(1)
 
     def sample(self, proposals: InstanceList, batch_gt_instances: InstanceList,
-               nearest_level) -> List[InstanceData]:
+               nearest_level,
+               batch_gt_instances_ignore: Optional[InstanceList] = None
+               ) -> List[InstanceData]:
         """Label and balance training proposals (plus ground truth).
 
         Args:
@@ -281,18 +283,26 @@ class AggregatedFPRNHead3D(BaseModule):
             batch_gt_instances (list[InstanceData]): ground truth.
             nearest_level (callable): box -> reference level, for ground-truth
                 boxes added as proposals.
+            batch_gt_instances_ignore (list[InstanceData], optional): ignored
+                boxes per image (e.g. LUNA16's excluded findings), passed to
+                the assigner: proposals on them are not sampled as
+                negatives (``IgnoreRegionMaxIoUAssigner``).
 
         Returns:
             list[InstanceData]: per image ``bboxes``, ``level_ids`` and
             ``labels`` (1 lesion, 0 background) of the sampled RoIs.
         """
         out = []
-        for props, gt in zip(proposals, batch_gt_instances):
+        if batch_gt_instances_ignore is None:
+            batch_gt_instances_ignore = [None] * len(proposals)
+        for props, gt, ignore in zip(proposals, batch_gt_instances,
+                                     batch_gt_instances_ignore):
             gt = InstanceData(bboxes=gt.bboxes,
                               labels=gt.bboxes.new_zeros(len(gt),
                                                          dtype=torch.long))
             priors = props.bboxes.detach()
-            assign = self.assigner.assign(InstanceData(priors=priors), gt)
+            assign = self.assigner.assign(InstanceData(priors=priors), gt,
+                                          ignore)
             res = self.sampler.sample(assign, InstanceData(priors=priors), gt)
             levels = props.level_ids
             if getattr(self.sampler, 'add_gt_as_proposals',

@@ -1,0 +1,212 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16's 10-fold cross-validation in one run (3D Aggregated Faster R-CNN,
+Sec. IV): train and test every fold, pool the held-out candidates.
+
+Layout of a run's ``work_dir``::
+
+    fold<k>/                 # the fold's mmengine work dir (checkpoints,
+                             # logs) as `tools/train.py CONFIG --fold k`
+    fold<k>/candidates.csv   # LUNA16 candidates of the held-out scans
+    fold<k>/seriesuids.csv   # the held-out scans (one uid a line)
+    fold<k>/fold_done.json   # written last: the fold is complete
+    candidates.csv           # the folds' candidates, pooled
+    seriesuids.csv           # every held-out scan
+
+A fold with ``fold_done.json`` is skipped; any other fold is trained with
+mmengine's resume from the newest intact checkpoint of its work dir (a
+finished training resumes at its last epoch and stops at once), then
+tested. Files are written to a temporary name and moved into place, so an
+interrupted run never leaves a half-written CSV or marker.
+"""
+import csv
+import json
+import os
+import os.path as osp
+import time
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
+                                                   read_candidates_csv,
+                                                   read_seriesuids_csv,
+                                                   write_candidates_csv)
+from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
+from .luna16_candidates import predict_candidates
+
+FOLD_DONE = 'fold_done.json'
+
+
+def _atomic(path: str, write: Callable[[str], None]) -> None:
+    """``write(tmp)`` then move ``tmp`` onto ``path``."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_json(path: str, payload: dict) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, 'w') as f:
+            json.dump(payload, f, indent=2)
+
+    _atomic(path, write)
+
+
+def write_seriesuids(path: str, uids: Sequence[str]) -> None:
+    """Write LUNA16's ``seriesuids.csv`` (one uid a line) atomically."""
+    def write(tmp: str) -> None:
+        with open(tmp, 'w', newline='') as f:
+            csv.writer(f).writerows([u] for u in uids)
+
+    _atomic(path, write)
+
+
+def write_candidates(path: str, cands: LUNA16Candidates) -> None:
+    """Write candidates in the official CSV format, atomically."""
+    _atomic(path, lambda tmp: write_candidates_csv(
+        tmp, cands.seriesuids, cands.xyz, cands.probability))
+
+
+def fold_config(config: str, fold: int, work_dir: str,
+                cfg_options: Optional[dict] = None) -> Config:
+    """The config of one fold: options merged, fold applied (datasets and
+    per-fold paths, :func:`mmlesion.utils.apply_cv_fold`), work dir set.
+
+    Args:
+        config (str): the config file.
+        fold (int): the held-out fold.
+        work_dir (str): the fold's work dir.
+        cfg_options (dict, optional): ``--cfg-options``.
+
+    Returns:
+        Config: the fold's config.
+    """
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    apply_cv_fold(cfg, fold, source=config)
+    cfg.work_dir = work_dir
+    # one process runs several Runners: give each its own logger,
+    # visualizer and message hub (mmengine names them by experiment)
+    cfg.experiment_name = (f'{osp.splitext(osp.basename(config))[0]}_fold'
+                           f'{fold}_{time.strftime("%Y%m%d_%H%M%S")}')
+    return cfg
+
+
+def train_fold(cfg: Config, logger) -> str:
+    """Train one fold (resuming its work dir) and return its checkpoint.
+
+    Args:
+        cfg (Config): from :func:`fold_config`.
+        logger: an ``MMLogger`` for the progress lines.
+
+    Returns:
+        str: the last checkpoint of the training.
+    """
+    from mmlesion.engine.hooks import CheckpointCheckHook
+    latest = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(
+        cfg.work_dir) else None
+    if latest is not None:
+        logger.info(f'  resuming from {latest}')
+        cfg.resume = True
+        cfg.load_from = latest
+    runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from'):
+        runner.register_hook(CheckpointCheckHook(
+            filename=cfg.load_from,
+            strict=bool(cfg.get('resume')) or not cfg.get(
+                'allow_partial_load', False)))
+    runner.train()
+    last = osp.join(cfg.work_dir, 'last_checkpoint')
+    if not osp.isfile(last):
+        raise FileNotFoundError(
+            f'{cfg.work_dir}: training ended without a checkpoint '
+            f'(last_checkpoint); keep CheckpointHook(save_last=True)')
+    with open(last) as f:
+        ckpt = f.read().strip()
+    return ckpt if osp.isabs(ckpt) else osp.join(cfg.work_dir,
+                                                 osp.basename(ckpt))
+
+
+def run_fold(config: str, fold: int, work_root: str,
+             cfg_options: Optional[dict], device: str, logger) -> dict:
+    """Train and test one fold unless it is done; returns its record.
+
+    Args:
+        config (str): the config file.
+        fold (int): the held-out fold.
+        work_root (str): the run's work dir (the fold uses ``fold<k>/``).
+        cfg_options (dict, optional): ``--cfg-options``.
+        device (str): device of the test pass.
+        logger: an ``MMLogger``.
+
+    Returns:
+        dict: the fold's ``fold_done.json`` content.
+    """
+    work_dir = osp.join(work_root, f'fold{fold}')
+    done = osp.join(work_dir, FOLD_DONE)
+    if osp.isfile(done):
+        with open(done) as f:
+            record = json.load(f)
+        record['skipped'] = True
+        return record
+    t0 = time.perf_counter()
+    cfg = fold_config(config, fold, work_dir, cfg_options)
+    ckpt = train_fold(cfg, logger)
+    t1 = time.perf_counter()
+    cands, scans = predict_candidates(cfg, ckpt, device, show_progress=False)
+    write_candidates(osp.join(work_dir, 'candidates.csv'), cands)
+    write_seriesuids(osp.join(work_dir, 'seriesuids.csv'), scans)
+    record = dict(fold=fold, checkpoint=ckpt, num_scans=len(scans),
+                  num_candidates=int(len(cands.probability)),
+                  train_s=round(t1 - t0, 1),
+                  test_s=round(time.perf_counter() - t1, 1))
+    _write_json(done, record)
+    return record
+
+
+def pool_folds(work_root: str, folds: Sequence[int]) -> dict:
+    """Pool the folds' candidates and scans into ``work_root``.
+
+    Args:
+        work_root (str): the run's work dir.
+        folds (Sequence[int]): the folds, in this order.
+
+    Returns:
+        dict: ``candidates`` and ``seriesuids`` (paths) and counts.
+
+    Raises:
+        ValueError: a scan is held out by two folds.
+    """
+    uids: List[np.ndarray] = []
+    xyz, prob, scans = [], [], []
+    for k in folds:
+        fold_dir = osp.join(work_root, f'fold{k}')
+        c = read_candidates_csv(osp.join(fold_dir, 'candidates.csv'))
+        uids.append(np.asarray(c.seriesuids, dtype=object))
+        xyz.append(c.xyz)
+        prob.append(c.probability)
+        listed = osp.join(fold_dir, 'seriesuids.csv')
+        if osp.getsize(listed) > 0:  # empty: a fold without scans
+            scans.extend(read_seriesuids_csv(listed))
+    dup = sorted({u for u in scans if scans.count(u) > 1})
+    if dup:
+        raise ValueError(f'{work_root}: scans held out by more than one '
+                         f'fold (the folds overlap): {dup[:5]}')
+    pooled = LUNA16Candidates(
+        np.concatenate(uids) if uids else np.zeros(0, object),
+        np.concatenate(xyz) if xyz else np.zeros((0, 3)),
+        np.concatenate(prob) if prob else np.zeros(0))
+    out = dict(candidates=osp.join(work_root, 'candidates.csv'),
+               seriesuids=osp.join(work_root, 'seriesuids.csv'),
+               num_candidates=int(len(pooled.probability)),
+               num_scans=len(scans))
+    write_candidates(out['candidates'], pooled)
+    write_seriesuids(out['seriesuids'], scans)
+    return out

@@ -1,0 +1,83 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""mmdet's ``MaxIoUAssigner`` with ignore regions that are "don't care",
+also in crops without a lesion (3D Aggregated Faster R-CNN, LUNA16's
+excluded findings)."""
+from typing import Optional
+
+from mmengine.structures import InstanceData
+
+from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
+from mmdet.registry import TASK_UTILS
+
+
+@TASK_UTILS.register_module()
+class IgnoreRegionMaxIoUAssigner(MaxIoUAssigner):
+    """``MaxIoUAssigner`` whose ignored boxes are neither positive nor
+    negative.
+
+    LUNA16's ``annotations_excluded.csv`` lists findings that are not
+    nodules of the protocol (smaller than 3 mm, or marked by fewer than
+    three of the four readers); its evaluation ignores detections on them,
+    so training must not teach the model that they are background. mmdet's
+    own mechanism (``ignore_iof_thr``) does not serve: it is skipped when a
+    crop has no lesion (most random 3D crops of a scan, which may still
+    hold an excluded finding), and it turns positives of a nearby lesion
+    into ignored priors. Here the assignment of the ground truth is
+    mmdet's; then every prior that would have been a *negative* but whose
+    IoU with an ignored box reaches ``ignore_iou_thr`` (default: the
+    assigner's ``neg_iou_thr``, i.e. exactly the priors that would not be
+    clean negatives had the finding been a lesion) is ignored (``gt_inds``
+    -1). Positives stay positive.
+
+    Args:
+        ignore_iou_thr (float, optional): IoU with an ignored box from which
+            a negative prior is ignored. Defaults to ``neg_iou_thr`` (the
+            upper bound when that is a range).
+        **kwargs: arguments of ``MaxIoUAssigner`` (its ``ignore_iof_thr``
+            must stay -1: this class replaces it).
+    """
+
+    def __init__(self, *args, ignore_iou_thr: Optional[float] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ignore_iof_thr > 0:
+            raise ValueError('IgnoreRegionMaxIoUAssigner replaces '
+                             'ignore_iof_thr; leave it at -1 and set '
+                             'ignore_iou_thr')
+        neg = self.neg_iou_thr
+        default = max(neg) if isinstance(neg, (tuple, list)) else neg
+        self.ignore_iou_thr = float(
+            default if ignore_iou_thr is None else ignore_iou_thr)
+
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               **kwargs) -> AssignResult:
+        """Assign priors to ground truth, then ignore negatives on ignored
+        boxes.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (n, 6) (or 4 in 2D).
+            gt_instances (InstanceData): ``bboxes`` and ``labels`` (may be
+                empty).
+            gt_instances_ignore (InstanceData, optional): ignored
+                ``bboxes``.
+
+        Returns:
+            AssignResult: ``gt_inds`` 0 negative, -1 ignored, > 0 positive.
+        """
+        result = super().assign(pred_instances, gt_instances, None, **kwargs)
+        if gt_instances_ignore is None or len(gt_instances_ignore) == 0:
+            return result
+        priors = pred_instances.priors
+        if priors.numel() == 0:
+            return result
+        overlaps = self.iou_calculator(
+            gt_instances_ignore.bboxes.to(priors), priors)
+        near = overlaps.max(dim=0).values >= self.ignore_iou_thr
+        flip = near & (result.gt_inds == 0)
+        result.gt_inds[flip] = -1
+        if result.labels is not None:
+            result.labels[flip] = -1
+        return result

@@ -1,0 +1,117 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``tools/luna16_cv.py`` end to end on tiny synthetic volumes: two folds of
+one training iteration each, pooling, scoring, skipping finished folds and
+resuming an interrupted one."""
+import importlib.util
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from mmlesion.datasets.converters import convert_luna16
+from mmlesion.datasets.cross_val_volume_dataset import volume_fold
+from mmlesion.datasets.demo.volumes import generate_demo_volumes
+from mmlesion.evaluation.functional.luna16 import read_candidates_csv
+from mmlesion.testing import repo_root
+
+CONFIG = 'configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
+
+
+def _tool():
+    path = repo_root() / 'tools' / 'luna16_cv.py'
+    spec = importlib.util.spec_from_file_location('luna16_cv', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cv') / 'demo_volumes'
+    generate_demo_volumes(root, seed=3, num_luna=6, num_kits=0, num_lits=0,
+                          size_range=(64, 68), num_slices_range=(30, 34))
+    luna = root / 'luna16'
+    ann = str(luna / 'luna16.json')
+    convert_luna16(str(luna), str(luna / 'annotations.csv'), ann,
+                   excluded=str(luna / 'annotations_excluded.csv'),
+                   seriesuids=str(luna / 'seriesuids.csv'),
+                   show_progress=False)
+    vols = json.load(open(ann))['volumes']
+    folds = sorted({volume_fold(dict(img_id=v['id']), 4, 'hash')
+                    for v in vols})
+    return luna, folds[:2]
+
+
+@pytest.fixture
+def cv_log():
+    """Messages of the tool's logger."""
+    from mmlesion.utils import get_tool_logger
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = get_tool_logger('luna16_cv')
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+
+
+def _argv(luna, work, folds):
+    root = str(luna) + '/'
+    return [
+        CONFIG, '--folds', *map(str, folds), '--work-dir', str(work),
+        '--annotations', str(luna / 'annotations.csv'),
+        '--excluded', str(luna / 'annotations_excluded.csv'),
+        '--num-bootstrap', '20', '--device', 'cpu', '--cfg-options',
+        f'train_dataloader.dataset.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        'train_dataloader.dataset.times=1',
+        'train_dataloader.dataset.dataset.indices=2',
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=5',
+        'default_hooks.logger.interval=1',
+        'model.test_cfg.rpn.max_per_img=5', 'model.test_cfg.max_per_img=10'
+    ]
+
+
+def test_two_folds_pool_score_skip_and_resume(demo, tmp_path, cv_log):
+    luna, folds = demo
+    assert len(folds) == 2
+    tool = _tool()
+    work = tmp_path / 'cv'
+    assert tool.main(_argv(luna, work, folds)) == 0
+    fold_csvs = [work / f'fold{k}' / 'candidates.csv' for k in folds]
+    for k, path in zip(folds, fold_csvs):
+        done = json.loads((work / f'fold{k}' / 'fold_done.json').read_text())
+        assert done['fold'] == k and done['num_scans'] >= 1
+        assert (work / f'fold{k}' / 'epoch_1.pth').is_file()
+    # the pooled file is the folds' files one after the other
+    pooled = read_candidates_csv(str(work / 'candidates.csv'))
+    parts = [read_candidates_csv(str(p)) for p in fold_csvs]
+    assert list(pooled.seriesuids) == [u for p in parts for u in p.seriesuids]
+    np.testing.assert_array_equal(pooled.probability,
+                                  np.concatenate([p.probability
+                                                  for p in parts]))
+    metrics = json.loads((work / 'eval' / 'metrics.json').read_text())
+    assert 0 <= metrics['cpm'] <= 1 and (work / 'eval' / 'froc.png').is_file()
+    assert metrics['bootstrap'] is not None
+    assert sum(f'fold {k} (' in m and 'trained in' in m
+               for m in cv_log for k in folds) == 2
+    # again: both folds are skipped, the fold files are not rewritten
+    stamps = [p.stat().st_mtime_ns for p in fold_csvs]
+    cv_log.clear()
+    assert tool.main(_argv(luna, work, folds)) == 0
+    assert [p.stat().st_mtime_ns for p in fold_csvs] == stamps
+    assert sum('done before, skipped' in m for m in cv_log) == 2
+    # an interrupted fold (no marker, checkpoints there): resumed, retested
+    (work / f'fold{folds[1]}' / 'fold_done.json').unlink()
+    fold_csvs[1].unlink()
+    cv_log.clear()
+    assert tool.main(_argv(luna, work, folds)) == 0
+    assert any('resuming from' in m and 'epoch_1.pth' in m
+               for m in cv_log)
+    assert fold_csvs[1].is_file()
+    assert read_candidates_csv(str(work / 'candidates.csv')).probability.size\
+        == pooled.probability.size
+    with pytest.raises(ValueError, match='4 folds'):
+        tool.main(_argv(luna, work, [7]))

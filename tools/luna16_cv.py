@@ -1,0 +1,136 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16's 10-fold cross-validation in one command (3D Aggregated Faster
+R-CNN, Sec. IV): train and test every fold (or the ones asked for), pool
+the held-out candidates into one ``candidates.csv`` and score it with the
+official LUNA16 semantics (CPM, FROC picture, bootstrap interval:
+``tools/analysis_tools/eval_luna16.py``).
+
+Example::
+
+    python tools/luna16_cv.py \\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
+        --annotations data/LUNA16/annotations.csv \\
+        --excluded data/LUNA16/annotations_excluded.csv
+    # a few folds only; run again to resume (finished folds are skipped)
+    python tools/luna16_cv.py CONFIG --folds 0 3 --annotations ...
+
+Writes into ``--work-dir`` (default ``work_dirs/<config>_cv``): one
+``fold<k>/`` per fold (the fold's mmengine work dir, its ``candidates.csv``,
+``seriesuids.csv`` and ``fold_done.json``; layout in
+:mod:`mmlesion.apis.luna16_cv`), the pooled ``candidates.csv`` and
+``seriesuids.csv``, and with ``--annotations`` the evaluation of the pooled
+candidates in ``eval/`` (``metrics.json``, ``froc.png``, ...; regenerated
+by every run, as the pooled files). A fold is trained (resuming an
+interrupted one from its newest intact checkpoint), then its held-out scans
+are detected whole, in this process, one fold after the other (for several
+GPUs per fold, run ``tools/dist_train.sh CONFIG N --fold k`` per fold into
+``<work-dir>/fold<k>`` first; this tool then resumes the finished training
+and only tests). A progress line per fold goes to the log.
+"""
+import argparse
+import importlib.util
+import os
+import os.path as osp
+import sys
+import time
+from typing import List, Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+import mmlesion  # noqa: F401  (registers components)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='LUNA16 10-fold cross-validation: train and test the '
+        'folds, pool the candidates, score them')
+    parser.add_argument('config')
+    parser.add_argument('--folds', type=int, nargs='+',
+                        help='folds to run (default: all of the config)')
+    parser.add_argument('--work-dir', help='default work_dirs/<config>_cv')
+    parser.add_argument('--annotations',
+                        help='annotations.csv: score the pooled candidates')
+    parser.add_argument('--excluded', help='annotations_excluded.csv')
+    parser.add_argument('--num-bootstrap', type=int, default=1000)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default=None,
+                        help='device of the test pass (default: cuda if '
+                        'available)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config')
+    return parser.parse_args(argv)
+
+
+def _num_folds(config: str, cfg_options) -> int:
+    from mmlesion.utils import config_num_folds
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return config_num_folds(cfg, source=config)
+
+
+def _evaluate(args: argparse.Namespace, pooled: dict, out_dir: str) -> int:
+    path = osp.join(osp.dirname(osp.abspath(__file__)), 'analysis_tools',
+                    'eval_luna16.py')
+    spec = importlib.util.spec_from_file_location('eval_luna16', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    argv = ['--annotations', args.annotations, '--seriesuids',
+            pooled['seriesuids'], '--candidates', pooled['candidates'],
+            '--out-dir', out_dir, '--overwrite', '--num-bootstrap',
+            str(args.num_bootstrap), '--seed', str(args.seed), '--name',
+            osp.splitext(osp.basename(args.config))[0] + ' (pooled folds)']
+    if args.excluded:
+        argv += ['--excluded', args.excluded]
+    return tool.main(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmlesion.apis.luna16_cv import pool_folds, run_fold
+    from mmlesion.utils import get_tool_logger
+
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'Config not found: {args.config}')
+    for path in (args.annotations, args.excluded):
+        if path is not None and not osp.isfile(path):
+            raise FileNotFoundError(f'no such file: {path}')
+    num_folds = _num_folds(args.config, args.cfg_options)
+    folds: List[int] = sorted(set(args.folds if args.folds is not None else
+                                  range(num_folds)))
+    bad = [k for k in folds if not 0 <= k < num_folds]
+    if bad:
+        raise ValueError(f'--folds {bad}: the config has {num_folds} folds '
+                         f'(0 .. {num_folds - 1})')
+    work_root = args.work_dir or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0] + '_cv')
+    os.makedirs(work_root, exist_ok=True)
+    device = args.device
+    if device is None:
+        import torch
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    logger = get_tool_logger('luna16_cv')
+    t0 = time.perf_counter()
+    for i, k in enumerate(folds):
+        logger.info(f'fold {k} ({i + 1}/{len(folds)}): started')
+        rec = run_fold(args.config, k, work_root, args.cfg_options, device,
+                       logger)
+        state = ('done before, skipped' if rec.get('skipped') else
+                 f"trained in {rec['train_s']} s, tested in "
+                 f"{rec['test_s']} s")
+        logger.info(
+            f"fold {k} ({i + 1}/{len(folds)}): {state}; "
+            f"{rec['num_candidates']} candidates on {rec['num_scans']} "
+            f"held-out scans; {time.perf_counter() - t0:.0f} s so far")
+    pooled = pool_folds(work_root, folds)
+    logger.info(f"pooled {len(folds)} folds: {pooled['num_candidates']} "
+                f"candidates on {pooled['num_scans']} scans -> "
+                f"{pooled['candidates']}")
+    if args.annotations is None:
+        logger.info('no --annotations: not scored')
+        return 0
+    return _evaluate(args, pooled, osp.join(work_root, 'eval'))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
