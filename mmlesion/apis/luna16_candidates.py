@@ -47,8 +47,8 @@ def predict_candidates(cfg: Config,
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     uids, xyz, probs, scans = [], [], [], []
-    indices = track_progress(range(n), label='scans') if show_progress and n else \
-        range(n)
+    indices = track_progress(
+        range(n), label='scans') if show_progress and n else range(n)
     for idx in indices:
         data = dataset[idx]
         batch = dict(inputs=[data['inputs']],
