@@ -99,15 +99,13 @@ def samples_per_second(dataset, workers: int, samples: int,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    import json
-
     import torch
     from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils import get_tool_logger
+    from mmlesion.utils import atomic_write_json, get_tool_logger
     logger = get_tool_logger('benchmark_data_loading')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -151,15 +149,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             + (f'{min(enough)} worker(s) keep up' if enough else
                f'none of {args.workers} workers keep up: measure more'))
     if args.json:
-        import os
-        import os.path as osp
-        import tempfile
-        out = osp.abspath(args.json)
-        os.makedirs(osp.dirname(out), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.loading-', dir=osp.dirname(out))
-        with os.fdopen(fd, 'w') as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, out)
+        atomic_write_json(args.json, result, indent=1)
     return 0
 
 

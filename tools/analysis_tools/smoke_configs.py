@@ -70,14 +70,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    import json
-
     import torch
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.config_smoke import (format_smoke_table,
                                             full_size_configs, smoke_config)
-    from mmlesion.utils import get_tool_logger
+    from mmlesion.utils import atomic_write_json, get_tool_logger
     logger = get_tool_logger('smoke_configs')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     configs: List[str] = args.configs or full_size_configs(
@@ -110,15 +108,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'{len(rows) - len(failed)} of {len(rows)} runs ok or skipped, '
           f'{len(failed)} failed, device {device}')
     if args.json:
-        import os
-        import tempfile
-        out = osp.abspath(args.json)
-        os.makedirs(osp.dirname(out), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.smoke-', dir=osp.dirname(out))
-        with os.fdopen(fd, 'w') as f:
-            json.dump(dict(device=device, iters=args.iters, rows=rows), f,
-                      indent=1)
-        os.replace(tmp, out)
+        atomic_write_json(args.json,
+                          dict(device=device, iters=args.iters, rows=rows),
+                          indent=1)
     return 1 if failed else 0
 
 
