@@ -54,6 +54,8 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from .recist_measurement import (lesion_map_collector, lesion_map_of,
+                                 measure_findings)
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -200,7 +202,8 @@ def detect_slices(model: torch.nn.Module,
                   volume: CTVolume,
                   settings: VolumeInferenceSettings,
                   batch_size: int = 4,
-                  show_progress: bool = True) -> Tuple[list, list]:
+                  show_progress: bool = True,
+                  lesion_maps: Optional[list] = None) -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     Args:
@@ -211,6 +214,9 @@ def detect_slices(model: torch.nn.Module,
         settings (VolumeInferenceSettings): its pipeline.
         batch_size (int): slices per forward pass. Defaults to 4.
         show_progress (bool): mmengine progress bar over the slices.
+        lesion_maps (list, optional): a model with a segmentation head
+            appends each slice's (H, W) bool lesion map here
+            (:func:`~mmlesion.apis.recist_measurement.lesion_map_of`).
 
     Returns:
         tuple: per slice ``z`` an (n, 4) float64 array of boxes
@@ -248,6 +254,9 @@ def detect_slices(model: torch.nn.Module,
             boxes = boxes + np.array([dx, dy, dx, dy]) - .5
             all_boxes.append(boxes.reshape(-1, 4))
             all_scores.append(scores.reshape(-1))
+            if lesion_maps is not None:
+                lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
+                                                 (dx, dy)))
             if progress is not None:
                 progress.update()
     if progress is not None:
@@ -318,17 +327,22 @@ def infer_volume(model: torch.nn.Module,
         (axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] mm),
         ``center_world``, ``diameter_mm`` (largest in-plane extent),
         ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
+        ``recist`` (long and short axis,
+        :func:`~mmlesion.apis.recist_measurement.measure_findings`),
         ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
         its continuous voxels, score); with ``fpr`` also ``s_lens`` and
         ``s_fpr``); the geometry of both volumes,
         ``settings``, ``num_slices``, ``detect_seconds`` and
         ``slices_per_second``; and ``resampled`` (the resampled
-        :class:`CTVolume`, for pictures; not serialised).
+        :class:`CTVolume`, for pictures; not serialised) and
+        ``lesion_maps`` (per resampled slice the model's bool lesion map,
+        or None; not serialised).
     """
     resampled = prepare_volume(volume, settings)
+    lesion_maps = lesion_map_collector(model)
     start = time.perf_counter()
     boxes, scores = detect_slices(model, resampled, settings, batch_size,
-                                  show_progress)
+                                  show_progress, lesion_maps)
     seconds = time.perf_counter() - start
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
@@ -365,6 +379,7 @@ def infer_volume(model: torch.nn.Module,
             boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))
+    measure_findings(out, resampled, volume, lesion_maps)
     path = volume.meta.get('path')
     series_uid = volume.series_uid
     if series_uid is None and volume.meta.get('format') == 'dicom_series':
@@ -385,7 +400,7 @@ def infer_volume(model: torch.nn.Module,
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
-        findings=out, resampled=resampled)
+        findings=out, resampled=resampled, lesion_maps=lesion_maps)
 
 
 def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
@@ -468,7 +483,8 @@ def write_volume_results(result: dict,
     paths['key_slices'].mkdir(parents=True, exist_ok=True)
     for old in paths['key_slices'].glob('finding_*.png'):
         old.unlink()  # from an earlier run (overwrite was given)
-    record = {k: v for k, v in result.items() if k != 'resampled'}
+    record = {k: v for k, v in result.items()
+              if k not in ('resampled', 'lesion_maps')}
     resampled = result['resampled']
     window = result['settings'].get('window') or (-1024., 1050.)
     pictures = {}
