@@ -140,6 +140,16 @@ def model_mask_in_box(lesion_map: np.ndarray,
     return out
 
 
+def _cover_a_pixel(bbox: Sequence[float],
+                   shape_hw: Tuple[int, int]) -> List[float]:
+    """The box grown to hold the pixel centre nearest to its centre (in the
+    slice): a box thinner than a pixel still measures one pixel."""
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    cx = float(np.clip(round((x1 + x2) / 2), 0, shape_hw[1] - 1))
+    cy = float(np.clip(round((y1 + y2) / 2), 0, shape_hw[0] - 1))
+    return [min(x1, cx), min(y1, cy), max(x2, cx), max(y2, cy)]
+
+
 def measure_lesion(slice_hu: np.ndarray,
                    bbox: Sequence[float],
                    spacing_xy: Tuple[float, float],
@@ -157,9 +167,12 @@ def measure_lesion(slice_hu: np.ndarray,
         window (tuple): GrabCut's HU window.
 
     Returns:
-        tuple: the diameters (None for an empty mask: a box outside the
-        slice), the (H, W) bool mask and its source (:data:`MASK_SOURCES`).
+        tuple: the diameters (None for an empty mask), the (H, W) bool mask
+        and its source (:data:`MASK_SOURCES`). A box that holds no pixel
+        centre (thinner than a pixel, or off the slice) is first grown to
+        the pixel nearest to its centre.
     """
+    bbox = _cover_a_pixel(bbox, np.shape(slice_hu)[:2])
     mask = None
     if lesion_map is not None:
         mask = model_mask_in_box(lesion_map, bbox)
@@ -187,12 +200,19 @@ def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
 
 
 def mask_outline(mask: np.ndarray) -> np.ndarray:
-    """Closed outline of the largest component of a mask: (n, 2) ``x, y``
-    pixel centres of its boundary pixels (OpenCV, corners only)."""
+    """Closed outline of the largest component of a mask: (n >= 3, 2)
+    ``x, y`` pixel centres of its boundary pixels (OpenCV, corners only);
+    for a mask one or two pixels thin, the corners of its pixels' hull."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
     best = max(contours, key=lambda c: (cv2.contourArea(c), len(c)))
-    return best.reshape(-1, 2).astype(np.float64)
+    best = best.reshape(-1, 2).astype(np.float64)
+    if len(best) >= 3 and cv2.contourArea(best.astype(np.float32)) > 0:
+        return best
+    corners = (best[:, None, :] + np.array(
+        [[-.5, -.5], [.5, -.5], [.5, .5], [-.5, .5]])[None]).reshape(-1, 2)
+    hull = cv2.convexHull(corners.astype(np.float32))
+    return hull.reshape(-1, 2).astype(np.float64)
 
 
 def measure_findings(findings: List[dict],
@@ -210,7 +230,8 @@ def measure_findings(findings: List[dict],
     scan's nearest slice), ``long_axis_voxel`` / ``short_axis_voxel`` (two
     ``[x, y]`` end points) and ``outline_voxel`` (closed polygon of
     ``[x, y]`` boundary-pixel centres), all in original-scan voxels on
-    ``key_slice_original``; or ``recist: None`` if its box misses the
+    ``key_slice_original``, and ``long_axis_resampled`` /
+    ``short_axis_resampled`` (the end points on ``key_slice``); or ``recist: None`` if its box misses the
     slice.
 
     Args:
@@ -250,7 +271,9 @@ def measure_findings(findings: List[dict],
             area_mm2=round(diam.area_px * sx * sy, 2), mask_source=source,
             key_slice=z, key_slice_original=z_orig,
             long_axis_voxel=xy[:2].tolist(), short_axis_voxel=xy[2:4].tolist(),
-            outline_voxel=xy[4:].tolist())
+            outline_voxel=xy[4:].tolist(),
+            long_axis_resampled=np.round(diam.long_axis, 3).tolist(),
+            short_axis_resampled=np.round(diam.short_axis, 3).tolist())
     return masks
 
 

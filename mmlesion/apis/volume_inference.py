@@ -54,6 +54,7 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from .dicom_results import prepare_dicom_results, write_dicom_results
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
 
@@ -523,6 +524,7 @@ def run_volume_inference(config: Union[str, Config],
                          experts: Optional[List[int]] = None,
                          fpr_config: Optional[str] = None,
                          fpr_checkpoint: Optional[str] = None,
+                         dicom: str = 'auto',
                          **kwargs) -> dict:
     """Load a model and a scan, detect, and (optionally) write the files.
 
@@ -546,6 +548,10 @@ def run_volume_inference(config: Union[str, Config],
         fpr_config (str, optional): a LENS FPR config: re-score the 3D
             findings with Eq. 2 (see :func:`infer_volume`).
         fpr_checkpoint (str, optional): its weights.
+        dicom (str): DICOM SR and SEG of the findings (with ``out_dir``):
+            ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
+            impossible) or ``'no'``; see
+            :mod:`mmlesion.apis.dicom_results`.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
@@ -568,6 +574,7 @@ def run_volume_inference(config: Union[str, Config],
     fpr = None if fpr_config is None else load_fpr_model(
         fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
+    dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
     if model is None:
         model = init_detector(cfg, checkpoint, device=device)
     model.eval()
@@ -583,8 +590,16 @@ def run_volume_inference(config: Union[str, Config],
     if experts is not None:
         result['settings']['experts'] = [int(e) for e in experts]
     if out_dir is not None:
+        result['dicom'] = dicom_plan['status']
+        if dicom_plan['sources'] is not None:
+            result['dicom'] = write_dicom_results(
+                result, volume, dicom_plan['sources'], out_dir,
+                dict(config=cfg_name, checkpoint=checkpoint))
         result['paths'] = write_volume_results(
             result, out_dir, overwrite=overwrite, max_pictures=max_pictures)
+        result['paths'].update({k: Path(out_dir) / result['dicom'][k]
+                                for k in ('sr', 'seg')
+                                if result['dicom'].get(k)})
     return result
 
 

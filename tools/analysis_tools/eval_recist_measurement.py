@@ -9,7 +9,8 @@ short axis are measured (:func:`mmlesion.structures.recist.
 recist_diameters`) and compared with the radiologist's RECIST diameters
 (``Lesion_diameters_Pixel_`` x ``Spacing_mm_px_``). Prints a table (mean
 absolute error in mm and %, bias and Bland-Altman 95 % limits of agreement)
-and writes a Bland-Altman picture and a per-lesion CSV.
+and writes a Bland-Altman picture, a per-lesion CSV and a picture of
+example lesions with both pairs of axes.
 
 Example::
 
@@ -45,7 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True,
                         help='for bland_altman.png and lesions.csv')
     parser.add_argument('--dpi', type=int, default=80,
-                        help='resolution of the picture')
+                        help='resolution of the pictures')
+    parser.add_argument(
+        '--examples', type=int, default=3,
+        help='lesions drawn in examples.png (both axes, ours and the '
+        "radiologist's; the median-error ones); 0: none")
     return parser.parse_args(argv)
 
 
@@ -84,6 +89,7 @@ def measure(data_root: str, lesions: List[DLInfoRecord]) -> List[dict]:
                          source=source, ref_long=ref_long,
                          ref_short=ref_short, long=diam.long_mm,
                          short=diam.short_mm))
+        rows[-1]['_draw'] = (png, rec, diam)
     return rows
 
 
@@ -157,16 +163,62 @@ def bland_altman(rows: List[dict], stats: List[dict], path: str,
     os.replace(tmp, path)
 
 
+def draw_examples(rows: List[dict], num: int, path: str,
+                  dpi: int = 80) -> None:
+    """The ``num`` lesions nearest the median long-axis error: key slice
+    crop, ground-truth box, measured axes (solid, red / blue) and the
+    radiologist's (dashed, yellow)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from mmlesion.datasets.transforms.windowing import window_hu
+    from mmlesion.visualization.recist_axes import draw_recist_axes
+    err = np.array([abs(r['long'] - r['ref_long']) for r in rows])
+    order = np.argsort(np.abs(err - np.median(err)))[:num]
+    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.6),
+                             squeeze=False)
+    for ax, i in zip(axes[0], order):
+        png, rec, diam = rows[i]['_draw']
+        hu = read_hu_png(png)
+        x1, y1, x2, y2 = rec.bbox
+        half = max(x2 - x1, y2 - y1) * .9 + 8
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        ax.imshow(window_hu(hu, (-160., 240.), (0., 1.)), cmap='gray',
+                  vmin=0, vmax=1, interpolation='nearest')
+        ax.add_patch(matplotlib.patches.Rectangle(
+            (x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor='lime',
+            linewidth=1))
+        pts = np.asarray(rec.recist)
+        for a, b in ((0, 1), (2, 3)):
+            ax.plot(pts[[a, b], 0], pts[[a, b], 1], '--', color='yellow',
+                    linewidth=1.2)
+        draw_recist_axes(ax, dict(
+            long_axis_mm=diam.long_mm, short_axis_mm=diam.short_mm,
+            long_axis_resampled=diam.long_axis.tolist(),
+            short_axis_resampled=diam.short_axis.tolist()))
+        ax.set_xlim(cx - half, cx + half)
+        ax.set_ylim(cy + half, cy - half)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{rec.file_name}\nradiologist {rows[i]['ref_long']:.1f}"
+                     f" x {rows[i]['ref_short']:.1f} mm (dashed)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, .96))
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def write_rows(rows: List[dict], path: str) -> None:
     """Per-lesion CSV (written atomically)."""
     tmp = path + '.tmp'
     with open(tmp, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]),
-                                lineterminator='\n')
+        fields = [k for k in rows[0] if not k.startswith('_')]
+        writer = csv.DictWriter(f, fieldnames=fields, lineterminator='\n')
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: (f'{v:.3f}' if isinstance(v, float) else v)
-                             for k, v in r.items()})
+            writer.writerow({k: (f'{r[k]:.3f}' if isinstance(r[k], float)
+                                 else r[k]) for k in fields})
     os.replace(tmp, path)
 
 
@@ -187,6 +239,9 @@ def main(argv=None) -> int:
     png = osp.join(args.out_dir, 'bland_altman.png')
     bland_altman(rows, stats, png, args.dpi)
     write_rows(rows, osp.join(args.out_dir, 'lesions.csv'))
+    if args.examples > 0:
+        draw_examples(rows, args.examples,
+                      osp.join(args.out_dir, 'examples.png'), args.dpi)
     print(f'{len(rows)} lesions on '
           f'{len({r["file_name"] for r in rows})} key slices '
           f'({args.data_root})')

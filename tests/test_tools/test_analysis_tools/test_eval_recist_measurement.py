@@ -45,6 +45,7 @@ def test_measures_synthetic_lesions_against_their_diameters(tmp_path,
     assert '2 lesions on 2 key slices' in text
     assert '| long | 2 |' in text and '| short | 2 |' in text
     assert (out / 'bland_altman.png').stat().st_size > 5000
+    assert (out / 'examples.png').stat().st_size > 5000
     with open(out / 'lesions.csv', newline='') as f:
         got = list(csv.DictReader(f))
     # a clean lesion is measured within 2.5 px (0.8 mm/px): the pixel
