@@ -16,7 +16,9 @@ folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
 (LUNA16 format, read by ``tools/analysis_tools/eval_luna16.py``),
 ``key_slices/finding_NNN.png``, ``overview.png``, ``report.html``
 (self-contained) and, for a DICOM series, ``findings_sr.dcm`` (TID 1500
-SR) and ``findings_seg.dcm`` (SEG, for models that predict masks). See :mod:`mmlesion.apis.volume_inference`.
+SR) and ``findings_seg.dcm`` (SEG, for models that predict masks). See
+:mod:`mmlesion.apis.volume_inference` and
+:mod:`mmlesion.apis.dicom_results`.
 """
 import argparse
 import sys

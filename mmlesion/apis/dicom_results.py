@@ -12,9 +12,12 @@ DICOM series:
   ``findings.json``); the detector's score (DCM 111012 *Certainty of
   Finding*, unit ``1``: the detector's own score, not a calibrated
   probability); the cranio-caudal extent (DCM 121207 *Height*, mm, the
-  world z extent of its 3D box). The model is the observer device (UID
-  derived from the config name and the checkpoint's SHA-256; model name =
-  config, serial number = checksum) and the algorithm of every group
+  world z extent of its 3D box); for a model of DeepLesion's lesion types,
+  the finding's type as its *Finding Site* (SNOMED CT: bone, abdomen,
+  mediastinum, liver, lung, kidney, soft tissue, pelvis). The model is
+  the observer device (UID derived from the config name and the
+  checkpoint's SHA-256; model name = config, serial number = checksum)
+  and the algorithm of every group
   (name = config, version = mmlesion's, parameter = checksum).
 * ``findings_seg.dcm``: a binary Segmentation of the findings' masks, one
   segment per finding with model mask pixels, when the model predicts
@@ -52,12 +55,20 @@ from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.version import __version__
+
 from .recist_measurement import model_mask_in_box
 
 #: Files written into the output folder.
 DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
 #: ``dicom`` modes of :func:`prepare_dicom_results`.
 DICOM_MODES = ('auto', 'yes', 'no')
+#: SNOMED CT anatomic location (``codes.SCT`` name) of each DeepLesion
+#: coarse lesion type (the SR's *Finding Site*).
+LESION_TYPE_SITES = {
+    'bone': 'Bone', 'abdomen': 'Abdomen', 'mediastinum': 'Mediastinum',
+    'liver': 'Liver', 'lung': 'Lung', 'kidney': 'Kidney',
+    'soft tissue': 'SoftTissue', 'pelvis': 'Pelvis'
+}
 #: Study-level UIDs a DICOM result cannot be written without.
 REQUIRED_UIDS = ('StudyInstanceUID', 'SeriesInstanceUID',
                  'FrameOfReferenceUID')
@@ -354,6 +365,10 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
                               unit=codes.UCUM.Millimeter,
                               algorithm_id=algorithm),
         ]
+        sites = None
+        if f.get('lesion_type') in LESION_TYPE_SITES:
+            sites = [hd.sr.FindingSite(anatomic_location=getattr(
+                codes.SCT, LESION_TYPE_SITES[f['lesion_type']]))]
         uid = generate_uid()
         tracking[f['id']] = uid
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
@@ -363,7 +378,7 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
                 graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
                 graphic_data=outline, source_image=image),
             finding_type=codes.SCT.Lesion, algorithm_id=algorithm,
-            measurements=measurements))
+            finding_sites=sites, measurements=measurements))
     report = hd.sr.MeasurementReport(
         observation_context=context,
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,

@@ -231,8 +231,8 @@ def measure_findings(findings: List[dict],
     ``[x, y]`` end points) and ``outline_voxel`` (closed polygon of
     ``[x, y]`` boundary-pixel centres), all in original-scan voxels on
     ``key_slice_original``, and ``long_axis_resampled`` /
-    ``short_axis_resampled`` (the end points on ``key_slice``); or ``recist: None`` if its box misses the
-    slice.
+    ``short_axis_resampled`` (the end points on ``key_slice``); or
+    ``recist: None`` for an empty mask.
 
     Args:
         findings (list[dict]): the findings (``boxes_2d`` in ``resampled``).

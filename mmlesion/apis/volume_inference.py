@@ -54,7 +54,9 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
 from .dicom_results import prepare_dicom_results, write_dicom_results
+from .lesion_types import add_lesion_types, lesion_type_classes
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
 
@@ -204,7 +206,8 @@ def detect_slices(model: torch.nn.Module,
                   settings: VolumeInferenceSettings,
                   batch_size: int = 4,
                   show_progress: bool = True,
-                  lesion_maps: Optional[list] = None) -> Tuple[list, list]:
+                  lesion_maps: Optional[list] = None,
+                  labels: Optional[list] = None) -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     Args:
@@ -218,6 +221,7 @@ def detect_slices(model: torch.nn.Module,
         lesion_maps (list, optional): a model with a segmentation head
             appends each slice's (H, W) bool lesion map here
             (:func:`~mmlesion.apis.recist_measurement.lesion_map_of`).
+        labels (list, optional): each slice's (n,) box labels are appended.
 
     Returns:
         tuple: per slice ``z`` an (n, 4) float64 array of boxes
@@ -255,6 +259,8 @@ def detect_slices(model: torch.nn.Module,
             boxes = boxes + np.array([dx, dy, dx, dy]) - .5
             all_boxes.append(boxes.reshape(-1, 4))
             all_scores.append(scores.reshape(-1))
+            if labels is not None:
+                labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
             if lesion_maps is not None:
                 lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
                                                  (dx, dy)))
@@ -330,6 +336,8 @@ def infer_volume(model: torch.nn.Module,
         ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
         ``recist`` (long and short axis,
         :func:`~mmlesion.apis.recist_measurement.measure_findings`),
+        ``lesion_type`` for models of DeepLesion's lesion types
+        (:func:`~mmlesion.apis.lesion_types.add_lesion_types`),
         ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
         its continuous voxels, score); with ``fpr`` also ``s_lens`` and
         ``s_fpr``); the geometry of both volumes,
@@ -341,9 +349,10 @@ def infer_volume(model: torch.nn.Module,
     """
     resampled = prepare_volume(volume, settings)
     lesion_maps = lesion_map_collector(model)
+    classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
     boxes, scores = detect_slices(model, resampled, settings, batch_size,
-                                  show_progress, lesion_maps)
+                                  show_progress, lesion_maps, labels)
     seconds = time.perf_counter() - start
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
@@ -381,6 +390,8 @@ def infer_volume(model: torch.nn.Module,
                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))
     measure_findings(out, resampled, volume, lesion_maps)
+    if classes is not None:
+        add_lesion_types(out, boxes, labels, classes)
     path = volume.meta.get('path')
     series_uid = volume.series_uid
     if series_uid is None and volume.meta.get('format') == 'dicom_series':
@@ -619,10 +630,18 @@ def format_summary(result: dict) -> str:
         x, y, z = f['center_world']
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
-                     f"{f['diameter_mm']:.1f} mm, slices "
-                     f"{f['slice_range'][0]}-{f['slice_range'][1]}"
+                     f"{f['diameter_mm']:.1f} mm"
+                     + (f" (RECIST {f['recist']['long_axis_mm']:.1f} x "
+                        f"{f['recist']['short_axis_mm']:.1f} mm)"
+                        if f.get('recist') else '')
+                     + f", slices {f['slice_range'][0]}-"
+                     f"{f['slice_range'][1]}"
                      + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
                         f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
     for name, path in result.get('paths', {}).items():
         lines.append(f'{name}: {path}')
+    dicom = result.get('dicom') or {}
+    if not dicom.get('written', True) and dicom.get('reason') != (
+            'not requested'):
+        lines.append(f"no DICOM results: {dicom.get('reason')}")
     return '\n'.join(lines)

@@ -14,6 +14,7 @@ from typing import Dict, Sequence, Tuple
 import numpy as np
 
 from mmlesion.datasets.transforms.windowing import window_hu
+
 from .recist_axes import draw_recist_axes
 
 

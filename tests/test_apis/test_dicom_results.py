@@ -20,6 +20,7 @@ from mmlesion.apis.dicom_results import (DicomResultsError,
                                          require_highdicom)
 from mmlesion.apis.volume_inference import (run_volume_inference,
                                             volume_settings_from_config)
+from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.testing import get_config, repo_root, shared_data_root
@@ -37,8 +38,10 @@ REAL_DICOM = 'ct_volumes/totalsegmentator/example_ct_dicom'
 class StubSegDetector(torch.nn.Module):
     """A detector with a 'segmentation head' that needs no training: the
     bright (> ``thr``) components of the middle input channel are its masks
-    and their boxes its detections (score 0.9)."""
+    and their boxes its detections (score 0.9), of lesion type 'liver'
+    when larger than 50 px, else 'lung'."""
     with_seg_head = True
+    dataset_meta = dict(classes=COARSE_LESION_TYPES)
 
     def __init__(self, thr: float) -> None:
         super().__init__()
@@ -60,7 +63,9 @@ class StubSegDetector(torch.nn.Module):
                 bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(
                     -1, 4),
                 scores=torch.full((num - 1, ), .9),
-                labels=torch.zeros(num - 1, dtype=torch.long))
+                labels=torch.tensor(
+                    [3 if a > 50 else 4 for a in stats[1:, 4]],
+                    dtype=torch.long).reshape(-1))
             if self.return_seg_map:
                 out.pred_sem_seg = PixelData(
                     sem_seg=torch.from_numpy(mask[None]).float())
@@ -159,8 +164,13 @@ def test_sr_regions_map_to_the_voxels_of_findings_json(written):
             findings[fid]['score'])
         x1, y1, z1, x2, y2, z2 = findings[fid]['bbox_world']
         assert values['Height'] == pytest.approx(z2 - z1, abs=1e-3)
+        # the lesion type as the finding site
+        (site, ) = group.finding_sites
+        assert site.value.meaning.lower() == findings[fid]['lesion_type']
     # the first block: 14 x 10 px of 0.9 mm; its outline covers the block
     big = findings[1]['recist']
+    assert findings[1]['lesion_type'] == 'liver'
+    assert findings[2]['lesion_type'] == 'lung'
     assert big['mask_source'] == 'model'
     assert big['long_axis_mm'] == pytest.approx(np.hypot(14, 10) * .9,
                                                 abs=1.5)

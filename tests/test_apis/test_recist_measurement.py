@@ -128,3 +128,22 @@ def test_only_models_with_a_seg_head_give_lesion_maps():
 
     model = WithSeg()
     assert lesion_map_collector(model) == [] and model.return_seg_map
+
+
+def test_lesion_map_is_thresholded_and_placed_at_the_crop_offset():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import PixelData
+
+    from mmlesion.apis.recist_measurement import lesion_map_of
+    sample = DetDataSample()
+    prob = torch.zeros(1, 4, 6)
+    prob[0, 1:3, 2:5] = .7
+    prob[0, 0, 0] = .4
+    sample.pred_sem_seg = PixelData(sem_seg=prob)
+    model = torch.nn.Linear(1, 1)
+    model.score_calibration = dict(mask_thr=.5)
+    out = lesion_map_of(model, sample, (8, 10), (3., 2.))
+    assert out.shape == (8, 10) and out.sum() == 6
+    assert out[3:5, 5:8].all()
+    model.score_calibration = dict(mask_thr=.3)
+    assert lesion_map_of(model, sample, (8, 10), (3., 2.))[2, 3]

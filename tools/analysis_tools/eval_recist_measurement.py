@@ -171,6 +171,7 @@ def draw_examples(rows: List[dict], num: int, path: str,
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+
     from mmlesion.datasets.transforms.windowing import window_hu
     from mmlesion.visualization.recist_axes import draw_recist_axes
     err = np.array([abs(r['long'] - r['ref_long']) for r in rows])

@@ -22,8 +22,8 @@ def _tool():
     return module
 
 
-def test_measures_synthetic_lesions_against_their_diameters(tmp_path,
-                                                           capsys):
+def test_measures_synthetic_lesions_against_their_diameters(
+        tmp_path, capsys):
     rows = [lesion_row(1, 10, (40, 40), 30, 16, angle_deg=20,
                        image_size=128),
             lesion_row(2, 12, (70, 80), 20, 12, angle_deg=-50,
