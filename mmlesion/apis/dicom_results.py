@@ -412,6 +412,10 @@ def _sample_on_instance(labels: np.ndarray, resampled: CTVolume,
     """Nearest-neighbour labels at the pixel centres of one instance."""
     rows, cols = int(ds.Rows), int(ds.Columns)
     pos = np.array([float(v) for v in ds.ImagePositionPatient])
+    z = resampled.world_to_voxel(pos)[0, 0]  # axial: one z for the plane
+    near = labels[max(int(np.floor(z)) - 1, 0):int(np.ceil(z)) + 2]
+    if not near.any():
+        return np.zeros((rows, cols), np.uint16)
     iop = np.array([float(v) for v in ds.ImageOrientationPatient])
     dy, dx = (float(v) for v in ds.PixelSpacing)
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing='ij')
