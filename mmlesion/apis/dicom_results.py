@@ -518,13 +518,21 @@ def write_dicom_results(result: dict, volume: CTVolume, sources: list,
 
     Returns:
         dict: ``written``, ``sr`` / ``seg`` (file names or None), their SOP
-        Instance UIDs and ``seg_findings`` (finding ids of the segments).
+        Instance UIDs and ``seg_findings`` (finding ids of the segments);
+        without findings nothing is written (``written: False``,
+        ``reason``).
     """
     info = dict(model_info or {})
     if 'checkpoint_sha256' not in info:
         info['checkpoint_sha256'] = file_sha256(info.get('checkpoint'))
     paths = dicom_output_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if not any(f.get('recist') for f in result['findings']):
+        for path in paths.values():  # from an earlier run (overwrite given)
+            if path.exists():
+                path.unlink()
+        return dict(written=False, reason='no findings to report (a TID '
+                    '1500 report holds at least one measurement group)')
     sr, tracking = build_measurement_report(result, volume, sources, info)
     seg, seg_ids = build_segmentation(result, sources, info, tracking)
     _save(sr, paths['sr'])

@@ -43,9 +43,10 @@ class StubSegDetector(torch.nn.Module):
     with_seg_head = True
     dataset_meta = dict(classes=COARSE_LESION_TYPES)
 
-    def __init__(self, thr: float) -> None:
+    def __init__(self, thr: float, largest_only: bool = False) -> None:
         super().__init__()
         self.thr = thr
+        self.largest_only = largest_only
         self.return_seg_map = False
         self.score_calibration = None
         self.weight = torch.nn.Parameter(torch.zeros(1))
@@ -55,7 +56,11 @@ class StubSegDetector(torch.nn.Module):
         for img, sample in zip(data['inputs'], data['data_samples']):
             mid = img[img.shape[0] // 2].float().numpy()
             mask = (mid > self.thr).astype(np.uint8)
-            num, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            num, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
+            if self.largest_only and num > 2:
+                best = 1 + int(np.argmax(stats[1:, 4]))
+                mask = (comp == best).astype(np.uint8)
+                num, stats = 2, stats[[0, best]]
             boxes = [[x, y, x + w, y + h]  # mmdet: pixel i spans [i, i+1)
                      for x, y, w, h, _ in stats[1:]]
             out = DetDataSample(metainfo=sample.metainfo)
@@ -81,13 +86,13 @@ def _blocks():
     return array
 
 
-def _stub():
+def _stub(hu_thr=100., largest_only=False):
     cfg = get_config(DEMO_CFG)
     settings = volume_settings_from_config(cfg, 1.2)
     wh = next(t for t in settings.pipeline if t['type'] == 'WindowHU')
-    lo, hi = window_hu(np.array([0., 200.]), wh['window'],
-                       wh.get('out_range', (-1., 1.)))
-    return cfg, StubSegDetector((float(lo) + float(hi)) / 2)
+    thr = window_hu(np.array([hu_thr]), wh['window'],
+                    wh.get('out_range', (-1., 1.)))[0]
+    return cfg, StubSegDetector(float(thr), largest_only)
 
 
 def _series(folder, edit=None):
@@ -101,8 +106,8 @@ def _series(folder, edit=None):
     return folder
 
 
-def _run(tmp_path, scan, name='out', dicom='yes', **kwargs):
-    cfg, model = _stub()
+def _run(tmp_path, scan, name='out', dicom='yes', stub=(), **kwargs):
+    cfg, model = _stub(*stub)
     ckpt = tmp_path / 'stub.pth'
     if not ckpt.exists():
         torch.save(dict(state_dict=model.state_dict()), ckpt)
@@ -211,16 +216,19 @@ def test_seg_holds_the_masks_on_the_source_instances(written):
     assert dice > .85, dice
 
 
+def _dciodvfy_errors(path):
+    proc = subprocess.run(['dciodvfy', str(path)], capture_output=True,
+                          text=True, timeout=60)
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith('Error')]
+
+
 @pytest.mark.skipif(shutil.which('dciodvfy') is None,
                     reason='dciodvfy (dicom3tools) not installed')
 def test_dciodvfy_finds_no_error(written):
     tmp, _, _ = written
     for name in ('findings_sr.dcm', 'findings_seg.dcm'):
-        proc = subprocess.run(['dciodvfy', str(tmp / 'out' / name)],
-                              capture_output=True, text=True, timeout=60)
-        errors = [line for line in (proc.stdout + proc.stderr).splitlines()
-                  if line.startswith('Error')]
-        assert not errors, (name, errors)
+        assert not _dciodvfy_errors(tmp / 'out' / name), name
 
 
 def test_blank_instance_uids_come_from_the_file_meta(tmp_path):
@@ -322,3 +330,48 @@ def test_real_anonymised_series_is_refused_naming_the_attributes():
     # the instance UIDs were recoverable from the file meta, so they are
     # not named
     assert 'SOPInstanceUID' not in text
+
+
+@pytest.mark.skipif(shutil.which('dciodvfy') is None,
+                    reason='dciodvfy (dicom3tools) not installed')
+def test_real_series_with_its_study_uids_restored(tmp_path):
+    """The real (JPEG 2000) series as an archive would hold it: Study and
+    Series UIDs present, the instance UIDs only in the file meta. The SR
+    and SEG reference the file-meta UIDs and pass dciodvfy."""
+    root = shared_data_root()
+    folder = None if root is None else root / REAL_DICOM
+    if folder is None or not folder.is_dir():
+        pytest.skip(f'{REAL_DICOM} not available')
+    scan = tmp_path / 'series'
+    scan.mkdir()
+    for path in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(str(path))
+        ds.StudyInstanceUID = '1.2.826.0.1.3680043.8.498.5'
+        ds.SeriesInstanceUID = '1.2.826.0.1.3680043.8.498.6'
+        ds.save_as(str(scan / (path.name + '.dcm')))
+    # the largest bright (> 300 HU: bone) component of each slice
+    result = _run(tmp_path, scan, stub=(300., True), max_pictures=0)
+    assert result['findings']
+    assert result['dicom']['written'] and result['dicom']['seg']
+    meta_uids = {pydicom.dcmread(str(p)).file_meta.MediaStorageSOPInstanceUID
+                 for p in scan.iterdir()}
+    sr = hd.sr.srread(str(tmp_path / 'out' / 'findings_sr.dcm'))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(result['findings'])
+    for group in groups:
+        assert group.roi.ContentSequence[0].ReferencedSOPSequence[
+            0].ReferencedSOPInstanceUID in meta_uids
+    for name in ('findings_sr.dcm', 'findings_seg.dcm'):
+        assert not _dciodvfy_errors(tmp_path / 'out' / name), name
+
+
+def test_no_finding_no_report(tmp_path):
+    """highdicom's TID 1500 needs a measurement group: without findings no
+    SR, and findings.json says so."""
+    scan = _series(tmp_path / 'series')
+    result = _run(tmp_path, scan, stub=(300., ), max_pictures=0)
+    assert not result['findings']
+    record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
+    assert not record['dicom']['written']
+    assert 'no findings' in record['dicom']['reason']
+    assert not list((tmp_path / 'out').glob('*.dcm'))
