@@ -310,10 +310,18 @@ def test_existing_dicom_results_are_kept(written, tmp_path):
                                  overwrite=True)['sources']
 
 
-def test_missing_highdicom_says_how_to_install(monkeypatch):
+def test_missing_highdicom_says_how_to_install(monkeypatch, tmp_path):
+    scan = _series(tmp_path / 'series')
+    volume = load_ct_volume(str(scan))
     monkeypatch.setitem(sys.modules, 'highdicom', None)
     with pytest.raises(ImportError, match='pip install'):
         require_highdicom()
+    # by default the run goes on without DICOM results, saying why
+    plan = prepare_dicom_results(volume, 'auto', tmp_path / 'o')
+    assert plan['sources'] is None
+    assert 'need highdicom' in plan['status']['reason']
+    with pytest.raises(ImportError, match='requirements/dicom.txt'):
+        prepare_dicom_results(volume, 'yes', tmp_path / 'o')
 
 
 def test_real_anonymised_series_is_refused_naming_the_attributes():
