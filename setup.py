@@ -46,6 +46,7 @@ setup(
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
         'torchvision': parse_requirements('requirements/optional.txt'),
+        'dicom': parse_requirements('requirements/dicom.txt'),
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -14,8 +14,11 @@ Example::
 SCAN is a NIfTI file, a MetaImage ``.mhd`` (LUNA16) or a DICOM series
 folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
 (LUNA16 format, read by ``tools/analysis_tools/eval_luna16.py``),
-``key_slices/finding_NNN.png``, ``overview.png`` and ``report.html``
-(self-contained). See :mod:`mmlesion.apis.volume_inference`.
+``key_slices/finding_NNN.png``, ``overview.png``, ``report.html``
+(self-contained) and, for a DICOM series, ``findings_sr.dcm`` (TID 1500
+SR) and ``findings_seg.dcm`` (SEG, for models that predict masks). See
+:mod:`mmlesion.apis.volume_inference` and
+:mod:`mmlesion.apis.dicom_results`.
 
 The files appear together or not at all (written into a hidden folder
 beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
@@ -80,6 +83,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         's_FPR) / 2 (Eq. 2)')
     parser.add_argument('--fpr-checkpoint', help='the FPR weights')
     parser.add_argument(
+        '--dicom', choices=('auto', 'yes', 'no'), default='auto',
+        help='DICOM SR (TID 1500) and SEG of the findings: auto = when SCAN '
+        'is a DICOM series (needs highdicom), yes = an error if they cannot '
+        'be written, no = never')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
     return parser.parse_args(argv)
@@ -100,8 +108,9 @@ def main(argv=None) -> int:
             iou_thr=args.iou_thr, max_gap=args.max_gap,
             min_slices=args.min_slices, max_pictures=args.max_pictures,
             cfg_name=args.config, experts=args.experts,
-            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint)
-    except (FileNotFoundError, FileExistsError, ValueError,
+            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+            dicom=args.dicom)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError,
             OutputDirError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

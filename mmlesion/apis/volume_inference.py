@@ -40,7 +40,7 @@ import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -56,6 +56,12 @@ from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.utils.atomic_io import AtomicOutputSet, check_writable_dir
 
 from .provenance import run_provenance
+
+from .dicom_results import (dicom_output_paths, prepare_dicom_results,
+                            write_dicom_results)
+from .lesion_types import add_lesion_types, lesion_type_classes
+from .recist_measurement import (lesion_map_collector, lesion_map_of,
+                                 measure_findings)
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -202,7 +208,9 @@ def detect_slices(model: torch.nn.Module,
                   volume: CTVolume,
                   settings: VolumeInferenceSettings,
                   batch_size: int = 4,
-                  show_progress: bool = True) -> Tuple[list, list]:
+                  show_progress: bool = True,
+                  lesion_maps: Optional[list] = None,
+                  labels: Optional[list] = None) -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     Args:
@@ -213,6 +221,10 @@ def detect_slices(model: torch.nn.Module,
         settings (VolumeInferenceSettings): its pipeline.
         batch_size (int): slices per forward pass. Defaults to 4.
         show_progress (bool): mmengine progress bar over the slices.
+        lesion_maps (list, optional): a model with a segmentation head
+            appends each slice's (H, W) bool lesion map here
+            (:func:`~mmlesion.apis.recist_measurement.lesion_map_of`).
+        labels (list, optional): each slice's (n,) box labels are appended.
 
     Returns:
         tuple: per slice ``z`` an (n, 4) float64 array of boxes
@@ -250,6 +262,11 @@ def detect_slices(model: torch.nn.Module,
             boxes = boxes + np.array([dx, dy, dx, dy]) - .5
             all_boxes.append(boxes.reshape(-1, 4))
             all_scores.append(scores.reshape(-1))
+            if labels is not None:
+                labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
+            if lesion_maps is not None:
+                lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
+                                                 (dx, dy)))
             if progress is not None:
                 progress.update()
     if progress is not None:
@@ -320,17 +337,25 @@ def infer_volume(model: torch.nn.Module,
         (axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] mm),
         ``center_world``, ``diameter_mm`` (largest in-plane extent),
         ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
+        ``recist`` (long and short axis,
+        :func:`~mmlesion.apis.recist_measurement.measure_findings`),
+        ``lesion_type`` for models of DeepLesion's lesion types
+        (:func:`~mmlesion.apis.lesion_types.add_lesion_types`),
         ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
         its continuous voxels, score); with ``fpr`` also ``s_lens`` and
         ``s_fpr``); the geometry of both volumes,
         ``settings``, ``num_slices``, ``detect_seconds`` and
         ``slices_per_second``; and ``resampled`` (the resampled
-        :class:`CTVolume`, for pictures; not serialised).
+        :class:`CTVolume`, for pictures; not serialised) and
+        ``lesion_maps`` (per resampled slice the model's bool lesion map,
+        or None; not serialised).
     """
     resampled = prepare_volume(volume, settings)
+    lesion_maps = lesion_map_collector(model)
+    classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
     boxes, scores = detect_slices(model, resampled, settings, batch_size,
-                                  show_progress)
+                                  show_progress, lesion_maps, labels)
     seconds = time.perf_counter() - start
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
@@ -367,6 +392,9 @@ def infer_volume(model: torch.nn.Module,
             boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))
+    measure_findings(out, resampled, volume, lesion_maps)
+    if classes is not None:
+        add_lesion_types(out, boxes, labels, classes)
     path = volume.meta.get('path')
     series_uid = volume.series_uid
     if series_uid is None and volume.meta.get('format') == 'dicom_series':
@@ -387,7 +415,7 @@ def infer_volume(model: torch.nn.Module,
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
-        findings=out, resampled=resampled)
+        findings=out, resampled=resampled, lesion_maps=lesion_maps)
 
 
 def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
@@ -446,7 +474,9 @@ def write_volume_results(result: dict,
                          out_dir: Union[str, Path],
                          overwrite: bool = False,
                          max_pictures: int = 20,
-                         title: Optional[str] = None) -> Dict[str, Path]:
+                         title: Optional[str] = None,
+                         dicom_writer: Optional[Callable[[str], dict]] = None
+                         ) -> Dict[str, Path]:
     """Write the findings of :func:`infer_volume` into ``out_dir``.
 
     Files: ``findings.json`` (everything but the resampled volume),
@@ -462,9 +492,14 @@ def write_volume_results(result: dict,
         overwrite (bool): replace earlier results.
         max_pictures (int): findings drawn and listed in the report.
         title (str, optional): report title (default: the scan path).
+        dicom_writer (callable, optional): ``dicom_writer(folder) -> dict``
+            writes the DICOM SR / SEG into ``folder`` (the staging folder:
+            they join the set) and returns what ``result['dicom']`` records
+            (:func:`~mmlesion.apis.dicom_results.write_dicom_results`).
 
     Returns:
-        dict: the written paths (as :func:`output_paths`).
+        dict: the written paths (as :func:`output_paths`, plus ``sr`` /
+        ``seg`` when written).
     """
     from mmlesion.visualization.volume_report import (draw_key_slice,
                                                       draw_overview,
@@ -473,7 +508,10 @@ def write_volume_results(result: dict,
     final = output_paths(out_dir)
     stale = [str(p.relative_to(out_dir))
              for p in final['key_slices'].glob('finding_*.png')]
-    record = {k: v for k, v in result.items() if k != 'resampled'}
+    stale += [p.name for p in dicom_output_paths(out_dir).values()
+              if p.exists()]
+    record = {k: v for k, v in result.items()
+              if k not in ('resampled', 'lesion_maps')}
     resampled = result['resampled']
     window = result['settings'].get('window') or (-1024., 1050.)
     # All files are written into a staging folder beside out_dir and moved
@@ -481,6 +519,11 @@ def write_volume_results(result: dict,
     with AtomicOutputSet(out_dir) as outputs:
         paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
                  for k, p in final.items() if k != 'key_slices'}
+        if dicom_writer is not None:
+            result['dicom'] = record['dicom'] = dicom_writer(
+                osp.dirname(outputs.path('findings.json')))
+            final.update({k: Path(out_dir) / result['dicom'][k]
+                          for k in ('sr', 'seg') if result['dicom'].get(k)})
         pictures = {}
         for f in result['findings'][:max_pictures]:
             rel = f"key_slices/finding_{f['id']:03d}.png"
@@ -520,6 +563,7 @@ def run_volume_inference(config: Union[str, Config],
                          experts: Optional[List[int]] = None,
                          fpr_config: Optional[str] = None,
                          fpr_checkpoint: Optional[str] = None,
+                         dicom: str = 'auto',
                          **kwargs) -> dict:
     """Load a model and a scan, detect, and (optionally) write the files.
 
@@ -543,6 +587,10 @@ def run_volume_inference(config: Union[str, Config],
         fpr_config (str, optional): a LENS FPR config: re-score the 3D
             findings with Eq. 2 (see :func:`infer_volume`).
         fpr_checkpoint (str, optional): its weights.
+        dicom (str): DICOM SR and SEG of the findings (with ``out_dir``):
+            ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
+            impossible) or ``'no'``; see
+            :mod:`mmlesion.apis.dicom_results`.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
@@ -566,6 +614,7 @@ def run_volume_inference(config: Union[str, Config],
         fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
     model_given = model
+    dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
     if model is None:
         model = init_detector(cfg, checkpoint, device=device)
     model.eval()
@@ -585,8 +634,14 @@ def run_volume_inference(config: Union[str, Config],
     if experts is not None:
         result['settings']['experts'] = [int(e) for e in experts]
     if out_dir is not None:
+        result['dicom'] = dicom_plan['status']
+        sources = dicom_plan['sources']
         result['paths'] = write_volume_results(
-            result, out_dir, overwrite=overwrite, max_pictures=max_pictures)
+            result, out_dir, overwrite=overwrite, max_pictures=max_pictures,
+            dicom_writer=None if sources is None else (
+                lambda folder: write_dicom_results(
+                    result, volume, sources, folder,
+                    dict(config=cfg_name, checkpoint=checkpoint))))
     return result
 
 
@@ -606,11 +661,18 @@ def format_summary(result: dict) -> str:
         x, y, z = f['center_world']
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
-                     f"{f['diameter_mm']:.1f} mm, slices "
-                     f"{f['slice_range_original'][0]}-"
+                     f"{f['diameter_mm']:.1f} mm"
+                     + (f" (RECIST {f['recist']['long_axis_mm']:.1f} x "
+                        f"{f['recist']['short_axis_mm']:.1f} mm)"
+                        if f.get('recist') else '')
+                     + f", slices {f['slice_range_original'][0]}-"
                      f"{f['slice_range_original'][1]} of the scan"
                      + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
                         f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
     for name, path in result.get('paths', {}).items():
         lines.append(f'{name}: {path}')
+    dicom = result.get('dicom') or {}
+    if not dicom.get('written', True) and dicom.get('reason') != (
+            'not requested'):
+        lines.append(f"no DICOM results: {dicom.get('reason')}")
     return '\n'.join(lines)

@@ -40,6 +40,7 @@ def write_dicom_series(folder: str,
             '0008|0060': modality,
             '0020|000e': series_uid,
             '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
+            '0020|0052': f'{series_uid}.0',  # FrameOfReferenceUID
             '0008|0018': f'{series_uid}.{k + 1}',
             '0020|0032': f'{x0}\\{y0}\\{z0 + spacing_xyz[2] * k}',
             '0020|0037': '1\\0\\0\\0\\1\\0',

@@ -11,9 +11,10 @@ import html
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
-import numpy as np
 
 from mmlesion.datasets.transforms.windowing import window_hu
+
+from .recist_axes import draw_recist_axes
 
 
 def _pyplot():
@@ -42,7 +43,8 @@ def draw_key_slice(volume, finding: dict, path: Path,
     """
     plt = _pyplot()
     from matplotlib.patches import Rectangle
-    z = int(finding['key_slice'])
+    rec = finding.get('recist')
+    z = int(rec['key_slice'] if rec else finding['key_slice'])
     img = window_hu(volume.array[z], window, (0., 1.))
     box, score = _box_on_slice(finding, z)
     x1, y1, x2, y2 = box
@@ -52,6 +54,7 @@ def draw_key_slice(volume, finding: dict, path: Path,
                   interpolation='nearest' if zoom else 'antialiased')
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
                                edgecolor='lime', linewidth=1.5))
+        draw_recist_axes(ax, rec)
         if zoom:  # beyond the image edge: air
             ax.set_facecolor('black')
             half = max(x2 - x1, y2 - y1) * 1.5 + 8
@@ -66,7 +69,9 @@ def draw_key_slice(volume, finding: dict, path: Path,
         f"~{finding['diameter_mm']:.1f} mm, world ({x:.1f}, {y:.1f}, "
         f"{zw:.1f}) mm\nslices {finding['slice_range_original'][0]}-"
         f"{finding['slice_range_original'][1]} of the scan; drawn: "
-        f"resampled slice {z}, 2D score {score:.3f}",
+        f"resampled slice {z}, 2D score {score:.3f}"
+        + (f", RECIST {rec['long_axis_mm']:.1f} x {rec['short_axis_mm']:.1f}"
+           ' mm' if rec else ''),
         fontsize=9)
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)

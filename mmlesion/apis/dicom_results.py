@@ -1,0 +1,539 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The findings of ``infer_volume`` as DICOM: a TID 1500 SR and a SEG.
+
+Built with highdicom (never by hand), for a scan that was read from a
+DICOM series:
+
+* ``findings_sr.dcm``: a Comprehensive 3D SR, TID 1500 Measurement Report.
+  One TID 1410 measurement group per finding: its region (the mask outline
+  as a closed ``POLYLINE``) on its key slice, referencing that slice's SOP
+  Instance UID; the RECIST long and short axis (mm; TID 1410 allows no
+  coordinates on its measurements: the axes' end points are in
+  ``findings.json``); the detector's score (DCM 111012 *Certainty of
+  Finding*, unit ``1``: the detector's own score, not a calibrated
+  probability); the cranio-caudal extent (DCM 121207 *Height*, mm, the
+  world z extent of its 3D box); for a model of DeepLesion's lesion types,
+  the finding's type as its *Finding Site* (SNOMED CT: bone, abdomen,
+  mediastinum, liver, lung, kidney, soft tissue, pelvis). The model is
+  the observer device (UID derived from the config name and the
+  checkpoint's SHA-256; model name = config, serial number = checksum)
+  and the algorithm of every group
+  (name = config, version = mmlesion's, parameter = checksum).
+* ``findings_seg.dcm``: a binary Segmentation of the findings' masks, one
+  segment per finding with model mask pixels, when the model predicts
+  masks (the Improved RetinaNet's segmentation head): the mask in each of
+  its 2D boxes, mapped to the source instances' pixels by nearest
+  neighbour; where findings overlap, the higher score wins. Its slice
+  thickness is the series' ``SliceThickness``, else the slice interval.
+
+Choices for messy series (anonymisers blank UIDs)
+-------------------------------------------------
+* A blank or missing ``SOPClassUID`` / ``SOPInstanceUID`` in a data set is
+  taken from the file meta (``MediaStorageSOPClassUID`` /
+  ``MediaStorageSOPInstanceUID``, which PS3.10 requires to equal them),
+  with a warning naming the files; the results reference those UIDs.
+* A blank or missing ``StudyInstanceUID``, ``SeriesInstanceUID`` or
+  ``FrameOfReferenceUID`` cannot be recovered: no DICOM results are
+  written (an error naming the attributes and the files; with
+  ``dicom='auto'`` a warning, and the other results are written). Study
+  and series UIDs made up here would reference a study no PACS holds.
+* Every instance must sit on a slice of the scan that was read (its
+  position maps to an integer slice index, one instance per slice, same
+  pixel grid size); otherwise nothing is written: never a DICOM file that
+  references the wrong images.
+"""
+import copy
+import logging
+import os
+import os.path as osp
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.logging import print_log
+
+from mmlesion.datasets.volumes import CTVolume
+from mmlesion.utils.checkpoint_checksum import sha256_file
+from mmlesion.version import __version__
+
+from .recist_measurement import model_mask_in_box
+
+#: Files written into the output folder.
+DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
+#: ``dicom`` modes of :func:`prepare_dicom_results`.
+DICOM_MODES = ('auto', 'yes', 'no')
+#: SNOMED CT anatomic location (``codes.SCT`` name) of each DeepLesion
+#: coarse lesion type (the SR's *Finding Site*).
+LESION_TYPE_SITES = {
+    'bone': 'Bone', 'abdomen': 'Abdomen', 'mediastinum': 'Mediastinum',
+    'liver': 'Liver', 'lung': 'Lung', 'kidney': 'Kidney',
+    'soft tissue': 'SoftTissue', 'pelvis': 'Pelvis'
+}
+#: Study-level UIDs a DICOM result cannot be written without.
+REQUIRED_UIDS = ('StudyInstanceUID', 'SeriesInstanceUID',
+                 'FrameOfReferenceUID')
+_INSTALL_HINT = ('pip install -r requirements/dicom.txt (or pip install '
+                 '"mmlesion[dicom]", i.e. highdicom)')
+
+
+class DicomResultsError(ValueError):
+    """The source series cannot be referenced safely."""
+
+
+def require_highdicom():
+    """Import highdicom, or raise an ImportError saying how to install it."""
+    try:
+        import highdicom
+    except ImportError as err:
+        raise ImportError(f'DICOM results (SR, SEG) need highdicom: '
+                          f'{_INSTALL_HINT}') from err
+    return highdicom
+
+
+def dicom_output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
+    """The DICOM files :func:`write_dicom_results` may write."""
+    return {k: Path(out_dir) / v for k, v in DICOM_FILES.items()}
+
+
+def _blank(ds, key: str) -> bool:
+    return not str(ds.get(key, '') or '').strip()
+
+
+def read_source_instances(volume: CTVolume) -> List:
+    """The scan's DICOM data sets (no pixel data), one per slice, by slice.
+
+    UIDs blanked by anonymisers are handled as the module doc says.
+
+    Args:
+        volume (CTVolume): the scan as read by
+            :func:`~mmlesion.datasets.volumes.load_ct_volume` from a DICOM
+            folder.
+
+    Returns:
+        list[pydicom.Dataset]: ``out[z]`` is the instance of slice ``z``.
+
+    Raises:
+        DicomResultsError: missing study/series/frame-of-reference UIDs,
+            mixed UIDs, or instances that do not match the scan's slices;
+            the message names attributes and files.
+    """
+    import pydicom
+    import SimpleITK as sitk
+    folder = str(volume.meta['path'])
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
+        folder, volume.meta.get('series_uid') or '')
+    datasets, repaired, missing = [], [], {}
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        meta = getattr(ds, 'file_meta', None)
+        for key, meta_key in (('SOPClassUID', 'MediaStorageSOPClassUID'),
+                              ('SOPInstanceUID',
+                               'MediaStorageSOPInstanceUID')):
+            if _blank(ds, key):
+                if meta is None or _blank(meta, meta_key):
+                    missing.setdefault(key, []).append(path)
+                else:
+                    setattr(ds, key, str(meta.get(meta_key)))
+                    repaired.append((key, path))
+        for key in REQUIRED_UIDS:
+            if _blank(ds, key):
+                missing.setdefault(key, []).append(path)
+        ds.filename = path
+        datasets.append(ds)
+    if missing:
+        names = '; '.join(
+            f'{k} in {len(v)} of {len(files)} files (e.g. '
+            f'{osp.basename(v[0])})' for k, v in missing.items())
+        raise DicomResultsError(
+            f'{folder}: cannot write DICOM results: the series lacks {names}'
+            '. An SR or SEG must reference the images by the study, series '
+            'and frame of reference they belong to; made-up UIDs would '
+            'reference images no archive holds')
+    if repaired:
+        keys = sorted({k for k, _ in repaired})
+        print_log(
+            f'{folder}: {", ".join(keys)} blank in {len(repaired)} data '
+            f'set(s) (e.g. {osp.basename(repaired[0][1])}); the DICOM '
+            'results use the file meta (Media Storage SOP Class / Instance '
+            'UID) instead', logger='current', level=logging.WARNING)
+    for key in REQUIRED_UIDS:
+        values = {str(ds.get(key)) for ds in datasets}
+        if len(values) > 1:
+            raise DicomResultsError(
+                f'{folder}: the series mixes {len(values)} values of {key}; '
+                'cannot reference it as one series')
+    uids = [str(ds.SOPInstanceUID) for ds in datasets]
+    if len(set(uids)) != len(uids):
+        raise DicomResultsError(f'{folder}: repeated SOPInstanceUIDs; the '
+                                'images cannot be referenced unambiguously')
+    return _order_by_slice(datasets, volume, folder)
+
+
+def _order_by_slice(datasets: list, volume: CTVolume, folder: str) -> list:
+    depth, height, width = volume.shape_zyx
+    by_z = [None] * depth
+    for ds in datasets:
+        name = osp.basename(ds.filename)
+        try:
+            pos = np.array([float(v) for v in ds.ImagePositionPatient])
+            rows, cols = int(ds.Rows), int(ds.Columns)
+        except (AttributeError, TypeError, ValueError):
+            raise DicomResultsError(
+                f'{folder}/{name}: no usable ImagePositionPatient, Rows or '
+                'Columns')
+        z = volume.world_to_voxel(pos)[0, 0]
+        k = int(round(z))
+        if (abs(z - k) > .05 or not 0 <= k < depth or by_z[k] is not None
+                or {rows, cols} != {height, width}):
+            raise DicomResultsError(
+                f'{folder}/{name}: this instance (position {pos.tolist()}, '
+                f'{rows} x {cols}) is not one slice of the scan that was '
+                f'read ({depth} slices of {height} x {width}); not writing '
+                'DICOM results that could reference the wrong images')
+        by_z[k] = ds
+    if any(ds is None for ds in by_z):
+        raise DicomResultsError(
+            f'{folder}: {sum(d is None for d in by_z)} slices of the scan '
+            'have no DICOM instance')
+    return by_z
+
+
+def prepare_dicom_results(volume: CTVolume,
+                          dicom: str = 'auto',
+                          out_dir: Optional[Union[str, Path]] = None,
+                          overwrite: bool = False) -> dict:
+    """Decide, before the slow part, whether DICOM results are written.
+
+    Args:
+        volume (CTVolume): the scan.
+        dicom (str): ``'auto'`` (write them for a DICOM series, else say
+            why not), ``'yes'`` (an error when impossible) or ``'no'``.
+        out_dir (str | Path, optional): the output folder (None: nothing is
+            written).
+        overwrite (bool): replace earlier DICOM results.
+
+    Returns:
+        dict: ``sources`` (the instances by slice, or None) and
+        ``status`` (``written: False`` and ``reason`` when not written).
+
+    Raises:
+        ValueError: a bad ``dicom``, or (``'yes'``) a scan that is not a
+            usable DICOM series (:class:`DicomResultsError`).
+        ImportError: ``'yes'`` without highdicom.
+        FileExistsError: earlier DICOM results without ``overwrite``.
+    """
+    if dicom not in DICOM_MODES:
+        raise ValueError(f'dicom must be one of {DICOM_MODES}, got '
+                         f'{dicom!r}')
+    if dicom == 'no' or out_dir is None:
+        return dict(sources=None, status=dict(written=False,
+                                              reason='not requested'))
+    path = volume.meta.get('path')
+    fmt = volume.meta.get('format')
+    try:
+        if fmt != 'dicom_series':
+            raise DicomResultsError(
+                f'{path}: DICOM results (SR, SEG) need a DICOM series folder '
+                f'as input; this scan is {fmt or "not DICOM"}: an SR must '
+                'reference the DICOM images it measures')
+        require_highdicom()
+        sources = read_source_instances(volume)
+    except (DicomResultsError, ImportError) as err:
+        if dicom == 'yes':
+            raise
+        print_log(f'no DICOM results: {err}', logger='current',
+                  level=logging.WARNING)
+        return dict(sources=None, status=dict(written=False,
+                                              reason=str(err)))
+    existing = [str(p) for p in dicom_output_paths(out_dir).values()
+                if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f'{out_dir} already holds DICOM results ({", ".join(existing)})'
+            '; pass --overwrite (overwrite=True) to replace them')
+    return dict(sources=sources, status=dict(written=False))
+
+
+# ---------------------------------------------------------------- geometry
+def _to_image(ds, world: np.ndarray, what: str) -> np.ndarray:
+    """World points on the instance's plane -> (n, 2) SCOORD (column, row);
+    (0.5, 0.5) is the centre of the first pixel (highdicom)."""
+    from highdicom.spatial import ReferenceToImageTransformer
+    transform = ReferenceToImageTransformer(
+        image_position=[float(v) for v in ds.ImagePositionPatient],
+        image_orientation=[float(v) for v in ds.ImageOrientationPatient],
+        pixel_spacing=[float(v) for v in ds.PixelSpacing])
+    out = transform(np.asarray(world, np.float64))
+    if np.abs(out[:, 2]).max() > 1e-2:
+        raise DicomResultsError(
+            f'{osp.basename(ds.filename)}: {what} is off the plane of the '
+            'image it would reference')
+    return out[:, :2].astype(np.float32)
+
+
+def _world(volume: CTVolume, xy: Sequence, z: int) -> np.ndarray:
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    return volume.voxel_to_world(
+        np.stack([np.full(len(xy), float(z)), xy[:, 1], xy[:, 0]], 1))
+
+
+def _model_identity(model_info: dict) -> dict:
+    from pydicom.uid import generate_uid
+    config = osp.basename(str(model_info.get('config') or 'model'))
+    checksum = model_info.get('checkpoint_sha256') or 'random-weights'
+    return dict(config=config[:64], checksum=checksum[:64],
+                version=f'mmlesion {__version__}'[:64],
+                device_uid=generate_uid(entropy_srcs=[config, checksum]))
+
+
+def _algorithm(hd, ident: dict):
+    return hd.sr.AlgorithmIdentification(
+        name=ident['config'], version=ident['version'],
+        parameters=[ident['checksum']])
+
+
+# ---------------------------------------------------------------------- SR
+def build_measurement_report(result: dict, volume: CTVolume, sources: list,
+                             model_info: dict):
+    """The TID 1500 Comprehensive 3D SR of the findings (module doc).
+
+    Args:
+        result (dict): :func:`~mmlesion.apis.volume_inference.infer_volume`
+            result (findings with ``recist``).
+        volume (CTVolume): the original scan.
+        sources (list): :func:`read_source_instances`.
+        model_info (dict): ``config`` and ``checkpoint_sha256``.
+
+    Returns:
+        tuple: the ``highdicom.sr.Comprehensive3DSR`` and, per finding id,
+        its tracking UID.
+    """
+    hd = require_highdicom()
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+    ident = _model_identity(model_info)
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=ident['device_uid'], name='mmlesion detector',
+        manufacturer_name='mmlesion', model_name=ident['config'],
+        serial_number=ident['checksum'])
+    context = hd.sr.ObservationContext(
+        observer_device_context=hd.sr.ObserverContext(
+            observer_type=codes.cid270.Device,
+            observer_identifying_attributes=device))
+    algorithm = _algorithm(hd, ident)
+    unitless = hd.sr.CodedConcept('1', 'UCUM', 'no units')
+    groups, tracking = [], {}
+    for f in result['findings']:
+        rec = f.get('recist')
+        if not rec:
+            continue
+        z = rec['key_slice_original']
+        ds = sources[z]
+        image = hd.sr.SourceImageForRegion(
+            referenced_sop_class_uid=str(ds.SOPClassUID),
+            referenced_sop_instance_uid=str(ds.SOPInstanceUID))
+        outline = _to_image(ds, _world(volume, rec['outline_voxel'], z),
+                            'the outline')
+        outline = np.concatenate([outline, outline[:1]])  # closed
+
+        x1, y1, z1, x2, y2, z2 = f['bbox_world']
+        measurements = [
+            hd.sr.Measurement(name=codes.SCT.LongAxis,
+                              value=rec['long_axis_mm'],
+                              unit=codes.UCUM.Millimeter,
+                              algorithm_id=algorithm),
+            hd.sr.Measurement(name=codes.SCT.ShortAxis,
+                              value=rec['short_axis_mm'],
+                              unit=codes.UCUM.Millimeter,
+                              algorithm_id=algorithm),
+            hd.sr.Measurement(name=codes.DCM.CertaintyOfFinding,
+                              value=float(f['score']), unit=unitless,
+                              algorithm_id=algorithm),
+            hd.sr.Measurement(name=codes.DCM.Height,
+                              value=round(float(z2 - z1), 3),
+                              unit=codes.UCUM.Millimeter,
+                              algorithm_id=algorithm),
+        ]
+        sites = None
+        if f.get('lesion_type') in LESION_TYPE_SITES:
+            sites = [hd.sr.FindingSite(anatomic_location=getattr(
+                codes.SCT, LESION_TYPE_SITES[f['lesion_type']]))]
+        uid = generate_uid()
+        tracking[f['id']] = uid
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=uid, identifier=f"finding {f['id']}"),
+            referenced_region=hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                graphic_data=outline, source_image=image),
+            finding_type=codes.SCT.Lesion, algorithm_id=algorithm,
+            finding_sites=sites, measurements=measurements))
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        imaging_measurements=groups)
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=sources, content=report,
+        series_instance_uid=generate_uid(), series_number=9901,
+        sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer='mmlesion', series_description='mmlesion findings',
+        is_complete=True, is_final=False, is_verified=False)
+    return sr, tracking
+
+
+# --------------------------------------------------------------------- SEG
+def _label_map(result: dict, order: List[dict]) -> np.ndarray:
+    """(z, y, x) uint16 segment numbers in the resampled volume."""
+    resampled = result['resampled']
+    maps = result['lesion_maps']
+    labels = np.zeros(resampled.shape_zyx, np.uint16)
+    for number in range(len(order), 0, -1):  # best score painted last
+        f = order[number - 1]
+        for box in f['boxes_2d']:
+            mask = model_mask_in_box(maps[box['slice']], box['bbox'])
+            if mask is not None:
+                labels[box['slice']][mask] = number
+    return labels
+
+
+def _sample_on_instance(labels: np.ndarray, resampled: CTVolume,
+                        ds) -> np.ndarray:
+    """Nearest-neighbour labels at the pixel centres of one instance."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    pos = np.array([float(v) for v in ds.ImagePositionPatient])
+    z = resampled.world_to_voxel(pos)[0, 0]  # axial: one z for the plane
+    near = labels[max(int(np.floor(z)) - 1, 0):int(np.ceil(z)) + 2]
+    if not near.any():
+        return np.zeros((rows, cols), np.uint16)
+    iop = np.array([float(v) for v in ds.ImageOrientationPatient])
+    dy, dx = (float(v) for v in ds.PixelSpacing)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing='ij')
+    world = (pos[None] + (c.reshape(-1, 1) * dx) * iop[None, :3] +
+             (r.reshape(-1, 1) * dy) * iop[None, 3:])
+    idx = np.round(resampled.world_to_voxel(world)).astype(np.int64)
+    ok = np.all((idx >= 0) & (idx < np.array(labels.shape)), axis=1)
+    out = np.zeros(rows * cols, np.uint16)
+    out[ok] = labels[idx[ok, 0], idx[ok, 1], idx[ok, 2]]
+    return out.reshape(rows, cols)
+
+
+def build_segmentation(result: dict, sources: list, model_info: dict,
+                       tracking: Dict[int, str]):
+    """A binary SEG of the findings' model masks (module doc), or None when
+    the model predicts no masks or no finding has mask pixels.
+
+    Args:
+        result (dict): the :func:`~mmlesion.apis.volume_inference.
+            infer_volume` result (with ``lesion_maps`` and ``resampled``).
+        sources (list): :func:`read_source_instances`.
+        model_info (dict): ``config`` and ``checkpoint_sha256``.
+        tracking (dict): finding id -> tracking UID (shared with the SR).
+
+    Returns:
+        tuple: the ``highdicom.seg.Segmentation`` (or None) and the finding
+        ids of its segments, in segment order.
+    """
+    if result.get('lesion_maps') is None:
+        return None, []
+    hd = require_highdicom()
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+    findings = sorted(result['findings'], key=lambda f: -f['score'])
+    labels = _label_map(result, findings)
+    pixels = np.stack([_sample_on_instance(labels, result['resampled'], ds)
+                       for ds in sources])
+    present = [n for n in range(1, len(findings) + 1) if (pixels == n).any()]
+    if not present:
+        return None, []
+    renumber = np.zeros(len(findings) + 1, np.uint16)
+    renumber[present] = np.arange(1, len(present) + 1)
+    pixels = renumber[pixels]
+    ident = _model_identity(model_info)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=ident['config'], family=codes.cid7162.ArtificialIntelligence,
+        version=ident['version'], parameters={'checkpoint_sha256':
+                                              ident['checksum']})
+    ids = [findings[n - 1]['id'] for n in present]
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=k + 1, segment_label=f'finding {fid}',
+            segmented_property_category=codes.SCT.
+            MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Lesion,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            tracking_uid=tracking.get(fid) or generate_uid(),
+            tracking_id=f'finding {fid}') for k, fid in enumerate(ids)
+    ]
+    if not str(sources[0].get('SliceThickness', '') or '').strip():
+        # highdicom reads the SEG's slice thickness from the first source
+        # image; where the series leaves it blank, the slice interval
+        first = copy.deepcopy(sources[0])
+        first.SliceThickness = float(result['original']['spacing_zyx'][0])
+        sources = [first] + list(sources[1:])
+    seg = hd.seg.Segmentation(
+        source_images=sources, pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(), series_number=9902,
+        sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer='mmlesion', manufacturer_model_name=ident['config'],
+        software_versions=ident['version'],
+        device_serial_number=ident['checksum'],
+        series_description='mmlesion findings')
+    return seg, ids
+
+
+def _save(dataset, path: Path) -> None:
+    tmp = path.with_name(path.name + '.tmp')
+    dataset.save_as(str(tmp), enforce_file_format=True)
+    os.replace(tmp, path)
+
+
+def write_dicom_results(result: dict, volume: CTVolume, sources: list,
+                        out_dir: Union[str, Path],
+                        model_info: Optional[dict] = None) -> dict:
+    """Write the SR (and the SEG when the model predicts masks).
+
+    Args:
+        result (dict): the :func:`~mmlesion.apis.volume_inference.
+            infer_volume` result.
+        volume (CTVolume): the original scan.
+        sources (list): :func:`read_source_instances` (from
+            :func:`prepare_dicom_results`).
+        out_dir (str | Path): the output folder (created).
+        model_info (dict, optional): ``config`` (name) and ``checkpoint``
+            (path; its SHA-256 identifies the model).
+
+    Returns:
+        dict: ``written``, ``sr`` / ``seg`` (file names or None), their SOP
+        Instance UIDs and ``seg_findings`` (finding ids of the segments);
+        without findings nothing is written (``written: False``,
+        ``reason``).
+    """
+    info = dict(model_info or {})
+    if 'checkpoint_sha256' not in info:
+        ckpt = info.get('checkpoint')
+        info['checkpoint_sha256'] = None if ckpt is None else sha256_file(
+            ckpt)
+    paths = dicom_output_paths(out_dir)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if not any(f.get('recist') for f in result['findings']):
+        for path in paths.values():  # from an earlier run (overwrite given)
+            if path.exists():
+                path.unlink()
+        return dict(written=False, reason='no findings to report (a TID '
+                    '1500 report holds at least one measurement group)')
+    sr, tracking = build_measurement_report(result, volume, sources, info)
+    seg, seg_ids = build_segmentation(result, sources, info, tracking)
+    _save(sr, paths['sr'])
+    status = dict(written=True, sr=DICOM_FILES['sr'],
+                  sr_sop_instance_uid=str(sr.SOPInstanceUID), seg=None,
+                  seg_findings=seg_ids)
+    if seg is not None:
+        _save(seg, paths['seg'])
+        status.update(seg=DICOM_FILES['seg'],
+                      seg_sop_instance_uid=str(seg.SOPInstanceUID))
+    elif paths['seg'].exists():
+        paths['seg'].unlink()  # from an earlier run (overwrite was given)
+    return status

@@ -1,0 +1,29 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Draw a finding's RECIST long and short axis (matplotlib)."""
+from typing import Optional
+
+
+def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
+                     short_color: str = 'deepskyblue') -> None:
+    """Draw the two axes of
+    :func:`~mmlesion.apis.recist_measurement.measure_findings` on a picture
+    of the slice they were measured on (``recist['key_slice']`` of the
+    resampled volume).
+
+    Args:
+        ax (matplotlib.axes.Axes): axes showing that slice in its pixels.
+        recist (dict, optional): the finding's ``recist`` (None: nothing).
+        long_color (str): colour of the long axis.
+        short_color (str): colour of the short axis.
+    """
+    if not recist:
+        return
+    for key, color, label in (
+            ('long_axis_resampled', long_color,
+             f"long {recist['long_axis_mm']:.1f} mm"),
+            ('short_axis_resampled', short_color,
+             f"short {recist['short_axis_mm']:.1f} mm")):
+        (x1, y1), (x2, y2) = recist[key]
+        ax.plot([x1, x2], [y1, y2], color=color, linewidth=1.2,
+                marker='+', markersize=5, label=label)
+    ax.legend(loc='lower right', fontsize=7, framealpha=.6)

@@ -1,0 +1,385 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""DICOM results of infer_volume: TID 1500 SR and SEG
+(mmlesion.apis.dicom_results)."""
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.structures import InstanceData, PixelData
+
+from mmlesion.apis.dicom_results import (DicomResultsError,
+                                         prepare_dicom_results,
+                                         read_source_instances,
+                                         require_highdicom)
+from mmlesion.apis.volume_inference import (run_volume_inference,
+                                            volume_settings_from_config)
+from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.transforms.windowing import window_hu
+from mmlesion.datasets.volumes import CTVolume, load_ct_volume
+from mmlesion.testing import get_config, repo_root, shared_data_root
+from mmlesion.testing.volume_files import write_dicom_series, write_volume
+
+hd = pytest.importorskip('highdicom')
+pydicom = pytest.importorskip('pydicom')
+
+DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+SERIES = '1.2.826.0.1.3680043.8.498.77'
+SPACING = (0.9, 0.9, 2.5)  # x, y, z of the synthetic series
+REAL_DICOM = 'ct_volumes/totalsegmentator/example_ct_dicom'
+
+
+class StubSegDetector(torch.nn.Module):
+    """A detector with a 'segmentation head' that needs no training: the
+    bright (> ``thr``) components of the middle input channel are its masks
+    and their boxes its detections (score 0.9), of lesion type 'liver'
+    when larger than 50 px, else 'lung'."""
+    with_seg_head = True
+    dataset_meta = dict(classes=COARSE_LESION_TYPES)
+
+    def __init__(self, thr: float, largest_only: bool = False) -> None:
+        super().__init__()
+        self.thr = thr
+        self.largest_only = largest_only
+        self.return_seg_map = False
+        self.score_calibration = None
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def test_step(self, data):
+        outs = []
+        for img, sample in zip(data['inputs'], data['data_samples']):
+            mid = img[img.shape[0] // 2].float().numpy()
+            mask = (mid > self.thr).astype(np.uint8)
+            num, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
+            if self.largest_only and num > 2:
+                best = 1 + int(np.argmax(stats[1:, 4]))
+                mask = (comp == best).astype(np.uint8)
+                num, stats = 2, stats[[0, best]]
+            boxes = [[x, y, x + w, y + h]  # mmdet: pixel i spans [i, i+1)
+                     for x, y, w, h, _ in stats[1:]]
+            out = DetDataSample(metainfo=sample.metainfo)
+            out.pred_instances = InstanceData(
+                bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(
+                    -1, 4),
+                scores=torch.full((num - 1, ), .9),
+                labels=torch.tensor(
+                    [3 if a > 50 else 4 for a in stats[1:, 4]],
+                    dtype=torch.long).reshape(-1))
+            if self.return_seg_map:
+                out.pred_sem_seg = PixelData(
+                    sem_seg=torch.from_numpy(mask[None]).float())
+            outs.append(out)
+        return outs
+
+
+def _blocks():
+    """0 HU everywhere, two 200 HU blocks (the lesions) on some slices."""
+    array = np.zeros((10, 40, 48), np.int16)
+    array[3:7, 8:18, 10:24] = 200  # 4 slices of 10 x 14 px
+    array[5:8, 26:32, 30:38] = 200  # 3 slices of 6 x 8 px
+    return array
+
+
+def _stub(hu_thr=100., largest_only=False):
+    cfg = get_config(DEMO_CFG)
+    settings = volume_settings_from_config(cfg, 1.2)
+    wh = next(t for t in settings.pipeline if t['type'] == 'WindowHU')
+    thr = window_hu(np.array([hu_thr]), wh['window'],
+                    wh.get('out_range', (-1., 1.)))[0]
+    return cfg, StubSegDetector(float(thr), largest_only)
+
+
+def _series(folder, edit=None):
+    write_dicom_series(str(folder), SERIES, _blocks(), SPACING,
+                       origin_xyz=(-20., 10., -100.))
+    if edit is not None:
+        for path in sorted(folder.glob('*.dcm')):
+            ds = pydicom.dcmread(str(path))
+            edit(ds)
+            ds.save_as(str(path))
+    return folder
+
+
+def _run(tmp_path, scan, name='out', dicom='yes', stub=(), **kwargs):
+    cfg, model = _stub(*stub)
+    ckpt = tmp_path / 'stub.pth'
+    if not ckpt.exists():
+        torch.save(dict(state_dict=model.state_dict()), ckpt)
+    torch.set_num_threads(1)
+    return run_volume_inference(
+        cfg, str(ckpt), str(scan), out_dir=str(tmp_path / name),
+        model=model, pixel_spacing=1.2, show_progress=False, dicom=dicom,
+        cfg_name=DEMO_CFG, **kwargs)
+
+
+@pytest.fixture(scope='module')
+def written(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('dicom')
+    scan = _series(tmp / 'series')
+    result = _run(tmp, scan)
+    return tmp, scan, result
+
+
+def _image_to_voxels(volume, ds, graphic_data):
+    """SCOORD (column, row) on an instance -> (z, y, x) voxels of the scan
+    read by load_ct_volume (through world coordinates)."""
+    transform = hd.spatial.ImageToReferenceTransformer(
+        image_position=[float(v) for v in ds.ImagePositionPatient],
+        image_orientation=[float(v) for v in ds.ImageOrientationPatient],
+        pixel_spacing=[float(v) for v in ds.PixelSpacing])
+    return volume.world_to_voxel(transform(np.asarray(graphic_data)))
+
+
+def test_sr_regions_map_to_the_voxels_of_findings_json(written):
+    tmp, scan, result = written
+    record = json.loads((tmp / 'out' / 'findings.json').read_text())
+    assert record['dicom']['written'] and record['dicom']['sr']
+    findings = {f['id']: f for f in record['findings']}
+    assert len(findings) == 2  # the two blocks
+    sr = hd.sr.srread(str(tmp / 'out' / 'findings_sr.dcm'))
+    assert sr.SOPClassUID == '1.2.840.10008.5.1.4.1.1.88.34'  # Comp. 3D SR
+    sources = {str(pydicom.dcmread(str(p)).SOPInstanceUID): pydicom.dcmread(
+        str(p)) for p in scan.glob('*.dcm')}
+    volume = load_ct_volume(str(scan))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(findings)
+    for group in groups:
+        fid = int(str(group.tracking_identifier).split()[-1])
+        rec = findings[fid]['recist']
+        region = group.roi
+        ref = region.ContentSequence[0].ReferencedSOPSequence[0]
+        ds = sources[ref.ReferencedSOPInstanceUID]  # a source instance
+        assert ref.ReferencedSOPClassUID == ds.SOPClassUID
+        zyx = _image_to_voxels(volume, ds, region.value)
+        # the region lies on the key slice, on the outline of findings.json
+        assert np.allclose(zyx[:, 0], rec['key_slice_original'], atol=1e-3)
+        outline = np.array(rec['outline_voxel'])
+        assert np.allclose(zyx[:-1, [2, 1]], outline, atol=2e-3)
+        assert np.allclose(zyx[-1], zyx[0])  # closed
+        values = {m.name.meaning: m.value for m in group.get_measurements()}
+        assert values['Long axis'] == pytest.approx(rec['long_axis_mm'])
+        assert values['Short axis'] == pytest.approx(rec['short_axis_mm'])
+        assert values['Certainty of Finding'] == pytest.approx(
+            findings[fid]['score'])
+        x1, y1, z1, x2, y2, z2 = findings[fid]['bbox_world']
+        assert values['Height'] == pytest.approx(z2 - z1, abs=1e-3)
+        # the lesion type as the finding site
+        (site, ) = group.finding_sites
+        assert site.value.meaning.lower() == findings[fid]['lesion_type']
+    # the first block: 14 x 10 px of 0.9 mm; its outline covers the block
+    big = findings[1]['recist']
+    assert findings[1]['lesion_type'] == 'liver'
+    assert findings[2]['lesion_type'] == 'lung'
+    assert big['mask_source'] == 'model'
+    assert big['long_axis_mm'] == pytest.approx(np.hypot(14, 10) * .9,
+                                                abs=1.5)
+    # the model is the observer device: config and checkpoint checksum
+    dump = [str(e.value) for e in sr.iterall()]
+    assert 'faster_rcnn_r18_fpn_1x_demo_deeplesion.py' in dump
+    assert record['dicom']['sr_sop_instance_uid'] == sr.SOPInstanceUID
+    import hashlib
+    digest = hashlib.sha256((tmp / 'stub.pth').read_bytes()).hexdigest()
+    assert digest in dump
+
+
+def test_seg_holds_the_masks_on_the_source_instances(written):
+    tmp, scan, result = written
+    seg = hd.seg.segread(str(tmp / 'out' / 'findings_seg.dcm'))
+    record = json.loads((tmp / 'out' / 'findings.json').read_text())
+    assert record['dicom']['seg_findings'] == [1, 2]
+    assert seg.number_of_segments == 2
+    sources = {str(pydicom.dcmread(str(p)).SOPInstanceUID): p
+               for p in scan.glob('*.dcm')}
+    refs = {item.ReferencedSOPInstanceUID
+            for series in seg.ReferencedSeriesSequence
+            for item in series.ReferencedInstanceSequence}
+    assert refs and refs <= set(sources)
+    # the masks, mapped back to the scan's voxels, are the two blocks
+    volume = load_ct_volume(str(scan))
+    truth = _blocks() > 0
+    got = np.zeros(truth.shape, bool)
+    for uid in refs:
+        ds = pydicom.dcmread(str(sources[uid]))
+        z = int(round(volume.world_to_voxel(
+            [float(v) for v in ds.ImagePositionPatient])[0, 0]))
+        pixels = seg.get_pixels_by_source_instance(
+            source_sop_instance_uids=[uid], segment_numbers=[1, 2],
+            combine_segments=True)[0]
+        got[z] |= pixels > 0
+    dice = 2 * (got & truth).sum() / (got.sum() + truth.sum())
+    assert dice > .85, dice
+
+
+def _dciodvfy_errors(path):
+    proc = subprocess.run(['dciodvfy', str(path)], capture_output=True,
+                          text=True, timeout=60)
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith('Error')]
+
+
+@pytest.mark.skipif(shutil.which('dciodvfy') is None,
+                    reason='dciodvfy (dicom3tools) not installed')
+def test_dciodvfy_finds_no_error(written):
+    tmp, _, _ = written
+    for name in ('findings_sr.dcm', 'findings_seg.dcm'):
+        assert not _dciodvfy_errors(tmp / 'out' / name), name
+
+
+def test_blank_instance_uids_come_from_the_file_meta(tmp_path):
+    def blank(ds):
+        ds.SOPInstanceUID = ''
+        ds.SOPClassUID = ''
+
+    scan = _series(tmp_path / 'series', blank)
+    volume = load_ct_volume(str(scan))
+    sources = read_source_instances(volume)
+    for ds in sources:
+        assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID
+        assert ds.SOPClassUID == '1.2.840.10008.5.1.4.1.1.2'  # CT Image
+    result = _run(tmp_path, scan, max_pictures=0)
+    sr = hd.sr.srread(str(tmp_path / 'out' / 'findings_sr.dcm'))
+    uids = {ds.SOPInstanceUID for ds in sources}
+    for group in sr.content.get_planar_roi_measurement_groups():
+        uid = group.roi.ContentSequence[0].ReferencedSOPSequence[
+            0].ReferencedSOPInstanceUID
+        assert uid in uids
+    assert result['dicom']['written']
+
+
+def test_blank_study_uid_is_refused(tmp_path):
+    def blank(ds):
+        ds.StudyInstanceUID = ''
+
+    scan = _series(tmp_path / 'series', blank)
+    volume = load_ct_volume(str(scan))
+    with pytest.raises(DicomResultsError, match='StudyInstanceUID in 10 of '
+                       '10 files'):
+        prepare_dicom_results(volume, 'yes', tmp_path / 'o')
+    # auto: the other results, no DICOM, the reason recorded
+    result = _run(tmp_path, scan, dicom='auto', max_pictures=0)
+    assert not result['dicom']['written']
+    assert 'StudyInstanceUID' in result['dicom']['reason']
+    assert (tmp_path / 'out' / 'findings.json').is_file()
+    assert not list((tmp_path / 'out').glob('*.dcm'))
+
+
+def test_instances_that_are_not_the_scan_are_refused(tmp_path):
+    scan = _series(tmp_path / 'series')
+    volume = load_ct_volume(str(scan))
+    other = CTVolume(volume.array[:5], volume.spacing_zyx,
+                     volume.origin_xyz, meta=dict(volume.meta))
+    with pytest.raises(DicomResultsError, match='not one slice'):
+        read_source_instances(other)
+
+
+def test_non_dicom_input_says_dicom_results_need_dicom(tmp_path, capsys):
+    nii = write_volume(str(tmp_path / 'scan.nii.gz'), _blocks())
+    volume = load_ct_volume(nii)
+    with pytest.raises(DicomResultsError, match='need a DICOM series'):
+        prepare_dicom_results(volume, 'yes', tmp_path / 'o')
+    plan = prepare_dicom_results(volume, 'auto', tmp_path / 'o')
+    assert plan['sources'] is None
+    assert 'need a DICOM series' in plan['status']['reason']
+    assert prepare_dicom_results(volume, 'no', tmp_path / 'o')[
+        'status']['reason'] == 'not requested'
+    with pytest.raises(ValueError, match='dicom must be'):
+        prepare_dicom_results(volume, 'always', tmp_path / 'o')
+    # the CLI: --dicom yes on a NIfTI fails before detecting, plainly
+    spec = importlib.util.spec_from_file_location(
+        'infer_volume', repo_root() / 'tools' / 'infer_volume.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(repo_root() / 'configs' / DEMO_CFG), 'none.pth',
+                      nii, '--out-dir', str(tmp_path / 'cli'), '--dicom',
+                      'yes']) == 1
+    assert 'need a DICOM series folder' in capsys.readouterr().err
+
+
+def test_existing_dicom_results_are_kept(written, tmp_path):
+    tmp, scan, _ = written
+    volume = load_ct_volume(str(scan))
+    with pytest.raises(FileExistsError, match='findings_sr.dcm'):
+        prepare_dicom_results(volume, 'auto', tmp / 'out')
+    assert prepare_dicom_results(volume, 'auto', tmp / 'out',
+                                 overwrite=True)['sources']
+
+
+def test_missing_highdicom_says_how_to_install(monkeypatch, tmp_path):
+    scan = _series(tmp_path / 'series')
+    volume = load_ct_volume(str(scan))
+    monkeypatch.setitem(sys.modules, 'highdicom', None)
+    with pytest.raises(ImportError, match='pip install'):
+        require_highdicom()
+    # by default the run goes on without DICOM results, saying why
+    plan = prepare_dicom_results(volume, 'auto', tmp_path / 'o')
+    assert plan['sources'] is None
+    assert 'need highdicom' in plan['status']['reason']
+    with pytest.raises(ImportError, match='requirements/dicom.txt'):
+        prepare_dicom_results(volume, 'yes', tmp_path / 'o')
+
+
+def test_real_anonymised_series_is_refused_naming_the_attributes():
+    root = shared_data_root()
+    folder = None if root is None else root / REAL_DICOM
+    if folder is None or not folder.is_dir():
+        pytest.skip(f'{REAL_DICOM} not available')
+    volume = load_ct_volume(str(folder))
+    with pytest.raises(DicomResultsError) as err:
+        prepare_dicom_results(volume, 'yes', '/nonexistent/out')
+    text = str(err.value)
+    assert 'StudyInstanceUID in 20 of 20 files' in text
+    assert 'SeriesInstanceUID in 20 of 20 files' in text
+    # the instance UIDs were recoverable from the file meta, so they are
+    # not named
+    assert 'SOPInstanceUID' not in text
+
+
+@pytest.mark.skipif(shutil.which('dciodvfy') is None,
+                    reason='dciodvfy (dicom3tools) not installed')
+def test_real_series_with_its_study_uids_restored(tmp_path):
+    """The real (JPEG 2000) series as an archive would hold it: Study and
+    Series UIDs present, the instance UIDs only in the file meta. The SR
+    and SEG reference the file-meta UIDs and pass dciodvfy."""
+    root = shared_data_root()
+    folder = None if root is None else root / REAL_DICOM
+    if folder is None or not folder.is_dir():
+        pytest.skip(f'{REAL_DICOM} not available')
+    scan = tmp_path / 'series'
+    scan.mkdir()
+    for path in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(str(path))
+        ds.StudyInstanceUID = '1.2.826.0.1.3680043.8.498.5'
+        ds.SeriesInstanceUID = '1.2.826.0.1.3680043.8.498.6'
+        ds.save_as(str(scan / (path.name + '.dcm')))
+    # the largest bright (> 300 HU: bone) component of each slice
+    result = _run(tmp_path, scan, stub=(300., True), max_pictures=0)
+    assert result['findings']
+    assert result['dicom']['written'] and result['dicom']['seg']
+    meta_uids = {pydicom.dcmread(str(p)).file_meta.MediaStorageSOPInstanceUID
+                 for p in scan.iterdir()}
+    sr = hd.sr.srread(str(tmp_path / 'out' / 'findings_sr.dcm'))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(result['findings'])
+    for group in groups:
+        assert group.roi.ContentSequence[0].ReferencedSOPSequence[
+            0].ReferencedSOPInstanceUID in meta_uids
+    for name in ('findings_sr.dcm', 'findings_seg.dcm'):
+        assert not _dciodvfy_errors(tmp_path / 'out' / name), name
+
+
+def test_no_finding_no_report(tmp_path):
+    """highdicom's TID 1500 needs a measurement group: without findings no
+    SR, and findings.json says so."""
+    scan = _series(tmp_path / 'series')
+    result = _run(tmp_path, scan, stub=(300., ), max_pictures=0)
+    assert not result['findings']
+    record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
+    assert not record['dicom']['written']
+    assert 'no findings' in record['dicom']['reason']
+    assert not list((tmp_path / 'out').glob('*.dcm'))

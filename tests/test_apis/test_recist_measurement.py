@@ -1,0 +1,149 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""RECIST axes of detected lesions (mmlesion.apis.recist_measurement)."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmlesion.apis.recist_measurement import (box_seed_points,
+                                              grow_mask_in_box,
+                                              lesion_map_collector,
+                                              measure_findings,
+                                              model_mask_in_box)
+from mmlesion.datasets.volumes import CTVolume, resample_volume
+
+
+def _slice_with_lesion(centre=(60, 50), axes=(36, 20), angle=25.,
+                       size=(110, 120)):
+    """Soft tissue (60 HU, noise) with a hypodense (-10 HU) ellipse."""
+    rng = np.random.default_rng(0)
+    img = 60. + rng.normal(0, 8, size)
+    mask = np.zeros(size, np.uint8)
+    cv2.ellipse(mask, (centre, axes, angle), 1, -1)
+    img[mask > 0] = -10. + rng.normal(0, 8, int(mask.sum()))
+    ys, xs = np.nonzero(mask)
+    box = [xs.min() - 5., ys.min() - 5., xs.max() + 5., ys.max() + 5.]
+    return img.astype(np.float32), mask.astype(bool), box
+
+
+def test_box_seed_is_inside_the_inscribed_ellipse():
+    pts = box_seed_points([10, 20, 40, 30])
+    # along the longer side first, a third of each side, centred
+    assert np.allclose(pts, [[20, 25], [30, 25], [25, 23.3333], [25, 26.6667]],
+                       atol=1e-3)
+    with pytest.raises(ValueError, match='seed_fraction'):
+        box_seed_points([0, 0, 1, 1], .6)
+
+
+def test_grabcut_from_a_box_recovers_the_lesion():
+    img, truth, box = _slice_with_lesion()
+    mask, source = grow_mask_in_box(img, box)
+    assert source == 'grabcut'
+    dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
+    assert dice > .9
+    # a box too small for GrabCut gets the inscribed ellipse
+    mask, source = grow_mask_in_box(img, [10, 10, 13, 12])
+    assert source == 'box_ellipse' and 1 <= mask.sum() <= 12
+    # a box outside the slice: nothing
+    mask, _ = grow_mask_in_box(img, [500, 500, 520, 520])
+    assert not mask.any()
+
+
+def test_model_mask_is_its_largest_component_in_the_box():
+    lmap = np.zeros((40, 40), bool)
+    lmap[5:15, 5:15] = True  # 100 px
+    lmap[7:9, 7:9] = False  # a hole
+    lmap[20:23, 5:8] = True  # 9 px, also in the box
+    lmap[30:40, 30:40] = True  # outside the box
+    mask = model_mask_in_box(lmap, [2, 2, 25, 25])
+    assert mask.sum() == 100 and mask[8, 8]
+    assert model_mask_in_box(lmap, [16, 16, 19, 19]) is None
+
+
+def _volumes(spacing_zyx=(2., .8, .8)):
+    img, truth, box = _slice_with_lesion()
+    array = np.stack([np.full_like(img, 60.)] * 2 + [img] + [np.full_like(
+        img, 60.)] * 2)
+    original = CTVolume(array, (5., .7, .7), (-40., -30., 100.))
+    resampled = resample_volume(original, spacing_zyx)
+    return original, resampled
+
+
+def test_findings_are_measured_on_their_largest_box_in_original_voxels():
+    original, resampled = _volumes((5., .7, .7))  # same grid
+    img, truth, box = _slice_with_lesion()
+    findings = [dict(id=1, boxes_2d=[
+        dict(slice=1, bbox=[50, 40, 60, 50], score=.9),
+        dict(slice=2, bbox=box, score=.8)])]
+    masks = measure_findings(findings, resampled, original)
+    rec = findings[0]['recist']
+    assert rec['key_slice'] == rec['key_slice_original'] == 2
+    assert rec['mask_source'] == 'grabcut' and masks[1][0] == 2
+    # 36 x 20 px full axes at 0.7 mm/px, a pixel or so of rasterisation
+    assert rec['long_axis_mm'] == pytest.approx(36 * .7, abs=1.5)
+    assert rec['short_axis_mm'] == pytest.approx(20 * .7, abs=1.5)
+    ends = np.array(rec['long_axis_voxel'])
+    assert np.linalg.norm(ends[1] - ends[0]) * .7 == pytest.approx(
+        rec['long_axis_mm'], rel=1e-3)
+    outline = np.array(rec['outline_voxel'])
+    assert truth[np.round(outline[:, 1]).astype(int),
+                 np.round(outline[:, 0]).astype(int)].mean() > .8
+
+    # the model's map wins where it has pixels in the box
+    maps = [np.zeros(img.shape, bool) for _ in range(5)]
+    maps[2][45:55, 55:75] = True
+    findings[0].pop('recist')
+    measure_findings(findings, resampled, original, maps)
+    rec = findings[0]['recist']
+    assert rec['mask_source'] == 'model'
+    assert rec['long_axis_mm'] == pytest.approx(np.hypot(20, 10) * .7, abs=.01)
+
+
+def test_axes_map_to_the_original_scan_through_world_coordinates():
+    original, resampled = _volumes((2., .9, .9))
+    img, truth, box = _slice_with_lesion()
+    z = int(round(resampled.world_to_voxel(original.voxel_to_world(
+        [[2., 0., 0.]]))[0, 0]))
+    scale = .7 / .9
+    box_rs = [(v + .5) * scale - .5 for v in box]
+    findings = [dict(id=3, boxes_2d=[dict(slice=z, bbox=box_rs, score=1.)])]
+    measure_findings(findings, resampled, original)
+    rec = findings[0]['recist']
+    assert rec['key_slice_original'] == 2
+    # the outline (0.9 mm pixels) lies on the lesion's border: within a
+    # (0.7 mm) pixel of it
+    outline = np.array(rec['outline_voxel'])
+    near = cv2.dilate(truth.astype(np.uint8), np.ones((3, 3), np.uint8))
+    assert near[np.round(outline[:, 1]).astype(int),
+                np.round(outline[:, 0]).astype(int)].all()
+    assert rec['long_axis_mm'] == pytest.approx(36 * .7, abs=2.)
+
+
+def test_only_models_with_a_seg_head_give_lesion_maps():
+    assert lesion_map_collector(torch.nn.Linear(1, 1)) is None
+
+    class WithSeg(torch.nn.Module):
+        with_seg_head = True
+        return_seg_map = False
+
+    model = WithSeg()
+    assert lesion_map_collector(model) == [] and model.return_seg_map
+
+
+def test_lesion_map_is_thresholded_and_placed_at_the_crop_offset():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import PixelData
+
+    from mmlesion.apis.recist_measurement import lesion_map_of
+    sample = DetDataSample()
+    prob = torch.zeros(1, 4, 6)
+    prob[0, 1:3, 2:5] = .7
+    prob[0, 0, 0] = .4
+    sample.pred_sem_seg = PixelData(sem_seg=prob)
+    model = torch.nn.Linear(1, 1)
+    model.score_calibration = dict(mask_thr=.5)
+    out = lesion_map_of(model, sample, (8, 10), (3., 2.))
+    assert out.shape == (8, 10) and out.sum() == 6
+    assert out[3:5, 5:8].all()
+    model.score_calibration = dict(mask_thr=.3)
+    assert lesion_map_of(model, sample, (8, 10), (3., 2.))[2, 3]
