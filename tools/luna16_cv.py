@@ -56,6 +56,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default=None,
                         help='device of the test pass (default: cuda if '
                         'available)')
+    parser.add_argument(
+        '--stage-checkpoint',
+        help='a second-stage config (the Table III rows start from the RPN '
+        'stage, Sec. III-E): the first stage\'s checkpoint with {fold}, e.g. '
+        'work_dirs/rpn3d-focal_denseunet3d_anchor1_50e_luna16_cv/fold{fold}'
+        '/epoch_50.pth (default: the config\'s load_from, fold0 -> foldK)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
     return parser.parse_args(argv)
@@ -114,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for i, k in enumerate(folds):
         logger.info(f'fold {k} ({i + 1}/{len(folds)}): started')
         rec = run_fold(args.config, k, work_root, args.cfg_options, device,
-                       logger)
+                       logger, stage_checkpoint=args.stage_checkpoint)
         state = ('done before, skipped' if rec.get('skipped') else
                  f"trained in {rec['train_s']} s, tested in "
                  f"{rec['test_s']} s")

@@ -74,7 +74,8 @@ def write_candidates(path: str, cands: LUNA16Candidates) -> None:
 
 
 def fold_config(config: str, fold: int, work_dir: str,
-                cfg_options: Optional[dict] = None) -> Config:
+                cfg_options: Optional[dict] = None,
+                stage_checkpoint: Optional[str] = None) -> Config:
     """The config of one fold: options merged, fold applied (datasets and
     per-fold paths, :func:`mmlesion.utils.apply_cv_fold`), work dir set.
 
@@ -83,6 +84,12 @@ def fold_config(config: str, fold: int, work_dir: str,
         fold (int): the held-out fold.
         work_dir (str): the fold's work dir.
         cfg_options (dict, optional): ``--cfg-options``.
+        stage_checkpoint (str, optional): the first-stage checkpoint of a
+            second-stage config (Sec. III-E: the RPN stage of a Table III
+            row), with ``{fold}`` for the fold, e.g.
+            ``work_dirs/rpn3d-focal_..._cv/fold{fold}/epoch_50.pth``. It
+            replaces the config's ``load_from`` (whose ``fold0`` the fold
+            rewrites otherwise).
 
     Returns:
         Config: the fold's config.
@@ -91,6 +98,12 @@ def fold_config(config: str, fold: int, work_dir: str,
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     apply_cv_fold(cfg, fold, source=config)
+    if stage_checkpoint:
+        if '{fold}' not in stage_checkpoint:
+            raise ValueError(
+                f'--stage-checkpoint {stage_checkpoint!r} has no {{fold}}: '
+                'each fold starts from the first stage of the same fold')
+        cfg.load_from = stage_checkpoint.format(fold=fold)
     cfg.work_dir = work_dir
     # one process runs several Runners: give each its own logger,
     # visualizer and message hub (mmengine names them by experiment)
@@ -116,6 +129,12 @@ def train_fold(cfg: Config, logger) -> str:
         logger.info(f'  resuming from {latest}')
         cfg.resume = True
         cfg.load_from = latest
+    elif cfg.get('load_from') and not osp.isfile(cfg.load_from):
+        raise FileNotFoundError(
+            f'{cfg.load_from}: the first-stage checkpoint this config starts '
+            'from (load_from) does not exist. Train the first stage of this '
+            'fold first (e.g. tools/luna16_cv.py on the RPN config) and pass '
+            '--stage-checkpoint <its work dir>/fold{fold}/epoch_50.pth')
     runner = Runner.from_cfg(cfg)
     if cfg.get('load_from'):
         runner.register_hook(CheckpointCheckHook(
@@ -135,7 +154,8 @@ def train_fold(cfg: Config, logger) -> str:
 
 
 def run_fold(config: str, fold: int, work_root: str,
-             cfg_options: Optional[dict], device: str, logger) -> dict:
+             cfg_options: Optional[dict], device: str, logger,
+             stage_checkpoint: Optional[str] = None) -> dict:
     """Train and test one fold unless it is done; returns its record.
 
     Args:
@@ -145,6 +165,7 @@ def run_fold(config: str, fold: int, work_root: str,
         cfg_options (dict, optional): ``--cfg-options``.
         device (str): device of the test pass.
         logger: an ``MMLogger``.
+        stage_checkpoint (str, optional): see :func:`fold_config`.
 
     Returns:
         dict: the fold's ``fold_done.json`` content.
@@ -157,7 +178,7 @@ def run_fold(config: str, fold: int, work_root: str,
         record['skipped'] = True
         return record
     t0 = time.perf_counter()
-    cfg = fold_config(config, fold, work_dir, cfg_options)
+    cfg = fold_config(config, fold, work_dir, cfg_options, stage_checkpoint)
     ckpt = train_fold(cfg, logger)
     t1 = time.perf_counter()
     cands, scans = predict_candidates(cfg, ckpt, device, show_progress=False)

@@ -115,3 +115,19 @@ def test_two_folds_pool_score_skip_and_resume(demo, tmp_path, cv_log):
         == pooled.probability.size
     with pytest.raises(ValueError, match='4 folds'):
         tool.main(_argv(luna, work, [7]))
+
+
+def test_second_stage_starts_from_its_folds_first_stage(tmp_path):
+    """Sec. III-E: a Table III row starts from the RPN stage of the same
+    fold (--stage-checkpoint with {fold}); a missing one is named before
+    any training."""
+    from mmlesion.apis.luna16_cv import fold_config, train_fold
+    pattern = str(tmp_path / 'rpn_cv' / 'fold{fold}' / 'epoch_50.pth')
+    cfg = fold_config(CONFIG, 1, str(tmp_path / 'w'),
+                      stage_checkpoint=pattern)
+    assert cfg.load_from == pattern.format(fold=1)
+    with pytest.raises(ValueError, match='has no {fold}'):
+        fold_config(CONFIG, 1, str(tmp_path / 'w'),
+                    stage_checkpoint=str(tmp_path / 'e.pth'))
+    with pytest.raises(FileNotFoundError, match='first-stage checkpoint'):
+        train_fold(cfg, logging.getLogger('test'))
