@@ -92,8 +92,10 @@ def build_runner(work_dir: str,
                  resume_from: Optional[str] = None,
                  score_sign: float = 1.,
                  max_keep_ckpts: int = 1,
-                 random_state: bool = True) -> Runner:
-    """The toy runner (see the module docstring)."""
+                 random_state: bool = True,
+                 seed: Optional[int] = 0) -> Runner:
+    """The toy runner (see the module docstring); ``seed=None`` lets
+    mmengine draw the seed."""
     loader = dict(
         dataset=ToyDataset(),
         sampler=dict(type='DefaultSampler', shuffle=True),
@@ -122,7 +124,7 @@ def build_runner(work_dir: str,
         optim_wrapper=dict(
             optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         default_hooks=hooks,
-        randomness=dict(seed=0),
+        randomness=dict(seed=seed),
         resume=resume_from is not None,
         load_from=resume_from,
         default_scope='mmdet',

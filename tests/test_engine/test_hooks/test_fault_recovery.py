@@ -187,3 +187,14 @@ def test_resume_reports_lost_best(tmp_path):
     log = _log(work)
     assert 'best_score_epoch_1.pth' in log
     assert 'the best weights are LOST' in log
+
+
+def test_resume_restores_sampler_seed(tmp_path):
+    """Without a configured seed each run draws its own; the sampler of a
+    resumed run must shuffle with the seed of the interrupted one."""
+    work = tmp_path / 'work'
+    _train(work, epochs=1, seed=None)
+    saved = load_local_checkpoint(str(work / 'epoch_1.pth'))[
+        'mmlesion_random_state']['sampler_seeds']['sampler']
+    runner = _train(work, epochs=1, resume='auto', seed=None)
+    assert runner.train_loop.dataloader.sampler.seed == saved
