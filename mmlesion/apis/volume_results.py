@@ -1,0 +1,160 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The files of a whole-scan detection (:func:`~mmlesion.apis.
+volume_inference.infer_volume`): ``findings.json``, the LUNA16
+``candidates.csv``, the key-slice pictures, the overview and the HTML
+report (with the DICOM SR / SEG when asked), written together as one set,
+and the console summary."""
+import csv
+import json
+import os.path as osp
+from pathlib import Path
+from typing import Callable, Dict, Optional, Union
+
+from mmlesion.utils.atomic_io import AtomicOutputSet, check_writable_dir
+
+from .dicom_results import dicom_output_paths
+
+CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                     'probability')
+
+
+def output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
+    """The files :func:`write_volume_results` writes into ``out_dir``."""
+    out = Path(out_dir)
+    return dict(json=out / 'findings.json', csv=out / 'candidates.csv',
+                overview=out / 'overview.png', html=out / 'report.html',
+                key_slices=out / 'key_slices')
+
+
+def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
+    """Refuse to replace earlier results without ``overwrite``, and a
+    read-only or full folder (before the detection runs).
+
+    Raises:
+        FileExistsError: naming the files that exist.
+        OutputDirError: the folder cannot be written or is full
+            (:func:`mmlesion.utils.check_writable_dir`).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f'{out} exists and is not a folder')
+    existing = [str(p) for p in output_paths(out).values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f'{out} already holds results ({", ".join(existing)}); pass '
+            '--overwrite (overwrite=True) to replace them or choose another '
+            '--out-dir')
+    check_writable_dir(out, what='--out-dir')
+
+
+def write_volume_results(result: dict,
+                         out_dir: Union[str, Path],
+                         overwrite: bool = False,
+                         max_pictures: int = 20,
+                         title: Optional[str] = None,
+                         dicom_writer: Optional[Callable[[str], dict]] = None
+                         ) -> Dict[str, Path]:
+    """Write the findings of :func:`infer_volume` into ``out_dir``.
+
+    Files: ``findings.json`` (everything but the resampled volume),
+    ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
+    probability; every finding), ``key_slices/finding_NNN.png`` (the key
+    slice of each of the ``max_pictures`` best findings with its box),
+    ``overview.png`` (coronal and axial maximum-intensity projections with
+    all findings) and ``report.html`` (self-contained, images inlined).
+
+    Args:
+        result (dict): from :func:`infer_volume`.
+        out_dir (str | Path): output folder (created).
+        overwrite (bool): replace earlier results.
+        max_pictures (int): findings drawn and listed in the report.
+        title (str, optional): report title (default: the scan path).
+        dicom_writer (callable, optional): ``dicom_writer(folder) -> dict``
+            writes the DICOM SR / SEG into ``folder`` (the staging folder:
+            they join the set) and returns what ``result['dicom']`` records
+            (:func:`~mmlesion.apis.dicom_results.write_dicom_results`).
+
+    Returns:
+        dict: the written paths (as :func:`output_paths`, plus ``sr`` /
+        ``seg`` when written).
+    """
+    from mmlesion.visualization.volume_report import (draw_key_slice,
+                                                      draw_overview,
+                                                      write_html_report)
+    check_out_dir(out_dir, overwrite)
+    final = output_paths(out_dir)
+    stale = [str(p.relative_to(out_dir))
+             for p in final['key_slices'].glob('finding_*.png')]
+    stale += [p.name for p in dicom_output_paths(out_dir).values()
+              if p.exists()]
+    record = {k: v for k, v in result.items()
+              if k not in ('resampled', 'lesion_maps')}
+    resampled = result['resampled']
+    window = result['settings'].get('window') or (-1024., 1050.)
+    # All files are written into a staging folder beside out_dir and moved
+    # in together, findings.json last (files of the user stay).
+    with AtomicOutputSet(out_dir) as outputs:
+        paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
+                 for k, p in final.items() if k != 'key_slices'}
+        if dicom_writer is not None:
+            result['dicom'] = record['dicom'] = dicom_writer(
+                osp.dirname(outputs.path('findings.json')))
+            final.update({k: Path(out_dir) / result['dicom'][k]
+                          for k in ('sr', 'seg') if result['dicom'].get(k)})
+        pictures = {}
+        for f in result['findings'][:max_pictures]:
+            rel = f"key_slices/finding_{f['id']:03d}.png"
+            draw_key_slice(resampled, f, Path(outputs.path(rel)), window)
+            pictures[f['id']] = Path(outputs.path(rel))
+            f['key_slice_png'] = rel
+        draw_overview(resampled, result['findings'], paths['overview'],
+                      window, max_findings=max_pictures)
+        paths['json'].write_text(json.dumps(record, indent=1) + '\n',
+                                 encoding='utf-8')
+        with open(paths['csv'], 'w', newline='') as f:
+            writer = csv.writer(f, lineterminator='\n')
+            writer.writerow(CANDIDATE_COLUMNS)
+            for finding in result['findings']:
+                x, y, z = finding['center_world']
+                writer.writerow([
+                    result['series_uid'], f'{x:.3f}', f'{y:.3f}',
+                    f'{z:.3f}', f"{finding['score']:.6f}"
+                ])
+        write_html_report(record, pictures, paths['overview'], paths['html'],
+                          title=title or str(result.get('scan')),
+                          max_findings=max_pictures)
+        outputs.commit(last='findings.json', stale=stale)
+    return final
+
+
+def format_summary(result: dict) -> str:
+    """A few lines: findings, speed and the written files."""
+    lines = [
+        f"scan: {result['scan']} (series {result['series_uid']})",
+        f"slices: {result['num_slices']} at "
+        f"{result['settings']['interval_mm']} mm, "
+        f"{result['settings']['pixel_spacing']} mm/px; "
+        f"{result['num_boxes_2d']} 2D boxes -> "
+        f"{len(result['findings'])} 3D findings",
+        f"speed: {result['slices_per_second']} slices/s "
+        f"({result['detect_seconds']} s detection on {result['device']})",
+    ]
+    for f in result['findings'][:5]:
+        x, y, z = f['center_world']
+        lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
+                     f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
+                     f"{f['diameter_mm']:.1f} mm"
+                     + (f" (RECIST {f['recist']['long_axis_mm']:.1f} x "
+                        f"{f['recist']['short_axis_mm']:.1f} mm)"
+                        if f.get('recist') else '')
+                     + f", slices {f['slice_range_original'][0]}-"
+                     f"{f['slice_range_original'][1]} of the scan"
+                     + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
+                        f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
+    for name, path in result.get('paths', {}).items():
+        lines.append(f'{name}: {path}')
+    dicom = result.get('dicom') or {}
+    if not dicom.get('written', True) and dicom.get('reason') != (
+            'not requested'):
+        lines.append(f"no DICOM results: {dicom.get('reason')}")
+    return '\n'.join(lines)
