@@ -4,7 +4,9 @@
 # classification / box layers (LENSBBoxHead). Eq. 1: lambda_1 = 0.1 (AFP
 # size loss), lambda_2 = 10 (detection box loss). Uncertain lesions
 # (ignore_flag=1 -> mmdet's ignored_instances) are ignored by the AFP targets
-# and, through MaxIoUAssigner's ignore_iof_thr, by RoI sampling.
+# (zero weight in B_ign) and, through IgnoreAwareMaxIoUAssigner's
+# ignore_iof_thr, by RoI sampling, also on slices without a labelled lesion
+# (mmdet's MaxIoUAssigner makes every RoI background there).
 
 lens_datasets = ['deeplesion', 'luna16', 'lits', 'nih_ln']
 model = dict(
@@ -80,7 +82,7 @@ model = dict(
             nms=dict(type='nms', iou_threshold=0.7), max_per_img=2000),
         rcnn=dict(
             assigner=dict(
-                type='MaxIoUAssigner',
+                type='IgnoreAwareMaxIoUAssigner',
                 pos_iou_thr=0.5,
                 neg_iou_thr=0.5,
                 min_pos_iou=0.5,

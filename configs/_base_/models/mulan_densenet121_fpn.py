@@ -32,4 +32,12 @@ model = dict(
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[4]),
         bbox_head=dict(num_classes=1)),
-    train_cfg=dict(rcnn=dict(assigner=dict(ignore_iof_thr=0.5))))
+    # Uncertain lesions (ignored instances) are neither positive nor
+    # negative anchors / RoIs, also on slices without a labelled lesion.
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(type='IgnoreAwareMaxIoUAssigner',
+                          ignore_iof_thr=0.5)),
+        rcnn=dict(
+            assigner=dict(type='IgnoreAwareMaxIoUAssigner',
+                          ignore_iof_thr=0.5))))
