@@ -76,7 +76,8 @@ class SliceFusion(nn.Module):
     fusion). There is no non-linearity: the next DenseNet layer starts with
     its own BN-ReLU. This is the design of MULAN's released code
     (``inter_layer_fuse`` of ``densenet_custom_trunc.py`` in
-    rsummers11/CADLab), inserted before dense blocks 1-3.
+    rsummers11/CADLab), inserted before dense blocks (see
+    :class:`MULANDenseNet`).
 
     Initialisation (MULAN's code leaves PyTorch's random default; the LENS
     backbone is "initialized with an ImageNet pretrained model"): the weight
@@ -135,9 +136,10 @@ class MULANDenseNet(BaseModule):
     into ``num_slices // slices_per_group`` groups of ``slices_per_group``
     consecutive slices (9 slices in groups of 3 in the papers); each group is
     a 3-channel image for the 2D DenseNet layers (shared weights, ImageNet
-    initialised). Before each kept dense block (after the stem's pooling
-    and after transitions 1 and 2, as MULAN's code) a :class:`SliceFusion`
-    fuses the groups' features into the central group; the outputs are the
+    initialised). Before the dense blocks named in ``fusion_before``
+    (MULAN's code can fuse after the stem's pooling and after transitions 1
+    and 2; its released config fuses only before block 3) a
+    :class:`SliceFusion` fuses the groups' features into the central group; the outputs are the
     features of the central group (the one holding the key slice) after
     dense blocks 1-3, at strides 4, 8, 16, for an FPN. At initialisation
     the fusions copy the central group, so the outputs equal the plain 2D
@@ -161,7 +163,9 @@ class MULANDenseNet(BaseModule):
         bn_size (int): bottleneck factor. Defaults to 4.
         fusion_before (Sequence[int]): 0-based indices of the dense blocks
             whose input is fused (MULAN's ``FEATURE_FUSION_LEVELS``).
-            Defaults to all kept blocks.
+            Defaults to the last kept block only, as MULAN's released
+            ``config.yml`` (``[False, False, True]``: fusion after
+            transition 2, before dense block 3).
         out_indices (Sequence[int]): dense blocks whose output is returned.
         frozen_stem (bool): freeze the stem (conv0 / norm0).
         norm_eval (bool): keep BN layers in eval mode while training.
@@ -190,7 +194,7 @@ class MULANDenseNet(BaseModule):
         self.num_groups = num_slices // slices_per_group
         self.out_indices = tuple(out_indices)
         if fusion_before is None:
-            fusion_before = range(len(block_config))
+            fusion_before = (len(block_config) - 1, )
         self.fusion_before = tuple(fusion_before)
         self.frozen_stem = frozen_stem
         self.norm_eval = norm_eval

@@ -19,12 +19,16 @@ def test_densenet121_layout():
     names = [n for n, _ in model.features.named_children()]
     assert names[-1] == 'denseblock3' and 'transition3' not in names
     assert len(model.features.denseblock3) == 24
-    # MULAN: a 1x1 conv over the 3 groups' features before blocks 1-3
-    assert len(model.fusions) == 3
-    assert [(f.conv.in_channels, f.conv.out_channels, f.conv.kernel_size)
-            for f in model.fusions.values()] == [(192, 64, (1, 1)),
-                                                 (384, 128, (1, 1)),
-                                                 (768, 256, (1, 1))]
+    # MULAN's release: a 1x1 conv over the 3 groups' features before
+    # dense block 3 only; before blocks 1-3 on request
+    assert list(model.fusions) == ['2']
+    conv = model.fusions['2'].conv
+    assert (conv.in_channels, conv.out_channels,
+            conv.kernel_size) == (768, 256, (1, 1))
+    every = MULANDenseNet(fusion_before=(0, 1, 2))
+    assert [(f.conv.in_channels, f.conv.out_channels)
+            for f in every.fusions.values()] == [(192, 64), (384, 128),
+                                                 (768, 256)]
 
 
 def test_tiny_shapes_and_groups():
@@ -50,10 +54,10 @@ def test_fusion_mixes_slice_groups():
     y[:, :3] += 1.  # change only the first (non-central) group
     # identity initialisation: the central group ignores its neighbours
     with torch.no_grad():
-        torch.testing.assert_close(model(x)[0], model(y)[0])
+        torch.testing.assert_close(model(x)[2], model(y)[2])
         for f in model.fusions.values():
             f.conv.weight.add_(0.01)
-        assert not torch.allclose(model(x)[0], model(y)[0])
+        assert not torch.allclose(model(x)[2], model(y)[2])
 
 
 def _plain_2d(model: MULANDenseNet, x: torch.Tensor) -> list:
@@ -72,7 +76,8 @@ def test_fusion_starts_as_the_2d_network(num_slices, spg):
     """At initialisation (and after loading ImageNet weights) the backbone
     computes exactly the 2D network on the central group."""
     model = MODELS.build(
-        dict(TINY, num_slices=num_slices, slices_per_group=spg))
+        dict(TINY, num_slices=num_slices, slices_per_group=spg,
+             fusion_before=(0, 1, 2)))
     model.init_weights()
     # perturb every 2D weight as a checkpoint would (BN statistics too),
     # so that the test does not rely on a lucky identity-like init
