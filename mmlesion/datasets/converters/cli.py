@@ -46,6 +46,11 @@ def add_common_args(parser: argparse.ArgumentParser,
         '--export-unlabeled', action='store_true',
         help='write every slice, also those far from any lesion')
     group.add_argument(
+        '--negatives-per-key', type=float, default=1.0,
+        help='lesion-free slices drawn per key slice of a volume, listed '
+        'with the ignored findings in lens_extra_slices.json (LENS samples '
+        'positives : negatives 2 : 1); 0 for none')
+    group.add_argument(
         '--lesion-type', type=int, default=lesion_type,
         help='Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown)')
     group.add_argument(
@@ -65,6 +70,7 @@ def build_exporter(args: argparse.Namespace
         key_lesions=args.key_lesions,
         min_diameter_mm=args.min_diameter_mm,
         export_unlabeled=args.export_unlabeled,
+        negatives_per_key=args.negatives_per_key,
         lesion_type=args.lesion_type,
         dicom_window=tuple(args.window),
         overwrite=args.overwrite)
