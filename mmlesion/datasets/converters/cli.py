@@ -5,6 +5,7 @@ import json
 import sys
 from typing import Callable, Optional, Sequence
 
+from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 from .deeplesion_export import DeepLesionExporter
 
 
@@ -20,11 +21,12 @@ def add_common_args(parser: argparse.ArgumentParser,
         action='store_true',
         help='replace existing outputs (otherwise the run stops)')
     parser.add_argument(
-        '--val-fraction', type=float, default=0.0,
-        help='share of scans in the val split (stable hash of the scan id)')
+        '--val-fraction', type=float, default=DEFAULT_VAL_FRACTION,
+        help='share of scans in the val split (stable hash of the scan id; '
+        'default %(default)s: LENS trains on 80 %% and validates on 20 %%)')
     parser.add_argument(
-        '--test-fraction', type=float, default=0.0,
-        help='share of scans in the test split')
+        '--test-fraction', type=float, default=DEFAULT_TEST_FRACTION,
+        help='share of scans in the test split (default %(default)s)')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
         '--export-2d', metavar='DIR',
