@@ -281,7 +281,7 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
     hi_idx = [int(np.floor(p.max())) + 1 for p in pos]  # inclusive
     lo, hi = hu_window
     stored = list(stored)
-    block = np.full([h - l + 1 for l, h in zip(lo_idx, hi_idx)], lo,
+    block = np.full([b - a + 1 for a, b in zip(lo_idx, hi_idx)], lo,
                     np.float32)
     cache: Dict[int, np.ndarray] = {}
     (zl, yl, xl), (_, yh, xh) = lo_idx, hi_idx
@@ -294,7 +294,7 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
         ye, xe = min(yh + 1, img.shape[0]), min(xh + 1, img.shape[1])
         if ye > ys and xe > xs:
             block[k, ys - yl:ye - yl, xs - xl:xe - xl] = img[ys:ye, xs:xe]
-    grid = np.meshgrid(*[p - l for p, l in zip(pos, lo_idx)], indexing='ij')
+    grid = np.meshgrid(*[p - a for p, a in zip(pos, lo_idx)], indexing='ij')
     patch = map_coordinates(block, grid, order=1, mode='nearest')
     patch = np.clip((patch - lo) / (hi - lo), 0, 1) * 2 - 1
     # patch origin (continuous source coordinates) and voxel scale

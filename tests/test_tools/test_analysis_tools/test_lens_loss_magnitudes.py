@@ -1,24 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """tools/analysis_tools/lens_loss_magnitudes.py: the summary of recorded
 loss values (the training run itself is the README's command)."""
-import importlib.util
-
 import pytest
 
-from mmlesion.testing import repo_root
 
-
-def _tool():
-    path = repo_root() / 'tools' / 'analysis_tools' / \
-        'lens_loss_magnitudes.py'
-    spec = importlib.util.spec_from_file_location('lens_loss_mag', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_summary_and_table():
-    tool = _tool()
+def test_summary_and_table(analysis_tool):
+    tool = analysis_tool('lens_loss_magnitudes')
     history = [dict(loss=4., loss_bbox=1.), dict(loss=3.),
                dict(loss=2., loss_bbox=0.5), dict(loss=1., loss_bbox=0.25)]
     s = tool.summarise(history, window=2)
