@@ -22,7 +22,6 @@ def _valid(res) -> tuple:
     return boxes[keep], res.scores.cpu().numpy()[keep], emb
 
 
-@torch.no_grad()
 def embed_boxes(model: torch.nn.Module, data: dict,
                 boxes: np.ndarray) -> np.ndarray:
     """LENS embeddings (:meth:`mmlesion.models.LENS.embed`) of boxes on one
@@ -47,6 +46,7 @@ def embed_boxes(model: torch.nn.Module, data: dict,
     return emb.cpu().numpy()
 
 
+@torch.no_grad()
 def collect_series_proposals(model: torch.nn.Module,
                              dataset: BaseDataset,
                              universal_expert: int = 0,

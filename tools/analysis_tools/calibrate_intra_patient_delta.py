@@ -168,10 +168,8 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
                                            series_to_entries)
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', 'train')
     experts = list(range(1, getattr(model, 'num_datasets', 1)))
-    import torch
-    with torch.no_grad():
-        series = collect_series_proposals(model, ds, 0, experts, max_offset,
-                                          show_progress=False)
+    series = collect_series_proposals(model, ds, 0, experts, max_offset,
+                                      show_progress=False)
     meta = osp.join(root, 'demo_meta.json')
     out = {}
     for name, delta in deltas.items():
