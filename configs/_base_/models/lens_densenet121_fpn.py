@@ -13,8 +13,9 @@
 # with target_stds = 1, SmoothL1Loss(beta=1, loss_weight=10) and BBoxHead's
 # avg_factor = number of sampled RoIs, sampler num=64 (tested equal in
 # tests/test_models/test_roi_heads/test_lens_box_loss_balance.py). The old
-# L1Loss(10) on deltas / (0.1, 0.1, 0.2, 0.2) over 512 sampled RoIs weighed
-# the box term ~100-200x more for typical deltas (|d| ~ 0.1). Uncertain lesions
+# L1Loss(10) on deltas / (0.1, 0.1, 0.2, 0.2) weighed a positive RoI's
+# typical delta (|d| ~ 0.1) ~200x more per coordinate (10 vs 0.05); its 512
+# sampled RoIs divided that by 8, still ~25x too much. Uncertain lesions
 # (ignore_flag=1 -> mmdet's ignored_instances) are ignored by the AFP targets
 # (zero weight in B_ign) and, through IgnoreAwareMaxIoUAssigner's
 # ignore_iof_thr, by RoI sampling, also on slices without a labelled lesion
