@@ -141,10 +141,10 @@ class MULANDenseNet(BaseModule):
     and 2; its released config fuses only before block 3) a
     :class:`SliceFusion` fuses the groups' features into the central group;
     the outputs are the features of the central group (the one holding the
-    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN. At initialisation
-    the fusions copy the central group, so the outputs equal the plain 2D
-    network's on the central group. DenseNet-121 is *truncated*: the last
-    transition and dense block 4 are removed (MULAN).
+    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN. At
+    initialisation the fusions copy the central group, so the outputs equal
+    the plain 2D network's on the central group. DenseNet-121 is
+    *truncated*: the last transition and dense block 4 are removed (MULAN).
 
     The layer names follow torchvision's ``densenet121`` (``features.conv0``,
     ``features.denseblock1.denselayer1.norm1`` ...), so
