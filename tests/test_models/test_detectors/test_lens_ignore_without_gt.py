@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS on a negative slice with an uncertain lesion (Sec. V-C, VI-B): no
 ground-truth box, one ignored box. The RoIs sampled for the detection head
-never lie on the uncertain lesion, and the AFP gives it no loss."""
+never lie on the uncertain lesion (the AFP side: test_afp_head.py,
+``test_targets_uncertain_lesion_is_only_ignored``)."""
 import copy
 
 import torch
