@@ -10,5 +10,7 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(
         data_root='data/demo_deeplesion/',
+        # 16 x 67 x 67 mm: the demo's pixels are 1.2-1.6 mm
         patch_size=(8, 48, 48),
+        patch_spacing=(2., 1.4, 1.4),
         hu_window=(-250., 350.)))

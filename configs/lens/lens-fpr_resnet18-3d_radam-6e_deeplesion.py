@@ -40,7 +40,10 @@ train_dataloader = dict(
         data_root='data/DeepLesion/',
         ann_file='lens_fpr_proposals.json',
         data_prefix=dict(img='Images_png/'),
+        # 8 x 64 x 64 voxels of 2 x 0.8 x 0.8 mm (16 x 51 x 51 mm), resampled
+        # from each series' own spacing (DL_info.csv)
         patch_size=(8, 64, 64),
+        patch_spacing=(2., 0.8, 0.8),
         hu_window=(-1024., 3071.)))
 val_dataloader = None
 val_cfg = None

@@ -297,8 +297,13 @@ def evaluate_lens_3d(config: str,
         # the series folders of the evaluated dataset, whatever its
         # data_root / data_prefix
         images = osp.dirname(osp.normpath(infos[0]['series_dir']))
+        spacings = {
+            _series_name(i['series_dir']):
+            (i['slice_interval'], i['spacing'], i['spacing'])
+            for i in infos
+        }
         rescored = rescore_findings_with_fpr(
-            fpr_model, by_series, images, fpr_cfg,
+            fpr_model, by_series, images, fpr_cfg, spacings=spacings,
             data_prefix=dict(img=''), show_progress=show_progress)
         pos = {k: 0 for k in rescored}
         for s in subvolumes:

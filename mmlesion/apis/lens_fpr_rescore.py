@@ -12,13 +12,14 @@ import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
+from mmlesion.datasets.lens_fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
+                                                VolumeFPRPatches)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from mmlesion.utils.progress import progress_bar
 from .lens_fpr_proposals import positive_box_3d
@@ -82,6 +83,7 @@ def rescore_findings_with_fpr(
         data_root: Optional[str],
         fpr_cfg: Config,
         volumes: Optional[Dict[str, np.ndarray]] = None,
+        spacings: Optional[Dict[str, Sequence[float]]] = None,
         ann_path: Optional[str] = None,
         data_prefix: Optional[dict] = None,
         batch_size: int = 16,
@@ -110,6 +112,10 @@ def rescore_findings_with_fpr(
         fpr_cfg (Config): the FPR config.
         volumes (dict, optional): series name -> (Z, Y, X) HU array in the
             grid of the findings' boxes.
+        spacings (dict, optional): series name -> (z, y, x) mm voxel size
+            of the series (the FPR config's ``patch_spacing`` resamples
+            from it). Needed with ``volumes``; the PNG path falls back to
+            ``data_root/DL_info.csv``.
         ann_path (str, optional): where to keep the proposal file the patch
             dataset reads (default: a temporary file, removed afterwards).
         batch_size (int): patches per forward pass.
@@ -127,11 +133,16 @@ def rescore_findings_with_fpr(
              score=float(f['score']), label=0)
         for n, items in findings.items() for f in items
     ]
+    for p in props:
+        if spacings and p['series_dir'] in spacings:
+            p['spacing'] = [float(v) for v in spacings[p['series_dir']]]
     ds_cfg = fpr_patch_settings(fpr_cfg)
     tmp = None
     if volumes is not None:
-        dataset = VolumeFPRPatches(volumes, props, ds_cfg['patch_size'],
-                                   ds_cfg['hu_window'])
+        dataset = VolumeFPRPatches(
+            volumes, props, ds_cfg['patch_size'], ds_cfg['hu_window'],
+            spacings,
+            ds_cfg.get('patch_spacing', DEFAULT_PATCH_SPACING))
     elif not props:
         dataset = []
     else:

@@ -430,6 +430,7 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
     rescored = rescore_findings_with_fpr(
         fpr_model, dict(scan=shifted), None, fpr_cfg,
         volumes=dict(scan=resampled.array),
+        spacings=dict(scan=resampled.spacing_zyx),
         show_progress=show_progress)['scan']
     out = [dict(r, bbox_3d=f['bbox_3d']) for r, f in zip(rescored, findings)]
     out.sort(key=lambda f: -f['score'])

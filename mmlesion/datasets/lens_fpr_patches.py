@@ -15,6 +15,9 @@ from mmengine.structures import BaseDataElement
 from mmlesion.datasets.transforms.loading import read_hu_png
 
 FORMAT = 'mmlesion.lens_fpr_proposals/1'
+#: (z, y, x) mm of an FPR patch voxel: the grid LENS resamples every scan to
+#: (2 mm slices, 0.8 mm pixels, Sec. VI-A).
+DEFAULT_PATCH_SPACING = (2., 0.8, 0.8)
 
 
 def label_fpr_proposal(boxes_2d: Sequence[tuple],
@@ -62,13 +65,18 @@ class LENSFPRPatchDataset(BaseDataset):
                         "bbox_3d": [x1, y1, z1, x2, y2, z2],  # z: slice idx
                         "score": s_LENS, "label": 1 | 0}, ...]}
 
-    Each sample is a (1, Z, Y, X) patch of ``patch_size`` around the
-    proposal's centre (slices outside the stored range repeat the nearest
-    stored one; pixels outside the image are air), windowed to [-1, 1],
-    with ``bbox_3d`` moved to patch coordinates (the sample's metainfo of a
-    ``BaseDataElement``, which mmengine's collate keeps per sample). The patch is the same for
-    all proposals (the paper does not give its size): the RoI of ResBlocks
-    1-3 is the box, that of ResBlock 4 the whole patch.
+    Each sample is a (1, Z, Y, X) patch of ``patch_size`` voxels of
+    ``patch_spacing`` mm around the proposal's centre, resampled from the
+    series (:func:`crop_fpr_patch`; slices outside the stored range repeat
+    the nearest stored one; pixels outside the image are air), windowed to
+    [-1, 1], with ``bbox_3d`` moved to patch coordinates (the sample's
+    metainfo of a ``BaseDataElement``, which mmengine's collate keeps per
+    sample). The patch has the same physical size for all proposals (the
+    paper does not give it; the configs use 8 x 64 x 64 voxels of 2 x 0.8 x
+    0.8 mm, the grid LENS resamples every scan to): the RoI of ResBlocks
+    1-3 is the box, that of ResBlock 4 the whole patch. A series' voxel
+    size is the proposal's ``spacing`` ([z, y, x] mm) when given, else its
+    slice interval and pixel spacing in ``data_root/DL_info.csv``.
 
     For :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`
     (``pos_neg_ratio=0.5`` gives TP : FP = 1 : 2 per epoch, Sec. VI-B) it
@@ -78,8 +86,13 @@ class LENSFPRPatchDataset(BaseDataset):
         ann_file (str): the proposal file.
         data_root (str): the DeepLesion-layout root.
         data_prefix (dict): ``img`` folder of the series.
-        patch_size (tuple): (Z, Y, X) in slices and pixels.
+        patch_size (tuple): (Z, Y, X) patch voxels.
+        patch_spacing (tuple, optional): (z, y, x) mm of a patch voxel;
+            None crops ``patch_size`` voxels of the series' own grid.
+            Defaults to (2., 0.8, 0.8).
         hu_window (tuple): HU window mapped to [-1, 1].
+        dl_info_file (str): the CSV (relative to ``data_root``) giving the
+            series' spacings. Defaults to ``'DL_info.csv'``.
         **kwargs: :class:`BaseDataset` arguments.
     """
 
@@ -88,10 +101,16 @@ class LENSFPRPatchDataset(BaseDataset):
                  data_root: str = '',
                  data_prefix: dict = dict(img='Images_png/'),
                  patch_size: Tuple[int, int, int] = (8, 64, 64),
+                 patch_spacing: Optional[Tuple[
+                     float, float, float]] = DEFAULT_PATCH_SPACING,
                  hu_window: Tuple[float, float] = (-1024., 3071.),
+                 dl_info_file: str = 'DL_info.csv',
                  **kwargs) -> None:
         self.patch_size = tuple(int(v) for v in patch_size)
+        self.patch_spacing = None if patch_spacing is None else tuple(
+            float(v) for v in patch_spacing)
         self.hu_window = tuple(float(v) for v in hu_window)
+        self.dl_info_file = dl_info_file
         super().__init__(
             ann_file=ann_file,
             data_root=data_root,
@@ -128,8 +147,34 @@ class LENSFPRPatchDataset(BaseDataset):
                                          p['series_dir']),
                      bbox_3d=[float(v) for v in box],
                      lens_score=float(p.get('score', 0.)),
-                     label=int(p['label'])))
+                     label=int(p['label']),
+                     spacing=self._spacing(p, i)))
         return out
+
+    def _spacing(self, proposal: dict, index: int) -> Optional[list]:
+        """(z, y, x) mm of the proposal's series (None without
+        ``patch_spacing``)."""
+        if self.patch_spacing is None:
+            return None
+        if 'spacing' in proposal:
+            sp = proposal['spacing']
+            if not (isinstance(sp, (list, tuple)) and len(sp) == 3 and all(
+                    isinstance(v, (int, float)) and v > 0 for v in sp)):
+                raise ValueError(
+                    f'{self.ann_file}: proposals[{index}].spacing = {sp!r} '
+                    'is not 3 positive numbers (z, y, x mm)')
+            return [float(v) for v in sp]
+        if not hasattr(self, '_series_spacing'):
+            self._series_spacing = series_spacings(
+                osp.join(self.data_root, self.dl_info_file))
+        name = proposal['series_dir']
+        if name not in self._series_spacing:
+            raise ValueError(
+                f"{self.ann_file}: proposals[{index}].series_dir {name!r} "
+                f'has no row in {self.dl_info_file} and the proposal no '
+                "'spacing' (z, y, x mm): its voxel size is unknown (or set "
+                'patch_spacing=None to crop native voxels)')
+        return list(self._series_spacing[name])
 
     def dataset_id(self, idx: int) -> int:
         return 0
@@ -153,7 +198,8 @@ class LENSFPRPatchDataset(BaseDataset):
                 f"no <index>.png slices in {info['series_dir']}")
         patch, box = crop_fpr_patch(
             lambda z: self._slice(info['series_dir'], z), stored,
-            info['bbox_3d'], self.patch_size, self.hu_window)
+            info['bbox_3d'], self.patch_size, self.hu_window,
+            info['spacing'], self.patch_spacing)
         return dict(
             inputs=torch.from_numpy(patch)[None],
             data_samples=BaseDataElement(
@@ -164,49 +210,99 @@ class LENSFPRPatchDataset(BaseDataset):
                     series_dir=info['series_dir'])))
 
 
+def _sample_positions(centre: float, size: int, scale: float) -> np.ndarray:
+    """Source voxel indices (continuous, voxel ``i`` centred at ``i``) of
+    ``size`` patch voxels of ``scale`` source voxels each, centred on the
+    continuous coordinate ``centre`` (voxel ``i`` spans ``[i, i + 1)``, the
+    boxes' convention)."""
+    return centre + (np.arange(size) + 0.5 - size / 2) * scale - 0.5
+
+
 def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
                    stored: Sequence[int],
                    bbox_3d: Sequence[float],
                    patch_size: Tuple[int, int, int],
-                   hu_window: Tuple[float, float]
+                   hu_window: Tuple[float, float],
+                   src_spacing: Optional[Sequence[float]] = None,
+                   patch_spacing: Optional[Sequence[float]] = None
                    ) -> Tuple[np.ndarray, List[float]]:
     """The FPR input patch of one 3D box (shared by the PNG dataset and
     the in-memory volume adapter, so both crop the same patch).
 
-    A ``patch_size`` (Z, Y, X) patch centred on the box (z start
-    ``round(cz - Z / 2)``, same in y, x); a slice outside the stored ones
-    repeats the nearest stored slice, pixels outside the image are
-    ``hu_window[0]`` (air); HU windowed to [-1, 1].
+    A ``patch_size`` (Z, Y, X) patch centred on the box, of voxels of
+    ``patch_spacing`` (z, y, x) mm: a fixed physical size whatever the
+    scan's own spacing ``src_spacing``, as the FPR network's receptive
+    field and its RoI pooling assume (the paper resamples every scan to
+    0.8 mm pixels and 2 mm slices, Sec. VI-A). The scan is resampled by
+    trilinear interpolation (``scipy.ndimage.map_coordinates``, order 1); a
+    slice outside the stored ones repeats the nearest stored slice, pixels
+    outside the image are ``hu_window[0]`` (air); HU windowed to [-1, 1].
+    Without spacings (either None) patch voxels are source voxels: the crop
+    is then the plain ``Z x Y x X`` voxel crop.
 
     Args:
         read_slice (Callable): slice index -> (H, W) HU image.
         stored (Sequence[int]): sorted indices of the available slices.
         bbox_3d (Sequence[float]): ``[x1, y1, z1, x2, y2, z2]``, z in slice
-            indices.
-        patch_size (tuple): (Z, Y, X).
+            indices, x / y in pixels (voxel ``i`` spans ``[i, i + 1)``).
+        patch_size (tuple): (Z, Y, X) voxels.
         hu_window (tuple): (lo, hi) HU.
+        src_spacing (Sequence[float], optional): the scan's (z, y, x) voxel
+            size in mm (slice interval, pixel spacing).
+        patch_spacing (Sequence[float], optional): the patch's (z, y, x)
+            voxel size in mm.
 
     Returns:
         tuple: the (Z, Y, X) float32 patch and the box in patch
-        coordinates.
+        coordinates (patch voxels).
     """
-    pz, py, px = patch_size
+    from scipy.ndimage import map_coordinates
+    if (src_spacing is None) != (patch_spacing is None):
+        raise ValueError('crop_fpr_patch: give both src_spacing and '
+                         'patch_spacing, or neither')
+    if src_spacing is None:
+        scale = (1., 1., 1.)
+    else:
+        if len(src_spacing) != 3 or len(patch_spacing) != 3 or min(
+                src_spacing) <= 0 or min(patch_spacing) <= 0:
+            raise ValueError(
+                'crop_fpr_patch: spacings must be 3 positive (z, y, x) mm, '
+                f'got src_spacing={src_spacing}, '
+                f'patch_spacing={patch_spacing}')
+        scale = tuple(float(p) / float(s)
+                      for p, s in zip(patch_spacing, src_spacing))
     x1, y1, z1, x2, y2, z2 = bbox_3d
-    cz, cy, cx = (z1 + z2) / 2, (y1 + y2) / 2, (x1 + x2) / 2
-    z0 = int(round(cz - pz / 2))
-    y0, x0 = int(round(cy - py / 2)), int(round(cx - px / 2))
+    centre = ((z1 + z2) / 2, (y1 + y2) / 2, (x1 + x2) / 2)
+    pos = [
+        _sample_positions(c, n, r)
+        for c, n, r in zip(centre, patch_size, scale)
+    ]
+    lo_idx = [int(np.floor(p.min())) for p in pos]
+    hi_idx = [int(np.floor(p.max())) + 1 for p in pos]  # inclusive
     lo, hi = hu_window
-    patch = np.full((pz, py, px), lo, np.float32)
-    for k in range(pz):
-        z = min(stored, key=lambda s: abs(s - (z0 + k)))
-        img = read_slice(z)
-        ys, xs = max(y0, 0), max(x0, 0)
-        ye, xe = min(y0 + py, img.shape[0]), min(x0 + px, img.shape[1])
+    stored = list(stored)
+    block = np.full([b - a + 1 for a, b in zip(lo_idx, hi_idx)], lo,
+                    np.float32)
+    cache: Dict[int, np.ndarray] = {}
+    (zl, yl, xl), (_, yh, xh) = lo_idx, hi_idx
+    for k in range(block.shape[0]):
+        z = min(stored, key=lambda s: abs(s - (zl + k)))
+        if z not in cache:
+            cache[z] = read_slice(z)
+        img = cache[z]
+        ys, xs = max(yl, 0), max(xl, 0)
+        ye, xe = min(yh + 1, img.shape[0]), min(xh + 1, img.shape[1])
         if ye > ys and xe > xs:
-            patch[k, ys - y0:ye - y0, xs - x0:xe - x0] = img[ys:ye, xs:xe]
+            block[k, ys - yl:ye - yl, xs - xl:xe - xl] = img[ys:ye, xs:xe]
+    grid = np.meshgrid(*[p - a for p, a in zip(pos, lo_idx)], indexing='ij')
+    patch = map_coordinates(block, grid, order=1, mode='nearest')
     patch = np.clip((patch - lo) / (hi - lo), 0, 1) * 2 - 1
-    box = [x1 - x0, y1 - y0, z1 - z0, x2 - x0, y2 - y0, z2 - z0]
-    return patch, box
+    # patch origin (continuous source coordinates) and voxel scale
+    origin = [c - n * r / 2 for c, n, r in zip(centre, patch_size, scale)]
+    (oz, oy, ox), (rz, ry, rx) = origin, scale
+    box = [(x1 - ox) / rx, (y1 - oy) / ry, (z1 - oz) / rz,
+           (x2 - ox) / rx, (y2 - oy) / ry, (z2 - oz) / rz]
+    return patch.astype(np.float32), box
 
 
 class VolumeFPRPatches:
@@ -214,32 +310,48 @@ class VolumeFPRPatches:
     volumes instead of DeepLesion PNG folders (``tools/infer_volume.py``
     re-scores the findings of a scan it holds in memory).
 
-    Same crop (:func:`crop_fpr_patch`), same sample format; every slice of
-    a volume is "stored". The volume must be in the grid the boxes refer
-    to (for ``infer_volume``: the scan resampled to the detector's slice
-    interval and pixel spacing).
+    Same crop (:func:`crop_fpr_patch`, the same physical patch size), same
+    sample format; every slice of a volume is "stored". The volume must be
+    in the grid the boxes refer to (for ``infer_volume``: the scan
+    resampled to the detector's slice interval and pixel spacing), whose
+    voxel size ``spacings`` gives.
 
     Args:
         volumes (dict): name -> (Z, Y, X) HU array.
         proposals (list[dict]): ``series_dir`` (a key of ``volumes``),
             ``bbox_3d`` and ``score`` (``s_LENS``), as the proposal file.
-        patch_size (tuple): (Z, Y, X).
+        patch_size (tuple): (Z, Y, X) patch voxels.
         hu_window (tuple): HU window mapped to [-1, 1].
+        spacings (dict, optional): name -> (z, y, x) mm of the volume's
+            voxels; required with ``patch_spacing``.
+        patch_spacing (tuple, optional): (z, y, x) mm of a patch voxel, as
+            :class:`LENSFPRPatchDataset`. Defaults to None (native voxels).
     """
 
     def __init__(self, volumes: Dict[str, np.ndarray],
                  proposals: Sequence[dict],
                  patch_size: Tuple[int, int, int] = (8, 64, 64),
-                 hu_window: Tuple[float, float] = (-1024., 3071.)) -> None:
+                 hu_window: Tuple[float, float] = (-1024., 3071.),
+                 spacings: Optional[Dict[str, Sequence[float]]] = None,
+                 patch_spacing: Optional[Sequence[float]] = None) -> None:
         for i, p in enumerate(proposals):
             if p['series_dir'] not in volumes:
                 raise KeyError(f"proposals[{i}]: no volume named "
                                f"{p['series_dir']!r} (have "
                                f'{sorted(volumes)})')
+            if patch_spacing is not None and p['series_dir'] not in (
+                    spacings or {}):
+                raise KeyError(
+                    f"proposals[{i}]: no spacing for volume "
+                    f"{p['series_dir']!r}: patch_spacing needs the voxel "
+                    'size of every volume (spacings)')
         self.volumes = volumes
         self.proposals = list(proposals)
         self.patch_size = tuple(int(v) for v in patch_size)
         self.hu_window = tuple(float(v) for v in hu_window)
+        self.spacings = spacings or {}
+        self.patch_spacing = None if patch_spacing is None else tuple(
+            float(v) for v in patch_spacing)
 
     def __len__(self) -> int:
         return len(self.proposals)
@@ -247,9 +359,12 @@ class VolumeFPRPatches:
     def __getitem__(self, idx: int) -> dict:
         p = self.proposals[idx]
         vol = self.volumes[p['series_dir']]
+        src = None if self.patch_spacing is None else self.spacings[
+            p['series_dir']]
         patch, box = crop_fpr_patch(lambda z: vol[z], range(len(vol)),
                                     [float(v) for v in p['bbox_3d']],
-                                    self.patch_size, self.hu_window)
+                                    self.patch_size, self.hu_window, src,
+                                    self.patch_spacing)
         return dict(
             inputs=torch.from_numpy(patch)[None],
             data_samples=BaseDataElement(
@@ -258,3 +373,22 @@ class VolumeFPRPatches:
                     label=int(p.get('label', 0)),
                     lens_score=float(p.get('score', 0.)),
                     series_dir=p['series_dir'])))
+
+
+def series_spacings(csv_path: str) -> Dict[str, Tuple[float, float, float]]:
+    """Series folder name -> (slice interval, pixel spacing, pixel
+    spacing) mm, from a DeepLesion ``DL_info.csv``.
+
+    Args:
+        csv_path (str): the CSV file.
+
+    Returns:
+        dict: one entry per series (its first row).
+    """
+    from mmlesion.datasets.dl_info import parse_dl_info
+    out: Dict[str, Tuple[float, float, float]] = {}
+    for rec in parse_dl_info(csv_path, duplicate_rows='drop'):
+        out.setdefault(rec.series_name,
+                       (rec.slice_interval, rec.pixel_spacing,
+                        rec.pixel_spacing))
+    return out

@@ -22,6 +22,30 @@ def _valid(res) -> tuple:
     return boxes[keep], res.scores.cpu().numpy()[keep], emb
 
 
+def embed_boxes(model: torch.nn.Module, data: dict,
+                boxes: np.ndarray) -> np.ndarray:
+    """LENS embeddings (:meth:`mmlesion.models.LENS.embed`) of boxes on one
+    preprocessed slice.
+
+    Args:
+        model (LENS): the model.
+        data (dict): ``model.data_preprocessor`` output of one sample.
+        boxes (np.ndarray): (k, 4) boxes in original pixels (scaled here by
+            the sample's ``scale_factor``).
+
+    Returns:
+        np.ndarray: (k, D) unit-norm embeddings.
+    """
+    scale = np.array(
+        data['data_samples'][0].metainfo.get('scale_factor', (1., 1.)),
+        np.float32)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    with torch.no_grad():
+        emb = model.embed(data['inputs'],
+                          [torch.from_numpy(boxes * np.tile(scale, 2))])
+    return emb.cpu().numpy()
+
+
 @torch.no_grad()
 def collect_series_proposals(model: torch.nn.Module,
                              dataset: BaseDataset,
@@ -83,13 +107,7 @@ def collect_series_proposals(model: torch.nn.Module,
             ], np.float32).reshape(-1, 4)
             sm.annotations[z] = boxes
             if len(boxes):
-                scale = np.array(
-                    data['data_samples'][0].metainfo.get(
-                        'scale_factor', (1., 1.)), np.float32)
-                emb = model.embed(
-                    data['inputs'],
-                    [torch.from_numpy(boxes * np.tile(scale, 2))]).cpu(
-                    ).numpy()
+                emb = embed_boxes(model, data, boxes)
                 prev = sm.annotation_embeddings
                 sm.annotation_embeddings = emb if prev.size == 0 else \
                     np.concatenate([prev, emb])

@@ -175,22 +175,48 @@ def propagate_annotations(tracklets: Sequence[Tracklet],
     return mined
 
 
+def _other_series_annotations(series: Sequence[SeriesMining]
+                              ) -> Dict[str, np.ndarray]:
+    """Series -> (A, D) annotation embeddings of the *other* series of its
+    patient (LENS Sec. V-B matches a lesion "annotated in one study but
+    missed in another" or in another series of the study; the tracklets of
+    the annotated series itself are cross-slice propagation's job and would
+    match their own annotation trivially)."""
+    by_patient: Dict[str, List[SeriesMining]] = {}
+    for s in series:
+        by_patient.setdefault(s.patient, []).append(s)
+    out: Dict[str, np.ndarray] = {}
+    for members in by_patient.values():
+        for s in members:
+            embs = [
+                o.annotation_embeddings for o in members
+                if o.series != s.series and o.annotation_embeddings is not
+                None and len(o.annotation_embeddings)
+            ]
+            if embs:
+                out[s.series] = np.concatenate(embs).astype(np.float32)
+    return out
+
+
 def match_intra_patient(series: Sequence[SeriesMining],
                         dist_thr: float = 0.15
                         ) -> Dict[str, Dict[int, List[np.ndarray]]]:
     """Intra-patient lesion matching (Sec. V-B).
 
-    Within each patient, every not yet matched tracklet (of any series of
-    the patient) whose embedding has an L2 distance < ``dist_thr`` to the
-    embedding of an annotation of the patient becomes a mined lesion: all
-    its boxes are mined annotations (``matched_by='intra_patient'``).
+    Within each patient, every not yet matched tracklet whose embedding has
+    an L2 distance < ``dist_thr`` to the embedding of an annotation of
+    *another series* of the patient (another study, or another series of
+    the study; same-series pairs are excluded as in the paper) becomes a
+    mined lesion: all its boxes are mined annotations
+    (``matched_by='intra_patient'``).
 
     The paper uses LesaNet's lesion embedding, which is not public; LENS
     models in mmlesion embed boxes with their own L2-normalised RoI
     features (:meth:`mmlesion.models.LENS.embed`). ``dist_thr`` = 0.15 is
-    the paper's value for LesaNet's embedding; for another embedding check
-    the distances of known same-lesion pairs first
-    (:func:`embedding_distance_summary`, printed by the mining tool).
+    the paper's value for LesaNet's embedding; calibrate it for another
+    embedding on same-lesion vs different-lesion pairs
+    (``tools/analysis_tools/calibrate_intra_patient_delta.py``,
+    :func:`~mmlesion.mining.calibration.choose_delta`).
 
     Args:
         series (Sequence[SeriesMining]): with tracklets built and
@@ -200,29 +226,21 @@ def match_intra_patient(series: Sequence[SeriesMining],
     Returns:
         dict: series -> slice index -> list of mined boxes.
     """
-    by_patient: Dict[str, List[SeriesMining]] = {}
-    for s in series:
-        by_patient.setdefault(s.patient, []).append(s)
+    others = _other_series_annotations(series)
     out: Dict[str, Dict[int, List[np.ndarray]]] = {}
-    for members in by_patient.values():
-        embs = [
-            s.annotation_embeddings for s in members
-            if s.annotation_embeddings is not None
-            and len(s.annotation_embeddings)
-        ]
-        if not embs:
+    for s in series:
+        ann = others.get(s.series)
+        if ann is None:
             continue
-        ann = np.concatenate(embs).astype(np.float32)
-        for s in members:
-            for t in s.tracklets:
-                if t.matched_by is not None or t.embedding is None:
-                    continue
-                dist = np.linalg.norm(ann - t.embedding[None], axis=1)
-                if dist.min() < dist_thr:
-                    t.matched_by = 'intra_patient'
-                    for z, (box, _) in t.boxes.items():
-                        out.setdefault(s.series, {}).setdefault(
-                            z, []).append(box)
+        for t in s.tracklets:
+            if t.matched_by is not None or t.embedding is None:
+                continue
+            dist = np.linalg.norm(ann - t.embedding[None], axis=1)
+            if dist.min() < dist_thr:
+                t.matched_by = 'intra_patient'
+                for z, (box, _) in t.boxes.items():
+                    out.setdefault(s.series, {}).setdefault(z,
+                                                            []).append(box)
     return out
 
 
@@ -266,27 +284,23 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     """Distances that calibrate delta for the embedding in use.
 
     For every tracklet with an embedding: its smallest L2 distance to an
-    annotation embedding of the same patient, split into tracklets that
-    cross-slice propagation matched to an annotation (the same lesion as an
-    annotation of that patient) and the others. A delta between the two
-    distributions separates them; LesaNet's 0.15 need not suit another
-    embedding.
+    annotation embedding of another series of the same patient (the pairs
+    matching looks at), split into tracklets that cross-slice propagation
+    matched to an annotation of their own series and the others. Without
+    lesion identities this only hints at the scale of the distances; the
+    calibration proper uses same-lesion pairs
+    (:mod:`mmlesion.mining.calibration`).
 
     Returns:
         dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,
         50th and 90th percentiles.
     """
-    by_patient: Dict[str, List[np.ndarray]] = {}
-    for s in series:
-        if s.annotation_embeddings is not None and len(
-                s.annotation_embeddings):
-            by_patient.setdefault(s.patient,
-                                  []).append(s.annotation_embeddings)
+    others = _other_series_annotations(series)
     dists = dict(same_lesion=[], others=[])
     for s in series:
-        if s.patient not in by_patient:
+        ann = others.get(s.series)
+        if ann is None:
             continue
-        ann = np.concatenate(by_patient[s.patient]).astype(np.float32)
         for t in s.tracklets:
             if t.embedding is None:
                 continue

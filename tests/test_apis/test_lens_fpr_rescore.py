@@ -70,7 +70,12 @@ def test_rescore_is_eq2_of_the_fpr_network(tiny_demo_root):
     assert len({g['s_fpr'] for g in got}) == 3  # three different patches
 
 
-def test_volume_patches_equal_png_patches(tmp_path):
+@pytest.mark.parametrize('src_spacing,patch_spacing', [
+    (None, None),  # native voxels
+    ((5., 0.7, 0.7), (2., 1.4, 1.4)),  # resampled to a physical size
+])
+def test_volume_patches_equal_png_patches(tmp_path, src_spacing,
+                                          patch_spacing):
     """The in-memory adapter crops the same patch as the PNG dataset on an
     exported slice stack (borders, slices beyond the ends included), so
     both paths give the same FPR scores."""
@@ -87,17 +92,23 @@ def test_volume_patches_equal_png_patches(tmp_path):
     findings = {'000001_01_01': [dict(bbox_3d=b, score=0.1 * (i + 1))
                                  for i, b in enumerate(boxes)]}
     cfg, model = _fpr()
+    cfg.train_dataloader.dataset.patch_spacing = patch_spacing
     props = [dict(series_dir='000001_01_01', label=0, score=f['score'],
                   bbox_3d=positive_box_3d(f['bbox_3d'], 4))
              for f in findings['000001_01_01']]
+    if src_spacing is not None:
+        for p in props:
+            p['spacing'] = list(src_spacing)
+    spacings = {'000001_01_01': src_spacing}
     ann = tmp_path / 'props.json'
     ann.write_text(json.dumps(dict(metainfo=dict(format=FORMAT),
                                    proposals=props)))
     png_ds = DATASETS.build(dict(
         type='LENSFPRPatchDataset', ann_file=str(ann),
-        data_root=str(tmp_path), patch_size=PATCH, hu_window=(-250., 350.)))
+        data_root=str(tmp_path), patch_size=PATCH, hu_window=(-250., 350.),
+        patch_spacing=patch_spacing))
     vol_ds = VolumeFPRPatches({'000001_01_01': volume}, props, PATCH,
-                              (-250., 350.))
+                              (-250., 350.), spacings, patch_spacing)
     assert len(png_ds) == len(vol_ds) == 4
     for i in range(4):
         a, b = png_ds[i], vol_ds[i]
@@ -109,12 +120,19 @@ def test_volume_patches_equal_png_patches(tmp_path):
     corner = vol_ds[1]['inputs'][0]
     assert (corner[:, :3, :] == -1).all()
     assert torch.equal(corner[0], corner[1])
-    from_png = rescore_findings_with_fpr(model, findings, str(tmp_path),
-                                         cfg, show_progress=False)
-    from_vol = rescore_findings_with_fpr(
-        model, findings, None, cfg,
-        volumes={'000001_01_01': volume}, show_progress=False)
-    assert from_png == from_vol
+    if src_spacing is None:
+        # the PNG path of the re-scoring reads the same proposals; the
+        # spacing case needs DL_info.csv rows (tested in test_datasets)
+        from_png = rescore_findings_with_fpr(model, findings, str(tmp_path),
+                                             cfg, show_progress=False)
+        from_vol = rescore_findings_with_fpr(
+            model, findings, None, cfg,
+            volumes={'000001_01_01': volume}, show_progress=False)
+        assert from_png == from_vol
+    else:
+        with pytest.raises(KeyError, match='no spacing'):
+            VolumeFPRPatches({'000001_01_01': volume}, props, PATCH,
+                             patch_spacing=patch_spacing)
     with pytest.raises(KeyError, match="no volume named '000001_01_01'"):
         VolumeFPRPatches({'other': volume}, props)
 

@@ -10,7 +10,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import DeepLesionDataset, LENSFPRPatchDataset
-from mmlesion.datasets.lens_fpr_patches import FORMAT, label_fpr_proposal
+from mmlesion.datasets.lens_fpr_patches import (FORMAT, crop_fpr_patch,
+                                                label_fpr_proposal)
 from mmlesion.testing import get_config
 
 
@@ -83,3 +84,86 @@ def test_demo_fpr_config_trains(tiny_demo_root, tmp_path):
         assert len(runner.train_dataloader) == 3
         runner.train()
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+def _sphere_volume(spacing, shape, centre_mm, radius_mm):
+    """HU volume of a ball (100 HU in -900 HU), voxel i centred at
+    (i + 0.5) * spacing mm (the boxes' convention)."""
+    axes = [(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)]
+    zz, yy, xx = np.meshgrid(*axes, indexing='ij')
+    d = np.sqrt((zz - centre_mm[0])**2 + (yy - centre_mm[1])**2 +
+                (xx - centre_mm[2])**2)
+    # a smooth edge, so that linear resampling is faithful
+    return (-900. + 1000. / (1. + np.exp((d - radius_mm) / 0.8))).astype(
+        np.float32)
+
+
+def _box_voxels(centre_mm, radius_mm, spacing):
+    (cz, cy, cx), r = centre_mm, radius_mm
+    sz, sy, sx = spacing
+    return [(cx - r) / sx, (cy - r) / sy, (cz - r) / sz,
+            (cx + r) / sx, (cy + r) / sy, (cz + r) / sz]
+
+
+def test_crop_has_a_fixed_physical_size():
+    """The same ball scanned at two spacings gives the same patch (and the
+    same box in patch coordinates) when cropped at a physical size; the
+    native-voxel crop does not."""
+    centre, radius = (30., 33., 35.), 6.
+    grids = [((1., 0.6, 0.6), (60, 110, 120)),
+             ((2.5, 1.2, 1.2), (24, 55, 60))]
+    window, size, phys = (-1000., 400.), (8, 32, 32), (2., 1., 1.)
+    patches, boxes, native = [], [], []
+    for spacing, shape in grids:
+        vol = _sphere_volume(spacing, shape, centre, radius)
+        box = _box_voxels(centre, radius, spacing)
+        p, b = crop_fpr_patch(lambda z: vol[z], range(len(vol)), box, size,
+                              window, spacing, phys)
+        patches.append(p)
+        boxes.append(b)
+        native.append(
+            crop_fpr_patch(lambda z: vol[z], range(len(vol)), box, size,
+                           window)[0])
+        assert p.shape == size and p.dtype == np.float32
+    np.testing.assert_allclose(boxes[0], boxes[1], atol=1e-9)
+    # the ball (12 mm) in a 16 x 32 x 32 mm patch: 6 voxels of 2 mm in z
+    assert boxes[0][2:6:3] == pytest.approx([1., 7.])
+    assert np.abs(patches[0] - patches[1]).mean() < 0.03
+    assert np.abs(native[0] - native[1]).mean() > 0.1
+
+
+def test_crop_at_the_source_spacing_is_the_voxel_crop():
+    rng = np.random.default_rng(1)
+    vol = rng.normal(0, 300, size=(10, 40, 40)).astype(np.float32)
+    box = [10., 12., 3., 20., 22., 7.]  # centre (5, 17, 15): aligned
+    spacing = (2.5, 0.7, 0.7)
+    p, b = crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
+                          (-1000., 1000.), spacing, spacing)
+    q, c = crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
+                          (-1000., 1000.))
+    ref = np.clip((vol[3:7, 13:21, 11:19] + 1000.) / 2000., 0, 1) * 2 - 1
+    np.testing.assert_allclose(p, ref, atol=1e-5)
+    np.testing.assert_allclose(q, ref, atol=1e-5)
+    assert b == c == [-1., -1., 0., 9., 9., 4.]
+    with pytest.raises(ValueError, match='both'):
+        crop_fpr_patch(lambda z: vol[z], range(10), box, (4, 8, 8),
+                       (-1000., 1000.), spacing, None)
+
+
+def test_patch_dataset_spacing_errors(tiny_demo_root, tmp_path):
+    ann = tmp_path / 'fpr.json'
+    ann.write_text(json.dumps(dict(metainfo=dict(format=FORMAT), proposals=[
+        dict(series_dir='no_such_series', bbox_3d=[1, 1, 1, 5, 5, 3],
+             label=0)])))
+    with pytest.raises(ValueError,
+                       match=r"proposals\[0\].series_dir 'no_such_series' "
+                       'has no row in DL_info.csv'):
+        LENSFPRPatchDataset(ann_file=str(ann), data_root=str(tiny_demo_root))
+    # native voxels need no spacing
+    LENSFPRPatchDataset(ann_file=str(ann), data_root=str(tiny_demo_root),
+                        patch_spacing=None)
+    ann.write_text(json.dumps(dict(metainfo=dict(format=FORMAT), proposals=[
+        dict(series_dir='x', bbox_3d=[1, 1, 1, 5, 5, 3], label=0,
+             spacing=[1., 0, 1.])])))
+    with pytest.raises(ValueError, match=r'proposals\[0\].spacing'):
+        LENSFPRPatchDataset(ann_file=str(ann), data_root=str(tiny_demo_root))

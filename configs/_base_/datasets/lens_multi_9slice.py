@@ -62,11 +62,17 @@ def _source(root, split='train', test_mode=False, pipeline=train_pipeline):
 
 
 # Negative slices (no lesion, or only uncertain ones) are kept: the sampler
-# draws them at 1 : 2.
+# draws them at 1 : 2. The single-type exports list lesion-free slices and
+# their ignored findings (e.g. LUNA16's annotations_excluded.csv) in
+# lens_extra_slices.json (tools/dataset_converters/*.py --export-2d):
+# negatives and ignored instances of DeepLesionMinedDataset.
 deeplesion_train = _source('data/DeepLesion/')
-luna16_train = _source('data/lens/luna16/')
-lits_train = _source('data/lens/lits/')
-nih_ln_train = _source('data/lens/nih_ln/')
+luna16_train = dict(
+    _source('data/lens/luna16/'),
+    type='DeepLesionMinedDataset',
+    mined_ann_file='lens_extra_slices.json')
+lits_train = dict(luna16_train, data_root='data/lens/lits/')
+nih_ln_train = dict(luna16_train, data_root='data/lens/nih_ln/')
 del _source
 
 train_dataloader = dict(

@@ -2,9 +2,24 @@
 # feature fusion (MULAN) + FPN, d dataset-specific anchor-free proposal
 # networks (AFPHead), RoIAlign, two shared FC layers and dataset-specific
 # classification / box layers (LENSBBoxHead). Eq. 1: lambda_1 = 0.1 (AFP
-# size loss), lambda_2 = 10 (detection box loss). Uncertain lesions
+# size loss), lambda_2 = 10 (detection box loss), with the box loss computed
+# as in the authors' maskrcnn-benchmark code (MULAN's release,
+# rsummers11/CADLab, config.yml + roi_heads/box_head/loss.py; LENS's own code
+# is not public and is "based on the maskrcnn-benchmark project"):
+#   L_box = 10 * sum_{positive RoIs, 4 deltas} smoothL1_{beta=1}(d - d*)
+#           / (number of SAMPLED RoIs: 64 per image, 25 % positive at most)
+# with raw deltas (BBOX_REG_WEIGHTS = (1, 1, 1, 1): MULAN overrides the
+# maskrcnn-benchmark default (10, 10, 5, 5)). mmdet computes the same thing
+# with target_stds = 1, SmoothL1Loss(beta=1, loss_weight=10) and BBoxHead's
+# avg_factor = number of sampled RoIs, sampler num=64 (tested equal in
+# tests/test_models/test_roi_heads/test_lens_box_loss_balance.py). The old
+# L1Loss(10) on deltas / (0.1, 0.1, 0.2, 0.2) weighed a positive RoI's
+# typical delta (|d| ~ 0.1) ~200x more per coordinate (10 vs 0.05); its 512
+# sampled RoIs divided that by 8, still ~25x too much. Uncertain lesions
 # (ignore_flag=1 -> mmdet's ignored_instances) are ignored by the AFP targets
-# and, through MaxIoUAssigner's ignore_iof_thr, by RoI sampling.
+# (zero weight in B_ign) and, through IgnoreAwareMaxIoUAssigner's
+# ignore_iof_thr, by RoI sampling, also on slices without a labelled lesion
+# (mmdet's MaxIoUAssigner makes every RoI background there).
 
 lens_datasets = ['deeplesion', 'luna16', 'lits', 'nih_ln']
 model = dict(
@@ -64,11 +79,11 @@ model = dict(
             bbox_coder=dict(
                 type='DeltaXYWHBBoxCoder',
                 target_means=[0., 0., 0., 0.],
-                target_stds=[0.1, 0.1, 0.2, 0.2]),
+                target_stds=[1., 1., 1., 1.]),
             reg_class_agnostic=True,
             loss_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=10.0))),
+            loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=10.0))),
     train_cfg=dict(
         rpn=None,
         rpn_proposal=dict(
@@ -80,16 +95,17 @@ model = dict(
             nms=dict(type='nms', iou_threshold=0.7), max_per_img=2000),
         rcnn=dict(
             assigner=dict(
-                type='MaxIoUAssigner',
+                type='IgnoreAwareMaxIoUAssigner',
                 pos_iou_thr=0.5,
                 neg_iou_thr=0.5,
                 min_pos_iou=0.5,
                 match_low_quality=False,
                 # RoIs lying mostly on an uncertain lesion: ignored.
                 ignore_iof_thr=0.5),
+            # MULAN's ROI_HEADS.BATCH_SIZE_PER_IMAGE (the box loss's divisor)
             sampler=dict(
                 type='RandomSampler',
-                num=512,
+                num=64,
                 pos_fraction=0.25,
                 neg_pos_ub=-1,
                 add_gt_as_proposals=True),

@@ -26,10 +26,35 @@ model = dict(
         out_channels=256,
         num_outs=3,
         out_indices=(0, )),
+    # Losses as MULAN's released code computes them (rsummers11/CADLab,
+    # config.yml, rpn/loss.py, roi_heads/box_head/loss.py): RPN smooth-L1
+    # beta=1/9 on raw deltas over the sampled anchors (32 per image, half
+    # positive at most), weight 1; RoI smooth-L1 beta=1 on raw deltas
+    # (BBOX_REG_WEIGHTS 1, 1, 1, 1) over the sampled RoIs (64 per image),
+    # weight 10. mmdet's avg_factor is the number of sampled priors / RoIs in
+    # both heads, so these settings give the same loss values.
     rpn_head=dict(
         anchor_generator=dict(
-            scales=[4, 8, 16, 32, 64], ratios=[0.5, 1.0, 2.0], strides=[4])),
+            scales=[4, 8, 16, 32, 64], ratios=[0.5, 1.0, 2.0], strides=[4]),
+        loss_bbox=dict(
+            _delete_=True, type='SmoothL1Loss', beta=1.0 / 9,
+            loss_weight=1.0)),
     roi_head=dict(
         bbox_roi_extractor=dict(featmap_strides=[4]),
-        bbox_head=dict(num_classes=1)),
-    train_cfg=dict(rcnn=dict(assigner=dict(ignore_iof_thr=0.5))))
+        bbox_head=dict(
+            num_classes=1,
+            bbox_coder=dict(target_stds=[1., 1., 1., 1.]),
+            loss_bbox=dict(
+                _delete_=True, type='SmoothL1Loss', beta=1.0,
+                loss_weight=10.0))),
+    # Uncertain lesions (ignored instances) are neither positive nor
+    # negative anchors / RoIs, also on slices without a labelled lesion.
+    train_cfg=dict(
+        rpn=dict(
+            assigner=dict(type='IgnoreAwareMaxIoUAssigner',
+                          ignore_iof_thr=0.5),
+            sampler=dict(num=32, pos_fraction=0.5)),
+        rcnn=dict(
+            assigner=dict(type='IgnoreAwareMaxIoUAssigner',
+                          ignore_iof_thr=0.5),
+            sampler=dict(num=64, pos_fraction=0.25))))

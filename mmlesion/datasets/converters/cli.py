@@ -5,6 +5,7 @@ import json
 import sys
 from typing import Callable, Optional, Sequence
 
+from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 from .deeplesion_export import DeepLesionExporter
 
 
@@ -20,11 +21,12 @@ def add_common_args(parser: argparse.ArgumentParser,
         action='store_true',
         help='replace existing outputs (otherwise the run stops)')
     parser.add_argument(
-        '--val-fraction', type=float, default=0.0,
-        help='share of scans in the val split (stable hash of the scan id)')
+        '--val-fraction', type=float, default=DEFAULT_VAL_FRACTION,
+        help='share of scans in the val split (stable hash of the scan id; '
+        'default %(default)s: LENS trains on 80 %% and validates on 20 %%)')
     parser.add_argument(
-        '--test-fraction', type=float, default=0.0,
-        help='share of scans in the test split')
+        '--test-fraction', type=float, default=DEFAULT_TEST_FRACTION,
+        help='share of scans in the test split (default %(default)s)')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
         '--export-2d', metavar='DIR',
@@ -46,6 +48,11 @@ def add_common_args(parser: argparse.ArgumentParser,
         '--export-unlabeled', action='store_true',
         help='write every slice, also those far from any lesion')
     group.add_argument(
+        '--negatives-per-key', type=float, default=1.0,
+        help='lesion-free slices drawn per key slice of a volume, listed '
+        'with the ignored findings in lens_extra_slices.json (LENS samples '
+        'positives : negatives 2 : 1); 0 for none')
+    group.add_argument(
         '--lesion-type', type=int, default=lesion_type,
         help='Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown)')
     group.add_argument(
@@ -65,6 +72,7 @@ def build_exporter(args: argparse.Namespace
         key_lesions=args.key_lesions,
         min_diameter_mm=args.min_diameter_mm,
         export_unlabeled=args.export_unlabeled,
+        negatives_per_key=args.negatives_per_key,
         lesion_type=args.lesion_type,
         dicom_window=tuple(args.window),
         overwrite=args.overwrite)

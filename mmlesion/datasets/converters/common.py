@@ -17,6 +17,14 @@ from .deeplesion_export import DeepLesionExporter
 from .mask_boxes import mask_to_boxes_3d
 
 
+#: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
+#: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
+#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
+#: ``test_fraction`` for one.
+DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_TEST_FRACTION = 0.0
+
+
 @dataclass
 class ConvertedVolume:
     """One converted scan: its volume, id, file and lesions.
@@ -77,8 +85,8 @@ def run_conversion(cases: Sequence,
                    dataset: str,
                    classes: Sequence[str],
                    exporter: Optional[DeepLesionExporter] = None,
-                   val_fraction: float = 0.0,
-                   test_fraction: float = 0.0,
+                   val_fraction: float = DEFAULT_VAL_FRACTION,
+                   test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
                    show_progress: bool = True,
                    **metainfo) -> dict:
@@ -91,8 +99,10 @@ def run_conversion(cases: Sequence,
         dataset (str): ``metainfo.dataset``.
         classes (sequence[str]): ``metainfo.classes``.
         exporter (DeepLesionExporter, optional): also write the 2D export.
-        val_fraction (float): share of scans in the val split (2D export).
-        test_fraction (float): share of scans in the test split.
+        val_fraction (float): share of scans in the val split. Defaults
+            to :data:`DEFAULT_VAL_FRACTION` (0.2, as LENS).
+        test_fraction (float): share of scans in the test split. Defaults
+            to 0.
         overwrite (bool): replace an existing annotation file.
         show_progress (bool): show an mmengine progress bar.
         **metainfo: more ``metainfo`` keys.

@@ -31,7 +31,22 @@ in ``data/README.md``):
   them are written (``num_slices`` at ``interval_mm``, one stored slice
   more on each side for interpolation), or every slice with
   ``export_unlabeled=True``.
+- Negative slices and ignored findings (LENS, Sec. VI-B: "randomly
+  sampled negative slices (may contain uncertain lesions)", positives :
+  negatives 2 : 1): per volume with key slices, ``negatives_per_key``
+  times as many lesion-free slices (no selected lesion crosses them) are
+  drawn at random (seeded by the volume id, so reproducible) and written
+  with their context. They, and every key slice crossed by an ignored
+  finding (e.g. LUNA16's ``annotations_excluded.csv``), are listed in
+  ``lens_extra_slices.json`` (the mined-annotation format of
+  :mod:`mmlesion.mining.mined_file`) with the ignored findings' 2D boxes
+  as ``uncertain``; :class:`~mmlesion.datasets.DeepLesionMinedDataset`
+  (``mined_ann_file='lens_extra_slices.json'``) adds the negatives as
+  samples and the uncertain boxes as ignored instances. A volume without
+  any key slice (no lesion) has no DL_info row, so its slices cannot be
+  listed (the dataset knows series only through their rows).
 """
+import hashlib
 import json
 import math
 import os
@@ -46,6 +61,8 @@ from ..volumes import CTVolume
 from mmlesion.utils.atomic_io import atomic_write
 
 SliceBoxes = Dict[int, Sequence[float]]
+#: Negative slices and ignored findings of an export (mined-file format).
+EXTRA_SLICES_FILE = 'lens_extra_slices.json'
 
 
 def sphere_slice_boxes(volume: CTVolume, center_xyz: Sequence[float],
@@ -109,6 +126,9 @@ class DeepLesionExporter:
         export_unlabeled (bool): write every slice of every volume (also
             those far from any lesion, e.g. for 3D inference or negative
             sampling). Defaults to False.
+        negatives_per_key (float): lesion-free slices drawn per key slice
+            of a volume (rounded up; 0 for none). Defaults to 1.0 (the
+            batch sampler uses half of them per epoch at 2 : 1).
         lesion_type (int): ``Coarse_lesion_type`` of the rows (1..8 as in
             DeepLesion, e.g. 5 lung, 6 kidney, 4 liver), -1 unknown.
         dicom_window (tuple): ``DICOM_windows`` column (low, high HU).
@@ -123,6 +143,7 @@ class DeepLesionExporter:
                  key_lesions: str = 'included',
                  min_diameter_mm: float = 0.0,
                  export_unlabeled: bool = False,
+                 negatives_per_key: float = 1.0,
                  lesion_type: int = -1,
                  dicom_window: Tuple[float, float] = (-1024, 3071),
                  overwrite: bool = False) -> None:
@@ -131,9 +152,13 @@ class DeepLesionExporter:
                              f'{key_lesions!r}')
         if num_slices < 1 or interval_mm <= 0:
             raise ValueError('num_slices >= 1 and interval_mm > 0 needed')
+        if negatives_per_key < 0:
+            raise ValueError('negatives_per_key must be >= 0, got '
+                             f'{negatives_per_key}')
         self.out_dir = str(out_dir)
         existing = [
-            p for p in ('DL_info.csv', 'Images_png', 'series_map.json')
+            p for p in ('DL_info.csv', 'Images_png', 'series_map.json',
+                        EXTRA_SLICES_FILE)
             if osp.exists(osp.join(self.out_dir, p))
         ]
         if existing and not overwrite:
@@ -145,6 +170,8 @@ class DeepLesionExporter:
         self.key_lesions = key_lesions
         self.min_diameter_mm = float(min_diameter_mm)
         self.export_unlabeled = export_unlabeled
+        self.negatives_per_key = float(negatives_per_key)
+        self.extra_slices: List[dict] = []
         self.lesion_type = int(lesion_type)
         self.dicom_window = tuple(dicom_window)
         self.rows: List[List[str]] = []
@@ -194,12 +221,15 @@ class DeepLesionExporter:
             keys.add(zc)
         context = int(
             math.ceil((self.num_slices // 2) * self.interval_mm / sz)) + 1
+        negatives = self._negative_slices(volume_id, depth, keys,
+                                          slice_boxes)
         if self.export_unlabeled:
             written = set(range(depth))
         else:
             written = {
                 z
-                for k in keys for z in range(k - context, k + context + 1)
+                for k in keys | negatives
+                for z in range(k - context, k + context + 1)
                 if 0 <= z < depth
             }
         folder = osp.join(self.out_dir, 'Images_png', name)
@@ -216,6 +246,8 @@ class DeepLesionExporter:
                         self._row(patient, k, boxes[k], les, (first, last),
                                   (sx, sy, sz), (height, width), depth,
                                   split))
+        self._add_extra_slices(name, keys, negatives, lesions, depth,
+                               (height, width))
         self.series.append(
             dict(
                 series=name,
@@ -225,20 +257,64 @@ class DeepLesionExporter:
                 spacing_zyx=list(volume.spacing_zyx),
                 origin_xyz=list(volume.origin_xyz),
                 key_slices=[k + 1 for k in sorted(keys)],
+                negative_slices=[z + 1 for z in sorted(negatives)],
                 num_slices_written=len(written)))
         return name
+
+    def _negative_slices(self, volume_id: str, depth: int, keys: set,
+                         slice_boxes: List[SliceBoxes]) -> set:
+        """Lesion-free slices (no selected lesion crosses them) drawn at
+        random, ``ceil(negatives_per_key * len(keys))`` of them."""
+        if not keys or self.negatives_per_key <= 0:
+            return set()
+        busy = {z for boxes in slice_boxes for z in boxes}
+        free = [z for z in range(depth) if z not in busy]
+        n = min(len(free), int(math.ceil(self.negatives_per_key * len(keys))))
+        seed = int(hashlib.md5(str(volume_id).encode()).hexdigest()[:8], 16)
+        rng = np.random.default_rng(seed)
+        return {int(z) for z in rng.choice(free, size=n, replace=False)}
+
+    def _add_extra_slices(self, name: str, keys: set, negatives: set,
+                          lesions: List[dict], depth: int,
+                          size: Tuple[int, int]) -> None:
+        """Entries of ``lens_extra_slices.json``: the negative slices and
+        the key slices crossed by ignored findings, with those findings'
+        boxes as ``uncertain``."""
+        ignored = [
+            les.get('slice_boxes') or box_slice_boxes(les['bbox'], depth)
+            for les in lesions if les.get('ignore', False)
+        ]
+        for z in sorted(keys | negatives):
+            uncertain = []
+            for boxes in ignored:
+                if z in boxes:
+                    b = self._pixel_box(boxes[z], size)
+                    if b[2] > b[0] and b[3] > b[1]:  # < 1 px: dropped
+                        uncertain.append([round(v, 2) for v in b])
+            if z in negatives or uncertain:
+                self.extra_slices.append(
+                    dict(series_dir=name, slice=z + 1, mined=[],
+                         mined_sources=[], uncertain=uncertain))
+
+    @staticmethod
+    def _pixel_box(box2d: Sequence[float],
+                   size: Tuple[int, int]) -> List[float]:
+        """Continuous voxels (centres at integers) -> 0-based inclusive
+        pixel indices of the first / last covered pixel, clipped to the
+        image (the boxes of DL_info.csv minus 1, and of the dataset)."""
+        height, width = size
+        x1 = min(max(box2d[0] + 0.5, 0.0), width - 1.0)
+        y1 = min(max(box2d[1] + 0.5, 0.0), height - 1.0)
+        x2 = min(max(box2d[2] - 0.5, x1), width - 1.0)
+        y2 = min(max(box2d[3] - 0.5, y1), height - 1.0)
+        return [x1, y1, x2, y2]
 
     def _row(self, patient: int, key: int, box2d: Sequence[float],
              les: dict, slice_range: Tuple[int, int],
              spacing: Tuple[float, float, float], size: Tuple[int, int],
              depth: int, split: int) -> List[str]:
         height, width = size
-        # continuous voxels (centres at integers) -> 0-based inclusive pixel
-        # indices of the first / last covered pixel, clipped to the image
-        x1 = min(max(box2d[0] + 0.5, 0.0), width - 1.0)
-        y1 = min(max(box2d[1] + 0.5, 0.0), height - 1.0)
-        x2 = min(max(box2d[2] - 0.5, x1), width - 1.0)
-        y2 = min(max(box2d[3] - 0.5, y1), height - 1.0)
+        x1, y1, x2, y2 = self._pixel_box(box2d, size)
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         w, h = x2 - x1, y2 - y1
         if w >= h:
@@ -265,14 +341,29 @@ class DeepLesionExporter:
         ]
 
     def write(self) -> str:
-        """Write ``DL_info.csv`` and ``series_map.json``.
+        """Write ``DL_info.csv``, ``series_map.json`` and
+        ``lens_extra_slices.json`` (negative slices and ignored findings,
+        see the module doc).
 
         Returns:
             str: the path of ``DL_info.csv``.
         """
+        from mmlesion.mining.mined_file import write_mined_file
         os.makedirs(self.out_dir, exist_ok=True)
         csv_path = osp.join(self.out_dir, 'DL_info.csv')
         write_dl_info(csv_path, self.rows)
         with atomic_write(osp.join(self.out_dir, 'series_map.json')) as f:
             json.dump(self.series, f, indent=1)
+        write_mined_file(
+            osp.join(self.out_dir, EXTRA_SLICES_FILE), self.extra_slices,
+            dict(note='negative slices and ignored findings of the export '
+                 '(mmlesion DeepLesionExporter), for DeepLesionMinedDataset',
+                 negatives_per_key=self.negatives_per_key,
+                 counts=dict(
+                     negative_slices=sum(
+                         len(s['negative_slices']) for s in self.series),
+                     slices=len(self.extra_slices),
+                     uncertain=sum(
+                         len(s['uncertain']) for s in self.extra_slices))),
+            overwrite=True)
         return csv_path

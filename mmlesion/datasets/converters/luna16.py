@@ -26,7 +26,8 @@ from mmengine.logging import print_log
 from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
                                                    read_seriesuids_csv)
 from ..volumes import box_center_world, box_from_world_sphere, load_ct_volume
-from .common import ConvertedVolume, relative_file, run_conversion
+from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
+                     ConvertedVolume, relative_file, run_conversion)
 from .deeplesion_export import DeepLesionExporter, sphere_slice_boxes
 
 #: Diameter the official script uses for excluded findings of unknown size.
@@ -102,8 +103,8 @@ def convert_luna16(scan_root: str,
                    excluded: Optional[str] = None,
                    seriesuids: Optional[str] = None,
                    exporter: Optional[DeepLesionExporter] = None,
-                   val_fraction: float = 0.0,
-                   test_fraction: float = 0.0,
+                   val_fraction: float = DEFAULT_VAL_FRACTION,
+                   test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
                    show_progress: bool = True) -> dict:
     """Convert LUNA16 to the common annotation file (and 2D export).
@@ -117,7 +118,8 @@ def convert_luna16(scan_root: str,
             (every one must be under ``scan_root``); default: every scan
             found.
         exporter (DeepLesionExporter, optional): also write the 2D export.
-        val_fraction (float): share of scans in the val split (2D export).
+        val_fraction (float): share of scans in the val split (default
+            0.2, as LENS's 80 / 20 split).
         test_fraction (float): share of scans in the test split.
         overwrite (bool): replace existing outputs.
         show_progress (bool): progress bar.

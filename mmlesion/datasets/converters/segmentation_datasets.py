@@ -43,7 +43,8 @@ from typing import List, Optional, Sequence
 from mmengine.logging import print_log
 
 from ..volumes import list_dicom_series
-from .common import convert_mask_case, run_conversion
+from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
+                     convert_mask_case, run_conversion)
 from .deeplesion_export import DeepLesionExporter
 
 
@@ -152,8 +153,8 @@ def convert_kits19(root: str,
                    connectivity: int = 3,
                    min_voxels: int = 1,
                    exporter: Optional[DeepLesionExporter] = None,
-                   val_fraction: float = 0.0,
-                   test_fraction: float = 0.0,
+                   val_fraction: float = DEFAULT_VAL_FRACTION,
+                   test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
                    show_progress: bool = True) -> dict:
     """Convert KiTS19 (tumour label 2 by default) to the annotation file."""
@@ -169,8 +170,8 @@ def convert_lits(root: str,
                  connectivity: int = 3,
                  min_voxels: int = 1,
                  exporter: Optional[DeepLesionExporter] = None,
-                 val_fraction: float = 0.0,
-                 test_fraction: float = 0.0,
+                 val_fraction: float = DEFAULT_VAL_FRACTION,
+                 test_fraction: float = DEFAULT_TEST_FRACTION,
                  overwrite: bool = False,
                  show_progress: bool = True) -> dict:
     """Convert LiTS (tumour label 2 by default) to the annotation file."""
@@ -187,8 +188,8 @@ def convert_nih_ln(scan_root: str,
                    connectivity: int = 3,
                    min_voxels: int = 1,
                    exporter: Optional[DeepLesionExporter] = None,
-                   val_fraction: float = 0.0,
-                   test_fraction: float = 0.0,
+                   val_fraction: float = DEFAULT_VAL_FRACTION,
+                   test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
                    show_progress: bool = True) -> dict:
     """Convert the NIH lymph-node masks (non-zero voxels by default)."""

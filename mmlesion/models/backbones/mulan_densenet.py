@@ -8,7 +8,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
@@ -66,49 +65,66 @@ class Transition(nn.Sequential):
         self.add_module('pool', nn.AvgPool2d(2, 2))
 
 
-class SliceFusion3D(nn.Module):
-    """MULAN's 3D feature-fusion layer.
+class SliceFusion(nn.Module):
+    """MULAN's 3D feature-fusion layer (improved 3DCE).
 
     The ``G`` slice groups of one image are processed as a batch of 2D
-    images by the DenseNet; this layer regroups their features to
-    (N, C, G, H, W), applies a 3D convolution of kernel (G, 1, 1) with zero
-    padding (G // 2, 0, 0) (each group's features become a combination of
-    its neighbours' at the same pixel) and a ReLU, and returns
-    (N * G, C, H, W) again.
+    images by the DenseNet. This layer concatenates the ``G`` groups'
+    features of each image along the channels, (N, G * C, H, W), and a 1x1
+    convolution maps them to C channels that *replace the central group's*
+    features; the other groups pass unchanged (they only feed the next
+    fusion). There is no non-linearity: the next DenseNet layer starts with
+    its own BN-ReLU. This is the design of MULAN's released code
+    (``inter_layer_fuse`` of ``densenet_custom_trunc.py`` in
+    rsummers11/CADLab), inserted before dense blocks (see
+    :class:`MULANDenseNet`).
 
-    Initialisation (the paper leaves it open): the kernel is the identity
-    (weight 1 for the group itself, 0 for the neighbours) and the bias zero,
-    so that a backbone loaded from ImageNet starts as the plain 2D network
-    and learns the cross-slice mixing.
+    Initialisation (MULAN's code leaves PyTorch's random default; the LENS
+    backbone is "initialized with an ImageNet pretrained model"): the weight
+    picks the central group (identity on its C input channels, zero for the
+    neighbours) and the bias is zero, so that a backbone loaded from
+    ImageNet computes exactly the pretrained 2D network on the central
+    group at the start and learns the cross-slice mixing.
 
     Args:
-        channels (int): feature channels.
+        channels (int): feature channels C.
         num_groups (int): number of slice groups G.
     """
 
     def __init__(self, channels: int, num_groups: int) -> None:
         super().__init__()
+        self.channels = channels
         self.num_groups = num_groups
-        k = num_groups if num_groups % 2 == 1 else num_groups + 1
-        self.conv = nn.Conv3d(
-            channels, channels, (k, 1, 1), padding=(k // 2, 0, 0))
+        self.conv = nn.Conv2d(num_groups * channels, channels, 1)
         self.reset_identity()
 
     def reset_identity(self) -> None:
-        """Identity kernel, zero bias."""
+        """Weight that copies the central group, zero bias."""
         with torch.no_grad():
             self.conv.weight.zero_()
-            k = self.conv.weight.shape[2]
-            idx = torch.arange(self.conv.weight.shape[0])
-            self.conv.weight[idx, idx, k // 2, 0, 0] = 1.
+            c = self.channels
+            first = (self.num_groups // 2) * c
+            idx = torch.arange(c)
+            self.conv.weight[idx, first + idx, 0, 0] = 1.
             self.conv.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
+        """Fuse.
+
+        Args:
+            x (Tensor): (N * G, C, H, W), the groups of an image
+                consecutive.
+
+        Returns:
+            Tensor: same shape; the central group's features replaced by
+            the fused ones.
+        """
         ng, c, h, w = x.shape
         n = ng // self.num_groups
-        y = x.view(n, self.num_groups, c, h, w).transpose(1, 2)
-        y = F.relu(self.conv(y))
-        return y.transpose(1, 2).reshape(ng, c, h, w)
+        fused = self.conv(x.reshape(n, self.num_groups * c, h, w))
+        out = x.view(n, self.num_groups, c, h, w).clone()
+        out[:, self.num_groups // 2] = fused
+        return out.view(ng, c, h, w)
 
 
 @MODELS.register_module()
@@ -120,11 +136,15 @@ class MULANDenseNet(BaseModule):
     into ``num_slices // slices_per_group`` groups of ``slices_per_group``
     consecutive slices (9 slices in groups of 3 in the papers); each group is
     a 3-channel image for the 2D DenseNet layers (shared weights, ImageNet
-    initialised). After each kept dense block a :class:`SliceFusion3D`
-    mixes the groups' features; the outputs are the features of the
-    central group (the one holding the key slice) after dense blocks 1-3,
-    at strides 4, 8, 16, for an FPN. DenseNet-121 is *truncated*: the last
-    transition and dense block 4 are removed (MULAN).
+    initialised). Before the dense blocks named in ``fusion_before``
+    (MULAN's code can fuse after the stem's pooling and after transitions 1
+    and 2; its released config fuses only before block 3) a
+    :class:`SliceFusion` fuses the groups' features into the central group;
+    the outputs are the features of the central group (the one holding the
+    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN. At
+    initialisation the fusions copy the central group, so the outputs equal
+    the plain 2D network's on the central group. DenseNet-121 is
+    *truncated*: the last transition and dense block 4 are removed (MULAN).
 
     The layer names follow torchvision's ``densenet121`` (``features.conv0``,
     ``features.denseblock1.denselayer1.norm1`` ...), so
@@ -141,8 +161,11 @@ class MULANDenseNet(BaseModule):
             Defaults to (6, 12, 24) (DenseNet-121 without block 4).
         num_init_features (int): stem channels. Defaults to 64.
         bn_size (int): bottleneck factor. Defaults to 4.
-        fusion_after (Sequence[int]): 0-based indices of the dense blocks
-            followed by a 3D fusion layer. Defaults to all kept blocks.
+        fusion_before (Sequence[int]): 0-based indices of the dense blocks
+            whose input is fused (MULAN's ``FEATURE_FUSION_LEVELS``).
+            Defaults to the last kept block only, as MULAN's released
+            ``config.yml`` (``[False, False, True]``: fusion after
+            transition 2, before dense block 3).
         out_indices (Sequence[int]): dense blocks whose output is returned.
         frozen_stem (bool): freeze the stem (conv0 / norm0).
         norm_eval (bool): keep BN layers in eval mode while training.
@@ -156,7 +179,7 @@ class MULANDenseNet(BaseModule):
                  block_config: Sequence[int] = (6, 12, 24),
                  num_init_features: int = 64,
                  bn_size: int = 4,
-                 fusion_after: Optional[Sequence[int]] = None,
+                 fusion_before: Optional[Sequence[int]] = None,
                  out_indices: Sequence[int] = (0, 1, 2),
                  frozen_stem: bool = False,
                  norm_eval: bool = False,
@@ -170,9 +193,9 @@ class MULANDenseNet(BaseModule):
         self.slices_per_group = slices_per_group
         self.num_groups = num_slices // slices_per_group
         self.out_indices = tuple(out_indices)
-        if fusion_after is None:
-            fusion_after = range(len(block_config))
-        self.fusion_after = tuple(fusion_after)
+        if fusion_before is None:
+            fusion_before = (len(block_config) - 1, )
+        self.fusion_before = tuple(fusion_before)
         self.frozen_stem = frozen_stem
         self.norm_eval = norm_eval
         feats = OrderedDict([
@@ -200,9 +223,12 @@ class MULANDenseNet(BaseModule):
                     channels, channels // 2)
                 channels //= 2
         self.features = nn.Sequential(feats)
+        # channels entering each dense block
+        in_channels = [num_init_features] + [c // 2 for c in
+                                             self.out_channels[:-1]]
         self.fusions = nn.ModuleDict({
-            str(i): SliceFusion3D(self.out_channels[i], self.num_groups)
-            for i in self.fusion_after if self.num_groups > 1
+            str(i): SliceFusion(in_channels[i], self.num_groups)
+            for i in self.fusion_before if self.num_groups > 1
         })
         self.num_blocks = len(block_config)
         self._freeze_stem()
@@ -283,10 +309,10 @@ class MULANDenseNet(BaseModule):
         outs = []
         block = 0
         for name, layer in self.features.named_children():
+            if name.startswith('denseblock') and str(block) in self.fusions:
+                x = self.fusions[str(block)](x)
             x = layer(x)
             if name.startswith('denseblock'):
-                if str(block) in self.fusions:
-                    x = self.fusions[str(block)](x)
                 if block in self.out_indices:
                     centre = x.view(n, self.num_groups,
                                     *x.shape[1:])[:, self.num_groups // 2]

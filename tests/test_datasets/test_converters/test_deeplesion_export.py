@@ -27,7 +27,8 @@ LESIONS = [
 
 def test_key_slices_rows_and_pngs(tmp_path):
     vol = _volume()
-    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=2.0)
+    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=2.0,
+                             negatives_per_key=0)
     assert exp.add_volume(vol, 'a', LESIONS, split=2) == '000001_01_01'
     exp.write()
     recs = parse_dl_info(str(tmp_path / 'DL_info.csv'))
@@ -73,3 +74,58 @@ def test_sphere_slice_boxes():
                                           15 + 3.75])
     r = np.sqrt(9 - 4) / 0.8
     np.testing.assert_allclose(boxes[4], [15 - r, 15 - r, 15 + r, 15 + r])
+
+
+def test_negative_slices_and_ignored_findings(tmp_path):
+    """LENS Sec. VI-B: lesion-free slices (with the ignored findings
+    crossing them as uncertain boxes) and the ignored findings on key
+    slices are listed in lens_extra_slices.json; DeepLesionMinedDataset
+    turns them into negatives and ignored instances."""
+    from mmengine.registry import init_default_scope
+
+    from mmlesion.datasets import DeepLesionMinedDataset, LENSMultiDataset
+    from mmlesion.mining.mined_file import read_mined_file
+    vol = _volume()
+    lesions = LESIONS + [  # an ignored finding crossing the key slice 5
+        dict(bbox=[25.5, 2.5, 4.5, 29.5, 6.5, 5.5], diameter_mm=3.0,
+             ignore=True)
+    ]
+    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=2.0,
+                             negatives_per_key=3.0)
+    exp.add_volume(vol, 'a', lesions)
+    exp.write()
+    extra = read_mined_file(str(tmp_path / 'lens_extra_slices.json'))
+    by_slice = {s['slice']: s for s in extra['slices']}
+    negs = exp.series[0]['negative_slices']
+    # one key slice (z 5 -> 006.png), 3 negatives, never on a lesion
+    # (slices 3-7 of the two selected lesions: 004-008.png)
+    assert len(negs) == 3 and not set(negs) & set(range(4, 9))
+    # a second export of the same volume draws the same slices
+    again = DeepLesionExporter(str(tmp_path / 'b'), num_slices=3,
+                               negatives_per_key=3.0)
+    again.add_volume(vol, 'a', lesions)
+    assert again.series[0]['negative_slices'] == negs
+    assert set(by_slice) == set(negs) | {6}
+    # the key slice: the ignored finding's box (0-based inclusive pixels)
+    assert by_slice[6]['uncertain'] == [[26., 3., 29., 6.]] and \
+        not by_slice[6]['mined']
+    # the ignored finding of z 13.5-16.5 (slices 14-16: 015-017.png)
+    for z in negs:
+        crossed = 15 <= z <= 17
+        assert bool(by_slice[z]['uncertain']) == crossed
+        assert (tmp_path / 'Images_png' / '000001_01_01' /
+                f'{z:03d}.png').is_file()
+    init_default_scope('mmdet')
+    ds = DeepLesionMinedDataset(
+        data_root=str(tmp_path), ann_file='DL_info.csv',
+        mined_ann_file='lens_extra_slices.json', split='train',
+        pipeline=[])
+    multi = LENSMultiDataset(datasets=[ds], dataset_names=['x'])
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    assert len(infos) == 4
+    pos = [multi.is_positive(i) for i in range(len(ds))]
+    assert pos.count(True) == 1 and pos.count(False) == 3
+    key = next(i for i in infos if i['key_slice'] == 6)
+    assert sorted(i['ignore_flag'] for i in key['instances']) == [0, 0, 1]
+    with pytest.raises(ValueError, match='negatives_per_key'):
+        DeepLesionExporter(str(tmp_path / 'c'), negatives_per_key=-1)

@@ -153,3 +153,47 @@ def test_nodule_outside_scan(luna_root, tmp_path):
             str(luna_root / 'annotations.csv'),
             str(tmp_path / 'x.json'),
             show_progress=False)
+
+
+def test_luna16_export_ignores_excluded_findings(luna_root, tmp_path,
+                                                 capsys):
+    """LENS: LUNA16's excluded findings are uncertain (ignored) boxes on
+    the exported slices they cross, negative slices included."""
+    from mmlesion.datasets import DeepLesionMinedDataset
+    tool = load_tool('luna16')
+    export = tmp_path / 'luna16_2d'
+    assert tool.main([
+        str(luna_root), '--annotations',
+        str(luna_root / 'annotations.csv'), '--excluded',
+        str(luna_root / 'annotations_excluded.csv'), '--seriesuids',
+        str(luna_root / 'seriesuids.csv'), '--out',
+        str(tmp_path / 'luna16.json'), '--export-2d',
+        str(export), '--num-slices', '3', '--interval-mm', '2',
+        '--negatives-per-key', '100'
+    ]) == 0
+    capsys.readouterr()
+    vol = load_ct_volume(luna_root / 'subset0' / f'{UID_A}.mhd')
+    c = vol.world_to_voxel((-70.0, -60.0, -290.0))[0]  # excluded, 10 mm
+    init_default_scope('mmdet')
+    ds = DeepLesionMinedDataset(
+        data_root=str(export), ann_file='DL_info.csv',
+        mined_ann_file='lens_extra_slices.json', pipeline=[])
+    ignored = {}
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        for ins in info['instances']:
+            if ins['ignore_flag']:
+                ignored[info['key_slice']] = ins['bbox']
+    # every slice the 10 mm sphere cuts (z +- 1 at 2.5 mm; at +- 2 it
+    # touches a point), as a negative slice with an ignored box centred on
+    # the finding
+    assert sorted(ignored) == [int(round(c[0])) + 1 + d for d in
+                               range(-1, 2)]
+    x1, y1, x2, y2 = ignored[int(round(c[0])) + 1]
+    assert (x1 + x2) / 2 == pytest.approx(c[2], abs=0.01)
+    assert x2 - x1 + 1 == pytest.approx(10 / 0.7, abs=0.01)
+    # scan B has no nodule, hence no DL_info row: its excluded finding
+    # cannot be listed (documented)
+    assert all(s.startswith('000001') for s in
+               {osp.basename(osp.dirname(ds.get_data_info(i)['img_path']))
+                for i in range(len(ds))})

@@ -79,8 +79,18 @@ def test_kits19_cli_and_export(tmp_path, capsys):
     assert all(i['instances'][0]['lesion_type'] == 6 for i in infos)
     files = sorted(os.listdir(os.path.join(export, 'Images_png',
                                            '000001_01_01')))
-    # 3 slices at 2 mm on 2 mm slices: key +- 1, +1 for interpolation
-    assert files == [f'{z:03d}.png' for z in range(4, 13)]
+    # 3 slices at 2 mm on 2 mm slices: key +- 1, +1 for interpolation;
+    # and the lesion-free slices drawn as negatives (one per key slice)
+    # with theirs
+    with open(os.path.join(export, 'lens_extra_slices.json')) as f:
+        extra = json.load(f)
+    negs = [s['slice'] for s in extra['slices']
+            if s['series_dir'] == '000001_01_01']
+    assert len(negs) == 2 and not {6, 10} & set(negs)
+    expected = set(range(4, 13))
+    for z in negs:
+        expected |= {k for k in range(z - 2, z + 3) if 1 <= k <= 16}
+    assert files == [f'{z:03d}.png' for z in sorted(expected)]
 
 
 def test_lits_and_geometry_mismatch(tmp_path, capsys):

@@ -19,8 +19,16 @@ def test_densenet121_layout():
     names = [n for n, _ in model.features.named_children()]
     assert names[-1] == 'denseblock3' and 'transition3' not in names
     assert len(model.features.denseblock3) == 24
-    assert len(model.fusions) == 3
-    assert model.fusions['0'].conv.kernel_size == (3, 1, 1)
+    # MULAN's release: a 1x1 conv over the 3 groups' features before
+    # dense block 3 only; before blocks 1-3 on request
+    assert list(model.fusions) == ['2']
+    conv = model.fusions['2'].conv
+    assert (conv.in_channels, conv.out_channels,
+            conv.kernel_size) == (768, 256, (1, 1))
+    every = MULANDenseNet(fusion_before=(0, 1, 2))
+    assert [(f.conv.in_channels, f.conv.out_channels)
+            for f in every.fusions.values()] == [(192, 64), (384, 128),
+                                                 (768, 256)]
 
 
 def test_tiny_shapes_and_groups():
@@ -46,10 +54,52 @@ def test_fusion_mixes_slice_groups():
     y[:, :3] += 1.  # change only the first (non-central) group
     # identity initialisation: the central group ignores its neighbours
     with torch.no_grad():
-        torch.testing.assert_close(model(x)[0], model(y)[0])
+        torch.testing.assert_close(model(x)[2], model(y)[2])
         for f in model.fusions.values():
             f.conv.weight.add_(0.01)
-        assert not torch.allclose(model(x)[0], model(y)[0])
+        assert not torch.allclose(model(x)[2], model(y)[2])
+
+
+def _plain_2d(model: MULANDenseNet, x: torch.Tensor) -> list:
+    """The DenseNet layers alone (the pretrained 2D network, no fusion) on
+    one 3-slice image: dense block outputs."""
+    outs = []
+    for name, layer in model.features.named_children():
+        x = layer(x)
+        if name.startswith('denseblock'):
+            outs.append(x)
+    return outs
+
+
+@pytest.mark.parametrize('num_slices,spg', [(9, 3), (15, 3), (6, 2)])
+def test_fusion_starts_as_the_2d_network(num_slices, spg):
+    """At initialisation (and after loading ImageNet weights) the backbone
+    computes exactly the 2D network on the central group."""
+    model = MODELS.build(
+        dict(TINY, num_slices=num_slices, slices_per_group=spg,
+             fusion_before=(0, 1, 2)))
+    model.init_weights()
+    # perturb every 2D weight as a checkpoint would (BN statistics too),
+    # so that the test does not rely on a lucky identity-like init
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not name.startswith('fusions') and t.is_floating_point():
+                t.add_(0.1 * torch.rand_like(t))
+    model.eval()
+    x = torch.randn(2, num_slices, 32, 32)
+    centre = (num_slices // spg) // 2
+    with torch.no_grad():
+        outs = model(x)
+        ref = _plain_2d(model, x[:, centre * spg:(centre + 1) * spg])
+    assert len(outs) == len(ref) == 3
+    for o, r in zip(outs, ref):
+        torch.testing.assert_close(o, r, rtol=0, atol=1e-6)
+    # but the fusion is not a no-op: its weights are trained
+    assert all(f.conv.weight.requires_grad for f in model.fusions.values())
+    out = sum(o.sum() for o in model(x))
+    out.backward()
+    assert all(f.conv.weight.grad.abs().sum() > 0
+               for f in model.fusions.values())
 
 
 def test_loads_torchvision_style_checkpoint(tmp_path):

@@ -1,0 +1,209 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Calibration of delta, the embedding distance threshold of LENS's
+intra-patient lesion matching (Yan et al., TMI 2020, Sec. V-B).
+
+The paper's delta = 0.15 belongs to LesaNet's embedding, which is not
+public; mmlesion embeds boxes with LENS's own RoI features
+(:meth:`mmlesion.models.LENS.embed`), whose distances have another scale.
+delta is therefore chosen on pairs of lesions of the same patient in
+*different series* (the pairs matching compares; same-series pairs are
+excluded as in the paper) whose identity is known: the demo generator's
+follow-up studies (``lesion_id`` in ``demo_meta.json``) or, on the real
+DeepLesion, a location proxy (:func:`deeplesion_proxy_pairs`).
+"""
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def pair_distances(embeddings: np.ndarray, series: Sequence[str],
+                   patients: Sequence[str],
+                   same_lesion: 'callable') -> Tuple[np.ndarray, np.ndarray]:
+    """L2 distances of all pairs of lesions of one patient in different
+    series, split by identity.
+
+    Args:
+        embeddings (np.ndarray): (N, D) lesion embeddings.
+        series (Sequence[str]): the series of each lesion.
+        patients (Sequence[str]): the patient of each lesion.
+        same_lesion (callable): ``same_lesion(i, j) -> bool``.
+
+    Returns:
+        tuple: (distances of same-lesion pairs, of different-lesion pairs).
+    """
+    emb = np.asarray(embeddings, np.float32)
+    n = len(emb)
+    if not len(series) == len(patients) == n:
+        raise ValueError(f'pair_distances: {n} embeddings, {len(series)} '
+                         f'series, {len(patients)} patients')
+    same, diff = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            if patients[i] != patients[j] or series[i] == series[j]:
+                continue
+            d = float(np.linalg.norm(emb[i] - emb[j]))
+            (same if same_lesion(i, j) else diff).append(d)
+    return np.asarray(same, np.float64), np.asarray(diff, np.float64)
+
+
+def choose_delta(same: np.ndarray,
+                 diff: np.ndarray,
+                 min_precision: float = 0.9) -> dict:
+    """delta from the two distance distributions.
+
+    The largest delta whose pairs below it are at least ``min_precision``
+    same-lesion pairs (the paper found 90 % of its matched lesions true),
+    scanned over the observed distances; if no delta reaches that
+    precision, the one maximising Youden's J (recall of same-lesion pairs
+    minus the rate of different-lesion pairs accepted) is returned with
+    ``reached_precision=False``. Pair precision depends on how many
+    different-lesion pairs a patient has, as matching does.
+
+    Args:
+        same (np.ndarray): distances of same-lesion pairs.
+        diff (np.ndarray): distances of different-lesion pairs.
+        min_precision (float): wanted pair precision.
+
+    Returns:
+        dict: ``delta``, ``precision``, ``recall`` (of same-lesion pairs),
+        ``false_match_rate`` (of different-lesion pairs),
+        ``reached_precision``, ``n_same``, ``n_diff``.
+    """
+    same = np.sort(np.asarray(same, np.float64))
+    diff = np.sort(np.asarray(diff, np.float64))
+    if not len(same):
+        raise ValueError('choose_delta: no same-lesion pair to calibrate on')
+
+    def stats(delta: float) -> dict:
+        tp = int(np.searchsorted(same, delta, side='left'))
+        fp = int(np.searchsorted(diff, delta, side='left'))
+        return dict(
+            delta=round(float(delta), 4),
+            precision=round(tp / (tp + fp), 4) if tp + fp else float('nan'),
+            recall=round(tp / len(same), 4),
+            false_match_rate=round(fp / len(diff), 4) if len(diff) else 0.)
+
+    # candidate deltas: just above each observed distance
+    cands = np.unique(np.concatenate([same, diff])) + 1e-6
+    best = None
+    for d in cands:
+        s = stats(d)
+        if s['precision'] >= min_precision and (
+                best is None or s['recall'] >= best['recall']):
+            best = s
+    reached = best is not None
+    if not reached:
+        best = max((stats(d) for d in cands),
+                   key=lambda s: s['recall'] - s['false_match_rate'])
+    return dict(best, reached_precision=reached, n_same=len(same),
+                n_diff=len(diff), min_precision=min_precision)
+
+
+def plot_distance_distributions(groups: Dict[str, Tuple[np.ndarray,
+                                                        np.ndarray]],
+                                deltas: Dict[str, float], path: str,
+                                paper_delta: float = 0.15) -> str:
+    """Histograms of same- vs different-lesion distances, one panel per
+    data source, with the chosen delta and the paper's.
+
+    Args:
+        groups (dict): source name -> (same, diff) distances.
+        deltas (dict): source name -> chosen delta.
+        path (str): output PNG (written atomically).
+        paper_delta (float): drawn for reference.
+
+    Returns:
+        str: ``path``.
+    """
+    import os
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6),
+                             squeeze=False)
+    for ax, (name, (same, diff)) in zip(axes[0], groups.items()):
+        hi = max([1e-3] + [float(np.max(v)) for v in (same, diff) if len(v)])
+        bins = np.linspace(0, hi * 1.02, 30)
+        ax.hist(diff, bins=bins, alpha=0.6, density=True,
+                label=f'different lesion (n={len(diff)})')
+        ax.hist(same, bins=bins, alpha=0.6, density=True,
+                label=f'same lesion (n={len(same)})')
+        if name in deltas:
+            ax.axvline(deltas[name], color='k', ls='-',
+                       label=f'chosen delta {deltas[name]:.3f}')
+        ax.axvline(paper_delta, color='r', ls='--',
+                   label=f'paper delta {paper_delta}')
+        ax.set_title(name)
+        ax.set_xlabel('L2 embedding distance (other series, same patient)')
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
+                          size_ratio: float = 2.0) -> 'callable':
+    """Same-lesion proxy for DeepLesion rows of one patient in different
+    studies (DeepLesion has no lesion identities across studies): same
+    ``Coarse_lesion_type``, ``Normalized_lesion_location`` within
+    ``loc_thr`` (L2, body-relative x, y, z) and long diameters within a
+    factor ``size_ratio``. A proxy, not ground truth: lesions that moved or
+    grew fail it, two nearby lesions of one type pass it.
+
+    Args:
+        rows (Sequence[dict]): ``lesion_type`` (int), ``location``
+            (3 floats), ``diameter_px`` (float) per lesion.
+        loc_thr (float): location distance threshold.
+        size_ratio (float): allowed ratio of the long diameters.
+
+    Returns:
+        callable: ``same(i, j) -> bool``.
+    """
+
+    def same(i: int, j: int) -> bool:
+        a, b = rows[i], rows[j]
+        if a['lesion_type'] != b['lesion_type']:
+            return False
+        if math.dist(a['location'], b['location']) >= loc_thr:
+            return False
+        da, db = a['diameter_px'], b['diameter_px']
+        return max(da, db) <= size_ratio * max(min(da, db), 1e-6)
+
+    return same
+
+
+def split_by_strategy(slices: Sequence[dict]) -> Dict[str, List[dict]]:
+    """Mined-file entries restricted to the boxes of one mining strategy
+    (``mined`` boxes by ``mined_sources``; ``cross_dataset`` = the
+    uncertain boxes), for per-strategy scoring with
+    :func:`~mmlesion.mining.demo_eval.evaluate_mining`.
+
+    Returns:
+        dict: strategy -> entries.
+    """
+    out: Dict[str, List[dict]] = dict(propagation=[], intra_patient=[],
+                                      cross_dataset=[])
+    for s in slices:
+        for name in ('propagation', 'intra_patient'):
+            boxes = [b for b, src in zip(s['mined'], s['mined_sources'])
+                     if src == name]
+            out[name].append(dict(s, mined=boxes, mined_sources=[name] *
+                                  len(boxes), uncertain=[]))
+        out['cross_dataset'].append(
+            dict(s, mined=[], mined_sources=[], uncertain=s['uncertain']))
+    return out
+
+
+def summarise(values: np.ndarray) -> Optional[dict]:
+    """n and the 10th / 50th / 90th percentiles (None when empty)."""
+    if not len(values):
+        return None
+    return dict(n=int(len(values)), **{
+        f'p{q}': round(float(np.percentile(values, q)), 4)
+        for q in (10, 50, 90)
+    })

@@ -1,0 +1,75 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Calibration of delta (LENS Sec. V-B): pair distances across series of a
+patient, the choice of delta, the plot and the per-strategy split."""
+import numpy as np
+import pytest
+
+from mmlesion.mining.calibration import (choose_delta,
+                                         deeplesion_proxy_same,
+                                         pair_distances,
+                                         plot_distance_distributions,
+                                         split_by_strategy)
+
+
+def test_pair_distances_skip_same_series_and_other_patients():
+    emb = np.array([[0., 0.], [0.1, 0.], [1., 0.], [0., 0.05], [5., 5.]])
+    series = ['a', 'b', 'b', 'a', 'c']
+    patients = ['p', 'p', 'p', 'p', 'q']
+    ids = ['L1', 'L1', 'L2', 'L3', 'L1']
+    same, diff = pair_distances(emb, series, patients,
+                                lambda i, j: ids[i] == ids[j])
+    # pairs across series a-b of patient p: (0,1) same, (0,2), (3,1), (3,2)
+    # different; (0,3) is one series, (1,2) too, lesion 4 another patient
+    np.testing.assert_allclose(same, [0.1])
+    np.testing.assert_allclose(sorted(diff),
+                               sorted([1., np.hypot(.1, .05),
+                                       np.hypot(1., .05)]))
+    with pytest.raises(ValueError, match='3 series'):
+        pair_distances(emb, series[:3], patients, lambda i, j: True)
+
+
+def test_choose_delta_meets_the_precision():
+    rng = np.random.default_rng(0)
+    same = rng.normal(0.3, 0.05, 200)
+    diff = rng.normal(0.8, 0.1, 2000)
+    c = choose_delta(same, diff, min_precision=0.9)
+    assert c['reached_precision'] and c['precision'] >= 0.9
+    assert 0.35 < c['delta'] < 0.7 and c['recall'] > 0.95
+    # a larger delta would break the precision
+    looser = choose_delta(same, diff, min_precision=0.5)
+    assert looser['delta'] >= c['delta']
+    # inseparable distributions: Youden's J fallback, flagged
+    bad = choose_delta(rng.normal(0.5, .1, 50), rng.normal(0.5, .1, 5000),
+                       0.9)
+    assert not bad['reached_precision']
+    with pytest.raises(ValueError, match='no same-lesion'):
+        choose_delta([], diff)
+
+
+def test_plot(tmp_path):
+    path = plot_distance_distributions(
+        {'demo': (np.array([.1, .2]), np.array([.5, .6, .7]))},
+        {'demo': 0.3}, str(tmp_path / 'd.png'))
+    assert (tmp_path / 'd.png').stat().st_size > 1000 and path.endswith(
+        'd.png')
+
+
+def test_proxy_and_split_by_strategy():
+    rows = [dict(lesion_type=4, location=(.5, .5, .5), diameter_px=20.),
+            dict(lesion_type=4, location=(.51, .5, .52), diameter_px=30.),
+            dict(lesion_type=4, location=(.51, .5, .52), diameter_px=80.),
+            dict(lesion_type=5, location=(.5, .5, .5), diameter_px=20.),
+            dict(lesion_type=4, location=(.7, .5, .5), diameter_px=20.)]
+    same = deeplesion_proxy_same(rows)
+    assert same(0, 1) and not same(0, 2) and not same(0, 3) and \
+        not same(0, 4)
+    entries = [dict(series_dir='s', slice=3, mined=[[0, 0, 1, 1],
+                                                    [2, 2, 3, 3]],
+                    mined_sources=['propagation', 'intra_patient'],
+                    uncertain=[[5, 5, 6, 6]])]
+    parts = split_by_strategy(entries)
+    assert parts['propagation'][0]['mined'] == [[0, 0, 1, 1]]
+    assert parts['propagation'][0]['uncertain'] == []
+    assert parts['intra_patient'][0]['mined'] == [[2, 2, 3, 3]]
+    assert parts['cross_dataset'][0]['mined'] == []
+    assert parts['cross_dataset'][0]['uncertain'] == [[5, 5, 6, 6]]

@@ -1,0 +1,262 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Calibrate delta of LENS's intra-patient lesion matching (Sec. V-B) for a
+trained LENS model's embedding, and report what each mining strategy adds.
+
+1. Embeds (``LENS.embed``) every lesion of the key slices of
+   - ``--demo-root``: a demo set with follow-up studies (its
+     ``demo_meta.json`` links a lesion across studies by ``lesion_id``; its
+     unannotated lesions are embedded too, they are what matching mines),
+   - ``--deeplesion-root`` with ``--dl-info`` CSVs: the real DeepLesion key
+     slices whose PNG is present (same lesion across studies by a proxy:
+     type, normalised location, size; :func:`deeplesion_proxy_same`),
+   and measures the L2 distances of all pairs of one patient in different
+   series (same-series pairs are excluded as the paper's matching does).
+2. Chooses delta (:func:`choose_delta`: the largest with pair precision >=
+   ``--min-precision``), prints it and plots both distributions
+   (``delta_calibration.png``).
+3. With ``--mine``: runs the three strategies on the demo set's training
+   split with the chosen delta and with the paper's 0.15 and scores every
+   strategy's boxes against the generator's truth (count, precision,
+   recall of the unannotated and of the follow-up-missing lesions).
+
+Writes ``delta_calibration.{json,png}`` into ``--out-dir``. CPU, minutes on
+a demo set of ~100 key slices.
+
+Example::
+
+    python tools/analysis_tools/calibrate_intra_patient_delta.py \\
+        CONFIG CHECKPOINT --demo-root data/demo_deeplesion \\
+        --deeplesion-root ../shared/data/deeplesion \\
+        --dl-info annotations/DL_info_val.csv annotations/DL_info_test.csv \\
+        --out-dir work_dirs/delta --mine
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.config import Config
+
+import mmlesion  # noqa: F401  (registers components)
+from mmlesion.mining.calibration import (choose_delta,
+                                         deeplesion_proxy_same,
+                                         pair_distances,
+                                         plot_distance_distributions,
+                                         split_by_strategy, summarise)
+
+PAPER_DELTA = 0.15
+
+
+def load_model(config: str, checkpoint: Optional[str]):
+    """A LENS model in eval mode and its config."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import load_checkpoint
+    cfg = Config.fromfile(config)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    if checkpoint:
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    else:
+        model.init_weights()
+    return cfg, model.eval()
+
+
+def key_slice_dataset(cfg: Config, root: str, ann_file: str,
+                      split: Optional[str], skip_missing: bool = False):
+    """DeepLesionDataset of ``root`` with the config's test pipeline."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(
+            dict(type='DeepLesionDataset', data_root=root, ann_file=ann_file,
+                 data_prefix=dict(img='Images_png/'), split=split,
+                 test_mode=True, pipeline=pipeline,
+                 skip_missing_key_slices=skip_missing))
+
+
+def _embed(model, dataset, idx: int, boxes: np.ndarray) -> np.ndarray:
+    from mmlesion.mining.proposals import embed_boxes
+    packed = dataset[idx]
+    data = model.data_preprocessor(
+        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
+        False)
+    return embed_boxes(model, data, boxes)
+
+
+def demo_pairs(model, cfg: Config, root: str) -> Tuple[np.ndarray,
+                                                       np.ndarray, dict]:
+    """Same / different-lesion distances on a demo set (all splits)."""
+    from mmlesion.mining.demo_eval import load_demo_lesions
+    truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
+    ds = key_slice_dataset(cfg, root, 'DL_info.csv', None)
+    embs, series, patients, ids = [], [], [], []
+    n_annotated = 0
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        name = osp.basename(osp.normpath(info['series_dir']))
+        t = truth.get(name)
+        if t is None or int(info['key_slice']) != t['key_index']:
+            continue
+        boxes = []
+        for j, les in enumerate(t['lesions']):
+            r = les['semi_axes_mm'][0] / t['spacing']
+            cx, cy = les['center_px']
+            boxes.append([cx - r, cy - r, cx + r, cy + r])
+            series.append(name)
+            patients.append(name.split('_')[0])
+            ids.append(les.get('lesion_id', f'{name}#{j}'))
+            n_annotated += bool(les['annotated'])
+        if boxes:
+            embs.append(_embed(model, ds, i, np.array(boxes, np.float32)))
+    if not embs:
+        raise ValueError(f'{root}: no key slice of demo_meta.json found')
+    same, diff = pair_distances(np.concatenate(embs), series, patients,
+                                lambda a, b: ids[a] == ids[b])
+    return same, diff, dict(lesions=len(ids), annotated=n_annotated,
+                            patients=len(set(patients)))
+
+
+def deeplesion_pairs(model, cfg: Config, root: str,
+                     csvs: Sequence[str]) -> Tuple[np.ndarray, np.ndarray,
+                                                   dict]:
+    """Same (proxy) / different-lesion distances on the real DeepLesion key
+    slices present under ``root/Images_png``."""
+    from mmlesion.datasets.dl_info import parse_dl_info
+    embs, series, patients, rows = [], [], [], []
+    for csv in csvs:
+        recs = {r.row: r for r in parse_dl_info(osp.join(root, csv))}
+        ds = key_slice_dataset(cfg, root, csv, None, skip_missing=True)
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            inst = info['instances']
+            if not inst:
+                continue
+            embs.append(_embed(model, ds, i,
+                               np.array([x['bbox'] for x in inst],
+                                        np.float32)))
+            name = osp.basename(osp.normpath(info['series_dir']))
+            for x in inst:
+                rec = recs[x['row']]
+                series.append(name)
+                patients.append(str(info['patient_id']))
+                rows.append(dict(lesion_type=rec.lesion_type,
+                                 location=tuple(rec.normalized_location),
+                                 diameter_px=float(rec.diameters_px[0])))
+    if not embs:
+        raise ValueError(f'{root}: none of the key slices of {list(csvs)} '
+                         'has its PNG under Images_png/')
+    same, diff = pair_distances(np.concatenate(embs), series, patients,
+                                deeplesion_proxy_same(rows))
+    return same, diff, dict(lesions=len(rows),
+                            patients=len(set(patients)),
+                            series=len(set(series)))
+
+
+def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
+                  max_offset: Optional[int]) -> dict:
+    """The three strategies on the demo training split, per delta."""
+    import copy
+
+    from mmlesion.mining import mine_series
+    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.mining.proposals import (collect_series_proposals,
+                                           series_to_entries)
+    ds = key_slice_dataset(cfg, root, 'DL_info.csv', 'train')
+    experts = list(range(1, getattr(model, 'num_datasets', 1)))
+    series = collect_series_proposals(model, ds, 0, experts, max_offset,
+                                      show_progress=False)
+    meta = osp.join(root, 'demo_meta.json')
+    out = {}
+    for name, delta in deltas.items():
+        run = copy.deepcopy(series)
+        counts = mine_series(run, dist_thr=delta, proposal_score_thr=0.05)
+        entries = series_to_entries(run)
+        per = {}
+        for strategy, sub in split_by_strategy(entries).items():
+            ev = evaluate_mining(sub, meta)
+            kind = 'uncertain' if strategy == 'cross_dataset' else 'mined'
+            per[strategy] = dict(ev[kind],
+                                 followup_missing=ev['followup_missing'])
+        out[name] = dict(delta=delta, counts={
+            k: v for k, v in counts.items() if k != 'embedding_distances'
+        }, per_strategy=per)
+    return out
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='a LENS config (its test pipeline is used)')
+    p.add_argument('checkpoint', nargs='?', default=None,
+                   help='trained weights (none: random, plumbing only)')
+    p.add_argument('--demo-root', help='demo set with demo_meta.json')
+    p.add_argument('--deeplesion-root', help='DeepLesion-layout root')
+    p.add_argument('--dl-info', nargs='+', default=['DL_info.csv'],
+                   help='CSV files under --deeplesion-root')
+    p.add_argument('--min-precision', type=float, default=0.9)
+    p.add_argument('--mine', action='store_true',
+                   help='run the strategies on the demo training split')
+    p.add_argument('--max-offset', type=int, default=2,
+                   help='mined slices: within this many of a key slice')
+    p.add_argument('--out-dir', required=True)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not (args.demo_root or args.deeplesion_root):
+        print('error: give --demo-root and/or --deeplesion-root',
+              file=sys.stderr)
+        return 2
+    if args.mine and not args.demo_root:
+        print('error: --mine needs --demo-root', file=sys.stderr)
+        return 2
+    os.makedirs(args.out_dir, exist_ok=True)
+    cfg, model = load_model(args.config, args.checkpoint)
+    groups, info, calib = {}, {}, {}
+    if args.demo_root:
+        same, diff, info['demo'] = demo_pairs(model, cfg, args.demo_root)
+        groups['demo (lesion_id)'] = (same, diff)
+    if args.deeplesion_root:
+        same, diff, info['deeplesion'] = deeplesion_pairs(
+            model, cfg, args.deeplesion_root, args.dl_info)
+        groups['DeepLesion key slices (proxy)'] = (same, diff)
+    deltas = {}
+    for name, (same, diff) in groups.items():
+        entry = dict(same=summarise(same), different=summarise(diff))
+        if len(same):
+            entry['chosen'] = choose_delta(same, diff, args.min_precision)
+            deltas[name] = entry['chosen']['delta']
+        calib[name] = entry
+        print(f'{name}: {json.dumps(entry)}')
+    png = plot_distance_distributions(
+        groups, deltas, osp.join(args.out_dir, 'delta_calibration.png'),
+        PAPER_DELTA)
+    result = dict(args=vars(args), sources=info, calibration=calib,
+                  png=png)
+    demo_key = 'demo (lesion_id)'
+    if demo_key in deltas:
+        print(f'chosen delta (demo): {deltas[demo_key]}')
+    if args.mine:
+        runs = {'paper 0.15': PAPER_DELTA}
+        if demo_key in deltas:
+            runs['calibrated'] = deltas[demo_key]
+        result['mining'] = mining_report(model, cfg, args.demo_root, runs,
+                                         args.max_offset)
+        for name, r in result['mining'].items():
+            print(f'mining, delta {name} = {r["delta"]}: '
+                  f'{json.dumps(r["per_strategy"])}')
+    path = osp.join(args.out_dir, 'delta_calibration.json')
+    with open(path + '.tmp', 'w') as f:
+        json.dump(result, f, indent=1, default=float)
+    os.replace(path + '.tmp', path)
+    print(f'wrote {path} and {png}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
