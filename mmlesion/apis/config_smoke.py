@@ -33,7 +33,7 @@ import copy
 import math
 import statistics
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -69,6 +69,25 @@ def full_size_configs(config_dir: str) -> List[str]:
     return sorted(found)
 
 
+def _first(obj: Any, match: Callable[[dict], Any]) -> Optional[Any]:
+    """The first non-None ``match(node)`` of the dicts in a nested config
+    (depth first), or None."""
+    if isinstance(obj, dict):
+        found = match(obj)
+        if found is not None:
+            return found
+        values = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    else:
+        return None
+    for value in values:
+        found = _first(value, match)
+        if found is not None:
+            return found
+    return None
+
+
 def find_key(obj: Any, key: str) -> Optional[Any]:
     """The first value of ``key`` in nested dicts / lists (depth first).
 
@@ -79,35 +98,12 @@ def find_key(obj: Any, key: str) -> Optional[Any]:
     Returns:
         The value, or None.
     """
-    if isinstance(obj, dict):
-        if key in obj:
-            return obj[key]
-        values = obj.values()
-    elif isinstance(obj, (list, tuple)):
-        values = obj
-    else:
-        return None
-    for value in values:
-        found = find_key(value, key)
-        if found is not None:
-            return found
-    return None
+    return _first(obj, lambda node: node.get(key))
 
 
 def _find_transform(obj: Any, type_name: str) -> Optional[dict]:
-    if isinstance(obj, dict):
-        if obj.get('type') == type_name:
-            return obj
-        values = obj.values()
-    elif isinstance(obj, (list, tuple)):
-        values = obj
-    else:
-        return None
-    for value in values:
-        found = _find_transform(value, type_name)
-        if found is not None:
-            return found
-    return None
+    return _first(obj, lambda node: node
+                  if node.get('type') == type_name else None)
 
 
 def model_family(cfg: Config) -> str:
