@@ -6,3 +6,9 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 
 log_processor = dict(
     type='HeadlineLogProcessor', window_size=50, by_epoch=True)
+
+# Every runner built from an mmlesion config (mmdet's stock tools/test.py
+# included) refuses a checkpoint that does not fit the model. Fine-tuning
+# from a detector of other classes: `allow_partial_load = True` in the config
+# or `--cfg-options allow_partial_load=True` (training only; see the hook).
+custom_hooks = [dict(type='CheckpointCheckHook')]

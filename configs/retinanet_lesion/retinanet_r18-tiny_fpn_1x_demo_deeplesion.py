@@ -77,7 +77,7 @@ param_scheduler = [
         milestones=[9],
         gamma=0.1)
 ]
-custom_hooks = []
+custom_hooks = [dict(type='CheckpointCheckHook')]  # no early stopping
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(

@@ -1,3 +1,4 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .lesion_visualization_hook import LesionVisualizationHook  # noqa: F401
-from .checkpoint_check_hook import CheckpointCheckHook  # noqa: F401
+from .checkpoint_check_hook import (CheckpointCheckHook,  # noqa: F401
+                                    set_checkpoint_check_hook)
