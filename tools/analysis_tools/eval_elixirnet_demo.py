@@ -72,7 +72,7 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
 )
 DEFAULT_ROWS = ('fpn', 'elixirnet', 'searched', 'random')
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '3', '4', '8', '16')
-MAP_KEY = 'froc/coco_bbox_mAP'
+MAP_KEY = 'froc/bbox_mAP'
 
 #: The paper's numbers (full-size models, DeepLesion test set, IoU), in %:
 #: sensitivities at FP_RATES (None: not reported) and mAP.
