@@ -44,6 +44,8 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
 ]
 test_pipeline = [
+    # mmdet's inference APIs: slice paths, arrays, volume + key slice
+    dict(type='LesionInferencerLoader'),
     dict(type='LoadDeepLesionSlices', num_slices=3, interval_mm=2.0),
     dict(type='WindowHU', window=(-1024., 1050.), out_range=(-1., 1.)),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
