@@ -34,3 +34,6 @@ __all__ += ['add_fold_argument', 'apply_cv_fold', 'find_fold_datasets']
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']
+from .package_configs import lesion_config_path  # noqa: E402
+
+__all__ += ['lesion_config_path']
