@@ -11,7 +11,7 @@ def lesion_config_path(rel_path: str) -> str:
     A pip-installed mmlesion carries its configs as mmdet does, in
     ``mmlesion/.mim/configs`` (``setup.py`` copies them there; an editable
     install links them); a clone has them in ``configs/`` beside the
-    package. mmengine 0.10.7 reads ``package::path`` bases only for the
+    package (preferred when present). mmengine 0.10.7 reads ``package::path`` bases only for the
     OpenMMLab packages of its fixed table, so ``'mmlesion::...'`` is
     refused; a config in the user's own folder inherits ours through this
     absolute path instead. mmengine evaluates the ``_base_`` expression
@@ -32,9 +32,9 @@ def lesion_config_path(rel_path: str) -> str:
         FileNotFoundError: no such config in either place (both named).
     """
     rel_path = str(rel_path).lstrip('/')
-    candidates = [
-        osp.join(_PKG_DIR, '.mim', 'configs', rel_path),
-        osp.join(osp.dirname(_PKG_DIR), 'configs', rel_path)
+    candidates = [  # a clone's configs/ first: .mim may be a stale copy
+        osp.join(osp.dirname(_PKG_DIR), 'configs', rel_path),
+        osp.join(_PKG_DIR, '.mim', 'configs', rel_path)
     ]
     for path in candidates:
         if osp.isfile(path):
