@@ -163,8 +163,9 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
 
     written = []
     progress_bar = ProgressBar(len(dataset))
-    for item in dataset:
-        name, drawn = draw_item(item, windowing, window, drawer)
+    for index in range(len(dataset)):  # wrappers such as RepeatDataset
+        # wrap indices around: iterating them never ends
+        name, drawn = draw_item(dataset[index], windowing, window, drawer)
         if not args.not_show:
             drawer.show(drawn, win_name=name, wait_time=args.show_interval)
         if args.output_dir is not None:
