@@ -16,7 +16,8 @@ from .volume_inference import (VolumeInferenceSettings, detect_slices,
                                write_volume_results)
 
 __all__ = [
-    'LesionDetInferencer',    'find_hard_regions', 'training_scans_cfg', 'VolumeInferenceSettings',
+    'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',
+    'VolumeInferenceSettings',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results',
     'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',

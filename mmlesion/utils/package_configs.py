@@ -11,11 +11,12 @@ def lesion_config_path(rel_path: str) -> str:
     A pip-installed mmlesion carries its configs as mmdet does, in
     ``mmlesion/.mim/configs`` (``setup.py`` copies them there; an editable
     install links them); a clone has them in ``configs/`` beside the
-    package (preferred when present). mmengine 0.10.7 reads ``package::path`` bases only for the
-    OpenMMLab packages of its fixed table, so ``'mmlesion::...'`` is
-    refused; a config in the user's own folder inherits ours through this
-    absolute path instead. mmengine evaluates the ``_base_`` expression
-    while parsing, before any ``custom_imports``, so the import goes in it::
+    package (preferred when present). mmengine 0.10.7 reads
+    ``package::path`` bases only for the OpenMMLab packages of its fixed
+    table, so ``'mmlesion::...'`` is refused; a config in the user's own
+    folder inherits ours through this absolute path instead. mmengine
+    evaluates the ``_base_`` expression while parsing, before any
+    ``custom_imports``, so the import goes in it::
 
         _base_ = [__import__('mmlesion.utils', fromlist=['_']).
                   lesion_config_path('demo/faster_rcnn_r18_fpn_1x_demo_'
@@ -23,7 +24,7 @@ def lesion_config_path(rel_path: str) -> str:
 
     Args:
         rel_path (str): path below ``configs/``, e.g.
-            ``'lens/lens-afp_densenet121-2.5d_fpn_radam-8e_deeplesion_9slice.py'``.
+            ``'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'``.
 
     Returns:
         str: the absolute path of the file.
