@@ -7,7 +7,10 @@ torch, so install the build requirements first (see README.md)::
     pip install -r requirements/build.txt
     pip install --no-build-isolation -e .
 """
+import os
 import os.path as osp
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
@@ -32,6 +35,40 @@ def parse_requirements(fname: str) -> list:
     return reqs
 
 
+def add_mim_extension() -> None:
+    """Put the configs (and tools) inside the package, as mmdet does.
+
+    ``mmlesion/.mim/configs`` and ``mmlesion/.mim/tools`` are copies for a
+    wheel / sdist / install and links for a ``develop`` or editable
+    install, so an installed mmlesion carries every config
+    (:func:`mmlesion.utils.lesion_config_path` finds them). An empty
+    ``model-index.yml`` says the package has no metafile-registered models.
+    """
+    mode = 'symlink' if any(cmd in sys.argv for cmd in (
+        'develop', 'editable_wheel')) else 'copy'
+    if not any(cmd in sys.argv for cmd in (
+            'develop', 'editable_wheel', 'install', 'bdist_wheel', 'sdist',
+            'build', 'build_py', 'egg_info')):
+        return
+    mim_dir = osp.join(HERE, 'mmlesion', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    with open(osp.join(mim_dir, 'model-index.yml'), 'w') as f:
+        f.write('Import: []\n')
+    for name in ('configs', 'tools'):
+        src, dst = osp.join(HERE, name), osp.join(mim_dir, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_dir), dst)
+        else:
+            shutil.copytree(src, dst,
+                            ignore=shutil.ignore_patterns('__pycache__'))
+
+
+add_mim_extension()
+
 setup(
     name='mmlesion',
     version=get_version(),
@@ -41,6 +78,12 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'data')),
     include_package_data=True,
+    package_data={
+        'mmlesion': [
+            '.mim/model-index.yml', '.mim/configs/**/*.py',
+            '.mim/configs/**/*.md', '.mim/tools/**/*.py', '.mim/tools/*.sh'
+        ]
+    },
     python_requires='>=3.9',
     install_requires=parse_requirements('requirements/runtime.txt'),
     extras_require={

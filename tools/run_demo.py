@@ -140,8 +140,8 @@ def _print_summary(summary: dict, log_dir: Path) -> None:
     for key in rates:
         lines.append(f'  val sensitivity at {key[10:]:>4} FPs/image: '
                      f'{m[key]:.3f}')
-    for key in ('froc/mean@0.5-4', 'froc/coco_bbox_mAP',
-                'froc/coco_bbox_mAP_50'):
+    for key in ('froc/mean@0.5-4', 'froc/bbox_mAP',
+                'froc/bbox_mAP_50'):
         if key in m:
             lines.append(f'  {key:<28}: {m[key]:.3f}')
     lines += [

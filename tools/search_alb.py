@@ -46,7 +46,8 @@ from mmengine.registry import RUNNERS, DefaultScope
 from mmengine.runner import Runner
 
 import mmlesion  # (registers components and checkpoint loader)
-from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                   set_checkpoint_check_hook)
 from mmlesion.nas import format_genotypes, load_genotypes
 from mmlesion.nas.genotype import searched_config_name, write_searched_config
 from mmlesion.utils import setup_cpu_distributed
@@ -226,7 +227,8 @@ def main(argv: Optional[list] = None) -> str:
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     # The baseline loads partially on purpose (the searched head is new);
     # a --resume of the search itself must match exactly.
-    runner.register_hook(
+    set_checkpoint_check_hook(
+        runner,
         CheckpointCheckHook(
             filename=cfg.get('load_from'), strict=bool(cfg.get('resume'))))
     runner.train()

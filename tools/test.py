@@ -28,7 +28,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                   set_checkpoint_check_hook)
 from mmlesion.utils import (add_fold_argument, apply_cv_fold,
                             check_config_keys, collective_timeout_errors,
                             guard_distributed, setup_cpu_distributed)
@@ -101,7 +102,8 @@ def main() -> None:
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.register_hook(CheckpointCheckHook(filename=args.checkpoint))
+    set_checkpoint_check_hook(
+        runner, CheckpointCheckHook(filename=args.checkpoint, strict=True))
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out {args.out}: must end with .pkl')

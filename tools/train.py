@@ -33,7 +33,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                   set_checkpoint_check_hook)
 from mmlesion.utils import (add_fold_argument, apply_cv_fold,
                             check_config_keys, collective_timeout_errors,
                             find_resumable_checkpoint, guard_distributed,
@@ -149,7 +150,8 @@ def main() -> None:
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.register_hook(checkpoint_check_hook(cfg, args))
+    # replaces the configs' own (custom_hooks): one check, this strictness
+    set_checkpoint_check_hook(runner, checkpoint_check_hook(cfg, args))
     with collective_timeout_errors(timeout):
         runner.train()
 

@@ -14,3 +14,9 @@ log_processor = dict(
 default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', interval=1),
     random_state=dict(type='RandomStateHook'))
+
+# Every runner built from an mmlesion config (mmdet's stock tools/test.py
+# included) refuses a checkpoint that does not fit the model. Fine-tuning
+# from a detector of other classes: `allow_partial_load = True` in the config
+# or `--cfg-options allow_partial_load=True` (training only; see the hook).
+custom_hooks = [dict(type='CheckpointCheckHook')]

@@ -21,7 +21,7 @@ _base_ = [
     '../_base_/models/aggregated_faster_rcnn_3d.py',
     '../_base_/datasets/luna16_3d_cv.py',
     '../_base_/schedules/schedule_aggregated3d_50e.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'

@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/models/lens_densenet121_fpn.py',
     '../_base_/datasets/lens_demo_2sets_9slice.py',
     '../_base_/schedules/schedule_lens_radam_8e.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'

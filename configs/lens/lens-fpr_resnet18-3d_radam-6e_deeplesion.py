@@ -7,7 +7,7 @@
 #       --mined data/DeepLesion/lens_mined.json \
 #       --out data/DeepLesion/lens_fpr_proposals.json
 # Final score of a proposal: (s_LENS + s_FPR) / 2 (LENSFPR's predict mode).
-_base_ = ['mmdet::_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py']
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
 

@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/models/mulan_densenet121_fpn.py',
     '../_base_/datasets/lens_multi_9slice.py',
     '../_base_/schedules/schedule_lens_radam_8e.py',
-    'mmdet::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'

@@ -44,6 +44,8 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
 ]
 test_pipeline = [
+    # mmdet's inference APIs: slice paths, arrays, volume + key slice
+    dict(type='LesionInferencerLoader'),
     dict(type='LoadDeepLesionSlices', num_slices=3, interval_mm=2.0),
     dict(type='WindowHU', window=(-1024., 1050.), out_range=(-1., 1.)),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
@@ -77,7 +79,7 @@ param_scheduler = [
         milestones=[9],
         gamma=0.1)
 ]
-custom_hooks = []
+custom_hooks = [dict(type='CheckpointCheckHook')]  # no early stopping
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(

@@ -82,6 +82,12 @@ train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
 val_evaluator = dict(type='FROCMetric', with_coco_map=True, ap_iou_thr=0.5)
 test_evaluator = val_evaluator
 
+# Sec. 2.3 early stopping (schedules/schedule_adam_plateau.py) and the
+# checkpoint check of the runtime base.
+custom_hooks = [
+    {{_base_.early_stopping_hook}},
+    dict(type='CheckpointCheckHook')
+]
 default_hooks = dict(
     checkpoint=dict(
         type='AtomicCheckpointHook',

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """High-level APIs: running trained detectors on CT scans."""
+from .det_inferencer import LesionDetInferencer  # noqa: F401
 from .hard_region_mining import (find_hard_regions,  # noqa: F401
                                  training_scans_cfg)
 from .lens_eval_3d import evaluate_lens_3d  # noqa: F401
@@ -15,7 +16,8 @@ from .volume_inference import (VolumeInferenceSettings, detect_slices,
                                write_volume_results)
 
 __all__ = [
-    'find_hard_regions', 'training_scans_cfg', 'VolumeInferenceSettings',
+    'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',
+    'VolumeInferenceSettings',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results',
     'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',

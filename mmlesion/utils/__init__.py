@@ -68,3 +68,6 @@ __all__ += [
     'DistributedTimeoutError', 'collective_timeout_errors',
     'dist_timeout_seconds', 'exit_with_parent', 'guard_distributed'
 ]
+from .package_configs import lesion_config_path  # noqa: E402
+
+__all__ += ['lesion_config_path']

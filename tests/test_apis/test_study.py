@@ -54,7 +54,7 @@ class FakeRun:
         v = BASE[ctx.row.key] + 0.01 * ctx.seed
         out = {f'froc/sens@{r}': min(v * (1 + 0.1 * i), 1.0)
                for i, r in enumerate(METRIC.fp_rates)}
-        out.update({'froc/mean@0.5-4': v, 'froc/coco_bbox_mAP': v / 2,
+        out.update({'froc/mean@0.5-4': v, 'froc/bbox_mAP': v / 2,
                     'note': 'not a number'})
         return out
 
@@ -94,7 +94,7 @@ def test_rows_seeds_mean_std_and_report(tmp_path):
     assert '| row a | 2/2 | 51.00 ± 1.41 |' in md  # sens@0.5 in %
     assert '| row c | 0/2 | not run |' in md
     summary = json.loads((tmp_path / 'summary.json').read_text())
-    assert summary['rows']['row b']['froc/coco_bbox_mAP'] == pytest.approx(
+    assert summary['rows']['row b']['froc/bbox_mAP'] == pytest.approx(
         0.355)
     assert summary['not_run'] == {'row c': {'0': 'not run', '2': 'not run'}}
     assert os.path.getsize(written[-1]) > 0

@@ -79,7 +79,7 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
 )
 DEFAULT_ROWS = ('fpn', 'elixirnet', 'searched', 'random')
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '3', '4', '8', '16')
-MAP_KEY = 'froc/coco_bbox_mAP'
+MAP_KEY = 'froc/bbox_mAP'
 METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
                                     ('mAP', MAP_KEY)))
 

@@ -49,6 +49,8 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys=meta_keys)
 ]
 test_pipeline = [
+    # mmdet's inference APIs: slice paths, arrays, volume + key slice
+    dict(type='LesionInferencerLoader'),
     dict(
         type='LoadDeepLesionSlices',
         num_slices=num_slices,

@@ -29,6 +29,8 @@ train_pipeline = [
     dict(type='PackDetInputs', meta_keys={{_base_.meta_keys}})
 ]
 test_pipeline = [
+    # mmdet's inference APIs: slice paths, arrays, volume + key slice
+    dict(type='LesionInferencerLoader'),
     dict(
         type='LoadDeepLesionSlices',
         num_slices={{_base_.num_slices}},

@@ -42,14 +42,14 @@ param_scheduler = [
         threshold_rule='abs',
         by_epoch=True)
 ]
-custom_hooks = [
-    dict(
-        type='EarlyStoppingHook',
-        monitor=plateau_monitor,
-        rule='greater',
-        min_delta=1e-4,
-        patience=4)
-]
+# A variable, not `custom_hooks`: the runtime base sets that key (a key
+# may not come from two bases); the config puts it into its custom_hooks.
+early_stopping_hook = dict(
+    type='EarlyStoppingHook',
+    monitor=plateau_monitor,
+    rule='greater',
+    min_delta=1e-4,
+    patience=4)
 
 # The paper trains with batch size 4 (one GPU).
 auto_scale_lr = dict(enable=False, base_batch_size=4)

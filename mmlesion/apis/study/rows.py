@@ -118,7 +118,7 @@ class StudyMetric:
 def deeplesion_froc(
     fp_rates: Sequence[str] = ('0.5', '1', '2', '4', '8', '16'),
     extra: Sequence[Tuple[str, str]] = (('mean0.5-4', 'froc/mean@0.5-4'),
-                                        ('mAP', 'froc/coco_bbox_mAP'))
+                                        ('mAP', 'froc/bbox_mAP'))
 ) -> StudyMetric:
     """The DeepLesion 2D FROC (``FROCMetric``, IoU >= 0.5, per image)."""
     return StudyMetric(

@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .affine import MultiSliceRandomAffine  # noqa: F401
 from .loading import LoadDeepLesionSlices, LoadRecistPoints  # noqa: F401
+from .inference_loading import LesionInferencerLoader  # noqa: F401
 from .recist_grabcut import (RecistToMask, box_ellipse,  # noqa: F401
                              key_slice_uint8, paste_crop,
                              recist_grabcut_mask)

@@ -3,7 +3,7 @@
 import logging
 import math
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -185,12 +185,93 @@ class LoadDeepLesionSlices(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Load the N channels.
 
+        Besides a dataset sample (``img_path`` of the key slice), accepts
+        what mmdet's inference APIs hand over (see
+        :class:`LesionInferencerLoader`): ``img``, an (H, W, N) array of the
+        N slices already stacked (HU, or uint16 PNG values ``HU + 32768``),
+        e.g. from mmdet's ``LoadImageFromNDArray``; or ``volume``, a
+        (D, H, W) array of the whole series, with ``key_slice`` and
+        ``slice_interval``, interpolated as the PNG series is (indices
+        beyond the volume take its first / last slice, as
+        :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`).
+
         Args:
             results (dict): result of the dataset (see the class doc).
 
         Returns:
             dict: with ``img``, ``img_shape``, ``ori_shape``.
         """
+        if results.get('volume') is not None:
+            img = self._from_volume(results)
+        elif results.get('img_path') is None and results.get(
+                'img') is not None:
+            img = self._from_array(results['img'])
+        else:
+            img = self._from_files(results)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def _clip(self, img: np.ndarray) -> np.ndarray:
+        if self.hu_clip is not None:
+            np.clip(img, self.hu_clip[0], self.hu_clip[1], out=img)
+        return img
+
+    def _as_hu(self, array, source: str) -> np.ndarray:
+        array = np.asarray(array)
+        if array.dtype == np.uint16:  # stored PNG values
+            return png_values_to_hu(array, source)
+        if not (np.issubdtype(array.dtype, np.number)
+                and not np.issubdtype(array.dtype, np.complexfloating)):
+            raise TypeError(f'{source}: expected a numeric array of HU, got '
+                            f'dtype {array.dtype}')
+        return array.astype(np.float32)  # a copy: the caller's stays intact
+
+    def _from_array(self, array) -> np.ndarray:
+        """An (H, W, N) stack of the N slices given by the caller."""
+        img = self._as_hu(array, 'img array')
+        if img.ndim == 2 and self.num_slices == 1:
+            img = img[..., None]
+        if img.ndim != 3 or img.shape[-1] != self.num_slices:
+            raise ValueError(
+                f'{self.__class__.__name__}: an image array must be (H, W, '
+                f'{self.num_slices}): the {self.num_slices} slices at '
+                f'{self.interval_mm:g} mm around the key slice (HU), key '
+                f'slice in the middle; got shape {img.shape}. Pass '
+                'dict(volume=<(D, H, W) HU>, key_slice=<index>, '
+                'slice_interval=<mm>) to let the pipeline pick them.')
+        self.num_samples += 1
+        return self._clip(np.ascontiguousarray(img))
+
+    def _from_volume(self, results: dict) -> np.ndarray:
+        """The N channels of an in-memory (D, H, W) volume, as
+        :class:`~mmlesion.datasets.transforms.LoadVolumeSlices` takes them
+        (positions beyond the volume take its first / last slice)."""
+        from .volume_slices import slices_from_volume  # imports this module
+        volume = self._as_hu(results['volume'], 'volume')
+        if volume.ndim != 3 or min(volume.shape) < 1:
+            raise ValueError(f'{self.__class__.__name__}: volume must be '
+                             f'(D, H, W), got shape {volume.shape}')
+        if results.get('key_slice') is None:
+            raise KeyError(f'{self.__class__.__name__}: a volume input needs '
+                           "'key_slice' (index along its first axis)")
+        key = int(results['key_slice'])
+        if not 0 <= key < volume.shape[0]:
+            raise ValueError(f'key_slice {key} outside the volume of '
+                             f'{volume.shape[0]} slices')
+        slice_interval = float(results.get('slice_interval', float('nan')))
+        if not (math.isfinite(slice_interval) and slice_interval > 0):
+            raise ValueError(f"{self.__class__.__name__}: a volume input "
+                             "needs a positive 'slice_interval' (mm), got "
+                             f'{slice_interval}')
+        self.num_samples += 1
+        results.pop('volume')  # never packed
+        return slices_from_volume(volume, key, self._offsets(slice_interval),
+                                  self.hu_clip)
+
+    def _from_files(self, results: dict) -> np.ndarray:
+        """The N channels read from the PNG series of ``img_path``."""
         key_path = results['img_path']
         series_dir = results.get('series_dir') or osp.dirname(key_path)
         if results.get('key_slice') is not None:
@@ -205,38 +286,22 @@ class LoadDeepLesionSlices(BaseTransform):
         slice_interval = float(results.get('slice_interval', float('nan')))
         self.num_samples += 1
 
-        cache: Dict[int, np.ndarray] = {}
-        resolved: Dict[int, int] = {}
+        def path_of(index: int) -> str:
+            return key_path if index == key else osp.join(
+                series_dir, f'{index:03d}.png')
 
-        def load(index: int) -> np.ndarray:
-            if index not in cache:
-                path = key_path if index == key else osp.join(
-                    series_dir, f'{index:03d}.png')
-                img = read_hu_png(path)
-                if cache and img.shape != cache[key].shape:
-                    raise ValueError(
-                        f'{path}: shape {img.shape} differs from the key '
-                        f'slice {key_path} {cache[key].shape}')
-                if self.hu_clip is not None:
-                    np.clip(img, self.hu_clip[0], self.hu_clip[1], out=img)
-                cache[index] = img
-            return cache[index]
+        key_shape: List[Tuple[int, int]] = []
 
-        def stored(index: int) -> np.ndarray:
-            """Slice ``index``, or the nearest existing one towards key."""
-            if index not in resolved:
-                cur = index
-                while cur != key and not osp.isfile(
-                        osp.join(series_dir, f'{cur:03d}.png')):
-                    cur -= 1 if cur > key else -1
-                if cur != index:
-                    self._note_fallback(
-                        osp.join(series_dir, f'{index:03d}.png'),
-                        f'{cur:03d}.png')
-                resolved[index] = cur
-            return load(resolved[index])
+        def read(index: int) -> np.ndarray:
+            img = read_hu_png(path_of(index))
+            if key_shape and img.shape != key_shape[0]:
+                raise ValueError(
+                    f'{path_of(index)}: shape {img.shape} differs from the '
+                    f'key slice {key_path} {key_shape[0]}')
+            key_shape.append(img.shape)
+            return self._clip(img)
 
-        key_img = load(key)
+        key_img = read(key)
         height, width = key_img.shape
         if 'height' in results and 'width' in results and (
                 results['height'], results['width']) != (height, width):
@@ -244,13 +309,60 @@ class LoadDeepLesionSlices(BaseTransform):
                 f'{key_path}: image is {height}x{width} (HxW) but the '
                 f"annotation (Image_size) says {results['height']}x"
                 f"{results['width']}")
-
         num_fallback_before = self.num_fallbacks
+        img = self._interpolate(
+            key, slice_interval, read, lambda i: osp.isfile(path_of(i)),
+            path_of, key_path, {key: key_img})
+        results['num_fallback_slices'] = self.num_fallbacks - \
+            num_fallback_before
+        return img
+
+    def _interpolate(self, key: int, slice_interval: float,
+                     read: Callable[[int], np.ndarray],
+                     exists: Callable[[int], bool],
+                     name: Callable[[int], str],
+                     key_name: str,
+                     cache: Optional[Dict[int, np.ndarray]] = None
+                     ) -> np.ndarray:
+        """Stack the channels at ``key + k * interval_mm / slice_interval``.
+
+        Args:
+            key (int): index of the key slice.
+            slice_interval (float): distance of stored slices in mm.
+            read (Callable): index -> (H, W) float32 HU slice.
+            exists (Callable): whether a stored slice exists.
+            name (Callable): index -> its name in the fallback log.
+            key_name (str): the key slice in the fallback log.
+            cache (dict, optional): slices already read.
+
+        Returns:
+            np.ndarray: float32 (H, W, N).
+        """
+        cache = {} if cache is None else cache
+        resolved: Dict[int, int] = {}
+
+        def load(index: int) -> np.ndarray:
+            if index not in cache:
+                cache[index] = read(index)
+            return cache[index]
+
+        def stored(index: int) -> np.ndarray:
+            """Slice ``index``, or the nearest existing one towards key."""
+            if index not in resolved:
+                cur = index
+                while cur != key and not exists(cur):
+                    cur -= 1 if cur > key else -1
+                if cur != index:
+                    self._note_fallback(name(index), osp.basename(name(cur)))
+                resolved[index] = cur
+            return load(resolved[index])
+
+        load(key)
         offsets = self._offsets(slice_interval)
         if not (math.isfinite(slice_interval) and slice_interval > 0):
             for _ in range(self.num_slices - 1):
                 self._note_fallback(
-                    f'{key_path} (slice interval {slice_interval})',
+                    f'{key_name} (slice interval {slice_interval})',
                     'key slice')
         channels = []
         for off in offsets:
@@ -267,14 +379,7 @@ class LoadDeepLesionSlices(BaseTransform):
                 else:
                     img = (1.0 - w) * img_lo + w * img_hi
             channels.append(img)
-        img = np.stack(channels, axis=-1).astype(np.float32, copy=False)
-
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['ori_shape'] = img.shape[:2]
-        results['num_fallback_slices'] = self.num_fallbacks - \
-            num_fallback_before
-        return results
+        return np.stack(channels, axis=-1).astype(np.float32, copy=False)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_slices={self.num_slices}, '

@@ -1,9 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Refuse checkpoints that do not fit the model, naming the file."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop
 from mmdet.registry import HOOKS
 
 from mmlesion.utils.checkpoint_loader import check_state_dict_matches
@@ -24,30 +26,83 @@ class CheckpointCheckHook(Hook):
     listing the offending keys (a strict load through mmengine's own
     ``load_state_dict``, see :func:`mmlesion.utils.check_state_dict_matches`).
 
-    ``tools/train.py`` and ``tools/test.py`` register it for every run; a
-    config can also add it to ``custom_hooks``.
+    Every mmlesion config has it in ``custom_hooks``
+    (``configs/_base_/default_runtime.py``), so any runner built from one
+    (mmdet's stock ``tools/train.py`` / ``tools/test.py`` included) checks.
+    Opt-out, to fine-tune from a detector trained with other classes: set
+    ``allow_partial_load = True`` in the config (or
+    ``--cfg-options allow_partial_load=True``; mmlesion's
+    ``tools/train.py --allow-partial-load``). It applies to training only:
+    a resumed checkpoint (``resume=True``) and every checkpoint loaded for
+    ``runner.val()`` / ``runner.test()`` are always checked.
 
     Args:
         filename (str, optional): the checkpoint's path, named in errors.
             Defaults to the runner's ``load_from``.
-        strict (bool): if False the hook checks nothing and mmengine only
-            logs the problems, e.g. to fine-tune from a detector trained
-            with other classes (``tools/train.py --allow-partial-load``).
-            Defaults to True.
-        allowed_missing (Sequence[str]): key prefixes the checkpoint may
-            lack while everything else must fit (``load_from`` of a later
-            training stage: ``'fprn_head.'`` when the 3D Aggregated Faster
-            R-CNN starts from its RPN stage, Sec. III-E). Defaults to none.
+        strict (bool, optional): True checks every load, False checks
+            nothing (mmengine then only logs the problems). Defaults to
+            None: strict unless the runner trains (not resumes) and its
+            config sets ``allow_partial_load = True``.
+        allowed_missing (Sequence[str], optional): key prefixes the
+            checkpoint may lack while everything else must fit (``load_from``
+            of a later training stage: ``'fprn_head.'`` when the 3D
+            Aggregated Faster R-CNN starts from its RPN stage, Sec. III-E).
+            Defaults to None: the config's ``load_from_allowed_missing``
+            when the runner trains without resuming, else none.
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self, filename: Optional[str] = None,
-                 strict: bool = True,
-                 allowed_missing: Sequence[str] = ()) -> None:
+                 strict: Optional[bool] = None,
+                 allowed_missing: Optional[Sequence[str]] = None) -> None:
         self.filename = filename
         self.strict = strict
-        self.allowed_missing = tuple(allowed_missing or ())
+        self.allowed_missing = None if allowed_missing is None else tuple(
+            allowed_missing)
+
+    def is_strict(self, runner) -> bool:
+        """Whether the loads of ``runner`` are checked.
+
+        Args:
+            runner (Runner): the runner loading a checkpoint.
+
+        Returns:
+            bool: ``strict`` if given, else True unless the runner trains
+            (without resuming) and its config allows a partial load.
+        """
+        if self.strict is not None:
+            return bool(self.strict)
+        if not self._trains_fresh(runner):
+            return True  # a resume, val / test: the weights must fit
+        cfg = getattr(runner, 'cfg', None)
+        allow = cfg.get('allow_partial_load', False) if isinstance(
+            cfg, (Config, dict)) else False
+        return allow is not True
+
+    @staticmethod
+    def _trains_fresh(runner) -> bool:
+        return getattr(runner, '_resume', False) is not True and isinstance(
+            getattr(runner, '_train_loop', None), BaseLoop)
+
+    def missing_allowed(self, runner) -> Tuple[str, ...]:
+        """Key prefixes the checkpoint of ``runner`` may lack.
+
+        Args:
+            runner (Runner): the runner loading a checkpoint.
+
+        Returns:
+            tuple[str]: ``allowed_missing`` if given, else the config's
+            ``load_from_allowed_missing`` when the runner trains without
+            resuming (a resume or an evaluation must load everything).
+        """
+        if self.allowed_missing is not None:
+            return self.allowed_missing
+        cfg = getattr(runner, 'cfg', None)
+        if not self._trains_fresh(runner) or not isinstance(
+                cfg, (Config, dict)):
+            return ()
+        return tuple(cfg.get('load_from_allowed_missing') or ())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Compare ``checkpoint['state_dict']`` with the runner's model.
@@ -56,11 +111,28 @@ class CheckpointCheckHook(Hook):
             runner (Runner): the runner loading the checkpoint.
             checkpoint (dict): the loaded checkpoint.
         """
-        if not self.strict:
+        if not self.is_strict(runner):
             return
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         filename = self.filename or getattr(runner, '_load_from', None) \
             or '<checkpoint>'
         check_state_dict_matches(model, checkpoint, str(filename),
-                                 allowed_missing=self.allowed_missing)
+                                 allowed_missing=self.missing_allowed(runner))
+
+
+def set_checkpoint_check_hook(runner, hook: CheckpointCheckHook) -> None:
+    """Give ``runner`` exactly one :class:`CheckpointCheckHook`: ``hook``.
+
+    The configs already register one (``custom_hooks``); a tool that decides
+    the strictness itself (``--allow-partial-load``, a resume) replaces it
+    instead of adding a second check.
+
+    Args:
+        runner (Runner): a built runner.
+        hook (CheckpointCheckHook): the check to use.
+    """
+    runner._hooks[:] = [
+        h for h in runner._hooks if not isinstance(h, CheckpointCheckHook)
+    ]
+    runner.register_hook(hook)

@@ -8,8 +8,8 @@ from mmdet.registry import LOG_PROCESSORS
 
 #: Breakdown keys of :class:`mmlesion.evaluation.FROCMetric` (lesion types,
 #: sizes) and the secondary COCO numbers.
-DEFAULT_HIDDEN_KEYS = (r'/type_[^/]+/', r'/size_[^/]+/',
-                       r'coco_bbox_mAP_(75|s|m|l)$')
+DEFAULT_HIDDEN_KEYS = (r'_type_[^/]+$', r'_size_[^/]+$',
+                       r'bbox_mAP_(75|s|m|l)$')
 
 
 @LOG_PROCESSORS.register_module()

@@ -90,12 +90,12 @@ class FROCMetric(BaseMetric):
     - ``froc/sens@{r}`` for each of ``fp_rates`` (``froc/sens@0.5`` ...
       ``froc/sens@16``); headline ``froc/sens@4``.
     - ``froc/mean@{lo}-{hi}``: mean over ``mean_rates`` (``froc/mean@0.5-4``).
-    - ``froc/type_{name}/sens@{r}`` and ``froc/type_{name}/mean@{lo}-{hi}``
+    - ``froc/sens@{r}_type_{name}`` and ``froc/mean@{lo}-{hi}_type_{name}``
       with ``name`` in ``bone, abdomen, mediastinum, liver, lung, kidney,
-      soft_tissue, pelvis``; ``froc/size_{bin}/...`` with ``bin`` in
-      ``lt10mm, 10to30mm, gt30mm``.
-    - with ``with_coco_map``: ``froc/coco_bbox_mAP``,
-      ``froc/coco_bbox_mAP_50``, ``_75``, ``_s``, ``_m``, ``_l``
+      soft_tissue, pelvis``; ``froc/sens@{r}_size_{bin}`` ... with ``bin``
+      in ``lt10mm, 10to30mm, gt30mm``.
+    - with ``with_coco_map``: ``froc/bbox_mAP``, ``froc/bbox_mAP_50``,
+      ``_75``, ``_s``, ``_m``, ``_l``
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
       class "lesion"; ignored instances are passed as ``iscrowd`` as
       ``CocoMetric`` does; PROTOCOLS.md §4). Images get their own COCO ids
@@ -383,8 +383,8 @@ class FROCMetric(BaseMetric):
             metrics.update(self._coco_map(kept))
             rows[0] += ['COCO mAP', 'COCO AP50']
             rows[1] += [
-                f"{metrics['coco_bbox_mAP']:.4f}",
-                f"{metrics['coco_bbox_mAP_50']:.4f}"
+                f"{metrics['bbox_mAP']:.4f}",
+                f"{metrics['bbox_mAP_50']:.4f}"
             ]
             for row in rows[2:]:
                 row += ['', '']
@@ -441,10 +441,10 @@ class FROCMetric(BaseMetric):
                     label: str, curve: FROCCurve) -> None:
         sens = sens_at_fp(curve, self.fp_rates)
         mean = float(np.mean(sens_at_fp(curve, self.mean_rates)))
-        prefix = '' if key is None else f'{key}/'
+        suffix = '' if key is None else f'_{key}'
         for rate, value in zip(self.fp_rates, sens):
-            metrics[f'{prefix}sens@{_rate_str(rate)}'] = float(value)
-        metrics[prefix + self.mean_key] = mean
+            metrics[f'sens@{_rate_str(rate)}{suffix}'] = float(value)
+        metrics[self.mean_key + suffix] = mean
         rows.append([label, str(curve.num_gts)] +
                     [f'{v:.4f}' for v in sens] + [f'{mean:.4f}'])
 
@@ -483,7 +483,7 @@ class FROCMetric(BaseMetric):
         """COCO bbox mAP on the same images, one class, via ``CocoMetric``."""
         from mmdet.evaluation.metrics import CocoMetric
 
-        keys = [f'coco_bbox_{item}' for item in _COCO_ITEMS]
+        keys = [f'bbox_{item}' for item in _COCO_ITEMS]
         if sum(len(r['det_scores']) for r in kept) == 0:
             print_log('FROCMetric: no detections, COCO mAP set to 0',
                       logger='current')
@@ -511,7 +511,7 @@ class FROCMetric(BaseMetric):
             coco_results.append((gt, pred))
         coco_metrics = coco.compute_metrics(coco_results)
         return OrderedDict(
-            (f'coco_{k}', float(v)) for k, v in coco_metrics.items())
+            (k, float(v)) for k, v in coco_metrics.items())
 
     # ------------------------------------------------------------ files
     def _plot(self, curves: Dict[str, tuple], metrics: dict,

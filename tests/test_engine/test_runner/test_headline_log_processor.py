@@ -9,10 +9,10 @@ from mmlesion.engine.runner import HeadlineLogProcessor
 from mmlesion.testing import get_config
 
 HEADLINE = ['froc/sens@0.5', 'froc/sens@4', 'froc/mean@0.5-4',
-            'froc/coco_bbox_mAP', 'froc/coco_bbox_mAP_50']
-BREAKDOWN = ['froc/type_liver/sens@4', 'froc/type_soft_tissue/mean@0.5-4',
-             'froc/size_lt10mm/sens@0.5', 'froc/coco_bbox_mAP_75',
-             'froc/coco_bbox_mAP_s']
+            'froc/bbox_mAP', 'froc/bbox_mAP_50']
+BREAKDOWN = ['froc/sens@4_type_liver', 'froc/mean@0.5-4_type_soft_tissue',
+             'froc/sens@0.5_size_lt10mm', 'froc/bbox_mAP_75',
+             'froc/bbox_mAP_s']
 
 
 def _runner():

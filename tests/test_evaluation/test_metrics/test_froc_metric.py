@@ -95,10 +95,10 @@ def test_keys_values_and_files(tmp_path):
         assert key in res
     for name in ('bone', 'abdomen', 'mediastinum', 'liver', 'lung', 'kidney',
                  'soft_tissue', 'pelvis'):
-        assert f'froc/type_{name}/sens@4' in res
-        assert f'froc/type_{name}/mean@0.5-4' in res
+        assert f'froc/sens@4_type_{name}' in res
+        assert f'froc/mean@0.5-4_type_{name}' in res
     for name in ('lt10mm', '10to30mm', 'gt30mm'):
-        assert f'froc/size_{name}/sens@0.5' in res
+        assert f'froc/sens@0.5_size_{name}' in res
 
     # same numbers as the plain functions on the same (filtered) data
     dets, gts, types = expected_inputs(samples)
@@ -121,12 +121,12 @@ def test_keys_values_and_files(tmp_path):
     # breakdown: ground truth filtered, predictions kept
     lung_masks = [t == 5 for t in types]
     lung = sens_at_fp(froc_curve(dets, filter_gts(gts, lung_masks)), [0.5])
-    assert res['froc/type_lung/sens@0.5'] == lung[0] == 0.0
-    assert res['froc/type_liver/sens@0.5'] == 1.0
-    assert np.isnan(res['froc/type_bone/sens@4'])  # no bone lesion
-    assert res['froc/size_lt10mm/sens@16'] == 0.0  # the missed 4 mm lesion
-    assert res['froc/size_gt30mm/sens@16'] == 1.0
-    assert res['froc/size_10to30mm/sens@16'] == 1.0
+    assert res['froc/sens@0.5_type_lung'] == lung[0] == 0.0
+    assert res['froc/sens@0.5_type_liver'] == 1.0
+    assert np.isnan(res['froc/sens@4_type_bone'])  # no bone lesion
+    assert res['froc/sens@16_size_lt10mm'] == 0.0  # the missed 4 mm lesion
+    assert res['froc/sens@16_size_gt30mm'] == 1.0
+    assert res['froc/sens@16_size_10to30mm'] == 1.0
 
     png = tmp_path / 'froc_curve.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -140,7 +140,7 @@ def test_keys_values_and_files(tmp_path):
     assert by_id[1]['outcomes'] == ['fp', 'tp', 'duplicate']
     assert by_id[2]['outcomes'] == ['fp']
     assert dump['metrics']['sens@4'] == res['froc/sens@4']
-    assert dump['metrics']['type_bone/sens@4'] is None  # NaN -> null
+    assert dump['metrics']['sens@4_type_bone'] is None  # NaN -> null
 
 
 def test_all_ignored_images_can_be_kept(tmp_path):
@@ -198,7 +198,7 @@ def test_no_detections(tmp_path):
     res = run_metric(
         samples, breakdowns=False, with_coco_map=True, out_dir=str(tmp_path))
     assert res['froc/sens@4'] == 0.0
-    assert res['froc/coco_bbox_mAP'] == 0.0
+    assert res['froc/bbox_mAP'] == 0.0
     assert (tmp_path / 'froc_curve.png').exists()
 
 
@@ -228,9 +228,9 @@ def test_coco_map(tmp_path):
     res = run_metric(
         samples, breakdowns=False, with_coco_map=True, out_dir=str(tmp_path))
     for item in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l'):
-        assert f'froc/coco_bbox_{item}' in res
+        assert f'froc/bbox_{item}' in res
     # both lesions found exactly, above the false positive: perfect AP
-    assert res['froc/coco_bbox_mAP'] == pytest.approx(1.0)
+    assert res['froc/bbox_mAP'] == pytest.approx(1.0)
     assert res['froc/sens@0.5'] == 1.0
 
 
@@ -242,7 +242,7 @@ def test_logged_table_is_the_headline(tmp_path, log_messages):
     assert 'COCO AP50' in table and 'mean@0.5-4' in table
     assert 'liver' not in table and '10-30' not in table
     assert 'breakdowns (11 subsets' in table
-    assert 'froc/type_liver/sens@4' in res  # still computed and returned
+    assert 'froc/sens@4_type_liver' in res  # still computed and returned
     run_metric(samples, log_breakdowns=True, out_dir=str(tmp_path))
     table = [m for m in log_messages if 'FROC protocol' in m][-1]
     assert 'liver' in table and 'breakdowns (' not in table
@@ -257,7 +257,7 @@ def test_coco_map_with_colliding_img_ids(tmp_path):
     ]
     res = run_metric(
         samples, breakdowns=False, with_coco_map=True, out_dir=str(tmp_path))
-    assert res['froc/coco_bbox_mAP_50'] == 0.0  # 0.5 with merged ids
+    assert res['froc/bbox_mAP_50'] == 0.0  # 0.5 with merged ids
     assert res['froc/sens@16'] == 0.0
 
 

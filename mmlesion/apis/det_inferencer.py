@@ -1,0 +1,264 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""mmdet's ``DetInferencer`` for the mmlesion 2.5D (DeepLesion) configs."""
+import os.path as osp
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+import mmcv
+import numpy as np
+import torch.nn as nn
+from mmcv.transforms import Compose
+from mmdet.apis import DetInferencer
+from mmdet.registry import DATASETS
+from mmdet.structures import DetDataSample
+from mmdet.utils import ConfigType, get_test_pipeline_cfg
+
+from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
+from mmlesion.utils.checkpoint_loader import check_state_dict_matches
+from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                      draw_lesion_overlay,
+                                                      key_slice_name,
+                                                      window_of,
+                                                      window_to_rgb)
+
+#: What the inferencer accepts per image (see :class:`LesionDetInferencer`).
+LesionInput = Union[str, Path, np.ndarray, dict]
+
+
+def key_slice_hu(single_input: LesionInput) -> np.ndarray:
+    """The key slice of an inference input, in HU, for drawing.
+
+    Args:
+        single_input (str | Path | np.ndarray | dict): a slice path, an
+            (H, W, N) stack (key slice in the middle channel) or a dict with
+            ``img_path``, ``img`` or ``volume`` + ``key_slice``.
+
+    Returns:
+        np.ndarray: float32 (H, W) HU.
+    """
+    if isinstance(single_input, dict):
+        if single_input.get('volume') is not None:
+            volume = np.asarray(single_input['volume'])
+            single_input = volume[int(single_input['key_slice'])]
+        elif single_input.get('img') is not None:
+            single_input = single_input['img']
+        else:
+            single_input = single_input['img_path']
+    if isinstance(single_input, (str, Path)):
+        return read_hu_png(str(single_input))
+    image = np.asarray(single_input)
+    if image.ndim == 3:
+        image = image[..., image.shape[-1] // 2]
+    if image.dtype == np.uint16:
+        return png_values_to_hu(image, 'input array')
+    return image.astype(np.float32)
+
+
+def _input_path(single_input: LesionInput) -> Optional[str]:
+    if isinstance(single_input, dict):
+        single_input = single_input.get('img_path')
+    return str(single_input) if isinstance(single_input, (str, Path)) \
+        else None
+
+
+class LesionDetInferencer(DetInferencer):
+    """mmdet's :class:`~mmdet.apis.DetInferencer` for the 2.5D configs.
+
+    mmdet's inferencer needs ``LoadImageFromFile`` in the test pipeline and
+    reads images as 8-bit pictures; a DeepLesion input is N 16-bit slices
+    around a key slice. This subclass keeps mmdet's interface
+    (``inferencer(inputs, out_dir=..., show=..., pred_score_thr=...,
+    return_datasamples=...)``, batches, ``preds/*.json``, ``vis/*``) and
+    runs the config's own test pipeline, whose first transform
+    :class:`~mmlesion.datasets.transforms.LesionInferencerLoader` takes,
+    per image:
+
+    - a key-slice path of a DeepLesion series (the slice interval is read
+      from the release's ``DL_info.csv``, so the detections are those of
+      ``tools/test.py``), or a folder of them (every PNG in it);
+    - an (H, W, N) array of the N slices (HU, key slice in the middle);
+    - ``dict(volume=(D, H, W) HU, key_slice=index, slice_interval=mm)``, or
+      ``dict(img_path=..., slice_interval=mm)`` for a series without a
+      table.
+
+    Pictures (``out_dir/vis``, ``show=True``) are the windowed key slice
+    with the detections drawn as ``tools/test.py --show-dir`` draws them,
+    named after the series (``<series>_<slice>.png``), so series do not
+    overwrite each other; so are the ``preds/*.json`` files. The weights
+    must fit the model exactly
+    (:func:`mmlesion.utils.check_state_dict_matches`), as in
+    ``tools/test.py``.
+
+    Example::
+
+        >>> from mmlesion.apis import LesionDetInferencer
+        >>> inferencer = LesionDetInferencer(
+        ...     model='configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
+        ...     weights='work_dirs/demo/epoch_12.pth', device='cpu')
+        >>> out = inferencer('data/demo_deeplesion/Images_png/'
+        ...                  '000001_01_01/105.png', out_dir='vis')
+
+    Args:
+        model (str, optional): config path (or a model name mmdet knows).
+        weights (str, optional): checkpoint path.
+        device (str, optional): e.g. ``'cpu'``, ``'cuda:0'``.
+        scope (str): registry scope. Defaults to ``'mmdet'``.
+        palette (str): as mmdet's. Defaults to ``'none'``.
+        show_progress (bool): progress bar. Defaults to True.
+        window (Sequence[float]): display window (low, high) in HU of the
+            pictures. Defaults to the soft-tissue window (-160, 240).
+    """
+
+    def __init__(self,
+                 model: Optional[Union[ConfigType, str]] = None,
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 scope: Optional[str] = 'mmdet',
+                 palette: str = 'none',
+                 show_progress: bool = True,
+                 window: Sequence[float] = SOFT_TISSUE_WINDOW) -> None:
+        self.window = window_of(window)
+        self._weights_name = str(weights) if weights else '<weights>'
+        super().__init__(
+            model=model,
+            weights=weights,
+            device=device,
+            scope=scope,
+            palette=palette,
+            show_progress=show_progress)
+
+    def _load_weights_to_model(self, model: nn.Module,
+                               checkpoint: Optional[dict],
+                               cfg: Optional[ConfigType]) -> None:
+        """mmdet's loading, after a strict check of the weights; class
+        names from the config's dataset when the checkpoint has none."""
+        if checkpoint is not None:
+            check_state_dict_matches(model, checkpoint, self._weights_name)
+        super()._load_weights_to_model(model, checkpoint, cfg)
+        meta = (checkpoint or {}).get('meta', {})
+        if 'dataset_meta' not in meta and cfg is not None:
+            model.dataset_meta = dict(
+                self._config_metainfo(cfg),
+                palette=model.dataset_meta.get('palette', 'random'))
+
+    @staticmethod
+    def _config_metainfo(cfg: ConfigType) -> dict:
+        """``METAINFO`` of the test dataset class (inside any wrappers)."""
+        dataset = cfg.test_dataloader.dataset
+        while not dataset.get('metainfo') and ('dataset' in dataset
+                                               or 'datasets' in dataset):
+            dataset = dataset.get('dataset') or dataset['datasets'][0]
+        if dataset.get('metainfo'):
+            return dict(dataset['metainfo'])
+        return dict(getattr(DATASETS.get(dataset['type']), 'METAINFO', {}))
+
+    def _init_pipeline(self, cfg: ConfigType) -> Compose:
+        """The config's test pipeline, taking inference inputs.
+
+        Raises:
+            ValueError: the config is not a 2.5D one (no
+                ``LoadDeepLesionSlices`` in its test pipeline).
+        """
+        pipeline_cfg = [dict(t) for t in get_test_pipeline_cfg(cfg)]
+        if 'meta_keys' in pipeline_cfg[-1]:  # no img_id at inference
+            pipeline_cfg[-1]['meta_keys'] = tuple(
+                k for k in pipeline_cfg[-1]['meta_keys'] if k != 'img_id')
+        types = [t['type'] for t in pipeline_cfg]
+        if 'LesionInferencerLoader' not in types:
+            if 'LoadDeepLesionSlices' not in types:
+                raise ValueError(
+                    f'{type(self).__name__}: the test pipeline ({types}) has '
+                    'no LoadDeepLesionSlices: not a 2.5D lesion config. 3D '
+                    'configs: tools/infer_volume.py; plain 2D configs: '
+                    "mmdet's DetInferencer")
+            pipeline_cfg.insert(
+                types.index('LoadDeepLesionSlices'),
+                dict(type='LesionInferencerLoader'))
+        return Compose(pipeline_cfg)
+
+    def _inputs_to_list(self, inputs) -> list:
+        """mmdet's expansion (a folder -> its images); a dict is one
+        input."""
+        if isinstance(inputs, dict):
+            return [inputs]
+        if isinstance(inputs, Path):
+            inputs = str(inputs)
+        return super()._inputs_to_list(inputs)
+
+    def _get_chunk_data(self, inputs: Iterable, chunk_size: int):
+        """Batches of ``(input, pipeline output)``; dicts may hold a volume
+        instead of ``img_path`` (mmdet's version needs one of ``img`` /
+        ``img_path``)."""
+        chunk = []
+        for single_input in inputs:
+            chunk.append((single_input, self.pipeline(single_input)))
+            if len(chunk) == chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _picture_name(self, single_input: LesionInput) -> str:
+        path = _input_path(single_input)
+        if path is not None:
+            return key_slice_name(path)
+        return f'{self.num_visualized_imgs:08d}.png'
+
+    def visualize(self,
+                  inputs: List[LesionInput],
+                  preds: List[DetDataSample],
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: int = 0,
+                  draw_pred: bool = True,
+                  pred_score_thr: float = 0.3,
+                  no_save_vis: bool = False,
+                  img_out_dir: str = '',
+                  **kwargs) -> Optional[List[np.ndarray]]:
+        """Draw the detections on the windowed key slices.
+
+        Same arguments as :meth:`mmdet.apis.DetInferencer.visualize`;
+        pictures go to ``img_out_dir/vis/<series>_<slice>.png``.
+
+        Returns:
+            list[np.ndarray] | None: the RGB pictures with ``return_vis``.
+        """
+        if no_save_vis:
+            img_out_dir = ''
+        if not show and img_out_dir == '' and not return_vis:
+            return None
+        classes = (self.model.dataset_meta or {}).get('classes') or ()
+        class_name = classes[0] if len(classes) == 1 else 'lesion'
+        results = []
+        for single_input, pred in zip(inputs, preds):
+            rgb = window_to_rgb(key_slice_hu(single_input), self.window)
+            boxes = scores = None
+            if draw_pred and 'pred_instances' in pred:
+                inst = pred.pred_instances.cpu()
+                boxes, scores = inst.bboxes, inst.scores
+            drawn = draw_lesion_overlay(self.visualizer, rgb, None, boxes,
+                                        scores, pred_score_thr, class_name)
+            name = self._picture_name(single_input)
+            self.visualizer.set_image(drawn)
+            if show:
+                self.visualizer.show(drawn, win_name=name,
+                                     wait_time=wait_time)
+            if img_out_dir != '':
+                mmcv.imwrite(drawn[..., ::-1],
+                             osp.join(img_out_dir, 'vis', name))
+            results.append(drawn)
+            self.num_visualized_imgs += 1
+        return results
+
+    def pred2dict(self, data_sample: DetDataSample,
+                  pred_out_dir: str = '') -> dict:
+        """mmdet's conversion; ``preds/<series>_<slice>.json`` per input
+        (``<index>.json`` for arrays)."""
+        img_path = data_sample.metainfo.get('img_path')
+        unique = (key_slice_name(img_path) if img_path else
+                  f'{self.num_predicted_imgs:08d}.png')
+        data_sample.set_metainfo(dict(img_path=unique))
+        try:
+            return super().pred2dict(data_sample, pred_out_dir)
+        finally:
+            data_sample.set_metainfo(dict(img_path=img_path))

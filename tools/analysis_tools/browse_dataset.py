@@ -1,0 +1,191 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Browse a lesion dataset through its pipeline (mmdet's tool, CT inputs).
+
+Same options as mmdet's ``tools/analysis_tools/browse_dataset.py``::
+
+    python tools/analysis_tools/browse_dataset.py CONFIG \\
+        --output-dir browse --not-show [--cfg-options ...] [--window -160 240]
+
+mmdet's tool saves the pipeline's input tensor as an 8-bit picture: a
+windowed CT input lies in [-1, 1] and comes out black, a 9-slice input
+shows three neighbour slices instead of the key slice, a 3D input cannot be
+drawn at all, and every picture is named after the slice file
+(``<slice>.png``), so DeepLesion series overwrite each other. This tool
+draws what the model sees after the training pipeline (augmentations
+included) with the boxes the model trains on (red):
+
+- 2.5D inputs (N slices as channels): the key slice (middle channel),
+  mapped back to HU through the config's ``WindowHU`` and shown in the
+  display window; named ``<series>_<slice>.png`` (the DeepLesion
+  ``File_name``).
+- 3D inputs (1, D, H, W): the axial slice through the centre of the first
+  ground-truth box (the middle slice without one), with every box crossing
+  it; named ``<scan>_z<index>.png``.
+
+Pictures are written atomically (temporary file, then rename).
+"""
+import argparse
+import os
+import os.path as osp
+import tempfile
+from typing import List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
+
+import mmlesion  # noqa: F401  (registers the components)
+from mmdet.registry import DATASETS, VISUALIZERS
+from mmdet.visualization import DetLocalVisualizer
+from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                      draw_lesion_overlay,
+                                                      key_slice_name,
+                                                      window_of,
+                                                      window_to_rgb)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Browse a lesion dataset')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--output-dir',
+        default=None,
+        type=str,
+        help='If there is no display interface, you can save it')
+    parser.add_argument('--not-show', default=False, action='store_true')
+    parser.add_argument(
+        '--show-interval',
+        type=float,
+        default=2,
+        help='the interval of show (s)')
+    parser.add_argument(
+        '--window',
+        type=float,
+        nargs=2,
+        default=SOFT_TISSUE_WINDOW,
+        help='display window (low high) in HU')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, as key=value pairs')
+    return parser.parse_args(argv)
+
+
+def window_transform(pipeline: Sequence[dict]
+                     ) -> Optional[Tuple[Tuple[float, float],
+                                         Tuple[float, float]]]:
+    """``(window, out_range)`` of the pipeline's ``WindowHU``, if any."""
+    for t in pipeline:
+        if t.get('type') == 'WindowHU':
+            return (tuple(t.get('window', (-1024., 1050.))),
+                    tuple(t.get('out_range', (-1., 1.))))
+    return None
+
+
+def to_hu(image: np.ndarray, windowing) -> np.ndarray:
+    """Undo ``WindowHU``'s linear map (values inside the window)."""
+    if windowing is None:
+        return image
+    (lo, hi), (a, b) = windowing
+    return lo + (image - a) * (hi - lo) / (b - a)
+
+
+def draw_item(item: dict, windowing, window: Tuple[float, float],
+              drawer: DetLocalVisualizer) -> Tuple[str, np.ndarray]:
+    """The picture of one dataset item and its file name.
+
+    Args:
+        item (dict): ``inputs`` and ``data_samples`` from the pipeline.
+        windowing: :func:`window_transform` of the pipeline.
+        window (tuple[float, float]): display window in HU.
+        drawer (DetLocalVisualizer): the config's visualizer.
+
+    Returns:
+        tuple[str, np.ndarray]: name and (H, W, 3) uint8 RGB picture.
+    """
+    inputs = item['inputs'].float().numpy()
+    sample = item['data_samples']
+    boxes = sample.gt_instances.bboxes
+    boxes = np.asarray(getattr(boxes, 'tensor', boxes), dtype=np.float32)
+    img_path = str(sample.metainfo.get('img_path') or 'input')
+    if inputs.ndim == 4:  # (1, D, H, W) volume
+        boxes = boxes.reshape(-1, 6)
+        depth = inputs.shape[1]
+        z = int((boxes[0, 2] + boxes[0, 5]) / 2) if len(boxes) else depth // 2
+        z = min(max(z, 0), depth - 1)
+        crossing = boxes[(boxes[:, 2] <= z + .5) & (boxes[:, 5] >= z + .5)]
+        image = inputs[0, z]
+        boxes2d = crossing[:, [0, 1, 3, 4]]
+        stem = osp.splitext(osp.basename(img_path.rstrip('/')))[0]
+        name = f'{stem}_z{z:03d}.png'
+    else:  # (N, H, W) slices, key slice in the middle
+        image = inputs[inputs.shape[0] // 2]
+        boxes2d = boxes.reshape(-1, 4)
+        name = key_slice_name(img_path, sample.metainfo.get('file_name'))
+    rgb = window_to_rgb(to_hu(image, windowing), window)
+    return name, draw_lesion_overlay(drawer, rgb, gt_boxes=boxes2d)
+
+
+def write_picture(path: str, rgb: np.ndarray) -> None:
+    """Write a picture atomically (a temporary file renamed over it)."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=osp.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        if not mmcv.imwrite(rgb[..., ::-1], tmp):
+            raise OSError(f'{path}: cannot write the picture')
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv: Optional[List[str]] = None) -> List[str]:
+    """Draw every training sample; return the written files."""
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    window = window_of(args.window)
+
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    drawer = VISUALIZERS.build(cfg.visualizer)
+    if not isinstance(drawer, DetLocalVisualizer):
+        drawer = DetLocalVisualizer(name='mmlesion_browse_dataset')
+    drawer.dataset_meta = dataset.metainfo
+    pipeline_cfg = _pipeline_cfg(cfg.train_dataloader.dataset)
+    windowing = window_transform(pipeline_cfg)
+
+    written = []
+    progress_bar = ProgressBar(len(dataset))
+    for index in range(len(dataset)):  # wrappers such as RepeatDataset
+        # wrap indices around: iterating them never ends
+        name, drawn = draw_item(dataset[index], windowing, window, drawer)
+        if not args.not_show:
+            drawer.show(drawn, win_name=name, wait_time=args.show_interval)
+        if args.output_dir is not None:
+            out_file = osp.join(args.output_dir, name)
+            write_picture(out_file, drawn)
+            written.append(out_file)
+        progress_bar.update()
+    return written
+
+
+def _pipeline_cfg(dataset_cfg: dict) -> list:
+    """The pipeline of a dataset config (inside wrappers: the first)."""
+    if 'pipeline' in dataset_cfg:
+        return list(dataset_cfg['pipeline'])
+    if 'dataset' in dataset_cfg:
+        return _pipeline_cfg(dataset_cfg['dataset'])
+    if 'datasets' in dataset_cfg:
+        return _pipeline_cfg(dataset_cfg['datasets'][0])
+    return []
+
+
+if __name__ == '__main__':
+    main()
