@@ -122,7 +122,8 @@ def train_fold(cfg: Config, logger) -> str:
     Returns:
         str: the last checkpoint of the training.
     """
-    from mmlesion.engine.hooks import CheckpointCheckHook
+    from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                       set_checkpoint_check_hook)
     latest = find_resumable_checkpoint(cfg.work_dir) if osp.isdir(
         cfg.work_dir) else None
     if latest is not None:
@@ -137,10 +138,10 @@ def train_fold(cfg: Config, logger) -> str:
             '--stage-checkpoint <its work dir>/fold{fold}/epoch_50.pth')
     runner = Runner.from_cfg(cfg)
     if cfg.get('load_from'):
-        runner.register_hook(CheckpointCheckHook(
-            filename=cfg.load_from,
-            strict=bool(cfg.get('resume')) or not cfg.get(
-                'allow_partial_load', False)))
+        # one check (the configs carry one too): strict on a resume; a
+        # fresh second stage may lack `load_from_allowed_missing` keys
+        set_checkpoint_check_hook(
+            runner, CheckpointCheckHook(filename=cfg.load_from))
     runner.train()
     last = osp.join(cfg.work_dir, 'last_checkpoint')
     if not osp.isfile(last):
