@@ -25,7 +25,8 @@ from mmengine.config import Config, DictAction
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.apis.volume_inference import (format_summary,
                                             run_volume_inference)
-from mmlesion.utils import get_tool_logger
+from mmlesion.utils import (CorruptCheckpointError, UntrustedCheckpointError,
+                            add_trust_checkpoint_argument, get_tool_logger)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,8 +69,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         's_FPR) / 2 (Eq. 2)')
     parser.add_argument('--fpr-checkpoint', help='the FPR weights')
     parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='run although CHECKPOINT does not fit the model exactly '
+        '(missing / unexpected keys, other shapes are then only logged)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -88,8 +94,10 @@ def main(argv=None) -> int:
             iou_thr=args.iou_thr, max_gap=args.max_gap,
             min_slices=args.min_slices, max_pictures=args.max_pictures,
             cfg_name=args.config, experts=args.experts,
-            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+            allow_partial_load=args.allow_partial_load)
+    except (FileNotFoundError, FileExistsError, ValueError,
+            UntrustedCheckpointError, CorruptCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(format_summary(result))

@@ -29,8 +29,8 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.engine.hooks import CheckpointCheckHook
-from mmlesion.utils import (add_fold_argument, apply_cv_fold,
-                            check_config_keys, setup_cpu_distributed)
+from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
+                            apply_cv_fold, check_config_keys, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,6 +59,7 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

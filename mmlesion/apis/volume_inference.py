@@ -39,6 +39,7 @@ import logging
 import os.path as osp
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -54,6 +55,7 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -494,6 +496,40 @@ def write_volume_results(result: dict,
     return paths
 
 
+def init_volume_detector(cfg: Config,
+                         checkpoint: Optional[str],
+                         device: str = 'cpu',
+                         allow_partial: bool = False) -> torch.nn.Module:
+    """Build the detector of ``cfg`` and load its weights, checked.
+
+    :func:`mmdet.apis.init_detector` loads with ``strict=False``, so a
+    checkpoint of another model would only log a warning and the findings
+    would come from randomly initialised heads. Here the weights go through
+    :func:`mmlesion.utils.load_model_checkpoint` (allow-list, trust switch,
+    and the key / shape check of ``tools/test.py``).
+
+    Args:
+        cfg (Config): the detector's config.
+        checkpoint (str, optional): its weights (None: random weights).
+        device (str): torch device.
+        allow_partial (bool): accept a checkpoint that fits only partly.
+
+    Returns:
+        nn.Module: the model, in eval mode on ``device``.
+    """
+    from mmdet.apis import init_detector
+    with warnings.catch_warnings():  # "checkpoint is None, COCO classes"
+        warnings.simplefilter('ignore')
+        model = init_detector(cfg, None, device='cpu')
+    if checkpoint:
+        ckpt = load_model_checkpoint(model, checkpoint,
+                                     allow_partial=allow_partial)
+        meta = ckpt.get('meta', {}).get('dataset_meta')
+        if meta:
+            model.dataset_meta = {k.lower(): v for k, v in meta.items()}
+    return model.to(device).eval()
+
+
 def run_volume_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
                          scan: str,
@@ -507,6 +543,7 @@ def run_volume_inference(config: Union[str, Config],
                          experts: Optional[List[int]] = None,
                          fpr_config: Optional[str] = None,
                          fpr_checkpoint: Optional[str] = None,
+                         allow_partial_load: bool = False,
                          **kwargs) -> dict:
     """Load a model and a scan, detect, and (optionally) write the files.
 
@@ -530,12 +567,13 @@ def run_volume_inference(config: Union[str, Config],
         fpr_config (str, optional): a LENS FPR config: re-score the 3D
             findings with Eq. 2 (see :func:`infer_volume`).
         fpr_checkpoint (str, optional): its weights.
+        allow_partial_load (bool): accept a ``checkpoint`` that does not
+            fit the model exactly (only logged). Defaults to False.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
         dict: the :func:`infer_volume` result, plus ``paths`` if written.
     """
-    from mmdet.apis import init_detector
     cfg_name = cfg_name or (config if isinstance(config, str) else
                             '<config>')
     from .lens_fpr_rescore import load_fpr_model
@@ -553,7 +591,8 @@ def run_volume_inference(config: Union[str, Config],
         fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
     if model is None:
-        model = init_detector(cfg, checkpoint, device=device)
+        model = init_volume_detector(cfg, checkpoint, device,
+                                     allow_partial_load)
     model.eval()
     max_pictures = kwargs.pop('max_pictures', 20)
     logger = MMLogger.get_current_instance()

@@ -57,6 +57,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
+    from mmlesion.utils import add_trust_checkpoint_argument
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -36,7 +36,8 @@ from mmengine.config import Config, DictAction
 
 from mmlesion.apis import find_hard_regions
 from mmlesion.datasets.hard_regions import dump_hard_regions
-from mmlesion.utils import add_fold_argument, apply_cv_fold
+from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
+                            apply_cv_fold)
 from mmlesion.visualization.hard_regions import plot_hard_regions
 
 
@@ -58,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='replace an existing --out (and its PNG)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     add_fold_argument(parser)
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 

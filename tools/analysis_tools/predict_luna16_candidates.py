@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
@@ -39,6 +38,8 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    write_candidates_csv)
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
+from mmlesion.utils import (add_trust_checkpoint_argument,
+                            load_model_checkpoint)
 
 
 def predict_candidates(cfg: Config,
@@ -61,7 +62,7 @@ def predict_candidates(cfg: Config,
                                                       'mmdet')):
         model = MODELS.build(cfg.model)
         if checkpoint:
-            load_checkpoint(model, checkpoint, map_location='cpu')
+            load_model_checkpoint(model, checkpoint)
         model.to(device).eval()
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
@@ -104,6 +105,7 @@ def main(argv=None) -> Dict:
     parser.add_argument('--max-scans', type=int)
     parser.add_argument('--overwrite', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
                             'metrics.json')
