@@ -25,6 +25,7 @@ from mmengine.config import Config, DictAction
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.apis.volume_inference import (format_summary,
                                             run_volume_inference)
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.utils import (CorruptCheckpointError, UntrustedCheckpointError,
                             add_trust_checkpoint_argument, get_tool_logger)
 
@@ -76,6 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
     add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -28,9 +28,11 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.engine.hooks import CheckpointCheckHook
 from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
-                            apply_cv_fold, check_config_keys, setup_cpu_distributed)
+                            apply_cv_fold, check_config_keys,
+                            setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,6 +62,7 @@ def parse_args() -> argparse.Namespace:
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

@@ -41,7 +41,6 @@ through :func:`load_model_checkpoint`.
 import _compat_pickle
 import argparse
 import collections
-import os
 import os.path as osp
 import pickle
 import pickletools
@@ -55,6 +54,8 @@ from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
+
+from .env_switch import add_env_switch, env_switch_on
 
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
@@ -138,19 +139,7 @@ def checkpoints_trusted() -> bool:
     Returns:
         bool: True if ``MMLESION_TRUST_CHECKPOINTS=1``.
     """
-    return os.environ.get(TRUST_ENV) == '1'
-
-
-class _TrustCheckpointAction(argparse.Action):
-    """``--trust-checkpoint``: set ``MMLESION_TRUST_CHECKPOINTS=1``.
-
-    Through the environment the choice reaches mmengine's loader (which
-    has no argument for it) and the worker processes of distributed runs.
-    """
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        os.environ[TRUST_ENV] = '1'
-        setattr(namespace, self.dest, True)
+    return env_switch_on(TRUST_ENV)
 
 
 def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -159,12 +148,11 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    parser.add_argument(
-        '--trust-checkpoint', action=_TrustCheckpointAction, nargs=0,
-        default=False,
-        help='unpickle checkpoints fully even where they name objects '
-        'outside the safe allow-list (this can run code in the file; same '
-        f'as {TRUST_ENV}=1). Only for files you made or trust')
+    add_env_switch(
+        parser, '--trust-checkpoint', TRUST_ENV,
+        'unpickle checkpoints fully even where they name objects outside '
+        'the safe allow-list: this can run code from the file. Only for '
+        'files you made or trust')
 
 
 def _history_buffer_getstate(self: HistoryBuffer) -> dict:

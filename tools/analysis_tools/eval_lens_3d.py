@@ -68,6 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
+    from mmlesion.utils import CorruptCheckpointError, UntrustedCheckpointError
     logger = get_tool_logger('eval_lens_3d')
     try:
         res = evaluate_lens_3d(
@@ -76,7 +77,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             experts=args.experts, max_offset=args.max_offset,
             splits=args.splits, iou_thr=args.iou_thr, device=args.device,
             overwrite=args.overwrite, cfg_options=args.cfg_options)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError,
+            CorruptCheckpointError, UntrustedCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     rates = ', '.join(f'{k}: {v:.4f}' for k, v in res.items()

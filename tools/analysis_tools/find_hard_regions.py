@@ -36,6 +36,7 @@ from mmengine.config import Config, DictAction
 
 from mmlesion.apis import find_hard_regions
 from mmlesion.datasets.hard_regions import dump_hard_regions
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
                             apply_cv_fold)
 from mmlesion.visualization.hard_regions import plot_hard_regions
@@ -60,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     add_fold_argument(parser)
     add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -33,6 +33,7 @@ from mmengine.registry import DefaultScope
 from mmengine.utils import track_iter_progress
 
 from mmdet.registry import DATASETS, MODELS
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    evaluate_luna16,
                                                    write_candidates_csv)
@@ -106,6 +107,7 @@ def main(argv=None) -> Dict:
     parser.add_argument('--overwrite', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
                             'metrics.json')

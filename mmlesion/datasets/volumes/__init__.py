@@ -7,10 +7,11 @@ from .annotation_file import (BOX_FORMAT, box_center_world,
 from .ct_volume import CTVolume
 from .loading import list_dicom_series, load_ct_volume
 from .resampling import map_points_zyx, resample_boxes_3d, resample_volume
+from .scan_switches import add_scan_check_arguments
 
 __all__ = [
     'BOX_FORMAT', 'box_center_world', 'box_from_world_sphere',
     'load_annotation_file', 'volume_entry', 'write_annotation_file',
     'CTVolume', 'list_dicom_series', 'load_ct_volume', 'map_points_zyx',
-    'resample_boxes_3d', 'resample_volume'
+    'resample_boxes_3d', 'resample_volume', 'add_scan_check_arguments'
 ]
