@@ -281,6 +281,13 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
     if min(image_size) <= 0:
         raise p.error('Image_size', f'expected positive sizes, got '
                       f'{image_size}')
+    height, width = image_size
+    # the box must overlap the image and stick out by at most its size
+    if not (-width <= bbox[0] < width and -height <= bbox[1] < height
+            and 0 < bbox[2] <= 2 * width and 0 < bbox[3] <= 2 * height):
+        raise p.error('Bounding_boxes',
+                      f'{box} lies outside the image of Image_size '
+                      f'{image_size[0]}, {image_size[1]}')
     windows = p.floats(fields['DICOM_windows'], 'DICOM_windows', 2,
                        allow_nan=True)
     gender = fields['Patient_gender'].strip()

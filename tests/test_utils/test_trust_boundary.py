@@ -7,17 +7,33 @@ result file is never taken half-read. Each case is a named parameter (the
 the cases that need the real TotalSegmentator CT of ``../shared/data`` skip
 cleanly without it.
 
-Cases:
+Cases (issue item in brackets):
 
-* checkpoints (``ckpt-*``): payloads of ``builtins.exec``,
-  ``subprocess.Popen``, ``importlib.import_module``, ``os.system``,
-  ``builtins.eval`` and a ``getattr`` that is not a HistoryBuffer statistic
-  are refused naming file and global, without running; a checkpoint written
-  by plain mmengine's Runner loads safely; ``--trust-checkpoint`` /
+* checkpoints [1, 7] (``ckpt-*``): payloads of ``builtins.exec`` / ``eval``,
+  ``subprocess.Popen``, ``importlib.import_module``, ``os.system`` and a
+  ``getattr`` that is not a HistoryBuffer statistic are refused naming file
+  and global, without running; a checkpoint written by plain mmengine's
+  Runner (stock mmdet module) loads safely; ``--trust-checkpoint`` /
   ``MMLESION_TRUST_CHECKPOINTS=1`` is the only way to unpickle more; a
-  checkpoint of another model is refused by every loader
-  (``load_model_checkpoint``, ``tools/infer_volume.py``) unless partial
-  loading is allowed.
+  checkpoint of another model is refused by ``load_model_checkpoint`` and
+  ``tools/infer_volume.py`` unless partial loading is allowed;
+* scans [2-5] (``SCAN_CASES``): truncated ``.nii.gz`` / ``.nii`` / ``.raw``
+  / ``.mha``, ``ElementDataFile`` outside the folder (``../``, absolute),
+  ``MET_USHORT`` without rescale, a label map, MR intensities, DICOM with a
+  missing slice, two slices at one position, uneven spacing, a truncated
+  (also last) slice, a header announcing 60000 rows, Modality MR; the
+  switches ``--force-ct`` / ``--resample-nonuniform`` /
+  ``--allow-outside-data``; the KiTS19 converter on a truncated scan;
+* annotations [5, 6] (``ANNOTATION_CASES``): boxes outside the volume,
+  1e308 / inf, an absurd ``center_world``, scan paths outside the data root;
+* CSVs [8, evaluator side] (``CSV_CASES``): candidates / annotations /
+  seriesuids with a partial last row, a row cut inside a field, missing or
+  extra columns, NaN, 1e308; ``eval_luna16.py`` on a half-written file;
+* DeepLesion-3D converter [10] (``DL3D_CASES``): bad split, non-numeric
+  box, box outside the image, Image_size larger than the slices, missing
+  slices, a 2 GB input refused before reading;
+* handled before issue 17: the LENS manual 3D ``.pkl`` runs no code, empty
+  and truncated checkpoints name the file.
 """
 import argparse
 import builtins
@@ -365,12 +381,31 @@ def _dicom_uneven(tmp_path):
         r'uneven step of 2\.500 mm \(median 2\.000 mm\)'
 
 
-def _dicom_truncated_slice(tmp_path):
+def _dicom_truncated_slice(tmp_path, index=3):
     folder = _dicom(tmp_path, [0, 2, 4, 6, 8, 10])
-    path = tmp_path / 'series' / '1.2.826.0.1.3680043.2.1125.9_3.dcm'
-    _truncate(path, 0.8)
-    # GDCM leaves the damaged file out: a gap, and the file is named
-    return folder, r'gap of 4\.000 mm.*not read as DICOM.*_3\.dcm'
+    path = tmp_path / 'series' / f'1.2.826.0.1.3680043.2.1125.9_{index}.dcm'
+    _truncate(path, 0.97)
+    # GDCM leaves the damaged file out: it is named
+    return folder, r'1 DICOM file\(s\) that GDCM could not read \(truncated' \
+        rf'.*_{index}\.dcm'
+
+
+def _dicom_truncated_last_slice(tmp_path):
+    """Without it the series would be one slice shorter, evenly spaced."""
+    return _dicom_truncated_slice(tmp_path, 5)
+
+
+def _dicom_huge_rows(tmp_path):
+    """A header announcing 60000 rows: a reader would allocate for them."""
+    folder = _dicom(tmp_path, [0, 2, 4, 6])
+    path = tmp_path / 'series' / '1.2.826.0.1.3680043.2.1125.9_2.dcm'
+    rows = b'\x28\x00\x10\x00\x02\x00\x00\x00'  # (0028,0010), implicit VR
+    data = path.read_bytes()
+    assert data.count(rows + b'\x08\x00') == 1
+    path.write_bytes(data.replace(rows + b'\x08\x00',
+                                  rows + (60000).to_bytes(2, 'little')))
+    return folder, r'_2\.dcm: truncated: \d+ bytes, less than the 960000 ' \
+        r'bytes of pixel data its header announces \(60000 rows'
 
 
 def _dicom_mr(tmp_path):
@@ -392,6 +427,8 @@ SCAN_CASES = {
     'dicom-duplicate-position': _dicom_duplicate,
     'dicom-uneven-spacing': _dicom_uneven,
     'dicom-truncated-slice': _dicom_truncated_slice,
+    'dicom-truncated-last-slice': _dicom_truncated_last_slice,
+    'dicom-header-rows-lie': _dicom_huge_rows,
     'dicom-modality-mr': _dicom_mr,
 }
 
@@ -635,9 +672,14 @@ DL3D_CASES = {
     'dl3d-non-numeric-box': (dict(Bounding_boxes='1, 2, x, 4'),
                              r'dl\.csv.*row 2.*Bounding_boxes'),
     'dl3d-box-outside-slices': (
-        dict(Measurement_coordinates='900, 900, 910, 900, 905, 898, 905, '
-             '902', Bounding_boxes='895, 893, 915, 907'),
+        dict(Bounding_boxes='895, 893, 915, 907', Image_size='1024, 1024'),
         r'dl\.csv: rows \[2\].*outside its slices'),
+    'dl3d-box-outside-image': (dict(Bounding_boxes='895, 893, 915, 907'),
+                               r"dl\.csv: row 2, field 'Bounding_boxes'.*"
+                               r'outside the image'),
+    'dl3d-box-1e308': (dict(Bounding_boxes='20, 20, 1e308, 40'),
+                       r'dl\.csv.*row 2.*Bounding_boxes.*outside the '
+                       r'image'),
     'dl3d-missing-slices': (dict(Key_slice_index='40',
                                  File_name='000001_01_01_040.png',
                                  Slice_range='38, 42'),

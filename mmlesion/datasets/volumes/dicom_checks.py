@@ -80,6 +80,23 @@ def _int_tag(reader: sitk.ImageFileReader, key: str, default: int) -> int:
         return default
 
 
+def _transfer_syntax(path: str) -> str:
+    """TransferSyntaxUID (0002,0010) of a Part 10 file ('' if not found).
+
+    SimpleITK does not report the file meta group; it is always explicit
+    VR little endian right after the ``DICM`` preamble, so the element is
+    found by its tag and VR in the first kilobyte.
+    """
+    with open(path, 'rb') as f:
+        head = f.read(1024)
+    at = head.find(b'\x02\x00\x10\x00UI', 132)
+    if head[128:132] != b'DICM' or at < 0:
+        return ''
+    length = int.from_bytes(head[at + 6:at + 8], 'little')
+    return head[at + 8:at + 8 + length].decode('ascii', 'replace').strip(
+        '\x00 ')
+
+
 def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
     """Position, orientation and size of one file; checks its length."""
     reader = sitk.ImageFileReader()
@@ -92,9 +109,7 @@ def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
                          ) from err
     rows = _int_tag(reader, '0028|0010', 0)
     cols = _int_tag(reader, '0028|0011', 0)
-    syntax = reader.GetMetaData('0002|0010').strip().rstrip('\x00') \
-        if reader.HasMetaDataKey('0002|0010') else ''
-    if syntax in _NATIVE_SYNTAXES:
+    if _transfer_syntax(path) in _NATIVE_SYNTAXES:
         bits = _int_tag(reader, '0028|0100', 16)
         want = rows * cols * _int_tag(reader, '0028|0002', 1) * _int_tag(
             reader, '0028|0008', 1) * bits // 8
@@ -107,6 +122,48 @@ def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
     return ipp, iop, (rows, cols)
+
+
+def _looks_like_dicom(path: str) -> bool:
+    """The ``DICM`` magic at byte 128 (DICOM Part 10 files)."""
+    try:
+        with open(path, 'rb') as f:
+            f.seek(128)
+            return f.read(4) == b'DICM'
+    except OSError:
+        return False
+
+
+def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
+    """Refuse a folder holding DICOM files that no series could read.
+
+    GDCM silently leaves out a file it cannot parse (e.g. a truncated
+    slice); where that was the first or last slice the series just becomes
+    shorter, with even spacing. Any Part 10 file (``DICM`` at byte 128) of
+    the folder that is in none of its series is therefore an error.
+
+    Args:
+        folder (str): the folder.
+        series_ids (sequence[str]): GDCM's series ids of the folder.
+
+    Raises:
+        ValueError: naming the unread files.
+    """
+    listed = set()
+    for uid in series_ids:
+        listed.update(osp.abspath(f) for f in
+                      sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
+                          folder, uid))
+    unread = sorted(
+        name for name in os.listdir(folder)
+        if osp.abspath(osp.join(folder, name)) not in listed
+        and osp.isfile(osp.join(folder, name))
+        and _looks_like_dicom(osp.join(folder, name)))
+    if unread:
+        raise ValueError(
+            f'{folder}: {len(unread)} DICOM file(s) that GDCM could not read '
+            f'(truncated or damaged?): {unread[:10]}; a series read without '
+            'them may miss slices. Repair or remove them')
 
 
 def check_series_slices(folder: str, files: Sequence[str],

@@ -21,7 +21,8 @@ import SimpleITK as sitk
 from mmengine.logging import print_log
 
 from .ct_volume import CTVolume
-from .dicom_checks import check_series_slices, resample_slices_uniform
+from .dicom_checks import (check_series_slices, check_unread_dicom_files,
+                           resample_slices_uniform)
 from .file_checks import (check_metaimage_length, check_nifti_length,
                           mhd_data_files)
 from .intensity_checks import check_ct_intensities
@@ -109,6 +110,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
             raise ValueError(f'{folder}: no DICOM series {series_uid!r} '
                              f'here; found {ids}')
         uid = series_uid
+    check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
     geometry = check_series_slices(folder, files, resample_nonuniform)
     files = geometry.files
