@@ -36,6 +36,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from mmengine.logging import print_log
 
+from mmlesion.utils.csv_checks import check_csv_complete
+
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
     'File_name', 'Patient_index', 'Study_index', 'Series_ID',
@@ -411,7 +413,9 @@ def parse_dl_info(csv_path: PathLike,
     if not osp.isfile(csv_path):
         raise FileNotFoundError(f'DL_info file not found: {csv_path}')
     records = []
-    reader = csv.reader(io.StringIO(_read_text(csv_path), newline=''))
+    text = _read_text(csv_path)  # encoding first: UTF-16 ends in NUL
+    check_csv_complete(csv_path)  # a download that stopped mid-row
+    reader = csv.reader(io.StringIO(text, newline=''))
     header = next(reader, None)
     _check_header(header, csv_path)
     header = [h.strip() for h in header]

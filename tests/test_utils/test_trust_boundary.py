@@ -605,6 +605,8 @@ CSV_CASES = {
     'annotations-partial-last-line':
     ('annotations', 'seriesuid,coordX,coordY,coordZ,diameter_mm\n'
      '1.2.3,10,0,0,5', r'cand\.csv line 2: the last row has no line end'),
+    'dl-info-partial-last-line':
+    ('dl_info', None, r'cand\.csv line 3: the last row has no line end'),
     'seriesuids-partial-last-line':
     ('seriesuids', '1.2.3\n1.2.', r'cand\.csv line 2: the last row'),
 }
@@ -613,12 +615,21 @@ CSV_CASES = {
 @pytest.mark.parametrize('case', list(CSV_CASES))
 def test_bad_csv_is_refused_naming_file_and_line(case, tmp_path):
     from mmlesion.evaluation.functional import luna16
+    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
     kind, text, pattern = CSV_CASES[case]
     path = tmp_path / 'cand.csv'
+    if kind == 'dl_info':  # two rows, the second cut short
+        write_dl_info_csv(str(path), [
+            lesion_row(1, 10, (32, 30), 8, 4),
+            lesion_row(2, 10, (32, 30), 8, 4)
+        ])
+        text = path.read_text()[:-12]
     path.write_bytes(text.encode())
     reader = dict(candidates=luna16.read_candidates_csv,
                   annotations=luna16.read_findings_csv,
-                  seriesuids=luna16.read_seriesuids_csv)[kind]
+                  seriesuids=luna16.read_seriesuids_csv,
+                  dl_info=parse_dl_info)[kind]
     with pytest.raises(ValueError, match=pattern):
         reader(str(path))
 
@@ -763,3 +774,15 @@ def test_complete_files_pass_the_length_checks(name, tmp_path, strict_scans):
     arr = _ct()
     vol = load_ct_volume(_write(tmp_path / name, arr))
     np.testing.assert_array_equal(vol.array, arr)
+
+
+def test_real_luna16_csvs_pass_the_checks():
+    from mmlesion.evaluation.functional import luna16
+    from mmlesion.testing import shared_data_root
+    root = shared_data_root()
+    if root is None or not (root / 'luna16' / 'annotations.csv').is_file():
+        pytest.skip('../shared/data/luna16 not found')
+    assert len(luna16.read_findings_csv(
+        str(root / 'luna16' / 'annotations.csv')).seriesuids) > 0
+    assert luna16.read_seriesuids_csv(str(root / 'luna16' /
+                                          'seriesuids.csv'))
