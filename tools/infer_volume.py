@@ -34,7 +34,10 @@ from mmengine.config import Config, DictAction
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
 from mmlesion.apis.volume_inference import (format_summary,
                                             run_volume_inference)
-from mmlesion.utils import OutputDirError, get_tool_logger
+from mmlesion.datasets.volumes import add_scan_check_arguments
+from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
+                            UntrustedCheckpointError,
+                            add_trust_checkpoint_argument, get_tool_logger)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,8 +91,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         'is a DICOM series (needs highdicom), yes = an error if they cannot '
         'be written, no = never')
     parser.add_argument(
+        '--allow-partial-load', action='store_true',
+        help='run although CHECKPOINT does not fit the model exactly '
+        '(missing / unexpected keys, other shapes are then only logged)')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
+    add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -109,9 +118,10 @@ def main(argv=None) -> int:
             min_slices=args.min_slices, max_pictures=args.max_pictures,
             cfg_name=args.config, experts=args.experts,
             fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
-            dicom=args.dicom)
+            dicom=args.dicom, allow_partial_load=args.allow_partial_load)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError,
-            OutputDirError) as err:
+            OutputDirError, UntrustedCheckpointError,
+            CorruptCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     print(format_summary(result))

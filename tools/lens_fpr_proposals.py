@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 
 from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
 from mmlesion.datasets.lens_fpr_patches import FORMAT
+from mmlesion.utils import add_trust_checkpoint_argument
 from mmlesion.utils.atomic_io import atomic_write
 
 
@@ -38,6 +39,7 @@ def main(argv=None) -> int:
     p.add_argument('--fp-thr', type=float, default=0.3)
     p.add_argument('--max-offset', type=int, default=None)
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_trust_checkpoint_argument(p)
     args = p.parse_args(argv)
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',

@@ -30,6 +30,7 @@ from mmlesion.mining.demo_eval import evaluate_mining
 from mmlesion.mining.mined_file import write_mined_file
 from mmlesion.mining.proposals import (collect_series_proposals,
                                        series_to_entries)
+from mmlesion.utils import add_trust_checkpoint_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'recall of the mined lesions against the lesions the '
                    'generator left unannotated')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_trust_checkpoint_argument(p)
     return p.parse_args(argv)
 
 

@@ -50,7 +50,8 @@ from mmlesion.engine.hooks import (CheckpointCheckHook,
                                    set_checkpoint_check_hook)
 from mmlesion.nas import format_genotypes, load_genotypes
 from mmlesion.nas.genotype import searched_config_name, write_searched_config
-from mmlesion.utils import setup_cpu_distributed
+from mmlesion.utils import (add_trust_checkpoint_argument,
+                            setup_cpu_distributed)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -98,6 +99,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                         default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

@@ -33,10 +33,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401  (registers components and checkpoint loader)
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.engine.hooks import (CheckpointCheckHook,
                                    set_checkpoint_check_hook)
-from mmlesion.utils import (add_fold_argument, apply_cv_fold,
-                            check_config_keys, collective_timeout_errors,
+from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
+                            apply_cv_fold, check_config_keys,
+                            collective_timeout_errors,
                             find_resumable_checkpoint, guard_distributed,
                             setup_cpu_distributed)
 
@@ -78,6 +80,8 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

@@ -10,10 +10,10 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
 from mmdet.registry import DATASETS, MODELS
 from ..evaluation.functional.hard_regions import scan_hard_regions
+from ..utils.checkpoint_loader import load_model_checkpoint
 
 from mmlesion.utils.progress import track_progress
 
@@ -88,7 +88,7 @@ def find_hard_regions(cfg: Config,
             False
         model = MODELS.build(model_cfg)
         if checkpoint:
-            load_checkpoint(model, checkpoint, map_location='cpu')
+            load_model_checkpoint(model, checkpoint)
         model.to(device).eval()
         dataset = DATASETS.build(training_scans_cfg(cfg))
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))

@@ -201,10 +201,10 @@ def evaluate_lens_3d(config: str,
     from mmengine.config import Config
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
 
     from mmlesion.evaluation.functional.froc_3d import \
         load_deeplesion_manual_3d
+    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
     from .lens_fpr_rescore import load_fpr_model, rescore_findings_with_fpr
     from .series_inference import predict_series_3d, set_lens_experts
     check_outputs(out_dir, overwrite)
@@ -239,7 +239,7 @@ def evaluate_lens_3d(config: str,
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
         model = MODELS.build(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint)
     model.to(device).eval()
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     if infos and 'series_dir' not in infos[0]:

@@ -58,7 +58,8 @@ def load_fpr_model(config: Union[str, Config],
     """
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
+
+    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     name = config if isinstance(config, str) else '<FPR config>'
     if cfg.model.get('type') != 'LENSFPR':
@@ -71,7 +72,7 @@ def load_fpr_model(config: Union[str, Config],
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint)
     model.to(device).eval()
     return cfg, model
 

@@ -6,12 +6,12 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
 from mmdet.registry import DATASETS, MODELS
 from mmlesion.evaluation.functional.luna16 import LUNA16Candidates
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
+from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 from mmlesion.utils.progress import track_progress
 
 
@@ -42,7 +42,7 @@ def predict_candidates(cfg: Config,
                                                       'mmdet')):
         model = MODELS.build(cfg.model)
         if checkpoint:
-            load_checkpoint(model, checkpoint, map_location='cpu')
+            load_model_checkpoint(model, checkpoint)
         model.to(device).eval()
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))

@@ -74,7 +74,8 @@ def load_lens_and_train_set(config: str,
     from mmdet.registry import DATASETS, MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope, init_default_scope
-    from mmengine.runner import load_checkpoint
+
+    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -98,7 +99,7 @@ def load_lens_and_train_set(config: str,
         dataset = DATASETS.build(ds_cfg)
         model = MODELS.build(cfg.model)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint)
     if torch.cuda.is_available():
         model = model.cuda()
     return cfg, model, dataset

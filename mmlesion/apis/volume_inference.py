@@ -37,6 +37,7 @@ import copy
 import logging
 import os.path as osp
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -52,6 +53,7 @@ from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d,
                                        resample_volume)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 
 from .dicom_results import prepare_dicom_results, write_dicom_results
 from .lesion_types import add_lesion_types, lesion_type_classes
@@ -439,6 +441,40 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
 
 # ----------------------------------------------------------------------
 # files
+def init_volume_detector(cfg: Config,
+                         checkpoint: Optional[str],
+                         device: str = 'cpu',
+                         allow_partial: bool = False) -> torch.nn.Module:
+    """Build the detector of ``cfg`` and load its weights, checked.
+
+    :func:`mmdet.apis.init_detector` loads with ``strict=False``, so a
+    checkpoint of another model would only log a warning and the findings
+    would come from randomly initialised heads. Here the weights go through
+    :func:`mmlesion.utils.load_model_checkpoint` (allow-list, trust switch,
+    and the key / shape check of ``tools/test.py``).
+
+    Args:
+        cfg (Config): the detector's config.
+        checkpoint (str, optional): its weights (None: random weights).
+        device (str): torch device.
+        allow_partial (bool): accept a checkpoint that fits only partly.
+
+    Returns:
+        nn.Module: the model, in eval mode on ``device``.
+    """
+    from mmdet.apis import init_detector
+    with warnings.catch_warnings():  # "checkpoint is None, COCO classes"
+        warnings.simplefilter('ignore')
+        model = init_detector(cfg, None, device='cpu')
+    if checkpoint:
+        ckpt = load_model_checkpoint(model, checkpoint,
+                                     allow_partial=allow_partial)
+        meta = ckpt.get('meta', {}).get('dataset_meta')
+        if meta:
+            model.dataset_meta = {k.lower(): v for k, v in meta.items()}
+    return model.to(device).eval()
+
+
 def run_volume_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
                          scan: str,
@@ -453,6 +489,7 @@ def run_volume_inference(config: Union[str, Config],
                          fpr_config: Optional[str] = None,
                          fpr_checkpoint: Optional[str] = None,
                          dicom: str = 'auto',
+                         allow_partial_load: bool = False,
                          **kwargs) -> dict:
     """Load a model and a scan, detect, and (optionally) write the files.
 
@@ -480,12 +517,13 @@ def run_volume_inference(config: Union[str, Config],
             ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
             impossible) or ``'no'``; see
             :mod:`mmlesion.apis.dicom_results`.
+        allow_partial_load (bool): accept a ``checkpoint`` that does not
+            fit the model exactly (only logged). Defaults to False.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
         dict: the :func:`infer_volume` result, plus ``paths`` if written.
     """
-    from mmdet.apis import init_detector
     cfg_name = cfg_name or (config if isinstance(config, str) else
                             '<config>')
     from .lens_fpr_rescore import load_fpr_model
@@ -505,7 +543,8 @@ def run_volume_inference(config: Union[str, Config],
     model_given = model
     dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
     if model is None:
-        model = init_detector(cfg, checkpoint, device=device)
+        model = init_volume_detector(cfg, checkpoint, device,
+                                     allow_partial_load)
     model.eval()
     max_pictures = kwargs.pop('max_pictures', 20)
     logger = MMLogger.get_current_instance()

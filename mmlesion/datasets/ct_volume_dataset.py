@@ -111,8 +111,9 @@ class CTVolumeDataset(BaseDetDataset):
                         diameter_mm=float(ann.get('diameter_mm', -1))))
             data_list.append(
                 dict(
-                    img_path=resolve_volume_file(self.ann_file, vol['file'],
-                                                 root),
+                    img_path=resolve_volume_file(
+                        self.ann_file, vol['file'], root,
+                        data_root=self.data_root or None),
                     img_id=vol['id'],
                     series_uid=vol.get('series_uid'),
                     spacing_zyx=tuple(vol['spacing_zyx']),

@@ -37,6 +37,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.logging import print_log
 from mmlesion.utils.atomic_io import atomic_write
 
+from mmlesion.utils.csv_checks import check_csv_complete
+
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
     'File_name', 'Patient_index', 'Study_index', 'Series_ID',
@@ -282,6 +284,13 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
     if min(image_size) <= 0:
         raise p.error('Image_size', f'expected positive sizes, got '
                       f'{image_size}')
+    height, width = image_size
+    # the box must overlap the image and stick out by at most its size
+    if not (-width <= bbox[0] < width and -height <= bbox[1] < height
+            and 0 < bbox[2] <= 2 * width and 0 < bbox[3] <= 2 * height):
+        raise p.error('Bounding_boxes',
+                      f'{box} lies outside the image of Image_size '
+                      f'{image_size[0]}, {image_size[1]}')
     windows = p.floats(fields['DICOM_windows'], 'DICOM_windows', 2,
                        allow_nan=True)
     gender = fields['Patient_gender'].strip()
@@ -405,7 +414,9 @@ def parse_dl_info(csv_path: PathLike,
     if not osp.isfile(csv_path):
         raise FileNotFoundError(f'DL_info file not found: {csv_path}')
     records = []
-    reader = csv.reader(io.StringIO(_read_text(csv_path), newline=''))
+    text = _read_text(csv_path)  # encoding first: UTF-16 ends in NUL
+    check_csv_complete(csv_path)  # a download that stopped mid-row
+    reader = csv.reader(io.StringIO(text, newline=''))
     header = next(reader, None)
     _check_header(header, csv_path)
     header = [h.strip() for h in header]

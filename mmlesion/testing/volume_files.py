@@ -14,7 +14,8 @@ def write_dicom_series(folder: str,
                        array_zyx: Optional[np.ndarray] = None,
                        spacing_xyz: Sequence[float] = (0.5, 0.5, 2.5),
                        origin_xyz: Sequence[float] = (0.0, 0.0, 0.0),
-                       modality: str = 'CT') -> None:
+                       modality: str = 'CT',
+                       z_positions: Optional[Sequence[float]] = None) -> None:
     """Write one DICOM file per slice of an int16 array (HU, intercept 0).
 
     Args:
@@ -25,6 +26,8 @@ def write_dicom_series(folder: str,
         spacing_xyz (sequence[float]): pixel spacing and slice interval.
         origin_xyz (sequence[float]): position of the first slice.
         modality (str): Modality tag.
+        z_positions (sequence[float], optional): z of each slice's
+            ImagePositionPatient (default: evenly spaced from the origin).
     """
     if array_zyx is None:
         array_zyx = np.stack(
@@ -36,13 +39,15 @@ def write_dicom_series(folder: str,
         sl = sitk.GetImageFromArray(plane)
         sl.SetSpacing(tuple(spacing_xyz[:2]))
         x0, y0, z0 = origin_xyz
+        z = z0 + spacing_xyz[2] * k if z_positions is None else \
+            z_positions[k]
         tags = {
             '0008|0060': modality,
             '0020|000e': series_uid,
             '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
             '0020|0052': f'{series_uid}.0',  # FrameOfReferenceUID
             '0008|0018': f'{series_uid}.{k + 1}',
-            '0020|0032': f'{x0}\\{y0}\\{z0 + spacing_xyz[2] * k}',
+            '0020|0032': f'{x0}\\{y0}\\{z}',
             '0020|0037': '1\\0\\0\\0\\1\\0',
             '0020|0013': str(k + 1),
             '0028|0030': f'{spacing_xyz[1]}\\{spacing_xyz[0]}',

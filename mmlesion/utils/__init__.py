@@ -1,8 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .checkpoint_loader import (CheckpointMismatchError,
                                 CorruptCheckpointError,
+                                UntrustedCheckpointError,
+                                add_trust_checkpoint_argument,
                                 check_state_dict_matches,
-                                load_local_checkpoint, mmengine_safe_globals,
+                                checkpoints_trusted, load_local_checkpoint,
+                                load_model_checkpoint, mmengine_safe_globals,
                                 patch_history_buffer_pickling,
                                 register_checkpoint_loader)
 
@@ -10,7 +13,9 @@ __all__ = [
     'load_local_checkpoint', 'mmengine_safe_globals',
     'register_checkpoint_loader', 'CheckpointMismatchError',
     'CorruptCheckpointError', 'check_state_dict_matches',
-    'patch_history_buffer_pickling'
+    'patch_history_buffer_pickling', 'UntrustedCheckpointError',
+    'add_trust_checkpoint_argument', 'checkpoints_trusted',
+    'load_model_checkpoint'
 ]
 from .dist_utils import setup_cpu_distributed  # noqa: E402
 

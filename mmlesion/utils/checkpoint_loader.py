@@ -1,32 +1,32 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Load local mmengine checkpoints safely, and refuse the wrong ones.
 
-torch 2.6 changed the default of ``torch.load`` to ``weights_only=True``.
-mmengine 0.10.7 calls ``torch.load`` without the argument, so resuming a full
-training checkpoint fails with ``Unsupported global``. This module replaces
-mmengine's loader for local files (the ``''`` scheme of
-:class:`mmengine.runner.CheckpointLoader`):
+A checkpoint is a pickle, and unpickling can run any code the file names
+(``builtins.exec``, ``subprocess.Popen``, ``importlib.import_module``...).
+This module replaces mmengine's loader for local files (the ``''`` scheme of
+:class:`mmengine.runner.CheckpointLoader`, used by ``load_from``,
+``--resume``, ``load_checkpoint`` and ``init_cfg`` pretrained weights):
 
-1. it loads with ``weights_only=True`` and an allow-list of the plain data
-   types mmengine training checkpoints contain (:func:`mmengine_safe_globals`:
-   ``HistoryBuffer``, numpy arrays, dtypes and scalars, the
-   ``collections.Counter`` of ``MultiStepLR`` milestones). Checkpoints
-   written with mmlesion imported load this way, without full unpickling:
-   mmengine pickles every ``HistoryBuffer`` with its statistics functions
-   (``getattr(HistoryBuffer, 'mean')``, a ``getattr`` global no safe loader
-   may allow), so :func:`patch_history_buffer_pickling` leaves the four
-   built-in ones (restored on load) out of the pickle;
-2. only where the safe load fails on an **unknown global** (a checkpoint of
-   plain mmengine, or with custom objects) does it unpickle the file fully
-   (what mmengine did on torch < 2.6), logging a warning that names the
-   file. ``MMLESION_STRICT_CHECKPOINTS=1`` refuses instead, and a global of
-   a module torch blocks (``os.system``, ``subprocess``...) is always
-   refused: full unpickling would run it;
+1. it loads with ``torch.load(weights_only=True)`` and an allow-list of
+   exactly the plain data an mmengine / mmdet checkpoint holds besides
+   tensors (:func:`mmengine_safe_globals`: ``HistoryBuffer``, numpy arrays,
+   dtypes and scalars, the ``collections.Counter`` of ``MultiStepLR``
+   milestones, and mmengine's ``getattr(HistoryBuffer, 'mean')`` style
+   references to the four built-in statistics, through
+   :func:`history_buffer_statistic`, a ``getattr`` that returns nothing
+   else). This is the only default: checkpoints of plain mmengine / mmdet
+   and of mmlesion load this way;
+2. a checkpoint that names any other global is **refused** with
+   :class:`UntrustedCheckpointError` naming the file and the global; the
+   file is not unpickled, so nothing in it runs. There is no deny-list and
+   no silent fallback. Only on purpose (``--trust-checkpoint`` on every
+   tool that loads a checkpoint, or ``MMLESION_TRUST_CHECKPOINTS=1``,
+   :func:`checkpoints_trusted`) is such a file unpickled fully, with a
+   warning naming it: that runs whatever the file says;
 3. any other failure (empty, truncated, corrupt file, or a file that is not
    a PyTorch checkpoint) raises :class:`CorruptCheckpointError` naming the
-   file, its size and the reason, never a full-unpickling attempt nor an
-   error deep inside torch; a file that unpickles to something other than a
-   dict (e.g. a whole ``nn.Module``) is refused the same way.
+   file, its size and the reason; a file that unpickles to something other
+   than a dict (e.g. a whole ``nn.Module``) is refused the same way.
 
 :func:`check_state_dict_matches` compares a checkpoint with a model (missing
 and unexpected keys, shape mismatches) and raises
@@ -34,55 +34,127 @@ and unexpected keys, shape mismatches) and raises
 (``strict=False``), so a checkpoint of another model silently evaluates
 randomly initialised heads. ``tools/train.py`` and ``tools/test.py`` apply it
 to every checkpoint they load through
-:class:`mmlesion.engine.hooks.CheckpointCheckHook`.
-
-Only load checkpoints you trust: full unpickling can run arbitrary code.
+:class:`mmlesion.engine.hooks.CheckpointCheckHook`; every other loader of
+weights (``tools/infer_volume.py``, mining, FPR, LENS 3D evaluation)
+through :func:`load_model_checkpoint`.
 """
+import _compat_pickle
+import argparse
 import collections
-import os
 import os.path as osp
 import pickle
+import pickletools
 import re
 import zipfile
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer, print_log
-from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
+from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
+                                        _load_checkpoint_to_model,
+                                        load_state_dict)
+
+from .env_switch import add_env_switch, env_switch_on
 
 from .checkpoint_checksum import verify_checkpoint_checksum
 
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+#: mmengine's own ``HistoryBuffer.__getstate__`` (before the patch below).
+MMENGINE_HISTORY_BUFFER_GETSTATE = HistoryBuffer.__getstate__
+#: The environment variable that trusts every checkpoint (see module).
+TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 #: Phrases of torch's weights-only unpickler for a global it does not allow.
 _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
                              r'unrecognized function|allowlisted|'
-                             r'must be imported')
+                             r'must be imported|is blocked|'
+                             r'is not allowed in a checkpoint')
 
 
 class CorruptCheckpointError(RuntimeError):
     """A checkpoint file that cannot be read (empty, truncated, not one)."""
 
 
+class UntrustedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint naming a global outside the allow-list (not loaded)."""
+
+
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not fit the model being loaded."""
+
+
+def history_buffer_statistic(obj: Any, name: str) -> Callable:
+    """``getattr`` restricted to ``HistoryBuffer``'s built-in statistics.
+
+    mmengine pickles every ``HistoryBuffer`` with its statistics functions
+    as ``getattr(HistoryBuffer, 'mean')``. Allowing ``builtins.getattr``
+    itself would hand the unpickler any attribute of any allowed object, so
+    the allow-list maps the name to this function instead.
+
+    Args:
+        obj (Any): must be the ``HistoryBuffer`` class.
+        name (str): one of ``min``, ``max``, ``current``, ``mean``.
+
+    Returns:
+        Callable: ``getattr(HistoryBuffer, name)``.
+
+    Raises:
+        pickle.UnpicklingError: any other object or name.
+    """
+    if obj is not HistoryBuffer or name not in _BUILTIN_STATISTICS:
+        raise pickle.UnpicklingError(
+            f'getattr({getattr(obj, "__name__", type(obj).__name__)}, '
+            f'{name!r}) is not allowed in a checkpoint (only '
+            f'HistoryBuffer.{"/".join(_BUILTIN_STATISTICS)})')
+    return getattr(HistoryBuffer, name)
 
 
 def mmengine_safe_globals() -> List[Any]:
     """Return the globals an mmengine checkpoint needs besides tensors.
 
+    Found by listing the ``GLOBAL`` opcodes of checkpoints that mmengine's
+    ``Runner`` writes without mmlesion (``tests/test_utils/
+    test_trust_boundary.py`` writes one): ``HistoryBuffer``, numpy arrays /
+    dtypes / scalars, ``collections.Counter`` and ``getattr`` (mapped to
+    :func:`history_buffer_statistic`); ``OrderedDict``, ``_codecs.encode``
+    and the tensor rebuilders are torch's own defaults.
+
     Returns:
-        list: classes and functions for ``torch.serialization.safe_globals``.
+        list: entries for ``torch.serialization.safe_globals``.
     """
     multiarray = getattr(np, '_core', None) or np.core
     safe = [
         HistoryBuffer, multiarray.multiarray._reconstruct,
         multiarray.multiarray.scalar, np.ndarray, np.dtype,
-        collections.Counter
+        collections.Counter,
+        (history_buffer_statistic, 'builtins.getattr'),
+        (history_buffer_statistic, '__builtin__.getattr'),
     ]
     safe += [getattr(np.dtypes, name) for name in np.dtypes.__all__]
     return safe
+
+
+def checkpoints_trusted() -> bool:
+    """Whether the user trusts every checkpoint (``--trust-checkpoint``).
+
+    Returns:
+        bool: True if ``MMLESION_TRUST_CHECKPOINTS=1``.
+    """
+    return env_switch_on(TRUST_ENV)
+
+
+def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-checkpoint`` to a tool that loads checkpoints.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    add_env_switch(
+        parser, '--trust-checkpoint', TRUST_ENV,
+        'unpickle checkpoints fully even where they name objects outside '
+        'the safe allow-list: this can run code from the file. Only for '
+        'files you made or trust')
 
 
 def _history_buffer_getstate(self: HistoryBuffer) -> dict:
@@ -91,8 +163,8 @@ def _history_buffer_getstate(self: HistoryBuffer) -> dict:
     mmengine's version stores all of ``_statistics_methods`` so that custom
     ones registered with ``HistoryBuffer.register_statistics`` survive a
     resume. The built-in ones are registered again by every
-    ``HistoryBuffer()``; only custom ones are kept here (those still need
-    the full-unpickling fallback to load).
+    ``HistoryBuffer()``; only custom ones are kept here (a checkpoint with
+    those needs ``--trust-checkpoint``).
     """
     state = dict(self.__dict__)
     state.pop('statistics_methods', None)
@@ -108,7 +180,7 @@ def _history_buffer_getstate(self: HistoryBuffer) -> dict:
 
 
 def patch_history_buffer_pickling() -> None:
-    """Pickle ``HistoryBuffer`` without ``getattr`` globals (see module)."""
+    """Pickle ``HistoryBuffer`` without ``getattr`` globals (smaller)."""
     HistoryBuffer.__getstate__ = _history_buffer_getstate
 
 
@@ -120,7 +192,7 @@ def _describe(filename: str) -> str:
 
 def load_local_checkpoint(filename: str,
                           map_location: Optional[str] = None) -> Any:
-    """Load a local checkpoint file, safely where possible.
+    """Load a local checkpoint file safely (see the module).
 
     Args:
         filename (str): path of the checkpoint file.
@@ -134,8 +206,8 @@ def load_local_checkpoint(filename: str,
         FileNotFoundError: if the file does not exist.
         CorruptCheckpointError: empty, truncated or corrupt file, a file
             that is not a PyTorch checkpoint, or one that holds no dict.
-        pickle.UnpicklingError: if the file needs full unpickling and
-            ``MMLESION_STRICT_CHECKPOINTS=1`` is set.
+        UntrustedCheckpointError: the file names a global outside the
+            allow-list and checkpoints are not trusted.
     """
     filename = osp.expanduser(str(filename))
     if not osp.isfile(filename):
@@ -144,23 +216,34 @@ def load_local_checkpoint(filename: str,
         raise CorruptCheckpointError(
             f'{filename}: empty file (0 bytes), not a checkpoint')
     verify_checkpoint_checksum(filename)  # sidecar <file>.sha256, if any
+    checkpoint = _unpickle(filename, map_location)
+    if not isinstance(checkpoint, Mapping):
+        raise CorruptCheckpointError(
+            f'{filename}: holds a {type(checkpoint).__name__}, not a '
+            'checkpoint dict (save model.state_dict() or an mmengine '
+            'checkpoint, not the object itself)')
+    return checkpoint
+
+
+def _unpickle(filename: str, map_location: Optional[str]) -> Any:
+    """``torch.load`` with the allow-list; the full load only if trusted."""
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
-            checkpoint = torch.load(
+            return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        blocked = re.search(r'unsupported GLOBAL (\S+) whose module (\S+) '
-                            r'is blocked', str(err))
-        if blocked:  # e.g. os.system: never unpickle such a file
-            raise pickle.UnpicklingError(
-                f'{filename}: refers to {blocked.group(1)}, of a module torch '
-                f'blocks ({blocked.group(2)}); refusing to unpickle it'
-            ) from err
         if not _UNKNOWN_GLOBAL.search(str(err)):
             raise CorruptCheckpointError(
                 f'{filename}: not a readable PyTorch checkpoint '
                 f'({_describe(filename)}): {_short(err)}') from err
-        checkpoint = _load_unsafe(filename, map_location, err)
+        if not checkpoints_trusted():
+            raise UntrustedCheckpointError(
+                f'{filename}: refers to {_unknown_global(filename, err)}, '
+                'outside the allow-list of plain checkpoint data; refusing to '
+                'unpickle it (that could run code from the file). If you '
+                'made this file or trust its source, pass '
+                f'--trust-checkpoint (or set {TRUST_ENV}=1)') from err
+        return _load_trusted(filename, map_location, err)
     except MemoryError:
         raise
     except Exception as err:  # zip / storage / EOF errors of torch.load
@@ -168,12 +251,48 @@ def load_local_checkpoint(filename: str,
             f'{filename}: truncated, corrupt or not a PyTorch checkpoint '
             f'({_describe(filename)}): {type(err).__name__}: '
             f'{_short(err)}') from err
-    if not isinstance(checkpoint, Mapping):
-        raise CorruptCheckpointError(
-            f'{filename}: holds a {type(checkpoint).__name__}, not a '
-            'checkpoint dict (save model.state_dict() or an mmengine '
-            'checkpoint, not the object itself)')
-    return checkpoint
+
+
+def _unknown_global(filename: str, err: pickle.UnpicklingError) -> str:
+    """Name the globals outside the allow-list, read from the pickle.
+
+    The opcodes are only listed (:func:`pickletools.genops` runs nothing);
+    where that fails (not a zip checkpoint), torch's message is quoted.
+    """
+    from torch._weights_only_unpickler import (_get_allowed_globals,
+                                               _get_user_allowed_globals)
+    with torch.serialization.safe_globals(mmengine_safe_globals()):
+        allowed = set(_get_allowed_globals()) | set(
+            _get_user_allowed_globals())
+    try:
+        with zipfile.ZipFile(filename) as zf:
+            data = zf.read(next(n for n in zf.namelist()
+                                if n.endswith('/data.pkl')))
+        ops = list(pickletools.genops(data))
+    except Exception:  # legacy format, damaged opcodes
+        ops = []
+    names = []
+    for i, (op, arg, _) in enumerate(ops):
+        if op.name == 'GLOBAL':
+            module, name = arg.split(' ', 1)
+        elif op.name == 'STACK_GLOBAL' and i >= 2:
+            module, name = ops[i - 2][1], ops[i - 1][1]
+        else:
+            continue
+        # protocol 2 names (what pickle's find_class maps, e.g.
+        # __builtin__ -> builtins, commands -> subprocess)
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name),
+            (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        full = f'{module}.{name}'
+        if full not in allowed and full not in names:
+            names.append(full)
+    if names:
+        return 'the global' + ('s ' if len(names) > 1 else ' ') + \
+            ', '.join(names)
+    found = re.search(r'GLOBAL (\S+)', str(err))
+    return (f'the global {found.group(1)}' if found else
+            f'an object outside the allow-list ({_short(err, 120)})')
 
 
 def _short(err: BaseException, limit: int = 300) -> str:
@@ -185,18 +304,14 @@ def _short(err: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + '...'
 
 
-def _load_unsafe(filename: str, map_location: Optional[str],
-                 err: pickle.UnpicklingError) -> Any:
-    """Full unpickling after an unknown-global error (see the module)."""
-    if os.environ.get('MMLESION_STRICT_CHECKPOINTS') == '1':
-        raise pickle.UnpicklingError(
-            f'{filename}: refusing to unpickle a checkpoint that '
-            'weights_only loading cannot read '
-            f'(MMLESION_STRICT_CHECKPOINTS=1): {err}') from err
+def _load_trusted(filename: str, map_location: Optional[str],
+                  err: pickle.UnpicklingError) -> Any:
+    """Full unpickling, only with ``--trust-checkpoint`` (see the module)."""
     print_log(
-        f'{filename}: not a plain-weights checkpoint ({_short(err, 120)}); '
-        'loading it fully as mmengine does on torch < 2.6. Only load '
-        'checkpoints you trust.',
+        f'{filename}: refers to {_unknown_global(filename, err)}; '
+        'unpickling it fully because checkpoints are trusted '
+        f'({TRUST_ENV}=1 / '
+        '--trust-checkpoint): this runs any code the file names.',
         logger='current',
         level=30)
     try:
@@ -271,6 +386,45 @@ def check_state_dict_matches(
             f'{type(model).__name__} (a checkpoint of another model or '
             'config?); refusing to run with randomly initialised weights. '
             + '\n'.join(lines)) from err
+
+
+def load_model_checkpoint(model: torch.nn.Module,
+                          filename: str,
+                          map_location: Optional[str] = 'cpu',
+                          allow_partial: bool = False) -> dict:
+    """Load weights into a model the way every mmlesion tool does.
+
+    The file goes through mmengine's :class:`CheckpointLoader` (so a local
+    file is read by :func:`load_local_checkpoint`: allow-list, trust
+    switch), then must fit the model exactly
+    (:func:`check_state_dict_matches`, the check of
+    :class:`mmlesion.engine.hooks.CheckpointCheckHook`). With
+    ``allow_partial`` mmengine's non-strict loading is used instead and only
+    logs the keys that do not fit.
+
+    Args:
+        model (nn.Module): the model to fill (unwrapped).
+        filename (str): checkpoint path or URL.
+        map_location (str, optional): same as :func:`torch.load`.
+        allow_partial (bool): accept a checkpoint that fits only partly.
+
+    Returns:
+        dict: the loaded checkpoint (its ``meta`` holds e.g.
+        ``dataset_meta``).
+
+    Raises:
+        CheckpointMismatchError: the checkpoint does not fit the model.
+    """
+    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    if not isinstance(checkpoint, Mapping):
+        raise CorruptCheckpointError(
+            f'{filename}: holds a {type(checkpoint).__name__}, not a '
+            'checkpoint dict')
+    if allow_partial:
+        _load_checkpoint_to_model(model, checkpoint, strict=False)
+    else:
+        check_state_dict_matches(model, checkpoint, str(filename))
+    return checkpoint
 
 
 def register_checkpoint_loader() -> None:

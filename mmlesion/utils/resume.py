@@ -8,7 +8,8 @@ from typing import List, Optional
 
 from mmengine.logging import print_log
 
-from .checkpoint_loader import load_local_checkpoint
+from .checkpoint_loader import (UntrustedCheckpointError,
+                                load_local_checkpoint)
 
 _CKPT_RE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
@@ -80,6 +81,8 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
                     reason = ("not a training checkpoint (no 'state_dict' "
                               "and 'meta' with epoch / iter)")
                 del ckpt
+            except UntrustedCheckpointError:
+                raise  # intact, but needs --trust-checkpoint: never skip it
             except Exception as err:  # any unreadable file is skipped
                 reason = f'{type(err).__name__}: {err}'
         if reason is None:

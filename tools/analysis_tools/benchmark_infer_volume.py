@@ -24,10 +24,13 @@ import torch
 from mmengine.config import Config
 
 import mmlesion  # noqa: F401
-from mmlesion.apis.volume_inference import (detect_slices, prepare_volume,
+from mmlesion.apis.volume_inference import (detect_slices,
+                                            init_volume_detector,
+                                            prepare_volume,
                                             volume_settings_from_config)
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.utils import add_trust_checkpoint_argument
 from mmlesion.utils.atomic_io import atomic_write_text
 
 
@@ -45,12 +48,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='timed runs per batch size (best kept)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='also write the results here')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    from mmdet.apis import init_detector
     cfg = Config.fromfile(args.config)
     settings = volume_settings_from_config(cfg, args.pixel_spacing,
                                            args.config)
@@ -66,7 +69,7 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         volume = load_ct_volume(scan)
         t_load = time.perf_counter() - t
-    model = init_detector(cfg, args.checkpoint, device=args.device)
+    model = init_volume_detector(cfg, args.checkpoint, args.device)
     model.eval()
     t = time.perf_counter()
     resampled = prepare_volume(volume, settings)

@@ -37,10 +37,10 @@ from mmengine.config import Config
 from mmengine.hub import get_config as hub_get_config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.utils import get_config
+from mmlesion.utils import (add_trust_checkpoint_argument, get_config,
+                            load_model_checkpoint)
 from mmlesion.utils.benchmark_timing import (check_timing, median_ratio,
                                              time_interleaved)
 
@@ -88,7 +88,7 @@ def build_model(cfg: Config,
     model = MODELS.build(model_cfg)
     model.init_weights()
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint)
     return model.to(device).eval()
 
 
@@ -225,6 +225,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(
         '--threads', type=int, default=None, help='torch CPU threads')
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 

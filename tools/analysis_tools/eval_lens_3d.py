@@ -68,6 +68,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, as key=value pairs')
+    from mmlesion.utils import add_trust_checkpoint_argument
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -77,6 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
+    from mmlesion.utils import CorruptCheckpointError, UntrustedCheckpointError
     logger = get_tool_logger('eval_lens_3d')
     try:
         res = evaluate_lens_3d(
@@ -87,7 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             overwrite=args.overwrite, cfg_options=args.cfg_options,
             series=args.series,
             skip_missing_series=args.skip_missing_series)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError,
+            CorruptCheckpointError, UntrustedCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     rates = ', '.join(f'{k}: {v:.4f}' for k, v in res.items()

@@ -36,7 +36,9 @@ from mmengine.config import Config, DictAction
 
 from mmlesion.apis import find_hard_regions
 from mmlesion.datasets.hard_regions import dump_hard_regions
-from mmlesion.utils import add_fold_argument, apply_cv_fold
+from mmlesion.datasets.volumes import add_scan_check_arguments
+from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
+                            apply_cv_fold)
 from mmlesion.visualization.hard_regions import plot_hard_regions
 
 
@@ -58,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='replace an existing --out (and its PNG)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     add_fold_argument(parser)
+    add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -30,8 +30,10 @@ from typing import Dict
 from mmengine.config import Config, DictAction
 
 from mmlesion.apis.luna16_candidates import predict_candidates
+from mmlesion.datasets.volumes import add_scan_check_arguments
 from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
                                                    write_candidates_csv)
+from mmlesion.utils import add_trust_checkpoint_argument
 from mmlesion.utils.atomic_io import atomic_write
 
 
@@ -46,6 +48,8 @@ def main(argv=None) -> Dict:
     parser.add_argument('--max-scans', type=int)
     parser.add_argument('--overwrite', action='store_true')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_trust_checkpoint_argument(parser)
+    add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
                             'metrics.json')

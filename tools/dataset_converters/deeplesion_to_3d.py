@@ -17,10 +17,18 @@ Example::
     python tools/dataset_converters/deeplesion_to_3d.py \\
         data/DeepLesion/DL_info.csv data/DeepLesion/Images_png \\
         data/DeepLesion3D
+
+Bad input ends in one line naming the file and the DL_info row(s), not a
+traceback: a malformed row (:func:`mmlesion.datasets.dl_info.parse_dl_info`),
+slices of a chunk that are missing or of other sizes, a lesion box outside
+its slices. An input larger than ``--max-input-mb`` (default 100 MB; the
+released DL_info.csv is about 5 MB) is refused before it is read, so a wrong
+file (e.g. a 2 GB JSON) cannot fill the memory.
 """
 import argparse
 import os
 import os.path as osp
+import sys
 from collections import defaultdict
 from typing import Dict, List
 
@@ -36,14 +44,58 @@ from mmlesion.datasets.volumes.annotation_file import (volume_entry,
 from mmlesion.utils.atomic_io import atomic_save_with
 
 SPLITS = {1: 'train', 2: 'val', 3: 'test'}
+#: Largest DL_info input read (MB) unless ``--max-input-mb`` says otherwise.
+MAX_INPUT_MB = 100.
+
+
+def check_input_sizes(paths: List[str], max_mb: float) -> None:
+    """Refuse missing inputs and inputs over ``max_mb`` before reading."""
+    for path in paths:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{path}: no such DL_info.csv file')
+        size_mb = osp.getsize(path) / 2**20
+        if size_mb > max_mb:
+            raise ValueError(
+                f'{path}: {size_mb:.0f} MB, more than --max-input-mb '
+                f'{max_mb:g} (the released DL_info.csv is about 5 MB): not a '
+                'DL_info.csv? Raise --max-input-mb if it is one')
+
+
+def _chunk_entry(image_root: str, series: str, first: int, last: int,
+                 spacing_xyz, lesions, where: str):
+    """Load one chunk and its annotations; errors name the DL_info rows."""
+    rows = sorted({r for les in lesions for r in les.rows})
+    try:
+        vol = load_chunk_volume(image_root, series, first, last, spacing_xyz)
+    except ValueError as err:  # slices of other sizes, unreadable PNG
+        raise ValueError(f'{where}: rows {rows} (series {series}, slices '
+                         f'{first}-{last}): {err}') from err
+    anns = []
+    size_xyz = vol.shape_zyx[::-1]
+    for les in lesions:
+        box = lesion_box(les, spacing_xyz)
+        if not all(np.isfinite(box)) or not all(
+                box[k] < size_xyz[k] and box[k + 3] > 0 for k in range(3)):
+            raise ValueError(
+                f'{where}: rows {les.rows}, field Bounding_boxes / '
+                f'Key_slice_index: the lesion box {box} (voxels) lies '
+                f'outside its slices (x, y, z size {size_xyz})')
+        centre = vol.voxel_to_world(les.centre_xyz[::-1][None])[0]
+        anns.append(dict(
+            bbox=box, center_world=centre.tolist(),
+            diameter_mm=float(les.diameter_mm), label=0,
+            ignore=bool(les.ignore), lesion_type=int(les.lesion_type),
+            dl_rows=les.rows))
+    return vol, anns
 
 
 def convert(dl_info: List[str], image_root: str, out_dir: str,
             small_mm: float = 10.0, drop_large_mm: float = 48.0,
-            overwrite: bool = False, drop_noisy: bool = True
-            ) -> Dict[str, int]:
+            overwrite: bool = False, drop_noisy: bool = True,
+            max_input_mb: float = MAX_INPUT_MB) -> Dict[str, int]:
     """Run the conversion; returns lesion counts per split (ignored
     ``Possibly_noisy`` boxes not counted)."""
+    check_input_sizes(dl_info, max_input_mb)
     records = [r for path in dl_info for r in parse_dl_info(path)]
     chunks = deeplesion_to_3d(records, small_mm, drop_large_mm,
                               drop_noisy=drop_noisy)
@@ -63,21 +115,13 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     os.makedirs(osp.join(out_dir, 'volumes'), exist_ok=True)
     for (series, first, last), lesions in track_iter_progress(
             list(chunks.items())):
-        sp = spacing[series]
-        vol = load_chunk_volume(image_root, series, first, last, sp)
+        vol, anns = _chunk_entry(image_root, series, first, last,
+                                 spacing[series], lesions, ', '.join(dl_info))
         rel = osp.join('volumes', f'{series}_{first:03d}-{last:03d}.nii.gz')
         path = osp.join(out_dir, rel)
         if osp.exists(path) and not overwrite:
             raise FileExistsError(f'{path} exists; pass --overwrite')
         atomic_save_with(path, lambda p: sitk.WriteImage(vol.to_sitk(), p))
-        anns = []
-        for les in lesions:
-            centre = vol.voxel_to_world(les.centre_xyz[::-1][None])[0]
-            anns.append(dict(
-                bbox=lesion_box(les, sp), center_world=centre.tolist(),
-                diameter_mm=float(les.diameter_mm), label=0,
-                ignore=bool(les.ignore), lesion_type=int(les.lesion_type),
-                dl_rows=les.rows))
         split = SPLITS[split_of[series]]
         entries[split].append(volume_entry(
             vol, f'{series}_{first:03d}-{last:03d}', rel, anns))
@@ -100,15 +144,29 @@ def main(argv=None) -> Dict[str, int]:
     parser.add_argument('--keep-noisy', action='store_true',
                         help='keep Possibly_noisy rows as lesions (the paper '
                         'removes them)')
+    parser.add_argument(
+        '--max-input-mb', type=float, default=MAX_INPUT_MB,
+        help='refuse DL_info inputs larger than this (MB) before reading')
     args = parser.parse_args(argv)
     if len(args.dl_info) < 3:
         parser.error('give DL_info.csv file(s), Images_png and an out dir')
     *csvs, images, out = args.dl_info
     counts = convert(csvs, images, out, args.small_mm, args.drop_large_mm,
-                     args.overwrite, drop_noisy=not args.keep_noisy)
+                     args.overwrite, drop_noisy=not args.keep_noisy,
+                     max_input_mb=args.max_input_mb)
     print(f'lesions per split: {counts} -> {out}')
     return counts
 
 
+def cli(argv=None) -> int:
+    """:func:`main` with bad input as one line on stderr and status 1."""
+    try:
+        main(argv)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli())

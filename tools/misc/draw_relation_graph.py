@@ -38,9 +38,10 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 
 import mmlesion  # noqa: F401  (registers components)
+from mmlesion.utils import (add_trust_checkpoint_argument,
+                            load_model_checkpoint)
 from mmlesion.visualization import draw_relation_graph
 
 
@@ -134,7 +135,7 @@ def build_model_and_dataset(config: str,
         model = MODELS.build(cfg.model)
         dataset = DATASETS.build(dataset_cfg)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, checkpoint)
     model.to(device).eval()
     return model, dataset
 
@@ -207,6 +208,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--draw-boxes', action='store_true', help='also outline proposals')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -5,6 +5,7 @@ import json
 import sys
 from typing import Callable, Optional, Sequence
 
+from ..volumes.scan_switches import add_scan_check_arguments
 from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 from .deeplesion_export import DeepLesionExporter
 
@@ -12,7 +13,8 @@ from .deeplesion_export import DeepLesionExporter
 def add_common_args(parser: argparse.ArgumentParser,
                     lesion_type: int = -1,
                     window: Sequence[float] = (-1024, 3071)) -> None:
-    """Output, overwrite, split and 2D-export options."""
+    """Output, overwrite, split, scan-check and 2D-export options."""
+    add_scan_check_arguments(parser)
     parser.add_argument(
         '--out', required=True, help='output annotation JSON (scan paths '
         'are written relative to its folder)')

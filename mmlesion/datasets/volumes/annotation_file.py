@@ -44,7 +44,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from mmlesion.utils.csv_checks import MAX_WORLD_MM
+
 from .ct_volume import CTVolume
+from .file_checks import is_file_of
+from .scan_switches import scan_check_defaults
 
 #: Value of ``metainfo.box_format``.
 BOX_FORMAT = 'x1y1z1x2y2z2_voxel'
@@ -210,6 +214,16 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
             if not all(b[k + 3] > b[k] for k in range(3)):
                 raise ValueError(f'{aw}, field "bbox": x2 > x1, y2 > y1 and '
                                  f'z2 > z1 needed, got {b}')
+            # must overlap the volume, and may stick out by at most its
+            # size (a box cut at the border); more is a wrong coordinate
+            size_xyz = vol['shape_zyx'][::-1]
+            if not all(b[k] < size_xyz[k] and b[k + 3] > 0
+                       and -size_xyz[k] <= b[k] and b[k + 3] <= 2 *
+                       size_xyz[k] for k in range(3)):
+                raise ValueError(
+                    f'{aw}, field "bbox": {b} (x1, y1, z1, x2, y2, z2 '
+                    'voxels) lies outside the volume of shape (z, y, x) '
+                    f'{vol["shape_zyx"]}')
             label = ann.get('label', 0)
             if isinstance(label, bool) or not isinstance(label, int) or \
                     not 0 <= label < len(classes):
@@ -221,6 +235,11 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
             if 'center_world' in ann:
                 _numbers(f'{aw}, field "center_world"', ann['center_world'],
                          3)
+                if max(map(abs, ann['center_world'])) > MAX_WORLD_MM:
+                    raise ValueError(
+                        f'{aw}, field "center_world": '
+                        f'{ann["center_world"]} mm is farther than '
+                        f'{MAX_WORLD_MM:g} mm from the scanner origin')
             d = ann.get('diameter_mm', -1)
             if isinstance(d, bool) or not isinstance(
                     d, (int, float)) or not math.isfinite(d):
@@ -248,11 +267,41 @@ def load_annotation_file(path: str) -> Dict[str, Any]:
     return data
 
 
-def resolve_volume_file(ann_path: str, file: str,
-                        root: Optional[str] = None) -> str:
-    """Absolute path of a volume's ``file`` (relative to ``root`` or to the
-    folder of the annotation file)."""
-    if osp.isabs(file):
-        return file
+def resolve_volume_file(ann_path: str,
+                        file: str,
+                        root: Optional[str] = None,
+                        allow_outside: Optional[bool] = None,
+                        data_root: Optional[str] = None) -> str:
+    """Absolute path of a volume's ``file``, confined to the data root.
+
+    Args:
+        ann_path (str): the annotation file (named in errors).
+        file (str): the volume's ``file`` field.
+        root (str, optional): the data root the path is relative to;
+            default: the folder of the annotation file.
+        allow_outside (bool, optional): accept a path outside the data root
+            (an absolute path, ``../``, a link leading out). None: only with
+            ``--allow-outside-data`` / ``MMLESION_ALLOW_OUTSIDE_DATA=1``.
+        data_root (str, optional): the folder scans must lie in (the
+            dataset's ``data_root``); default: the folder relative paths
+            start from.
+
+    Returns:
+        str: the path.
+
+    Raises:
+        ValueError: the path leaves the data root, naming the file.
+    """
     base = root if root else osp.dirname(osp.abspath(ann_path))
-    return osp.join(base, file)
+    full = file if osp.isabs(file) else osp.join(base, file)
+    if allow_outside is None:
+        allow_outside = scan_check_defaults()['allow_outside_data']
+    confine = data_root or base
+    if not allow_outside and not is_file_of(full, confine):
+        raise ValueError(
+            f'{ann_path}: scan path {file!r} lies outside the data root '
+            f'{confine}; refusing to read it (set the dataset\'s data_root '
+            'to a folder that holds the scans and the annotation file, or '
+            'pass --allow-outside-data / set MMLESION_ALLOW_OUTSIDE_DATA=1 '
+            'if that is intended)')
+    return full

@@ -9,17 +9,24 @@ left, y towards posterior, z towards superior (head), so the direction
 matrix is the identity unless the scan is oblique.
 """
 import gzip
+import logging
 import math
 import os
 import struct
 import os.path as osp
-import re
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
+from mmengine.logging import print_log
 
 from .ct_volume import CTVolume
+from .dicom_checks import (check_series_slices, check_unread_dicom_files,
+                           resample_slices_uniform)
+from .file_checks import (check_metaimage_length, check_nifti_length,
+                          mhd_data_files)
+from .intensity_checks import check_ct_intensities
+from .scan_switches import scan_check_defaults
 
 PathLike = Union[str, os.PathLike]
 
@@ -38,28 +45,6 @@ def _sitk_error(path: str, err: Exception) -> ValueError:
                    'Exception' in line), first[0] if first else '')
     return ValueError(f'{path}: SimpleITK cannot read it as an image '
                       f'({detail.strip()})')
-
-
-def _check_mhd(path: str) -> None:
-    """Raise FileNotFoundError if the data file of a .mhd is missing."""
-    data_file = None
-    with open(path, 'r', errors='replace') as f:
-        for line in f:
-            m = re.match(r'\s*ElementDataFile\s*=\s*(.+?)\s*$', line)
-            if m:
-                data_file = m.group(1)
-                break
-    if data_file is None:
-        raise ValueError(f'{path}: not a MetaImage header (no '
-                         f'ElementDataFile line)')
-    if data_file.upper() in ('LOCAL', 'LIST') or '%' in data_file:
-        return
-    raw = data_file if osp.isabs(data_file) else osp.join(
-        osp.dirname(path), data_file)
-    if not osp.isfile(raw):
-        raise FileNotFoundError(
-            f'{path}: its voxel data file {raw} (ElementDataFile = '
-            f'{data_file}) is missing; a .mhd needs its .raw beside it')
 
 
 def _nifti_pixdim(path: str) -> Optional[Tuple[float, ...]]:
@@ -109,7 +94,8 @@ def list_dicom_series(folder: PathLike) -> List[str]:
     return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
 
-def _read_dicom_series(folder: str, series_uid: Optional[str]):
+def _read_dicom_series(folder: str, series_uid: Optional[str],
+                       resample_nonuniform: bool = False):
     ids = list_dicom_series(folder)
     if not ids:
         raise FileNotFoundError(f'{folder}: no DICOM series in this folder')
@@ -124,7 +110,10 @@ def _read_dicom_series(folder: str, series_uid: Optional[str]):
             raise ValueError(f'{folder}: no DICOM series {series_uid!r} '
                              f'here; found {ids}')
         uid = series_uid
+    check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
+    geometry = check_series_slices(folder, files, resample_nonuniform)
+    files = geometry.files
     modality = _dicom_modality(files[0])
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
@@ -132,8 +121,17 @@ def _read_dicom_series(folder: str, series_uid: Optional[str]):
         img = reader.Execute()
     except RuntimeError as err:
         raise _sitk_error(folder, err)
-    return img, dict(series_uid=uid or None, modality=modality,
-                     num_files=len(files), first_file=files[0])
+    meta = dict(series_uid=uid or None, modality=modality,
+                num_files=len(files), first_file=files[0])
+    if geometry.problems:
+        print_log(
+            f'{folder}: uneven DICOM slice positions ('
+            + '; '.join(geometry.problems[:10]) + '); interpolated onto a '
+            'uniform grid (resample_nonuniform=True)',
+            logger='current', level=logging.WARNING)
+        img = resample_slices_uniform(img, geometry)
+        meta['resampled_nonuniform'] = geometry.problems
+    return img, meta
 
 
 def _info_reader(path: str) -> sitk.ImageFileReader:
@@ -153,9 +151,10 @@ def _dicom_modality(path: str) -> Optional[str]:
     return None
 
 
-def _read_file(path: str):
+def _read_file(path: str, allow_outside_data: bool = False):
     reader = _info_reader(path)
-    meta = {}
+    meta = dict(stored_type=sitk.GetPixelIDValueAsString(
+        reader.GetPixelIDValue()))
     is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or path.lower(
     ).endswith('.dcm')
     if is_dicom:
@@ -170,6 +169,10 @@ def _read_file(path: str):
         pixdim = _nifti_pixdim(path)
         if pixdim is not None:
             _check_spacing(path, pixdim[:reader.GetDimension()], True)
+        check_nifti_length(path, reader)
+    elif lower.endswith(('.mhd', '.mha')):
+        check_metaimage_length(path, reader,
+                               mhd_data_files(path, allow_outside_data))
     _check_spacing(path, reader.GetSpacing(), True)
     try:
         img = reader.Execute()
@@ -248,12 +251,14 @@ def _resample_to_axial(img: sitk.Image, default_value: float,
 
 def load_ct_volume(path: PathLike,
                    series_uid: Optional[str] = None,
-                   check_modality: bool = True,
+                   check_modality: Optional[bool] = None,
                    allow_single_slice: bool = False,
                    oblique_tol_deg: float = 1.0,
                    resample_oblique: bool = False,
                    default_value: float = -1024.0,
-                   dtype: Optional[type] = np.float32) -> CTVolume:
+                   dtype: Optional[type] = np.float32,
+                   resample_nonuniform: Optional[bool] = None,
+                   allow_outside_data: Optional[bool] = None) -> CTVolume:
     """Read a CT volume in the canonical axial orientation, in HU.
 
     Args:
@@ -266,8 +271,12 @@ def load_ct_volume(path: PathLike,
             (default: the file stem of a ``.mhd``/``.mha``, as LUNA16
             names its scans by series UID; the DICOM tag for a DICOM file;
             None for NIfTI).
-        check_modality (bool): refuse DICOM whose Modality (0008,0060) is
-            not ``CT`` (e.g. a SEG or MR). Defaults to True.
+        check_modality (bool): refuse what is not a CT in Hounsfield units:
+            DICOM whose Modality (0008,0060) is not ``CT`` (e.g. a SEG or
+            MR), and values that cannot be HU (a label map, raw unsigned
+            values, an MR; :func:`check_ct_intensities`). None (default):
+            True unless the tools' ``--force-ct`` is given
+            (:mod:`~mmlesion.datasets.volumes.scan_switches`).
         allow_single_slice (bool): accept a one-slice image as a (1, y, x)
             volume. Defaults to False (a 2D image is an error).
         oblique_tol_deg (float): largest angle (degrees) between an index
@@ -281,6 +290,14 @@ def load_ct_volume(path: PathLike,
         dtype (type, optional): array type, float32 HU by default; None
             keeps the stored type (for label maps read with the same
             orientation as their scan, ``check_modality=False``).
+        resample_nonuniform (bool): interpolate a DICOM series whose slice
+            positions are uneven (duplicates, gaps, other steps) onto a
+            uniform grid, with a warning naming the files, instead of
+            raising (:mod:`~mmlesion.datasets.volumes.dicom_checks`).
+            None (default): False unless ``--resample-nonuniform``.
+        allow_outside_data (bool): read a ``.mhd`` whose ElementDataFile
+            lies outside the header's folder. None (default): False unless
+            ``--allow-outside-data``.
 
     Returns:
         CTVolume: float32 (z, y, x) HU array and its geometry; ``meta`` has
@@ -289,24 +306,34 @@ def load_ct_volume(path: PathLike,
 
     Raises:
         FileNotFoundError: the path, a .mhd's .raw or any DICOM is missing.
-        ValueError: naming the file, for an unreadable file, a 2D image, a
+        ValueError: naming the file, for an unreadable or truncated file,
+            uneven DICOM slice positions, a .mhd data file outside its
+            folder, values that are not HU, a 2D image, a
             non-scalar image, NaN / zero / negative spacing, a non-CT DICOM
             modality, several DICOM series without ``series_uid``, or an
             oblique direction that cannot be made axial.
     """
     path = str(path)
+    defaults = scan_check_defaults()
+    check_modality = defaults['check_modality'] \
+        if check_modality is None else check_modality
+    resample_nonuniform = defaults['resample_nonuniform'] \
+        if resample_nonuniform is None else resample_nonuniform
+    allow_outside_data = defaults['allow_outside_data'] \
+        if allow_outside_data is None else allow_outside_data
     if not osp.exists(path):
         raise FileNotFoundError(f'CT volume not found: {path}')
     meta = dict(path=path, series_uid=None, modality=None)
+    stored_type = ''
     if osp.isdir(path):
-        img, extra = _read_dicom_series(path, series_uid)
+        img, extra = _read_dicom_series(path, series_uid,
+                                        resample_nonuniform)
         meta.update(extra, format='dicom_series')
     else:
         lower = path.lower()
-        if lower.endswith('.mhd'):
-            _check_mhd(path)
-        img, extra = _read_file(path)
+        img, extra = _read_file(path, allow_outside_data)
         meta.update(extra)
+        stored_type = meta.pop('stored_type')
         meta['format'] = ('dicom' if 'modality' in extra else
                           next((s[1:] for s in VOLUME_SUFFIXES
                                 if lower.endswith(s)), 'image'))
@@ -318,7 +345,8 @@ def load_ct_volume(path: PathLike,
     modality = meta.get('modality')
     if check_modality and modality is not None and modality != 'CT':
         raise ValueError(f'{path}: DICOM Modality is {modality!r}, not CT '
-                         f'(pass check_modality=False to read it anyway)')
+                         f'(pass check_modality=False / --force-ct to read '
+                         f'it anyway)')
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f'{path}: {img.GetNumberOfComponentsPerPixel()} '
                          f'components per voxel; a CT volume is scalar')
@@ -345,6 +373,8 @@ def load_ct_volume(path: PathLike,
         raise ValueError(f'{path}: invalid origin {img.GetOrigin()}')
 
     volume = _orient_lps(img, dtype, meta)
+    if check_modality:
+        check_ct_intensities(path, volume.array, stored_type)
     angle = _oblique_angle_deg(volume.direction)
     volume.meta['oblique_deg'] = angle
     if angle > oblique_tol_deg:

@@ -99,7 +99,9 @@ def test_convert_luna16_with_2d_export(luna_root, tmp_path, capsys):
 
     # the 3D dataset puts the nodule's bright voxels inside its box
     init_default_scope('mmdet')
-    ds = CTVolumeDataset(ann_file=out, pipeline=[LoadCTVolume()])
+    # the scans are in a sibling folder of out/: data_root covers both
+    ds = CTVolumeDataset(ann_file=out, data_root=str(tmp_path),
+                         pipeline=[LoadCTVolume()])
     res = ds[0]
     x1, y1, z1, x2, y2, z2 = res['gt_bboxes'][0]
     zz, yy, xx = np.nonzero(res['img'] > 0)

@@ -207,7 +207,10 @@ def test_dicom_folder_with_several_series(tmp_path):
     write_dicom_series(folder, '1.2.826.0.1.3680043.2.1125.11')
     write_dicom_series(
         folder, '1.2.826.0.1.3680043.2.1125.22',
-        np.stack([np.full((4, 5), 10 * k, np.int16) for k in range(4)]))
+        np.stack([  # CT-like: air and more than a label map's values
+            np.arange(20, dtype=np.int16).reshape(4, 5) * 60 - 1000 + 10 * k
+            for k in range(4)
+        ]))
     with pytest.raises(ValueError, match=r"2 DICOM series .*\['1\.2\.826"
                        r".*11', '1\.2\.826.*22'\]"):
         load_ct_volume(folder)
@@ -215,7 +218,8 @@ def test_dicom_folder_with_several_series(tmp_path):
     assert vol.shape_zyx == (4, 4, 5)
     assert vol.series_uid == '1.2.826.0.1.3680043.2.1125.22'
     assert vol.spacing_zyx == pytest.approx((2.5, 0.5, 0.5))
-    np.testing.assert_array_equal(vol.array[:, 0, 0], [0, 10, 20, 30])
+    np.testing.assert_array_equal(vol.array[:, 0, 0],
+                                  [-1000, -990, -980, -970])
     with pytest.raises(ValueError, match='no DICOM series'):
         load_ct_volume(folder, series_uid='9.9')
     mr = str(tmp_path / 'mr')

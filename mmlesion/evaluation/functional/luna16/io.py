@@ -7,6 +7,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.csv_checks import MAX_WORLD_MM, check_csv_complete
 
 
 _FINDING_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
@@ -54,6 +55,7 @@ def _read_table(path: str, columns: Sequence[str], what: str
     except OSError as err:
         raise FileNotFoundError(f'cannot open the {what} CSV {path}: {err}')
     with handle:
+        check_csv_complete(path)
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:
@@ -88,9 +90,11 @@ def _read_table(path: str, columns: Sequence[str], what: str
                     raise ValueError(
                         f"{path} line {line}: field '{name}' is not a "
                         f'number: {row[j]!r}') from None
-                if not math.isfinite(val):
+                if not math.isfinite(val) or (name.startswith('coord') and
+                                              abs(val) > MAX_WORLD_MM):
                     raise ValueError(f"{path} line {line}: field '{name}' "
-                                     f'is not finite: {row[j]!r}')
+                                     f'is not finite or absurd (over '
+                                     f'{MAX_WORLD_MM:g} mm): {row[j]!r}')
                 vals.append(val)
             uids.append(uid)
             values.append(vals)
@@ -134,6 +138,7 @@ def read_seriesuids_csv(path: str) -> List[str]:
     uids: List[str] = []
     seen: Dict[str, int] = {}
     with open(path, newline='') as handle:
+        check_csv_complete(path)
         reader = csv.reader(handle)
         for row in reader:
             if not row or all(not f.strip() for f in row):

@@ -1,0 +1,58 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The switches that relax :func:`load_ct_volume`'s input checks.
+
+One name in every tool that reads scans (``tools/infer_volume.py``,
+``tools/train.py``, ``tools/test.py``, the dataset converters...), each also
+an environment variable so that it reaches the datasets inside the Runner
+(:mod:`mmlesion.utils.env_switch`):
+
+* ``--force-ct`` (``MMLESION_FORCE_CT=1``): read a scan that does not look
+  like a CT in Hounsfield units (DICOM Modality other than CT, no air, a
+  label map's few values);
+* ``--resample-nonuniform`` (``MMLESION_RESAMPLE_NONUNIFORM=1``): interpolate
+  a DICOM series with missing, duplicated or unevenly spaced slices onto a
+  uniform grid (with a warning naming the files) instead of refusing it;
+* ``--allow-outside-data`` (``MMLESION_ALLOW_OUTSIDE_DATA=1``): read a
+  ``.mhd`` whose ``ElementDataFile`` lies outside its folder, and
+  annotation files naming scans outside the data root.
+"""
+import argparse
+
+from mmlesion.utils.env_switch import add_env_switch, env_switch_on
+
+FORCE_CT_ENV = 'MMLESION_FORCE_CT'
+RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
+ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
+
+
+def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--force-ct``, ``--resample-nonuniform``, ``--allow-outside-data``.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    add_env_switch(
+        parser, '--force-ct', FORCE_CT_ENV,
+        'read scans that do not look like CT in Hounsfield units (DICOM '
+        'Modality not CT, no air below -200 HU, a label map)')
+    add_env_switch(
+        parser, '--resample-nonuniform', RESAMPLE_NONUNIFORM_ENV,
+        'interpolate DICOM series with missing, duplicated or unevenly '
+        'spaced slices onto a uniform grid instead of refusing them')
+    add_env_switch(
+        parser, '--allow-outside-data', ALLOW_OUTSIDE_DATA_ENV,
+        "read .mhd data files outside the header's folder and scans outside "
+        'the data root of an annotation file')
+
+
+def scan_check_defaults() -> dict:
+    """``load_ct_volume`` keyword defaults from the switches.
+
+    Returns:
+        dict: ``check_modality``, ``resample_nonuniform`` and
+        ``allow_outside_data``.
+    """
+    return dict(
+        check_modality=not env_switch_on(FORCE_CT_ENV),
+        resample_nonuniform=env_switch_on(RESAMPLE_NONUNIFORM_ENV),
+        allow_outside_data=env_switch_on(ALLOW_OUTSIDE_DATA_ENV))
