@@ -48,6 +48,7 @@ Equivalent shell recipe for one row::
 """
 import argparse
 import hashlib
+import importlib.util
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -57,37 +58,78 @@ from mmengine.config import Config
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.apis.study import (RowContext, StudyRow, StudySettings,
                                  add_study_arguments, build_row_config,
+                                 row_seed_dir, train_and_test,
                                  deeplesion_froc, format_text_table,
                                  run_study, settings_from_args,
                                  write_study_report)
+from mmlesion.apis.study.runner import load_row_config
 from mmlesion.nas import apply_genotypes, load_genotypes
-from mmlesion.utils import demo_data_root
+from mmlesion.utils import demo_data_root, repo_root
 
 _DIR = 'elixirnet/'
-#: key -> (label, config relative to configs/)
-DEMO_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
-    fpn=('FPN baseline',
-         _DIR + 'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'),
-    elixirnet=('ElixirNet (TRPN+ALB+RTM)',
-               _DIR + 'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'),
-    searched=('TRPN+ALB, searched ALB',
-              _DIR + 'elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'),
+_FPN = _DIR + 'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'
+_TRPN_ALB = _DIR + 'elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'
+_SEARCH = _DIR + ('alb_search/elixirnet-alb-search_r18-tiny_fpn_demo_'
+                  'deeplesion.py')
+_SEARCH_TOOL = osp.join(osp.dirname(osp.abspath(__file__)), '..',
+                        'search_alb.py')
+#: A focal-loss RPN (RetinaNet's loss, every anchor, no sampler): the
+#: alternative answer to the RPN's class imbalance ElixirNet compares TRPN
+#: with (Table 5, 82.66).
+FOCAL_RPN = {
+    'model.rpn_head.loss_cls':
+    dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+         loss_weight=1.0),
+    'model.train_cfg.rpn.sampler': None,
+}
+#: key -> (label, config relative to configs/, overrides)
+DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
+    fpn=('FPN baseline', _FPN, {}),
+    trpn=('+TRPN',
+          _DIR + 'elixirnet-trpn_r18-tiny_fpn_1x_demo_deeplesion.py', {}),
+    focal_rpn=('FPN + focal-loss RPN', _FPN, FOCAL_RPN),
+    alb=('+ALB (paper genotype)',
+         _DIR + 'elixirnet-alb_r18-tiny_fpn_1x_demo_deeplesion.py', {}),
+    trpn_alb=('TRPN+ALB, paper genotype', _TRPN_ALB, {}),
+    searched=('TRPN+ALB, searched ALB', _TRPN_ALB, {}),
     random=('TRPN+ALB, random ALB', _DIR +
-            'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py'),
-    trpn=('+TRPN', _DIR + 'elixirnet-trpn_r18-tiny_fpn_1x_demo_deeplesion.py'),
-    alb=('+ALB', _DIR + 'elixirnet-alb_r18-tiny_fpn_1x_demo_deeplesion.py'),
+            'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py',
+            {}),
+    elixirnet=('ElixirNet (TRPN+ALB+RTM)',
+               _DIR + 'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py', {}),
+    elixirnet_9slice=('ElixirNet, 9 slices', _DIR +
+                      'elixirnet_r18-tiny_fpn_1x_demo_deeplesion_9slice.py',
+                      {}),
+    multitype_wo_rtm=('multi-type fine-tuning, w/o RTM', _DIR +
+                      'elixirnet-wo-rtm_r18-tiny_fpn_ft-6e_demo_deeplesion_'
+                      'multitype.py', {}),
+    multitype_rtm=('multi-type fine-tuning, with RTM', _DIR +
+                   'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype.py',
+                   {}),
 )
-DEFAULT_ROWS = ('fpn', 'elixirnet', 'searched', 'random')
+#: the row whose checkpoint (same seed) each row starts from: the ALB search
+#: starts from the FPN baseline (as tools/search_alb.py), the multi-type
+#: fine-tuning from TRPN+ALB (Sec. 4.2 of the paper).
+STARTS_FROM = dict(searched='fpn', multitype_wo_rtm='trpn_alb',
+                   multitype_rtm='trpn_alb')
+DEFAULT_ROWS = tuple(DEMO_ROWS)
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '3', '4', '8', '16')
 MAP_KEY = 'froc/bbox_mAP'
+#: mean over the 8 coarse types of the sensitivity at 3 FPs per image
+#: (Table 4 of the paper), from FROCMetric's breakdowns
+#: (``froc/sens@3_type_<name>``).
+TYPE_MEAN_KEY = 'froc/sens@3_type_mean'
 METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
-                                    ('mAP', MAP_KEY)))
+                                    ('mAP', MAP_KEY),
+                                    ('types@3', TYPE_MEAN_KEY)))
 
 #: The paper's numbers (full-size models, DeepLesion test set, IoU), in %:
 #: sensitivities at FP_RATES (None: not reported) and mAP.
 PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
     'FPN, 3 slices (Table 5)':
     ((None, None, None, 81.51, None, None, None), 31.5),
+    'focal-loss RPN (Table 5)':
+    ((None, None, None, 82.66, None, None, None), None),
     'ElixirNet w FPN (Table 1)':
     ((66.39, 75.41, 82.05, 86.63, 87.75, 88.36, 88.36), 35.2),
     'ElixirNet, searched (Table 6)':
@@ -98,38 +140,110 @@ PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
 
 
 def row_dir_name(key: str) -> str:
-    """Study row key: its config name (without ``.py``)."""
-    config = DEMO_ROWS[key][1]
-    name = osp.splitext(osp.basename(config))[0]
-    return name + '_searched' if key == 'searched' else name
+    """Study row key (its folder name)."""
+    if key not in DEMO_ROWS:
+        raise KeyError(f'no ElixirNet row {key!r}; rows are {list(DEMO_ROWS)}')
+    return key.replace('_', '-')
 
 
 def row_label(key: str, searched_genotype: Optional[str]) -> str:
     label = DEMO_ROWS[key][0]
-    if key == 'searched' and not searched_genotype:
-        label = 'TRPN+ALB, paper-text ALB'
+    if key == 'searched' and searched_genotype:
+        label += ' (given genotype)'
     return label
 
 
+def _start_checkpoint(key: str, ctx: RowContext) -> str:
+    """The last checkpoint of the row ``key`` starts from (same seed)."""
+    source = StudyRow(row_dir_name(STARTS_FROM[key]), '', '')
+    row_dir = row_seed_dir(ctx.settings, source, ctx.seed)
+    epochs = ctx.settings.max_epochs or load_row_config(
+        DEMO_ROWS[STARTS_FROM[key]][1]).train_cfg.max_epochs
+    checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'row {key!r} starts from {checkpoint} (row '
+            f'{STARTS_FROM[key]!r}, seed {ctx.seed}); run that row first')
+    return checkpoint
+
+
+def run_alb_search(ctx: RowContext, checkpoint: str) -> str:
+    """Search the ALB with tools/search_alb.py (demo search config) from the
+    FPN checkpoint of the same seed, on the study's data; returns the
+    written ``genotype.py`` (reused when it exists)."""
+    work_dir = osp.join(ctx.row_dir, 'alb_search')
+    genotype = osp.join(work_dir, 'genotype.py')
+    if osp.isfile(genotype):
+        return genotype
+    spec = importlib.util.spec_from_file_location('search_alb', _SEARCH_TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    options = [f'randomness.seed={ctx.seed}']
+    if ctx.settings.data_root is not None:
+        options.append('train_dataloader.dataset.data_root='
+                       f'{ctx.settings.data_root}')
+    if ctx.settings.max_epochs is not None:
+        options.append(f'train_cfg.max_epochs={ctx.settings.max_epochs}')
+    tool.main([
+        str(repo_root() / 'configs' / _SEARCH), '--work-dir', work_dir,
+        '--load-from', checkpoint, '--target-config',
+        str(repo_root() / 'configs' / _TRPN_ALB), '--cfg-options'
+    ] + options)
+    return genotype
+
+
 def study_row(key: str, searched_genotype: Optional[str] = None) -> StudyRow:
-    """The study row of :data:`DEMO_ROWS` ``key``; ``searched`` gets the
-    genotype as a pre-step (and its content in the result fingerprint)."""
+    """The study row of :data:`DEMO_ROWS` ``key``. ``searched`` gets its
+    genotype in a pre-step (``searched_genotype``, else a search by our
+    tool from the FPN row's checkpoint), the multi-type rows the TRPN+ALB
+    row's checkpoint."""
+    label, config, overrides = DEMO_ROWS[key]
     prepare, fingerprint = None, {}
-    if key == 'searched' and searched_genotype:
+    if key == 'searched':
+        if searched_genotype:
+            with open(searched_genotype, 'rb') as f:
+                fingerprint = dict(
+                    genotype_sha1=hashlib.sha1(f.read()).hexdigest())
+        else:
+            fingerprint = dict(genotype='searched by tools/search_alb.py '
+                               'from the fpn row, same seed')
 
         def apply_genotype(cfg: Config, ctx: RowContext) -> None:
-            apply_genotypes(cfg, searched_genotype)
+            genotype = searched_genotype or run_alb_search(
+                ctx, _start_checkpoint(key, ctx))
+            apply_genotypes(cfg, genotype)
 
         prepare = apply_genotype
-        with open(searched_genotype, 'rb') as f:
-            fingerprint = dict(
-                genotype_sha1=hashlib.sha1(f.read()).hexdigest())
+    elif key in STARTS_FROM:
+
+        def start_from(cfg: Config, ctx: RowContext) -> None:
+            cfg.load_from = cfg.get('load_from') if not ctx.train else \
+                _start_checkpoint(key, ctx)
+
+        prepare = start_from
+        fingerprint = dict(starts_from=STARTS_FROM[key])
     return StudyRow(
         key=row_dir_name(key),
         label=row_label(key, searched_genotype),
-        config=DEMO_ROWS[key][1],
+        config=config,
+        overrides=dict(overrides),
         prepare=prepare,
+        run=type_mean_run,
         fingerprint=fingerprint)
+
+
+def type_mean_run(cfg: Config, ctx: RowContext) -> Dict[str, float]:
+    """Train and test; add :data:`TYPE_MEAN_KEY`, the mean over the coarse
+    types present in the test split of their sensitivity at 3 FPs."""
+    metrics = train_and_test(cfg, train=ctx.train)
+    per_type = [
+        v for k, v in metrics.items()
+        if k.startswith('froc/sens@3_type_') and k != TYPE_MEAN_KEY
+        and v == v
+    ]
+    if per_type:
+        metrics[TYPE_MEAN_KEY] = float(sum(per_type) / len(per_type))
+    return metrics
 
 
 def prepare_cfg(key: str,
@@ -159,7 +273,7 @@ def prepare_cfg(key: str,
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
     cfg = build_row_config(row, settings, seed, METRIC, work_dir, checkpoint)
-    if row.prepare is not None:
+    if key == 'searched' and searched_genotype:  # no search, no checkpoint
         row.prepare(cfg, RowContext(row, seed, work_dir, settings))
     return cfg
 
@@ -170,7 +284,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
     for label, (sens, m_ap) in PAPER_ROWS.items():
         mean = None if any(s is None for s in sens[:5]) else sum(
             sens[i] for i in (0, 1, 2, 4)) / 4
-        reference[label] = list(sens) + [mean, m_ap]
+        reference[label] = list(sens) + [mean, m_ap, None]
     return format_text_table(
         results,
         METRIC.all_columns(),
@@ -202,19 +316,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     if args.searched_genotype:
         load_genotypes(args.searched_genotype)  # fail early on a bad file
-    data_root = args.data_root
-    root = data_root or str(demo_data_root())
+    settings = settings_from_args(args)
+    if settings.data_root is None and osp.isfile(
+            osp.join(str(demo_data_root()), 'DL_info.csv')) and not osp.isdir(
+                'data/demo_deeplesion'):
+        # the configs name a relative root: run from anywhere
+        settings.data_root = str(demo_data_root())
+    root = settings.data_root or 'data/demo_deeplesion'
     if not osp.isfile(osp.join(root, 'DL_info.csv')):
         raise FileNotFoundError(
-            f'No demo data in {root} (DL_info.csv missing): run '
+            f'No data in {root} (DL_info.csv missing): pass '
+            '--generate-data (the study data) or --quick, or run '
             '`python tools/misc/generate_demo_data.py --out '
-            'data/demo_deeplesion` or pass --data-root')
-    if data_root is None and not osp.isdir('data/demo_deeplesion'):
-        # the configs name a relative root: run from anywhere
-        data_root = root
+            'data/demo_deeplesion`, or pass --data-root')
     keys: List[str] = list(dict.fromkeys(args.rows))
     rows = [study_row(k, args.searched_genotype) for k in DEMO_ROWS]
-    result = run_study(rows, settings_from_args(args, data_root), METRIC,
+    result = run_study(rows, settings, METRIC,
                        selected=[row_dir_name(k) for k in keys])
     written = write_study_report(
         result,

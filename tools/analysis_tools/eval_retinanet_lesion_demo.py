@@ -1,63 +1,82 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Train and evaluate the Table 1 rows of Improved RetinaNet side by side.
 
-Improved RetinaNet (Zlocha et al. 2019), Table 1 / Sec. 3.3 ablation:
-original RetinaNet, + anchor optimisation, + dense supervision, + attention
-gates, plus the second attention-gate placement (row 4: gates on the C1 /
-input skip connections of the upsampling path instead of the FPN laterals
-of the Table 1 row). This tool trains each demo-sized row on the same data
-with the same schedule and seed (configs
-``configs/retinanet_lesion/*_demo_deeplesion.py``, which share one fixed
-12-epoch Adam schedule), tests each on the same split and prints the
-DeepLesion FROC sensitivities at 0.5, 1, 2, 4, 8 and 16 false positives per
-image side by side (``FROCMetric``: ``froc/sens@r`` and
-``froc/mean@0.5-4``) with keras-retinanet's mAP@0.5, next to the paper's
-numbers for the full-size models on DeepLesion. The rows are a table on the
-shared study runner (:mod:`mmlesion.apis.study`): each row runs for every
-``--seeds`` value in ``<work dir>/<row>/seed_<s>/`` (a row/seed whose
-``result.json`` exists is not run again), and ``summary.json``,
-``summary.md`` (mean ± std, ``not run`` rows) and ``summary_froc.png`` are
-written into the work dir.
+Improved RetinaNet (Zlocha et al. 2019), Table 1 / Sec. 3.3 ablation, as
+a table of rows on the shared study runner (:mod:`mmlesion.apis.study`):
 
-Example (demo data first: ``python tools/misc/generate_demo_data.py --out
-data/demo_deeplesion``)::
+- ``default-anchors``: RetinaNet with mmdet's default anchors,
+- ``optanchors``: + anchors optimised by our DE optimiser on the training
+  split of the data the study runs on (a pre-step of the row, seeded with
+  the row's seed; the anchors and their coverage go to
+  ``<row>/seed_<s>/anchors.json``),
+- ``dense``: + dense supervision from the GrabCut masks of the RECIST
+  marks (DenseFPN + segmentation head), score calibration off,
+- ``dense-ag``: + attention gates on the FPN laterals, calibration off,
+- ``dense-ag-calib``: + the mask-box score calibration (its own row),
+- ``dense-agskips-calib``: the other gate placement (C1 / input skips).
 
-    python tools/analysis_tools/eval_retinanet_lesion_demo.py
-    python tools/analysis_tools/eval_retinanet_lesion_demo.py --rows 0 3
+Every row after the first optimises its own anchors on the same boxes (so
+that rows 3-6 differ from row 2 only by their mechanism). Each row trains on
+the same data with the same schedule (configs
+``configs/retinanet_lesion/*_demo_deeplesion.py``, one fixed 12-epoch Adam
+schedule) for every ``--seeds`` value in ``<work dir>/<row>/seed_<s>/`` (a
+row/seed whose ``result.json`` exists is not run again), is tested on the
+same split (``FROCMetric``: sensitivity at 0.5-16 FPs per image, mean over
+0.5-4, keras-retinanet's mAP@0.5; test time per image), and
+``summary.json``, ``summary.md`` (mean ± std, time per image beside the
+first row's, ``not run`` rows) and ``summary_froc.png`` (every row) are
+written into the work dir, next to the paper's full-size numbers.
+
+Example::
+
+    # the study: real DeepLesion lesion sizes, generated once into the
+    # work dir, 3 seeds, every row
+    OMP_NUM_THREADS=2 python tools/analysis_tools/eval_retinanet_lesion_demo.py \
+        --generate-data --seeds 0 1 2 --work-dir work_dirs/study_retinanet
+    # smoke test: tiny data, one seed, one epoch
+    python tools/analysis_tools/eval_retinanet_lesion_demo.py --quick \
+        --rows default-anchors optanchors --work-dir /tmp/quick
     # evaluate checkpoints trained earlier (work_dir/<row>/seed_0/epoch_12.pth)
     python tools/analysis_tools/eval_retinanet_lesion_demo.py --skip-train
-
-Equivalent manual recipe for one row::
-
-    python tools/train.py configs/retinanet_lesion/<row>.py \
-        --work-dir work_dirs/retinanet_lesion_demo/<row>/seed_0 \
-        --cfg-options randomness.seed=0
-    python tools/test.py configs/retinanet_lesion/<row>.py \
-        work_dirs/retinanet_lesion_demo/<row>/seed_0/epoch_12.pth
 """
 import argparse
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.apis.study import (StudyRow, StudySettings, add_study_arguments,
-                                 build_row_config, deeplesion_froc,
-                                 format_text_table, run_study,
-                                 settings_from_args, write_study_report)
+from mmengine.config import Config, ConfigDict
 
-#: (label, demo config relative to configs/) in Table 1 order.
-TABLE1_DEMO_ROWS: Tuple[Tuple[str, str], ...] = (
-    ('original RetinaNet',
-     'retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'),
-    ('+ anchor optimization',
-     'retinanet_lesion/retinanet-optanchors_r18-tiny_fpn_1x_demo_deeplesion.py'
-     ),
-    ('+ dense supervision', 'retinanet_lesion/'
-     'improved-retinanet_r18-tiny_densefpn_1x_demo_deeplesion.py'),
-    ('+ attention gate', 'retinanet_lesion/'
-     'improved-retinanet_r18-tiny_densefpn-ag_1x_demo_deeplesion.py'),
-    ('+ AG on skips instead', 'retinanet_lesion/'
-     'improved-retinanet_r18-tiny_densefpn-agskips_1x_demo_deeplesion.py'),
+import mmlesion  # noqa: F401  (registers components)
+from mmlesion.anchors.anchor_config import AnchorConfig
+from mmlesion.anchors.anchor_coverage import (anchor_coverage, config_boxes,
+                                              optimise_anchors)
+from mmlesion.anchors.box_sources import anchor_config_from_model
+from mmlesion.anchors.model_pyramid import anchor_head_key
+from mmlesion.apis.study import (RowContext, StudyRow, StudySettings,
+                                 add_study_arguments, build_row_config,
+                                 deeplesion_froc, format_text_table,
+                                 run_study, settings_from_args,
+                                 write_study_report)
+from mmlesion.utils.atomic_io import atomic_write_json
+
+_DIR = 'retinanet_lesion/'
+_BASE = _DIR + 'retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'
+_DENSE = _DIR + 'improved-retinanet_r18-tiny_densefpn_1x_demo_deeplesion.py'
+_AG = _DIR + 'improved-retinanet_r18-tiny_densefpn-ag_1x_demo_deeplesion.py'
+_AG_SKIPS = (_DIR + 'improved-retinanet_r18-tiny_densefpn-agskips_1x_demo_'
+             'deeplesion.py')
+_NO_CALIBRATION = {'model.score_calibration': None}
+
+#: (key, label, config relative to configs/, overrides, optimised anchors)
+#: in Table 1 order; score calibration is its own row (the paper folds it
+#: into "+ dense supervision").
+TABLE1_DEMO_ROWS: Tuple[Tuple[str, str, str, dict, bool], ...] = (
+    ('default-anchors', 'original RetinaNet', _BASE, {}, False),
+    ('optanchors', '+ anchor optimization', _BASE, {}, True),
+    ('dense', '+ dense supervision', _DENSE, _NO_CALIBRATION, True),
+    ('dense-ag', '+ attention gate', _AG, _NO_CALIBRATION, True),
+    ('dense-ag-calib', '+ score calibration', _AG, {}, True),
+    ('dense-agskips-calib', '+ calibration, AG on skips instead', _AG_SKIPS,
+     {}, True),
 )
 
 #: Table 1 of the paper (full-size models, DeepLesion test set), in %.
@@ -70,29 +89,62 @@ PAPER_TABLE1: Dict[str, Tuple[float, ...]] = {
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '4', '8', '16')
 METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
                                     ('mAP@0.5', 'froc/mAP@0.5')))
+ANCHOR_FILE = 'anchors.json'
 
 
-def row_name(config: str) -> str:
-    """Work-dir name of a row: the config file name without ``.py``."""
-    return osp.splitext(osp.basename(config))[0]
+def optimised_anchors_step(cfg: Config, ctx: RowContext) -> None:
+    """Pre-step of the "+ anchor optimization" rows (Sec. 2.1): run our DE
+    optimiser (:func:`mmlesion.anchors.anchor_coverage.optimise_anchors`,
+    the search of ``tools/analysis_tools/optimize_anchors.py``, seeded with
+    the row's seed) on the row's training-split boxes, resized as its
+    pipeline, keep the row's strides and sizes, replace its anchor ratios
+    and scales, and write the anchors with the coverage of mmdet's default
+    and the optimised anchors to ``<row dir>/anchors.json``."""
+    wh = config_boxes(cfg, 'train')
+    result = optimise_anchors(cfg, wh, seed=ctx.seed)
+    head = anchor_head_key(cfg)
+    own = anchor_config_from_model(cfg)
+    default = AnchorConfig.retinanet_default(strides=own.strides,
+                                             sizes=own.sizes)
+    report = anchor_coverage(
+        wh, dict(mmdet_default=default, optimised=result.anchors))
+    cfg.model[head].anchor_generator = ConfigDict(
+        result.anchors.to_generator_cfg())
+    atomic_write_json(osp.join(ctx.row_dir, ANCHOR_FILE),
+                      dict(split='train', seed=ctx.seed, anchors=report),
+                      indent=1)
+
+
+def study_row(key: str) -> StudyRow:
+    """The :class:`StudyRow` of :data:`TABLE1_DEMO_ROWS` ``key``."""
+    for k, label, config, overrides, optimise in TABLE1_DEMO_ROWS:
+        if k == key:
+            return StudyRow(
+                key=k,
+                label=label,
+                config=config,
+                overrides=dict(overrides),
+                prepare=optimised_anchors_step if optimise else None,
+                fingerprint=dict(anchors='DE on train split, row seed')
+                if optimise else {})
+    raise KeyError(f'no Table 1 row {key!r}')
 
 
 STUDY_ROWS: Tuple[StudyRow, ...] = tuple(
-    StudyRow(key=row_name(config), label=label, config=config)
-    for label, config in TABLE1_DEMO_ROWS)
+    study_row(row[0]) for row in TABLE1_DEMO_ROWS)
 
 
-def prepare_cfg(config: str,
+def prepare_cfg(key: str,
                 work_dir: str,
                 seed: int = 0,
                 data_root: Optional[str] = None,
                 max_epochs: Optional[int] = None,
                 checkpoint: Optional[str] = None,
                 cfg_options: Optional[dict] = None):
-    """Load a row's config and apply the shared run settings.
+    """A row's config with the shared run settings (its pre-step not run).
 
     Args:
-        config (str): config path relative to ``configs/``.
+        key (str): row key of :data:`TABLE1_DEMO_ROWS`.
         work_dir (str): work dir of this row.
         seed (int): random seed (same for every row).
         data_root (str, optional): override the data root of all loaders.
@@ -104,10 +156,10 @@ def prepare_cfg(config: str,
     Returns:
         mmengine.Config: the prepared config.
     """
-    row = StudyRow(key=row_name(config), label=config, config=config)
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
-    return build_row_config(row, settings, seed, METRIC, work_dir, checkpoint)
+    return build_row_config(study_row(key), settings, seed, METRIC, work_dir,
+                            checkpoint)
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
@@ -132,23 +184,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'rows, side by side')
     parser.add_argument(
         '--rows',
-        type=int,
         nargs='+',
-        default=list(range(len(TABLE1_DEMO_ROWS))),
-        help='row indices (0: RetinaNet, 1: + anchors, 2: + dense '
-        'supervision, 3: + attention gates on the FPN laterals, 4: attention '
-        'gates on the C1 / input skips instead)')
+        default=[row[0] for row in TABLE1_DEMO_ROWS],
+        help='row keys: ' + ', '.join(row[0] for row in TABLE1_DEMO_ROWS))
     add_study_arguments(parser, 'work_dirs/retinanet_lesion_demo')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
-    bad = [i for i in args.rows if not 0 <= i < len(TABLE1_DEMO_ROWS)]
+    keys = [row[0] for row in TABLE1_DEMO_ROWS]
+    bad = [k for k in args.rows if k not in keys]
     if bad:
-        raise ValueError(f'--rows {bad}: valid rows are 0..'
-                         f'{len(TABLE1_DEMO_ROWS) - 1}')
-    selected = [STUDY_ROWS[i] for i in dict.fromkeys(args.rows)]
+        raise ValueError(f'--rows {bad}: valid rows are {keys}')
+    selected = [r for r in STUDY_ROWS if r.key in args.rows]
     result = run_study(STUDY_ROWS, settings_from_args(args), METRIC,
                        selected=[r.key for r in selected])
     written = write_study_report(result, name='summary')

@@ -11,6 +11,7 @@ import sys
 import time
 
 from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoDataConfig
+from mmlesion.datasets.demo.deeplesion_sizes import SIZE_SOURCES
 
 _DEFAULTS = DemoDataConfig()
 
@@ -68,6 +69,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='probability that a lesion annotated in the first study has no '
         'CSV row in its follow-up')
     parser.add_argument(
+        '--size-source',
+        choices=SIZE_SOURCES,
+        default=_DEFAULTS.size_source,
+        help='lesion sizes: the generator\'s own model (builtin), real '
+        'DeepLesion lesions of the same type (deeplesion: needs '
+        'DL_info_{val,test}.csv) or their built-in quantile table '
+        '(deeplesion_quantiles)')
+    parser.add_argument(
+        '--size-annotation-dir',
+        default=None,
+        help='folder of DL_info_{val,test}.csv for --size-source deeplesion '
+        '(default: ../shared/data/deeplesion/annotations)')
+    parser.add_argument(
         '--quiet', action='store_true', help='no progress bar or summary')
     return parser.parse_args(argv)
 
@@ -83,6 +97,8 @@ def _build_generator(args: argparse.Namespace) -> DeepLesionDemoGenerator:
         unannotated_prob=args.unannotated_prob,
         followup_prob=args.followup_prob,
         followup_missing_prob=args.followup_missing_prob,
+        size_source=args.size_source,
+        size_annotation_dir=args.size_annotation_dir,
         lesion_types=tuple(args.lesion_types) if args.lesion_types else None)
 
 

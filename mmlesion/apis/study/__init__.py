@@ -21,9 +21,11 @@ Example:
 from .cli import add_study_arguments, settings_from_args
 from .report import (format_text_table, markdown_table, study_summary,
                      write_study_report)
-from .row_run import apply_run_settings, final_checkpoint, train_and_test
+from .row_run import (TIME_KEY, apply_run_settings, final_checkpoint,
+                      train_and_test)
 from .rows import (RowContext, StudyMetric, StudyRow, StudySettings,
                    deeplesion_froc, luna16_cpm)
+from .study_data import STUDY_DATA_PRESETS, ensure_study_data
 from .runner import (RESULT_FILE, RowResult, StudyResult, build_row_config,
                      default_row_run, row_fingerprint, row_seed_dir,
                      run_study)
@@ -35,5 +37,6 @@ __all__ = [
     'StudyResult', 'RESULT_FILE', 'format_text_table', 'markdown_table',
     'study_summary', 'write_study_report', 'apply_run_settings',
     'final_checkpoint', 'train_and_test', 'add_study_arguments',
-    'settings_from_args'
+    'settings_from_args', 'TIME_KEY', 'STUDY_DATA_PRESETS',
+    'ensure_study_data'
 ]

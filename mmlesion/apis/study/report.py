@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
 from mmlesion.visualization.study_froc import plot_study_froc
+from .row_run import TIME_KEY
 from .rows import StudyMetric
 from .runner import StudyResult
 
@@ -69,19 +70,39 @@ def _pm(mean: Optional[float], std: Optional[float], scale: float) -> str:
     return f'{scale * mean:.2f} ± {scale * std:.2f}'
 
 
+def _test_times(result: StudyResult) -> Dict[str, str]:
+    """label -> ``'12.3 (x1.10)'``: mean test time per image over the
+    seeds and its ratio to the first row with a time (the baseline of the
+    same run); empty when no row has :data:`TIME_KEY`."""
+    means = {
+        r.row.label: r.mean()[TIME_KEY]
+        for r in result.rows if r.done and TIME_KEY in r.mean()
+    }
+    if not means:
+        return {}
+    base = next(iter(means.values()))
+    return {
+        label: f'{ms:.1f} (x{ms / base:.2f})' if base > 0 else f'{ms:.1f}'
+        for label, ms in means.items()
+    }
+
+
 def markdown_table(result: StudyResult,
                    reference: Optional[Reference] = None) -> str:
     """Markdown: one line per row of the table, mean ± std over its seeds.
 
     Rows without any result show ``not run`` (with the reason); the seed
-    column lists the seeds done out of those asked for.
+    column lists the seeds done out of those asked for; the last column is
+    the test time per image beside the first row's (when measured).
     """
     metric = result.metric
     columns = metric.all_columns()
-    head = ['row', 'seeds'] + [h for h, _ in columns]
+    times = _test_times(result)
+    head = ['row', 'seeds'] + [h for h, _ in columns] + (
+        ['ms / image (x first row)'] if times else [])
     lines = [
         '| ' + ' | '.join(head) + ' |',
-        '|' + '|'.join(['---'] * 2 + ['---:'] * len(columns)) + '|'
+        '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|'
     ]
     for r in result.rows:
         n_asked = len(result.settings.seeds)
@@ -95,6 +116,8 @@ def markdown_table(result: StudyResult,
                 _pm(mean.get(k), std.get(k), metric.scale)
                 for _, k in columns
             ]
+        if times:
+            cells.append(times.get(r.row.label, '-'))
         lines.append('| ' + ' | '.join(cells) + ' |')
     for label, values in (reference or {}).items():
         lines.append('| ' + ' | '.join([f'{label} (reference)', '-'] + [

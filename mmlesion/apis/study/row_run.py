@@ -7,6 +7,7 @@ data with the same schedule and seed and tested on the same split; the
 settings applied to every row and the train-then-test step live here once.
 """
 import os.path as osp
+import time
 from typing import Dict, Optional
 
 from mmengine.config import Config
@@ -73,13 +74,30 @@ def final_checkpoint(row_dir: str, epochs: int, row: str) -> str:
     return checkpoint
 
 
+#: Metric key of the test time per image (ms) added by
+#: :func:`train_and_test`.
+TIME_KEY = 'time/ms_per_image'
+
+
 def train_and_test(cfg: Config, train: bool = True) -> Dict[str, float]:
-    """Train (optionally) and test one row; return its numeric metrics."""
+    """Train (optionally) and test one row; return its numeric metrics.
+
+    Besides the evaluator's metrics, ``time/ms_per_image`` (:data:`TIME_KEY`)
+    is the wall time of the whole test loop (data loading, model, metric)
+    divided by the number of test images: comparable between the rows of
+    one study run on one machine, not a benchmark.
+    """
     runner = Runner.from_cfg(cfg)
     if train:
         runner.train()
+    start = time.perf_counter()
     metrics = runner.test()
-    return {
+    seconds = time.perf_counter() - start
+    out = {
         k: float(v)
         for k, v in metrics.items() if isinstance(v, (int, float))
     }
+    num_images = len(runner.test_dataloader.dataset)
+    if num_images:
+        out[TIME_KEY] = 1000. * seconds / num_images
+    return out

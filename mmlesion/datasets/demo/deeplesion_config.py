@@ -5,6 +5,7 @@ from typing import Dict, Optional, Tuple
 
 from ..dl_info import DL_INFO_COLUMNS  # noqa: F401 (the generator's columns)
 from .anatomy import Tissue, tissue_lut
+from .deeplesion_sizes import SIZE_SOURCES
 
 
 #: ``Train_Val_Test`` codes of the official file.
@@ -102,6 +103,22 @@ class DemoDataConfig:
             key slice of DeepLesion has one). Such a lesion is listed in
             ``demo_meta.json`` with ``annotated: false`` and the
             ``lesion_id`` of its annotated instance in the first study.
+        size_source (str): where lesion sizes come from:
+            ``'builtin'`` (default: the per-type log-normal long axis of
+            ``_TYPE_SPECS`` and a short / long ratio uniform in
+            [0.55, 0.95]), ``'deeplesion'`` (long and short axis of real
+            DeepLesion lesions of the same coarse type, read from
+            ``DL_info_{val,test}.csv``; see
+            :mod:`~mmlesion.datasets.demo.deeplesion_sizes`) or
+            ``'deeplesion_quantiles'`` (the built-in quantile table computed
+            from those files, for clones without them). With a DeepLesion
+            source the drawn size is the RECIST size on the key slice (the
+            ellipsoid is enlarged for the key slice's offset from its
+            centre), and a lesion that does not fit its organ is re-drawn
+            from the table rather than shrunk.
+        size_annotation_dir (str, optional): folder of the DL_info files
+            for ``size_source='deeplesion'`` (default: the shared data's
+            ``deeplesion/annotations``).
         seed (int): random seed; same seed, same bytes.
     """
     num_train: int = 150
@@ -120,6 +137,8 @@ class DemoDataConfig:
     lesion_types: Optional[Tuple[int, ...]] = None
     followup_prob: float = 0.
     followup_missing_prob: float = .5
+    size_source: str = 'builtin'
+    size_annotation_dir: Optional[str] = None
     seed: int = 0
 
     def validate(self) -> None:
@@ -162,6 +181,9 @@ class DemoDataConfig:
                                  'non-empty subset of the coarse types '
                                  f'{sorted(_TYPE_SPECS)}, got '
                                  f'{self.lesion_types}')
+        if self.size_source not in SIZE_SOURCES:
+            raise ValueError('DemoDataConfig.size_source must be one of '
+                             f'{SIZE_SOURCES}, got {self.size_source!r}')
         lo, hi = self.noise_sigma_range
         if not 0 <= lo <= hi:
             raise ValueError('DemoDataConfig.noise_sigma_range must be '

@@ -10,6 +10,7 @@ import numpy as np
 from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _NOT_BODY, _REGIONS,
                                 _REGION_PROBS, _TYPE_REGIONS, _TYPE_SPECS)
 from .anatomy import Lesion, PatientAnatomy, SliceGrid, tissue_lut
+from .deeplesion_sizes import LesionSizeTable, size_table
 from .phantom import CTPhantom
 
 
@@ -87,6 +88,18 @@ class DeepLesionDemoPlanner:
     ``self._series`` (None until :meth:`plan` ran), which the generator
     sets.
     """
+
+    def _size_table(self) -> Optional[LesionSizeTable]:
+        """The configured real-size table (None: the built-in model),
+        loaded once."""
+        cfg = self.config
+        key = (cfg.size_source, cfg.size_annotation_dir)
+        cached = getattr(self, '_sizes_cache', None)
+        if cached is None or cached[0] != key:
+            cached = (key, size_table(cfg.size_source,
+                                      cfg.size_annotation_dir))
+            self._sizes_cache = cached
+        return cached[1]
 
     # ------------------------------------------------------------------
     # planning
@@ -392,13 +405,21 @@ class DeepLesionDemoPlanner:
         spec = _TYPE_SPECS[ltype]
         host_rows, host_cols = np.nonzero(
             tissue_lut(spec['center'])[labels])
-        long_mm = float(
-            np.clip(spec['median'] * math.exp(rng.normal(0., spec['sigma'])),
+        sizes = self._size_table()
+        if sizes is None:
+            long_mm = float(
+                np.clip(
+                    spec['median'] * math.exp(rng.normal(0., spec['sigma'])),
                     spec['lo'], spec['hi']))
-        ratio = rng.uniform(.55, .95)
+            ratio = rng.uniform(.55, .95)
+        else:
+            long_mm, ratio = sizes.sample(rng, ltype)
         for attempt in range(45):
             if attempt and attempt % 15 == 0:
-                long_mm = max(long_mm * .7, 3.)
+                if sizes is None:
+                    long_mm = max(long_mm * .7, 3.)
+                else:  # another real size: shrinking would skew the table
+                    long_mm, ratio = sizes.sample(rng, ltype)
             a = long_mm / 2.
             b = a * ratio
             c = max(1.5, a * rng.uniform(.6, 1.1))
@@ -406,6 +427,9 @@ class DeepLesionDemoPlanner:
             x, y = grid.pixel_to_mm(host_cols[pick] + rng.uniform(-.5, .5),
                                     host_rows[pick] + rng.uniform(-.5, .5))
             dz = rng.uniform(-.4, .4) * min(series.interval, c)
+            if sizes is not None:  # the drawn size is the key-slice size
+                grow = 1. / math.sqrt(1. - (dz / c)**2)
+                a, b = a * grow, b * grow
             les = Lesion(
                 center=(float(x), float(y), float(z + dz)),
                 semi_axes=(a, b, c), angle=float(rng.uniform(0., math.pi)),

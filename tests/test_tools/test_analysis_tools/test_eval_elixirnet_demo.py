@@ -32,7 +32,9 @@ SEARCHED = dict(
         concat=[1, 2, 3, 4]))
 
 
-def test_rows_share_schedule_and_genotype_is_applied(tmp_path):
+def test_rows_share_schedule_and_build(tmp_path):
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
     tool = _load_tool()
     snippet = str(tmp_path / 'genotype.py')
     dump_genotypes(SEARCHED, snippet)
@@ -45,21 +47,41 @@ def test_rows_share_schedule_and_genotype_is_applied(tmp_path):
             searched_genotype=snippet)
         for key in tool.DEMO_ROWS
     }
-    for cfg in cfgs.values():
+    single = [k for k in cfgs if not k.startswith('multitype')]
+    for key, cfg in cfgs.items():
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
-        assert cfg.param_scheduler == cfgs['fpn'].param_scheduler
-        assert cfg.optim_wrapper == cfgs['fpn'].optim_wrapper
-        assert cfg.train_dataloader == cfgs['fpn'].train_dataloader
         assert cfg.default_hooks.checkpoint.interval == 2
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            MODELS.build(cfg.model)  # every row of the table builds
+        if key in single:
+            assert cfg.param_scheduler == cfgs['fpn'].param_scheduler
+            assert cfg.optim_wrapper == cfgs['fpn'].optim_wrapper
+    assert cfgs['trpn'].train_dataloader == cfgs['fpn'].train_dataloader
     head = cfgs['searched'].model.roi_head.bbox_head
     assert [tuple(o) for o in head.genotypes['normal']['ops']] == \
         SEARCHED['normal']['ops']
     random_head = cfgs['random'].model.roi_head.bbox_head
     assert random_head.genotypes != head.genotypes
-    assert tool.row_label('searched', snippet) == 'TRPN+ALB, searched ALB'
-    assert tool.row_label('searched', None) == 'TRPN+ALB, paper-text ALB'
+    assert cfgs['trpn_alb'].model.roi_head.bbox_head.genotypes != \
+        head.genotypes
+    assert cfgs['focal_rpn'].model.rpn_head.loss_cls.type == 'FocalLoss'
+    assert cfgs['focal_rpn'].model.train_cfg.rpn.sampler is None
+    assert cfgs['elixirnet_9slice'].train_dataloader.dataset.pipeline[
+        0].num_slices == 9
+    assert tool.row_label('searched', snippet).endswith('(given genotype)')
     assert len({tool.row_dir_name(k) for k in tool.DEMO_ROWS}) == len(
         tool.DEMO_ROWS)
+
+
+def test_rows_needing_an_earlier_row_say_so(tmp_path):
+    tool = _load_tool()
+    data_root = tmp_path / 'demo'
+    generate_demo_deeplesion(
+        data_root, num_train=2, num_val=1, num_test=1, image_size=128)
+    with pytest.raises(FileNotFoundError, match="row 'trpn_alb'"):
+        tool.main(['--rows', 'multitype_rtm', '--max-epochs', '1',
+                   '--work-dir', str(tmp_path / 'work'), '--data-root',
+                   str(data_root)])
 
 
 def test_table_format():
@@ -74,7 +96,7 @@ def test_table_format():
 
 def test_missing_demo_data_is_reported(tmp_path):
     tool = _load_tool()
-    with pytest.raises(FileNotFoundError, match='generate_demo_data'):
+    with pytest.raises(FileNotFoundError, match='--generate-data'):
         tool.main(['--data-root', str(tmp_path), '--rows', 'fpn'])
 
 

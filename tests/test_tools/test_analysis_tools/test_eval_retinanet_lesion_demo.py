@@ -19,27 +19,50 @@ def _load_tool():
 
 def test_rows_and_shared_schedule(tmp_path):
     tool = _load_tool()
-    labels = [label for label, _ in tool.TABLE1_DEMO_ROWS]
+    labels = [row[1] for row in tool.TABLE1_DEMO_ROWS]
     assert labels[:4] == list(tool.PAPER_TABLE1)
-    # the fifth row: the other attention-gate placement (issue 10, item 8)
-    gates = [
-        get_config(config).model.neck.get('attention_gates')
-        for _, config in tool.TABLE1_DEMO_ROWS[2:]
-    ]
-    assert gates == [(), 'laterals', 'skips']
-    cfgs = [
-        tool.prepare_cfg(
-            config,
-            str(tmp_path / tool.row_name(config)),
-            seed=3,
-            max_epochs=2) for _, config in tool.TABLE1_DEMO_ROWS
-    ]
-    for cfg in cfgs:
+    keys = [row[0] for row in tool.TABLE1_DEMO_ROWS]
+    cfgs = {
+        key: tool.prepare_cfg(key, str(tmp_path / key), seed=3, max_epochs=2)
+        for key in keys
+    }
+    # the attention-gate placement of each dense row (issue 10, item 8)
+    gates = [cfgs[k].model.neck.get('attention_gates') for k in keys[2:]]
+    assert gates == [(), 'laterals', 'laterals', 'skips']
+    # score calibration is its own row: off before it, on from it
+    calib = [cfgs[k].model.get('score_calibration') for k in keys[2:]]
+    assert calib[:2] == [None, None] and all(calib[2:])
+    # every row but the first optimises its anchors in a pre-step
+    assert [r.prepare is not None for r in tool.STUDY_ROWS] == [
+        False, True, True, True, True, True]
+    for cfg in cfgs.values():
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
-        assert cfg.param_scheduler == cfgs[0].param_scheduler
+        assert cfg.param_scheduler == cfgs[keys[0]].param_scheduler
         assert cfg.default_hooks.checkpoint.interval == 2
     with pytest.raises(ValueError, match='--rows'):
-        tool.main(['--rows', '7'])
+        tool.main(['--rows', 'nope'])
+
+
+def test_quick_study_two_rows(tmp_path):
+    """``--quick``: generated tiny data, 1 seed, 1 epoch; the optimised
+    anchors row writes its anchors and coverage and uses them."""
+    tool = _load_tool()
+    work = tmp_path / 'work'
+    results = tool.main(['--quick', '--rows', 'default-anchors',
+                         'optanchors', '--work-dir', str(work)])
+    assert list(results) == ['original RetinaNet', '+ anchor optimization']
+    for metrics in results.values():
+        assert 0. <= metrics['froc/sens@4'] <= 1.
+        assert metrics['time/ms_per_image'] > 0
+    anchors = json.loads(
+        (work / 'optanchors' / 'seed_0' / 'anchors.json').read_text())
+    cov = anchors['anchors']
+    assert cov['optimised']['mean_iou'] >= cov['mmdet_default']['mean_iou']
+    assert (work / 'data_quick' / 'DL_info.csv').is_file()
+    summary = (work / 'summary.md').read_text()
+    assert 'ms / image' in summary and '(x1.00)' in summary
+    assert '+ score calibration | 0/1 | not run' in summary
+    assert (work / 'summary_froc.png').is_file()
 
 
 def test_table_format():
@@ -68,7 +91,7 @@ def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):
             prefix + 'indices': 4,
         })
     args = [
-        '--rows', '0', '--max-epochs', '1', '--work-dir',
+        '--rows', 'default-anchors', '--max-epochs', '1', '--work-dir',
         str(tmp_path), '--data-root',
         str(data / 'deeplesion'), '--cfg-options'
     ] + [f'{k}={v}' for k, v in dataset_opts.items()]
