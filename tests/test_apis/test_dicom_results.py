@@ -79,8 +79,11 @@ class StubSegDetector(torch.nn.Module):
 
 
 def _blocks():
-    """0 HU everywhere, two 200 HU blocks (the lesions) on some slices."""
+    """0 HU, air (-1000 HU) at the left and right edges as around a body
+    (the scan checks want air), two 200 HU blocks (the lesions) on some
+    slices."""
     array = np.zeros((10, 40, 48), np.int16)
+    array[:, :, :3] = array[:, :, -3:] = -1000
     array[3:7, 8:18, 10:24] = 200  # 4 slices of 10 x 14 px
     array[5:8, 26:32, 30:38] = 200  # 3 slices of 6 x 8 px
     return array
