@@ -83,13 +83,21 @@ def _subpackage(module: str, top: str) -> Optional[str]:
     return parts[1]
 
 
+def _sources(folder: Path) -> List[Path]:
+    """The ``.py`` files under ``folder``, without hidden folders such as
+    ``mmlesion/.mim`` (an installed package's links back to ``configs/``
+    and ``tools/``, made by ``setup.py``: not package code)."""
+    return sorted(p for p in folder.rglob('*.py') if not any(
+        part.startswith('.') for part in p.relative_to(folder).parts))
+
+
 def layer_violations(root: Path, top: str = 'mmlesion',
                      layers: Dict[str, int] = LAYERS,
                      forbidden: Dict[str, Tuple[str, ...]] = FORBIDDEN
                      ) -> List[str]:
     """Every upward or forbidden import inside package ``top`` under root."""
     out = []
-    for path in sorted((root / top).rglob('*.py')):
+    for path in _sources(root / top):
         src_mod = _module_name(path, root)
         src = _subpackage(src_mod, top)
         if src is None or src == 'testing':
@@ -127,7 +135,7 @@ def runtime_testing_imports(
     """Imports of ``{top}.testing`` outside ``tests/`` and the package."""
     out = []
     for folder in folders:
-        for path in sorted((root / folder).rglob('*.py')):
+        for path in _sources(root / folder):
             rel = path.relative_to(root).parts
             if rel[:2] == (top, 'testing'):
                 continue
@@ -143,7 +151,7 @@ def long_files(root: Path, folders: Tuple[str, ...] = ('mmlesion', 'tools'),
     """Source files with more than ``limit`` lines."""
     out = []
     for folder in folders:
-        for path in sorted((root / folder).rglob('*.py')):
+        for path in _sources(root / folder):
             n = len(path.read_text().splitlines())
             if n > limit:
                 out.append(f'{path}: {n} lines (split it along its concepts)')

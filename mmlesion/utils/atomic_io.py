@@ -138,7 +138,9 @@ def atomic_save_with(path: str, save: Callable[[str], object]) -> None:
         path (str): the final file name (its folder is created).
         save (Callable[[str], object]): writes the file at the given path.
     """
-    with _staged(path, suffix=osp.splitext(path)[1]) as tmp:
+    # the temporary name ends with the whole file name, so it keeps the
+    # extension, also a double one such as .nii.gz
+    with _staged(path) as tmp:
         if save(tmp) is False:
             raise OSError(f'{path}: the writer reported a failure')
         if not osp.isfile(tmp):

@@ -92,8 +92,10 @@ def test_missing_mask_and_no_lungs(scan, tmp_path, log_messages):
     root, vol, info = scan
     with pytest.raises(FileNotFoundError, match='lung mask .*missing'):
         CropToLungs(mask_dir=str(tmp_path))(_load(info))
-    flat = CTVolume(np.full((10, 12, 12), 30., np.float32), (1, 1, 1),
-                    (0, 0, 0))
+    # soft tissue in air (a scan needs air to pass the HU check), no lung
+    body = np.full((10, 12, 12), 30., np.float32)
+    body[:, [0, -1], :] = body[:, :, [0, -1]] = -1000.
+    flat = CTVolume(body, (1, 1, 1), (0, 0, 0))
     path = tmp_path / 'flat.mhd'
     sitk.WriteImage(flat.to_sitk(), str(path))
     res = LoadCTVolume()(dict(img_path=str(path), instances=[]))

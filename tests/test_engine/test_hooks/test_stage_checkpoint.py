@@ -10,7 +10,8 @@ import torch
 from mmengine.runner import Runner
 
 from mmdet.registry import MODELS
-from mmlesion.engine.hooks import CheckpointCheckHook
+from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                   set_checkpoint_check_hook)
 from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
 from mmlesion.testing.tool_modules import load_tool
@@ -81,7 +82,8 @@ def test_second_stage_starts_from_the_rpn_weights(tmp_path):
     cfg = tool.build_cfg(args)
     assert cfg.load_from == str(ckpt) and not cfg.resume
     runner = Runner.from_cfg(cfg)
-    runner.register_hook(tool.checkpoint_check_hook(cfg, args))
+    # as tools/train.py: its hook replaces the configs' own
+    set_checkpoint_check_hook(runner, tool.checkpoint_check_hook(cfg, args))
     fprn_before = {k: v.clone() for k, v in
                    runner.model.fprn_head.state_dict().items()}
     runner.load_or_resume()
@@ -95,6 +97,7 @@ def test_second_stage_starts_from_the_rpn_weights(tmp_path):
     cfg = tool.build_cfg(args)
     cfg.load_from_allowed_missing = []
     runner = Runner.from_cfg(cfg)
-    runner.register_hook(tool.checkpoint_check_hook(cfg, args))
+    # as tools/train.py: its hook replaces the configs' own
+    set_checkpoint_check_hook(runner, tool.checkpoint_check_hook(cfg, args))
     with pytest.raises(CheckpointMismatchError, match='fprn_head'):
         runner.load_or_resume()
