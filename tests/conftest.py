@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Fixtures shared by the whole suite."""
+import locale
 import logging
 import os
 from pathlib import Path
@@ -43,3 +44,21 @@ def log_messages():
     logger.addHandler(handler)
     yield handler.messages
     logger.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _locale_unchanged():
+    """Fail a test that leaves the process locale changed.
+
+    A changed ``LC_CTYPE`` (SimpleITK's GDCM writer sets ``"C"``) makes
+    every later ``open()`` without an encoding ASCII, and some unrelated
+    test far later fails on a ``±``; this names the test that did it.
+    """
+    before = locale.setlocale(locale.LC_ALL)
+    yield
+    after = locale.setlocale(locale.LC_ALL)
+    if after != before:
+        locale.setlocale(locale.LC_ALL, before)
+        pytest.fail(f'the test changed the process locale ({before!r} -> '
+                    f'{after!r}); restore it (e.g. mmlesion.testing.'
+                    'volume_files.keep_locale)')

@@ -1,12 +1,29 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Small CT files written with SimpleITK for tests (DICOM series, .mhd,
 NIfTI with a label map)."""
+import contextlib
+import locale
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
+
+
+@contextlib.contextmanager
+def keep_locale() -> Iterator[None]:
+    """Restore the process locale afterwards.
+
+    SimpleITK's GDCM writer sets ``LC_CTYPE`` to ``"C"``: every later
+    ``open()`` without an encoding then reads and writes ASCII, and a text
+    with ``±`` or ``§`` fails far away from the DICOM test that caused it.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
 
 
 def write_dicom_series(folder: str,
@@ -33,6 +50,13 @@ def write_dicom_series(folder: str,
         array_zyx = np.stack(
             [np.full((4, 5), 10 * k, dtype=np.int16) for k in range(3)])
     os.makedirs(folder, exist_ok=True)
+    with keep_locale():
+        _write_slices(folder, series_uid, array_zyx, spacing_xyz, origin_xyz,
+                      modality, z_positions)
+
+
+def _write_slices(folder, series_uid, array_zyx, spacing_xyz, origin_xyz,
+                  modality, z_positions) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     for k, plane in enumerate(np.asarray(array_zyx, dtype=np.int16)):
