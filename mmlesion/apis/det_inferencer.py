@@ -14,6 +14,7 @@ from mmdet.structures import DetDataSample
 from mmdet.utils import ConfigType, get_test_pipeline_cfg
 
 from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
+from mmlesion.utils.atomic_io import atomic_save_with
 from mmlesion.utils.checkpoint_loader import check_state_dict_matches
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
                                                       draw_lesion_overlay,
@@ -244,8 +245,9 @@ class LesionDetInferencer(DetInferencer):
                 self.visualizer.show(drawn, win_name=name,
                                      wait_time=wait_time)
             if img_out_dir != '':
-                mmcv.imwrite(drawn[..., ::-1],
-                             osp.join(img_out_dir, 'vis', name))
+                atomic_save_with(
+                    osp.join(img_out_dir, 'vis', name),
+                    lambda p: mmcv.imwrite(drawn[..., ::-1], p))
             results.append(drawn)
             self.num_visualized_imgs += 1
         return results

@@ -44,7 +44,6 @@ Choices for messy series (anonymisers blank UIDs)
 """
 import copy
 import logging
-import os
 import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
@@ -53,6 +52,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.utils.atomic_io import atomic_save_with
 from mmlesion.utils.checkpoint_checksum import sha256_file
 from mmlesion.version import __version__
 
@@ -485,9 +485,8 @@ def build_segmentation(result: dict, sources: list, model_info: dict,
 
 
 def _save(dataset, path: Path) -> None:
-    tmp = path.with_name(path.name + '.tmp')
-    dataset.save_as(str(tmp), enforce_file_format=True)
-    os.replace(tmp, path)
+    atomic_save_with(
+        str(path), lambda tmp: dataset.save_as(tmp, enforce_file_format=True))
 
 
 def write_dicom_results(result: dict, volume: CTVolume, sources: list,

@@ -20,10 +20,9 @@ interrupted run never leaves a half-written CSV or marker.
 """
 import csv
 import json
-import os
 import os.path as osp
 import time
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config
@@ -34,43 +33,27 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    read_seriesuids_csv,
                                                    write_candidates_csv)
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
+from mmlesion.utils.atomic_io import atomic_write, atomic_write_json
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'
 
 
-def _atomic(path: str, write: Callable[[str], None]) -> None:
-    """``write(tmp)`` then move ``tmp`` onto ``path``."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def _write_json(path: str, payload: dict) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, 'w') as f:
-            json.dump(payload, f, indent=2)
-
-    _atomic(path, write)
+    atomic_write_json(path, payload, indent=2)
 
 
 def write_seriesuids(path: str, uids: Sequence[str]) -> None:
     """Write LUNA16's ``seriesuids.csv`` (one uid a line) atomically."""
-    def write(tmp: str) -> None:
-        with open(tmp, 'w', newline='') as f:
-            csv.writer(f).writerows([u] for u in uids)
-
-    _atomic(path, write)
+    with atomic_write(path, newline='') as f:
+        csv.writer(f).writerows([u] for u in uids)
 
 
 def write_candidates(path: str, cands: LUNA16Candidates) -> None:
     """Write candidates in the official CSV format, atomically."""
-    _atomic(path, lambda tmp: write_candidates_csv(
-        tmp, cands.seriesuids, cands.xyz, cands.probability))
+    # write_candidates_csv writes through utils.atomic_io itself
+    write_candidates_csv(path, cands.seriesuids, cands.xyz,
+                         cands.probability)
 
 
 def fold_config(config: str, fold: int, work_dir: str,
