@@ -29,7 +29,15 @@ model = dict(
             style='pytorch',
             init_cfg=dict(
                 type='Pretrained', checkpoint='torchvision://resnet50')),
-        bbox_head=dict(num_classes=1)))
+        bbox_head=dict(num_classes=1)),
+    # mmcv's batched_nms runs one NMS per level once more than split_thr
+    # (default 10000) boxes come in, and then writes float32 scores into a
+    # float16 tensor: under AMP that fails (index_put dtype mismatch). The
+    # C4 RPN keeps 12000 boxes of a single level, so one NMS call over all of
+    # them gives the same proposals.
+    train_cfg=dict(
+        rpn_proposal=dict(
+            nms=dict(type='nms', iou_threshold=0.7, split_thr=12000))))
 
 val_evaluator = dict(
     type='FROCMetric', fp_rates=(0.5, 1, 2, 3, 4, 8, 16), with_coco_map=True)

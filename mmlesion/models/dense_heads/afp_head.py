@@ -330,8 +330,10 @@ class AFPHead(BaseDenseHead):
         """
         featmap_sizes = [c.shape[-2:] for c in centernesses]
         device = centernesses[0].device
+        # float32 points whatever the features' dtype: under AMP the
+        # targets (pixel distances up to the image size) keep their precision
         points = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=centernesses[0].dtype, device=device)
+            featmap_sizes, dtype=torch.float32, device=device)
         labels, weights, bbox_targets, pos_mask = self.get_targets(
             points, batch_gt_instances, batch_gt_instances_ignore)
         ctr = self._flatten(centernesses)
@@ -384,7 +386,7 @@ class AFPHead(BaseDenseHead):
         featmap_sizes = [c.shape[-2:] for c in centernesses]
         points = self.prior_generator.grid_priors(
             featmap_sizes,
-            dtype=centernesses[0].dtype,
+            dtype=torch.float32,  # as in loss_by_feat (AMP)
             device=centernesses[0].device)
         results = []
         for img_id, meta in enumerate(batch_img_metas):

@@ -139,8 +139,11 @@ class AggregatedRPNHead3D(BaseModule):
     def get_anchors(self, cls_scores: Sequence[Tensor]) -> List[Tensor]:
         """Anchors of every level for these outputs."""
         sizes = [tuple(s.shape[1:4]) for s in cls_scores]
+        # float32 whatever the outputs' dtype: under AMP float16 anchors
+        # would round voxel coordinates (0.25 voxel at 256) and mismatch the
+        # float32 targets
         return self.prior_generator.grid_priors(
-            sizes, device=cls_scores[0].device, dtype=cls_scores[0].dtype)
+            sizes, device=cls_scores[0].device, dtype=torch.float32)
 
     def get_targets(self, anchors: Tensor,
                     batch_gt_instances: InstanceList,

@@ -90,7 +90,10 @@ def roi_align_3d(feats: Tensor,
             feats[b:b + 1], g, mode='bilinear', padding_mode='zeros',
             align_corners=False)  # (1, C, K_b * nz, ny, nx)
         sampled = sampled.reshape(channels, len(sel), od, s, oh, s, ow, s)
-        out[sel] = sampled.mean(dim=(3, 5, 7)).permute(1, 0, 2, 3, 4)
+        # under autocast grid_sample runs in float32 while ``out`` has the
+        # features' dtype (float16): cast before the indexed write
+        out[sel] = sampled.mean(dim=(3, 5, 7)).permute(1, 0, 2, 3,
+                                                       4).to(out.dtype)
     return out
 
 
