@@ -36,10 +36,11 @@ model = dict(
     # (default 10000) boxes come in, and then writes float32 scores into a
     # float16 tensor: under AMP that fails (index_put dtype mismatch). The
     # C4 RPN keeps 12000 boxes of a single level, so one NMS call over all of
-    # them gives the same proposals.
+    # them (split_thr > nms_pre; the split path starts at split_thr boxes)
+    # gives the same proposals.
     train_cfg=dict(
         rpn_proposal=dict(
-            nms=dict(type='nms', iou_threshold=0.7, split_thr=12000))))
+            nms=dict(type='nms', iou_threshold=0.7, split_thr=12001))))
 
 val_evaluator = dict(
     type='FROCMetric', fp_rates=(0.5, 1, 2, 3, 4, 8, 16), with_coco_map=True)

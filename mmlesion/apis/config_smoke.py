@@ -34,7 +34,7 @@ import math
 import os
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -231,32 +231,37 @@ def batch_2d(step: int,
     return dict(inputs=inputs, data_samples=samples)
 
 
-def batch_3d(step: int, batch_size: int, size: int) -> dict:
-    """Synthetic ``(1, size, size, size)`` crops with two bright nodules.
+def batch_3d(step: int, batch_size: int,
+             size: Union[int, Sequence[int]]) -> dict:
+    """Synthetic ``(1, z, y, x)`` crops with two bright nodules.
 
     Args:
         step (int): seed of this batch.
         batch_size (int): crops.
-        size (int): crop edge in voxels.
+        size (int | Sequence[int]): crop edge in voxels, or the crop's
+            ``(z, y, x)`` size (e.g. DeepLesion's ``(64, 128, 128)``).
 
     Returns:
         dict: ``inputs`` and ``data_samples``.
     """
     from mmlesion.structures.volume_sample import volume_sample
+    shape = (int(size), ) * 3 if isinstance(size, (int, float)) else tuple(
+        int(s) for s in size)
+    edge = min(shape)
     gen = torch.Generator().manual_seed(step)
     inputs, samples = [], []
     for _ in range(batch_size):
-        vol = torch.rand(1, size, size, size, generator=gen) * 0.2 - 0.6
+        vol = torch.rand(1, *shape, generator=gen) * 0.2 - 0.6
         boxes = []
         for _ in range(2):
-            d = int(torch.randint(max(3, size // 16), max(5, size // 4),
+            d = int(torch.randint(max(3, edge // 16), max(5, edge // 4),
                                   (1, ), generator=gen))
-            x, y, z = (int(v) for v in torch.randint(
-                0, size - d, (3, ), generator=gen))
+            z, y, x = (int(torch.randint(0, n - d, (1, ), generator=gen))
+                       for n in shape)
             vol[:, z:z + d, y:y + d, x:x + d] += 0.8
             boxes.append([x, y, z, x + d, y + d, z + d])
         inputs.append(vol)
-        samples.append(volume_sample((size, size, size), boxes))
+        samples.append(volume_sample(shape, boxes))
     return dict(inputs=inputs, data_samples=samples)
 
 
@@ -372,6 +377,9 @@ def smoke_config(config: str,
         return row
     cfg = Config.fromfile(config)
     row['family'] = family = model_family(cfg)
+    if amp and amp_config_problems(cfg):
+        row.update(status='failed', reason='; '.join(amp_config_problems(cfg)))
+        return row
     if cfg.get('optim_wrapper') is None or not cfg.optim_wrapper.get(
             'optimizer'):
         row.update(
@@ -384,13 +392,17 @@ def smoke_config(config: str,
         if not cuda:
             batch_size = min(batch_size, 4)
     size = size or 512
-    size_3d = size_3d or int(
-        find_key(cfg.get('train_dataloader'), 'crop_size') or 128)
+    # an int edge, or a (z, y, x) crop such as DeepLesion 3D's (64, 128, 128)
+    size_3d = size_3d or find_key(cfg.get('train_dataloader'),
+                                  'crop_size') or 128
+    if not isinstance(size_3d, (int, float)):
+        size_3d = tuple(int(s) for s in size_3d)
     patch_size = tuple(patch_size or find_key(
         cfg.get('train_dataloader'), 'patch_size') or (8, 64, 64))
     row['batch_size'] = batch_size
     row['input'] = {
-        FAMILY_3D: f'{size_3d}^3',
+        FAMILY_3D: f'{size_3d}^3' if isinstance(size_3d, int) else
+        'x'.join(map(str, size_3d)),
         FAMILY_FPR: 'x'.join(map(str, patch_size))
     }.get(family, f'{input_channels(cfg)}x{size}x{size}')
     model_cfg = copy.deepcopy(cfg.model)
@@ -472,6 +484,41 @@ def failure_location(err: BaseException, frames: int = 3) -> List[str]:
                 break
         out.append(f'{path}:{frame.lineno} in {frame.name}')
     return out
+
+
+#: mmcv's ``batched_nms`` default ``split_thr``.
+BATCHED_NMS_SPLIT_THR = 10000
+
+
+def amp_config_problems(cfg: Config) -> List[str]:
+    """Settings of ``cfg`` that break mixed precision (``--amp``).
+
+    mmcv's ``batched_nms`` switches to one NMS call per level once
+    ``split_thr`` (default 10000) boxes or more come in, and that path
+    writes float32 scores into a float16 tensor: under AMP it fails with an
+    index_put dtype error (seen on an H100 with mmdet's C4 RPN, which keeps
+    12000 boxes). An RPN that keeps ``nms_pre`` >= ``split_thr`` boxes must
+    raise ``nms.split_thr`` above ``nms_pre``.
+
+    Args:
+        cfg (Config): a full config.
+
+    Returns:
+        list[str]: one sentence per problem (empty: none found).
+    """
+    problems = []
+    model = cfg.get('model') or {}
+    for section, key in (('train_cfg', 'rpn_proposal'), ('test_cfg', 'rpn')):
+        node = (model.get(section) or {}).get(key) or {}
+        nms_pre = node.get('nms_pre', 0)
+        split_thr = (node.get('nms') or {}).get('split_thr',
+                                                 BATCHED_NMS_SPLIT_THR)
+        if nms_pre >= split_thr:
+            problems.append(
+                f'model.{section}.{key}: nms_pre={nms_pre} boxes reach '
+                f"mmcv's batched_nms with split_thr={split_thr}, whose "
+                'split path fails under AMP; set nms.split_thr > nms_pre')
+    return problems
 
 
 def format_smoke_table(rows: Sequence[Dict[str, Any]]) -> str:

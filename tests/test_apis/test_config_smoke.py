@@ -122,3 +122,26 @@ def test_tool_table_json_and_exit_status(tmp_path, capsys):
     assert tool.main([str(broken), '--device', 'cpu', '--iters', '2',
                       '--precision', 'fp32']) == 1
     assert '1 failed' in capsys.readouterr().out
+
+
+def test_amp_config_problems_names_the_split_path():
+    from mmengine.config import Config
+
+    from mmlesion.apis.config_smoke import amp_config_problems
+    c4 = repo_root() / 'configs' / 'elixirnet' / \
+        'faster_rcnn_r50_c4_1x_deeplesion_3slice.py'
+    cfg = Config.fromfile(str(c4))
+    assert amp_config_problems(cfg) == []
+    cfg.model.train_cfg.rpn_proposal.nms.pop('split_thr')  # mmdet's default
+    problems = amp_config_problems(cfg)
+    assert len(problems) == 1 and 'rpn_proposal' in problems[0]
+    assert 'nms_pre=12000' in problems[0]
+
+
+def test_batch_3d_takes_a_zyx_crop():
+    batch = batch_3d(0, 2, (16, 32, 24))
+    assert batch['inputs'][0].shape == (1, 16, 32, 24)
+    for sample in batch['data_samples']:
+        boxes = sample.gt_instances.bboxes  # (x1, y1, z1, x2, y2, z2)
+        assert (boxes[:, 3] <= 24).all() and (boxes[:, 4] <= 32).all()
+        assert (boxes[:, 5] <= 16).all()

@@ -22,6 +22,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
+from mmlesion.apis.config_smoke import amp_config_problems
 from mmlesion.testing import repo_root
 from mmlesion.utils import (find_unknown_config_keys,
                             resolve_checkpoint_source)
@@ -80,6 +81,7 @@ def test_config_loads_builds_and_resolves(name):
     assert 'model' in cfg, f'{name} has no model'
     assert find_unknown_config_keys(cfg) == [], name
     assert cfg.get('default_scope') == 'mmdet', name
+    assert amp_config_problems(cfg) == [], name  # AMP-safe RPN settings
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(copy.deepcopy(cfg.model))
     assert sum(p.numel() for p in model.parameters()) > 0

@@ -207,3 +207,29 @@ def test_afp_as_rpn_head_of_mmdet_faster_rcnn():
                         mode='predict')
     assert len(results) == 2
     assert results[0].pred_instances.bboxes.shape[1] == 4
+
+
+def test_half_precision_outputs_keep_float32_targets():
+    """Under AMP the head's outputs are float16: the loss must still build
+    its float32 targets (an indexed write of float32 distances into float16
+    targets failed on a GPU) and predict float32 boxes."""
+    head = _head()
+    feats = (torch.randn(1, 4, 16, 16), )
+    ctr, reg = head(feats)
+    ctr, reg = [c.half() for c in ctr], [r.half() for r in reg]
+    gts = [InstanceData(bboxes=torch.tensor([[8., 8., 40., 48.]]),
+                        labels=torch.zeros(1, dtype=torch.long))]
+    metas = [dict(img_shape=(64, 64), scale_factor=(1., 1.))]
+    losses = head.loss_by_feat([c.float() for c in ctr],
+                               [r.float() for r in reg], gts, metas)
+    half_losses = head.loss_by_feat(ctr, reg, gts, metas)
+    for key, value in losses.items():
+        assert torch.isfinite(half_losses[key].float())
+        torch.testing.assert_close(half_losses[key].float(), value,
+                                   rtol=1e-2, atol=1e-2)
+    res = head.predict_by_feat(
+        [c.float() for c in ctr], [r.float() for r in reg],
+        batch_img_metas=metas,
+        cfg=dict(nms_pre=50, max_per_img=10,
+                 nms=dict(type='nms', iou_threshold=0.7)))
+    assert res[0].bboxes.dtype == torch.float32

@@ -73,3 +73,17 @@ def test_predict_by_feat_levels_and_nms():
     boxes = torch.tensor([[0., 0, 0, 5, 5, 5], [0., 0, 0, 10, 10, 10],
                           [0., 0, 0, 30, 30, 30]])
     assert head.nearest_level(boxes).tolist() == [0, 1, 2]
+
+
+def test_anchors_are_float32_for_half_outputs():
+    """Under AMP the outputs are float16; anchors (voxel coordinates up to
+    the scan size) stay float32 so that targets keep their precision."""
+    head = _head()
+    feats = [torch.randn(1, 8, 8, 8, 8), torch.randn(1, 8, 4, 4, 4),
+             torch.randn(1, 8, 2, 2, 2)]
+    cls, reg = head(feats)
+    anchors = head.get_anchors([c.half() for c in cls])
+    assert all(a.dtype == torch.float32 for a in anchors)
+    gt = [InstanceData(bboxes=torch.tensor([[7., 7., 7., 13., 13., 13.]]))]
+    labels, _, targets = head.get_targets(torch.cat(anchors), gt)
+    assert targets[0].dtype == torch.float32 and (labels[0] > 0).any()

@@ -92,3 +92,22 @@ def test_bad_input():
         roi_align_3d(torch.zeros(1, 1, 2, 2, 2), torch.zeros(1, 5), 2)
     with pytest.raises(ValueError, match='B, C, D, H, W'):
         roi_align_3d(torch.zeros(1, 2, 2, 2), torch.zeros(1, 7), 2)
+
+
+def test_float32_sampling_into_half_features(monkeypatch):
+    """CUDA's autocast runs ``grid_sample`` in float32 while the features
+    are float16: the samples are written back in the features' dtype (an
+    indexed write of float32 into float16 failed on a GPU under AMP)."""
+    import torch.nn.functional as F
+    real = F.grid_sample
+    monkeypatch.setattr(
+        F, 'grid_sample',
+        lambda x, grid, **kw: real(x.float(), grid.float(), **kw))
+    feats = torch.randn(2, 3, 8, 8, 8)
+    rois = torch.tensor([[0, 1., 1., 1., 6., 6., 6.],
+                         [1, 2., 0., 3., 7., 5., 8.]])
+    out = roi_align_3d(feats.half(), rois, 2, 1.0, 2)
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out.float(),
+                               roi_align_3d(feats, rois, 2, 1.0, 2),
+                               atol=2e-2, rtol=1e-2)
