@@ -28,8 +28,11 @@ class LesionLocalVisualizer(DetLocalVisualizer):
     inferencer, RGB photos) are drawn unchanged.
 
     A 9-slice input reaches the stock tool's ``[2, 1, 0]`` as its first
-    three slices, so the key slice is not among them: use mmlesion's
-    ``tools/analysis_tools/browse_dataset.py`` for 9-slice and 3D configs.
+    three slices, so the key slice is not among them: a float image with
+    fewer channels than the sample's ``num_slices`` (a meta key of the
+    configs) is refused rather than drawn as if it were the key slice. Use
+    mmlesion's ``tools/analysis_tools/browse_dataset.py`` for 9-slice and
+    3D configs.
 
     DeepLesion slice files repeat across series (``041.png``). An
     ``out_file`` named after the slice file (what the stock tool writes) is
@@ -92,6 +95,19 @@ class LesionLocalVisualizer(DetLocalVisualizer):
                 slice file's becomes ``<series>_<slice>.png``.
             **kwargs: the other arguments of mmdet's method.
         """
+        num_slices = (data_sample.metainfo.get('num_slices')
+                      if data_sample is not None else None)
+        image = np.asarray(image)
+        if (image.dtype != np.uint8 and num_slices is not None
+                and image.ndim == 3 and image.shape[-1] != num_slices):
+            where = data_sample.metainfo.get('img_path')
+            raise ValueError(
+                f'{type(self).__name__}: {where} is a {num_slices}-slice '
+                f'input (key slice: channel {num_slices // 2}) but '
+                f'{image.shape[-1]} channels were given to draw (mmdet\'s '
+                'browse_dataset.py passes channels [2, 1, 0]): use '
+                'tools/analysis_tools/browse_dataset.py of mmlesion for '
+                'this config')
         if out_file is not None and data_sample is not None:
             img_path = data_sample.metainfo.get('img_path')
             if img_path and osp.basename(out_file) == osp.basename(img_path):

@@ -266,7 +266,8 @@ def test_stock_browse_dataset_draws_key_slices(tiny_demo_root, tmp_path,
                                                monkeypatch):
     """mmdet's browse_dataset.py with a 3-slice config: the config's
     LesionLocalVisualizer shows the windowed key slice (not a black
-    square) with the lesion boxes, one picture per series and slice."""
+    square) with the lesion boxes, one picture per series and slice; a
+    9-slice config is refused (no wrong slice drawn)."""
     out = tmp_path / 'browse'
     run_stock_tool('analysis_tools/browse_dataset.py', [
         _config('3slice'), '--output-dir', out, '--not-show',
@@ -281,6 +282,14 @@ def test_stock_browse_dataset_draws_key_slices(tiny_demo_root, tmp_path,
         assert rgb.std() > 10
         red = (rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
         assert red.sum() > 20  # mmdet's palette colour of 'lesion'
+    # 9 slices: mmdet passes channels 0-2, not the key slice: refused
+    with pytest.raises(ValueError, match='9-slice input .*mmlesion'):
+        run_stock_tool('analysis_tools/browse_dataset.py', [
+            _config('9slice'), '--output-dir', tmp_path / 'b9', '--not-show',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_demo_root}/'
+        ], monkeypatch, tmp_path)
+    assert not list((tmp_path / 'b9').glob('*.png'))
 
 
 @pytest.mark.parametrize('family', ['9slice', '3d'])

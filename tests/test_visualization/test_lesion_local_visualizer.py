@@ -37,5 +37,8 @@ def test_float_input_is_shown_through_its_window(tmp_path):
                         channel_order='rgb').astype(int)
     red = (drawn[..., 0] > 200) & (drawn[..., 1] < 80) & (drawn[..., 2] < 80)
     assert red.sum() > 20
+    sample.set_metainfo(dict(num_slices=9))  # 3 of 9 channels: refused
+    with pytest.raises(ValueError, match='9-slice input .*channel 4'):
+        vis.add_datasample('041.png', image, sample, draw_pred=False)
     with pytest.raises(ValueError, match='input_range'):
         LesionLocalVisualizer(name='bad_range_vis', input_range=(1., -1.))
