@@ -50,5 +50,10 @@ register_checkpoint_loader()
 from .utils import register_torchvision_loader  # noqa: E402
 
 register_torchvision_loader()
+# 'mmlesion::<config>' bases, built through mmlesion's registry tree.
+from . import registry  # noqa: E402,F401
+from .utils.package_configs import register_config_scope  # noqa: E402
+
+register_config_scope()
 
 __all__ = ['__version__', 'version_info']

@@ -25,6 +25,7 @@ from mmlesion.testing import repo_root
 
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {
+    'registry': 0,
     'structures': 0,
     'utils': 0,
     'version': 0,

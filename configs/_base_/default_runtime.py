@@ -20,3 +20,10 @@ default_hooks = dict(
 # from a detector of other classes: `allow_partial_load = True` in the config
 # or `--cfg-options allow_partial_load=True` (training only; see the hook).
 custom_hooks = [dict(type='CheckpointCheckHook')]
+
+# mmdet's DetLocalVisualizer for windowed float CT inputs (mmdet's stock
+# browse_dataset.py draws the key slice instead of a black square).
+visualizer = dict(
+    type='LesionLocalVisualizer',
+    vis_backends=[dict(type='LocalVisBackend')],
+    name='visualizer')

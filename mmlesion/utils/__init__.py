@@ -73,6 +73,7 @@ __all__ += [
     'DistributedTimeoutError', 'collective_timeout_errors',
     'dist_timeout_seconds', 'exit_with_parent', 'guard_distributed'
 ]
-from .package_configs import lesion_config_path  # noqa: E402
+from .package_configs import (lesion_config_path,  # noqa: E402
+                              register_config_scope)
 
-__all__ += ['lesion_config_path']
+__all__ += ['lesion_config_path', 'register_config_scope']

@@ -1,5 +1,32 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Where the mmlesion configs are, installed or in a clone."""
+"""Where the mmlesion configs are, installed or in a clone.
+
+Two ways for a config in the user's own folder to inherit ours:
+
+1. ``_base_ = 'mmlesion::demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'``,
+   mmdet's own form, for an installed mmlesion (``pip install .`` or
+   ``pip install -e .``: ``setup.py`` puts the configs in
+   ``mmlesion/.mim/configs``). mmengine 0.10.7 reads ``package::path``
+   bases through a fixed table of OpenMMLab packages
+   (``mmengine.config.utils.MODULE2PACKAGE``), consulted while the file is
+   parsed, before its ``custom_imports`` run; ``import mmlesion`` adds
+   mmlesion to it (:func:`register_config_scope`). So the form works
+   wherever mmlesion is imported before the config is read: mmlesion's
+   tools, ``LesionDetInferencer``, the user's own scripts and notebooks
+   (``import mmlesion`` first). mmdet's stock ``tools/train.py`` /
+   ``test.py`` import nothing of ours before parsing: run them as
+   ``python -c "import mmlesion, runpy, sys; sys.argv = sys.argv[1:];
+   runpy.run_path(sys.argv[0], run_name='__main__')" TOOL CONFIG ...``
+   or use the second form.
+2. ``_base_ = [__import__('mmlesion.utils', fromlist=['_']).
+   lesion_config_path('demo/...py')]``: an absolute path that mmengine
+   evaluates itself, so it works everywhere, stock tools included, for a
+   clone (``PYTHONPATH``) as for an install.
+
+Dicts inherited through ``mmlesion::`` carry ``_scope_='mmlesion'``;
+mmengine builds them through :mod:`mmlesion.registry` (children of mmdet's
+registries), which finds every mmdet and mmlesion component.
+"""
 import os.path as osp
 
 _PKG_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -11,12 +38,9 @@ def lesion_config_path(rel_path: str) -> str:
     A pip-installed mmlesion carries its configs as mmdet does, in
     ``mmlesion/.mim/configs`` (``setup.py`` copies them there; an editable
     install links them); a clone has them in ``configs/`` beside the
-    package (preferred when present). mmengine 0.10.7 reads
-    ``package::path`` bases only for the OpenMMLab packages of its fixed
-    table, so ``'mmlesion::...'`` is refused; a config in the user's own
-    folder inherits ours through this absolute path instead. mmengine
-    evaluates the ``_base_`` expression while parsing, before any
-    ``custom_imports``, so the import goes in it::
+    package (preferred when present). mmengine evaluates the ``_base_``
+    expression while parsing, before any ``custom_imports``, so the import
+    goes in it (works without importing mmlesion first, see the module)::
 
         _base_ = [__import__('mmlesion.utils', fromlist=['_']).
                   lesion_config_path('demo/faster_rcnn_r18_fpn_1x_demo_'
@@ -42,3 +66,14 @@ def lesion_config_path(rel_path: str) -> str:
             return path
     raise FileNotFoundError(f'mmlesion config {rel_path!r} not found in '
                             f'{candidates[0]} nor {candidates[1]}')
+
+
+def register_config_scope() -> None:
+    """Let mmengine read ``'mmlesion::<path below configs/>'`` bases.
+
+    Adds ``mmlesion`` to mmengine's table of packages with configs
+    (``MODULE2PACKAGE``; the same dict object mmengine's config parser,
+    registry and inferencer read). Called by ``import mmlesion``.
+    """
+    from mmengine.config import utils as config_utils
+    config_utils.MODULE2PACKAGE.setdefault('mmlesion', 'mmlesion')

@@ -5,3 +5,4 @@ from .lesion_visualizer import draw_lesion_detections  # noqa: F401
 from .luna16_froc import plot_luna16_froc  # noqa: F401
 from .froc_curves import plot_froc_curves  # noqa: F401
 from .study_froc import plot_study_froc  # noqa: F401
+from .lesion_local_visualizer import LesionLocalVisualizer  # noqa: F401

@@ -237,6 +237,21 @@ def key_slice_name(img_path: str, file_name: Optional[str] = None) -> str:
     return name if ext.lower() == '.png' else f'{root or name}.png'
 
 
+def add_display_window_argument(parser) -> None:
+    """``--window LOW HIGH``: the display window of a tool's pictures.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser; parse the value
+            with :func:`window_of`.
+    """
+    parser.add_argument(
+        '--window',
+        type=float,
+        nargs=2,
+        default=SOFT_TISSUE_WINDOW,
+        help='display window (low high) in HU (default: %(default)s)')
+
+
 def window_of(value: Union[Sequence[float], None]) -> Tuple[float, float]:
     """Validate a ``(low, high)`` display window."""
     if value is None or len(value) != 2 or not float(value[1]) > float(

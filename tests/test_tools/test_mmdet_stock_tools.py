@@ -9,7 +9,9 @@ in for a trained model: the comparisons are of boxes and scores, not of
 accuracy.
 """
 import json
+import os
 import os.path as osp
+import re
 import runpy
 import sys
 import types
@@ -204,20 +206,98 @@ def test_stock_analyze_logs_reads_metric_scalars(tmp_path, monkeypatch):
     assert (tmp_path / 'curve.png').stat().st_size > 0
 
 
+def _luna16_demo(tmp_path: Path) -> Path:
+    """Two synthetic LUNA16-layout scans, converted (luna16.json)."""
+    from mmlesion.datasets.converters.luna16 import convert_luna16
+    from mmlesion.datasets.demo.volumes import generate_demo_volumes
+    generate_demo_volumes(
+        tmp_path / 'v', num_luna=2, num_kits=0, num_lits=0,
+        val_fraction=0., size_range=(64, 64), num_slices_range=(48, 48))
+    root = tmp_path / 'v' / 'luna16'
+    convert_luna16(str(root), str(root / 'annotations.csv'),
+                   str(root / 'luna16.json'), show_progress=False)
+    return root
+
+
+def test_stock_get_flops_on_3d_config(tmp_path, monkeypatch, capsys):
+    """mmdet's get_flops.py on the 3D config: VolumeDataPreprocessor gives
+    it pad_shape; the count of the 3D convolutions is theirs in full."""
+    from mmengine.analysis import FlopAnalyzer
+    root = _luna16_demo(tmp_path)
+    options = [f'val_dataloader.dataset.data_root={root}/',
+               'val_dataloader.dataset.split=train']
+    run_stock_tool('analysis_tools/get_flops.py', [
+        _config('3d'), '--num-images', '1', '--cfg-options'] + options,
+        monkeypatch, tmp_path)
+    printed = capsys.readouterr().out
+    # the first scan, resampled to 1 mm, padded to multiples of 16
+    shape = re.search(r'Input shape: \((\d+), (\d+), (\d+)\)', printed)
+    assert shape, printed
+    shape = tuple(int(v) for v in shape.groups())
+    assert all(v % 16 == 0 for v in shape) and len(shape) == 3
+    assert re.search(r'Flops: [\d.]+[GM]', printed), printed
+
+    # the 3D convolutions it counts, one multiply-add per weight use: out
+    # voxels x Cout x k^3 x Cin (transposed: in voxels x Cin x k^3 x Cout)
+    cfg = Config.fromfile(_config('3d'))
+    init_default_scope('mmdet')
+    model = MODELS.build(cfg.model).eval()
+    expected = []
+
+    def count(module, inputs, output):
+        k = int(np.prod(module.kernel_size))
+        if isinstance(module, torch.nn.ConvTranspose3d):
+            expected.append(inputs[0].numel() * k * module.out_channels //
+                            module.groups)
+        else:
+            expected.append(output.numel() * k * module.in_channels //
+                            module.groups)
+
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d)):
+            m.register_forward_hook(count)
+    volume = torch.zeros((1, 1) + shape)
+    analyzer = FlopAnalyzer(model, (volume, ))
+    analyzer.unsupported_ops_warnings(False)
+    assert analyzer.by_operator()['conv'] == int(sum(expected)) > 0
+
+
+def test_stock_browse_dataset_draws_key_slices(tiny_demo_root, tmp_path,
+                                               monkeypatch):
+    """mmdet's browse_dataset.py with a 3-slice config: the config's
+    LesionLocalVisualizer shows the windowed key slice (not a black
+    square) with the lesion boxes, one picture per series and slice; a
+    9-slice config is refused (no wrong slice drawn)."""
+    out = tmp_path / 'browse'
+    run_stock_tool('analysis_tools/browse_dataset.py', [
+        _config('3slice'), '--output-dir', out, '--not-show',
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={tiny_demo_root}/'
+    ], monkeypatch, tmp_path)
+    names = sorted(p.name for p in out.glob('*.png'))
+    assert len(names) == 10  # the 10 training key slices, none overwritten
+    assert all(len(n.split('_')) == 4 for n in names)  # 000001_01_01_041
+    for name in names:
+        rgb = read_picture(out / name)[..., ::-1].astype(int)
+        assert rgb.std() > 10
+        red = (rgb[..., 0] > 150) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
+        assert red.sum() > 20  # mmdet's palette colour of 'lesion'
+    # 9 slices: mmdet passes channels 0-2, not the key slice: refused
+    with pytest.raises(ValueError, match='9-slice input .*mmlesion'):
+        run_stock_tool('analysis_tools/browse_dataset.py', [
+            _config('9slice'), '--output-dir', tmp_path / 'b9', '--not-show',
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={tiny_demo_root}/'
+        ], monkeypatch, tmp_path)
+    assert not list((tmp_path / 'b9').glob('*.png'))
+
+
 @pytest.mark.parametrize('family', ['9slice', '3d'])
 def test_our_browse_dataset(family, tiny_demo_root, tmp_path, monkeypatch):
     """tools/analysis_tools/browse_dataset.py (mmdet's options): visible
     pictures, one per sample, named per series / scan."""
     if family == '3d':
-        from mmlesion.datasets.demo.volumes import generate_demo_volumes
-        generate_demo_volumes(
-            tmp_path / 'v', num_luna=2, num_kits=0, num_lits=0,
-            val_fraction=0., size_range=(64, 64),
-            num_slices_range=(48, 48))
-        from mmlesion.datasets.converters.luna16 import convert_luna16
-        root = tmp_path / 'v' / 'luna16'
-        convert_luna16(str(root), str(root / 'annotations.csv'),
-                       str(root / 'luna16.json'), show_progress=False)
+        root = _luna16_demo(tmp_path)
         options = [
             f'train_dataloader.dataset.dataset.data_root={root}/',
             'train_dataloader.dataset.times=1'
@@ -242,10 +322,12 @@ def test_inferencer_refuses_3d_config(tmp_path):
         LesionDetInferencer(model=_config('3d'), device='cpu')
 
 
-def test_user_config_inherits_installed_configs(tmp_path):
+def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     """A wheel carries the configs (mmlesion/.mim/configs, as mmdet); a
     config in the user's own folder inherits one through
-    lesion_config_path and builds (README "Use our configs")."""
+    lesion_config_path and builds; installed, through 'mmlesion::' too:
+    mmdet's stock test.py runs it once mmlesion is imported (README "Use
+    our configs")."""
     import shutil
     import subprocess
     src = tmp_path / 'src'  # setup.py writes mmlesion/.mim: not in the repo
@@ -276,3 +358,34 @@ def test_user_config_inherits_installed_configs(tmp_path):
     init_default_scope('mmdet')
     model = MODELS.build(cfg.model)
     assert type(model).__name__ == 'FasterRCNN'
+
+    # installed: 'mmlesion::' bases, built through mmlesion's registry tree
+    site = tmp_path / 'site'
+    subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--no-deps', '-q',
+        '--target', str(site), str(wheel)
+    ], check=True, cwd=tmp_path)
+    scoped = user.parent / 'my_scoped_detector.py'
+    scoped.write_text(f"_base_ = 'mmlesion::{CONFIGS['3slice']}'\n")
+    ckpt = _random_checkpoint(_config('3slice'), tmp_path / 'rand.pth')
+    stock_test = (
+        'import runpy, sys\n'
+        'import mmlesion\n'
+        'assert mmlesion.__file__.startswith(sys.argv[1]), mmlesion.__file__\n'
+        'sys.argv = sys.argv[2:]\n'
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
+    run = subprocess.run([
+        sys.executable, '-c', stock_test, str(site),
+        str(STOCK_TOOLS / 'test.py'), scoped, ckpt, '--work-dir',
+        tmp_path / 'work', '--cfg-options'
+    ] + _data_options(tiny_demo_root), cwd=user.parent, env=env,
+        capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert 'froc/sens@4' in run.stdout + run.stderr
+    # without importing mmlesion first, mmengine 0.10.7 refuses the prefix
+    run = subprocess.run([
+        sys.executable, '-c', 'import sys; from mmengine.config import '
+        'Config; Config.fromfile(sys.argv[1])', scoped
+    ], cwd=user.parent, env=env, capture_output=True, text=True)
+    assert 'does not support to load mmlesion config' in run.stderr

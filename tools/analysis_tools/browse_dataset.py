@@ -39,11 +39,9 @@ from mmengine.utils import ProgressBar
 import mmlesion  # noqa: F401  (registers the components)
 from mmdet.registry import DATASETS, VISUALIZERS
 from mmdet.visualization import DetLocalVisualizer
-from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
-                                                      draw_lesion_overlay,
-                                                      key_slice_name,
-                                                      window_of,
-                                                      window_to_rgb)
+from mmlesion.visualization.lesion_visualizer import (
+    add_display_window_argument, draw_lesion_overlay,
+    key_slice_name, window_of, window_to_rgb)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -60,12 +58,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=float,
         default=2,
         help='the interval of show (s)')
-    parser.add_argument(
-        '--window',
-        type=float,
-        nargs=2,
-        default=SOFT_TISSUE_WINDOW,
-        help='display window (low high) in HU')
+    add_display_window_argument(parser)
     parser.add_argument(
         '--cfg-options',
         nargs='+',

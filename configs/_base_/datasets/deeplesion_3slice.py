@@ -20,7 +20,7 @@ hu_out_range = (-1., 1.)
 # FROCMetric; spacing / slice_interval for size and thickness breakdowns.
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'flip', 'flip_direction', 'instances', 'spacing',
-             'slice_interval')
+             'slice_interval', 'num_slices')
 
 train_pipeline = [
     dict(

@@ -18,7 +18,7 @@ hu_window = (-1024., 3071.)
 hu_out_range = (-1., 1.)
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'flip', 'flip_direction', 'instances', 'spacing',
-             'slice_interval')
+             'slice_interval', 'num_slices')
 
 train_pipeline = [
     dict(

@@ -5,7 +5,7 @@
 # (IgnoreRegionMaxIoUAssigner: priors near them are not negatives).
 model = dict(
     type='AggregatedFasterRCNN3D',
-    data_preprocessor=dict(type='ImgDataPreprocessor', pad_size_divisor=16,
+    data_preprocessor=dict(type='VolumeDataPreprocessor', pad_size_divisor=16,
                            pad_value=-1.0),
     backbone=dict(type='DenseUNet3D', in_channels=1, base_channels=32,
                   growth_rate=16, num_dense_layers=2, out_channels=32),

@@ -199,7 +199,9 @@ class LoadDeepLesionSlices(BaseTransform):
             results (dict): result of the dataset (see the class doc).
 
         Returns:
-            dict: with ``img``, ``img_shape``, ``ori_shape``.
+            dict: with ``img``, ``img_shape``, ``ori_shape`` and
+            ``num_slices`` (N: the channels; in the configs' meta keys, so
+            drawings know which channel is the key slice).
         """
         if results.get('volume') is not None:
             img = self._from_volume(results)
@@ -211,6 +213,7 @@ class LoadDeepLesionSlices(BaseTransform):
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
+        results['num_slices'] = self.num_slices
         return results
 
     def _clip(self, img: np.ndarray) -> np.ndarray:

@@ -14,3 +14,5 @@ from .froc_3d import (LENS_FP_RATES, ManualSubVolume,  # noqa: F401
                       continuous_to_inclusive, froc_3d_curve,
                       lens_sensitivities, load_deeplesion_manual_3d,
                       match_detections_3d)
+from .per_image import (COCO_IOU_THRS, ImageFROC,  # noqa: F401
+                        image_coco_style_map, image_froc_at_fp)

@@ -1,0 +1,93 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Read the prediction pickle of ``tools/test.py --out`` without running it.
+
+mmdet's ``tools/test.py --out FILE.pkl`` (``DumpDetResults``) pickles a list
+of dicts of tensors. ``mmengine.load`` unpickles such a file with the plain
+:mod:`pickle`, which runs whatever the file names. The file is data a user
+may have been handed, so it is read here with an allow-list of exactly the
+globals that dump holds: tensors (``torch._utils._rebuild_tensor_v2`` and
+``torch.storage._load_from_bytes``, whose bytes are read with
+``torch.load(weights_only=True)``; torch's own version of it unpickles them
+fully), ``collections.OrderedDict``, the ``_codecs.encode`` of protocol-2
+bytes and numpy arrays and scalars. Anything else is refused with an
+:class:`UntrustedResultsError` naming the file and the global.
+"""
+import io
+import pickle
+from typing import Any, List
+
+import torch
+
+#: (module, name) pairs the dump of DumpDetResults may name.
+_ALLOWED = {
+    ('collections', 'OrderedDict'),
+    ('_codecs', 'encode'),
+    ('torch._utils', '_rebuild_tensor_v2'),
+    ('torch', 'Size'),
+    ('numpy.core.multiarray', '_reconstruct'),
+    ('numpy._core.multiarray', '_reconstruct'),
+    ('numpy.core.multiarray', 'scalar'),
+    ('numpy._core.multiarray', 'scalar'),
+    ('numpy', 'ndarray'),
+    ('numpy', 'dtype'),
+}
+
+
+class UntrustedResultsError(pickle.UnpicklingError):
+    """A results pickle naming a global outside the allow-list."""
+
+
+def _storage_from_bytes(data: bytes) -> Any:
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+class _ResultsUnpickler(pickle.Unpickler):
+
+    def __init__(self, handle, filename: str) -> None:
+        super().__init__(handle)
+        self.filename = filename
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ('torch.storage', '_load_from_bytes'):
+            return _storage_from_bytes
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise UntrustedResultsError(
+            f'{self.filename}: refusing to unpickle {module}.{name}: a '
+            'prediction file of tools/test.py --out holds only tensors, '
+            'numpy arrays and plain containers')
+
+
+def load_prediction_pickle(filename: str) -> List[dict]:
+    """The list of per-image result dicts of ``tools/test.py --out``.
+
+    Args:
+        filename (str): the ``.pkl`` file.
+
+    Returns:
+        list[dict]: one dict per test image (``img_path``,
+        ``pred_instances`` ...), in the order of the test dataset.
+
+    Raises:
+        UntrustedResultsError: the file names a global outside the list.
+        ValueError: the file is not such a list (empty, truncated, other).
+    """
+    try:
+        with open(filename, 'rb') as handle:
+            results = _ResultsUnpickler(handle, filename).load()
+    except UntrustedResultsError:
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError,
+            AttributeError, TypeError) as err:
+        raise ValueError(f'{filename}: not a readable prediction pickle of '
+                         f'tools/test.py --out ({err})') from err
+    if not isinstance(results, list) or not all(
+            isinstance(r, dict) and 'pred_instances' in r for r in results):
+        raise ValueError(
+            f'{filename}: expected the list of result dicts (each with '
+            "'pred_instances') that tools/test.py --out writes, got "
+            f'{type(results).__name__}')
+    return results
+
+
+__all__ = ['load_prediction_pickle', 'UntrustedResultsError']

@@ -1,0 +1,124 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""mmdet's ``DetLocalVisualizer`` for windowed CT inputs."""
+import os.path as osp
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from mmdet.registry import VISUALIZERS
+from mmdet.visualization import DetLocalVisualizer
+
+from .lesion_visualizer import key_slice_name
+from .relation_graph import slice_to_gray
+
+
+@VISUALIZERS.register_module()
+class LesionLocalVisualizer(DetLocalVisualizer):
+    """``DetLocalVisualizer`` that draws the network input of a CT config.
+
+    mmdet's ``add_datasample`` casts the image to ``uint8``. An mmlesion
+    input is float: ``WindowHU`` maps the HU window to ``input_range``
+    ([-1, 1] in every config), so mmdet's stock
+    ``tools/analysis_tools/browse_dataset.py`` (which passes the pipeline's
+    input tensor) saved black squares. Here a non-``uint8`` image is shown
+    as gray: its middle channel (the key slice of a 3-slice input; the
+    stock tool passes channels ``[2, 1, 0]``, whose middle is the key slice
+    again) mapped linearly from ``input_range`` to 0..255, i.e. the
+    training window is the display window. ``uint8`` images (the
+    already-windowed drawings of ``LesionVisualizationHook`` and the
+    inferencer, RGB photos) are drawn unchanged.
+
+    A 9-slice input reaches the stock tool's ``[2, 1, 0]`` as its first
+    three slices, so the key slice is not among them: a float image with
+    fewer channels than the sample's ``num_slices`` (a meta key of the
+    configs) is refused rather than drawn as if it were the key slice. Use
+    mmlesion's ``tools/analysis_tools/browse_dataset.py`` for 9-slice and
+    3D configs.
+
+    DeepLesion slice files repeat across series (``041.png``). An
+    ``out_file`` named after the slice file (what the stock tool writes) is
+    saved as ``<series>_<slice>.png`` in the same folder instead, so series
+    do not overwrite each other.
+
+    Args:
+        name (str): the instance name (mmengine's ``ManagerMixin``).
+            Defaults to ``'visualizer'``.
+        input_range (Sequence[float]): ``(low, high)`` of the float inputs
+            shown black and white. Defaults to (-1, 1) (``WindowHU``'s
+            ``out_range``).
+        **kwargs: ``DetLocalVisualizer``'s arguments.
+    """
+
+    def __init__(self,
+                 name: str = 'visualizer',
+                 input_range: Sequence[float] = (-1., 1.),
+                 **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        if len(input_range) != 2 or not float(input_range[1]) > float(
+                input_range[0]):
+            raise ValueError('LesionLocalVisualizer: input_range must be '
+                             f'(low, high) with low < high, got {input_range}')
+        self.input_range: Tuple[float, float] = (float(input_range[0]),
+                                                 float(input_range[1]))
+
+    def to_display(self, image: np.ndarray) -> np.ndarray:
+        """A ``uint8`` RGB picture of ``image`` (see the class).
+
+        Args:
+            image (np.ndarray): (H, W) or (H, W, C).
+
+        Returns:
+            np.ndarray: (H, W, 3) ``uint8`` (a ``uint8`` input unchanged).
+        """
+        image = np.asarray(image)
+        if image.dtype == np.uint8:
+            return image
+        gray = slice_to_gray(image, value_range=self.input_range)
+        gray = np.rint(np.clip(gray, 0., 1.) * 255.).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+
+    def add_datasample(self,
+                       name: str,
+                       image: np.ndarray,
+                       data_sample=None,
+                       *args,
+                       out_file: Optional[str] = None,
+                       **kwargs) -> None:
+        """``DetLocalVisualizer.add_datasample`` on :meth:`to_display`.
+
+        Args:
+            name (str): the image identifier.
+            image (np.ndarray): the image to draw.
+            data_sample (DetDataSample, optional): annotations and
+                predictions.
+            *args: the other arguments of mmdet's method.
+            out_file (str, optional): picture to write; a name equal to the
+                slice file's becomes ``<series>_<slice>.png``.
+            **kwargs: the other arguments of mmdet's method.
+        """
+        num_slices = (data_sample.metainfo.get('num_slices')
+                      if data_sample is not None else None)
+        image = np.asarray(image)
+        if (image.dtype != np.uint8 and num_slices is not None
+                and image.ndim == 3 and image.shape[-1] != num_slices):
+            where = data_sample.metainfo.get('img_path')
+            raise ValueError(
+                f'{type(self).__name__}: {where} is a {num_slices}-slice '
+                f'input (key slice: channel {num_slices // 2}) but '
+                f'{image.shape[-1]} channels were given to draw (mmdet\'s '
+                'browse_dataset.py passes channels [2, 1, 0]): use '
+                'tools/analysis_tools/browse_dataset.py of mmlesion for '
+                'this config')
+        if out_file is not None and data_sample is not None:
+            img_path = data_sample.metainfo.get('img_path')
+            if img_path and osp.basename(out_file) == osp.basename(img_path):
+                out_file = osp.join(
+                    osp.dirname(out_file),
+                    key_slice_name(img_path,
+                                   data_sample.metainfo.get('file_name')))
+        super().add_datasample(
+            name,
+            self.to_display(image),
+            data_sample,
+            *args,
+            out_file=out_file,
+            **kwargs)
