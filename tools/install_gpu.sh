@@ -15,7 +15,9 @@
 # Settings (environment): TORCH_CUDA_ARCH_LIST (default: this GPU's, e.g.
 # "9.0"; a list such as "8.0;9.0" builds for several), MAX_JOBS (default:
 # the number of cores), MMCV_SRC (an unpacked mmcv-2.1.0 source to use
-# instead of downloading it). Measured: 4-5 min on 16 cores (H100).
+# instead of downloading it). Offline (a wheel folder): PIP_NO_INDEX=1
+# PIP_FIND_LINKS=DIR PIP_NO_DEPS=1 MMCV_SRC=... bash tools/install_gpu.sh.
+# Measured: 4-5 min on 16 cores (H100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +48,9 @@ else
      python -m pip install --no-build-isolation --no-deps . ) > "$WORK/build.log" 2>&1 \
      || { tail -40 "$WORK/build.log"; echo "error: the mmcv build failed" >&2; exit 1; }
 fi
-python -m pip install -q --no-build-isolation -r requirements/runtime.txt -r requirements/tests.txt
+# requirements/gpu.txt, not runtime.txt: keep this environment's CUDA torch, numpy and OpenCV
+python -m pip install -q --no-build-isolation -r requirements/gpu.txt
+python -c "import cv2" 2>/dev/null || python -m pip install -q opencv-python-headless
 python -m pip install -q --no-build-isolation --no-deps -e .
 python - <<'PY'
 import torch

@@ -31,6 +31,7 @@ batch, and that it predicts.
 """
 import copy
 import math
+import os
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -444,8 +445,33 @@ def smoke_config(config: str,
             row['peak_mem_mb'] = torch.cuda.max_memory_allocated(
                 device) / 2**20
     except Exception as err:  # noqa: B902  (reported in the table)
-        row.update(status='failed', reason=f'{type(err).__name__}: {err}')
+        row.update(status='failed', reason=f'{type(err).__name__}: {err}',
+                   where=failure_location(err))
     return row
+
+
+def failure_location(err: BaseException, frames: int = 3) -> List[str]:
+    """Where an exception came from: its innermost frames as
+    ``path:line in function``, so that a failed row says which code to fix
+    (the package's path is shortened to ``mmdet/...``, ``mmlesion/...``).
+
+    Args:
+        err (BaseException): the exception.
+        frames (int): how many innermost frames. Defaults to 3.
+
+    Returns:
+        list[str]: innermost last.
+    """
+    import traceback
+    out = []
+    for frame in traceback.extract_tb(err.__traceback__)[-frames:]:
+        path = frame.filename.replace(os.sep, '/')
+        for pkg in ('mmlesion/', 'mmdet/', 'mmengine/', 'mmcv/', 'torch/'):
+            if f'/{pkg}' in path:
+                path = pkg + path.rsplit(f'/{pkg}', 1)[1]
+                break
+        out.append(f'{path}:{frame.lineno} in {frame.name}')
+    return out
 
 
 def format_smoke_table(rows: Sequence[Dict[str, Any]]) -> str:

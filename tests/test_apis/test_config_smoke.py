@@ -93,6 +93,9 @@ def test_skipped_and_failed_runs_say_why(tmp_path):
         "model = dict(backbone=dict(type='NoSuchBackbone'))\n")
     row = smoke_config(str(broken), iters=2, patch_size=(8, 32, 32))
     assert row['status'] == 'failed' and 'NoSuchBackbone' in row['reason']
+    # the innermost frames say which code raised it
+    assert row['where'] and all(' in ' in w for w in row['where'])
+    assert any(w.startswith('mmengine/') for w in row['where'])
     with pytest.raises(ValueError, match='iters'):
         smoke_config(str(CONFIGS / FPR_FULL), iters=1)
 

@@ -113,7 +113,10 @@ def run_case(case: str, args) -> Dict[str, float]:
         data = {'inputs': [torch.rand(1, *shape, device=device) * 2 - 1],
                 'data_samples': [volume_sample(shape)]}
         model.eval()
-        with torch.no_grad():
+        # --amp: float16 autocast on the GPU, as AmpOptimWrapper trains
+        with torch.no_grad(), torch.autocast(
+                device_type=device, dtype=torch.float16,
+                enabled=args.amp and device == 'cuda'):
             # whole scans: the first one (warm-up) allocates the windows'
             # buffers; without it the RPN once looked 2x slower than the
             # full model
@@ -182,6 +185,9 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     parser.add_argument(
         '--cases', nargs='+', default=list(CASES), choices=CASES,
         help='what to time (each in its own process)')
+    parser.add_argument('--amp', action='store_true',
+                        help='whole-scan cases under float16 autocast '
+                        '(CUDA only; the goal is a LUNA16 scan in < 1 s)')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
         '--overwrite', action='store_true',
@@ -204,7 +210,8 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     base = [sys.executable, os.path.abspath(__file__), '--device',
             args.device, '--crop', str(args.crop), '--rois', str(args.rois),
             '--repeats', str(args.repeats), '--warmup', str(args.warmup),
-            '--scan'] + [str(s) for s in args.scan]
+            '--scan'] + [str(s) for s in args.scan] + \
+        (['--amp'] if args.amp else [])
     for i, case in enumerate(args.cases):
         print(f'[{i + 1}/{len(args.cases)}] {case} ...', flush=True)
         proc = subprocess.run(base + ['--case', case], capture_output=True,
@@ -230,7 +237,8 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
                                                   results[b]['times_s'])
             print(f'{name}: ' + ', '.join(f'{k} x{v:.2f}'
                                           for k, v in ratios[name].items()))
-    summary = dict(device=args.device, crop=args.crop, scan=args.scan,
+    summary = dict(device=args.device, amp=args.amp, crop=args.crop,
+                   scan=args.scan,
                    rois=args.rois, threads=torch.get_num_threads(),
                    results=results, ratios=ratios)
     if args.json:

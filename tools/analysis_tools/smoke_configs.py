@@ -103,6 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         f"{precision}: {row['status']}"
                         + (f" ({row['reason']})" if row['reason'] else ''))
     print(format_smoke_table(rows))
+    for row in rows:
+        if row.get('where'):
+            print(f"{row['config']} {row['precision']}: {row['reason']}\n    "
+                  + '\n    '.join(row['where']))
     failed = [r for r in rows if r['status'] == 'failed']
     print(f'{len(rows) - len(failed)} of {len(rows)} runs ok or skipped, '
           f'{len(failed)} failed, device {device}')
