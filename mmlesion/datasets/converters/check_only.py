@@ -14,8 +14,8 @@ and without writing a file:
   ``annotations_excluded.csv`` read with the evaluator's checked reader
   (file, line and field named on a bad row), every annotated series looked
   up in ``seriesuids.csv`` (a series missing there is an error naming the
-  file, the row and the ``seriesuid``), and, where the scan folder exists,
-  which listed scans have no ``<uid>.mhd``. The scans themselves are not
+  file, the row and the ``seriesuid``), and, where the scan folder holds
+  scans, which listed scans have no ``<uid>.mhd``. The scans themselves are not
   needed.
 * The label-map converters (KiTS19, LiTS, NIH-LN) find their case pairs as
   the conversion does (a scan without its label map, or the reverse, is an
@@ -101,8 +101,8 @@ def check_luna16_annotations(annotations: str,
         excluded (str, optional): ``annotations_excluded.csv``.
         seriesuids (str, optional): ``seriesuids.csv``; every annotated or
             excluded series must be listed in it.
-        scan_root (str, optional): the scan folder; where it exists, the
-            listed series without a ``<uid>.mhd`` are reported.
+        scan_root (str, optional): the scan folder; where it holds scans,
+            the listed series without a ``<uid>.mhd`` are reported.
 
     Returns:
         dict: ``volume_ids`` (the series a conversion would write: those of
@@ -128,8 +128,10 @@ def check_luna16_annotations(annotations: str,
                     raise ValueError(
                         f"{path}: finding {row}, field 'seriesuid': {uid} is "
                         f'not in {seriesuids} ({len(listed)} series)')
-    scans_checked = bool(scan_root) and osp.isdir(scan_root)
-    scans = find_luna16_scans(scan_root) if scans_checked else {}
+    # a folder without any .mhd (e.g. only the CSVs) counts as "no scans"
+    scans = (find_luna16_scans(scan_root)
+             if scan_root and osp.isdir(scan_root) else {})
+    scans_checked = bool(scans)
     if listed is not None:
         volume_ids = listed
     elif scans_checked:
