@@ -7,6 +7,9 @@ config only needs::
 
     custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 """
+# First: silences the known start-up warnings of the stack (the one place,
+# see mmlesion_cli.warnings_filter) before mmcv / mmdet / torch are imported.
+import mmlesion_cli  # noqa: F401,I001  (isort: skip)
 import mmcv
 import mmdet
 import mmengine

@@ -29,20 +29,16 @@ the detection runs.
 import argparse
 import sys
 
-from mmengine.config import Config, DictAction
-
-import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.apis.volume_inference import (format_summary,
-                                            run_volume_inference)
-from mmlesion.datasets.volumes import add_scan_check_arguments
-from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
-                            UntrustedCheckpointError,
-                            add_trust_checkpoint_argument, get_tool_logger)
+# Only light imports here: --help answers before torch / mmdet / mmlesion
+# are imported (in main(), after parsing).
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = tool_parser(
         description='Detect lesions in a CT scan with a 2.5D detector and '
         'stack the per-slice boxes into 3D findings.',
         epilog='Weights: mmlesion ships none for real CT. The demo '
@@ -94,9 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--allow-partial-load', action='store_true',
         help='run although CHECKPOINT does not fit the model exactly '
         '(missing / unexpected keys, other shapes are then only logged)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as key=value pairs')
+    add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     return parser.parse_args(argv)
@@ -104,6 +98,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmengine.config import Config
+
+    import mmlesion  # noqa: F401  (registers components, checkpoint loader)
+    from mmlesion.apis.volume_inference import (format_summary,
+                                                run_volume_inference)
+    from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
+                                UntrustedCheckpointError, get_tool_logger)
     get_tool_logger('infer_volume')
     try:
         cfg = Config.fromfile(args.config)

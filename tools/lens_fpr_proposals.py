@@ -13,34 +13,52 @@ Example::
         --mined data/DeepLesion/lens_mined.json \
         --out data/DeepLesion/lens_fpr_proposals.json
 """
-import argparse
 import json
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
-from mmlesion.datasets.lens_fpr_patches import FORMAT
-from mmlesion.utils import add_trust_checkpoint_argument
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_trust_checkpoint_argument)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('config')
-    p.add_argument('checkpoint')
-    p.add_argument('--out', required=True)
-    p.add_argument('--overwrite', action='store_true')
+    p = tool_parser(__doc__)
+    p.add_argument(
+        'config',
+        help='LENS config the model was trained with')
+    p.add_argument(
+        'checkpoint',
+        help='trained LENS checkpoint')
+    p.add_argument(
+        '--out', required=True,
+        help='FPR proposal JSON')
+    p.add_argument(
+        '--overwrite', action='store_true',
+        help='replace an existing --out')
     p.add_argument('--mined', default=None,
                    help='mined annotation file (lens_mine_annotations.py)')
-    p.add_argument('--dataset-index', type=int, default=0)
-    p.add_argument('--tp-thr', type=float, default=0.5)
-    p.add_argument('--fp-thr', type=float, default=0.3)
-    p.add_argument('--max-offset', type=int, default=None)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument(
+        '--dataset-index', type=int, default=0,
+        help='the dataset whose training split is used')
+    p.add_argument(
+        '--tp-thr', type=float, default=0.5,
+        help='a proposal is a TP when a 2D box has IoU above this with an '
+        'annotation')
+    p.add_argument(
+        '--fp-thr', type=float, default=0.3,
+        help='a proposal is an FP when all its boxes have IoU below this '
+        'with everything')
+    p.add_argument(
+        '--max-offset', type=int, default=None,
+        help='only slices within this many slices of a key slice (default: '
+        'all)')
+    add_cfg_options_argument(p)
     add_trust_checkpoint_argument(p)
     args = p.parse_args(argv)
+    from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
+    from mmlesion.datasets.lens_fpr_patches import FORMAT
+    from mmlesion.utils.atomic_io import atomic_write
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)

@@ -22,19 +22,13 @@ import os.path as osp
 import sys
 import time
 
-from mmengine.config import DictAction
-
-from mmlesion.apis import load_lens_and_train_set
-from mmlesion.mining import mine_series
-from mmlesion.mining.demo_eval import evaluate_mining
-from mmlesion.mining.mined_file import write_mined_file
-from mmlesion.mining.proposals import (collect_series_proposals,
-                                       series_to_entries)
-from mmlesion.utils import add_trust_checkpoint_argument
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_trust_checkpoint_argument)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = tool_parser(__doc__)
     p.add_argument('config', help='LENS config the model was trained with')
     p.add_argument('checkpoint', help='trained LENS checkpoint')
     p.add_argument('--out', required=True, help='mined annotation JSON')
@@ -52,19 +46,27 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='proposals below it are not linked into tracklets')
     p.add_argument('--max-offset', type=int, default=None,
                    help='only slices within this many slices of a key slice')
-    p.add_argument('--strategies', nargs='+',
-                   default=['propagation', 'intra_patient', 'cross_dataset'])
+    p.add_argument(
+        '--strategies', nargs='+',
+        default=['propagation', 'intra_patient', 'cross_dataset'],
+        help='mining strategies to run, in this order')
     p.add_argument('--demo-meta', default=None,
                    help="a demo set's demo_meta.json: report precision and "
                    'recall of the mined lesions against the lesions the '
                    'generator left unannotated')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(p)
     add_trust_checkpoint_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlesion.apis import load_lens_and_train_set
+    from mmlesion.mining import mine_series
+    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.mining.mined_file import write_mined_file
+    from mmlesion.mining.proposals import (collect_series_proposals,
+                                           series_to_entries)
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)

@@ -37,22 +37,26 @@ from typing import List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-import mmlesion  # noqa: F401  (registers components)
+from mmlesion_cli import tool_parser
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='LUNA16 10-fold cross-validation: train and test the '
-        'folds, pool the candidates, score them')
-    parser.add_argument('config')
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        'config',
+        help='a LUNA16 config with cross-validation folds')
     parser.add_argument('--folds', type=int, nargs='+',
                         help='folds to run (default: all of the config)')
     parser.add_argument('--work-dir', help='default work_dirs/<config>_cv')
     parser.add_argument('--annotations',
                         help='annotations.csv: score the pooled candidates')
     parser.add_argument('--excluded', help='annotations_excluded.csv')
-    parser.add_argument('--num-bootstrap', type=int, default=1000)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--num-bootstrap', type=int, default=1000,
+        help='bootstrap resamples of the pooled CPM (0: no band)')
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='bootstrap seed')
     parser.add_argument('--device', default=None,
                         help='device of the test pass (default: cuda if '
                         'available)')
@@ -93,6 +97,7 @@ def _evaluate(args: argparse.Namespace, pooled: dict, out_dir: str) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.luna16_cv import pool_folds, run_fold
     from mmlesion.utils import get_tool_logger
 

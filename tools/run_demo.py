@@ -26,12 +26,8 @@ import time
 from pathlib import Path
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
-from mmengine.runner import Runner
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.datasets.demo import generate_demo_deeplesion
-from mmlesion.utils.atomic_io import atomic_write_text
+from mmlesion_cli import tool_parser
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / 'configs' / 'demo' / \
@@ -39,16 +35,21 @@ DEFAULT_CONFIG = REPO / 'configs' / 'demo' / \
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Generate the demo data, train and evaluate (FROC).')
-    parser.add_argument('--config', default=str(DEFAULT_CONFIG))
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        '--config', default=str(DEFAULT_CONFIG),
+        help='the demo config')
     parser.add_argument(
         '--data-root',
         default=str(REPO / 'data' / 'demo_deeplesion'),
         help='demo data folder; generated there if it has no DL_info.csv')
-    parser.add_argument('--work-dir', default=str(REPO / 'work_dirs' / 'demo'))
+    parser.add_argument(
+        '--work-dir', default=str(REPO / 'work_dirs' / 'demo'),
+        help='checkpoints, logs and the results')
     parser.add_argument('--epochs', type=int, help='override max_epochs')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='training seed')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -59,6 +60,10 @@ def parse_args() -> argparse.Namespace:
 
 def ensure_demo_data(data_root: Path, seed: int) -> None:
     """Generate the demo set into ``data_root`` unless it is already there."""
+    from mmengine.logging import print_log
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.datasets.demo import generate_demo_deeplesion
     if (data_root / 'DL_info.csv').is_file():
         print_log(f'Demo data found in {data_root}', logger='current')
         return
@@ -92,6 +97,10 @@ def build_cfg(args: argparse.Namespace, run_dir: Path) -> Config:
 
 def main() -> None:
     args = parse_args()
+    from mmengine.runner import Runner
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.atomic_io import atomic_write_text
     torch_threads = os.environ.get('OMP_NUM_THREADS')
     start = time.time()
     data_root = Path(args.data_root)
@@ -133,6 +142,7 @@ def _last_checkpoint(run_dir: Path) -> str:
 
 
 def _print_summary(summary: dict, log_dir: Path) -> None:
+    from mmengine.logging import print_log
     m = summary['metrics']
     lines = ['', '=' * 64, 'mmlesion demo: Faster R-CNN R18-FPN, 3 slices',
              '=' * 64]

@@ -41,23 +41,13 @@ import time
 from typing import Optional
 
 from mmengine.config import Config, DictAction
-from mmdet.registry import MODELS
-from mmengine.registry import RUNNERS, DefaultScope
-from mmengine.runner import Runner
 
-import mmlesion  # (registers components and checkpoint loader)
-from mmlesion.engine.hooks import (CheckpointCheckHook,
-                                   set_checkpoint_check_hook)
-from mmlesion.nas import format_genotypes, load_genotypes
-from mmlesion.nas.genotype import searched_config_name, write_searched_config
-from mmlesion.utils import (add_trust_checkpoint_argument,
-                            setup_cpu_distributed)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_trust_checkpoint_argument
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Differentiable search of the ElixirNet Auto-lesion '
-        'Block (ALBSearchLoop)')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='search config file path')
     parser.add_argument('--work-dir',
                         help='the dir to save logs, '
@@ -98,7 +88,9 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none',
                         help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--local_rank', '--local-rank', type=int, default=0,
+        help='process rank on this machine (set by the launcher)')
     add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
@@ -173,6 +165,8 @@ def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
         FileNotFoundError: the target config does not exist.
         FileExistsError: an output exists and ``--overwrite`` is not given.
     """
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.nas.genotype import searched_config_name
     target = args.target_config
     if target is None:
         base = cfg.get('searched_config_base')
@@ -200,6 +194,7 @@ def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
 
 def provenance(args: argparse.Namespace, cfg: Config, runner) -> str:
     """Header lines of the ready config: where the genotype comes from."""
+    import mmlesion
     data = cfg.train_dataloader.dataset
     loop = cfg.train_cfg
     return '\n'.join([
@@ -221,6 +216,16 @@ def provenance(args: argparse.Namespace, cfg: Config, runner) -> str:
 def main(argv: Optional[list] = None) -> str:
     """Run the search; return the path of the written ready config."""
     args = parse_args(argv)
+    from mmdet.registry import MODELS
+    from mmengine.registry import RUNNERS, DefaultScope
+    from mmengine.runner import Runner
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                       set_checkpoint_check_hook)
+    from mmlesion.nas import format_genotypes, load_genotypes
+    from mmlesion.nas.genotype import write_searched_config
+    from mmlesion.utils import setup_cpu_distributed
     args.argv = argv
     cfg = build_cfg(args)
     paths = output_paths(args, cfg)

@@ -21,24 +21,19 @@ import argparse
 import os
 import os.path as osp
 
-from mmdet.engine.hooks.utils import trigger_visualization_hook
-from mmdet.evaluation import DumpDetResults
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+# Only light imports here: --help answers before torch / mmdet / mmlesion
+# are imported (in the functions below, after parsing).
+from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.datasets.volumes import add_scan_check_arguments
-from mmlesion.engine.hooks import (CheckpointCheckHook,
-                                   set_checkpoint_check_hook)
-from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
-                            apply_cv_fold, check_config_keys,
-                            collective_timeout_errors, guard_distributed,
-                            setup_cpu_distributed)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_fold_argument,
+                                      add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test a lesion detector')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='dir for metrics, logs, pictures')
@@ -52,17 +47,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     add_fold_argument(parser)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--local_rank', '--local-rank', type=int, default=0,
+        help='process rank on this machine (set by the launcher)')
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args()
@@ -73,6 +66,8 @@ def parse_args() -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
+    import mmlesion  # noqa: F401  (registers components, checkpoint loader)
+    from mmlesion.utils import apply_cv_fold, check_config_keys
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
@@ -97,6 +92,15 @@ def main() -> None:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
     cfg = build_cfg(args)
+    from mmdet.engine.hooks.utils import trigger_visualization_hook
+    from mmdet.evaluation import DumpDetResults
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                       set_checkpoint_check_hook)
+    from mmlesion.utils import (collective_timeout_errors, guard_distributed,
+                                setup_cpu_distributed)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

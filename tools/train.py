@@ -26,25 +26,24 @@ import argparse
 import logging
 import os
 import os.path as osp
+from typing import TYPE_CHECKING
 
-from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+# Only light imports here: --help answers before torch / mmdet / mmlesion
+# are imported (in the functions below, after parsing).
+from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components and checkpoint loader)
-from mmlesion.datasets.volumes import add_scan_check_arguments
-from mmlesion.engine.hooks import (CheckpointCheckHook,
-                                   set_checkpoint_check_hook)
-from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
-                            apply_cv_fold, check_config_keys,
-                            collective_timeout_errors,
-                            find_resumable_checkpoint, guard_distributed,
-                            setup_cpu_distributed)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_fold_argument,
+                                      add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
+
+if TYPE_CHECKING:
+    from mmlesion.engine.hooks import CheckpointCheckHook
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a lesion detector')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
@@ -68,18 +67,15 @@ def parse_args() -> argparse.Namespace:
         '`allow_partial_load = True`); mmengine then only warns. Never '
         'applies to --resume')
     add_fold_argument(parser)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs, e.g. '
-        'train_cfg.max_epochs=2 "model.backbone.depth=18"')
+    add_cfg_options_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--local_rank', '--local-rank', type=int, default=0,
+        help='process rank on this machine (set by the launcher)')
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args()
@@ -90,6 +86,11 @@ def parse_args() -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
+    from mmengine.logging import print_log
+
+    import mmlesion  # noqa: F401  (registers components, checkpoint loader)
+    from mmlesion.utils import (apply_cv_fold, check_config_keys,
+                                find_resumable_checkpoint)
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
@@ -135,8 +136,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
 
 
 def checkpoint_check_hook(cfg: Config,
-                          args: argparse.Namespace) -> CheckpointCheckHook:
+                          args: argparse.Namespace) -> 'CheckpointCheckHook':
     """The check of the checkpoint the run loads (strict for --resume)."""
+    from mmlesion.engine.hooks import CheckpointCheckHook
     partial = args.allow_partial_load or cfg.get('allow_partial_load', False)
     resume = bool(cfg.get('resume'))
     return CheckpointCheckHook(
@@ -149,6 +151,13 @@ def checkpoint_check_hook(cfg: Config,
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from mmlesion.engine.hooks import set_checkpoint_check_hook
+    from mmlesion.utils import (collective_timeout_errors, guard_distributed,
+                                setup_cpu_distributed)
+
     # Workers end with their launcher; a stuck collective ends the job.
     timeout = guard_distributed(cfg)
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU

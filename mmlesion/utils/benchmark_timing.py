@@ -13,57 +13,13 @@ and prints the ratio. Two rules make such a ratio worth printing:
   each), and calls of the compared functions are interleaved (a, b, a, b)
   so that a change of machine load hits both.
 """
-import argparse
 import statistics
 import time
 from typing import Callable, Dict, List, Sequence
 
-MIN_WARMUP = 1
-MIN_REPEATS = 2
-
-
-def check_timing(warmup: int, repeats: int) -> None:
-    """Refuse a warm-up or repeat count that cannot give a fair ratio.
-
-    Args:
-        warmup (int): untimed calls per function.
-        repeats (int): timed calls per function.
-
-    Raises:
-        ValueError: ``warmup < 1`` or ``repeats < 2``.
-    """
-    if warmup < MIN_WARMUP:
-        raise ValueError(
-            f'warmup={warmup}: a benchmark warms up with at least '
-            f'{MIN_WARMUP} untimed call (the first call allocates memory '
-            'and initialises lazily)')
-    if repeats < MIN_REPEATS:
-        raise ValueError(
-            f'repeats={repeats}: a ratio needs at least {MIN_REPEATS} timed '
-            'calls of each side (one call has no spread)')
-
-
-def add_timing_arguments(parser: argparse.ArgumentParser,
-                         warmup: int = 1,
-                         repeats: int = 5) -> None:
-    """Add ``--warmup`` and ``--repeats`` (checked by :func:`check_timing`).
-
-    Args:
-        parser (ArgumentParser): the tool's parser.
-        warmup (int): default number of untimed calls.
-        repeats (int): default number of timed calls.
-    """
-    parser.add_argument(
-        '--warmup',
-        type=int,
-        default=warmup,
-        help=f'untimed calls of each function first (>= {MIN_WARMUP})')
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=repeats,
-        help=f'timed calls of each function, interleaved; times are their '
-        f'median (>= {MIN_REPEATS})')
+from mmlesion_cli.common_args import (MIN_REPEATS,  # noqa: F401  (re-exported)
+                                      MIN_WARMUP, add_timing_arguments,
+                                      check_timing)
 
 
 def sync(device: str) -> None:

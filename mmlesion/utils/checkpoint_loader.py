@@ -39,7 +39,6 @@ weights (``tools/infer_volume.py``, mining, FPR, LENS 3D evaluation)
 through :func:`load_model_checkpoint`.
 """
 import _compat_pickle
-import argparse
 import collections
 import os.path as osp
 import pickle
@@ -55,7 +54,9 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
 
-from .env_switch import add_env_switch, env_switch_on
+from mmlesion_cli.common_args import (TRUST_ENV,  # noqa: F401  (re-exported)
+                                      add_trust_checkpoint_argument)
+from mmlesion_cli.env_switch import env_switch_on
 
 from .checkpoint_checksum import verify_checkpoint_checksum
 
@@ -63,8 +64,6 @@ from .checkpoint_checksum import verify_checkpoint_checksum
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 #: mmengine's own ``HistoryBuffer.__getstate__`` (before the patch below).
 MMENGINE_HISTORY_BUFFER_GETSTATE = HistoryBuffer.__getstate__
-#: The environment variable that trusts every checkpoint (see module).
-TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 #: Phrases of torch's weights-only unpickler for a global it does not allow.
 _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
                              r'unrecognized function|allowlisted|'
@@ -142,19 +141,6 @@ def checkpoints_trusted() -> bool:
         bool: True if ``MMLESION_TRUST_CHECKPOINTS=1``.
     """
     return env_switch_on(TRUST_ENV)
-
-
-def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--trust-checkpoint`` to a tool that loads checkpoints.
-
-    Args:
-        parser (argparse.ArgumentParser): the tool's parser.
-    """
-    add_env_switch(
-        parser, '--trust-checkpoint', TRUST_ENV,
-        'unpickle checkpoints fully even where they name objects outside '
-        'the safe allow-list: this can run code from the file. Only for '
-        'files you made or trust')
 
 
 def _history_buffer_getstate(self: HistoryBuffer) -> dict:

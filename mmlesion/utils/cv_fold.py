@@ -23,12 +23,12 @@ Aggregated Faster R-CNN rows: their RPN stage's). A path already naming the
 new fold (``--cfg-options load_from=..._fold3/epoch_50.pth --fold 3``) is
 accepted as given.
 """
-import argparse
 import inspect
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmlesion_cli.common_args import add_fold_argument  # noqa: F401
 
 #: Keys whose string values may name per-fold files (see the module doc).
 PER_FOLD_KEYS = ('load_from', 'resume_from', 'hard_regions_file')
@@ -184,14 +184,3 @@ def config_num_folds(cfg: Config, source: Optional[str] = None) -> int:
                          "takes a 'fold' (e.g. CrossValVolumeDataset)")
     where, ds = datasets[0]
     return _dataset_num_folds(ds, where, source)
-
-
-def add_fold_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--fold K`` (see :func:`apply_cv_fold`) to a tool's parser."""
-    parser.add_argument(
-        '--fold',
-        type=int,
-        help='cross-validation fold (held-out part) of every dataset that '
-        'takes one, with the per-fold paths of the config '
-        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
-        '_foldK suffix')

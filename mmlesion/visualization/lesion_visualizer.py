@@ -97,6 +97,43 @@ def _boxes(boxes, name: str) -> torch.Tensor:
     return boxes
 
 
+def score_legend(score_thr: float, scores: Sequence[float]) -> str:
+    """The legend of a picture with predictions: threshold and counts.
+
+    A picture without a box can mean "nothing found" or "everything scored
+    under the drawing threshold" (a weak demo model); the legend says
+    which: ``'score >= 0.3: 0 of 15 drawn, max 0.12'``.
+
+    Args:
+        score_thr (float): the drawing threshold.
+        scores (Sequence[float]): the scores of every prediction.
+
+    Returns:
+        str: the legend text.
+    """
+    scores = [float(v) for v in scores]
+    kept = sum(v >= score_thr for v in scores)
+    text = f'score >= {score_thr:g}: {kept} of {len(scores)} drawn'
+    if kept < len(scores):
+        text += f', max {max(scores):.2f}'
+    return text
+
+
+def _draw_legend(visualizer: DetLocalVisualizer, image: np.ndarray,
+                 text: str) -> np.ndarray:
+    """``text`` in white on a dark band at the top left of ``image``."""
+    height, width = image.shape[:2]
+    visualizer.set_image(image)
+    visualizer.draw_texts(
+        text,
+        np.array([[2, 2]]),
+        colors='white',
+        font_sizes=max(7, min(height, width) // 40),
+        vertical_alignments='top',
+        bboxes=[dict(facecolor='black', alpha=0.7, pad=1, edgecolor='none')])
+    return visualizer.get_image()
+
+
 def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         image: np.ndarray,
                         gt_boxes=None,
@@ -104,13 +141,18 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         pred_scores=None,
                         score_thr: float = 0.,
                         class_name: str = 'lesion',
-                        gt_label: str = 'GT') -> np.ndarray:
+                        gt_label: str = 'GT',
+                        legend: bool = True) -> np.ndarray:
     """Draw ground truth and predictions on one RGB image.
 
     Uses the visualizer's own instance drawing (``_draw_instances``, the
     routine behind :meth:`DetLocalVisualizer.add_datasample`), with ground
     truth in :data:`GT_COLOR` and predictions in :data:`PRED_COLOR`,
-    whatever ``bbox_color`` the visualizer was configured with.
+    whatever ``bbox_color`` the visualizer was configured with. Where
+    predictions are given (``pred_boxes`` not None, even none at all), the
+    top left corner says the score threshold and how many of them it let
+    through (:func:`score_legend`), so that an empty picture is not taken
+    for "nothing found" when every score is under the threshold.
 
     Args:
         visualizer (DetLocalVisualizer): drawer to use.
@@ -122,12 +164,14 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
         score_thr (float): predictions scoring below it are not drawn.
         class_name (str): label written before each prediction's score.
         gt_label (str): label written on ground-truth boxes.
+        legend (bool): write the threshold legend (with predictions).
 
     Returns:
         np.ndarray: the drawn (H, W, 3) uint8 RGB image.
     """
     gt = _boxes(gt_boxes, 'gt_boxes')
     pred = _boxes(pred_boxes, 'pred_boxes')
+    all_scores: Sequence[float] = []
     if len(pred):
         if pred_scores is None:
             raise ValueError('pred_scores are required with pred_boxes')
@@ -138,6 +182,7 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
         if len(scores) != len(pred):
             raise ValueError(f'{len(pred)} pred_boxes but {len(scores)} '
                              'pred_scores')
+        all_scores = scores.tolist()
         keep = scores >= score_thr
         pred, scores = pred[keep], scores[keep]
     drawn = np.ascontiguousarray(image, dtype=np.uint8)
@@ -157,6 +202,9 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
             inst.label_names = [class_name] * len(pred)
             drawn = visualizer._draw_instances(drawn, inst, None,
                                                [PRED_COLOR])
+        if legend and pred_boxes is not None:
+            drawn = _draw_legend(visualizer, drawn,
+                                 score_legend(score_thr, all_scores))
     finally:
         visualizer.bbox_color = saved_color
     return drawn

@@ -40,3 +40,21 @@ def test_lens_demo_quick_end_to_end(tmp_path):
     stamp = (work / 'lens_demo.json').stat().st_mtime_ns
     assert tool.main(['--work-dir', str(work), '--quick']) == 1
     assert (work / 'lens_demo.json').stat().st_mtime_ns == stamp
+
+
+def test_setting_options_cover_the_settings():
+    """The tool declares the demo sizes itself (its --help imports no
+    torch); every LENSDemoSettings field but max_train_iters is there, with
+    the field's type, and a given option reaches the settings."""
+    from dataclasses import fields
+
+    from mmlesion.apis.lens_demo import LENSDemoSettings
+    tool = _tool()
+    names = {f.name for f in fields(LENSDemoSettings)} - {'max_train_iters'}
+    assert set(tool.SETTING_OPTIONS) == names
+    defaults = LENSDemoSettings()
+    for name, (typ, _) in tool.SETTING_OPTIONS.items():
+        value = getattr(defaults, name)
+        assert value is None or isinstance(value, typ), name
+    args = tool.parse_args(['--num-train', '7', '--dist-thr', '0.2'])
+    assert (args.num_train, args.dist_thr, args.epochs) == (7, 0.2, None)

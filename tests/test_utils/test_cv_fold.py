@@ -165,7 +165,9 @@ def test_find_hard_regions_fold_flag(tmp_path, monkeypatch):
         seen['cfg'] = cfg
         raise Stop  # the model run is tested in test_find_hard_regions.py
 
-    monkeypatch.setattr(tool, 'find_hard_regions', fake_find_hard_regions)
+    # the tool imports it inside main(), after parsing (fast --help)
+    monkeypatch.setattr('mmlesion.apis.find_hard_regions',
+                        fake_find_hard_regions)
     with pytest.raises(Stop):
         tool.main([str(repo_root() / 'configs' / LUNA), 'ckpt.pth',
                    '--out', str(tmp_path / 'h.json'), '--fold', '5'])

@@ -23,15 +23,15 @@ Example (the numbers in configs/aggregated3d/README.md)::
     nice -n 10 python tools/analysis_tools/adaptive_focal_terms.py \
         --iters 300 --every 25 --crop 48 --seed 0
 """
-import argparse
 import json
 import math
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import numpy as np
-import torch
+
+from mmlesion_cli import tool_parser
 
 DEFAULT_CONFIG = ('configs/aggregated3d/'
                   'rpn3d-focal_denseunet3d_anchor1_50e_luna16.py')
@@ -51,8 +51,9 @@ def synthetic_batch(gen: np.random.Generator, crop: int,
         ``data_samples`` (``DetDataSample`` with ``gt_instances``), the input
         of the model's data preprocessor.
     """
-    from mmengine.structures import InstanceData
+    import torch
     from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
     grid = np.indices((crop, ) * 3).astype(np.float32)
     inputs, samples = [], []
     for _ in range(batch_size):
@@ -94,10 +95,11 @@ def run(cfg, prior: float, iters: int, every: int, crop: int,
         list[dict]: ``iter``, ``t``, ``lr``, ``n_pos``, ``n_tn``, ``n_neg``,
         ``neg``, ``pos``.
     """
+    import torch
+    from mmdet.registry import MODELS
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS
-    from mmdet.registry import MODELS
     torch.manual_seed(seed)
     model = MODELS.build(tiny_rpn_cfg(cfg, channels, prior))
     model.init_weights()
@@ -154,28 +156,43 @@ def format_row(r: dict) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, list]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', nargs='?', default=DEFAULT_CONFIG)
-    parser.add_argument('--priors', type=float, nargs='+',
-                        default=[0.01, 0.5])
-    parser.add_argument('--iters', type=int, default=300)
-    parser.add_argument('--every', type=int, default=50)
-    parser.add_argument('--crop', type=int, default=48)
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        'config', nargs='?', default=DEFAULT_CONFIG,
+        help='the 3D-AG RPN config whose loss, optimiser and schedule are '
+        'used')
+    parser.add_argument(
+        '--priors', type=float, nargs='+', default=[0.01, 0.5],
+        help='objectness priors (initial foreground probability) to compare')
+    parser.add_argument(
+        '--iters', type=int, default=300,
+        help='training iterations of each tiny run')
+    parser.add_argument(
+        '--every', type=int, default=50,
+        help='print a row every N iterations')
+    parser.add_argument(
+        '--crop', type=int, default=48,
+        help='edge of the synthetic training crops (voxels, >= 16)')
     parser.add_argument('--channels', type=int, default=8,
                         help='pyramid / PreBlock width of the tiny model')
     parser.add_argument('--full-iters', type=int,
                         help='iterations of the full run (T schedule); '
                         'default: the config epochs x 400')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='random seed (data and weights)')
     parser.add_argument('--json', help='also write the rows here')
     args = parser.parse_args(argv)
+    import torch
     if args.iters < 1 or args.every < 1 or args.crop < 16:
         parser.error('--iters and --every must be >= 1, --crop >= 16')
     if any(not 0 < p < 1 for p in args.priors):
         parser.error('--priors must be in (0, 1)')
     from mmengine.config import Config
     from mmengine.logging import MMLogger
+
     import mmlesion  # noqa: F401  (registers the model)
+
     # the current logger: init_weights' per-parameter report stays quiet
     MMLogger.get_instance('adaptive_focal_terms', log_level='WARNING')
     if not os.path.isfile(args.config):

@@ -21,19 +21,26 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
+from mmlesion_cli import tool_parser
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='RetinaNet-style detector config')
     parser.add_argument('--data-root', default=None,
                         help='data root of the split (default: the config)')
-    parser.add_argument('--split', default='train',
-                        choices=('train', 'val', 'test'))
+    parser.add_argument(
+        '--split', default='train', choices=('train', 'val', 'test'),
+        help='dataset split whose boxes are matched')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the anchor optimiser')
-    parser.add_argument('--iou-thr', type=float, default=.5)
+    parser.add_argument(
+        '--iou-thr', type=float, default=.5,
+        help='a box is covered when an anchor reaches this IoU')
     parser.add_argument('--out', default=None, help='JSON file to write')
-    parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace an existing --out')
     return parser.parse_args(argv)
 
 

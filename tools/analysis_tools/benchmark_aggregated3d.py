@@ -45,12 +45,8 @@ import subprocess
 import sys
 from typing import Callable, Dict, List
 
-import torch
-from mmlesion.utils.atomic_io import atomic_write
-
-from mmlesion.utils.benchmark_timing import (add_timing_arguments,
-                                             check_timing, median_ratio,
-                                             time_interleaved)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_timing_arguments
 
 CASES = ('train_rpn', 'train_full', 'scan_rpn', 'scan_full', 'fprn_magnify',
          'fprn_finer')
@@ -63,6 +59,7 @@ def _rss_mb() -> float:
 
 def _timed(fn: Callable, args) -> Dict[str, float]:
     """``args.warmup`` untimed calls, then the median of ``args.repeats``."""
+    from mmlesion.utils.benchmark_timing import time_interleaved
     times = time_interleaved({'case': fn}, args.warmup, args.repeats,
                              args.device)['case']
     return dict(time_s=statistics.median(times), times_s=times)
@@ -70,6 +67,7 @@ def _timed(fn: Callable, args) -> Dict[str, float]:
 
 def _build(with_fprn: bool, device: str):
     from mmdet.registry import MODELS
+
     from mmlesion.utils import get_config
     cfg = get_config('_base_/models/aggregated_faster_rcnn_3d.py').model
     if not with_fprn:
@@ -82,8 +80,10 @@ def _build(with_fprn: bool, device: str):
 
 def run_case(case: str, args) -> Dict[str, float]:
     """Measure one case in this process."""
-    import mmlesion  # noqa: F401
+    import torch
     from mmengine.optim import OptimWrapper
+
+    import mmlesion  # noqa: F401
     from mmlesion.structures.volume_sample import volume_sample
     torch.manual_seed(0)
     device = args.device
@@ -129,6 +129,7 @@ def run_case(case: str, args) -> Dict[str, float]:
                           for n in shape]).prod())
     else:
         from mmdet.registry import MODELS
+
         from mmlesion.models.layers import roi_align_3d
         from mmlesion.models.roi_heads.aggregated_fprn_head_3d import \
             diameter_alignment
@@ -170,8 +171,10 @@ def run_case(case: str, args) -> Dict[str, float]:
 
 
 def main(argv: List[str] = None) -> Dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        '--device', default='cpu', choices=['cpu', 'cuda'],
+        help='where the models run')
     parser.add_argument('--crop', type=int, default=128,
                         help='edge of the training crop (voxels)')
     parser.add_argument('--scan', type=int, nargs=3, default=[160, 240, 240],
@@ -179,15 +182,21 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     parser.add_argument('--rois', type=int, default=32,
                         help='RoIs of the FPRN cases')
     add_timing_arguments(parser, warmup=1, repeats=3)
-    parser.add_argument('--cases', nargs='+', default=list(CASES),
-                        choices=CASES)
+    parser.add_argument(
+        '--cases', nargs='+', default=list(CASES), choices=CASES,
+        help='what to time (each in its own process)')
     parser.add_argument('--amp', action='store_true',
                         help='whole-scan cases under float16 autocast '
                         '(CUDA only; the goal is a LUNA16 scan in < 1 s)')
     parser.add_argument('--json', help='also write the results here')
-    parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace an existing --json')
     parser.add_argument('--case', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    import torch
+    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.benchmark_timing import check_timing, median_ratio
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

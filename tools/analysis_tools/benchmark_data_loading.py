@@ -31,12 +31,11 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import DictAction
 
+from mmlesion_cli import tool_parser
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description='Samples per second of a config\'s training pipeline '
-        'with 0..N DataLoader workers, against its training step.')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='the config whose train pipeline '
                         'is measured')
     parser.add_argument('--workers', type=int, nargs='+', default=[0, 1, 2],

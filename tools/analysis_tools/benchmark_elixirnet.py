@@ -40,24 +40,15 @@ import copy
 import json
 import logging
 import statistics
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
-import torch
-from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.hub import get_config as hub_get_config
-from mmengine.logging import MMLogger
-from mmengine.optim import OptimWrapper
-from mmengine.registry import DefaultScope
-from mmengine.structures import InstanceData
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.utils import get_config
-from mmlesion.utils.atomic_io import atomic_write
-from mmlesion.utils.benchmark_timing import (add_timing_arguments,
-                                             check_timing, median_ratio,
-                                             time_interleaved)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_timing_arguments, check_timing
+
+if TYPE_CHECKING:
+    import torch
 
 BASELINE_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 ELIXIRNET_CONFIG = 'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py'
@@ -81,6 +72,10 @@ def _strip_init_cfg(cfg) -> None:
 def _load_config(config: str) -> Config:
     """``mmdet::...`` from mmdet's package, otherwise relative to this
     repository's ``configs/``."""
+    from mmengine.hub import get_config as hub_get_config
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils import get_config
     if config.startswith('mmdet::'):
         return hub_get_config(config)
     return get_config(config)
@@ -101,9 +96,12 @@ def elixirnet_model_cfg(config: str = ELIXIRNET_CONFIG) -> Config:
     return model
 
 
-def build_model(model_cfg, device: str) -> torch.nn.Module:
+def build_model(model_cfg, device: str) -> 'torch.nn.Module':
     """Build and initialise a detector (the per-parameter init log of
     mmengine is silenced)."""
+    from mmdet.registry import MODELS
+    from mmengine.logging import MMLogger
+    from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(copy.deepcopy(model_cfg))
     logger = MMLogger.get_current_instance()
@@ -116,7 +114,7 @@ def build_model(model_cfg, device: str) -> torch.nn.Module:
     return model.to(device)
 
 
-def count_parameters(model: torch.nn.Module) -> int:
+def count_parameters(model: 'torch.nn.Module') -> int:
     return sum(p.numel() for p in model.parameters())
 
 
@@ -125,6 +123,9 @@ def fake_batch(batch_size: int = 1,
                num_slices: int = 3,
                seed: int = 0) -> dict:
     """``batch_size`` windowed CT-like images with 1-3 lesions each."""
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
     gen = torch.Generator().manual_seed(seed)
     inputs: List[torch.Tensor] = []
     samples: List[DetDataSample] = []
@@ -151,6 +152,7 @@ def fake_batch(batch_size: int = 1,
 
 def count_proposals(model, data: dict) -> float:
     """Mean number of RPN proposals per image (test configuration)."""
+    import torch
     with torch.no_grad():
         batch = model.data_preprocessor(data, False)
         feats = model.extract_feat(batch['inputs'])
@@ -175,6 +177,11 @@ def run_benchmark(device: str = 'cpu',
         image), ``train_s`` (median per image), the raw times, and the
         ``ratios`` ElixirNet / baseline.
     """
+    import torch
+    from mmengine.optim import OptimWrapper
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.benchmark_timing import median_ratio, time_interleaved
     torch.manual_seed(0)
     models = dict(
         baseline=build_model(baseline_model_cfg(baseline_config), device),
@@ -288,12 +295,12 @@ def format_result(result: dict) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='ElixirNet-FPN vs Faster R-CNN R50-FPN: parameters, '
-        'inference latency, training iteration')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--size', type=int, default=512)
-    parser.add_argument('--batch-size', type=int, default=1)
+    parser = tool_parser(__doc__)
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--size', type=int, default=512, help='edge of the square inputs')
+    parser.add_argument(
+        '--batch-size', type=int, default=1, help='images per forward pass')
     add_timing_arguments(parser, warmup=2, repeats=5)
     parser.add_argument(
         '--params-only', action='store_true', help='only count parameters')
@@ -318,6 +325,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.atomic_io import atomic_write
     result = run_benchmark(
         device=args.device,
         size=args.size,

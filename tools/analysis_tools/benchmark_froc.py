@@ -25,28 +25,32 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.evaluation.functional import (DEFAULT_FP_RATES, froc_curve,
-                                            sens_at_fp)
-from mmlesion.evaluation.functional.froc_reference import (random_froc_case,
-                                             reference_froc,
-                                             reference_sens_at_fp)
+from mmlesion_cli import tool_parser
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='FROC speed and equality: vectorised vs reference')
-    parser.add_argument('--num-images', type=int, default=5000)
-    parser.add_argument('--dets-per-image', type=int, default=50)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--iou-thr', type=float, default=0.5)
+    parser = tool_parser(__doc__)
     parser.add_argument(
-        '--overlap', choices=('iou', 'iobb'), default='iou')
+        '--num-images', type=int, default=5000, help='images in the case')
+    parser.add_argument(
+        '--dets-per-image', type=int, default=50,
+        help='random detections per image')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the random case')
+    parser.add_argument(
+        '--iou-thr', type=float, default=0.5,
+        help='overlap a detection needs to hit a lesion')
+    parser.add_argument(
+        '--overlap', choices=('iou', 'iobb'), default='iou',
+        help='overlap measure: IoU, or intersection over the detection')
     parser.add_argument(
         '--repeat',
         type=int,
         default=5,
         help='runs of the fast implementation (median time is used)')
-    parser.add_argument('--min-speedup', type=float, default=20.0)
+    parser.add_argument(
+        '--min-speedup', type=float, default=20.0,
+        help='exit 1 if the vectorised code is not this much faster')
     return parser.parse_args(argv)
 
 
@@ -56,7 +60,7 @@ def run_benchmark(num_images: int = 5000,
                   iou_thr: float = 0.5,
                   overlap: str = 'iou',
                   repeat: int = 5,
-                  fp_rates: Sequence[float] = DEFAULT_FP_RATES) -> Dict:
+                  fp_rates: Optional[Sequence[float]] = None) -> Dict:
     """Run both implementations on one random case.
 
     Times are CPU seconds of this process (``time.process_time``), which
@@ -70,7 +74,8 @@ def run_benchmark(num_images: int = 5000,
         iou_thr (float): overlap threshold.
         overlap (str): ``'iou'`` or ``'iobb'``.
         repeat (int): runs of the fast implementation.
-        fp_rates (Sequence[float]): rates compared.
+        fp_rates (Sequence[float], optional): rates compared (default:
+            ``DEFAULT_FP_RATES`` of the FROC metric).
 
     Returns:
         dict: ``identical`` (bool), ``ref_time`` (CPU s), ``ref_wall``,
@@ -78,6 +83,12 @@ def run_benchmark(num_images: int = 5000,
         CPU s), ``speedup`` (CPU ratio), ``wall_speedup``, ``sens`` (fast
         sensitivities), ``num_detections``, ``num_gts``.
     """
+    from mmlesion.evaluation.functional import (DEFAULT_FP_RATES, froc_curve,
+                                                sens_at_fp)
+    from mmlesion.evaluation.functional.froc_reference import (
+        random_froc_case, reference_froc, reference_sens_at_fp)
+    if fp_rates is None:
+        fp_rates = DEFAULT_FP_RATES
     dets, gts = random_froc_case(num_images, dets_per_image, seed=seed)
     num_gts = sum(len(g) for g in gts)
 
@@ -117,6 +128,7 @@ def run_benchmark(num_images: int = 5000,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    from mmlesion.evaluation.functional import DEFAULT_FP_RATES
     res = run_benchmark(args.num_images, args.dets_per_image, args.seed,
                         args.iou_thr, args.overlap, args.repeat)
     print(f'case: {args.num_images} images x {args.dets_per_image} '

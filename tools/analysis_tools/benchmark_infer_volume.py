@@ -24,37 +24,33 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from mmengine.config import Config
 
-import mmlesion  # noqa: F401
-from mmlesion.apis.volume_inference import (detect_slices,
-                                            init_volume_detector,
-                                            prepare_volume,
-                                            volume_settings_from_config)
-from mmlesion.datasets.volumes import load_ct_volume
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-from mmlesion.utils import add_trust_checkpoint_argument
-from mmlesion.utils.atomic_io import atomic_write_text
-from mmlesion.utils.benchmark_timing import sync
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_trust_checkpoint_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--config',
-        default='configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py')
-    parser.add_argument('--checkpoint')
+        default='configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
+        help='the 2.5D detector config')
+    parser.add_argument(
+        '--checkpoint', help='its weights (default: random weights)')
     parser.add_argument('--scan', help='default: a synthetic chest scan')
-    parser.add_argument('--pixel-spacing', type=float, default=1.4)
-    parser.add_argument('--batch-sizes', type=int, nargs='+',
-                        default=[1, 4, 8])
+    parser.add_argument(
+        '--pixel-spacing', type=float, default=1.4,
+        help='in-plane mm/px the slices are resampled to')
+    parser.add_argument(
+        '--batch-sizes', type=int, nargs='+', default=[1, 4, 8],
+        help='slices per forward pass, one timing each')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed runs per batch size (best kept)')
     parser.add_argument('--scan-size', type=int, nargs=2, default=[160, 120],
                         metavar=('XY', 'Z'),
                         help='synthetic scan: in-plane pixels and slices')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--amp', action='store_true',
                         help='float16 autocast (CUDA)')
     parser.add_argument('--json', help='also write the results here')
@@ -64,6 +60,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    import torch
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.volume_inference import (detect_slices,
+                                                init_volume_detector,
+                                                prepare_volume,
+                                                volume_settings_from_config)
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.benchmark_timing import sync
     cfg = Config.fromfile(args.config)
     settings = volume_settings_from_config(cfg, args.pixel_spacing,
                                            args.config)

@@ -23,7 +23,6 @@ Example::
     python tools/analysis_tools/benchmark_lens.py --repeats 5
     python tools/analysis_tools/benchmark_lens.py --device cuda --repeats 50
 """
-import argparse
 import copy
 import json
 import os.path as osp
@@ -31,15 +30,12 @@ import statistics
 import sys
 from typing import Optional, Sequence
 
-import torch
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_timing_arguments, check_timing
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
                                  baseline_model_cfg, build_model, fake_batch)
-
-from mmlesion.utils.benchmark_timing import (  # noqa: E402
-    add_timing_arguments, check_timing, median_ratio, time_interleaved)
 
 LENS_CONFIG = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_'
                'deeplesion-luna16-lits-nihln_9slice.py')
@@ -56,6 +52,9 @@ def lens_model_cfg(experts: Optional[Sequence[int]]):
 
 def run(device: str = 'cpu', warmup: int = 1, repeats: int = 5,
         size: int = 512) -> dict:
+    import torch
+
+    from mmlesion.utils.benchmark_timing import median_ratio, time_interleaved
     torch.manual_seed(0)
     models = dict(
         faster_rcnn=(build_model(baseline_model_cfg(), device), 3),
@@ -88,16 +87,19 @@ def run(device: str = 'cpu', warmup: int = 1, repeats: int = 5,
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--device', default='cpu')
+    p = tool_parser(__doc__)
+    p.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     add_timing_arguments(p, warmup=1, repeats=5)
-    p.add_argument('--size', type=int, default=512)
+    p.add_argument(
+        '--size', type=int, default=512, help='edge of the square slices')
     p.add_argument('--json', default=None, help='also write the result')
     args = p.parse_args(argv)
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:
         p.error(str(err))
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.atomic_io import atomic_write
     result = run(args.device, args.warmup, args.repeats, args.size)
     text = json.dumps(result, indent=1)
     print(text)

@@ -32,29 +32,36 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.utils import shared_data_root
-from mmlesion.evaluation.functional.luna16_reference import (random_luna16_case,
-                                               reference_luna16,
-                                               rows_to_candidates,
-                                               rows_to_findings,
-                                               synthetic_luna16_annotations)
+from mmlesion_cli import tool_parser
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='LUNA16 evaluation speed: vectorised vs plain reference')
+    parser = tool_parser(__doc__)
     parser.add_argument('--num-scans', type=int, default=888,
                         help='scans (the first N of seriesuids.csv)')
-    parser.add_argument('--marks-per-scan', type=int, default=100)
-    parser.add_argument('--num-bootstrap', type=int, default=1000)
-    parser.add_argument('--ref-resamples', type=int, default=20)
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--min-speedup', type=float, default=10.0)
+    parser.add_argument(
+        '--marks-per-scan', type=int, default=100,
+        help='random candidates per scan')
+    parser.add_argument(
+        '--num-bootstrap', type=int, default=1000,
+        help='bootstrap resamples of the fast evaluation')
+    parser.add_argument(
+        '--ref-resamples', type=int, default=20,
+        help='bootstrap resamples of the (slow) reference')
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='seed of the random case and the bootstrap')
+    parser.add_argument(
+        '--min-speedup', type=float, default=10.0,
+        help='exit 1 if the fast evaluation is not this much faster')
     return parser.parse_args(argv)
 
 
 def _annotations(num_scans: int, seed: int):
+    from mmlesion.evaluation.functional import luna16 as L
+    from mmlesion.evaluation.functional.luna16_reference import \
+        synthetic_luna16_annotations
+    from mmlesion.utils import shared_data_root
     root = shared_data_root()
     d = None if root is None else root / 'luna16'
     if d is not None and (d / 'annotations.csv').is_file():
@@ -81,6 +88,10 @@ def run_benchmark(num_scans: int = 888,
         vectorised run, ``ref_time`` (extrapolated CPU), ``speedup``,
         ``cpm``, ``num_marks`` and ``source``.
     """
+    from mmlesion.evaluation.functional import luna16 as L
+    from mmlesion.evaluation.functional.luna16_reference import (
+        random_luna16_case, reference_luna16, rows_to_candidates,
+        rows_to_findings)
     ann, exc, uids, source = _annotations(num_scans, seed)
     ann_rows, exc_rows, uids, cands, _ = random_luna16_case(
         ann, exc, uids, seed=seed, num_marks=marks_per_scan)

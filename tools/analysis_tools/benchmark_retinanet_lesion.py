@@ -28,21 +28,15 @@ default score threshold (0.05), so almost no box reaches NMS; pass trained
 import argparse
 import os.path as osp
 import statistics
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
-import torch
-from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.hub import get_config as hub_get_config
-from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.utils import (add_trust_checkpoint_argument, get_config,
-                            load_model_checkpoint)
-from mmlesion.utils.benchmark_timing import (check_timing, median_ratio,
-                                             time_interleaved)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_trust_checkpoint_argument
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_CONFIG = (
     'retinanet_lesion/'
@@ -53,6 +47,10 @@ PAPER_MS = {'baseline': 28.0, 'full': 41.0}
 
 def load_any_config(name: str) -> Config:
     """Load ``mmdet::...``, a path, or a path relative to ``configs/``."""
+    from mmengine.hub import get_config as hub_get_config
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils import get_config
     if '::' in name:
         return hub_get_config(name)
     if osp.isfile(name):
@@ -64,7 +62,7 @@ def build_model(cfg: Config,
                 num_classes: int = 1,
                 score_thr: Optional[float] = None,
                 checkpoint: Optional[str] = None,
-                device: str = 'cpu') -> torch.nn.Module:
+                device: str = 'cpu') -> 'torch.nn.Module':
     """Build a detector of ``cfg`` without downloading weights.
 
     Args:
@@ -77,6 +75,11 @@ def build_model(cfg: Config,
     Returns:
         nn.Module: the model in eval mode.
     """
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils import load_model_checkpoint
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model_cfg = cfg.model.copy()
     if 'init_cfg' in model_cfg.get('backbone', {}):
@@ -97,6 +100,8 @@ def make_batch(num_slices: int = 3,
                batch_size: int = 1,
                seed: int = 0) -> dict:
     """A fixed fake batch of CT-like inputs in [-1, 1] with metainfo."""
+    import torch
+    from mmdet.structures import DetDataSample
     gen = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch_size):
@@ -113,7 +118,7 @@ def make_batch(num_slices: int = 3,
     return dict(inputs=inputs, data_samples=samples)
 
 
-def benchmark_models(models: Dict[str, torch.nn.Module],
+def benchmark_models(models: Dict[str, 'torch.nn.Module'],
                      batch: dict,
                      warmup: int = 5,
                      iters: int = 20,
@@ -132,6 +137,10 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
         ``median_ms``, ``p90_ms`` and ``dets`` (detections per image of the
         last run).
     """
+    import torch
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.benchmark_timing import check_timing, time_interleaved
     try:
         check_timing(warmup, iters)
     except ValueError as err:
@@ -139,7 +148,7 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
     num_images = len(batch['inputs'])
     dets: Dict[str, float] = {}
 
-    def step(name: str, model: torch.nn.Module):
+    def step(name: str, model: 'torch.nn.Module'):
 
         def run():
             out = model.test_step(batch)
@@ -170,6 +179,8 @@ def benchmark_models(models: Dict[str, torch.nn.Module],
 
 def format_table(results: Dict[str, dict], baseline: str) -> str:
     """Side-by-side table with the ratio to ``baseline`` (median based)."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils.benchmark_timing import median_ratio
     base = results[baseline]['times_ms']
     width = max(len(n) for n in results)
     lines = [
@@ -185,8 +196,7 @@ def format_table(results: Dict[str, dict], baseline: str) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Latency of Improved RetinaNet vs mmdet RetinaNet')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--configs',
         nargs='+',
@@ -203,11 +213,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='*',
         default=None,
         help='weights for --configs, in the same order')
-    parser.add_argument('--baseline-checkpoint', default=None)
+    parser.add_argument(
+        '--baseline-checkpoint', default=None,
+        help='weights for --baseline (default: random)')
     parser.add_argument(
         '--size', type=int, default=512, help='square input size (paper: 512)')
-    parser.add_argument('--num-slices', type=int, default=3)
-    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument(
+        '--num-slices', type=int, default=3,
+        help='input channels (neighbouring CT slices)')
+    parser.add_argument(
+        '--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument(
         '--warmup', type=int, default=5, help='untimed runs per model (>= 1)')
     parser.add_argument(
@@ -222,7 +237,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=None,
         help='override test_cfg.score_thr of every model')
     parser.add_argument(
-        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+        '--device', default='auto',
+        help='cpu, cuda:0, ... or auto (cuda when available)')
     parser.add_argument(
         '--threads', type=int, default=None, help='torch CPU threads')
     add_trust_checkpoint_argument(parser)
@@ -231,6 +247,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     args = parse_args(argv)
+    import torch
+    from mmengine.logging import MMLogger
+
+    import mmlesion  # noqa: F401  (registers components)
+    if args.device == 'auto':
+        args.device = 'cuda' if torch.cuda.is_available() else 'cpu'
     # keep the per-parameter init messages of init_weights out of the output
     MMLogger.get_instance('benchmark_retinanet_lesion', log_level='WARNING')
     if args.threads:

@@ -28,22 +28,22 @@ import time
 from typing import Optional, Sequence
 
 import numpy as np
-import SimpleITK as sitk
 
-from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion_cli import tool_parser
 
 # KiTS19's storage: index axis 0 is the axial one (see case_00002)
 KITS_DIRECTION = (0., 0., 1., 0., 1., 0., -1., 0., 0.)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='load_ct_volume reorientation vs SimpleITK DICOMOrient')
+    parser = tool_parser(__doc__)
     parser.add_argument('--file', help='a volume to read (default: write a '
                         'synthetic KiTS19-like one)')
     parser.add_argument('--slices', type=int, default=300,
                         help='slices of the synthetic volume (512 x 512)')
-    parser.add_argument('--repeat', type=int, default=3)
+    parser.add_argument(
+        '--repeat', type=int, default=3,
+        help='timed reads of each reader (best kept)')
     return parser.parse_args(argv)
 
 
@@ -60,6 +60,9 @@ def _time(fn, repeat):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    import SimpleITK as sitk
+
+    from mmlesion.datasets.volumes import load_ct_volume
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
         if path is None:

@@ -28,42 +28,43 @@ import argparse
 import os
 import os.path as osp
 import tempfile
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
+from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers the components)
-from mmdet.registry import DATASETS, VISUALIZERS
-from mmdet.visualization import DetLocalVisualizer
-from mmlesion.visualization.lesion_visualizer import (
-    add_display_window_argument, draw_lesion_overlay,
-    key_slice_name, window_of, window_to_rgb)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_cfg_options_argument
+
+if TYPE_CHECKING:
+    from mmdet.visualization import DetLocalVisualizer
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Browse a lesion dataset')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
         '--output-dir',
         default=None,
         type=str,
-        help='If there is no display interface, you can save it')
-    parser.add_argument('--not-show', default=False, action='store_true')
+        help='save the pictures here (for a machine without a display)')
+    parser.add_argument(
+        '--not-show', default=False, action='store_true',
+        help='do not open a window per picture')
     parser.add_argument(
         '--show-interval',
         type=float,
         default=2,
         help='the interval of show (s)')
-    add_display_window_argument(parser)
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs')
+        '--window',
+        type=float,
+        nargs=2,
+        default=None,
+        help="display window (low high) in HU (default: mmlesion's "
+        'soft-tissue window, SOFT_TISSUE_WINDOW of '
+        'mmlesion.visualization.lesion_visualizer)')
+    add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -87,7 +88,7 @@ def to_hu(image: np.ndarray, windowing) -> np.ndarray:
 
 
 def draw_item(item: dict, windowing, window: Tuple[float, float],
-              drawer: DetLocalVisualizer) -> Tuple[str, np.ndarray]:
+              drawer: 'DetLocalVisualizer') -> Tuple[str, np.ndarray]:
     """The picture of one dataset item and its file name.
 
     Args:
@@ -99,6 +100,10 @@ def draw_item(item: dict, windowing, window: Tuple[float, float],
     Returns:
         tuple[str, np.ndarray]: name and (H, W, 3) uint8 RGB picture.
     """
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.visualization.lesion_visualizer import (draw_lesion_overlay,
+                                                          key_slice_name,
+                                                          window_to_rgb)
     inputs = item['inputs'].float().numpy()
     sample = item['data_samples']
     boxes = sample.gt_instances.bboxes
@@ -124,6 +129,7 @@ def draw_item(item: dict, windowing, window: Tuple[float, float],
 
 def write_picture(path: str, rgb: np.ndarray) -> None:
     """Write a picture atomically (a temporary file renamed over it)."""
+    import mmcv
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=osp.splitext(path)[1], dir=folder)
@@ -140,6 +146,16 @@ def write_picture(path: str, rgb: np.ndarray) -> None:
 def main(argv: Optional[List[str]] = None) -> List[str]:
     """Draw every training sample; return the written files."""
     args = parse_args(argv)
+    from mmdet.registry import DATASETS, VISUALIZERS
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import ProgressBar
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                          window_of)
+    if args.window is None:
+        args.window = SOFT_TISSUE_WINDOW
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -40,12 +40,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.mining.calibration import (choose_delta,
-                                         deeplesion_proxy_same,
-                                         pair_distances,
-                                         plot_distance_distributions,
-                                         split_by_strategy, summarise)
+from mmlesion_cli import tool_parser
 
 PAPER_DELTA = 0.15
 
@@ -91,6 +86,8 @@ def _embed(model, dataset, idx: int, boxes: np.ndarray) -> np.ndarray:
 def demo_pairs(model, cfg: Config, root: str) -> Tuple[np.ndarray,
                                                        np.ndarray, dict]:
     """Same / different-lesion distances on a demo set (all splits)."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.mining.calibration import pair_distances
     from mmlesion.mining.demo_eval import load_demo_lesions
     truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', None)
@@ -126,7 +123,10 @@ def deeplesion_pairs(model, cfg: Config, root: str,
                                                    dict]:
     """Same (proxy) / different-lesion distances on the real DeepLesion key
     slices present under ``root/Images_png``."""
+    import mmlesion  # noqa: F401  (registers components)
     from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.mining.calibration import (deeplesion_proxy_same,
+                                             pair_distances)
     embs, series, patients, rows = [], [], [], []
     for csv in csvs:
         recs = {r.row: r for r in parse_dl_info(osp.join(root, csv))}
@@ -162,7 +162,9 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
     """The three strategies on the demo training split, per delta."""
     import copy
 
+    import mmlesion  # noqa: F401  (registers components)
     from mmlesion.mining import mine_series
+    from mmlesion.mining.calibration import split_by_strategy
     from mmlesion.mining.demo_eval import evaluate_mining
     from mmlesion.mining.proposals import (collect_series_proposals,
                                            series_to_entries)
@@ -189,7 +191,7 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = tool_parser(__doc__)
     p.add_argument('config', help='a LENS config (its test pipeline is used)')
     p.add_argument('checkpoint', nargs='?', default=None,
                    help='trained weights (none: random, plumbing only)')
@@ -197,17 +199,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--deeplesion-root', help='DeepLesion-layout root')
     p.add_argument('--dl-info', nargs='+', default=['DL_info.csv'],
                    help='CSV files under --deeplesion-root')
-    p.add_argument('--min-precision', type=float, default=0.9)
+    p.add_argument(
+        '--min-precision', type=float, default=0.9,
+        help='choose the largest delta whose matched pairs are at least this '
+        'share same-lesion pairs')
     p.add_argument('--mine', action='store_true',
                    help='run the strategies on the demo training split')
     p.add_argument('--max-offset', type=int, default=2,
                    help='mined slices: within this many of a key slice')
-    p.add_argument('--out-dir', required=True)
+    p.add_argument(
+        '--out-dir', required=True,
+        help='for the distance histograms and calibration.json')
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.mining.calibration import (choose_delta,
+                                             plot_distance_distributions,
+                                             summarise)
     if not (args.demo_root or args.deeplesion_root):
         print('error: give --demo-root and/or --deeplesion-root',
               file=sys.stderr)

@@ -15,19 +15,21 @@ Example (the check quoted in configs/aggregated3d/README.md)::
         ../shared/data/ct_volumes/totalsegmentator/example_seg.nii.gz \\
         --labels 10 11 12 13 14 --spacing 1 1 1
 """
-import argparse
 import time
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
-                                       load_ct_volume, mask_region,
-                                       resample_volume)
+from mmlesion_cli import tool_parser
+
+if TYPE_CHECKING:
+    from mmlesion.datasets.volumes import CTVolume
 
 
-def check(vol: CTVolume, ref: np.ndarray, margins: Sequence[float]) -> dict:
+def check(vol: 'CTVolume', ref: np.ndarray, margins: Sequence[float]) -> dict:
     """Dice, time and crop coverage of the computed mask on one grid."""
+    from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
+                                           mask_region)
     t0 = time.perf_counter()
     mask = compute_lung_mask(vol)
     seconds = time.perf_counter() - t0
@@ -48,8 +50,8 @@ def check(vol: CTVolume, ref: np.ndarray, margins: Sequence[float]) -> dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('ct')
+    parser = tool_parser(__doc__)
+    parser.add_argument('ct', help='the CT (NIfTI, .mhd or DICOM folder)')
     parser.add_argument('reference', help='label map on the CT grid')
     parser.add_argument('--labels', type=int, nargs='+', required=True,
                         help='lung labels of the reference')
@@ -58,6 +60,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--spacing', type=float, nargs=3,
                         help='also check on this (z, y, x) grid (mm)')
     args = parser.parse_args(argv)
+    from mmlesion.datasets.volumes import (CTVolume, load_ct_volume,
+                                           resample_volume)
     vol = load_ct_volume(args.ct)
     seg = load_ct_volume(args.reference, check_modality=False, dtype=None)
     if seg.shape_zyx != vol.shape_zyx:

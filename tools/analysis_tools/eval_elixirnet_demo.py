@@ -51,20 +51,15 @@ import hashlib
 import importlib.util
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.apis.study import (RowContext, StudyRow, StudySettings,
-                                 add_study_arguments, build_row_config,
-                                 row_seed_dir, train_and_test,
-                                 deeplesion_froc, format_text_table,
-                                 run_study, settings_from_args,
-                                 write_study_report)
-from mmlesion.apis.study.runner import load_row_config
-from mmlesion.nas import apply_genotypes, load_genotypes
-from mmlesion.utils import demo_data_root, repo_root
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_study_arguments
+
+if TYPE_CHECKING:
+    from mmlesion.apis.study import RowContext, StudyRow
 
 _DIR = 'elixirnet/'
 _FPN = _DIR + 'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'
@@ -119,9 +114,6 @@ MAP_KEY = 'froc/bbox_mAP'
 #: (Table 4 of the paper), from FROCMetric's breakdowns
 #: (``froc/sens@3_type_<name>``).
 TYPE_MEAN_KEY = 'froc/sens@3_type_mean'
-METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
-                                    ('mAP', MAP_KEY),
-                                    ('types@3', TYPE_MEAN_KEY)))
 
 #: The paper's numbers (full-size models, DeepLesion test set, IoU), in %:
 #: sensitivities at FP_RATES (None: not reported) and mAP.
@@ -139,6 +131,15 @@ PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
 }
 
 
+def study_metric():
+    """The study's metric: the DeepLesion FROC at ``FP_RATES`` and more."""
+    from mmlesion.apis.study import deeplesion_froc
+    return deeplesion_froc(FP_RATES, (
+        ('mean0.5-4', 'froc/mean@0.5-4'),
+        ('mAP', MAP_KEY),
+        ('types@3', TYPE_MEAN_KEY)))
+
+
 def row_dir_name(key: str) -> str:
     """Study row key (its folder name)."""
     if key not in DEMO_ROWS:
@@ -153,8 +154,11 @@ def row_label(key: str, searched_genotype: Optional[str]) -> str:
     return label
 
 
-def _start_checkpoint(key: str, ctx: RowContext) -> str:
+def _start_checkpoint(key: str, ctx: 'RowContext') -> str:
     """The last checkpoint of the row ``key`` starts from (same seed)."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import StudyRow, row_seed_dir
+    from mmlesion.apis.study.runner import load_row_config
     source = StudyRow(row_dir_name(STARTS_FROM[key]), '', '')
     row_dir = row_seed_dir(ctx.settings, source, ctx.seed)
     epochs = ctx.settings.max_epochs or load_row_config(
@@ -167,10 +171,12 @@ def _start_checkpoint(key: str, ctx: RowContext) -> str:
     return checkpoint
 
 
-def run_alb_search(ctx: RowContext, checkpoint: str) -> str:
+def run_alb_search(ctx: 'RowContext', checkpoint: str) -> str:
     """Search the ALB with tools/search_alb.py (demo search config) from the
     FPN checkpoint of the same seed, on the study's data; returns the
     written ``genotype.py`` (reused when it exists)."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils import repo_root
     work_dir = osp.join(ctx.row_dir, 'alb_search')
     genotype = osp.join(work_dir, 'genotype.py')
     if osp.isfile(genotype):
@@ -192,11 +198,14 @@ def run_alb_search(ctx: RowContext, checkpoint: str) -> str:
     return genotype
 
 
-def study_row(key: str, searched_genotype: Optional[str] = None) -> StudyRow:
+def study_row(key: str, searched_genotype: Optional[str] = None) -> 'StudyRow':
     """The study row of :data:`DEMO_ROWS` ``key``. ``searched`` gets its
     genotype in a pre-step (``searched_genotype``, else a search by our
     tool from the FPN row's checkpoint), the multi-type rows the TRPN+ALB
     row's checkpoint."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import RowContext, StudyRow
+    from mmlesion.nas import apply_genotypes
     label, config, overrides = DEMO_ROWS[key]
     prepare, fingerprint = None, {}
     if key == 'searched':
@@ -232,9 +241,11 @@ def study_row(key: str, searched_genotype: Optional[str] = None) -> StudyRow:
         fingerprint=fingerprint)
 
 
-def type_mean_run(cfg: Config, ctx: RowContext) -> Dict[str, float]:
+def type_mean_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     """Train and test; add :data:`TYPE_MEAN_KEY`, the mean over the coarse
     types present in the test split of their sensitivity at 3 FPs."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import train_and_test
     metrics = train_and_test(cfg, train=ctx.train)
     per_type = [
         v for k, v in metrics.items()
@@ -269,10 +280,13 @@ def prepare_cfg(key: str,
     Returns:
         Config: the prepared config.
     """
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import RowContext, StudySettings, build_row_config
     row = study_row(key, searched_genotype)
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
-    cfg = build_row_config(row, settings, seed, METRIC, work_dir, checkpoint)
+    cfg = build_row_config(row, settings, seed, study_metric(), work_dir,
+                           checkpoint)
     if key == 'searched' and searched_genotype:  # no search, no checkpoint
         row.prepare(cfg, RowContext(row, seed, work_dir, settings))
     return cfg
@@ -280,6 +294,8 @@ def prepare_cfg(key: str,
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x (sensitivity at FP_RATES, mean 0.5-4, mAP), in %."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import format_text_table
     reference = {}
     for label, (sens, m_ap) in PAPER_ROWS.items():
         mean = None if any(s is None for s in sens[:5]) else sum(
@@ -287,7 +303,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
         reference[label] = list(sens) + [mean, m_ap, None]
     return format_text_table(
         results,
-        METRIC.all_columns(),
+        study_metric().all_columns(),
         title='demo (this run), sensitivity (%) at FPs per image, '
         'IoU >= 0.5:',
         reference=reference,
@@ -296,9 +312,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='ElixirNet vs FPN, searched vs random ALB, on the demo '
-        'data: train + FROC + mAP side by side')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--rows',
         nargs='+',
@@ -314,6 +328,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import (run_study, settings_from_args,
+                                     write_study_report)
+    from mmlesion.nas import load_genotypes
+    from mmlesion.utils import demo_data_root
     if args.searched_genotype:
         load_genotypes(args.searched_genotype)  # fail early on a bad file
     settings = settings_from_args(args)
@@ -331,7 +350,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
             'data/demo_deeplesion`, or pass --data-root')
     keys: List[str] = list(dict.fromkeys(args.rows))
     rows = [study_row(k, args.searched_genotype) for k in DEMO_ROWS]
-    result = run_study(rows, settings, METRIC,
+    result = run_study(rows, settings, study_metric(),
                        selected=[row_dir_name(k) for k in keys])
     written = write_study_report(
         result,

@@ -26,14 +26,13 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from mmengine.config import DictAction
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_trust_checkpoint_argument)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description='LENS 3D FROC (DeepLesion manual 3D test set) of a '
-        'LENS model, optionally with the 3D FPR network (Eq. 2)')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='the LENS detector config')
     parser.add_argument('checkpoint', help='its trained weights')
     parser.add_argument('--ann-3d', required=True,
@@ -65,21 +64,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs in --out-dir')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, as key=value pairs')
-    from mmlesion.utils import add_trust_checkpoint_argument
+    add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.utils import get_tool_logger
-
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
-    from mmlesion.utils import CorruptCheckpointError, UntrustedCheckpointError
+    from mmlesion.utils import (CorruptCheckpointError,
+                                UntrustedCheckpointError, get_tool_logger)
     logger = get_tool_logger('eval_lens_3d')
     try:
         res = evaluate_lens_3d(

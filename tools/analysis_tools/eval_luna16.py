@@ -40,16 +40,15 @@ import os.path as osp
 import sys
 import time
 from typing import List, Optional, Sequence
-from mmlesion.utils.atomic_io import atomic_write
+
+from mmlesion_cli import tool_parser
 
 OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
            'froc_bootstrap.csv', 'nodules.csv')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='LUNA16 FROC / CPM / bootstrap band / TNP of a '
-        'candidates CSV (official evaluation semantics)')
+    parser = tool_parser(__doc__)
     parser.add_argument('--annotations', required=True,
                         help='annotations.csv (included nodules)')
     parser.add_argument('--excluded', default=None,
@@ -59,17 +58,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='seriesuids.csv (the evaluated scans)')
     parser.add_argument('--candidates', required=True,
                         help='seriesuid,coordX,coordY,coordZ,probability')
-    parser.add_argument('--out-dir', required=True)
+    parser.add_argument(
+        '--out-dir', required=True,
+        help='for the FROC picture, the metrics JSON and the lists of hits '
+        'and misses')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs in --out-dir')
     parser.add_argument('--num-bootstrap', type=int, default=1000,
                         help='bootstrap resamples (0: no band)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--confidence', type=float, default=0.95)
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='bootstrap seed')
+    parser.add_argument(
+        '--confidence', type=float, default=0.95,
+        help='confidence of the bootstrap band')
     parser.add_argument('--max-marks', type=int, default=100,
                         help='marks kept per scan (official: 100)')
-    parser.add_argument('--tnp-sensitivity', type=float, default=0.95)
-    parser.add_argument('--ignore-unknown-seriesuids', action='store_true')
+    parser.add_argument(
+        '--tnp-sensitivity', type=float, default=0.95,
+        help='sensitivity at which the TNP threshold is reported')
+    parser.add_argument(
+        '--ignore-unknown-seriesuids', action='store_true',
+        help='skip candidates of scans missing from the annotations '
+        '(default: an error naming them)')
     parser.add_argument('--name', default=None,
                         help='system name on the plot (default: the '
                         'candidates file name)')
@@ -79,6 +90,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
     from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
                                                        read_seriesuids_csv)
+    from mmlesion.utils.atomic_io import atomic_write
     from mmlesion.visualization.luna16_froc import plot_luna16_froc
 
     payload = result.to_dict()
@@ -134,11 +146,10 @@ def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.utils import get_tool_logger
-
     import numpy as np
 
     from mmlesion.evaluation.functional.luna16 import evaluate_luna16
+    from mmlesion.utils import get_tool_logger
 
     logger = get_tool_logger('eval_luna16')
     out_dir = args.out_dir

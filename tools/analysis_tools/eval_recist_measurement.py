@@ -24,22 +24,20 @@ import glob
 import os
 import os.path as osp
 import sys
-from typing import List
+from typing import TYPE_CHECKING, List
 
 import numpy as np
 
-import mmlesion  # noqa: F401
-from mmlesion.apis.recist_measurement import measure_lesion
-from mmlesion.datasets.dl_info import DLInfoRecord, parse_dl_info
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion_cli import tool_parser
+
+if TYPE_CHECKING:
+    from mmlesion.datasets.dl_info import DLInfoRecord
 
 AXES = ('long', 'short')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Compare the RECIST axes measured from masks grown in '
-        "the ground-truth boxes with the radiologists' diameters")
+    parser = tool_parser(__doc__)
     parser.add_argument('--data-root', required=True,
                         help='DeepLesion root: annotations/DL_info*.csv and '
                         'Images_png/')
@@ -54,8 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_lesions(data_root: str) -> List[DLInfoRecord]:
+def find_lesions(data_root: str) -> List['DLInfoRecord']:
     """Lesions of every ``annotations/DL_info*.csv`` with their PNG."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.datasets.dl_info import parse_dl_info
     csvs = sorted(glob.glob(osp.join(data_root, 'annotations',
                                      'DL_info*.csv')))
     if not csvs:
@@ -72,8 +72,11 @@ def find_lesions(data_root: str) -> List[DLInfoRecord]:
     return out
 
 
-def measure(data_root: str, lesions: List[DLInfoRecord]) -> List[dict]:
+def measure(data_root: str, lesions: List['DLInfoRecord']) -> List[dict]:
     """Measure every lesion from its ground-truth box (one row each)."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.recist_measurement import measure_lesion
+    from mmlesion.datasets.transforms.loading import read_hu_png
     rows = []
     for rec in lesions:
         png = osp.join(data_root, 'Images_png', rec.series_name,
@@ -169,6 +172,9 @@ def draw_examples(rows: List[dict], num: int, path: str,
     crop, ground-truth box, measured axes (solid, red / blue) and the
     radiologist's (dashed, yellow)."""
     import matplotlib
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.datasets.transforms.loading import read_hu_png
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
@@ -225,6 +231,7 @@ def write_rows(rows: List[dict], path: str) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
     try:
         lesions = find_lesions(args.data_root)
         if not lesions:

@@ -41,22 +41,15 @@ Example::
 """
 import argparse
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config, ConfigDict
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.anchors.anchor_config import AnchorConfig
-from mmlesion.anchors.anchor_coverage import (anchor_coverage, config_boxes,
-                                              optimise_anchors)
-from mmlesion.anchors.box_sources import anchor_config_from_model
-from mmlesion.anchors.model_pyramid import anchor_head_key
-from mmlesion.apis.study import (RowContext, StudyRow, StudySettings,
-                                 add_study_arguments, build_row_config,
-                                 deeplesion_froc, format_text_table,
-                                 run_study, settings_from_args,
-                                 write_study_report)
-from mmlesion.utils.atomic_io import atomic_write_json
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_study_arguments
+
+if TYPE_CHECKING:
+    from mmlesion.apis.study import RowContext, StudyRow
 
 _DIR = 'retinanet_lesion/'
 _BASE = _DIR + 'retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'
@@ -87,12 +80,18 @@ PAPER_TABLE1: Dict[str, Tuple[float, ...]] = {
     '+ attention gate': (72.15, 80.07, 86.40, 90.77, 94.09, 96.32),
 }
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '4', '8', '16')
-METRIC = deeplesion_froc(FP_RATES, (('mean0.5-4', 'froc/mean@0.5-4'),
-                                    ('mAP@0.5', 'froc/mAP@0.5')))
 ANCHOR_FILE = 'anchors.json'
 
 
-def optimised_anchors_step(cfg: Config, ctx: RowContext) -> None:
+def study_metric():
+    """The study's metric: the DeepLesion FROC at ``FP_RATES`` and more."""
+    from mmlesion.apis.study import deeplesion_froc
+    return deeplesion_froc(FP_RATES, (
+        ('mean0.5-4', 'froc/mean@0.5-4'),
+        ('mAP@0.5', 'froc/mAP@0.5')))
+
+
+def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
     """Pre-step of the "+ anchor optimization" rows (Sec. 2.1): run our DE
     optimiser (:func:`mmlesion.anchors.anchor_coverage.optimise_anchors`,
     the search of ``tools/analysis_tools/optimize_anchors.py``, seeded with
@@ -100,6 +99,14 @@ def optimised_anchors_step(cfg: Config, ctx: RowContext) -> None:
     pipeline, keep the row's strides and sizes, replace its anchor ratios
     and scales, and write the anchors with the coverage of mmdet's default
     and the optimised anchors to ``<row dir>/anchors.json``."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.anchors.anchor_config import AnchorConfig
+    from mmlesion.anchors.anchor_coverage import (anchor_coverage,
+                                                  config_boxes,
+                                                  optimise_anchors)
+    from mmlesion.anchors.box_sources import anchor_config_from_model
+    from mmlesion.anchors.model_pyramid import anchor_head_key
+    from mmlesion.utils.atomic_io import atomic_write_json
     wh = config_boxes(cfg, 'train')
     result = optimise_anchors(cfg, wh, seed=ctx.seed)
     head = anchor_head_key(cfg)
@@ -115,8 +122,10 @@ def optimised_anchors_step(cfg: Config, ctx: RowContext) -> None:
                       indent=1)
 
 
-def study_row(key: str) -> StudyRow:
+def study_row(key: str) -> 'StudyRow':
     """The :class:`StudyRow` of :data:`TABLE1_DEMO_ROWS` ``key``."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import StudyRow
     for k, label, config, overrides, optimise in TABLE1_DEMO_ROWS:
         if k == key:
             return StudyRow(
@@ -130,8 +139,9 @@ def study_row(key: str) -> StudyRow:
     raise KeyError(f'no Table 1 row {key!r}')
 
 
-STUDY_ROWS: Tuple[StudyRow, ...] = tuple(
-    study_row(row[0]) for row in TABLE1_DEMO_ROWS)
+def study_rows() -> Tuple['StudyRow', ...]:
+    """Every row of :data:`TABLE1_DEMO_ROWS`, in order."""
+    return tuple(study_row(row[0]) for row in TABLE1_DEMO_ROWS)
 
 
 def prepare_cfg(key: str,
@@ -156,21 +166,25 @@ def prepare_cfg(key: str,
     Returns:
         mmengine.Config: the prepared config.
     """
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import StudySettings, build_row_config
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
-    return build_row_config(study_row(key), settings, seed, METRIC, work_dir,
-                            checkpoint)
+    return build_row_config(study_row(key), settings, seed, study_metric(),
+                            work_dir, checkpoint)
 
 
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x FP rates, with the paper's numbers (%) for reference."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import format_text_table
     reference = {
         label: list(sens) + [sum(sens[:4]) / 4, None]
         for label, sens in PAPER_TABLE1.items()
     }
     return format_text_table(
         results,
-        METRIC.all_columns(),
+        study_metric().all_columns(),
         title='demo (this run):',
         reference=reference,
         reference_title='paper, full-size models on DeepLesion test '
@@ -179,9 +193,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Train + FROC of the Improved RetinaNet Table 1 demo '
-        'rows, side by side')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--rows',
         nargs='+',
@@ -193,12 +205,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import (run_study, settings_from_args,
+                                     write_study_report)
     keys = [row[0] for row in TABLE1_DEMO_ROWS]
     bad = [k for k in args.rows if k not in keys]
     if bad:
         raise ValueError(f'--rows {bad}: valid rows are {keys}')
-    selected = [r for r in STUDY_ROWS if r.key in args.rows]
-    result = run_study(STUDY_ROWS, settings_from_args(args), METRIC,
+    rows = study_rows()
+    selected = [r for r in rows if r.key in args.rows]
+    result = run_study(rows, settings_from_args(args), study_metric(),
                        selected=[r.key for r in selected])
     written = write_study_report(result, name='summary')
     all_results = result.by_label()

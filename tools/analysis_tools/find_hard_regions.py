@@ -32,18 +32,17 @@ import argparse
 import os.path as osp
 from typing import List
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from mmlesion.apis import find_hard_regions
-from mmlesion.datasets.hard_regions import dump_hard_regions
-from mmlesion.datasets.volumes import add_scan_check_arguments
-from mmlesion.utils import (add_fold_argument, add_trust_checkpoint_argument,
-                            apply_cv_fold)
-from mmlesion.visualization.hard_regions import plot_hard_regions
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_fold_argument,
+                                      add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='config of the trained round')
     parser.add_argument('checkpoint', help='its checkpoint')
     parser.add_argument('--out', required=True, help='hard-region JSON')
@@ -53,12 +52,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='nodules scored below this are hard positives')
     parser.add_argument('--max-negatives', type=int, default=20,
                         help='hard negatives kept per scan (highest scores)')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--device', default='cpu',
+        help='e.g. cpu, cuda:0')
     parser.add_argument('--max-scans', type=int,
                         help='only the first N training scans (a check)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --out (and its PNG)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options_argument(parser)
     add_fold_argument(parser)
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
@@ -73,6 +74,10 @@ def output_paths(out: str) -> List[str]:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
+    from mmlesion.apis import find_hard_regions
+    from mmlesion.datasets.hard_regions import dump_hard_regions
+    from mmlesion.utils import apply_cv_fold
+    from mmlesion.visualization.hard_regions import plot_hard_regions
     paths = output_paths(args.out)
     for path in paths:
         if osp.exists(path) and not args.overwrite:

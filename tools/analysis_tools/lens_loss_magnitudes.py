@@ -24,30 +24,37 @@ import statistics
 import sys
 from typing import Dict, List
 
-from mmengine.config import DictAction
-from mmengine.hooks import Hook
-from mmengine.runner import Runner
-
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.apis.lens_demo import demo_row_config
-from mmlesion.datasets.demo import generate_demo_deeplesion
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_cfg_options_argument
 
 
-class LossRecorder(Hook):
-    """Keeps every iteration's loss values (``outputs`` of the train
-    step)."""
+def loss_recorder():
+    """A hook that keeps every iteration's loss values (``outputs`` of the
+    train step) in its ``history`` list.
 
-    priority = 'LOWEST'
+    Returns:
+        Hook: the hook (its class is made here, after mmengine is imported,
+        so that ``--help`` does not import torch).
+    """
+    from mmengine.hooks import Hook
 
-    def __init__(self) -> None:
-        self.history: List[Dict[str, float]] = []
+    class LossRecorder(Hook):
+        """Keeps every iteration's loss values (``outputs`` of the train
+        step)."""
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None) -> None:
-        self.history.append({
-            k: float(v)
-            for k, v in (outputs or {}).items() if 'loss' in k
-        })
+        priority = 'LOWEST'
+
+        def __init__(self) -> None:
+            self.history: List[Dict[str, float]] = []
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None,
+                             outputs=None) -> None:
+            self.history.append({
+                k: float(v)
+                for k, v in (outputs or {}).items() if 'loss' in k
+            })
+
+    return LossRecorder()
 
 
 def summarise(history: List[Dict[str, float]],
@@ -88,22 +95,32 @@ def to_markdown(summary: Dict[str, Dict[str, float]], iters: int,
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--work-dir', required=True)
+    p = tool_parser(__doc__)
+    p.add_argument(
+        '--work-dir', required=True,
+        help='for the demo data, the runs and loss_magnitudes.{md,json}')
     p.add_argument('--config', default='row_bc',
                    choices=['baseline', 'row_a', 'row_bc'],
                    help='demo config (names of mmlesion.apis.lens_demo)')
-    p.add_argument('--iters', type=int, default=100)
-    p.add_argument('--window', type=int, default=10)
+    p.add_argument(
+        '--iters', type=int, default=100, help='training iterations')
+    p.add_argument(
+        '--window', type=int, default=10,
+        help='last iterations averaged for the "final" column')
     p.add_argument('--num-train', type=int, default=60,
                    help='training key slices of each demo set')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    p.add_argument('--seed', type=int, default=0, help='random seed')
+    add_cfg_options_argument(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmengine.runner import Runner
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.lens_demo import demo_row_config
+    from mmlesion.datasets.demo import generate_demo_deeplesion
     if not 0 < args.window <= args.iters:
         print('error: need 0 < --window <= --iters', file=sys.stderr)
         return 2
@@ -130,7 +147,7 @@ def main(argv=None) -> int:
     cfg.log_processor = dict(by_epoch=False)
     os.makedirs(cfg.work_dir, exist_ok=True)
     runner = Runner.from_cfg(cfg)
-    recorder = LossRecorder()
+    recorder = loss_recorder()
     runner.register_hook(recorder)
     runner.train()
     summary = summarise(recorder.history, args.window)

@@ -28,15 +28,17 @@ import sys
 import tempfile
 from typing import Optional, Sequence
 
+from mmlesion_cli import tool_parser
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Intersect (or unite) two LUNA16 candidates CSVs')
+    parser = tool_parser(__doc__)
     parser.add_argument('candidates_a', help="model A's candidates CSV")
     parser.add_argument('candidates_b', help="model B's candidates CSV")
     parser.add_argument('--out', required=True, help='merged candidates CSV')
-    parser.add_argument('--mode', choices=('intersection', 'union'),
-                        default='intersection')
+    parser.add_argument(
+        '--mode', choices=('intersection', 'union'), default='intersection',
+        help='keep candidates found by both models, or by either')
     parser.add_argument('--max-distance', type=float, default=5.0,
                         help='centres closer than this (mm) overlap')
     parser.add_argument('--overwrite', action='store_true',

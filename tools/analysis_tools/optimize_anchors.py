@@ -54,14 +54,12 @@ import time
 from typing import Optional, Sequence
 
 from mmengine.config import DictAction
-from mmlesion.utils.atomic_io import atomic_write
+
+from mmlesion_cli import tool_parser
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    from mmlesion.anchors.de_anchor_optimizer import OBJECTIVES
-    parser = argparse.ArgumentParser(
-        description='Differential-evolution anchor optimisation '
-        '(Zlocha et al. 2019, Sec. 2.1) for a target detector config')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         'config', help='target config (its anchor generator and pyramid)')
     parser.add_argument(
@@ -80,7 +78,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--objective',
         default='focal',
-        choices=OBJECTIVES,
+        choices=('iou', 'ce', 'focal'),  # OBJECTIVES of mmlesion.anchors
         help='iou: 1 - mean best IoU; ce: mean -log IoU; focal: mean '
         '-(1 - IoU)^2 log IoU (default, as the authors\' tool)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
@@ -181,9 +179,10 @@ def _row(name: str, stats) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    from mmlesion.utils.atomic_io import atomic_write
     command = ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    args = parse_args(argv)
     if args.out and osp.exists(args.out) and not args.overwrite:
         print(
             f'error: {args.out} exists; use --overwrite to replace it',
@@ -201,6 +200,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from mmengine.config import Config
     from mmengine.logging import MMLogger
+
     from mmlesion.anchors.box_sources import (anchor_config_from_model,
                                               boxes_from_config,
                                               boxes_from_dl_info,

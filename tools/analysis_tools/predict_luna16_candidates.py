@@ -20,37 +20,48 @@ Example::
         --annotations data/demo_volumes/luna16/annotations.csv \\
         --excluded data/demo_volumes/luna16/annotations_excluded.csv
 """
-import argparse
 import json
 import os
 import os.path as osp
 import sys
 from typing import Dict
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from mmlesion.apis.luna16_candidates import predict_candidates
-from mmlesion.datasets.volumes import add_scan_check_arguments
-from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
-                                                   write_candidates_csv)
-from mmlesion.utils import add_trust_checkpoint_argument
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import (add_cfg_options_argument,
+                                      add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
 
 
 def main(argv=None) -> Dict:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint', nargs='?')
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        'config',
+        help='a LUNA16 3D detector config')
+    parser.add_argument(
+        'checkpoint', nargs='?',
+        help="its weights (default: the config's load_from)")
     parser.add_argument('--out', required=True, help='candidates CSV')
     parser.add_argument('--annotations', help='annotations.csv: evaluate')
     parser.add_argument('--excluded', help='annotations_excluded.csv')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--max-scans', type=int)
-    parser.add_argument('--overwrite', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument(
+        '--device', default='cpu',
+        help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--max-scans', type=int,
+        help='only the first N scans (a check)')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace an existing --out')
+    add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
+    from mmlesion.apis.luna16_candidates import predict_candidates
+    from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
+                                                       write_candidates_csv)
+    from mmlesion.utils.atomic_io import atomic_write
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
                             'metrics.json')
     outputs = [args.out] + ([metrics_path] if args.annotations else [])

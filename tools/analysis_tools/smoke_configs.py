@@ -26,14 +26,13 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
+from mmlesion_cli import tool_parser
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description='Train each config a few iterations on synthetic '
-        'batches in fp32 and AMP, predict, and print one table.')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         'configs', nargs='*',
         help='config files (default: every full-size config under '

@@ -25,7 +25,6 @@ its slices. An input larger than ``--max-input-mb`` (default 100 MB; the
 released DL_info.csv is about 5 MB) is refused before it is read, so a wrong
 file (e.g. a 2 GB JSON) cannot fill the memory.
 """
-import argparse
 import os
 import os.path as osp
 import sys
@@ -33,15 +32,8 @@ from collections import defaultdict
 from typing import Dict, List
 
 import numpy as np
-import SimpleITK as sitk
-from mmengine.utils import track_iter_progress
 
-from mmlesion.datasets.deeplesion_3d import (deeplesion_to_3d, lesion_box,
-                                             load_chunk_volume)
-from mmlesion.datasets.dl_info import parse_dl_info
-from mmlesion.datasets.volumes.annotation_file import (volume_entry,
-                                                       write_annotation_file)
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion_cli import tool_parser
 
 SPLITS = {1: 'train', 2: 'val', 3: 'test'}
 #: Largest DL_info input read (MB) unless ``--max-input-mb`` says otherwise.
@@ -64,6 +56,7 @@ def check_input_sizes(paths: List[str], max_mb: float) -> None:
 def _chunk_entry(image_root: str, series: str, first: int, last: int,
                  spacing_xyz, lesions, where: str):
     """Load one chunk and its annotations; errors name the DL_info rows."""
+    from mmlesion.datasets.deeplesion_3d import lesion_box, load_chunk_volume
     rows = sorted({r for les in lesions for r in les.rows})
     try:
         vol = load_chunk_volume(image_root, series, first, last, spacing_xyz)
@@ -95,6 +88,14 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
             max_input_mb: float = MAX_INPUT_MB) -> Dict[str, int]:
     """Run the conversion; returns lesion counts per split (ignored
     ``Possibly_noisy`` boxes not counted)."""
+    import SimpleITK as sitk
+    from mmengine.utils import track_iter_progress
+
+    from mmlesion.datasets.deeplesion_3d import deeplesion_to_3d
+    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.volumes.annotation_file import (
+        volume_entry, write_annotation_file)
+    from mmlesion.utils.atomic_io import atomic_save_with
     check_input_sizes(dl_info, max_input_mb)
     records = [r for path in dl_info for r in parse_dl_info(path)]
     chunks = deeplesion_to_3d(records, small_mm, drop_large_mm,
@@ -135,12 +136,20 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
 
 
 def main(argv=None) -> Dict[str, int]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument('dl_info', nargs='+', help='DL_info.csv file(s) '
                         'followed by the Images_png folder and out dir')
-    parser.add_argument('--small-mm', type=float, default=10.0)
-    parser.add_argument('--drop-large-mm', type=float, default=48.0)
-    parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument(
+        '--small-mm', type=float, default=10.0,
+        help='lesions with a diameter under this (mm) are small ones for the '
+        'sub-volume rule')
+    parser.add_argument(
+        '--drop-large-mm', type=float, default=48.0,
+        help='training lesions with a diameter of at least this (mm) are '
+        'dropped')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='replace existing outputs')
     parser.add_argument('--keep-noisy', action='store_true',
                         help='keep Possibly_noisy rows as lesions (the paper '
                         'removes them)')

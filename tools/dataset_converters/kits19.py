@@ -13,15 +13,14 @@ Example::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion.datasets.converters import convert_kits19
-from mmlesion.datasets.converters.cli import mask_converter_main
+from mmlesion_cli.converter_args import mask_converter_main
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     return mask_converter_main(
         argv,
-        __doc__.split('\n')[0],
-        convert_kits19, [('root', 'folder with case_XXXXX/ folders')],
+        __doc__,
+        'convert_kits19', [('root', 'folder with case_XXXXX/ folders')],
         labels=(2, ),
         lesion_type=6,
         window=(-175, 275))

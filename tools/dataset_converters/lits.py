@@ -13,16 +13,15 @@ Example::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion.datasets.converters import convert_lits
-from mmlesion.datasets.converters.cli import mask_converter_main
+from mmlesion_cli.converter_args import mask_converter_main
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     return mask_converter_main(
         argv,
-        __doc__.split('\n')[0],
-        convert_lits, [('root', 'folder (searched recursively) with '
-                        'volume-N / segmentation-N NIfTI files')],
+        __doc__,
+        'convert_lits', [('root', 'folder (searched recursively) with '
+                          'volume-N / segmentation-N NIfTI files')],
         labels=(2, ),
         lesion_type=4,
         window=(-175, 275))

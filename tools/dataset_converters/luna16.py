@@ -19,18 +19,21 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from mmlesion.datasets.converters import convert_luna16
-from mmlesion.datasets.converters.cli import (add_common_args, common_kwargs,
-                                              run_cli)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.converter_args import add_common_args
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument(
         'scan_root', help='folder with subset*/<seriesuid>.mhd (+ .raw)')
-    parser.add_argument('--annotations', required=True,
-                        help='annotations.csv')
-    parser.add_argument('--excluded', help='annotations_excluded.csv')
+    parser.add_argument(
+        '--annotations', required=True,
+        help='annotations.csv (seriesuid, coordX, coordY, coordZ, '
+        'diameter_mm)')
+    parser.add_argument(
+        '--excluded',
+        help='annotations_excluded.csv: findings that become ignored boxes')
     parser.add_argument(
         '--seriesuids', help='seriesuids.csv: convert exactly these scans')
     add_common_args(parser, lesion_type=5, window=(-1350, 150))
@@ -39,6 +42,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+
+    from mmlesion.datasets.converters import convert_luna16
+    from mmlesion.datasets.converters.cli import common_kwargs, run_cli
     return run_cli(
         lambda a: convert_luna16(
             a.scan_root, a.annotations, a.out, excluded=a.excluded,

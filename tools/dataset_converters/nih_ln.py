@@ -15,16 +15,15 @@ Example::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion.datasets.converters import convert_nih_ln
-from mmlesion.datasets.converters.cli import mask_converter_main
+from mmlesion_cli.converter_args import mask_converter_main
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     return mask_converter_main(
         argv,
-        __doc__.split('\n')[0],
-        convert_nih_ln, [('scan_root', '<PatientID>/ DICOM folders'),
-                         ('mask_root', '<PatientID>/ mask folders')],
+        __doc__,
+        'convert_nih_ln', [('scan_root', '<PatientID>/ DICOM folders'),
+                           ('mask_root', '<PatientID>/ mask folders')],
         labels=None,
         lesion_type=3,
         window=(-175, 275))

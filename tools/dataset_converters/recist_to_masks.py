@@ -40,10 +40,11 @@ from typing import Optional, Sequence
 import numpy as np
 from mmengine.config import DictAction
 
+from mmlesion_cli import tool_parser
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Cache GrabCut masks from RECIST for a whole split')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', nargs='?', help='config file')
     parser.add_argument('--csv', help='DeepLesion DL_info.csv instead')
     parser.add_argument('--img-dir', help='Images_png folder of --csv')
@@ -98,11 +99,11 @@ def _check_out(out: str, params: dict, force: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.utils.progress import progress_bar
     from mmlesion.datasets.recist_mask_source import build_recist_source
     from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
                                                              save_mask_npz,
                                                              write_cache_meta)
+    from mmlesion.utils.progress import progress_bar
     cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:

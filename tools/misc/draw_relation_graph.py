@@ -30,22 +30,20 @@ is an ``ALBBBoxHead`` / ``RTMBBoxHead`` with a Non-local operation.
 import argparse
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
-from mmdet.registry import DATASETS, MODELS
-from mmengine.config import Config, DictAction
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import DefaultScope
+from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.utils import (add_trust_checkpoint_argument,
-                            load_model_checkpoint)
-from mmlesion.visualization import draw_relation_graph
+from mmlesion_cli.common_args import add_trust_checkpoint_argument
+
+if TYPE_CHECKING:
+    import torch
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_cfg_options_argument
 
 
-def collect_relation_graph(model: torch.nn.Module, data: dict,
+def collect_relation_graph(model: 'torch.nn.Module', data: dict,
                            num_nodes: Optional[int] = 20) -> Dict:
     """Run the detector on one packed sample and read its relation graph.
 
@@ -65,6 +63,8 @@ def collect_relation_graph(model: torch.nn.Module, data: dict,
     Raises:
         ValueError: if the model exposes no relation graph.
     """
+    import torch
+    from mmengine.dataset import pseudo_collate
     roi_head = getattr(model, 'roi_head', None)
     bbox_head = getattr(roi_head, 'bbox_head', None)
     if not hasattr(bbox_head, 'last_adjacency') or not hasattr(
@@ -121,6 +121,11 @@ def build_model_and_dataset(config: str,
                             cfg_options: Optional[dict] = None,
                             device: str = 'cpu'):
     """Build the detector (weights from ``checkpoint``) and its test set."""
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.registry import DefaultScope
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.utils import load_model_checkpoint
     if not osp.isfile(config):
         raise FileNotFoundError(f'Config not found: {config}')
     if checkpoint is not None and not osp.isfile(checkpoint):
@@ -148,6 +153,8 @@ def draw_images(model, dataset, indices: Sequence[int], out_dir: str,
     Returns:
         list[str]: the written PNG paths.
     """
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.visualization import draw_relation_graph
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for idx in indices:
@@ -178,9 +185,7 @@ def draw_images(model, dataset, indices: Sequence[int], out_dir: str,
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Draw the ALB relation graph E on CT slices (ElixirNet '
-        'Figure 5)')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='ElixirNet config')
     parser.add_argument('checkpoint', help='trained weights')
     parser.add_argument(
@@ -206,14 +211,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='strongest edges to draw; 0 draws all')
     parser.add_argument(
         '--draw-boxes', action='store_true', help='also outline proposals')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
     model, dataset = build_model_and_dataset(args.config, args.checkpoint,
                                              args.split, args.cfg_options,
                                              args.device)

@@ -9,42 +9,41 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import fields
 
-from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoDataConfig
-from mmlesion.datasets.demo.deeplesion_sizes import SIZE_SOURCES
-
-_DEFAULTS = DemoDataConfig()
+from mmlesion_cli import tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Generate a deterministic synthetic CT lesion dataset '
-        'in the DeepLesion layout (Images_png/ + DL_info.csv)')
+    parser = tool_parser(
+        __doc__,
+        epilog='An option without a shown default takes the default of '
+        'mmlesion.datasets.demo.DemoDataConfig.')
     parser.add_argument(
         '--out', default='data/demo_deeplesion', help='output folder')
-    parser.add_argument('--seed', type=int, default=_DEFAULTS.seed)
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace an existing dataset previously written by this tool')
-    parser.add_argument('--num-train', type=int, default=_DEFAULTS.num_train,
+    parser.add_argument('--num-train', type=int, default=None,
                         help='key slices in the train split')
-    parser.add_argument('--num-val', type=int, default=_DEFAULTS.num_val,
+    parser.add_argument('--num-val', type=int, default=None,
                         help='key slices in the val split')
-    parser.add_argument('--num-test', type=int, default=_DEFAULTS.num_test,
+    parser.add_argument('--num-test', type=int, default=None,
                         help='key slices in the test split')
     parser.add_argument('--image-size', type=int,
-                        default=_DEFAULTS.image_size,
+                        default=None,
                         help='slice height and width in pixels')
     parser.add_argument(
         '--context-mm',
         type=float,
-        default=_DEFAULTS.context_mm,
+        default=None,
         help='stored neighbours on each side of a key slice (mm)')
     parser.add_argument(
         '--unannotated-prob',
         type=float,
-        default=_DEFAULTS.unannotated_prob,
+        default=None,
         help='probability that a key slice also shows a lesion without a '
         'CSV row (0: a fully labelled set, as the LENS demo\'s second set)')
     parser.add_argument(
@@ -58,20 +57,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--followup-prob',
         type=float,
-        default=_DEFAULTS.followup_prob,
+        default=None,
         help='probability that a patient\'s second study is a follow-up of '
         'the first (same lesions, grown or shrunk; for LENS\'s '
         'intra-patient lesion matching)')
     parser.add_argument(
         '--followup-missing-prob',
         type=float,
-        default=_DEFAULTS.followup_missing_prob,
+        default=None,
         help='probability that a lesion annotated in the first study has no '
         'CSV row in its follow-up')
     parser.add_argument(
         '--size-source',
-        choices=SIZE_SOURCES,
-        default=_DEFAULTS.size_source,
+        default=None,
         help='lesion sizes: the generator\'s own model (builtin), real '
         'DeepLesion lesions of the same type (deeplesion: needs '
         'DL_info_{val,test}.csv) or their built-in quantile table '
@@ -86,7 +84,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _build_generator(args: argparse.Namespace) -> DeepLesionDemoGenerator:
+def _build_generator(args: argparse.Namespace):
+    """The generator of the options (``DemoDataConfig``'s default where an
+    option is not given)."""
+    from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoDataConfig
+    from mmlesion.datasets.demo.deeplesion_sizes import SIZE_SOURCES
+    defaults = DemoDataConfig()
+    for field in fields(DemoDataConfig):
+        if getattr(args, field.name, 0) is None:
+            setattr(args, field.name, getattr(defaults, field.name))
+    if args.size_source not in SIZE_SOURCES:
+        raise ValueError(f'--size-source {args.size_source!r}: one of '
+                         f'{list(SIZE_SOURCES)}')
     return DeepLesionDemoGenerator(
         seed=args.seed,
         num_train=args.num_train,

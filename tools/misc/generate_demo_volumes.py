@@ -12,31 +12,32 @@ import json
 import sys
 import time
 
-from mmlesion.datasets.demo.volumes import (DemoVolumeConfig,
-                                            DemoVolumeGenerator)
+from mmlesion_cli import tool_parser
 
-_DEFAULTS = DemoVolumeConfig()
+#: Options that default to ``DemoVolumeConfig``'s values.
+_CONFIG_OPTIONS = ('seed', 'num_luna', 'num_kits', 'num_lits',
+                   'val_fraction')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Generate deterministic synthetic CT volumes with '
-        'planted lesions: LUNA16 .mhd/.raw + CSVs, KiTS19 and LiTS NIfTI '
-        'with label maps, and ground_truth.json')
+    parser = tool_parser(
+        __doc__,
+        epilog='An option without a shown default takes the default of '
+        'mmlesion.datasets.demo.volumes.DemoVolumeConfig.')
     parser.add_argument('--out', default='data/demo_volumes',
                         help='output folder')
-    parser.add_argument('--seed', type=int, default=_DEFAULTS.seed)
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument(
         '--overwrite', action='store_true',
         help='replace a set previously written by this tool')
-    parser.add_argument('--num-luna', type=int, default=_DEFAULTS.num_luna,
+    parser.add_argument('--num-luna', type=int, default=None,
                         help='chest scans (LUNA16 layout)')
-    parser.add_argument('--num-kits', type=int, default=_DEFAULTS.num_kits,
+    parser.add_argument('--num-kits', type=int, default=None,
                         help='kidney scans (KiTS19 layout)')
-    parser.add_argument('--num-lits', type=int, default=_DEFAULTS.num_lits,
+    parser.add_argument('--num-lits', type=int, default=None,
                         help='liver scans (LiTS layout)')
     parser.add_argument('--val-fraction', type=float,
-                        default=_DEFAULTS.val_fraction,
+                        default=None,
                         help='fraction of each dataset in the val split')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar or summary')
@@ -45,6 +46,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmlesion.datasets.demo.volumes import (DemoVolumeConfig,
+                                                DemoVolumeGenerator)
+    defaults = DemoVolumeConfig()
+    for name in _CONFIG_OPTIONS:
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
     try:
         gen = DemoVolumeGenerator(
             seed=args.seed, num_luna=args.num_luna, num_kits=args.num_kits,

@@ -23,17 +23,16 @@ import os.path as osp
 import sys
 from typing import List, Optional, Sequence
 
-import cv2
 import numpy as np
 from mmengine.config import DictAction
-from mmlesion.utils.atomic_io import atomic_save_with
+
+from mmlesion_cli import tool_parser
 
 PANEL = 256  # side of a zoomed lesion panel (px)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Overlay RECIST GrabCut masks, RECIST and boxes')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', nargs='?', help='config file')
     parser.add_argument('--csv', help='DeepLesion DL_info.csv instead')
     parser.add_argument('--img-dir', help='Images_png folder of --csv')
@@ -85,6 +84,8 @@ def draw_lesion_panel(image_u8: np.ndarray, bbox: np.ndarray,
                       recist: np.ndarray, mask: np.ndarray,
                       title: str) -> np.ndarray:
     """One zoomed BGR panel of a lesion (see the module docstring)."""
+    import cv2
+
     from mmlesion.datasets.transforms.recist_grabcut import recist_polygon
     h, w = image_u8.shape[:2]
     x1, y1, x2, y2 = bbox
@@ -126,6 +127,7 @@ def draw_lesion_panel(image_u8: np.ndarray, bbox: np.ndarray,
 def draw_image(image_u8: np.ndarray, bboxes: np.ndarray, recists: np.ndarray,
                masks: List[np.ndarray], titles: List[str]) -> np.ndarray:
     """The whole slice (boxes, masks) and one panel per lesion, BGR."""
+    import cv2
     full = image_u8.copy()
     for bbox, mask in zip(bboxes, masks):
         full[mask.astype(bool)] = (0.6 * full[mask.astype(bool)] +
@@ -147,6 +149,8 @@ def draw_image(image_u8: np.ndarray, bboxes: np.ndarray, recists: np.ndarray,
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    import cv2
+
     from mmlesion.datasets.recist_mask_source import build_recist_source
     from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
                                                              box_pixel_mask,
@@ -154,6 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                              paste_crop,
                                                              rasterize_polygon,
                                                              recist_polygon)
+    from mmlesion.utils.atomic_io import atomic_save_with
     cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:

@@ -1,71 +1,26 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Command-line options shared by ``tools/dataset_converters/*.py``."""
+"""What ``tools/dataset_converters/*.py`` do with their options.
+
+The options themselves are defined in :mod:`mmlesion_cli.converter_args`
+(importable without torch, for a fast ``--help``).
+"""
 import argparse
 import json
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-from ..volumes.scan_switches import add_scan_check_arguments
-from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+from mmlesion_cli.converter_args import (  # noqa: F401  (re-exported)
+    add_common_args, add_mask_args, mask_converter_main)
+
+from .check_only import format_plan
 from .deeplesion_export import DeepLesionExporter
-
-
-def add_common_args(parser: argparse.ArgumentParser,
-                    lesion_type: int = -1,
-                    window: Sequence[float] = (-1024, 3071)) -> None:
-    """Output, overwrite, split, scan-check and 2D-export options."""
-    add_scan_check_arguments(parser)
-    parser.add_argument(
-        '--out', required=True, help='output annotation JSON (scan paths '
-        'are written relative to its folder)')
-    parser.add_argument(
-        '--overwrite',
-        action='store_true',
-        help='replace existing outputs (otherwise the run stops)')
-    parser.add_argument(
-        '--val-fraction', type=float, default=DEFAULT_VAL_FRACTION,
-        help='share of scans in the val split (stable hash of the scan id; '
-        'default %(default)s: LENS trains on 80 %% and validates on 20 %%)')
-    parser.add_argument(
-        '--test-fraction', type=float, default=DEFAULT_TEST_FRACTION,
-        help='share of scans in the test split (default %(default)s)')
-    group = parser.add_argument_group('2D export (DeepLesion layout)')
-    group.add_argument(
-        '--export-2d', metavar='DIR',
-        help='also write key slices as Images_png/ + DL_info.csv in DIR')
-    group.add_argument(
-        '--num-slices', type=int, default=9,
-        help='slices the multi-slice loader reads around a key slice')
-    group.add_argument(
-        '--interval-mm', type=float, default=2.0,
-        help='their interval in mm')
-    group.add_argument(
-        '--key-lesions', choices=['included', 'all'], default='included',
-        help='which lesions get key slices and rows (ignored findings '
-        'only with "all")')
-    group.add_argument(
-        '--min-diameter-mm', type=float, default=0.0,
-        help='no key slice for lesions smaller than this')
-    group.add_argument(
-        '--export-unlabeled', action='store_true',
-        help='write every slice, also those far from any lesion')
-    group.add_argument(
-        '--negatives-per-key', type=float, default=1.0,
-        help='lesion-free slices drawn per key slice of a volume, listed '
-        'with the ignored findings in lens_extra_slices.json (LENS samples '
-        'positives : negatives 2 : 1); 0 for none')
-    group.add_argument(
-        '--lesion-type', type=int, default=lesion_type,
-        help='Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown)')
-    group.add_argument(
-        '--window', type=float, nargs=2, default=list(window),
-        help='DICOM_windows column (low high HU)')
 
 
 def build_exporter(args: argparse.Namespace
                    ) -> Optional[DeepLesionExporter]:
-    """The 2D exporter the options ask for (None without --export-2d)."""
-    if not args.export_2d:
+    """The 2D exporter the options ask for (None without --export-2d or
+    with --check-only)."""
+    if not args.export_2d or getattr(args, 'check_only', False):
         return None
     return DeepLesionExporter(
         args.export_2d,
@@ -82,73 +37,33 @@ def build_exporter(args: argparse.Namespace
 
 def common_kwargs(args: argparse.Namespace) -> dict:
     """Keyword arguments of the ``convert_*`` functions from the options."""
-    return dict(
+    kwargs = dict(
         exporter=build_exporter(args),
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
         overwrite=args.overwrite,
         show_progress=True)
+    if getattr(args, 'check_only', False):
+        kwargs.update(check_only=True, export_dir=args.export_2d)
+    return kwargs
 
 
 def run_cli(convert: Callable[[argparse.Namespace], dict],
             args: argparse.Namespace) -> int:
     """Run a conversion; print a JSON summary, or a one-line error.
 
+    With ``--check-only`` the plan is printed too (:func:`format_plan`).
+
     Returns:
-        int: exit status (0 ok, 1 for bad input or existing outputs).
+        int: exit status (0 ok, 1 for bad input or existing outputs, also
+        where ``--check-only`` finds outputs a run would refuse to replace).
     """
     try:
         summary = convert(args)
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    if summary.get('check_only'):
+        print(format_plan(summary))
     print('summary json: ' + json.dumps(summary))
-    return 0
-
-
-def add_mask_args(parser: argparse.ArgumentParser,
-                  labels: Optional[Sequence[int]]) -> None:
-    """Label-map options of the KiTS19 / LiTS / NIH-LN converters."""
-    parser.add_argument(
-        '--labels', type=int, nargs='+', default=labels,
-        help='label values that make up the lesions (default: '
-        f'{"every non-zero voxel" if labels is None else list(labels)})')
-    parser.add_argument(
-        '--connectivity', type=int, choices=[1, 2, 3], default=3,
-        help='3D connectivity of the components (3 = 26-neighbours)')
-    parser.add_argument(
-        '--min-voxels', type=int, default=1,
-        help='drop components smaller than this')
-
-
-def mask_converter_main(argv: Optional[Sequence[str]], description: str,
-                        convert: Callable, positionals: Sequence[tuple],
-                        labels: Optional[Sequence[int]], lesion_type: int,
-                        window: Sequence[float]) -> int:
-    """The whole CLI of a label-map converter (KiTS19, LiTS, NIH-LN).
-
-    Args:
-        argv (sequence[str], optional): command line (default sys.argv).
-        description (str): the tool's description.
-        convert (callable): ``convert(*positionals, out_file, labels=...,
-            connectivity=..., min_voxels=..., **common)``.
-        positionals (sequence[tuple]): ``(name, help)`` of the positional
-            arguments, in the order ``convert`` takes them.
-        labels (sequence[int], optional): default lesion labels.
-        lesion_type (int): default ``Coarse_lesion_type`` of the 2D export.
-        window (sequence[float]): default ``DICOM_windows``.
-
-    Returns:
-        int: exit status.
-    """
-    parser = argparse.ArgumentParser(description=description)
-    for name, help_text in positionals:
-        parser.add_argument(name, help=help_text)
-    add_mask_args(parser, labels=labels)
-    add_common_args(parser, lesion_type=lesion_type, window=window)
-    args = parser.parse_args(argv)
-    return run_cli(
-        lambda a: convert(
-            *[getattr(a, name) for name, _ in positionals], a.out,
-            labels=a.labels, connectivity=a.connectivity,
-            min_voxels=a.min_voxels, **common_kwargs(a)), args)
+    return 1 if summary.get('would_refuse') else 0

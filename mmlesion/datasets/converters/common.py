@@ -10,19 +10,13 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.utils.progress import progress_bar
+from mmlesion_cli.converter_args import (  # noqa: F401  (re-exported)
+    DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
 
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter
 from .mask_boxes import mask_to_boxes_3d
-
-
-#: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
-#: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
-#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one.
-DEFAULT_VAL_FRACTION = 0.2
-DEFAULT_TEST_FRACTION = 0.0
 
 
 @dataclass

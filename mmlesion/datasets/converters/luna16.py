@@ -28,6 +28,7 @@ from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
 from ..volumes import box_center_world, box_from_world_sphere, load_ct_volume
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, relative_file, run_conversion)
+from .check_only import check_luna16_annotations, plan_conversion
 from .deeplesion_export import DeepLesionExporter, sphere_slice_boxes
 
 #: Diameter the official script uses for excluded findings of unknown size.
@@ -106,7 +107,9 @@ def convert_luna16(scan_root: str,
                    val_fraction: float = DEFAULT_VAL_FRACTION,
                    test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
-                   show_progress: bool = True) -> dict:
+                   show_progress: bool = True,
+                   check_only: bool = False,
+                   export_dir: Optional[str] = None) -> dict:
     """Convert LUNA16 to the common annotation file (and 2D export).
 
     Args:
@@ -123,10 +126,22 @@ def convert_luna16(scan_root: str,
         test_fraction (float): share of scans in the test split.
         overwrite (bool): replace existing outputs.
         show_progress (bool): progress bar.
+        check_only (bool): only validate the annotation files (against
+            ``seriesuids``, without the scans:
+            :func:`~.check_only.check_luna16_annotations`) and return the
+            plan (:func:`~.check_only.plan_conversion`); nothing is read
+            from the scans or written.
+        export_dir (str, optional): the planned 2D export (``check_only``).
 
     Returns:
-        dict: counts (see :func:`run_conversion`).
+        dict: counts (see :func:`run_conversion`), or the plan.
     """
+    if check_only:
+        found = check_luna16_annotations(annotations, excluded, seriesuids,
+                                         scan_root)
+        return plan_conversion(found.pop('volume_ids'), out_file, 'luna16',
+                               ['nodule'], export_dir, val_fraction,
+                               test_fraction, overwrite, **found)
     nodules = read_findings_by_series(annotations)
     ignored = read_findings_by_series(excluded) if excluded else {}
     scans = find_luna16_scans(scan_root)

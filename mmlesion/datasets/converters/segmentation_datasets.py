@@ -32,25 +32,77 @@ Supported inputs, as released:
   extent.
 
 The lesion labels and the connectivity are arguments (``--labels``,
-``--connectivity``, ``--min-voxels`` of the CLIs).
+``--connectivity``, ``--min-voxels`` of the CLIs). The class name follows
+the labels (:func:`lesion_class_name`): LiTS with the default label 2 is
+``'liver tumour'``, with ``--labels 1 2`` ``'liver + liver tumour'``.
 """
 import glob
 import os
 import os.path as osp
 import re
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.logging import print_log
 
 from ..volumes import list_dicom_series
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      convert_mask_case, run_conversion)
+from .check_only import plan_conversion
 from .deeplesion_export import DeepLesionExporter
 
+#: What each label value of the released label maps is (KiTS19, LiTS).
+LABEL_NAMES: Dict[str, Dict[int, str]] = {
+    'kits19': {
+        1: 'kidney',
+        2: 'kidney tumour'
+    },
+    'lits': {
+        1: 'liver',
+        2: 'liver tumour'
+    },
+}
+#: The one class of a binary-mask dataset, whatever the labels.
+BINARY_CLASS = {'nih_ln': 'lymph node'}
 
-def _run(cases, out_file, dataset, classes, labels, connectivity,
-         min_voxels, exporter, val_fraction, test_fraction, overwrite,
-         show_progress):
+
+def lesion_class_name(dataset: str, labels: Optional[Sequence[int]]) -> str:
+    """The class name of the boxes made from ``labels``.
+
+    The names of the labels joined with ``' + '`` (the components of all of
+    them form one class), e.g. LiTS ``(2,)`` -> ``'liver tumour'``, ``(1,
+    2)`` -> ``'liver + liver tumour'``.
+
+    Args:
+        dataset (str): ``'kits19'``, ``'lits'`` or ``'nih_ln'``.
+        labels (Sequence[int], optional): the lesion labels (None: every
+            non-zero voxel, i.e. every label).
+
+    Returns:
+        str: the class name.
+
+    Raises:
+        ValueError: a label the dataset's label maps do not have.
+    """
+    if dataset in BINARY_CLASS:
+        return BINARY_CLASS[dataset]
+    names = LABEL_NAMES[dataset]
+    if labels is None:  # every non-zero voxel
+        labels = list(names)
+    unknown = sorted(set(labels) - set(names))
+    if unknown:
+        raise ValueError(f"{dataset}: field 'labels': {unknown} not in the "
+                         f'label maps ({names})')
+    return ' + '.join(names[label] for label in sorted(set(labels)))
+
+
+def _run(cases, out_file, dataset, labels, connectivity, min_voxels,
+         exporter, val_fraction, test_fraction, overwrite, show_progress,
+         check_only=False, export_dir=None):
+    classes = [lesion_class_name(dataset, labels)]
+    if check_only:
+        return plan_conversion([case[0] for case in cases], out_file,
+                               dataset, classes, export_dir, val_fraction,
+                               test_fraction, overwrite)
 
     def convert(case):
         case_id, image, mask = case
@@ -156,12 +208,19 @@ def convert_kits19(root: str,
                    val_fraction: float = DEFAULT_VAL_FRACTION,
                    test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
-                   show_progress: bool = True) -> dict:
-    """Convert KiTS19 (tumour label 2 by default) to the annotation file."""
-    return _run(
-        find_kits19_cases(root), out_file, 'kits19', ['kidney tumour'],
-        labels, connectivity, min_voxels, exporter, val_fraction,
-        test_fraction, overwrite, show_progress)
+                   show_progress: bool = True,
+                   check_only: bool = False,
+                   export_dir: Optional[str] = None) -> dict:
+    """Convert KiTS19 (tumour label 2 by default) to the annotation file.
+
+    With ``check_only``, only find the cases and return the plan
+    (:func:`~.check_only.plan_conversion`; ``export_dir`` is the planned
+    2D export). The same for LiTS and NIH-LN below.
+    """
+    return _run(find_kits19_cases(root), out_file, 'kits19', labels,
+                connectivity, min_voxels, exporter, val_fraction,
+                test_fraction, overwrite, show_progress, check_only,
+                export_dir)
 
 
 def convert_lits(root: str,
@@ -173,12 +232,14 @@ def convert_lits(root: str,
                  val_fraction: float = DEFAULT_VAL_FRACTION,
                  test_fraction: float = DEFAULT_TEST_FRACTION,
                  overwrite: bool = False,
-                 show_progress: bool = True) -> dict:
+                 show_progress: bool = True,
+                 check_only: bool = False,
+                 export_dir: Optional[str] = None) -> dict:
     """Convert LiTS (tumour label 2 by default) to the annotation file."""
-    return _run(
-        find_lits_cases(root), out_file, 'lits', ['liver tumour'], labels,
-        connectivity, min_voxels, exporter, val_fraction, test_fraction,
-        overwrite, show_progress)
+    return _run(find_lits_cases(root), out_file, 'lits', labels,
+                connectivity, min_voxels, exporter, val_fraction,
+                test_fraction, overwrite, show_progress, check_only,
+                export_dir)
 
 
 def convert_nih_ln(scan_root: str,
@@ -191,9 +252,11 @@ def convert_nih_ln(scan_root: str,
                    val_fraction: float = DEFAULT_VAL_FRACTION,
                    test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
-                   show_progress: bool = True) -> dict:
+                   show_progress: bool = True,
+                   check_only: bool = False,
+                   export_dir: Optional[str] = None) -> dict:
     """Convert the NIH lymph-node masks (non-zero voxels by default)."""
-    return _run(
-        find_nih_ln_cases(scan_root, mask_root), out_file, 'nih_ln',
-        ['lymph node'], labels, connectivity, min_voxels, exporter,
-        val_fraction, test_fraction, overwrite, show_progress)
+    return _run(find_nih_ln_cases(scan_root, mask_root), out_file, 'nih_ln',
+                labels, connectivity, min_voxels, exporter, val_fraction,
+                test_fraction, overwrite, show_progress, check_only,
+                export_dir)

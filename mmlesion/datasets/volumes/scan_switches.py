@@ -16,33 +16,11 @@ an environment variable so that it reaches the datasets inside the Runner
   ``.mhd`` whose ``ElementDataFile`` lies outside its folder, and
   annotation files naming scans outside the data root.
 """
-import argparse
 
-from mmlesion.utils.env_switch import add_env_switch, env_switch_on
-
-FORCE_CT_ENV = 'MMLESION_FORCE_CT'
-RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
-ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
-
-
-def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--force-ct``, ``--resample-nonuniform``, ``--allow-outside-data``.
-
-    Args:
-        parser (argparse.ArgumentParser): the tool's parser.
-    """
-    add_env_switch(
-        parser, '--force-ct', FORCE_CT_ENV,
-        'read scans that do not look like CT in Hounsfield units (DICOM '
-        'Modality not CT, no air below -200 HU, a label map)')
-    add_env_switch(
-        parser, '--resample-nonuniform', RESAMPLE_NONUNIFORM_ENV,
-        'interpolate DICOM series with missing, duplicated or unevenly '
-        'spaced slices onto a uniform grid instead of refusing them')
-    add_env_switch(
-        parser, '--allow-outside-data', ALLOW_OUTSIDE_DATA_ENV,
-        "read .mhd data files outside the header's folder and scans outside "
-        'the data root of an annotation file')
+from mmlesion_cli.common_args import (  # noqa: F401  (re-exported)
+    ALLOW_OUTSIDE_DATA_ENV, FORCE_CT_ENV, RESAMPLE_NONUNIFORM_ENV,
+    add_scan_check_arguments)
+from mmlesion_cli.env_switch import env_switch_on
 
 
 def scan_check_defaults() -> dict:

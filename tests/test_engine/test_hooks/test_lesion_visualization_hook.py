@@ -175,3 +175,47 @@ def test_rejects_8bit_png(tmp_path):
         load_hu_slice(path)
     with pytest.raises(FileNotFoundError, match='missing'):
         load_hu_slice(tmp_path / 'missing.png')
+
+
+def test_score_legend_text():
+    from mmlesion.visualization.lesion_visualizer import score_legend
+    assert score_legend(.3, [.9, .1]) == 'score >= 0.3: 1 of 2 drawn, max 0.90'
+    assert score_legend(.3, [.12, .05]) == \
+        'score >= 0.3: 0 of 2 drawn, max 0.12'
+    assert score_legend(.05, [.9]) == 'score >= 0.05: 1 of 1 drawn'
+    assert score_legend(.3, []) == 'score >= 0.3: 0 of 0 drawn'
+
+
+def _legend_pixels(rgb: np.ndarray) -> int:
+    """White text pixels in the top left corner."""
+    corner = rgb[:16, :120].reshape(-1, 3)
+    return int(((corner > 230).all(axis=1)).sum())
+
+
+def test_threshold_is_written_on_the_picture(tmp_path, visualizer):
+    """Every prediction under the threshold: no box, but the legend says
+    the threshold (the demo's vis_val pictures); no predictions given: no
+    legend."""
+    from mmlesion.visualization.lesion_visualizer import draw_lesion_overlay
+    hu = np.full((192, 192), -1000., np.float32)
+    rgb = window_to_rgb(hu)  # black: the white legend text stands out
+    boxes, scores = [PRED_BOX, [10., 10., 30., 30.]], [.2, .1]
+    drawn = draw_lesion_overlay(visualizer, rgb, None, boxes, scores, .3)
+    plain = draw_lesion_overlay(visualizer, rgb, None, boxes, scores, .3,
+                                legend=False)
+    np.testing.assert_array_equal(plain, rgb)  # nothing over the threshold
+    assert _legend_pixels(drawn) > 20 and _legend_pixels(plain) == 0
+    changed = np.argwhere((drawn != plain).any(axis=-1))
+    assert changed[:, 0].max() < 30  # only the band at the top
+    np.testing.assert_array_equal(
+        draw_lesion_overlay(visualizer, rgb, None, None, None, .3), rgb)
+    # the validation picture of the hook carries it too
+    img_path = _ct_png(tmp_path / 'Images_png' / '000005_01_01' / '050.png')
+    sample = _sample(img_path, with_raw_instances=True)
+    sample.pred_instances.scores = torch.tensor([.2, .1])
+    hook = LesionVisualizationHook(draw=True, interval=1, score_thr=.3)
+    hook._visualizer = MagicMock(wraps=visualizer)
+    hook.after_val_iter(_runner(tmp_path), 0, {}, [sample])
+    _, image, _ = hook._visualizer.add_image.call_args[0]
+    assert len(_green(image, PRED_BOX)) == 0
+    assert _legend_pixels(image) > 20

@@ -33,7 +33,7 @@ def test_rows_and_shared_schedule(tmp_path):
     calib = [cfgs[k].model.get('score_calibration') for k in keys[2:]]
     assert calib[:2] == [None, None] and all(calib[2:])
     # every row but the first optimises its anchors in a pre-step
-    assert [r.prepare is not None for r in tool.STUDY_ROWS] == [
+    assert [r.prepare is not None for r in tool.study_rows()] == [
         False, True, True, True, True, True]
     for cfg in cfgs.values():
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3

@@ -219,3 +219,15 @@ val_dataloader = dict(dataset=dict(
     assert 'Boxes: 12 from' in printed
     assert 'resize factors [(2.0, 2.0)]' in printed
     assert 'before (config anchors)' in printed
+
+
+def test_objective_choices_are_the_optimizer_objectives():
+    """--objective lists its choices without importing mmlesion (fast
+    --help); they must stay the optimiser's OBJECTIVES."""
+    from mmlesion.anchors.de_anchor_optimizer import OBJECTIVES
+    tool = load_tool()
+    for objective in OBJECTIVES:
+        args = tool.parse_args(['cfg.py', '--objective', objective])
+        assert args.objective == objective
+    text = TOOL.read_text()
+    assert f"choices={tuple(OBJECTIVES)!r}" in text

@@ -1,0 +1,183 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``--check-only`` of the dataset converters: validate, plan, write nothing.
+
+A first run of a converter over a whole dataset takes long and needs every
+scan; a user who wants to know whether an annotation file is right, or what
+a conversion would write, gets that answer here without reading a voxel
+and without writing a file:
+
+* :func:`plan_conversion` (every converter): the volumes and their
+  train / val / test split (the same stable hash as the conversion), the
+  classes, the files that would be written and the existing ones a run
+  would refuse to replace (without ``--overwrite``).
+* :func:`check_luna16_annotations` (LUNA16): ``annotations.csv`` and
+  ``annotations_excluded.csv`` read with the evaluator's checked reader
+  (file, line and field named on a bad row), every annotated series looked
+  up in ``seriesuids.csv`` (a series missing there is an error naming the
+  file, the row and the ``seriesuid``), and, where the scan folder holds
+  scans, which listed scans have no ``<uid>.mhd``. The scans themselves are not
+  needed.
+* The label-map converters (KiTS19, LiTS, NIH-LN) find their case pairs as
+  the conversion does (a scan without its label map, or the reverse, is an
+  error naming the file) and plan; the label maps are not read.
+"""
+import os.path as osp
+from collections import Counter
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
+
+from .common import assign_split
+from .deeplesion_export import EXTRA_SLICES_FILE
+
+#: What the 2D export writes into its folder.
+EXPORT_FILES = ('DL_info.csv', 'Images_png', 'series_map.json',
+                EXTRA_SLICES_FILE)
+SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
+
+
+def plan_conversion(volume_ids: Iterable[str],
+                    out_file: str,
+                    dataset: str,
+                    classes: Sequence[str],
+                    export_dir: Optional[str] = None,
+                    val_fraction: float = 0.2,
+                    test_fraction: float = 0.0,
+                    overwrite: bool = False,
+                    **counts) -> dict:
+    """What converting ``volume_ids`` would write (nothing is written).
+
+    Args:
+        volume_ids (Iterable[str]): the volumes a conversion would write.
+        out_file (str): the annotation JSON.
+        dataset (str): ``metainfo.dataset``.
+        classes (Sequence[str]): ``metainfo.classes``.
+        export_dir (str, optional): the ``--export-2d`` folder.
+        val_fraction (float): share of volumes in the val split.
+        test_fraction (float): share of volumes in the test split.
+        overwrite (bool): whether existing outputs would be replaced.
+        **counts: more entries of the summary (e.g. ``nodules``).
+
+    Returns:
+        dict: ``check_only`` (True), ``dataset``, ``classes``, ``volumes``,
+        ``splits`` (name -> count), ``would_write`` (paths), ``existing``
+        (those of them that exist) and ``would_refuse`` (True when some
+        exist and ``overwrite`` is False: the conversion would stop), and
+        ``counts``.
+    """
+    ids = list(volume_ids)
+    splits = Counter(
+        SPLIT_NAMES[assign_split(v, val_fraction, test_fraction)]
+        for v in ids)
+    outputs = [out_file]
+    if export_dir:
+        outputs += [osp.join(export_dir, name) for name in EXPORT_FILES]
+    existing = [p for p in outputs if osp.exists(p)]
+    return dict(
+        check_only=True,
+        dataset=dataset,
+        classes=list(classes),
+        volumes=len(ids),
+        splits={name: splits.get(name, 0) for name in SPLIT_NAMES.values()},
+        would_write=outputs,
+        existing=existing,
+        would_refuse=bool(existing) and not overwrite,
+        **counts)
+
+
+def _series_rows(findings: Dict[str, list]) -> Dict[str, int]:
+    """``seriesuid -> first 1-based row`` of a findings table."""
+    return {uid: items[0].index + 1 for uid, items in findings.items()}
+
+
+def check_luna16_annotations(annotations: str,
+                             excluded: Optional[str] = None,
+                             seriesuids: Optional[str] = None,
+                             scan_root: Optional[str] = None) -> dict:
+    """Validate the LUNA16 annotation files without the scans.
+
+    Args:
+        annotations (str): ``annotations.csv``.
+        excluded (str, optional): ``annotations_excluded.csv``.
+        seriesuids (str, optional): ``seriesuids.csv``; every annotated or
+            excluded series must be listed in it.
+        scan_root (str, optional): the scan folder; where it holds scans,
+            the listed series without a ``<uid>.mhd`` are reported.
+
+    Returns:
+        dict: ``volume_ids`` (the series a conversion would write: those of
+        ``seriesuids.csv``, else the scans found, else the annotated
+        series), ``nodules``, ``excluded_findings``,
+        ``series_with_nodules``, ``series_without_nodules`` (of the volume
+        ids), ``scans_checked`` (bool) and ``missing_scans`` (uids).
+
+    Raises:
+        ValueError: a bad row (named by the reader), or an annotated series
+            missing from ``seriesuids.csv`` (file, row, field and uid).
+    """
+    from .luna16 import find_luna16_scans, read_findings_by_series
+    nodules = read_findings_by_series(annotations)
+    ignored = read_findings_by_series(excluded) if excluded else {}
+    listed: Optional[List[str]] = None
+    if seriesuids:
+        listed = read_seriesuids_csv(seriesuids)
+        known = set(listed)
+        for path, table in ((annotations, nodules), (excluded, ignored)):
+            for uid, row in _series_rows(table).items():
+                if uid not in known:
+                    raise ValueError(
+                        f"{path}: finding {row}, field 'seriesuid': {uid} is "
+                        f'not in {seriesuids} ({len(listed)} series)')
+    # a folder without any .mhd (e.g. only the CSVs) counts as "no scans"
+    scans = (find_luna16_scans(scan_root)
+             if scan_root and osp.isdir(scan_root) else {})
+    scans_checked = bool(scans)
+    if listed is not None:
+        volume_ids = listed
+    elif scans_checked:
+        volume_ids = list(scans)
+    else:
+        volume_ids = list(dict.fromkeys(list(nodules) + list(ignored)))
+    missing = [u for u in volume_ids if scans_checked and u not in scans]
+    with_nodules = sum(1 for u in volume_ids if u in nodules)
+    return dict(
+        volume_ids=volume_ids,
+        nodules=sum(len(v) for v in nodules.values()),
+        excluded_findings=sum(len(v) for v in ignored.values()),
+        series_with_nodules=with_nodules,
+        series_without_nodules=len(volume_ids) - with_nodules,
+        scans_checked=scans_checked,
+        missing_scans=missing)
+
+
+def format_plan(plan: dict) -> str:
+    """The plan of :func:`plan_conversion` as lines for the console.
+
+    Args:
+        plan (dict): the plan.
+
+    Returns:
+        str: volumes per split, classes, counts, the files and a warning
+        line when the conversion would refuse existing outputs.
+    """
+    splits = ', '.join(f'{k} {v}' for k, v in plan['splits'].items())
+    lines = [
+        f"check only ({plan['dataset']}): inputs are valid; nothing was "
+        'written',
+        f"  {plan['volumes']} volumes ({splits}), classes {plan['classes']}"
+    ]
+    skip = {'check_only', 'dataset', 'classes', 'volumes', 'splits',
+            'would_write', 'existing', 'would_refuse'}
+    counts = {k: v for k, v in plan.items() if k not in skip}
+    missing = counts.pop('missing_scans', None)
+    if counts:
+        lines.append('  ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
+    if missing:
+        lines.append(f'  {len(missing)} listed scans have no <uid>.mhd, '
+                     f'e.g. {missing[:3]}')
+    lines.append('  would write: ' + ', '.join(plan['would_write']))
+    if plan['existing']:
+        lines.append('  exist already: ' + ', '.join(plan['existing']) + (
+            ' (the conversion would stop: pass --overwrite)'
+            if plan['would_refuse'] else ' (would be replaced)'))
+    return '\n'.join(lines)

@@ -1,0 +1,195 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Options shared by several tools, defined without importing torch.
+
+Each ``add_*`` function adds one group of options to a tool's parser; the
+code that acts on them lives in ``mmlesion`` (named in each docstring) and
+re-exports these functions under their old names.
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+from .env_switch import add_env_switch
+
+#: ``--trust-checkpoint`` (:mod:`mmlesion.utils.checkpoint_loader`).
+TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
+#: The scan-check switches (:mod:`mmlesion.datasets.volumes.scan_switches`).
+FORCE_CT_ENV = 'MMLESION_FORCE_CT'
+RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
+ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
+#: The least warm-up / repeats of a benchmark ratio
+#: (:mod:`mmlesion.utils.benchmark_timing`).
+MIN_WARMUP = 1
+MIN_REPEATS = 2
+
+
+def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--trust-checkpoint`` to a tool that loads checkpoints.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    add_env_switch(
+        parser, '--trust-checkpoint', TRUST_ENV,
+        'unpickle checkpoints fully even where they name objects outside '
+        'the safe allow-list: this can run code from the file. Only for '
+        'files you made or trust')
+
+
+def add_fold_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--fold K`` (see :func:`mmlesion.utils.apply_cv_fold`).
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    parser.add_argument(
+        '--fold',
+        type=int,
+        help='cross-validation fold (held-out part) of every dataset that '
+        'takes one, with the per-fold paths of the config '
+        '(mmlesion.utils.apply_cv_fold); the default work dir gets a '
+        '_foldK suffix')
+
+
+def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--force-ct``, ``--resample-nonuniform``, ``--allow-outside-data``.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    add_env_switch(
+        parser, '--force-ct', FORCE_CT_ENV,
+        'read scans that do not look like CT in Hounsfield units (DICOM '
+        'Modality not CT, no air below -200 HU, a label map)')
+    add_env_switch(
+        parser, '--resample-nonuniform', RESAMPLE_NONUNIFORM_ENV,
+        'interpolate DICOM series with missing, duplicated or unevenly '
+        'spaced slices onto a uniform grid instead of refusing them')
+    add_env_switch(
+        parser, '--allow-outside-data', ALLOW_OUTSIDE_DATA_ENV,
+        "read .mhd data files outside the header's folder and scans outside "
+        'the data root of an annotation file')
+
+
+def check_timing(warmup: int, repeats: int) -> None:
+    """Refuse a warm-up or repeat count that cannot give a fair ratio.
+
+    Args:
+        warmup (int): untimed calls per function.
+        repeats (int): timed calls per function.
+
+    Raises:
+        ValueError: ``warmup < 1`` or ``repeats < 2``.
+    """
+    if warmup < MIN_WARMUP:
+        raise ValueError(
+            f'warmup={warmup}: a benchmark warms up with at least '
+            f'{MIN_WARMUP} untimed call (the first call allocates memory '
+            'and initialises lazily)')
+    if repeats < MIN_REPEATS:
+        raise ValueError(
+            f'repeats={repeats}: a ratio needs at least {MIN_REPEATS} timed '
+            'calls of each side (one call has no spread)')
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser,
+                         warmup: int = 1,
+                         repeats: int = 5) -> None:
+    """Add ``--warmup`` and ``--repeats`` (checked by
+    :func:`mmlesion.utils.benchmark_timing.check_timing`).
+
+    Args:
+        parser (ArgumentParser): the tool's parser.
+        warmup (int): default number of untimed calls.
+        repeats (int): default number of timed calls.
+    """
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=warmup,
+        help=f'untimed calls of each function first (>= {MIN_WARMUP})')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=repeats,
+        help=f'timed calls of each function, interleaved; times are their '
+        f'median (>= {MIN_REPEATS})')
+
+
+def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
+    """Add mmdet's ``--cfg-options key=value ...``.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs (a list '
+        'as key="[a,b]" or key=a,b; no white space)')
+
+
+def add_study_arguments(parser: argparse.ArgumentParser,
+                        work_dir: str) -> argparse.ArgumentParser:
+    """Add ``--work-dir``, ``--seed(s)``, ``--data-root``, ``--max-epochs``,
+    ``--skip-train``, ``--keep-going``, ``--overwrite`` and
+    ``--cfg-options`` to a study tool's parser.
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+        work_dir (str): the default study folder.
+
+    Returns:
+        argparse.ArgumentParser: ``parser``.
+    """
+    parser.add_argument(
+        '--work-dir',
+        default=work_dir,
+        help='study folder: <row>/seed_<s>/ per run, summary.{json,md} '
+        'and summary_froc.png (a row/seed with a result is not run again)')
+    parser.add_argument(
+        '--seed', type=int, default=0,
+        help='random seed of every row (one run each)')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=None,
+        help='run every row with each of these seeds (mean ± std); '
+        'overrides --seed')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='study data folder (default: the configs\' '
+        'data/demo_deeplesion/)')
+    parser.add_argument(
+        '--max-epochs',
+        type=int,
+        default=None,
+        help='shorten / lengthen every row alike')
+    parser.add_argument(
+        '--skip-train',
+        action='store_true',
+        help='only test the checkpoints of an earlier run')
+    parser.add_argument(
+        '--keep-going',
+        action='store_true',
+        help='report a failing row as "not run" and go on')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='re-run a row whose stored result was made with other settings')
+    add_cfg_options_argument(parser)
+    parser.add_argument(
+        '--generate-data',
+        action='store_true',
+        help='generate the study data (real DeepLesion lesion sizes, '
+        'mmlesion.apis.study.study_data) into <work-dir>/data_deeplesion '
+        'and run on it (default: the configs\' data root or --data-root)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='smoke test: tiny generated data (<work-dir>/data_quick), one '
+        'seed, one epoch; the numbers mean nothing')
+    return parser

@@ -1,0 +1,131 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Options of ``tools/dataset_converters/*.py``, defined without torch.
+
+The conversion itself (:mod:`mmlesion.datasets.converters`) is imported
+after the options are parsed, so ``--help`` answers at once.
+"""
+import argparse
+from typing import Optional, Sequence
+
+from .common_args import add_scan_check_arguments
+from .parser import tool_parser
+
+#: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
+#: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
+#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
+#: ``test_fraction`` for one.
+DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_TEST_FRACTION = 0.0
+
+
+def add_common_args(parser: argparse.ArgumentParser,
+                    lesion_type: int = -1,
+                    window: Sequence[float] = (-1024, 3071)) -> None:
+    """Output, overwrite, split, scan-check and 2D-export options."""
+    add_scan_check_arguments(parser)
+    parser.add_argument(
+        '--out', required=True, help='output annotation JSON (scan paths '
+        'are written relative to its folder)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace existing outputs (otherwise the run stops)')
+    parser.add_argument(
+        '--check-only',
+        action='store_true',
+        help='validate the inputs and print what would be written (volumes '
+        'per split, classes, files, existing ones); read no scan, write '
+        'nothing')
+    parser.add_argument(
+        '--val-fraction', type=float, default=DEFAULT_VAL_FRACTION,
+        help='share of scans in the val split (stable hash of the scan id; '
+        'default %(default)s: LENS trains on 80 %% and validates on 20 %%)')
+    parser.add_argument(
+        '--test-fraction', type=float, default=DEFAULT_TEST_FRACTION,
+        help='share of scans in the test split (default %(default)s)')
+    group = parser.add_argument_group('2D export (DeepLesion layout)')
+    group.add_argument(
+        '--export-2d', metavar='DIR',
+        help='also write key slices as Images_png/ + DL_info.csv in DIR')
+    group.add_argument(
+        '--num-slices', type=int, default=9,
+        help='slices the multi-slice loader reads around a key slice')
+    group.add_argument(
+        '--interval-mm', type=float, default=2.0,
+        help='their interval in mm')
+    group.add_argument(
+        '--key-lesions', choices=['included', 'all'], default='included',
+        help='which lesions get key slices and rows (ignored findings '
+        'only with "all")')
+    group.add_argument(
+        '--min-diameter-mm', type=float, default=0.0,
+        help='no key slice for lesions smaller than this')
+    group.add_argument(
+        '--export-unlabeled', action='store_true',
+        help='write every slice, also those far from any lesion')
+    group.add_argument(
+        '--negatives-per-key', type=float, default=1.0,
+        help='lesion-free slices drawn per key slice of a volume, listed '
+        'with the ignored findings in lens_extra_slices.json (LENS samples '
+        'positives : negatives 2 : 1); 0 for none')
+    group.add_argument(
+        '--lesion-type', type=int, default=lesion_type,
+        help='Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown)')
+    group.add_argument(
+        '--window', type=float, nargs=2, default=list(window),
+        help='DICOM_windows column (low high HU)')
+
+
+def add_mask_args(parser: argparse.ArgumentParser,
+                  labels: Optional[Sequence[int]]) -> None:
+    """Label-map options of the KiTS19 / LiTS / NIH-LN converters."""
+    parser.add_argument(
+        '--labels', type=int, nargs='+',
+        default=None if labels is None else list(labels),
+        help='label values that make up the lesions' +
+        (' (default: every non-zero voxel)' if labels is None else ''))
+    parser.add_argument(
+        '--connectivity', type=int, choices=[1, 2, 3], default=3,
+        help='3D connectivity of the components (3 = 26-neighbours)')
+    parser.add_argument(
+        '--min-voxels', type=int, default=1,
+        help='drop components smaller than this')
+
+
+def mask_converter_main(argv: Optional[Sequence[str]], doc: str,
+                        convert: str, positionals: Sequence[tuple],
+                        labels: Optional[Sequence[int]], lesion_type: int,
+                        window: Sequence[float]) -> int:
+    """The whole CLI of a label-map converter (KiTS19, LiTS, NIH-LN).
+
+    Args:
+        argv (sequence[str], optional): command line (default sys.argv).
+        doc (str): the tool's docstring (its first paragraph describes it).
+        convert (str): name of the ``convert_*`` function of
+            :mod:`mmlesion.datasets.converters`, called as
+            ``convert(*positionals, out_file, labels=..., connectivity=...,
+            min_voxels=..., **common)``.
+        positionals (sequence[tuple]): ``(name, help)`` of the positional
+            arguments, in the order ``convert`` takes them.
+        labels (sequence[int], optional): default lesion labels.
+        lesion_type (int): default ``Coarse_lesion_type`` of the 2D export.
+        window (sequence[float]): default ``DICOM_windows``.
+
+    Returns:
+        int: exit status.
+    """
+    parser = tool_parser(doc)
+    for name, help_text in positionals:
+        parser.add_argument(name, help=help_text)
+    add_mask_args(parser, labels=labels)
+    add_common_args(parser, lesion_type=lesion_type, window=window)
+    args = parser.parse_args(argv)
+
+    from mmlesion.datasets import converters
+    from mmlesion.datasets.converters.cli import common_kwargs, run_cli
+    convert_fn = getattr(converters, convert)
+    return run_cli(
+        lambda a: convert_fn(
+            *[getattr(a, name) for name, _ in positionals], a.out,
+            labels=a.labels, connectivity=a.connectivity,
+            min_voxels=a.min_voxels, **common_kwargs(a)), args)

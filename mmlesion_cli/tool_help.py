@@ -1,0 +1,124 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Find the tools and check their ``--help`` (tests and benchmark).
+
+``tests/test_tools/test_tool_help.py`` runs every tool's ``--help`` and
+checks it; ``tools/analysis_tools/benchmark_tool_help.py`` times it. Both
+find the tools with :func:`find_tool_scripts`, so a new tool is covered
+without being listed anywhere.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+#: The argparse sections whose items must each have a help text.
+_SECTION = re.compile(r'^(positional arguments|options|optional arguments'
+                      r'|[^\s].*):$')
+_ITEM = re.compile(r'^  (\S.*?)(?: {2,}(\S.*))?$')
+
+
+def find_tool_scripts(root: Path) -> List[Path]:
+    """Every script under ``<root>/tools`` with a ``__main__`` block.
+
+    Args:
+        root (Path): the repository root.
+
+    Returns:
+        list[Path]: sorted paths.
+    """
+    scripts = []
+    for path in sorted((Path(root) / 'tools').rglob('*.py')):
+        if '__pycache__' in path.parts:
+            continue
+        if re.search(r"^if __name__ == ['\"]__main__['\"]:",
+                     path.read_text(encoding='utf-8'), re.M):
+            scripts.append(path)
+    return scripts
+
+
+@dataclass
+class HelpResult:
+    """What ``python <tool> --help`` did.
+
+    Attributes:
+        returncode (int): exit status.
+        stdout (str): the help text.
+        stderr (str): anything else printed (warnings, tracebacks).
+        seconds (float): wall time of the whole process.
+    """
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_tool_help(script: Path,
+                  root: Path,
+                  env: Optional[Dict[str, str]] = None,
+                  timeout: float = 120.0) -> HelpResult:
+    """Run ``python <script> --help`` in a fresh interpreter.
+
+    Args:
+        script (Path): the tool.
+        root (Path): the repository root (working directory, and put on
+            ``PYTHONPATH`` so that the checkout's mmlesion is imported).
+        env (dict, optional): the environment (default: this process's).
+        timeout (float): seconds before the process is killed.
+
+    Returns:
+        HelpResult: exit status, outputs and wall time.
+    """
+    env = dict(os.environ if env is None else env)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(root), env.get('PYTHONPATH', '')) if p)
+    # Wide enough that no option line wraps before its help text.
+    env['COLUMNS'] = '100'
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script), '--help'],
+                          cwd=str(root),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    return HelpResult(proc.returncode, proc.stdout, proc.stderr,
+                      time.perf_counter() - start)
+
+
+def options_without_help(help_text: str) -> List[str]:
+    """The arguments that a ``--help`` lists without a help text.
+
+    Reads argparse's layout: in each section (``options:``, ``positional
+    arguments:``, a group title), an item is a line indented by two spaces;
+    its help text follows on the same line or on the next, indented further.
+    The ``examples:`` epilog is not read.
+
+    Args:
+        help_text (str): the output of ``--help``.
+
+    Returns:
+        list[str]: the invocations (e.g. ``'--seed SEED'``) with no help.
+    """
+    lines = help_text.splitlines()
+    missing = []
+    in_section = False
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if not line[:1].isspace():
+            in_section = (bool(_SECTION.match(line))
+                          and not line.startswith(('usage:', 'examples:')))
+            continue
+        if not in_section:
+            continue
+        item = _ITEM.match(line)
+        if item is None or item.group(2):
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else ''
+        indent = len(nxt) - len(nxt.lstrip(' '))
+        if not nxt.strip() or indent <= 2:
+            missing.append(item.group(1).strip())
+    return missing
