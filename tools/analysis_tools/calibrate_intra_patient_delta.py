@@ -41,9 +41,9 @@ import numpy as np
 from mmengine.config import Config
 
 import mmlesion  # noqa: F401  (registers components)
-from mmlesion.mining.calibration import (choose_delta,
-                                         deeplesion_proxy_same,
-                                         pair_distances,
+from mmlesion.mining.calibration import (choose_delta, deeplesion_proxy_same,
+                                         demo_pairs, embed_dataset_boxes,
+                                         key_slice_dataset, pair_distances,
                                          plot_distance_distributions,
                                          split_by_strategy, summarise)
 
@@ -65,62 +65,6 @@ def load_model(config: str, checkpoint: Optional[str]):
     return cfg, model.eval()
 
 
-def key_slice_dataset(cfg: Config, root: str, ann_file: str,
-                      split: Optional[str], skip_missing: bool = False):
-    """DeepLesionDataset of ``root`` with the config's test pipeline."""
-    from mmdet.registry import DATASETS
-    from mmengine.registry import DefaultScope
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return DATASETS.build(
-            dict(type='DeepLesionDataset', data_root=root, ann_file=ann_file,
-                 data_prefix=dict(img='Images_png/'), split=split,
-                 test_mode=True, pipeline=pipeline,
-                 skip_missing_key_slices=skip_missing))
-
-
-def _embed(model, dataset, idx: int, boxes: np.ndarray) -> np.ndarray:
-    from mmlesion.mining.proposals import embed_boxes
-    packed = dataset[idx]
-    data = model.data_preprocessor(
-        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
-        False)
-    return embed_boxes(model, data, boxes)
-
-
-def demo_pairs(model, cfg: Config, root: str) -> Tuple[np.ndarray,
-                                                       np.ndarray, dict]:
-    """Same / different-lesion distances on a demo set (all splits)."""
-    from mmlesion.mining.demo_eval import load_demo_lesions
-    truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
-    ds = key_slice_dataset(cfg, root, 'DL_info.csv', None)
-    embs, series, patients, ids = [], [], [], []
-    n_annotated = 0
-    for i in range(len(ds)):
-        info = ds.get_data_info(i)
-        name = osp.basename(osp.normpath(info['series_dir']))
-        t = truth.get(name)
-        if t is None or int(info['key_slice']) != t['key_index']:
-            continue
-        boxes = []
-        for j, les in enumerate(t['lesions']):
-            r = les['semi_axes_mm'][0] / t['spacing']
-            cx, cy = les['center_px']
-            boxes.append([cx - r, cy - r, cx + r, cy + r])
-            series.append(name)
-            patients.append(name.split('_')[0])
-            ids.append(les.get('lesion_id', f'{name}#{j}'))
-            n_annotated += bool(les['annotated'])
-        if boxes:
-            embs.append(_embed(model, ds, i, np.array(boxes, np.float32)))
-    if not embs:
-        raise ValueError(f'{root}: no key slice of demo_meta.json found')
-    same, diff = pair_distances(np.concatenate(embs), series, patients,
-                                lambda a, b: ids[a] == ids[b])
-    return same, diff, dict(lesions=len(ids), annotated=n_annotated,
-                            patients=len(set(patients)))
-
-
 def deeplesion_pairs(model, cfg: Config, root: str,
                      csvs: Sequence[str]) -> Tuple[np.ndarray, np.ndarray,
                                                    dict]:
@@ -136,7 +80,7 @@ def deeplesion_pairs(model, cfg: Config, root: str,
             inst = info['instances']
             if not inst:
                 continue
-            embs.append(_embed(model, ds, i,
+            embs.append(embed_dataset_boxes(model, ds, i,
                                np.array([x['bbox'] for x in inst],
                                         np.float32)))
             name = osp.basename(osp.normpath(info['series_dir']))
