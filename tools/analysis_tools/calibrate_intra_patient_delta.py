@@ -80,9 +80,8 @@ def deeplesion_pairs(model, cfg: Config, root: str,
             inst = info['instances']
             if not inst:
                 continue
-            embs.append(embed_dataset_boxes(model, ds, i,
-                               np.array([x['bbox'] for x in inst],
-                                        np.float32)))
+            boxes = np.array([x['bbox'] for x in inst], np.float32)
+            embs.append(embed_dataset_boxes(model, ds, i, boxes))
             name = osp.basename(osp.normpath(info['series_dir']))
             for x in inst:
                 rec = recs[x['row']]
