@@ -385,17 +385,28 @@ def effects_markdown(effects: Sequence[dict], k: float = 2.0) -> str:
 
 
 def mining_summary_markdown(result: StudyResult) -> str:
-    """Row (d)'s mining numbers: mean ± std over its seeds."""
+    """Row (d)'s mining numbers: mean ± std (ddof 1) over its seeds; a
+    quantity undefined for some seeds (a precision of 0 boxes) is averaged
+    over the others and says over how many."""
     rows = [r for r in result.rows if r.row.key == 'd' and r.done]
     if not rows:
         return ''
-    mean, std = rows[0].mean(), rows[0].std()
-    lines = [f'Mining with the (c) model, seeds {sorted(rows[0].metrics)} '
+    per_seed = rows[0].metrics
+    lines = [f'Mining with the (c) model, seeds {sorted(per_seed)} '
              '(mean ± std):', '', '| quantity | value |', '|---|---:|']
-    for key in sorted(k for k in mean if k.startswith(MINING_PREFIX)):
-        sd = std.get(key)
-        val = f'{mean[key]:.3g}' + ('' if sd is None or sd != sd else
-                                    f' ± {sd:.2g}')
+    keys = sorted({k for m in per_seed.values() for k in m
+                   if k.startswith(MINING_PREFIX)})
+    for key in keys:
+        vals = [m[key] for m in per_seed.values()
+                if key in m and math.isfinite(m[key])]
+        if not vals:
+            val = 'undefined'
+        else:
+            val = f'{np.mean(vals):.3g}'
+            if len(vals) > 1:
+                val += f' ± {np.std(vals, ddof=1):.2g}'
+            if len(vals) < len(per_seed):
+                val += f' ({len(vals)} of {len(per_seed)} seeds)'
         lines.append(f'| {key[len(MINING_PREFIX):]} | {val} |')
     return '\n'.join(lines) + '\n'
 

@@ -175,3 +175,16 @@ def test_study_rows_and_a_missing_source_row(tmp_path):
     ctx = RowContext(rows[3], 0, str(tmp_path / 'c' / 'seed_0'), settings)
     with pytest.raises(FileNotFoundError, match="needs row 'b' \\(seed 0\\)"):
         study.run_row(cfg, ctx)
+
+
+def test_mining_summary_skips_undefined_values():
+    from mmlesion.apis.lens_study import mining_summary_markdown
+    res = _result({'d': {0: .1, 1: .2}})
+    res.rows[0].metrics[0].update({'mining/uncertain_precision': 0.5,
+                                   'mining/mined_boxes': 10.})
+    res.rows[0].metrics[1].update({'mining/uncertain_precision': math.nan,
+                                   'mining/mined_boxes': 20.})
+    md = mining_summary_markdown(res)
+    assert '| uncertain_precision | 0.5 (1 of 2 seeds) |' in md
+    assert '| mined_boxes | 15 ± 7.1 |' in md
+    assert mining_summary_markdown(_result({'c': {0: .1}})) == ''
