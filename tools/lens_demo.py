@@ -61,10 +61,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         if f.name == 'max_train_iters':
             continue
         typ = int if isinstance(getattr(defaults, f.name), int) else float
+        default = getattr(defaults, f.name)
+        if f.name == 'dist_thr':
+            default = 'calibrated on the (c) model'
         p.add_argument('--' + f.name.replace('_', '-'), type=typ,
                        default=None,
-                       help=f'default {getattr(defaults, f.name)} '
-                       '(--quick: smaller)')
+                       help=f'default {default} (--quick: smaller)')
     return p.parse_args(argv)
 
 
