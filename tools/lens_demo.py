@@ -10,22 +10,38 @@ complete 3D truth of the generator (unannotated lesions included). Writes
 ``lens_demo.{json,md,png}`` and ``lens_demo.log`` into the work dir; see
 :mod:`mmlesion.apis.lens_demo`.
 
+With ``--seeds``, the rows run as a study on the shared study runner
+(:mod:`mmlesion.apis.lens_study`): every row (``--rows``, default all) for
+every training seed, resumable (a row/seed with a ``result.json`` is not run
+again; the data are generated once into ``<work-dir>/data``, ``--seed``
+being the data seed), mean ± std per row, each step's effect paired by seed
+(``lens_study_effects.md``) and one FROC picture with every row.
+
 Example::
 
     python tools/lens_demo.py --work-dir work_dirs/lens_demo
     python tools/lens_demo.py --work-dir /tmp/lens_demo_quick --quick
+    python tools/lens_demo.py --work-dir work_dirs/lens_study \
+        --seeds 0 1 2 --num-train 80 --epochs 6
 """
 import argparse
 import json
 import sys
 from dataclasses import fields
 
+from typing import TYPE_CHECKING
+
 from mmlesion_cli import tool_parser
+
+if TYPE_CHECKING:
+    from mmlesion.apis.lens_demo import LENSDemoSettings
 
 
 #: ``LENSDemoSettings`` fields given on the command line: type and help
 #: (``tests/test_tools/test_lens_demo.py`` checks that every field but
 #: ``max_train_iters`` is here). Unset options keep the settings' defaults.
+#: the study's rows (``--rows``), as in mmlesion.apis.lens_study.STUDY_ROWS
+STUDY_ROW_NAMES = ('baseline', 'a', 'b', 'c', 'd', 'e')
 SETTING_OPTIONS = dict(
     num_train=(int, 'training key slices of each of the two demo sets'),
     num_eval=(int, 'key slices of the evaluated split of dataset 0'),
@@ -41,7 +57,8 @@ SETTING_OPTIONS = dict(
                        'many slices of a key slice'),
     eval_max_offset=(int, 'evaluated slices: within this many slices of a '
                      'key slice'),
-    dist_thr=(float, 'delta of the intra-patient lesion matching'),
+    dist_thr=(float, 'delta of the intra-patient lesion matching (default: '
+              'calibrated on the (c) model)'),
     seed=(int, 'data and training seed'),
 )
 
@@ -61,6 +78,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                    'checks the path, the numbers mean nothing')
     p.add_argument('--eval-split', default='val', choices=['val', 'test'],
                    help='split of dataset 0 the rows are scored on')
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   help='run the rows as a study: every row for each of '
+                   'these training seeds (resumable; --seed is then the '
+                   'data seed)')
+    # listed here so that --help needs no import; the test checks that they
+    # are mmlesion.apis.lens_study.STUDY_ROWS
+    p.add_argument('--rows', nargs='+', default=None,
+                   choices=list(STUDY_ROW_NAMES),
+                   help='study rows to run (default all; a row needs its '
+                   'source row: c, d need b, e needs d)')
+    p.add_argument('--keep-going', action='store_true',
+                   help='study: report a failing row/seed as not run and '
+                   'go on')
     group = p.add_argument_group('demo sizes (LENSDemoSettings)')
     for name, (typ, help_text) in SETTING_OPTIONS.items():
         group.add_argument('--' + name.replace('_', '-'), type=typ,
@@ -79,6 +109,11 @@ def main(argv=None) -> int:
         value = getattr(args, f.name, None)
         if value is not None:
             setattr(settings, f.name, value)
+    if args.seeds is not None:
+        return run_study_mode(args, settings)
+    if args.rows is not None:
+        print('error: --rows needs --seeds (study mode)', file=sys.stderr)
+        return 2
     try:
         prepare_work_dir(args.work_dir, args.overwrite)
     except FileExistsError as err:
@@ -90,6 +125,27 @@ def main(argv=None) -> int:
     print(mining_markdown(results['mining']))
     print('FPR:', json.dumps(results['fpr']))
     print('seconds:', json.dumps(results['seconds']))
+    print('written:', json.dumps(paths))
+    return 0
+
+
+def run_study_mode(args: argparse.Namespace,
+                   settings: 'LENSDemoSettings') -> int:
+    """The rows as a study (``--seeds``): run, report, print."""
+    import os
+
+    from mmlesion.apis.lens_study import LENSStudy, write_effects
+    from mmlesion.apis.study import write_study_report
+    os.makedirs(args.work_dir, exist_ok=True)
+    study = LENSStudy(args.work_dir, settings, args.eval_split)
+    result = study.run(args.seeds, args.rows, args.keep_going)
+    paths = write_study_report(result, name='lens_study',
+                               extra=dict(demo_settings=vars(settings)))
+    paths.append(write_effects(result))
+    for path in paths:
+        if path.endswith('.md'):
+            with open(path) as f:
+                print(f.read())
     print('written:', json.dumps(paths))
     return 0
 

@@ -46,7 +46,7 @@ import os.path as osp
 import shutil
 import time
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -103,7 +103,14 @@ class LENSDemoSettings:
         eval_max_offset (int, optional): evaluated slices: within this
             many of a key slice (None: all stored slices; the default 2
             keeps the CPU run bounded, the truth is clipped to them).
-        dist_thr (float): delta of intra-patient matching.
+        dist_thr (float, optional): delta of intra-patient matching; None
+            (default): calibrated on the (c) model before mining
+            (:func:`calibrate_demo_delta`: annotated lesions of dataset 0's
+            training split, the largest delta with pair precision >=
+            ``min_match_precision``); the paper's 0.15 belongs to LesaNet's
+            embedding, not to this one.
+        min_match_precision (float): pair precision the calibrated delta
+            must reach (the paper found 90 % of its matches true).
         seed (int): data and training seed.
         max_train_iters (int, optional): stop every detector training
             after this many iterations (``--quick``).
@@ -117,7 +124,8 @@ class LENSDemoSettings:
     fpr_epochs: int = 6
     mining_max_offset: Optional[int] = 2
     eval_max_offset: Optional[int] = 2
-    dist_thr: float = 0.15
+    dist_thr: Optional[float] = None
+    min_match_precision: float = 0.9
     seed: int = 0
     max_train_iters: Optional[int] = None
 
@@ -229,7 +237,16 @@ def demo_row_config(name: str, work_dir: str, roots: Dict[str, str],
         Config: ready for ``Runner.from_cfg``.
     """
     from mmlesion.utils import get_config
-    cfg = get_config(_DEMO_CONFIGS[name])
+    return fit_demo_config(get_config(_DEMO_CONFIGS[name]), name, work_dir,
+                           roots, epochs, seed)
+
+
+def fit_demo_config(cfg: Config, name: str, work_dir: str,
+                    roots: Dict[str, str], epochs: int,
+                    seed: int = 0) -> Config:
+    """:func:`demo_row_config` on an already loaded config (the study
+    runner's): returns a new config with the data roots replaced, the
+    schedule of ``epochs`` epochs, no validation / test loops."""
     cfg = Config(_replace_roots(cfg.to_dict(), roots))
     cfg.work_dir = work_dir
     cfg.experiment_name = f'lens_demo_{name}'
@@ -322,6 +339,173 @@ def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
     return {n: findings_to_dets(f) for n, f in rescored.items()}
 
 
+PAPER_DELTA = 0.15
+
+
+def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
+                       eval_split: str = 'val',
+                       log: Callable[[str], None] = print) -> dict:
+    """Write the two demo sets (``demo_partial``, ``demo_lung``) into
+    ``data_dir`` with the sizes of ``s`` (data seed ``s.seed``).
+
+    Returns:
+        dict: ``partial`` and ``lung`` (data roots), ``roots`` (the demo
+        configs' roots -> these), ``summary`` (of the partial set).
+    """
+    from mmlesion.datasets.demo import generate_demo_deeplesion
+    partial = osp.join(data_dir, 'demo_partial') + '/'
+    lung = osp.join(data_dir, 'demo_lung') + '/'
+    n_val = s.num_eval if eval_split == 'val' else 0
+    n_test = s.num_eval if eval_split == 'test' else 0
+    log('generating the partially labelled set')
+    summary = generate_demo_deeplesion(
+        partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
+        num_test=n_test, unannotated_prob=s.unannotated_prob,
+        followup_prob=s.followup_prob,
+        followup_missing_prob=s.followup_missing_prob,
+        show_progress=True)
+    log('generating the fully labelled single-type (lung nodule) set')
+    generate_demo_deeplesion(
+        lung, seed=s.seed + 1, num_train=s.num_train, num_val=0,
+        num_test=0, unannotated_prob=0., lesion_types=(5, ),
+        show_progress=True)
+    roots = {k: (partial if v == 'partial' else lung)
+             for k, v in _DEMO_ROOTS.items()}
+    return dict(partial=partial, lung=lung, roots=roots, summary=summary)
+
+
+def evaluation_setup(cfg: Config, partial: str, eval_split: str,
+                     max_offset: Optional[int]) -> tuple:
+    """The evaluated split of dataset 0 and its complete 3D truth.
+
+    Returns:
+        tuple: (dataset, truth ``series -> (M, 6)`` boxes, ``series ->
+        evaluated slice indices``).
+    """
+    from .series_inference import iter_series_slices
+    eval_ds = _eval_dataset(cfg, partial, eval_split)
+    series_slices: Dict[str, List[int]] = {}
+    for info_dir, z, _, _, _ in _plan_only(iter_series_slices, eval_ds,
+                                           max_offset):
+        series_slices.setdefault(osp.basename(osp.normpath(info_dir)),
+                                 []).append(z)
+    gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
+                               series_slices)
+    return eval_ds, gts, series_slices
+
+
+def calibrate_demo_delta(model, cfg: Config, partial: str,
+                         min_precision: float = 0.9) -> dict:
+    """delta of intra-patient matching for this model's embedding, as
+    ``tools/analysis_tools/calibrate_intra_patient_delta.py`` does, on the
+    **annotated** lesions of dataset 0's training split (what a user of
+    partially labelled data has; their identity across the patient's
+    studies is the generator's ``lesion_id``): the largest delta whose
+    pairs below it are >= ``min_precision`` same-lesion pairs
+    (:func:`~mmlesion.mining.calibration.choose_delta`).
+
+    With no same-lesion pair (tiny sets), the paper's 0.15 is used and the
+    result says so (``source``).
+
+    Returns:
+        dict: ``delta``, ``source`` (``'calibrated'`` or
+        ``'paper (no same-lesion pair)'``) and the calibration statistics.
+    """
+    from mmlesion.mining.calibration import (choose_delta, demo_pairs,
+                                             summarise)
+    same, diff, info = demo_pairs(model, cfg, partial, split='train',
+                                  annotated_only=True)
+    out = dict(info, same=summarise(same), different=summarise(diff))
+    if not len(same):
+        return dict(out, delta=PAPER_DELTA,
+                    source='paper (no same-lesion pair)')
+    chosen = choose_delta(same, diff, min_precision)
+    return dict(out, **chosen, source='calibrated')
+
+
+def mine_demo(model, cfg: Config, partial: str, s: LENSDemoSettings,
+              mined_path: str) -> dict:
+    """Step 3 on dataset 0's training series with a trained (c) model:
+    delta (``s.dist_thr`` or :func:`calibrate_demo_delta`), the three
+    strategies, the mining file written to ``mined_path``, and the mined /
+    uncertain boxes scored against the generator's truth.
+
+    Returns:
+        dict: ``delta`` (value and how it was chosen), ``counts``,
+        ``demo_evaluation`` (:func:`~mmlesion.mining.demo_eval.
+        evaluate_mining`).
+    """
+    from mmlesion.mining import mine_series
+    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.mining.mined_file import write_mined_file
+    from mmlesion.mining.proposals import (collect_series_proposals,
+                                           series_to_entries)
+    if s.dist_thr is None:
+        delta = calibrate_demo_delta(model, cfg, partial,
+                                     s.min_match_precision)
+    else:
+        delta = dict(delta=float(s.dist_thr), source='given')
+    train0 = _train_set(cfg, 0)
+    series = collect_series_proposals(model, train0, 0, [1],
+                                      s.mining_max_offset)
+    counts = mine_series(series, dist_thr=delta['delta'],
+                         proposal_score_thr=0.05)
+    entries = series_to_entries(series)
+    write_mined_file(mined_path, entries,
+                     dict(dataset_index=0, single_type_experts=[1],
+                          dist_thr=delta['delta'], counts=counts,
+                          embedding='L2-normalised RoI features after the '
+                          'shared FCs of LENS (substitute for LesaNet)'))
+    return dict(delta=delta, counts=counts,
+                demo_evaluation=evaluate_mining(
+                    entries, osp.join(partial, 'demo_meta.json')))
+
+
+def with_mined_file(cfg_d: Config, mined_path: str) -> Config:
+    """The row (d) config reading ``mined_path`` (dataset 0's
+    ``mined_ann_file``)."""
+    cfg_d.train_dataloader.dataset.datasets[0].mined_ann_file = mined_path
+    return cfg_d
+
+
+def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
+                          mined_path: str, partial: str,
+                          roots: Dict[str, str], fpr_dir: str,
+                          s: LENSDemoSettings, seed: int,
+                          gts: Dict[str, np.ndarray],
+                          log: Callable[[str], None] = print) -> tuple:
+    """Step 5: TP / FP 3D proposals of (d) on dataset 0's training series,
+    the FPR network trained on them, Eq. 2 on (d)'s findings, scored.
+
+    Returns:
+        tuple: (row (e)'s 3D FROC, or None when there is no TP or no FP
+        proposal to train on; ``dict(counts, trained)``).
+    """
+    from mmlesion.apis.lens_fpr_proposals import make_fpr_proposals
+    from mmlesion.datasets.lens_fpr_patches import FORMAT
+    props, fpr_counts = make_fpr_proposals(
+        model_d, _train_set(cfg_d, 0), mined_path,
+        max_offset=s.mining_max_offset)
+    os.makedirs(fpr_dir, exist_ok=True)
+    prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
+    with atomic_write(prop_path) as f:
+        json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
+                       proposals=props), f)
+    log(f'FPR proposals: {fpr_counts}')
+    fpr = dict(counts=fpr_counts, trained=False)
+    if not (fpr_counts['tp'] and fpr_counts['fp']):
+        return None, fpr
+    fpr_cfg = demo_row_config('fpr', fpr_dir, roots, s.fpr_epochs, seed)
+    fpr_cfg.train_dataloader.dataset.update(data_root=partial,
+                                            ann_file=prop_path)
+    log('step 5: training the FPR network')
+    fpr_model = _train(fpr_cfg, s.max_train_iters)
+    fpr['trained'] = True
+    dets = _fpr_rescore(fpr_model, findings_d, partial, fpr_cfg,
+                        osp.join(fpr_dir, 'eval_findings.json'))
+    return evaluate_3d(dets, gts), fpr
+
+
 def run_lens_demo(work_dir: str,
                   settings: Optional[LENSDemoSettings] = None,
                   eval_split: str = 'val') -> dict:
@@ -336,17 +520,9 @@ def run_lens_demo(work_dir: str,
 
     Returns:
         dict: ``settings``, ``rows`` (name -> sensitivities), ``mining``
-        (counts and precision / recall against the unannotated lesions),
-        ``fpr`` (TP / FP counts), ``seconds`` per step.
+        (delta, counts and precision / recall against the unannotated
+        lesions), ``fpr`` (TP / FP counts), ``seconds`` per step.
     """
-    from mmlesion.apis.lens_fpr_proposals import make_fpr_proposals
-    from mmlesion.datasets.demo import generate_demo_deeplesion
-    from mmlesion.datasets.lens_fpr_patches import FORMAT
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import evaluate_mining
-    from mmlesion.mining.mined_file import write_mined_file
-    from mmlesion.mining.proposals import (collect_series_proposals,
-                                           series_to_entries)
     s = settings or LENSDemoSettings()
     logger = MMLogger.get_instance(
         f'lens_demo_{time.time_ns()}',
@@ -358,26 +534,8 @@ def run_lens_demo(work_dir: str,
         print_log(f'[lens_demo {time.perf_counter() - t0:6.0f} s] {msg}',
                   logger=logger)
 
-    # Data.
-    data = osp.join(work_dir, 'data')
-    partial = osp.join(data, 'demo_partial') + '/'
-    lung = osp.join(data, 'demo_lung') + '/'
-    n_val = s.num_eval if eval_split == 'val' else 0
-    n_test = s.num_eval if eval_split == 'test' else 0
-    log('generating the partially labelled set')
-    summary_p = generate_demo_deeplesion(
-        partial, seed=s.seed, num_train=s.num_train, num_val=n_val,
-        num_test=n_test, unannotated_prob=s.unannotated_prob,
-        followup_prob=s.followup_prob,
-        followup_missing_prob=s.followup_missing_prob,
-        show_progress=True)
-    log('generating the fully labelled single-type (lung nodule) set')
-    generate_demo_deeplesion(
-        lung, seed=s.seed + 1, num_train=s.num_train, num_val=0,
-        num_test=0, unannotated_prob=0., lesion_types=(5, ),
-        show_progress=True)
-    roots = {k: (partial if v == 'partial' else lung)
-             for k, v in _DEMO_ROOTS.items()}
+    data = generate_demo_sets(osp.join(work_dir, 'data'), s, eval_split, log)
+    partial, roots = data['partial'], data['roots']
     seconds['data'] = time.perf_counter() - t0
 
     def cfg_of(name):
@@ -385,15 +543,9 @@ def run_lens_demo(work_dir: str,
                                s.epochs, s.seed)
 
     base_cfg = cfg_of('row_bc')
-    eval_ds = _eval_dataset(base_cfg, partial, eval_split)
-    series_slices: Dict[str, List[int]] = {}
-    from .series_inference import iter_series_slices
-    for info_dir, z, _, _, _ in _plan_only(iter_series_slices, eval_ds,
-                                           s.eval_max_offset):
-        series_slices.setdefault(osp.basename(osp.normpath(info_dir)),
-                                 []).append(z)
-    gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
-                               series_slices)
+    eval_ds, gts, series_slices = evaluation_setup(base_cfg, partial,
+                                                   eval_split,
+                                                   s.eval_max_offset)
     n_slices = sum(map(len, series_slices.values()))
     n_lesions = sum(len(g) for g in gts.values())
     log(f'evaluation: {len(gts)} series, {n_slices} slices, {n_lesions} '
@@ -430,59 +582,24 @@ def run_lens_demo(work_dir: str,
     log(f'{ROWS[3]}: {rows[ROWS[3]]}')
     # Step 3: mining on dataset 0's training series.
     log('step 3: mining missing annotations')
-    start = time.perf_counter()
-    train0 = _train_set(base_cfg, 0)
-    series = collect_series_proposals(model, train0, 0, [1],
-                                      s.mining_max_offset)
-    counts = mine_series(series, dist_thr=s.dist_thr,
-                         proposal_score_thr=0.05)
-    entries = series_to_entries(series)
     mined_path = osp.join(partial, 'lens_mined.json')
-    mining = dict(counts=counts,
-                  demo_evaluation=evaluate_mining(
-                      entries, osp.join(partial, 'demo_meta.json')),
-                  generated_partial_set=summary_p)
-    write_mined_file(mined_path, entries,
-                     dict(dataset_index=0, single_type_experts=[1],
-                          dist_thr=s.dist_thr, counts=counts,
-                          embedding='L2-normalised RoI features after the '
-                          'shared FCs of LENS (substitute for LesaNet)'))
-    seconds['mining'] = time.perf_counter() - start
-    log(f'mining: {json.dumps(mining)}')
+    mining = timed('mining', mine_demo, model, base_cfg, partial, s,
+                   mined_path)
+    mining['generated_partial_set'] = data['summary']
+    log(f'mining: {json.dumps(mining, default=float)}')
     # Step 4: retrain with the mined annotations.
     log(f'step 4: retraining {ROWS[4]}')
-    cfg_d = cfg_of('row_d')
+    cfg_d = with_mined_file(cfg_of('row_d'), mined_path)
     model_d = timed('train row_d', _train, cfg_d, s.max_train_iters)
     rows[ROWS[4]], findings_d = timed('evaluate', _evaluate_model, model_d,
                                       eval_ds, gts, s.eval_max_offset)
     log(f'{ROWS[4]}: {rows[ROWS[4]]}')
     # Step 5: 3D FPR.
     log('step 5: FPR proposals of (d) on the training series')
-    start = time.perf_counter()
-    props, fpr_counts = make_fpr_proposals(
-        model_d, _train_set(cfg_d, 0), mined_path,
-        max_offset=s.mining_max_offset)
-    fpr_dir = osp.join(work_dir, 'fpr')
-    os.makedirs(fpr_dir, exist_ok=True)
-    prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
-    with atomic_write(prop_path) as f:
-        json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
-                       proposals=props), f)
-    seconds['fpr proposals'] = time.perf_counter() - start
-    log(f'FPR proposals: {fpr_counts}')
-    fpr_cfg = demo_row_config('fpr', fpr_dir, roots, s.fpr_epochs, s.seed)
-    fpr_cfg.train_dataloader.dataset.update(data_root=partial,
-                                            ann_file=prop_path)
-    fpr = dict(counts=fpr_counts, trained=False)
-    if fpr_counts['tp'] and fpr_counts['fp']:
-        log('step 5: training the FPR network')
-        fpr_model = timed('train fpr', _train, fpr_cfg,
-                          s.max_train_iters)
-        fpr['trained'] = True
-        dets = _fpr_rescore(fpr_model, findings_d, partial, fpr_cfg,
-                            osp.join(fpr_dir, 'eval_findings.json'))
-        res = evaluate_3d(dets, gts)
-    else:
+    res, fpr = timed('fpr', train_fpr_and_rescore, model_d, cfg_d,
+                     findings_d, mined_path, partial, roots,
+                     osp.join(work_dir, 'fpr'), s, s.seed, gts, log)
+    if res is None:
         log('step 5: no TP or no FP proposal: the FPR network cannot be '
             'trained; row (e) repeats row (d)')
         res = dict(rows[ROWS[4]])
@@ -490,8 +607,7 @@ def run_lens_demo(work_dir: str,
     log(f'{ROWS[5]}: {res}')
     seconds['total'] = time.perf_counter() - t0
     return dict(settings=asdict(s), eval_split=eval_split,
-                eval_series=len(gts),
-                eval_slices=int(sum(map(len, series_slices.values()))),
+                eval_series=len(gts), eval_slices=int(n_slices),
                 rows=rows, reference=reference, mining=mining, fpr=fpr,
                 seconds={k: round(v, 1) for k, v in seconds.items()})
 

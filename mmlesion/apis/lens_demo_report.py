@@ -24,6 +24,14 @@ def results_markdown(results: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def _delta(mining: dict) -> str:
+    """delta and how it was chosen (``'0.157, calibrated'``)."""
+    d = mining.get('delta')
+    if not isinstance(d, dict):  # results written before calibration
+        return 'n/a'
+    return f"{d['delta']:.3g}, {d['source']}"
+
+
 def mining_markdown(mining: dict) -> str:
     """Step 3's table: boxes of each strategy, precision and recall of the
     lesions the generator left out of ``DL_info.csv``."""
@@ -39,7 +47,8 @@ def mining_markdown(mining: dict) -> str:
         '| recall of the left-out follow-up lesions |',
         '| --- | --- | --- | --- | --- |',
         f"| (1) cross-slice propagation | {c['propagation']} | | | |",
-        f"| (2) intra-patient matching | {c['intra_patient']} "
+        f"| (2) intra-patient matching (delta {_delta(mining)}) | "
+        f"{c['intra_patient']} "
         f"({c['mined_lesions_intra_patient']} lesions) | | | |",
         f"| (1) + (2): mined (ground truth) | {ev['mined']['boxes']} | "
         f"{ev['mined']['precision']} | {ev['mined']['recall_unannotated']} "

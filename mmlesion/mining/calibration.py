@@ -207,3 +207,111 @@ def summarise(values: np.ndarray) -> Optional[dict]:
         f'p{q}': round(float(np.percentile(values, q)), 4)
         for q in (10, 50, 90)
     })
+
+
+def key_slice_dataset(cfg, root: str, ann_file: str, split: Optional[str],
+                      skip_missing: bool = False):
+    """The key slices of a DeepLesion-layout ``root`` read with the
+    config's test pipeline (``DeepLesionDataset``, test mode).
+
+    Args:
+        cfg (Config): a LENS config (its ``test_dataloader`` pipeline, or
+            ``test_pipeline`` when it has no test loader, as the demo's
+            training configs).
+        root (str): data root.
+        ann_file (str): the CSV under ``root``.
+        split (str, optional): ``'train'``, ``'val'``, ``'test'`` or None
+            (every row).
+        skip_missing (bool): skip key slices whose PNG is absent.
+
+    Returns:
+        DeepLesionDataset: the dataset.
+    """
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    loader = cfg.get('test_dataloader')
+    pipeline = (loader.dataset.pipeline if loader else cfg.test_pipeline)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(
+            dict(type='DeepLesionDataset', data_root=root, ann_file=ann_file,
+                 data_prefix=dict(img='Images_png/'), split=split,
+                 test_mode=True, pipeline=pipeline,
+                 skip_missing_key_slices=skip_missing))
+
+
+def embed_dataset_boxes(model, dataset, idx: int,
+                        boxes: np.ndarray) -> np.ndarray:
+    """LENS embeddings (:func:`~mmlesion.mining.proposals.embed_boxes`) of
+    ``boxes`` (``(N, 4)`` xyxy, pixels) on sample ``idx`` of ``dataset``."""
+    from mmlesion.mining.proposals import embed_boxes
+    packed = dataset[idx]
+    data = model.data_preprocessor(
+        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
+        False)
+    return embed_boxes(model, data, boxes)
+
+
+def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
+               annotated_only: bool = False
+               ) -> Tuple[np.ndarray, np.ndarray, dict]:
+    """Same / different-lesion embedding distances on a demo set (pairs of
+    one patient in different series, :func:`pair_distances`); identity is
+    the generator's ``lesion_id`` (``demo_meta.json``), each lesion boxed
+    by its long semi-axis around its centre.
+
+    Args:
+        model (LENS): a LENS model in eval mode.
+        cfg (Config): its config (test pipeline).
+        root (str): the demo set.
+        split (str, optional): the split whose key slices are used (None:
+            all).
+        annotated_only (bool): use only lesions with a CSV row, i.e. what a
+            user of partially labelled data has (the study and the demo
+            calibrate so; False also embeds the unannotated lesions, which
+            shows how matching would treat them).
+
+    Returns:
+        tuple: (same distances, different distances, dict(lesions,
+        annotated, patients)).
+
+    Raises:
+        ValueError: if no key slice of ``demo_meta.json`` is found.
+    """
+    import os.path as osp
+
+    from mmlesion.mining.demo_eval import load_demo_lesions
+    truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
+    ds = key_slice_dataset(cfg, root, 'DL_info.csv', split)
+    embs, series, patients, ids = [], [], [], []
+    n_annotated = 0
+    done = set()
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        name = osp.basename(osp.normpath(info['series_dir']))
+        t = truth.get(name)
+        if (t is None or name in done
+                or int(info['key_slice']) != t['key_index']):
+            continue
+        done.add(name)
+        boxes = []
+        for j, les in enumerate(t['lesions']):
+            if annotated_only and not les['annotated']:
+                continue
+            r = les['semi_axes_mm'][0] / t['spacing']
+            cx, cy = les['center_px']
+            boxes.append([cx - r, cy - r, cx + r, cy + r])
+            series.append(name)
+            patients.append(name.split('_')[0])
+            ids.append(les.get('lesion_id', f'{name}#{j}'))
+            n_annotated += bool(les['annotated'])
+        if boxes:
+            embs.append(
+                embed_dataset_boxes(model, ds, i, np.array(boxes,
+                                                           np.float32)))
+    if not embs:
+        raise ValueError(f'{root}: no key slice of demo_meta.json found '
+                         f'(split {split!r})')
+    same, diff = pair_distances(np.concatenate(embs), series, patients,
+                                lambda a, b: ids[a] == ids[b])
+    return same, diff, dict(lesions=len(ids), annotated=n_annotated,
+                            patients=len(set(patients)))

@@ -31,6 +31,10 @@ def test_lens_demo_quick_end_to_end(tmp_path):
         assert row['lesions'] > 0
     # the complete truth has the unannotated lesions too
     assert res['mining']['demo_evaluation']['series'] > 0
+    # delta calibrated on the (c) model (tiny sets: maybe no same-lesion
+    # pair, then the paper's value, said so)
+    assert res['mining']['delta']['source'] in (
+        'calibrated', 'paper (no same-lesion pair)')
     assert set(res['fpr']['counts']) == {'tp', 'fp', 'unused'}
     md = (work / 'lens_demo.md').read_text()
     assert all(f'| {r} |' in md for r in ROWS)
@@ -58,3 +62,32 @@ def test_setting_options_cover_the_settings():
         assert value is None or isinstance(value, typ), name
     args = tool.parse_args(['--num-train', '7', '--dist-thr', '0.2'])
     assert (args.num_train, args.dist_thr, args.epochs) == (7, 0.2, None)
+    from mmlesion.apis.lens_study import STUDY_ROWS
+    assert tuple(STUDY_ROWS) == tool.STUDY_ROW_NAMES
+
+
+def test_lens_demo_study_mode_quick(tmp_path):
+    """--seeds: the rows as a study on the shared runner (two seeds of rows
+    b and c), the report with the paired effect; a second call reuses."""
+    tool = _tool()
+    work = tmp_path / 'study'
+    args = ['--work-dir', str(work), '--quick', '--seeds', '0', '1',
+            '--rows', 'b', 'c']
+    assert tool.main(args) == 0
+    summary = json.loads((work / 'lens_study.json').read_text())
+    assert set(summary['rows']) == {ROWS[2], ROWS[3]}
+    assert summary['per_seed'][ROWS[3]].keys() == {'0', '1'}
+    assert summary['not_run'][ROWS[0]] == {'0': 'not run', '1': 'not run'}
+    for seed in ('0', '1'):
+        row = summary['per_seed'][ROWS[2]][seed]
+        assert 0 <= row['average'] <= 1 and row['lesions'] > 0
+        assert (work / 'b' / f'seed_{seed}' / 'result.json').is_file()
+    # (c) is (b)'s model with fusion: it was not trained again
+    assert not (work / 'c' / 'seed_0' / 'last_checkpoint').exists()
+    effects = (work / 'lens_study_effects.md').read_text()
+    assert '| b -> c | 2 |' in effects
+    assert (work / 'lens_study_froc.png').stat().st_size > 1000
+    stamp = (work / 'b' / 'seed_0' / 'result.json').stat().st_mtime_ns
+    assert tool.main(args) == 0  # resumed: everything reused
+    assert (work / 'b' / 'seed_0' / 'result.json').stat().st_mtime_ns == stamp
+    assert tool.main(['--work-dir', str(work), '--rows', 'b']) == 2

@@ -60,73 +60,16 @@ def load_model(config: str, checkpoint: Optional[str]):
     return cfg, model.eval()
 
 
-def key_slice_dataset(cfg: Config, root: str, ann_file: str,
-                      split: Optional[str], skip_missing: bool = False):
-    """DeepLesionDataset of ``root`` with the config's test pipeline."""
-    from mmdet.registry import DATASETS
-    from mmengine.registry import DefaultScope
-    pipeline = cfg.test_dataloader.dataset.pipeline
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return DATASETS.build(
-            dict(type='DeepLesionDataset', data_root=root, ann_file=ann_file,
-                 data_prefix=dict(img='Images_png/'), split=split,
-                 test_mode=True, pipeline=pipeline,
-                 skip_missing_key_slices=skip_missing))
-
-
-def _embed(model, dataset, idx: int, boxes: np.ndarray) -> np.ndarray:
-    from mmlesion.mining.proposals import embed_boxes
-    packed = dataset[idx]
-    data = model.data_preprocessor(
-        dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
-        False)
-    return embed_boxes(model, data, boxes)
-
-
-def demo_pairs(model, cfg: Config, root: str) -> Tuple[np.ndarray,
-                                                       np.ndarray, dict]:
-    """Same / different-lesion distances on a demo set (all splits)."""
-    import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import pair_distances
-    from mmlesion.mining.demo_eval import load_demo_lesions
-    truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
-    ds = key_slice_dataset(cfg, root, 'DL_info.csv', None)
-    embs, series, patients, ids = [], [], [], []
-    n_annotated = 0
-    for i in range(len(ds)):
-        info = ds.get_data_info(i)
-        name = osp.basename(osp.normpath(info['series_dir']))
-        t = truth.get(name)
-        if t is None or int(info['key_slice']) != t['key_index']:
-            continue
-        boxes = []
-        for j, les in enumerate(t['lesions']):
-            r = les['semi_axes_mm'][0] / t['spacing']
-            cx, cy = les['center_px']
-            boxes.append([cx - r, cy - r, cx + r, cy + r])
-            series.append(name)
-            patients.append(name.split('_')[0])
-            ids.append(les.get('lesion_id', f'{name}#{j}'))
-            n_annotated += bool(les['annotated'])
-        if boxes:
-            embs.append(_embed(model, ds, i, np.array(boxes, np.float32)))
-    if not embs:
-        raise ValueError(f'{root}: no key slice of demo_meta.json found')
-    same, diff = pair_distances(np.concatenate(embs), series, patients,
-                                lambda a, b: ids[a] == ids[b])
-    return same, diff, dict(lesions=len(ids), annotated=n_annotated,
-                            patients=len(set(patients)))
-
-
-def deeplesion_pairs(model, cfg: Config, root: str,
-                     csvs: Sequence[str]) -> Tuple[np.ndarray, np.ndarray,
-                                                   dict]:
+def deeplesion_pairs(
+        model, cfg: Config, root: str,
+        csvs: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, dict]:
     """Same (proxy) / different-lesion distances on the real DeepLesion key
     slices present under ``root/Images_png``."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.datasets.dl_info import parse_dl_info
     from mmlesion.mining.calibration import (deeplesion_proxy_same,
-                                             pair_distances)
+                                             embed_dataset_boxes,
+                                             key_slice_dataset, pair_distances)
+    from mmlesion.datasets.dl_info import parse_dl_info
     embs, series, patients, rows = [], [], [], []
     for csv in csvs:
         recs = {r.row: r for r in parse_dl_info(osp.join(root, csv))}
@@ -136,17 +79,17 @@ def deeplesion_pairs(model, cfg: Config, root: str,
             inst = info['instances']
             if not inst:
                 continue
-            embs.append(_embed(model, ds, i,
-                               np.array([x['bbox'] for x in inst],
-                                        np.float32)))
+            boxes = np.array([x['bbox'] for x in inst], np.float32)
+            embs.append(embed_dataset_boxes(model, ds, i, boxes))
             name = osp.basename(osp.normpath(info['series_dir']))
             for x in inst:
                 rec = recs[x['row']]
                 series.append(name)
                 patients.append(str(info['patient_id']))
-                rows.append(dict(lesion_type=rec.lesion_type,
-                                 location=tuple(rec.normalized_location),
-                                 diameter_px=float(rec.diameters_px[0])))
+                rows.append(
+                    dict(lesion_type=rec.lesion_type,
+                         location=tuple(rec.normalized_location),
+                         diameter_px=float(rec.diameters_px[0])))
     if not embs:
         raise ValueError(f'{root}: none of the key slices of {list(csvs)} '
                          'has its PNG under Images_png/')
@@ -160,17 +103,22 @@ def deeplesion_pairs(model, cfg: Config, root: str,
 def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
                   max_offset: Optional[int]) -> dict:
     """The three strategies on the demo training split, per delta."""
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.mining.calibration import (key_slice_dataset,
+                                             split_by_strategy)
     import copy
 
-    import mmlesion  # noqa: F401  (registers components)
     from mmlesion.mining import mine_series
-    from mmlesion.mining.calibration import split_by_strategy
     from mmlesion.mining.demo_eval import evaluate_mining
     from mmlesion.mining.proposals import (collect_series_proposals,
                                            series_to_entries)
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', 'train')
     experts = list(range(1, getattr(model, 'num_datasets', 1)))
-    series = collect_series_proposals(model, ds, 0, experts, max_offset,
+    series = collect_series_proposals(model,
+                                      ds,
+                                      0,
+                                      experts,
+                                      max_offset,
                                       show_progress=False)
     meta = osp.join(root, 'demo_meta.json')
     out = {}
@@ -184,39 +132,52 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
             kind = 'uncertain' if strategy == 'cross_dataset' else 'mined'
             per[strategy] = dict(ev[kind],
                                  followup_missing=ev['followup_missing'])
-        out[name] = dict(delta=delta, counts={
-            k: v for k, v in counts.items() if k != 'embedding_distances'
-        }, per_strategy=per)
+        out[name] = dict(delta=delta,
+                         counts={
+                             k: v
+                             for k, v in counts.items()
+                             if k != 'embedding_distances'
+                         },
+                         per_strategy=per)
     return out
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = tool_parser(__doc__)
     p.add_argument('config', help='a LENS config (its test pipeline is used)')
-    p.add_argument('checkpoint', nargs='?', default=None,
+    p.add_argument('checkpoint',
+                   nargs='?',
+                   default=None,
                    help='trained weights (none: random, plumbing only)')
     p.add_argument('--demo-root', help='demo set with demo_meta.json')
     p.add_argument('--deeplesion-root', help='DeepLesion-layout root')
-    p.add_argument('--dl-info', nargs='+', default=['DL_info.csv'],
+    p.add_argument('--dl-info',
+                   nargs='+',
+                   default=['DL_info.csv'],
                    help='CSV files under --deeplesion-root')
     p.add_argument(
-        '--min-precision', type=float, default=0.9,
+        '--min-precision',
+        type=float,
+        default=0.9,
         help='choose the largest delta whose matched pairs are at least this '
         'share same-lesion pairs')
-    p.add_argument('--mine', action='store_true',
+    p.add_argument('--mine',
+                   action='store_true',
                    help='run the strategies on the demo training split')
-    p.add_argument('--max-offset', type=int, default=2,
+    p.add_argument('--max-offset',
+                   type=int,
+                   default=2,
                    help='mined slices: within this many of a key slice')
-    p.add_argument(
-        '--out-dir', required=True,
-        help='for the distance histograms and calibration.json')
+    p.add_argument('--out-dir',
+                   required=True,
+                   help='for the distance histograms and calibration.json')
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import (choose_delta,
+    from mmlesion.mining.calibration import (choose_delta, demo_pairs,
                                              plot_distance_distributions,
                                              summarise)
     if not (args.demo_root or args.deeplesion_root):
@@ -247,8 +208,7 @@ def main(argv=None) -> int:
     png = plot_distance_distributions(
         groups, deltas, osp.join(args.out_dir, 'delta_calibration.png'),
         PAPER_DELTA)
-    result = dict(args=vars(args), sources=info, calibration=calib,
-                  png=png)
+    result = dict(args=vars(args), sources=info, calibration=calib, png=png)
     demo_key = 'demo (lesion_id)'
     if demo_key in deltas:
         print(f'chosen delta (demo): {deltas[demo_key]}')
