@@ -59,6 +59,8 @@ SETTING_OPTIONS = dict(
                      'key slice'),
     dist_thr=(float, 'delta of the intra-patient lesion matching (default: '
               'calibrated on the (c) model)'),
+    min_match_precision=(float, 'pair precision the calibrated delta must '
+                         'reach'),
     seed=(int, 'data and training seed'),
 )
 
