@@ -2,12 +2,12 @@
 # (tools/analysis_tools/eval_aggregated3d_demo.py; its rows are this config
 # plus overrides: RPN alone, +FPRN, +DA, +Magnify, +ABS). The tiny demo model
 # (aggregated3d_denseunet3d-tiny_demo_luna16vol.py) made cheap enough for
-# 3 seeds x 7 runs on a shared 2-core CPU:
+# 3 seeds x 7 runs on a shared 2-core CPU (about 25 minutes a seed):
 # - data: the study volumes (mmlesion.apis.study.study_data, preset
 #   'luna16vol': 40 small chest scans, nodules 5-20 mm among vessel-like
-#   look-alikes), a hashed quarter held out (10 scans);
-# - 32^3 training crops (4 crops per scan per epoch; an epoch sees about
-#   each scan's volume once at this crop size) and 64^3 test windows (one
+#   look-alikes), a hashed quarter held out (7 scans, 15 nodules);
+# - 32^3 training crops (2 crops per scan per epoch; see the README for
+#   what an epoch is) and 64^3 test windows (one
 #   to four windows per scan; 16 voxels of overlap > 16 mm is not needed
 #   here: a window keeps the detections centred in its core, and every
 #   nodule is at most 20 mm, seen whole by a 64^3 window);
@@ -21,7 +21,7 @@ window = 64
 data_root = 'data/study_volumes/luna16/'
 ann_file = 'luna16.json'
 split = dict(fold=0, num_folds=4, fold_source='hash')
-crops_per_scan = 4
+crops_per_scan = 2
 
 model = dict(
     test_cfg=dict(window_size=window, overlap=16, window_batch_size=1))
