@@ -53,16 +53,19 @@ import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from mmengine.config import Config
 
 import mmlesion  # noqa: F401  (registers components)
 from mmlesion.apis import find_hard_regions
-from mmlesion.apis.study import (RowContext, StudyRow, add_study_arguments,
+from mmlesion.apis.study import (RowContext, StudyResult, StudyRow,
+                                 add_study_arguments,
                                  ensure_volume_study_data, format_text_table,
                                  luna16_cpm, row_seed_dir, run_study,
                                  settings_from_args, train_and_test,
                                  write_study_report)
 from mmlesion.datasets.hard_regions import dump_hard_regions
+from mmlesion.utils.atomic_io import atomic_write_text
 from mmlesion.utils.config_lookup import get_config
 
 CONFIG = 'aggregated3d/aggregated3d_denseunet3d-tiny_study_luna16vol.py'
@@ -104,6 +107,68 @@ PAPER_CPM: Dict[str, Optional[float]] = OrderedDict([
     ('+ Magnify: 3D-AG (Table III)', 93.0),
     ('+ ABS: 3D-AG† (Table III)', 93.5),
 ])
+
+
+#: The steps of the ablation, (row, the row it is compared with): each
+#: paper step, the two controls, and our augmentation.
+STEPS: Tuple[Tuple[str, str], ...] = (
+    ('rpn', 'rpn-stage'), ('fprn', 'rpn'), ('da', 'fprn'), ('magnify', 'da'),
+    ('abs', 'magnify'), ('magnify-more', 'magnify'), ('abs', 'magnify-more'),
+    ('augment', 'magnify'))
+CPM_KEY = 'luna16/cpm'
+
+
+def step_effects(result: StudyResult,
+                 key: str = CPM_KEY) -> List[Dict[str, object]]:
+    """The effect of each step of :data:`STEPS` on ``key``, paired by seed.
+
+    The rows of one seed share the RPN stage (or the 3D-AG checkpoint), so
+    each step is measured per seed, ``d_s = row_s - base_s``, over the seeds
+    both rows have. The step is *shown* when ``|mean(d)| > 2 std(d)``
+    (sample std, ddof 1, of the per-seed differences; at least 3 seeds):
+    the effect stands out from its own seed-to-seed spread.
+
+    Args:
+        result (StudyResult): from :func:`run_study`.
+        key (str): the metric compared.
+
+    Returns:
+        list[dict]: per step with results: ``row``, ``base``, ``seeds``,
+        ``diffs``, ``mean``, ``std``, ``shown``.
+    """
+    by_key = {r.row.key: r for r in result.rows}
+    out = []
+    for row, base in STEPS:
+        if row not in by_key or base not in by_key:
+            continue
+        a, b = by_key[row].metrics, by_key[base].metrics
+        seeds = sorted(s for s in a if s in b and key in a[s] and key in b[s])
+        if not seeds:
+            continue
+        diffs = np.array([a[s][key] - b[s][key] for s in seeds])
+        std = float(np.std(diffs, ddof=1)) if len(seeds) > 1 else None
+        mean = float(diffs.mean())
+        out.append(dict(
+            row=row, base=base, seeds=seeds,
+            diffs=[float(d) for d in diffs], mean=mean, std=std,
+            shown=bool(len(seeds) >= 3 and abs(mean) > 2 * std)))
+    return out
+
+
+def format_steps(steps: List[Dict[str, object]]) -> str:
+    """Markdown table of :func:`step_effects` (CPM in %)."""
+    lines = [
+        '| step | seeds | per-seed difference | mean | std | shown '
+        '(abs(mean) > 2 std) |', '| --- | --- | --- | --- | --- | --- |'
+    ]
+    for st in steps:
+        label = f"{DEMO_ROWS[st['row']][0]} vs {DEMO_ROWS[st['base']][0]}"
+        std = '-' if st['std'] is None else f"{100 * st['std']:.1f}"
+        diffs = ', '.join(f'{100 * d:+.1f}' for d in st['diffs'])
+        lines.append(f"| {label} | {len(st['seeds'])} | {diffs} | "
+                     f"{100 * st['mean']:+.1f} | {std} | "
+                     f"{'shown' if st['shown'] else 'not shown'} |")
+    return '\n'.join(lines) + '\n'
 
 
 def epochs_of(args: argparse.Namespace) -> Dict[str, int]:
@@ -222,12 +287,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--rows', nargs='+', default=list(DEFAULT_ROWS),
                         choices=list(DEMO_ROWS),
                         help='rows to run (table order)')
-    parser.add_argument('--stage-epochs', type=int, default=3,
+    parser.add_argument('--stage-epochs', type=int, default=8,
                         help='epochs of the RPN stage')
-    parser.add_argument('--epochs', type=int, default=2,
+    parser.add_argument('--epochs', type=int, default=5,
                         help='epochs of each row after the RPN stage '
                         '(--max-epochs sets it too)')
-    parser.add_argument('--abs-epochs', type=int, default=1,
+    parser.add_argument('--abs-epochs', type=int, default=2,
                         help='epochs of the ABS round and of its control')
     add_study_arguments(parser, 'work_dirs/aggregated3d_study')
     args = parser.parse_args(argv)
@@ -260,14 +325,19 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     rows = [study_row(k, epochs) for k in DEMO_ROWS]
     selected = [k for k in DEMO_ROWS if k in args.rows]
     result = run_study(rows, settings, METRIC, selected=selected)
+    steps = step_effects(result)
     written = write_study_report(
         result, name='summary',
-        extra=dict(epochs=epochs, config=CONFIG))
+        extra=dict(epochs=epochs, config=CONFIG, steps=steps))
+    steps_md = osp.join(settings.work_dir, 'summary_steps.md')
+    atomic_write_text(steps_md, format_steps(steps))
+    written.append(steps_md)
     results = {
         label: metrics
         for label, metrics in result.by_label().items()
     }
     print(format_table(results))
+    print('CPM per step, paired by seed (%):\n' + format_steps(steps))
     print('written: ' + ', '.join(written))
     return results
 

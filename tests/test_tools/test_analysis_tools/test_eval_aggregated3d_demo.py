@@ -117,3 +117,32 @@ def test_row_without_its_start_says_so(tmp_path, monkeypatch, tool):
                    str(tmp_path / 's')])
     with pytest.raises(SystemExit):
         tool.parse_args(['--epochs', '0'])
+
+
+def test_step_effects_paired_by_seed(tool):
+    from mmlesion.apis.study import (RowResult, StudyResult, StudySettings,
+                                     StudyRow)
+    cpm = {  # seed -> CPM of rpn / fprn / da
+        'rpn': {0: 0.30, 1: 0.10, 2: 0.50},
+        'fprn': {0: 0.40, 1: 0.20, 2: 0.62},  # +0.10, +0.10, +0.12: shown
+        'da': {0: 0.50, 1: 0.10, 2: 0.62},  # +0.10, -0.10, 0: not shown
+    }
+    rows = []
+    for key, per_seed in cpm.items():
+        res = RowResult(StudyRow(key, key, 'x.py'))
+        res.metrics = {s: {'luna16/cpm': v} for s, v in per_seed.items()}
+        rows.append(res)
+    rows[2].metrics.pop(2)  # a seed missing: compared on the others
+    result = StudyResult(rows, StudySettings('w', seeds=(0, 1, 2)),
+                         tool.METRIC)
+    steps = {(s['row'], s['base']): s for s in tool.step_effects(result)}
+    assert set(steps) == {('fprn', 'rpn'), ('da', 'fprn')}
+    fprn = steps[('fprn', 'rpn')]
+    assert fprn['seeds'] == [0, 1, 2] and fprn['shown']
+    assert fprn['mean'] == pytest.approx(0.32 / 3)
+    assert fprn['std'] == pytest.approx(0.011547, abs=1e-5)
+    da = steps[('da', 'fprn')]
+    assert da['seeds'] == [0, 1] and not da['shown']  # 2 seeds: never
+    table = tool.format_steps(tool.step_effects(result))
+    assert '| + FPRN (no DA, no Magnify) vs RPN alone | 3 |' in table
+    assert '+10.0, +10.0, +12.0 | +10.7 | 1.2 | shown |' in table
