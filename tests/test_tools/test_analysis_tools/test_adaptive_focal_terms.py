@@ -31,7 +31,8 @@ def test_full_run_iters_follows_crops_per_scan():
 
     from mmlesion.utils.config_lookup import get_config
     tool = load_tool('analysis_tools/adaptive_focal_terms.py')
-    cfg = get_config('aggregated3d/rpn3d-focal_denseunet3d_anchor1_50e_luna16.py')
+    cfg = get_config(
+        'aggregated3d/rpn3d-focal_denseunet3d_anchor1_50e_luna16.py')
     assert cfg.train_dataloader.dataset.crops_per_scan == 6
     assert tool.full_run_iters(cfg) == 50 * math.ceil(799 * 6 / 2)
     # through a dataset wrapper, and 1 crop per scan when unset
