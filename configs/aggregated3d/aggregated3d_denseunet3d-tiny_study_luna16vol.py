@@ -2,7 +2,8 @@
 # (tools/analysis_tools/eval_aggregated3d_demo.py; its rows are this config
 # plus overrides: RPN alone, +FPRN, +DA, +Magnify, +ABS). The tiny demo model
 # (aggregated3d_denseunet3d-tiny_demo_luna16vol.py) made cheap enough for
-# 3 seeds x 7 runs on a shared 2-core CPU (about 25 minutes a seed):
+# 3 seeds x 7 runs on a shared 2-core CPU (an hour with the seeds side by
+# side on a loaded machine):
 # - data: the study volumes (mmlesion.apis.study.study_data, preset
 #   'luna16vol': 40 small chest scans, nodules 5-20 mm among vessel-like
 #   look-alikes), a hashed quarter held out (7 scans, 15 nodules);
