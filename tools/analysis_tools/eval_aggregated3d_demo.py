@@ -42,7 +42,7 @@ Example::
 
 The study data (``--generate-data``, :func:`mmlesion.apis.study.
 ensure_volume_study_data`, preset ``luna16vol``) is written once into
-``<work-dir>/data_luna16vol``; ``--quick`` uses the 8-scan preset, one seed
+``<work-dir>/data_luna16vol``; ``--quick`` uses the 12-scan preset, one seed
 and one epoch per stage. A row/seed whose ``result.json`` exists is not run
 again (run the seeds one call at a time and then all together for the
 summary: nothing is run twice). ``summary.{json,md}`` and
