@@ -41,10 +41,17 @@ class CTVolumeDataset(BaseDetDataset):
             without any non-ignored box (only when not ``test_mode``).
         crops_per_scan (int): how many times every scan is listed per
             epoch (each time the training pipeline draws a new random crop
-            from it; the paper's random 128^3 crops are about 1/6 of a
-            lung-cropped scan, Sec. III / IV-A). The list is the scans
-            ``crops_per_scan`` times over, in order; the sampler shuffles.
-            Must be 1 in ``test_mode``. Defaults to 1.
+            from it). The list is the scans ``crops_per_scan`` times over,
+            in order; the sampler shuffles. Must be 1 in ``test_mode``.
+            Defaults to 1. What an epoch is then: one pass over the
+            training scans in which each scan gives ``crops_per_scan``
+            random crops. The 3D Aggregated Faster R-CNN paper trains "50
+            epochs" on random 128^3 crops without saying how many crops an
+            epoch takes; its lung-cropped scans are "6 ~ 8 times" a crop
+            (Sec. IV-A), so the LUNA16 configs use 6: an epoch then sees
+            about every scan's volume once, the ordinary meaning of one pass
+            over the training data (with 1, an epoch would see a sixth of
+            each scan, and the paper's 50 epochs some 8 passes).
         **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
     """
 

@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Optional
 
 import mmengine
 
+from mmlesion.utils.atomic_io import atomic_write_json
 from .volumes.annotation_file import _numbers
 
 HARD_REGION_FORMAT = 'mmlesion.hard_regions'
@@ -139,7 +140,8 @@ def dump_hard_regions(path: str,
     data = dict(metainfo=meta, scans=scans)
     validate_hard_regions(data, path)
     mmengine.mkdir_or_exist(osp.dirname(osp.abspath(path)))
-    mmengine.dump(data, path, file_format='json', indent=1)
+    # whole or absent: a killed write leaves no half file to be read later
+    atomic_write_json(path, data, indent=1)
 
 
 def load_hard_regions(path: str) -> Dict[str, Any]:

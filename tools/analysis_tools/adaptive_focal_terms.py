@@ -13,8 +13,9 @@ size) once per ``--priors`` value and prints, every ``--every`` iterations,
 T, the learning rate, N_pos, N_TN and both terms.
 
 T grows over the *full* run as in training: the message hub's ``max_iters``
-is ``--full-iters`` (default: the config's epochs x 400 iterations, i.e. 888
-LUNA16 scans x 0.9 for training / batch 2), so the first few hundred
+is ``--full-iters`` (default: :func:`full_run_iters`, the config's epochs x
+its iterations per epoch, 799 LUNA16 training scans x ``crops_per_scan`` /
+batch size: 50 x 2,397 for the LUNA16 configs), so the first few hundred
 iterations see T near its start, as a real run does. Epoch-based LR steps
 (epoch 25 and later) are outside the window and not applied.
 
@@ -84,6 +85,31 @@ def tiny_rpn_cfg(cfg, channels: int, prior: float):
                           out_channels=channels)
     model.rpn_head.update(in_channels=channels, prior_prob=prior)
     return model
+
+
+#: LUNA16 scans in the training folds of one fold (888 x 9 / 10).
+LUNA16_TRAIN_SCANS = 799
+
+
+def full_run_iters(cfg, num_train_scans: int = LUNA16_TRAIN_SCANS) -> int:
+    """Iterations of the config's whole training run: epochs x
+    ``ceil(num_train_scans x crops_per_scan / batch_size)`` (the training
+    dataset's ``crops_per_scan``, through dataset wrappers; 1 if unset).
+
+    Args:
+        cfg (Config): a training config.
+        num_train_scans (int): scans in the training split.
+
+    Returns:
+        int: the number of iterations.
+    """
+    dataset = cfg.train_dataloader.dataset
+    while 'dataset' in dataset:
+        dataset = dataset.dataset
+    crops = int(dataset.get('crops_per_scan', 1))
+    batch = int(cfg.train_dataloader.get('batch_size', 1))
+    return int(cfg.train_cfg.max_epochs) * math.ceil(
+        num_train_scans * crops / batch)
 
 
 def run(cfg, prior: float, iters: int, every: int, crop: int,
@@ -177,7 +203,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, list]:
                         help='pyramid / PreBlock width of the tiny model')
     parser.add_argument('--full-iters', type=int,
                         help='iterations of the full run (T schedule); '
-                        'default: the config epochs x 400')
+                        'default: the config epochs x its iterations per '
+                        'epoch (799 training scans x crops_per_scan / '
+                        'batch size)')
     parser.add_argument(
         '--seed', type=int, default=0,
         help='random seed (data and weights)')
@@ -198,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, list]:
     if not os.path.isfile(args.config):
         parser.error(f'config not found: {args.config}')
     cfg = Config.fromfile(args.config)
-    full_iters = args.full_iters or int(cfg.train_cfg.max_epochs) * 400
+    full_iters = args.full_iters or full_run_iters(cfg)
     print(f'{args.config}: loss {dict(cfg.model.rpn_head.loss_cls)}, '
           f'optimiser {dict(cfg.optim_wrapper.optimizer)}, T over '
           f'{full_iters} iterations, tiny widths {args.channels}, '

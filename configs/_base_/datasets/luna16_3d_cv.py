@@ -20,7 +20,10 @@
 # Training data (the paper is silent, ours): flips on all axes, axial
 # quarter turns, scale jitter 0.9-1.1 of each crop, and 6 crops per scan per
 # epoch (a lung-cropped scan is 6-8 crops' volume, Sec. IV-A, so an epoch
-# sees about every scan's volume once).
+# sees about every scan's volume once: one pass over the training data; the
+# paper's "50 epochs" does not say how many crops an epoch takes). With 799
+# training scans per fold and batch 2 an epoch is ~2,400 iterations, and
+# the schedules are by epoch (LR steps) or by the run's length (T of Eq. 3).
 dataset_type = 'CrossValVolumeDataset'
 data_root = 'data/LUNA16/'
 ann_file = 'annotations/luna16.json'

@@ -1,9 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The data set a study runs on: the synthetic 2.5D DeepLesion layout with
-real DeepLesion lesion sizes (:mod:`mmlesion.datasets.demo`), generated once
-into the study folder.
+"""The data set a study runs on, generated once into the study folder:
+the synthetic 2.5D DeepLesion layout with real DeepLesion lesion sizes, or
+synthetic chest volumes in the LUNA16 layout (:mod:`mmlesion.datasets.demo`).
 
-Presets:
+Presets (2D, :func:`ensure_study_data`):
 
 * ``'deeplesion'``: the study data. Lesion long / short axes of real
   DeepLesion lesions of the same coarse type (``size_source='deeplesion'``,
@@ -18,8 +18,10 @@ import json
 import os.path as osp
 from typing import Dict
 
-from mmlesion.datasets.demo import DeepLesionDemoGenerator
+from mmlesion.datasets.converters import convert_luna16
+from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
 from mmlesion.datasets.demo.deeplesion_config import META_FILE
+from mmlesion.datasets.demo.volume_config import GROUND_TRUTH_FILE
 
 STUDY_DATA_PRESETS: Dict[str, dict] = {
     'deeplesion':
@@ -29,6 +31,54 @@ STUDY_DATA_PRESETS: Dict[str, dict] = {
     dict(num_train=8, num_val=2, num_test=3, image_size=128,
          size_source='deeplesion_quantiles'),
 }
+
+
+#: Volume presets (:func:`ensure_volume_study_data`), settings of
+#: :class:`~mmlesion.datasets.demo.DemoVolumeConfig`:
+#:
+#: * ``'luna16vol'``: the 3D study data (3D Aggregated Faster R-CNN
+#:   ablation). 40 small chest scans (96-112 px slices of 0.6-0.9 mm, 56-72
+#:   slices of 1-1.25 mm: about 60-100 mm a side at 1 mm), 1-4 nodules of
+#:   5-20 mm each (solid and part-solid, soft-tissue attenuation), up to 3
+#:   vessel bifurcations per scan as look-alikes, every nodule >= 3 mm
+#:   annotated (``unannotated_prob=0``: in a comparison an unlisted nodule
+#:   would only be noise in the false positives).
+#: * ``'luna16vol-quick'``: a smoke-test set (12 scans).
+VOLUME_STUDY_PRESETS: Dict[str, dict] = {
+    'luna16vol':
+    dict(num_luna=40, num_kits=0, num_lits=0, size_range=(96, 112),
+         slice_thicknesses=(1., 1.25), num_slices_range=(56, 72),
+         nodule_diameter_range=(5., 20.), unannotated_prob=0.),
+    'luna16vol-quick':
+    dict(num_luna=12, num_kits=0, num_lits=0, size_range=(64, 72),
+         slice_thicknesses=(1., ), num_slices_range=(48, 56),
+         nodule_diameter_range=(5., 12.), unannotated_prob=0.),
+}
+
+
+def _check_existing(root: str, meta: str, config_key: str,
+                    settings: dict) -> bool:
+    """Whether ``root`` already holds the data set made with ``settings``
+    (read from ``config_key`` of its JSON ``meta`` file).
+
+    Raises:
+        ValueError: ``root`` holds other data or is not a generated set.
+    """
+    if osp.isfile(meta):
+        with open(meta) as f:
+            config = json.load(f).get(config_key, {})
+        # JSON turns tuples into lists
+        settings = json.loads(json.dumps(settings))
+        diff = {k: (config.get(k), v) for k, v in settings.items()
+                if config.get(k) != v}
+        if diff:
+            raise ValueError(f'{root} holds a data set made with other '
+                             f'settings ({diff}); use another --work-dir or '
+                             'remove it')
+        return True
+    if osp.exists(root):
+        raise ValueError(f'{root} exists and is not a generated data set')
+    return False
 
 
 def ensure_study_data(root: str, preset: str = 'deeplesion',
@@ -54,18 +104,48 @@ def ensure_study_data(root: str, preset: str = 'deeplesion',
         raise ValueError(f'study data preset {preset!r}: choose one of '
                          f'{sorted(STUDY_DATA_PRESETS)}')
     settings = dict(STUDY_DATA_PRESETS[preset], seed=seed)
-    meta = osp.join(root, META_FILE)
-    if osp.isfile(meta):
-        with open(meta) as f:
-            config = json.load(f).get('config', {})
-        diff = {k: (config.get(k), v) for k, v in settings.items()
-                if config.get(k) != v}
-        if diff:
-            raise ValueError(f'{root} holds a data set made with other '
-                             f'settings ({diff}); use another --work-dir or '
-                             'remove it')
-    elif osp.exists(root):
-        raise ValueError(f'{root} exists and is not a generated data set')
-    else:
+    if not _check_existing(root, osp.join(root, META_FILE), 'config',
+                           settings):
         DeepLesionDemoGenerator(**settings).generate(root)
     return osp.join(root, '')
+
+
+def ensure_volume_study_data(root: str, preset: str = 'luna16vol',
+                             seed: int = 0) -> str:
+    """Generate the synthetic chest volumes of a volume preset into
+    ``root`` and convert them with the LUNA16 converter, unless they are
+    there.
+
+    Writes ``root/luna16/`` (``.mhd`` scans, ``annotations.csv``,
+    ``annotations_excluded.csv``) and ``root/luna16/luna16.json`` (nodules
+    as boxes, excluded findings as ignored boxes). An existing ``root`` is
+    used only if its ``ground_truth.json`` says it was made with the same
+    preset settings and seed.
+
+    Args:
+        root (str): data folder (``<study work dir>/data_<preset>``).
+        preset (str): a key of :data:`VOLUME_STUDY_PRESETS`.
+        seed (int): seed of the data (fixed across the study's seeds).
+
+    Returns:
+        str: the data root of the configs (``root/luna16/``; the annotation
+        file is ``luna16.json`` in it).
+
+    Raises:
+        ValueError: unknown preset, or ``root`` holds other data.
+    """
+    if preset not in VOLUME_STUDY_PRESETS:
+        raise ValueError(f'volume study data preset {preset!r}: choose one '
+                         f'of {sorted(VOLUME_STUDY_PRESETS)}')
+    settings = dict(VOLUME_STUDY_PRESETS[preset], seed=seed)
+    luna = osp.join(root, 'luna16')
+    ann_file = osp.join(luna, 'luna16.json')
+    if not _check_existing(root, osp.join(root, GROUND_TRUTH_FILE), 'config',
+                           settings):
+        DemoVolumeGenerator(**settings).generate(root)
+    if not osp.isfile(ann_file):
+        convert_luna16(
+            luna, osp.join(luna, 'annotations.csv'), ann_file,
+            excluded=osp.join(luna, 'annotations_excluded.csv'),
+            show_progress=False)
+    return osp.join(luna, '')
