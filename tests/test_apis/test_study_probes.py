@@ -144,3 +144,20 @@ def test_boxes_to_mask_and_pipeline_order():
     assert not annotations_before_resize([resize, ann])
     with pytest.raises(ValueError, match='LoadAnnotations'):
         annotations_before_resize([resize])
+
+
+def test_lesion_map_probe_threshold():
+    from mmlesion.apis.study.seg_probe import LesionMapProbe
+    probe = LesionMapProbe(mask_thr=0.5)
+    low = torch.full((16, 16), 0.1)
+    high = low.clone()
+    high[4:8, 4:8] = 0.9  # a component inside the first box only
+    boxes = torch.tensor([[4., 4., 8., 8.], [10., 10., 14., 14.]])
+    probe.update([low, high], [boxes, boxes])
+    out = probe.summary()
+    assert out['max_prob'] == pytest.approx(0.9)
+    assert out['images_above_thr'] == 0.5  # the low map cannot calibrate
+    assert out['boxes_above_thr'] == 0.25 and out['boxes'] == 4
+    assert out['mean_in'] > out['mean_out'] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match='mask_thr'):
+        LesionMapProbe(1.)

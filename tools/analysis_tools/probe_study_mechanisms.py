@@ -11,7 +11,9 @@ the mean location map at lesion / other locations
 (:mod:`mmlesion.apis.study.trpn_probe`). Attention gates, per gate: mean
 attention inside / outside the ground-truth boxes and the AUC of telling
 box pixels from the rest (0.5 = blind; :mod:`mmlesion.apis.study.gate_
-probe`).
+probe`). Lesion map of the segmentation head: how often it reaches the
+score calibration's ``mask_thr`` (below it the calibration changes nothing;
+:mod:`mmlesion.apis.study.seg_probe`).
 
 Example (a row of a study, its config as dumped into the row's folder)::
 
@@ -89,6 +91,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if 'trpn' in res:
             print('TRPN: ' + ', '.join(f'{k} {_fmt(v)}'
                                         for k, v in res['trpn'].items()))
+        if 'lesion_map' in res:
+            print('lesion map: ' + ', '.join(
+                f'{k} {_fmt(v)}' for k, v in res['lesion_map'].items()))
         for gate, stats in res.get('gates', {}).items():
             print(f'gate {gate}: ' + ', '.join(f'{k} {_fmt(v)}'
                                                 for k, v in stats.items()))

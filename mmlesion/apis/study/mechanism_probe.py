@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run the after-run mechanism checks of a study row on a data split: the
-TruncatedRPN mask (:mod:`.trpn_probe`) and the attention-gate maps
-(:mod:`.gate_probe`) of a trained (or freshly initialised) model."""
+TruncatedRPN mask (:mod:`.trpn_probe`), the attention-gate maps
+(:mod:`.gate_probe`) and the lesion map the score calibration needs
+(:mod:`.seg_probe`) of a trained (or freshly initialised) model."""
 from typing import Optional
 
 import torch
@@ -12,6 +13,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 from mmlesion.models.layers.attention_gate import AttentionGate
 from .gate_probe import AttentionGateProbe
+from .seg_probe import LesionMapProbe
 from .trpn_probe import TRPNTruncationProbe
 
 
@@ -56,10 +58,11 @@ def probe_mechanisms(cfg: Config,
         dict: ``trpn`` (:meth:`TRPNTruncationProbe.summary`) when the model
         has a ``TruncatedRPNHead``, ``gates`` (per gate,
         :meth:`AttentionGateProbe.summary`) when it has attention gates,
-        and ``images``.
+        ``lesion_map`` (:meth:`LesionMapProbe.summary`) when it has a lesion
+        segmentation head (P0, the first neck output), and ``images``.
 
     Raises:
-        ValueError: the model has neither mechanism.
+        ValueError: the model has none of these mechanisms.
     """
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     torch.manual_seed(seed)
@@ -76,9 +79,13 @@ def probe_mechanisms(cfg: Config,
                 'assigner', {}).get('pos_iou_thr', 0.7)
         trpn = TRPNTruncationProbe(rpn, iou_thr)
     has_gates = any(isinstance(m, AttentionGate) for m in model.modules())
-    if trpn is None and not has_gates:
-        raise ValueError(f'{type(model).__name__}: no TruncatedRPNHead and '
-                         'no AttentionGate to probe')
+    seg = None
+    if getattr(model, 'seg_head', None) is not None:
+        calib = getattr(model, 'score_calibration', None) or {}
+        seg = LesionMapProbe(calib.get('mask_thr', 0.5))
+    if trpn is None and not has_gates and seg is None:
+        raise ValueError(f'{type(model).__name__}: no TruncatedRPNHead, '
+                         'AttentionGate or lesion segmentation head to probe')
     gates = AttentionGateProbe(model) if has_gates else None
     loader_cfg = cfg[f'{split}_dataloader']
     scale = not annotations_before_resize(loader_cfg.dataset.pipeline)
@@ -104,6 +111,8 @@ def probe_mechanisms(cfg: Config,
                 feats = model.extract_feat(inputs)
             if trpn is not None:
                 trpn.update(feats, boxes)
+            if seg is not None:
+                seg.update(model.seg_head.predict(feats[0], samples), boxes)
             images += len(samples)
             if max_images is not None and images >= max_images:
                 break
@@ -112,4 +121,6 @@ def probe_mechanisms(cfg: Config,
         out['trpn'] = trpn.summary()
     if gates is not None:
         out['gates'] = gates.summary()
+    if seg is not None:
+        out['lesion_map'] = seg.summary()
     return out
