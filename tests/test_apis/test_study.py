@@ -188,6 +188,44 @@ def test_skip_train_needs_the_checkpoint(tmp_path):
     assert fake.calls[0][-1] is False  # tested, not trained
 
 
+def test_row_testing_an_earlier_rows_weights(tmp_path):
+    """``tests_from``: no training, the earlier row's last checkpoint of the
+    same seed is tested (a paired test-time-only step)."""
+    calls = []
+
+    def fake(cfg, ctx):
+        calls.append((ctx.row.key, ctx.train, cfg.get('load_from')))
+        if ctx.train:  # "training" leaves the last checkpoint
+            os.makedirs(ctx.row_dir, exist_ok=True)
+            open(os.path.join(ctx.row_dir, 'epoch_12.pth'), 'wb').close()
+        return FakeRun()(cfg, ctx) if ctx.row.key in BASE else {}
+
+    rows = [StudyRow('a', 'A', CONFIG),
+            StudyRow('a-calib', 'A calibrated', CONFIG, tests_from='a')]
+    settings = StudySettings(str(tmp_path), seeds=(0, 1))
+    with pytest.raises(FileNotFoundError, match="row 'a'"):
+        run_study(rows, settings, METRIC, selected=['a-calib'], run_row=fake,
+                  log=lambda s: None)
+    result = run_study(rows, settings, METRIC, run_row=fake,
+                       log=lambda s: None)
+    assert [c[:2] for c in calls[-4:]] == [('a', True), ('a', True),
+                                           ('a-calib', False),
+                                           ('a-calib', False)]
+    for seed, call in zip((0, 1), calls[-2:]):
+        assert call[2] == os.path.join(str(tmp_path), 'a', f'seed_{seed}',
+                                       'epoch_12.pth')
+    stored = json.loads((tmp_path / 'a-calib' / 'seed_0' /
+                         RESULT_FILE).read_text())
+    assert stored['fingerprint']['tests_from'] == 'a'
+    assert 'tests_from' not in json.loads(
+        (tmp_path / 'a' / 'seed_0' / RESULT_FILE).read_text())['fingerprint']
+    assert result.rows[1].status == {0: 'run', 1: 'run'}
+    with pytest.raises(ValueError, match='earlier row'):
+        run_study(rows[::-1], settings, METRIC, run_row=fake)
+    with pytest.raises(ValueError, match='itself'):
+        StudyRow('a', 'A', CONFIG, tests_from='a')
+
+
 def test_bad_rows_and_settings():
     with pytest.raises(ValueError, match='folder name'):
         StudyRow('a/b', 'A', CONFIG)

@@ -12,7 +12,10 @@ a table of rows on the shared study runner (:mod:`mmlesion.apis.study`):
 - ``dense``: + dense supervision from the GrabCut masks of the RECIST
   marks (DenseFPN + segmentation head), score calibration off,
 - ``dense-ag``: + attention gates on the FPN laterals, calibration off,
-- ``dense-ag-calib``: + the mask-box score calibration (its own row),
+- ``dense-ag-calib``: + the mask-box score calibration (its own row): a
+  test-time re-ranking, so the row tests the ``dense-ag`` checkpoint of the
+  same seed with the calibration on (no training of its own; the step is
+  paired, the same weights with and without it),
 - ``dense-agskips-calib``: the other gate placement (C1 / input skips).
 
 Every row after the first optimises its own anchors on the same boxes (so
@@ -40,6 +43,7 @@ Example::
     python tools/analysis_tools/eval_retinanet_lesion_demo.py --skip-train
 """
 import argparse
+import json
 import os.path as osp
 from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
@@ -71,6 +75,9 @@ TABLE1_DEMO_ROWS: Tuple[Tuple[str, str, str, dict, bool], ...] = (
     ('dense-agskips-calib', '+ calibration, AG on skips instead', _AG_SKIPS,
      {}, True),
 )
+#: rows that only change the test step: row key -> the row whose weights
+#: (last checkpoint, same seed) they test.
+TESTS_FROM: Dict[str, str] = {'dense-ag-calib': 'dense-ag'}
 
 #: Table 1 of the paper (full-size models, DeepLesion test set), in %.
 PAPER_TABLE1: Dict[str, Tuple[float, ...]] = {
@@ -120,6 +127,32 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
     atomic_write_json(osp.join(ctx.row_dir, ANCHOR_FILE),
                       dict(split='train', seed=ctx.seed, anchors=report),
                       indent=1)
+    source = TESTS_FROM.get(ctx.row.key)
+    if source is not None:
+        check_same_anchors(report['optimised'], ctx, source)
+
+
+def check_same_anchors(anchors: dict, ctx: RowContext, source: str) -> None:
+    """A row that tests another row's weights must predict with the same
+    anchors (they are not in the checkpoint); the DE search is seeded, so
+    the same seed and boxes give the same anchors. Compares with the
+    source row's ``anchors.json`` of the same seed.
+
+    Raises:
+        FileNotFoundError: the source row has no ``anchors.json``.
+        ValueError: the anchors differ.
+    """
+    path = osp.join(osp.dirname(osp.dirname(ctx.row_dir)), source,
+                    f'seed_{ctx.seed}', ANCHOR_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'row {ctx.row.key!r} tests the weights of '
+                                f'row {source!r}: {path} is missing')
+    with open(path) as f:
+        theirs = json.load(f)['anchors']['optimised']
+    if theirs != anchors:
+        raise ValueError(f'row {ctx.row.key!r}: anchors optimised for seed '
+                         f'{ctx.seed} differ from those of row {source!r} '
+                         f'({path}); its checkpoint does not fit them')
 
 
 def study_row(key: str) -> 'StudyRow':
@@ -135,7 +168,8 @@ def study_row(key: str) -> 'StudyRow':
                 overrides=dict(overrides),
                 prepare=optimised_anchors_step if optimise else None,
                 fingerprint=dict(anchors='DE on train split, row seed')
-                if optimise else {})
+                if optimise else {},
+                tests_from=TESTS_FROM.get(k))
     raise KeyError(f'no Table 1 row {key!r}')
 
 

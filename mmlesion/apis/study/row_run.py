@@ -61,7 +61,8 @@ def apply_run_settings(cfg: Config,
 
 
 def final_checkpoint(row_dir: str, epochs: int, row: str) -> str:
-    """Path of a row's last checkpoint, for testing without training.
+    """Path of a row's last checkpoint, for testing without training
+    (``--skip-train``, or a row that tests another row's weights).
 
     Raises:
         FileNotFoundError: if the row was not trained yet.
@@ -69,8 +70,8 @@ def final_checkpoint(row_dir: str, epochs: int, row: str) -> str:
     checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(
-            f'--skip-train: no checkpoint {checkpoint} for row {row!r}; '
-            'train it first (drop --skip-train)')
+            f'no checkpoint {checkpoint} of row {row!r}: train that row '
+            'first (without --skip-train)')
     return checkpoint
 
 

@@ -33,6 +33,10 @@ class StudyRow:
         fingerprint (dict): further inputs that decide the row's result
             (e.g. the genotype file): a stored result is reused only when
             they are unchanged.
+        tests_from (str, optional): key of an earlier row of the table whose
+            last checkpoint (same seed) this row tests without training: a
+            test-time-only mechanism (e.g. a score calibration) compared on
+            the very same weights, so the comparison is paired.
     """
     key: str
     label: str
@@ -42,11 +46,15 @@ class StudyRow:
                                Optional[Config]]] = None
     run: Optional[Callable[[Config, 'RowContext'], Dict[str, float]]] = None
     fingerprint: Dict[str, Any] = field(default_factory=dict)
+    tests_from: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):
             raise ValueError(f'StudyRow {self.label!r}: key {self.key!r} must '
                              'be letters, digits and ._+- (a folder name)')
+        if self.tests_from == self.key:
+            raise ValueError(f'StudyRow {self.key!r}: tests_from names the '
+                             'row itself')
 
 
 @dataclass

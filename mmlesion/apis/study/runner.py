@@ -38,16 +38,18 @@ def row_seed_dir(settings: StudySettings, row: StudyRow, seed: int) -> str:
 def row_fingerprint(row: StudyRow, seed: int, settings: StudySettings,
                     metric: StudyMetric) -> dict:
     """Everything that decides a row/seed's result (compared on reuse)."""
-    return _jsonable(
-        dict(
-            config=row.config,
-            overrides=row.overrides,
-            extra=row.fingerprint,
-            seed=seed,
-            data_root=settings.data_root,
-            max_epochs=settings.max_epochs,
-            cfg_options=settings.cfg_options,
-            evaluator=metric.evaluator))
+    out = dict(
+        config=row.config,
+        overrides=row.overrides,
+        extra=row.fingerprint,
+        seed=seed,
+        data_root=settings.data_root,
+        max_epochs=settings.max_epochs,
+        cfg_options=settings.cfg_options,
+        evaluator=metric.evaluator)
+    if row.tests_from is not None:  # absent otherwise: old results stay valid
+        out['tests_from'] = row.tests_from
+    return _jsonable(out)
 
 
 def load_row_config(config: str) -> Config:
@@ -184,7 +186,8 @@ def run_study(rows: Sequence[StudyRow],
     """Run the selected rows of a study for every seed; collect every row.
 
     Each selected row/seed with a stored result made with the same settings
-    is reused; otherwise its config is built (:func:`build_row_config`), the
+    is reused; a row with ``tests_from`` tests the last checkpoint of that
+    earlier row (same seed) without training; otherwise its config is built (:func:`build_row_config`), the
     row's pre-step ``prepare`` runs, then ``row.run`` (or ``run_row``), and
     the numeric metrics are written atomically to its ``result.json``.
     Rows that are not selected are reported from their stored results when
@@ -210,6 +213,11 @@ def run_study(rows: Sequence[StudyRow],
     keys = [r.key for r in rows]
     if len(set(keys)) != len(keys):
         raise ValueError(f'study rows: duplicate keys in {keys}')
+    for i, row in enumerate(rows):
+        if row.tests_from is not None and row.tests_from not in keys[:i]:
+            raise ValueError(
+                f'study row {row.key!r}: tests_from={row.tests_from!r} must '
+                f'be an earlier row of the table ({keys[:i]})')
     selected = keys if selected is None else list(selected)
     unknown = [k for k in selected if k not in keys]
     if unknown:
@@ -254,12 +262,18 @@ def _run_one(row: StudyRow, seed: int, settings: StudySettings,
     start = time.time()
     try:
         cfg = build_row_config(row, settings, seed, metric, row_dir)
-        if settings.skip_train:
-            checkpoint = final_checkpoint(row_dir, cfg.train_cfg.max_epochs,
-                                          row.key)
-            cfg.load_from = checkpoint
+        if row.tests_from is not None:
+            source = StudyRow(row.tests_from, row.tests_from, '')
+            cfg.load_from = final_checkpoint(
+                row_seed_dir(settings, source, seed),
+                cfg.train_cfg.max_epochs, row.tests_from)
+        elif settings.skip_train:
+            cfg.load_from = final_checkpoint(row_dir,
+                                             cfg.train_cfg.max_epochs,
+                                             row.key)
         ctx = RowContext(row, seed, row_dir, settings,
-                         train=not settings.skip_train)
+                         train=not settings.skip_train
+                         and row.tests_from is None)
         if row.prepare is not None:
             cfg = row.prepare(cfg, ctx) or cfg
         metrics = (row.run or run_row)(cfg, ctx)

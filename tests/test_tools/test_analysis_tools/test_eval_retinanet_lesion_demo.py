@@ -35,12 +35,36 @@ def test_rows_and_shared_schedule(tmp_path):
     # every row but the first optimises its anchors in a pre-step
     assert [r.prepare is not None for r in tool.study_rows()] == [
         False, True, True, True, True, True]
+    # the calibration row tests the gated row's weights (a paired step)
+    assert [r.tests_from for r in tool.STUDY_ROWS] == [
+        None, None, None, None, 'dense-ag', None]
     for cfg in cfgs.values():
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
         assert cfg.param_scheduler == cfgs[keys[0]].param_scheduler
         assert cfg.default_hooks.checkpoint.interval == 2
     with pytest.raises(ValueError, match='--rows'):
         tool.main(['--rows', 'nope'])
+
+
+def test_tested_row_needs_the_same_anchors(tmp_path):
+    """The calibration row predicts with the weights of ``dense-ag``; its
+    anchors (not in the checkpoint) must be the ones that row trained
+    with."""
+    from mmlesion.apis.study import RowContext, StudySettings
+    tool = _load_tool()
+    row = tool.study_row('dense-ag-calib')
+    ctx = RowContext(row, 1, str(tmp_path / 'dense-ag-calib' / 'seed_1'),
+                     StudySettings(str(tmp_path)))
+    anchors = dict(ratios=[0.5, 1.0], scales=[0.4, 0.5])
+    with pytest.raises(FileNotFoundError, match='dense-ag'):
+        tool.check_same_anchors(anchors, ctx, 'dense-ag')
+    source = tmp_path / 'dense-ag' / 'seed_1' / tool.ANCHOR_FILE
+    source.parent.mkdir(parents=True)
+    source.write_text(json.dumps(dict(anchors=dict(optimised=anchors))))
+    tool.check_same_anchors(dict(anchors), ctx, 'dense-ag')
+    with pytest.raises(ValueError, match='differ'):
+        tool.check_same_anchors(dict(anchors, scales=[0.4, 0.6]), ctx,
+                                'dense-ag')
 
 
 def test_quick_study_two_rows(tmp_path):
