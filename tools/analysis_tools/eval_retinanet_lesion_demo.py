@@ -34,7 +34,8 @@ Example::
 
     # the study: real DeepLesion lesion sizes, generated once into the
     # work dir, 3 seeds, every row
-    OMP_NUM_THREADS=2 python tools/analysis_tools/eval_retinanet_lesion_demo.py \
+    OMP_NUM_THREADS=2 \
+        python tools/analysis_tools/eval_retinanet_lesion_demo.py \
         --generate-data --seeds 0 1 2 --work-dir work_dirs/study_retinanet
     # smoke test: tiny data, one seed, one epoch
     python tools/analysis_tools/eval_retinanet_lesion_demo.py --quick \

@@ -18,7 +18,8 @@ score calibration's ``mask_thr`` (below it the calibration changes nothing;
 Example (a row of a study, its config as dumped into the row's folder)::
 
     python tools/analysis_tools/probe_study_mechanisms.py \
-        work_dirs/study_elixirnet/trpn/seed_0/elixirnet-trpn_r18-tiny_fpn_1x_demo_deeplesion.py \
+        work_dirs/study_elixirnet/trpn/seed_0/\
+elixirnet-trpn_r18-tiny_fpn_1x_demo_deeplesion.py \
         --checkpoint work_dirs/study_elixirnet/trpn/seed_0/epoch_3.pth \
         --out trpn_seed0.json
 """
@@ -28,25 +29,41 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
+from mmlesion_cli import tool_parser
+
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='the row\'s config')
-    parser.add_argument('--checkpoint', default=None,
+    parser.add_argument('--checkpoint',
+                        default=None,
                         help='trained weights (default: only the '
                         'initialisation)')
-    parser.add_argument('--data-root', default=None,
+    parser.add_argument('--data-root',
+                        default=None,
                         help='data root of the split (default: the config)')
-    parser.add_argument('--split', default='test',
-                        choices=('train', 'val', 'test'))
-    parser.add_argument('--iou-thr', type=float, default=None,
+    parser.add_argument('--split',
+                        default='test',
+                        choices=('train', 'val', 'test'),
+                        help='the data split whose images are probed')
+    parser.add_argument('--iou-thr',
+                        type=float,
+                        default=None,
                         help='TRPN lesion-location IoU (default: the RPN '
                         'assigner\'s pos_iou_thr)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed',
+                        type=int,
+                        default=0,
                         help='seed of the initialisation')
-    parser.add_argument('--max-images', type=int, default=None)
+    parser.add_argument('--max-images',
+                        type=int,
+                        default=None,
+                        help='probe only the first N images of the split '
+                        '(default: all)')
     parser.add_argument('--out', default=None, help='JSON file to write')
-    parser.add_argument('--overwrite', action='store_true')
+    parser.add_argument('--overwrite',
+                        action='store_true',
+                        help='replace an existing --out file')
     return parser.parse_args(argv)
 
 
@@ -90,13 +107,14 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         print(f'== {name} ({res["images"]} images)')
         if 'trpn' in res:
             print('TRPN: ' + ', '.join(f'{k} {_fmt(v)}'
-                                        for k, v in res['trpn'].items()))
+                                       for k, v in res['trpn'].items()))
         if 'lesion_map' in res:
-            print('lesion map: ' + ', '.join(
-                f'{k} {_fmt(v)}' for k, v in res['lesion_map'].items()))
+            print('lesion map: ' +
+                  ', '.join(f'{k} {_fmt(v)}'
+                            for k, v in res['lesion_map'].items()))
         for gate, stats in res.get('gates', {}).items():
             print(f'gate {gate}: ' + ', '.join(f'{k} {_fmt(v)}'
-                                                for k, v in stats.items()))
+                                               for k, v in stats.items()))
     if args.out:
         atomic_write_json(args.out, json.loads(json.dumps(result)), indent=1)
         print(f'written: {args.out}')

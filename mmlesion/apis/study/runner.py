@@ -187,7 +187,8 @@ def run_study(rows: Sequence[StudyRow],
 
     Each selected row/seed with a stored result made with the same settings
     is reused; a row with ``tests_from`` tests the last checkpoint of that
-    earlier row (same seed) without training; otherwise its config is built (:func:`build_row_config`), the
+    earlier row (same seed) without training; otherwise its config is built
+    (:func:`build_row_config`), the
     row's pre-step ``prepare`` runs, then ``row.run`` (or ``run_row``), and
     the numeric metrics are written atomically to its ``result.json``.
     Rows that are not selected are reported from their stored results when

@@ -36,7 +36,7 @@ def test_rows_and_shared_schedule(tmp_path):
     assert [r.prepare is not None for r in tool.study_rows()] == [
         False, True, True, True, True, True]
     # the calibration row tests the gated row's weights (a paired step)
-    assert [r.tests_from for r in tool.STUDY_ROWS] == [
+    assert [r.tests_from for r in tool.study_rows()] == [
         None, None, None, None, 'dense-ag', None]
     for cfg in cfgs.values():
         assert cfg.train_cfg.max_epochs == 2 and cfg.randomness.seed == 3
