@@ -58,6 +58,8 @@ from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
 from mmlesion.mining.demo_eval import load_demo_lesions
 from mmlesion.utils.atomic_io import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
+from .lens_demo_mining import (PAPER_DELTA, calibrate_demo_delta,  # noqa: F401
+                               mine_demo, with_mined_file)
 from .lens_demo_report import (mining_markdown, results_markdown,  # noqa: F401
                                write_results)
 
@@ -339,9 +341,6 @@ def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
     return {n: findings_to_dets(f) for n, f in rescored.items()}
 
 
-PAPER_DELTA = 0.15
-
-
 def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
                        eval_split: str = 'val',
                        log: Callable[[str], None] = print) -> dict:
@@ -392,80 +391,6 @@ def evaluation_setup(cfg: Config, partial: str, eval_split: str,
     gts = demo_ground_truth_3d(osp.join(partial, 'demo_meta.json'),
                                series_slices)
     return eval_ds, gts, series_slices
-
-
-def calibrate_demo_delta(model, cfg: Config, partial: str,
-                         min_precision: float = 0.9) -> dict:
-    """delta of intra-patient matching for this model's embedding, as
-    ``tools/analysis_tools/calibrate_intra_patient_delta.py`` does, on the
-    **annotated** lesions of dataset 0's training split (what a user of
-    partially labelled data has; their identity across the patient's
-    studies is the generator's ``lesion_id``): the largest delta whose
-    pairs below it are >= ``min_precision`` same-lesion pairs
-    (:func:`~mmlesion.mining.calibration.choose_delta`).
-
-    With no same-lesion pair (tiny sets), the paper's 0.15 is used and the
-    result says so (``source``).
-
-    Returns:
-        dict: ``delta``, ``source`` (``'calibrated'`` or
-        ``'paper (no same-lesion pair)'``) and the calibration statistics.
-    """
-    from mmlesion.mining.calibration import (choose_delta, demo_pairs,
-                                             summarise)
-    same, diff, info = demo_pairs(model, cfg, partial, split='train',
-                                  annotated_only=True)
-    out = dict(info, same=summarise(same), different=summarise(diff))
-    if not len(same):
-        return dict(out, delta=PAPER_DELTA,
-                    source='paper (no same-lesion pair)')
-    chosen = choose_delta(same, diff, min_precision)
-    return dict(out, **chosen, source='calibrated')
-
-
-def mine_demo(model, cfg: Config, partial: str, s: LENSDemoSettings,
-              mined_path: str) -> dict:
-    """Step 3 on dataset 0's training series with a trained (c) model:
-    delta (``s.dist_thr`` or :func:`calibrate_demo_delta`), the three
-    strategies, the mining file written to ``mined_path``, and the mined /
-    uncertain boxes scored against the generator's truth.
-
-    Returns:
-        dict: ``delta`` (value and how it was chosen), ``counts``,
-        ``demo_evaluation`` (:func:`~mmlesion.mining.demo_eval.
-        evaluate_mining`).
-    """
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import evaluate_mining
-    from mmlesion.mining.mined_file import write_mined_file
-    from mmlesion.mining.proposals import (collect_series_proposals,
-                                           series_to_entries)
-    if s.dist_thr is None:
-        delta = calibrate_demo_delta(model, cfg, partial,
-                                     s.min_match_precision)
-    else:
-        delta = dict(delta=float(s.dist_thr), source='given')
-    train0 = _train_set(cfg, 0)
-    series = collect_series_proposals(model, train0, 0, [1],
-                                      s.mining_max_offset)
-    counts = mine_series(series, dist_thr=delta['delta'],
-                         proposal_score_thr=0.05)
-    entries = series_to_entries(series)
-    write_mined_file(mined_path, entries,
-                     dict(dataset_index=0, single_type_experts=[1],
-                          dist_thr=delta['delta'], counts=counts,
-                          embedding='L2-normalised RoI features after the '
-                          'shared FCs of LENS (substitute for LesaNet)'))
-    return dict(delta=delta, counts=counts,
-                demo_evaluation=evaluate_mining(
-                    entries, osp.join(partial, 'demo_meta.json')))
-
-
-def with_mined_file(cfg_d: Config, mined_path: str) -> Config:
-    """The row (d) config reading ``mined_path`` (dataset 0's
-    ``mined_ann_file``)."""
-    cfg_d.train_dataloader.dataset.datasets[0].mined_ann_file = mined_path
-    return cfg_d
 
 
 def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,

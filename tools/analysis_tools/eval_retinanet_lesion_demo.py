@@ -133,7 +133,7 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
         check_same_anchors(report['optimised'], ctx, source)
 
 
-def check_same_anchors(anchors: dict, ctx: RowContext, source: str) -> None:
+def check_same_anchors(anchors: dict, ctx: 'RowContext', source: str) -> None:
     """A row that tests another row's weights must predict with the same
     anchors (they are not in the checkpoint); the DE search is seeded, so
     the same seed and boxes give the same anchors. Compares with the
