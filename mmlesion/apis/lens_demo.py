@@ -524,16 +524,19 @@ def run_lens_demo(work_dir: str,
     res, fpr = timed('fpr', train_fpr_and_rescore, model_d, cfg_d,
                      findings_d, mined_path, partial, roots,
                      osp.join(work_dir, 'fpr'), s, s.seed, gts, log)
+    not_run = {}
     if res is None:
-        log('step 5: no TP or no FP proposal: the FPR network cannot be '
-            'trained; row (e) repeats row (d)')
-        res = dict(rows[ROWS[4]])
+        # a row that did not run is marked so, never printed as a result
+        not_run[ROWS[5]] = ('the FPR network was not trained: no true- or '
+                            'no false-positive proposal of (d)')
+        log(f'step 5: {ROWS[5]} not run: {not_run[ROWS[5]]}')
     rows[ROWS[5]] = res
     log(f'{ROWS[5]}: {res}')
     seconds['total'] = time.perf_counter() - t0
     return dict(settings=asdict(s), eval_split=eval_split,
                 eval_series=len(gts), eval_slices=int(n_slices),
-                rows=rows, reference=reference, mining=mining, fpr=fpr,
+                rows=rows, not_run=not_run, reference=reference,
+                mining=mining, fpr=fpr,
                 seconds={k: round(v, 1) for k, v in seconds.items()})
 
 

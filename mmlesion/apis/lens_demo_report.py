@@ -17,10 +17,19 @@ def results_markdown(results: dict) -> str:
         'average', 'findings']
     lines = ['| ' + ' | '.join(head) + ' |',
              '| ' + ' | '.join(['---'] * len(head)) + ' |']
+    not_run = results.get('not_run') or {}
     for name, r in results['rows'].items():
+        if r is None:  # a row that did not run: no numbers
+            lines.append('| ' + ' | '.join(
+                [name, f"not run: {not_run.get(name, 'not run')}"] +
+                [''] * (len(head) - 2)) + ' |')
+            continue
         lines.append('| ' + ' | '.join(
             [name] + [f'{r[k]:.3f}' for k in rates + ['average']] +
             [str(r['findings'])]) + ' |')
+    if results.get('settings', {}).get('max_train_iters') == 1:
+        lines.append('\n--quick: one iteration per model; these numbers '
+                     'check the path and mean nothing.')
     return '\n'.join(lines) + '\n'
 
 
@@ -86,7 +95,7 @@ def write_results(results: dict, out_dir: str) -> Dict[str, str]:
     md += '\n' + mining_markdown(results['mining'])
     with atomic_write(paths['md']) as f:
         f.write(md)
-    names = list(results['rows'])
+    names = [n for n, r in results['rows'].items() if r is not None]
     keys = ['sens@1', 'sens@4', 'average']
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 4))

@@ -156,3 +156,28 @@ def test_annotation_reference_hits_the_truth(tiny_demo_root):
     # most lesions are hit (equal scores: the FPs, padded boxes of small
     # lesions, interleave with the hits, so look at the end of the curve)
     assert res['sens@8'] > 0.5, res
+
+
+def test_rows_that_did_not_run_are_marked(tmp_path):
+    """Row (e) without a trained FPR network is "not run", never a result;
+    --quick says its numbers mean nothing; the picture leaves it out."""
+    from mmlesion.apis.lens_demo import ROWS
+    from mmlesion.apis.lens_demo_report import results_markdown
+    from mmlesion.evaluation.functional.froc_3d import LENS_FP_RATES
+    row = {f'sens@{float(r):g}': 0.5 for r in LENS_FP_RATES}
+    row.update(average=0.5, findings=3)
+    results = dict(
+        rows={ROWS[4]: dict(row), ROWS[5]: None},
+        not_run={ROWS[5]: 'the FPR network was not trained'},
+        settings=dict(max_train_iters=1), eval_series=2,
+        mining=dict(counts=dict(tracklets=0, propagation=0, intra_patient=0,
+                                mined_lesions_intra_patient=0),
+                    demo_evaluation=dict(series=1, unannotated_lesions=0,
+                                         mined=dict(boxes=0))))
+    md = results_markdown(results)
+    line = next(x for x in md.splitlines() if x.startswith(f'| {ROWS[5]}'))
+    assert 'not run: the FPR network was not trained' in line
+    assert '0.500' not in line
+    assert 'mean nothing' in md
+    results['settings'] = dict(max_train_iters=None)
+    assert 'mean nothing' not in results_markdown(results)

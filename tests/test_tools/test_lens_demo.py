@@ -24,6 +24,10 @@ def test_lens_demo_quick_end_to_end(tmp_path):
     res = json.loads((work / 'lens_demo.json').read_text())
     assert list(res['rows']) == list(ROWS)
     for name, row in res['rows'].items():
+        if row is None:  # only (e), when its FPR network was not trained
+            assert name == ROWS[5] and not res['fpr']['trained']
+            assert name in res['not_run']
+            continue
         keys = [k for k in row if k.startswith('sens@')]
         assert len(keys) == 7, name
         for k in keys + ['average']:
