@@ -377,8 +377,9 @@ def smoke_config(config: str,
         return row
     cfg = Config.fromfile(config)
     row['family'] = family = model_family(cfg)
-    if amp and amp_config_problems(cfg):
-        row.update(status='failed', reason='; '.join(amp_config_problems(cfg)))
+    problems = amp_config_problems(cfg) if amp else []
+    if problems:
+        row.update(status='failed', reason='; '.join(problems))
         return row
     if cfg.get('optim_wrapper') is None or not cfg.optim_wrapper.get(
             'optimizer'):
