@@ -21,6 +21,9 @@ ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
 #: (:mod:`mmlesion.utils.benchmark_timing`).
 MIN_WARMUP = 1
 MIN_REPEATS = 2
+#: Default display window of the pictures (soft tissue), HU
+#: (:mod:`mmlesion.visualization.lesion_visualizer`).
+SOFT_TISSUE_WINDOW = (-160., 240.)
 
 
 def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -130,15 +133,28 @@ def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
         'as key="[a,b]" or key=a,b; no white space)')
 
 
-def add_study_arguments(parser: argparse.ArgumentParser,
-                        work_dir: str) -> argparse.ArgumentParser:
+def add_study_arguments(
+        parser: argparse.ArgumentParser,
+        work_dir: str,
+        data_root: str = 'data/demo_deeplesion/',
+        generated: str = 'data_deeplesion',
+        generated_what: str = 'real DeepLesion lesion sizes',
+        quick_data: str = 'data_quick',
+        max_epochs_help: str = 'shorten / lengthen every row alike'
+) -> argparse.ArgumentParser:
     """Add ``--work-dir``, ``--seed(s)``, ``--data-root``, ``--max-epochs``,
-    ``--skip-train``, ``--keep-going``, ``--overwrite`` and
-    ``--cfg-options`` to a study tool's parser.
+    ``--skip-train``, ``--keep-going``, ``--overwrite``, ``--cfg-options``,
+    ``--generate-data`` and ``--quick`` to a study tool's parser.
 
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
         work_dir (str): the default study folder.
+        data_root (str): the configs' data root (shown in the help).
+        generated (str): the folder under the work dir that
+            ``--generate-data`` writes (shown in the help).
+        generated_what (str): what the generated data is (help).
+        quick_data (str): the folder of the ``--quick`` data (help).
+        max_epochs_help (str): the help of ``--max-epochs``.
 
     Returns:
         argparse.ArgumentParser: ``parser``.
@@ -161,13 +177,12 @@ def add_study_arguments(parser: argparse.ArgumentParser,
     parser.add_argument(
         '--data-root',
         default=None,
-        help='study data folder (default: the configs\' '
-        'data/demo_deeplesion/)')
+        help=f'study data folder (default: the configs\' {data_root})')
     parser.add_argument(
         '--max-epochs',
         type=int,
         default=None,
-        help='shorten / lengthen every row alike')
+        help=max_epochs_help)
     parser.add_argument(
         '--skip-train',
         action='store_true',
@@ -184,12 +199,27 @@ def add_study_arguments(parser: argparse.ArgumentParser,
     parser.add_argument(
         '--generate-data',
         action='store_true',
-        help='generate the study data (real DeepLesion lesion sizes, '
-        'mmlesion.apis.study.study_data) into <work-dir>/data_deeplesion '
+        help=f'generate the study data ({generated_what}, '
+        f'mmlesion.apis.study.study_data) into <work-dir>/{generated} '
         'and run on it (default: the configs\' data root or --data-root)')
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='smoke test: tiny generated data (<work-dir>/data_quick), one '
-        'seed, one epoch; the numbers mean nothing')
+        help=f'smoke test: tiny generated data (<work-dir>/{quick_data}), '
+        'one seed, one epoch; the numbers mean nothing')
     return parser
+
+
+def add_display_window_argument(parser: argparse.ArgumentParser) -> None:
+    """``--window LOW HIGH``: the display window of a tool's pictures
+    (checked by :func:`mmlesion.visualization.lesion_visualizer.window_of`).
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    parser.add_argument(
+        '--window',
+        type=float,
+        nargs=2,
+        default=SOFT_TISSUE_WINDOW,
+        help='display window (low high) in HU (default: %(default)s)')

@@ -19,9 +19,8 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.structures import InstanceData
 
 from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
-
-#: Default display window (soft tissue), HU.
-SOFT_TISSUE_WINDOW = (-160., 240.)
+from mmlesion_cli.common_args import (  # noqa: F401  (re-exported)
+    SOFT_TISSUE_WINDOW, add_display_window_argument)
 
 #: Box colours (RGB): ground truth and predictions.
 GT_COLOR = (255, 0, 0)
@@ -283,21 +282,6 @@ def key_slice_name(img_path: str, file_name: Optional[str] = None) -> str:
         name = f'{parent}_{base}' if parent else base
     root, ext = osp.splitext(name)
     return name if ext.lower() == '.png' else f'{root or name}.png'
-
-
-def add_display_window_argument(parser) -> None:
-    """``--window LOW HIGH``: the display window of a tool's pictures.
-
-    Args:
-        parser (argparse.ArgumentParser): the tool's parser; parse the value
-            with :func:`window_of`.
-    """
-    parser.add_argument(
-        '--window',
-        type=float,
-        nargs=2,
-        default=SOFT_TISSUE_WINDOW,
-        help='display window (low high) in HU (default: %(default)s)')
 
 
 def window_of(value: Union[Sequence[float], None]) -> Tuple[float, float]:

@@ -44,30 +44,17 @@ import argparse
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import mmcv
 import numpy as np
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
 
-import mmlesion  # noqa: F401  (registers the components)
-from mmdet.registry import DATASETS
-from mmdet.visualization import DetLocalVisualizer
-from mmlesion.evaluation.functional import (image_coco_style_map,
-                                            image_froc_at_fp)
-from mmlesion.utils.atomic_io import atomic_save_with
-from mmlesion.utils.results_pickle import load_prediction_pickle
-from mmlesion.visualization.lesion_visualizer import (
-    add_display_window_argument, draw_lesion_detections, key_slice_name,
-    window_of)
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_display_window_argument
 
 METRICS = ('froc', 'mAP')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Rank test images by per-image FROC / mAP and draw the '
-        'best and worst (mmdet analyze_results.py, lesion configs)')
+    parser = tool_parser(__doc__)
     parser.add_argument('config', help='test config file path')
     parser.add_argument(
         'prediction_path', help='prediction pkl of tools/test.py --out')
@@ -179,6 +166,8 @@ def rank_images(arrays: Sequence[dict], metric: str, fp_rate: float,
     Returns:
         list[tuple[int, float]]: sorted ascending (the best last).
     """
+    from mmlesion.evaluation.functional import (image_coco_style_map,
+                                                image_froc_at_fp)
     if metric == 'froc':
         found = image_froc_at_fp([a['dets'] for a in arrays],
                                  [a['gts'] for a in arrays], fp_rate,
@@ -200,6 +189,17 @@ def rank_images(arrays: Sequence[dict], metric: str, fp_rate: float,
 def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
     """Rank, draw and save; return the written files of good and bad."""
     args = parse_args(argv)
+    import mmcv
+    from mmdet.registry import DATASETS
+    from mmdet.visualization import DetLocalVisualizer
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import ProgressBar
+
+    import mmlesion  # noqa: F401  (registers the components)
+    from mmlesion.utils.atomic_io import atomic_save_with
+    from mmlesion.utils.results_pickle import load_prediction_pickle
+    from mmlesion.visualization.lesion_visualizer import (
+        draw_lesion_detections, key_slice_name, window_of)
     window = window_of(args.window)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:

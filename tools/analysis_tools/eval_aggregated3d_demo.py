@@ -51,25 +51,19 @@ summary: nothing is run twice). ``summary.{json,md}`` and
 import argparse
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.config import Config
 
-import mmlesion  # noqa: F401  (registers components)
-from mmlesion.apis import find_hard_regions
-from mmlesion.apis.study import (RowContext, StudyResult, StudyRow,
-                                 add_study_arguments,
-                                 ensure_volume_study_data, format_text_table,
-                                 luna16_cpm, row_seed_dir, run_study,
-                                 settings_from_args, train_and_test,
-                                 write_study_report)
-from mmlesion.datasets.hard_regions import dump_hard_regions
-from mmlesion.utils.atomic_io import atomic_write_text
-from mmlesion.utils.config_lookup import get_config
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_study_arguments
+
+if TYPE_CHECKING:  # mmlesion is imported after the arguments are parsed
+    from mmlesion.apis.study import (RowContext, StudyMetric, StudyResult,
+                                     StudyRow)
 
 CONFIG = 'aggregated3d/aggregated3d_denseunet3d-tiny_study_luna16vol.py'
-METRIC = luna16_cpm()
 _NO_FPRN = {'model.fprn_head': None}
 #: the LUNA16 configs' training augmentation (row ``augment``)
 AUGMENTATION_CONFIG = '_base_/datasets/luna16_3d_cv.py'
@@ -118,7 +112,7 @@ STEPS: Tuple[Tuple[str, str], ...] = (
 CPM_KEY = 'luna16/cpm'
 
 
-def step_effects(result: StudyResult,
+def step_effects(result: 'StudyResult',
                  key: str = CPM_KEY) -> List[Dict[str, object]]:
     """The effect of each step of :data:`STEPS` on ``key``, paired by seed.
 
@@ -197,8 +191,15 @@ def schedule(epochs: int, lr: float, warmup: bool = True) -> dict:
     }
 
 
-def start_checkpoint(key: str, ctx: RowContext, epochs: int) -> str:
+def study_metric() -> 'StudyMetric':
+    """The study's metric columns: LUNA16 sensitivities and the CPM."""
+    from mmlesion.apis.study import luna16_cpm
+    return luna16_cpm()
+
+
+def start_checkpoint(key: str, ctx: 'RowContext', epochs: int) -> str:
     """The last checkpoint of the row ``key`` (same seed)."""
+    from mmlesion.apis.study import StudyRow, row_seed_dir
     row_dir = row_seed_dir(ctx.settings, StudyRow(key, '', ''), ctx.seed)
     checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
     if not osp.isfile(checkpoint):
@@ -212,15 +213,17 @@ def _train_pipeline(cfg: Config) -> List[dict]:
     return cfg.train_dataloader.dataset.pipeline
 
 
-def study_row(key: str, epochs: Dict[str, int]) -> StudyRow:
+def study_row(key: str, epochs: Dict[str, int]) -> 'StudyRow':
     """The study row of :data:`DEMO_ROWS` ``key`` with its schedule and the
     checkpoint it starts from (``epochs``: :func:`epochs_of`)."""
+    from mmlesion.apis.study import StudyRow
+    from mmlesion.utils.config_lookup import get_config
     label, overrides, source, kind = DEMO_ROWS[key]
     lr = 2e-4 if kind == 'abs' else 2e-3
     overrides = dict(overrides, **schedule(epochs[kind], lr,
                                            warmup=kind != 'abs'))
 
-    def prepare(cfg: Config, ctx: RowContext) -> Config:
+    def prepare(cfg: Config, ctx: 'RowContext') -> Config:
         # not training: the runner has set load_from to the row's own
         # last checkpoint
         if source is not None and ctx.train:
@@ -246,10 +249,13 @@ def study_row(key: str, epochs: Dict[str, int]) -> StudyRow:
                          if source else None))
 
 
-def abs_run(cfg: Config, ctx: RowContext) -> Dict[str, float]:
+def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     """One round of Anchor Based Sampling: the starting checkpoint's hard
     regions on the training scans (kept in the row folder and reused), then
     training with ``HardRegionRandomCrop3D`` (30 % of the crops on them)."""
+    from mmlesion.apis import find_hard_regions
+    from mmlesion.apis.study import train_and_test
+    from mmlesion.datasets.hard_regions import dump_hard_regions
     path = osp.join(ctx.row_dir, 'hard_regions.json')
     if ctx.train and not osp.isfile(path):
         scans = find_hard_regions(cfg, cfg.load_from)
@@ -266,7 +272,8 @@ def abs_run(cfg: Config, ctx: RowContext) -> Dict[str, float]:
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x (sensitivity at 1/8 .. 8 FPs per scan, CPM), in %, then the
     paper's CPM of the corresponding LUNA16 rows."""
-    columns = METRIC.all_columns()
+    from mmlesion.apis.study import format_text_table
+    columns = study_metric().all_columns()
     reference = {
         label: [None] * (len(columns) - 1) + [cpm]
         for label, cpm in PAPER_CPM.items()
@@ -280,10 +287,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='3D Aggregated Faster R-CNN ablation on synthetic '
-        'volumes: RPN alone / + FPRN / + DA / + Magnify / + ABS, LUNA16 '
-        'FROC and CPM, mean ± std over seeds')
+    parser = tool_parser(__doc__)
     parser.add_argument('--rows', nargs='+', default=list(DEFAULT_ROWS),
                         choices=list(DEMO_ROWS),
                         help='rows to run (table order)')
@@ -294,7 +298,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '(--max-epochs sets it too)')
     parser.add_argument('--abs-epochs', type=int, default=2,
                         help='epochs of the ABS round and of its control')
-    add_study_arguments(parser, 'work_dirs/aggregated3d_study')
+    add_study_arguments(
+        parser, 'work_dirs/aggregated3d_study',
+        data_root='data/study_volumes/luna16/', generated='data_luna16vol',
+        generated_what='synthetic chest volumes, LUNA16 layout',
+        quick_data='data_luna16vol-quick',
+        max_epochs_help='the same as --epochs')
     args = parser.parse_args(argv)
     if args.max_epochs is not None:
         args.epochs = args.max_epochs
@@ -306,6 +315,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.study import (ensure_volume_study_data, run_study,
+                                     settings_from_args, write_study_report)
+    from mmlesion.utils.atomic_io import atomic_write_text
     data_root = args.data_root
     if data_root is None and (args.quick or args.generate_data):
         preset = 'luna16vol-quick' if args.quick else 'luna16vol'
@@ -324,7 +337,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     epochs = epochs_of(args)
     rows = [study_row(k, epochs) for k in DEMO_ROWS]
     selected = [k for k in DEMO_ROWS if k in args.rows]
-    result = run_study(rows, settings, METRIC, selected=selected)
+    result = run_study(rows, settings, study_metric(), selected=selected)
     steps = step_effects(result)
     written = write_study_report(
         result, name='summary',

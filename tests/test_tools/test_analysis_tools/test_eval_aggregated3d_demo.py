@@ -7,6 +7,8 @@ import os.path as osp
 
 import pytest
 
+import mmlesion.apis as apis
+import mmlesion.apis.study as study
 import mmlesion.apis.study.runner as study_runner
 from mmlesion.testing.tool_modules import load_tool
 
@@ -34,8 +36,9 @@ def _stub_training(monkeypatch, tool, seen):
         return []
 
     monkeypatch.setattr(study_runner, 'train_and_test', train_and_test)
-    monkeypatch.setattr(tool, 'train_and_test', train_and_test)
-    monkeypatch.setattr(tool, 'find_hard_regions', find_hard_regions)
+    # the tool imports them when a row runs (after parsing its arguments)
+    monkeypatch.setattr(study, 'train_and_test', train_and_test)
+    monkeypatch.setattr(apis, 'find_hard_regions', find_hard_regions)
 
 
 def test_rows_schedules_and_starting_points(tmp_path, monkeypatch, tool,
@@ -134,7 +137,7 @@ def test_step_effects_paired_by_seed(tool):
         rows.append(res)
     rows[2].metrics.pop(2)  # a seed missing: compared on the others
     result = StudyResult(rows, StudySettings('w', seeds=(0, 1, 2)),
-                         tool.METRIC)
+                         tool.study_metric())
     steps = {(s['row'], s['base']): s for s in tool.step_effects(result)}
     assert set(steps) == {('fprn', 'rpn'), ('da', 'fprn')}
     fprn = steps[('fprn', 'rpn')]
