@@ -4,37 +4,49 @@
 :func:`~mmlesion.apis.volume_inference.detect_slices` feeds every slice of
 a resampled scan through the 2.5D detector's test pipeline
 (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``, ...). Run in the
-main process between forward passes, that pipeline (about 3 ms per
-403 x 403 slice on one core) adds to every batch's time. Here it is a
-:class:`torch.utils.data.DataLoader` over :class:`VolumeSliceDataset`:
+main process between forward passes, that pipeline (about 2-3 ms per
+403 x 403 slice on one core here) adds to every batch's time.
+:func:`volume_slice_loader` yields the batches in slice order, prepared by
 
-- ``workers=0``: the slices are prepared in the main process, batch by
-  batch, exactly as before (same pipeline, same calls, same order: the
-  results are bit-identical to the serial loop).
-- ``workers=N > 0``: N worker processes prepare the next batches
-  (``prefetch_factor`` each) while the model runs the current one; the
-  DataLoader returns the batches in slice order, so the results are the
-  same as with ``workers=0``.
+- ``workers=0``: the main process, each batch when it is asked for,
+  exactly as before (same pipeline calls, same order: bit-identical
+  results);
+- ``workers=N``, ``worker_type='thread'`` (the default): N background
+  threads (:class:`concurrent.futures.ThreadPoolExecutor`) that prepare
+  up to ``N * prefetch_factor`` batches ahead while the model runs. The
+  pipeline's array work (numpy, torch) runs without the GIL, and so do
+  the model's kernels; the outputs stay in the process (no copy).
+- ``workers=N``, ``worker_type='process'``: a
+  :class:`torch.utils.data.DataLoader` over :class:`VolumeSliceDataset`
+  with N worker processes (``collate_fn=pseudo_collate``). On Linux they
+  are forked and see the parent's volume without copying it; checked
+  while writing this (Python 3.11, torch 2.13): a worker that ran the
+  ElixirNet test pipeline over all slices of a 300 x 403 x 403 float32
+  volume (186 MB) still shared all 190,324 kB of the mappings holding the
+  array with the parent (``Shared_Dirty`` in ``/proc/self/smaps``), 0 kB
+  private. Where ``fork`` is not available (Windows; macOS defaults to
+  ``spawn``) the dataset, volume included, is pickled to each worker. Every
+  prepared slice (3 x 403 x 403 float32, 1.9 MB), however, comes back
+  through a new shared-memory segment.
 
-Why worker processes and not a background thread: the pipeline is numpy
-and Python code whose Python parts hold the GIL, and the detector's
-forward pass (mmdet's heads, post-processing, CUDA kernel launches) is
-Python-heavy too, so a thread competes with the model for the GIL; a
-process does not. On Linux the workers are started with ``fork``: they
-see the parent's volume array without copying it (copy-on-write pages
-that are only read stay shared; the pipeline never writes into the
-volume). Checked while writing this (Linux, Python 3.11, torch 2.13): a
-worker that ran the ElixirNet test pipeline over all slices of a
-300 x 403 x 403 float32 volume (186 MB) still shared all 190,324 kB of
-the mappings holding the array with the parent (``Shared_Dirty`` in
-``/proc/self/smaps``) and had 0 kB of them private. Where ``fork`` is not available
-(Windows, macOS defaults to ``spawn``) the dataset, volume included, is
-pickled once to each worker: memory grows by the volume per worker.
-The speed measured with each worker count is in
-``tools/analysis_tools/benchmark_infer_volume.py --workers 0 1 2``.
+Why threads are the default (measured on the 2-core CPU machine of this
+project while two other jobs ran on it, so only the ordering is worth
+reading; ElixirNet's pipeline, 128 slices of 403 x 403 px, batches of 32):
+the pipeline alone gave 490 slices/s in the main process, 785 with one
+thread, 155 with one process and 137 with two (the shared-memory transfer
+cost more than the pipeline: about 4 ms per slice with an empty pipeline);
+with a stand-in model that waits 4 ms per slice without the GIL (a GPU's
+forward pass), 163 slices/s serial, 222 with one thread, 105 with one
+process. The pipeline's transforms must be safe to call from several
+threads at once (the test transforms are: no state changes per call); with
+one thread the calls are sequential anyway. ``tools/analysis_tools/
+benchmark_infer_volume.py --workers 0 1 2 --worker-type thread`` (or
+``process``) measures both on a GPU machine.
 """
 import multiprocessing
-from typing import Callable, Optional
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -85,43 +97,58 @@ class VolumeSliceDataset(Dataset):
             instances=[], scale_factor=(1., 1.)))
 
 
-def check_workers(workers: int) -> int:
+#: How :func:`volume_slice_loader` runs its workers (see the module doc).
+WORKER_TYPES = ('thread', 'process')
+
+
+def check_workers(workers: int, worker_type: str = 'thread') -> int:
     """``workers`` as an int >= 0, else a ValueError saying what is
-    allowed."""
+    allowed (also for an unknown ``worker_type``)."""
     if isinstance(workers, bool) or not isinstance(
             workers, (int, np.integer)) or workers < 0:
         raise ValueError(f'workers must be an integer >= 0, got {workers!r} '
                          '(0: the slices are prepared in the main process)')
+    if worker_type not in WORKER_TYPES:
+        raise ValueError(f'worker_type must be one of {WORKER_TYPES}, got '
+                         f'{worker_type!r}')
     return int(workers)
 
 
 def volume_slice_loader(dataset: VolumeSliceDataset,
                         batch_size: int,
                         workers: int = 0,
-                        prefetch_factor: Optional[int] = 2) -> DataLoader:
+                        worker_type: str = 'thread',
+                        prefetch_factor: int = 2) -> Iterable[dict]:
     """Batches of a volume's slices in order, prepared by ``workers``
-    processes (see the module doc).
+    threads or processes (see the module doc).
 
     Args:
         dataset (VolumeSliceDataset): the slices.
         batch_size (int): slices per batch (>= 1).
-        workers (int): worker processes; 0 prepares each batch in the main
-            process when it is asked for (the serial behaviour).
-        prefetch_factor (int, optional): batches each worker prepares
-            ahead (with ``workers > 0``). Defaults to 2.
+        workers (int): worker threads or processes; 0 prepares each batch
+            in the main process when it is asked for (the serial
+            behaviour).
+        worker_type (str): ``'thread'`` or ``'process'`` (with
+            ``workers > 0``). Defaults to ``'thread'``.
+        prefetch_factor (int): batches each worker prepares ahead (with
+            ``workers > 0``). Defaults to 2.
 
     Returns:
-        DataLoader: yields lists of pipeline outputs
-        (:func:`~mmengine.dataset.pseudo_collate`), slice 0 first.
+        Iterable[dict]: :func:`~mmengine.dataset.pseudo_collate`'d
+        pipeline outputs, slice 0 first.
 
     Raises:
-        ValueError: ``batch_size < 1`` or a bad ``workers``.
+        ValueError: ``batch_size < 1`` or a bad ``workers`` /
+            ``worker_type``.
     """
-    workers = check_workers(workers)
+    workers = check_workers(workers, worker_type)
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or \
             batch_size < 1:
         raise ValueError(f'batch_size must be an integer >= 1, got '
                          f'{batch_size!r}')
+    if workers > 0 and worker_type == 'thread':
+        return _threaded_batches(dataset, int(batch_size), workers,
+                                 prefetch_factor)
     kwargs = {}
     if workers > 0:
         kwargs['prefetch_factor'] = prefetch_factor
@@ -131,6 +158,34 @@ def volume_slice_loader(dataset: VolumeSliceDataset,
     return DataLoader(dataset, batch_size=int(batch_size), shuffle=False,
                       num_workers=workers, collate_fn=pseudo_collate,
                       drop_last=False, **kwargs)
+
+
+def _threaded_batches(dataset: VolumeSliceDataset, batch_size: int,
+                      workers: int, prefetch_factor: int) -> Iterator[dict]:
+    """The batches of ``dataset``, prepared ahead by a thread pool and
+    yielded in order; an error in the pipeline is raised here (the
+    batches not started yet are cancelled)."""
+
+    def prepare(start: int) -> dict:
+        stop = min(start + batch_size, len(dataset))
+        return pseudo_collate([dataset[z] for z in range(start, stop)])
+
+    starts = iter(range(0, len(dataset), batch_size))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix='volume_slices')
+    pending: deque = deque()
+    try:
+        for start in starts:
+            pending.append(pool.submit(prepare, start))
+            if len(pending) >= workers * max(int(prefetch_factor), 1):
+                break
+        while pending:
+            batch = pending.popleft().result()
+            for start in starts:  # keep the queue full
+                pending.append(pool.submit(prepare, start))
+                break
+            yield batch
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def outputs_to_cpu(outputs: list) -> None:

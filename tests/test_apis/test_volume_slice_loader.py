@@ -44,11 +44,12 @@ def _volume(depth: int = 9, size: int = 48) -> CTVolume:
                     meta=dict(path='/scans/case.nii.gz'))
 
 
-def _detect(model, settings, volume, workers, batch_size=4):
+def _detect(model, settings, volume, workers, batch_size=4,
+            worker_type='thread'):
     labels = []
     boxes, scores = detect_slices(model, volume, settings, batch_size,
                                   show_progress=False, labels=labels,
-                                  workers=workers)
+                                  workers=workers, worker_type=worker_type)
     return boxes, scores, labels
 
 
@@ -56,15 +57,17 @@ def test_workers_give_the_same_boxes_in_the_same_order(demo):
     model, settings = demo
     volume = _volume()
     serial = _detect(model, settings, volume, workers=0)
-    parallel = _detect(model, settings, volume, workers=2)
     boxes, scores, labels = serial
     assert len(boxes) == len(scores) == len(labels) == 9
     assert sum(len(b) for b in boxes) > 9  # boxes on every slice
-    for got, want in zip(parallel, serial):
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert g.dtype == w.dtype and g.shape == w.shape
-            np.testing.assert_array_equal(g, w)
+    for worker_type in ('thread', 'process'):
+        parallel = _detect(model, settings, volume, workers=2,
+                           worker_type=worker_type)
+        for got, want in zip(parallel, serial):
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert g.dtype == w.dtype and g.shape == w.shape
+                np.testing.assert_array_equal(g, w)
 
 
 def test_loader_keeps_the_slice_order(demo):
@@ -75,8 +78,9 @@ def test_loader_keeps_the_slice_order(demo):
     item = dataset[3]
     assert item['data_samples'].img_id == 'case#3'
     assert tuple(item['inputs'].shape) == (3, 16, 16)
-    for workers in (0, 2):
-        batches = list(volume_slice_loader(dataset, 3, workers))
+    for workers, kind in ((0, 'thread'), (2, 'thread'), (1, 'thread'),
+                          (2, 'process')):
+        batches = list(volume_slice_loader(dataset, 3, workers, kind))
         assert [len(b['inputs']) for b in batches] == [3, 3, 1]
         ids = [s.img_id for b in batches for s in b['data_samples']]
         assert ids == [f'case#{z}' for z in range(7)]
@@ -100,6 +104,28 @@ def test_bad_workers_are_refused(demo, workers):
         infer_volume(model, volume, settings, workers=workers,
                      show_progress=False)
     assert check_workers(np.int64(2)) == 2
+    with pytest.raises(ValueError, match="worker_type must be one of"):
+        detect_slices(model, volume, settings, workers=1,
+                      worker_type='fibre', show_progress=False)
+
+
+def test_a_pipeline_error_in_a_worker_thread_reaches_the_caller(demo):
+    """The failing slice's error, not a hang or a partial result."""
+    _, settings = demo
+    pipeline = build_volume_pipeline(settings)
+
+    def failing(results):
+        if results['key_slice'] == 4:
+            raise ValueError('slice 4 is broken')
+        return pipeline(results)
+
+    dataset = VolumeSliceDataset(_volume(8, 16).array, failing, 2., 1., 'x',
+                                 'x')
+    got = []
+    with pytest.raises(ValueError, match='slice 4 is broken'):
+        for batch in volume_slice_loader(dataset, 2, workers=2):
+            got.append(batch)
+    assert len(got) == 2  # slices 0-3 came, in order, before the error
 
 
 def test_bad_batch_size_is_refused(demo):

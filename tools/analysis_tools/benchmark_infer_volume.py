@@ -51,8 +51,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='slices per forward pass, one timing each')
     parser.add_argument(
         '--workers', type=int, nargs='+', default=[0],
-        help='processes preparing slices while the model runs, one timing '
-        'each (0: in the main process)')
+        help='threads (or processes, --worker-type) preparing slices while '
+        'the model runs, one timing each (0: in the main process)')
+    parser.add_argument(
+        '--worker-type', choices=('thread', 'process'), default='thread',
+        help='how --workers run (mmlesion.apis.volume_slice_loader)')
+    parser.add_argument(
+        '--pipeline-only', action='store_true',
+        help='time only the test pipeline with each --workers count (no '
+        'model: cheap for a full-size config on a CPU)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed runs per batch size (best kept)')
     parser.add_argument('--scan-size', type=int, nargs=2, default=[160, 120],
@@ -85,7 +92,7 @@ def main(argv=None) -> dict:
     from mmlesion.utils.atomic_io import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
     for w in args.workers:
-        check_workers(w)
+        check_workers(w, args.worker_type)
     if args.repeats < 1:
         raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
     cfg = Config.fromfile(args.config)
@@ -103,8 +110,6 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         volume = load_ct_volume(scan)
         t_load = time.perf_counter() - t
-    model = init_volume_detector(cfg, args.checkpoint, args.device)
-    model.eval()
     t = time.perf_counter()
     resampled = prepare_volume(volume, settings)
     t_resample = time.perf_counter() - t
@@ -118,9 +123,15 @@ def main(argv=None) -> dict:
         for w in args.workers:
             t = time.perf_counter()
             for _batch in volume_slice_loader(dataset, max(args.batch_sizes),
-                                              w):
+                                              w, args.worker_type):
                 pass
             pipeline_best[w] = min(pipeline_best[w], time.perf_counter() - t)
+    if args.pipeline_only:
+        return _report_pipeline_only(args, scan, volume.shape_zyx, resampled,
+                                     settings, t_load, t_resample,
+                                     pipeline_best, atomic_write_text)
+    model = init_volume_detector(cfg, args.checkpoint, args.device)
+    model.eval()
     amp = torch.autocast(device_type=args.device.split(':')[0],
                          dtype=torch.float16,
                          enabled=args.amp and args.device.startswith('cuda'))
@@ -137,7 +148,8 @@ def main(argv=None) -> dict:
             with amp:
                 boxes, scores = detect_slices(model, resampled, settings, bs,
                                               show_progress=False,
-                                              workers=w)
+                                              workers=w,
+                                              worker_type=args.worker_type)
             sync(args.device)
             best[bs, w] = min(best[bs, w], time.perf_counter() - t)
     t = time.perf_counter()
@@ -166,9 +178,9 @@ def main(argv=None) -> dict:
     print(f'load {t_load:.2f} s, resample {t_resample:.2f} s, stacking '
           f'{sum(len(b) for b in boxes)} boxes into {len(findings)} '
           f'findings {t_stack * 1000:.1f} ms')
-    print('pipeline alone (no model): ' + ', '.join(
-        f"{r['pipeline_slices_per_second']:.1f} slices/s with {w} workers"
-        for w, r in by_workers.items()))
+    print(f'pipeline alone (no model, {args.worker_type} workers): ' +
+          ', '.join(f"{r['pipeline_slices_per_second']:.1f} slices/s with "
+                    f'{w} workers' for w, r in by_workers.items()))
     print(f'batch  workers  seconds  slices/s  speed-up vs batch {bs0}, '
           f'{w0} workers')
     for (bs, w), sec in best.items():
@@ -181,6 +193,7 @@ def main(argv=None) -> dict:
     first = by_workers[w0]
     result = dict(scan=scan, device=args.device, amp=args.amp,
                   num_slices=depth, workers=w0,
+                  worker_type=args.worker_type,
                   end_to_end_seconds=first['end_to_end_seconds'],
                   end_to_end_slices_per_second=first[
                       'end_to_end_slices_per_second'],
@@ -193,6 +206,28 @@ def main(argv=None) -> dict:
                   by_workers=by_workers)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
+    return result
+
+
+def _report_pipeline_only(args, scan, shape_zyx, resampled, settings, t_load,
+                          t_resample, pipeline_best, write_text) -> dict:
+    """Print and return the ``--pipeline-only`` timings."""
+    depth = resampled.shape_zyx[0]
+    print(f'scan {scan}: {shape_zyx} voxels -> {depth} slices of '
+          f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
+          f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px); '
+          f'load {t_load:.2f} s, resample {t_resample:.2f} s')
+    rates = {w: round(depth / sec, 2) for w, sec in pipeline_best.items()}
+    print(f'test pipeline alone, batches of {max(args.batch_sizes)}, '
+          f'{args.worker_type} workers: ' +
+          ', '.join(f'{r:.1f} slices/s with {w} workers'
+                    for w, r in rates.items()))
+    result = dict(scan=scan, num_slices=depth, worker_type=args.worker_type,
+                  load_seconds=round(t_load, 3),
+                  resample_seconds=round(t_resample, 3),
+                  pipeline_slices_per_second=rates)
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=1))
     return result
 
 
