@@ -29,24 +29,31 @@ main process between forward passes, that pipeline (about 2-3 ms per
   prepared slice (3 x 403 x 403 float32, 1.9 MB), however, comes back
   through a new shared-memory segment.
 
-Why threads are the default (measured on the 2-core CPU machine of this
-project while two other jobs ran on it, so only the ordering is worth
-reading; ElixirNet's pipeline, 128 slices of 403 x 403 px, batches of 32):
-the pipeline alone gave 490 slices/s in the main process, 785 with one
-thread, 155 with one process and 137 with two (the shared-memory transfer
-cost more than the pipeline: about 4 ms per slice with an empty pipeline);
-with a stand-in model that waits 4 ms per slice without the GIL (a GPU's
-forward pass), 163 slices/s serial, 222 with one thread, 105 with one
-process. The pipeline's transforms must be safe to call from several
-threads at once (the test transforms are: no state changes per call); with
-one thread the calls are sequential anyway. ``tools/analysis_tools/
+Why threads are the default: measured on the 2-core CPU machine of this
+project while two other jobs ran on it (so only the ordering is worth
+reading), ElixirNet's test pipeline on a synthetic 300 x 512 x 512 scan
+(188 slices of 403 x 403 px), batches of 32, with a stand-in detector
+that waits 10 ms per slice without holding the GIL, as a process waiting
+for its GPU does (``benchmark_infer_volume.py --config
+configs/elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py
+--pixel-spacing 0.8 --scan-size 512 300 --batch-sizes 32 --workers 0 1 2
+--repeats 3 --stand-in-ms 10 [--worker-type process]``; 100 slices/s is
+the stand-in's limit): 81 slices/s serial, 95 with one thread, 92 with
+two; 83 serial, 74 with one process, 69 with two. The processes lose
+because each prepared slice comes back through a new shared-memory
+segment, which cost more here than preparing it (the pipeline alone:
+about 400-550 slices/s serial, 185 with one process).
+
+The pipeline's transforms must be safe to call from several threads at
+once (the 2.5D test transforms keep no state between calls); with one
+thread the calls are sequential anyway. ``tools/analysis_tools/
 benchmark_infer_volume.py --workers 0 1 2 --worker-type thread`` (or
 ``process``) measures both on a GPU machine.
 """
 import multiprocessing
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch

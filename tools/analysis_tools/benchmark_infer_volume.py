@@ -60,6 +60,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--pipeline-only', action='store_true',
         help='time only the test pipeline with each --workers count (no '
         'model: cheap for a full-size config on a CPU)')
+    parser.add_argument(
+        '--stand-in-ms', type=float, metavar='MS',
+        help='replace the detector by a stand-in that waits MS ms per slice '
+        'without holding the GIL and finds nothing (what a GPU forward pass '
+        'looks like to the CPU): measures how much of the pipeline the '
+        'workers hide, on a machine without a GPU')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed runs per batch size (best kept)')
     parser.add_argument('--scan-size', type=int, nargs=2, default=[160, 120],
@@ -130,8 +136,11 @@ def main(argv=None) -> dict:
         return _report_pipeline_only(args, scan, volume.shape_zyx, resampled,
                                      settings, t_load, t_resample,
                                      pipeline_best, atomic_write_text)
-    model = init_volume_detector(cfg, args.checkpoint, args.device)
-    model.eval()
+    if args.stand_in_ms is not None:
+        model = _StandInDetector(args.stand_in_ms)
+    else:
+        model = init_volume_detector(cfg, args.checkpoint, args.device)
+        model.eval()
     amp = torch.autocast(device_type=args.device.split(':')[0],
                          dtype=torch.float16,
                          enabled=args.amp and args.device.startswith('cuda'))
@@ -170,11 +179,13 @@ def main(argv=None) -> dict:
                      for bs in args.batch_sizes},
             end_to_end_seconds=round(end_to_end, 3),
             end_to_end_slices_per_second=round(depth / end_to_end, 2))
+    detector = (f'stand-in detector waiting {args.stand_in_ms} ms per '
+                'slice' if args.stand_in_ms is not None else
+                f'{args.device}{" AMP" if args.amp else ""}')
     print(f'scan {scan}: {volume.shape_zyx} voxels -> {depth} slices of '
           f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
           f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px), '
-          f'{args.device}{" AMP" if args.amp else ""}, '
-          f'{torch.get_num_threads()} threads')
+          f'{detector}, {torch.get_num_threads()} threads')
     print(f'load {t_load:.2f} s, resample {t_resample:.2f} s, stacking '
           f'{sum(len(b) for b in boxes)} boxes into {len(findings)} '
           f'findings {t_stack * 1000:.1f} ms')
@@ -193,6 +204,7 @@ def main(argv=None) -> dict:
     first = by_workers[w0]
     result = dict(scan=scan, device=args.device, amp=args.amp,
                   num_slices=depth, workers=w0,
+                  stand_in_ms=args.stand_in_ms,
                   worker_type=args.worker_type,
                   end_to_end_seconds=first['end_to_end_seconds'],
                   end_to_end_slices_per_second=first[
@@ -207,6 +219,28 @@ def main(argv=None) -> dict:
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
     return result
+
+
+class _StandInDetector:
+    """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
+    like a process waiting for its GPU) and predicts no boxes."""
+
+    def __init__(self, ms: float) -> None:
+        if not ms >= 0:
+            raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
+        self.ms = ms
+
+    def test_step(self, data: dict) -> list:
+        import torch
+        from mmengine.structures import InstanceData
+        time.sleep(self.ms / 1000. * len(data['inputs']))
+        outputs = []
+        for sample in data['data_samples']:
+            sample.pred_instances = InstanceData(
+                bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                labels=torch.zeros(0, dtype=torch.long))
+            outputs.append(sample)
+        return outputs
 
 
 def _report_pipeline_only(args, scan, shape_zyx, resampled, settings, t_load,

@@ -9,7 +9,6 @@ import torch
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.testing import repo_root
 
-
 DEMO_CFG = str(repo_root() / 'configs' / 'demo' /
                'faster_rcnn_r18_fpn_1x_demo_deeplesion.py')
 
@@ -58,6 +57,12 @@ def test_pipeline_only_and_bad_workers(tmp_path, capsys):
     assert set(result['pipeline_slices_per_second']) == {0, 2}
     assert result['worker_type'] == 'process'
     assert 'process workers' in capsys.readouterr().out
+    # the stand-in detector: the loop and the workers without a model
+    result = tool.main(['--config', DEMO_CFG, '--scan', str(scan),
+                        '--workers', '0', '1', '--batch-sizes', '4',
+                        '--stand-in-ms', '1', '--repeats', '1'])
+    assert result['stand_in_ms'] == 1. and set(result['by_workers']) == {0, 1}
+    assert 'stand-in detector waiting 1.0 ms' in capsys.readouterr().out
     with pytest.raises(ValueError, match='workers must be an integer >= 0'):
         tool.main(['--config', DEMO_CFG, '--scan', str(scan), '--workers',
                    '-1', '--pipeline-only'])
