@@ -220,9 +220,9 @@ def detect_slices(model: torch.nn.Module,
     ``workers > 0`` worker threads (or processes) prepare the next batches
     while the model runs the current one, with the same results in the
     same order as ``workers=0`` (the pipeline in the main process, batch by
-    batch, as before). Each
-    batch's boxes, scores and labels are moved to the CPU with one copy
-    per field (:func:`~mmlesion.apis.volume_slice_loader.outputs_to_cpu`).
+    batch, as before). Each batch's boxes, scores and labels are moved to
+    the CPU with one copy per field
+    (:func:`~mmlesion.apis.volume_slice_loader.outputs_to_cpu`).
 
     Args:
         model (nn.Module): an mmdet detector (e.g. from
