@@ -46,7 +46,6 @@ import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger, print_log
 
 from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
@@ -63,6 +62,8 @@ from .recist_measurement import (lesion_map_collector, lesion_map_of,
 from .volume_results import (CANDIDATE_COLUMNS,  # noqa: F401
                              check_out_dir, format_summary, output_paths,
                              write_volume_results)
+from .volume_slice_loader import (VolumeSliceDataset, check_workers,
+                                  outputs_to_cpu, volume_slice_loader)
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -209,8 +210,19 @@ def detect_slices(model: torch.nn.Module,
                   batch_size: int = 4,
                   show_progress: bool = True,
                   lesion_maps: Optional[list] = None,
-                  labels: Optional[list] = None) -> Tuple[list, list]:
+                  labels: Optional[list] = None,
+                  workers: int = 0,
+                  worker_type: str = 'thread') -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
+
+    The slices go through the test pipeline in
+    :func:`~mmlesion.apis.volume_slice_loader.volume_slice_loader`: with
+    ``workers > 0`` worker threads (or processes) prepare the next batches
+    while the model runs the current one, with the same results in the
+    same order as ``workers=0`` (the pipeline in the main process, batch by
+    batch, as before). Each batch's boxes, scores and labels are moved to
+    the CPU with one copy per field
+    (:func:`~mmlesion.apis.volume_slice_loader.outputs_to_cpu`).
 
     Args:
         model (nn.Module): an mmdet detector (e.g. from
@@ -224,35 +236,42 @@ def detect_slices(model: torch.nn.Module,
             appends each slice's (H, W) bool lesion map here
             (:func:`~mmlesion.apis.recist_measurement.lesion_map_of`).
         labels (list, optional): each slice's (n,) box labels are appended.
+        workers (int): threads or processes preparing slices ahead of the
+            model (0: none, the slices are prepared in the main process).
+            Defaults to 0.
+        worker_type (str): ``'thread'`` (default) or ``'process'``; see
+            :mod:`mmlesion.apis.volume_slice_loader` for which is faster.
 
     Returns:
         tuple: per slice ``z`` an (n, 4) float64 array of boxes
         ``[x1, y1, x2, y2]`` in continuous voxel coordinates of ``volume``
         and an (n,) array of scores.
+
+    Raises:
+        ValueError: ``batch_size < 1``, ``workers < 0`` or an unknown
+            ``worker_type``.
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    pipeline = build_volume_pipeline(settings)
+    check_workers(workers, worker_type)
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
     depth = array.shape[0]
     path = str(volume.meta.get('path', '<volume>'))
-    stem = osp.basename(path.rstrip('/'))
+    loader = volume_slice_loader(
+        VolumeSliceDataset(array, build_volume_pipeline(settings),
+                           slice_interval=float(volume.spacing_zyx[0]),
+                           spacing=float(volume.spacing_zyx[2]), path=path,
+                           stem=osp.basename(path.rstrip('/'))),
+        batch_size, workers, worker_type)
     all_boxes: List[np.ndarray] = []
     all_scores: List[np.ndarray] = []
     progress = None
     if show_progress:
         from mmlesion.utils.progress import progress_bar
         progress = progress_bar(depth, label='slices')
-    for start in range(0, depth, batch_size):
-        samples = []
-        for z in range(start, min(start + batch_size, depth)):
-            samples.append(pipeline(dict(
-                volume=array, key_slice=z,
-                slice_interval=float(volume.spacing_zyx[0]),
-                spacing=float(volume.spacing_zyx[2]), img_path=path,
-                img_id=f'{stem}#{z}', instances=[],
-                scale_factor=(1., 1.))))
-        outputs = model.test_step(pseudo_collate(samples))
+    for samples in loader:
+        outputs = model.test_step(samples)
+        outputs_to_cpu(outputs)
         for out in outputs:
             pred = out.pred_instances
             boxes = pred.bboxes.detach().cpu().numpy().astype(np.float64)
@@ -302,8 +321,9 @@ def infer_volume(model: torch.nn.Module,
                  max_gap: int = 0,
                  min_slices: int = 1,
                  show_progress: bool = True,
-                 fpr: Optional[Tuple[Config, torch.nn.Module]] = None
-                 ) -> dict:
+                 fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
+                 workers: int = 0,
+                 worker_type: str = 'thread') -> dict:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
 
@@ -329,6 +349,10 @@ def infer_volume(model: torch.nn.Module,
             spacing). The patch is cut in mmdet's pixel convention, the
             one of the DeepLesion boxes the FPR was trained on (the
             findings' x, y + 0.5).
+        workers (int): threads or processes preparing slices while the
+            model runs (:func:`detect_slices`; the findings do not depend
+            on it). Defaults to 0.
+        worker_type (str): ``'thread'`` (default) or ``'process'``.
 
     Returns:
         dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
@@ -349,12 +373,14 @@ def infer_volume(model: torch.nn.Module,
         ``lesion_maps`` (per resampled slice the model's bool lesion map,
         or None; not serialised).
     """
+    check_workers(workers, worker_type)  # before the resampling
     resampled = prepare_volume(volume, settings)
     lesion_maps = lesion_map_collector(model)
     classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
     boxes, scores = detect_slices(model, resampled, settings, batch_size,
-                                  show_progress, lesion_maps, labels)
+                                  show_progress, lesion_maps, labels,
+                                  workers=workers, worker_type=worker_type)
     seconds = time.perf_counter() - start
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
@@ -406,7 +432,8 @@ def infer_volume(model: torch.nn.Module,
         original=_geometry(volume), resampled_geometry=_geometry(resampled),
         settings=dict(
             {k: v for k, v in asdict(settings).items() if k != 'pipeline'},
-            batch_size=batch_size, score_thr=score_thr, iou_thr=iou_thr,
+            batch_size=batch_size, workers=workers, worker_type=worker_type,
+            score_thr=score_thr, iou_thr=iou_thr,
             max_gap=max_gap, min_slices=min_slices,
             fpr=None if fpr is None else str(
                 getattr(fpr[0], 'filename', None) or 'LENSFPR')),
@@ -535,7 +562,9 @@ def run_volume_inference(config: Union[str, Config],
         set_lens_experts(cfg, experts, cfg_name)
     if (fpr_config is None) != (fpr_checkpoint is None):
         raise ValueError('--fpr-config and --fpr-checkpoint go together')
-    if out_dir is not None:  # fail before the slow part
+    check_workers(kwargs.get('workers', 0),  # fail before the slow part
+                  kwargs.get('worker_type', 'thread'))
+    if out_dir is not None:
         check_out_dir(out_dir, overwrite)
     fpr = None if fpr_config is None else load_fpr_model(
         fpr_config, fpr_checkpoint, device)

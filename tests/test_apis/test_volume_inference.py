@@ -125,13 +125,15 @@ def test_planted_lesion_is_found_at_its_world_position(
     torch.set_num_threads(1)
     args = [str(repo_root() / 'configs' / DEMO_CFG),
             str(trained_checkpoint), str(scan), '--out-dir', str(out),
-            '--pixel-spacing', str(PIXEL_SPACING)]
+            '--pixel-spacing', str(PIXEL_SPACING), '--workers', '1']
     assert tool.main(args) == 0
     stdout = capsys.readouterr().out
     speed = re.search(r'speed: ([0-9.]+) slices/s', stdout)
     assert speed and float(speed.group(1)) > 0
 
     result = json.loads((out / 'findings.json').read_text())
+    assert (result['settings']['workers'],
+            result['settings']['worker_type']) == (1, 'thread')
     findings = result['findings']
     centre = np.array(nodule['center_world'])
     radius = nodule['diameter_mm'] / 2
