@@ -34,23 +34,20 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
    report (as one set; :mod:`mmlesion.apis.volume_results`).
 """
 import copy
-import logging
 import os.path as osp
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from mmcv.transforms import Compose
 from mmengine.config import Config
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
-                                       load_ct_volume, resample_boxes_3d,
-                                       resample_volume)
+                                       load_ct_volume, resample_boxes_3d)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 
@@ -59,148 +56,15 @@ from .lesion_types import add_lesion_types, lesion_type_classes
 from .provenance import run_provenance
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
-from .volume_results import (CANDIDATE_COLUMNS,  # noqa: F401
-                             check_out_dir, format_summary, output_paths,
+# re-exported: the names the tools and tests import from here
+from .volume_results import (CANDIDATE_COLUMNS, check_out_dir,  # noqa: F401
+                             format_summary, output_paths,
                              write_volume_results)
+from .volume_settings import (DEFAULT_PIXEL_SPACING,  # noqa: F401
+                              VolumeInferenceSettings, build_volume_pipeline,
+                              prepare_volume, volume_settings_from_config)
 from .volume_slice_loader import (VolumeSliceDataset, check_workers,
                                   outputs_to_cpu, volume_slice_loader)
-
-#: Pixel spacing used when the config has no ``ResampleToSpacing``: the
-#: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
-DEFAULT_PIXEL_SPACING = 0.8
-
-#: Test-pipeline transforms dropped for volumes (see the module doc).
-_DROPPED = ('Resize', 'RandomResize', 'FixShapeResize', 'LoadAnnotations',
-            'RandomFlip', 'LoadRecistPoints')
-
-#: Header of the LUNA16 candidates file (the official evaluation script's
-#: input).
-
-
-@dataclass
-class VolumeInferenceSettings:
-    """How a 2.5D config wants its input, read from its test pipeline.
-
-    Args:
-        num_slices (int): input slices (channels).
-        interval_mm (float): distance between them.
-        pixel_spacing (float): in-plane mm/px the detector expects.
-        window (tuple, optional): ``WindowHU`` window (also used for the
-            pictures); None if the pipeline has none.
-        pipeline (list[dict]): the test pipeline for volume slices.
-        pixel_spacing_source (str): where ``pixel_spacing`` came from.
-    """
-    num_slices: int
-    interval_mm: float
-    pixel_spacing: float
-    window: Optional[Tuple[float, float]]
-    pipeline: List[dict] = field(default_factory=list)
-    pixel_spacing_source: str = 'config'
-
-
-def _test_pipeline(cfg: Config) -> list:
-    for path in ('test_dataloader.dataset.pipeline', 'test_pipeline',
-                 'val_dataloader.dataset.pipeline'):
-        node = cfg
-        for key in path.split('.'):
-            node = node.get(key) if hasattr(node, 'get') else None
-            if node is None:
-                break
-        if node:
-            return list(copy.deepcopy(node))
-    return []
-
-
-def volume_settings_from_config(
-        cfg: Config,
-        pixel_spacing: Optional[float] = None,
-        cfg_name: str = '<config>') -> VolumeInferenceSettings:
-    """Read a 2.5D config's input convention (see the module doc).
-
-    Args:
-        cfg (Config): the detector's config.
-        pixel_spacing (float, optional): in-plane spacing (mm/px) to use;
-            default: the pipeline's ``ResampleToSpacing``, else
-            :data:`DEFAULT_PIXEL_SPACING` (with a warning).
-        cfg_name (str): named in errors.
-
-    Returns:
-        VolumeInferenceSettings: the settings and the volume pipeline.
-
-    Raises:
-        ValueError: the config's test pipeline has no
-            ``LoadDeepLesionSlices`` (not a 2.5D config), or a bad spacing.
-    """
-    pipeline = _test_pipeline(cfg)
-    types = [t.get('type') for t in pipeline]
-    if 'LoadDeepLesionSlices' not in types:
-        raise ValueError(
-            f'{cfg_name}: not a 2.5D config: its test pipeline '
-            f'({types or "none found"}) has no LoadDeepLesionSlices, so '
-            'the number of slices and their interval are unknown')
-    pos = types.index('LoadDeepLesionSlices')
-    loader = pipeline[pos]
-    num_slices = int(loader.get('num_slices', 3))
-    interval = float(loader.get('interval_mm', 2.))
-    hu_clip = loader.get('hu_clip', (-1024., 3071.))
-    out = [dict(type='LoadVolumeSlices', num_slices=num_slices,
-                interval_mm=interval, hu_clip=hu_clip)]
-    window, resample_spacing = None, None
-    for t in pipeline[pos + 1:]:
-        if t['type'] in _DROPPED:
-            continue
-        t = dict(t)
-        if t['type'] == 'WindowHU':
-            window = tuple(float(v) for v in t.get('window',
-                                                   (-1024., 1050.)))
-        elif t['type'] == 'ResampleToSpacing':
-            resample_spacing = float(t.get('spacing', .8))
-        elif t['type'] == 'PackDetInputs' and 'meta_keys' in t:
-            # ClipBlackBorder's offset must come back with the predictions
-            t['meta_keys'] = tuple(t['meta_keys']) + ('crop_offset', )
-        out.append(t)
-    source = 'argument'
-    if pixel_spacing is None:
-        if resample_spacing is not None:
-            pixel_spacing, source = resample_spacing, 'ResampleToSpacing'
-        else:
-            pixel_spacing, source = DEFAULT_PIXEL_SPACING, 'default'
-            print_log(
-                f'{cfg_name}: the test pipeline has no ResampleToSpacing; '
-                f'slices are resampled to {DEFAULT_PIXEL_SPACING} mm/px '
-                '(DeepLesion at 512 px). Pass the pixel spacing the model '
-                'was trained at if it differs (e.g. --pixel-spacing 1.4 '
-                'for the demo DeepLesion set)',
-                logger='current', level=logging.WARNING)
-    if not (np.isfinite(pixel_spacing) and pixel_spacing > 0):
-        raise ValueError(f'pixel_spacing must be > 0 mm, got '
-                         f'{pixel_spacing}')
-    return VolumeInferenceSettings(
-        num_slices=num_slices, interval_mm=interval,
-        pixel_spacing=float(pixel_spacing), window=window, pipeline=out,
-        pixel_spacing_source=source)
-
-
-def prepare_volume(volume: CTVolume,
-                   settings: VolumeInferenceSettings) -> CTVolume:
-    """Resample a scan to the detector's slice interval and pixel spacing.
-
-    Args:
-        volume (CTVolume): the scan.
-        settings (VolumeInferenceSettings): the detector's convention.
-
-    Returns:
-        CTVolume: the resampled scan (SimpleITK, linear, -1024 outside).
-    """
-    ps = settings.pixel_spacing
-    return resample_volume(volume, (settings.interval_mm, ps, ps))
-
-
-def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
-    """The settings' pipeline, built from mmdet's ``TRANSFORMS`` registry
-    (whatever the current default scope)."""
-    from mmdet.registry import TRANSFORMS
-    return Compose([TRANSFORMS.build(t) for t in settings.pipeline])
 
 
 @torch.no_grad()
