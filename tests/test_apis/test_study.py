@@ -256,3 +256,29 @@ def test_atomic_write_removes_its_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match='disk full'):
         atomic_io.atomic_write_text(str(tmp_path / 'r.md'), 'text')
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('max_epochs, milestones', [
+    (12, [9]),  # the config's own length
+    (6, [5]),  # shorter: the step past the end moves to the last epoch
+    (3, [2]),
+    (24, [18]),  # longer: the schedule is stretched
+    (36, [27]),
+])
+def test_max_epochs_moves_the_lr_steps(max_epochs, milestones):
+    from mmengine.config import Config
+
+    from mmlesion.apis.study.row_run import apply_run_settings
+    cfg = Config(dict(
+        train_cfg=dict(max_epochs=12, val_interval=1),
+        param_scheduler=[
+            dict(type='LinearLR', by_epoch=False, begin=0, end=50),
+            dict(type='MultiStepLR', by_epoch=True, begin=0, end=12,
+                 milestones=[9])
+        ],
+        default_hooks=dict(checkpoint=dict(interval=1))))
+    apply_run_settings(cfg, 'w', max_epochs=max_epochs)
+    warmup, steps = cfg.param_scheduler
+    assert warmup.end == 50  # iteration-based: untouched
+    assert steps.end == max_epochs and steps.milestones == milestones
+    assert cfg.train_cfg.max_epochs == max_epochs

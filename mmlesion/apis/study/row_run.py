@@ -29,7 +29,11 @@ def apply_run_settings(cfg: Config,
         seed (int): random seed (the same for every row).
         data_root (str, optional): data root of every loader.
         max_epochs (int, optional): schedule length for every row alike;
-            epoch-based scheduler ends and milestones follow it.
+            epoch-based scheduler ends follow it. Milestones: a shorter
+            schedule keeps those before its end (none left: one at the last
+            epoch), a longer one scales them with the length (12 epochs with
+            a step at 9 become 36 with a step at 27: the config's schedule
+            stretched, not 27 epochs at the reduced rate).
         checkpoint (str, optional): weights to test (no training).
         cfg_options (dict, optional): extra options for every row.
 
@@ -43,12 +47,18 @@ def apply_run_settings(cfg: Config,
                        'test_dataloader'):
             cfg[loader].dataset.data_root = data_root
     if max_epochs is not None:
+        length = cfg.train_cfg.max_epochs
         cfg.train_cfg.max_epochs = max_epochs
         cfg.train_cfg.val_interval = max_epochs
         for sched in cfg.param_scheduler:
             if sched.get('by_epoch', True) and 'end' in sched:
                 sched.end = max_epochs
-            if 'milestones' in sched:
+            if 'milestones' in sched and max_epochs > length:
+                sched.milestones = [
+                    min(max(round(m * max_epochs / length), 1),
+                        max_epochs - 1) for m in sched.milestones
+                ]
+            elif 'milestones' in sched:
                 sched.milestones = [
                     m for m in sched.milestones if m < max_epochs
                 ] or [max(max_epochs - 1, 1)]
