@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """tools/analysis_tools/optimize_anchors.py on a small DL_info.csv."""
 import importlib.util
+import os.path as osp
 import re
 from pathlib import Path
 
@@ -99,7 +100,13 @@ def test_csv_run_writes_inheriting_config_and_never_overwrites(
 
     # the written config inherits the target and only replaces the anchors
     text = out.read_text()
-    assert f"_base_ = {_target(TARGET_P3P7)!r}" in text
+    # _base_: the target, relative to the written file when they share a
+    # folder below the root (e.g. a clone and pytest's tmp under /tmp),
+    # else absolute
+    base = re.search(r"^_base_ = '([^']+)'$", text, re.M).group(1)
+    assert osp.normpath(osp.join(str(out.parent), base)) == _target(
+        TARGET_P3P7)
+    assert osp.isabs(base) or base.startswith('.')
     assert 'command (re-run it' in text and 'sha256' in text
     written = Config.fromfile(str(out))
     target = Config.fromfile(_target(TARGET_P3P7))
@@ -231,3 +238,13 @@ def test_objective_choices_are_the_optimizer_objectives():
         assert args.objective == objective
     text = TOOL.read_text()
     assert f"choices={tuple(OBJECTIVES)!r}" in text
+
+
+def test_base_path_relative_within_a_folder_absolute_across_the_root():
+    tool = load_tool()
+    assert tool._base_path('/a/repo/configs/x.py',
+                           '/a/work/out.py') == '../repo/configs/x.py'
+    assert tool._base_path('/a/repo/configs/x.py',
+                           '/a/repo/configs/y.py') == './x.py'
+    assert tool._base_path('/repo/configs/x.py',
+                           '/tmp/out.py') == '/repo/configs/x.py'
