@@ -7,30 +7,83 @@ consecutive slices whose IoU with the previous box of the chain exceeds a
 threshold (0.5 in the paper). Its x, y extent is the score-weighted mean of
 its 2D boxes, its z extent the slices it spans.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
-from mmdet.structures.bbox import bbox_overlaps
+
+#: mmdet's ``bbox_overlaps`` clamps the union at this value.
+_UNION_EPS = 1e-6
 
 
-def _greedy_match(iou: np.ndarray, iou_thr: float) -> List[tuple]:
-    """Pairs (row, col) of a one-to-one greedy matching by IoU > thr.
+def _box_iou(coords1: np.ndarray, area1: np.ndarray, coords2: np.ndarray,
+             area2: np.ndarray) -> np.ndarray:
+    """IoU matrix of m boxes and n boxes, float64.
+
+    The operations of mmdet's :func:`bbox_overlaps` (mode ``'iou'``, no +1
+    offset, widths and heights clamped at 0, the union at 1e-6) in the same
+    order; each is an exactly rounded float64 operation, so the values are
+    bit for bit those of ``bbox_overlaps`` on float64 tensors.
+
+    Args:
+        coords1 (np.ndarray): (4, m) rows ``x1, y1, x2, y2``.
+        area1 (np.ndarray): (m,) ``(x2 - x1) * (y2 - y1)``.
+        coords2 (np.ndarray): (4, n), as ``coords1``.
+        area2 (np.ndarray): (n,).
+
+    Returns:
+        np.ndarray: (m, n) IoU.
+    """
+    x1, y1, x2, y2 = coords1[:, :, None]
+    u1, v1, u2, v2 = coords2
+    w = np.minimum(x2, u2)
+    w -= np.maximum(x1, u1)
+    h = np.minimum(y2, v2)
+    h -= np.maximum(y1, v1)
+    overlap = np.maximum(w, 0., out=w)
+    overlap *= np.maximum(h, 0., out=h)
+    union = area1[:, None] + area2
+    union -= overlap
+    overlap /= np.maximum(union, _UNION_EPS, out=union)
+    return overlap
+
+
+def _greedy_match(iou: np.ndarray,
+                  iou_thr: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of a one-to-one greedy matching by IoU > thr.
 
     The highest IoU is matched first, then its row and column leave the
-    competition; ties go to the lower row, then the lower column.
+    competition; ties go to the lower row, then the lower column. The pairs
+    above the threshold are sorted once in that order (a stable sort of the
+    row-major pairs by decreasing IoU) and taken in turn when their row and
+    column are both free: a pair passed over has a taken row or column and
+    stays out, so each pair taken is the best one left, as when the largest
+    IoU is searched anew after each match. A pair alone in its row and its
+    column is taken wherever it comes.
+
+    Args:
+        iou (np.ndarray): (m, n).
+        iou_thr (float): pairs need IoU > iou_thr.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: the matched rows and columns, in the
+        order they are matched.
     """
-    iou = np.where(iou > iou_thr, iou, -1.)
-    pairs = []
-    for _ in range(min(iou.shape)):
-        flat = int(np.argmax(iou))
-        row, col = divmod(flat, iou.shape[1])
-        if iou[row, col] < 0:
-            break
-        pairs.append((row, col))
-        iou[row, :] = -1.
-        iou[:, col] = -1.
-    return pairs
+    num_rows, num_cols = iou.shape
+    flat = np.flatnonzero(iou > iou_thr)  # row-major order
+    flat = flat[np.argsort(-iou.ravel()[flat], kind='stable')]
+    rows, cols = np.divmod(flat, num_cols)
+    take = ((np.bincount(rows, minlength=num_rows) == 1)[rows]
+            & (np.bincount(cols, minlength=num_cols) == 1)[cols])
+    contested = np.flatnonzero(~take)
+    if len(contested):
+        row_taken = bytearray(num_rows)
+        col_taken = bytearray(num_cols)
+        for i, r, c in zip(contested.tolist(), rows[contested].tolist(),
+                           cols[contested].tolist()):
+            if not row_taken[r] and not col_taken[c]:
+                row_taken[r] = col_taken[c] = 1
+                take[i] = True
+    return rows[take], cols[take]
 
 
 def stack_slice_boxes(slice_indices: Sequence[int],
@@ -47,19 +100,22 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     Slices are processed in increasing ``z``. A chain (track) is extended
     on slice ``z`` by the box whose IoU with the chain's **last** box is
     the highest above ``iou_thr`` (strictly greater, PROTOCOLS §2), one box
-    per chain and one chain per box (greedy, highest IoU first, computed
-    with mmdet's :func:`bbox_overlaps` for all chain/box pairs of a slice
-    at once). A chain whose last box is more than ``max_gap + 1`` slices
-    behind is closed; a box that extends no chain starts a new one. So two
-    lesions on the same slices stay two chains, a lesion missed on one
-    slice splits into two chains unless ``max_gap >= 1``, and a box that
-    drifts (IoU <= thr with its predecessor) starts a new chain.
+    per chain and one chain per box (greedy, highest IoU first, ties to
+    the chain that started first, then to the box listed first; the IoU of
+    all chain/box pairs of a slice at once, in float64 with the operations
+    of mmdet's :func:`bbox_overlaps`: no +1 offset). A chain whose last box
+    is more than ``max_gap + 1`` slices behind is closed; a box that
+    extends no chain starts a new one. So two lesions on the same slices
+    stay two chains, a lesion missed on one slice splits into two chains
+    unless ``max_gap >= 1``, and a box that drifts (IoU <= thr with its
+    predecessor) starts a new chain.
 
     The finding's box: x1, y1, x2, y2 are the score-weighted means of its
-    2D boxes (the plain mean when all scores are 0); ``z1 = z_first -
-    slice_half_extent``, ``z2 = z_last + slice_half_extent`` (with the
-    default 0.5, slice ``k`` covers ``[k - 0.5, k + 0.5]``: continuous voxel
-    coordinates as SimpleITK's, voxel centres at integers). Its score is
+    2D boxes (the plain mean when the scores do not sum to more than 0);
+    ``z1 = z_first - slice_half_extent``, ``z2 = z_last +
+    slice_half_extent`` (with the default 0.5, slice ``k`` covers ``[k -
+    0.5, k + 0.5]``: continuous voxel coordinates as SimpleITK's, voxel
+    centres at integers). Its score is
     the largest 2D score (``score_mode='max'``, the default: a finding is
     as certain as its most certain slice; PROTOCOLS §2 does not say) or
     their mean (``'mean'``).
@@ -80,7 +136,9 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         slice_half_extent (float): half the z extent of one slice.
 
     Returns:
-        list[dict]: findings sorted by decreasing score, each with
+        list[dict]: findings sorted by decreasing score (equal scores in
+        the order their chains were closed, those open at the last slice
+        last, in the order they started), each with
         ``bbox_3d`` ([x1, y1, z1, x2, y2, z2], floats), ``score``,
         ``slice_range`` ((z_first, z_last), ints), ``key_slice`` (the slice
         of its highest-scoring 2D box) and ``boxes_2d`` (list of
@@ -121,50 +179,90 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         else:
             per_slice[z] = (b[keep], s[keep])
 
-    finished: List[List[tuple]] = []
-    active: List[List[tuple]] = []  # each: list of (z, box, score)
-    for z in sorted(per_slice):
-        b, s = per_slice[z]
+    if not per_slice:
+        return []
+    slices = sorted(per_slice)
+    sizes = [len(per_slice[z][1]) for z in slices]
+    all_scores = np.concatenate([per_slice[z][1] for z in slices])
+    all_boxes = np.concatenate([per_slice[z][0] for z in slices])
+    coords = np.ascontiguousarray(all_boxes.T)
+    areas = (coords[2] - coords[0]) * (coords[3] - coords[1])
+    box_z = np.repeat(np.asarray(slices, dtype=np.int64), sizes)
+    # every box gets the number of its chain; chains are numbered as they
+    # start, so the boxes of a chain are in increasing z in all_boxes
+    chain_of = np.empty(len(all_scores), dtype=np.int64)
+    finished: List[np.ndarray] = []  # chain numbers in the order they close
+    last = np.zeros(0, dtype=np.int64)  # last box of the open chains
+    num_chains = start = 0
+    for z, size in zip(slices, sizes):
+        stop = start + size
         # close the chains that can no longer be extended
-        still = []
-        for track in active:
-            (finished if z - track[-1][0] > max_gap + 1 else still).append(
-                track)
-        active = still
-        used = np.zeros(len(b), dtype=bool)
-        if active and len(b):
-            last = torch.from_numpy(np.stack([t[-1][1] for t in active]))
-            iou = bbox_overlaps(last, torch.from_numpy(b)).numpy()
-            for row, col in _greedy_match(iou, iou_thr):
-                active[row].append((z, b[col], float(s[col])))
-                used[col] = True
-        for col in np.flatnonzero(~used):
-            active.append([(z, b[col], float(s[col]))])
-    finished.extend(active)
+        closed = z - box_z[last] > max_gap + 1
+        if closed.any():
+            finished.append(chain_of[last[closed]])
+            last = last[~closed]
+        if len(last) and size:
+            rows, cols = _greedy_match(
+                _box_iou(coords[:, last], areas[last], coords[:, start:stop],
+                         areas[start:stop]), iou_thr)
+            cols += start
+            chain_of[cols] = chain_of[last[rows]]
+            last[rows] = cols
+            unmatched = np.ones(size, dtype=bool)
+            unmatched[cols - start] = False
+            new = np.flatnonzero(unmatched) + start
+        else:
+            new = np.arange(start, stop)
+        chain_of[new] = np.arange(num_chains, num_chains + len(new))
+        num_chains += len(new)
+        last = np.concatenate([last, new])
+        start = stop
+    finished.append(chain_of[last])
 
+    # the boxes chain by chain, in increasing z within each
+    order = np.argsort(chain_of, kind='stable')
+    box_z, all_boxes, all_scores = (box_z[order], all_boxes[order],
+                                    all_scores[order])
+    lengths = np.bincount(chain_of, minlength=num_chains)
+    firsts = np.cumsum(lengths) - lengths
+    chains = np.concatenate(finished)  # in the order they closed
+    chains = chains[~(box_z[firsts[chains] + lengths[chains] - 1] -
+                      box_z[firsts[chains]] + 1 < min_slices)]
+    # per chain: x1, y1, x2, y2, score and the key slice's box, for the
+    # chains of one length at a time: numpy reduces each row of a (chains,
+    # length) array as it would the chain's own array, in the same order,
+    # so the sums are bit for bit those of one chain at a time (the tests
+    # check this against a chain-by-chain reference)
+    xy = np.empty((num_chains, 4))
+    score = np.empty(num_chains)
+    key = np.empty(num_chains, dtype=np.int64)
+    for length in np.unique(lengths[chains]).tolist():
+        group = chains[lengths[chains] == length]
+        index = firsts[group][:, None] + np.arange(length)
+        tb, ts = all_boxes[index], all_scores[index]
+        weights = np.where((ts.sum(1) > 0)[:, None], ts, 1.)
+        xy[group] = (tb * weights[:, :, None]).sum(1) / weights.sum(
+            1)[:, None]
+        score[group] = ts.max(1) if score_mode == 'max' else ts.mean(1)
+        key[group] = firsts[group] + ts.argmax(1)
+    z_list = box_z.tolist()
+    boxes_2d = list(zip(z_list, all_boxes.tolist(), all_scores.tolist()))
     findings = []
-    for track in finished:
-        z_first, z_last = track[0][0], track[-1][0]
-        if z_last - z_first + 1 < min_slices:
-            continue
-        tb = np.stack([t[1] for t in track])
-        ts = np.array([t[2] for t in track])
-        weights = ts if ts.sum() > 0 else np.ones_like(ts)
-        xy = (tb * weights[:, None]).sum(0) / weights.sum()
-        score = float(ts.max() if score_mode == 'max' else ts.mean())
+    firsts, ends = firsts[chains], firsts[chains] + lengths[chains]
+    for first, end, (x1, y1, x2, y2), s, k in zip(
+            firsts.tolist(), ends.tolist(), xy[chains].tolist(),
+            score[chains].tolist(), key[chains].tolist()):
+        z_first, z_last = z_list[first], z_list[end - 1]
         findings.append(
             dict(
                 bbox_3d=[
-                    float(xy[0]), float(xy[1]),
-                    z_first - slice_half_extent,
-                    float(xy[2]), float(xy[3]),
+                    x1, y1, z_first - slice_half_extent, x2, y2,
                     z_last + slice_half_extent
                 ],
-                score=score,
-                slice_range=(int(z_first), int(z_last)),
-                key_slice=int(track[int(np.argmax(ts))][0]),
-                boxes_2d=[(int(t[0]), [float(v) for v in t[1]], t[2])
-                          for t in track]))
+                score=s,
+                slice_range=(z_first, z_last),
+                key_slice=z_list[k],
+                boxes_2d=boxes_2d[first:end]))
     findings.sort(key=lambda f: -f['score'])
     return findings
 

@@ -139,3 +139,204 @@ def test_bad_input_is_named():
         stack_slice_boxes([3], [np.array([[0, 0, np.nan, 1]])], [[.5]])
     with pytest.raises(ValueError, match='score_mode'):
         stack_slice_boxes([], [], [], score_mode='sum')
+
+
+# --- equivalence with the straightforward algorithm ---------------------
+
+
+def _reference_greedy_match(iou, iou_thr):
+    """Repeated argmax: the best pair left, ties to the lower row, then
+    the lower column (np.argmax takes the first in row-major order)."""
+    iou = np.where(iou > iou_thr, iou, -1.)
+    pairs = []
+    for _ in range(min(iou.shape)):
+        row, col = divmod(int(np.argmax(iou)), iou.shape[1])
+        if iou[row, col] < 0:
+            break
+        pairs.append((row, col))
+        iou[row, :] = -1.
+        iou[:, col] = -1.
+    return pairs
+
+
+def _reference_stack(slice_indices, boxes, scores, iou_thr=.5, max_gap=0,
+                     score_thr=0., min_slices=1, score_mode='max',
+                     slice_half_extent=.5):
+    """The plain chain-by-chain algorithm, a list of (z, box, score) per
+    chain and mmdet's ``bbox_overlaps`` (the first implementation)."""
+    import torch
+    from mmdet.structures.bbox import bbox_overlaps
+    per_slice = {}
+    for z, b, s in zip(slice_indices, boxes, scores):
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if np.size(
+            b) else np.zeros((0, 4))
+        s = np.asarray(s, dtype=np.float64).reshape(-1)
+        keep = s >= score_thr
+        z = int(z)
+        if z in per_slice:
+            per_slice[z] = (np.concatenate([per_slice[z][0], b[keep]]),
+                            np.concatenate([per_slice[z][1], s[keep]]))
+        else:
+            per_slice[z] = (b[keep], s[keep])
+    finished, active = [], []
+    for z in sorted(per_slice):
+        b, s = per_slice[z]
+        still = []
+        for track in active:
+            (finished if z - track[-1][0] > max_gap + 1 else still).append(
+                track)
+        active = still
+        used = np.zeros(len(b), dtype=bool)
+        if active and len(b):
+            last = torch.from_numpy(np.stack([t[-1][1] for t in active]))
+            iou = bbox_overlaps(last, torch.from_numpy(b)).numpy()
+            for row, col in _reference_greedy_match(iou, iou_thr):
+                active[row].append((z, b[col], float(s[col])))
+                used[col] = True
+        for col in np.flatnonzero(~used):
+            active.append([(z, b[col], float(s[col]))])
+    finished.extend(active)
+    findings = []
+    for track in finished:
+        z_first, z_last = track[0][0], track[-1][0]
+        if z_last - z_first + 1 < min_slices:
+            continue
+        tb = np.stack([t[1] for t in track])
+        ts = np.array([t[2] for t in track])
+        weights = ts if ts.sum() > 0 else np.ones_like(ts)
+        xy = (tb * weights[:, None]).sum(0) / weights.sum()
+        score = float(ts.max() if score_mode == 'max' else ts.mean())
+        findings.append(
+            dict(bbox_3d=[float(xy[0]), float(xy[1]),
+                          z_first - slice_half_extent, float(xy[2]),
+                          float(xy[3]), z_last + slice_half_extent],
+                 score=score, slice_range=(int(z_first), int(z_last)),
+                 key_slice=int(track[int(np.argmax(ts))][0]),
+                 boxes_2d=[(int(t[0]), [float(v) for v in t[1]], t[2])
+                           for t in track]))
+    findings.sort(key=lambda f: -f['score'])
+    return findings
+
+
+def _random_case(rng, num_slices, lesions, noise, grid, seen=.8, skip=.1,
+                 jitter=1. / 8):
+    """Entries (z, boxes, scores) with chains of jittered boxes around a few
+    centres (many overlaps), exact duplicates, boxes on an integer grid
+    (equal IoUs), equal and zero scores, empty and missing slices, several
+    entries on one slice, in shuffled order."""
+    zs, boxes, scores = [], [], []
+    centres = rng.uniform(0, 60, (lesions, 2))
+    sizes = rng.uniform(4, 30, lesions)
+    for z in range(num_slices):
+        if rng.random() < skip:
+            continue  # a slice without an entry
+        b = []
+        for c, w in zip(centres, sizes):
+            if rng.random() < seen:
+                b.append([c[0] - w / 2, c[1] - w / 2, c[0] + w / 2,
+                          c[1] + w / 2] + rng.normal(0, w * jitter, 4))
+        for _ in range(rng.integers(0, noise + 1)):
+            x, y = rng.uniform(0, 60, 2)
+            b.append([x, y, x + rng.uniform(2, 30), y + rng.uniform(2, 30)])
+        b = np.array(b).reshape(-1, 4)
+        if grid:
+            b = np.round(b / 2) * 2
+        if len(b) and rng.random() < .3:  # duplicates
+            b = np.concatenate([b, b[rng.integers(0, len(b), 2)]])
+        b = b[rng.permutation(len(b))]
+        s = rng.choice([0., .05, .3, .5, .5, .9, 1.], len(b)) if rng.random(
+        ) < .5 else rng.random(len(b))
+        if rng.random() < skip:
+            b, s = b[:0], s[:0]  # an empty entry
+        cut = int(rng.integers(0, len(b) + 1))
+        if rng.random() < .3:  # two entries for this slice
+            zs += [z, z]
+            boxes += [b[:cut].astype(np.float32), b[cut:]]
+            scores += [s[:cut], s[cut:].tolist()]
+        else:
+            zs.append(z)
+            boxes.append(b.astype(np.float32) if z % 2 else b)
+            scores.append(s)
+    order = rng.permutation(len(zs))
+    return ([zs[i] for i in order], [boxes[i] for i in order],
+            [scores[i] for i in order])
+
+
+@pytest.mark.parametrize('seed', range(60))
+def test_same_findings_as_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    zs, boxes, scores = _random_case(
+        rng, num_slices=int(rng.integers(1, 25)),
+        lesions=int(rng.integers(1, 6)), noise=int(rng.integers(0, 8)),
+        grid=bool(seed % 2))
+    for _ in range(4):
+        opts = dict(
+            iou_thr=float(rng.choice([.5, .3, 1. / 3, 0., .8])),
+            max_gap=int(rng.integers(0, 3)),
+            score_thr=float(rng.choice([0., 0., .2, .5])),
+            min_slices=int(rng.integers(1, 4)),
+            score_mode=str(rng.choice(['max', 'mean'])),
+            slice_half_extent=[.5, 0, 1.25][int(rng.integers(0, 3))])
+        fast = stack_slice_boxes(zs, boxes, scores, **opts)
+        ref = _reference_stack(zs, boxes, scores, **opts)
+        # repr: the same values, types and signs of zero, in the same order
+        assert repr(fast) == repr(ref), opts
+
+
+@pytest.mark.parametrize('max_gap', [0, 1, 2])
+@pytest.mark.parametrize('score_mode', ['max', 'mean'])
+def test_same_findings_as_the_reference_long_dense_chains(max_gap,
+                                                          score_mode):
+    # chains longer than numpy's pairwise-summation block (8 and 128),
+    # dense overlaps, negative scores (score-weighted or plain means)
+    rng = np.random.default_rng(max_gap)
+    zs, boxes, scores = _random_case(rng, num_slices=150, lesions=6,
+                                     noise=6, grid=False, seen=1., skip=0.,
+                                     jitter=.01)
+    scores = [np.asarray(s) - .3 * (z % 3 == 0)
+              for z, s in zip(zs, scores)]
+    for score_thr in (-1., 0.):
+        fast = stack_slice_boxes(zs, boxes, scores, max_gap=max_gap,
+                                 score_thr=score_thr, score_mode=score_mode)
+        ref = _reference_stack(zs, boxes, scores, max_gap=max_gap,
+                               score_thr=score_thr, score_mode=score_mode)
+        assert repr(fast) == repr(ref)
+        if score_thr < 0:
+            assert max(len(f['boxes_2d']) for f in fast) > 128
+
+
+def test_iou_is_mmdet_bbox_overlaps_bit_for_bit():
+    import torch
+    from mmdet.structures.bbox import bbox_overlaps
+
+    from mmlesion.evaluation.functional.box_stacking import _box_iou
+    rng = np.random.default_rng(0)
+    for scale in (1., 100., 1e6):
+        a = rng.uniform(0, 1, (40, 4)) * scale
+        b = np.concatenate([a[:10], rng.uniform(0, 1, (30, 4)) * scale,
+                            np.round(a[:5] * 2) / 2, a[:3, [2, 3, 0, 1]]])
+        a[:5, 2:] = a[:5, :2]  # zero area
+        b[-5:, 2] = b[-5:, 0] - 1  # negative width
+        ref = bbox_overlaps(torch.from_numpy(a), torch.from_numpy(b))
+
+        def cols(x):
+            x = np.ascontiguousarray(x.T)
+            return x, (x[2] - x[0]) * (x[3] - x[1])
+
+        iou = _box_iou(*cols(a), *cols(b))
+        assert iou.dtype == np.float64
+        np.testing.assert_array_equal(iou, ref.numpy())
+        assert (iou.view(np.int64) == ref.numpy().view(np.int64)).all()
+
+
+@pytest.mark.parametrize('seed', range(20))
+def test_greedy_match_is_the_repeated_argmax(seed):
+    from mmlesion.evaluation.functional.box_stacking import _greedy_match
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(1, 30, 2))
+    # few distinct values: many ties, many contested rows and columns
+    iou = rng.choice([0., .2, .5, .6, .6, .75, 1.], shape)
+    for thr in (.5, 0., .7):
+        rows, cols = _greedy_match(iou.copy(), thr)
+        assert list(zip(rows.tolist(), cols.tolist())) == \
+            _reference_greedy_match(iou, thr)
