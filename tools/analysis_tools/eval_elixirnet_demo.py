@@ -114,6 +114,10 @@ MAP_KEY = 'froc/bbox_mAP'
 #: (Table 4 of the paper), from FROCMetric's breakdowns
 #: (``froc/sens@3_type_<name>``).
 TYPE_MEAN_KEY = 'froc/sens@3_type_mean'
+#: the same, class-aware (a lesion counts only when found with its own
+#: type; FROCMetric ``type_classes=True``, ``froc/sens@3_typecls_<name>``):
+#: Table 4's measure for the multi-type rows; NaN for single-class rows.
+TYPECLS_MEAN_KEY = 'froc/sens@3_typecls_mean'
 
 #: The paper's numbers (full-size models, DeepLesion test set, IoU), in %:
 #: sensitivities at FP_RATES (None: not reported) and mAP.
@@ -137,7 +141,8 @@ def study_metric():
     return deeplesion_froc(FP_RATES, (
         ('mean0.5-4', 'froc/mean@0.5-4'),
         ('mAP', MAP_KEY),
-        ('types@3', TYPE_MEAN_KEY)))
+        ('types@3', TYPE_MEAN_KEY),
+        ('typecls@3', TYPECLS_MEAN_KEY)))
 
 
 def row_dir_name(key: str) -> str:
@@ -243,17 +248,20 @@ def study_row(key: str, searched_genotype: Optional[str] = None) -> 'StudyRow':
 
 def type_mean_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     """Train and test; add :data:`TYPE_MEAN_KEY`, the mean over the coarse
-    types present in the test split of their sensitivity at 3 FPs."""
+    types present in the test split of their sensitivity at 3 FPs, and
+    :data:`TYPECLS_MEAN_KEY`, the same class-aware (rows whose evaluator
+    has ``type_classes=True``: the multi-type rows)."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.study import train_and_test
     metrics = train_and_test(cfg, train=ctx.train)
-    per_type = [
-        v for k, v in metrics.items()
-        if k.startswith('froc/sens@3_type_') and k != TYPE_MEAN_KEY
-        and v == v
-    ]
-    if per_type:
-        metrics[TYPE_MEAN_KEY] = float(sum(per_type) / len(per_type))
+    for prefix, key in (('froc/sens@3_type_', TYPE_MEAN_KEY),
+                        ('froc/sens@3_typecls_', TYPECLS_MEAN_KEY)):
+        per_type = [
+            v for k, v in metrics.items()
+            if k.startswith(prefix) and k != key and v == v
+        ]
+        if per_type:
+            metrics[key] = float(sum(per_type) / len(per_type))
     return metrics
 
 
@@ -300,7 +308,7 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
     for label, (sens, m_ap) in PAPER_ROWS.items():
         mean = None if any(s is None for s in sens[:5]) else sum(
             sens[i] for i in (0, 1, 2, 4)) / 4
-        reference[label] = list(sens) + [mean, m_ap, None]
+        reference[label] = list(sens) + [mean, m_ap, None, None]
     return format_text_table(
         results,
         study_metric().all_columns(),

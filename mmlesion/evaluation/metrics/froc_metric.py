@@ -17,7 +17,8 @@ from mmdet.registry import METRICS
 from ..functional.average_precision import ap_at_iou
 from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
-                               TRUE_POSITIVE, FROCCurve, diameter_subsets,
+                               LESION_TYPE_NAMES, TRUE_POSITIVE, FROCCurve,
+                               diameter_subsets,
                                filter_gts, lesion_type_subsets,
                                match_detections, sens_at_fp)
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
@@ -84,6 +85,17 @@ class FROCMetric(BaseMetric):
     mm). A group is skipped when no instance carries its field; an empty
     subset gives NaN.
 
+    Class-aware type breakdown (``type_classes=True``, for models whose
+    labels are the coarse types, ``label_mode='coarse_type'``: label
+    ``k - 1`` = type ``k``): for each type, only the detections labelled
+    with it are matched, against the lesions of that type, FPs per image
+    counted over those detections on all images. This is the per-class
+    FROC of a multi-class detector, ElixirNet's Table 4 measure (the
+    sensitivity of each lesion type at 3 FPs after multi-type fine-tuning,
+    where a lesion found with the wrong type is missed); the breakdown
+    above, which keeps every detection whatever its label, measures
+    detection of each type's lesions only and cannot see classification.
+
     Metric keys (with the default prefix ``froc``), ``r`` formatted with
     ``'{:g}'``:
 
@@ -92,7 +104,8 @@ class FROCMetric(BaseMetric):
     - ``froc/mean@{lo}-{hi}``: mean over ``mean_rates`` (``froc/mean@0.5-4``).
     - ``froc/sens@{r}_type_{name}`` and ``froc/mean@{lo}-{hi}_type_{name}``
       with ``name`` in ``bone, abdomen, mediastinum, liver, lung, kidney,
-      soft_tissue, pelvis``; ``froc/sens@{r}_size_{bin}`` ... with ``bin``
+      soft_tissue, pelvis``; with ``type_classes``, the same with
+      ``typecls_{name}`` (class-aware); ``froc/sens@{r}_size_{bin}`` ... with ``bin``
       in ``lt10mm, 10to30mm, gt30mm``.
     - with ``with_coco_map``: ``froc/bbox_mAP``, ``froc/bbox_mAP_50``,
       ``_75``, ``_s``, ``_m``, ``_l``
@@ -124,6 +137,8 @@ class FROCMetric(BaseMetric):
             Defaults to ``(0.5, 1, 2, 4)``.
         breakdowns (bool): add lesion-type and size breakdowns. Defaults to
             True.
+        type_classes (bool): add the class-aware lesion-type breakdown
+            (labels = coarse type - 1). Defaults to False.
         skip_all_ignored_images (bool): drop images whose instances are all
             ignored. Defaults to True.
         out_dir (str, optional): where to write the PNG and JSON. Defaults to
@@ -166,6 +181,7 @@ class FROCMetric(BaseMetric):
                  fp_rates: Sequence[float] = DEFAULT_FP_RATES,
                  mean_rates: Sequence[float] = DEFAULT_MEAN_RATES,
                  breakdowns: bool = True,
+                 type_classes: bool = False,
                  skip_all_ignored_images: bool = True,
                  out_dir: Optional[str] = None,
                  dump_detections: bool = True,
@@ -193,6 +209,7 @@ class FROCMetric(BaseMetric):
         self.fp_rates = tuple(float(r) for r in fp_rates)
         self.mean_rates = tuple(float(r) for r in mean_rates)
         self.breakdowns = breakdowns
+        self.type_classes = bool(type_classes)
         self.skip_all_ignored_images = skip_all_ignored_images
         self.out_dir = out_dir
         self.dump_detections = dump_detections
@@ -378,6 +395,25 @@ class FROCMetric(BaseMetric):
                     ndim=self.box_dim).curve()
                 curves[key] = (label, sub_curve)
                 self._add_subset(metrics, rows, key, label, sub_curve)
+        if self.type_classes:
+            if not any(r['has_types'] for r in kept):
+                raise ValueError(
+                    f'{type(self).__name__}: type_classes=True but no '
+                    "instance has 'lesion_type' (a multi-type dataset, "
+                    "label_mode='coarse_type', is needed)")
+            types = [r['gt_types'][v] for r, v in zip(kept, valid)]
+            subsets = lesion_type_subsets(types)
+            for code, name in LESION_TYPE_NAMES.items():
+                masks = subsets[name]
+                own = [d[r['det_labels'] == code - 1]
+                       for d, r in zip(dets, kept)]
+                sub_curve = match_detections(
+                    own, filter_gts(gts, masks), self.iou_thr, self.overlap,
+                    ndim=self.box_dim).curve()
+                key = f'typecls_{name.replace(" ", "_")}'
+                self._add_subset(metrics, rows, key,
+                                 f'{name}, detections labelled {name}',
+                                 sub_curve)
 
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))

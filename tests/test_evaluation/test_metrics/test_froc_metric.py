@@ -182,6 +182,48 @@ def test_class_agnostic_and_iobb(tmp_path):
     assert iobb['froc/sens@4'] == 1.0
 
 
+def test_class_aware_type_breakdown(tmp_path):
+    """type_classes: a lesion found with the wrong type is a miss of its
+    type and an FP of the predicted one (ElixirNet Table 4's measure); the
+    plain type breakdown still counts it as found."""
+    liver, lung = 4, 5  # coarse types; labels are type - 1
+    samples = [
+        # liver lesion labelled liver, lung lesion labelled liver
+        sample(0, [inst(LIVER, liver), inst(LUNG, lung)], [LIVER, LUNG],
+               [0.9, 0.8], labels=[liver - 1, liver - 1]),
+        # the same lung lesion labelled lung, later in the ranking
+        sample(1, [inst(LUNG, lung)], [LUNG], [0.5], labels=[lung - 1]),
+    ]
+    res = run_metric(samples, type_classes=True, fp_rates=(0.5, 4),
+                     out_dir=str(tmp_path))
+    # class-agnostic breakdown: every lesion found at 0 FPs
+    assert res['froc/sens@4_type_liver'] == 1.0
+    assert res['froc/sens@4_type_lung'] == 1.0
+    # class-aware: the liver lesion found; of the two lung lesions only the
+    # one labelled lung (image 1), and the lung box labelled liver is one
+    # FP of the liver class over 2 images (0.5 FP per image)
+    assert res['froc/sens@4_typecls_liver'] == 1.0
+    assert res['froc/sens@4_typecls_lung'] == 0.5
+    # a type without lesions gives NaN, as the plain breakdown
+    assert np.isnan(res['froc/sens@4_typecls_bone'])
+    assert 'froc/sens@4_typecls_lung' not in run_metric(
+        samples, fp_rates=(0.5, 4), out_dir=str(tmp_path))
+    # relabelling the lung box of image 1 as liver: the lung class finds
+    # nothing
+    samples[1]['pred_instances']['labels'] = torch.tensor([liver - 1])
+    res = run_metric(samples, type_classes=True, fp_rates=(0.5, 4),
+                     out_dir=str(tmp_path))
+    assert res['froc/sens@4_typecls_lung'] == 0.0
+    assert res['froc/sens@4_type_lung'] == 1.0
+    # a single-type data set cannot give the class-aware breakdown
+    no_types = [sample(0, [dict(inst(LIVER), lesion_type=None)], [LIVER],
+                       [0.9])]
+    for s in no_types:
+        s['instances'][0].pop('lesion_type')
+    with pytest.raises(ValueError, match='type_classes=True'):
+        run_metric(no_types, type_classes=True, out_dir=str(tmp_path))
+
+
 def test_custom_rates_and_prefix(tmp_path):
     res = run_metric(
         fake_samples(),
