@@ -117,25 +117,31 @@ def random_weight_like_boxes(
     return list(range(num_slices)), boxes, scores
 
 
+def reference_greedy_match(iou: np.ndarray, iou_thr: float) -> list:
+    """The first implementation's greedy matching: repeated argmax, the best
+    pair left first, ties to the lower row, then the lower column
+    (``np.argmax`` takes the first in row-major order)."""
+    iou = np.where(iou > iou_thr, iou, -1.)
+    pairs = []
+    for _ in range(min(iou.shape)):
+        row, col = divmod(int(np.argmax(iou)), iou.shape[1])
+        if iou[row, col] < 0:
+            break
+        pairs.append((row, col))
+        iou[row, :] = -1.
+        iou[:, col] = -1.
+    return pairs
+
+
 def reference_stack_slice_boxes(slice_indices, boxes, scores, iou_thr=.5,
                                 max_gap=0, score_thr=0., min_slices=1,
                                 score_mode='max', slice_half_extent=.5):
     """The first implementation of ``stack_slice_boxes`` (input checks
-    left out): the baseline, measured in the same run."""
+    left out): the baseline, measured in the same run, and the reference of
+    the equivalence tests
+    (``tests/test_evaluation/test_functional/test_box_stacking.py``)."""
     import torch
     from mmdet.structures.bbox import bbox_overlaps
-
-    def greedy_match(iou):
-        iou = np.where(iou > iou_thr, iou, -1.)
-        pairs = []
-        for _ in range(min(iou.shape)):
-            row, col = divmod(int(np.argmax(iou)), iou.shape[1])
-            if iou[row, col] < 0:
-                break
-            pairs.append((row, col))
-            iou[row, :] = -1.
-            iou[:, col] = -1.
-        return pairs
 
     per_slice = {}
     for z, b, s in zip(slice_indices, boxes, scores):
@@ -161,7 +167,7 @@ def reference_stack_slice_boxes(slice_indices, boxes, scores, iou_thr=.5,
         if active and len(b):
             last = torch.from_numpy(np.stack([t[-1][1] for t in active]))
             iou = bbox_overlaps(last, torch.from_numpy(b)).numpy()
-            for row, col in greedy_match(iou):
+            for row, col in reference_greedy_match(iou, iou_thr):
                 active[row].append((z, b[col], float(s[col])))
                 used[col] = True
         for col in np.flatnonzero(~used):

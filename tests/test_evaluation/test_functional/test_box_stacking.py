@@ -1,5 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """2D -> 3D box stacking (PROTOCOLS §2) on hand-made tracks."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -144,78 +147,22 @@ def test_bad_input_is_named():
 # --- equivalence with the straightforward algorithm ---------------------
 
 
-def _reference_greedy_match(iou, iou_thr):
-    """Repeated argmax: the best pair left, ties to the lower row, then
-    the lower column (np.argmax takes the first in row-major order)."""
-    iou = np.where(iou > iou_thr, iou, -1.)
-    pairs = []
-    for _ in range(min(iou.shape)):
-        row, col = divmod(int(np.argmax(iou)), iou.shape[1])
-        if iou[row, col] < 0:
-            break
-        pairs.append((row, col))
-        iou[row, :] = -1.
-        iou[:, col] = -1.
-    return pairs
+def _load_reference_tool():
+    """The benchmark tool, which carries the first implementation of
+    stack_slice_boxes (the reference of these tests and the baseline of the
+    benchmark: written once)."""
+    tool = (Path(__file__).parents[3] / 'tools' / 'analysis_tools' /
+            'benchmark_box_stacking.py')
+    spec = importlib.util.spec_from_file_location('benchmark_box_stacking',
+                                                  tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _reference_stack(slice_indices, boxes, scores, iou_thr=.5, max_gap=0,
-                     score_thr=0., min_slices=1, score_mode='max',
-                     slice_half_extent=.5):
-    """The plain chain-by-chain algorithm, a list of (z, box, score) per
-    chain and mmdet's ``bbox_overlaps`` (the first implementation)."""
-    import torch
-    from mmdet.structures.bbox import bbox_overlaps
-    per_slice = {}
-    for z, b, s in zip(slice_indices, boxes, scores):
-        b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if np.size(
-            b) else np.zeros((0, 4))
-        s = np.asarray(s, dtype=np.float64).reshape(-1)
-        keep = s >= score_thr
-        z = int(z)
-        if z in per_slice:
-            per_slice[z] = (np.concatenate([per_slice[z][0], b[keep]]),
-                            np.concatenate([per_slice[z][1], s[keep]]))
-        else:
-            per_slice[z] = (b[keep], s[keep])
-    finished, active = [], []
-    for z in sorted(per_slice):
-        b, s = per_slice[z]
-        still = []
-        for track in active:
-            (finished if z - track[-1][0] > max_gap + 1 else still).append(
-                track)
-        active = still
-        used = np.zeros(len(b), dtype=bool)
-        if active and len(b):
-            last = torch.from_numpy(np.stack([t[-1][1] for t in active]))
-            iou = bbox_overlaps(last, torch.from_numpy(b)).numpy()
-            for row, col in _reference_greedy_match(iou, iou_thr):
-                active[row].append((z, b[col], float(s[col])))
-                used[col] = True
-        for col in np.flatnonzero(~used):
-            active.append([(z, b[col], float(s[col]))])
-    finished.extend(active)
-    findings = []
-    for track in finished:
-        z_first, z_last = track[0][0], track[-1][0]
-        if z_last - z_first + 1 < min_slices:
-            continue
-        tb = np.stack([t[1] for t in track])
-        ts = np.array([t[2] for t in track])
-        weights = ts if ts.sum() > 0 else np.ones_like(ts)
-        xy = (tb * weights[:, None]).sum(0) / weights.sum()
-        score = float(ts.max() if score_mode == 'max' else ts.mean())
-        findings.append(
-            dict(bbox_3d=[float(xy[0]), float(xy[1]),
-                          z_first - slice_half_extent, float(xy[2]),
-                          float(xy[3]), z_last + slice_half_extent],
-                 score=score, slice_range=(int(z_first), int(z_last)),
-                 key_slice=int(track[int(np.argmax(ts))][0]),
-                 boxes_2d=[(int(t[0]), [float(v) for v in t[1]], t[2])
-                           for t in track]))
-    findings.sort(key=lambda f: -f['score'])
-    return findings
+_REFERENCE = _load_reference_tool()
+_reference_greedy_match = _REFERENCE.reference_greedy_match
+_reference_stack = _REFERENCE.reference_stack_slice_boxes
 
 
 def _random_case(rng, num_slices, lesions, noise, grid, seen=.8, skip=.1,
