@@ -16,11 +16,10 @@ from terminaltables import AsciiTable
 from mmdet.registry import METRICS
 from ..functional.average_precision import ap_at_iou
 from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
-                               DIAMETER_BINS, DUPLICATE, FALSE_POSITIVE,
-                               LESION_TYPE_NAMES, TRUE_POSITIVE, FROCCurve,
-                               diameter_subsets,
-                               filter_gts, lesion_type_subsets,
-                               match_detections, sens_at_fp)
+                               DUPLICATE, FALSE_POSITIVE, TRUE_POSITIVE,
+                               FROCCurve, filter_gts, match_detections,
+                               sens_at_fp)
+from ..functional.breakdown_groups import froc_breakdown_groups
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
 from mmlesion.utils.atomic_io import atomic_write
 
@@ -369,51 +368,17 @@ class FROCMetric(BaseMetric):
         curves = OrderedDict(all=('all lesions', curve))
         self._add_subset(metrics, rows, None, 'all', curve)
 
-        if self.breakdowns:
-            groups = []
-            if any(r['has_types'] for r in kept):
-                types = [r['gt_types'][v] for r, v in zip(kept, valid)]
-                groups += [(f'type_{name.replace(" ", "_")}', name, masks)
-                           for name, masks in lesion_type_subsets(
-                               types).items()]
-            else:
-                print_log(
-                    'FROCMetric: no instance has "lesion_type"; lesion-type '
-                    'breakdown skipped', logger='current')
-            if any(r['has_diams'] for r in kept):
-                diams = [r['gt_long_mm'][v] for r, v in zip(kept, valid)]
-                subsets = diameter_subsets(diams)
-                groups += [(f'size_{key}', label, subsets[key])
-                           for key, label in DIAMETER_BINS]
-            else:
-                print_log(
-                    'FROCMetric: no instance has "diameters_mm"; size '
-                    'breakdown skipped', logger='current')
-            for key, label, masks in groups:
-                sub_curve = match_detections(
-                    dets, filter_gts(gts, masks), self.iou_thr, self.overlap,
-                    ndim=self.box_dim).curve()
+        for key, label, masks, det_masks in froc_breakdown_groups(
+                kept, valid, self.breakdowns, self.type_classes,
+                type(self).__name__):
+            sub_dets = dets if det_masks is None else [
+                d[m] for d, m in zip(dets, det_masks)]
+            sub_curve = match_detections(
+                sub_dets, filter_gts(gts, masks), self.iou_thr, self.overlap,
+                ndim=self.box_dim).curve()
+            if det_masks is None:
                 curves[key] = (label, sub_curve)
-                self._add_subset(metrics, rows, key, label, sub_curve)
-        if self.type_classes:
-            if not any(r['has_types'] for r in kept):
-                raise ValueError(
-                    f'{type(self).__name__}: type_classes=True but no '
-                    "instance has 'lesion_type' (a multi-type dataset, "
-                    "label_mode='coarse_type', is needed)")
-            types = [r['gt_types'][v] for r, v in zip(kept, valid)]
-            subsets = lesion_type_subsets(types)
-            for code, name in LESION_TYPE_NAMES.items():
-                masks = subsets[name]
-                own = [d[r['det_labels'] == code - 1]
-                       for d, r in zip(dets, kept)]
-                sub_curve = match_detections(
-                    own, filter_gts(gts, masks), self.iou_thr, self.overlap,
-                    ndim=self.box_dim).curve()
-                key = f'typecls_{name.replace(" ", "_")}'
-                self._add_subset(metrics, rows, key,
-                                 f'{name}, detections labelled {name}',
-                                 sub_curve)
+            self._add_subset(metrics, rows, key, label, sub_curve)
 
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))
