@@ -104,8 +104,8 @@ class FROCMetric(BaseMetric):
     - ``froc/sens@{r}_type_{name}`` and ``froc/mean@{lo}-{hi}_type_{name}``
       with ``name`` in ``bone, abdomen, mediastinum, liver, lung, kidney,
       soft_tissue, pelvis``; with ``type_classes``, the same with
-      ``typecls_{name}`` (class-aware); ``froc/sens@{r}_size_{bin}`` ... with ``bin``
-      in ``lt10mm, 10to30mm, gt30mm``.
+      ``typecls_{name}`` (class-aware); ``froc/sens@{r}_size_{bin}`` ...
+      with ``bin`` in ``lt10mm, 10to30mm, gt30mm``.
     - with ``with_coco_map``: ``froc/bbox_mAP``, ``froc/bbox_mAP_50``,
       ``_75``, ``_s``, ``_m``, ``_l``
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
