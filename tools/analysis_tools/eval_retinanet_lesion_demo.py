@@ -18,6 +18,13 @@ a table of rows on the shared study runner (:mod:`mmlesion.apis.study`):
   paired, the same weights with and without it),
 - ``dense-agskips-calib``: the other gate placement (C1 / input skips).
 
+``--pretrained-start`` puts the demo Faster R-CNN (``fpn``, the ElixirNet
+study's baseline config) first and starts every Table 1 row of the same seed
+from its trained backbone and FPN (the stand-in for the paper's ImageNet
+VGG-19; heads on P2-P6, the anchors' sizes kept, the Faster R-CNN's input
+window: :mod:`mmlesion.apis.study.pretrained_start`). Use another work dir
+than a from-scratch run: every row's result depends on it.
+
 Every row after the first optimises its own anchors on the same boxes (so
 that rows 3-6 differ from row 2 only by their mechanism). Each row trains on
 the same data with the same schedule (configs
@@ -63,6 +70,11 @@ _AG = _DIR + 'improved-retinanet_r18-tiny_densefpn-ag_1x_demo_deeplesion.py'
 _AG_SKIPS = (_DIR + 'improved-retinanet_r18-tiny_densefpn-agskips_1x_demo_'
              'deeplesion.py')
 _NO_CALIBRATION = {'model.score_calibration': None}
+#: (key, label, config) of the pre-training row of ``--pretrained-start``:
+#: the ElixirNet study's FPN baseline (same key, config and settings, so a
+#: finished ElixirNet study's ``fpn`` folder is a valid pre-training row).
+PRETRAIN_ROW = ('fpn', 'Faster R-CNN FPN (pre-training of the rows below)',
+                'elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py')
 
 #: (key, label, config relative to configs/, overrides, optimised anchors)
 #: in Table 1 order; score calibration is its own row (the paper folds it
@@ -174,9 +186,26 @@ def study_row(key: str) -> 'StudyRow':
     raise KeyError(f'no Table 1 row {key!r}')
 
 
-def study_rows() -> Tuple['StudyRow', ...]:
-    """Every row of :data:`TABLE1_DEMO_ROWS`, in order."""
-    return tuple(study_row(row[0]) for row in TABLE1_DEMO_ROWS)
+def study_rows(pretrained_start: bool = False) -> Tuple['StudyRow', ...]:
+    """Every row of :data:`TABLE1_DEMO_ROWS`, in order; with
+    ``pretrained_start`` the pre-training row :data:`PRETRAIN_ROW` first and
+    every Table 1 row started from its checkpoint (same seed)."""
+    rows = tuple(study_row(row[0]) for row in TABLE1_DEMO_ROWS)
+    if not pretrained_start:
+        return rows
+    import dataclasses
+
+    from mmlesion.apis.study import StudyRow
+    from mmlesion.apis.study.pretrained_start import pretrained_start_step
+    source = StudyRow(*PRETRAIN_ROW)
+    return (source, ) + tuple(
+        dataclasses.replace(
+            r,
+            prepare=pretrained_start_step(source, then=r.prepare),
+            fingerprint=dict(r.fingerprint,
+                             pretrained_start=f'{source.key} row, same seed:'
+                             ' backbone + FPN, P2-P6, its window'))
+        for r in rows)
 
 
 def prepare_cfg(key: str,
@@ -234,6 +263,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=[row[0] for row in TABLE1_DEMO_ROWS],
         help='row keys: ' + ', '.join(row[0] for row in TABLE1_DEMO_ROWS))
+    parser.add_argument(
+        '--pretrained-start',
+        action='store_true',
+        help='train the demo Faster R-CNN first and start every row from its '
+        'backbone and FPN (same seed): the stand-in for ImageNet weights')
     add_study_arguments(parser, 'work_dirs/retinanet_lesion_demo')
     return parser.parse_args(argv)
 
@@ -247,8 +281,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     bad = [k for k in args.rows if k not in keys]
     if bad:
         raise ValueError(f'--rows {bad}: valid rows are {keys}')
-    rows = study_rows()
-    selected = [r for r in rows if r.key in args.rows]
+    rows = study_rows(args.pretrained_start)
+    selected = [
+        r for r in rows if r.key in args.rows or
+        (args.pretrained_start and r.key == PRETRAIN_ROW[0])
+    ]
     result = run_study(rows, settings_from_args(args), study_metric(),
                        selected=[r.key for r in selected])
     written = write_study_report(result, name='summary')

@@ -127,3 +127,25 @@ def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):
     for rate in tool.FP_RATES:
         assert saved[f'froc/sens@{rate}'] == metrics[f'froc/sens@{rate}']
     assert 'original RetinaNet' in capsys.readouterr().out
+
+
+def test_quick_study_pretrained_start(tmp_path):
+    """``--pretrained-start``: the Faster R-CNN row runs first and the
+    Table 1 row starts from its backbone and FPN (same seed), on P2-P6 with
+    the Faster R-CNN's input window; the start is recorded."""
+    from mmlesion.apis.study.pretrained_start import START_FILE
+    tool = _load_tool()
+    rows = tool.study_rows(pretrained_start=True)
+    assert rows[0].key == tool.PRETRAIN_ROW[0] and len(rows) == 7
+    assert all('pretrained_start' in r.fingerprint for r in rows[1:])
+    work = tmp_path / 'work'
+    results = tool.main(['--quick', '--pretrained-start', '--rows',
+                         'optanchors', '--work-dir', str(work)])
+    assert list(results) == [tool.PRETRAIN_ROW[1], '+ anchor optimization']
+    record = json.loads(
+        (work / 'optanchors' / 'seed_0' / START_FILE).read_text())
+    assert record['checkpoint'] == str(work / 'fpn' / 'seed_0' /
+                                       'epoch_1.pth')
+    anchors = json.loads(
+        (work / 'optanchors' / 'seed_0' / tool.ANCHOR_FILE).read_text())
+    assert anchors['anchors']['optimised']['strides'] == [4, 8, 16, 32, 64]
