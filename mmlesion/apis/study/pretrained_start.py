@@ -143,10 +143,18 @@ def pretrained_start_step(
     then run the row's own pre-step ``then`` (e.g. anchor optimisation, which
     then sees the moved pyramid).
 
-    The checkpoint's path and SHA-256 go to ``<row dir>/pretrained_start.json``.
+    The checkpoint's path and SHA-256 go to ``<row dir>/`` :data:`START_FILE`.
     When the row is only tested (``ctx.train`` False) nothing is loaded:
     its own checkpoint holds every weight; the pyramid and window are still
     moved so that the model fits that checkpoint.
+
+    Args:
+        source (StudyRow): the pre-training row (a two-stage detector with an
+            FPN from C2) that runs before this row in the same study.
+        then (callable, optional): the row's own pre-step.
+
+    Returns:
+        callable: ``step(cfg, ctx) -> cfg``, a :class:`StudyRow` ``prepare``.
     """
     window = config_window(load_row_config(source.config))
 
