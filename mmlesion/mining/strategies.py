@@ -63,12 +63,20 @@ class Tracklet:
     """Boxes of one lesion candidate on consecutive slices.
 
     ``boxes`` maps slice index -> (box, score); ``embedding`` is that of
-    the highest-scoring box.
+    the highest-scoring box. The strategies record their provenance (read
+    by :mod:`mmlesion.mining.mining_breakdown`; mining ignores it):
+    ``key_slices``, the slices whose box matched an annotation (set by
+    :func:`propagate_annotations` on the tracklets it matches), and
+    ``match_distance``, the smallest embedding distance to an annotation of
+    another series of the patient (set by :func:`match_intra_patient` on
+    every tracklet it considers, matched or not).
     """
     boxes: Dict[int, Tuple[np.ndarray, float]]
     score: float
     embedding: Optional[np.ndarray] = None
     matched_by: Optional[str] = None
+    key_slices: Optional[List[int]] = None
+    match_distance: Optional[float] = None
 
 
 @dataclass
@@ -169,6 +177,7 @@ def propagate_annotations(tracklets: Sequence[Tracklet],
         if not hit:
             continue
         t.matched_by = 'propagation'
+        t.key_slices = sorted(hit)
         for z, (box, _) in t.boxes.items():
             if z not in hit:
                 mined.setdefault(z, []).append(box)
@@ -236,6 +245,7 @@ def match_intra_patient(series: Sequence[SeriesMining],
             if t.matched_by is not None or t.embedding is None:
                 continue
             dist = np.linalg.norm(ann - t.embedding[None], axis=1)
+            t.match_distance = float(dist.min())
             if dist.min() < dist_thr:
                 t.matched_by = 'intra_patient'
                 for z, (box, _) in t.boxes.items():
