@@ -14,7 +14,7 @@ bytes and numpy arrays and scalars. Anything else is refused with an
 """
 import io
 import pickle
-from typing import Any, List
+from typing import Any, FrozenSet, List, Sequence, Tuple
 
 import torch
 
@@ -43,19 +43,52 @@ def _storage_from_bytes(data: bytes) -> Any:
 
 class _ResultsUnpickler(pickle.Unpickler):
 
-    def __init__(self, handle, filename: str) -> None:
+    def __init__(self, handle, filename: str,
+                 extra: FrozenSet[Tuple[str, str]] = frozenset(),
+                 what: str = 'a prediction file of tools/test.py --out '
+                 'holds only tensors, numpy arrays and plain containers'
+                 ) -> None:
         super().__init__(handle)
         self.filename = filename
+        self.extra = extra
+        self.what = what
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ('torch.storage', '_load_from_bytes'):
             return _storage_from_bytes
-        if (module, name) in _ALLOWED:
+        if (module, name) in _ALLOWED or (module, name) in self.extra:
             return super().find_class(module, name)
         raise UntrustedResultsError(
-            f'{self.filename}: refusing to unpickle {module}.{name}: a '
-            'prediction file of tools/test.py --out holds only tensors, '
-            'numpy arrays and plain containers')
+            f'{self.filename}: refusing to unpickle {module}.{name}: '
+            f'{self.what}')
+
+
+def load_allow_listed_pickle(filename: str, classes: Sequence[type],
+                             what: str) -> Any:
+    """Unpickle ``filename`` allowing, besides tensors, numpy arrays and
+    plain containers, only instances of ``classes`` (plain data classes:
+    rebuilt by ``copyreg.__newobj__`` and their ``__dict__``, no code of
+    theirs runs).
+
+    Args:
+        filename (str): the pickle.
+        classes (Sequence[type]): the data classes it may hold.
+        what (str): what the file should hold (for the error message).
+
+    Raises:
+        UntrustedResultsError: the file names another global.
+        ValueError: the file is not a readable pickle.
+    """
+    extra = frozenset({('copyreg', '__newobj__')} |
+                      {(c.__module__, c.__qualname__) for c in classes})
+    try:
+        with open(filename, 'rb') as handle:
+            return _ResultsUnpickler(handle, filename, extra, what).load()
+    except UntrustedResultsError:
+        raise
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError,
+            AttributeError, TypeError) as err:
+        raise ValueError(f'{filename}: not a readable pickle ({err})') from err
 
 
 def load_prediction_pickle(filename: str) -> List[dict]:
@@ -90,4 +123,7 @@ def load_prediction_pickle(filename: str) -> List[dict]:
     return results
 
 
-__all__ = ['load_prediction_pickle', 'UntrustedResultsError']
+__all__ = [
+    'load_prediction_pickle', 'load_allow_listed_pickle',
+    'UntrustedResultsError'
+]

@@ -105,8 +105,13 @@ def load_or_collect(inputs: dict, seed: int, out_dir: str,
     from mmlesion.utils.atomic_io import atomic_write_bytes
     path = osp.join(out_dir, f'proposals_seed{seed}.pkl')
     if osp.isfile(path) and not recompute:
-        with open(path, 'rb') as f:
-            return pickle.load(f), 'stored'
+        from mmlesion.mining.strategies import (SeriesMining,
+                                                SliceProposals, Tracklet)
+        from mmlesion.utils.results_pickle import load_allow_listed_pickle
+        return load_allow_listed_pickle(
+            path, (SeriesMining, SliceProposals, Tracklet),
+            'stored proposals hold only the mining data classes, arrays and '
+            'plain containers (use --recompute)'), 'stored'
     series = collect_proposals(inputs, seed, out_dir)
     atomic_write_bytes(path, pickle.dumps(series))
     return series, 'collected'
