@@ -43,6 +43,25 @@ def calibrate_demo_delta(model, cfg: Config, partial: str,
     return dict(out, **chosen, source='calibrated')
 
 
+#: Proposals below this score take no part in mining (the demo's choice).
+PROPOSAL_SCORE_THR = 0.05
+
+
+def demo_mining_series(model, cfg: Config, max_offset: int) -> list:
+    """The proposals LENS mines from on the demo: dataset 0's training
+    series with the partially labelled expert, dataset 1's (the single-type
+    set's) expert for cross-dataset mining, slices within ``max_offset`` of
+    a key slice.
+
+    Returns:
+        list[SeriesMining]: one per series, proposals collected.
+    """
+    from mmlesion.apis.lens_demo import _train_set
+    from mmlesion.mining.proposals import collect_series_proposals
+    return collect_series_proposals(model, _train_set(cfg, 0), 0, [1],
+                                    max_offset)
+
+
 def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
               mined_path: str) -> dict:
     """Step 3 on dataset 0's training series with a trained (c) model:
@@ -55,22 +74,18 @@ def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
         ``demo_evaluation`` (:func:`~mmlesion.mining.demo_eval.
         evaluate_mining`).
     """
-    from mmlesion.apis.lens_demo import _train_set
     from mmlesion.mining import mine_series
     from mmlesion.mining.demo_eval import evaluate_mining
     from mmlesion.mining.mined_file import write_mined_file
-    from mmlesion.mining.proposals import (collect_series_proposals,
-                                           series_to_entries)
+    from mmlesion.mining.proposals import series_to_entries
     if s.dist_thr is None:
         delta = calibrate_demo_delta(model, cfg, partial,
                                      s.min_match_precision)
     else:
         delta = dict(delta=float(s.dist_thr), source='given')
-    train0 = _train_set(cfg, 0)
-    series = collect_series_proposals(model, train0, 0, [1],
-                                      s.mining_max_offset)
+    series = demo_mining_series(model, cfg, s.mining_max_offset)
     counts = mine_series(series, dist_thr=delta['delta'],
-                         proposal_score_thr=0.05)
+                         proposal_score_thr=PROPOSAL_SCORE_THR)
     entries = series_to_entries(series)
     write_mined_file(mined_path, entries,
                      dict(dataset_index=0, single_type_experts=[1],

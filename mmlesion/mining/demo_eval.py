@@ -10,7 +10,7 @@ DeepLesion cannot offer.
 import json
 import math
 import os.path as osp
-from typing import Dict, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 
 def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
@@ -84,6 +84,31 @@ def followup_missing_lesions(truth: Dict[str, dict],
             if not les['annotated'] and les.get('lesion_id') in annotated}
 
 
+def score_boxes(truth: Dict[str, dict],
+                boxes: Iterable[Tuple[str, int, Sequence[float]]]
+                ) -> Tuple[int, int, Set[Tuple[str, int]]]:
+    """Score ``(series, slice, box)`` triples against the truth.
+
+    A box is true when its centre lies in a drawn lesion's section on its
+    slice (annotated or not); boxes of series without truth are left out.
+
+    Returns:
+        tuple: number of boxes scored, number of true boxes, and the
+        (series, lesion index) pairs they hit.
+    """
+    n = tp = 0
+    found: Set[Tuple[str, int]] = set()
+    for name, z, box in boxes:
+        info = truth.get(name)
+        if info is None:
+            continue
+        n += 1
+        hits = _hits(info, z, box)
+        tp += bool(hits)
+        found.update((name, i) for i in hits)
+    return n, tp, found
+
+
 def _recall(found: Set[Tuple[str, int]],
             wanted: Set[Tuple[str, int]]) -> float:
     return round(len(found & wanted) / len(wanted), 4) if wanted else \
@@ -120,17 +145,9 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
     found_any = set()
     found_by_kind = {}
     for kind in ('mined', 'uncertain'):
-        n = tp = 0
-        found = set()
-        for s in slices:
-            info = truth.get(s['series_dir'])
-            if info is None:
-                continue
-            for box in s.get(kind, []):
-                n += 1
-                hits = _hits(info, s['slice'], box)
-                tp += bool(hits)
-                found.update((s['series_dir'], i) for i in hits)
+        n, tp, found = score_boxes(
+            truth, ((s['series_dir'], s['slice'], box) for s in slices
+                    for box in s.get(kind, [])))
         found &= unannotated
         found_any |= found
         found_by_kind[kind] = found

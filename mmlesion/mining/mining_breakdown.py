@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from .demo_eval import _hits, followup_missing_lesions
+from .demo_eval import followup_missing_lesions, score_boxes
 from .strategies import SeriesMining
 
 #: the strategies, in the paper's order.
@@ -119,13 +119,7 @@ class _Scorer:
         """Count, precision and recalls of (series, slice, box) triples
         (those of series without truth are left out, as
         ``evaluate_mining`` does)."""
-        boxes = [b for b in boxes if b[0] in self.truth]
-        tp, found = 0, set()
-        for name, z, box in boxes:
-            hit = _hits(self.truth[name], z, box)
-            tp += bool(hit)
-            found.update((name, i) for i in hit)
-        n = len(boxes)
+        n, tp, found = score_boxes(self.truth, boxes)
         return dict(
             boxes=n, true_boxes=tp,
             precision=round(tp / n, 4) if n else None,

@@ -43,7 +43,9 @@ def _storage_from_bytes(data: bytes) -> Any:
 
 class _ResultsUnpickler(pickle.Unpickler):
 
-    def __init__(self, handle, filename: str,
+    def __init__(self,
+                 handle,
+                 filename: str,
                  extra: FrozenSet[Tuple[str, str]] = frozenset(),
                  what: str = 'a prediction file of tools/test.py --out '
                  'holds only tensors, numpy arrays and plain containers'
@@ -81,14 +83,22 @@ def load_allow_listed_pickle(filename: str, classes: Sequence[type],
     """
     extra = frozenset({('copyreg', '__newobj__')} |
                       {(c.__module__, c.__qualname__) for c in classes})
+    return _unpickle(filename, 'pickle', extra=extra, what=what)
+
+
+def _unpickle(filename: str, kind: str, **unpickler_args) -> Any:
+    """Load with :class:`_ResultsUnpickler`; a file it cannot read is a
+    ``ValueError`` naming it as a ``kind``."""
     try:
         with open(filename, 'rb') as handle:
-            return _ResultsUnpickler(handle, filename, extra, what).load()
+            return _ResultsUnpickler(handle, filename,
+                                     **unpickler_args).load()
     except UntrustedResultsError:
         raise
     except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError,
             AttributeError, TypeError) as err:
-        raise ValueError(f'{filename}: not a readable pickle ({err})') from err
+        raise ValueError(f'{filename}: not a readable {kind} ({err})') \
+            from err
 
 
 def load_prediction_pickle(filename: str) -> List[dict]:
@@ -105,15 +115,8 @@ def load_prediction_pickle(filename: str) -> List[dict]:
         UntrustedResultsError: the file names a global outside the list.
         ValueError: the file is not such a list (empty, truncated, other).
     """
-    try:
-        with open(filename, 'rb') as handle:
-            results = _ResultsUnpickler(handle, filename).load()
-    except UntrustedResultsError:
-        raise
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError,
-            AttributeError, TypeError) as err:
-        raise ValueError(f'{filename}: not a readable prediction pickle of '
-                         f'tools/test.py --out ({err})') from err
+    results = _unpickle(filename,
+                        'prediction pickle of tools/test.py --out')
     if not isinstance(results, list) or not all(
             isinstance(r, dict) and 'pred_instances' in r for r in results):
         raise ValueError(

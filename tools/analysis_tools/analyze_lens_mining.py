@@ -36,7 +36,6 @@ from typing import Dict, List, Optional, Sequence
 
 from mmlesion_cli import tool_parser
 
-PROPOSAL_SCORE_THR = 0.05  # as mmlesion.apis.lens_demo_mining.mine_demo
 COUNT_KEYS = ('tracklets', 'propagation', 'intra_patient', 'cross_dataset')
 
 
@@ -81,18 +80,16 @@ def study_inputs(work_dir: str, seed: int) -> dict:
 def collect_proposals(inputs: dict, seed: int, out_dir: str) -> list:
     """Row (b)'s model, both experts fused, on dataset 0's training series
     (as ``LENSStudy._row_d``)."""
-    from mmlesion.apis.lens_demo import (_DEMO_ROOTS, _train_set,
-                                         demo_row_config)
+    from mmlesion.apis.lens_demo import _DEMO_ROOTS, demo_row_config
+    from mmlesion.apis.lens_demo_mining import demo_mining_series
     from mmlesion.apis.lens_study import _load_model
-    from mmlesion.mining.proposals import collect_series_proposals
     s = inputs['settings']
     _need(inputs['checkpoint'], f'row b, seed {seed}')
     roots = {k: inputs[v] for k, v in _DEMO_ROOTS.items()}
     cfg = demo_row_config('row_bc', out_dir, roots, s['epochs'], seed)
     model = _load_model(cfg, inputs['checkpoint'])
     model.test_cfg.expert_fusion.experts = None
-    return collect_series_proposals(model, _train_set(cfg, 0), 0, [1],
-                                    s['mining_max_offset'])
+    return demo_mining_series(model, cfg, s['mining_max_offset'])
 
 
 def load_or_collect(inputs: dict, seed: int, out_dir: str,
@@ -121,6 +118,7 @@ def analyse_seed(inputs: dict, series: list, deltas: Sequence[float],
                  min_scores: Sequence[float],
                  bins: Sequence[float]) -> dict:
     """Mine as the study did and break the result down."""
+    from mmlesion.apis.lens_demo_mining import PROPOSAL_SCORE_THR
     from mmlesion.mining import mine_series
     from mmlesion.mining.demo_eval import load_demo_lesions
     from mmlesion.mining.mining_breakdown import mining_breakdown
@@ -259,7 +257,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     out_dir = args.out_dir or osp.join(args.work_dir, 'mining_breakdown')
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.lens_demo_mining import PAPER_DELTA
+    from mmlesion.apis.lens_demo_mining import (PAPER_DELTA,
+                                                PROPOSAL_SCORE_THR)
     from mmlesion.mining.mining_breakdown import DISTANCE_BINS, SWEEP_DELTAS
     from mmlesion.utils.atomic_io import atomic_write_json
     deltas = args.deltas or SWEEP_DELTAS

@@ -37,6 +37,7 @@ from mmengine.config import Config, ConfigDict
 from mmlesion.utils.atomic_io import atomic_write_json
 from mmlesion.utils.checkpoint_checksum import sha256_file
 from .rows import RowContext, StudyRow
+from .row_run import final_checkpoint
 from .runner import load_row_config, row_seed_dir
 
 #: Pyramid of the loaded FPN: C2..C5 -> P2..P6.
@@ -63,10 +64,10 @@ def config_window(cfg: Config) -> Tuple[float, float]:
 
 
 def _pipeline(cfg: Config, loader: str) -> list:
-    dataset = cfg.get(loader, {}).get('dataset', {})
-    while 'pipeline' not in dataset and 'dataset' in dataset:
-        dataset = dataset['dataset']  # wrappers (RepeatDataset, ...)
-    return dataset.get('pipeline', [])
+    """The transforms of a loader's dataset (inside wrappers); the dicts
+    are the config's own, so changing them changes the config."""
+    from mmlesion.anchors.box_sources import dataset_pipeline
+    return dataset_pipeline(cfg.get(loader, {}).get('dataset', {}))
 
 
 def last_checkpoint(settings, key: str, config: str, seed: int) -> str:
@@ -78,14 +79,13 @@ def last_checkpoint(settings, key: str, config: str, seed: int) -> str:
     """
     epochs = settings.max_epochs or load_row_config(
         config).train_cfg.max_epochs
-    path = osp.join(row_seed_dir(settings, StudyRow(key, '', ''), seed),
-                    f'epoch_{epochs}.pth')
-    if not osp.isfile(path):
+    try:
+        return final_checkpoint(
+            row_seed_dir(settings, StudyRow(key, '', ''), seed), epochs, key)
+    except FileNotFoundError as err:
         raise FileNotFoundError(
-            f'{path}: the pre-training row {key!r} (seed {seed}) has no '
-            'checkpoint; run that row first (it is the first row of the '
-            'table)')
-    return path
+            f'the pre-training row {key!r} (seed {seed}), the first row of '
+            f'the table: {err}') from None
 
 
 def start_from_detector(cfg: Config, checkpoint: str,
