@@ -61,6 +61,8 @@ SETTING_OPTIONS = dict(
               'calibrated on the (c) model)'),
     min_match_precision=(float, 'pair precision the calibrated delta must '
                          'reach'),
+    match_score_thr=(float, 'minimum tracklet score of an intra-patient '
+                     'match (0: every tracklet, as the paper writes)'),
     seed=(int, 'data and training seed'),
 )
 

@@ -42,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
     p.add_argument('--dist-thr', type=float, default=0.15, help='delta')
     p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
+    p.add_argument('--match-score-thr', type=float, default=0.5,
+                   help='minimum tracklet score of an intra-patient match '
+                   '(the paper is silent; 0: every tracklet)')
     p.add_argument('--proposal-score-thr', type=float, default=0.05,
                    help='proposals below it are not linked into tracklets')
     p.add_argument('--max-offset', type=int, default=None,
@@ -89,7 +92,7 @@ def main(argv=None) -> int:
         model, dataset, args.dataset_index, singles, args.max_offset)
     counts = mine_series(
         series, args.iou_thr, args.dist_thr, args.score_thr,
-        args.proposal_score_thr, args.strategies)
+        args.proposal_score_thr, args.match_score_thr, args.strategies)
     entries = series_to_entries(series)
     meta = dict(
         config=osp.abspath(args.config),
@@ -99,6 +102,7 @@ def main(argv=None) -> int:
         iou_thr=args.iou_thr,
         dist_thr=args.dist_thr,
         score_thr=args.score_thr,
+        match_score_thr=args.match_score_thr,
         strategies=args.strategies,
         counts=counts,
         embedding='L2-normalised RoI features after the shared FCs of '

@@ -113,6 +113,10 @@ class LENSDemoSettings:
             embedding, not to this one.
         min_match_precision (float): pair precision the calibrated delta
             must reach (the paper found 90 % of its matches true).
+        match_score_thr (float): minimum tracklet score of an
+            intra-patient match (:func:`~mmlesion.mining.strategies.
+            match_intra_patient`; the paper is silent, 0.5 = its sigma;
+            the study before this option ran with 0).
         seed (int): data and training seed.
         max_train_iters (int, optional): stop every detector training
             after this many iterations (``--quick``).
@@ -128,6 +132,7 @@ class LENSDemoSettings:
     eval_max_offset: Optional[int] = 2
     dist_thr: Optional[float] = None
     min_match_precision: float = 0.9
+    match_score_thr: float = 0.5
     seed: int = 0
     max_train_iters: Optional[int] = None
 

@@ -85,15 +85,17 @@ def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
         delta = dict(delta=float(s.dist_thr), source='given')
     series = demo_mining_series(model, cfg, s.mining_max_offset)
     counts = mine_series(series, dist_thr=delta['delta'],
-                         proposal_score_thr=PROPOSAL_SCORE_THR)
+                         proposal_score_thr=PROPOSAL_SCORE_THR,
+                         match_score_thr=s.match_score_thr)
     entries = series_to_entries(series)
     write_mined_file(mined_path, entries,
                      dict(dataset_index=0, single_type_experts=[1],
-                          dist_thr=delta['delta'], counts=counts,
+                          dist_thr=delta['delta'],
+                          match_score_thr=s.match_score_thr, counts=counts,
                           embedding='L2-normalised RoI features after the '
                           'shared FCs of LENS (substitute for LesaNet)'))
-    return dict(delta=delta, counts=counts,
-                demo_evaluation=evaluate_mining(
+    return dict(delta=delta, match_score_thr=s.match_score_thr,
+                counts=counts, demo_evaluation=evaluate_mining(
                     entries, osp.join(partial, 'demo_meta.json')))
 
 

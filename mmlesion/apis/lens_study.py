@@ -60,6 +60,9 @@ STUDY_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
     e=(ROWS[5], 'fpr'))
 #: the row whose trained model (same seed) a row starts from.
 SOURCE_ROW = dict(c='b', d='b', e='d')
+#: rows trained with mined labels, and the settings only they depend on
+MINED_ROWS = ('d', 'e')
+MINING_ONLY_SETTINGS = ('match_score_thr', )
 #: Table I's steps: (row before, row after, what the step adds).
 STEPS: Tuple[Tuple[str, str, str], ...] = (
     ('baseline', 'a', 'AFP instead of the anchor RPN'),
@@ -308,11 +311,16 @@ class LENSStudy:
     def rows(self) -> List[StudyRow]:
         """The study table (every row, in Table I order)."""
         fingerprint = dict(asdict(self.s), eval_split=self.eval_split)
+        # a setting added later enters only the rows it changes, so that
+        # the rows before it keep their stored results
+        later = {k: fingerprint.pop(k) for k in MINING_ONLY_SETTINGS}
         return [
             StudyRow(key=key, label=label, config=_DEMO_CONFIGS[model],
                      run=self.run_row,
                      fingerprint=dict(fingerprint,
-                                      starts_from=SOURCE_ROW.get(key)))
+                                      starts_from=SOURCE_ROW.get(key),
+                                      **(later if key in MINED_ROWS
+                                         else {})))
             for key, (label, model) in STUDY_ROWS.items()
         ]
 

@@ -169,6 +169,13 @@ def test_study_rows_and_a_missing_source_row(tmp_path):
     assert rows[0].fingerprint['num_train'] == 2
     assert rows[2].fingerprint['starts_from'] is None
     assert rows[3].fingerprint['starts_from'] == 'b'
+    # a mining-only setting enters the fingerprints of the mined rows only
+    # (so that changing it re-runs (d) and (e), and reuses the rest)
+    by_key = {r.key: r.fingerprint for r in rows}
+    assert by_key['d']['match_score_thr'] == 0.5
+    assert by_key['e']['match_score_thr'] == 0.5
+    assert all('match_score_thr' not in by_key[k]
+               for k in ('baseline', 'a', 'b', 'c'))
     from mmlesion.apis.study import build_row_config
     settings = StudySettings(str(tmp_path), seeds=(0, ))
     cfg = build_row_config(rows[3], settings, 0)

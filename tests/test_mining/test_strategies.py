@@ -89,6 +89,33 @@ def test_intra_patient_matching_by_embedding_distance():
     assert sum(len(v) for v in out['s2'].values()) == 5
 
 
+def test_intra_patient_matching_minimum_tracklet_score():
+    """A weak tracklet (best box below ``min_score``) is not matched,
+    however close its embedding; its distance is still recorded; a
+    tracklet at exactly the minimum is matched."""
+    e1 = np.array([1., 0., 0.], np.float32)
+    near = np.array([0.995, 0.0999, 0.], np.float32)
+    s1 = SeriesMining('s1', 'p1', {4: np.array([[10., 10., 30., 30.]])},
+                      annotation_embeddings=e1[None])
+    s2 = SeriesMining('s2', 'p1', {})
+    s2.tracklets = build_tracklets(
+        _merge(_track(2, 4, [40, 40, 60, 60], score=0.3, emb=near),
+               _track(6, 7, [5, 5, 15, 15], score=0.5, emb=near)))
+    out = match_intra_patient([s1, s2], dist_thr=0.15, min_score=0.5)
+    assert sorted(out['s2']) == [6, 7]
+    weak = [t for t in s2.tracklets if 2 in t.boxes][0]
+    assert weak.matched_by is None
+    assert weak.match_distance == pytest.approx(0.1, abs=1e-3)
+    # through mine_series (default 0: both matched)
+    s2.tracklets, s2.proposals = [], _merge(
+        _track(2, 4, [40, 40, 60, 60], score=0.3, emb=near))
+    s2.annotation_embeddings = None
+    assert mine_series([s1, s2], strategies=('intra_patient', ),
+                       match_score_thr=0.5)['intra_patient'] == 0
+    assert mine_series([s1, s2], strategies=('intra_patient', ),
+                       )['intra_patient'] == 3
+
+
 def test_intra_patient_matching_excludes_same_series_pairs():
     """A tracklet of the annotated series itself is never matched to that
     series' annotations (the paper matches across studies / series), only

@@ -124,7 +124,9 @@ def analyse_seed(inputs: dict, series: list, deltas: Sequence[float],
     from mmlesion.mining.mining_breakdown import mining_breakdown
     delta = float(inputs['mining']['delta']['delta'])
     counts = mine_series(series, dist_thr=delta,
-                         proposal_score_thr=PROPOSAL_SCORE_THR)
+                         proposal_score_thr=PROPOSAL_SCORE_THR,
+                         match_score_thr=float(inputs['mining'].get(
+                             'match_score_thr', 0.)))
     stored = inputs['mining'].get('counts', {})
     out = mining_breakdown(series, load_demo_lesions(inputs['meta']), delta,
                            deltas, min_scores, bins)

@@ -26,7 +26,11 @@ Rows (``--rows``):
   ``tools/search_alb.py``); without it, the genotype of the config (the block
   described in the paper's text) and the row is labelled so,
 - ``random``: the same with a fixed random genotype,
-- ``trpn``, ``alb``: the ablation rows +TRPN and +ALB (Table 5).
+- ``trpn``, ``alb``: the ablation rows +TRPN and +ALB (Table 5),
+- ``multitype_wo_rtm`` / ``multitype_rtm``: 8-type fine-tuning of the
+  ``trpn_alb`` checkpoint on the typed val split (as the paper, Table 4),
+  ``multitype_train_wo_rtm`` / ``multitype_train_rtm`` the same on the
+  typed training split (:data:`TYPED_TRAIN`).
 
 Example (demo data first)::
 
@@ -77,6 +81,13 @@ FOCAL_RPN = {
          loss_weight=1.0),
     'model.train_cfg.rpn.sampler': None,
 }
+#: Fine-tuning on the study data's typed *training* split (120 slices, all
+#: lesions typed by the generator) instead of the typed val split the paper
+#: fine-tunes on (DeepLesion types only its val / test lesions; 20 slices in
+#: the study data): Table 4's RTM step with enough typed lesions to learn
+#: from. The split is the detector's own training split, so this measures
+#: the RTM, not the paper's data protocol.
+TYPED_TRAIN = {'train_dataloader.dataset.split': 'train'}
 #: key -> (label, config relative to configs/, overrides)
 DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
     fpn=('FPN baseline', _FPN, {}),
@@ -101,12 +112,19 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
     multitype_rtm=('multi-type fine-tuning, with RTM', _DIR +
                    'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype.py',
                    {}),
+    multitype_train_wo_rtm=('multi-type fine-tuning on typed train, w/o RTM',
+                            _DIR + 'elixirnet-wo-rtm_r18-tiny_fpn_ft-6e_demo_'
+                            'deeplesion_multitype.py', TYPED_TRAIN),
+    multitype_train_rtm=('multi-type fine-tuning on typed train, with RTM',
+                         _DIR + 'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_'
+                         'multitype.py', TYPED_TRAIN),
 )
 #: the row whose checkpoint (same seed) each row starts from: the ALB search
 #: starts from the FPN baseline (as tools/search_alb.py), the multi-type
 #: fine-tuning from TRPN+ALB (Sec. 4.2 of the paper).
 STARTS_FROM = dict(searched='fpn', multitype_wo_rtm='trpn_alb',
-                   multitype_rtm='trpn_alb')
+                   multitype_rtm='trpn_alb', multitype_train_wo_rtm='trpn_alb',
+                   multitype_train_rtm='trpn_alb')
 DEFAULT_ROWS = tuple(DEMO_ROWS)
 FP_RATES: Tuple[str, ...] = ('0.5', '1', '2', '3', '4', '8', '16')
 MAP_KEY = 'froc/bbox_mAP'

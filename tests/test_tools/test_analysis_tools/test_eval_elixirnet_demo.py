@@ -68,6 +68,18 @@ def test_rows_share_schedule_and_build(tmp_path):
     assert cfgs['focal_rpn'].model.train_cfg.rpn.sampler is None
     assert cfgs['elixirnet_9slice'].train_dataloader.dataset.pipeline[
         0].num_slices == 9
+    # the typed-train multi-type rows differ from the val-split ones only
+    # in the fine-tuning split (same start, heads, schedule, test split)
+    for rtm in ('multitype_wo_rtm', 'multitype_rtm'):
+        typed = rtm.replace('type_', 'type_train_')
+        val_cfg, train_cfg = cfgs[rtm], cfgs[typed]
+        assert val_cfg.train_dataloader.dataset.split == 'val'
+        assert train_cfg.train_dataloader.dataset.split == 'train'
+        train_cfg.train_dataloader.dataset.split = 'val'
+        assert train_cfg.train_dataloader == val_cfg.train_dataloader
+        assert train_cfg.model == val_cfg.model
+        assert train_cfg.test_dataloader == val_cfg.test_dataloader
+        assert tool.STARTS_FROM[typed] == 'trpn_alb'
     assert tool.row_label('searched', snippet).endswith('(given genotype)')
     assert len({tool.row_dir_name(k) for k in tool.DEMO_ROWS}) == len(
         tool.DEMO_ROWS)
