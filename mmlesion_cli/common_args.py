@@ -133,6 +133,22 @@ def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
         'as key="[a,b]" or key=a,b; no white space)')
 
 
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs N``: run the seeds of a study in N processes side by side
+    (:mod:`mmlesion.apis.study.seed_jobs`).
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser.
+    """
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='run the seeds in this many processes side by side (each '
+        'OMP_NUM_THREADS = cores / jobs unless set; logs in '
+        '<work-dir>/jobs/); the same numbers as one process')
+
+
 def add_study_arguments(
         parser: argparse.ArgumentParser,
         work_dir: str,
@@ -144,7 +160,8 @@ def add_study_arguments(
 ) -> argparse.ArgumentParser:
     """Add ``--work-dir``, ``--seed(s)``, ``--data-root``, ``--max-epochs``,
     ``--skip-train``, ``--keep-going``, ``--overwrite``, ``--cfg-options``,
-    ``--generate-data`` and ``--quick`` to a study tool's parser.
+    ``--jobs``, ``--generate-data`` and ``--quick`` to a study tool's
+    parser.
 
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
@@ -196,6 +213,7 @@ def add_study_arguments(
         action='store_true',
         help='re-run a row whose stored result was made with other settings')
     add_cfg_options_argument(parser)
+    add_jobs_argument(parser)
     parser.add_argument(
         '--generate-data',
         action='store_true',

@@ -32,6 +32,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_jobs_argument
 
 if TYPE_CHECKING:
     from mmlesion.apis.lens_demo import LENSDemoSettings
@@ -95,6 +96,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--keep-going', action='store_true',
                    help='study: report a failing row/seed as not run and '
                    'go on')
+    add_jobs_argument(p)
     group = p.add_argument_group('demo sizes (LENSDemoSettings)')
     for name, (typ, help_text) in SETTING_OPTIONS.items():
         group.add_argument('--' + name.replace('_', '-'), type=typ,
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
         if value is not None:
             setattr(settings, f.name, value)
     if args.seeds is not None:
-        return run_study_mode(args, settings)
+        return run_study_mode(args, settings, argv)
     if args.rows is not None:
         print('error: --rows needs --seeds (study mode)', file=sys.stderr)
         return 2
@@ -133,15 +135,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_study_mode(args: argparse.Namespace,
-                   settings: 'LENSDemoSettings') -> int:
-    """The rows as a study (``--seeds``): run, report, print."""
+def run_study_mode(args: argparse.Namespace, settings: 'LENSDemoSettings',
+                   argv=None) -> int:
+    """The rows as a study (``--seeds``): run (``--jobs``: the seeds in
+    parallel processes, the data made first), report, print."""
     import os
 
     from mmlesion.apis.lens_study import LENSStudy, write_effects
-    from mmlesion.apis.study import write_study_report
+    from mmlesion.apis.study import maybe_run_seed_jobs, write_study_report
     os.makedirs(args.work_dir, exist_ok=True)
     study = LENSStudy(args.work_dir, settings, args.eval_split)
+    if args.jobs > 1 and len(args.seeds) > 1:
+        study.data  # noqa: B018  (generated once, before the children)
+        maybe_run_seed_jobs(args, argv, __file__, args.seeds)
     result = study.run(args.seeds, args.rows, args.keep_going)
     paths = write_study_report(result, name='lens_study',
                                extra=dict(demo_settings=vars(settings)))

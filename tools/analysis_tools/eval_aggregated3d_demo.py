@@ -316,7 +316,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import (ensure_volume_study_data, run_study,
+    from mmlesion.apis.study import (ensure_volume_study_data,
+                                     maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
     from mmlesion.utils.atomic_io import atomic_write_text
     data_root = args.data_root
@@ -337,6 +338,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     epochs = epochs_of(args)
     rows = [study_row(k, epochs) for k in DEMO_ROWS]
     selected = [k for k in DEMO_ROWS if k in args.rows]
+    maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(), selected=selected)
     steps = step_effects(result)
     written = write_study_report(

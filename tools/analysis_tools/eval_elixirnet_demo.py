@@ -355,8 +355,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import (run_study, settings_from_args,
-                                     write_study_report)
+    from mmlesion.apis.study import (maybe_run_seed_jobs, run_study,
+                                     settings_from_args, write_study_report)
     from mmlesion.nas import load_genotypes
     from mmlesion.utils import demo_data_root
     if args.searched_genotype:
@@ -376,6 +376,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
             'data/demo_deeplesion`, or pass --data-root')
     keys: List[str] = list(dict.fromkeys(args.rows))
     rows = [study_row(k, args.searched_genotype) for k in DEMO_ROWS]
+    maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(),
                        selected=[row_dir_name(k) for k in keys])
     written = write_study_report(

@@ -275,8 +275,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import (run_study, settings_from_args,
-                                     write_study_report)
+    from mmlesion.apis.study import (maybe_run_seed_jobs, run_study,
+                                     settings_from_args, write_study_report)
     keys = [row[0] for row in TABLE1_DEMO_ROWS]
     bad = [k for k in args.rows if k not in keys]
     if bad:
@@ -286,7 +286,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         r for r in rows if r.key in args.rows or
         (args.pretrained_start and r.key == PRETRAIN_ROW[0])
     ]
-    result = run_study(rows, settings_from_args(args), study_metric(),
+    settings = settings_from_args(args)
+    maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
+    result = run_study(rows, settings, study_metric(),
                        selected=[r.key for r in selected])
     written = write_study_report(result, name='summary')
     all_results = result.by_label()

@@ -27,6 +27,7 @@ from .rows import (RowContext, StudyMetric, StudyRow, StudySettings,
                    deeplesion_froc, luna16_cpm)
 from .study_data import (STUDY_DATA_PRESETS, VOLUME_STUDY_PRESETS,
                          ensure_study_data, ensure_volume_study_data)
+from .seed_jobs import maybe_run_seed_jobs, run_seed_jobs
 from .runner import (RESULT_FILE, RowResult, StudyResult, build_row_config,
                      default_row_run, row_fingerprint, row_seed_dir,
                      run_study)
@@ -39,5 +40,6 @@ __all__ = [
     'study_summary', 'write_study_report', 'apply_run_settings',
     'final_checkpoint', 'train_and_test', 'add_study_arguments',
     'settings_from_args', 'TIME_KEY', 'STUDY_DATA_PRESETS',
-    'ensure_study_data', 'VOLUME_STUDY_PRESETS', 'ensure_volume_study_data'
+    'ensure_study_data', 'VOLUME_STUDY_PRESETS', 'ensure_volume_study_data',
+    'maybe_run_seed_jobs', 'run_seed_jobs'
 ]
