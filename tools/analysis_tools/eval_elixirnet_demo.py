@@ -194,10 +194,28 @@ def _start_checkpoint(key: str, ctx: 'RowContext') -> str:
     return checkpoint
 
 
-def run_alb_search(ctx: 'RowContext', checkpoint: str) -> str:
+def search_options(ctx: 'RowContext',
+                   search_epochs: Optional[int] = None) -> List[str]:
+    """``--cfg-options`` of the pre-step search: the row's seed, the study's
+    data root, and its epochs (``search_epochs``, else ``--max-epochs``,
+    else the search config's 3)."""
+    options = [f'randomness.seed={ctx.seed}']
+    if ctx.settings.data_root is not None:
+        options.append('train_dataloader.dataset.data_root='
+                       f'{ctx.settings.data_root}')
+    epochs = search_epochs if search_epochs is not None else \
+        ctx.settings.max_epochs
+    if epochs is not None:
+        options.append(f'train_cfg.max_epochs={epochs}')
+    return options
+
+
+def run_alb_search(ctx: 'RowContext', checkpoint: str,
+                   search_epochs: Optional[int] = None) -> str:
     """Search the ALB with tools/search_alb.py (demo search config) from the
     FPN checkpoint of the same seed, on the study's data; returns the
-    written ``genotype.py`` (reused when it exists)."""
+    written ``genotype.py`` (reused when it exists); options as
+    :func:`search_options`."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils import repo_root
     work_dir = osp.join(ctx.row_dir, 'alb_search')
@@ -207,25 +225,20 @@ def run_alb_search(ctx: 'RowContext', checkpoint: str) -> str:
     spec = importlib.util.spec_from_file_location('search_alb', _SEARCH_TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    options = [f'randomness.seed={ctx.seed}']
-    if ctx.settings.data_root is not None:
-        options.append('train_dataloader.dataset.data_root='
-                       f'{ctx.settings.data_root}')
-    if ctx.settings.max_epochs is not None:
-        options.append(f'train_cfg.max_epochs={ctx.settings.max_epochs}')
     tool.main([
         str(repo_root() / 'configs' / _SEARCH), '--work-dir', work_dir,
         '--load-from', checkpoint, '--target-config',
         str(repo_root() / 'configs' / _TRPN_ALB), '--cfg-options'
-    ] + options)
+    ] + search_options(ctx, search_epochs))
     return genotype
 
 
-def study_row(key: str, searched_genotype: Optional[str] = None) -> 'StudyRow':
+def study_row(key: str, searched_genotype: Optional[str] = None,
+              search_epochs: Optional[int] = None) -> 'StudyRow':
     """The study row of :data:`DEMO_ROWS` ``key``. ``searched`` gets its
     genotype in a pre-step (``searched_genotype``, else a search by our
-    tool from the FPN row's checkpoint), the multi-type rows the TRPN+ALB
-    row's checkpoint."""
+    tool from the FPN row's checkpoint, ``search_epochs`` long), the
+    multi-type rows the TRPN+ALB row's checkpoint."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.study import RowContext, StudyRow
     from mmlesion.nas import apply_genotypes
@@ -239,10 +252,12 @@ def study_row(key: str, searched_genotype: Optional[str] = None) -> 'StudyRow':
         else:
             fingerprint = dict(genotype='searched by tools/search_alb.py '
                                'from the fpn row, same seed')
+            if search_epochs is not None:
+                fingerprint['search_epochs'] = search_epochs
 
         def apply_genotype(cfg: Config, ctx: RowContext) -> None:
             genotype = searched_genotype or run_alb_search(
-                ctx, _start_checkpoint(key, ctx))
+                ctx, _start_checkpoint(key, ctx), search_epochs)
             apply_genotypes(cfg, genotype)
 
         prepare = apply_genotype
@@ -348,6 +363,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--searched-genotype',
         help='genotype.py written by tools/search_alb.py (row "searched")')
+    parser.add_argument(
+        '--search-epochs',
+        type=int,
+        default=None,
+        help='epochs of the pre-step ALB search of row "searched" '
+        '(default: the demo search config\'s 3)')
     add_study_arguments(parser, 'work_dirs/elixirnet_demo')
     return parser.parse_args(argv)
 
@@ -375,14 +396,18 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
             '`python tools/misc/generate_demo_data.py --out '
             'data/demo_deeplesion`, or pass --data-root')
     keys: List[str] = list(dict.fromkeys(args.rows))
-    rows = [study_row(k, args.searched_genotype) for k in DEMO_ROWS]
+    rows = [
+        study_row(k, args.searched_genotype, args.search_epochs)
+        for k in DEMO_ROWS
+    ]
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(),
                        selected=[row_dir_name(k) for k in keys])
     written = write_study_report(
         result,
         name='summary',
-        extra=dict(searched_genotype=args.searched_genotype))
+        extra=dict(searched_genotype=args.searched_genotype,
+                   search_epochs=args.search_epochs))
     all_results = result.by_label()
     labels = [row_label(k, args.searched_genotype) for k in keys]
     results = {k: all_results[k] for k in labels if k in all_results}

@@ -85,6 +85,23 @@ def test_rows_share_schedule_and_build(tmp_path):
         tool.DEMO_ROWS)
 
 
+def test_search_epochs_enter_the_search_and_the_fingerprint(tmp_path):
+    from mmlesion.apis.study import RowContext, StudySettings
+    tool = _load_tool()
+    assert 'search_epochs' not in tool.study_row('searched').fingerprint
+    row = tool.study_row('searched', search_epochs=15)
+    assert row.fingerprint['search_epochs'] == 15
+    settings = StudySettings(str(tmp_path), (2, ), data_root='d/',
+                             max_epochs=4)
+    ctx = RowContext(row, 2, str(tmp_path), settings)
+    assert tool.search_options(ctx, 15) == [
+        'randomness.seed=2', 'train_dataloader.dataset.data_root=d/',
+        'train_cfg.max_epochs=15']
+    assert tool.search_options(ctx)[-1] == 'train_cfg.max_epochs=4'
+    settings.max_epochs = None
+    assert len(tool.search_options(ctx)) == 2  # the config's own epochs
+
+
 def test_rows_needing_an_earlier_row_say_so(tmp_path):
     tool = _load_tool()
     data_root = tmp_path / 'demo'
