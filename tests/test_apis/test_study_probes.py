@@ -161,3 +161,51 @@ def test_lesion_map_probe_threshold():
     assert out['mean_in'] > out['mean_out'] == pytest.approx(0.1)
     with pytest.raises(ValueError, match='mask_thr'):
         LesionMapProbe(1.)
+
+
+class _RTMHead(nn.Module):
+    """The parts of an RTMBBoxHead the probe reads: 2 region channels, 1
+    RTM channel, 2 lesion types + background."""
+
+    def __init__(self, rtm_weight: float):
+        super().__init__()
+        self.out_channels = 2
+        self.rtm = nn.Identity()
+        self.fc_cls = nn.Linear(3, 3)
+        with torch.no_grad():
+            self.fc_cls.weight.copy_(torch.tensor(
+                [[1., 0., rtm_weight], [0., 1., -rtm_weight], [0., 0., 0.]]))
+            self.fc_cls.bias.zero_()
+
+
+def test_rtm_probe_ablates_the_rtm_feature():
+    from mmlesion.apis.study.rtm_probe import RTMProbe
+    # RoI 0: type 0 without f_E, type 1 with it; RoI 1: type 0 either way
+    feats = torch.tensor([[1., 0.5, -1.], [3., 0., 0.]])
+    head = _RTMHead(rtm_weight=1.)
+    probe = RTMProbe(head, score_thr=0.)
+    with probe:
+        head.fc_cls(feats)
+    head.fc_cls(feats)  # outside: not captured
+    out = probe.summary()
+    assert out['rois'] == 2 and out['label_changed'] == 0.5
+    assert out['confident_label_changed'] == 0.5
+    assert out['weight_norm_ratio'] == pytest.approx(2 ** 0.5 / 2 ** 0.5)
+    assert out['feature_norm_ratio'] == pytest.approx(
+        (1 / (1.25 ** 0.5) + 0.) / 2)
+    # the second RoI does not move: the largest change comes from the first
+    p = torch.tensor([[1., 0.5, 0.], [0., 1.5, 0.]]).softmax(-1)
+    assert out['mean_abs_prob_change'] == pytest.approx(
+        float((p[0] - p[1]).abs().max()) / 2, rel=1e-5)
+    # an RTM the classifier does not read changes nothing
+    head = _RTMHead(rtm_weight=0.)
+    probe = RTMProbe(head, score_thr=0.9)
+    with probe:
+        head.fc_cls(feats)
+    out = probe.summary()
+    assert out['label_changed'] == 0. and out['weight_norm_ratio'] == 0.
+    assert out['mean_abs_prob_change'] == 0.
+    with pytest.raises(ValueError, match='no RoI'):
+        RTMProbe(head).summary()
+    with pytest.raises(ValueError, match='no Relation Transfer'):
+        RTMProbe(nn.Linear(2, 2))

@@ -13,7 +13,10 @@ attention inside / outside the ground-truth boxes and the AUC of telling
 box pixels from the rest (0.5 = blind; :mod:`mmlesion.apis.study.gate_
 probe`). Lesion map of the segmentation head: how often it reaches the
 score calibration's ``mask_thr`` (below it the calibration changes nothing;
-:mod:`mmlesion.apis.study.seg_probe`).
+:mod:`mmlesion.apis.study.seg_probe`). Relation Transfer Module (multi-type
+ElixirNet): how many RoIs change their lesion type when the RTM feature is
+removed, and how much the classifier reads it
+(:mod:`mmlesion.apis.study.rtm_probe`).
 
 Example (a row of a study, its config as dumped into the row's folder)::
 
@@ -108,6 +111,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if 'trpn' in res:
             print('TRPN: ' + ', '.join(f'{k} {_fmt(v)}'
                                        for k, v in res['trpn'].items()))
+        if 'rtm' in res:
+            print('RTM: ' + ', '.join(f'{k} {_fmt(v)}'
+                                      for k, v in res['rtm'].items()))
         if 'lesion_map' in res:
             print('lesion map: ' +
                   ', '.join(f'{k} {_fmt(v)}'

@@ -1,8 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run the after-run mechanism checks of a study row on a data split: the
 TruncatedRPN mask (:mod:`.trpn_probe`), the attention-gate maps
-(:mod:`.gate_probe`) and the lesion map the score calibration needs
-(:mod:`.seg_probe`) of a trained (or freshly initialised) model."""
+(:mod:`.gate_probe`), the lesion map the score calibration needs
+(:mod:`.seg_probe`) and the Relation Transfer Module's effect on the type
+predictions (:mod:`.rtm_probe`) of a trained (or freshly initialised)
+model."""
 from typing import Optional
 
 import torch
@@ -13,6 +15,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 from mmlesion.models.layers.attention_gate import AttentionGate
 from .gate_probe import AttentionGateProbe
+from .rtm_probe import RTMProbe
 from .seg_probe import LesionMapProbe
 from .trpn_probe import TRPNTruncationProbe
 
@@ -59,7 +62,9 @@ def probe_mechanisms(cfg: Config,
         has a ``TruncatedRPNHead``, ``gates`` (per gate,
         :meth:`AttentionGateProbe.summary`) when it has attention gates,
         ``lesion_map`` (:meth:`LesionMapProbe.summary`) when it has a lesion
-        segmentation head (P0, the first neck output), and ``images``.
+        segmentation head (P0, the first neck output), ``rtm``
+        (:meth:`RTMProbe.summary`) when its box head has a Relation
+        Transfer Module, and ``images``.
 
     Raises:
         ValueError: the model has none of these mechanisms.
@@ -83,9 +88,12 @@ def probe_mechanisms(cfg: Config,
     if getattr(model, 'seg_head', None) is not None:
         calib = getattr(model, 'score_calibration', None) or {}
         seg = LesionMapProbe(calib.get('mask_thr', 0.5))
-    if trpn is None and not has_gates and seg is None:
+    bbox_head = getattr(getattr(model, 'roi_head', None), 'bbox_head', None)
+    rtm = RTMProbe(bbox_head) if hasattr(bbox_head, 'rtm') else None
+    if trpn is None and not has_gates and seg is None and rtm is None:
         raise ValueError(f'{type(model).__name__}: no TruncatedRPNHead, '
-                         'AttentionGate or lesion segmentation head to probe')
+                         'AttentionGate, lesion segmentation head or '
+                         'Relation Transfer Module to probe')
     gates = AttentionGateProbe(model) if has_gates else None
     loader_cfg = cfg[f'{split}_dataloader']
     scale = not annotations_before_resize(loader_cfg.dataset.pipeline)
@@ -113,6 +121,9 @@ def probe_mechanisms(cfg: Config,
                 trpn.update(feats, boxes)
             if seg is not None:
                 seg.update(model.seg_head.predict(feats[0], samples), boxes)
+            if rtm is not None:
+                with rtm:
+                    model.predict(inputs, samples)
             images += len(samples)
             if max_images is not None and images >= max_images:
                 break
@@ -123,4 +134,6 @@ def probe_mechanisms(cfg: Config,
         out['gates'] = gates.summary()
     if seg is not None:
         out['lesion_map'] = seg.summary()
+    if rtm is not None:
+        out['rtm'] = rtm.summary()
     return out

@@ -28,3 +28,17 @@ def test_trpn_row_untrained(tmp_path, analysis_tool, capsys):
     with pytest.raises(SystemExit):
         tool.main([config, '--checkpoint', str(tmp_path / 'none.pth')])
     capsys.readouterr()
+
+
+def test_rtm_row_untrained(tmp_path, analysis_tool, capsys):
+    """The multi-type ElixirNet row: TRPN and RTM probed on typed data."""
+    tool = analysis_tool('probe_study_mechanisms')
+    data = ensure_study_data(str(tmp_path / 'data'), 'quick')
+    config = str(repo_root() / 'configs' / 'elixirnet' /
+                 'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype.py')
+    result = tool.main([config, '--data-root', data, '--max-images', '2'])
+    rtm = result['init']['rtm']
+    assert 'trpn' in result['init'] and rtm['rois'] > 0
+    assert 0. <= rtm['label_changed'] <= 1.
+    assert rtm['weight_norm_ratio'] > 0. and rtm['feature_norm_ratio'] > 0.
+    assert 'RTM: rois' in capsys.readouterr().out
