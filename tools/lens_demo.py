@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 #: (``tests/test_tools/test_lens_demo.py`` checks that every field but
 #: ``max_train_iters`` is here). Unset options keep the settings' defaults.
 #: the study's rows (``--rows``), as in mmlesion.apis.lens_study.STUDY_ROWS
-STUDY_ROW_NAMES = ('baseline', 'a', 'b', 'c', 'd', 'e')
+STUDY_ROW_NAMES = ('baseline', 'a', 'b', 'c', 'd', 'e', 'd_no_uncertain')
 SETTING_OPTIONS = dict(
     num_train=(int, 'training key slices of each of the two demo sets'),
     num_eval=(int, 'key slices of the evaluated split of dataset 0'),
@@ -92,7 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--rows', nargs='+', default=None,
                    choices=list(STUDY_ROW_NAMES),
                    help='study rows to run (default all; a row needs its '
-                   'source row: c, d need b, e needs d)')
+                   'source row: c, d need b, e needs d; d_no_uncertain, an '
+                   'ablation of d without the uncertain boxes, needs b)')
     p.add_argument('--keep-going', action='store_true',
                    help='study: report a failing row/seed as not run and '
                    'go on')

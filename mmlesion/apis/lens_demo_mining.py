@@ -4,7 +4,7 @@ embedding, mine dataset 0's training series with a trained (c) model and
 point the row (d) config at the mining file. Split from
 :mod:`mmlesion.apis.lens_demo` (one concept per file)."""
 import os.path as osp
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from mmengine.config import Config
 
@@ -63,10 +63,12 @@ def demo_mining_series(model, cfg: Config, max_offset: int) -> list:
 
 
 def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
-              mined_path: str) -> dict:
+              mined_path: str,
+              strategies: Sequence[str] = ('propagation', 'intra_patient',
+                                           'cross_dataset')) -> dict:
     """Step 3 on dataset 0's training series with a trained (c) model:
-    delta (``s.dist_thr`` or :func:`calibrate_demo_delta`), the three
-    strategies, the mining file written to ``mined_path``, and the mined /
+    delta (``s.dist_thr`` or :func:`calibrate_demo_delta`), the
+    ``strategies`` (default all three), the mining file written to ``mined_path``, and the mined /
     uncertain boxes scored against the generator's truth.
 
     Returns:
@@ -86,12 +88,14 @@ def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
     series = demo_mining_series(model, cfg, s.mining_max_offset)
     counts = mine_series(series, dist_thr=delta['delta'],
                          proposal_score_thr=PROPOSAL_SCORE_THR,
-                         match_score_thr=s.match_score_thr)
+                         match_score_thr=s.match_score_thr,
+                         strategies=strategies)
     entries = series_to_entries(series)
     write_mined_file(mined_path, entries,
                      dict(dataset_index=0, single_type_experts=[1],
                           dist_thr=delta['delta'],
-                          match_score_thr=s.match_score_thr, counts=counts,
+                          match_score_thr=s.match_score_thr,
+                          strategies=list(strategies), counts=counts,
                           embedding='L2-normalised RoI features after the '
                           'shared FCs of LENS (substitute for LesaNet)'))
     return dict(delta=delta, match_score_thr=s.match_score_thr,

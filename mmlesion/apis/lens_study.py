@@ -57,11 +57,18 @@ STUDY_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
     b=(ROWS[2], 'row_bc'),
     c=(ROWS[3], 'row_bc'),
     d=(ROWS[4], 'row_d'),
-    e=(ROWS[5], 'fpr'))
+    e=(ROWS[5], 'fpr'),
+    # an ablation of (d), not a Table I row: the same mining without the
+    # cross-dataset strategy (no uncertain, ignored boxes)
+    d_no_uncertain=('(d) without uncertain (ignored) boxes', 'row_d'))
 #: the row whose trained model (same seed) a row starts from.
-SOURCE_ROW = dict(c='b', d='b', e='d')
+SOURCE_ROW = dict(c='b', d='b', e='d', d_no_uncertain='b')
+#: each mining row's strategies (:func:`~mmlesion.mining.mine_series`)
+MINING_STRATEGIES = dict(
+    d=('propagation', 'intra_patient', 'cross_dataset'),
+    d_no_uncertain=('propagation', 'intra_patient'))
 #: rows trained with mined labels, and the settings only they depend on
-MINED_ROWS = ('d', 'e')
+MINED_ROWS = ('d', 'e', 'd_no_uncertain')
 MINING_ONLY_SETTINGS = ('match_score_thr', )
 #: Table I's steps: (row before, row after, what the step adds).
 STEPS: Tuple[Tuple[str, str, str], ...] = (
@@ -70,6 +77,11 @@ STEPS: Tuple[Tuple[str, str, str], ...] = (
     ('b', 'c', 'proposal fusion of both experts'),
     ('c', 'd', 'missing-annotation mining, retrained'),
     ('d', 'e', '3D FPR, Eq. 2'),
+)
+#: comparisons with the ablation rows, reported when those rows ran.
+ABLATION_STEPS: Tuple[Tuple[str, str, str], ...] = (
+    ('c', 'd_no_uncertain', 'mining without uncertain boxes, retrained'),
+    ('d', 'd_no_uncertain', 'dropping the uncertain (ignored) boxes'),
 )
 #: numeric mining results stored in row (d)'s metrics.
 MINING_PREFIX = 'mining/'
@@ -253,7 +265,7 @@ class LENSStudy:
             model = _load_model(cfg, self._source('c', ctx))
             model.test_cfg.expert_fusion.experts = None
             return self._evaluate(model)[0]
-        if key == 'd':
+        if key in MINING_STRATEGIES:
             return self._row_d(cfg, ctx)
         if key == 'e':
             return self._row_e(ctx)
@@ -271,7 +283,7 @@ class LENSStudy:
             model_c.test_cfg.expert_fusion.experts = None
             self.log(f'study: d seed {ctx.seed}: mining with the (c) model')
             mining = mine_demo(model_c, cfg_c, self.data['partial'], self.s,
-                               mined_path)
+                               mined_path, MINING_STRATEGIES[ctx.row.key])
             atomic_write_json(mining_path, mining, indent=1, default=float)
         elif osp.isfile(mining_path):
             with open(mining_path) as f:
@@ -422,9 +434,14 @@ def mining_summary_markdown(result: StudyResult) -> str:
 def write_effects(result: StudyResult, name: str = 'lens_study') -> str:
     """``{name}_effects.md``: the step table and the mining table."""
     path = osp.join(result.settings.work_dir, f'{name}_effects.md')
+    ablations = [
+        e for e in step_effects(result, steps=ABLATION_STEPS) if e['seeds']
+    ]
     text = ('Each step\'s effect on the average sensitivity (1/8..8 FPs per '
             'sub-volume), paired by seed:\n\n' +
             effects_markdown(step_effects(result)) + '\n' +
+            ('Ablations, paired by seed:\n\n' + effects_markdown(ablations) +
+             '\n' if ablations else '') +
             mining_summary_markdown(result))
     atomic_write_text(path, text)
     return path

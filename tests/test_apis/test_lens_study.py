@@ -11,10 +11,10 @@ import pytest
 
 from mmlesion.apis.lens_demo import LENSDemoSettings, calibrate_demo_delta
 from mmlesion.apis.lens_study import (DATA_MARKER, LENS_3D_METRIC,
-                                      STUDY_ROWS, LENSStudy,
-                                      effects_markdown,
+                                      MINING_STRATEGIES, STUDY_ROWS,
+                                      LENSStudy, effects_markdown,
                                       ensure_lens_study_data, mining_metrics,
-                                      step_effects)
+                                      step_effects, write_effects)
 from mmlesion.apis.study import (RowContext, RowResult, StudyResult,
                                  StudyRow, StudySettings)
 
@@ -57,6 +57,30 @@ def test_step_effects_are_paired_by_seed():
         'not shown |' in md
     assert '| a -> b | 3 | +10.67 |' in md and '| shown |' in md
     assert '| b -> c | 1 | +0.00 | - | +0.0 | - |' in md
+
+
+def test_ablation_row_reported_only_when_run(tmp_path):
+    """``d_no_uncertain`` mines without the cross-dataset strategy, starts
+    from (b) like (d), and its comparisons appear in the effects file only
+    once it has results."""
+    assert MINING_STRATEGIES['d_no_uncertain'] == ('propagation',
+                                                   'intra_patient')
+    assert 'cross_dataset' in MINING_STRATEGIES['d']
+    rows = {r.key: r for r in LENSStudy(str(tmp_path), _tiny_settings(),
+                                        log=str).rows()}
+    assert rows['d_no_uncertain'].fingerprint['starts_from'] == 'b'
+    assert rows['d_no_uncertain'].config == rows['d'].config
+    per_row = {'c': {0: .30, 1: .20, 2: .25}, 'd': {0: .31, 1: .22, 2: .25}}
+    res = _result(per_row)
+    res.settings.work_dir = str(tmp_path)
+    text = open(write_effects(res)).read()
+    assert 'Ablations' not in text and 'd_no_uncertain' not in text
+    res = _result(dict(per_row, d_no_uncertain={0: .35, 1: .26, 2: .30}))
+    res.settings.work_dir = str(tmp_path)
+    text = open(write_effects(res)).read()
+    assert 'Ablations, paired by seed' in text
+    assert '| c -> d_no_uncertain | 3 | +5.33 |' in text
+    assert '| d -> d_no_uncertain | 3 | +4.33 |' in text
 
 
 def test_mining_metrics():
