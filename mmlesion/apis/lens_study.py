@@ -281,7 +281,8 @@ class LENSStudy:
                                     ctx.seed)
             model_c = _load_model(cfg_c, self._source('d', ctx))
             model_c.test_cfg.expert_fusion.experts = None
-            self.log(f'study: d seed {ctx.seed}: mining with the (c) model')
+            self.log(f'study: {ctx.row.key} seed {ctx.seed}: mining with the '
+                     '(c) model')
             mining = mine_demo(model_c, cfg_c, self.data['partial'], self.s,
                                mined_path, MINING_STRATEGIES[ctx.row.key])
             atomic_write_json(mining_path, mining, indent=1, default=float)
@@ -290,7 +291,8 @@ class LENSStudy:
                 mining = json.load(f)
         else:
             raise FileNotFoundError(f'{mining_path}: row d was not trained')
-        self.log(f'study: d seed {ctx.seed}: {mining_metrics(mining)}')
+        self.log(f'study: {ctx.row.key} seed {ctx.seed}: '
+                 f'{mining_metrics(mining)}')
         model = self._model(with_mined_file(cfg, mined_path), ctx)
         out = dict(self._evaluate(model)[0])
         out.update(mining_metrics(mining))
