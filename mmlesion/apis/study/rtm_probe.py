@@ -10,7 +10,8 @@ classifier makes that exact: the ``f_E`` columns' contribution removed):
 
 * ``label_changed``: fraction of RoIs whose best lesion type changes,
 * ``confident_label_changed``: the same over RoIs whose best type scores at
-  least ``score_thr`` with the RTM (the detections that reach the FROC),
+  least ``score_thr`` with the RTM (default 0.05, mmdet's test score
+  threshold: the RoIs that can become detections),
 * ``mean_abs_prob_change``: mean over RoIs of the largest absolute change
   of a class probability (background included),
 * ``feature_norm_ratio``: mean ``||f_E|| / ||f||`` per RoI,
@@ -18,7 +19,11 @@ classifier makes that exact: the ``f_E`` columns' contribution removed):
   how much the classifier reads the RTM feature.
 
 An RTM that the fine-tuning left unused shows ratios near their
-initialisation and few label changes.
+initialisation and few label changes. Note that ``f_E = E Gamma_s M W_E``
+with ``K = 2`` embeddings lies on a line segment (``Gamma_s M`` is a convex
+combination of two vectors, ``E`` averages it over the regions): whatever
+``W_E`` learns, it gives the classifier one scalar per RoI, the graph-
+weighted "lesion" probability of its neighbours.
 """
 from typing import Dict, List
 
@@ -36,7 +41,8 @@ class RTMProbe:
         score_thr (float): score of a confident RoI.
     """
 
-    def __init__(self, head: torch.nn.Module, score_thr: float = 0.3) -> None:
+    def __init__(self, head: torch.nn.Module,
+                 score_thr: float = 0.05) -> None:
         if not hasattr(head, 'rtm') or not hasattr(head, 'fc_cls'):
             raise ValueError(f'{type(head).__name__} has no Relation Transfer '
                              'Module (rtm) and fc_cls to probe')
