@@ -58,8 +58,10 @@ def test_run_seed_jobs_runs_each_group_and_names_a_failure(
                                                  '1']
     expected = str(max(1, (os.cpu_count() or 1) // 2))
     assert {r['threads'] for r in runs.values()} == {expected}
-    assert (tmp_path / 'jobs' / 'seeds_0-2.log').read_text().startswith(
-        'study: fpn seed 0')
+    log_lines = (tmp_path / 'jobs' / 'seeds_0-2.log').read_text().split('\n')
+    assert log_lines[0].startswith('== ') and log_lines[0].endswith(
+        'seeds [0, 2], ' + expected + ' threads')
+    assert log_lines[1] == 'study: fpn seed 0 running'
     assert sum('finished (exit 0' in ln for ln in lines) == 2
     # a failing child: its seeds, exit code and log are named; a thread
     # count the caller set is kept

@@ -12,7 +12,8 @@ results depend on the seed, not on the process).
 
 Each child gets ``OMP_NUM_THREADS`` = the CPU cores divided by the jobs
 (at least 1), unless the caller set it; its output goes to
-``<work dir>/jobs/seeds_<s1>-<s2>.log``. The parent prints each job's last
+``<work dir>/jobs/seeds_<s1>-<s2>.log`` (appended to, after a header line
+with the date). The parent prints each job's last
 ``study:`` line every ``poll_s`` seconds.
 """
 import os
@@ -98,7 +99,10 @@ def run_seed_jobs(tool: str,
     for group in groups:
         path = osp.join(log_dir,
                         'seeds_' + '-'.join(str(s) for s in group) + '.log')
-        with open(path, 'w') as out:
+        with open(path, 'a') as out:  # a later run adds to the log
+            out.write(f'== {time.strftime("%Y-%m-%d %H:%M:%S")}: '
+                      f'seeds {group}, {threads} threads\n')
+            out.flush()
             proc = subprocess.Popen(
                 [sys.executable, tool] + child_argv(argv, group),
                 stdout=out, stderr=subprocess.STDOUT, env=env)
