@@ -13,8 +13,8 @@ results depend on the seed, not on the process).
 Each child gets ``OMP_NUM_THREADS`` = the CPU cores divided by the jobs
 (at least 1), unless the caller set it; its output goes to
 ``<work dir>/jobs/seeds_<s1>-<s2>.log`` (appended to, after a header line
-with the date). The parent prints each job's last
-``study:`` line every ``poll_s`` seconds.
+with the date). Every ``poll_s`` seconds the parent prints each job's last
+``study:`` line if it is new.
 """
 import os
 import os.path as osp
@@ -110,6 +110,7 @@ def run_seed_jobs(tool: str,
             f'({threads} threads), log {path}')
         running.append((group, proc, path, time.monotonic()))
     failed = []
+    shown: dict = {}
     last_progress = time.monotonic()
     while running:
         time.sleep(min(1., poll_s))
@@ -126,7 +127,10 @@ def run_seed_jobs(tool: str,
         if running and time.monotonic() - last_progress >= poll_s:
             last_progress = time.monotonic()
             for group, _, path, _ in running:
-                log(f'study jobs: seeds {group}: {_last_study_line(path)}')
+                line = _last_study_line(path)
+                if shown.get(path) != line:  # only what is new
+                    shown[path] = line
+                    log(f'study jobs: seeds {group}: {line}')
     if failed:
         raise RuntimeError('; '.join(
             f'study job of seeds {g} failed (exit {rc}); see {p}'
