@@ -9,7 +9,10 @@ average) against the complete truth of the generator.
 Rows (keys): ``baseline`` (MULAN detector, anchor RPN, dataset 0),
 ``a`` (AFP, dataset 0), ``b`` (LENS on both sets, expert 0 only), ``c``
 (the same model, both experts fused), ``d`` (mining with the (c) model,
-delta calibrated on its embedding, retrained), ``e`` (3D FPR on (d)).
+delta calibrated on its embedding, retrained), ``e`` (3D FPR on (d)); and
+an ablation of (d), not in Table I: ``d_no_uncertain`` (the same mining
+without the cross-dataset strategy, i.e. no ignored boxes), compared in
+:data:`ABLATION_STEPS` when it has run.
 
 The data are generated once per study folder (data seed
 ``LENSDemoSettings.seed``); the study seeds vary the training only, so every
@@ -323,7 +326,7 @@ class LENSStudy:
         return res
 
     def rows(self) -> List[StudyRow]:
-        """The study table (every row, in Table I order)."""
+        """The study table (Table I's rows in order, then the ablation)."""
         fingerprint = dict(asdict(self.s), eval_split=self.eval_split)
         # a setting added later enters only the rows it changes, so that
         # the rows before it keep their stored results
