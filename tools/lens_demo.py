@@ -146,9 +146,8 @@ def run_study_mode(args: argparse.Namespace, settings: 'LENSDemoSettings',
     from mmlesion.apis.study import maybe_run_seed_jobs, write_study_report
     os.makedirs(args.work_dir, exist_ok=True)
     study = LENSStudy(args.work_dir, settings, args.eval_split)
-    if args.jobs > 1 and len(args.seeds) > 1:
-        study.data  # noqa: B018  (generated once, before the children)
-        maybe_run_seed_jobs(args, argv, __file__, args.seeds)
+    study.data  # noqa: B018  (generated once, before any --jobs child)
+    maybe_run_seed_jobs(args, argv, __file__, args.seeds)
     result = study.run(args.seeds, args.rows, args.keep_going)
     paths = write_study_report(result, name='lens_study',
                                extra=dict(demo_settings=vars(settings)))
