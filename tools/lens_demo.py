@@ -52,6 +52,10 @@ SETTING_OPTIONS = dict(
                    'follow-up of the first (same lesions)'),
     followup_missing_prob=(float, 'probability that a lesion annotated in '
                            'the first study has no row in the follow-up'),
+    multi_study_prob=(float, 'probability that a patient has more than one '
+                      'study'),
+    num_studies=(int, 'studies of a patient with more than one (each after '
+                 'the first a follow-up with --followup-prob)'),
     epochs=(int, 'epochs of every detector'),
     fpr_epochs=(int, 'epochs of the 3D FPR network'),
     mining_max_offset=(int, 'mined slices (and FPR proposals): within this '

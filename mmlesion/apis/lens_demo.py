@@ -97,6 +97,13 @@ class LENSDemoSettings:
             in dataset 0 is a follow-up of the first (same lesions).
         followup_missing_prob (float): probability that a lesion annotated
             in the first study has no CSV row in the follow-up.
+        multi_study_prob (float): probability that a patient of dataset 0
+            has more than one study (the generator's default 0.35).
+        num_studies (int): studies of such a patient (default 2); each
+            after the first is a follow-up with ``followup_prob``. More
+            follow-ups with a high ``followup_missing_prob`` leave more
+            lesions for intra-patient matching to find (the ``mining``
+            data preset of the study, see ``configs/lens/README.md``).
         epochs (int): epochs of every detector (the demo configs' lr steps
             at 2/3 and 5/6 of them, as their 12-epoch schedule).
         fpr_epochs (int): epochs of the FPR network.
@@ -126,6 +133,8 @@ class LENSDemoSettings:
     unannotated_prob: float = 0.3
     followup_prob: float = 1.
     followup_missing_prob: float = 0.5
+    multi_study_prob: float = .35
+    num_studies: int = 2
     epochs: int = 12
     fpr_epochs: int = 6
     mining_max_offset: Optional[int] = 2
@@ -367,6 +376,7 @@ def generate_demo_sets(data_dir: str, s: LENSDemoSettings,
         num_test=n_test, unannotated_prob=s.unannotated_prob,
         followup_prob=s.followup_prob,
         followup_missing_prob=s.followup_missing_prob,
+        multi_study_prob=s.multi_study_prob, num_studies=s.num_studies,
         show_progress=True)
     log('generating the fully labelled single-type (lung nodule) set')
     generate_demo_deeplesion(

@@ -92,6 +92,19 @@ DATA_MARKER = 'lens_study_data.json'
 #: settings that decide the generated data.
 _DATA_FIELDS = ('num_train', 'num_eval', 'unannotated_prob', 'followup_prob',
                 'followup_missing_prob', 'seed')
+#: data settings added later, with the value every earlier study had: they
+#: enter the data marker and the rows' fingerprints only when they differ,
+#: so earlier work dirs keep their data and stored results.
+LATER_DATA_SETTINGS = dict(multi_study_prob=.35, num_studies=2)
+
+
+def _data_settings(s: LENSDemoSettings) -> dict:
+    """The settings that decide the generated data (``_DATA_FIELDS``, and
+    each of ``LATER_DATA_SETTINGS`` that differs from its earlier value)."""
+    out = {k: getattr(s, k) for k in _DATA_FIELDS}
+    out.update({k: getattr(s, k) for k, v in LATER_DATA_SETTINGS.items()
+                if getattr(s, k) != v})
+    return out
 
 
 def ensure_lens_study_data(data_dir: str, s: LENSDemoSettings,
@@ -108,8 +121,7 @@ def ensure_lens_study_data(data_dir: str, s: LENSDemoSettings,
         ValueError: ``data_dir`` holds data made with other settings, or is
             not a study data folder.
     """
-    want = dict({k: getattr(s, k) for k in _DATA_FIELDS},
-                eval_split=eval_split)
+    want = dict(_data_settings(s), eval_split=eval_split)
     marker = osp.join(data_dir, DATA_MARKER)
     if osp.isfile(marker):
         with open(marker) as f:
@@ -331,6 +343,9 @@ class LENSStudy:
         # a setting added later enters only the rows it changes, so that
         # the rows before it keep their stored results
         later = {k: fingerprint.pop(k) for k in MINING_ONLY_SETTINGS}
+        for k, v in LATER_DATA_SETTINGS.items():
+            if fingerprint[k] == v:
+                del fingerprint[k]
         return [
             StudyRow(key=key, label=label, config=_DEMO_CONFIGS[model],
                      run=self.run_row,

@@ -5,12 +5,14 @@ calibration on annotated lesions only (mmlesion.apis.lens_demo,
 mmlesion.mining.calibration.demo_pairs)."""
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from mmlesion.apis.lens_demo import LENSDemoSettings, calibrate_demo_delta
-from mmlesion.apis.lens_study import (DATA_MARKER, LENS_3D_METRIC,
+from mmlesion.apis.lens_study import (DATA_MARKER, LATER_DATA_SETTINGS,
+                                      LENS_3D_METRIC,
                                       MINING_STRATEGIES, STUDY_ROWS,
                                       LENSStudy, effects_markdown,
                                       ensure_lens_study_data, mining_metrics,
@@ -171,6 +173,7 @@ def test_study_data_made_once_and_protected(tmp_path):
     data = ensure_lens_study_data(str(tmp_path / 'data'), s, log=str)
     marker = json.loads((tmp_path / 'data' / DATA_MARKER).read_text())
     assert marker['settings']['num_train'] == 2
+    assert not set(LATER_DATA_SETTINGS) & set(marker['settings'])
     assert data['roots']['data/demo_lung/'] == data['lung']
     stamp = (tmp_path / 'data' / DATA_MARKER).stat().st_mtime_ns
     again = ensure_lens_study_data(str(tmp_path / 'data'), s)
@@ -179,6 +182,9 @@ def test_study_data_made_once_and_protected(tmp_path):
     with pytest.raises(ValueError, match='other settings'):
         ensure_lens_study_data(str(tmp_path / 'data'),
                                LENSDemoSettings(num_train=3))
+    with pytest.raises(ValueError, match='other settings'):
+        ensure_lens_study_data(str(tmp_path / 'data'),
+                               replace(s, multi_study_prob=.8))
     (tmp_path / 'mine').mkdir()
     with pytest.raises(ValueError, match='not LENS study data'):
         ensure_lens_study_data(str(tmp_path / 'mine'), s)
@@ -200,6 +206,14 @@ def test_study_rows_and_a_missing_source_row(tmp_path):
     assert by_key['e']['match_score_thr'] == 0.5
     assert all('match_score_thr' not in by_key[k]
                for k in ('baseline', 'a', 'b', 'c'))
+    # data settings added later enter only when they differ from the
+    # value every earlier study had (earlier work dirs keep their results)
+    assert all(k not in fp for fp in by_key.values()
+               for k in LATER_DATA_SETTINGS)
+    more = LENSStudy(str(tmp_path), replace(_tiny_settings(), num_studies=3),
+                     log=str).rows()
+    assert all(r.fingerprint['num_studies'] == 3 for r in more)
+    assert 'multi_study_prob' not in more[0].fingerprint
     from mmlesion.apis.study import build_row_config
     settings = StudySettings(str(tmp_path), seeds=(0, ))
     cfg = build_row_config(rows[3], settings, 0)

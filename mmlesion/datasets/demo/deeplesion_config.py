@@ -103,6 +103,15 @@ class DemoDataConfig:
             key slice of DeepLesion has one). Such a lesion is listed in
             ``demo_meta.json`` with ``annotated: false`` and the
             ``lesion_id`` of its annotated instance in the first study.
+        multi_study_prob (float): probability that a patient has more than
+            one study (default 0.35; DeepLesion's patients have 2.4 studies
+            on average: 4,427 patients, 10,594 studies).
+        num_studies (int): studies of a patient who has more than one
+            (default 2, in [2, 6]); with ``followup_prob`` each study after
+            the first is a follow-up of the first, so a lesion annotated
+            once can come back unannotated in several later scans, as in
+            DeepLesion where intra-patient matching found 11.5K unlabelled
+            lesions (LENS Sec. V-B). The defaults draw exactly as before.
         size_source (str): where lesion sizes come from:
             ``'builtin'`` (default: the per-type log-normal long axis of
             ``_TYPE_SPECS`` and a short / long ratio uniform in
@@ -137,6 +146,8 @@ class DemoDataConfig:
     lesion_types: Optional[Tuple[int, ...]] = None
     followup_prob: float = 0.
     followup_missing_prob: float = .5
+    multi_study_prob: float = .35
+    num_studies: int = 2
     size_source: str = 'builtin'
     size_annotation_dir: Optional[str] = None
     seed: int = 0
@@ -170,9 +181,14 @@ class DemoDataConfig:
             raise ValueError('DemoDataConfig.lesions_per_key must satisfy '
                              f'1 <= lo <= hi <= 6, got {self.lesions_per_key}')
         for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob',
-                     'followup_prob', 'followup_missing_prob'):
+                     'followup_prob', 'followup_missing_prob',
+                     'multi_study_prob'):
             if not 0. <= getattr(self, name) <= 1.:
                 raise ValueError(f'DemoDataConfig.{name} must be in [0, 1]')
+        if int(self.num_studies) != self.num_studies or not (
+                2 <= self.num_studies <= 6):
+            raise ValueError('DemoDataConfig.num_studies must be an integer '
+                             f'in [2, 6], got {self.num_studies}')
         if self.lesion_types is not None:
             types = tuple(self.lesion_types)
             if not types or any(int(t) != t or t not in _TYPE_SPECS

@@ -145,7 +145,10 @@ class DeepLesionDemoPlanner:
         gender = 'M' if rng.random() < .55 else 'F'
         age = int(rng.integers(20, 86))
         nan_age = rng.random() < cfg.nan_age_prob
-        n_studies = 1 if rng.random() < .65 else 2
+        # r >= 1 - p, not r < p: the default 0.35 draws as the former
+        # ``1 if r < .65 else 2`` did (same bytes)
+        n_studies = (int(cfg.num_studies)
+                     if rng.random() >= 1. - cfg.multi_study_prob else 1)
         out: List[_Series] = []
         num_lesions = 0
         for study in range(1, n_studies + 1):

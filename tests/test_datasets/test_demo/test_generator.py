@@ -524,3 +524,56 @@ def test_followup_config_validation():
         DeepLesionDemoGenerator(followup_prob=1.5)
     with pytest.raises(ValueError, match='followup_missing_prob'):
         DeepLesionDemoGenerator(followup_missing_prob=-.1)
+    with pytest.raises(ValueError, match='multi_study_prob'):
+        DeepLesionDemoGenerator(multi_study_prob=1.2)
+    for bad in (1, 7, 2.5):
+        with pytest.raises(ValueError, match='num_studies'):
+            DeepLesionDemoGenerator(num_studies=bad)
+
+
+def test_study_count_defaults_unchanged():
+    """The explicit defaults of ``multi_study_prob`` / ``num_studies`` plan
+    exactly the patients of a set made before the options existed (the
+    draw ``r >= 1 - 0.35`` is the former ``not r < 0.65``)."""
+    small = dict(num_train=20, num_val=3, num_test=3, image_size=128,
+                 followup_prob=1.)
+    plain = DeepLesionDemoGenerator(seed=4, **small)
+    explicit = DeepLesionDemoGenerator(seed=4, multi_study_prob=.35,
+                                       num_studies=2, **small)
+    assert explicit.csv_rows() == plain.csv_rows()
+    assert max(s.study for s in plain.plan()) == 2
+
+
+def test_several_followups_of_the_first_study():
+    """With three studies per patient every later study is a follow-up of
+    the first, shows its lesions (same ``lesion_num``), and the lesions it
+    leaves unannotated are counted as left out."""
+    gen = DeepLesionDemoGenerator(num_train=60, num_val=0, num_test=0,
+                                  image_size=128, followup_prob=1.,
+                                  followup_missing_prob=.9,
+                                  multi_study_prob=1., num_studies=3)
+    plan = gen.plan()
+    by_patient = {}
+    for s in plan:
+        by_patient.setdefault(s.patient, []).append(s)
+    # every patient with the budget left gets three studies
+    assert sum(len(v) == 3 for v in by_patient.values()) >= .7 * len(
+        by_patient)
+    third = [s for s in plan if s.study == 3]
+    assert third and all(s.followup_of is not None
+                         and s.followup_of.study == 1 for s in third)
+    for s in third:
+        base_nums = {n for key in s.followup_of.keys
+                     for n in key.lesion_nums}
+        assert all(set(key.lesion_nums) <= base_nums for key in s.keys)
+        # a follow-up key slice keeps at least one row
+        assert all(any(les.annotated for les in key.lesions)
+                   for key in s.keys)
+    summary = gen.summary()
+    assert summary['followup_studies'] == sum(
+        s.followup_of is not None for s in plan)
+    two = DeepLesionDemoGenerator(num_train=60, num_val=0, num_test=0,
+                                   image_size=128, followup_prob=1.,
+                                   followup_missing_prob=.9)
+    assert summary['followup_left_out_lesions'] > \
+        two.summary()['followup_left_out_lesions']
