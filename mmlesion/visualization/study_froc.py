@@ -4,7 +4,76 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmlesion.utils.atomic_io import atomic_save_with
+
 Curve = Tuple[Sequence[Optional[float]], Sequence[Optional[float]]]
+
+#: line styles and markers cycled together with the 10 colours of
+#: matplotlib's default cycle: up to 30 rows without two lines alike.
+_STYLES: Tuple[Tuple[str, str], ...] = (('-', 'o'), ('--', 's'), (':', '^'))
+
+
+def row_style(index: int) -> Dict[str, str]:
+    """Colour, line style and marker of the study's ``index``-th row.
+
+    The first 10 rows get the 10 colours of the default cycle with solid
+    lines; the next 10 the same colours dashed with squares, and so on, so
+    that no two of up to 30 rows are drawn alike (matplotlib alone repeats
+    the first colour at the 11th line).
+
+    Args:
+        index (int): the row's position in the picture.
+
+    Returns:
+        dict: ``color``, ``linestyle`` and ``marker`` for ``ax.plot``.
+    """
+    ls, marker = _STYLES[(index // 10) % len(_STYLES)]
+    return dict(color=f'C{index % 10}', linestyle=ls, marker=marker)
+
+
+def study_froc_figure(curves: Dict[str, Curve],
+                      fp_rates: Sequence[float],
+                      title: str = '',
+                      fp_unit: str = 'image'):
+    """The figure :func:`plot_study_froc` saves (for tests and notebooks).
+
+    The legend sits right of the axes, so it hides no curve however many
+    rows there are; the sensitivity axis ends 0.1 above the highest band
+    (at most 1.02), so that low curves of small studies stay readable.
+
+    Args and returns: as :func:`plot_study_froc`, without ``path``;
+    returns the :class:`matplotlib.figure.Figure`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.asarray(fp_rates, dtype=np.float64)
+    top = 0.
+    for index, (label, (means, stds)) in enumerate(curves.items()):
+        y = np.array([np.nan if v is None else v for v in means], float)
+        s = np.array([np.nan if v is None else v for v in stds], float)
+        line, = ax.plot(x, y, lw=1.5, label=label, **row_style(index))
+        if np.isfinite(y).any():
+            top = max(top, float(np.nanmax(y + np.nan_to_num(s))))
+        if np.isfinite(s).any():
+            ax.fill_between(
+                x, y - s, y + s, color=line.get_color(), alpha=0.12, lw=0)
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(x)
+    ax.set_xticklabels([f'{r:g}' for r in fp_rates])
+    ax.set_ylim(0, min(1.02, np.ceil((top + 0.1) * 10) / 10))
+    ax.set_xlabel(f'average false positives per {fp_unit}')
+    ax.set_ylabel('sensitivity')
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which='both', alpha=0.3)
+    if curves:
+        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                  borderaxespad=0.)
+    fig.tight_layout()
+    return fig
 
 
 def plot_study_froc(curves: Dict[str, Curve],
@@ -16,7 +85,9 @@ def plot_study_froc(curves: Dict[str, Curve],
 
     Each row is a line through its mean sensitivity at the operating points
     with a ±std band (none with one seed) on a log2 FP axis; a missing value
-    (None / NaN) leaves a gap.
+    (None / NaN) leaves a gap. Every row has its own colour / line style /
+    marker (:func:`row_style`), the legend is outside the axes. The file is
+    written whole or not at all (a killed run leaves no half picture).
 
     Args:
         curves (dict): row label -> ``(means, stds)``, one value per rate
@@ -26,29 +97,5 @@ def plot_study_froc(curves: Dict[str, Curve],
         title (str): the axes title.
         fp_unit (str): what one FP-denominator unit is (x label).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    x = np.asarray(fp_rates, dtype=np.float64)
-    for label, (means, stds) in curves.items():
-        y = np.array([np.nan if v is None else v for v in means], float)
-        s = np.array([np.nan if v is None else v for v in stds], float)
-        line, = ax.plot(x, y, 'o-', lw=1.5, label=label)
-        if np.isfinite(s).any():
-            ax.fill_between(
-                x, y - s, y + s, color=line.get_color(), alpha=0.15, lw=0)
-    ax.set_xscale('log', base=2)
-    ax.set_xticks(x)
-    ax.set_xticklabels([f'{r:g}' for r in fp_rates])
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f'average false positives per {fp_unit}')
-    ax.set_ylabel('sensitivity')
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which='both', alpha=0.3)
-    if curves:
-        ax.legend(loc='lower right', fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, format='png')
+    fig = study_froc_figure(curves, fp_rates, title=title, fp_unit=fp_unit)
+    atomic_save_with(path, lambda p: fig.savefig(p, format='png'))

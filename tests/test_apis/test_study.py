@@ -282,3 +282,23 @@ def test_max_epochs_moves_the_lr_steps(max_epochs, milestones):
     assert warmup.end == 50  # iteration-based: untouched
     assert steps.end == max_epochs and steps.milestones == milestones
     assert cfg.train_cfg.max_epochs == max_epochs
+
+
+def test_text_table_columns_never_run_together():
+    """Long headers and labels widen their column: every header and value
+    stays separated by at least one space, and columns stay aligned."""
+    from mmlesion.apis.study.report import format_text_table
+    columns = [('16 FP', 'a'), ('mean0.5-4', 'b'), ('typecls@3', 'c')]
+    long_label = 'multi-type fine-tuning on typed train, with RTM'
+    table = format_text_table(
+        {'FPN': dict(a=0.5, b=0.25, c=float('nan')),
+         long_label: dict(a=1.0, b=0.125)},
+        columns, reference={'paper': [81.5, None, 35.2]})
+    lines = table.splitlines()
+    header = lines[0]
+    assert '16 FP  mean0.5-4  typecls@3' in header
+    assert len({len(line) for line in lines}) == 1  # aligned
+    row = next(line for line in lines if line.startswith(long_label))
+    assert row[len(long_label)] == ' ' and row.split()[-3:] == [
+        '100.00', '12.50', '-']
+    assert lines[-1].split()[-3:] == ['81.50', '-', '35.20']

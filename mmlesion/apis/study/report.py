@@ -42,23 +42,29 @@ def format_text_table(results: Dict[str, Dict[str, float]],
             papers' numbers, %), None for a value not reported.
         reference_title (str): line above the reference rows.
         scale (float): display factor of ``results`` (100: percent).
-        label_width (int): width of the label column.
-        width (int): width of the other columns.
+        label_width (int): least width of the label column; it widens to
+            the longest label.
+        width (int): least width of the other columns; each widens to its
+            header, so that neighbouring headers never run together.
 
     Returns:
         str: the table.
     """
-    header = f"{'row':<{label_width}}" + ''.join(f'{h:>{width}}'
-                                                  for h, _ in columns)
+    labels = list(results) + list(reference or {})
+    label_width = max([label_width] + [len(str(k)) + 2 for k in labels])
+    widths = [max(width, len(h) + 2) for h, _ in columns]
+    header = f"{'row':<{label_width}}" + ''.join(
+        f'{h:>{w}}' for (h, _), w in zip(columns, widths))
     lines = ([title] if title else []) + [header]
     for label, metrics in results.items():
         lines.append(f'{label:<{label_width}}' + ''.join(
-            _cell(metrics.get(k), width, scale) for _, k in columns))
+            _cell(metrics.get(k), w, scale)
+            for (_, k), w in zip(columns, widths)))
     if reference:
         lines += ([reference_title] if reference_title else []) + [header]
         for label, values in reference.items():
             lines.append(f'{label:<{label_width}}' +
-                         ''.join(_cell(v, width) for v in values))
+                         ''.join(_cell(v, w) for v, w in zip(values, widths)))
     return '\n'.join(lines)
 
 
