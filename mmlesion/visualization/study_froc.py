@@ -41,8 +41,15 @@ def study_froc_figure(curves: Dict[str, Curve],
     rows there are; the sensitivity axis ends 0.1 above the highest band
     (at most 1.02), so that low curves of small studies stay readable.
 
-    Args and returns: as :func:`plot_study_froc`, without ``path``;
-    returns the :class:`matplotlib.figure.Figure`.
+    Args:
+        curves (dict): row label -> ``(means, stds)``, as
+            :func:`plot_study_froc`.
+        fp_rates (Sequence[float]): the FP rates.
+        title (str): the axes title.
+        fp_unit (str): what one FP-denominator unit is (x label).
+
+    Returns:
+        matplotlib.figure.Figure: the drawn figure (Agg canvas).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
