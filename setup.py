@@ -41,8 +41,10 @@ def add_mim_extension() -> None:
     ``mmlesion/.mim/configs`` and ``mmlesion/.mim/tools`` are copies for a
     wheel / sdist / install and links for a ``develop`` or editable
     install, so an installed mmlesion carries every config
-    (:func:`mmlesion.utils.lesion_config_path` finds them). An empty
-    ``model-index.yml`` says the package has no metafile-registered models.
+    (:func:`mmlesion.utils.lesion_config_path` finds them), and
+    ``mmlesion/.mim/model-index.yml`` is the repository's model index (it
+    imports each method's ``configs/<method>/metafile.yml``), which ``mim``
+    and mmengine read.
     """
     mode = 'symlink' if any(cmd in sys.argv for cmd in (
         'develop', 'editable_wheel')) else 'copy'
@@ -52,9 +54,7 @@ def add_mim_extension() -> None:
         return
     mim_dir = osp.join(HERE, 'mmlesion', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
-    with open(osp.join(mim_dir, 'model-index.yml'), 'w') as f:
-        f.write('Import: []\n')
-    for name in ('configs', 'tools'):
+    for name in ('model-index.yml', 'configs', 'tools'):
         src, dst = osp.join(HERE, name), osp.join(mim_dir, name)
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
@@ -62,6 +62,8 @@ def add_mim_extension() -> None:
             shutil.rmtree(dst)
         if mode == 'symlink':
             os.symlink(osp.relpath(src, mim_dir), dst)
+        elif osp.isfile(src):
+            shutil.copyfile(src, dst)
         else:
             shutil.copytree(src, dst,
                             ignore=shutil.ignore_patterns('__pycache__'))
@@ -81,7 +83,8 @@ setup(
     package_data={
         'mmlesion': [
             '.mim/model-index.yml', '.mim/configs/**/*.py',
-            '.mim/configs/**/*.md', '.mim/tools/**/*.py', '.mim/tools/*.sh'
+            '.mim/configs/**/*.md', '.mim/configs/**/*.yml',
+            '.mim/tools/**/*.py', '.mim/tools/*.sh'
         ]
     },
     python_requires='>=3.9',

@@ -19,7 +19,7 @@ torch):
   package first, so it also holds for ``import mmlesion``).
 
 The tools import ``mmlesion`` (and torch, mmdet) inside ``main()``, after
-parsing; ``tools/analysis_tools/benchmark_tool_help.py`` measures the time
+parsing; ``projects/benchmarks/benchmark_tool_help.py`` measures the time
 of every tool's ``--help``.
 """
 from .warnings_filter import silence_known_warnings

@@ -6,6 +6,10 @@ code that acts on them lives in ``mmlesion`` (named in each docstring) and
 re-exports these functions under their old names.
 """
 import argparse
+import ast
+import importlib.util
+from pathlib import Path
+from typing import Any, Dict
 
 from mmengine.config import DictAction
 
@@ -218,7 +222,7 @@ def add_study_arguments(
         '--generate-data',
         action='store_true',
         help=f'generate the study data ({generated_what}, '
-        f'mmlesion.apis.study.study_data) into <work-dir>/{generated} '
+        f'projects.study_demo.study_data) into <work-dir>/{generated} '
         'and run on it (default: the configs\' data root or --data-root)')
     parser.add_argument(
         '--quick',
@@ -241,3 +245,45 @@ def add_display_window_argument(parser: argparse.ArgumentParser) -> None:
         nargs=2,
         default=SOFT_TISSUE_WINDOW,
         help='display window (low high) in HU (default: %(default)s)')
+
+
+def dataclass_defaults(module: str, class_name: str) -> Dict[str, Any]:
+    """The literal field defaults of a dataclass, read from its source.
+
+    For a tool's ``--help``: it shows the defaults of e.g.
+    ``mmlesion.datasets.demo.volume_config.DemoVolumeConfig`` without
+    importing ``mmlesion`` (which imports torch). The module's file is
+    found without running any package's ``__init__`` and parsed, not
+    executed; a field whose default is not a literal (or a file that cannot
+    be found) is left out.
+
+    Args:
+        module (str): dotted module name, e.g.
+            ``'mmlesion.datasets.demo.volume_config'``.
+        class_name (str): the dataclass in it.
+
+    Returns:
+        dict: field name -> default value.
+    """
+    top, *rest = module.split('.')
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(
+        *rest).with_suffix('.py')
+    try:
+        tree = ast.parse(path.read_text(encoding='utf-8'))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    defaults = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
+            continue
+        for stmt in node.body:
+            if (isinstance(stmt, ast.AnnAssign) and stmt.value is not None
+                    and isinstance(stmt.target, ast.Name)):
+                try:
+                    defaults[stmt.target.id] = ast.literal_eval(stmt.value)
+                except ValueError:
+                    continue
+    return defaults

@@ -1,21 +1,23 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Options of ``tools/dataset_converters/*.py``, defined without torch.
 
-The conversion itself (:mod:`mmlesion.datasets.converters`) is imported
-after the options are parsed, so ``--help`` answers at once.
+This module only builds parsers. The conversion itself
+(:mod:`mmlesion.datasets.converters`, run by
+:func:`mmlesion.datasets.converters.cli.run_mask_converter` /
+:func:`~mmlesion.datasets.converters.cli.run_cli`) is imported by the tool
+after the options are parsed, so ``--help`` answers at once::
+
+    args = mask_converter_parser(__doc__, POSITIONALS, ...).parse_args(argv)
+    from mmlesion.datasets.converters.cli import run_mask_converter
+    return run_mask_converter(args, 'convert_lits', POSITIONALS)
 """
 import argparse
 from typing import Optional, Sequence
 
 from .common_args import add_scan_check_arguments
+from .converter_defaults import (  # noqa: F401  (re-exported)
+    DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
 from .parser import tool_parser
-
-#: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
-#: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
-#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one.
-DEFAULT_VAL_FRACTION = 0.2
-DEFAULT_TEST_FRACTION = 0.0
 
 
 def add_common_args(parser: argparse.ArgumentParser,
@@ -92,40 +94,28 @@ def add_mask_args(parser: argparse.ArgumentParser,
         help='drop components smaller than this')
 
 
-def mask_converter_main(argv: Optional[Sequence[str]], doc: str,
-                        convert: str, positionals: Sequence[tuple],
-                        labels: Optional[Sequence[int]], lesion_type: int,
-                        window: Sequence[float]) -> int:
-    """The whole CLI of a label-map converter (KiTS19, LiTS, NIH-LN).
+def mask_converter_parser(doc: str,
+                          positionals: Sequence[tuple],
+                          labels: Optional[Sequence[int]],
+                          lesion_type: int,
+                          window: Sequence[float]) -> argparse.ArgumentParser:
+    """The parser of a label-map converter (KiTS19, LiTS, NIH-LN).
 
     Args:
-        argv (sequence[str], optional): command line (default sys.argv).
         doc (str): the tool's docstring (its first paragraph describes it).
-        convert (str): name of the ``convert_*`` function of
-            :mod:`mmlesion.datasets.converters`, called as
-            ``convert(*positionals, out_file, labels=..., connectivity=...,
-            min_voxels=..., **common)``.
         positionals (sequence[tuple]): ``(name, help)`` of the positional
-            arguments, in the order ``convert`` takes them.
+            arguments, in the order the ``convert_*`` function takes them.
         labels (sequence[int], optional): default lesion labels.
         lesion_type (int): default ``Coarse_lesion_type`` of the 2D export.
         window (sequence[float]): default ``DICOM_windows``.
 
     Returns:
-        int: exit status.
+        argparse.ArgumentParser: the parser (positionals, label-map options,
+        :func:`add_common_args`).
     """
     parser = tool_parser(doc)
     for name, help_text in positionals:
         parser.add_argument(name, help=help_text)
     add_mask_args(parser, labels=labels)
     add_common_args(parser, lesion_type=lesion_type, window=window)
-    args = parser.parse_args(argv)
-
-    from mmlesion.datasets import converters
-    from mmlesion.datasets.converters.cli import common_kwargs, run_cli
-    convert_fn = getattr(converters, convert)
-    return run_cli(
-        lambda a: convert_fn(
-            *[getattr(a, name) for name, _ in positionals], a.out,
-            labels=a.labels, connectivity=a.connectivity,
-            min_voxels=a.min_voxels, **common_kwargs(a)), args)
+    return parser

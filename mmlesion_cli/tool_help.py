@@ -2,7 +2,7 @@
 """Find the tools and check their ``--help`` (tests and benchmark).
 
 ``tests/test_tools/test_tool_help.py`` runs every tool's ``--help`` and
-checks it; ``tools/analysis_tools/benchmark_tool_help.py`` times it. Both
+checks it; ``projects/benchmarks/benchmark_tool_help.py`` times it. Both
 find the tools with :func:`find_tool_scripts`, so a new tool is covered
 without being listed anywhere.
 """
@@ -14,15 +14,31 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 #: The argparse sections whose items must each have a help text.
 _SECTION = re.compile(r'^(positional arguments|options|optional arguments'
                       r'|[^\s].*):$')
 _ITEM = re.compile(r'^  (\S.*?)(?: {2,}(\S.*))?$')
 
+#: What a help text must not say (:func:`help_text_problems`), by name:
+#: references into the page ("see below": argparse orders the options, not
+#: the author), paths of the developers' machine, files and issues of the
+#: project's history (a user has neither).
+_FORBIDDEN = (
+    ('a reference to text below or above',
+     re.compile(r'\b(?:see|shown|listed|described|explained|given|defaults?'
+                r'|options?|arguments?|as)\s+(?:below|above)\b'
+                r'|\b(?:below|above)\s*(?:[.:;)]|$)', re.I)),
+    ("a path into ../shared", re.compile(r'\.\./shared\b')),
+    ('PROTOCOLS', re.compile(r'\bPROTOCOLS\b')),
+    ('an issue number', re.compile(r'\bissues?\s*#?\d+', re.I)),
+    ('a commit hash',
+     re.compile(r'\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b')),
+)
+
 #: Modules a ``--help`` must not import (they take seconds; a tool parses
-#: its arguments first, issue 20).
+#: its arguments first, so that ``--help`` answers at once).
 HEAVY_MODULES = ('torch', 'mmdet', 'mmcv', 'mmlesion', 'SimpleITK', 'cv2')
 
 #: Runs a tool as ``python <tool> ...`` would (``__main__``, ``__file__``,
@@ -156,3 +172,67 @@ def options_without_help(help_text: str) -> List[str]:
         if not nxt.strip() or indent <= 2:
             missing.append(item.group(1).strip())
     return missing
+
+
+def help_items(help_text: str) -> List[Tuple[str, str, str]]:
+    """The arguments of a ``--help`` with their whole help texts.
+
+    Reads argparse's layout as :func:`options_without_help` does; a help
+    text wrapped over several lines is joined with single spaces.
+
+    Args:
+        help_text (str): the output of ``--help``.
+
+    Returns:
+        list[tuple]: ``(section, invocation, help)`` per argument, e.g.
+        ``('options', '--seed SEED', 'random seed (default: 0)')``.
+    """
+    items: List[List[str]] = []
+    section = None
+    for line in help_text.splitlines():
+        if not line.strip():
+            continue
+        if not line[:1].isspace():
+            match = _SECTION.match(line)
+            section = match.group(1) if match and not line.startswith(
+                ('usage:', 'examples:')) else None
+            continue
+        if section is None:
+            continue
+        indent = len(line) - len(line.lstrip(' '))
+        item = _ITEM.match(line) if indent == 2 else None
+        if item is not None:
+            items.append([section, item.group(1).strip(), item.group(2) or ''])
+        elif items and indent > 2:
+            items[-1][2] = f'{items[-1][2]} {line.strip()}'.strip()
+    return [(sec, name, text) for sec, name, text in items]
+
+
+def help_text_problems(help_text: str) -> List[str]:
+    """What is wrong with a tool's ``--help`` text (empty: nothing).
+
+    Checked: an argument whose help names its default twice (a hand-written
+    ``(default: x)`` plus the formatter's); ``(default: None)`` (a required
+    or positional argument, or one with no default, must not show one); and
+    anywhere in the text: a reference to text "below" / "above", a path
+    into ``../shared``, ``PROTOCOLS``, an issue number or a commit hash.
+
+    Args:
+        help_text (str): the output of ``--help``.
+
+    Returns:
+        list[str]: one line per problem, quoting the argument or the text.
+    """
+    problems = []
+    for _, name, text in help_items(help_text):
+        if len(re.findall(r'\(default\b', text)) > 1:
+            problems.append(f'{name}: the default twice: {text!r}')
+    flat = ' '.join(help_text.split())
+    if '(default: None)' in flat:
+        problems.append('"(default: None)": a required or positional '
+                        'argument, or one without a default, shows one')
+    for what, pattern in _FORBIDDEN:
+        for match in pattern.finditer(flat):
+            start = max(match.start() - 40, 0)
+            problems.append(f'{what}: ...{flat[start:match.end() + 40]}...')
+    return problems

@@ -3,10 +3,16 @@
 import locale
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from mmengine.logging import MMLogger
+
+# ``projects/`` (not installed, as in mmdet) is imported from the clone.
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
 # Two cores in CI: keep each test process from oversubscribing them.
 os.environ.setdefault('OMP_NUM_THREADS', '2')

@@ -1,13 +1,35 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The package's layering rules (docs/layers.md), read from the imports.
 
+Every import counts: at module level, inside functions, under
+``if TYPE_CHECKING:``; relative imports are resolved against the file.
+
 * No module imports a layer above its own: tools > apis >
   engine/visualization > datasets/models/evaluation (with anchors, mining,
-  nas) > structures/utils. ``import mmlesion`` (the registration entry
-  point, what ``custom_imports=['mmlesion']`` does) is allowed anywhere.
+  nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
+  which imports (registers) every subpackage: inside the package it is an
+  upward import like any other and is reported, except in
+  ``mmlesion/__init__.py`` itself and in ``mmlesion.testing``. It stays the
+  registration entry point for ``tools/``, ``configs/`` (what
+  ``custom_imports=['mmlesion']`` does) and tests.
 * Evaluation depends only on structures and utils: it does not import
   datasets, models, mining or visualization (a metric returns data; a
   picture is drawn in visualization).
+* ``mmlesion_cli`` is below everything: it imports nothing from
+  ``mmlesion``, torch, mmcv or mmdet (a tool's ``--help`` must not wait for
+  them).
+* No import circle between modules of ``mmlesion`` and ``mmlesion_cli``:
+  the import graph (an edge per imported module) has no strongly connected
+  component of more than one module. An edge goes to the module named:
+  ``import a.b`` and ``from a.b import f`` to ``a.b``; ``from a import b``
+  to ``a.b`` when ``b`` is a submodule, else to ``a`` (the package
+  ``__init__``). The parent packages that Python runs on the way are not
+  edges, so a package ``__init__`` importing its own submodules is no
+  circle with them, nor is a submodule importing a sibling with
+  ``from . import sibling``; a submodule taking a *name* from its own
+  package's ``__init__`` (``from . import f``, ``from mmlesion import x``,
+  ``import mmlesion``) while that ``__init__`` imports it is a circle, and
+  is reported.
 * ``mmlesion.testing`` is a leaf used by tests only: nothing under
   ``mmlesion/`` (but ``testing`` itself), ``tools/`` or ``configs/`` imports it.
 * No source file under ``mmlesion/`` or ``tools/`` has more than 600 lines.
@@ -17,7 +39,7 @@ synthetic tree with one violation.
 """
 import ast
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
@@ -44,6 +66,10 @@ FORBIDDEN: Dict[str, Tuple[str, ...]] = {
     'evaluation': ('anchors', 'datasets', 'mining', 'models', 'nas'),
 }
 MAX_LINES = 600
+#: The packages whose modules make up the import graph.
+PACKAGES: Tuple[str, ...] = ('mmlesion', 'mmlesion_cli')
+#: Top-level packages ``mmlesion_cli`` must not import (docs/layers.md).
+CLI_FORBIDDEN: Tuple[str, ...] = ('mmlesion', 'torch', 'mmcv', 'mmdet')
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -53,12 +79,15 @@ def _module_name(path: Path, root: Path) -> str:
     return '.'.join(parts)
 
 
-def iter_imports(path: Path, root: Path) -> Iterator[Tuple[int, str, bool]]:
-    """``(line, absolute module, names_given)`` of every import in a file.
+def iter_import_names(path: Path, root: Path
+                      ) -> Iterator[Tuple[int, str, Tuple[str, ...]]]:
+    """``(line, absolute module, names)`` of every import in a file.
 
-    Relative imports are resolved against the file's package (``root`` is
-    the folder holding the top-level package). ``names_given`` is False for
-    a plain ``import x`` (no names taken from ``x``).
+    Every import of the file's syntax tree counts (module level, functions,
+    ``if TYPE_CHECKING:``). Relative imports are resolved against the
+    file's package (``root`` is the folder holding the top-level package).
+    ``names`` are those taken by ``from module import ...`` (``'*'``
+    included); ``()`` for a plain ``import module``.
     """
     module = _module_name(path, root)
     is_pkg = path.name == '__init__.py'
@@ -67,14 +96,24 @@ def iter_imports(path: Path, root: Path) -> Iterator[Tuple[int, str, bool]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield node.lineno, alias.name, False
+                yield node.lineno, alias.name, ()
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[:len(package) - node.level + 1]
                 name = '.'.join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ''
-            yield node.lineno, name, True
+            yield node.lineno, name, tuple(a.name for a in node.names)
+
+
+def iter_imports(path: Path, root: Path) -> Iterator[Tuple[int, str, bool]]:
+    """``(line, absolute module, names_given)`` of every import in a file.
+
+    As :func:`iter_import_names`; ``names_given`` is False for a plain
+    ``import x`` (no names taken from ``x``).
+    """
+    for line, name, names in iter_import_names(path, root):
+        yield line, name, bool(names)
 
 
 def _subpackage(module: str, top: str) -> Optional[str]:
@@ -109,7 +148,12 @@ def layer_violations(root: Path, top: str = 'mmlesion',
             continue
         for line, name, names_given in iter_imports(path, root):
             if name == top and not names_given:
-                continue  # `import mmlesion`: registration entry point
+                out.append(f'{path}:{line}: import {top} runs the '
+                           'registration of every subpackage (an upward '
+                           'import): import the module that holds what is '
+                           f'needed; `import {top}` belongs to tools/ and '
+                           'configs/')
+                continue
             dst = _subpackage(name, top)
             if name == top:
                 out.append(f'{path}:{line}: from {top} import ...: import '
@@ -126,6 +170,126 @@ def layer_violations(root: Path, top: str = 'mmlesion',
                            f'imports {name} (layer {layers[dst]})')
             elif dst in forbidden.get(src, ()):
                 out.append(f'{path}:{line}: {src} must not import {name}')
+    return out
+
+
+def cli_violations(root: Path, top: str = 'mmlesion_cli',
+                   forbidden: Tuple[str, ...] = CLI_FORBIDDEN) -> List[str]:
+    """Imports of a ``forbidden`` top-level package by package ``top``."""
+    out = []
+    for path in _sources(root / top):
+        for line, name, _ in iter_imports(path, root):
+            if name.split('.')[0] in forbidden:
+                out.append(f'{path}:{line}: {top} imports {name} ({top} is '
+                           'below everything: no ' + ', '.join(forbidden) +
+                           ')')
+    return out
+
+
+def import_graph(root: Path, packages: Tuple[str, ...] = PACKAGES
+                 ) -> Tuple[Dict[str, Set[str]], Dict[Tuple[str, str], str]]:
+    """The module import graph of ``packages`` (the rules of the module doc).
+
+    Args:
+        root (Path): the folder holding the packages.
+        packages (tuple[str]): top-level packages whose modules are nodes.
+
+    Returns:
+        tuple: ``{module: modules it imports}`` (nodes of these packages
+        only, no self edge) and ``{(module, imported): 'path:line'}`` of the
+        first import of each edge.
+    """
+    paths = {}
+    for top in packages:
+        for path in _sources(root / top):
+            paths[_module_name(path, root)] = path
+
+    def known(name: str) -> Optional[str]:
+        parts = name.split('.')
+        while parts and '.'.join(parts) not in paths:
+            parts.pop()
+        return '.'.join(parts) or None
+
+    graph: Dict[str, Set[str]] = {m: set() for m in paths}
+    where: Dict[Tuple[str, str], str] = {}
+    for src, path in sorted(paths.items()):
+        for line, name, names in iter_import_names(path, root):
+            targets = []
+            for alias in names or ('',):
+                sub = f'{name}.{alias}' if alias else name
+                targets.append(sub if sub in paths else known(name))
+            for dst in targets:
+                if dst is None or dst == src:
+                    continue
+                graph[src].add(dst)
+                where.setdefault((src, dst), f'{path}:{line}')
+    return graph, where
+
+
+def strongly_connected(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """Tarjan's strongly connected components, without recursion.
+
+    Args:
+        graph (dict): node -> successors (successors need not be keys).
+
+    Returns:
+        list[list[str]]: every component (sorted), in the order found.
+    """
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    on_stack: Set[str] = set()
+    components = []
+
+    def visit(node: str) -> Iterator[str]:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        return iter(sorted(graph.get(node, ())))
+
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, visit(start))]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    work.append((child, visit(child)))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:  # every child done: close the node
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(sorted(component))
+    return components
+
+
+def import_circles(root: Path,
+                   packages: Tuple[str, ...] = PACKAGES) -> List[str]:
+    """Every import circle (component of > 1 module) of ``packages``, with
+    the imports inside it (where to cut)."""
+    graph, where = import_graph(root, packages)
+    out = []
+    for component in strongly_connected(graph):
+        if len(component) < 2:
+            continue
+        members = set(component)
+        edges = sorted(f'{where[(a, b)]}: {a} -> {b}' for a in component
+                       for b in graph[a] if b in members)
+        out.append(f'import circle of {len(component)} modules: ' +
+                   ', '.join(component) + '\n    ' + '\n    '.join(edges))
     return out
 
 
@@ -163,6 +327,14 @@ def test_no_upward_imports():
     assert layer_violations(repo_root()) == []
 
 
+def test_no_import_circles():
+    assert import_circles(repo_root()) == []
+
+
+def test_cli_imports_nothing_above():
+    assert cli_violations(repo_root()) == []
+
+
 def test_testing_is_used_by_tests_only():
     assert runtime_testing_imports(repo_root()) == []
 
@@ -180,21 +352,37 @@ def _write(root: Path, rel: str, text: str) -> None:
 @pytest.fixture
 def fake_repo(tmp_path):
     """A clean miniature of the layout (no violation)."""
-    for pkg in ('', 'structures', 'utils', 'datasets', 'evaluation', 'apis',
+    for pkg in ('structures', 'utils', 'datasets', 'evaluation', 'apis',
                 'testing'):
-        _write(tmp_path, f'mmlesion/{pkg}/__init__.py'.replace('//', '/'),
-               '')
+        _write(tmp_path, f'mmlesion/{pkg}/__init__.py', '')
+    _write(tmp_path, 'mmlesion/__init__.py',
+           'import mmlesion_cli\n'
+           'from . import datasets, evaluation, structures, utils\n')
+    _write(tmp_path, 'mmlesion/datasets/__init__.py',
+           'from .loader import x\nfrom .reader import r\n')
+    # a package __init__ importing its submodules, a submodule importing a
+    # sibling through the package (`from . import reader`): no circle
     _write(tmp_path, 'mmlesion/datasets/loader.py',
-           'from ..structures import geometry\nimport mmlesion\n')
+           'from ..structures import geometry\nfrom . import reader\n'
+           'from mmlesion_cli.defaults import D\n')
+    _write(tmp_path, 'mmlesion/datasets/reader.py',
+           'from typing import TYPE_CHECKING\n'
+           'if TYPE_CHECKING:\n    from mmlesion.utils import io\n')
     _write(tmp_path, 'mmlesion/evaluation/metric.py',
            'from mmlesion.structures import geometry\n')
     _write(tmp_path, 'mmlesion/apis/run.py',
            'from ..datasets.loader import x\nfrom ..evaluation import m\n')
     _write(tmp_path, 'mmlesion/testing/helpers.py',
-           'from mmlesion.apis.run import y\n')
-    _write(tmp_path, 'tools/train.py', 'from mmlesion.apis import run\n')
+           'import mmlesion\nfrom mmlesion.apis.run import y\n')
+    _write(tmp_path, 'mmlesion_cli/__init__.py', 'from .defaults import D\n')
+    _write(tmp_path, 'mmlesion_cli/defaults.py',
+           'import argparse\nfrom mmengine.config import DictAction\n')
+    _write(tmp_path, 'tools/train.py',
+           'import mmlesion\nfrom mmlesion.apis import run\n')
     _write(tmp_path, 'configs/a.py', "_base_ = ['b.py']\n")
     assert layer_violations(tmp_path) == []
+    assert cli_violations(tmp_path) == []
+    assert import_circles(tmp_path) == []
     assert runtime_testing_imports(tmp_path) == []
     assert long_files(tmp_path) == []
     return tmp_path
@@ -222,6 +410,83 @@ def test_unknown_subpackage_and_root_names_are_caught(fake_repo):
     assert len(found) == 2
     assert any("'newpkg' has no layer" in f for f in found)
     assert any('from mmlesion import ...' in f for f in found)
+
+
+def test_type_checking_import_counts(fake_repo):
+    _write(fake_repo, 'mmlesion/utils/bad.py',
+           'from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n'
+           '    from mmlesion.datasets.loader import x\n')
+    found = layer_violations(fake_repo)
+    assert len(found) == 1 and 'bad.py:3' in found[0]
+
+
+@pytest.mark.parametrize('pkg', ['utils', 'structures', 'apis'])
+def test_import_mmlesion_inside_the_package_is_caught(fake_repo, pkg):
+    _write(fake_repo, f'mmlesion/{pkg}/bad.py',
+           'def f():\n    import mmlesion  # registers the datasets\n')
+    found = layer_violations(fake_repo)
+    assert len(found) == 1 and 'bad.py:2: import mmlesion runs' in found[0]
+    # ... and where the subpackage imports the module, it is a circle too
+    _write(fake_repo, f'mmlesion/{pkg}/__init__.py', 'from .bad import f\n')
+    _write(fake_repo, 'mmlesion/__init__.py',
+           f'from . import {pkg}\n')
+    found = import_circles(fake_repo)
+    assert len(found) == 1
+    assert f'mmlesion, mmlesion.{pkg}, mmlesion.{pkg}.bad' in found[0]
+    assert f'bad.py:2: mmlesion.{pkg}.bad -> mmlesion' in found[0]
+
+
+def test_import_circle_is_caught(fake_repo):
+    _write(fake_repo, 'mmlesion/datasets/a.py', 'from . import b\n')
+    _write(fake_repo, 'mmlesion/datasets/b.py',
+           'def f():\n    from mmlesion.datasets.c import g  # lazy\n')
+    _write(fake_repo, 'mmlesion/datasets/c.py',
+           'from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n'
+           '    from .a import A\n')
+    _write(fake_repo, 'mmlesion/evaluation/d.py', 'from . import e\n')
+    _write(fake_repo, 'mmlesion/evaluation/e.py', 'from .d import x\n')
+    found = import_circles(fake_repo)
+    assert len(found) == 2
+    abc = next(f for f in found if 'datasets.a' in f)
+    assert 'circle of 3 modules' in abc
+    assert 'a.py:1: mmlesion.datasets.a -> mmlesion.datasets.b' in abc
+    assert 'b.py:2: mmlesion.datasets.b -> mmlesion.datasets.c' in abc
+    assert 'c.py:3: mmlesion.datasets.c -> mmlesion.datasets.a' in abc
+    assert layer_violations(fake_repo) == []  # same layer: only a circle
+
+
+def test_name_from_own_package_init_is_a_circle(fake_repo):
+    # `from . import x` takes the name x from datasets/__init__.py, which
+    # imports reader: reader needs its own package half-imported.
+    _write(fake_repo, 'mmlesion/datasets/reader.py', 'from . import x\n')
+    found = import_circles(fake_repo)
+    assert len(found) == 1
+    assert any(line.endswith('reader.py:1: mmlesion.datasets.reader -> '
+                             'mmlesion.datasets')
+               for line in found[0].splitlines()), found
+
+
+def test_circle_between_the_packages_is_caught(fake_repo):
+    _write(fake_repo, 'mmlesion_cli/defaults.py',
+           'def run():\n    from mmlesion.datasets import loader\n')
+    found = import_circles(fake_repo)
+    assert len(found) == 1 and ('mmlesion.datasets.loader, '
+                                'mmlesion_cli.defaults') in found[0]
+    assert len(cli_violations(fake_repo)) == 1
+
+
+def test_cli_importing_the_stack_is_caught(fake_repo):
+    _write(fake_repo, 'mmlesion_cli/bad.py',
+           'import torch\nfrom typing import TYPE_CHECKING\n'
+           'if TYPE_CHECKING:\n    from mmdet.registry import MODELS\n'
+           'def f():\n    import mmcv.ops\n'
+           '    from mmlesion.datasets import loader\n'
+           '    import mmlesion_cli.defaults\n    from . import defaults\n')
+    found = sorted(cli_violations(fake_repo),
+                   key=lambda f: int(f.split(': ')[0].rsplit(':', 1)[1]))
+    assert [f.split(': ')[0].rsplit(':', 1)[1] for f in found] == \
+        ['1', '4', '6', '7'], found
+    assert 'mmlesion_cli imports mmlesion.datasets' in found[3]
 
 
 def test_runtime_import_of_testing_is_caught(fake_repo):

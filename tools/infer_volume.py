@@ -25,6 +25,11 @@ beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
 stay), ``findings.json`` records the checkpoint (path, SHA-256), the config
 and the versions, and a read-only or full ``--out-dir`` is refused before
 the detection runs.
+
+Weights trained on the synthetic demo data (the rule:
+:mod:`mmlesion.apis.volume_model_warning`) get a ``model_warning`` in
+``findings.json``, a red box at the top of ``report.html`` and a line in
+the console: their findings are not clinically meaningful.
 """
 import argparse
 import sys

@@ -6,7 +6,7 @@ uncertain lesions, write the file that DeepLesionMinedDataset reads.
 Example (demo)::
 
     python tools/lens_mine_annotations.py \
-        configs/lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py \
+        configs/lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py \
         work_dirs/lens_demo/epoch_12.pth \
         --out data/demo_deeplesion/lens_mined.json \
         --demo-meta data/demo_deeplesion/demo_meta.json

@@ -8,7 +8,7 @@ official LUNA16 semantics (CPM, FROC picture, bootstrap interval:
 Example::
 
     python tools/luna16_cv.py \\
-        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py \\
         --annotations data/LUNA16/annotations.csv \\
         --excluded data/LUNA16/annotations_excluded.csv
     # a few folds only; run again to resume (finished folds are skipped)
@@ -64,7 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--stage-checkpoint',
         help='a second-stage config (the Table III rows start from the RPN '
         'stage, Sec. III-E): the first stage\'s checkpoint with {fold}, e.g. '
-        'work_dirs/rpn3d-focal_denseunet3d_anchor1_50e_luna16_cv/fold{fold}'
+        'work_dirs/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16_cv/fold{fold}'
         '/epoch_50.pth (default: the config\'s load_from, fold0 -> foldK)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')

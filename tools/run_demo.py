@@ -1,65 +1,134 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The main job of the README, on the synthetic demo data.
+"""The main job of the README: generate the synthetic demo data, train the
+demo Faster R-CNN (ResNet-18 FPN, 3 slices, from scratch) and evaluate it
+on the val split (FROC, COCO mAP); every result goes to one new folder
+<work-dir>/<timestamp>/.
 
 1. Generates the demo DeepLesion set (release layout) if it is missing.
 2. Trains the demo baseline (mmdet Faster R-CNN, ResNet-18 FPN, 3 slices,
    no pretrained weights) with mmengine's Runner.
 3. Evaluates the final model on the demo **val** split with the official
-   FROC protocol (``FROCMetric``, PROTOCOLS.md Sec. 1) and COCO mAP, draws
-   detections (green) and ground truth (red) on some val key slices.
+   FROC protocol (``FROCMetric``, docs/protocols.md §1) and COCO mAP, draws
+   detections (green) and ground truth (red) on every val key slice.
 
 Everything lands in a new folder ``<work-dir>/<timestamp>/`` (an earlier
-run is never overwritten): the checkpoint, the training log, the FROC table
-(``froc_val.json`` and the log), ``froc_curve.png`` and every val key
-slice drawn in ``vis_val/``.
+run is never overwritten), directly in it: the checkpoints, the training
+log ``<timestamp>.log``, the FROC numbers ``froc_val.json`` (every key, per
+lesion type and size too), ``froc_curve.png``, ``froc_detections.json`` and
+the drawn val key slices in ``vis_val/``. The run ends with a short summary:
+the sensitivities at 0.5-16 FPs per image, their mean over 0.5-4 (the
+DeepLesion protocol), COCO mAP and the path of every file written.
 
 Example::
 
-    python tools/run_demo.py                      # defaults below
+    python tools/run_demo.py
     python tools/run_demo.py --epochs 2 --work-dir work_dirs/quick
 """
 import argparse
 import json
 import os
 import os.path as osp
+import textwrap
 import time
 from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import ToolHelpFormatter, tool_parser
+from mmlesion_cli.common_args import add_cfg_options_argument
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / 'configs' / 'demo' / \
-    'faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+CONFIG_REL = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+DATA_REL = 'data/demo_deeplesion'
+WORK_REL = 'work_dirs/demo'
+DEFAULT_CONFIG = REPO / CONFIG_REL
+#: The FP rates of the headline, in this order, and the mean's key.
+HEADLINE_RATES = ('0.5', '1', '2', '4', '8', '16')
+MEAN_KEY = 'froc/mean@0.5-4'
+#: COCO numbers shown when the metric returns them.
+COCO_KEYS = (('froc/bbox_mAP', 'mAP'), ('froc/bbox_mAP_50', 'mAP@0.5'))
+RULE = '=' * 72
 
 
-def parse_args() -> argparse.Namespace:
-    parser = tool_parser(__doc__)
+class _WrapAtBlanks(argparse.HelpFormatter):
+    """Texts wrapped at blanks only: a path is never cut at a hyphen
+    (``faster-`` / ``rcnn_...``, ``<work-`` / ``dir>``)."""
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        text = self._whitespace_matcher.sub(' ', text).strip()
+        return textwrap.wrap(
+            text, width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return '\n'.join(indent + line for line in self._split_lines(
+            text, max(width - len(indent), 11)))
+
+
+class _HelpFormatter(ToolHelpFormatter, _WrapAtBlanks):
+    """mmlesion's tool help (defaults, examples as written), wrapped at
+    blanks only."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the demo (defaults: the repository's paths).
+
+    Returns:
+        argparse.ArgumentParser: the parser.
+    """
+    parser = tool_parser(__doc__, formatter_class=_HelpFormatter)
     parser.add_argument(
-        '--config', default=str(DEFAULT_CONFIG),
-        help='the demo config')
+        '--config',
+        help=f'the demo config (default: {CONFIG_REL} of the repository)')
     parser.add_argument(
         '--data-root',
-        default=str(REPO / 'data' / 'demo_deeplesion'),
-        help='demo data folder; generated there if it has no DL_info.csv')
+        help='demo data folder, generated there if it has no DL_info.csv '
+        f'(default: {DATA_REL} of the repository)')
     parser.add_argument(
-        '--work-dir', default=str(REPO / 'work_dirs' / 'demo'),
-        help='checkpoints, logs and the results')
-    parser.add_argument('--epochs', type=int, help='override max_epochs')
+        '--work-dir',
+        help='each run writes a new <work-dir>/<timestamp>/ folder '
+        f'(default: {WORK_REL} of the repository)')
     parser.add_argument(
-        '--seed', type=int, default=0,
-        help='training seed')
+        '--epochs',
+        type=int,
+        help='train this many epochs and validate once, at the end '
+        "(default: the config's train_cfg.max_epochs)")
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, as key=value pairs')
-    return parser.parse_args()
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the training and of the demo data where it is '
+        'generated')
+    add_cfg_options_argument(parser)
+    return parser
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line and fill in the repository's default paths.
+
+    Args:
+        argv (Sequence[str], optional): the arguments (default: sys.argv).
+
+    Returns:
+        argparse.Namespace: the options, every path set.
+    """
+    args = build_parser().parse_args(argv)
+    args.config = args.config or str(DEFAULT_CONFIG)
+    args.data_root = args.data_root or str(REPO / DATA_REL)
+    args.work_dir = args.work_dir or str(REPO / WORK_REL)
+    return args
 
 
 def ensure_demo_data(data_root: Path, seed: int) -> None:
-    """Generate the demo set into ``data_root`` unless it is already there."""
+    """Generate the demo set into ``data_root`` unless it is already there.
+
+    Args:
+        data_root (Path): the demo data folder.
+        seed (int): seed of the generated set.
+
+    Raises:
+        FileExistsError: ``data_root`` holds other files.
+    """
     from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components)
@@ -77,7 +146,18 @@ def ensure_demo_data(data_root: Path, seed: int) -> None:
     generate_demo_deeplesion(data_root, seed=seed, show_progress=True)
 
 
-def build_cfg(args: argparse.Namespace, run_dir: Path) -> Config:
+def build_cfg(args: argparse.Namespace) -> Config:
+    """The demo config with the command line applied.
+
+    ``work_dir`` is ``--work-dir`` itself: the runner (:func:`build_runner`)
+    makes the run's ``<timestamp>/`` folder in it.
+
+    Args:
+        args (argparse.Namespace): the parsed options.
+
+    Returns:
+        Config: the config to run.
+    """
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -87,7 +167,7 @@ def build_cfg(args: argparse.Namespace, run_dir: Path) -> Config:
     if args.epochs is not None:
         cfg.train_cfg.max_epochs = args.epochs
         cfg.train_cfg.val_interval = max(args.epochs, 1)
-    cfg.work_dir = str(run_dir)
+    cfg.work_dir = str(args.work_dir)
     cfg.randomness = dict(seed=args.seed)
     # Final evaluation on the val split (the demo's test split stays unseen).
     cfg.test_dataloader = cfg.val_dataloader
@@ -95,9 +175,147 @@ def build_cfg(args: argparse.Namespace, run_dir: Path) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
+def build_runner(cfg: Config):
+    """An mmengine Runner that keeps the whole run in one folder.
+
+    mmengine's Runner writes checkpoints into ``work_dir`` and its log (and
+    everything found through the log: the FROC files) into
+    ``work_dir/<timestamp>/``. Here ``work_dir`` becomes that
+    ``<timestamp>/`` folder as soon as the runner is built, so the
+    checkpoints, ``last_checkpoint`` and the config copy land next to the
+    log: one folder per run, no second timestamp level.
+
+    Args:
+        cfg (Config): the config (its ``work_dir`` the parent folder).
+
+    Returns:
+        mmengine.runner.Runner: the runner; ``runner.work_dir ==
+        runner.log_dir``.
+
+    Raises:
+        FileExistsError: another run already owns the folder.
+    """
     from mmengine.runner import Runner
+
+    class OneFolderRunner(Runner):
+        """``Runner`` whose ``work_dir`` is its ``log_dir``."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._work_dir = self._log_dir
+            self.dump_config()
+
+        def dump_config(self) -> None:
+            # Called by Runner.__init__ before the switch: not into the
+            # parent folder, where runs would overwrite each other's copy.
+            if self._work_dir == self._log_dir:
+                super().dump_config()
+
+    parent = Path(cfg.work_dir)
+    while (parent / time.strftime('%Y%m%d_%H%M%S')).exists():
+        time.sleep(.2)  # a run started this second: take the next one
+    runner = OneFolderRunner.from_cfg(cfg)
+    for owned in ('last_checkpoint', 'froc_val.json'):
+        if (Path(runner.log_dir) / owned).exists():
+            raise FileExistsError(
+                f'{runner.log_dir} already holds a run; not overwriting.')
+    return runner
+
+
+def headline(metrics: Dict[str, float]) -> List[str]:
+    """The headline numbers as a few lines (no per-type / size breakdown).
+
+    Args:
+        metrics (dict[str, float]): the metrics of ``FROCMetric``.
+
+    Returns:
+        list[str]: the FROC table (sensitivity at 0.5, 1, 2, 4, 8 and 16
+        FPs per image and the mean over 0.5-4) and a COCO mAP line where
+        those numbers are present.
+    """
+    rates = [r for r in HEADLINE_RATES if f'froc/sens@{r}' in metrics]
+    cols = [f'{r:>6}' for r in rates]
+    vals = [f'{metrics[f"froc/sens@{r}"]:6.3f}' for r in rates]
+    if MEAN_KEY in metrics:
+        cols.append('  mean 0.5-4')
+        vals.append(f'{metrics[MEAN_KEY]:12.3f}')
+    lines = []
+    if cols:
+        lines += ['FROC on the val split (sensitivity per FPs/image):',
+                  '  FPs/image   ' + ' '.join(cols),
+                  '  sensitivity ' + ' '.join(vals)]
+    coco = [f'{name} {metrics[key]:.3f}' for key, name in COCO_KEYS
+            if key in metrics]
+    if coco:
+        lines.append('COCO bbox ' + ', '.join(coco))
+    return lines
+
+
+def written_files(run_dir: Path, timestamp: str,
+                  vis_dir: Path) -> List[Tuple[str, Path]]:
+    """What the run wrote, as ``(what, path)``, for the files that exist.
+
+    Args:
+        run_dir (Path): the run's folder.
+        timestamp (str): the runner's timestamp (name of the log).
+        vis_dir (Path): the folder of the drawn val slices.
+
+    Returns:
+        list[tuple[str, Path]]: the checkpoints (last, then best), the log,
+        the FROC files, the pictures' folder and the config copy.
+    """
+    last = run_dir / 'last_checkpoint'
+    files = []
+    if last.is_file():
+        files.append(('checkpoint', Path(last.read_text().strip())))
+    files += [('best checkpoint', p)
+              for p in sorted(run_dir.glob('best_*.pth'))
+              if not files or p != files[0][1]]
+    files += [('training log', run_dir / f'{timestamp}.log'),
+              ('FROC numbers', run_dir / 'froc_val.json'),
+              ('FROC curve', run_dir / 'froc_curve.png'),
+              ('detections', run_dir / 'froc_detections.json'),
+              ('val pictures', vis_dir)]
+    files += [('config', p) for p in sorted(run_dir.glob('*.py'))]
+    return [(what, p) for what, p in files if p.exists()]
+
+
+def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
+    """The end-of-run summary: headline numbers and every file written.
+
+    Args:
+        summary (dict): what ``froc_val.json`` holds (``metrics``,
+            ``train_and_eval_seconds``, ``run_dir``).
+        files (Sequence[tuple[str, Path]]): :func:`written_files`.
+
+    Returns:
+        str: the summary (about 20 lines).
+    """
+    lines = ['', RULE, 'mmlesion demo: Faster R-CNN R18-FPN, 3 slices', RULE]
+    lines += headline(summary['metrics'])
+    lines += [
+        'Per lesion type and size: "metrics" in froc_val.json, and the log.',
+        f'Train + eval time: {summary["train_and_eval_seconds"]:.0f} s', '',
+        f'Written to {summary["run_dir"]}{os.sep}'
+    ]
+    width = max((len(what) for what, _ in files), default=0)
+    for what, path in files:
+        note = ''
+        if path.is_dir():
+            note = f'{os.sep}  ({sum(1 for _ in path.iterdir())} pictures)'
+        lines.append(f'  {what:<{width}}  {path}{note}')
+    lines.append(RULE)
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    """Generate, train, evaluate, summarise (see the module doc).
+
+    Args:
+        argv (Sequence[str], optional): the arguments (default: sys.argv).
+    """
+    args = parse_args(argv)
+    from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.atomic_io import atomic_write_text
@@ -106,22 +324,21 @@ def main() -> None:
     data_root = Path(args.data_root)
     ensure_demo_data(data_root, args.seed)
 
-    run_dir = Path(args.work_dir) / time.strftime('%Y%m%d_%H%M%S')
-    if run_dir.exists():
-        raise FileExistsError(f'{run_dir} already exists; not overwriting.')
-    cfg = build_cfg(args, run_dir)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(build_cfg(args))
+    run_dir = Path(runner.log_dir)
     runner.train()
     train_s = time.time() - start
 
     # Test the final model on the val split, drawing every val key slice.
+    vis_dir = run_dir / 'vis_val'
     for hook in runner.hooks:
         if hasattr(hook, 'test_out_dir') and hasattr(hook, 'draw'):
             hook.draw = True
-            hook.test_out_dir = 'vis_val'
+            hook.test_out_dir = str(vis_dir)  # absolute: not nested
     metrics = runner.test()
     total_s = time.time() - start
 
+    out = run_dir / 'froc_val.json'
     summary = dict(
         config=args.config,
         data_root=str(data_root),
@@ -129,40 +346,21 @@ def main() -> None:
         train_seconds=round(train_s, 1),
         omp_num_threads=torch_threads,
         metrics={k: float(v) for k, v in metrics.items()},
+        run_dir=str(run_dir),
         log_dir=runner.log_dir,
         checkpoint=_last_checkpoint(run_dir))
-    out = Path(runner.log_dir) / 'froc_val.json'
+    files = [(what, p)
+             for what, p in written_files(run_dir, runner.timestamp, vis_dir)
+             if p != out] + [('FROC numbers', out)]
+    summary['files'] = [[what, str(p)] for what, p in files]
     atomic_write_text(str(out), json.dumps(summary, indent=1))
-    _print_summary(summary, Path(runner.log_dir))
+    print_log(summary_text(summary, written_files(
+        run_dir, runner.timestamp, vis_dir)), logger='current')
 
 
 def _last_checkpoint(run_dir: Path) -> str:
     last = run_dir / 'last_checkpoint'
     return last.read_text().strip() if last.is_file() else ''
-
-
-def _print_summary(summary: dict, log_dir: Path) -> None:
-    from mmengine.logging import print_log
-    m = summary['metrics']
-    lines = ['', '=' * 64, 'mmlesion demo: Faster R-CNN R18-FPN, 3 slices',
-             '=' * 64]
-    rates = [k for k in m if k.startswith('froc/sens@')]
-    for key in rates:
-        lines.append(f'  val sensitivity at {key[10:]:>4} FPs/image: '
-                     f'{m[key]:.3f}')
-    for key in ('froc/mean@0.5-4', 'froc/bbox_mAP',
-                'froc/bbox_mAP_50'):
-        if key in m:
-            lines.append(f'  {key:<28}: {m[key]:.3f}')
-    lines += [
-        f'  train + eval time           : '
-        f'{summary["train_and_eval_seconds"]:.0f} s',
-        f'  checkpoint                  : {summary["checkpoint"]}',
-        f'  log, FROC curve, detections : {log_dir}',
-        f'  drawn val slices            : {log_dir / "vis_val"}',
-        '=' * 64
-    ]
-    print_log('\n'.join(lines), logger='current')
 
 
 if __name__ == '__main__':

@@ -22,15 +22,15 @@ Example (demo data, CPU)::
 
     python tools/misc/generate_demo_data.py --out data/demo_deeplesion
     python tools/train.py \
-        configs/elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py
-    python tools/search_alb.py configs/elixirnet/alb_search/\
-elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py
+        configs/elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py
+    python tools/search_alb.py configs/elixirnet/demo/\
+elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py
 
 Paper settings (4 GPUs x 4 images), after training the FPN baseline::
 
     python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py \
         configs/elixirnet/alb_search/\
-elixirnet-alb-search_r50_fpn_15e_deeplesion_3slice.py \
+elixirnet-alb-search_r50_fpn_4xb4-15e_deeplesion-3slice.py \
         --launcher pytorch --load-from BASELINE.pth
 """
 import argparse

@@ -3,7 +3,7 @@
 
 Example::
 
-    python tools/train.py configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py
+    python tools/train.py configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py
     python tools/train.py CONFIG --resume            # latest ckpt in work dir
     python tools/train.py CONFIG --fold 3            # cross-validation fold
     bash tools/dist_train.sh CONFIG 2                # 2 processes

@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmdet's ``DetInferencer`` for the mmlesion 2.5D (DeepLesion) configs."""
 import os.path as osp
+import warnings
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -55,6 +56,33 @@ def key_slice_hu(single_input: LesionInput) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def config_metainfo(cfg: ConfigType) -> dict:
+    """``metainfo`` of a config's test dataset (inside any wrappers), else
+    ``METAINFO`` of its class: the class names a checkpoint without
+    ``dataset_meta`` was trained with.
+
+    Args:
+        cfg (Config): the detector's config.
+
+    Returns:
+        dict: e.g. ``{'classes': ('lesion', ), 'palette': [...]}``.
+    """
+    dataset = cfg.test_dataloader.dataset
+    while not dataset.get('metainfo') and ('dataset' in dataset
+                                           or 'datasets' in dataset):
+        dataset = dataset.get('dataset') or dataset['datasets'][0]
+    if dataset.get('metainfo'):
+        return dict(dataset['metainfo'])
+    return dict(getattr(DATASETS.get(dataset['type']), 'METAINFO', {}))
+
+
+#: mmdet's message for a checkpoint without class names, which
+#: :class:`LesionDetInferencer` then takes from the config instead.
+_COCO_DEFAULT_MESSAGE = (r"dataset_meta or class names are not saved in the "
+                         r"checkpoint's meta data, use COCO classes by "
+                         r"default\.")
+
+
 def _input_path(single_input: LesionInput) -> Optional[str]:
     if isinstance(single_input, dict):
         single_input = single_input.get('img_path')
@@ -94,7 +122,7 @@ class LesionDetInferencer(DetInferencer):
 
         >>> from mmlesion.apis import LesionDetInferencer
         >>> inferencer = LesionDetInferencer(
-        ...     model='configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
+        ...     model='configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
         ...     weights='work_dirs/demo/epoch_12.pth', device='cpu')
         >>> out = inferencer('data/demo_deeplesion/Images_png/'
         ...                  '000001_01_01/105.png', out_dir='vis')
@@ -135,8 +163,14 @@ class LesionDetInferencer(DetInferencer):
         names from the config's dataset when the checkpoint has none."""
         if checkpoint is not None:
             check_state_dict_matches(model, checkpoint, self._weights_name)
-        super()._load_weights_to_model(model, checkpoint, cfg)
         meta = (checkpoint or {}).get('meta', {})
+        corrected = ('dataset_meta' not in meta and 'CLASSES' not in meta
+                     and checkpoint is not None and cfg is not None)
+        with warnings.catch_warnings():
+            if corrected:  # mmdet's COCO default, replaced just below
+                warnings.filterwarnings('ignore', _COCO_DEFAULT_MESSAGE,
+                                        UserWarning)
+            super()._load_weights_to_model(model, checkpoint, cfg)
         if 'dataset_meta' not in meta and cfg is not None:
             model.dataset_meta = dict(
                 self._config_metainfo(cfg),
@@ -144,14 +178,9 @@ class LesionDetInferencer(DetInferencer):
 
     @staticmethod
     def _config_metainfo(cfg: ConfigType) -> dict:
-        """``METAINFO`` of the test dataset class (inside any wrappers)."""
-        dataset = cfg.test_dataloader.dataset
-        while not dataset.get('metainfo') and ('dataset' in dataset
-                                               or 'datasets' in dataset):
-            dataset = dataset.get('dataset') or dataset['datasets'][0]
-        if dataset.get('metainfo'):
-            return dict(dataset['metainfo'])
-        return dict(getattr(DATASETS.get(dataset['type']), 'METAINFO', {}))
+        """``METAINFO`` of the test dataset class (:func:`config_metainfo`).
+        """
+        return config_metainfo(cfg)
 
     def _init_pipeline(self, cfg: ConfigType) -> Compose:
         """The config's test pipeline, taking inference inputs.

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A LENS model on the 3D protocol of the DeepLesion manual test set
-(Yan et al., TMI 2020, Sec. VI-A, Table I; PROTOCOLS.md §2), the logic of
+(Yan et al., TMI 2020, Sec. VI-A, Table I; docs/protocols.md §2), the logic of
 ``tools/analysis_tools/eval_lens_3d.py``.
 
 1. Every stored slice of the series that hold an evaluated sub-volume (the
@@ -25,8 +25,8 @@ voxel indices, ``general_detection_evaluation.py`` uses ``+1`` sizes): a
 finding is scored as ``[x1, y1, z_first, x2, y2, z_last]``. ``x, y`` are the
 detector's boxes as predicted: it was trained on DeepLesion's
 ``Bounding_boxes``, which the 2D protocol compares with predictions without
-any conversion (PROTOCOLS.md §1); ``z_first``, ``z_last`` are its first and
-last slices, which is how the release counts slices (inclusive).
+any conversion (docs/protocols.md §1); ``z_first``, ``z_last`` are its first
+and last slices, which is how the release counts slices (inclusive).
 """
 import json
 import logging
@@ -314,7 +314,7 @@ def evaluate_lens_3d(config: str,
     os.makedirs(out_dir, exist_ok=True)
     sens = score_subvolumes(per_sub, subvolumes, out_dir)
     record = dict(
-        protocol='LENS 3D (PROTOCOLS.md section 2): 3D IoBB >= 0.3, '
+        protocol='LENS 3D (docs/protocols.md §2): 3D IoBB >= 0.3, '
         'sensitivity at 1/8..8 FPs per sub-volume',
         **sens,
         sub_volumes=len(subvolumes),

@@ -3,7 +3,7 @@
 (Yan et al., TMI 2020, Sec. IV-D, Eq. 2: the final score of a 3D proposal is
 ``(s_LENS + s_FPR) / 2``).
 
-Shared by the five-step demo (``tools/lens_demo.py``), the 3D evaluation
+Shared by the five-step demo (``projects/lens/tools/lens_demo.py``), the 3D evaluation
 (``tools/analysis_tools/eval_lens_3d.py``) and detection on a CT scan
 (``tools/infer_volume.py --fpr-config``).
 """
@@ -45,7 +45,7 @@ def load_fpr_model(config: Union[str, Config],
 
     Args:
         config (str | Config): an FPR config (e.g.
-            ``configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py``).
+            ``configs/lens/lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py``).
         checkpoint (str, optional): its trained weights (None: random
             weights, for tests of the plumbing).
         device (str): torch device.

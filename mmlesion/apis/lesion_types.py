@@ -6,8 +6,8 @@ into DeepLesion's eight coarse lesion types
 (:data:`~mmlesion.datasets.dl_info.COARSE_LESION_TYPES`, Yan et al. 2018).
 A finding stacks 2D boxes of several slices; its type is the one with the
 largest summed score over its 2D boxes (a choice: the stacking itself
-ignores labels, PROTOCOLS §2). Other detectors (one ``lesion`` class, or
-classes that are not these types, e.g. mmdet's COCO default of a model
+ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
+class, or classes that are not these types, e.g. mmdet's COCO default of a model
 built without a checkpoint) give no type.
 """
 from typing import List, Optional, Sequence

@@ -22,9 +22,9 @@ def software_versions() -> Dict[str, str]:
     import mmengine
     import torch
 
-    import mmlesion
+    from mmlesion.version import __version__
     return dict(
-        mmlesion=mmlesion.__version__,
+        mmlesion=__version__,
         mmdet=mmdet.__version__,
         mmcv=mmcv.__version__,
         mmengine=mmengine.__version__,

@@ -25,7 +25,7 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
    ``[i, i + 1)``; SimpleITK's voxel ``i`` spans ``[i - 0.5, i + 0.5]``:
    boxes are shifted by -0.5).
 4. :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links them
-   into 3D findings (PROTOCOLS §2: IoU > 0.5 on consecutive slices,
+   into 3D findings (docs/protocols.md §2: IoU > 0.5 on consecutive slices,
    score-weighted x, y).
 5. :func:`infer_volume` maps every finding to the original scan's voxels
    (:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and to world
@@ -36,7 +36,6 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
 import copy
 import os.path as osp
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -56,6 +55,7 @@ from .lesion_types import add_lesion_types, lesion_type_classes
 from .provenance import run_provenance
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
+from .volume_model_warning import demo_model_warning
 # re-exported: the names the tools and tests import from here
 from .volume_results import (CANDIDATE_COLUMNS, check_out_dir,  # noqa: F401
                              format_summary, output_paths,
@@ -198,7 +198,7 @@ def infer_volume(model: torch.nn.Module,
             :func:`volume_settings_from_config`.
         batch_size (int): slices per forward pass.
         score_thr (float): 2D boxes below it are not stacked.
-        iou_thr (float): stacking IoU threshold (PROTOCOLS §2: 0.5).
+        iou_thr (float): stacking IoU threshold (docs/protocols.md §2: 0.5).
         max_gap (int): missing slices a finding may bridge.
         min_slices (int): findings spanning fewer slices are dropped.
         show_progress (bool): show a progress bar.
@@ -222,7 +222,10 @@ def infer_volume(model: torch.nn.Module,
         dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
         in the original scan, ``bbox_voxel_resampled``, ``bbox_world``
         (axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] mm),
-        ``center_world``, ``diameter_mm`` (largest in-plane extent),
+        ``center_world``, ``largest_box_side_mm`` (the longer in-plane
+        side, width or height, of the finding's 3D box, in mm; also under
+        its old name ``diameter_mm``: it is not a lesion diameter, RECIST
+        gives those),
         ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
         ``recist`` (long and short axis,
         :func:`~mmlesion.apis.recist_measurement.measure_findings`),
@@ -264,6 +267,8 @@ def infer_volume(model: torch.nn.Module,
     for i, f in enumerate(findings):
         b = boxes_rs[i]
         ob = boxes_orig[i]
+        side_mm = round(float(max((b[3] - b[0]) * sx, (b[4] - b[1]) * sy)),
+                        2)
         out.append(dict(
             id=i + 1, score=round(f['score'], 6),
             **{k: round(f[k], 6) for k in ('s_lens', 's_fpr') if k in f},
@@ -271,8 +276,7 @@ def infer_volume(model: torch.nn.Module,
             bbox_world=[round(float(v), 3) for v in world_boxes[i]],
             bbox_voxel=[round(float(v), 3) for v in ob],
             bbox_voxel_resampled=[round(float(v), 3) for v in b],
-            diameter_mm=round(float(max((b[3] - b[0]) * sx,
-                                        (b[4] - b[1]) * sy)), 2),
+            largest_box_side_mm=side_mm, diameter_mm=side_mm,
             slice_range=list(f['slice_range']), key_slice=f['key_slice'],
             slice_range_original=[
                 max(int(np.floor(ob[2] + .5)), 0),
@@ -332,6 +336,80 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
 
 # ----------------------------------------------------------------------
 # files
+def build_volume_detector(cfg: Config) -> torch.nn.Module:
+    """Build the detector of ``cfg`` as :func:`mmdet.apis.init_detector`
+    does, without weights and without its COCO class names.
+
+    ``init_detector(cfg, None)`` warns "checkpoint is None, use COCO
+    classes by default" (and forces that warning on through
+    ``warnings.simplefilter('once')``), which a user who gave a checkpoint
+    must not read. Here the class names come from the config's test
+    dataset (:func:`~mmlesion.apis.det_inferencer.config_metainfo`); a
+    checkpoint's ``dataset_meta`` replaces them when loaded
+    (:func:`init_volume_detector`).
+
+    Args:
+        cfg (Config): the detector's config. As in ``init_detector``, the
+            backbone's ``init_cfg`` is set to None (no pretrained weights
+            downloaded for a model whose weights are loaded next).
+
+    Returns:
+        nn.Module: the model on the CPU, with ``cfg`` and ``dataset_meta``.
+    """
+    from mmdet.registry import MODELS
+    from mmengine.model.utils import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    from .det_inferencer import config_metainfo
+    if 'init_cfg' in cfg.model.get('backbone', {}):
+        cfg.model.backbone.init_cfg = None
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope is not None:
+        init_default_scope(scope)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    try:
+        meta = config_metainfo(cfg)
+    except (AttributeError, KeyError, TypeError):  # no test dataset config
+        meta = {}
+    meta.setdefault('palette', 'random')
+    model.dataset_meta = meta
+    model.cfg = cfg
+    return model
+
+
+def load_volume_detector(cfg: Config,
+                         checkpoint: Optional[str],
+                         device: str = 'cpu',
+                         allow_partial: bool = False
+                         ) -> Tuple[torch.nn.Module, dict]:
+    """:func:`init_volume_detector`, also returning the checkpoint's meta.
+
+    Args:
+        cfg (Config): the detector's config.
+        checkpoint (str, optional): its weights (None: random weights).
+        device (str): torch device.
+        allow_partial (bool): accept a checkpoint that fits only partly.
+
+    Returns:
+        tuple: the model (in eval mode on ``device``) and the checkpoint's
+        ``meta`` (``{}`` without a checkpoint or meta).
+    """
+    model = build_volume_detector(cfg)
+    meta = {}
+    if checkpoint:
+        ckpt = load_model_checkpoint(model, checkpoint,
+                                     allow_partial=allow_partial)
+        meta = ckpt.get('meta') or {}
+        dataset_meta = meta.get('dataset_meta')
+        if dataset_meta:
+            model.dataset_meta = {k.lower(): v
+                                  for k, v in dataset_meta.items()}
+        elif meta.get('CLASSES'):  # checkpoints of mmdet < 3
+            model.dataset_meta = dict(model.dataset_meta,
+                                      classes=meta['CLASSES'])
+    return model.to(device).eval(), meta
+
+
 def init_volume_detector(cfg: Config,
                          checkpoint: Optional[str],
                          device: str = 'cpu',
@@ -342,7 +420,9 @@ def init_volume_detector(cfg: Config,
     checkpoint of another model would only log a warning and the findings
     would come from randomly initialised heads. Here the weights go through
     :func:`mmlesion.utils.load_model_checkpoint` (allow-list, trust switch,
-    and the key / shape check of ``tools/test.py``).
+    and the key / shape check of ``tools/test.py``). The class names are
+    the checkpoint's ``dataset_meta``, else the config's test dataset's
+    (:func:`build_volume_detector`; never mmdet's COCO default).
 
     Args:
         cfg (Config): the detector's config.
@@ -353,17 +433,7 @@ def init_volume_detector(cfg: Config,
     Returns:
         nn.Module: the model, in eval mode on ``device``.
     """
-    from mmdet.apis import init_detector
-    with warnings.catch_warnings():  # "checkpoint is None, COCO classes"
-        warnings.simplefilter('ignore')
-        model = init_detector(cfg, None, device='cpu')
-    if checkpoint:
-        ckpt = load_model_checkpoint(model, checkpoint,
-                                     allow_partial=allow_partial)
-        meta = ckpt.get('meta', {}).get('dataset_meta')
-        if meta:
-            model.dataset_meta = {k.lower(): v for k, v in meta.items()}
-    return model.to(device).eval()
+    return load_volume_detector(cfg, checkpoint, device, allow_partial)[0]
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -413,7 +483,11 @@ def run_volume_inference(config: Union[str, Config],
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
-        dict: the :func:`infer_volume` result, plus ``paths`` if written.
+        dict: the :func:`infer_volume` result, plus ``model_warning``
+        (:data:`~mmlesion.apis.volume_model_warning.DEMO_MODEL_WARNING` for
+        weights trained on the synthetic demo data, else None; see
+        :mod:`~mmlesion.apis.volume_model_warning`) and ``paths`` if
+        written.
     """
     cfg_name = cfg_name or (config if isinstance(config, str) else
                             '<config>')
@@ -435,10 +509,12 @@ def run_volume_inference(config: Union[str, Config],
     volume = load_ct_volume(scan, series_uid=series_uid)
     model_given = model
     dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
+    checkpoint_meta: dict = {}
     if model is None:
-        model = init_volume_detector(cfg, checkpoint, device,
-                                     allow_partial_load)
+        model, checkpoint_meta = load_volume_detector(
+            cfg, checkpoint, device, allow_partial_load)
     model.eval()
+    model_warning = demo_model_warning(cfg, checkpoint_meta)
     max_pictures = kwargs.pop('max_pictures', 20)
     logger = MMLogger.get_current_instance()
     logger.info(f'{scan}: {volume.shape_zyx} voxels at '
@@ -448,6 +524,7 @@ def run_volume_inference(config: Union[str, Config],
     if model is not None and experts is not None:
         model.test_cfg.expert_fusion.experts = list(experts)
     result = infer_volume(model, volume, settings, fpr=fpr, **kwargs)
+    result['model_warning'] = model_warning
     result['provenance'] = run_provenance(
         cfg, cfg_name if isinstance(config, str) else None,
         checkpoint if model_given is None else None,

@@ -12,6 +12,7 @@ from typing import Callable, Dict, Optional, Union
 
 from mmlesion.utils.atomic_io import AtomicOutputSet, check_writable_dir
 
+from mmlesion.visualization.volume_report import describe_size
 from .dicom_results import dicom_output_paths
 
 CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
@@ -56,7 +57,8 @@ def write_volume_results(result: dict,
                          ) -> Dict[str, Path]:
     """Write the findings of :func:`infer_volume` into ``out_dir``.
 
-    Files: ``findings.json`` (everything but the resampled volume),
+    Files: ``findings.json`` (everything but the resampled volume;
+    ``model_warning`` first),
     ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
     probability; every finding), ``key_slices/finding_NNN.png`` (the key
     slice of each of the ``max_pictures`` best findings with its box),
@@ -87,8 +89,10 @@ def write_volume_results(result: dict,
              for p in final['key_slices'].glob('finding_*.png')]
     stale += [p.name for p in dicom_output_paths(out_dir).values()
               if p.exists()]
-    record = {k: v for k, v in result.items()
-              if k not in ('resampled', 'lesion_maps')}
+    # model_warning first: the first thing a reader of the file sees
+    record = {k: result[k] for k in ('model_warning', ) if k in result}
+    record.update((k, v) for k, v in result.items()
+                  if k not in ('resampled', 'lesion_maps', 'model_warning'))
     resampled = result['resampled']
     window = result['settings'].get('window') or (-1024., 1050.)
     # All files are written into a staging folder beside out_dir and moved
@@ -128,8 +132,11 @@ def write_volume_results(result: dict,
 
 
 def format_summary(result: dict) -> str:
-    """A few lines: findings, speed and the written files."""
-    lines = [
+    """A few lines: the model warning if any, findings, speed and the
+    written files."""
+    lines = [f"WARNING: model {result['model_warning']}"] \
+        if result.get('model_warning') else []
+    lines += [
         f"scan: {result['scan']} (series {result['series_uid']})",
         f"slices: {result['num_slices']} at "
         f"{result['settings']['interval_mm']} mm, "
@@ -143,10 +150,7 @@ def format_summary(result: dict) -> str:
         x, y, z = f['center_world']
         lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
-                     f"{f['diameter_mm']:.1f} mm"
-                     + (f" (RECIST {f['recist']['long_axis_mm']:.1f} x "
-                        f"{f['recist']['short_axis_mm']:.1f} mm)"
-                        if f.get('recist') else '')
+                     + describe_size(f)
                      + f", slices {f['slice_range_original'][0]}-"
                      f"{f['slice_range_original'][1]} of the scan"
                      + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "

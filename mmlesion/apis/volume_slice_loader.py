@@ -35,7 +35,7 @@ reading), ElixirNet's test pipeline on a synthetic 300 x 512 x 512 scan
 (188 slices of 403 x 403 px), batches of 32, with a stand-in detector
 that waits 10 ms per slice without holding the GIL, as a process waiting
 for its GPU does (``benchmark_infer_volume.py --config
-configs/elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py
+configs/elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py
 --pixel-spacing 0.8 --scan-size 512 300 --batch-sizes 32 --workers 0 1 2
 --repeats 3 --stand-in-ms 10 [--worker-type process]``; 100 slices/s is
 the stand-in's limit): 81 slices/s serial, 95 with one thread, 92 with

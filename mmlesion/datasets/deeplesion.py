@@ -33,7 +33,7 @@ class DeepLesionDataset(BaseDetDataset):
     One sample is one **key slice** with all its lesions: the rows of
     ``DL_info.csv`` are grouped by ``File_name`` (the protocol of the
     papers, e.g. ElixirNet Sec. 4 and Improved RetinaNet Sec. 3.1, and of
-    the official evaluation, ``PROTOCOLS.md`` Sec. 1). A data_info is::
+    the official evaluation, ``docs/protocols.md`` §1). A data_info is::
 
         dict(img_path=<abs path of the key slice png>, img_id=<int>,
              file_name='000002_01_01_162.png',

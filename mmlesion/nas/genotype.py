@@ -10,7 +10,7 @@ a config snippet, a ``.py`` file holding ``genotypes = dict(normal=...,
 reduce=...)``. Use a snippet in a config (here one in configs/elixirnet/)
 either by inheriting it::
 
-    _base_ = ['./elixirnet_r50_fpn_1x_deeplesion_3slice.py',
+    _base_ = ['./elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py',
               '/path/to/search/work_dir/genotype.py']
     model = dict(roi_head=dict(bbox_head=dict(
         genotypes={{_base_.genotypes}})))
@@ -226,8 +226,8 @@ def apply_genotypes(cfg: Config,
 def searched_config_name(target_config: str) -> str:
     """File name of the ready config for a target ElixirNet config.
 
-    ``elixirnet_r50_fpn_1x_deeplesion_3slice.py`` ->
-    ``elixirnet-searched_r50_fpn_1x_deeplesion_3slice.py`` (the algorithm
+    ``elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py`` ->
+    ``elixirnet-searched_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (the algorithm
     field of ``{algorithm}_{backbone}_{neck}_{schedule}_{data}`` gets
     ``-searched``).
     """

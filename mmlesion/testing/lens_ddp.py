@@ -22,8 +22,7 @@ from .lens_models import LENS_DEMO_CFG
 
 #: The optimizer of the full-size LENS configs
 #: (``configs/_base_/schedules/schedule_lens_radam_8e.py``).
-LENS_OPTIM_CFG = 'lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_' \
-    'radam-8e_deeplesion-luna16-lits-nihln_9slice.py'
+LENS_OPTIM_CFG = 'lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice.py'
 
 
 def lens_batch(dataset_id: int,

@@ -7,10 +7,9 @@ from typing import Tuple, Union
 import torch
 
 #: The demo row (c) config: 2 experts, tiny DenseNet, ``init_cfg=None``.
-LENS_DEMO_CFG = ('lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_'
-                 'demo-2sets.py')
+LENS_DEMO_CFG = ('lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py')
 #: The demo FPR config: 8 base channels, ``init_cfg=None``.
-FPR_DEMO_CFG = 'lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py'
+FPR_DEMO_CFG = 'lens/demo/lens-fpr_resnet18-3d-tiny_radam-6e_deeplesion-demo-partial.py'
 
 
 def save_random_lens_checkpoints(out_dir: Union[str, Path],

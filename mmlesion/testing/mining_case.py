@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A hand-made mining case with known answers, for the tests of
 :mod:`mmlesion.mining.mining_breakdown` and
-``tools/analysis_tools/analyze_lens_mining.py``.
+``projects/lens/tools/analyze_lens_mining.py``.
 
 One patient ``P``, two series of 1 mm slices, 1 mm pixels, key slice 5
 (at z = 0 mm); every lesion has semi-axes (5, 5, 1.5) mm, so it is present

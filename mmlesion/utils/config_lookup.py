@@ -35,7 +35,7 @@ def get_config(rel_path: str) -> Config:
 
     Args:
         rel_path (str): path relative to ``configs/``, e.g.
-            ``'demo/faster_rcnn_r18_fpn_demo_deeplesion.py'``.
+            ``'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``.
 
     Returns:
         Config: a deep copy, safe to modify.

@@ -43,8 +43,11 @@ def _dataset_num_folds(ds: dict, where: str, source: str) -> int:
     ds_type = ds['type']
     cls = ds_type if inspect.isclass(ds_type) else None
     if cls is None:
-        from mmdet.registry import DATASETS
-        import mmlesion  # noqa: F401  (registers the datasets)
+        # mmlesion's child of mmdet's DATASETS: its location
+        # ('mmlesion.datasets') is imported on the first lookup, which
+        # registers the dataset classes; names are looked up in mmdet's and
+        # mmengine's registries too.
+        from mmlesion.registry import DATASETS
         cls = DATASETS.get(ds_type)
     if cls is not None:
         param = inspect.signature(cls.__init__).parameters.get('num_folds')

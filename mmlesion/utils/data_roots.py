@@ -1,9 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Data-root discovery: the shared data folder and the demo dataset.
+"""Data-root discovery: the real-data folder and the demo dataset.
 
-Tools and tests look for real data in ``../shared/data`` beside the
-repository (``MMLESION_SHARED_DATA`` overrides it) and for the generated demo
-dataset in ``data/demo_deeplesion`` of the clone.
+Tools and tests look for real data in the folder named by
+``MMLESION_SHARED_DATA`` (else in the project's default location beside
+the repository) and for the generated demo dataset in
+``data/demo_deeplesion`` of the clone.
 """
 import os
 import os.path as osp
@@ -14,9 +15,10 @@ _PKG_DIR = Path(__file__).resolve().parents[1]
 
 
 def shared_data_root() -> Optional[Path]:
-    """Return ``../shared/data`` beside the repository, or None if absent.
+    """Return the real-data folder, or None if absent.
 
-    ``MMLESION_SHARED_DATA`` overrides the default location.
+    The folder named by ``MMLESION_SHARED_DATA`` when it exists, else the
+    project's default location beside the repository.
     """
     env = os.environ.get('MMLESION_SHARED_DATA')
     candidates = [Path(env)] if env else []

@@ -3,7 +3,7 @@
 
 Two ways for a config in the user's own folder to inherit ours:
 
-1. ``_base_ = 'mmlesion::demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'``,
+1. ``_base_ = 'mmlesion::demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``,
    mmdet's own form, for an installed mmlesion (``pip install .`` or
    ``pip install -e .``: ``setup.py`` puts the configs in
    ``mmlesion/.mim/configs``). mmengine 0.10.7 reads ``package::path``
@@ -28,6 +28,7 @@ mmengine builds them through :mod:`mmlesion.registry` (children of mmdet's
 registries), which finds every mmdet and mmlesion component.
 """
 import os.path as osp
+from typing import Callable
 
 _PKG_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -43,12 +44,11 @@ def lesion_config_path(rel_path: str) -> str:
     goes in it (works without importing mmlesion first, see the module)::
 
         _base_ = [__import__('mmlesion.utils', fromlist=['_']).
-                  lesion_config_path('demo/faster_rcnn_r18_fpn_1x_demo_'
-                                     'deeplesion.py')]
+                  lesion_config_path('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')]
 
     Args:
         rel_path (str): path below ``configs/``, e.g.
-            ``'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'``.
+            ``'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``.
 
     Returns:
         str: the absolute path of the file.
@@ -68,12 +68,40 @@ def lesion_config_path(rel_path: str) -> str:
                             f'{candidates[0]} nor {candidates[1]}')
 
 
+def _with_mmlesion_path(find: Callable[[str], str]) -> Callable[[str], str]:
+    """``find`` (mmengine's ``get_installed_path``) that answers
+    ``'mmlesion'`` with the folder of the imported package."""
+    if getattr(find, '_mmlesion', False):
+        return find
+
+    def installed_path(package: str) -> str:
+        if package == 'mmlesion':
+            return _PKG_DIR
+        return find(package)
+
+    installed_path._mmlesion = True  # type: ignore[attr-defined]
+    return installed_path
+
+
 def register_config_scope() -> None:
     """Let mmengine read ``'mmlesion::<path below configs/>'`` bases.
 
     Adds ``mmlesion`` to mmengine's table of packages with configs
     (``MODULE2PACKAGE``; the same dict object mmengine's config parser,
     registry and inferencer read). Called by ``import mmlesion``.
+
+    mmengine 0.10.7 finds a package's folder from its distribution's
+    location (``pkg_resources``). For an editable install (``pip install
+    -e .``) that is ``site-packages``, which holds no ``mmlesion/`` folder,
+    so every ``mmlesion::`` base failed with ``FileNotFoundError
+    .../site-packages/mmlesion/.mim/model-index.yml`` from any folder but
+    the clone's root. The config parser's lookup therefore answers
+    ``mmlesion`` with the folder of the package actually imported (a
+    clone's ``mmlesion/`` or the installed one); other packages are looked
+    up as before.
     """
+    from mmengine.config import config as config_module
     from mmengine.config import utils as config_utils
     config_utils.MODULE2PACKAGE.setdefault('mmlesion', 'mmlesion')
+    config_module.get_installed_path = _with_mmlesion_path(
+        config_module.get_installed_path)

@@ -4,27 +4,36 @@
 DeepLesion slices are 16-bit PNGs storing ``HU + 32768`` (Yan et al.,
 "DeepLesion", J. Med. Imaging 2018, Sec. 2); read as an ordinary 8-bit image
 they are meaningless. These helpers read the raw values, apply a display
-window and draw ground truth (red) and predictions (green, with scores) with
-mmdet's :class:`~mmdet.visualization.DetLocalVisualizer`, so the boxes and
-labels look like every other mmdet drawing.
+window and draw ground truth (red, dashed, on top) and predictions (green,
+with scores and a legend) on the canvas of mmdet's
+:class:`~mmdet.visualization.DetLocalVisualizer`
+(:func:`draw_lesion_overlay`).
 """
 import os.path as osp
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 import torch
 from mmdet.visualization import DetLocalVisualizer
-from mmengine.structures import InstanceData
 
 from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
+from mmlesion.visualization.label_layout import (Rect, display_scale,
+                                                 format_score, outline_bands,
+                                                 place_labels, text_size)
 from mmlesion_cli.common_args import (  # noqa: F401  (re-exported)
     SOFT_TISSUE_WINDOW, add_display_window_argument)
 
 #: Box colours (RGB): ground truth and predictions.
 GT_COLOR = (255, 0, 0)
 PRED_COLOR = (0, 255, 0)
+#: Line styles (matplotlib): ground truth dashed (drawn above), predictions
+#: solid.
+GT_LINE = '--'
+PRED_LINE = '-'
+#: Padding of a score tag's background, points (as in ``text_size``).
+_TAG_PAD = 1.5
 
 ImageLike = Union[str, Path, np.ndarray]
 
@@ -101,7 +110,9 @@ def score_legend(score_thr: float, scores: Sequence[float]) -> str:
 
     A picture without a box can mean "nothing found" or "everything scored
     under the drawing threshold" (a weak demo model); the legend says
-    which: ``'score >= 0.3: 0 of 15 drawn, max 0.12'``.
+    which: ``'score >= 0.30: 0 of 15 drawn, max 0.12'``. Scores are written
+    as on the boxes (:func:`~mmlesion.visualization.label_layout.
+    format_score`).
 
     Args:
         score_thr (float): the drawing threshold.
@@ -112,25 +123,136 @@ def score_legend(score_thr: float, scores: Sequence[float]) -> str:
     """
     scores = [float(v) for v in scores]
     kept = sum(v >= score_thr for v in scores)
-    text = f'score >= {score_thr:g}: {kept} of {len(scores)} drawn'
+    text = f'score >= {format_score(score_thr)}: {kept} of {len(scores)} drawn'
     if kept < len(scores):
-        text += f', max {max(scores):.2f}'
+        text += f', max {format_score(max(scores))}'
     return text
 
 
-def _draw_legend(visualizer: DetLocalVisualizer, image: np.ndarray,
-                 text: str) -> np.ndarray:
-    """``text`` in white on a dark band at the top left of ``image``."""
-    height, width = image.shape[:2]
+def legend_entries(score_thr: float, scores: Sequence[float],
+                   with_gt: bool = True,
+                   class_name: str = 'lesion') -> List[Tuple[str, str]]:
+    """The lines of a picture's legend and the style each stands for.
+
+    Args:
+        score_thr (float): the drawing threshold of the predictions.
+        scores (Sequence[float]): the scores of every prediction.
+        with_gt (bool): the picture shows ground truth.
+        class_name (str): what the predictions are.
+
+    Returns:
+        list[tuple[str, str]]: ``(text, 'gt' | 'pred')``, e.g.
+        ``('ground truth', 'gt')`` and
+        ``('predicted lesion, score >= 0.30: 1 of 2 drawn, max 0.90',
+        'pred')``.
+    """
+    entries = [('ground truth', 'gt')] if with_gt else []
+    entries.append(
+        (f'predicted {class_name}, {score_legend(score_thr, scores)}', 'pred'))
+    return entries
+
+
+class _Style:
+    """Line widths (points) and font sizes (points) for one picture size."""
+
+    def __init__(self, shape: Sequence[int], dpi: float) -> None:
+        short = min(int(shape[0]), int(shape[1]))
+        self.dpi = float(dpi)
+        self.label_pt = float(max(7, round(short / 64)))
+        self.legend_pt = self.label_pt + 1
+        grow = max(1., short / 512.)
+        self.pred_width = 1.2 * grow
+        self.gt_width = 2.2 * grow
+
+    def px(self, points: float) -> float:
+        """Points to pixels."""
+        return points * self.dpi / 72.
+
+
+def _label_text_box(color: Tuple[int, int, int]) -> dict:
+    """matplotlib ``bbox`` of a score tag: ``color`` (RGB 0..255) behind."""
+    return dict(facecolor=tuple(c / 255. for c in color), alpha=.85,
+                pad=_TAG_PAD, edgecolor='none')
+
+
+def _draw_boxes(visualizer: DetLocalVisualizer, image: np.ndarray,
+                boxes: np.ndarray, color: Tuple[int, int, int],
+                line_style: str, width: float, labels: Sequence[str],
+                rects: Sequence[Optional[Rect]], font_pt: float,
+                pad_px: float) -> np.ndarray:
+    """One drawing pass: boxes, then their labels (tags) in ``rects``."""
     visualizer.set_image(image)
-    visualizer.draw_texts(
-        text,
-        np.array([[2, 2]]),
-        colors='white',
-        font_sizes=max(7, min(height, width) // 40),
-        vertical_alignments='top',
-        bboxes=[dict(facecolor='black', alpha=0.7, pad=1, edgecolor='none')])
+    visualizer.draw_bboxes(boxes, edge_colors=[color],
+                           line_styles=line_style, line_widths=width,
+                           alpha=1.)
+    shown = [(t, r) for t, r in zip(labels, rects) if r is not None]
+    if shown:
+        visualizer.draw_texts(
+            [t for t, _ in shown],
+            np.array([[r[0] + pad_px, r[1] + pad_px] for _, r in shown]),
+            colors='black',
+            font_sizes=font_pt,
+            vertical_alignments='top',
+            bboxes=_label_text_box(color))
     return visualizer.get_image()
+
+
+def _legend_rect(entries: Sequence[Tuple[str, str]], style: _Style,
+                 image_width: int) -> Tuple[Rect, float, float, float]:
+    """Area of the legend, its line height, swatch length (pixels) and font
+    size (points): the style's, smaller where the legend would not fit."""
+    font = style.legend_pt
+    while True:
+        swatch = style.px(2.2 * font)
+        sizes = [text_size(t, font, style.dpi, 0.) for t, _ in entries]
+        width = 6. + swatch + 4. + max(w for w, _ in sizes) + 4.
+        if 2. + width <= image_width - 2 or font <= 4.:
+            break
+        font -= .5
+    line = max(h for _, h in sizes) + 2.
+    width = min(width, image_width - 4.)
+    return ((2., 2., 2. + width, 2. + 4. + line * len(entries)), line, swatch,
+            font)
+
+
+def _draw_legend(visualizer: DetLocalVisualizer, image: np.ndarray,
+                 entries: Sequence[Tuple[str, str]],
+                 style: _Style) -> np.ndarray:
+    """A dark box at the top left: a line of each style and what it is."""
+    rect, line, swatch, font = _legend_rect(entries, style, image.shape[1])
+    visualizer.set_image(image)
+    visualizer.draw_bboxes(np.array([rect]), edge_colors='black',
+                           face_colors='black', alpha=.75, line_widths=1)
+    x0, y0 = rect[0] + 6., rect[1] + 2.
+    for i, (_, kind) in enumerate(entries):
+        yc = y0 + (i + .5) * line
+        color, ls, width = ((GT_COLOR, GT_LINE, style.gt_width)
+                            if kind == 'gt' else
+                            (PRED_COLOR, PRED_LINE, style.pred_width))
+        visualizer.draw_lines(
+            np.array([x0, x0 + swatch]), np.array([yc, yc]),
+            colors=[color], line_styles=ls, line_widths=width)
+    visualizer.draw_texts(
+        [t for t, _ in entries],
+        np.array([[x0 + swatch + 4., y0 + (i + .5) * line]
+                  for i in range(len(entries))]),
+        colors='white',
+        font_sizes=font,
+        vertical_alignments='center')
+    return visualizer.get_image()
+
+
+def _scores(pred_scores, count: int) -> torch.Tensor:
+    if pred_scores is None:
+        raise ValueError('pred_scores are required with pred_boxes')
+    scores = torch.as_tensor(
+        np.asarray(pred_scores, dtype=np.float32) if not isinstance(
+            pred_scores, torch.Tensor) else pred_scores)
+    scores = scores.detach().cpu().float().reshape(-1)
+    if len(scores) != count:
+        raise ValueError(f'{count} pred_boxes but {len(scores)} '
+                         'pred_scores')
+    return scores
 
 
 def draw_lesion_overlay(visualizer: DetLocalVisualizer,
@@ -141,71 +263,107 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         score_thr: float = 0.,
                         class_name: str = 'lesion',
                         gt_label: str = 'GT',
-                        legend: bool = True) -> np.ndarray:
+                        legend: bool = True,
+                        display_size: int = 0,
+                        max_labels: int = 10) -> np.ndarray:
     """Draw ground truth and predictions on one RGB image.
 
-    Uses the visualizer's own instance drawing (``_draw_instances``, the
-    routine behind :meth:`DetLocalVisualizer.add_datasample`), with ground
-    truth in :data:`GT_COLOR` and predictions in :data:`PRED_COLOR`,
-    whatever ``bbox_color`` the visualizer was configured with. Where
-    predictions are given (``pred_boxes`` not None, even none at all), the
-    top left corner says the score threshold and how many of them it let
-    through (:func:`score_legend`), so that an empty picture is not taken
-    for "nothing found" when every score is under the threshold.
+    Made to be read at a glance:
+
+    * the image is first enlarged (nearest neighbour, integer factor, for
+      display only) until its short side is at least ``display_size``;
+    * predictions (:data:`PRED_COLOR`, thin solid lines) are drawn first,
+      each labelled with its score (:func:`~mmlesion.visualization.
+      label_layout.format_score`: ``0.93``) on a small green tag placed
+      where it hides no other tag (:func:`~mmlesion.visualization.
+      label_layout.place_labels`; the ``max_labels`` best scores only);
+    * ground truth (:data:`GT_COLOR`, thicker dashed lines) is drawn last,
+      above the predictions and their tags, so a lesion found exactly stays
+      visible (red dashes, the green box in the gaps);
+    * where predictions are given (``pred_boxes`` not None, even none at
+      all), a legend at the top left shows the two line styles, the score
+      threshold and how many predictions it let through
+      (:func:`score_legend`), so that an empty picture is not taken for
+      "nothing found" when every score is under the threshold. Without
+      predictions, each ground-truth box is tagged ``gt_label`` instead.
 
     Args:
-        visualizer (DetLocalVisualizer): drawer to use.
+        visualizer (DetLocalVisualizer): drawer to use (its canvas only;
+            its colours and line width are not used).
         image (np.ndarray): (H, W, 3) uint8 RGB.
-        gt_boxes (array-like, optional): (N, 4) ground-truth boxes.
+        gt_boxes (array-like, optional): (N, 4) ground-truth boxes in the
+            pixels of ``image``.
         pred_boxes (array-like, optional): (M, 4) predicted boxes.
         pred_scores (array-like, optional): (M, ) scores; required with
             ``pred_boxes``.
         score_thr (float): predictions scoring below it are not drawn.
-        class_name (str): label written before each prediction's score.
-        gt_label (str): label written on ground-truth boxes.
-        legend (bool): write the threshold legend (with predictions).
+        class_name (str): what the predictions are (in the legend).
+        gt_label (str): tag of the ground-truth boxes of a picture without
+            predictions.
+        legend (bool): draw the legend (with predictions).
+        display_size (int): least short side of the picture, pixels; 0
+            keeps the image's size.
+        max_labels (int): score tags on at most this many predictions.
 
     Returns:
-        np.ndarray: the drawn (H, W, 3) uint8 RGB image.
+        np.ndarray: the drawn (kH, kW, 3) uint8 RGB image (``k`` the
+        :func:`~mmlesion.visualization.label_layout.display_scale`).
     """
     gt = _boxes(gt_boxes, 'gt_boxes')
     pred = _boxes(pred_boxes, 'pred_boxes')
     all_scores: Sequence[float] = []
+    scores = torch.zeros(0)
     if len(pred):
-        if pred_scores is None:
-            raise ValueError('pred_scores are required with pred_boxes')
-        scores = torch.as_tensor(np.asarray(pred_scores, dtype=np.float32)
-                                 if not isinstance(pred_scores, torch.Tensor)
-                                 else pred_scores).detach().cpu().float()
-        scores = scores.reshape(-1)
-        if len(scores) != len(pred):
-            raise ValueError(f'{len(pred)} pred_boxes but {len(scores)} '
-                             'pred_scores')
+        scores = _scores(pred_scores, len(pred))
         all_scores = scores.tolist()
         keep = scores >= score_thr
         pred, scores = pred[keep], scores[keep]
+        order = torch.argsort(scores, descending=True)
+        pred, scores = pred[order], scores[order]
     drawn = np.ascontiguousarray(image, dtype=np.uint8)
-    saved_color = visualizer.bbox_color
-    visualizer.bbox_color = None  # use the palettes below
-    try:
-        if len(gt):
-            inst = InstanceData(
-                bboxes=gt.numpy(), labels=np.zeros(len(gt), dtype=np.int64))
-            inst.label_names = [gt_label] * len(gt)
-            drawn = visualizer._draw_instances(drawn, inst, None, [GT_COLOR])
-        if len(pred):
-            inst = InstanceData(
-                bboxes=pred.numpy(),
-                labels=np.zeros(len(pred), dtype=np.int64),
-                scores=scores.numpy())
-            inst.label_names = [class_name] * len(pred)
-            drawn = visualizer._draw_instances(drawn, inst, None,
-                                               [PRED_COLOR])
-        if legend and pred_boxes is not None:
-            drawn = _draw_legend(visualizer, drawn,
-                                 score_legend(score_thr, all_scores))
-    finally:
-        visualizer.bbox_color = saved_color
+    scale = display_scale(drawn.shape, display_size)
+    if scale > 1:
+        drawn = np.ascontiguousarray(
+            np.repeat(np.repeat(drawn, scale, axis=0), scale, axis=1))
+        gt, pred = gt * scale, pred * scale
+    # drawn inside the picture (a box over the edge would move the canvas)
+    limit = torch.tensor([drawn.shape[1], drawn.shape[0]] * 2,
+                         dtype=torch.float32) - .01
+    gt = torch.minimum(gt.clamp(min=0), limit)
+    pred = torch.minimum(pred.clamp(min=0), limit)
+    with_legend = legend and pred_boxes is not None
+    if not (len(gt) or len(pred) or with_legend):
+        return drawn
+    style = _Style(drawn.shape, getattr(visualizer, 'dpi', 100.))
+    entries = legend_entries(score_thr, all_scores, gt_boxes is not None,
+                             class_name)
+    keep_out = ([_legend_rect(entries, style, drawn.shape[1])[0]]
+                if with_legend else [])
+    gt_bands = [b for box in gt.tolist()
+                for b in outline_bands(box, style.px(style.gt_width))]
+    size = (drawn.shape[1], drawn.shape[0])
+    if len(pred):
+        texts = [format_score(v) for v in scores[:max_labels].tolist()]
+        rects = place_labels(
+            pred[:max_labels].tolist(),
+            [text_size(t, style.label_pt, style.dpi, _TAG_PAD)
+             for t in texts],
+            size, keep_out, gt_bands)
+        drawn = _draw_boxes(visualizer, drawn, pred.numpy(), PRED_COLOR,
+                            PRED_LINE, style.pred_width, texts, rects,
+                            style.label_pt, style.px(_TAG_PAD))
+    if len(gt):
+        tagged = pred_boxes is None and bool(gt_label)
+        texts = [gt_label] * len(gt) if tagged else []
+        rects = place_labels(
+            gt.tolist(),
+            [text_size(t, style.label_pt, style.dpi, _TAG_PAD)
+             for t in texts], size, keep_out)
+        drawn = _draw_boxes(visualizer, drawn, gt.numpy(), GT_COLOR,
+                            GT_LINE, style.gt_width, texts, rects,
+                            style.label_pt, style.px(_TAG_PAD))
+    if with_legend:
+        drawn = _draw_legend(visualizer, drawn, entries, style)
     return drawn
 
 
@@ -230,7 +388,8 @@ def draw_lesion_detections(image: ImageLike,
                            window: Sequence[float] = SOFT_TISSUE_WINDOW,
                            score_thr: float = 0.,
                            visualizer: Optional[DetLocalVisualizer] = None,
-                           class_name: str = 'lesion') -> np.ndarray:
+                           class_name: str = 'lesion',
+                           display_size: int = 0) -> np.ndarray:
     """Window a CT slice and draw detections and ground truth on it.
 
     Args:
@@ -245,17 +404,21 @@ def draw_lesion_detections(image: ImageLike,
         window (Sequence[float]): display window ``(low, high)`` in HU.
             Defaults to a soft-tissue window (-160, 240).
         score_thr (float): predictions below it are not drawn.
-        visualizer (DetLocalVisualizer, optional): drawer; by default a
-            private one with thin lines.
-        class_name (str): label written before each prediction's score.
+        visualizer (DetLocalVisualizer, optional): drawer (its canvas); by
+            default a private one.
+        class_name (str): what the predictions are (in the legend).
+        display_size (int): least short side of the picture (enlarged by
+            an integer factor, see :func:`draw_lesion_overlay`); 0 keeps the
+            image's size.
 
     Returns:
-        np.ndarray: the drawn (H, W, 3) uint8 RGB image.
+        np.ndarray: the drawn (kH, kW, 3) uint8 RGB image.
     """
     rgb = window_to_rgb(_as_hu(image), window)
     vis = visualizer if visualizer is not None else _default_visualizer()
     drawn = draw_lesion_overlay(vis, rgb, gt_boxes, pred_boxes, pred_scores,
-                                score_thr, class_name)
+                                score_thr, class_name,
+                                display_size=display_size)
     if out_file is not None:
         mmcv.imwrite(drawn[..., ::-1], str(out_file))
     return drawn

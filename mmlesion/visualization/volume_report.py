@@ -17,6 +17,30 @@ from mmlesion.datasets.transforms.windowing import window_hu
 from .recist_axes import draw_recist_axes
 
 
+def describe_size(finding: dict) -> str:
+    """A finding's sizes, each named: e.g. ``'largest box side 28.1 mm;
+    RECIST long axis 11.5 mm x short axis 10.2 mm'``.
+
+    The box side is the longer in-plane side (width or height) of the
+    finding's 3D box (``largest_box_side_mm``, formerly only
+    ``diameter_mm``); the RECIST axes are measured on its key slice
+    (:mod:`~mmlesion.apis.recist_measurement`).
+
+    Args:
+        finding (dict): a finding of :func:`~mmlesion.apis.volume_inference.infer_volume`.
+
+    Returns:
+        str: the sizes in words (without RECIST when it was not measured).
+    """
+    side = finding.get('largest_box_side_mm', finding['diameter_mm'])
+    text = f'largest box side {side:.1f} mm'
+    rec = finding.get('recist')
+    if rec:
+        text += (f"; RECIST long axis {rec['long_axis_mm']:.1f} mm x short "
+                 f"axis {rec['short_axis_mm']:.1f} mm")
+    return text
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use('Agg', force=False)
@@ -48,7 +72,7 @@ def draw_key_slice(volume, finding: dict, path: Path,
     img = window_hu(volume.array[z], window, (0., 1.))
     box, score = _box_on_slice(finding, z)
     x1, y1, x2, y2 = box
-    fig, axes = plt.subplots(1, 2, figsize=(8, 4.3))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.5))
     for ax, zoom in zip(axes, (False, True)):
         ax.imshow(img, cmap='gray', vmin=0., vmax=1.,
                   interpolation='nearest' if zoom else 'antialiased')
@@ -65,13 +89,11 @@ def draw_key_slice(volume, finding: dict, path: Path,
         ax.set_yticks([])
     x, y, zw = finding['center_world']
     fig.suptitle(
-        f"finding {finding['id']}: score {finding['score']:.3f}, "
-        f"~{finding['diameter_mm']:.1f} mm, world ({x:.1f}, {y:.1f}, "
-        f"{zw:.1f}) mm\nslices {finding['slice_range_original'][0]}-"
+        f"finding {finding['id']}: score {finding['score']:.3f}, world "
+        f"({x:.1f}, {y:.1f}, {zw:.1f}) mm\n{describe_size(finding)}\n"
+        f"slices {finding['slice_range_original'][0]}-"
         f"{finding['slice_range_original'][1]} of the scan; drawn: "
-        f"resampled slice {z}, 2D score {score:.3f}"
-        + (f", RECIST {rec['long_axis_mm']:.1f} x {rec['short_axis_mm']:.1f}"
-           ' mm' if rec else ''),
+        f"resampled slice {z}, 2D score {score:.3f}",
         fontsize=9)
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)
@@ -133,6 +155,11 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
                       max_findings: int = 20) -> None:
     """A single HTML file (images inlined as base64, no external assets).
 
+    A ``model_warning`` of the record (weights trained on the synthetic
+    demo data) heads the page in a red box; each finding's size is named:
+    the largest in-plane side of its 3D box and the RECIST long and short
+    axes.
+
     Args:
         record (dict): the serialisable result of :func:`infer_volume`.
         pictures (dict): finding id -> its key-slice PNG.
@@ -149,14 +176,21 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
         x, y, z = f['center_world']
         pic = _img_tag(pictures[f['id']], f"finding {f['id']}") \
             if f['id'] in pictures else ''
+        rec = f.get('recist')
+        axes = (f"{rec['long_axis_mm']:.1f} x {rec['short_axis_mm']:.1f}"
+                if rec else '-')
+        side = f.get('largest_box_side_mm', f['diameter_mm'])
         rows.append(
             f"<tr><td>{f['id']}</td><td>{f['score']:.3f}</td>"
             f'<td>({x:.1f}, {y:.1f}, {z:.1f})</td>'
-            f"<td>{f['diameter_mm']:.1f}</td>"
+            f'<td>{side:.1f}</td><td>{axes}</td>'
             f"<td>{f['slice_range_original'][0]}-"
             f"{f['slice_range_original'][1]}</td>"
             f"<td>{esc(str(f['bbox_voxel']))}</td><td>{pic}</td></tr>")
     more = len(record['findings']) - len(rows)
+    warning = record.get('model_warning')
+    banner = (f'<div class="model-warning" role="alert"><b>Warning: model '
+              f'{esc(warning)}.</b></div>\n' if warning else '')
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
@@ -166,8 +200,11 @@ td, th {{ border: 1px solid #bbb; padding: 4px 8px; vertical-align: top;
           font-size: 13px; }}
 img {{ max-width: 100%; }}
 td img {{ width: 480px; }}
+.model-warning {{ background: #fde2e2; border: 3px solid #c00000;
+                  color: #900000; padding: 0.8em 1em; font-size: 1.3em;
+                  margin-bottom: 1em; }}
 </style></head><body>
-<h1>Lesion findings</h1>
+{banner}<h1>Lesion findings</h1>
 <p><b>scan</b> {esc(str(record['scan']))}<br>
 <b>series</b> {esc(str(record['series_uid']))}<br>
 <b>voxels</b> {geo['shape_zyx']} (z, y, x) at {geo['spacing_zyx']} mm;
@@ -183,10 +220,13 @@ stacked into {len(record['findings'])} findings (IoU &gt;
 <h2>Findings by score</h2>
 <p>World coordinates in mm (LPS, as SimpleITK and LUNA16); slices and
 boxes <code>[x1, y1, z1, x2, y2, z2]</code> in voxels of the original
-scan.</p>
+scan. <b>Largest box side</b>: the longer in-plane side (width or height)
+of the finding's 3D box. <b>RECIST long axis</b>: the longest diameter of
+the lesion on its key slice; <b>short axis</b>: the longest diameter
+perpendicular to it (RECIST 1.1).</p>
 <table><tr><th>#</th><th>score</th><th>centre (x, y, z) mm</th>
-<th>diameter mm</th><th>slices</th><th>box (voxels)</th>
-<th>key slice</th></tr>
+<th>largest box side mm</th><th>RECIST long axis x short axis mm</th>
+<th>slices</th><th>box (voxels)</th><th>key slice</th></tr>
 {''.join(rows)}
 </table>
 <p>{f'{more} more findings in findings.json and candidates.csv.'

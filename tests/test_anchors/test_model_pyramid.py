@@ -17,7 +17,7 @@ def test_level_names():
 
 
 def test_two_stage_config_uses_the_rpn_levels():
-    cfg = get_config('demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py')
+    cfg = get_config('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')
     assert anchor_head_key(cfg) == 'rpn_head'
     assert head_feature_strides(cfg) == [4, 8, 16, 32, 64]
     anchors = anchor_config_from_model(cfg)

@@ -29,7 +29,7 @@ from mmlesion.testing.volume_files import write_dicom_series, write_volume
 hd = pytest.importorskip('highdicom')
 pydicom = pytest.importorskip('pydicom')
 
-DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 SERIES = '1.2.826.0.1.3680043.8.498.77'
 SPACING = (0.9, 0.9, 2.5)  # x, y, z of the synthetic series
 REAL_DICOM = 'ct_volumes/totalsegmentator/example_ct_dicom'
@@ -184,7 +184,7 @@ def test_sr_regions_map_to_the_voxels_of_findings_json(written):
                                                 abs=1.5)
     # the model is the observer device: config and checkpoint checksum
     dump = [str(e.value) for e in sr.iterall()]
-    assert 'faster_rcnn_r18_fpn_1x_demo_deeplesion.py' in dump
+    assert 'faster-rcnn_r18_fpn_36e_deeplesion-demo.py' in dump
     assert record['dicom']['sr_sop_instance_uid'] == sr.SOPInstanceUID
     import hashlib
     digest = hashlib.sha256((tmp / 'stub.pth').read_bytes()).hexdigest()

@@ -138,7 +138,7 @@ def test_volume_patches_equal_png_patches(tmp_path, src_spacing,
 
 
 def test_load_fpr_model_refuses_a_detector_config(tmp_path):
-    path = repo_root() / 'configs' / 'lens' / (
-        'lens-afp_densenet-tiny_fpn_radam-12e_demo-partial.py')
+    path = repo_root() / 'configs' / 'lens' / 'demo' / (
+        'lens-afp_densenet-tiny_fpn_radam-12e_deeplesion-demo-partial.py')
     with pytest.raises(ValueError, match='not LENSFPR'):
         load_fpr_model(str(path), None)

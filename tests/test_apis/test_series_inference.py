@@ -8,7 +8,7 @@ import mmlesion  # noqa: F401
 from mmlesion.apis import iter_series_slices, predict_series_3d
 from mmlesion.testing import get_config
 
-CFG = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'
 
 
 def test_predict_series_3d(tiny_demo_root):

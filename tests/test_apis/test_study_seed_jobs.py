@@ -86,8 +86,7 @@ def test_study_tool_with_jobs_gives_the_same_numbers(tmp_path):
     data = tmp_path / 'demo'
     generate_demo_deeplesion(data, num_train=2, num_val=1, num_test=1,
                              image_size=128)
-    tool = str(repo_root() / 'tools' / 'analysis_tools' /
-               'eval_elixirnet_demo.py')
+    tool = str(repo_root() / 'projects' / 'elixirnet' / 'tools' / 'eval_elixirnet_demo.py')
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     results = {}
     for jobs in (1, 2):

@@ -18,7 +18,7 @@ from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.volume_demo import (train_on_samples,
                                           volume_training_samples)
 
-DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 # small chest scans with bright solid nodules (250-350 HU, brighter than
 # the 30-60 HU vessels): what a from-scratch detector learns in ~250 steps
 SCANS = dict(num_kits=0, num_lits=0, val_fraction=0., size_range=(96, 112),

@@ -18,7 +18,7 @@ from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import OutputDirError, sha256_file
 
-DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 KILL_AT_REPORT = (
     'import os, runpy, signal, sys\n'
     'import mmlesion.visualization.volume_report as report\n'
@@ -85,6 +85,7 @@ def test_killed_run_leaves_previous_set(scan_and_checkpoint, tmp_path):
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=240)
     assert proc.returncode == -9, proc.stdout[-4000:]
+    assert 'COCO classes' not in proc.stdout  # a checkpoint was given
     assert _snapshot(out) == before
     staging = [p for p in tmp_path.iterdir()
                if p.name.startswith(aio.TMP_PREFIX)]

@@ -19,7 +19,7 @@ from mmlesion.apis.volume_slice_loader import (VolumeSliceDataset,
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.testing import get_config, repo_root
 
-DEMO_CFG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 
 @pytest.fixture(scope='module')

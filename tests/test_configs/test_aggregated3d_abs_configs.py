@@ -7,16 +7,16 @@ import pytest
 from mmlesion.testing import get_config
 
 ROWS = [
-    ('aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py',
-     'aggregated3d_denseunet3d_anchor1_50e_luna16', 30),
-    ('aggregated3d-wo-da-abs_denseunet3d_anchor1_30e_luna16.py',
-     'aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16', 30),
-    ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_30e_luna16.py',
-     'aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16', 30),
-    ('rpn3d-focal-abs_denseunet3d_anchor1_30e_luna16.py',
-     'rpn3d-focal_denseunet3d_anchor1_50e_luna16', 30),
-    ('aggregated3d-abs_denseunet3d-tiny_demo_luna16vol.py',
-     'aggregated3d_denseunet3d-tiny_demo_luna16vol', 6),
+    ('aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16.py',
+     'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16', 30),
+    ('aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16.py',
+     'aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16', 30),
+    ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16.py',
+     'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16', 30),
+    ('rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16.py',
+     'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16', 30),
+    ('demo/aggregated3d-abs_denseunet3d-tiny_luna16-demo.py',
+     'demo/aggregated3d_denseunet3d-tiny_luna16-demo', 6),
 ]
 
 
@@ -39,7 +39,8 @@ def test_abs_round_inherits_its_row(name, first_round, epochs):
     ckpt = f'epoch_{base.max_epochs}.pth'
     # LUNA16 rows: the first round's work dir of `tools/train.py --fold 0`
     # (per-fold paths that --fold K rewrites, test_cv_fold.py)
-    work_dir = first_round + ('_fold0' if name.endswith('_luna16.py') else '')
+    work_dir = first_round.split('/')[-1] + (
+        '_fold0' if name.endswith('_luna16.py') else '')
     assert cfg.load_from == f'work_dirs/{work_dir}/{ckpt}'
     assert cfg.train_cfg.max_epochs == epochs
     pipe, base_pipe = (_train_dataset(c).pipeline for c in (cfg, base))

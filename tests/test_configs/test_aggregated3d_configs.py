@@ -13,7 +13,8 @@ from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.aggregated3d import volume_sample
 
 CONFIGS = sorted(
-    p.name for p in (repo_root() / 'configs' / 'aggregated3d').glob('*.py'))
+    str(p.relative_to(repo_root() / 'configs' / 'aggregated3d'))
+    for p in (repo_root() / 'configs' / 'aggregated3d').rglob('*.py'))
 
 
 def _datasets(cfg):
@@ -26,7 +27,7 @@ def _datasets(cfg):
 
 def test_found_configs():
     assert len(CONFIGS) >= 15
-    assert 'aggregated3d_denseunet3d_anchor1_50e_luna16.py' in CONFIGS
+    assert 'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py' in CONFIGS
 
 
 @pytest.mark.parametrize('name', CONFIGS)
@@ -47,41 +48,37 @@ def test_config_builds(name):
 
 def test_table_rows_differ_as_the_paper_says():
     base = get_config(
-        'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py').model
+        'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py').model
     assert base.fprn_head.use_diameter_alignment and base.fprn_head.use_magnify
     # Table I's 5^3 Local Magnification output; 12^3 only in the variant
     assert base.fprn_head.magnify_stride == 1
-    assert get_config('aggregated3d/aggregated3d-magnify12_denseunet3d_'
-                      'anchor1_50e_luna16.py').model.fprn_head.magnify_stride \
+    assert get_config('aggregated3d/aggregated3d-magnify12_denseunet3d_anchor1_4xb2-50e_luna16.py').model.fprn_head.magnify_stride \
         == 2
     assert base.rpn_head.anchor_generator.sizes == [[4, 6], [8, 12],
                                                     [16, 24]]
     wo_da = get_config(
-        'aggregated3d/aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16.py')
+        'aggregated3d/aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16.py')
     assert not wo_da.model.fprn_head.use_diameter_alignment
-    alt = get_config('aggregated3d/aggregated3d-alternating_denseunet3d_'
-                     'anchor1_50e_luna16.py')
+    alt = get_config('aggregated3d/aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16.py')
     assert alt.model.train_cfg.mode == 'alternating'
     ohem = get_config(
-        'aggregated3d/rpn3d-ohem-single-scale_denseunet3d_anchor1_50e_'
-        'luna16.py').model
+        'aggregated3d/rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16.py').model
     assert ohem.rpn_head.loss_cls.type == 'OHEMBinaryLoss'
     assert ohem.rpn_head.anchor_generator.sizes == [[4, 6, 8, 12, 16, 24]]
     assert ohem.fprn_head is None
-    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-'
-                    'anchors_50e_deeplesion3d.py')
+    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py')
     assert dl.model.rpn_head.anchor_generator.sizes[2] == [22., 30., 40.]
     assert dl.train_dataloader.dataset.pipeline[1].crop_size == (64, 128,
                                                                  128)
     a2 = get_config(
-        'aggregated3d/rpn3d-focal_denseunet3d_anchor2_50e_luna16.py').model
+        'aggregated3d/rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16.py').model
     assert a2.rpn_head.anchor_generator.sizes == [[5, 10], [15, 20],
                                                   [25, 35]]
 
 
 def test_demo_model_forward():
     cfg = get_config(
-        'aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py')
+        'aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py')
     model = MODELS.build(cfg.model)
     losses = model.loss(torch.randn(1, 1, 64, 64, 64), [
         volume_sample((64, 64, 64), [[20., 20., 20., 28., 28., 28.]])
@@ -90,19 +87,19 @@ def test_demo_model_forward():
     assert Path(repo_root() / 'configs/aggregated3d/README.md').is_file()
 
 
-RPN_STAGE = 'rpn3d-focal_denseunet3d_anchor1_50e_luna16'
+RPN_STAGE = 'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16'
 TABLE3_ROWS = [  # (config, crop, DA, Magnify, mode) as in Table III
-    ('aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16_crop96.py', 96,
+    ('aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16-crop96.py', 96,
      True, False, 'joint'),
-    ('aggregated3d_denseunet3d_anchor1_50e_luna16_crop96.py', 96, True,
+    ('aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16-crop96.py', 96, True,
      True, 'joint'),
-    ('aggregated3d-alternating_denseunet3d_anchor1_50e_luna16.py', 96, True,
+    ('aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16.py', 96, True,
      True, 'alternating'),
-    ('aggregated3d-wo-magnify_denseunet3d_anchor1_50e_luna16.py', 128, True,
+    ('aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16.py', 128, True,
      False, 'joint'),
-    ('aggregated3d_denseunet3d_anchor1_50e_luna16.py', 128, True, True,
+    ('aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py', 128, True, True,
      'joint'),
-    ('aggregated3d-wo-da_denseunet3d_anchor1_50e_luna16.py', 128, False,
+    ('aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16.py', 128, False,
      False, 'joint'),
 ]
 
@@ -137,9 +134,8 @@ def _datasets_crop(cfg):
 
 def test_stage_one_and_abs_configs_load_everything():
     for name in (RPN_STAGE + '.py',
-                 'rpn3d-focal_denseunet3d_deeplesion-anchors_50e_'
-                 'deeplesion3d.py',
-                 'aggregated3d-rpn-first_denseunet3d_anchor1_50e_luna16.py'):
+                 'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py',
+                 'aggregated3d-rpn-first_denseunet3d_anchor1_4xb2-50e_luna16.py'):
         cfg = get_config(f'aggregated3d/{name}')
         assert cfg.load_from is None
         assert not cfg.get('load_from_allowed_missing')
@@ -147,17 +143,16 @@ def test_stage_one_and_abs_configs_load_everything():
         if '-abs_' in name:
             assert not get_config(f'aggregated3d/{name}').get(
                 'load_from_allowed_missing'), name
-    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-'
-                    'anchors_50e_deeplesion3d.py')
+    dl = get_config('aggregated3d/aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d.py')
     assert dl.load_from == ('work_dirs/rpn3d-focal_denseunet3d_deeplesion-'
-                            'anchors_50e_deeplesion3d/epoch_50.pth')
+                            'anchors_4xb2-50e_deeplesion3d/epoch_50.pth')
 
 
 def test_luna16_pipelines_crop_lungs_and_augment():
     """Sec. IV-A lung crop in both pipelines of every LUNA16 row; training
     augmentation and several crops per scan (the paper is silent)."""
     for name in CONFIGS:
-        if not name.endswith('_luna16.py') and 'luna16_crop' not in name:
+        if not name.endswith('_luna16.py') and 'luna16-crop' not in name:
             continue
         cfg = get_config(f'aggregated3d/{name}')
         train = cfg.train_dataloader.dataset

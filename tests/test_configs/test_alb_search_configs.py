@@ -13,16 +13,18 @@ import mmlesion  # noqa: F401  (registers)
 from mmlesion.testing import get_config, repo_root
 
 SEARCH_DIR = repo_root() / 'configs' / 'elixirnet' / 'alb_search'
-CONFIGS = sorted(p.name for p in SEARCH_DIR.glob('*.py'))
-FULL = 'elixirnet-alb-search_r50_fpn_15e_deeplesion_3slice.py'
+CONFIGS = sorted(
+    str(p.relative_to(SEARCH_DIR.parent))
+    for p in SEARCH_DIR.parent.rglob('*.py') if 'alb-search' in p.name)
+FULL = 'elixirnet-alb-search_r50_fpn_4xb4-15e_deeplesion-3slice.py'
 
 
 def _load(name):
-    return get_config(f'elixirnet/alb_search/{name}')
+    return get_config(f'elixirnet/{name}')
 
 
 def test_both_configs_exist():
-    assert FULL in CONFIGS
+    assert f'alb_search/{FULL}' in CONFIGS
     assert any('demo' in name for name in CONFIGS)
 
 
@@ -64,7 +66,7 @@ def test_search_config_builds(name):
 
 
 def test_paper_settings_of_full_search():
-    cfg = _load(FULL)
+    cfg = _load(f'alb_search/{FULL}')
     assert cfg.train_cfg.max_epochs == 15
     assert cfg.train_cfg.split_ratio == 0.5
     assert cfg.train_dataloader.batch_size * 4 == 16  # 4 GPUs
@@ -72,6 +74,6 @@ def test_paper_settings_of_full_search():
     assert head.conv_out_channels == 4 * 16  # B = 4 branches, D = 16
     assert head.num_branches == 4 and head.num_reduction_cells == 2
     assert cfg.load_from.startswith(
-        'work_dirs/faster_rcnn_r50_fpn_1x_deeplesion_3slice/')
+        'work_dirs/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice/')
     assert (repo_root() / 'configs' / 'elixirnet' /
-            'faster_rcnn_r50_fpn_1x_deeplesion_3slice.py').is_file()
+            'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py').is_file()

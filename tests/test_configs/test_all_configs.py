@@ -22,7 +22,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.apis.config_smoke import amp_config_problems
+from projects.study_demo.config_smoke import amp_config_problems
 from mmlesion.testing import repo_root
 from mmlesion.utils import (find_unknown_config_keys,
                             resolve_checkpoint_source)

@@ -18,7 +18,8 @@ from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.det_batches import det_sample
 
 CONFIG_DIR = repo_root() / 'configs' / 'elixirnet'
-CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
+CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
+                 if 'alb-search' not in p.name)
 DEMO_CONFIGS = [name for name in CONFIGS if 'demo' in name]
 
 
@@ -68,22 +69,22 @@ def test_config_list_complete():
     """The rows the paper reports all have a config."""
     expected = {
         # Table 1 / 2 / 5: three detectors x 3 and 9 slices, with baselines
-        *(f'{algo}_{bb}_1x_deeplesion_{s}slice.py'
-          for algo in ('elixirnet', 'faster_rcnn')
+        *(f'{algo}_{bb}_4xb2-1x_deeplesion-{s}slice.py'
+          for algo in ('elixirnet', 'faster-rcnn')
           for bb in ('r50_c4', 'r50_fpn', 'r50-dcnv2_fpn') for s in (3, 9)),
         # Table 5 ablation (baseline and full rows are listed above)
-        'elixirnet-trpn_r50_fpn_1x_deeplesion_3slice.py',
-        'elixirnet-alb_r50_fpn_1x_deeplesion_3slice.py',
-        'elixirnet-alb-rtm_r50_fpn_1x_deeplesion_3slice.py',
-        'elixirnet-trpn-alb_r50_fpn_1x_deeplesion_3slice.py',
+        'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
         # Table 4 multi-type fine-tuning
-        'elixirnet_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
-        'elixirnet-wo-rtm_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
-        'faster_rcnn_r50_fpn_ft-6e_deeplesion_3slice_multitype.py',
+        'elixirnet_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
+        'elixirnet-wo-rtm_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
+        'faster-rcnn_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
         # demo
-        'faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py',
-        'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py',
-        'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py',
+        'demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
+        'demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py',
+        'demo/elixirnet-trpn-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py',
     }
     assert expected <= set(CONFIGS)
 
@@ -111,7 +112,7 @@ def test_config_builds(name):
     assert head.num_classes == num_classes
     # A searched config (tools/search_alb.py) is its target with another
     # genotype.
-    algo = name.split('_')[0].replace('-searched', '')
+    algo = name.split('/')[-1].split('_')[0].replace('-searched', '')
     with_trpn = algo.startswith('elixirnet') and (
         algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
     with_alb = algo.startswith('elixirnet') and (
@@ -138,7 +139,7 @@ def test_config_builds(name):
 
 def test_paper_sizes_of_full_elixirnet():
     """3x3 conv to 128, 1 ALB + 2 ALBr (P = 512), RTM E = 128, RoI 14."""
-    cfg = _load('elixirnet_r50_fpn_1x_deeplesion_3slice.py')
+    cfg = _load('elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py')
     head = _build(cfg).roi_head.bbox_head
     assert head.conv_out_channels == 128
     assert len(head.reduce_cells) == 2 and head.out_channels == 512
@@ -155,8 +156,8 @@ def test_parameter_ratio_matches_paper():
     def count(name):
         return sum(p.numel() for p in _built(name).parameters())
 
-    ratio = count('elixirnet_r50_fpn_1x_deeplesion_3slice.py') / count(
-        'faster_rcnn_r50_fpn_1x_deeplesion_3slice.py')
+    ratio = count('elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py') / count(
+        'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py')
     assert 0.6 <= ratio <= 0.7
 
 
@@ -189,12 +190,12 @@ def test_multitype_fine_tuning_recipe(name):
     model = _built(name)
     frozen = [p.requires_grad for p in model.backbone.parameters()]
     assert not any(frozen)
-    if name.startswith('elixirnet_'):
+    if name.split('/')[-1].startswith('elixirnet_'):
         assert not model.roi_head.bbox_head.rtm.binary_cls.weight.requires_grad
 
 
 def test_demo_rows_share_data_and_schedule():
-    base = _load('faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py')
+    base = _load('demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py')
     keys = ('train_cfg', 'optim_wrapper', 'param_scheduler')
     for name in DEMO_CONFIGS:
         if 'multitype' in name or '9slice' in name:
@@ -210,10 +211,10 @@ def test_demo_rows_share_data_and_schedule():
 
 def test_random_genotype_differs_from_default():
     random = _load(
-        'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py')
-    g1 = _built('elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'
+        'demo/elixirnet-trpn-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py')
+    g1 = _built('demo/elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
                 ).roi_head.bbox_head.genotypes()
-    g2 = _built('elixirnet-trpn-alb-random_r18-tiny_fpn_1x_demo_deeplesion.py'
+    g2 = _built('demo/elixirnet-trpn-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py'
                 ).roi_head.bbox_head.genotypes()
     assert g1 != g2
     assert [tuple(o) for o in g2['normal']['ops']] == [
@@ -264,13 +265,13 @@ def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
     weights carry over; the 8-type predictors are new."""
     from mmengine.runner import load_checkpoint, save_checkpoint
     source = _build(
-        _load('elixirnet-trpn-alb_r18-tiny_fpn_1x_demo_deeplesion.py'))
+        _load('demo/elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py'))
     ckpt = str(tmp_path / 'single_class.pth')
     save_checkpoint(dict(state_dict=source.state_dict()), ckpt)
     src_head = source.roi_head.bbox_head
 
     rtm_cfg = _load(
-        'elixirnet_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype.py')
+        'demo/elixirnet_r18-tiny_fpn_ft-6e_deeplesion-demo-multitype.py')
     assert 'elixirnet-trpn-alb_r18-tiny' in rtm_cfg.load_from
     target = _build(rtm_cfg)
     load_checkpoint(target, ckpt, map_location='cpu', strict=False)
@@ -282,7 +283,7 @@ def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
     assert head.fc_cls.out_features == 9
 
     plain = _build(
-        _load('elixirnet-wo-rtm_r18-tiny_fpn_ft-6e_demo_deeplesion_multitype'
+        _load('demo/elixirnet-wo-rtm_r18-tiny_fpn_ft-6e_deeplesion-demo-multitype'
               '.py'))
     load_checkpoint(plain, ckpt, map_location='cpu', strict=False)
     torch.testing.assert_close(plain.roi_head.bbox_head.stem.conv.weight,
@@ -293,13 +294,13 @@ def test_multitype_fine_tuning_loads_the_binary_classifier(tmp_path):
 def test_shipped_searched_config():
     """The demo search's result: written by tools/search_alb.py, with its
     provenance, and differing from the paper-text genotype."""
-    name = 'elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py'
+    name = 'demo/elixirnet-searched_r18-tiny_fpn_1x_deeplesion-demo.py'
     text = (CONFIG_DIR / name).read_text()
     for field in ('search config:', 'baseline checkpoint', 'command:',
                   'finished:'):
         assert field in text
     searched = _built(name).roi_head.bbox_head.genotypes()
-    paper = _built('elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
+    paper = _built('demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py'
                    ).roi_head.bbox_head.genotypes()
     assert searched != paper
     components = (CONFIG_DIR.parent / '_base_' / 'models' /

@@ -13,9 +13,10 @@ import mmlesion  # noqa: F401
 from mmlesion.testing import get_config, repo_root
 
 CONFIG_DIR = repo_root() / 'configs' / 'lens'
-CONFIGS = sorted(p.name for p in CONFIG_DIR.glob('*.py'))
-FULL = 'densenet121-2.5d_fpn_radam-8e'
-MULTI = '_deeplesion-luna16-lits-nihln_9slice.py'
+CONFIGS = sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')
+                 if 'alb-search' not in p.name)
+FULL = 'densenet121-2.5d_fpn_1xb4-radam-8e'
+MULTI = '_deeplesion-luna16-lits-nihln-9slice.py'
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,8 +38,8 @@ def _build(cfg: Config):
 
 def test_table1_rows_exist():
     rows = [
-        f'mulan_{FULL}_deeplesion_9slice.py',
-        f'lens-afp_{FULL}_deeplesion_9slice.py',
+        f'mulan_{FULL}_deeplesion-9slice.py',
+        f'lens-afp_{FULL}_deeplesion-9slice.py',
         f'lens-afp-multi_{FULL}{MULTI}',
         f'lens-afp-multi-fusion_{FULL}{MULTI}',
         f'lens-afp-multi-fusion-mining_{FULL}{MULTI}',
@@ -55,7 +56,7 @@ def test_config_builds(name):
     assert 'mmlesion' in cfg.custom_imports['imports']
     ds = cfg.train_dataloader.dataset
     assert cfg.optim_wrapper.optimizer.type == 'RAdam'
-    if name.startswith('lens-fpr'):
+    if name.split('/')[-1].startswith('lens-fpr'):
         assert type(model).__name__ == 'LENSFPR'
         assert ds.type == 'LENSFPRPatchDataset'
         assert cfg.train_dataloader.batch_sampler.pos_neg_ratio == 0.5
@@ -74,7 +75,7 @@ def test_config_builds(name):
 
 
 def test_fpr_paper_settings():
-    cfg = _load('lens-fpr_resnet18-3d_radam-6e_deeplesion.py')
+    cfg = _load('lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py')
     assert cfg.model.backbone.z_kernels == (1, 1, 1, 3)
     assert 'resnet18' in cfg.model.backbone.init_cfg.checkpoint
     assert cfg.optim_wrapper.optimizer.lr == 2e-4
@@ -110,10 +111,9 @@ def test_paper_settings():
     assert d0.mined_ann_file == 'lens_mined.json'
     assert d0.data_root == 'data/DeepLesion/'
     assert d0.pipeline == d.train_dataloader.dataset.datasets[1].pipeline
-    demo = _load('lens-afp-multi-fusion-mining_densenet-tiny_fpn_radam-12e_'
-                 'demo-2sets.py').train_dataloader.dataset.datasets
+    demo = _load('demo/lens-afp-multi-fusion-mining_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py').train_dataloader.dataset.datasets
     assert demo[0].type == 'DeepLesionMinedDataset'
     assert demo[0].pipeline == demo[1].pipeline
     assert demo[0].data_root == 'data/demo_deeplesion/'
-    a = _load(f'lens-afp_{FULL}_deeplesion_9slice.py')
+    a = _load(f'lens-afp_{FULL}_deeplesion-9slice.py')
     assert a.model.num_datasets == 1

@@ -71,7 +71,7 @@ def test_patch_dataset(tiny_demo_root, tmp_path):
 def test_demo_fpr_config_trains(tiny_demo_root, tmp_path):
     ann = tmp_path / 'fpr.json'
     _proposals(tiny_demo_root, ann, n=9)
-    cfg = get_config('lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py')
+    cfg = get_config('lens/demo/lens-fpr_resnet18-3d-tiny_radam-6e_deeplesion-demo-partial.py')
     cfg.train_dataloader.dataset.update(
         data_root=str(tiny_demo_root), ann_file=str(ann))
     cfg.train_dataloader.batch_size = 3

@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 
 from mmlesion.testing import repo_root
 
-CONFIG = 'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 
 class _Losses(Hook):

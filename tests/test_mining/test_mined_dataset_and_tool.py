@@ -14,7 +14,7 @@ from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
 from mmlesion.mining.mined_file import read_mined_file, write_mined_file
 from mmlesion.testing import get_config, repo_root
 
-CFG = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'
 
 
 def _ds_cfg(root, mined=None):

@@ -16,8 +16,8 @@ from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 from mmlesion.testing import get_config, repo_root
 
-CONFIG = 'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
-OTHER = 'retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'
+CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+OTHER = 'retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'
 
 
 def _opts(root: Path) -> list:

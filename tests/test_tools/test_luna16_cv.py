@@ -15,7 +15,7 @@ from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.evaluation.functional.luna16 import read_candidates_csv
 from mmlesion.testing import repo_root
 
-CONFIG = 'configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
+CONFIG = 'configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py'
 
 
 def _tool():

@@ -37,10 +37,10 @@ from mmlesion.utils import CheckpointMismatchError
 STOCK_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
 
 CONFIGS = {
-    '3slice': 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
-    '9slice': 'elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion_9slice.py',
-    'lens': 'lens/lens-afp-multi_densenet-tiny_fpn_radam-12e_demo-2sets.py',
-    '3d': 'aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py',
+    '3slice': 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
+    '9slice': 'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo-9slice.py',
+    'lens': 'lens/demo/lens-afp-multi_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py',
+    '3d': 'aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py',
 }
 
 
@@ -148,8 +148,8 @@ def test_stock_test_refuses_checkpoint_of_another_model(
     refuses another model's checkpoint; the documented opt-out applies to
     training only."""
     other = _random_checkpoint(
-        str(repo_root() / 'configs' / 'retinanet_lesion' /
-            'retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'),
+        str(repo_root() / 'configs' / 'retinanet_lesion' / 'demo' /
+            'retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'),
         tmp_path / 'other.pth')
     args = [_config('3slice'), other, '--work-dir', tmp_path / 'w',
             '--cfg-options'] + _data_options(tiny_demo_root)
@@ -334,7 +334,7 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     for name in ('mmlesion', 'configs', 'tools', 'requirements'):
         shutil.copytree(repo_root() / name, src / name,
                         ignore=shutil.ignore_patterns('__pycache__', '.mim'))
-    for name in ('setup.py', 'README.md'):
+    for name in ('setup.py', 'README.md', 'model-index.yml'):
         shutil.copy(repo_root() / name, src / name)
     wheel_dir = tmp_path / 'wheel'
     subprocess.run([

@@ -21,9 +21,9 @@ from mmlesion.nas.genotype import check_genotypes
 from mmlesion.testing import get_config, repo_root
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'search_alb.py'
-DEMO = ('elixirnet/alb_search/'
-        'elixirnet-alb-search_r18-tiny_fpn_demo_deeplesion.py')
-BASELINE = 'elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py'
+DEMO = ('elixirnet/demo/'
+        'elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py')
+BASELINE = 'elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py'
 
 
 def load_tool():
@@ -97,7 +97,7 @@ def test_demo_search_writes_a_config_that_trains(tmp_path, tiny_demo_root):
     ]
     path = tool.main(argv)
     assert path == osp.join(
-        str(work_dir), 'elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py')
+        str(work_dir), 'elixirnet-searched_r18-tiny_fpn_1x_deeplesion-demo.py')
     genotypes = load_genotypes(str(work_dir / 'genotype.py'))
     assert set(genotypes) == {'normal', 'reduce'}
     assert osp.isfile(work_dir / 'genotypes' / 'epoch_1.py')
@@ -107,7 +107,7 @@ def test_demo_search_writes_a_config_that_trains(tmp_path, tiny_demo_root):
     head = ready.model.roi_head.bbox_head
     assert check_genotypes(head.genotypes) == genotypes and not head.search
     target = get_config(
-        'elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py')
+        'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py')
     assert head.type == target.model.roi_head.bbox_head.type
     assert ready.model.rpn_head == target.model.rpn_head
     text = Path(path).read_text()
@@ -168,5 +168,5 @@ def test_target_config_checks(tmp_path):
     args.overwrite = True
     paths = tool.output_paths(args, tool.build_cfg(args))
     assert paths['target'].endswith(
-        'elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py')
+        'elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py')
     assert (tmp_path / 'mine.py').read_text() == '# a user file\n'

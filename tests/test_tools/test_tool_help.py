@@ -3,20 +3,34 @@
 
 Each tool runs ``--help`` in a fresh interpreter: it must exit 0, print a
 usage line and a help text for every argument, and print nothing on
-stderr (no start-up warnings, issue 20). The runs go in parallel; how long
-they take is measured by ``tools/analysis_tools/benchmark_tool_help.py``,
+stderr (no start-up warnings, issue 20). The text must say each default
+once, never "(default: None)", and nothing a user cannot follow: "see
+below" / "above", ``../shared`` paths, ``PROTOCOLS``, issue numbers or
+commit hashes (:func:`~mmlesion_cli.tool_help.help_text_problems`). The
+runs go in parallel; how long
+they take is measured by ``projects/benchmarks/benchmark_tool_help.py``,
 not here.
 """
+import fnmatch
+import importlib.util
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 
 import pytest
 
 from mmlesion.testing import repo_root
-from mmlesion_cli.tool_help import (find_tool_scripts, options_without_help,
+from mmlesion_cli.tool_help import (find_tool_scripts, help_items,
+                                    help_text_problems, options_without_help,
                                     run_tool_help)
 
 ROOT = repo_root()
 SCRIPTS = find_tool_scripts(ROOT)
+#: Tools on their way out of tools/ (to projects/): their texts are
+#: checked where they land.
+MOVING_OUT = ('tools/analysis_tools/eval_*_demo.py',
+              'tools/analysis_tools/benchmark_*.py', 'tools/lens_demo.py',
+              'tools/analysis_tools/probe_study_mechanisms.py',
+              'tools/analysis_tools/smoke_configs.py')
 
 
 @pytest.fixture(scope='module')
@@ -48,6 +62,45 @@ def test_tool_help(script, help_results):
     # parsed before the heavy imports: --help in about a second
     assert result.heavy_imports == [], (
         f'{name} --help imported {result.heavy_imports}')
+    if not any(fnmatch.fnmatch(name, pattern) for pattern in MOVING_OUT):
+        assert help_text_problems(result.stdout) == [], name
+
+
+def _load_tool(relative: str):
+    spec = importlib.util.spec_from_file_location(
+        relative.replace('/', '_')[:-3], ROOT / relative)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('tool, config', [
+    ('tools/misc/generate_demo_volumes.py',
+     'mmlesion.datasets.demo.volumes.DemoVolumeConfig'),
+    ('tools/misc/generate_demo_data.py',
+     'mmlesion.datasets.demo.DemoDataConfig'),
+])
+def test_demo_generators_show_their_defaults(tool, config, help_results):
+    """The demo data generators show the values their options default to
+    (those of the generator's config dataclass), not a pointer to it."""
+    module_name, class_name = config.rsplit('.', 1)
+    defaults = asdict(getattr(importlib.import_module(module_name),
+                              class_name)())
+    args = vars(_load_tool(tool).parse_args([]))
+    shown = {name: text for _, name, text in help_items(
+        help_results[ROOT / tool].stdout)}
+    checked = 0
+    for key, value in args.items():
+        if key not in defaults:
+            continue
+        assert value == defaults[key], key
+        option = '--' + key.replace('_', '-')
+        (text, ) = [t for n, t in shown.items() if n.split()[0] == option]
+        if value is not None:
+            assert f'(default: {value})' in text, (option, text)
+            checked += 1
+    assert checked >= 5
+    assert 'takes the default of' not in help_results[ROOT / tool].stdout
 
 
 HELP = """usage: x.py [-h] [--seed SEED] [--out OUT] root
@@ -75,3 +128,25 @@ def test_options_without_help():
     assert options_without_help(HELP) == ['--seed SEED', '--flag']
     assert options_without_help('usage: y.py [-h]\n\noptions:\n'
                                 '  -h, --help  show this help\n') == []
+
+
+def test_help_text_problems():
+    assert help_text_problems(HELP) == []
+    bad = HELP.replace('(default: a)', '(default: a) (default: b)')
+    assert help_text_problems(bad) == [
+        "--out OUT: the default twice: 'where the result goes (default: a) "
+        "(default: b)'"]
+    # comparisons are fine, references into the page are not
+    fine = HELP.replace('the input', 'boxes scoring below it are dropped, '
+                        'no air below -200 HU, IoU above 0.5')
+    assert help_text_problems(fine) == []
+    for text, what in [
+            ('see below', 'below or above'), ('(defaults above)', 'above'),
+            ('as listed below.', 'below'), ('(default: None)', 'None'),
+            ('../shared/data/deeplesion', '../shared'),
+            ('PROTOCOLS.md Sec. 2', 'PROTOCOLS'),
+            ('(issue 12)', 'issue'), ('fixed in issue #7', 'issue'),
+            ('since 3f2a9c1', 'commit'),
+            ('at d7e5c0b4a1f29e8b6c3d2e1f0a9b8c7d6e5f4a3b', 'commit')]:
+        problems = help_text_problems(HELP.replace('the input', text))
+        assert len(problems) == 1 and what in problems[0], (text, problems)

@@ -15,7 +15,7 @@ import torch
 
 from mmlesion.testing import repo_root
 
-CONFIG = 'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 
 def _data_options(root: Path, num_train: int = 4) -> list:

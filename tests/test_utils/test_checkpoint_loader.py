@@ -104,9 +104,9 @@ def test_state_dict_must_match_the_model():
 
 
 @pytest.mark.parametrize('config', [
-    'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
-    'elixirnet/elixirnet_r50_fpn_1x_deeplesion_3slice.py',
-    'retinanet_lesion/retinanet_r50_fpn_adam-plateau_deeplesion.py',
+    'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
+    'elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    'retinanet_lesion/retinanet_r50_fpn_1xb4-adam-plateau-50e_deeplesion.py',
 ])
 def test_shipped_schedules_load_safely(config, tmp_path, monkeypatch):
     """Optimizer and scheduler states of the shipped schedules need no

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import check_config_keys, find_unknown_config_keys
 
-CONFIG = 'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+CONFIG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 
 def test_typo_is_listed_with_suggestion(log_messages):
@@ -31,10 +31,9 @@ def test_typo_in_config_file(tmp_path, log_messages):
 
 
 @pytest.mark.parametrize('name', [
-    'demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
-    'elixirnet/elixirnet-alb-rtm_r50_fpn_1x_deeplesion_3slice.py',
-    'retinanet_lesion/improved-retinanet_r50_densefpn-ag_adam-plateau_'
-    'deeplesion.py'
+    'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
+    'elixirnet/elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    'retinanet_lesion/improved-retinanet_r50_densefpn-ag_1xb4-adam-plateau-50e_deeplesion.py'
 ])
 def test_shipped_configs_have_no_unknown_keys(name):
     """Helper variables of real configs (pipelines, heads) are not flagged

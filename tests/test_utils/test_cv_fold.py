@@ -9,10 +9,10 @@ from mmengine.config import Config
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import apply_cv_fold, find_fold_datasets
 
-LUNA = 'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py'
-ABS = 'aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py'
-RPN_ABS = 'aggregated3d/rpn3d-focal-abs_denseunet3d_anchor1_30e_luna16.py'
-DEMO = 'aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
+LUNA = 'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py'
+ABS = 'aggregated3d/aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16.py'
+RPN_ABS = 'aggregated3d/rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16.py'
+DEMO = 'aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py'
 
 
 def _hard_crop(cfg: Config) -> dict:
@@ -81,7 +81,7 @@ def test_concat_wrapper_and_default_num_folds():
 def test_refusals():
     with pytest.raises(ValueError, match='my.py: no dataset.*takes a'):
         apply_cv_fold(get_config('aggregated3d/' + (
-            'aggregated3d_denseunet3d_deeplesion-anchors_50e_deeplesion3d'
+            'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
             '.py')), 1, source='my.py')
     ds = dict(type='CrossValVolumeDataset', fold=0)
     cfg = Config(dict(train_dataloader=dict(dataset=ds),
@@ -138,12 +138,12 @@ def test_tools_fold_flag(name, monkeypatch):
     assert _folds(cfg) == dict.fromkeys(_folds(cfg), 3)
     assert '_fold3/' in cfg.load_from or name == 'test'
     assert cfg.work_dir.endswith(
-        'aggregated3d-abs_denseunet3d_anchor1_30e_luna16_fold3')
+        'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16_fold3')
     # without --fold: the config's own fold and work dir
     monkeypatch.setattr(sys, 'argv', [name, config, *ckpt])
     cfg = tool.build_cfg(tool.parse_args())
     assert _folds(cfg) == dict.fromkeys(_folds(cfg), 0)
-    assert cfg.work_dir.endswith('aggregated3d-abs_denseunet3d_anchor1_30e_'
+    assert cfg.work_dir.endswith('aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_'
                                  'luna16')
     # an explicit --work-dir is kept as given
     monkeypatch.setattr(sys, 'argv', [name, config, *ckpt, '--fold', '1',

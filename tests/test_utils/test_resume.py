@@ -9,7 +9,7 @@ import torch.nn as nn
 from mmlesion.testing import repo_root
 from mmlesion.utils import find_resumable_checkpoint, resume_candidates
 
-CONFIG = 'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py'
+CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 
 def _save(path, epoch):

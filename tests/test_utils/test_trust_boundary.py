@@ -257,7 +257,7 @@ def test_infer_volume_refuses_a_checkpoint_of_another_model(
     sitk.WriteImage(sitk.GetImageFromArray(
         np.full((4, 8, 8), -1000, np.int16)), str(scan))
     rc = main([
-        'configs/demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py', path,
+        'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py', path,
         str(scan), '--out-dir', str(tmp_path / 'out')
     ])
     err = capsys.readouterr().err

@@ -75,18 +75,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--show-score-thr',
         type=float,
         default=0,
-        help='predictions scoring below it are not drawn (default: 0.)')
+        help='predictions scoring below it are not drawn')
     parser.add_argument(
         '--metric',
         choices=METRICS,
         default='froc',
-        help='per-image score: DeepLesion FROC at --fp-rate (default) or '
+        help='per-image score: DeepLesion FROC at --fp-rate or '
         "mmdet's COCO-style mAP")
     parser.add_argument(
         '--fp-rate',
         type=float,
         default=4.,
-        help='FROC operating point, FPs per image (default: 4)')
+        help='FROC operating point, FPs per image')
     add_display_window_argument(parser)
     parser.add_argument(
         '--cfg-options',

@@ -13,7 +13,7 @@ Example (data with real DeepLesion sizes first)::
     python tools/misc/generate_demo_data.py --out data/demo_deeplesion_dl \
         --size-source deeplesion
     python tools/analysis_tools/anchor_coverage.py \
-        configs/retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_deeplesion.py \
+        configs/retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py \
         --data-root data/demo_deeplesion_dl/ --out anchor_coverage.json
 """
 import argparse

@@ -26,7 +26,7 @@ Example::
 
     python tools/analysis_tools/calibrate_intra_patient_delta.py \\
         CONFIG CHECKPOINT --demo-root data/demo_deeplesion \\
-        --deeplesion-root ../shared/data/deeplesion \\
+        --deeplesion-root data/DeepLesion \\
         --dl-info annotations/DL_info_val.csv annotations/DL_info_test.csv \\
         --out-dir work_dirs/delta --mine
 """

@@ -8,11 +8,12 @@ masks, labels 3 and 4), the share of reference voxels the crop of
 ``CropToLungs`` keeps at each margin, and the crop box against the
 reference's box, on the scan's own grid and optionally resampled.
 
-Example (the check quoted in configs/aggregated3d/README.md)::
+Example (the check quoted in configs/aggregated3d/README.md, on
+TotalSegmentator's example CT and its label map)::
 
     python tools/analysis_tools/check_lung_mask.py \\
-        ../shared/data/ct_volumes/totalsegmentator/example_ct_sm.nii.gz \\
-        ../shared/data/ct_volumes/totalsegmentator/example_seg.nii.gz \\
+        totalsegmentator/example_ct_sm.nii.gz \\
+        totalsegmentator/example_seg.nii.gz \\
         --labels 10 11 12 13 14 --spacing 1 1 1
 """
 import time

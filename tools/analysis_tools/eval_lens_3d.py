@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Evaluate a LENS model on the 3D protocol of the DeepLesion manual test
-set (Yan et al., TMI 2020, Sec. VI-A and Table I; PROTOCOLS.md §2).
+set (Yan et al., TMI 2020, Sec. VI-A and Table I).
 
 Usage::
 
@@ -10,7 +10,7 @@ Usage::
         [--fpr-config FPR_CONFIG --fpr-checkpoint FPR_CHECKPOINT]
 
 ``FPR_CONFIG``: e.g.
-``configs/lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py``.
+``configs/lens/lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py``.
 
 Every stored slice of the series of the config's test dataset that hold an
 evaluated sub-volume is predicted (``--max-offset N``: only slices within N

@@ -15,7 +15,7 @@ example lesions with both pairs of axes.
 Example::
 
     python tools/analysis_tools/eval_recist_measurement.py \\
-        --data-root ../shared/data/deeplesion \\
+        --data-root data/DeepLesion \\
         --out-dir work_dirs/recist_measurement
 """
 import argparse

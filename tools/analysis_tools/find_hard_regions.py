@@ -13,16 +13,16 @@ or poorly scored nodules (hard positives), into a JSON file that
 Example (the LUNA16 "†" rows)::
 
     python tools/train.py \\
-        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py \\
         --fold 3
     python tools/analysis_tools/find_hard_regions.py \\
-        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py \\
-        work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold3/\\
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py \\
+        work_dirs/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16_fold3/\\
 epoch_50.pth --fold 3 \\
-        --out work_dirs/aggregated3d_denseunet3d_anchor1_50e_luna16_fold3/\\
+        --out work_dirs/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16_fold3/\\
 hard_regions_fold3.json
     python tools/train.py \\
-        configs/aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py \\
+        configs/aggregated3d/aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16.py \\
         --fold 3
 
 ``--fold K`` picks the cross-validation fold as in ``tools/train.py``

@@ -33,14 +33,14 @@ Boxes:
   of the target config's ``{split}_dataloader`` pipeline for each
   ``Image_size``.
 
-Example (how ``retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py``
+Example (how ``retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py``
 of ``configs/retinanet_lesion/`` was made)::
 
     cd configs/retinanet_lesion && python \
         ../../tools/analysis_tools/optimize_anchors.py \
-        retinanet_vgg19_fpn_adam-plateau_deeplesion.py \
-        --csv ../../../shared/data/deeplesion/annotations/DL_info_val.csv \
-        --out retinanet-optanchors_vgg19_fpn_adam-plateau_deeplesion.py
+        retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py \
+        --csv /path/to/DL_info_val.csv \
+        --out retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py
 """
 import argparse
 import datetime
@@ -69,7 +69,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--split',
         default='val',
         help='dataloader of the config whose dataset (and pipeline resize) '
-        'is used: train / val / test (default val, as the paper)')
+        'is used: train / val / test (val as in the paper)')
     parser.add_argument(
         '--csv-split',
         default=None,
@@ -80,7 +80,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='focal',
         choices=('iou', 'ce', 'focal'),  # OBJECTIVES of mmlesion.anchors
         help='iou: 1 - mean best IoU; ce: mean -log IoU; focal: mean '
-        '-(1 - IoU)^2 log IoU (default, as the authors\' tool)')
+        '-(1 - IoU)^2 log IoU (focal as in the authors\' tool)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument(
         '--popsize', type=int, default=15, help='population multiplier')

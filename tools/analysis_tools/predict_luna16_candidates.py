@@ -15,7 +15,7 @@ the official LUNA16 FROC / CPM over the scans it processed and writes
 Example::
 
     python tools/analysis_tools/predict_luna16_candidates.py \\
-        configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py \\
+        configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py \\
         work_dirs/agg3d_demo/epoch_12.pth --out work_dirs/agg3d_demo/cand.csv \\
         --annotations data/demo_volumes/luna16/annotations.csv \\
         --excluded data/demo_volumes/luna16/annotations_excluded.csv

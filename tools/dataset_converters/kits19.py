@@ -13,17 +13,18 @@ Example::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion_cli.converter_args import mask_converter_main
+from mmlesion_cli.converter_args import mask_converter_parser
+
+#: ``(name, help)`` of the positional arguments, in the converter's order.
+POSITIONALS = [('root', 'folder with case_XXXXX/ folders')]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return mask_converter_main(
-        argv,
-        __doc__,
-        'convert_kits19', [('root', 'folder with case_XXXXX/ folders')],
-        labels=(2, ),
-        lesion_type=6,
-        window=(-175, 275))
+    args = mask_converter_parser(
+        __doc__, POSITIONALS, labels=(2, ), lesion_type=6,
+        window=(-175, 275)).parse_args(argv)
+    from mmlesion.datasets.converters.cli import run_mask_converter
+    return run_mask_converter(args, 'convert_kits19', POSITIONALS)
 
 
 if __name__ == '__main__':

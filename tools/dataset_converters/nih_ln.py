@@ -15,18 +15,19 @@ Example::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion_cli.converter_args import mask_converter_main
+from mmlesion_cli.converter_args import mask_converter_parser
+
+#: ``(name, help)`` of the positional arguments, in the converter's order.
+POSITIONALS = [('scan_root', '<PatientID>/ DICOM folders'),
+               ('mask_root', '<PatientID>/ mask folders')]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return mask_converter_main(
-        argv,
-        __doc__,
-        'convert_nih_ln', [('scan_root', '<PatientID>/ DICOM folders'),
-                           ('mask_root', '<PatientID>/ mask folders')],
-        labels=None,
-        lesion_type=3,
-        window=(-175, 275))
+    args = mask_converter_parser(
+        __doc__, POSITIONALS, labels=None, lesion_type=3,
+        window=(-175, 275)).parse_args(argv)
+    from mmlesion.datasets.converters.cli import run_mask_converter
+    return run_mask_converter(args, 'convert_nih_ln', POSITIONALS)
 
 
 if __name__ == '__main__':

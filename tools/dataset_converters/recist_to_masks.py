@@ -25,7 +25,7 @@ Examples::
         configs/retinanet_lesion/CONFIG.py \
         --split train --out data/DeepLesion/recist_masks
     python tools/dataset_converters/recist_to_masks.py --csv \
-        ../shared/data/deeplesion/annotations/DL_info_val.csv \
+        data/DeepLesion/annotations/DL_info_val.csv \
         --skip-missing --out work_dirs/recist_masks_val
 """
 import argparse

@@ -20,8 +20,8 @@ resize); ground-truth boxes are scaled into it.
 Example::
 
     python tools/misc/draw_relation_graph.py \
-        configs/elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py \
-        work_dirs/elixirnet_r18-tiny_fpn_1x_demo_deeplesion/epoch_12.pth \
+        configs/elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py \
+        work_dirs/elixirnet_r18-tiny_fpn_1x_deeplesion-demo/epoch_12.pth \
         --out-dir work_dirs/relation_graphs --num-images 4
 
 Works with any detector whose RoI head is ``ALBRoIHead`` and whose box head

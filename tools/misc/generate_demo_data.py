@@ -12,38 +12,44 @@ import time
 from dataclasses import fields
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import dataclass_defaults
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = tool_parser(
-        __doc__,
-        epilog='An option without a shown default takes the default of '
-        'mmlesion.datasets.demo.DemoDataConfig.')
+    # DemoDataConfig's defaults, shown by --help (read from its source:
+    # importing mmlesion would make --help wait for torch)
+    config = dataclass_defaults('mmlesion.datasets.demo.deeplesion_config',
+                                'DemoDataConfig')
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--out', default='data/demo_deeplesion', help='output folder')
-    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument('--seed', type=int, default=config.get('seed'),
+                        help='random seed')
     parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace an existing dataset previously written by this tool')
-    parser.add_argument('--num-train', type=int, default=None,
+    parser.add_argument('--num-train', type=int,
+                        default=config.get('num_train'),
                         help='key slices in the train split')
-    parser.add_argument('--num-val', type=int, default=None,
+    parser.add_argument('--num-val', type=int,
+                        default=config.get('num_val'),
                         help='key slices in the val split')
-    parser.add_argument('--num-test', type=int, default=None,
+    parser.add_argument('--num-test', type=int,
+                        default=config.get('num_test'),
                         help='key slices in the test split')
     parser.add_argument('--image-size', type=int,
-                        default=None,
+                        default=config.get('image_size'),
                         help='slice height and width in pixels')
     parser.add_argument(
         '--context-mm',
         type=float,
-        default=None,
+        default=config.get('context_mm'),
         help='stored neighbours on each side of a key slice (mm)')
     parser.add_argument(
         '--unannotated-prob',
         type=float,
-        default=None,
+        default=config.get('unannotated_prob'),
         help='probability that a key slice also shows a lesion without a '
         'CSV row (0: a fully labelled set, as the LENS demo\'s second set)')
     parser.add_argument(
@@ -53,23 +59,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='draw only these DeepLesion coarse types (1 bone, 2 abdomen, '
         '3 mediastinum, 4 liver, 5 lung, 6 kidney, 7 soft tissue, 8 pelvis),'
         ' e.g. "--lesion-types 5 --unannotated-prob 0" for a fully labelled '
-        'lung-nodule set (the LENS demo\'s single-type set)')
+        'lung-nodule set (the LENS demo\'s single-type set; default: all '
+        'eight)')
     parser.add_argument(
         '--followup-prob',
         type=float,
-        default=None,
+        default=config.get('followup_prob'),
         help='probability that a patient\'s second study is a follow-up of '
         'the first (same lesions, grown or shrunk; for LENS\'s '
         'intra-patient lesion matching)')
     parser.add_argument(
         '--followup-missing-prob',
         type=float,
-        default=None,
+        default=config.get('followup_missing_prob'),
         help='probability that a lesion annotated in the first study has no '
         'CSV row in its follow-up')
     parser.add_argument(
         '--size-source',
-        default=None,
+        default=config.get('size_source'),
         help='lesion sizes: the generator\'s own model (builtin), real '
         'DeepLesion lesions of the same type (deeplesion: needs '
         'DL_info_{val,test}.csv) or their built-in quantile table '
@@ -78,7 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--size-annotation-dir',
         default=None,
         help='folder of DL_info_{val,test}.csv for --size-source deeplesion '
-        '(default: ../shared/data/deeplesion/annotations)')
+        '(default: deeplesion/annotations in the shared data folder, '
+        '$MMLESION_SHARED_DATA)')
     parser.add_argument(
         '--quiet', action='store_true', help='no progress bar or summary')
     return parser.parse_args(argv)

@@ -12,7 +12,7 @@ fractions.
 Examples::
 
     python tools/misc/show_recist_masks.py --csv \
-        ../shared/data/deeplesion/annotations/DL_info_val.csv \
+        data/DeepLesion/annotations/DL_info_val.csv \
         --skip-missing --out-dir work_dirs/recist_masks_vis --num 20
     python tools/misc/show_recist_masks.py CONFIG --split train \
         --out-dir work_dirs/vis --cache-dir data/DeepLesion/recist_masks

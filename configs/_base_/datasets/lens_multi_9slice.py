@@ -88,7 +88,7 @@ train_dataloader = dict(
         datasets=[deeplesion_train, luna16_train, lits_train, nih_ln_train],
         dataset_names=['deeplesion', 'luna16', 'lits', 'nih_ln']))
 # Evaluation on DeepLesion (dataset 0): the 2D official protocol here; the 3D
-# manual-test-set protocol (PROTOCOLS.md section 2) stacks the 2D boxes.
+# manual-test-set protocol (docs/protocols.md §2) stacks the 2D boxes.
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,

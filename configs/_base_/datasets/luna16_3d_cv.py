@@ -90,7 +90,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-# LUNA16 protocol (PROTOCOLS.md §3): CPM over 1/8 .. 8 FPs per scan, ground
-# truth from the dataset's instances (ignore = excluded findings).
+# LUNA16 protocol (docs/protocols.md §3): CPM over 1/8 .. 8 FPs per scan,
+# ground truth from the dataset's instances (ignore = excluded findings).
 val_evaluator = dict(type='LUNA16Metric')
 test_evaluator = val_evaluator

@@ -19,7 +19,7 @@ model = dict(
         bbox_coder=dict(type='DeltaZYXDBBoxCoder'),
         # objectness starts at 0.5 (zero bias): with gamma 5 a 0.01 prior
         # leaves Eq. 3's negative term ~1e-11 at the start (no early focus
-        # on the negatives); tools/analysis_tools/adaptive_focal_terms.py
+        # on the negatives); projects/aggregated3d/tools/adaptive_focal_terms.py
         prior_prob=0.5,
         loss_cls=dict(type='AdaptiveFocalLoss', alpha=0.8, gamma=5.0,
                       t_start=1.0, t_end=10.0),

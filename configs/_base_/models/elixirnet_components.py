@@ -39,7 +39,7 @@ trpn_head = dict(
 # wiring of Figure 3 is not recoverable from the text. Searched blocks come
 # as ready configs from tools/search_alb.py (they inherit an ElixirNet config
 # and replace these genotypes), e.g. the demo search's
-# configs/elixirnet/elixirnet-searched_r18-tiny_fpn_1x_demo_deeplesion.py.
+# configs/elixirnet/demo/elixirnet-searched_r18-tiny_fpn_1x_deeplesion-demo.py.
 alb_genotypes = dict(
     normal=dict(
         ops=[('non_local', 0), ('dil_conv_3x3_d3', 0),

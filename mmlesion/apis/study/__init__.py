@@ -12,8 +12,7 @@ Example:
     >>> from mmlesion.apis.study import (StudyRow, StudySettings,
     ...                                  deeplesion_froc, run_study,
     ...                                  write_study_report)
-    >>> rows = [StudyRow('fpn', 'FPN', 'elixirnet/faster_rcnn_r18-tiny_fpn'
-    ...                  '_1x_demo_deeplesion.py')]
+    >>> rows = [StudyRow('fpn', 'FPN', 'elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py')]
     >>> result = run_study(rows, StudySettings('work_dirs/s', seeds=(0, 1)),
     ...                    deeplesion_froc())  # doctest: +SKIP
     >>> write_study_report(result)  # doctest: +SKIP
@@ -25,8 +24,6 @@ from .row_run import (TIME_KEY, apply_run_settings, final_checkpoint,
                       train_and_test)
 from .rows import (RowContext, StudyMetric, StudyRow, StudySettings,
                    deeplesion_froc, luna16_cpm)
-from .study_data import (STUDY_DATA_PRESETS, VOLUME_STUDY_PRESETS,
-                         ensure_study_data, ensure_volume_study_data)
 from .seed_jobs import maybe_run_seed_jobs, run_seed_jobs
 from .runner import (RESULT_FILE, RowResult, StudyResult, build_row_config,
                      default_row_run, row_fingerprint, row_seed_dir,
@@ -39,7 +36,5 @@ __all__ = [
     'StudyResult', 'RESULT_FILE', 'format_text_table', 'markdown_table',
     'study_summary', 'write_study_report', 'apply_run_settings',
     'final_checkpoint', 'train_and_test', 'add_study_arguments',
-    'settings_from_args', 'TIME_KEY', 'STUDY_DATA_PRESETS',
-    'ensure_study_data', 'VOLUME_STUDY_PRESETS', 'ensure_volume_study_data',
-    'maybe_run_seed_jobs', 'run_seed_jobs'
+    'settings_from_args', 'TIME_KEY', 'maybe_run_seed_jobs', 'run_seed_jobs'
 ]

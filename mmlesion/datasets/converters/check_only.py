@@ -29,6 +29,7 @@ from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 
 from .common import assign_split
 from .deeplesion_export import EXTRA_SLICES_FILE
+from .luna16_files import find_luna16_scans, read_findings_by_series
 
 #: What the 2D export writes into its folder.
 EXPORT_FILES = ('DL_info.csv', 'Images_png', 'series_map.json',
@@ -115,7 +116,6 @@ def check_luna16_annotations(annotations: str,
         ValueError: a bad row (named by the reader), or an annotated series
             missing from ``seriesuids.csv`` (file, row, field and uid).
     """
-    from .luna16 import find_luna16_scans, read_findings_by_series
     nodules = read_findings_by_series(annotations)
     ignored = read_findings_by_series(excluded) if excluded else {}
     listed: Optional[List[str]] = None

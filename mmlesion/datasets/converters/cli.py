@@ -2,15 +2,14 @@
 """What ``tools/dataset_converters/*.py`` do with their options.
 
 The options themselves are defined in :mod:`mmlesion_cli.converter_args`
-(importable without torch, for a fast ``--help``).
+(importable without torch, for a fast ``--help``); a tool parses them
+first and then calls :func:`run_cli` or :func:`run_mask_converter`
+(``mmlesion`` may import ``mmlesion_cli``, never the reverse).
 """
 import argparse
 import json
 import sys
-from typing import Callable, Optional
-
-from mmlesion_cli.converter_args import (  # noqa: F401  (re-exported)
-    add_common_args, add_mask_args, mask_converter_main)
+from typing import Callable, Optional, Sequence
 
 from .check_only import format_plan
 from .deeplesion_export import DeepLesionExporter
@@ -67,3 +66,31 @@ def run_cli(convert: Callable[[argparse.Namespace], dict],
         print(format_plan(summary))
     print('summary json: ' + json.dumps(summary))
     return 1 if summary.get('would_refuse') else 0
+
+
+def run_mask_converter(args: argparse.Namespace, convert: str,
+                       positionals: Sequence[tuple]) -> int:
+    """Run a label-map converter (KiTS19, LiTS, NIH-LN) on parsed options.
+
+    The second half of such a tool, after
+    :func:`mmlesion_cli.converter_args.mask_converter_parser`.
+
+    Args:
+        args (argparse.Namespace): the parsed options.
+        convert (str): name of the ``convert_*`` function of
+            :mod:`mmlesion.datasets.converters`, called as
+            ``convert(*positionals, out_file, labels=..., connectivity=...,
+            min_voxels=..., **common)``.
+        positionals (sequence[tuple]): ``(name, help)`` of the positional
+            arguments, in the order ``convert`` takes them.
+
+    Returns:
+        int: exit status (see :func:`run_cli`).
+    """
+    from mmlesion.datasets import converters
+    convert_fn = getattr(converters, convert)
+    return run_cli(
+        lambda a: convert_fn(
+            *[getattr(a, name) for name, _ in positionals], a.out,
+            labels=a.labels, connectivity=a.connectivity,
+            min_voxels=a.min_voxels, **common_kwargs(a)), args)

@@ -10,7 +10,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.utils.progress import progress_bar
-from mmlesion_cli.converter_args import (  # noqa: F401  (re-exported)
+from mmlesion_cli.converter_defaults import (  # noqa: F401  (re-exported)
     DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
 
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,

@@ -16,61 +16,21 @@ Findings of ``annotations_excluded.csv`` become ``ignore: true`` entries;
 an unknown diameter (-1) keeps ``diameter_mm: -1`` but gets the 10 mm box
 the official evaluation script uses for the hit test.
 """
-import glob
-import os.path as osp
-from collections import OrderedDict
-from typing import Dict, List, NamedTuple, Optional
+from typing import Optional
 
 from mmengine.logging import print_log
 
-from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
-                                                   read_seriesuids_csv)
+from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 from ..volumes import box_center_world, box_from_world_sphere, load_ct_volume
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, relative_file, run_conversion)
 from .check_only import check_luna16_annotations, plan_conversion
 from .deeplesion_export import DeepLesionExporter, sphere_slice_boxes
+from .luna16_files import (  # noqa: F401  (re-exported)
+    LunaFinding, find_luna16_scans, read_findings_by_series)
 
 #: Diameter the official script uses for excluded findings of unknown size.
 UNKNOWN_DIAMETER_MM = 10.0
-
-
-class LunaFinding(NamedTuple):
-    """One finding of a LUNA16 CSV (``index`` = its place among the rows)."""
-    index: int
-    seriesuid: str
-    coord_xyz: tuple
-    diameter_mm: float
-
-
-def read_findings_by_series(path: str) -> Dict[str, List[LunaFinding]]:
-    """Findings of ``annotations.csv`` / ``annotations_excluded.csv`` by
-    series (file order kept), read with the evaluator's reader
-    (:func:`mmlesion.evaluation.functional.luna16.read_findings_csv`)."""
-    table = read_findings_csv(path)
-    out: Dict[str, List[LunaFinding]] = OrderedDict()
-    for i, (uid, xyz, d) in enumerate(
-            zip(table.seriesuids, table.xyz, table.diameter_mm)):
-        out.setdefault(uid, []).append(
-            LunaFinding(i, uid, tuple(float(v) for v in xyz), float(d)))
-    return out
-
-
-def find_luna16_scans(scan_root: str) -> Dict[str, str]:
-    """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``.
-
-    Raises:
-        ValueError: if one series UID is found twice.
-    """
-    scans: Dict[str, str] = {}
-    for path in sorted(
-            glob.glob(osp.join(scan_root, '**', '*.mhd'), recursive=True)):
-        uid = osp.basename(path)[:-4]
-        if uid in scans:
-            raise ValueError(f'series {uid} found twice: {scans[uid]} and '
-                             f'{path}')
-        scans[uid] = path
-    return scans
 
 
 def _finding_entry(volume, finding: LunaFinding, ignore: bool,

@@ -37,7 +37,8 @@ from ..dl_info import parse_dl_info
 
 #: Quantiles (0, 5, ..., 100 %) of the long axis (mm) per coarse type, from
 #: ``Lesion_diameters_Pixel_[0] * Spacing_mm_px_[0]`` of the 9,816 rows of
-#: ``../shared/data/deeplesion/annotations/DL_info_{val,test}.csv``
+#: ``DL_info_{val,test}.csv`` (DeepLesion's val and test rows, in
+#: ``deeplesion/annotations/`` of the real-data folder)
 #: (:meth:`LesionSizeTable.from_dl_info` then
 #: :meth:`LesionSizeTable.quantiles` reproduces them).
 BUILTIN_LONG_MM_QUANTILES: Dict[int, Tuple[float, ...]] = {
@@ -222,8 +223,8 @@ def size_table(source: str,
         root = shared_data_root()
         if root is None:
             raise FileNotFoundError(
-                'size_source="deeplesion": no shared data folder '
-                '(../shared/data or MMLESION_SHARED_DATA) and no '
+                'size_source="deeplesion": no real-data folder '
+                '(set MMLESION_SHARED_DATA) and no '
                 'size_annotation_dir given; use "deeplesion_quantiles" '
                 'for the built-in table')
         annotation_dir = osp.join(str(root), 'deeplesion', 'annotations')

@@ -12,6 +12,8 @@ from mmengine.logging import MMLogger
 from mmdet.registry import TRANSFORMS
 from mmlesion.utils.atomic_io import atomic_save_with
 
+from .slice_channels import slices_from_volume
+
 #: DeepLesion PNGs store HU + 32768 as uint16.
 HU_OFFSET = 32768
 
@@ -251,7 +253,6 @@ class LoadDeepLesionSlices(BaseTransform):
         """The N channels of an in-memory (D, H, W) volume, as
         :class:`~mmlesion.datasets.transforms.LoadVolumeSlices` takes them
         (positions beyond the volume take its first / last slice)."""
-        from .volume_slices import slices_from_volume  # imports this module
         volume = self._as_hu(results['volume'], 'volume')
         if volume.ndim != 3 or min(volume.shape) < 1:
             raise ValueError(f'{self.__class__.__name__}: volume must be '

@@ -1,47 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Multi-slice 2.5D inputs taken straight from an in-memory CT volume."""
 import math
-from typing import Optional, Sequence, Tuple
 
-import numpy as np
 from mmdet.registry import TRANSFORMS
 
 from .loading import LoadDeepLesionSlices
-
-
-def slices_from_volume(volume: np.ndarray, key: int,
-                       offsets: Sequence[float],
-                       hu_clip: Optional[Tuple[float, float]]) -> np.ndarray:
-    """The channels at ``key + offsets`` of a (z, y, x) volume.
-
-    Linear interpolation between the two slices around each position;
-    positions beyond the first or last slice take that slice.
-
-    Args:
-        volume (np.ndarray): (z, y, x) HU.
-        key (int): index of the key slice.
-        offsets (Sequence[float]): channel positions relative to the key, in
-            slice units.
-        hu_clip (tuple[float, float], optional): HU range applied.
-
-    Returns:
-        np.ndarray: float32 (y, x, len(offsets)).
-    """
-    depth = volume.shape[0]
-    channels = []
-    for off in offsets:
-        pos = min(max(key + off, 0.), depth - 1.)
-        lo = int(math.floor(pos))
-        w = pos - lo
-        if w < 1e-6 or lo + 1 >= depth:
-            img = volume[lo]
-        else:
-            img = (1. - w) * volume[lo] + w * volume[lo + 1]
-        channels.append(img)
-    img = np.stack(channels, axis=-1).astype(np.float32)
-    if hu_clip is not None:
-        np.clip(img, hu_clip[0], hu_clip[1], out=img)
-    return img
+from .slice_channels import slices_from_volume  # noqa: F401  (re-exported)
 
 
 @TRANSFORMS.register_module()

@@ -190,7 +190,7 @@ def _orient_lps(img: sitk.Image, dtype: Optional[type],
     ``DICOMOrient`` does), but the voxels are moved by one numpy
     transpose / flip copy: 3.1x faster than the filter on the real KiTS19
     mask of case_00002, stored axial-axis first, with identical results
-    (``tools/analysis_tools/benchmark_volume_io.py``).
+    (``projects/benchmarks/benchmark_volume_io.py``).
     """
     direction = np.asarray(img.GetDirection()).reshape(3, 3)
     size = np.asarray(img.GetSize())

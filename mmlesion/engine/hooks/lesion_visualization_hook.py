@@ -5,8 +5,10 @@ mmdet's :class:`~mmdet.engine.hooks.DetVisualizationHook` reads
 ``img_path`` with ``mmcv.imfrombytes``, which turns DeepLesion's 16-bit PNGs
 (``HU + 32768``, Yan et al., "DeepLesion", J. Med. Imaging 2018, Sec. 2)
 into garbage. This hook keeps its behaviour and options but windows the key
-slice in HU and draws ground truth (red) and predictions (green, with
-scores) on the same picture.
+slice in HU, enlarges it for display and draws predictions (green, with
+scores), ground truth (red, dashed, above them) and a legend on the same
+picture (:func:`~mmlesion.visualization.lesion_visualizer.
+draw_lesion_overlay`).
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -38,7 +40,8 @@ class LesionVisualizationHook(DetVisualizationHook):
     (``tools/test.py --show-dir DIR`` sets ``draw=True`` and
     ``test_out_dir=DIR``), plus the display window. In testing, each key
     slice is saved as ``<work_dir>/<timestamp>/<test_out_dir>/<file_name>``
-    where ``file_name`` is the DeepLesion name (``000002_01_01_162.png``);
+    (an absolute ``test_out_dir`` as is: ``tools/run_demo.py``) where
+    ``file_name`` is the DeepLesion name (``000002_01_01_162.png``);
     in validation, the first sample of every ``interval``-th iteration goes
     to the visualizer's backends.
 
@@ -60,6 +63,10 @@ class LesionVisualizationHook(DetVisualizationHook):
             Defaults to the soft-tissue window (-160, 240).
         draw_gt (bool): draw ground truth. Defaults to True.
         draw_pred (bool): draw predictions. Defaults to True.
+        display_size (int): the pictures are enlarged (nearest neighbour,
+            integer factor) until their short side is at least this many
+            pixels; 0 keeps the slice's size. Box coordinates are those of
+            the slice times the factor. Defaults to 512.
     """
 
     def __init__(self,
@@ -72,7 +79,8 @@ class LesionVisualizationHook(DetVisualizationHook):
                  backend_args: Optional[dict] = None,
                  window: Sequence[float] = SOFT_TISSUE_WINDOW,
                  draw_gt: bool = True,
-                 draw_pred: bool = True) -> None:
+                 draw_pred: bool = True,
+                 display_size: int = 512) -> None:
         super().__init__(
             draw=draw,
             interval=interval,
@@ -84,6 +92,7 @@ class LesionVisualizationHook(DetVisualizationHook):
         self.window = window_of(window)
         self.draw_gt = draw_gt
         self.draw_pred = draw_pred
+        self.display_size = int(display_size)
         self._test_dir: Optional[str] = None
         self._drawer: Optional[DetLocalVisualizer] = None
 
@@ -129,8 +138,12 @@ class LesionVisualizationHook(DetVisualizationHook):
     def draw_sample(self, data_sample: DetDataSample) -> np.ndarray:
         """Windowed key slice with ground truth and predictions drawn.
 
+        Args:
+            data_sample (DetDataSample): a test / val output.
+
         Returns:
-            np.ndarray: (H, W, 3) uint8 RGB.
+            np.ndarray: (kH, kW, 3) uint8 RGB, ``k`` the display factor
+            (``display_size``).
         """
         rgb = window_to_rgb(load_hu_slice(data_sample.img_path), self.window)
         gt = self.gt_boxes(data_sample) if self.draw_gt else None
@@ -140,8 +153,9 @@ class LesionVisualizationHook(DetVisualizationHook):
             pred_boxes, pred_scores = pred.bboxes, pred.scores
         classes = (self._get_drawer().dataset_meta or {}).get('classes')
         class_name = classes[0] if classes else 'lesion'
-        return draw_lesion_overlay(self._get_drawer(), rgb, gt, pred_boxes,
-                                   pred_scores, self.score_thr, class_name)
+        return draw_lesion_overlay(
+            self._get_drawer(), rgb, gt, pred_boxes, pred_scores,
+            self.score_thr, class_name, display_size=self.display_size)
 
     def _emit(self, name: str, drawn: np.ndarray, step: int,
               out_file: Optional[str] = None) -> None:

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Stacking per-slice 2D boxes into 3D findings (PROTOCOLS.md §2).
+"""Stacking per-slice 2D boxes into 3D findings (docs/protocols.md §2).
 
 LENS (Sec. IV-B, its 3D evaluation) and the 2.5D detectors run on a volume
 produce 2D boxes slice by slice; a 3D finding is a chain of boxes on
@@ -103,9 +103,10 @@ def stack_slice_boxes(slice_indices: Sequence[int],
 
     Slices are processed in increasing ``z``. A chain (track) is extended
     on slice ``z`` by the box whose IoU with the chain's **last** box is
-    the highest above ``iou_thr`` (strictly greater, PROTOCOLS §2), one box
-    per chain and one chain per box (greedy, highest IoU first, ties to
-    the chain that started first, then to the box listed first; the IoU of
+    the highest above ``iou_thr`` (strictly greater, docs/protocols.md
+    §2), one box per chain and one chain per box (greedy, highest IoU
+    first, ties to the chain that started first, then to the box listed
+    first; the IoU of
     all chain/box pairs of a slice at once, in float64 with the operations
     of mmdet's :func:`bbox_overlaps`: no +1 offset). A chain whose last box
     is more than ``max_gap + 1`` slices behind is closed; a box that
@@ -121,7 +122,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     0.5, k + 0.5]``: continuous voxel coordinates as SimpleITK's, voxel
     centres at integers). Its score is
     the largest 2D score (``score_mode='max'``, the default: a finding is
-    as certain as its most certain slice; PROTOCOLS §2 does not say) or
+    as certain as its most certain slice; docs/protocols.md §2 does not say) or
     their mean (``'mean'``).
 
     Args:

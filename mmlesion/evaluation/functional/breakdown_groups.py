@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The subsets of :class:`~mmlesion.evaluation.metrics.FROCMetric`'s
-breakdowns (PROTOCOLS.md §1 "Subsets"): which lesions, and for the
+breakdowns (docs/protocols.md §1 "Subsets"): which lesions, and for the
 class-aware type breakdown which detections, each subset curve uses."""
 from typing import List, Optional, Sequence, Tuple
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""FROC of the DeepLesion 2D "official" protocol (PROTOCOLS.md §1).
+"""FROC of the DeepLesion 2D "official" protocol (docs/protocols.md §1).
 
 This reproduces the evaluation code of the 3DCE / MULAN lineage (Yan et al.,
 "3D Context Enhanced Region-based CNN", MICCAI 2018; "MULAN", MICCAI 2019),
@@ -246,7 +246,7 @@ def match_detections(dets: Sequence[np.ndarray],
                      iou_thr: float = 0.5,
                      overlap: str = 'iou',
                      ndim: int = 2) -> FROCMatch:
-    """Run the hit walk of PROTOCOLS.md §1 on all images at once.
+    """Run the hit walk of docs/protocols.md §1 on all images at once.
 
     Args:
         dets (Sequence[np.ndarray]): per image, ``(N_i, 5)`` detections

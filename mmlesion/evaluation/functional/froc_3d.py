@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D FROC of the LENS protocol on the DeepLesion manual test set.
 
-PROTOCOLS.md §2; Yan et al., "Learning from Multiple Datasets with
+docs/protocols.md §2; Yan et al., "Learning from Multiple Datasets with
 Heterogeneous and Partial Labels for Universal Lesion Detection in CT"
 (LENS, IEEE TMI 2020), §VI-A: a 3D detection is a TP when its 3D IoBB
 (intersection over the volume of the *detected* box) with a ground truth is
@@ -28,8 +28,8 @@ is the same hit walk as the DeepLesion 2D protocol of
   (the release's explicit rule; ``np.interp`` gives the first value, which is
   0 there), the last sensitivity beyond the last point.
 
-These are also the conventions that PROTOCOLS.md §2 asks for; the 2D FROC's
-global sort and interpolation were checked to be the release's.
+These are also the conventions that docs/protocols.md §2 asks for; the 2D
+FROC's global sort and interpolation were checked to be the release's.
 
 Boxes of mmlesion's 3D detectors and of ``CTVolumeDataset`` are continuous
 voxel boxes (``x2 = x1 + extent``); :func:`continuous_to_inclusive` turns

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A straightforward FROC reference and random cases, for tests and benchmarks.
 
-:func:`reference_froc` follows PROTOCOLS.md §1 line by line, as the MULAN
+:func:`reference_froc` follows docs/protocols.md §1 line by line, as the MULAN
 evaluation code does (a Python loop over the globally sorted detections,
 ``IOU`` against the ground truths of the detection's image, a per-image
 ``hits`` list, ``scipy.interpolate.interp1d`` on the raw curve and the

@@ -1,15 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Box overlaps with the legacy "+1 pixel" convention of DeepLesion FROC.
 
-The DeepLesion 2D evaluation (PROTOCOLS.md §1; the 3DCE / MULAN code) measures
-box sizes with the legacy pixel convention ``width = x2 - x1 + 1`` and
+The DeepLesion 2D evaluation (docs/protocols.md §1; the 3DCE / MULAN code)
+measures box sizes with the legacy pixel convention ``width = x2 - x1 + 1`` and
 ``height = y2 - y1 + 1``, with the same operations as its ``IOU`` function.
 Everything is computed in float64 here (float32 network outputs are promoted
 exactly), so the result does not depend on the dtype of the inputs.
 
 The same functions take 3D boxes ``x1, y1, z1, x2, y2, z2`` with ``ndim=3``
 (volumes ``(x2 - x1 + 1) * (y2 - y1 + 1) * (z2 - z1 + 1)``, the ``IOX``
-function of the LENS evaluation code, PROTOCOLS.md §2).
+function of the LENS evaluation code, docs/protocols.md §2).
 
 Two overlap measures are provided:
 

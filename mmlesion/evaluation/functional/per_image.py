@@ -9,7 +9,7 @@ image alone). Two per-image scores are provided here:
   arithmetic, through :func:`~.average_precision.ap_at_iou` without its
   process pool; ignored lesions neither TP nor FP).
 * :func:`image_froc_at_fp`: the DeepLesion protocol's view of each image
-  (PROTOCOLS.md §1). The hit walk runs on the **whole** test set, as
+  (docs/protocols.md §1). The hit walk runs on the **whole** test set, as
   :class:`~mmlesion.evaluation.metrics.FROCMetric` does; the operating point
   is the longest prefix of the global score order whose false positives per
   image stay ``<= fp_rate`` (the point the headline ``sens@4`` is read at).

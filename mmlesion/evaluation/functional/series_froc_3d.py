@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS 3D FROC of per-series findings (continuous voxel boxes) against
-per-series 3D truth (PROTOCOLS.md §2), as the LENS demo scores its rows."""
+per-series 3D truth (docs/protocols.md §2), as the LENS demo scores its
+rows."""
 import os.path as osp
 from typing import Dict, Sequence
 
@@ -61,7 +62,7 @@ def annotation_reference(dataset, gts: Dict[str, np.ndarray]
     Args:
         dataset (DeepLesionDataset): the evaluated split.
         gts (dict): from
-            :func:`mmlesion.apis.lens_demo.demo_ground_truth_3d`.
+            :func:`projects.lens.lens_demo.demo_ground_truth_3d`.
 
     Returns:
         dict: as :func:`evaluate_3d`.

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""3D FROC metric of the LENS protocol (PROTOCOLS.md §2)."""
+"""3D FROC metric of the LENS protocol (docs/protocols.md §2)."""
 from typing import Optional, Sequence
 
 import numpy as np
@@ -65,8 +65,8 @@ class FROC3DMetric(FROCMetric):
     """
     default_prefix: Optional[str] = 'froc3d'
     box_dim = 3
-    protocol_name = ('LENS 3D (DeepLesion manual 3D test set, PROTOCOLS.md '
-                     'section 2)')
+    protocol_name = ('LENS 3D (DeepLesion manual 3D test set, '
+                     'docs/protocols.md §2)')
     fp_unit = 'sub-volume'
     file_stem = 'froc3d'
 

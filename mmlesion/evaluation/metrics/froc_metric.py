@@ -1,5 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""FROC metric of the DeepLesion 2D "official" protocol (PROTOCOLS.md §1)."""
+"""FROC metric of the DeepLesion 2D "official" protocol.
+
+See docs/protocols.md §1.
+"""
 import json
 import os.path as osp
 import re
@@ -24,7 +27,7 @@ from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
 from mmlesion.utils.atomic_io import atomic_write
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
-                 'PROTOCOLS.md section 1)')
+                 'docs/protocols.md §1)')
 _OUTCOME_NAMES = {
     TRUE_POSITIVE: 'tp',
     FALSE_POSITIVE: 'fp',
@@ -49,7 +52,7 @@ class FROCMetric(BaseMetric):
     """Sensitivity at average FPs per image (FROC), DeepLesion protocol.
 
     Implements the evaluation of the DeepLesion 2D "official" protocol
-    (PROTOCOLS.md §1; the code behind the 3DCE, MICCAI 2018, and MULAN,
+    (docs/protocols.md §1; the code behind the 3DCE, MICCAI 2018, and MULAN,
     MICCAI 2019, numbers): one global score sort, legacy +1 pixel IoU (or
     IoBB), multi-hit, duplicates neither TP nor FP, ``interp1d``-equivalent
     interpolation on the raw curve and hold-last beyond its last FP rate. See
@@ -78,8 +81,8 @@ class FROCMetric(BaseMetric):
     all noisy).
 
     Breakdowns (``breakdowns=True``) filter only the ground truth and keep
-    all predictions and images (PROTOCOLS.md §1 "Subsets"): by coarse lesion
-    type (``instance['lesion_type']`` 1..8) and by long diameter
+    all predictions and images (docs/protocols.md §1 "Subsets"): by coarse
+    lesion type (``instance['lesion_type']`` 1..8) and by long diameter
     (``instance['diameters_mm'][0]``: ``<10``, ``10-30`` inclusive, ``>30``
     mm). A group is skipped when no instance carries its field; an empty
     subset gives NaN.
@@ -110,7 +113,7 @@ class FROCMetric(BaseMetric):
       ``_75``, ``_s``, ``_m``, ``_l``
       (pycocotools through mmdet's ``CocoMetric`` on the same images, one
       class "lesion"; ignored instances are passed as ``iscrowd`` as
-      ``CocoMetric`` does; PROTOCOLS.md §4). Images get their own COCO ids
+      ``CocoMetric`` does; docs/protocols.md §4). Images get their own COCO ids
       (their position), so datasets whose ``img_id`` collide, e.g. a
       ``ConcatDataset`` of two CSVs, are evaluated correctly.
     - with ``ap_iou_thr=t``: ``froc/mAP@{t}`` (e.g. ``froc/mAP@0.5``), the

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LUNA16 metric for 3D detectors (PROTOCOLS.md §3)."""
+"""LUNA16 metric for 3D detectors (docs/protocols.md §3)."""
 import json
 import os.path as osp
 from collections import OrderedDict

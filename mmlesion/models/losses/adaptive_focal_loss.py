@@ -74,7 +74,7 @@ class AdaptiveFocalLoss(nn.Module):
     the objectness at probability 0.5 (zero bias, ``prior_prob=0.5``): both
     terms are then of the same order at iteration 0 and the focus moves
     from the negatives to the positives as they are learned and T grows
-    (``tools/analysis_tools/adaptive_focal_terms.py`` prints both terms
+    (``projects/aggregated3d/tools/adaptive_focal_terms.py`` prints both terms
     over the first iterations).
 
     Args:

@@ -19,6 +19,12 @@ from mmlesion.visualization.lesion_visualizer import (load_hu_slice,
 
 GT_BOX = [40., 50., 90., 100.]
 PRED_BOX = [120., 30., 160., 70.]
+#: The hook enlarges the 192 px slices to at least 512 px: 3 x 192 = 576.
+SCALE = 3
+
+
+def _scaled(box, k: int = SCALE):
+    return [v * k for v in box]
 
 
 def _ct_png(path, size=192) -> str:
@@ -92,16 +98,17 @@ def test_after_test_iter_writes_windowed_rgb(tmp_path, visualizer):
                    '000001_01_01_010.png')
     assert osp.isfile(out)
     drawn = cv2.imread(out, cv2.IMREAD_UNCHANGED)
-    assert drawn.dtype == np.uint8 and drawn.shape == (192, 192, 3)
+    # enlarged for display: short side >= 512 (an integer factor)
+    assert drawn.dtype == np.uint8 and drawn.shape == (576, 576, 3)
     rgb = drawn[..., ::-1]
     # ground truth in red, the confident prediction in green
-    assert len(_red(rgb, GT_BOX)) >= 5
-    assert len(_green(rgb, PRED_BOX)) >= 5
+    assert len(_red(rgb, _scaled(GT_BOX))) >= 5
+    assert len(_green(rgb, _scaled(PRED_BOX))) >= 5
     # the low-score prediction (0.1 < score_thr 0.3) and the ignored
     # ground truth are not drawn; the inside of the body is windowed gray
-    assert len(_green(rgb, [10., 10., 30., 30.])) == 0
-    assert len(_red(rgb, [5., 5., 20., 20.])) == 0
-    gray = rgb[96, 100]
+    assert len(_green(rgb, _scaled([10., 10., 30., 30.]))) == 0
+    assert len(_red(rgb, _scaled([5., 5., 20., 20.]))) == 0
+    gray = rgb[96 * SCALE, 100 * SCALE]
     assert gray[0] == gray[1] == gray[2]
     assert abs(int(gray[0]) - round((40 + 160) / 400 * 255)) <= 1
     # a second batch goes to the same folder (no nested run folders)
@@ -135,7 +142,10 @@ def test_after_val_iter_uses_backends(tmp_path, visualizer):
     hook.after_val_iter(runner, 2, {}, [_sample(img_path)])
     name, image, step = hook._visualizer.add_image.call_args[0]
     assert name == 'val_img' and step == 2
-    assert image.shape == (192, 192, 3) and image.dtype == np.uint8
+    assert image.shape == (576, 576, 3) and image.dtype == np.uint8
+    # display_size=0 keeps the slice's size
+    hook = LesionVisualizationHook(draw=True, display_size=0)
+    assert hook.draw_sample(_sample(img_path)).shape == (192, 192, 3)
 
 
 def test_not_drawn_when_disabled(tmp_path, visualizer):
@@ -178,17 +188,19 @@ def test_rejects_8bit_png(tmp_path):
 
 
 def test_score_legend_text():
+    """Scores and the threshold written as on the boxes: two decimals."""
     from mmlesion.visualization.lesion_visualizer import score_legend
-    assert score_legend(.3, [.9, .1]) == 'score >= 0.3: 1 of 2 drawn, max 0.90'
+    assert score_legend(.3, [.9, .1]) == \
+        'score >= 0.30: 1 of 2 drawn, max 0.90'
     assert score_legend(.3, [.12, .05]) == \
-        'score >= 0.3: 0 of 2 drawn, max 0.12'
+        'score >= 0.30: 0 of 2 drawn, max 0.12'
     assert score_legend(.05, [.9]) == 'score >= 0.05: 1 of 1 drawn'
-    assert score_legend(.3, []) == 'score >= 0.3: 0 of 0 drawn'
+    assert score_legend(.3, []) == 'score >= 0.30: 0 of 0 drawn'
 
 
 def _legend_pixels(rgb: np.ndarray) -> int:
     """White text pixels in the top left corner."""
-    corner = rgb[:16, :120].reshape(-1, 3)
+    corner = rgb[:40, :200].reshape(-1, 3)
     return int(((corner > 230).all(axis=1)).sum())
 
 
@@ -217,5 +229,5 @@ def test_threshold_is_written_on_the_picture(tmp_path, visualizer):
     hook._visualizer = MagicMock(wraps=visualizer)
     hook.after_val_iter(_runner(tmp_path), 0, {}, [sample])
     _, image, _ = hook._visualizer.add_image.call_args[0]
-    assert len(_green(image, PRED_BOX)) == 0
+    assert len(_green(image, _scaled(PRED_BOX))) == 0
     assert _legend_pixels(image) > 20

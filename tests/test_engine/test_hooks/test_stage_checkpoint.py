@@ -17,8 +17,8 @@ from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
 from mmlesion.testing.tool_modules import load_tool
 from mmlesion.utils import CheckpointMismatchError
 
-FULL = 'configs/aggregated3d/aggregated3d_denseunet3d-tiny_demo_luna16vol.py'
-RPN = 'aggregated3d/rpn3d-focal_denseunet3d-tiny_demo_luna16vol.py'
+FULL = 'configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py'
+RPN = 'aggregated3d/demo/rpn3d-focal_denseunet3d-tiny_luna16-demo.py'
 
 
 class _Runner:

@@ -52,8 +52,7 @@ def test_plain_log_processor_would_log_everything():
 
 
 def test_configs_use_it():
-    for name in ('demo/faster_rcnn_r18_fpn_1x_demo_deeplesion.py',
-                 'elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py',
-                 'retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_'
-                 'deeplesion.py'):
+    for name in ('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
+                 'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py',
+                 'retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'):
         assert get_config(name).log_processor.type == 'HeadlineLogProcessor'

@@ -151,8 +151,7 @@ def _load_reference_tool():
     """The benchmark tool, which carries the first implementation of
     stack_slice_boxes (the reference of these tests and the baseline of the
     benchmark: written once)."""
-    tool = (Path(__file__).parents[3] / 'tools' / 'analysis_tools' /
-            'benchmark_box_stacking.py')
+    tool = (Path(__file__).parents[3] / 'projects' / 'benchmarks' / 'benchmark_box_stacking.py')
     spec = importlib.util.spec_from_file_location('benchmark_box_stacking',
                                                   tool)
     module = importlib.util.module_from_spec(spec)

@@ -134,7 +134,7 @@ def test_keys_values_and_files(tmp_path):
     assert dump['num_images'] == 3 and dump['num_lesions'] == 3
     assert dump['skipped_img_ids'] == [3]
     assert dump['options']['overlap'] == 'iou'
-    assert 'PROTOCOLS.md' in dump['protocol']
+    assert 'docs/protocols.md §1' in dump['protocol']
     by_id = {im['img_id']: im for im in dump['images']}
     assert by_id[0]['outcomes'] == ['tp', 'fp']
     assert by_id[1]['outcomes'] == ['fp', 'tp', 'duplicate']

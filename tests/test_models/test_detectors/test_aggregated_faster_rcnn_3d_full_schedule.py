@@ -5,11 +5,11 @@ The optimiser wrapper (with its gradient clipping) and the parameter
 schedulers are built with mmengine's builders *from the full-size LUNA16
 configs*, not the demo's:
 
-- ``aggregated3d_denseunet3d_anchor1_50e_luna16.py`` (3D-AG, joint
+- ``aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py`` (3D-AG, joint
   training from scratch, ``schedule_aggregated3d_50e.py``): SGD lr 0.01,
   momentum 0.9, weight decay 1e-4, gradient norm clipped at 10, a linear
   warm-up from lr 1e-4 over 200 iterations, x0.1 after epochs 25 and 40;
-- ``aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py`` (one round of
+- ``aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16.py`` (one round of
   Anchor Based Sampling): the same SGD at lr 0.001, no warm-up, x0.1 after
   epoch 20, adaptive focal loss at its final T = 10.
 
@@ -36,8 +36,8 @@ from mmlesion.testing import get_config, repo_root
 from mmlesion.testing.aggregated3d import (bright_cube_batch,
                                            tiny_aggregated3d_cfg)
 
-FULL = 'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py'
-ABS = 'aggregated3d/aggregated3d-abs_denseunet3d_anchor1_30e_luna16.py'
+FULL = 'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py'
+ABS = 'aggregated3d/aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16.py'
 ITERS = 100
 EPOCH_LEN = 10  # simulated epochs of 10 iterations
 

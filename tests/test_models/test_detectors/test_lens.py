@@ -16,7 +16,7 @@ import mmlesion  # noqa: F401
 from mmlesion.models.detectors.lens import fuse_instances
 from mmlesion.testing import get_config
 
-CFG = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ mmengine's builders *from the full-size configs* (not the demo's):
 - LENS row (c), ``lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_
   deeplesion-luna16-lits-nihln_9slice.py``: torch's RAdam, lr 1e-4, no
   gradient clipping, 8 epochs, x0.1 after epochs 4 and 6 (Sec. VI-B);
-- the FPR network, ``lens-fpr_resnet18-3d_radam-6e_deeplesion.py``: RAdam
+- the FPR network, ``lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py``: RAdam
   lr 2e-4, 6 epochs, x0.1 after epochs 2 and 4, batch 32, focal loss.
 
 They drive a tiny LENS (the demo configs' DenseNet: growth 8, blocks 2-2-2,
@@ -42,12 +42,10 @@ from mmlesion.datasets import LENSMultiDataset
 from mmlesion.testing import get_config
 from mmlesion.testing.det_batches import bright_box_batch
 
-LENS_FULL = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_radam-8e_'
-             'deeplesion-luna16-lits-nihln_9slice.py')
-LENS_TINY = ('lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_'
-             'demo-2sets.py')
-FPR_FULL = 'lens/lens-fpr_resnet18-3d_radam-6e_deeplesion.py'
-FPR_TINY = 'lens/lens-fpr_resnet18-3d-tiny_radam-6e_demo-partial.py'
+LENS_FULL = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice.py')
+LENS_TINY = ('lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py')
+FPR_FULL = 'lens/lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py'
+FPR_TINY = 'lens/demo/lens-fpr_resnet18-3d-tiny_radam-6e_deeplesion-demo-partial.py'
 SIZE = 64
 
 
@@ -308,12 +306,10 @@ def test_fpr_lr_at_epoch_boundaries(tmp_path):
 
 
 @pytest.mark.parametrize('name', [
-    'lens/mulan_densenet121-2.5d_fpn_radam-8e_deeplesion_9slice.py',
-    'lens/lens-afp_densenet121-2.5d_fpn_radam-8e_deeplesion_9slice.py',
-    'lens/lens-afp-multi_densenet121-2.5d_fpn_radam-8e_'
-    'deeplesion-luna16-lits-nihln_9slice.py',
-    'lens/lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_radam-8e_'
-    'deeplesion-luna16-lits-nihln_9slice.py',
+    'lens/mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice.py',
+    'lens/lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice.py',
+    'lens/lens-afp-multi_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice.py',
+    'lens/lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice.py',
 ])
 def test_other_table1_rows_share_the_tested_schedule(name):
     """Table I rows other than (c) train with the same optimiser and

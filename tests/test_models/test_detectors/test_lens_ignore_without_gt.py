@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData
 import mmlesion  # noqa: F401
 from mmlesion.testing import get_config
 
-CFG = 'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py'
+CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'
 UNCERTAIN = [16., 16., 48., 48.]
 
 

@@ -33,8 +33,8 @@ def _reference_box_loss(priors, gts, pos_inds, pos_gt, num_sampled, pred):
 
 
 @pytest.mark.parametrize('config', [
-    'lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_demo-2sets.py',
-    'lens/mulan_densenet-tiny_fpn_radam-12e_demo-partial.py'
+    'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py',
+    'lens/demo/mulan_densenet-tiny_fpn_radam-12e_deeplesion-demo-partial.py'
 ])
 def test_box_loss_equals_maskrcnn_benchmark(config):
     cfg = get_config(config).model

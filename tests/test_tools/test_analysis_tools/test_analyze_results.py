@@ -14,7 +14,7 @@ from mmlesion.testing import repo_root
 from mmlesion.utils.results_pickle import UntrustedResultsError
 
 CONFIG = str(repo_root() / 'configs' / 'demo' /
-             'faster_rcnn_r18_fpn_1x_demo_deeplesion.py')
+             'faster-rcnn_r18_fpn_36e_deeplesion-demo.py')
 
 
 def _val_set(root):

@@ -7,8 +7,8 @@ import pytest
 from mmlesion.datasets.demo.generator import generate_demo_deeplesion
 from mmlesion.testing import repo_root
 
-CONFIG = str(repo_root() / 'configs' / 'retinanet_lesion' /
-             'retinanet_r18-tiny_fpn_1x_demo_deeplesion.py')
+CONFIG = str(repo_root() / 'configs' / 'retinanet_lesion' / 'demo' /
+             'retinanet_r18-tiny_fpn_1x_deeplesion-demo.py')
 
 
 def _load_tool():

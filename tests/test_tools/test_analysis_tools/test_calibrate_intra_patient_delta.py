@@ -6,8 +6,7 @@ import json
 
 from mmlesion.testing import repo_root
 
-CFG = 'configs/lens/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_' \
-    'demo-2sets.py'
+CFG = 'configs/lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'
 
 
 def test_calibration_and_mining_report(analysis_tool, tiny_demo_root,

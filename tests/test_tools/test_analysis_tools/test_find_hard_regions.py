@@ -107,7 +107,7 @@ def test_training_scans_cfg_unwraps_and_reads_whole_scans(tmp_path):
         'RandomCrop3D'  # the config itself is untouched
     # LUNA16 CV configs keep their training folds
     luna = training_scans_cfg(get_config(
-        'aggregated3d/aggregated3d_denseunet3d_anchor1_50e_luna16.py'))
+        'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py'))
     assert luna.split == 'train' and luna.fold == 0
 
 

@@ -54,9 +54,9 @@ def _figures(out, label):
     return float(mean_iou), int(below)
 
 
-TARGET_P3P7 = 'retinanet_lesion/retinanet_r18-tiny_fpn_1x_demo_deeplesion.py'
-TARGET_P2P6 = ('retinanet_lesion/'
-               'improved-retinanet_r18-tiny_densefpn_1x_demo_deeplesion.py')
+TARGET_P3P7 = 'retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'
+TARGET_P2P6 = ('retinanet_lesion/demo/'
+               'improved-retinanet_r18-tiny_densefpn_1x_deeplesion-demo.py')
 
 
 def _target(rel):

@@ -13,7 +13,7 @@ from mmengine.runner import save_checkpoint
 from mmlesion.datasets.demo import generate_demo_deeplesion
 from mmlesion.testing import get_config, repo_root
 
-CONFIG = 'elixirnet/elixirnet_r18-tiny_fpn_1x_demo_deeplesion.py'
+CONFIG = 'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py'
 
 
 def _load_tool():
@@ -70,7 +70,7 @@ def test_collect_relation_graph_shapes_and_frame():
 
 def test_model_without_graph_is_refused():
     tool = _load_tool()
-    model = _model('elixirnet/faster_rcnn_r18-tiny_fpn_1x_demo_deeplesion.py')
+    model = _model('elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py')
     with pytest.raises(ValueError, match='ALBRoIHead'):
         tool.collect_relation_graph(model, _sample())
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LUNA16 FROC, CPM, bootstrap band and TNP (PROTOCOLS.md §3).
+"""LUNA16 FROC, CPM, bootstrap band and TNP (docs/protocols.md §3).
 
 Plain, vectorised functions over the official CSV formats that give the
 numbers of the official ``noduleCADEvaluationLUNA16.py`` (Setio et al., "the

@@ -57,7 +57,7 @@ class LUNA16Result(NamedTuple):
         """JSON-ready summary (``metrics.json`` of the CLI)."""
         out = dict(
             protocol='LUNA16 (official noduleCADEvaluationLUNA16.py '
-            'semantics, PROTOCOLS.md section 3)',
+            'semantics, docs/protocols.md §3)',
             cpm=_json_float(self.cpm),
             sensitivity_at={
                 rate_key(r): _json_float(s)

@@ -1,0 +1,16 @@
+# Demo-sized ablation row "+ALB" (elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice
+# .py): the demo FPN baseline with the Auto-lesion Block head only.
+_base_ = [
+    './faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
+    '../../_base_/models/elixirnet_components.py'
+]
+
+model = dict(
+    roi_head=dict(
+        _base_.alb_roi_head,
+        bbox_roi_extractor=dict(roi_layer=dict(output_size=7)),
+        bbox_head=dict(
+            _base_.alb_bbox_head,
+            in_channels=32,
+            roi_feat_size=7,
+            conv_out_channels=32)))

@@ -1,8 +1,0 @@
-# ElixirNet ablation (Table 5), row "+ALB": the FPN baseline with the
-# Auto-lesion Block RoI head only (mmdet's RPN and anchors, no RTM).
-_base_ = [
-    './faster_rcnn_r50_fpn_1x_deeplesion_3slice.py',
-    '../_base_/models/elixirnet_components.py'
-]
-
-model = dict(roi_head=_base_.alb_roi_head)

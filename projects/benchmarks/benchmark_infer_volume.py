@@ -1,0 +1,269 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Speed of detection on a CT scan: slices per second, batched vs one slice
+at a time (the baseline, measured in the same run), with 0..N processes
+preparing the slices while the model runs, and where the time goes.
+
+Example::
+
+    python projects/benchmarks/benchmark_infer_volume.py \\
+        --config configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py \\
+        --pixel-spacing 1.4 --batch-sizes 1 4 8 --workers 0 1 2 \\
+        [--checkpoint CKPT] [--scan SCAN] [--device cuda:0]
+
+Without ``--scan`` a synthetic chest scan of ``--scan-size`` is generated
+(:mod:`mmlesion.datasets.demo.volumes`); without ``--checkpoint`` the model
+has random weights (same layers, so the same cost per slice up to the
+number of boxes kept). ``--amp`` runs the detector under float16 autocast
+(CUDA). The end-to-end line adds reading, resampling and box stacking to
+the detection time of the fastest batch size: that is what a user waits for
+per scan (the goal for the full-size 2.5D detectors on one H100 with AMP:
+200 slices/s or more). The pipeline line is the test pipeline alone
+(slices/s of :func:`~mmlesion.apis.volume_slice_loader.volume_slice_loader`
+with each ``--workers`` count, no model): the most the detection loop can
+reach with that many workers. Timed runs of the batch sizes and worker
+counts are interleaved (each repeat runs them all), the best of
+``--repeats`` is kept.
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_trust_checkpoint_argument
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        '--config',
+        default='configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
+        help='the 2.5D detector config')
+    parser.add_argument(
+        '--checkpoint', help='its weights (default: random weights)')
+    parser.add_argument('--scan', help='default: a synthetic chest scan')
+    parser.add_argument(
+        '--pixel-spacing', type=float, default=1.4,
+        help='in-plane mm/px the slices are resampled to')
+    parser.add_argument(
+        '--batch-sizes', type=int, nargs='+', default=[1, 4, 8],
+        help='slices per forward pass, one timing each')
+    parser.add_argument(
+        '--workers', type=int, nargs='+', default=[0],
+        help='threads (or processes, --worker-type) preparing slices while '
+        'the model runs, one timing each (0: in the main process)')
+    parser.add_argument(
+        '--worker-type', choices=('thread', 'process'), default='thread',
+        help='how --workers run (mmlesion.apis.volume_slice_loader)')
+    parser.add_argument(
+        '--pipeline-only', action='store_true',
+        help='time only the test pipeline with each --workers count (no '
+        'model: cheap for a full-size config on a CPU)')
+    parser.add_argument(
+        '--stand-in-ms', type=float, metavar='MS',
+        help='replace the detector by a stand-in that waits MS ms per slice '
+        'without holding the GIL and finds nothing (what a GPU forward pass '
+        'looks like to the CPU): measures how much of the pipeline the '
+        'workers hide, on a machine without a GPU')
+    parser.add_argument('--repeats', type=int, default=2,
+                        help='timed runs per batch size (best kept)')
+    parser.add_argument('--scan-size', type=int, nargs=2, default=[160, 120],
+                        metavar=('XY', 'Z'),
+                        help='synthetic scan: in-plane pixels and slices')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--amp', action='store_true',
+                        help='float16 autocast (CUDA)')
+    parser.add_argument('--json', help='also write the results here')
+    add_trust_checkpoint_argument(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import torch
+    from mmengine.config import Config
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.volume_inference import (build_volume_pipeline,
+                                                detect_slices,
+                                                init_volume_detector,
+                                                prepare_volume,
+                                                volume_settings_from_config)
+    from mmlesion.apis.volume_slice_loader import (VolumeSliceDataset,
+                                                   check_workers,
+                                                   volume_slice_loader)
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.benchmark_timing import sync
+    for w in args.workers:
+        check_workers(w, args.worker_type)
+    if args.repeats < 1:
+        raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
+    cfg = Config.fromfile(args.config)
+    settings = volume_settings_from_config(cfg, args.pixel_spacing,
+                                           args.config)
+    with tempfile.TemporaryDirectory() as tmp:
+        scan = args.scan
+        if scan is None:
+            from mmlesion.datasets.demo.volumes import generate_demo_volumes
+            generate_demo_volumes(Path(tmp) / 'v', seed=0, num_luna=1,
+                                  num_kits=0, num_lits=0, val_fraction=0.,
+                                  size_range=(args.scan_size[0],) * 2,
+                                  num_slices_range=(args.scan_size[1],) * 2)
+            scan = str(next((Path(tmp) / 'v').rglob('*.mhd')))
+        t = time.perf_counter()
+        volume = load_ct_volume(scan)
+        t_load = time.perf_counter() - t
+    t = time.perf_counter()
+    resampled = prepare_volume(volume, settings)
+    t_resample = time.perf_counter() - t
+    depth = resampled.shape_zyx[0]
+    dataset = VolumeSliceDataset(
+        resampled.array.astype('float32', copy=False),
+        build_volume_pipeline(settings), resampled.spacing_zyx[0],
+        resampled.spacing_zyx[2], str(scan), 'scan')
+    pipeline_best = {w: float('inf') for w in args.workers}
+    for _ in range(args.repeats):  # the pipeline alone, no model
+        for w in args.workers:
+            t = time.perf_counter()
+            for _batch in volume_slice_loader(dataset, max(args.batch_sizes),
+                                              w, args.worker_type):
+                pass
+            pipeline_best[w] = min(pipeline_best[w], time.perf_counter() - t)
+    if args.pipeline_only:
+        return _report_pipeline_only(args, scan, volume.shape_zyx, resampled,
+                                     settings, t_load, t_resample,
+                                     pipeline_best, atomic_write_text)
+    if args.stand_in_ms is not None:
+        model = _StandInDetector(args.stand_in_ms)
+    else:
+        model = init_volume_detector(cfg, args.checkpoint, args.device)
+        model.eval()
+    amp = torch.autocast(device_type=args.device.split(':')[0],
+                         dtype=torch.float16,
+                         enabled=args.amp and args.device.startswith('cuda'))
+    with amp:
+        detect_slices(model, resampled, settings, max(args.batch_sizes),
+                      show_progress=False)  # warm-up
+    best = {(bs, w): float('inf') for bs in args.batch_sizes
+            for w in args.workers}
+    boxes = scores = None
+    for _ in range(args.repeats):
+        for bs, w in best:
+            sync(args.device)
+            t = time.perf_counter()
+            with amp:
+                boxes, scores = detect_slices(model, resampled, settings, bs,
+                                              show_progress=False,
+                                              workers=w,
+                                              worker_type=args.worker_type)
+            sync(args.device)
+            best[bs, w] = min(best[bs, w], time.perf_counter() - t)
+    t = time.perf_counter()
+    findings = stack_slice_boxes(list(range(depth)), boxes, scores,
+                                 score_thr=.05)
+    t_stack = time.perf_counter() - t
+    bs0, w0 = args.batch_sizes[0], args.workers[0]
+    base = best[bs0, w0]
+    by_workers = {}
+    for w in args.workers:
+        fastest = min(best[bs, w] for bs in args.batch_sizes)
+        end_to_end = t_load + t_resample + fastest + t_stack
+        by_workers[w] = dict(
+            pipeline_slices_per_second=round(depth / pipeline_best[w], 2),
+            batches={bs: dict(seconds=round(best[bs, w], 3),
+                              slices_per_second=round(depth / best[bs, w],
+                                                      2))
+                     for bs in args.batch_sizes},
+            end_to_end_seconds=round(end_to_end, 3),
+            end_to_end_slices_per_second=round(depth / end_to_end, 2))
+    detector = (f'stand-in detector waiting {args.stand_in_ms} ms per '
+                'slice' if args.stand_in_ms is not None else
+                f'{args.device}{" AMP" if args.amp else ""}')
+    print(f'scan {scan}: {volume.shape_zyx} voxels -> {depth} slices of '
+          f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
+          f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px), '
+          f'{detector}, {torch.get_num_threads()} threads')
+    print(f'load {t_load:.2f} s, resample {t_resample:.2f} s, stacking '
+          f'{sum(len(b) for b in boxes)} boxes into {len(findings)} '
+          f'findings {t_stack * 1000:.1f} ms')
+    print(f'pipeline alone (no model, {args.worker_type} workers): ' +
+          ', '.join(f"{r['pipeline_slices_per_second']:.1f} slices/s with "
+                    f'{w} workers' for w, r in by_workers.items()))
+    print(f'batch  workers  seconds  slices/s  speed-up vs batch {bs0}, '
+          f'{w0} workers')
+    for (bs, w), sec in best.items():
+        print(f'{bs:5d}  {w:7d}  {sec:7.2f}  {depth / sec:8.2f}  '
+              f'{base / sec:.2f}x')
+    for w, r in by_workers.items():
+        print(f'end to end (read + resample + fastest batch + stacking), '
+              f"{w} workers: {r['end_to_end_seconds']:.2f} s, "
+              f"{r['end_to_end_slices_per_second']:.1f} slices/s")
+    first = by_workers[w0]
+    result = dict(scan=scan, device=args.device, amp=args.amp,
+                  num_slices=depth, workers=w0,
+                  stand_in_ms=args.stand_in_ms,
+                  worker_type=args.worker_type,
+                  end_to_end_seconds=first['end_to_end_seconds'],
+                  end_to_end_slices_per_second=first[
+                      'end_to_end_slices_per_second'],
+                  load_seconds=round(t_load, 3),
+                  resample_seconds=round(t_resample, 3),
+                  stack_seconds=round(t_stack, 4),
+                  batches=first['batches'],
+                  speedup={bs: round(base / best[bs, w0], 3)
+                           for bs in args.batch_sizes},
+                  by_workers=by_workers)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=1))
+    return result
+
+
+class _StandInDetector:
+    """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
+    like a process waiting for its GPU) and predicts no boxes."""
+
+    def __init__(self, ms: float) -> None:
+        if not ms >= 0:
+            raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
+        self.ms = ms
+
+    def test_step(self, data: dict) -> list:
+        import torch
+        from mmengine.structures import InstanceData
+        time.sleep(self.ms / 1000. * len(data['inputs']))
+        outputs = []
+        for sample in data['data_samples']:
+            sample.pred_instances = InstanceData(
+                bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
+                labels=torch.zeros(0, dtype=torch.long))
+            outputs.append(sample)
+        return outputs
+
+
+def _report_pipeline_only(args, scan, shape_zyx, resampled, settings, t_load,
+                          t_resample, pipeline_best, write_text) -> dict:
+    """Print and return the ``--pipeline-only`` timings."""
+    depth = resampled.shape_zyx[0]
+    print(f'scan {scan}: {shape_zyx} voxels -> {depth} slices of '
+          f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
+          f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px); '
+          f'load {t_load:.2f} s, resample {t_resample:.2f} s')
+    rates = {w: round(depth / sec, 2) for w, sec in pipeline_best.items()}
+    print(f'test pipeline alone, batches of {max(args.batch_sizes)}, '
+          f'{args.worker_type} workers: ' +
+          ', '.join(f'{r:.1f} slices/s with {w} workers'
+                    for w, r in rates.items()))
+    result = dict(scan=scan, num_slices=depth, worker_type=args.worker_type,
+                  load_seconds=round(t_load, 3),
+                  resample_seconds=round(t_resample, 3),
+                  pipeline_slices_per_second=rates)
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == '__main__':
+    main()

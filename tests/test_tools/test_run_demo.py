@@ -1,0 +1,148 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``tools/run_demo.py``: its help, its end-of-run summary, its folder.
+
+The run test trains one epoch of the demo config on the tiny generated set
+(``tiny_demo_root`` in ``tests/conftest.py``, 4 training slices) in a
+subprocess: about 15 s on 2 cores.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from mmlesion.testing import repo_root
+from mmlesion.testing.tool_modules import load_tool
+
+RUN_DEMO = 'tools/run_demo.py'
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = str(repo_root()) + os.pathsep + env.get(
+        'PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    env['COLUMNS'] = '80'
+    return env
+
+
+def _run(args: list, timeout: int = 600) -> str:
+    proc = subprocess.run([sys.executable, RUN_DEMO] + args,
+                          cwd=repo_root(),
+                          env=_env(),
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    return proc.stdout
+
+
+def _option_blocks(help_text: str) -> dict:
+    """``{'--seed': 'its help, lines joined'}`` of the options section."""
+    body = help_text.split('\noptions:\n', 1)[1].split('\nexamples:', 1)[0]
+    blocks, current = {}, None
+    for line in body.splitlines():
+        match = re.match(r'  (-\S+)', line)
+        if match:
+            current = match.group(1).split(',')[0]
+            blocks[current] = line
+        elif current:
+            blocks[current] += ' ' + line.strip()
+    return blocks
+
+
+def test_help_is_clean():
+    text = _run(['--help'])
+    blocks = _option_blocks(text)
+    assert set(blocks) >= {'-h', '--config', '--data-root', '--work-dir',
+                           '--epochs', '--seed', '--cfg-options'}
+    for option, block in blocks.items():
+        # each default shown once, never "(default: x) (default: x)"
+        assert block.count('default') <= 1, block
+    for option in ('--config', '--data-root', '--work-dir', '--epochs',
+                   '--seed'):
+        assert 'default' in blocks[option], blocks[option]
+    assert '(default: 0)' in blocks['--seed']
+    # the paths whole (not cut at a hyphen), relative to the repository
+    assert 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py' in text
+    assert '<work-dir>/<timestamp>/' in text
+    # no "defaults below" (they are above), no absolute checkout path
+    assert 'below' not in text
+    assert str(repo_root()) not in text
+
+
+def test_headline_leaves_out_the_breakdowns():
+    demo = load_tool('run_demo.py')
+    metrics = {f'froc/sens@{r}': .1 * i
+               for i, r in enumerate(('0.5', '1', '2', '4', '8', '16'))}
+    metrics['froc/mean@0.5-4'] = .15
+    metrics['froc/bbox_mAP'] = .2
+    metrics['froc/bbox_mAP_50'] = .4
+    for kind in ('type_bone', 'type_liver', 'size_lt10mm'):
+        for r in ('0.5', '1', '2', '4', '8', '16'):
+            metrics[f'froc/sens@{r}_{kind}'] = float('nan')
+    lines = demo.headline(metrics)
+    text = '\n'.join(lines)
+    assert len(lines) <= 5
+    assert 'type' not in text and 'size' not in text and 'nan' not in text
+    assert re.search(r'FPs/image\s+0\.5\s+1\s+2\s+4\s+8\s+16\s+mean 0\.5-4',
+                     text)
+    assert re.search(r'sensitivity\s+0\.000\s+0\.100\s+0\.200\s+0\.300\s+'
+                     r'0\.400\s+0\.500\s+0\.150', text)
+    assert 'mAP 0.200' in text and 'mAP@0.5 0.400' in text
+    # COCO left out when the metric has none
+    assert 'COCO' not in '\n'.join(demo.headline(
+        {k: v for k, v in metrics.items() if 'mAP' not in k}))
+
+
+def _summary(out: str) -> list:
+    lines = out.splitlines()
+    start = max(i for i, line in enumerate(lines)
+                if line.startswith('mmlesion demo:'))
+    end = max(i for i, line in enumerate(lines) if set(line) == {'='})
+    assert end > start + 2
+    return lines[start:end + 1]
+
+
+def test_tiny_run_one_folder_and_a_short_summary(tiny_demo_root, tmp_path):
+    work_dir = tmp_path / 'work'
+    out = _run([
+        '--epochs', '1', '--data-root',
+        str(tiny_demo_root), '--work-dir',
+        str(work_dir), '--cfg-options', 'train_dataloader.dataset.indices=4',
+        'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1'
+    ])
+    # one run, one folder, the files directly in it
+    (run_dir, ) = list(work_dir.iterdir())
+    assert re.fullmatch(r'\d{8}_\d{6}', run_dir.name)
+    nested = [p for p in run_dir.iterdir()
+              if p.is_dir() and re.fullmatch(r'\d{8}_\d{6}', p.name)]
+    assert nested == []
+    for name in ('froc_val.json', 'froc_curve.png', 'froc_detections.json',
+                 f'{run_dir.name}.log', 'last_checkpoint', 'epoch_1.pth'):
+        assert (run_dir / name).is_file(), name
+    pictures = sorted((run_dir / 'vis_val').glob('*.png'))
+    assert len(pictures) == 4  # every val key slice
+
+    summary = _summary(out)
+    text = '\n'.join(summary)
+    assert len(summary) <= 30, text
+    assert '_type_' not in text and '_size_' not in text
+    assert 'mean 0.5-4' in text and 'mAP' in text
+    # every path it names exists, and it names every file of the run
+    paths = [Path(p.rstrip(os.sep))
+             for p in re.findall(re.escape(str(work_dir)) + r'\S*', text)]
+    assert paths and all(p.exists() for p in paths), paths
+    names = {p.name for p in paths}
+    for name in ('froc_val.json', 'froc_curve.png', 'froc_detections.json',
+                 f'{run_dir.name}.log', 'epoch_1.pth', 'vis_val'):
+        assert name in names, text
+    assert all(p == run_dir or p.parent == run_dir for p in paths), text
+    # the breakdowns stay in the JSON
+    saved = json.loads((run_dir / 'froc_val.json').read_text())
+    assert any('_type_' in k for k in saved['metrics'])
+    assert saved['run_dir'] == str(run_dir)
+    assert [what for what, _ in saved['files']].count('FROC numbers') == 1
+    assert all(Path(p).exists() for _, p in saved['files'])
