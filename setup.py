@@ -78,7 +78,9 @@ setup(
     long_description=open(osp.join(HERE, 'README.md')).read()
     if osp.exists(osp.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests', 'data')),
+    packages=find_packages(
+        exclude=('configs', 'tools', 'tests', 'data', 'projects',
+                 'projects.*')),
     include_package_data=True,
     package_data={
         'mmlesion': [

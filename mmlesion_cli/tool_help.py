@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 #: The argparse sections whose items must each have a help text.
 _SECTION = re.compile(r'^(positional arguments|options|optional arguments'
@@ -56,17 +56,22 @@ runpy.run_path(script, run_name='__main__')
 """
 
 
-def find_tool_scripts(root: Path) -> List[Path]:
-    """Every script under ``<root>/tools`` with a ``__main__`` block.
+def find_tool_scripts(root: Path,
+                      folders: Sequence[str] = ('tools', )) -> List[Path]:
+    """Every script under ``<root>/<folder>`` with a ``__main__`` block.
 
     Args:
         root (Path): the repository root.
+        folders (sequence[str]): the folders searched (recursively).
+            Defaults to ``('tools', )``.
 
     Returns:
         list[Path]: sorted paths.
     """
     scripts = []
-    for path in sorted((Path(root) / 'tools').rglob('*.py')):
+    paths = sorted(p for folder in folders
+                   for p in (Path(root) / folder).rglob('*.py'))
+    for path in paths:
         if '__pycache__' in path.parts:
             continue
         if re.search(r"^if __name__ == ['\"]__main__['\"]:",

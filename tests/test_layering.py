@@ -311,7 +311,23 @@ def runtime_testing_imports(
     return out
 
 
-def long_files(root: Path, folders: Tuple[str, ...] = ('mmlesion', 'tools'),
+def projects_imports(
+        root: Path,
+        folders: Tuple[str, ...] = ('mmlesion', 'mmlesion_cli', 'tools',
+                                    'configs')) -> List[str]:
+    """Imports of ``projects`` (the laboratory, not installed) from the
+    library, its tools or its configs."""
+    out = []
+    for folder in folders:
+        for path in _sources(root / folder):
+            for line, name, _ in iter_imports(path, root):
+                if name == 'projects' or name.startswith('projects.'):
+                    out.append(f'{path}:{line}: imports {name}')
+    return out
+
+
+def long_files(root: Path,
+               folders: Tuple[str, ...] = ('mmlesion', 'tools', 'projects'),
                limit: int = MAX_LINES) -> List[str]:
     """Source files with more than ``limit`` lines."""
     out = []
@@ -331,12 +347,32 @@ def test_no_import_circles():
     assert import_circles(repo_root()) == []
 
 
+def test_no_import_circles_in_the_laboratory():
+    assert import_circles(repo_root(), ('mmlesion', 'projects')) == []
+
+
 def test_cli_imports_nothing_above():
     assert cli_violations(repo_root()) == []
 
 
 def test_testing_is_used_by_tests_only():
     assert runtime_testing_imports(repo_root()) == []
+
+
+def test_library_does_not_import_the_laboratory():
+    assert projects_imports(repo_root()) == []
+
+
+def test_projects_import_is_reported(tmp_path):
+    _write(tmp_path, 'mmlesion/__init__.py', '')
+    _write(tmp_path, 'mmlesion/apis/run.py',
+           'def f():\n    from projects.lens.lens_demo import x\n')
+    _write(tmp_path, 'tools/t.py', 'import projects.study_demo\n')
+    _write(tmp_path, 'projects/lens/lens_demo.py', 'import mmlesion\n')
+    found = projects_imports(tmp_path)
+    assert len(found) == 2
+    assert any('apis/run.py:2' in f for f in found)
+    assert any('tools/t.py:1' in f for f in found)
 
 
 def test_no_file_over_600_lines():

@@ -2,8 +2,8 @@
 """Benchmark the vectorised LUNA16 evaluation against the plain reference.
 
 One case of ``--num-scans`` (default 888) scans x ``--marks-per-scan``
-(default 100) random marks around the real LUNA16 annotations (``../shared/
-data/luna16``; LUNA16-sized random annotations when they are absent), with
+(default 100) random marks around the real LUNA16 annotations (the folder named by
+``MMLESION_SHARED_DATA``, see :func:`mmlesion.utils.shared_data_root`; LUNA16-sized random annotations when they are absent), with
 ``--num-bootstrap`` (default 1,000) resamples, evaluated in one run by:
 
 - the plain loop transcription of the official script

@@ -44,7 +44,6 @@ DEFAULT_CONFIG = (
 DEFAULT_BASELINE = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 PAPER_MS = {'baseline': 28.0, 'full': 41.0}
 
-
 def load_any_config(name: str) -> Config:
     """Load ``mmdet::...``, a path, or a path relative to ``configs/``."""
     from mmengine.hub import get_config as hub_get_config
@@ -56,7 +55,6 @@ def load_any_config(name: str) -> Config:
     if osp.isfile(name):
         return Config.fromfile(name)
     return get_config(name)
-
 
 def build_model(cfg: Config,
                 num_classes: int = 1,
@@ -94,7 +92,6 @@ def build_model(cfg: Config,
         load_model_checkpoint(model, checkpoint)
     return model.to(device).eval()
 
-
 def make_batch(num_slices: int = 3,
                size: int = 512,
                batch_size: int = 1,
@@ -116,7 +113,6 @@ def make_batch(num_slices: int = 3,
                     scale_factor=(1., 1.),
                     img_id=0)))
     return dict(inputs=inputs, data_samples=samples)
-
 
 def benchmark_models(models: Dict[str, 'torch.nn.Module'],
                      batch: dict,
@@ -176,7 +172,6 @@ def benchmark_models(models: Dict[str, 'torch.nn.Module'],
             dets=dets[name])
     return results
 
-
 def format_table(results: Dict[str, dict], baseline: str) -> str:
     """Side-by-side table with the ratio to ``baseline`` (median based)."""
     import mmlesion  # noqa: F401  (registers components)
@@ -194,7 +189,6 @@ def format_table(results: Dict[str, dict], baseline: str) -> str:
                      f"{res['dets']:8.1f}")
     return '\n'.join(lines)
 
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
     parser.add_argument(
@@ -206,8 +200,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--baseline',
         default=DEFAULT_BASELINE,
-        help='baseline config (default: mmdet RetinaNet R50-FPN, built '
-        'with num_classes=1 and no pretrained weights)')
+        help='baseline config, built with num_classes=1 and no pretrained '
+        'weights (mmdet RetinaNet R50-FPN by default)')
     parser.add_argument(
         '--checkpoints',
         nargs='*',
@@ -243,7 +237,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--threads', type=int, default=None, help='torch CPU threads')
     add_trust_checkpoint_argument(parser)
     return parser.parse_args(argv)
-
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     args = parse_args(argv)
@@ -289,7 +282,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
           f"model {PAPER_MS['full']:.0f} ms, ratio "
           f"{PAPER_MS['full'] / PAPER_MS['baseline']:.2f}")
     return results
-
 
 if __name__ == '__main__':
     main()

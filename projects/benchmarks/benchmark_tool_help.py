@@ -2,7 +2,7 @@
 """Time ``python <tool> --help`` for every tool under ``tools/``.
 
 Each tool parses its arguments before it imports torch, mmdet or mmlesion
-(issue 20: ``--help`` took 9-12 s when every tool imported them first), so
+(``--help`` took 9-12 s when every tool imported them first), so
 ``--help`` should answer in well under 2 s. Every tool runs ``--repeats``
 times in a fresh interpreter, one after the other; the table gives the
 median and the slowest, and the tools over ``--limit`` are listed.

@@ -16,7 +16,7 @@ ratio::
 
     python projects/benchmarks/benchmark_volume_io.py
     python projects/benchmarks/benchmark_volume_io.py \
-        --file ../shared/data/kits19/case_00005/segmentation.nii.gz
+        --file data/kits19/case_00005/segmentation.nii.gz
 
 Exit status: 0 when the results are identical, 1 otherwise.
 """

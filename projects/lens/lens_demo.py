@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The five steps of LENS (Yan et al., TMI 2020, Sec. III) on synthetic
-data, end to end on CPU, scored on the 3D protocol (PROTOCOLS.md §2).
+data, end to end on CPU, scored on the 3D protocol (docs/protocols.md §2).
 
 Data: two synthetic sets in the DeepLesion release layout written by
 :func:`~mmlesion.datasets.demo.generate_demo_deeplesion`:
@@ -58,10 +58,11 @@ from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
 from mmlesion.mining.demo_eval import load_demo_lesions
 from mmlesion.utils.atomic_io import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
-from projects.lens.lens_demo_mining import (PAPER_DELTA, calibrate_demo_delta,  # noqa: F401
-                               mine_demo, with_mined_file)
-from projects.lens.lens_demo_report import (mining_markdown, results_markdown,  # noqa: F401
-                               write_results)
+from projects.lens.lens_demo_mining import (  # noqa: F401
+    PAPER_DELTA, calibrate_demo_delta, lens_train_set, mine_demo,
+    with_mined_file)
+from projects.lens.lens_demo_report import (  # noqa: F401
+    mining_markdown, results_markdown, write_results)
 
 
 #: Marker file of a work dir written by :func:`run_lens_demo` (only such a
@@ -321,20 +322,6 @@ def _eval_dataset(cfg: Config, root: str, split: str):
         return DATASETS.build(ds)
 
 
-def _train_set(cfg: Config, index: int):
-    """Dataset ``index`` of a LENS config's training set, read with its
-    test pipeline (as :func:`load_lens_and_train_set`)."""
-    from mmdet.registry import DATASETS
-    from mmengine.registry import DefaultScope
-    ds = copy.deepcopy(cfg.train_dataloader.dataset.datasets[index])
-    ds.update(type='DeepLesionDataset', test_mode=True,
-              pipeline=copy.deepcopy(cfg.test_pipeline))
-    for key in ('mined_ann_file', 'use_negatives'):
-        ds.pop(key, None)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return DATASETS.build(ds)
-
-
 def _evaluate_model(model, dataset, gts, max_offset) -> tuple:
     from mmlesion.apis.series_inference import predict_series_3d
     findings = predict_series_3d(model, dataset, max_offset=max_offset)
@@ -422,7 +409,7 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
     from mmlesion.apis.lens_fpr_proposals import make_fpr_proposals
     from mmlesion.datasets.lens_fpr_patches import FORMAT
     props, fpr_counts = make_fpr_proposals(
-        model_d, _train_set(cfg_d, 0), mined_path,
+        model_d, lens_train_set(cfg_d, 0), mined_path,
         max_offset=s.mining_max_offset)
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')

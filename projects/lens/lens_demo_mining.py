@@ -3,15 +3,27 @@
 embedding, mine dataset 0's training series with a trained (c) model and
 point the row (d) config at the mining file. Split from
 :mod:`projects.lens.lens_demo` (one concept per file)."""
+import copy
 import os.path as osp
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, Sequence
 
 from mmengine.config import Config
 
-if TYPE_CHECKING:
-    from projects.lens.lens_demo import LENSDemoSettings
-
 PAPER_DELTA = 0.15
+
+
+def lens_train_set(cfg: Config, index: int):
+    """Dataset ``index`` of a LENS config's training set, read with its
+    test pipeline (as :func:`~projects.lens.lens_demo.load_lens_and_train_set`)."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+    ds = copy.deepcopy(cfg.train_dataloader.dataset.datasets[index])
+    ds.update(type='DeepLesionDataset', test_mode=True,
+              pipeline=copy.deepcopy(cfg.test_pipeline))
+    for key in ('mined_ann_file', 'use_negatives'):
+        ds.pop(key, None)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return DATASETS.build(ds)
 
 
 def calibrate_demo_delta(model, cfg: Config, partial: str,
@@ -56,20 +68,30 @@ def demo_mining_series(model, cfg: Config, max_offset: int) -> list:
     Returns:
         list[SeriesMining]: one per series, proposals collected.
     """
-    from projects.lens.lens_demo import _train_set
     from mmlesion.mining.proposals import collect_series_proposals
-    return collect_series_proposals(model, _train_set(cfg, 0), 0, [1],
+    return collect_series_proposals(model, lens_train_set(cfg, 0), 0, [1],
                                     max_offset)
 
 
-def mine_demo(model, cfg: Config, partial: str, s: 'LENSDemoSettings',
+def mine_demo(model, cfg: Config, partial: str, s: Any,
               mined_path: str,
               strategies: Sequence[str] = ('propagation', 'intra_patient',
                                            'cross_dataset')) -> dict:
     """Step 3 on dataset 0's training series with a trained (c) model:
     delta (``s.dist_thr`` or :func:`calibrate_demo_delta`), the
-    ``strategies`` (default all three), the mining file written to ``mined_path``, and the mined /
-    uncertain boxes scored against the generator's truth.
+    ``strategies`` (default all three), the mining file written to
+    ``mined_path``, and the mined / uncertain boxes scored against the
+    generator's truth.
+
+    Args:
+        model: the trained row (c) model.
+        cfg (Config): its config.
+        partial (str): the partially labelled demo set's root.
+        s (LENSDemoSettings): the demo's settings
+            (:class:`projects.lens.lens_demo.LENSDemoSettings`; not imported
+            here, so that the two modules do not import each other).
+        mined_path (str): where the mining file goes.
+        strategies (sequence[str]): the mining strategies.
 
     Returns:
         dict: ``delta`` (value and how it was chosen), ``counts``,

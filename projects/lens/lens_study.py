@@ -2,7 +2,7 @@
 """LENS Table I as a study on the shared runner (:mod:`mmlesion.apis.study`):
 every row of the paper's Table I that mmlesion implements, each for several
 training seeds, on the two synthetic demo sets of
-:mod:`projects.lens.lens_demo`, scored on the LENS 3D protocol (PROTOCOLS.md
+:mod:`projects.lens.lens_demo`, scored on the LENS 3D protocol (docs/protocols.md
 §2: 3D IoBB >= 0.3, sensitivity at 1/8..8 FPs per sub-volume and their
 average) against the complete truth of the generator.
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Measured pyramid levels of detector configs (anchor tool, issue 10)."""
+"""Measured pyramid levels of detector configs (anchor tool)."""
 import pytest
 from mmengine.config import Config
 

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""tools/infer_volume.py outputs under faults (issue 22 item 5, issue 17
-items 8-9): a set that appears together, provenance, a refused out-dir."""
+"""tools/infer_volume.py outputs under faults: a set that appears
+together, provenance, a refused out-dir."""
 import errno
 import json
 import os

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Every config under configs/ loads, builds its model and names pretrained
-weights that resolve to a URL or file, without downloading (issue 10, item 1).
+weights that resolve to a URL or file, without downloading.
 
 Every top-level key must be read by something (no typos such as
 ``trian_cfg``, :func:`mmlesion.utils.find_unknown_config_keys`). Configs are

@@ -326,7 +326,7 @@ def test_dense_demo_row_on_real_key_slices():
     from mmlesion.testing import shared_data_root
     data = shared_data_root()
     if data is None or not (data / 'deeplesion' / 'annotations').is_dir():
-        pytest.skip('../shared/data/deeplesion (real DeepLesion key slices) '
+        pytest.skip('$MMLESION_SHARED_DATA/deeplesion (real DeepLesion key slices) '
                     'is absent')
     if TRANSFORMS.get('RecistToMask') is None:
         pytest.skip('RecistToMask (GrabCut teammate) is not registered yet')
@@ -380,7 +380,7 @@ def test_optimised_anchors_match_their_recorded_source(name):
     csv = None if data is None else (
         data / 'deeplesion' / 'annotations' / 'DL_info_val.csv')
     if csv is None or not csv.is_file():
-        pytest.skip('../shared/data/deeplesion/annotations/DL_info_val.csv '
+        pytest.skip('$MMLESION_SHARED_DATA/deeplesion/annotations/DL_info_val.csv '
                     '(real DeepLesion annotations) is absent')
     text = (repo_root() / 'configs' / CONFIG_DIR / name).read_text()
     header = ' '.join(

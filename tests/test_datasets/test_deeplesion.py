@@ -24,7 +24,7 @@ INSTANCE_KEYS = {
 def _deeplesion_root():
     root = shared_data_root()
     if root is None or not (root / 'deeplesion' / 'Images_png').is_dir():
-        pytest.skip('shared DeepLesion data (../shared/data/deeplesion) is '
+        pytest.skip('shared DeepLesion data ($MMLESION_SHARED_DATA/deeplesion) is '
                     'not available')
     return root / 'deeplesion'
 

@@ -68,7 +68,7 @@ def test_load_chunk(tmp_path):
 def test_real_val_rows():
     root = shared_data_root()
     if root is None:
-        pytest.skip('shared data (../shared/data) not available')
+        pytest.skip('shared data ($MMLESION_SHARED_DATA) not available')
     recs = parse_dl_info(
         str(root / 'deeplesion/annotations/DL_info_val.csv'))
     out = deeplesion_to_3d(recs)

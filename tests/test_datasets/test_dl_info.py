@@ -21,7 +21,7 @@ ROW = ('000002_01_01_162.png,2,1,1,162,'
 def _annotations():
     root = shared_data_root()
     if root is None or not (root / 'deeplesion' / 'annotations').is_dir():
-        pytest.skip('shared DeepLesion annotations (../shared/data/'
+        pytest.skip('shared DeepLesion annotations ($MMLESION_SHARED_DATA/'
                     'deeplesion/annotations) are not available')
     return root / 'deeplesion' / 'annotations'
 

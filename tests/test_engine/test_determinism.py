@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Same seed, same thread count: identical numbers (issue 20).
+"""Same seed, same thread count: identical numbers.
 
 Two tiny training runs of the demo detector (ResNet-18 Faster R-CNN, two
 iterations on 4 generated key slices, CPU, one thread) with

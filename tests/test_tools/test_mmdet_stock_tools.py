@@ -331,7 +331,7 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     import shutil
     import subprocess
     src = tmp_path / 'src'  # setup.py writes mmlesion/.mim: not in the repo
-    for name in ('mmlesion', 'configs', 'tools', 'requirements'):
+    for name in ('mmlesion', 'configs', 'tools', 'requirements', 'projects'):
         shutil.copytree(repo_root() / name, src / name,
                         ignore=shutil.ignore_patterns('__pycache__', '.mim'))
     for name in ('setup.py', 'README.md', 'model-index.yml'):
@@ -346,6 +346,11 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert 'mmlesion/.mim/configs/' + CONFIGS['3slice'] in names
     assert 'mmlesion/.mim/configs/_base_/default_runtime.py' in names
+    # the model index and each method's metafile, as mmdet ships them
+    assert 'mmlesion/.mim/model-index.yml' in names
+    assert 'mmlesion/.mim/configs/elixirnet/metafile.yml' in names
+    # the laboratory (projects/) is not installed
+    assert not [n for n in names if n.startswith('projects/')]
 
     user = tmp_path / 'my_project' / 'my_detector.py'
     user.parent.mkdir()

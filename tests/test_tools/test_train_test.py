@@ -70,7 +70,7 @@ def test_train_interrupted_then_resumed(tiny_demo_root, tmp_path):
     dir (as if the job had been killed after epoch 1), resumed with
     ``--resume``. Both must end at the same epoch, iteration and learning
     rate (the MultiStepLR milestone at epoch 2 must fire in the resumed run
-    too) and with bitwise the same weights (issue 22: RandomStateHook; the
+    too) and with bitwise the same weights (RandomStateHook; the
     validations of the reference draw random numbers the resumed run never
     sees). Without the hook the weights differ (max |diff| 0.035 measured
     on this set, see the README "Faults and recovery").

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Atomic files and output sets (issue 17 item 8, issue 22 item 5)."""
+"""Atomic files and output sets."""
 import os
 
 import pytest

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Distributed faults (issue 22 item 6): a frozen rank, a killed launcher."""
+"""Distributed faults: a frozen rank, a killed launcher."""
 import json
 import os
 import signal

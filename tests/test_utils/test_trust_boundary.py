@@ -1,10 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The trust boundary (issue 17): every bad input of the issue, one case each.
+"""The trust boundary: every bad input, one case each.
 
 A file never runs code, a scan is never silently wrong, an annotation or
 result file is never taken half-read. Each case is a named parameter (the
 ``id`` says what it is), built from tiny synthetic files in ``tmp_path``;
-the cases that need the real TotalSegmentator CT of ``../shared/data`` skip
+the cases that need the real TotalSegmentator CT of ``$MMLESION_SHARED_DATA`` skip
 cleanly without it.
 
 Cases (issue item in brackets):
@@ -32,7 +32,7 @@ Cases (issue item in brackets):
 * DeepLesion-3D converter [10] (``DL3D_CASES``): bad split, non-numeric
   box, box outside the image, Image_size larger than the slices, missing
   slices, a 2 GB input refused before reading;
-* handled before issue 17: the LENS manual 3D ``.pkl`` runs no code, empty
+* handled earlier: the LENS manual 3D ``.pkl`` runs no code, empty
   and truncated checkpoints name the file.
 """
 import argparse
@@ -494,7 +494,7 @@ def test_real_scans_pass_the_checks(strict_scans):
     from mmlesion.testing import shared_data_root
     root = shared_data_root()
     if root is None or not (root / 'ct_volumes' / 'totalsegmentator').is_dir():
-        pytest.skip('../shared/data/ct_volumes/totalsegmentator not found')
+        pytest.skip('$MMLESION_SHARED_DATA/ct_volumes/totalsegmentator not found')
     ts = root / 'ct_volumes' / 'totalsegmentator'
     nii = load_ct_volume(ts / 'example_ct_sm.nii.gz')
     assert nii.array.min() < -500
@@ -722,7 +722,7 @@ def test_deeplesion_to_3d_refuses_a_huge_input_before_reading(tmp_path,
 
 
 # --------------------------------------------------------------------------
-# already handled before issue 17 (kept here so they stay handled)
+# already handled earlier (kept here so they stay handled)
 # --------------------------------------------------------------------------
 
 
@@ -781,7 +781,7 @@ def test_real_luna16_csvs_pass_the_checks():
     from mmlesion.testing import shared_data_root
     root = shared_data_root()
     if root is None or not (root / 'luna16' / 'annotations.csv').is_file():
-        pytest.skip('../shared/data/luna16 not found')
+        pytest.skip('$MMLESION_SHARED_DATA/luna16 not found')
     assert len(luna16.read_findings_csv(
         str(root / 'luna16' / 'annotations.csv')).seriesuids) > 0
     assert luna16.read_seriesuids_csv(str(root / 'luna16' /

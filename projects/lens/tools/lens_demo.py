@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS's five steps (Yan et al., TMI 2020, Sec. III) on synthetic data, on
-CPU, with a table of each step's effect on the 3D protocol (PROTOCOLS.md
+CPU, with a table of each step's effect on the 3D protocol (docs/protocols.md
 §2: 3D IoBB >= 0.3, sensitivity at 1/8..8 FPs per sub-volume).
 
 Generates a partially labelled and a fully labelled demo set, trains the

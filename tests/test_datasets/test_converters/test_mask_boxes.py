@@ -34,7 +34,7 @@ def test_components_boxes_and_slices():
 def test_real_kits19_masks():
     root = shared_data_root()
     if root is None or not (root / 'kits19').is_dir():
-        pytest.skip('KiTS19 masks not available (../shared/data/kits19; '
+        pytest.skip('KiTS19 masks not available ($MMLESION_SHARED_DATA/kits19; '
                     'set MMLESION_SHARED_DATA)')
     expected = {'case_00002': 1, 'case_00003': 1, 'case_00005': 1}
     for case, num_tumours in expected.items():

@@ -29,7 +29,7 @@ def run_tool(name, argv, capsys):
 
 def _case(shape=(16, 32, 32)):
     img = np.full(shape, -100, np.int16)
-    img[:, 0] = -1000  # air at the border: a CT in HU (issue 17's check)
+    img[:, 0] = -1000  # air at the border: a CT in HU (the converter's CT check)
     seg = np.zeros(shape, np.uint8)
     seg[3:12, 5:25, 4:20] = 1  # organ
     seg[4:7, 8:12, 6:10] = 2  # tumour 1: z 4..6

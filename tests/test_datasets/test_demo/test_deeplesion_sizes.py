@@ -21,7 +21,7 @@ _ANN = (None if shared_data_root() is None else
         shared_data_root() / 'deeplesion' / 'annotations')
 needs_real = pytest.mark.skipif(
     _ANN is None or not (_ANN / 'DL_info_val.csv').is_file(),
-    reason='../shared/data/deeplesion/annotations absent')
+    reason='$MMLESION_SHARED_DATA/deeplesion/annotations absent')
 
 # host organ of each coarse type's centre (the type-context link)
 _HOST = {4: Tissue.LIVER, 5: Tissue.LUNG, 6: Tissue.KIDNEY,

@@ -206,7 +206,7 @@ def test_csv_format_matches_the_official_files(volume_set):
     root, _, _ = volume_set
     data = shared_data_root()
     if data is None or not (data / 'luna16' / 'annotations.csv').is_file():
-        pytest.skip('real LUNA16 CSVs not found (../shared/data/luna16)')
+        pytest.skip('real LUNA16 CSVs not found ($MMLESION_SHARED_DATA/luna16)')
     for name in ('annotations.csv', 'annotations_excluded.csv'):
         real = _read_csv(data / 'luna16' / name)
         ours = _read_csv(root / 'luna16' / name)

@@ -17,7 +17,7 @@ SERIES = '000062_01_01'  # real slices 056..084, 1 file per stored slice
 def _deeplesion_root():
     root = shared_data_root()
     if root is None or not (root / 'deeplesion' / 'Images_png').is_dir():
-        pytest.skip('shared DeepLesion data (../shared/data/deeplesion) is '
+        pytest.skip('shared DeepLesion data ($MMLESION_SHARED_DATA/deeplesion) is '
                     'not available')
     return root / 'deeplesion'
 

@@ -34,7 +34,7 @@ def real_results():
     root = shared_data_root()
     dl = None if root is None else root / 'deeplesion'
     if dl is None or not (dl / 'Images_png').is_dir():
-        pytest.skip('shared DeepLesion data (../shared/data/deeplesion) is '
+        pytest.skip('shared DeepLesion data ($MMLESION_SHARED_DATA/deeplesion) is '
                     'not available')
     from mmlesion.datasets import DeepLesionDataset
     out = []

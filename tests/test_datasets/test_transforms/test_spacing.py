@@ -151,7 +151,7 @@ def test_clip_empty_mask_and_offset_in_original_pixels():
 def test_clip_and_resample_real_key_slice():
     root = shared_data_root()
     if root is None or not (root / 'deeplesion' / 'Images_png').is_dir():
-        pytest.skip('shared DeepLesion data (../shared/data/deeplesion) is '
+        pytest.skip('shared DeepLesion data ($MMLESION_SHARED_DATA/deeplesion) is '
                     'not available')
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')

@@ -15,7 +15,7 @@ from mmlesion.testing.volume_files import write_dicom_series
 def _ct_dir():
     root = shared_data_root()
     if root is None or not (root / 'ct_volumes').is_dir():
-        pytest.skip('real CT files not available (../shared/data/'
+        pytest.skip('real CT files not available ($MMLESION_SHARED_DATA/'
                     'ct_volumes; set MMLESION_SHARED_DATA)')
     return root / 'ct_volumes'
 

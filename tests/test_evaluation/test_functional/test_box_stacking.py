@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""2D -> 3D box stacking (PROTOCOLS §2) on hand-made tracks."""
+"""2D -> 3D box stacking (docs/protocols.md §2) on hand-made tracks."""
 import importlib.util
 from pathlib import Path
 

@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LENS 3D FROC (PROTOCOLS.md §2) and the manual 1K test set loader."""
+"""LENS 3D FROC (docs/protocols.md §2) and the manual 1K test set loader."""
 import pickle
 
 import numpy as np
@@ -22,7 +22,7 @@ def _pkl():
         'DeepLesion_manual_1K_test_release.pkl')
     if path is None or not path.is_file():
         pytest.skip('DeepLesion_manual_1K_test_release.pkl not available '
-                    'in ../shared/data/deeplesion/annotations')
+                    'in $MMLESION_SHARED_DATA/deeplesion/annotations')
     return str(path)
 
 

@@ -27,7 +27,7 @@ RATES = [0.125, 0.25, 0.5, 1, 2, 4, 8]
 def _luna_dir():
     root = shared_data_root()
     if root is None or not (root / 'luna16' / 'annotations.csv').is_file():
-        pytest.skip('real LUNA16 CSVs (../shared/data/luna16) not available')
+        pytest.skip('real LUNA16 CSVs ($MMLESION_SHARED_DATA/luna16) not available')
     return root / 'luna16'
 
 

@@ -103,7 +103,7 @@ def test_ground_truth_from_instances(tmp_path):
 def test_ground_truth_from_official_csvs():
     root = shared_data_root()
     if root is None or not (root / 'luna16' / 'annotations.csv').is_file():
-        pytest.skip('real LUNA16 CSVs (../shared/data/luna16) not available')
+        pytest.skip('real LUNA16 CSVs ($MMLESION_SHARED_DATA/luna16) not available')
     d = root / 'luna16'
     ann = L.read_findings_csv(str(d / 'annotations.csv'))
     geo = CTVolume(np.zeros((1, 1, 1), np.float32), SPACING_ZYX, ORIGIN)

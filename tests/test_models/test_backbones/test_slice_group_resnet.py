@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """SliceGroupResNet: 9 slices as three 3-slice images through the pretrained
-stem (3DCE / MULAN), fused (issue 10, item 5)."""
+stem (3DCE / MULAN), fused."""
 import pytest
 import torch
 from mmdet.models.backbones import ResNet

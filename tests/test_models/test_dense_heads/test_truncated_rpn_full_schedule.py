@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""TruncatedRPN under the full-size ElixirNet schedule (issue 10, item 2).
+"""TruncatedRPN under the full-size ElixirNet schedule.
 
 A tiny ElixirNet (the demo config: ResNet-18 with 16 base channels, 32-channel
 FPN, trained from scratch; the paper-pure variant on the cheaper demo "+TRPN"

@@ -160,7 +160,7 @@ def test_other_full_size_configs_share_a_tested_schedule(name):
     trains with the optimiser, clipping and schedule of one of the two
     configs tested above (their models differ: losses, modes, scales)."""
     cfg = get_config(name)
-    ref = get_config(ABS if '_30e_' in name else FULL)
+    ref = get_config(ABS if '-30e_' in name else FULL)
     assert cfg.optim_wrapper == ref.optim_wrapper
     assert cfg.param_scheduler == ref.param_scheduler
     assert cfg.train_cfg.max_epochs == ref.train_cfg.max_epochs

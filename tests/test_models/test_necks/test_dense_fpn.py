@@ -92,7 +92,7 @@ def test_closed_gates_remove_skip_connections():
 
 def test_lateral_gates_act_on_the_detection_levels():
     """'laterals' gates reach P2..P4 (what RetinaHead sees); 'skips' gates
-    only reach P1 / P0 (Improved RetinaNet Sec. 2.3, issue 10 item 8)."""
+    only reach P1 / P0 (Improved RetinaNet Sec. 2.3)."""
     kwargs = dict(stem_channels=4, dense_channels=8)
     inputs = _inputs()
     for placement, changed, same in (('laterals', [2, 3, 4], [5, 6]),

@@ -25,7 +25,7 @@ def test_rows_and_shared_schedule(tmp_path):
         key: tool.prepare_cfg(key, str(tmp_path / key), seed=3, max_epochs=2)
         for key in keys
     }
-    # the attention-gate placement of each dense row (issue 10, item 8)
+    # the attention-gate placement of each dense row
     gates = [cfgs[k].model.neck.get('attention_gates') for k in keys[2:]]
     assert gates == [(), 'laterals', 'laterals', 'skips']
     # score calibration is its own row: off before it, on from it
@@ -101,7 +101,7 @@ def test_table_format():
 def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):
     data = shared_data_root()
     if data is None or not (data / 'deeplesion' / 'Images_png').is_dir():
-        pytest.skip('../shared/data/deeplesion (real DeepLesion key slices) '
+        pytest.skip('$MMLESION_SHARED_DATA/deeplesion (real DeepLesion key slices) '
                     'is absent')
     tool = _load_tool()
     dataset_opts = {}

@@ -199,7 +199,7 @@ def test_eval_lens_3d_errors(tiny_demo_root, tmp_path, checkpoints, capsys):
 
 def test_eval_lens_3d_on_the_real_manual_file(tmp_path, checkpoints):
     """The real manual 3D annotation and real DeepLesion test slices: the
-    sub-volumes whose series have slices in ../shared/data (one or a few
+    sub-volumes whose series have slices in $MMLESION_SHARED_DATA (one or a few
     key slices each) are read, matched to the DL_info_test.csv series and
     scored (random weights: the plumbing, not a sensitivity)."""
     root = shared_data_root()
@@ -209,7 +209,7 @@ def test_eval_lens_3d_on_the_real_manual_file(tmp_path, checkpoints):
     if pkl is None or not pkl.is_file() or not (
             dl / 'annotations' / 'DL_info_test.csv').is_file():
         pytest.skip('DeepLesion manual 3D file / DL_info_test.csv not '
-                    'available (../shared/data)')
+                    'available ($MMLESION_SHARED_DATA)')
     have = {p.name for p in (dl / 'Images_png').iterdir()}
     subs = [s for s in load_deeplesion_manual_3d(str(pkl), ('test', ))
             if s.volume in have]
@@ -262,7 +262,7 @@ def test_manual_boxes_share_the_dl_info_frame():
     if dl is None or not (dl / 'DL_info_test.csv').is_file() or not (
             dl / 'DeepLesion_manual_1K_test_release.pkl').is_file():
         pytest.skip('DeepLesion manual 3D file / DL_info_test.csv not '
-                    'available (../shared/data)')
+                    'available ($MMLESION_SHARED_DATA)')
     subs = load_deeplesion_manual_3d(
         str(dl / 'DeepLesion_manual_1K_test_release.pkl'), ('test', ))
     by_volume = {}

@@ -111,7 +111,7 @@ def test_bad_rows_and_unknown_seriesuids(small, tmp_path, capsys):
 def test_real_annotations(tmp_path):
     root = shared_data_root()
     if root is None or not (root / 'luna16' / 'annotations.csv').is_file():
-        pytest.skip('real LUNA16 CSVs (../shared/data/luna16) not available')
+        pytest.skip('real LUNA16 CSVs ($MMLESION_SHARED_DATA/luna16) not available')
     d = root / 'luna16'
     ann = L.read_findings_csv(str(d / 'annotations.csv'))
     # one perfect mark per nodule (probability 1) plus 2 FPs per scan

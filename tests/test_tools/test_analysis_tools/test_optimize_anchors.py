@@ -140,7 +140,7 @@ def test_csv_run_writes_inheriting_config_and_never_overwrites(
 
 
 def test_p2_p6_target_gets_p2_p6_strides_and_centres_stay_inside(tmp_path):
-    """The tool's anchors follow the target's pyramid (issue 10, item 7):
+    """The tool's anchors follow the target's pyramid:
     a P2-P6 model gets strides 4..64 and every anchor centre lies in the
     image; the old P3-P7 default on the same model did not."""
     tool = load_tool()
