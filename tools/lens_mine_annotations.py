@@ -42,9 +42,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
     p.add_argument('--dist-thr', type=float, default=0.15, help='delta')
     p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
-    p.add_argument('--match-score-thr', type=float, default=0.5,
-                   help='minimum tracklet score of an intra-patient match '
-                   '(the paper is silent; 0: every tracklet)')
+    p.add_argument('--match-score-thr', type=float, default=0.,
+                   help='minimum tracklet score of an intra-patient match. '
+                   'The paper names none: 0 takes every tracklet, its rule '
+                   'as written. 0.5 was chosen on the synthetic demo data '
+                   '(projects/lens/RESULTS.md), never on real data: try it '
+                   'as an option, not as a real-data default')
     p.add_argument('--proposal-score-thr', type=float, default=0.05,
                    help='proposals below it are not linked into tracklets')
     p.add_argument('--max-offset', type=int, default=None,

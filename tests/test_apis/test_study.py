@@ -302,3 +302,49 @@ def test_text_table_columns_never_run_together():
     assert row[len(long_label)] == ' ' and row.split()[-3:] == [
         '100.00', '12.50', '-']
     assert lines[-1].split()[-3:] == ['81.50', '-', '35.20']
+
+
+def test_code_digest_follows_every_source_byte(tmp_path):
+    from mmlesion.utils.code_digest import tree_digest
+    (tmp_path / 'pkg' / 'sub').mkdir(parents=True)
+    (tmp_path / 'pkg' / 'a.py').write_text('x = 1\n')
+    (tmp_path / 'pkg' / 'sub' / 'b.py').write_text('y = 2\n')
+    (tmp_path / 'pkg' / 'notes.md').write_text('not code')
+    first = tree_digest(str(tmp_path / 'pkg'))
+    assert tree_digest(str(tmp_path / 'pkg')) == first
+    (tmp_path / 'pkg' / 'notes.md').write_text('still not code')
+    assert tree_digest(str(tmp_path / 'pkg')) == first
+    (tmp_path / 'pkg' / 'sub' / 'b.py').write_text('y = 3\n')
+    assert tree_digest(str(tmp_path / 'pkg')) != first
+    (tmp_path / 'pkg' / 'sub' / 'b.py').write_text('y = 2\n')
+    assert tree_digest(str(tmp_path / 'pkg')) == first
+    (tmp_path / 'pkg' / 'sub' / 'b.py').rename(tmp_path / 'pkg' / 'b.py')
+    assert tree_digest(str(tmp_path / 'pkg')) != first  # a move counts
+
+
+def test_result_of_other_code_is_not_reused(tmp_path, monkeypatch):
+    """A stored row result records the code that made it; after a change
+    of the sources it is refused (run again with --overwrite), never
+    silently reused."""
+    from mmlesion import __version__
+    from mmlesion.apis.study import runner
+    settings = StudySettings(str(tmp_path), seeds=(0, ))
+    run_study(_rows()[:1], settings, METRIC, run_row=FakeRun(),
+              log=lambda s: None)
+    stored = json.loads((tmp_path / 'a' / 'seed_0' / RESULT_FILE).read_text())
+    code = stored['fingerprint']['code']
+    assert code['mmlesion'] == __version__
+    assert len(code['sources']) == len(code['configs']) == 64
+    fake = FakeRun()
+    run_study(_rows()[:1], settings, METRIC, run_row=fake, log=lambda s: None)
+    assert fake.calls == []  # same code: reused
+    monkeypatch.setattr(runner, 'code_fingerprint',
+                        lambda: dict(code, sources='0' * 64))
+    with pytest.raises(ValueError, match='code'):
+        run_study(_rows()[:1], settings, METRIC, run_row=FakeRun(),
+                  log=lambda s: None)
+    fake = FakeRun()
+    run_study(_rows()[:1], StudySettings(str(tmp_path), seeds=(0, ),
+                                         overwrite=True),
+              METRIC, run_row=fake, log=lambda s: None)
+    assert [c[0] for c in fake.calls] == ['a']

@@ -17,6 +17,7 @@ import numpy as np
 from mmengine.config import Config
 
 from mmlesion.utils.atomic_io import atomic_write_json
+from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_lookup import get_config
 from .row_run import apply_run_settings, final_checkpoint, train_and_test
 from .rows import RowContext, StudyMetric, StudyRow, StudySettings
@@ -37,8 +38,13 @@ def row_seed_dir(settings: StudySettings, row: StudyRow, seed: int) -> str:
 
 def row_fingerprint(row: StudyRow, seed: int, settings: StudySettings,
                     metric: StudyMetric) -> dict:
-    """Everything that decides a row/seed's result (compared on reuse)."""
+    """Everything that decides a row/seed's result (compared on reuse):
+    the row, seed and shared settings, and the code that runs it (package
+    version and digests of its sources and configs,
+    :func:`~mmlesion.utils.code_digest.code_fingerprint`), so that a result
+    of other code is never reused."""
     out = dict(
+        code=code_fingerprint(),
         config=row.config,
         overrides=row.overrides,
         extra=row.fingerprint,
