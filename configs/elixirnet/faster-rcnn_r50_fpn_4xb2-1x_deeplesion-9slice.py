@@ -25,6 +25,13 @@ model = dict(
         pad_size_divisor=32,
         pad_value=-1.),  # pad with air
     backbone=dict(type='SliceGroupResNet', num_slice_groups=3),
+    # "Five anchor scales (2, 3, 4, 6, 12) and three aspect ratios of
+    # (0.5, 1, 2)" (Sec. Experiments); "unless otherwise noted, settings
+    # are the same for all experiments": the baselines share them, so each
+    # ablation row changes one component only (strides: the detector's).
+    rpn_head=dict(
+        anchor_generator=dict(scales=[2, 3, 4, 6, 12],
+                              ratios=[0.5, 1.0, 2.0])),
     roi_head=dict(bbox_head=dict(num_classes=1)))
 
 val_evaluator = dict(

@@ -306,3 +306,48 @@ def test_shipped_searched_config():
     components = (CONFIG_DIR.parent / '_base_' / 'models' /
                   'elixirnet_components.py').read_text()
     assert 'PAPER-TEXT GENOTYPE, NOT A SEARCH RESULT' in components
+
+
+def _model_parts(name):
+    """A config's model as plain dicts, one entry per component."""
+    model = _load(name).model.to_dict()
+    return {k: v for k, v in model.items() if k != 'type'}
+
+
+#: Table 5 (and its Table 1 / 6 neighbours): each row against the row it
+#: extends, and the one component it may change (the paper: "unless
+#: otherwise noted, settings are the same for all experiments").
+ABLATION_STEPS = [
+    ('faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'rpn_head'),
+    ('elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'rpn_head'),
+    ('faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet_r50_c4_4xb2-1x_deeplesion-3slice.py', None),
+]
+
+
+@pytest.mark.parametrize('before, after, changed', ABLATION_STEPS)
+def test_ablation_row_changes_one_component(before, after, changed):
+    a, b = _model_parts(before), _model_parts(after)
+    differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if changed is not None:
+        assert differ == [changed], (before, after)
+    else:  # C4: TRPN and the ALB / RTM head together (Table 1)
+        assert differ == ['roi_head', 'rpn_head'], (before, after)
+    # the anchors are the paper's in every row (TRPN rows included)
+    for parts in (a, b):
+        gen = parts['rpn_head']['anchor_generator']
+        assert (gen['scales'], gen['ratios']) == ([2, 3, 4, 6, 12],
+                                                  [0.5, 1.0, 2.0])
+    if changed == 'rpn_head':
+        rpn_a, rpn_b = a['rpn_head'], b['rpn_head']
+        assert rpn_a['anchor_generator'] == rpn_b['anchor_generator']
