@@ -99,8 +99,8 @@ def main() -> None:
 
     from mmlesion.engine.hooks import (CheckpointCheckHook,
                                        set_checkpoint_check_hook)
-    from mmlesion.utils import (collective_timeout_errors, guard_distributed,
-                                setup_cpu_distributed)
+    from mmlesion.utils import (close_distributed, collective_timeout_errors,
+                                guard_distributed, setup_cpu_distributed)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -119,6 +119,7 @@ def main() -> None:
             DumpDetResults(out_file_path=args.out))
     with collective_timeout_errors(timeout):
         runner.test()
+        close_distributed()  # every rank done: leave the group cleanly
 
 
 if __name__ == '__main__':

@@ -155,8 +155,8 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from mmlesion.engine.hooks import set_checkpoint_check_hook
-    from mmlesion.utils import (collective_timeout_errors, guard_distributed,
-                                setup_cpu_distributed)
+    from mmlesion.utils import (close_distributed, collective_timeout_errors,
+                                guard_distributed, setup_cpu_distributed)
 
     # Workers end with their launcher; a stuck collective ends the job.
     timeout = guard_distributed(cfg)
@@ -167,6 +167,7 @@ def main() -> None:
     set_checkpoint_check_hook(runner, checkpoint_check_hook(cfg, args))
     with collective_timeout_errors(timeout):
         runner.train()
+        close_distributed()  # every rank done: leave the group cleanly
 
 
 if __name__ == '__main__':

@@ -17,9 +17,9 @@ __all__ = [
     'add_trust_checkpoint_argument', 'checkpoints_trusted',
     'load_model_checkpoint'
 ]
-from .dist_utils import setup_cpu_distributed  # noqa: E402
+from .dist_utils import close_distributed, setup_cpu_distributed  # noqa: E402
 
-__all__ += ['setup_cpu_distributed']
+__all__ += ['setup_cpu_distributed', 'close_distributed']
 from .config_check import (check_config_keys,  # noqa: E402
                            find_unknown_config_keys, known_config_keys)
 from .resume import find_resumable_checkpoint, resume_candidates  # noqa: E402

@@ -60,3 +60,23 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         torch_dist.init_process_group(
             backend='gloo', timeout=timeout_delta(cfg))
     return True
+
+
+def close_distributed() -> bool:
+    """Leave the process group cleanly at the end of a finished run.
+
+    Every rank waits for the others (a barrier), then the group is
+    destroyed. Without this, a gloo group was torn down by the interpreter's
+    exit while its work threads still ran, and a rank could end in
+    ``terminate called without an active exception`` (SIGABRT) after a
+    complete run, failing the job at random. Call it only after the run
+    ended normally on this rank (an error path leaves it to the launcher).
+
+    Returns:
+        bool: True if a process group was closed.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return False
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
+    return True
