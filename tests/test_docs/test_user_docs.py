@@ -147,3 +147,19 @@ def test_readme_user_config_changes_what_it_sets(tmp_path):
         assert got == value, keys
         assert was != value, f'{".".join(keys)} is already {was!r} in ' \
             'the base: the example changes nothing there'
+
+
+def test_elixirnet_trpn_rows_say_which_variant():
+    """Table 5's "+TRPN" comes as two rows: the paper-pure Eq. (1) (no
+    location loss, ``-noaux``) and ours (an auxiliary location loss on p);
+    each row of the README says which it is."""
+    rows = {
+        line.split('](./')[1].split('.py')[0]: line
+        for line in (ROOT / 'configs' / 'elixirnet' / 'README.md'
+                     ).read_text().splitlines()
+        if line.startswith('| + TRPN') and '](./' in line
+    }
+    pure = rows['elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice']
+    ours = rows['elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice']
+    assert 'paper-pure' in pure and 'our variant' not in pure
+    assert 'our variant' in ours and 'location loss' in ours
