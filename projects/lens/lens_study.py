@@ -377,31 +377,20 @@ def _per_seed(result: StudyResult, key: str, metric: str) -> Dict[int, float]:
 def step_effects(result: StudyResult, metric: str = 'average',
                  steps: Sequence[Tuple[str, str, str]] = STEPS,
                  k: float = 2.0) -> List[dict]:
-    """Each step's effect on ``metric``, paired by seed.
-
-    For the seeds where both rows have a result, the per-seed difference
-    (after - before; same data, same seed) is taken; the effect is its mean,
-    its spread the sample standard deviation (ddof 1) of the per-seed
-    differences, and it is ``shown`` when ``|mean| > k * std`` (with at
-    least 2 seeds; k = 2 by default).
+    """Each step's effect on ``metric``, paired by seed, by the one rule of
+    every study (:func:`mmlesion.apis.study.paired_effects`): the mean of
+    the per-seed differences (after - before; same data, same seed), their
+    sample standard deviation (ddof 1), ``shown`` when ``|mean| > k * std``
+    with at least 3 paired seeds (None with fewer).
 
     Returns:
         list[dict]: ``before``, ``after``, ``step``, ``seeds``, ``mean``,
-        ``std``, ``diffs`` (per seed), ``shown`` (bool or None when fewer
-        than 2 paired seeds).
+        ``std``, ``diffs`` (per seed), ``smallest_shown``, ``shown``.
     """
-    out = []
-    for before, after, what in steps:
-        b, a = _per_seed(result, before, metric), _per_seed(
-            result, after, metric)
-        seeds = sorted(set(a) & set(b))
-        diffs = [a[s] - b[s] for s in seeds]
-        mean = float(np.mean(diffs)) if diffs else math.nan
-        std = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
-        shown = bool(abs(mean) > k * std) if len(diffs) > 1 else None
-        out.append(dict(before=before, after=after, step=what, seeds=seeds,
-                        diffs=diffs, mean=mean, std=std, shown=shown))
-    return out
+    from mmlesion.apis.study import StudyStep, paired_effects
+    return paired_effects(result,
+                          [StudyStep(b, a, what) for b, a, what in steps],
+                          metric, factor=k)
 
 
 def effects_markdown(effects: Sequence[dict], k: float = 2.0) -> str:

@@ -18,6 +18,7 @@ Example:
     >>> write_study_report(result)  # doctest: +SKIP
 """
 from .cli import add_study_arguments, settings_from_args
+from .effects import StudyStep, effects_markdown, paired_effects, verdict
 from .report import (format_text_table, markdown_table, study_summary,
                      write_study_report)
 from .row_run import (TIME_KEY, apply_run_settings, final_checkpoint,
@@ -36,5 +37,6 @@ __all__ = [
     'StudyResult', 'RESULT_FILE', 'format_text_table', 'markdown_table',
     'study_summary', 'write_study_report', 'apply_run_settings',
     'final_checkpoint', 'train_and_test', 'add_study_arguments',
-    'settings_from_args', 'TIME_KEY', 'maybe_run_seed_jobs', 'run_seed_jobs'
+    'settings_from_args', 'TIME_KEY', 'StudyStep', 'paired_effects',
+    'effects_markdown', 'verdict', 'maybe_run_seed_jobs', 'run_seed_jobs'
 ]

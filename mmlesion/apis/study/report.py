@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
 from mmlesion.visualization.study_froc import plot_study_froc
+from .effects import StudyStep, effects_markdown, paired_effects
 from .row_run import TIME_KEY
 from .rows import StudyMetric
 from .runner import StudyResult
@@ -167,24 +168,46 @@ def study_summary(result: StudyResult, extra: Optional[dict] = None) -> dict:
 def write_study_report(result: StudyResult,
                        name: str = 'study',
                        reference: Optional[Reference] = None,
-                       extra: Optional[dict] = None) -> List[str]:
+                       extra: Optional[dict] = None,
+                       steps: Sequence[StudyStep] = (),
+                       effect_metric: Optional[str] = None) -> List[str]:
     """Write ``{name}.json``, ``{name}.md`` and ``{name}_froc.png`` (every
     row with results: mean sensitivity at the FP rates, ± std) into the
     study folder, each atomically.
+
+    With ``steps``, both files also give each step's paired effect on
+    ``effect_metric`` and its verdict by the one rule of every study
+    (:mod:`~.effects`: shown when |mean paired difference| > 2 x its std,
+    at least 3 seeds), with the smallest effect the design could show.
 
     Args:
         result (StudyResult): from :func:`run_study`.
         name (str): file stem.
         reference (dict, optional): reference rows of the markdown table.
         extra (dict, optional): more top-level JSON fields.
+        steps (sequence[StudyStep]): the study's comparisons.
+        effect_metric (str, optional): the metric they are judged on
+            (default: the metric's first summary column, else its first
+            sensitivity).
 
     Returns:
         list[str]: the paths written.
     """
     work_dir = result.settings.work_dir
     paths = [osp.join(work_dir, f'{name}.{ext}') for ext in ('json', 'md')]
-    atomic_write_json(paths[0], study_summary(result, extra), indent=2)
-    atomic_write_text(paths[1], markdown_table(result, reference))
+    summary = study_summary(result, extra)
+    table = markdown_table(result, reference)
+    if steps:
+        metric_key = effect_metric or (result.metric.columns[0][1]
+                                       if result.metric.columns else
+                                       result.metric.all_columns()[0][1])
+        effects = paired_effects(result, steps, metric_key)
+        summary['effects'] = effects
+        table += (f'\nPaired effects on {metric_key} (shown when |mean| > 2 '
+                  'std of the per-seed differences, at least 3 seeds):\n\n'
+                  + effects_markdown(effects, result.metric.scale))
+    atomic_write_json(paths[0], summary, indent=2)
+    atomic_write_text(paths[1], table)
     curves = {}
     metric: StudyMetric = result.metric
     for r in result.rows:

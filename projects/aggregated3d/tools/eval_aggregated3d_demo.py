@@ -61,7 +61,6 @@ import os.path as osp
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
@@ -122,13 +121,16 @@ CPM_KEY = 'luna16/cpm'
 
 def step_effects(result: 'StudyResult',
                  key: str = CPM_KEY) -> List[Dict[str, object]]:
-    """The effect of each step of :data:`STEPS` on ``key``, paired by seed.
+    """The effect of each step of :data:`STEPS` on ``key``, paired by seed,
+    by the one rule of every study
+    (:func:`mmlesion.apis.study.paired_effects`).
 
     The rows of one seed share the RPN stage (or the 3D-AG checkpoint), so
     each step is measured per seed, ``d_s = row_s - base_s``, over the seeds
     both rows have. The step is *shown* when ``|mean(d)| > 2 std(d)``
-    (sample std, ddof 1, of the per-seed differences; at least 3 seeds):
-    the effect stands out from its own seed-to-seed spread.
+    (sample std, ddof 1, of the per-seed differences; at least 3 seeds,
+    else no verdict): the effect stands out from its own seed-to-seed
+    spread.
 
     Args:
         result (StudyResult): from :func:`run_study`.
@@ -136,25 +138,24 @@ def step_effects(result: 'StudyResult',
 
     Returns:
         list[dict]: per step with results: ``row``, ``base``, ``seeds``,
-        ``diffs``, ``mean``, ``std``, ``shown``.
+        ``diffs``, ``mean``, ``std`` (None with one seed), ``shown`` (None
+        with fewer than 3 seeds).
     """
-    by_key = {r.row.key: r for r in result.rows}
-    out = []
-    for row, base in STEPS:
-        if row not in by_key or base not in by_key:
-            continue
-        a, b = by_key[row].metrics, by_key[base].metrics
-        seeds = sorted(s for s in a if s in b and key in a[s] and key in b[s])
-        if not seeds:
-            continue
-        diffs = np.array([a[s][key] - b[s][key] for s in seeds])
-        std = float(np.std(diffs, ddof=1)) if len(seeds) > 1 else None
-        mean = float(diffs.mean())
-        out.append(dict(
-            row=row, base=base, seeds=seeds,
-            diffs=[float(d) for d in diffs], mean=mean, std=std,
-            shown=bool(len(seeds) >= 3 and abs(mean) > 2 * std)))
-    return out
+    from mmlesion.apis.study import StudyStep, paired_effects
+    have = {r.row.key for r in result.rows}
+    steps = [StudyStep(base, row, f'{row} vs {base}') for row, base in STEPS
+             if row in have and base in have]
+    return [
+        dict(row=e['after'], base=e['before'], seeds=e['seeds'],
+             diffs=e['diffs'], mean=e['mean'],
+             std=None if len(e['seeds']) < 2 else e['std'],
+             shown=e['shown'])
+        for e in paired_effects(result, steps, key) if e['seeds']
+    ]
+
+
+#: a step's verdict in the table (None: fewer than 3 seeds, no verdict).
+VERDICTS = {True: 'shown', False: 'not shown', None: '-'}
 
 
 def format_steps(steps: List[Dict[str, object]]) -> str:
@@ -169,7 +170,7 @@ def format_steps(steps: List[Dict[str, object]]) -> str:
         diffs = ', '.join(f'{100 * d:+.1f}' for d in st['diffs'])
         lines.append(f"| {label} | {len(st['seeds'])} | {diffs} | "
                      f"{100 * st['mean']:+.1f} | {std} | "
-                     f"{'shown' if st['shown'] else 'not shown'} |")
+                     f"{VERDICTS[st['shown']]} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -349,9 +350,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(), selected=selected)
     steps = step_effects(result)
+    from mmlesion.apis.study import StudyStep
     written = write_study_report(
         result, name='summary',
-        extra=dict(epochs=epochs, config=CONFIG, steps=steps))
+        extra=dict(epochs=epochs, config=CONFIG, steps=steps),
+        steps=[StudyStep(base, row, f'{DEMO_ROWS[row][0]} vs '
+                         f'{DEMO_ROWS[base][0]}') for row, base in STEPS],
+        effect_metric=CPM_KEY)
     steps_md = osp.join(settings.work_dir, 'summary_steps.md')
     atomic_write_text(steps_md, format_steps(steps))
     written.append(steps_md)

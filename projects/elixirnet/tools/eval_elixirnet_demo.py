@@ -166,6 +166,32 @@ def study_metric():
         ('typecls@3', TYPECLS_MEAN_KEY)))
 
 
+#: The study's comparisons ``(before, after, what)``, judged in the report
+#: by the one paired rule of every study (Table 5 / 6 steps and controls).
+STEPS: Tuple[Tuple[str, str, str], ...] = (
+    ('fpn', 'trpn', '+ TRPN'),
+    ('fpn', 'focal_rpn', 'focal-loss RPN instead of TRPN'),
+    ('fpn', 'alb', '+ ALB'),
+    ('trpn', 'trpn_alb', '+ ALB on TRPN'),
+    ('trpn_alb', 'elixirnet', '+ RTM'),
+    ('fpn', 'elixirnet', 'ElixirNet vs FPN'),
+    ('random', 'searched', 'searched vs random genotype'),
+    ('random', 'trpn_alb', 'paper-figure vs random genotype'),
+    ('trpn_alb', 'searched', 'searched vs paper-figure genotype'),
+    ('elixirnet', 'elixirnet_9slice', '9 slices instead of 3'),
+    ('multitype_wo_rtm', 'multitype_rtm', '+ RTM, multi-type'),
+    ('multitype_train_wo_rtm', 'multitype_train_rtm',
+     '+ RTM, multi-type (typed training split)'),
+)
+
+
+def study_steps() -> list:
+    """:data:`STEPS` as the report's :class:`StudyStep` s (row folders)."""
+    from mmlesion.apis.study import StudyStep
+    return [StudyStep(row_dir_name(b), row_dir_name(a), what)
+            for b, a, what in STEPS]
+
+
 def row_dir_name(key: str) -> str:
     """Study row key (its folder name)."""
     if key not in DEMO_ROWS:
@@ -411,7 +437,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         result,
         name='summary',
         extra=dict(searched_genotype=args.searched_genotype,
-                   search_epochs=args.search_epochs))
+                   search_epochs=args.search_epochs),
+        steps=study_steps(),
+        effect_metric='froc/mean@0.5-4')
     all_results = result.by_label()
     labels = [row_label(k, args.searched_genotype) for k in keys]
     results = {k: all_results[k] for k in labels if k in all_results}

@@ -161,8 +161,12 @@ def run_study_mode(args: argparse.Namespace, settings: 'LENSDemoSettings',
     study.data  # noqa: B018  (generated once, before any --jobs child)
     maybe_run_seed_jobs(args, argv, __file__, args.seeds)
     result = study.run(args.seeds, args.rows, args.keep_going)
+    from mmlesion.apis.study import StudyStep
+    from projects.lens.lens_study import STEPS
     paths = write_study_report(result, name='lens_study',
-                               extra=dict(demo_settings=vars(settings)))
+                               extra=dict(demo_settings=vars(settings)),
+                               steps=[StudyStep(*s) for s in STEPS],
+                               effect_metric='average')
     paths.append(write_effects(result))
     for path in paths:
         if path.endswith('.md'):

@@ -263,6 +263,23 @@ def format_table(results: Dict[str, Dict[str, float]]) -> str:
         label_width=24)
 
 
+#: Table 1's steps ``(before, after, what)``, judged in the report by the
+#: one paired rule of every study.
+STEPS: Tuple[Tuple[str, str, str], ...] = (
+    ('default-anchors', 'optanchors', '+ anchor optimization'),
+    ('optanchors', 'dense', '+ dense supervision'),
+    ('dense', 'dense-ag', '+ attention gate'),
+    ('dense-ag', 'dense-ag-calib', '+ score calibration'),
+    ('dense-ag-calib', 'dense-agskips-calib', 'AG on skips instead'),
+)
+
+
+def study_steps() -> list:
+    """:data:`STEPS` as the report's :class:`StudyStep` s."""
+    from mmlesion.apis.study import StudyStep
+    return [StudyStep(*step) for step in STEPS]
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
     parser.add_argument(
@@ -298,7 +315,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(),
                        selected=[r.key for r in selected])
-    written = write_study_report(result, name='summary')
+    written = write_study_report(result, name='summary',
+                                 steps=study_steps(),
+                                 effect_metric='froc/mean@0.5-4')
     all_results = result.by_label()
     results = {
         r.label: all_results[r.label]
