@@ -163,3 +163,20 @@ def test_elixirnet_trpn_rows_say_which_variant():
     ours = rows['elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice']
     assert 'paper-pure' in pure and 'our variant' not in pure
     assert 'our variant' in ours and 'location loss' in ours
+
+
+def test_luna16_conversion_writes_what_the_configs_read():
+    """data/README.md's LUNA16 converter command writes the annotation file
+    the 3D Aggregated Faster R-CNN configs read (followed as written, the
+    paper rows must find their data)."""
+    from mmlesion.testing import get_config
+    text = (ROOT / 'data' / 'README.md').read_text()
+    (row, ) = [line for line in text.splitlines()
+               if line.startswith('| LUNA16 |')]
+    out = re.search(r'--out (\S+?)`', row).group(1)
+    cfg = get_config('aggregated3d/aggregated3d_denseunet3d_anchor1_'
+                     '4xb2-50e_luna16.py')
+    ds = cfg.train_dataloader.dataset
+    while 'dataset' in ds:
+        ds = ds.dataset
+    assert out == ds.data_root + ds.ann_file
