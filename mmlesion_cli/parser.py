@@ -9,7 +9,7 @@ its first line cut mid-sentence), with the docstring's own line breaks.
 import argparse
 import re
 import textwrap
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 
 class ToolHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -20,13 +20,20 @@ class ToolHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     unset ``None`` say nothing); a help text that already names its
     default with ``%(default)s`` is left alone. In the description and the
     epilog, a paragraph with indented lines (an example command) is printed
-    as written, every other paragraph is re-wrapped to the terminal.
+    as written, every other paragraph is re-wrapped to the terminal. Texts
+    wrap at blanks only: a path or a config name is never cut at a hyphen
+    (``faster-`` / ``rcnn_...``).
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         if action.default is None or action.default is False:
             return action.help or ''
         return super()._get_help_string(action)
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        text = self._whitespace_matcher.sub(' ', text).strip()
+        return textwrap.wrap(
+            text, width, break_on_hyphens=False, break_long_words=False)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = []
@@ -35,7 +42,9 @@ class ToolHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             if any(line[:1].isspace() for line in lines[1:]):
                 paragraphs.append('\n'.join(indent + line for line in lines))
             else:
-                paragraphs.append(super()._fill_text(para, width, indent))
+                paragraphs.append('\n'.join(
+                    indent + line for line in self._split_lines(
+                        para, max(width - len(indent), 11))))
         return '\n\n'.join(paragraphs)
 
 

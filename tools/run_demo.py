@@ -28,14 +28,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import textwrap
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from mmlesion_cli import ToolHelpFormatter, tool_parser
+from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_cfg_options_argument
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,32 +50,13 @@ COCO_KEYS = (('froc/bbox_mAP', 'mAP'), ('froc/bbox_mAP_50', 'mAP@0.5'))
 RULE = '=' * 72
 
 
-class _WrapAtBlanks(argparse.HelpFormatter):
-    """Texts wrapped at blanks only: a path is never cut at a hyphen
-    (``faster-`` / ``rcnn_...``, ``<work-`` / ``dir>``)."""
-
-    def _split_lines(self, text: str, width: int) -> List[str]:
-        text = self._whitespace_matcher.sub(' ', text).strip()
-        return textwrap.wrap(
-            text, width, break_on_hyphens=False, break_long_words=False)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return '\n'.join(indent + line for line in self._split_lines(
-            text, max(width - len(indent), 11)))
-
-
-class _HelpFormatter(ToolHelpFormatter, _WrapAtBlanks):
-    """mmlesion's tool help (defaults, examples as written), wrapped at
-    blanks only."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the demo (defaults: the repository's paths).
 
     Returns:
         argparse.ArgumentParser: the parser.
     """
-    parser = tool_parser(__doc__, formatter_class=_HelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument(
         '--config',
         help=f'the demo config (default: {CONFIG_REL} of the repository)')

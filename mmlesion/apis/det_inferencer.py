@@ -173,14 +173,8 @@ class LesionDetInferencer(DetInferencer):
             super()._load_weights_to_model(model, checkpoint, cfg)
         if 'dataset_meta' not in meta and cfg is not None:
             model.dataset_meta = dict(
-                self._config_metainfo(cfg),
+                config_metainfo(cfg),
                 palette=model.dataset_meta.get('palette', 'random'))
-
-    @staticmethod
-    def _config_metainfo(cfg: ConfigType) -> dict:
-        """``METAINFO`` of the test dataset class (:func:`config_metainfo`).
-        """
-        return config_metainfo(cfg)
 
     def _init_pipeline(self, cfg: ConfigType) -> Compose:
         """The config's test pipeline, taking inference inputs.
