@@ -60,6 +60,11 @@ def add_common_args(parser: argparse.ArgumentParser,
         help='which lesions get key slices and rows (ignored findings '
         'only with "all")')
     group.add_argument(
+        '--key-slices', choices=['centre', 'every'], default='centre',
+        help='key slices of a lesion: the slice through its centre, or '
+        'every slice it crosses (ElixirNet\'s KiTS19 images: every slice '
+        'with tumour)')
+    group.add_argument(
         '--min-diameter-mm', type=float, default=0.0,
         help='no key slice for lesions smaller than this')
     group.add_argument(

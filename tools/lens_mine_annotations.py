@@ -27,6 +27,20 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_trust_checkpoint_argument)
 
 
+def _delta(text: str):
+    """``--dist-thr``: 'calibrate' or a positive number."""
+    if text == 'calibrate':
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'calibrate' or a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'delta must be > 0, got {text}')
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = tool_parser(__doc__)
     p.add_argument('config', help='LENS config the model was trained with')
@@ -40,7 +54,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='experts for cross-dataset mining (default: all '
                    'others)')
     p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
-    p.add_argument('--dist-thr', type=float, default=0.15, help='delta')
+    p.add_argument(
+        '--dist-thr', type=_delta, default='calibrate',
+        help="delta of the intra-patient matching: a number, or 'calibrate' "
+        '(default): the largest embedding distance whose same-patient, '
+        'other-series pairs of annotated lesions of the mined training '
+        'split are at least --min-match-precision the same lesion (by '
+        "location and size). The paper's 0.15 was set for LesaNet's "
+        "embedding; this tool embeds with LENS's own RoI features")
+    p.add_argument('--min-match-precision', type=float, default=0.9,
+                   help="pair precision of the calibrated delta (default "
+                   "%(default)s: the paper's 90 %% of matched lesions true)")
     p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
     p.add_argument('--match-score-thr', type=float, default=0.,
                    help='minimum tracklet score of an intra-patient match. '
@@ -84,6 +108,23 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    calibration = None
+    if args.dist_thr == 'calibrate':
+        from mmlesion.mining.calibration import \
+            calibrate_delta_on_training_split
+        try:
+            mined = cfg.train_dataloader.dataset.datasets[args.dataset_index]
+            calibration = calibrate_delta_on_training_split(
+                model, cfg, mined.data_root, mined.ann_file,
+                args.min_match_precision)
+        except ValueError as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 1
+        args.dist_thr = calibration['delta']
+        print(f"delta calibrated: {args.dist_thr} (pair precision "
+              f"{calibration['precision']}, recall {calibration['recall']}, "
+              f"{calibration['n_same']} same / {calibration['n_diff']} "
+              f"different pairs; {calibration['source']})")
     n = len(cfg.train_dataloader.dataset.datasets)
     singles = args.single_type_experts
     if singles is None:
@@ -104,6 +145,7 @@ def main(argv=None) -> int:
         single_type_experts=singles,
         iou_thr=args.iou_thr,
         dist_thr=args.dist_thr,
+        dist_thr_calibration=calibration,
         score_thr=args.score_thr,
         match_score_thr=args.match_score_thr,
         strategies=args.strategies,

@@ -12,6 +12,7 @@ follow-up studies (``lesion_id`` in ``demo_meta.json``) or, on the real
 DeepLesion, a location proxy (:func:`deeplesion_proxy_pairs`).
 """
 import math
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -150,7 +151,9 @@ def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
                           size_ratio: float = 2.0) -> 'callable':
     """Same-lesion proxy for DeepLesion rows of one patient in different
     studies (DeepLesion has no lesion identities across studies): same
-    ``Coarse_lesion_type``, ``Normalized_lesion_location`` within
+    ``Coarse_lesion_type`` where both rows have one (the training split's
+    rows have none, -1: there the location and size decide),
+    ``Normalized_lesion_location`` within
     ``loc_thr`` (L2, body-relative x, y, z) and long diameters within a
     factor ``size_ratio``. A proxy, not ground truth: lesions that moved or
     grew fail it, two nearby lesions of one type pass it.
@@ -167,7 +170,8 @@ def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
 
     def same(i: int, j: int) -> bool:
         a, b = rows[i], rows[j]
-        if a['lesion_type'] != b['lesion_type']:
+        typed = a['lesion_type'] > 0 and b['lesion_type'] > 0
+        if typed and a['lesion_type'] != b['lesion_type']:
             return False
         if math.dist(a['location'], b['location']) >= loc_thr:
             return False
@@ -315,3 +319,106 @@ def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
                                 lambda a, b: ids[a] == ids[b])
     return same, diff, dict(lesions=len(ids), annotated=n_annotated,
                             patients=len(set(patients)))
+
+
+def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
+                              split: Optional[str] = None,
+                              skip_missing: bool = True
+                              ) -> Tuple[np.ndarray, np.ndarray, dict]:
+    """Same (proxy) / different-lesion embedding distances of the annotated
+    lesions on DeepLesion-layout key slices (pairs of one patient in
+    different series, :func:`pair_distances`; identity by
+    :func:`deeplesion_proxy_same`).
+
+    With ``split='train'`` this is the calibration LENS's matching can use
+    on a user's real data: the training split it mines, never the
+    evaluation splits.
+
+    Args:
+        model: a LENS model (``embed``), eval mode.
+        cfg (Config): its config (test pipeline).
+        root (str): data root.
+        ann_files (Sequence[str]): CSVs under ``root``.
+        split (str, optional): the split whose key slices are used.
+        skip_missing (bool): skip key slices whose PNG is absent.
+
+    Returns:
+        tuple: (same distances, different distances, counts: ``lesions``,
+        ``patients``, ``series``).
+
+    Raises:
+        ValueError: no key slice of the CSVs has its PNG.
+    """
+    from mmlesion.datasets.dl_info import parse_dl_info
+    embs, series, patients, rows = [], [], [], []
+    for csv in ann_files:
+        recs = {r.row: r for r in parse_dl_info(os.path.join(root, csv))}
+        ds = key_slice_dataset(cfg, root, csv, split, skip_missing)
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            inst = info['instances']
+            if not inst:
+                continue
+            boxes = np.array([x['bbox'] for x in inst], np.float32)
+            embs.append(embed_dataset_boxes(model, ds, i, boxes))
+            name = os.path.basename(os.path.normpath(info['series_dir']))
+            for x in inst:
+                rec = recs[x['row']]
+                series.append(name)
+                patients.append(str(info['patient_id']))
+                rows.append(
+                    dict(lesion_type=rec.lesion_type,
+                         location=tuple(rec.normalized_location),
+                         diameter_px=float(rec.diameters_px[0])))
+    if not embs:
+        raise ValueError(f'{root}: none of the key slices of {list(ann_files)}'
+                         f' (split {split}) has its PNG under Images_png/')
+    same, diff = pair_distances(np.concatenate(embs), series, patients,
+                                deeplesion_proxy_same(rows))
+    return same, diff, dict(lesions=len(rows),
+                            patients=len(set(patients)),
+                            series=len(set(series)))
+
+
+#: Fewest same-lesion (proxy) pairs a delta may be calibrated on.
+MIN_CALIBRATION_PAIRS = 20
+
+
+def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
+                                      min_precision: float = 0.9,
+                                      min_pairs: int = MIN_CALIBRATION_PAIRS
+                                      ) -> dict:
+    """delta for LENS's intra-patient matching, calibrated on the training
+    split that is mined (the real-data default of
+    ``tools/lens_mine_annotations.py``).
+
+    The paper's 0.15 belongs to LesaNet's embedding; mmlesion matches with
+    LENS's own RoI embedding, whose distances have another scale, so delta
+    is the largest distance whose same-patient, different-series pairs of
+    annotated training lesions are at least ``min_precision`` same-lesion
+    pairs by the location / size proxy (:func:`choose_delta`).
+
+    Returns:
+        dict: :func:`choose_delta`'s result plus ``source`` (what it was
+        calibrated on) and the counts.
+
+    Raises:
+        ValueError: fewer than ``min_pairs`` same-lesion pairs (too few
+            patients with several studies): the message names the file
+            and asks for an explicit delta.
+    """
+    same, diff, counts = deeplesion_pair_distances(
+        model, cfg, root, [ann_file], split='train')
+    if len(same) < min_pairs:
+        raise ValueError(
+            f'{os.path.join(root, ann_file)}: {len(same)} same-lesion pairs '
+            f'(same patient, other series) in the training split, fewer '
+            f'than {min_pairs} to calibrate delta on; pass --dist-thr '
+            'explicitly (the paper\'s 0.15 was set for LesaNet\'s '
+            'embedding, not for this one)')
+    out = choose_delta(same, diff, min_precision)
+    out.update(counts,
+               source=f'training split of {os.path.join(root, ann_file)} '
+               '(same patient, other series; same lesion by location and '
+               'size)')
+    return out

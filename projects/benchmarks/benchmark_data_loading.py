@@ -15,7 +15,7 @@ Examples (generate the demo data first)::
 
     python tools/misc/generate_demo_data.py --out data/demo_deeplesion
     python projects/benchmarks/benchmark_data_loading.py \\
-        configs/elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-9slice.py \\
+        configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice.py \\
         --cfg-options \\
         train_dataloader.dataset.data_root=data/demo_deeplesion/ \\
         --workers 0 1 2 4 8 --step-time --device cuda

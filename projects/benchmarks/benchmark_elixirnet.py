@@ -11,7 +11,7 @@ ElixirNet w FPN 28.4 M.)
 The baseline is built from mmdet's own config
 (``mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py``) with one class and
 no pretrained weights; ElixirNet-FPN from
-``configs/elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (TruncatedRPN,
+``configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (TruncatedRPN,
 Auto-lesion Block head, RTM), also without pretrained weights. Both get the
 same 3-slice 512 x 512 images (values in [-1, 1]) and, for training, the same
 ground truth. Per model the tool reports
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     import torch
 
 BASELINE_CONFIG = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-ELIXIRNET_CONFIG = 'elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+ELIXIRNET_CONFIG = 'elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 #: Table 1 of the paper (millions of parameters).
 PAPER_PARAMS_M = dict(baseline=41.0, elixirnet=28.4)
 

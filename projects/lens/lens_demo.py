@@ -128,7 +128,7 @@ class LENSDemoSettings:
             after this many iterations (``--quick``).
     """
     num_train: int = 150
-    num_eval: int = 30
+    num_eval: int = 64
     unannotated_prob: float = 0.3
     followup_prob: float = 1.
     followup_missing_prob: float = 0.5

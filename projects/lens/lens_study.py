@@ -245,6 +245,18 @@ class LENSStudy:
                                           self.s.eval_max_offset)
         return self._eval
 
+    def test_set(self):
+        """The lesions (complete truth, unannotated included) and slices
+        the rows are scored on, for the study report."""
+        from mmlesion.apis.study import MIN_TEST_LESIONS, StudyTestSet
+        _, gts, series_slices = self.evaluation
+        return StudyTestSet(
+            lesions=sum(len(g) for g in gts.values()),
+            images=sum(map(len, series_slices.values())),
+            image_unit='evaluated slices',
+            data_seeds=(self.s.seed, ),
+            minimum=MIN_TEST_LESIONS)
+
     def _fit(self, cfg: Config, key: str, row_dir: str,
              seed: int) -> Config:
         return fit_demo_config(cfg, STUDY_ROWS[key][1], row_dir,

@@ -9,7 +9,8 @@ import math
 import pytest
 
 from mmlesion.apis.study import (RowResult, StudyResult, StudyRow,
-                                 StudySettings, StudyStep, deeplesion_froc,
+                                 StudySettings, StudyStep, StudyTestSet,
+                                 deeplesion_froc,
                                  effects_markdown, paired_effects, verdict,
                                  write_study_report)
 from mmlesion.testing import repo_root
@@ -55,12 +56,13 @@ def test_boundary_and_too_few_seeds():
     assert eff[0]['mean'] == 0.5 and eff[0]['smallest_shown'] == 0.5
     assert eff[0]['shown'] is False and verdict(eff[0]) == 'not shown'
     assert eff[1]['seeds'] == [0, 1] and eff[1]['shown'] is None
-    assert verdict(eff[1]) == '-'
+    assert verdict(eff[1]) == 'no verdict (2 paired seeds < 3)'
     assert eff[2]['seeds'] == [] and math.isnan(eff[2]['mean'])
     md = effects_markdown(eff)
     assert '| x | a -> b | 3 | +50.00 | 25.00 | 50.00 | +25.0, +50.0, ' \
         '+75.0 | not shown |' in md
-    assert '| z | a -> nope | 0 | - | - | - | - | - |' in md
+    assert '| z | a -> nope | 0 | - | - | - | - | no verdict (0 paired ' \
+        'seeds < 3) |' in md
 
 
 def test_report_writes_the_effects(tmp_path):
@@ -69,13 +71,23 @@ def test_report_writes_the_effects(tmp_path):
     for r in res.rows:
         for m in r.metrics.values():
             m.update({f'froc/sens@{x}': 0.5 for x in res.metric.fp_rates})
-    write_study_report(res, name='s', steps=[StudyStep('a', 'b', 'step')])
+    steps = [StudyStep('a', 'b', 'step')]
+    # a study that judges steps must say what it tested on
+    with pytest.raises(ValueError, match='test_set'):
+        write_study_report(res, name='s', steps=steps)
+    test_set = StudyTestSet(lesions=152, images=80, data_seeds=(0, ))
+    write_study_report(res, name='s', steps=steps, test_set=test_set)
     summary = json.loads((tmp_path / 's.json').read_text())
     (e, ) = summary['effects']
     assert e['metric'] == KEY and e['shown'] is True
+    assert summary['test_set']['lesions'] == 152
+    assert summary['test_set']['training_seeds'] == [0, 1, 2]
+    assert summary['test_set']['one_finding'] == pytest.approx(1 / 152)
     md = (tmp_path / 's.md').read_text()
     assert 'Paired effects on froc/mean@0.5-4' in md
     assert '| step | a -> b | 3 | +10.67 |' in md
+    assert ('Test set: 152 lesions on 80 key slices (one lesion = 0.66 '
+            'points); data seed(s) [0]; training seeds [0, 1, 2].') in md
     # without steps: no effects
     write_study_report(res, name='t')
     assert 'effects' not in json.loads((tmp_path / 't.json').read_text())
@@ -104,3 +116,45 @@ def test_study_tools_declare_their_steps(rel):
         keys = {r.key for r in tool.study_rows()}
     for step in steps:
         assert {step.before, step.after} <= keys, step
+
+
+def test_too_small_a_test_set_gives_no_verdict(tmp_path):
+    """With fewer test lesions than the minimum (150; 60 nodules) no step is
+    judged, however large the paired effect."""
+    res = _result({'a': {0: .30, 1: .20, 2: .40},
+                   'b': {0: .40, 1: .30, 2: .52}}, tmp_path)
+    steps = [StudyStep('a', 'b', 'step')]
+    for lesions, shown in ((149, None), (150, True)):
+        small = StudyTestSet(lesions=lesions, images=40)
+        (e, ) = paired_effects(res, steps, KEY, test_set=small)
+        assert e['shown'] is shown
+    (e, ) = paired_effects(res, steps, KEY,
+                           test_set=StudyTestSet(76, 40))
+    assert verdict(e) == 'no verdict (76 test lesions < 150)'
+    nodules = StudyTestSet(59, 35, unit='nodules', image_unit='scans',
+                           minimum=60)
+    assert not nodules.large_enough
+    assert 'Below the minimum of 60 nodules' in nodules.describe((0, 1, 2))
+    assert 'one nodule = 1.69 points' in nodules.describe()
+    assert StudyTestSet(60, 35, minimum=60).large_enough
+    with pytest.raises(ValueError):
+        StudyTestSet(-1, 3)
+
+
+def test_config_test_set_counts_what_the_rows_test_on(tiny_demo_root):
+    """The test set is counted from the row config's test dataset as built
+    (data root and options applied), not from a preset."""
+    from mmlesion.apis.study import config_test_set
+    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.testing import get_config
+    cfg = get_config('elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-'
+                     'demo.py')
+    cfg.test_dataloader.dataset.data_root = str(tiny_demo_root) + '/'
+    recs = [r for r in parse_dl_info(str(tiny_demo_root / 'DL_info.csv'))
+            if r.split == 3]
+    ts = config_test_set(cfg, data_seeds=(4, ))
+    assert ts.lesions == len(recs) and ts.images == len(
+        {r.file_name for r in recs}) and ts.data_seeds == (4, )
+    cfg.test_dataloader.dataset.indices = 1
+    one = config_test_set(cfg)
+    assert one.images == 1 and one.lesions < ts.lesions

@@ -181,3 +181,52 @@ def test_demo_rows_keep_every_candidate():
     cfg = get_config('aggregated3d/demo/aggregated3d_denseunet3d-tiny_'
                      'luna16-demo.py')
     assert cfg.model.test_cfg.score_thr == 0.0
+
+
+RESCUE = {  # low-quality rescue variant -> the paper row it varies
+    'rpn3d-focal-lowq-rescue_denseunet3d_anchor1_4xb2-50e_luna16.py':
+    RPN_STAGE + '.py',
+    'aggregated3d-lowq-rescue_denseunet3d_anchor1_4xb2-50e_luna16.py':
+    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py',
+}
+
+
+@pytest.mark.parametrize(
+    'name', [n for n in CONFIGS if 'demo' not in n and n not in RESCUE])
+def test_rows_use_the_papers_rpn_labelling(name):
+    """Sec. IV-B: "IoU_+ = 0.5 and IoU_- = 0.02 ... larger than IoU_+,
+    smaller than IoU_- and in between will be assigned as positive,
+    negative and ignored": no best-anchor rescue below IoU_+."""
+    assigner = get_config(f'aggregated3d/{name}').model.train_cfg.rpn.assigner
+    assert assigner.type == 'IgnoreRegionMaxIoUAssigner'
+    assert assigner.pos_iou_thr == 0.5
+    assert assigner.neg_iou_thr == 0.02
+    assert not assigner.match_low_quality
+    assert assigner.min_pos_iou >= 0.5
+
+
+@pytest.mark.parametrize('name, row', sorted(RESCUE.items()))
+def test_lowq_rescue_variants_differ_only_in_the_rescue(name, row):
+    """The named variants make each nodule's best anchor positive at any
+    IoU (mmdet's low-quality matching); the rest of the model is the paper
+    row's, and the 3D-AG variant starts from the rescued RPN stage."""
+    import copy
+    cfg = get_config(f'aggregated3d/{name}')
+    ref = get_config(f'aggregated3d/{row}')
+    got = cfg.model.train_cfg.rpn.assigner
+    assert got.match_low_quality and got.min_pos_iou == 0.0
+    assert (got.pos_iou_thr, got.neg_iou_thr) == (0.5, 0.02)
+    model = copy.deepcopy(cfg.model.to_dict())
+    model['train_cfg']['rpn']['assigner'].update(
+        min_pos_iou=ref.model.train_cfg.rpn.assigner.min_pos_iou,
+        match_low_quality=False)
+    assert model == ref.model.to_dict()
+    assert cfg.optim_wrapper == ref.optim_wrapper
+    assert cfg.train_dataloader == ref.train_dataloader
+    if ref.load_from is None:
+        assert cfg.load_from is None
+    else:
+        stage = Path(name.replace('aggregated3d-', 'rpn3d-focal-')).stem
+        assert cfg.load_from == f'work_dirs/{stage}_fold0/epoch_50.pth'
+        assert stage + '.py' in RESCUE
+        assert cfg.load_from_allowed_missing == ['fprn_head.']

@@ -70,16 +70,25 @@ def test_config_list_complete():
     expected = {
         # Table 1 / 2 / 5: three detectors x 3 and 9 slices, with baselines
         *(f'{algo}_{bb}_4xb2-1x_deeplesion-{s}slice.py'
-          for algo in ('elixirnet', 'faster-rcnn')
+          for algo in ('elixirnet-fig3geno', 'faster-rcnn')
           for bb in ('r50_c4', 'r50_fpn', 'r50-dcnv2_fpn') for s in (3, 9)),
         # Table 5 ablation (baseline and full rows are listed above)
         'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-        'elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-        'elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-        'elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        # Table 5: TRPN against "replacing the cross-entropy loss in RPN" by
+        # the focal loss
+        'elixirnet-alb-rtm-rpnfocal-fig3geno_r50_fpn_4xb2-1x_deeplesion-'
+        '3slice.py',
+        # Table 3: KiTS19
+        *(f'{algo}_{bb}_4xb2-1x_kits19-3slice.py'
+          for algo in ('elixirnet-fig3geno', 'faster-rcnn')
+          for bb in ('r50_fpn', 'r50-dcnv2_fpn')),
         # Table 4 multi-type fine-tuning
-        'elixirnet_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
-        'elixirnet-wo-rtm_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
+        'elixirnet-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
+        'elixirnet-wo-rtm-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
         'faster-rcnn_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py',
         # demo
         'demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
@@ -113,6 +122,7 @@ def test_config_builds(name):
     # A searched config (tools/search_alb.py) is its target with another
     # genotype.
     algo = name.split('/')[-1].split('_')[0].replace('-searched', '')
+    algo = algo.replace('-fig3geno', '').replace('-rpnfocal', '')
     with_trpn = algo.startswith('elixirnet') and (
         algo in ('elixirnet', 'elixirnet-wo-rtm') or 'trpn' in algo)
     with_alb = algo.startswith('elixirnet') and (
@@ -131,6 +141,17 @@ def test_config_builds(name):
     assert (type(head).__name__ == 'RTMBBoxHead') == with_rtm
     if 'dcnv2' in name:
         assert model.backbone.stage_with_dcn == (False, True, True, True)
+    # The focal-loss RPN row changes the RPN's loss and nothing else.
+    rpn_loss = type(model.rpn_head.loss_cls).__name__
+    assert (rpn_loss == 'FocalLoss') == ('rpnfocal' in name)
+    # KiTS19 rows (Table 3) read the KiTS19 export and never validate
+    # (the paper has no validation split).
+    roots = {cfg[k].dataset.data_root for k in ('train_dataloader',
+                                                'test_dataloader')}
+    if 'kits19' in name:
+        assert roots == {'data/kits19_2d/'} and cfg.val_dataloader is None
+    elif 'demo' not in name:
+        assert roots == {'data/DeepLesion/'}
     if 'demo' not in name:
         assert model.backbone.depth == 50
     else:
@@ -139,7 +160,7 @@ def test_config_builds(name):
 
 def test_paper_sizes_of_full_elixirnet():
     """3x3 conv to 128, 1 ALB + 2 ALBr (P = 512), RTM E = 128, RoI 14."""
-    cfg = _load('elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py')
+    cfg = _load('elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py')
     head = _build(cfg).roi_head.bbox_head
     assert head.conv_out_channels == 128
     assert len(head.reduce_cells) == 2 and head.out_channels == 512
@@ -156,7 +177,7 @@ def test_parameter_ratio_matches_paper():
     def count(name):
         return sum(p.numel() for p in _built(name).parameters())
 
-    ratio = count('elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py') / count(
+    ratio = count('elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py') / count(
         'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py')
     assert 0.6 <= ratio <= 0.7
 
@@ -323,15 +344,28 @@ ABLATION_STEPS = [
     ('elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
      'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'rpn_head'),
     ('faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-     'elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
-    ('elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-     'elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+     'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
     ('elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-     'elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
-    ('elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py',
-     'elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+     'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    ('elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
     ('faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice.py',
-     'elixirnet_r50_c4_4xb2-1x_deeplesion-3slice.py', None),
+     'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice.py', None),
+    # TRPN against the focal-loss RPN: only the RPN's loss changes
+    ('elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-alb-rtm-rpnfocal-fig3geno_r50_fpn_4xb2-1x_deeplesion-'
+     '3slice.py', 'rpn_head'),
+    # Table 3 (KiTS19): the same models as on DeepLesion
+    ('faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'faster-rcnn_r50_fpn_4xb2-1x_kits19-3slice.py', []),
+    ('faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice.py',
+     'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_kits19-3slice.py', []),
+    ('elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice.py', []),
+    ('elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice.py',
+     'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-3slice.py', []),
 ]
 
 
@@ -339,7 +373,9 @@ ABLATION_STEPS = [
 def test_ablation_row_changes_one_component(before, after, changed):
     a, b = _model_parts(before), _model_parts(after)
     differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    if changed is not None:
+    if changed == []:
+        assert differ == [], (before, after)
+    elif changed is not None:
         assert differ == [changed], (before, after)
     else:  # C4: TRPN and the ALB / RTM head together (Table 1)
         assert differ == ['roi_head', 'rpn_head'], (before, after)
@@ -351,3 +387,23 @@ def test_ablation_row_changes_one_component(before, after, changed):
     if changed == 'rpn_head':
         rpn_a, rpn_b = a['rpn_head'], b['rpn_head']
         assert rpn_a['anchor_generator'] == rpn_b['anchor_generator']
+        if 'rpnfocal' in after:
+            assert sorted(k for k in rpn_a if rpn_a[k] != rpn_b.get(k)) == [
+                'loss_cls']
+
+
+def test_paper_figure_genotype_is_named():
+    """A full-size config whose ALB runs the genotype drawn from the paper's
+    Fig. 3 (not a searched one) says so in its name (``-fig3geno``)."""
+    figure = Config.fromfile(
+        str(CONFIG_DIR.parent / '_base_' / 'models' /
+            'elixirnet_components.py')).alb_genotypes
+    named = 0
+    for name in CONFIGS:
+        if 'demo' in name or '/' in name:
+            continue
+        head = _load(name).model.roi_head.get('bbox_head', {})
+        uses_figure = head.get('genotypes') == figure
+        assert uses_figure == ('fig3geno' in name), name
+        named += uses_figure
+    assert named >= 15

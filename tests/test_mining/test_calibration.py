@@ -73,3 +73,44 @@ def test_proxy_and_split_by_strategy():
     assert parts['intra_patient'][0]['mined'] == [[2, 2, 3, 3]]
     assert parts['cross_dataset'][0]['mined'] == []
     assert parts['cross_dataset'][0]['uncertain'] == [[5, 5, 6, 6]]
+
+
+def test_proxy_without_types_uses_location_and_size():
+    """Training-split rows have no lesion type (-1): location and size
+    decide; a typed pair still needs the same type."""
+    rows = [dict(lesion_type=-1, location=(.5, .5, .5), diameter_px=20.),
+            dict(lesion_type=-1, location=(.51, .5, .52), diameter_px=30.),
+            dict(lesion_type=-1, location=(.7, .5, .5), diameter_px=20.),
+            dict(lesion_type=-1, location=(.5, .5, .5), diameter_px=90.),
+            dict(lesion_type=4, location=(.5, .5, .5), diameter_px=20.),
+            dict(lesion_type=5, location=(.5, .5, .5), diameter_px=20.)]
+    same = deeplesion_proxy_same(rows)
+    assert same(0, 1) and not same(0, 2) and not same(0, 3)
+    assert same(0, 4) and not same(4, 5)
+
+
+def test_delta_calibrated_on_the_training_split(monkeypatch):
+    import mmlesion.mining.calibration as calibration
+    seen = {}
+
+    def fake(model, cfg, root, ann_files, split=None, skip_missing=True):
+        seen.update(root=root, ann_files=ann_files, split=split)
+        same = np.linspace(0.1, 0.3, n_same)
+        diff = np.linspace(0.25, 1.0, 40)
+        return same, diff, dict(lesions=80, patients=10, series=25)
+
+    monkeypatch.setattr(calibration, 'deeplesion_pair_distances', fake)
+    n_same = 25
+    out = calibration.calibrate_delta_on_training_split(
+        None, None, 'data/DL/', 'DL_info.csv')
+    assert seen == dict(root='data/DL/', ann_files=['DL_info.csv'],
+                        split='train')
+    expected = calibration.choose_delta(np.linspace(0.1, 0.3, 25),
+                                        np.linspace(0.25, 1.0, 40), 0.9)
+    assert out['delta'] == expected['delta'] and out['reached_precision']
+    assert out['precision'] >= 0.9 and 'training split' in out['source']
+    n_same = 19
+    with pytest.raises(ValueError, match=r'DL_info\.csv: 19 same-lesion '
+                       r'pairs.*--dist-thr'):
+        calibration.calibrate_delta_on_training_split(
+            None, None, 'data/DL/', 'DL_info.csv')

@@ -109,7 +109,7 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
     argv = [
         str(repo_root() / 'configs' / CFG), ckpt, '--out', out,
         '--max-offset', '1', '--proposal-score-thr', '0',
-        '--score-thr', '0.0', '--demo-meta',
+        '--score-thr', '0.0', '--dist-thr', '0.15', '--demo-meta',
         str(tiny_demo_root / 'demo_meta.json'), '--cfg-options',
         f'train_dataloader.dataset.datasets.0.data_root={root}'
     ]
@@ -147,16 +147,34 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
     assert {p['label'] for p in fpr['proposals']} <= {0, 1}
     assert tool.main(argv[:2] + ['--out', str(tmp_path / 'x.json'),
                                  '--dataset-index', '5']) == 1
+    # the default delta is calibrated on the mined training split; the
+    # tiny set has too few patients with several studies: a clear error
+    # naming the file and asking for --dist-thr, nothing written
+    calib = argv[:2] + ['--out', str(tmp_path / 'c.json'),
+                        '--max-offset', '1', '--cfg-options',
+                        f'train_dataloader.dataset.datasets.0.data_root={root}']
+    assert tool.main(calib) == 1
+    assert not (tmp_path / 'c.json').exists()
 
 
 def test_mining_tool_defaults_are_the_papers():
-    """Real-data tools default to the paper: delta 0.15, sigma 0.5, theta
-    0.5, and no minimum tracklet score (a value tuned on the synthetic
-    demo data is an option whose help says where it comes from)."""
+    """Real-data tools default to the paper: sigma 0.5, theta 0.5, no
+    minimum tracklet score (a value tuned on the synthetic demo data is an
+    option whose help says where it comes from); delta, whose paper value
+    belongs to another embedding, is calibrated on the user's training
+    split by default, or given."""
     spec = importlib.util.spec_from_file_location(
         'lens_mine', repo_root() / 'tools' / 'lens_mine_annotations.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     args = tool.parse_args(['cfg.py', 'ckpt.pth', '--out', 'x.json'])
-    assert (args.dist_thr, args.score_thr, args.iou_thr) == (0.15, 0.5, 0.5)
-    assert args.match_score_thr == 0.
+    assert (args.dist_thr, args.score_thr, args.iou_thr) == (
+        'calibrate', 0.5, 0.5)
+    assert args.match_score_thr == 0. and args.min_match_precision == 0.9
+    given = tool.parse_args(['c.py', 'k.pth', '--out', 'x', '--dist-thr',
+                             '0.15'])
+    assert given.dist_thr == 0.15
+    for bad in ('0', '-1', 'auto'):
+        with pytest.raises(SystemExit):
+            tool.parse_args(['c.py', 'k.pth', '--out', 'x', '--dist-thr',
+                             bad])

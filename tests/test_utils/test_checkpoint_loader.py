@@ -105,7 +105,7 @@ def test_state_dict_must_match_the_model():
 
 @pytest.mark.parametrize('config', [
     'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
-    'elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    'elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
     'retinanet_lesion/retinanet_r50_fpn_1xb4-adam-plateau-50e_deeplesion.py',
 ])
 def test_shipped_schedules_load_safely(config, tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def test_typo_in_config_file(tmp_path, log_messages):
 
 @pytest.mark.parametrize('name', [
     'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py',
-    'elixirnet/elixirnet-alb-rtm_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    'elixirnet/elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
     'retinanet_lesion/improved-retinanet_r50_densefpn-ag_1xb4-adam-plateau-50e_deeplesion.py'
 ])
 def test_shipped_configs_have_no_unknown_keys(name):

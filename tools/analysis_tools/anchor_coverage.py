@@ -15,6 +15,16 @@ Example (data with real DeepLesion sizes first)::
     python tools/analysis_tools/anchor_coverage.py \
         configs/retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py \
         --data-root data/demo_deeplesion_dl/ --out anchor_coverage.json
+
+A 3D config with cube anchors (``CubeAnchorGenerator3D``, the 3D Aggregated
+Faster R-CNN) is measured on the diameters of a LUNA16-style
+``annotations.csv`` instead (``--lesion-csv``; 1 mm voxels): per nodule the
+fraction of centre positions relative to the anchor grids at which an
+anchor reaches ``--iou-thr`` (:mod:`mmlesion.anchors.cube_anchor_coverage`)::
+
+    python tools/analysis_tools/anchor_coverage.py \
+        configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py \
+        --lesion-csv data/LUNA16/annotations.csv
 """
 import argparse
 import os.path as osp
@@ -37,6 +47,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--iou-thr', type=float, default=.5,
         help='a box is covered when an anchor reaches this IoU')
+    parser.add_argument(
+        '--lesion-csv', default=None,
+        help='3D cube-anchor configs: LUNA16-style annotations.csv whose '
+        'diameter_mm column gives the lesions (1 mm voxels)')
+    parser.add_argument(
+        '--samples-per-axis', type=int, default=32,
+        help='3D: lesion centre positions per axis over one anchor period')
     parser.add_argument('--out', default=None, help='JSON file to write')
     parser.add_argument(
         '--overwrite', action='store_true',
@@ -56,6 +73,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     from mmlesion.anchors.anchor_coverage import coverage_report
     from mmlesion.utils.atomic_io import atomic_write_json
     cfg = Config.fromfile(args.config)
+    generator = (cfg.model.get('rpn_head') or {}).get('anchor_generator',
+                                                       {})
+    if generator.get('type') == 'CubeAnchorGenerator3D':
+        return _cube_main(args, generator)
     if args.data_root is not None:
         cfg[f'{args.split}_dataloader'].dataset.data_root = args.data_root
     report, _ = coverage_report(cfg, args.split, args.seed, args.iou_thr)
@@ -68,6 +89,41 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for name, row in report.items():
         print(f'{name:<15} {row["num_boxes"]:>6d} {row["mean_iou"]:>9.4f} '
               f'{row["median_iou"]:>7.4f} {row["frac_iou_ge_thr"]:>8.4f}')
+    if args.out:
+        atomic_write_json(args.out, result, indent=1)
+        print(f'written: {args.out}')
+    return result
+
+
+def _cube_main(args: argparse.Namespace, generator) -> dict:
+    """Coverage of the cube anchors of a 3D config on a lesion CSV."""
+    from mmlesion.anchors.cube_anchor_coverage import (cube_anchor_coverage,
+                                                       luna16_diameters)
+    from mmlesion.utils.atomic_io import atomic_write_json
+    if args.lesion_csv is None:
+        print('error: a cube-anchor (3D) config needs --lesion-csv',
+              file=sys.stderr)
+        raise SystemExit(1)
+    report = cube_anchor_coverage(
+        luna16_diameters(args.lesion_csv), generator.strides,
+        generator.sizes, args.iou_thr, args.samples_per_axis,
+        generator.get('center_offset', 0.5))
+    result = dict(config=args.config, lesion_csv=args.lesion_csv,
+                  anchors=report)
+    n = report['num_lesions']
+    thr = format(args.iou_thr, 'g')
+    print(f'anchors: strides {report["strides"]}, sizes {report["sizes"]}; '
+          f'{n} lesions; positive at IoU >= {thr}')
+    print(f'  centred on an anchor:            '
+          f'{report["centred_ge_thr"]:>5d} / {n}')
+    print(f'  at every centre position:        '
+          f'{report["covered_everywhere"]:>5d} / {n}')
+    print(f'  at no centre position:           '
+          f'{report["covered_nowhere"]:>5d} / {n}')
+    print(f'  mean fraction of positions:      '
+          f'{report["mean_frac_positions"]:.4f}')
+    print(f'  mean best IoU over positions:    '
+          f'{report["mean_best_iou"]:.4f}')
     if args.out:
         atomic_write_json(args.out, result, indent=1)
         print(f'written: {args.out}')

@@ -35,7 +35,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 from mmengine.config import Config
@@ -58,46 +58,6 @@ def load_model(config: str, checkpoint: Optional[str]):
     else:
         model.init_weights()
     return cfg, model.eval()
-
-
-def deeplesion_pairs(
-        model, cfg: Config, root: str,
-        csvs: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, dict]:
-    """Same (proxy) / different-lesion distances on the real DeepLesion key
-    slices present under ``root/Images_png``."""
-    import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import (deeplesion_proxy_same,
-                                             embed_dataset_boxes,
-                                             key_slice_dataset, pair_distances)
-    from mmlesion.datasets.dl_info import parse_dl_info
-    embs, series, patients, rows = [], [], [], []
-    for csv in csvs:
-        recs = {r.row: r for r in parse_dl_info(osp.join(root, csv))}
-        ds = key_slice_dataset(cfg, root, csv, None, skip_missing=True)
-        for i in range(len(ds)):
-            info = ds.get_data_info(i)
-            inst = info['instances']
-            if not inst:
-                continue
-            boxes = np.array([x['bbox'] for x in inst], np.float32)
-            embs.append(embed_dataset_boxes(model, ds, i, boxes))
-            name = osp.basename(osp.normpath(info['series_dir']))
-            for x in inst:
-                rec = recs[x['row']]
-                series.append(name)
-                patients.append(str(info['patient_id']))
-                rows.append(
-                    dict(lesion_type=rec.lesion_type,
-                         location=tuple(rec.normalized_location),
-                         diameter_px=float(rec.diameters_px[0])))
-    if not embs:
-        raise ValueError(f'{root}: none of the key slices of {list(csvs)} '
-                         'has its PNG under Images_png/')
-    same, diff = pair_distances(np.concatenate(embs), series, patients,
-                                deeplesion_proxy_same(rows))
-    return same, diff, dict(lesions=len(rows),
-                            patients=len(set(patients)),
-                            series=len(set(series)))
 
 
 def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
@@ -156,6 +116,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    default=['DL_info.csv'],
                    help='CSV files under --deeplesion-root')
     p.add_argument(
+        '--split', choices=['train', 'val', 'test'], default=None,
+        help='only the key slices of this split of --dl-info (train: the '
+        'split mining runs on; default every row)')
+    p.add_argument(
         '--min-precision',
         type=float,
         default=0.9,
@@ -194,8 +158,9 @@ def main(argv=None) -> int:
         same, diff, info['demo'] = demo_pairs(model, cfg, args.demo_root)
         groups['demo (lesion_id)'] = (same, diff)
     if args.deeplesion_root:
-        same, diff, info['deeplesion'] = deeplesion_pairs(
-            model, cfg, args.deeplesion_root, args.dl_info)
+        from mmlesion.mining.calibration import deeplesion_pair_distances
+        same, diff, info['deeplesion'] = deeplesion_pair_distances(
+            model, cfg, args.deeplesion_root, args.dl_info, args.split)
         groups['DeepLesion key slices (proxy)'] = (same, diff)
     deltas = {}
     for name, (same, diff) in groups.items():

@@ -20,7 +20,7 @@
 #       THIS_CONFIG --launcher pytorch [--load-from BASELINE.pth]
 # Result: {work_dir}/genotype.py, a `genotypes = dict(normal=, reduce=)`
 # snippet for the ElixirNet configs (mmlesion.nas.apply_genotypes).
-_base_ = ['../elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py']
+_base_ = ['../elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py']
 
 branch_channels = 16  # D of the search
 model = dict(
@@ -85,6 +85,6 @@ find_unused_parameters = True
 
 # The ElixirNet config that tools/search_alb.py writes a ready config for
 # (inheriting it with the searched genotypes), relative to this file.
-searched_config_base = '../elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+searched_config_base = '../elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 
 load_from = 'work_dirs/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice/epoch_12.pth'

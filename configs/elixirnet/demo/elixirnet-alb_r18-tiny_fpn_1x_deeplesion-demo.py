@@ -1,4 +1,4 @@
-# Demo-sized ablation row "+ALB" (elixirnet-alb_r50_fpn_4xb2-1x_deeplesion-3slice
+# Demo-sized ablation row "+ALB" (elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice
 # .py): the demo FPN baseline with the Auto-lesion Block head only.
 _base_ = [
     './faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',

@@ -1,5 +1,5 @@
 # Demo-sized "+TRPN +ALB" (ElixirNet without RTM,
-# elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py) with the genotype of
+# elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py) with the genotype of
 # configs/_base_/models/elixirnet_components.py. This is the "searched" row
 # of the Table 6 comparison: projects/elixirnet/tools/eval_elixirnet_demo.py
 # replaces model.roi_head.bbox_head.genotypes with the file written by

@@ -1,5 +1,5 @@
 # Demo-sized multi-type fine-tuning without RTM
-# (elixirnet-wo-rtm_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py): as
+# (elixirnet-wo-rtm-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py): as
 # elixirnet_r18-tiny_fpn_ft-6e_deeplesion-demo-multitype.py, with the 8-type
 # predictors directly on the Auto-lesion Block features.
 _base_ = './elixirnet_r18-tiny_fpn_ft-6e_deeplesion-demo-multitype.py'

@@ -1,4 +1,4 @@
-# Demo-sized ElixirNet with FPN on 9 slices (elixirnet_r50_fpn_1x_deeplesion_
+# Demo-sized ElixirNet with FPN on 9 slices (elixirnet-fig3geno_r50_fpn_1x_deeplesion_
 # 9slice.py): elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py with a 9-channel
 # ResNet stem and 9 slices at 2 mm.
 _base_ = './elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py'

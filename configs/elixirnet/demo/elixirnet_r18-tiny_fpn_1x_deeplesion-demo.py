@@ -1,4 +1,4 @@
-# Demo-sized ElixirNet with FPN (elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py):
+# Demo-sized ElixirNet with FPN (elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py):
 # the demo FPN baseline (faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py, same
 # data, schedule and backbone) with TruncatedRPN, the Auto-lesion Block head
 # (32 channels after the 3x3 conv, so P = 128; RoI Align 7x7) and RTM

@@ -1,5 +1,5 @@
 # Demo-sized multi-type fine-tuning with RTM
-# (elixirnet_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py): start from the
+# (elixirnet-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype.py): start from the
 # demo TRPN + ALB detector (train
 # elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py first; its fc_cls becomes the RTM's binary classifier),
 # fine-tune on the typed val split of the demo data for 6 epochs at lr 0.002

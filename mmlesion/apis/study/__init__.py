@@ -26,6 +26,8 @@ from .row_run import (TIME_KEY, apply_run_settings, final_checkpoint,
 from .rows import (RowContext, StudyMetric, StudyRow, StudySettings,
                    deeplesion_froc, luna16_cpm)
 from .seed_jobs import maybe_run_seed_jobs, run_seed_jobs
+from .test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES, StudyTestSet,
+                       config_test_set)
 from .runner import (RESULT_FILE, RowResult, StudyResult, build_row_config,
                      default_row_run, row_fingerprint, row_seed_dir,
                      run_study)
@@ -38,5 +40,6 @@ __all__ = [
     'study_summary', 'write_study_report', 'apply_run_settings',
     'final_checkpoint', 'train_and_test', 'add_study_arguments',
     'settings_from_args', 'TIME_KEY', 'StudyStep', 'paired_effects',
-    'effects_markdown', 'verdict', 'maybe_run_seed_jobs', 'run_seed_jobs'
+    'effects_markdown', 'verdict', 'maybe_run_seed_jobs', 'run_seed_jobs',
+    'StudyTestSet', 'MIN_TEST_LESIONS', 'MIN_TEST_NODULES', 'config_test_set'
 ]

@@ -10,11 +10,12 @@ the effect is ``mean(d)``, its spread the sample standard deviation
 """
 import math
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from .runner import StudyResult
+from .test_set import StudyTestSet
 
 #: |mean| must exceed this many standard deviations of the differences.
 FACTOR = 2.0
@@ -46,7 +47,8 @@ def _per_seed(result: StudyResult, key: str, metric: str) -> dict:
 
 def paired_effects(result: StudyResult, steps: Sequence[StudyStep],
                    metric: str, factor: float = FACTOR,
-                   min_seeds: int = MIN_SEEDS) -> List[dict]:
+                   min_seeds: int = MIN_SEEDS,
+                   test_set: Optional[StudyTestSet] = None) -> List[dict]:
     """Each step's effect on ``metric``, paired by seed (the module rule).
 
     Args:
@@ -55,13 +57,17 @@ def paired_effects(result: StudyResult, steps: Sequence[StudyStep],
         metric (str): the metric key compared.
         factor (float): the rule's factor. Defaults to 2.
         min_seeds (int): paired seeds needed for a verdict. Defaults to 3.
+        test_set (StudyTestSet, optional): what the rows were tested on;
+            below its minimum no step gets a verdict.
 
     Returns:
         list[dict]: per step ``before``, ``after``, ``step`` (label),
         ``metric``, ``seeds``, ``diffs`` (per seed), ``mean`` and ``std``
         (NaN when undefined), ``smallest_shown`` (``factor * std``) and
-        ``shown`` (bool, or None with fewer than ``min_seeds`` seeds).
+        ``shown`` (bool, or None with fewer than ``min_seeds`` seeds or a
+        test set below its minimum; then ``no_verdict`` says why).
     """
+    small = test_set is not None and not test_set.large_enough
     out = []
     for step in steps:
         b = _per_seed(result, step.before, metric)
@@ -71,11 +77,18 @@ def paired_effects(result: StudyResult, steps: Sequence[StudyStep],
         mean = float(np.mean(diffs)) if diffs else math.nan
         std = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else math.nan
         shown = (bool(abs(mean) > factor * std)
-                 if len(diffs) >= min_seeds else None)
+                 if len(diffs) >= min_seeds and not small else None)
+        why = None
+        if len(diffs) < min_seeds:
+            why = f'{len(diffs)} paired seeds < {min_seeds}'
+        elif small:
+            why = (f'{test_set.lesions} test {test_set.unit} < '
+                   f'{test_set.minimum}')
         out.append(dict(before=step.before, after=step.after,
                         step=step.label, metric=metric, seeds=seeds,
                         diffs=diffs, mean=mean, std=std,
-                        smallest_shown=factor * std, shown=shown))
+                        smallest_shown=factor * std, shown=shown,
+                        no_verdict=why))
     return out
 
 
@@ -83,7 +96,8 @@ def verdict(effect: dict) -> str:
     """``'shown, up'``, ``'shown, down'``, ``'not shown'`` or ``'-'`` (too
     few seeds)."""
     if effect['shown'] is None:
-        return '-'
+        why = effect.get('no_verdict')
+        return f'no verdict ({why})' if why else '-'
     if not effect['shown']:
         return 'not shown'
     return 'shown, up' if effect['mean'] > 0 else 'shown, down'

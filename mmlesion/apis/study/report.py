@@ -13,6 +13,7 @@ from .effects import StudyStep, effects_markdown, paired_effects
 from .row_run import TIME_KEY
 from .rows import StudyMetric
 from .runner import StudyResult
+from .test_set import StudyTestSet
 
 #: reference rows: label -> one value (already in display units) per
 #: column of :meth:`StudyMetric.all_columns`, None where not reported.
@@ -170,7 +171,9 @@ def write_study_report(result: StudyResult,
                        reference: Optional[Reference] = None,
                        extra: Optional[dict] = None,
                        steps: Sequence[StudyStep] = (),
-                       effect_metric: Optional[str] = None) -> List[str]:
+                       effect_metric: Optional[str] = None,
+                       test_set: Optional[StudyTestSet] = None
+                       ) -> List[str]:
     """Write ``{name}.json``, ``{name}.md`` and ``{name}_froc.png`` (every
     row with results: mean sensitivity at the FP rates, ± std) into the
     study folder, each atomically.
@@ -189,6 +192,10 @@ def write_study_report(result: StudyResult,
         effect_metric (str, optional): the metric they are judged on
             (default: the metric's first summary column, else its first
             sensitivity).
+        test_set (StudyTestSet, optional): what the rows were tested on,
+            written beside the verdicts (``test_set`` in the JSON, a line
+            in the markdown); required with ``steps``, and below its
+            minimum no step is judged.
 
     Returns:
         list[str]: the paths written.
@@ -197,11 +204,19 @@ def write_study_report(result: StudyResult,
     paths = [osp.join(work_dir, f'{name}.{ext}') for ext in ('json', 'md')]
     summary = study_summary(result, extra)
     table = markdown_table(result, reference)
+    if steps and test_set is None:
+        raise ValueError('a study that judges steps must say what it tested '
+                         'on: pass test_set (lesions, images, data seeds)')
+    if test_set is not None:
+        seeds = list(result.settings.seeds)
+        summary['test_set'] = test_set.to_dict(seeds)
+        table += '\n' + test_set.describe(seeds) + '\n'
     if steps:
         metric_key = effect_metric or (result.metric.columns[0][1]
                                        if result.metric.columns else
                                        result.metric.all_columns()[0][1])
-        effects = paired_effects(result, steps, metric_key)
+        effects = paired_effects(result, steps, metric_key,
+                                 test_set=test_set)
         summary['effects'] = effects
         table += (f'\nPaired effects on {metric_key} (shown when |mean| > 2 '
                   'std of the per-seed differences, at least 3 seeds):\n\n'

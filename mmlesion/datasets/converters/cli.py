@@ -27,6 +27,7 @@ def build_exporter(args: argparse.Namespace
         interval_mm=args.interval_mm,
         key_lesions=args.key_lesions,
         min_diameter_mm=args.min_diameter_mm,
+        key_slices=getattr(args, 'key_slices', 'centre'),
         export_unlabeled=args.export_unlabeled,
         negatives_per_key=args.negatives_per_key,
         lesion_type=args.lesion_type,

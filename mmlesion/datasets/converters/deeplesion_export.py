@@ -16,7 +16,10 @@ in ``data/README.md``):
   series 1: folder ``<n:06d>_01_01``; ``series_map.json`` maps it back to
   the volume id and series UID. Slice ``z`` (0-based array index) is
   written as ``<z + 1:03d>.png`` (1-based, as DeepLesion's indices).
-- The key slice of a lesion is the slice through the centre of its 3D box.
+- The key slice of a lesion is the slice through the centre of its 3D box
+  (``key_slices='centre'``), or every slice the lesion crosses
+  (``key_slices='every'``: ElixirNet's KiTS19 protocol counts every slice
+  with tumour as an image, 13,147 training and 3,209 test images).
   A key slice carries a row for **every** selected lesion crossing it (not
   only the lesion that chose it), so no visible lesion is left unlabeled
   there; the 2D box of a lesion on a slice is its cross-section (the mask
@@ -123,6 +126,9 @@ class DeepLesionExporter:
             rows) or ``'all'``.
         min_diameter_mm (float): lesions with a known diameter below this
             get no key slice (they still get rows on other key slices).
+        key_slices (str): ``'centre'`` (default: one key slice per lesion,
+            through the centre of its 3D box) or ``'every'`` (every slice
+            the lesion crosses is a key slice).
         export_unlabeled (bool): write every slice of every volume (also
             those far from any lesion, e.g. for 3D inference or negative
             sampling). Defaults to False.
@@ -142,6 +148,7 @@ class DeepLesionExporter:
                  interval_mm: float = 2.0,
                  key_lesions: str = 'included',
                  min_diameter_mm: float = 0.0,
+                 key_slices: str = 'centre',
                  export_unlabeled: bool = False,
                  negatives_per_key: float = 1.0,
                  lesion_type: int = -1,
@@ -150,6 +157,9 @@ class DeepLesionExporter:
         if key_lesions not in ('included', 'all'):
             raise ValueError(f"key_lesions must be 'included' or 'all', got "
                              f'{key_lesions!r}')
+        if key_slices not in ('centre', 'every'):
+            raise ValueError(f"key_slices must be 'centre' or 'every', got "
+                             f'{key_slices!r}')
         if num_slices < 1 or interval_mm <= 0:
             raise ValueError('num_slices >= 1 and interval_mm > 0 needed')
         if negatives_per_key < 0:
@@ -169,6 +179,7 @@ class DeepLesionExporter:
         self.interval_mm = float(interval_mm)
         self.key_lesions = key_lesions
         self.min_diameter_mm = float(min_diameter_mm)
+        self.key_slices = key_slices
         self.export_unlabeled = export_unlabeled
         self.negatives_per_key = float(negatives_per_key)
         self.extra_slices: List[dict] = []
@@ -213,6 +224,9 @@ class DeepLesionExporter:
         for les, boxes in zip(chosen, slice_boxes):
             d = les.get('diameter_mm', -1)
             if 0 <= d < self.min_diameter_mm or not boxes:
+                continue
+            if self.key_slices == 'every':
+                keys.update(boxes)
                 continue
             b = les['bbox']
             zc = int(math.floor((b[2] + b[5]) / 2 + 0.5))

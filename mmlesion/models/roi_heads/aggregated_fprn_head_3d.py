@@ -63,8 +63,23 @@ class LocalMagnification(nn.Module):
     output) each ``2x2x2`` transposed conv grows a ``k^3`` crop by one voxel
     per axis, so the 3^3 window becomes exactly 5^3 after the two stages;
     with ``stride=2`` (the "x4" variant) each stage doubles it, 3^3 ->
-    12^3. Either way the output is read as spanning the same feature-space
-    extent as the input window (see :meth:`output_size`).
+    12^3.
+
+    Geometry (:meth:`map_coords`). By ``ConvTranspose3d``'s definition
+    (kernel ``t = 2``, stride ``s``, padding ``p = 0``), input voxel ``c``
+    writes output voxels ``s * c + j - p``, ``j = 0 .. t - 1``, through tap
+    ``j``; the output footprint of input voxel centre ``c`` is centred on
+    ``s * c + (t - 1) / 2 - p`` (voxel-centre index coordinates). So a
+    stride-1 stage maps ``c`` to ``c + 0.5``: it grows the crop without
+    zooming, and the two stages shift it by one voxel (the 3^3 window is
+    voxels 1..3 of the 5^3 output, plus a border row on each side that
+    only partly sees the window). A stride-2 stage maps ``c`` to
+    ``2c + 0.5``: in RoI Align's ``aligned=True`` box coordinates (voxel
+    ``i`` spans ``[i, i + 1)``, box ``x`` is index ``x - 0.5``) that is
+    ``x -> 2x``, a pure x2 zoom, so the 12^3 output spans exactly the 3^3
+    window x4. A single-tap stride-1 deconvolution (one tap the identity,
+    the rest zero) is an exact shift by the tap index, so the taps
+    ``j = 0`` then ``j = 1`` reproduce this mapping exactly.
 
     Args:
         channels (int): feature channels.
@@ -73,6 +88,10 @@ class LocalMagnification(nn.Module):
         stride (int): deconv stride, 1 (Table I's 5^3) or 2 (12^3).
         norm_cfg (dict, optional): norm layer.
     """
+
+    #: Table I's "2x2x2 deconv" (no padding).
+    kernel_size = 2
+    padding = 0
 
     def __init__(self,
                  channels: int,
@@ -88,7 +107,8 @@ class LocalMagnification(nn.Module):
         layers = []
         for _ in range(num_stages):
             layers.append(
-                nn.ConvTranspose3d(channels, channels, 2, stride=stride))
+                nn.ConvTranspose3d(channels, channels, self.kernel_size,
+                                   stride=stride, padding=self.padding))
             layers.extend(
                 Bottleneck3D(channels, norm_cfg=norm_cfg)
                 for _ in range(num_bottlenecks))
@@ -104,11 +124,37 @@ class LocalMagnification(nn.Module):
 
         Returns:
             int: ``k + num_stages`` (stride 1) or ``k * 2**num_stages``
-            (stride 2).
+            (stride 2), i.e. ``(k - 1) * s + t - 2p`` per stage.
         """
-        if self.stride == 1:
-            return k + self.num_stages
-        return k * 2**self.num_stages
+        for _ in range(self.num_stages):
+            k = (k - 1) * self.stride + self.kernel_size - 2 * self.padding
+        return k
+
+    def map_coords(self, coords: Tensor, aligned: bool = True) -> Tensor:
+        """Coordinates in the input crop -> the same points in the output.
+
+        Each stage maps the voxel-centre index ``c`` to
+        ``s * c + (t - 1) / 2 - p`` (see the class docstring). RoI Align
+        reads box coordinate ``x`` at index ``x - 0.5`` when ``aligned``
+        (``x`` itself otherwise), so a box coordinate becomes ``x -> s * x +
+        (t - s) / 2 - p`` (aligned; stride 1: ``x + 0.5`` per stage, stride
+        2: ``2x``) or ``x -> s * x + (t - 1) / 2 - p``.
+
+        Args:
+            coords (Tensor): box coordinates in voxels of the input crop
+                (any shape).
+            aligned (bool): the convention of the RoI Align that reads the
+                output (:func:`roi_align_3d`'s ``aligned``).
+
+        Returns:
+            Tensor: the coordinates in voxels of the magnified crop.
+        """
+        offset = 0.5 if aligned else 0.0
+        shift = (self.kernel_size - 1) / 2 - self.padding
+        idx = coords - offset
+        for _ in range(self.num_stages):
+            idx = idx * self.stride + shift
+        return idx + offset
 
     def forward(self, x: Tensor) -> Tensor:
         """Magnify (N, C, k, k, k) crops to (N, C, m, m, m), ``m =``
@@ -124,15 +170,18 @@ class AggregatedFPRNHead3D(BaseModule):
 
     1. Diameter Alignment (:func:`diameter_alignment`) gives the RoI on the
        level (same centre; the reference level's size).
-    2. Local Magnification (``use_magnify``): a fixed ``crop_size^3``
-       window of the level's features, on the voxel grid, whose centre voxel
-       is the one nearest the RoI centre, so the RoI sits inside it with a
-       margin ("we crop the feature maps with some margins with a fixed crop
-       size"), is magnified by :class:`LocalMagnification` (weights shared
-       across levels) to ``m^3`` voxels spanning the same window, and the
-       RoI is RoI-Aligned from the magnified crop (its coordinates scaled
-       by ``m / crop_size``). Parts of a RoI larger than the window are not
-       seen.
+    2. Local Magnification (``use_magnify``, Sec. III-D): a fixed
+       ``crop_size^3`` window of the level's features, on the voxel grid,
+       whose centre voxel is the one nearest the RoI centre, so the RoI sits
+       inside it with a margin ("we crop the feature maps with some margins
+       with a fixed crop size"), is magnified by :class:`LocalMagnification`
+       (weights shared across levels) to ``m^3`` voxels, and the RoI is
+       RoI-Aligned from the magnified crop at the place where the
+       deconvolutions put the window's voxels
+       (:meth:`LocalMagnification.map_coords`): stride 1 (5^3) shifts the
+       RoI by one voxel at its own size (the deconvolutions do not zoom),
+       stride 2 (12^3) scales it by 4. Parts of a RoI larger than the
+       window are not seen.
        Without magnification the RoI is RoI-Aligned from the level's map.
     3. ``RoIAlign3D`` to ``roi_size^3`` (2^3).
 
@@ -234,13 +283,17 @@ class AggregatedFPRNHead3D(BaseModule):
         window = torch.cat([start, start + k], 1)
         crops = roi_align_3d(
             feat, torch.cat([batch_idx[:, None].to(window), window], 1), k,
-            1.0, sampling_ratio=1)  # exact voxel values (zero outside)
+            1.0, sampling_ratio=1,
+            aligned=True)  # exact voxel values (zero outside)
         mag = self.magnify(crops)
-        scale = mag.shape[-1] / k  # the magnified crop spans the window
-        local = (boxes_f - start.repeat(1, 2)) * scale
+        # where the deconvolutions put the window's points (stride 1: +1
+        # voxel, no scale; stride 2: x4), in the RoI Align convention used
+        local = self.magnify.map_coords(boxes_f - start.repeat(1, 2),
+                                        aligned=True)
         idx = torch.arange(len(local), device=local.device, dtype=local.dtype)
         return roi_align_3d(mag, torch.cat([idx[:, None], local], 1),
-                            self.roi_size, 1.0, self.sampling_ratio)
+                            self.roi_size, 1.0, self.sampling_ratio,
+                            aligned=True)
 
     def forward(self, feats: Sequence[Tensor], rois: Tensor,
                 ref_levels: Tensor) -> Tensor:

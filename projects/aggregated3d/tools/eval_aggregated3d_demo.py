@@ -322,6 +322,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def study_test_set(data_root: str):
+    """The held-out scans and nodules the study's rows are tested on (the
+    study config's test dataset on ``data_root``)."""
+    import copy
+
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.utils.config_lookup import get_config
+    from projects.study_demo.study_data import volume_test_set
+    cfg = copy.deepcopy(get_config(CONFIG).test_dataloader.dataset)
+    cfg.update(data_root=data_root, pipeline=[])
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(cfg)
+    dataset.full_init()
+    return volume_test_set(dataset, data_root)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
@@ -356,7 +374,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         extra=dict(epochs=epochs, config=CONFIG, steps=steps),
         steps=[StudyStep(base, row, f'{DEMO_ROWS[row][0]} vs '
                          f'{DEMO_ROWS[base][0]}') for row, base in STEPS],
-        effect_metric=CPM_KEY)
+        effect_metric=CPM_KEY,
+        test_set=study_test_set(root))
     steps_md = osp.join(settings.work_dir, 'summary_steps.md')
     atomic_write_text(steps_md, format_steps(steps))
     written.append(steps_md)

@@ -431,15 +431,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         for k in DEMO_ROWS
     ]
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
+    from mmlesion.apis.study import build_row_config
+    from projects.study_demo.study_data import study_test_set
     result = run_study(rows, settings, study_metric(),
                        selected=[row_dir_name(k) for k in keys])
+    test_set = study_test_set(
+        build_row_config(rows[0], settings, settings.seeds[0]),
+        settings.data_root or 'data/demo_deeplesion')
     written = write_study_report(
         result,
         name='summary',
         extra=dict(searched_genotype=args.searched_genotype,
                    search_epochs=args.search_epochs),
         steps=study_steps(),
-        effect_metric='froc/mean@0.5-4')
+        effect_metric='froc/mean@0.5-4',
+        test_set=test_set)
     all_results = result.by_label()
     labels = [row_label(k, args.searched_genotype) for k in keys]
     results = {k: all_results[k] for k in labels if k in all_results}

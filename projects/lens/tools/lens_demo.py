@@ -166,7 +166,8 @@ def run_study_mode(args: argparse.Namespace, settings: 'LENSDemoSettings',
     paths = write_study_report(result, name='lens_study',
                                extra=dict(demo_settings=vars(settings)),
                                steps=[StudyStep(*s) for s in STEPS],
-                               effect_metric='average')
+                               effect_metric='average',
+                               test_set=study.test_set())
     paths.append(write_effects(result))
     for path in paths:
         if path.endswith('.md'):

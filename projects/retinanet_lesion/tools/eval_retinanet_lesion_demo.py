@@ -313,11 +313,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     from projects.study_demo.study_data import ensure_study_data
     settings = settings_from_args(args, data_maker=ensure_study_data)
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
+    from mmlesion.apis.study import build_row_config
+    from projects.study_demo.study_data import study_test_set
     result = run_study(rows, settings, study_metric(),
                        selected=[r.key for r in selected])
+    test_set = study_test_set(
+        build_row_config(rows[0], settings, settings.seeds[0]),
+        settings.data_root or 'data/demo_deeplesion')
     written = write_study_report(result, name='summary',
                                  steps=study_steps(),
-                                 effect_metric='froc/mean@0.5-4')
+                                 effect_metric='froc/mean@0.5-4',
+                                 test_set=test_set)
     all_results = result.by_label()
     results = {
         r.label: all_results[r.label]

@@ -65,6 +65,22 @@ def test_options(tmp_path):
         DeepLesionExporter(str(tmp_path / 'x'), key_lesions='some')
 
 
+def test_every_lesion_slice_is_a_key_slice(tmp_path):
+    """ElixirNet's KiTS19 protocol: every slice with tumour is an image."""
+    vol = _volume()
+    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=2.0,
+                             negatives_per_key=0, key_slices='every')
+    exp.add_volume(vol, 'a', LESIONS)
+    exp.write()
+    recs = parse_dl_info(str(tmp_path / 'DL_info.csv'))
+    # lesion 1 crosses z 3..7 (DL slices 4..8), lesion 2 z 4..6 (5..7);
+    # the ignored finding gets none
+    assert sorted({r.key_slice_index for r in recs}) == [4, 5, 6, 7, 8]
+    assert len(recs) == 5 + 3
+    with pytest.raises(ValueError, match='key_slices'):
+        DeepLesionExporter(str(tmp_path / 'x'), key_slices='middle')
+
+
 def test_sphere_slice_boxes():
     vol = _volume()
     boxes = sphere_slice_boxes(vol, (12.0, 12.0, 10.0), 6.0)

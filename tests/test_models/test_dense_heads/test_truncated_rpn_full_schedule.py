@@ -5,7 +5,7 @@ A tiny ElixirNet (the demo config: ResNet-18 with 16 base channels, 32-channel
 FPN, trained from scratch; the paper-pure variant on the cheaper demo "+TRPN"
 config) with the full-size TRPN head is trained with the optimiser, gradient
 clipping (none) and iteration-based learning-rate schedule *read from* the
-full-size config ``elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (SGD 0.02,
+full-size config ``elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (SGD 0.02,
 momentum 0.9, 500-iteration linear warm-up) for 100 iterations on small
 synthetic images: every loss must stay finite (before the fix the default
 variant went NaN at iteration 72 of this very test). 100 iterations are far
@@ -25,7 +25,7 @@ import mmlesion  # noqa: F401
 from mmlesion.testing import get_config
 from mmlesion.testing.det_batches import bright_box_batch
 
-FULL = 'elixirnet/elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+FULL = 'elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 TINY = 'elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py'
 TINY_TRPN = 'elixirnet/demo/elixirnet-trpn_r18-tiny_fpn_1x_deeplesion-demo.py'
 

@@ -20,7 +20,12 @@ def tool():
 
 def _stub_training(monkeypatch, tool, seen):
     """Replace training and mining: record each row's config, write the
-    checkpoint its schedule ends with, return a metric per row."""
+    checkpoint its schedule ends with, return a metric per row (and the
+    test-set count, which reads the stub data)."""
+    from mmlesion.apis.study import StudyTestSet
+    monkeypatch.setattr(
+        tool, 'study_test_set', lambda root: StudyTestSet(
+            61, 30, unit='nodules', image_unit='scans', minimum=60))
 
     def train_and_test(cfg, train=True):
         key = osp.basename(osp.dirname(cfg.work_dir))

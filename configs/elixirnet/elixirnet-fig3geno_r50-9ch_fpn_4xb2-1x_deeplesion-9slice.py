@@ -1,6 +1,6 @@
 # ElixirNet w FPN, 9 slices, with a 9-channel conv1 trained from random
 # initialisation instead of the 3DCE / MULAN slice groups of
-# elixirnet_r50_fpn_4xb2-1x_deeplesion-9slice.py (see
+# elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice.py (see
 # faster-rcnn_r50-9ch_fpn_4xb2-1x_deeplesion-9slice.py).
 _base_ = [
     './faster-rcnn_r50-9ch_fpn_4xb2-1x_deeplesion-9slice.py',

@@ -7,16 +7,16 @@
 # extractor and the RPN frozen, and tested on the test split.
 #
 # Starting point: the single-class ElixirNet *without* RTM
-# (elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice.py), whose lesion-vs-
+# (elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py), whose lesion-vs-
 # background classifier fc_cls (2 x P) is the "FC 2-cls" of the paper:
 # RTMBBoxHead loads it into rtm.binary_cls (M and Gamma_s) and keeps it
 # frozen; the new 8-type fc_cls / fc_reg (on [f, f_E]) start from scratch,
 # the 3x3 conv, ALB and ALBr from the checkpoint and are fine-tuned. The
 # "w/o RTM" row starts from the same checkpoint.
-_base_ = './elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+_base_ = './elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 
 # the single-class TRPN + ALB detector to start from (train it first)
-load_from = ('work_dirs/elixirnet-trpn-alb_r50_fpn_4xb2-1x_deeplesion-3slice/'
+load_from = ('work_dirs/elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice/'
              'epoch_12.pth')
 # Fine-tuning from a single-class detector: the multi-type heads do not fit
 # it, so tools/train.py loads it partially (mmengine lists what is skipped).

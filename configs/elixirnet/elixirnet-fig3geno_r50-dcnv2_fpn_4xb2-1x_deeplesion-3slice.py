@@ -1,8 +1,8 @@
 # ElixirNet with deformable convolutions v2 + FPN ("ElixirNet w Deformv2",
-# Tables 1-3), 3 slices: elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py with
+# Tables 1-3), 3 slices: elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py with
 # the backbone of mmdet::dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py
 # (see faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice.py).
-_base_ = './elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+_base_ = './elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 
 model = dict(
     backbone=dict(

@@ -1,0 +1,124 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Coverage of cube lesions by cube anchors ``{z, y, x, d}`` (3D Aggregated
+Faster R-CNN, Sec. III-B and IV-B).
+
+The paper labels an anchor positive at IoU >= ``IoU+ = 0.5`` with a lesion
+(Sec. IV-B). A lesion of diameter ``d`` is the cube of side ``d`` around
+its centre; an anchor of size ``a`` on a level of stride ``s`` is the cube
+of side ``a`` around a cell centre ``s * (i + 0.5)``
+(:class:`~mmlesion.models.task_modules.prior_generators.
+CubeAnchorGenerator3D`). Whether some anchor reaches the threshold depends
+on where the lesion centre falls relative to the anchor grids, which
+random training crops make uniform: this module measures, per lesion, the
+fraction of centre positions (sampled on a regular grid over one period of
+all levels' anchor centres) at which at least one anchor reaches the
+threshold, and the centred best IoU (the lesion centred on an anchor, the
+convention of :mod:`mmlesion.anchors.anchor_coverage`).
+"""
+import csv
+import math
+from functools import reduce
+from typing import Dict, Sequence
+
+import numpy as np
+
+
+def luna16_diameters(csv_path: str) -> np.ndarray:
+    """The ``diameter_mm`` column of LUNA16's ``annotations.csv``.
+
+    Args:
+        csv_path (str): the CSV (header ``seriesuid, coordX, coordY,
+            coordZ, diameter_mm``).
+
+    Returns:
+        np.ndarray: (N, ) diameters in mm, i.e. voxels of the 1 mm
+        resampled scans the configs train on.
+    """
+    with open(csv_path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    if not rows or 'diameter_mm' not in rows[0]:
+        raise ValueError(f'{csv_path}: no diameter_mm column')
+    return np.asarray([float(r['diameter_mm']) for r in rows], np.float64)
+
+
+def _axis_distance(pos: np.ndarray, stride: int,
+                   center_offset: float) -> np.ndarray:
+    """Distance from ``pos`` to the nearest anchor centre of one axis."""
+    rel = np.mod(pos - stride * center_offset, stride)
+    return np.minimum(rel, stride - rel)
+
+
+def cube_anchor_coverage(diameters: Sequence[float],
+                         strides: Sequence[int],
+                         sizes: Sequence[Sequence[float]],
+                         iou_thr: float = 0.5,
+                         samples_per_axis: int = 32,
+                         center_offset: float = 0.5) -> Dict[str, object]:
+    """Best-anchor IoU of cube lesions over the positions of their centre.
+
+    The nearest anchor centre of a level along each axis maximises each
+    axis's overlap, hence the intersection and the IoU, so one anchor per
+    (level, size) is checked at each position.
+
+    Args:
+        diameters (Sequence[float]): lesion diameters (voxels).
+        strides (Sequence[int]): level strides.
+        sizes (Sequence[Sequence[float]]): anchor diameters per level.
+        iou_thr (float): positive IoU (the paper's IoU+ 0.5).
+        samples_per_axis (int): centre positions per axis over one period
+            (the least common multiple of the strides), at cell midpoints.
+        center_offset (float): anchor centre within a cell (0.5).
+
+    Returns:
+        dict: ``num_lesions``; ``centred_ge_thr`` (lesions whose best
+        centred IoU reaches ``iou_thr``); ``covered_everywhere`` /
+        ``covered_nowhere`` (lesions with an anchor at IoU >= ``iou_thr``
+        at every / no sampled position); ``mean_frac_positions`` (the mean
+        over lesions of the fraction of positions with one, i.e. the
+        expected fraction of lesions in a random crop that have a positive
+        anchor); ``mean_best_iou`` (mean over lesions and positions);
+        ``per_lesion`` (``diameter``, ``centred_iou``, ``frac_positions``
+        lists) and the settings.
+    """
+    d = np.asarray(diameters, np.float64).reshape(-1)
+    if not len(d):
+        raise ValueError('cube_anchor_coverage: no lesions')
+    if len(strides) != len(sizes):
+        raise ValueError(f'{len(strides)} strides but {len(sizes)} size '
+                         f'lists')
+    period = reduce(lambda a, b: a * b // math.gcd(a, b),
+                    [int(s) for s in strides])
+    n = int(samples_per_axis)
+    pos = (np.arange(n) + 0.5) * period / n
+    anchors = [(float(a), _axis_distance(pos, int(s), center_offset))
+               for s, level in zip(strides, sizes) for a in level]
+    centred = np.zeros(len(d))
+    frac = np.zeros(len(d))
+    mean_best = np.zeros(len(d))
+    for k, dk in enumerate(d):
+        best = np.zeros((n, n, n))
+        for a, dist in anchors:
+            # overlap of two segments of lengths dk and a, centres dist apart
+            ov = np.clip(np.minimum(min(dk, a), (dk + a) / 2 - dist), 0,
+                         None)
+            inter = ov[:, None, None] * ov[None, :, None] * ov[None, None, :]
+            np.maximum(best, inter / (dk**3 + a**3 - inter), out=best)
+            centred[k] = max(centred[k], min(dk, a)**3 / max(dk, a)**3)
+        frac[k] = float((best >= iou_thr).mean())
+        mean_best[k] = float(best.mean())
+    return dict(
+        num_lesions=int(len(d)),
+        iou_thr=float(iou_thr),
+        strides=[int(s) for s in strides],
+        sizes=[[float(a) for a in level] for level in sizes],
+        samples_per_axis=n,
+        period=int(period),
+        centred_ge_thr=int((centred >= iou_thr).sum()),
+        covered_everywhere=int((frac >= 1.0).sum()),
+        covered_nowhere=int((frac <= 0.0).sum()),
+        mean_frac_positions=round(float(frac.mean()), 4),
+        mean_best_iou=round(float(mean_best.mean()), 4),
+        per_lesion=dict(
+            diameter=[round(float(v), 4) for v in d],
+            centred_iou=[round(float(v), 4) for v in centred],
+            frac_positions=[round(float(v), 4) for v in frac]))
