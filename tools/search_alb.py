@@ -2,9 +2,10 @@
 """Search the Auto-lesion Block genotype (ElixirNet, differentiable search).
 
 Runs :class:`mmlesion.nas.ALBSearchLoop` (first-order DARTS: alternating
-alpha steps on one half of the training data and weight steps on the other)
-through mmengine's runner, with the backbone, neck and RPN loaded from a
-trained baseline checkpoint and frozen. Outputs:
+alpha steps on one half of the training data and weight steps on the other;
+or, with ``train_cfg.strategy='random'``, random search with weight sharing
+for Table 6's "random ALB") through mmengine's runner, with the backbone,
+neck and RPN loaded from a trained baseline checkpoint and frozen. Outputs:
 
 * ``{work_dir}/genotype.py``: the searched genotype as a snippet
   (``{work_dir}/genotypes/epoch_{k}.py`` after each epoch);
@@ -13,7 +14,18 @@ trained baseline checkpoint and frozen. Outputs:
   search config's ``searched_config_base`` (``--target-config`` to choose)
   with the searched genotypes; ``tools/train.py`` trains it directly. Its
   header records where the genotype comes from (search config, baseline
-  checkpoint, data, epochs, date, command).
+  checkpoint, data, epochs, date, command). A search outside the paper's
+  (Table 6) is tagged in the name: ``<algo>-searched-dartsspace_<rest>.py``
+  (``op_names`` = ``DARTS_OP_NAMES``), ``<algo>-searched-random_<rest>.py``
+  (``strategy='random'``).
+
+``--train`` then trains that ready config in the same process, under the
+same launcher (the process group of the search is reused), as
+``tools/train.py CONFIG --work-dir WORK_DIR`` would (the equivalent command
+is printed); its work dir defaults to ``<folder of the search's work dir>/
+<ready config name>``, next to the search's. Rerunning the same command after
+the search finished skips the search (the ready config exists) and trains,
+resuming the training's latest checkpoint if there is one.
 
 Existing outputs are never replaced without ``--overwrite`` (checked before
 the search starts).
@@ -26,19 +38,22 @@ Example (demo data, CPU)::
     python tools/search_alb.py configs/elixirnet/demo/\
 elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py
 
-Paper settings (4 GPUs x 4 images), after training the FPN baseline::
+Paper settings (4 GPUs x 4 images), after training the FPN baseline, then
+training the searched ElixirNet (4 GPUs x 2 images)::
 
     python -m torch.distributed.run --nproc_per_node=4 tools/search_alb.py \
         configs/elixirnet/alb_search/\
 elixirnet-alb-search_r50_fpn_4xb4-15e_deeplesion-3slice.py \
-        --launcher pytorch --load-from BASELINE.pth
+        --launcher pytorch --load-from BASELINE.pth --train
 """
 import argparse
+import gc
+import importlib.util
 import os
 import os.path as osp
 import sys
 import time
-from typing import Optional
+from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
@@ -75,6 +90,22 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         '--overwrite',
         action='store_true',
         help='replace an existing genotype.py / ready config')
+    parser.add_argument(
+        '--train',
+        action='store_true',
+        help='after the search, train the ready config in this process '
+        '(same launcher), as tools/train.py would; if the ready config '
+        'already exists (and no --overwrite), skip the search and train')
+    parser.add_argument(
+        '--train-work-dir',
+        help='work dir of --train (default: <folder of the search work '
+        'dir>/<ready config name without .py>)')
+    parser.add_argument(
+        '--train-cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='--cfg-options of the --train run (the search\'s '
+        '--cfg-options do not apply to it)')
     parser.add_argument('--amp',
                         action='store_true',
                         help='automatic mixed precision for both optimizers')
@@ -152,13 +183,34 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def search_tags(cfg: Config) -> List[str]:
+    """Config-name tags of a search outside the paper's (Table 6):
+    ``'dartsspace'`` (DARTS' operations), ``'random'`` (random strategy)."""
+    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+    from mmlesion.nas.genotype import search_space_tag
+    head = cfg.get('model', {}).get('roi_head', {}).get('bbox_head', {})
+    tags = [search_space_tag(head.get('op_names', None) or ALB_OP_NAMES)]
+    if cfg.train_cfg.get('strategy', 'differentiable') != 'differentiable':
+        tags.append(cfg.train_cfg.strategy)
+    return [t for t in tags if t]
+
+
+def search_op_names(cfg: Config) -> tuple:
+    """The operations of the searched head (the genotype's search space)."""
+    from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+    head = cfg.get('model', {}).get('roi_head', {}).get('bbox_head', {})
+    return tuple(head.get('op_names', None) or ALB_OP_NAMES)
+
+
 def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
     """Where the search writes; refuse to replace files without
-    ``--overwrite``.
+    ``--overwrite`` (unless ``--train`` finds the ready config: then the
+    search is skipped, ``skip_search`` is True).
 
     Returns:
-        dict: ``genotype`` (snippet), ``target`` (config to inherit) and
-        ``config`` (ready config) paths.
+        dict: ``genotype`` (snippet), ``target`` (config to inherit),
+        ``config`` (ready config) and ``train_work_dir`` paths, and
+        ``skip_search``.
 
     Raises:
         ValueError: no target config is named.
@@ -182,9 +234,18 @@ def output_paths(args: argparse.Namespace, cfg: Config) -> dict:
         genotype=osp.join(cfg.work_dir,
                           cfg.train_cfg.get('genotype_file', 'genotype.py')),
         target=target,
-        config=args.out_config
-        or osp.join(cfg.work_dir, searched_config_name(target)))
-    existing = [p for k, p in paths.items() if k != 'target' and osp.exists(p)]
+        config=args.out_config or osp.join(
+            cfg.work_dir, searched_config_name(target, search_tags(cfg))))
+    paths['train_work_dir'] = args.train_work_dir or osp.join(
+        osp.dirname(osp.abspath(cfg.work_dir)),
+        osp.splitext(osp.basename(paths['config']))[0])
+    paths['skip_search'] = bool(args.train and not args.overwrite
+                                and osp.isfile(paths['config']))
+    if paths['skip_search']:
+        return paths
+    existing = [
+        paths[k] for k in ('genotype', 'config') if osp.exists(paths[k])
+    ]
     if existing and not args.overwrite:
         raise FileExistsError(
             f'{", ".join(existing)} already exist(s); pass --overwrite to '
@@ -197,9 +258,13 @@ def provenance(args: argparse.Namespace, cfg: Config, runner) -> str:
     import mmlesion
     data = cfg.train_dataloader.dataset
     loop = cfg.train_cfg
+    strategy = loop.get('strategy', 'differentiable')
+    how = ('first-order DARTS' if strategy == 'differentiable' else
+           'random search with weight sharing, Li and Talwalkar 2019')
     return '\n'.join([
-        'ALB genotype searched by tools/search_alb.py (ALBSearchLoop, '
-        'first-order DARTS).',
+        f'ALB genotype searched by tools/search_alb.py (ALBSearchLoop, '
+        f'{how}).',
+        f'search space: {", ".join(search_op_names(cfg))}',
         f'search config: {args.config}',
         f'baseline checkpoint (frozen backbone / neck / RPN): '
         f'{cfg.load_from}',
@@ -213,37 +278,95 @@ def provenance(args: argparse.Namespace, cfg: Config, runner) -> str:
     ])
 
 
-def main(argv: Optional[list] = None) -> str:
-    """Run the search; return the path of the written ready config."""
-    args = parse_args(argv)
-    from mmdet.registry import MODELS
-    from mmengine.registry import RUNNERS, DefaultScope
+def train_argv(args: argparse.Namespace, paths: dict,
+               resume: bool) -> List[str]:
+    """The ``tools/train.py`` arguments that train the ready config."""
+    argv = [
+        paths['config'], '--work-dir', paths['train_work_dir'], '--launcher',
+        args.launcher
+    ]
+    if resume:
+        argv.append('--resume')
+    if args.train_cfg_options:
+        argv += ['--cfg-options', *args.train_cfg_options]
+    return argv
+
+
+def train_command(args: argparse.Namespace, argv: List[str]) -> str:
+    """The shell command equivalent to ``--train`` (for the log)."""
+    tool = osp.join('tools', 'train.py')
+    if args.launcher == 'pytorch':
+        nproc = os.environ.get('LOCAL_WORLD_SIZE',
+                               os.environ.get('WORLD_SIZE', 'N'))
+        head = (f'python -m torch.distributed.run --nproc_per_node={nproc} '
+                f'{tool}')
+    else:
+        head = f'python {tool}'
+    return ' '.join([head, *argv])
+
+
+def train_searched(args: argparse.Namespace, paths: dict):
+    """Train the ready config as ``tools/train.py`` would, in this process.
+
+    The run is built by tools/train.py's own ``parse_args`` / ``build_cfg``
+    / checkpoint check; mmengine's Runner finds the search's process group
+    initialised (``Runner.setup_env`` only calls ``init_dist`` when
+    ``torch.distributed`` is not initialised) and trains in it.
+
+    Returns:
+        Runner: the training runner (after training).
+    """
+    from mmengine.logging import print_log
+    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.engine.hooks import (CheckpointCheckHook,
-                                       set_checkpoint_check_hook)
-    from mmlesion.nas import format_genotypes, load_genotypes
-    from mmlesion.nas.genotype import write_searched_config
-    from mmlesion.utils import setup_cpu_distributed
-    args.argv = argv
-    cfg = build_cfg(args)
-    paths = output_paths(args, cfg)
-    setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
+    from mmlesion.engine.hooks import set_checkpoint_check_hook
+    from mmlesion.utils import (close_distributed, collective_timeout_errors,
+                                find_resumable_checkpoint, guard_distributed,
+                                setup_cpu_distributed)
+    tool = osp.join(osp.dirname(osp.abspath(__file__)), 'train.py')
+    spec = importlib.util.spec_from_file_location('mmlesion_train_tool', tool)
+    train_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_tool)
+    resume = osp.isdir(paths['train_work_dir']) and \
+        find_resumable_checkpoint(paths['train_work_dir']) is not None
+    argv = train_argv(args, paths, resume)
+    saved_argv = sys.argv
+    sys.argv = [tool, *argv]
+    try:
+        train_args = train_tool.parse_args()
+    finally:
+        sys.argv = saved_argv
+    print_log(
+        f'--train: training the searched config {paths["config"]}'
+        f'{" (resuming)" if resume else ""}; equivalent to\n  '
+        f'{train_command(args, argv)}',
+        logger='current')
+    cfg = train_tool.build_cfg(train_args)
+    timeout = guard_distributed(cfg)
+    setup_cpu_distributed(cfg)  # no-op when the search's group exists
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    # The baseline loads partially on purpose (the searched head is new);
-    # a --resume of the search itself must match exactly.
-    set_checkpoint_check_hook(
-        runner,
-        CheckpointCheckHook(
-            filename=cfg.get('load_from'), strict=bool(cfg.get('resume'))))
-    runner.train()
-    if not osp.isfile(paths['genotype']):  # only the main process writes
-        return paths['config']
-    genotypes = load_genotypes(paths['genotype'])
+    set_checkpoint_check_hook(runner,
+                              train_tool.checkpoint_check_hook(cfg, train_args))
+    with collective_timeout_errors(timeout):
+        runner.train()
+        close_distributed()
+    return runner
+
+
+def write_ready_config(args: argparse.Namespace, cfg: Config, paths: dict,
+                       runner) -> None:
+    """Main process: the ready config from the snippet, checked to build."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.nas import format_genotypes, load_genotypes
+    from mmlesion.nas.genotype import write_searched_config
+    op_names = search_op_names(cfg)
+    genotypes = load_genotypes(paths['genotype'], op_names=op_names)
     write_searched_config(genotypes, paths['target'], paths['config'],
-                          provenance(args, cfg, runner))
+                          provenance(args, cfg, runner), op_names=op_names)
     try:  # the ready config must build (e.g. RTM needs a non_local op)
         with DefaultScope.overwrite_default_scope('mmdet'):
             MODELS.build(Config.fromfile(paths['config']).model)
@@ -257,7 +380,63 @@ def main(argv: Optional[list] = None) -> str:
         f'Searched ALB genotype ({paths["genotype"]}):\n'
         f'{format_genotypes(genotypes)}'
         f'Ready config: {paths["config"]} (inherits {paths["target"]}); '
-        f'train it with python tools/train.py {paths["config"]}')
+        f'train it with python tools/train.py {paths["config"]}' +
+        ('' if args.train else ' (or add --train to this command)'))
+
+
+def main(argv: Optional[list] = None) -> str:
+    """Run the search (and with ``--train`` the training of its result);
+    return the path of the written ready config."""
+    args = parse_args(argv)
+    from mmengine.dist import broadcast_object_list, is_main_process
+    from mmengine.logging import print_log
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.engine.hooks import (CheckpointCheckHook,
+                                       set_checkpoint_check_hook)
+    from mmlesion.utils import setup_cpu_distributed
+    args.argv = argv
+    cfg = build_cfg(args)
+    paths = output_paths(args, cfg)
+    if paths['skip_search']:
+        print_log(
+            f'--train: {paths["config"]} exists, skipping the search (pass '
+            '--overwrite to search again) and training it.',
+            logger='current')
+        train_searched(args, paths)
+        return paths['config']
+    setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
+    runner = (Runner.from_cfg(cfg)
+              if 'runner_type' not in cfg else RUNNERS.build(cfg))
+    # The baseline loads partially on purpose (the searched head is new);
+    # a --resume of the search itself must match exactly.
+    set_checkpoint_check_hook(
+        runner,
+        CheckpointCheckHook(
+            filename=cfg.get('load_from'), strict=bool(cfg.get('resume'))))
+    runner.train()
+    # Only the main process writes; every rank learns whether it worked
+    # (a no-op without a process group) before --train reads the config.
+    status: list = [None]
+    error: Optional[BaseException] = None
+    if is_main_process():
+        try:
+            write_ready_config(args, cfg, paths, runner)
+        except Exception as err:  # re-raised below, after telling the ranks
+            error = err
+            status = [f'{type(err).__name__}: {err}']
+    broadcast_object_list(status)
+    if error is not None:
+        raise error
+    if status[0] is not None:
+        raise RuntimeError(f'rank 0 could not write the ready config: '
+                           f'{status[0]}')
+    if args.train:
+        del runner  # let the search's dataloader workers and memory go
+        gc.collect()
+        train_searched(args, paths)
     return paths['config']
 
 

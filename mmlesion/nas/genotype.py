@@ -10,7 +10,7 @@ a config snippet, a ``.py`` file holding ``genotypes = dict(normal=...,
 reduce=...)``. Use a snippet in a config (here one in configs/elixirnet/)
 either by inheriting it::
 
-    _base_ = ['./elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    _base_ = ['./elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
               '/path/to/search/work_dir/genotype.py']
     model = dict(roi_head=dict(bbox_head=dict(
         genotypes={{_base_.genotypes}})))
@@ -21,14 +21,14 @@ prints).
 import ast
 import os
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.model import is_model_wrapper
 
 from mmlesion.models.layers.alb_cell import normalize_genotype
-from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
+from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
 from mmlesion.utils.atomic_io import atomic_write
 
 GENOTYPE_KEYS = ('normal', 'reduce')
@@ -141,30 +141,41 @@ def format_genotypes(genotypes: dict) -> str:
 
 def dump_genotypes(genotypes: dict,
                    path: str,
-                   comment: Optional[str] = None) -> str:
+                   comment: Optional[str] = None,
+                   op_names: Sequence[str] = ALB_OP_NAMES) -> str:
     """Write ``genotypes = {...}`` as a config snippet.
 
     Args:
         genotypes (dict): ``dict(normal=..., reduce=...)``.
         path (str): target ``.py`` file; its folder is created.
         comment (str, optional): a header comment (one or more lines).
+        op_names (Sequence[str]): the search space the genotypes come from
+            (checked against it). Another set than the paper's
+            :data:`ALB_OP_NAMES` (e.g. ``DARTS_OP_NAMES``, Table 6 "ALB w/o
+            our search space") is written as ``op_names = [...]`` too: the
+            box head needs it to build the operations.
 
     Returns:
         str: the path written.
     """
     if not path.endswith('.py'):
         raise ValueError(f'A genotype snippet must be a .py file, got {path}')
-    genotypes = check_genotypes(genotypes, source=path)
+    op_names = tuple(op_names)
+    genotypes = check_genotypes(genotypes, op_names=op_names, source=path)
+    own_space = op_names == ALB_OP_NAMES
     lines: List[str] = []
     if comment:
         lines += [f'# {line}'.rstrip() for line in comment.splitlines()]
     lines += [
         '# Use it: _base_ = [<elixirnet config>, <this file>] and',
         "# model = dict(roi_head=dict(bbox_head=dict("
-        'genotypes={{_base_.genotypes}})))',
+        'genotypes={{_base_.genotypes}}' +
+        ('' if own_space else ', op_names={{_base_.op_names}}') + ')))',
         '# or mmlesion.nas.apply_genotypes(cfg, <this file>).',
     ]
     text = '\n'.join(lines) + '\n' + format_genotypes(genotypes)
+    if not own_space:
+        text += f'op_names = {list(op_names)!r}\n'
     ast.parse(text)  # a snippet that does not parse must never be written
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -173,11 +184,15 @@ def dump_genotypes(genotypes: dict,
     return path
 
 
-def load_genotypes(path: str) -> Dict[str, dict]:
+def load_genotypes(path: str,
+                   op_names: Optional[Sequence[str]] = None
+                   ) -> Dict[str, dict]:
     """Read the ``genotypes`` of a config snippet (or of any config).
 
     Args:
         path (str): a ``.py`` config holding ``genotypes = dict(...)``.
+        op_names (Sequence[str], optional): allowed operations; None takes
+            the snippet's ``op_names`` (:func:`load_op_names`).
 
     Returns:
         dict: the validated genotypes.
@@ -191,55 +206,106 @@ def load_genotypes(path: str) -> Dict[str, dict]:
     cfg = Config.fromfile(path)
     if 'genotypes' not in cfg:
         raise ValueError(f'{path}: no `genotypes = dict(...)` in the file')
-    return check_genotypes(cfg.genotypes, source=f'{path}: genotypes')
+    if op_names is None:
+        op_names = cfg.get('op_names', ALB_OP_NAMES)
+    return check_genotypes(cfg.genotypes,
+                           op_names=tuple(op_names),
+                           source=f'{path}: genotypes')
+
+
+def load_op_names(path: str) -> Tuple[str, ...]:
+    """The search space of a genotype snippet: its ``op_names``, or the
+    paper's :data:`ALB_OP_NAMES` when it has none."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Genotype snippet not found: {path}')
+    return tuple(Config.fromfile(path).get('op_names', ALB_OP_NAMES))
+
+
+def search_space_tag(op_names: Sequence[str]) -> Optional[str]:
+    """Config-name tag of a search space: None for the paper's
+    (:data:`ALB_OP_NAMES`), ``'dartsspace'`` for :data:`DARTS_OP_NAMES`
+    (Table 6 "ALB w/o our search space"), ``'customspace'`` otherwise."""
+    op_names = tuple(op_names)
+    if op_names == ALB_OP_NAMES:
+        return None
+    if op_names == DARTS_OP_NAMES:
+        return 'dartsspace'
+    return 'customspace'
 
 
 def apply_genotypes(cfg: Config,
                     genotypes,
-                    head_path: str = 'model.roi_head.bbox_head') -> Config:
+                    head_path: str = 'model.roi_head.bbox_head',
+                    op_names: Optional[Sequence[str]] = None) -> Config:
     """Put searched genotypes into a detector config (in place).
 
-    Sets ``genotypes`` of the box head and turns ``search`` off.
+    Sets ``genotypes`` of the box head and turns ``search`` off; sets its
+    ``op_names`` too when the genotypes come from another search space than
+    the head's (e.g. ``DARTS_OP_NAMES``).
 
     Args:
         cfg (Config): a config with an ALB box head.
         genotypes (dict | str): the genotypes, or the path of a snippet.
         head_path (str): dotted path of the box head config.
+        op_names (Sequence[str], optional): the genotypes' search space;
+            None: the snippet's (a path) or the head's (a dict).
 
     Returns:
         Config: ``cfg``.
     """
-    if isinstance(genotypes, str):
-        genotypes = load_genotypes(genotypes)
-    else:
-        genotypes = check_genotypes(genotypes)
     node = cfg
     for key in head_path.split('.'):
         if key not in node:
             raise KeyError(f'Config has no `{head_path}` (missing {key!r})')
         node = node[key]
+    head_ops = tuple(node.get('op_names', None) or ALB_OP_NAMES)
+    if isinstance(genotypes, str):
+        if op_names is None:
+            op_names = load_op_names(genotypes)
+        genotypes = load_genotypes(genotypes, op_names=op_names)
+    else:
+        genotypes = check_genotypes(genotypes,
+                                    op_names=tuple(op_names or head_ops))
     node['genotypes'] = genotypes
     node['search'] = False
+    if op_names is not None and tuple(op_names) != head_ops:
+        node['op_names'] = list(op_names)
     return cfg
 
 
-def searched_config_name(target_config: str) -> str:
+#: Config-name tag of the configs that use the paper's Fig. 3 genotype.
+PAPER_FIGURE_TAG = 'fig3geno'
+
+
+def searched_config_name(target_config: str,
+                         tags: Sequence[str] = ()) -> str:
     """File name of the ready config for a target ElixirNet config.
 
-    ``elixirnet_r50_fpn_4xb2-1x_deeplesion-3slice.py`` ->
+    ``elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py`` ->
     ``elixirnet-searched_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (the algorithm
     field of ``{algorithm}_{backbone}_{neck}_{schedule}_{data}`` gets
-    ``-searched``).
+    ``-searched`` in place of the ``-fig3geno`` tag, which marks the
+    configs whose genotype is the one drawn in the paper's Fig. 3).
+
+    Args:
+        target_config (str): the ElixirNet config the genotype goes into.
+        tags (Sequence[str]): what sets the search apart from the paper's
+            (Table 6): e.g. ``('dartsspace', )`` ->
+            ``elixirnet-searched-dartsspace_...``, ``('random', )`` ->
+            ``elixirnet-searched-random_...``.
     """
     stem = osp.splitext(osp.basename(target_config))[0]
     algo, _, rest = stem.partition('_')
-    return f'{algo}-searched_{rest}.py' if rest else f'{algo}-searched.py'
+    algo = algo.replace(f'-{PAPER_FIGURE_TAG}', '')
+    algo = '-'.join([algo, 'searched', *[t for t in tags if t]])
+    return f'{algo}_{rest}.py' if rest else f'{algo}.py'
 
 
 def write_searched_config(genotypes: dict,
                           target_config: str,
                           out_path: str,
-                          provenance: Optional[str] = None) -> str:
+                          provenance: Optional[str] = None,
+                          op_names: Optional[Sequence[str]] = None) -> str:
     """Write a config that inherits ``target_config`` with ``genotypes``.
 
     The written file is an ordinary mmdet-style config (``tools/train.py``
@@ -255,6 +321,10 @@ def write_searched_config(genotypes: dict,
             check first).
         provenance (str, optional): header comment lines (where the
             genotypes come from).
+        op_names (Sequence[str], optional): the search space of the
+            genotypes (they are checked against it); when it differs from
+            the target head's (e.g. ``DARTS_OP_NAMES``) the written config
+            sets the head's ``op_names`` too. None: the target head's.
 
     Returns:
         str: ``out_path``.
@@ -269,13 +339,15 @@ def write_searched_config(genotypes: dict,
                          f'{out_path}')
     if not osp.isfile(target_config):
         raise FileNotFoundError(f'Target config not found: {target_config}')
-    genotypes = check_genotypes(genotypes, source=out_path)
     head = Config.fromfile(target_config).get('model', {}).get(
         'roi_head', {}).get('bbox_head', {})
     if not isinstance(head, dict) or 'genotypes' not in head:
         raise ValueError(
             f'{target_config}: model.roi_head.bbox_head has no `genotypes` '
             '(not an ALBBBoxHead / RTMBBoxHead config)')
+    head_ops = tuple(head.get('op_names', None) or ALB_OP_NAMES)
+    op_names = head_ops if op_names is None else tuple(op_names)
+    genotypes = check_genotypes(genotypes, op_names=op_names, source=out_path)
     base = osp.relpath(
         osp.abspath(target_config), osp.dirname(osp.abspath(out_path)))
     body = format_genotypes(genotypes).splitlines()[1:]  # drop 'genotypes ='
@@ -290,6 +362,10 @@ def write_searched_config(genotypes: dict,
         '    roi_head=dict(',
         '        bbox_head=dict(',
         '            search=False,',
+    ]
+    if op_names != head_ops:
+        lines.append(f'            op_names={list(op_names)!r},')
+    lines += [
         '            genotypes=dict(',
         '                _delete_=True,',
     ]
@@ -300,8 +376,10 @@ def write_searched_config(genotypes: dict,
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
     with atomic_write(out_path, encoding='utf-8') as f:
         f.write(text)
+    written_head = Config.fromfile(out_path).model.roi_head.bbox_head
     written = check_genotypes(
-        Config.fromfile(out_path).model.roi_head.bbox_head.genotypes,
+        written_head.genotypes,
+        op_names=tuple(written_head.get('op_names', None) or ALB_OP_NAMES),
         source=out_path)
     if written != genotypes:
         raise ValueError(f'{out_path}: the written config does not read '

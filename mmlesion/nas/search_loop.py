@@ -17,6 +17,10 @@ This is the **first-order** approximation of DARTS (Liu et al., 2019): the
 alpha gradient is taken at the current w, without the unrolled second-order
 term ``-xi * grad^2_{alpha,w} L_train * grad_w' L_val``. The paper does not say
 which order it used; the first order is what fits in memory for a detector.
+
+``strategy='random'`` replaces that strategy by random search with weight
+sharing (Li and Talwalkar 2019) under the same budget, for Table 6's "random
+ALB" row (see :class:`ALBSearchLoop`).
 """
 import contextlib
 import copy
@@ -24,9 +28,10 @@ import logging
 import os.path as osp
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.dist import is_main_process
+from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
@@ -35,13 +40,16 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
 from mmdet.registry import LOOPS
-from .genotype import (derive_genotypes, dump_genotypes, find_search_heads,
-                       format_genotypes)
+from .genotype import (check_genotypes, derive_genotypes, dump_genotypes,
+                       find_search_heads, format_genotypes)
+from .random_search import RandomSearchMixin, sample_genotypes, sampled
 from .search_optim_constructor import DEFAULT_ARCH_KEY
+
+STRATEGIES = ('differentiable', 'random')
 
 
 @LOOPS.register_module()
-class ALBSearchLoop(EpochBasedTrainLoop):
+class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     """Epoch-based loop that alternates alpha and weight updates.
 
     ``train_dataloader`` is split by :class:`SearchSplitDataset`: the loop
@@ -79,6 +87,38 @@ class ALBSearchLoop(EpochBasedTrainLoop):
     find_unused_parameters=True)``): each step leaves one parameter group
     without gradient.
 
+    **Random strategy** (``strategy='random'``; ElixirNet Table 6, "random
+    ALB (Li and Talwalkar 2019)"): random search with weight sharing as Li
+    and Talwalkar define it, under the differentiable search's budget (same
+    epochs over the same weight half, same frozen parts, same optimizer and
+    schedule of the weights):
+
+    * each iteration is one weight step only, with the search head running a
+      genotype drawn uniformly (:func:`~mmlesion.nas.random_search.
+      sample_genotypes`: one operation per entry, distinct inputs) on the
+      shared weights of its mixed edges; alpha is never used nor stepped
+      (the ``arch`` optimizer may stay in the config, it is not touched);
+    * at the end, ``num_candidates`` genotypes (default 1000, their number)
+      are drawn and each is scored by the **detection loss** (the total
+      training loss, classification cross-entropy and smooth L1 of RPN and
+      RoI head, the same ``L_val`` the differentiable search steps alpha on)
+      with the shared weights, in eval mode (BN running statistics, as their
+      ``evaluate``), on the same first ``candidate_batches`` batches of the
+      arch half (default 10, their number; the same batches and RoI-sampling
+      seed for every candidate, so that the scores compare); the
+      ``num_finalists`` best (default 10) are scored again on
+      ``finalist_batches`` batches (default None: the whole arch half, as
+      their "full validation set"); the lowest loss is exported like the
+      differentiable search's genotype (``genotype.py``), and all scores go
+      to ``random_search.json`` in the work dir.
+
+    The draws come from the runner's training seed (``randomness.seed``,
+    rank 0's): sample ``i`` of a stream depends only on the seed and ``i``
+    (:func:`~mmlesion.nas.random_search.genotype_rng`), so another seed
+    draws other genotypes, a resumed search draws the same ones and all
+    ranks draw alike. The genotypes trained in this run are kept in
+    :attr:`sampled_genotypes`.
+
     Args:
         runner (Runner): the runner.
         dataloader (dict): the ``train_dataloader`` config (its dataset is
@@ -100,6 +140,21 @@ class ALBSearchLoop(EpochBasedTrainLoop):
         arch_optim (str): key of the alpha wrapper. Defaults to ``'arch'``.
         genotype_file (str): file name of the final snippet in the work dir.
             Defaults to ``'genotype.py'``.
+        strategy (str): ``'differentiable'`` (the paper's, first-order
+            DARTS) or ``'random'`` (random search with weight sharing, Table
+            6 "random ALB"). Defaults to ``'differentiable'``.
+        num_candidates (int): random strategy: genotypes ranked at the end.
+            Defaults to 1000 (Li and Talwalkar).
+        candidate_batches (int): random strategy: arch-half batches per
+            rank each candidate is scored on. Defaults to 10 (Li and
+            Talwalkar's 10 minibatches).
+        num_finalists (int): random strategy: best candidates scored again
+            on ``finalist_batches``; 0 keeps the best candidate. Defaults
+            to 10 (Li and Talwalkar).
+        finalist_batches (int, optional): random strategy: batches for the
+            finalists; None: the whole arch half. Defaults to None.
+        exclude_ops (Sequence[str]): random strategy: operations never
+            drawn. Defaults to none (Li and Talwalkar draw ``none`` too).
         val_begin (int): as :class:`EpochBasedTrainLoop`.
         val_interval (int): as :class:`EpochBasedTrainLoop`.
         dynamic_intervals (list, optional): as :class:`EpochBasedTrainLoop`.
@@ -118,9 +173,28 @@ class ALBSearchLoop(EpochBasedTrainLoop):
             weight_optim: str = 'weight',
             arch_optim: str = 'arch',
             genotype_file: str = 'genotype.py',
+            strategy: str = 'differentiable',
+            num_candidates: int = 1000,
+            candidate_batches: int = 10,
+            num_finalists: int = 10,
+            finalist_batches: Optional[int] = None,
+            exclude_ops: Sequence[str] = (),
             val_begin: int = 1,
             val_interval: int = 1,
             dynamic_intervals: Optional[List[Tuple[int, int]]] = None) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f'ALBSearchLoop: strategy must be one of '
+                             f'{STRATEGIES}, got {strategy!r}')
+        if strategy == 'random' and (
+                int(num_candidates) < 1 or int(candidate_batches) < 1
+                or int(num_finalists) < 0 or
+            (finalist_batches is not None and int(finalist_batches) < 1)):
+            raise ValueError(
+                'ALBSearchLoop (random): num_candidates and '
+                'candidate_batches must be >= 1, num_finalists >= 0, '
+                'finalist_batches None or >= 1; got '
+                f'{num_candidates}, {candidate_batches}, {num_finalists}, '
+                f'{finalist_batches}')
         if isinstance(dataloader,
                       DataLoader) or not isinstance(dataloader, dict):
             raise TypeError(
@@ -147,7 +221,22 @@ class ALBSearchLoop(EpochBasedTrainLoop):
         self.genotype_file = genotype_file
         self._arch_iter: Optional[Iterator] = None
         self._arch_epoch = 0
+        self.strategy = strategy
+        self.num_candidates = int(num_candidates)
+        self.candidate_batches = int(candidate_batches)
+        self.num_finalists = int(num_finalists)
+        self.finalist_batches = None if finalist_batches is None \
+            else int(finalist_batches)
+        self.exclude_ops = tuple(exclude_ops)
+        self.sampled_genotypes: List[Dict[str, dict]] = []
         self.frozen_modules = self._freeze(frozen_modules)
+        if strategy == 'random':
+            seed = [runner.seed]
+            broadcast_object_list(seed)  # rank 0's seed: same draws on all
+            self.sample_seed = int(seed[0])
+            head = self.search_head
+            sample_genotypes(np.random.default_rng(0), head.op_names,
+                             head.num_branches, self.exclude_ops)  # checks
 
     # ------------------------------------------------------------ building
     @staticmethod
@@ -208,11 +297,22 @@ class ALBSearchLoop(EpochBasedTrainLoop):
                 continue
             module.requires_grad_(False)
             frozen.append(module)
-        print_log(
-            f'ALBSearchLoop: frozen {list(names)}; first-order DARTS with '
-            f'arch updates from epoch {self.arch_start_epoch}.',
-            logger='current')
+        what = (f'first-order DARTS with arch updates from epoch '
+                f'{self.arch_start_epoch}' if self.strategy == 'differentiable'
+                else 'random search with weight sharing (no alpha steps)')
+        print_log(f'ALBSearchLoop: frozen {list(names)}; {what}.',
+                  logger='current')
         return frozen
+
+    @property
+    def search_head(self) -> nn.Module:
+        """nn.Module: the detector's single search-mode ALB head."""
+        heads = find_search_heads(self.detector)
+        if len(heads) != 1:
+            raise ValueError(
+                'ALBSearchLoop needs exactly one ALB head built with '
+                f'search=True, found {len(heads)}: {sorted(heads)}')
+        return next(iter(heads.values()))
 
     def _set_frozen_norm_eval(self) -> None:
         for module in self.frozen_modules:
@@ -224,7 +324,11 @@ class ALBSearchLoop(EpochBasedTrainLoop):
     def run(self) -> nn.Module:
         """Search, then write the final genotype snippet."""
         model = super().run()
-        self.export_genotypes(self.genotype_file, log_genotypes=False)
+        if self.strategy == 'random':
+            self.export_genotypes(self.genotype_file,
+                                  genotypes=self.select_random_genotypes())
+        else:
+            self.export_genotypes(self.genotype_file, log_genotypes=False)
         return model
 
     def run_epoch(self) -> None:
@@ -237,7 +341,9 @@ class ALBSearchLoop(EpochBasedTrainLoop):
             self.run_iter(idx, data_batch)
         self.runner.call_hook('after_train_epoch')
         self._epoch += 1
-        self.export_genotypes(osp.join('genotypes', f'epoch_{self._epoch}.py'))
+        if self.strategy == 'differentiable':  # alpha means nothing else
+            self.export_genotypes(
+                osp.join('genotypes', f'epoch_{self._epoch}.py'))
 
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:
         """An arch step on an arch-half batch, then a weight step."""
@@ -245,15 +351,19 @@ class ALBSearchLoop(EpochBasedTrainLoop):
                               batch_idx=idx,
                               data_batch=data_batch)
         optim_wrapper = self.runner.optim_wrapper
-        if not isinstance(optim_wrapper, OptimWrapperDict) or not {
-                self.weight_optim, self.arch_optim
-        } <= set(optim_wrapper.keys()):
+        needed = {self.weight_optim} if self.strategy == 'random' \
+            else {self.weight_optim, self.arch_optim}
+        if not isinstance(optim_wrapper, OptimWrapperDict) or \
+                not needed <= set(optim_wrapper.keys()):
             raise TypeError(
                 'ALBSearchLoop needs an OptimWrapperDict with keys '
                 f'{self.weight_optim!r} and {self.arch_optim!r} (use '
                 "constructor='ALBSearchOptimWrapperConstructor'), got "
                 f'{type(optim_wrapper).__name__}')
         weight_wrapper = optim_wrapper[self.weight_optim]
+        if self.strategy == 'random':
+            self._run_random_iter(idx, data_batch, weight_wrapper)
+            return
         arch_wrapper = optim_wrapper[self.arch_optim]
         outputs: Dict[str, torch.Tensor] = {}
         if self._epoch >= self.arch_start_epoch:
@@ -272,6 +382,23 @@ class ALBSearchLoop(EpochBasedTrainLoop):
                               outputs=outputs)
         self._iter += 1
 
+    def _run_random_iter(self, idx: int, data_batch: Sequence[dict],
+                         weight_wrapper) -> None:
+        """Random strategy: a weight step with a freshly drawn genotype."""
+        head = self.search_head
+        genotypes = self.sample_training_genotypes(self._iter)
+        self.sampled_genotypes.append(genotypes)
+        arch_params = head.arch_parameters() if hasattr(
+            head, 'arch_parameters') else []
+        with _grad_disabled(arch_params), sampled(head, genotypes):
+            outputs = self.runner.model.train_step(
+                data_batch, optim_wrapper=weight_wrapper)
+        self.runner.call_hook('after_train_iter',
+                              batch_idx=idx,
+                              data_batch=data_batch,
+                              outputs=outputs)
+        self._iter += 1
+
     def _next_arch_batch(self) -> Sequence[dict]:
         """Next batch of the arch half, restarting it when exhausted."""
         if self._arch_iter is None:
@@ -283,37 +410,54 @@ class ALBSearchLoop(EpochBasedTrainLoop):
             return next(self._arch_iter)
 
     def _restart_arch_iter(self) -> Iterator:
+        self._set_arch_sampler_epoch(self._arch_epoch)
+        self._arch_epoch += 1
+        return iter(self.arch_dataloader)
+
+    def _set_arch_sampler_epoch(self, epoch: int) -> None:
         sampler = getattr(self.arch_dataloader, 'sampler', None)
         if hasattr(sampler, 'set_epoch'):
-            sampler.set_epoch(self._arch_epoch)
+            sampler.set_epoch(epoch)
         elif hasattr(getattr(self.arch_dataloader, 'batch_sampler', None),
                      'sampler') and hasattr(
                          self.arch_dataloader.batch_sampler.sampler,
                          'set_epoch'):
-            self.arch_dataloader.batch_sampler.sampler.set_epoch(
-                self._arch_epoch)
-        self._arch_epoch += 1
-        return iter(self.arch_dataloader)
+            self.arch_dataloader.batch_sampler.sampler.set_epoch(epoch)
 
     # ------------------------------------------------------------ genotype
-    def export_genotypes(self,
-                         rel_path: str,
-                         log_genotypes: bool = True) -> Optional[str]:
+    def export_genotypes(
+            self,
+            rel_path: str,
+            log_genotypes: bool = True,
+            genotypes: Optional[Dict[str, dict]] = None) -> Optional[str]:
         """Derive the genotype, log it and write it under the work dir.
 
         Args:
             rel_path (str): file path relative to ``runner.work_dir``.
             log_genotypes (bool): log the genotypes' text (not only the
                 path). Defaults to True.
+            genotypes (dict, optional): the genotypes to write (the random
+                strategy's selection); None derives them from alpha.
 
         Returns:
             str | None: the written path (None on non-main processes).
         """
-        genotypes = derive_genotypes(self.detector)
+        head = self.search_head
+        if genotypes is None:
+            genotypes = derive_genotypes(self.detector)
+            how = 'derived by ALBSearchLoop (first-order DARTS, argmax)'
+            summary = self._alpha_summary()
+        else:
+            genotypes = check_genotypes(genotypes,
+                                        op_names=head.op_names,
+                                        num_branches=head.num_branches)
+            how = ('selected by ALBSearchLoop (random search with weight '
+                   'sharing, Li and Talwalkar 2019)')
+            summary = ''
         if log_genotypes:
             print_log(
                 f'ALB genotype after epoch {self._epoch}:\n'
-                f'{format_genotypes(genotypes)}{self._alpha_summary()}',
+                f'{format_genotypes(genotypes)}{summary}',
                 logger='current')
         if not is_main_process():
             return None
@@ -321,9 +465,10 @@ class ALBSearchLoop(EpochBasedTrainLoop):
         dump_genotypes(
             genotypes,
             path,
-            comment=(f'ALB genotype derived by ALBSearchLoop after epoch '
+            comment=(f'ALB genotype {how} after epoch '
                      f'{self._epoch}/{self._max_epochs} '
-                     f'(experiment {self.runner.experiment_name}).'))
+                     f'(experiment {self.runner.experiment_name}).'),
+            op_names=head.op_names)
         print_log(f'ALB genotype written to {path}', logger='current')
         return path
 

@@ -35,7 +35,7 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from .alb_ops import ALB_OP_NAMES, build_alb_op
+from .alb_ops import ALB_OP_NAMES, KNOWN_OP_NAMES, build_alb_op
 from .mixed_op import MixedOp
 from .nonlocal_graph import NonLocalGraph
 
@@ -147,8 +147,10 @@ class ALBCell(BaseModule):
         search (bool): build the search (mixed) cell. Exactly one of
             ``genotype`` and ``search`` must be given.
         num_branches (int): B. Defaults to 4.
-        op_names (Sequence[str]): candidate operations. Defaults to the
-            paper's 9.
+        op_names (Sequence[str]): candidate operations, a subset of
+            :data:`~mmlesion.models.layers.alb_ops.KNOWN_OP_NAMES`. Defaults
+            to the paper's 9 (``DARTS_OP_NAMES`` for Table 6's "ALB w/o our
+            search space").
         norm_cfg (dict, optional): norm config; defaults to BN in discrete
             mode and affine-free BN in search mode (DARTS).
         own_arch_alpha (bool): search mode only: create the ``arch_alpha``
@@ -175,10 +177,10 @@ class ALBCell(BaseModule):
             raise ValueError(
                 f'out_channels ({out_channels}) must be divisible by '
                 f'num_branches ({num_branches})')
-        unknown = [op for op in op_names if op not in ALB_OP_NAMES]
+        unknown = [op for op in op_names if op not in KNOWN_OP_NAMES]
         if unknown:
             raise ValueError(f'Unknown operations {unknown} in op_names; '
-                             f'expected a subset of {ALB_OP_NAMES}')
+                             f'expected a subset of {KNOWN_OP_NAMES}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.reduction = reduction
@@ -239,7 +241,8 @@ class ALBCell(BaseModule):
     def forward(self,
                 x: Tensor,
                 num_rois: Sequence[int],
-                arch_alpha: Optional[Tensor] = None) -> Tensor:
+                arch_alpha: Optional[Tensor] = None,
+                genotype: Optional[dict] = None) -> Tensor:
         """Run the cell.
 
         Args:
@@ -249,13 +252,41 @@ class ALBCell(BaseModule):
             arch_alpha (Tensor, optional): search mode: architecture
                 parameters ``(num_edges, num_ops)`` to use instead of the
                 cell's own.
+            genotype (dict, optional): search mode only: run this discrete
+                genotype on the shared weights of the mixed edges instead of
+                the softmax mixture (random search with weight sharing, Li
+                and Talwalkar 2019; ElixirNet Table 6 "random ALB"). Entry
+                ``(op, j)`` of branch ``b`` runs operation ``op`` of the
+                mixed edge from input ``j`` to branch ``b``; alpha is unused.
 
         Returns:
             Tensor: ``(R, out_channels, H', W')``; ``H' = H`` for ALB and
             ``ceil(H / 2)`` for ALBr.
         """
         states = [self.preprocess(x)]
-        if self.search:
+        if genotype is not None:
+            if not self.search:
+                raise ValueError('genotype= is only used by search cells '
+                                 '(a discrete cell has its own)')
+            if arch_alpha is not None:
+                raise ValueError('give arch_alpha or genotype, not both')
+            genotype = normalize_genotype(genotype, self.num_branches,
+                                          self.op_names)
+            if genotype['concat'] != self.concat:
+                raise ValueError('a genotype run on a search cell must '
+                                 f'concatenate all branches {self.concat}, '
+                                 f"got {genotype['concat']}")
+            ops = genotype['ops']
+            offset = 0
+            for branch in range(self.num_branches):
+                out = 0
+                for op, index in ops[2 * branch:2 * branch + 2]:
+                    mixed = self.edges[offset + index]
+                    out = out + mixed.ops[self.op_names.index(op)](
+                        states[index], num_rois)
+                offset += branch + 1
+                states.append(out)
+        elif self.search:
             weights = self._arch_alpha(arch_alpha).softmax(dim=-1)
             offset = 0
             for _ in range(self.num_branches):

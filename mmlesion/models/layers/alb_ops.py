@@ -47,6 +47,37 @@ Reduction (``stride=2``) behaviour of the parameter-free operations (DARTS):
   sizes give the same ``ceil(H / 2)`` as the other path.
 * ``avg_pool_3x3``: ``AvgPool2d(3, stride=2, padding=1,
   count_include_pad=False)``.
+
+**The DARTS operation set** (:data:`DARTS_OP_NAMES`), for ElixirNet's Table 6
+row "ALB w/o our search space" ("using the search space in image
+classification NAS works directly", i.e. DARTS, Liu, Simonyan and Yang 2019):
+
+=======================  ==================================================
+name                     operation (DARTS' ``OPS`` entry)
+=======================  ==================================================
+``none``                 DARTS ``none`` (same as ours)
+``max_pool_3x3``         DARTS ``max_pool_3x3``: ``MaxPool2d(3, stride,
+                         padding=1)``
+``avg_pool_3x3``         DARTS ``avg_pool_3x3`` (same as ours)
+``skip_connect``         DARTS ``skip_connect`` (same as ours: identity /
+                         FactorizedReduce)
+``darts_sep_conv_3x3``   DARTS ``sep_conv_3x3``: **two** stacked
+                         ReLU-dw 3x3-pw-BN halves (stride on the first)
+``darts_sep_conv_5x5``   DARTS ``sep_conv_5x5``: two stacked 5x5 halves
+``darts_dil_conv_3x3``   DARTS ``dil_conv_3x3``: ReLU, depthwise 3x3 with
+                         dilation 2, pointwise, BN (5x5 receptive field)
+``darts_dil_conv_5x5``   DARTS ``dil_conv_5x5``: ReLU, depthwise 5x5 with
+                         dilation 2, pointwise, BN (9x9 receptive field)
+=======================  ==================================================
+
+The four convolutions carry a ``darts_`` prefix because they differ from the
+ElixirNet operations of similar names: our ``sep_conv_kxk`` is a single
+ReLU-dw-pw-BN half (the paper's "depthwise-separable conv"; DARTS stacks
+two), and our atrous convolutions ``dil_conv_3x3_d3`` / ``_d5`` are dense
+3x3 convolutions with dilation 3 / 5 (DARTS': depthwise-separable with
+dilation 2). The parameter-free operations are identical in both sets and
+keep their shared names; ``max_pool_3x3`` exists only in DARTS' set. Every
+name of both sets is built by :func:`build_alb_op` (:data:`KNOWN_OP_NAMES`).
 """
 from typing import Callable, Dict, Optional, Sequence
 
@@ -59,9 +90,22 @@ from torch import Tensor
 
 from .nonlocal_graph import NonLocalGraph
 
+#: ElixirNet's search space ("Search Space for ALB", 9 operations).
 ALB_OP_NAMES = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3',
                 'sep_conv_5x5', 'sep_conv_1x3_3x1', 'dil_conv_3x3_d3',
                 'dil_conv_3x3_d5', 'non_local')
+
+#: DARTS' CNN operation set (Liu, Simonyan and Yang 2019, ``PRIMITIVES``, in
+#: their order) for ElixirNet's Table 6 "ALB w/o our search space"; the
+#: convolutions are prefixed ``darts_`` (they differ from ours, see the
+#: module docstring).
+DARTS_OP_NAMES = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect',
+                  'darts_sep_conv_3x3', 'darts_sep_conv_5x5',
+                  'darts_dil_conv_3x3', 'darts_dil_conv_5x5')
+
+#: Every operation :func:`build_alb_op` builds: ours, then DARTS-only ones.
+KNOWN_OP_NAMES = ALB_OP_NAMES + tuple(
+    name for name in DARTS_OP_NAMES if name not in ALB_OP_NAMES)
 
 _RELU = dict(type='ReLU', inplace=False)
 _ORDER = ('act', 'conv', 'norm')
@@ -304,6 +348,114 @@ class DilConv(nn.Module):
         return self.conv(x)
 
 
+class MaxPool3x3(nn.Module):
+    """DARTS' ``max_pool_3x3``: ``MaxPool2d(3, stride, padding=1)``.
+
+    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
+    space"). With stride 2 the output is ``ceil(H / 2) x ceil(W / 2)`` like
+    every other operation.
+
+    Args:
+        channels (int): channels (only used by the optional norm).
+        stride (int): 1 or 2.
+        norm_cfg (dict, optional): a norm after the pooling; DARTS appends an
+            affine-free BN to the pooling operations of mixed operations.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
+        self.norm = build_norm_layer(norm_cfg, channels)[1] \
+            if norm_cfg is not None else nn.Identity()
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Max-pool (and normalise)."""
+        return self.norm(self.pool(x))
+
+
+class DartsSepConv(nn.Module):
+    """DARTS' ``sep_conv_kxk`` (``darts_sep_conv_kxk`` here): two stacked
+    halves, each ReLU, depthwise kxk conv, pointwise conv, BN; the first
+    carries the stride (DARTS' ``SepConv``).
+
+    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
+    space"); ElixirNet's own ``sep_conv_kxk`` is a single half
+    (:class:`SepConv`).
+
+    Args:
+        channels (int): input and output channels.
+        kernel_size (int): 3 or 5.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__()
+        self.half_1 = SepConv(channels, kernel_size, stride, norm_cfg)
+        self.half_2 = SepConv(channels, kernel_size, 1, norm_cfg)
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Apply the two separable halves."""
+        return self.half_2(self.half_1(x))
+
+
+class DartsDilConv(nn.Module):
+    """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here): ReLU, depthwise
+    kxk conv with dilation 2, pointwise conv, BN (DARTS' ``DilConv``;
+    padding ``2 * (k // 2)`` keeps the size at stride 1).
+
+    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
+    space"); ElixirNet's atrous operations are dense 3x3 convolutions with
+    dilation 3 / 5 (:class:`DilConv`).
+
+    Args:
+        channels (int): input and output channels.
+        kernel_size (int): 3 or 5.
+        stride (int): 1 or 2.
+        norm_cfg (dict): norm layer config.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 kernel_size: int,
+                 stride: int = 1,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__()
+        _check_stride(stride)
+        dilation = 2
+        self.conv = DepthwiseSeparableConvModule(
+            channels,
+            channels,
+            kernel_size,
+            stride=stride,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
+            bias=False,
+            order=_ORDER,
+            dw_norm_cfg=None,
+            dw_act_cfg=_RELU,
+            pw_norm_cfg=norm_cfg,
+            pw_act_cfg=None)
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Apply the dilated separable convolution."""
+        return self.conv(x)
+
+
 def _skip(channels: int, stride: int, norm_cfg: dict) -> nn.Module:
     return Identity() if stride == 1 else FactorizedReduce(channels, norm_cfg)
 
@@ -328,8 +480,19 @@ _OP_FACTORIES: Dict[str, Callable[..., nn.Module]] = {
     'non_local':
     lambda c, s, norm_cfg, pool_norm_cfg: NonLocalGraph(
         c, stride=s, norm_cfg=norm_cfg),
+    # DARTS' operation set (Table 6 "ALB w/o our search space")
+    'max_pool_3x3':
+    lambda c, s, norm_cfg, pool_norm_cfg: MaxPool3x3(c, s, pool_norm_cfg),
+    'darts_sep_conv_3x3':
+    lambda c, s, norm_cfg, pool_norm_cfg: DartsSepConv(c, 3, s, norm_cfg),
+    'darts_sep_conv_5x5':
+    lambda c, s, norm_cfg, pool_norm_cfg: DartsSepConv(c, 5, s, norm_cfg),
+    'darts_dil_conv_3x3':
+    lambda c, s, norm_cfg, pool_norm_cfg: DartsDilConv(c, 3, s, norm_cfg),
+    'darts_dil_conv_5x5':
+    lambda c, s, norm_cfg, pool_norm_cfg: DartsDilConv(c, 5, s, norm_cfg),
 }
-assert tuple(_OP_FACTORIES) == ALB_OP_NAMES
+assert tuple(_OP_FACTORIES) == KNOWN_OP_NAMES
 
 
 def build_alb_op(name: str,
@@ -340,7 +503,8 @@ def build_alb_op(name: str,
     """Build one candidate operation of the ALB search space.
 
     Args:
-        name (str): one of :data:`ALB_OP_NAMES`.
+        name (str): one of :data:`KNOWN_OP_NAMES` (:data:`ALB_OP_NAMES`,
+            the paper's, or :data:`DARTS_OP_NAMES`).
         channels (int): input and output channels.
         stride (int): 1 (ALB, and ALBr edges from earlier branches) or 2
             (ALBr edges from the cell input).
@@ -354,6 +518,6 @@ def build_alb_op(name: str,
     """
     if name not in _OP_FACTORIES:
         raise ValueError(f'Unknown ALB operation {name!r}; expected one of '
-                         f'{ALB_OP_NAMES}')
+                         f'{KNOWN_OP_NAMES}')
     _check_stride(stride)
     return _OP_FACTORIES[name](channels, stride, norm_cfg, pool_norm_cfg)

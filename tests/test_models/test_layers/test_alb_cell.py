@@ -140,3 +140,71 @@ def test_shared_alpha_cells():
         cell(_x(), [2, 3])
     with pytest.raises(ValueError, match='shape'):
         cell.genotype(torch.zeros(3, 9))
+
+
+def _edge_op(cell, branch, index, op):
+    """The shared module of ``op`` on the mixed edge ``index -> branch``."""
+    offset = branch * (branch + 1) // 2
+    return cell.edges[offset + index].ops[cell.op_names.index(op)]
+
+
+def test_search_cell_runs_a_genotype_on_shared_weights():
+    """genotype= (random search with weight sharing, Table 6 "random ALB")
+    equals the discrete cell holding the same edge weights; alpha and the
+    operations outside the genotype get no gradient."""
+    torch.manual_seed(0)
+    cell = ALBCell(16, 32, reduction=True, search=True)
+    discrete = ALBCell(16, 32, reduction=True, genotype=GENOTYPE,
+                       norm_cfg=dict(type='BN', affine=False))
+    shared = {f'preprocess.{k}': v
+              for k, v in cell.preprocess.state_dict().items()}
+    for k, (op, index) in enumerate(GENOTYPE['ops']):
+        src = _edge_op(cell, k // 2, index, op)
+        shared.update(
+            {f'ops.{k}.{n}': v for n, v in src.state_dict().items()})
+    target = discrete.state_dict()
+    assert set(target) <= set(shared)
+    discrete.load_state_dict({k: shared[k] for k in target})
+    cell.eval()
+    discrete.eval()
+    x = _x()
+    out = cell(x, [2, 3], genotype=GENOTYPE)
+    assert torch.allclose(out, discrete(x, [2, 3]), rtol=1e-4, atol=1e-5)
+
+    cell.train()
+    cell(x, [2, 3], genotype=GENOTYPE).pow(2).mean().backward()
+    assert cell.arch_alpha.grad is None
+    used = {id(p) for k, (op, index) in enumerate(GENOTYPE['ops'])
+            for p in _edge_op(cell, k // 2, index, op).parameters()}
+    for name, p in cell.edges.named_parameters():
+        assert (p.grad is not None) == (id(p) in used), name
+    with pytest.raises(ValueError, match='not both'):
+        cell(x, [2, 3], arch_alpha=cell.arch_alpha.detach(),
+             genotype=GENOTYPE)
+    with pytest.raises(ValueError, match='all branches'):
+        cell(x, [2, 3], genotype=dict(GENOTYPE, concat=[1, 2]))
+    with pytest.raises(ValueError, match='only used by search'):
+        discrete(x, [2, 3], genotype=GENOTYPE)
+
+
+def test_cells_with_the_darts_operation_set():
+    """Table 6 "ALB w/o our search space": search and discrete cells over
+    DARTS_OP_NAMES; the paper's set rejects DARTS' operations."""
+    from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
+    cell = ALBCell(16, 32, True, search=True, op_names=DARTS_OP_NAMES)
+    assert cell.arch_alpha.shape == (10, 8)
+    assert cell(_x(), [2, 3]).shape == (5, 32, 4, 4)
+    assert not cell.nonlocal_ops()
+    genotype = cell.genotype()
+    assert all(op in DARTS_OP_NAMES and op != 'none'
+               for op, _ in genotype['ops'])
+    darts = dict(ops=[('darts_sep_conv_3x3', 0), ('max_pool_3x3', 0),
+                      ('darts_dil_conv_5x5', 1), ('skip_connect', 0),
+                      ('darts_sep_conv_5x5', 2), ('avg_pool_3x3', 1),
+                      ('darts_dil_conv_3x3', 3), ('none', 0)])
+    discrete = ALBCell(16, 16, genotype=darts, op_names=DARTS_OP_NAMES)
+    assert discrete(_x(), [2, 3]).shape == (5, 16, 7, 7)
+    with pytest.raises(ValueError, match='unknown operation'):
+        ALBCell(16, 16, genotype=darts)  # default op_names: the paper's 9
+    with pytest.raises(ValueError, match='Unknown operations'):
+        ALBCell(16, 16, search=True, op_names=('conv_7x1_1x7', ))

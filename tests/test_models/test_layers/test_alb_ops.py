@@ -3,7 +3,10 @@ import pytest
 import torch
 
 from mmlesion.models.layers import ALB_OP_NAMES, build_alb_op
-from mmlesion.models.layers.alb_ops import FactorizedReduce
+from mmlesion.models.layers.alb_ops import (DARTS_OP_NAMES, KNOWN_OP_NAMES,
+                                            DartsDilConv, DartsSepConv,
+                                            FactorizedReduce, MaxPool3x3,
+                                            SepConv)
 
 PAPER_OPS = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3',
              'sep_conv_5x5', 'sep_conv_1x3_3x1', 'dil_conv_3x3_d3',
@@ -83,6 +86,84 @@ def test_strided_none_is_zero_of_reduced_size():
 
 def test_bad_name_or_stride():
     with pytest.raises(ValueError, match='Unknown ALB operation'):
-        build_alb_op('max_pool_3x3', 4, 1)
+        build_alb_op('conv_7x1_1x7', 4, 1)
     with pytest.raises(ValueError, match='stride'):
         build_alb_op('sep_conv_3x3', 4, 3)
+
+
+# --------------------------------------------------------------------------
+# DARTS' operation set (ElixirNet Table 6, "ALB w/o our search space")
+DARTS_ONLY = [n for n in DARTS_OP_NAMES if n not in ALB_OP_NAMES]
+
+
+def test_darts_op_names_are_darts_primitives():
+    """DARTS' 8 CNN primitives in their order; the convolutions that differ
+    from ours carry a ``darts_`` prefix, the shared names are the identical
+    parameter-free operations."""
+    assert DARTS_OP_NAMES == ('none', 'max_pool_3x3', 'avg_pool_3x3',
+                              'skip_connect', 'darts_sep_conv_3x3',
+                              'darts_sep_conv_5x5', 'darts_dil_conv_3x3',
+                              'darts_dil_conv_5x5')
+    shared = set(DARTS_OP_NAMES) & set(ALB_OP_NAMES)
+    assert shared == {'none', 'avg_pool_3x3', 'skip_connect'}
+    assert KNOWN_OP_NAMES[:len(ALB_OP_NAMES)] == ALB_OP_NAMES
+    assert set(KNOWN_OP_NAMES) == set(ALB_OP_NAMES) | set(DARTS_OP_NAMES)
+
+
+@pytest.mark.parametrize('name', DARTS_ONLY)
+@pytest.mark.parametrize('stride', [1, 2])
+@pytest.mark.parametrize('size', [7, 14])
+def test_darts_op_shape_and_gradient(name, stride, size):
+    torch.manual_seed(0)
+    op = build_alb_op(name, 8, stride)
+    x = torch.randn(5, 8, size, size, requires_grad=True)
+    x_before = x.detach().clone()
+    out = op(x, [2, 3])
+    expected = size if stride == 1 else (size + 1) // 2
+    assert out.shape == (5, 8, expected, expected)
+    assert torch.equal(x.detach(), x_before)  # no in-place ReLU on the input
+    (out * torch.randn_like(out)).sum().backward()
+    assert x.grad.abs().sum() > 0
+    for p in op.parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+def test_darts_sep_conv_is_two_stacked_halves():
+    """DARTS' SepConv: (ReLU, dw kxk, pw 1x1, BN) twice, stride on the
+    first; ours (sep_conv_kxk) is one half."""
+    op = build_alb_op('darts_sep_conv_5x5', 4, 2)
+    assert isinstance(op, DartsSepConv)
+    for half, stride in ((op.half_1, 2), (op.half_2, 1)):
+        assert isinstance(half, SepConv)
+        dw = half.conv.depthwise_conv
+        assert dw.conv.groups == 4 and dw.conv.kernel_size == (5, 5)
+        assert dw.conv.stride == (stride, stride)
+        assert dw.order == ('act', 'conv', 'norm') and dw.with_activation
+        assert half.conv.pointwise_conv.conv.kernel_size == (1, 1)
+        assert half.conv.pointwise_conv.with_norm
+    ours = build_alb_op('sep_conv_5x5', 4, 1)
+    n_ours = sum(p.numel() for p in ours.parameters())
+    assert sum(p.numel() for p in op.parameters()) == 2 * n_ours
+
+
+@pytest.mark.parametrize('kernel', [3, 5])
+def test_darts_dil_conv_is_separable_with_dilation_2(kernel):
+    op = build_alb_op(f'darts_dil_conv_{kernel}x{kernel}', 4, 1)
+    assert isinstance(op, DartsDilConv)
+    dw = op.conv.depthwise_conv.conv
+    assert dw.groups == 4 and dw.dilation == (2, 2)
+    assert dw.kernel_size == (kernel, kernel)
+    assert dw.padding == (2 * (kernel // 2), ) * 2
+    assert op.conv.depthwise_conv.with_activation  # ReLU first
+    assert op.conv.pointwise_conv.with_norm  # BN last
+
+
+def test_max_pool_3x3():
+    x = torch.randn(2, 3, 6, 6)
+    out = build_alb_op('max_pool_3x3', 3, 1)(x, None)
+    assert isinstance(build_alb_op('max_pool_3x3', 3, 1), MaxPool3x3)
+    assert torch.equal(out[:, :, 0, 0], x[:, :, :2, :2].amax((2, 3)))
+    # the search (mixed) variant appends an affine-free BN, as DARTS
+    op = build_alb_op('max_pool_3x3', 3, 2,
+                      pool_norm_cfg=dict(type='BN', affine=False))
+    assert isinstance(op.norm, torch.nn.BatchNorm2d) and not op.norm.affine

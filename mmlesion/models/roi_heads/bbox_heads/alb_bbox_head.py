@@ -73,6 +73,12 @@ class ALBBBoxHead(BBoxHead):
     with ``D = 16`` channels per branch and trains with ``D = 32``:
     ``conv_out_channels = 4 * D`` (64 in search, 128 final).
 
+    **Sampled genotypes** (search mode, Table 6 "random ALB": random search
+    with weight sharing, Li and Talwalkar 2019): after
+    :meth:`set_sampled_genotypes`, forward runs only the given discrete
+    genotypes' operations on the shared weights of the mixed edges (alpha
+    unused) until it is reset with ``None``.
+
     Args:
         in_channels (int): RoI feature channels. Defaults to 256.
         roi_feat_size (int): RoI Align output size. Defaults to 7.
@@ -84,8 +90,11 @@ class ALBBBoxHead(BBoxHead):
             (format: :mod:`mmlesion.models.layers.alb_cell`). Defaults to
             :data:`DEFAULT_ALB_GENOTYPES` unless ``search`` is True.
         search (bool): build the search (mixed) cells. Defaults to False.
-        op_names (Sequence[str]): candidate operations. Defaults to the
-            paper's 9.
+        op_names (Sequence[str]): candidate operations, in search and in
+            discrete mode (the genotypes are checked against them); a subset
+            of :data:`~mmlesion.models.layers.alb_ops.KNOWN_OP_NAMES`.
+            Defaults to the paper's 9; ``DARTS_OP_NAMES`` for Table 6's "ALB
+            w/o our search space".
         norm_cfg (dict): norm of the 3x3 conv and of the discrete cells
             (search cells use affine-free BN). Defaults to BN.
         **kwargs: :class:`mmdet.models.roi_heads.bbox_heads.BBoxHead`
@@ -167,6 +176,7 @@ class ALBBBoxHead(BBoxHead):
             op for cell in self.reduce_cells for op in cell.nonlocal_ops()
         ]
         self.last_adjacency: List[Tensor] = []
+        self.sampled_genotypes: Optional[Dict[str, dict]] = None
         self._build_predictors(self.out_channels)
 
     def _normalize_genotypes(self, genotypes: dict) -> Dict[str, dict]:
@@ -230,6 +240,8 @@ class ALBBBoxHead(BBoxHead):
         """
         counts = self._check_num_rois(x, num_rois)
         x = self.stem(x)
+        if self.search and self.sampled_genotypes is not None:
+            return self._forward_sampled(x, counts)
         if self.search:
             x = self.normal_cell(x, counts, self.arch_alpha_normal)
             for cell in self.reduce_cells:
@@ -241,6 +253,57 @@ class ALBBBoxHead(BBoxHead):
         self.last_adjacency = self._mean_graph(
             [op.last_adjacency for op in self._graph_ops])
         return x.mean(dim=(2, 3))
+
+    def _forward_sampled(self, x: Tensor, counts: List[int]) -> Tensor:
+        """Search mode with :attr:`sampled_genotypes`: run the discrete
+        genotypes on the shared weights; the graphs are those of the
+        Non-local operations that ran (the ALB's, else the ALBr's)."""
+        cells = [self.normal_cell, *self.reduce_cells]
+        for cell in cells:
+            for op in cell.nonlocal_ops():
+                op.last_adjacency = []
+        x = self.normal_cell(
+            x, counts, genotype=self.sampled_genotypes['normal'])
+        for cell in self.reduce_cells:
+            x = cell(x, counts, genotype=self.sampled_genotypes['reduce'])
+
+        def used(cell_list):
+            return [
+                op.last_adjacency for cell in cell_list
+                for op in cell.nonlocal_ops()
+                if len(op.last_adjacency) == len(counts)
+                and op.last_adjacency
+            ]
+
+        self.last_adjacency = self._mean_graph(
+            used([self.normal_cell]) or used(self.reduce_cells))
+        return x.mean(dim=(2, 3))
+
+    def set_sampled_genotypes(self, genotypes: Optional[dict]) -> None:
+        """Run ``genotypes`` on the shared search weights (or stop: None).
+
+        ElixirNet Table 6 "random ALB": random search with weight sharing
+        (Li and Talwalkar 2019) trains the search head one sampled
+        architecture at a time and scores sampled architectures with the
+        shared weights; :class:`~mmlesion.nas.ALBSearchLoop` with
+        ``strategy='random'`` sets them here.
+
+        Args:
+            genotypes (dict | None): ``dict(normal=..., reduce=...)``,
+                checked against :attr:`op_names`; None returns to the
+                softmax mixture of the differentiable search.
+
+        Raises:
+            ValueError: if the head is not in search mode, or the genotypes
+                are invalid.
+        """
+        if genotypes is None:
+            self.sampled_genotypes = None
+            return
+        if not self.search:
+            raise ValueError('set_sampled_genotypes needs a search head '
+                             '(search=True)')
+        self.sampled_genotypes = self._normalize_genotypes(genotypes)
 
     @staticmethod
     def _mean_graph(graphs_per_op: List[List[Tensor]]) -> List[Tensor]:
