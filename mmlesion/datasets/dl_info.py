@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.logging import print_log
 from mmlesion.utils.atomic_io import atomic_write
 
-from mmlesion.utils.csv_checks import check_csv_complete
+from mmlesion.utils.csv_checks import check_csv_complete, check_regular_file
 
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
@@ -56,6 +56,16 @@ COARSE_LESION_TYPES: Tuple[str, ...] = ('bone', 'abdomen', 'mediastinum',
 
 #: ``Train_Val_Test`` values by split name.
 SPLITS: Dict[str, int] = {'train': 1, 'val': 2, 'test': 3}
+
+#: Plausible ``Spacing_mm_px_`` (mm): pixel spacing in (0, 5] (DeepLesion
+#: has 0.18 to 0.98, CT pixels are below 2 mm), slice interval in (0, 20]
+#: (DeepLesion has 0.25 to 5, CT slices are at most about 10 mm thick).
+#: Beyond is a value in other units (cm, m, um) or a damaged row.
+MAX_PIXEL_SPACING_MM = 5.0
+MAX_SLICE_INTERVAL_MM = 20.0
+#: The x and y pixel spacings of a row must agree to this (relative): the
+#: pixels of DeepLesion are square and only the x spacing is used.
+SQUARE_PIXEL_TOL = 0.01
 
 _FILE_NAME_RE = re.compile(r'^(\d+)_(\d+)_(\d+)_(\d+)\.png$')
 
@@ -280,6 +290,21 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
     if min(spacing) <= 0:
         raise p.error('Spacing_mm_px_',
                       f'expected positive spacings, got {spacing}')
+    if max(spacing[:2]) > MAX_PIXEL_SPACING_MM:
+        raise p.error(
+            'Spacing_mm_px_', f'pixel spacing {spacing[0]:g}, {spacing[1]:g} '
+            f'mm is implausible for CT (at most {MAX_PIXEL_SPACING_MM:g} '
+            'mm; another unit?)')
+    if spacing[2] > MAX_SLICE_INTERVAL_MM:
+        raise p.error(
+            'Spacing_mm_px_', f'slice interval {spacing[2]:g} mm is '
+            f'implausible for CT (at most {MAX_SLICE_INTERVAL_MM:g} mm; '
+            'another unit?)')
+    if abs(spacing[0] - spacing[1]) > SQUARE_PIXEL_TOL * spacing[0]:
+        raise p.error(
+            'Spacing_mm_px_', f'x and y pixel spacings {spacing[0]:g} and '
+            f'{spacing[1]:g} mm differ; DeepLesion pixels are square and '
+            'only the first is used, so sizes in mm would be wrong')
     image_size = p.ints(fields['Image_size'], 'Image_size', 2)
     if min(image_size) <= 0:
         raise p.error('Image_size', f'expected positive sizes, got '
@@ -327,6 +352,7 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
 
 def _read_text(csv_path: str) -> str:
     """The file as text (UTF-8, optional BOM); errors name file and row."""
+    check_regular_file(csv_path, 'DL_info file')
     with open(csv_path, 'rb') as f:
         data = f.read()
     if data.startswith((b'\xff\xfe', b'\xfe\xff')) or (
@@ -411,7 +437,7 @@ def parse_dl_info(csv_path: PathLike,
         raise ValueError(f"duplicate_rows must be 'error' or 'drop', got "
                          f'{duplicate_rows!r}')
     csv_path = str(csv_path)
-    if not osp.isfile(csv_path):
+    if not osp.exists(csv_path):
         raise FileNotFoundError(f'DL_info file not found: {csv_path}')
     records = []
     text = _read_text(csv_path)  # encoding first: UTF-16 ends in NUL

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Refuse a CSV file whose last row was cut off (a half-written file).
+"""Refuse a CSV file whose last row was cut off (a half-written file), that
+is no regular file, or that is not UTF-8 text.
 
 A run killed while writing ``candidates.csv`` leaves a file whose last row
 stops in the middle: ``...,0.87`` instead of ``...,0.8731``, or a row with
@@ -10,10 +11,89 @@ themselves, naming the line.
 """
 import os
 import os.path as osp
+import stat
 
 #: World coordinates (mm) beyond this in an annotation or result file are
 #: absurd (a scanner's field is about 1 m): refused by its readers.
 MAX_WORLD_MM = 1e5
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
+               (stat.S_ISCHR, 'a character device'),
+               (stat.S_ISBLK, 'a block device'),
+               (stat.S_ISSOCK, 'a socket'), (stat.S_ISDIR, 'a folder'))
+
+
+def check_regular_file(path: str, what: str = 'file') -> None:
+    """Refuse anything but a regular file (links followed) before opening.
+
+    Opening a FIFO blocks until someone writes to it, and a device may
+    never end: a reader would hang forever. This checks ``os.stat`` only,
+    so nothing is opened.
+
+    Args:
+        path (str): the path.
+        what (str): what the file is, named in the error.
+
+    Raises:
+        FileNotFoundError: the path (or the target of a link) is missing.
+        ValueError: naming the file and its kind, for a FIFO, a device, a
+            socket or a folder.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f'{path}: {what} not found' + (
+            ' (a broken link)' if osp.islink(path) else '')) from None
+    except OSError as err:
+        raise ValueError(f'{path}: {what} cannot be read ({err})') from None
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(mode)),
+                'not a regular file')
+    raise ValueError(
+        f'{path}: {what} is {kind}, not a regular file; refusing to open it '
+        '(reading a pipe or a device can block forever)')
+
+
+def read_csv_text(path: str, what: str = 'CSV') -> str:
+    """A CSV file as text: UTF-8, with or without a byte-order mark.
+
+    Also checks that it is a regular file (before opening it) and that its
+    last row is complete (:func:`check_csv_complete`).
+
+    Args:
+        path (str): the file.
+        what (str): what the file is, named in errors.
+
+    Returns:
+        str: the text, without a BOM.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: one line naming the file (and the line of the first
+            undecodable byte): not a regular file, UTF-16, not UTF-8, a
+            partial last row.
+    """
+    check_regular_file(path, f'{what} file')
+    with open(path, 'rb') as f:
+        data = f.read()
+    if data.startswith((b'\xff\xfe', b'\xfe\xff')) or b'\x00' in data[:200]:
+        raise ValueError(
+            f'{path}: UTF-16 encoded (byte-order mark or NUL bytes); a '
+            f'{what} file must be UTF-8 (or ASCII) text: re-save it as '
+            'UTF-8, e.g. "CSV UTF-8" in a spreadsheet')
+    try:
+        text = data.decode('utf-8-sig')
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b'\n') + 1
+        raise ValueError(
+            f'{path} line {line}: not UTF-8 text (byte '
+            f'0x{data[err.start]:02x} at file offset {err.start}; another '
+            'encoding such as Latin-1 or Windows-1252?): re-save the file '
+            'as UTF-8') from None
+    check_csv_complete(path)
+    return text
 
 
 def check_csv_complete(path: str) -> None:

@@ -66,7 +66,8 @@ def _annotations(num_scans: int, seed: int):
     d = None if root is None else root / 'luna16'
     if d is not None and (d / 'annotations.csv').is_file():
         ann = L.read_findings_csv(str(d / 'annotations.csv'))
-        exc = L.read_findings_csv(str(d / 'annotations_excluded.csv'))
+        exc = L.read_findings_csv(str(d / 'annotations_excluded.csv'),
+                                  allow_duplicates=True)
         uids = L.read_seriesuids_csv(str(d / 'seriesuids.csv'))
         source = 'real LUNA16 annotations'
     else:

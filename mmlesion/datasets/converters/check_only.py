@@ -117,7 +117,7 @@ def check_luna16_annotations(annotations: str,
             missing from ``seriesuids.csv`` (file, row, field and uid).
     """
     nodules = read_findings_by_series(annotations)
-    ignored = read_findings_by_series(excluded) if excluded else {}
+    ignored = read_findings_by_series(excluded, True) if excluded else {}
     listed: Optional[List[str]] = None
     if seriesuids:
         listed = read_seriesuids_csv(seriesuids)

@@ -103,7 +103,7 @@ def convert_luna16(scan_root: str,
                                ['nodule'], export_dir, val_fraction,
                                test_fraction, overwrite, **found)
     nodules = read_findings_by_series(annotations)
-    ignored = read_findings_by_series(excluded) if excluded else {}
+    ignored = read_findings_by_series(excluded, True) if excluded else {}
     scans = find_luna16_scans(scan_root)
     if seriesuids:
         uids = read_seriesuids_csv(seriesuids)

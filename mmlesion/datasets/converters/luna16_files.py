@@ -21,11 +21,13 @@ class LunaFinding(NamedTuple):
     diameter_mm: float
 
 
-def read_findings_by_series(path: str) -> Dict[str, List[LunaFinding]]:
+def read_findings_by_series(path: str, allow_duplicates: bool = False
+                            ) -> Dict[str, List[LunaFinding]]:
     """Findings of ``annotations.csv`` / ``annotations_excluded.csv`` by
     series (file order kept), read with the evaluator's reader
-    (:func:`mmlesion.evaluation.functional.luna16.read_findings_csv`)."""
-    table = read_findings_csv(path)
+    (:func:`mmlesion.evaluation.functional.luna16.read_findings_csv`;
+    ``allow_duplicates`` for the excluded findings, which repeat rows)."""
+    table = read_findings_csv(path, allow_duplicates)
     out: Dict[str, List[LunaFinding]] = OrderedDict()
     for i, (uid, xyz, d) in enumerate(
             zip(table.seriesuids, table.xyz, table.diameter_mm)):

@@ -2,6 +2,7 @@
 """Loading of DeepLesion multi-slice inputs and RECIST annotations."""
 import logging
 import math
+import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -11,6 +12,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 from mmdet.registry import TRANSFORMS
 from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.csv_checks import check_regular_file
 
 from .slice_channels import slices_from_volume
 
@@ -44,10 +46,14 @@ def read_hu_png(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it cannot be decoded, is not 16-bit single-channel,
-            or looks written without the +32768 offset (the message names
-            the file and its value range).
+        ValueError: if it is not a regular file (a FIFO would block the
+            reader forever), cannot be decoded, is not 16-bit
+            single-channel, or looks written without the +32768 offset
+            (the message names the file and its value range).
     """
+    if not osp.exists(path):
+        raise FileNotFoundError(f'CT slice not found: {path}')
+    check_regular_file(path, 'CT slice')
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         if not osp.isfile(path):
@@ -101,6 +107,34 @@ def write_hu_png(path: str, hu: np.ndarray) -> None:
     atomic_save_with(path, lambda p: cv2.imwrite(p, png))
 
 
+def _slice_roots(series_dir: str) -> Optional[Tuple[str, str]]:
+    """The folders a slice may lie in, links resolved: the series folder
+    and the folder of series folders (None: the switch allows any)."""
+    from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
+    if scan_check_defaults()['allow_outside_data']:
+        return None
+    return (osp.realpath(series_dir),
+            osp.realpath(osp.dirname(osp.abspath(series_dir))))
+
+
+def _check_slice_file(path: str, roots: Optional[Tuple[str, str]]) -> None:
+    """A slice of a series: a regular file inside one of ``roots``."""
+    if not osp.exists(path):
+        if osp.islink(path):
+            raise FileNotFoundError(f'{path}: CT slice is a broken link (to '
+                                    f'{os.readlink(path)})')
+        raise FileNotFoundError(f'CT slice not found: {path}')
+    if roots is not None:
+        real = osp.realpath(path)
+        if not any(osp.commonpath([r, real]) == r for r in roots):
+            raise ValueError(
+                f'{path}: CT slice is a link leading out of the data (to '
+                f'{real}, outside {roots[1]}); refusing to read it (pass '
+                '--allow-outside-data / MMLESION_ALLOW_OUTSIDE_DATA=1 if '
+                'that is intended)')
+    check_regular_file(path, 'CT slice')
+
+
 @TRANSFORMS.register_module()
 class LoadDeepLesionSlices(BaseTransform):
     """Load the key slice and its neighbours as an H x W x N HU image.
@@ -125,6 +159,13 @@ class LoadDeepLesionSlices(BaseTransform):
 
     Pixels below/above ``hu_clip`` are clamped to it: some DeepLesion series
     store the outside of the field of view as -2048 or -3024 HU.
+
+    Every slice read from the series folder must be a regular file (a FIFO
+    would block the loader forever) lying, links resolved, in the series
+    folder or the folder of series folders (e.g. ``Images_png``): a slice
+    that is a link leading elsewhere is refused (``--allow-outside-data`` /
+    ``MMLESION_ALLOW_OUTSIDE_DATA=1`` accepts it). A neighbour that exists
+    but is no regular file is an error, not a missing slice.
 
     Required keys: ``img_path`` (key slice), ``slice_interval`` (mm; if
     missing, N copies of the key slice); optional ``key_slice`` (default:
@@ -294,9 +335,19 @@ class LoadDeepLesionSlices(BaseTransform):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
+        roots = _slice_roots(series_dir)
+
+        def exists(index: int) -> bool:
+            path = path_of(index)
+            if not osp.lexists(path):
+                return False
+            _check_slice_file(path, roots)
+            return True
+
         key_shape: List[Tuple[int, int]] = []
 
         def read(index: int) -> np.ndarray:
+            _check_slice_file(path_of(index), roots)
             img = read_hu_png(path_of(index))
             if key_shape and img.shape != key_shape[0]:
                 raise ValueError(
@@ -314,9 +365,8 @@ class LoadDeepLesionSlices(BaseTransform):
                 f"annotation (Image_size) says {results['height']}x"
                 f"{results['width']}")
         num_fallback_before = self.num_fallbacks
-        img = self._interpolate(
-            key, slice_interval, read, lambda i: osp.isfile(path_of(i)),
-            path_of, key_path, {key: key_img})
+        img = self._interpolate(key, slice_interval, read, exists, path_of,
+                                key_path, {key: key_img})
         results['num_fallback_slices'] = self.num_fallbacks - \
             num_fallback_before
         return img

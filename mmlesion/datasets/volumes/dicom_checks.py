@@ -97,8 +97,31 @@ def _transfer_syntax(path: str) -> str:
         '\x00 ')
 
 
+#: Two slices' PixelSpacing farther apart than this (relative) differ.
+PIXEL_SPACING_REL_TOL = 1e-3
+#: Largest plausible PixelSpacing (mm) of a CT slice (pixels are below 2
+#: mm; 50 mm is a header in cm or m, as ``loading.MAX_SPACING_MM``).
+MAX_PIXEL_SPACING_MM = 50.0
+
+
+def _pixel_spacing(reader: sitk.ImageFileReader, path: str):
+    """PixelSpacing (0028,0030) as (row, column) mm, checked; None if the
+    tag is absent (GDCM then uses 1 mm, as every file of the series
+    must agree)."""
+    if not reader.HasMetaDataKey('0028|0030'):
+        return None
+    values = _floats(reader, '0028|0030', path, 2)
+    if not np.all(values > 0) or np.any(values > MAX_PIXEL_SPACING_MM):
+        raise ValueError(
+            f'{path}: DICOM tag PixelSpacing (0028,0030) '
+            f'{reader.GetMetaData("0028|0030")!r}: a pixel spacing must be '
+            f'> 0 and at most {MAX_PIXEL_SPACING_MM:g} mm')
+    return values
+
+
 def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
-    """Position, orientation and size of one file; checks its length."""
+    """Position, orientation, size and pixel spacing of one file; checks
+    its length."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     try:
@@ -121,7 +144,7 @@ def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
                 f'{cols} columns x {bits} bits)')
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
-    return ipp, iop, (rows, cols)
+    return ipp, iop, (rows, cols), _pixel_spacing(reader, path)
 
 
 def _looks_like_dicom(path: str) -> bool:
@@ -186,13 +209,23 @@ def check_series_slices(folder: str, files: Sequence[str],
             gaps or uneven steps, naming the files.
     """
     headers = [_slice_header(f) for f in files]
-    iop0, size0 = headers[0][1], headers[0][2]
-    for path, (_, iop, size) in zip(files, headers):
+    iop0, size0, ps0 = headers[0][1], headers[0][2], headers[0][3]
+    for path, (_, iop, size, ps) in zip(files, headers):
         if size != size0 or not np.allclose(iop, iop0, atol=1e-4):
             raise ValueError(
                 f'{folder}: {path} has {size} rows x columns and orientation '
                 f'{iop.tolist()}, {files[0]} has {size0} and '
                 f'{iop0.tolist()}: not one stack of slices')
+        if (ps is None) != (ps0 is None) or (ps is not None and np.any(
+                np.abs(ps - ps0) > PIXEL_SPACING_REL_TOL * ps0)):
+            show = (lambda v: 'none' if v is None else  # noqa: E731
+                    '\\'.join(f'{x:g}' for x in v))
+            raise ValueError(
+                f'{folder}: {path} has PixelSpacing (0028,0030) '
+                f'{show(ps)} mm, {files[0]} has {show(ps0)}: the slices '
+                "would be stacked at the first slice's spacing, so this "
+                "one's coordinates and sizes would be wrong; refusing the "
+                'series')
     row, col = iop0[:3], iop0[3:]
     normal = np.cross(row, col)
     positions = np.array([float(np.dot(h[0], normal)) for h in headers])

@@ -2,23 +2,107 @@
 """Checks of a volume file before its voxels are read.
 
 ITK reads a truncated uncompressed or gzipped NIfTI without complaint and
-pads the missing voxels with zeros, and a MetaImage ``ElementDataFile`` may
-name any file on the disk (``../../etc/...``, an absolute path). These
-checks run on the header only (or stream a ``.gz`` without keeping it), so
-a bad file is refused before memory is allocated for its voxels.
+pads the missing voxels with zeros, reads only the first half of a
+``.raw`` whose ``DimSize`` announces half its slices, turns NaN voxels of a
+float NIfTI into 0, allocates whatever a header asks for, blocks forever on
+a FIFO, and lets a MetaImage ``ElementDataFile`` or a detached NRRD
+``data file`` name any file on the disk (``../../etc/...``, an absolute
+path). These checks run on the header only (or stream the voxel bytes
+without keeping them), so a bad file is refused before memory is allocated
+for its voxels. Every refusal names the file and the header field.
 """
 import gzip
+import math
+import os
 import os.path as osp
 import re
+import stat
 import struct
 import zlib
-from typing import List, Optional
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
 
+from mmlesion.utils.csv_checks import check_regular_file
+
 #: Bytes streamed at a time when counting a gzipped NIfTI.
 _CHUNK = 1 << 20
+
+#: Most voxels a header may announce: 2**31 (8.6 GB as float32), over four
+#: times a 1024 x 1024 x 500 scan. A header asking for more (a damaged or
+#: hostile ``DimSize 100000 100000 100000``) is refused before any
+#: allocation; raise this constant for a larger real volume.
+MAX_VOXELS = 2**31
+
+def check_inside(path: str, folder: str, what: str,
+                 allow_outside: bool = False) -> None:
+    """Refuse a path that (links resolved) leads out of ``folder``.
+
+    Args:
+        path (str): the path as named (relative paths are taken from the
+            current folder).
+        folder (str): the folder it must lie in.
+        what (str): the file and field that named it, for the error
+            (e.g. ``"x.nrrd: data file '../a.raw'"``).
+        allow_outside (bool): accept it anyway.
+
+    Raises:
+        ValueError: naming ``what`` and the folder.
+    """
+    if allow_outside or is_file_of(path, folder):
+        return
+    raise ValueError(
+        f'{what} points outside the folder {folder} (to '
+        f'{osp.realpath(path)}); refusing to read it (pass '
+        'allow_outside_data=True / --allow-outside-data if that is '
+        'intended)')
+
+
+def check_voxel_count(path: str, size: Sequence[int], field: str) -> None:
+    """Refuse a header announcing no voxels or more than :data:`MAX_VOXELS`.
+
+    Args:
+        path (str): named in the error.
+        size (sequence[int]): the sizes the header announces.
+        field (str): the header field (``DimSize``, ``dim``, ``sizes``).
+
+    Raises:
+        ValueError: naming file, field and the sizes.
+    """
+    size = [int(s) for s in size]
+    if any(s < 1 for s in size):
+        raise ValueError(f'{path}: header field {field} {tuple(size)}: every '
+                         'size must be >= 1')
+    count = math.prod(size)
+    if count > MAX_VOXELS:
+        raise ValueError(
+            f'{path}: header field {field} {tuple(size)} asks for '
+            f'{count:.3g} voxels, more than the {MAX_VOXELS:.3g} of any CT '
+            'scan (a damaged or hostile header); refusing to allocate '
+            'memory for it (raise mmlesion.datasets.volumes.file_checks.'
+            'MAX_VOXELS for a real volume this large)')
+
+
+def count_nonfinite(array) -> Tuple[int, Optional[tuple]]:
+    """Non-finite values of an array: (count, index of the first)."""
+    bad = ~np.isfinite(array)
+    count = int(bad.sum())
+    if not count:
+        return 0, None
+    first = np.unravel_index(int(np.argmax(bad.ravel())), bad.shape)
+    return count, tuple(int(i) for i in first)
+
+
+def nonfinite_error(path: str, count: int, total: int,
+                    where: str) -> ValueError:
+    """The error for NaN / infinite voxels, naming file, count and place."""
+    return ValueError(
+        f'{path}: {count} of {total} voxels are NaN or infinite (first at '
+        f'{where}); a CT has a finite value everywhere and a reader would '
+        'make them 0 HU (or a model NaN): refusing it. Replace them (e.g. '
+        'by -1024) and write the file again')
 
 
 def voxel_data_bytes(reader: sitk.ImageFileReader) -> int:
@@ -44,16 +128,122 @@ def _truncated(path: str, have: int, want: int, what: str) -> ValueError:
         'zeros')
 
 
-def _nifti_offset(head: bytes) -> Optional[int]:
-    """``vox_offset`` of a NIfTI-1 / NIfTI-2 header (None: not NIfTI)."""
+#: NIfTI datatype code -> (bits per voxel, numpy type; None: not scalar
+#: real).
+_NIFTI_TYPES: Dict[int, Tuple[int, Optional[str]]] = {
+    2: (8, 'u1'), 4: (16, 'i2'), 8: (32, 'i4'), 16: (32, 'f4'),
+    32: (64, None), 64: (64, 'f8'), 128: (24, None), 256: (8, 'i1'),
+    512: (16, 'u2'), 768: (32, 'u4'), 1024: (64, 'i8'), 1280: (64, 'u8'),
+    1536: (128, None), 1792: (128, None), 2048: (256, None),
+    2304: (32, None)}
+
+
+@dataclass
+class NiftiHeader:
+    """What a NIfTI-1 / NIfTI-2 header says about the stored voxels.
+
+    Attributes:
+        sizes (tuple[int]): ``dim[1..dim[0]]``.
+        datatype (int): the stored type code.
+        bitpix (int): bits per stored voxel.
+        vox_offset (int): byte offset of the voxels.
+        pixdim (tuple[float]): ``pixdim[1..3]``.
+        scl_slope (float): rescale slope (0 or NaN: none).
+        scl_inter (float): rescale intercept.
+        endian (str): ``'<'`` or ``'>'``.
+    """
+    sizes: Tuple[int, ...]
+    datatype: int
+    bitpix: int
+    vox_offset: int
+    pixdim: Tuple[float, ...]
+    scl_slope: float
+    scl_inter: float
+    endian: str
+
+    @property
+    def data_bytes(self) -> int:
+        """Bytes of the stored (unscaled) voxels."""
+        return math.prod(self.sizes) * self.bitpix // 8
+
+    @property
+    def plane_bytes(self) -> int:
+        """Bytes of one slice (the first two dimensions)."""
+        return math.prod(self.sizes[:2]) * self.bitpix // 8
+
+
+def _nifti_head(path: str) -> bytes:
+    opener = gzip.open if path.lower().endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as f:
+            return f.read(544)
+    except (OSError, EOFError) as err:
+        raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
+
+
+def read_nifti_header(path: str) -> Optional[NiftiHeader]:
+    """Parse and check the header of a ``.nii`` / ``.nii.gz`` file.
+
+    Args:
+        path (str): the file.
+
+    Returns:
+        NiftiHeader | None: None if it is not a NIfTI-1 / -2 single file
+        (ITK then decides what it is).
+
+    Raises:
+        ValueError: naming the file and the field, for ``dim`` sizes below
+            1, a ``bitpix`` that disagrees with ``datatype``, or an infinite
+            ``scl_slope`` / non-finite ``scl_inter`` with a slope.
+    """
+    head = _nifti_head(path)
     for endian in '<>':
         if len(head) >= 348 and struct.unpack(endian + 'i', head[:4])[0] \
                 == 348:
-            return int(struct.unpack(endian + 'f', head[108:112])[0])
+            dim = struct.unpack(endian + '8h', head[40:56])
+            datatype, bitpix = struct.unpack(endian + '2h', head[70:74])
+            pixdim = struct.unpack(endian + '8f', head[76:108])
+            offset = struct.unpack(endian + 'f', head[108:112])[0]
+            slope, inter = struct.unpack(endian + '2f', head[112:120])
+            break
         if len(head) >= 540 and struct.unpack(endian + 'i', head[:4])[0] \
                 == 540:
-            return int(struct.unpack(endian + 'q', head[168:176])[0])
-    return None
+            datatype, bitpix = struct.unpack(endian + '2h', head[12:16])
+            dim = struct.unpack(endian + '8q', head[16:80])
+            pixdim = struct.unpack(endian + '8d', head[104:168])
+            offset = struct.unpack(endian + 'q', head[168:176])[0]
+            slope, inter = struct.unpack(endian + '2d', head[176:192])
+            break
+    else:
+        return None
+    ndim = dim[0]
+    if not 1 <= ndim <= 7:
+        raise ValueError(f'{path}: NIfTI header field dim[0] = {ndim}: the '
+                         'number of dimensions must be 1..7')
+    sizes = tuple(int(d) for d in dim[1:ndim + 1])
+    if any(d < 1 for d in sizes):
+        raise ValueError(f'{path}: NIfTI header field dim {sizes}: every '
+                         'size must be >= 1')
+    known = _NIFTI_TYPES.get(datatype)
+    if known is None:
+        raise ValueError(f'{path}: NIfTI header field datatype = {datatype} '
+                         'is no NIfTI data type')
+    if bitpix != known[0]:
+        raise ValueError(
+            f'{path}: NIfTI header fields disagree: bitpix = {bitpix} but '
+            f'datatype {datatype} has {known[0]} bits per voxel')
+    if not math.isfinite(offset) or offset < 0:
+        raise ValueError(f'{path}: NIfTI header field vox_offset = {offset} '
+                         'is not a byte offset')
+    scaled = slope != 0 and not math.isnan(slope)
+    if math.isinf(slope) or (scaled and not math.isfinite(inter)):
+        raise ValueError(
+            f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
+            f'{inter}: a rescale must be finite (scl_slope 0 or NaN means '
+            'none)')
+    return NiftiHeader(sizes, int(datatype), int(bitpix), int(offset),
+                       tuple(float(p) for p in pixdim[1:4]), float(slope),
+                       float(inter), endian)
 
 
 def _gunzipped_length(path: str, limit: int) -> int:
@@ -95,36 +285,99 @@ def _gzip_size_field(path: str) -> int:
         return int.from_bytes(f.read(4), 'little')
 
 
-def check_nifti_length(path: str, reader: sitk.ImageFileReader) -> None:
-    """Refuse a NIfTI whose voxel data is shorter than its header says.
+def _size_mismatch(path: str, have: int, want: int, fields: str,
+                   what: str) -> ValueError:
+    return ValueError(
+        f'{path}: {have} bytes of {what}, but the header ({fields}) '
+        f'announces {want}: {have - want} bytes more than the header '
+        'describes, so the voxels would be read with the wrong size or type '
+        '(part of the scan silently dropped); refusing it. Correct the '
+        'header')
+
+
+def check_nifti_length(path: str,
+                       reader: Optional[sitk.ImageFileReader] = None,
+                       header: Optional[NiftiHeader] = None) -> None:
+    """Refuse a NIfTI whose voxel data disagrees with its header.
+
+    The stored (unscaled) voxels are counted, from the header's own ``dim``
+    and ``bitpix``: a uint16 NIfTI with ``scl_slope 1 / scl_inter -1024``
+    is read by ITK as float32, but stores 2 bytes a voxel. Data shorter
+    than announced is refused (ITK pads it with zeros), and so is data
+    longer by a slice or more (``dim`` announcing fewer slices than stored:
+    ITK reads the first ones only).
 
     Args:
         path (str): a ``.nii`` or ``.nii.gz`` file.
-        reader (sitk.ImageFileReader): after ``ReadImageInformation``.
+        reader (sitk.ImageFileReader, optional): unused (kept for callers).
+        header (NiftiHeader, optional): from :func:`read_nifti_header`.
 
     Raises:
-        ValueError: ``truncated: N of M bytes``, naming the file.
+        ValueError: ``truncated: N of M bytes`` or a size mismatch, naming
+            the file.
     """
     gz = path.lower().endswith('.gz')
-    if gz:
-        with gzip.open(path, 'rb') as f:
-            try:
-                head = f.read(544)
-            except (OSError, EOFError) as err:
-                raise ValueError(f'{path}: cannot be read ({err})') from err
-    else:
-        with open(path, 'rb') as f:
-            head = f.read(544)
-    offset = _nifti_offset(head)
-    if offset is None:
+    header = header or read_nifti_header(path)
+    if header is None:
         return
-    want = offset + voxel_data_bytes(reader)
+    want = header.vox_offset + header.data_bytes
     if gz and _gzip_size_field(path) == want % 2**32:
         return  # the trailer of a complete single-member gzip says so
-    have = _gunzipped_length(path, want) if gz else osp.getsize(path)
+    limit = want + header.plane_bytes
+    have = _gunzipped_length(path, limit) if gz else osp.getsize(path)
+    what = 'header and voxels (decompressed)' if gz else 'header and voxels'
     if have < want:
-        raise _truncated(path, have, want, 'header and voxels (decompressed)'
-                         if gz else 'header and voxels')
+        raise _truncated(path, have, want, what)
+    if have >= limit:
+        raise _size_mismatch(
+            path, have, want, f'vox_offset {header.vox_offset} + dim '
+            f'{header.sizes} x bitpix {header.bitpix}', what +
+            (' (counted up to one slice more)' if gz else ''))
+
+
+def check_nifti_finite(path: str, header: NiftiHeader) -> None:
+    """Refuse a float NIfTI holding NaN or infinite voxels.
+
+    ITK reads them as 0 (0 HU: water), silently. The stored voxels are
+    streamed from the file (a ``.gz`` decompressed on the fly), a chunk at
+    a time.
+
+    Args:
+        path (str): the file.
+        header (NiftiHeader): from :func:`read_nifti_header`.
+
+    Raises:
+        ValueError: naming the file, how many voxels and the first one
+            (x, y, z index).
+    """
+    code = _NIFTI_TYPES[header.datatype][1]
+    if code is None or code[0] != 'f':
+        return
+    dtype = np.dtype(header.endian + code)
+    total = math.prod(header.sizes)
+    opener = gzip.open if path.lower().endswith('.gz') else open
+    count, first, done = 0, None, 0
+    step = max(_CHUNK // dtype.itemsize, 1) * 16
+    with opener(path, 'rb') as f:
+        f.seek(header.vox_offset)
+        while done < total:
+            data = f.read(min(step, total - done) * dtype.itemsize)
+            if not data:
+                break
+            values = np.frombuffer(
+                data[:len(data) // dtype.itemsize * dtype.itemsize], dtype)
+            bad = ~np.isfinite(values)
+            n = int(bad.sum())
+            if n and first is None:
+                first = done + int(np.argmax(bad))
+            count += n
+            done += values.size
+    if count:
+        # NIfTI stores x fastest: flat index -> (x, y, z, ...)
+        index = np.unravel_index(first, header.sizes, order='F')
+        raise nonfinite_error(
+            path, count, total, 'voxel (x, y, z) = ' +
+            str(tuple(int(i) for i in index[:3])))
 
 
 def _mhd_fields(path: str) -> dict:
@@ -190,10 +443,12 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
                 f'header\'s folder {folder}; refusing to read it (pass '
                 'allow_outside_data=True / --allow-outside-data if that '
                 'is intended)')
-        if not osp.isfile(full):
+        if not osp.exists(full):
             raise FileNotFoundError(
                 f'{path}: its voxel data file {full} (ElementDataFile = '
                 f'{data_file}) is missing; a .mhd needs its .raw beside it')
+        check_regular_file(full, f'voxel data file (ElementDataFile of '
+                           f'{path})')
         files.append(full)
     return files
 
@@ -215,16 +470,195 @@ def check_metaimage_length(path: str, reader: sitk.ImageFileReader,
     if fields.get('CompressedData', 'False').lower() == 'true':
         return  # ITK itself refuses short compressed streams
     want = voxel_data_bytes(reader)
+    announced = (f"ElementType {fields.get('ElementType', '?')} x DimSize "
+                 f"{fields.get('DimSize', '?')}")
     if not data_files:
         have = osp.getsize(path) - fields.get('_header_bytes', 0)
         if have < want:
             raise _truncated(path, have, want, 'voxel data after the header')
+        if have > want:
+            raise _size_mismatch(path, have, want, announced,
+                                 'voxel data after the header')
         return
     skip = int(fields.get('HeaderSize', '0') or 0)
     have = sum(max(osp.getsize(f) - max(skip, 0), 0) for f in data_files)
+    name = data_files[0] if len(data_files) == 1 else path
     if have < want:
-        raise _truncated(data_files[0] if len(data_files) == 1 else path,
-                         have, want, 'voxel data')
+        raise _truncated(name, have, want, 'voxel data')
+    if have > want and skip >= 0:  # HeaderSize -1: the data ends the file
+        raise _size_mismatch(name, have, want, f'{announced} in {path}',
+                             'voxel data' + (f' after HeaderSize {skip}'
+                                             if skip else ''))
+
+
+def is_nrrd(path: str) -> bool:
+    """Whether the file starts with the NRRD magic (``NRRD000``)."""
+    with open(path, 'rb') as f:
+        return f.read(7) == b'NRRD000'
+
+
+def _nrrd_header(path: str) -> Tuple[Dict[str, str], List[str], int]:
+    """Fields, the lines after ``data file: LIST``, and header bytes."""
+    fields: Dict[str, str] = {}
+    listed: List[str] = []
+    in_list = False
+    with open(path, 'rb') as f:
+        f.readline()  # NRRD000x
+        while True:
+            raw = f.readline(1 << 16)
+            if not raw or raw in (b'\n', b'\r\n'):
+                break
+            line = raw.decode('latin-1').rstrip('\r\n')
+            if in_list:
+                listed.append(line.strip())
+                continue
+            if line.startswith('#') or ':=' in line:
+                continue
+            key, sep, value = line.partition(': ')
+            if sep:
+                fields[key.strip().lower()] = value.strip()
+                if key.strip().lower() in ('data file', 'datafile') and \
+                        value.strip().upper().startswith('LIST'):
+                    in_list = True
+        return fields, listed, f.tell()
+
+
+def nrrd_data_files(path: str, allow_outside: bool = False) -> List[str]:
+    """The data files of a detached NRRD header, confined to its folder.
+
+    The ``data file:`` field (also ``datafile:``) may name one file, a
+    printf pattern with ``min max step`` or ``LIST`` followed by the names;
+    each must lie in the header's folder (links resolved), as a MetaImage
+    ``ElementDataFile`` must (:func:`mhd_data_files`), and be a regular
+    file.
+
+    Args:
+        path (str): a ``.nrrd`` / ``.nhdr`` file.
+        allow_outside (bool): accept data files outside the folder.
+
+    Returns:
+        list[str]: the data files (empty: the data follows the header).
+
+    Raises:
+        ValueError: a data file outside the folder, or not a regular file,
+            naming the header and the field.
+        FileNotFoundError: a data file is missing.
+    """
+    fields, listed, _ = _nrrd_header(path)
+    value = fields.get('data file', fields.get('datafile'))
+    if value is None:
+        return []
+    folder = osp.dirname(osp.abspath(path))
+    parts = value.split()
+    if value.upper().startswith('LIST'):
+        names = [n for n in listed if n]
+    elif len(parts) >= 4 and '%' in parts[0]:
+        try:
+            lo, hi, step = int(parts[1]), int(parts[2]), int(parts[3])
+            names = [parts[0] % i for i in range(
+                lo, hi + (1 if step > 0 else -1), step)] if step else []
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: NRRD field 'data file: {value}' is "
+                             f'not a file name pattern ({err})') from err
+    else:
+        names = [value]
+    files = []
+    for name in names:
+        full = osp.join(folder, name)
+        what = f"{path}: NRRD field 'data file' {name!r}"
+        check_inside(full, folder, what, allow_outside and True)
+        if osp.isabs(name) and not allow_outside:
+            raise ValueError(
+                f'{what} is an absolute path outside the header\'s folder '
+                f'{folder}; refusing to read it (pass allow_outside_data='
+                'True / --allow-outside-data if that is intended)')
+        if not osp.exists(full):
+            raise FileNotFoundError(f'{what}: the data file {full} is '
+                                    'missing')
+        check_regular_file(full, f"data file (NRRD 'data file' of {path})")
+        files.append(full)
+    return files
+
+
+#: NRRD type names -> bytes per value.
+_NRRD_TYPE_BYTES = {
+    **dict.fromkeys(('signed char', 'int8', 'int8_t', 'uchar',
+                     'unsigned char', 'uint8', 'uint8_t'), 1),
+    **dict.fromkeys(('short', 'short int', 'signed short',
+                     'signed short int', 'int16', 'int16_t', 'ushort',
+                     'unsigned short', 'unsigned short int', 'uint16',
+                     'uint16_t'), 2),
+    **dict.fromkeys(('int', 'signed int', 'int32', 'int32_t', 'uint',
+                     'unsigned int', 'uint32', 'uint32_t', 'float'), 4),
+    **dict.fromkeys(('longlong', 'long long', 'long long int',
+                     'signed long long', 'signed long long int', 'int64',
+                     'int64_t', 'ulonglong', 'unsigned long long',
+                     'unsigned long long int', 'uint64', 'uint64_t',
+                     'double'), 8),
+}
+
+
+def check_nrrd_length(path: str, data_files: List[str]) -> None:
+    """Refuse raw NRRD voxel data of another size than ``sizes`` x
+    ``type`` (other encodings are decoded, and checked, by ITK).
+
+    Args:
+        path (str): the ``.nrrd`` / ``.nhdr`` header.
+        data_files (list[str]): from :func:`nrrd_data_files`.
+
+    Raises:
+        ValueError: naming the file, for data shorter or longer than the
+            header announces.
+    """
+    fields, _, header_bytes = _nrrd_header(path)
+    per_value = _NRRD_TYPE_BYTES.get(fields.get('type', '').lower())
+    if fields.get('encoding', '').lower() != 'raw' or per_value is None or \
+            int(fields.get('line skip', fields.get('lineskip', '0')) or 0):
+        return
+    try:
+        sizes = [int(v) for v in fields.get('sizes', '').split()]
+        skip = int(fields.get('byte skip', fields.get('byteskip', '0')) or 0)
+    except ValueError:
+        return  # ITK refuses it with its own message
+    want = math.prod(sizes) * per_value
+    announced = f"type {fields.get('type')} x sizes {fields.get('sizes')}"
+    if data_files:
+        have = sum(max(osp.getsize(f) - max(skip, 0), 0) for f in data_files)
+        name = data_files[0] if len(data_files) == 1 else path
+    else:
+        have = osp.getsize(path) - header_bytes - max(skip, 0)
+        name = path
+    if have < want:
+        raise _truncated(name, have, want, 'voxel data')
+    if have > want and skip >= 0:  # byte skip -1: the data ends the file
+        raise _size_mismatch(name, have, want, f'{announced} in {path}',
+                             'voxel data')
+
+
+def check_folder_entries(folder: str, allow_outside: bool = False) -> None:
+    """Refuse what a DICOM reader would open in a folder and should not:
+    a FIFO, device or socket (it would block forever), or a link leading
+    out of the folder.
+
+    Args:
+        folder (str): a DICOM series folder (GDCM reads every file in it,
+            not its subfolders).
+        allow_outside (bool): accept links leading out of the folder.
+
+    Raises:
+        ValueError: naming the entry.
+    """
+    for name in sorted(os.listdir(folder)):
+        full = osp.join(folder, name)
+        try:
+            mode = os.stat(full).st_mode
+        except OSError:
+            continue  # a broken link: nothing is read through it
+        if stat.S_ISDIR(mode):
+            continue
+        check_regular_file(full, 'file of the DICOM folder')
+        check_inside(full, folder, f'{full}: a link in the DICOM folder',
+                     allow_outside)
 
 
 def is_file_of(path: str, folder: Optional[str]) -> bool:
@@ -244,6 +678,10 @@ def is_file_of(path: str, folder: Optional[str]) -> bool:
 
 
 __all__ = [
-    'voxel_data_bytes', 'check_nifti_length', 'mhd_data_files',
-    'check_metaimage_length', 'is_file_of'
+    'MAX_VOXELS', 'voxel_data_bytes', 'check_nifti_length',
+    'check_nifti_finite', 'read_nifti_header', 'NiftiHeader',
+    'mhd_data_files', 'check_metaimage_length', 'is_file_of',
+    'check_regular_file', 'check_inside', 'check_voxel_count',
+    'count_nonfinite', 'nonfinite_error', 'is_nrrd', 'nrrd_data_files',
+    'check_nrrd_length', 'check_folder_entries'
 ]

@@ -8,11 +8,9 @@ enhanced CT) and brought to one canonical axial orientation with
 left, y towards posterior, z towards superior (head), so the direction
 matrix is the identity unless the scan is oblique.
 """
-import gzip
 import logging
 import math
 import os
-import struct
 import os.path as osp
 from typing import List, Optional, Tuple, Union
 
@@ -23,8 +21,12 @@ from mmengine.logging import print_log
 from .ct_volume import CTVolume
 from .dicom_checks import (check_series_slices, check_unread_dicom_files,
                            resample_slices_uniform)
-from .file_checks import (check_metaimage_length, check_nifti_length,
-                          mhd_data_files)
+from .file_checks import (check_folder_entries, check_metaimage_length,
+                          check_nifti_finite, check_nifti_length,
+                          check_nrrd_length, check_regular_file,
+                          check_voxel_count, count_nonfinite, is_nrrd,
+                          mhd_data_files, nonfinite_error, nrrd_data_files,
+                          read_nifti_header)
 from .intensity_checks import check_ct_intensities
 from .scan_switches import scan_check_defaults
 
@@ -36,6 +38,11 @@ VOLUME_SUFFIXES: Tuple[str, ...] = ('.nii', '.nii.gz', '.mhd', '.mha',
                                     '.nrrd', '.dcm')
 
 _DICOM_MODALITY = '0008|0060'
+#: Largest voxel spacing (mm) accepted: a CT slice is at most about 10 mm
+#: thick and pixels are below 2 mm; 50 mm is no CT (a header in cm or m).
+MAX_SPACING_MM = 50.0
+#: Farthest a volume's origin may lie from the scanner's (mm): 100 m.
+MAX_ORIGIN_MM = 1e5
 _DICOM_SERIES_UID = '0020|000e'
 
 
@@ -45,28 +52,6 @@ def _sitk_error(path: str, err: Exception) -> ValueError:
                    'Exception' in line), first[0] if first else '')
     return ValueError(f'{path}: SimpleITK cannot read it as an image '
                       f'({detail.strip()})')
-
-
-def _nifti_pixdim(path: str) -> Optional[Tuple[float, ...]]:
-    """The x, y, z ``pixdim`` stored in a NIfTI-1/2 header.
-
-    ITK silently replaces a zero or NaN ``pixdim`` by 1 mm, so the header
-    is checked here before SimpleITK reads the file.
-    """
-    opener = gzip.open if path.lower().endswith('.gz') else open
-    try:
-        with opener(path, 'rb') as f:
-            head = f.read(540)
-    except OSError as err:
-        raise ValueError(f'{path}: cannot be read as NIfTI ({err})')
-    for endian in '<>':
-        if len(head) >= 348 and struct.unpack(endian + 'i',
-                                              head[:4])[0] == 348:
-            return struct.unpack(endian + '8f', head[76:108])[1:4]
-        if len(head) >= 540 and struct.unpack(endian + 'i',
-                                              head[:4])[0] == 540:
-            return struct.unpack(endian + '8d', head[104:168])[1:4]
-    return None
 
 
 def _check_spacing(path: str,
@@ -80,6 +65,11 @@ def _check_spacing(path: str,
         raise ValueError(f'{path}: invalid voxel spacing {tuple(spacing)} '
                          f'(x, y, z mm); every spacing must be finite and '
                          f'> 0')
+    if any(abs(s) > MAX_SPACING_MM for s in spacing[:3]):
+        raise ValueError(
+            f'{path}: implausible voxel spacing {tuple(spacing)} (x, y, z '
+            f'mm): over {MAX_SPACING_MM:g} mm is no CT (a header written in '
+            'cm or m?); refusing it')
 
 
 def list_dicom_series(folder: PathLike) -> List[str]:
@@ -95,7 +85,9 @@ def list_dicom_series(folder: PathLike) -> List[str]:
 
 
 def _read_dicom_series(folder: str, series_uid: Optional[str],
-                       resample_nonuniform: bool = False):
+                       resample_nonuniform: bool = False,
+                       allow_outside_data: bool = False):
+    check_folder_entries(folder, allow_outside_data)
     ids = list_dicom_series(folder)
     if not ids:
         raise FileNotFoundError(f'{folder}: no DICOM series in this folder')
@@ -151,12 +143,29 @@ def _dicom_modality(path: str) -> Optional[str]:
     return None
 
 
+#: The header field that holds the sizes, by file type (for errors).
+_SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.mhd', 'DimSize'),
+                ('.mha', 'DimSize'), ('.nrrd', 'sizes'), ('.nhdr', 'sizes'))
+
+
 def _read_file(path: str, allow_outside_data: bool = False):
+    check_regular_file(path, 'CT volume')
+    lower = path.lower()
+    nifti = read_nifti_header(path) if lower.endswith(
+        ('.nii', '.nii.gz')) else None
+    nrrd_files = None
+    if is_nrrd(path):
+        nrrd_files = nrrd_data_files(path, allow_outside_data)
+    mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
+        ('.mhd', '.mha')) else None
     reader = _info_reader(path)
     meta = dict(stored_type=sitk.GetPixelIDValueAsString(
         reader.GetPixelIDValue()))
     is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or path.lower(
     ).endswith('.dcm')
+    field = next((f for s, f in _SIZE_FIELDS if lower.endswith(s)),
+                 'Rows x Columns x frames' if is_dicom else 'size')
+    check_voxel_count(path, reader.GetSize(), field)
     if is_dicom:
         meta['modality'] = (reader.GetMetaData(_DICOM_MODALITY).strip()
                             if reader.HasMetaDataKey(_DICOM_MODALITY) else
@@ -164,21 +173,32 @@ def _read_file(path: str, allow_outside_data: bool = False):
         if reader.HasMetaDataKey(_DICOM_SERIES_UID):
             meta['series_uid'] = reader.GetMetaData(
                 _DICOM_SERIES_UID).strip() or None
-    lower = path.lower()
-    if lower.endswith(('.nii', '.nii.gz')):
-        pixdim = _nifti_pixdim(path)
-        if pixdim is not None:
-            _check_spacing(path, pixdim[:reader.GetDimension()], True)
-        check_nifti_length(path, reader)
-    elif lower.endswith(('.mhd', '.mha')):
-        check_metaimage_length(path, reader,
-                               mhd_data_files(path, allow_outside_data))
+    if nifti is not None:
+        _check_spacing(path, nifti.pixdim[:reader.GetDimension()], True)
+        check_nifti_length(path, header=nifti)
+        check_nifti_finite(path, nifti)
+    elif mhd_files is not None:
+        check_metaimage_length(path, reader, mhd_files)
+    elif nrrd_files is not None:
+        check_nrrd_length(path, nrrd_files)
     _check_spacing(path, reader.GetSpacing(), True)
     try:
         img = reader.Execute()
     except RuntimeError as err:
         raise _sitk_error(path, err)
     return img, meta
+
+
+def _check_finite_voxels(path: str, img: sitk.Image) -> None:
+    """Refuse NaN / infinite voxels of a float image (named by count and
+    the first (x, y, z) index)."""
+    if img.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        return
+    count, first = count_nonfinite(sitk.GetArrayViewFromImage(img))
+    if count:
+        raise nonfinite_error(
+            path, count, int(np.prod(img.GetSize())),
+            'voxel (x, y, z) = ' + str(tuple(first[::-1])))
 
 
 def _orient_lps(img: sitk.Image, dtype: Optional[type],
@@ -327,7 +347,8 @@ def load_ct_volume(path: PathLike,
     stored_type = ''
     if osp.isdir(path):
         img, extra = _read_dicom_series(path, series_uid,
-                                        resample_nonuniform)
+                                        resample_nonuniform,
+                                        allow_outside_data)
         meta.update(extra, format='dicom_series')
     else:
         lower = path.lower()
@@ -371,6 +392,11 @@ def load_ct_volume(path: PathLike,
                          f'{img.GetDirection()}')
     if not all(map(math.isfinite, img.GetOrigin())):
         raise ValueError(f'{path}: invalid origin {img.GetOrigin()}')
+    if max(map(abs, img.GetOrigin())) > MAX_ORIGIN_MM:
+        raise ValueError(f'{path}: implausible origin {img.GetOrigin()} '
+                         f'(mm): over {MAX_ORIGIN_MM:g} mm (100 m) from the '
+                         "scanner's origin; refusing it")
+    _check_finite_voxels(path, img)
 
     volume = _orient_lps(img, dtype, meta)
     if check_modality:

@@ -200,7 +200,7 @@ class LUNA16Metric(BaseMetric):
         uids = list(OrderedDict.fromkeys(r['uid'] for r in results))
         if self.annotations is not None:
             ann = read_findings_csv(self.annotations)
-            exc = (read_findings_csv(self.excluded)
+            exc = (read_findings_csv(self.excluded, allow_duplicates=True)
                    if self.excluded else None)
             if self.seriesuids:
                 listed = read_seriesuids_csv(self.seriesuids)

@@ -34,7 +34,8 @@ def _luna_dir():
 def _real():
     d = _luna_dir()
     return (L.read_findings_csv(str(d / 'annotations.csv')),
-            L.read_findings_csv(str(d / 'annotations_excluded.csv')),
+            L.read_findings_csv(str(d / 'annotations_excluded.csv'),
+                                allow_duplicates=True),
             L.read_seriesuids_csv(str(d / 'seriesuids.csv')))
 
 
@@ -47,7 +48,8 @@ def case():
 def test_real_file_counts():
     d = _luna_dir()
     ann = L.read_findings_csv(str(d / 'annotations.csv'))
-    exc = L.read_findings_csv(str(d / 'annotations_excluded.csv'))
+    exc = L.read_findings_csv(str(d / 'annotations_excluded.csv'),
+                              allow_duplicates=True)
     uids = L.read_seriesuids_csv(str(d / 'seriesuids.csv'))
     assert len(ann.seriesuids) == 1186
     assert len(set(ann.seriesuids)) == 601

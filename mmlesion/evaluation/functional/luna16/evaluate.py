@@ -125,7 +125,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
     if isinstance(annotations, str):
         annotations = read_findings_csv(annotations)
     if isinstance(excluded, str):
-        excluded = read_findings_csv(excluded)
+        excluded = read_findings_csv(excluded, allow_duplicates=True)
     if isinstance(seriesuids, str):
         seriesuids = read_seriesuids_csv(seriesuids)
     match = match_luna16(candidates, annotations, excluded, seriesuids,

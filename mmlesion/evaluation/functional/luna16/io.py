@@ -1,13 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 CSV files: findings, candidates and series UIDs (read, write)."""
 import csv
+import io
 import math
+import os.path as osp
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from mmlesion.utils.atomic_io import atomic_write
-from mmlesion.utils.csv_checks import MAX_WORLD_MM, check_csv_complete
+from mmlesion.utils.csv_checks import MAX_WORLD_MM, read_csv_text
 
 
 _FINDING_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')
@@ -42,77 +44,109 @@ class LUNA16Candidates(NamedTuple):
     probability: np.ndarray
 
 
-def _read_table(path: str, columns: Sequence[str], what: str
+def _read_table(path: str, columns: Sequence[str], what: str,
+                allow_duplicates: bool = True
                 ) -> Tuple[np.ndarray, np.ndarray]:
     """Read a LUNA16 CSV with a header; return uids and the float columns.
 
-    Raises ``ValueError`` naming the file, the line and the field of the
-    first bad value (missing column, empty UID, non-numeric or non-finite
-    number, wrong number of fields).
+    The file is UTF-8 with or without a byte-order mark. Raises
+    ``ValueError`` naming the file, the line and the field of the first bad
+    value (missing column, empty UID, non-numeric or non-finite number,
+    wrong number of fields, a repeated header line, an undecodable byte)
+    and, unless ``allow_duplicates``, the two lines of a repeated row (same
+    series UID and coordinates).
     """
-    try:
-        handle = open(path, newline='')
-    except OSError as err:
-        raise FileNotFoundError(f'cannot open the {what} CSV {path}: {err}')
-    with handle:
-        check_csv_complete(path)
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f'{path}: empty file, expected a header '
-                             f'{",".join(columns)}')
-        header = [h.strip() for h in header]
-        missing = [c for c in columns if c not in header]
-        if missing:
+    if not osp.exists(path):
+        raise FileNotFoundError(f'cannot open the {what} CSV {path}: no '
+                                'such file')
+    reader = csv.reader(io.StringIO(read_csv_text(path, f'{what} CSV'),
+                                    newline=''))
+    header = next(reader, None)
+    if header is None:
+        raise ValueError(f'{path}: empty file, expected a header '
+                         f'{",".join(columns)}')
+    header = [h.strip() for h in header]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValueError(
+            f'{path} line 1: the header {header} lacks the column(s) '
+            f'{missing} of the {what} format ({",".join(columns)})')
+    idx = [header.index(c) for c in columns]
+    uids: List[str] = []
+    values: List[List[float]] = []
+    seen: Dict[tuple, int] = {}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            raise ValueError(f'{path} line {reader.line_num}: {err}') from None
+        line = reader.line_num
+        if not row or all(not f.strip() for f in row):
+            continue
+        if [f.strip() for f in row] == header:
             raise ValueError(
-                f'{path} line 1: the header {header} lacks the column(s) '
-                f'{missing} of the {what} format ({",".join(columns)})')
-        idx = [header.index(c) for c in columns]
-        uids: List[str] = []
-        values: List[List[float]] = []
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not f.strip() for f in row):
-                continue
-            if len(row) != len(header):
+                f'{path} line {line}: a repeated header line (files joined '
+                'together?); it would be read as a row. Remove it')
+        if len(row) != len(header):
+            raise ValueError(
+                f'{path} line {line}: {len(row)} fields, the header has '
+                f'{len(header)}')
+        uid = row[idx[0]].strip()
+        if not uid:
+            raise ValueError(f'{path} line {line}: field '
+                             f"'{columns[0]}' is empty")
+        vals = []
+        for name, j in zip(columns[1:], idx[1:]):
+            try:
+                val = float(row[j])
+            except ValueError:
                 raise ValueError(
-                    f'{path} line {line}: {len(row)} fields, the header has '
-                    f'{len(header)}')
-            uid = row[idx[0]].strip()
-            if not uid:
-                raise ValueError(f'{path} line {line}: field '
-                                 f"'{columns[0]}' is empty")
-            vals = []
-            for name, j in zip(columns[1:], idx[1:]):
-                try:
-                    val = float(row[j])
-                except ValueError:
-                    raise ValueError(
-                        f"{path} line {line}: field '{name}' is not a "
-                        f'number: {row[j]!r}') from None
-                if not math.isfinite(val) or (name.startswith('coord') and
-                                              abs(val) > MAX_WORLD_MM):
-                    raise ValueError(f"{path} line {line}: field '{name}' "
-                                     f'is not finite or absurd (over '
-                                     f'{MAX_WORLD_MM:g} mm): {row[j]!r}')
-                vals.append(val)
-            uids.append(uid)
-            values.append(vals)
+                    f"{path} line {line}: field '{name}' is not a "
+                    f'number: {row[j]!r}') from None
+            if not math.isfinite(val) or (name.startswith('coord') and
+                                          abs(val) > MAX_WORLD_MM):
+                raise ValueError(f"{path} line {line}: field '{name}' "
+                                 f'is not finite or absurd (over '
+                                 f'{MAX_WORLD_MM:g} mm): {row[j]!r}')
+            vals.append(val)
+        if not allow_duplicates:
+            key = (uid, *vals[:3])
+            if key in seen:
+                raise ValueError(
+                    f'{path} line {line}: repeats line {seen[key]} (series '
+                    f'{uid}, the same {",".join(columns[1:4])}): a repeated '
+                    f'row would count as a second {what} finding (and change '
+                    'the sensitivity and CPM); remove one (an excluded-'
+                    'findings file may repeat rows: read it with '
+                    'allow_duplicates=True)')
+            seen[key] = line
+        uids.append(uid)
+        values.append(vals)
     arr = np.asarray(values, dtype=np.float64).reshape(-1, len(columns) - 1)
     return np.asarray(uids, dtype=object), arr
 
 
-def read_findings_csv(path: str) -> LUNA16Findings:
+def read_findings_csv(path: str,
+                      allow_duplicates: bool = False) -> LUNA16Findings:
     """Read ``annotations.csv`` or ``annotations_excluded.csv``.
 
     Args:
         path (str): CSV with the header ``seriesuid,coordX,coordY,coordZ,
             diameter_mm`` (extra columns are ignored).
+        allow_duplicates (bool): accept two rows of one series at the same
+            coordinates. False (default) refuses them, naming both lines: a
+            repeated nodule of ``annotations.csv`` is a second nodule to
+            find. Pass True for ``annotations_excluded.csv``, whose official
+            release repeats 8,382 rows (harmless there: an excluded finding
+            only removes marks).
 
     Returns:
         LUNA16Findings: the rows in file order.
     """
-    uids, vals = _read_table(path, _FINDING_COLUMNS, 'annotations')
+    uids, vals = _read_table(path, _FINDING_COLUMNS, 'annotations',
+                             allow_duplicates)
     return LUNA16Findings(uids, vals[:, :3].copy(), vals[:, 3].copy())
 
 
@@ -133,29 +167,55 @@ def read_candidates_csv(path: str) -> LUNA16Candidates:
 def read_seriesuids_csv(path: str) -> List[str]:
     """Read ``seriesuids.csv`` (one UID per line, first column, no header).
 
-    Raises ``ValueError`` on an empty UID or a UID listed twice.
+    UTF-8 with or without a byte-order mark. A ``seriesuid`` header on the
+    first line is skipped; anywhere else it is refused (a file joined from
+    several).
+
+    Raises ``ValueError`` naming the file and line on an empty UID, a UID
+    listed twice, a header line inside the file or an undecodable byte.
     """
+    if not osp.exists(path):
+        raise FileNotFoundError(f'cannot open the seriesuids CSV {path}: no '
+                                'such file')
     uids: List[str] = []
     seen: Dict[str, int] = {}
-    with open(path, newline='') as handle:
-        check_csv_complete(path)
-        reader = csv.reader(handle)
-        for row in reader:
-            if not row or all(not f.strip() for f in row):
-                continue
-            uid = row[0].strip()
-            if not uid:
-                raise ValueError(f'{path} line {reader.line_num}: empty '
-                                 'seriesuid')
-            if uid in seen:
-                raise ValueError(
-                    f'{path} line {reader.line_num}: seriesuid {uid} is '
-                    f'listed twice (first on line {seen[uid]})')
-            seen[uid] = reader.line_num
-            uids.append(uid)
+    reader = csv.reader(io.StringIO(read_csv_text(path, 'seriesuids CSV'),
+                                    newline=''))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            raise ValueError(f'{path} line {reader.line_num}: {err}') from None
+        if not row or all(not f.strip() for f in row):
+            continue
+        uid = row[0].strip()
+        if not uid:
+            raise ValueError(f'{path} line {reader.line_num}: empty '
+                             'seriesuid')
+        if uid.lower() in _HEADER_WORDS:
+            if reader.line_num == 1:
+                continue  # a header line: not a scan
+            raise ValueError(
+                f'{path} line {reader.line_num}: a header line ({uid!r}) '
+                'inside the list (files joined together?); it would count '
+                'as one more scan. Remove it')
+        if uid in seen:
+            raise ValueError(
+                f'{path} line {reader.line_num}: seriesuid {uid} is '
+                f'listed twice (first on line {seen[uid]})')
+        seen[uid] = reader.line_num
+        uids.append(uid)
     if not uids:
         raise ValueError(f'{path}: no seriesuid')
     return uids
+
+
+#: First fields of a header line, not series UIDs.
+_HEADER_WORDS = frozenset(
+    c.lower() for c in _FINDING_COLUMNS + _CANDIDATE_COLUMNS + ('uid',
+                                                                'series_uid'))
 
 
 def write_candidates_csv(path: str,
