@@ -6,6 +6,7 @@ Read by the conversion (:mod:`.luna16`) and by ``--check-only``
 that those two do not import each other.
 """
 import glob
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple
@@ -36,8 +37,16 @@ def read_findings_by_series(path: str, allow_duplicates: bool = False
     return out
 
 
+#: The release's folder of lung masks (not scans).
+LUNG_MASK_FOLDER = 'seg-lungs-LUNA16'
+
+
 def find_luna16_scans(scan_root: str) -> Dict[str, str]:
     """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``.
+
+    The release's lung masks (``seg-lungs-LUNA16/<seriesuid>.mhd``, the
+    same names as the scans) are not scans: any folder of that name is
+    skipped, so the release can be converted as it unpacks.
 
     Raises:
         ValueError: if one series UID is found twice.
@@ -45,6 +54,9 @@ def find_luna16_scans(scan_root: str) -> Dict[str, str]:
     scans: Dict[str, str] = {}
     for path in sorted(
             glob.glob(osp.join(scan_root, '**', '*.mhd'), recursive=True)):
+        parts = osp.relpath(path, scan_root).split(os.sep)
+        if LUNG_MASK_FOLDER in parts[:-1]:
+            continue
         uid = osp.basename(path)[:-4]
         if uid in scans:
             raise ValueError(f'series {uid} found twice: {scans[uid]} and '

@@ -1,0 +1,84 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""GPU-hours of a training, from the step times measured on a GPU and
+shipped with each method.
+
+Without a GPU the plan cannot time iterations, so it multiplies what the
+benchmarks measured on one H100 80GB (fp32, random weights, batch 1; the
+commands are in ``docs/benchmarks.md``) by the work a training does:
+epochs x training images (2D) or epochs x iterations x crops (3D). The
+numbers are estimates for planning (GPU, data loading and batch size all
+move them); every one of them names its source here.
+"""
+import math
+import os.path as osp
+from typing import Optional
+
+#: seconds per training image (2D) or training crop (3D) on one H100,
+#: fp32, from ``projects/benchmarks/benchmark_*.py --device cuda``.
+SECONDS_PER_TRAINING_ITEM = {
+    # benchmark_elixirnet.py: 77.7 ms (ElixirNet-FPN), 50.9 ms (Faster
+    # R-CNN R50-FPN) per training image, 3 x 512 x 512
+    'elixirnet': 0.0777,
+    'faster-rcnn': 0.0509,
+    # benchmark_retinanet_lesion.py measured inference only (9.6 ms for
+    # the full Improved RetinaNet); training taken as 3.03x inference, the
+    # ratio benchmark_elixirnet.py measured for Faster R-CNN (50.9 / 16.8)
+    'retinanet': 0.0096 * 3.03,
+    # benchmark_lens.py: 28.7 ms per 9-slice image with 4 experts,
+    # inference; training taken as 3.03x as above
+    'lens': 0.0287 * 3.03,
+    # benchmark_aggregated3d.py --cases train_full: 0.105 s per 128^3 crop
+    # (full model), train_rpn 0.039 s
+    'aggregated3d': 0.105,
+    'rpn3d': 0.039,
+}
+
+#: training images of the published splits, used when the data are not
+#: on this machine (ElixirNet Sec. 4: 22,919 DeepLesion training images;
+#: 13,147 KiTS19 training images; DeepLesion's val split has 4,889 typed
+#: lesions, the multi-type fine-tuning set)
+PAPER_TRAINING_ITEMS = {
+    'deeplesion': 22919,
+    'kits19': 13147,
+    'deeplesion-val': 4889,
+}
+
+#: 3D-AG: about 2,400 training iterations of one crop per epoch and fold
+#: (LUNA16, 9 of 10 subsets), as the configs sample crops
+LUNA16_ITEMS_PER_EPOCH = 2400
+
+
+def family(config: str) -> str:
+    """The step-time family of a config, by its file name."""
+    name = osp.basename(config)
+    for key in ('rpn3d', 'aggregated3d', 'retinanet', 'lens', 'mulan',
+                'elixirnet', 'faster-rcnn'):
+        if key in name:
+            return {'mulan': 'lens'}.get(key, key)
+    raise ValueError(f'{config}: no shipped step time for this kind of '
+                     'config')
+
+
+def count_training_images(data_root: Optional[str],
+                          ann_file: str = 'DL_info.csv') -> Optional[int]:
+    """Training key slices of a DeepLesion-layout root, or None when it is
+    not there."""
+    if not data_root or not osp.isfile(osp.join(data_root, ann_file)):
+        return None
+    from mmlesion.datasets.dl_info import parse_dl_info
+    recs = parse_dl_info(osp.join(data_root, ann_file))
+    return len({r.file_name for r in recs if r.split == 1}) or None
+
+
+def training_gpu_hours(config: str, epochs: int, items: int) -> float:
+    """Estimated GPU-hours of ``epochs`` over ``items`` training items."""
+    seconds = SECONDS_PER_TRAINING_ITEM[family(config)]
+    return epochs * items * seconds / 3600.0
+
+
+def round_hours(hours: float) -> float:
+    """Two significant figures (an estimate, not a measurement)."""
+    if hours <= 0:
+        return 0.0
+    digits = 1 - int(math.floor(math.log10(hours)))
+    return round(hours, max(digits, 0))

@@ -1,0 +1,308 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Run a planned table, write it in the paper's form, compare it with the
+numbers a method's ``metafile.yml`` records.
+
+Every stage runs as a subprocess from the repository root, its output in
+``<work>/logs/``. A finished stage leaves a marker (its command, the code
+fingerprint, the time); a stage with a marker is not run again, so a table
+resumes where it stopped (a training resumes inside its own work dir from
+the newest checkpoint). A marker from other code is refused unless asked.
+"""
+import glob
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
+from mmlesion.utils.code_digest import code_fingerprint
+from .plan import Row, Stage, TableSpec
+
+LAST = '@last:'
+
+
+class StageError(RuntimeError):
+    """A stage failed or left its outputs missing."""
+
+
+def stage_id(stage: Stage) -> str:
+    """A stable id of a stage: its name and a digest of its command."""
+    digest = hashlib.sha1(stage.command.encode()).hexdigest()[:12]
+    return f'{stage.name}-{digest}'
+
+
+def resolve(argv: Sequence[str]) -> List[str]:
+    """Replace ``@last:DIR`` by the checkpoint DIR/last_checkpoint names
+    (mmengine writes it after every checkpoint)."""
+    out = []
+    for arg in argv:
+        if arg.startswith(LAST):
+            work = arg[len(LAST):]
+            pointer = osp.join(work, 'last_checkpoint')
+            if not osp.isfile(pointer):
+                raise StageError(f'{pointer} missing: the training in {work} '
+                                 'has not written a checkpoint')
+            with open(pointer) as f:
+                arg = f.read().strip()
+        out.append(arg)
+    return out
+
+
+def marker_path(work_dir: str, stage: Stage) -> str:
+    return osp.join(work_dir, '.reproduce', f'{stage_id(stage)}.json')
+
+
+def stage_done(work_dir: str, stage: Stage,
+               allow_other_code: bool = False) -> bool:
+    """Whether the stage finished before (its marker and outputs exist).
+
+    Raises:
+        StageError: the marker was made by other code (the result would
+            mix code versions) and ``allow_other_code`` is False.
+    """
+    path = marker_path(work_dir, stage)
+    if not osp.isfile(path):
+        return False
+    with open(path) as f:
+        marker = json.load(f)
+    if marker.get('code') != code_fingerprint() and not allow_other_code:
+        raise StageError(
+            f'{stage.name}: finished by other mmlesion code ({path}); '
+            'remove the marker to run it again, or pass '
+            '--reuse-other-code to keep its result')
+    return all(osp.exists(p) for p in stage.outputs)
+
+
+def run_stage(work_dir: str, stage: Stage, log=print) -> None:
+    """Run one stage (outputs checked), then write its marker."""
+    argv = resolve(stage.argv)
+    logs = osp.join(work_dir, 'logs')
+    os.makedirs(logs, exist_ok=True)
+    log_file = osp.join(logs, f'{stage_id(stage)}.log')
+    start = time.time()
+    with open(log_file, 'a') as out:
+        out.write(f'$ {shlex.join(argv)}\n')
+        out.flush()
+        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT,
+                              cwd=repo_root())
+    if proc.returncode != 0:
+        with open(log_file) as f:
+            tail = ''.join(f.readlines()[-12:])
+        raise StageError(f'{stage.name} failed (exit {proc.returncode}); '
+                         f'log {log_file}:\n{tail}')
+    missing = [p for p in stage.outputs if not osp.exists(p)]
+    if missing:
+        raise StageError(f'{stage.name} ended without writing {missing}; '
+                         f'log {log_file}')
+    atomic_write_json(marker_path(work_dir, stage), dict(
+        stage=stage.name, command=stage.command, resolved=argv,
+        code=code_fingerprint(), seconds=round(time.time() - start, 1),
+        finished=time.strftime('%Y-%m-%d %H:%M:%S')), indent=1)
+    with open(osp.join(work_dir, 'commands.sh'), 'a') as f:
+        f.write(f'# {stage.name}\n{shlex.join(argv)}\n')
+
+
+def repo_root() -> str:
+    """The clone the tools run from."""
+    return osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+
+
+def run_rows(work_dir: str, rows: Sequence[Row], keep_going: bool = False,
+             allow_other_code: bool = False, log=print) -> Dict[str, str]:
+    """Run every stage of every row once (shared stages once in all).
+
+    Returns:
+        dict: ``<row>/seed_<s>`` -> ``'done'`` or the failure.
+    """
+    status, seen = {}, set()
+    todo = [(r, s) for r in rows for s in r.stages]
+    for i, (row, stage) in enumerate(todo, 1):
+        key = f'{row.key}/seed_{row.seed}'
+        if key in status and status[key] != 'done':
+            continue
+        sid = stage_id(stage)
+        if sid in seen or stage_done(work_dir, stage, allow_other_code):
+            seen.add(sid)
+            status.setdefault(key, 'done')
+            continue
+        log(f'[{i}/{len(todo)}] {key}: {stage.name} '
+            f'(estimate {stage.gpu_hours:g} GPU-h): {stage.command}')
+        try:
+            run_stage(work_dir, stage, log)
+        except StageError as err:
+            status[key] = f'failed: {err}'
+            log(f'error: {key}: {err}')
+            if not keep_going:
+                raise
+            continue
+        seen.add(sid)
+        status.setdefault(key, 'done')
+    return status
+
+
+def read_row_metrics(row: Row) -> Optional[Dict[str, float]]:
+    """The row's metrics in the metafile's units, or None when absent."""
+    if not osp.isfile(row.metrics_file):
+        return None
+    with open(row.metrics_file) as f:
+        raw = json.load(f)
+    out = {}
+    for key, (ours, factor) in row.metric_map.items():
+        value = raw.get(ours)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value) * factor
+    return out
+
+
+def load_metafile_results(root: Optional[str] = None
+                          ) -> Dict[str, Dict[str, float]]:
+    """Model name -> the metrics its metafile records (every method)."""
+    import yaml
+    root = root or repo_root()
+    out = {}
+    for path in sorted(glob.glob(osp.join(root, 'configs', '*',
+                                          'metafile.yml'))):
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        for model in data.get('Models', []):
+            metrics = {}
+            for res in model.get('Results') or []:
+                metrics.update(res.get('Metrics') or {})
+            out[model['Name']] = {k: float(v) for k, v in metrics.items()}
+    return out
+
+
+def summarise(spec: TableSpec, rows: Sequence[Row],
+              paper: Dict[str, Dict[str, float]]) -> List[dict]:
+    """Per table row: the paper's numbers and ours (mean, std, seeds)."""
+    out: Dict[str, dict] = {}
+    for row in rows:
+        entry = out.setdefault(row.key, dict(
+            key=row.key, label=row.label, model=row.model,
+            paper=paper.get(row.model, {}), seeds=[], per_seed={}))
+        metrics = read_row_metrics(row)
+        if metrics is not None:
+            entry['seeds'].append(row.seed)
+            entry['per_seed'][row.seed] = metrics
+    for entry in out.values():
+        ours = {}
+        for col in spec.columns:
+            vals = [m[col] for m in entry['per_seed'].values() if col in m]
+            if vals:
+                mean = sum(vals) / len(vals)
+                std = (math.sqrt(sum((v - mean)**2 for v in vals) /
+                                 (len(vals) - 1)) if len(vals) > 1 else 0.)
+                ours[col] = dict(mean=mean, std=std, n=len(vals))
+        entry['ours'] = ours
+    return list(out.values())
+
+
+def table_markdown(spec: TableSpec, summary: Sequence[dict]) -> str:
+    """The table in the paper's form: each column the paper's value and
+    ours (mean ± std over the seeds)."""
+    cols = [c for c in spec.columns
+            if any(c in e['paper'] or c in e['ours'] for e in summary)]
+    lines = [f'# {spec.title}', '',
+             '| row | ' + ' | '.join(f'{c} paper / ours' for c in cols) +
+             ' | seeds |',
+             '|---|' + '---:|' * len(cols) + '---|']
+    for e in summary:
+        cells = []
+        for c in cols:
+            p = e['paper'].get(c)
+            o = e['ours'].get(c)
+            ptxt = '-' if p is None else f'{p:g}'
+            otxt = '-' if o is None else (
+                f"{o['mean']:.2f} ± {o['std']:.2f}" if o['n'] > 1 else
+                f"{o['mean']:.2f}")
+            cells.append(f'{ptxt} / {otxt}')
+        lines.append(f"| {e['label']} | " + ' | '.join(cells) +
+                     f" | {e['seeds'] or '-'} |")
+    return '\n'.join(lines) + '\n'
+
+
+def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
+                paper=None) -> List[str]:
+    """``table.md``, ``table.json`` and (with FROC columns) ``froc.png``
+    in ``work_dir``; returns the paths."""
+    summary = summarise(spec, rows,
+                        paper if paper is not None else
+                        load_metafile_results())
+    md = osp.join(work_dir, 'table.md')
+    js = osp.join(work_dir, 'table.json')
+    atomic_write_text(md, table_markdown(spec, summary))
+    atomic_write_json(js, dict(table=spec.name, title=spec.title,
+                               rows=summary), indent=1)
+    paths = [md, js]
+    curves = {}
+    for e in summary:
+        keys = [k for r in spec.picture_rates
+                for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}')
+                if k in e['ours']]
+        if len(keys) == len(spec.picture_rates) and keys:
+            curves[e['label']] = ([e['ours'][k]['mean'] / 100. for k in keys],
+                                  [e['ours'][k]['std'] / 100. for k in keys])
+    if curves:
+        from mmlesion.visualization.study_froc import plot_study_froc
+        png = osp.join(work_dir, 'froc.png')
+        tmp = png + '.tmp.png'
+        plot_study_froc(curves, [float(r) for r in spec.picture_rates], tmp,
+                        title=spec.title[:60])
+        os.replace(tmp, png)
+        paths.append(png)
+    return paths
+
+
+def compare(summary: Sequence[dict],
+            tolerance: Optional[float] = None) -> List[str]:
+    """Regressions of a finished table against the metafile's numbers:
+    ``ours < paper - tolerance`` (default tolerance: 2 points for
+    percentages, 0.02 for values in [0, 1] such as the CPM).
+
+    Returns:
+        list[str]: one line per regression (empty: none).
+    """
+    lines = []
+    for e in summary:
+        for key, paper in e['paper'].items():
+            ours = e['ours'].get(key)
+            if ours is None:
+                continue
+            tol = tolerance if tolerance is not None else (
+                0.02 if abs(paper) <= 1 else 2.0)
+            if ours['mean'] < paper - tol:
+                lines.append(
+                    f"{e['label']} ({e['model']}): {key} {ours['mean']:.3f} "
+                    f'< paper {paper:g} - {tol:g}')
+    return lines
+
+
+def plan_lines(spec: TableSpec, rows: Sequence[Row]) -> List[str]:
+    """The dry-run plan: every row, its stages, GPUs and GPU-hours."""
+    seen, lines, total = set(), [f'{spec.name}: {spec.title}'], 0.
+    for row in rows:
+        lines.append(f'  {row.key} (seed {row.seed}): {row.label}')
+        for s in row.stages:
+            sid = stage_id(s)
+            shared = sid in seen
+            seen.add(sid)
+            if not shared:
+                total += s.gpu_hours
+            lines.append(
+                f"    - {s.name}{' (shared, runs once)' if shared else ''}:"
+                f' {s.gpus} GPU(s), ~{s.gpu_hours:g} GPU-h')
+            lines.append(f'      {s.command}')
+    lines.append(f'jobs: {len(seen)} stages; estimated total: '
+                 f'{total:.1f} GPU-hours (H100 step times; see --help)')
+    return lines
+
+
+def python_executable() -> str:
+    return sys.executable or 'python'

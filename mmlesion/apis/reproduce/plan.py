@@ -1,0 +1,129 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""What ``tools/reproduce.py`` runs: a paper table as rows of stages.
+
+A *stage* is one command of the documented path (a pre-step such as the
+anchor search, a training, a test, an evaluation), run as a subprocess in
+the table's work dir; a *row* is the paper row it produces, with the
+metric file its last stage writes and the metafile model whose recorded
+numbers (the paper's) it is compared with. Rows run once per seed; LUNA16
+rows run their folds inside ``tools/luna16_cv.py``.
+"""
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+#: metafile key -> (key in our metric file, factor to the metafile's unit)
+MetricMap = Dict[str, Tuple[str, float]]
+
+
+@dataclass
+class Stage:
+    """One command of a row.
+
+    Args:
+        name (str): unique within the row (``train``, ``anchors``, ...).
+        argv (list[str]): the command, relative to the repository root.
+        outputs (list[str]): files that exist when the stage is done.
+        gpu_hours (float): estimated GPU-hours of the stage (0: CPU only).
+        gpus (int): GPUs the command uses.
+    """
+    name: str
+    argv: List[str]
+    outputs: List[str] = field(default_factory=list)
+    gpu_hours: float = 0.0
+    gpus: int = 0
+
+    @property
+    def command(self) -> str:
+        """The stage as one shell line."""
+        return shlex.join(self.argv)
+
+
+@dataclass
+class Row:
+    """One row of a paper table for one seed.
+
+    Args:
+        key (str): short name (``--rows``).
+        label (str): the paper's row name.
+        model (str): the metafile model (config stem) it is compared with.
+        stages (list[Stage]): in order.
+        metrics_file (str): the JSON its last stage writes.
+        metric_map (dict): metafile key -> (our key, factor).
+        seed (int): training seed.
+    """
+    key: str
+    label: str
+    model: str
+    stages: List[Stage]
+    metrics_file: str
+    metric_map: MetricMap
+    seed: int = 0
+
+    @property
+    def gpu_hours(self) -> float:
+        return sum(s.gpu_hours for s in self.stages)
+
+
+@dataclass
+class TableSpec:
+    """A reproducible paper table.
+
+    Args:
+        name (str): ``<method>/<table>``.
+        title (str): what the paper's table shows.
+        row_keys (list[str]): its rows, in the paper's order.
+        build (callable): ``build(ctx, key, seed) -> Row``.
+        columns (list[str]): the metafile keys the table prints.
+        folds (bool): whether the rows are LUNA16 10-fold rows.
+        picture_rates (list[float]): FP rates of the FROC picture (the
+            ``sens@r`` columns), empty for none.
+    """
+    name: str
+    title: str
+    row_keys: List[str]
+    build: Callable[['PlanContext', str, int], Row]
+    columns: List[str]
+    folds: bool = False
+    picture_rates: Sequence[float] = ()
+
+
+@dataclass
+class PlanContext:
+    """The options every row is built with.
+
+    Args:
+        work_dir (str): the table's folder (one sub-folder per row and
+            seed).
+        data_root (str, optional): the dataset root the configs read
+            (default: the configs' own).
+        gpus (int): GPUs per training (mmengine's pytorch launcher when
+            > 1).
+        folds (list[int], optional): LUNA16 folds (default: all ten).
+        cfg_options (list[str]): extra ``key=value`` options appended to
+            every training and test (e.g. to shrink a rehearsal).
+        python (str): the interpreter.
+    """
+    work_dir: str
+    data_root: Optional[str] = None
+    gpus: int = 1
+    folds: Optional[List[int]] = None
+    cfg_options: List[str] = field(default_factory=list)
+    python: str = 'python'
+
+    def launcher(self, script: str) -> List[str]:
+        """The command prefix of a training or test script."""
+        if self.gpus > 1:
+            return [self.python, '-m', 'torch.distributed.run',
+                    f'--nproc_per_node={self.gpus}', script,
+                    '--launcher', 'pytorch']
+        return [self.python, script]
+
+    def options(self, *extra: str) -> List[str]:
+        """``--cfg-options`` with the data root, ``extra`` and the user's
+        (empty list when there is nothing to set)."""
+        opts = list(extra)
+        if self.data_root:
+            opts.append(f'data_root={self.data_root}')
+        opts += list(self.cfg_options)
+        return ['--cfg-options', *opts] if opts else []

@@ -1,0 +1,150 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LUNA16 release replica: the challenge's files, in miniature.
+
+::
+
+    <out>/subset0/ ... subset9/<seriesuid>.mhd + .raw   # MET_SHORT HU
+    <out>/seg-lungs-LUNA16/<seriesuid>.mhd + .zraw      # lung masks
+    <out>/annotations.csv            seriesuid,coordX,coordY,coordZ,diameter_mm
+    <out>/annotations_excluded.csv   same columns; -1 = unknown diameter
+    <out>/candidates.csv             seriesuid,coordX,coordY,coordZ,class
+    <out>/candidates_V2.csv          same columns
+    <out>/seriesuids.csv             one seriesuid a line, no header
+    <out>/REPLICA.txt                the replica marker
+
+As released: the ten ``subset*`` folders (scans spread over them, the
+others empty), MetaImage headers as ITK writes them (``TransformMatrix = 1 0
+0 0 1 0 0 0 1``, ``AnatomicalOrientation = RAI``, i.e. LPS, ``ElementType =
+MET_SHORT``), CSVs with CRLF line ends and numbers of up to 10 significant
+digits (as the official ``annotations.csv``), ``seriesuids.csv`` without a
+header, and the lung masks of ``seg-lungs-LUNA16`` compressed (``.zraw``,
+``MET_UCHAR``) with 3 = left lung, 4 = right lung (the labels
+:mod:`mmlesion.datasets.volumes.lung_mask` reads; the phantom has no
+trachea, so label 5 does not occur). Series UIDs have the length (64) and
+shape of LIDC's but a test-data root (``1.2.826.0.1.3680043.8.498.``), so
+they never collide with real ones.
+"""
+import csv
+import io
+from pathlib import Path
+from typing import List
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .anatomy import Tissue
+from .replica_marker import ReplicaSize
+from .replica_volumes import replica_scans
+from .volume_config import _UID_ROOT
+from .volumes import _fmt
+
+ANNOTATION_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
+                      'diameter_mm')
+CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'class')
+NUM_SUBSETS = 10
+LUNG_MASK_DIR = 'seg-lungs-LUNA16'
+#: Labels of the released lung masks.
+LEFT_LUNG, RIGHT_LUNG, TRACHEA = 3, 4, 5
+
+
+def _series_uid(rng: np.random.Generator) -> str:
+    digits = 64 - len(_UID_ROOT)
+    body = str(int(rng.integers(1, 10))) + ''.join(
+        str(int(d)) for d in rng.integers(0, 10, size=digits - 1))
+    return _UID_ROOT + body
+
+
+def _write_csv(path: Path, header, rows) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\r\n')
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode('ascii'))
+
+
+def lung_mask(scan, tissue: np.ndarray) -> np.ndarray:
+    """seg-lungs-LUNA16 labels of a rendered chest scan (z, y, x) uint8."""
+    lung = tissue == Tissue.LUNG
+    for k in range(lung.shape[0]):  # vessels and nodules inside the lung
+        lung[k] = ndi.binary_fill_holes(lung[k])
+    cols = np.arange(scan.grid.size)
+    world_x = scan.origin_xyz[0] + cols * scan.grid.spacing
+    left = (world_x > 0.)[None, None, :]  # LPS: +x is the patient's left
+    out = np.zeros(lung.shape, np.uint8)
+    out[lung & left] = LEFT_LUNG
+    out[lung & ~left] = RIGHT_LUNG
+    return out
+
+
+def _candidates(rng: np.random.Generator, scan, tissue: np.ndarray,
+                num_negatives: int) -> List[list]:
+    """Candidates of one scan: one near every annotated nodule (class 1),
+    the vessel bifurcations and random lung points (class 0)."""
+    rows = []
+    for les in scan.lesions:
+        if les.annotated:
+            xyz = scan.lesion_world(les.outer) + rng.uniform(-1., 1., 3)
+            rows.append([scan.series_uid, *map(_fmt, xyz), '1'])
+    for xyz in scan.lookalikes:
+        rows.append([scan.series_uid, *map(_fmt, xyz), '0'])
+    voxels = np.argwhere(tissue == Tissue.LUNG)
+    if len(voxels):
+        for k, r, c in voxels[rng.choice(len(voxels), num_negatives)]:
+            x = scan.origin_xyz[0] + c * scan.grid.spacing
+            y = scan.origin_xyz[1] + r * scan.grid.spacing
+            z = scan.origin_xyz[2] + k * scan.thickness
+            rows.append([scan.series_uid, _fmt(x), _fmt(y), _fmt(z), '0'])
+    return rows
+
+
+def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
+                         progress=None) -> dict:
+    """Write the LUNA16 replica's files into ``root`` (an empty folder).
+
+    Returns:
+        dict: counts (``scans``, ``nodules``, ``excluded``, ``candidates``).
+    """
+    import SimpleITK as sitk
+    gen, scans = replica_scans('luna16', size.num_scans, size, seed)
+    rng = np.random.default_rng([seed, 16])
+    for scan in scans:
+        scan.series_uid = scan.scan_id = _series_uid(rng)
+    for i in range(NUM_SUBSETS):
+        (root / f'subset{i}').mkdir()
+    (root / LUNG_MASK_DIR).mkdir()
+    cand, cand_v2 = [], []
+    for i, scan in enumerate(scans):
+        img, tissue = gen.render_scan(scan)
+        spacing = (scan.grid.spacing, scan.grid.spacing, scan.thickness)
+        for arr, path, compress in (
+                (img, root / f'subset{i % NUM_SUBSETS}' /
+                 f'{scan.series_uid}.mhd', False),
+                (lung_mask(scan, tissue),
+                 root / LUNG_MASK_DIR / f'{scan.series_uid}.mhd', True)):
+            image = sitk.GetImageFromArray(arr)
+            image.SetSpacing(spacing)
+            image.SetOrigin(scan.origin_xyz)
+            sitk.WriteImage(image, str(path), useCompression=compress)
+        crng = np.random.default_rng([seed, 17, i])
+        rows = _candidates(crng, scan, tissue, 4)
+        cand += rows
+        cand_v2 += rows + _candidates(crng, scan, tissue, 2)[-2:]
+        if progress is not None:
+            progress.update()
+    ann, excl = gen.luna16_rows()
+    order = sorted(range(len(scans)), key=lambda j: scans[j].series_uid)
+    uids = [scans[j].series_uid for j in order]
+
+    def by_uid(rows):
+        return sorted(rows, key=lambda row: uids.index(row[0]))
+
+    _write_csv(root / 'annotations.csv', ANNOTATION_COLUMNS, by_uid(ann))
+    _write_csv(root / 'annotations_excluded.csv', ANNOTATION_COLUMNS,
+               by_uid(excl))
+    _write_csv(root / 'candidates.csv', CANDIDATE_COLUMNS, by_uid(cand))
+    _write_csv(root / 'candidates_V2.csv', CANDIDATE_COLUMNS,
+               by_uid(cand_v2))
+    _write_csv(root / 'seriesuids.csv', None, [[u] for u in uids])
+    return dict(scans=len(scans), nodules=len(ann), excluded=len(excl),
+                candidates=len(cand), candidates_v2=len(cand_v2))

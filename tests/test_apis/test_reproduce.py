@@ -1,0 +1,159 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""tools/reproduce.py's plans: every table builds, its stages are the
+documented commands, shared stages run once, markers resume and refuse
+other code, the table compares with the metafiles."""
+import json
+import os.path as osp
+
+import pytest
+
+from mmlesion.apis.reproduce import (TABLES, PlanContext, Stage, StageError,
+                                     build_rows, compare, plan_lines,
+                                     run_rows, summarise, table_markdown)
+from mmlesion.apis.reproduce import execute
+from mmlesion.apis.reproduce.execute import (load_metafile_results,
+                                             marker_path, resolve,
+                                             stage_done)
+from mmlesion_cli.reproduce_index import TABLE_INDEX
+
+REQUIRED = ('elixirnet/table2', 'elixirnet/table4', 'elixirnet/table5',
+            'elixirnet/table6', 'retinanet_lesion/table1',
+            'aggregated3d/table2', 'aggregated3d/table3', 'lens/table1')
+
+
+def _ctx(tmp_path, **kw):
+    return PlanContext(work_dir=str(tmp_path / 'w'), python='python', **kw)
+
+
+def test_index_and_tables_agree():
+    assert set(REQUIRED) <= set(TABLES) == set(TABLE_INDEX)
+    for name, spec in TABLES.items():
+        assert spec.row_keys == TABLE_INDEX[name].rows
+
+
+@pytest.mark.parametrize('name', sorted(TABLE_INDEX))
+def test_every_row_plans(name, tmp_path):
+    """Every row of every table builds; every config a stage names exists;
+    every row compares against a metafile model (or says it has none)."""
+    rows = build_rows(name, _ctx(tmp_path, folds=[0, 1]), None, [0, 1])
+    spec = TABLES[name]
+    assert [r.key for r in rows[::2]] == spec.row_keys
+    paper = load_metafile_results()
+    for row in rows:
+        assert row.stages and row.metrics_file
+        for stage in row.stages:
+            script = next(a for a in stage.argv if a.endswith('.py'))
+            assert osp.isfile(osp.join(execute.repo_root(), script)), script
+            for arg in stage.argv:
+                if arg.startswith('configs/'):
+                    assert osp.isfile(osp.join(execute.repo_root(), arg))
+        if row.metric_map and row.model:
+            assert row.model in paper, (name, row.key, row.model)
+    text = '\n'.join(plan_lines(spec, rows))
+    assert 'GPU-hours' in text and name in text
+
+
+def test_paper_pre_steps(tmp_path):
+    ctx = _ctx(tmp_path, folds=[3])
+    # DE anchors on the training split, for each row's own model
+    rows = build_rows('retinanet_lesion/table1', ctx, ['anchors', 'dense'],
+                      [0])
+    for row in rows:
+        anchors = row.stages[0]
+        assert anchors.name == 'anchors'
+        assert anchors.argv[anchors.argv.index('--split') + 1] == 'train'
+        assert row.stages[1].argv[2] == anchors.outputs[0]
+    assert rows[0].stages[0].argv[2] != rows[1].stages[0].argv[2]
+    # Table 6: the baseline, then search + write + train in one command
+    (row, ) = build_rows('elixirnet/table6', ctx, ['random'], [2])
+    assert [s.name for s in row.stages] == ['train_baseline',
+                                            'search_and_train', 'test_iou']
+    cmd = row.stages[1].argv
+    assert '--train' in cmd and 'randomness.seed=2' in cmd
+    assert 'elixirnet-alb-search-random' in ' '.join(cmd)
+    # LUNA16 folds reach luna16_cv; Table III starts from Table II row d
+    (row, ) = build_rows('aggregated3d/table3', ctx, ['3dag'], [0])
+    cv = row.stages[-1].argv
+    assert cv[cv.index('--folds') + 1:cv.index('--folds') + 2] == ['3']
+    assert 'fold{fold}' in cv[cv.index('--stage-checkpoint') + 1]
+    # LENS (e): mining, FPR proposals, the FPR network, Eq. 2 evaluation
+    (row, ) = build_rows('lens/table1', ctx, ['e'], [0])
+    names = [s.name for s in row.stages]
+    for step in ('export_luna16', 'mine', 'fpr_proposals', 'eval_3d_e'):
+        assert step in names
+    with pytest.raises(KeyError, match='its rows'):
+        build_rows('elixirnet/table5', ctx, ['nope'], [0])
+    with pytest.raises(KeyError, match='known'):
+        build_rows('elixirnet/table9', ctx, None, [0])
+
+
+def test_gpus_use_mmengine_launcher(tmp_path):
+    (row, ) = build_rows('elixirnet/table5', _ctx(tmp_path, gpus=4), ['fpn'],
+                         [0])
+    train = row.stages[0].argv
+    assert train[:4] == ['python', '-m', 'torch.distributed.run',
+                         '--nproc_per_node=4']
+    assert train[train.index('--launcher') + 1] == 'pytorch'
+    assert row.stages[0].gpus == 4 and row.stages[0].gpu_hours > 0
+
+
+def test_markers_resume_and_refuse_other_code(tmp_path, monkeypatch):
+    work = str(tmp_path)
+    out = tmp_path / 'out.txt'
+    stage = Stage('touch', ['python', '-c',
+                            f'open({str(out)!r}, "a").write("x")'],
+                  outputs=[str(out)])
+    from mmlesion.apis.reproduce.plan import Row
+    row = Row('r', 'R', '', [stage, stage], str(out), {}, 0)
+    assert run_rows(work, [row]) == {'r/seed_0': 'done'}
+    assert out.read_text() == 'x'  # shared stage ran once
+    run_rows(work, [row])
+    assert out.read_text() == 'x'  # resumed: nothing runs twice
+    assert 'touch' in (tmp_path / 'commands.sh').read_text()
+    monkeypatch.setattr(execute, 'code_fingerprint', lambda: 'other')
+    with pytest.raises(StageError, match='other mmlesion code'):
+        stage_done(work, stage)
+    assert stage_done(work, stage, allow_other_code=True)
+    failing = Stage('fail', ['python', '-c', 'import sys; sys.exit(3)'])
+    bad = Row('b', 'B', '', [failing], 'x', {}, 0)
+    with pytest.raises(StageError, match='exit 3'):
+        run_rows(work, [bad])
+    status = run_rows(work, [bad], keep_going=True)
+    assert status['b/seed_0'].startswith('failed')
+    assert not osp.exists(marker_path(work, failing))
+
+
+def test_resolve_last_checkpoint(tmp_path):
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_3.pth'))
+    assert resolve(['a', f'@last:{tmp_path}']) == [
+        'a', str(tmp_path / 'epoch_3.pth')]
+    with pytest.raises(StageError, match='has not written a checkpoint'):
+        resolve([f'@last:{tmp_path / "none"}'])
+
+
+def test_table_and_compare(tmp_path):
+    spec = TABLES['elixirnet/table5']
+    rows = build_rows('elixirnet/table5', _ctx(tmp_path), ['fpn', 'trpn'],
+                      [0, 1])
+    for row, sens in zip(rows, (0.80, 0.84, 0.80, 0.82)):
+        path = row.metrics_file
+        import os
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump({'froc/sens@3': sens, 'froc/bbox_mAP': 0.3}, f)
+    paper = {'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 81.51, 'bbox_mAP': 31.5},
+             'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 83.61, 'bbox_mAP': 33.9}}
+    summary = summarise(spec, rows, paper)
+    fpn = summary[0]
+    assert fpn['seeds'] == [0, 1]
+    assert fpn['ours']['sens@3']['mean'] == pytest.approx(82.0)
+    assert fpn['ours']['sens@3']['std'] == pytest.approx(2 ** .5 * 2)
+    md = table_markdown(spec, summary)
+    assert '| FPN | ' in md and '81.51 / 82.00 ± 2.83' in md
+    # FPN within 2 points of 81.51 on sens@3, mAP 30 < 31.5 - 2? no:
+    # 30.0 >= 29.5; TRPN 81.0 < 83.61 - 2 and mAP 30 < 33.9 - 2
+    lines = compare(summary)
+    assert len(lines) == 2 and all('TRPN' in ln for ln in lines)
+    assert compare(summary, tolerance=5.0) == []

@@ -1,0 +1,81 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``tools/reproduce.py`` end to end at tiny size: two rows of ElixirNet's
+Table 5 (the full-size configs, shrunk only by appended ``--cfg-options``)
+on a DeepLesion-layout set, then a second run that resumes (nothing runs
+twice), ``--compare`` against the metafile and ``--dry-run`` of every
+table."""
+import json
+
+import pytest
+
+from mmlesion.testing.tool_modules import load_tool
+from mmlesion_cli.reproduce_index import TABLE_INDEX
+
+#: shrink a full-size ElixirNet row to seconds on a CPU (appended, never
+#: edited into the configs)
+TINY = [
+    'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=2',
+    'val_dataloader.dataset.indices=1', 'test_dataloader.dataset.indices=2',
+    'model.backbone.depth=18', 'model.backbone.init_cfg=None',
+    'model.neck.in_channels=[64,128,256,512]',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False'
+]
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool('reproduce.py')
+
+
+@pytest.mark.parametrize('table', sorted(TABLE_INDEX))
+def test_dry_run_every_table(tool, table, tmp_path, capsys):
+    assert tool.main([table, '--dry-run', '--work-dir',
+                      str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'estimated total' in out and 'GPU-hours' in out
+    for key in TABLE_INDEX[table].rows:
+        assert f'  {key} (seed 0)' in out
+    assert not list(tmp_path.iterdir())  # a plan writes nothing
+
+
+def test_two_rows_end_to_end_and_resume(tool, tiny_demo_root, tmp_path,
+                                        capsys):
+    work = tmp_path / 'table5'
+    args = ['elixirnet/table5', '--rows', 'fpn', 'trpn', '--work-dir',
+            str(work), '--data-root', f'{tiny_demo_root}/',
+            '--cfg-options', *TINY]
+    assert tool.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 2
+    table = json.loads((work / 'table.json').read_text())
+    rows = {r['key']: r for r in table['rows']}
+    assert set(rows) == {'fpn', 'trpn'}
+    for row in rows.values():
+        assert row['seeds'] == [0]
+        assert 0 <= row['ours']['sens@3']['mean'] <= 100
+        assert row['paper']['sens@3'] in (81.51, 83.61)
+    md = (work / 'table.md').read_text()
+    assert '| FPN | ' in md and '81.51 / ' in md
+    assert (work / 'froc.png').stat().st_size > 0
+    commands = (work / 'commands.sh').read_text()
+    assert commands.count('tools/train.py') == 2
+    assert commands.count('tools/test.py') == 2
+    # a second run resumes: every stage is done, none runs again
+    assert tool.main(args) == 0
+    assert 'tools/train.py' not in capsys.readouterr().out
+    assert (work / 'commands.sh').read_text() == commands
+    # a one-epoch tiny model is far below the paper: regressions named
+    assert tool.main(args + ['--compare']) == 1
+    out = capsys.readouterr().out
+    assert 'regression: FPN (faster-rcnn_r50_fpn_4xb2-1x_deeplesion-' \
+        '3slice): sens@3' in out
+
+
+def test_compare_without_results_is_an_error(tool, tmp_path, capsys):
+    assert tool.main(['elixirnet/table5', '--compare', '--work-dir',
+                      str(tmp_path)]) == 1
+    assert 'no finished row' in capsys.readouterr().err
