@@ -68,3 +68,28 @@ def _locale_unchanged():
         pytest.fail(f'the test changed the process locale ({before!r} -> '
                     f'{after!r}); restore it (e.g. mmlesion.testing.'
                     'volume_files.keep_locale)')
+
+
+@pytest.fixture(scope='session')
+def slurm_cluster():
+    """A one-node Slurm cluster for the session (skips where it cannot):
+    :class:`mmlesion.testing.slurm_cluster.LocalSlurmCluster`."""
+    import shutil
+    import tempfile
+
+    from mmlesion.testing.slurm_cluster import (LocalSlurmCluster,
+                                                SlurmUnavailable,
+                                                unavailable_reason)
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f'no local Slurm cluster: {reason}')
+    root = tempfile.mkdtemp(prefix='mmlesion-slurm-')  # short: Unix socket
+    cluster = LocalSlurmCluster(root)
+    try:
+        cluster.start()
+    except SlurmUnavailable as err:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f'no local Slurm cluster: {err}')
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)

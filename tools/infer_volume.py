@@ -22,9 +22,15 @@ SR) and ``findings_seg.dcm`` (SEG, for models that predict masks). See
 
 The files appear together or not at all (written into a hidden folder
 beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
-stay), ``findings.json`` records the checkpoint (path, SHA-256), the config
-and the versions, and a read-only or full ``--out-dir`` is refused before
-the detection runs.
+stay; what a killed run left there is removed by the next run, even a
+refused one), ``findings.json`` records the checkpoint (path, SHA-256), the
+config and the versions, and a read-only or full ``--out-dir`` is refused
+before the detection runs. Refused too, each naming what to change: an
+``--out-dir`` that is (or is inside) the DICOM series folder it reads, a
+checkpoint whose weights hold NaN or Inf or whose fields have the wrong
+type, a pixel spacing that would resample the scan to more than 2**30
+voxels (``MMLESION_MAX_VOXELS``), and ``--cfg-options`` with a typo in a
+nested key or a text where a number belongs.
 
 Weights trained on the synthetic demo data (the rule:
 :mod:`mmlesion.apis.volume_model_warning`) get a ``model_warning`` in
@@ -117,13 +123,19 @@ def main(argv=None) -> int:
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.apis.volume_inference import (format_summary,
                                                 run_volume_inference)
+    from mmlesion.apis.volume_results import remove_stale_staging
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
+    from mmlesion.utils.config_check import apply_cfg_options
     get_tool_logger('infer_volume')
+    # what a killed run left beside --out-dir goes, also when this run is
+    # refused below (never a path given here)
+    remove_stale_staging(args.out_dir, keep=[
+        args.config, args.checkpoint, args.scan, args.fpr_config,
+        args.fpr_checkpoint])
     try:
         cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        apply_cfg_options(cfg, args.cfg_options, source=args.config)
         result = run_volume_inference(
             cfg, args.checkpoint, args.scan, out_dir=args.out_dir,
             series_uid=args.series_uid, pixel_spacing=args.pixel_spacing,

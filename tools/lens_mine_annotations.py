@@ -56,8 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
     p.add_argument(
         '--dist-thr', type=_delta, default='calibrate',
-        help="delta of the intra-patient matching: a number, or 'calibrate' "
-        '(default): the largest embedding distance whose same-patient, '
+        help="delta of the intra-patient matching: a number, or 'calibrate': "
+        'the largest embedding distance whose same-patient, '
         'other-series pairs of annotated lesions of the mined training '
         'split are at least --min-match-precision the same lesion (by '
         "location and size). The paper's 0.15 was set for LesaNet's "

@@ -75,7 +75,8 @@ def _num_folds(config: str, cfg_options) -> int:
     from mmlesion.utils import config_num_folds
     cfg = Config.fromfile(config)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, cfg_options, source=config)
     return config_num_folds(cfg, source=config)
 
 

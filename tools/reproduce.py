@@ -32,15 +32,23 @@ from mmlesion_cli import tool_parser
 from mmlesion_cli.reproduce_index import TABLE_INDEX, tables_help
 
 
+#: the data root each method's configs read when --data-root is not given
+DEFAULT_ROOTS = {
+    'elixirnet': 'data/DeepLesion',
+    'retinanet_lesion': 'data/DeepLesion',
+    'aggregated3d': 'data/LUNA16',
+    'lens': 'data/DeepLesion',
+}
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__, epilog=tables_help())
     parser.add_argument('table', choices=sorted(TABLE_INDEX),
-                        metavar='TABLE', help='which table (list below)')
+                        metavar='TABLE', help='which table (the tables and their rows end this help)')
     parser.add_argument('--rows', nargs='+',
                         help='rows to run (default: every row of the table)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
-                        help='training seeds, one run of each row per seed '
-                        '(default: 0)')
+                        help='training seeds, one run of each row per seed')
     parser.add_argument('--folds', type=int, nargs='+',
                         help='LUNA16 folds (default: all ten)')
     parser.add_argument('--gpus', type=int, default=1,
@@ -64,8 +72,35 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tolerance', type=float,
                         help='allowed shortfall for --compare (default: 2 '
                         'points for percentages, 0.02 for a CPM)')
+    parser.add_argument('--executor', choices=['local', 'slurm'],
+                        default='local',
+                        help='local: run the stages here, one after the '
+                        'other; slurm: submit each stage as a Slurm job '
+                        '(through submitit; a stage waits for the one '
+                        'before it in its row, pre-empted jobs requeue and '
+                        'resume) and wait for them')
+    slurm = parser.add_argument_group('Slurm (--executor slurm)')
+    slurm.add_argument('--partition', help='Slurm partition')
+    slurm.add_argument('--cpus-per-task', type=int, default=8,
+                       help='CPUs of each job (default %(default)s)')
+    slurm.add_argument('--mem-gb', type=int, default=32,
+                       help='memory of each job (default %(default)s)')
+    slurm.add_argument('--max-minutes', type=int, default=1440,
+                       help='longest time limit asked for; each job asks '
+                       'twice its stage\'s estimate, at least 30 minutes '
+                       '(default %(default)s)')
+    slurm.add_argument('--no-wait', action='store_true',
+                       help='submit and return (then --status, and the '
+                       'same command again to write the table)')
+    slurm.add_argument('--status', action='store_true',
+                       help='print every submitted job: state, node, '
+                       'elapsed time, log, last line of a failure')
     parser.add_argument('--keep-going', action='store_true',
                         help='go on with the other rows when one fails')
+    parser.add_argument('--allow-replica', action='store_true',
+                        help='run on a release replica (synthetic data made '
+                        'by tools/misc/generate_release_replica.py) to '
+                        'rehearse the commands; refused otherwise')
     parser.add_argument('--reuse-other-code', action='store_true',
                         help='keep stages finished by another mmlesion '
                         'version (refused otherwise)')
@@ -89,6 +124,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       folds=args.folds, cfg_options=list(args.cfg_options),
                       python=python_executable())
     spec = TABLES[args.table]
+    root = args.data_root or DEFAULT_ROOTS[args.table.split('/')[0]]
+    from mmlesion.datasets.demo.replica_marker import find_replica_marker
+    replica = find_replica_marker(root) if os.path.exists(root) else None
+    if replica and not args.allow_replica and not args.dry_run:
+        print(f'error: {root} is a release replica (synthetic data, '
+              f"{replica.get('dataset')}), not the real release; pass "
+              '--allow-replica to rehearse on it', file=sys.stderr)
+        return 2
     try:
         rows = build_rows(args.table, ctx, args.rows, args.seeds)
     except KeyError as err:
@@ -97,8 +140,36 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.dry_run:
         print('\n'.join(plan_lines(spec, rows)))
         return 0
+    if args.status:
+        from mmlesion.apis.reproduce.slurm import job_status, status_table
+        print(status_table(job_status(ctx.work_dir)))
+        return 0
     os.makedirs(ctx.work_dir, exist_ok=True)
-    if not args.compare:
+    failed = {}
+    if args.executor == 'slurm' and not args.compare:
+        if not args.partition:
+            print('error: --executor slurm needs --partition',
+                  file=sys.stderr)
+            return 2
+        from mmlesion.apis.reproduce.slurm import (SlurmOptions, job_status,
+                                                   submit_rows,
+                                                   wait_for_jobs)
+        records = submit_rows(
+            ctx.work_dir, rows,
+            SlurmOptions(args.partition, args.gpus, args.cpus_per_task,
+                         args.mem_gb, args.max_minutes),
+            args.reuse_other_code)
+        if args.no_wait:
+            print(f'{len(records)} job(s) submitted; --status shows them')
+            return 0
+        wait_for_jobs([r['job_id'] for r in records])
+        failed = {s['job_id']: s['failure'] or s['stdout']
+                  for s in job_status(ctx.work_dir)
+                  if s['job_id'] in {r['job_id'] for r in records}
+                  and s['state'] != 'COMPLETED'}
+        for job, why in failed.items():
+            print(f'not done: job {job}: {why}', file=sys.stderr)
+    elif not args.compare:
         try:
             status = run_rows(ctx.work_dir, rows, args.keep_going,
                               args.reuse_other_code)

@@ -140,7 +140,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     """
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, args.cfg_options, source=args.config)
     data_root = osp.join(osp.abspath(args.data_root), '')
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.data_root = data_root

@@ -141,7 +141,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

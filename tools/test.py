@@ -16,10 +16,17 @@ The checkpoint must fit the model exactly (missing / unexpected keys and
 shape mismatches raise, naming the file:
 :class:`mmlesion.engine.hooks.CheckpointCheckHook`), and unknown top-level
 config keys are listed in a warning (:func:`mmlesion.utils.check_config_keys`).
+Weights holding NaN or Inf (a diverged training) are refused, naming the
+parameters, and so is a checkpoint whose fields have the wrong type.
+``--cfg-options`` are checked (a typo in a nested key, a text where a number
+belongs) and ``data_root=...`` also moves the datasets that used the config's
+own root (:func:`mmlesion.utils.config_check.apply_cfg_options`).
 """
 import argparse
+import numbers
 import os
 import os.path as osp
+import sys
 
 # Only light imports here: --help answers before torch / mmdet / mmlesion
 # are imported (in the functions below, after parsing).
@@ -39,6 +46,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='dir for metrics, logs, pictures')
     parser.add_argument(
         '--out', type=str, help='dump predictions to a pickle file')
+    parser.add_argument(
+        '--metrics-out', metavar='FILE',
+        help='also write the test metrics as JSON to FILE (atomically)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -68,12 +78,14 @@ def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import apply_cv_fold, check_config_keys
+    from mmlesion.utils.config_check import apply_cfg_options
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    # checked (typos in nested keys, values of the wrong kind); a new
+    # data_root also moves the datasets that used the config's own
+    apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:
@@ -87,18 +99,47 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def finite_check_hook(filename: str):
+    """The strict :class:`CheckpointCheckHook` that also refuses NaN or
+    Inf weights (a diverged training's checkpoint evaluates to 0 findings
+    and status 0 otherwise)."""
+    from mmlesion.engine.hooks import CheckpointCheckHook
+    from mmlesion.utils.checkpoint_loader import check_finite_weights
+
+    class FiniteCheckpointCheckHook(CheckpointCheckHook):
+
+        def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+            check_finite_weights(checkpoint, str(self.filename))
+            super().after_load_checkpoint(runner, checkpoint)
+
+    return FiniteCheckpointCheckHook(filename=filename, strict=True)
+
+
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
-    cfg = build_cfg(args)
+    from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
+    from mmlesion.utils.config_check import ConfigOptionError
+    try:
+        cfg = build_cfg(args)
+    except ConfigOptionError as err:
+        sys.exit(f'error: {err}')
+    from mmlesion.datasets.data_layout import warn_data_layout
+    warn_data_layout(cfg, ('test_dataloader', ))  # data in place, replicas named
+    try:
+        _test(args, cfg)
+    except CorruptCheckpointError as err:  # names the file and the field
+        sys.exit(f'error: {err}')
+
+
+def _test(args: argparse.Namespace, cfg: Config) -> None:
     from mmdet.engine.hooks.utils import trigger_visualization_hook
     from mmdet.evaluation import DumpDetResults
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmlesion.engine.hooks import (CheckpointCheckHook,
-                                       set_checkpoint_check_hook)
+    from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
                                 guard_distributed, setup_cpu_distributed)
     cfg.load_from = args.checkpoint
@@ -107,19 +148,26 @@ def main() -> None:
 
     # Workers end with their launcher; a stuck collective ends the job.
     timeout = guard_distributed(cfg)
+    from mmlesion.utils.slurm_env import setup_slurm_distributed
+    setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    set_checkpoint_check_hook(
-        runner, CheckpointCheckHook(filename=args.checkpoint, strict=True))
+    set_checkpoint_check_hook(runner, finite_check_hook(args.checkpoint))
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out {args.out}: must end with .pkl')
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     with collective_timeout_errors(timeout):
-        runner.test()
+        metrics = runner.test()
         close_distributed()  # every rank done: leave the group cleanly
+    if args.metrics_out and runner.rank == 0:
+        from mmlesion.utils.atomic_io import atomic_write_json
+        atomic_write_json(args.metrics_out, {
+            k: (float(v) if isinstance(v, numbers.Real) else v)
+            for k, v in (metrics or {}).items()
+        }, indent=1)
 
 
 if __name__ == '__main__':

@@ -21,11 +21,21 @@ configs do); ``load_from_allowed_missing = ['fprn_head.']`` lets
 earlier stage's checkpoint, e.g. the 3D Aggregated Faster R-CNN from its
 RPN stage), every other mismatch is still refused. ``--resume`` with nothing
 to resume starts as the config says (from its ``load_from``, if any).
+
+``--cfg-options`` are checked before they are merged: a nested key the
+config lacks is refused when it is a typo (``model.test_cfg.rcnn.score_thres``:
+did you mean ``score_thr``?) or when the component does not take it, a text
+where the config holds a number (``train_cfg.max_epochs=ten``) is refused,
+and ``data_root=...`` also moves the datasets that used the config's root
+(:func:`mmlesion.utils.config_check.apply_cfg_options`). The work dir is
+locked for the run: a second training into it is refused, naming the first
+one's PID, host and start time (:mod:`mmlesion.utils.work_dir_lock`).
 """
 import argparse
 import logging
 import os
 import os.path as osp
+import sys
 from typing import TYPE_CHECKING
 
 # Only light imports here: --help answers before torch / mmdet / mmlesion
@@ -91,12 +101,15 @@ def build_cfg(args: argparse.Namespace) -> Config:
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import (apply_cv_fold, check_config_keys,
                                 find_resumable_checkpoint)
+    from mmlesion.utils.config_check import apply_cfg_options
+    from mmlesion.utils.resume import check_resumable
+    from mmlesion.utils.work_dir_lock import lock_work_dir
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    # checked: a typo in a nested key, a value of the wrong kind
+    apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:
@@ -116,6 +129,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
                 '`auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
     check_config_keys(cfg, source=args.config)
+    # one training per work dir (held until this process ends), before
+    # --resume picks a checkpoint there
+    lock_work_dir(cfg.work_dir, what='--work-dir')
     if args.resume == 'auto':
         # mmengine's auto-resume trusts last_checkpoint blindly; pick the
         # newest intact checkpoint instead (warns when there is none).
@@ -130,6 +146,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: no checkpoint {args.resume}')
+        reason = check_resumable(args.resume)
+        if reason is not None:
+            raise ValueError(f'--resume {args.resume}: cannot resume from '
+                             f'it: {reason}')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
@@ -150,7 +170,20 @@ def checkpoint_check_hook(cfg: Config,
 
 def main() -> None:
     args = parse_args()
-    cfg = build_cfg(args)
+    from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
+    from mmlesion.utils.config_check import ConfigOptionError
+    from mmlesion.utils.work_dir_lock import WorkDirBusyError
+    try:
+        cfg = build_cfg(args)
+    except (ConfigOptionError, WorkDirBusyError,
+            CorruptCheckpointError) as err:
+        sys.exit(f'error: {err}')
+    except ValueError as err:  # --resume of a file that is no checkpoint
+        if not str(err).startswith('--resume'):
+            raise
+        sys.exit(f'error: {err}')
+    from mmlesion.datasets.data_layout import warn_data_layout
+    warn_data_layout(cfg)  # each data root in its layout, replicas named
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
@@ -160,6 +193,8 @@ def main() -> None:
 
     # Workers end with their launcher; a stuck collective ends the job.
     timeout = guard_distributed(cfg)
+    from mmlesion.utils.slurm_env import setup_slurm_distributed
+    setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))

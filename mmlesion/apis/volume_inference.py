@@ -14,8 +14,10 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
    from the in-memory volume) and its fixed-size resizes and annotation
    loading removed (the volume is resampled to the pixel spacing instead:
    a ``Resize`` to 512 px assumes DeepLesion's 512 px slices).
-2. :func:`prepare_volume` resamples the scan (SimpleITK, through
-   :func:`~mmlesion.datasets.volumes.resample_volume`) to
+2. :func:`prepare_volume` resamples the scan (linear, torch's trilinear
+   kernel on the SimpleITK grid: :func:`~mmlesion.datasets.volumes.
+   resampling.resample_volume_torch`; ``resample_backend='sitk'`` for
+   SimpleITK's filter) to
    ``(interval, pixel_spacing, pixel_spacing)`` mm, so each slice's
    neighbours are the next slices.
 3. :func:`detect_slices` runs the detector over all slices in batches
@@ -34,6 +36,7 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
    report (as one set; :mod:`mmlesion.apis.volume_results`).
 """
 import copy
+import os
 import os.path as osp
 import time
 from dataclasses import asdict
@@ -48,23 +51,26 @@ from mmengine.logging import MMLogger
 from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume, resample_boxes_3d)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 
 from .dicom_results import prepare_dicom_results, write_dicom_results
 from .lesion_types import add_lesion_types, lesion_type_classes
 from .provenance import run_provenance
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
+from .volume_detector import (build_volume_detector,  # noqa: F401
+                              init_volume_detector, load_volume_detector)
 from .volume_model_warning import demo_model_warning
 # re-exported: the names the tools and tests import from here
 from .volume_results import (CANDIDATE_COLUMNS, check_out_dir,  # noqa: F401
-                             format_summary, output_paths,
+                             check_out_dir_apart, format_summary,
+                             output_paths, remove_stale_staging,
                              write_volume_results)
 from .volume_settings import (DEFAULT_PIXEL_SPACING,  # noqa: F401
                               VolumeInferenceSettings, build_volume_pipeline,
                               prepare_volume, volume_settings_from_config)
 from .volume_slice_loader import (VolumeSliceDataset, check_workers,
-                                  outputs_to_cpu, volume_slice_loader)
+                                  outputs_to_cpu, volume_slice_dataset,
+                                  volume_slice_loader)
 
 
 @torch.no_grad()
@@ -76,7 +82,8 @@ def detect_slices(model: torch.nn.Module,
                   lesion_maps: Optional[list] = None,
                   labels: Optional[list] = None,
                   workers: int = 0,
-                  worker_type: str = 'thread') -> Tuple[list, list]:
+                  worker_type: str = 'thread',
+                  batched_windowing: bool = True) -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     The slices go through the test pipeline in
@@ -105,6 +112,13 @@ def detect_slices(model: torch.nn.Module,
             Defaults to 0.
         worker_type (str): ``'thread'`` (default) or ``'process'``; see
             :mod:`mmlesion.apis.volume_slice_loader` for which is faster.
+        batched_windowing (bool): for the usual pipeline
+            (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
+            window each batch's slices at once
+            (:class:`~mmlesion.apis.volume_slice_loader.
+            WindowedVolumeSlices`: the same inputs, bit for bit, 3x faster);
+            False runs the configured transforms slice by slice. Defaults
+            to True.
 
     Returns:
         tuple: per slice ``z`` an (n, 4) float64 array of boxes
@@ -121,11 +135,13 @@ def detect_slices(model: torch.nn.Module,
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
     depth = array.shape[0]
     path = str(volume.meta.get('path', '<volume>'))
+    dataset_type = (volume_slice_dataset
+                    if batched_windowing else VolumeSliceDataset)
     loader = volume_slice_loader(
-        VolumeSliceDataset(array, build_volume_pipeline(settings),
-                           slice_interval=float(volume.spacing_zyx[0]),
-                           spacing=float(volume.spacing_zyx[2]), path=path,
-                           stem=osp.basename(path.rstrip('/'))),
+        dataset_type(array, build_volume_pipeline(settings),
+                     slice_interval=float(volume.spacing_zyx[0]),
+                     spacing=float(volume.spacing_zyx[2]), path=path,
+                     stem=osp.basename(path.rstrip('/'))),
         batch_size, workers, worker_type)
     all_boxes: List[np.ndarray] = []
     all_scores: List[np.ndarray] = []
@@ -187,7 +203,8 @@ def infer_volume(model: torch.nn.Module,
                  show_progress: bool = True,
                  fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
                  workers: int = 0,
-                 worker_type: str = 'thread') -> dict:
+                 worker_type: str = 'thread',
+                 resample_backend: str = 'torch') -> dict:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
 
@@ -217,6 +234,11 @@ def infer_volume(model: torch.nn.Module,
             model runs (:func:`detect_slices`; the findings do not depend
             on it). Defaults to 0.
         worker_type (str): ``'thread'`` (default) or ``'process'``.
+        resample_backend (str): how the scan is resampled
+            (:func:`prepare_volume`): ``'torch'`` (default) or ``'sitk'``
+            (SimpleITK, the earlier path: same grid, values within
+            :data:`~mmlesion.datasets.volumes.resampling.
+            TORCH_LINEAR_ATOL_HU`).
 
     Returns:
         dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
@@ -241,7 +263,9 @@ def infer_volume(model: torch.nn.Module,
         or None; not serialised).
     """
     check_workers(workers, worker_type)  # before the resampling
-    resampled = prepare_volume(volume, settings)
+    check_resampled_size(volume, settings,
+                         str(volume.meta.get('path') or 'scan'))
+    resampled = prepare_volume(volume, settings, resample_backend)
     lesion_maps = lesion_map_collector(model)
     classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
@@ -301,6 +325,7 @@ def infer_volume(model: torch.nn.Module,
         settings=dict(
             {k: v for k, v in asdict(settings).items() if k != 'pipeline'},
             batch_size=batch_size, workers=workers, worker_type=worker_type,
+            resample_backend=resample_backend,
             score_thr=score_thr, iou_thr=iou_thr,
             max_gap=max_gap, min_slices=min_slices,
             fpr=None if fpr is None else str(
@@ -334,106 +359,64 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
     return out
 
 
-# ----------------------------------------------------------------------
-# files
-def build_volume_detector(cfg: Config) -> torch.nn.Module:
-    """Build the detector of ``cfg`` as :func:`mmdet.apis.init_detector`
-    does, without weights and without its COCO class names.
-
-    ``init_detector(cfg, None)`` warns "checkpoint is None, use COCO
-    classes by default" (and forces that warning on through
-    ``warnings.simplefilter('once')``), which a user who gave a checkpoint
-    must not read. Here the class names come from the config's test
-    dataset (:func:`~mmlesion.apis.det_inferencer.config_metainfo`); a
-    checkpoint's ``dataset_meta`` replaces them when loaded
-    (:func:`init_volume_detector`).
-
-    Args:
-        cfg (Config): the detector's config. As in ``init_detector``, the
-            backbone's ``init_cfg`` is set to None (no pretrained weights
-            downloaded for a model whose weights are loaded next).
-
-    Returns:
-        nn.Module: the model on the CPU, with ``cfg`` and ``dataset_meta``.
-    """
-    from mmdet.registry import MODELS
-    from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-
-    from .det_inferencer import config_metainfo
-    if 'init_cfg' in cfg.model.get('backbone', {}):
-        cfg.model.backbone.init_cfg = None
-    scope = cfg.get('default_scope', 'mmdet')
-    if scope is not None:
-        init_default_scope(scope)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    try:
-        meta = config_metainfo(cfg)
-    except (AttributeError, KeyError, TypeError):  # no test dataset config
-        meta = {}
-    meta.setdefault('palette', 'random')
-    model.dataset_meta = meta
-    model.cfg = cfg
-    return model
+#: Most voxels a scan may be resampled to (``MMLESION_MAX_VOXELS`` in the
+#: environment overrides it): 2**30, 4 GiB as float32, about 13 times a
+#: 512 x 512 x 300 chest CT at 0.8 x 0.8 x 2 mm.
+MAX_RESAMPLED_VOXELS = 2**30
+ENV_MAX_VOXELS = 'MMLESION_MAX_VOXELS'
+_SPACING_SOURCES = dict(argument='--pixel-spacing',
+                        ResampleToSpacing="the config's ResampleToSpacing",
+                        default='the default pixel spacing')
 
 
-def load_volume_detector(cfg: Config,
-                         checkpoint: Optional[str],
-                         device: str = 'cpu',
-                         allow_partial: bool = False
-                         ) -> Tuple[torch.nn.Module, dict]:
-    """:func:`init_volume_detector`, also returning the checkpoint's meta.
+def check_resampled_size(volume: CTVolume,
+                         settings: VolumeInferenceSettings,
+                         scan: str = 'scan') -> Tuple[int, int, int]:
+    """Refuse a resampling that would allocate gigavoxels, before it runs.
+
+    The scan is resampled to ``(interval_mm, pixel_spacing,
+    pixel_spacing)``; a tiny spacing (``--pixel-spacing 0.001``) would ask
+    for billions of voxels and end in an out-of-memory kill or a
+    ``MemoryError`` deep in SimpleITK.
 
     Args:
-        cfg (Config): the detector's config.
-        checkpoint (str, optional): its weights (None: random weights).
-        device (str): torch device.
-        allow_partial (bool): accept a checkpoint that fits only partly.
+        volume (CTVolume): the loaded scan.
+        settings (VolumeInferenceSettings): the detector's convention.
+        scan (str): named in the error.
 
     Returns:
-        tuple: the model (in eval mode on ``device``) and the checkpoint's
-        ``meta`` (``{}`` without a checkpoint or meta).
+        tuple[int, int, int]: the resampled shape (z, y, x).
+
+    Raises:
+        ValueError: naming the option (``--pixel-spacing``, the config's
+            ``interval_mm`` / ``ResampleToSpacing``), the size and the
+            limit.
     """
-    model = build_volume_detector(cfg)
-    meta = {}
-    if checkpoint:
-        ckpt = load_model_checkpoint(model, checkpoint,
-                                     allow_partial=allow_partial)
-        meta = ckpt.get('meta') or {}
-        dataset_meta = meta.get('dataset_meta')
-        if dataset_meta:
-            model.dataset_meta = {k.lower(): v
-                                  for k, v in dataset_meta.items()}
-        elif meta.get('CLASSES'):  # checkpoints of mmdet < 3
-            model.dataset_meta = dict(model.dataset_meta,
-                                      classes=meta['CLASSES'])
-    return model.to(device).eval(), meta
-
-
-def init_volume_detector(cfg: Config,
-                         checkpoint: Optional[str],
-                         device: str = 'cpu',
-                         allow_partial: bool = False) -> torch.nn.Module:
-    """Build the detector of ``cfg`` and load its weights, checked.
-
-    :func:`mmdet.apis.init_detector` loads with ``strict=False``, so a
-    checkpoint of another model would only log a warning and the findings
-    would come from randomly initialised heads. Here the weights go through
-    :func:`mmlesion.utils.load_model_checkpoint` (allow-list, trust switch,
-    and the key / shape check of ``tools/test.py``). The class names are
-    the checkpoint's ``dataset_meta``, else the config's test dataset's
-    (:func:`build_volume_detector`; never mmdet's COCO default).
-
-    Args:
-        cfg (Config): the detector's config.
-        checkpoint (str, optional): its weights (None: random weights).
-        device (str): torch device.
-        allow_partial (bool): accept a checkpoint that fits only partly.
-
-    Returns:
-        nn.Module: the model, in eval mode on ``device``.
-    """
-    return load_volume_detector(cfg, checkpoint, device, allow_partial)[0]
+    limit = float(os.environ.get(ENV_MAX_VOXELS) or MAX_RESAMPLED_VOXELS)
+    target = np.array([settings.interval_mm, settings.pixel_spacing,
+                       settings.pixel_spacing], dtype=np.float64)
+    extent = np.asarray(volume.shape_zyx, np.float64) * np.asarray(
+        volume.spacing_zyx, np.float64)
+    with np.errstate(over='ignore', divide='ignore'):
+        size = np.maximum(np.round(extent / target), 1)
+        total = float(np.prod(size))
+    if np.isfinite(total) and total <= limit:
+        return tuple(int(v) for v in size)
+    ps_source = _SPACING_SOURCES.get(settings.pixel_spacing_source,
+                                     settings.pixel_spacing_source)
+    # the option that grows the scan most is the likely culprit
+    growth = np.asarray(volume.spacing_zyx, np.float64) / target
+    culprit = (f'interval_mm {settings.interval_mm} (the config\'s '
+               'LoadDeepLesionSlices)' if growth[0] > growth[1:].max()
+               else f'{ps_source} {settings.pixel_spacing}')
+    shape = ' x '.join(f'{v:.3g}' for v in size)
+    raise ValueError(
+        f'{scan}: resampling its {volume.shape_zyx} voxels of '
+        f'{tuple(round(float(v), 3) for v in volume.spacing_zyx)} mm to '
+        f'{settings.interval_mm} mm slices at {settings.pixel_spacing} '
+        f'mm/px would make {shape} = {total:.3g} voxels '
+        f'({total * 4 / 2**30:.3g} GiB as float32), more than the limit of '
+        f'{limit:.3g} ({ENV_MAX_VOXELS}); check {culprit}')
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -503,10 +486,17 @@ def run_volume_inference(config: Union[str, Config],
     check_workers(kwargs.get('workers', 0),  # fail before the slow part
                   kwargs.get('worker_type', 'thread'))
     if out_dir is not None:
+        # a refused run also removes what a killed one left (never a path
+        # the user gave), and writes nothing into the scan it reads
+        remove_stale_staging(out_dir, keep=[
+            scan, checkpoint, fpr_config, fpr_checkpoint,
+            config if isinstance(config, str) else None])
+        check_out_dir_apart(out_dir, scan)
         check_out_dir(out_dir, overwrite)
     fpr = None if fpr_config is None else load_fpr_model(
         fpr_config, fpr_checkpoint, device)
     volume = load_ct_volume(scan, series_uid=series_uid)
+    check_resampled_size(volume, settings, scan)  # before any allocation
     model_given = model
     dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
     checkpoint_meta: dict = {}

@@ -6,11 +6,15 @@ report (with the DICOM SR / SEG when asked), written together as one set,
 and the console summary."""
 import csv
 import json
+import os
 import os.path as osp
+import re
+import shutil
 from pathlib import Path
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
-from mmlesion.utils.atomic_io import AtomicOutputSet, check_writable_dir
+from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
+                                      check_writable_dir)
 
 from mmlesion.visualization.volume_report import describe_size
 from .dicom_results import dicom_output_paths
@@ -25,6 +29,103 @@ def output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
     return dict(json=out / 'findings.json', csv=out / 'candidates.csv',
                 overview=out / 'overview.png', html=out / 'report.html',
                 key_slices=out / 'key_slices')
+
+
+class OutputIntoInputError(ValueError):
+    """``--out-dir`` would write into the scan it reads."""
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_out_dir_apart(out_dir: Union[str, Path],
+                        scan: Union[str, Path]) -> None:
+    """Refuse an ``--out-dir`` that would write into the scan it reads.
+
+    A DICOM series folder holds every file of the series: the DICOM SR and
+    SEG written there join it, and the folder no longer loads as one
+    series (nor does the hidden staging folder, written beside
+    ``--out-dir``, belong there). So ``--out-dir`` may be neither the series
+    folder nor inside it. For a scan file (NIfTI, ``.mhd``, a DICOM file)
+    ``--out-dir`` may be its folder, unless an output would replace the
+    scan itself (a scan named like an output).
+
+    Args:
+        out_dir (str | Path): the output folder.
+        scan (str | Path): the scan (file or DICOM folder).
+
+    Raises:
+        OutputIntoInputError: naming both paths.
+    """
+    from .dicom_results import dicom_output_paths
+    out = osp.realpath(str(out_dir))
+    src = osp.realpath(str(scan))
+    if osp.isdir(src):
+        if _inside(out, src):
+            where = 'the' if out == src else 'inside the'
+            raise OutputIntoInputError(
+                f'--out-dir {out_dir} is {where} DICOM series folder '
+                f'{scan} it reads; the results (DICOM '
+                'SR / SEG among them) would join the series and the folder '
+                'would no longer load as one series. Choose an --out-dir '
+                'outside it')
+        return
+    outputs = list(output_paths(out).values()) + list(
+        dicom_output_paths(out).values())
+    clash = [str(p) for p in outputs if osp.realpath(str(p)) == src]
+    if clash:
+        raise OutputIntoInputError(
+            f'--out-dir {out_dir}: the output {clash[0]} would replace the '
+            f'scan {scan} it reads. Choose another --out-dir')
+
+
+#: mkdtemp's 8 random characters after a staging folder's prefix.
+_STAGING_TAIL = re.compile(r'^[a-z0-9_]{8}$')
+
+
+def remove_stale_staging(out_dir: Union[str, Path],
+                         keep: Iterable[Union[str, Path]] = ()) -> List[str]:
+    """Remove the staging folders that killed runs left beside ``out_dir``.
+
+    :class:`~mmlesion.utils.atomic_io.AtomicOutputSet` writes into
+    ``<parent>/.mmlesion-tmp-set-<name>-XXXXXXXX`` and cleans them when the
+    next set is written; a run refused before that (an existing result
+    without ``--overwrite``, a bad checkpoint) cleans them here. Only
+    folders of exactly that name are removed (no symlinks, no files), and
+    none that holds a path in ``keep`` (what the user gave: the scan, the
+    checkpoint, the config).
+
+    Args:
+        out_dir (str | Path): the output folder.
+        keep (Iterable): paths that must survive.
+
+    Returns:
+        list[str]: the removed folders.
+    """
+    out = osp.abspath(str(out_dir))
+    parent = osp.dirname(out)
+    prefix = f'{TMP_PREFIX}set-{osp.basename(out)}-'
+    kept = [osp.realpath(str(p)) for p in keep if p]
+    removed = []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix)
+                and _STAGING_TAIL.match(name[len(prefix):])):
+            continue
+        path = osp.join(parent, name)
+        if osp.islink(path) or not osp.isdir(path):
+            continue
+        real = osp.realpath(path)
+        if any(_inside(k, real) for k in kept) or _inside(
+                osp.realpath(out), real):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:

@@ -130,18 +130,27 @@ def volume_settings_from_config(
 
 
 def prepare_volume(volume: CTVolume,
-                   settings: VolumeInferenceSettings) -> CTVolume:
+                   settings: VolumeInferenceSettings,
+                   backend: str = 'torch') -> CTVolume:
     """Resample a scan to the detector's slice interval and pixel spacing.
 
     Args:
         volume (CTVolume): the scan.
         settings (VolumeInferenceSettings): the detector's convention.
+        backend (str): ``'torch'`` (default: :func:`~mmlesion.datasets.
+            volumes.resampling.resample_volume_torch`, the grid and the
+            values of SimpleITK's linear resampling within
+            :data:`~mmlesion.datasets.volumes.resampling.
+            TORCH_LINEAR_ATOL_HU`, 4-8x faster on a chest scan) or
+            ``'sitk'`` (SimpleITK's ``ResampleImageFilter``, the path before
+            the torch one; kept for comparisons).
 
     Returns:
-        CTVolume: the resampled scan (SimpleITK, linear, -1024 outside).
+        CTVolume: the resampled scan (linear, -1024 outside).
     """
     ps = settings.pixel_spacing
-    return resample_volume(volume, (settings.interval_mm, ps, ps))
+    return resample_volume(volume, (settings.interval_mm, ps, ps),
+                           backend=backend)
 
 
 def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:

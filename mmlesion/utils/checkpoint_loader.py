@@ -83,6 +83,10 @@ class CheckpointMismatchError(ValueError):
     """A checkpoint whose weights do not fit the model being loaded."""
 
 
+class NonFiniteWeightsError(CorruptCheckpointError):
+    """A checkpoint whose weights hold NaN or Inf (a diverged training)."""
+
+
 def history_buffer_statistic(obj: Any, name: str) -> Callable:
     """``getattr`` restricted to ``HistoryBuffer``'s built-in statistics.
 
@@ -208,7 +212,121 @@ def load_local_checkpoint(filename: str,
             f'{filename}: holds a {type(checkpoint).__name__}, not a '
             'checkpoint dict (save model.state_dict() or an mmengine '
             'checkpoint, not the object itself)')
+    check_checkpoint_fields(checkpoint, filename)
     return checkpoint
+
+
+#: Fields of an mmengine checkpoint that must be dicts where present
+#: (``None`` too: some writers leave them empty).
+_DICT_FIELDS = ('meta', 'optimizer', 'message_hub')
+
+
+def check_checkpoint_fields(checkpoint: Mapping, filename: str) -> None:
+    """Refuse a checkpoint whose fields are of the wrong type, naming the
+    file and the field.
+
+    mmengine reads ``state_dict`` (a dict of tensors), ``meta`` (a dict,
+    with ``dataset_meta`` a dict), ``optimizer`` / ``message_hub`` (dicts,
+    on resume) and ``param_schedulers`` (a list) without checking them: a
+    wrong type ends in an ``AttributeError`` or ``TypeError`` deep inside
+    mmengine or torch that names no file. A plain state dict (no
+    ``state_dict`` field) is checked only for what it holds under those
+    names when they are not tensors.
+
+    Args:
+        checkpoint (Mapping): the loaded checkpoint.
+        filename (str): named in the error.
+
+    Raises:
+        CorruptCheckpointError: naming the file and the field.
+    """
+    def refuse(field: str, value: Any, expected: str) -> None:
+        raise CorruptCheckpointError(
+            f"{filename}: field '{field}' is a {type(value).__name__}, not "
+            f'{expected}; the file is not a checkpoint mmengine can load '
+            '(damaged, or written by another program)')
+
+    if 'state_dict' in checkpoint:
+        state = checkpoint['state_dict']
+        if not isinstance(state, Mapping):
+            refuse('state_dict', state,
+                   'a dict of parameter names to tensors')
+        odd = [(k, v) for k, v in state.items()
+               if not isinstance(v, torch.Tensor)
+               and not str(k).endswith('_extra_state')]
+        if odd:
+            names = ', '.join(f'{k} ({type(v).__name__})'
+                              for k, v in odd[:3])
+            raise CorruptCheckpointError(
+                f"{filename}: field 'state_dict' holds {len(odd)} value(s) "
+                f'that are not tensors: {names}'
+                + (' ...' if len(odd) > 3 else ''))
+    for field in _DICT_FIELDS:
+        value = checkpoint.get(field)
+        if value is not None and not isinstance(
+                value, (Mapping, torch.Tensor)):
+            refuse(field, value, 'a dict')
+    meta = checkpoint.get('meta')
+    if isinstance(meta, Mapping):
+        dataset_meta = meta.get('dataset_meta')
+        if dataset_meta is not None and not isinstance(dataset_meta,
+                                                       Mapping):
+            refuse('meta.dataset_meta', dataset_meta,
+                   "a dict (e.g. {'classes': (...)})")
+        classes = dataset_meta.get('classes') if isinstance(
+            dataset_meta, Mapping) else None
+        if classes is not None and not isinstance(classes, (list, tuple)):
+            refuse('meta.dataset_meta.classes', classes,
+                   'a list of class names')
+    schedulers = checkpoint.get('param_schedulers')
+    if schedulers is not None and not isinstance(
+            schedulers, (list, tuple, Mapping, torch.Tensor)):
+        refuse('param_schedulers', schedulers, 'a list')
+
+
+def check_finite_weights(checkpoint: Mapping, filename: str,
+                         max_names: int = 5) -> None:
+    """Refuse weights holding NaN or Inf, naming the file and parameters.
+
+    A training that diverged saves NaN weights without complaint; a model
+    built from them outputs NaN scores, which every score threshold drops,
+    so the evaluation or the scan reports 0 findings and ends with status
+    0. The inference and test paths call this at load.
+
+    Args:
+        checkpoint (Mapping): the loaded checkpoint (``state_dict`` or a
+            plain state dict).
+        filename (str): named in the error.
+        max_names (int): parameters named in the message.
+
+    Raises:
+        NonFiniteWeightsError: naming the first parameters, their NaN and
+            Inf counts and how many tensors are affected.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state, Mapping):
+        return
+    bad, checked = [], 0
+    for name, value in state.items():
+        if not (isinstance(value, torch.Tensor)
+                and (value.is_floating_point() or value.is_complex())):
+            continue
+        checked += 1
+        finite = torch.isfinite(value)
+        if bool(finite.all()):
+            continue
+        nan = int(torch.isnan(value).sum())
+        bad.append((name, nan, int((~finite).sum()) - nan, value.numel()))
+    if bad:
+        listed = '; '.join(f'{n}: {nan} NaN, {inf} Inf of {total}'
+                           for n, nan, inf, total in bad[:max_names])
+        raise NonFiniteWeightsError(
+            f'{filename}: {len(bad)} of {checked} weight tensors hold NaN '
+            f'or Inf ({listed}'
+            + (f'; and {len(bad) - max_names} more' if len(bad) > max_names
+               else '')
+            + '); a model with these weights finds nothing. The training '
+            'that wrote it diverged: use an earlier checkpoint')
 
 
 def _unpickle(filename: str, map_location: Optional[str]) -> Any:
@@ -377,7 +495,8 @@ def check_state_dict_matches(
 def load_model_checkpoint(model: torch.nn.Module,
                           filename: str,
                           map_location: Optional[str] = 'cpu',
-                          allow_partial: bool = False) -> dict:
+                          allow_partial: bool = False,
+                          check_finite: bool = True) -> dict:
     """Load weights into a model the way every mmlesion tool does.
 
     The file goes through mmengine's :class:`CheckpointLoader` (so a local
@@ -393,6 +512,8 @@ def load_model_checkpoint(model: torch.nn.Module,
         filename (str): checkpoint path or URL.
         map_location (str, optional): same as :func:`torch.load`.
         allow_partial (bool): accept a checkpoint that fits only partly.
+        check_finite (bool): refuse weights holding NaN or Inf
+            (:func:`check_finite_weights`; every caller runs inference).
 
     Returns:
         dict: the loaded checkpoint (its ``meta`` holds e.g.
@@ -400,12 +521,16 @@ def load_model_checkpoint(model: torch.nn.Module,
 
     Raises:
         CheckpointMismatchError: the checkpoint does not fit the model.
+        NonFiniteWeightsError: NaN or Inf weights.
     """
     checkpoint = _load_checkpoint(filename, map_location=map_location)
     if not isinstance(checkpoint, Mapping):
         raise CorruptCheckpointError(
             f'{filename}: holds a {type(checkpoint).__name__}, not a '
             'checkpoint dict')
+    check_checkpoint_fields(checkpoint, str(filename))  # URLs too
+    if check_finite:
+        check_finite_weights(checkpoint, str(filename))
     if allow_partial:
         _load_checkpoint_to_model(model, checkpoint, strict=False)
     else:

@@ -1,10 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Warn about top-level config keys that nothing reads (typos)."""
+"""Config keys that would not do what the user thinks: top-level keys
+nothing reads (a warning), and ``--cfg-options`` whose dotted key is a
+typo, whose value is of the wrong kind, or that moves ``data_root`` (see
+:func:`apply_cfg_options`)."""
 import difflib
 import inspect
 import logging
 import re
-from typing import Iterable, List
+from typing import Any, Iterable, List, Mapping, Optional, Set, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -111,3 +114,443 @@ def check_config_keys(cfg: Config,
             logger='current',
             level=logging.WARNING)
     return unknown
+
+
+# ----------------------------------------------------------------------
+# --cfg-options: nested keys, value types, data_root
+class ConfigOptionError(ValueError):
+    """A ``--cfg-options`` key or value that would not do what it says."""
+
+
+#: Keys of plain (untyped) config dicts that mmengine reads, by path.
+_PLAIN_DICT_KEYS = {
+    'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'},
+    'env_cfg.mp_cfg': {'mp_start_method', 'opencv_num_threads'},
+    'randomness': {'seed', 'diff_rank_seed', 'deterministic'},
+    'auto_scale_lr': {'enable', 'base_batch_size'},
+}
+#: Keys of typed dicts that the builder, not the class, consumes.
+_BUILDER_KEYS = {'type', '_scope_', 'priority', 'constructor',
+                 'paramwise_cfg'}
+#: Similarity (difflib ratio) from which a new key counts as a typo.
+TYPO_CUTOFF = .8
+
+
+def _plain_dict_keys(path: str) -> Optional[Set[str]]:
+    """Known keys of the untyped dict at ``path`` (None: not known)."""
+    if path in _PLAIN_DICT_KEYS:
+        return _PLAIN_DICT_KEYS[path]
+    names: Set[str] = set()
+    if path == 'env_cfg.dist_cfg':
+        import torch.distributed as torch_dist
+        names = {'backend', 'timeout'} | set(
+            inspect.signature(torch_dist.init_process_group).parameters)
+    elif path in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        from torch.utils.data import DataLoader
+        names = {'dataset', 'sampler', 'batch_sampler', 'collate_fn',
+                 'worker_init_fn'} | set(
+                     inspect.signature(DataLoader.__init__).parameters)
+    else:
+        return None
+    return {n for n in names if n != 'self' and not n.startswith('_')}
+
+
+def _registered(type_name: Any) -> Optional[Any]:
+    """The class (or function) a config ``type`` names, if unambiguous."""
+    if not isinstance(type_name, str):
+        return type_name if callable(type_name) else None
+    import mmdet.registry as mmdet_registry
+    from mmengine.registry import Registry
+    found = []
+    for name in dir(mmdet_registry):
+        registry = getattr(mmdet_registry, name)
+        if not isinstance(registry, Registry) or name.startswith(
+                'MMENGINE_'):
+            continue
+        try:
+            obj = registry.get(type_name)
+        except Exception:  # a scope that is not installed
+            obj = None
+        if obj is not None and all(obj is not f for f in found):
+            found.append(obj)
+    return found[0] if len(found) == 1 else None
+
+
+def _accepted_arguments(obj: Any) -> Tuple[Set[str], bool]:
+    """Keyword arguments ``obj`` accepts and whether it takes any more.
+
+    A class's ``__init__`` with ``**kwargs`` passes them on to its base
+    class (mmdet's datasets, heads...), so the bases are followed until an
+    ``__init__`` without ``**kwargs``; ``nn.Module`` takes none.
+
+    Returns:
+        tuple: the argument names and True if others are accepted too.
+    """
+    import torch.nn as nn
+    names: Set[str] = set()
+    inits = []
+    if inspect.isclass(obj):
+        for klass in obj.__mro__:
+            if klass is object or klass is nn.Module:
+                return names, False
+            if '__init__' in vars(klass):
+                inits.append(vars(klass)['__init__'])
+                try:
+                    params = inspect.signature(inits[-1]).parameters
+                except (TypeError, ValueError):
+                    return names, True
+                names |= {p for p in params if p != 'self'}
+                if not any(p.kind is p.VAR_KEYWORD
+                           for p in params.values()):
+                    return names, False
+        return names, False
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return names, True
+    names |= set(params)
+    return names, any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _default_of(obj: Any, key: str) -> Any:
+    """Default value of argument ``key`` of ``obj`` (None if none)."""
+    klasses = obj.__mro__ if inspect.isclass(obj) else (obj, )
+    for klass in klasses:
+        func = vars(klass).get('__init__') if inspect.isclass(
+            klass) else klass
+        if func is None:
+            continue
+        try:
+            param = inspect.signature(func).parameters.get(key)
+        except (TypeError, ValueError):
+            return None
+        if param is not None:
+            return (None if param.default is inspect.Parameter.empty else
+                    param.default)
+    return None
+
+
+def _closest(key: str, names: Iterable[str],
+             cutoff: float = .6) -> Optional[str]:
+    close = difflib.get_close_matches(
+        key, sorted(str(n) for n in names), n=1, cutoff=cutoff)
+    return close[0] if close else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_value_type(key: str, old: Any, new: Any, source: str,
+                      what: str = 'the config has') -> None:
+    """Refuse a value of another kind where the config holds a number or
+    a bool (a string reaches torch and fails deep inside, or a non-empty
+    string counts as True)."""
+    if new is None or old is None:
+        return
+    if _is_number(old) and not _is_number(new):
+        raise ConfigOptionError(
+            f'{source}: --cfg-options {key}={new!r}: {what} a number here '
+            f'({key}={old!r}), got a {type(new).__name__}; give a number, '
+            f'e.g. {key}={old!r}')
+    if isinstance(old, bool) and not (isinstance(new, bool) or
+                                      new in (0, 1)):
+        raise ConfigOptionError(
+            f'{source}: --cfg-options {key}={new!r}: {what} True or False '
+            f'here ({key}={old!r}), got a {type(new).__name__}')
+
+
+def _check_new_key(path: List[str], node: Mapping, key: str,
+                   full_key: str, value: Any, source: str
+                   ) -> Optional[str]:
+    """Decide about ``key``, absent from the dict ``node`` at ``path``.
+
+    Returns:
+        str | None: a warning to log, or None (the key is accepted).
+
+    Raises:
+        ConfigOptionError: the key is a typo or the component does not
+            take it.
+    """
+    where = '.'.join(path) or 'the config'
+    existing = [str(k) for k in node.keys()]
+    if 'type' in node:  # a component: its constructor decides
+        obj = _registered(node['type'])
+        if obj is not None:
+            accepted, open_ended = _accepted_arguments(obj)
+            accepted |= _BUILDER_KEYS | set(existing)
+            if key in accepted:
+                if full_key.endswith(key):  # the leaf: check its default
+                    _check_value_type(full_key, _default_of(obj, key),
+                                      value, source,
+                                      what=f'{_type_name(node)} expects')
+                return None
+            close = _closest(key, accepted,
+                             cutoff=TYPO_CUTOFF if open_ended else .7)
+            if not open_ended or close:
+                hint = f'; did you mean {".".join(path + [close])}?' \
+                    if close else ''
+                raise ConfigOptionError(
+                    f'{source}: --cfg-options {full_key}: {where} '
+                    f'({_type_name(node)}) has no {key!r} and '
+                    f'{_type_name(node)} takes no such argument{hint}')
+            return (f'--cfg-options {full_key}: new key {key!r} for '
+                    f'{where} ({_type_name(node)} passes it on; nothing '
+                    'checks that it is used)')
+        close = _closest(key, existing, cutoff=TYPO_CUTOFF)
+    else:
+        known = _plain_dict_keys(where)
+        if known is not None:
+            if key in known:
+                return None
+            close = _closest(key, set(known) | set(existing))
+            raise ConfigOptionError(
+                f'{source}: --cfg-options {full_key}: {where} has no '
+                f'{key!r} (it takes {", ".join(sorted(known))})' +
+                (f'; did you mean {".".join(path + [close])}?'
+                 if close else ''))
+        close = _closest(key, existing, cutoff=TYPO_CUTOFF)
+    if close:
+        raise ConfigOptionError(
+            f'{source}: --cfg-options {full_key}: the config has no '
+            f'{full_key}; did you mean {".".join(path + [close])}? (a new '
+            'key would be ignored silently)')
+    return (f'--cfg-options {full_key}: not in the config, added as a new '
+            f'key of {where} (nothing checks that it is read)')
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+def _type_name(node: Mapping) -> str:
+    kind = node.get('type')
+    return kind if isinstance(kind, str) else getattr(
+        kind, '__name__', str(kind))
+
+
+def check_cfg_options(cfg: Config,
+                      options: Mapping[str, Any],
+                      source: str = 'config') -> List[str]:
+    """Check ``--cfg-options`` against the config before they are merged.
+
+    mmengine's ``merge_from_dict`` creates whatever dotted key it is given,
+    so ``model.test_cfg.rcnn.score_thres=0.5`` (for ``score_thr``) adds a
+    key nothing reads and the run keeps the old threshold, and a value of
+    the wrong kind (``train_cfg.max_epochs=ten``) fails deep inside torch.
+    Each dotted key is followed through the config (list items by index):
+
+    * a key the config has: its new value must be of the same kind where
+      the config holds a number (any number, or None) or a bool;
+    * a key the config lacks, in a **component** dict (one with a
+      ``type``): accepted if the component's constructor takes it (its
+      ``__init__`` and, through ``**kwargs``, its base classes', e.g.
+      ``train_dataloader.dataset.indices``; builder keys such as a hook's
+      ``priority`` too); refused otherwise, naming the closest argument.
+      Where a constructor passes ``**kwargs`` on unseen, only a close
+      match (a typo) is refused and the new key is logged;
+    * a key the config lacks in a **plain** dict: refused when mmengine's
+      keys for it are known (``env_cfg``, ``env_cfg.dist_cfg``,
+      ``randomness``, ``*_dataloader``...) and the key is not one of them,
+      or when it is close to an existing key (``score_thres`` for
+      ``score_thr``); otherwise (``model.test_cfg.rcnn.mask_thr_binary``)
+      it is added and logged as a warning;
+    * top-level keys are left to :func:`check_config_keys` (a warning).
+
+    Args:
+        cfg (Config): the config before the options are merged.
+        options (Mapping): ``--cfg-options`` as parsed (dotted keys).
+        source (str): the config's path, named in errors.
+
+    Returns:
+        list[str]: warnings about accepted new keys (also logged).
+
+    Raises:
+        ConfigOptionError: naming the option, the closest existing key or
+            the expected kind of value.
+    """
+    warnings = []
+    for full_key, value in options.items():
+        parts = str(full_key).split('.')
+        node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+        if len(parts) == 1:  # top-level: check_config_keys warns
+            if parts[0] in cfg:
+                _check_value_type(full_key, cfg[parts[0]], value, source)
+            continue
+        if parts[0] not in cfg:
+            # a top-level key the config lacks: an unknown one is warned
+            # about by check_config_keys; mmengine's own plain dicts
+            # (randomness, env_cfg...) still have known keys
+            known = _plain_dict_keys(parts[0])
+            if known is not None and parts[1] not in known:
+                close = _closest(parts[1], known)
+                raise ConfigOptionError(
+                    f'{source}: --cfg-options {full_key}: {parts[0]} has '
+                    f'no {parts[1]!r} (it takes {", ".join(sorted(known))})'
+                    + (f'; did you mean {parts[0]}.{close}?'
+                       if close else ''))
+            continue
+        for depth, part in enumerate(parts):
+            path = parts[:depth]
+            here = '.'.join(parts[:depth + 1])
+            if isinstance(node, (list, tuple)):
+                if not (part.isdigit() and int(part) < len(node)):
+                    raise ConfigOptionError(
+                        f'{source}: --cfg-options {full_key}: '
+                        f'{".".join(path)} is a list of {len(node)} '
+                        f'item(s); {part!r} is not an index of it (0 to '
+                        f'{len(node) - 1})')
+                node = node[int(part)]
+                continue
+            if not isinstance(node, Mapping):
+                raise ConfigOptionError(
+                    f'{source}: --cfg-options {full_key}: '
+                    f'{".".join(path)} is {_short_repr(node)} '
+                    f'({type(node).__name__}), not a dict that could hold '
+                    f'{part!r}')
+            if part not in node:
+                warning = _check_new_key(path, node, part, full_key,
+                                         value if depth == len(parts) - 1
+                                         else None, source)
+                if warning:
+                    warnings.append(warning)
+                break
+            node = node[part]
+        else:
+            _check_value_type(full_key, node, value, source)
+    for warning in warnings:
+        print_log(f'{source}: {warning}', logger='current',
+                  level=logging.WARNING)
+    return warnings
+
+
+#: Parts of a config whose paths follow the top-level ``data_root``.
+DATA_ROOT_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
+                      'val_evaluator', 'test_evaluator')
+
+
+def _strings_under(node: Any, prefix: str) -> Iterable[Tuple[str, str]]:
+    """(dotted path, value) of every string under ``node``."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _strings_under(value, f'{prefix}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _strings_under(value, f'{prefix}.{i}')
+    elif isinstance(node, str):
+        yield prefix, node
+
+
+def _get_path(cfg: Any, path: str) -> Any:
+    node = cfg
+    for part in path.split('.'):
+        if isinstance(node, (list, tuple)):
+            node = node[int(part)]
+        else:
+            node = node[part]
+    return node
+
+
+def _set_path(cfg: Any, path: str, value: Any) -> None:
+    parent, _, last = path.rpartition('.')
+    node = _get_path(cfg, parent)
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _under_root(value: str, root: str) -> bool:
+    return value == root or (value.startswith(root) and (
+        root.endswith(('/', '\\')) or value[len(root)] in '/\\'))
+
+
+def propagate_data_root(cfg: Config, old_root: Any,
+                        before: Mapping[str, str],
+                        source: str = 'config') -> List[str]:
+    """After ``--cfg-options data_root=NEW``: move the dataset paths along.
+
+    mmengine substitutes the config variable ``data_root`` while parsing,
+    so the datasets hold the old string and a new top-level ``data_root``
+    alone changes nothing. Every string of the dataloaders and evaluators
+    that started with the old root (``before``) and that the options did
+    not set themselves gets the new root instead; each change is logged.
+
+    Args:
+        cfg (Config): the config after the options are merged.
+        old_root (str): ``data_root`` before the options.
+        before (Mapping[str, str]): dotted path -> string, the paths under
+            :data:`DATA_ROOT_SECTIONS` before the options.
+        source (str): named in the log.
+
+    Returns:
+        list[str]: the rewritten dotted paths.
+    """
+    new_root = cfg.get('data_root')
+    if not isinstance(old_root, str) or not old_root or not isinstance(
+            new_root, str) or new_root == old_root:
+        return []
+    changed = []
+    for path, value in before.items():
+        if not _under_root(value, old_root):
+            continue
+        try:
+            current = _get_path(cfg, path)
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if current != value:  # set by the options themselves
+            continue
+        new_value = new_root + value[len(old_root):]
+        if value[len(old_root):][:1] in ('/', '\\') and new_root.endswith(
+                ('/', '\\')):
+            new_value = new_root + value[len(old_root) + 1:]
+        _set_path(cfg, path, new_value)
+        changed.append(path)
+    if changed:
+        print_log(
+            f'{source}: --cfg-options data_root={new_root}: also applied to '
+            f'{", ".join(changed)} (they held the config\'s data_root '
+            f'{old_root})',
+            logger='current', level=logging.INFO)
+    else:
+        print_log(
+            f'{source}: --cfg-options data_root={new_root}: no dataset or '
+            f'evaluator of the config uses its data_root {old_root}; set '
+            'the paths themselves, e.g. '
+            'test_dataloader.dataset.data_root=...',
+            logger='current', level=logging.WARNING)
+    return changed
+
+
+def apply_cfg_options(cfg: Config,
+                      options: Optional[Mapping[str, Any]],
+                      source: str = 'config') -> Config:
+    """Check and merge ``--cfg-options`` into ``cfg`` (in place).
+
+    :func:`check_cfg_options` first (raises on a typo or a value of the
+    wrong kind), then mmengine's ``merge_from_dict``; a new top-level
+    ``data_root`` is carried to the datasets and evaluators that used the
+    old one (:func:`propagate_data_root`).
+
+    Args:
+        cfg (Config): the loaded config.
+        options (Mapping, optional): ``--cfg-options`` as parsed.
+        source (str): the config's path, named in errors.
+
+    Returns:
+        Config: ``cfg``.
+    """
+    if not options:
+        return cfg
+    check_cfg_options(cfg, options, source)
+    old_root = cfg.get('data_root')
+    before = {}
+    if 'data_root' in options and isinstance(old_root, str):
+        for section in DATA_ROOT_SECTIONS:
+            if section in cfg:
+                before.update(_strings_under(cfg[section], section))
+    cfg.merge_from_dict(dict(options))
+    if 'data_root' in options:
+        propagate_data_root(cfg, old_root, before, source)
+    return cfg

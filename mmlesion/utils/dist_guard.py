@@ -10,6 +10,14 @@ the launcher dies.
   :func:`collective_timeout_errors` turns torch's message into one naming
   the rank, the timeout and the setting. The launcher (``torchrun``) then
   ends the other ranks.
+* **A peer that died.** When another rank's process ends (crash, kill,
+  out of memory), gloo / NCCL report a closed or reset connection at once;
+  :func:`collective_timeout_errors` then says so (``rank 0 closed the
+  connection (its process ended?) after 0.4 s``), not that the timeout
+  passed, with the seconds the collective waited where known (the
+  collectives called from Python: mmengine's and mmlesion's all-reduces,
+  barriers, gathers; DDP's gradient all-reduce runs in C++ and is not
+  timed).
 * **Launcher death.** :func:`exit_with_parent` asks Linux to send the
   worker ``SIGTERM`` when its parent (``torchrun``) dies, even by
   ``SIGKILL`` (``prctl(PR_SET_PDEATHSIG)``, what torchelastic's own agent
@@ -22,10 +30,12 @@ import ctypes
 import ctypes.util
 import datetime
 import os
+import functools
 import re
 import signal
 import sys
-from typing import Iterator, Optional
+import time
+from typing import Iterator, List, Optional
 
 from mmengine.config import Config
 
@@ -34,7 +44,19 @@ DEFAULT_TIMEOUT_S = 1800.
 ENV_TIMEOUT = 'MMLESION_DIST_TIMEOUT'
 _PR_SET_PDEATHSIG = 1
 _TIMEOUT_RE = re.compile(r'timed? ?out|timeout|Connection closed by peer|'
-                         r'Connection reset by peer', re.IGNORECASE)
+                         r'Connection reset by peer|Broken pipe|'
+                         r'remote process exited', re.IGNORECASE)
+#: torch's words for a peer whose process ended (gloo, NCCL).
+_CLOSED_RE = re.compile(r'Connection (closed|reset) by peer|Broken pipe|'
+                        r'remote process exited|ncclRemoteError',
+                        re.IGNORECASE)
+_PEER_RE = re.compile(r'by peer \[?([0-9a-fA-F.:]+)\]?:(\d+)')
+#: torch.distributed functions timed by :func:`collective_timeout_errors`.
+_TIMED = ('all_reduce', 'barrier', 'broadcast', 'all_gather', 'gather',
+          'scatter', 'reduce', 'all_gather_object', 'broadcast_object_list',
+          'gather_object', 'all_to_all', 'reduce_scatter',
+          'all_gather_into_tensor', 'reduce_scatter_tensor', 'send', 'recv',
+          'monitored_barrier')
 
 
 class DistributedTimeoutError(RuntimeError):
@@ -99,32 +121,119 @@ def timeout_delta(cfg: Config) -> datetime.timedelta:
     return datetime.timedelta(seconds=dist_timeout_seconds(cfg))
 
 
+class _CollectiveClock:
+    """Start time of the collective this process is in (outermost call)."""
+
+    def __init__(self) -> None:
+        self.start: Optional[float] = None
+        self.name: Optional[str] = None
+        self.depth = 0
+
+    def wrap(self, name: str, func):
+
+        @functools.wraps(func)
+        def timed(*args, **kwargs):
+            if self.depth == 0:
+                self.start, self.name = time.monotonic(), name
+            self.depth += 1
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if self.depth == 0 and sys.exc_info()[0] is None:
+                    self.start = self.name = None
+
+        timed._mmlesion_timed = True
+        return timed
+
+
+@contextlib.contextmanager
+def _timed_collectives(clock: _CollectiveClock) -> Iterator[None]:
+    import torch.distributed as torch_dist
+    patched: List[tuple] = []
+    for name in _TIMED:
+        func = getattr(torch_dist, name, None)
+        if func is None or getattr(func, '_mmlesion_timed', False):
+            continue
+        setattr(torch_dist, name, clock.wrap(name, func))
+        patched.append((name, func))
+    try:
+        yield
+    finally:
+        for name, func in patched:
+            setattr(torch_dist, name, func)
+
+
+def describe_collective_error(err: BaseException, timeout_s: float,
+                              waited: Optional[float] = None,
+                              operation: Optional[str] = None) -> str:
+    """One message for a failed collective: a peer that closed the
+    connection (its process ended) or a real timeout.
+
+    Args:
+        err (BaseException): torch's error.
+        timeout_s (float): the process group's timeout.
+        waited (float, optional): seconds the collective waited, if known.
+        operation (str, optional): the collective (``all_reduce``...).
+
+    Returns:
+        str: the message (naming this rank, and the peer where it can).
+    """
+    rank = os.environ.get('RANK', '?')
+    world = os.environ.get('WORLD_SIZE', '?')
+    text = str(err)
+    first = text.strip().splitlines()[0][:300] if text else ''
+    what = operation or 'a collective operation'
+    if _CLOSED_RE.search(text):
+        if rank.isdigit() and world == '2':
+            peer = f'rank {1 - int(rank)}'
+        else:
+            peer = 'another rank'
+        found = _PEER_RE.search(text)
+        if found:
+            peer += f' ({found.group(1)}:{found.group(2)})'
+        when = (f'while this rank waited in {what}' if waited is None else
+                f'after this rank had waited {waited:.3g} s in {what}')
+        return (f'rank {rank} of {world}: {peer} closed the connection '
+                f'(its process ended: crashed, killed or out of memory?) '
+                f'{when}; not a timeout (that is {timeout_s:g} s). Look at '
+                "that rank's log for the cause; ending this rank so that "
+                f'the launcher ends the job. torch: {first}')
+    waited_text = '' if waited is None else f' (waited {waited:.3g} s)'
+    return (f'rank {rank} of {world}: {what} got no answer from the other '
+            f'ranks within {timeout_s:g} s{waited_text} (a rank frozen, '
+            'hung on I/O or dead?); ending this rank so that the launcher '
+            f'ends the job. The timeout is {ENV_TIMEOUT} (environment) or '
+            'env_cfg.dist_cfg.timeout (config), in seconds. torch: '
+            f'{first}')
+
+
 @contextlib.contextmanager
 def collective_timeout_errors(timeout_s: float) -> Iterator[None]:
-    """Re-raise a collective's timeout as :class:`DistributedTimeoutError`
-    naming this rank, the timeout and how to change it.
+    """Re-raise a failed collective as :class:`DistributedTimeoutError`
+    saying what happened: a peer rank whose process ended (its connection
+    closed or reset, usually within a second) or a real timeout (naming
+    the timeout and how to change it). See
+    :func:`describe_collective_error`.
 
     Args:
         timeout_s (float): the process group's timeout, for the message.
     """
+    clock = _CollectiveClock()
     try:
-        yield
+        with _timed_collectives(clock):
+            yield
     except RuntimeError as err:  # torch.distributed.DistBackendError too
         import torch.distributed as torch_dist
         if isinstance(err, DistributedTimeoutError) or not (
                 torch_dist.is_available() and torch_dist.is_initialized()
                 and _TIMEOUT_RE.search(str(err))):
             raise
-        rank = os.environ.get('RANK', '?')
-        world = os.environ.get('WORLD_SIZE', '?')
-        first = str(err).strip().splitlines()[0][:300] if str(err) else ''
+        waited = None if clock.start is None else \
+            time.monotonic() - clock.start
         raise DistributedTimeoutError(
-            f'rank {rank} of {world}: a collective operation got no answer '
-            f'from the other ranks within {timeout_s:g} s (a rank frozen, '
-            'hung on I/O or dead?); ending this rank so that the launcher '
-            f'ends the job. The timeout is {ENV_TIMEOUT} (environment) or '
-            f'env_cfg.dist_cfg.timeout (config), in seconds. torch: '
-            f'{first}') from err
+            describe_collective_error(err, timeout_s, waited,
+                                      clock.name)) from err
 
 
 def exit_with_parent(sig: int = signal.SIGTERM) -> bool:

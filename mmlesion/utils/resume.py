@@ -47,6 +47,45 @@ def resume_candidates(work_dir: str) -> List[str]:
     return paths
 
 
+def check_resumable(path: str) -> Optional[str]:
+    """Why ``path`` cannot be resumed from, or None if it can.
+
+    The checkpoint is loaded (:func:`load_local_checkpoint`, on the CPU:
+    checksum, allow-list, field types) and must hold ``state_dict`` and a
+    ``meta`` dict with integer ``epoch`` and ``iter`` (what mmengine's
+    ``Runner.resume`` reads, with a bare ``KeyError`` otherwise).
+
+    Args:
+        path (str): the checkpoint.
+
+    Returns:
+        str | None: the reason, e.g. ``"'meta' has no 'epoch'"``.
+
+    Raises:
+        UntrustedCheckpointError: an intact checkpoint that needs
+            ``--trust-checkpoint`` (never skipped silently).
+    """
+    if not osp.isfile(path):
+        return 'file not found'
+    try:
+        ckpt = load_local_checkpoint(path, map_location='cpu')
+    except UntrustedCheckpointError:
+        raise
+    except Exception as err:  # any unreadable file
+        return f'{type(err).__name__}: {err}'
+    meta = ckpt.get('meta')
+    if 'state_dict' not in ckpt or not isinstance(meta, dict):
+        return ("not a training checkpoint (no 'state_dict' and 'meta' "
+                'with epoch / iter)')
+    for key in ('epoch', 'iter'):
+        if key not in meta:
+            return f"not a training checkpoint ('meta' has no {key!r})"
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int):
+            return (f"field 'meta.{key}' is {meta[key]!r} "
+                    f'({type(meta[key]).__name__}), not an integer')
+    return None
+
+
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The newest checkpoint of ``work_dir`` that loads and can be resumed.
 
@@ -69,22 +108,7 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     candidates = resume_candidates(work_dir)
     broken = []
     for path in candidates:
-        reason = None
-        if not osp.isfile(path):
-            reason = 'file not found'
-        else:
-            try:
-                ckpt = load_local_checkpoint(path, map_location='cpu')
-                meta = ckpt.get('meta')
-                if 'state_dict' not in ckpt or not isinstance(
-                        meta, dict) or not {'epoch', 'iter'} <= set(meta):
-                    reason = ("not a training checkpoint (no 'state_dict' "
-                              "and 'meta' with epoch / iter)")
-                del ckpt
-            except UntrustedCheckpointError:
-                raise  # intact, but needs --trust-checkpoint: never skip it
-            except Exception as err:  # any unreadable file is skipped
-                reason = f'{type(err).__name__}: {err}'
+        reason = check_resumable(path)
         if reason is None:
             if broken:
                 print_log(

@@ -23,9 +23,24 @@ with each ``--workers`` count, no model): the most the detection loop can
 reach with that many workers. Timed runs of the batch sizes and worker
 counts are interleaved (each repeat runs them all), the best of
 ``--repeats`` is kept.
+
+Whole runs: each of ``--repeats`` rounds reads the file alone, then runs
+read + resample + detect (largest batch size) + stack as one timed call
+for three paths and every ``--workers`` count: ``today`` (SimpleITK
+resampling, the configured transforms slice by slice: the path before
+2026-11-24), ``torch-resample`` (only the resampling changed) and ``new``
+(torch resampling and batched windowing, ``infer_volume``'s default).
+Printed per path: median (min-max) seconds, the parts' medians and the
+ratio to the read time (the median over runs of a run's time over its own
+read, and the fastest run over the fastest read). With ``--stand-in-ms 0``
+(a detector of no cost) that is the pipeline around the model; the goal is
+at most 3x the read time. ``--stand-in-boxes N`` makes the stand-in
+predict N boxes per slice, so that stacking has tens of thousands.
 """
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -66,8 +81,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         'without holding the GIL and finds nothing (what a GPU forward pass '
         'looks like to the CPU): measures how much of the pipeline the '
         'workers hide, on a machine without a GPU')
-    parser.add_argument('--repeats', type=int, default=2,
-                        help='timed runs per batch size (best kept)')
+    parser.add_argument(
+        '--stand-in-boxes', type=int, default=0, metavar='N',
+        help='boxes per slice the stand-in detector predicts (the same '
+        'boxes, jittered, on every slice: stacking time with N x slices '
+        'boxes)')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='timed runs per batch size (best kept) and '
+                        'interleaved rounds of the whole runs (median)')
     parser.add_argument('--scan-size', type=int, nargs=2, default=[160, 120],
                         metavar=('XY', 'Z'),
                         help='synthetic scan: in-plane pixels and slices')
@@ -81,29 +102,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    import torch
-    from mmengine.config import Config
-
-    import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.volume_inference import (build_volume_pipeline,
-                                                detect_slices,
-                                                init_volume_detector,
-                                                prepare_volume,
-                                                volume_settings_from_config)
-    from mmlesion.apis.volume_slice_loader import (VolumeSliceDataset,
-                                                   check_workers,
-                                                   volume_slice_loader)
-    from mmlesion.datasets.volumes import load_ct_volume
-    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-    from mmlesion.utils.atomic_io import atomic_write_text
-    from mmlesion.utils.benchmark_timing import sync
     for w in args.workers:
+        from mmlesion.apis.volume_slice_loader import check_workers
         check_workers(w, args.worker_type)
     if args.repeats < 1:
         raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
-    cfg = Config.fromfile(args.config)
-    settings = volume_settings_from_config(cfg, args.pixel_spacing,
-                                           args.config)
     with tempfile.TemporaryDirectory() as tmp:
         scan = args.scan
         if scan is None:
@@ -113,14 +116,42 @@ def main(argv=None) -> dict:
                                   size_range=(args.scan_size[0],) * 2,
                                   num_slices_range=(args.scan_size[1],) * 2)
             scan = str(next((Path(tmp) / 'v').rglob('*.mhd')))
-        t = time.perf_counter()
-        volume = load_ct_volume(scan)
-        t_load = time.perf_counter() - t
+        return _run(args, scan)
+
+
+def _spread(times) -> str:
+    """``median s (min-max, n runs)``."""
+    return (f'{statistics.median(times):.3f} s ({min(times):.3f}-'
+            f'{max(times):.3f}, {len(times)} runs)')
+
+
+def _run(args, scan: str) -> dict:
+    import torch
+    from mmengine.config import Config
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.volume_inference import (build_volume_pipeline,
+                                                detect_slices,
+                                                init_volume_detector,
+                                                prepare_volume,
+                                                volume_settings_from_config)
+    from mmlesion.apis.volume_slice_loader import (volume_slice_dataset,
+                                                   volume_slice_loader)
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.benchmark_timing import sync
+    cfg = Config.fromfile(args.config)
+    settings = volume_settings_from_config(cfg, args.pixel_spacing,
+                                           args.config)
+    t = time.perf_counter()
+    volume = load_ct_volume(scan)
+    t_load = time.perf_counter() - t
     t = time.perf_counter()
     resampled = prepare_volume(volume, settings)
     t_resample = time.perf_counter() - t
     depth = resampled.shape_zyx[0]
-    dataset = VolumeSliceDataset(
+    dataset = volume_slice_dataset(
         resampled.array.astype('float32', copy=False),
         build_volume_pipeline(settings), resampled.spacing_zyx[0],
         resampled.spacing_zyx[2], str(scan), 'scan')
@@ -137,7 +168,7 @@ def main(argv=None) -> dict:
                                      settings, t_load, t_resample,
                                      pipeline_best, atomic_write_text)
     if args.stand_in_ms is not None:
-        model = _StandInDetector(args.stand_in_ms)
+        model = _StandInDetector(args.stand_in_ms, args.stand_in_boxes)
     else:
         model = init_volume_detector(cfg, args.checkpoint, args.device)
         model.eval()
@@ -167,6 +198,41 @@ def main(argv=None) -> dict:
     t_stack = time.perf_counter() - t
     bs0, w0 = args.batch_sizes[0], args.workers[0]
     base = best[bs0, w0]
+
+    # whole runs, timed as a user waits for them: read the file, resample
+    # (today's SimpleITK path and the torch one), detect, stack; the read
+    # alone in the same rounds (interleaved: a change of load hits all)
+    bs_full = max(args.batch_sizes)
+
+    def full_run(path: str, w: int) -> dict:
+        backend, batched = _PATHS[path]
+        sync(args.device)
+        t0 = time.perf_counter()
+        vol = load_ct_volume(scan)
+        t1 = time.perf_counter()
+        res = prepare_volume(vol, settings, backend)
+        t2 = time.perf_counter()
+        with amp:
+            b, s = detect_slices(model, res, settings, bs_full,
+                                 show_progress=False, workers=w,
+                                 worker_type=args.worker_type,
+                                 batched_windowing=batched)
+        sync(args.device)
+        t3 = time.perf_counter()
+        stack_slice_boxes(list(range(len(b))), b, s, score_thr=.05)
+        t4 = time.perf_counter()
+        return dict(read=t1 - t0, resample=t2 - t1, detect=t3 - t2,
+                    stack=t4 - t3, total=t4 - t0)
+
+    paths = [(path, w) for path in _PATHS for w in args.workers]
+    runs = {p: [] for p in paths}
+    reads = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        load_ct_volume(scan)
+        reads.append(time.perf_counter() - t)
+        for p in paths:
+            runs[p].append(full_run(*p))
     by_workers = {}
     for w in args.workers:
         fastest = min(best[bs, w] for bs in args.batch_sizes)
@@ -179,13 +245,32 @@ def main(argv=None) -> dict:
                      for bs in args.batch_sizes},
             end_to_end_seconds=round(end_to_end, 3),
             end_to_end_slices_per_second=round(depth / end_to_end, 2))
+    full = {}
+    for (path, w), rs in runs.items():
+        totals = [r['total'] for r in rs]
+        full[f'{path}/{w}'] = dict(
+            path=path, resample=_PATHS[path][0],
+            batched_windowing=_PATHS[path][1], workers=w,
+            batch_size=bs_full,
+            seconds=[round(v, 4) for v in totals],
+            median_seconds=round(statistics.median(totals), 4),
+            parts={k: round(statistics.median(r[k] for r in rs), 4)
+                   for k in ('read', 'resample', 'detect', 'stack')},
+            # each run against its own read (the same load), the median
+            # of those; and the fastest run against the fastest read
+            ratio_to_read=round(statistics.median(
+                r['total'] / r['read'] for r in rs), 3),
+            ratio_min_to_min_read=round(
+                min(totals) / min(min(reads), *(r['read'] for r in rs)), 3))
     detector = (f'stand-in detector waiting {args.stand_in_ms} ms per '
-                'slice' if args.stand_in_ms is not None else
+                f'slice, {args.stand_in_boxes} boxes per slice'
+                if args.stand_in_ms is not None else
                 f'{args.device}{" AMP" if args.amp else ""}')
     print(f'scan {scan}: {volume.shape_zyx} voxels -> {depth} slices of '
           f'{settings.interval_mm} mm at {settings.pixel_spacing} mm/px '
           f'({resampled.shape_zyx[1]} x {resampled.shape_zyx[2]} px), '
-          f'{detector}, {torch.get_num_threads()} threads')
+          f'{detector}, {torch.get_num_threads()} threads, '
+          f'{os.cpu_count()} CPUs')
     print(f'load {t_load:.2f} s, resample {t_resample:.2f} s, stacking '
           f'{sum(len(b) for b in boxes)} boxes into {len(findings)} '
           f'findings {t_stack * 1000:.1f} ms')
@@ -201,6 +286,29 @@ def main(argv=None) -> dict:
         print(f'end to end (read + resample + fastest batch + stacking), '
               f"{w} workers: {r['end_to_end_seconds']:.2f} s, "
               f"{r['end_to_end_slices_per_second']:.1f} slices/s")
+    around = args.stand_in_ms == 0
+    print(f'whole runs (read + resample + detect, batch {bs_full} + '
+          f'stacking), {args.repeats} interleaved rounds; seconds: median '
+          '(min-max); parts: medians')
+    print(f'  read alone: {_spread(reads)}')
+    for key, r in full.items():
+        parts = ', '.join(f'{k} {v:.3f}' for k, v in r['parts'].items())
+        ratio = (f"{r['ratio_to_read']:.2f}x its read (fastest run / "
+                 f"fastest read: {r['ratio_min_to_min_read']:.2f}x)"
+                 if args.repeats >= 2 else
+                 'ratio to the read time: needs --repeats >= 2')
+        print(f"  {r['path']:>13s}, {r['workers']} workers: "
+              f"{_spread(r['seconds'])} = {ratio} ({parts})")
+    if around and args.repeats >= 2:
+        w_new = min(args.workers,
+                    key=lambda w: full[f'new/{w}']['median_seconds'])
+        w_old = min(args.workers,
+                    key=lambda w: full[f'today/{w}']['median_seconds'])
+        print(f'the pipeline around the model (a detector of no cost): '
+              f"{full[f'new/{w_new}']['ratio_to_read']:.2f}x the read time "
+              f"(median over runs of run / its read; {w_new} workers; "
+              f"today's path: {full[f'today/{w_old}']['ratio_to_read']:.2f}"
+              f'x, {w_old} workers); goal <= 3x')
     first = by_workers[w0]
     result = dict(scan=scan, device=args.device, amp=args.amp,
                   num_slices=depth, workers=w0,
@@ -215,30 +323,56 @@ def main(argv=None) -> dict:
                   batches=first['batches'],
                   speedup={bs: round(base / best[bs, w0], 3)
                            for bs in args.batch_sizes},
-                  by_workers=by_workers)
+                  by_workers=by_workers,
+                  read_seconds=[round(v, 4) for v in reads],
+                  whole_runs=full, threads=torch.get_num_threads())
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
     return result
 
 
+#: The whole runs timed: name -> (resampling backend, batched windowing).
+#: ``today``: SimpleITK and the configured transforms slice by slice (the
+#: path before torch resampling); ``torch-resample``: only the resampling
+#: changed; ``new``: the default path of ``infer_volume``.
+_PATHS = {'today': ('sitk', False), 'torch-resample': ('torch', False),
+          'new': ('torch', True)}
+
+
 class _StandInDetector:
     """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
-    like a process waiting for its GPU) and predicts no boxes."""
+    like a process waiting for its GPU) and predicts ``boxes`` boxes per
+    slice: the same random boxes (seed 0; 16-128 px, scores near 0.5) on
+    every slice, moved by up to 1 px from slice to slice, so that stacking
+    links them into long chains as it would a detector's."""
 
-    def __init__(self, ms: float) -> None:
+    def __init__(self, ms: float, boxes: int = 0) -> None:
         if not ms >= 0:
             raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
+        if boxes < 0:
+            raise ValueError(f'--stand-in-boxes must be >= 0, got {boxes}')
+        import numpy as np
+        rng = np.random.default_rng(0)
+        centre = rng.uniform(64, 320, (boxes, 2))
+        half = rng.uniform(8, 64, (boxes, 2))
+        self.boxes = np.concatenate([centre - half, centre + half], 1)
+        self.scores = np.clip(rng.normal(.5, .03, boxes), .06, 1.)
         self.ms = ms
 
     def test_step(self, data: dict) -> list:
+        import numpy as np
         import torch
         from mmengine.structures import InstanceData
         time.sleep(self.ms / 1000. * len(data['inputs']))
         outputs = []
         for sample in data['data_samples']:
+            z = int(str(sample.metainfo.get('img_id', '#0')).rsplit('#')[-1])
+            jitter = np.random.default_rng(z).uniform(-1, 1,
+                                                      self.boxes.shape)
             sample.pred_instances = InstanceData(
-                bboxes=torch.zeros(0, 4), scores=torch.zeros(0),
-                labels=torch.zeros(0, dtype=torch.long))
+                bboxes=torch.from_numpy(self.boxes + jitter).float(),
+                scores=torch.from_numpy(self.scores).float(),
+                labels=torch.zeros(len(self.scores), dtype=torch.long))
             outputs.append(sample)
         return outputs
 

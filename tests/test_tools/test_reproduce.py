@@ -79,3 +79,32 @@ def test_compare_without_results_is_an_error(tool, tmp_path, capsys):
     assert tool.main(['elixirnet/table5', '--compare', '--work-dir',
                       str(tmp_path)]) == 1
     assert 'no finished row' in capsys.readouterr().err
+
+
+def test_a_replica_is_refused_unless_asked(tool, tmp_path, capsys):
+    """A release replica (synthetic) passed as the real data is refused;
+    --allow-replica rehearses on it."""
+    from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
+                                                       replica_marker_text)
+    root = tmp_path / 'DeepLesion'
+    root.mkdir()
+    (root / REPLICA_FILE).write_text(
+        replica_marker_text('deeplesion', 'tiny', 0, 'DeepLesion release'))
+    args = ['elixirnet/table5', '--rows', 'fpn', '--data-root', str(root),
+            '--work-dir', str(tmp_path / 'w')]
+    assert tool.main(args) == 2
+    err = capsys.readouterr().err
+    assert 'is a release replica' in err and '--allow-replica' in err
+    assert not (tmp_path / 'w').exists()
+    assert tool.main(args + ['--dry-run']) == 0
+
+
+def test_slurm_options(tool, tmp_path, capsys):
+    """--executor slurm needs a partition; --status lists the submitted
+    jobs (none yet)."""
+    args = ['elixirnet/table5', '--rows', 'fpn', '--work-dir', str(tmp_path)]
+    assert tool.main(args + ['--executor', 'slurm']) == 2
+    assert '--partition' in capsys.readouterr().err
+    assert tool.main(args + ['--status']) == 0
+    out = capsys.readouterr().out
+    assert '| job | stage | rows | state |' in out

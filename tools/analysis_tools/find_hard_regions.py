@@ -85,7 +85,8 @@ def main(argv=None) -> List[dict]:
                              f'it')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
     scans = find_hard_regions(

@@ -70,7 +70,8 @@ def main(argv=None) -> Dict:
             parser.error(f'{path} exists; pass --overwrite to replace it')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, args.cfg_options, source=args.config)
     cands, scans = predict_candidates(cfg, args.checkpoint, args.device,
                                       args.max_scans)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -132,7 +132,8 @@ def build_model_and_dataset(config: str,
         raise FileNotFoundError(f'Checkpoint not found: {checkpoint}')
     cfg = Config.fromfile(config)
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        from mmlesion.utils.config_check import apply_cfg_options
+        apply_cfg_options(cfg, cfg_options, source=config)
     dataset_cfg = cfg.test_dataloader.dataset
     if split is not None:
         dataset_cfg.split = split

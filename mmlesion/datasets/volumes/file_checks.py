@@ -11,15 +11,11 @@ path). These checks run on the header only (or stream the voxel bytes
 without keeping them), so a bad file is refused before memory is allocated
 for its voxels. Every refusal names the file and the header field.
 """
-import gzip
 import math
 import os
 import os.path as osp
 import re
 import stat
-import struct
-import zlib
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -128,163 +124,6 @@ def _truncated(path: str, have: int, want: int, what: str) -> ValueError:
         'zeros')
 
 
-#: NIfTI datatype code -> (bits per voxel, numpy type; None: not scalar
-#: real).
-_NIFTI_TYPES: Dict[int, Tuple[int, Optional[str]]] = {
-    2: (8, 'u1'), 4: (16, 'i2'), 8: (32, 'i4'), 16: (32, 'f4'),
-    32: (64, None), 64: (64, 'f8'), 128: (24, None), 256: (8, 'i1'),
-    512: (16, 'u2'), 768: (32, 'u4'), 1024: (64, 'i8'), 1280: (64, 'u8'),
-    1536: (128, None), 1792: (128, None), 2048: (256, None),
-    2304: (32, None)}
-
-
-@dataclass
-class NiftiHeader:
-    """What a NIfTI-1 / NIfTI-2 header says about the stored voxels.
-
-    Attributes:
-        sizes (tuple[int]): ``dim[1..dim[0]]``.
-        datatype (int): the stored type code.
-        bitpix (int): bits per stored voxel.
-        vox_offset (int): byte offset of the voxels.
-        pixdim (tuple[float]): ``pixdim[1..3]``.
-        scl_slope (float): rescale slope (0 or NaN: none).
-        scl_inter (float): rescale intercept.
-        endian (str): ``'<'`` or ``'>'``.
-    """
-    sizes: Tuple[int, ...]
-    datatype: int
-    bitpix: int
-    vox_offset: int
-    pixdim: Tuple[float, ...]
-    scl_slope: float
-    scl_inter: float
-    endian: str
-
-    @property
-    def data_bytes(self) -> int:
-        """Bytes of the stored (unscaled) voxels."""
-        return math.prod(self.sizes) * self.bitpix // 8
-
-    @property
-    def plane_bytes(self) -> int:
-        """Bytes of one slice (the first two dimensions)."""
-        return math.prod(self.sizes[:2]) * self.bitpix // 8
-
-
-def _nifti_head(path: str) -> bytes:
-    opener = gzip.open if path.lower().endswith('.gz') else open
-    try:
-        with opener(path, 'rb') as f:
-            return f.read(544)
-    except (OSError, EOFError) as err:
-        raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
-
-
-def read_nifti_header(path: str) -> Optional[NiftiHeader]:
-    """Parse and check the header of a ``.nii`` / ``.nii.gz`` file.
-
-    Args:
-        path (str): the file.
-
-    Returns:
-        NiftiHeader | None: None if it is not a NIfTI-1 / -2 single file
-        (ITK then decides what it is).
-
-    Raises:
-        ValueError: naming the file and the field, for ``dim`` sizes below
-            1, a ``bitpix`` that disagrees with ``datatype``, or an infinite
-            ``scl_slope`` / non-finite ``scl_inter`` with a slope.
-    """
-    head = _nifti_head(path)
-    for endian in '<>':
-        if len(head) >= 348 and struct.unpack(endian + 'i', head[:4])[0] \
-                == 348:
-            dim = struct.unpack(endian + '8h', head[40:56])
-            datatype, bitpix = struct.unpack(endian + '2h', head[70:74])
-            pixdim = struct.unpack(endian + '8f', head[76:108])
-            offset = struct.unpack(endian + 'f', head[108:112])[0]
-            slope, inter = struct.unpack(endian + '2f', head[112:120])
-            break
-        if len(head) >= 540 and struct.unpack(endian + 'i', head[:4])[0] \
-                == 540:
-            datatype, bitpix = struct.unpack(endian + '2h', head[12:16])
-            dim = struct.unpack(endian + '8q', head[16:80])
-            pixdim = struct.unpack(endian + '8d', head[104:168])
-            offset = struct.unpack(endian + 'q', head[168:176])[0]
-            slope, inter = struct.unpack(endian + '2d', head[176:192])
-            break
-    else:
-        return None
-    ndim = dim[0]
-    if not 1 <= ndim <= 7:
-        raise ValueError(f'{path}: NIfTI header field dim[0] = {ndim}: the '
-                         'number of dimensions must be 1..7')
-    sizes = tuple(int(d) for d in dim[1:ndim + 1])
-    if any(d < 1 for d in sizes):
-        raise ValueError(f'{path}: NIfTI header field dim {sizes}: every '
-                         'size must be >= 1')
-    known = _NIFTI_TYPES.get(datatype)
-    if known is None:
-        raise ValueError(f'{path}: NIfTI header field datatype = {datatype} '
-                         'is no NIfTI data type')
-    if bitpix != known[0]:
-        raise ValueError(
-            f'{path}: NIfTI header fields disagree: bitpix = {bitpix} but '
-            f'datatype {datatype} has {known[0]} bits per voxel')
-    if not math.isfinite(offset) or offset < 0:
-        raise ValueError(f'{path}: NIfTI header field vox_offset = {offset} '
-                         'is not a byte offset')
-    scaled = slope != 0 and not math.isnan(slope)
-    if math.isinf(slope) or (scaled and not math.isfinite(inter)):
-        raise ValueError(
-            f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
-            f'{inter}: a rescale must be finite (scl_slope 0 or NaN means '
-            'none)')
-    return NiftiHeader(sizes, int(datatype), int(bitpix), int(offset),
-                       tuple(float(p) for p in pixdim[1:4]), float(slope),
-                       float(inter), endian)
-
-
-def _gunzipped_length(path: str, limit: int) -> int:
-    """Decompressed bytes of a gzip file (all members), counted up to
-    ``limit``; memory stays at one chunk."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    total = 0
-    with open(path, 'rb') as f:
-        pending = b''
-        while total <= limit:
-            data = pending or f.read(_CHUNK)
-            pending = b''
-            if not data:
-                break
-            try:
-                total += len(inflater.decompress(data, _CHUNK))
-                pending = inflater.unconsumed_tail
-                if inflater.eof:  # next gzip member, if any
-                    pending = inflater.unused_data
-                    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            except zlib.error as err:
-                raise ValueError(f'{path}: corrupt gzip data after {total} '
-                                 f'bytes ({err})') from err
-    return total
-
-
-def _gzip_size_field(path: str) -> int:
-    """ISIZE, the last 4 bytes of a gzip file: its length mod 2**32.
-
-    In a truncated file these bytes are compressed data, so they match the
-    expected length only by a 1 in 2**32 chance; a mismatch (also from
-    several gzip members or trailing bytes) leads to counting the stream.
-    """
-    with open(path, 'rb') as f:
-        f.seek(0, 2)
-        if f.tell() < 18:
-            return -1
-        f.seek(-4, 2)
-        return int.from_bytes(f.read(4), 'little')
-
-
 def _size_mismatch(path: str, have: int, want: int, fields: str,
                    what: str) -> ValueError:
     return ValueError(
@@ -293,91 +132,6 @@ def _size_mismatch(path: str, have: int, want: int, fields: str,
         'describes, so the voxels would be read with the wrong size or type '
         '(part of the scan silently dropped); refusing it. Correct the '
         'header')
-
-
-def check_nifti_length(path: str,
-                       reader: Optional[sitk.ImageFileReader] = None,
-                       header: Optional[NiftiHeader] = None) -> None:
-    """Refuse a NIfTI whose voxel data disagrees with its header.
-
-    The stored (unscaled) voxels are counted, from the header's own ``dim``
-    and ``bitpix``: a uint16 NIfTI with ``scl_slope 1 / scl_inter -1024``
-    is read by ITK as float32, but stores 2 bytes a voxel. Data shorter
-    than announced is refused (ITK pads it with zeros), and so is data
-    longer by a slice or more (``dim`` announcing fewer slices than stored:
-    ITK reads the first ones only).
-
-    Args:
-        path (str): a ``.nii`` or ``.nii.gz`` file.
-        reader (sitk.ImageFileReader, optional): unused (kept for callers).
-        header (NiftiHeader, optional): from :func:`read_nifti_header`.
-
-    Raises:
-        ValueError: ``truncated: N of M bytes`` or a size mismatch, naming
-            the file.
-    """
-    gz = path.lower().endswith('.gz')
-    header = header or read_nifti_header(path)
-    if header is None:
-        return
-    want = header.vox_offset + header.data_bytes
-    if gz and _gzip_size_field(path) == want % 2**32:
-        return  # the trailer of a complete single-member gzip says so
-    limit = want + header.plane_bytes
-    have = _gunzipped_length(path, limit) if gz else osp.getsize(path)
-    what = 'header and voxels (decompressed)' if gz else 'header and voxels'
-    if have < want:
-        raise _truncated(path, have, want, what)
-    if have >= limit:
-        raise _size_mismatch(
-            path, have, want, f'vox_offset {header.vox_offset} + dim '
-            f'{header.sizes} x bitpix {header.bitpix}', what +
-            (' (counted up to one slice more)' if gz else ''))
-
-
-def check_nifti_finite(path: str, header: NiftiHeader) -> None:
-    """Refuse a float NIfTI holding NaN or infinite voxels.
-
-    ITK reads them as 0 (0 HU: water), silently. The stored voxels are
-    streamed from the file (a ``.gz`` decompressed on the fly), a chunk at
-    a time.
-
-    Args:
-        path (str): the file.
-        header (NiftiHeader): from :func:`read_nifti_header`.
-
-    Raises:
-        ValueError: naming the file, how many voxels and the first one
-            (x, y, z index).
-    """
-    code = _NIFTI_TYPES[header.datatype][1]
-    if code is None or code[0] != 'f':
-        return
-    dtype = np.dtype(header.endian + code)
-    total = math.prod(header.sizes)
-    opener = gzip.open if path.lower().endswith('.gz') else open
-    count, first, done = 0, None, 0
-    step = max(_CHUNK // dtype.itemsize, 1) * 16
-    with opener(path, 'rb') as f:
-        f.seek(header.vox_offset)
-        while done < total:
-            data = f.read(min(step, total - done) * dtype.itemsize)
-            if not data:
-                break
-            values = np.frombuffer(
-                data[:len(data) // dtype.itemsize * dtype.itemsize], dtype)
-            bad = ~np.isfinite(values)
-            n = int(bad.sum())
-            if n and first is None:
-                first = done + int(np.argmax(bad))
-            count += n
-            done += values.size
-    if count:
-        # NIfTI stores x fastest: flat index -> (x, y, z, ...)
-        index = np.unravel_index(first, header.sizes, order='F')
-        raise nonfinite_error(
-            path, count, total, 'voxel (x, y, z) = ' +
-            str(tuple(int(i) for i in index[:3])))
 
 
 def _mhd_fields(path: str) -> dict:
@@ -678,9 +432,7 @@ def is_file_of(path: str, folder: Optional[str]) -> bool:
 
 
 __all__ = [
-    'MAX_VOXELS', 'voxel_data_bytes', 'check_nifti_length',
-    'check_nifti_finite', 'read_nifti_header', 'NiftiHeader',
-    'mhd_data_files', 'check_metaimage_length', 'is_file_of',
+    'MAX_VOXELS', 'voxel_data_bytes', 'mhd_data_files', 'check_metaimage_length', 'is_file_of',
     'check_regular_file', 'check_inside', 'check_voxel_count',
     'count_nonfinite', 'nonfinite_error', 'is_nrrd', 'nrrd_data_files',
     'check_nrrd_length', 'check_folder_entries'

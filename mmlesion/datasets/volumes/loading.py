@@ -22,12 +22,12 @@ from .ct_volume import CTVolume
 from .dicom_checks import (check_series_slices, check_unread_dicom_files,
                            resample_slices_uniform)
 from .file_checks import (check_folder_entries, check_metaimage_length,
-                          check_nifti_finite, check_nifti_length,
                           check_nrrd_length, check_regular_file,
                           check_voxel_count, count_nonfinite, is_nrrd,
-                          mhd_data_files, nonfinite_error, nrrd_data_files,
-                          read_nifti_header)
+                          mhd_data_files, nonfinite_error, nrrd_data_files)
 from .intensity_checks import check_ct_intensities
+from .nifti_checks import (check_nifti_finite, check_nifti_length,
+                           read_nifti_header)
 from .scan_switches import scan_check_defaults
 
 PathLike = Union[str, os.PathLike]

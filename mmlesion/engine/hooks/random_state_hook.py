@@ -108,8 +108,12 @@ class RandomStateHook(Hook):
         self._snapshot: Optional[Dict[str, Any]] = None
 
     def after_train_epoch(self, runner) -> None:
-        """Snapshot the generators at the epoch boundary."""
+        """Snapshot the generators at the epoch boundary (every rank's: a
+        distributed run gathers them, rank 0 writes them all)."""
         self._snapshot = get_random_state()
+        from mmengine.dist import all_gather_object, get_world_size
+        self._rank_snapshots = (all_gather_object(self._snapshot)
+                                if get_world_size() > 1 else None)
 
     def before_train_epoch(self, runner) -> None:
         """Restore the boundary snapshot (no-op before the first save)."""
@@ -119,6 +123,8 @@ class RandomStateHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         """Write the snapshot and the samplers' seeds into the checkpoint."""
         state = dict(self._snapshot or get_random_state())
+        if getattr(self, '_rank_snapshots', None):
+            state['ranks'] = self._rank_snapshots
         loop = getattr(runner, '_train_loop', None)
         dataloader = getattr(loop, 'dataloader', None)
         if dataloader is not None and not isinstance(dataloader, dict):
@@ -134,7 +140,18 @@ class RandomStateHook(Hook):
         if state is None or not getattr(runner, '_resume', False):
             return
         self._snapshot = {k: v for k, v in state.items()
-                          if k != 'sampler_seeds'}
+                          if k not in ('sampler_seeds', 'ranks')}
+        from mmengine.dist import get_rank, get_world_size
+        ranks = state.get('ranks')
+        if ranks and len(ranks) == get_world_size():
+            self._snapshot = ranks[get_rank()]
+        elif get_world_size() > 1:
+            print_log(
+                f'RandomStateHook: the checkpoint holds the generators of '
+                f'{len(ranks or [None])} rank(s), this run has '
+                f'{get_world_size()}; every rank takes rank 0\'s (the resume '
+                'is not bitwise exact).', logger='current',
+                level=logging.WARNING)
         loop = getattr(runner, '_train_loop', None)
         dataloader = getattr(loop, 'dataloader', None)
         seeds = state.get('sampler_seeds', {})

@@ -65,3 +65,24 @@ def test_pipeline_only_and_bad_workers(tmp_path, capsys):
     with pytest.raises(ValueError, match='workers must be an integer >= 0'):
         tool.main(['--config', DEMO_CFG, '--scan', str(scan), '--workers',
                    '-1', '--pipeline-only'])
+
+
+def test_whole_runs_of_both_paths_and_the_read_ratio(tmp_path, capsys):
+    tool, scan = _tool_and_scan(tmp_path)
+    result = tool.main(['--config', DEMO_CFG, '--scan', str(scan),
+                        '--workers', '0', '1', '--batch-sizes', '4',
+                        '--stand-in-ms', '0', '--stand-in-boxes', '5',
+                        '--repeats', '2'])
+    assert set(result['whole_runs']) == {
+        f'{p}/{w}' for p in ('today', 'torch-resample', 'new')
+        for w in (0, 1)}
+    today, new = result['whole_runs']['today/1'], result['whole_runs'][
+        'new/1']
+    assert (today['resample'], today['batched_windowing']) == ('sitk', False)
+    assert (new['resample'], new['batched_windowing']) == ('torch', True)
+    assert len(new['seconds']) == 2 and new['ratio_to_read'] > 0
+    assert len(result['read_seconds']) == 2
+    out = capsys.readouterr().out
+    assert 'the read time' in out and 'goal <= 3x' in out
+    # the stand-in's boxes are stacked: 5 per slice, all kept
+    assert f"stacking {5 * result['num_slices']} boxes" in out

@@ -1,0 +1,376 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Seconds per scan of the full 3D Aggregated Faster R-CNN (RPN + FPRN,
+sliding windows) and of everything around it, on a LUNA16-size scan.
+
+The steps of whole-scan inference, each timed: **read** the scan file
+(``load_ct_volume``), **resample** it to the model's 1 mm
+(``resample_volume``: SimpleITK, the path of ``LoadCTVolume``, and torch,
+:func:`~mmlesion.datasets.volumes.resampling.resample_volume_torch`, both
+in the same run; torch's volume goes on), **lung crop** (the computed lung
+box plus 10 mm, as ``CropToLungs`` without official masks:
+:func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box`; the same
+region from the whole filled and closed mask, ``compute_lung_mask``, the
+way before it, is timed in the same run as **[full mask]**, not in the
+total, and checked to give the same region),
+**window** (``WindowHU`` -1200..600 HU to -1..1, the tensor), then the
+model's ``predict_volume`` over 128^3 windows with the config's overlap,
+split into **backbone** (DenseUNet3D, ``extract_feat``), **RPN head**,
+**proposals** (decoding and the per-window NMS, ``predict_by_feat``),
+**FPRN** (the false-positive reduction branch) and **merge NMS** (the
+final 3D NMS over all windows); the rest of ``predict_volume`` (cutting
+and padding the windows, keeping each window's core) is **window
+overhead**. The RPN alone (the same model without its FPRN, as the
+paper's baseline) runs on the same volume in the same rounds: the ratio
+full / RPN. **Non-network time** is everything but the backbone, the RPN
+head and the FPRN; it is compared with the read time (budget: 3x).
+
+The scan is synthetic (:mod:`mmlesion.datasets.demo.volumes`: a chest with
+lungs and nodules), ``--scan-size`` voxels at ``--spacing`` mm, written
+as MetaImage (int16) and read back: by default 300 x 512 x 512 at 0.7 mm,
+about a LUNA16 scan. The model is the full-size config's with random
+weights (``init_cfg=None``; the cost does not depend on the weights but
+for the number of proposals the FPRN scores: at most ``rpn.max_per_img``
+= 50 per window either way). On a CPU a full-size scan takes minutes:
+``--scan-size 120 192`` is a quick run (say which size a number is for).
+``--amp`` runs the model under float16 autocast (CUDA only; on a CPU it is
+not measured).
+
+Example::
+
+    python projects/benchmarks/benchmark_aggregated3d_scan.py \\
+        --scan-size 120 192 --repeats 2
+    python projects/benchmarks/benchmark_aggregated3d_scan.py \\
+        --device cuda --amp --json work_dirs/agg3d_scan.json
+
+Timing: ``--warmup`` untimed rounds, then ``--repeats`` rounds, each
+running the steps once (full model, then the RPN alone); medians, with
+min-max. On a GPU every step synchronises the device before its clock
+stops.
+"""
+import argparse
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_timing_arguments
+
+DEFAULT_CONFIG = ('configs/aggregated3d/'
+                  'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py')
+#: The network's parts (the rest of the time is "non-network").
+NETWORK = ('backbone', 'rpn_head', 'fprn')
+#: Parts of a round, in the order printed.
+PARTS = ('read', 'resample', 'lung_crop', 'window', 'backbone', 'rpn_head',
+         'proposals', 'fprn', 'merge_nms', 'window_overhead')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = tool_parser(__doc__)
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help='the 3D Aggregated Faster R-CNN config')
+    parser.add_argument('--scan-size', type=int, nargs=2, default=[300, 512],
+                        metavar=('Z', 'XY'),
+                        help='synthetic scan: slices and in-plane voxels')
+    parser.add_argument('--spacing', type=float, default=.7,
+                        help='voxel size of the synthetic scan (mm, all '
+                        'axes)')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                        help='where the model runs (the steps before it run '
+                        'on the CPU)')
+    parser.add_argument('--amp', action='store_true',
+                        help='float16 autocast for the model (CUDA only)')
+    add_timing_arguments(parser, warmup=1, repeats=2)
+    parser.add_argument('--json', help='also write the results here')
+    return parser.parse_args(argv)
+
+
+def make_scan(folder: Path, size_z: int, size_xy: int,
+              spacing: float) -> str:
+    """A synthetic chest scan with nodules as ``scan.mhd`` (int16 HU)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from mmlesion.datasets.demo.volumes import generate_demo_volumes
+    from mmlesion.datasets.volumes import load_ct_volume
+    generate_demo_volumes(folder / 'demo', seed=0, num_luna=1, num_kits=0,
+                          num_lits=0, val_fraction=0.,
+                          size_range=(size_xy, size_xy),
+                          num_slices_range=(size_z, size_z))
+    vol = load_ct_volume(str(next((folder / 'demo').rglob('*.mhd'))))
+    img = sitk.GetImageFromArray(
+        np.clip(np.round(vol.array), -32768, 32767).astype(np.int16))
+    img.SetSpacing((spacing, ) * 3)
+    img.SetOrigin(vol.origin_xyz)
+    path = str(folder / 'scan.mhd')
+    sitk.WriteImage(img, path)
+    return path
+
+
+def build_model(config: str, with_fprn: bool, device: str):
+    """The config's model with random weights (no pretrained init)."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model_cfg = cfg.model
+    model_cfg.init_cfg = None
+    if 'init_cfg' in model_cfg.get('backbone', {}):
+        model_cfg.backbone.init_cfg = None
+    if not with_fprn:
+        model_cfg.fprn_head = None
+    model_cfg.test_cfg.show_progress = False
+    model = MODELS.build(model_cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return model.to(device).eval()
+
+
+class _Clock:
+    """Seconds spent in wrapped callables, by name."""
+
+    def __init__(self, device: str) -> None:
+        from mmlesion.utils.benchmark_timing import sync
+        self.sync = lambda: sync(device)
+        self.seconds: Dict[str, float] = {}
+
+    def wrap(self, name: str, fn):
+
+        def timed(*args, **kwargs):
+            self.sync()
+            t = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self.sync()
+            self.seconds[name] = self.seconds.get(name, 0.) + \
+                time.perf_counter() - t
+            return out
+
+        return timed
+
+
+def instrument(model, clock: _Clock) -> None:
+    """Time the model's parts through ``clock`` (instance attributes, the
+    model's code unchanged; the merge NMS through the detector module's
+    ``nms_3d``, see :func:`_patched_nms`)."""
+    model.extract_feat = clock.wrap('backbone', model.extract_feat)
+    model.rpn_head.forward = clock.wrap('rpn_head', model.rpn_head.forward)
+    model.rpn_head.predict_by_feat = clock.wrap(
+        'proposals', model.rpn_head.predict_by_feat)
+    if getattr(model, 'fprn_head', None) is not None:
+        model.fprn_head.forward = clock.wrap('fprn', model.fprn_head.forward)
+
+
+def _patched_nms(clock: _Clock):
+    """A context in which the detector's final ``nms_3d`` is timed."""
+    import contextlib
+
+    from mmlesion.models.detectors import aggregated_faster_rcnn_3d as det
+
+    @contextlib.contextmanager
+    def ctx():
+        original = det.nms_3d
+        det.nms_3d = clock.wrap('merge_nms', original)
+        try:
+            yield
+        finally:
+            det.nms_3d = original
+
+    return ctx()
+
+
+def run_round(scan: str, full, rpn, args, clock_full: _Clock,
+              clock_rpn: _Clock) -> Dict[str, dict]:
+    """One round: the steps with the full model, then the RPN alone on
+    the same volume. Returns per model the seconds of each part."""
+    import numpy as np
+    import torch
+
+    from mmlesion.datasets.transforms.windowing import window_hu
+    from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
+                                           crop_volume, load_ct_volume,
+                                           mask_region, resample_volume)
+    from mmlesion.datasets.volumes.lung_mask import (box_corner_mask,
+                                                     compute_lung_box)
+    out = {}
+    sync = clock_full.sync
+    t = time.perf_counter()
+    vol = load_ct_volume(scan)
+    parts = dict(read=time.perf_counter() - t)
+    t = time.perf_counter()
+    resample_volume(vol, (1., 1., 1.))
+    parts['resample_sitk'] = time.perf_counter() - t
+    t = time.perf_counter()
+    res = resample_volume(vol, (1., 1., 1.), backend='torch')
+    parts['resample'] = time.perf_counter() - t
+    t = time.perf_counter()
+    mask = CTVolume(compute_lung_mask(res), res.spacing_zyx, res.origin_xyz,
+                    res.direction)
+    region_mask = mask_region(mask, res, 10.)
+    parts['lung_crop_mask'] = time.perf_counter() - t
+    t = time.perf_counter()
+    box = compute_lung_box(res)
+    region = None if box is None else mask_region(
+        CTVolume(box_corner_mask(res.shape_zyx, *box), res.spacing_zyx,
+                 res.origin_xyz, res.direction), res, 10.)
+    crop = res if region is None else crop_volume(res, *region)
+    parts['lung_crop'] = time.perf_counter() - t
+    if region != region_mask:
+        raise RuntimeError(f'lung box {region} != the full mask\'s '
+                           f'{region_mask}')
+    t = time.perf_counter()
+    img = window_hu(np.ascontiguousarray(crop.array), (-1200., 600.),
+                    (-1., 1.))
+    volume = torch.from_numpy(img)[None].to(args.device)
+    sync()
+    parts['window'] = time.perf_counter() - t
+    shape = tuple(crop.shape_zyx)
+    amp = torch.autocast(device_type=args.device, dtype=torch.float16,
+                         enabled=args.amp and args.device == 'cuda')
+    for name, model, clock in (('full', full, clock_full),
+                               ('rpn', rpn, clock_rpn)):
+        clock.seconds = {}
+        sync()
+        t = time.perf_counter()
+        with torch.no_grad(), amp, _patched_nms(clock):
+            dets = model.predict_volume(volume)
+        sync()
+        total = time.perf_counter() - t
+        p = dict(parts) if name == 'full' else {}
+        p.update(clock.seconds)
+        p['predict_volume'] = total
+        p['window_overhead'] = total - sum(
+            clock.seconds.get(k, 0.) for k in
+            ('backbone', 'rpn_head', 'proposals', 'fprn', 'merge_nms'))
+        p['detections'] = len(dets)
+        p['volume_zyx'] = shape
+        out[name] = p
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    import torch
+
+    import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
+        window_starts
+    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.benchmark_timing import check_timing
+    check_timing(args.warmup, args.repeats)
+    if min(args.scan_size) < 16 or not args.spacing > 0:
+        raise ValueError('--scan-size needs >= 16 voxels per axis and '
+                         '--spacing > 0 mm')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise RuntimeError('--device cuda: no CUDA device here')
+    torch.manual_seed(0)
+    full = build_model(args.config, True, args.device)
+    rpn = build_model(args.config, False, args.device)
+    clock_full, clock_rpn = _Clock(args.device), _Clock(args.device)
+    instrument(full, clock_full)
+    instrument(rpn, clock_rpn)
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scan = make_scan(Path(tmp), *args.scan_size, args.spacing)
+        for i in range(args.warmup + args.repeats):
+            r = run_round(scan, full, rpn, args, clock_full, clock_rpn)
+            if i >= args.warmup:
+                rounds.append(r)
+    med = statistics.median
+
+    def stat(model: str, key: str) -> dict:
+        values = [r[model].get(key, 0.) for r in rounds]
+        return dict(median=med(values), min=min(values), max=max(values))
+
+    full_parts = {k: stat('full', k) for k in
+                  PARTS + ('resample_sitk', 'lung_crop_mask',
+                           'predict_volume')}
+    rpn_parts = {k: stat('rpn', k) for k in
+                 ('backbone', 'rpn_head', 'proposals', 'merge_nms',
+                  'window_overhead', 'predict_volume')}
+    per_round = [sum(r['full'][k] for k in PARTS) for r in rounds]
+    per_round_rpn = [
+        sum(r['full'][k] for k in ('read', 'resample', 'lung_crop', 'window'))
+        + r['rpn']['predict_volume'] for r in rounds]
+    non_network = [sum(r['full'][k] for k in PARTS if k not in NETWORK)
+                   for r in rounds]
+    reads = [r['full']['read'] for r in rounds]
+    shape = rounds[0]['full']['volume_zyx']
+    windows = 1
+    for n in shape:
+        w = min(full.test_cfg.get('window_size', 128), -(-n // 16) * 16)
+        windows *= len(window_starts(n, w, full.test_cfg.get('overlap', 16)))
+    result = dict(
+        device=args.device, amp=args.amp and args.device == 'cuda',
+        threads=torch.get_num_threads(), cpus=os.cpu_count(),
+        config=args.config, scan_zyx=[args.scan_size[0]] +
+        [args.scan_size[1]] * 2, spacing_mm=args.spacing,
+        lung_crop_zyx=list(shape), windows=windows,
+        detections=rounds[0]['full']['detections'],
+        repeats=args.repeats, warmup=args.warmup,
+        seconds_per_scan=dict(median=med(per_round), min=min(per_round),
+                              max=max(per_round)),
+        seconds_per_scan_rpn=dict(median=med(per_round_rpn),
+                                  min=min(per_round_rpn),
+                                  max=max(per_round_rpn)),
+        full_over_rpn=med(per_round) / med(per_round_rpn),
+        predict_full_over_rpn=(full_parts['predict_volume']['median'] /
+                               rpn_parts['predict_volume']['median']),
+        non_network_seconds=med(non_network),
+        read_seconds=med(reads),
+        non_network_over_read=med(non_network) / med(reads),
+        parts=full_parts, rpn_parts=rpn_parts)
+    _print(result, args)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(result, indent=1))
+    return result
+
+
+def _print(r: dict, args) -> None:
+    fp16 = ('float16 autocast' if r['amp'] else
+            'float32 (fp16: not measured on a CPU)' if args.device == 'cpu'
+            else 'float32')
+    print(f"scan {r['scan_zyx'][0]} x {r['scan_zyx'][1]} x "
+          f"{r['scan_zyx'][2]} voxels at {r['spacing_mm']} mm -> 1 mm, "
+          f"lung crop {' x '.join(map(str, r['lung_crop_zyx']))} voxels, "
+          f"{r['windows']} windows of 128^3; {args.device}, {fp16}, "
+          f"{r['threads']} threads, {r['cpus']} CPUs; {r['repeats']} rounds "
+          f"after {r['warmup']} warm-up; median (min-max) seconds")
+
+    def line(name, s):
+        return (f"  {name:16s} {s['median']:8.3f} ({s['min']:.3f}-"
+                f"{s['max']:.3f})")
+
+    labels = dict(read='read', resample='resample (torch)',
+                  resample_sitk='[SimpleITK]', lung_crop='lung crop',
+                  lung_crop_mask='[full mask]',
+                  window='window', backbone='backbone', rpn_head='RPN head',
+                  proposals='proposals+NMS', fprn='FPRN',
+                  merge_nms='merge NMS', window_overhead='window overhead')
+    for key in ('read', 'resample', 'resample_sitk', 'lung_crop',
+                'lung_crop_mask', 'window', 'backbone', 'rpn_head',
+                'proposals', 'fprn', 'merge_nms', 'window_overhead'):
+        print(line(labels[key], r['parts'][key]) +
+              ('  (not in the total)' if key in ('resample_sitk',
+                                                 'lung_crop_mask') else ''))
+    print(line('per scan, full', r['seconds_per_scan']))
+    print(line('per scan, RPN', r['seconds_per_scan_rpn']))
+    print(f"full / RPN alone: {r['full_over_rpn']:.2f}x per scan, "
+          f"{r['predict_full_over_rpn']:.2f}x for the sliding windows")
+    print(f"non-network time {r['non_network_seconds']:.3f} s = "
+          f"{r['non_network_over_read']:.2f}x the read time "
+          f"({r['read_seconds']:.3f} s); budget 3x")
+
+
+if __name__ == '__main__':
+    main()

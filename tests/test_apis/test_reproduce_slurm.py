@@ -1,0 +1,85 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``tools/reproduce.py --executor slurm`` on a real one-node Slurm cluster
+(started by the test; skipped, saying why, where it cannot): stages become
+jobs that wait for the stage before them, a shared stage runs once, the
+results equal a local run, a failing job shows in ``--status`` with its
+log."""
+import json
+import sys
+
+import pytest
+
+from mmlesion.apis.reproduce import Row, Stage, run_rows
+from mmlesion.testing.slurm_cluster import PARTITION
+
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture
+def cluster(slurm_cluster):
+    pytest.importorskip('submitit')
+    return slurm_cluster
+
+
+def _py(code: str):
+    return [sys.executable, '-c', code]
+
+
+def _rows(tmp):
+    """Two rows sharing their first stage, and a row that fails."""
+    base = tmp / 'base.txt'
+    shared = Stage('shared', _py(
+        f'import time; time.sleep(1); open({str(base)!r}, "a").write("x")'),
+        outputs=[str(base)])
+    rows = []
+    for key, factor in (('a', 2), ('b', 3)):
+        out = tmp / f'{key}.json'
+        step = Stage(key, _py(
+            'import json; n = len(open({b!r}).read()); '
+            'json.dump({{"value": n * {f}}}, open({o!r}, "w"))'.format(
+                b=str(base), f=factor, o=str(out))), outputs=[str(out)])
+        rows.append(Row(key, key.upper(), '', [shared, step], str(out),
+                        {'value': ('value', 1.)}, 0))
+    bad = Stage('bad', _py('import sys; print("boom: no data", '
+                           'file=sys.stderr); sys.exit(4)'))
+    rows.append(Row('c', 'C', '', [bad], str(tmp / 'c.json'), {}, 0))
+    return rows
+
+
+def test_stages_as_jobs_equal_a_local_run(cluster, tmp_path, monkeypatch):
+    from mmlesion.apis.reproduce.slurm import (SlurmOptions, job_status,
+                                               status_table, submit_rows,
+                                               wait_for_jobs)
+    for key, value in cluster.env().items():
+        monkeypatch.setenv(key, value)
+    work = tmp_path / 'slurm'
+    work.mkdir()
+    records = submit_rows(str(work), _rows(work),
+                          SlurmOptions(PARTITION, gpus=0, cpus=1, mem_gb=0,
+                                       max_minutes=10), log=lambda *_: 0)
+    # the shared stage once: 4 jobs for 5 stages
+    assert sorted(r['stage'] for r in records) == ['a', 'b', 'bad', 'shared']
+    wait_for_jobs([r['job_id'] for r in records], poll=1, log=lambda *_: 0)
+    assert (work / 'base.txt').read_text() == 'x'
+    slurm_values = {k: json.loads((work / f'{k}.json').read_text())
+                    for k in 'ab'}
+    status = {s['stage']: s for s in job_status(str(work))}
+    assert status['a']['state'] == status['shared']['state'] == 'COMPLETED'
+    assert status['bad']['state'] == 'FAILED'
+    table = status_table(status.values())
+    assert 'FAILED' in table and status['bad']['stdout'] in table
+    assert 'exit 4' in status['bad']['failure'] or \
+        'boom' in status['bad']['failure']
+    # the same rows locally
+    local = tmp_path / 'local'
+    local.mkdir()
+    run_rows(str(local), _rows(local), keep_going=True, log=lambda *_: 0)
+    assert {k: json.loads((local / f'{k}.json').read_text())
+            for k in 'ab'} == slurm_values == {'a': {'value': 2},
+                                               'b': {'value': 3}}
+    # nothing runs twice: a second submission submits nothing done
+    again = submit_rows(str(work), _rows(work)[:2],
+                        SlurmOptions(PARTITION, gpus=0, cpus=1, mem_gb=0),
+                        log=lambda *_: 0)
+    assert again == []
