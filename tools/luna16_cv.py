@@ -68,7 +68,95 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '/epoch_50.pth (default: the config\'s load_from, fold0 -> foldK)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config')
+    parser.add_argument('--no-pool', action='store_true',
+                        help='train and test the folds only (what each Slurm '
+                        'job of --executor slurm runs)')
+    parser.add_argument(
+        '--executor', choices=['local', 'slurm'], default='local',
+        help='local: the folds one after the other here; slurm: one Slurm '
+        'job per fold (a job array, through submitit; a pre-empted job '
+        'requeues and resumes), then the pooling here once all have ended')
+    slurm = parser.add_argument_group('Slurm (--executor slurm)')
+    slurm.add_argument('--partition', help='Slurm partition')
+    slurm.add_argument('--gpus-per-job', type=int, default=1,
+                       help='GPUs of each fold\'s job (0: a CPU partition; '
+                       'default %(default)s)')
+    slurm.add_argument('--cpus-per-task', type=int, default=8,
+                       help='CPUs of each job (default %(default)s)')
+    slurm.add_argument('--mem-gb', type=int, default=32,
+                       help='memory of each job, 0 for the partition\'s '
+                       'default (default %(default)s)')
+    slurm.add_argument('--max-minutes', type=int, default=1440,
+                       help='time limit of a job: twice the fold\'s '
+                       'estimate, at least 30 minutes, at most this '
+                       '(default %(default)s)')
+    slurm.add_argument('--no-wait', action='store_true',
+                       help='submit and return; run the same command '
+                       'again to pool once the jobs have ended')
+    slurm.add_argument('--status', action='store_true',
+                       help='print the submitted jobs: state, node, '
+                       'elapsed time, log, last line of a failure')
     return parser.parse_args(argv)
+
+
+def _option_text(value) -> str:
+    """A --cfg-options value as DictAction reads it back."""
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_option_text(v) for v in value)
+        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    return str(value)
+
+
+def _submit_folds(args: argparse.Namespace, folds: List[int],
+                  work_root: str, logger) -> Optional[int]:
+    """--executor slurm: one job per fold not done; waits unless
+    --no-wait (then returns 0). None: go on and pool here."""
+    from mmlesion.apis.reproduce import Row, Stage
+    from mmlesion.apis.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
+                                                  round_hours,
+                                                  training_gpu_hours)
+    from mmlesion.apis.reproduce.slurm import (SlurmOptions, job_status,
+                                               submit_rows, wait_for_jobs)
+    if not args.partition:
+        raise ValueError('--executor slurm needs --partition')
+    cfg = Config.fromfile(args.config)
+    family = 'rpn3d.py' if cfg.model.get('fprn_head') is None else \
+        'aggregated3d.py'
+    hours = round_hours(training_gpu_hours(
+        family, int(cfg.train_cfg.max_epochs), LUNA16_ITEMS_PER_EPOCH))
+    rows = []
+    for k in folds:
+        cmd = [sys.executable, osp.abspath(__file__), args.config, '--folds',
+               str(k), '--work-dir', work_root, '--no-pool']
+        if args.stage_checkpoint:
+            cmd += ['--stage-checkpoint', args.stage_checkpoint]
+        if args.device:
+            cmd += ['--device', args.device]
+        if args.cfg_options:
+            cmd += ['--cfg-options'] + [
+                f'{key}={_option_text(v)}'
+                for key, v in args.cfg_options.items()
+            ]
+        done = osp.join(work_root, f'fold{k}', 'fold_done.json')
+        stage = Stage(f'fold{k}', cmd, outputs=[done], gpu_hours=hours,
+                      gpus=args.gpus_per_job)
+        rows.append(Row(f'fold{k}', f'fold {k}', '', [stage], done, {}))
+    records = submit_rows(
+        work_root, rows,
+        SlurmOptions(args.partition, args.gpus_per_job, args.cpus_per_task,
+                     args.mem_gb, args.max_minutes), log=logger.info)
+    if args.no_wait:
+        logger.info(f'{len(records)} fold job(s) submitted; --status shows '
+                    'them, the same command pools them once they ended')
+        return 0
+    wait_for_jobs([r['job_id'] for r in records], log=logger.info)
+    ids = {r['job_id'] for r in records}
+    failed = [s for s in job_status(work_root)
+              if s['job_id'] in ids and s['state'] != 'COMPLETED']
+    for s in failed:
+        logger.error(f"job {s['job_id']} ({s['stage']}): {s['state']}: "
+                     f"{s['failure'] or s['stdout']}")
+    return 1 if failed else None
 
 
 def _num_folds(config: str, cfg_options) -> int:
@@ -122,6 +210,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     logger = get_tool_logger('luna16_cv')
+    if args.status:
+        from mmlesion.apis.reproduce.slurm import job_status, status_table
+        print(status_table(job_status(work_root)))
+        return 0
+    if args.executor == 'slurm':
+        ended = _submit_folds(args, folds, work_root, logger)
+        if ended is not None:
+            return ended
     t0 = time.perf_counter()
     for i, k in enumerate(folds):
         logger.info(f'fold {k} ({i + 1}/{len(folds)}): started')
@@ -134,6 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"fold {k} ({i + 1}/{len(folds)}): {state}; "
             f"{rec['num_candidates']} candidates on {rec['num_scans']} "
             f"held-out scans; {time.perf_counter() - t0:.0f} s so far")
+    if args.no_pool:
+        return 0
     pooled = pool_folds(work_root, folds)
     logger.info(f"pooled {len(folds)} folds: {pooled['num_candidates']} "
                 f"candidates on {pooled['num_scans']} scans -> "

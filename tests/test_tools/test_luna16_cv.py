@@ -131,3 +131,33 @@ def test_second_stage_starts_from_its_folds_first_stage(tmp_path):
                     stage_checkpoint=str(tmp_path / 'e.pth'))
     with pytest.raises(FileNotFoundError, match='first-stage checkpoint'):
         train_fold(cfg, logging.getLogger('test'))
+
+
+@pytest.mark.slurm
+def test_folds_as_slurm_jobs(demo, tmp_path, slurm_cluster, monkeypatch,
+                             capsys):
+    """--executor slurm: one job per fold on a real one-node cluster, the
+    pooling here once they ended; the same command again submits nothing
+    (every fold is done) and --status lists the jobs."""
+    pytest.importorskip('submitit')
+    for key, value in slurm_cluster.env().items():
+        monkeypatch.setenv(key, value)
+    from mmlesion.testing.slurm_cluster import PARTITION
+    luna, folds = demo
+    tool = _tool()
+    work = tmp_path / 'cv'
+    slurm = ['--executor', 'slurm', '--partition', PARTITION,
+             '--gpus-per-job', '0', '--cpus-per-task', '1', '--mem-gb', '0',
+             '--max-minutes', '20']
+    assert tool.main(_argv(luna, work, folds) + slurm) == 0
+    jobs = json.loads((work / 'slurm_jobs.json').read_text())
+    assert sorted(j['stage'] for j in jobs) == [f'fold{k}' for k in folds]
+    for k in folds:
+        assert (work / f'fold{k}' / 'fold_done.json').is_file()
+    metrics = json.loads((work / 'eval' / 'metrics.json').read_text())
+    assert 0 <= metrics['cpm'] <= 1
+    assert tool.main(_argv(luna, work, folds) + slurm) == 0
+    assert len(json.loads((work / 'slurm_jobs.json').read_text())) == 2
+    assert tool.main(_argv(luna, work, folds) + ['--status']) == 0
+    out = capsys.readouterr().out
+    assert out.count('COMPLETED') == 2
