@@ -27,20 +27,23 @@ def _py(code: str):
 
 
 def _rows(tmp):
-    """Two rows sharing their first stage, and a row that fails."""
+    """Two rows x two seeds sharing their first stage, and a row that
+    fails."""
     base = tmp / 'base.txt'
     shared = Stage('shared', _py(
         f'import time; time.sleep(1); open({str(base)!r}, "a").write("x")'),
         outputs=[str(base)])
     rows = []
-    for key, factor in (('a', 2), ('b', 3)):
-        out = tmp / f'{key}.json'
-        step = Stage(key, _py(
-            'import json; n = len(open({b!r}).read()); '
-            'json.dump({{"value": n * {f}}}, open({o!r}, "w"))'.format(
-                b=str(base), f=factor, o=str(out))), outputs=[str(out)])
-        rows.append(Row(key, key.upper(), '', [shared, step], str(out),
-                        {'value': ('value', 1.)}, 0))
+    for seed in (0, 1):
+        for key, factor in (('a', 2), ('b', 3)):
+            out = tmp / f'{key}{seed}.json'
+            step = Stage(f'{key}{seed}', _py(
+                'import json; n = len(open({b!r}).read()); '
+                'json.dump({{"value": n * {f} + {s}}}, open({o!r}, "w"))'
+                .format(b=str(base), f=factor, s=seed, o=str(out))),
+                outputs=[str(out)])
+            rows.append(Row(key, key.upper(), '', [shared, step], str(out),
+                            {'value': ('value', 1.)}, seed))
     bad = Stage('bad', _py('import sys; print("boom: no data", '
                            'file=sys.stderr); sys.exit(4)'))
     rows.append(Row('c', 'C', '', [bad], str(tmp / 'c.json'), {}, 0))
@@ -58,14 +61,16 @@ def test_stages_as_jobs_equal_a_local_run(cluster, tmp_path, monkeypatch):
     records = submit_rows(str(work), _rows(work),
                           SlurmOptions(PARTITION, gpus=0, cpus=1, mem_gb=0,
                                        max_minutes=10), log=lambda *_: 0)
-    # the shared stage once: 4 jobs for 5 stages
-    assert sorted(r['stage'] for r in records) == ['a', 'b', 'bad', 'shared']
+    # the shared stage once: 6 jobs for 9 stages
+    assert sorted(r['stage'] for r in records) == ['a0', 'a1', 'b0', 'b1',
+                                                   'bad', 'shared']
     wait_for_jobs([r['job_id'] for r in records], poll=1, log=lambda *_: 0)
     assert (work / 'base.txt').read_text() == 'x'
+    keys = ('a0', 'a1', 'b0', 'b1')
     slurm_values = {k: json.loads((work / f'{k}.json').read_text())
-                    for k in 'ab'}
+                    for k in keys}
     status = {s['stage']: s for s in job_status(str(work))}
-    assert status['a']['state'] == status['shared']['state'] == 'COMPLETED'
+    assert status['a1']['state'] == status['shared']['state'] == 'COMPLETED'
     assert status['bad']['state'] == 'FAILED'
     table = status_table(status.values())
     assert 'FAILED' in table and status['bad']['stdout'] in table
@@ -76,10 +81,11 @@ def test_stages_as_jobs_equal_a_local_run(cluster, tmp_path, monkeypatch):
     local.mkdir()
     run_rows(str(local), _rows(local), keep_going=True, log=lambda *_: 0)
     assert {k: json.loads((local / f'{k}.json').read_text())
-            for k in 'ab'} == slurm_values == {'a': {'value': 2},
-                                               'b': {'value': 3}}
+            for k in keys} == slurm_values == {
+                'a0': {'value': 2}, 'a1': {'value': 3},
+                'b0': {'value': 3}, 'b1': {'value': 4}}
     # nothing runs twice: a second submission submits nothing done
-    again = submit_rows(str(work), _rows(work)[:2],
+    again = submit_rows(str(work), _rows(work)[:4],
                         SlurmOptions(PARTITION, gpus=0, cpus=1, mem_gb=0),
                         log=lambda *_: 0)
     assert again == []

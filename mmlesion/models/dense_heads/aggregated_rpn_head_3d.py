@@ -14,8 +14,77 @@ from torch import Tensor
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
     OptInstanceList, OptMultiConfig
-from mmlesion.structures import bbox3d_to_zyxd, nms_3d
+from mmlesion.structures import bbox3d_to_zyxd, bbox_overlaps_3d
 from ..layers.dense_block_3d import NORM3D, Bottleneck3D
+
+
+def nms_3d_first(bboxes: Tensor, scores: Tensor, iou_thr: float,
+                 max_num: int = -1, block: int = 64) -> Tensor:
+    """The first ``max_num`` indices of :func:`~mmlesion.structures.nms_3d`
+    (``nms_3d(bboxes, scores, iou_thr)[1][:max_num]``, all for
+    ``max_num < 0``), the same boxes in the same order, computed lazily.
+
+    ``nms_3d`` computes the IoU of every pair (900 x 900 for 3 levels of
+    300 proposals) and walks them one box at a time. Here the boxes, sorted
+    by score the same way (stable), go in blocks of ``block``: a block's
+    boxes are first tested against the boxes kept so far, then greedily
+    among themselves (the IoU by the same
+    :func:`~mmlesion.structures.bbox_overlaps_3d`, each pair with its
+    higher-scored box first, as ``nms_3d``), and the walk stops once
+    ``max_num`` boxes are kept: a proposal head keeps 50 of 900. The greedy
+    walk inside a block runs on one host copy of its overlaps (one device
+    synchronisation per block, not per box).
+
+    Args:
+        bboxes (Tensor): (N, 6) boxes.
+        scores (Tensor): (N,) scores.
+        iou_thr (float): boxes overlapping a kept box by more than this are
+            suppressed.
+        max_num (int): boxes kept at most (< 0: all).
+        block (int): boxes per block (64: a block's IoU, 64 x 64 x 3
+            values, stays under torch's parallel grain, so on a CPU it runs
+            on the calling thread, without waking the others).
+
+    Returns:
+        Tensor: (k,) long indices into ``bboxes``, by score descending.
+    """
+    if scores.shape != bboxes.shape[:1] or bboxes.dim() != 2 or \
+            bboxes.size(-1) != 6:
+        raise ValueError(f'nms_3d_first needs (N, 6) boxes and (N,) '
+                         f'scores, got {tuple(bboxes.shape)} and '
+                         f'{tuple(scores.shape)}')
+    n = len(scores)
+    limit = n if max_num < 0 else min(int(max_num), n)
+    if limit == 0:
+        return scores.new_zeros((0, ), dtype=torch.long)
+    order = torch.sort(scores, descending=True, stable=True)[1]
+    boxes = bboxes[order]
+    keep: List[int] = []
+    kept = boxes[:0]
+    for start in range(0, n, block):
+        blk = boxes[start:start + block]
+        over = bbox_overlaps_3d(blk, blk) > iou_thr
+        if len(kept):
+            hit = (bbox_overlaps_3d(kept, blk) > iou_thr).any(0)
+            over = torch.cat([hit[None], over])
+        else:
+            over = torch.cat([over.new_zeros((1, len(blk))), over])
+        over = over.cpu().numpy()
+        suppressed = over[0].copy()
+        new = []
+        for j in range(len(blk)):
+            if suppressed[j]:
+                continue
+            new.append(j)
+            if len(keep) + len(new) == limit:
+                break
+            suppressed |= over[j + 1]
+        keep.extend(start + j for j in new)
+        if len(keep) == limit:
+            break
+        kept = torch.cat([kept, blk[new]])
+    return order[torch.as_tensor(keep, dtype=torch.long,
+                                 device=order.device)]
 
 
 @MODELS.register_module()
@@ -243,29 +312,37 @@ class AggregatedRPNHead3D(BaseModule):
         score_thr = cfg.get('score_thr', 0.)
         iou_thr = cfg.get('iou_thr', 0.1)
         max_per_img = cfg.get('max_per_img', 100)
-        anchors = self.get_anchors(cls_scores)
+        anchors = self._cached_anchors(cls_scores)
         results = []
         for i in range(cls_scores[0].size(0)):
-            boxes, logits, levels = [], [], []
+            sel_anchors, sel_deltas, logits, levels = [], [], [], []
             for lvl, (score, pred) in enumerate(zip(cls_scores, bbox_preds)):
                 s = score[i].reshape(-1)
-                p = pred[i].reshape(-1, 4)
                 if 0 < nms_pre < s.numel():
                     s, idx = s.topk(nms_pre)
-                    p, a = p[idx], anchors[lvl][idx]
+                    # the top anchors' deltas, gathered from the (strided)
+                    # prediction without copying all of it
+                    p = pred[i][torch.unravel_index(idx, score.shape[1:])]
+                    a = anchors[lvl][idx]
                 else:
-                    a = anchors[lvl]
-                boxes.append(self.bbox_coder.decode(a, p))
+                    p, a = pred[i].reshape(-1, 4), anchors[lvl]
+                sel_anchors.append(a)
+                sel_deltas.append(p)
                 logits.append(s)
                 levels.append(torch.full_like(s, lvl, dtype=torch.long))
-            boxes, logits = torch.cat(boxes), torch.cat(logits)
-            levels = torch.cat(levels)
+            # one decoding for all levels (element-wise: the same values as
+            # level by level)
+            boxes = self.bbox_coder.decode(torch.cat(sel_anchors),
+                                           torch.cat(sel_deltas))
+            logits, levels = torch.cat(logits), torch.cat(levels)
             scores = logits.sigmoid()
             keep = scores > score_thr
             boxes, logits, levels, scores = (boxes[keep], logits[keep],
                                              levels[keep], scores[keep])
-            _, inds = nms_3d(boxes, scores, iou_thr)
-            inds = inds[:max_per_img]
+            if max_per_img >= 0:
+                inds = nms_3d_first(boxes, scores, iou_thr, max_per_img)
+            else:  # as nms_3d(...)[1][:max_per_img] always did
+                inds = nms_3d_first(boxes, scores, iou_thr)[:max_per_img]
             results.append(
                 InstanceData(
                     bboxes=boxes[inds],
@@ -274,6 +351,19 @@ class AggregatedRPNHead3D(BaseModule):
                     level_ids=levels[inds],
                     labels=levels.new_zeros(len(inds))))
         return results
+
+    def _cached_anchors(self, cls_scores: Sequence[Tensor]) -> List[Tensor]:
+        """:meth:`get_anchors`, remembered per feature-map sizes and device
+        (a sliding-window pass asks for the same anchors in every window;
+        making them took half of the proposals' time). Read-only."""
+        key = (tuple(tuple(s.shape[1:4]) for s in cls_scores),
+               str(cls_scores[0].device))
+        cache = self.__dict__.setdefault('_anchor_cache', {})
+        if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = self.get_anchors(cls_scores)
+        return cache[key]
 
     def nearest_level(self, bboxes: Tensor) -> Tensor:
         """Level whose anchor diameters are nearest (in log scale) to each
