@@ -129,7 +129,8 @@ def _tool(name: str):
 
 
 @pytest.mark.parametrize('name', ['train', 'test'])
-def test_tools_fold_flag(name, monkeypatch):
+def test_tools_fold_flag(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # train's build_cfg locks (creates) work dirs
     tool = _tool(name)
     config = str(repo_root() / 'configs' / ABS)
     ckpt = ['ckpt.pth'] if name == 'test' else []
