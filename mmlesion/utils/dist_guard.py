@@ -200,9 +200,11 @@ def describe_collective_error(err: BaseException, timeout_s: float,
                 "that rank's log for the cause; ending this rank so that "
                 f'the launcher ends the job. torch: {first}')
     waited_text = '' if waited is None else f' (waited {waited:.3g} s)'
-    return (f'rank {rank} of {world}: {what} got no answer from the other '
-            f'ranks within {timeout_s:g} s{waited_text} (a rank frozen, '
-            'hung on I/O or dead?); ending this rank so that the launcher '
+    others = (f'rank {1 - int(rank)}, the other rank,'
+              if rank.isdigit() and world == '2' else 'the other ranks')
+    return (f'rank {rank} of {world}: {what} got no answer from {others} '
+            f'within {timeout_s:g} s{waited_text} (frozen, hung on I/O or '
+            'dead?); ending this rank so that the launcher '
             f'ends the job. The timeout is {ENV_TIMEOUT} (environment) or '
             'env_cfg.dist_cfg.timeout (config), in seconds. torch: '
             f'{first}')

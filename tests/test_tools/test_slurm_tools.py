@@ -248,6 +248,7 @@ def test_slurm_job_with_a_failed_task_ends_naming_the_rank(
     else:
         assert 'rank 0 of 2:' in output, output[-4000:]
         assert 'within 10 s' in output, output[-4000:]
+        assert 'no answer from rank 1' in output, output[-4000:]
         assert seconds < 60, seconds
 
 

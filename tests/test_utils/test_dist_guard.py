@@ -114,3 +114,18 @@ def test_workers_end_with_killed_launcher(tmp_path):
     (tmp_path / 'bare').mkdir()
     assert _launch_and_kill(tmp_path / 'guarded', 'guard') == []
     assert len(_launch_and_kill(tmp_path / 'bare', 'bare')) == 2
+
+
+def test_a_timeout_names_the_silent_rank(monkeypatch):
+    """With 2 ranks a timeout names the other rank (the frozen one); with
+    more, the message says the other ranks."""
+    from mmlesion.utils.dist_guard import describe_collective_error
+    err = RuntimeError('Timed out waiting 10000ms for recv operation')
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    text = describe_collective_error(err, 10, operation='all_reduce')
+    assert text.startswith('rank 0 of 2: all_reduce got no answer from '
+                           'rank 1, the other rank, within 10 s')
+    monkeypatch.setenv('WORLD_SIZE', '4')
+    assert 'no answer from the other ranks within 10 s' in \
+        describe_collective_error(err, 10)
