@@ -108,3 +108,23 @@ def test_slurm_options(tool, tmp_path, capsys):
     assert tool.main(args + ['--status']) == 0
     out = capsys.readouterr().out
     assert '| job | stage | rows | state |' in out
+
+
+def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path):
+    """Improved RetinaNet's "+ anchor optimization" row at tiny size: the
+    DE anchor search on the training split writes the row's config, which
+    trains and tests (full-size VGG-19 config, shrunk by appended options)."""
+    work = tmp_path / 'rt'
+    tiny = [o for o in TINY if not o.startswith(('model.backbone.depth',
+                                                 'model.neck.in_channels'))]
+    assert tool.main(['retinanet_lesion/table1', '--rows', 'anchors',
+                      '--work-dir', str(work), '--data-root',
+                      f'{tiny_demo_root}/', '--cfg-options', *tiny]) == 0
+    (anchors, ) = (work / 'anchors').glob('*-trainanchors_*.py')
+    text = anchors.read_text()
+    assert '--split train' in text and 'anchor_generator' in text
+    table = json.loads((work / 'table.json').read_text())
+    (row, ) = table['rows']
+    assert row['seeds'] == [0] and row['paper']['sens@4'] == 87.87
+    assert 0 <= row['ours']['sens@4']['mean'] <= 100
+    assert (work / 'froc.png').is_file()

@@ -241,19 +241,26 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
     atomic_write_json(js, dict(table=spec.name, title=spec.title,
                                rows=summary), indent=1)
     paths = [md, js]
-    curves = {}
-    for e in summary:
-        keys = [k for r in spec.picture_rates
-                for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}')
-                if k in e['ours']]
-        if len(keys) == len(spec.picture_rates) and keys:
-            curves[e['label']] = ([e['ours'][k]['mean'] / 100. for k in keys],
-                                  [e['ours'][k]['std'] / 100. for k in keys])
-    if curves:
+    def key(e, r):
+        for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}'):
+            if k in e['ours']:
+                return k
+        return None
+
+    done = [e for e in summary if e['ours']]
+    # the FP rates every finished row has (a method may print fewer)
+    rates = [r for r in spec.picture_rates
+             if done and all(key(e, r) for e in done)]
+    curves = {
+        e['label']: ([e['ours'][key(e, r)]['mean'] / 100. for r in rates],
+                     [e['ours'][key(e, r)]['std'] / 100. for r in rates])
+        for e in done
+    }
+    if len(rates) >= 2 and curves:
         from mmlesion.visualization.study_froc import plot_study_froc
         png = osp.join(work_dir, 'froc.png')
         tmp = png + '.tmp.png'
-        plot_study_froc(curves, [float(r) for r in spec.picture_rates], tmp,
+        plot_study_froc(curves, [float(r) for r in rates], tmp,
                         title=spec.title[:60])
         os.replace(tmp, png)
         paths.append(png)
