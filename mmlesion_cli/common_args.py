@@ -287,3 +287,36 @@ def dataclass_defaults(module: str, class_name: str) -> Dict[str, Any]:
                 except ValueError:
                     continue
     return defaults
+
+
+def add_slurm_arguments(parser: argparse.ArgumentParser,
+                        after: str) -> argparse._ArgumentGroup:
+    """The options of ``--executor slurm`` (``tools/reproduce.py``,
+    ``tools/luna16_cv.py``): partition, CPUs, memory, time limit,
+    ``--no-wait`` and ``--status``.
+
+    Args:
+        parser: the tool's parser.
+        after (str): what to run again after ``--no-wait`` (help text).
+
+    Returns:
+        the argument group (for tool-specific options).
+    """
+    slurm = parser.add_argument_group('Slurm (--executor slurm)')
+    slurm.add_argument('--partition', help='Slurm partition')
+    slurm.add_argument('--cpus-per-task', type=int, default=8,
+                       help='CPUs of each job (default %(default)s)')
+    slurm.add_argument('--mem-gb', type=int, default=32,
+                       help='memory of each job, 0 for the partition\'s '
+                       'default (default %(default)s)')
+    slurm.add_argument('--max-minutes', type=int, default=1440,
+                       help='longest time limit asked for; each job asks '
+                       'twice its estimate, at least 30 minutes '
+                       '(default %(default)s)')
+    slurm.add_argument('--no-wait', action='store_true',
+                       help=f'submit and return (then --status, and the '
+                       f'same command again {after})')
+    slurm.add_argument('--status', action='store_true',
+                       help='print every submitted job: state, node, '
+                       'elapsed time, log, last line of a failure')
+    return slurm

@@ -38,6 +38,7 @@ from typing import List, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_slurm_arguments
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -76,26 +77,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='local: the folds one after the other here; slurm: one Slurm '
         'job per fold (a job array, through submitit; a pre-empted job '
         'requeues and resumes), then the pooling here once all have ended')
-    slurm = parser.add_argument_group('Slurm (--executor slurm)')
-    slurm.add_argument('--partition', help='Slurm partition')
+    slurm = add_slurm_arguments(parser, 'to pool them once they ended')
     slurm.add_argument('--gpus-per-job', type=int, default=1,
                        help='GPUs of each fold\'s job (0: a CPU partition; '
                        'default %(default)s)')
-    slurm.add_argument('--cpus-per-task', type=int, default=8,
-                       help='CPUs of each job (default %(default)s)')
-    slurm.add_argument('--mem-gb', type=int, default=32,
-                       help='memory of each job, 0 for the partition\'s '
-                       'default (default %(default)s)')
-    slurm.add_argument('--max-minutes', type=int, default=1440,
-                       help='time limit of a job: twice the fold\'s '
-                       'estimate, at least 30 minutes, at most this '
-                       '(default %(default)s)')
-    slurm.add_argument('--no-wait', action='store_true',
-                       help='submit and return; run the same command '
-                       'again to pool once the jobs have ended')
-    slurm.add_argument('--status', action='store_true',
-                       help='print the submitted jobs: state, node, '
-                       'elapsed time, log, last line of a failure')
     return parser.parse_args(argv)
 
 

@@ -29,6 +29,7 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_slurm_arguments
 from mmlesion_cli.reproduce_index import TABLE_INDEX, tables_help
 
 
@@ -79,22 +80,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         '(through submitit; a stage waits for the one '
                         'before it in its row, pre-empted jobs requeue and '
                         'resume) and wait for them')
-    slurm = parser.add_argument_group('Slurm (--executor slurm)')
-    slurm.add_argument('--partition', help='Slurm partition')
-    slurm.add_argument('--cpus-per-task', type=int, default=8,
-                       help='CPUs of each job (default %(default)s)')
-    slurm.add_argument('--mem-gb', type=int, default=32,
-                       help='memory of each job (default %(default)s)')
-    slurm.add_argument('--max-minutes', type=int, default=1440,
-                       help='longest time limit asked for; each job asks '
-                       'twice its stage\'s estimate, at least 30 minutes '
-                       '(default %(default)s)')
-    slurm.add_argument('--no-wait', action='store_true',
-                       help='submit and return (then --status, and the '
-                       'same command again to write the table)')
-    slurm.add_argument('--status', action='store_true',
-                       help='print every submitted job: state, node, '
-                       'elapsed time, log, last line of a failure')
+    add_slurm_arguments(parser, 'to write the table')
     parser.add_argument('--keep-going', action='store_true',
                         help='go on with the other rows when one fails')
     parser.add_argument('--allow-replica', action='store_true',
