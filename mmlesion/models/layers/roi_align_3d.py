@@ -28,7 +28,9 @@ def roi_align_3d(feats: Tensor,
     within one voxel of the border, so values differ there only.
 
     All RoIs of an image are sampled in one ``grid_sample`` call with a 5D
-    grid (no loop over RoIs); the only loop is over images in the batch.
+    grid (no loop over RoIs); the only loop is over images in the batch,
+    and where RoI ``i`` lies on image ``i`` (one RoI per image, as on Local
+    Magnification's crops) all are sampled in one call.
 
     Args:
         feats (Tensor): (B, C, D, H, W) features.
@@ -83,6 +85,16 @@ def roi_align_3d(feats: Tensor,
                                 gz[:, :, None, None]),
         dim=-1)  # (K, nz, ny, nx, 3) with (x, y, z) order
     batch_idx = rois[:, 0].long()
+    if feats.size(0) == num_rois and torch.equal(
+            batch_idx, torch.arange(num_rois, device=batch_idx.device)):
+        # RoI i on image i (e.g. each RoI on its own magnified crop): one
+        # batched call, the same values as the per-image loop below (the
+        # loop cost one launch and one device sync per RoI)
+        sampled = F.grid_sample(
+            feats, grid, mode='bilinear', padding_mode='zeros',
+            align_corners=False)  # (K, C, nz, ny, nx)
+        sampled = sampled.reshape(num_rois, channels, od, s, oh, s, ow, s)
+        return sampled.mean(dim=(3, 5, 7)).to(out.dtype)
     for b in torch.unique(batch_idx).tolist():
         sel = (batch_idx == b).nonzero(as_tuple=True)[0]
         g = grid[sel].reshape(1, len(sel) * nz, ny, nx, 3)

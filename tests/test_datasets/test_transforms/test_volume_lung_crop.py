@@ -252,3 +252,22 @@ def test_lung_box_is_the_masks_box_real_scans(name):
     vol = load_ct_volume(TOTALSEG / name)
     assert _check_same_crop(vol) is not None
     assert _check_same_crop(resample_volume(vol, (1., 1., 1.))) is not None
+
+
+def test_lung_box_ties_and_gas_skip():
+    """Equal sizes rank by the raster order of their box corner; a gas
+    component larger than the lungs is skipped without taking a slot."""
+    img = np.full((10, 20, 30), 40., np.float32)
+    img[:, [0, -1], :] = img[:, :, [0, -1]] = -1000.
+    img[2:6, 12:16, 3:7] = -850.  # later in raster order (y 12)
+    img[2:6, 3:7, 20:24] = -850.  # first in raster order (y 3), same size
+    vol = CTVolume(img, (1., 1., 1.), (0., 0., 0.))
+    assert compute_lung_box(vol, num_components=1) == ((2, 3, 20), (6, 7, 24))
+    assert compute_lung_box(vol) == ((2, 3, 3), (6, 16, 24))
+    img[1:9, 8:11, 10:19] = -1000.  # gas, larger than either lung
+    vol = CTVolume(img, (1., 1., 1.), (0., 0., 0.))
+    assert compute_lung_box(vol) == ((2, 3, 3), (6, 16, 24))
+    assert compute_lung_box(vol, max_gas_fraction=1.,
+                            num_components=1) == ((1, 8, 10), (9, 11, 19))
+    with pytest.raises(ValueError, match='num_components'):
+        compute_lung_box(vol, num_components=0)

@@ -111,3 +111,45 @@ def test_float32_sampling_into_half_features(monkeypatch):
     torch.testing.assert_close(out.float(),
                                roi_align_3d(feats, rois, 2, 1.0, 2),
                                atol=2e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_one_roi_per_image_is_the_per_image_result(dtype):
+    """RoI i on image i (Local Magnification's crops) is sampled in one
+    batched call: the same values as one image at a time, bit for bit, for
+    RoIs inside, across and outside the maps; RoIs in another order take
+    the per-image loop and agree too."""
+    gen = torch.Generator().manual_seed(0)
+    k = 7
+    feats = torch.randn(k, 3, 5, 6, 7, generator=gen, dtype=dtype)
+    lo = torch.rand(k, 3, generator=gen, dtype=dtype) * 8 - 2
+    size = torch.rand(k, 3, generator=gen, dtype=dtype) * 6 + 0.5
+    boxes = torch.cat([lo, lo + size], 1)
+    rois = torch.cat([torch.arange(k, dtype=dtype)[:, None], boxes], 1)
+    out = roi_align_3d(feats, rois, (2, 3, 2), 1.0, 2)
+    single = torch.cat([
+        roi_align_3d(feats[i:i + 1],
+                     torch.cat([rois.new_zeros(1, 1), boxes[i:i + 1]], 1),
+                     (2, 3, 2), 1.0, 2) for i in range(k)
+    ])
+    assert out.shape == (k, 3, 2, 3, 2)
+    assert torch.equal(out, single)
+    perm = torch.tensor([3, 0, 6, 1, 5, 2, 4])
+    rois_perm = torch.cat([perm[:, None].to(dtype), boxes], 1)
+    out_perm = roi_align_3d(feats, rois_perm, (2, 3, 2), 1.0, 2)
+    expected = torch.cat([
+        roi_align_3d(feats[j:j + 1],
+                     torch.cat([rois.new_zeros(1, 1), boxes[i:i + 1]], 1),
+                     (2, 3, 2), 1.0, 2) for i, j in enumerate(perm.tolist())
+    ])
+    assert torch.equal(out_perm, expected)
+
+
+def test_one_roi_per_image_gradient():
+    feats = torch.randn(3, 2, 4, 4, 4, dtype=torch.float64,
+                        requires_grad=True)
+    rois = torch.tensor([[0., .5, .5, .5, 3., 3., 3.],
+                         [1., 0., 1., 0., 4., 4., 2.],
+                         [2., -1., 0., 1., 2., 3., 4.]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda f: roi_align_3d(f, rois, 2, 1.0, 2), (feats, ))
