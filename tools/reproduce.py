@@ -15,18 +15,25 @@ again, a training resumes from its newest checkpoint. Writes into
 Examples::
 
     python tools/reproduce.py elixirnet/table5 --dry-run     # plan, GPU-hours
+    python tools/reproduce.py elixirnet/table5 --dry-run --rows fpn \
+        --device cpu --time-iters 2                          # CPU-hours
     python tools/reproduce.py elixirnet/table5 --gpus 4 --seeds 0 1 2
     python tools/reproduce.py aggregated3d/table3 --rows 3dag --folds 0 1
     python tools/reproduce.py elixirnet/table5 --compare     # vs the paper
 
-``--dry-run`` estimates GPU-hours from the step times measured on one H100
-(``docs/benchmarks.md``) times the work of each training (epochs x training
-images, or iterations for LUNA16 folds); it does not time this machine.
+``--dry-run`` estimates the hours of each training as its work (epochs x
+training images, or iterations for LUNA16 folds) times the seconds per
+training item of its config. With a CUDA device it times them: a few
+training steps of each config (``--time-iters``, after 2 warm-up steps) on
+synthetic inputs, with the run's ``--cfg-options``; without one it takes the
+step times measured on one H100 (``docs/benchmarks.md``). ``--time-iters N``
+on a CPU times the CPU: the hours are then CPU-hours of this machine.
 """
 import argparse
 import os
+import re
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
@@ -40,6 +47,10 @@ DEFAULT_ROOTS = {
     'aggregated3d': 'data/LUNA16',
     'lens': 'data/DeepLesion',
 }
+#: --dry-run on a CUDA device: timed training steps per config by default
+DEFAULT_TIME_ITERS = 5
+#: untimed training steps before the timed ones
+TIME_WARMUP = 2
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -67,6 +78,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dry-run', action='store_true',
                         help='print the plan (rows, stages, commands, '
                         'GPU-hours) and run nothing')
+    parser.add_argument('--time-iters', type=int, metavar='N',
+                        help='--dry-run: estimate the hours from N training '
+                        f'steps of each config (after {TIME_WARMUP} warm-up '
+                        'steps, synthetic inputs) timed on --device; 0: the '
+                        'step times measured on one H100 and shipped with '
+                        f'the methods (default: {DEFAULT_TIME_ITERS} on a '
+                        'CUDA device, else 0)')
+    parser.add_argument('--device',
+                        help='--dry-run: where --time-iters times (default: '
+                        'cuda when there is one, else cpu; on a CPU the '
+                        'hours are CPU-hours of this machine)')
     parser.add_argument('--compare', action='store_true',
                         help='compare the finished table with the numbers '
                         'recorded in the metafiles; exit 1 on a regression')
@@ -93,7 +115,114 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.gpus < 0:
         parser.error('--gpus must be >= 0')
+    if args.time_iters is not None and args.time_iters < 0:
+        parser.error('--time-iters must be >= 0')
+    if not args.dry_run and (args.time_iters or args.device):
+        parser.error('--time-iters and --device go with --dry-run')
     return args
+
+
+def make_step_timer(args: argparse.Namespace):
+    """The step timer of a ``--dry-run`` (None: the shipped step times).
+
+    Args:
+        args (Namespace): the parsed options.
+
+    Returns:
+        StepTimer, optional: times on ``--device`` (default: cuda when
+        there is one, else cpu), ``--time-iters`` steps per config (default:
+        :data:`DEFAULT_TIME_ITERS` on a CUDA device, else none).
+    """
+    import torch
+
+    from mmlesion.apis.reproduce.timing import StepTimer
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    iters = args.time_iters
+    if iters is None:
+        iters = DEFAULT_TIME_ITERS if device.startswith('cuda') else 0
+    if not iters:
+        return None
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: no CUDA device here')
+    return StepTimer(device, iters, TIME_WARMUP, args.cfg_options)
+
+
+def timed_rows(table: str, ctx, keys: Optional[List[str]],
+               seeds: List[int], timer) -> Tuple[list, list]:
+    """The rows of a table with their hours from ``timer``, and the step
+    times each row's hours used.
+
+    Raises:
+        KeyError: an unknown table or row (before anything is timed).
+    """
+    from mmlesion.apis.reproduce import build_rows
+    from mmlesion.apis.reproduce.estimate import step_times
+    with step_times(timer) as looked_up:
+        rows = build_rows(table, ctx, keys, seeds)  # each config timed once
+        used = []
+        for row in rows:  # again, row by row, from the timer's cache
+            start = len(looked_up)
+            build_rows(table, ctx, [row.key], [row.seed])
+            used.append(looked_up[start:])
+    return rows, used
+
+
+_STAGE_HOURS = re.compile(r'^(    - .*~\S+) GPU-h$')
+_TOTAL = re.compile(r'^(jobs: .*estimated total: \S+) GPU-hours .*$')
+
+
+def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
+               timer) -> List[str]:
+    """A plan with hours from timed steps: under each row, where its hours
+    come from; the hours' unit (CPU-hours of this machine when the CPU
+    timed them) on its stages and on the total.
+
+    Args:
+        lines (Sequence[str]): ``plan_lines`` of the rows.
+        rows (Sequence[Row]): the rows.
+        used (Sequence[list[StepTime]]): the step times of each row.
+        timer (StepTimer): what timed them.
+
+    Returns:
+        list[str]: the labelled plan.
+    """
+    from mmlesion.apis.reproduce.estimate import SHIPPED_SOURCE
+    timed_unit = 'GPU' if timer.on_gpu else 'CPU'
+    hours = 'GPU-hours' if timer.on_gpu else 'CPU-hours of this machine'
+    labels = {}
+    for row, times in zip(rows, used):
+        shipped = [t for t in times if not t.timed]
+        why = '; '.join(dict.fromkeys(t.note for t in shipped if t.note))
+        if not times:
+            label, unit = '', timed_unit
+        elif not shipped:
+            label, unit = f'{hours} estimated from {timer.source}', \
+                timed_unit
+        elif len(shipped) == len(times):
+            label, unit = f'GPU-hours from {SHIPPED_SOURCE} ({why})', 'GPU'
+        else:
+            label = (f'{hours} estimated from {timer.source}, GPU-hours '
+                     f'from {SHIPPED_SOURCE} where not timed ({why})')
+            unit = 'GPU' if timer.on_gpu else ''
+        labels[f'  {row.key} (seed {row.seed}): {row.label}'] = (label, unit)
+    every_timed = all(t.timed for times in used for t in times)
+    out, unit = [], timed_unit
+    for line in lines:
+        if line in labels:
+            label, unit = labels[line]
+            out += [line, f'    {label}'] if label else [line]
+            continue
+        stage, total = _STAGE_HOURS.match(line), _TOTAL.match(line)
+        if stage and unit != 'GPU':
+            line = f'{stage.group(1)} {unit}-h' if unit else \
+                f'{stage.group(1)} h'
+        elif total:
+            line = f'{total.group(1)} ' + (
+                f'{hours} (estimated from {timer.source})' if every_timed
+                else f'hours ({hours} estimated from {timer.source}; '
+                f'GPU-hours from {SHIPPED_SOURCE} where a row says so)')
+        out.append(line)
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -119,12 +248,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               '--allow-replica to rehearse on it', file=sys.stderr)
         return 2
     try:
-        rows = build_rows(args.table, ctx, args.rows, args.seeds)
+        timer = make_step_timer(args) if args.dry_run else None
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    try:
+        if timer is None:
+            rows = build_rows(args.table, ctx, args.rows, args.seeds)
+        else:
+            rows, used = timed_rows(args.table, ctx, args.rows, args.seeds,
+                                    timer)
     except KeyError as err:
         print(f'error: {err.args[0]}', file=sys.stderr)
         return 2
     if args.dry_run:
-        print('\n'.join(plan_lines(spec, rows)))
+        lines = plan_lines(spec, rows)
+        if timer is not None:
+            lines = label_plan(lines, rows, used, timer)
+        print('\n'.join(lines))
         return 0
     if args.status:
         from mmlesion.apis.reproduce.slurm import job_status, status_table

@@ -38,7 +38,6 @@ Example::
 import argparse
 import copy
 import json
-import logging
 import statistics
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -57,16 +56,11 @@ PAPER_PARAMS_M = dict(baseline=41.0, elixirnet=28.4)
 
 
 def _strip_init_cfg(cfg) -> None:
-    """Remove every pretrained-weight init (no downloads) in place."""
-    if isinstance(cfg, dict):
-        init = cfg.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            cfg['init_cfg'] = None
-        for value in cfg.values():
-            _strip_init_cfg(value)
-    elif isinstance(cfg, (list, tuple)):
-        for value in cfg:
-            _strip_init_cfg(value)
+    """Remove every pretrained-weight init (no downloads) in place
+    (:func:`mmlesion.apis.reproduce.timing.strip_pretrained`, shared with
+    the step timing of ``tools/reproduce.py --dry-run``)."""
+    from mmlesion.apis.reproduce.timing import strip_pretrained
+    strip_pretrained(cfg)
 
 
 def _load_config(config: str) -> Config:
@@ -98,20 +92,11 @@ def elixirnet_model_cfg(config: str = ELIXIRNET_CONFIG) -> Config:
 
 def build_model(model_cfg, device: str) -> 'torch.nn.Module':
     """Build and initialise a detector (the per-parameter init log of
-    mmengine is silenced)."""
-    from mmdet.registry import MODELS
-    from mmengine.logging import MMLogger
-    from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(copy.deepcopy(model_cfg))
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    return model.to(device)
+    mmengine is silenced), as the step timing of ``tools/reproduce.py
+    --dry-run`` does (:func:`mmlesion.apis.reproduce.timing.build_model`).
+    """
+    from mmlesion.apis.reproduce.timing import build_model as build
+    return build(model_cfg, device)
 
 
 def count_parameters(model: 'torch.nn.Module') -> int:

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 
+from mmlesion.apis.reproduce.timing import strip_pretrained
+
 FAMILY_3D = '3d'
 FAMILY_FPR = 'fpr'
 FAMILY_2D = '2.5d'
@@ -131,27 +133,6 @@ def input_channels(cfg: Config) -> int:
 def num_classes(cfg: Config) -> int:
     """The model's number of classes (1 when the config does not say)."""
     return int(find_key(cfg.model, 'num_classes') or 1)
-
-
-def strip_pretrained(node: Any) -> None:
-    """Remove every ``init_cfg`` of type ``Pretrained`` and ``pretrained``.
-
-    Smoke runs use random weights: no download, no network.
-
-    Args:
-        node: a config node, changed in place.
-    """
-    if isinstance(node, dict):
-        init = node.get('init_cfg')
-        if isinstance(init, dict) and init.get('type') == 'Pretrained':
-            node['init_cfg'] = None
-        if node.get('pretrained'):
-            node['pretrained'] = None
-        for value in node.values():
-            strip_pretrained(value)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            strip_pretrained(value)
 
 
 def _boxes(gen: torch.Generator, size: int, count: int) -> List[List[int]]:

@@ -410,7 +410,10 @@ def _layout(tmp: Path) -> None:
 
 def _run(text: str, cwd: Path, timeout: int = 300
          ) -> subprocess.CompletedProcess:
+    # CUDA_VISIBLE_DEVICES: the commands run as on a CPU machine (a plan's
+    # --dry-run would otherwise time every config on a GPU)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               CUDA_VISIBLE_DEVICES='',
                PATH=osp.dirname(sys.executable) + os.pathsep +
                os.environ.get('PATH', ''))
     return subprocess.run(['bash', '-c', text], cwd=cwd, env=env,
@@ -486,7 +489,7 @@ def test_doc_commands_run_on_replicas(tmp_path):
     os.chdir(tmp_path)
     try:
         for table in sorted(TABLE_INDEX):
-            if tool.main([table, '--dry-run']) != 0:
+            if tool.main([table, '--dry-run', '--time-iters', '0']) != 0:
                 failures.append(f'reproduce {table} --dry-run failed')
     finally:
         os.chdir(here)

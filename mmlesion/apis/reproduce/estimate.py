@@ -1,17 +1,26 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""GPU-hours of a training, from the step times measured on a GPU and
-shipped with each method.
+"""Hours of a training: seconds per training item times the work.
 
-Without a GPU the plan cannot time iterations, so it multiplies what the
-benchmarks measured on one H100 80GB (fp32, random weights, batch 1; the
-commands are in ``docs/benchmarks.md``) by the work a training does:
-epochs x training images (2D) or epochs x iterations x crops (3D). The
-numbers are estimates for planning (GPU, data loading and batch size all
-move them); every one of them names its source here.
+The work of a training is epochs x training images (2D) or epochs x
+iterations x crops (3D). The seconds per item come from the active
+*step-time source*:
+
+- by default the step times the benchmarks measured on one H100 80GB
+  (fp32, random weights, batch 1; the commands are in
+  ``docs/benchmarks.md``), shipped here in
+  :data:`SECONDS_PER_TRAINING_ITEM`: every one of them names its source;
+- inside :func:`step_times`, any other source, e.g. a few training steps
+  timed on the present device (:class:`~.timing.StepTimer`); the hours
+  are then those of that device.
+
+The numbers are estimates for planning (GPU, data loading and batch size
+all move them).
 """
 import math
 import os.path as osp
-from typing import Optional
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Optional
 
 #: seconds per training image (2D) or training crop (3D) on one H100,
 #: fp32, from ``projects/benchmarks/benchmark_*.py --device cuda``.
@@ -48,6 +57,34 @@ PAPER_TRAINING_ITEMS = {
 LUNA16_ITEMS_PER_EPOCH = 2400
 
 
+#: what a plan says of the shipped step times
+SHIPPED_SOURCE = 'shipped H100 step times'
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Seconds per training item of a config, and where they come from.
+
+    Args:
+        config (str): the config the plan asked about.
+        seconds (float): seconds per training image (2D) or crop (3D).
+        source (str): e.g. ``'shipped H100 step times'`` or ``'5 timed
+            iterations on NVIDIA H100 80GB HBM3'``.
+        timed (bool): measured on the present device (not shipped).
+        note (str): why a config that was to be timed was not (empty
+            otherwise).
+    """
+    config: str
+    seconds: float
+    source: str = SHIPPED_SOURCE
+    timed: bool = False
+    note: str = ''
+
+
+#: a step-time source: config -> its step time
+StepTimeSource = Callable[[str], StepTime]
+
+
 def family(config: str) -> str:
     """The step-time family of a config, by its file name."""
     name = osp.basename(config)
@@ -70,10 +107,62 @@ def count_training_images(data_root: Optional[str],
     return len({r.file_name for r in recs if r.split == 1}) or None
 
 
+def shipped_step_time(config: str, note: str = '') -> StepTime:
+    """The shipped H100 step time of a config's family.
+
+    Args:
+        config (str): a config path or a family's name (``rpn3d.py``).
+        note (str): why it was not timed, when it was to be.
+
+    Returns:
+        StepTime: from :data:`SECONDS_PER_TRAINING_ITEM`.
+    """
+    return StepTime(config, SECONDS_PER_TRAINING_ITEM[family(config)],
+                    note=note)
+
+
+_SOURCES: List[StepTimeSource] = [shipped_step_time]
+_LOOKED_UP: List[List[StepTime]] = []
+
+
+@contextmanager
+def step_times(source: StepTimeSource) -> Iterator[List[StepTime]]:
+    """Take the step times of :func:`training_gpu_hours` from ``source``
+    inside the block (e.g. while the rows of a plan are built).
+
+    Args:
+        source (callable): config -> :class:`StepTime`.
+
+    Yields:
+        list[StepTime]: every step time looked up inside the block, in
+        order (the rows built between two lengths of it used those).
+    """
+    looked_up: List[StepTime] = []
+    _SOURCES.append(source)
+    _LOOKED_UP.append(looked_up)
+    try:
+        yield looked_up
+    finally:
+        _SOURCES.pop()
+        _LOOKED_UP.pop()
+
+
+def step_time(config: str) -> StepTime:
+    """The step time of ``config`` from the active source (the shipped
+    H100 step times outside :func:`step_times`)."""
+    found = _SOURCES[-1](config)
+    for looked_up in _LOOKED_UP:
+        looked_up.append(found)
+    return found
+
+
 def training_gpu_hours(config: str, epochs: int, items: int) -> float:
-    """Estimated GPU-hours of ``epochs`` over ``items`` training items."""
-    seconds = SECONDS_PER_TRAINING_ITEM[family(config)]
-    return epochs * items * seconds / 3600.0
+    """Estimated hours of ``epochs`` over ``items`` training items.
+
+    GPU-hours with the shipped step times or times taken on a GPU; hours
+    of the timing device otherwise (:func:`step_times`).
+    """
+    return epochs * items * step_time(config).seconds / 3600.0
 
 
 def round_hours(hours: float) -> float:
