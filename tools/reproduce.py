@@ -225,6 +225,15 @@ def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
     return out
 
 
+def stages_have_cuda(executor: str) -> bool:
+    """Whether the stages run where CUDA is: on Slurm the jobs' nodes (the
+    GPU partition), locally this machine."""
+    if executor == 'slurm':
+        return True
+    import torch
+    return torch.cuda.is_available()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.apis.reproduce import (TABLES, PlanContext, StageError,
@@ -237,7 +246,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ctx = PlanContext(work_dir=os.path.abspath(work_dir),
                       data_root=args.data_root, gpus=args.gpus,
                       folds=args.folds, cfg_options=list(args.cfg_options),
-                      python=python_executable())
+                      python=python_executable(),
+                      cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]
     root = args.data_root or DEFAULT_ROOTS[args.table.split('/')[0]]
     from mmlesion.datasets.demo.replica_marker import find_replica_marker

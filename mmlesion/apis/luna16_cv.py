@@ -34,6 +34,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    write_candidates_csv)
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
 from mmlesion.utils.atomic_io import atomic_write, atomic_write_json
+from mmlesion.utils.config_check import apply_cfg_options
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'
@@ -78,8 +79,9 @@ def fold_config(config: str, fold: int, work_dir: str,
         Config: the fold's config.
     """
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    # checked like every tool's --cfg-options; a new data_root reaches the
+    # datasets and evaluators that used the old one
+    apply_cfg_options(cfg, cfg_options, source=config)
     apply_cv_fold(cfg, fold, source=config)
     if stage_checkpoint:
         if '{fold}' not in stage_checkpoint:

@@ -24,7 +24,11 @@ line names the first missing step.
 A release replica (``REPLICA.txt``, synthetic data written by
 ``tools/misc/generate_release_replica.py``) is not an error: rehearsing on
 it is legitimate. Each one found is returned as a warning line naming it as
-synthetic; a tool that reports paper numbers refuses it instead.
+synthetic; a tool that reports paper numbers refuses it instead. What a
+converter makes from a replica carries the marker too
+(:func:`mmlesion.datasets.converters.common.mark_replica_outputs`): a
+folder it writes holds ``REPLICA.txt``, an annotation file outside any
+replica has one beside it (``<file>.REPLICA.txt``, :func:`replica_sidecar`).
 """
 import csv
 import glob
@@ -289,12 +293,13 @@ def _check_volumes(ds: Dict[str, Any], ds_type: str) -> str:
                         f'{_norm(mask_dir)}/ not found: unpack the '
                         'official lung masks (seg-lungs-LUNA16.zip) there, '
                         "or set CropToLungs' mask_dir=None to compute them")
-    return osp.dirname(ann) if ann else root
+    return ann or root
 
 
 def check_dataset(ds: Dict[str, Any]) -> Optional[str]:
-    """Check one dataset dict; return the folder it reads (for the
-    replica check), None for a type not checked."""
+    """Check one dataset dict; return the folder (DeepLesion layout) or
+    annotation file (volumes) it reads, for the replica check; None for a
+    type not checked."""
     ds_type = _type_name(ds)
     if ds_type in DEEPLESION_TYPES:
         return _check_deeplesion(ds, ds_type)
@@ -309,16 +314,46 @@ def check_dataset(ds: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def replica_warning(folder: str) -> Optional[str]:
-    """A warning line when ``folder`` lies in a release replica."""
-    from mmlesion.datasets.demo.replica_marker import find_replica_marker
-    if not folder or not osp.exists(folder):
+def replica_sidecar(path: str) -> str:
+    """The replica marker beside a file: ``<path>.REPLICA.txt``."""
+    from mmlesion.datasets.demo.replica_marker import REPLICA_FILE
+    return f'{path}.{REPLICA_FILE}'
+
+
+def find_data_replica_marker(path: str) -> Optional[Dict[str, str]]:
+    """Whether a file or folder a config reads is (made from) a release
+    replica: the marker beside a file (:func:`replica_sidecar`), else
+    ``REPLICA.txt`` in the folder or an ancestor.
+
+    Returns:
+        dict | None: the marker's fields plus ``marker`` (its file), or
+        None for real data.
+    """
+    from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
+                                                       find_replica_marker,
+                                                       read_replica_marker)
+    if not path or not osp.exists(path):
         return None
-    found = find_replica_marker(folder)
+    if osp.isfile(path):
+        found = read_replica_marker(replica_sidecar(path))
+        if found is not None:
+            return dict(found, marker=replica_sidecar(path))
+    found = find_replica_marker(path)
     if found is None:
         return None
-    return (f'{_norm(folder)} is a release replica ({found.get("dataset")}, '
-            f'{found["root"]}/REPLICA.txt): SYNTHETIC data made by '
+    return dict(found, marker=f'{found["root"]}/{REPLICA_FILE}')
+
+
+def replica_warning(path: str) -> Optional[str]:
+    """A warning line when the folder or file ``path`` lies in a release
+    replica or was made from one."""
+    found = find_data_replica_marker(path)
+    if found is None:
+        return None
+    origin = (f', made from {found["derived_from"]}'
+              if found.get('derived_from') else '')
+    return (f'{_norm(path)} is a release replica ({found.get("dataset")}, '
+            f'{found["marker"]}{origin}): SYNTHETIC data made by '
             'tools/misc/generate_release_replica.py, fine to rehearse the '
             'commands; never report numbers measured on it')
 

@@ -430,14 +430,14 @@ DATA_ROOT_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
                       'val_evaluator', 'test_evaluator')
 
 
-def _strings_under(node: Any, prefix: str) -> Iterable[Tuple[str, str]]:
+def strings_under(node: Any, prefix: str) -> Iterable[Tuple[str, str]]:
     """(dotted path, value) of every string under ``node``."""
     if isinstance(node, Mapping):
         for key, value in node.items():
-            yield from _strings_under(value, f'{prefix}.{key}')
+            yield from strings_under(value, f'{prefix}.{key}')
     elif isinstance(node, (list, tuple)):
         for i, value in enumerate(node):
-            yield from _strings_under(value, f'{prefix}.{i}')
+            yield from strings_under(value, f'{prefix}.{i}')
     elif isinstance(node, str):
         yield prefix, node
 
@@ -549,7 +549,7 @@ def apply_cfg_options(cfg: Config,
     if 'data_root' in options and isinstance(old_root, str):
         for section in DATA_ROOT_SECTIONS:
             if section in cfg:
-                before.update(_strings_under(cfg[section], section))
+                before.update(strings_under(cfg[section], section))
     cfg.merge_from_dict(dict(options))
     if 'data_root' in options:
         propagate_data_root(cfg, old_root, before, source)

@@ -6,7 +6,8 @@ R-CNN paper (Sec. V; see :mod:`mmlesion.datasets.deeplesion_3d`).
 Every chunk (the released slices of a series, overlapping ranges joined) is
 written as ``<out>/volumes/<series>_<first>-<last>.nii.gz`` (HU, native
 spacing; ``LoadCTVolume(spacing_zyx=(1, 1, 1))`` resamples at load time),
-and each official split as ``<out>/deeplesion3d_{train,val,test}.json``.
+and each official split as ``<out>/deeplesion3d_{train,val,test}.json``
+(``<out>/REPLICA.txt`` too when the input is a release replica).
 Annotations carry ``diameter_mm``, ``lesion_type`` and the merged
 ``dl_rows``; training lesions >= 48 mm are dropped (``--drop-large-mm``);
 ``Possibly_noisy`` rows are no lesions, only ignored boxes inside chunks of
@@ -91,6 +92,7 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     import SimpleITK as sitk
     from mmengine.utils import track_iter_progress
 
+    from mmlesion.datasets.converters.common import mark_replica_outputs
     from mmlesion.datasets.deeplesion_3d import deeplesion_to_3d
     from mmlesion.datasets.dl_info import parse_dl_info
     from mmlesion.datasets.volumes.annotation_file import (
@@ -132,6 +134,10 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
                               entries[split], overwrite=overwrite,
                               small_mm=small_mm, drop_large_mm=drop_large_mm,
                               drop_noisy=drop_noisy)
+    # chunks of a release replica are synthetic too: out_dir says so
+    mark_replica_outputs([*dl_info, image_root], folders=[out_dir],
+                         made_by='tools/dataset_converters/'
+                         'deeplesion_to_3d.py')
     return dict(counts)
 
 

@@ -5,6 +5,11 @@ Each connected component of the tumour label (2 by default) of
 ``case_*/segmentation.nii.gz`` becomes a box on ``case_*/imaging.nii.gz``.
 See ``mmlesion/datasets/converters/segmentation_datasets.py``.
 
+Outputs made from a release replica (``REPLICA.txt`` in the input or
+an ancestor) are marked synthetic too: ``REPLICA.txt`` in the export
+folder, ``<out>.REPLICA.txt`` beside an annotation file outside the
+replica.
+
 Example::
 
     python tools/dataset_converters/kits19.py data/kits19/data \

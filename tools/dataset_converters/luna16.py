@@ -6,6 +6,11 @@ their diameter around the world centre), findings of
 ``annotations_excluded.csv`` ``ignore: true`` boxes. See
 ``mmlesion/datasets/converters/luna16.py`` and ``data/README.md``.
 
+Outputs made from a release replica (``REPLICA.txt`` in the input or
+an ancestor) are marked synthetic too: ``REPLICA.txt`` in the export
+folder, ``<out>.REPLICA.txt`` beside an annotation file outside the
+replica.
+
 Example::
 
     python tools/dataset_converters/luna16.py data/LUNA16 \

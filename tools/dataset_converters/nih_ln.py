@@ -7,6 +7,11 @@ masks of ``MED_ABD_LYMPH_MASKS.zip``). Each connected component of the
 non-zero voxels becomes a box. See
 ``mmlesion/datasets/converters/segmentation_datasets.py``.
 
+Outputs made from a release replica (``REPLICA.txt`` in the input or
+an ancestor) are marked synthetic too: ``REPLICA.txt`` in the export
+folder, ``<out>.REPLICA.txt`` beside an annotation file outside the
+replica.
+
 Example::
 
     python tools/dataset_converters/nih_ln.py data/CT_Lymph_Nodes \

@@ -12,6 +12,7 @@ Output (format of :mod:`mmlesion.datasets.transforms.recist_grabcut`):
 ``OUT/meta.json`` with the mask parameters and one ``OUT/<key slice>.npz``
 per key slice (``bboxes``, ``image_shape``, ``offsets``, ``mask_<i>``
 crops). Use it with ``dict(type='RecistToMask', ..., cache_dir=OUT)``.
+Masks of a release replica get its marker (``OUT/REPLICA.txt``).
 
 Existing files are never overwritten without ``--force``: a run on an
 existing cache with the same parameters only adds the missing key slices;
@@ -126,6 +127,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: {e}', file=sys.stderr)
         return 1
     write_cache_meta(args.out, masker.params)
+    # masks of a release replica are synthetic too: the cache says so
+    from mmlesion.datasets.converters.common import mark_replica_outputs
+    mark_replica_outputs(
+        [args.csv, args.img_dir, getattr(dataset, 'data_root', None),
+         getattr(dataset, 'ann_file', None)], folders=[args.out],
+        made_by='tools/dataset_converters/recist_to_masks.py')
 
     methods = collections.Counter()
     fractions = []

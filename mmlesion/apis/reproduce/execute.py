@@ -7,7 +7,11 @@ Every stage runs as a subprocess from the repository root, its output in
 fingerprint, the time); a stage with a marker is not run again, so a table
 resumes where it stopped (a training resumes inside its own work dir from
 the newest checkpoint). A marker from other code is refused unless asked.
+Also here: the metric keys a table reads, and what the stages' commands
+take from the configs (the epochs a training ends at with the user's
+``--cfg-options``, the options that move a config's data paths).
 """
+import argparse
 import glob
 import hashlib
 import json
@@ -18,13 +22,44 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
-from .plan import Row, Stage, TableSpec
+from mmlesion.utils.config_check import strings_under
+from .plan import MetricMap, PlanContext, Row, Stage, TableSpec
 
 LAST = '@last:'
+FROC_RATES = (0.5, 1, 2, 3, 4, 8, 16)
+LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
+#: the FP rates of LUNA16's CPM (``eval_luna16.py``'s ``sensitivity_at``)
+LUNA16_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
+
+
+# ------------------------------------- metafile keys -> our metric files
+def froc_map() -> MetricMap:
+    """DeepLesion 2D metafile keys -> ``FROCMetric`` keys (percent)."""
+    out = {f'sens@{r:g}': (f'froc/sens@{r:g}', 100.) for r in FROC_RATES}
+    out['bbox_mAP'] = ('froc/bbox_mAP', 100.)
+    return out
+
+
+def luna16_map() -> MetricMap:
+    """LUNA16 metafile keys -> ``eval_luna16`` ``metrics.json`` keys (a
+    ``/`` reads a nested key: ``sensitivity_at/0.125``). The metafiles
+    record the CPM; the sensitivities (percent) draw the FROC picture."""
+    out = {'luna16/cpm': ('cpm', 1.)}
+    out.update({f'luna16/sens@{r:g}': (f'sensitivity_at/{r:g}', 100.)
+                for r in LUNA16_RATES})
+    return out
+
+
+def lens_map() -> MetricMap:
+    """LENS 3D metafile keys (percent) -> ``eval_lens_3d`` keys."""
+    out = {f'froc3d/sens@{r:g}': (f'sens@{r:g}', 100.) for r in LENS_RATES}
+    out['froc3d/mean@0.125-8'] = ('average', 100.)
+    return out
 
 
 class StageError(RuntimeError):
@@ -147,6 +182,20 @@ def run_rows(work_dir: str, rows: Sequence[Row], keep_going: bool = False,
     return status
 
 
+def _metric_value(raw: dict, key: str) -> Any:
+    """``raw[key]``, or for a key with ``/`` that is not in ``raw`` the
+    nested value (``sensitivity_at/0.125`` -> ``raw['sensitivity_at']
+    ['0.125']``); None when absent."""
+    if key in raw:
+        return raw[key]
+    node = raw
+    for part in key.split('/'):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def read_row_metrics(row: Row) -> Optional[Dict[str, float]]:
     """The row's metrics in the metafile's units, or None when absent."""
     if not osp.isfile(row.metrics_file):
@@ -155,7 +204,7 @@ def read_row_metrics(row: Row) -> Optional[Dict[str, float]]:
         raw = json.load(f)
     out = {}
     for key, (ours, factor) in row.metric_map.items():
-        value = raw.get(ours)
+        value = _metric_value(raw, ours)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = float(value) * factor
     return out
@@ -242,7 +291,7 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
                                rows=summary), indent=1)
     paths = [md, js]
     def key(e, r):
-        for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}'):
+        for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}', f'luna16/sens@{r:g}'):
             if k in e['ours']:
                 return k
         return None
@@ -313,3 +362,91 @@ def plan_lines(spec: TableSpec, rows: Sequence[Row]) -> List[str]:
 
 def python_executable() -> str:
     return sys.executable or 'python'
+
+
+# ------------------------------------------ the --cfg-options of the stages
+def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
+    """``key=value`` strings as the tools' ``--cfg-options`` read them
+    (mmengine's ``DictAction``: numbers, booleans, lists, tuples).
+
+    Raises:
+        ValueError: an option without ``=``.
+    """
+    from mmengine.config import DictAction
+    bad = [o for o in options if '=' not in o]
+    if bad:
+        raise ValueError(f'--cfg-options {bad}: each must be KEY=VALUE')
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    return dict(parser.parse_args(['--o', *options]).o)
+
+
+@lru_cache(maxsize=None)
+def config_data_paths(config: str) -> Tuple[Tuple[str, str], ...]:
+    """(dotted key, value) of the strings of a config's dataloaders and
+    evaluators (its data paths among them)."""
+    from mmengine.config import Config
+
+    from mmlesion.utils.config_check import DATA_ROOT_SECTIONS
+    cfg = Config.fromfile(config).to_dict()
+    return tuple(kv for section in DATA_ROOT_SECTIONS if section in cfg
+                 for kv in strings_under(cfg[section], section))
+
+
+def _with_slash(path: str) -> str:
+    return path if path.endswith(('/', '\\')) else path + '/'
+
+
+def root_options(config: str,
+                 moves: Sequence[Tuple[str, str]]) -> List[str]:
+    """``--cfg-options`` that move a config's data paths: each path under
+    an old folder gets the new folder instead, named key by key.
+
+    A top-level ``data_root=NEW`` moves the datasets only in the tools
+    that carry it to them (``tools/train.py``, ``tools/test.py``), and
+    only in configs that have a ``data_root``; ``tools/luna16_cv.py``
+    merges it without moving anything and the LENS configs have none.
+    The explicit keys work in every tool.
+
+    Args:
+        config (str): the config file.
+        moves (sequence): ``(old folder, new folder)`` pairs, e.g.
+            ``('data/LUNA16/', '/scratch/LUNA16')``.
+
+    Returns:
+        list[str]: ``key=value`` options, in the config's order.
+    """
+    out = []
+    for key, value in config_data_paths(config):
+        for old, new in moves:
+            old = _with_slash(old)
+            if value == old[:-1]:
+                out.append(f'{key}={new.rstrip("/")}')
+                break
+            if value.startswith(old):
+                out.append(f'{key}={_with_slash(new)}{value[len(old):]}')
+                break
+    return out
+
+
+@lru_cache(maxsize=None)
+def config_epochs(config: str) -> int:
+    """``train_cfg.max_epochs`` of a config file."""
+    from mmengine.config import Config
+    return int(Config.fromfile(config).train_cfg.max_epochs)
+
+
+def trained_epochs(ctx: PlanContext, config: str) -> int:
+    """The epochs a training of ``config`` runs with the user's
+    ``--cfg-options`` (``train_cfg.max_epochs=...`` shrinks a rehearsal),
+    hence the ``epoch_<n>.pth`` it ends with."""
+    opts = {k: v for k, v in parse_cfg_options(ctx.cfg_options).items()
+            if k == 'train_cfg' or k.startswith('train_cfg.')}
+    if not opts:
+        return config_epochs(config)
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(opts)
+    return int(cfg.train_cfg.max_epochs)

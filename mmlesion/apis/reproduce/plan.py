@@ -103,6 +103,9 @@ class PlanContext:
         cfg_options (list[str]): extra ``key=value`` options appended to
             every training and test (e.g. to shrink a rehearsal).
         python (str): the interpreter.
+        cuda (bool): the stages run where CUDA is (inference stages take
+            ``--device cuda:0`` when ``gpus`` > 0); False on a machine
+            without a GPU, where they take ``cpu``.
     """
     work_dir: str
     data_root: Optional[str] = None
@@ -110,6 +113,7 @@ class PlanContext:
     folds: Optional[List[int]] = None
     cfg_options: List[str] = field(default_factory=list)
     python: str = 'python'
+    cuda: bool = True
 
     def launcher(self, script: str) -> List[str]:
         """The command prefix of a training or test script."""

@@ -9,45 +9,19 @@ paper's numbers are not here: they are read from each method's
 ``metafile.yml``.
 """
 import os.path as osp
-from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
 from mmlesion_cli.reproduce_index import TABLE_INDEX
 from .estimate import (LUNA16_ITEMS_PER_EPOCH, PAPER_TRAINING_ITEMS,
                        count_training_images, round_hours,
                        training_gpu_hours)
-from .plan import MetricMap, PlanContext, Row, Stage, TableSpec
+from .execute import (FROC_RATES, LENS_RATES, LUNA16_RATES,
+                      config_data_paths, config_epochs, froc_map, lens_map,
+                      luna16_map, root_options, trained_epochs)
+from .plan import PlanContext, Row, Stage, TableSpec
 
 E, R, A3, L = ('configs/elixirnet', 'configs/retinanet_lesion',
                'configs/aggregated3d', 'configs/lens')
-FROC_RATES = (0.5, 1, 2, 3, 4, 8, 16)
-LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
-
-
-@lru_cache(maxsize=None)
-def config_epochs(config: str) -> int:
-    """``train_cfg.max_epochs`` of a config file."""
-    from mmengine.config import Config
-    return int(Config.fromfile(config).train_cfg.max_epochs)
-
-
-def froc_map() -> MetricMap:
-    """DeepLesion 2D metafile keys -> ``FROCMetric`` keys (percent)."""
-    out = {f'sens@{r:g}': (f'froc/sens@{r:g}', 100.) for r in FROC_RATES}
-    out['bbox_mAP'] = ('froc/bbox_mAP', 100.)
-    return out
-
-
-def luna16_map() -> MetricMap:
-    """LUNA16 metafile keys -> ``eval_luna16`` ``metrics.json`` keys."""
-    return {'luna16/cpm': ('cpm', 1.)}
-
-
-def lens_map() -> MetricMap:
-    """LENS 3D metafile keys (percent) -> ``eval_lens_3d`` keys."""
-    out = {f'froc3d/sens@{r:g}': (f'sens@{r:g}', 100.) for r in LENS_RATES}
-    out['froc3d/mean@0.125-8'] = ('average', 100.)
-    return out
 
 
 def _stem(config: str) -> str:
@@ -203,8 +177,8 @@ def _table4(ctx, key, seed):
     label, stem, start = _T4[key]
     pre, start_work = _train(ctx, f'{E}/{start}.py', seed, 'deeplesion',
                              name='train_start')
-    ckpt = osp.join(start_work, f'epoch_{config_epochs(f"{E}/{start}.py")}'
-                    '.pth')
+    ckpt = osp.join(start_work,
+                    f'epoch_{trained_epochs(ctx, f"{E}/{start}.py")}.pth')
     return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed,
                            'deeplesion-val', train_extra=(f'load_from={ckpt}',),
                            pre=[pre])
@@ -239,7 +213,7 @@ def _table6(ctx, key, seed):
     run = Stage(
         'search_and_train', ctx.launcher('tools/search_alb.py') + [
             search_cfg, '--load-from',
-            osp.join(base_work, f'epoch_{config_epochs(base)}.pth'),
+            osp.join(base_work, f'epoch_{trained_epochs(ctx, base)}.pth'),
             '--target-config', target, '--work-dir', work, '--out-config',
             written, '--train', '--train-work-dir', train_work
         ] + ctx.options(f'randomness.seed={seed}'),
@@ -283,10 +257,9 @@ def _retinanet_table1(ctx, key, seed):
             cmd += ['--cfg-options', f'data_root={ctx.data_root}']
         pre = [Stage('anchors', cmd, outputs=[anchors])]
         config = anchors
-    row = _train_test_row(ctx, key, label, config, seed, pre=pre,
-                          model=f'{model}{_RT_SUFFIX}',
-                          schedule_of=target_config)
-    return row
+    return _train_test_row(ctx, key, label, config, seed, pre=pre,
+                           model=f'{model}{_RT_SUFFIX}',
+                           schedule_of=target_config)
 
 
 # ------------------------------------------------- 3D Aggregated Faster R-CNN
@@ -301,6 +274,18 @@ def _folds(ctx: PlanContext) -> List[int]:
     return list(ctx.folds) if ctx.folds is not None else list(range(10))
 
 
+def _device(ctx: PlanContext) -> List[str]:
+    """``--device`` of an inference stage: cuda:0 where the stages have a GPU."""
+    return ['--device', 'cuda:0' if ctx.gpus > 0 and ctx.cuda else 'cpu']
+
+
+def _luna_root_options(ctx: PlanContext, config: str) -> List[str]:
+    """The config's LUNA16 paths moved to ``--data-root`` key by key
+    (``tools/luna16_cv.py`` does not move them with ``data_root=``)."""
+    return root_options(config, [('data/LUNA16/', ctx.data_root)]
+                        ) if ctx.data_root else []
+
+
 def _cv(ctx, config, seed, *, stage_checkpoint=None, name='cv',
         extra=()) -> Tuple[Stage, str]:
     """``tools/luna16_cv.py``: every fold trained and tested, the held-out
@@ -312,7 +297,8 @@ def _cv(ctx, config, seed, *, stage_checkpoint=None, name='cv',
            luna['excluded'], '--folds', *map(str, _folds(ctx))]
     if stage_checkpoint:
         cmd += ['--stage-checkpoint', stage_checkpoint]
-    cmd += ctx.options(f'randomness.seed={seed}', *extra)
+    cmd += ctx.options(f'randomness.seed={seed}',
+                       *_luna_root_options(ctx, config), *extra)
     family = 'rpn3d' if 'rpn3d' in config else 'aggregated3d'
     hours = len(_folds(ctx)) * training_gpu_hours(
         f'{family}.py', config_epochs(config), LUNA16_ITEMS_PER_EPOCH)
@@ -372,49 +358,59 @@ _A3_ABS = {
 
 def _a3d_table3(ctx, key, seed):
     """Table III: the second stage of every row starts from Table II row d
-    (10 folds); the † rows add the ABS round: per fold round 1 and its
-    hard regions (the README's documented work dirs), then round 2; the
+    (10 folds); the † rows add the ABS round: per fold round 1 (in this
+    seed's folder) and its hard regions, then round 2 from them; the
     merged rows pool two † rows' candidates."""
     rpn, rpn_work = _cv(ctx, _RPN, seed, name='cv_rpn_stage')
     stage_ckpt = osp.join(rpn_work, 'fold{fold}',
-                          f'epoch_{config_epochs(_RPN)}.pth')
+                          f'epoch_{trained_epochs(ctx, _RPN)}.pth')
     if key in _A3:
         label, stem = _A3[key]
         cv, work = _cv(ctx, f'{A3}/{stem}.py', seed,
                        stage_checkpoint=stage_ckpt)
         return Row(key, label, stem, [rpn, cv],
-                   osp.join(work, 'eval', 'metrics.json'), luna16_map(),
-                   seed)
+                   osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
     if key in _A3_ABS:
         label, r1, abs_stem = _A3_ABS[key]
+        r1_cfg, abs_cfg = f'{A3}/{r1}.py', f'{A3}/{abs_stem}.py'
+        r1_ckpt = f'epoch_{trained_epochs(ctx, r1_cfg)}.pth'
+        # round 1 per seed in the table's folder (the RPN's: its stage)
+        r1_root = rpn_work if r1 == _A2['d'] else osp.join(
+            ctx.work_dir, f'{r1}_round1', f'seed_{seed}')
         stages = [rpn]
         for k in _folds(ctx):
-            r1_work = f'work_dirs/{r1}_fold{k}'
-            if r1 != _A2['d']:
+            r1_work = osp.join(r1_root, f'fold{k}')
+            if r1 != _A2['d']:  # a second stage: from this seed's RPN
                 stages.append(Stage(
                     f'round1_fold{k}', ctx.launcher('tools/train.py') + [
-                        f'{A3}/{r1}.py', '--fold', str(k), '--resume'
-                    ] + ctx.options(f'randomness.seed={seed}'),
+                        r1_cfg, '--fold', str(k), '--work-dir', r1_work,
+                        '--resume'
+                    ] + ctx.options(f'randomness.seed={seed}',
+                                    f'load_from={stage_ckpt.format(fold=k)}'),
                     outputs=[osp.join(r1_work, 'last_checkpoint')],
                     gpu_hours=round_hours(training_gpu_hours(
-                        'aggregated3d.py', config_epochs(f'{A3}/{r1}.py'),
+                        'aggregated3d.py', config_epochs(r1_cfg),
                         LUNA16_ITEMS_PER_EPOCH)),
                     gpus=max(ctx.gpus, 1)))
-            else:  # the RPN's round 1 is the RPN stage itself
-                r1_work = osp.join(rpn_work, f'fold{k}')
             regions = osp.join(r1_work, f'hard_regions_fold{k}.json')
-            stages.append(Stage(
-                f'hard_regions_fold{k}', [
-                    ctx.python, 'tools/analysis_tools/find_hard_regions.py',
-                    f'{A3}/{r1}.py',
-                    osp.join(r1_work, f'epoch_{config_epochs(f"{A3}/{r1}.py")}'
-                             '.pth'), '--fold', str(k), '--out', regions
-                ], outputs=[regions]))
-        cv, work = _cv(ctx, f'{A3}/{abs_stem}.py', seed, name='cv_abs')
-        stages.append(cv)
-        return Row(key, label, abs_stem, stages,
-                   osp.join(work, 'eval', 'metrics.json'), luna16_map(),
-                   seed)
+            stages.append(Stage(f'hard_regions_fold{k}', [
+                ctx.python, 'tools/analysis_tools/find_hard_regions.py',
+                r1_cfg, osp.join(r1_work, r1_ckpt), '--fold', str(k), '--out',
+                regions, '--overwrite', *_device(ctx)
+            ] + ctx.options(*_luna_root_options(ctx, r1_cfg)),
+                                outputs=[regions], gpus=min(ctx.gpus, 1)))
+        # round 2 from round 1 of the same fold, on its hard regions (the
+        # fold0 of these paths becomes each fold in luna16_cv)
+        regions = osp.join(r1_root, 'fold0', 'hard_regions_fold0.json')
+        cv, work = _cv(ctx, abs_cfg, seed, name='cv_abs',
+                       stage_checkpoint=osp.join(r1_root, 'fold{fold}',
+                                                 r1_ckpt),
+                       extra=[f'{k}={regions}'
+                              for k, _ in config_data_paths(abs_cfg)
+                              if k.startswith('train_dataloader.')
+                              and k.endswith('.hard_regions_file')])
+        return Row(key, label, abs_stem, stages + [cv],
+                   osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
     mode = key.split('_', 1)[1]  # merged_intersection / merged_union
     parts = [_a3d_table3(ctx, k, seed) for k in ('3dag_lm_abs', '3dag_abs')]
     stages = [s for s in parts[0].stages]
@@ -428,13 +424,15 @@ def _a3d_table3(ctx, key, seed):
     stages.append(Stage('merge', [
         ctx.python, 'tools/analysis_tools/merge_luna16_candidates.py',
         *[osp.normpath(c) for c in cands], '--mode', mode, '--out',
-        osp.join(out, 'candidates.csv')
+        osp.join(out, 'candidates.csv'), '--overwrite'
     ], outputs=[osp.join(out, 'candidates.csv')]))
+    # the scans of the folds run (luna16_cv's pooled list), not all 888
+    scans = osp.normpath(osp.join(cands[0], '..', 'seriesuids.csv'))
     stages.append(Stage('eval', [
         ctx.python, 'tools/analysis_tools/eval_luna16.py', '--candidates',
         osp.join(out, 'candidates.csv'), '--annotations',
         luna['annotations'], '--excluded', luna['excluded'], '--seriesuids',
-        luna['seriesuids'], '--out-dir', osp.join(out, 'luna16')
+        scans, '--out-dir', osp.join(out, 'luna16'), '--overwrite'
     ], outputs=[osp.join(out, 'luna16', 'metrics.json')]))
     return Row(key, f'Merged ({mode}) 3D-AG-LM† and 3D-AG†', '', stages,
                osp.join(out, 'luna16', 'metrics.json'), {}, seed)
@@ -456,41 +454,64 @@ _LENS = {
 }
 
 
+def lens_data(ctx: PlanContext) -> Dict[str, str]:
+    """Where LENS's datasets are: DeepLesion at ``--data-root`` (default
+    ``data/DeepLesion``), the other releases beside it under the names of
+    the docs (``LUNA16/``, ``LiTS/``, ``NIH-LN/`` holding TCIA's ``CT Lymph
+    Nodes/`` and ``MED_ABD_LYMPH_MASKS/``), their 2D exports in ``lens/``
+    (the configs' ``data/lens/<dataset>/``)."""
+    deeplesion = ctx.data_root or 'data/DeepLesion'
+    data = osp.dirname(osp.normpath(deeplesion))
+    out = {k: osp.join(data, name) for k, name in (
+        ('luna16', 'LUNA16'), ('lits', 'LiTS'), ('nih_ln', 'NIH-LN'),
+        ('lens', 'lens'))}
+    return dict(out, deeplesion=deeplesion, ann_3d=osp.join(
+        deeplesion, 'DeepLesion_manual_1K_test_release.pkl'))
+
+
+def _lens_roots(ctx: PlanContext, config: str) -> List[str]:
+    """The LENS config's data paths moved to :func:`lens_data`'s folders
+    (the configs have no ``data_root`` to move them with)."""
+    if not ctx.data_root:
+        return []
+    where = lens_data(ctx)
+    return root_options(config, [('data/DeepLesion/', where['deeplesion']),
+                                 ('data/lens/', where['lens'])])
+
+
 def _lens_exports(ctx) -> List[Stage]:
-    """Step 0: LUNA16, LiTS and NIH-LN in DeepLesion's layout."""
-    luna = _luna(ctx) if ctx.data_root is None else dict(
-        annotations='data/LUNA16/annotations.csv',
-        excluded='data/LUNA16/annotations_excluded.csv',
-        seriesuids='data/LUNA16/seriesuids.csv')
-    py = ctx.python
-    return [
-        Stage('export_luna16', [
-            py, 'tools/dataset_converters/luna16.py', 'data/LUNA16',
-            '--annotations', luna['annotations'], '--excluded',
-            luna['excluded'], '--seriesuids', luna['seriesuids'], '--out',
-            'data/LUNA16/luna16.json', '--export-2d', 'data/lens/luna16'
-        ], outputs=['data/lens/luna16/DL_info.csv']),
-        Stage('export_lits', [
-            py, 'tools/dataset_converters/lits.py', 'data/LiTS', '--out',
-            'data/LiTS/lits.json', '--export-2d', 'data/lens/lits'
-        ], outputs=['data/lens/lits/DL_info.csv']),
-        Stage('export_nih_ln', [
-            py, 'tools/dataset_converters/nih_ln.py', 'data/CT_Lymph_Nodes',
-            'data/MED_ABD_LYMPH_MASKS', '--out', 'data/nih_ln.json',
-            '--export-2d', 'data/lens/nih_ln'
-        ], outputs=['data/lens/nih_ln/DL_info.csv']),
-    ]
+    """Step 0: LUNA16, LiTS and NIH-LN in DeepLesion's layout, as the LENS
+    README exports them (run again, an export replaces its own outputs)."""
+    w = lens_data(ctx)
+    luna, nih = w['luna16'], w['nih_ln']
+    sources = {  # the converters' inputs and volume files
+        'luna16': [luna, '--annotations', osp.join(luna, 'annotations.csv'),
+                   '--excluded', osp.join(luna, 'annotations_excluded.csv'),
+                   '--seriesuids', osp.join(luna, 'seriesuids.csv'),
+                   '--out', osp.join(luna, 'luna16.json')],
+        'lits': [w['lits'], '--out', osp.join(w['lens'], 'lits.json')],
+        'nih_ln': [osp.join(nih, 'CT Lymph Nodes'),
+                   osp.join(nih, 'MED_ABD_LYMPH_MASKS'), '--out',
+                   osp.join(w['lens'], 'nih_ln.json')]}
+    return [Stage(f'export_{name}', [
+        ctx.python, f'tools/dataset_converters/{name}.py', *args,
+        '--export-2d', osp.join(w['lens'], name), '--overwrite'
+    ], outputs=[osp.join(w['lens'], name, 'DL_info.csv')])
+            for name, args in sources.items()]
 
 
 def _lens_eval(ctx, config, work, tag, *extra) -> Tuple[Stage, str]:
+    """``eval_lens_3d.py`` of the newest checkpoint of ``work``, with the
+    options the model was trained with (a model shrunk by ``--cfg-options``
+    is built the same way to load its checkpoint)."""
     out = osp.join(work, f'lens_3d_{tag}')
     return Stage(f'eval_3d_{tag}', [
         ctx.python, 'tools/analysis_tools/eval_lens_3d.py', config,
-        f'@last:{work}', '--ann-3d',
-        'data/DeepLesion/DeepLesion_manual_1K_test_release.pkl', '--out-dir',
-        out, *extra
-    ], outputs=[osp.join(out, 'metrics.json')]), osp.join(out,
-                                                          'metrics.json')
+        f'@last:{work}', '--ann-3d', lens_data(ctx)['ann_3d'], '--out-dir',
+        out, '--overwrite', *_device(ctx), *extra
+    ] + ctx.options(*_lens_roots(ctx, config)), outputs=[osp.join(
+        out, 'metrics.json')], gpus=min(ctx.gpus, 1)), osp.join(
+            out, 'metrics.json')
 
 
 def _lens_table1(ctx, key, seed):
@@ -499,25 +520,27 @@ def _lens_table1(ctx, key, seed):
     label, stem = _LENS[key]
     cfg = {k: f'{L}/{v[1]}.py' for k, v in _LENS.items()}
     if key in ('baseline', 'a'):
-        train, work = _train(ctx, cfg[key], seed, 'deeplesion')
+        train, work = _train(ctx, cfg[key], seed, 'deeplesion',
+                             *_lens_roots(ctx, cfg[key]))
         ev, metrics = _lens_eval(ctx, cfg[key], work, key)
         return Row(key, label, stem, [train, ev], metrics, lens_map(), seed)
     stages = _lens_exports(ctx)
-    train_c, work_c = _train(ctx, cfg['c'], seed, 'deeplesion')
+    train_c, work_c = _train(ctx, cfg['c'], seed, 'deeplesion',
+                             *_lens_roots(ctx, cfg['c']))
     stages.append(train_c)
     if key in ('b', 'c'):  # (b): expert 0 of the (c) model
         ev, metrics = _lens_eval(ctx, cfg[key], work_c, key)
         return Row(key, label, stem, stages + [ev], metrics, lens_map(),
                    seed)
-    mined = osp.join(ctx.work_dir, 'lens_mining', f'seed_{seed}',
-                     'lens_mined.json')
+    mined = osp.join(osp.abspath(ctx.work_dir), 'lens_mining',
+                     f'seed_{seed}', 'lens_mined.json')
     stages.append(Stage('mine', [
         ctx.python, 'tools/lens_mine_annotations.py', cfg['c'],
         f'@last:{work_c}', '--out', mined, '--overwrite'
-    ], outputs=[mined]))
-    train_d, work_d = _train(ctx, cfg['d'], seed, 'deeplesion',
-                             'train_dataloader.dataset.datasets.0.'
-                             f'mined_ann_file={osp.abspath(mined)}')
+    ] + ctx.options(*_lens_roots(ctx, cfg['c'])), outputs=[mined]))
+    train_d, work_d = _train(
+        ctx, cfg['d'], seed, 'deeplesion', *_lens_roots(ctx, cfg['d']),
+        f'train_dataloader.dataset.datasets.0.mined_ann_file={mined}')
     stages.append(train_d)
     if key == 'd':
         ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'd')
@@ -526,11 +549,12 @@ def _lens_table1(ctx, key, seed):
     proposals = osp.join(osp.dirname(mined), 'lens_fpr_proposals.json')
     stages.append(Stage('fpr_proposals', [
         ctx.python, 'tools/lens_fpr_proposals.py', cfg['d'],
-        f'@last:{work_d}', '--mined', mined, '--out', proposals
-    ], outputs=[proposals]))
-    train_e, work_e = _train(ctx, cfg['e'], seed, 'deeplesion',
-                             'train_dataloader.dataset.ann_file='
-                             f'{osp.abspath(proposals)}')
+        f'@last:{work_d}', '--mined', mined, '--out', proposals,
+        '--overwrite'
+    ] + ctx.options(*_lens_roots(ctx, cfg['d'])), outputs=[proposals]))
+    train_e, work_e = _train(
+        ctx, cfg['e'], seed, 'deeplesion', *_lens_roots(ctx, cfg['e']),
+        f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
     stages.append(train_e)
     ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',
                              cfg['e'], '--fpr-checkpoint', f'@last:{work_e}')
@@ -547,8 +571,8 @@ _BUILDERS = {
     'retinanet_lesion/table1': (_retinanet_table1, {
         k: v for k, v in froc_map().items() if k != 'bbox_mAP'
     }, FROC_RATES, False),
-    'aggregated3d/table2': (_a3d_table2, luna16_map(), (), True),
-    'aggregated3d/table3': (_a3d_table3, luna16_map(), (), True),
+    'aggregated3d/table2': (_a3d_table2, luna16_map(), LUNA16_RATES, True),
+    'aggregated3d/table3': (_a3d_table3, luna16_map(), LUNA16_RATES, True),
     'lens/table1': (_lens_table1, lens_map(), LENS_RATES, False),
 }
 TABLES: Dict[str, TableSpec] = {

@@ -1,10 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What every dataset converter shares: splits, the conversion loop
-(progress bar, annotation file, optional 2D export) and mask cases."""
+(progress bar, annotation file, optional 2D export), mask cases and the
+replica marker of the outputs."""
 import hashlib
+import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
@@ -13,6 +15,10 @@ from mmlesion.utils.progress import progress_bar
 from mmlesion_cli.converter_defaults import (  # noqa: F401  (re-exported)
     DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
 
+from mmlesion.utils.atomic_io import atomic_write_text
+from ..data_layout import replica_sidecar
+from ..demo.replica_marker import (REPLICA_FILE, find_replica_marker,
+                                   read_replica_marker)
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter
@@ -73,6 +79,89 @@ def relative_file(path: str, out_file: str) -> str:
     return rel
 
 
+def replica_of(sources: Iterable[Optional[str]]) -> Optional[Dict[str, str]]:
+    """The release-replica marker of the first input that lies in a
+    replica (``REPLICA.txt`` in it or an ancestor, or beside the file),
+    None when every input is real data."""
+    for path in sources:
+        if not path or not osp.exists(path):
+            continue
+        found = read_replica_marker(replica_sidecar(path)) if osp.isfile(
+            path) else None
+        if found is not None:
+            return dict(found, root=path)
+        found = find_replica_marker(path)
+        if found is not None:
+            return found
+    return None
+
+
+def _derived_marker_text(found: Dict[str, str], made_by: str) -> str:
+    """The marker of an output made from the replica ``found``: its
+    marker's lines, then where the output comes from and what made it."""
+    source = found['root']
+    path = replica_sidecar(source) if osp.isfile(source) else osp.join(
+        source, REPLICA_FILE)
+    with open(path, encoding='utf-8') as f:
+        lines = [ln.replace('layout: ', 'source_layout: ', 1)
+                 if ln.startswith('layout: ') else ln
+                 for ln in f.read().splitlines()
+                 if not ln.startswith(('derived_from: ', 'made_by: '))]
+    return '\n'.join(lines + [f'derived_from: {osp.abspath(source)}',
+                              f'made_by: {made_by}']) + '\n'
+
+
+def mark_replica_outputs(sources: Iterable[Optional[str]],
+                         files: Iterable[Optional[str]] = (),
+                         folders: Iterable[Optional[str]] = (),
+                         made_by: str = 'a dataset converter') -> List[str]:
+    """Carry the release-replica marker of a conversion's inputs to its
+    outputs, so that what is made from synthetic data is still known as
+    such downstream (``tools/reproduce.py`` refuses it, training and
+    testing warn: :mod:`mmlesion.datasets.data_layout`).
+
+    When an input lies in a replica (:func:`replica_of`), every written
+    folder gets ``REPLICA.txt`` and every written file its sidecar marker
+    ``<file>.REPLICA.txt`` (a file's folder may hold other data, which
+    must not look synthetic), except outputs already inside a replica.
+    The marker repeats the replica's and adds ``derived_from`` (the
+    input) and ``made_by``. When every input is real data, markers that
+    an earlier conversion of a replica left at these outputs are removed.
+
+    Args:
+        sources (iterable[str]): the inputs (folders or files; None and
+            missing paths are skipped).
+        files (iterable[str]): the files written (annotation files).
+        folders (iterable[str]): the folders written (2D exports, chunk
+            folders, caches).
+        made_by (str): the tool, recorded in the marker.
+
+    Returns:
+        list[str]: the markers written (or, for real data, removed).
+    """
+    found = replica_of(sources)
+    targets = [(osp.join(d, REPLICA_FILE), d) for d in folders if d] + [
+        (replica_sidecar(f), osp.dirname(osp.abspath(f))) for f in files if f]
+    done = []
+    for marker, where in targets:
+        old = read_replica_marker(marker)
+        ours = old is not None and 'derived_from' in old
+        if found is None:
+            if ours:  # made from a replica before, now from real data
+                os.remove(marker)
+                done.append(marker)
+            continue
+        if not osp.isdir(where) or (not ours and find_replica_marker(where)):
+            continue  # not written, or inside a replica already
+        atomic_write_text(marker, _derived_marker_text(found, made_by))
+        done.append(marker)
+    if done:
+        print_log(f'{made_by}: replica marker '
+                  f"{'written' if found else 'removed'}: {done}",
+                  logger='current')
+    return done
+
+
 def run_conversion(cases: Sequence,
                    convert_case: Callable[[object], ConvertedVolume],
                    out_file: str,
@@ -83,6 +172,7 @@ def run_conversion(cases: Sequence,
                    test_fraction: float = DEFAULT_TEST_FRACTION,
                    overwrite: bool = False,
                    show_progress: bool = True,
+                   sources: Sequence[Optional[str]] = (),
                    **metainfo) -> dict:
     """Convert every case and write the common annotation file.
 
@@ -99,6 +189,9 @@ def run_conversion(cases: Sequence,
             to 0.
         overwrite (bool): replace an existing annotation file.
         show_progress (bool): show an mmengine progress bar.
+        sources (sequence[str]): the inputs (data roots, CSVs): when one
+            lies in a release replica, the outputs get its marker
+            (:func:`mark_replica_outputs`).
         **metainfo: more ``metainfo`` keys.
 
     Returns:
@@ -145,6 +238,12 @@ def run_conversion(cases: Sequence,
         summary['dl_info'] = exporter.write()
         summary['key_slice_rows'] = len(exporter.rows)
         summary['pngs'] = exporter.num_pngs
+    markers = mark_replica_outputs(
+        sources, files=[out_file],
+        folders=[exporter.out_dir] if exporter is not None else [],
+        made_by=f'the {dataset} converter')
+    if markers:  # written (a replica) or removed (real data now)
+        summary['replica_markers'] = markers
     print_log(f'{dataset}: {summary}', logger='current')
     return summary
 

@@ -144,4 +144,5 @@ def convert_luna16(scan_root: str,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         overwrite=overwrite,
-        show_progress=show_progress)
+        show_progress=show_progress,
+        sources=[scan_root, annotations, excluded, seriesuids])

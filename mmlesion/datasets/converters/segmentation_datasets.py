@@ -97,7 +97,7 @@ def lesion_class_name(dataset: str, labels: Optional[Sequence[int]]) -> str:
 
 def _run(cases, out_file, dataset, labels, connectivity, min_voxels,
          exporter, val_fraction, test_fraction, overwrite, show_progress,
-         check_only=False, export_dir=None):
+         check_only=False, export_dir=None, sources=()):
     classes = [lesion_class_name(dataset, labels)]
     if check_only:
         return plan_conversion([case[0] for case in cases], out_file,
@@ -120,6 +120,7 @@ def _run(cases, out_file, dataset, labels, connectivity, min_voxels,
         test_fraction=test_fraction,
         overwrite=overwrite,
         show_progress=show_progress,
+        sources=sources,
         lesion_labels=None if labels is None else list(labels),
         connectivity=connectivity,
         min_voxels=min_voxels)
@@ -220,7 +221,7 @@ def convert_kits19(root: str,
     return _run(find_kits19_cases(root), out_file, 'kits19', labels,
                 connectivity, min_voxels, exporter, val_fraction,
                 test_fraction, overwrite, show_progress, check_only,
-                export_dir)
+                export_dir, (root, ))
 
 
 def convert_lits(root: str,
@@ -239,7 +240,7 @@ def convert_lits(root: str,
     return _run(find_lits_cases(root), out_file, 'lits', labels,
                 connectivity, min_voxels, exporter, val_fraction,
                 test_fraction, overwrite, show_progress, check_only,
-                export_dir)
+                export_dir, (root, ))
 
 
 def convert_nih_ln(scan_root: str,
@@ -259,4 +260,4 @@ def convert_nih_ln(scan_root: str,
     return _run(find_nih_ln_cases(scan_root, mask_root), out_file, 'nih_ln',
                 labels, connectivity, min_voxels, exporter, val_fraction,
                 test_fraction, overwrite, show_progress, check_only,
-                export_dir)
+                export_dir, (scan_root, mask_root))

@@ -1,0 +1,139 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``tools/reproduce.py lens/table1`` end to end at tiny size, as a user
+runs it: release replicas of DeepLesion, LUNA16, LiTS and NIH-LN side by
+side in one data folder (``--data-root <data>/DeepLesion``), then rows (b)
+and (c) of Table I, one seed: the three exports to DeepLesion's layout,
+the four-dataset LENS training (one, shared by both rows), the 3D
+evaluation on the manual test set of its DeepLesion expert (b) and of the
+four experts fused (c). The full-size configs are shrunk only by appended
+``--cfg-options`` (the demo configs' tiny DenseNet, 2.5 mm pixels instead
+of 0.8, one epoch, no validation pass), which reach every stage that
+builds the model. A second run resumes: nothing runs again.
+
+Left out (too slow for CI): the baseline and (a) (one DeepLesion training
+each, the same kinds of stages; with them the per-dataset spacing options
+would not fit every config), (d) (mining, a second training) and (e) (FPR
+proposals, the 3D FPR network: a 3D ResNet the DenseNet options do not
+fit)."""
+import json
+import math
+
+import pytest
+
+from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
+                                                   read_replica_marker)
+from mmlesion.testing.tool_modules import load_tool
+
+#: shrink the full-size MULAN / LENS configs to seconds on a CPU (the
+#: demo configs' model; appended, never edited into the configs)
+TINY = [
+    'train_cfg.max_epochs=1', 'train_cfg.val_begin=2',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False',
+    'model.backbone.growth_rate=8', 'model.backbone.block_config=(2,2,2)',
+    'model.backbone.num_init_features=16', 'model.backbone.bn_size=2',
+    'model.backbone.init_cfg=None', 'model.neck.in_channels=[32,32,32]',
+    'model.neck.out_channels=32', 'model.rpn_head.in_channels=32',
+    'model.rpn_head.feat_channels=32',
+    'model.roi_head.bbox_roi_extractor.out_channels=32',
+    'model.roi_head.bbox_head.in_channels=32',
+    'model.roi_head.bbox_head.fc_out_channels=128',
+    'model.train_cfg.rpn_proposal.nms_pre=200',
+    'model.train_cfg.rpn_proposal.max_per_img=50',
+    'model.train_cfg.rcnn.sampler.num=32', 'model.test_cfg.rpn.nms_pre=100',
+    'model.test_cfg.rpn.max_per_img=20', 'model.test_cfg.rcnn.max_per_img=10',
+    'test_dataloader.dataset.pipeline.3.spacing=2.5'
+] + [f'train_dataloader.dataset.datasets.{i}.pipeline.4.spacing=2.5'
+     for i in range(4)]
+RATES = ('0.125', '0.25', '0.5', '1', '2', '4', '8')
+#: the paper's mean sensitivity of each row (configs/lens/metafile.yml)
+ROWS = {'b': ('(b) + multi-dataset', 37.3),
+        'c': ('(c) + proposal fusion', 39.4)}
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    """The four releases LENS reads, as replicas, in one data folder."""
+    root = tmp_path_factory.mktemp('lens') / 'data'
+    tool = load_tool('misc/generate_release_replica.py')
+    for dataset, folder in (('deeplesion', 'DeepLesion'),
+                            ('luna16', 'LUNA16'), ('lits', 'LiTS'),
+                            ('nih_ln', 'NIH-LN')):
+        assert tool.main([dataset, '--out', str(root / folder), '--size',
+                          'tiny', '--quiet']) == 0
+    return root
+
+
+def _markers(work):
+    return {p.name: p.stat().st_mtime_ns
+            for p in (work / '.reproduce').glob('*.json')}
+
+
+def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
+    tool = load_tool('reproduce.py')
+    work = tmp_path / 'lens'
+    args = ['lens/table1', '--rows', 'b', 'c', '--seeds', '0',
+            '--gpus', '0', '--work-dir', str(work), '--data-root',
+            str(data / 'DeepLesion'), '--cfg-options', *TINY]
+    assert tool.main(args) == 2
+    assert 'is a release replica' in capsys.readouterr().err
+    assert tool.main(args + ['--allow-replica']) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 1  # shared by (b) and (c)
+    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 2
+    assert out.count('tools/dataset_converters/') == 3
+
+    table = json.loads((work / 'table.json').read_text())
+    rows = {r['key']: r for r in table['rows']}
+    assert set(rows) == set(ROWS)
+    for key, (label, mean) in ROWS.items():
+        row = rows[key]
+        assert row['label'] == label and row['seeds'] == [0]
+        assert row['paper']['froc3d/mean@0.125-8'] == mean
+        ours = row['ours']
+        sens = [ours[f'froc3d/sens@{r}']['mean'] for r in RATES]
+        assert all(math.isfinite(v) and 0 <= v <= 100 for v in sens)
+        assert sens == sorted(sens)  # a FROC never falls
+        assert math.isfinite(ours['froc3d/mean@0.125-8']['mean'])
+    md = (work / 'table.md').read_text()
+    assert '| (b) + multi-dataset | 14.3 / ' in md
+    assert '| (c) + proposal fusion | 15.9 / ' in md
+    assert (work / 'froc.png').stat().st_size > 0
+
+    # the exports sit beside the releases, in the configs' lens/ folders,
+    # and say they are made from replicas
+    for name, release in (('luna16', 'LUNA16'), ('lits', 'LiTS'),
+                          ('nih_ln', 'NIH-LN')):
+        export = data / 'lens' / name
+        assert (export / 'DL_info.csv').is_file()
+        marker = read_replica_marker(export / REPLICA_FILE)
+        assert marker['dataset'] == name
+        assert marker['derived_from'] == str(data / release)
+    logs = '\n'.join(p.read_text() for p in (work / 'logs').glob('*.log'))
+    assert f'{data}/lens/nih_ln is a release replica (nih_ln' in logs
+
+    commands = (work / 'commands.sh').read_text()
+    evals = [c for c in commands.splitlines() if 'eval_lens_3d.py' in c]
+    for line in evals:  # the 3D evaluation builds the shrunk model too
+        assert "'model.backbone.block_config=(2,2,2)'" in line
+        assert f"--ann-3d {data}/DeepLesion/DeepLesion_manual_1K_test_" \
+            'release.pkl' in line
+        assert '--device cpu' in line
+    assert f'train_dataloader.dataset.datasets.3.data_root={data}/lens/' \
+        'nih_ln/' in commands
+    assert commands.count('tools/train.py') == 1
+    markers = _markers(work)
+    assert len(markers) == 6
+
+    # again: every stage is done, nothing runs, nothing is rewritten
+    exports = {p: p.stat().st_mtime_ns
+               for p in (data / 'lens').glob('*/DL_info.csv')}
+    assert tool.main(args + ['--allow-replica']) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    assert _markers(work) == markers
+    assert (work / 'commands.sh').read_text() == commands
+    assert {p: p.stat().st_mtime_ns for p in exports} == exports
+    assert json.loads((work / 'table.json').read_text()) == table
