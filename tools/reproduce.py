@@ -33,11 +33,14 @@ import argparse
 import os
 import re
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
 from mmlesion_cli.reproduce_index import TABLE_INDEX, tables_help
+
+if TYPE_CHECKING:
+    from mmlesion.apis.reproduce import PlanContext
 
 
 #: the data root each method's configs read when --data-root is not given
@@ -225,6 +228,16 @@ def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
     return out
 
 
+def table_data_folders(table: str, ctx: 'PlanContext',
+                       data_root: Optional[str]) -> List[str]:
+    """Every data folder a table reads: its dataset root, and for LENS the
+    other releases beside DeepLesion and their exports."""
+    from mmlesion.apis.reproduce.tables import lens_data
+    if table.startswith('lens/'):
+        return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
+    return [data_root or DEFAULT_ROOTS[table.split('/')[0]]]
+
+
 def stages_have_cuda(executor: str) -> bool:
     """Whether the stages run where CUDA is: on Slurm the jobs' nodes (the
     GPU partition), locally this machine."""
@@ -241,6 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          run_rows, summarise, write_table)
     from mmlesion.apis.reproduce.execute import (load_metafile_results,
                                                  python_executable)
+    from mmlesion.datasets.data_layout import find_data_replica_marker
     work_dir = args.work_dir or os.path.join('work_dirs', 'reproduce',
                                              args.table.replace('/', '_'))
     ctx = PlanContext(work_dir=os.path.abspath(work_dir),
@@ -249,14 +263,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       python=python_executable(),
                       cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]
-    root = args.data_root or DEFAULT_ROOTS[args.table.split('/')[0]]
-    from mmlesion.datasets.demo.replica_marker import find_replica_marker
-    replica = find_replica_marker(root) if os.path.exists(root) else None
-    if replica and not args.allow_replica and not args.dry_run:
-        print(f'error: {root} is a release replica (synthetic data, '
-              f"{replica.get('dataset')}), not the real release; pass "
-              '--allow-replica to rehearse on it', file=sys.stderr)
-        return 2
+    for root in table_data_folders(args.table, ctx, args.data_root):
+        replica = find_data_replica_marker(root) if os.path.exists(
+            root) else None
+        if replica and not args.allow_replica and not args.dry_run:
+            print(f'error: {root} is a release replica (synthetic data, '
+                  f"{replica.get('dataset')}), not the real release; pass "
+                  '--allow-replica to rehearse on it', file=sys.stderr)
+            return 2
     try:
         timer = make_step_timer(args) if args.dry_run else None
     except ValueError as err:

@@ -112,20 +112,43 @@ def test_slurm_options(tool, tmp_path, capsys):
 
 
 def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path):
-    """Improved RetinaNet's "+ anchor optimization" row at tiny size: the
-    DE anchor search on the training split writes the row's config, which
-    trains and tests (full-size VGG-19 config, shrunk by appended options)."""
+    """Improved RetinaNet's Table 1, its first two rows at tiny size: the
+    original anchors, then "+ anchor optimization", whose DE anchor search
+    on the training split writes the row's config, which trains and tests
+    (full-size VGG-19 configs, shrunk by appended options)."""
     work = tmp_path / 'rt'
     tiny = [o for o in TINY if not o.startswith(('model.backbone.depth',
                                                  'model.neck.in_channels'))]
-    assert tool.main(['retinanet_lesion/table1', '--rows', 'anchors',
+    assert tool.main(['retinanet_lesion/table1', '--rows', 'original',
+                      'anchors',
                       '--work-dir', str(work), '--data-root',
                       f'{tiny_demo_root}/', '--cfg-options', *tiny]) == 0
     (anchors, ) = (work / 'anchors').glob('*-trainanchors_*.py')
     text = anchors.read_text()
     assert '--split train' in text and 'anchor_generator' in text
     table = json.loads((work / 'table.json').read_text())
-    (row, ) = table['rows']
+    rows = {r['key']: r for r in table['rows']}
+    assert set(rows) == {'original', 'anchors'}
+    row = rows['anchors']
     assert row['seeds'] == [0] and row['paper']['sens@4'] == 87.87
-    assert 0 <= row['ours']['sens@4']['mean'] <= 100
+    for row in rows.values():
+        assert 0 <= row['ours']['sens@4']['mean'] <= 100
+    # only the optimised row searched anchors
+    assert len(list((work / 'anchors').glob('*.py'))) == 1
     assert (work / 'froc.png').is_file()
+
+
+def test_lens_refuses_a_replica_beside_real_deeplesion(tool, tmp_path,
+                                                       capsys):
+    """LENS reads four releases: a replica among them is refused by name,
+    even when the ``--data-root`` folder itself is not one."""
+    (tmp_path / 'DeepLesion').mkdir()
+    assert load_tool('misc/generate_release_replica.py').main(
+        ['luna16', '--out', str(tmp_path / 'LUNA16'), '--size', 'tiny',
+         '--quiet']) == 0
+    args = ['lens/table1', '--data-root', str(tmp_path / 'DeepLesion'),
+            '--work-dir', str(tmp_path / 'w')]
+    assert tool.main(args) == 2
+    err = capsys.readouterr().err
+    assert f'{tmp_path / "LUNA16"} is a release replica' in err
+    assert not (tmp_path / 'w').exists()
