@@ -157,3 +157,18 @@ def test_table_and_compare(tmp_path):
     lines = compare(summary)
     assert len(lines) == 2 and all('TRPN' in ln for ln in lines)
     assert compare(summary, tolerance=5.0) == []
+
+
+def test_kits19_export_follows_the_data_root(tmp_path):
+    """ElixirNet Table 3 exports KiTS19 from the release beside the 2D
+    root (``DIR/kits19`` for ``--data-root DIR/kits19_2d``), rerunnable."""
+    ctx = _ctx(tmp_path, data_root=str(tmp_path / 'd' / 'kits19_2d'))
+    (row, ) = build_rows('elixirnet/table3', ctx, ['fpn'], [0])
+    export = row.stages[0]
+    assert export.name == 'export_kits19'
+    src = str(tmp_path / 'd' / 'kits19')
+    argv = export.argv
+    assert argv[2] == f'{src}/data' and '--overwrite' in argv
+    assert argv[argv.index('--out') + 1] == f'{src}/kits19_volumes.json'
+    assert argv[argv.index('--export-2d') + 1] == ctx.data_root
+    assert export.outputs == [f'{ctx.data_root}/DL_info.csv']

@@ -144,13 +144,14 @@ _T3 = {
 
 def _table3(ctx, key, seed):
     label, stem = _T3[key]
-    kits = ctx.data_root or 'data/kits19_2d'
+    kits = ctx.data_root or 'data/kits19_2d'  # the release beside it
+    src = osp.join(osp.dirname(osp.normpath(kits)), 'kits19')
     export = Stage('export_kits19', [
-        ctx.python, 'tools/dataset_converters/kits19.py', 'data/kits19/data',
-        '--out', 'data/kits19/kits19_volumes.json', '--export-2d', kits,
+        ctx.python, 'tools/dataset_converters/kits19.py', f'{src}/data',
+        '--out', f'{src}/kits19_volumes.json', '--export-2d', kits,
         '--val-fraction', '0', '--test-fraction', '0.2', '--key-slices',
-        'every', '--num-slices', '3', '--negatives-per-key', '0'
-    ], outputs=[osp.join(kits, 'DL_info.csv')])
+        'every', '--num-slices', '3', '--negatives-per-key', '0',
+        '--overwrite'], outputs=[osp.join(kits, 'DL_info.csv')])
     return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed, 'kits19',
                            pre=[export])
 
@@ -220,8 +221,7 @@ def _table6(ctx, key, seed):
         outputs=[written, osp.join(train_work, 'last_checkpoint')],
         gpu_hours=round_hours(hours), gpus=max(ctx.gpus, 1))
     test, metrics = _test(ctx, written, train_work, 'iou')
-    # Table 6's "ElixirNet" is the + ALB row; the metafile records the
-    # other two on their search configs
+    # Table 6's "ElixirNet" is + ALB; the others' metafile: search configs
     model = _stem(target) if key == 'elixirnet' else _stem(search_cfg)
     return Row(key, label, model, [pre, run, test], metrics, froc_map(),
                seed)
