@@ -31,7 +31,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
     parser.add_argument('--config', default=DEFAULT_CONFIG,
                         help='the 2.5D detector config')
-    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--batch-size', type=int, default=32,
+                        help='slices per batch')
     parser.add_argument('--size', type=int, default=416,
                         help='padded input edge in pixels (a multiple of '
                         'the model\'s size divisor)')

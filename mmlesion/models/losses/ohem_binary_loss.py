@@ -17,15 +17,15 @@ class OHEMBinaryLoss(nn.Module):
 
     The OHEM baseline of Table II (rows a, c), as in the 3D RPNs the paper
     compares with (DeepLung, Liao et al.): every positive anchor plus the
-    ``neg_pos_ratio * max(N_pos, 1)`` (at least ``min_neg``) negatives with
-    the highest predicted logits; each part's BCE is averaged over its own
+    ``max(neg_pos_ratio * N_pos, min_neg)`` negatives (all of them when
+    there are fewer) with the highest predicted logits; each part's BCE is averaged over its own
     count and the two are summed. The hardest negatives are chosen over the
     whole batch. Ignored anchors carry ``weight`` 0.
 
     Args:
         neg_pos_ratio (int): hard negatives per positive. Defaults to 3.
-        min_neg (int): hard negatives when there are no positives.
-            Defaults to 16.
+        min_neg (int): the fewest hard negatives taken (the count with no
+            positives). Defaults to 16.
         loss_weight (float): loss weight. Defaults to 1.
     """
 

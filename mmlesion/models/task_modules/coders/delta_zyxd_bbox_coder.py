@@ -53,7 +53,8 @@ class DeltaZYXDBBoxCoder(BaseBBoxCoder):
         Returns:
             Tensor: (N, 4) deltas.
         """
-        if bboxes.shape != gt_bboxes.shape or bboxes.size(-1) != 6:
+        if bboxes.shape != gt_bboxes.shape or bboxes.dim() != 2 or \
+                bboxes.size(-1) != 6:
             raise ValueError(f'encode needs two (N, 6) tensors, got '
                              f'{tuple(bboxes.shape)} and '
                              f'{tuple(gt_bboxes.shape)}')
