@@ -34,13 +34,13 @@ import math
 import os
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 
-from mmlesion.apis.reproduce.timing import strip_pretrained
+from mmlesion.apis.reproduce.timing import find_in_config, strip_pretrained
 
 FAMILY_3D = '3d'
 FAMILY_FPR = 'fpr'
@@ -72,25 +72,6 @@ def full_size_configs(config_dir: str) -> List[str]:
     return sorted(found)
 
 
-def _first(obj: Any, match: Callable[[dict], Any]) -> Optional[Any]:
-    """The first non-None ``match(node)`` of the dicts in a nested config
-    (depth first), or None."""
-    if isinstance(obj, dict):
-        found = match(obj)
-        if found is not None:
-            return found
-        values = obj.values()
-    elif isinstance(obj, (list, tuple)):
-        values = obj
-    else:
-        return None
-    for value in values:
-        found = _first(value, match)
-        if found is not None:
-            return found
-    return None
-
-
 def find_key(obj: Any, key: str) -> Optional[Any]:
     """The first value of ``key`` in nested dicts / lists (depth first).
 
@@ -101,11 +82,11 @@ def find_key(obj: Any, key: str) -> Optional[Any]:
     Returns:
         The value, or None.
     """
-    return _first(obj, lambda node: node.get(key))
+    return find_in_config(obj, lambda node: node.get(key))
 
 
 def _find_transform(obj: Any, type_name: str) -> Optional[dict]:
-    return _first(obj, lambda node: node
+    return find_in_config(obj, lambda node: node
                   if node.get('type') == type_name else None)
 
 

@@ -89,8 +89,12 @@ def resolve(argv: Sequence[str]) -> List[str]:
     return out
 
 
+#: the folder of a table's stage markers, under its work dir
+MARKER_DIR = '.reproduce'
+
+
 def marker_path(work_dir: str, stage: Stage) -> str:
-    return osp.join(work_dir, '.reproduce', f'{stage_id(stage)}.json')
+    return osp.join(work_dir, MARKER_DIR, f'{stage_id(stage)}.json')
 
 
 def stage_done(work_dir: str, stage: Stage,

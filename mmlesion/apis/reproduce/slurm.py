@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 from mmlesion.utils.atomic_io import atomic_write_json
-from .execute import run_stage, stage_done, stage_id
+from .execute import MARKER_DIR, run_stage, stage_done, stage_id
 from .plan import Row, Stage
 
 JOBS_FILE = 'slurm_jobs.json'
@@ -194,7 +194,7 @@ def job_status(work_dir: str, work_done=None) -> List[dict]:
     out = []
     for rec in records:
         queued = _squeue(rec['job_id'])
-        marker = osp.join(work_dir, '.reproduce', f"{rec['stage_id']}.json")
+        marker = osp.join(work_dir, MARKER_DIR, f"{rec['stage_id']}.json")
         if queued:
             state, node, elapsed = queued
         else:

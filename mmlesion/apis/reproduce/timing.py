@@ -181,9 +181,14 @@ def load_training_config(config: str,
     return cfg
 
 
-def _find(node: Any, match: Callable[[dict], Any]) -> Any:
+def find_in_config(node: Any, match: Callable[[dict], Any]) -> Any:
     """The first non-None ``match(d)`` of the dicts in a nested config
-    (depth first), or None."""
+    (depth first), or None.
+
+    Args:
+        node: a config, or any part of it.
+        match (callable): dict -> value or None.
+    """
     if isinstance(node, dict):
         found = match(node)
         if found is not None:
@@ -194,14 +199,14 @@ def _find(node: Any, match: Callable[[dict], Any]) -> Any:
     else:
         return None
     for value in values:
-        found = _find(value, match)
+        found = find_in_config(value, match)
         if found is not None:
             return found
     return None
 
 
 def _transform(cfg: 'Config', type_name: str) -> Optional[dict]:
-    return _find(cfg.get('train_dataloader'),
+    return find_in_config(cfg.get('train_dataloader'),
                  lambda d: d if d.get('type') == type_name else None)
 
 
@@ -260,13 +265,13 @@ def training_input(cfg: 'Config') -> TrainingInput:
     batch = int(cfg.train_dataloader.get('batch_size') or 1)
     kind = cfg.model.get('type')
     if kind == 'AggregatedFasterRCNN3D':
-        size = _find(cfg.get('train_dataloader'),
+        size = find_in_config(cfg.get('train_dataloader'),
                      lambda d: d.get('crop_size')) or DEFAULT_CROP_SIZE
         shape = (int(size), ) * 3 if isinstance(size, (int, float)) else \
             tuple(int(s) for s in size)
         return TrainingInput('3d', batch, shape)
     if kind == 'LENSFPR':
-        size = _find(cfg.get('train_dataloader'),
+        size = find_in_config(cfg.get('train_dataloader'),
                      lambda d: d.get('patch_size'))
         if not size:
             raise ValueError('LENSFPR config without a patch_size in its '
@@ -275,7 +280,7 @@ def training_input(cfg: 'Config') -> TrainingInput:
     load = _transform(cfg, 'LoadDeepLesionSlices') or {}
     channels = load.get('num_slices') or cfg.model.get('backbone', {}).get(
         'in_channels') or 3
-    classes = _find(cfg.model, lambda d: d.get('num_classes')) or 1
+    classes = find_in_config(cfg.model, lambda d: d.get('num_classes')) or 1
     return TrainingInput(
         '2d', batch, (int(channels), *_image_size(cfg)),
         classes=int(classes),

@@ -1,19 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The detector profile runs on a tiny model on the CPU (no timing is
 asserted)."""
-import importlib.util
-
 import pytest
 
 from mmlesion.testing import repo_root
+from mmlesion.testing.tool_modules import load_tool
 
 
 def _tool():
-    path = repo_root() / 'projects/benchmarks/profile_detector.py'
-    spec = importlib.util.spec_from_file_location('profile_detector', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('projects/benchmarks/profile_detector.py')
 
 
 def test_profile_demo_detector(capsys):
