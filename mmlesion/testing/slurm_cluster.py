@@ -17,6 +17,7 @@ with ``munge``). :func:`unavailable_reason` says what is missing.
 """
 import os
 import os.path as osp
+import re
 import shutil
 import signal
 import socket
@@ -280,10 +281,28 @@ class LocalSlurmCluster:
 
     # jobs ------------------------------------------------------------
 
-    def job_ids(self) -> List[str]:
-        """Ids of the cluster's pending or running jobs."""
-        proc = self._run(['squeue', '-h', '-o', '%i'], check=False)
-        return proc.stdout.split() if proc.returncode == 0 else []
+    def job_ids(self, attempts: int = 5) -> List[str]:
+        """Ids of the cluster's pending or running jobs.
+
+        ``squeue`` may fail for a moment while slurmctld is busy (a
+        requeue, say); it is asked again up to ``attempts`` times before
+        the answer counts as "no jobs".
+        """
+        for attempt in range(attempts):
+            proc = self._run(['squeue', '-h', '-o', '%i'], check=False)
+            if proc.returncode == 0:
+                return proc.stdout.split()
+            time.sleep(0.2 * (attempt + 1))
+        return []
+
+    def job_state(self, job_id: str) -> Optional[str]:
+        """The job's ``JobState`` (``PENDING``, ``RUNNING``, ``REQUEUED``,
+        ``COMPLETED``, ...) as slurmctld reports it, or ``None`` where it
+        does not know the job (any more) or did not answer."""
+        proc = self._run(['scontrol', 'show', 'job', '-o', job_id],
+                         check=False)
+        match = re.search(r'\bJobState=(\S+)', proc.stdout)
+        return match.group(1) if proc.returncode == 0 and match else None
 
     def cancel_all(self, timeout: float = 30) -> None:
         """Cancel every job and wait until none is left."""

@@ -33,6 +33,10 @@ pytestmark = [
         reason='torch.distributed with the gloo backend is not available'),
 ]
 
+# the states a job ends in (Slurm's JOB_STATE_BASE past JOB_SUSPENDED)
+FINAL_JOB_STATES = ('COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT',
+                    'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE',
+                    'OUT_OF_MEMORY')
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 #: Every job of these tests: 2 CPU tasks, 1 CPU each.
 TASKS = dict(GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1',
@@ -310,7 +314,11 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
                                               check=False):
                 scontrol('update', f'JobId={job_id}', 'StartTime=now',
                          check=False)
-            return job_id not in slurm_cluster.job_ids()
+            # a requeued job passes through states squeue may not list
+            # (REQUEUED, COMPLETING): it has ended only in a final state
+            state = slurm_cluster.job_state(job_id)
+            return state in FINAL_JOB_STATES or (
+                state is None and job_id not in slurm_cluster.job_ids())
 
         _wait_for(ended, 240, 'the requeued job to end', interval=0.5)
     finally:
