@@ -12,8 +12,10 @@ from mmlesion.apis.reproduce import timing
 from mmlesion.apis.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
                                               PAPER_TRAINING_ITEMS,
                                               SECONDS_PER_TRAINING_ITEM,
+                                              count_training_images,
                                               round_hours, shipped_step_time,
                                               step_times, training_gpu_hours)
+from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
 from mmlesion.testing.tool_modules import load_tool
 
 DEMO = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
@@ -203,3 +205,38 @@ def test_time_iters_0_is_the_shipped_estimate(tool, fake_step, tmp_path,
     assert rows[0].stages[0].gpu_hours == again[0].stages[0].gpu_hours
     with pytest.raises(SystemExit):
         tool.parse_args(['elixirnet/table5', '--time-iters', '2'])
+
+
+def test_lens_fpr_network_is_counted_in_patches(tmp_path):
+    """LENS row (e)'s FPR network trains on patches, three per annotated
+    training lesion (TP : FP = 1 : 2), at its own per-patch step time: the
+    published split's lesions without data, the lesions of ``DL_info.csv``
+    (rows, not key slices) with it."""
+    fpr = 'configs/lens/lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py'
+    ctx = PlanContext(work_dir=str(tmp_path / 'w'))
+    (row, ) = build_rows('lens/table1', ctx, ['e'], [0])
+    (train, ) = [s for s in row.stages
+                  if s.name == 'train' and fpr in s.argv]
+    assert train.gpu_hours == round_hours(
+        6 * 3 * 22919 * SECONDS_PER_TRAINING_ITEM['lens-fpr'] / 3600)
+    assert train.gpu_hours != round_hours(
+        6 * 22919 * SECONDS_PER_TRAINING_ITEM['lens'] / 3600)
+    # a root with 2 training key slices holding 3 lesions, and a val row
+    root = tmp_path / 'DeepLesion'
+    write_dl_info_csv(str(root / 'DL_info.csv'), [
+        lesion_row(1, 10, (100, 100), 20, 10, split=1),
+        lesion_row(1, 10, (300, 300), 20, 10, split=1),
+        lesion_row(2, 12, (200, 200), 20, 10, split=1),
+        lesion_row(3, 14, (200, 200), 20, 10, split=2)])
+    assert count_training_images(str(root)) == 2
+    assert count_training_images(str(root), lesions=True) == 3
+    ctx = PlanContext(work_dir=str(tmp_path / 'w'), data_root=str(root))
+    (row, ) = build_rows('lens/table1', ctx, ['e'], [0])
+    (train, ) = [s for s in row.stages
+                  if s.name == 'train' and fpr in s.argv]
+    assert train.gpu_hours == round_hours(
+        6 * 3 * 3 * SECONDS_PER_TRAINING_ITEM['lens-fpr'] / 3600)
+    # the 2D rows count key slices
+    (row, ) = build_rows('lens/table1', ctx, ['a'], [0])
+    assert row.stages[0].gpu_hours == round_hours(
+        8 * 2 * SECONDS_PER_TRAINING_ITEM['lens'] / 3600)

@@ -36,11 +36,18 @@ SECONDS_PER_TRAINING_ITEM = {
     # benchmark_lens.py: 28.7 ms per 9-slice image with 4 experts,
     # inference; training taken as 3.03x as above
     'lens': 0.0287 * 3.03,
+    # LENS's 3D FPR network, per 8 x 64 x 64 patch: 0.8 ms, timed by
+    # ``tools/reproduce.py lens/table1 --dry-run --time-iters 5`` on one
+    # H100 80GB (batch 32 patches, fp32)
+    'lens-fpr': 0.0008,
     # benchmark_aggregated3d.py --cases train_full: 0.105 s per 128^3 crop
     # (full model), train_rpn 0.039 s
     'aggregated3d': 0.105,
     'rpn3d': 0.039,
 }
+
+#: LENS FPR patches per annotated training lesion (TP : FP = 1 : 2)
+FPR_PATCHES_PER_LESION = 3
 
 #: training images of the published splits, used when the data are not
 #: on this machine (ElixirNet Sec. 4: 22,919 DeepLesion training images;
@@ -50,6 +57,11 @@ PAPER_TRAINING_ITEMS = {
     'deeplesion': 22919,
     'kits19': 13147,
     'deeplesion-val': 4889,
+    # LENS's FPR network: an epoch is every TP proposal and twice as many
+    # FPs (Sec. VI-B); about one TP per annotated training lesion (32,735
+    # lesions less 4,889 val and 4,927 test = 22,919), mined lesions not
+    # counted
+    'deeplesion-fpr': FPR_PATCHES_PER_LESION * 22919,
 }
 
 #: 3D-AG: about 2,400 training iterations of one crop per epoch and fold
@@ -88,8 +100,8 @@ StepTimeSource = Callable[[str], StepTime]
 def family(config: str) -> str:
     """The step-time family of a config, by its file name."""
     name = osp.basename(config)
-    for key in ('rpn3d', 'aggregated3d', 'retinanet', 'lens', 'mulan',
-                'elixirnet', 'faster-rcnn'):
+    for key in ('rpn3d', 'aggregated3d', 'retinanet', 'lens-fpr', 'lens',
+                'mulan', 'elixirnet', 'faster-rcnn'):
         if key in name:
             return {'mulan': 'lens'}.get(key, key)
     raise ValueError(f'{config}: no shipped step time for this kind of '
@@ -97,14 +109,18 @@ def family(config: str) -> str:
 
 
 def count_training_images(data_root: Optional[str],
-                          ann_file: str = 'DL_info.csv') -> Optional[int]:
-    """Training key slices of a DeepLesion-layout root, or None when it is
-    not there."""
+                          ann_file: str = 'DL_info.csv',
+                          lesions: bool = False) -> Optional[int]:
+    """Training key slices (or, with ``lesions``, annotated training
+    lesions: rows) of a DeepLesion-layout root, or None when it is not
+    there."""
     if not data_root or not osp.isfile(osp.join(data_root, ann_file)):
         return None
     from mmlesion.datasets.dl_info import parse_dl_info
-    recs = parse_dl_info(osp.join(data_root, ann_file))
-    return len({r.file_name for r in recs if r.split == 1}) or None
+    recs = [r for r in parse_dl_info(osp.join(data_root, ann_file))
+            if r.split == 1]
+    return (len(recs) if lesions else len({r.file_name
+                                            for r in recs})) or None
 
 
 def shipped_step_time(config: str, note: str = '') -> StepTime:

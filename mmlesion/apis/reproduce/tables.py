@@ -12,9 +12,9 @@ import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 from mmlesion_cli.reproduce_index import TABLE_INDEX
-from .estimate import (LUNA16_ITEMS_PER_EPOCH, PAPER_TRAINING_ITEMS,
-                       count_training_images, round_hours,
-                       training_gpu_hours)
+from .estimate import (FPR_PATCHES_PER_LESION, LUNA16_ITEMS_PER_EPOCH,
+                       PAPER_TRAINING_ITEMS, count_training_images,
+                       round_hours, training_gpu_hours)
 from .execute import (FROC_RATES, LENS_RATES, LUNA16_RATES,
                       config_data_paths, config_epochs, froc_map, lens_map,
                       luna16_map, root_options, trained_epochs)
@@ -29,6 +29,14 @@ def _stem(config: str) -> str:
 
 
 def _items(ctx: PlanContext, dataset: str) -> int:
+    """Training items per epoch: images (2D detectors) or, for LENS's FPR
+    network (``deeplesion-fpr``), patches: 3 per annotated training lesion
+    (TP : FP = 1 : 2). Counted in the data when they are here, otherwise
+    the published split's."""
+    if dataset == 'deeplesion-fpr':
+        lesions = count_training_images(ctx.data_root, lesions=True)
+        return (FPR_PATCHES_PER_LESION * lesions if lesions else
+                PAPER_TRAINING_ITEMS[dataset])
     counted = count_training_images(ctx.data_root) if dataset in (
         'deeplesion', 'kits19') else None
     return counted or PAPER_TRAINING_ITEMS[dataset]
@@ -553,7 +561,7 @@ def _lens_table1(ctx, key, seed):
         '--overwrite'
     ] + ctx.options(*_lens_roots(ctx, cfg['d'])), outputs=[proposals]))
     train_e, work_e = _train(
-        ctx, cfg['e'], seed, 'deeplesion', *_lens_roots(ctx, cfg['e']),
+        ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
         f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
     stages.append(train_e)
     ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',
