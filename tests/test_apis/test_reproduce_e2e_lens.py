@@ -10,9 +10,11 @@ four experts fused (c). The full-size configs are shrunk only by appended
 of 0.8, one epoch, no validation pass), which reach every stage that
 builds the model. A second run resumes: nothing runs again.
 
-Left out (too slow for CI): the baseline and (a) (one DeepLesion training
-each, the same kinds of stages; with them the per-dataset spacing options
-would not fit every config), (d) (mining, a second training) and (e) (FPR
+The MULAN baseline and (a) (AFP) run too, in a second invocation: each
+trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``), so their
+shrink options name one dataset's pipeline, not four.
+
+Left out (too slow for CI): (d) (mining, a second training) and (e) (FPR
 proposals, the 3D FPR network: a 3D ResNet the DenseNet options do not
 fit)."""
 import json
@@ -26,7 +28,7 @@ from mmlesion.testing.tool_modules import load_tool
 
 #: shrink the full-size MULAN / LENS configs to seconds on a CPU (the
 #: demo configs' model; appended, never edited into the configs)
-TINY = [
+TINY_MODEL = [
     'train_cfg.max_epochs=1', 'train_cfg.val_begin=2',
     'train_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False',
@@ -46,12 +48,23 @@ TINY = [
     'model.train_cfg.rcnn.sampler.num=32', 'model.test_cfg.rpn.nms_pre=100',
     'model.test_cfg.rpn.max_per_img=20', 'model.test_cfg.rcnn.max_per_img=10',
     'test_dataloader.dataset.pipeline.3.spacing=2.5'
-] + [f'train_dataloader.dataset.datasets.{i}.pipeline.4.spacing=2.5'
-     for i in range(4)]
+]
+
+
+def _tiny(datasets: int):
+    """:data:`TINY_MODEL` with the 2.5 mm pixels of each training set."""
+    return TINY_MODEL + [
+        f'train_dataloader.dataset.datasets.{i}.pipeline.4.spacing=2.5'
+        for i in range(datasets)]
+
+
+TINY = _tiny(4)
 RATES = ('0.125', '0.25', '0.5', '1', '2', '4', '8')
 #: the paper's mean sensitivity of each row (configs/lens/metafile.yml)
 ROWS = {'b': ('(b) + multi-dataset', 37.3),
         'c': ('(c) + proposal fusion', 39.4)}
+ONE_DATASET_ROWS = {'baseline': ('MULAN (baseline)', 33.9),
+                    'a': ('(a) AFP', 36.8)}
 
 
 @pytest.fixture(scope='module')
@@ -72,6 +85,20 @@ def _markers(work):
             for p in (work / '.reproduce').glob('*.json')}
 
 
+def _check_rows(table, rows):
+    got = {r['key']: r for r in table['rows']}
+    assert set(got) == set(rows)
+    for key, (label, mean) in rows.items():
+        row = got[key]
+        assert row['label'] == label and row['seeds'] == [0]
+        assert row['paper']['froc3d/mean@0.125-8'] == mean
+        ours = row['ours']
+        sens = [ours[f'froc3d/sens@{r}']['mean'] for r in RATES]
+        assert all(math.isfinite(v) and 0 <= v <= 100 for v in sens)
+        assert sens == sorted(sens)  # a FROC never falls
+        assert math.isfinite(ours['froc3d/mean@0.125-8']['mean'])
+
+
 def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     tool = load_tool('reproduce.py')
     work = tmp_path / 'lens'
@@ -87,17 +114,7 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert out.count('tools/dataset_converters/') == 3
 
     table = json.loads((work / 'table.json').read_text())
-    rows = {r['key']: r for r in table['rows']}
-    assert set(rows) == set(ROWS)
-    for key, (label, mean) in ROWS.items():
-        row = rows[key]
-        assert row['label'] == label and row['seeds'] == [0]
-        assert row['paper']['froc3d/mean@0.125-8'] == mean
-        ours = row['ours']
-        sens = [ours[f'froc3d/sens@{r}']['mean'] for r in RATES]
-        assert all(math.isfinite(v) and 0 <= v <= 100 for v in sens)
-        assert sens == sorted(sens)  # a FROC never falls
-        assert math.isfinite(ours['froc3d/mean@0.125-8']['mean'])
+    _check_rows(table, ROWS)
     md = (work / 'table.md').read_text()
     assert '| (b) + multi-dataset | 14.3 / ' in md
     assert '| (c) + proposal fusion | 15.9 / ' in md
@@ -137,3 +154,40 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert (work / 'commands.sh').read_text() == commands
     assert {p: p.stat().st_mtime_ns for p in exports} == exports
     assert json.loads((work / 'table.json').read_text()) == table
+
+
+def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
+    """The MULAN baseline and (a): one DeepLesion training and one 3D
+    evaluation each, no export (they read DeepLesion alone); each row's
+    own config and work folder; a rerun runs nothing."""
+    tool = load_tool('reproduce.py')
+    work = tmp_path / 'lens'
+    args = ['lens/table1', '--rows', 'baseline', 'a', '--seeds', '0',
+            '--gpus', '0', '--work-dir', str(work), '--data-root',
+            str(data / 'DeepLesion'), '--allow-replica', '--cfg-options',
+            *_tiny(1)]
+    assert tool.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 2
+    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 2
+    assert 'tools/dataset_converters/' not in out
+    table = json.loads((work / 'table.json').read_text())
+    _check_rows(table, ONE_DATASET_ROWS)
+    md = (work / 'table.md').read_text()
+    assert '| MULAN (baseline) | 11.2 / ' in md
+    assert '| (a) AFP | 15.8 / ' in md
+    commands = (work / 'commands.sh').read_text()
+    trains = [c for c in commands.splitlines() if 'tools/train.py' in c]
+    assert len(trains) == 2
+    assert 'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice' \
+        in trains[0]
+    assert 'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-' \
+        '9slice' in trains[1]
+    for line in trains:
+        assert f'{data}/DeepLesion' in line
+        assert 'datasets.1.' not in line
+    markers = _markers(work)
+    assert len(markers) == 4
+    assert tool.main(args) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    assert _markers(work) == markers
