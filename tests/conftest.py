@@ -4,6 +4,7 @@ import locale
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,11 @@ class _ListHandler(logging.Handler):
 @pytest.fixture
 def log_messages():
     """Messages logged through the current ``MMLogger`` during the test."""
-    logger = MMLogger.get_instance(f'test_log_messages_{id(object())}')
+    # A new name each time: a reused name (``id`` of a freed object) returns
+    # the old logger, which is then not the current one, and the messages of
+    # the test go elsewhere (seen when mutmut runs the tests in another
+    # order).
+    logger = MMLogger.get_instance(f'test_log_messages_{uuid.uuid4().hex}')
     handler = _ListHandler()
     logger.addHandler(handler)
     yield handler.messages
