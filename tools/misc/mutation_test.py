@@ -36,8 +36,10 @@ sys.path.insert(0, str(ROOT))
 from mmlesion_cli import tool_parser  # noqa: E402
 
 PACKAGE = 'mmlesion'
-#: mutmut verdicts counted as killed (a test failed or timed out).
-KILLED = ('killed', 'timeout', 'caught by type check')
+#: mutmut verdicts counted as killed: a test failed or timed out, or the
+#: test process died under the mutant (mutmut's "segfault": SIGSEGV or
+#: SIGKILL, e.g. an OpenCV call given ``None``): the tests noticed it.
+KILLED = ('killed', 'timeout', 'caught by type check', 'segfault')
 #: The page listing the equivalent mutants (``- `NAME`: reason`` lines).
 EQUIVALENTS_DOC = ROOT / 'docs' / 'mutation_testing.md'
 

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """GrabCut masks from RECIST (Zlocha et al. 2019, Sec. 2.2)."""
+import copy
 import json
 import os
 
@@ -176,7 +177,9 @@ def test_cache_round_trip_on_real_slices(real_results, tmp_path):
 
 def test_masks_follow_mmdet_geometric_transforms(real_results):
     """Masks are made first, then Resize / flips move them with the boxes."""
-    results = real_results[0]
+    # a deep copy: Resize / RandomFlip change the boxes in place, and the
+    # module-scoped results are shared with the other tests
+    results = copy.deepcopy(real_results[0])
     pipe = Compose([
         RecistToMask(),
         dict(type='Resize', scale=(256, 256), keep_ratio=True),
