@@ -136,7 +136,8 @@ def test_missing_and_empty_files(tmp_path, monkeypatch):
         f'{tmp_path}/empty.pth: empty file (0 bytes), not a checkpoint')
     # one byte is not empty: read (and refused as unreadable)
     (tmp_path / 'one.pth').write_bytes(b'x')
-    with pytest.raises(CorruptCheckpointError, match='one.pth: not a readable'):
+    with pytest.raises(CorruptCheckpointError,
+                       match='one.pth: not a readable'):
         load_local_checkpoint(tmp_path / 'one.pth')
     # ~ is expanded
     monkeypatch.setenv('HOME', str(tmp_path))
