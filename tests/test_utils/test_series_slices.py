@@ -2,24 +2,12 @@
 """``iter_series_slices``: every stored slice of every series, through the
 dataset's pipeline (a stand-in dataset: no image is read)."""
 from mmlesion.datasets import series_slices as old_path
+from mmlesion.testing.info_dataset import InfoDataset
 from mmlesion.utils.series_slices import iter_series_slices
 
 
-class _Dataset:
-    """``get_data_info`` / ``pipeline`` / ``len`` of a DeepLesion dataset."""
-
-    def __init__(self, infos):
-        self.infos = infos
-
-    def __len__(self):
-        return len(self.infos)
-
-    def get_data_info(self, i):
-        return self.infos[i]
-
-    @staticmethod
-    def pipeline(item):
-        return dict(packed=item['img_path'], n=len(item['instances']))
+def _pipeline(item):
+    return dict(packed=item['img_path'], n=len(item['instances']))
 
 
 def _series(folder, slices):
@@ -38,7 +26,8 @@ def test_every_stored_slice_through_the_pipeline(tmp_path):
         dict(series_dir=a, key_slice=6, instances=[dict(bbox=[1, 1, 2, 2])]),
         dict(series_dir=b, key_slice=11, instances=[dict(bbox=[0, 0, 2, 2])]),
     ]
-    got = list(iter_series_slices(_Dataset(infos), show_progress=False))
+    dataset = InfoDataset(infos, _pipeline)
+    got = list(iter_series_slices(dataset, show_progress=False))
     assert [(s, z, k) for s, z, _, k, _ in got] == [
         (a, 1, False), (a, 2, False), (a, 3, True), (a, 4, False),
         (a, 5, False), (a, 6, True), (a, 7, False),
@@ -48,7 +37,7 @@ def test_every_stored_slice_through_the_pipeline(tmp_path):
     assert got[5][2] is infos[1] and got[0][2] is infos[0]
     assert got[1][4]['packed'].endswith('002.png')
     assert infos[0]['key_slice'] == 3  # the templates are not changed
-    near = list(iter_series_slices(_Dataset(infos), max_offset=1,
+    near = list(iter_series_slices(dataset, max_offset=1,
                                    show_progress=False))
     assert [z for _, z, *_ in near] == [2, 3, 4, 5, 6, 7, 10, 11, 12]
 

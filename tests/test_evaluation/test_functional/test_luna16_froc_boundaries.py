@@ -95,8 +95,6 @@ def test_sensitivity_exactly_at_the_operating_points():
 # --- TNP ----------------------------------------------------------------------
 
 
-
-
 UIDS = ['a', 'b', 'n1', 'n2', 'n3', 'n4']
 NOD = findings([('a', 0., 0., 0., 10.), ('b', 0., 0., 0., 10.)])
 EXC = findings([('n4', 0., 0., 0., 10.)])

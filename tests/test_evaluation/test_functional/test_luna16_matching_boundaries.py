@@ -21,8 +21,6 @@ from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.testing.luna16_rows import cands, findings
 
 
-
-
 # --- constants ---------------------------------------------------------------
 
 

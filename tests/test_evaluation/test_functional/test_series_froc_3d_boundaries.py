@@ -16,6 +16,7 @@ import numpy as np
 import mmlesion.evaluation.functional.series_froc_3d as series_mod
 from mmlesion.evaluation.functional.series_froc_3d import (
     _inclusive, annotation_reference, evaluate_3d, findings_to_dets)
+from mmlesion.testing.info_dataset import InfoDataset
 
 KEYS = ['sens@0.125', 'sens@0.25', 'sens@0.5', 'sens@1', 'sens@2', 'sens@4',
         'sens@8', 'average']
@@ -84,18 +85,6 @@ def test_evaluate_3d_series_without_detections_count():
     assert one['average'] == four['average'] == 0.0
 
 
-class _DS:
-
-    def __init__(self, infos):
-        self.infos = infos
-
-    def __len__(self):
-        return len(self.infos)
-
-    def get_data_info(self, i):
-        return self.infos[i]
-
-
 def test_annotation_reference_uses_one_slice_boxes():
     infos = [
         dict(series_dir='/data/Images_png/000001_01_01/', key_slice='12',
@@ -112,7 +101,7 @@ def test_annotation_reference_uses_one_slice_boxes():
                                   [40., 40., 28., 50., 50., 32.]]),
         '000002_01_01': np.zeros((0, 6)),
     }
-    out = annotation_reference(_DS(infos), gts)
+    out = annotation_reference(InfoDataset(infos), gts)
     assert out['lesions'] == 2 and out['findings'] == 2
     assert out['average'] == 1.0
     expected = evaluate_3d(
@@ -122,7 +111,7 @@ def test_annotation_reference_uses_one_slice_boxes():
     assert out == expected
     # a key slice off the lesion: the reference misses it
     infos[1] = dict(infos[1], key_slice=40)
-    out = annotation_reference(_DS(infos), gts)
+    out = annotation_reference(InfoDataset(infos), gts)
     assert out['sens@8'] == 0.5 and out['findings'] == 2
 
 
@@ -142,7 +131,7 @@ def test_annotation_reference_detections_exactly(monkeypatch):
         dict(series_dir='/x/000003_01_01', key_slice=3, instances=[]),
     ]
     gts = {'000001_01_01': np.zeros((0, 6))}
-    annotation_reference(_DS(infos), gts)
+    annotation_reference(InfoDataset(infos), gts)
     assert seen['gts'] is gts
     assert sorted(seen['dets']) == ['000001_01_01', '000002_01_01']
     a = seen['dets']['000001_01_01']
