@@ -123,6 +123,21 @@ def count_training_images(data_root: Optional[str],
                                             for r in recs})) or None
 
 
+def training_items(data_root: Optional[str], dataset: str) -> int:
+    """Training items per epoch: images (2D detectors) or, for LENS's FPR
+    network (``deeplesion-fpr``), patches: :data:`FPR_PATCHES_PER_LESION`
+    per annotated training lesion. Counted in the data when they are at
+    ``data_root``, otherwise the published split's
+    (:data:`PAPER_TRAINING_ITEMS`)."""
+    if dataset == 'deeplesion-fpr':
+        lesions = count_training_images(data_root, lesions=True)
+        return (FPR_PATCHES_PER_LESION * lesions if lesions else
+                PAPER_TRAINING_ITEMS[dataset])
+    counted = count_training_images(data_root) if dataset in (
+        'deeplesion', 'kits19') else None
+    return counted or PAPER_TRAINING_ITEMS[dataset]
+
+
 def shipped_step_time(config: str, note: str = '') -> StepTime:
     """The shipped H100 step time of a config's family.
 

@@ -12,9 +12,8 @@ import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 from mmlesion_cli.reproduce_index import TABLE_INDEX
-from .estimate import (FPR_PATCHES_PER_LESION, LUNA16_ITEMS_PER_EPOCH,
-                       PAPER_TRAINING_ITEMS, count_training_images,
-                       round_hours, training_gpu_hours)
+from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
+                       training_gpu_hours, training_items)
 from .execute import (FROC_RATES, LENS_RATES, LUNA16_RATES,
                       config_data_paths, config_epochs, froc_map, lens_map,
                       luna16_map, root_options, trained_epochs)
@@ -26,20 +25,6 @@ E, R, A3, L = ('configs/elixirnet', 'configs/retinanet_lesion',
 
 def _stem(config: str) -> str:
     return osp.splitext(osp.basename(config))[0]
-
-
-def _items(ctx: PlanContext, dataset: str) -> int:
-    """Training items per epoch: images (2D detectors) or, for LENS's FPR
-    network (``deeplesion-fpr``), patches: 3 per annotated training lesion
-    (TP : FP = 1 : 2). Counted in the data when they are here, otherwise
-    the published split's."""
-    if dataset == 'deeplesion-fpr':
-        lesions = count_training_images(ctx.data_root, lesions=True)
-        return (FPR_PATCHES_PER_LESION * lesions if lesions else
-                PAPER_TRAINING_ITEMS[dataset])
-    counted = count_training_images(ctx.data_root) if dataset in (
-        'deeplesion', 'kits19') else None
-    return counted or PAPER_TRAINING_ITEMS[dataset]
 
 
 def _train(ctx: PlanContext, config: str, seed: int, dataset: str,
@@ -57,7 +42,8 @@ def _train(ctx: PlanContext, config: str, seed: int, dataset: str,
         ctx.options(f'randomness.seed={seed}', *extra),
         outputs=[osp.join(work, 'last_checkpoint')],
         gpu_hours=round_hours(training_gpu_hours(
-            schedule_of or config, epochs, _items(ctx, dataset))),
+            schedule_of or config, epochs,
+            training_items(ctx.data_root, dataset))),
         gpus=max(ctx.gpus, 1))
     return stage, work
 
@@ -216,7 +202,7 @@ def _table6(ctx, key, seed):
     work = osp.join(ctx.work_dir, search, f'seed_{seed}')
     written = osp.join(work, 'searched_config.py')
     train_work = osp.join(work, 'train')
-    items = _items(ctx, 'deeplesion')
+    items = training_items(ctx.data_root, 'deeplesion')
     hours = (training_gpu_hours(target, config_epochs(search_cfg), items) +
              training_gpu_hours(target, config_epochs(target), items))
     run = Stage(
