@@ -197,9 +197,9 @@ def test_memory_error_is_not_a_corrupt_file(tmp_path, monkeypatch):
         load_local_checkpoint(str(path))
 
 
-def test_map_location_is_passed(tmp_path, monkeypatch):
-    path = tmp_path / 'x.pth'
-    torch.save(dict(state_dict={}), str(path))
+@pytest.fixture
+def load_calls(monkeypatch):
+    """The keyword arguments of every ``torch.load`` of the loader."""
     calls = []
     real = torch.load
 
@@ -208,8 +208,14 @@ def test_map_location_is_passed(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(cl.torch, 'load', spy)
+    return calls
+
+
+def test_map_location_is_passed(tmp_path, load_calls):
+    path = tmp_path / 'x.pth'
+    torch.save(dict(state_dict={}), str(path))
     load_local_checkpoint(str(path), map_location='cpu')
-    assert calls == [dict(map_location='cpu', weights_only=True)]
+    assert load_calls == [dict(map_location='cpu', weights_only=True)]
 
 
 @pytest.mark.parametrize('obj,kind', [(torch.zeros(3), 'Tensor'),
@@ -603,22 +609,15 @@ def test_state_written_by_mmengine_first_is_cleaned():
     assert 'statistics_methods' in buf.__dict__  # a copy was cleaned
 
 
-def test_trusted_full_load_keeps_map_location(tmp_path, monkeypatch):
+def test_trusted_full_load_keeps_map_location(tmp_path, monkeypatch,
+                                             load_calls):
     path, mod = _vanishing_global(tmp_path)
     monkeypatch.setattr(cl, 'print_log', lambda msg, **kw: None)
     monkeypatch.setenv(TRUST_ENV, '1')
     monkeypatch.setitem(sys.modules, mod.__name__, mod)
-    calls = []
-    real = torch.load
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(cl.torch, 'load', spy)
     load_local_checkpoint(str(path), map_location='cpu')
-    assert calls == [dict(map_location='cpu', weights_only=True),
-                     dict(map_location='cpu', weights_only=False)]
+    assert load_calls == [dict(map_location='cpu', weights_only=True),
+                          dict(map_location='cpu', weights_only=False)]
 
 
 def test_trusted_log_names_every_global(tmp_path, monkeypatch):
