@@ -25,7 +25,16 @@ Rows (``--rows``):
   ``--searched-genotype`` (the ``genotype.py`` written by
   ``tools/search_alb.py``); without it, the genotype of the config (the block
   described in the paper's text) and the row is labelled so,
-- ``random``: the same with a fixed random genotype,
+- ``random``: the same with one fixed random genotype (drawn once: a control
+  for the architecture, the same in every seed),
+- ``random_search``: Table 6's "random ALB": the same with the genotype of
+  random search with weight sharing (Li and Talwalkar 2019; the demo search
+  config ``elixirnet-alb-search-random_*``), searched like ``searched`` from
+  the FPN row of the same seed with the same epochs, so that each seed draws
+  its own genotypes under the same budget,
+- ``dartsspace``: Table 6's "ALB w/o our search space": the differentiable
+  search over DARTS' operations (``elixirnet-alb-search-dartsspace_*``), the
+  same budget,
 - ``trpn``, ``alb``: the ablation rows +TRPN and +ALB (Table 5),
 - ``multitype_wo_rtm`` / ``multitype_rtm``: 8-type fine-tuning of the
   ``trpn_alb`` checkpoint on the typed val split (as the paper, Table 4),
@@ -77,6 +86,22 @@ _DIR = 'elixirnet/demo/'
 _FPN = _DIR + 'faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py'
 _TRPN_ALB = _DIR + 'elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
 _SEARCH = _DIR + 'elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py'
+_SEARCH_RANDOM = _DIR + 'elixirnet-alb-search-random_r18-tiny_fpn_deeplesion-demo.py'
+_SEARCH_DARTS = (_DIR +
+                 'elixirnet-alb-search-dartsspace_r18-tiny_fpn_deeplesion-demo.py')
+#: The rows whose ALB genotype a pre-step searches (Table 6), each from the
+#: FPN row's checkpoint of the same seed into the TRPN+ALB config:
+#: key -> (search config, its folder in the row's seed folder, what it is).
+SEARCH_ROWS: Dict[str, Tuple[str, str, str]] = {
+    'searched': (_SEARCH, 'alb_search', 'searched by tools/search_alb.py '
+                 'from the fpn row, same seed'),
+    'random_search': (_SEARCH_RANDOM, 'alb_random_search',
+                      'random search with weight sharing by '
+                      'tools/search_alb.py from the fpn row, same seed'),
+    'dartsspace': (_SEARCH_DARTS, 'alb_search_dartsspace',
+                   "searched in DARTS' operation set by tools/search_alb.py "
+                   'from the fpn row, same seed'),
+}
 _SEARCH_TOOL = osp.join(_ROOT, 'tools', 'search_alb.py')
 #: A focal-loss RPN (RetinaNet's loss, every anchor, no sampler): the
 #: alternative answer to the RPN's class imbalance ElixirNet compares TRPN
@@ -107,6 +132,8 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
     random=('TRPN+ALB, random ALB', _DIR +
             'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py',
             {}),
+    random_search=('TRPN+ALB, random search ALB', _TRPN_ALB, {}),
+    dartsspace=("TRPN+ALB, searched in DARTS' space", _TRPN_ALB, {}),
     elixirnet=('ElixirNet (TRPN+ALB+RTM)',
                _DIR + 'elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py', {}),
     elixirnet_9slice=('ElixirNet, 9 slices', _DIR +
@@ -125,7 +152,8 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
 #: the row whose checkpoint (same seed) each row starts from: the ALB search
 #: starts from the FPN baseline (as tools/search_alb.py), the multi-type
 #: fine-tuning from TRPN+ALB (Sec. 4.2 of the paper).
-STARTS_FROM = dict(searched='fpn', multitype_wo_rtm='trpn_alb',
+STARTS_FROM = dict(searched='fpn', random_search='fpn', dartsspace='fpn',
+                   multitype_wo_rtm='trpn_alb',
                    multitype_rtm='trpn_alb', multitype_train_wo_rtm='trpn_alb',
                    multitype_train_rtm='trpn_alb')
 DEFAULT_ROWS = tuple(DEMO_ROWS)
@@ -153,6 +181,8 @@ PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
     ((None, None, None, 83.88, None, None, None), 34.1),
     'random ALB (Table 6)':
     ((None, None, None, 81.84, None, None, None), 32.1),
+    'ALB w/o our search space (Table 6)':
+    ((None, None, None, 81.06, None, None, None), 32.1),
 }
 
 
@@ -176,6 +206,8 @@ STEPS: Tuple[Tuple[str, str, str], ...] = (
     ('trpn_alb', 'elixirnet', '+ RTM'),
     ('fpn', 'elixirnet', 'ElixirNet vs FPN'),
     ('random', 'searched', 'searched vs random genotype'),
+    ('random_search', 'searched', 'differentiable vs random search'),
+    ('dartsspace', 'searched', "our search space vs DARTS' operations"),
     ('random', 'trpn_alb', 'paper-figure vs random genotype'),
     ('trpn_alb', 'searched', 'searched vs paper-figure genotype'),
     ('elixirnet', 'elixirnet_9slice', '9 slices instead of 3'),
@@ -239,26 +271,38 @@ def search_options(ctx: 'RowContext',
     return options
 
 
-def run_alb_search(ctx: 'RowContext', checkpoint: str,
-                   search_epochs: Optional[int] = None) -> str:
-    """Search the ALB with tools/search_alb.py (demo search config) from the
-    FPN checkpoint of the same seed, on the study's data; returns the
-    written ``genotype.py`` (reused when it exists); options as
-    :func:`search_options`."""
+def search_tool_args(key: str, ctx: 'RowContext', checkpoint: str,
+                     search_epochs: Optional[int] = None) -> List[str]:
+    """Arguments of tools/search_alb.py for the pre-step of the search row
+    ``key`` (:data:`SEARCH_ROWS`): its search config, its folder in the
+    row's seed folder, the FPN checkpoint, the TRPN+ALB config as target,
+    and :func:`search_options`."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils import repo_root
-    work_dir = osp.join(ctx.row_dir, 'alb_search')
-    genotype = osp.join(work_dir, 'genotype.py')
+    config, folder, _ = SEARCH_ROWS[key]
+    return [
+        str(repo_root() / 'configs' / config), '--work-dir',
+        osp.join(ctx.row_dir, folder), '--load-from', checkpoint,
+        '--target-config',
+        str(repo_root() / 'configs' / _TRPN_ALB), '--cfg-options'
+    ] + search_options(ctx, search_epochs)
+
+
+def run_alb_search(ctx: 'RowContext', checkpoint: str,
+                   search_epochs: Optional[int] = None,
+                   key: str = 'searched') -> str:
+    """Search the ALB of the search row ``key`` with tools/search_alb.py
+    (:func:`search_tool_args`) from the FPN checkpoint of the same seed, on
+    the study's data; returns the written ``genotype.py`` (reused when it
+    exists)."""
+    args = search_tool_args(key, ctx, checkpoint, search_epochs)
+    genotype = osp.join(args[2], 'genotype.py')
     if osp.isfile(genotype):
         return genotype
     spec = importlib.util.spec_from_file_location('search_alb', _SEARCH_TOOL)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.main([
-        str(repo_root() / 'configs' / _SEARCH), '--work-dir', work_dir,
-        '--load-from', checkpoint, '--target-config',
-        str(repo_root() / 'configs' / _TRPN_ALB), '--cfg-options'
-    ] + search_options(ctx, search_epochs))
+    tool.main(args)
     return genotype
 
 
@@ -273,20 +317,20 @@ def study_row(key: str, searched_genotype: Optional[str] = None,
     from mmlesion.nas import apply_genotypes
     label, config, overrides = DEMO_ROWS[key]
     prepare, fingerprint = None, {}
-    if key == 'searched':
-        if searched_genotype:
-            with open(searched_genotype, 'rb') as f:
+    if key in SEARCH_ROWS:
+        given = searched_genotype if key == 'searched' else None
+        if given:
+            with open(given, 'rb') as f:
                 fingerprint = dict(
                     genotype_sha1=hashlib.sha1(f.read()).hexdigest())
         else:
-            fingerprint = dict(genotype='searched by tools/search_alb.py '
-                               'from the fpn row, same seed')
+            fingerprint = dict(genotype=SEARCH_ROWS[key][2])
             if search_epochs is not None:
                 fingerprint['search_epochs'] = search_epochs
 
         def apply_genotype(cfg: Config, ctx: RowContext) -> None:
-            genotype = searched_genotype or run_alb_search(
-                ctx, _start_checkpoint(key, ctx), search_epochs)
+            genotype = given or run_alb_search(
+                ctx, _start_checkpoint(key, ctx), search_epochs, key)
             apply_genotypes(cfg, genotype)
 
         prepare = apply_genotype
@@ -396,8 +440,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--search-epochs',
         type=int,
         default=None,
-        help='epochs of the pre-step ALB search of row "searched" '
-        '(default: the demo search config\'s 3)')
+        help='epochs of the pre-step ALB search of the rows "searched", '
+        '"random_search" and "dartsspace" (default: the demo search '
+        'configs\' 3)')
     add_study_arguments(parser, 'work_dirs/elixirnet_demo')
     return parser.parse_args(argv)
 

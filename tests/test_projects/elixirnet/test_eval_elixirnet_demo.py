@@ -102,6 +102,53 @@ def test_search_epochs_enter_the_search_and_the_fingerprint(tmp_path):
     assert len(tool.search_options(ctx)) == 2  # the config's own epochs
 
 
+def test_table6_search_rows_search_their_own_space_per_seed(tmp_path):
+    """Table 6's "random ALB" and "w/o our search space" rows search from
+    the FPN row of the same seed with the searched row's budget, each with
+    its own search config and folder, into the same TRPN+ALB config."""
+    from mmengine.config import Config
+
+    from mmlesion.apis.study import RowContext, StudySettings
+    tool = _load_tool()
+    settings = StudySettings(str(tmp_path), (1, ), data_root='d/')
+    folders, configs = set(), set()
+    for key in ('searched', 'random_search', 'dartsspace'):
+        assert tool.STARTS_FROM[key] == 'fpn'
+        assert tool.DEMO_ROWS[key][1] == tool.DEMO_ROWS['trpn_alb'][1]
+        row = tool.study_row(key, search_epochs=15)
+        assert row.fingerprint['search_epochs'] == 15
+        ctx = RowContext(row, 1, str(tmp_path), settings)
+        args = tool.search_tool_args(key, ctx, 'fpn.pth', 15)
+        assert args[1:5] == ['--work-dir', args[2], '--load-from', 'fpn.pth']
+        assert args[2].startswith(ctx.row_dir)
+        assert args[-3:] == ['randomness.seed=1',
+                             'train_dataloader.dataset.data_root=d/',
+                             'train_cfg.max_epochs=15']
+        assert args[args.index('--target-config') + 1].endswith(
+            tool.DEMO_ROWS['trpn_alb'][1])
+        folders.add(args[2])
+        configs.add(args[0])
+        search_cfg = Config.fromfile(args[0])
+        if key == 'random_search':
+            assert search_cfg.train_cfg.strategy == 'random'
+        else:
+            assert search_cfg.train_cfg.get('strategy',
+                                            'differentiable') != 'random'
+        ops = search_cfg.model.roi_head.bbox_head.get('op_names') or []
+        assert ('darts_sep_conv_3x3' in ops) == (key == 'dartsspace')
+    assert len(folders) == 3 and len(configs) == 3
+    fingerprints = {tool.study_row(k).fingerprint['genotype']
+                    for k in ('searched', 'random_search', 'dartsspace')}
+    assert len(fingerprints) == 3
+    # a given genotype is the searched row's alone
+    snippet = str(tmp_path / 'genotype.py')
+    dump_genotypes(SEARCHED, snippet)
+    assert 'genotype_sha1' in tool.study_row('searched', snippet).fingerprint
+    assert 'genotype' in tool.study_row('random_search', snippet).fingerprint
+    steps = {(b, a) for b, a, _ in tool.STEPS}
+    assert {('random_search', 'searched'), ('dartsspace', 'searched')} <= steps
+
+
 def test_rows_needing_an_earlier_row_say_so(tmp_path):
     tool = _load_tool()
     data_root = tmp_path / 'demo'
