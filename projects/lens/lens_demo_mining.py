@@ -127,6 +127,9 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
 
 def with_mined_file(cfg_d: Config, mined_path: str) -> Config:
     """The row (d) config reading ``mined_path`` (dataset 0's
-    ``mined_ann_file``)."""
-    cfg_d.train_dataloader.dataset.datasets[0].mined_ann_file = mined_path
+    ``mined_ann_file``). ``mined_path`` is a path from the current folder
+    (a study's row folder); the dataset reads a relative ``mined_ann_file``
+    from its ``data_root``, so the path is written absolute."""
+    cfg_d.train_dataloader.dataset.datasets[0].mined_ann_file = osp.abspath(
+        mined_path)
     return cfg_d

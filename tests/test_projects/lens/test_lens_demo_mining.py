@@ -1,0 +1,27 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Row (d) of the LENS demo / study reads the mined file it wrote."""
+import os.path as osp
+
+from projects.lens.lens_demo import demo_row_config
+from projects.lens.lens_demo_mining import with_mined_file
+
+
+def test_row_d_reads_its_mined_file_from_a_relative_work_dir(
+        tmp_path, monkeypatch):
+    """A study run with a relative ``--work-dir`` writes the mined file
+    under that folder; the mined dataset reads a relative ``mined_ann_file``
+    from its ``data_root``, so the row must hand it a path that resolves to
+    the written file (a relative one resolved to
+    ``<data_root>/<work dir>/...``: "mined annotation file not found")."""
+    monkeypatch.chdir(tmp_path)
+    roots = {'data/demo_deeplesion/': 'work/data/demo_partial/',
+             'data/demo_lung/': 'work/data/demo_lung/'}
+    cfg = demo_row_config('row_d', 'work/d/seed_0', roots, epochs=1)
+    written = osp.join('work', 'd', 'seed_0', 'lens_mined.json')
+    cfg = with_mined_file(cfg, written)
+    dataset = cfg.train_dataloader.dataset.datasets[0]
+    path = dataset.mined_ann_file
+    # DeepLesionMinedDataset's rule for a relative path
+    if dataset.data_root and not osp.isabs(path):
+        path = osp.join(dataset.data_root, path)
+    assert osp.abspath(path) == str(tmp_path / written)
