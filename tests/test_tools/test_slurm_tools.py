@@ -317,8 +317,13 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
             # a requeued job passes through states squeue may not list
             # (REQUEUED, COMPLETING): it has ended only in a final state
             state = slurm_cluster.job_state(job_id)
-            return state in FINAL_JOB_STATES or (
+            over = state in FINAL_JOB_STATES or (
                 state is None and job_id not in slurm_cluster.job_ids())
+            # a final state read before the requeue took effect (the killed
+            # first run) is not the end: the job has ended once its second
+            # run has started and a final state follows
+            return over and 'start 1' in (log.read_text()
+                                          if log.exists() else '')
 
         _wait_for(ended, 240, 'the requeued job to end', interval=0.5)
     finally:
