@@ -396,6 +396,18 @@ def evaluation_setup(cfg: Config, partial: str, eval_split: str,
     return eval_ds, gts, series_slices
 
 
+def fpr_training_config(fpr_dir: str, roots: Dict[str, str], epochs: int,
+                        seed: int, partial: str, prop_path: str) -> Config:
+    """The FPR network's config (step 5), trained on the proposals at
+    ``prop_path``. ``prop_path`` is a path from the current folder (a
+    study's row folder); the dataset reads a relative ``ann_file`` from its
+    ``data_root`` (``partial``), so the path is written absolute."""
+    fpr_cfg = demo_row_config('fpr', fpr_dir, roots, epochs, seed)
+    fpr_cfg.train_dataloader.dataset.update(
+        data_root=partial, ann_file=osp.abspath(prop_path))
+    return fpr_cfg
+
+
 def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
                           mined_path: str, partial: str,
                           roots: Dict[str, str], fpr_dir: str,
@@ -423,9 +435,8 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
     fpr = dict(counts=fpr_counts, trained=False)
     if not (fpr_counts['tp'] and fpr_counts['fp']):
         return None, fpr
-    fpr_cfg = demo_row_config('fpr', fpr_dir, roots, s.fpr_epochs, seed)
-    fpr_cfg.train_dataloader.dataset.update(data_root=partial,
-                                            ann_file=prop_path)
+    fpr_cfg = fpr_training_config(fpr_dir, roots, s.fpr_epochs, seed,
+                                  partial, prop_path)
     log('step 5: training the FPR network')
     fpr_model = _train(fpr_cfg, s.max_train_iters)
     fpr['trained'] = True

@@ -25,3 +25,25 @@ def test_row_d_reads_its_mined_file_from_a_relative_work_dir(
     if dataset.data_root and not osp.isabs(path):
         path = osp.join(dataset.data_root, path)
     assert osp.abspath(path) == str(tmp_path / written)
+
+
+def test_row_e_reads_its_fpr_proposals_from_a_relative_work_dir(
+        tmp_path, monkeypatch):
+    """Step 5 writes the FPR proposal file into the row folder of a
+    relative ``--work-dir``; the FPR dataset reads a relative ``ann_file``
+    from its ``data_root`` (the partial data), so the config must hand it a
+    path that resolves to the written file ("FPR proposal file not found:
+    <data root>/<work dir>/e/seed_0/lens_fpr_proposals.json")."""
+    from projects.lens.lens_demo import fpr_training_config
+    monkeypatch.chdir(tmp_path)
+    roots = {'data/demo_deeplesion/': 'work/data/demo_partial/',
+             'data/demo_lung/': 'work/data/demo_lung/'}
+    written = osp.join('work', 'e', 'seed_0', 'lens_fpr_proposals.json')
+    cfg = fpr_training_config('work/e/seed_0/fpr', roots, 1, 0,
+                              'work/data/demo_partial/', written)
+    dataset = cfg.train_dataloader.dataset
+    path = dataset.ann_file
+    # mmengine's BaseDataset rule for a relative ann_file
+    if dataset.data_root and not osp.isabs(path):
+        path = osp.join(dataset.data_root, path)
+    assert osp.abspath(path) == str(tmp_path / written)
