@@ -1,9 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Row (d) of the LENS demo / study reads the mined file it wrote."""
+"""Rows (d) and (e) of the LENS demo / study read the files they wrote."""
 import os.path as osp
 
 from projects.lens.lens_demo import demo_row_config
 from projects.lens.lens_demo_mining import with_mined_file
+
+
+def _as_the_dataset_reads(data_root: str, path: str) -> str:
+    """The absolute path a dataset reads for ``path``: mmengine's
+    ``BaseDataset`` rule (also ``DeepLesionMinedDataset``'s) joins a
+    relative path to ``data_root``."""
+    if data_root and not osp.isabs(path):
+        path = osp.join(data_root, path)
+    return osp.abspath(path)
 
 
 def test_row_d_reads_its_mined_file_from_a_relative_work_dir(
@@ -20,11 +29,8 @@ def test_row_d_reads_its_mined_file_from_a_relative_work_dir(
     written = osp.join('work', 'd', 'seed_0', 'lens_mined.json')
     cfg = with_mined_file(cfg, written)
     dataset = cfg.train_dataloader.dataset.datasets[0]
-    path = dataset.mined_ann_file
-    # DeepLesionMinedDataset's rule for a relative path
-    if dataset.data_root and not osp.isabs(path):
-        path = osp.join(dataset.data_root, path)
-    assert osp.abspath(path) == str(tmp_path / written)
+    path = _as_the_dataset_reads(dataset.data_root, dataset.mined_ann_file)
+    assert path == str(tmp_path / written)
 
 
 def test_row_e_reads_its_fpr_proposals_from_a_relative_work_dir(
@@ -42,8 +48,5 @@ def test_row_e_reads_its_fpr_proposals_from_a_relative_work_dir(
     cfg = fpr_training_config('work/e/seed_0/fpr', roots, 1, 0,
                               'work/data/demo_partial/', written)
     dataset = cfg.train_dataloader.dataset
-    path = dataset.ann_file
-    # mmengine's BaseDataset rule for a relative ann_file
-    if dataset.data_root and not osp.isabs(path):
-        path = osp.join(dataset.data_root, path)
-    assert osp.abspath(path) == str(tmp_path / written)
+    path = _as_the_dataset_reads(dataset.data_root, dataset.ann_file)
+    assert path == str(tmp_path / written)
