@@ -10,6 +10,9 @@ Example::
     python tools/infer_volume.py LENS_CONFIG CHECKPOINT scan.nii.gz \\
         --experts 0 --fpr-config FPR_CONFIG --fpr-checkpoint FPR_CKPT \\
         --out-dir out
+    # a day's scans: one model, the next scan read while this one runs
+    python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt \\
+        --out-dir out --device cuda:0 --batch-size 32 --workers 1
 
 SCAN is a NIfTI file, a MetaImage ``.mhd`` (LUNA16) or a DICOM series
 folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
@@ -31,6 +34,17 @@ checkpoint whose weights hold NaN or Inf or whose fields have the wrong
 type, a pixel spacing that would resample the scan to more than 2**30
 voxels (``MMLESION_MAX_VOXELS``), and ``--cfg-options`` with a typo in a
 nested key or a text where a number belongs.
+
+Several scans (``SCAN SCAN ...`` or ``--scan-list FILE``, one path a
+line) run through one model loaded once, each scan's files in
+``--out-dir/<name>/`` (the file name without extensions, or the DICOM
+folder's name), with ``--out-dir/scans.csv`` listing each scan's status
+(done, skipped, failed and why); a failing scan does not stop the others,
+scans with results already are skipped (run the same command again after
+a kill), and while the model runs on a scan the next one is read and
+resampled and the files of the last one are written (``--no-overlap``: one
+step after another; the findings are the same). See
+:mod:`mmlesion.apis.volume_batch`.
 
 Weights trained on the synthetic demo data (the rule:
 :mod:`mmlesion.apis.volume_model_warning`) get a ``model_warning`` in
@@ -59,11 +73,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         'configs/lens) or load weights trained on real CT.')
     parser.add_argument('config', help='a 2.5D config of the repository')
     parser.add_argument('checkpoint', help='trained weights')
-    parser.add_argument('scan',
-                        help='NIfTI file, .mhd (+ .raw) or DICOM folder')
+    parser.add_argument(
+        'scan', nargs='*',
+        help='NIfTI file, .mhd (+ .raw) or DICOM folder; several run as a '
+        'batch (one model; results in --out-dir/<name>/)')
+    parser.add_argument(
+        '--scan-list',
+        help='a text file of scans, one path a line (relative to the '
+        "file's folder; # starts a comment): run as a batch")
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace earlier results in --out-dir')
+                        help='replace earlier results in --out-dir (a batch: '
+                        'run scans with results again; without it they are '
+                        'skipped)')
+    parser.add_argument(
+        '--no-overlap', action='store_true',
+        help='a batch: one step after another (default: while the model '
+        'runs on a scan, threads read and resample the next one and write '
+        'the files of the last one; the findings are the same)')
     parser.add_argument('--series-uid',
                         help='DICOM series to read from a folder with '
                         'several')
@@ -113,7 +140,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_cfg_options_argument(parser)
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.scan and not args.scan_list:
+        parser.error('give a SCAN or --scan-list')
+    args.batch = bool(args.scan_list) or len(args.scan) > 1
+    if args.batch and args.series_uid:
+        parser.error('--series-uid names the series of one DICOM folder; '
+                     'a batch reads one series per folder')
+    return args
 
 
 def main(argv=None) -> int:
@@ -121,8 +155,8 @@ def main(argv=None) -> int:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.apis.volume_inference import (format_summary,
-                                                run_volume_inference)
+    from mmlesion.apis.volume_results import format_summary
+    from mmlesion.apis.volume_run import run_volume_inference
     from mmlesion.apis.volume_results import remove_stale_staging
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
@@ -130,14 +164,17 @@ def main(argv=None) -> int:
     get_tool_logger('infer_volume')
     # what a killed run left beside --out-dir goes, also when this run is
     # refused below (never a path given here)
-    remove_stale_staging(args.out_dir, keep=[
-        args.config, args.checkpoint, args.scan, args.fpr_config,
-        args.fpr_checkpoint])
+    if not args.batch:
+        remove_stale_staging(args.out_dir, keep=[
+            args.config, args.checkpoint, args.scan[0], args.fpr_config,
+            args.fpr_checkpoint])
     try:
         cfg = Config.fromfile(args.config)
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
+        if args.batch:
+            return _run_batch(args, cfg)
         result = run_volume_inference(
-            cfg, args.checkpoint, args.scan, out_dir=args.out_dir,
+            cfg, args.checkpoint, args.scan[0], out_dir=args.out_dir,
             series_uid=args.series_uid, pixel_spacing=args.pixel_spacing,
             device=args.device, overwrite=args.overwrite,
             batch_size=args.batch_size, workers=args.workers,
@@ -155,6 +192,32 @@ def main(argv=None) -> int:
         return 1
     print(format_summary(result))
     return 0
+
+
+def _run_batch(args: argparse.Namespace, cfg) -> int:
+    """Every scan of the command line and of --scan-list through one
+    model (:func:`mmlesion.apis.volume_batch.run_batch_inference`); 1 when
+    a scan failed."""
+    from mmlesion.apis.volume_batch import (format_batch_summary,
+                                            read_scan_list,
+                                            run_batch_inference)
+    scans = list(args.scan)
+    if args.scan_list:
+        scans += read_scan_list(args.scan_list)
+    rows = run_batch_inference(
+        cfg, args.checkpoint, scans, args.out_dir,
+        pixel_spacing=args.pixel_spacing, device=args.device,
+        overwrite=args.overwrite, overlap=not args.no_overlap,
+        batch_size=args.batch_size, workers=args.workers,
+        worker_type=args.worker_type, score_thr=args.score_thr,
+        iou_thr=args.iou_thr, max_gap=args.max_gap,
+        min_slices=args.min_slices, max_pictures=args.max_pictures,
+        cfg_name=args.config, experts=args.experts,
+        fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+        dicom=args.dicom, allow_partial_load=args.allow_partial_load,
+        show_progress=True)
+    print(format_batch_summary(rows, args.out_dir))
+    return int(any(row['status'] == 'failed' for row in rows))
 
 
 if __name__ == '__main__':

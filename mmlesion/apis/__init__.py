@@ -11,9 +11,9 @@ from .series_inference import (iter_series_slices, load_lens_and_train_set,
                                predict_series_3d, set_lens_experts)
 from .volume_inference import (VolumeInferenceSettings, detect_slices,
                                infer_volume, prepare_volume,
-                               run_volume_inference,
                                volume_settings_from_config,
                                write_volume_results)
+from .volume_run import run_volume_inference  # noqa: F401
 
 __all__ = [
     'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',

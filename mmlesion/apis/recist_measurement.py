@@ -32,6 +32,8 @@ Choices (nothing to follow in the papers)
   nearest slice (``key_slice_original``), which is where DICOM results
   point to.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -219,7 +221,8 @@ def measure_findings(findings: List[dict],
                      resampled: CTVolume,
                      original: CTVolume,
                      lesion_maps: Optional[Sequence[np.ndarray]] = None,
-                     window: Tuple[float, float] = GRABCUT_WINDOW
+                     window: Tuple[float, float] = GRABCUT_WINDOW,
+                     workers: Optional[int] = None
                      ) -> Dict[int, Tuple[int, np.ndarray]]:
     """Add RECIST measurements to the findings of
     :func:`~mmlesion.apis.volume_inference.infer_volume` (in place).
@@ -234,6 +237,10 @@ def measure_findings(findings: List[dict],
     ``short_axis_resampled`` (the end points on ``key_slice``); or
     ``recist: None`` for an empty mask.
 
+    The findings are measured in ``workers`` threads (OpenCV's GrabCut
+    runs without the GIL; each call seeds its own thread's RNG, so the
+    measurements are the same for any number of threads).
+
     Args:
         findings (list[dict]): the findings (``boxes_2d`` in ``resampled``).
         resampled (CTVolume): the volume the detector saw.
@@ -242,19 +249,31 @@ def measure_findings(findings: List[dict],
             the model's (H, W) bool lesion map (None: the model predicts no
             masks; GrabCut everywhere).
         window (tuple): GrabCut's HU window.
+        workers (int, optional): threads measuring findings (None: the CPUs
+            this process may use, at most 16; 1: one after another).
 
     Returns:
         dict: finding id -> (resampled slice, (H, W) bool mask) of the
         masks measured on.
     """
     sz, sy, sx = resampled.spacing_zyx
-    masks = {}
-    for f in findings:
+
+    def measure(f: dict):
         box = _largest_box_slice(f)
         z = int(box['slice'])
         lmap = None if lesion_maps is None else lesion_maps[z]
-        diam, mask, source = measure_lesion(resampled.array[z], box['bbox'],
-                                            (sx, sy), lmap, window)
+        return z, measure_lesion(resampled.array[z], box['bbox'], (sx, sy),
+                                 lmap, window)
+
+    if workers is None:
+        workers = min(len(os.sched_getaffinity(0)), 16)
+    if workers > 1 and len(findings) > 1:
+        with ThreadPoolExecutor(min(workers, len(findings))) as pool:
+            measured = list(pool.map(measure, findings))
+    else:
+        measured = [measure(f) for f in findings]
+    masks = {}
+    for f, (z, (diam, mask, source)) in zip(findings, measured):
         if diam is None:
             f['recist'] = None
             continue

@@ -1,8 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The 2.5D detector of whole-scan inference, built from its config and
 loaded with its weights, checked (used by
-:func:`~mmlesion.apis.volume_inference.run_volume_inference`; re-exported
-there).
+:func:`~mmlesion.apis.volume_run.run_volume_inference`; re-exported
+by :mod:`mmlesion.apis.volume_inference`).
 """
 from typing import Optional, Tuple
 

@@ -35,32 +35,27 @@ The steps (``tools/infer_volume.py`` is a thin CLI over them):
    writes the JSON, the LUNA16 candidates CSV, the pictures and the HTML
    report (as one set; :mod:`mmlesion.apis.volume_results`).
 """
-import copy
 import os
 import os.path as osp
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
-                                       load_ct_volume, resample_boxes_3d)
+                                       resample_boxes_3d)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
-from .dicom_results import prepare_dicom_results, write_dicom_results
 from .lesion_types import add_lesion_types, lesion_type_classes
-from .provenance import run_provenance
 from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
+# re-exported: the names the tools and tests import from here
 from .volume_detector import (build_volume_detector,  # noqa: F401
                               init_volume_detector, load_volume_detector)
-from .volume_model_warning import demo_model_warning
-# re-exported: the names the tools and tests import from here
 from .volume_results import (CANDIDATE_COLUMNS, check_out_dir,  # noqa: F401
                              check_out_dir_apart, format_summary,
                              output_paths, remove_stale_staging,
@@ -204,7 +199,8 @@ def infer_volume(model: torch.nn.Module,
                  fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
                  workers: int = 0,
                  worker_type: str = 'thread',
-                 resample_backend: str = 'torch') -> dict:
+                 resample_backend: str = 'torch',
+                 resampled: Optional[CTVolume] = None) -> dict:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
 
@@ -239,6 +235,11 @@ def infer_volume(model: torch.nn.Module,
             (SimpleITK, the earlier path: same grid, values within
             :data:`~mmlesion.datasets.volumes.resampling.
             TORCH_LINEAR_ATOL_HU`).
+        resampled (CTVolume, optional): ``volume`` already resampled by
+            :func:`prepare_volume` with these ``settings`` and
+            ``resample_backend`` (e.g. by the thread that reads the next
+            scan of a batch, :mod:`mmlesion.apis.volume_batch`); None
+            resamples here. Defaults to None.
 
     Returns:
         dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
@@ -265,7 +266,8 @@ def infer_volume(model: torch.nn.Module,
     check_workers(workers, worker_type)  # before the resampling
     check_resampled_size(volume, settings,
                          str(volume.meta.get('path') or 'scan'))
-    resampled = prepare_volume(volume, settings, resample_backend)
+    if resampled is None:
+        resampled = prepare_volume(volume, settings, resample_backend)
     lesion_maps = lesion_map_collector(model)
     classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
@@ -417,117 +419,3 @@ def check_resampled_size(volume: CTVolume,
         f'mm/px would make {shape} = {total:.3g} voxels '
         f'({total * 4 / 2**30:.3g} GiB as float32), more than the limit of '
         f'{limit:.3g} ({ENV_MAX_VOXELS}); check {culprit}')
-
-
-def run_volume_inference(config: Union[str, Config],
-                         checkpoint: Optional[str],
-                         scan: str,
-                         out_dir: Optional[str] = None,
-                         series_uid: Optional[str] = None,
-                         pixel_spacing: Optional[float] = None,
-                         device: str = 'cpu',
-                         overwrite: bool = False,
-                         model: Optional[torch.nn.Module] = None,
-                         cfg_name: Optional[str] = None,
-                         experts: Optional[List[int]] = None,
-                         fpr_config: Optional[str] = None,
-                         fpr_checkpoint: Optional[str] = None,
-                         dicom: str = 'auto',
-                         allow_partial_load: bool = False,
-                         **kwargs) -> dict:
-    """Load a model and a scan, detect, and (optionally) write the files.
-
-    Args:
-        config (str | Config): a 2.5D config.
-        checkpoint (str, optional): its weights (None: random weights, for
-            tests of the plumbing).
-        scan (str): NIfTI / .mhd / DICOM folder (:func:`load_ct_volume`).
-        out_dir (str, optional): write the results there.
-        series_uid (str, optional): the DICOM series of a folder with
-            several.
-        pixel_spacing (float, optional): see
-            :func:`volume_settings_from_config`.
-        device (str): torch device. Defaults to 'cpu'.
-        overwrite (bool): replace earlier results in ``out_dir``.
-        model (nn.Module, optional): an already built model (then
-            ``checkpoint`` is ignored).
-        cfg_name (str, optional): the config's name in errors.
-        experts (list[int], optional): the experts a LENS model fuses
-            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
-        fpr_config (str, optional): a LENS FPR config: re-score the 3D
-            findings with Eq. 2 (see :func:`infer_volume`).
-        fpr_checkpoint (str, optional): its weights.
-        dicom (str): DICOM SR and SEG of the findings (with ``out_dir``):
-            ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
-            impossible) or ``'no'``; see
-            :mod:`mmlesion.apis.dicom_results`.
-        allow_partial_load (bool): accept a ``checkpoint`` that does not
-            fit the model exactly (only logged). Defaults to False.
-        **kwargs: :func:`infer_volume` options and ``max_pictures``.
-
-    Returns:
-        dict: the :func:`infer_volume` result, plus ``model_warning``
-        (:data:`~mmlesion.apis.volume_model_warning.DEMO_MODEL_WARNING` for
-        weights trained on the synthetic demo data, else None; see
-        :mod:`~mmlesion.apis.volume_model_warning`) and ``paths`` if
-        written.
-    """
-    cfg_name = cfg_name or (config if isinstance(config, str) else
-                            '<config>')
-    from .lens_fpr_rescore import load_fpr_model
-    from .series_inference import set_lens_experts
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
-    settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
-    if experts is not None:
-        cfg = copy.deepcopy(cfg)
-        set_lens_experts(cfg, experts, cfg_name)
-    if (fpr_config is None) != (fpr_checkpoint is None):
-        raise ValueError('--fpr-config and --fpr-checkpoint go together')
-    check_workers(kwargs.get('workers', 0),  # fail before the slow part
-                  kwargs.get('worker_type', 'thread'))
-    if out_dir is not None:
-        # a refused run also removes what a killed one left (never a path
-        # the user gave), and writes nothing into the scan it reads
-        remove_stale_staging(out_dir, keep=[
-            scan, checkpoint, fpr_config, fpr_checkpoint,
-            config if isinstance(config, str) else None])
-        check_out_dir_apart(out_dir, scan)
-        check_out_dir(out_dir, overwrite)
-    fpr = None if fpr_config is None else load_fpr_model(
-        fpr_config, fpr_checkpoint, device)
-    volume = load_ct_volume(scan, series_uid=series_uid)
-    check_resampled_size(volume, settings, scan)  # before any allocation
-    model_given = model
-    dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
-    checkpoint_meta: dict = {}
-    if model is None:
-        model, checkpoint_meta = load_volume_detector(
-            cfg, checkpoint, device, allow_partial_load)
-    model.eval()
-    model_warning = demo_model_warning(cfg, checkpoint_meta)
-    max_pictures = kwargs.pop('max_pictures', 20)
-    logger = MMLogger.get_current_instance()
-    logger.info(f'{scan}: {volume.shape_zyx} voxels at '
-                f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
-                f'(z, y, x) -> slices of {settings.interval_mm} mm at '
-                f'{settings.pixel_spacing} mm/px')
-    if model is not None and experts is not None:
-        model.test_cfg.expert_fusion.experts = list(experts)
-    result = infer_volume(model, volume, settings, fpr=fpr, **kwargs)
-    result['model_warning'] = model_warning
-    result['provenance'] = run_provenance(
-        cfg, cfg_name if isinstance(config, str) else None,
-        checkpoint if model_given is None else None,
-        fpr_config=fpr_config, fpr_checkpoint=fpr_checkpoint)
-    if experts is not None:
-        result['settings']['experts'] = [int(e) for e in experts]
-    if out_dir is not None:
-        result['dicom'] = dicom_plan['status']
-        sources = dicom_plan['sources']
-        result['paths'] = write_volume_results(
-            result, out_dir, overwrite=overwrite, max_pictures=max_pictures,
-            dicom_writer=None if sources is None else (
-                lambda folder: write_dicom_results(
-                    result, volume, sources, folder,
-                    dict(config=cfg_name, checkpoint=checkpoint))))
-    return result

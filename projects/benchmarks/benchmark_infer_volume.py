@@ -168,7 +168,8 @@ def _run(args, scan: str) -> dict:
                                      settings, t_load, t_resample,
                                      pipeline_best, atomic_write_text)
     if args.stand_in_ms is not None:
-        model = _StandInDetector(args.stand_in_ms, args.stand_in_boxes)
+        from mmlesion.testing.stand_in_detector import StandInDetector
+        model = StandInDetector(args.stand_in_ms, args.stand_in_boxes)
     else:
         model = init_volume_detector(cfg, args.checkpoint, args.device)
         model.eval()
@@ -337,44 +338,6 @@ def _run(args, scan: str) -> dict:
 #: changed; ``new``: the default path of ``infer_volume``.
 _PATHS = {'today': ('sitk', False), 'torch-resample': ('torch', False),
           'new': ('torch', True)}
-
-
-class _StandInDetector:
-    """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
-    like a process waiting for its GPU) and predicts ``boxes`` boxes per
-    slice: the same random boxes (seed 0; 16-128 px, scores near 0.5) on
-    every slice, moved by up to 1 px from slice to slice, so that stacking
-    links them into long chains as it would a detector's."""
-
-    def __init__(self, ms: float, boxes: int = 0) -> None:
-        if not ms >= 0:
-            raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
-        if boxes < 0:
-            raise ValueError(f'--stand-in-boxes must be >= 0, got {boxes}')
-        import numpy as np
-        rng = np.random.default_rng(0)
-        centre = rng.uniform(64, 320, (boxes, 2))
-        half = rng.uniform(8, 64, (boxes, 2))
-        self.boxes = np.concatenate([centre - half, centre + half], 1)
-        self.scores = np.clip(rng.normal(.5, .03, boxes), .06, 1.)
-        self.ms = ms
-
-    def test_step(self, data: dict) -> list:
-        import numpy as np
-        import torch
-        from mmengine.structures import InstanceData
-        time.sleep(self.ms / 1000. * len(data['inputs']))
-        outputs = []
-        for sample in data['data_samples']:
-            z = int(str(sample.metainfo.get('img_id', '#0')).rsplit('#')[-1])
-            jitter = np.random.default_rng(z).uniform(-1, 1,
-                                                      self.boxes.shape)
-            sample.pred_instances = InstanceData(
-                bboxes=torch.from_numpy(self.boxes + jitter).float(),
-                scores=torch.from_numpy(self.scores).float(),
-                labels=torch.zeros(len(self.scores), dtype=torch.long))
-            outputs.append(sample)
-        return outputs
 
 
 def _report_pipeline_only(args, scan, shape_zyx, resampled, settings, t_load,

@@ -18,8 +18,8 @@ from mmlesion.apis.dicom_results import (DicomResultsError,
                                          prepare_dicom_results,
                                          read_source_instances,
                                          require_highdicom)
-from mmlesion.apis.volume_inference import (run_volume_inference,
-                                            volume_settings_from_config)
+from mmlesion.apis.volume_inference import volume_settings_from_config
+from mmlesion.apis.volume_run import run_volume_inference
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume

@@ -99,6 +99,31 @@ def test_findings_are_measured_on_their_largest_box_in_original_voxels():
     assert rec['long_axis_mm'] == pytest.approx(np.hypot(20, 10) * .7, abs=.01)
 
 
+def test_threads_measure_the_same_as_one_after_another():
+    """Findings measured in 4 threads get the measurements and masks of
+    one thread, bit for bit (each GrabCut seeds its own thread's RNG)."""
+    original, resampled = _volumes((5., .7, .7))
+    _, _, box = _slice_with_lesion()
+    rng = np.random.default_rng(0)
+
+    def findings():
+        return [dict(id=i + 1, boxes_2d=[dict(
+            slice=2, bbox=[float(v) for v in np.asarray(box) + rng.uniform(
+                -3, 3, 4)], score=.9)]) for i in range(12)]
+
+    one, four = findings(), None
+    rng = np.random.default_rng(0)
+    four = findings()
+    masks_one = measure_findings(one, resampled, original, workers=1)
+    masks_four = measure_findings(four, resampled, original, workers=4)
+    assert [f['recist'] for f in one] == [f['recist'] for f in four]
+    assert {f['recist']['mask_source'] for f in one} == {'grabcut'}
+    assert masks_one.keys() == masks_four.keys()
+    for k, (z, mask) in masks_one.items():
+        assert masks_four[k][0] == z
+        assert np.array_equal(masks_four[k][1], mask)
+
+
 def test_axes_map_to_the_original_scan_through_world_coordinates():
     original, resampled = _volumes((2., .9, .9))
     img, truth, box = _slice_with_lesion()

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import mmlesion.utils.atomic_io as aio
-from mmlesion.apis import volume_inference
-from mmlesion.apis.volume_inference import run_volume_inference
+from mmlesion.apis import volume_run
+from mmlesion.apis.volume_run import run_volume_inference
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import OutputDirError, sha256_file
@@ -119,7 +119,7 @@ def test_unusable_out_dir_fails_before_detection(scan_and_checkpoint,
     before the detection (root ignores permission bits, so the faults are
     injected into the check: ``os.access``, the write probe, ``statvfs``)."""
     scan, ckpt = scan_and_checkpoint
-    monkeypatch.setattr(volume_inference, 'infer_volume', _no_detection)
+    monkeypatch.setattr(volume_run, 'infer_volume', _no_detection)
     if fault == 'no-permission':
         monkeypatch.setattr(aio.os, 'access', lambda *a: False)
         expected = 'not writable'

@@ -8,7 +8,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from mmlesion.apis import volume_inference
+from mmlesion.apis import volume_inference, volume_run
 from mmlesion.apis.volume_results import (OutputIntoInputError,
                                           check_out_dir_apart)
 from mmlesion.testing import get_config, repo_root
@@ -45,7 +45,7 @@ def no_detection(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError('the run went on after the bad input')
 
-    monkeypatch.setattr(volume_inference, 'load_volume_detector', fail)
+    monkeypatch.setattr(volume_run, 'load_volume_detector', fail)
     monkeypatch.setattr(volume_inference, 'detect_slices', fail)
 
 

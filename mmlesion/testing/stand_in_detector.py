@@ -1,0 +1,55 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A 2.5D detector of no cost for the whole-scan benchmarks: what a GPU
+forward pass looks like to the CPU, on a machine without a GPU."""
+import time
+
+import numpy as np
+import torch
+from mmengine.structures import InstanceData
+
+
+class StandInDetector(torch.nn.Module):
+    """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
+    like a process waiting for its GPU) and predicts ``boxes`` boxes per
+    slice: the same random boxes (seed 0; 16-128 px, scores near 0.5) on
+    every slice, moved by up to 1 px from slice to slice, so that stacking
+    links them into long chains as it would a detector's.
+
+    Args:
+        ms (float): milliseconds per slice (>= 0).
+        boxes (int): boxes per slice (>= 0). Defaults to 0.
+
+    Raises:
+        ValueError: a negative ``ms`` or ``boxes``.
+    """
+
+    def __init__(self, ms: float, boxes: int = 0) -> None:
+        super().__init__()
+        if not ms >= 0:
+            raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
+        if boxes < 0:
+            raise ValueError(f'--stand-in-boxes must be >= 0, got {boxes}')
+        rng = np.random.default_rng(0)
+        centre = rng.uniform(64, 320, (boxes, 2))
+        half = rng.uniform(8, 64, (boxes, 2))
+        self.boxes = np.concatenate([centre - half, centre + half], 1)
+        self.scores = np.clip(rng.normal(.5, .03, boxes), .06, 1.)
+        self.ms = ms
+        # a parameter, so that the device can be asked as of a detector
+        self.probe = torch.nn.Parameter(torch.zeros(0), requires_grad=False)
+        self.dataset_meta = dict(classes=('lesion', ))
+
+    def test_step(self, data: dict) -> list:
+        """Wait, then give every slice the jittered boxes."""
+        time.sleep(self.ms / 1000. * len(data['inputs']))
+        outputs = []
+        for sample in data['data_samples']:
+            z = int(str(sample.metainfo.get('img_id', '#0')).rsplit('#')[-1])
+            jitter = np.random.default_rng(z).uniform(-1, 1,
+                                                      self.boxes.shape)
+            sample.pred_instances = InstanceData(
+                bboxes=torch.from_numpy(self.boxes + jitter).float(),
+                scores=torch.from_numpy(self.scores).float(),
+                labels=torch.zeros(len(self.scores), dtype=torch.long))
+            outputs.append(sample)
+        return outputs

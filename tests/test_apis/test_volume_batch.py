@@ -1,0 +1,231 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Many scans through one detector (tools/infer_volume.py SCAN SCAN ... /
+--scan-list; mmlesion.apis.volume_batch)."""
+import csv
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlesion.apis import volume_batch
+from mmlesion.apis.volume_batch import (prefetched, read_scan_list,
+                                        run_batch_inference,
+                                        scan_folder_name, scan_folder_names)
+from mmlesion.apis.volume_run import run_volume_inference
+from mmlesion.datasets.demo.volumes import generate_demo_volumes
+from mmlesion.testing import get_config, repo_root
+from mmlesion.testing.tool_modules import load_tool
+
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)
+
+
+@pytest.fixture(scope='module')
+def scans_and_checkpoint(tmp_path_factory):
+    """Three small synthetic chest scans (.mhd) and random weights of the
+    demo model."""
+    from mmdet.apis import init_detector
+    root = tmp_path_factory.mktemp('vol') / 'volumes'
+    generate_demo_volumes(
+        root, seed=4, num_luna=3, num_kits=0, num_lits=0, val_fraction=0.,
+        size_range=(56, 64), num_slices_range=(10, 12),
+        nodules_per_scan=(1, 1))
+    gt = json.loads((root / 'ground_truth.json').read_text())
+    scans = [str(root / s['file']) for s in gt['scans']]
+    torch.manual_seed(0)
+    model = init_detector(get_config(DEMO_CFG), None, device='cpu')
+    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return scans, ckpt
+
+
+def _findings(folder: Path) -> list:
+    return json.loads((folder / 'findings.json').read_text())['findings']
+
+
+def _summary(out: Path) -> list:
+    with open(out / 'scans.csv', newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def test_scan_list_reads_paths_and_names_bad_lines(tmp_path):
+    (tmp_path / 'a.nii.gz').write_bytes(b'x')
+    (tmp_path / 'dcm').mkdir()
+    listing = tmp_path / 'lists' / 'today.txt'
+    listing.parent.mkdir()
+    (tmp_path / 'lists' / 'b.mhd').write_bytes(b'x')
+    listing.write_text(f'# morning\n{tmp_path / "a.nii.gz"}\n\n  b.mhd  \n'
+                       f'{tmp_path / "dcm"}\n')
+    assert read_scan_list(listing) == [
+        str(tmp_path / 'a.nii.gz'), str(tmp_path / 'lists' / 'b.mhd'),
+        str(tmp_path / 'dcm')]
+    listing.write_text('b.mhd\n# next\nmissing.nii.gz\n')
+    with pytest.raises(ValueError, match=r'today.txt, line 3: no such scan '
+                       r"'missing.nii.gz'"):
+        read_scan_list(listing)
+    listing.write_text('# nothing yet\n\n')
+    with pytest.raises(ValueError, match='no scan listed'):
+        read_scan_list(listing)
+    with pytest.raises(FileNotFoundError, match='nope.txt'):
+        read_scan_list(tmp_path / 'nope.txt')
+
+
+def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
+    (tmp_path / 'series_7').mkdir()
+    assert scan_folder_name(tmp_path / 'ct_01.nii.gz') == 'ct_01'
+    assert scan_folder_name(tmp_path / '1.3.6.1.4.mhd') == '1.3.6.1.4'
+    assert scan_folder_name(str(tmp_path / 'series_7') + '/') == 'series_7'
+    assert scan_folder_names(['a/x.nii.gz', 'a/y.mhd']) == ['x', 'y']
+    with pytest.raises(ValueError, match=r'a/x.nii.gz and b/x.mhd would both '
+                       r"write their results to the folder 'x'"):
+        scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
+
+
+@pytest.mark.parametrize('prefetch', [True, False])
+def test_next_scan_loads_while_this_one_runs_only_with_prefetch(prefetch):
+    """With prefetching the second scan is loaded while the caller still
+    works on the first (the caller waits for it); without, only after."""
+    loaded = {s: threading.Event() for s in 'abc'}
+
+    def load(scan):
+        loaded[scan].set()
+        if scan == 'b':
+            raise ValueError('b is broken')
+        return scan.upper()
+
+    seen = []
+    for scan, value in prefetched(list('abc'), load, prefetch=prefetch):
+        if scan == 'a':
+            # the caller is busy with 'a': is 'b' being read meanwhile?
+            assert loaded['b'].wait(timeout=30 if prefetch else 0.2) is (
+                prefetch)
+        seen.append((scan, str(value)))
+    assert seen == [('a', 'A'), ('b', 'b is broken'), ('c', 'C')]
+
+
+def test_batch_gives_each_scan_its_single_run_findings(
+        scans_and_checkpoint, tmp_path):
+    """One model over three scans, with and without overlapping: each
+    scan's findings.json holds the findings of infer_volume on that scan
+    alone; scans.csv lists them."""
+    scans, ckpt = scans_and_checkpoint
+    torch.set_num_threads(1)
+    single = {}
+    for scan in scans:
+        out = tmp_path / 'single' / scan_folder_name(scan)
+        run_volume_inference(CFG_PATH, str(ckpt), scan, out_dir=str(out),
+                             score_thr=.01, show_progress=False)
+        single[scan_folder_name(scan)] = _findings(out)
+    assert sum(len(f) for f in single.values()) > 0  # something to compare
+    for overlap in (True, False):
+        out = tmp_path / f'batch_{overlap}'
+        rows = run_batch_inference(CFG_PATH, str(ckpt), scans, str(out),
+                                   overlap=overlap, score_thr=.01,
+                                   show_progress=False)
+        assert [r['status'] for r in rows] == ['done'] * 3
+        for name, findings in single.items():
+            assert _findings(out / name) == findings, (overlap, name)
+            assert (out / name / 'candidates.csv').read_bytes() == (
+                tmp_path / 'single' / name / 'candidates.csv').read_bytes()
+        table = _summary(out)
+        assert [r['folder'] for r in table] == list(single)
+        assert [int(r['findings']) for r in table] == [
+            len(f) for f in single.values()]
+        assert all(float(r['total_seconds']) > 0 for r in table)
+
+
+def test_a_failing_scan_is_named_and_the_batch_goes_on_and_resumes(
+        scans_and_checkpoint, tmp_path, capsys):
+    """A broken file in the middle: the other scans are done, scans.csv and
+    the console name the file, the exit code is 1. The same command again
+    skips what is done; a scan whose results are gone runs again."""
+    scans, ckpt = scans_and_checkpoint
+    bad = tmp_path / 'broken.nii.gz'
+    bad.write_bytes(b'not a nifti file')
+    listing = tmp_path / 'today.txt'
+    listing.write_text(f'{scans[0]}\n{bad}\n{scans[1]}\n')
+    out = tmp_path / 'out'
+    args = [CFG_PATH, str(ckpt), '--scan-list', str(listing), '--out-dir',
+            str(out), '--score-thr', '0.01']
+    torch.set_num_threads(1)
+    tool = load_tool('infer_volume.py')
+    assert tool.main(args) == 1
+    stdout = capsys.readouterr().out
+    rows = _summary(out)
+    assert [r['status'] for r in rows] == ['done', 'failed', 'done']
+    assert str(bad) in rows[1]['error']
+    assert f'failed   {bad}: ' in stdout
+    assert '3 scans: 2 done, 0 skipped, 1 failed' in stdout
+    first = (out / rows[0]['folder'] / 'findings.json').read_bytes()
+
+    bad.unlink()  # the broken file removed from the list, results lost
+    listing.write_text(f'{scans[0]}\n{scans[1]}\n')
+    (out / rows[2]['folder'] / 'findings.json').unlink()
+    assert tool.main(args) == 0
+    assert [r['status'] for r in _summary(out)] == ['skipped', 'done']
+    assert (out / rows[0]['folder'] / 'findings.json').read_bytes() == first
+    assert (out / rows[2]['folder'] / 'findings.json').is_file()
+    assert tool.main(args + ['--overwrite']) == 0
+    assert [r['status'] for r in _summary(out)] == ['done', 'done']
+
+
+def test_batch_is_refused_before_the_model_loads(scans_and_checkpoint,
+                                                  tmp_path, capsys,
+                                                  monkeypatch):
+    scans, ckpt = scans_and_checkpoint
+
+    def fail(*args, **kwargs):
+        raise AssertionError('the model was loaded')
+
+    monkeypatch.setattr(volume_batch, 'load_volume_run', fail)
+    tool = load_tool('infer_volume.py')
+    twin = tmp_path / 'other' / Path(scans[0]).name
+    twin.parent.mkdir()
+    twin.write_bytes(b'x')
+    assert tool.main([CFG_PATH, str(ckpt), scans[0], str(twin),
+                      '--out-dir', str(tmp_path / 'o')]) == 1
+    assert 'would both write their results' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.main([CFG_PATH, str(ckpt), scans[0], scans[1], '--series-uid',
+                   '1.2', '--out-dir', str(tmp_path / 'o')])
+    assert '--series-uid' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.main([CFG_PATH, str(ckpt), '--out-dir', str(tmp_path / 'o')])
+    assert 'give a SCAN or --scan-list' in capsys.readouterr().err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_a_scan_is_written_while_the_next_is_detected(
+        scans_and_checkpoint, tmp_path, monkeypatch):
+    """The writer thread writes scan 1 while the model detects scan 2; a
+    scan whose files cannot be written is failed, the others are done."""
+    scans, ckpt = scans_and_checkpoint
+    detecting = [threading.Event() for _ in scans]
+    detect, write = volume_batch.detect_scan, volume_batch.write_scan
+    overlapped = []
+
+    def detect_scan(model, volume, *args, **kwargs):
+        detecting[scans.index(str(volume.meta['path']))].set()
+        return detect(model, volume, *args, **kwargs)
+
+    def write_scan(result, *args):
+        i = scans.index(result['scan'])
+        if i + 1 < len(scans):  # is the next scan detected meanwhile?
+            overlapped.append(detecting[i + 1].wait(timeout=60))
+        if i == 1:
+            raise OSError(28, 'No space left on device')
+        return write(result, *args)
+
+    monkeypatch.setattr(volume_batch, 'detect_scan', detect_scan)
+    monkeypatch.setattr(volume_batch, 'write_scan', write_scan)
+    torch.set_num_threads(1)
+    rows = run_batch_inference(CFG_PATH, str(ckpt), scans,
+                               str(tmp_path / 'out'), score_thr=.01,
+                               show_progress=False)
+    assert overlapped == [True, True]
+    assert [r['status'] for r in rows] == ['done', 'failed', 'done']
+    assert 'No space left on device' in rows[1]['error']
+    assert [r['status'] for r in _summary(tmp_path / 'out')] == [
+        'done', 'failed', 'done']

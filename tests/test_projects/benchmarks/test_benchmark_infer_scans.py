@@ -1,0 +1,33 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The many-scans benchmark runs (no timing is asserted)."""
+import json
+
+import pytest
+import torch
+
+from mmlesion.testing.tool_modules import load_tool
+
+
+def _tool():
+    return load_tool('projects/benchmarks/benchmark_infer_scans.py')
+
+
+def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
+    torch.set_num_threads(1)
+    result = _tool().main([
+        '--num-scans', '2', '--scan-size', '48', '12', '--stand-in-ms', '1',
+        '--stand-in-boxes', '2', '--repeats', '2', '--json',
+        str(tmp_path / 'b.json')])
+    assert result['same_findings'] is True
+    assert set(result['batch_seconds']) == {'overlapped',
+                                            'one_after_another'}
+    assert all(len(v) == 2 for v in result['batch_seconds'].values())
+    assert result['speedup'] > 0
+    out = capsys.readouterr().out
+    assert 'one after another / overlapped' in out
+    assert json.loads((tmp_path / 'b.json').read_text())['num_scans'] == 2
+
+
+def test_benchmark_refuses_a_batch_of_one():
+    with pytest.raises(SystemExit):
+        _tool().main(['--num-scans', '1'])
