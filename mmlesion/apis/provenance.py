@@ -45,8 +45,8 @@ def config_record(cfg: Config, name: Optional[str] = None) -> dict:
 
     The text is mmengine's ``pretty_text`` without the yapf formatting (the
     same Python, it loads back to the same config; formatting a full-size
-    config took 3.7 s of a scan's run on a 2-core CPU, more than reading
-    the scan).
+    config takes 0.74 s on a 2-core CPU, longer than reading a chest scan,
+    against 4 ms without).
 
     Args:
         cfg (Config): the config as run (``--cfg-options`` merged).

@@ -38,7 +38,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
-from mmlesion.utils import atomic_write_text
+from mmlesion.utils import atomic_write_text, check_writable_dir
 
 from .dicom_results import prepare_dicom_results
 from .volume_inference import check_resampled_size
@@ -224,6 +224,7 @@ def run_batch_inference(config: Union[str, Config],
     Raises:
         ValueError: no scan, two scans of one folder name, a bad setting
             (checked before the model is loaded).
+        OutputDirError: ``out_dir`` cannot be written (read-only, full).
     """
     if not scans:
         raise ValueError('no scan to run')
@@ -236,6 +237,7 @@ def run_batch_inference(config: Union[str, Config],
     out = Path(out_dir)
     for scan, name in zip(scans, names):
         check_out_dir_apart(out / name, scan)
+    check_writable_dir(str(out), what='--out-dir')  # before the model loads
     out.mkdir(parents=True, exist_ok=True)
     summary = out / SUMMARY_NAME
     logger = MMLogger.get_current_instance()

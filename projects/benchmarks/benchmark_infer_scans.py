@@ -22,7 +22,10 @@ like to the CPU). Each of ``--repeats`` rounds reads every scan alone, then
 runs the whole batch (read, resample, detect, stack, RECIST, pictures,
 report; every file written) with and without the overlap, in turn.
 Printed: median (min-max) seconds per batch and per scan, the ratio, the
-read time per scan, and whether both batches wrote the same findings.
+read time per scan, each path's parts per scan (``scans.csv``: load = read
+and resample, detect = the model, stacking and RECIST, write = the
+files; overlapped, they run at the same time) and whether both batches
+wrote the same findings.
 """
 import argparse
 import json
@@ -115,6 +118,8 @@ def main(argv=None) -> dict:
                               size_range=(xy, xy), num_slices_range=(z, z))
         scans = sorted(str(p) for p in root.rglob('*.mhd'))
 
+        parts = {True: [], False: []}
+
         def batch(overlap: bool, out: Path) -> float:
             sync(args.device)
             start = time.perf_counter()
@@ -130,6 +135,7 @@ def main(argv=None) -> dict:
             failed = [r for r in rows if r['status'] != 'done']
             if failed:
                 raise RuntimeError(f'the batch failed on {failed[0]}')
+            parts[overlap].extend(rows)
             return seconds
 
         batch(True, Path(tmp) / 'warmup')  # allocations, lazy imports
@@ -143,9 +149,9 @@ def main(argv=None) -> dict:
                 times[overlap].append(batch(
                     overlap, Path(tmp) / f'out_{overlap}_{round_}'))
         same = all(
-            json.loads((Path(tmp) / f'out_True_0' / name / 'findings.json'
+            json.loads((Path(tmp) / 'out_True_0' / name / 'findings.json'
                         ).read_text())['findings'] ==
-            json.loads((Path(tmp) / f'out_False_0' / name / 'findings.json'
+            json.loads((Path(tmp) / 'out_False_0' / name / 'findings.json'
                         ).read_text())['findings']
             for name in (p.name for p in (Path(tmp) / 'out_True_0').iterdir()
                          if p.is_dir()))
@@ -160,7 +166,12 @@ def main(argv=None) -> dict:
         read_seconds_per_scan=[round(v, 4) for v in reads],
         batch_seconds={('overlapped' if k else 'one_after_another'):
                        [round(v, 3) for v in vs] for k, vs in times.items()},
-        speedup=round(ratio, 3), same_findings=same)
+        speedup=round(ratio, 3), same_findings=same,
+        parts_per_scan={('overlapped' if k else 'one_after_another'): {
+            part: round(statistics.median(float(r[f'{part}_seconds'])
+                                          for r in rows), 3)
+            for part in ('load', 'detect', 'write')}
+            for k, rows in parts.items()})
     print(f'{n} scans of {xy} x {xy} x {z} voxels, {detector}, batch '
           f'{args.batch_size}, {args.workers} slice workers, '
           f'{torch.get_num_threads()} torch threads; {args.repeats} rounds '
@@ -171,6 +182,10 @@ def main(argv=None) -> dict:
         per_scan = [v / n for v in times[overlap]]
         print(f'  {label:26s} {_spread(times[overlap])} per batch, '
               f'{_spread(per_scan)} per scan')
+        kind = 'overlapped' if overlap else 'one_after_another'
+        print('    parts per scan (median): ' + ', '.join(
+            f'{k} {v:.3f}' for k, v in result['parts_per_scan'][kind].items())
+            + ' (read + resample, detect + stack + RECIST, files)')
     print(f'one after another / overlapped: {ratio:.2f}x (median of the '
           f'rounds); same findings: {"yes" if same else "NO"}')
     if args.json:

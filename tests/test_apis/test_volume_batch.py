@@ -195,6 +195,11 @@ def test_batch_is_refused_before_the_model_loads(scans_and_checkpoint,
         tool.main([CFG_PATH, str(ckpt), '--out-dir', str(tmp_path / 'o')])
     assert 'give a SCAN or --scan-list' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+    blocked = tmp_path / 'a_file'
+    blocked.write_text('not a folder')
+    assert tool.main([CFG_PATH, str(ckpt), scans[0], scans[1], '--out-dir',
+                      str(blocked / 'out')]) == 1
+    assert 'is a file, not a folder' in capsys.readouterr().err
 
 
 def test_a_scan_is_written_while_the_next_is_detected(

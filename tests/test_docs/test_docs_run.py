@@ -129,6 +129,9 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/infer_volume.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT SCAN --out-dir DIR [--overwrite]'):
     R_PLACEHOLDER,
+    ('docs/infer_volume.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --device cuda:0 --batch-size 32 --workers 1'):
+    R_PLACEHOLDER,
     ('docs/mmdet_tools.md',
      'python $T/test.py $C CKPT --out results.pkl'):
     R_PLACEHOLDER,
