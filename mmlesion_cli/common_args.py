@@ -320,3 +320,28 @@ def add_slurm_arguments(parser: argparse.ArgumentParser,
                        help='print every submitted job: state, node, '
                        'elapsed time, log, last line of a failure')
     return slurm
+
+
+def check_config_file(parser: argparse.ArgumentParser, option: str,
+                      path: str) -> None:
+    """Stop with a clear error when a config file does not exist, naming
+    the closest configs of the repository (config names follow mmdet 3's
+    form, e.g. ``elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice``).
+
+    Args:
+        parser (argparse.ArgumentParser): the tool's parser (its
+            ``error``: usage, message, exit code 2).
+        option (str): how the config is given, e.g. ``'--config'``.
+        path (str): the path as given.
+    """
+    if Path(path).is_file():
+        return
+    import difflib
+    root = Path(__file__).resolve().parent.parent / 'configs'
+    names = {p.name: p for p in root.rglob('*.py')} if root.is_dir() else {}
+    close = difflib.get_close_matches(Path(path).name, list(names), n=3,
+                                      cutoff=.5)
+    hint = ('; closest: ' + ', '.join(
+        str(names[n].relative_to(root.parent)) for n in close)
+            if close else '')
+    parser.error(f'{option} {path}: no such file{hint}')

@@ -155,9 +155,9 @@ def main(argv=None) -> int:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.apis.volume_results import format_summary
+    from mmlesion.apis.volume_results import (format_summary,
+                                              remove_stale_staging)
     from mmlesion.apis.volume_run import run_volume_inference
-    from mmlesion.apis.volume_results import remove_stale_staging
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
     from mmlesion.utils.config_check import apply_cfg_options

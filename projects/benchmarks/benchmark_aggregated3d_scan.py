@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments
+from mmlesion_cli.common_args import add_timing_arguments, check_config_file
 
 DEFAULT_CONFIG = ('configs/aggregated3d/'
                   'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py')
@@ -86,7 +86,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='float16 autocast for the model (CUDA only)')
     add_timing_arguments(parser, warmup=1, repeats=2)
     parser.add_argument('--json', help='also write the results here')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_config_file(parser, '--config', args.config)
+    return args
 
 
 def make_scan(folder: Path, size_z: int, size_xy: int,

@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_trust_checkpoint_argument
+from mmlesion_cli.common_args import (add_trust_checkpoint_argument,
+                                      check_config_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--json', help='also write the results here')
     add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
+    check_config_file(parser, '--config', args.config)
     if args.num_scans < 2:
         parser.error('--num-scans must be >= 2: a batch overlaps a scan '
                      'with the next')

@@ -46,7 +46,8 @@ import time
 from pathlib import Path
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_trust_checkpoint_argument
+from mmlesion_cli.common_args import (add_trust_checkpoint_argument,
+                                      check_config_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -97,7 +98,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='float16 autocast (CUDA)')
     parser.add_argument('--json', help='also write the results here')
     add_trust_checkpoint_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_config_file(parser, '--config', args.config)
+    return args
 
 
 def main(argv=None) -> dict:

@@ -386,3 +386,31 @@ def test_no_finding_no_report(tmp_path):
     assert not record['dicom']['written']
     assert 'no findings' in record['dicom']['reason']
     assert not list((tmp_path / 'out').glob('*.dcm'))
+
+
+def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
+    """Two DICOM series in one batch (the files written in the writer
+    thread): each folder gets the findings, the SR and the SEG of a run on
+    that series alone."""
+    from mmlesion.apis.volume_batch import run_batch_inference
+    tmp, scan, single = written
+    series = [shutil.copytree(scan, tmp_path / name)
+              for name in ('series_a', 'series_b')]
+    cfg, model = _stub()
+    torch.set_num_threads(1)
+    rows = run_batch_inference(cfg, None, [str(s) for s in series],
+                               str(tmp_path / 'out'), model=model,
+                               pixel_spacing=1.2, show_progress=False,
+                               dicom='yes', cfg_name=DEMO_CFG)
+    assert [r['status'] for r in rows] == ['done', 'done']
+    expected = json.loads((tmp / 'out' / 'findings.json').read_text())
+    for name in ('series_a', 'series_b'):
+        out = tmp_path / 'out' / name
+        record = json.loads((out / 'findings.json').read_text())
+        assert record['findings'] == expected['findings']
+        assert record['dicom']['written']
+        sr = hd.sr.srread(str(out / 'findings_sr.dcm'))
+        groups = sr.content.get_planar_roi_measurement_groups()
+        assert len(groups) == len(record['findings']) == 2
+        seg = hd.seg.segread(str(out / 'findings_seg.dcm'))
+        assert len(seg.SegmentSequence) == 2
