@@ -265,8 +265,10 @@ def measure_findings(findings: List[dict],
         return z, measure_lesion(resampled.array[z], box['bbox'], (sx, sy),
                                  lmap, window)
 
-    if workers is None:
-        workers = min(len(os.sched_getaffinity(0)), 16)
+    if workers is None:  # the CPUs this process may use (Linux), else all
+        cpus = (len(os.sched_getaffinity(0)) if hasattr(
+            os, 'sched_getaffinity') else os.cpu_count() or 1)
+        workers = min(cpus, 16)
     if workers > 1 and len(findings) > 1:
         with ThreadPoolExecutor(min(workers, len(findings))) as pool:
             measured = list(pool.map(measure, findings))

@@ -292,10 +292,11 @@ def run_batch_inference(config: Union[str, Config],
                 _finish(*writing, logger, summary, rows)
                 writing = None
             if result is not None:
-                task = _write_task(result, volume, run_info, folder, plan,
-                                   max_pictures)
-                writing = (row, writer.submit(task) if overlap else
-                           _done_future(task))
+                writing = (row, writer.submit(_write_task(
+                    result, volume, run_info, folder, plan, max_pictures)))
+                if not overlap:  # written before the next scan starts
+                    _finish(*writing, logger, summary, rows)
+                    writing = None
             else:
                 write_scan_summary(rows, summary)
             result = volume = resampled = None  # the writer holds its own
@@ -316,17 +317,6 @@ def _write_task(result: dict, volume: CTVolume, run_info: dict, folder: str,
                     write_seconds=time.perf_counter() - start)
 
     return task
-
-
-def _done_future(task: Callable[[], dict]) -> Future:
-    """Run ``task`` now (no overlap) and hand its result over as a
-    future."""
-    future: Future = Future()
-    try:
-        future.set_result(task())
-    except Exception as err:
-        future.set_exception(err)
-    return future
 
 
 def _failed(row: dict, err: BaseException, logger) -> None:

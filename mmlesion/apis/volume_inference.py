@@ -55,11 +55,9 @@ from .recist_measurement import (lesion_map_collector, lesion_map_of,
                                  measure_findings)
 # re-exported: the names the tools and tests import from here
 from .volume_detector import (build_volume_detector,  # noqa: F401
-                              init_volume_detector, load_volume_detector)
-from .volume_results import (CANDIDATE_COLUMNS, check_out_dir,  # noqa: F401
-                             check_out_dir_apart, format_summary,
-                             output_paths, remove_stale_staging,
-                             write_volume_results)
+                              init_volume_detector)
+from .volume_results import (CANDIDATE_COLUMNS, format_summary,  # noqa: F401
+                             output_paths, write_volume_results)
 from .volume_settings import (DEFAULT_PIXEL_SPACING,  # noqa: F401
                               VolumeInferenceSettings, build_volume_pipeline,
                               prepare_volume, volume_settings_from_config)

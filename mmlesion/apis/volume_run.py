@@ -86,8 +86,7 @@ def run_volume_inference(config: Union[str, Config],
     """
     cfg, settings = volume_run_config(config, pixel_spacing, cfg_name,
                                       experts, fpr_config, fpr_checkpoint)
-    cfg_name = cfg_name or (config if isinstance(config, str) else
-                            '<config>')
+    cfg_name = _config_name(config, cfg_name)
     check_workers(kwargs.get('workers', 0),  # fail before the slow part
                   kwargs.get('worker_type', 'thread'))
     if out_dir is not None:
@@ -124,8 +123,7 @@ def volume_run_config(config: Union[str, Config],
             ``fpr_config`` and ``fpr_checkpoint``.
     """
     from .series_inference import set_lens_experts
-    cfg_name = cfg_name or (config if isinstance(config, str) else
-                            '<config>')
+    cfg_name = _config_name(config, cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
     if experts is not None:
@@ -177,15 +175,19 @@ def load_volume_run(cfg: Config,
     if experts is not None:
         model.test_cfg.expert_fusion.experts = list(experts)
     run_info = dict(
-        cfg_name=cfg_name or (config if isinstance(config, str) else
-                              '<config>'),
-        checkpoint=checkpoint, experts=experts,
+        cfg_name=_config_name(config, cfg_name), checkpoint=checkpoint, experts=experts,
         model_warning=demo_model_warning(cfg, checkpoint_meta),
         provenance=run_provenance(
             cfg, cfg_name if isinstance(config, str) else None,
             checkpoint if model_given is None else None,
             fpr_config=fpr_config, fpr_checkpoint=fpr_checkpoint))
     return model, fpr, run_info
+
+
+def _config_name(config: Union[str, Config], cfg_name: Optional[str]) -> str:
+    """How the config is named in errors and results."""
+    return cfg_name or (config if isinstance(config, str) else '<config>')
+
 
 def detect_and_write(model: torch.nn.Module,
                      volume: CTVolume,
