@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables ``tools/reproduce.py`` reproduces and their rows (the
 index ``--help`` prints without importing torch; the stages of each row
-are in :mod:`mmlesion.apis.reproduce.tables`)."""
+are in :mod:`mmlesion.reproduce.tables`)."""
 from typing import Dict, List, NamedTuple
 
 

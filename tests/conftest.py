@@ -78,11 +78,11 @@ def _locale_unchanged():
 @pytest.fixture(scope='session')
 def slurm_cluster():
     """A one-node Slurm cluster for the session (skips where it cannot):
-    :class:`mmlesion.testing.slurm_cluster.LocalSlurmCluster`."""
+    :class:`tests.helpers.slurm_cluster.LocalSlurmCluster`."""
     import shutil
     import tempfile
 
-    from mmlesion.testing.slurm_cluster import (LocalSlurmCluster,
+    from tests.helpers.slurm_cluster import (LocalSlurmCluster,
                                                 SlurmUnavailable,
                                                 unavailable_reason)
     reason = unavailable_reason()

@@ -45,26 +45,21 @@ import pytest
 
 from mmlesion.testing import repo_root
 
+#: The folders of ``mmlesion``, one layer each, lowest first: a folder may
+#: import the folders below it, never one above (docs/layers.md). Where two
+#: folders do not import each other the order is ours: evaluation below
+#: datasets (a metric returns data and reads no dataset), models above
+#: datasets (both below anchors: the anchor tool measures boxes of a
+#: dataset against a model's pyramid), mining above datasets and evaluation
+#: (it reads the annotations and stacks boxes; datasets read the file it
+#: writes through ``datasets/mined_file.py``), the table workflow above
+#: inference (it may run it; inference never plans a table).
+LAYER_ORDER: Tuple[str, ...] = (
+    'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
+    'models', 'anchors', 'nas', 'mining', 'visualization', 'engine', 'apis',
+    'reproduce')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
-LAYERS: Dict[str, int] = {
-    'registry': 0,
-    'structures': 0,
-    'utils': 0,
-    'version': 0,
-    'anchors': 1,
-    'datasets': 1,
-    'evaluation': 1,
-    'mining': 1,
-    'models': 1,
-    'nas': 1,
-    'engine': 2,
-    'visualization': 2,
-    'apis': 3,
-}
-#: Subpackages a subpackage must not import even though they are not above.
-FORBIDDEN: Dict[str, Tuple[str, ...]] = {
-    'evaluation': ('anchors', 'datasets', 'mining', 'models', 'nas'),
-}
+LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600
 #: The packages whose modules make up the import graph.
 PACKAGES: Tuple[str, ...] = ('mmlesion', 'mmlesion_cli')
@@ -132,9 +127,7 @@ def _sources(folder: Path) -> List[Path]:
 
 
 def layer_violations(root: Path, top: str = 'mmlesion',
-                     layers: Dict[str, int] = LAYERS,
-                     forbidden: Dict[str, Tuple[str, ...]] = FORBIDDEN
-                     ) -> List[str]:
+                     layers: Dict[str, int] = LAYERS) -> List[str]:
     """Every upward or forbidden import inside package ``top`` under root."""
     out = []
     for path in _sources(root / top):
@@ -168,8 +161,6 @@ def layer_violations(root: Path, top: str = 'mmlesion',
             elif layers[dst] > layers[src]:
                 out.append(f'{path}:{line}: {src} (layer {layers[src]}) '
                            f'imports {name} (layer {layers[dst]})')
-            elif dst in forbidden.get(src, ()):
-                out.append(f'{path}:{line}: {src} must not import {name}')
     return out
 
 
@@ -293,6 +284,52 @@ def import_circles(root: Path,
     return out
 
 
+def folder_circles(root: Path, top: str = 'mmlesion') -> List[str]:
+    """Every circle between the folders of package ``top``: the folder
+    graph (an edge per module import between two folders, imports inside
+    functions and under ``if TYPE_CHECKING:`` included) has no strongly
+    connected component of more than one folder, whatever the layers say."""
+    graph, where = import_graph(root, (top, ))
+    folders: Dict[str, Set[str]] = {}
+    edges: Dict[Tuple[str, str], List[str]] = {}
+    for src, dsts in graph.items():
+        a = _subpackage(src, top)
+        if a is None or a == 'testing':
+            continue
+        folders.setdefault(a, set())
+        for dst in dsts:
+            b = _subpackage(dst, top)
+            if b is None or b == a or b == 'testing':
+                continue
+            folders[a].add(b)
+            edges.setdefault((a, b), []).append(
+                f'{where[(src, dst)]}: {src} -> {dst}')
+    out = []
+    for component in strongly_connected(folders):
+        if len(component) < 2:
+            continue
+        members = set(component)
+        lines = sorted(line for a in component for b in folders[a]
+                       if b in members for line in edges[(a, b)])
+        out.append(f'circle between the folders {", ".join(component)}:'
+                   '\n    ' + '\n    '.join(lines))
+    return out
+
+
+def library_cli_imports(root: Path, top: str = 'mmlesion',
+                        cli: str = 'mmlesion_cli') -> List[str]:
+    """Imports of the command-line package ``cli`` by the library ``top``
+    (``mmlesion/testing`` included): the tools join the two."""
+    out = []
+    for path in _sources(root / top):
+        for line, name, _ in iter_imports(path, root):
+            if name == cli or name.startswith(cli + '.'):
+                out.append(f'{path}:{line}: imports {name} (the library '
+                           'does not import the command line: the tool '
+                           'passes what it parsed)')
+    return out
+
+
 def runtime_testing_imports(
         root: Path,
         folders: Tuple[str, ...] = ('mmlesion', 'tools', 'configs'),
@@ -351,6 +388,14 @@ def test_no_import_circles_in_the_laboratory():
     assert import_circles(repo_root(), ('mmlesion', 'projects')) == []
 
 
+def test_no_circle_between_folders():
+    assert folder_circles(repo_root()) == []
+
+
+def test_library_does_not_import_the_cli():
+    assert library_cli_imports(repo_root()) == []
+
+
 def test_cli_imports_nothing_above():
     assert cli_violations(repo_root()) == []
 
@@ -392,15 +437,13 @@ def fake_repo(tmp_path):
                 'testing'):
         _write(tmp_path, f'mmlesion/{pkg}/__init__.py', '')
     _write(tmp_path, 'mmlesion/__init__.py',
-           'import mmlesion_cli\n'
            'from . import datasets, evaluation, structures, utils\n')
     _write(tmp_path, 'mmlesion/datasets/__init__.py',
            'from .loader import x\nfrom .reader import r\n')
     # a package __init__ importing its submodules, a submodule importing a
     # sibling through the package (`from . import reader`): no circle
     _write(tmp_path, 'mmlesion/datasets/loader.py',
-           'from ..structures import geometry\nfrom . import reader\n'
-           'from mmlesion_cli.defaults import D\n')
+           'from ..structures import geometry\nfrom . import reader\n')
     _write(tmp_path, 'mmlesion/datasets/reader.py',
            'from typing import TYPE_CHECKING\n'
            'if TYPE_CHECKING:\n    from mmlesion.utils import io\n')
@@ -419,16 +462,43 @@ def fake_repo(tmp_path):
     assert layer_violations(tmp_path) == []
     assert cli_violations(tmp_path) == []
     assert import_circles(tmp_path) == []
+    assert folder_circles(tmp_path) == []
+    assert library_cli_imports(tmp_path) == []
     assert runtime_testing_imports(tmp_path) == []
     assert long_files(tmp_path) == []
     return tmp_path
+
+
+def test_circle_between_folders_is_caught(fake_repo):
+    # modules that form no module circle, folders that do (the lazy import
+    # counts), whatever the layers say
+    _write(fake_repo, 'mmlesion/datasets/writer.py',
+           'def f():\n    from mmlesion.evaluation.metric import m\n')
+    _write(fake_repo, 'mmlesion/evaluation/reads.py',
+           'from mmlesion.datasets.reader import r\n')
+    assert import_circles(fake_repo) == []
+    found = folder_circles(fake_repo)
+    assert len(found) == 1
+    assert 'folders datasets, evaluation' in found[0]
+    assert 'writer.py:2: mmlesion.datasets.writer -> ' \
+        'mmlesion.evaluation.metric' in found[0]
+    assert 'reads.py:1' in found[0]
+
+
+@pytest.mark.parametrize('line', [
+    'import mmlesion_cli\n', 'from mmlesion_cli.defaults import D\n',
+    'def f():\n    from mmlesion_cli import defaults\n'])
+def test_library_importing_the_cli_is_caught(fake_repo, line):
+    _write(fake_repo, 'mmlesion/utils/bad.py', line)
+    found = library_cli_imports(fake_repo)
+    assert len(found) == 1 and 'utils/bad.py' in found[0]
 
 
 def test_upward_import_is_caught(fake_repo):
     _write(fake_repo, 'mmlesion/datasets/bad.py',
            'def f():\n    from ..apis.run import y  # lazy, still upward\n')
     found = layer_violations(fake_repo)
-    assert len(found) == 1 and 'datasets (layer 1) imports mmlesion.apis.run' \
+    assert len(found) == 1 and 'datasets (layer 5) imports mmlesion.apis.run (layer 12)' \
         in found[0] and 'bad.py:2' in found[0]
 
 
@@ -436,7 +506,8 @@ def test_evaluation_importing_datasets_is_caught(fake_repo):
     _write(fake_repo, 'mmlesion/evaluation/bad.py',
            'from mmlesion.datasets.loader import x\n')
     found = layer_violations(fake_repo)
-    assert len(found) == 1 and 'evaluation must not import' in found[0]
+    assert len(found) == 1 and 'evaluation (layer 4) imports ' \
+        'mmlesion.datasets.loader (layer 5)' in found[0]
 
 
 def test_unknown_subpackage_and_root_names_are_caught(fake_repo):
@@ -503,6 +574,9 @@ def test_name_from_own_package_init_is_a_circle(fake_repo):
 
 
 def test_circle_between_the_packages_is_caught(fake_repo):
+    # (the library importing the CLI is reported on its own as well)
+    _write(fake_repo, 'mmlesion/datasets/loader.py',
+           'from mmlesion_cli.defaults import D\n')
     _write(fake_repo, 'mmlesion_cli/defaults.py',
            'def run():\n    from mmlesion.datasets import loader\n')
     found = import_circles(fake_repo)

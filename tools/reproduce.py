@@ -40,7 +40,7 @@ from mmlesion_cli.common_args import add_slurm_arguments
 from mmlesion_cli.reproduce_index import TABLE_INDEX, tables_help
 
 if TYPE_CHECKING:
-    from mmlesion.apis.reproduce import PlanContext
+    from mmlesion.reproduce import PlanContext
 
 
 #: the data root each method's configs read when --data-root is not given
@@ -138,7 +138,7 @@ def make_step_timer(args: argparse.Namespace):
     """
     import torch
 
-    from mmlesion.apis.reproduce.timing import StepTimer
+    from mmlesion.reproduce.timing import StepTimer
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     iters = args.time_iters
     if iters is None:
@@ -158,8 +158,8 @@ def timed_rows(table: str, ctx, keys: Optional[List[str]],
     Raises:
         KeyError: an unknown table or row (before anything is timed).
     """
-    from mmlesion.apis.reproduce import build_rows
-    from mmlesion.apis.reproduce.estimate import step_times
+    from mmlesion.reproduce import build_rows
+    from mmlesion.reproduce.estimate import step_times
     with step_times(timer) as looked_up:
         rows = build_rows(table, ctx, keys, seeds)  # each config timed once
         used = []
@@ -189,7 +189,7 @@ def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
     Returns:
         list[str]: the labelled plan.
     """
-    from mmlesion.apis.reproduce.estimate import SHIPPED_SOURCE
+    from mmlesion.reproduce.estimate import SHIPPED_SOURCE
     timed_unit = 'GPU' if timer.on_gpu else 'CPU'
     hours = 'GPU-hours' if timer.on_gpu else 'CPU-hours of this machine'
     labels = {}
@@ -232,7 +232,7 @@ def table_data_folders(table: str, ctx: 'PlanContext',
                        data_root: Optional[str]) -> List[str]:
     """Every data folder a table reads: its dataset root, and for LENS the
     other releases beside DeepLesion and their exports."""
-    from mmlesion.apis.reproduce.tables import lens_data
+    from mmlesion.reproduce.tables import lens_data
     if table.startswith('lens/'):
         return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
     return [data_root or DEFAULT_ROOTS[table.split('/')[0]]]
@@ -249,10 +249,10 @@ def stages_have_cuda(executor: str) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.apis.reproduce import (TABLES, PlanContext, StageError,
+    from mmlesion.reproduce import (TABLES, PlanContext, StageError,
                                          build_rows, compare, plan_lines,
                                          run_rows, summarise, write_table)
-    from mmlesion.apis.reproduce.execute import (load_metafile_results,
+    from mmlesion.reproduce.execute import (load_metafile_results,
                                                  python_executable)
     from mmlesion.datasets.data_layout import find_data_replica_marker
     work_dir = args.work_dir or os.path.join('work_dirs', 'reproduce',
@@ -292,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print('\n'.join(lines))
         return 0
     if args.status:
-        from mmlesion.apis.reproduce.slurm import job_status, status_table
+        from mmlesion.reproduce.slurm import job_status, status_table
         print(status_table(job_status(ctx.work_dir)))
         return 0
     os.makedirs(ctx.work_dir, exist_ok=True)
@@ -302,7 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print('error: --executor slurm needs --partition',
                   file=sys.stderr)
             return 2
-        from mmlesion.apis.reproduce.slurm import (SlurmOptions, job_status,
+        from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
                                                    submit_rows,
                                                    wait_for_jobs)
         records = submit_rows(

@@ -8,7 +8,7 @@ from typing import List, Optional
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from mmlesion.mining.mined_file import read_mined_file
+from mmlesion.datasets.mined_file import read_mined_file
 from .deeplesion import DeepLesionDataset
 
 

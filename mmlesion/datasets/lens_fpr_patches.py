@@ -37,7 +37,7 @@ def label_fpr_proposal(boxes_2d: Sequence[tuple],
         positives (dict): slice -> (k, 4) annotations and mined boxes.
         everything (dict): slice -> (k, 4) the above plus uncertain boxes.
     """
-    from mmlesion.mining.strategies import box_iou
+    from mmlesion.structures.box_iou_2d import box_iou
     best_pos, best_any = 0., 0.
     for z, box, _ in boxes_2d:
         box = np.asarray(box, np.float32)[None]

@@ -1,13 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Test support, used only by ``tests/`` (nothing at run time imports it).
+"""What a user's own tests import, as ``mmdet.testing``: the repository's
+configs, tiny detection batches and small CT files.
 
-Config lookup and data-root discovery live in :mod:`mmlesion.utils`; they
-are re-exported here for the tests that import them from this package.
+The suite's own builders, fakes and runners live in ``tests/helpers/``
+(not installed).
 """
 from mmlesion.utils.config_lookup import get_config, get_model_cfg, repo_root
 from mmlesion.utils.data_roots import demo_data_root, shared_data_root
 
+from .det_batches import bright_box_batch, det_sample
+from .volume_files import write_dicom_series, write_volume
+
 __all__ = [
     'demo_data_root', 'get_config', 'get_model_cfg', 'repo_root',
-    'shared_data_root'
+    'shared_data_root', 'bright_box_batch', 'det_sample',
+    'write_dicom_series', 'write_volume'
 ]

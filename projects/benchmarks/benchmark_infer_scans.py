@@ -16,7 +16,7 @@ Example::
 ``.mhd`` (:mod:`mmlesion.datasets.demo.volumes`). Without ``--stand-in-ms``
 the config's detector runs (random weights unless ``--checkpoint``;
 ``--device``, ``--amp``); with it a stand-in that waits that long per slice
-without holding the GIL (:class:`~mmlesion.testing.stand_in_detector.
+without holding the GIL (:class:`~projects.benchmarks.stand_in_detector.
 StandInDetector`: 5 ms is a detector at 200 slices/s, what a GPU looks
 like to the CPU). Each of ``--repeats`` rounds reads every scan alone, then
 runs the whole batch (read, resample, detect, stack, RECIST, pictures,
@@ -96,7 +96,7 @@ def main(argv=None) -> dict:
     from mmlesion.apis.volume_detector import init_volume_detector
     from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
-    from mmlesion.testing.stand_in_detector import StandInDetector
+    from projects.benchmarks.stand_in_detector import StandInDetector
     from mmlesion.utils.atomic_io import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
 

@@ -171,7 +171,7 @@ def _run(args, scan: str) -> dict:
                                      settings, t_load, t_resample,
                                      pipeline_best, atomic_write_text)
     if args.stand_in_ms is not None:
-        from mmlesion.testing.stand_in_detector import StandInDetector
+        from projects.benchmarks.stand_in_detector import StandInDetector
         model = StandInDetector(args.stand_in_ms, args.stand_in_boxes)
     else:
         model = init_volume_detector(cfg, args.checkpoint, args.device)

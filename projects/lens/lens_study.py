@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LENS Table I as a study on the shared runner (:mod:`mmlesion.apis.study`):
+"""LENS Table I as a study on the shared runner (:mod:`projects.study_demo.study`):
 every row of the paper's Table I that mmlesion implements, each for several
 training seeds, on the two synthetic demo sets of
 :mod:`projects.lens.lens_demo`, scored on the LENS 3D protocol (docs/protocols.md
@@ -42,7 +42,7 @@ from projects.lens.lens_demo import (_DEMO_CONFIGS, ROWS, LENSDemoSettings,
                         evaluation_setup, fit_demo_config,
                         generate_demo_sets, mine_demo,
                         train_fpr_and_rescore, with_mined_file)
-from mmlesion.apis.study import (RowContext, StudyMetric, StudyResult, StudyRow,
+from projects.study_demo.study import (RowContext, StudyMetric, StudyResult, StudyRow,
                     StudySettings, row_seed_dir, run_study)
 
 #: The LENS 3D FROC (``evaluate_3d`` keys) as a study metric.
@@ -248,7 +248,7 @@ class LENSStudy:
     def test_set(self):
         """The lesions (complete truth, unannotated included) and slices
         the rows are scored on, for the study report."""
-        from mmlesion.apis.study import MIN_TEST_LESIONS, StudyTestSet
+        from projects.study_demo.study import MIN_TEST_LESIONS, StudyTestSet
         _, gts, series_slices = self.evaluation
         return StudyTestSet(
             lesions=sum(len(g) for g in gts.values()),
@@ -390,7 +390,7 @@ def step_effects(result: StudyResult, metric: str = 'average',
                  steps: Sequence[Tuple[str, str, str]] = STEPS,
                  k: float = 2.0) -> List[dict]:
     """Each step's effect on ``metric``, paired by seed, by the one rule of
-    every study (:func:`mmlesion.apis.study.paired_effects`): the mean of
+    every study (:func:`projects.study_demo.study.paired_effects`): the mean of
     the per-seed differences (after - before; same data, same seed), their
     sample standard deviation (ddof 1), ``shown`` when ``|mean| > k * std``
     with at least 3 paired seeds (None with fewer).
@@ -399,7 +399,7 @@ def step_effects(result: StudyResult, metric: str = 'average',
         list[dict]: ``before``, ``after``, ``step``, ``seeds``, ``mean``,
         ``std``, ``diffs`` (per seed), ``smallest_shown``, ``shown``.
     """
-    from mmlesion.apis.study import StudyStep, paired_effects
+    from projects.study_demo.study import StudyStep, paired_effects
     return paired_effects(result,
                           [StudyStep(b, a, what) for b, a, what in steps],
                           metric, factor=k)

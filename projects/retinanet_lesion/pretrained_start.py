@@ -36,9 +36,9 @@ from mmengine.config import Config, ConfigDict
 
 from mmlesion.utils.atomic_io import atomic_write_json
 from mmlesion.utils.checkpoint_checksum import sha256_file
-from mmlesion.apis.study.rows import RowContext, StudyRow
-from mmlesion.apis.study.row_run import final_checkpoint
-from mmlesion.apis.study.runner import load_row_config, row_seed_dir
+from projects.study_demo.study.rows import RowContext, StudyRow
+from projects.study_demo.study.row_run import final_checkpoint
+from projects.study_demo.study.runner import load_row_config, row_seed_dir
 
 #: Pyramid of the loaded FPN: C2..C5 -> P2..P6.
 P2_P6_STRIDES: Tuple[int, ...] = (4, 8, 16, 32, 64)

@@ -24,7 +24,7 @@ from mmlesion.datasets.converters import convert_luna16
 from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
 from mmlesion.datasets.demo.deeplesion_config import META_FILE
 from mmlesion.datasets.demo.volume_config import GROUND_TRUTH_FILE
-from mmlesion.apis.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
+from projects.study_demo.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
                                           StudyTestSet)
 from mmlesion.datasets.dl_info import parse_dl_info
 
@@ -225,8 +225,8 @@ def volume_test_set(dataset, data_root: Optional[str] = None
 
 def study_test_set(cfg, data_root: str):
     """What a 2D study's rows test on: the config's test dataset as built
-    (:func:`mmlesion.apis.study.config_test_set`), with the seed of the
+    (:func:`projects.study_demo.study.config_test_set`), with the seed of the
     generated data in ``data_root`` (0 for other data)."""
-    from mmlesion.apis.study import config_test_set
+    from projects.study_demo.study import config_test_set
     return config_test_set(
         cfg, data_seeds=(data_seed_of(osp.join(data_root, META_FILE)), ))

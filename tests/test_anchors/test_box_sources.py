@@ -8,7 +8,7 @@ from mmlesion.anchors.box_sources import (anchor_config_from_model,
                                           boxes_from_config,
                                           boxes_from_dl_info,
                                           pipeline_resize_factor)
-from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
 

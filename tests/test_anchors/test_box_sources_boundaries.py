@@ -25,7 +25,7 @@ from mmlesion.anchors.box_sources import (_as_wh, _image_size,
                                           dataset_pipeline,
                                           pipeline_resize_factor,
                                           resize_transforms)
-from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
+from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 
 
 class Resize:

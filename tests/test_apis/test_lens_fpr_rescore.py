@@ -16,7 +16,7 @@ from mmlesion.apis.lens_fpr_proposals import positive_box_3d
 from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.datasets.transforms.loading import write_hu_png
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.lens_models import FPR_DEMO_CFG
+from tests.helpers.lens_models import FPR_DEMO_CFG
 
 PATCH = (8, 48, 48)
 

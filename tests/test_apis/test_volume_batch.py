@@ -16,7 +16,7 @@ from mmlesion.apis.volume_batch import (prefetched, read_scan_list,
 from mmlesion.apis.volume_run import run_volume_inference
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)

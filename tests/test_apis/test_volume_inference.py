@@ -15,7 +15,7 @@ from mmlesion.apis.volume_inference import (CANDIDATE_COLUMNS,
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.transforms import LoadVolumeSlices
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.volume_demo import (train_on_samples,
+from tests.helpers.volume_demo import (train_on_samples,
                                           volume_training_samples)
 
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
@@ -223,7 +223,7 @@ def test_lens_experts_and_fpr_on_a_volume(tmp_path, capsys):
     """A LENS model on a scan: --experts picks the fused experts (clear
     errors for a bad index or a non-LENS config), --fpr-config re-scores
     the same findings with Eq. 2 (FPR patch from the resampled volume)."""
-    from mmlesion.testing.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
+    from tests.helpers.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
                                               save_random_lens_checkpoints)
     lens_ckpt, fpr_ckpt = save_random_lens_checkpoints(tmp_path / 'ckpt')
     generate_demo_volumes(tmp_path / 'vol', seed=2, num_luna=1, num_kits=0,

@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 import mmlesion  # noqa: F401
 from mmdet.registry import METRICS, MODELS, TRANSFORMS
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.aggregated3d import volume_sample
+from tests.helpers.aggregated3d import volume_sample
 
 CONFIGS = sorted(
     str(p.relative_to(repo_root() / 'configs' / 'aggregated3d'))

@@ -13,7 +13,7 @@ from mmlesion.datasets.dl_info import parse_dl_info
 from mmlesion.evaluation.functional.luna16 import (read_candidates_csv,
                                                    read_findings_csv,
                                                    read_seriesuids_csv)
-from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
+from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 
 UID_A = '1.3.6.1.4.1.14519.5.2.1.6279.6001.1001'
 UID_B = '1.3.6.1.4.1.14519.5.2.1.6279.6001.1002'

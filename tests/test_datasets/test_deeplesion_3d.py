@@ -7,7 +7,7 @@ from mmlesion.datasets.deeplesion_3d import (chunk_ranges, deeplesion_to_3d,
                                              load_chunk_volume)
 from mmlesion.datasets.dl_info import parse_dl_info
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
 

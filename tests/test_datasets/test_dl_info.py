@@ -8,7 +8,7 @@ import pytest
 from mmlesion.datasets.dl_info import (DL_INFO_COLUMNS, DLInfoRecord,
                                        parse_dl_info)
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
+from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 
 HEADER = ','.join(DL_INFO_COLUMNS)
 ROW = ('000002_01_01_162.png,2,1,1,162,'

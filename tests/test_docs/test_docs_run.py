@@ -3,7 +3,7 @@
 replicas.
 
 Every shell block of ``README.md``, ``data/README.md``, ``docs/*.md`` and
-the method READMEs is read (:mod:`mmlesion.testing.doc_commands`); each
+the method READMEs is read (:mod:`tests.helpers.doc_commands`); each
 command that touches real data (a converter, a tool reading ``data/``, a
 training or test of a full-size config, ``tools/reproduce.py``) is either
 
@@ -35,7 +35,7 @@ from typing import Dict, List, Tuple
 import pytest
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.doc_commands import (DocCommand, doc_commands,
+from tests.helpers.doc_commands import (DocCommand, doc_commands,
                                            inline_commands)
 
 ROOT = repo_root()
@@ -359,7 +359,7 @@ def real_commands() -> List[DocCommand]:
 
 
 def test_extractor_joins_substitutes_and_unrolls():
-    from mmlesion.testing.doc_commands import block_commands
+    from tests.helpers.doc_commands import block_commands
     lines = ['C=configs/x; A="--a data/a.csv --b 1"   # two',
              '# a comment', 'python tools/t.py $C/y.py $A \\',
              "    --out 'w/{fold}.json'  # trailing",
@@ -486,7 +486,7 @@ def test_doc_commands_run_on_replicas(tmp_path):
             failures.append(f'{cmd.doc}:{cmd.line}: {cmd.text}\n'
                             f'{(run.stdout + run.stderr)[-1500:]}')
     # every table's plan, in the docs' layout
-    from mmlesion.testing.tool_modules import load_tool
+    from tests.helpers.tool_modules import load_tool
     from mmlesion_cli.reproduce_index import TABLE_INDEX
     tool, here = load_tool('reproduce.py'), os.getcwd()
     os.chdir(tmp_path)

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The per-strategy breakdown of LENS mining on the hand-made case of
-:mod:`mmlesion.testing.mining_case` (answers worked out by hand there)."""
+:mod:`tests.helpers.mining_case` (answers worked out by hand there)."""
 import json
 
 import pytest
@@ -11,7 +11,7 @@ from mmlesion.mining.mining_breakdown import (intra_patient_candidates,
                                               mining_breakdown,
                                               mining_records)
 from mmlesion.mining.proposals import series_to_entries
-from mmlesion.testing.mining_case import (CASE_DELTA, mining_case_meta,
+from tests.helpers.mining_case import (CASE_DELTA, mining_case_meta,
                                           mining_case_series)
 
 

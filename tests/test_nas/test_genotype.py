@@ -144,7 +144,7 @@ def test_darts_space_ready_config_builds_and_trains_a_step(tmp_path):
     from mmlesion.models.layers.alb_ops import DARTS_OP_NAMES
     from mmlesion.nas.genotype import write_searched_config
     from mmlesion.testing import repo_root
-    from mmlesion.testing.alb_search import tiny_detector_cfg
+    from tests.helpers.alb_search import tiny_detector_cfg
     from mmlesion.testing.det_batches import det_sample
     target = str(repo_root() / 'configs' / 'elixirnet' / 'demo' /
                  'elixirnet-alb_r18-tiny_fpn_1x_deeplesion-demo.py')

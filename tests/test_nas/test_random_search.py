@@ -21,7 +21,7 @@ from mmlesion.nas import load_genotypes
 from mmlesion.nas.genotype import check_genotypes
 from mmlesion.nas.random_search import (CANDIDATE_STREAM, TRAIN_STREAM,
                                         genotype_rng, sample_genotypes)
-from mmlesion.testing.alb_search import (baseline_detector_cfg, clone_state,
+from tests.helpers.alb_search import (baseline_detector_cfg, clone_state,
                                          search_cfg)
 
 

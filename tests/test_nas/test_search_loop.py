@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 import mmlesion  # noqa: F401  (registers)
 from mmlesion.nas import (ALBSearchLoop, SearchSplitDataset, derive_genotypes,
                           load_genotypes)
-from mmlesion.testing.alb_search import (baseline_detector_cfg, clone_state,
+from tests.helpers.alb_search import (baseline_detector_cfg, clone_state,
                                          search_cfg)
 
 FROZEN = ('backbone', 'neck', 'rpn_head')

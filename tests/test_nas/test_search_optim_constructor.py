@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 
 import mmlesion  # noqa: F401  (registers)
 from mmlesion.nas import split_arch_params
-from mmlesion.testing.alb_search import tiny_detector_cfg
+from tests.helpers.alb_search import tiny_detector_cfg
 
 WEIGHT = dict(type='OptimWrapper',
               optimizer=dict(type='SGD',

@@ -4,7 +4,7 @@ import pytest
 
 import mmlesion  # noqa: F401  (registers)
 from mmlesion.nas import SearchSplitDataset, split_indices
-from mmlesion.testing.alb_search import NASFakeLesionDataset
+from tests.helpers.alb_search import NASFakeLesionDataset
 
 
 def _halves(**kwargs):

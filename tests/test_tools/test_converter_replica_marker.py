@@ -15,7 +15,7 @@ from mmlesion.datasets.data_layout import (check_data_root,
 from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
                                                    find_replica_marker,
                                                    read_replica_marker)
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 
 def _replica(root, dataset):

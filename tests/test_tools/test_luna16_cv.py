@@ -142,7 +142,7 @@ def test_folds_as_slurm_jobs(demo, tmp_path, slurm_cluster, monkeypatch,
     pytest.importorskip('submitit')
     for key, value in slurm_cluster.env().items():
         monkeypatch.setenv(key, value)
-    from mmlesion.testing.slurm_cluster import PARTITION
+    from tests.helpers.slurm_cluster import PARTITION
     luna, folds = demo
     tool = _tool()
     work = tmp_path / 'cv'

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 from mmlesion_cli.reproduce_index import TABLE_INDEX
 
 #: shrink a full-size ElixirNet row to seconds on a CPU (appended, never

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 RUN_DEMO = 'tools/run_demo.py'
 

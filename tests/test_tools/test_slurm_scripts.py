@@ -198,7 +198,7 @@ def test_setup_slurm_distributed(monkeypatch, capsys):
 
 
 def test_cluster_unavailable_reasons(monkeypatch):
-    from mmlesion.testing import slurm_cluster
+    from tests.helpers import slurm_cluster
     monkeypatch.setattr(os, 'geteuid', lambda: 1000)
     assert 'needs root' in slurm_cluster.unavailable_reason()
     monkeypatch.setattr(os, 'geteuid', lambda: 0)

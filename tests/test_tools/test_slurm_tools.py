@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """tools/slurm_train.sh and tools/slurm_test.sh on a real Slurm cluster.
 
-A one-node cluster on this machine (:mod:`mmlesion.testing.slurm_cluster`:
+A one-node cluster on this machine (:mod:`tests.helpers.slurm_cluster`:
 private munged, slurmctld and slurmd under a temporary folder) runs the
 scripts as a login node would: 2 CPU tasks (``GPUS=2 GPUS_PER_NODE=0``,
 gloo) of the demo config on the tiny generated demo set. The tests skip,
@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.slurm_cluster import (PARTITION, LocalSlurmCluster,
+from tests.helpers.slurm_cluster import (PARTITION, LocalSlurmCluster,
                                             task_pids)
 
 pytestmark = [

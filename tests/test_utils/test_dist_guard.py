@@ -13,8 +13,8 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.dist_faults import frozen_rank_worker
-from mmlesion.testing.dist_spawn import spawn_workers
+from tests.helpers.dist_faults import frozen_rank_worker
+from tests.helpers.dist_spawn import spawn_workers
 from mmlesion.utils.dist_guard import (DEFAULT_TIMEOUT_S, ENV_TIMEOUT,
                                        apply_dist_timeout,
                                        dist_timeout_seconds)

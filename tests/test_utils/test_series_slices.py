@@ -2,7 +2,7 @@
 """``iter_series_slices``: every stored slice of every series, through the
 dataset's pipeline (a stand-in dataset: no image is read)."""
 from mmlesion.datasets import series_slices as old_path
-from mmlesion.testing.info_dataset import InfoDataset
+from tests.helpers.info_dataset import InfoDataset
 from mmlesion.utils.series_slices import iter_series_slices
 
 

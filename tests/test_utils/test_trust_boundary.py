@@ -616,7 +616,7 @@ CSV_CASES = {
 def test_bad_csv_is_refused_naming_file_and_line(case, tmp_path):
     from mmlesion.evaluation.functional import luna16
     from mmlesion.datasets.dl_info import parse_dl_info
-    from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
+    from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
     kind, text, pattern = CSV_CASES[case]
     path = tmp_path / 'cand.csv'
     if kind == 'dl_info':  # two rows, the second cut short
@@ -666,7 +666,7 @@ def test_eval_luna16_refuses_a_half_written_candidates_csv(tmp_path,
 
 
 def _dl_rows(tmp_path, **overrides):
-    from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+    from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                                write_key_slices)
     row = lesion_row(1, 10, (32, 30), 8, 4, image_size=64, split=1)
     img_dir = tmp_path / 'Images_png'

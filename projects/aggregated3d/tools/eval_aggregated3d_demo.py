@@ -5,7 +5,7 @@ Zhang et al. (3D Aggregated Faster R-CNN), Tables II / III: what each part
 adds on top of the RPN. Every row is the study config
 ``configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-study.py``
 plus overrides, trained and tested on the same data with the same schedule
-and seed by the shared study runner (:mod:`mmlesion.apis.study`), scored
+and seed by the shared study runner (:mod:`projects.study_demo.study`), scored
 with the LUNA16 protocol (``LUNA16Metric``: sensitivity at 1/8 .. 8 FPs per
 scan and the CPM), mean ± std over ``--seeds``.
 
@@ -40,7 +40,7 @@ Example::
         --seeds 0 1 2 --work-dir work_dirs/aggregated3d_study
     python projects/aggregated3d/tools/eval_aggregated3d_demo.py --quick  # smoke
 
-The study data (``--generate-data``, :func:`mmlesion.apis.study.
+The study data (``--generate-data``, :func:`projects.study_demo.study.
 ensure_volume_study_data`, preset ``luna16vol``) is written once into
 ``<work-dir>/data_luna16vol``; ``--quick`` uses the 12-scan preset, one seed
 and one epoch per stage. A row/seed whose ``result.json`` exists is not run
@@ -64,10 +64,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_study_arguments
+from projects.study_demo.study_args import add_study_arguments
 
 if TYPE_CHECKING:  # mmlesion is imported after the arguments are parsed
-    from mmlesion.apis.study import (RowContext, StudyMetric, StudyResult,
+    from projects.study_demo.study import (RowContext, StudyMetric, StudyResult,
                                      StudyRow)
 
 CONFIG = 'aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-study.py'
@@ -123,7 +123,7 @@ def step_effects(result: 'StudyResult',
                  key: str = CPM_KEY) -> List[Dict[str, object]]:
     """The effect of each step of :data:`STEPS` on ``key``, paired by seed,
     by the one rule of every study
-    (:func:`mmlesion.apis.study.paired_effects`).
+    (:func:`projects.study_demo.study.paired_effects`).
 
     The rows of one seed share the RPN stage (or the 3D-AG checkpoint), so
     each step is measured per seed, ``d_s = row_s - base_s``, over the seeds
@@ -141,7 +141,7 @@ def step_effects(result: 'StudyResult',
         ``diffs``, ``mean``, ``std`` (None with one seed), ``shown`` (None
         with fewer than 3 seeds).
     """
-    from mmlesion.apis.study import StudyStep, paired_effects
+    from projects.study_demo.study import StudyStep, paired_effects
     have = {r.row.key for r in result.rows}
     steps = [StudyStep(base, row, f'{row} vs {base}') for row, base in STEPS
              if row in have and base in have]
@@ -202,13 +202,13 @@ def schedule(epochs: int, lr: float, warmup: bool = True) -> dict:
 
 def study_metric() -> 'StudyMetric':
     """The study's metric columns: LUNA16 sensitivities and the CPM."""
-    from mmlesion.apis.study import luna16_cpm
+    from projects.study_demo.study import luna16_cpm
     return luna16_cpm()
 
 
 def start_checkpoint(key: str, ctx: 'RowContext', epochs: int) -> str:
     """The last checkpoint of the row ``key`` (same seed)."""
-    from mmlesion.apis.study import StudyRow, row_seed_dir
+    from projects.study_demo.study import StudyRow, row_seed_dir
     row_dir = row_seed_dir(ctx.settings, StudyRow(key, '', ''), ctx.seed)
     checkpoint = osp.join(row_dir, f'epoch_{epochs}.pth')
     if not osp.isfile(checkpoint):
@@ -225,7 +225,7 @@ def _train_pipeline(cfg: Config) -> List[dict]:
 def study_row(key: str, epochs: Dict[str, int]) -> 'StudyRow':
     """The study row of :data:`DEMO_ROWS` ``key`` with its schedule and the
     checkpoint it starts from (``epochs``: :func:`epochs_of`)."""
-    from mmlesion.apis.study import StudyRow
+    from projects.study_demo.study import StudyRow
     from mmlesion.utils.config_lookup import get_config
     label, overrides, source, kind = DEMO_ROWS[key]
     lr = 2e-4 if kind == 'abs' else 2e-3
@@ -263,7 +263,7 @@ def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     regions on the training scans (kept in the row folder and reused), then
     training with ``HardRegionRandomCrop3D`` (30 % of the crops on them)."""
     from mmlesion.apis import find_hard_regions
-    from mmlesion.apis.study import train_and_test
+    from projects.study_demo.study import train_and_test
     from mmlesion.datasets.hard_regions import dump_hard_regions
     path = osp.join(ctx.row_dir, 'hard_regions.json')
     if ctx.train and not osp.isfile(path):
@@ -281,7 +281,7 @@ def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x (sensitivity at 1/8 .. 8 FPs per scan, CPM), in %, then the
     paper's CPM of the corresponding LUNA16 rows."""
-    from mmlesion.apis.study import format_text_table
+    from projects.study_demo.study import format_text_table
     columns = study_metric().all_columns()
     reference = {
         label: [None] * (len(columns) - 1) + [cpm]
@@ -344,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
     from projects.study_demo.study_data import ensure_volume_study_data
-    from mmlesion.apis.study import (maybe_run_seed_jobs, run_study,
+    from projects.study_demo.study import (maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
     from mmlesion.utils.atomic_io import atomic_write_text
     data_root = args.data_root
@@ -368,7 +368,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
     result = run_study(rows, settings, study_metric(), selected=selected)
     steps = step_effects(result)
-    from mmlesion.apis.study import StudyStep
+    from projects.study_demo.study import StudyStep
     written = write_study_report(
         result, name='summary',
         extra=dict(epochs=epochs, config=CONFIG, steps=steps),

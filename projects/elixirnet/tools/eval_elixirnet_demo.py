@@ -11,7 +11,7 @@ deeplesion.py``), tests each on the same split and prints the DeepLesion
 FROC sensitivities (``FROCMetric``, IoU >= 0.5) at 0.5, 1, 2, 3, 4, 8 and
 16 FPs per image, their mean over 0.5-4 and the COCO mAP side by side, with
 the paper's full-size numbers for reference. The rows are a table on the
-shared study runner (:mod:`mmlesion.apis.study`): each row runs for every
+shared study runner (:mod:`projects.study_demo.study`): each row runs for every
 ``--seeds`` value in ``<work dir>/<row>/seed_<s>/`` (a row/seed whose
 ``result.json`` exists is not run again), and ``summary.json``,
 ``summary.md`` (mean ± std, ``not run`` rows) and ``summary_froc.png`` are
@@ -77,10 +77,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_study_arguments
+from projects.study_demo.study_args import add_study_arguments
 
 if TYPE_CHECKING:
-    from mmlesion.apis.study import RowContext, StudyRow
+    from projects.study_demo.study import RowContext, StudyRow
 
 _DIR = 'elixirnet/demo/'
 _FPN = _DIR + 'faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py'
@@ -188,7 +188,7 @@ PAPER_ROWS: Dict[str, Tuple[Tuple[Optional[float], ...], float]] = {
 
 def study_metric():
     """The study's metric: the DeepLesion FROC at ``FP_RATES`` and more."""
-    from mmlesion.apis.study import deeplesion_froc
+    from projects.study_demo.study import deeplesion_froc
     return deeplesion_froc(FP_RATES, (
         ('mean0.5-4', 'froc/mean@0.5-4'),
         ('mAP', MAP_KEY),
@@ -219,7 +219,7 @@ STEPS: Tuple[Tuple[str, str, str], ...] = (
 
 def study_steps() -> list:
     """:data:`STEPS` as the report's :class:`StudyStep` s (row folders)."""
-    from mmlesion.apis.study import StudyStep
+    from projects.study_demo.study import StudyStep
     return [StudyStep(row_dir_name(b), row_dir_name(a), what)
             for b, a, what in STEPS]
 
@@ -241,8 +241,8 @@ def row_label(key: str, searched_genotype: Optional[str]) -> str:
 def _start_checkpoint(key: str, ctx: 'RowContext') -> str:
     """The last checkpoint of the row ``key`` starts from (same seed)."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import StudyRow, row_seed_dir
-    from mmlesion.apis.study.runner import load_row_config
+    from projects.study_demo.study import StudyRow, row_seed_dir
+    from projects.study_demo.study.runner import load_row_config
     source = StudyRow(row_dir_name(STARTS_FROM[key]), '', '')
     row_dir = row_seed_dir(ctx.settings, source, ctx.seed)
     epochs = ctx.settings.max_epochs or load_row_config(
@@ -313,7 +313,7 @@ def study_row(key: str, searched_genotype: Optional[str] = None,
     tool from the FPN row's checkpoint, ``search_epochs`` long), the
     multi-type rows the TRPN+ALB row's checkpoint."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import RowContext, StudyRow
+    from projects.study_demo.study import RowContext, StudyRow
     from mmlesion.nas import apply_genotypes
     label, config, overrides = DEMO_ROWS[key]
     prepare, fingerprint = None, {}
@@ -358,7 +358,7 @@ def type_mean_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     :data:`TYPECLS_MEAN_KEY`, the same class-aware (rows whose evaluator
     has ``type_classes=True``: the multi-type rows)."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import train_and_test
+    from projects.study_demo.study import train_and_test
     metrics = train_and_test(cfg, train=ctx.train)
     for prefix, key in (('froc/sens@3_type_', TYPE_MEAN_KEY),
                         ('froc/sens@3_typecls_', TYPECLS_MEAN_KEY)):
@@ -395,7 +395,7 @@ def prepare_cfg(key: str,
         Config: the prepared config.
     """
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import RowContext, StudySettings, build_row_config
+    from projects.study_demo.study import RowContext, StudySettings, build_row_config
     row = study_row(key, searched_genotype)
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
@@ -409,7 +409,7 @@ def prepare_cfg(key: str,
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x (sensitivity at FP_RATES, mean 0.5-4, mAP), in %."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import format_text_table
+    from projects.study_demo.study import format_text_table
     reference = {}
     for label, (sens, m_ap) in PAPER_ROWS.items():
         mean = None if any(s is None for s in sens[:5]) else sum(
@@ -450,7 +450,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import (maybe_run_seed_jobs, run_study,
+    from projects.study_demo.study import (maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
     from mmlesion.nas import load_genotypes
     from mmlesion.utils import demo_data_root
@@ -476,7 +476,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
         for k in DEMO_ROWS
     ]
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
-    from mmlesion.apis.study import build_row_config
+    from projects.study_demo.study import build_row_config
     from projects.study_demo.study_data import study_test_set
     result = run_study(rows, settings, study_metric(),
                        selected=[row_dir_name(k) for k in keys])

@@ -40,7 +40,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_jobs_argument
+from projects.study_demo.study_args import add_jobs_argument
 
 if TYPE_CHECKING:
     from projects.lens.lens_demo import LENSDemoSettings
@@ -155,13 +155,13 @@ def run_study_mode(args: argparse.Namespace, settings: 'LENSDemoSettings',
     import os
 
     from projects.lens.lens_study import LENSStudy, write_effects
-    from mmlesion.apis.study import maybe_run_seed_jobs, write_study_report
+    from projects.study_demo.study import maybe_run_seed_jobs, write_study_report
     os.makedirs(args.work_dir, exist_ok=True)
     study = LENSStudy(args.work_dir, settings, args.eval_split)
     study.data  # noqa: B018  (generated once, before any --jobs child)
     maybe_run_seed_jobs(args, argv, __file__, args.seeds)
     result = study.run(args.seeds, args.rows, args.keep_going)
-    from mmlesion.apis.study import StudyStep
+    from projects.study_demo.study import StudyStep
     from projects.lens.lens_study import STEPS
     paths = write_study_report(result, name='lens_study',
                                extra=dict(demo_settings=vars(settings)),

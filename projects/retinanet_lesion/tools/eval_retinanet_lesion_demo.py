@@ -2,7 +2,7 @@
 """Train and evaluate the Table 1 rows of Improved RetinaNet side by side.
 
 Improved RetinaNet (Zlocha et al. 2019), Table 1 / Sec. 3.3 ablation, as
-a table of rows on the shared study runner (:mod:`mmlesion.apis.study`):
+a table of rows on the shared study runner (:mod:`projects.study_demo.study`):
 
 - ``default-anchors``: RetinaNet with mmdet's default anchors,
 - ``optanchors``: + anchors optimised by our DE optimiser on the training
@@ -66,10 +66,10 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 from mmengine.config import Config, ConfigDict
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_study_arguments
+from projects.study_demo.study_args import add_study_arguments
 
 if TYPE_CHECKING:
-    from mmlesion.apis.study import RowContext, StudyRow
+    from projects.study_demo.study import RowContext, StudyRow
 
 _DIR = 'retinanet_lesion/demo/'
 _BASE = _DIR + 'retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'
@@ -112,7 +112,7 @@ ANCHOR_FILE = 'anchors.json'
 
 def study_metric():
     """The study's metric: the DeepLesion FROC at ``FP_RATES`` and more."""
-    from mmlesion.apis.study import deeplesion_froc
+    from projects.study_demo.study import deeplesion_froc
     return deeplesion_froc(FP_RATES, (
         ('mean0.5-4', 'froc/mean@0.5-4'),
         ('mAP@0.5', 'froc/mAP@0.5')))
@@ -178,7 +178,7 @@ def check_same_anchors(anchors: dict, ctx: 'RowContext', source: str) -> None:
 def study_row(key: str) -> 'StudyRow':
     """The :class:`StudyRow` of :data:`TABLE1_DEMO_ROWS` ``key``."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import StudyRow
+    from projects.study_demo.study import StudyRow
     for k, label, config, overrides, optimise in TABLE1_DEMO_ROWS:
         if k == key:
             return StudyRow(
@@ -202,7 +202,7 @@ def study_rows(pretrained_start: bool = False) -> Tuple['StudyRow', ...]:
         return rows
     import dataclasses
 
-    from mmlesion.apis.study import StudyRow
+    from projects.study_demo.study import StudyRow
     from projects.retinanet_lesion.pretrained_start import pretrained_start_step
     source = StudyRow(*PRETRAIN_ROW)
     return (source, ) + tuple(
@@ -238,7 +238,7 @@ def prepare_cfg(key: str,
         mmengine.Config: the prepared config.
     """
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import StudySettings, build_row_config
+    from projects.study_demo.study import StudySettings, build_row_config
     settings = StudySettings(work_dir, (seed, ), data_root, max_epochs,
                              cfg_options)
     return build_row_config(study_row(key), settings, seed, study_metric(),
@@ -248,7 +248,7 @@ def prepare_cfg(key: str,
 def format_table(results: Dict[str, Dict[str, float]]) -> str:
     """Rows x FP rates, with the paper's numbers (%) for reference."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import format_text_table
+    from projects.study_demo.study import format_text_table
     reference = {
         label: list(sens) + [sum(sens[:4]) / 4, None]
         for label, sens in PAPER_TABLE1.items()
@@ -276,7 +276,7 @@ STEPS: Tuple[Tuple[str, str, str], ...] = (
 
 def study_steps() -> list:
     """:data:`STEPS` as the report's :class:`StudyStep` s."""
-    from mmlesion.apis.study import StudyStep
+    from projects.study_demo.study import StudyStep
     return [StudyStep(*step) for step in STEPS]
 
 
@@ -299,7 +299,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.study import (maybe_run_seed_jobs, run_study,
+    from projects.study_demo.study import (maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
     keys = [row[0] for row in TABLE1_DEMO_ROWS]
     bad = [k for k in args.rows if k not in keys]
@@ -313,7 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     from projects.study_demo.study_data import ensure_study_data
     settings = settings_from_args(args, data_maker=ensure_study_data)
     maybe_run_seed_jobs(args, argv, __file__, settings.seeds)
-    from mmlesion.apis.study import build_row_config
+    from projects.study_demo.study import build_row_config
     from projects.study_demo.study_data import study_test_set
     result = run_study(rows, settings, study_metric(),
                        selected=[r.key for r in selected])

@@ -10,7 +10,7 @@ locations removed, ground-truth boxes still covered by a kept anchor, and
 the mean location map at lesion / other locations
 (:mod:`projects.elixirnet.trpn_probe`). Attention gates, per gate: mean
 attention inside / outside the ground-truth boxes and the AUC of telling
-box pixels from the rest (0.5 = blind; :mod:`mmlesion.apis.study.gate_
+box pixels from the rest (0.5 = blind; :mod:`projects.study_demo.study.gate_
 probe`). Lesion map of the segmentation head: how often it reaches the
 score calibration's ``mask_thr`` (below it the calibration changes nothing;
 :mod:`projects.retinanet_lesion.seg_probe`). Relation Transfer Module (multi-type

@@ -9,7 +9,7 @@ import pytest
 from mmlesion.datasets.converters.check_only import plan_conversion
 from mmlesion.datasets.converters.segmentation_datasets import \
     lesion_class_name
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 from mmlesion.testing.volume_files import write_volume
 
 UID_A = '1.3.6.1.4.1.14519.5.2.1.6279.6001.111'

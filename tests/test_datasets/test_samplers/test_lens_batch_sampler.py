@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import LENSMultiDataset
-from mmlesion.testing.lens_sampler import (ToyLENSSlices,
+from tests.helpers.lens_sampler import (ToyLENSSlices,
                                            toy_lens_multi_dataset)
 
 

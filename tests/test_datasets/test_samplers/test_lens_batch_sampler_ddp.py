@@ -6,7 +6,7 @@ more batch waits forever in the gradient all-reduce), every batch must hold
 one dataset, the ranks' batches must together be the epoch (each kept index
 once, except the batches repeated to even out the ranks), with positives :
 negatives 2 : 1 per epoch, and a new epoch must reshuffle identically on
-both ranks. The ranks run :func:`mmlesion.testing.lens_sampler.
+both ranks. The ranks run :func:`tests.helpers.lens_sampler.
 lens_sampler_ddp_worker`; this process checks what they recorded.
 """
 import json
@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 import torch.distributed as dist
 
-from mmlesion.testing.dist_spawn import spawn_workers
-from mmlesion.testing.lens_sampler import (lens_sampler_ddp_worker,
+from tests.helpers.dist_spawn import spawn_workers
+from tests.helpers.lens_sampler import (lens_sampler_ddp_worker,
                                            toy_lens_multi_dataset)
 
 WORLD = 2

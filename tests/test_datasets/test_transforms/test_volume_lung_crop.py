@@ -14,7 +14,7 @@ from mmlesion.datasets.volumes.lung_mask import (_closing, box_corner_mask,
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.lung_phantom import chest_phantom
+from tests.helpers.lung_phantom import chest_phantom
 
 _SHARED = shared_data_root()
 TOTALSEG = None if _SHARED is None else \

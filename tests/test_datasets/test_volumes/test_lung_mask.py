@@ -10,7 +10,7 @@ from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
                                        crop_volume, load_ct_volume,
                                        mask_region, resample_volume)
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.lung_phantom import chest_phantom
+from tests.helpers.lung_phantom import chest_phantom
 
 _SHARED = shared_data_root()
 TOTALSEG = None if _SHARED is None else \

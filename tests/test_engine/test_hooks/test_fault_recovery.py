@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Training faults injected into a tiny run: checkpoints, best file, resume.
 
-The toy run of :mod:`mmlesion.testing.fault_runs` trains with the hooks of
+The toy run of :mod:`tests.helpers.fault_runs` trains with the hooks of
 ``configs/_base_/default_runtime.py`` (``AtomicCheckpointHook``,
 ``RandomStateHook``); a run that must die is a subprocess that SIGKILLs
 itself at a chosen write, the others run in-process. The exact resume of
@@ -19,7 +19,7 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.fault_runs import build_runner
+from tests.helpers.fault_runs import build_runner
 from mmlesion.utils import (ChecksumMismatchError, find_resumable_checkpoint,
                             load_local_checkpoint, verify_checkpoint_checksum)
 from mmlesion.utils.atomic_io import TMP_PREFIX
@@ -31,7 +31,7 @@ def _killed_run(work_dir: Path, kill_at: str, *args: str) -> None:
     env['PYTHONPATH'] = str(repo_root()) + os.pathsep + env.get(
         'PYTHONPATH', '')
     proc = subprocess.run(
-        [sys.executable, '-m', 'mmlesion.testing.fault_runs',
+        [sys.executable, '-m', 'tests.helpers.fault_runs',
          str(work_dir), '--kill-at', kill_at, *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True, timeout=240)

@@ -13,8 +13,8 @@ from mmdet.registry import MODELS
 from mmlesion.engine.hooks import (CheckpointCheckHook,
                                    set_checkpoint_check_hook)
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
+from tests.helpers.tool_modules import load_tool
 from mmlesion.utils import CheckpointMismatchError
 
 FULL = 'configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py'

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.testing.luna16_rows import cands, findings
+from tests.helpers.luna16_rows import cands, findings
 
 
 # --- constants ---------------------------------------------------------------

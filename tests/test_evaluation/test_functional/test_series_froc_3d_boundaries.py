@@ -16,7 +16,7 @@ import numpy as np
 import mmlesion.evaluation.functional.series_froc_3d as series_mod
 from mmlesion.evaluation.functional.series_froc_3d import (
     _inclusive, annotation_reference, evaluate_3d, findings_to_dets)
-from mmlesion.testing.info_dataset import InfoDataset
+from tests.helpers.info_dataset import InfoDataset
 
 KEYS = ['sens@0.125', 'sens@0.25', 'sens@0.5', 'sens@1', 'sens@2', 'sens@4',
         'sens@8', 'average']

@@ -7,7 +7,7 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmlesion.models.dense_heads.aggregated_rpn_head_3d import nms_3d_first
 from mmlesion.structures import nms_3d
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 
 
 def _head():

@@ -7,7 +7,7 @@ from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
 from mmlesion.models.detectors.aggregated_faster_rcnn_3d import window_starts
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg, volume_sample
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg, volume_sample
 
 
 def _data(n=2):

@@ -13,7 +13,7 @@ configs*, not the demo's:
   Anchor Based Sampling): the same SGD at lr 0.001, no warm-up, x0.1 after
   epoch 20, adaptive focal loss at its final T = 10.
 
-They drive the tiny model of ``mmlesion.testing.aggregated3d`` (8
+They drive the tiny model of ``tests.helpers.aggregated3d`` (8
 channels, growth 4, the full-size heads: anchor1, adaptive focal loss,
 FPRN with Diameter Alignment and Local Magnification) for 100 iterations of
 two 32^3 synthetic volumes with bright cuboid nodules; the iteration-based
@@ -33,7 +33,7 @@ from mmengine.registry import PARAM_SCHEDULERS, DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.aggregated3d import (bright_cube_batch,
+from tests.helpers.aggregated3d import (bright_cube_batch,
                                            tiny_aggregated3d_cfg)
 
 FULL = 'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py'

@@ -13,7 +13,7 @@ from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 from mmlesion.models.detectors.aggregated_faster_rcnn_3d import (
     VOXEL_CENTRE_OFFSET, window_cores, window_starts)
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 
 SHAPE = (80, 16, 16)  # z windows of 64 (z 0..64 and 16..80 at overlap 16)
 

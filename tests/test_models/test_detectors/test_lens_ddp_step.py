@@ -7,7 +7,7 @@ expert 1: each rank leaves the other dataset's layers unused. With the
 configs' ``find_unused_parameters=True`` the steps must not hang, the
 replicas must stay identical, and each dataset's layers must learn from the
 rank that used them (through the all-reduce, which averages over the
-ranks). The ranks run :func:`mmlesion.testing.lens_ddp.lens_ddp_step_worker`;
+ranks). The ranks run :func:`tests.helpers.lens_ddp.lens_ddp_step_worker`;
 this process checks what they saved.
 """
 import math
@@ -16,8 +16,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from mmlesion.testing.dist_spawn import spawn_workers
-from mmlesion.testing.lens_ddp import lens_ddp_step_worker
+from tests.helpers.dist_spawn import spawn_workers
+from tests.helpers.lens_ddp import lens_ddp_step_worker
 
 WORLD = 2
 STEPS = 3

@@ -10,7 +10,7 @@ from mmengine.structures import InstanceData
 import mmlesion  # noqa: F401
 from mmdet.registry import MODELS, TASK_UTILS
 from mmlesion.datasets.transforms import PackVolumeDetInputs
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg, volume_sample
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg, volume_sample
 
 
 def _assigner(**kw):

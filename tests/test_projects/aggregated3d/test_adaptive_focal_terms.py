@@ -3,7 +3,7 @@
 import json
 import math
 
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 
 def test_terms_per_prior(tmp_path, capsys):

@@ -8,9 +8,9 @@ import os.path as osp
 import pytest
 
 import mmlesion.apis as apis
-import mmlesion.apis.study as study
-import mmlesion.apis.study.runner as study_runner
-from mmlesion.testing.tool_modules import load_tool
+import projects.study_demo.study as study
+import projects.study_demo.study.runner as study_runner
+from tests.helpers.tool_modules import load_tool
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def _stub_training(monkeypatch, tool, seen):
     """Replace training and mining: record each row's config, write the
     checkpoint its schedule ends with, return a metric per row (and the
     test-set count, which reads the stub data)."""
-    from mmlesion.apis.study import StudyTestSet
+    from projects.study_demo.study import StudyTestSet
     monkeypatch.setattr(
         tool, 'study_test_set', lambda root: StudyTestSet(
             61, 30, unit='nodules', image_unit='scans', minimum=60))
@@ -128,7 +128,7 @@ def test_row_without_its_start_says_so(tmp_path, monkeypatch, tool):
 
 
 def test_step_effects_paired_by_seed(tool):
-    from mmlesion.apis.study import (RowResult, StudyResult, StudySettings,
+    from projects.study_demo.study import (RowResult, StudyResult, StudySettings,
                                      StudyRow)
     cpm = {  # seed -> CPM of rpn / fprn / da
         'rpn': {0: 0.30, 1: 0.10, 2: 0.50},

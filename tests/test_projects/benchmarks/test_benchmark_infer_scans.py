@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 
 def _tool():

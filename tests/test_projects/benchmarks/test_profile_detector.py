@@ -4,7 +4,7 @@ asserted)."""
 import pytest
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 
 def _tool():

@@ -86,7 +86,7 @@ def test_rows_share_schedule_and_build(tmp_path):
 
 
 def test_search_epochs_enter_the_search_and_the_fingerprint(tmp_path):
-    from mmlesion.apis.study import RowContext, StudySettings
+    from projects.study_demo.study import RowContext, StudySettings
     tool = _load_tool()
     assert 'search_epochs' not in tool.study_row('searched').fingerprint
     row = tool.study_row('searched', search_epochs=15)
@@ -108,7 +108,7 @@ def test_table6_search_rows_search_their_own_space_per_seed(tmp_path):
     its own search config and folder, into the same TRPN+ALB config."""
     from mmengine.config import Config
 
-    from mmlesion.apis.study import RowContext, StudySettings
+    from projects.study_demo.study import RowContext, StudySettings
     tool = _load_tool()
     settings = StudySettings(str(tmp_path), (1, ), data_root='d/')
     folders, configs = set(), set()

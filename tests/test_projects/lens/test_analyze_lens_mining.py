@@ -1,13 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """projects/lens/tools/analyze_lens_mining.py on a tiny hand-made study
-folder (:mod:`mmlesion.testing.mining_case`) with stored proposals: no
+folder (:mod:`tests.helpers.mining_case`) with stored proposals: no
 model, no training."""
 import json
 import pickle
 
 import pytest
 
-from mmlesion.testing.mining_case import (CASE_DELTA, mining_case_meta,
+from tests.helpers.mining_case import (CASE_DELTA, mining_case_meta,
                                           mining_case_series)
 
 

@@ -17,7 +17,7 @@ from projects.lens.lens_study import (DATA_MARKER, LATER_DATA_SETTINGS,
                                       LENSStudy, effects_markdown,
                                       ensure_lens_study_data, mining_metrics,
                                       step_effects, write_effects)
-from mmlesion.apis.study import (RowContext, RowResult, StudyResult,
+from projects.study_demo.study import (RowContext, RowResult, StudyResult,
                                  StudyRow, StudySettings)
 
 
@@ -214,7 +214,7 @@ def test_study_rows_and_a_missing_source_row(tmp_path):
                      log=str).rows()
     assert all(r.fingerprint['num_studies'] == 3 for r in more)
     assert 'multi_study_prob' not in more[0].fingerprint
-    from mmlesion.apis.study import build_row_config
+    from projects.study_demo.study import build_row_config
     settings = StudySettings(str(tmp_path), seeds=(0, ))
     cfg = build_row_config(rows[3], settings, 0)
     ctx = RowContext(rows[3], 0, str(tmp_path / 'c' / 'seed_0'), settings)

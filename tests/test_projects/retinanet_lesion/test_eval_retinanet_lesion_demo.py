@@ -49,7 +49,7 @@ def test_tested_row_needs_the_same_anchors(tmp_path):
     """The calibration row predicts with the weights of ``dense-ag``; its
     anchors (not in the checkpoint) must be the ones that row trained
     with."""
-    from mmlesion.apis.study import RowContext, StudySettings
+    from projects.study_demo.study import RowContext, StudySettings
     tool = _load_tool()
     row = tool.study_row('dense-ag-calib')
     ctx = RowContext(row, 1, str(tmp_path / 'dense-ag-calib' / 'seed_1'),

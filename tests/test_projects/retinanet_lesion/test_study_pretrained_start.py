@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmlesion.apis.study import RowContext, StudyRow, StudySettings
+from projects.study_demo.study import RowContext, StudyRow, StudySettings
 from projects.retinanet_lesion.pretrained_start import (P2_P6_STRIDES, START_FILE,
                                                   config_window,
                                                   last_checkpoint,

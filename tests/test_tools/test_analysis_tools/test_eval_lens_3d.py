@@ -21,7 +21,7 @@ from mmlesion.evaluation.functional.froc_3d import (froc_3d_curve,
                                                     lens_sensitivities,
                                                     load_deeplesion_manual_3d)
 from mmlesion.testing import get_config, repo_root, shared_data_root
-from mmlesion.testing.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
+from tests.helpers.lens_models import (FPR_DEMO_CFG, LENS_DEMO_CFG,
                                           save_random_lens_checkpoints)
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
 

@@ -16,7 +16,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmlesion.apis import training_scans_cfg
 from mmlesion.datasets.hard_regions import load_hard_regions
 from mmlesion.testing import get_config, repo_root
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 
 SPACING_XYZ = (1.0, 1.0, 1.5)
 ORIGIN = (-30., 10., 200.)

@@ -4,7 +4,7 @@ atomically, never replaces a file without --overwrite."""
 import pytest
 
 from mmlesion.evaluation.functional import read_candidates_csv
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 HEADER = 'seriesuid,coordX,coordY,coordZ,probability\n'
 

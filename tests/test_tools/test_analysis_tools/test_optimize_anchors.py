@@ -15,7 +15,7 @@ from mmengine.registry import init_default_scope
 import mmlesion  # noqa: F401
 from mmlesion.testing import repo_root
 
-from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
 TOOL = (

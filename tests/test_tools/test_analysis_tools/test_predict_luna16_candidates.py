@@ -8,7 +8,7 @@ import SimpleITK as sitk
 from mmengine.config import Config
 
 from mmlesion.testing import repo_root
-from mmlesion.testing.aggregated3d import tiny_aggregated3d_cfg
+from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 
 
 def _tool():

@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
                                                          load_mask_npz)
 from mmlesion.testing import shared_data_root
-from mmlesion.testing.dl_info_rows import (lesion_row, write_dl_info_csv,
+from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
 
 TOOL = (

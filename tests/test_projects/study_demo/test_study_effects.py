@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from mmlesion.apis.study import (RowResult, StudyResult, StudyRow,
+from projects.study_demo.study import (RowResult, StudyResult, StudyRow,
                                  StudySettings, StudyStep, StudyTestSet,
                                  deeplesion_froc,
                                  effects_markdown, paired_effects, verdict,
@@ -144,7 +144,7 @@ def test_too_small_a_test_set_gives_no_verdict(tmp_path):
 def test_config_test_set_counts_what_the_rows_test_on(tiny_demo_root):
     """The test set is counted from the row config's test dataset as built
     (data root and options applied), not from a preset."""
-    from mmlesion.apis.study import config_test_set
+    from projects.study_demo.study import config_test_set
     from mmlesion.datasets.dl_info import parse_dl_info
     from mmlesion.testing import get_config
     cfg = get_config('elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-'

@@ -18,10 +18,10 @@ import os.path as osp
 
 import pytest
 
-from mmlesion.apis.reproduce import PlanContext, build_rows
-from mmlesion.apis.reproduce.execute import (root_options, stage_id,
+from mmlesion.reproduce import PlanContext, build_rows
+from mmlesion.reproduce.execute import (root_options, stage_id,
                                              trained_epochs)
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 RPN = 'configs/aggregated3d/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16.py'
 #: shrink the full-size 3D-AG / RPN configs to seconds on a CPU (appended,

@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from mmdet.structures import DetDataSample
 
-from .det_batches import det_sample
+from mmlesion.testing.det_batches import det_sample
 from .lens_models import LENS_DEMO_CFG
 
 #: The optimizer of the full-size LENS configs

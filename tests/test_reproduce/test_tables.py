@@ -7,11 +7,11 @@ import os.path as osp
 
 import pytest
 
-from mmlesion.apis.reproduce import (TABLES, PlanContext, Stage, StageError,
+from mmlesion.reproduce import (TABLES, PlanContext, Stage, StageError,
                                      build_rows, compare, plan_lines,
                                      run_rows, summarise, table_markdown)
-from mmlesion.apis.reproduce import execute
-from mmlesion.apis.reproduce.execute import (load_metafile_results,
+from mmlesion.reproduce import execute
+from mmlesion.reproduce.execute import (load_metafile_results,
                                              marker_path, resolve,
                                              stage_done)
 from mmlesion_cli.reproduce_index import TABLE_INDEX
@@ -103,7 +103,7 @@ def test_markers_resume_and_refuse_other_code(tmp_path, monkeypatch):
     stage = Stage('touch', ['python', '-c',
                             f'open({str(out)!r}, "a").write("x")'],
                   outputs=[str(out)])
-    from mmlesion.apis.reproduce.plan import Row
+    from mmlesion.reproduce.plan import Row
     row = Row('r', 'R', '', [stage, stage], str(out), {}, 0)
     assert run_rows(work, [row]) == {'r/seed_0': 'done'}
     assert out.read_text() == 'x'  # shared stage ran once

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from mmlesion.apis.reproduce import Row, Stage, run_rows
-from mmlesion.testing.slurm_cluster import PARTITION
+from mmlesion.reproduce import Row, Stage, run_rows
+from tests.helpers.slurm_cluster import PARTITION
 
 
 pytestmark = pytest.mark.slurm
@@ -51,7 +51,7 @@ def _rows(tmp):
 
 
 def test_stages_as_jobs_equal_a_local_run(cluster, tmp_path, monkeypatch):
-    from mmlesion.apis.reproduce.slurm import (SlurmOptions, job_status,
+    from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
                                                status_table, submit_rows,
                                                wait_for_jobs)
     for key, value in cluster.env().items():

@@ -7,16 +7,16 @@ import math
 
 import pytest
 
-from mmlesion.apis.reproduce import PlanContext, build_rows
-from mmlesion.apis.reproduce import timing
-from mmlesion.apis.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
+from mmlesion.reproduce import PlanContext, build_rows
+from mmlesion.reproduce import timing
+from mmlesion.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
                                               PAPER_TRAINING_ITEMS,
                                               SECONDS_PER_TRAINING_ITEM,
                                               count_training_images,
                                               round_hours, shipped_step_time,
                                               step_times, training_gpu_hours)
-from mmlesion.testing.dl_info_rows import lesion_row, write_dl_info_csv
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
+from tests.helpers.tool_modules import load_tool
 
 DEMO = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 #: the demo model on one 128 x 128 image per step
@@ -174,7 +174,7 @@ def test_dry_run_labels_the_source(tool, fake_step, tmp_path, capsys,
 
 
 def test_gpu_timing_labels_gpu_hours(tool, fake_step, tmp_path):
-    from mmlesion.apis.reproduce import TABLES, plan_lines
+    from mmlesion.reproduce import TABLES, plan_lines
     ctx = PlanContext(work_dir=str(tmp_path))
     timer = timing.StepTimer('cuda', iters=5, warmup=2, name='Test GPU')
     rows, used = tool.timed_rows('elixirnet/table5', ctx, ['fpn'], [0],

@@ -24,7 +24,7 @@ import pytest
 
 from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
                                                    read_replica_marker)
-from mmlesion.testing.tool_modules import load_tool
+from tests.helpers.tool_modules import load_tool
 
 #: shrink the full-size MULAN / LENS configs to seconds on a CPU (the
 #: demo configs' model; appended, never edited into the configs)

@@ -9,7 +9,7 @@ default, the LUNA16 CPM or any other through :class:`StudyMetric`) as JSON,
 a markdown table and one FROC picture with every row.
 
 Example:
-    >>> from mmlesion.apis.study import (StudyRow, StudySettings,
+    >>> from projects.study_demo.study import (StudyRow, StudySettings,
     ...                                  deeplesion_froc, run_study,
     ...                                  write_study_report)
     >>> rows = [StudyRow('fpn', 'FPN', 'elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py')]

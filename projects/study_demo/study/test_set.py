@@ -83,7 +83,7 @@ def config_test_set(cfg, unit: str = 'lesions',
 
     Args:
         cfg (Config): a row's config (e.g. from
-            :func:`~mmlesion.apis.study.build_row_config`).
+            :func:`~projects.study_demo.study.build_row_config`).
         unit, image_unit, minimum, data_seeds: as :class:`StudyTestSet`.
 
     Returns:

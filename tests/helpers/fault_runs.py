@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A tiny mmengine training run that a test kills at a chosen moment.
 
-``python -m mmlesion.testing.fault_runs WORK_DIR --epochs 3`` trains a
+``python -m tests.helpers.fault_runs WORK_DIR --epochs 3`` trains a
 two-layer model (dropout, shuffled sampler, augmentation drawing from
 Python's ``random``, numpy and torch, a validation that draws random
 numbers too) for a few epochs of 4 iterations with the checkpoint hooks of

@@ -8,9 +8,9 @@ from argparse import Namespace
 
 import pytest
 
-from mmlesion.apis.study import (TIME_KEY, maybe_run_seed_jobs,
+from projects.study_demo.study import (TIME_KEY, maybe_run_seed_jobs,
                                  run_seed_jobs)
-from mmlesion.apis.study.seed_jobs import child_argv, split_seeds
+from projects.study_demo.study.seed_jobs import child_argv, split_seeds
 from mmlesion.datasets.demo import generate_demo_deeplesion
 from mmlesion.testing import repo_root
 

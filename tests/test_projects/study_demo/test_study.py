@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from mmlesion.apis.study import (RESULT_FILE, StudyRow, StudySettings,
+from projects.study_demo.study import (RESULT_FILE, StudyRow, StudySettings,
                                  deeplesion_froc, luna16_cpm, markdown_table,
                                  row_seed_dir, run_study, write_study_report)
 from mmlesion.utils import atomic_write_json
@@ -268,7 +268,7 @@ def test_atomic_write_removes_its_temporary_file(tmp_path, monkeypatch):
 def test_max_epochs_moves_the_lr_steps(max_epochs, milestones):
     from mmengine.config import Config
 
-    from mmlesion.apis.study.row_run import apply_run_settings
+    from projects.study_demo.study.row_run import apply_run_settings
     cfg = Config(dict(
         train_cfg=dict(max_epochs=12, val_interval=1),
         param_scheduler=[
@@ -287,7 +287,7 @@ def test_max_epochs_moves_the_lr_steps(max_epochs, milestones):
 def test_text_table_columns_never_run_together():
     """Long headers and labels widen their column: every header and value
     stays separated by at least one space, and columns stay aligned."""
-    from mmlesion.apis.study.report import format_text_table
+    from projects.study_demo.study.report import format_text_table
     columns = [('16 FP', 'a'), ('mean0.5-4', 'b'), ('typecls@3', 'c')]
     long_label = 'multi-type fine-tuning on typed train, with RTM'
     table = format_text_table(
@@ -327,7 +327,7 @@ def test_result_of_other_code_is_not_reused(tmp_path, monkeypatch):
     of the sources it is refused (run again with --overwrite), never
     silently reused."""
     from mmlesion import __version__
-    from mmlesion.apis.study import runner
+    from projects.study_demo.study import runner
     settings = StudySettings(str(tmp_path), seeds=(0, ))
     run_study(_rows()[:1], settings, METRIC, run_row=FakeRun(),
               log=lambda s: None)

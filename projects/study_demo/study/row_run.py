@@ -2,7 +2,7 @@
 """Running one row of a study: the settings shared by every row and the
 default train-then-test step.
 
-Every row of a study (:mod:`mmlesion.apis.study`) is trained on the same
+Every row of a study (:mod:`projects.study_demo.study`) is trained on the same
 data with the same schedule and seed and tested on the same split; the
 settings applied to every row and the train-then-test step live here once.
 """

@@ -4,7 +4,7 @@ import argparse
 import os.path as osp
 from typing import Callable, Optional
 
-from mmlesion_cli.common_args import add_study_arguments  # noqa: F401
+from ..study_args import add_study_arguments  # noqa: F401
 
 from .rows import StudySettings
 

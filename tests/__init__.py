@@ -1,0 +1,1 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
