@@ -6,10 +6,11 @@ registries (``MODELS``, ``DATASETS``, ``TRANSFORMS``, ``METRICS``, ...), so a
 config only needs::
 
     custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
+
+Importing it changes no global state beyond these registrations: it
+installs no warnings filter (the tools silence the stack's known start-up
+warnings themselves, by importing ``mmlesion_cli`` first).
 """
-# First: silences the known start-up warnings of the stack (the one place,
-# see mmlesion_cli.warnings_filter) before mmcv / mmdet / torch are imported.
-import mmlesion_cli  # noqa: F401,I001  (isort: skip)
 import mmcv
 import mmdet
 import mmengine

@@ -15,22 +15,28 @@ torch):
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
   the scan-check switches, benchmark timing, study and converter options);
 * :func:`silence_known_warnings`: the one place where the known start-up
-  warnings of the stack are silenced (``mmlesion/__init__.py`` imports this
-  package first, so it also holds for ``import mmlesion``).
+  warnings of the stack are silenced, called when this package is imported:
+  a tool imports it (``from mmlesion_cli import tool_parser``) before
+  ``mmlesion``, so the filters are in place before mmcv / mmdet / torch are
+  imported. ``import mmlesion`` alone installs no filter (the library
+  changes no global state beyond its registrations).
 
 The tools import ``mmlesion`` (and torch, mmdet) inside ``main()``, after
 parsing; ``projects/benchmarks/benchmark_tool_help.py`` measures the time
-of every tool's ``--help``.
+of every tool's ``--help``. This package never imports ``mmlesion``, nor
+``mmlesion`` this one: where both need a value (an environment variable's
+name, a default), each holds it and ``tests/test_cli/test_library_copies.py``
+checks that the two agree.
 """
 from .warnings_filter import silence_known_warnings
 
 silence_known_warnings()
 
-from .env_switch import add_env_switch, env_switch_on  # noqa: E402
+from .env_switch import add_env_switch  # noqa: E402
 from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
                      tool_examples, tool_parser)
 
 __all__ = [
-    'silence_known_warnings', 'add_env_switch', 'env_switch_on',
-    'ToolHelpFormatter', 'tool_description', 'tool_examples', 'tool_parser'
+    'silence_known_warnings', 'add_env_switch', 'ToolHelpFormatter',
+    'tool_description', 'tool_examples', 'tool_parser'
 ]

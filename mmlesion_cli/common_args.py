@@ -2,8 +2,10 @@
 """Options shared by several tools, defined without importing torch.
 
 Each ``add_*`` function adds one group of options to a tool's parser; the
-code that acts on them lives in ``mmlesion`` (named in each docstring) and
-re-exports these functions under their old names.
+code that acts on them lives in ``mmlesion`` (named in each docstring). The
+constants below are copies of the library's (this package does not import
+``mmlesion``); ``tests/test_cli/test_library_copies.py`` checks each
+against the library's own.
 """
 import argparse
 import ast
@@ -15,18 +17,19 @@ from mmengine.config import DictAction
 
 from .env_switch import add_env_switch
 
-#: ``--trust-checkpoint`` (:mod:`mmlesion.utils.checkpoint_loader`).
+#: ``--trust-checkpoint`` (read by :mod:`mmlesion.utils.checkpoint_loader`).
 TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
-#: The scan-check switches (:mod:`mmlesion.datasets.volumes.scan_switches`).
+#: The scan-check switches (read by
+#: :mod:`mmlesion.datasets.volumes.scan_switches`).
 FORCE_CT_ENV = 'MMLESION_FORCE_CT'
 RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
 ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
-#: The least warm-up / repeats of a benchmark ratio
-#: (:mod:`mmlesion.utils.benchmark_timing`).
+#: The least warm-up / repeats of a benchmark ratio (as
+#: :mod:`mmlesion.utils.benchmark_timing`, which checks them again).
 MIN_WARMUP = 1
 MIN_REPEATS = 2
-#: Default display window of the pictures (soft tissue), HU
-#: (:mod:`mmlesion.visualization.lesion_visualizer`).
+#: Default display window of the pictures (soft tissue), HU (that of
+#: :mod:`mmlesion.visualization.lesion_visualizer`).
 SOFT_TISSUE_WINDOW = (-160., 240.)
 
 
@@ -80,6 +83,9 @@ def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_timing(warmup: int, repeats: int) -> None:
     """Refuse a warm-up or repeat count that cannot give a fair ratio.
+
+    For a tool, right after parsing (the library's
+    :func:`mmlesion.utils.benchmark_timing.check_timing` refuses the same).
 
     Args:
         warmup (int): untimed calls per function.

@@ -1,10 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Defaults shared by the converters' options and the conversion code.
+"""The converters' defaults, as the options show them.
 
 Constants only (no import): :mod:`mmlesion_cli.converter_args` shows them
-in ``--help``, :mod:`mmlesion.datasets.converters` uses them as the
-defaults of its ``convert_*`` functions. Both import them from here, so the
-arrow points from ``mmlesion`` to ``mmlesion_cli`` only.
+in ``--help``. They are copies of the defaults of the ``convert_*``
+functions (:mod:`mmlesion.datasets.converters.common`, which owns them;
+this package does not import ``mmlesion``);
+``tests/test_cli/test_library_copies.py`` checks that the two agree.
 """
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used

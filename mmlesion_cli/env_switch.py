@@ -5,23 +5,11 @@ Some choices must reach code that the tools do not call directly:
 mmengine's checkpoint loader (``--trust-checkpoint``), the scan reader of a
 dataset inside the Runner (``--force-ct``), and the worker processes of a
 distributed run. A switch of this kind sets its environment variable to
-``1`` when given; the code reads it with :func:`env_switch_on`. The same
-variable can be set by hand instead of the flag.
+``1`` when given; the library reads it (``mmlesion.utils.env_switch``). The
+same variable can be set by hand instead of the flag.
 """
 import argparse
 import os
-
-
-def env_switch_on(env: str) -> bool:
-    """Whether the switch's environment variable is ``1``.
-
-    Args:
-        env (str): the variable.
-
-    Returns:
-        bool: True if set to ``1``.
-    """
-    return os.environ.get(env) == '1'
 
 
 class _EnvSwitchAction(argparse.Action):

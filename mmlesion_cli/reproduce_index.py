@@ -1,7 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables ``tools/reproduce.py`` reproduces and their rows (the
-index ``--help`` prints without importing torch; the stages of each row
-are in :mod:`mmlesion.reproduce.tables`)."""
+index ``--help`` prints without importing torch): a copy of
+:mod:`mmlesion.reproduce.table_index`, which the library plans from (the
+stages of each row are in :mod:`mmlesion.reproduce.tables`);
+``tests/test_cli/test_library_copies.py`` checks that the two agree."""
 from typing import Dict, List, NamedTuple
 
 

@@ -11,13 +11,13 @@ paper's numbers are not here: they are read from each method's
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from mmlesion_cli.reproduce_index import TABLE_INDEX
 from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
                        training_gpu_hours, training_items)
 from .execute import (FROC_RATES, LENS_RATES, LUNA16_RATES,
                       config_data_paths, config_epochs, froc_map, lens_map,
                       luna16_map, root_options, trained_epochs)
 from .plan import PlanContext, Row, Stage, TableSpec
+from .table_index import TABLE_INDEX
 
 E, R, A3, L = ('configs/elixirnet', 'configs/retinanet_lesion',
                'configs/aggregated3d', 'configs/lens')

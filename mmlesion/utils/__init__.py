@@ -2,7 +2,6 @@
 from .checkpoint_loader import (CheckpointMismatchError,
                                 CorruptCheckpointError,
                                 UntrustedCheckpointError,
-                                add_trust_checkpoint_argument,
                                 check_state_dict_matches,
                                 checkpoints_trusted, load_local_checkpoint,
                                 load_model_checkpoint, mmengine_safe_globals,
@@ -14,8 +13,7 @@ __all__ = [
     'register_checkpoint_loader', 'CheckpointMismatchError',
     'CorruptCheckpointError', 'check_state_dict_matches',
     'patch_history_buffer_pickling', 'UntrustedCheckpointError',
-    'add_trust_checkpoint_argument', 'checkpoints_trusted',
-    'load_model_checkpoint'
+    'checkpoints_trusted', 'load_model_checkpoint'
 ]
 from .dist_utils import close_distributed, setup_cpu_distributed  # noqa: E402
 
@@ -32,14 +30,10 @@ from .pretrained import (register_torchvision_loader,  # noqa: E402
                          resolve_checkpoint_source)
 
 __all__ += ['register_torchvision_loader', 'resolve_checkpoint_source']
-from .cv_fold import (add_fold_argument, apply_cv_fold,  # noqa: E402
-                      config_num_folds,
+from .cv_fold import (apply_cv_fold, config_num_folds,  # noqa: E402
                       find_fold_datasets)
 
-__all__ += [
-    'add_fold_argument', 'apply_cv_fold', 'config_num_folds',
-    'find_fold_datasets'
-]
+__all__ += ['apply_cv_fold', 'config_num_folds', 'find_fold_datasets']
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']

@@ -17,9 +17,34 @@ import statistics
 import time
 from typing import Callable, Dict, List, Sequence
 
-from mmlesion_cli.common_args import (MIN_REPEATS,  # noqa: F401  (re-exported)
-                                      MIN_WARMUP, add_timing_arguments,
-                                      check_timing)
+#: The least untimed calls per function (the first rule above).
+MIN_WARMUP = 1
+#: The least timed calls of each side of a ratio (the second rule).
+MIN_REPEATS = 2
+
+
+def check_timing(warmup: int, repeats: int) -> None:
+    """Refuse a warm-up or repeat count that cannot give a fair ratio.
+
+    (A tool refuses the same right after parsing, with
+    ``mmlesion_cli.common_args.check_timing``.)
+
+    Args:
+        warmup (int): untimed calls per function.
+        repeats (int): timed calls per function.
+
+    Raises:
+        ValueError: ``warmup < 1`` or ``repeats < 2``.
+    """
+    if warmup < MIN_WARMUP:
+        raise ValueError(
+            f'warmup={warmup}: a benchmark warms up with at least '
+            f'{MIN_WARMUP} untimed call (the first call allocates memory '
+            'and initialises lazily)')
+    if repeats < MIN_REPEATS:
+        raise ValueError(
+            f'repeats={repeats}: a ratio needs at least {MIN_REPEATS} timed '
+            'calls of each side (one call has no spread)')
 
 
 def sync(device: str) -> None:

@@ -54,11 +54,12 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
 
-from mmlesion_cli.common_args import (TRUST_ENV,  # noqa: F401  (re-exported)
-                                      add_trust_checkpoint_argument)
-from mmlesion_cli.env_switch import env_switch_on
-
 from .checkpoint_checksum import verify_checkpoint_checksum
+from .env_switch import env_switch_on
+
+#: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``
+#: sets it: ``mmlesion_cli.common_args.add_trust_checkpoint_argument``).
+TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')

@@ -28,7 +28,6 @@ import re
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
-from mmlesion_cli.common_args import add_fold_argument  # noqa: F401
 
 #: Keys whose string values may name per-fold files (see the module doc).
 PER_FOLD_KEYS = ('load_from', 'resume_from', 'hard_regions_file')

@@ -22,9 +22,10 @@ from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
 from mmlesion.visualization.label_layout import (Rect, display_scale,
                                                  format_score, outline_bands,
                                                  place_labels, text_size)
-from mmlesion_cli.common_args import (  # noqa: F401  (re-exported)
-    SOFT_TISSUE_WINDOW, add_display_window_argument)
 
+#: Default display window of the pictures (soft tissue), HU (a tool's
+#: ``--window``: ``mmlesion_cli.common_args.add_display_window_argument``).
+SOFT_TISSUE_WINDOW = (-160., 240.)
 #: Box colours (RGB): ground truth and predictions.
 GT_COLOR = (255, 0, 0)
 PRED_COLOR = (0, 255, 0)

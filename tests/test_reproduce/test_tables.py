@@ -14,7 +14,7 @@ from mmlesion.reproduce import execute
 from mmlesion.reproduce.execute import (load_metafile_results,
                                              marker_path, resolve,
                                              stage_done)
-from mmlesion_cli.reproduce_index import TABLE_INDEX
+from mmlesion.reproduce.table_index import TABLE_INDEX
 
 REQUIRED = ('elixirnet/table2', 'elixirnet/table4', 'elixirnet/table5',
             'elixirnet/table6', 'retinanet_lesion/table1',

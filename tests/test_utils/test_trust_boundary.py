@@ -54,10 +54,11 @@ from mmengine.model import BaseModel
 
 import mmlesion  # noqa: F401  (registers the loader)
 from mmlesion.utils import (CheckpointMismatchError, UntrustedCheckpointError,
-                            add_trust_checkpoint_argument,
                             load_local_checkpoint, load_model_checkpoint)
 from mmlesion.utils.checkpoint_loader import (
     MMENGINE_HISTORY_BUFFER_GETSTATE, TRUST_ENV)
+from mmlesion_cli.common_args import (add_scan_check_arguments,
+                                      add_trust_checkpoint_argument)
 
 # --------------------------------------------------------------------------
 # 1. checkpoints never run code
@@ -459,8 +460,7 @@ def test_switches_read_the_rare_real_exception(case, tmp_path, monkeypatch,
                                                strict_scans):
     """--allow-outside-data, --force-ct, --resample-nonuniform (the tool
     flags set the variables)."""
-    from mmlesion.datasets.volumes import (add_scan_check_arguments,
-                                           load_ct_volume)
+    from mmlesion.datasets.volumes import load_ct_volume
     path, _ = SCAN_CASES[case](tmp_path)
     flag = {
         'mhd-data-file-parent-dir': '--allow-outside-data',

@@ -3,8 +3,9 @@
 
 The options themselves are defined in :mod:`mmlesion_cli.converter_args`
 (importable without torch, for a fast ``--help``); a tool parses them
-first and then calls :func:`run_cli` or :func:`run_mask_converter`
-(``mmlesion`` may import ``mmlesion_cli``, never the reverse).
+first and then calls :func:`run_cli` or :func:`run_mask_converter` with
+the parsed namespace (the tool joins the two packages: neither imports the
+other).
 """
 import argparse
 import json

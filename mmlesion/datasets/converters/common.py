@@ -11,11 +11,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
-from mmlesion.utils.progress import progress_bar
-from mmlesion_cli.converter_defaults import (  # noqa: F401  (re-exported)
-    DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
-
 from mmlesion.utils.atomic_io import atomic_write_text
+from mmlesion.utils.progress import progress_bar
 from ..data_layout import replica_sidecar
 from ..demo.replica_marker import (REPLICA_FILE, find_replica_marker,
                                    read_replica_marker)
@@ -23,6 +20,14 @@ from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter
 from .mask_boxes import mask_to_boxes_3d
+
+#: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
+#: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
+#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
+#: ``test_fraction`` for one. (The converters' options show copies of
+#: these: ``mmlesion_cli.converter_defaults``.)
+DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_TEST_FRACTION = 0.0
 
 
 @dataclass

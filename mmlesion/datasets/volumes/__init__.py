@@ -9,12 +9,11 @@ from .cropping import crop_volume, mask_region
 from .loading import list_dicom_series, load_ct_volume
 from .lung_mask import compute_lung_mask, read_lung_mask
 from .resampling import map_points_zyx, resample_boxes_3d, resample_volume
-from .scan_switches import add_scan_check_arguments
 
 __all__ = [
     'BOX_FORMAT', 'box_center_world', 'box_from_world_sphere',
     'load_annotation_file', 'volume_entry', 'write_annotation_file',
     'CTVolume', 'crop_volume', 'mask_region', 'compute_lung_mask',
     'read_lung_mask', 'list_dicom_series', 'load_ct_volume', 'map_points_zyx',
-    'resample_boxes_3d', 'resample_volume', 'add_scan_check_arguments'
+    'resample_boxes_3d', 'resample_volume'
 ]

@@ -16,11 +16,13 @@ an environment variable so that it reaches the datasets inside the Runner
   ``.mhd`` whose ``ElementDataFile`` lies outside its folder, and
   annotation files naming scans outside the data root.
 """
+from mmlesion.utils.env_switch import env_switch_on
 
-from mmlesion_cli.common_args import (  # noqa: F401  (re-exported)
-    ALLOW_OUTSIDE_DATA_ENV, FORCE_CT_ENV, RESAMPLE_NONUNIFORM_ENV,
-    add_scan_check_arguments)
-from mmlesion_cli.env_switch import env_switch_on
+#: The switches' environment variables (the tools' flags set them:
+#: ``mmlesion_cli.common_args.add_scan_check_arguments``).
+FORCE_CT_ENV = 'MMLESION_FORCE_CT'
+RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
+ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
 
 
 def scan_check_defaults() -> dict:

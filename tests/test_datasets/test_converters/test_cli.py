@@ -7,10 +7,9 @@ import numpy as np
 
 from mmlesion.datasets.converters import (LunaFinding, find_luna16_scans,
                                           read_findings_by_series)
-from mmlesion.datasets.converters import common, luna16, luna16_files
+from mmlesion.datasets.converters import luna16, luna16_files
 from mmlesion.datasets.converters.cli import run_mask_converter
 from mmlesion.testing.volume_files import write_volume
-from mmlesion_cli import converter_defaults
 from mmlesion_cli.converter_args import mask_converter_parser
 
 POSITIONALS = [('root', 'KiTS19 data folder')]
@@ -47,10 +46,6 @@ def test_parse_then_run(tmp_path, capsys):
 
 
 def test_old_import_paths():
-    assert common.DEFAULT_VAL_FRACTION is \
-        converter_defaults.DEFAULT_VAL_FRACTION
-    assert common.DEFAULT_TEST_FRACTION is \
-        converter_defaults.DEFAULT_TEST_FRACTION
     assert luna16.LunaFinding is luna16_files.LunaFinding is LunaFinding
     assert luna16.find_luna16_scans is find_luna16_scans
     assert luna16.read_findings_by_series is read_findings_by_series
