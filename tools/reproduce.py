@@ -8,8 +8,8 @@ round), run stage by stage as the method README's commands; rows run once
 per ``--seeds`` seed, LUNA16 rows over ``--folds`` (pooled into one FROC by
 ``tools/luna16_cv.py``). Run it again to resume: a finished stage is not run
 again, a training resumes from its newest checkpoint. Writes into
-``--work-dir``: ``table.md`` (the paper's numbers, recorded in the method's
-``metafile.yml``, beside ours: mean ± std over the seeds), ``table.json``,
+``--work-dir``: ``table.md`` (the paper's numbers, as in the method's
+README, beside ours: mean ± std over the seeds), ``table.json``,
 ``froc.png``, ``commands.sh`` (every command it ran) and ``logs/``.
 
 Examples::
@@ -94,7 +94,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'hours are CPU-hours of this machine)')
     parser.add_argument('--compare', action='store_true',
                         help='compare the finished table with the numbers '
-                        'recorded in the metafiles; exit 1 on a regression')
+                        'the papers publish; exit 1 on a regression')
     parser.add_argument('--tolerance', type=float,
                         help='allowed shortfall for --compare (default: 2 '
                         'points for percentages, 0.02 for a CPM)')
@@ -252,7 +252,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.reproduce import (TABLES, PlanContext, StageError,
                                          build_rows, compare, plan_lines,
                                          run_rows, summarise, write_table)
-    from mmlesion.reproduce.execute import (load_metafile_results,
+    from mmlesion.reproduce.execute import (paper_results,
                                                  python_executable)
     from mmlesion.datasets.data_layout import find_data_replica_marker
     work_dir = args.work_dir or os.path.join('work_dirs', 'reproduce',
@@ -336,7 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f.read())
     print('written: ' + ', '.join(paths))
     if args.compare:
-        summary = summarise(spec, rows, load_metafile_results())
+        summary = summarise(spec, rows, paper_results())
         if not any(e['seeds'] for e in summary):
             print(f'error: no finished row in {ctx.work_dir} to compare',
                   file=sys.stderr)
@@ -344,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         regressions = compare(summary, args.tolerance)
         for line in regressions:
             print(f'regression: {line}')
-        print(f'{len(regressions)} regression(s) against the metafiles')
+        print(f'{len(regressions)} regression(s) against the papers')
         return 1 if regressions else 0
     return 0 if args.compare or not failed else 1
 

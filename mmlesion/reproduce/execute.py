@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run a planned table, write it in the paper's form, compare it with the
-numbers a method's ``metafile.yml`` records.
+published numbers (:mod:`.paper_results`, the README's paper column).
 
 Every stage runs as a subprocess from the repository root, its output in
 ``<work>/logs/``. A finished stage leaves a marker (its command, the code
@@ -12,7 +12,6 @@ take from the configs (the epochs a training ends at with the user's
 ``--cfg-options``, the options that move a config's data paths).
 """
 import argparse
-import glob
 import hashlib
 import json
 import math
@@ -28,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_check import strings_under
+from .paper_results import PAPER_RESULTS
 from .plan import MetricMap, PlanContext, Row, Stage, TableSpec
 
 LAST = '@last:'
@@ -37,17 +37,17 @@ LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 LUNA16_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 
 
-# ------------------------------------- metafile keys -> our metric files
+# ------------------------------------- paper keys -> our metric files
 def froc_map() -> MetricMap:
-    """DeepLesion 2D metafile keys -> ``FROCMetric`` keys (percent)."""
+    """DeepLesion 2D paper keys -> ``FROCMetric`` keys (percent)."""
     out = {f'sens@{r:g}': (f'froc/sens@{r:g}', 100.) for r in FROC_RATES}
     out['bbox_mAP'] = ('froc/bbox_mAP', 100.)
     return out
 
 
 def luna16_map() -> MetricMap:
-    """LUNA16 metafile keys -> ``eval_luna16`` ``metrics.json`` keys (a
-    ``/`` reads a nested key: ``sensitivity_at/0.125``). The metafiles
+    """LUNA16 paper keys -> ``eval_luna16`` ``metrics.json`` keys (a
+    ``/`` reads a nested key: ``sensitivity_at/0.125``). The papers
     record the CPM; the sensitivities (percent) draw the FROC picture."""
     out = {'luna16/cpm': ('cpm', 1.)}
     out.update({f'luna16/sens@{r:g}': (f'sensitivity_at/{r:g}', 100.)
@@ -56,7 +56,7 @@ def luna16_map() -> MetricMap:
 
 
 def lens_map() -> MetricMap:
-    """LENS 3D metafile keys (percent) -> ``eval_lens_3d`` keys."""
+    """LENS 3D paper keys (percent) -> ``eval_lens_3d`` keys."""
     out = {f'froc3d/sens@{r:g}': (f'sens@{r:g}', 100.) for r in LENS_RATES}
     out['froc3d/mean@0.125-8'] = ('average', 100.)
     return out
@@ -149,8 +149,7 @@ def run_stage(work_dir: str, stage: Stage, log=print) -> None:
 
 def repo_root() -> str:
     """The clone the tools run from."""
-    return osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-        osp.abspath(__file__)))))
+    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def run_rows(work_dir: str, rows: Sequence[Row], keep_going: bool = False,
@@ -201,7 +200,7 @@ def _metric_value(raw: dict, key: str) -> Any:
 
 
 def read_row_metrics(row: Row) -> Optional[Dict[str, float]]:
-    """The row's metrics in the metafile's units, or None when absent."""
+    """The row's metrics in the paper's units, or None when absent."""
     if not osp.isfile(row.metrics_file):
         return None
     with open(row.metrics_file) as f:
@@ -214,22 +213,9 @@ def read_row_metrics(row: Row) -> Optional[Dict[str, float]]:
     return out
 
 
-def load_metafile_results(root: Optional[str] = None
-                          ) -> Dict[str, Dict[str, float]]:
-    """Model name -> the metrics its metafile records (every method)."""
-    import yaml
-    root = root or repo_root()
-    out = {}
-    for path in sorted(glob.glob(osp.join(root, 'configs', '*',
-                                          'metafile.yml'))):
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        for model in data.get('Models', []):
-            metrics = {}
-            for res in model.get('Results') or []:
-                metrics.update(res.get('Metrics') or {})
-            out[model['Name']] = {k: float(v) for k, v in metrics.items()}
-    return out
+def paper_results() -> Dict[str, Dict[str, float]]:
+    """Model name -> the paper's numbers (:mod:`.paper_results`), a copy."""
+    return {k: dict(v) for k, v in PAPER_RESULTS.items()}
 
 
 def summarise(spec: TableSpec, rows: Sequence[Row],
@@ -287,7 +273,7 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
     in ``work_dir``; returns the paths."""
     summary = summarise(spec, rows,
                         paper if paper is not None else
-                        load_metafile_results())
+                        paper_results())
     md = osp.join(work_dir, 'table.md')
     js = osp.join(work_dir, 'table.json')
     atomic_write_text(md, table_markdown(spec, summary))
@@ -322,7 +308,7 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
 
 def compare(summary: Sequence[dict],
             tolerance: Optional[float] = None) -> List[str]:
-    """Regressions of a finished table against the metafile's numbers:
+    """Regressions of a finished table against the paper's numbers:
     ``ours < paper - tolerance`` (default tolerance: 2 points for
     percentages, 0.02 for values in [0, 1] such as the CPM).
 

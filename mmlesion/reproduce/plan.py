@@ -4,7 +4,7 @@
 A *stage* is one command of the documented path (a pre-step such as the
 anchor search, a training, a test, an evaluation), run as a subprocess in
 the table's work dir; a *row* is the paper row it produces, with the
-metric file its last stage writes and the metafile model whose recorded
+metric file its last stage writes and the model whose published
 numbers (the paper's) it is compared with. Rows run once per seed; LUNA16
 rows run their folds inside ``tools/luna16_cv.py``.
 """
@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-#: metafile key -> (key in our metric file, factor to the metafile's unit)
+#: paper key -> (key in our metric file, factor to the paper's unit)
 MetricMap = Dict[str, Tuple[str, float]]
 
 
@@ -46,10 +46,10 @@ class Row:
     Args:
         key (str): short name (``--rows``).
         label (str): the paper's row name.
-        model (str): the metafile model (config stem) it is compared with.
+        model (str): the model (config stem) whose paper numbers it is compared with.
         stages (list[Stage]): in order.
         metrics_file (str): the JSON its last stage writes.
-        metric_map (dict): metafile key -> (our key, factor).
+        metric_map (dict): paper key -> (our key, factor).
         seed (int): training seed.
     """
     key: str
@@ -74,7 +74,7 @@ class TableSpec:
         title (str): what the paper's table shows.
         row_keys (list[str]): its rows, in the paper's order.
         build (callable): ``build(ctx, key, seed) -> Row``.
-        columns (list[str]): the metafile keys the table prints.
+        columns (list[str]): the paper keys the table prints.
         folds (bool): whether the rows are LUNA16 10-fold rows.
         picture_rates (list[float]): FP rates of the FROC picture (the
             ``sens@r`` columns), empty for none.

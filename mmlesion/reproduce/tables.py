@@ -5,8 +5,8 @@ Each row is the full-size config with the paper's schedule and the
 pre-steps the method documents (the DE anchor search on the training
 split, the ALB search, LENS's exports, mining and FPR proposals, the ABS
 round's hard regions), written as the commands of the method READMEs. The
-paper's numbers are not here: they are read from each method's
-``metafile.yml``.
+paper's numbers are not here: they are in :mod:`.paper_results` (and in
+each method README's paper column).
 """
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
@@ -120,7 +120,7 @@ def _table2(ctx, key, seed):
     train, work = _train(ctx, config, seed, 'deeplesion')
     test, metrics = _test(ctx, config, work, overlap,
                           f'test_evaluator.overlap={overlap}')
-    # the metafile records the IoU numbers (Table 1)
+    # the paper reports the IoU numbers (Table 1)
     return Row(key, f'{label}, {overlap.upper()}', stem, [train, test],
                metrics, froc_map() if overlap == 'iou' else {}, seed)
 
@@ -215,7 +215,7 @@ def _table6(ctx, key, seed):
         outputs=[written, osp.join(train_work, 'last_checkpoint')],
         gpu_hours=round_hours(hours), gpus=max(ctx.gpus, 1))
     test, metrics = _test(ctx, written, train_work, 'iou')
-    # Table 6's "ElixirNet" is + ALB; the others' metafile: search configs
+    # Table 6's "ElixirNet" is + ALB; the others' models: search configs
     model = _stem(target) if key == 'elixirnet' else _stem(search_cfg)
     return Row(key, label, model, [pre, run, test], metrics, froc_map(),
                seed)

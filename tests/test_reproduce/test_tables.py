@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """tools/reproduce.py's plans: every table builds, its stages are the
 documented commands, shared stages run once, markers resume and refuse
-other code, the table compares with the metafiles."""
+other code, the table compares with the papers' numbers."""
+import glob
 import json
 import os.path as osp
 
@@ -11,9 +12,10 @@ from mmlesion.reproduce import (TABLES, PlanContext, Stage, StageError,
                                      build_rows, compare, plan_lines,
                                      run_rows, summarise, table_markdown)
 from mmlesion.reproduce import execute
-from mmlesion.reproduce.execute import (load_metafile_results,
+from mmlesion.reproduce.execute import (paper_results,
                                              marker_path, resolve,
                                              stage_done)
+from mmlesion.reproduce.paper_results import PAPER_RESULTS
 from mmlesion.reproduce.table_index import TABLE_INDEX
 
 REQUIRED = ('elixirnet/table2', 'elixirnet/table4', 'elixirnet/table5',
@@ -31,14 +33,26 @@ def test_index_and_tables_agree():
         assert spec.row_keys == TABLE_INDEX[name].rows
 
 
+def _metafile_models():
+    import yaml
+    names = set()
+    for path in glob.glob(osp.join(execute.repo_root(), 'configs', '*',
+                                   'metafile.yml')):
+        with open(path) as f:
+            names.update(m['Name'] for m in yaml.safe_load(f)['Models'])
+    return names
+
+
 @pytest.mark.parametrize('name', sorted(TABLE_INDEX))
 def test_every_row_plans(name, tmp_path):
     """Every row of every table builds; every config a stage names exists;
-    every row compares against a metafile model (or says it has none)."""
+    every row compares against a model with paper numbers (or says it has
+    none)."""
     rows = build_rows(name, _ctx(tmp_path, folds=[0, 1]), None, [0, 1])
     spec = TABLES[name]
     assert [r.key for r in rows[::2]] == spec.row_keys
-    paper = load_metafile_results()
+    paper = paper_results()
+    models = _metafile_models()
     for row in rows:
         assert row.stages and row.metrics_file
         for stage in row.stages:
@@ -48,9 +62,30 @@ def test_every_row_plans(name, tmp_path):
                 if arg.startswith('configs/'):
                     assert osp.isfile(osp.join(execute.repo_root(), arg))
         if row.metric_map and row.model:
-            assert row.model in paper, (name, row.key, row.model)
+            # a model of the metafiles; the paper may print no number for
+            # it (a row of ours), then its paper column stays empty
+            assert row.model in models, (name, row.key, row.model)
+            assert set(paper.get(row.model, {})) <= set(row.metric_map)
     text = '\n'.join(plan_lines(spec, rows))
     assert 'GPU-hours' in text and name in text
+
+
+def test_paper_numbers_are_the_readmes():
+    """Every paper number the tables compare with is printed in its
+    method README's paper column, beside the model's config."""
+    root = execute.repo_root()
+    for model, metrics in PAPER_RESULTS.items():
+        found = glob.glob(osp.join(root, 'configs', '*', '**', model + '.py'),
+                          recursive=True)
+        assert len(found) == 1, model
+        method = osp.relpath(found[0], osp.join(root, 'configs')).split(
+            osp.sep)[0]
+        with open(osp.join(root, 'configs', method, 'README.md')) as f:
+            readme = f.read()
+        for key, value in metrics.items():
+            forms = {f'{value:g}', f'{value:.1f}', f'{value:.2f}',
+                     f'{value * 100:g}', f'{value * 100:.1f}'}
+            assert any(form in readme for form in forms), (model, key, value)
 
 
 def test_paper_pre_steps(tmp_path):

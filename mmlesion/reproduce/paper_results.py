@@ -1,0 +1,290 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The papers' published numbers that a reproduced table is set beside.
+
+One entry per model (its config's stem), in the keys of the table's metric
+map (``execute.froc_map`` / ``luna16_map`` / ``lens_map``: sensitivities
+in percent, CPM as a fraction), each with the paper's table and row. The
+same numbers are the "paper" column of the method's README
+(``configs/<method>/README.md``); a test checks that every number here is
+printed there. The metafiles carry no results: OpenMMLab's ``Results`` are
+for models with weights.
+"""
+from typing import Dict
+
+#: model -> metric -> the paper's number.
+PAPER_RESULTS: Dict[str, Dict[str, float]] = {
+    # Table 1, FRCNN, 3 slices
+    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 79.17,
+        'bbox_mAP': 27.9
+    },
+    # Table 1, ElixirNet, 3 slices
+    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 60.43,
+        'sens@1': 69.38,
+        'sens@2': 77.2,
+        'sens@3': 80.52,
+        'sens@4': 82.72,
+        'sens@8': 83.74,
+        'sens@16': 83.74,
+        'bbox_mAP': 30.8
+    },
+    # Tables 1 and 5, FPN, 3 slices
+    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 81.51,
+        'bbox_mAP': 31.5
+    },
+    # Tables 1 and 5, ElixirNet w FPN, 3 slices
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 66.39,
+        'sens@1': 75.41,
+        'sens@2': 82.05,
+        'sens@3': 86.63,
+        'sens@4': 87.75,
+        'sens@8': 88.36,
+        'sens@16': 88.36,
+        'bbox_mAP': 35.2
+    },
+    # Table 1, Deformv2, 3 slices
+    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 84.47,
+        'bbox_mAP': 34.3
+    },
+    # Table 1, ElixirNet w Deformv2, 3 slices
+    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 65.64,
+        'sens@1': 75.84,
+        'sens@2': 83.7,
+        'sens@3': 86.92,
+        'sens@4': 88.91,
+        'sens@8': 91.37,
+        'sens@16': 91.37,
+        'bbox_mAP': 36.3
+    },
+    # Table 5, +TRPN
+    'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 83.61,
+        'bbox_mAP': 33.9
+    },
+    # Table 5, +ALB (Table 6, ElixirNet)
+    'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 83.88,
+        'bbox_mAP': 34.1
+    },
+    # Table 5, +ALB +RTM
+    'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 84.19,
+        'bbox_mAP': 34.0
+    },
+    # Table 5, +TRPN +ALB
+    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 84.72,
+        'bbox_mAP': 34.8
+    },
+    # Table 5, 9 slices
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice': {
+        'sens@3': 85.43,
+        'bbox_mAP': 34.4
+    },
+    # Table 6, ALB w/o our search space (the search; writes a genotype)
+    'elixirnet-alb-search-dartsspace_r50_fpn_4xb4-15e_deeplesion-3slice': {
+        'sens@3': 81.06,
+        'bbox_mAP': 32.1
+    },
+    # Table 6, random ALB (the search; writes a genotype)
+    'elixirnet-alb-search-random_r50_fpn_4xb4-15e_deeplesion-3slice': {
+        'sens@3': 81.84,
+        'bbox_mAP': 32.1
+    },
+    # Table 5, focal-loss RPN instead of TRPN
+    'elixirnet-alb-rtm-rpnfocal-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 82.66
+    },
+    # Table 3, FPN, KiTS19, 3 slices
+    'faster-rcnn_r50_fpn_4xb2-1x_kits19-3slice': {
+        'bbox_mAP': 21.1
+    },
+    # Table 3, ElixirNet w FPN, KiTS19, 3 slices
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice': {
+        'bbox_mAP': 29.6
+    },
+    # Table 3, Deformv2, KiTS19, 3 slices
+    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_kits19-3slice': {
+        'bbox_mAP': 32.9
+    },
+    # Table 3, ElixirNet w Deformv2, KiTS19, 3 slices
+    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-3slice': {
+        'bbox_mAP': 33.6
+    },
+    # Table 1, original RetinaNet
+    'retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion': {
+        'sens@0.5': 45.8,
+        'sens@1': 54.17,
+        'sens@2': 62.5,
+        'sens@4': 69.8,
+        'sens@8': 75.34,
+        'sens@16': 79.48
+    },
+    # Table 1, + anchor optimization
+    'retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion': {
+        'sens@0.5': 64.82,
+        'sens@1': 74.98,
+        'sens@2': 82.29,
+        'sens@4': 87.87,
+        'sens@8': 92.2,
+        'sens@16': 94.9
+    },
+    # Table 1, + dense supervision
+    'improved-retinanet_vgg19_densefpn_1xb4-adam-plateau-50e_deeplesion': {
+        'sens@0.5': 70.24,
+        'sens@1': 78.28,
+        'sens@2': 85.1,
+        'sens@4': 90.39,
+        'sens@8': 93.81,
+        'sens@16': 96.01
+    },
+    # Table 1, + attention gate
+    'improved-retinanet_vgg19_densefpn-ag_1xb4-adam-plateau-50e_deeplesion': {
+        'sens@0.5': 72.15,
+        'sens@1': 80.07,
+        'sens@2': 86.4,
+        'sens@4': 90.77,
+        'sens@8': 94.09,
+        'sens@16': 96.32
+    },
+    # Table II, row a (DenseBlock + anchor1, OHEM, single scale)
+    'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.839
+    },
+    # Table II, row b (DenseBlock + anchor1, focal loss, single scale)
+    'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.868
+    },
+    # Table II, row c (DenseBlock + anchor1, OHEM, multi-scale)
+    'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.898
+    },
+    # Table II, row d (DenseBlock + anchor1, focal loss, multi-scale)
+    'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.91
+    },
+    # Table II, row e (DenseBlock + anchor2, focal loss, multi-scale)
+    'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16': {
+        'luna16/cpm': 0.899
+    },
+    # Table II, row f (DenseBlock + anchor1†, focal loss, multi-scale)
+    'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
+        'luna16/cpm': 0.917
+    },
+    # Table III, Crop 96, DA, Joint (Combined)
+    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16-crop96': {
+        'luna16/cpm': 0.917
+    },
+    # Table III, Crop 96, DA, Magnify, Joint (Combined)
+    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16-crop96': {
+        'luna16/cpm': 0.919
+    },
+    # Table III, Crop 96, DA, Magnify, Alternating (Combined)
+    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.912
+    },
+    # Table III, Crop 128, DA, Joint (3D-AG-LM, Combined)
+    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.926
+    },
+    # Table III, Crop 128, DA, Magnify, Joint (3D-AG, Combined)
+    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16': {
+        'luna16/cpm': 0.93
+    },
+    # Table III, Crop 128†, Joint (no DA, no Magnify, Combined)
+    'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
+        'luna16/cpm': 0.926
+    },
+    # Table III, Crop 128†, DA, Joint (3D-AG-LM†, Combined)
+    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
+        'luna16/cpm': 0.939
+    },
+    # Table III, Crop 128†, DA, Magnify, Joint (3D-AG†, Combined)
+    'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
+        'luna16/cpm': 0.935
+    },
+    # Table V, RPN Baseline
+    'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d': {
+        'luna16/sens@4': 86.56,
+        'luna16/cpm': 0.708
+    },
+    # Table V, 3D-AG
+    'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d': {
+        'luna16/sens@4': 89.38,
+        'luna16/cpm': 0.771
+    },
+    # Table I, MULAN (baseline)
+    'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/sens@0.125': 11.2,
+        'froc3d/sens@0.25': 16.3,
+        'froc3d/sens@0.5': 24.3,
+        'froc3d/sens@1': 32.8,
+        'froc3d/sens@2': 41.6,
+        'froc3d/sens@4': 50.9,
+        'froc3d/sens@8': 60.1,
+        'froc3d/mean@0.125-8': 33.9
+    },
+    # Table I, row (a)
+    'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/sens@0.125': 15.8,
+        'froc3d/sens@0.25': 21.4,
+        'froc3d/sens@0.5': 27.9,
+        'froc3d/sens@1': 35.9,
+        'froc3d/sens@2': 43.4,
+        'froc3d/sens@4': 52.0,
+        'froc3d/sens@8': 60.9,
+        'froc3d/mean@0.125-8': 36.8
+    },
+    # Table I, row (b)
+    'lens-afp-multi_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/sens@0.125': 14.3,
+        'froc3d/sens@0.25': 21.5,
+        'froc3d/sens@0.5': 28.2,
+        'froc3d/sens@1': 35.1,
+        'froc3d/sens@2': 44.4,
+        'froc3d/sens@4': 53.9,
+        'froc3d/sens@8': 63.4,
+        'froc3d/mean@0.125-8': 37.3
+    },
+    # Table I, row (c)
+    'lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/sens@0.125': 15.9,
+        'froc3d/sens@0.25': 22.8,
+        'froc3d/sens@0.5': 30.1,
+        'froc3d/sens@1': 37.7,
+        'froc3d/sens@2': 46.7,
+        'froc3d/sens@4': 56.6,
+        'froc3d/sens@8': 66.1,
+        'froc3d/mean@0.125-8': 39.4
+    },
+    # Table I, row (d)
+    'lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/sens@0.125': 21.6,
+        'froc3d/sens@0.25': 29.9,
+        'froc3d/sens@0.5': 37.6,
+        'froc3d/sens@1': 46.7,
+        'froc3d/sens@2': 56.7,
+        'froc3d/sens@4': 65.8,
+        'froc3d/sens@8': 75.3,
+        'froc3d/mean@0.125-8': 47.6
+    },
+    # Table I, row (e) (row (d)'s detector + this FPR network, Eq. 2)
+    'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion': {
+        'froc3d/sens@0.125': 23.7,
+        'froc3d/sens@0.25': 31.6,
+        'froc3d/sens@0.5': 40.3,
+        'froc3d/sens@1': 50.0,
+        'froc3d/sens@2': 59.6,
+        'froc3d/sens@4': 69.5,
+        'froc3d/sens@8': 78.0,
+        'froc3d/mean@0.125-8': 50.4
+    },
+}
