@@ -20,8 +20,8 @@ folder. Writes into ``--out-dir``: ``findings.json``, ``candidates.csv``
 ``key_slices/finding_NNN.png``, ``overview.png``, ``report.html``
 (self-contained) and, for a DICOM series, ``findings_sr.dcm`` (TID 1500
 SR) and ``findings_seg.dcm`` (SEG, for models that predict masks). See
-:mod:`mmlesion.apis.volume_inference` and
-:mod:`mmlesion.apis.dicom_results`.
+:mod:`mmlesion.apis.whole_scan.infer` and
+:mod:`mmlesion.apis.whole_scan.write_dicom`.
 
 The files appear together or not at all (written into a hidden folder
 beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
@@ -44,10 +44,10 @@ scans with results already are skipped (run the same command again after
 a kill), and while the model runs on a scan the next one is read and
 resampled and the files of the last one are written (``--no-overlap``: one
 step after another; the findings are the same). See
-:mod:`mmlesion.apis.volume_batch`.
+:mod:`mmlesion.apis.whole_scan.batch`.
 
 Weights trained on the synthetic demo data (the rule:
-:mod:`mmlesion.apis.volume_model_warning`) get a ``model_warning`` in
+:mod:`mmlesion.apis.whole_scan.model`) get a ``model_warning`` in
 ``findings.json``, a red box at the top of ``report.html`` and a line in
 the console: their findings are not clinically meaningful.
 """
@@ -155,9 +155,9 @@ def main(argv=None) -> int:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.apis.volume_results import (format_summary,
-                                              remove_stale_staging)
-    from mmlesion.apis.volume_run import run_volume_inference
+    from mmlesion.apis.whole_scan.run import run_volume_inference
+    from mmlesion.apis.whole_scan.write import (format_summary,
+                                                remove_stale_staging)
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
     from mmlesion.utils.config_check import apply_cfg_options
@@ -196,11 +196,11 @@ def main(argv=None) -> int:
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:
     """Every scan of the command line and of --scan-list through one
-    model (:func:`mmlesion.apis.volume_batch.run_batch_inference`); 1 when
-    a scan failed."""
-    from mmlesion.apis.volume_batch import (format_batch_summary,
-                                            read_scan_list,
-                                            run_batch_inference)
+    model (:func:`mmlesion.apis.whole_scan.batch.run_batch_inference`); 1
+    when a scan failed."""
+    from mmlesion.apis.whole_scan.batch import (format_batch_summary,
+                                                read_scan_list,
+                                                run_batch_inference)
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)

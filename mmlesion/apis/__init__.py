@@ -9,16 +9,16 @@ from .lens_fpr_rescore import (load_fpr_model,  # noqa: F401
                                rescore_findings_with_fpr)
 from .series_inference import (iter_series_slices, load_lens_and_train_set,
                                predict_series_3d, set_lens_experts)
-from .volume_inference import (VolumeInferenceSettings, detect_slices,
-                               infer_volume, prepare_volume,
-                               volume_settings_from_config,
-                               write_volume_results)
-from .volume_run import run_volume_inference  # noqa: F401
+from .whole_scan import (VolumeInferenceSettings, detect_slices,
+                         infer_volume, prepare_volume, run_batch_inference,
+                         run_volume_inference, volume_settings_from_config,
+                         write_volume_results)
 
 __all__ = [
     'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',
     'VolumeInferenceSettings',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
+    'run_batch_inference',
     'volume_settings_from_config', 'write_volume_results',
     'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',
     'make_fpr_proposals', 'rescore_findings_with_fpr', 'load_fpr_model',

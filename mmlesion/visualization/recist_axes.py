@@ -6,7 +6,7 @@ from typing import Optional
 def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
                      short_color: str = 'deepskyblue') -> None:
     """Draw the two axes of
-    :func:`~mmlesion.apis.recist_measurement.measure_findings` on a picture
+    :func:`~mmlesion.apis.whole_scan.measure.measure_findings` on a picture
     of the slice they were measured on (``recist['key_slice']`` of the
     resampled volume).
 

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Pictures and a self-contained HTML report of 3D findings in a CT scan.
 
-Used by :func:`mmlesion.apis.volume_inference.write_volume_results`. All
+Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`. All
 coordinates are continuous voxel coordinates of the (resampled) volume the
 findings were detected in (voxel centres at integers, which is also where
 matplotlib's ``imshow`` puts pixel centres).
@@ -24,10 +24,10 @@ def describe_size(finding: dict) -> str:
     The box side is the longer in-plane side (width or height) of the
     finding's 3D box (``largest_box_side_mm``, formerly only
     ``diameter_mm``); the RECIST axes are measured on its key slice
-    (:mod:`~mmlesion.apis.recist_measurement`).
+    (:mod:`~mmlesion.apis.whole_scan.measure`).
 
     Args:
-        finding (dict): a finding of :func:`~mmlesion.apis.volume_inference.infer_volume`.
+        finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.infer_volume`.
 
     Returns:
         str: the sizes in words (without RECIST when it was not measured).

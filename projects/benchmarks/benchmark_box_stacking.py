@@ -85,7 +85,7 @@ def random_weight_like_boxes(
 
     Returns:
         tuple: slice indices, (n, 4) float64 boxes and (n,) float64 scores
-        per slice, as :func:`~mmlesion.apis.volume_inference.detect_slices`
+        per slice, as :func:`~mmlesion.apis.whole_scan.detect.detect_slices`
         returns them.
     """
     rng = np.random.default_rng(seed)

@@ -92,8 +92,8 @@ def main(argv=None) -> dict:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.volume_batch import run_batch_inference
-    from mmlesion.apis.volume_detector import init_volume_detector
+    from mmlesion.apis.whole_scan.batch import run_batch_inference
+    from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     from projects.benchmarks.stand_in_detector import StandInDetector

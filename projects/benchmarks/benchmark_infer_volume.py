@@ -18,7 +18,7 @@ number of boxes kept). ``--amp`` runs the detector under float16 autocast
 the detection time of the fastest batch size: that is what a user waits for
 per scan (the goal for the full-size 2.5D detectors on one H100 with AMP:
 200 slices/s or more). The pipeline line is the test pipeline alone
-(slices/s of :func:`~mmlesion.apis.volume_slice_loader.volume_slice_loader`
+(slices/s of :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader`
 with each ``--workers`` count, no model): the most the detection loop can
 reach with that many workers. Timed runs of the batch sizes and worker
 counts are interleaved (each repeat runs them all), the best of
@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'the model runs, one timing each (0: in the main process)')
     parser.add_argument(
         '--worker-type', choices=('thread', 'process'), default='thread',
-        help='how --workers run (mmlesion.apis.volume_slice_loader)')
+        help='how --workers run (mmlesion.apis.whole_scan.slices)')
     parser.add_argument(
         '--pipeline-only', action='store_true',
         help='time only the test pipeline with each --workers count (no '
@@ -106,7 +106,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     for w in args.workers:
-        from mmlesion.apis.volume_slice_loader import check_workers
+        from mmlesion.apis.whole_scan.slices import check_workers
         check_workers(w, args.worker_type)
     if args.repeats < 1:
         raise ValueError(f'--repeats must be >= 1, got {args.repeats}')
@@ -133,13 +133,13 @@ def _run(args, scan: str) -> dict:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.volume_inference import (build_volume_pipeline,
-                                                detect_slices,
-                                                init_volume_detector,
-                                                prepare_volume,
-                                                volume_settings_from_config)
-    from mmlesion.apis.volume_slice_loader import (volume_slice_dataset,
-                                                   volume_slice_loader)
+    from mmlesion.apis.whole_scan.detect import detect_slices
+    from mmlesion.apis.whole_scan.model import init_volume_detector
+    from mmlesion.apis.whole_scan.resample import prepare_volume
+    from mmlesion.apis.whole_scan.settings import (
+        build_volume_pipeline, volume_settings_from_config)
+    from mmlesion.apis.whole_scan.slices import (volume_slice_dataset,
+                                                 volume_slice_loader)
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
     from mmlesion.utils.atomic_io import atomic_write_text

@@ -2,8 +2,8 @@
 """Train a 2.5D detector briefly on slices of the synthetic volume set.
 
 For tests and demos of volume inference: the training samples are made
-with the very pipeline :mod:`mmlesion.apis.volume_inference` runs on a scan
-(:func:`~mmlesion.apis.volume_inference.prepare_volume` then the config's
+with the very pipeline :mod:`mmlesion.apis.whole_scan.infer` runs on a scan
+(:func:`~mmlesion.apis.whole_scan.resample.prepare_volume` then the config's
 test pipeline with :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`),
 with ground-truth boxes from ``ground_truth.json``: the cross-section of
 each planted ellipsoid on each resampled slice.
@@ -11,7 +11,7 @@ each planted ellipsoid on each resampled slice.
 import copy
 import json
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -21,10 +21,43 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
-from mmlesion.apis.volume_inference import (VolumeInferenceSettings,
-                                            build_volume_pipeline,
-                                            prepare_volume)
+from mmlesion.apis.whole_scan.model import build_volume_detector
+from mmlesion.apis.whole_scan.resample import prepare_volume
+from mmlesion.apis.whole_scan.settings import (VolumeInferenceSettings,
+                                               build_volume_pipeline)
+from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.testing import get_config
+
+#: The demo detector the whole-scan tests run.
+DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+
+
+def scans_and_random_checkpoint(tmp_path_factory,
+                                seed: int = 3,
+                                num_luna: int = 1,
+                                size_range: Tuple[int, int] = (64, 64),
+                                num_slices_range: Tuple[int, int] = (12, 12)
+                                ) -> Tuple[List[Path], Path]:
+    """Small synthetic chest scans (.mhd, one nodule each) and random
+    weights of :data:`DEMO_CFG`'s detector (``torch.manual_seed(0)``) in a
+    checkpoint saved by hand: no ``dataset_meta``, no config (the case
+    where mmdet falls back to its COCO classes).
+
+    Returns:
+        tuple: the scans' paths and the checkpoint's.
+    """
+    root = tmp_path_factory.mktemp('vol') / 'volumes'
+    generate_demo_volumes(
+        root, seed=seed, num_luna=num_luna, num_kits=0, num_lits=0,
+        val_fraction=0., size_range=size_range,
+        num_slices_range=num_slices_range, nodules_per_scan=(1, 1))
+    gt = json.loads((root / 'ground_truth.json').read_text())
+    torch.manual_seed(0)
+    model = build_volume_detector(get_config(DEMO_CFG))
+    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return [root / s['file'] for s in gt['scans']], ckpt
 
 
 def lesion_boxes_on_slices(lesion: dict, volume, margin: float = 1.,

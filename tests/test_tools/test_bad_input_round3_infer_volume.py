@@ -8,9 +8,12 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from mmlesion.apis import volume_inference, volume_run
-from mmlesion.apis.volume_results import (OutputIntoInputError,
-                                          check_out_dir_apart)
+from mmlesion.apis.whole_scan import infer, run
+from mmlesion.apis.whole_scan.model import build_volume_detector
+from mmlesion.apis.whole_scan.read import check_resampled_size
+from mmlesion.apis.whole_scan.settings import volume_settings_from_config
+from mmlesion.apis.whole_scan.write import (OutputIntoInputError,
+                                            check_out_dir_apart)
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils.atomic_io import TMP_PREFIX
 
@@ -45,8 +48,8 @@ def no_detection(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError('the run went on after the bad input')
 
-    monkeypatch.setattr(volume_run, 'load_volume_detector', fail)
-    monkeypatch.setattr(volume_inference, 'detect_slices', fail)
+    monkeypatch.setattr(run, 'load_volume_detector', fail)
+    monkeypatch.setattr(infer, 'detect_slices', fail)
 
 
 @pytest.mark.parametrize('where', ['series', 'series/results',
@@ -85,7 +88,7 @@ def test_gigavoxel_resampling_is_refused_before_allocation(
         tmp_path, capsys, no_detection, monkeypatch, option, named):
     scan = _scan(tmp_path / 'scan.nii.gz')
     monkeypatch.setattr(
-        volume_inference, 'prepare_volume',
+        infer, 'prepare_volume',
         lambda *a: pytest.fail('resampled although too large'))
     code = _tool().main([DEMO_CFG, str(tmp_path / 'w.pth'), str(scan),
                          '--out-dir', str(tmp_path / 'out')] + option)
@@ -99,20 +102,20 @@ def test_gigavoxel_resampling_is_refused_before_allocation(
 def test_voxel_limit_is_a_setting(tmp_path, monkeypatch):
     from mmlesion.datasets.volumes import load_ct_volume
     volume = load_ct_volume(_scan(tmp_path / 'scan.nii.gz'))
-    settings = volume_inference.volume_settings_from_config(
+    settings = volume_settings_from_config(
         get_config('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'), 1.)
-    assert volume_inference.check_resampled_size(volume, settings) == (
+    assert check_resampled_size(volume, settings) == (
         8, 32, 32)
     monkeypatch.setenv('MMLESION_MAX_VOXELS', '1000')
     with pytest.raises(ValueError, match='8 x 32 x 32 = 8.19e\\+03 voxels'):
-        volume_inference.check_resampled_size(volume, settings)
+        check_resampled_size(volume, settings)
 
 
 def test_nan_checkpoint_is_refused(tmp_path, capsys):
     """Weights of a diverged training: refused naming the file and the
     parameters (they ran and reported 0 findings with status 0)."""
     scan = _scan(tmp_path / 'scan.nii.gz')
-    model = volume_inference.build_volume_detector(get_config(
+    model = build_volume_detector(get_config(
         'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'))
     state = model.state_dict()
     state['roi_head.bbox_head.fc_cls.weight'][:] = float('nan')

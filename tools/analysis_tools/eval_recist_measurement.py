@@ -4,7 +4,7 @@
 For every lesion of ``DL_info*.csv`` whose key slice PNG is present, the
 mask is grown inside the ground-truth box exactly as for a detected
 finding without a model mask
-(:func:`mmlesion.apis.recist_measurement.measure_lesion`), its long and
+(:func:`mmlesion.apis.whole_scan.measure.measure_lesion`), its long and
 short axis are measured (:func:`mmlesion.structures.recist.
 recist_diameters`) and compared with the radiologist's RECIST diameters
 (``Lesion_diameters_Pixel_`` x ``Spacing_mm_px_``). Prints a table (mean
@@ -75,7 +75,7 @@ def find_lesions(data_root: str) -> List['DLInfoRecord']:
 def measure(data_root: str, lesions: List['DLInfoRecord']) -> List[dict]:
     """Measure every lesion from its ground-truth box (one row each)."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.recist_measurement import measure_lesion
+    from mmlesion.apis.whole_scan.measure import measure_lesion
     from mmlesion.datasets.transforms.loading import read_hu_png
     rows = []
     for rec in lesions:

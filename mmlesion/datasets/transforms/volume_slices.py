@@ -15,7 +15,7 @@ class LoadVolumeSlices(LoadDeepLesionSlices):
     The in-memory counterpart of :class:`LoadDeepLesionSlices` (same
     arguments, same channel positions, same HU clamp), used to run a 2.5D
     detector's own test pipeline on every slice of a CT scan
-    (:mod:`mmlesion.apis.volume_inference`): channel ``k`` is the image at
+    (:mod:`mmlesion.apis.whole_scan.infer`): channel ``k`` is the image at
     ``z = key * slice_interval + k * interval_mm``, linearly interpolated
     between the two slices around it. Positions beyond the first or last
     slice take that slice (the DeepLesion rule for missing neighbours:

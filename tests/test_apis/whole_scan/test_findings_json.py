@@ -19,7 +19,7 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
-from mmlesion.apis.volume_run import run_volume_inference
+from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 
 DATA = Path(__file__).parent / 'data'

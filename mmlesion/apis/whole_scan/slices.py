@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Prepare the slices of an in-memory CT volume while the detector runs.
 
-:func:`~mmlesion.apis.volume_inference.detect_slices` feeds every slice of
+:func:`~mmlesion.apis.whole_scan.detect.detect_slices` feeds every slice of
 a resampled scan through the 2.5D detector's test pipeline
 (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``, ...). Run in the
 main process between forward passes, that pipeline (about 2-3 ms per
@@ -84,7 +84,7 @@ class VolumeSliceDataset(Dataset):
         array (np.ndarray): the (z, y, x) float32 volume in HU; shared,
             never written.
         pipeline (Callable): the volume test pipeline
-            (:func:`~mmlesion.apis.volume_inference.build_volume_pipeline`).
+            (:func:`~mmlesion.apis.whole_scan.settings.build_volume_pipeline`).
         slice_interval (float): z spacing of ``array`` in mm.
         spacing (float): in-plane spacing of ``array`` in mm/px.
         path (str): the scan's path (``img_path``; named in errors).
@@ -151,7 +151,7 @@ class WindowedVolumeSlices(VolumeSliceDataset):
     Applies (:meth:`applies`) when the pipeline's transforms are exactly
     these three and every channel is a whole slice away from the key
     (``interval_mm`` a multiple of the volume's slice interval, as after
-    :func:`~mmlesion.apis.volume_settings.prepare_volume`): then each
+    :func:`~mmlesion.apis.whole_scan.resample.prepare_volume`): then each
     channel is a slice, never an interpolation between two.
     """
 

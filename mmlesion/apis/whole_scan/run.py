@@ -1,12 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A 2.5D detector over a scan file: check the inputs, load the scan and the
-model, detect (:func:`~mmlesion.apis.volume_inference.infer_volume`) and
-write the results (:func:`~mmlesion.apis.volume_results.
+model, detect (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`) and
+write the results (:func:`~mmlesion.apis.whole_scan.write.
 write_volume_results`, DICOM SR / SEG).
 
 :func:`run_volume_inference` is one scan (``tools/infer_volume.py`` with one
 scan); its parts are the steps a batch of scans shares
-(:mod:`mmlesion.apis.volume_batch`): :func:`volume_run_config` (checked
+(:mod:`mmlesion.apis.whole_scan.batch`): :func:`volume_run_config` (checked
 before anything slow), :func:`load_volume_run` (the model, once) and
 :func:`detect_and_write` (once per scan).
 """
@@ -19,16 +19,14 @@ from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 
-from .dicom_results import prepare_dicom_results, write_dicom_results
-from .provenance import run_provenance
-from .volume_detector import load_volume_detector
-from .volume_inference import check_resampled_size, infer_volume
-from .volume_model_warning import demo_model_warning
-from .volume_results import (check_out_dir, check_out_dir_apart,
-                             remove_stale_staging, write_volume_results)
-from .volume_settings import (VolumeInferenceSettings,
-                              volume_settings_from_config)
-from .volume_slice_loader import check_workers
+from .infer import infer_volume
+from .model import demo_model_warning, load_volume_detector, run_provenance
+from .read import check_resampled_size
+from .settings import VolumeInferenceSettings, volume_settings_from_config
+from .slices import check_workers
+from .write import (check_out_dir, check_out_dir_apart, remove_stale_staging,
+                    write_volume_results)
+from .write_dicom import prepare_dicom_results, write_dicom_results
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -72,16 +70,16 @@ def run_volume_inference(config: Union[str, Config],
         dicom (str): DICOM SR and SEG of the findings (with ``out_dir``):
             ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
             impossible) or ``'no'``; see
-            :mod:`mmlesion.apis.dicom_results`.
+            :mod:`mmlesion.apis.whole_scan.write_dicom`.
         allow_partial_load (bool): accept a ``checkpoint`` that does not
             fit the model exactly (only logged). Defaults to False.
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
         dict: the :func:`infer_volume` result, plus ``model_warning``
-        (:data:`~mmlesion.apis.volume_model_warning.DEMO_MODEL_WARNING` for
+        (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING` for
         weights trained on the synthetic demo data, else None; see
-        :mod:`~mmlesion.apis.volume_model_warning`) and ``paths`` if
+        :mod:`~mmlesion.apis.whole_scan.model`) and ``paths`` if
         written.
     """
     cfg, settings = volume_run_config(config, pixel_spacing, cfg_name,
@@ -122,7 +120,7 @@ def volume_run_config(config: Union[str, Config],
         ValueError: not a 2.5D config, a bad expert, or only one of
             ``fpr_config`` and ``fpr_checkpoint``.
     """
-    from .series_inference import set_lens_experts
+    from ..series_inference import set_lens_experts
     cfg_name = _config_name(config, cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
@@ -163,7 +161,7 @@ def load_volume_run(cfg: Config,
         tuple: the model (eval mode), the ``(config, model)`` of the FPR or
         None, and ``run_info`` for :func:`detect_and_write`.
     """
-    from .lens_fpr_rescore import load_fpr_model
+    from ..lens_fpr_rescore import load_fpr_model
     fpr = None if fpr_config is None else load_fpr_model(
         fpr_config, fpr_checkpoint, device)
     checkpoint_meta: dict = {}
@@ -202,7 +200,7 @@ def detect_and_write(model: torch.nn.Module,
     (with ``out_dir``) :func:`write_scan`.
 
     The part of :func:`run_volume_inference` that runs once per scan (the
-    batch of :mod:`mmlesion.apis.volume_batch` runs the two halves for
+    batch of :mod:`mmlesion.apis.whole_scan.batch` runs the two halves for
     every scan with one model, writing a scan while detecting the next).
 
     Args:
@@ -211,12 +209,12 @@ def detect_and_write(model: torch.nn.Module,
         settings (VolumeInferenceSettings): the detector's convention.
         run_info (dict): what every scan's result records: ``cfg_name``,
             ``checkpoint``, ``experts`` (or None), ``model_warning`` and
-            ``provenance`` (:func:`~mmlesion.apis.provenance.
+            ``provenance`` (:func:`~mmlesion.apis.whole_scan.model.
             run_provenance`).
         out_dir (str, optional): write the results there.
         overwrite (bool): replace earlier results in ``out_dir``.
-        dicom_plan (dict, optional): from :func:`~mmlesion.apis.
-            dicom_results.prepare_dicom_results` (None: no DICOM results).
+        dicom_plan (dict, optional): from :func:`~mmlesion.apis.whole_scan.
+            write_dicom.prepare_dicom_results` (None: no DICOM results).
         max_pictures (int): findings drawn and listed in the report.
         **kwargs: :func:`infer_volume` options (``fpr``, ``resampled``,
             ``batch_size``, ...).

@@ -10,13 +10,14 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmlesion.apis.volume_inference import (CANDIDATE_COLUMNS,
-                                            volume_settings_from_config)
+from mmlesion.apis.whole_scan.settings import volume_settings_from_config
+from mmlesion.apis.whole_scan.write import CANDIDATE_COLUMNS
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.transforms import LoadVolumeSlices
 from mmlesion.testing import get_config, repo_root
+from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import (train_on_samples,
-                                          volume_training_samples)
+                                       volume_training_samples)
 
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 # small chest scans with bright solid nodules (250-350 HU, brighter than
@@ -30,11 +31,7 @@ TRAIN_ITERS = 250
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'infer_volume', repo_root() / 'tools' / 'infer_volume.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('infer_volume.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,8 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A 2.5D detector's input convention for whole scans, read from its config
-(step 1 and 2 of :mod:`mmlesion.apis.volume_inference`): the slices and
-their interval, the HU window, the pixel spacing, the test pipeline with
-the volume loader, and the resampling of a scan to that convention.
+(:func:`volume_settings_from_config`): the slices and their interval, the
+HU window, the pixel spacing and the test pipeline with the volume loader.
+
+The config's test pipeline is kept, with its loader replaced by
+:class:`~mmlesion.datasets.transforms.LoadVolumeSlices` (channels taken
+from the in-memory volume) and its fixed-size resizes and annotation
+loading removed (the volume is resampled to the pixel spacing instead, in
+:mod:`~mmlesion.apis.whole_scan.resample`: a ``Resize`` to 512 px assumes
+DeepLesion's 512 px slices).
 """
 import copy
 import logging
@@ -13,8 +19,6 @@ import numpy as np
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
-
-from mmlesion.datasets.volumes import CTVolume, resample_volume
 
 #: Pixel spacing used when the config has no ``ResampleToSpacing``: the
 #: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
@@ -127,30 +131,6 @@ def volume_settings_from_config(
         num_slices=num_slices, interval_mm=interval,
         pixel_spacing=float(pixel_spacing), window=window, pipeline=out,
         pixel_spacing_source=source)
-
-
-def prepare_volume(volume: CTVolume,
-                   settings: VolumeInferenceSettings,
-                   backend: str = 'torch') -> CTVolume:
-    """Resample a scan to the detector's slice interval and pixel spacing.
-
-    Args:
-        volume (CTVolume): the scan.
-        settings (VolumeInferenceSettings): the detector's convention.
-        backend (str): ``'torch'`` (default: :func:`~mmlesion.datasets.
-            volumes.resampling.resample_volume_torch`, the grid and the
-            values of SimpleITK's linear resampling within
-            :data:`~mmlesion.datasets.volumes.resampling.
-            TORCH_LINEAR_ATOL_HU`, 4-8x faster on a chest scan) or
-            ``'sitk'`` (SimpleITK's ``ResampleImageFilter``, the path before
-            the torch one; kept for comparisons).
-
-    Returns:
-        CTVolume: the resampled scan (linear, -1024 outside).
-    """
-    ps = settings.pixel_spacing
-    return resample_volume(volume, (settings.interval_mm, ps, ps),
-                           backend=backend)
 
 
 def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:

@@ -20,8 +20,8 @@ folder without ``findings.json`` is replaced.
 The findings and files of a scan are those of ``tools/infer_volume.py`` on
 that scan alone: the threads run the same reading and resampling
 (:func:`~mmlesion.datasets.volumes.load_ct_volume`,
-:func:`~mmlesion.apis.volume_settings.prepare_volume`) one scan ahead and
-the same writing (:func:`~mmlesion.apis.volume_run.write_scan`) one scan
+:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`) one scan ahead and
+the same writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) one scan
 behind, so at most three scans are in memory (the original and the
 resampled volume of each).
 """
@@ -40,14 +40,13 @@ from mmengine.logging import MMLogger
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.utils import atomic_write_text, check_writable_dir
 
-from .dicom_results import prepare_dicom_results
-from .volume_inference import check_resampled_size
-from .volume_results import (check_out_dir_apart, output_paths,
-                             remove_stale_staging)
-from .volume_run import (detect_scan, load_volume_run, volume_run_config,
-                         write_scan)
-from .volume_settings import VolumeInferenceSettings, prepare_volume
-from .volume_slice_loader import check_workers
+from .read import check_resampled_size
+from .resample import prepare_volume
+from .run import detect_scan, load_volume_run, volume_run_config, write_scan
+from .settings import VolumeInferenceSettings
+from .slices import check_workers
+from .write import check_out_dir_apart, output_paths, remove_stale_staging
+from .write_dicom import prepare_dicom_results
 
 #: The columns of ``OUT_DIR/scans.csv``.
 SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
@@ -201,7 +200,7 @@ def run_batch_inference(config: Union[str, Config],
         out_dir (str): the batch's folder: ``<name>/`` per scan and
             ``scans.csv``.
         pixel_spacing (float, optional): see
-            :func:`~mmlesion.apis.volume_settings.
+            :func:`~mmlesion.apis.whole_scan.settings.
             volume_settings_from_config`.
         device (str): torch device. Defaults to 'cpu'.
         overwrite (bool): run scans that already have results again
@@ -212,8 +211,8 @@ def run_batch_inference(config: Union[str, Config],
             are the same). Defaults to True.
         cfg_name, experts, fpr_config, fpr_checkpoint, dicom,
             allow_partial_load, model: as
-            :func:`~mmlesion.apis.volume_run.run_volume_inference`.
-        **kwargs: :func:`~mmlesion.apis.volume_inference.infer_volume`
+            :func:`~mmlesion.apis.whole_scan.run.run_volume_inference`.
+        **kwargs: :func:`~mmlesion.apis.whole_scan.infer.infer_volume`
             options and ``max_pictures``.
 
     Returns:

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The files of a whole-scan detection (:func:`~mmlesion.apis.
-volume_inference.infer_volume`): ``findings.json``, the LUNA16
+"""The files of a whole-scan detection (:func:`~mmlesion.apis.whole_scan.
+infer.infer_volume`): ``findings.json``, the LUNA16
 ``candidates.csv``, the key-slice pictures, the overview and the HTML
 report (with the DICOM SR / SEG when asked), written together as one set,
 and the console summary."""
@@ -17,7 +17,7 @@ from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
                                       check_writable_dir)
 
 from mmlesion.visualization.volume_report import describe_size
-from .dicom_results import dicom_output_paths
+from .write_dicom import dicom_output_paths
 
 CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                      'probability')
@@ -58,7 +58,6 @@ def check_out_dir_apart(out_dir: Union[str, Path],
     Raises:
         OutputIntoInputError: naming both paths.
     """
-    from .dicom_results import dicom_output_paths
     out = osp.realpath(str(out_dir))
     src = osp.realpath(str(scan))
     if osp.isdir(src):
@@ -175,7 +174,7 @@ def write_volume_results(result: dict,
         dicom_writer (callable, optional): ``dicom_writer(folder) -> dict``
             writes the DICOM SR / SEG into ``folder`` (the staging folder:
             they join the set) and returns what ``result['dicom']`` records
-            (:func:`~mmlesion.apis.dicom_results.write_dicom_results`).
+            (:func:`~mmlesion.apis.whole_scan.write_dicom.write_dicom_results`).
 
     Returns:
         dict: the written paths (as :func:`output_paths`, plus ``sr`` /

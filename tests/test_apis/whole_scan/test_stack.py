@@ -1,10 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Lesion type of 3D findings (mmlesion.apis.lesion_types)."""
+"""Lesion type of 3D findings (mmlesion.apis.whole_scan.stack)."""
 import numpy as np
 import pytest
 import torch
 
-from mmlesion.apis.lesion_types import add_lesion_types, lesion_type_classes
+from mmlesion.apis.whole_scan.stack import (add_lesion_types,
+                                            lesion_type_classes)
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 
 

@@ -1,13 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""RECIST axes of detected lesions (mmlesion.apis.recist_measurement)."""
+"""RECIST axes of detected lesions (mmlesion.apis.whole_scan.measure)."""
 import cv2
 import numpy as np
 import pytest
-import torch
 
-from mmlesion.apis.recist_measurement import (box_seed_points,
+from mmlesion.apis.whole_scan.measure import (box_seed_points,
                                               grow_mask_in_box,
-                                              lesion_map_collector,
                                               measure_findings,
                                               model_mask_in_box)
 from mmlesion.datasets.volumes import CTVolume, resample_volume
@@ -142,33 +140,3 @@ def test_axes_map_to_the_original_scan_through_world_coordinates():
     assert near[np.round(outline[:, 1]).astype(int),
                 np.round(outline[:, 0]).astype(int)].all()
     assert rec['long_axis_mm'] == pytest.approx(36 * .7, abs=2.)
-
-
-def test_only_models_with_a_seg_head_give_lesion_maps():
-    assert lesion_map_collector(torch.nn.Linear(1, 1)) is None
-
-    class WithSeg(torch.nn.Module):
-        with_seg_head = True
-        return_seg_map = False
-
-    model = WithSeg()
-    assert lesion_map_collector(model) == [] and model.return_seg_map
-
-
-def test_lesion_map_is_thresholded_and_placed_at_the_crop_offset():
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import PixelData
-
-    from mmlesion.apis.recist_measurement import lesion_map_of
-    sample = DetDataSample()
-    prob = torch.zeros(1, 4, 6)
-    prob[0, 1:3, 2:5] = .7
-    prob[0, 0, 0] = .4
-    sample.pred_sem_seg = PixelData(sem_seg=prob)
-    model = torch.nn.Linear(1, 1)
-    model.score_calibration = dict(mask_thr=.5)
-    out = lesion_map_of(model, sample, (8, 10), (3., 2.))
-    assert out.shape == (8, 10) and out.sum() == 6
-    assert out[3:5, 5:8].all()
-    model.score_calibration = dict(mask_thr=.3)
-    assert lesion_map_of(model, sample, (8, 10), (3., 2.))[2, 3]

@@ -12,13 +12,12 @@ import pytest
 import torch
 
 import mmlesion.utils.atomic_io as aio
-from mmlesion.apis import volume_run
-from mmlesion.apis.volume_run import run_volume_inference
-from mmlesion.datasets.demo.volumes import generate_demo_volumes
-from mmlesion.testing import get_config, repo_root
+from mmlesion.apis.whole_scan import run as volume_run
+from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.testing import repo_root
 from mmlesion.utils import OutputDirError, sha256_file
+from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
 
-DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 KILL_AT_REPORT = (
     'import os, runpy, signal, sys\n'
     'import mmlesion.visualization.volume_report as report\n'
@@ -31,18 +30,7 @@ KILL_AT_REPORT = (
 @pytest.fixture(scope='module')
 def scan_and_checkpoint(tmp_path_factory):
     """A small synthetic chest scan and random weights of the demo model."""
-    from mmdet.apis import init_detector
-    root = tmp_path_factory.mktemp('vol') / 'volumes'
-    generate_demo_volumes(
-        root, seed=3, num_luna=1, num_kits=0, num_lits=0, val_fraction=0.,
-        size_range=(64, 64), num_slices_range=(12, 12),
-        nodules_per_scan=(1, 1))
-    gt = json.loads((root / 'ground_truth.json').read_text())
-    scan = root / gt['scans'][0]['file']
-    torch.manual_seed(0)
-    model = init_detector(get_config(DEMO_CFG), None, device='cpu')
-    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    (scan, ), ckpt = scans_and_random_checkpoint(tmp_path_factory)
     return scan, ckpt
 
 

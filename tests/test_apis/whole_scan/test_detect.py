@@ -8,21 +8,23 @@ slice by slice. The current one: torch resampling
 (windowing) and the findings of a detector whose boxes follow the image
 (a smooth function of the pixels: a shift of the resampling grid or a
 wrong window moves them) are compared on a synthetic and, where present,
-a real scan.
+a real scan. And the lesion maps of a model with a segmentation head.
 """
 import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from mmlesion.apis import volume_inference
-from mmlesion.apis.volume_inference import (build_volume_pipeline,
-                                            infer_volume,
-                                            volume_settings_from_config)
-from mmlesion.apis.volume_slice_loader import (VolumeSliceDataset,
-                                               WindowedVolumeSlices,
-                                               volume_slice_dataset,
-                                               volume_slice_loader)
+from mmlesion.apis.whole_scan import detect
+from mmlesion.apis.whole_scan.detect import (lesion_map_collector,
+                                             lesion_map_of)
+from mmlesion.apis.whole_scan.infer import infer_volume
+from mmlesion.apis.whole_scan.settings import (build_volume_pipeline,
+                                               volume_settings_from_config)
+from mmlesion.apis.whole_scan.slices import (VolumeSliceDataset,
+                                             WindowedVolumeSlices,
+                                             volume_slice_dataset,
+                                             volume_slice_loader)
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import get_config, shared_data_root
@@ -159,7 +161,7 @@ def _findings_both_ways(volume, settings, model, monkeypatch):
     new = infer_volume(model, volume, settings, batch_size=8,
                        show_progress=False, workers=1)
     with monkeypatch.context() as m:  # the earlier path
-        m.setattr(volume_inference, 'volume_slice_dataset',
+        m.setattr(detect, 'volume_slice_dataset',
                   VolumeSliceDataset)
         old = infer_volume(model, volume, settings, batch_size=8,
                            show_progress=False, resample_backend='sitk')
@@ -233,3 +235,32 @@ def test_same_findings_as_the_earlier_path_on_a_real_scan(monkeypatch):
                                    _detector(settings, 200., 350.),
                                    monkeypatch)
     _assert_same_findings(old, new)
+
+
+def test_only_models_with_a_seg_head_give_lesion_maps():
+    assert lesion_map_collector(torch.nn.Linear(1, 1)) is None
+
+    class WithSeg(torch.nn.Module):
+        with_seg_head = True
+        return_seg_map = False
+
+    model = WithSeg()
+    assert lesion_map_collector(model) == [] and model.return_seg_map
+
+
+def test_lesion_map_is_thresholded_and_placed_at_the_crop_offset():
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import PixelData
+
+    sample = DetDataSample()
+    prob = torch.zeros(1, 4, 6)
+    prob[0, 1:3, 2:5] = .7
+    prob[0, 0, 0] = .4
+    sample.pred_sem_seg = PixelData(sem_seg=prob)
+    model = torch.nn.Linear(1, 1)
+    model.score_calibration = dict(mask_thr=.5)
+    out = lesion_map_of(model, sample, (8, 10), (3., 2.))
+    assert out.shape == (8, 10) and out.sum() == 6
+    assert out[3:5, 5:8].all()
+    model.score_calibration = dict(mask_thr=.3)
+    assert lesion_map_of(model, sample, (8, 10), (3., 2.))[2, 3]

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """DICOM results of infer_volume: TID 1500 SR and SEG
-(mmlesion.apis.dicom_results)."""
+(mmlesion.apis.whole_scan.write_dicom)."""
 import importlib.util
 import json
 import shutil
@@ -14,12 +14,12 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 
-from mmlesion.apis.dicom_results import (DicomResultsError,
-                                         prepare_dicom_results,
-                                         read_source_instances,
-                                         require_highdicom)
-from mmlesion.apis.volume_inference import volume_settings_from_config
-from mmlesion.apis.volume_run import run_volume_inference
+from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.settings import volume_settings_from_config
+from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
+                                                  prepare_dicom_results,
+                                                  read_source_instances,
+                                                  require_highdicom)
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
@@ -392,7 +392,7 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     """Two DICOM series in one batch (the files written in the writer
     thread): each folder gets the findings, the SR and the SEG of a run on
     that series alone."""
-    from mmlesion.apis.volume_batch import run_batch_inference
+    from mmlesion.apis.whole_scan.batch import run_batch_inference
     tmp, scan, single = written
     series = [shutil.copytree(scan, tmp_path / name)
               for name in ('series_a', 'series_b')]

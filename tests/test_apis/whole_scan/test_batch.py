@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Many scans through one detector (tools/infer_volume.py SCAN SCAN ... /
---scan-list; mmlesion.apis.volume_batch)."""
+--scan-list; mmlesion.apis.whole_scan.batch)."""
 import csv
 import json
 import threading
@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlesion.apis import volume_batch
-from mmlesion.apis.volume_batch import (prefetched, read_scan_list,
-                                        run_batch_inference,
-                                        scan_folder_name, scan_folder_names)
-from mmlesion.apis.volume_run import run_volume_inference
-from mmlesion.datasets.demo.volumes import generate_demo_volumes
-from mmlesion.testing import get_config, repo_root
+from mmlesion.apis.whole_scan import batch as volume_batch
+from mmlesion.apis.whole_scan.batch import (prefetched, read_scan_list,
+                                            run_batch_inference,
+                                            scan_folder_name,
+                                            scan_folder_names)
+from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.testing import repo_root
 from tests.helpers.tool_modules import load_tool
+from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
 
-DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)
 
 
@@ -26,19 +26,10 @@ CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)
 def scans_and_checkpoint(tmp_path_factory):
     """Three small synthetic chest scans (.mhd) and random weights of the
     demo model."""
-    from mmdet.apis import init_detector
-    root = tmp_path_factory.mktemp('vol') / 'volumes'
-    generate_demo_volumes(
-        root, seed=4, num_luna=3, num_kits=0, num_lits=0, val_fraction=0.,
-        size_range=(56, 64), num_slices_range=(10, 12),
-        nodules_per_scan=(1, 1))
-    gt = json.loads((root / 'ground_truth.json').read_text())
-    scans = [str(root / s['file']) for s in gt['scans']]
-    torch.manual_seed(0)
-    model = init_detector(get_config(DEMO_CFG), None, device='cpu')
-    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    return scans, ckpt
+    scans, ckpt = scans_and_random_checkpoint(
+        tmp_path_factory, seed=4, num_luna=3, size_range=(56, 64),
+        num_slices_range=(10, 12))
+    return [str(s) for s in scans], ckpt
 
 
 def _findings(folder: Path) -> list:

@@ -225,7 +225,7 @@ def measure_findings(findings: List[dict],
                      workers: Optional[int] = None
                      ) -> Dict[int, Tuple[int, np.ndarray]]:
     """Add RECIST measurements to the findings of
-    :func:`~mmlesion.apis.volume_inference.infer_volume` (in place).
+    :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place).
 
     Each finding gets ``recist``: ``long_axis_mm``, ``short_axis_mm``,
     ``area_mm2``, ``mask_source`` (:data:`MASK_SOURCES`), ``key_slice``
@@ -296,49 +296,3 @@ def measure_findings(findings: List[dict],
             long_axis_resampled=np.round(diam.long_axis, 3).tolist(),
             short_axis_resampled=np.round(diam.short_axis, 3).tolist())
     return masks
-
-
-def lesion_map_collector(model) -> Optional[list]:
-    """An empty list to collect the model's lesion maps in, or None.
-
-    A model with a segmentation head (``with_seg_head``, e.g.
-    :class:`~mmlesion.models.detectors.ImprovedRetinaNet`) is switched to
-    return its lesion probability map (``return_seg_map``).
-
-    Args:
-        model (nn.Module): the detector.
-
-    Returns:
-        list | None: ``[]`` if the model predicts masks, else None.
-    """
-    if not getattr(model, 'with_seg_head', False) or not hasattr(
-            model, 'return_seg_map'):
-        return None
-    model.return_seg_map = True
-    return []
-
-
-def lesion_map_of(model, data_sample, shape_hw: Tuple[int, int],
-                  offset_xy: Tuple[float, float] = (0., 0.)) -> np.ndarray:
-    """One slice's bool lesion map in the slice's pixels.
-
-    Args:
-        model (nn.Module): the detector (its ``score_calibration``
-            ``mask_thr`` thresholds the probability; default 0.5).
-        data_sample (DetDataSample): its output, with ``pred_sem_seg``.
-        shape_hw (tuple): the slice's ``(H, W)``.
-        offset_xy (tuple): where the network input's pixel (0, 0) lies in
-            the slice (``ClipBlackBorder``'s ``crop_offset``).
-
-    Returns:
-        np.ndarray: (H, W) bool.
-    """
-    thr = float((getattr(model, 'score_calibration', None)
-                 or {}).get('mask_thr', .5))
-    prob = data_sample.pred_sem_seg.sem_seg[0].detach().cpu().numpy()
-    out = np.zeros(shape_hw, dtype=bool)
-    dx, dy = (int(round(float(v))) for v in offset_xy)
-    h = min(prob.shape[0], shape_hw[0] - dy)
-    w = min(prob.shape[1], shape_hw[1] - dx)
-    out[dy:dy + h, dx:dx + w] = prob[:h, :w] >= thr
-    return out

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Slices prepared by worker processes while the detector runs
-(mmlesion.apis.volume_slice_loader, detect_slices(workers=...))."""
+(mmlesion.apis.whole_scan.slices, detect_slices(workers=...))."""
 import importlib.util
 
 import numpy as np
@@ -9,13 +9,14 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 
-from mmlesion.apis.volume_inference import (build_volume_pipeline,
-                                            detect_slices, infer_volume,
-                                            init_volume_detector,
-                                            volume_settings_from_config)
-from mmlesion.apis.volume_slice_loader import (VolumeSliceDataset,
-                                               check_workers, outputs_to_cpu,
-                                               volume_slice_loader)
+from mmlesion.apis.whole_scan.detect import detect_slices
+from mmlesion.apis.whole_scan.infer import infer_volume
+from mmlesion.apis.whole_scan.model import init_volume_detector
+from mmlesion.apis.whole_scan.settings import (build_volume_pipeline,
+                                               volume_settings_from_config)
+from mmlesion.apis.whole_scan.slices import (VolumeSliceDataset,
+                                             check_workers, outputs_to_cpu,
+                                             volume_slice_loader)
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.testing import get_config, repo_root
 

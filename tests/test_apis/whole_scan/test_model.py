@@ -2,7 +2,8 @@
 """What tools/infer_volume.py tells a user about the model and the sizes:
 no mmdet "COCO classes" message for a given checkpoint, a warning on every
 output for weights trained on the synthetic demo data, and sizes that say
-what they measure."""
+what they measure; what a result records of its config."""
+import hashlib
 import importlib.util
 import json
 import logging
@@ -11,18 +12,19 @@ import warnings
 
 import pytest
 import torch
+from mmengine.config import Config
 
-from mmlesion.apis.volume_inference import init_volume_detector
-from mmlesion.apis.volume_model_warning import (DEMO_MODEL_WARNING,
-                                                demo_model_warning,
-                                                is_demo_data_root,
-                                                training_data_roots,
-                                                training_data_roots_of_text)
-from mmlesion.apis.volume_results import describe_size
-from mmlesion.datasets.demo.volumes import generate_demo_volumes
+from mmlesion.apis.whole_scan.model import (DEMO_MODEL_WARNING,
+                                            config_record,
+                                            demo_model_warning,
+                                            init_volume_detector,
+                                            is_demo_data_root,
+                                            training_data_roots,
+                                            training_data_roots_of_text)
+from mmlesion.apis.whole_scan.write import describe_size
 from mmlesion.testing import get_config, repo_root
+from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
 
-DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 REAL_ROOT = 'train_dataloader.dataset.data_root=/data/DeepLesion/'
 
 
@@ -31,17 +33,8 @@ def scan_and_checkpoint(tmp_path_factory):
     """A small synthetic chest scan and random weights of the demo model in
     a checkpoint saved by hand: no ``dataset_meta``, no config (the case
     where mmdet falls back to its COCO classes)."""
-    root = tmp_path_factory.mktemp('vol') / 'volumes'
-    generate_demo_volumes(
-        root, seed=3, num_luna=1, num_kits=0, num_lits=0, val_fraction=0.,
-        size_range=(64, 64), num_slices_range=(12, 12),
-        nodules_per_scan=(1, 1))
-    gt = json.loads((root / 'ground_truth.json').read_text())
-    torch.manual_seed(0)
-    model = init_volume_detector(get_config(DEMO_CFG), None)
-    ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    return root / gt['scans'][0]['file'], ckpt
+    (scan, ), ckpt = scans_and_random_checkpoint(tmp_path_factory)
+    return scan, ckpt
 
 
 def _run_tool(scan, ckpt, out, *extra) -> int:
@@ -177,3 +170,21 @@ def test_2d_inferencer_takes_the_config_classes_silently(
             device='cpu', show_progress=False)
     assert tuple(inferencer.model.dataset_meta['classes']) == ('lesion', )
     assert not [w for w in caught if 'COCO' in str(w.message)]
+
+
+FULL_CFG = ('elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-'
+            '3slice.py')
+
+
+def test_config_text_loads_back_to_the_config_as_run():
+    """The recorded text is the whole config as run (an option merged),
+    loadable to the same dict; its SHA-256 is the text's."""
+    cfg = get_config(FULL_CFG)
+    cfg.merge_from_dict({'model.test_cfg.rcnn.max_per_img': 77})
+    record = config_record(cfg, str(repo_root() / 'configs' / FULL_CFG))
+    assert record['path'] == str(repo_root() / 'configs' / FULL_CFG)
+    assert record['sha256'] == hashlib.sha256(
+        record['text'].encode('utf-8')).hexdigest()
+    back = Config.fromstring(record['text'], '.py')
+    assert back.to_dict() == cfg.to_dict()
+    assert back.model.test_cfg.rcnn.max_per_img == 77

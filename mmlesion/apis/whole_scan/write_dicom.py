@@ -56,7 +56,7 @@ from mmlesion.utils.atomic_io import atomic_save_with
 from mmlesion.utils.checkpoint_checksum import sha256_file
 from mmlesion.version import __version__
 
-from .recist_measurement import model_mask_in_box
+from .measure import model_mask_in_box
 
 #: Files written into the output folder.
 DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
@@ -298,7 +298,7 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
     """The TID 1500 Comprehensive 3D SR of the findings (module doc).
 
     Args:
-        result (dict): :func:`~mmlesion.apis.volume_inference.infer_volume`
+        result (dict): :func:`~mmlesion.apis.whole_scan.infer.infer_volume`
             result (findings with ``recist``).
         volume (CTVolume): the original scan.
         sources (list): :func:`read_source_instances`.
@@ -423,7 +423,7 @@ def build_segmentation(result: dict, sources: list, model_info: dict,
     the model predicts no masks or no finding has mask pixels.
 
     Args:
-        result (dict): the :func:`~mmlesion.apis.volume_inference.
+        result (dict): the :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume` result (with ``lesion_maps`` and ``resampled``).
         sources (list): :func:`read_source_instances`.
         model_info (dict): ``config`` and ``checkpoint_sha256``.
@@ -495,7 +495,7 @@ def write_dicom_results(result: dict, volume: CTVolume, sources: list,
     """Write the SR (and the SEG when the model predicts masks).
 
     Args:
-        result (dict): the :func:`~mmlesion.apis.volume_inference.
+        result (dict): the :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume` result.
         volume (CTVolume): the original scan.
         sources (list): :func:`read_source_instances` (from

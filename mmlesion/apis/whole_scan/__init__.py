@@ -1,0 +1,38 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Whole-scan inference: a 2.5D detector over every slice of a CT scan, its
+boxes stacked into 3D findings, measured and written.
+
+The modules follow a scan's path, in this order; a module imports only the
+modules before it (``tests/test_apis/whole_scan/test_stage_order.py``):
+
+=============== ==========================================================
+``settings``    the detector's input convention, read from its config
+``model``       the detector built and loaded; its provenance, demo warning
+``read``        load a scan, refuse one too large to resample
+``resample``    to the detector's slice interval and pixel spacing
+``slices``      each slice's input through the test pipeline, in batches
+``detect``      the detector over all slices: 2D boxes (and lesion maps)
+``stack``       2D boxes -> 3D findings in scan voxels and world mm; types
+``measure``     RECIST long and short axis of each finding
+``infer``       resample -> detect -> stack -> measure on one loaded scan
+``write_dicom`` the findings as a DICOM SR and SEG
+``write``       findings.json, candidates.csv, pictures, report, as a set
+``run``         one scan from files to files
+``batch``       a day's scans through one model
+=============== ==========================================================
+"""
+from .batch import run_batch_inference
+from .detect import detect_slices
+from .infer import infer_volume
+from .model import init_volume_detector
+from .resample import prepare_volume
+from .run import run_volume_inference
+from .settings import VolumeInferenceSettings, volume_settings_from_config
+from .write import format_summary, write_volume_results
+
+__all__ = [
+    'VolumeInferenceSettings', 'detect_slices', 'format_summary',
+    'infer_volume', 'init_volume_detector', 'prepare_volume',
+    'run_batch_inference', 'run_volume_inference',
+    'volume_settings_from_config', 'write_volume_results'
+]

@@ -1,0 +1,166 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Run a 2.5D detector over every slice of a resampled scan
+(:func:`detect_slices`): the slices of :mod:`~mmlesion.apis.whole_scan.
+slices` in batches through ``model.test_step`` (the config's data
+preprocessor and test_cfg), each slice's boxes in continuous voxel
+coordinates of the resampled volume (mmdet's pixel ``i`` spans
+``[i, i + 1)``; SimpleITK's voxel ``i`` spans ``[i - 0.5, i + 0.5]``: boxes
+are shifted by -0.5), and, for a model with a segmentation head, each
+slice's lesion map (:func:`lesion_map_collector`, :func:`lesion_map_of`).
+"""
+import os.path as osp
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from mmlesion.datasets.volumes import CTVolume
+
+from .settings import VolumeInferenceSettings, build_volume_pipeline
+from .slices import (VolumeSliceDataset, check_workers, outputs_to_cpu,
+                     volume_slice_dataset, volume_slice_loader)
+
+
+@torch.no_grad()
+def detect_slices(model: torch.nn.Module,
+                  volume: CTVolume,
+                  settings: VolumeInferenceSettings,
+                  batch_size: int = 4,
+                  show_progress: bool = True,
+                  lesion_maps: Optional[list] = None,
+                  labels: Optional[list] = None,
+                  workers: int = 0,
+                  worker_type: str = 'thread',
+                  batched_windowing: bool = True) -> Tuple[list, list]:
+    """Run a 2.5D detector on every slice of a (resampled) volume.
+
+    The slices go through the test pipeline in
+    :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader`: with
+    ``workers > 0`` worker threads (or processes) prepare the next batches
+    while the model runs the current one, with the same results in the
+    same order as ``workers=0`` (the pipeline in the main process, batch by
+    batch, as before). Each batch's boxes, scores and labels are moved to
+    the CPU with one copy per field
+    (:func:`~mmlesion.apis.whole_scan.slices.outputs_to_cpu`).
+
+    Args:
+        model (nn.Module): an mmdet detector (e.g. from
+            :func:`mmdet.apis.init_detector`), in eval mode.
+        volume (CTVolume): the volume at the detector's spacing
+            (:func:`prepare_volume`).
+        settings (VolumeInferenceSettings): its pipeline.
+        batch_size (int): slices per forward pass. Defaults to 4.
+        show_progress (bool): mmengine progress bar over the slices.
+        lesion_maps (list, optional): a model with a segmentation head
+            appends each slice's (H, W) bool lesion map here
+            (:func:`~mmlesion.apis.whole_scan.detect.lesion_map_of`).
+        labels (list, optional): each slice's (n,) box labels are appended.
+        workers (int): threads or processes preparing slices ahead of the
+            model (0: none, the slices are prepared in the main process).
+            Defaults to 0.
+        worker_type (str): ``'thread'`` (default) or ``'process'``; see
+            :mod:`mmlesion.apis.whole_scan.slices` for which is faster.
+        batched_windowing (bool): for the usual pipeline
+            (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
+            window each batch's slices at once
+            (:class:`~mmlesion.apis.whole_scan.slices.
+            WindowedVolumeSlices`: the same inputs, bit for bit, 3x faster);
+            False runs the configured transforms slice by slice. Defaults
+            to True.
+
+    Returns:
+        tuple: per slice ``z`` an (n, 4) float64 array of boxes
+        ``[x1, y1, x2, y2]`` in continuous voxel coordinates of ``volume``
+        and an (n,) array of scores.
+
+    Raises:
+        ValueError: ``batch_size < 1``, ``workers < 0`` or an unknown
+            ``worker_type``.
+    """
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    check_workers(workers, worker_type)
+    array = np.ascontiguousarray(volume.array, dtype=np.float32)
+    depth = array.shape[0]
+    path = str(volume.meta.get('path', '<volume>'))
+    dataset_type = (volume_slice_dataset
+                    if batched_windowing else VolumeSliceDataset)
+    loader = volume_slice_loader(
+        dataset_type(array, build_volume_pipeline(settings),
+                     slice_interval=float(volume.spacing_zyx[0]),
+                     spacing=float(volume.spacing_zyx[2]), path=path,
+                     stem=osp.basename(path.rstrip('/'))),
+        batch_size, workers, worker_type)
+    all_boxes: List[np.ndarray] = []
+    all_scores: List[np.ndarray] = []
+    progress = None
+    if show_progress:
+        from mmlesion.utils.progress import progress_bar
+        progress = progress_bar(depth, label='slices')
+    for samples in loader:
+        outputs = model.test_step(samples)
+        outputs_to_cpu(outputs)
+        for out in outputs:
+            pred = out.pred_instances
+            boxes = pred.bboxes.detach().cpu().numpy().astype(np.float64)
+            scores = pred.scores.detach().cpu().numpy().astype(np.float64)
+            dx, dy = out.metainfo.get('crop_offset', (0., 0.))
+            boxes = boxes + np.array([dx, dy, dx, dy]) - .5
+            all_boxes.append(boxes.reshape(-1, 4))
+            all_scores.append(scores.reshape(-1))
+            if labels is not None:
+                labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
+            if lesion_maps is not None:
+                lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
+                                                 (dx, dy)))
+            if progress is not None:
+                progress.update()
+    if progress is not None:
+        progress.finish()
+    return all_boxes, all_scores
+
+
+def lesion_map_collector(model) -> Optional[list]:
+    """An empty list to collect the model's lesion maps in, or None.
+
+    A model with a segmentation head (``with_seg_head``, e.g.
+    :class:`~mmlesion.models.detectors.ImprovedRetinaNet`) is switched to
+    return its lesion probability map (``return_seg_map``).
+
+    Args:
+        model (nn.Module): the detector.
+
+    Returns:
+        list | None: ``[]`` if the model predicts masks, else None.
+    """
+    if not getattr(model, 'with_seg_head', False) or not hasattr(
+            model, 'return_seg_map'):
+        return None
+    model.return_seg_map = True
+    return []
+
+
+def lesion_map_of(model, data_sample, shape_hw: Tuple[int, int],
+                  offset_xy: Tuple[float, float] = (0., 0.)) -> np.ndarray:
+    """One slice's bool lesion map in the slice's pixels.
+
+    Args:
+        model (nn.Module): the detector (its ``score_calibration``
+            ``mask_thr`` thresholds the probability; default 0.5).
+        data_sample (DetDataSample): its output, with ``pred_sem_seg``.
+        shape_hw (tuple): the slice's ``(H, W)``.
+        offset_xy (tuple): where the network input's pixel (0, 0) lies in
+            the slice (``ClipBlackBorder``'s ``crop_offset``).
+
+    Returns:
+        np.ndarray: (H, W) bool.
+    """
+    thr = float((getattr(model, 'score_calibration', None)
+                 or {}).get('mask_thr', .5))
+    prob = data_sample.pred_sem_seg.sem_seg[0].detach().cpu().numpy()
+    out = np.zeros(shape_hw, dtype=bool)
+    dx, dy = (int(round(float(v))) for v in offset_xy)
+    h = min(prob.shape[0], shape_hw[0] - dy)
+    w = min(prob.shape[1], shape_hw[1] - dx)
+    out[dy:dy + h, dx:dx + w] = prob[:h, :w] >= thr
+    return out

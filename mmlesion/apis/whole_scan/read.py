@@ -1,0 +1,113 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Read a scan for whole-scan inference: load it
+(:func:`~mmlesion.datasets.volumes.load_ct_volume`: NIfTI, MetaImage or a
+DICOM series, LPS axial), refuse a resampling that would allocate
+gigavoxels before it runs (:func:`check_resampled_size`), and name its
+series (:func:`scan_series_uid`)."""
+import os
+from pathlib import Path
+from typing import Optional, Tuple
+
+import numpy as np
+
+from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
+                                       load_ct_volume)
+
+from .settings import VolumeInferenceSettings
+
+
+def read_scan(scan: str,
+              settings: VolumeInferenceSettings,
+              series_uid: Optional[str] = None) -> CTVolume:
+    """Load a scan and check that it can be resampled to ``settings``.
+
+    Args:
+        scan (str): NIfTI / .mhd / DICOM folder (:func:`load_ct_volume`).
+        settings (VolumeInferenceSettings): the detector's convention.
+        series_uid (str, optional): the DICOM series of a folder with
+            several.
+
+    Returns:
+        CTVolume: the scan.
+
+    Raises:
+        ValueError: an unreadable scan, or one too large once resampled
+            (:func:`check_resampled_size`).
+    """
+    volume = load_ct_volume(scan, series_uid=series_uid)
+    check_resampled_size(volume, settings, scan)  # before any allocation
+    return volume
+
+
+def scan_series_uid(volume: CTVolume) -> str:
+    """The series a scan's results name (``seriesuid`` of the LUNA16
+    candidates): the DICOM series UID, the one series of a DICOM folder,
+    else the file name without its extensions (``'scan'`` without one)."""
+    path = volume.meta.get('path')
+    series_uid = volume.series_uid
+    if series_uid is None and volume.meta.get('format') == 'dicom_series':
+        uids = list_dicom_series(path)  # the folder's one series
+        series_uid = uids[0] if len(uids) == 1 and uids[0] else None
+    if series_uid is None:  # NIfTI: the file name without extensions
+        series_uid = Path(str(path)).name.split('.')[0] if path else 'scan'
+    return series_uid
+
+
+#: Most voxels a scan may be resampled to (``MMLESION_MAX_VOXELS`` in the
+#: environment overrides it): 2**30, 4 GiB as float32, about 13 times a
+#: 512 x 512 x 300 chest CT at 0.8 x 0.8 x 2 mm.
+MAX_RESAMPLED_VOXELS = 2**30
+ENV_MAX_VOXELS = 'MMLESION_MAX_VOXELS'
+_SPACING_SOURCES = dict(argument='--pixel-spacing',
+                        ResampleToSpacing="the config's ResampleToSpacing",
+                        default='the default pixel spacing')
+
+
+def check_resampled_size(volume: CTVolume,
+                         settings: VolumeInferenceSettings,
+                         scan: str = 'scan') -> Tuple[int, int, int]:
+    """Refuse a resampling that would allocate gigavoxels, before it runs.
+
+    The scan is resampled to ``(interval_mm, pixel_spacing,
+    pixel_spacing)``; a tiny spacing (``--pixel-spacing 0.001``) would ask
+    for billions of voxels and end in an out-of-memory kill or a
+    ``MemoryError`` deep in SimpleITK.
+
+    Args:
+        volume (CTVolume): the loaded scan.
+        settings (VolumeInferenceSettings): the detector's convention.
+        scan (str): named in the error.
+
+    Returns:
+        tuple[int, int, int]: the resampled shape (z, y, x).
+
+    Raises:
+        ValueError: naming the option (``--pixel-spacing``, the config's
+            ``interval_mm`` / ``ResampleToSpacing``), the size and the
+            limit.
+    """
+    limit = float(os.environ.get(ENV_MAX_VOXELS) or MAX_RESAMPLED_VOXELS)
+    target = np.array([settings.interval_mm, settings.pixel_spacing,
+                       settings.pixel_spacing], dtype=np.float64)
+    extent = np.asarray(volume.shape_zyx, np.float64) * np.asarray(
+        volume.spacing_zyx, np.float64)
+    with np.errstate(over='ignore', divide='ignore'):
+        size = np.maximum(np.round(extent / target), 1)
+        total = float(np.prod(size))
+    if np.isfinite(total) and total <= limit:
+        return tuple(int(v) for v in size)
+    ps_source = _SPACING_SOURCES.get(settings.pixel_spacing_source,
+                                     settings.pixel_spacing_source)
+    # the option that grows the scan most is the likely culprit
+    growth = np.asarray(volume.spacing_zyx, np.float64) / target
+    culprit = (f'interval_mm {settings.interval_mm} (the config\'s '
+               'LoadDeepLesionSlices)' if growth[0] > growth[1:].max()
+               else f'{ps_source} {settings.pixel_spacing}')
+    shape = ' x '.join(f'{v:.3g}' for v in size)
+    raise ValueError(
+        f'{scan}: resampling its {volume.shape_zyx} voxels of '
+        f'{tuple(round(float(v), 3) for v in volume.spacing_zyx)} mm to '
+        f'{settings.interval_mm} mm slices at {settings.pixel_spacing} '
+        f'mm/px would make {shape} = {total:.3g} voxels '
+        f'({total * 4 / 2**30:.3g} GiB as float32), more than the limit of '
+        f'{limit:.3g} ({ENV_MAX_VOXELS}); check {culprit}')

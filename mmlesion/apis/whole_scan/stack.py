@@ -1,0 +1,186 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Stack a scan's 2D boxes into 3D findings (:func:`stack_findings`).
+
+:func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
+of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
+0.5, score-weighted x, y); with an FPR network LENS's Eq. 2 re-scores the
+findings (:func:`~mmlesion.apis.lens_fpr_rescore.
+rescore_findings_with_fpr`); every finding is then mapped to the original
+scan's voxels (:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and
+to world coordinates.
+
+Lesion types
+------------
+The multi-type configs (e.g. ``elixirnet*_multitype.py``) classify boxes
+into DeepLesion's eight coarse lesion types
+(:data:`~mmlesion.datasets.dl_info.COARSE_LESION_TYPES`, Yan et al. 2018).
+A finding stacks 2D boxes of several slices; its type is the one with the
+largest summed score over its 2D boxes (a choice: the stacking itself
+ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
+class, or classes that are not these types, e.g. mmdet's COCO default of a model
+built without a checkpoint) give no type.
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+
+
+def stack_findings(boxes: Sequence[np.ndarray],
+                   scores: Sequence[np.ndarray],
+                   resampled: CTVolume,
+                   volume: CTVolume,
+                   score_thr: float = .05,
+                   iou_thr: float = .5,
+                   max_gap: int = 0,
+                   min_slices: int = 1,
+                   fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
+                   show_progress: bool = True) -> List[dict]:
+    """The 3D findings of a scan's 2D boxes (see the module doc).
+
+    Args:
+        boxes (Sequence[np.ndarray]): per resampled slice its (n, 4) boxes
+            in continuous voxels (:func:`~mmlesion.apis.whole_scan.detect.
+            detect_slices`).
+        scores (Sequence[np.ndarray]): per slice the (n,) scores.
+        resampled (CTVolume): the volume the boxes are on.
+        volume (CTVolume): the original scan.
+        score_thr (float): 2D boxes below it are not stacked.
+        iou_thr (float): stacking IoU threshold (docs/protocols.md §2: 0.5).
+        max_gap (int): missing slices a finding may bridge.
+        min_slices (int): findings spanning fewer slices are dropped.
+        fpr (tuple, optional): (FPR config, ``LENSFPR`` model): re-score
+            with LENS Eq. 2 (see :func:`~mmlesion.apis.whole_scan.infer.
+            infer_volume`).
+        show_progress (bool): the FPR's progress bar.
+
+    Returns:
+        list[dict]: by decreasing score, ``id`` 1, 2, ...
+    """
+    findings = stack_slice_boxes(
+        list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
+        max_gap=max_gap, score_thr=score_thr, min_slices=min_slices)
+    if fpr is not None:
+        findings = _rescore_with_fpr(findings, resampled, fpr, show_progress)
+    boxes_rs = np.array([f['bbox_3d'] for f in findings]).reshape(-1, 6)
+    boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
+    world_boxes = _world_box(resampled, boxes_rs)
+    centres = resampled.voxel_to_world(
+        np.stack([(boxes_rs[:, 2] + boxes_rs[:, 5]) / 2,
+                  (boxes_rs[:, 1] + boxes_rs[:, 4]) / 2,
+                  (boxes_rs[:, 0] + boxes_rs[:, 3]) / 2],
+                 axis=1)) if len(boxes_rs) else np.zeros((0, 3))
+    sz, sy, sx = resampled.spacing_zyx
+    out = []
+    for i, f in enumerate(findings):
+        b = boxes_rs[i]
+        ob = boxes_orig[i]
+        side_mm = round(float(max((b[3] - b[0]) * sx, (b[4] - b[1]) * sy)),
+                        2)
+        out.append(dict(
+            id=i + 1, score=round(f['score'], 6),
+            **{k: round(f[k], 6) for k in ('s_lens', 's_fpr') if k in f},
+            center_world=[round(float(v), 3) for v in centres[i]],
+            bbox_world=[round(float(v), 3) for v in world_boxes[i]],
+            bbox_voxel=[round(float(v), 3) for v in ob],
+            bbox_voxel_resampled=[round(float(v), 3) for v in b],
+            largest_box_side_mm=side_mm, diameter_mm=side_mm,
+            slice_range=list(f['slice_range']), key_slice=f['key_slice'],
+            slice_range_original=[
+                max(int(np.floor(ob[2] + .5)), 0),
+                min(int(np.ceil(ob[5] - .5)), volume.shape_zyx[0] - 1)
+            ],
+            boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
+                           score=round(s, 6))
+                      for z, box, s in f['boxes_2d']]))
+    return out
+
+
+def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:
+    """World axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] of boxes."""
+    if not len(boxes):
+        return np.zeros((0, 6))
+    x1, y1, z1, x2, y2, z2 = np.asarray(boxes, np.float64).T
+    corners = np.stack([
+        np.stack([z, y, x], axis=1) for z in (z1, z2) for y in (y1, y2)
+        for x in (x1, x2)
+    ], axis=1)  # (N, 8, 3)
+    world = volume.voxel_to_world(corners.reshape(-1, 3)).reshape(-1, 8, 3)
+    return np.concatenate([world.min(1), world.max(1)], axis=1)
+
+
+def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
+                      fpr: Tuple[Config, torch.nn.Module],
+                      show_progress: bool) -> List[dict]:
+    """LENS Eq. 2 on the stacked findings of a scan (see
+    :func:`~mmlesion.apis.whole_scan.infer.infer_volume`), by decreasing final score."""
+    from ..lens_fpr_rescore import rescore_findings_with_fpr
+    fpr_cfg, fpr_model = fpr
+    # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
+    # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
+    shifted = [dict(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
+                                for k, v in enumerate(f['bbox_3d'])])
+               for f in findings]
+    rescored = rescore_findings_with_fpr(
+        fpr_model, dict(scan=shifted), None, fpr_cfg,
+        volumes=dict(scan=resampled.array),
+        spacings=dict(scan=resampled.spacing_zyx),
+        show_progress=show_progress)['scan']
+    out = [dict(r, bbox_3d=f['bbox_3d']) for r, f in zip(rescored, findings)]
+    out.sort(key=lambda f: -f['score'])
+    return out
+
+
+def lesion_type_classes(model) -> Optional[List[str]]:
+    """The model's classes if they are DeepLesion lesion types, else None.
+
+    Args:
+        model (nn.Module): the detector (``dataset_meta['classes']``).
+
+    Returns:
+        list[str] | None: the class names by label.
+    """
+    meta = getattr(model, 'dataset_meta', None) or {}
+    classes = [str(c) for c in (meta.get('classes') or ())]
+    if len(classes) > 1 and set(classes) <= set(COARSE_LESION_TYPES):
+        return classes
+    return None
+
+
+def add_lesion_types(findings: List[dict],
+                     slice_boxes: Sequence[np.ndarray],
+                     slice_labels: Sequence[np.ndarray],
+                     classes: Sequence[str],
+                     tol: float = 1e-2) -> None:
+    """Give every finding ``lesion_type`` (in place; see the module doc).
+
+    Args:
+        findings (list[dict]): findings with ``boxes_2d`` (slice, box as
+            stacked, score).
+        slice_boxes (Sequence[np.ndarray]): per slice the (n, 4) boxes the
+            findings were stacked from.
+        slice_labels (Sequence[np.ndarray]): per slice their (n,) labels.
+        classes (Sequence[str]): class name of each label.
+        tol (float): largest coordinate difference of a matching box (the
+            findings' boxes are rounded).
+
+    Raises:
+        ValueError: a 2D box of a finding is not among its slice's boxes.
+    """
+    for f in findings:
+        votes = np.zeros(len(classes))
+        for item in f['boxes_2d']:
+            z = item['slice']
+            boxes = np.asarray(slice_boxes[z]).reshape(-1, 4)
+            diff = np.abs(boxes - np.asarray(item['bbox'])).max(1) \
+                if len(boxes) else np.zeros(0)
+            if not len(diff) or diff.min() > tol:
+                raise ValueError(f"finding {f['id']}: its box {item['bbox']}"
+                                 f' is not a detection of slice {z}')
+            votes[int(slice_labels[z][int(np.argmin(diff))])] += item['score']
+        f['lesion_type'] = classes[int(np.argmax(votes))]
