@@ -23,6 +23,7 @@ from mmengine.optim import build_optim_wrapper
 
 from mmlesion.apis.whole_scan.model import build_volume_detector
 from mmlesion.apis.whole_scan.resample import prepare_volume
+from mmlesion.apis.whole_scan.results import Finding
 from mmlesion.apis.whole_scan.settings import (VolumeInferenceSettings,
                                                build_volume_pipeline)
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
@@ -31,6 +32,16 @@ from mmlesion.testing import get_config
 
 #: The demo detector the whole-scan tests run.
 DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+
+
+def finding_of_boxes(id: int, boxes_2d: List[dict]) -> Finding:
+    """A :class:`Finding` of only its 2D boxes (its 3D geometry zeros), for
+    what is computed from them (RECIST axes, lesion type)."""
+    return Finding(id=id, score=max(b['score'] for b in boxes_2d),
+                   center_world=[0.] * 3, bbox_world=[0.] * 6,
+                   bbox_voxel=[0.] * 6, bbox_voxel_resampled=[0.] * 6,
+                   largest_box_side_mm=0., slice_range=[0, 0], key_slice=0,
+                   slice_range_original=[0, 0], boxes_2d=boxes_2d)
 
 
 def scans_and_random_checkpoint(tmp_path_factory,

@@ -6,7 +6,9 @@ The modules follow a scan's path, in this order; a module imports only the
 modules before it (``tests/test_apis/whole_scan/test_stage_order.py``):
 
 =============== ==========================================================
-``settings``    the detector's input convention, read from its config
+``settings``    the detector's input convention, read from its config;
+                the detection and run options
+``results``     a scan's result and its findings; findings.json's schema
 ``model``       the detector built and loaded; its provenance, demo warning
 ``read``        load a scan, refuse one too large to resample
 ``resample``    to the detector's slice interval and pixel spacing
@@ -26,11 +28,14 @@ from .detect import detect_slices
 from .infer import infer_volume
 from .model import init_volume_detector
 from .resample import prepare_volume
+from .results import FINDINGS_SCHEMA_VERSION, Finding, ScanResult
 from .run import run_volume_inference
-from .settings import VolumeInferenceSettings, volume_settings_from_config
+from .settings import (DetectionSettings, VolumeInferenceSettings,
+                       volume_settings_from_config)
 from .write import format_summary, write_volume_results
 
 __all__ = [
+    'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'init_volume_detector', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',

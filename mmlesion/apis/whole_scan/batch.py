@@ -42,6 +42,7 @@ from mmlesion.utils import atomic_write_text, check_writable_dir
 
 from .read import check_resampled_size
 from .resample import prepare_volume
+from .results import ScanResult
 from .run import detect_scan, load_volume_run, volume_run_config, write_scan
 from .settings import VolumeInferenceSettings
 from .slices import check_workers
@@ -304,15 +305,16 @@ def run_batch_inference(config: Union[str, Config],
     return rows
 
 
-def _write_task(result: dict, volume: CTVolume, run_info: dict, folder: str,
-                plan: dict, max_pictures: int) -> Callable[[], dict]:
+def _write_task(result: ScanResult, volume: CTVolume, run_info: dict,
+                folder: str, plan: dict,
+                max_pictures: int) -> Callable[[], dict]:
 
     def task() -> dict:
         start = time.perf_counter()
         write_scan(result, volume, run_info, folder, True, plan,
                    max_pictures)
-        return dict(findings=result['findings'],
-                    slices=result['num_slices'], folder=folder,
+        return dict(findings=result.findings,
+                    slices=result.num_slices, folder=folder,
                     write_seconds=time.perf_counter() - start)
 
     return task
@@ -336,7 +338,7 @@ def _finish(row: dict, future: Future, logger, summary: Path,
         findings = written['findings']
         row.update(
             status='done', findings=len(findings),
-            best_score=f"{findings[0]['score']:.4f}" if findings else '',
+            best_score=f'{findings[0].score:.4f}' if findings else '',
             slices=written['slices'],
             write_seconds=round(written['write_seconds'], 3))
         row['total_seconds'] = round(

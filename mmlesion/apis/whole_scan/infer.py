@@ -22,7 +22,6 @@
 :mod:`~mmlesion.apis.whole_scan.run` runs a scan from files to files.
 """
 import time
-from dataclasses import asdict
 from typing import Optional, Tuple
 
 import torch
@@ -34,7 +33,8 @@ from .detect import detect_slices, lesion_map_collector
 from .measure import measure_findings
 from .read import check_resampled_size, scan_series_uid
 from .resample import prepare_volume
-from .settings import VolumeInferenceSettings
+from .results import ScanResult
+from .settings import DetectionSettings, VolumeInferenceSettings
 from .slices import check_workers
 from .stack import add_lesion_types, lesion_type_classes, stack_findings
 
@@ -52,7 +52,7 @@ def infer_volume(model: torch.nn.Module,
                  workers: int = 0,
                  worker_type: str = 'thread',
                  resample_backend: str = 'torch',
-                 resampled: Optional[CTVolume] = None) -> dict:
+                 resampled: Optional[CTVolume] = None) -> ScanResult:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
 
@@ -94,27 +94,16 @@ def infer_volume(model: torch.nn.Module,
             resamples here. Defaults to None.
 
     Returns:
-        dict: ``findings`` (by decreasing score; each with ``bbox_voxel``
-        in the original scan, ``bbox_voxel_resampled``, ``bbox_world``
-        (axis-aligned [xmin, ymin, zmin, xmax, ymax, zmax] mm),
-        ``center_world``, ``largest_box_side_mm`` (the longer in-plane
-        side, width or height, of the finding's 3D box, in mm; also under
-        its old name ``diameter_mm``: it is not a lesion diameter, RECIST
-        gives those),
-        ``score``, ``slice_range`` / ``key_slice`` (resampled slices),
-        ``recist`` (long and short axis,
-        :func:`~mmlesion.apis.whole_scan.measure.measure_findings`),
-        ``lesion_type`` for models of DeepLesion's lesion types
-        (:func:`~mmlesion.apis.whole_scan.stack.add_lesion_types`),
-        ``slice_range_original`` and ``boxes_2d`` (resampled slice, box in
-        its continuous voxels, score); with ``fpr`` also ``s_lens`` and
-        ``s_fpr``); the geometry of both volumes,
-        ``settings``, ``num_slices``, ``detect_seconds`` and
-        ``slices_per_second``; and ``resampled`` (the resampled
-        :class:`CTVolume`, for pictures; not serialised) and
-        ``lesion_maps`` (per resampled slice the model's bool lesion map,
-        or None; not serialised).
+        ScanResult: the findings (by decreasing score), the geometry of
+        both volumes, the settings and the speed; ``resampled`` (the
+        resampled :class:`CTVolume`, for pictures) and ``lesion_maps`` (per
+        resampled slice the model's bool lesion map, or None).
     """
+    detection = DetectionSettings(
+        batch_size=batch_size, score_thr=score_thr, iou_thr=iou_thr,
+        max_gap=max_gap, min_slices=min_slices, workers=workers,
+        worker_type=worker_type, resample_backend=resample_backend,
+        show_progress=show_progress)
     check_workers(workers, worker_type)  # before the resampling
     check_resampled_size(volume, settings,
                          str(volume.meta.get('path') or 'scan'))
@@ -127,28 +116,24 @@ def infer_volume(model: torch.nn.Module,
                                   show_progress, lesion_maps, labels,
                                   workers=workers, worker_type=worker_type)
     seconds = time.perf_counter() - start
-    out = stack_findings(boxes, scores, resampled, volume, score_thr,
-                         iou_thr, max_gap, min_slices, fpr, show_progress)
-    measure_findings(out, resampled, volume, lesion_maps)
+    findings = stack_findings(boxes, scores, resampled, volume, score_thr,
+                              iou_thr, max_gap, min_slices, fpr,
+                              show_progress)
+    measure_findings(findings, resampled, volume, lesion_maps)
     if classes is not None:
-        add_lesion_types(out, boxes, labels, classes)
+        add_lesion_types(findings, boxes, labels, classes)
     path = volume.meta.get('path')
-    return dict(
+    return ScanResult(
         scan=str(path) if path else None, series_uid=scan_series_uid(volume),
         original=_geometry(volume), resampled_geometry=_geometry(resampled),
-        settings=dict(
-            {k: v for k, v in asdict(settings).items() if k != 'pipeline'},
-            batch_size=batch_size, workers=workers, worker_type=worker_type,
-            resample_backend=resample_backend,
-            score_thr=score_thr, iou_thr=iou_thr,
-            max_gap=max_gap, min_slices=min_slices,
-            fpr=None if fpr is None else str(
-                getattr(fpr[0], 'filename', None) or 'LENSFPR')),
+        settings=settings, detection=detection,
+        fpr=None if fpr is None else str(
+            getattr(fpr[0], 'filename', None) or 'LENSFPR'),
         device=str(next(model.parameters()).device),
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
-        findings=out, resampled=resampled, lesion_maps=lesion_maps)
+        findings=findings, resampled=resampled, lesion_maps=lesion_maps)
 
 
 def _geometry(volume: CTVolume) -> dict:

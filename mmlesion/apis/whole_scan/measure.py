@@ -44,6 +44,8 @@ from mmlesion.datasets.transforms import (box_ellipse, key_slice_uint8,
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.recist import RecistDiameters, recist_diameters
 
+from .results import Finding
+
 #: GrabCut window (HU), as :class:`~mmlesion.datasets.transforms.
 #: RecistToMask`: soft tissue.
 GRABCUT_WINDOW = (-160., 240.)
@@ -186,11 +188,11 @@ def measure_lesion(slice_hu: np.ndarray,
     return recist_diameters(mask, spacing_xy), mask, source
 
 
-def _largest_box_slice(finding: dict) -> dict:
+def _largest_box_slice(finding: Finding) -> dict:
     def area(b):
         x1, y1, x2, y2 = b['bbox']
         return (x2 - x1) * (y2 - y1)
-    return max(finding['boxes_2d'], key=area)
+    return max(finding.boxes_2d, key=area)
 
 
 def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
@@ -217,7 +219,7 @@ def mask_outline(mask: np.ndarray) -> np.ndarray:
     return hull.reshape(-1, 2).astype(np.float64)
 
 
-def measure_findings(findings: List[dict],
+def measure_findings(findings: List[Finding],
                      resampled: CTVolume,
                      original: CTVolume,
                      lesion_maps: Optional[Sequence[np.ndarray]] = None,
@@ -242,7 +244,8 @@ def measure_findings(findings: List[dict],
     measurements are the same for any number of threads).
 
     Args:
-        findings (list[dict]): the findings (``boxes_2d`` in ``resampled``).
+        findings (list[Finding]): the findings (``boxes_2d`` in
+            ``resampled``).
         resampled (CTVolume): the volume the detector saw.
         original (CTVolume): the scan.
         lesion_maps (Sequence[np.ndarray], optional): per resampled slice
@@ -258,7 +261,7 @@ def measure_findings(findings: List[dict],
     """
     sz, sy, sx = resampled.spacing_zyx
 
-    def measure(f: dict):
+    def measure(f: Finding):
         box = _largest_box_slice(f)
         z = int(box['slice'])
         lmap = None if lesion_maps is None else lesion_maps[z]
@@ -277,16 +280,16 @@ def measure_findings(findings: List[dict],
     masks = {}
     for f, (z, (diam, mask, source)) in zip(findings, measured):
         if diam is None:
-            f['recist'] = None
+            f.recist = None
             continue
-        masks[f['id']] = (z, mask)
+        masks[f.id] = (z, mask)
         outline = mask_outline(mask)
         parts = [diam.long_axis, diam.short_axis, outline]
         mapped = _to_original(np.concatenate(parts), z, resampled, original)
         z_orig = int(np.clip(np.round(mapped[:, 0].mean()), 0,
                              original.shape_zyx[0] - 1))
         xy = np.round(mapped[:, [2, 1]], 3)
-        f['recist'] = dict(
+        f.recist = dict(
             long_axis_mm=round(diam.long_mm, 2),
             short_axis_mm=round(diam.short_mm, 2),
             area_mm2=round(diam.area_px * sx * sy, 2), mask_source=source,

@@ -22,6 +22,7 @@ from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from .infer import infer_volume
 from .model import demo_model_warning, load_volume_detector, run_provenance
 from .read import check_resampled_size
+from .results import ScanResult
 from .settings import VolumeInferenceSettings, volume_settings_from_config
 from .slices import check_workers
 from .write import (check_out_dir, check_out_dir_apart, remove_stale_staging,
@@ -44,7 +45,7 @@ def run_volume_inference(config: Union[str, Config],
                          fpr_checkpoint: Optional[str] = None,
                          dicom: str = 'auto',
                          allow_partial_load: bool = False,
-                         **kwargs) -> dict:
+                         **kwargs) -> ScanResult:
     """Load a model and a scan, detect, and (optionally) write the files.
 
     Args:
@@ -76,7 +77,7 @@ def run_volume_inference(config: Union[str, Config],
         **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
-        dict: the :func:`infer_volume` result, plus ``model_warning``
+        ScanResult: the :func:`infer_volume` result, with ``model_warning``
         (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING` for
         weights trained on the synthetic demo data, else None; see
         :mod:`~mmlesion.apis.whole_scan.model`) and ``paths`` if
@@ -195,7 +196,7 @@ def detect_and_write(model: torch.nn.Module,
                      overwrite: bool = False,
                      dicom_plan: Optional[dict] = None,
                      max_pictures: int = 20,
-                     **kwargs) -> dict:
+                     **kwargs) -> ScanResult:
     """One loaded scan through a loaded model: :func:`detect_scan`, then
     (with ``out_dir``) :func:`write_scan`.
 
@@ -220,7 +221,7 @@ def detect_and_write(model: torch.nn.Module,
             ``batch_size``, ...).
 
     Returns:
-        dict: as :func:`run_volume_inference`.
+        ScanResult: as :func:`run_volume_inference`.
     """
     result = detect_scan(model, volume, settings, run_info, **kwargs)
     if out_dir is not None:
@@ -233,7 +234,7 @@ def detect_scan(model: torch.nn.Module,
                 volume: CTVolume,
                 settings: VolumeInferenceSettings,
                 run_info: dict,
-                **kwargs) -> dict:
+                **kwargs) -> ScanResult:
     """:func:`infer_volume` and what the result records of the run
     (``model_warning``, ``provenance``, the experts); see
     :func:`detect_and_write`."""
@@ -243,35 +244,35 @@ def detect_scan(model: torch.nn.Module,
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
     result = infer_volume(model, volume, settings, **kwargs)
-    result['model_warning'] = run_info['model_warning']
-    result['provenance'] = copy.deepcopy(run_info['provenance'])
+    result.model_warning = run_info['model_warning']
+    result.provenance = copy.deepcopy(run_info['provenance'])
     experts = run_info.get('experts')
     if experts is not None:
-        result['settings']['experts'] = [int(e) for e in experts]
+        result.experts = [int(e) for e in experts]
     return result
 
 
-def write_scan(result: dict,
+def write_scan(result: ScanResult,
                volume: CTVolume,
                run_info: dict,
                out_dir: str,
                overwrite: bool = False,
                dicom_plan: Optional[dict] = None,
-               max_pictures: int = 20) -> dict:
+               max_pictures: int = 20) -> ScanResult:
     """Write a result of :func:`detect_scan` into ``out_dir`` (as one set:
     :func:`write_volume_results`, with the DICOM SR / SEG of
-    ``dicom_plan``); sets ``result['dicom']`` and ``result['paths']``.
+    ``dicom_plan``); sets ``result.dicom`` and ``result.paths``.
 
     Returns:
-        dict: ``result``.
+        ScanResult: ``result``.
     """
     plan = dicom_plan or dict(sources=None, status=dict(
         written=False, reason='not requested'))
-    result['dicom'] = plan['status']
+    result.dicom = plan['status']
     sources = plan['sources']
     model_info = dict(config=run_info['cfg_name'],
                       checkpoint=run_info['checkpoint'])
-    result['paths'] = write_volume_results(
+    result.paths = write_volume_results(
         result, out_dir, overwrite=overwrite, max_pictures=max_pictures,
         dicom_writer=None if sources is None else (
             lambda folder: write_dicom_results(

@@ -50,6 +50,42 @@ class VolumeInferenceSettings:
     pixel_spacing_source: str = 'config'
 
 
+@dataclass
+class DetectionSettings:
+    """How a scan goes through the detector and its boxes are stacked
+    (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`).
+
+    Args:
+        batch_size (int): slices per forward pass. Defaults to 4.
+        score_thr (float): 2D boxes below it are not stacked. Defaults to
+            0.05.
+        iou_thr (float): stacking IoU threshold (docs/protocols.md §2:
+            0.5). Defaults to 0.5.
+        max_gap (int): missing slices a finding may bridge. Defaults to 0.
+        min_slices (int): findings spanning fewer slices are dropped.
+            Defaults to 1.
+        workers (int): threads or processes preparing slices while the
+            model runs (0: the main thread; the findings do not depend on
+            it). Defaults to 0.
+        worker_type (str): ``'thread'`` or ``'process'``
+            (:mod:`~mmlesion.apis.whole_scan.slices`). Defaults to
+            ``'thread'``.
+        resample_backend (str): ``'torch'`` or ``'sitk'``
+            (:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`).
+            Defaults to ``'torch'``.
+        show_progress (bool): progress bars. Defaults to True.
+    """
+    batch_size: int = 4
+    score_thr: float = .05
+    iou_thr: float = .5
+    max_gap: int = 0
+    min_slices: int = 1
+    workers: int = 0
+    worker_type: str = 'thread'
+    resample_backend: str = 'torch'
+    show_progress: bool = True
+
+
 def _test_pipeline(cfg: Config) -> list:
     for path in ('test_dataloader.dataset.pipeline', 'test_pipeline',
                  'val_dataloader.dataset.pipeline'):

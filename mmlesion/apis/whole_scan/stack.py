@@ -30,6 +30,8 @@ from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
+from .results import Finding
+
 
 def stack_findings(boxes: Sequence[np.ndarray],
                    scores: Sequence[np.ndarray],
@@ -40,7 +42,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
                    max_gap: int = 0,
                    min_slices: int = 1,
                    fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
-                   show_progress: bool = True) -> List[dict]:
+                   show_progress: bool = True) -> List[Finding]:
     """The 3D findings of a scan's 2D boxes (see the module doc).
 
     Args:
@@ -60,7 +62,9 @@ def stack_findings(boxes: Sequence[np.ndarray],
         show_progress (bool): the FPR's progress bar.
 
     Returns:
-        list[dict]: by decreasing score, ``id`` 1, 2, ...
+        list[Finding]: by decreasing score, ``id`` 1, 2, ... (without
+        ``recist`` and ``lesion_type``: :mod:`~mmlesion.apis.whole_scan.
+        measure`, :func:`add_lesion_types`).
     """
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
@@ -82,14 +86,14 @@ def stack_findings(boxes: Sequence[np.ndarray],
         ob = boxes_orig[i]
         side_mm = round(float(max((b[3] - b[0]) * sx, (b[4] - b[1]) * sy)),
                         2)
-        out.append(dict(
+        out.append(Finding(
             id=i + 1, score=round(f['score'], 6),
             **{k: round(f[k], 6) for k in ('s_lens', 's_fpr') if k in f},
             center_world=[round(float(v), 3) for v in centres[i]],
             bbox_world=[round(float(v), 3) for v in world_boxes[i]],
             bbox_voxel=[round(float(v), 3) for v in ob],
             bbox_voxel_resampled=[round(float(v), 3) for v in b],
-            largest_box_side_mm=side_mm, diameter_mm=side_mm,
+            largest_box_side_mm=side_mm,
             slice_range=list(f['slice_range']), key_slice=f['key_slice'],
             slice_range_original=[
                 max(int(np.floor(ob[2] + .5)), 0),
@@ -152,16 +156,17 @@ def lesion_type_classes(model) -> Optional[List[str]]:
     return None
 
 
-def add_lesion_types(findings: List[dict],
+def add_lesion_types(findings: List[Finding],
                      slice_boxes: Sequence[np.ndarray],
                      slice_labels: Sequence[np.ndarray],
                      classes: Sequence[str],
                      tol: float = 1e-2) -> None:
-    """Give every finding ``lesion_type`` (in place; see the module doc).
+    """Set every finding's ``lesion_type`` (in place; see the module
+    doc).
 
     Args:
-        findings (list[dict]): findings with ``boxes_2d`` (slice, box as
-            stacked, score).
+        findings (list[Finding]): findings with ``boxes_2d`` (slice, box
+            as stacked, score).
         slice_boxes (Sequence[np.ndarray]): per slice the (n, 4) boxes the
             findings were stacked from.
         slice_labels (Sequence[np.ndarray]): per slice their (n,) labels.
@@ -174,13 +179,13 @@ def add_lesion_types(findings: List[dict],
     """
     for f in findings:
         votes = np.zeros(len(classes))
-        for item in f['boxes_2d']:
+        for item in f.boxes_2d:
             z = item['slice']
             boxes = np.asarray(slice_boxes[z]).reshape(-1, 4)
             diff = np.abs(boxes - np.asarray(item['bbox'])).max(1) \
                 if len(boxes) else np.zeros(0)
             if not len(diff) or diff.min() > tol:
-                raise ValueError(f"finding {f['id']}: its box {item['bbox']}"
+                raise ValueError(f"finding {f.id}: its box {item['bbox']}"
                                  f' is not a detection of slice {z}')
             votes[int(slice_labels[z][int(np.argmin(diff))])] += item['score']
-        f['lesion_type'] = classes[int(np.argmax(votes))]
+        f.lesion_type = classes[int(np.argmax(votes))]

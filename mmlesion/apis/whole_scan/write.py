@@ -17,6 +17,8 @@ from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
                                       check_writable_dir)
 
 from mmlesion.visualization.volume_report import describe_size
+
+from .results import ScanResult
 from .write_dicom import dicom_output_paths
 
 CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
@@ -148,17 +150,18 @@ def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
     check_writable_dir(out, what='--out-dir')
 
 
-def write_volume_results(result: dict,
+def write_volume_results(result: ScanResult,
                          out_dir: Union[str, Path],
                          overwrite: bool = False,
                          max_pictures: int = 20,
                          title: Optional[str] = None,
                          dicom_writer: Optional[Callable[[str], dict]] = None
                          ) -> Dict[str, Path]:
-    """Write the findings of :func:`infer_volume` into ``out_dir``.
+    """Write the findings of :func:`~mmlesion.apis.whole_scan.infer.
+    infer_volume` into ``out_dir``.
 
-    Files: ``findings.json`` (everything but the resampled volume;
-    ``model_warning`` first),
+    Files: ``findings.json`` (:meth:`ScanResult.to_dict`: everything but
+    the resampled volume; ``model_warning`` first),
     ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
     probability; every finding), ``key_slices/finding_NNN.png`` (the key
     slice of each of the ``max_pictures`` best findings with its box),
@@ -166,15 +169,18 @@ def write_volume_results(result: dict,
     all findings) and ``report.html`` (self-contained, images inlined).
 
     Args:
-        result (dict): from :func:`infer_volume`.
+        result (ScanResult): from :func:`~mmlesion.apis.whole_scan.infer.
+            infer_volume`; its findings get ``key_slice_png`` (those
+            drawn) and, with ``dicom_writer``, the result ``dicom``.
         out_dir (str | Path): output folder (created).
         overwrite (bool): replace earlier results.
         max_pictures (int): findings drawn and listed in the report.
         title (str, optional): report title (default: the scan path).
         dicom_writer (callable, optional): ``dicom_writer(folder) -> dict``
             writes the DICOM SR / SEG into ``folder`` (the staging folder:
-            they join the set) and returns what ``result['dicom']`` records
-            (:func:`~mmlesion.apis.whole_scan.write_dicom.write_dicom_results`).
+            they join the set) and returns what ``result.dicom`` records
+            (:func:`~mmlesion.apis.whole_scan.write_dicom.
+            write_dicom_results`).
 
     Returns:
         dict: the written paths (as :func:`output_paths`, plus ``sr`` /
@@ -189,75 +195,72 @@ def write_volume_results(result: dict,
              for p in final['key_slices'].glob('finding_*.png')]
     stale += [p.name for p in dicom_output_paths(out_dir).values()
               if p.exists()]
-    # model_warning first: the first thing a reader of the file sees
-    record = {k: result[k] for k in ('model_warning', ) if k in result}
-    record.update((k, v) for k, v in result.items()
-                  if k not in ('resampled', 'lesion_maps', 'model_warning'))
-    resampled = result['resampled']
-    window = result['settings'].get('window') or (-1024., 1050.)
+    resampled = result.resampled
+    window = result.settings.window or (-1024., 1050.)
     # All files are written into a staging folder beside out_dir and moved
     # in together, findings.json last (files of the user stay).
     with AtomicOutputSet(out_dir) as outputs:
         paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
                  for k, p in final.items() if k != 'key_slices'}
         if dicom_writer is not None:
-            result['dicom'] = record['dicom'] = dicom_writer(
+            result.dicom = dicom_writer(
                 osp.dirname(outputs.path('findings.json')))
-            final.update({k: Path(out_dir) / result['dicom'][k]
-                          for k in ('sr', 'seg') if result['dicom'].get(k)})
+            final.update({k: Path(out_dir) / result.dicom[k]
+                          for k in ('sr', 'seg') if result.dicom.get(k)})
         pictures = {}
-        for f in result['findings'][:max_pictures]:
-            rel = f"key_slices/finding_{f['id']:03d}.png"
-            draw_key_slice(resampled, f, Path(outputs.path(rel)), window)
-            pictures[f['id']] = Path(outputs.path(rel))
-            f['key_slice_png'] = rel
-        draw_overview(resampled, result['findings'], paths['overview'],
+        for f in result.findings[:max_pictures]:
+            rel = f'key_slices/finding_{f.id:03d}.png'
+            draw_key_slice(resampled, f.to_dict(), Path(outputs.path(rel)),
+                           window)
+            pictures[f.id] = Path(outputs.path(rel))
+            f.key_slice_png = rel
+        record = result.to_dict()
+        draw_overview(resampled, record['findings'], paths['overview'],
                       window, max_findings=max_pictures)
         paths['json'].write_text(json.dumps(record, indent=1) + '\n',
                                  encoding='utf-8')
         with open(paths['csv'], 'w', newline='') as f:
             writer = csv.writer(f, lineterminator='\n')
             writer.writerow(CANDIDATE_COLUMNS)
-            for finding in result['findings']:
-                x, y, z = finding['center_world']
+            for finding in result.findings:
+                x, y, z = finding.center_world
                 writer.writerow([
-                    result['series_uid'], f'{x:.3f}', f'{y:.3f}',
-                    f'{z:.3f}', f"{finding['score']:.6f}"
+                    result.series_uid, f'{x:.3f}', f'{y:.3f}', f'{z:.3f}',
+                    f'{finding.score:.6f}'
                 ])
         write_html_report(record, pictures, paths['overview'], paths['html'],
-                          title=title or str(result.get('scan')),
+                          title=title or str(result.scan),
                           max_findings=max_pictures)
         outputs.commit(last='findings.json', stale=stale)
     return final
 
 
-def format_summary(result: dict) -> str:
+def format_summary(result: ScanResult) -> str:
     """A few lines: the model warning if any, findings, speed and the
     written files."""
-    lines = [f"WARNING: model {result['model_warning']}"] \
-        if result.get('model_warning') else []
+    lines = [f'WARNING: model {result.model_warning}'] \
+        if result.model_warning else []
     lines += [
-        f"scan: {result['scan']} (series {result['series_uid']})",
-        f"slices: {result['num_slices']} at "
-        f"{result['settings']['interval_mm']} mm, "
-        f"{result['settings']['pixel_spacing']} mm/px; "
-        f"{result['num_boxes_2d']} 2D boxes -> "
-        f"{len(result['findings'])} 3D findings",
-        f"speed: {result['slices_per_second']} slices/s "
-        f"({result['detect_seconds']} s detection on {result['device']})",
+        f'scan: {result.scan} (series {result.series_uid})',
+        f'slices: {result.num_slices} at {result.settings.interval_mm} mm, '
+        f'{result.settings.pixel_spacing} mm/px; '
+        f'{result.num_boxes_2d} 2D boxes -> '
+        f'{len(result.findings)} 3D findings',
+        f'speed: {result.slices_per_second} slices/s '
+        f'({result.detect_seconds} s detection on {result.device})',
     ]
-    for f in result['findings'][:5]:
-        x, y, z = f['center_world']
-        lines.append(f"  #{f['id']}: score {f['score']:.3f} at "
+    for f in result.findings[:5]:
+        x, y, z = f.center_world
+        first, last = f.slice_range_original
+        lines.append(f'  #{f.id}: score {f.score:.3f} at '
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
-                     + describe_size(f)
-                     + f", slices {f['slice_range_original'][0]}-"
-                     f"{f['slice_range_original'][1]} of the scan"
-                     + (f" (s_LENS {f['s_lens']:.3f}, s_FPR "
-                        f"{f['s_fpr']:.3f})" if 's_fpr' in f else ''))
-    for name, path in result.get('paths', {}).items():
+                     + describe_size(f.to_dict())
+                     + f', slices {first}-{last} of the scan'
+                     + (f' (s_LENS {f.s_lens:.3f}, s_FPR {f.s_fpr:.3f})'
+                        if f.s_fpr is not None else ''))
+    for name, path in (result.paths or {}).items():
         lines.append(f'{name}: {path}')
-    dicom = result.get('dicom') or {}
+    dicom = result.dicom or {}
     if not dicom.get('written', True) and dicom.get('reason') != (
             'not requested'):
         lines.append(f"no DICOM results: {dicom.get('reason')}")

@@ -57,6 +57,7 @@ from mmlesion.utils.checkpoint_checksum import sha256_file
 from mmlesion.version import __version__
 
 from .measure import model_mask_in_box
+from .results import Finding, ScanResult
 
 #: Files written into the output folder.
 DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
@@ -293,13 +294,13 @@ def _algorithm(hd, ident: dict):
 
 
 # ---------------------------------------------------------------------- SR
-def build_measurement_report(result: dict, volume: CTVolume, sources: list,
-                             model_info: dict):
+def build_measurement_report(result: ScanResult, volume: CTVolume,
+                             sources: list, model_info: dict):
     """The TID 1500 Comprehensive 3D SR of the findings (module doc).
 
     Args:
-        result (dict): :func:`~mmlesion.apis.whole_scan.infer.infer_volume`
-            result (findings with ``recist``).
+        result (ScanResult): :func:`~mmlesion.apis.whole_scan.infer.
+            infer_volume` result (findings with ``recist``).
         volume (CTVolume): the original scan.
         sources (list): :func:`read_source_instances`.
         model_info (dict): ``config`` and ``checkpoint_sha256``.
@@ -323,8 +324,8 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
     algorithm = _algorithm(hd, ident)
     unitless = hd.sr.CodedConcept('1', 'UCUM', 'no units')
     groups, tracking = [], {}
-    for f in result['findings']:
-        rec = f.get('recist')
+    for f in result.findings:
+        rec = f.recist
         if not rec:
             continue
         z = rec['key_slice_original']
@@ -336,7 +337,7 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
                             'the outline')
         outline = np.concatenate([outline, outline[:1]])  # closed
 
-        x1, y1, z1, x2, y2, z2 = f['bbox_world']
+        x1, y1, z1, x2, y2, z2 = f.bbox_world
         measurements = [
             hd.sr.Measurement(name=codes.SCT.LongAxis,
                               value=rec['long_axis_mm'],
@@ -347,7 +348,7 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
                               unit=codes.UCUM.Millimeter,
                               algorithm_id=algorithm),
             hd.sr.Measurement(name=codes.DCM.CertaintyOfFinding,
-                              value=float(f['score']), unit=unitless,
+                              value=float(f.score), unit=unitless,
                               algorithm_id=algorithm),
             hd.sr.Measurement(name=codes.DCM.Height,
                               value=round(float(z2 - z1), 3),
@@ -355,14 +356,14 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
                               algorithm_id=algorithm),
         ]
         sites = None
-        if f.get('lesion_type') in LESION_TYPE_SITES:
+        if f.lesion_type in LESION_TYPE_SITES:
             sites = [hd.sr.FindingSite(anatomic_location=getattr(
-                codes.SCT, LESION_TYPE_SITES[f['lesion_type']]))]
+                codes.SCT, LESION_TYPE_SITES[f.lesion_type]))]
         uid = generate_uid()
-        tracking[f['id']] = uid
+        tracking[f.id] = uid
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
-                uid=uid, identifier=f"finding {f['id']}"),
+                uid=uid, identifier=f'finding {f.id}'),
             referenced_region=hd.sr.ImageRegion(
                 graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
                 graphic_data=outline, source_image=image),
@@ -382,14 +383,14 @@ def build_measurement_report(result: dict, volume: CTVolume, sources: list,
 
 
 # --------------------------------------------------------------------- SEG
-def _label_map(result: dict, order: List[dict]) -> np.ndarray:
+def _label_map(result: ScanResult, order: List[Finding]) -> np.ndarray:
     """(z, y, x) uint16 segment numbers in the resampled volume."""
-    resampled = result['resampled']
-    maps = result['lesion_maps']
+    resampled = result.resampled
+    maps = result.lesion_maps
     labels = np.zeros(resampled.shape_zyx, np.uint16)
     for number in range(len(order), 0, -1):  # best score painted last
         f = order[number - 1]
-        for box in f['boxes_2d']:
+        for box in f.boxes_2d:
             mask = model_mask_in_box(maps[box['slice']], box['bbox'])
             if mask is not None:
                 labels[box['slice']][mask] = number
@@ -417,13 +418,13 @@ def _sample_on_instance(labels: np.ndarray, resampled: CTVolume,
     return out.reshape(rows, cols)
 
 
-def build_segmentation(result: dict, sources: list, model_info: dict,
+def build_segmentation(result: ScanResult, sources: list, model_info: dict,
                        tracking: Dict[int, str]):
     """A binary SEG of the findings' model masks (module doc), or None when
     the model predicts no masks or no finding has mask pixels.
 
     Args:
-        result (dict): the :func:`~mmlesion.apis.whole_scan.infer.
+        result (ScanResult): the :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume` result (with ``lesion_maps`` and ``resampled``).
         sources (list): :func:`read_source_instances`.
         model_info (dict): ``config`` and ``checkpoint_sha256``.
@@ -433,14 +434,14 @@ def build_segmentation(result: dict, sources: list, model_info: dict,
         tuple: the ``highdicom.seg.Segmentation`` (or None) and the finding
         ids of its segments, in segment order.
     """
-    if result.get('lesion_maps') is None:
+    if result.lesion_maps is None:
         return None, []
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
-    findings = sorted(result['findings'], key=lambda f: -f['score'])
+    findings = sorted(result.findings, key=lambda f: -f.score)
     labels = _label_map(result, findings)
-    pixels = np.stack([_sample_on_instance(labels, result['resampled'], ds)
+    pixels = np.stack([_sample_on_instance(labels, result.resampled, ds)
                        for ds in sources])
     present = [n for n in range(1, len(findings) + 1) if (pixels == n).any()]
     if not present:
@@ -453,7 +454,7 @@ def build_segmentation(result: dict, sources: list, model_info: dict,
         name=ident['config'], family=codes.cid7162.ArtificialIntelligence,
         version=ident['version'], parameters={'checkpoint_sha256':
                                               ident['checksum']})
-    ids = [findings[n - 1]['id'] for n in present]
+    ids = [findings[n - 1].id for n in present]
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=k + 1, segment_label=f'finding {fid}',
@@ -469,7 +470,7 @@ def build_segmentation(result: dict, sources: list, model_info: dict,
         # highdicom reads the SEG's slice thickness from the first source
         # image; where the series leaves it blank, the slice interval
         first = copy.deepcopy(sources[0])
-        first.SliceThickness = float(result['original']['spacing_zyx'][0])
+        first.SliceThickness = float(result.original['spacing_zyx'][0])
         sources = [first] + list(sources[1:])
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=pixels,
@@ -489,13 +490,13 @@ def _save(dataset, path: Path) -> None:
         str(path), lambda tmp: dataset.save_as(tmp, enforce_file_format=True))
 
 
-def write_dicom_results(result: dict, volume: CTVolume, sources: list,
-                        out_dir: Union[str, Path],
+def write_dicom_results(result: ScanResult, volume: CTVolume,
+                        sources: list, out_dir: Union[str, Path],
                         model_info: Optional[dict] = None) -> dict:
     """Write the SR (and the SEG when the model predicts masks).
 
     Args:
-        result (dict): the :func:`~mmlesion.apis.whole_scan.infer.
+        result (ScanResult): the :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume` result.
         volume (CTVolume): the original scan.
         sources (list): :func:`read_source_instances` (from
@@ -517,7 +518,7 @@ def write_dicom_results(result: dict, volume: CTVolume, sources: list,
             ckpt)
     paths = dicom_output_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if not any(f.get('recist') for f in result['findings']):
+    if not any(f.recist for f in result.findings):
         for path in paths.values():  # from an earlier run (overwrite given)
             if path.exists():
                 path.unlink()

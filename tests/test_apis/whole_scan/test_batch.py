@@ -207,7 +207,7 @@ def test_a_scan_is_written_while_the_next_is_detected(
         return detect(model, volume, *args, **kwargs)
 
     def write_scan(result, *args):
-        i = scans.index(result['scan'])
+        i = scans.index(result.scan)
         if i + 1 < len(scans):  # is the next scan detected meanwhile?
             overlapped.append(detecting[i + 1].wait(timeout=60))
         if i == 1:

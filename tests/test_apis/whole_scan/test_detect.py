@@ -165,33 +165,33 @@ def _findings_both_ways(volume, settings, model, monkeypatch):
                   VolumeSliceDataset)
         old = infer_volume(model, volume, settings, batch_size=8,
                            show_progress=False, resample_backend='sitk')
-    assert new['settings']['resample_backend'] == 'torch'
-    assert old['settings']['resample_backend'] == 'sitk'
+    assert new.detection.resample_backend == 'torch'
+    assert old.detection.resample_backend == 'sitk'
     return old, new
 
 
 def _assert_same_findings(old, new):
-    assert len(new['findings']) == len(old['findings']) > 0
-    assert new['num_boxes_2d'] == old['num_boxes_2d']
-    assert new['resampled_geometry'] == old['resampled_geometry']
+    assert len(new.findings) == len(old.findings) > 0
+    assert new.num_boxes_2d == old.num_boxes_2d
+    assert new.resampled_geometry == old.resampled_geometry
     def canonical(findings):  # equal scores may come in either order
         return sorted(findings, key=lambda f: (
-            f['slice_range'], f['key_slice'],
-            [round(v) for v in f['bbox_voxel_resampled']]))
+            f.slice_range, f.key_slice,
+            [round(v) for v in f.bbox_voxel_resampled]))
 
-    for a, b in zip(canonical(old['findings']), canonical(new['findings'])):
-        assert a['slice_range'] == b['slice_range']
-        assert a['key_slice'] == b['key_slice']
-        assert a['slice_range_original'] == b['slice_range_original']
+    for a, b in zip(canonical(old.findings), canonical(new.findings)):
+        assert a.slice_range == b.slice_range
+        assert a.key_slice == b.key_slice
+        assert a.slice_range_original == b.slice_range_original
         for key in ('bbox_voxel', 'bbox_voxel_resampled', 'bbox_world',
                     'center_world'):
-            np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-2,
-                                       err_msg=key)
-        assert b['score'] == pytest.approx(a['score'], abs=1e-5)
-        assert [d['slice'] for d in a['boxes_2d']] == [
-            d['slice'] for d in b['boxes_2d']]
-        np.testing.assert_allclose([d['bbox'] for d in b['boxes_2d']],
-                                   [d['bbox'] for d in a['boxes_2d']],
+            np.testing.assert_allclose(getattr(b, key), getattr(a, key),
+                                       rtol=0, atol=1e-2, err_msg=key)
+        assert b.score == pytest.approx(a.score, abs=1e-5)
+        assert [d['slice'] for d in a.boxes_2d] == [
+            d['slice'] for d in b.boxes_2d]
+        np.testing.assert_allclose([d['bbox'] for d in b.boxes_2d],
+                                   [d['bbox'] for d in a.boxes_2d],
                                    rtol=0, atol=1e-2)
 
 

@@ -6,7 +6,8 @@ A tiny synthetic scan (fixed values) goes through the whole run with a
 stand-in detector that returns fixed boxes, labels and lesion maps per
 slice (no network: the files depend only on the inference code). The
 expected files in ``data/`` were written by the code before whole-scan
-inference became one package; what differs between two runs of the same
+inference became one package (and ``findings.json`` recorded its
+``schema_version``); what differs between two runs of the same
 command (the temporary folder, the seconds, the software versions) is
 replaced by placeholders before comparing.
 """
@@ -19,6 +20,7 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData, PixelData
 
+from mmlesion.apis.whole_scan.results import FINDINGS_SCHEMA_VERSION
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 
@@ -147,9 +149,20 @@ def run_stand_in(tmp_path: Path) -> Path:
     return out
 
 
-def test_findings_json_is_unchanged(tmp_path):
+def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
+    """The files of the code before the package, byte for byte, and
+    ``schema_version`` (new) after ``model_warning``."""
     out = run_stand_in(tmp_path)
-    for name in ('findings.json', 'candidates.csv'):
-        got = normalised((out / name).read_text(encoding='utf-8'), tmp_path)
-        expected = (DATA / f'stand_in_{name}').read_text(encoding='utf-8')
-        assert got == expected, name
+    got = normalised((out / 'findings.json').read_text(encoding='utf-8'),
+                     tmp_path)
+    version = f'\n "schema_version": {FINDINGS_SCHEMA_VERSION},\n'
+    assert got.startswith('{\n "model_warning": "trained on synthetic demo '
+                          'data: findings are not clinically meaningful",'
+                          + version)
+    assert got.count(version) == 1
+    expected = (DATA / 'stand_in_findings.json').read_text(encoding='utf-8')
+    assert got.replace(version, '\n') == expected
+    got = normalised((out / 'candidates.csv').read_text(encoding='utf-8'),
+                     tmp_path)
+    assert got == (DATA / 'stand_in_candidates.csv').read_text(
+        encoding='utf-8')

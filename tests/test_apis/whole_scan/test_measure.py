@@ -9,6 +9,7 @@ from mmlesion.apis.whole_scan.measure import (box_seed_points,
                                               measure_findings,
                                               model_mask_in_box)
 from mmlesion.datasets.volumes import CTVolume, resample_volume
+from tests.helpers.volume_demo import finding_of_boxes
 
 
 def _slice_with_lesion(centre=(60, 50), axes=(36, 20), angle=25.,
@@ -70,11 +71,11 @@ def _volumes(spacing_zyx=(2., .8, .8)):
 def test_findings_are_measured_on_their_largest_box_in_original_voxels():
     original, resampled = _volumes((5., .7, .7))  # same grid
     img, truth, box = _slice_with_lesion()
-    findings = [dict(id=1, boxes_2d=[
+    findings = [finding_of_boxes(1, [
         dict(slice=1, bbox=[50, 40, 60, 50], score=.9),
         dict(slice=2, bbox=box, score=.8)])]
     masks = measure_findings(findings, resampled, original)
-    rec = findings[0]['recist']
+    rec = findings[0].recist
     assert rec['key_slice'] == rec['key_slice_original'] == 2
     assert rec['mask_source'] == 'grabcut' and masks[1][0] == 2
     # 36 x 20 px full axes at 0.7 mm/px, a pixel or so of rasterisation
@@ -90,9 +91,9 @@ def test_findings_are_measured_on_their_largest_box_in_original_voxels():
     # the model's map wins where it has pixels in the box
     maps = [np.zeros(img.shape, bool) for _ in range(5)]
     maps[2][45:55, 55:75] = True
-    findings[0].pop('recist')
+    findings[0].recist = None
     measure_findings(findings, resampled, original, maps)
-    rec = findings[0]['recist']
+    rec = findings[0].recist
     assert rec['mask_source'] == 'model'
     assert rec['long_axis_mm'] == pytest.approx(np.hypot(20, 10) * .7, abs=.01)
 
@@ -105,7 +106,7 @@ def test_threads_measure_the_same_as_one_after_another():
     rng = np.random.default_rng(0)
 
     def findings():
-        return [dict(id=i + 1, boxes_2d=[dict(
+        return [finding_of_boxes(i + 1, [dict(
             slice=2, bbox=[float(v) for v in np.asarray(box) + rng.uniform(
                 -3, 3, 4)], score=.9)]) for i in range(12)]
 
@@ -114,8 +115,8 @@ def test_threads_measure_the_same_as_one_after_another():
     four = findings()
     masks_one = measure_findings(one, resampled, original, workers=1)
     masks_four = measure_findings(four, resampled, original, workers=4)
-    assert [f['recist'] for f in one] == [f['recist'] for f in four]
-    assert {f['recist']['mask_source'] for f in one} == {'grabcut'}
+    assert [f.recist for f in one] == [f.recist for f in four]
+    assert {f.recist['mask_source'] for f in one} == {'grabcut'}
     assert masks_one.keys() == masks_four.keys()
     for k, (z, mask) in masks_one.items():
         assert masks_four[k][0] == z
@@ -129,9 +130,9 @@ def test_axes_map_to_the_original_scan_through_world_coordinates():
         [[2., 0., 0.]]))[0, 0]))
     scale = .7 / .9
     box_rs = [(v + .5) * scale - .5 for v in box]
-    findings = [dict(id=3, boxes_2d=[dict(slice=z, bbox=box_rs, score=1.)])]
+    findings = [finding_of_boxes(3, [dict(slice=z, bbox=box_rs, score=1.)])]
     measure_findings(findings, resampled, original)
-    rec = findings[0]['recist']
+    rec = findings[0].recist
     assert rec['key_slice_original'] == 2
     # the outline (0.9 mm pixels) lies on the lesion's border: within a
     # (0.7 mm) pixel of it

@@ -7,6 +7,7 @@ import torch
 from mmlesion.apis.whole_scan.stack import (add_lesion_types,
                                             lesion_type_classes)
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from tests.helpers.volume_demo import finding_of_boxes
 
 
 def _model(classes):
@@ -28,12 +29,12 @@ def test_type_is_the_best_summed_score_of_the_2d_boxes():
              np.array([[10.001, 10., 20., 20.]]),
              np.array([[10., 10., 20., 20.]])]
     labels = [np.array([0, 3]), np.array([4]), np.array([4])]
-    finding = dict(id=1, boxes_2d=[
+    finding = finding_of_boxes(1, [
         dict(slice=0, bbox=[10., 10., 20., 20.], score=.9),
         dict(slice=1, bbox=[10., 10., 20., 20.], score=.5),
         dict(slice=2, bbox=[10., 10., 20., 20.], score=.5)])
     add_lesion_types([finding], boxes, labels, COARSE_LESION_TYPES)
-    assert finding['lesion_type'] == 'lung'  # 0.5 + 0.5 > 0.9 (liver)
-    finding['boxes_2d'][0]['bbox'] = [1., 1., 2., 2.]
+    assert finding.lesion_type == 'lung'  # 0.5 + 0.5 > 0.9 (liver)
+    finding.boxes_2d[0]['bbox'] = [1., 1., 2., 2.]
     with pytest.raises(ValueError, match='finding 1: its box'):
         add_lesion_types([finding], boxes, labels, COARSE_LESION_TYPES)

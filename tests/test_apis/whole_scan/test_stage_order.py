@@ -11,7 +11,7 @@ from mmlesion.testing import repo_root
 PACKAGE = 'mmlesion.apis.whole_scan'
 #: The modules in the order a scan passes them (types first, the runners
 #: on top).
-STAGES = ('settings', 'model', 'read', 'resample', 'slices',
+STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
           'detect', 'stack', 'measure', 'infer', 'write_dicom', 'write',
           'run', 'batch')
 

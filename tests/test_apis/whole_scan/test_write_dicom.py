@@ -252,7 +252,7 @@ def test_blank_instance_uids_come_from_the_file_meta(tmp_path):
         uid = group.roi.ContentSequence[0].ReferencedSOPSequence[
             0].ReferencedSOPInstanceUID
         assert uid in uids
-    assert result['dicom']['written']
+    assert result.dicom['written']
 
 
 def test_blank_study_uid_is_refused(tmp_path):
@@ -266,8 +266,8 @@ def test_blank_study_uid_is_refused(tmp_path):
         prepare_dicom_results(volume, 'yes', tmp_path / 'o')
     # auto: the other results, no DICOM, the reason recorded
     result = _run(tmp_path, scan, dicom='auto', max_pictures=0)
-    assert not result['dicom']['written']
-    assert 'StudyInstanceUID' in result['dicom']['reason']
+    assert not result.dicom['written']
+    assert 'StudyInstanceUID' in result.dicom['reason']
     assert (tmp_path / 'out' / 'findings.json').is_file()
     assert not list((tmp_path / 'out').glob('*.dcm'))
 
@@ -362,13 +362,13 @@ def test_real_series_with_its_study_uids_restored(tmp_path):
         ds.save_as(str(scan / (path.name + '.dcm')))
     # the largest bright (> 300 HU: bone) component of each slice
     result = _run(tmp_path, scan, stub=(300., True), max_pictures=0)
-    assert result['findings']
-    assert result['dicom']['written'] and result['dicom']['seg']
+    assert result.findings
+    assert result.dicom['written'] and result.dicom['seg']
     meta_uids = {pydicom.dcmread(str(p)).file_meta.MediaStorageSOPInstanceUID
                  for p in scan.iterdir()}
     sr = hd.sr.srread(str(tmp_path / 'out' / 'findings_sr.dcm'))
     groups = sr.content.get_planar_roi_measurement_groups()
-    assert len(groups) == len(result['findings'])
+    assert len(groups) == len(result.findings)
     for group in groups:
         assert group.roi.ContentSequence[0].ReferencedSOPSequence[
             0].ReferencedSOPInstanceUID in meta_uids
@@ -381,7 +381,7 @@ def test_no_finding_no_report(tmp_path):
     SR, and findings.json says so."""
     scan = _series(tmp_path / 'series')
     result = _run(tmp_path, scan, stub=(300., ), max_pictures=0)
-    assert not result['findings']
+    assert not result.findings
     record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
     assert not record['dicom']['written']
     assert 'no findings' in record['dicom']['reason']
