@@ -175,16 +175,7 @@ def main(argv=None) -> int:
             return _run_batch(args, cfg)
         result = run_volume_inference(
             cfg, args.checkpoint, args.scan[0], out_dir=args.out_dir,
-            series_uid=args.series_uid, pixel_spacing=args.pixel_spacing,
-            device=args.device, overwrite=args.overwrite,
-            batch_size=args.batch_size, workers=args.workers,
-            worker_type=args.worker_type,
-            score_thr=args.score_thr,
-            iou_thr=args.iou_thr, max_gap=args.max_gap,
-            min_slices=args.min_slices, max_pictures=args.max_pictures,
-            cfg_name=args.config, experts=args.experts,
-            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
-            dicom=args.dicom, allow_partial_load=args.allow_partial_load)
+            run_settings=_run_settings(args), series_uid=args.series_uid)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError,
             OutputDirError, UntrustedCheckpointError,
             CorruptCheckpointError) as err:
@@ -192,6 +183,24 @@ def main(argv=None) -> int:
         return 1
     print(format_summary(result))
     return 0
+
+
+def _run_settings(args: argparse.Namespace):
+    """The options of the command line as
+    :class:`mmlesion.apis.whole_scan.settings.RunSettings`."""
+    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                                   RunSettings)
+    return RunSettings(
+        detection=DetectionSettings(
+            batch_size=args.batch_size, score_thr=args.score_thr,
+            iou_thr=args.iou_thr, max_gap=args.max_gap,
+            min_slices=args.min_slices, workers=args.workers,
+            worker_type=args.worker_type),
+        pixel_spacing=args.pixel_spacing, device=args.device,
+        overwrite=args.overwrite, max_pictures=args.max_pictures,
+        dicom=args.dicom, cfg_name=args.config, experts=args.experts,
+        fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+        allow_partial_load=args.allow_partial_load)
 
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:
@@ -204,18 +213,9 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)
-    rows = run_batch_inference(
-        cfg, args.checkpoint, scans, args.out_dir,
-        pixel_spacing=args.pixel_spacing, device=args.device,
-        overwrite=args.overwrite, overlap=not args.no_overlap,
-        batch_size=args.batch_size, workers=args.workers,
-        worker_type=args.worker_type, score_thr=args.score_thr,
-        iou_thr=args.iou_thr, max_gap=args.max_gap,
-        min_slices=args.min_slices, max_pictures=args.max_pictures,
-        cfg_name=args.config, experts=args.experts,
-        fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
-        dicom=args.dicom, allow_partial_load=args.allow_partial_load,
-        show_progress=True)
+    rows = run_batch_inference(cfg, args.checkpoint, scans, args.out_dir,
+                               run_settings=_run_settings(args),
+                               overlap=not args.no_overlap)
     print(format_batch_summary(rows, args.out_dir))
     return int(any(row['status'] == 'failed' for row in rows))
 

@@ -33,6 +33,7 @@ import logging
 import os
 import os.path as osp
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -142,36 +143,15 @@ def _series_name(series_dir: str) -> str:
     return osp.basename(osp.normpath(series_dir))
 
 
-def evaluate_lens_3d(config: str,
-                     checkpoint: Optional[str],
-                     ann_3d: str,
-                     out_dir: str,
-                     fpr_config: Optional[str] = None,
-                     fpr_checkpoint: Optional[str] = None,
-                     experts: Optional[List[int]] = None,
-                     max_offset: Optional[int] = None,
-                     splits: Sequence[str] = ('test', ),
-                     iou_thr: float = 0.5,
-                     device: str = 'cpu',
-                     overwrite: bool = False,
-                     cfg_options: Optional[dict] = None,
-                     show_progress: bool = True,
-                     series: Optional[Sequence[str]] = None,
-                     skip_missing_series: bool = False) -> dict:
-    """Predict, (re-score,) score and write the LENS 3D evaluation.
+@dataclass
+class Lens3DEvalSettings:
+    """What :func:`evaluate_lens_3d` evaluates, and how.
 
     Args:
-        config (str): a LENS (or any 2.5D DeepLesion) detector config; its
-            ``test_dataloader.dataset`` gives the series.
-        checkpoint (str, optional): its weights (None: random weights, for
-            tests of the plumbing).
-        ann_3d (str): ``DeepLesion_manual_1K_test_release.pkl`` or a file
-            in its format.
-        out_dir (str): output folder (:data:`OUTPUTS`).
         fpr_config (str, optional): an FPR config: row (e), Eq. 2.
         fpr_checkpoint (str, optional): the FPR weights.
         experts (list[int], optional): LENS experts to fuse
-            (:func:`set_lens_experts`).
+            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
         max_offset (int, optional): predict only slices this close to a key
             slice of the series (default: every stored slice).
         splits (Sequence[str]): splits of the manual file evaluated.
@@ -187,6 +167,39 @@ def evaluate_lens_3d(config: str,
             the test dataset has and skip the others with a warning
             (default: refuse, since their lesions would count as missed).
             ``metrics.json`` then records ``subset`` with what was skipped.
+    """
+    fpr_config: Optional[str] = None
+    fpr_checkpoint: Optional[str] = None
+    experts: Optional[List[int]] = None
+    max_offset: Optional[int] = None
+    splits: Sequence[str] = ('test', )
+    iou_thr: float = 0.5
+    device: str = 'cpu'
+    overwrite: bool = False
+    cfg_options: Optional[dict] = None
+    show_progress: bool = True
+    series: Optional[Sequence[str]] = None
+    skip_missing_series: bool = False
+
+
+def evaluate_lens_3d(config: str,
+                     checkpoint: Optional[str],
+                     ann_3d: str,
+                     out_dir: str,
+                     settings: Optional[Lens3DEvalSettings] = None) -> dict:
+    """Predict, (re-score,) score and write the LENS 3D evaluation.
+
+    Args:
+        config (str): a LENS (or any 2.5D DeepLesion) detector config; its
+            ``test_dataloader.dataset`` gives the series.
+        checkpoint (str, optional): its weights (None: random weights, for
+            tests of the plumbing).
+        ann_3d (str): ``DeepLesion_manual_1K_test_release.pkl`` or a file
+            in its format.
+        out_dir (str): output folder (:data:`OUTPUTS`).
+        settings (Lens3DEvalSettings, optional): the FPR, experts, slices,
+            splits, series and device. Defaults to
+            ``Lens3DEvalSettings()``.
 
     Returns:
         dict: what ``metrics.json`` holds.
@@ -197,34 +210,95 @@ def evaluate_lens_3d(config: str,
             a test dataset that is not in DeepLesion's layout, a bad
             ``--experts`` (each naming the file).
     """
-    from mmdet.registry import DATASETS, MODELS
-    from mmengine.config import Config
     from mmengine.logging import print_log
-    from mmengine.registry import DefaultScope
 
+    from .series_inference import predict_series_3d
+    s = settings or Lens3DEvalSettings()
+    check_outputs(out_dir, s.overwrite)
+    if (s.fpr_config is None) != (s.fpr_checkpoint is None):
+        raise ValueError('--fpr-config and --fpr-checkpoint go together')
+    subvolumes, total = _manual_subvolumes(ann_3d, s)
+    cfg, dataset, model, fpr = _load_lens(config, checkpoint, s)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    if infos and 'series_dir' not in infos[0]:
+        raise ValueError(
+            f'{config}: test_dataloader.dataset ({type(dataset).__name__}) '
+            'is not in DeepLesion\'s layout (no series_dir): the 3D '
+            'evaluation predicts whole DeepLesion series')
+    subvolumes, skipped = _subvolumes_in_dataset(subvolumes, infos, cfg,
+                                                 config, ann_3d, s)
+    wanted = {sub.volume for sub in subvolumes}
+    dataset = dataset.get_subset(
+        [i for i, info in enumerate(infos)
+         if _series_name(info['series_dir']) in wanted])
+    print_log(f'eval_lens_3d: {len(subvolumes)} sub-volumes of '
+              f'{len(wanted)} series, '
+              f'{int(sum(len(sub.boxes) for sub in subvolumes))} lesions; '
+              'predicting every stored slice'
+              + ('' if s.max_offset is None else
+                 f' within {s.max_offset} of a key slice'), logger='current')
+    series = predict_series_3d(model, dataset, iou_thr=s.iou_thr,
+                               max_offset=s.max_offset,
+                               show_progress=s.show_progress)
+    per_sub = {
+        sub.name: findings_in_subvolume(series.get(sub.volume, []),
+                                        sub.first_slice, sub.last_slice,
+                                        s.iou_thr)
+        for sub in subvolumes
+    }
+    if fpr is not None:
+        _rescore_subvolumes(per_sub, subvolumes, infos, fpr, s)
+    os.makedirs(out_dir, exist_ok=True)
+    sens = score_subvolumes(per_sub, subvolumes, out_dir)
+    record = _metrics_record(
+        sens, subvolumes, per_sub, total, s,
+        dict(fpr=fpr is not None, series=sorted(series), skipped=skipped))
+    record['files'] = dict(
+        config=osp.abspath(config),
+        checkpoint=checkpoint and osp.abspath(checkpoint),
+        ann_3d=osp.abspath(ann_3d),
+        fpr_config=s.fpr_config and osp.abspath(s.fpr_config),
+        fpr_checkpoint=s.fpr_checkpoint and osp.abspath(s.fpr_checkpoint))
+    _write_outputs(out_dir, record, per_sub)
+    return record
+
+
+def _manual_subvolumes(ann_3d: str, s: Lens3DEvalSettings) -> tuple:
+    """The evaluated sub-volumes of the manual file (those of
+    ``s.series`` if given) and the counts of all of them."""
     from mmlesion.evaluation.functional.froc_3d import \
         load_deeplesion_manual_3d
-    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
-    from .lens_fpr_rescore import load_fpr_model, rescore_findings_with_fpr
-    from .series_inference import predict_series_3d, set_lens_experts
-    check_outputs(out_dir, overwrite)
-    if (fpr_config is None) != (fpr_checkpoint is None):
-        raise ValueError('--fpr-config and --fpr-checkpoint go together')
-    subvolumes = load_deeplesion_manual_3d(ann_3d, splits=tuple(splits))
+    subvolumes = load_deeplesion_manual_3d(ann_3d, splits=tuple(s.splits))
     if not subvolumes:
-        raise ValueError(f'{ann_3d}: no sub-volume in split(s) {splits}')
+        raise ValueError(f'{ann_3d}: no sub-volume in split(s) {s.splits}')
     total = dict(sub_volumes=len(subvolumes),
-                 series=len({s.volume for s in subvolumes}))
-    if series is not None:
-        unknown = sorted(set(series) - {s.volume for s in subvolumes})
+                 series=len({sub.volume for sub in subvolumes}))
+    if s.series is not None:
+        unknown = sorted(set(s.series) - {sub.volume for sub in subvolumes})
         if unknown:
             raise ValueError(
                 f'{ann_3d}: series {unknown[:5]} have no sub-volume in '
-                f'split(s) {list(splits)}')
-        subvolumes = [s for s in subvolumes if s.volume in set(series)]
+                f'split(s) {list(s.splits)}')
+        subvolumes = [sub for sub in subvolumes
+                      if sub.volume in set(s.series)]
+    return subvolumes, total
+
+
+def _load_lens(config: str, checkpoint: Optional[str],
+               s: Lens3DEvalSettings) -> tuple:
+    """The config (options merged, experts set), its test dataset, the
+    model with its weights (eval mode on ``s.device``) and the FPR's
+    ``(config, model)`` or None."""
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
+    from .lens_fpr_rescore import load_fpr_model
+    from .series_inference import set_lens_experts
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    if s.cfg_options:
+        cfg.merge_from_dict(s.cfg_options)
     if not cfg.get('test_dataloader') or not cfg.test_dataloader.get(
             'dataset'):
         raise ValueError(
@@ -232,29 +306,33 @@ def evaluate_lens_3d(config: str,
             'run without a test split sets test_dataloader = None): pass '
             'the training config of the model, or give the test dataset '
             'with --cfg-options test_dataloader.dataset.type=... ')
-    set_lens_experts(cfg, experts, config)
-    fpr = load_fpr_model(fpr_config, fpr_checkpoint, device) \
-        if fpr_config else None
+    set_lens_experts(cfg, s.experts, config)
+    fpr = load_fpr_model(s.fpr_config, s.fpr_checkpoint, s.device) \
+        if s.fpr_config else None
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
         model = MODELS.build(cfg.model)
     if checkpoint:
         load_model_checkpoint(model, checkpoint)
-    model.to(device).eval()
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-    if infos and 'series_dir' not in infos[0]:
-        raise ValueError(
-            f'{config}: test_dataloader.dataset ({type(dataset).__name__}) '
-            'is not in DeepLesion\'s layout (no series_dir): the 3D '
-            'evaluation predicts whole DeepLesion series')
-    wanted = {s.volume for s in subvolumes}
+    model.to(s.device).eval()
+    return cfg, dataset, model, fpr
+
+
+def _subvolumes_in_dataset(subvolumes: list, infos: List[dict], cfg,
+                           config: str, ann_3d: str,
+                           s: Lens3DEvalSettings) -> tuple:
+    """The sub-volumes whose series the test dataset has, and the series
+    skipped (``s.skip_missing_series``); refuses missing series
+    otherwise."""
+    from mmengine.logging import print_log
+    wanted = {sub.volume for sub in subvolumes}
     have = {_series_name(i['series_dir']) for i in infos}
     missing = sorted(wanted - have)
     skipped: List[str] = []
-    if missing and skip_missing_series and len(missing) < len(wanted):
+    if missing and s.skip_missing_series and len(missing) < len(wanted):
         skipped = missing
-        subvolumes = [s for s in subvolumes if s.volume in have]
-        wanted = {s.volume for s in subvolumes}
+        subvolumes = [sub for sub in subvolumes if sub.volume in have]
+        wanted = {sub.volume for sub in subvolumes}
         print_log(
             f'eval_lens_3d: skipping {len(skipped)} of '
             f'{len(skipped) + len(wanted)} evaluated series that the test '
@@ -268,73 +346,70 @@ def evaluate_lens_3d(config: str,
             f"({cfg.test_dataloader.dataset.get('data_root')}, split "
             f"{cfg.test_dataloader.dataset.get('split')}), e.g. "
             f'{missing[:5]}: their lesions would count as missed'
-            + ('' if skip_missing_series else
+            + ('' if s.skip_missing_series else
                ' (--skip-missing-series evaluates the others)'))
-    dataset = dataset.get_subset(
-        [i for i, info in enumerate(infos)
-         if _series_name(info['series_dir']) in wanted])
-    print_log(f'eval_lens_3d: {len(subvolumes)} sub-volumes of '
-              f'{len(wanted)} series, '
-              f'{int(sum(len(s.boxes) for s in subvolumes))} lesions; '
-              'predicting every stored slice'
-              + ('' if max_offset is None else
-                 f' within {max_offset} of a key slice'), logger='current')
-    series = predict_series_3d(model, dataset, iou_thr=iou_thr,
-                               max_offset=max_offset,
-                               show_progress=show_progress)
-    per_sub = {
-        s.name: findings_in_subvolume(series.get(s.volume, []),
-                                      s.first_slice, s.last_slice, iou_thr)
-        for s in subvolumes
+    return subvolumes, skipped
+
+
+def _rescore_subvolumes(per_sub: Dict[str, List[dict]], subvolumes: list,
+                        infos: List[dict], fpr: tuple,
+                        s: Lens3DEvalSettings) -> None:
+    """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
+    ``per_sub``, by decreasing score)."""
+    from mmengine.logging import print_log
+
+    from .lens_fpr_rescore import rescore_findings_with_fpr
+    print_log('eval_lens_3d: re-scoring the findings with the FPR '
+              'network (Eq. 2)', logger='current')
+    by_series: Dict[str, List[dict]] = {}
+    for sub in subvolumes:
+        by_series.setdefault(sub.volume, []).extend(per_sub[sub.name])
+    fpr_cfg, fpr_model = fpr
+    # the series folders of the evaluated dataset, whatever its
+    # data_root / data_prefix
+    images = osp.dirname(osp.normpath(infos[0]['series_dir']))
+    spacings = {
+        _series_name(i['series_dir']):
+        (i['slice_interval'], i['spacing'], i['spacing'])
+        for i in infos
     }
-    if fpr is not None:
-        print_log('eval_lens_3d: re-scoring the findings with the FPR '
-                  'network (Eq. 2)', logger='current')
-        by_series: Dict[str, List[dict]] = {}
-        for s in subvolumes:
-            by_series.setdefault(s.volume, []).extend(per_sub[s.name])
-        fpr_cfg, fpr_model = fpr
-        # the series folders of the evaluated dataset, whatever its
-        # data_root / data_prefix
-        images = osp.dirname(osp.normpath(infos[0]['series_dir']))
-        spacings = {
-            _series_name(i['series_dir']):
-            (i['slice_interval'], i['spacing'], i['spacing'])
-            for i in infos
-        }
-        rescored = rescore_findings_with_fpr(
-            fpr_model, by_series, images, fpr_cfg, spacings=spacings,
-            data_prefix=dict(img=''), show_progress=show_progress)
-        pos = {k: 0 for k in rescored}
-        for s in subvolumes:
-            k, n = s.volume, len(per_sub[s.name])
-            per_sub[s.name] = sorted(rescored[k][pos[k]:pos[k] + n],
-                                     key=lambda f: -f['score'])
-            pos[k] += n
-    os.makedirs(out_dir, exist_ok=True)
-    sens = score_subvolumes(per_sub, subvolumes, out_dir)
-    record = dict(
+    rescored = rescore_findings_with_fpr(
+        fpr_model, by_series, images, fpr_cfg, spacings=spacings,
+        data_prefix=dict(img=''), show_progress=s.show_progress)
+    pos = {k: 0 for k in rescored}
+    for sub in subvolumes:
+        k, n = sub.volume, len(per_sub[sub.name])
+        per_sub[sub.name] = sorted(rescored[k][pos[k]:pos[k] + n],
+                                   key=lambda f: -f['score'])
+        pos[k] += n
+
+
+def _metrics_record(sens: Dict[str, float], subvolumes: list,
+                    per_sub: Dict[str, List[dict]], total: dict,
+                    s: Lens3DEvalSettings, run: dict) -> dict:
+    """``metrics.json`` but its ``files``; ``run`` holds whether the FPR
+    re-scored (``fpr``), the predicted series' names (``series``, what a
+    subset records) and the series skipped (``skipped``)."""
+    return dict(
         protocol='LENS 3D (docs/protocols.md §2): 3D IoBB >= 0.3, '
         'sensitivity at 1/8..8 FPs per sub-volume',
         **sens,
         sub_volumes=len(subvolumes),
-        series=len(wanted),
-        lesions=int(sum(len(s.boxes) for s in subvolumes)),
+        series=len({sub.volume for sub in subvolumes}),
+        lesions=int(sum(len(sub.boxes) for sub in subvolumes)),
         findings=int(sum(len(v) for v in per_sub.values())),
-        fpr=fpr is not None,
-        experts=None if experts is None else [int(e) for e in experts],
-        max_offset=max_offset, stacking_iou_thr=iou_thr,
-        splits=list(splits),
+        fpr=run['fpr'],
+        experts=None if s.experts is None else [int(e) for e in s.experts],
+        max_offset=s.max_offset, stacking_iou_thr=s.iou_thr,
+        splits=list(s.splits),
         subset=None if len(subvolumes) == total['sub_volumes'] else dict(
             of_sub_volumes=total['sub_volumes'], of_series=total['series'],
-            series=None if series is None else sorted(series),
-            skipped_series=skipped),
-        files=dict(config=osp.abspath(config),
-                   checkpoint=checkpoint and osp.abspath(checkpoint),
-                   ann_3d=osp.abspath(ann_3d),
-                   fpr_config=fpr_config and osp.abspath(fpr_config),
-                   fpr_checkpoint=fpr_checkpoint
-                   and osp.abspath(fpr_checkpoint)))
+            series=run['series'], skipped_series=run['skipped']))
+
+
+def _write_outputs(out_dir: str, record: dict,
+                   per_sub: Dict[str, List[dict]]) -> None:
+    """``metrics.json`` and ``findings_3d.json`` (atomically)."""
     with atomic_write(osp.join(out_dir, 'metrics.json')) as f:
         json.dump(record, f, indent=1)
     keep = ('bbox_3d', 'slice_range', 'key_slice', 'score', 's_lens',
@@ -345,4 +420,3 @@ def evaluate_lens_3d(config: str,
                          bbox_scored=findings_to_release_boxes([v])[0, :6]
                          .tolist()) for v in items]
              for name, items in per_sub.items()}, f, indent=1)
-    return record

@@ -94,6 +94,8 @@ def main(argv=None) -> dict:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.whole_scan.batch import run_batch_inference
     from mmlesion.apis.whole_scan.model import init_volume_detector
+    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                                   RunSettings)
     from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     from projects.benchmarks.stand_in_detector import StandInDetector
@@ -121,17 +123,20 @@ def main(argv=None) -> dict:
         scans = sorted(str(p) for p in root.rglob('*.mhd'))
 
         parts = {True: [], False: []}
+        run = RunSettings(
+            detection=DetectionSettings(batch_size=args.batch_size,
+                                        workers=args.workers,
+                                        show_progress=False),
+            pixel_spacing=args.pixel_spacing, device=args.device,
+            overwrite=True, cfg_name=args.config)
 
         def batch(overlap: bool, out: Path) -> float:
             sync(args.device)
             start = time.perf_counter()
             with amp:
                 rows = run_batch_inference(
-                    cfg, args.checkpoint, scans, str(out), overwrite=True,
-                    overlap=overlap, pixel_spacing=args.pixel_spacing,
-                    device=args.device, model=model,
-                    batch_size=args.batch_size, workers=args.workers,
-                    show_progress=False, cfg_name=args.config)
+                    cfg, args.checkpoint, scans, str(out), run, overlap,
+                    model)
             sync(args.device)
             seconds = time.perf_counter() - start
             failed = [r for r in rows if r['status'] != 'done']

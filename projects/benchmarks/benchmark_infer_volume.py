@@ -137,7 +137,7 @@ def _run(args, scan: str) -> dict:
     from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.apis.whole_scan.resample import prepare_volume
     from mmlesion.apis.whole_scan.settings import (
-        build_volume_pipeline, volume_settings_from_config)
+        DetectionSettings, build_volume_pipeline, volume_settings_from_config)
     from mmlesion.apis.whole_scan.slices import (volume_slice_dataset,
                                                  volume_slice_loader)
     from mmlesion.datasets.volumes import load_ct_volume
@@ -180,8 +180,8 @@ def _run(args, scan: str) -> dict:
                          dtype=torch.float16,
                          enabled=args.amp and args.device.startswith('cuda'))
     with amp:
-        detect_slices(model, resampled, settings, max(args.batch_sizes),
-                      show_progress=False)  # warm-up
+        detect_slices(model, resampled, settings, DetectionSettings(
+            batch_size=max(args.batch_sizes), show_progress=False))  # warm-up
     best = {(bs, w): float('inf') for bs in args.batch_sizes
             for w in args.workers}
     boxes = scores = None
@@ -190,10 +190,10 @@ def _run(args, scan: str) -> dict:
             sync(args.device)
             t = time.perf_counter()
             with amp:
-                boxes, scores = detect_slices(model, resampled, settings, bs,
-                                              show_progress=False,
-                                              workers=w,
-                                              worker_type=args.worker_type)
+                boxes, scores = detect_slices(
+                    model, resampled, settings, DetectionSettings(
+                        batch_size=bs, show_progress=False, workers=w,
+                        worker_type=args.worker_type))
             sync(args.device)
             best[bs, w] = min(best[bs, w], time.perf_counter() - t)
     t = time.perf_counter()
@@ -217,10 +217,11 @@ def _run(args, scan: str) -> dict:
         res = prepare_volume(vol, settings, backend)
         t2 = time.perf_counter()
         with amp:
-            b, s = detect_slices(model, res, settings, bs_full,
-                                 show_progress=False, workers=w,
-                                 worker_type=args.worker_type,
-                                 batched_windowing=batched)
+            b, s = detect_slices(
+                model, res, settings, DetectionSettings(
+                    batch_size=bs_full, show_progress=False, workers=w,
+                    worker_type=args.worker_type),
+                batched_windowing=batched)
         sync(args.device)
         t3 = time.perf_counter()
         stack_slice_boxes(list(range(len(b))), b, s, score_thr=.05)

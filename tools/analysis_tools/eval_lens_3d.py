@@ -72,19 +72,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.lens_eval_3d import evaluate_lens_3d
+    from mmlesion.apis.lens_eval_3d import (Lens3DEvalSettings,
+                                            evaluate_lens_3d)
     from mmlesion.utils import (CorruptCheckpointError,
                                 UntrustedCheckpointError, get_tool_logger)
     logger = get_tool_logger('eval_lens_3d')
     try:
         res = evaluate_lens_3d(
             args.config, args.checkpoint, args.ann_3d, args.out_dir,
-            fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
-            experts=args.experts, max_offset=args.max_offset,
-            splits=args.splits, iou_thr=args.iou_thr, device=args.device,
-            overwrite=args.overwrite, cfg_options=args.cfg_options,
-            series=args.series,
-            skip_missing_series=args.skip_missing_series)
+            Lens3DEvalSettings(
+                fpr_config=args.fpr_config,
+                fpr_checkpoint=args.fpr_checkpoint, experts=args.experts,
+                max_offset=args.max_offset, splits=args.splits,
+                iou_thr=args.iou_thr, device=args.device,
+                overwrite=args.overwrite, cfg_options=args.cfg_options,
+                series=args.series,
+                skip_missing_series=args.skip_missing_series))
     except (FileNotFoundError, FileExistsError, ValueError,
             CorruptCheckpointError, UntrustedCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)

@@ -30,12 +30,13 @@ from .model import init_volume_detector
 from .resample import prepare_volume
 from .results import FINDINGS_SCHEMA_VERSION, Finding, ScanResult
 from .run import run_volume_inference
-from .settings import (DetectionSettings, VolumeInferenceSettings,
-                       volume_settings_from_config)
+from .settings import (DetectionSettings, RunSettings,
+                       VolumeInferenceSettings, volume_settings_from_config)
 from .write import format_summary, write_volume_results
 
 __all__ = [
-    'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding', 'ScanResult',
+    'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding', 'RunSettings',
+    'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'init_volume_detector', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',

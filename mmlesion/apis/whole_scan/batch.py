@@ -34,17 +34,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
+import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from mmlesion.datasets.volumes import CTVolume, load_ct_volume
+from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
 
-from .read import check_resampled_size
+from .read import read_scan
 from .resample import prepare_volume
 from .results import ScanResult
-from .run import detect_scan, load_volume_run, volume_run_config, write_scan
-from .settings import VolumeInferenceSettings
+from .run import (RunInfo, detect_scan, load_volume_run, volume_run_config,
+                  write_scan)
+from .settings import RunSettings, VolumeInferenceSettings
 from .slices import check_workers
 from .write import check_out_dir_apart, output_paths, remove_stale_staging
 from .write_dicom import prepare_dicom_results
@@ -121,8 +123,7 @@ def _load_scan(scan: str, settings: VolumeInferenceSettings,
                backend: str) -> Tuple[CTVolume, CTVolume, float]:
     """Read, check and resample one scan (the prefetching thread's work)."""
     start = time.perf_counter()
-    volume = load_ct_volume(scan)
-    check_resampled_size(volume, settings, scan)  # before any allocation
+    volume = read_scan(scan, settings)
     resampled = prepare_volume(volume, settings, backend)
     return volume, resampled, time.perf_counter() - start
 
@@ -180,18 +181,10 @@ def run_batch_inference(config: Union[str, Config],
                         checkpoint: Optional[str],
                         scans: Sequence[str],
                         out_dir: str,
-                        pixel_spacing: Optional[float] = None,
-                        device: str = 'cpu',
-                        overwrite: bool = False,
+                        run_settings: Optional[RunSettings] = None,
                         overlap: bool = True,
-                        cfg_name: Optional[str] = None,
-                        experts: Optional[List[int]] = None,
-                        fpr_config: Optional[str] = None,
-                        fpr_checkpoint: Optional[str] = None,
-                        dicom: str = 'auto',
-                        allow_partial_load: bool = False,
-                        model=None,
-                        **kwargs) -> List[dict]:
+                        model: Optional[torch.nn.Module] = None
+                        ) -> List[dict]:
     """Run one detector over many scans (see the module's docstring).
 
     Args:
@@ -200,21 +193,16 @@ def run_batch_inference(config: Union[str, Config],
         scans (Sequence[str]): NIfTI / .mhd / DICOM series folders.
         out_dir (str): the batch's folder: ``<name>/`` per scan and
             ``scans.csv``.
-        pixel_spacing (float, optional): see
-            :func:`~mmlesion.apis.whole_scan.settings.
-            volume_settings_from_config`.
-        device (str): torch device. Defaults to 'cpu'.
-        overwrite (bool): run scans that already have results again
-            (default: skip them).
+        run_settings (RunSettings, optional): as
+            :func:`~mmlesion.apis.whole_scan.run.run_volume_inference`;
+            ``overwrite`` runs scans that already have results again
+            (default: skip them). Defaults to ``RunSettings()``.
         overlap (bool): while the model runs on a scan, read and resample
             the next one and write the files of the last one, each in a
             thread (False: one step after another; the findings and files
             are the same). Defaults to True.
-        cfg_name, experts, fpr_config, fpr_checkpoint, dicom,
-            allow_partial_load, model: as
-            :func:`~mmlesion.apis.whole_scan.run.run_volume_inference`.
-        **kwargs: :func:`~mmlesion.apis.whole_scan.infer.infer_volume`
-            options and ``max_pictures``.
+        model (nn.Module, optional): an already built model (then
+            ``checkpoint`` is ignored).
 
     Returns:
         list[dict]: one row per scan (:data:`SUMMARY_COLUMNS`; ``status``
@@ -226,87 +214,123 @@ def run_batch_inference(config: Union[str, Config],
             (checked before the model is loaded).
         OutputDirError: ``out_dir`` cannot be written (read-only, full).
     """
+    run = run_settings or RunSettings()
     if not scans:
         raise ValueError('no scan to run')
-    cfg, settings = volume_run_config(config, pixel_spacing, cfg_name,
-                                      experts, fpr_config, fpr_checkpoint)
-    check_workers(kwargs.get('workers', 0), kwargs.get('worker_type',
-                                                       'thread'))
-    backend = kwargs.get('resample_backend', 'torch')
-    names = scan_folder_names(scans)
+    cfg, settings = volume_run_config(config, run)
+    check_workers(run.detection.workers, run.detection.worker_type)
     out = Path(out_dir)
+    rows = _queue_scans(scans, out, run.overwrite, keep=[
+        checkpoint, run.fpr_config, run.fpr_checkpoint,
+        config if isinstance(config, str) else None])
+    todo = [row for row in rows if row['status'] == 'queued']
+    if not todo:
+        MMLogger.get_current_instance().info(
+            f'{out}: every scan has results already')
+        return rows
+    model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
+                                           model)
+    _Batch(model, fpr, run_info, settings, run, out, rows).run(todo, overlap)
+    return rows
+
+
+def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
+                 keep: List[Optional[str]]) -> List[dict]:
+    """The batch's rows, ``scans.csv`` written: a scan whose folder holds
+    results is skipped (unless ``overwrite``), the others are queued;
+    what killed runs left beside the folders (but the paths in ``keep``
+    and the scan) is removed. Checked before the model loads: the folder
+    names, outputs apart from the scans, a writable ``out``."""
+    names = scan_folder_names(scans)
     for scan, name in zip(scans, names):
         check_out_dir_apart(out / name, scan)
     check_writable_dir(str(out), what='--out-dir')  # before the model loads
     out.mkdir(parents=True, exist_ok=True)
-    summary = out / SUMMARY_NAME
-    logger = MMLogger.get_current_instance()
     rows = [dict(scan=str(scan), folder=name, status='queued')
             for scan, name in zip(scans, names)]
-    todo = []
     for row in rows:
-        remove_stale_staging(out / row['folder'], keep=[
-            row['scan'], checkpoint, fpr_config, fpr_checkpoint,
-            config if isinstance(config, str) else None])
+        remove_stale_staging(out / row['folder'], keep=[row['scan']] + keep)
         if output_paths(out / row['folder'])['json'].exists() and (
                 not overwrite):
             row['status'] = 'skipped'
             row['error'] = 'results there already (--overwrite runs it again)'
-        else:
-            todo.append(row)
-    write_scan_summary(rows, summary)
-    if not todo:
-        logger.info(f'{out}: every scan has results already')
-        return rows
-    model, fpr, run_info = load_volume_run(
-        cfg, config, checkpoint, device, cfg_name, experts, fpr_config,
-        fpr_checkpoint, allow_partial_load, model)
-    max_pictures = kwargs.pop('max_pictures', 20)
-    by_scan = {row['scan']: row for row in todo}
-    writing: Optional[Tuple[dict, Future]] = None
-    with ThreadPoolExecutor(max_workers=1,
-                            thread_name_prefix='mmlesion-write') as writer:
-        for i, (scan, loaded) in enumerate(prefetched(
-                [row['scan'] for row in todo],
-                lambda s: _load_scan(s, settings, backend), overlap)):
-            row = by_scan[scan]
-            row['index'] = f'[{i + 1}/{len(todo)}]'
-            try:
-                if isinstance(loaded, BaseException):
-                    raise loaded
-                volume, resampled, load_seconds = loaded
-                loaded = None
-                row['load_seconds'] = round(load_seconds, 3)
-                folder = str(out / row['folder'])
-                # without findings.json (written last) the folder holds no
-                # finished set: what an interrupted run left is replaced
-                plan = prepare_dicom_results(volume, dicom, folder, True)
-                start = time.perf_counter()
-                result = detect_scan(model, volume, settings, run_info,
-                                     fpr=fpr, resampled=resampled, **kwargs)
-                row['detect_seconds'] = round(time.perf_counter() - start, 3)
-            except Exception as err:  # one scan's failure ends only it
-                _failed(row, err, logger)
-                result = None
-            if writing is not None:  # one scan is written at a time
-                _finish(*writing, logger, summary, rows)
-                writing = None
-            if result is not None:
-                writing = (row, writer.submit(_write_task(
-                    result, volume, run_info, folder, plan, max_pictures)))
-                if not overlap:  # written before the next scan starts
-                    _finish(*writing, logger, summary, rows)
-                    writing = None
-            else:
-                write_scan_summary(rows, summary)
-            result = volume = resampled = None  # the writer holds its own
-        if writing is not None:
-            _finish(*writing, logger, summary, rows)
+    write_scan_summary(rows, out / SUMMARY_NAME)
     return rows
 
 
-def _write_task(result: ScanResult, volume: CTVolume, run_info: dict,
-                folder: str, plan: dict,
+class _Batch:
+    """The queued scans of :func:`run_batch_inference` through the loaded
+    model: the next scan read in a thread (:func:`prefetched`), the last
+    one written in another, ``scans.csv`` rewritten after each scan."""
+
+    def __init__(self, model: torch.nn.Module, fpr: Optional[tuple],
+                 run_info: RunInfo, settings: VolumeInferenceSettings,
+                 run: RunSettings, out: Path, rows: List[dict]) -> None:
+        self.model, self.fpr, self.run_info = model, fpr, run_info
+        self.settings, self.options = settings, run
+        self.out, self.rows = out, rows
+        self.summary = out / SUMMARY_NAME
+        self.logger = MMLogger.get_current_instance()
+
+    def run(self, todo: List[dict], overlap: bool) -> None:
+        by_scan = {row['scan']: row for row in todo}
+        backend = self.options.detection.resample_backend
+        writing: Optional[Tuple[dict, Future]] = None
+        with ThreadPoolExecutor(max_workers=1,
+                                thread_name_prefix='mmlesion-write') as pool:
+            for i, (scan, loaded) in enumerate(prefetched(
+                    [row['scan'] for row in todo],
+                    lambda s: _load_scan(s, self.settings, backend),
+                    overlap)):
+                row = by_scan[scan]
+                row['index'] = f'[{i + 1}/{len(todo)}]'
+                detected = self.detect(row, loaded)
+                loaded = None
+                if writing is not None:  # one scan is written at a time
+                    self.finish(*writing)
+                    writing = None
+                if detected is not None:
+                    writing = (row, pool.submit(_write_task(
+                        *detected, self.run_info, self.options.max_pictures)))
+                    if not overlap:  # written before the next scan starts
+                        self.finish(*writing)
+                        writing = None
+                else:
+                    write_scan_summary(self.rows, self.summary)
+                detected = None  # the writer holds its own
+            if writing is not None:
+                self.finish(*writing)
+
+    def detect(self, row: dict, loaded) -> Optional[tuple]:
+        """One loaded scan (or its loading error) through the model: the
+        result, the scan, its folder and DICOM plan, or None (failed)."""
+        try:
+            if isinstance(loaded, BaseException):
+                raise loaded
+            volume, resampled, load_seconds = loaded
+            loaded = None
+            row['load_seconds'] = round(load_seconds, 3)
+            folder = str(self.out / row['folder'])
+            # without findings.json (written last) the folder holds no
+            # finished set: what an interrupted run left is replaced
+            plan = prepare_dicom_results(volume, self.options.dicom, folder,
+                                         True)
+            start = time.perf_counter()
+            result = detect_scan(self.model, volume, self.settings,
+                                 self.run_info, self.options.detection,
+                                 self.fpr, resampled)
+            row['detect_seconds'] = round(time.perf_counter() - start, 3)
+        except Exception as err:  # one scan's failure ends only it
+            _failed(row, err, self.logger)
+            return None
+        return result, volume, folder, plan
+
+    def finish(self, row: dict, future: Future) -> None:
+        _finish(row, future, self.logger, self.summary, self.rows)
+
+
+def _write_task(result: ScanResult, volume: CTVolume, folder: str,
+                plan: dict, run_info: RunInfo,
                 max_pictures: int) -> Callable[[], dict]:
 
     def task() -> dict:

@@ -16,7 +16,8 @@ import torch
 
 from mmlesion.datasets.volumes import CTVolume
 
-from .settings import VolumeInferenceSettings, build_volume_pipeline
+from .settings import (DetectionSettings, VolumeInferenceSettings,
+                       build_volume_pipeline)
 from .slices import (VolumeSliceDataset, check_workers, outputs_to_cpu,
                      volume_slice_dataset, volume_slice_loader)
 
@@ -25,41 +26,38 @@ from .slices import (VolumeSliceDataset, check_workers, outputs_to_cpu,
 def detect_slices(model: torch.nn.Module,
                   volume: CTVolume,
                   settings: VolumeInferenceSettings,
-                  batch_size: int = 4,
-                  show_progress: bool = True,
+                  detection: Optional[DetectionSettings] = None,
                   lesion_maps: Optional[list] = None,
                   labels: Optional[list] = None,
-                  workers: int = 0,
-                  worker_type: str = 'thread',
                   batched_windowing: bool = True) -> Tuple[list, list]:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     The slices go through the test pipeline in
     :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader`: with
-    ``workers > 0`` worker threads (or processes) prepare the next batches
-    while the model runs the current one, with the same results in the
-    same order as ``workers=0`` (the pipeline in the main process, batch by
-    batch, as before). Each batch's boxes, scores and labels are moved to
-    the CPU with one copy per field
+    ``detection.workers > 0`` worker threads (or processes) prepare the
+    next batches while the model runs the current one, with the same
+    results in the same order as ``workers=0`` (the pipeline in the main
+    process, batch by batch, as before). Each batch's boxes, scores and
+    labels are moved to the CPU with one copy per field
     (:func:`~mmlesion.apis.whole_scan.slices.outputs_to_cpu`).
 
     Args:
         model (nn.Module): an mmdet detector (e.g. from
             :func:`mmdet.apis.init_detector`), in eval mode.
         volume (CTVolume): the volume at the detector's spacing
-            (:func:`prepare_volume`).
+            (:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`).
         settings (VolumeInferenceSettings): its pipeline.
-        batch_size (int): slices per forward pass. Defaults to 4.
-        show_progress (bool): mmengine progress bar over the slices.
+        detection (DetectionSettings, optional): ``batch_size`` (slices
+            per forward pass), ``show_progress`` (a progress bar over the
+            slices), ``workers`` (threads or processes preparing slices
+            ahead of the model; 0: the main process) and ``worker_type``
+            (``'thread'`` or ``'process'``; see
+            :mod:`mmlesion.apis.whole_scan.slices` for which is faster).
+            Defaults to ``DetectionSettings()``.
         lesion_maps (list, optional): a model with a segmentation head
             appends each slice's (H, W) bool lesion map here
-            (:func:`~mmlesion.apis.whole_scan.detect.lesion_map_of`).
+            (:func:`lesion_map_of`).
         labels (list, optional): each slice's (n,) box labels are appended.
-        workers (int): threads or processes preparing slices ahead of the
-            model (0: none, the slices are prepared in the main process).
-            Defaults to 0.
-        worker_type (str): ``'thread'`` (default) or ``'process'``; see
-            :mod:`mmlesion.apis.whole_scan.slices` for which is faster.
         batched_windowing (bool): for the usual pipeline
             (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
             window each batch's slices at once
@@ -77,11 +75,12 @@ def detect_slices(model: torch.nn.Module,
         ValueError: ``batch_size < 1``, ``workers < 0`` or an unknown
             ``worker_type``.
     """
-    if batch_size < 1:
-        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    check_workers(workers, worker_type)
+    detection = detection or DetectionSettings()
+    if detection.batch_size < 1:
+        raise ValueError(
+            f'batch_size must be >= 1, got {detection.batch_size}')
+    check_workers(detection.workers, detection.worker_type)
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
-    depth = array.shape[0]
     path = str(volume.meta.get('path', '<volume>'))
     dataset_type = (volume_slice_dataset
                     if batched_windowing else VolumeSliceDataset)
@@ -90,13 +89,13 @@ def detect_slices(model: torch.nn.Module,
                      slice_interval=float(volume.spacing_zyx[0]),
                      spacing=float(volume.spacing_zyx[2]), path=path,
                      stem=osp.basename(path.rstrip('/'))),
-        batch_size, workers, worker_type)
+        detection.batch_size, detection.workers, detection.worker_type)
     all_boxes: List[np.ndarray] = []
     all_scores: List[np.ndarray] = []
     progress = None
-    if show_progress:
+    if detection.show_progress:
         from mmlesion.utils.progress import progress_bar
-        progress = progress_bar(depth, label='slices')
+        progress = progress_bar(array.shape[0], label='slices')
     for samples in loader:
         outputs = model.test_step(samples)
         outputs_to_cpu(outputs)

@@ -42,31 +42,28 @@ from .stack import add_lesion_types, lesion_type_classes, stack_findings
 def infer_volume(model: torch.nn.Module,
                  volume: CTVolume,
                  settings: VolumeInferenceSettings,
-                 batch_size: int = 4,
-                 score_thr: float = .05,
-                 iou_thr: float = .5,
-                 max_gap: int = 0,
-                 min_slices: int = 1,
-                 show_progress: bool = True,
+                 detection: Optional[DetectionSettings] = None,
                  fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
-                 workers: int = 0,
-                 worker_type: str = 'thread',
-                 resample_backend: str = 'torch',
                  resampled: Optional[CTVolume] = None) -> ScanResult:
     """Detect lesions in a CT scan: resample, detect per slice, stack
-    (and, with ``fpr``, re-score the 3D findings with LENS's FPR network).
+    (and, with ``fpr``, re-score the 3D findings with LENS's FPR network),
+    measure.
 
     Args:
         model (nn.Module): a 2.5D mmdet detector in eval mode.
-        volume (CTVolume): the scan (:func:`load_ct_volume`).
+        volume (CTVolume): the scan (:func:`~mmlesion.datasets.volumes.
+            load_ct_volume`).
         settings (VolumeInferenceSettings): from
-            :func:`volume_settings_from_config`.
-        batch_size (int): slices per forward pass.
-        score_thr (float): 2D boxes below it are not stacked.
-        iou_thr (float): stacking IoU threshold (docs/protocols.md §2: 0.5).
-        max_gap (int): missing slices a finding may bridge.
-        min_slices (int): findings spanning fewer slices are dropped.
-        show_progress (bool): show a progress bar.
+            :func:`~mmlesion.apis.whole_scan.settings.
+            volume_settings_from_config`.
+        detection (DetectionSettings, optional): the slices per forward
+            pass, the stacking thresholds, the workers preparing slices
+            while the model runs (the findings do not depend on them), the
+            resampling backend (``'torch'``, or ``'sitk'``: SimpleITK, the
+            earlier path, same grid, values within
+            :data:`~mmlesion.datasets.volumes.resampling.
+            TORCH_LINEAR_ATOL_HU`) and the progress bars. Defaults to
+            ``DetectionSettings()``.
         fpr (tuple, optional): (FPR config, ``LENSFPR`` model) from
             :func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`: the
             final score of a finding is LENS Eq. 2, ``(s_LENS + s_FPR) /
@@ -78,20 +75,12 @@ def infer_volume(model: torch.nn.Module,
             spacing). The patch is cut in mmdet's pixel convention, the
             one of the DeepLesion boxes the FPR was trained on (the
             findings' x, y + 0.5).
-        workers (int): threads or processes preparing slices while the
-            model runs (:func:`detect_slices`; the findings do not depend
-            on it). Defaults to 0.
-        worker_type (str): ``'thread'`` (default) or ``'process'``.
-        resample_backend (str): how the scan is resampled
-            (:func:`prepare_volume`): ``'torch'`` (default) or ``'sitk'``
-            (SimpleITK, the earlier path: same grid, values within
-            :data:`~mmlesion.datasets.volumes.resampling.
-            TORCH_LINEAR_ATOL_HU`).
         resampled (CTVolume, optional): ``volume`` already resampled by
-            :func:`prepare_volume` with these ``settings`` and
-            ``resample_backend`` (e.g. by the thread that reads the next
-            scan of a batch, :mod:`mmlesion.apis.whole_scan.batch`); None
-            resamples here. Defaults to None.
+            :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
+            these ``settings`` and ``detection.resample_backend`` (e.g. by
+            the thread that reads the next scan of a batch,
+            :mod:`mmlesion.apis.whole_scan.batch`); None resamples here.
+            Defaults to None.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
@@ -99,26 +88,22 @@ def infer_volume(model: torch.nn.Module,
         resampled :class:`CTVolume`, for pictures) and ``lesion_maps`` (per
         resampled slice the model's bool lesion map, or None).
     """
-    detection = DetectionSettings(
-        batch_size=batch_size, score_thr=score_thr, iou_thr=iou_thr,
-        max_gap=max_gap, min_slices=min_slices, workers=workers,
-        worker_type=worker_type, resample_backend=resample_backend,
-        show_progress=show_progress)
-    check_workers(workers, worker_type)  # before the resampling
+    detection = detection or DetectionSettings()
+    # before the resampling
+    check_workers(detection.workers, detection.worker_type)
     check_resampled_size(volume, settings,
                          str(volume.meta.get('path') or 'scan'))
     if resampled is None:
-        resampled = prepare_volume(volume, settings, resample_backend)
+        resampled = prepare_volume(volume, settings,
+                                   detection.resample_backend)
     lesion_maps = lesion_map_collector(model)
     classes, labels = lesion_type_classes(model), []
     start = time.perf_counter()
-    boxes, scores = detect_slices(model, resampled, settings, batch_size,
-                                  show_progress, lesion_maps, labels,
-                                  workers=workers, worker_type=worker_type)
+    boxes, scores = detect_slices(model, resampled, settings, detection,
+                                  lesion_maps, labels)
     seconds = time.perf_counter() - start
-    findings = stack_findings(boxes, scores, resampled, volume, score_thr,
-                              iou_thr, max_gap, min_slices, fpr,
-                              show_progress)
+    findings = stack_findings(boxes, scores, resampled, volume, detection,
+                              fpr)
     measure_findings(findings, resampled, volume, lesion_maps)
     if classes is not None:
         add_lesion_types(findings, boxes, labels, classes)

@@ -7,128 +7,128 @@ write_volume_results`, DICOM SR / SEG).
 :func:`run_volume_inference` is one scan (``tools/infer_volume.py`` with one
 scan); its parts are the steps a batch of scans shares
 (:mod:`mmlesion.apis.whole_scan.batch`): :func:`volume_run_config` (checked
-before anything slow), :func:`load_volume_run` (the model, once) and
-:func:`detect_and_write` (once per scan).
+before anything slow), :func:`load_volume_run` (the model, once),
+:func:`detect_scan` and :func:`write_scan` (once per scan).
 """
 import copy
+from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from mmlesion.datasets.volumes import CTVolume, load_ct_volume
+from mmlesion.datasets.volumes import CTVolume
 
 from .infer import infer_volume
 from .model import demo_model_warning, load_volume_detector, run_provenance
-from .read import check_resampled_size
+from .read import read_scan
 from .results import ScanResult
-from .settings import VolumeInferenceSettings, volume_settings_from_config
+from .settings import (DetectionSettings, RunSettings,
+                       VolumeInferenceSettings, volume_settings_from_config)
 from .slices import check_workers
 from .write import (check_out_dir, check_out_dir_apart, remove_stale_staging,
                     write_volume_results)
 from .write_dicom import prepare_dicom_results, write_dicom_results
 
 
+@dataclass
+class RunInfo:
+    """What every scan's result of a run records (:func:`load_volume_run`).
+
+    Args:
+        cfg_name (str): the config's name.
+        checkpoint (str, optional): the weights' path.
+        experts (list[int], optional): the experts a LENS model fuses.
+        model_warning (str, optional): :func:`~mmlesion.apis.whole_scan.
+            model.demo_model_warning`.
+        provenance (dict): :func:`~mmlesion.apis.whole_scan.model.
+            run_provenance`.
+    """
+    cfg_name: str
+    checkpoint: Optional[str]
+    experts: Optional[List[int]]
+    model_warning: Optional[str]
+    provenance: dict
+
+
 def run_volume_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
                          scan: str,
                          out_dir: Optional[str] = None,
+                         run_settings: Optional[RunSettings] = None,
                          series_uid: Optional[str] = None,
-                         pixel_spacing: Optional[float] = None,
-                         device: str = 'cpu',
-                         overwrite: bool = False,
-                         model: Optional[torch.nn.Module] = None,
-                         cfg_name: Optional[str] = None,
-                         experts: Optional[List[int]] = None,
-                         fpr_config: Optional[str] = None,
-                         fpr_checkpoint: Optional[str] = None,
-                         dicom: str = 'auto',
-                         allow_partial_load: bool = False,
-                         **kwargs) -> ScanResult:
+                         model: Optional[torch.nn.Module] = None
+                         ) -> ScanResult:
     """Load a model and a scan, detect, and (optionally) write the files.
 
     Args:
         config (str | Config): a 2.5D config.
         checkpoint (str, optional): its weights (None: random weights, for
             tests of the plumbing).
-        scan (str): NIfTI / .mhd / DICOM folder (:func:`load_ct_volume`).
+        scan (str): NIfTI / .mhd / DICOM folder (:func:`~mmlesion.datasets.
+            volumes.load_ct_volume`).
         out_dir (str, optional): write the results there.
+        run_settings (RunSettings, optional): the model's loading (device,
+            pixel spacing, experts, FPR), the detection and the outputs
+            (overwrite, pictures, DICOM). Defaults to ``RunSettings()``.
         series_uid (str, optional): the DICOM series of a folder with
             several.
-        pixel_spacing (float, optional): see
-            :func:`volume_settings_from_config`.
-        device (str): torch device. Defaults to 'cpu'.
-        overwrite (bool): replace earlier results in ``out_dir``.
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
-        cfg_name (str, optional): the config's name in errors.
-        experts (list[int], optional): the experts a LENS model fuses
-            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
-        fpr_config (str, optional): a LENS FPR config: re-score the 3D
-            findings with Eq. 2 (see :func:`infer_volume`).
-        fpr_checkpoint (str, optional): its weights.
-        dicom (str): DICOM SR and SEG of the findings (with ``out_dir``):
-            ``'auto'`` for a DICOM series input, ``'yes'`` (an error if
-            impossible) or ``'no'``; see
-            :mod:`mmlesion.apis.whole_scan.write_dicom`.
-        allow_partial_load (bool): accept a ``checkpoint`` that does not
-            fit the model exactly (only logged). Defaults to False.
-        **kwargs: :func:`infer_volume` options and ``max_pictures``.
 
     Returns:
         ScanResult: the :func:`infer_volume` result, with ``model_warning``
         (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING` for
         weights trained on the synthetic demo data, else None; see
-        :mod:`~mmlesion.apis.whole_scan.model`) and ``paths`` if
-        written.
+        :mod:`~mmlesion.apis.whole_scan.model`), ``provenance`` and, if
+        written, ``dicom`` and ``paths``.
     """
-    cfg, settings = volume_run_config(config, pixel_spacing, cfg_name,
-                                      experts, fpr_config, fpr_checkpoint)
-    cfg_name = _config_name(config, cfg_name)
-    check_workers(kwargs.get('workers', 0),  # fail before the slow part
-                  kwargs.get('worker_type', 'thread'))
+    run = run_settings or RunSettings()
+    cfg, settings = volume_run_config(config, run)
+    # fail before the slow part
+    check_workers(run.detection.workers, run.detection.worker_type)
     if out_dir is not None:
         # a refused run also removes what a killed one left (never a path
         # the user gave), and writes nothing into the scan it reads
         remove_stale_staging(out_dir, keep=[
-            scan, checkpoint, fpr_config, fpr_checkpoint,
+            scan, checkpoint, run.fpr_config, run.fpr_checkpoint,
             config if isinstance(config, str) else None])
         check_out_dir_apart(out_dir, scan)
-        check_out_dir(out_dir, overwrite)
-    volume = load_ct_volume(scan, series_uid=series_uid)
-    check_resampled_size(volume, settings, scan)  # before any allocation
-    dicom_plan = prepare_dicom_results(volume, dicom, out_dir, overwrite)
-    model, fpr, run_info = load_volume_run(
-        cfg, config, checkpoint, device, cfg_name, experts, fpr_config,
-        fpr_checkpoint, allow_partial_load, model)
-    return detect_and_write(model, volume, settings, run_info, fpr=fpr,
-                            out_dir=out_dir, overwrite=overwrite,
-                            dicom_plan=dicom_plan, **kwargs)
+        check_out_dir(out_dir, run.overwrite)
+    volume = read_scan(scan, settings, series_uid)
+    dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
+                                       run.overwrite)
+    model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
+                                           model)
+    result = detect_scan(model, volume, settings, run_info, run.detection,
+                         fpr)
+    if out_dir is not None:
+        write_scan(result, volume, run_info, out_dir, run.overwrite,
+                   dicom_plan, run.max_pictures)
+    return result
 
 
 def volume_run_config(config: Union[str, Config],
-                      pixel_spacing: Optional[float] = None,
-                      cfg_name: Optional[str] = None,
-                      experts: Optional[List[int]] = None,
-                      fpr_config: Optional[str] = None,
-                      fpr_checkpoint: Optional[str] = None
+                      run_settings: Optional[RunSettings] = None
                       ) -> Tuple[Config, VolumeInferenceSettings]:
-    """The config (with ``experts`` set) and the detector's input
-    convention, checked before anything slow runs.
+    """The config (with ``run_settings.experts`` set) and the detector's
+    input convention (at ``run_settings.pixel_spacing``), checked before
+    anything slow runs.
 
     Raises:
         ValueError: not a 2.5D config, a bad expert, or only one of
             ``fpr_config`` and ``fpr_checkpoint``.
     """
     from ..series_inference import set_lens_experts
-    cfg_name = _config_name(config, cfg_name)
+    run = run_settings or RunSettings()
+    cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    settings = volume_settings_from_config(cfg, pixel_spacing, cfg_name)
-    if experts is not None:
+    settings = volume_settings_from_config(cfg, run.pixel_spacing, cfg_name)
+    if run.experts is not None:
         cfg = copy.deepcopy(cfg)
-        set_lens_experts(cfg, experts, cfg_name)
-    if (fpr_config is None) != (fpr_checkpoint is None):
+        set_lens_experts(cfg, run.experts, cfg_name)
+    if (run.fpr_config is None) != (run.fpr_checkpoint is None):
         raise ValueError('--fpr-config and --fpr-checkpoint go together')
     return cfg, settings
 
@@ -136,13 +136,9 @@ def volume_run_config(config: Union[str, Config],
 def load_volume_run(cfg: Config,
                     config: Union[str, Config],
                     checkpoint: Optional[str],
-                    device: str = 'cpu',
-                    cfg_name: Optional[str] = None,
-                    experts: Optional[List[int]] = None,
-                    fpr_config: Optional[str] = None,
-                    fpr_checkpoint: Optional[str] = None,
-                    allow_partial_load: bool = False,
-                    model: Optional[torch.nn.Module] = None) -> tuple:
+                    run_settings: Optional[RunSettings] = None,
+                    model: Optional[torch.nn.Module] = None
+                    ) -> Tuple[torch.nn.Module, Optional[tuple], RunInfo]:
     """Load the detector (unless given), the LENS FPR network (with
     ``fpr_config``) and what every scan's result records.
 
@@ -150,36 +146,36 @@ def load_volume_run(cfg: Config,
         cfg (Config): from :func:`volume_run_config`.
         config (str | Config): as the user gave it (a path is recorded).
         checkpoint (str, optional): the weights (None: random weights).
-        device (str): torch device.
-        cfg_name (str, optional): the config's name in the results.
-        experts (list[int], optional): the experts a LENS model fuses.
-        fpr_config (str, optional): a LENS FPR config.
-        fpr_checkpoint (str, optional): its weights.
-        allow_partial_load (bool): accept a checkpoint that fits partly.
+        run_settings (RunSettings, optional): ``device``, ``cfg_name``,
+            ``experts``, ``fpr_config``, ``fpr_checkpoint`` and
+            ``allow_partial_load``.
         model (nn.Module, optional): an already built detector.
 
     Returns:
         tuple: the model (eval mode), the ``(config, model)`` of the FPR or
-        None, and ``run_info`` for :func:`detect_and_write`.
+        None, and the :class:`RunInfo` for :func:`detect_scan` and
+        :func:`write_scan`.
     """
     from ..lens_fpr_rescore import load_fpr_model
-    fpr = None if fpr_config is None else load_fpr_model(
-        fpr_config, fpr_checkpoint, device)
+    run = run_settings or RunSettings()
+    fpr = None if run.fpr_config is None else load_fpr_model(
+        run.fpr_config, run.fpr_checkpoint, run.device)
     checkpoint_meta: dict = {}
     model_given = model
     if model is None:
         model, checkpoint_meta = load_volume_detector(
-            cfg, checkpoint, device, allow_partial_load)
+            cfg, checkpoint, run.device, run.allow_partial_load)
     model.eval()
-    if experts is not None:
-        model.test_cfg.expert_fusion.experts = list(experts)
-    run_info = dict(
-        cfg_name=_config_name(config, cfg_name), checkpoint=checkpoint, experts=experts,
+    if run.experts is not None:
+        model.test_cfg.expert_fusion.experts = list(run.experts)
+    cfg_name = _config_name(config, run.cfg_name)
+    run_info = RunInfo(
+        cfg_name=cfg_name, checkpoint=checkpoint, experts=run.experts,
         model_warning=demo_model_warning(cfg, checkpoint_meta),
         provenance=run_provenance(
             cfg, cfg_name if isinstance(config, str) else None,
             checkpoint if model_given is None else None,
-            fpr_config=fpr_config, fpr_checkpoint=fpr_checkpoint))
+            fpr_config=run.fpr_config, fpr_checkpoint=run.fpr_checkpoint))
     return model, fpr, run_info
 
 
@@ -188,73 +184,38 @@ def _config_name(config: Union[str, Config], cfg_name: Optional[str]) -> str:
     return cfg_name or (config if isinstance(config, str) else '<config>')
 
 
-def detect_and_write(model: torch.nn.Module,
-                     volume: CTVolume,
-                     settings: VolumeInferenceSettings,
-                     run_info: dict,
-                     out_dir: Optional[str] = None,
-                     overwrite: bool = False,
-                     dicom_plan: Optional[dict] = None,
-                     max_pictures: int = 20,
-                     **kwargs) -> ScanResult:
-    """One loaded scan through a loaded model: :func:`detect_scan`, then
-    (with ``out_dir``) :func:`write_scan`.
-
-    The part of :func:`run_volume_inference` that runs once per scan (the
-    batch of :mod:`mmlesion.apis.whole_scan.batch` runs the two halves for
-    every scan with one model, writing a scan while detecting the next).
-
-    Args:
-        model (nn.Module): the detector, in eval mode.
-        volume (CTVolume): the scan.
-        settings (VolumeInferenceSettings): the detector's convention.
-        run_info (dict): what every scan's result records: ``cfg_name``,
-            ``checkpoint``, ``experts`` (or None), ``model_warning`` and
-            ``provenance`` (:func:`~mmlesion.apis.whole_scan.model.
-            run_provenance`).
-        out_dir (str, optional): write the results there.
-        overwrite (bool): replace earlier results in ``out_dir``.
-        dicom_plan (dict, optional): from :func:`~mmlesion.apis.whole_scan.
-            write_dicom.prepare_dicom_results` (None: no DICOM results).
-        max_pictures (int): findings drawn and listed in the report.
-        **kwargs: :func:`infer_volume` options (``fpr``, ``resampled``,
-            ``batch_size``, ...).
-
-    Returns:
-        ScanResult: as :func:`run_volume_inference`.
-    """
-    result = detect_scan(model, volume, settings, run_info, **kwargs)
-    if out_dir is not None:
-        write_scan(result, volume, run_info, out_dir, overwrite, dicom_plan,
-                   max_pictures)
-    return result
-
-
 def detect_scan(model: torch.nn.Module,
                 volume: CTVolume,
                 settings: VolumeInferenceSettings,
-                run_info: dict,
-                **kwargs) -> ScanResult:
-    """:func:`infer_volume` and what the result records of the run
-    (``model_warning``, ``provenance``, the experts); see
-    :func:`detect_and_write`."""
+                run_info: RunInfo,
+                detection: Optional[DetectionSettings] = None,
+                fpr: Optional[tuple] = None,
+                resampled: Optional[CTVolume] = None) -> ScanResult:
+    """:func:`infer_volume` on one loaded scan, and what the result
+    records of the run (``model_warning``, ``provenance``, the experts).
+
+    The half of a scan's run that needs the model (the batch of
+    :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
+    model, writing a scan while detecting the next: :func:`write_scan`).
+    ``detection``, ``fpr`` and ``resampled`` are passed on to
+    :func:`infer_volume`.
+    """
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
-    result = infer_volume(model, volume, settings, **kwargs)
-    result.model_warning = run_info['model_warning']
-    result.provenance = copy.deepcopy(run_info['provenance'])
-    experts = run_info.get('experts')
-    if experts is not None:
-        result.experts = [int(e) for e in experts]
+    result = infer_volume(model, volume, settings, detection, fpr, resampled)
+    result.model_warning = run_info.model_warning
+    result.provenance = copy.deepcopy(run_info.provenance)
+    if run_info.experts is not None:
+        result.experts = [int(e) for e in run_info.experts]
     return result
 
 
 def write_scan(result: ScanResult,
                volume: CTVolume,
-               run_info: dict,
+               run_info: RunInfo,
                out_dir: str,
                overwrite: bool = False,
                dicom_plan: Optional[dict] = None,
@@ -270,8 +231,8 @@ def write_scan(result: ScanResult,
         written=False, reason='not requested'))
     result.dicom = plan['status']
     sources = plan['sources']
-    model_info = dict(config=run_info['cfg_name'],
-                      checkpoint=run_info['checkpoint'])
+    model_info = dict(config=run_info.cfg_name,
+                      checkpoint=run_info.checkpoint)
     result.paths = write_volume_results(
         result, out_dir, overwrite=overwrite, max_pictures=max_pictures,
         dicom_writer=None if sources is None else (

@@ -86,6 +86,50 @@ class DetectionSettings:
     show_progress: bool = True
 
 
+@dataclass
+class RunSettings:
+    """How a run from files to files loads its model, detects and writes
+    (:func:`~mmlesion.apis.whole_scan.run.run_volume_inference`,
+    :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`).
+
+    Args:
+        detection (DetectionSettings): how each scan is detected.
+        pixel_spacing (float, optional): in-plane mm/px the model was
+            trained at (:func:`volume_settings_from_config`; default: the
+            config's ``ResampleToSpacing``, else
+            :data:`DEFAULT_PIXEL_SPACING`).
+        device (str): torch device. Defaults to ``'cpu'``.
+        overwrite (bool): replace earlier results (a batch: run scans that
+            have results again). Defaults to False.
+        max_pictures (int): findings drawn and listed in the report.
+            Defaults to 20.
+        dicom (str): DICOM SR and SEG of the findings: ``'auto'`` for a
+            DICOM series input, ``'yes'`` (an error if impossible) or
+            ``'no'`` (:mod:`~mmlesion.apis.whole_scan.write_dicom`).
+        cfg_name (str, optional): the config's name in errors and results
+            (default: its path, or ``'<config>'``).
+        experts (list[int], optional): the experts a LENS model fuses
+            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
+        fpr_config (str, optional): a LENS FPR config: re-score the 3D
+            findings with Eq. 2 (:func:`~mmlesion.apis.whole_scan.infer.
+            infer_volume`).
+        fpr_checkpoint (str, optional): its weights (with ``fpr_config``).
+        allow_partial_load (bool): accept a checkpoint that does not fit
+            the model exactly (only logged). Defaults to False.
+    """
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    pixel_spacing: Optional[float] = None
+    device: str = 'cpu'
+    overwrite: bool = False
+    max_pictures: int = 20
+    dicom: str = 'auto'
+    cfg_name: Optional[str] = None
+    experts: Optional[List[int]] = None
+    fpr_config: Optional[str] = None
+    fpr_checkpoint: Optional[str] = None
+    allow_partial_load: bool = False
+
+
 def _test_pipeline(cfg: Config) -> list:
     for path in ('test_dataloader.dataset.pipeline', 'test_pipeline',
                  'val_dataloader.dataset.pipeline'):

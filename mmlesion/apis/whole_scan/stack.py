@@ -17,8 +17,8 @@ into DeepLesion's eight coarse lesion types
 A finding stacks 2D boxes of several slices; its type is the one with the
 largest summed score over its 2D boxes (a choice: the stacking itself
 ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
-class, or classes that are not these types, e.g. mmdet's COCO default of a model
-built without a checkpoint) give no type.
+class, or classes that are not these types, e.g. mmdet's COCO default of a
+model built without a checkpoint) give no type.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -31,18 +31,16 @@ from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
 from .results import Finding
+from .settings import DetectionSettings
 
 
 def stack_findings(boxes: Sequence[np.ndarray],
                    scores: Sequence[np.ndarray],
                    resampled: CTVolume,
                    volume: CTVolume,
-                   score_thr: float = .05,
-                   iou_thr: float = .5,
-                   max_gap: int = 0,
-                   min_slices: int = 1,
-                   fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
-                   show_progress: bool = True) -> List[Finding]:
+                   detection: Optional[DetectionSettings] = None,
+                   fpr: Optional[Tuple[Config, torch.nn.Module]] = None
+                   ) -> List[Finding]:
     """The 3D findings of a scan's 2D boxes (see the module doc).
 
     Args:
@@ -52,25 +50,28 @@ def stack_findings(boxes: Sequence[np.ndarray],
         scores (Sequence[np.ndarray]): per slice the (n,) scores.
         resampled (CTVolume): the volume the boxes are on.
         volume (CTVolume): the original scan.
-        score_thr (float): 2D boxes below it are not stacked.
-        iou_thr (float): stacking IoU threshold (docs/protocols.md §2: 0.5).
-        max_gap (int): missing slices a finding may bridge.
-        min_slices (int): findings spanning fewer slices are dropped.
+        detection (DetectionSettings, optional): ``score_thr`` (2D boxes
+            below it are not stacked), ``iou_thr`` (docs/protocols.md §2:
+            0.5), ``max_gap`` (missing slices a finding may bridge),
+            ``min_slices`` (findings spanning fewer slices are dropped) and
+            ``show_progress`` (the FPR's progress bar). Defaults to
+            ``DetectionSettings()``.
         fpr (tuple, optional): (FPR config, ``LENSFPR`` model): re-score
             with LENS Eq. 2 (see :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume`).
-        show_progress (bool): the FPR's progress bar.
 
     Returns:
         list[Finding]: by decreasing score, ``id`` 1, 2, ... (without
         ``recist`` and ``lesion_type``: :mod:`~mmlesion.apis.whole_scan.
         measure`, :func:`add_lesion_types`).
     """
+    d = detection or DetectionSettings()
     findings = stack_slice_boxes(
-        list(range(len(boxes))), boxes, scores, iou_thr=iou_thr,
-        max_gap=max_gap, score_thr=score_thr, min_slices=min_slices)
+        list(range(len(boxes))), boxes, scores, iou_thr=d.iou_thr,
+        max_gap=d.max_gap, score_thr=d.score_thr, min_slices=d.min_slices)
     if fpr is not None:
-        findings = _rescore_with_fpr(findings, resampled, fpr, show_progress)
+        findings = _rescore_with_fpr(findings, resampled, fpr,
+                                     d.show_progress)
     boxes_rs = np.array([f['bbox_3d'] for f in findings]).reshape(-1, 6)
     boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
     world_boxes = _world_box(resampled, boxes_rs)
@@ -122,7 +123,8 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
                       fpr: Tuple[Config, torch.nn.Module],
                       show_progress: bool) -> List[dict]:
     """LENS Eq. 2 on the stacked findings of a scan (see
-    :func:`~mmlesion.apis.whole_scan.infer.infer_volume`), by decreasing final score."""
+    :func:`~mmlesion.apis.whole_scan.infer.infer_volume`), by decreasing
+    final score."""
     from ..lens_fpr_rescore import rescore_findings_with_fpr
     fpr_cfg, fpr_model = fpr
     # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->

@@ -15,11 +15,15 @@ from mmlesion.apis.whole_scan.batch import (prefetched, read_scan_list,
                                             scan_folder_name,
                                             scan_folder_names)
 from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.testing import repo_root
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
 
 CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)
+#: A low score threshold (random weights), no progress bars.
+QUIET = RunSettings(detection=DetectionSettings(score_thr=.01,
+                                                show_progress=False))
 
 
 @pytest.fixture(scope='module')
@@ -107,14 +111,13 @@ def test_batch_gives_each_scan_its_single_run_findings(
     for scan in scans:
         out = tmp_path / 'single' / scan_folder_name(scan)
         run_volume_inference(CFG_PATH, str(ckpt), scan, out_dir=str(out),
-                             score_thr=.01, show_progress=False)
+                             run_settings=QUIET)
         single[scan_folder_name(scan)] = _findings(out)
     assert sum(len(f) for f in single.values()) > 0  # something to compare
     for overlap in (True, False):
         out = tmp_path / f'batch_{overlap}'
         rows = run_batch_inference(CFG_PATH, str(ckpt), scans, str(out),
-                                   overlap=overlap, score_thr=.01,
-                                   show_progress=False)
+                                   QUIET, overlap=overlap)
         assert [r['status'] for r in rows] == ['done'] * 3
         for name, findings in single.items():
             assert _findings(out / name) == findings, (overlap, name)
@@ -218,8 +221,7 @@ def test_a_scan_is_written_while_the_next_is_detected(
     monkeypatch.setattr(volume_batch, 'write_scan', write_scan)
     torch.set_num_threads(1)
     rows = run_batch_inference(CFG_PATH, str(ckpt), scans,
-                               str(tmp_path / 'out'), score_thr=.01,
-                               show_progress=False)
+                               str(tmp_path / 'out'), QUIET)
     assert overlapped == [True, True]
     assert [r['status'] for r in rows] == ['done', 'failed', 'done']
     assert 'No space left on device' in rows[1]['error']

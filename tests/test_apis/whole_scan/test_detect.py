@@ -19,7 +19,8 @@ from mmlesion.apis.whole_scan import detect
 from mmlesion.apis.whole_scan.detect import (lesion_map_collector,
                                              lesion_map_of)
 from mmlesion.apis.whole_scan.infer import infer_volume
-from mmlesion.apis.whole_scan.settings import (build_volume_pipeline,
+from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                               build_volume_pipeline,
                                                volume_settings_from_config)
 from mmlesion.apis.whole_scan.slices import (VolumeSliceDataset,
                                              WindowedVolumeSlices,
@@ -158,13 +159,13 @@ def _detector(settings, low_hu, high_hu):
 
 
 def _findings_both_ways(volume, settings, model, monkeypatch):
-    new = infer_volume(model, volume, settings, batch_size=8,
-                       show_progress=False, workers=1)
+    new = infer_volume(model, volume, settings, DetectionSettings(
+        batch_size=8, show_progress=False, workers=1))
     with monkeypatch.context() as m:  # the earlier path
         m.setattr(detect, 'volume_slice_dataset',
                   VolumeSliceDataset)
-        old = infer_volume(model, volume, settings, batch_size=8,
-                           show_progress=False, resample_backend='sitk')
+        old = infer_volume(model, volume, settings, DetectionSettings(
+            batch_size=8, show_progress=False, resample_backend='sitk'))
     assert new.detection.resample_backend == 'torch'
     assert old.detection.resample_backend == 'sitk'
     return old, new
@@ -213,7 +214,8 @@ def test_same_findings_as_the_earlier_path_on_a_synthetic_scan(
     shifted.array = np.ascontiguousarray(
         np.roll(volume.array, 1, axis=2))
     moved = infer_volume(_detector(settings, 120., 250.), shifted, settings,
-                         batch_size=8, show_progress=False)
+                         DetectionSettings(batch_size=8,
+                                           show_progress=False))
     with pytest.raises(AssertionError):
         _assert_same_findings(old, moved)
 

@@ -22,6 +22,7 @@ from mmengine.structures import InstanceData, PixelData
 
 from mmlesion.apis.whole_scan.results import FINDINGS_SCHEMA_VERSION
 from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 
 DATA = Path(__file__).parent / 'data'
@@ -142,10 +143,13 @@ def run_stand_in(tmp_path: Path) -> Path:
     """The whole run on the synthetic scan; returns the output folder."""
     scan = write_scan(tmp_path / 'stand_in_scan.mhd')
     out = tmp_path / 'out'
-    run_volume_inference(stand_in_config(), None, str(scan),
-                         out_dir=str(out), model=StandInDetector(),
-                         cfg_name='stand_in.py', show_progress=False,
-                         score_thr=.05, workers=0, pixel_spacing=1.)
+    run_volume_inference(
+        stand_in_config(), None, str(scan), out_dir=str(out),
+        run_settings=RunSettings(
+            detection=DetectionSettings(score_thr=.05, workers=0,
+                                        show_progress=False),
+            pixel_spacing=1., cfg_name='stand_in.py'),
+        model=StandInDetector())
     return out
 
 

@@ -12,7 +12,8 @@ from mmengine.structures import InstanceData, PixelData
 from mmlesion.apis.whole_scan.detect import detect_slices
 from mmlesion.apis.whole_scan.infer import infer_volume
 from mmlesion.apis.whole_scan.model import init_volume_detector
-from mmlesion.apis.whole_scan.settings import (build_volume_pipeline,
+from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                               build_volume_pipeline,
                                                volume_settings_from_config)
 from mmlesion.apis.whole_scan.slices import (VolumeSliceDataset,
                                              check_workers, outputs_to_cpu,
@@ -48,9 +49,10 @@ def _volume(depth: int = 9, size: int = 48) -> CTVolume:
 def _detect(model, settings, volume, workers, batch_size=4,
             worker_type='thread'):
     labels = []
-    boxes, scores = detect_slices(model, volume, settings, batch_size,
-                                  show_progress=False, labels=labels,
-                                  workers=workers, worker_type=worker_type)
+    boxes, scores = detect_slices(
+        model, volume, settings, DetectionSettings(
+            batch_size=batch_size, show_progress=False, workers=workers,
+            worker_type=worker_type), labels=labels)
     return boxes, scores, labels
 
 
@@ -99,15 +101,15 @@ def test_bad_workers_are_refused(demo, workers):
     with pytest.raises(ValueError, match='workers must be an integer >= 0'):
         check_workers(workers)
     with pytest.raises(ValueError, match='workers must be an integer >= 0'):
-        detect_slices(model, volume, settings, workers=workers,
-                      show_progress=False)
+        detect_slices(model, volume, settings, DetectionSettings(
+            workers=workers, show_progress=False))
     with pytest.raises(ValueError, match='workers must be an integer >= 0'):
-        infer_volume(model, volume, settings, workers=workers,
-                     show_progress=False)
+        infer_volume(model, volume, settings, DetectionSettings(
+            workers=workers, show_progress=False))
     assert check_workers(np.int64(2)) == 2
     with pytest.raises(ValueError, match="worker_type must be one of"):
-        detect_slices(model, volume, settings, workers=1,
-                      worker_type='fibre', show_progress=False)
+        detect_slices(model, volume, settings, DetectionSettings(
+            workers=1, worker_type='fibre', show_progress=False))
 
 
 def test_a_pipeline_error_in_a_worker_thread_reaches_the_caller(demo):

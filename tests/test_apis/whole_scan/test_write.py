@@ -14,6 +14,7 @@ import torch
 import mmlesion.utils.atomic_io as aio
 from mmlesion.apis.whole_scan import run as volume_run
 from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.testing import repo_root
 from mmlesion.utils import OutputDirError, sha256_file
 from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
@@ -43,7 +44,8 @@ def _run(scan, ckpt, out, overwrite=False):
     torch.set_num_threads(1)
     return run_volume_inference(
         str(repo_root() / 'configs' / DEMO_CFG), str(ckpt), str(scan),
-        out_dir=str(out), overwrite=overwrite, score_thr=.01)
+        out_dir=str(out), run_settings=RunSettings(
+            detection=DetectionSettings(score_thr=.01), overwrite=overwrite))
 
 
 def _snapshot(folder: Path) -> dict:

@@ -15,7 +15,9 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 
 from mmlesion.apis.whole_scan.run import run_volume_inference
-from mmlesion.apis.whole_scan.settings import volume_settings_from_config
+from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                               RunSettings,
+                                               volume_settings_from_config)
 from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
                                                   prepare_dicom_results,
                                                   read_source_instances,
@@ -109,7 +111,13 @@ def _series(folder, edit=None):
     return folder
 
 
-def _run(tmp_path, scan, name='out', dicom='yes', stub=(), **kwargs):
+def _settings(dicom='yes', max_pictures=20):
+    return RunSettings(
+        detection=DetectionSettings(show_progress=False), pixel_spacing=1.2,
+        dicom=dicom, cfg_name=DEMO_CFG, max_pictures=max_pictures)
+
+
+def _run(tmp_path, scan, name='out', dicom='yes', stub=(), max_pictures=20):
     cfg, model = _stub(*stub)
     ckpt = tmp_path / 'stub.pth'
     if not ckpt.exists():
@@ -117,8 +125,7 @@ def _run(tmp_path, scan, name='out', dicom='yes', stub=(), **kwargs):
     torch.set_num_threads(1)
     return run_volume_inference(
         cfg, str(ckpt), str(scan), out_dir=str(tmp_path / name),
-        model=model, pixel_spacing=1.2, show_progress=False, dicom=dicom,
-        cfg_name=DEMO_CFG, **kwargs)
+        run_settings=_settings(dicom, max_pictures), model=model)
 
 
 @pytest.fixture(scope='module')
@@ -399,9 +406,8 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     cfg, model = _stub()
     torch.set_num_threads(1)
     rows = run_batch_inference(cfg, None, [str(s) for s in series],
-                               str(tmp_path / 'out'), model=model,
-                               pixel_spacing=1.2, show_progress=False,
-                               dicom='yes', cfg_name=DEMO_CFG)
+                               str(tmp_path / 'out'), _settings(),
+                               model=model)
     assert [r['status'] for r in rows] == ['done', 'done']
     expected = json.loads((tmp / 'out' / 'findings.json').read_text())
     for name in ('series_a', 'series_b'):
