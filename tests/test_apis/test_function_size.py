@@ -1,0 +1,125 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""No public function of ``mmlesion/apis`` takes more than
+:data:`MAX_PARAMETERS` parameters or has more than :data:`MAX_CODE_LINES`
+lines of code: a function that needs more takes a settings object
+(``DetectionSettings``, ``RunSettings``, ``Lens3DEvalSettings``) or is
+split into steps.
+
+Public: a function or a method of a class whose name (and its class's)
+does not start with ``_``, at any depth of a module but inside another
+function. Parameters: all of them (``*args`` and ``**kwargs`` count one
+each), without a method's ``self`` / ``cls``. Lines of code: the lines of
+the body after the docstring that are neither blank nor only a comment.
+"""
+import ast
+from pathlib import Path
+from typing import Iterator, List, Tuple
+
+from mmlesion.testing import repo_root
+
+MAX_PARAMETERS = 10
+MAX_CODE_LINES = 80
+APIS = repo_root() / 'mmlesion' / 'apis'
+
+_Function = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _public_functions(tree: ast.Module
+                      ) -> Iterator[Tuple[str, ast.AST, bool]]:
+    """``(qualified name, node, is_method)`` of every public function."""
+
+    def walk(node: ast.AST, prefix: str, in_class: bool):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, _Function):
+                if not child.name.startswith('_'):
+                    yield prefix + child.name, child, in_class
+            elif isinstance(child, ast.ClassDef):
+                if not child.name.startswith('_'):
+                    yield from walk(child, f'{prefix}{child.name}.', True)
+            elif not isinstance(child, ast.Lambda):
+                yield from walk(child, prefix, in_class)  # if / try blocks
+
+    yield from walk(tree, '', False)
+
+
+def parameter_count(node: ast.AST, is_method: bool) -> int:
+    args = node.args
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    if is_method and names and names[0] in ('self', 'cls') and not any(
+            isinstance(d, ast.Name) and d.id == 'staticmethod'
+            for d in node.decorator_list):
+        names = names[1:]
+    return len(names) + (args.vararg is not None) + (args.kwarg is not None)
+
+
+def code_lines(node: ast.AST, lines: List[str]) -> int:
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(
+            body[0].value, ast.Constant) and isinstance(
+                body[0].value.value, str):
+        body = body[1:]  # the docstring
+    if not body:
+        return 0
+    return sum(1 for line in lines[body[0].lineno - 1:node.end_lineno]
+               if line.strip() and not line.strip().startswith('#'))
+
+
+def size_violations(source: str, name: str) -> List[str]:
+    """``file:function:count`` for every public function of ``source``
+    over a limit."""
+    lines = source.splitlines()
+    out = []
+    for qualname, node, is_method in _public_functions(ast.parse(source)):
+        params = parameter_count(node, is_method)
+        if params > MAX_PARAMETERS:
+            out.append(f'{name}:{qualname}:{params} parameters '
+                       f'(at most {MAX_PARAMETERS})')
+        count = code_lines(node, lines)
+        if count > MAX_CODE_LINES:
+            out.append(f'{name}:{qualname}:{count} lines of code '
+                       f'(at most {MAX_CODE_LINES})')
+    return out
+
+
+def test_public_functions_of_apis_are_small():
+    files = sorted(APIS.rglob('*.py'))
+    assert len(files) > 20  # the whole folder, sub-packages included
+    found = []
+    for path in files:
+        found += size_violations(path.read_text(),
+                                 str(path.relative_to(repo_root())))
+    assert found == [], '\n'.join(found)
+
+
+def _function(name: str, params: int, lines: int) -> str:
+    args = ', '.join(f'a{i}' for i in range(params))
+    body = ''.join(f'    x{i} = {i}\n' for i in range(lines))
+    return (f'def {name}({args}):\n    """Doc.\n\n    More doc.\n    """\n'
+            f'    # a comment\n\n{body}')
+
+
+def test_a_large_function_is_named_with_its_count():
+    source = (
+        _function('eleven_parameters', 11, 3)
+        + _function('eighty_lines', 10, 80)
+        + _function('eighty_one_lines', 2, 81)
+        + _function('_private', 20, 100)
+        + 'class Runner:\n'
+        + '    def run(self, a, b, c, d, e, f, g, h, i, j, *args, **kw):\n'
+        + '        pass\n'
+        + '    @staticmethod\n'
+        + '    def static(a, b, c, d, e, f, g, h, i, j):\n'
+        + '        pass\n'
+        + 'class _Hidden:\n'
+        + '    def run(self, a, b, c, d, e, f, g, h, i, j, k, l):\n'
+        + '        pass\n'
+        + 'if True:\n'
+        + '    def nested_in_if(a, b, c, d, e, f, g, h, i, j, *, k):\n'
+        + '        def inner(a, b, c, d, e, f, g, h, i, j, k, l):\n'
+        + '            pass\n')
+    assert size_violations(source, 'apis/x.py') == [
+        'apis/x.py:eleven_parameters:11 parameters (at most 10)',
+        'apis/x.py:eighty_one_lines:81 lines of code (at most 80)',
+        'apis/x.py:Runner.run:12 parameters (at most 10)',
+        'apis/x.py:nested_in_if:11 parameters (at most 10)',
+    ]
