@@ -8,15 +8,56 @@ import uuid
 from pathlib import Path
 
 import pytest
-from mmengine.logging import MMLogger
+
+# Two cores in CI, shared by pytest-xdist's workers (pytest.ini): each test
+# process gets its share of the cores, so none oversubscribes them.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+os.environ.setdefault('OMP_NUM_THREADS',
+                      str(max(1, min(2, (os.cpu_count() or 2) // _WORKERS))))
+
+from mmengine.logging import MMLogger  # noqa: E402  (after the threads)
 
 # ``projects/`` (not installed, as in mmdet) is imported from the clone.
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-# Two cores in CI: keep each test process from oversubscribing them.
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+#: The test files that take a minute or more on 2 cores (``--durations``),
+#: slowest first: they start first, so no worker is left with one of them
+#: at the end while the other idles.
+SLOW_FIRST = (
+    'tests/test_docs/test_docs_run.py',
+    'tests/test_tools/test_reproduce.py',
+    'tests/test_projects/retinanet_lesion/test_eval_retinanet_lesion_demo.py',
+    'tests/test_projects/lens/test_lens_demo_tool.py',
+    'tests/test_reproduce/test_e2e_aggregated3d.py',
+    'tests/test_reproduce/test_e2e_lens.py',
+    'tests/test_tools/test_train_test.py',
+    'tests/test_tools/test_search_alb.py',
+    'tests/test_apis/whole_scan/test_batch.py',
+    'tests/test_configs/test_all_configs.py',
+    'tests/test_projects/elixirnet/test_eval_elixirnet_demo.py',
+    'tests/test_projects/study_demo/test_study_seed_jobs.py',
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep each test file on one xdist worker (its module and session
+    fixtures are made once), every Slurm test on the same worker (one local
+    cluster per session: ``slurm_cluster``), and start the slow files first
+    (:data:`SLOW_FIRST`; the order inside a file is kept)."""
+    missing = [f for f in SLOW_FIRST if not (Path(_ROOT) / f).is_file()]
+    if missing:
+        raise pytest.UsageError(f'conftest.SLOW_FIRST names no file: {missing}')
+    rank = {f: i for i, f in enumerate(SLOW_FIRST)}
+    order = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.nodeid.split('::')[0],
+                                          len(rank)), order[id(item)]))
+    for item in items:
+        group = ('slurm' if item.get_closest_marker('slurm') else
+                 item.nodeid.split('::')[0])
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope='session')
