@@ -41,23 +41,42 @@ SLOW_FIRST = (
     'tests/test_projects/study_demo/test_study_seed_jobs.py',
 )
 
+#: The files whose tests use the one-node Slurm cluster (``slurm_cluster``,
+#: one per session): they run on one worker.
+SLURM_FILES = (
+    'tests/test_reproduce/test_slurm.py',
+    'tests/test_tools/test_slurm_tools.py',
+    'tests/test_tools/test_luna16_cv.py',
+)
+
 
 def pytest_collection_modifyitems(config, items):
-    """Keep each test file on one xdist worker (its module and session
-    fixtures are made once), every Slurm test on the same worker (one local
-    cluster per session: ``slurm_cluster``), and start the slow files first
-    (:data:`SLOW_FIRST`; the order inside a file is kept)."""
-    missing = [f for f in SLOW_FIRST if not (Path(_ROOT) / f).is_file()]
+    """Start the slow files first (:data:`SLOW_FIRST`; the order inside a
+    file is kept): the workers take whole files in this order."""
+    listed = SLOW_FIRST + SLURM_FILES
+    missing = [f for f in listed if not (Path(_ROOT) / f).is_file()]
     if missing:
-        raise pytest.UsageError(f'conftest.SLOW_FIRST names no file: {missing}')
+        raise pytest.UsageError(f'conftest names no such file: {missing}')
     rank = {f: i for i, f in enumerate(SLOW_FIRST)}
     order = {id(item): i for i, item in enumerate(items)}
     items.sort(key=lambda item: (rank.get(item.nodeid.split('::')[0],
                                           len(rank)), order[id(item)]))
-    for item in items:
-        group = ('slurm' if item.get_closest_marker('slurm') else
-                 item.nodeid.split('::')[0])
-        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Each test file whole on one worker, so that its module and session
+    fixtures are made once, and the Slurm files together on one worker
+    (xdist's ``loadgroup`` cannot regroup tests under pytest 9, whose node
+    ids cannot be rewritten)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split('::', 1)[0]
+            return 'slurm' if path in SLURM_FILES else path
+
+    return FileScheduling(config, log)
 
 
 @pytest.fixture(scope='session')
