@@ -3,19 +3,21 @@
 
 Each ``add_*`` function adds one group of options to a tool's parser; the
 code that acts on them lives in ``mmlesion`` (named in each docstring). The
-constants below are copies of the library's (this package does not import
-``mmlesion``); ``tests/test_cli/test_library_copies.py`` checks each
-against the library's own.
+environment-variable names and the display window below are copies of the
+library's (this package does not import ``mmlesion``);
+``tests/test_cli/test_library_copies.py`` checks each against the
+library's own. The timing minimums are the library's, read on their own
+(:mod:`.library_leaf`).
 """
 import argparse
 import ast
-import importlib.util
 from pathlib import Path
 from typing import Any, Dict
 
 from mmengine.config import DictAction
 
 from .env_switch import add_env_switch
+from .library_leaf import library_file, load_library_leaf
 
 #: ``--trust-checkpoint`` (read by :mod:`mmlesion.utils.checkpoint_loader`).
 TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
@@ -24,10 +26,13 @@ TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 FORCE_CT_ENV = 'MMLESION_FORCE_CT'
 RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
 ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
-#: The least warm-up / repeats of a benchmark ratio (as
-#: :mod:`mmlesion.utils.benchmark_timing`, which checks them again).
-MIN_WARMUP = 1
-MIN_REPEATS = 2
+#: The least warm-up / repeats of a benchmark ratio and their check, for a
+#: tool right after parsing: the library's own
+#: (:mod:`mmlesion.utils.benchmark_timing`, read on its own).
+_TIMING = load_library_leaf('mmlesion.utils.benchmark_timing')
+MIN_WARMUP = _TIMING.MIN_WARMUP
+MIN_REPEATS = _TIMING.MIN_REPEATS
+check_timing = _TIMING.check_timing
 #: Default display window of the pictures (soft tissue), HU (that of
 #: :mod:`mmlesion.visualization.lesion_visualizer`).
 SOFT_TISSUE_WINDOW = (-160., 240.)
@@ -79,30 +84,6 @@ def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
         parser, '--allow-outside-data', ALLOW_OUTSIDE_DATA_ENV,
         "read .mhd data files outside the header's folder and scans outside "
         'the data root of an annotation file')
-
-
-def check_timing(warmup: int, repeats: int) -> None:
-    """Refuse a warm-up or repeat count that cannot give a fair ratio.
-
-    For a tool, right after parsing (the library's
-    :func:`mmlesion.utils.benchmark_timing.check_timing` refuses the same).
-
-    Args:
-        warmup (int): untimed calls per function.
-        repeats (int): timed calls per function.
-
-    Raises:
-        ValueError: ``warmup < 1`` or ``repeats < 2``.
-    """
-    if warmup < MIN_WARMUP:
-        raise ValueError(
-            f'warmup={warmup}: a benchmark warms up with at least '
-            f'{MIN_WARMUP} untimed call (the first call allocates memory '
-            'and initialises lazily)')
-    if repeats < MIN_REPEATS:
-        raise ValueError(
-            f'repeats={repeats}: a ratio needs at least {MIN_REPEATS} timed '
-            'calls of each side (one call has no spread)')
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser,
@@ -176,12 +157,9 @@ def dataclass_defaults(module: str, class_name: str) -> Dict[str, Any]:
     Returns:
         dict: field name -> default value.
     """
-    top, *rest = module.split('.')
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
+    path = library_file(module)
+    if path is None:
         return {}
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(
-        *rest).with_suffix('.py')
     try:
         tree = ast.parse(path.read_text(encoding='utf-8'))
     except (OSError, SyntaxError, ValueError):

@@ -1,52 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables ``tools/reproduce.py`` reproduces and their rows (the
-index ``--help`` prints without importing torch): a copy of
-:mod:`mmlesion.reproduce.table_index`, which the library plans from (the
-stages of each row are in :mod:`mmlesion.reproduce.tables`);
-``tests/test_cli/test_library_copies.py`` checks that the two agree."""
-from typing import Dict, List, NamedTuple
+index ``--help`` prints without importing torch): the library's own
+:mod:`mmlesion.reproduce.table_index`, read on its own, which the library
+plans from (the stages of each row are in :mod:`mmlesion.reproduce.tables`).
+"""
+from .library_leaf import load_library_leaf
 
-
-class TableIndex(NamedTuple):
-    title: str
-    rows: List[str]
-
-
-_T2_MODELS = ['fpn', 'deformv2', 'elixirnet_fpn', 'elixirnet_deformv2']
-
-TABLE_INDEX: Dict[str, TableIndex] = {
-    'elixirnet/table2': TableIndex(
-        'ElixirNet Table 2: sensitivity with IoBB (and IoU) overlap, '
-        'DeepLesion test split',
-        [f'{m}_{o}' for m in _T2_MODELS for o in ('iou', 'iobb')]),
-    'elixirnet/table3': TableIndex(
-        'ElixirNet Table 3: KiTS19, 3 slices', list(_T2_MODELS)),
-    'elixirnet/table4': TableIndex(
-        'ElixirNet Table 4: multi-type fine-tuning (sensitivity at 3 FPs '
-        'per lesion type)', ['fpn_ft', 'elixirnet_wo_rtm', 'elixirnet']),
-    'elixirnet/table5': TableIndex(
-        'ElixirNet Table 5: ablation, DeepLesion test split',
-        ['fpn', 'trpn', 'trpn_noaux', 'alb', 'alb_rtm', 'focal_rpn',
-         'trpn_alb', 'elixirnet', 'elixirnet_9slice']),
-    'elixirnet/table6': TableIndex(
-        'ElixirNet Table 6: search space and strategy of the ALB',
-        ['elixirnet', 'wo_search_space', 'random']),
-    'retinanet_lesion/table1': TableIndex(
-        'Improved RetinaNet Table 1: DeepLesion test split',
-        ['original', 'anchors', 'dense', 'attention']),
-    'aggregated3d/table2': TableIndex(
-        '3D Aggregated Faster R-CNN Table II: RPN variants, LUNA16 10-fold '
-        'CV pooled', ['a', 'b', 'c', 'd', 'e']),
-    'aggregated3d/table3': TableIndex(
-        '3D Aggregated Faster R-CNN Table III: second stage, ABS round and '
-        'merged rows, LUNA16 10-fold CV pooled',
-        ['crop96_da', 'crop96_da_magnify', 'alternating', '3dag_lm', '3dag',
-         'rpn_abs', 'wo_da_abs', '3dag_lm_abs', '3dag_abs',
-         'merged_intersection', 'merged_union']),
-    'lens/table1': TableIndex(
-        'LENS Table I: DeepLesion manual 1K 3D test set, sensitivity at '
-        '1/8..8 FPs per sub-volume', ['baseline', 'a', 'b', 'c', 'd', 'e']),
-}
+TABLE_INDEX = load_library_leaf('mmlesion.reproduce.table_index').TABLE_INDEX
 
 
 def tables_help() -> str:

@@ -1,10 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables :mod:`mmlesion.reproduce.tables` plans: the title of
 each and its rows, in the paper's order (the stages of each row are in
-``tables.py``). ``tools/reproduce.py`` shows a copy of this index in its
-``--help`` (``mmlesion_cli.reproduce_index``, read without importing
-torch); ``tests/test_cli/test_library_copies.py`` checks that the two
-agree."""
+``tables.py``). ``tools/reproduce.py`` shows this index in its ``--help``:
+``mmlesion_cli.reproduce_index`` reads this file on its own, without
+importing ``mmlesion``, so its imports stay the standard library's."""
 from typing import Dict, List, NamedTuple
 
 

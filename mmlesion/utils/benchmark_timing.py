@@ -26,8 +26,9 @@ MIN_REPEATS = 2
 def check_timing(warmup: int, repeats: int) -> None:
     """Refuse a warm-up or repeat count that cannot give a fair ratio.
 
-    (A tool refuses the same right after parsing, with
-    ``mmlesion_cli.common_args.check_timing``.)
+    (A tool refuses the same right after parsing: ``mmlesion_cli`` reads
+    this file on its own, so its imports at module level stay the standard
+    library's.)
 
     Args:
         warmup (int): untimed calls per function.

@@ -50,7 +50,7 @@ for name in json.load(sys.stdin):
     try:
         importlib.import_module(name)
     except (Exception, SystemExit):
-        pass
+        pass  # not importable here: nothing of it to compare
 import numpy as np
 import torch
 
