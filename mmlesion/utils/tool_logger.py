@@ -1,5 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The logger of a command-line tool."""
+import logging
+import sys
+
 from mmengine.logging import MMLogger
 
 
@@ -8,7 +11,11 @@ def get_tool_logger(name: str) -> MMLogger:
 
     ``MMLogger.get_instance`` warns when an existing instance is asked for
     with arguments, so a tool whose ``main`` runs twice in one process (the
-    tests) takes the existing one as it is.
+    tests, a notebook) takes the existing one as it is. Its console handler
+    is pointed at the ``sys.stdout`` of the moment on every call: mmengine
+    binds the stream once, at creation, so a tool run again after stdout was
+    redirected (``contextlib.redirect_stdout``, a notebook cell, pytest's
+    capture) would otherwise write to the stream of its first run.
 
     Args:
         name (str): instance and logger name, e.g. ``'eval_luna16'``.
@@ -17,5 +24,13 @@ def get_tool_logger(name: str) -> MMLogger:
         MMLogger: the logger.
     """
     if MMLogger.check_instance_created(name):
-        return MMLogger.get_instance(name)
-    return MMLogger.get_instance(name, logger_name=name, log_level='INFO')
+        logger = MMLogger.get_instance(name)
+    else:
+        logger = MMLogger.get_instance(
+            name, logger_name=name, log_level='INFO')
+    for handler in logger.handlers:
+        if (type(handler) is logging.StreamHandler
+                and handler.stream is not sys.stderr):
+            # not setStream: it flushes the old stream, which may be closed
+            handler.stream = sys.stdout
+    return logger

@@ -1,4 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
+import contextlib
+import io
 import logging
 import warnings
 
@@ -14,3 +16,14 @@ def test_tool_logger_created_once_at_info():
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # no "should not accept arguments"
         assert get_tool_logger('mmlesion_test_tool') is first
+
+
+def test_tool_logger_writes_to_the_stdout_of_each_call():
+    """A second run after stdout was redirected logs to the new stdout."""
+    first, second = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(first):
+        get_tool_logger('mmlesion_test_stream').info('run one')
+    with contextlib.redirect_stdout(second):
+        get_tool_logger('mmlesion_test_stream').info('run two')
+    assert 'run one' in first.getvalue() and 'run two' not in first.getvalue()
+    assert 'run two' in second.getvalue()
