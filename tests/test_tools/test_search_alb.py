@@ -156,24 +156,25 @@ def test_demo_search_writes_a_config_that_trains(tmp_path, tiny_demo_root):
     assert osp.isfile(tmp_path / 'train' / 'epoch_1.pth')
 
 
-def test_target_config_checks(tmp_path):
-    tool = load_tool()
+def _demo_args(tool, tmp_path, *extra: str):
+    """The tool's arguments for the demo search with an empty baseline."""
     ckpt = tmp_path / 'base.pth'
     ckpt.write_bytes(b'')
-    args = tool.parse_args([
+    return tool.parse_args([
         _config_path(DEMO), '--load-from',
         str(ckpt), '--work-dir',
-        str(tmp_path / 'w'), '--target-config',
-        str(tmp_path / 'missing.py')
+        str(tmp_path / 'w'), *extra
     ])
+
+
+def test_target_config_checks(tmp_path):
+    tool = load_tool()
+    args = _demo_args(tool, tmp_path, '--target-config',
+                      str(tmp_path / 'missing.py'))
     with pytest.raises(FileNotFoundError, match='missing.py'):
         tool.output_paths(args, tool.build_cfg(args))
-    args = tool.parse_args([
-        _config_path(DEMO), '--load-from',
-        str(ckpt), '--work-dir',
-        str(tmp_path / 'w'), '--out-config',
-        str(tmp_path / 'mine.py')
-    ])
+    args = _demo_args(tool, tmp_path, '--out-config',
+                      str(tmp_path / 'mine.py'))
     (tmp_path / 'mine.py').write_text('# a user file\n')
     with pytest.raises(FileExistsError, match='mine.py'):
         tool.output_paths(args, tool.build_cfg(args))
@@ -425,13 +426,7 @@ def test_genotype_without_non_local_is_refused_for_the_rtm_target(tmp_path):
         DEFAULT_ALB_GENOTYPES
     from mmlesion.nas import format_genotypes
     tool = load_tool()
-    ckpt = tmp_path / 'base.pth'
-    ckpt.write_bytes(b'')
-    args = tool.parse_args([
-        _config_path(DEMO), '--load-from',
-        str(ckpt), '--work-dir',
-        str(tmp_path / 'w')
-    ])
+    args = _demo_args(tool, tmp_path)
     args.argv = []
     cfg = tool.build_cfg(args)
     paths = tool.output_paths(args, cfg)
