@@ -9,7 +9,8 @@ from .lens_fpr_rescore import (load_fpr_model,  # noqa: F401
                                rescore_findings_with_fpr)
 from .series_inference import (iter_series_slices, load_lens_and_train_set,
                                predict_series_3d, set_lens_experts)
-from .whole_scan import (DetectionSettings, Finding, RunSettings,
+from .whole_scan import (Box2D, DetectionSettings, Finding,
+                         RecistMeasurement, RunSettings, ScanGeometry,
                          ScanResult, VolumeInferenceSettings, detect_slices,
                          infer_volume, prepare_volume, run_batch_inference,
                          run_volume_inference, volume_settings_from_config,
@@ -18,7 +19,7 @@ from .whole_scan import (DetectionSettings, Finding, RunSettings,
 __all__ = [
     'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',
     'VolumeInferenceSettings', 'DetectionSettings', 'RunSettings', 'Finding',
-    'ScanResult',
+    'ScanResult', 'Box2D', 'RecistMeasurement', 'ScanGeometry',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'run_batch_inference',
     'volume_settings_from_config', 'write_volume_results',

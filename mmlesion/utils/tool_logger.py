@@ -15,7 +15,12 @@ def get_tool_logger(name: str) -> MMLogger:
     is pointed at the ``sys.stdout`` of the moment on every call: mmengine
     binds the stream once, at creation, so a tool run again after stdout was
     redirected (``contextlib.redirect_stdout``, a notebook cell, pytest's
-    capture) would otherwise write to the stream of its first run.
+    capture) would otherwise write to the stream of its first run. It also
+    becomes mmengine's current instance again
+    (``MMLogger.get_current_instance``, which the library's functions log
+    to): mmengine makes only a newly created instance current, so a tool run
+    a second time after a Runner was built in the same process would send
+    the library's lines to that Runner's logger.
 
     Args:
         name (str): instance and logger name, e.g. ``'eval_luna16'``.
@@ -25,6 +30,10 @@ def get_tool_logger(name: str) -> MMLogger:
     """
     if MMLogger.check_instance_created(name):
         logger = MMLogger.get_instance(name)
+        # the newest entry of mmengine's (ordered) registry is the current
+        # instance; mmengine offers no public way to make an old one current
+        instances = MMLogger._instance_dict
+        instances[name] = instances.pop(name)
     else:
         logger = MMLogger.get_instance(
             name, logger_name=name, log_level='INFO')

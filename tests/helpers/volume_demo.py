@@ -23,7 +23,7 @@ from mmengine.optim import build_optim_wrapper
 
 from mmlesion.apis.whole_scan.model import build_volume_detector
 from mmlesion.apis.whole_scan.resample import prepare_volume
-from mmlesion.apis.whole_scan.results import Finding
+from mmlesion.apis.whole_scan.results import Box2D, Finding
 from mmlesion.apis.whole_scan.settings import (VolumeInferenceSettings,
                                                build_volume_pipeline)
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
@@ -37,11 +37,12 @@ DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 def finding_of_boxes(id: int, boxes_2d: List[dict]) -> Finding:
     """A :class:`Finding` of only its 2D boxes (its 3D geometry zeros), for
     what is computed from them (RECIST axes, lesion type)."""
-    return Finding(id=id, score=max(b['score'] for b in boxes_2d),
+    boxes = [Box2D.from_dict(b) for b in boxes_2d]
+    return Finding(id=id, score=max(b.score for b in boxes),
                    center_world=[0.] * 3, bbox_world=[0.] * 6,
                    bbox_voxel=[0.] * 6, bbox_voxel_resampled=[0.] * 6,
                    largest_box_side_mm=0., slice_range=[0, 0], key_slice=0,
-                   slice_range_original=[0, 0], boxes_2d=boxes_2d)
+                   slice_range_original=[0, 0], boxes_2d=boxes)
 
 
 def scans_and_random_checkpoint(tmp_path_factory,

@@ -27,3 +27,14 @@ def test_tool_logger_writes_to_the_stdout_of_each_call():
         get_tool_logger('mmlesion_test_stream').info('run two')
     assert 'run one' in first.getvalue() and 'run two' not in first.getvalue()
     assert 'run two' in second.getvalue()
+
+
+def test_a_tool_logger_asked_for_again_is_the_current_instance():
+    """The library logs to ``MMLogger.get_current_instance()``: after another
+    logger (a Runner's) was created, the tool's run logs to the tool's."""
+    from mmengine.logging import MMLogger
+    tool = get_tool_logger('mmlesion_test_current')
+    MMLogger.get_instance('mmlesion_test_other_runner')
+    assert MMLogger.get_current_instance() is not tool
+    assert get_tool_logger('mmlesion_test_current') is tool
+    assert MMLogger.get_current_instance() is tool

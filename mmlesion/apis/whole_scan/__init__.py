@@ -28,15 +28,16 @@ from .detect import detect_slices
 from .infer import infer_volume
 from .model import init_volume_detector
 from .resample import prepare_volume
-from .results import FINDINGS_SCHEMA_VERSION, Finding, ScanResult
+from .results import (FINDINGS_SCHEMA_VERSION, Box2D, Finding,
+                      RecistMeasurement, ScanGeometry, ScanResult)
 from .run import run_volume_inference
 from .settings import (DetectionSettings, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
 from .write import format_summary, write_volume_results
 
 __all__ = [
-    'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding', 'RunSettings',
-    'ScanResult',
+    'Box2D', 'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding',
+    'RecistMeasurement', 'RunSettings', 'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'init_volume_detector', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',

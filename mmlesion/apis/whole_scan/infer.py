@@ -33,7 +33,7 @@ from .detect import detect_slices, lesion_map_collector
 from .measure import measure_findings
 from .read import check_resampled_size, scan_series_uid
 from .resample import prepare_volume
-from .results import ScanResult
+from .results import ScanGeometry, ScanResult
 from .settings import DetectionSettings, VolumeInferenceSettings
 from .slices import check_workers
 from .stack import add_lesion_types, lesion_type_classes, stack_findings
@@ -110,7 +110,8 @@ def infer_volume(model: torch.nn.Module,
     path = volume.meta.get('path')
     return ScanResult(
         scan=str(path) if path else None, series_uid=scan_series_uid(volume),
-        original=_geometry(volume), resampled_geometry=_geometry(resampled),
+        original=ScanGeometry.from_volume(volume),
+        resampled_geometry=ScanGeometry.from_volume(resampled),
         settings=settings, detection=detection,
         fpr=None if fpr is None else str(
             getattr(fpr[0], 'filename', None) or 'LENSFPR'),
@@ -119,10 +120,3 @@ def infer_volume(model: torch.nn.Module,
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
         findings=findings, resampled=resampled, lesion_maps=lesion_maps)
-
-
-def _geometry(volume: CTVolume) -> dict:
-    return dict(shape_zyx=list(volume.shape_zyx),
-                spacing_zyx=[float(v) for v in volume.spacing_zyx],
-                origin_xyz=[float(v) for v in volume.origin_xyz],
-                direction=[float(v) for v in volume.direction.ravel()])

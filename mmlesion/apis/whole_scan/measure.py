@@ -44,7 +44,7 @@ from mmlesion.datasets.transforms import (box_ellipse, key_slice_uint8,
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.recist import RecistDiameters, recist_diameters
 
-from .results import Finding
+from .results import Box2D, Finding, RecistMeasurement
 
 #: GrabCut window (HU), as :class:`~mmlesion.datasets.transforms.
 #: RecistToMask`: soft tissue.
@@ -188,11 +188,8 @@ def measure_lesion(slice_hu: np.ndarray,
     return recist_diameters(mask, spacing_xy), mask, source
 
 
-def _largest_box_slice(finding: Finding) -> dict:
-    def area(b):
-        x1, y1, x2, y2 = b['bbox']
-        return (x2 - x1) * (y2 - y1)
-    return max(finding.boxes_2d, key=area)
+def _largest_box_slice(finding: Finding) -> Box2D:
+    return max(finding.boxes_2d, key=lambda b: b.area)
 
 
 def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
@@ -229,15 +226,16 @@ def measure_findings(findings: List[Finding],
     """Add RECIST measurements to the findings of
     :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place).
 
-    Each finding gets ``recist``: ``long_axis_mm``, ``short_axis_mm``,
-    ``area_mm2``, ``mask_source`` (:data:`MASK_SOURCES`), ``key_slice``
-    (resampled slice measured on), ``key_slice_original`` (the original
-    scan's nearest slice), ``long_axis_voxel`` / ``short_axis_voxel`` (two
-    ``[x, y]`` end points) and ``outline_voxel`` (closed polygon of
-    ``[x, y]`` boundary-pixel centres), all in original-scan voxels on
-    ``key_slice_original``, and ``long_axis_resampled`` /
-    ``short_axis_resampled`` (the end points on ``key_slice``); or
-    ``recist: None`` for an empty mask.
+    Each finding gets ``recist``, a
+    :class:`~mmlesion.apis.whole_scan.results.RecistMeasurement`:
+    ``long_axis_mm``, ``short_axis_mm``, ``area_mm2``, ``mask_source``
+    (:data:`MASK_SOURCES`), ``key_slice`` (resampled slice measured on),
+    ``key_slice_original`` (the original scan's nearest slice),
+    ``long_axis_voxel`` / ``short_axis_voxel`` (two ``[x, y]`` end points)
+    and ``outline_voxel`` (closed polygon of ``[x, y]`` boundary-pixel
+    centres), all in original-scan voxels on ``key_slice_original``, and
+    ``long_axis_resampled`` / ``short_axis_resampled`` (the end points on
+    ``key_slice``); or ``recist = None`` for an empty mask.
 
     The findings are measured in ``workers`` threads (OpenCV's GrabCut
     runs without the GIL; each call seeds its own thread's RNG, so the
@@ -263,9 +261,9 @@ def measure_findings(findings: List[Finding],
 
     def measure(f: Finding):
         box = _largest_box_slice(f)
-        z = int(box['slice'])
+        z = int(box.slice)
         lmap = None if lesion_maps is None else lesion_maps[z]
-        return z, measure_lesion(resampled.array[z], box['bbox'], (sx, sy),
+        return z, measure_lesion(resampled.array[z], box.bbox, (sx, sy),
                                  lmap, window)
 
     if workers is None:  # the CPUs this process may use (Linux), else all
@@ -289,7 +287,7 @@ def measure_findings(findings: List[Finding],
         z_orig = int(np.clip(np.round(mapped[:, 0].mean()), 0,
                              original.shape_zyx[0] - 1))
         xy = np.round(mapped[:, [2, 1]], 3)
-        f.recist = dict(
+        f.recist = RecistMeasurement(
             long_axis_mm=round(diam.long_mm, 2),
             short_axis_mm=round(diam.short_mm, 2),
             area_mm2=round(diam.area_px * sx * sy, 2), mask_source=source,

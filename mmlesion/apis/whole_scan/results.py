@@ -10,11 +10,15 @@ finding's ``diameter_mm`` is the old name of ``largest_box_side_mm`` (the
 longer in-plane side of its 3D box, which is no lesion diameter: RECIST
 gives those): the file still writes it, and :attr:`Finding.diameter_mm`
 warns (``DeprecationWarning``) in Python.
+
+A finding's stacked 2D boxes (:class:`Box2D`), its RECIST axes
+(:class:`RecistMeasurement`) and a scan's geometry (:class:`ScanGeometry`)
+are written as dicts of their fields, in the order of their fields.
 """
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
 
 from mmlesion.datasets.volumes import CTVolume
 
@@ -22,6 +26,118 @@ from .settings import DetectionSettings, VolumeInferenceSettings
 
 #: ``schema_version`` of the ``findings.json`` written here.
 FINDINGS_SCHEMA_VERSION = 1
+
+_R = TypeVar('_R', bound='_Record')
+
+
+class _Record:
+    """A dataclass that ``findings.json`` writes as the dict of its fields
+    (in their order) and that is built from such a dict."""
+
+    @classmethod
+    def from_dict(cls: Type[_R], record: Mapping[str, Any]) -> _R:
+        """The record of a dict of its fields (:meth:`to_dict`'s)."""
+        return cls(**record)
+
+    def to_dict(self) -> dict:
+        """The record as ``findings.json`` writes it: its fields, in their
+        order."""
+        return asdict(self)
+
+
+@dataclass
+class Box2D(_Record):
+    """One 2D box of a finding, as stacked (``findings.json``'s
+    ``boxes_2d``).
+
+    Args:
+        slice (int): the resampled slice it lies on.
+        bbox (list[float]): ``[x1, y1, x2, y2]`` in continuous voxels of
+            the resampled volume.
+        score (float): the detector's.
+    """
+    slice: int
+    bbox: List[float]
+    score: float
+
+    @property
+    def area(self) -> float:
+        """The box's area in (resampled) pixels."""
+        x1, y1, x2, y2 = self.bbox
+        return (x2 - x1) * (y2 - y1)
+
+
+@dataclass
+class RecistMeasurement(_Record):
+    """A finding's RECIST long and short axis (``findings.json``'s
+    ``recist``), measured on a mask on its key slice
+    (:func:`~mmlesion.apis.whole_scan.measure.measure_findings`).
+
+    Args:
+        long_axis_mm (float): the long axis (longest diameter), mm.
+        short_axis_mm (float): the short axis (longest diameter
+            perpendicular to it), mm.
+        area_mm2 (float): the mask's area, mm².
+        mask_source (str): where the mask came from
+            (:data:`~mmlesion.apis.whole_scan.measure.MASK_SOURCES`).
+        key_slice (int): the resampled slice measured on.
+        key_slice_original (int): the original scan's slice nearest to it.
+        long_axis_voxel (list[list[float]]): the long axis' two ``[x, y]``
+            end points in original-scan voxels on ``key_slice_original``.
+        short_axis_voxel (list[list[float]]): the same of the short axis.
+        outline_voxel (list[list[float]]): the mask's outline, a closed
+            polygon of ``[x, y]`` boundary-pixel centres, in the same
+            voxels.
+        long_axis_resampled (list[list[float]]): the long axis' end points
+            on ``key_slice`` (resampled voxels).
+        short_axis_resampled (list[list[float]]): the same of the short
+            axis.
+    """
+    long_axis_mm: float
+    short_axis_mm: float
+    area_mm2: float
+    mask_source: str
+    key_slice: int
+    key_slice_original: int
+    long_axis_voxel: List[List[float]]
+    short_axis_voxel: List[List[float]]
+    outline_voxel: List[List[float]]
+    long_axis_resampled: List[List[float]]
+    short_axis_resampled: List[List[float]]
+
+
+@dataclass
+class ScanGeometry(_Record):
+    """The grid of a volume (``findings.json``'s ``original`` and
+    ``resampled_geometry``).
+
+    Args:
+        shape_zyx (list[int]): voxels along z, y, x.
+        spacing_zyx (list[float]): voxel size along z, y, x, mm.
+        origin_xyz (list[float]): world position (mm, LPS) of the centre of
+            voxel ``(0, 0, 0)``.
+        direction (list[float]): the 3x3 direction matrix, row by row
+            (:attr:`~mmlesion.datasets.volumes.CTVolume.direction`).
+    """
+    shape_zyx: List[int]
+    spacing_zyx: List[float]
+    origin_xyz: List[float]
+    direction: List[float]
+
+    @classmethod
+    def from_volume(cls, volume: CTVolume) -> 'ScanGeometry':
+        """The geometry of a volume.
+
+        Args:
+            volume (CTVolume): the scan or its resampled volume.
+
+        Returns:
+            ScanGeometry: its shape, spacing, origin and direction.
+        """
+        return cls(shape_zyx=list(volume.shape_zyx),
+                   spacing_zyx=[float(v) for v in volume.spacing_zyx],
+                   origin_xyz=[float(v) for v in volume.origin_xyz],
+                   direction=[float(v) for v in volume.direction.ravel()])
 
 
 @dataclass
@@ -43,13 +159,14 @@ class Finding:
         slice_range (list[int]): first and last resampled slice.
         key_slice (int): the resampled slice of its best 2D box.
         slice_range_original (list[int]): first and last slice of the scan.
-        boxes_2d (list[dict]): ``slice`` (resampled), ``bbox`` (continuous
-            voxels), ``score`` of each stacked 2D box.
+        boxes_2d (list[Box2D]): each stacked 2D box (dicts of a
+            :class:`Box2D`'s fields are turned into one).
         s_lens (float, optional): the detector's score, with an FPR.
         s_fpr (float, optional): the FPR network's score.
-        recist (dict, optional): the RECIST axes
+        recist (RecistMeasurement, optional): the RECIST axes
             (:func:`~mmlesion.apis.whole_scan.measure.measure_findings`;
-            None for an empty mask or before measuring).
+            None for an empty mask or before measuring; a dict of its
+            fields is turned into one).
         lesion_type (str, optional): for models of DeepLesion's lesion
             types (:func:`~mmlesion.apis.whole_scan.stack.
             add_lesion_types`).
@@ -66,10 +183,10 @@ class Finding:
     slice_range: List[int]
     key_slice: int
     slice_range_original: List[int]
-    boxes_2d: List[dict]
+    boxes_2d: List[Box2D]
     s_lens: Optional[float] = None
     s_fpr: Optional[float] = None
-    recist: Optional[dict] = None
+    recist: Optional[RecistMeasurement] = None
     lesion_type: Optional[str] = None
     key_slice_png: Optional[str] = None
 
@@ -97,7 +214,8 @@ class Finding:
             diameter_mm=self.largest_box_side_mm,
             slice_range=self.slice_range, key_slice=self.key_slice,
             slice_range_original=self.slice_range_original,
-            boxes_2d=self.boxes_2d, recist=self.recist)
+            boxes_2d=[b.to_dict() for b in self.boxes_2d],
+            recist=None if self.recist is None else self.recist.to_dict())
         for key in ('lesion_type', 'key_slice_png'):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -112,9 +230,9 @@ class ScanResult:
         scan (str, optional): the scan's path.
         series_uid (str): the series the candidates name
             (:func:`~mmlesion.apis.whole_scan.read.scan_series_uid`).
-        original (dict): the scan's geometry (``shape_zyx``,
-            ``spacing_zyx``, ``origin_xyz``, ``direction``).
-        resampled_geometry (dict): the same of the resampled volume.
+        original (ScanGeometry): the scan's geometry (a dict of its
+            fields is turned into one, as for ``resampled_geometry``).
+        resampled_geometry (ScanGeometry): the resampled volume's.
         settings (VolumeInferenceSettings): the detector's convention.
         detection (DetectionSettings): how it was run.
         device (str): where the model ran.
@@ -141,8 +259,8 @@ class ScanResult:
     """
     scan: Optional[str]
     series_uid: str
-    original: dict
-    resampled_geometry: dict
+    original: ScanGeometry
+    resampled_geometry: ScanGeometry
     settings: VolumeInferenceSettings
     detection: DetectionSettings
     device: str
@@ -184,8 +302,8 @@ class ScanResult:
             out['model_warning'] = self.model_warning
         out.update(
             schema_version=FINDINGS_SCHEMA_VERSION, scan=self.scan,
-            series_uid=self.series_uid, original=self.original,
-            resampled_geometry=self.resampled_geometry,
+            series_uid=self.series_uid, original=self.original.to_dict(),
+            resampled_geometry=self.resampled_geometry.to_dict(),
             settings=self.settings_record(), device=self.device,
             num_slices=self.num_slices, num_boxes_2d=self.num_boxes_2d,
             detect_seconds=self.detect_seconds,

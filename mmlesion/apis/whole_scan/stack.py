@@ -30,7 +30,7 @@ from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
-from .results import Finding
+from .results import Box2D, Finding
 from .settings import DetectionSettings
 
 
@@ -100,8 +100,8 @@ def stack_findings(boxes: Sequence[np.ndarray],
                 max(int(np.floor(ob[2] + .5)), 0),
                 min(int(np.ceil(ob[5] - .5)), volume.shape_zyx[0] - 1)
             ],
-            boxes_2d=[dict(slice=z, bbox=[round(v, 3) for v in box],
-                           score=round(s, 6))
+            boxes_2d=[Box2D(slice=z, bbox=[round(v, 3) for v in box],
+                            score=round(s, 6))
                       for z, box, s in f['boxes_2d']]))
     return out
 
@@ -167,8 +167,9 @@ def add_lesion_types(findings: List[Finding],
     doc).
 
     Args:
-        findings (list[Finding]): findings with ``boxes_2d`` (slice, box
-            as stacked, score).
+        findings (list[Finding]): findings with their ``boxes_2d``
+            (:class:`~mmlesion.apis.whole_scan.results.Box2D`, as
+            stacked).
         slice_boxes (Sequence[np.ndarray]): per slice the (n, 4) boxes the
             findings were stacked from.
         slice_labels (Sequence[np.ndarray]): per slice their (n,) labels.
@@ -182,12 +183,12 @@ def add_lesion_types(findings: List[Finding],
     for f in findings:
         votes = np.zeros(len(classes))
         for item in f.boxes_2d:
-            z = item['slice']
+            z = item.slice
             boxes = np.asarray(slice_boxes[z]).reshape(-1, 4)
-            diff = np.abs(boxes - np.asarray(item['bbox'])).max(1) \
+            diff = np.abs(boxes - np.asarray(item.bbox)).max(1) \
                 if len(boxes) else np.zeros(0)
             if not len(diff) or diff.min() > tol:
-                raise ValueError(f"finding {f.id}: its box {item['bbox']}"
+                raise ValueError(f'finding {f.id}: its box {item.bbox}'
                                  f' is not a detection of slice {z}')
-            votes[int(slice_labels[z][int(np.argmin(diff))])] += item['score']
+            votes[int(slice_labels[z][int(np.argmin(diff))])] += item.score
         f.lesion_type = classes[int(np.argmax(votes))]

@@ -326,25 +326,25 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
     groups, tracking = [], {}
     for f in result.findings:
         rec = f.recist
-        if not rec:
+        if rec is None:
             continue
-        z = rec['key_slice_original']
+        z = rec.key_slice_original
         ds = sources[z]
         image = hd.sr.SourceImageForRegion(
             referenced_sop_class_uid=str(ds.SOPClassUID),
             referenced_sop_instance_uid=str(ds.SOPInstanceUID))
-        outline = _to_image(ds, _world(volume, rec['outline_voxel'], z),
+        outline = _to_image(ds, _world(volume, rec.outline_voxel, z),
                             'the outline')
         outline = np.concatenate([outline, outline[:1]])  # closed
 
         x1, y1, z1, x2, y2, z2 = f.bbox_world
         measurements = [
             hd.sr.Measurement(name=codes.SCT.LongAxis,
-                              value=rec['long_axis_mm'],
+                              value=rec.long_axis_mm,
                               unit=codes.UCUM.Millimeter,
                               algorithm_id=algorithm),
             hd.sr.Measurement(name=codes.SCT.ShortAxis,
-                              value=rec['short_axis_mm'],
+                              value=rec.short_axis_mm,
                               unit=codes.UCUM.Millimeter,
                               algorithm_id=algorithm),
             hd.sr.Measurement(name=codes.DCM.CertaintyOfFinding,
@@ -391,9 +391,9 @@ def _label_map(result: ScanResult, order: List[Finding]) -> np.ndarray:
     for number in range(len(order), 0, -1):  # best score painted last
         f = order[number - 1]
         for box in f.boxes_2d:
-            mask = model_mask_in_box(maps[box['slice']], box['bbox'])
+            mask = model_mask_in_box(maps[box.slice], box.bbox)
             if mask is not None:
-                labels[box['slice']][mask] = number
+                labels[box.slice][mask] = number
     return labels
 
 
@@ -470,7 +470,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         # highdicom reads the SEG's slice thickness from the first source
         # image; where the series leaves it blank, the slice interval
         first = copy.deepcopy(sources[0])
-        first.SliceThickness = float(result.original['spacing_zyx'][0])
+        first.SliceThickness = float(result.original.spacing_zyx[0])
         sources = [first] + list(sources[1:])
     seg = hd.seg.Segmentation(
         source_images=sources, pixel_array=pixels,
@@ -518,7 +518,7 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
             ckpt)
     paths = dicom_output_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    if not any(f.recist for f in result.findings):
+    if all(f.recist is None for f in result.findings):
         for path in paths.values():  # from an earlier run (overwrite given)
             if path.exists():
                 path.unlink()

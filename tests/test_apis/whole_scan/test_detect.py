@@ -189,10 +189,9 @@ def _assert_same_findings(old, new):
             np.testing.assert_allclose(getattr(b, key), getattr(a, key),
                                        rtol=0, atol=1e-2, err_msg=key)
         assert b.score == pytest.approx(a.score, abs=1e-5)
-        assert [d['slice'] for d in a.boxes_2d] == [
-            d['slice'] for d in b.boxes_2d]
-        np.testing.assert_allclose([d['bbox'] for d in b.boxes_2d],
-                                   [d['bbox'] for d in a.boxes_2d],
+        assert [d.slice for d in a.boxes_2d] == [d.slice for d in b.boxes_2d]
+        np.testing.assert_allclose([d.bbox for d in b.boxes_2d],
+                                   [d.bbox for d in a.boxes_2d],
                                    rtol=0, atol=1e-2)
 
 

@@ -76,15 +76,15 @@ def test_findings_are_measured_on_their_largest_box_in_original_voxels():
         dict(slice=2, bbox=box, score=.8)])]
     masks = measure_findings(findings, resampled, original)
     rec = findings[0].recist
-    assert rec['key_slice'] == rec['key_slice_original'] == 2
-    assert rec['mask_source'] == 'grabcut' and masks[1][0] == 2
+    assert rec.key_slice == rec.key_slice_original == 2
+    assert rec.mask_source == 'grabcut' and masks[1][0] == 2
     # 36 x 20 px full axes at 0.7 mm/px, a pixel or so of rasterisation
-    assert rec['long_axis_mm'] == pytest.approx(36 * .7, abs=1.5)
-    assert rec['short_axis_mm'] == pytest.approx(20 * .7, abs=1.5)
-    ends = np.array(rec['long_axis_voxel'])
+    assert rec.long_axis_mm == pytest.approx(36 * .7, abs=1.5)
+    assert rec.short_axis_mm == pytest.approx(20 * .7, abs=1.5)
+    ends = np.array(rec.long_axis_voxel)
     assert np.linalg.norm(ends[1] - ends[0]) * .7 == pytest.approx(
-        rec['long_axis_mm'], rel=1e-3)
-    outline = np.array(rec['outline_voxel'])
+        rec.long_axis_mm, rel=1e-3)
+    outline = np.array(rec.outline_voxel)
     assert truth[np.round(outline[:, 1]).astype(int),
                  np.round(outline[:, 0]).astype(int)].mean() > .8
 
@@ -94,8 +94,8 @@ def test_findings_are_measured_on_their_largest_box_in_original_voxels():
     findings[0].recist = None
     measure_findings(findings, resampled, original, maps)
     rec = findings[0].recist
-    assert rec['mask_source'] == 'model'
-    assert rec['long_axis_mm'] == pytest.approx(np.hypot(20, 10) * .7, abs=.01)
+    assert rec.mask_source == 'model'
+    assert rec.long_axis_mm == pytest.approx(np.hypot(20, 10) * .7, abs=.01)
 
 
 def test_threads_measure_the_same_as_one_after_another():
@@ -116,7 +116,7 @@ def test_threads_measure_the_same_as_one_after_another():
     masks_one = measure_findings(one, resampled, original, workers=1)
     masks_four = measure_findings(four, resampled, original, workers=4)
     assert [f.recist for f in one] == [f.recist for f in four]
-    assert {f.recist['mask_source'] for f in one} == {'grabcut'}
+    assert {f.recist.mask_source for f in one} == {'grabcut'}
     assert masks_one.keys() == masks_four.keys()
     for k, (z, mask) in masks_one.items():
         assert masks_four[k][0] == z
@@ -133,11 +133,11 @@ def test_axes_map_to_the_original_scan_through_world_coordinates():
     findings = [finding_of_boxes(3, [dict(slice=z, bbox=box_rs, score=1.)])]
     measure_findings(findings, resampled, original)
     rec = findings[0].recist
-    assert rec['key_slice_original'] == 2
+    assert rec.key_slice_original == 2
     # the outline (0.9 mm pixels) lies on the lesion's border: within a
     # (0.7 mm) pixel of it
-    outline = np.array(rec['outline_voxel'])
+    outline = np.array(rec.outline_voxel)
     near = cv2.dilate(truth.astype(np.uint8), np.ones((3, 3), np.uint8))
     assert near[np.round(outline[:, 1]).astype(int),
                 np.round(outline[:, 0]).astype(int)].all()
-    assert rec['long_axis_mm'] == pytest.approx(36 * .7, abs=2.)
+    assert rec.long_axis_mm == pytest.approx(36 * .7, abs=2.)

@@ -4,13 +4,21 @@ writes them (mmlesion.apis.whole_scan.results)."""
 import json
 import warnings
 
+import numpy as np
 import pytest
 
+from mmlesion.apis import Box2D as ApiBox2D
 from mmlesion.apis import Finding as ApiFinding
-from mmlesion.apis.whole_scan.results import (FINDINGS_SCHEMA_VERSION,
-                                              Finding, ScanResult)
+from mmlesion.apis import RecistMeasurement as ApiRecistMeasurement
+from mmlesion.apis import ScanGeometry as ApiScanGeometry
+from mmlesion.apis.whole_scan.measure import measure_findings
+from mmlesion.apis.whole_scan.results import (FINDINGS_SCHEMA_VERSION, Box2D,
+                                              Finding, RecistMeasurement,
+                                              ScanGeometry, ScanResult)
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                VolumeInferenceSettings)
+from mmlesion.apis.whole_scan.stack import stack_findings
+from mmlesion.datasets.volumes import CTVolume
 from tests.helpers.volume_demo import finding_of_boxes
 
 #: ``findings.json``'s keys of a finding, in their order.
@@ -18,6 +26,23 @@ FINDING_KEYS = ['id', 'score', 'center_world', 'bbox_world', 'bbox_voxel',
                 'bbox_voxel_resampled', 'largest_box_side_mm', 'diameter_mm',
                 'slice_range', 'key_slice', 'slice_range_original',
                 'boxes_2d', 'recist']
+#: ``findings.json``'s keys of a finding's ``recist``, in their order.
+RECIST_KEYS = ['long_axis_mm', 'short_axis_mm', 'area_mm2', 'mask_source',
+               'key_slice', 'key_slice_original', 'long_axis_voxel',
+               'short_axis_voxel', 'outline_voxel', 'long_axis_resampled',
+               'short_axis_resampled']
+#: A finding's ``recist`` as ``findings.json`` writes it.
+RECIST = dict(long_axis_mm=12.5, short_axis_mm=8.25, area_mm2=80.5,
+              mask_source='grabcut', key_slice=3, key_slice_original=1,
+              long_axis_voxel=[[1., 2.], [4., 6.]],
+              short_axis_voxel=[[2., 5.], [3., 3.]],
+              outline_voxel=[[1., 2.], [5., 2.], [5., 6.]],
+              long_axis_resampled=[[1.5, 2.], [4.5, 6.]],
+              short_axis_resampled=[[2.5, 5.], [3.5, 3.]])
+#: A scan's geometry as ``findings.json`` writes it.
+GEOMETRY = dict(shape_zyx=[4, 8, 8], spacing_zyx=[2., 1., 1.],
+                origin_xyz=[0., 0., 0.],
+                direction=[1., 0., 0., 0., 1., 0., 0., 0., 1.])
 
 
 def _finding(**extra) -> Finding:
@@ -30,9 +55,7 @@ def _finding(**extra) -> Finding:
 
 
 def _result(**extra) -> ScanResult:
-    geometry = dict(shape_zyx=[4, 8, 8], spacing_zyx=[2., 1., 1.],
-                    origin_xyz=[0., 0., 0.],
-                    direction=[1., 0., 0., 0., 1., 0., 0., 0., 1.])
+    geometry = ScanGeometry(**GEOMETRY)
     return ScanResult(
         scan='a.nii.gz', series_uid='a', original=geometry,
         resampled_geometry=geometry,
@@ -82,3 +105,88 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
     assert list(run)[-3:] == ['findings', 'provenance', 'dicom']
     assert run['settings']['experts'] == [1]
     assert list(run['settings'])[-2:] == ['fpr', 'experts']
+
+
+@pytest.mark.parametrize('cls, record', [
+    (Box2D, dict(slice=3, bbox=[1., 2., 5., 6.], score=.7)),
+    (RecistMeasurement, RECIST), (ScanGeometry, GEOMETRY)])
+def test_a_record_round_trips_through_its_dict(cls, record):
+    obj = cls.from_dict(record)
+    assert isinstance(obj, cls)
+    out = obj.to_dict()
+    assert list(out) == list(record) and out == record
+    assert json.dumps(out) == json.dumps(record)
+    assert cls.from_dict(out) == obj
+    with pytest.raises(TypeError):
+        cls.from_dict(dict(record, extra=1))
+    assert (ApiBox2D, ApiRecistMeasurement, ApiScanGeometry) == (
+        Box2D, RecistMeasurement, ScanGeometry)
+
+
+def test_a_finding_holds_records_and_writes_their_dicts():
+    box = dict(slice=3, bbox=[1., 2., 5., 6.], score=.7)
+    finding = _finding(recist=RecistMeasurement(**RECIST))
+    assert finding.boxes_2d == [Box2D(**box)]
+    assert finding.boxes_2d[0].area == 16.
+    record = finding.to_dict()
+    assert record['boxes_2d'] == [box] and record['recist'] == RECIST
+    assert list(record['recist']) == RECIST_KEYS
+    # the records are the findings.json dicts, read back
+    again = Finding(**dict(vars(finding),
+                           recist=RecistMeasurement.from_dict(RECIST)))
+    assert again == finding and again.to_dict() == record
+
+
+def test_a_result_holds_geometries_and_writes_their_dicts():
+    result = _result()
+    assert result.original == ScanGeometry(**GEOMETRY)
+    record = result.to_dict()
+    assert record['original'] == record['resampled_geometry'] == GEOMETRY
+    assert list(record['original']) == list(GEOMETRY)
+    again = ScanResult(**dict(
+        vars(result), original=ScanGeometry.from_dict(GEOMETRY),
+        resampled_geometry=ScanGeometry.from_dict(dict(GEOMETRY))))
+    assert again.to_dict() == record
+
+
+def test_the_geometry_of_a_volume():
+    direction = np.array([[0., 1., 0.], [1., 0., 0.], [0., 0., 1.]])
+    volume = CTVolume(np.zeros((3, 5, 4), np.float32), (2.5, .7, .8),
+                      (-10., 20., 30.), direction)
+    geometry = ScanGeometry.from_volume(volume)
+    assert geometry == ScanGeometry(
+        shape_zyx=[3, 5, 4], spacing_zyx=[2.5, .7, .8],
+        origin_xyz=[-10., 20., 30.],
+        direction=[0., 1., 0., 1., 0., 0., 0., 0., 1.])
+    assert all(type(v) is int for v in geometry.shape_zyx)
+    assert all(type(v) is float for v in geometry.spacing_zyx
+               + geometry.origin_xyz + geometry.direction)
+
+
+def test_stacked_and_measured_findings_hold_records():
+    """:func:`stack_findings` gives :class:`Box2D` s and
+    :func:`measure_findings` a :class:`RecistMeasurement` (from the
+    model's lesion map)."""
+    volume = CTVolume(np.full((4, 40, 40), 60., np.float32), (2., 1., 1.),
+                      (0., 0., 0.))
+    box = np.array([[10., 12., 24., 22.]])
+    boxes = [np.zeros((0, 4)), box, box + [[-1, -1, 1, 1]], np.zeros((0, 4))]
+    scores = [np.zeros(0), np.array([.9]), np.array([.8]), np.zeros(0)]
+    findings = stack_findings(boxes, scores, volume, volume,
+                              DetectionSettings(show_progress=False))
+    assert len(findings) == 1
+    (finding, ) = findings
+    assert all(isinstance(b, Box2D) for b in finding.boxes_2d)
+    assert [(b.slice, b.score) for b in finding.boxes_2d] == [(1, .9),
+                                                              (2, .8)]
+    assert finding.recist is None
+    maps = [np.zeros((40, 40), bool) for _ in range(4)]
+    for z in (1, 2):
+        maps[z][14:21, 12:23] = True
+    measure_findings(findings, volume, volume, maps, workers=1)
+    rec = finding.recist
+    assert isinstance(rec, RecistMeasurement)
+    assert rec.mask_source == 'model' and rec.key_slice == 2  # largest
+    assert list(finding.to_dict()['recist']) == RECIST_KEYS
+    assert finding.to_dict()['boxes_2d'][0] == dict(
+        slice=1, bbox=[10., 12., 24., 22.], score=.9)

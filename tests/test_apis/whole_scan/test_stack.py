@@ -35,6 +35,6 @@ def test_type_is_the_best_summed_score_of_the_2d_boxes():
         dict(slice=2, bbox=[10., 10., 20., 20.], score=.5)])
     add_lesion_types([finding], boxes, labels, COARSE_LESION_TYPES)
     assert finding.lesion_type == 'lung'  # 0.5 + 0.5 > 0.9 (liver)
-    finding.boxes_2d[0]['bbox'] = [1., 1., 2., 2.]
+    finding.boxes_2d[0].bbox = [1., 1., 2., 2.]
     with pytest.raises(ValueError, match='finding 1: its box'):
         add_lesion_types([finding], boxes, labels, COARSE_LESION_TYPES)
