@@ -15,6 +15,10 @@ from .dl_info import COARSE_LESION_TYPES, SPLITS, DLInfoRecord, parse_dl_info
 
 _SPLIT_NAMES = {value: name for name, value in SPLITS.items()}
 
+#: mmdet's / mmcv's image loader: reads the 16-bit HU PNGs as 8-bit
+#: pictures, without the neighbouring slices.
+_STOCK_IMAGE_LOADER = 'LoadImageFromFile'
+
 #: Palette of the 8 coarse lesion types (one colour per type).
 _TYPE_PALETTE = [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230),
                  (106, 0, 228), (0, 60, 100), (0, 80, 100), (0, 0, 70)]
@@ -101,6 +105,9 @@ class DeepLesionDataset(BaseDetDataset):
             non-ignored lesion, ``min_size`` images smaller than that.
         **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`
             (``data_root``, ``pipeline``, ``test_mode``, ``indices``, ...).
+            A ``pipeline`` holding mmdet's ``LoadImageFromFile`` is refused
+            (it reads the 16-bit PNGs as 8-bit pictures): load with
+            :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices`.
     """
 
     METAINFO = {'classes': ('lesion', ), 'palette': [(220, 20, 60)]}
@@ -124,6 +131,7 @@ class DeepLesionDataset(BaseDetDataset):
         if unknown_type not in ('ignore', 'drop', 'error'):
             raise ValueError(f"unknown_type must be 'ignore', 'drop' or "
                              f"'error', got {unknown_type!r}")
+        self._check_pipeline(kwargs.get('pipeline') or [], ann_file)
         self.split = self._split_value(split)
         self.drop_noisy = drop_noisy
         self.label_mode = label_mode
@@ -147,6 +155,39 @@ class DeepLesionDataset(BaseDetDataset):
             data_prefix=data_prefix,
             metainfo=metainfo,
             **kwargs)
+
+    @staticmethod
+    def _transform_name(step) -> str:
+        """The class name of a pipeline step (config dict, class or
+        transform), without a registry scope such as ``mmdet.``."""
+        kind = step.get('type', '') if isinstance(step, dict) else step
+        if isinstance(kind, str):
+            return kind.rsplit('.', 1)[-1]
+        if not isinstance(kind, type):
+            kind = type(kind)
+        return kind.__name__
+
+    @classmethod
+    def _check_pipeline(cls, pipeline: list, ann_file: str) -> None:
+        """Refuse mmdet's ``LoadImageFromFile`` in the pipeline.
+
+        Args:
+            pipeline (list): config dicts, transform classes or callables.
+            ann_file (str): named in the error.
+
+        Raises:
+            ValueError: naming the dataset, the step index and the
+                transform to use instead.
+        """
+        for index, step in enumerate(pipeline):
+            if cls._transform_name(step) == _STOCK_IMAGE_LOADER:
+                raise ValueError(
+                    f"{cls.__name__} ({ann_file}): pipeline step {index} is "
+                    f"mmdet's {_STOCK_IMAGE_LOADER}, which reads the 16-bit "
+                    'HU PNGs of DeepLesion as 8-bit pictures without their '
+                    "neighbouring slices; use dict(type='LoadDeepLesion"
+                    "Slices') (mmlesion.datasets.transforms."
+                    'LoadDeepLesionSlices) instead')
 
     @staticmethod
     def _split_value(split: Union[str, int, None]) -> Optional[int]:

@@ -390,3 +390,42 @@ def test_duplicated_row_names_both_rows(tmp_path):
             ) in str(err.value)
     ds = _build(root, duplicate_rows='drop')
     assert [ins['row'] for ins in ds.get_data_info(0)['instances']] == [2, 3]
+
+
+# ------------------------------------------- mmdet's stock image loader
+@pytest.mark.parametrize('step', [
+    dict(type='LoadImageFromFile'),
+    dict(type='mmdet.LoadImageFromFile'),
+    dict(type='mmcv.LoadImageFromFile', color_type='unchanged'),
+    'class',
+])
+def test_stock_image_loader_in_pipeline_is_refused(tmp_path, step):
+    """mmdet's LoadImageFromFile reads the 16-bit HU PNGs as 8-bit
+    pictures: refused naming the dataset, the step and the replacement."""
+    from mmcv.transforms import LoadImageFromFile
+    if step == 'class':
+        step = dict(type=LoadImageFromFile)
+    init_default_scope('mmdet')
+    root = _write_dataset(tmp_path / 'dl', [_row('000001_01_01_005.png')])
+    with pytest.raises(ValueError) as info:
+        DeepLesionDataset(
+            data_root=str(root),
+            pipeline=[dict(type='LoadAnnotations', with_bbox=True), step],
+            serialize_data=False)
+    msg = str(info.value)
+    assert '\n' not in msg, msg
+    for word in ('DeepLesionDataset', 'DL_info.csv', 'pipeline step 1',
+                 'LoadImageFromFile', "dict(type='LoadDeepLesionSlices')"):
+        assert word in msg, (word, msg)
+
+
+def test_deeplesion_loader_in_pipeline_loads_hu(tmp_path):
+    init_default_scope('mmdet')
+    root = _write_dataset(tmp_path / 'dl', [_row('000001_01_01_005.png')])
+    ds = DeepLesionDataset(
+        data_root=str(root),
+        pipeline=[dict(type='LoadDeepLesionSlices', num_slices=3)],
+        serialize_data=False)
+    img = ds[0]['img']
+    assert img.shape == (64, 64, 3) and img.dtype == np.float32
+    assert np.all(img == -1000)

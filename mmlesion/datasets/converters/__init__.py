@@ -7,7 +7,7 @@ from .deeplesion_export import (DeepLesionExporter, box_slice_boxes,
                                 sphere_slice_boxes)
 from .luna16 import (LunaFinding, convert_luna16, find_luna16_scans,
                      read_findings_by_series)
-from .mask_boxes import mask_to_boxes_3d
+from .mask_boxes import check_label_map, mask_to_boxes_3d
 from .segmentation_datasets import (convert_kits19, convert_lits,
                                     convert_nih_ln, find_kits19_cases,
                                     find_lits_cases, find_nih_ln_cases)
@@ -17,6 +17,7 @@ __all__ = [
     'DeepLesionExporter', 'box_slice_boxes', 'sphere_slice_boxes',
     'LunaFinding', 'convert_luna16', 'find_luna16_scans',
     'read_findings_by_series',
-    'mask_to_boxes_3d', 'convert_kits19', 'convert_lits', 'convert_nih_ln',
+    'check_label_map', 'mask_to_boxes_3d', 'convert_kits19', 'convert_lits',
+    'convert_nih_ln',
     'find_kits19_cases', 'find_lits_cases', 'find_nih_ln_cases'
 ]

@@ -19,7 +19,7 @@ from ..demo.replica_marker import (REPLICA_FILE, find_replica_marker,
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter
-from .mask_boxes import mask_to_boxes_3d
+from .mask_boxes import check_label_map, mask_to_boxes_3d
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
@@ -281,9 +281,15 @@ def convert_mask_case(image_path: str,
 
     Returns:
         ConvertedVolume: with ``slice_boxes`` for the 2D export.
+
+    Raises:
+        ValueError: a label map of another geometry than its scan, or a
+            float one with values between the labels
+            (:func:`~.mask_boxes.check_label_map`).
     """
     volume = load_ct_volume(image_path)
     seg = load_ct_volume(mask_path, check_modality=False, dtype=None)
+    check_label_map(mask_path, seg.array)
     same = (
         seg.shape_zyx == volume.shape_zyx
         and np.allclose(seg.spacing_zyx, volume.spacing_zyx, rtol=1e-4)

@@ -1,11 +1,59 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D boxes of the connected components of a label map (KiTS19, LiTS,
 NIH-LN masks)."""
+import logging
 import math
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 from scipy import ndimage
+
+
+def _count_fractional(array: np.ndarray) -> Tuple[int, Optional[float]]:
+    """Voxels of a float array that are not whole numbers: (count, the
+    first such value), counted one slice at a time."""
+    count, example = 0, None
+    for plane in array.reshape((-1, ) + array.shape[-2:]):
+        with np.errstate(invalid='ignore'):
+            bad = plane != np.round(plane)
+        n = int(np.count_nonzero(bad))
+        if n and example is None:
+            example = float(plane[bad][0])
+        count += n
+    return count, example
+
+
+def check_label_map(path: str, array: np.ndarray) -> None:
+    """Refuse a float label map holding values between the labels.
+
+    An interpolated (or probability) map has voxels between the classes;
+    matching the lesion labels would silently keep only the voxels exactly
+    equal to one. Whole numbers stored as float are labels: accepted, with
+    a warning.
+
+    Args:
+        path (str): the label map file, named in the error.
+        array (np.ndarray): its voxels in the stored type.
+
+    Raises:
+        ValueError: naming the file, the dtype and how many voxels are not
+            whole numbers.
+    """
+    if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
+        return
+    count, example = _count_fractional(np.asarray(array))
+    if count:
+        raise ValueError(
+            f'{path}: label map of dtype {array.dtype} has {count} of '
+            f'{array.size} voxels that are not whole numbers (e.g. '
+            f'{example:g}): an interpolated or probability map, not labels, '
+            'of which only the voxels equal to a label would be kept; '
+            'refusing it (resample label maps with nearest-neighbour '
+            'interpolation, or threshold them)')
+    print_log(
+        f'{path}: label map stored as {array.dtype}; its values are whole '
+        'numbers, used as labels', logger='current', level=logging.WARNING)
 
 
 def mask_to_boxes_3d(mask: np.ndarray,

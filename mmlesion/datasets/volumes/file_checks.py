@@ -31,6 +31,10 @@ _CHUNK = 1 << 20
 #: hostile ``DimSize 100000 100000 100000``) is refused before any
 #: allocation; raise this constant for a larger real volume.
 MAX_VOXELS = 2**31
+#: Most slice files a MetaImage file pattern may name: ten times the
+#: slices of the longest CT scans; more is a damaged header.
+MAX_DATA_FILES = 100_000
+
 
 def check_inside(path: str, folder: str, what: str,
                  allow_outside: bool = False) -> None:
@@ -148,6 +152,115 @@ def _mhd_fields(path: str) -> dict:
     return fields
 
 
+def _pattern_numbers(path: str, data_file: str) -> List[int]:
+    """The ``min max step`` words of a file-pattern ``ElementDataFile``."""
+    numbers = []
+    for word in data_file.split()[1:4]:
+        try:
+            numbers.append(int(word))
+        except ValueError:
+            raise ValueError(
+                f'{path}: header field ElementDataFile = {data_file}: '
+                f'{word!r} is not a whole number (a file pattern is '
+                "'format min max step', e.g. 'slice%03d.raw 1 120 1')"
+            ) from None
+    return numbers
+
+
+def _pattern_range(path: str, data_file: str,
+                   depth: int) -> Tuple[int, int, int]:
+    """``(min, max, step)`` of a file pattern as MetaIO reads it.
+
+    MetaIO's defaults: ``min`` 1, ``max = min + depth - 1``, and with
+    ``min max`` but no step, ``step = (max - min) / depth`` (C integer
+    division: 0 for consecutive numbers, which makes ITK loop forever or
+    crash).
+    """
+    numbers = _pattern_numbers(path, data_file)
+    low = numbers[0] if numbers else 1
+    high = numbers[1] if len(numbers) > 1 else low + depth - 1
+    if len(numbers) > 2:
+        return low, high, numbers[2]
+    if len(numbers) == 2:
+        span = abs(high - low) // depth
+        return low, high, span if high >= low else -span
+    return low, high, 1
+
+
+def _mhd_pattern_names(path: str, data_file: str,
+                       dim_size: Optional[str]) -> List[str]:
+    """The file names of a printf-pattern ``ElementDataFile``.
+
+    MetaIO reads one slice (the last ``DimSize`` axis) from each file, so
+    the pattern must name exactly ``DimSize[-1]`` files, with a positive
+    step. Both are checked on the numbers before any name is made (a
+    pattern ``0 100000000 1`` would otherwise build a list of 10**8 names).
+
+    Args:
+        path (str): the header, named in errors.
+        data_file (str): the field's value, ``format [min [max [step]]]``.
+        dim_size (str, optional): the header's ``DimSize`` value.
+
+    Returns:
+        list[str]: the file names, relative to the header's folder.
+
+    Raises:
+        ValueError: naming the header and ElementDataFile, for words that
+            are not whole numbers, a step of 0 or below, a count of files
+            other than the slices of DimSize, or a format that takes no
+            single integer.
+    """
+    field = f'{path}: header field ElementDataFile = {data_file}'
+    try:
+        depth = int((dim_size or '').split()[-1])
+    except (ValueError, IndexError):
+        depth = 0
+    if not 1 <= depth <= MAX_DATA_FILES:
+        raise ValueError(
+            f'{field} is a file pattern (one file per slice), but DimSize = '
+            f'{dim_size} announces no slice count from 1 to '
+            f'{MAX_DATA_FILES}; refusing it before making the names')
+    low, high, step = _pattern_range(path, data_file, depth)
+    if step <= 0:
+        implied = '' if len(data_file.split()) > 3 else (
+            ', as MetaIO takes it without a step: (max - min) / DimSize[-1]')
+        raise ValueError(
+            f'{field}: file number step {step} (from {low} to {high}'
+            f'{implied}) is not positive, so ITK would loop forever or '
+            "crash; write the pattern as 'format min max step' with step "
+            '>= 1')
+    count = (high - low) // step + 1 if high >= low else 0
+    if count != depth:
+        raise ValueError(
+            f'{field} names {count} files ({low} to {high} step {step}), '
+            f'but DimSize {dim_size} announces {depth} slices, one per '
+            'file; refusing it before making the names (correct min, max '
+            'and step, or DimSize)')
+    pattern = data_file.split()[0]
+    try:
+        return [pattern % i for i in range(low, high + 1, step)]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{field}: {pattern!r} is not a printf format of '
+                         f'one integer ({err})') from None
+
+
+def _check_data_files_present(path: str, data_file: str,
+                              files: List[str]) -> None:
+    """Refuse a MetaImage whose data files are not all present, naming
+    how many of them are missing and the first one."""
+    missing = [f for f in files if not osp.exists(f)]
+    if not missing:
+        return
+    if len(files) == 1:
+        raise FileNotFoundError(
+            f'{path}: its voxel data file {missing[0]} (ElementDataFile = '
+            f'{data_file}) is missing; a .mhd needs its .raw beside it')
+    raise FileNotFoundError(
+        f'{path}: header field ElementDataFile = {data_file} names '
+        f'{len(files)} files, but {len(missing)} of them are missing (first: '
+        f'{missing[0]}); a .mhd needs all its data files beside it')
+
+
 def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
     """The voxel data files of a MetaImage header, confined to its folder.
 
@@ -160,9 +273,11 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
         list[str]: the data files (empty for ``LOCAL`` data, i.e. ``.mha``).
 
     Raises:
-        ValueError: not a MetaImage header, or a data file outside the
-            folder.
-        FileNotFoundError: a data file is missing.
+        ValueError: not a MetaImage header, a data file outside the
+            folder, or a file pattern (``format min max step``) that
+            cannot be right: step 0 or below, or a count of files other
+            than the slices of ``DimSize`` (checked before making names).
+        FileNotFoundError: data files are missing (how many, the first).
     """
     fields = _mhd_fields(path)
     data_file = fields.get('ElementDataFile')
@@ -177,12 +292,8 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
             text = f.read()
         names = text.split('ElementDataFile', 1)[1].splitlines()[1:]
         names = [n.strip() for n in names if n.strip()]
-    elif '%' in data_file:  # "pattern start stop step"
-        parts = data_file.split()
-        names = [parts[0] % i for i in range(
-            int(parts[1]), int(parts[2]) + 1,
-            int(parts[3]) if len(parts) > 3 else 1)] if len(parts) >= 3 \
-            else [data_file]
+    elif '%' in data_file:  # "pattern [min [max [step]]]"
+        names = _mhd_pattern_names(path, data_file, fields.get('DimSize'))
     else:
         names = [data_file]
     files = []
@@ -197,14 +308,36 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
                 f'header\'s folder {folder}; refusing to read it (pass '
                 'allow_outside_data=True / --allow-outside-data if that '
                 'is intended)')
-        if not osp.exists(full):
-            raise FileNotFoundError(
-                f'{path}: its voxel data file {full} (ElementDataFile = '
-                f'{data_file}) is missing; a .mhd needs its .raw beside it')
+        files.append(full)
+    _check_data_files_present(path, data_file, files)
+    for full in files:
         check_regular_file(full, f'voxel data file (ElementDataFile of '
                            f'{path})')
-        files.append(full)
     return files
+
+
+#: The MetaImage fields that set the byte order (synonyms in MetaIO).
+_MHD_BYTE_ORDER_FIELDS = ('BinaryDataByteOrderMSB', 'ElementByteOrderMSB')
+
+
+def mhd_byte_order(path: str) -> Tuple[str, bool]:
+    """The byte order a MetaImage header claims for its voxels.
+
+    Args:
+        path (str): a ``.mhd`` / ``.mha`` file.
+
+    Returns:
+        tuple[str, bool]: the claim as written (e.g.
+        ``'BinaryDataByteOrderMSB = True'``; absent, MetaIO reads
+        little-endian on this machine) and whether it is big-endian.
+    """
+    fields = _mhd_fields(path)
+    for name in _MHD_BYTE_ORDER_FIELDS:
+        if name in fields:
+            value = fields[name]
+            # MetaIO: true if the value starts with T, t or 1
+            return f'{name} = {value}', value.strip()[:1] in ('T', 't', '1')
+    return 'BinaryDataByteOrderMSB absent (little-endian)', False
 
 
 def check_metaimage_length(path: str, reader: sitk.ImageFileReader,
@@ -432,7 +565,8 @@ def is_file_of(path: str, folder: Optional[str]) -> bool:
 
 
 __all__ = [
-    'MAX_VOXELS', 'voxel_data_bytes', 'mhd_data_files', 'check_metaimage_length', 'is_file_of',
+    'MAX_VOXELS', 'MAX_DATA_FILES', 'voxel_data_bytes', 'mhd_data_files',
+    'mhd_byte_order', 'check_metaimage_length', 'is_file_of',
     'check_regular_file', 'check_inside', 'check_voxel_count',
     'count_nonfinite', 'nonfinite_error', 'is_nrrd', 'nrrd_data_files',
     'check_nrrd_length', 'check_folder_entries'

@@ -12,7 +12,14 @@ thresholds open): refuse when no voxel is below ``-200`` HU; the error
 calls it a label map where a sample of about a million voxels holds at most
 16 distinct integer values (a synthetic phantom of air and a few tissue
 values passes).
+
+A file of integer voxels read with the wrong byte order (a MetaImage whose
+``BinaryDataByteOrderMSB`` contradicts its data) holds noise that may pass
+that rule; :func:`check_byte_order` compares the share of stored values in
+the range of CT values as read and byte-swapped.
 """
+from typing import Tuple
+
 import numpy as np
 
 #: Darkest voxel must be below this (HU): air is about -1000.
@@ -21,6 +28,15 @@ MIN_AIR_HU = -200.
 MAX_LABEL_VALUES = 16
 #: Voxels looked at for the count of distinct values.
 _SAMPLE = 1_000_000
+#: Stored CT values: HU in about [-1024, 3071] (12 bits), padding down to
+#: -3024 and raw unsigned values up to 4095; dense metal may lie above.
+CT_VALUE_RANGE = (-3072., 4095.)
+#: The claimed byte order is refused when at most this share of the
+#: stored values lies in :data:`CT_VALUE_RANGE` ...
+_MAX_SHARE_CLAIMED = 0.9
+#: ... and at least this share of the byte-swapped values does (about 11 %
+#: of random 16-bit values do; constants such as -1024 swap into range).
+_MIN_SHARE_SWAPPED = 0.98
 
 
 def check_ct_intensities(path: str, array: np.ndarray,
@@ -58,3 +74,54 @@ def check_ct_intensities(path: str, array: np.ndarray,
         '-1000 HU: these are not Hounsfield units (raw unsigned scanner '
         'values without rescale slope / intercept, or an MR / PET volume)'
         + how)
+
+
+def _ct_share(values: np.ndarray) -> Tuple[float, float, float]:
+    """Share of integer ``values`` in :data:`CT_VALUE_RANGE`, and their
+    1st and 99th percentile."""
+    inside = (values >= CT_VALUE_RANGE[0]) & (values <= CT_VALUE_RANGE[1])
+    low, high = np.percentile(values, (1, 99))
+    return float(inside.mean()), float(low), float(high)
+
+
+def check_byte_order(path: str, stored: np.ndarray, claim: str,
+                     msb: bool) -> None:
+    """Refuse stored values that look like CT only when byte-swapped.
+
+    Read with the wrong byte order, a CT is noise with some values in the
+    CT range (about 1 in 9 for int16); read correctly, nearly all are.
+    Only integer voxels of 2 or more bytes are checked: one byte has no
+    byte order, and swapped whole-number floats are tiny numbers near 0.
+
+    Args:
+        path (str): named in the error.
+        stored (np.ndarray): the voxels in their stored type, as read with
+            the claimed byte order (native byte order in memory).
+        claim (str): the header field as written, e.g.
+            ``'BinaryDataByteOrderMSB = True'``.
+        msb (bool): whether the claim is big-endian.
+
+    Raises:
+        ValueError: naming the file, the field and the values read both
+            ways, with the switch that reads it anyway.
+    """
+    if stored.size == 0 or stored.dtype.kind not in 'iu' or \
+            stored.dtype.itemsize < 2:
+        return
+    sample = stored.ravel()[::max(1, stored.size // _SAMPLE)]
+    share, low, high = _ct_share(sample)
+    if share > _MAX_SHARE_CLAIMED:
+        return
+    swapped, s_low, s_high = _ct_share(sample.byteswap())
+    if swapped < _MIN_SHARE_SWAPPED:
+        return
+    order = 'big-endian' if msb else 'little-endian'
+    lo_ct, hi_ct = CT_VALUE_RANGE
+    raise ValueError(
+        f'{path}: header field {claim} ({order}) contradicts the data: '
+        f'read that way only {share:.0%} of the {stored.dtype} voxels lie '
+        f'in the CT range [{lo_ct:g}, {hi_ct:g}] (1st-99th percentile '
+        f'{low:g} .. {high:g}), read with the other byte order '
+        f'{swapped:.0%} do ({s_low:g} .. {s_high:g}): the byte order flag '
+        'is wrong; correct it, or pass check_modality=False (--force-ct) '
+        'to read it anyway')

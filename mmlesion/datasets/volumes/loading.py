@@ -8,11 +8,13 @@ enhanced CT) and brought to one canonical axial orientation with
 left, y towards posterior, z towards superior (head), so the direction
 matrix is the identity unless the scan is oblique.
 """
+import contextlib
 import logging
 import math
 import os
 import os.path as osp
-from typing import List, Optional, Tuple, Union
+import threading
+from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -24,8 +26,9 @@ from .dicom_checks import (check_series_slices, check_unread_dicom_files,
 from .file_checks import (check_folder_entries, check_metaimage_length,
                           check_nrrd_length, check_regular_file,
                           check_voxel_count, count_nonfinite, is_nrrd,
-                          mhd_data_files, nonfinite_error, nrrd_data_files)
-from .intensity_checks import check_ct_intensities
+                          mhd_byte_order, mhd_data_files, nonfinite_error,
+                          nrrd_data_files)
+from .intensity_checks import check_byte_order, check_ct_intensities
 from .nifti_checks import (check_nifti_finite, check_nifti_length,
                            read_nifti_header)
 from .scan_switches import scan_check_defaults
@@ -72,8 +75,29 @@ def _check_spacing(path: str,
             'cm or m?); refusing it')
 
 
+#: Held while ITK's global warning display is switched off (threads of a
+#: batch read scans side by side; each restores what it found).
+_WARNING_DISPLAY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _itk_warnings_off() -> Iterator[None]:
+    """ITK's warnings (written to stderr by its C++ code) off, restored
+    afterwards."""
+    with _WARNING_DISPLAY_LOCK:
+        shown = sitk.ProcessObject_GetGlobalWarningDisplay()
+        sitk.ProcessObject_SetGlobalWarningDisplay(False)
+        try:
+            yield
+        finally:
+            sitk.ProcessObject_SetGlobalWarningDisplay(shown)
+
+
 def list_dicom_series(folder: PathLike) -> List[str]:
     """Return the DICOM series UIDs (GDCM's series ids) found in a folder.
+
+    GDCM's warning for a folder without any (three lines on stderr, "No
+    Series were found") is not printed: the caller says what is wrong.
 
     Args:
         folder (str | PathLike): a folder of DICOM files (not recursive).
@@ -81,7 +105,25 @@ def list_dicom_series(folder: PathLike) -> List[str]:
     Returns:
         list[str]: the series ids; empty if the folder holds no DICOM.
     """
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    with _itk_warnings_off():
+        return list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def _no_series_error(folder: str) -> FileNotFoundError:
+    """The error for a folder without a DICOM series: what it holds and
+    what to give instead."""
+    names = os.listdir(folder)
+    files = [n for n in names if osp.isfile(osp.join(folder, n))]
+    if files:
+        what = f'none of its {len(files)} file(s) is DICOM'
+    elif names:
+        what = (f'it holds only folders, e.g. {osp.join(folder, names[0])}'
+                ': give the folder of the series itself')
+    else:
+        what = 'it is empty'
+    return FileNotFoundError(
+        f'{folder}: no DICOM series in this folder ({what}); give a folder '
+        'of DICOM files, a NIfTI or a .mhd file')
 
 
 def _read_dicom_series(folder: str, series_uid: Optional[str],
@@ -90,7 +132,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     check_folder_entries(folder, allow_outside_data)
     ids = list_dicom_series(folder)
     if not ids:
-        raise FileNotFoundError(f'{folder}: no DICOM series in this folder')
+        raise _no_series_error(folder)
     if series_uid is None:
         if len(ids) > 1:
             raise ValueError(
@@ -328,7 +370,9 @@ def load_ct_volume(path: PathLike,
         FileNotFoundError: the path, a .mhd's .raw or any DICOM is missing.
         ValueError: naming the file, for an unreadable or truncated file,
             uneven DICOM slice positions, a .mhd data file outside its
-            folder, values that are not HU, a 2D image, a
+            folder or a .mhd file pattern that cannot be right, a .mhd
+            byte order flag contradicting the data, values that are not
+            HU, a 2D image, a
             non-scalar image, NaN / zero / negative spacing, a non-CT DICOM
             modality, several DICOM series without ``series_uid``, or an
             oblique direction that cannot be made axial.
@@ -396,6 +440,9 @@ def load_ct_volume(path: PathLike,
         raise ValueError(f'{path}: implausible origin {img.GetOrigin()} '
                          f'(mm): over {MAX_ORIGIN_MM:g} mm (100 m) from the '
                          "scanner's origin; refusing it")
+    if check_modality and meta['format'] in ('mhd', 'mha'):
+        check_byte_order(path, sitk.GetArrayViewFromImage(img),
+                         *mhd_byte_order(path))
     _check_finite_voxels(path, img)
 
     volume = _orient_lps(img, dtype, meta)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Bad volume files: a header that disagrees with its data, non-finite
+"""Bad volume files: a header that disagrees with its data (also a
+MetaImage byte order flag or file pattern, issue 50 item 2), non-finite
 voxels, files that are not regular files or lie outside their folder, and
 valid files that must load. Each case is a clear one-line error naming the
 file and the field, or a correct result."""
@@ -397,3 +398,139 @@ def test_copy_of_real_dicom_series_with_one_pixel_spacing_changed(tmp_path):
     ds.PixelSpacing = [float(v) * 1.1 for v in ds.PixelSpacing]
     ds.save_as(dst / name)
     _refused(str(dst), 'PixelSpacing (0028,0030)', name)
+
+
+# ------------------------------------------ header claims vs data (item 2)
+#: Voxels (z, y, x) of the small int16 CT of the MetaImage claim tests.
+CLAIM_SHAPE = (3, 4, 5)
+
+
+def _hu_int(dtype='<i2'):
+    """A small integer CT in HU (air at the border), stored as ``dtype``."""
+    rng = np.random.RandomState(0)
+    hu = rng.randint(-1000, 1500, CLAIM_SHAPE)
+    hu[:, 0] = -1000
+    return hu.astype(dtype)
+
+
+def _mhd_header(path, data_file, dims='5 4 3', element='MET_SHORT',
+                extra=''):
+    path.write_text(
+        'ObjectType = Image\nNDims = 3\n'
+        f'DimSize = {dims}\nElementType = {element}\n{extra}'
+        'ElementSpacing = 0.7 0.7 2\n'
+        f'ElementDataFile = {data_file}\n')
+    return str(path)
+
+
+def _slice_files(folder, hu, numbers=None):
+    """One raw file per slice: ``slice000.raw`` ..."""
+    for k, z in enumerate(numbers if numbers is not None else
+                          range(hu.shape[0])):
+        hu[k].tofile(str(folder / f'slice{z:03d}.raw'))
+
+
+@pytest.mark.parametrize('stored,flag', [
+    ('<i2', 'BinaryDataByteOrderMSB = True\n'),
+    ('<i2', 'ElementByteOrderMSB = True\n'),
+    ('>i2', 'BinaryDataByteOrderMSB = False\n'),
+    ('>i2', ''),  # no flag: little-endian
+    ('<i4', 'BinaryDataByteOrderMSB = True\n'),
+])
+def test_byte_order_flag_contradicting_the_data(tmp_path, stored, flag):
+    hu = _hu_int(stored)
+    element = 'MET_INT' if stored[-1] == '4' else 'MET_SHORT'
+    hu.tofile(str(tmp_path / 'scan.raw'))
+    path = _mhd_header(tmp_path / 'scan.mhd', 'scan.raw', element=element,
+                       extra=flag)
+    field = flag.strip() or 'BinaryDataByteOrderMSB absent'
+    msg = _refused(path, field, 'contradicts the data', '--force-ct')
+    assert ('big-endian' in msg) == ('True' in flag), msg
+    # the switch reads it anyway, as the header says
+    load_ct_volume(path, check_modality=False)
+
+
+@pytest.mark.parametrize('stored,flag', [
+    ('>i2', 'BinaryDataByteOrderMSB = True\n'),
+    ('>i2', 'ElementByteOrderMSB = True\n'),
+    ('<i2', 'BinaryDataByteOrderMSB = False\n'),
+    ('<i2', ''),
+])
+def test_byte_order_flag_matching_the_data_loads(tmp_path, stored, flag):
+    hu = _hu_int(stored)
+    hu.tofile(str(tmp_path / 'scan.raw'))
+    path = _mhd_header(tmp_path / 'scan.mhd', 'scan.raw', extra=flag)
+    _same_values(load_ct_volume(path).array, hu)
+
+
+def test_byte_order_of_raw_unsigned_values_is_not_mistaken(tmp_path):
+    """Raw unsigned scanner values (HU + 1024) in the right byte order:
+    refused as not HU by the existing check, not as a byte order error."""
+    raw = (_hu_int().astype(np.int32) + 1024).astype('>u2')
+    raw.tofile(str(tmp_path / 'scan.raw'))
+    path = _mhd_header(tmp_path / 'scan.mhd', 'scan.raw',
+                       element='MET_USHORT',
+                       extra='BinaryDataByteOrderMSB = True\n')
+    msg = _refused(path, 'no voxel below -200 HU')
+    assert 'byte order' not in msg
+
+
+# ----------------------------------------------------------- file patterns
+@pytest.mark.parametrize('pattern', [
+    'slice%03d.raw 0 2 1',
+    'slice%03d.raw 0',  # MetaIO: min given, one file per slice, step 1
+])
+def test_file_pattern_loads(tmp_path, pattern):
+    hu = _hu_int()
+    _slice_files(tmp_path, hu)
+    path = _mhd_header(tmp_path / 'scan.mhd', pattern)
+    _same_values(load_ct_volume(path).array, hu)
+
+
+def test_file_pattern_with_step_loads(tmp_path):
+    hu = _hu_int()
+    _slice_files(tmp_path, hu, numbers=(10, 15, 20))
+    _same_values(load_ct_volume(_mhd_header(
+        tmp_path / 'scan.mhd', 'slice%03d.raw 10 20 5')).array, hu)
+
+
+@pytest.mark.parametrize('pattern,words', [
+    ('slice%03d.raw 0 2 0', ['ElementDataFile', 'step 0', 'not positive']),
+    ('slice%03d.raw 2 0 -1', ['ElementDataFile', 'step -1']),
+    # min max without step: MetaIO steps (max - min) / DimSize = 0 and
+    # crashes the process (floating point exception)
+    ('slice%03d.raw 0 2', ['ElementDataFile', 'step 0']),
+    ('slice%03d.raw 0 100000000 1',
+     ['ElementDataFile', 'names 100000001 files', 'DimSize 5 4 3']),
+    ('slice%03d.raw 0 1 1', ['ElementDataFile', 'names 2 files']),
+    ('slice%03d.raw zero 2 1', ['ElementDataFile', "'zero'"]),
+    ('slice%d%d.raw 0 2 1', ['ElementDataFile', 'printf format']),
+])
+def test_file_pattern_that_cannot_be_right(tmp_path, pattern, words):
+    _slice_files(tmp_path, _hu_int())
+    _refused(_mhd_header(tmp_path / 'scan.mhd', pattern), *words)
+
+
+def test_file_pattern_count_other_than_dimsize_with_matching_bytes(
+        tmp_path):
+    """3 files of 40 bytes for DimSize 5 2 6 (120 bytes in all): ITK reads
+    one 5 x 2 slice per file and leaves 3 slices uninitialised."""
+    _slice_files(tmp_path, _hu_int())
+    _refused(_mhd_header(tmp_path / 'scan.mhd', 'slice%03d.raw 0 2 1',
+                         dims='5 2 6'),
+             'ElementDataFile', 'names 3 files', 'announces 6 slices')
+
+
+def test_file_pattern_with_absurd_dimsize(tmp_path):
+    _slice_files(tmp_path, _hu_int())
+    _refused(_mhd_header(tmp_path / 'scan.mhd', 'slice%03d.raw 0',
+                         dims='1 1 2000000000'),
+             'ElementDataFile', 'file pattern', 'DimSize = 1 1 2000000000')
+
+
+def test_file_pattern_with_missing_files(tmp_path):
+    hu = _hu_int()
+    _slice_files(tmp_path, hu[:2])  # slice002.raw is missing
+    _refused(_mhd_header(tmp_path / 'scan.mhd', 'slice%03d.raw 0 2 1'),
+             'ElementDataFile', 'names 3 files', '1 of them are missing',
+             'slice002.raw', exc=FileNotFoundError)
