@@ -11,8 +11,10 @@ library's own. The timing minimums are the library's, read on their own
 """
 import argparse
 import ast
+import difflib
+import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 from mmengine.config import DictAction
 
@@ -211,6 +213,137 @@ def add_slurm_arguments(parser: argparse.ArgumentParser,
     return slurm
 
 
+#: The repository's ``configs/`` folder (a clone or an editable install).
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / 'configs'
+#: Least :class:`difflib.SequenceMatcher` ratio of a name offered instead
+#: of a missing file's.
+_CLOSE_CUTOFF = .5
+
+
+def closest_files(path: str,
+                  pattern: str,
+                  root: Optional[Path] = None,
+                  n: int = 3) -> List[str]:
+    """The files whose names are closest to that of a missing file.
+
+    Looked for in the folder of ``path`` (shown as given there) and, when
+    ``root`` is given, anywhere under it (shown relative to the folder
+    above ``root``, e.g. ``configs/demo/x.py``; ``_base_`` folders, whose
+    pieces no tool runs, left out).
+
+    Args:
+        path (str): the missing file, as given.
+        pattern (str): the names looked at, e.g. ``'*.py'``.
+        root (Path, optional): a folder searched recursively as well.
+        n (int): at most this many names.
+
+    Returns:
+        list[str]: up to ``n`` paths, the closest first.
+    """
+    given = Path(path)
+    found: Dict[Path, str] = {}
+    if os.path.isdir(given.parent):
+        found.update((p.resolve(), str(given.parent / p.name))
+                     for p in sorted(given.parent.glob(pattern)))
+    if root is not None and os.path.isdir(root):
+        for p in sorted(root.rglob(pattern)):
+            if '_base_' not in p.relative_to(root).parts:
+                found.setdefault(p.resolve(),
+                                 str(p.relative_to(root.parent)))
+    scored = sorted(
+        (-difflib.SequenceMatcher(None, given.name, key.name).ratio(), i,
+         shown) for i, (key, shown) in enumerate(found.items()))
+    return [shown for score, _, shown in scored[:n]
+            if -score >= _CLOSE_CUTOFF]
+
+
+def missing_file_error(option: str, path: Optional[str], pattern: str,
+                       fix: str, root: Optional[Path] = None) -> Optional[str]:
+    """One line for a file argument that names no file, else ``None``.
+
+    Args:
+        option (str): how the file is given, e.g. ``'config'``.
+        path (str, optional): the path as given (``None``: not given).
+        pattern (str): names of such files, for "did you mean" (``'*.py'``).
+        fix (str): what to give instead when no close name exists.
+        root (Path, optional): searched for close names as well
+            (:func:`closest_files`).
+
+    Returns:
+        str, optional: ``'<option> <path>: no such file; did you mean
+        <closest>?'`` (or ``'; <fix>'``, or ``' is a folder; <fix>'``).
+    """
+    if path is None or os.path.isfile(path):
+        return None
+    if os.path.isdir(path):
+        return f'{option} {path} is a folder; {fix}'
+    close = closest_files(path, pattern, root, n=1)
+    hint = f'did you mean {close[0]}?' if close else fix
+    return f'{option} {path}: no such file; {hint}'
+
+
+def config_file_error(path: Optional[str],
+                      option: str = 'config') -> Optional[str]:
+    """One line for a config path that names no file, with the closest
+    config of its folder or of the repository's ``configs/``.
+
+    Args:
+        path (str, optional): the config as given.
+        option (str): how it is given, e.g. ``'--fpr-config'``.
+
+    Returns:
+        str, optional: the error, ``None`` for an existing file.
+    """
+    return missing_file_error(
+        option, path, '*.py', 'give a config file (.py), e.g. one under '
+        f'{CONFIGS_DIR}', CONFIGS_DIR)
+
+
+def checkpoint_file_error(path: Optional[str],
+                          option: str = 'checkpoint') -> Optional[str]:
+    """One line for a checkpoint path that names no file, with the closest
+    ``.pth`` of its folder.
+
+    Args:
+        path (str, optional): the checkpoint as given.
+        option (str): how it is given.
+
+    Returns:
+        str, optional: the error, ``None`` for an existing file.
+    """
+    return missing_file_error(
+        option, path, '*.pth', 'give a .pth file that tools/train.py wrote '
+        '(in its work dir, e.g. work_dirs/CONFIG_NAME/epoch_12.pth; the '
+        "work dir's last_checkpoint names the newest)")
+
+
+def work_dir_error(path: Optional[str],
+                   option: str = '--work-dir') -> Optional[str]:
+    """One line for a work dir that cannot be a folder: it, or a folder
+    above it, is a file.
+
+    Args:
+        path (str, optional): the work dir as given (``None``: not given).
+        option (str): how it is given.
+
+    Returns:
+        str, optional: the error, ``None`` when the folder exists or can be
+        made.
+    """
+    if path is None:
+        return None
+    given = Path(path)
+    for folder in (given, *given.parents):  # os.path: never raises
+        if os.path.isdir(folder):
+            return None
+        if os.path.exists(folder):
+            where = 'is a file' if folder == given else (
+                f'is inside {folder}, a file')
+            return (f'{option} {path} {where}; give a folder (it is '
+                    'created if missing)')
+    return None
+
+
 def check_config_file(parser: argparse.ArgumentParser, option: str,
                       path: str) -> None:
     """Stop with a clear error when a config file does not exist, naming
@@ -225,12 +358,6 @@ def check_config_file(parser: argparse.ArgumentParser, option: str,
     """
     if Path(path).is_file():
         return
-    import difflib
-    root = Path(__file__).resolve().parent.parent / 'configs'
-    names = {p.name: p for p in root.rglob('*.py')} if root.is_dir() else {}
-    close = difflib.get_close_matches(Path(path).name, list(names), n=3,
-                                      cutoff=.5)
-    hint = ('; closest: ' + ', '.join(
-        str(names[n].relative_to(root.parent)) for n in close)
-            if close else '')
+    close = closest_files(path, '*.py', CONFIGS_DIR)
+    hint = '; closest: ' + ', '.join(close) if close else ''
     parser.error(f'{option} {path}: no such file{hint}')

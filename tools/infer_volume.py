@@ -59,7 +59,8 @@ import sys
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
-                                      add_trust_checkpoint_argument)
+                                      add_trust_checkpoint_argument,
+                                      config_file_error)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -168,6 +169,11 @@ def main(argv=None) -> int:
         remove_stale_staging(args.out_dir, keep=[
             args.config, args.checkpoint, args.scan[0], args.fpr_config,
             args.fpr_checkpoint])
+    error = (config_file_error(args.config)
+             or config_file_error(args.fpr_config, '--fpr-config'))
+    if error:  # a typo: the closest config named
+        print(f'error: {error}', file=sys.stderr)
+        return 1
     try:
         cfg = Config.fromfile(args.config)
         apply_cfg_options(cfg, args.cfg_options, source=args.config)

@@ -20,7 +20,10 @@ Weights holding NaN or Inf (a diverged training) are refused, naming the
 parameters, and so is a checkpoint whose fields have the wrong type.
 ``--cfg-options`` are checked (a typo in a nested key, a text where a number
 belongs) and ``data_root=...`` also moves the datasets that used the config's
-own root (:func:`mmlesion.utils.config_check.apply_cfg_options`).
+own root (:func:`mmlesion.utils.config_check.apply_cfg_options`). A config
+or checkpoint path that names no file (the closest one is offered: "did you
+mean") and a ``--work-dir`` that is a file are refused in one line before
+the model is built.
 """
 import argparse
 import numbers
@@ -36,10 +39,14 @@ from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_fold_argument,
                                       add_scan_check_arguments,
-                                      add_trust_checkpoint_argument)
+                                      add_trust_checkpoint_argument,
+                                      checkpoint_file_error,
+                                      config_file_error, work_dir_error)
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line; a config, checkpoint or ``--work-dir`` that
+    cannot be used stops it with one line."""
     parser = tool_parser(__doc__)
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -69,6 +76,11 @@ def parse_args() -> argparse.Namespace:
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args()
+    error = (config_file_error(args.config)
+             or checkpoint_file_error(args.checkpoint)
+             or work_dir_error(args.work_dir))
+    if error:  # before torch is imported and the model built
+        sys.exit(f'error: {error}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -79,6 +91,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import apply_cv_fold, check_config_keys
     from mmlesion.utils.config_check import apply_cfg_options
+    from mmlesion.utils.config_check_whole import check_whole_config
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
@@ -96,6 +109,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
         if args.fold is not None:
             cfg.work_dir += f'_fold{args.fold}'
     check_config_keys(cfg, source=args.config)
+    check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
     return cfg
 
 
@@ -117,8 +131,6 @@ def finite_check_hook(filename: str):
 
 def main() -> None:
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint not found: {args.checkpoint}')
     from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
     from mmlesion.utils.config_check import ConfigOptionError
     try:

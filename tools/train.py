@@ -29,7 +29,10 @@ where the config holds a number (``train_cfg.max_epochs=ten``) is refused,
 and ``data_root=...`` also moves the datasets that used the config's root
 (:func:`mmlesion.utils.config_check.apply_cfg_options`). The work dir is
 locked for the run: a second training into it is refused, naming the first
-one's PID, host and start time (:mod:`mmlesion.utils.work_dir_lock`).
+one's PID, host and start time (:mod:`mmlesion.utils.work_dir_lock`). A
+config path that names no file (the closest config is offered: "did you
+mean") and a ``--work-dir`` that is a file are refused in one line before
+anything is built.
 """
 import argparse
 import logging
@@ -46,13 +49,16 @@ from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_fold_argument,
                                       add_scan_check_arguments,
-                                      add_trust_checkpoint_argument)
+                                      add_trust_checkpoint_argument,
+                                      config_file_error, work_dir_error)
 
 if TYPE_CHECKING:
     from mmlesion.engine.hooks import CheckpointCheckHook
 
 
 def parse_args() -> argparse.Namespace:
+    """The command line; a config or ``--work-dir`` that cannot be used
+    stops it with one line."""
     parser = tool_parser(__doc__)
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -89,6 +95,9 @@ def parse_args() -> argparse.Namespace:
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args()
+    error = config_file_error(args.config) or work_dir_error(args.work_dir)
+    if error:  # before torch is imported and the runner built
+        sys.exit(f'error: {error}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -102,6 +111,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     from mmlesion.utils import (apply_cv_fold, check_config_keys,
                                 find_resumable_checkpoint)
     from mmlesion.utils.config_check import apply_cfg_options
+    from mmlesion.utils.config_check_whole import check_whole_config
     from mmlesion.utils.resume import check_resumable
     from mmlesion.utils.work_dir_lock import lock_work_dir
     if not osp.isfile(args.config):
@@ -129,6 +139,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
                 '`auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
     check_config_keys(cfg, source=args.config)
+    check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
     # one training per work dir (held until this process ends), before
     # --resume picks a checkpoint there
     lock_work_dir(cfg.work_dir, what='--work-dir')

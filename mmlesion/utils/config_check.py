@@ -2,8 +2,10 @@
 """Config keys that would not do what the user thinks: top-level keys
 nothing reads (a warning), and ``--cfg-options`` whose dotted key is a
 typo, whose value is of the wrong kind, or that moves ``data_root`` (see
-:func:`apply_cfg_options`)."""
+:func:`apply_cfg_options`). The whole merged config (config files too) is
+checked by :mod:`mmlesion.utils.config_check_whole`."""
 import difflib
+import functools
 import inspect
 import logging
 import re
@@ -147,26 +149,43 @@ def _plain_dict_keys(path: str) -> Optional[Set[str]]:
             inspect.signature(torch_dist.init_process_group).parameters)
     elif path in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         from torch.utils.data import DataLoader
+        # Runner.build_dataloader pops the first ones itself
         names = {'dataset', 'sampler', 'batch_sampler', 'collate_fn',
-                 'worker_init_fn'} | set(
+                 'worker_init_fn', 'num_batch_per_epoch',
+                 'disable_subprocess_warning'} | set(
                      inspect.signature(DataLoader.__init__).parameters)
     else:
         return None
     return {n for n in names if n != 'self' and not n.startswith('_')}
 
 
+def _mmdet_registries() -> List[Any]:
+    """mmdet's registries (each also searches mmengine's, its parent)."""
+    import mmdet.registry as mmdet_registry
+    from mmengine.registry import Registry
+    return [
+        getattr(mmdet_registry, name) for name in dir(mmdet_registry)
+        if isinstance(getattr(mmdet_registry, name), Registry)
+        and not name.startswith('MMENGINE_')
+    ]
+
+
 def _registered(type_name: Any) -> Optional[Any]:
     """The class (or function) a config ``type`` names, if unambiguous."""
     if not isinstance(type_name, str):
         return type_name if callable(type_name) else None
-    import mmdet.registry as mmdet_registry
-    from mmengine.registry import Registry
-    found = []
-    for name in dir(mmdet_registry):
-        registry = getattr(mmdet_registry, name)
-        if not isinstance(registry, Registry) or name.startswith(
-                'MMENGINE_'):
-            continue
+    # cached while nothing new is registered (a miss imports modules)
+    size = sum(
+        len(r.module_dict) + (len(r.parent.module_dict) if r.parent else 0)
+        for r in _mmdet_registries())
+    return _lookup_registered(type_name, size)
+
+
+@functools.lru_cache(maxsize=None)
+def _lookup_registered(type_name: str, registry_size: int) -> Optional[Any]:
+    """:func:`_registered` for a name, with the registries of that size."""
+    found: List[Any] = []
+    for registry in _mmdet_registries():
         try:
             obj = registry.get(type_name)
         except Exception:  # a scope that is not installed

@@ -110,8 +110,8 @@ class AggregatedRPNHead3D(BaseModule):
         bbox_coder (dict): coder config.
         loss_cls (dict): classification loss config.
         loss_bbox (dict): regression loss config.
-        train_cfg (dict, optional): ``assigner`` (and ``allowed_border``,
-            -1 keeps every anchor).
+        train_cfg (dict, optional): ``assigner`` (the only key read:
+            every anchor is assigned, as mmdet's ``allowed_border=-1``).
         test_cfg (dict, optional): proposal settings, see
             :meth:`predict_by_feat`.
         norm_cfg (dict, optional): norm layer.

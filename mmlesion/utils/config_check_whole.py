@@ -1,0 +1,632 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The whole merged config, checked before the Runner is built.
+
+``Config.fromfile`` accepts any key anywhere, so a typo in a user's config
+file (``score_thres`` under ``model.test_cfg.rcnn``) is ignored silently,
+and a number written as a string (``num_slices='3'``) fails deep inside
+torch. :func:`check_whole_config` walks every dict of the final config
+(after ``_base_`` and ``--cfg-options``):
+
+* a dict whose ``type`` names a registered class: its keys must be
+  arguments of the class (its ``__init__``, and its bases' where
+  ``**kwargs`` is passed on to them), plus the few keys a builder consumes;
+* the untyped dicts that mmdet and mmlesion read key by key
+  (``model.train_cfg`` / ``model.test_cfg`` and their sections, NMS
+  configs, mmengine's ``env_cfg``, ``randomness``, dataloaders...): their
+  keys must be among the keys read there (:data:`MODEL_CFG_KEYS`);
+* a string where the class annotates a number, a bool or a sequence of
+  numbers (or, unannotated, has a number or bool default), or where a
+  known key of those untyped dicts holds one (:data:`NUMERIC_KEYS`).
+
+Each problem names its dotted path (list items by index) and the closest
+known key or the expected type; all are raised together, one per line.
+"""
+import ast
+import collections.abc
+import functools
+import importlib
+import inspect
+import logging
+import numbers
+import textwrap
+import typing
+from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Mapping,
+                    NamedTuple, Optional, Set, Tuple)
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from .config_check import (_BUILDER_KEYS, TYPO_CUTOFF, ConfigOptionError,
+                           _closest, _plain_dict_keys, _registered,
+                           _type_name, known_config_keys)
+
+
+class ConfigCheckError(ConfigOptionError):
+    """Keys nothing reads or values of the wrong type in a config."""
+
+
+class Problem(NamedTuple):
+    """One finding of :func:`find_config_problems`."""
+    path: str  #: dotted path of the key, e.g. ``model.test_cfg.rcnn.x``
+    message: str  #: one line, starting with the path
+    error: bool  #: False: a warning only
+
+
+# ----------------------------------------------------------------------
+# untyped dicts read key by key
+_DENSE_TRAIN = frozenset(
+    {'assigner', 'sampler', 'allowed_border', 'pos_weight', 'debug'})
+_DENSE_TEST = frozenset(
+    {'nms_pre', 'min_bbox_size', 'score_thr', 'nms', 'max_per_img'})
+_RCNN_TRAIN = frozenset(
+    {'assigner', 'sampler', 'pos_weight', 'debug', 'mask_size'})
+_RCNN_TEST = frozenset({'score_thr', 'nms', 'max_per_img', 'mask_thr_binary'})
+_TWO_STAGE: Dict[str, FrozenSet[str]] = {
+    'train_cfg': frozenset({'rpn', 'rpn_proposal', 'rcnn'}),
+    'train_cfg.rpn': _DENSE_TRAIN,
+    'train_cfg.rpn_proposal': _DENSE_TEST,
+    'train_cfg.rcnn': _RCNN_TRAIN,
+    'test_cfg': frozenset({'rpn', 'rcnn'}),
+    'test_cfg.rpn': _DENSE_TEST,
+    'test_cfg.rcnn': _RCNN_TEST,
+}
+_SINGLE_STAGE: Dict[str, FrozenSet[str]] = {
+    'train_cfg': _DENSE_TRAIN,
+    'test_cfg': _DENSE_TEST,
+}
+_FUSION = frozenset({'nms', 'max_per_img'})  # mmlesion LENS.fuse_instances
+_RPN_3D = frozenset({'nms_pre', 'score_thr', 'iou_thr', 'max_per_img'})
+
+#: Detector ``type`` -> {section under the detector's dict: the keys that
+#: mmdet 3 / mmlesion read there}. The sections are plain dicts read with
+#: ``cfg.key`` / ``cfg.get('key')`` by the detector and its heads (mmdet's
+#: ``AnchorHead``, ``RPNHead``, ``BaseDenseHead``, ``BBoxHead``,
+#: ``StandardRoIHead``, ``FCNMaskHead``; mmlesion's ``AFPHead``,
+#: ``TruncatedRPNHead``, ``AggregatedRPNHead3D``, ``AggregatedFPRNHead3D``,
+#: ``LENS``, ``AggregatedFasterRCNN3D``, ``ImprovedRetinaNet``). Other
+#: detectors read other keys (PointRend, Cascade R-CNN...): their sections
+#: are not checked.
+MODEL_CFG_KEYS: Dict[str, Dict[str, FrozenSet[str]]] = {
+    'TwoStageDetector': _TWO_STAGE,
+    'FasterRCNN': _TWO_STAGE,
+    'MaskRCNN': _TWO_STAGE,
+    'SingleStageDetector': _SINGLE_STAGE,
+    'RetinaNet': _SINGLE_STAGE,
+    'ImprovedRetinaNet': {
+        **_SINGLE_STAGE,
+        'score_calibration': frozenset({'mask_thr', 'connectivity',
+                                        'min_area'}),
+    },
+    'LENS': {
+        **_TWO_STAGE,
+        'train_cfg': _TWO_STAGE['train_cfg'] | {'proposal_fusion'},
+        'train_cfg.proposal_fusion': _FUSION,
+        'test_cfg': _TWO_STAGE['test_cfg'] | {'proposal_fusion',
+                                              'expert_fusion'},
+        'test_cfg.proposal_fusion': _FUSION,
+        'test_cfg.expert_fusion': _FUSION | {'experts'},
+    },
+    'AggregatedFasterRCNN3D': {
+        'train_cfg': frozenset({'rpn', 'rpn_proposal', 'fprn', 'mode',
+                                'rpn_only_iters', 'alternate_interval'}),
+        'train_cfg.rpn': frozenset({'assigner'}),
+        'train_cfg.rpn_proposal': _RPN_3D,
+        'train_cfg.fprn': frozenset({'assigner', 'sampler'}),
+        'test_cfg': frozenset({'rpn', 'window_size', 'overlap', 'pad_value',
+                               'window_batch_size', 'show_progress',
+                               'score_thr', 'merge_iou_thr', 'max_per_img'}),
+        'test_cfg.rpn': _RPN_3D,
+    },
+}
+#: Keys of those sections (and of NMS configs) that hold numbers
+#: (possibly a sequence of them)...
+NUMERIC_KEYS = frozenset({
+    'score_thr', 'max_per_img', 'nms_pre', 'min_bbox_size',
+    'mask_thr_binary', 'pos_weight', 'allowed_border', 'mask_size',
+    'iou_thr', 'iou_threshold', 'merge_iou_thr', 'split_thr', 'max_num',
+    'window_size', 'overlap', 'pad_value', 'window_batch_size',
+    'rpn_only_iters', 'alternate_interval', 'mask_thr', 'connectivity',
+    'min_area', 'offset', 'score_threshold', 'sigma', 'min_score'
+})
+#: ... or bools.
+BOOL_KEYS = frozenset({'debug', 'class_agnostic', 'show_progress'})
+#: Keys ``mmcv.ops.batched_nms`` pops before calling the NMS op.
+_BATCHED_NMS_KEYS = frozenset({'type', 'class_agnostic', 'split_thr',
+                               'max_num'})
+#: Builders of untyped dicts: path -> the class mmengine builds there.
+_IMPLICIT_TYPES: Dict[str, Callable[[Mapping], str]] = {
+    'train_cfg': lambda node: ('EpochBasedTrainLoop' if node.get(
+        'by_epoch', True) else 'IterBasedTrainLoop'),
+    'val_cfg': lambda node: 'ValLoop',
+    'test_cfg': lambda node: 'TestLoop',
+    'optim_wrapper': lambda node: 'OptimWrapper',
+    'log_processor': lambda node: 'LogProcessor',
+}
+#: Arguments the Runner passes itself (not the config's to set).
+_IMPLICIT_DROPPED = frozenset({'runner', 'dataloader'})
+#: Keys of the config system itself (``_delete_`` stays in a dict that
+#: replaced nothing, e.g. a helper variable's).
+_CONFIG_KEYS = frozenset({'_delete_'})
+
+
+# ----------------------------------------------------------------------
+# what a class accepts
+class _Signature(NamedTuple):
+    """What a registered class (or function) takes as keyword arguments."""
+    names: FrozenSet[str]  #: accepted argument names
+    open_ended: bool  #: takes more that go where nothing can check
+    params: Mapping[str, inspect.Parameter]  #: names -> first declaration
+    hints: Mapping[str, Any]  #: names -> resolved annotation
+
+
+def _var_keyword(params: Mapping[str, inspect.Parameter]) -> Optional[str]:
+    return next((p.name for p in params.values()
+                 if p.kind is p.VAR_KEYWORD), None)
+
+
+class _KwargsUse(NamedTuple):
+    """How an ``__init__`` uses its ``**kwargs``."""
+    read: FrozenSet[str]  #: keys it reads itself (``kwargs.get('x')``)
+    forwarded: bool  #: passed on as ``super().__init__(**kwargs)``
+
+
+_KWARGS_READERS = frozenset({'get', 'pop', 'setdefault'})
+
+
+def _constant(node: ast.AST) -> Optional[str]:
+    return node.value if isinstance(node, ast.Constant) and isinstance(
+        node.value, str) else None
+
+
+def _kwargs_reads(tree: ast.AST) -> Dict[int, str]:
+    """Followed uses of names in ``tree``: id of the Name node -> the key
+    read there, or '' for ``**name`` given to an ``__init__``."""
+    uses: Dict[int, str] = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)):
+            func = node.func
+            if func.attr == '__init__':
+                uses.update({id(kw.value): '' for kw in node.keywords
+                             if kw.arg is None})
+            elif (func.attr in _KWARGS_READERS and node.args
+                  and _constant(node.args[0]) is not None):
+                uses[id(func.value)] = _constant(node.args[0])
+        elif isinstance(node, ast.Subscript) and _constant(
+                node.slice) is not None:
+            uses[id(node.value)] = _constant(node.slice)
+        elif (isinstance(node, ast.Compare) and len(node.ops) == 1
+              and isinstance(node.ops[0], (ast.In, ast.NotIn))
+              and _constant(node.left) is not None):
+            uses[id(node.comparators[0])] = _constant(node.left)
+    return uses
+
+
+@functools.lru_cache(maxsize=None)
+def _kwargs_use(init: Callable, name: str) -> Optional[_KwargsUse]:
+    """How ``init`` uses its ``**name`` (None: in a way not followed).
+
+    Followed uses: ``**name`` in a call of ``super().__init__`` /
+    ``Base.__init__``, and reads of constant keys (``name.get('x')``,
+    ``.pop``, ``.setdefault``, ``name['x']``, ``'x' in name``). Any other
+    use (stored, given to a builder...), or a source that cannot be read,
+    gives None: the keys then go where nothing can check them.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    reads = _kwargs_reads(tree)
+    uses = [
+        reads.get(id(node)) for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and node.id == name
+    ]
+    if any(use is None for use in uses):
+        return None
+    return _KwargsUse(frozenset(u for u in uses if u), '' in uses)
+
+
+def _hints(func: Callable) -> Mapping[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # names that do not resolve: no annotations used
+        return {}
+
+
+def _parameters(func: Callable) -> Optional[Mapping[str, inspect.Parameter]]:
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+
+
+def _constructors(obj: Any) -> Iterator[Callable]:
+    """The functions that take a component's arguments: a function itself,
+    or a class's ``__init__`` methods along its MRO, most derived first
+    (the caller stops where ``**kwargs`` are not passed on)."""
+    import torch.nn as nn
+    if not inspect.isclass(obj):
+        yield obj
+        return
+    for base in obj.__mro__:
+        if base is object or base is nn.Module:
+            return
+        if '__init__' in vars(base):
+            yield vars(base)['__init__']
+
+
+@functools.lru_cache(maxsize=None)
+def signature_of(obj: Any) -> _Signature:
+    """Keyword arguments a registered class or function accepts (cached).
+
+    A class's ``__init__`` that passes its ``**kwargs`` to its base
+    (mmdet's heads, datasets...) adds the base's arguments, and the keys it
+    reads from them itself (:func:`_kwargs_use`); one that uses them
+    otherwise, or whose source cannot be read, makes the signature
+    open-ended (unknown keys are not errors there), as does a function
+    with ``**kwargs``. ``nn.Module`` and ``object`` take no arguments.
+
+    Args:
+        obj (type | callable): what a config ``type`` names.
+
+    Returns:
+        _Signature: names, open-endedness, parameters and annotations.
+    """
+    params: Dict[str, inspect.Parameter] = {}
+    hints: Dict[str, Any] = {}
+    read: Set[str] = set()
+    open_ended = False
+    for func in _constructors(obj):
+        found = _parameters(func)
+        if found is None:
+            open_ended = True
+            break
+        func_hints = _hints(func)
+        for name, param in found.items():
+            if name != 'self' and name not in params and param.kind not in (
+                    param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                params[name] = param
+                if name in func_hints:
+                    hints[name] = func_hints[name]
+        kwargs = _var_keyword(found)
+        use = _kwargs_use(func, kwargs) if kwargs and inspect.isclass(
+            obj) else None
+        if kwargs is not None and use is None:
+            open_ended = True
+        if use is None:
+            break
+        read |= use.read
+        if not use.forwarded:
+            break
+    return _Signature(frozenset(params) | read, open_ended, params, hints)
+
+
+# ----------------------------------------------------------------------
+# values of the wrong type
+_NUMBER_TYPES = (numbers.Number, type(None))
+_SEQUENCES = (list, tuple, collections.abc.Sequence,
+              collections.abc.MutableSequence)
+
+
+def _array_types() -> Tuple[type, ...]:
+    import numpy as np
+    import torch
+    return (torch.Tensor, np.ndarray)
+
+
+def numeric_only(annotation: Any) -> bool:
+    """Whether an annotation admits only numbers, bools, None, tensors and
+    sequences of them (never a string). Unknown forms count as False."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, _NUMBER_TYPES + _array_types())
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if origin is typing.Union or type(annotation).__name__ == 'UnionType':
+        return all(numeric_only(a) for a in args) and any(
+            a is not type(None) for a in args)
+    if origin in _SEQUENCES:
+        return bool(args) and all(numeric_only(a) for a in args)
+    if origin is typing.Literal:
+        return all(isinstance(a, (numbers.Number, bool)) for a in args)
+    return False
+
+
+def _strings_in(value: Any, path: str) -> Iterator[Tuple[str, str]]:
+    """(path, string) of ``value`` and of the items of its lists."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _strings_in(item, f'{path}.{i}')
+
+
+def _expected(annotation: Any, default: Any) -> str:
+    """How to name what a parameter expects, for a message."""
+    if annotation is bool or (annotation is None and
+                              isinstance(default, bool)):
+        return 'True or False'
+    if annotation in (int, float):
+        return f'a number ({annotation.__name__})'
+    if annotation is None:
+        return f'a number (like the default {default!r})'
+    text = str(annotation).replace('typing.', '').replace('NoneType', 'None')
+    for prefix in ('torch.', 'numpy.'):
+        text = text.replace(prefix, '')
+    return f'numbers ({text})'
+
+
+def _wrong_type(path: str, value: Any, annotation: Any, default: Any,
+                owner: str) -> List[Problem]:
+    """Strings where numbers (or bools) belong."""
+    if annotation is not None:
+        found = list(_strings_in(value, path)) if numeric_only(
+            annotation) else []
+    elif isinstance(default, (numbers.Number, bool)):
+        found = [(path, value)] if isinstance(value, str) else []
+    else:
+        return []
+    return [
+        Problem(where, f'{where}={text!r}: {owner} expects '
+                f'{_expected(annotation, default)}, got a string', True)
+        for where, text in found
+    ]
+
+
+# ----------------------------------------------------------------------
+# the walk
+class _Spec(NamedTuple):
+    """What a dict of the config may hold."""
+    owner: str  #: named in messages: a class or what reads the dict
+    known: FrozenSet[str]  #: keys read
+    open_ended: bool  #: other keys are passed on unseen
+    signature: Optional[_Signature]  #: for annotations and defaults
+    numeric: FrozenSet[str] = frozenset()  #: keys that must hold numbers
+
+
+def _extra_builder_keys(key: str, obj: Any) -> Set[str]:
+    """Keys that the code building a component consumes itself."""
+    from mmengine.model.weight_init import BaseInit
+    from mmengine.optim.scheduler.param_scheduler import _ParamScheduler
+    extra = set()
+    if key == 'override':  # init_cfg override: the layer's name
+        extra.add('name')
+    if inspect.isclass(obj) and issubclass(obj, BaseInit):
+        extra.add('override')  # mmengine's initialize() reads it
+    if key.endswith('norm_cfg'):  # mmcv build_norm_layer
+        extra.add('requires_grad')
+    if key == 'dcn':  # mmdet ResNet's Bottleneck
+        extra.add('fallback_on_stride')
+    if inspect.isclass(obj) and issubclass(obj, _ParamScheduler):
+        extra.add('convert_to_iter_based')
+    return extra
+
+
+def _class_spec(obj: Any, owner: str, key: str,
+                dropped: FrozenSet[str] = frozenset()) -> _Spec:
+    signature = signature_of(obj)
+    known = (signature.names - dropped) | _BUILDER_KEYS | _CONFIG_KEYS | \
+        _extra_builder_keys(key, obj)
+    return _Spec(owner, frozenset(known), signature.open_ended, signature)
+
+
+@functools.lru_cache(maxsize=None)
+def _nms_keys(op: str) -> Optional[FrozenSet[str]]:
+    """Keys of an NMS config for ``mmcv.ops.batched_nms`` (None: unknown
+    op)."""
+    nms_ops = importlib.import_module('mmcv.ops.nms')
+    func = getattr(nms_ops, op, None)
+    if not callable(func):
+        return None
+    names = list(inspect.signature(func).parameters)[2:]  # boxes, scores
+    return _BATCHED_NMS_KEYS | frozenset(names)
+
+
+def _roi_layer(name: Any) -> Optional[Any]:
+    """The op an mmdet RoI extractor's ``roi_layer`` names (it is looked up
+    in ``mmcv.ops``, not in a registry)."""
+    import mmcv.ops
+    found = getattr(mmcv.ops, name, None) if isinstance(name, str) else None
+    return found if inspect.isclass(found) else None
+
+
+class _Models(NamedTuple):
+    """Detectors met so far in the walk (their dicts' paths)."""
+    #: path of a section -> (detector type, keys read there)
+    sections: Dict[str, Tuple[str, FrozenSet[str]]]
+    #: path of a detector -> its type (every mmdet ``BaseDetector``)
+    detectors: Dict[str, str]
+
+    def section(self, path: str) -> Optional[_Spec]:
+        """The spec of a ``train_cfg`` / ``test_cfg`` section at ``path``:
+        its keys where :data:`MODEL_CFG_KEYS` knows the detector, only the
+        types of :data:`NUMERIC_KEYS` elsewhere under a detector's
+        ``train_cfg`` / ``test_cfg``."""
+        if path in self.sections:
+            owner, known = self.sections[path]
+            return _Spec(owner, known, False, None,
+                         (NUMERIC_KEYS | BOOL_KEYS) & known)
+        for model, name in self.detectors.items():
+            if path.startswith((f'{model}.train_cfg', f'{model}.test_cfg')):
+                return _Spec(name, frozenset(), True, None,
+                             NUMERIC_KEYS | BOOL_KEYS)
+        return None
+
+    def add(self, path: str, name: str, obj: Any) -> None:
+        """Note the dict at ``path`` if it builds a detector."""
+        from mmdet.models.detectors import BaseDetector
+        if inspect.isclass(obj) and issubclass(obj, BaseDetector):
+            self.detectors[path] = name
+            for section, known in MODEL_CFG_KEYS.get(name, {}).items():
+                self.sections[f'{path}.{section}'] = (name, known)
+
+
+def _nms_spec(node: Mapping, path: str, models: _Models) -> Optional[_Spec]:
+    """The spec of a detector's NMS config (``nms=dict(type='nms', ...)``
+    under a section: ``mmcv.ops.batched_nms`` reads it)."""
+    parent = models.section(path.rpartition('.')[0])
+    op = node.get('type', 'nms')
+    known = _nms_keys(op) if parent and isinstance(op, str) else None
+    if known is None:
+        return None
+    return _Spec(f'mmcv.ops.{op}', known, parent.open_ended, None,
+                 (NUMERIC_KEYS | BOOL_KEYS) & known)
+
+
+def _untyped_spec(node: Mapping, path: str, key: str,
+                  models: _Models) -> Optional[_Spec]:
+    """The spec of a dict without ``type`` (None: nothing known)."""
+    spec = models.section(path)
+    if spec is not None:
+        return spec
+    if path in _IMPLICIT_TYPES:
+        obj = _registered(_IMPLICIT_TYPES[path](node))
+        if obj is not None:
+            spec = _class_spec(obj, obj.__name__, key, _IMPLICIT_DROPPED)
+            return spec._replace(known=spec.known | {'by_epoch'})
+    known = _plain_dict_keys(path)
+    return None if known is None else _Spec(path, frozenset(known), False,
+                                            None)
+
+
+def _dict_spec(node: Mapping, path: str, key: str,
+               models: _Models) -> Optional[_Spec]:
+    """What the dict ``node`` at ``path`` may hold (None: not known);
+    notes the detectors in ``models``."""
+    if path == 'optim_wrapper' and 'constructor' in node:
+        return None  # a constructor of its own reads it (ALB search: two)
+    if key == 'nms':
+        spec = _nms_spec(node, path, models)
+        if spec is not None:
+            return spec
+    if 'type' not in node:
+        return _untyped_spec(node, path, key, models)
+    obj = _roi_layer(node['type']) if key == 'roi_layer' else _registered(
+        node['type'])
+    if obj is None:
+        return None
+    name = _type_name(node)
+    models.add(path, name.rpartition('.')[2], obj)
+    return _class_spec(obj, name, key)
+
+
+#: Known keys are listed in a message up to this many.
+_LISTED_KEYS = 10
+
+
+def _unknown_key(path: str, key: str, spec: _Spec) -> Optional[Problem]:
+    """The problem with ``key``, absent from ``spec.known``, if any."""
+    where = f'{path}.{key}'
+    if spec.open_ended:  # only a near-typo, and a warning
+        close = _closest(key, spec.known, cutoff=TYPO_CUTOFF)
+        return None if close is None else Problem(
+            where, f'{where}: {spec.owner} passes it on unchecked; did you '
+            f'mean {path}.{close}?', False)
+    close = _closest(key, spec.known)
+    if spec.signature is not None:
+        what = f'{spec.owner} takes no argument {key!r}'
+    else:
+        what = f'{spec.owner} does not read {key!r} here'
+        if len(spec.known) <= _LISTED_KEYS:
+            what += f' (it reads {", ".join(sorted(spec.known))})'
+    hint = f'; did you mean {path}.{close}?' if close else ''
+    return Problem(where, f'{where}: {what}{hint}', True)
+
+
+def _key_problems(node: Mapping, path: str, spec: _Spec) -> List[Problem]:
+    found = (_unknown_key(path, str(key), spec) for key in node
+             if key not in spec.known and key not in _CONFIG_KEYS)
+    return [problem for problem in found if problem is not None]
+
+
+def _value_problems(node: Mapping, path: str, spec: _Spec) -> List[Problem]:
+    problems = []
+    for key, value in node.items():
+        key = str(key)
+        where = f'{path}.{key}'
+        if spec.signature is not None and key in spec.signature.params:
+            param = spec.signature.params[key]
+            if key not in spec.signature.hints and \
+                    param.annotation is not param.empty:
+                continue  # an annotation that does not resolve
+            default = (None if param.default is param.empty else
+                       param.default)
+            problems += _wrong_type(where, value,
+                                    spec.signature.hints.get(key), default,
+                                    spec.owner)
+        elif key in spec.numeric:
+            expected = 'True or False' if key in BOOL_KEYS else 'a number'
+            problems += [
+                Problem(at, f'{at}={text!r}: {spec.owner} reads {expected} '
+                        'here, got a string', True)
+                for at, text in _strings_in(value, where)
+            ]
+    return problems
+
+
+def _walk(node: Any, path: str, key: str,
+          models: _Models) -> Iterator[Problem]:
+    if isinstance(node, Mapping):
+        spec = _dict_spec(node, path, key, models)
+        if spec is not None:
+            yield from _key_problems(node, path, spec)
+            yield from _value_problems(node, path, spec)
+        for child_key, value in node.items():
+            yield from _walk(value, f'{path}.{child_key}', str(child_key),
+                             models)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _walk(value, f'{path}.{i}', key, models)
+
+
+def find_config_problems(cfg: Config) -> List[Problem]:
+    """Keys nothing reads and strings where numbers belong, in ``cfg``.
+
+    Top-level keys that the runner does not read (helper variables such
+    as ``train_pipeline``) are skipped: they are checked where they are
+    used.
+
+    Args:
+        cfg (Config | dict): the merged config.
+
+    Returns:
+        list[Problem]: in config order.
+    """
+    root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
+    read = known_config_keys()
+    models = _Models({}, {})
+    problems: List[Problem] = []
+    for key, value in root.items():
+        if key in read:
+            problems += _walk(value, str(key), str(key), models)
+    return problems
+
+
+def check_whole_config(cfg: Config, source: str = 'config') -> List[str]:
+    """Refuse a config with keys nothing reads or numbers as strings.
+
+    Used by ``tools/train.py`` and ``tools/test.py`` on the final config,
+    before the Runner is built (see the module doc for what is checked).
+
+    Args:
+        cfg (Config): the merged config.
+        source (str): the config's path, named in the messages.
+
+    Returns:
+        list[str]: warnings (also logged): keys close to an argument of a
+        component that passes unknown keys on unchecked.
+
+    Raises:
+        ConfigCheckError: listing every error, one per line.
+    """
+    problems = find_config_problems(cfg)
+    errors = [p.message for p in problems if p.error]
+    warnings = [p.message for p in problems if not p.error]
+    for warning in warnings:
+        print_log(f'{source}: {warning}', logger='current',
+                  level=logging.WARNING)
+    if errors:
+        raise ConfigCheckError(
+            f'{source}: {len(errors)} problem(s) in the config (keys that '
+            'nothing reads, values of the wrong type):\n' +
+            '\n'.join(f'  {line}' for line in errors))
+    return warnings
