@@ -21,10 +21,15 @@ training or test of a full-size config, ``tools/reproduce.py``) is either
 
 So a wrong path or a missing step in the docs fails here. Commands run in
 document order (the converters before what reads their output); the same
-command written in two docs runs once.
+command written in two docs runs once. Trainings and tests run each in a
+process of its own; neighbouring ``python tools/...`` commands that only
+read and write files (converters, plans) run one after another in one
+shared process (:mod:`tests.helpers.tool_batch`), each as ``python`` runs
+it, so the suite pays their imports once.
 """
 import os
 import os.path as osp
+import shlex
 import shutil
 import subprocess
 import sys
@@ -411,16 +416,47 @@ def _layout(tmp: Path) -> None:
                     ignore=shutil.ignore_patterns('__pycache__'))
 
 
-def _run(text: str, cwd: Path, timeout: int = 300
-         ) -> subprocess.CompletedProcess:
+def _run(text: str, cwd: Path, timeout: int = 300,
+         pythonpath: str = '') -> subprocess.CompletedProcess:
     # CUDA_VISIBLE_DEVICES: the commands run as on a CPU machine (a plan's
     # --dry-run would otherwise time every config on a GPU)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
                CUDA_VISIBLE_DEVICES='',
                PATH=osp.dirname(sys.executable) + os.pathsep +
                os.environ.get('PATH', ''))
+    if pythonpath:
+        env['PYTHONPATH'] = os.pathsep.join(
+            p for p in (pythonpath, env.get('PYTHONPATH')) if p)
     return subprocess.run(['bash', '-c', text], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _batchable(text: str) -> bool:
+    """A ``python tools/...`` command that neither trains nor tests: it
+    runs in the shared process of :mod:`tests.helpers.tool_batch`."""
+    words = text.split()
+    return (len(words) > 1 and words[0] == 'python'
+            and words[1].startswith('tools/') and words[1].endswith('.py')
+            and words[1] not in ('tools/train.py', 'tools/test.py')
+            and not any(c in text for c in '|;&$`<>'))
+
+
+def _run_batch(texts: List[str], cwd: Path) -> List[dict]:
+    """Run the commands one after another in one process (their imports
+    paid once), each as ``python`` runs it: exit code and output each."""
+    import json
+    jobs = [dict(argv=shlex.split(t)[1:], cwd=str(cwd)) for t in texts]
+    (cwd / '.tool_jobs.json').write_text(json.dumps(jobs))
+    run = _run(f'python -m tests.helpers.tool_batch .tool_jobs.json '
+               f'.tool_results.json', cwd, timeout=600,
+               pythonpath=str(ROOT))
+    if run.returncode != 0:
+        return [dict(returncode=run.returncode,
+                     output=(run.stdout + run.stderr)[-3000:])] * len(texts)
+    results = json.loads((cwd / '.tool_results.json').read_text())
+    for name in ('.tool_jobs.json', '.tool_results.json'):
+        (cwd / name).unlink()
+    return results
 
 
 def _check_configs(cmds: List[DocCommand], cwd: Path) -> List[str]:
@@ -459,6 +495,23 @@ def test_doc_commands_run_on_replicas(tmp_path):
     start = time.time()
     _layout(tmp_path)
     done, ran, checked, failures = set(), [], [], []
+    batch: List[Tuple[DocCommand, str]] = []
+    flushed: List[str] = []
+
+    def _flush(pending: List[Tuple[DocCommand, str]], cwd: Path
+               ) -> List[str]:
+        """Run the pending batch; its failures (and it is emptied)."""
+        out = []
+        if pending:
+            results = _run_batch([t for _, t in pending], cwd)
+            for (cmd, _), res in zip(pending, results):
+                flushed.append(f'{cmd.doc}:{cmd.line}')
+                if res['returncode'] != 0:
+                    out.append(f'{cmd.doc}:{cmd.line}: {cmd.text}\n'
+                               f"{res['output'][-1500:]}")
+            pending.clear()
+        return out
+
     skipped: Dict[Tuple[str, str], str] = {}
     for cmd in real_commands():
         what = classify(cmd)
@@ -480,11 +533,17 @@ def test_doc_commands_run_on_replicas(tmp_path):
             if not ckpt.exists():  # the 1-epoch stand-in for epoch_N.pth
                 os.link(ckpt.parent / 'epoch_1.pth', ckpt)
             text += ' --cfg-options ' + ' '.join(TINY_TEST)
+        if _batchable(text):  # runs with its neighbours, in order
+            batch.append((cmd, text))
+            continue
+        failures += _flush(batch, tmp_path)
         run = _run(text, tmp_path)
         ran.append(f'{cmd.doc}:{cmd.line}')
         if run.returncode != 0:
             failures.append(f'{cmd.doc}:{cmd.line}: {cmd.text}\n'
                             f'{(run.stdout + run.stderr)[-1500:]}')
+    failures += _flush(batch, tmp_path)
+    ran += flushed
     # every table's plan, in the docs' layout
     from tests.helpers.tool_modules import load_tool
     from mmlesion_cli.reproduce_index import TABLE_INDEX

@@ -16,36 +16,19 @@ import pytest
 import torch.distributed as dist
 
 from mmlesion.testing import repo_root
+from tests.helpers.lock_holder import lock_holder
 from mmlesion.utils.work_dir_lock import (LOCK_NAME, WorkDirBusyError,
                                           WorkDirLock, lock_work_dir)
 
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
-LOCK_MODULE = repo_root() / 'mmlesion' / 'utils' / 'work_dir_lock.py'
-# Another process that holds the lock until it is killed (the module is
-# loaded by path: importing mmlesion would take most of the test's time).
-HOLDER = '''
-import importlib.util, sys, time
-spec = importlib.util.spec_from_file_location('work_dir_lock', sys.argv[1])
-lock = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lock)
-held = lock.WorkDirLock(sys.argv[2]).acquire()
-print('locked', flush=True)
-time.sleep(300)
-'''
 
 
 @pytest.fixture
 def holder(tmp_path):
     """A second process holding the lock of ``tmp_path / 'work'``."""
     work = tmp_path / 'work'
-    proc = subprocess.Popen(
-        [sys.executable, '-c', HOLDER, str(LOCK_MODULE), str(work)],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == 'locked'
-    yield work, proc
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
+    with lock_holder(str(work)) as proc:
+        yield work, proc
 
 
 def test_second_run_refused_naming_the_first(holder):
