@@ -82,11 +82,7 @@ class WorkDirLock:
             f.seek(0)
             holder = describe_holder(f.read())
             f.close()
-            raise WorkDirBusyError(
-                f'{self.work_dir}: {self.what} in use by another training '
-                f'({holder}); two runs in one work dir overwrite each '
-                "other's checkpoints. Wait for it to end, stop it, or "
-                'choose another --work-dir') from None
+            raise WorkDirBusyError(self.busy_message(holder)) from None
         f.seek(0)
         f.truncate()
         f.write(json.dumps(dict(
@@ -97,6 +93,14 @@ class WorkDirLock:
         f.flush()
         self._file = f
         return self
+
+    def busy_message(self, holder: str) -> str:
+        """The one-line refusal, naming the folder and ``holder``
+        (:func:`describe_holder`)."""
+        return (f'{self.work_dir}: {self.what} in use by another training '
+                f'({holder}); two runs in one work dir overwrite each '
+                "other's checkpoints. Wait for it to end, stop it, or "
+                'choose another --work-dir')
 
     def release(self) -> None:
         """Release the lock (the process's end releases it too)."""

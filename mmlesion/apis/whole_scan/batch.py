@@ -48,7 +48,8 @@ from .run import (RunInfo, detect_scan, load_volume_run, volume_run_config,
                   write_scan)
 from .settings import RunSettings, VolumeInferenceSettings
 from .slices import check_workers
-from .write import check_out_dir_apart, output_paths, remove_stale_staging
+from .write import (OutDirLock, check_out_dir_apart, output_paths,
+                    remove_stale_staging)
 from .write_dicom import prepare_dicom_results
 
 #: The columns of ``OUT_DIR/scans.csv``.
@@ -212,7 +213,10 @@ def run_batch_inference(config: Union[str, Config],
     Raises:
         ValueError: no scan, two scans of one folder name, a bad setting
             (checked before the model is loaded).
-        OutputDirError: ``out_dir`` cannot be written (read-only, full).
+        OutputDirError: ``out_dir`` cannot be written (read-only, full), or
+            (``OutDirBusyError``) another run writes into it
+            (:class:`~mmlesion.apis.whole_scan.write.OutDirLock`, held
+            until the batch ends).
     """
     run = run_settings or RunSettings()
     if not scans:
@@ -220,31 +224,40 @@ def run_batch_inference(config: Union[str, Config],
     cfg, settings = volume_run_config(config, run)
     check_workers(run.detection.workers, run.detection.worker_type)
     out = Path(out_dir)
-    rows = _queue_scans(scans, out, run.overwrite, keep=[
-        checkpoint, run.fpr_config, run.fpr_checkpoint,
-        config if isinstance(config, str) else None])
-    todo = [row for row in rows if row['status'] == 'queued']
-    if not todo:
-        MMLogger.get_current_instance().info(
-            f'{out}: every scan has results already')
-        return rows
-    model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
-                                           model)
-    _Batch(model, fpr, run_info, settings, run, out, rows).run(todo, overlap)
+    lock = OutDirLock(out)  # taken by _queue_scans after its checks
+    try:
+        rows = _queue_scans(scans, out, run.overwrite, keep=[
+            checkpoint, run.fpr_config, run.fpr_checkpoint,
+            config if isinstance(config, str) else None], lock=lock)
+        todo = [row for row in rows if row['status'] == 'queued']
+        if not todo:
+            MMLogger.get_current_instance().info(
+                f'{out}: every scan has results already')
+            return rows
+        model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
+                                               model)
+        _Batch(model, fpr, run_info, settings, run, out, rows).run(
+            todo, overlap)
+    finally:
+        lock.release()
     return rows
 
 
 def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
-                 keep: List[Optional[str]]) -> List[dict]:
+                 keep: List[Optional[str]],
+                 lock: Optional[OutDirLock] = None) -> List[dict]:
     """The batch's rows, ``scans.csv`` written: a scan whose folder holds
     results is skipped (unless ``overwrite``), the others are queued;
     what killed runs left beside the folders (but the paths in ``keep``
     and the scan) is removed. Checked before the model loads: the folder
-    names, outputs apart from the scans, a writable ``out``."""
+    names, outputs apart from the scans, a writable ``out``, then ``lock``
+    is taken (refused while another run writes into ``out``)."""
     names = scan_folder_names(scans)
     for scan, name in zip(scans, names):
         check_out_dir_apart(out / name, scan)
     check_writable_dir(str(out), what='--out-dir')  # before the model loads
+    if lock is not None:
+        lock.acquire()
     out.mkdir(parents=True, exist_ok=True)
     rows = [dict(scan=str(scan), folder=name, status='queued')
             for scan, name in zip(scans, names)]

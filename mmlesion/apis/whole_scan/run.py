@@ -10,6 +10,7 @@ scan); its parts are the steps a batch of scans shares
 before anything slow), :func:`load_volume_run` (the model, once),
 :func:`detect_scan` and :func:`write_scan` (once per scan).
 """
+import contextlib
 import copy
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
@@ -27,8 +28,8 @@ from .results import ScanResult
 from .settings import (DetectionSettings, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
 from .slices import check_workers
-from .write import (check_out_dir, check_out_dir_apart, remove_stale_staging,
-                    write_volume_results)
+from .write import (OutDirLock, check_out_dir, check_out_dir_apart,
+                    remove_stale_staging, write_volume_results)
 from .write_dicom import prepare_dicom_results, write_dicom_results
 
 
@@ -77,6 +78,11 @@ def run_volume_inference(config: Union[str, Config],
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
 
+    Raises:
+        OutDirBusyError: another run writes into ``out_dir``
+            (:class:`~mmlesion.apis.whole_scan.write.OutDirLock`, held
+            until this run ends).
+
     Returns:
         ScanResult: the :func:`infer_volume` result, with ``model_warning``
         (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING` for
@@ -88,14 +94,29 @@ def run_volume_inference(config: Union[str, Config],
     cfg, settings = volume_run_config(config, run)
     # fail before the slow part
     check_workers(run.detection.workers, run.detection.worker_type)
-    if out_dir is not None:
-        # a refused run also removes what a killed one left (never a path
-        # the user gave), and writes nothing into the scan it reads
-        remove_stale_staging(out_dir, keep=[
-            scan, checkpoint, run.fpr_config, run.fpr_checkpoint,
-            config if isinstance(config, str) else None])
-        check_out_dir_apart(out_dir, scan)
-        check_out_dir(out_dir, run.overwrite)
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            # a refused run also removes what a killed one left (never a
+            # path the user gave, nor while another run writes there), and
+            # writes nothing into the scan it reads
+            remove_stale_staging(out_dir, keep=[
+                scan, checkpoint, run.fpr_config, run.fpr_checkpoint,
+                config if isinstance(config, str) else None])
+            check_out_dir_apart(out_dir, scan)
+            check_out_dir(out_dir, run.overwrite)
+            # one run per --out-dir until this one ends
+            stack.enter_context(OutDirLock(out_dir))
+        return _run_scan(cfg, config, checkpoint, scan, out_dir, run,
+                         settings, series_uid, model)
+
+
+def _run_scan(cfg: Config, config: Union[str, Config],
+              checkpoint: Optional[str], scan: str, out_dir: Optional[str],
+              run: RunSettings, settings: VolumeInferenceSettings,
+              series_uid: Optional[str],
+              model: Optional[torch.nn.Module]) -> ScanResult:
+    """The steps of :func:`run_volume_inference` after the checks: read,
+    load the model, detect and write."""
     volume = read_scan(scan, settings, series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
                                        run.overwrite)

@@ -5,16 +5,18 @@ infer.infer_volume`): ``findings.json``, the LUNA16
 report (with the DICOM SR / SEG when asked), written together as one set,
 and the console summary."""
 import csv
+import errno
 import json
 import os
 import os.path as osp
 import re
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 
 from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
-                                      check_writable_dir)
+                                      OutputDirError, check_writable_dir)
+from mmlesion.utils.work_dir_lock import WorkDirBusyError, WorkDirLock
 
 from mmlesion.visualization.volume_report import describe_size
 
@@ -102,9 +104,12 @@ def remove_stale_staging(out_dir: Union[str, Path],
         keep (Iterable): paths that must survive.
 
     Returns:
-        list[str]: the removed folders.
+        list[str]: the removed folders (none while another run writes
+        into ``out_dir``: :func:`out_dir_busy`).
     """
     out = osp.abspath(str(out_dir))
+    if out_dir_busy(out):
+        return []
     parent = osp.dirname(out)
     prefix = f'{TMP_PREFIX}set-{osp.basename(out)}-'
     kept = [osp.realpath(str(p)) for p in keep if p]
@@ -127,6 +132,130 @@ def remove_stale_staging(out_dir: Union[str, Path],
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+#: The lock file of ``--out-dir`` ``<parent>/<name>``: beside it, like the
+#: staging folders, so that the folder holds only results.
+OUT_LOCK_FORMAT = '.mmlesion-out-{}.lock'
+
+
+class OutDirBusyError(OutputDirError, WorkDirBusyError):
+    """``--out-dir`` is written by another running ``infer_volume``."""
+
+
+class OutDirLock(WorkDirLock):
+    """One ``infer_volume`` run per ``--out-dir`` at a time.
+
+    Two runs into one folder interleave their files (and one removes the
+    other's staging folder). :class:`~mmlesion.utils.work_dir_lock.
+    WorkDirLock` (``flock``: a killed run leaves no stale lock) on
+    ``<parent>/.mmlesion-out-<name>.lock``, held for the whole run; a second
+    run is refused naming the folder and the first run (PID, host, start
+    time, command). The file is removed (and the folders the lock created
+    while still empty) when the run ends.
+
+    Args:
+        out_dir (str | Path): the output folder.
+    """
+
+    def __init__(self, out_dir: Union[str, Path]) -> None:
+        self.out_dir = osp.realpath(str(out_dir))
+        super().__init__(osp.dirname(self.out_dir), what='--out-dir')
+        self.path = out_lock_path(self.out_dir)
+        self._created: List[str] = []
+
+    def busy_message(self, holder: str) -> str:
+        """The refusal: the folder and the run writing into it."""
+        return (f'{self.out_dir}: --out-dir in use by another infer_volume '
+                f'run ({holder}); two runs into one --out-dir interleave '
+                'their files. Wait for it to end, stop it, or choose '
+                'another --out-dir')
+
+    def acquire(self) -> 'OutDirLock':
+        """Take the lock (creating the parent folders) or raise.
+
+        Raises:
+            OutDirBusyError: another running process holds it.
+        """
+        if self.held:
+            return self
+        self._created = _missing_folders(self.work_dir)
+        for _ in range(10):  # the holder may remove the file meanwhile
+            try:
+                super().acquire()
+            except WorkDirBusyError as err:
+                raise OutDirBusyError(str(err)) from None
+            if _same_file(self._file, self.path):
+                _HELD_OUT.add(self.path)
+                return self
+            WorkDirLock.release(self)
+        raise OutDirBusyError(f'{self.out_dir}: --out-dir lock {self.path} '
+                              'keeps being replaced')
+
+    def release(self) -> None:
+        """Remove the lock file and the empty folders the lock created,
+        then release the lock."""
+        if not self.held:
+            return
+        _HELD_OUT.discard(self.path)
+        try:
+            os.unlink(self.path)
+            for folder in self._created:  # deepest first
+                os.rmdir(folder)
+        except OSError:
+            pass
+        super().release()
+
+
+#: Lock files this process holds (flock sees two opens in one process as
+#: two owners).
+_HELD_OUT: Set[str] = set()
+
+
+def out_lock_path(out_dir: Union[str, Path]) -> str:
+    """The lock file of ``out_dir`` (:class:`OutDirLock`)."""
+    out = osp.realpath(str(out_dir))
+    return osp.join(osp.dirname(out),
+                    OUT_LOCK_FORMAT.format(osp.basename(out)))
+
+
+def _missing_folders(folder: str) -> List[str]:
+    """``folder`` and its missing parents, deepest first."""
+    missing = []
+    while folder and not osp.exists(folder):
+        missing.append(folder)
+        parent = osp.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return missing
+
+
+def _same_file(handle, path: str) -> bool:
+    """Whether the open ``handle`` is still the file at ``path``."""
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
+
+
+def out_dir_busy(out_dir: Union[str, Path]) -> bool:
+    """Whether another process holds ``out_dir``'s :class:`OutDirLock`."""
+    path = out_lock_path(out_dir)
+    if path in _HELD_OUT or not osp.isfile(path):
+        return False
+    import fcntl
+    try:
+        with open(path, 'rb') as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                return err.errno in (errno.EAGAIN, errno.EACCES,
+                                     errno.EWOULDBLOCK)
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:

@@ -15,6 +15,12 @@ are interpolated onto a uniform grid (:func:`resample_slices_uniform`) with a
 warning naming them. The header of each file (read by SimpleITK / GDCM
 without its pixels) must also announce pixel data that fits in the file, so
 a truncated slice cannot make a reader allocate for a bogus size.
+
+Each slice's RescaleSlope / RescaleIntercept are read too: ITK rescales
+every slice with its own values but stores them in the pixel type of the
+first slice, so with slice-wise values (slope 1 on the first slice, 0.5 on
+another) the fractional HU of the others are cut to integers, silently.
+:attr:`SeriesGeometry.rescale_varies` tells the reader to ask for float32.
 """
 import os
 import os.path as osp
@@ -45,11 +51,21 @@ class SeriesGeometry:
         row_col_normal (np.ndarray): (3, 3) columns: row, column and normal
             directions.
         problems (list[str]): what is wrong with the spacing (empty: even).
+        rescale (np.ndarray): (n, 2) RescaleSlope and RescaleIntercept of
+            each file of ``files`` (1 and 0 where absent).
     """
     files: List[str]
     positions: np.ndarray
     row_col_normal: np.ndarray
     problems: List[str] = field(default_factory=list)
+    rescale: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 2)))
+
+    @property
+    def rescale_varies(self) -> bool:
+        """Whether the slices' RescaleSlope / RescaleIntercept differ."""
+        return bool(len(self.rescale)) and not np.all(
+            self.rescale == self.rescale[:1])
 
 
 def _floats(reader: sitk.ImageFileReader, key: str, path: str,
@@ -119,9 +135,18 @@ def _pixel_spacing(reader: sitk.ImageFileReader, path: str):
     return values
 
 
-def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
-    """Position, orientation, size and pixel spacing of one file; checks
-    its length."""
+def _rescale(reader: sitk.ImageFileReader, path: str) -> Tuple[float, float]:
+    """RescaleSlope (0028,1053) and RescaleIntercept (0028,1052), 1 and 0
+    where absent (as GDCM)."""
+    return tuple(
+        float(_floats(reader, key, path, 1)[0])
+        if reader.HasMetaDataKey(key) else default
+        for key, default in (('0028|1053', 1.), ('0028|1052', 0.)))
+
+
+def _slice_header(path: str) -> tuple:
+    """Position, orientation, size, pixel spacing and rescale of one file;
+    checks its length."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     try:
@@ -144,7 +169,8 @@ def _slice_header(path: str) -> Tuple[np.ndarray, np.ndarray, tuple]:
                 f'{cols} columns x {bits} bits)')
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
-    return ipp, iop, (rows, cols), _pixel_spacing(reader, path)
+    return (ipp, iop, (rows, cols), _pixel_spacing(reader, path),
+            _rescale(reader, path))
 
 
 def _looks_like_dicom(path: str) -> bool:
@@ -210,7 +236,7 @@ def check_series_slices(folder: str, files: Sequence[str],
     """
     headers = [_slice_header(f) for f in files]
     iop0, size0, ps0 = headers[0][1], headers[0][2], headers[0][3]
-    for path, (_, iop, size, ps) in zip(files, headers):
+    for path, (_, iop, size, ps, _) in zip(files, headers):
         if size != size0 or not np.allclose(iop, iop0, atol=1e-4):
             raise ValueError(
                 f'{folder}: {path} has {size} rows x columns and orientation '
@@ -232,8 +258,9 @@ def check_series_slices(folder: str, files: Sequence[str],
     order = np.argsort(positions, kind='stable')
     files = [files[i] for i in order]
     positions = positions[order]
-    geometry = SeriesGeometry(files, positions,
-                              np.stack([row, col, normal], axis=1))
+    geometry = SeriesGeometry(
+        files, positions, np.stack([row, col, normal], axis=1),
+        rescale=np.array([headers[i][4] for i in order], dtype=float))
     if len(files) < 2:
         return geometry
     steps = np.diff(positions)
@@ -279,6 +306,7 @@ def check_series_slices(folder: str, files: Sequence[str],
         keep = np.setdiff1d(np.arange(len(files)), dup + 1)
         geometry.files = [files[i] for i in keep]
         geometry.positions = positions[keep]
+        geometry.rescale = geometry.rescale[keep]
     geometry.problems = problems
     return geometry
 

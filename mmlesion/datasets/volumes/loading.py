@@ -30,7 +30,7 @@ from .file_checks import (check_folder_entries, check_metaimage_length,
                           nrrd_data_files)
 from .intensity_checks import check_byte_order, check_ct_intensities
 from .nifti_checks import (check_nifti_finite, check_nifti_length,
-                           read_nifti_header)
+                           check_nifti_qform_sform, read_nifti_header)
 from .scan_switches import scan_check_defaults
 
 PathLike = Union[str, os.PathLike]
@@ -151,6 +151,10 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     modality = _dicom_modality(files[0])
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    if geometry.rescale_varies:
+        # ITK rescales each slice with its own values, into the first
+        # slice's pixel type: integers would cut the others' fractions
+        reader.SetOutputPixelType(sitk.sitkFloat32)
     try:
         img = reader.Execute()
     except RuntimeError as err:
@@ -218,6 +222,7 @@ def _read_file(path: str, allow_outside_data: bool = False):
     if nifti is not None:
         _check_spacing(path, nifti.pixdim[:reader.GetDimension()], True)
         check_nifti_length(path, header=nifti)
+        check_nifti_qform_sform(path, nifti, reader)
         check_nifti_finite(path, nifti)
     elif mhd_files is not None:
         check_metaimage_length(path, reader, mhd_files)

@@ -7,6 +7,14 @@ into 0. :func:`read_nifti_header` reads ``dim``, ``datatype``, ``bitpix``,
 ``vox_offset`` and the scaling from the header alone; the length check
 counts stored (not scaled) voxels, and the finite check streams the voxel
 bytes without keeping them. Every refusal names the file and the field.
+
+A NIfTI holds two voxel-to-world transforms, the qform (a rotation as a
+quaternion, ``pixdim`` and ``qoffset``) and the sform (the rows
+``srow_x/y/z``); ITK uses one of them when both codes are set (the sform
+if it is a rotation and scaling), and other readers may use the other. Where
+the two disagree (:data:`QSFORM_TOL_MM`), the scan's world position is
+ambiguous: :func:`check_nifti_qform_sform` refuses it, naming both codes and
+the transform the reader would use.
 """
 import gzip
 import math
@@ -44,6 +52,10 @@ class NiftiHeader:
         scl_slope (float): rescale slope (0 or NaN: none).
         scl_inter (float): rescale intercept.
         endian (str): ``'<'`` or ``'>'``.
+        qform_code (int): 0 (unknown) or the qform's space code.
+        sform_code (int): 0 (unknown) or the sform's space code.
+        qform (np.ndarray, optional): (3, 4) voxel -> RAS mm of the qform.
+        sform (np.ndarray, optional): (3, 4) voxel -> RAS mm of the sform.
     """
     sizes: Tuple[int, ...]
     datatype: int
@@ -53,6 +65,10 @@ class NiftiHeader:
     scl_slope: float
     scl_inter: float
     endian: str
+    qform_code: int = 0
+    sform_code: int = 0
+    qform: Optional[np.ndarray] = None
+    sform: Optional[np.ndarray] = None
 
     @property
     def data_bytes(self) -> int:
@@ -72,6 +88,46 @@ def _nifti_head(path: str) -> bytes:
             return f.read(544)
     except (OSError, EOFError) as err:
         raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
+
+
+#: Where the transform fields start, by header size: (qform_code offset,
+#: code format, quatern_b offset, float format).
+_XFORM_FIELDS = {348: (252, 'h', 256, 'f'), 540: (344, 'i', 352, 'd')}
+
+
+def _quatern_affine(quatern: Tuple[float, ...],
+                    pixdim: Tuple[float, ...]) -> np.ndarray:
+    """The qform as a (3, 4) matrix (as ``nifti_quatern_to_mat44``).
+
+    Args:
+        quatern (tuple[float]): quatern_b, c, d, qoffset_x, y, z.
+        pixdim (tuple[float]): pixdim[0..3] (pixdim[0] is qfac).
+    """
+    b, c, d = quatern[:3]
+    a = math.sqrt(max(1.0 - (b * b + c * c + d * d), 0.0))
+    rot = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d),
+                     2 * (b * d + a * c)],
+                    [2 * (b * c + a * d), a * a + c * c - b * b - d * d,
+                     2 * (c * d - a * b)],
+                    [2 * (b * d - a * c), 2 * (c * d + a * b),
+                     a * a + d * d - c * c - b * b]])
+    scale = [p if p > 0 else 1.0 for p in pixdim[1:4]]
+    scale[2] *= -1.0 if pixdim[0] < 0 else 1.0
+    return np.concatenate([rot * np.array(scale), np.array(
+        quatern[3:6], dtype=float)[:, None]], axis=1)
+
+
+def _read_transforms(head: bytes, endian: str, size: int,
+                     pixdim: Tuple[float, ...]) -> tuple:
+    """qform_code, sform_code and the two (3, 4) transforms of a header."""
+    at, code_fmt, values_at, fmt = _XFORM_FIELDS[size]
+    codes = struct.unpack(endian + '2' + code_fmt,
+                          head[at:at + 2 * struct.calcsize(code_fmt)])
+    values = struct.unpack(endian + '18' + fmt, head[
+        values_at:values_at + 18 * struct.calcsize(fmt)])
+    return (int(codes[0]), int(codes[1]),
+            _quatern_affine(values[:6], pixdim[:4]),
+            np.array(values[6:18], dtype=float).reshape(3, 4))
 
 
 def read_nifti_header(path: str) -> Optional[NiftiHeader]:
@@ -98,6 +154,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             pixdim = struct.unpack(endian + '8f', head[76:108])
             offset = struct.unpack(endian + 'f', head[108:112])[0]
             slope, inter = struct.unpack(endian + '2f', head[112:120])
+            xforms = _read_transforms(head, endian, 348, pixdim)
             break
         if len(head) >= 540 and struct.unpack(endian + 'i', head[:4])[0] \
                 == 540:
@@ -106,6 +163,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             pixdim = struct.unpack(endian + '8d', head[104:168])
             offset = struct.unpack(endian + 'q', head[168:176])[0]
             slope, inter = struct.unpack(endian + '2d', head[176:192])
+            xforms = _read_transforms(head, endian, 540, pixdim)
             break
     else:
         return None
@@ -136,7 +194,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             'none)')
     return NiftiHeader(sizes, int(datatype), int(bitpix), int(offset),
                        tuple(float(p) for p in pixdim[1:4]), float(slope),
-                       float(inter), endian)
+                       float(inter), endian, *xforms)
 
 
 def _gunzipped_length(path: str, limit: int) -> int:
@@ -263,7 +321,63 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
             str(tuple(int(i) for i in index[:3])))
 
 
+#: Largest difference (mm, or mm per voxel) between two entries of the
+#: qform and sform (3, 4) matrices that is taken as the same transform.
+QSFORM_TOL_MM = 1e-3
+
+
+def _reader_affine(reader: sitk.ImageFileReader) -> np.ndarray:
+    """The (3, 4) voxel -> RAS mm matrix of what ITK read (it is LPS)."""
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+    dim = reader.GetDimension()
+    direction = np.eye(3)
+    direction[:dim, :dim] = np.reshape(reader.GetDirection(), (dim, dim))
+    spacing = np.ones(3)
+    spacing[:dim] = reader.GetSpacing()[:3]
+    origin = np.zeros(3)
+    origin[:dim] = reader.GetOrigin()[:3]
+    return np.concatenate([lps_to_ras @ direction @ np.diag(spacing),
+                           (lps_to_ras @ origin)[:, None]], axis=1)
+
+
+def check_nifti_qform_sform(path: str, header: NiftiHeader,
+                            reader: sitk.ImageFileReader) -> None:
+    """Refuse a NIfTI whose qform and sform are both set and disagree.
+
+    Args:
+        path (str): the file.
+        header (NiftiHeader): from :func:`read_nifti_header`.
+        reader (sitk.ImageFileReader): the file's header read by ITK (tells
+            which transform it uses).
+
+    Raises:
+        ValueError: naming the file, both codes, the largest difference and
+            the transform the reader would use.
+    """
+    if header.qform_code <= 0 or header.sform_code <= 0 or (
+            header.qform is None or header.sform is None):
+        return
+    diff = float(np.abs(header.qform - header.sform).max())
+    if not diff > QSFORM_TOL_MM:
+        return
+    used = _reader_affine(reader)
+    dims = min(reader.GetDimension(), 3)
+    gaps = {name: float(np.abs(used[:dims] - xform[:dims]).max())
+            for name, xform in (('qform', header.qform),
+                                ('sform', header.sform))}
+    best = min(gaps, key=gaps.get)
+    which = (f'the {best}' if gaps[best] <= 10 * QSFORM_TOL_MM else
+             'neither of them')
+    raise ValueError(
+        f'{path}: NIfTI header fields qform_code = {header.qform_code} and '
+        f'sform_code = {header.sform_code} are both set, but the qform '
+        '(quatern_b/c/d, qoffset_x/y/z, pixdim) and the sform (srow_x/y/z) '
+        f'differ by up to {diff:.4g} mm; this reader would use {which}, '
+        'another may use the other, so the world coordinates are ambiguous. '
+        'Set the wrong one\'s code to 0 (or make them equal)')
+
+
 __all__ = [
     'NiftiHeader', 'read_nifti_header', 'check_nifti_length',
-    'check_nifti_finite'
+    'check_nifti_finite', 'check_nifti_qform_sform'
 ]

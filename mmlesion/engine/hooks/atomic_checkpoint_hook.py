@@ -6,7 +6,8 @@ import re
 import zipfile
 from typing import Dict, List, Optional
 
-from mmengine.dist import is_main_process
+from mmengine.dist import (broadcast_object_list, get_world_size,
+                           is_main_process)
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
@@ -16,6 +17,11 @@ from mmlesion.utils.atomic_io import atomic_write_text, \
     remove_stale_temporaries
 from mmlesion.utils.checkpoint_checksum import (ChecksumMismatchError,
                                                 verify_checkpoint_checksum)
+from .random_state_hook import (RandomStateHook, get_random_state,
+                                set_random_state)
+from .validation_record import (VALIDATION_RECORD, read_validation_record,
+                                remove_validation_record, validation_due,
+                                write_validation_record)
 
 _STEP_RE = re.compile(r'_(epoch|iter)_(\d+)\.pth$')
 
@@ -40,7 +46,13 @@ class AtomicCheckpointHook(CheckpointHook):
       checksum is reported; if the checkpoint of the best epoch is still
       kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
       it, otherwise the warning says that the best weights are lost and
-      what happens next.
+      what happens next;
+    * after each validation during training (its best checkpoint written),
+      the work dir's ``.mmlesion-last-validation.json`` records its epoch /
+      iteration; a resumed run whose checkpoint's validation is not recorded
+      (killed while validating or while writing the best checkpoint) runs
+      that validation first, so the best checkpoint and score end as in an
+      uninterrupted run (:meth:`_finish_validation`).
 
     Non-local ``out_dir`` / ``backend_args`` are passed to mmengine
     unchanged (and are then not atomic).
@@ -56,6 +68,9 @@ class AtomicCheckpointHook(CheckpointHook):
                 and kwargs.get('file_client_args') is None):
             kwargs['backend_args'] = dict(backend='atomic_local')
         super().__init__(**kwargs)
+        # message hub epoch / iter of a resumed checkpoint; None: no resume
+        self._resumed_info: Optional[Dict[str, int]] = None
+        self._training = False  # between before_train and after_train
 
     @property
     def atomic(self) -> bool:
@@ -63,16 +78,99 @@ class AtomicCheckpointHook(CheckpointHook):
         return isinstance(getattr(self, 'file_backend', None),
                           AtomicLocalBackend)
 
-    def before_train(self, runner) -> None:
-        """Clean temporaries of a killed save, then check the best file."""
-        super().before_train(runner)
-        if not is_main_process() or not self.atomic:
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """On resume, keep the message hub's ``epoch`` / ``iter`` of the
+        checkpoint: the values an uninterrupted run validated with."""
+        if not getattr(runner, '_resume', False):
             return
-        for path in remove_stale_temporaries(self.out_dir):
-            print_log(f'Removed {path}, left by a save that was killed',
-                      logger='current', level=logging.WARNING)
-        if self.save_best is not None:
-            self._check_best_files(runner)
+        hub = checkpoint.get('message_hub')
+        info = hub.get('runtime_info') if isinstance(hub, dict) else None
+        self._resumed_info = {
+            key: info[key]
+            for key in ('epoch', 'iter')
+            if isinstance(info, dict) and key in info
+        }
+
+    def before_train(self, runner) -> None:
+        """Clean temporaries of a killed save, check the best file, and on
+        resume finish the validation the interrupted run left undone."""
+        super().before_train(runner)
+        resumed = self._resumed_info is not None
+        if is_main_process() and self.atomic:
+            for path in remove_stale_temporaries(self.out_dir):
+                print_log(f'Removed {path}, left by a save that was killed',
+                          logger='current', level=logging.WARNING)
+            if self.save_best is not None:
+                self._check_best_files(runner)
+        if not resumed:
+            if is_main_process():  # a new run: no validation finished yet
+                remove_validation_record(runner.work_dir)
+        else:
+            # as in the uninterrupted run, whose last save set it: a new best
+            # found by the validation below re-saves the epoch checkpoint
+            if self.last_ckpt is None:
+                self.last_ckpt = runner.message_hub.get_info('last_ckpt')
+            self._finish_validation(runner)
+            self._resumed_info = None
+        self._training = True
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        """Save the best checkpoint, then record that this validation
+        finished."""
+        super().after_val_epoch(runner, metrics)
+        if self._training and is_main_process():
+            write_validation_record(runner.work_dir, runner.epoch, runner.iter)
+
+    def after_train(self, runner) -> None:
+        """Publish (mmengine's ``published_keys``); stop recording."""
+        super().after_train(runner)
+        self._training = False
+
+    def _finish_validation(self, runner) -> None:
+        """Validate the resumed step if its validation never finished.
+
+        The step's checkpoint was saved before its validation; when the
+        record of :mod:`.validation_record` does not name this step (the
+        run was killed during that validation or while its best checkpoint
+        was written, or the work dir has no record), the validation runs
+        now, before training goes on, with the random generators and the
+        message hub's ``epoch`` / ``iter`` of the uninterrupted run; this
+        hook then writes the best checkpoint as that run would have.
+        Another validation of a step that was validated changes nothing
+        (the checkpoint already holds the best score it reached).
+        """
+        step = (validation_due(runner.train_loop)
+                if runner.val_loop is not None else None)
+        if step is None:
+            return
+        record = [read_validation_record(runner.work_dir)
+                  if is_main_process() else None]
+        if get_world_size() > 1:
+            broadcast_object_list(record)
+        if record[0] == (runner.epoch, runner.iter):
+            return
+        print_log(
+            f'--resume: the validation of {step} did not finish (the run '
+            'was stopped while validating or while writing the best '
+            f'checkpoint; {VALIDATION_RECORD} in the work dir does not name '
+            f'it): validating {step} now, before training goes on.',
+            logger='current', level=logging.WARNING)
+        hub = runner.message_hub
+        now = {key: hub.get_info(key) for key in ('epoch', 'iter')}
+        generators = get_random_state()
+        snapshot = next((getattr(h, '_snapshot', None)
+                         for h in runner.hooks
+                         if isinstance(h, RandomStateHook)), None)
+        try:
+            if snapshot is not None:
+                set_random_state(snapshot)
+            for key, value in self._resumed_info.items():
+                hub.update_info(key, value)
+            runner.val_loop.run()
+        finally:
+            for key, value in now.items():
+                hub.update_info(key, value)
+            set_random_state(generators)
 
     def _best_paths(self) -> Dict[str, Optional[str]]:
         if len(self.key_indicators) == 1:

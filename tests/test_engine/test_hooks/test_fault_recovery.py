@@ -107,7 +107,8 @@ def test_kill_while_writing_best_keeps_old_best(tmp_path):
 
     The previous best stays (intact, checksum verified) until the new one
     is in place; nothing carries the new best's name; the resumed run
-    writes the next best and removes the old one.
+    validates epoch 2 again, writes the next best and removes the old one
+    (bitwise checks: ``test_unfinished_validation.py``).
     """
     work = tmp_path / 'work'
     _killed_run(work, 'best_score_*.pth:2:mid-write')
@@ -118,6 +119,7 @@ def test_kill_while_writing_best_keeps_old_best(tmp_path):
 
     _train(work, resume='auto')
     assert _temporaries(work) == []
+    assert 'validating epoch 2 now' in _log(work)
     assert not old_best.exists() and not Path(
         str(old_best) + '.sha256').exists()
     assert verify_checkpoint_checksum(str(work / 'best_score_epoch_3.pth'))

@@ -1,0 +1,107 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Which validation of a training run finished last.
+
+mmengine saves ``epoch_N.pth`` *before* it validates epoch N. A run killed
+while epoch N is validated (or while its new best checkpoint is written)
+resumes from ``epoch_N.pth`` at epoch N + 1 and never validates epoch N:
+the best checkpoint of that epoch is never written. A small record in the
+work dir, written after each validation has finished (its best checkpoint
+included), tells a resumed run whether the validation of the step it
+resumes from is still to be done.
+"""
+import json
+import logging
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+from mmlesion.utils.atomic_io import atomic_write_text
+
+#: File name of the record in the work dir.
+VALIDATION_RECORD = '.mmlesion-last-validation.json'
+
+
+def record_path(work_dir: str) -> str:
+    """The record file of ``work_dir``."""
+    return osp.join(work_dir, VALIDATION_RECORD)
+
+
+def read_validation_record(work_dir: str) -> Optional[Tuple[int, int]]:
+    """The ``(epoch, iter)`` of the last finished validation, if recorded.
+
+    Args:
+        work_dir (str): the training work dir.
+
+    Returns:
+        tuple[int, int] | None: None without a (readable) record.
+    """
+    path = record_path(work_dir)
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+        epoch, it = data['epoch'], data['iter']
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print_log(f'Ignoring the unreadable {path}: {err}',
+                  logger='current',
+                  level=logging.WARNING)
+        return None
+    if not all(
+            isinstance(v, int) and not isinstance(v, bool)
+            for v in (epoch, it)):
+        return None
+    return epoch, it
+
+
+def write_validation_record(work_dir: str, epoch: int, it: int) -> None:
+    """Record (atomically) that the validation at ``(epoch, it)`` finished.
+
+    Args:
+        work_dir (str): the training work dir.
+        epoch (int): ``runner.epoch`` during that validation.
+        it (int): ``runner.iter`` during that validation.
+    """
+    atomic_write_text(record_path(work_dir),
+                      json.dumps(dict(epoch=int(epoch), iter=int(it))) + '\n')
+
+
+def remove_validation_record(work_dir: str) -> None:
+    """Forget the record (a new, not resumed, run starts in ``work_dir``)."""
+    try:
+        os.remove(record_path(work_dir))
+    except FileNotFoundError:
+        pass
+
+
+def validation_due(loop) -> Optional[str]:
+    """Whether the train loop validates right after its current step.
+
+    Mirrors the condition of mmengine's ``EpochBasedTrainLoop.run`` /
+    ``IterBasedTrainLoop.run`` (``val_begin``, ``val_interval`` with its
+    dynamic intervals, the last step), evaluated where the loop stands now,
+    i.e. right after the step a resumed checkpoint was saved at.
+
+    Args:
+        loop: ``runner.train_loop``.
+
+    Returns:
+        str | None: ``'epoch N'`` / ``'iter N'`` when that step is
+        validated; None when it is not, or for another kind of loop.
+    """
+    if isinstance(loop, EpochBasedTrainLoop):
+        kind, step, last = 'epoch', loop.epoch, loop.max_epochs
+    elif isinstance(loop, IterBasedTrainLoop):
+        kind, step, last = 'iter', loop.iter, loop.max_iters
+    else:
+        return None
+    if step <= 0:
+        return None
+    loop._decide_current_val_interval()  # as the loop does after a step
+    if step >= loop.val_begin and (step % loop.val_interval == 0
+                                   or step == last):
+        return f'{kind} {step}'
+    return None
