@@ -25,8 +25,8 @@ _base_ = [
 ]
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
-# Test score threshold: the paper's 0.269 = sigmoid(-1) (Sec. IV-F), from
-# the model base.
+# Test score threshold: the paper's 0.269 = sigmoid(-1) (Sec. IV-F) on the
+# RPN score, from the model base (on the mean score: aggregated3d-mean-thr_*).
 rpn_stage_dir = 'work_dirs/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16_fold0/'
 load_from = rpn_stage_dir + 'epoch_50.pth'
 load_from_allowed_missing = ['fprn_head.']

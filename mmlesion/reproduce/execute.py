@@ -12,6 +12,7 @@ take from the configs (the epochs a training ends at with the user's
 ``--cfg-options``, the options that move a config's data paths).
 """
 import argparse
+import glob
 import hashlib
 import json
 import math
@@ -31,6 +32,8 @@ from .paper_results import PAPER_RESULTS
 from .plan import MetricMap, PlanContext, Row, Stage, TableSpec
 
 LAST = '@last:'
+#: the checkpoint ``save_best`` keeps (``best_<key>_epoch_<n>.pth``)
+BEST = '@best:'
 FROC_RATES = (0.5, 1, 2, 3, 4, 8, 16)
 LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 #: the FP rates of LUNA16's CPM (``eval_luna16.py``'s ``sensitivity_at``)
@@ -74,10 +77,24 @@ def stage_id(stage: Stage) -> str:
 
 def resolve(argv: Sequence[str]) -> List[str]:
     """Replace ``@last:DIR`` by the checkpoint DIR/last_checkpoint names
-    (mmengine writes it after every checkpoint)."""
+    (mmengine writes it after every checkpoint) and ``@best:DIR`` by the
+    one ``best_*.pth`` of DIR (the checkpoint hook's ``save_best``)."""
     out = []
     for arg in argv:
-        if arg.startswith(LAST):
+        if arg.startswith(BEST):
+            work = arg[len(BEST):]
+            found = sorted(glob.glob(osp.join(glob.escape(work),
+                                              'best_*.pth')))
+            if not found:
+                raise StageError(
+                    f'no best checkpoint (best_*.pth) in {work}: the '
+                    'training has not validated, or its config keeps no '
+                    'best (save_best)')
+            if len(found) > 1:
+                raise StageError(f'several best checkpoints in {work}: '
+                                 f'{[osp.basename(p) for p in found]}')
+            arg = found[0]
+        elif arg.startswith(LAST):
             work = arg[len(LAST):]
             pointer = osp.join(work, 'last_checkpoint')
             if not osp.isfile(pointer):

@@ -2,7 +2,7 @@
 """The paper tables ``tools/reproduce.py`` knows, as rows of stages.
 
 Each row is the full-size config with the paper's schedule and the
-pre-steps the method documents (the DE anchor search on the training
+pre-steps the method documents (the DE anchor search on the validation
 split, the ALB search, LENS's exports, mining and FPR proposals, the ABS
 round's hard regions), written as the commands of the method READMEs. The
 paper's numbers are not here: they are in :mod:`.paper_results` (and in
@@ -49,13 +49,15 @@ def _train(ctx: PlanContext, config: str, seed: int, dataset: str,
 
 
 def _test(ctx: PlanContext, config: str, work: str, tag: str,
-          *extra: str) -> Tuple[Stage, str]:
-    """The test of the newest checkpoint of ``work`` (``@last:`` is
-    resolved when the stage runs); returns the stage and its metrics."""
+          *extra: str, checkpoint: str = 'last') -> Tuple[Stage, str]:
+    """The test of the newest checkpoint of ``work`` (``@last:``), or with
+    ``checkpoint='best'`` of the one its checkpoint hook kept as the best on
+    validation (``@best:``), resolved when the stage runs; returns the stage
+    and its metrics."""
     metrics = osp.join(work, f'metrics_{tag}.json')
     stage = Stage(
         f'test_{tag}', ctx.launcher('tools/test.py') +
-        [config, f'@last:{work}', '--work-dir',
+        [config, f'@{checkpoint}:{work}', '--work-dir',
          osp.join(work, f'test_{tag}'), '--metrics-out', metrics] +
         ctx.options(*extra),
         outputs=[metrics], gpus=max(ctx.gpus, 1))
@@ -64,10 +66,11 @@ def _test(ctx: PlanContext, config: str, work: str, tag: str,
 
 def _train_test_row(ctx, key, label, config, seed, dataset='deeplesion',
                     test_extra=(), train_extra=(), pre=(), model=None,
-                    tag='iou', schedule_of=None) -> Row:
+                    tag='iou', schedule_of=None, checkpoint='last') -> Row:
     train, work = _train(ctx, config, seed, dataset, *train_extra,
                          schedule_of=schedule_of)
-    test, metrics = _test(ctx, config, work, tag, *test_extra)
+    test, metrics = _test(ctx, config, work, tag, *test_extra,
+                          checkpoint=checkpoint)
     return Row(key, label, model or _stem(config),
                list(pre) + [train, test], metrics, froc_map(), seed)
 
@@ -83,9 +86,8 @@ _T5 = {
             'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'alb_rtm': ('+ ALB + RTM',
                 'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'focal_rpn': ('+ ALB + RTM, focal-loss RPN',
-                  'elixirnet-alb-rtm-rpnfocal-fig3geno_r50_fpn_4xb2-1x_'
-                  'deeplesion-3slice'),
+    'focal_rpn': ('+ focal-loss RPN (instead of TRPN)',
+                  'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'trpn_alb': ('+ TRPN + ALB',
                  'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'elixirnet': ('ElixirNet (TRPN + ALB + RTM)',
@@ -238,22 +240,26 @@ _RT_SUFFIX = '_1xb4-adam-plateau-50e_deeplesion'
 
 def _retinanet_table1(ctx, key, seed):
     """Table 1: rows with optimised anchors search them by differential
-    evolution on the user's training split, for that row's own model."""
+    evolution on the user's validation split ("on the validation set",
+    Sec. 2.1; never the test split), for that row's own model."""
     label, target, optimise, model = _RT1[key]
     config = target_config = f'{R}/{target}{_RT_SUFFIX}.py'
     pre = []
     if optimise:
         anchors = osp.join(ctx.work_dir, 'anchors',
-                           f'{target}-trainanchors{_RT_SUFFIX}.py')
+                           f'{target}-valanchors{_RT_SUFFIX}.py')
         cmd = [ctx.python, 'tools/analysis_tools/optimize_anchors.py',
-               config, '--split', 'train', '--out', anchors, '--overwrite']
+               config, '--split', 'val', '--out', anchors, '--overwrite']
         if ctx.data_root:
             cmd += ['--cfg-options', f'data_root={ctx.data_root}']
         pre = [Stage('anchors', cmd, outputs=[anchors])]
         config = anchors
+    # the model selected on the validation set: "early stopping is used if
+    # the mAP has not improved for 4 consecutive epochs on the validation
+    # set" (Sec. 2.3); the config keeps the best epoch (save_best)
     return _train_test_row(ctx, key, label, config, seed, pre=pre,
                            model=f'{model}{_RT_SUFFIX}',
-                           schedule_of=target_config)
+                           schedule_of=target_config, checkpoint='best')
 
 
 # ------------------------------------------------- 3D Aggregated Faster R-CNN

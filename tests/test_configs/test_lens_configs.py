@@ -117,3 +117,48 @@ def test_paper_settings():
     assert demo[0].data_root == 'data/demo_deeplesion/'
     a = _load(f'lens-afp_{FULL}_deeplesion-9slice.py')
     assert a.model.num_datasets == 1
+
+
+@pytest.mark.parametrize('baseline, row_a', [
+    (f'mulan_{FULL}_deeplesion-9slice.py', f'lens-afp_{FULL}_deeplesion-9slice.py'),
+    ('demo/mulan_densenet-tiny_fpn_radam-12e_deeplesion-demo-partial.py',
+     'demo/lens-afp_densenet-tiny_fpn_radam-12e_deeplesion-demo-partial.py'),
+])
+def test_row_a_changes_only_the_proposal_network_at_test(baseline, row_a):
+    """Table I row (a) "replaced the region proposal network (RPN) in MULAN
+    with our proposed anchor-free proposal network (AFP)" and nothing else:
+    the proposals kept and the R-CNN test settings (score threshold, NMS,
+    boxes per slice) are the baseline's, in the full configs and in the
+    synthetic study's. LENS's own keys (``proposal_fusion`` of the d AFPs'
+    proposals, ``expert_fusion``) have no counterpart in MULAN."""
+    base, a = _load(baseline).model.test_cfg, _load(row_a).model.test_cfg
+    assert a.rpn.to_dict() == base.rpn.to_dict()
+    assert a.rcnn.to_dict() == base.rcnn.to_dict()
+    assert set(a) - set(base) == {'proposal_fusion', 'expert_fusion'}
+    # one AFP: the pooled proposals are kept as many as the AFP keeps
+    assert a.proposal_fusion.max_per_img == a.rpn.max_per_img
+    # the settings of the whole table (README "Choices the paper leaves open")
+    if 'demo' not in baseline:
+        assert a.rpn.max_per_img == 300 and a.rcnn.score_thr == 0.01
+
+
+def _choices_section() -> str:
+    text = (CONFIG_DIR / 'README.md').read_text()
+    return text.split('## Choices the paper leaves open', 1)[1].split(
+        '\n## ', 1)[0]
+
+
+@pytest.mark.parametrize('name', [n for n in CONFIGS if '/' not in n
+                                  and not n.startswith('lens-fpr')])
+def test_test_pipeline_clips_the_border_as_training_or_says_why_not(name):
+    """Sec. VI-A: "The black borders in images were clipped for computation
+    efficiency", a preprocessing step of every image. A config whose
+    training clips the border and whose test does not is a difference the
+    README states (issue 48, item 8)."""
+    cfg = _load(name)
+    train = [t.type for d in cfg.train_dataloader.dataset.datasets
+             for t in d.pipeline]
+    test = [t.type for t in cfg.test_dataloader.dataset.pipeline]
+    if 'ClipBlackBorder' in train and 'ClipBlackBorder' not in test:
+        assert ('**Differs: the black border is clipped in training only.**'
+                in _choices_section())

@@ -41,6 +41,9 @@ DEMO_ROWS = [
 DEMO_AG_SKIPS = \
     'demo/improved-retinanet_r18-tiny_densefpn-agskips_1x_deeplesion-demo.py'
 DEMO_CONFIGS = DEMO_ROWS + [DEMO_AG_SKIPS]
+# the "+ anchor optimization" row with the anchors the paper prints
+PAPER_ANCHORS = \
+    'retinanet-paperanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion.py'
 ALL_CONFIGS = sorted(
     str(p.relative_to(repo_root() / 'configs' / CONFIG_DIR))
     for p in (repo_root() / 'configs' / CONFIG_DIR).rglob('*.py'))
@@ -55,7 +58,32 @@ def _cfg(name):
 
 
 def test_config_list_is_complete():
-    assert sorted(FULL_ROWS + R50_ROWS + DEMO_CONFIGS) == ALL_CONFIGS
+    assert sorted(FULL_ROWS + R50_ROWS + DEMO_CONFIGS +
+                  [PAPER_ANCHORS]) == ALL_CONFIGS
+
+
+def test_paper_anchor_variant_carries_the_printed_anchors():
+    """Sec. 2.1: "We obtain optimal scales as 0.425, 0.540 and 0.680, and
+    ratios of 3.27:1, 1.78:1, 1:1, 1:1.78, 1:3.27 ... Anchor sizes remain
+    as (32, 64, 128, 256 and 512)": the named variant of the "+ anchor
+    optimization" row has them and differs from that row only there."""
+    from mmlesion.anchors.anchor_config import PAPER_RATIOS, PAPER_SCALES
+    cfg, row = _cfg(PAPER_ANCHORS), _cfg(FULL_ROWS[1])
+    gen = cfg.model.bbox_head.anchor_generator
+    assert gen.type == 'AnchorGenerator'
+    assert gen.scales == pytest.approx([0.425, 0.540, 0.680])
+    assert sorted(gen.ratios) == pytest.approx(
+        [1 / 3.27, 1 / 1.78, 1.0, 1.78, 3.27])
+    assert sorted(gen.ratios) == pytest.approx(sorted(PAPER_RATIOS))
+    assert gen.scales == pytest.approx(list(PAPER_SCALES))
+    assert gen.base_sizes == [32, 64, 128, 256, 512]
+    assert gen.strides == row.model.bbox_head.anchor_generator.strides
+    assert gen.octave_base_scale is None and gen.scales_per_octave is None
+    built = TASK_UTILS.build(gen)
+    assert built.num_base_priors == [15] * 5
+    for key in ('ratios', 'scales'):
+        row.model.bbox_head.anchor_generator[key] = gen[key]
+    assert cfg.to_dict() == row.to_dict()
 
 
 @pytest.mark.parametrize('name', ALL_CONFIGS)
@@ -243,6 +271,10 @@ def test_paper_schedule_and_augmentation():
     stop = cfg.custom_hooks[0]
     assert stop.type == 'EarlyStoppingHook' and stop.patience == 4
     assert stop.monitor == plateau.monitor == 'froc/mAP@0.5'
+    # the kept best (which the table tests) is the epoch early stopping
+    # selects: the same validation mAP
+    best = cfg.default_hooks.checkpoint
+    assert (best.save_best, best.rule) == (stop.monitor, stop.rule)
     assert cfg.val_evaluator.ap_iou_thr == 0.5
     assert cfg.train_dataloader.batch_size == 4
     for name in FULL_ROWS + DEMO_ROWS:

@@ -39,7 +39,7 @@ TINY = [
     'train_dataloader.dataset.pipeline.2.crop_size=48',
     'model.test_cfg.window_size=48', 'model.test_cfg.overlap=16',
     'model.test_cfg.score_thr=0', 'model.test_cfg.show_progress=False',
-    'model.test_cfg.rpn.nms_pre=30', 'model.test_cfg.rpn.max_per_img=5',
+    'model.test_cfg.rpn.score_thr=0', 'model.test_cfg.rpn.nms_pre=30', 'model.test_cfg.rpn.max_per_img=5',
     'model.test_cfg.max_per_img=20',
     'model.train_cfg.rpn_proposal.max_per_img=8',
     'model.train_cfg.fprn.sampler.num=8',

@@ -135,7 +135,7 @@ def test_luna16_folds_time_their_family_model(tool, fake_step, tmp_path):
     assert row.stages[0].gpu_hours == round_hours(
         2 * config_epochs(config) * LUNA16_ITEMS_PER_EPOCH * SECONDS / 3600)
     assert fake_step[0][0].endswith(timing.FAMILY_CONFIGS['rpn3d'])
-    missing = timer('work/anchors/retinanet_vgg19_fpn-trainanchors.py')
+    missing = timer('work/anchors/retinanet_vgg19_fpn-valanchors.py')
     assert not missing.timed and 'no config file' in missing.note
     assert missing.seconds == SECONDS_PER_TRAINING_ITEM['retinanet']
 

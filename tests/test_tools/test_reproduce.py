@@ -114,7 +114,7 @@ def test_slurm_options(tool, tmp_path, capsys):
 def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path):
     """Improved RetinaNet's Table 1, its first two rows at tiny size: the
     original anchors, then "+ anchor optimization", whose DE anchor search
-    on the training split writes the row's config, which trains and tests
+    on the validation split (the paper's set) writes the row's config, which trains and tests
     (full-size VGG-19 configs, shrunk by appended options: VGG-11, the
     same stages and channels with fewer convolutions)."""
     work = tmp_path / 'rt'
@@ -125,9 +125,9 @@ def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path):
                       'anchors',
                       '--work-dir', str(work), '--data-root',
                       f'{tiny_demo_root}/', '--cfg-options', *tiny]) == 0
-    (anchors, ) = (work / 'anchors').glob('*-trainanchors_*.py')
+    (anchors, ) = (work / 'anchors').glob('*-valanchors_*.py')
     text = anchors.read_text()
-    assert '--split train' in text and 'anchor_generator' in text
+    assert '--split val' in text and 'anchor_generator' in text
     table = json.loads((work / 'table.json').read_text())
     rows = {r['key']: r for r in table['rows']}
     assert set(rows) == {'original', 'anchors'}

@@ -57,4 +57,11 @@ model = dict(
         rcnn=dict(
             assigner=dict(type='IgnoreAwareMaxIoUAssigner',
                           ignore_iof_thr=0.5),
-            sampler=dict(num=64, pos_fraction=0.25))))
+            sampler=dict(num=64, pos_fraction=0.25))),
+    # The test settings of the whole LENS Table I (those of
+    # lens_densenet121_fpn.py), so that row (a) changes the proposal network
+    # only: 300 proposals kept (MULAN's released config.yml,
+    # POST_NMS_TOP_N_TEST: 300) and detections down to a score of 0.01 (LENS
+    # Fig. 3: "Predictions with detection scores smaller than 0.01 are not
+    # drawn"); mmdet's Faster R-CNN defaults are 1000 and 0.05.
+    test_cfg=dict(rpn=dict(max_per_img=300), rcnn=dict(score_thr=0.01)))

@@ -1,5 +1,8 @@
 # Demo-sized ablation row "+ALB" (elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice
-# .py): the demo FPN baseline with the Auto-lesion Block head only.
+# .py): the demo FPN baseline with the Auto-lesion Block head only. Also the
+# model of Table 6's rows: projects/elixirnet/tools/eval_elixirnet_demo.py
+# puts the searched genotypes (--searched-genotype, or its searches) into it
+# and compares them with elixirnet-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py.
 _base_ = [
     './faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py',
     '../../_base_/models/elixirnet_components.py'

@@ -21,8 +21,9 @@ Rows (``--rows``):
 
 - ``fpn``: the FPN baseline (mmdet's Faster R-CNN, demo size),
 - ``elixirnet``: ElixirNet (TruncatedRPN + ALB + RTM),
-- ``searched``: TRPN + ALB (no RTM, as Table 6) with the genotype of
-  ``--searched-genotype`` (the ``genotype.py`` written by
+- ``searched``: + ALB (FPN + ALB: mmdet's RPN, no RTM; the model of Table
+  6, whose "ElixirNet" 83.88 / 34.1 is Table 5's + ALB row) with the
+  genotype of ``--searched-genotype`` (the ``genotype.py`` written by
   ``tools/search_alb.py``); without it, the genotype of the config (the block
   described in the paper's text) and the row is labelled so,
 - ``random``: the same with one fixed random genotype (drawn once: a control
@@ -36,6 +37,9 @@ Rows (``--rows``):
   search over DARTS' operations (``elixirnet-alb-search-dartsspace_*``), the
   same budget,
 - ``trpn``, ``alb``: the ablation rows +TRPN and +ALB (Table 5),
+- ``focal_rpn``: FPN with the focal loss over every anchor (no sampler) as
+  its RPN's classification loss, the "focal loss" TRPN outperforms (Table 5
+  text, 82.66),
 - ``multitype_wo_rtm`` / ``multitype_rtm``: 8-type fine-tuning of the
   ``trpn_alb`` checkpoint on the typed val split (as the paper, Table 4),
   ``multitype_train_wo_rtm`` / ``multitype_train_rtm`` the same on the
@@ -85,13 +89,16 @@ if TYPE_CHECKING:
 _DIR = 'elixirnet/demo/'
 _FPN = _DIR + 'faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py'
 _TRPN_ALB = _DIR + 'elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
+_ALB = _DIR + 'elixirnet-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
 _SEARCH = _DIR + 'elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py'
 _SEARCH_RANDOM = _DIR + 'elixirnet-alb-search-random_r18-tiny_fpn_deeplesion-demo.py'
 _SEARCH_DARTS = (_DIR +
                  'elixirnet-alb-search-dartsspace_r18-tiny_fpn_deeplesion-demo.py')
 #: The rows whose ALB genotype a pre-step searches (Table 6), each from the
-#: FPN row's checkpoint of the same seed into the TRPN+ALB config:
+#: FPN row's checkpoint of the same seed into the + ALB config:
 #: key -> (search config, its folder in the row's seed folder, what it is).
+#: Table 6's model is FPN + ALB (:data:`_ALB`): its "ElixirNet" (83.88 /
+#: 34.1) is Table 5's + ALB row; tools/reproduce.py trains the same.
 SEARCH_ROWS: Dict[str, Tuple[str, str, str]] = {
     'searched': (_SEARCH, 'alb_search', 'searched by tools/search_alb.py '
                  'from the fpn row, same seed'),
@@ -103,9 +110,10 @@ SEARCH_ROWS: Dict[str, Tuple[str, str, str]] = {
                    'from the fpn row, same seed'),
 }
 _SEARCH_TOOL = osp.join(_ROOT, 'tools', 'search_alb.py')
-#: A focal-loss RPN (RetinaNet's loss, every anchor, no sampler): the
-#: alternative answer to the RPN's class imbalance ElixirNet compares TRPN
-#: with (Table 5, 82.66).
+#: A focal-loss RPN (RetinaNet's loss, every anchor, no sampler) on the FPN
+#: baseline: the alternative answer to the RPN's class imbalance ElixirNet
+#: compares TRPN with (Table 5 text, 82.66); the demo size of
+#: configs/elixirnet/elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice.py.
 FOCAL_RPN = {
     'model.rpn_head.loss_cls':
     dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
@@ -128,12 +136,11 @@ DEMO_ROWS: 'OrderedDict[str, Tuple[str, str, dict]]' = OrderedDict(
     alb=('+ALB (paper genotype)',
          _DIR + 'elixirnet-alb_r18-tiny_fpn_1x_deeplesion-demo.py', {}),
     trpn_alb=('TRPN+ALB, paper genotype', _TRPN_ALB, {}),
-    searched=('TRPN+ALB, searched ALB', _TRPN_ALB, {}),
-    random=('TRPN+ALB, random ALB', _DIR +
-            'elixirnet-trpn-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py',
-            {}),
-    random_search=('TRPN+ALB, random search ALB', _TRPN_ALB, {}),
-    dartsspace=("TRPN+ALB, searched in DARTS' space", _TRPN_ALB, {}),
+    searched=('+ALB, searched ALB', _ALB, {}),
+    random=('+ALB, random ALB', _DIR +
+            'elixirnet-alb-random_r18-tiny_fpn_1x_deeplesion-demo.py', {}),
+    random_search=('+ALB, random search ALB', _ALB, {}),
+    dartsspace=("+ALB, searched in DARTS' space", _ALB, {}),
     elixirnet=('ElixirNet (TRPN+ALB+RTM)',
                _DIR + 'elixirnet_r18-tiny_fpn_1x_deeplesion-demo.py', {}),
     elixirnet_9slice=('ElixirNet, 9 slices', _DIR +
@@ -208,8 +215,8 @@ STEPS: Tuple[Tuple[str, str, str], ...] = (
     ('random', 'searched', 'searched vs random genotype'),
     ('random_search', 'searched', 'differentiable vs random search'),
     ('dartsspace', 'searched', "our search space vs DARTS' operations"),
-    ('random', 'trpn_alb', 'paper-figure vs random genotype'),
-    ('trpn_alb', 'searched', 'searched vs paper-figure genotype'),
+    ('random', 'alb', 'paper-figure vs random genotype'),
+    ('alb', 'searched', 'searched vs paper-figure genotype'),
     ('elixirnet', 'elixirnet_9slice', '9 slices instead of 3'),
     ('multitype_wo_rtm', 'multitype_rtm', '+ RTM, multi-type'),
     ('multitype_train_wo_rtm', 'multitype_train_rtm',
@@ -275,7 +282,7 @@ def search_tool_args(key: str, ctx: 'RowContext', checkpoint: str,
                      search_epochs: Optional[int] = None) -> List[str]:
     """Arguments of tools/search_alb.py for the pre-step of the search row
     ``key`` (:data:`SEARCH_ROWS`): its search config, its folder in the
-    row's seed folder, the FPN checkpoint, the TRPN+ALB config as target,
+    row's seed folder, the FPN checkpoint, the + ALB config as target,
     and :func:`search_options`."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils import repo_root
@@ -284,7 +291,7 @@ def search_tool_args(key: str, ctx: 'RowContext', checkpoint: str,
         str(repo_root() / 'configs' / config), '--work-dir',
         osp.join(ctx.row_dir, folder), '--load-from', checkpoint,
         '--target-config',
-        str(repo_root() / 'configs' / _TRPN_ALB), '--cfg-options'
+        str(repo_root() / 'configs' / _ALB), '--cfg-options'
     ] + search_options(ctx, search_epochs)
 
 

@@ -5,8 +5,9 @@ Improved RetinaNet (Zlocha et al. 2019), Table 1 / Sec. 3.3 ablation, as
 a table of rows on the shared study runner (:mod:`projects.study_demo.study`):
 
 - ``default-anchors``: RetinaNet with mmdet's default anchors,
-- ``optanchors``: + anchors optimised by our DE optimiser on the training
-  split of the data the study runs on (a pre-step of the row, seeded with
+- ``optanchors``: + anchors optimised by our DE optimiser on the validation
+  split of the data the study runs on (the paper's set, Sec. 2.1; never the
+  test split; a pre-step of the row, seeded with
   the row's seed; the anchors and their coverage go to
   ``<row>/seed_<s>/anchors.json``),
 - ``dense``: + dense supervision from the GrabCut masks of the RECIST
@@ -122,7 +123,8 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
     """Pre-step of the "+ anchor optimization" rows (Sec. 2.1): run our DE
     optimiser (:func:`mmlesion.anchors.anchor_coverage.optimise_anchors`,
     the search of ``tools/analysis_tools/optimize_anchors.py``, seeded with
-    the row's seed) on the row's training-split boxes, resized as its
+    the row's seed) on the row's validation-split boxes ("on the validation
+    set", Sec. 2.1; the test split is never read), resized as its
     pipeline, keep the row's strides and sizes, replace its anchor ratios
     and scales, and write the anchors with the coverage of mmdet's default
     and the optimised anchors to ``<row dir>/anchors.json``."""
@@ -134,7 +136,7 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
     from mmlesion.anchors.box_sources import anchor_config_from_model
     from mmlesion.anchors.model_pyramid import anchor_head_key
     from mmlesion.utils.atomic_io import atomic_write_json
-    wh = config_boxes(cfg, 'train')
+    wh = config_boxes(cfg, 'val')
     result = optimise_anchors(cfg, wh, seed=ctx.seed)
     head = anchor_head_key(cfg)
     own = anchor_config_from_model(cfg)
@@ -145,7 +147,7 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
     cfg.model[head].anchor_generator = ConfigDict(
         result.anchors.to_generator_cfg())
     atomic_write_json(osp.join(ctx.row_dir, ANCHOR_FILE),
-                      dict(split='train', seed=ctx.seed, anchors=report),
+                      dict(split='val', seed=ctx.seed, anchors=report),
                       indent=1)
     source = TESTS_FROM.get(ctx.row.key)
     if source is not None:
@@ -187,7 +189,7 @@ def study_row(key: str) -> 'StudyRow':
                 config=config,
                 overrides=dict(overrides),
                 prepare=optimised_anchors_step if optimise else None,
-                fingerprint=dict(anchors='DE on train split, row seed')
+                fingerprint=dict(anchors='DE on val split, row seed')
                 if optimise else {},
                 tests_from=TESTS_FROM.get(k))
     raise KeyError(f'no Table 1 row {key!r}')

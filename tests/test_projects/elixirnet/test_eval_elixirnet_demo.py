@@ -105,7 +105,7 @@ def test_search_epochs_enter_the_search_and_the_fingerprint(tmp_path):
 def test_table6_search_rows_search_their_own_space_per_seed(tmp_path):
     """Table 6's "random ALB" and "w/o our search space" rows search from
     the FPN row of the same seed with the searched row's budget, each with
-    its own search config and folder, into the same TRPN+ALB config."""
+    its own search config and folder, into the same + ALB config."""
     from mmengine.config import Config
 
     from projects.study_demo.study import RowContext, StudySettings
@@ -114,7 +114,7 @@ def test_table6_search_rows_search_their_own_space_per_seed(tmp_path):
     folders, configs = set(), set()
     for key in ('searched', 'random_search', 'dartsspace'):
         assert tool.STARTS_FROM[key] == 'fpn'
-        assert tool.DEMO_ROWS[key][1] == tool.DEMO_ROWS['trpn_alb'][1]
+        assert tool.DEMO_ROWS[key][1] == tool.DEMO_ROWS['alb'][1]
         row = tool.study_row(key, search_epochs=15)
         assert row.fingerprint['search_epochs'] == 15
         ctx = RowContext(row, 1, str(tmp_path), settings)
@@ -125,7 +125,7 @@ def test_table6_search_rows_search_their_own_space_per_seed(tmp_path):
                              'train_dataloader.dataset.data_root=d/',
                              'train_cfg.max_epochs=15']
         assert args[args.index('--target-config') + 1].endswith(
-            tool.DEMO_ROWS['trpn_alb'][1])
+            tool.DEMO_ROWS['alb'][1])
         folders.add(args[2])
         configs.add(args[0])
         search_cfg = Config.fromfile(args[0])
@@ -197,3 +197,101 @@ def test_train_and_test_two_rows_on_tiny_demo_data(tmp_path, capsys):
         key = f'froc/sens@{rate}'
         assert saved[key] == results['FPN baseline'][key]
     assert 'ElixirNet (TRPN+ALB+RTM)' in capsys.readouterr().out
+
+
+def _reproduce_config(table: str, key: str, flag: str):
+    """The config ``tools/reproduce.py`` trains for a row: the argument
+    after ``flag`` of the row's training stage (``--target-config`` of
+    Table 6's search-and-train, else the config of ``tools/train.py``)."""
+    from mmengine.config import Config
+
+    from mmlesion.reproduce.plan import PlanContext
+    from mmlesion.reproduce.tables import build_rows
+    ctx = PlanContext(work_dir='w', python='python')
+    (row, ) = build_rows(table, ctx, [key], [0])
+    argv = next(s.argv for s in row.stages
+                if s.name in ('train', 'search_and_train'))
+    config = argv[argv.index(flag) + 1]
+    return Config.fromfile(str(repo_root() / config))
+
+
+def _changed_components(cfg, baseline) -> list:
+    """The top-level parts of ``cfg.model`` that differ from the FPN
+    baseline's (a row of an ablation table changes only these)."""
+    a, b = cfg.model.to_dict(), baseline.model.to_dict()
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def test_focal_rpn_row_is_one_model_in_study_and_reproduce(tmp_path):
+    """Issue 48, item 4: Table 5's focal-loss RPN row ("TRPN ... outperforms
+    focal loss (Lin et al. 2017b) with replacing the cross-entropy loss in
+    RPN", 82.66) is the same model in the study and in tools/reproduce.py:
+    the FPN baseline whose RPN loss is the sigmoid focal loss over every
+    anchor (no sampler), nothing else changed."""
+    tool = _load_tool()
+    study = {
+        key: tool.prepare_cfg(key, str(tmp_path / key), seed=0)
+        for key in ('fpn', 'focal_rpn')
+    }
+    ours = _reproduce_config('elixirnet/table5', 'focal_rpn', 'tools/train.py')
+    fpn = _reproduce_config('elixirnet/table5', 'fpn', 'tools/train.py')
+    for cfg, baseline in ((study['focal_rpn'], study['fpn']), (ours, fpn)):
+        rpn = cfg.model.rpn_head
+        assert rpn.type == 'RPNHead'
+        assert rpn.loss_cls == dict(type='FocalLoss', use_sigmoid=True,
+                                    gamma=2.0, alpha=0.25, loss_weight=1.0)
+        assert cfg.model.train_cfg.rpn.sampler is None
+        # nothing but the RPN's classification loss (and with it the
+        # sampler) differs from the FPN row
+        assert _changed_components(cfg, baseline) == ['rpn_head',
+                                                      'train_cfg']
+        rpn_base = baseline.model.rpn_head
+        assert sorted(k for k in set(rpn) | set(rpn_base)
+                      if rpn.get(k) != rpn_base.get(k)) == ['loss_cls']
+        assert cfg.model.train_cfg.rcnn == baseline.model.train_cfg.rcnn
+        train_rpn = dict(cfg.model.train_cfg.rpn, sampler=None)
+        assert train_rpn == dict(baseline.model.train_cfg.rpn, sampler=None)
+
+
+def test_table6_rows_are_one_model_in_study_and_reproduce(tmp_path):
+    """Issue 48, item 5: Table 6's three genotypes (ours, "ALB w/o our
+    search space", "random ALB") go into one model, the paper's "ElixirNet"
+    of Table 6 (83.88 / 34.1 = Table 5's + ALB row): FPN + ALB, mmdet's
+    RPN, no RTM; in the study (its rows and its searches' target) and in
+    tools/reproduce.py alike."""
+    from mmengine.config import Config
+
+    from projects.study_demo.study import RowContext, StudySettings
+    tool = _load_tool()
+    snippet = str(tmp_path / 'genotype.py')
+    dump_genotypes(SEARCHED, snippet)
+    fpn_study = tool.prepare_cfg('fpn', str(tmp_path / 'fpn'), seed=0)
+    fpn = _reproduce_config('elixirnet/table5', 'fpn', 'tools/train.py')
+    settings = StudySettings(str(tmp_path), (0, ))
+    models = []
+    for key, study_key in (('elixirnet', 'searched'),
+                           ('wo_search_space', 'dartsspace'),
+                           ('random', 'random_search')):
+        ours = _reproduce_config('elixirnet/table6', key, '--target-config')
+        row = tool.prepare_cfg(study_key, str(tmp_path / study_key), seed=0,
+                               searched_genotype=snippet)
+        ctx = RowContext(tool.study_row(study_key), 0, str(tmp_path),
+                         settings)
+        args = tool.search_tool_args(study_key, ctx, 'fpn.pth')
+        target = Config.fromfile(args[args.index('--target-config') + 1])
+        for cfg, baseline in ((ours, fpn), (row, fpn_study),
+                              (target, fpn_study)):
+            model = cfg.model
+            models.append((model.rpn_head.type, model.roi_head.type,
+                           model.roi_head.bbox_head.type))
+            assert _changed_components(cfg, baseline) == ['roi_head']
+    assert set(models) == {('RPNHead', 'ALBRoIHead', 'ALBBBoxHead')}
+    # the fixed random genotype (a control of the searched row) is the
+    # same model with another genotype
+    random = tool.prepare_cfg('random', str(tmp_path / 'random'), seed=0)
+    searched = tool.prepare_cfg('searched', str(tmp_path / 's'), seed=0,
+                                searched_genotype=snippet)
+    for cfg in (random, searched):
+        cfg.model.roi_head.bbox_head.genotypes = None
+        cfg.model.roi_head.bbox_head.pop('search', None)  # set by the genotype
+    assert random.model == searched.model

@@ -66,6 +66,32 @@ def test_tested_row_needs_the_same_anchors(tmp_path):
                                 'dense-ag')
 
 
+def test_anchor_step_searches_the_validation_split(monkeypatch):
+    """Sec. 2.1: "to optimize ratios and scales of anchors on the
+    validation set": the study's "+ anchor optimization" pre-step reads the
+    val dataloader's boxes (never the training or the test split), and the
+    row's fingerprint says so."""
+    import mmlesion.anchors.anchor_coverage as coverage
+    tool = _load_tool()
+    seen = []
+
+    class Read(Exception):
+        pass
+
+    def boxes(cfg, split='train'):
+        seen.append(split)
+        raise Read
+
+    monkeypatch.setattr(coverage, 'config_boxes', boxes)
+    with pytest.raises(Read):
+        tool.optimised_anchors_step(get_config(
+            'retinanet_lesion/demo/retinanet-optanchors_r18-tiny_fpn_1x_'
+            'deeplesion-demo.py'), None)
+    assert seen == ['val']
+    assert tool.study_row('optanchors').fingerprint == dict(
+        anchors='DE on val split, row seed')
+
+
 def test_quick_study_two_rows(tmp_path):
     """``--quick``: generated tiny data, 1 seed, 1 epoch; the optimised
     anchors row writes its anchors and coverage and uses them."""

@@ -1,10 +1,11 @@
 # Table 6 idea ("random ALB", Li and Talwalkar 2019) on the demo data:
-# elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py with a random
-# genotype instead of a searched one. The genotype below was drawn once,
-# uniformly over the 8 operations other than 'none' and over the allowed
-# inputs of every branch (Python's random.seed(2020)), and is fixed here so
-# that every run compares against the same architecture.
-_base_ = './elixirnet-trpn-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
+# elixirnet-alb_r18-tiny_fpn_1x_deeplesion-demo.py (FPN + ALB, the model of
+# Table 6's rows) with a random genotype instead of a searched one. The
+# genotype below was drawn once, uniformly over the 8 operations other than
+# 'none' and over the allowed inputs of every branch (Python's
+# random.seed(2020)), and is fixed here so that every run compares against
+# the same architecture.
+_base_ = './elixirnet-alb_r18-tiny_fpn_1x_deeplesion-demo.py'
 
 random_genotypes = dict(
     normal=dict(
