@@ -97,8 +97,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'several')
     parser.add_argument(
         '--pixel-spacing', type=float,
-        help='in-plane mm/px the model was trained at (default: the '
-        "config's ResampleToSpacing, else 0.8)")
+        help='in-plane mm/px the model was trained at (default: what '
+        "CHECKPOINT records of its training data, else the config's "
+        'ResampleToSpacing, else 0.8)')
+    parser.add_argument(
+        '--slice-interval', type=float, metavar='MM',
+        help='slice interval (mm) the model was trained at (default: what '
+        "CHECKPOINT records of its training data, else the config's "
+        'LoadDeepLesionSlices interval_mm)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--batch-size', type=int, default=4,
                         help='slices per forward pass')
@@ -206,7 +212,8 @@ def _run_settings(args: argparse.Namespace):
         overwrite=args.overwrite, max_pictures=args.max_pictures,
         dicom=args.dicom, cfg_name=args.config, experts=args.experts,
         fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
-        allow_partial_load=args.allow_partial_load)
+        allow_partial_load=args.allow_partial_load,
+        interval_mm=args.slice_interval)
 
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:

@@ -16,8 +16,12 @@ run is never overwritten), directly in it: the checkpoints, the training
 log ``<timestamp>.log``, the FROC numbers ``froc_val.json`` (every key, per
 lesion type and size too), ``froc_curve.png``, ``froc_detections.json`` and
 the drawn val key slices in ``vis_val/``. The run ends with a short summary:
-the sensitivities at 0.5-16 FPs per image, their mean over 0.5-4 (the
-DeepLesion protocol), COCO mAP and the path of every file written.
+the val sensitivities at 0.5-16 FPs per image, their mean over 0.5-4 (the
+DeepLesion protocol), COCO mAP, each naming its split and epoch, and the
+path of every file written. The config saved there (and in the
+checkpoints) keeps the demo's **test** split as its ``test_dataloader``:
+``tools/test.py`` on it evaluates the held-out test split, which this run
+never reads.
 
 Example::
 
@@ -25,6 +29,8 @@ Example::
     python tools/run_demo.py --epochs 2 --work-dir work_dirs/quick
 """
 import argparse
+import copy
+import dataclasses
 import json
 import os
 import os.path as osp
@@ -150,9 +156,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.train_cfg.val_interval = max(args.epochs, 1)
     cfg.work_dir = str(args.work_dir)
     cfg.randomness = dict(seed=args.seed)
-    # Final evaluation on the val split (the demo's test split stays unseen).
-    cfg.test_dataloader = cfg.val_dataloader
-    cfg.test_evaluator = cfg.val_evaluator
+    # test_dataloader stays the test split: the saved config (and the one in
+    # the checkpoints) tests it; the run itself evaluates val
+    # (OneFolderRunner.test_val_split).
     return cfg
 
 
@@ -192,6 +198,19 @@ def build_runner(cfg: Config):
             if self._work_dir == self._log_dir:
                 super().dump_config()
 
+        def test_val_split(self) -> dict:
+            """Test the model on the val split (loader and evaluator).
+
+            The config, as saved, keeps its test split for
+            ``tools/test.py``; only this run's test loop reads val.
+
+            Returns:
+                dict: the metrics.
+            """
+            self._test_dataloader = copy.deepcopy(self.cfg.val_dataloader)
+            self._test_evaluator = copy.deepcopy(self.cfg.val_evaluator)
+            return self.test()
+
     parent = Path(cfg.work_dir)
     while (parent / time.strftime('%Y%m%d_%H%M%S')).exists():
         time.sleep(.2)  # a run started this second: take the next one
@@ -203,16 +222,26 @@ def build_runner(cfg: Config):
     return runner
 
 
-def headline(metrics: Dict[str, float]) -> List[str]:
+def _evaluated(split: str, epoch: Optional[int]) -> str:
+    """``'the val split, epoch 36'``: what a number was measured on."""
+    return f'the {split} split' + ('' if epoch is None else
+                                   f', epoch {epoch}')
+
+
+def headline(metrics: Dict[str, float],
+             split: str = 'val',
+             epoch: Optional[int] = None) -> List[str]:
     """The headline numbers as a few lines (no per-type / size breakdown).
 
     Args:
         metrics (dict[str, float]): the metrics of ``FROCMetric``.
+        split (str): the split they were measured on, named on each line.
+        epoch (int, optional): the epoch of the model measured.
 
     Returns:
         list[str]: the FROC table (sensitivity at 0.5, 1, 2, 4, 8 and 16
         FPs per image and the mean over 0.5-4) and a COCO mAP line where
-        those numbers are present.
+        those numbers are present, each naming ``split``.
     """
     rates = [r for r in HEADLINE_RATES if f'froc/sens@{r}' in metrics]
     cols = [f'{r:>6}' for r in rates]
@@ -222,13 +251,14 @@ def headline(metrics: Dict[str, float]) -> List[str]:
         vals.append(f'{metrics[MEAN_KEY]:12.3f}')
     lines = []
     if cols:
-        lines += ['FROC on the val split (sensitivity per FPs/image):',
+        lines += [f'FROC on {_evaluated(split, epoch)} (sensitivity per '
+                  'FPs/image):',
                   '  FPs/image   ' + ' '.join(cols),
                   '  sensitivity ' + ' '.join(vals)]
     coco = [f'{name} {metrics[key]:.3f}' for key, name in COCO_KEYS
             if key in metrics]
     if coco:
-        lines.append('COCO bbox ' + ', '.join(coco))
+        lines.append(f'COCO bbox on the {split} split: ' + ', '.join(coco))
     return lines
 
 
@@ -261,30 +291,62 @@ def written_files(run_dir: Path, timestamp: str,
     return [(what, p) for what, p in files if p.exists()]
 
 
+def _file_note(path: Path, best: Dict[str, str]) -> str:
+    """What follows a written file's path in the summary.
+
+    Args:
+        path (Path): the file or folder.
+        best (dict[str, str]): best checkpoint path -> its val score.
+
+    Returns:
+        str: the number of pictures of a folder, the val score of a best
+        checkpoint, else ''.
+    """
+    if path.is_dir():
+        return f'{os.sep}  ({sum(1 for _ in path.iterdir())} pictures)'
+    return f'  ({best[str(path)]})' if str(path) in best else ''
+
+
+def _best_scores(summary: dict) -> Dict[str, str]:
+    """Best checkpoint path -> ``'val froc/sens@4 0.712, epoch 24'``."""
+    out = {}
+    for best in summary.get('best', ()):
+        score = '' if best['score'] is None else f' {best["score"]:.3f}'
+        epoch = '' if best['epoch'] is None else f', epoch {best["epoch"]}'
+        out[best['path']] = f'val {best["metric"]}{score}{epoch}'
+    return out
+
+
 def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
     """The end-of-run summary: headline numbers and every file written.
 
+    Every number names its split: the headline the split the run evaluated
+    (``split``, val) and the epoch of the model, a best checkpoint its val
+    score; the test split is left to ``tools/test.py`` on the saved config.
+
     Args:
         summary (dict): what ``froc_val.json`` holds (``metrics``,
-            ``train_and_eval_seconds``, ``run_dir``).
+            ``split``, ``epoch``, ``best``, ``train_and_eval_seconds``,
+            ``run_dir``).
         files (Sequence[tuple[str, Path]]): :func:`written_files`.
 
     Returns:
         str: the summary (about 20 lines).
     """
+    from mmlesion.utils.run_summary import aligned_rows
     lines = ['', RULE, 'mmlesion demo: Faster R-CNN R18-FPN, 3 slices', RULE]
-    lines += headline(summary['metrics'])
+    lines += headline(summary['metrics'], summary.get('split', 'val'),
+                      summary.get('epoch'))
     lines += [
         'Per lesion type and size: "metrics" in froc_val.json, and the log.',
+        'The test split is not evaluated here: tools/test.py with the '
+        'config below tests it.',
         f'Train + eval time: {summary["train_and_eval_seconds"]:.0f} s', '',
         f'Written to {summary["run_dir"]}{os.sep}'
     ]
-    width = max((len(what) for what, _ in files), default=0)
-    for what, path in files:
-        note = ''
-        if path.is_dir():
-            note = f'{os.sep}  ({sum(1 for _ in path.iterdir())} pictures)'
-        lines.append(f'  {what:<{width}}  {path}{note}')
+    best = _best_scores(summary)
+    lines += aligned_rows([(what, f'{path}{_file_note(path, best)}')
+                           for what, path in files])
     lines.append(RULE)
     return '\n'.join(lines)
 
@@ -300,6 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.run_summary import best_checkpoints
     torch_threads = os.environ.get('OMP_NUM_THREADS')
     start = time.time()
     data_root = Path(args.data_root)
@@ -316,7 +379,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if hasattr(hook, 'test_out_dir') and hasattr(hook, 'draw'):
             hook.draw = True
             hook.test_out_dir = str(vis_dir)  # absolute: not nested
-    metrics = runner.test()
+    metrics = runner.test_val_split()  # the saved config keeps test
     total_s = time.time() - start
 
     out = run_dir / 'froc_val.json'
@@ -326,7 +389,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         train_and_eval_seconds=round(total_s, 1),
         train_seconds=round(train_s, 1),
         omp_num_threads=torch_threads,
+        split='val',
+        epoch=runner.epoch,
         metrics={k: float(v) for k, v in metrics.items()},
+        best=[dataclasses.asdict(b) for b in best_checkpoints(runner)],
         run_dir=str(run_dir),
         log_dir=runner.log_dir,
         checkpoint=_last_checkpoint(run_dir))

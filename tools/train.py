@@ -33,6 +33,12 @@ one's PID, host and start time (:mod:`mmlesion.utils.work_dir_lock`). A
 config path that names no file (the closest config is offered: "did you
 mean") and a ``--work-dir`` that is a file are refused in one line before
 anything is built.
+
+A finished training ends with a short summary of where everything went:
+the work dir with the checkpoints (the last one, and the best one with its
+val score where the config keeps one: ``save_best``) and the config copy,
+and its ``<timestamp>/`` folder with the log and ``vis_data/``
+(:mod:`mmlesion.utils.run_summary`).
 """
 import argparse
 import logging
@@ -53,6 +59,8 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       config_file_error, work_dir_error)
 
 if TYPE_CHECKING:
+    from mmengine.runner import Runner
+
     from mmlesion.engine.hooks import CheckpointCheckHook
 
 
@@ -211,9 +219,22 @@ def main() -> None:
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     # replaces the configs' own (custom_hooks): one check, this strictness
     set_checkpoint_check_hook(runner, checkpoint_check_hook(cfg, args))
+    from mmengine.dist import is_main_process
     with collective_timeout_errors(timeout):
         runner.train()
+        main_process = is_main_process()  # before the group is left
         close_distributed()  # every rank done: leave the group cleanly
+    if main_process:
+        print_training_summary(runner)
+
+
+def print_training_summary(runner: 'Runner') -> None:
+    """Print (and log) where the training put everything: work dir, last
+    and best checkpoints, the ``<timestamp>/`` log folder, the config."""
+    from mmengine.logging import print_log
+
+    from mmlesion.utils.run_summary import runner_training_summary
+    print_log(runner_training_summary(runner), logger='current')
 
 
 if __name__ == '__main__':

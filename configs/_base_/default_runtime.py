@@ -19,7 +19,12 @@ default_hooks = dict(
 # included) refuses a checkpoint that does not fit the model. Fine-tuning
 # from a detector of other classes: `allow_partial_load = True` in the config
 # or `--cfg-options allow_partial_load=True` (training only; see the hook).
-custom_hooks = [dict(type='CheckpointCheckHook')]
+custom_hooks = [
+    dict(type='CheckpointCheckHook'),
+    # the training data's slice interval and pixel spacing in every
+    # checkpoint: tools/infer_volume.py resamples scans to them
+    dict(type='DataConventionHook')
+]
 
 # mmdet's DetLocalVisualizer for windowed float CT inputs (mmdet's stock
 # browse_dataset.py draws the key slice instead of a black square).

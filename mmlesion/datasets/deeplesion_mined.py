@@ -3,13 +3,117 @@
 step 4 of Sec. III)."""
 import copy
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
 from mmlesion.datasets.mined_file import read_mined_file
 from .deeplesion import DeepLesionDataset
+
+#: (series, z) -> the data info of that slice.
+SliceInfos = Dict[Tuple[str, int], dict]
+
+
+def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
+    """The 3D lesions of one series (see :func:`link_3d_lesions`).
+
+    Args:
+        items (list[tuple]): ``(z, box, mined)`` of its non-ignored boxes
+            (``mined`` None for an annotation, else the mining strategy).
+        iou_thr (float): theta.
+
+    Returns:
+        list[list[int]]: the items of each lesion, lesions in the order of
+        their first item.
+    """
+    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.structures.box_iou_2d import box_iou
+    ids: Dict[int, List[int]] = {}
+    for k, (z, _, _) in enumerate(items):
+        ids.setdefault(z, []).append(k)
+    zs = sorted(ids)
+    # each box's score is its item number, read back from the chains
+    findings = stack_slice_boxes(
+        zs, [np.stack([items[k][1] for k in ids[z]]) for z in zs],
+        [np.asarray(ids[z], np.float64) for z in zs], iou_thr=iou_thr)
+    chains = [[int(round(s)) for _, _, s in f['boxes_2d']] for f in findings]
+    chain_of = {k: c for c, chain in enumerate(chains) for k in chain}
+    root = list(range(len(chains)))
+
+    def find(c: int) -> int:
+        while root[c] != c:
+            c = root[c]
+        return c
+
+    for c, chain in enumerate(chains):
+        if any(items[k][2] != 'propagation' for k in chain):
+            continue
+        best_iou, best = 0., None
+        for end, step in ((chain[0], -1), (chain[-1], 1)):
+            ann = [k for k in ids.get(items[end][0] + step, [])
+                   if items[k][2] is None]
+            if not ann:
+                continue
+            iou = box_iou(items[end][1][None],
+                          np.stack([items[k][1] for k in ann]))[0]
+            j = int(iou.argmax())
+            if iou[j] > best_iou:
+                best_iou, best = float(iou[j]), ann[j]
+        if best is not None:
+            root[find(c)] = find(chain_of[best])
+    lesions: Dict[int, List[int]] = {}
+    for k in range(len(items)):
+        lesions.setdefault(find(chain_of[k]), []).append(k)
+    return sorted(lesions.values(), key=lambda m: m[0])
+
+
+def link_3d_lesions(by_slice: SliceInfos, iou_thr: float = 0.5) -> int:
+    """Group the non-ignored boxes of every series into 3D lesions and
+    write each slice's lesions into its ``positive_lesions``.
+
+    LENS samples "one positive slice for each 3D GT in every training
+    epoch" (Sec. VI-D, Table III). The mined file gives 2D boxes only, so
+    the 3D lesions are rebuilt with the rule mining built its tracklets
+    with (Sec. V-A): boxes on consecutive slices with IoU > ``iou_thr``
+    (theta) are one lesion
+    (:func:`~mmlesion.evaluation.functional.stack_slice_boxes`). An
+    annotated box replaces the proposal that matched it on its key slice,
+    so a propagated chain (all boxes ``mined='propagation'``) that no
+    longer links to it by IoU > theta is joined to the annotated box that
+    overlaps its end box most on the next slice (IoU > 0); it is a lesion
+    of its own only where no annotation touches it. Intra-patient lesions
+    (Sec. V-B) are chains of their own. Two lesions on one slice are two
+    lesions (two draws of that slice per epoch).
+
+    Args:
+        by_slice (SliceInfos): the data infos of the dataset by (series
+            folder name, slice index); their ``instances`` are read and
+            ``positive_lesions`` (a list of ``(series, n)`` keys, empty
+            without a non-ignored box) is set on every one.
+        iou_thr (float): theta.
+
+    Returns:
+        int: the number of 3D lesions.
+    """
+    per_series: Dict[str, List[tuple]] = {}
+    for (series, z), info in sorted(by_slice.items()):
+        info['positive_lesions'] = []
+        for ins in info['instances']:
+            if not ins.get('ignore_flag', 0):
+                per_series.setdefault(series, []).append(
+                    (z, np.asarray(ins['bbox'], np.float64), ins.get('mined')))
+    total = 0
+    for series, items in per_series.items():
+        lesions = _series_lesions(items, iou_thr)
+        for n, members in enumerate(lesions):
+            for k in members:
+                keys = by_slice[(series, items[k][0])]['positive_lesions']
+                if (series, n) not in keys:
+                    keys.append((series, n))
+        total += len(lesions)
+    return total
 
 
 @DATASETS.register_module()
@@ -28,23 +132,25 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler` draws at
     1 : 2.
 
-    Every sample gets a ``positive_group`` ``(series, key slice)``: a new
-    slice belongs to the nearest key slice of its series (mining processes
-    the slices around key slices, so its mined boxes are that key slice's
-    lesions followed across slices, or lesions next to them). The batch
-    sampler draws one positive slice per group and epoch, as the paper
-    samples "one positive slice for each 3D GT in every training epoch"
-    (Sec. VI-D, Table III): propagation multiplies a lesion's positive
-    slices by the tracklet length, and without this an epoch of the
-    retrained model would be that many times longer than the original one.
-    A group is a key slice's lesions together, not one 3D lesion each (the
-    mined file does not link boxes to lesions); a series without key slice
-    in this split groups by slice.
+    3D lesions (Sec. VI-D, Table III: "we randomly sampled one positive
+    slice for each 3D GT in every training epoch"): every sample gets
+    ``positive_lesions``, the keys of the 3D lesions it shows
+    (:func:`link_3d_lesions`): an annotated lesion is its key slice plus
+    the slices its boxes were propagated to (Sec. V-A), an intra-patient
+    lesion (Sec. V-B) the slices of its tracklet, whether or not a key
+    slice lies near. The batch sampler draws one slice of each lesion per
+    epoch, so a slice with two lesions may be drawn twice and a mined
+    lesion has a draw of its own. ``positive_group`` (the nearest key slice
+    of the series, by which the sampler drew before) is kept for
+    reference; the sampler reads ``positive_lesions``.
 
     Args:
         mined_ann_file (str, optional): the mined file (relative to
             ``data_root``); None behaves as :class:`DeepLesionDataset`.
         use_negatives (bool): add the listed slices without mined boxes.
+        lesion_iou_thr (float, optional): theta of :func:`link_3d_lesions`;
+            None takes the mined file's ``iou_thr`` (the theta mining
+            linked its tracklets with), 0.5 (the paper's) if it has none.
         **kwargs: :class:`DeepLesionDataset` arguments.
     """
 
@@ -52,9 +158,11 @@ class DeepLesionMinedDataset(DeepLesionDataset):
                  *args,
                  mined_ann_file: Optional[str] = None,
                  use_negatives: bool = True,
+                 lesion_iou_thr: Optional[float] = None,
                  **kwargs) -> None:
         self.mined_ann_file = mined_ann_file
         self.use_negatives = use_negatives
+        self.lesion_iou_thr = lesion_iou_thr
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -116,6 +224,10 @@ class DeepLesionMinedDataset(DeepLesionDataset):
             near = keys.get(series)
             key = min(near, key=lambda k: (abs(k - z), k)) if near else z
             info['positive_group'] = (series, key)
+        iou_thr = self.lesion_iou_thr
+        if iou_thr is None:
+            iou_thr = float(mined['metainfo'].get('iou_thr', 0.5))
+        added['lesions_3d'] = link_3d_lesions(by_slice, iou_thr)
         print_log(
             f'DeepLesionMinedDataset: {path}: {added}', logger='current')
         return data_list

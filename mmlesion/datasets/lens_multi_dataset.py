@@ -2,7 +2,7 @@
 """Several lesion datasets as one, each sample tagged with its dataset
 (LENS, Yan et al., TMI 2020, Sec. IV-C)."""
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import Hashable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmdet.registry import DATASETS
@@ -62,6 +62,7 @@ class LENSMultiDataset(ConcatDataset):
         super().__init__(built, lazy_init=lazy_init, ignore_keys=ignore)
         self._positive: Optional[np.ndarray] = None
         self._group: Optional[list] = None
+        self._lesions: Optional[list] = None
 
     def dataset_id(self, idx: int) -> int:
         """Index of the dataset that sample ``idx`` comes from."""
@@ -83,8 +84,8 @@ class LENSMultiDataset(ConcatDataset):
         """The lesion group of sample ``idx``: samples of one dataset with
         the same group show the same 3D lesions (a key slice and the
         slices its annotations were propagated to, see
-        :class:`DeepLesionMinedDataset`); the batch sampler draws one
-        positive slice per group and epoch. A sample without a
+        :class:`DeepLesionMinedDataset`); :meth:`positive_lesions`, which
+        the batch sampler reads, falls back on it. A sample without a
         ``positive_group`` in its data info is its own group."""
         if self._group is None:
             self._group = [
@@ -92,6 +93,34 @@ class LENSMultiDataset(ConcatDataset):
                 for i in range(len(self))
             ]
         return (self.dataset_id(idx), self._group[idx])
+
+    def positive_lesions(self, idx: int) -> Tuple[Hashable, ...]:
+        """The 3D lesions that sample ``idx`` shows (LENS Sec. VI-D,
+        Table III: the batch sampler draws "one positive slice for each 3D
+        GT in every training epoch").
+
+        ``positive_lesions`` of its data info (lesion keys, see
+        :class:`DeepLesionMinedDataset`); else its ``positive_group`` as
+        one lesion; else one lesion per non-ignored instance (a
+        DeepLesion row is one 3D lesion annotated on its key slice, so a
+        key slice with two rows is drawn twice per epoch). Keys are
+        prefixed with the dataset index.
+        """
+        if self._lesions is None:
+            out = []
+            for i in range(len(self)):
+                info = self.get_data_info(i)
+                if 'positive_lesions' in info:
+                    keys = list(info['positive_lesions'])
+                elif 'positive_group' in info:
+                    keys = [info['positive_group']]
+                else:
+                    keys = [('sample', i, j)
+                            for j, ins in enumerate(info.get('instances', []))
+                            if not ins.get('ignore_flag', 0)]
+                out.append(tuple((info['dataset_id'], k) for k in keys))
+            self._lesions = out
+        return self._lesions[idx]
 
     def get_data_info(self, idx: int) -> dict:
         info = copy.copy(super().get_data_info(idx))

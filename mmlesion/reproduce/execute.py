@@ -348,7 +348,14 @@ def compare(summary: Sequence[dict],
 
 
 def plan_lines(spec: TableSpec, rows: Sequence[Row]) -> List[str]:
-    """The dry-run plan: every row, its stages, GPUs and GPU-hours."""
+    """The dry-run plan: every row, its stages, GPUs and GPU-hours.
+
+    The commands show the paths inside the repository root (where the
+    stages run) relative to it; before the total, one line per input that
+    is not there (:mod:`.dry_run`).
+    """
+    from .dry_run import display_command, missing_input_lines
+    base = repo_root()
     seen, lines, total = set(), [f'{spec.name}: {spec.title}'], 0.
     for row in rows:
         lines.append(f'  {row.key} (seed {row.seed}): {row.label}')
@@ -361,7 +368,10 @@ def plan_lines(spec: TableSpec, rows: Sequence[Row]) -> List[str]:
             lines.append(
                 f"    - {s.name}{' (shared, runs once)' if shared else ''}:"
                 f' {s.gpus} GPU(s), ~{s.gpu_hours:g} GPU-h')
-            lines.append(f'      {s.command}')
+            lines.append(f'      {display_command(s, base)}')
+    if osp.abspath(os.getcwd()) != base:
+        lines.append(f'(the commands run from the repository root, {base})')
+    lines += missing_input_lines(rows, base)
     lines.append(f'jobs: {len(seen)} stages; estimated total: '
                  f'{total:.1f} GPU-hours (H100 step times; see --help)')
     return lines

@@ -160,6 +160,47 @@ def init_volume_detector(cfg: Config,
     return load_volume_detector(cfg, checkpoint, device, allow_partial)[0]
 
 
+def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
+    """The convention of the training data a checkpoint records
+    (``meta['mmlesion_data_convention']``, written by
+    :class:`~mmlesion.engine.hooks.DataConventionHook`: ``num_slices``,
+    ``interval_mm``, ``pixel_spacing``), read before the model is built.
+
+    Only the file's pickle is read (``torch.load`` with the allow-list,
+    ``weights_only`` and ``mmap``: the weights stay on disk); a file that
+    cannot be read so goes through
+    :func:`~mmlesion.utils.checkpoint_loader.load_local_checkpoint` (trust
+    switch). Never raises: a missing, remote, untrusted or corrupt
+    checkpoint gives None here, and the model's loading
+    (:func:`load_volume_detector`) names the problem.
+
+    Args:
+        checkpoint (str, optional): a local checkpoint file.
+
+    Returns:
+        dict | None: the record, None without one.
+    """
+    from mmlesion.utils.checkpoint_loader import (load_local_checkpoint,
+                                                  mmengine_safe_globals)
+
+    from .settings import DATA_CONVENTION_KEY
+    if not checkpoint or not osp.isfile(checkpoint):
+        return None
+    try:
+        with torch.serialization.safe_globals(mmengine_safe_globals()):
+            ckpt = torch.load(checkpoint, map_location='cpu',
+                              weights_only=True, mmap=True)
+    except Exception:  # not a zip file, other globals: the checked path
+        try:
+            ckpt = load_local_checkpoint(checkpoint, map_location='cpu')
+        except Exception:
+            return None
+    meta = ckpt.get('meta') if isinstance(ckpt, Mapping) else None
+    record = meta.get(DATA_CONVENTION_KEY) if isinstance(meta,
+                                                         Mapping) else None
+    return dict(record) if isinstance(record, Mapping) else None
+
+
 def _walk_data_roots(node: Any) -> Iterator[str]:
     """Every string ``data_root`` value in nested dicts / lists."""
     if isinstance(node, Mapping):

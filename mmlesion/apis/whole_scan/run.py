@@ -22,7 +22,8 @@ from mmengine.logging import MMLogger
 from mmlesion.datasets.volumes import CTVolume
 
 from .infer import infer_volume
-from .model import demo_model_warning, load_volume_detector, run_provenance
+from .model import (checkpoint_data_convention, demo_model_warning,
+                    load_volume_detector, run_provenance)
 from .read import read_scan
 from .results import ScanResult
 from .settings import (DetectionSettings, RunSettings,
@@ -91,7 +92,8 @@ def run_volume_inference(config: Union[str, Config],
         written, ``dicom`` and ``paths``.
     """
     run = run_settings or RunSettings()
-    cfg, settings = volume_run_config(config, run)
+    cfg, settings = volume_run_config(config, run,
+                                      checkpoint if model is None else None)
     # fail before the slow part
     check_workers(run.detection.workers, run.detection.worker_type)
     with contextlib.ExitStack() as stack:
@@ -131,11 +133,24 @@ def _run_scan(cfg: Config, config: Union[str, Config],
 
 
 def volume_run_config(config: Union[str, Config],
-                      run_settings: Optional[RunSettings] = None
+                      run_settings: Optional[RunSettings] = None,
+                      checkpoint: Optional[str] = None
                       ) -> Tuple[Config, VolumeInferenceSettings]:
     """The config (with ``run_settings.experts`` set) and the detector's
-    input convention (at ``run_settings.pixel_spacing``), checked before
-    anything slow runs.
+    input convention, checked before anything slow runs.
+
+    The slice interval and pixel spacing are ``run_settings``' if given,
+    else those the checkpoint records of its training data
+    (:func:`~mmlesion.apis.whole_scan.model.checkpoint_data_convention`),
+    else the config's, else the defaults
+    (:mod:`~mmlesion.apis.whole_scan.settings`).
+
+    Args:
+        config (str | Config): a 2.5D config.
+        run_settings (RunSettings, optional): ``pixel_spacing``,
+            ``interval_mm``, ``cfg_name``, ``experts`` and the FPR.
+        checkpoint (str, optional): the weights to be loaded (None: no
+            record read).
 
     Raises:
         ValueError: not a 2.5D config, a bad expert, or only one of
@@ -145,7 +160,9 @@ def volume_run_config(config: Union[str, Config],
     run = run_settings or RunSettings()
     cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    settings = volume_settings_from_config(cfg, run.pixel_spacing, cfg_name)
+    settings = volume_settings_from_config(
+        cfg, run.pixel_spacing, cfg_name, interval_mm=run.interval_mm,
+        trained=checkpoint_data_convention(checkpoint))
     if run.experts is not None:
         cfg = copy.deepcopy(cfg)
         set_lens_experts(cfg, run.experts, cfg_name)

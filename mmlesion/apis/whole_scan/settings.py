@@ -3,6 +3,20 @@
 (:func:`volume_settings_from_config`): the slices and their interval, the
 HU window, the pixel spacing and the test pipeline with the volume loader.
 
+The slice interval and the pixel spacing are those the model was trained
+at; each comes from the first of these that gives it
+(``settings.sources`` in ``findings.json`` names which):
+
+1. ``'option'``: the user's (``--slice-interval``, ``--pixel-spacing``);
+2. ``'checkpoint'``: the convention of the training data that the
+   checkpoint records (``meta['mmlesion_data_convention']``, written at
+   training time by :class:`~mmlesion.engine.hooks.DataConventionHook`
+   from the train pipeline and the training images:
+   :func:`pipeline_convention`);
+3. ``'config'``: the config's test pipeline (``LoadDeepLesionSlices``'
+   ``interval_mm``, a ``ResampleToSpacing``);
+4. ``'default'``: :data:`DEFAULT_INTERVAL_MM`, :data:`DEFAULT_PIXEL_SPACING`.
+
 The config's test pipeline is kept, with its loader replaced by
 :class:`~mmlesion.datasets.transforms.LoadVolumeSlices` (channels taken
 from the in-memory volume) and its fixed-size resizes and annotation
@@ -13,16 +27,30 @@ DeepLesion's 512 px slices).
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-#: Pixel spacing used when the config has no ``ResampleToSpacing``: the
-#: DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
+#: Pixel spacing used when neither the checkpoint nor the config tells it:
+#: the DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
 DEFAULT_PIXEL_SPACING = 0.8
+#: ``LoadDeepLesionSlices``' ``interval_mm`` when the config sets none.
+DEFAULT_INTERVAL_MM = 2.0
+#: Key of a checkpoint's ``meta`` recording the convention of the training
+#: data (:class:`~mmlesion.engine.hooks.DataConventionHook`).
+DATA_CONVENTION_KEY = 'mmlesion_data_convention'
+#: Where a value of the convention comes from, first to last (module doc).
+CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')
+#: ``pixel_spacing_source`` (the older field) of each source.
+_PIXEL_SPACING_SOURCE = dict(option='argument', checkpoint='checkpoint',
+                             config='ResampleToSpacing', default='default')
+#: Parts of transform names that crop or pad to a size the pipeline does
+#: not tell (a later fixed-size ``Resize`` then scales by an unknown factor).
+_SIZE_CHANGING = ('Crop', 'Clip', 'Pad')
 
 #: Test-pipeline transforms dropped for volumes (see the module doc).
 _DROPPED = ('Resize', 'RandomResize', 'FixShapeResize', 'LoadAnnotations',
@@ -40,7 +68,13 @@ class VolumeInferenceSettings:
         window (tuple, optional): ``WindowHU`` window (also used for the
             pictures); None if the pipeline has none.
         pipeline (list[dict]): the test pipeline for volume slices.
-        pixel_spacing_source (str): where ``pixel_spacing`` came from.
+        pixel_spacing_source (str): where ``pixel_spacing`` came from
+            (``'argument'``, ``'checkpoint'``, ``'ResampleToSpacing'`` or
+            ``'default'``).
+        sources (dict[str, str]): where ``interval_mm`` and
+            ``pixel_spacing`` came from, each one of
+            :data:`CONVENTION_SOURCES` (module doc); empty for settings
+            made by hand.
     """
     num_slices: int
     interval_mm: float
@@ -48,6 +82,7 @@ class VolumeInferenceSettings:
     window: Optional[Tuple[float, float]]
     pipeline: List[dict] = field(default_factory=list)
     pixel_spacing_source: str = 'config'
+    sources: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,8 +131,8 @@ class RunSettings:
         detection (DetectionSettings): how each scan is detected.
         pixel_spacing (float, optional): in-plane mm/px the model was
             trained at (:func:`volume_settings_from_config`; default: the
-            config's ``ResampleToSpacing``, else
-            :data:`DEFAULT_PIXEL_SPACING`).
+            checkpoint's record, else the config's ``ResampleToSpacing``,
+            else :data:`DEFAULT_PIXEL_SPACING`).
         device (str): torch device. Defaults to ``'cpu'``.
         overwrite (bool): replace earlier results (a batch: run scans that
             have results again). Defaults to False.
@@ -116,6 +151,10 @@ class RunSettings:
         fpr_checkpoint (str, optional): its weights (with ``fpr_config``).
         allow_partial_load (bool): accept a checkpoint that does not fit
             the model exactly (only logged). Defaults to False.
+        interval_mm (float, optional): the slice interval (mm) the model
+            was trained at (default: the checkpoint's record, else the
+            config's ``LoadDeepLesionSlices``, else
+            :data:`DEFAULT_INTERVAL_MM`).
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
@@ -128,6 +167,7 @@ class RunSettings:
     fpr_config: Optional[str] = None
     fpr_checkpoint: Optional[str] = None
     allow_partial_load: bool = False
+    interval_mm: Optional[float] = None
 
 
 def _test_pipeline(cfg: Config) -> list:
@@ -143,21 +183,187 @@ def _test_pipeline(cfg: Config) -> list:
     return []
 
 
+def _positive(value: Any) -> Optional[float]:
+    """``value`` as a float if it is a finite number > 0, else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def _resized_shape(t: Mapping, shape: Optional[Tuple[float, float]]
+                   ) -> Optional[Tuple[float, float]]:
+    """The ``(h, w)`` of an image of ``shape`` after mmdet's ``Resize``
+    ``t`` (mmcv's rounding), or None where it cannot be told."""
+    scale, factor = t.get('scale'), t.get('scale_factor')
+    if shape is None:
+        return None
+    h, w = shape
+    if scale is None:
+        if factor is None:
+            return None
+        fx, fy = ((factor, factor) if isinstance(factor, (int, float))
+                  else tuple(factor)[:2])
+        scale = (int(w * float(fx) + .5), int(h * float(fy) + .5))
+    elif isinstance(scale, (int, float)):
+        scale = (scale, scale)
+    sw, sh = (float(v) for v in tuple(scale)[:2])
+    if not t.get('keep_ratio', False):
+        return sh, sw
+    f = min(max(sw, sh) / max(h, w), min(sw, sh) / min(h, w))
+    return float(int(h * f + .5)), float(int(w * f + .5))
+
+
+def _step_spacing(t: Mapping, spacing: Optional[float],
+                  shape: Optional[Tuple[float, float]]
+                  ) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
+    """The pixel spacing (mm/px) and image ``(h, w)`` after transform
+    ``t`` (None: unknown)."""
+    kind = str(t.get('type'))
+    if kind == 'ResampleToSpacing':
+        target = float(t.get('spacing', .8))
+        if spacing is None or shape is None:
+            return target, None
+        return target, tuple(max(1., round(v * spacing / target))
+                             for v in shape)
+    if kind == 'Resize':
+        if spacing is None:
+            return None, None
+        new = _resized_shape(t, shape)
+        if new is not None:
+            return spacing * shape[1] / max(new[1], 1.), new
+        factor = t.get('scale_factor')
+        if t.get('scale') is None and factor is not None:  # size-free
+            fx = factor if isinstance(factor, (int, float)) else tuple(
+                factor)[0]
+            return spacing / float(fx), None
+        return None, None
+    if 'Resize' in kind:  # RandomResize, FixShapeResize, ...: not modelled
+        return None, None
+    if any(part in kind for part in _SIZE_CHANGING):
+        return spacing, None
+    return spacing, shape
+
+
+def _pipeline_spacing(steps: Sequence[Mapping], spacing: Optional[float],
+                      shape: Optional[Tuple[float, float]]
+                      ) -> Optional[float]:
+    """The pixel spacing an image of ``spacing`` and ``shape`` has after
+    ``steps`` (None: unknown)."""
+    for t in steps:
+        spacing, shape = _step_spacing(t, spacing, shape)
+    return spacing
+
+
+def pipeline_convention(pipeline: Sequence[Mapping],
+                        images: Iterable[Mapping] = ()) -> Optional[dict]:
+    """The input convention a 2.5D pipeline gives its model: the slices,
+    their interval and the pixel spacing (mm/px) of what the model sees.
+
+    Read from a config's test pipeline at inference
+    (:func:`volume_settings_from_config`) and from its train pipeline and
+    training images at training time
+    (:class:`~mmlesion.engine.hooks.DataConventionHook`).
+
+    The pixel spacing follows the transforms after ``LoadDeepLesionSlices``:
+    ``ResampleToSpacing`` sets it; mmdet's ``Resize`` scales it by its
+    factor, which for a fixed ``scale`` depends on the image's size (known
+    from ``images``, lost after a crop or pad); other resizes
+    (``RandomResize``, ...) leave it unknown. Random zooms around 1
+    (``MultiSliceRandomAffine``'s ``scaling_ratio_range``) are ignored.
+
+    Args:
+        pipeline (Sequence[Mapping]): transform dicts, one of them
+            ``LoadDeepLesionSlices``.
+        images (Iterable[Mapping]): data infos of the images the pipeline
+            reads (``spacing`` in mm/px, ``height``, ``width``: those of
+            :class:`~mmlesion.datasets.DeepLesionDataset`). With them the
+            pixel spacing is the median over the images of the spacing each
+            reaches through the pipeline; without (or none usable), only a
+            ``ResampleToSpacing`` tells it. Defaults to none.
+
+    Returns:
+        dict | None: ``num_slices``, ``interval_mm`` (None where the loader
+        does not set it), ``pixel_spacing`` (None: unknown) and ``images``
+        (how many images gave it: 0 for ``ResampleToSpacing`` alone); None
+        for a pipeline without ``LoadDeepLesionSlices``.
+    """
+    types = [t.get('type') for t in pipeline]
+    if 'LoadDeepLesionSlices' not in types:
+        return None
+    pos = types.index('LoadDeepLesionSlices')
+    loader, steps = pipeline[pos], list(pipeline[pos + 1:])
+    spacings = []
+    for info in images:
+        if not isinstance(info, Mapping):
+            continue
+        spacing = _positive(info.get('spacing'))
+        h, w = _positive(info.get('height')), _positive(info.get('width'))
+        if spacing is None or h is None or w is None:
+            continue
+        got = _pipeline_spacing(steps, spacing, (h, w))
+        if got is not None:
+            spacings.append(got)
+    if spacings:
+        pixel_spacing = round(float(np.median(spacings)), 4)
+    else:
+        pixel_spacing = _pipeline_spacing(steps, None, None)
+    interval = loader.get('interval_mm')
+    return dict(num_slices=int(loader.get('num_slices', 3)),
+                interval_mm=None if interval is None else float(interval),
+                pixel_spacing=pixel_spacing, images=len(spacings))
+
+
+def _choose(name: str, option: Optional[float], recorded: Optional[dict],
+            config: Optional[float], default: float,
+            cfg_name: str) -> Tuple[float, str]:
+    """A value of the convention and its source (module doc): an invalid
+    option raises, an invalid record is ignored with a warning."""
+    if option is not None:
+        if _positive(option) is None:
+            raise ValueError(f'{name} must be > 0 mm, got {option}')
+        return float(option), 'option'
+    value = (recorded or {}).get(name)
+    if value is not None:
+        if _positive(value) is not None:
+            return float(value), 'checkpoint'
+        print_log(f'{cfg_name}: the checkpoint records {name} {value!r} '
+                  'for its training data, not a number > 0: ignored',
+                  logger='current', level=logging.WARNING)
+    if config is not None:
+        return float(config), 'config'
+    return float(default), 'default'
+
+
 def volume_settings_from_config(
         cfg: Config,
         pixel_spacing: Optional[float] = None,
-        cfg_name: str = '<config>') -> VolumeInferenceSettings:
+        cfg_name: str = '<config>',
+        interval_mm: Optional[float] = None,
+        trained: Optional[Mapping] = None) -> VolumeInferenceSettings:
     """Read a 2.5D config's input convention (see the module doc).
 
     Args:
         cfg (Config): the detector's config.
         pixel_spacing (float, optional): in-plane spacing (mm/px) to use;
-            default: the pipeline's ``ResampleToSpacing``, else
-            :data:`DEFAULT_PIXEL_SPACING` (with a warning).
+            default: ``trained``'s, else the pipeline's
+            ``ResampleToSpacing``, else :data:`DEFAULT_PIXEL_SPACING` (with
+            a warning).
         cfg_name (str): named in errors.
+        interval_mm (float, optional): slice interval (mm) to use; default:
+            ``trained``'s, else the pipeline's ``LoadDeepLesionSlices``',
+            else :data:`DEFAULT_INTERVAL_MM`.
+        trained (Mapping, optional): the convention of the training data a
+            checkpoint records (``meta[DATA_CONVENTION_KEY]``,
+            :func:`pipeline_convention`); its ``interval_mm`` and
+            ``pixel_spacing`` come before the config's.
 
     Returns:
-        VolumeInferenceSettings: the settings and the volume pipeline.
+        VolumeInferenceSettings: the settings, where each came from
+        (``sources``) and the volume pipeline.
 
     Raises:
         ValueError: the config's test pipeline has no
@@ -172,45 +378,69 @@ def volume_settings_from_config(
             'the number of slices and their interval are unknown')
     pos = types.index('LoadDeepLesionSlices')
     loader = pipeline[pos]
-    num_slices = int(loader.get('num_slices', 3))
-    interval = float(loader.get('interval_mm', 2.))
-    hu_clip = loader.get('hu_clip', (-1024., 3071.))
-    out = [dict(type='LoadVolumeSlices', num_slices=num_slices,
-                interval_mm=interval, hu_clip=hu_clip)]
-    window, resample_spacing = None, None
-    for t in pipeline[pos + 1:]:
-        if t['type'] in _DROPPED:
-            continue
-        t = dict(t)
+    kept = [dict(t) for t in pipeline[pos + 1:] if t['type'] not in _DROPPED]
+    config = pipeline_convention([loader] + kept)
+    trained = trained if isinstance(trained, Mapping) else None
+    interval, interval_source = _choose(
+        'interval_mm', interval_mm, trained, config['interval_mm'],
+        DEFAULT_INTERVAL_MM, cfg_name)
+    spacing, spacing_source = _choose(
+        'pixel_spacing', pixel_spacing, trained, config['pixel_spacing'],
+        DEFAULT_PIXEL_SPACING, cfg_name)
+    for name, value in (('interval_mm', interval),
+                        ('pixel_spacing', spacing)):
+        if _positive(value) is None:  # the config's
+            raise ValueError(f'{name} must be > 0 mm, got {value}')
+    _log_convention(cfg_name, config, (interval, interval_source),
+                    (spacing, spacing_source))
+    out = [dict(type='LoadVolumeSlices', num_slices=config['num_slices'],
+                interval_mm=interval,
+                hu_clip=loader.get('hu_clip', (-1024., 3071.)))]
+    window = None
+    for t in kept:
         if t['type'] == 'WindowHU':
             window = tuple(float(v) for v in t.get('window',
                                                    (-1024., 1050.)))
-        elif t['type'] == 'ResampleToSpacing':
-            resample_spacing = float(t.get('spacing', .8))
         elif t['type'] == 'PackDetInputs' and 'meta_keys' in t:
             # ClipBlackBorder's offset must come back with the predictions
             t['meta_keys'] = tuple(t['meta_keys']) + ('crop_offset', )
         out.append(t)
-    source = 'argument'
-    if pixel_spacing is None:
-        if resample_spacing is not None:
-            pixel_spacing, source = resample_spacing, 'ResampleToSpacing'
-        else:
-            pixel_spacing, source = DEFAULT_PIXEL_SPACING, 'default'
-            print_log(
-                f'{cfg_name}: the test pipeline has no ResampleToSpacing; '
-                f'slices are resampled to {DEFAULT_PIXEL_SPACING} mm/px '
-                '(DeepLesion at 512 px). Pass the pixel spacing the model '
-                'was trained at if it differs (e.g. --pixel-spacing 1.4 '
-                'for the demo DeepLesion set)',
-                logger='current', level=logging.WARNING)
-    if not (np.isfinite(pixel_spacing) and pixel_spacing > 0):
-        raise ValueError(f'pixel_spacing must be > 0 mm, got '
-                         f'{pixel_spacing}')
     return VolumeInferenceSettings(
-        num_slices=num_slices, interval_mm=interval,
-        pixel_spacing=float(pixel_spacing), window=window, pipeline=out,
-        pixel_spacing_source=source)
+        num_slices=config['num_slices'], interval_mm=interval,
+        pixel_spacing=spacing, window=window, pipeline=out,
+        pixel_spacing_source=_PIXEL_SPACING_SOURCE[spacing_source],
+        sources=dict(interval_mm=interval_source,
+                     pixel_spacing=spacing_source))
+
+
+def _log_convention(cfg_name: str, config: dict,
+                    interval: Tuple[float, str],
+                    spacing: Tuple[float, str]) -> None:
+    """Say where the slice interval and pixel spacing came from: a warning
+    for the default pixel spacing and for a checkpoint's record that the
+    config's test pipeline contradicts."""
+    if spacing[1] == 'default':
+        print_log(
+            f'{cfg_name}: neither the checkpoint (no record of its training '
+            'data) nor the test pipeline (no ResampleToSpacing) tells the '
+            f'pixel spacing; slices are resampled to {DEFAULT_PIXEL_SPACING}'
+            ' mm/px (DeepLesion at 512 px). Pass the pixel spacing the model'
+            ' was trained at if it differs (e.g. --pixel-spacing 1.4 for the'
+            ' demo DeepLesion set)', logger='current', level=logging.WARNING)
+    for name, (value, source) in (('interval_mm', interval),
+                                  ('pixel_spacing', spacing)):
+        if source == 'checkpoint' and config[name] is not None and not (
+                np.isclose(config[name], value)):
+            print_log(
+                f'{cfg_name}: the checkpoint records {name} {value:g} for '
+                f"its training data, the config's test pipeline "
+                f'{config[name]:g}; using {value:g}', logger='current',
+                level=logging.WARNING)
+    if 'checkpoint' in (interval[1], spacing[1]):
+        print_log(
+            f'slices of {interval[0]:g} mm ({interval[1]}) at '
+            f'{spacing[0]:g} mm/px ({spacing[1]})', logger='current',
+            level=logging.INFO)
 
 
 def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:

@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Batch sampler of LENS (Yan et al., TMI 2020, Sec. VI-B)."""
 import math
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import (Dict, Hashable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 from mmdet.registry import DATA_SAMPLERS
@@ -20,8 +21,9 @@ class LENSDatasetBatchSampler(BatchSampler):
     Works over a :class:`~mmlesion.datasets.LENSMultiDataset` (it asks the
     dataset for ``dataset_id(idx)`` and ``is_positive(idx)``). Each epoch
     the whole epoch is planned first, identically on every rank: every
-    dataset keeps all its positives and ``round(n_pos / pos_neg_ratio)``
-    randomly drawn negatives (all of them if it has fewer); its kept
+    dataset keeps one positive slice per 3D lesion (below), ``n_pos`` in
+    all, and ``round(n_pos / pos_neg_ratio)`` randomly drawn negatives
+    (all of them if it has fewer); its kept
     indices are shuffled and cut into batches; the batches of all datasets
     are shuffled together. Then the *batches* are shared out among the
     ranks, batch ``i`` to rank ``i % world_size``, so that every rank gets
@@ -31,13 +33,19 @@ class LENSDatasetBatchSampler(BatchSampler):
     A dataset without positives contributes no batch when ``pos_neg_ratio``
     is set.
 
-    One positive per lesion group (``one_positive_per_group``, default):
-    positives that the dataset puts in one group (``positive_group(idx)``,
-    e.g. a key slice and the slices mining propagated its lesions to, see
-    :class:`~mmlesion.datasets.DeepLesionMinedDataset`) count as one: each
-    epoch one of them is drawn at random. The paper: "we randomly sampled
-    one positive slice for each 3D GT in every training epoch" (Sec. VI-D,
-    Table III). Without groups every positive is its own group.
+    One positive slice per 3D lesion (``one_positive_per_group``, default;
+    Sec. VI-D, Table III: "we randomly sampled one positive slice for each
+    3D GT in every training epoch"): the dataset names the 3D lesions that
+    each positive slice shows (``positive_lesions(idx)``, e.g. a key
+    slice's annotated lesions and the slices mining propagated them to, or
+    a mined lesion's slices, see :class:`~mmlesion.datasets.
+    DeepLesionMinedDataset`); each epoch every lesion draws one of its
+    slices at random. A slice showing two lesions is drawn for each (it may
+    come twice in an epoch: the draw is the slice with all its boxes, as
+    the paper trains on slices), so the positives of an epoch are as many
+    as the dataset's 3D lesions and its negatives half as many. A dataset
+    with only ``positive_group(idx)`` counts each group as one lesion;
+    without either every positive slice is one lesion.
 
     Distributed training (fixed here): the sampler used to take the indices
     of the wrapped ``DefaultSampler``, which shards *indices* among the
@@ -62,8 +70,9 @@ class LENSDatasetBatchSampler(BatchSampler):
         drop_last (bool): drop each dataset's last incomplete batch.
         pos_neg_ratio (float, optional): positives per negative; ``None``
             keeps every negative.
-        one_positive_per_group (bool): draw one positive per lesion group
-            and epoch (the paper); False keeps every positive slice.
+        one_positive_per_group (bool): draw one positive slice per 3D
+            lesion and epoch (the paper); False keeps every positive slice
+            once.
         seed (int, optional): random seed; None takes the wrapped
             sampler's (``DefaultSampler``'s, which the Runner sets from
             ``randomness.seed``, so that a seeded run is reproducible), or
@@ -104,6 +113,16 @@ class LENSDatasetBatchSampler(BatchSampler):
         self._split: Optional[Dict[int, Tuple[List[List[int]],
                                               List[int]]]] = None
 
+    def _lesions(self, idx: int) -> Sequence[Hashable]:
+        """Keys of the 3D lesions that positive sample ``idx`` shows."""
+        if not self.one_positive_per_group:
+            return (idx, )
+        if hasattr(self.dataset, 'positive_lesions'):
+            return tuple(self.dataset.positive_lesions(idx)) or (idx, )
+        if hasattr(self.dataset, 'positive_group'):
+            return (self.dataset.positive_group(idx), )
+        return (idx, )
+
     @property
     def epoch(self) -> int:
         """The wrapped sampler's epoch."""
@@ -116,19 +135,16 @@ class LENSDatasetBatchSampler(BatchSampler):
 
     def _positives_negatives(
             self) -> Dict[int, Tuple[List[List[int]], List[int]]]:
-        """(positive groups, negative indices) of each dataset, in index
-        order."""
+        """(the slices of each 3D lesion, negative indices) of each
+        dataset, lesions in the order of their first slice."""
         if self._split is None:
-            grouped = (self.one_positive_per_group
-                       and hasattr(self.dataset, 'positive_group'))
             split: Dict[int, Tuple[dict, List[int]]] = {}
             for idx in range(len(self.dataset)):
                 pos, neg = split.setdefault(
                     self.dataset.dataset_id(idx), ({}, []))
                 if self.dataset.is_positive(idx):
-                    key = self.dataset.positive_group(idx) if grouped \
-                        else idx
-                    pos.setdefault(key, []).append(idx)
+                    for key in self._lesions(idx):
+                        pos.setdefault(key, []).append(idx)
                 else:
                     neg.append(idx)
             self._split = {
@@ -159,7 +175,7 @@ class LENSDatasetBatchSampler(BatchSampler):
 
     def epoch_counts(self) -> Dict[int, Tuple[int, int]]:
         """(positives, negatives) kept per dataset in an epoch, over all
-        ranks (positives: one per lesion group)."""
+        ranks (positives: one per 3D lesion)."""
         counts = {}
         for d, (pos, neg) in self._positives_negatives().items():
             n = self._num_negatives(len(pos), len(neg))

@@ -153,9 +153,16 @@ def run_stand_in(tmp_path: Path) -> Path:
     return out
 
 
+#: ``settings.sources`` (new): where the slice interval and the pixel
+#: spacing came from, after ``pixel_spacing_source``.
+SOURCES = ('\n  "sources": {\n   "interval_mm": "config",\n'
+           '   "pixel_spacing": "option"\n  },')
+
+
 def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
     """The files of the code before the package, byte for byte, and
-    ``schema_version`` (new) after ``model_warning``."""
+    ``schema_version`` (new) after ``model_warning``, ``settings.sources``
+    (new) after ``settings.pixel_spacing_source``."""
     out = run_stand_in(tmp_path)
     got = normalised((out / 'findings.json').read_text(encoding='utf-8'),
                      tmp_path)
@@ -164,8 +171,9 @@ def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
                           'data: findings are not clinically meaningful",'
                           + version)
     assert got.count(version) == 1
+    assert got.count('"pixel_spacing_source": "argument",' + SOURCES) == 1
     expected = (DATA / 'stand_in_findings.json').read_text(encoding='utf-8')
-    assert got.replace(version, '\n') == expected
+    assert got.replace(version, '\n').replace(SOURCES, '') == expected
     got = normalised((out / 'candidates.csv').read_text(encoding='utf-8'),
                      tmp_path)
     assert got == (DATA / 'stand_in_candidates.csv').read_text(

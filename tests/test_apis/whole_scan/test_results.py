@@ -96,7 +96,8 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
     assert 'dicom' not in bare and 'resampled' not in bare
     assert bare['settings'] == dict(
         num_slices=3, interval_mm=2., pixel_spacing=1.,
-        window=(-1024., 1050.), pixel_spacing_source='config', batch_size=8,
+        window=(-1024., 1050.), pixel_spacing_source='config', sources={},
+        batch_size=8,
         workers=1, worker_type='thread', resample_backend='torch',
         score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, fpr=None)
     run = _result(model_warning=None, provenance=dict(checkpoint=None),
