@@ -86,7 +86,8 @@ test_evaluator = val_evaluator
 # checkpoint check of the runtime base.
 custom_hooks = [
     {{_base_.early_stopping_hook}},
-    dict(type='CheckpointCheckHook')
+    dict(type='CheckpointCheckHook'),
+    dict(type='DataConventionHook')
 ]
 default_hooks = dict(
     checkpoint=dict(

@@ -11,7 +11,6 @@ Also here: the metric keys a table reads, and what the stages' commands
 take from the configs (the epochs a training ends at with the user's
 ``--cfg-options``, the options that move a config's data paths).
 """
-import argparse
 import glob
 import hashlib
 import json
@@ -29,7 +28,8 @@ from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_check import strings_under
 from .paper_results import PAPER_RESULTS
-from .plan import MetricMap, PlanContext, Row, Stage, TableSpec
+from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
+                   parse_cfg_options, repo_root)
 
 LAST = '@last:'
 #: the checkpoint ``save_best`` keeps (``best_<key>_epoch_<n>.pth``)
@@ -162,11 +162,6 @@ def run_stage(work_dir: str, stage: Stage, log=print) -> None:
         finished=time.strftime('%Y-%m-%d %H:%M:%S')), indent=1)
     with open(osp.join(work_dir, 'commands.sh'), 'a') as f:
         f.write(f'# {stage.name}\n{shlex.join(argv)}\n')
-
-
-def repo_root() -> str:
-    """The clone the tools run from."""
-    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def run_rows(work_dir: str, rows: Sequence[Row], keep_going: bool = False,
@@ -382,24 +377,6 @@ def python_executable() -> str:
 
 
 # ------------------------------------------ the --cfg-options of the stages
-def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
-    """``key=value`` strings as the tools' ``--cfg-options`` read them
-    (mmengine's ``DictAction``: numbers, booleans, lists, tuples).
-
-    Raises:
-        ValueError: an option without ``=``.
-    """
-    from mmengine.config import DictAction
-    bad = [o for o in options if '=' not in o]
-    if bad:
-        raise ValueError(f'--cfg-options {bad}: each must be KEY=VALUE')
-    if not options:
-        return {}
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument('--o', nargs='+', action=DictAction)
-    return dict(parser.parse_args(['--o', *options]).o)
-
-
 @lru_cache(maxsize=None)
 def config_data_paths(config: str) -> Tuple[Tuple[str, str], ...]:
     """(dotted key, value) of the strings of a config's dataloaders and

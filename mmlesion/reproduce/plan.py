@@ -8,9 +8,11 @@ metric file its last stage writes and the model whose published
 numbers (the paper's) it is compared with. Rows run once per seed; LUNA16
 rows run their folds inside ``tools/luna16_cv.py``.
 """
+import argparse
+import os.path as osp
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 #: paper key -> (key in our metric file, factor to the paper's unit)
 MetricMap = Dict[str, Tuple[str, float]]
@@ -131,3 +133,26 @@ class PlanContext:
             opts.append(f'data_root={self.data_root}')
         opts += list(self.cfg_options)
         return ['--cfg-options', *opts] if opts else []
+
+
+def repo_root() -> str:
+    """The clone the tools run from."""
+    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
+    """``key=value`` strings as the tools' ``--cfg-options`` read them
+    (mmengine's ``DictAction``: numbers, booleans, lists, tuples).
+
+    Raises:
+        ValueError: an option without ``=``.
+    """
+    from mmengine.config import DictAction
+    bad = [o for o in options if '=' not in o]
+    if bad:
+        raise ValueError(f'--cfg-options {bad}: each must be KEY=VALUE')
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    return dict(parser.parse_args(['--o', *options]).o)

@@ -63,7 +63,10 @@ TINY = [
     'train_dataloader.persistent_workers=False',
     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
     'test_dataloader.num_workers=0',
-    'test_dataloader.persistent_workers=False'
+    'test_dataloader.persistent_workers=False',
+    'train_dataloader.dataset.pipeline.3.scale=(256,256)',
+    'val_dataloader.dataset.pipeline.3.scale=(256,256)',
+    'test_dataloader.dataset.pipeline.3.scale=(256,256)'
 ]
 #: The trainings that run (at TINY size); every other one is checked.
 TRAINED = ('python tools/train.py configs/elixirnet/'
@@ -73,7 +76,8 @@ TINY_TEST = ['model.backbone.depth=18', 'model.backbone.init_cfg=None',
              'model.neck.in_channels=[64,128,256,512]',
              'test_dataloader.dataset.indices=1',
              'test_dataloader.num_workers=0',
-             'test_dataloader.persistent_workers=False']
+             'test_dataloader.persistent_workers=False',
+             'test_dataloader.dataset.pipeline.3.scale=(256,256)']
 
 R_PLACEHOLDER = 'placeholder for a file of the user'
 R_MULTI = 'multi-GPU launch (dist_train.sh / torch.distributed.run / Slurm)'
@@ -527,12 +531,13 @@ def test_doc_commands_run_on_replicas(tmp_path):
         if 'tools/reproduce.py' in text and '--dry-run' not in text:
             text += ' --dry-run'
         if text.startswith('python tools/train.py'):
-            text += ' --cfg-options ' + ' '.join(TINY)
+            text += ' --cfg-options ' + ' '.join(map(shlex.quote, TINY))
         if text.startswith('python tools/test.py'):
             ckpt = tmp_path / text.split()[3]
-            if not ckpt.exists():  # the 1-epoch stand-in for epoch_N.pth
-                os.link(ckpt.parent / 'epoch_1.pth', ckpt)
-            text += ' --cfg-options ' + ' '.join(TINY_TEST)
+            stand_in = ckpt.parent / 'epoch_1.pth'  # for epoch_N.pth
+            if not ckpt.exists() and stand_in.exists():  # else: it fails
+                os.link(stand_in, ckpt)
+            text += ' --cfg-options ' + ' '.join(map(shlex.quote, TINY_TEST))
         if _batchable(text):  # runs with its neighbours, in order
             batch.append((cmd, text))
             continue

@@ -22,7 +22,12 @@ TINY = [
     'train_dataloader.persistent_workers=False',
     'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
     'test_dataloader.num_workers=0',
-    'test_dataloader.persistent_workers=False'
+    'test_dataloader.persistent_workers=False',
+    # the synthetic slices' own 256 px instead of the configs' 512 (a
+    # quarter of the pixels; every 2D DeepLesion config resizes at step 3)
+    'train_dataloader.dataset.pipeline.3.scale=(256,256)',
+    'val_dataloader.dataset.pipeline.3.scale=(256,256)',
+    'test_dataloader.dataset.pipeline.3.scale=(256,256)'
 ]
 
 

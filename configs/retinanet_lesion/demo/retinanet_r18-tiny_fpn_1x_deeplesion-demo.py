@@ -79,7 +79,8 @@ param_scheduler = [
         milestones=[9],
         gamma=0.1)
 ]
-custom_hooks = [dict(type='CheckpointCheckHook')]  # no early stopping
+custom_hooks = [dict(type='CheckpointCheckHook'),
+                dict(type='DataConventionHook')]  # no early stopping
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(

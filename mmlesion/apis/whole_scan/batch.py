@@ -221,7 +221,9 @@ def run_batch_inference(config: Union[str, Config],
     run = run_settings or RunSettings()
     if not scans:
         raise ValueError('no scan to run')
-    cfg, settings = volume_run_config(config, run)
+    # the checkpoint's record of its training data, as a single run reads
+    cfg, settings = volume_run_config(
+        config, run, checkpoint if model is None else None)
     check_workers(run.detection.workers, run.detection.worker_type)
     out = Path(out_dir)
     lock = OutDirLock(out)  # taken by _queue_scans after its checks

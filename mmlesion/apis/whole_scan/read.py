@@ -60,6 +60,8 @@ MAX_RESAMPLED_VOXELS = 2**30
 ENV_MAX_VOXELS = 'MMLESION_MAX_VOXELS'
 _SPACING_SOURCES = dict(argument='--pixel-spacing',
                         ResampleToSpacing="the config's ResampleToSpacing",
+                        checkpoint="the checkpoint's record of its "
+                        'training data',
                         default='the default pixel spacing')
 
 

@@ -5,7 +5,9 @@
 
 ``findings.json`` carries ``schema_version``
 (:data:`FINDINGS_SCHEMA_VERSION`); its keys and their order are those of
-the files written before the version was recorded, plus that field. A
+the files written before the version was recorded, plus that field and
+``settings.sources`` (where the slice interval and pixel spacing came
+from: option, checkpoint, config or default). A
 finding's ``diameter_mm`` is the old name of ``largest_box_side_mm`` (the
 longer in-plane side of its 3D box, which is no lesion diameter: RECIST
 gives those): the file still writes it, and :attr:`Finding.diameter_mm`

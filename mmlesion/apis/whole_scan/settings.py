@@ -12,7 +12,7 @@ at; each comes from the first of these that gives it
    checkpoint records (``meta['mmlesion_data_convention']``, written at
    training time by :class:`~mmlesion.engine.hooks.DataConventionHook`
    from the train pipeline and the training images:
-   :func:`pipeline_convention`);
+   :func:`~mmlesion.datasets.transforms.data_convention.pipeline_convention`);
 3. ``'config'``: the config's test pipeline (``LoadDeepLesionSlices``'
    ``interval_mm``, a ``ResampleToSpacing``);
 4. ``'default'``: :data:`DEFAULT_INTERVAL_MM`, :data:`DEFAULT_PIXEL_SPACING`.
@@ -27,31 +27,22 @@ DeepLesion's 512 px slices).
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-#: Pixel spacing used when neither the checkpoint nor the config tells it:
-#: the DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
-DEFAULT_PIXEL_SPACING = 0.8
-#: ``LoadDeepLesionSlices``' ``interval_mm`` when the config sets none.
-DEFAULT_INTERVAL_MM = 2.0
-#: Key of a checkpoint's ``meta`` recording the convention of the training
-#: data (:class:`~mmlesion.engine.hooks.DataConventionHook`).
-DATA_CONVENTION_KEY = 'mmlesion_data_convention'
+from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
+    DATA_CONVENTION_KEY, DEFAULT_INTERVAL_MM, DEFAULT_PIXEL_SPACING,
+    positive_or_none, pipeline_convention)
+
 #: Where a value of the convention comes from, first to last (module doc).
 CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')
 #: ``pixel_spacing_source`` (the older field) of each source.
 _PIXEL_SPACING_SOURCE = dict(option='argument', checkpoint='checkpoint',
                              config='ResampleToSpacing', default='default')
-#: Parts of transform names that crop or pad to a size the pipeline does
-#: not tell (a later fixed-size ``Resize`` then scales by an unknown factor).
-_SIZE_CHANGING = ('Crop', 'Clip', 'Pad')
-
 #: Test-pipeline transforms dropped for volumes (see the module doc).
 _DROPPED = ('Resize', 'RandomResize', 'FixShapeResize', 'LoadAnnotations',
             'RandomFlip', 'LoadRecistPoints')
@@ -183,152 +174,18 @@ def _test_pipeline(cfg: Config) -> list:
     return []
 
 
-def _positive(value: Any) -> Optional[float]:
-    """``value`` as a float if it is a finite number > 0, else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) and value > 0 else None
-
-
-def _resized_shape(t: Mapping, shape: Optional[Tuple[float, float]]
-                   ) -> Optional[Tuple[float, float]]:
-    """The ``(h, w)`` of an image of ``shape`` after mmdet's ``Resize``
-    ``t`` (mmcv's rounding), or None where it cannot be told."""
-    scale, factor = t.get('scale'), t.get('scale_factor')
-    if shape is None:
-        return None
-    h, w = shape
-    if scale is None:
-        if factor is None:
-            return None
-        fx, fy = ((factor, factor) if isinstance(factor, (int, float))
-                  else tuple(factor)[:2])
-        scale = (int(w * float(fx) + .5), int(h * float(fy) + .5))
-    elif isinstance(scale, (int, float)):
-        scale = (scale, scale)
-    sw, sh = (float(v) for v in tuple(scale)[:2])
-    if not t.get('keep_ratio', False):
-        return sh, sw
-    f = min(max(sw, sh) / max(h, w), min(sw, sh) / min(h, w))
-    return float(int(h * f + .5)), float(int(w * f + .5))
-
-
-def _step_spacing(t: Mapping, spacing: Optional[float],
-                  shape: Optional[Tuple[float, float]]
-                  ) -> Tuple[Optional[float], Optional[Tuple[float, float]]]:
-    """The pixel spacing (mm/px) and image ``(h, w)`` after transform
-    ``t`` (None: unknown)."""
-    kind = str(t.get('type'))
-    if kind == 'ResampleToSpacing':
-        target = float(t.get('spacing', .8))
-        if spacing is None or shape is None:
-            return target, None
-        return target, tuple(max(1., round(v * spacing / target))
-                             for v in shape)
-    if kind == 'Resize':
-        if spacing is None:
-            return None, None
-        new = _resized_shape(t, shape)
-        if new is not None:
-            return spacing * shape[1] / max(new[1], 1.), new
-        factor = t.get('scale_factor')
-        if t.get('scale') is None and factor is not None:  # size-free
-            fx = factor if isinstance(factor, (int, float)) else tuple(
-                factor)[0]
-            return spacing / float(fx), None
-        return None, None
-    if 'Resize' in kind:  # RandomResize, FixShapeResize, ...: not modelled
-        return None, None
-    if any(part in kind for part in _SIZE_CHANGING):
-        return spacing, None
-    return spacing, shape
-
-
-def _pipeline_spacing(steps: Sequence[Mapping], spacing: Optional[float],
-                      shape: Optional[Tuple[float, float]]
-                      ) -> Optional[float]:
-    """The pixel spacing an image of ``spacing`` and ``shape`` has after
-    ``steps`` (None: unknown)."""
-    for t in steps:
-        spacing, shape = _step_spacing(t, spacing, shape)
-    return spacing
-
-
-def pipeline_convention(pipeline: Sequence[Mapping],
-                        images: Iterable[Mapping] = ()) -> Optional[dict]:
-    """The input convention a 2.5D pipeline gives its model: the slices,
-    their interval and the pixel spacing (mm/px) of what the model sees.
-
-    Read from a config's test pipeline at inference
-    (:func:`volume_settings_from_config`) and from its train pipeline and
-    training images at training time
-    (:class:`~mmlesion.engine.hooks.DataConventionHook`).
-
-    The pixel spacing follows the transforms after ``LoadDeepLesionSlices``:
-    ``ResampleToSpacing`` sets it; mmdet's ``Resize`` scales it by its
-    factor, which for a fixed ``scale`` depends on the image's size (known
-    from ``images``, lost after a crop or pad); other resizes
-    (``RandomResize``, ...) leave it unknown. Random zooms around 1
-    (``MultiSliceRandomAffine``'s ``scaling_ratio_range``) are ignored.
-
-    Args:
-        pipeline (Sequence[Mapping]): transform dicts, one of them
-            ``LoadDeepLesionSlices``.
-        images (Iterable[Mapping]): data infos of the images the pipeline
-            reads (``spacing`` in mm/px, ``height``, ``width``: those of
-            :class:`~mmlesion.datasets.DeepLesionDataset`). With them the
-            pixel spacing is the median over the images of the spacing each
-            reaches through the pipeline; without (or none usable), only a
-            ``ResampleToSpacing`` tells it. Defaults to none.
-
-    Returns:
-        dict | None: ``num_slices``, ``interval_mm`` (None where the loader
-        does not set it), ``pixel_spacing`` (None: unknown) and ``images``
-        (how many images gave it: 0 for ``ResampleToSpacing`` alone); None
-        for a pipeline without ``LoadDeepLesionSlices``.
-    """
-    types = [t.get('type') for t in pipeline]
-    if 'LoadDeepLesionSlices' not in types:
-        return None
-    pos = types.index('LoadDeepLesionSlices')
-    loader, steps = pipeline[pos], list(pipeline[pos + 1:])
-    spacings = []
-    for info in images:
-        if not isinstance(info, Mapping):
-            continue
-        spacing = _positive(info.get('spacing'))
-        h, w = _positive(info.get('height')), _positive(info.get('width'))
-        if spacing is None or h is None or w is None:
-            continue
-        got = _pipeline_spacing(steps, spacing, (h, w))
-        if got is not None:
-            spacings.append(got)
-    if spacings:
-        pixel_spacing = round(float(np.median(spacings)), 4)
-    else:
-        pixel_spacing = _pipeline_spacing(steps, None, None)
-    interval = loader.get('interval_mm')
-    return dict(num_slices=int(loader.get('num_slices', 3)),
-                interval_mm=None if interval is None else float(interval),
-                pixel_spacing=pixel_spacing, images=len(spacings))
-
-
 def _choose(name: str, option: Optional[float], recorded: Optional[dict],
             config: Optional[float], default: float,
             cfg_name: str) -> Tuple[float, str]:
     """A value of the convention and its source (module doc): an invalid
     option raises, an invalid record is ignored with a warning."""
     if option is not None:
-        if _positive(option) is None:
+        if positive_or_none(option) is None:
             raise ValueError(f'{name} must be > 0 mm, got {option}')
         return float(option), 'option'
     value = (recorded or {}).get(name)
     if value is not None:
-        if _positive(value) is not None:
+        if positive_or_none(value) is not None:
             return float(value), 'checkpoint'
         print_log(f'{cfg_name}: the checkpoint records {name} {value!r} '
                   'for its training data, not a number > 0: ignored',
@@ -358,7 +215,7 @@ def volume_settings_from_config(
             else :data:`DEFAULT_INTERVAL_MM`.
         trained (Mapping, optional): the convention of the training data a
             checkpoint records (``meta[DATA_CONVENTION_KEY]``,
-            :func:`pipeline_convention`); its ``interval_mm`` and
+            :func:`~mmlesion.datasets.transforms.data_convention.pipeline_convention`); its ``interval_mm`` and
             ``pixel_spacing`` come before the config's.
 
     Returns:
@@ -389,7 +246,7 @@ def volume_settings_from_config(
         DEFAULT_PIXEL_SPACING, cfg_name)
     for name, value in (('interval_mm', interval),
                         ('pixel_spacing', spacing)):
-        if _positive(value) is None:  # the config's
+        if positive_or_none(value) is None:  # the config's
             raise ValueError(f'{name} must be > 0 mm, got {value}')
     _log_convention(cfg_name, config, (interval, interval_source),
                     (spacing, spacing_source))

@@ -1,0 +1,152 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The few lines a training prints at its end: where everything went.
+
+mmengine's Runner splits a run's outputs between two folders: the work dir
+(checkpoints, ``last_checkpoint``, the config copy) and its
+``<timestamp>/`` folder (the log ``<timestamp>.log`` and ``vis_data/`` with
+the scalars). :func:`training_summary` names each of them, and the best
+checkpoint with its score where the checkpoint hook keeps one
+(``save_best``); ``tools/train.py`` prints it on the main process.
+:func:`aligned_rows` lays out such ``what  path`` listings (also used by
+``tools/run_demo.py``).
+"""
+import os.path as osp
+import re
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+RULE = '=' * 72
+TITLE = ('Training done: checkpoints and config in the work dir, the log '
+         'in its <timestamp>/ folder')
+
+
+@dataclass(frozen=True)
+class BestCheckpoint:
+    """The checkpoint a ``save_best`` hook kept.
+
+    Args:
+        path (str): the checkpoint file.
+        metric (str): the metric it is best on (``froc/sens@4``).
+        score (float, optional): its value.
+        epoch (int, optional): the epoch (or iteration) it was saved at,
+            read from its file name.
+    """
+    path: str
+    metric: str
+    score: Optional[float] = None
+    epoch: Optional[int] = None
+
+
+def aligned_rows(rows: Sequence[Tuple[str, str]],
+                 indent: str = '  ') -> List[str]:
+    """``what  value`` lines with the values in one column.
+
+    Args:
+        rows (Sequence[tuple[str, str]]): ``(what, value)`` pairs.
+        indent (str): put before each line.
+
+    Returns:
+        list[str]: one line per pair.
+    """
+    width = max((len(what) for what, _ in rows), default=0)
+    return [f'{indent}{what:<{width}}  {value}' for what, value in rows]
+
+
+def best_checkpoints(runner: Any) -> List[BestCheckpoint]:
+    """The best checkpoints the runner's checkpoint hooks saved.
+
+    Args:
+        runner (mmengine.runner.Runner): a runner after ``train()``.
+
+    Returns:
+        list[BestCheckpoint]: one per ``save_best`` metric whose checkpoint
+        exists (empty without ``save_best`` or before any validation).
+    """
+    from mmengine.hooks import CheckpointHook
+    info = runner.message_hub.runtime_info
+    found = []
+    for hook in runner.hooks:
+        if not isinstance(hook, CheckpointHook) or not hook.save_best:
+            continue
+        keys = hook.key_indicators
+        for key in keys:
+            suffix = '' if len(keys) == 1 else f'_{key}'
+            path = info.get(f'best_ckpt{suffix}')
+            if not path or not osp.isfile(path):
+                continue
+            score = info.get(f'best_score{suffix}')
+            epoch = re.search(r'(?:epoch|iter)_(\d+)\.pth$', path)
+            found.append(BestCheckpoint(
+                str(path), key, None if score is None else float(score),
+                int(epoch.group(1)) if epoch else None))
+    return found
+
+
+def _last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``work_dir/last_checkpoint`` names, if any."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        return f.read().strip() or None
+
+
+def _best_text(best: BestCheckpoint) -> str:
+    score = '' if best.score is None else f' {best.score:.4f}'
+    epoch = '' if best.epoch is None else f', epoch {best.epoch}'
+    return f'{best.path}  (val {best.metric}{score}{epoch})'
+
+
+def training_summary(work_dir: str, log_dir: str, timestamp: str,
+                     config_file: Optional[str],
+                     best: Sequence[BestCheckpoint] = ()) -> str:
+    """Where a finished training put everything, in a few lines.
+
+    Args:
+        work_dir (str): the run's work dir (checkpoints, config copy).
+        log_dir (str): its ``<timestamp>/`` folder (log, ``vis_data/``).
+        timestamp (str): the run's timestamp (the log's name).
+        config_file (str, optional): the config copy in ``work_dir``.
+        best (Sequence[BestCheckpoint]): :func:`best_checkpoints`.
+
+    Returns:
+        str: the summary, between two rules.
+    """
+    rows = [('work dir', osp.join(work_dir, ''))]
+    last = _last_checkpoint(work_dir)
+    if last:
+        rows.append(('last checkpoint', last))
+    rows += [('best checkpoint', _best_text(b)) for b in best]
+    rows.append(('log folder', osp.join(log_dir, '')))
+    log_file = osp.join(log_dir, f'{timestamp}.log')
+    if osp.isfile(log_file):
+        rows.append(('  log', log_file))
+    vis_data = osp.join(log_dir, 'vis_data')
+    if osp.isdir(vis_data):
+        rows.append(('  scalars', osp.join(vis_data, '')))
+    if config_file and osp.isfile(config_file):
+        rows.append(('config', config_file))
+    return '\n'.join(['', RULE, TITLE] + aligned_rows(rows) + [RULE])
+
+
+def runner_training_summary(runner: Any) -> str:
+    """:func:`training_summary` of a runner after ``train()``.
+
+    Args:
+        runner (mmengine.runner.Runner): the runner.
+
+    Returns:
+        str: the summary.
+    """
+    filename = runner.cfg.filename
+    name = (osp.basename(filename) if filename else
+            f'{runner.timestamp}.py')
+    return training_summary(
+        str(runner.work_dir), str(runner.log_dir), runner.timestamp,
+        osp.join(str(runner.work_dir), name), best_checkpoints(runner))
+
+
+__all__ = [
+    'BestCheckpoint', 'aligned_rows', 'best_checkpoints', 'training_summary',
+    'runner_training_summary', 'RULE'
+]
