@@ -23,14 +23,6 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 
-def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto``: one worker more than the cores. Many tests wait on
-    something that is not this process's CPU (a Slurm job starting, a
-    frozen rank's timeout, a killed run's resume), and the extra worker
-    runs another test meanwhile."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 #: The test files that take a minute or more on 2 cores (``--durations``),
 #: slowest first: they start first, so no worker is left with one of them
 #: at the end while the other idles.
