@@ -4,6 +4,7 @@ infer.infer_volume`): ``findings.json``, the LUNA16
 ``candidates.csv``, the key-slice pictures, the overview and the HTML
 report (with the DICOM SR / SEG when asked), written together as one set,
 and the console summary."""
+import contextlib
 import csv
 import errno
 import json
@@ -198,12 +199,11 @@ class OutDirLock(WorkDirLock):
         if not self.held:
             return
         _HELD_OUT.discard(self.path)
-        try:
+        with contextlib.suppress(OSError):  # gone already: nothing to do
             os.unlink(self.path)
-            for folder in self._created:  # deepest first
+        for folder in self._created:  # deepest first; kept if not empty
+            with contextlib.suppress(OSError):
                 os.rmdir(folder)
-        except OSError:
-            pass
         super().release()
 
 
