@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmlesion.utils.atomic_io import atomic_write_json
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_lookup import get_config
+from .driver_digest import drivers_digest
 from .row_run import apply_run_settings, final_checkpoint, train_and_test
 from .rows import RowContext, StudyMetric, StudyRow, StudySettings
 
@@ -41,10 +42,11 @@ def row_fingerprint(row: StudyRow, seed: int, settings: StudySettings,
     """Everything that decides a row/seed's result (compared on reuse):
     the row, seed and shared settings, and the code that runs it (package
     version and digests of its sources and configs,
-    :func:`~mmlesion.utils.code_digest.code_fingerprint`), so that a result
-    of other code is never reused."""
+    :func:`~mmlesion.utils.code_digest.code_fingerprint`, and the digest of
+    the study drivers in ``projects/``, :func:`~.driver_digest.
+    drivers_digest`), so that a result of other code is never reused."""
     out = dict(
-        code=code_fingerprint(),
+        code=dict(code_fingerprint(), drivers=drivers_digest()),
         config=row.config,
         overrides=row.overrides,
         extra=row.fingerprint,
