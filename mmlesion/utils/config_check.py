@@ -15,6 +15,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
+from .class_signature import signature_of
+
 #: Top-level keys read by mmengine's Runner besides its ``__init__``
 #: arguments (``Runner.from_cfg``, ``wrap_model``, ``train``), by the
 #: config system and by mmdet / mmlesion tools.
@@ -195,60 +197,6 @@ def _lookup_registered(type_name: str, registry_size: int) -> Optional[Any]:
     return found[0] if len(found) == 1 else None
 
 
-def _accepted_arguments(obj: Any) -> Tuple[Set[str], bool]:
-    """Keyword arguments ``obj`` accepts and whether it takes any more.
-
-    A class's ``__init__`` with ``**kwargs`` passes them on to its base
-    class (mmdet's datasets, heads...), so the bases are followed until an
-    ``__init__`` without ``**kwargs``; ``nn.Module`` takes none.
-
-    Returns:
-        tuple: the argument names and True if others are accepted too.
-    """
-    import torch.nn as nn
-    names: Set[str] = set()
-    inits = []
-    if inspect.isclass(obj):
-        for klass in obj.__mro__:
-            if klass is object or klass is nn.Module:
-                return names, False
-            if '__init__' in vars(klass):
-                inits.append(vars(klass)['__init__'])
-                try:
-                    params = inspect.signature(inits[-1]).parameters
-                except (TypeError, ValueError):
-                    return names, True
-                names |= {p for p in params if p != 'self'}
-                if not any(p.kind is p.VAR_KEYWORD
-                           for p in params.values()):
-                    return names, False
-        return names, False
-    try:
-        params = inspect.signature(obj).parameters
-    except (TypeError, ValueError):
-        return names, True
-    names |= set(params)
-    return names, any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-def _default_of(obj: Any, key: str) -> Any:
-    """Default value of argument ``key`` of ``obj`` (None if none)."""
-    klasses = obj.__mro__ if inspect.isclass(obj) else (obj, )
-    for klass in klasses:
-        func = vars(klass).get('__init__') if inspect.isclass(
-            klass) else klass
-        if func is None:
-            continue
-        try:
-            param = inspect.signature(func).parameters.get(key)
-        except (TypeError, ValueError):
-            return None
-        if param is not None:
-            return (None if param.default is inspect.Parameter.empty else
-                    param.default)
-    return None
-
-
 def _closest(key: str, names: Iterable[str],
              cutoff: float = .6) -> Optional[str]:
     close = difflib.get_close_matches(
@@ -296,11 +244,16 @@ def _check_new_key(path: List[str], node: Mapping, key: str,
     if 'type' in node:  # a component: its constructor decides
         obj = _registered(node['type'])
         if obj is not None:
-            accepted, open_ended = _accepted_arguments(obj)
-            accepted |= _BUILDER_KEYS | set(existing)
+            sig = signature_of(obj)
+            accepted = set(sig.names) | _BUILDER_KEYS | set(existing)
+            open_ended = sig.open_ended
             if key in accepted:
                 if full_key.endswith(key):  # the leaf: check its default
-                    _check_value_type(full_key, _default_of(obj, key),
+                    param = sig.params.get(key)
+                    default = (None if param is None
+                               or param.default is param.empty else
+                               param.default)
+                    _check_value_type(full_key, default,
                                       value, source,
                                       what=f'{_type_name(node)} expects')
                 return None

@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 import csv
 import math
-import time
 
 import pytest
 
@@ -165,8 +164,8 @@ def test_malformed_field_names_file_row_field(tmp_path, field, value,
     assert expect in msg
 
 
-def test_official_size_is_fast(tmp_path):
-    """32,735 rows (the size of the official file) parse quickly."""
+def test_official_size_parses(tmp_path):
+    """32,735 rows (the size of the official file) parse, each kept."""
     fields = _row_fields()
     lines = [HEADER] + [
         _row_text(
@@ -175,12 +174,8 @@ def test_official_size_is_fast(tmp_path):
                  Patient_index=str(p))) for p in range(1, 32736)
     ]  # distinct lesions (a repeated row is an error)
     path = _write(tmp_path, lines)
-    start = time.perf_counter()
     records = parse_dl_info(path)
-    elapsed = time.perf_counter() - start
     assert len(records) == 32735 and records[-1].row == 32736
-    # about 1 s on one slow core; generous bound for a loaded CI machine
-    assert elapsed < 15, elapsed
     assert not math.isnan(records[-1].bbox[0])
 
 

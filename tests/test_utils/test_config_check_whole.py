@@ -2,7 +2,6 @@
 """The whole merged config is checked before the Runner is built: keys that
 nothing reads and numbers written as strings, in a user's config file."""
 import sys
-import time
 from pathlib import Path
 from typing import List
 
@@ -19,9 +18,6 @@ from tests.helpers.tool_modules import load_tool
 
 #: A two-stage demo config (FasterRCNN, demo DeepLesion pipeline).
 CONFIG = 'elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-demo.py'
-#: Seconds the check of every repository config may take (loading them
-#: dominates; ~15 s on 2 busy cores).
-ALL_CONFIGS_BUDGET_S = 40
 
 
 def _user_config(tmp_path: Path, body: str) -> Path:
@@ -166,7 +162,6 @@ def cached_mmdet_bases(monkeypatch):
 def test_all_repository_configs_pass(cached_mmdet_bases):
     """No error and no warning for any config of configs/ (_base_ files
     included); keeps the checker free of false alarms."""
-    start = time.perf_counter()
     paths = sorted((repo_root() / 'configs').rglob('*.py'))
     assert len(paths) > 100
     problems = {}
@@ -177,7 +172,6 @@ def test_all_repository_configs_pass(cached_mmdet_bases):
                 p.message for p in found
             ]
     assert problems == {}
-    assert time.perf_counter() - start < ALL_CONFIGS_BUDGET_S
 
 
 def test_error_is_a_config_option_error():
