@@ -136,8 +136,11 @@ class PlanContext:
 
 
 def repo_root() -> str:
-    """The clone the tools run from."""
-    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    """The clone the tools run from (:func:`mmlesion.utils.config_lookup.
+    repo_root`, as a string: ``MMLESION_ROOT`` or the folder above the
+    package)."""
+    from mmlesion.utils.config_lookup import repo_root as clone_root
+    return str(clone_root())
 
 
 def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
