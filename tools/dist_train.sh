@@ -6,7 +6,9 @@
 # Faults: `exec` makes this script the torchrun launcher, and tools/train.py
 # asks Linux to end each worker when the launcher dies (PR_SET_PDEATHSIG);
 # a rank stuck in a collective ends the job after MMLESION_DIST_TIMEOUT
-# seconds (default 1800; or --cfg-options env_cfg.dist_cfg.timeout=600).
+# seconds (default 1800; or --cfg-options env_cfg.dist_cfg.timeout=600)
+# plus torchrun's grace period of 30 s (it kills a frozen rank, which
+# ignores its SIGTERM, 30 s later).
 set -e
 CONFIG=$1
 NPROC=$2

@@ -28,8 +28,11 @@ beside ``--out-dir`` and moved in at the end; other files in ``--out-dir``
 stay; what a killed run left there is removed by the next run, even a
 refused one), ``findings.json`` records the checkpoint (path, SHA-256), the
 config and the versions, and a read-only or full ``--out-dir`` is refused
-before the detection runs. Refused too, each naming what to change: an
-``--out-dir`` that is (or is inside) the DICOM series folder it reads, a
+before the detection runs; a disk that fills up (or a quota, a read-only
+file system) while the files are written ends the run in one line naming
+the file, the bytes needed and free and how to go on, without a traceback
+and with ``--out-dir`` as it was. Refused too, each naming what to change:
+an ``--out-dir`` that is (or is inside) the DICOM series folder it reads, a
 checkpoint whose weights hold NaN or Inf or whose fields have the wrong
 type, a pixel spacing that would resample the scan to more than 2**30
 voxels (``MMLESION_MAX_VOXELS``), and ``--cfg-options`` with a typo in a
@@ -53,6 +56,7 @@ the console: their findings are not clinically meaningful.
 """
 import argparse
 import sys
+from typing import Optional
 
 # Only light imports here: --help answers before torch / mmdet / mmlesion
 # are imported (in main(), after parsing).
@@ -193,8 +197,34 @@ def main(argv=None) -> int:
             CorruptCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+    except OSError as err:  # a full disk while the results are written
+        refused = refused_output_line(err, args)
+        if refused is None:
+            raise
+        print(f'error: {refused}', file=sys.stderr)
+        return 1
     print(format_summary(result))
     return 0
+
+
+def refused_output_line(err: OSError,
+                        args: argparse.Namespace) -> Optional[str]:
+    """One line for a write the file system refused (full, over quota,
+    read-only, no permission in ``--out-dir``): the file, the bytes it
+    needed and free, how to go on; None for any other error."""
+    from mmlesion.utils.write_errors import output_write_refusal
+    refused = output_write_refusal(err, args.out_dir)
+    if refused is None:
+        return None
+    if not args.batch:
+        resume = ('run the same command again (--out-dir keeps its earlier '
+                  'files until a complete new set replaces them)')
+    else:
+        resume = ('run the same command '
+                  + ('without --overwrite' if args.overwrite else 'again')
+                  + ': scans with results in --out-dir are skipped, the '
+                  'others run')
+    return refused.failure.message(resume)
 
 
 def _run_settings(args: argparse.Namespace):

@@ -10,7 +10,8 @@
 # rendezvous port is MASTER_PORT if set, else one derived from the job id.
 # A task that fails or is killed ends the job (srun --kill-on-bad-exit=1;
 # srun's "task N" is rank N); a frozen task ends it after
-# MMLESION_DIST_TIMEOUT seconds (default 1800). See docs/cluster.md.
+# MMLESION_DIST_TIMEOUT seconds (default 1800) plus Slurm's grace period
+# KillWait (30 s by default) at most. See docs/cluster.md.
 set -euo pipefail
 NAME=$(basename "$0")
 if [ $# -lt 4 ]; then

@@ -34,6 +34,13 @@ config path that names no file (the closest config is offered: "did you
 mean") and a ``--work-dir`` that is a file are refused in one line before
 anything is built.
 
+A full disk, a quota, a read-only file system or a work dir without write
+permission ends the training in one line, without a traceback: the file
+being written (a checkpoint: its final name), the bytes it needed and the
+bytes free there, and how to go on (``--resume``); checkpoints are written
+atomically, so the ones already saved stay intact and none is left
+half-written (:mod:`mmlesion.utils.write_errors`).
+
 A finished training ends with a short summary of where everything went:
 the work dir with the checkpoints (the last one, and the best one with its
 val score where the config keeps one: ``save_best``) and the config copy,
@@ -45,7 +52,7 @@ import logging
 import os
 import os.path as osp
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 # Only light imports here: --help answers before torch / mmdet / mmlesion
 # are imported (in the functions below, after parsing).
@@ -96,7 +103,10 @@ def parse_args() -> argparse.Namespace:
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher. A rank frozen in a collective ends the job '
+        'after MMLESION_DIST_TIMEOUT seconds (1800 unless set) plus the '
+        "launcher's grace period (torchrun: 30 s; Slurm: KillWait, 30 s "
+        'unless configured)')
     parser.add_argument(
         '--local_rank', '--local-rank', type=int, default=0,
         help='process rank on this machine (set by the launcher)')
@@ -201,6 +211,23 @@ def main() -> None:
         if not str(err).startswith('--resume'):
             raise
         sys.exit(f'error: {err}')
+    except OSError as err:  # a read-only or full work dir (its lock file)
+        exit_on_refused_write(err, args.work_dir or osp.join(
+            'work_dirs', osp.splitext(osp.basename(args.config))[0]))
+        raise
+    try:
+        runner = run_training(cfg, args)
+    except OSError as err:  # a full disk while a checkpoint is written
+        exit_on_refused_write(err, cfg.work_dir)
+        raise
+    if runner is not None:  # the main process
+        print_training_summary(runner)
+
+
+def run_training(cfg: Config,
+                 args: argparse.Namespace) -> Optional['Runner']:
+    """Build the runner and train; the runner on the main process, else
+    None."""
     from mmlesion.datasets.data_layout import warn_data_layout
     warn_data_layout(cfg)  # each data root in its layout, replicas named
     from mmengine.registry import RUNNERS
@@ -224,8 +251,34 @@ def main() -> None:
         runner.train()
         main_process = is_main_process()  # before the group is left
         close_distributed()  # every rank done: leave the group cleanly
-    if main_process:
-        print_training_summary(runner)
+    return runner if main_process else None
+
+
+def exit_on_refused_write(err: OSError, work_dir: str) -> None:
+    """Exit with one line when ``err`` is a write the file system refused
+    (full, over quota, read-only, no permission in the work dir): the
+    file, the bytes it needed and the bytes free, and how to go on
+    (``--resume``); return for any other error.
+
+    Args:
+        err (OSError): what ended the training.
+        work_dir (str): the run's work dir.
+    """
+    from mmlesion.utils.write_errors import output_write_refusal
+    refused = output_write_refusal(err, work_dir)
+    if refused is None:
+        return
+    last = osp.join(work_dir, 'last_checkpoint')
+    saved = ''
+    if osp.isfile(last):
+        with open(last, encoding='utf-8', errors='replace') as f:
+            saved = f.read().strip()
+    if osp.dirname(osp.abspath(saved)) == osp.abspath(work_dir):
+        saved = osp.basename(saved)
+    resume = ('run the same command with --resume (without a value: it '
+              'goes on from the newest intact checkpoint of the work dir'
+              + (f', last saved {saved}' if saved else '') + ')')
+    sys.exit(f'error: {refused.failure.message(resume)}')
 
 
 def print_training_summary(runner: 'Runner') -> None:

@@ -22,6 +22,13 @@ leaves a half-written file under a final name:
 * :func:`check_writable_dir`: refuse a read-only or full output folder
   before the work starts (``os.access``, a real write probe and
   ``statvfs`` free space).
+
+A write the file system refuses on the way (full, over quota, read-only,
+no permission) raises :class:`~mmlesion.utils.write_errors.
+WriteRefusedError`, an ``OSError`` of the same ``errno`` whose one-line
+message names the final file (not the temporary one), the bytes it needed
+and the bytes free; the temporary file (or staging folder) is removed
+first, so nothing is left half-written and nothing written before is lost.
 """
 import contextlib
 import json
@@ -31,6 +38,8 @@ import shutil
 import tempfile
 import uuid
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Union
+
+from .write_errors import WriteRefusedError, refused_write
 
 #: Prefix of temporary files and staging folders (hidden, and recognisable
 #: by :func:`remove_stale_temporaries`).
@@ -68,25 +77,40 @@ def _commit(tmp: str, path: str) -> None:
 
 
 @contextlib.contextmanager
-def _staged(path: str, suffix: str = '') -> Iterator[str]:
+def _staged(path: str, suffix: str = '',
+            size: Optional[int] = None) -> Iterator[str]:
     """A temporary name beside ``path``, committed as ``path`` when the
-    block succeeds and removed when it fails."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    block succeeds and removed when it fails.
+
+    A write the file system refuses raises :class:`WriteRefusedError`
+    naming ``path``, ``size`` (else the bytes the temporary file held, a
+    lower bound) and the free space.
+    """
     tmp = _tmp_name(path, suffix)
     try:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         yield tmp
         _commit(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        written = None
+        with contextlib.suppress(OSError):
+            written = osp.getsize(tmp)
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise
+        refused = refused_write(
+            err, path, size if size is not None else written,
+            needed_at_least=size is None)
+        if refused is None or refused is err:
+            raise
+        raise refused from err
 
 
 @contextlib.contextmanager
 def atomic_write(path: str,
                  mode: str = 'w',
                  encoding: Optional[str] = 'utf-8',
-                 newline: Optional[str] = None) -> Iterator[IO]:
+                 newline: Optional[str] = None,
+                 size: Optional[int] = None) -> Iterator[IO]:
     """Open ``path`` for writing; it appears only when the block succeeds.
 
     Example::
@@ -99,14 +123,20 @@ def atomic_write(path: str,
         mode (str): ``'w'`` (text) or ``'wb'`` (bytes).
         encoding (str, optional): text encoding; ignored for ``'wb'``.
         newline (str, optional): as :func:`open`.
+        size (int, optional): the bytes to be written, if known: named
+            when the file system refuses the write.
 
     Yields:
         file: the open temporary file.
+
+    Raises:
+        WriteRefusedError: the file system is full, over quota, read-only
+            or not writable (the temporary file is removed).
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f'atomic_write: mode must be w or wb, got {mode!r}')
     kwargs = {} if mode == 'wb' else dict(encoding=encoding, newline=newline)
-    with _staged(path) as tmp:
+    with _staged(path, size=size) as tmp:
         with open(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
@@ -115,13 +145,14 @@ def atomic_write(path: str,
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
-    with atomic_write(path, 'wb') as f:
+    with atomic_write(path, 'wb', size=len(data)) as f:
         f.write(data)
 
 
 def atomic_write_text(path: str, text: str, encoding: str = 'utf-8') -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
-    with atomic_write(path, 'w', encoding=encoding) as f:
+    with atomic_write(path, 'w', encoding=encoding,
+                      size=len(text.encode(encoding))) as f:
         f.write(text)
 
 
@@ -207,6 +238,18 @@ def check_writable_dir(path: str,
                 'MiB needed; free some space or choose another folder')
 
 
+@contextlib.contextmanager
+def _named(path: str) -> Iterator[None]:
+    """Give an ``OSError`` of the block that names no file ``path``
+    (``fsync`` and ``write`` name none)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            err.filename = path
+        raise
+
+
 class AtomicOutputSet:
     """Write a run's output files so that they appear together or not at all.
 
@@ -228,6 +271,13 @@ class AtomicOutputSet:
     run, and :func:`read_manifest` lets a reader check that every file
     listed is the one written by that run.
 
+    A write the file system refuses inside the ``with`` block (a full disk
+    while a file is staged or committed) leaves ``out_dir`` as it was,
+    removes the staging folder and raises :class:`~mmlesion.utils.
+    write_errors.WriteRefusedError` naming the output's final path (or
+    ``out_dir`` when the error names no file), at least the bytes staged
+    so far as needed, and the free space.
+
     Args:
         out_dir (str): the final output folder.
 
@@ -243,12 +293,18 @@ class AtomicOutputSet:
     def __init__(self, out_dir: str) -> None:
         self.out_dir = osp.abspath(out_dir)
         parent = osp.dirname(self.out_dir)
-        os.makedirs(parent, exist_ok=True)
         prefix = f'set-{osp.basename(self.out_dir)}-'
-        # Staging folders of earlier killed runs into the same out_dir.
-        remove_stale_temporaries(parent, prefix)
-        self.staging = tempfile.mkdtemp(
-            prefix=TMP_PREFIX + prefix, dir=parent)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            # Staging folders of earlier killed runs into the same out_dir.
+            remove_stale_temporaries(parent, prefix)
+            self.staging = tempfile.mkdtemp(
+                prefix=TMP_PREFIX + prefix, dir=parent)
+        except OSError as err:
+            refused = refused_write(err, self.out_dir)
+            if refused is None:
+                raise
+            raise refused from err
         self.committed = False
 
     def path(self, relpath: str) -> str:
@@ -305,7 +361,8 @@ class AtomicOutputSet:
         """
         files = self.staged_files()
         for rel in files:
-            with open(osp.join(self.staging, rel), 'rb+') as f:
+            src = osp.join(self.staging, rel)
+            with _named(src), open(src, 'rb+') as f:
                 os.fsync(f.fileno())
         order = [r for r in files if r != last] + ([last]
                                                    if last in files else [])
@@ -314,7 +371,8 @@ class AtomicOutputSet:
         for rel in order:
             dst = osp.join(self.out_dir, rel)
             os.makedirs(osp.dirname(dst), exist_ok=True)
-            os.replace(osp.join(self.staging, rel), dst)
+            with _named(dst):
+                os.replace(osp.join(self.staging, rel), dst)
             folders.add(osp.dirname(dst))
         for folder in sorted(folders):
             fsync_dir(folder)
@@ -334,8 +392,49 @@ class AtomicOutputSet:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        refused = (self._refused(exc) if isinstance(exc, OSError) else None)
         if exc_type is not None or not self.committed:
             self.discard()
+        if refused is not None and refused is not exc:
+            raise refused from exc
+
+    def _final_path(self, path: Optional[str]) -> str:
+        """The final name of a staged ``path`` (``out_dir`` for None or
+        the staging folder itself; other paths as they are)."""
+        if not path:
+            return self.out_dir
+        path = osp.abspath(str(path))
+        if path == self.staging:
+            return self.out_dir
+        if path.startswith(self.staging + os.sep):
+            return osp.join(self.out_dir, osp.relpath(path, self.staging))
+        return path
+
+    def _staged_bytes(self) -> int:
+        total = 0
+        for root, _, names in os.walk(self.staging):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    total += osp.getsize(osp.join(root, name))
+        return total
+
+    def _refused(self, err: OSError) -> Optional[WriteRefusedError]:
+        """``err`` as a refused write of this set (see the class), or
+        None."""
+        known = isinstance(err, WriteRefusedError)
+        refused = err if known else refused_write(
+            err, str(err.filename or self.staging))
+        if refused is None:
+            return None
+        failure = refused.failure
+        final = self._final_path(failure.path)
+        if known and final == failure.path and failure.needed is not None \
+                and not failure.needed_at_least:
+            return err  # one file's exact size, named by its final path
+        return refused_write(
+            OSError(failure.errno, os.strerror(failure.errno)), final,
+            max(self._staged_bytes(), failure.needed or 0),
+            needed_at_least=True)
 
 
 def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
@@ -388,5 +487,4 @@ def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
         **kwargs: passed to :func:`json.dumps` (e.g. ``indent=2``).
     """
     text = json.dumps(obj, **kwargs) + '\n'
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write_text(path, text)
+    atomic_write_text(path, text)  # its folder is created

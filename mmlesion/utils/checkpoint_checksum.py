@@ -11,17 +11,20 @@ checkpoint loader (``--resume``, ``load_from``, ``tools/test.py``,
 whose bytes do not match its sidecar (bit rot, a partial copy, 4 KiB
 overwritten in the middle) is refused with :class:`ChecksumMismatchError`
 naming it, instead of loading with one tensor silently different. A
-checkpoint without a sidecar (from elsewhere, or written before this
-existed) loads as before.
+checkpoint without a sidecar (copied without it, from elsewhere, or written
+before this existed) loads, with one warning line per file and process
+saying that it is unverified and how to make it verified
+(:func:`warn_unverified_checkpoint`).
 
 Rewriting a checkpoint under the same name first removes its sidecar, so
 that a kill between the two renames leaves "no sidecar" (unchecked), never
 a sidecar of other bytes (a false alarm).
 """
 import hashlib
+import logging
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Set, Tuple
 
 from .atomic_io import atomic_write_text
 
@@ -115,3 +118,45 @@ def verify_checkpoint_checksum(path: str) -> Optional[str]:
             'changed after saving (disk error, partial copy); use an older '
             'checkpoint or copy it again')
     return actual
+
+
+#: Checkpoints warned about by :func:`warn_unverified_checkpoint` (real
+#: path, size, modification time): one warning per file version.
+_WARNED_UNVERIFIED: Set[Tuple[str, int, int]] = set()
+
+
+def unverified_message(path: str) -> str:
+    """The warning for checkpoint ``path`` that has no sidecar."""
+    name = osp.basename(path)
+    return (f'{path}: no checksum file {osp.basename(sidecar_path(path))} '
+            'beside it: the checkpoint loads UNVERIFIED (a partial copy or '
+            'changed bytes would go unnoticed). To verify it, copy the '
+            f'{SIDECAR_SUFFIX} file written with it along; or, if you trust '
+            f'this copy, record it: `sha256sum {name} > {name}'
+            f'{SIDECAR_SUFFIX}` in its folder')
+
+
+def warn_unverified_checkpoint(path: str) -> bool:
+    """Log (warning) that checkpoint ``path`` loads without a checksum.
+
+    Once per file version and process (a run loads its checkpoint more
+    than once: the resume check, the strict check, the runner).
+
+    Args:
+        path (str): a checkpoint without a sidecar.
+
+    Returns:
+        bool: whether the warning was logged now.
+    """
+    from mmengine.logging import print_log
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    key = (osp.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key in _WARNED_UNVERIFIED:
+        return False
+    _WARNED_UNVERIFIED.add(key)
+    print_log(unverified_message(path), logger='current',
+              level=logging.WARNING)
+    return True

@@ -54,7 +54,8 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
 
-from .checkpoint_checksum import verify_checkpoint_checksum
+from .checkpoint_checksum import (verify_checkpoint_checksum,
+                                  warn_unverified_checkpoint)
 from .env_switch import env_switch_on
 
 #: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``
@@ -193,8 +194,13 @@ def load_local_checkpoint(filename: str,
         dict: the loaded checkpoint (a full mmengine checkpoint or a plain
         state dict).
 
+    A file without a checksum sidecar (``<file>.sha256``,
+    :mod:`mmlesion.utils.checkpoint_checksum`) loads with a warning that
+    it is unverified, once per file and process.
+
     Raises:
         FileNotFoundError: if the file does not exist.
+        ChecksumMismatchError: the bytes differ from the sidecar's SHA-256.
         CorruptCheckpointError: empty, truncated or corrupt file, a file
             that is not a PyTorch checkpoint, or one that holds no dict.
         UntrustedCheckpointError: the file names a global outside the
@@ -206,7 +212,7 @@ def load_local_checkpoint(filename: str,
     if osp.getsize(filename) == 0:
         raise CorruptCheckpointError(
             f'{filename}: empty file (0 bytes), not a checkpoint')
-    verify_checkpoint_checksum(filename)  # sidecar <file>.sha256, if any
+    verified = verify_checkpoint_checksum(filename)  # <file>.sha256
     checkpoint = _unpickle(filename, map_location)
     if not isinstance(checkpoint, Mapping):
         raise CorruptCheckpointError(
@@ -214,6 +220,8 @@ def load_local_checkpoint(filename: str,
             'checkpoint dict (save model.state_dict() or an mmengine '
             'checkpoint, not the object itself)')
     check_checkpoint_fields(checkpoint, filename)
+    if verified is None:  # no sidecar: loaded, with a warning saying so
+        warn_unverified_checkpoint(filename)
     return checkpoint
 
 

@@ -8,8 +8,14 @@ the launcher dies.
   1800 s, PyTorch's and mmengine's default for gloo); a rank that waits
   longer for a frozen (``SIGSTOP``, hung I/O) or dead peer raises, and
   :func:`collective_timeout_errors` turns torch's message into one naming
-  the rank, the timeout and the setting. The launcher (``torchrun``) then
-  ends the other ranks.
+  the rank, the timeout and the setting. The launcher (``torchrun``,
+  ``srun``) then ends the other ranks: it asks them to stop (``SIGTERM``)
+  and kills the ones still running after its grace period
+  (:data:`LAUNCHER_GRACE_S`: torchrun's fixed 30 s, Slurm's ``KillWait``,
+  30 s by default). A frozen rank does not act on the ``SIGTERM``, so the
+  job ends up to that grace period after the timeout: within
+  ``MMLESION_DIST_TIMEOUT + 30`` seconds of the collective the frozen rank
+  missed, as the error message says.
 * **A peer that died.** When another rank's process ends (crash, kill,
   out of memory), gloo / NCCL report a closed or reset connection at once;
   :func:`collective_timeout_errors` then says so (``rank 0 closed the
@@ -51,6 +57,12 @@ _CLOSED_RE = re.compile(r'Connection (closed|reset) by peer|Broken pipe|'
                         r'remote process exited|ncclRemoteError',
                         re.IGNORECASE)
 _PEER_RE = re.compile(r'by peer \[?([0-9a-fA-F.:]+)\]?:(\d+)')
+#: Seconds a launcher lets a rank it asked to stop (``SIGTERM``) run on
+#: before it kills it (``SIGKILL``): torchrun's, fixed
+#: (``torch.distributed.elastic`` ``PContext.close(timeout=30)``), and the
+#: default of Slurm's ``KillWait``. A frozen rank ignores the ``SIGTERM``,
+#: so a job with a frozen rank ends up to this long after the timeout.
+LAUNCHER_GRACE_S = 30.
 #: torch.distributed functions timed by :func:`collective_timeout_errors`.
 _TIMED = ('all_reduce', 'barrier', 'broadcast', 'all_gather', 'gather',
           'scatter', 'reduce', 'all_gather_object', 'broadcast_object_list',
@@ -205,9 +217,18 @@ def describe_collective_error(err: BaseException, timeout_s: float,
     return (f'rank {rank} of {world}: {what} got no answer from {others} '
             f'within {timeout_s:g} s{waited_text} (frozen, hung on I/O or '
             'dead?); ending this rank so that the launcher '
-            f'ends the job. The timeout is {ENV_TIMEOUT} (environment) or '
-            'env_cfg.dist_cfg.timeout (config), in seconds. torch: '
-            f'{first}')
+            f'ends the job: {frozen_rank_end()}. The timeout is '
+            f'{ENV_TIMEOUT} (environment) or env_cfg.dist_cfg.timeout '
+            f'(config), in seconds. torch: {first}')
+
+
+def frozen_rank_end() -> str:
+    """When a job with a frozen rank ends after the timeout (the
+    launcher's grace period, :data:`LAUNCHER_GRACE_S`), in words."""
+    return (f'a frozen rank is killed after the launcher\'s grace period, '
+            f'up to {LAUNCHER_GRACE_S:g} s more (torchrun: '
+            f'{LAUNCHER_GRACE_S:g} s; Slurm: KillWait, '
+            f'{LAUNCHER_GRACE_S:g} s by default)')
 
 
 @contextlib.contextmanager

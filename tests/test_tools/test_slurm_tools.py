@@ -223,7 +223,8 @@ def test_slurm_job_with_a_failed_task_ends_naming_the_rank(
     Killed: srun's ``--kill-on-bad-exit`` ends the job at once and names
     ``task 1``; rank 0 says that rank 1 closed the connection. Frozen:
     rank 0's collective gives up after ``MMLESION_DIST_TIMEOUT`` (10 s
-    here) and says so; its exit ends the job.
+    here) and says so, and that the frozen rank is killed after the
+    launcher's grace period (``KillWait``); its exit ends the job.
     """
     job = _job_name(tmp_path, fault)
     proc, log = _start_long_training(
@@ -253,6 +254,10 @@ def test_slurm_job_with_a_failed_task_ends_naming_the_rank(
         assert 'rank 0 of 2:' in output, output[-4000:]
         assert 'within 10 s' in output, output[-4000:]
         assert 'no answer from rank 1' in output, output[-4000:]
+        # the message says how much later the job may end (issue 50):
+        # Slurm kills the frozen task after KillWait (5 s on this cluster)
+        assert "killed after the launcher's grace period" in output, \
+            output[-4000:]
         assert seconds < 60, seconds
 
 

@@ -60,6 +60,9 @@ def test_frozen_rank_ends_with_error_naming_rank(tmp_path):
     record = json.loads((tmp_path / 'rank0.json').read_text())
     assert 'rank 0 of 2' in record['message']
     assert ENV_TIMEOUT in record['message']
+    # the launcher kills the frozen rank after its grace period (issue 50)
+    assert "after the launcher's grace period, up to 30 s more" in \
+        record['message']
     assert 2. < record['waited'] < 30.
 
 
@@ -129,3 +132,37 @@ def test_a_timeout_names_the_silent_rank(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '4')
     assert 'no answer from the other ranks within 10 s' in \
         describe_collective_error(err, 10)
+
+
+def test_a_timeout_states_the_launchers_grace_period(monkeypatch, capsys):
+    """The job ends up to the launcher's grace period (torchrun's 30 s,
+    Slurm's KillWait) after the timeout: the message says so, and so do
+    the scripts' and the train tool's help where the timeout is promised
+    (issue 50, item 15)."""
+    from mmlesion.utils.dist_guard import (LAUNCHER_GRACE_S,
+                                           describe_collective_error)
+    monkeypatch.setenv('RANK', '1')
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    text = describe_collective_error(
+        RuntimeError('Timed out waiting 10000ms'), 10, operation='barrier')
+    assert LAUNCHER_GRACE_S == 30
+    assert ("ending this rank so that the launcher ends the job: a frozen "
+            "rank is killed after the launcher's grace period, up to 30 s "
+            'more (torchrun: 30 s; Slurm: KillWait, 30 s by default)') in text
+    closed = describe_collective_error(
+        RuntimeError('Connection closed by peer [127.0.0.1]:1234'), 10)
+    assert 'grace' not in closed  # a dead peer: no frozen rank to wait for
+    root = repo_root()
+    for script in ('dist_train.sh', 'slurm_train.sh'):
+        text = ' '.join((root / 'tools' / script).read_text().replace(
+            '#', ' ').split())
+        assert 'MMLESION_DIST_TIMEOUT seconds (default 1800' in text
+        assert 'grace period' in text and '30 s' in text, script
+    from tests.helpers.tool_modules import load_tool
+    monkeypatch.setattr(sys, 'argv', ['train.py', '--help'])
+    with pytest.raises(SystemExit):
+        load_tool('train.py').parse_args()
+    help_text = ' '.join(capsys.readouterr().out.split())
+    assert ("MMLESION_DIST_TIMEOUT seconds (1800 unless set) plus the "
+            "launcher's grace period (torchrun: 30 s; Slurm: KillWait, 30 s "
+            'unless configured)') in help_text
