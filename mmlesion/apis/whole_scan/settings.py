@@ -92,7 +92,9 @@ class DetectionSettings:
             Defaults to 1.
         workers (int): threads or processes preparing slices while the
             model runs (0: the main thread; the findings do not depend on
-            it). Defaults to 0.
+            it). Defaults to 1: one thread was faster than the main thread
+            on a CPU, quiet or busy, and on a GPU (``docs/benchmarks.md``,
+            slice workers).
         worker_type (str): ``'thread'`` or ``'process'``
             (:mod:`~mmlesion.apis.whole_scan.slices`). Defaults to
             ``'thread'``.
@@ -106,7 +108,7 @@ class DetectionSettings:
     iou_thr: float = .5
     max_gap: int = 0
     min_slices: int = 1
-    workers: int = 0
+    workers: int = 1
     worker_type: str = 'thread'
     resample_backend: str = 'torch'
     show_progress: bool = True
