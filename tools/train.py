@@ -232,6 +232,7 @@ def run_training(cfg: Config,
     warn_data_layout(cfg)  # each data root in its layout, replicas named
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    from mmlesion.utils.config_text import formatted_once
 
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
@@ -242,6 +243,7 @@ def run_training(cfg: Config,
     from mmlesion.utils.slurm_env import setup_slurm_distributed
     setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
+    cfg = formatted_once(cfg)  # yapf once, not per checkpoint
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     # replaces the configs' own (custom_hooks): one check, this strictness

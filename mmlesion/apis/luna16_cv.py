@@ -35,6 +35,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
 from mmlesion.utils.atomic_io import atomic_write, atomic_write_json
 from mmlesion.utils.config_check import apply_cfg_options
+from mmlesion.utils.config_text import formatted_once
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'
@@ -121,7 +122,7 @@ def train_fold(cfg: Config, logger) -> str:
             'from (load_from) does not exist. Train the first stage of this '
             'fold first (e.g. tools/luna16_cv.py on the RPN config) and pass '
             '--stage-checkpoint <its work dir>/fold{fold}/epoch_50.pth')
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(formatted_once(cfg))
     if cfg.get('load_from'):
         # one check (the configs carry one too): strict on a resume; a
         # fresh second stage may lack `load_from_allowed_missing` keys

@@ -292,6 +292,8 @@ def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
     """Train with mmengine's Runner; ``max_iters`` cuts every epoch short
     (the test's tiny runs)."""
     from mmengine.runner import Runner
+
+    from mmlesion.utils.config_text import formatted_once
     if max_iters is not None:
         cfg.train_cfg = dict(
             type='IterBasedTrainLoop', max_iters=max_iters,
@@ -302,7 +304,7 @@ def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
         cfg.log_processor = dict(by_epoch=False)
     os.makedirs(cfg.work_dir, exist_ok=True)
     cfg.dump(osp.join(cfg.work_dir, 'config.py'))
-    runner = Runner.from_cfg(cfg)
+    runner = Runner.from_cfg(formatted_once(cfg))
     runner.train()
     model = runner.model
     model.eval()

@@ -1,17 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``tools/reproduce.py aggregated3d/table3`` end to end at tiny size, as a
 user runs it: a LUNA16 release replica converted with the README's
-converter command, then the Table III rows 3D-AG-LM and 3D-AG, one seed,
-folds 0 and 1
+converter command, then the Table III row 3D-AG, one seed, folds 0 and 1
 (the replica's two scans, in subset0 and subset1): the Table II row d
-stage (the RPN, every fold, shared by both rows), then each row's second
-stage from it, the folds pooled into one FROC by ``tools/luna16_cv.py`` each time. The full-size
+stage (the RPN, every fold), then the row's second stage from it, the folds
+pooled into one FROC by ``tools/luna16_cv.py`` each time. The full-size
 configs are shrunk only by appended ``--cfg-options`` (model width, 2 mm
 voxels, crop and window, one epoch, no validation pass). A second run
 resumes: every stage has its marker, nothing trains.
 
-Left out (too slow for CI): the other eight folds, the other rows (the † (ABS) rows and the merged rows are checked below
-as plans, without training)."""
+Left out (too slow for CI): the other eight folds, the other rows (the
+RPN stage shared by every row of a seed, the † (ABS) rows and the merged
+rows are checked below as plans, without training)."""
 import json
 import math
 import os.path as osp
@@ -46,8 +46,7 @@ TINY = [
     'train_dataloader.dataset.pipeline.0.spacing_zyx=(2.,2.,2.)',
     'test_dataloader.dataset.pipeline.0.spacing_zyx=(2.,2.,2.)'
 ]
-ROWS = {'3dag_lm': ('3D-AG-LM (Crop 128, DA, Joint)', 0.926),
-        '3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)', 0.93)}
+ROWS = {'3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)', 0.93)}
 
 
 @pytest.fixture(scope='module')
@@ -73,7 +72,7 @@ def _markers(work):
 def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     tool = load_tool('reproduce.py')
     work = tmp_path / 'table3'
-    args = ['aggregated3d/table3', '--rows', '3dag_lm', '3dag', '--folds',
+    args = ['aggregated3d/table3', '--rows', '3dag', '--folds',
             '0', '1', '--seeds', '0', '--work-dir', str(work),
             '--data-root', str(luna16), '--cfg-options', *TINY]
     # the converted replica is still a replica: refused unless asked
@@ -82,9 +81,8 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert not work.exists()
     assert tool.main(args + ['--allow-replica']) == 0
     out = capsys.readouterr().out
-    # Table II row d (the RPN stage, once for both rows), then each row's
-    # second stage
-    assert out.count('tools/luna16_cv.py') == 3
+    # Table II row d (the RPN stage), then the row's second stage
+    assert out.count('tools/luna16_cv.py') == 2
     assert out.count(': cv_rpn_stage (') == 1
 
     table = json.loads((work / 'table.json').read_text())
@@ -113,7 +111,7 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert (work / 'froc.png').stat().st_size > 0
     commands = (work / 'commands.sh').read_text().splitlines()
     runs = [c for c in commands if not c.startswith('#')]
-    assert len(runs) == 3 and all('tools/luna16_cv.py' in c for c in runs)
+    assert len(runs) == 2 and all('tools/luna16_cv.py' in c for c in runs)
     assert all('--folds 0 1' in c for c in runs)
     # the second stage starts from the RPN stage's last epoch of each fold
     rpn_cv = work / f'{osp.basename(RPN)[:-3]}_cv' / 'seed_0'
@@ -125,11 +123,11 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert all(f'test_dataloader.dataset.data_root={luna16}/' in c
                for c in runs)
     markers = _markers(work)
-    assert len(markers) == 3
+    assert len(markers) == 2
 
     # again: every stage is done, nothing runs, nothing is rewritten
     folds = {p: p.stat().st_mtime_ns for p in work.rglob('fold_done.json')}
-    assert len(folds) == 6  # two folds of each stage
+    assert len(folds) == 4  # two folds of each stage
     assert tool.main(args + ['--allow-replica']) == 0
     assert 'luna16_cv.py' not in capsys.readouterr().out
     assert _markers(work) == markers

@@ -92,28 +92,6 @@ def test_anchor_step_searches_the_validation_split(monkeypatch):
         anchors='DE on val split, row seed')
 
 
-def test_quick_study_two_rows(tmp_path):
-    """``--quick``: generated tiny data, 1 seed, 1 epoch; the optimised
-    anchors row writes its anchors and coverage and uses them."""
-    tool = _load_tool()
-    work = tmp_path / 'work'
-    results = tool.main(['--quick', '--rows', 'default-anchors',
-                         'optanchors', '--work-dir', str(work)])
-    assert list(results) == ['original RetinaNet', '+ anchor optimization']
-    for metrics in results.values():
-        assert 0. <= metrics['froc/sens@4'] <= 1.
-        assert metrics['time/ms_per_image'] > 0
-    anchors = json.loads(
-        (work / 'optanchors' / 'seed_0' / 'anchors.json').read_text())
-    cov = anchors['anchors']
-    assert cov['optimised']['mean_iou'] >= cov['mmdet_default']['mean_iou']
-    assert (work / 'data_quick' / 'DL_info.csv').is_file()
-    summary = (work / 'summary.md').read_text()
-    assert 'ms / image' in summary and '(x1.00)' in summary
-    assert '+ score calibration | 0/1 | not run' in summary
-    assert (work / 'summary_froc.png').is_file()
-
-
 def test_table_format():
     tool = _load_tool()
     metrics = {f'froc/sens@{r}': 0.5 for r in tool.FP_RATES}
@@ -155,9 +133,12 @@ def test_train_and_test_one_row_on_real_key_slices(tmp_path, capsys):
 
 
 def test_quick_study_pretrained_start(tmp_path):
-    """``--pretrained-start``: the Faster R-CNN row runs first and the
-    Table 1 row starts from its backbone and FPN (same seed), on P2-P6 with
-    the Faster R-CNN's input window; the start is recorded."""
+    """``--quick`` (generated tiny data, 1 seed, 1 epoch) with
+    ``--pretrained-start``: the Faster R-CNN row runs first and each Table 1
+    row starts from its backbone and FPN (same seed), on P2-P6 with the
+    Faster R-CNN's input window; the start is recorded; the optimised
+    anchors row writes its anchors and coverage and uses them. (One study
+    for both: the start changes only the rows' initial weights.)"""
     from projects.retinanet_lesion.pretrained_start import START_FILE
     tool = _load_tool()
     rows = tool.study_rows(pretrained_start=True)
@@ -165,12 +146,25 @@ def test_quick_study_pretrained_start(tmp_path):
     assert all('pretrained_start' in r.fingerprint for r in rows[1:])
     work = tmp_path / 'work'
     results = tool.main(['--quick', '--pretrained-start', '--rows',
-                         'optanchors', '--work-dir', str(work)])
-    assert list(results) == [tool.PRETRAIN_ROW[1], '+ anchor optimization']
-    record = json.loads(
-        (work / 'optanchors' / 'seed_0' / START_FILE).read_text())
-    assert record['checkpoint'] == str(work / 'fpn' / 'seed_0' /
-                                       'epoch_1.pth')
+                         'default-anchors', 'optanchors', '--work-dir',
+                         str(work)])
+    assert list(results) == [tool.PRETRAIN_ROW[1], 'original RetinaNet',
+                             '+ anchor optimization']
+    for metrics in results.values():
+        assert 0. <= metrics['froc/sens@4'] <= 1.
+        assert metrics['time/ms_per_image'] > 0
+    for key in ('default-anchors', 'optanchors'):
+        record = json.loads(
+            (work / key / 'seed_0' / START_FILE).read_text())
+        assert record['checkpoint'] == str(work / 'fpn' / 'seed_0' /
+                                           'epoch_1.pth')
     anchors = json.loads(
         (work / 'optanchors' / 'seed_0' / tool.ANCHOR_FILE).read_text())
-    assert anchors['anchors']['optimised']['strides'] == [4, 8, 16, 32, 64]
+    cov = anchors['anchors']
+    assert cov['optimised']['strides'] == [4, 8, 16, 32, 64]
+    assert cov['optimised']['mean_iou'] >= cov['mmdet_default']['mean_iou']
+    assert (work / 'data_quick' / 'DL_info.csv').is_file()
+    summary = (work / 'summary.md').read_text()
+    assert 'ms / image' in summary and '(x1.00)' in summary
+    assert '+ score calibration | 0/1 | not run' in summary
+    assert (work / 'summary_froc.png').is_file()
