@@ -10,7 +10,9 @@ Pure functions (no drawing, no torch) behind
   (DeepLesion's demo slices are 256 px) to a readable size;
 * :func:`text_size`: a slightly generous estimate of a label's size;
 * :func:`place_labels`: puts each label next to its box where it overlaps
-  no other label, the legend and (where possible) no ground-truth outline.
+  no other label, the legend and (where possible) no ground-truth outline
+  (with ``rings``, further out around a crowded box);
+* :func:`leader_line`: the line from a box to a label placed away from it.
 """
 import math
 from typing import List, Optional, Sequence, Tuple
@@ -124,19 +126,52 @@ def _candidates(box: Sequence[float], w: float, h: float,
     return near, far
 
 
+def _ring_candidates(box: Sequence[float], w: float, h: float, gap: float,
+                     rings: int) -> List[Tuple[float, float]]:
+    """Top-left corners all around the box, ring after ring outwards (ring
+    ``k`` keeps ``k - 1`` label heights between box and label), nearest
+    to the box's centre first within a ring."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2., (y1 + y2) / 2.
+    out: List[Tuple[float, float]] = []
+    for k in range(1, rings + 1):
+        e = gap + (k - 1) * (h + gap)
+        rx1, ry1, rx2, ry2 = x1 - e, y1 - e, x2 + e, y2 + e
+        xs = _steps(rx1 - w, rx2, (w + gap) / 2.)
+        ys = _steps(ry1, ry2 - h, (h + gap) / 2.)
+        spots = ([(x, ry1 - h) for x in xs] + [(x, ry2) for x in xs] +
+                 [(rx1 - w, y) for y in ys] + [(rx2, y) for y in ys])
+        spots.sort(key=lambda p: (p[0] + w / 2. - cx)**2 +
+                   (p[1] + h / 2. - cy)**2)
+        out += spots
+    return out
+
+
+def _steps(start: float, stop: float, step: float) -> List[float]:
+    """``start``, ``start + step``, ... up to ``stop`` (``stop`` included).
+    """
+    if stop <= start:
+        return [start]
+    n = int(math.ceil((stop - start) / step))
+    return [start + (stop - start) * i / n for i in range(n + 1)]
+
+
 def place_labels(boxes: Sequence[Sequence[float]],
                  sizes: Sequence[Tuple[float, float]],
                  image_size: Tuple[int, int],
                  keep_out: Sequence[Rect] = (),
                  prefer_out: Sequence[Rect] = (),
-                 gap: float = 3.) -> List[Optional[Rect]]:
+                 gap: float = 3.,
+                 rings: int = 0) -> List[Optional[Rect]]:
     """Place one label per box, greedily, in the given order.
 
     Each label goes to the first spot where it overlaps no label already
     placed and nothing in ``keep_out``: next to its box (above, below,
     beside; shifted inside the picture), preferably missing ``prefer_out``
-    (the ground-truth outlines) too, else stacked further out. A label with
-    no such spot is left out (``None``): its box is still drawn.
+    (the ground-truth outlines) too, else stacked further out, then (with
+    ``rings``) anywhere around the box, ring after ring outwards: a label
+    there needs a :func:`leader_line` to its box. A label with no such spot
+    is left out (``None``): its box is still drawn.
 
     Args:
         boxes (Sequence): ``(x1, y1, x2, y2)`` per label, most important
@@ -147,6 +182,8 @@ def place_labels(boxes: Sequence[Sequence[float]],
         keep_out (Sequence[Rect]): areas no label may cover (the legend).
         prefer_out (Sequence[Rect]): areas a label covers only if it has to.
         gap (float): pixels between a box and its label.
+        rings (int): rings of spots all around the box tried last (0: none;
+            a crowded cluster of boxes needs a few).
 
     Returns:
         list[Rect | None]: the label rectangles, ``None`` where left out.
@@ -160,6 +197,9 @@ def place_labels(boxes: Sequence[Sequence[float]],
         found: Optional[Rect] = None
         near, far = _candidates(box, w, h, gap)
         tries = ((near, strict), (near, loose), (far, strict), (far, loose))
+        if rings > 0:
+            ring = _ring_candidates(box, w, h, gap, rings)
+            tries += ((ring, strict), (ring, loose))
         for spots, avoid in tries if w <= width and h <= height else ():
             for x, y in spots:
                 x = min(max(x, 0.), width - w)
@@ -174,3 +214,38 @@ def place_labels(boxes: Sequence[Sequence[float]],
         if found is not None:
             placed.append(found)
     return result
+
+
+def leader_line(box: Sequence[float], rect: Rect, gap: float = 3.
+                ) -> Optional[Tuple[Tuple[float, float], Tuple[float, float]]]:
+    """The line that ties a label placed away from its box to the box.
+
+    Args:
+        box (Sequence[float]): ``(x1, y1, x2, y2)`` of the box.
+        rect (Rect): the label's rectangle (:func:`place_labels`).
+        gap (float): a label at most twice this far from the box is next
+            to it and needs no line.
+
+    Returns:
+        tuple | None: ``((x, y) on the box's outline, (x, y) on the label's
+        edge)``, the two nearest points; None for a label next to its box.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    lx1, ly1, lx2, ly2 = rect
+    # nearest points of two axis-aligned rectangles, axis by axis
+    ax, bx = _nearest(x1, x2, lx1, lx2)
+    ay, by = _nearest(y1, y2, ly1, ly2)
+    if math.hypot(bx - ax, by - ay) <= 2. * gap:
+        return None
+    return (ax, ay), (bx, by)
+
+
+def _nearest(a1: float, a2: float, b1: float,
+             b2: float) -> Tuple[float, float]:
+    """The nearest points of the intervals [a1, a2] and [b1, b2]."""
+    if b1 > a2:
+        return a2, b1
+    if a1 > b2:
+        return a1, b2
+    mid = (max(a1, b1) + min(a2, b2)) / 2.  # overlapping: straight across
+    return mid, mid

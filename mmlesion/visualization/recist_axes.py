@@ -4,7 +4,8 @@ from typing import Optional
 
 
 def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
-                     short_color: str = 'deepskyblue') -> None:
+                     short_color: str = 'deepskyblue',
+                     fontsize: float = 7.) -> None:
     """Draw the two axes of
     :func:`~mmlesion.apis.whole_scan.measure.measure_findings` on a picture
     of the slice they were measured on (``recist['key_slice']`` of the
@@ -15,6 +16,9 @@ def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
         recist (dict, optional): the finding's ``recist`` (None: nothing).
         long_color (str): colour of the long axis.
         short_color (str): colour of the short axis.
+        fontsize (float): the legend's font size, points (the key-slice
+            pictures set it to their text height:
+            :data:`~mmlesion.visualization.volume_report.KEY_SLICE_TEXT_PX`).
     """
     if not recist:
         return
@@ -26,4 +30,4 @@ def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
         (x1, y1), (x2, y2) = recist[key]
         ax.plot([x1, x2], [y1, y2], color=color, linewidth=1.2,
                 marker='+', markersize=5, label=label)
-    ax.legend(loc='lower right', fontsize=7, framealpha=.6)
+    ax.legend(loc='lower right', fontsize=fontsize, framealpha=.6)

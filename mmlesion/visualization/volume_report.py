@@ -1,20 +1,38 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Pictures and a self-contained HTML report of 3D findings in a CT scan.
+"""Key-slice pictures and a self-contained HTML report of 3D findings in
+a CT scan (the overview picture: :mod:`~mmlesion.visualization.
+scan_overview`).
 
 Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`. All
 coordinates are continuous voxel coordinates of the (resampled) volume the
 findings were detected in (voxel centres at integers, which is also where
 matplotlib's ``imshow`` puts pixel centres).
+
+Readable at the size they are shown: ``report.html`` shows every picture
+at its natural size (one PNG pixel per CSS pixel), and the pictures set
+their text in pixels (:mod:`~mmlesion.visualization.pixel_figure`): the
+key slices' title and RECIST legend :data:`KEY_SLICE_TEXT_PX` high.
 """
 import base64
 import html
+import math
+import struct
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
-
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmlesion.datasets.transforms.windowing import window_hu
 
+from .pixel_figure import font_pt, pixel_figure, pixel_transform
 from .recist_axes import draw_recist_axes
+# the overview has its own module; write_volume_results (and the
+# benchmark's timing of each part) call it from here
+from .scan_overview import draw_overview, overview_figure  # noqa: F401
+from .text_stamp import paste_text
+
+#: Size of a key-slice picture, pixels.
+KEY_SLICE_SIZE_PX = (720, 440)
+#: Height of a key-slice picture's text (title lines, RECIST legend), px.
+KEY_SLICE_TEXT_PX = 13.
 
 
 def describe_size(finding: dict) -> str:
@@ -41,16 +59,6 @@ def describe_size(finding: dict) -> str:
     return text
 
 
-def _figure(width: float, height: float):
-    """A matplotlib figure of its own (no pyplot: no global state, so the
-    pictures may be drawn in a thread while another scan is detected)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _box_on_slice(finding: dict, z: int):
     for item in finding['boxes_2d']:
         if item['slice'] == z:
@@ -58,15 +66,21 @@ def _box_on_slice(finding: dict, z: int):
     return None, None
 
 
-def draw_key_slice(volume, finding: dict, path: Path,
-                   window: Tuple[float, float]) -> None:
-    """The key slice of a finding with its box, whole and magnified.
+def key_slice_figure(volume, finding: dict, window: Tuple[float, float],
+                     warning: Optional[str] = None):
+    """The key slice of a finding with its box, whole and magnified, as a
+    matplotlib figure of :data:`KEY_SLICE_SIZE_PX`.
 
     Args:
         volume (CTVolume): the volume the finding was detected in.
         finding (dict): a finding of :func:`infer_volume`.
-        path (Path): PNG to write.
         window (tuple): HU display window.
+        warning (str, optional): the model's warning (``model_warning``:
+            weights trained on the synthetic demo data), drawn in red above
+            the title.
+
+    Returns:
+        matplotlib.figure.Figure: the picture.
     """
     from matplotlib.patches import Rectangle
     rec = finding.get('recist')
@@ -74,14 +88,22 @@ def draw_key_slice(volume, finding: dict, path: Path,
     img = window_hu(volume.array[z], window, (0., 1.))
     box, score = _box_on_slice(finding, z)
     x1, y1, x2, y2 = box
-    fig = _figure(8, 4.5)
+    width, height = KEY_SLICE_SIZE_PX
+    fig = pixel_figure(width, height)
+    pt = font_pt(KEY_SLICE_TEXT_PX)
+    # fixed margins (tight_layout drew the figure twice: a quarter of the
+    # time of a picture); the title's lines (and the warning) fit above
+    top = 8. + (4 if warning else 3) * 1.25 * KEY_SLICE_TEXT_PX
+    fig.subplots_adjust(left=6. / width, right=1. - 6. / width,
+                        bottom=6. / height, top=1. - top / height,
+                        wspace=.035)
     axes = fig.subplots(1, 2)
     for ax, zoom in zip(axes, (False, True)):
         ax.imshow(img, cmap='gray', vmin=0., vmax=1.,
                   interpolation='nearest' if zoom else 'antialiased')
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
                                edgecolor='lime', linewidth=1.5))
-        draw_recist_axes(ax, rec)
+        draw_recist_axes(ax, rec, fontsize=pt)
         if zoom:  # beyond the image edge: air
             ax.set_facecolor('black')
             half = max(x2 - x1, y2 - y1) * 1.5 + 8
@@ -91,70 +113,91 @@ def draw_key_slice(volume, finding: dict, path: Path,
         ax.set_xticks([])
         ax.set_yticks([])
     x, y, zw = finding['center_world']
-    fig.suptitle(
+    pixels = pixel_transform(fig)
+    lines = [
         f"finding {finding['id']}: score {finding['score']:.3f}, world "
-        f"({x:.1f}, {y:.1f}, {zw:.1f}) mm\n{describe_size(finding)}\n"
+        f"({x:.1f}, {y:.1f}, {zw:.1f}) mm", describe_size(finding),
         f"slices {finding['slice_range_original'][0]}-"
         f"{finding['slice_range_original'][1]} of the scan; drawn: "
-        f"resampled slice {z}, 2D score {score:.3f}",
-        fontsize=9)
-    # fixed margins (tight_layout drew the figure twice: a quarter of the
-    # time of a picture); the three title lines fit above the images
-    fig.subplots_adjust(left=.01, right=.99, bottom=.01, top=.84,
-                        wspace=.04)
-    fig.savefig(str(path), dpi=90)
+        f"resampled slice {z}, 2D score {score:.3f}"]
+    if warning:  # the same on every key slice: drawn once, pasted
+        paste_text(fig, f'WARNING: model {warning}', width / 2., 6.,
+                   KEY_SLICE_TEXT_PX, color='#b00000', weight='bold')
+    fig.text(width / 2., top - 4., '\n'.join(lines), transform=pixels,
+             fontsize=pt, ha='center', va='bottom', linespacing=1.25)
+    return fig
 
 
-def draw_overview(volume, findings: Sequence[dict], path: Path,
-                  window: Tuple[float, float], max_findings: int = 20
-                  ) -> None:
-    """Coronal and axial maximum-intensity projections with the findings.
+def draw_key_slice(volume, finding: dict, path: Path,
+                   window: Tuple[float, float],
+                   warning: Optional[str] = None) -> None:
+    """Write a finding's key-slice picture (:func:`key_slice_figure`).
 
     Args:
-        volume (CTVolume): the volume the findings were detected in.
-        findings (Sequence[dict]): by decreasing score.
+        volume (CTVolume): the volume the finding was detected in.
+        finding (dict): a finding of :func:`infer_volume`.
         path (Path): PNG to write.
         window (tuple): HU display window.
-        max_findings (int): the best ones drawn, numbered by rank.
+        warning (str, optional): the model's warning, drawn on it.
     """
-    import matplotlib
-    from matplotlib.patches import Rectangle
-    sz, sy, sx = volume.spacing_zyx
-    # windowing is monotone, so the projection of the windowed volume is
-    # the windowed projection (exactly): window the two projections only
-    coronal = window_hu(volume.array.max(axis=1), window, (0., 1.))  # z, x
-    axial = window_hu(volume.array.max(axis=0), window, (0., 1.))  # y, x
-    fig = _figure(11, 5.5)
-    axes = fig.subplots(1, 2)
-    axes[0].imshow(coronal, cmap='gray', vmin=0., vmax=1., origin='lower',
-                   aspect=sz / sx)
-    axes[0].set_title('coronal MIP (head up)', fontsize=9)
-    axes[1].imshow(axial, cmap='gray', vmin=0., vmax=1., aspect=sy / sx)
-    axes[1].set_title('axial MIP', fontsize=9)
-    cmap = matplotlib.colormaps['autumn']
-    for rank, f in enumerate(findings[:max_findings]):
-        x1, y1, z1, x2, y2, z2 = f['bbox_voxel_resampled']
-        color = cmap(rank / max(max_findings - 1, 1))
-        for ax, (a1, b1, a2, b2) in ((axes[0], (x1, z1, x2, z2)),
-                                     (axes[1], (x1, y1, x2, y2))):
-            ax.add_patch(Rectangle((a1, b1), a2 - a1, b2 - b1, fill=False,
-                                   edgecolor=color, linewidth=1.2))
-            ax.text(a2 + 1, b1, str(f['id']), color=color, fontsize=7)
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    shown = min(len(findings), max_findings)
-    fig.suptitle(f'{len(findings)} findings ({shown} best drawn, numbered '
-                 'by rank)', fontsize=10)
-    fig.subplots_adjust(left=.01, right=.99, bottom=.01, top=.88,
-                        wspace=.04)
-    fig.savefig(str(path), dpi=80)
+    fig = key_slice_figure(volume, finding, window, warning)
+    fig.savefig(str(path), dpi=fig.dpi)
+
+
+def png_size(path: Path) -> Tuple[int, int]:
+    """Width and height of a PNG file, from its header.
+
+    Args:
+        path (Path): the PNG.
+
+    Returns:
+        tuple[int, int]: ``(width, height)`` in pixels.
+    """
+    with open(path, 'rb') as f:
+        head = f.read(24)
+    if head[:8] != b'\x89PNG\r\n\x1a\n' or head[12:16] != b'IHDR':
+        raise ValueError(f'{path} is not a PNG file')
+    return struct.unpack('>II', head[16:24])
 
 
 def _img_tag(path: Path, alt: str) -> str:
+    """The PNG inlined, at its natural size (width and height given, so
+    the page does not shrink it where there is room)."""
     data = base64.b64encode(Path(path).read_bytes()).decode('ascii')
-    return (f'<img alt="{html.escape(alt)}" '
-            f'src="data:image/png;base64,{data}">')
+    width, height = png_size(path)
+    return (f'<img alt="{html.escape(alt)}" width="{width}" '
+            f'height="{height}" src="data:image/png;base64,{data}">')
+
+
+def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
+    """The first and last voxel (indices from 0, inclusive) a box side
+    covers, from its edges in continuous voxels.
+
+    Voxel ``i`` spans ``[i - 0.5, i + 0.5]``, so a box over the first
+    voxel has its low edge at -0.5 (``findings.json``'s ``bbox_voxel``
+    keeps these edges); the voxels are those holding the edges, clipped to
+    the scan (as ``slice_range_original``).
+
+    Args:
+        low (float): the low edge, continuous voxels.
+        high (float): the high edge.
+        size (int): voxels along that axis.
+
+    Returns:
+        tuple[int, int]: first and last voxel.
+    """
+    first = max(int(math.floor(low + .5)), 0)
+    last = min(int(math.ceil(high - .5)), int(size) - 1)
+    return first, max(first, last)
+
+
+def _box_voxels(finding: dict, shape_zyx: Sequence[int]) -> str:
+    """A finding's box as voxel ranges of the scan: ``x 50-70, y 12-30``.
+    """
+    x1, y1, _, x2, y2, _ = finding['bbox_voxel']
+    xs = voxel_range(x1, x2, shape_zyx[2])
+    ys = voxel_range(y1, y2, shape_zyx[1])
+    return f'x {xs[0]}-{xs[1]}, y {ys[0]}-{ys[1]}'
 
 
 def write_html_report(record: dict, pictures: Dict[int, Path],
@@ -165,7 +208,9 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
     A ``model_warning`` of the record (weights trained on the synthetic
     demo data) heads the page in a red box; each finding's size is named:
     the largest in-plane side of its 3D box and the RECIST long and short
-    axes.
+    axes; its slices and box as the voxels it covers (:func:`voxel_range`),
+    its key slice in a row of its own under it. Every picture is shown at
+    its natural size, where its text is at least 12 px.
 
     Args:
         record (dict): the serialisable result of :func:`infer_volume`.
@@ -181,8 +226,6 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
     rows = []
     for f in record['findings'][:max_findings]:
         x, y, z = f['center_world']
-        pic = _img_tag(pictures[f['id']], f"finding {f['id']}") \
-            if f['id'] in pictures else ''
         rec = f.get('recist')
         axes = (f"{rec['long_axis_mm']:.1f} x {rec['short_axis_mm']:.1f}"
                 if rec else '-')
@@ -193,8 +236,13 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
             f'<td>{side:.1f}</td><td>{axes}</td>'
             f"<td>{f['slice_range_original'][0]}-"
             f"{f['slice_range_original'][1]}</td>"
-            f"<td>{esc(str(f['bbox_voxel']))}</td><td>{pic}</td></tr>")
-    more = len(record['findings']) - len(rows)
+            f"<td>{_box_voxels(f, geo['shape_zyx'])}</td></tr>")
+        if f['id'] in pictures:  # the picture at its size, under its row
+            pic = _img_tag(pictures[f['id']], f"finding {f['id']}")
+            rows.append(f'<tr class="key-slice"><td colspan="7">{pic}'
+                        '</td></tr>')
+    more = len(record['findings']) - len(
+        record['findings'][:max_findings])
     warning = record.get('model_warning')
     banner = (f'<div class="model-warning" role="alert"><b>Warning: model '
               f'{esc(warning)}.</b></div>\n' if warning else '')
@@ -205,8 +253,9 @@ body {{ font-family: sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #bbb; padding: 4px 8px; vertical-align: top;
           font-size: 13px; }}
-img {{ max-width: 100%; }}
-td img {{ width: 480px; }}
+img {{ display: block; max-width: none; height: auto; }}
+tr.key-slice td {{ padding: 4px 0 16px; border-left: none;
+                  border-right: none; }}
 .model-warning {{ background: #fde2e2; border: 3px solid #c00000;
                   color: #900000; padding: 0.8em 1em; font-size: 1.3em;
                   margin-bottom: 1em; }}
@@ -225,15 +274,18 @@ stacked into {len(record['findings'])} findings (IoU &gt;
 {settings['iou_thr']} on consecutive slices)</p>
 {_img_tag(overview, 'overview')}
 <h2>Findings by score</h2>
-<p>World coordinates in mm (LPS, as SimpleITK and LUNA16); slices and
-boxes <code>[x1, y1, z1, x2, y2, z2]</code> in voxels of the original
-scan. <b>Largest box side</b>: the longer in-plane side (width or height)
+<p>World coordinates in mm (LPS, as SimpleITK and LUNA16). <b>Slices</b>
+and <b>box</b>: the first and last slice and voxel (indices from 0) the
+finding covers in the original scan (findings.json keeps the box's edges,
+<code>bbox_voxel</code>, in continuous voxels). Each finding's key slice
+follows its row.
+<b>Largest box side</b>: the longer in-plane side (width or height)
 of the finding's 3D box. <b>RECIST long axis</b>: the longest diameter of
 the lesion on its key slice; <b>short axis</b>: the longest diameter
 perpendicular to it (RECIST 1.1).</p>
 <table><tr><th>#</th><th>score</th><th>centre (x, y, z) mm</th>
 <th>largest box side mm</th><th>RECIST long axis x short axis mm</th>
-<th>slices</th><th>box (voxels)</th><th>key slice</th></tr>
+<th>slices</th><th>box (voxels)</th></tr>
 {''.join(rows)}
 </table>
 <p>{f'{more} more findings in findings.json and candidates.csv.'

@@ -88,3 +88,33 @@ def test_labels_prefer_to_miss_gt_outlines():
 
 def test_label_too_large_is_left_out():
     assert place_labels([(0, 0, 5, 5)], [(100., 10.)], (50, 50)) == [None]
+
+
+def test_rings_place_every_label_of_a_dense_cluster():
+    """Twenty boxes crowded in 40 px: without rings some numbers are left
+    out; with them every one is placed, apart, inside the picture, the
+    best still next to its box."""
+    from mmlesion.visualization.label_layout import leader_line
+    boxes = [(200 + (i * 7) % 40, 200 + (i * 11) % 40, 212 + (i * 7) % 40,
+              212 + (i * 11) % 40) for i in range(20)]
+    sizes = [text_size(str(i + 1), 10) for i in range(20)]
+    assert None in place_labels(boxes, sizes, (450, 450))
+    rects = place_labels(boxes, sizes, (450, 450), rings=8)
+    assert None not in rects
+    for a, b in itertools.combinations(rects, 2):
+        assert not overlaps(a, b)
+    for r in rects:
+        assert 0 <= r[0] and r[2] <= 450 and 0 <= r[1] and r[3] <= 450
+    assert leader_line(boxes[0], rects[0]) is None  # next to its box
+    far = [leader_line(b, r) for b, r in zip(boxes, rects)]
+    assert any(line is not None for line in far)  # tied by a line
+
+
+def test_leader_line_joins_the_nearest_points():
+    from mmlesion.visualization.label_layout import leader_line
+    box = (10., 10., 20., 20.)
+    assert leader_line(box, (10., 2., 20., 8.)) is None  # 2 px above
+    # right of the box, level with it: straight across
+    assert leader_line(box, (40., 12., 50., 18.)) == ((20., 15.), (40., 15.))
+    # below right: corner to corner
+    assert leader_line(box, (30., 30., 40., 36.)) == ((20., 20.), (30., 30.))

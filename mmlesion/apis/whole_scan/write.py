@@ -295,7 +295,9 @@ def write_volume_results(result: ScanResult,
     probability; every finding), ``key_slices/finding_NNN.png`` (the key
     slice of each of the ``max_pictures`` best findings with its box),
     ``overview.png`` (coronal and axial maximum-intensity projections with
-    all findings) and ``report.html`` (self-contained, images inlined).
+    all findings, numbered, coloured by score) and ``report.html``
+    (self-contained, images inlined at their natural size). The pictures
+    carry ``result.model_warning`` (demo weights) themselves.
 
     Args:
         result (ScanResult): from :func:`~mmlesion.apis.whole_scan.infer.
@@ -340,12 +342,13 @@ def write_volume_results(result: ScanResult,
         for f in result.findings[:max_pictures]:
             rel = f'key_slices/finding_{f.id:03d}.png'
             draw_key_slice(resampled, f.to_dict(), Path(outputs.path(rel)),
-                           window)
+                           window, warning=result.model_warning)
             pictures[f.id] = Path(outputs.path(rel))
             f.key_slice_png = rel
         record = result.to_dict()
         draw_overview(resampled, record['findings'], paths['overview'],
-                      window, max_findings=max_pictures)
+                      window, max_findings=max_pictures,
+                      warning=result.model_warning)
         paths['json'].write_text(json.dumps(record, indent=1) + '\n',
                                  encoding='utf-8')
         with open(paths['csv'], 'w', newline='') as f:
