@@ -54,3 +54,15 @@ val_dataloader = dict(
 test_dataloader = dict(
     dataset=dict(
         _delete_=True, ann_file='deeplesion3d_test.json', **test_dataset))
+# Tables V and VI with LUNA16's hit rule ("we adopt LUNA16's criterion for
+# the evaluation", Sec. V-B) on the test chunks, an FP rate being per chunk
+# (the paper's "FPs per image"): sensitivity at 0.5 .. 16 FPs and their mean
+# ("Avg."), the FROC score (the CPM over 1/8 .. 8 FPs, "FROC"); the test
+# also per lesion type and diameter bin (Table VI, read at 4 FPs), ground
+# truth filtered and every mark kept (docs/protocols.md §1 "Subsets", as
+# "in [7]"). The "*" rows are the *-lt48mm configs.
+val_evaluator = dict(
+    type='LUNA16Metric',
+    fp_rates=(0.125, 0.25, 0.5, 1, 2, 4, 8, 16),
+    mean_rates=(0.5, 1, 2, 4, 8, 16))
+test_evaluator = dict(val_evaluator, breakdowns=True)

@@ -26,6 +26,9 @@ class CTVolumeDataset(BaseDetDataset):
                              ignore_flag=0, center_world=[x, y, z],
                              diameter_mm=5.6)])
 
+    plus ``lesion_type`` (DeepLesion's coarse type, 1..8 or -1) in the
+    instances whose annotation carries one (``deeplesion_to_3d.py``).
+
     Boxes are in continuous voxels of the scan as ``load_ct_volume``
     returns it (SimpleITK continuous index). Findings marked ``ignore``
     (e.g. LUNA16's excluded findings) get ``ignore_flag=1``.
@@ -116,6 +119,8 @@ class CTVolumeDataset(BaseDetDataset):
                         ignore_flag=int(bool(ann.get('ignore', False))),
                         center_world=ann.get('center_world'),
                         diameter_mm=float(ann.get('diameter_mm', -1))))
+                if ann.get('lesion_type') is not None:  # DeepLesion as 3D
+                    instances[-1]['lesion_type'] = int(ann['lesion_type'])
             data_list.append(
                 dict(
                     img_path=resolve_volume_file(

@@ -148,6 +148,10 @@ class DeepLesionMinedDataset(DeepLesionDataset):
         mined_ann_file (str, optional): the mined file (relative to
             ``data_root``); None behaves as :class:`DeepLesionDataset`.
         use_negatives (bool): add the listed slices without mined boxes.
+        uncertain_as_gt (bool): the uncertain lesions become ground truth
+            (``ignore_flag=0``, ``mined='uncertain'``) instead of ignored
+            regions: LENS Table IV's "Ignored as GT" (default False, the
+            paper's method).
         lesion_iou_thr (float, optional): theta of :func:`link_3d_lesions`;
             None takes the mined file's ``iou_thr`` (the theta mining
             linked its tracklets with), 0.5 (the paper's) if it has none.
@@ -159,9 +163,11 @@ class DeepLesionMinedDataset(DeepLesionDataset):
                  mined_ann_file: Optional[str] = None,
                  use_negatives: bool = True,
                  lesion_iou_thr: Optional[float] = None,
+                 uncertain_as_gt: bool = False,
                  **kwargs) -> None:
         self.mined_ann_file = mined_ann_file
         self.use_negatives = use_negatives
+        self.uncertain_as_gt = uncertain_as_gt
         self.lesion_iou_thr = lesion_iou_thr
         super().__init__(*args, **kwargs)
 
@@ -192,8 +198,9 @@ class DeepLesionMinedDataset(DeepLesionDataset):
                 dict(bbox=b, bbox_label=0, ignore_flag=0, mined=src)
                 for b, src in zip(entry['mined'], entry['mined_sources'])
             ] + [
-                dict(bbox=b, bbox_label=0, ignore_flag=1, mined='uncertain')
-                for b in entry['uncertain']
+                dict(bbox=b, bbox_label=0,
+                     ignore_flag=int(not self.uncertain_as_gt),
+                     mined='uncertain') for b in entry['uncertain']
             ]
             added['mined'] += len(entry['mined'])
             added['uncertain'] += len(entry['uncertain'])
@@ -201,7 +208,9 @@ class DeepLesionMinedDataset(DeepLesionDataset):
             if info is not None:
                 info['instances'] = info['instances'] + instances
                 continue
-            if not entry['mined'] and not self.use_negatives:
+            positive = bool(entry['mined'] or (self.uncertain_as_gt
+                                               and entry['uncertain']))
+            if not positive and not self.use_negatives:
                 continue
             new = copy.deepcopy(template)
             new.update(
@@ -215,7 +224,7 @@ class DeepLesionMinedDataset(DeepLesionDataset):
             data_list.append(new)
             by_slice[(series, z)] = new
             added['new_slices'] += 1
-            added['negatives'] += int(not entry['mined'])
+            added['negatives'] += int(not positive)
         keys: dict = {}
         for (series, z), info in by_slice.items():
             if not info.get('mined_slice'):

@@ -22,16 +22,25 @@ class LENSMultiDataset(ConcatDataset):
     share ``classes`` (LENS scores lesion vs non-lesion per dataset); other
     metainfo keys may differ.
 
+    ``dataset_ids`` pools datasets: datasets with the same id are one LENS
+    dataset (one AFP and expert, batches mixing them), e.g. all ``0`` for
+    LENS Table IV's "Data pooling" ("directly pooled DeepLesion and
+    single-type datasets and treat them as one task").
+
     Args:
         datasets (Sequence[dict | BaseDataset]): the datasets.
         dataset_names (Sequence[str], optional): names for metainfo and
-            logs; defaults to ``dataset0`` ...
+            logs, one per dataset id; defaults to ``dataset0`` ...
+        dataset_ids (Sequence[int], optional): the LENS dataset of each of
+            ``datasets`` (``0 .. k-1``, each used); defaults to its
+            position.
         lazy_init (bool): as :class:`ConcatDataset`.
     """
 
     def __init__(self,
                  datasets: Sequence[Union[BaseDataset, dict]],
                  dataset_names: Optional[Sequence[str]] = None,
+                 dataset_ids: Optional[Sequence[int]] = None,
                  lazy_init: bool = False) -> None:
         built: List[BaseDataset] = []
         for i, ds in enumerate(datasets):
@@ -43,12 +52,20 @@ class LENSMultiDataset(ConcatDataset):
             built.append(ds)
         if not built:
             raise ValueError('LENSMultiDataset needs at least one dataset')
+        ids = list(range(len(built))) if dataset_ids is None else [
+            int(i) for i in dataset_ids]
+        if len(ids) != len(built) or sorted(set(ids)) != list(
+                range(len(set(ids)))):
+            raise ValueError(
+                f'LENSMultiDataset: dataset_ids {list(dataset_ids)} must give '
+                f'each of the {len(built)} datasets an id, the ids 0 .. k-1')
+        self._ids = ids
         if dataset_names is None:
-            dataset_names = [f'dataset{i}' for i in range(len(built))]
-        if len(dataset_names) != len(built):
+            dataset_names = [f'dataset{i}' for i in range(len(set(ids)))]
+        if len(dataset_names) != len(set(ids)):
             raise ValueError(
                 f'LENSMultiDataset: {len(dataset_names)} dataset_names for '
-                f'{len(built)} datasets')
+                f'{len(set(ids))} dataset ids')
         classes = [tuple(ds.metainfo.get('classes', ())) for ds in built]
         for name, cls in zip(dataset_names, classes):
             if cls != classes[0]:
@@ -65,7 +82,13 @@ class LENSMultiDataset(ConcatDataset):
         self._lesions: Optional[list] = None
 
     def dataset_id(self, idx: int) -> int:
-        """Index of the dataset that sample ``idx`` comes from."""
+        """The LENS dataset of sample ``idx`` (the id of the dataset it
+        comes from)."""
+        return self._ids[self._source(idx)]
+
+    def _source(self, idx: int) -> int:
+        """Index of the dataset in ``datasets`` that sample ``idx`` comes
+        from."""
         if not self._fully_initialized:
             self.full_init()
         return self._get_ori_dataset_idx(idx)[0]
@@ -92,7 +115,7 @@ class LENSMultiDataset(ConcatDataset):
                 self.get_data_info(i).get('positive_group', ('sample', i))
                 for i in range(len(self))
             ]
-        return (self.dataset_id(idx), self._group[idx])
+        return (self._source(idx), self._group[idx])
 
     def positive_lesions(self, idx: int) -> Tuple[Hashable, ...]:
         """The 3D lesions that sample ``idx`` shows (LENS Sec. VI-D,
@@ -104,7 +127,8 @@ class LENSMultiDataset(ConcatDataset):
         one lesion; else one lesion per non-ignored instance (a
         DeepLesion row is one 3D lesion annotated on its key slice, so a
         key slice with two rows is drawn twice per epoch). Keys are
-        prefixed with the dataset index.
+        prefixed with the index of the dataset in ``datasets`` (its id
+        unless datasets are pooled).
         """
         if self._lesions is None:
             out = []
@@ -118,7 +142,7 @@ class LENSMultiDataset(ConcatDataset):
                     keys = [('sample', i, j)
                             for j, ins in enumerate(info.get('instances', []))
                             if not ins.get('ignore_flag', 0)]
-                out.append(tuple((info['dataset_id'], k) for k in keys))
+                out.append(tuple((self._source(i), k) for k in keys))
             self._lesions = out
         return self._lesions[idx]
 

@@ -3,19 +3,74 @@
 
 One entry per model (its config's stem), in the keys of the table's metric
 map (``execute.froc_map`` / ``luna16_map`` / ``lens_map``: sensitivities
-in percent, CPM as a fraction), each with the paper's table and row. The
-same numbers are the "paper" column of the method's README
+in percent, CPM as a fraction; the 3D Aggregated Faster R-CNN's DeepLesion
+tables: :func:`a3d_deeplesion_keys`; LENS's training-set counts and
+speed columns: ``tables_lens.lens_row_map``), each with the paper's table
+and row.
+The same numbers are the "paper" column of the method's README
 (``configs/<method>/README.md``); a test checks that every number here is
 printed there. The metafiles carry no results: OpenMMLab's ``Results`` are
 for models with weights.
+
+A row of another paper's method that a table prints beside its own rows is
+*quoted*: its numbers are here under a name of :data:`QUOTED_MODELS` (no
+config; the table shows them and never runs the row).
 """
-from typing import Dict
+from typing import Dict, Optional, Sequence, Tuple
+
+#: 3D Aggregated Faster R-CNN, DeepLesion: Table V's FP rates (per chunk,
+#: the paper's "FPs per image")
+A3D_DEEPLESION_RATES = (0.5, 1, 2, 4, 8, 16)
+#: Table VI's lesion types in its column order (LU, ME, LV, ST, PV, AB, KD,
+#: BN), as ``LUNA16Metric``'s breakdown names them, and its size bins
+A3D_DEEPLESION_TYPES = ('lung', 'mediastinum', 'liver', 'soft_tissue',
+                        'pelvis', 'abdomen', 'kidney', 'bone')
+A3D_DEEPLESION_SIZES = ('lt10mm', '10to30mm', 'gt30mm')
+
+
+def a3d_deeplesion_keys() -> Tuple[str, ...]:
+    """The columns of Tables V and VI, in the papers' order, as metric keys
+    of ``LUNA16Metric`` (prefix ``luna16``): sensitivity (%) at 0.5 .. 16
+    FPs per chunk, their mean ("Avg."), the FROC score (CPM), then the
+    sensitivity at 4 FPs per lesion type and per size bin."""
+    return tuple(
+        [f'luna16/sens@{r:g}' for r in A3D_DEEPLESION_RATES] +
+        ['luna16/mean@0.5-16', 'luna16/cpm'] +
+        [f'luna16/sens@4_type_{t}' for t in A3D_DEEPLESION_TYPES] +
+        [f'luna16/sens@4_size_{b}' for b in A3D_DEEPLESION_SIZES])
+
+
+def _a3d_deeplesion(table5: Sequence[Optional[float]],
+                    table6: Sequence[float]) -> Dict[str, float]:
+    """A row of Tables V (0.5 .. 16, Avg., FROC) and VI (types, sizes)."""
+    values = list(table5) + list(table6)
+    return {k: v for k, v in zip(a3d_deeplesion_keys(), values)
+            if v is not None}
+
+
+#: quoted row of 3D-AG Tables V / VI: 3DCE, 27 slices (Yan et al., MICCAI
+#: 2018; the paper's [7])
+A3D_3DCE = 'quoted: 3DCE, 27 slices (Yan et al. 2018)'
+#: quoted row of LENS Table IV: the proposed LENS with the domain
+#: attention module of Wang et al. (CVPR 2019; the paper's [23])
+LENS_DOMAIN_ADAPT = 'quoted: LENS + domain attention (Wang et al. 2019)'
+#: quoted rows (another paper's method, never run) -> the method whose
+#: README prints them
+QUOTED_MODELS: Dict[str, str] = {A3D_3DCE: 'aggregated3d',
+                                 LENS_DOMAIN_ADAPT: 'lens'}
 
 #: model -> metric -> the paper's number.
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
-    # Table 1, FRCNN, 3 slices
+    # Table 1, FRCNN, 3 slices (ElixirNet's numbers minus the gains
+    # printed beside them)
     'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 55.94,
+        'sens@1': 66.25,
+        'sens@2': 74.69,
         'sens@3': 79.17,
+        'sens@4': 79.87,
+        'sens@8': 79.84,
+        'sens@16': 79.84,
         'bbox_mAP': 27.9
     },
     # Table 1, ElixirNet, 3 slices
@@ -29,9 +84,16 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'sens@16': 83.74,
         'bbox_mAP': 30.8
     },
-    # Tables 1 and 5, FPN, 3 slices
+    # Tables 1 and 5, FPN, 3 slices (sens@3: Table 5; the other rates:
+    # Table 1, ElixirNet w FPN minus the gains printed beside it)
     'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 60.57,
+        'sens@1': 70.34,
+        'sens@2': 77.65,
         'sens@3': 81.51,
+        'sens@4': 83.55,
+        'sens@8': 85.67,
+        'sens@16': 85.67,
         'bbox_mAP': 31.5
     },
     # Tables 1 and 5, ElixirNet w FPN, 3 slices
@@ -45,9 +107,15 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'sens@16': 88.36,
         'bbox_mAP': 35.2
     },
-    # Table 1, Deformv2, 3 slices
+    # Table 1, Deformv2, 3 slices (ElixirNet w Deformv2 minus the gains)
     'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@0.5': 63.16,
+        'sens@1': 72.35,
+        'sens@2': 81.04,
         'sens@3': 84.47,
+        'sens@4': 86.52,
+        'sens@8': 87.76,
+        'sens@16': 87.76,
         'bbox_mAP': 34.3
     },
     # Table 1, ElixirNet w Deformv2, 3 slices
@@ -208,16 +276,27 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
         'luna16/cpm': 0.935
     },
-    # Table V, RPN Baseline
-    'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d': {
-        'luna16/sens@4': 86.56,
-        'luna16/cpm': 0.708
-    },
-    # Table V, 3D-AG
-    'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d': {
-        'luna16/sens@4': 89.38,
-        'luna16/cpm': 0.771
-    },
+    # Tables V and VI, RPN Baseline
+    'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d':
+    _a3d_deeplesion((65.74, 73.89, 80.99, 86.56, 91.4, 94.4, 82.17, 0.708),
+                    (91, 88, 87, 80, 85, 80, 80, 69, 82, 88, 80)),
+    # Tables V and VI, 3D-AG
+    'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d':
+    _a3d_deeplesion((74.08, 81.42, 86.08, 89.38, 92.08, 94.82, 86.31, 0.771),
+                    (93, 89, 92, 84, 90, 86, 83, 70, 83, 90, 91)),
+    # Tables V and VI, RPN Baseline * (tested without lesions >= 48 mm)
+    'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d-lt48mm':
+    _a3d_deeplesion((69.09, 76.75, 82.81, 87.29, 91.2, 93.84, 83.5, 0.735),
+                    (91, 88, 89, 80, 86, 82, 81, 68, 82, 88, 84)),
+    # Tables V and VI, 3D-AG * (tested without lesions >= 48 mm)
+    'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d-lt48mm':
+    _a3d_deeplesion((74.68, 81.52, 85.45, 89.18, 92.01, 94.72, 86.26, 0.774),
+                    (93, 89, 91, 84, 90, 86, 83, 70, 83, 90, 90)),
+    # Tables V and VI, 3DCE, 27 slices [7], quoted (2D criterion, its own
+    # paper's numbers; no FROC score)
+    A3D_3DCE:
+    _a3d_deeplesion((62.48, 73.37, 80.7, 85.65, 89.09, 91.06, 80.39, None),
+                    (89, 88, 90, 74, 84, 84, 82, 75, 80, 87, 84)),
     # Table I, MULAN (baseline)
     'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
         'froc3d/sens@0.125': 11.2,
@@ -238,7 +317,16 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'froc3d/sens@2': 43.4,
         'froc3d/sens@4': 52.0,
         'froc3d/sens@8': 60.9,
-        'froc3d/mean@0.125-8': 36.8
+        'froc3d/mean@0.125-8': 36.8,
+        # Table III, No mining (trained on: 3D GT, 2D GT, 2D uncertain,
+        # training slices, in thousands)
+        'lens/lesions_3d_k': 22.8,
+        'lens/boxes_2d_k': 22.8,
+        'lens/uncertain_2d_k': 0,
+        'lens/slices_k': 22.4,
+        # Table IV, Single dataset (inference time and model size: x)
+        'lens/infer_time_x': 1,
+        'lens/model_size_x': 1
     },
     # Table I, row (b)
     'lens-afp-multi_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
@@ -274,7 +362,12 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'froc3d/sens@2': 56.7,
         'froc3d/sens@4': 65.8,
         'froc3d/sens@8': 75.3,
-        'froc3d/mean@0.125-8': 47.6
+        'froc3d/mean@0.125-8': 47.6,
+        # Table II, AFP, two stages (ms per slice)
+        'lens/infer_ms': 54,
+        # Table IV, Proposed
+        'lens/infer_time_x': 1.8,
+        'lens/model_size_x': 1.1
     },
     # Table I, row (e) (row (d)'s detector + this FPR network, Eq. 2)
     'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion': {
@@ -286,5 +379,96 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'froc3d/sens@4': 69.5,
         'froc3d/sens@8': 78.0,
         'froc3d/mean@0.125-8': 50.4
+    },
+    # Table II, RPN, two stages
+    'lens-rpn-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 42.5,
+        'lens/infer_ms': 62
+    },
+    # Table II, CenterNet, two stages
+    'lens-centernet-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 45.3,
+        'lens/infer_ms': 59
+    },
+    # Table II, FCOS, one stage
+    'lens-fcos-onestage-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 41.7,
+        'lens/infer_ms': 29
+    },
+    # Table II, FCOS, two stages
+    'lens-fcos-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 45.7,
+        'lens/infer_ms': 54
+    },
+    # Table III, + Cross-slice
+    'lens-afp-mining-propagation_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/mean@0.125-8': 37.7,
+        'lens/lesions_3d_k': 22.8,
+        'lens/boxes_2d_k': 186,
+        'lens/uncertain_2d_k': 0,
+        'lens/slices_k': 163
+    },
+    # Table III, + Intra-patient
+    'lens-afp-mining-propagation-intrapatient_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/mean@0.125-8': 40.7,
+        'lens/lesions_3d_k': 34.3,
+        'lens/boxes_2d_k': 250,
+        'lens/uncertain_2d_k': 0,
+        'lens/slices_k': 192
+    },
+    # Table III, + Cross-dataset
+    'lens-afp-mining-lesion-slices_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/mean@0.125-8': 44.6,
+        'lens/lesions_3d_k': 34.3,
+        'lens/boxes_2d_k': 250,
+        'lens/uncertain_2d_k': 117,
+        'lens/slices_k': 192
+    },
+    # Table III, + Unlabeled
+    'lens-afp-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
+        'froc3d/mean@0.125-8': 46.8,
+        'lens/lesions_3d_k': 34.3,
+        'lens/boxes_2d_k': 250,
+        'lens/uncertain_2d_k': 442,
+        'lens/slices_k': 646
+    },
+    # Table IV, Data pooling
+    'lens-afp-pooled_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 39.4,
+        'lens/infer_time_x': 1,
+        'lens/model_size_x': 1
+    },
+    # Table IV, Positive data pooling
+    'lens-afp-pooled-positive_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 32.8,
+        'lens/infer_time_x': 1,
+        'lens/model_size_x': 1
+    },
+    # Table IV, Separate models
+    'lens-afp-separate_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 39.6,
+        'lens/infer_time_x': 4,
+        'lens/model_size_x': 4
+    },
+    # Table IV, Ignored as GT
+    'lens-afp-multi-fusion-mining-uncertain-gt_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    {
+        'froc3d/mean@0.125-8': 44.9,
+        'lens/infer_time_x': 1.8,
+        'lens/model_size_x': 1.1
+    },
+    # Table IV, Proposed + domain adapt. [23], quoted (another paper's
+    # module, not in mmlesion)
+    LENS_DOMAIN_ADAPT: {
+        'froc3d/mean@0.125-8': 47.1,
+        'lens/infer_time_x': 1.9,
+        'lens/model_size_x': 1.1
     },
 }

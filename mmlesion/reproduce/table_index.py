@@ -15,6 +15,12 @@ class TableIndex(NamedTuple):
 _T2_MODELS = ['fpn', 'deformv2', 'elixirnet_fpn', 'elixirnet_deformv2']
 
 TABLE_INDEX: Dict[str, TableIndex] = {
+    'elixirnet/table1': TableIndex(
+        'ElixirNet Table 1: sensitivity at 0.5-16 FPs (IoU) and mAP, '
+        'DeepLesion test split, 3 slices: FRCNN (C4), FPN, Deformv2 and '
+        'ElixirNet on each',
+        ['frcnn', 'elixirnet', 'fpn', 'elixirnet_fpn', 'deformv2',
+         'elixirnet_deformv2']),
     'elixirnet/table2': TableIndex(
         'ElixirNet Table 2: sensitivity with IoBB (and IoU) overlap, '
         'DeepLesion test split',
@@ -43,8 +49,31 @@ TABLE_INDEX: Dict[str, TableIndex] = {
         ['crop96_da', 'crop96_da_magnify', 'alternating', '3dag_lm', '3dag',
          'rpn_abs', 'wo_da_abs', '3dag_lm_abs', '3dag_abs',
          'merged_intersection', 'merged_union']),
+    'aggregated3d/table5-6': TableIndex(
+        '3D Aggregated Faster R-CNN Tables V and VI: DeepLesion as 3D, '
+        'LUNA16 hit rule, sensitivity at 0.5-16 FPs per chunk, Avg., FROC '
+        'score, and at 4 FPs per lesion type and size (* = without lesions '
+        '>= 48 mm; 3DCE quoted, not run)',
+        ['3dce', 'rpn', '3dag', 'rpn_lt48mm', '3dag_lt48mm']),
     'lens/table1': TableIndex(
         'LENS Table I: DeepLesion manual 1K 3D test set, sensitivity at '
         '1/8..8 FPs per sub-volume', ['baseline', 'a', 'b', 'c', 'd', 'e']),
+    'lens/table2': TableIndex(
+        'LENS Table II: proposal networks in row (d) (RPN, CenterNet, FCOS '
+        'in two stages and one, AFP), average sensitivity on the manual 1K '
+        '3D test set; inference ms per slice quoted',
+        ['rpn', 'centernet', 'fcos_one_stage', 'fcos', 'afp']),
+    'lens/table3': TableIndex(
+        'LENS Table III: the mining strategies on DeepLesion alone, average '
+        'sensitivity (manual 1K 3D test set) and what each trains on (3D '
+        'and 2D GT, 2D uncertain, slices; thousands)',
+        ['no_mining', 'cross_slice', 'intra_patient', 'cross_dataset',
+         'unlabeled']),
+    'lens/table4': TableIndex(
+        'LENS Table IV: ways to combine the datasets, average sensitivity '
+        '(manual 1K 3D test set); time and size quoted; domain adaptation '
+        'quoted, not run',
+        ['single', 'pooling', 'positive_pooling', 'separate', 'proposed',
+         'uncertain_as_gt', 'domain_adapt']),
 }
 

@@ -9,43 +9,26 @@ paper's numbers are not here: they are in :mod:`.paper_results` (and in
 each method README's paper column).
 """
 import os.path as osp
+from dataclasses import replace
+from functools import lru_cache
 from typing import Dict, List, Optional, Tuple
 
 from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
                        training_gpu_hours, training_items)
-from .execute import (FROC_RATES, LENS_RATES, LUNA16_RATES,
-                      config_data_paths, config_epochs, froc_map, lens_map,
-                      luna16_map, root_options, trained_epochs)
+from .execute import (FROC_RATES, LUNA16_RATES, config_data_paths,
+                      config_epochs, froc_map, luna16_map, root_options,
+                      trained_epochs)
+from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES,
+                            a3d_deeplesion_keys)
 from .plan import PlanContext, Row, Stage, TableSpec
+from .row_stages import config_stem as _stem
+from .row_stages import device_option as _device
+from .row_stages import train_stage as _train
 from .table_index import TABLE_INDEX
+from .tables_lens import LENS_BUILDERS, lens_data  # noqa: F401
 
 E, R, A3, L = ('configs/elixirnet', 'configs/retinanet_lesion',
                'configs/aggregated3d', 'configs/lens')
-
-
-def _stem(config: str) -> str:
-    return osp.splitext(osp.basename(config))[0]
-
-
-def _train(ctx: PlanContext, config: str, seed: int, dataset: str,
-           *extra: str, name: str = 'train',
-           schedule_of: Optional[str] = None) -> Tuple[Stage, str]:
-    """A training of ``config`` (resumed from its newest checkpoint when
-    run again) in ``<work>/<stem>/seed_<seed>``; returns the stage and its
-    work dir. ``schedule_of``: the config whose epochs the estimate uses
-    when ``config`` is written by an earlier stage."""
-    work = osp.join(ctx.work_dir, _stem(config), f'seed_{seed}')
-    epochs = config_epochs(schedule_of or config)
-    stage = Stage(
-        name, ctx.launcher('tools/train.py') +
-        [config, '--work-dir', work, '--resume'] +
-        ctx.options(f'randomness.seed={seed}', *extra),
-        outputs=[osp.join(work, 'last_checkpoint')],
-        gpu_hours=round_hours(training_gpu_hours(
-            schedule_of or config, epochs,
-            training_items(ctx.data_root, dataset))),
-        gpus=max(ctx.gpus, 1))
-    return stage, work
 
 
 def _test(ctx: PlanContext, config: str, work: str, tag: str,
@@ -76,6 +59,32 @@ def _train_test_row(ctx, key, label, config, seed, dataset='deeplesion',
 
 
 # --------------------------------------------------------------- ElixirNet
+#: Table 1: the detectors of the paper's "3 slices" rows, each with ElixirNet
+#: (TRPN, ALB, RTM) on it; 3DCE's rows (another paper's) are not legible in
+#: our copy of the paper, so none is quoted
+_T1 = {
+    'frcnn': ('FRCNN, 3 slices',
+              'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice'),
+    'elixirnet': ('ElixirNet, 3 slices',
+                  'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice'),
+    'fpn': ('FPN, 3 slices', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    'elixirnet_fpn': ('ElixirNet w FPN, 3 slices',
+                      'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    'deformv2': ('Deformv2, 3 slices',
+                 'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice'),
+    'elixirnet_deformv2': ('ElixirNet w Deformv2, 3 slices',
+                           'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_'
+                           'deeplesion-3slice'),
+}
+
+
+def _table1(ctx, key, seed):
+    """Table 1: every row one training (12 epochs) and the test of its last
+    epoch: sensitivity at 0.5-16 FPs (IoU >= 0.5) and COCO mAP."""
+    label, stem = _T1[key]
+    return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed)
+
+
 _T5 = {
     'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'trpn': ('+ TRPN (auxiliary location loss, our variant)',
@@ -274,11 +283,6 @@ def _folds(ctx: PlanContext) -> List[int]:
     return list(ctx.folds) if ctx.folds is not None else list(range(10))
 
 
-def _device(ctx: PlanContext) -> List[str]:
-    """``--device`` of an inference stage: cuda:0 where the stages have a GPU."""
-    return ['--device', 'cuda:0' if ctx.gpus > 0 and ctx.cuda else 'cpu']
-
-
 def _luna_root_options(ctx: PlanContext, config: str) -> List[str]:
     """The config's LUNA16 paths moved to ``--data-root`` key by key
     (``tools/luna16_cv.py`` does not move them with ``data_root=``)."""
@@ -438,131 +442,99 @@ def _a3d_table3(ctx, key, seed):
                osp.join(out, 'luna16', 'metrics.json'), {}, seed)
 
 
-# --------------------------------------------------------------------- LENS
-_LENS = {
-    'baseline': ('MULAN (baseline)',
-                 'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice'),
-    'a': ('(a) AFP', 'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_'
-          'deeplesion-9slice'),
-    'b': ('(b) + multi-dataset', 'lens-afp-multi_densenet121-2.5d_fpn_1xb4-'
-          'radam-8e_deeplesion-luna16-lits-nihln-9slice'),
-    'c': ('(c) + proposal fusion', 'lens-afp-multi-fusion_densenet121-2.5d_'
-          'fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice'),
-    'd': ('(d) + mining', 'lens-afp-multi-fusion-mining_densenet121-2.5d_'
-          'fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice'),
-    'e': ('(e) + 3D FPR', 'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion'),
+#: Tables V and VI (DeepLesion as 3D): row -> (label, trained config, the
+#: config its test runs: the "*" rows test the same training without the
+#: lesions >= 48 mm)
+_A56_RPN = 'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
+_A56_3DAG = 'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
+_A56 = {
+    'rpn': ('RPN Baseline', _A56_RPN, _A56_RPN),
+    '3dag': ('3D-AG', _A56_3DAG, _A56_3DAG),
+    'rpn_lt48mm': ('RPN Baseline *', _A56_RPN, _A56_RPN + '-lt48mm'),
+    '3dag_lt48mm': ('3D-AG *', _A56_3DAG, _A56_3DAG + '-lt48mm'),
 }
+#: training lesions of the official split as the paper counts them (Sec.
+#: V): an upper bound of the training chunks when DL_info.csv is not here
+A3D_DEEPLESION_TRAIN_LESIONS = 22901
 
 
-def lens_data(ctx: PlanContext) -> Dict[str, str]:
-    """Where LENS's datasets are: DeepLesion at ``--data-root`` (default
-    ``data/DeepLesion``), the other releases beside it under the names of
-    the docs (``LUNA16/``, ``LiTS/``, ``NIH-LN/`` holding TCIA's ``CT Lymph
-    Nodes/`` and ``MED_ABD_LYMPH_MASKS/``), their 2D exports in ``lens/``
-    (the configs' ``data/lens/<dataset>/``)."""
-    deeplesion = ctx.data_root or 'data/DeepLesion'
-    data = osp.dirname(osp.normpath(deeplesion))
-    out = {k: osp.join(data, name) for k, name in (
-        ('luna16', 'LUNA16'), ('lits', 'LiTS'), ('nih_ln', 'NIH-LN'),
-        ('lens', 'lens'))}
-    return dict(out, deeplesion=deeplesion, ann_3d=osp.join(
-        deeplesion, 'DeepLesion_manual_1K_test_release.pkl'))
+def deeplesion3d_data(ctx: PlanContext) -> Dict[str, str]:
+    """Where Tables V and VI read DeepLesion: the release at
+    ``--data-root`` (default ``data/DeepLesion``), its 3D chunks written
+    beside it into ``DeepLesion3D/`` (the configs' ``data/DeepLesion3D/``
+    for the default)."""
+    release = ctx.data_root or 'data/DeepLesion'
+    return dict(release=release, chunks=osp.join(
+        osp.dirname(osp.normpath(release)), 'DeepLesion3D'))
 
 
-def _lens_roots(ctx: PlanContext, config: str) -> List[str]:
-    """The LENS config's data paths moved to :func:`lens_data`'s folders
-    (the configs have no ``data_root`` to move them with)."""
-    if not ctx.data_root:
-        return []
-    where = lens_data(ctx)
-    return root_options(config, [('data/DeepLesion/', where['deeplesion']),
-                                 ('data/lens/', where['lens'])])
+@lru_cache(maxsize=None)
+def _deeplesion3d_training_chunks(release: str) -> int:
+    """Training chunks with a lesion (one crop each per epoch) counted in
+    the release's DL_info.csv with the converter's rules, else
+    :data:`A3D_DEEPLESION_TRAIN_LESIONS`."""
+    path = osp.join(release, 'DL_info.csv')
+    if not osp.isfile(path):
+        return A3D_DEEPLESION_TRAIN_LESIONS
+    from mmlesion.datasets.deeplesion_3d import deeplesion_to_3d
+    from mmlesion.datasets.dl_info import parse_dl_info
+    chunks = deeplesion_to_3d(parse_dl_info(path))
+    return sum(1 for lesions in chunks.values() if any(
+        les.split == 1 and not les.ignore for les in lesions)) or 1
 
 
-def _lens_exports(ctx) -> List[Stage]:
-    """Step 0: LUNA16, LiTS and NIH-LN in DeepLesion's layout, as the LENS
-    README exports them (run again, an export replaces its own outputs)."""
-    w = lens_data(ctx)
-    luna, nih = w['luna16'], w['nih_ln']
-    sources = {  # the converters' inputs and volume files
-        'luna16': [luna, '--annotations', osp.join(luna, 'annotations.csv'),
-                   '--excluded', osp.join(luna, 'annotations_excluded.csv'),
-                   '--seriesuids', osp.join(luna, 'seriesuids.csv'),
-                   '--out', osp.join(luna, 'luna16.json')],
-        'lits': [w['lits'], '--out', osp.join(w['lens'], 'lits.json')],
-        'nih_ln': [osp.join(nih, 'CT Lymph Nodes'),
-                   osp.join(nih, 'MED_ABD_LYMPH_MASKS'), '--out',
-                   osp.join(w['lens'], 'nih_ln.json')]}
-    return [Stage(f'export_{name}', [
-        ctx.python, f'tools/dataset_converters/{name}.py', *args,
-        '--export-2d', osp.join(w['lens'], name), '--overwrite'
-    ], outputs=[osp.join(w['lens'], name, 'DL_info.csv')])
-            for name, args in sources.items()]
+def _a3d_deeplesion_map() -> Dict[str, Tuple[str, float]]:
+    """Tables V and VI: paper keys = ``LUNA16Metric`` keys (sensitivities
+    in percent, the FROC score a fraction)."""
+    return {k: (k, 1. if k.endswith('/cpm') else 100.)
+            for k in a3d_deeplesion_keys()}
 
 
-def _lens_eval(ctx, config, work, tag, *extra) -> Tuple[Stage, str]:
-    """``eval_lens_3d.py`` of the newest checkpoint of ``work``, with the
-    options the model was trained with (a model shrunk by ``--cfg-options``
-    is built the same way to load its checkpoint)."""
-    out = osp.join(work, f'lens_3d_{tag}')
-    return Stage(f'eval_3d_{tag}', [
-        ctx.python, 'tools/analysis_tools/eval_lens_3d.py', config,
-        f'@last:{work}', '--ann-3d', lens_data(ctx)['ann_3d'], '--out-dir',
-        out, '--overwrite', *_device(ctx), *extra
-    ] + ctx.options(*_lens_roots(ctx, config)), outputs=[osp.join(
-        out, 'metrics.json')], gpus=min(ctx.gpus, 1)), osp.join(
-            out, 'metrics.json')
-
-
-def _lens_table1(ctx, key, seed):
-    """Table I: Sec. III's five steps, the 3D protocol on the manual 1K
-    test set."""
-    label, stem = _LENS[key]
-    cfg = {k: f'{L}/{v[1]}.py' for k, v in _LENS.items()}
-    if key in ('baseline', 'a'):
-        train, work = _train(ctx, cfg[key], seed, 'deeplesion',
-                             *_lens_roots(ctx, cfg[key]))
-        ev, metrics = _lens_eval(ctx, cfg[key], work, key)
-        return Row(key, label, stem, [train, ev], metrics, lens_map(), seed)
-    stages = _lens_exports(ctx)
-    train_c, work_c = _train(ctx, cfg['c'], seed, 'deeplesion',
-                             *_lens_roots(ctx, cfg['c']))
-    stages.append(train_c)
-    if key in ('b', 'c'):  # (b): expert 0 of the (c) model
-        ev, metrics = _lens_eval(ctx, cfg[key], work_c, key)
-        return Row(key, label, stem, stages + [ev], metrics, lens_map(),
-                   seed)
-    mined = osp.join(osp.abspath(ctx.work_dir), 'lens_mining',
-                     f'seed_{seed}', 'lens_mined.json')
-    stages.append(Stage('mine', [
-        ctx.python, 'tools/lens_mine_annotations.py', cfg['c'],
-        f'@last:{work_c}', '--out', mined, '--overwrite'
-    ] + ctx.options(*_lens_roots(ctx, cfg['c'])), outputs=[mined]))
-    train_d, work_d = _train(
-        ctx, cfg['d'], seed, 'deeplesion', *_lens_roots(ctx, cfg['d']),
-        f'train_dataloader.dataset.datasets.0.mined_ann_file={mined}')
-    stages.append(train_d)
-    if key == 'd':
-        ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'd')
-        return Row(key, label, stem, stages + [ev], metrics, lens_map(),
-                   seed)
-    proposals = osp.join(osp.dirname(mined), 'lens_fpr_proposals.json')
-    stages.append(Stage('fpr_proposals', [
-        ctx.python, 'tools/lens_fpr_proposals.py', cfg['d'],
-        f'@last:{work_d}', '--mined', mined, '--out', proposals,
-        '--overwrite'
-    ] + ctx.options(*_lens_roots(ctx, cfg['d'])), outputs=[proposals]))
-    train_e, work_e = _train(
-        ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
-        f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
-    stages.append(train_e)
-    ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',
-                             cfg['e'], '--fpr-checkpoint', f'@last:{work_e}')
-    return Row(key, label, _LENS['e'][1], stages + [ev], metrics, lens_map(),
-               seed)
+def _a3d_table5_6(ctx, key, seed):
+    """Tables V and VI: DeepLesion converted to 3D chunks (Sec. V-A), the
+    RPN stage from scratch, 3D-AG from its last epoch (Sec. III-E), each
+    tested on the test chunks with LUNA16's hit rule and broken down by
+    lesion type and size; a "*" row tests the same checkpoint without the
+    lesions >= 48 mm. 3DCE (another paper's 2D detector) is quoted."""
+    if key == '3dce':
+        return Row(key, '3DCE, 27 slices [7] (quoted from the paper, 2D '
+                   'criterion; not run)', A3D_3DCE, [], '', {}, seed)
+    label, trained, tested = _A56[key]
+    where = deeplesion3d_data(ctx)
+    release, chunks = where['release'], where['chunks']
+    # the configs read the chunks: data_root moves every dataset path
+    ctx3 = replace(ctx, data_root=chunks.rstrip('/') + '/') \
+        if ctx.data_root else ctx
+    convert = Stage('convert_deeplesion3d', [
+        ctx.python, 'tools/dataset_converters/deeplesion_to_3d.py',
+        osp.join(release, 'DL_info.csv'), osp.join(release, 'Images_png'),
+        chunks, '--overwrite'
+    ], outputs=[chunks] + [osp.join(chunks, f'deeplesion3d_{s}.json')
+                           for s in ('train', 'val', 'test')])
+    items = _deeplesion3d_training_chunks(release)
+    rpn_cfg = f'{A3}/{_A56_RPN}.py'
+    stages = [convert]
+    train, work = _train(ctx3, rpn_cfg, seed, 'deeplesion', name='train_rpn')
+    train.gpu_hours = round_hours(training_gpu_hours(
+        rpn_cfg, config_epochs(rpn_cfg), items))
+    stages.append(train)
+    if trained == _A56_3DAG:  # the second stage, from the RPN stage
+        cfg = f'{A3}/{_A56_3DAG}.py'
+        start = osp.join(work,
+                         f'epoch_{trained_epochs(ctx3, rpn_cfg)}.pth')
+        train, work = _train(ctx3, cfg, seed, 'deeplesion',
+                             f'load_from={start}', name='train_3dag')
+        train.gpu_hours = round_hours(training_gpu_hours(
+            cfg, config_epochs(cfg), items))
+        stages.append(train)
+    tag = 'lt48mm' if tested.endswith('-lt48mm') else 'all'
+    test, metrics = _test(ctx3, f'{A3}/{tested}.py', work, tag)
+    return Row(key, label, tested, stages + [test], metrics,
+               _a3d_deeplesion_map(), seed)
 
 
 _BUILDERS = {
+    'elixirnet/table1': (_table1, froc_map(), FROC_RATES, False),
     'elixirnet/table2': (_table2, froc_map(), FROC_RATES, False),
     'elixirnet/table3': (_table3, froc_map(), FROC_RATES, False),
     'elixirnet/table4': (_table4, froc_map(), FROC_RATES, False),
@@ -573,7 +545,9 @@ _BUILDERS = {
     }, FROC_RATES, False),
     'aggregated3d/table2': (_a3d_table2, luna16_map(), LUNA16_RATES, True),
     'aggregated3d/table3': (_a3d_table3, luna16_map(), LUNA16_RATES, True),
-    'lens/table1': (_lens_table1, lens_map(), LENS_RATES, False),
+    'aggregated3d/table5-6': (_a3d_table5_6, _a3d_deeplesion_map(),
+                              A3D_DEEPLESION_RATES, False),
+    **LENS_BUILDERS,
 }
 TABLES: Dict[str, TableSpec] = {
     name: TableSpec(name, TABLE_INDEX[name].title, TABLE_INDEX[name].rows,

@@ -214,6 +214,10 @@ ARCHITECTURE = {
     'TruncatedRPNHead',
     'Anchor-free Proposal Network': lambda m: _get(m, 'rpn_head', 'type') ==
     'AFPHead',
+    'FCOS': lambda m: 'FCOSHead' in (_get(m, 'rpn_head', 'type'),
+                                     _get(m, 'bbox_head', 'type')),
+    'CenterNet': lambda m: _get(m, 'rpn_head', 'type') ==
+    'CenterNetProposalHead',
     'RetinaNet': lambda m: _get(m, 'bbox_head', 'type') == 'RetinaHead',
     'Lesion Segmentation Head': lambda m: _get(m, 'seg_head', 'type') ==
     'LesionSegHead',
@@ -225,8 +229,9 @@ ARCHITECTURE = {
     ALB_HEADS and 'non_local' in _alb_ops(m['roi_head']['bbox_head']),
     'Relation Transfer Module': lambda m: _get(
         m, 'roi_head', 'bbox_head', 'type') == 'RTMBBoxHead',
-    'Dataset Experts': lambda m: m.get('type') == 'LENS' and
-    m.get('num_datasets', 1) > 1,
+    'Dataset Experts': lambda m: m.get('type') in ('LENS', 'LENSOneStage')
+    and m.get('num_datasets', 1) > 1,
+    'Separate Models': lambda m: m.get('type') == 'LENSSeparateModels',
     'Aggregated FPRN': lambda m: _get(m, 'fprn_head', 'type') ==
     'AggregatedFPRNHead3D',
     'RoIAlign3D': lambda m: _get(m, 'fprn_head', 'type') ==
@@ -242,7 +247,7 @@ ARCHITECTURE = {
 KNOWN_COMPONENTS = {
     'type': {
         'FasterRCNN', 'RetinaNet', 'ImprovedRetinaNet', 'LENS', 'LENSFPR',
-        'AggregatedFasterRCNN3D'
+        'AggregatedFasterRCNN3D', 'LENSOneStage', 'LENSSeparateModels'
     },
     'backbone': {
         'ResNet', 'ResNetWithStem', 'SliceGroupResNet', 'LesionVGG',
@@ -250,8 +255,8 @@ KNOWN_COMPONENTS = {
     },
     'neck': {'FPN', 'LevelSelectFPN', 'DenseFPN'},
     'rpn_head': {'RPNHead', 'AggregatedRPNHead3D', 'TruncatedRPNHead',
-                 'AFPHead'},
-    'bbox_head': {'RetinaHead'},
+                 'AFPHead', 'FCOSHead', 'CenterNetProposalHead'},
+    'bbox_head': {'RetinaHead', 'FCOSHead'},
     'seg_head': {'LesionSegHead'},
     'fprn_head': {'AggregatedFPRNHead3D'},
     'roi_head': {'StandardRoIHead', 'ALBRoIHead'},
@@ -301,9 +306,9 @@ def _de_anchors(m) -> bool:
 
 
 def _mined_deeplesion(cfg) -> bool:
-    return any(
+    return any(  # lens_mined.json, or a file of fewer strategies (Table III)
         ds.get('type') == 'DeepLesionMinedDataset'
-        and ds.get('mined_ann_file') == 'lens_mined.json'
+        and str(ds.get('mined_ann_file')).startswith('lens_mined')
         for ds in _train_datasets(cfg))
 
 
@@ -352,6 +357,8 @@ def config_architecture(model_cfg) -> List[str]:
     """The Architecture names true for a model config (in the order of
     :data:`ARCHITECTURE`); raises on a component it does not know."""
     m = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else model_cfg
+    if m.get('type') == 'LENSSeparateModels':  # its members' components
+        m = dict(m['detector'], type=m['type'])
     for part, known in KNOWN_COMPONENTS.items():
         kind = m.get('type') if part == 'type' else _get(
             m, *part.split('.'), 'type')

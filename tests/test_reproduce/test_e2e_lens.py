@@ -10,6 +10,9 @@ four experts fused (c). The full-size configs are shrunk only by appended
 of 0.8, one epoch, no validation pass), which reach every stage that
 builds the model. A second run resumes: nothing runs again.
 
+Then LENS Table IV's "Data pooling" in the same folder (the exports done:
+one training and one 3D evaluation more).
+
 The MULAN baseline and (a) (AFP) run too, in a second invocation: each
 trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``), so their
 shrink options name one dataset's pipeline, not four.
@@ -154,6 +157,21 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert (work / 'commands.sh').read_text() == commands
     assert {p: p.stat().st_mtime_ns for p in exports} == exports
     assert json.loads((work / 'table.json').read_text()) == table
+
+    # Table IV "Data pooling" in the same folder: the exports are done, its
+    # own training (row (a)'s model on the four sets as one) and 3D test run
+    pooled = ['lens/table4', '--rows', 'pooling'] + args[4:] + [
+        '--allow-replica']
+    assert tool.main(pooled) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 1 and 'converters/' not in out
+    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 1
+    _check_rows(json.loads((work / 'table.json').read_text()),
+                {'pooling': ('Data pooling [31]', 39.4)})
+    train = (work / 'commands.sh').read_text().splitlines()[-3]
+    assert 'lens-afp-pooled_densenet121' in train
+    assert f'datasets.3.data_root={data}/lens/nih_ln/' in train
+    assert len(_markers(work)) == 8
 
 
 def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):

@@ -14,9 +14,11 @@ from mmengine.utils import mkdir_or_exist
 from mmdet.registry import METRICS
 from ...structures.ct_geometry import voxel_to_world
 from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
-                                 LUNA16Findings, evaluate_luna16,
-                                 rate_key, read_findings_csv,
-                                 read_seriesuids_csv, write_candidates_csv)
+                                 LUNA16Findings, below_diameter,
+                                 evaluate_luna16, lesion_subsets, rate_key,
+                                 read_findings_csv, read_seriesuids_csv,
+                                 select_findings, sensitivity_at,
+                                 write_candidates_csv)
 from mmlesion.utils.atomic_io import atomic_write
 
 
@@ -84,9 +86,27 @@ class LUNA16Metric(BaseMetric):
       ``diameter_mm`` of each instance, ``ignore_flag=1`` = an excluded
       finding; the first sample of each scan provides its instances.
 
-    Metric keys (prefix ``luna16``): ``cpm``, ``sens@0.125`` ..
-    ``sens@8``, ``cpm_lower`` / ``cpm_upper`` (bootstrap), ``tnp`` (NaN when
-    the sensitivity of the TNP threshold is never reached). Files (into the
+    Metric keys (prefix ``luna16``): ``cpm``, ``sens@{r}`` for each of
+    ``fp_rates`` (default ``sens@0.125`` .. ``sens@8``), ``mean@{lo}-{hi}``
+    with ``mean_rates``, ``cpm_lower`` / ``cpm_upper`` (bootstrap), ``tnp``
+    (NaN when the sensitivity of the TNP threshold is never reached); with
+    ``breakdowns``, ``sens@{r}_type_{name}`` (``name`` in ``bone, abdomen,
+    mediastinum, liver, lung, kidney, soft_tissue, pelvis``) and
+    ``sens@{r}_size_{bin}`` (``bin`` in ``lt10mm, 10to30mm, gt30mm``), and
+    their ``mean@{lo}-{hi}_...`` (NaN for an empty subset).
+
+    Lesion subsets (the 3D Aggregated Faster R-CNN paper's DeepLesion
+    Tables V and VI; :mod:`mmlesion.evaluation.functional.luna16.subsets`)
+    filter the ground truth only, as the DeepLesion protocol's breakdowns
+    (docs/protocols.md §1): every mark, scan and excluded finding is kept,
+    so a mark on a lesion outside the subset is a false positive.
+    ``max_diameter_mm`` removes the lesions at least that large (Table V's
+    "*" rows: without the lesions >= 48 mm) before everything else;
+    ``breakdowns`` evaluates each coarse lesion type (the instances'
+    ``lesion_type``, 1..8) and each size bin of the instances'
+    ``diameter_mm`` (``<10``, ``10-30`` inclusive, ``>30`` mm), each
+    subset without a bootstrap. Both need the dataset's instances
+    (``lesion_type`` is not in LUNA16's CSVs). Files (into the
     folder of ``outfile_prefix``, or the runner's log dir with prefix
     ``luna16``): ``{prefix}_candidates.csv`` (official format plus a
     ``diameter_mm`` column, which the official script ignores),
@@ -105,6 +125,18 @@ class LUNA16Metric(BaseMetric):
         confidence (float): band confidence. Defaults to 0.95.
         tnp_sensitivity (float): sensitivity of the TNP threshold. Defaults
             to 0.95.
+        fp_rates (Sequence[float]): FPs per scan reported as ``sens@{r}``
+            (the CPM is always the mean at LUNA16's seven rates). Defaults
+            to LUNA16's 1/8 .. 8; a rate beyond the curve's last point
+            reads its last sensitivity (``np.interp``).
+        mean_rates (Sequence[float], optional): rates averaged into
+            ``mean@{lo}-{hi}`` (e.g. 0.5 .. 16, the "Avg." of the paper's
+            Table V). Defaults to None (no mean key).
+        breakdowns (bool): evaluate every lesion type and size bin (see
+            above). Defaults to False.
+        max_diameter_mm (float, optional): lesions with a ``diameter_mm`` of
+            at least this are removed from the ground truth (their marks
+            become false positives). Defaults to None (all lesions).
         outfile_prefix (str, optional): path prefix of the output files.
         froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
             registry, of the function ``(result, path, name=...)`` that draws
@@ -125,6 +157,10 @@ class LUNA16Metric(BaseMetric):
                  seed: int = 0,
                  confidence: float = 0.95,
                  tnp_sensitivity: float = 0.95,
+                 fp_rates: Sequence[float] = LUNA16_FP_RATES,
+                 mean_rates: Optional[Sequence[float]] = None,
+                 breakdowns: bool = False,
+                 max_diameter_mm: Optional[float] = None,
                  outfile_prefix: Optional[str] = None,
                  froc_plot: Optional[str] = 'plot_luna16_froc',
                  collect_device: str = 'cpu',
@@ -137,6 +173,21 @@ class LUNA16Metric(BaseMetric):
         for path in (annotations, excluded, seriesuids):
             if path is not None and not osp.isfile(path):
                 raise FileNotFoundError(f'LUNA16Metric: no such file: {path}')
+        for name, rates in (('fp_rates', fp_rates),
+                            ('mean_rates',
+                             [0.] if mean_rates is None else mean_rates)):
+            arr = np.asarray(rates, dtype=np.float64).reshape(-1)
+            if arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any():
+                raise ValueError(f'LUNA16Metric: {name} must be a non-empty '
+                                 f'list of finite rates >= 0, got {rates}')
+        if breakdowns and annotations is not None:
+            raise ValueError(
+                'LUNA16Metric: breakdowns=True needs the lesion types of the '
+                "dataset's instances; the annotations CSV has none (set "
+                'annotations=None)')
+        if max_diameter_mm is not None and not float(max_diameter_mm) > 0:
+            raise ValueError('LUNA16Metric: max_diameter_mm must be > 0, got '
+                             f'{max_diameter_mm}')
         self.annotations = annotations
         self.excluded = excluded
         self.seriesuids = seriesuids
@@ -145,11 +196,18 @@ class LUNA16Metric(BaseMetric):
         self.seed = seed
         self.confidence = confidence
         self.tnp_sensitivity = tnp_sensitivity
+        self.fp_rates = tuple(float(r) for r in fp_rates)
+        self.mean_rates = (None if mean_rates is None else
+                           tuple(float(r) for r in mean_rates))
+        self.breakdowns = bool(breakdowns)
+        self.max_diameter_mm = (None if max_diameter_mm is None else
+                                float(max_diameter_mm))
         self.outfile_prefix = outfile_prefix
         self.froc_plot = froc_plot
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Turn each sample's boxes into world marks (and read its GT)."""
+        """Turn each sample's boxes into world marks (and read its GT:
+        centre, diameter, ignore flag and lesion type, -1 when unknown)."""
         for ds in data_samples:
             uid = ds.get('series_uid') or ds.get('img_id')
             where = f"sample img_id={ds.get('img_id')} ({ds.get('img_path')})"
@@ -177,9 +235,9 @@ class LUNA16Metric(BaseMetric):
             if len(scores) != len(world):
                 raise ValueError(f'LUNA16Metric: {where} has {len(world)} '
                                  f'boxes but {len(scores)} scores')
-            gts = None
+            gts = types = None
             if self.annotations is None:
-                gts = []
+                gts, types = [], []
                 for k, inst in enumerate(ds.get('instances', [])):
                     try:
                         gts.append((
@@ -187,6 +245,7 @@ class LUNA16Metric(BaseMetric):
                                        dtype=np.float64).reshape(3),
                             float(inst['diameter_mm']),
                             bool(inst.get('ignore_flag', 0))))
+                        types.append(int(inst.get('lesion_type', -1)))
                     except (KeyError, TypeError, ValueError) as err:
                         raise ValueError(
                             f'LUNA16Metric: {where}, instance {k}: needs '
@@ -194,9 +253,10 @@ class LUNA16Metric(BaseMetric):
                             f'({err})') from err
             self.results.append(
                 dict(uid=str(uid), xyz=world, diam=diam, scores=scores,
-                     gts=gts))
+                     gts=gts, gt_types=types))
 
     def _ground_truth(self, results: List[dict]) -> tuple:
+        """Included findings, excluded findings and scans."""
         uids = list(OrderedDict.fromkeys(r['uid'] for r in results))
         if self.annotations is not None:
             ann = read_findings_csv(self.annotations)
@@ -229,11 +289,31 @@ class LUNA16Metric(BaseMetric):
 
         return findings(rows[False]), findings(rows[True]), uids
 
+    @staticmethod
+    def _lesion_types(results: List[dict]) -> np.ndarray:
+        """The lesion types of the included findings of
+        :meth:`_ground_truth` (from the instances), in its order."""
+        seen, out = set(), []
+        for r in results:
+            if r['uid'] in seen:
+                continue
+            seen.add(r['uid'])
+            out += [kind for (_, _, ignored), kind in zip(
+                r['gts'], r.get('gt_types') or [-1] * len(r['gts']))
+                    if not ignored]
+        return np.asarray(out, dtype=np.int64)
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Evaluate all marks; write the CSV, JSON and PNG."""
         if not results:
             raise ValueError('LUNA16Metric: no sample to evaluate')
         ann, exc, uids = self._ground_truth(results)
+        types = (None if self.annotations is not None else
+                 self._lesion_types(results))
+        if self.max_diameter_mm is not None:
+            keep = below_diameter(ann, self.max_diameter_mm)
+            ann = select_findings(ann, keep)
+            types = None if types is None else types[keep]
         cand = LUNA16Candidates(
             np.asarray([r['uid'] for r in results for _ in r['scores']],
                        dtype=object),
@@ -256,13 +336,20 @@ class LUNA16Metric(BaseMetric):
             "dataset instances (center_world, diameter_mm; ignore_flag = "
             "excluded)")
         metrics: Dict[str, float] = OrderedDict(cpm=res.cpm)
-        for rate, value in zip(LUNA16_FP_RATES, res.sens_at):
-            metrics[f'sens@{rate_key(rate)}'] = float(value)
+        metrics.update(self._rate_metrics(res.fps, res.sens))
         if res.bootstrap is not None:
             lo, hi = res.bootstrap.cpm_interval()
             metrics['cpm_lower'], metrics['cpm_upper'] = lo, hi
         tnp = res.tnp['tnp']
         metrics['tnp'] = float('nan') if tnp is None else float(tnp)
+        summary['subsets'] = dict(
+            rule='ground truth filtered, every mark kept (a mark on a lesion '
+            'outside the subset is a false positive)',
+            max_diameter_mm=self.max_diameter_mm,
+            num_lesions=int(len(ann.diameter_mm)))
+        if self.breakdowns:
+            summary['subsets']['breakdowns'] = self._breakdowns(
+                cand, ann, exc, uids, types, metrics)
         counts = res.counts()
         print_log(
             f"LUNA16Metric: {summary['protocol']}; options {res.options}\n"
@@ -271,7 +358,10 @@ class LUNA16Metric(BaseMetric):
             f"{counts['num_candidates']} (kept {counts['num_kept']}, FP "
             f"{counts['num_fp']}, on excluded findings "
             f"{counts['num_irrelevant']})\n" + ', '.join(
-                f'{k}={v:.4f}' for k, v in metrics.items()),
+                f'{k}={v:.4f}' for k, v in metrics.items()
+                if '_type_' not in k and '_size_' not in k) +
+            ('\n(the lesion-type and size breakdowns are in the returned '
+             'metrics and the metrics JSON)' if self.breakdowns else ''),
             logger='current')
         prefix = self._resolve_prefix()
         if prefix is not None:
@@ -297,6 +387,47 @@ class LUNA16Metric(BaseMetric):
                 f'{written[-1]}',
                 logger='current')
         return metrics
+
+    def _rate_metrics(self, fps: np.ndarray, sens: np.ndarray,
+                      suffix: str = '') -> Dict[str, float]:
+        """``sens@{r}`` at ``fp_rates`` (and the ``mean@`` key) of a
+        curve, each key ending with ``suffix``."""
+        out: Dict[str, float] = OrderedDict()
+        for rate, value in zip(self.fp_rates,
+                               sensitivity_at(fps, sens, self.fp_rates)):
+            out[f'sens@{rate_key(rate)}{suffix}'] = float(value)
+        if self.mean_rates is not None:
+            lo, hi = min(self.mean_rates), max(self.mean_rates)
+            name = (f'mean@{rate_key(lo)}' if lo == hi else
+                    f'mean@{rate_key(lo)}-{rate_key(hi)}')
+            out[name + suffix] = float(
+                np.mean(sensitivity_at(fps, sens, self.mean_rates)))
+        return out
+
+    def _breakdowns(self, cand: LUNA16Candidates, ann: LUNA16Findings,
+                    exc: LUNA16Findings, uids: List[str],
+                    types: Optional[np.ndarray], metrics: dict) -> dict:
+        """Every lesion-type and size subset (ground truth filtered,
+        marks kept), into ``metrics``; returns the JSON part."""
+        out = {}
+        subsets = lesion_subsets(types, ann.diameter_mm)
+        if not any(s.key.startswith('type_') for s in subsets):
+            print_log('LUNA16Metric: no lesion has a known "lesion_type"; '
+                      'lesion-type breakdown skipped', logger='current')
+        for subset in subsets:
+            res = evaluate_luna16(
+                cand, select_findings(ann, subset.keep), exc, uids,
+                max_marks=self.max_marks, num_bootstrap=0,
+                tnp_sensitivity=self.tnp_sensitivity)
+            values = self._rate_metrics(res.fps, res.sens,
+                                        f'_{subset.key}')
+            metrics.update(values)
+            out[subset.key] = dict(
+                label=subset.label, num_lesions=int(subset.keep.sum()),
+                num_detected=int(res.match.detected.sum()),
+                metrics={k: (None if np.isnan(v) else v)
+                         for k, v in values.items()})
+        return out
 
     def _resolve_prefix(self) -> Optional[str]:
         if self.outfile_prefix is not None:

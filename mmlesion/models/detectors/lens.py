@@ -48,6 +48,36 @@ def fuse_instances(instances: Sequence[InstanceData], nms_cfg: dict,
     return pooled[keep]
 
 
+def fuse_experts(per_expert: Sequence[Sequence[InstanceData]],
+                 test_cfg: Optional[dict],
+                 num_images: int) -> List[InstanceData]:
+    """Each image's detections of several experts (or models) pooled and
+    fused by ``test_cfg.expert_fusion`` (its ``nms`` and ``max_per_img``
+    over :data:`_DEFAULT_EXPERT_FUSION`), as :class:`LENS` fuses its
+    experts (LENS Sec. IV-C).
+
+    Args:
+        per_expert: per expert, one ``InstanceData`` per image.
+        test_cfg (dict, optional): the detector's test config.
+        num_images (int): images in the batch.
+
+    Returns:
+        list[InstanceData]: one fused result per image.
+    """
+    cfg = expert_fusion_cfg(test_cfg)
+    return [
+        fuse_instances([p[img] for p in per_expert], cfg.nms,
+                       cfg.max_per_img) for img in range(num_images)
+    ]
+
+
+def expert_fusion_cfg(test_cfg: Optional[dict]) -> ConfigDict:
+    """``test_cfg.expert_fusion`` over :data:`_DEFAULT_EXPERT_FUSION`."""
+    cfg = copy.deepcopy(_DEFAULT_EXPERT_FUSION)
+    cfg.update((test_cfg or {}).get('expert_fusion', {}) or {})
+    return ConfigDict(cfg)
+
+
 @MODELS.register_module()
 class LENS(TwoStageDetector):
     r"""Lesion ensemble: one shared backbone, ``d`` dataset-specific AFPs, a

@@ -60,8 +60,9 @@ the sensitivity is never reached.
 
 The stages live in one module each: :mod:`.io` (CSV files),
 :mod:`.matching` (cap and hit test), :mod:`.froc` (curve, operating points,
-TNP), :mod:`.bootstrap` (band) and :mod:`.evaluate` (all of them in one
-call); every name is re-exported here.
+TNP), :mod:`.bootstrap` (band), :mod:`.evaluate` (all of them in one
+call) and :mod:`.subsets` (the lesion subsets of the DeepLesion tables);
+every name is re-exported here.
 """
 from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,
                         LUNA16Bootstrap, bootstrap_froc, bootstrap_indices)
@@ -73,6 +74,8 @@ from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
 from .matching import (MARK_FP, MARK_IRRELEVANT, MARK_TP, MAX_MARKS_PER_SCAN,
                        UNKNOWN_DIAMETER_MM, LUNA16Match, cap_marks,
                        match_luna16, same_scan_pairs, scan_indices)
+from .subsets import (LesionSubset, below_diameter, lesion_subsets,
+                      select_findings)
 
 __all__ = [
     'LUNA16Findings', 'LUNA16Candidates', 'read_findings_csv',
@@ -82,5 +85,6 @@ __all__ = [
     'match_luna16', 'LUNA16_FP_RATES', 'rate_key', 'luna16_froc_curve',
     'sensitivity_at', 'true_negative_patients', 'BOOTSTRAP_FP_RANGE',
     'BOOTSTRAP_NUM_POINTS', 'bootstrap_indices', 'LUNA16Bootstrap',
-    'bootstrap_froc', 'LUNA16Result', 'evaluate_luna16'
+    'bootstrap_froc', 'LUNA16Result', 'evaluate_luna16', 'LesionSubset',
+    'below_diameter', 'lesion_subsets', 'select_findings'
 ]

@@ -1,0 +1,149 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""One detector per dataset, their detections fused at test time: LENS
+Table IV's "Separate models" (Yan et al., TMI 2020)."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.detectors.base import BaseDetector
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, OptConfigType
+from mmengine.model import ModuleList
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from .lens import LENS, expert_fusion_cfg, fuse_experts
+
+
+@MODELS.register_module()
+class LENSSeparateModels(BaseDetector):
+    """``d`` whole detectors, one per dataset, sharing nothing: Table IV's
+    "Separate models" ("learned a detector for each dataset and fused their
+    proposals in inference").
+
+    Member ``i`` is built from ``detector`` (a one-dataset LENS, e.g. Table
+    I row (a)'s model) with ``dataset_names=[dataset_names[i]]``. Trained
+    on a :class:`~mmlesion.datasets.LENSMultiDataset` with one dataset per
+    batch (:class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`), a
+    batch of dataset ``i`` trains member ``i`` alone: each member sees its
+    own dataset's batches, as ``d`` separate trainings of the same schedule
+    would (their parameters are disjoint, so an optimiser with
+    per-parameter state such as RAdam updates each as if alone). At test
+    time every selected member predicts as it would alone and their
+    detections are pooled and NMS'd (``test_cfg.expert_fusion``, as LENS
+    fuses its experts; ``pred_instances`` gets ``expert_ids``).
+
+    Args:
+        detector (dict): the one-dataset detector config of every member
+            (``num_datasets=1``).
+        dataset_names (Sequence[str]): the datasets, in the training
+            set's order; one member each.
+        test_cfg (dict, optional): ``expert_fusion`` (``experts``: the
+            members fused, None for all; ``nms``; ``max_per_img``).
+        train_cfg (dict, optional): unused (each member has its own).
+        data_preprocessor, init_cfg (dict, optional): as mmdet.
+
+    Raises:
+        ValueError: no dataset, or a ``detector`` that is not one-dataset.
+    """
+
+    def __init__(self,
+                 detector: ConfigType,
+                 dataset_names: Sequence[str],
+                 test_cfg: OptConfigType = None,
+                 train_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not dataset_names:
+            raise ValueError('LENSSeparateModels needs dataset_names (one '
+                             'member per dataset)')
+        if int(detector.get('num_datasets', 1)) != 1:
+            raise ValueError(
+                'LENSSeparateModels: detector must be a one-dataset model '
+                f"(num_datasets=1), got {detector.get('num_datasets')}")
+        members = []
+        for name in dataset_names:
+            cfg = copy.deepcopy(detector)
+            if 'num_datasets' in cfg:
+                cfg['dataset_names'] = [name]
+            members.append(MODELS.build(cfg))
+        self.detectors = ModuleList(members)
+        self.num_datasets = len(members)
+        self.dataset_names = tuple(dataset_names)
+        self.test_cfg = test_cfg
+
+    #: the dataset of a training batch, checked as LENS checks it
+    dataset_id_of = LENS.dataset_id_of
+
+    @staticmethod
+    def _as_first_dataset(batch_data_samples: SampleList) -> SampleList:
+        """The samples as their member sees them: dataset 0 of one."""
+        samples = copy.deepcopy(batch_data_samples)
+        for s in samples:
+            if 'dataset_id' in s.metainfo:
+                s.set_metainfo(dict(dataset_id=0))
+        return samples
+
+    def extract_feat(self, batch_inputs: Tensor) -> List[Tuple[Tensor]]:
+        """Every member's features."""
+        return [m.extract_feat(batch_inputs) for m in self.detectors]
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """The loss of the member of the batch's dataset."""
+        member = self.detectors[self.dataset_id_of(batch_data_samples)]
+        return member.loss(batch_inputs,
+                           self._as_first_dataset(batch_data_samples))
+
+    def predict_experts(self,
+                        batch_inputs: Tensor,
+                        batch_data_samples: SampleList,
+                        experts: Optional[Sequence[int]] = None,
+                        rescale: bool = True) -> List[List[InstanceData]]:
+        """Every selected member's detections (``rescale``: in original
+        image coordinates).
+
+        Returns:
+            list[list[InstanceData]]: ``[member][image]`` with ``bboxes``,
+            ``scores``, ``labels`` and ``expert_ids``.
+
+        Raises:
+            ValueError: a member index the model does not have.
+        """
+        if experts is None:
+            experts = range(self.num_datasets)
+        out = []
+        for e in (int(e) for e in experts):
+            if not 0 <= e < self.num_datasets:
+                raise ValueError(f'LENSSeparateModels: member {e} does not '
+                                 f'exist (model has {self.num_datasets})')
+            res = self.detectors[e].predict(
+                batch_inputs, self._as_first_dataset(batch_data_samples),
+                rescale=rescale)
+            preds = [r.pred_instances for r in res]
+            for p in preds:
+                p.expert_ids = torch.full_like(p.labels, e)
+            out.append(preds)
+        return out
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """The fused detections of ``test_cfg.expert_fusion.experts``."""
+        per_member = self.predict_experts(
+            batch_inputs, batch_data_samples,
+            expert_fusion_cfg(self.test_cfg).experts, rescale)
+        results = fuse_experts(per_member, self.test_cfg,
+                               len(batch_data_samples))
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
+    def _forward(self, batch_inputs: Tensor,
+                 batch_data_samples: SampleList = None) -> tuple:
+        """Every member's raw outputs."""
+        return tuple(
+            m._forward(batch_inputs, self._as_first_dataset(
+                batch_data_samples)) for m in self.detectors)

@@ -1,0 +1,45 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The stages the rows of every method's tables share: a config's stem (the
+model a row compares with and the name of its work folder), the training
+of a config and the ``--device`` option of an inference stage.
+
+:mod:`.tables` and the per-method table modules (:mod:`.tables_lens`)
+import these; nothing here imports a table module.
+"""
+import os.path as osp
+from typing import List, Optional, Tuple
+
+from .estimate import round_hours, training_gpu_hours, training_items
+from .execute import config_epochs
+from .plan import PlanContext, Stage
+
+
+def config_stem(config: str) -> str:
+    """The config's file name without ``.py`` (its model's name)."""
+    return osp.splitext(osp.basename(config))[0]
+
+
+def train_stage(ctx: PlanContext, config: str, seed: int, dataset: str,
+                *extra: str, name: str = 'train',
+                schedule_of: Optional[str] = None) -> Tuple[Stage, str]:
+    """A training of ``config`` (resumed from its newest checkpoint when
+    run again) in ``<work>/<stem>/seed_<seed>``; returns the stage and its
+    work dir. ``schedule_of``: the config whose epochs the estimate uses
+    when ``config`` is written by an earlier stage."""
+    work = osp.join(ctx.work_dir, config_stem(config), f'seed_{seed}')
+    epochs = config_epochs(schedule_of or config)
+    stage = Stage(
+        name, ctx.launcher('tools/train.py') +
+        [config, '--work-dir', work, '--resume'] +
+        ctx.options(f'randomness.seed={seed}', *extra),
+        outputs=[osp.join(work, 'last_checkpoint')],
+        gpu_hours=round_hours(training_gpu_hours(
+            schedule_of or config, epochs,
+            training_items(ctx.data_root, dataset))),
+        gpus=max(ctx.gpus, 1))
+    return stage, work
+
+
+def device_option(ctx: PlanContext) -> List[str]:
+    """``--device`` of an inference stage: cuda:0 where the stages have a GPU."""
+    return ['--device', 'cuda:0' if ctx.gpus > 0 and ctx.cuda else 'cpu']
