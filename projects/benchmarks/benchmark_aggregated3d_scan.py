@@ -22,7 +22,25 @@ and padding the windows, keeping each window's core) is **window
 overhead**. The RPN alone (the same model without its FPRN, as the
 paper's baseline) runs on the same volume in the same rounds: the ratio
 full / RPN. **Non-network time** is everything but the backbone, the RPN
-head and the FPRN; it is compared with the read time (budget: 3x).
+head and the FPRN (the read included); it is compared with the read time
+(goal: at most 2x; 3x before).
+
+``--baseline`` also runs the steps as they were before that goal
+(:mod:`projects.benchmarks.aggregated3d_scan_baseline`: the resampling's
+output in torch's memory, the lung box from the whole volume's components
+and its region in four passes over a mask, the HU window in four new
+arrays, every window padded and stacked into new tensors, copies on
+torch's threads) on the same scan in the same rounds, the order of the
+two alternating from round to round, the full model's sliding windows
+included (a second network pass per round); it checks that both give the
+same volume, region, network input and detections (bit for bit) and
+prints each part and the non-network time of both.
+``--replay-network`` runs the network in the warm-up rounds only and, in
+the timed ones, gives every call of the backbone, the RPN head and the
+FPRN the output it gave in the first warm-up round (the same scan, so
+the same windows): the parts around the network in seconds instead of
+minutes on a CPU, its own parts then about 0 (quick comparisons only: the
+memory the network churns between the windows is missing).
 
 The scan is synthetic (:mod:`mmlesion.datasets.demo.volumes`: a chest with
 lungs and nodules), ``--scan-size`` voxels at ``--spacing`` mm, written
@@ -41,24 +59,36 @@ Example::
         --scan-size 120 192 --repeats 2
     python projects/benchmarks/benchmark_aggregated3d_scan.py \\
         --device cuda --amp --json work_dirs/agg3d_scan.json
+    OMP_NUM_THREADS=2 python \\
+        projects/benchmarks/benchmark_aggregated3d_scan.py --repeats 3 \\
+        --baseline
 
 Timing: ``--warmup`` untimed rounds, then ``--repeats`` rounds, each
 running the steps once (full model, then the RPN alone); medians, with
 min-max. On a GPU every step synchronises the device before its clock
 stops.
 """
-import argparse
-import json
-import logging
-import os
-import statistics
-import tempfile
-import time
-from pathlib import Path
-from typing import Dict, List, Optional
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
 
-from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments, check_config_file
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Dict, List, Optional  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
+from mmlesion_cli.common_args import (add_timing_arguments,  # noqa: E402
+                                      check_config_file)
 
 DEFAULT_CONFIG = ('configs/aggregated3d/'
                   'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py')
@@ -67,6 +97,12 @@ NETWORK = ('backbone', 'rpn_head', 'fprn')
 #: Parts of a round, in the order printed.
 PARTS = ('read', 'resample', 'lung_crop', 'window', 'backbone', 'rpn_head',
          'proposals', 'fprn', 'merge_nms', 'window_overhead')
+#: Everything but the network, at most this many times the read (the goal).
+GOAL = 2.
+#: The parts ``--baseline`` also times the way they were before the goal
+#: (the read is the same code).
+BASELINE_PARTS = ('resample', 'lung_crop', 'window', 'backbone', 'rpn_head',
+                  'proposals', 'fprn', 'merge_nms', 'window_overhead')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -85,6 +121,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true',
                         help='float16 autocast for the model (CUDA only)')
     add_timing_arguments(parser, warmup=1, repeats=2)
+    parser.add_argument('--baseline', action='store_true',
+                        help='also time the steps as they were before the '
+                        '2x goal, in the same rounds (checked to give the '
+                        'same output)')
+    parser.add_argument('--replay-network', action='store_true',
+                        help='run the network in the warm-up only; timed '
+                        'rounds replay its outputs (the parts around it '
+                        'only)')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
     check_config_file(parser, '--config', args.config)
@@ -161,22 +205,62 @@ class _Clock:
         return timed
 
 
-def instrument(model, clock: _Clock) -> None:
+class _Replay:
+    """Calls of one network part, recorded, then replayed in order.
+
+    While ``recording`` (the first pass over the windows), each call runs
+    the part and keeps its output; in every later pass
+    (:meth:`start_pass`) each call returns the next kept output (the same
+    calls in the same order: the same scan's windows)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+        self.outputs: list = []
+        self.recording = True
+        self.next = 0
+
+    def start_pass(self) -> None:
+        """A pass over the windows begins: once one was recorded, replay it
+        from its first call."""
+        self.recording = not self.outputs
+        self.next = 0
+
+    def __call__(self, *args, **kwargs):
+        if self.recording:
+            out = self.fn(*args, **kwargs)
+            self.outputs.append(out)
+            return out
+        out = self.outputs[self.next]
+        self.next += 1
+        return out
+
+
+def instrument(model, clock: _Clock, replay: bool = False) -> List[_Replay]:
     """Time the model's parts through ``clock`` (instance attributes, the
     model's code unchanged; the merge NMS through the detector module's
-    ``nms_3d``, see :func:`_patched_nms`)."""
-    model.extract_feat = clock.wrap('backbone', model.extract_feat)
-    model.rpn_head.forward = clock.wrap('rpn_head', model.rpn_head.forward)
+    ``nms_3d``, see :func:`_patched_nms`). With ``replay`` the network's
+    parts are :class:`_Replay` (returned) inside the clock."""
+    players = []
+
+    def part(fn):
+        if not replay:
+            return fn
+        players.append(_Replay(fn))
+        return players[-1]
+
+    model.extract_feat = clock.wrap('backbone', part(model.extract_feat))
+    model.rpn_head.forward = clock.wrap('rpn_head',
+                                        part(model.rpn_head.forward))
     model.rpn_head.predict_by_feat = clock.wrap(
         'proposals', model.rpn_head.predict_by_feat)
     if getattr(model, 'fprn_head', None) is not None:
-        model.fprn_head.forward = clock.wrap('fprn', model.fprn_head.forward)
+        model.fprn_head.forward = clock.wrap('fprn',
+                                             part(model.fprn_head.forward))
+    return players
 
 
 def _patched_nms(clock: _Clock):
     """A context in which the detector's final ``nms_3d`` is timed."""
-    import contextlib
-
     from mmlesion.models.detectors import aggregated_faster_rcnn_3d as det
 
     @contextlib.contextmanager
@@ -191,19 +275,89 @@ def _patched_nms(clock: _Clock):
     return ctx()
 
 
+def _steps(baseline: bool) -> dict:
+    """The resampling, the lung box, its region, the HU window and the
+    sliding windows: the current code, or (``baseline``) the code before
+    the 2x goal."""
+    import numpy as np
+
+    from mmlesion.datasets.transforms.windowing import window_hu
+    from mmlesion.datasets.volumes import mask_region, resample_volume
+    from mmlesion.datasets.volumes.lung_mask import compute_lung_box
+    window = ((-1200., 600.), (-1., 1.))  # WindowHU's, to -1..1
+    if baseline:
+        from projects.benchmarks import aggregated3d_scan_baseline as v1
+        return dict(resample=lambda vol: v1.resample_volume_torch_v1(
+            vol, (1., 1., 1.)), lung_box=v1.compute_lung_box_v1,
+                    region=v1.mask_region_v1,
+                    window=lambda img: v1.window_hu_v1(
+                        np.ascontiguousarray(img), *window),
+                    predict=v1.predict_volume_v1)
+    return dict(resample=lambda vol: resample_volume(vol, (1., 1., 1.),
+                                                     backend='torch'),
+                lung_box=compute_lung_box, region=mask_region,
+                window=lambda img: window_hu(img, *window),
+                predict=lambda model, volume: model.predict_volume(volume))
+
+
+def _crop_steps(vol, steps: dict, parts: dict, suffix: str = ''):
+    """Resample ``vol`` and crop it to the lungs with ``steps``; the
+    seconds of each into ``parts`` (names + ``suffix``). Returns the
+    resampled volume, the region and the crop."""
+    from mmlesion.datasets.volumes import CTVolume, crop_volume
+    from mmlesion.datasets.volumes.lung_mask import box_corner_mask
+    t = time.perf_counter()
+    res = steps['resample'](vol)
+    parts['resample' + suffix] = time.perf_counter() - t
+    t = time.perf_counter()
+    box = steps['lung_box'](res)
+    region = None if box is None else steps['region'](
+        CTVolume(box_corner_mask(res.shape_zyx, *box), res.spacing_zyx,
+                 res.origin_xyz, res.direction), res, 10.)
+    crop = res if region is None else crop_volume(res, *region)
+    parts['lung_crop' + suffix] = time.perf_counter() - t
+    return res, region, crop
+
+
+def _windows(model, clock: _Clock, volume, predict, amp) -> tuple:
+    """``predict(model, volume)`` timed: (detections, seconds by part)."""
+    import torch
+    for player in getattr(model, '_bench_players', ()):
+        player.start_pass()
+    clock.seconds = {}
+    clock.sync()
+    t = time.perf_counter()
+    with torch.no_grad(), amp, _patched_nms(clock):
+        dets = predict(model, volume)
+    clock.sync()
+    total = time.perf_counter() - t
+    p = dict(clock.seconds)
+    p['predict_volume'] = total
+    p['window_overhead'] = total - sum(
+        clock.seconds.get(k, 0.) for k in
+        ('backbone', 'rpn_head', 'proposals', 'fprn', 'merge_nms'))
+    return dets, p
+
+
+def _same_detections(a, b) -> bool:
+    """The same fields with the same values, bit for bit."""
+    import torch
+    return sorted(a.keys()) == sorted(b.keys()) and all(
+        torch.equal(a.get(k), b.get(k)) for k in a.keys())
+
+
 def run_round(scan: str, full, rpn, args, clock_full: _Clock,
-              clock_rpn: _Clock) -> Dict[str, dict]:
+              clock_rpn: _Clock, index: int = 0) -> Dict[str, dict]:
     """One round: the steps with the full model, then the RPN alone on
-    the same volume. Returns per model the seconds of each part."""
+    the same volume (with ``args.baseline`` the steps before the 2x goal
+    too, first in odd rounds). Returns per model the seconds of each part
+    (the baseline's parts as ``'<part>_v1'`` of the full model)."""
     import numpy as np
     import torch
 
-    from mmlesion.datasets.transforms.windowing import window_hu
     from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
-                                           crop_volume, load_ct_volume,
-                                           mask_region, resample_volume)
-    from mmlesion.datasets.volumes.lung_mask import (box_corner_mask,
-                                                     compute_lung_box)
+                                           load_ct_volume, mask_region,
+                                           resample_volume)
     out = {}
     sync = clock_full.sync
     t = time.perf_counter()
@@ -212,51 +366,54 @@ def run_round(scan: str, full, rpn, args, clock_full: _Clock,
     t = time.perf_counter()
     resample_volume(vol, (1., 1., 1.))
     parts['resample_sitk'] = time.perf_counter() - t
-    t = time.perf_counter()
-    res = resample_volume(vol, (1., 1., 1.), backend='torch')
-    parts['resample'] = time.perf_counter() - t
+    # the baseline first in odd rounds (each side sees both orders)
+    sides = [('', False)] + ([('_v1', True)] if args.baseline else [])
+    if index % 2:
+        sides.reverse()
+    crops = {}
+    for suffix, baseline in sides:
+        crops[suffix] = _crop_steps(vol, _steps(baseline), parts, suffix)
+    res, region, crop = crops['']
+    if args.baseline:
+        res_v1, region_v1, _ = crops['_v1']
+        if not np.array_equal(res.array, res_v1.array) or \
+                region != region_v1:
+            raise RuntimeError('the baseline resampled or cropped '
+                               f'differently: {region_v1} != {region}')
     t = time.perf_counter()
     mask = CTVolume(compute_lung_mask(res), res.spacing_zyx, res.origin_xyz,
                     res.direction)
     region_mask = mask_region(mask, res, 10.)
     parts['lung_crop_mask'] = time.perf_counter() - t
-    t = time.perf_counter()
-    box = compute_lung_box(res)
-    region = None if box is None else mask_region(
-        CTVolume(box_corner_mask(res.shape_zyx, *box), res.spacing_zyx,
-                 res.origin_xyz, res.direction), res, 10.)
-    crop = res if region is None else crop_volume(res, *region)
-    parts['lung_crop'] = time.perf_counter() - t
     if region != region_mask:
         raise RuntimeError(f'lung box {region} != the full mask\'s '
                            f'{region_mask}')
-    t = time.perf_counter()
-    img = window_hu(np.ascontiguousarray(crop.array), (-1200., 600.),
-                    (-1., 1.))
-    volume = torch.from_numpy(img)[None].to(args.device)
-    sync()
-    parts['window'] = time.perf_counter() - t
+    imgs = {}
+    for suffix, baseline in sides:
+        t = time.perf_counter()
+        img = _steps(baseline)['window'](crop.array)
+        imgs[suffix] = torch.from_numpy(img)[None].to(args.device)
+        sync()
+        parts['window' + suffix] = time.perf_counter() - t
+    volume = imgs['']
+    if args.baseline and not torch.equal(volume, imgs['_v1']):
+        raise RuntimeError('the baseline windowed the HU differently')
     shape = tuple(crop.shape_zyx)
     amp = torch.autocast(device_type=args.device, dtype=torch.float16,
                          enabled=args.amp and args.device == 'cuda')
-    for name, model, clock in (('full', full, clock_full),
-                               ('rpn', rpn, clock_rpn)):
-        clock.seconds = {}
-        sync()
-        t = time.perf_counter()
-        with torch.no_grad(), amp, _patched_nms(clock):
-            dets = model.predict_volume(volume)
-        sync()
-        total = time.perf_counter() - t
-        p = dict(parts) if name == 'full' else {}
-        p.update(clock.seconds)
-        p['predict_volume'] = total
-        p['window_overhead'] = total - sum(
-            clock.seconds.get(k, 0.) for k in
-            ('backbone', 'rpn_head', 'proposals', 'fprn', 'merge_nms'))
-        p['detections'] = len(dets)
-        p['volume_zyx'] = shape
-        out[name] = p
+    dets = {}
+    for suffix, baseline in sides:
+        dets[suffix], p = _windows(full, clock_full, volume,
+                                   _steps(baseline)['predict'], amp)
+        parts.update({k + suffix: v for k, v in p.items()})
+    if args.baseline and not _same_detections(dets[''], dets['_v1']):
+        raise RuntimeError('the baseline\'s sliding windows found other '
+                           'detections')
+    parts['detections'] = len(dets[''])
+    parts['volume_zyx'] = shape
+    out['full'] = parts
+    _, p = _windows(rpn, clock_rpn, volume, _steps(False)['predict'], amp)
+    out['rpn'] = p
     return out
 
 
@@ -275,17 +432,18 @@ def main(argv: Optional[List[str]] = None) -> dict:
                          '--spacing > 0 mm')
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise RuntimeError('--device cuda: no CUDA device here')
+    load_before = os.getloadavg()
     torch.manual_seed(0)
     full = build_model(args.config, True, args.device)
     rpn = build_model(args.config, False, args.device)
     clock_full, clock_rpn = _Clock(args.device), _Clock(args.device)
-    instrument(full, clock_full)
-    instrument(rpn, clock_rpn)
+    for model, clock in ((full, clock_full), (rpn, clock_rpn)):
+        model._bench_players = instrument(model, clock, args.replay_network)
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         scan = make_scan(Path(tmp), *args.scan_size, args.spacing)
         for i in range(args.warmup + args.repeats):
-            r = run_round(scan, full, rpn, args, clock_full, clock_rpn)
+            r = run_round(scan, full, rpn, args, clock_full, clock_rpn, i)
             if i >= args.warmup:
                 rounds.append(r)
     med = statistics.median
@@ -331,11 +489,32 @@ def main(argv: Optional[List[str]] = None) -> dict:
         non_network_seconds=med(non_network),
         read_seconds=med(reads),
         non_network_over_read=med(non_network) / med(reads),
+        non_network_per_round=non_network, read_per_round=reads,
+        goal=GOAL, replay_network=args.replay_network,
+        load_avg=dict(before=list(load_before), after=list(os.getloadavg())),
         parts=full_parts, rpn_parts=rpn_parts)
+    if args.baseline:
+        result['baseline'] = _baseline_result(rounds, stat)
     _print(result, args)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
     return result
+
+
+def _baseline_result(rounds: List[dict], stat: Callable) -> dict:
+    """The parts before the 2x goal (``'<part>_v1'``), the same rounds:
+    each part's median, the non-network time and its ratio to the read."""
+    med = statistics.median
+    non_network = [
+        r['full']['read'] + sum(r['full'][k + '_v1'] for k in BASELINE_PARTS
+                                if k not in NETWORK) for r in rounds]
+    reads = [r['full']['read'] for r in rounds]
+    return dict(
+        parts={k: stat('full', k + '_v1') for k in BASELINE_PARTS},
+        non_network_per_round=non_network,
+        non_network_seconds=med(non_network),
+        non_network_over_read=med(non_network) / med(reads),
+        same_output=True)
 
 
 def _print(r: dict, args) -> None:
@@ -369,9 +548,25 @@ def _print(r: dict, args) -> None:
     print(line('per scan, RPN', r['seconds_per_scan_rpn']))
     print(f"full / RPN alone: {r['full_over_rpn']:.2f}x per scan, "
           f"{r['predict_full_over_rpn']:.2f}x for the sliding windows")
+    if r['replay_network']:
+        print('network replayed from the warm-up: its parts and the totals '
+              'are not the network\'s')
+    if 'baseline' in r:
+        b = r['baseline']
+        print('before the 2x goal (--baseline), the same rounds, the same '
+              'volume, lung box and detections:')
+        for key in BASELINE_PARTS:
+            ratio = b['parts'][key]['median'] / max(
+                r['parts'][key]['median'], 1e-9)
+            print(line(labels[key], b['parts'][key]) +
+                  f'  now {ratio:.2f}x faster' * (key not in NETWORK))
+        print(f"  non-network time {b['non_network_seconds']:.3f} s = "
+              f"{b['non_network_over_read']:.2f}x the read time")
+    load = r['load_avg']
     print(f"non-network time {r['non_network_seconds']:.3f} s = "
           f"{r['non_network_over_read']:.2f}x the read time "
-          f"({r['read_seconds']:.3f} s); budget 3x")
+          f"({r['read_seconds']:.3f} s); budget {r['goal']:g}x; load "
+          f"{load['before'][0]:.1f} before, {load['after'][0]:.1f} after")
 
 
 if __name__ == '__main__':

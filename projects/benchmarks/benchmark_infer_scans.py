@@ -1,16 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans through one 2.5D detector: the batch of
-``tools/infer_volume.py`` (one model; while it runs on a scan, threads read
-and resample the next scan and write the files of the last one) against
-the same batch one step after another (``--no-overlap``, the baseline),
-measured in the same run.
+``tools/infer_volume.py`` (one model; while it runs on a scan, a thread
+reads and resamples the next scan and the last ones are measured and
+written: :class:`~mmlesion.apis.whole_scan.batch.Finishing`) against the
+same batch one step after another (``--no-overlap``, the baseline) and
+against the detector's own time, measured in the same run.
 
 Example::
 
     python projects/benchmarks/benchmark_infer_scans.py \\
         --config configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py \\
         --pixel-spacing 0.8 --scan-size 512 300 --num-scans 4 \\
-        --stand-in-ms 5 --repeats 2
+        --stand-in-ms 5 --stand-in-boxes 20 --repeats 3
 
 ``--num-scans`` synthetic chest scans of ``--scan-size`` are written as
 ``.mhd`` (:mod:`mmlesion.datasets.demo.volumes`). Without ``--stand-in-ms``
@@ -20,23 +21,60 @@ without holding the GIL (:class:`~projects.benchmarks.stand_in_detector.
 StandInDetector`: 5 ms is a detector at 200 slices/s, what a GPU looks
 like to the CPU). Each of ``--repeats`` rounds reads every scan alone, then
 runs the whole batch (read, resample, detect, stack, RECIST, pictures,
-report; every file written) with and without the overlap, in turn.
-Printed: median (min-max) seconds per batch and per scan, the ratio, the
-read time per scan, each path's parts per scan (``scans.csv``: load = read
-and resample, detect = the model, stacking and RECIST, write = the
-files; overlapped, they run at the same time) and whether both batches
-wrote the same findings.
-"""
-import argparse
-import json
-import statistics
-import tempfile
-import time
-from pathlib import Path
+report; every file written) one step after another, overlapped as the
+tool does (``overlapped``) and with each schedule of ``--schedules`` (by
+default ``threads``: the schedule before 2026-11-25, the RECIST
+measurements in the model's loop and the files written in a thread), in
+turn.
 
-from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import (add_trust_checkpoint_argument,
+Printed: median (min-max) seconds per batch and per scan of each schedule,
+its CPU seconds (this process and the finishing processes) and the cores
+they kept busy, and its speed against one step after another and against
+``threads`` (medians of the rounds' ratios);
+the detector's own seconds per scan (``model_seconds_per_scan``: the time
+spent in its ``test_step``, one step after another) and each schedule's
+seconds per scan against it; the parts of a scan one step after another
+(wall and CPU seconds: read, resample, detect with the model's share,
+stack, RECIST, key-slice pictures, overview, report, DICOM, the other
+files); whether every schedule wrote the same findings (RECIST included)
+and pictures of the same pixels as one step after another; the machine's
+load.
+"""
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Dict, Iterator, List, Optional, Tuple  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
+from mmlesion_cli.common_args import (add_trust_checkpoint_argument,  # noqa
                                       check_config_file)
+
+#: The schedules besides one step after another and ``overlapped`` (the
+#: tool's default): name -> ``Finishing`` keywords.
+SCHEDULES = {
+    'threads': dict(processes=0, recist_with_detection=True),
+    'threads_recist_later': dict(processes=0, recist_with_detection=False),
+    'processes_1': dict(processes=1),
+    'processes_2': dict(processes=2),
+}
+BASELINE = 'one_after_another'
+DEFAULT = 'overlapped'
+#: The parts of a scan timed one step after another, in their order.
+PARTS = ('read', 'resample', 'detect', 'model', 'stack', 'recist', 'write',
+         'key_slices', 'overview', 'report', 'dicom', 'other_files')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -64,8 +102,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         'the GIL (default: the config\'s detector)')
     parser.add_argument('--stand-in-boxes', type=int, default=5, metavar='N',
                         help='boxes per slice the stand-in predicts')
+    parser.add_argument(
+        '--schedules', nargs='*', default=['threads'],
+        choices=sorted(SCHEDULES),
+        help='schedules run besides one step after another and the '
+        'default one ("overlapped"): threads = the schedule before '
+        '2026-11-25 (RECIST in the model\'s loop, files in a thread), '
+        'threads_recist_later = RECIST with the files in the thread, '
+        'processes_N = N scans finished at once in forked processes')
     parser.add_argument('--repeats', type=int, default=2,
-                        help='interleaved rounds (median over them, >= 2)')
+                        help='interleaved rounds (median over them; 1 has '
+                        'no spread: for trying things out)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--amp', action='store_true',
                         help='float16 autocast for the detector (CUDA)')
@@ -76,8 +123,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.num_scans < 2:
         parser.error('--num-scans must be >= 2: a batch overlaps a scan '
                      'with the next')
-    if args.repeats < 2:
-        parser.error('--repeats must be >= 2 (one round has no spread)')
+    if args.repeats < 1:
+        parser.error('--repeats must be >= 1')
     return args
 
 
@@ -86,22 +133,125 @@ def _spread(values) -> str:
             f'{max(values):.3f})')
 
 
+def cpu_seconds() -> float:
+    """CPU seconds of this process and its children that ended (the
+    forked finishers, once joined)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _load() -> str:
+    """The machine's load averages (1, 5, 15 minutes)."""
+    try:
+        return ', '.join(f'{v:.2f}' for v in os.getloadavg())
+    except OSError:
+        return 'unknown'
+
+
+@contextlib.contextmanager
+def timed(targets: Dict[str, Tuple[object, str]],
+          device: str = 'cpu') -> Iterator[Dict[str, List[float]]]:
+    """Wrap ``getattr(owner, name)`` of each part with a timer while in the
+    block: ``totals[part] = [wall, cpu, calls]`` (CPU: the process's, so
+    only meaningful where nothing else runs, one step after another).
+
+    Args:
+        targets (dict): part -> (module or object, attribute name).
+        device (str): synchronised after each call (CUDA).
+
+    Yields:
+        dict: the totals, filled as the parts run.
+    """
+    from mmlesion.utils.benchmark_timing import sync
+    totals = {part: [0., 0., 0] for part in targets}
+    originals = []
+
+    def wrap(part, fn):
+
+        def timed_call(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sync(device)
+                total = totals[part]
+                total[0] += time.perf_counter() - wall
+                total[1] += time.process_time() - cpu
+                total[2] += 1
+
+        return timed_call
+
+    try:
+        for part, (owner, name) in targets.items():
+            fn = getattr(owner, name)  # a renamed step fails loudly here
+            originals.append((owner, name, fn, name in vars(owner)))
+            setattr(owner, name, wrap(part, fn))
+        yield totals
+    finally:
+        for owner, name, fn, own in reversed(originals):
+            if own:
+                setattr(owner, name, fn)
+            else:  # a method of the class: drop the instance's wrapper
+                delattr(owner, name)
+
+
+def part_targets(model) -> Dict[str, Tuple[object, str]]:
+    """Where each part of a scan is called (see :data:`PARTS`)."""
+    import mmlesion.visualization.volume_report as volume_report
+    from mmlesion.apis.whole_scan import batch, infer, run
+    return dict(
+        read=(batch, 'read_scan'), resample=(batch, 'prepare_volume'),
+        detect=(infer, 'detect_slices'), model=(model, 'test_step'),
+        stack=(infer, 'stack_findings'), recist=(batch, 'measure_result'),
+        write=(batch, 'write_scan'),
+        key_slices=(volume_report, 'draw_key_slice'),
+        overview=(volume_report, 'draw_overview'),
+        report=(volume_report, 'write_html_report'),
+        dicom=(run, 'write_dicom_results'))
+
+
+def same_files(a: Path, b: Path) -> Tuple[bool, bool]:
+    """Whether two batch folders hold the same findings (``findings.json``
+    's findings, RECIST included) and pictures of the same pixels, scan by
+    scan."""
+    import numpy as np
+    from PIL import Image
+    findings = pictures = True
+    for folder in sorted(p for p in a.iterdir() if p.is_dir()):
+        other = b / folder.name
+
+        def listed(path: Path) -> list:
+            return json.loads((path / 'findings.json').read_text())[
+                'findings']
+
+        findings &= listed(folder) == listed(other)
+        pngs = sorted(p.relative_to(folder) for p in folder.rglob('*.png'))
+        pictures &= pngs == sorted(
+            p.relative_to(other) for p in other.rglob('*.png'))
+        for rel in pngs if pictures else ():
+            pictures &= np.array_equal(
+                np.asarray(Image.open(folder / rel)),
+                np.asarray(Image.open(other / rel)))
+    return findings, pictures
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.whole_scan.batch import run_batch_inference
+    from mmlesion.apis.whole_scan.batch import Finishing, run_batch_inference
     from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
-    from projects.benchmarks.stand_in_detector import StandInDetector
     from mmlesion.utils.atomic_io import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
+    from projects.benchmarks.stand_in_detector import StandInDetector
 
+    load_before = _load()
     cfg = Config.fromfile(args.config)
     if args.stand_in_ms is not None:
         model = StandInDetector(args.stand_in_ms, args.stand_in_boxes)
@@ -114,6 +264,10 @@ def main(argv=None) -> dict:
     amp = torch.autocast(device_type=args.device.split(':')[0],
                          dtype=torch.float16,
                          enabled=args.amp and args.device.startswith('cuda'))
+    names = [BASELINE, DEFAULT] + [s for s in SCHEDULES
+                                   if s in args.schedules]
+    finishing = {BASELINE: None, DEFAULT: Finishing()}
+    finishing.update({s: Finishing(**SCHEDULES[s]) for s in names[2:]})
     xy, z = args.scan_size
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / 'scans'
@@ -121,83 +275,164 @@ def main(argv=None) -> dict:
                               num_kits=0, num_lits=0, val_fraction=0.,
                               size_range=(xy, xy), num_slices_range=(z, z))
         scans = sorted(str(p) for p in root.rglob('*.mhd'))
-
-        parts = {True: [], False: []}
+        n = len(scans)
         run = RunSettings(
             detection=DetectionSettings(batch_size=args.batch_size,
                                         workers=args.workers,
                                         show_progress=False),
             pixel_spacing=args.pixel_spacing, device=args.device,
             overwrite=True, cfg_name=args.config)
+        rows_of = {name: [] for name in names}
+        model_of = {name: [] for name in names}
+        cpu_of = {name: [] for name in names}
+        parts: Dict[str, List[Tuple[float, float]]] = {p: [] for p in PARTS}
 
-        def batch(overlap: bool, out: Path) -> float:
+        def batch(name: str, out: Path, batch_scans=None) -> float:
+            batch_scans = batch_scans or scans
+            targets = part_targets(model)
+            if name != BASELINE:  # only the model's time: parts overlap
+                targets = dict(model=targets['model'])
             sync(args.device)
-            start = time.perf_counter()
-            with amp:
-                rows = run_batch_inference(
-                    cfg, args.checkpoint, scans, str(out), run, overlap,
-                    model)
-            sync(args.device)
-            seconds = time.perf_counter() - start
+            with timed(targets, args.device) as totals:
+                start, cpu = time.perf_counter(), cpu_seconds()
+                with amp:
+                    rows = run_batch_inference(
+                        cfg, args.checkpoint, batch_scans, str(out), run,
+                        name != BASELINE, model, finishing[name])
+                sync(args.device)
+                seconds = time.perf_counter() - start
+                cpu = cpu_seconds() - cpu
             failed = [r for r in rows if r['status'] != 'done']
             if failed:
                 raise RuntimeError(f'the batch failed on {failed[0]}')
-            parts[overlap].extend(rows)
+            if batch_scans is scans:
+                rows_of[name].extend(rows)
+                model_of[name].append(totals['model'][0] / n)
+                cpu_of[name].append(cpu / n)
+                if name == BASELINE:
+                    record_parts(totals, seconds)
             return seconds
 
-        batch(True, Path(tmp) / 'warmup')  # allocations, lazy imports
-        reads, times = [], {True: [], False: []}
+        def record_parts(totals: dict, seconds: float) -> None:
+            per = {p: (t[0] / n, t[1] / n) for p, t in totals.items()}
+            inner = ('key_slices', 'overview', 'report', 'dicom')
+            per['other_files'] = tuple(
+                per['write'][i] - sum(per[p][i] for p in inner)
+                for i in (0, 1))
+            for part in PARTS:
+                parts[part].append(per[part])
+
+        # lazy imports, allocations, first pictures: in this process and
+        # (forked) for the finishers
+        batch(BASELINE, Path(tmp) / 'warmup_a', scans[:1])
+        batch(DEFAULT, Path(tmp) / 'warmup_b', scans[:2])
+        reads = []
+        times: Dict[str, List[float]] = {name: [] for name in names}
         for round_ in range(args.repeats):
             start = time.perf_counter()
             for scan in scans:
                 load_ct_volume(scan)
-            reads.append((time.perf_counter() - start) / len(scans))
-            for overlap in (False, True):
-                times[overlap].append(batch(
-                    overlap, Path(tmp) / f'out_{overlap}_{round_}'))
-        same = all(
-            json.loads((Path(tmp) / 'out_True_0' / name / 'findings.json'
-                        ).read_text())['findings'] ==
-            json.loads((Path(tmp) / 'out_False_0' / name / 'findings.json'
-                        ).read_text())['findings']
-            for name in (p.name for p in (Path(tmp) / 'out_True_0').iterdir()
-                         if p.is_dir()))
-    n = len(scans)
-    ratio = statistics.median(a / b for a, b in zip(times[False],
-                                                    times[True]))
+            reads.append((time.perf_counter() - start) / n)
+            for name in names:
+                times[name].append(batch(name,
+                                         Path(tmp) / f'out_{name}_{round_}'))
+        same = {name: same_files(Path(tmp) / f'out_{BASELINE}_0',
+                                 Path(tmp) / f'out_{name}_0')
+                for name in names[1:]}
+    load_after = _load()
+    model_seconds = statistics.median(model_of[BASELINE])
+    ratio = statistics.median(a / b for a, b in zip(times[BASELINE],
+                                                    times[DEFAULT]))
+    schedules = {}
+    old = 'threads' if 'threads' in times else None
+    for name in names:
+        per_scan = [v / n for v in times[name]]
+        schedules[name] = dict(
+            batch_seconds=[round(v, 3) for v in times[name]],
+            seconds_per_scan=round(statistics.median(per_scan), 3),
+            over_model=round(statistics.median(per_scan) / model_seconds, 3),
+            speedup=round(statistics.median(
+                a / b for a, b in zip(times[BASELINE], times[name])), 3),
+            over_old=None if old is None else round(statistics.median(
+                a / b for a, b in zip(times[old], times[name])), 3),
+            model_seconds_per_scan=round(statistics.median(model_of[name]),
+                                         3),
+            cpu_seconds_per_scan=round(statistics.median(cpu_of[name]), 3),
+            cores_busy=round(statistics.median(
+                c * n / t for c, t in zip(cpu_of[name], times[name])), 2),
+            parts_per_scan={
+                part: round(statistics.median(
+                    float(r.get(f'{part}_seconds') or 0.)
+                    for r in rows_of[name]), 3)
+                for part in ('load', 'detect', 'measure', 'write')})
+        if name in same:
+            schedules[name].update(same_findings=same[name][0],
+                                   same_pictures=same[name][1])
     result = dict(
         config=args.config, detector=detector, num_scans=n,
         scan_size_xy_z=[xy, z], pixel_spacing=args.pixel_spacing,
         batch_size=args.batch_size, workers=args.workers,
         threads=torch.get_num_threads(), repeats=args.repeats,
+        cpus=len(os.sched_getaffinity(0)) if hasattr(
+            os, 'sched_getaffinity') else os.cpu_count(),
+        load_before=load_before, load_after=load_after,
         read_seconds_per_scan=[round(v, 4) for v in reads],
-        batch_seconds={('overlapped' if k else 'one_after_another'):
-                       [round(v, 3) for v in vs] for k, vs in times.items()},
-        speedup=round(ratio, 3), same_findings=same,
-        parts_per_scan={('overlapped' if k else 'one_after_another'): {
-            part: round(statistics.median(float(r[f'{part}_seconds'])
-                                          for r in rows), 3)
-            for part in ('load', 'detect', 'write')}
-            for k, rows in parts.items()})
-    print(f'{n} scans of {xy} x {xy} x {z} voxels, {detector}, batch '
-          f'{args.batch_size}, {args.workers} slice workers, '
-          f'{torch.get_num_threads()} torch threads; {args.repeats} rounds '
-          'after 1 warm-up; median (min-max) seconds')
-    print(f'  read alone, per scan       {_spread(reads)}')
-    for overlap, label in ((False, 'one after another'),
-                           (True, 'overlapped')):
-        per_scan = [v / n for v in times[overlap]]
-        print(f'  {label:26s} {_spread(times[overlap])} per batch, '
-              f'{_spread(per_scan)} per scan')
-        kind = 'overlapped' if overlap else 'one_after_another'
-        print('    parts per scan (median): ' + ', '.join(
-            f'{k} {v:.3f}' for k, v in result['parts_per_scan'][kind].items())
-            + ' (read + resample, detect + stack + RECIST, files)')
-    print(f'one after another / overlapped: {ratio:.2f}x (median of the '
-          f'rounds); same findings: {"yes" if same else "NO"}')
+        model_seconds_per_scan=round(model_seconds, 3),
+        overlapped_over_model=schedules[DEFAULT]['over_model'],
+        batch_seconds={k: schedules[k]['batch_seconds']
+                       for k in (DEFAULT, BASELINE)},
+        speedup=round(ratio, 3),
+        same_findings=all(v[0] for v in same.values()),
+        same_pictures=all(v[1] for v in same.values()),
+        parts_per_scan={k: schedules[k]['parts_per_scan']
+                        for k in (DEFAULT, BASELINE)},
+        scan_parts={part: dict(
+            wall=round(statistics.median(v[0] for v in parts[part]), 3),
+            cpu=round(statistics.median(v[1] for v in parts[part]), 3))
+            for part in PARTS},
+        schedules=schedules)
+    _print(result, args, names)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1) + '\n')
     return result
+
+
+def _print(result: dict, args: argparse.Namespace, names: List[str]) -> None:
+    n, (xy, z) = result['num_scans'], result['scan_size_xy_z']
+    model = result['model_seconds_per_scan']
+    print(f"{n} scans of {xy} x {xy} x {z} voxels, {result['detector']}, "
+          f'batch {args.batch_size}, {args.workers} slice workers, '
+          f"{result['threads']} torch threads, {result['cpus']} CPUs; "
+          f'{args.repeats} round(s) after a warm-up; median (min-max) '
+          f"seconds; load {result['load_before']} before, "
+          f"{result['load_after']} after")
+    reads = _spread(result['read_seconds_per_scan'])
+    print(f'  read alone, per scan          {reads}')
+    print(f'  the detector alone, per scan  {model:.3f} '
+          '(model_seconds_per_scan: its test_step, one step after another)')
+    for name in names:
+        s = result['schedules'][name]
+        per_scan = [v / n for v in s['batch_seconds']]
+        same = ('' if name == BASELINE else
+                f", same findings {'yes' if s['same_findings'] else 'NO'}"
+                f", same pictures {'yes' if s['same_pictures'] else 'NO'}")
+        print(f'  {name:29s} {_spread(per_scan)} per scan = '
+              f"{s['over_model']:.2f}x the detector, "
+              f"{s['speedup']:.2f}x faster than one after another{same}")
+        than_old = ('' if s['over_old'] is None or name == 'threads' else
+                    f", {s['over_old']:.2f}x faster than 'threads' (the "
+                    'schedule before)')
+        print(f"    CPU {s['cpu_seconds_per_scan']:.3f} s per scan, "
+              f"{s['cores_busy']:.2f} cores busy{than_old}")
+        print('    parts per scan (median of scans.csv): ' + ', '.join(
+            f'{k} {v:.3f}' for k, v in s['parts_per_scan'].items()))
+    print('  parts of a scan, one step after another (wall / CPU seconds):')
+    for part, v in result['scan_parts'].items():
+        print(f"    {part:12s} {v['wall']:7.3f} / {v['cpu']:.3f}")
+    print(f"overlapped / detector: {result['overlapped_over_model']:.2f}x; "
+          f"one after another / overlapped: {result['speedup']:.2f}x; same "
+          f"findings: {'yes' if result['same_findings'] else 'NO'}; same "
+          f"pictures: {'yes' if result['same_pictures'] else 'NO'}")
 
 
 if __name__ == '__main__':

@@ -2,6 +2,7 @@
 """A 2.5D detector of no cost for the whole-scan benchmarks: what a GPU
 forward pass looks like to the CPU, on a machine without a GPU."""
 import time
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -11,27 +12,34 @@ from mmengine.structures import InstanceData
 class StandInDetector(torch.nn.Module):
     """``test_step`` waits ``ms`` per slice in ``time.sleep`` (no GIL held,
     like a process waiting for its GPU) and predicts ``boxes`` boxes per
-    slice: the same random boxes (seed 0; 16-128 px, scores near 0.5) on
-    every slice, moved by up to 1 px from slice to slice, so that stacking
-    links them into long chains as it would a detector's.
+    slice: the same random boxes (seed 0; by default centred at 64-320 px
+    and 16-128 px wide, scores near 0.5) on every slice, moved by up to
+    1 px from slice to slice, so that stacking links them into long chains
+    as it would a detector's.
 
     Args:
         ms (float): milliseconds per slice (>= 0).
         boxes (int): boxes per slice (>= 0). Defaults to 0.
+        centre_range (tuple): the range of the boxes' centres (x and y),
+            pixels. Defaults to (64, 320).
+        half_range (tuple): the range of their half widths and heights,
+            pixels. Defaults to (8, 64).
 
     Raises:
         ValueError: a negative ``ms`` or ``boxes``.
     """
 
-    def __init__(self, ms: float, boxes: int = 0) -> None:
+    def __init__(self, ms: float, boxes: int = 0,
+                 centre_range: Tuple[float, float] = (64., 320.),
+                 half_range: Tuple[float, float] = (8., 64.)) -> None:
         super().__init__()
         if not ms >= 0:
             raise ValueError(f'--stand-in-ms must be >= 0, got {ms}')
         if boxes < 0:
             raise ValueError(f'--stand-in-boxes must be >= 0, got {boxes}')
         rng = np.random.default_rng(0)
-        centre = rng.uniform(64, 320, (boxes, 2))
-        half = rng.uniform(8, 64, (boxes, 2))
+        centre = rng.uniform(*centre_range, (boxes, 2))
+        half = rng.uniform(*half_range, (boxes, 2))
         self.boxes = np.concatenate([centre - half, centre + half], 1)
         self.scores = np.clip(rng.normal(.5, .03, boxes), .06, 1.)
         self.ms = ms

@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans through one 2.5D detector: the model is loaded once, and
 while it runs on a scan one thread reads and resamples the next scan and
-another writes the files of the last one.
+the last ones are measured (RECIST) and written, each in a process of its
+own (:class:`Finishing`).
 
 ``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...`` (or
 ``--scan-list FILE``) runs :func:`run_batch_inference`. Each scan's results
@@ -18,21 +19,40 @@ command after a kill finishes the rest; what an unfinished set left in a
 folder without ``findings.json`` is replaced.
 
 The findings and files of a scan are those of ``tools/infer_volume.py`` on
-that scan alone: the threads run the same reading and resampling
+that scan alone (tested): a thread runs the same reading and resampling
 (:func:`~mmlesion.datasets.volumes.load_ct_volume`,
-:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`) one scan ahead and
-the same writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) one scan
-behind, so at most three scans are in memory (the original and the
-resampled volume of each).
+:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`) one scan ahead;
+the model's loop detects and stacks
+(:func:`~mmlesion.apis.whole_scan.run.detect_scan` without measuring) and
+hands the scan on; the same RECIST measurements
+(:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and the same
+writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
+for up to ``Finishing.processes`` scans at once. So at most that many
+scans plus two are in memory (the original and the resampled volume of
+each): a forked process shares the batch process's memory, copy on write
+(only the pages of the next scan, read while it forks, may be copied).
+
+Why processes: a scan's RECIST measurements (GrabCut, in threads) and
+pictures (matplotlib, which holds the GIL) take longer on a CPU than a
+GPU detector takes for the scan. One thread draws every picture of the
+batch one after another; two processes draw two scans' pictures at once.
+Each scan is finished in a process forked from the batch's (Linux,
+:class:`~mmlesion.utils.forked_call.ForkedCall`): it sees the scan's
+arrays without a copy or a pickle, and only a few numbers come back
+(docs/benchmarks.md, "A day's scans").
 """
+import contextlib
 import csv
 import io
 import os.path as osp
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, Deque, Iterator, List, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 from mmengine.config import Config
@@ -40,7 +60,10 @@ from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
+from mmlesion.utils.forked_call import (ForkedCall, ForkedCallError,
+                                        fork_available, usable_cpus)
 
+from .measure import measure_result
 from .read import read_scan
 from .resample import prepare_volume
 from .results import ScanResult
@@ -55,8 +78,55 @@ from .write_dicom import prepare_dicom_results
 #: The columns of ``OUT_DIR/scans.csv``.
 SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
                    'slices', 'load_seconds', 'detect_seconds',
-                   'write_seconds', 'total_seconds', 'error')
+                   'measure_seconds', 'write_seconds', 'total_seconds',
+                   'error')
 SUMMARY_NAME = 'scans.csv'
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """How a batch measures (RECIST) and writes a scan while the model
+    detects the next ones; the findings and files do not depend on it.
+
+    Args:
+        processes (int, optional): scans finished at once, each in a
+            process forked from the batch's (:func:`fork_available`); 0:
+            one scan at a time in a thread of the batch's process (the
+            schedule before 2026-11-25). None: ``min(2, CPUs)`` where
+            processes can be forked, else 0. Defaults to None.
+        recist_with_detection (bool): measure a scan in the model's loop,
+            before the next scan is detected (the schedule before
+            2026-11-25); False: with its files, while the model detects
+            the next scan. Defaults to False.
+
+    Raises:
+        ValueError: a negative ``processes``, or processes where they
+            cannot be forked.
+    """
+    processes: Optional[int] = None
+    recist_with_detection: bool = False
+
+    def __post_init__(self) -> None:
+        if self.processes is None:
+            return
+        if self.processes < 0:
+            raise ValueError(f'Finishing.processes must be >= 0, got '
+                             f'{self.processes}')
+        if self.processes > 0 and not fork_available():
+            raise ValueError(
+                f'Finishing.processes={self.processes}: scans are finished '
+                'in forked processes, which this platform does not offer '
+                'safely; use processes=0 (a thread)')
+
+    def resolved_processes(self) -> int:
+        """``processes``, with None resolved for this machine."""
+        if self.processes is not None:
+            return self.processes
+        return min(2, usable_cpus()) if fork_available() else 0
+
+
+#: The schedule of ``overlap=False``: one step after another.
+ONE_AFTER_ANOTHER = Finishing(processes=0, recist_with_detection=True)
 
 
 def read_scan_list(path: Union[str, Path]) -> List[str]:
@@ -173,7 +243,7 @@ def write_scan_summary(rows: List[dict], path: Union[str, Path]) -> None:
 def _error_text(err: BaseException) -> str:
     text = str(err) or type(err).__name__
     if not isinstance(err, (FileNotFoundError, FileExistsError, ValueError,
-                            ImportError, OSError)):
+                            ImportError, OSError, ForkedCallError)):
         text = f'{type(err).__name__}: {text}'
     return ' '.join(text.split())
 
@@ -184,7 +254,8 @@ def run_batch_inference(config: Union[str, Config],
                         out_dir: str,
                         run_settings: Optional[RunSettings] = None,
                         overlap: bool = True,
-                        model: Optional[torch.nn.Module] = None
+                        model: Optional[torch.nn.Module] = None,
+                        finishing: Optional[Finishing] = None
                         ) -> List[dict]:
     """Run one detector over many scans (see the module's docstring).
 
@@ -199,11 +270,15 @@ def run_batch_inference(config: Union[str, Config],
             ``overwrite`` runs scans that already have results again
             (default: skip them). Defaults to ``RunSettings()``.
         overlap (bool): while the model runs on a scan, read and resample
-            the next one and write the files of the last one, each in a
-            thread (False: one step after another; the findings and files
-            are the same). Defaults to True.
+            the next one in a thread and measure and write the last ones
+            (``finishing``) (False: one step after another; the findings
+            and files are the same). Defaults to True.
         model (nn.Module, optional): an already built model (then
             ``checkpoint`` is ignored).
+        finishing (Finishing, optional): where the scans are measured and
+            written while the model runs (ignored without ``overlap``).
+            Defaults to ``Finishing()``: forked processes where the
+            platform has them.
 
     Returns:
         list[dict]: one row per scan (:data:`SUMMARY_COLUMNS`; ``status``
@@ -221,6 +296,7 @@ def run_batch_inference(config: Union[str, Config],
     run = run_settings or RunSettings()
     if not scans:
         raise ValueError('no scan to run')
+    finishing = (finishing or Finishing()) if overlap else ONE_AFTER_ANOTHER
     # the checkpoint's record of its training data, as a single run reads
     cfg, settings = volume_run_config(
         config, run, checkpoint if model is None else None)
@@ -239,7 +315,7 @@ def run_batch_inference(config: Union[str, Config],
         model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
                                                model)
         _Batch(model, fpr, run_info, settings, run, out, rows).run(
-            todo, overlap)
+            todo, overlap, finishing)
     finally:
         lock.release()
     return rows
@@ -276,7 +352,8 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
 class _Batch:
     """The queued scans of :func:`run_batch_inference` through the loaded
     model: the next scan read in a thread (:func:`prefetched`), the last
-    one written in another, ``scans.csv`` rewritten after each scan."""
+    ones measured and written as ``finishing`` says, ``scans.csv``
+    rewritten after each scan."""
 
     def __init__(self, model: torch.nn.Module, fpr: Optional[tuple],
                  run_info: RunInfo, settings: VolumeInferenceSettings,
@@ -287,38 +364,50 @@ class _Batch:
         self.summary = out / SUMMARY_NAME
         self.logger = MMLogger.get_current_instance()
 
-    def run(self, todo: List[dict], overlap: bool) -> None:
+    def run(self, todo: List[dict], overlap: bool,
+            finishing: Finishing = ONE_AFTER_ANOTHER) -> None:
+        """Detect the queued scans one after another; each detected scan
+        is handed on to be finished (measured, written) as soon as fewer
+        than ``finishing.processes`` (a thread: one) are being finished,
+        the oldest waited for first; ``overlap=False``: finished before
+        the next scan is read."""
         by_scan = {row['scan']: row for row in todo}
         backend = self.options.detection.resample_backend
-        writing: Optional[Tuple[dict, Future]] = None
-        with ThreadPoolExecutor(max_workers=1,
-                                thread_name_prefix='mmlesion-write') as pool:
-            for i, (scan, loaded) in enumerate(prefetched(
-                    [row['scan'] for row in todo],
-                    lambda s: _load_scan(s, self.settings, backend),
-                    overlap)):
-                row = by_scan[scan]
-                row['index'] = f'[{i + 1}/{len(todo)}]'
-                detected = self.detect(row, loaded)
-                loaded = None
-                if writing is not None:  # one scan is written at a time
-                    self.finish(*writing)
-                    writing = None
-                if detected is not None:
-                    writing = (row, pool.submit(_write_task(
-                        *detected, self.run_info, self.options.max_pictures)))
+        processes = finishing.resolved_processes()
+        later = not finishing.recist_with_detection
+        pending: Deque[Tuple[dict, _Pending]] = deque()
+        with _finisher(processes) as submit:
+            try:
+                for i, (scan, loaded) in enumerate(prefetched(
+                        [row['scan'] for row in todo],
+                        lambda s: _load_scan(s, self.settings, backend),
+                        overlap)):
+                    row = by_scan[scan]
+                    row['index'] = f'[{i + 1}/{len(todo)}]'
+                    detected = self.detect(row, loaded, measure=not later)
+                    loaded = None
+                    # at most `processes` scans (1 thread) finished at once
+                    while len(pending) >= max(processes, 1):
+                        self.finish(*pending.popleft())
+                    if detected is None:
+                        write_scan_summary(self.rows, self.summary)
+                        continue
+                    pending.append((row, submit(_finish_task(
+                        *detected, self.run_info, self.options.max_pictures,
+                        later))))
+                    detected = None  # the finisher holds its own
                     if not overlap:  # written before the next scan starts
-                        self.finish(*writing)
-                        writing = None
-                else:
-                    write_scan_summary(self.rows, self.summary)
-                detected = None  # the writer holds its own
-            if writing is not None:
-                self.finish(*writing)
+                        self.finish(*pending.popleft())
+            finally:  # what was handed on is finished (or failed)
+                while pending:
+                    self.finish(*pending.popleft())
 
-    def detect(self, row: dict, loaded) -> Optional[tuple]:
+    def detect(self, row: dict, loaded, measure: bool = True
+               ) -> Optional[tuple]:
         """One loaded scan (or its loading error) through the model: the
-        result, the scan, its folder and DICOM plan, or None (failed)."""
+        result, the scan, its folder and DICOM plan, or None (failed).
+        ``measure``: the RECIST measurements too, before the next scan is
+        detected (else the finisher adds them)."""
         try:
             if isinstance(loaded, BaseException):
                 raise loaded
@@ -333,57 +422,127 @@ class _Batch:
             start = time.perf_counter()
             result = detect_scan(self.model, volume, self.settings,
                                  self.run_info, self.options.detection,
-                                 self.fpr, resampled)
+                                 self.fpr, resampled, measure=False)
             row['detect_seconds'] = round(time.perf_counter() - start, 3)
+            if measure:
+                start = time.perf_counter()
+                measure_result(result, volume)
+                row['measure_seconds'] = round(time.perf_counter() - start,
+                                               3)
         except Exception as err:  # one scan's failure ends only it
             _failed(row, err, self.logger)
             return None
         return result, volume, folder, plan
 
-    def finish(self, row: dict, future: Future) -> None:
-        _finish(row, future, self.logger, self.summary, self.rows)
+    def finish(self, row: dict, pending: '_Pending') -> None:
+        _finish(row, pending, self.logger, self.summary, self.rows)
 
 
-def _write_task(result: ScanResult, volume: CTVolume, folder: str,
-                plan: dict, run_info: RunInfo,
-                max_pictures: int) -> Callable[[], dict]:
+def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
+                 plan: dict, run_info: RunInfo, max_pictures: int,
+                 measure: bool) -> Callable[[], dict]:
+    """A scan's finishing: its RECIST measurements (``measure``) and its
+    files; what comes back is a few numbers (no arrays)."""
 
     def task() -> dict:
         start = time.perf_counter()
+        if measure:
+            measure_result(result, volume)
+        measured = time.perf_counter()
         write_scan(result, volume, run_info, folder, True, plan,
                    max_pictures)
-        return dict(findings=result.findings,
+        findings = result.findings
+        return dict(findings=len(findings),
+                    best_score=findings[0].score if findings else None,
                     slices=result.num_slices, folder=folder,
-                    write_seconds=time.perf_counter() - start)
+                    measure_seconds=measured - start if measure else None,
+                    write_seconds=time.perf_counter() - measured)
 
     return task
+
+
+class _Pending:
+    """A scan being finished: :meth:`result` waits for the numbers of
+    :func:`_finish_task` or raises its error."""
+
+    def result(self) -> dict:
+        raise NotImplementedError
+
+
+class _ThreadFinish(_Pending):
+    """A finishing in a thread of this process."""
+
+    def __init__(self, future) -> None:
+        self._future = future
+
+    def result(self) -> dict:
+        return self._future.result()
+
+
+class _ForkedFinish(_Pending):
+    """A finishing in a process forked from this one
+    (:class:`~mmlesion.utils.forked_call.ForkedCall`: the scan is the
+    child's copy of this process's memory; a few numbers come back)."""
+
+    def __init__(self, task: Callable[[], dict]) -> None:
+        self._call = ForkedCall(task, name='mmlesion-finish')
+
+    def result(self) -> dict:
+        return self._call.result()
+
+
+@contextlib.contextmanager
+def _finisher(processes: int) -> Iterator[Callable[[Callable], _Pending]]:
+    """``submit(task) -> _Pending``: a thread of this process (``processes
+    == 0``, one scan at a time) or a forked process per scan."""
+    if processes == 0:
+        with ThreadPoolExecutor(max_workers=1,
+                                thread_name_prefix='mmlesion-write') as pool:
+            yield lambda task: _ThreadFinish(pool.submit(task))
+        return
+    _warm_pictures()
+    yield _ForkedFinish
+
+
+def _warm_pictures() -> None:
+    """Import matplotlib's parts that the pictures use and load its font
+    list once here, so that each forked child starts with them."""
+    with contextlib.suppress(Exception):  # only a warm-up
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+        import matplotlib.patches  # noqa: F401
+        from matplotlib import font_manager
+        font_manager.get_font(font_manager.findfont('DejaVu Sans'))
 
 
 def _failed(row: dict, err: BaseException, logger) -> None:
     row.update(status='failed', error=_error_text(err))
     logger.error(f"{row.get('index', '')} {row['scan']}: failed: "
                  f"{row['error']}")
-    logger.debug(''.join(traceback.format_exception(err)))
+    logger.debug(''.join(traceback.format_exception(
+        type(err), err, err.__traceback__)))
 
 
-def _finish(row: dict, future: Future, logger, summary: Path,
+def _finish(row: dict, pending: _Pending, logger, summary: Path,
             rows: List[dict]) -> None:
     """Wait for a scan's files, record it, rewrite ``scans.csv``."""
     try:
-        written = future.result()
+        written = pending.result()
     except Exception as err:
         _failed(row, err, logger)
     else:
-        findings = written['findings']
+        best = written['best_score']
         row.update(
-            status='done', findings=len(findings),
-            best_score=f'{findings[0].score:.4f}' if findings else '',
+            status='done', findings=written['findings'],
+            best_score='' if best is None else f'{best:.4f}',
             slices=written['slices'],
             write_seconds=round(written['write_seconds'], 3))
+        if written['measure_seconds'] is not None:
+            row['measure_seconds'] = round(written['measure_seconds'], 3)
         row['total_seconds'] = round(
             row['load_seconds'] + row['detect_seconds']
-            + row['write_seconds'], 3)
-        logger.info(f"{row['index']} {row['scan']}: {len(findings)} "
+            + row['measure_seconds'] + row['write_seconds'], 3)
+        logger.info(f"{row['index']} {row['scan']}: {row['findings']} "
                     f"findings, {row['total_seconds']} s -> "
                     f"{written['folder']}")
     write_scan_summary(rows, summary)

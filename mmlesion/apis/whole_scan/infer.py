@@ -44,7 +44,8 @@ def infer_volume(model: torch.nn.Module,
                  settings: VolumeInferenceSettings,
                  detection: Optional[DetectionSettings] = None,
                  fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
-                 resampled: Optional[CTVolume] = None) -> ScanResult:
+                 resampled: Optional[CTVolume] = None,
+                 measure: bool = True) -> ScanResult:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network),
     measure.
@@ -81,6 +82,10 @@ def infer_volume(model: torch.nn.Module,
             the thread that reads the next scan of a batch,
             :mod:`mmlesion.apis.whole_scan.batch`); None resamples here.
             Defaults to None.
+        measure (bool): add the RECIST measurements (step 5); False leaves
+            ``recist`` unset, for :func:`~mmlesion.apis.whole_scan.measure.
+            measure_result` to add later (the batch measures a scan while
+            the model detects the next). Defaults to True.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
@@ -104,7 +109,8 @@ def infer_volume(model: torch.nn.Module,
     seconds = time.perf_counter() - start
     findings = stack_findings(boxes, scores, resampled, volume, detection,
                               fpr)
-    measure_findings(findings, resampled, volume, lesion_maps)
+    if measure:
+        measure_findings(findings, resampled, volume, lesion_maps)
     if classes is not None:
         add_lesion_types(findings, boxes, labels, classes)
     path = volume.meta.get('path')

@@ -44,7 +44,7 @@ from mmlesion.datasets.transforms import (box_ellipse, key_slice_uint8,
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.recist import RecistDiameters, recist_diameters
 
-from .results import Box2D, Finding, RecistMeasurement
+from .results import Box2D, Finding, RecistMeasurement, ScanResult
 
 #: GrabCut window (HU), as :class:`~mmlesion.datasets.transforms.
 #: RecistToMask`: soft tissue.
@@ -297,3 +297,32 @@ def measure_findings(findings: List[Finding],
             long_axis_resampled=np.round(diam.long_axis, 3).tolist(),
             short_axis_resampled=np.round(diam.short_axis, 3).tolist())
     return masks
+
+
+def measure_result(result: ScanResult,
+                   original: CTVolume,
+                   workers: Optional[int] = None
+                   ) -> Dict[int, Tuple[int, np.ndarray]]:
+    """:func:`measure_findings` on a result detected without its
+    measurements (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`
+    with ``measure=False``): the same measurements, added later (a batch
+    measures a scan while the model detects the next one).
+
+    Args:
+        result (ScanResult): its ``findings``, ``resampled`` and
+            ``lesion_maps`` are used; the findings get ``recist``.
+        original (CTVolume): the scan the result was detected in.
+        workers (int, optional): see :func:`measure_findings`.
+
+    Returns:
+        dict: as :func:`measure_findings`.
+
+    Raises:
+        ValueError: a result without its resampled volume (nothing to
+            measure on).
+    """
+    if result.resampled is None:
+        raise ValueError('measure_result: the result holds no resampled '
+                         'volume to measure on')
+    return measure_findings(result.findings, result.resampled, original,
+                            result.lesion_maps, workers=workers)

@@ -228,14 +228,15 @@ def detect_scan(model: torch.nn.Module,
                 run_info: RunInfo,
                 detection: Optional[DetectionSettings] = None,
                 fpr: Optional[tuple] = None,
-                resampled: Optional[CTVolume] = None) -> ScanResult:
+                resampled: Optional[CTVolume] = None,
+                measure: bool = True) -> ScanResult:
     """:func:`infer_volume` on one loaded scan, and what the result
     records of the run (``model_warning``, ``provenance``, the experts).
 
     The half of a scan's run that needs the model (the batch of
     :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
     model, writing a scan while detecting the next: :func:`write_scan`).
-    ``detection``, ``fpr`` and ``resampled`` are passed on to
+    ``detection``, ``fpr``, ``resampled`` and ``measure`` are passed on to
     :func:`infer_volume`.
     """
     logger = MMLogger.get_current_instance()
@@ -243,7 +244,8 @@ def detect_scan(model: torch.nn.Module,
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
-    result = infer_volume(model, volume, settings, detection, fpr, resampled)
+    result = infer_volume(model, volume, settings, detection, fpr, resampled,
+                          measure)
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)
     if run_info.experts is not None:

@@ -22,10 +22,15 @@ def window_hu(img: np.ndarray, window: Tuple[float, float],
     """
     low, high = float(window[0]), float(window[1])
     out_low, out_high = float(out_range[0]), float(out_range[1])
-    img = np.clip(img.astype(np.float32, copy=False), low, high)
+    # one contiguous float32 copy, then the same operations in place (one
+    # new array instead of four, and no strided clip of a cropped view)
+    img = np.array(img, dtype=np.float32, order='C')
+    np.clip(img, low, high, out=img)
     scale = (out_high - out_low) / (high - low)
-    img = (img - np.float32(low)) * np.float32(scale) + np.float32(out_low)
-    return img.astype(np.float32, copy=False)
+    img -= np.float32(low)
+    img *= np.float32(scale)
+    img += np.float32(out_low)
+    return img
 
 
 @TRANSFORMS.register_module()

@@ -67,12 +67,15 @@ def mask_region(mask: CTVolume,
         None if the mask is empty.
     """
     arr = np.asarray(mask.array, dtype=bool)
-    if not arr.any():
+    # the box in two passes over the mask (slices, then the (y, x) plane of
+    # the slices between the first and the last)
+    zs = np.flatnonzero(arr.any(axis=(1, 2)))
+    if not len(zs):
         return None
-    lo, hi = [], []
-    for ax in range(3):
-        other = tuple(a for a in range(3) if a != ax)
-        idx = np.flatnonzero(arr.any(axis=other))
+    plane = arr[zs[0]:zs[-1] + 1].any(axis=0)
+    lo, hi = [zs[0] - 0.5], [zs[-1] + 0.5]
+    for idx in (np.flatnonzero(plane.any(axis=1)),
+                np.flatnonzero(plane.any(axis=0))):
         lo.append(idx[0] - 0.5)
         hi.append(idx[-1] + 0.5)
     box = np.array([lo[::-1] + hi[::-1]], dtype=np.float64)  # x1..z2

@@ -62,6 +62,35 @@ def _closing(mask: np.ndarray, spacing_zyx: Sequence[float],
     return out
 
 
+def _solid_box(air: np.ndarray
+               ) -> Optional[Tuple[Tuple[int, int], Tuple[int, int]]]:
+    """The in-plane box ``((y0, y1), (x0, x1))`` (stops exclusive) of the
+    voxels of a (z, y, x) air mask that are not air, on all slices; None if
+    all are air.
+
+    The air components that do not touch the in-plane border are the same,
+    voxel for voxel, in the mask cut to this box (all slices), and none of
+    them touches the box's in-plane border (:func:`compute_lung_box` labels
+    only the box: 57 % of the voxels of the benchmark's synthetic chest
+    scan, the air around the patient being the rest). Air outside the box
+    is connected to the in-plane border: in its slice, the voxels between
+    it and the border along its row (or column) are outside the box too,
+    so air. A voxel on the box's border either is on the image's or has an
+    air neighbour outside the box, so its component touches the image's
+    border. Hence a component of the cut mask that does not touch the
+    box's in-plane border has no air neighbour outside the box: it is a
+    component of the whole mask, not touching the image's border; and such
+    a component of the whole mask lies inside the box, away from its
+    border, where it is a component of the cut mask.
+    """
+    solid = ~air.all(axis=0)  # (y, x): not air on some slice
+    ys = np.flatnonzero(solid.any(axis=1))
+    if not len(ys):
+        return None
+    xs = np.flatnonzero(solid.any(axis=0))
+    return (int(ys[0]), int(ys[-1]) + 1), (int(xs[0]), int(xs[-1]) + 1)
+
+
 def _lung_components(volume: CTVolume, threshold_hu: float, gas_hu: float,
                      max_gas_fraction: float, num_components: int,
                      min_component_ratio: float
@@ -180,8 +209,10 @@ def compute_lung_box(volume: CTVolume,
 
     The box is the kept components' (steps 1 to 4, with SimpleITK's
     multi-threaded ``ConnectedComponent`` (faces, as ``scipy.ndimage.label``)
-    and ``LabelShapeStatisticsImageFilter`` for sizes and boxes; the gas
-    test counted inside the box of each component that can still be kept):
+    and ``LabelShapeStatisticsImageFilter`` for sizes and boxes, of the
+    in-plane box of the voxels that are not air only, the same components:
+    ``_solid_box``; the gas test counted inside the box of each component
+    that can still be kept):
     step 5 cannot change it, so it is skipped (it took most of the time: the
     SimpleITK closing about 1.7 s of 2 s on a 1 mm LUNA16-size scan).
     Components of equal size are ranked by the raster order of their box
@@ -211,22 +242,31 @@ def compute_lung_box(volume: CTVolume,
         raise ValueError(f'num_components must be >= 1, got '
                          f'{num_components}')
     img = np.asarray(volume.array)
+    air = img < threshold_hu
+    # only the in-plane box of the voxels that are not air is labelled (the
+    # same components, see _solid_box)
+    region = _solid_box(air)
+    if region is None:
+        return None  # all air: one component, on the border
+    (y0, y1), (x0, x1) = region
     # SimpleITK's connected components and label statistics run on all
     # cores (scipy's labelling and numpy's counts on one): the same
     # face-connected components, numbered differently
-    air = sitk.GetImageFromArray((img < threshold_hu).view(np.uint8))
-    components = sitk.ConnectedComponent(air, False)
+    components = sitk.ConnectedComponent(
+        sitk.GetImageFromArray(air[:, y0:y1, x0:x1].view(np.uint8)), False)
     stats = sitk.LabelShapeStatisticsImageFilter()
     stats.ComputePerimeterOff()  # sizes and boxes only: half the time
     stats.Execute(components)
-    nz, ny, nx = img.shape
+    nx, ny, _ = components.GetSize()
     candidates = []
     for label in stats.GetLabels():
-        x0, y0, z0, sx, sy, sz = stats.GetBoundingBox(label)
-        if x0 == 0 or y0 == 0 or x0 + sx == nx or y0 + sy == ny:
+        bx, by, bz, sx, sy, sz = stats.GetBoundingBox(label)
+        if bx == 0 or by == 0 or bx + sx == nx or by + sy == ny:
             continue  # touches the in-plane border: air around the patient
-        candidates.append((int(stats.GetNumberOfPixels(label)), (z0, y0, x0),
-                           (z0 + sz, y0 + sy, x0 + sx), label))
+        # (start, stop) in the labelled box
+        candidates.append((int(stats.GetNumberOfPixels(label)),
+                           (bz, by, bx), (bz + sz, by + sy, bx + sx),
+                           label))
     # largest first; among equal sizes, the first in raster order of the
     # box corner (deterministic, whatever the numbering)
     candidates.sort(key=lambda c: (-c[0], c[1]))
@@ -235,12 +275,15 @@ def compute_lung_box(volume: CTVolume,
         if len(kept) == num_components:
             break
         # the gas test, counted only inside this component's box (a copy of
-        # that region alone) and only for the components that can still be
-        # kept
-        labels = sitk.GetArrayViewFromImage(
-            sitk.RegionOfInterest(components,
-                                  [b - a for a, b in zip(start, stop)][::-1],
-                                  list(start)[::-1]))
+        # that region alone: a view of the whole label image costs a copy
+        # of it) and only for the components that can still be kept
+        roi = sitk.RegionOfInterest(
+            components, [b - a for a, b in zip(start, stop)][::-1],
+            list(start)[::-1])
+        # a view of the region's pixels: ``roi`` must outlive it
+        labels = sitk.GetArrayViewFromImage(roi)
+        start = (start[0], start[1] + y0, start[2] + x0)
+        stop = (stop[0], stop[1] + y0, stop[2] + x0)
         box = tuple(slice(a, b) for a, b in zip(start, stop))
         gas = np.count_nonzero((labels == label) & (img[box] < gas_hu))
         if gas > max_gas_fraction * max(size, 1):

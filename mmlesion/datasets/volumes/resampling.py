@@ -205,10 +205,15 @@ def resample_volume_torch(volume: CTVolume,
             # and the clamp at the end (the new slice equals the last)
             src = torch.cat([src, src.narrow(axis, src.shape[axis] - 1, 1)],
                             dim=axis)
+    # the output in numpy's memory: numpy advises huge pages for large
+    # arrays, so that the kernel's first writes fault 2 MB pages, not 4 KB
+    # ones (torch's own allocation: 0.04-0.05 s more on a LUNA16-size scan
+    # at 1 mm, 108 MB; the same values)
+    out = np.empty([int(s) for s in new_size], dtype=np.float32)
     with torch.no_grad():
-        out = torch.ops.aten.upsample_trilinear3d(
-            src[None, None], [int(s) for s in new_size], False,
-            *scales)[0, 0].numpy()
+        torch.ops.aten.upsample_trilinear3d.out(
+            src[None, None], [int(s) for s in new_size], False, *scales,
+            out=torch.from_numpy(out)[None, None])
     sizes = volume.shape_zyx
     for axis, pos in enumerate(source_positions(volume, spacing_zyx)):
         outside = np.flatnonzero((pos < -0.5) | (pos >= sizes[axis] - 0.5))

@@ -15,6 +15,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
     OptInstanceList, OptMultiConfig
 from mmlesion.structures import bbox3d_to_zyxd, bbox_overlaps_3d
+from mmlesion.utils.host_copy import flatten
 from ..layers.dense_block_3d import NORM3D, Bottleneck3D
 
 
@@ -317,7 +318,9 @@ class AggregatedRPNHead3D(BaseModule):
         for i in range(cls_scores[0].size(0)):
             sel_anchors, sel_deltas, logits, levels = [], [], [], []
             for lvl, (score, pred) in enumerate(zip(cls_scores, bbox_preds)):
-                s = score[i].reshape(-1)
+                # flattened on the calling thread (a busy machine makes
+                # torch's threads wait for one another: host_copy)
+                s = flatten(score[i])
                 if 0 < nms_pre < s.numel():
                     s, idx = s.topk(nms_pre)
                     # the top anchors' deltas, gathered from the (strided)

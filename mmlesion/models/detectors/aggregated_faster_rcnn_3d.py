@@ -4,7 +4,6 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
@@ -15,6 +14,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmlesion.structures import nms_3d
+from mmlesion.utils.host_copy import copy_into, fill
 from mmlesion.utils.progress import progress_bar
 from ..roi_heads.aggregated_fprn_head_3d import rois_from_instances
 
@@ -86,6 +86,40 @@ def to_edge_coords(instances: InstanceData) -> InstanceData:
     model's pixel-edge convention."""
     out = instances.clone()
     out.bboxes = instances.bboxes + VOXEL_CENTRE_OFFSET
+    return out
+
+
+def _cut_windows(volume: Tensor, origins: Sequence[Tuple[int, int, int]],
+                 buffer: Tensor, pad_value: float) -> Tensor:
+    """The windows of ``volume`` at ``origins``, copied into ``buffer``.
+
+    Window ``k`` is ``volume[:, z:z + d, y:y + h, x:x + w]`` (``d, h, w``
+    the buffer's window size) padded past the volume's end with
+    ``pad_value``: the values ``F.pad`` and ``torch.stack`` gave each batch
+    of windows before, in one copy into memory already touched instead of
+    two new tensors per window (8 MB each for 128^3), made on the calling
+    thread on a CPU (:mod:`mmlesion.utils.host_copy`: on a busy machine
+    torch's threads wait for one another).
+
+    Args:
+        volume (Tensor): (C, D, H, W).
+        origins (Sequence[tuple]): ``(z, y, x)`` of each window, at most
+            ``len(buffer)``.
+        buffer (Tensor): (B, C, d, h, w), overwritten.
+        pad_value (float): the value past the volume's end.
+
+    Returns:
+        Tensor: ``buffer[:len(origins)]`` (contiguous), the windows.
+    """
+    out = buffer[:len(origins)]
+    d, h, w = buffer.shape[2:]
+    for k, (z, y, x) in enumerate(origins):
+        crop = volume[:, z:z + d, y:y + h, x:x + w]
+        dst = out[k]
+        if tuple(crop.shape[1:]) != (d, h, w):
+            fill(dst, pad_value)
+            dst = dst[:, :crop.shape[1], :crop.shape[2], :crop.shape[3]]
+        copy_into(dst, crop)
     return out
 
 
@@ -305,18 +339,19 @@ class AggregatedFasterRCNN3D(BaseDetector):
                    for x in starts[2]]
         bar = progress_bar(len(origins), label='windows') if cfg.get(
             'show_progress', True) and len(origins) > 1 else None
+        # one buffer for the windows of every batch (see _cut_windows); a
+        # new one per batch where autograd may keep the previous windows
+        buffer = volume.new_empty((min(batch, len(origins)),
+                                   volume.shape[0], *win))
+        reuse = not torch.is_grad_enabled()
         parts = []
         for b in range(0, len(origins), batch):
             chunk = origins[b:b + batch]
-            crops = []
-            for z, y, x in chunk:
-                crop = volume[:, z:z + win[0], y:y + win[1], x:x + win[2]]
-                pad = [0, win[2] - crop.shape[3], 0, win[1] - crop.shape[2],
-                       0, win[0] - crop.shape[1]]
-                crops.append(F.pad(crop, pad, value=pad_value))
-            for (z, y, x), det in zip(chunk,
-                                      self._predict_window(
-                                          torch.stack(crops))):
+            windows = _cut_windows(
+                volume, chunk,
+                buffer if reuse or b == 0 else torch.empty_like(buffer),
+                pad_value)
+            for (z, y, x), det in zip(chunk, self._predict_window(windows)):
                 det.bboxes = det.bboxes + det.bboxes.new_tensor(
                     [x, y, z, x, y, z])
                 # keep detections centred in the window's core region

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mmlesion.apis.whole_scan import batch as volume_batch
-from mmlesion.apis.whole_scan.batch import (prefetched, read_scan_list,
+from mmlesion.apis.whole_scan.batch import (Finishing, prefetched,
+                                            read_scan_list,
                                             run_batch_inference,
                                             scan_folder_name,
                                             scan_folder_names)
@@ -198,8 +199,10 @@ def test_batch_is_refused_before_the_model_loads(scans_and_checkpoint,
 
 def test_a_scan_is_written_while_the_next_is_detected(
         scans_and_checkpoint, tmp_path, monkeypatch):
-    """The writer thread writes scan 1 while the model detects scan 2; a
-    scan whose files cannot be written is failed, the others are done."""
+    """The writer thread (``Finishing(processes=0)``) writes scan 1 while
+    the model detects scan 2; a scan whose files cannot be written is
+    failed, the others are done (the same in processes:
+    test_batch_finishing.py)."""
     scans, ckpt = scans_and_checkpoint
     detecting = [threading.Event() for _ in scans]
     detect, write = volume_batch.detect_scan, volume_batch.write_scan
@@ -221,7 +224,8 @@ def test_a_scan_is_written_while_the_next_is_detected(
     monkeypatch.setattr(volume_batch, 'write_scan', write_scan)
     torch.set_num_threads(1)
     rows = run_batch_inference(CFG_PATH, str(ckpt), scans,
-                               str(tmp_path / 'out'), QUIET)
+                               str(tmp_path / 'out'), QUIET,
+                               finishing=Finishing(processes=0))
     assert overlapped == [True, True]
     assert [r['status'] for r in rows] == ['done', 'failed', 'done']
     assert 'No space left on device' in rows[1]['error']

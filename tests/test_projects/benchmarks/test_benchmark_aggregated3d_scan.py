@@ -41,7 +41,7 @@ def test_a_tiny_scan_runs(tmp_path, capsys):
     assert result['non_network_over_read'] > 0
     out = capsys.readouterr().out
     assert 'fp16: not measured on a CPU' in out
-    assert 'full / RPN alone' in out and 'budget 3x' in out
+    assert 'full / RPN alone' in out and 'budget 2x' in out
     assert json.loads((tmp_path / 'r.json').read_text())['windows'] == 1
 
 

@@ -25,8 +25,8 @@ def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
     assert result['speedup'] > 0
     out = capsys.readouterr().out
     assert 'one after another / overlapped' in out and 'parts per scan' in out
-    assert set(result['parts_per_scan']['overlapped']) == {'load', 'detect',
-                                                           'write'}
+    assert set(result['parts_per_scan']['overlapped']) == {
+        'load', 'detect', 'measure', 'write'}
     assert json.loads((tmp_path / 'b.json').read_text())['num_scans'] == 2
 
 
