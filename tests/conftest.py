@@ -165,3 +165,25 @@ def slurm_cluster():
     yield cluster
     cluster.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def _zygote():
+    """One zygote per test process (:mod:`tests.helpers.zygote`)."""
+    from tests.helpers.zygote import Zygote
+    zygote = Zygote()
+    yield zygote
+    zygote.close()
+
+
+@pytest.fixture
+def tools_forked(_zygote, monkeypatch):
+    """``subprocess.run([sys.executable, '<tool>.py', ...])`` (a test's, or
+    ``tools/reproduce.py``'s stages) forks a zygote that imported mmdet
+    once instead of starting an interpreter: each command is still a
+    process of its own, without the ~5 s of imports
+    (:mod:`tests.helpers.zygote`)."""
+    import subprocess
+
+    from tests.helpers.zygote import zygote_subprocess_run
+    monkeypatch.setattr(subprocess, 'run', zygote_subprocess_run(_zygote))

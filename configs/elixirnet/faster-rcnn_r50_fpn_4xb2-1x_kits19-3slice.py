@@ -12,9 +12,11 @@
 # during training and the last epoch is the one tested.)
 _base_ = './faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py'
 
-kits19_root = 'data/kits19_2d/'
-train_dataloader = dict(dataset=dict(data_root=kits19_root))
-test_dataloader = dict(dataset=dict(data_root=kits19_root))
+# the export's folder, as `data_root`: `--cfg-options data_root=...` (and
+# tools/reproduce.py --data-root) moves both datasets
+data_root = 'data/kits19_2d/'
+train_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = None
 val_cfg = None
 val_evaluator = None

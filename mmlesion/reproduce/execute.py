@@ -237,7 +237,7 @@ def summarise(spec: TableSpec, rows: Sequence[Row],
     for row in rows:
         entry = out.setdefault(row.key, dict(
             key=row.key, label=row.label, model=row.model,
-            paper=paper.get(row.model, {}), seeds=[], per_seed={}))
+            paper=paper.get(row.paper_name, {}), seeds=[], per_seed={}))
         metrics = read_row_metrics(row)
         if metrics is not None:
             entry['seeds'].append(row.seed)

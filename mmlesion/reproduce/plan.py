@@ -53,6 +53,9 @@ class Row:
         metrics_file (str): the JSON its last stage writes.
         metric_map (dict): paper key -> (our key, factor).
         seed (int): training seed.
+        paper_key (str, optional): the entry of the paper's numbers when
+            it is not ``model``'s (the same model under another criterion:
+            ``<model>@iobb``, ElixirNet's Table 2).
     """
     key: str
     label: str
@@ -61,6 +64,12 @@ class Row:
     metrics_file: str
     metric_map: MetricMap
     seed: int = 0
+    paper_key: Optional[str] = None
+
+    @property
+    def paper_name(self) -> str:
+        """The key of the row's numbers in ``PAPER_RESULTS``."""
+        return self.paper_key or self.model
 
     @property
     def gpu_hours(self) -> float:

@@ -131,9 +131,13 @@ def _table2(ctx, key, seed):
     train, work = _train(ctx, config, seed, 'deeplesion')
     test, metrics = _test(ctx, config, work, overlap,
                           f'test_evaluator.overlap={overlap}')
-    # the paper reports the IoU numbers (Table 1)
-    return Row(key, f'{label}, {overlap.upper()}', stem, [train, test],
-               metrics, froc_map() if overlap == 'iou' else {}, seed)
+    if overlap == 'iou':  # the paper's IoU numbers: Table 1's
+        return Row(key, f'{label}, IOU', stem, [train, test], metrics,
+                   froc_map(), seed)
+    # Table 2 prints sensitivities with IoBB (no mAP): ``<model>@iobb``
+    sens = {k: v for k, v in froc_map().items() if k.startswith('sens@')}
+    return Row(key, f'{label}, IOBB', stem, [train, test], metrics, sens,
+               seed, paper_key=f'{stem}@iobb')
 
 
 _T3 = {
@@ -216,13 +220,16 @@ def _table6(ctx, key, seed):
     items = training_items(ctx.data_root, 'deeplesion')
     hours = (training_gpu_hours(target, config_epochs(search_cfg), items) +
              training_gpu_hours(target, config_epochs(target), items))
+    # the search's options (data root, seed, the user's) for its training
+    # too: search_alb.py applies --cfg-options to the search only
+    options = ctx.options(f'randomness.seed={seed}')
     run = Stage(
         'search_and_train', ctx.launcher('tools/search_alb.py') + [
             search_cfg, '--load-from',
             osp.join(base_work, f'epoch_{trained_epochs(ctx, base)}.pth'),
             '--target-config', target, '--work-dir', work, '--out-config',
             written, '--train', '--train-work-dir', train_work
-        ] + ctx.options(f'randomness.seed={seed}'),
+        ] + options + ['--train-cfg-options', *options[1:]],
         outputs=[written, osp.join(train_work, 'last_checkpoint')],
         gpu_hours=round_hours(hours), gpus=max(ctx.gpus, 1))
     test, metrics = _test(ctx, written, train_work, 'iou')

@@ -17,6 +17,9 @@ PICTURE_DPI = 100.
 #: in ``report.html``). 12 px is the size below which short labels in
 #: DejaVu Sans stop reading at a glance at 1 device pixel per CSS pixel.
 MIN_TEXT_PX = 12.
+#: zlib level of the pictures' PNGs: 1, the fastest (PNG is lossless at any
+#: level: the same pixels as the default 6, in a file about 12% larger).
+PNG_COMPRESS_LEVEL = 1
 
 
 def font_pt(px: float, dpi: float = PICTURE_DPI) -> float:
@@ -52,6 +55,20 @@ def pixel_figure(width_px: int, height_px: int, dpi: float = PICTURE_DPI):
     fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     return fig
+
+
+def save_png(fig, path) -> None:
+    """Save a picture as a PNG of its size in pixels, at zlib's fastest
+    level (``compress_level=1``: the same pixels as the default level,
+    saved in 2-3x less time in a file about 12% larger).
+
+    Args:
+        fig (Figure): from :func:`~mmlesion.visualization.pixel_figure.
+            pixel_figure`.
+        path (str | Path): PNG to write.
+    """
+    fig.savefig(str(path), dpi=fig.dpi,
+                pil_kwargs={'compress_level': PNG_COMPRESS_LEVEL})
 
 
 def pixel_transform(fig):

@@ -1,6 +1,21 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Draw a finding's RECIST long and short axis (matplotlib)."""
-from typing import Optional
+from typing import List, Optional, Tuple
+
+
+def recist_labels(recist: dict) -> List[Tuple[str, str]]:
+    """The two axes' keys in ``recist`` and their legend labels.
+
+    Args:
+        recist (dict): a finding's ``recist``.
+
+    Returns:
+        list[tuple[str, str]]: ``(key, label)`` of the long, then the short
+        axis.
+    """
+    return [('long_axis_resampled', f"long {recist['long_axis_mm']:.1f} mm"),
+            ('short_axis_resampled',
+             f"short {recist['short_axis_mm']:.1f} mm")]
 
 
 def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
@@ -22,11 +37,8 @@ def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
     """
     if not recist:
         return
-    for key, color, label in (
-            ('long_axis_resampled', long_color,
-             f"long {recist['long_axis_mm']:.1f} mm"),
-            ('short_axis_resampled', short_color,
-             f"short {recist['short_axis_mm']:.1f} mm")):
+    for (key, label), color in zip(recist_labels(recist),
+                                   (long_color, short_color)):
         (x1, y1), (x2, y2) = recist[key]
         ax.plot([x1, x2], [y1, y2], color=color, linewidth=1.2,
                 marker='+', markersize=5, label=label)

@@ -25,7 +25,7 @@ from mmlesion.datasets.transforms.windowing import window_hu
 from .label_layout import (Rect, leader_line, outline_bands, place_labels,
                            text_size)
 from .pixel_figure import (figure_rect, font_pt, pixel_figure,
-                           pixel_transform)
+                           pixel_transform, save_png)
 from .text_stamp import paste_text
 
 #: Size of ``overview.png``, pixels.
@@ -229,6 +229,6 @@ def draw_overview(volume, findings: Sequence[dict], path: Path,
         max_findings (int): the best ones drawn, numbered by rank.
         warning (str, optional): the model's warning, drawn on it.
     """
-    fig = overview_figure(volume, findings, window, max_findings, warning)
-    fig.savefig(str(path), dpi=fig.dpi)
+    save_png(overview_figure(volume, findings, window, max_findings, warning),
+             path)
 

@@ -23,6 +23,29 @@ Examples (generate the demo data first)::
     python projects/benchmarks/benchmark_data_loading.py \\
         configs/aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py \\
         --workers 0 2 4
+
+``--parts`` instead times each part of the training pipeline per sample in
+this process (one worker's work, one thread): the key slice's 16-bit PNG
+decoding, the neighbouring slices' decoding, the rest of the slice loading
+(file checks, HU conversion, interpolation, stacking), the HU windowing and
+the augmentation (every other transform, each named). It runs on the real
+DeepLesion series in the shared data folder (``--data-root``; slices
+56-84 of ``000062_01_01``, with the slice intervals and lesions of real
+validation rows), or, when that folder is absent or with ``--synthetic``,
+on synthetic 16-bit PNGs written to a temporary folder (it says which;
+:mod:`projects.benchmarks.data_loading_parts`). It also times the earlier
+slice loading and windowing
+(:mod:`projects.benchmarks.data_loading_baseline`) on the same samples,
+checks that both give the same pixels, and prints the ratio. With
+``--with-loader`` it also reads the samples through a ``DataLoader`` with one
+worker process, the rate it then uses. From the training time per image on
+one H100 (``docs/benchmarks.md``, section "Speed on one H100 80GB", or
+``--gpu-ms-per-image``) and the config's batch size it says how many
+workers one GPU needs (:mod:`projects.benchmarks.data_loading_workers`)::
+
+    OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_data_loading.py \\
+        configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py \\
+        --parts --samples 26 --with-loader --json parts.json
 """
 
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
@@ -32,14 +55,21 @@ from pathlib import Path as _Path  # noqa: E402
 _ROOT = str(_Path(__file__).resolve().parents[2])
 if _ROOT not in _sys.path:
     _sys.path.insert(0, _ROOT)
-import argparse
-import sys
-import time
-from typing import Dict, List, Optional, Sequence
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Dict, List, Optional, Sequence  # noqa: E402
 
-from mmengine.config import DictAction
+from mmengine.config import DictAction  # noqa: E402
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import tool_parser  # noqa: E402
+from projects.benchmarks.data_loading_parts import (  # noqa: E402
+    PartsResult, leaf_dataset_cfg, prepare_slices, step_name, time_parts)
+from projects.benchmarks.data_loading_workers import (  # noqa: E402
+    TRAIN_PER_INFERENCE, GpuTime, WorkerNeed, h100_time, workers_needed)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -58,6 +88,33 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='device of the training step')
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument(
+        '--parts', action='store_true',
+        help='time the parts of the pipeline per sample in this process '
+        '(PNG decoding, neighbouring slices, windowing, augmentation) on '
+        'real or synthetic DeepLesion slices, against the earlier loading')
+    parser.add_argument(
+        '--data-root', default=None,
+        help='--parts: a DeepLesion release folder with Images_png/'
+        '000062_01_01/056.png ... 084.png (default: the shared data folder)')
+    parser.add_argument('--synthetic', action='store_true',
+                        help='--parts: synthetic 16-bit PNGs even if real '
+                        'slices are present')
+    parser.add_argument(
+        '--gpu-ms-per-image', type=float, default=None,
+        help='--parts: training time per image on one GPU (ms); default: '
+        'the H100 number of docs/benchmarks.md for this config')
+    parser.add_argument(
+        '--samples-per-step', type=int, default=None,
+        help="--parts: images per GPU step (default: the config's "
+        'train_dataloader.batch_size)')
+    parser.add_argument('--goal-workers', type=int, default=4,
+                        help='--parts: the most workers one GPU may need')
+    parser.add_argument(
+        '--with-loader', action='store_true',
+        help='--parts: also read the samples through a DataLoader with one '
+        'worker process (adds collation and the transfer of each sample '
+        'to the main process) and derive the workers from that rate')
+    parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config (e.g. the data root)')
     args = parser.parse_args(argv)
@@ -65,6 +122,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--samples must be >= 2 and --warmup >= 1')
     if min(args.workers) < 0:
         parser.error('--workers must be >= 0')
+    if args.gpu_ms_per_image is not None and not args.gpu_ms_per_image > 0:
+        parser.error('--gpu-ms-per-image must be > 0')
+    if args.samples_per_step is not None and args.samples_per_step < 1:
+        parser.error('--samples-per-step must be >= 1')
     return args
 
 
@@ -104,6 +165,149 @@ def samples_per_second(dataset, workers: int, samples: int,
                 ms_per_sample=1000 * elapsed / samples)
 
 
+def measure_parts(args: argparse.Namespace, cfg, logger) -> PartsResult:
+    """``--parts``: build the config's pipeline on the prepared series and
+    time it part by part (one thread, like one worker)."""
+    import cv2
+    import torch
+    from mmdet.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from mmlesion.utils import shared_data_root
+    from projects.benchmarks.data_loading_baseline import baseline_steps
+    load_start = list(os.getloadavg())
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    data_root = args.data_root
+    if data_root is None:
+        shared = shared_data_root()
+        data_root = str(shared / 'deeplesion') if shared else None
+    leaf = leaf_dataset_cfg(cfg.train_dataloader.dataset)
+    with tempfile.TemporaryDirectory(prefix='mmlesion_parts_') as tmp:
+        data = prepare_slices(tmp, data_root, args.synthetic)
+        logger.info(f'--parts on {data}')
+        ds_cfg = dict(
+            type='DeepLesionDataset',
+            data_root=tmp + os.sep,
+            ann_file='DL_info.csv',
+            data_prefix=dict(img='Images_png/'),
+            split='train',
+            drop_noisy=True,
+            filter_cfg=dict(filter_empty_gt=True),
+            pipeline=leaf['pipeline'])
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmdet')):
+            dataset = DATASETS.build(ds_cfg)
+            dataset.full_init()
+            num_slices = next(
+                (getattr(t, 'num_slices', 0)
+                 for t in dataset.pipeline.transforms
+                 if step_name(t) == 'LoadDeepLesionSlices'), 0)
+            if not num_slices:
+                raise ValueError(f'{args.config}: --parts needs a 2.5D '
+                                 'pipeline with LoadDeepLesionSlices')
+            baseline = baseline_steps(dataset.pipeline.transforms)
+            parts, comparison = time_parts(dataset, args.samples,
+                                           args.warmup, baseline)
+            loader_sps = None
+            if args.with_loader:
+                loader_sps = samples_per_second(
+                    dataset, 1, args.samples, args.warmup)['samples_per_s']
+    sps = parts.samples_per_s if loader_sps is None else loader_sps
+    need = None
+    gpu = h100_time(args.config)
+    if args.gpu_ms_per_image is not None:
+        gpu = GpuTime('', args.gpu_ms_per_image, 'given',
+                      '--gpu-ms-per-image')
+    if gpu is not None:
+        per_step = args.samples_per_step or int(
+            cfg.train_dataloader.get('batch_size', 1))
+        step_s = gpu.ms_per_image * per_step / 1000.
+        workers = workers_needed(per_step, step_s, sps)
+        need = WorkerNeed(
+            gpu_ms_per_image=gpu.ms_per_image,
+            gpu_time_kind=gpu.kind,
+            gpu_time_source=gpu.source,
+            samples_per_step=per_step,
+            step_s=step_s,
+            samples_per_s_per_worker=sps,
+            workers=workers,
+            goal=args.goal_workers,
+            meets_goal=workers <= args.goal_workers,
+            estimated_workers=workers_needed(
+                per_step, step_s * TRAIN_PER_INFERENCE, sps)
+            if gpu.kind.startswith('inference') else None)
+    return PartsResult(
+        config=args.config,
+        data=data,
+        samples=args.samples,
+        threads=torch.get_num_threads(),
+        num_slices=num_slices,
+        parts=parts,
+        samples_per_s_per_worker=sps,
+        in_process_samples_per_s=parts.samples_per_s,
+        loader_samples_per_s=loader_sps,
+        loading=comparison,
+        need=need,
+        load_average=[load_start, list(os.getloadavg())])
+
+
+def report_parts(res: PartsResult) -> str:
+    """The ``--parts`` result as lines of text."""
+    p = res.parts
+    share = p.shares()
+    lines = [
+        f'{res.config}: {res.num_slices} slices, {res.samples} samples, '
+        f'{res.threads} thread(s), load average '
+        f'{res.load_average[0][0]:.2f} -> {res.load_average[1][0]:.2f}',
+        f'  data: {res.data}',
+        f'  key slice PNG decode     {p.key_png_decode_ms:7.2f} ms '
+        f"({share['key_png_decode']:.0%})",
+        f'  neighbour PNG decodes    {p.neighbour_png_decode_ms:7.2f} ms '
+        f"({share['neighbour_png_decode']:.0%}; "
+        f'{p.slices_decoded:.1f} PNGs per sample in all)',
+        f'  rest of slice loading    {p.slice_assembly_ms:7.2f} ms '
+        f"({share['slice_assembly']:.0%})",
+        f'  windowing                {p.windowing_ms:7.2f} ms '
+        f"({share['windowing']:.0%})",
+        f'  augmentation and packing {p.augmentation_ms:7.2f} ms '
+        f"({share['augmentation']:.0%}: " + ', '.join(
+            f'{k} {v:.1f}' for k, v in p.augmentation_steps_ms.items())
+        + ')',
+        f'  total                    {p.total_ms:7.2f} ms = '
+        f'{res.in_process_samples_per_s:.1f} samples/s in this process',
+    ]
+    if res.loader_samples_per_s is not None:
+        lines.append(f'  one DataLoader worker process: '
+                     f'{res.loader_samples_per_s:.1f} samples/s')
+    lines.append(f'  => {res.samples_per_s_per_worker:.1f} samples/s per '
+                 'worker')
+    if res.loading is not None:
+        c = res.loading
+        lines.append(
+            f'  loading + windowing, median sample: earlier '
+            f'{c.baseline_median_ms:.2f} ms, now {c.current_median_ms:.2f} '
+            f'ms: {c.ratio:.2f}x (means {c.baseline_ms:.2f} / '
+            f'{c.current_ms:.2f} ms: {c.mean_ratio:.2f}x), same pixels: '
+            f'{c.identical}')
+    if res.need is not None:
+        n = res.need
+        lines.append(
+            f'  one GPU at {n.gpu_ms_per_image:g} ms/image ({n.gpu_time_kind}'
+            f'), {n.samples_per_step} images/step = {n.step_s:.3f} s/step: '
+            f'{n.workers} worker(s) needed (goal <= {n.goal}: '
+            f"{'met' if n.meets_goal else 'NOT met'})")
+        if n.estimated_workers is not None:
+            lines.append(
+                f'  if training takes {TRAIN_PER_INFERENCE:.2f}x the '
+                f'inference time (estimate): {n.estimated_workers} '
+                'worker(s)')
+    else:
+        lines.append('  no GPU time for this config: pass --gpu-ms-per-image '
+                     'to get the workers needed')
+    return '\n'.join(lines)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import torch
@@ -117,6 +321,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.parts:
+        try:
+            res = measure_parts(args, cfg, logger)
+        except (FileNotFoundError, ValueError) as err:
+            print(f'error: {args.config}: {err}', file=sys.stderr)
+            return 1
+        print(report_parts(res))
+        if args.json:
+            atomic_write_json(args.json, dataclasses.asdict(res), indent=1)
+        return 0
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmdet')):
         try:

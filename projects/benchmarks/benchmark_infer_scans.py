@@ -24,8 +24,14 @@ runs the whole batch (read, resample, detect, stack, RECIST, pictures,
 report; every file written) one step after another, overlapped as the
 tool does (``overlapped``) and with each schedule of ``--schedules`` (by
 default ``threads``: the schedule before 2026-11-25, the RECIST
-measurements in the model's loop and the files written in a thread), in
-turn.
+measurements in the model's loop and the files written in a thread; and
+``old_code``: ``overlapped`` with the finishing's code before 2026-11-26,
+:func:`~projects.benchmarks.infer_scans_changes.old_code`), in turn. Then
+(``--change-rounds``) one scan's files are written with each change of the
+finishing undone and done, in turn
+(:func:`~projects.benchmarks.infer_scans_changes.time_changes`: a figure
+per key slice or one for all, PNGs at zlib level 6 or 1, records copied by
+``asdict`` or not).
 
 Printed: median (min-max) seconds per batch and per scan of each schedule,
 its CPU seconds (this process and the finishing processes) and the cores
@@ -38,7 +44,8 @@ seconds per scan against it; the parts of a scan one step after another
 stack, RECIST, key-slice pictures, overview, report, DICOM, the other
 files); whether every schedule wrote the same findings (RECIST included)
 and pictures of the same pixels as one step after another; the machine's
-load.
+load; each change's CPU seconds, old and new, and whether both wrote the
+same files.
 """
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
 import sys as _sys  # noqa: E402
@@ -56,11 +63,13 @@ import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Dict, Iterator, List, Optional, Tuple  # noqa: E402
+from typing import Dict, Iterator, List, Tuple  # noqa: E402
 
 from mmlesion_cli import tool_parser  # noqa: E402
 from mmlesion_cli.common_args import (add_trust_checkpoint_argument,  # noqa
                                       check_config_file)
+from projects.benchmarks.infer_scans_changes import (  # noqa: E402
+    old_code, same_files, time_changes)
 
 #: The schedules besides one step after another and ``overlapped`` (the
 #: tool's default): name -> ``Finishing`` keywords.
@@ -69,7 +78,12 @@ SCHEDULES = {
     'threads_recist_later': dict(processes=0, recist_with_detection=False),
     'processes_1': dict(processes=1),
     'processes_2': dict(processes=2),
+    # overlapped with the pictures and records of before 2026-11-26
+    'old_code': dict(),
 }
+#: The schedules run with
+#: :func:`~projects.benchmarks.infer_scans_changes.old_code`.
+OLD_CODE_SCHEDULES = ('old_code', )
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'
 #: The parts of a scan timed one step after another, in their order.
@@ -103,13 +117,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--stand-in-boxes', type=int, default=5, metavar='N',
                         help='boxes per slice the stand-in predicts')
     parser.add_argument(
-        '--schedules', nargs='*', default=['threads'],
+        '--schedules', nargs='*', default=['threads', 'old_code'],
         choices=sorted(SCHEDULES),
         help='schedules run besides one step after another and the '
         'default one ("overlapped"): threads = the schedule before '
         '2026-11-25 (RECIST in the model\'s loop, files in a thread), '
         'threads_recist_later = RECIST with the files in the thread, '
-        'processes_N = N scans finished at once in forked processes')
+        'processes_N = N scans finished at once in forked processes, '
+        'old_code = overlapped with the code before 2026-11-26 (a new '
+        'figure per key slice, PNGs at zlib level 6, records copied by '
+        'dataclasses.asdict)')
+    parser.add_argument('--change-rounds', type=int, default=2,
+                        help='rounds timing each change of the finishing '
+                        'on one scan, old and new in turn (0: none)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='interleaved rounds (median over them; 1 has '
                         'no spread: for trying things out)')
@@ -204,35 +224,10 @@ def part_targets(model) -> Dict[str, Tuple[object, str]]:
         detect=(infer, 'detect_slices'), model=(model, 'test_step'),
         stack=(infer, 'stack_findings'), recist=(batch, 'measure_result'),
         write=(batch, 'write_scan'),
-        key_slices=(volume_report, 'draw_key_slice'),
+        key_slices=(volume_report.KeySliceCanvas, 'draw'),
         overview=(volume_report, 'draw_overview'),
         report=(volume_report, 'write_html_report'),
         dicom=(run, 'write_dicom_results'))
-
-
-def same_files(a: Path, b: Path) -> Tuple[bool, bool]:
-    """Whether two batch folders hold the same findings (``findings.json``
-    's findings, RECIST included) and pictures of the same pixels, scan by
-    scan."""
-    import numpy as np
-    from PIL import Image
-    findings = pictures = True
-    for folder in sorted(p for p in a.iterdir() if p.is_dir()):
-        other = b / folder.name
-
-        def listed(path: Path) -> list:
-            return json.loads((path / 'findings.json').read_text())[
-                'findings']
-
-        findings &= listed(folder) == listed(other)
-        pngs = sorted(p.relative_to(folder) for p in folder.rglob('*.png'))
-        pictures &= pngs == sorted(
-            p.relative_to(other) for p in other.rglob('*.png'))
-        for rel in pngs if pictures else ():
-            pictures &= np.array_equal(
-                np.asarray(Image.open(folder / rel)),
-                np.asarray(Image.open(other / rel)))
-    return findings, pictures
 
 
 def main(argv=None) -> dict:
@@ -293,7 +288,9 @@ def main(argv=None) -> dict:
             if name != BASELINE:  # only the model's time: parts overlap
                 targets = dict(model=targets['model'])
             sync(args.device)
-            with timed(targets, args.device) as totals:
+            with (old_code() if name in OLD_CODE_SCHEDULES else
+                  contextlib.nullcontext()), timed(
+                      targets, args.device) as totals:
                 start, cpu = time.perf_counter(), cpu_seconds()
                 with amp:
                     rows = run_batch_inference(
@@ -326,6 +323,28 @@ def main(argv=None) -> dict:
         # (forked) for the finishers
         batch(BASELINE, Path(tmp) / 'warmup_a', scans[:1])
         batch(DEFAULT, Path(tmp) / 'warmup_b', scans[:2])
+
+        def changed_finishing(scan: str, folder: Path) -> Dict[str, dict]:
+            """:func:`time_changes` on a scan read, detected and measured
+            here."""
+            from mmlesion.apis.whole_scan.batch import _load_scan
+            from mmlesion.apis.whole_scan.measure import measure_result
+            from mmlesion.apis.whole_scan.run import (detect_scan,
+                                                      load_volume_run,
+                                                      volume_run_config)
+            _, settings = volume_run_config(cfg, run, None)
+            loaded_model, fpr, run_info = load_volume_run(
+                cfg, args.config, None, run, model)
+            volume, resampled, _ = _load_scan(
+                scan, settings, run.detection.resample_backend)
+            with amp:
+                result = detect_scan(loaded_model, volume, settings,
+                                     run_info, run.detection, fpr, resampled,
+                                     measure=False)
+            measure_result(result, volume)
+            return time_changes(result, volume, run_info, folder,
+                                args.change_rounds)
+
         reads = []
         times: Dict[str, List[float]] = {name: [] for name in names}
         for round_ in range(args.repeats):
@@ -339,6 +358,9 @@ def main(argv=None) -> dict:
         same = {name: same_files(Path(tmp) / f'out_{BASELINE}_0',
                                  Path(tmp) / f'out_{name}_0')
                 for name in names[1:]}
+        changes = {}
+        if args.change_rounds > 0:
+            changes = changed_finishing(scans[0], Path(tmp) / 'changes')
     load_after = _load()
     model_seconds = statistics.median(model_of[BASELINE])
     ratio = statistics.median(a / b for a, b in zip(times[BASELINE],
@@ -390,7 +412,7 @@ def main(argv=None) -> dict:
             wall=round(statistics.median(v[0] for v in parts[part]), 3),
             cpu=round(statistics.median(v[1] for v in parts[part]), 3))
             for part in PARTS},
-        schedules=schedules)
+        schedules=schedules, changes=changes)
     _print(result, args, names)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1) + '\n')
@@ -429,6 +451,13 @@ def _print(result: dict, args: argparse.Namespace, names: List[str]) -> None:
     print('  parts of a scan, one step after another (wall / CPU seconds):')
     for part, v in result['scan_parts'].items():
         print(f"    {part:12s} {v['wall']:7.3f} / {v['cpu']:.3f}")
+    if result['changes']:
+        print('  each change, writing one scan (old / new CPU seconds, old '
+              'over new):')
+    for name, c in result['changes'].items():
+        print(f"    {name:48s} {c['old']:.3f} / {c['new']:.3f} = "
+              f"{c['old_over_new']:.2f}x, same files "
+              f"{'yes' if c['same_files'] else 'NO'}")
     print(f"overlapped / detector: {result['overlapped_over_model']:.2f}x; "
           f"one after another / overlapped: {result['speedup']:.2f}x; same "
           f"findings: {'yes' if result['same_findings'] else 'NO'}; same "

@@ -25,6 +25,25 @@ import traceback
 from typing import List
 
 
+def run_as_main(path: str) -> int:
+    """Run the file ``path`` as ``python`` runs it (``__main__``, with
+    the current ``sys.argv``); its exit code: ``sys.exit(text)`` prints
+    the text and gives 1, as Python does, and so does a crash (its
+    traceback printed)."""
+    try:
+        runpy.run_path(path, run_name='__main__')
+    except SystemExit as done:
+        code = done.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)  # sys.exit('error: ...')
+            return 1
+        return code or 0
+    except BaseException:  # noqa: BLE001 (a crash is its result)
+        traceback.print_exc()
+        return 1
+    return 0
+
+
 def run_job(argv: List[str], cwd: str) -> dict:
     """Run ``python *argv`` in ``cwd``; its exit code and output."""
     out = io.StringIO()
@@ -35,17 +54,7 @@ def run_job(argv: List[str], cwd: str) -> dict:
         sys.argv = list(argv)
         sys.path.insert(0, os.path.dirname(os.path.abspath(argv[0])))
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                runpy.run_path(argv[0], run_name='__main__')
-            except SystemExit as done:
-                code = done.code
-                if code is not None and not isinstance(code, int):
-                    print(code, file=sys.stderr)  # sys.exit('error: ...')
-                    code = 1
-                code = code or 0
-            except BaseException:  # noqa: BLE001 (a crash is its result)
-                traceback.print_exc()
-                code = 1
+            code = run_as_main(argv[0])
     finally:
         os.chdir(here)
         sys.path[:] = path

@@ -11,6 +11,10 @@ from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
 from mmlesion.datasets.data_layout import (DataLayoutError, check_data_root,
                                         check_release_root, iter_datasets)
 
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 HEADER = ('File_name,Patient_index,Study_index,Series_ID,Key_slice_index,'
           'Measurement_coordinates,Bounding_boxes,Lesion_diameters_Pixel_,'
           'Normalized_lesion_location,Coarse_lesion_type,Possibly_noisy,'

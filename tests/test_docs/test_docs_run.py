@@ -42,6 +42,7 @@ import pytest
 from mmlesion.testing import repo_root
 from tests.helpers.doc_commands import (DocCommand, doc_commands,
                                            inline_commands)
+from tests.helpers.elixirnet_tiny import tiny_options
 
 ROOT = repo_root()
 METHODS = ('elixirnet', 'retinanet_lesion', 'aggregated3d', 'lens')
@@ -54,30 +55,13 @@ PLACEHOLDERS = ('CONFIG', 'CHECKPOINT', 'CKPT', 'SCAN', 'DIR', 'WORK',
                 'CONFIG_STEM', 'TABLE', '...')
 #: Shrinks a full-size 2D DeepLesion config to seconds on a CPU (appended to
 #: a training command as written, never edited into it).
-TINY = [
-    'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=1',
-    'train_dataloader.batch_size=1', 'val_dataloader.dataset.indices=1',
-    'test_dataloader.dataset.indices=1', 'model.backbone.depth=18',
-    'model.backbone.init_cfg=None', 'model.neck.in_channels=[64,128,256,512]',
-    'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False',
-    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-    'test_dataloader.num_workers=0',
-    'test_dataloader.persistent_workers=False',
-    'train_dataloader.dataset.pipeline.3.scale=(256,256)',
-    'val_dataloader.dataset.pipeline.3.scale=(256,256)',
-    'test_dataloader.dataset.pipeline.3.scale=(256,256)'
-]
+TINY = tiny_options(train=1, val=1, test=1) + [
+    'train_dataloader.batch_size=1']
 #: The trainings that run (at TINY size); every other one is checked.
 TRAINED = ('python tools/train.py configs/elixirnet/'
            'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', )
 #: Shrinks a test of a TRAINED config (appended).
-TINY_TEST = ['model.backbone.depth=18', 'model.backbone.init_cfg=None',
-             'model.neck.in_channels=[64,128,256,512]',
-             'test_dataloader.dataset.indices=1',
-             'test_dataloader.num_workers=0',
-             'test_dataloader.persistent_workers=False',
-             'test_dataloader.dataset.pipeline.3.scale=(256,256)']
+TINY_TEST = tiny_options(train=0, val=0, test=1, train_cfg=False)
 
 R_PLACEHOLDER = 'placeholder for a file of the user'
 R_MULTI = 'multi-GPU launch (dist_train.sh / torch.distributed.run / Slurm)'

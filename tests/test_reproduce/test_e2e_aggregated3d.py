@@ -23,6 +23,9 @@ from mmlesion.reproduce.execute import (root_options, stage_id,
                                              trained_epochs)
 from tests.helpers.tool_modules import load_tool
 
+# Stages run as forks of a process that imported mmdet once (conftest).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 RPN = 'configs/aggregated3d/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16.py'
 #: shrink the full-size 3D-AG / RPN configs to seconds on a CPU (appended,
 #: never edited into the configs; both configs take every key)

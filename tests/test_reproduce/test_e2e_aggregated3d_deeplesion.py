@@ -18,6 +18,9 @@ import pytest
 from mmlesion.reproduce.paper_results import PAPER_RESULTS
 from tests.helpers.tool_modules import load_tool
 
+# Stages run as forks of a process that imported mmdet once (conftest).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 MODEL = ('rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
          '-lt48mm')
 TRAINED = 'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'

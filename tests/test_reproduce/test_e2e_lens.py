@@ -29,6 +29,9 @@ from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
                                                    read_replica_marker)
 from tests.helpers.tool_modules import load_tool
 
+# Stages run as forks of a process that imported mmdet once (conftest).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 #: shrink the full-size MULAN / LENS configs to seconds on a CPU (the
 #: demo configs' model; appended, never edited into the configs)
 TINY_MODEL = [

@@ -10,11 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import torch
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import MODELS
 from mmlesion.testing import get_config, repo_root
+
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
 
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 OTHER = 'retinanet_lesion/demo/retinanet_r18-tiny_fpn_1x_deeplesion-demo.py'

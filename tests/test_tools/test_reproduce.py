@@ -8,27 +8,9 @@ import json
 
 import pytest
 
+from tests.helpers.elixirnet_tiny import TINY
 from tests.helpers.tool_modules import load_tool
 from mmlesion_cli.reproduce_index import TABLE_INDEX
-
-#: shrink a full-size ElixirNet row to seconds on a CPU (appended, never
-#: edited into the configs)
-TINY = [
-    'train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=2',
-    'val_dataloader.dataset.indices=1', 'test_dataloader.dataset.indices=2',
-    'model.backbone.depth=18', 'model.backbone.init_cfg=None',
-    'model.neck.in_channels=[64,128,256,512]',
-    'train_dataloader.num_workers=0',
-    'train_dataloader.persistent_workers=False',
-    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-    'test_dataloader.num_workers=0',
-    'test_dataloader.persistent_workers=False',
-    # the synthetic slices' own 256 px instead of the configs' 512 (a
-    # quarter of the pixels; every 2D DeepLesion config resizes at step 3)
-    'train_dataloader.dataset.pipeline.3.scale=(256,256)',
-    'val_dataloader.dataset.pipeline.3.scale=(256,256)',
-    'test_dataloader.dataset.pipeline.3.scale=(256,256)'
-]
 
 
 @pytest.fixture(scope='module')
@@ -49,7 +31,7 @@ def test_dry_run_every_table(tool, table, tmp_path, capsys):
 
 
 def test_two_rows_end_to_end_and_resume(tool, tiny_demo_root, tmp_path,
-                                        capsys):
+                                        capsys, tools_forked):
     work = tmp_path / 'table5'
     args = ['elixirnet/table5', '--rows', 'fpn', 'trpn', '--work-dir',
             str(work), '--data-root', f'{tiny_demo_root}/',
@@ -116,7 +98,8 @@ def test_slurm_options(tool, tmp_path, capsys):
     assert '| job | stage | rows | state |' in out
 
 
-def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path):
+def test_retinanet_anchor_row_end_to_end(tool, tiny_demo_root, tmp_path,
+                                         tools_forked):
     """Improved RetinaNet's Table 1, its first two rows at tiny size: the
     original anchors, then "+ anchor optimization", whose DE anchor search
     on the validation split (the paper's set) writes the row's config, which trains and tests

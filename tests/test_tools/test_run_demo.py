@@ -12,8 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mmlesion.testing import repo_root
 from tests.helpers.tool_modules import load_tool
+
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
 
 RUN_DEMO = 'tools/run_demo.py'
 

@@ -21,6 +21,10 @@ from mmlesion.nas import load_genotypes
 from mmlesion.nas.genotype import check_genotypes
 from mmlesion.testing import get_config, repo_root
 
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'search_alb.py'
 DEMO = ('elixirnet/demo/'
         'elixirnet-alb-search_r18-tiny_fpn_deeplesion-demo.py')

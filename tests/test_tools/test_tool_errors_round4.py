@@ -15,6 +15,10 @@ import SimpleITK as sitk
 
 from mmlesion.testing import repo_root
 
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 DEMO = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 #: The demo config's name with ``_`` for its last ``-``.
 DEMO_TYPO = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion_demo.py'

@@ -15,6 +15,10 @@ import torch
 
 from mmlesion.testing import repo_root
 
+# `python tools/...` runs fork a process that imported mmdet once
+# (conftest, tools_forked).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
 

@@ -317,7 +317,7 @@ def write_volume_results(result: ScanResult,
         dict: the written paths (as :func:`output_paths`, plus ``sr`` /
         ``seg`` when written).
     """
-    from mmlesion.visualization.volume_report import (draw_key_slice,
+    from mmlesion.visualization.volume_report import (KeySliceCanvas,
                                                       draw_overview,
                                                       write_html_report)
     check_out_dir(out_dir, overwrite)
@@ -339,10 +339,12 @@ def write_volume_results(result: ScanResult,
             final.update({k: Path(out_dir) / result.dicom[k]
                           for k in ('sr', 'seg') if result.dicom.get(k)})
         pictures = {}
+        canvas = None  # one figure for all the key slices
         for f in result.findings[:max_pictures]:
             rel = f'key_slices/finding_{f.id:03d}.png'
-            draw_key_slice(resampled, f.to_dict(), Path(outputs.path(rel)),
-                           window, warning=result.model_warning)
+            canvas = canvas or KeySliceCanvas(resampled, window,
+                                              result.model_warning)
+            canvas.draw(f.to_dict(), Path(outputs.path(rel)))
             pictures[f.id] = Path(outputs.path(rel))
             f.key_slice_png = rel
         record = result.to_dict()

@@ -191,3 +191,28 @@ def test_stacked_and_measured_findings_hold_records():
     assert list(finding.to_dict()['recist']) == RECIST_KEYS
     assert finding.to_dict()['boxes_2d'][0] == dict(
         slice=1, bbox=[10., 12., 24., 22.], score=.9)
+
+
+def test_records_copy_their_fields_as_asdict_does():
+    """A record's dict (copied without ``asdict`` for plain values) is
+    ``asdict``'s: equal, of the same types, sharing no list; a field that
+    is not plain (a numpy value) goes through ``asdict``."""
+    import dataclasses
+    box = Box2D(3, [1., 2.5, 7., 9.], .75)
+    rec = RecistMeasurement(
+        long_axis_mm=6.1, short_axis_mm=5.2, area_mm2=22.,
+        mask_source='grabcut', key_slice=3, key_slice_original=4,
+        long_axis_voxel=[[1., 2.], [3., 4.]],
+        short_axis_voxel=[[1., 4.], [3., 2.]],
+        outline_voxel=[[1., 2.], [3., 4.], [1., 4.]],
+        long_axis_resampled=[[1., 2.], [3., 4.]],
+        short_axis_resampled=[[1., 4.], [3., 2.]])
+    odd = Box2D(np.int64(3), np.array([1., 2., 3., 4.]), np.float32(.5))
+    for record in (box, rec, odd):
+        out, expected = record.to_dict(), dataclasses.asdict(record)
+        assert list(out) == list(expected)
+        for key, value in expected.items():
+            assert type(out[key]) is type(value)
+            assert np.array_equal(out[key], value)
+    assert box.to_dict()['bbox'] is not box.bbox
+    assert rec.to_dict()['outline_voxel'][0] is not rec.outline_voxel[0]

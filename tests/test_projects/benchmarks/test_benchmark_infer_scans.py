@@ -16,9 +16,15 @@ def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
     torch.set_num_threads(1)
     result = _tool().main([
         '--num-scans', '2', '--scan-size', '48', '12', '--stand-in-ms', '1',
-        '--stand-in-boxes', '2', '--repeats', '2', '--json',
+        '--stand-in-boxes', '2', '--repeats', '2', '--schedules',
+        'old_code', '--change-rounds', '1', '--json',
         str(tmp_path / 'b.json')])
     assert result['same_findings'] is True
+    # the code before (a figure per key slice, ...): the same files
+    assert result['schedules']['old_code']['same_pictures'] is True
+    assert result['same_pictures'] is True
+    assert all(c['same_files'] for c in result['changes'].values())
+    assert 'all three' in result['changes']
     assert set(result['batch_seconds']) == {'overlapped',
                                             'one_after_another'}
     assert all(len(v) == 2 for v in result['batch_seconds'].values())

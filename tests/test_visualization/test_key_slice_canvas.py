@@ -1,0 +1,84 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A scan's key slices drawn on one figure
+(:class:`~mmlesion.visualization.volume_report.KeySliceCanvas`) are the
+pictures of a figure per finding, pixel for pixel: the figure as it was
+built before is kept beside the benchmark
+(``projects/benchmarks/infer_scans_changes.py``,
+``old_key_slice_figure``), and the PNGs written at zlib level 1 hold the
+pixels of the default level."""
+import copy
+import io
+
+import numpy as np
+from PIL import Image
+
+from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
+from mmlesion.visualization.pixel_figure import save_png
+from mmlesion.visualization.volume_report import (KeySliceCanvas,
+                                                  draw_key_slice)
+from tests.helpers.scan_pictures import crowded_scan_result
+from tests.helpers.tool_modules import load_tool
+
+WINDOW = (-1024., 1050.)
+
+
+def _pixels(fig, **kwargs) -> np.ndarray:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=fig.dpi, **kwargs)
+    buffer.seek(0)
+    return np.asarray(Image.open(buffer))
+
+
+def _findings(result) -> list:
+    """Six findings: with RECIST axes (the first), without, and one whose
+    box sticks out of the slice (the whole slice's panel then shows more
+    than the slice)."""
+    findings = [f.to_dict() for f in result.findings[:5]]
+    out = copy.deepcopy(findings[2])
+    for box in out['boxes_2d']:
+        box['bbox'] = [-6., -4., 20., 15.]
+    return findings + [out]
+
+
+def test_one_figure_draws_the_pictures_of_a_figure_per_finding():
+    old = load_tool('projects/benchmarks/infer_scans_changes.py')
+    for warning in (DEMO_MODEL_WARNING, None):
+        result = crowded_scan_result(warning)
+        findings = _findings(result)
+        assert findings[0].get('recist') and not findings[1].get('recist')
+        canvas = KeySliceCanvas(result.resampled, WINDOW, warning)
+        # RECIST after none, none after RECIST, RECIST after RECIST
+        order = findings + [findings[0], findings[0], findings[3]]
+        for finding in order:
+            before = _pixels(old.old_key_slice_figure(
+                result.resampled, finding, WINDOW, warning))
+            now = _pixels(canvas.show(finding))
+            assert now.shape == before.shape == (440, 720, 4)
+            assert np.array_equal(now, before), (warning, finding['id'])
+
+
+def test_a_finding_without_recist_leaves_no_legend_behind():
+    result = crowded_scan_result()
+    findings = _findings(result)
+    canvas = KeySliceCanvas(result.resampled, WINDOW)
+    fig = canvas.show(findings[0])
+    assert all(ax.get_legend() is not None for ax in fig.axes)
+    assert len(fig.axes[0].lines) == 2
+    fig = canvas.show(findings[1])
+    assert all(ax.get_legend() is None and not ax.lines for ax in fig.axes)
+
+
+def test_pngs_at_level_1_hold_the_pixels_of_the_default_level(tmp_path):
+    result = crowded_scan_result(DEMO_MODEL_WARNING)
+    finding = result.findings[0].to_dict()
+    old = load_tool('projects/benchmarks/infer_scans_changes.py')
+    fig = old.old_key_slice_figure(result.resampled, finding, WINDOW,
+                                   DEMO_MODEL_WARNING)
+    fig.savefig(str(tmp_path / 'old.png'), dpi=fig.dpi)
+    draw_key_slice(result.resampled, finding, tmp_path / 'new.png', WINDOW,
+                   DEMO_MODEL_WARNING)
+    save_png(fig, tmp_path / 'again.png')
+    pictures = [np.asarray(Image.open(tmp_path / name))
+                for name in ('old.png', 'new.png', 'again.png')]
+    assert all(np.array_equal(p, pictures[0]) for p in pictures[1:])
+    assert Image.open(tmp_path / 'new.png').size == (720, 440)
