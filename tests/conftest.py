@@ -22,6 +22,10 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from tests.helpers.config_cache import memoize_metafile_lookup  # noqa: E402
+
+memoize_metafile_lookup()  # mmdet's metafiles parsed once per process
+
 
 #: The test files that take a minute or more on 2 cores (``--durations``),
 #: slowest first: they start first, so no worker is left with one of them

@@ -212,6 +212,8 @@ def main() -> None:
     import mmlesion.engine  # noqa: F401
     import mmlesion.evaluation  # noqa: F401
     import mmlesion.models  # noqa: F401
+    from tests.helpers.config_cache import memoize_metafile_lookup
+    memoize_metafile_lookup()  # the children inherit the parsed metafiles
     protocol_out = sys.stdout
     for line in sys.stdin:
         job = json.loads(line)

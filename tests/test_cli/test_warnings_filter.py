@@ -111,6 +111,12 @@ KNOWN_PATCHES = [
     'mmengine.config.config.get_installed_path',
     'mmengine.logging.history_buffer.HistoryBuffer.__getstate__',
 ]
+#: Registries that a registration rebuilds as a new object: mmengine's
+#: ``CheckpointLoader.register_scheme`` replaces its ``_schemes`` dict each
+#: time (sorted anew). A registration, not a patch; whether its new dict
+#: lands at the old one's address (and so looks unchanged) is the
+#: allocator's chance.
+REGISTRIES = ('mmengine.runner.checkpoint.CheckpointLoader._schemes', )
 
 
 def _env() -> dict:
@@ -163,7 +169,8 @@ def test_import_mmlesion_installs_no_filter_and_changes_no_state():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not result['cli_imported']
     assert result['changed'] == {}
-    assert result['replaced'] == KNOWN_PATCHES
+    replaced = [k for k in result['replaced'] if k not in REGISTRIES]
+    assert replaced == KNOWN_PATCHES
 
 
 def test_only_the_known_warnings_are_silenced():

@@ -1,8 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""ElixirNet's Tables 1, 2, 3, 4 and 6 end to end at tiny size (Table 5:
+"""ElixirNet's Tables 1, 2, 3 and 4 end to end at tiny size (Table 5:
 ``tests/test_tools/test_reproduce.py``): the full-size configs, shrunk only
 by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.TINY`).
 
+Table 6 runs a search of minutes even shrunk: its plan is tested here, its
+search and training at demo size in ``tests/test_tools/test_search_alb.py``.
 Tables 1, 2 and 4 run into one ``--work-dir``: a stage is named by its
 command, so the FPN training that the three tables share runs once, as it
 does for a user who gives them one folder."""
@@ -90,19 +92,20 @@ def test_table3_on_a_kits19_replica(tmp_path, capsys):
     assert 0 <= row['ours']['sens@4']['mean'] <= 100
 
 
-def test_table6_searched_row(tiny_demo_root, tmp_path, capsys):
-    """Table 6's ElixirNet row: the FPN baseline, the differentiable search
-    on the training split that writes the + ALB config, its training and
-    test. (The random row ranks 1000 drawn genotypes, a count the one
-    ``--cfg-options`` of every stage cannot shrink: its plan is tested.)"""
-    work = tmp_path / 'table6'
-    assert load_tool('reproduce.py').main([
-        'elixirnet/table6', '--rows', 'elixirnet', '--seeds', '0',
-        '--work-dir', str(work), '--data-root', f'{tiny_demo_root}/',
-        '--cfg-options', *TINY_NO_VAL]) == 0
-    out = capsys.readouterr().out
-    assert 'tools/search_alb.py' in out
-    assert (work / 'elixirnet-alb-search' / 'seed_0' /
-            'searched_config.py').is_file()
-    (row, ) = _rows(work).values()
-    assert 0 <= row['ours']['sens@4']['mean'] <= 100
+def test_table6_trains_the_searched_config_on_the_same_data(tmp_path):
+    """Table 6's one command searches and trains: the training gets the
+    search's data root, seed and options too (``search_alb.py`` applies
+    ``--cfg-options`` to the search only; its training read
+    ``data/DeepLesion`` with the config's seed). The search at full size
+    costs minutes even shrunk; ``tests/test_tools/test_search_alb.py`` runs
+    search, written config and training end to end on the demo search."""
+    from mmlesion.reproduce import PlanContext, build_rows
+    ctx = PlanContext(work_dir=str(tmp_path), python='python',
+                      data_root='/data/DL/', cfg_options=['a.b=1'])
+    for row in build_rows('elixirnet/table6', ctx, None, [3]):
+        (argv, ) = [s.argv for s in row.stages if s.name == 'search_and_train']
+        search = argv[argv.index('--cfg-options') + 1:
+                      argv.index('--train-cfg-options')]
+        train = argv[argv.index('--train-cfg-options') + 1:]
+        assert search == train == ['randomness.seed=3',
+                                   'data_root=/data/DL/', 'a.b=1']

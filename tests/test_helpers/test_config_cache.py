@@ -1,0 +1,25 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The suite's memoized metafile lookup gives mmengine's answers: the same
+model entry, the same error for a base that is no model."""
+import pytest
+from mmengine.config import utils
+from mmengine.utils import get_installed_path
+
+from tests.helpers.config_cache import memoize_metafile_lookup
+
+
+def test_same_answers_as_mmengine():
+    memoize_metafile_lookup()  # conftest did; idempotent
+    lookup = utils._get_cfg_metainfo
+    assert lookup.memoized
+    mmdet = get_installed_path('mmdet')
+    model = 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'  # an index key
+    assert lookup(mmdet, model) == lookup.original(mmdet, model)
+    assert lookup(mmdet, model)['Config'].endswith(model)
+    base = '_base_/models/faster-rcnn_r50_fpn'
+    for _ in range(2):  # computed once, raised each time
+        with pytest.raises(ValueError) as memo:
+            lookup(mmdet, base)
+        with pytest.raises(ValueError) as real:
+            lookup.original(mmdet, base)
+        assert str(memo.value) == str(real.value)
