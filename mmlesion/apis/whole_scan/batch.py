@@ -51,8 +51,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import (Callable, Deque, Iterator, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Callable, Deque, Iterator, List, Optional, Protocol,
+                    Sequence, Tuple, Union)
 
 import torch
 from mmengine.config import Config
@@ -461,34 +461,14 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
     return task
 
 
-class _Pending:
+class _Pending(Protocol):
     """A scan being finished: :meth:`result` waits for the numbers of
-    :func:`_finish_task` or raises its error."""
-
-    def result(self) -> dict:
-        raise NotImplementedError
-
-
-class _ThreadFinish(_Pending):
-    """A finishing in a thread of this process."""
-
-    def __init__(self, future) -> None:
-        self._future = future
-
-    def result(self) -> dict:
-        return self._future.result()
-
-
-class _ForkedFinish(_Pending):
-    """A finishing in a process forked from this one
-    (:class:`~mmlesion.utils.forked_call.ForkedCall`: the scan is the
+    :func:`_finish_task` or raises its error (a thread's ``Future``, or a
+    :class:`~mmlesion.utils.forked_call.ForkedCall`: the scan is the
     child's copy of this process's memory; a few numbers come back)."""
 
-    def __init__(self, task: Callable[[], dict]) -> None:
-        self._call = ForkedCall(task, name='mmlesion-finish')
-
     def result(self) -> dict:
-        return self._call.result()
+        ...
 
 
 @contextlib.contextmanager
@@ -498,10 +478,10 @@ def _finisher(processes: int) -> Iterator[Callable[[Callable], _Pending]]:
     if processes == 0:
         with ThreadPoolExecutor(max_workers=1,
                                 thread_name_prefix='mmlesion-write') as pool:
-            yield lambda task: _ThreadFinish(pool.submit(task))
+            yield pool.submit
         return
     _warm_pictures()
-    yield _ForkedFinish
+    yield lambda task: ForkedCall(task, name='mmlesion-finish')
 
 
 def _warm_pictures() -> None:
