@@ -19,7 +19,8 @@ import shlex
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .plan import Row, Stage, parse_cfg_options, repo_root
+from .plan import (Row, Stage, parse_cfg_options, parsed_config,
+                   repo_root)
 
 #: options whose value is a file or folder the stage reads
 INPUT_OPTIONS = ('--annotations', '--excluded', '--seriesuids', '--ann-3d',
@@ -120,10 +121,8 @@ def _config_datasets(config: str) -> Tuple[Optional[str],
                                            Tuple[Tuple[str, str, str], ...]]:
     """A config's top-level ``data_root`` and, per dataset (or evaluator)
     of its dataloaders, ``(dotted prefix, data_root, ann_file)``."""
-    from mmengine.config import Config
-
     from mmlesion.utils.config_check import DATA_ROOT_SECTIONS, strings_under
-    cfg = Config.fromfile(config).to_dict()
+    cfg = parsed_config(config).to_dict()
     found: Dict[str, Dict[str, str]] = {}
     for section in DATA_ROOT_SECTIONS:
         for key, value in strings_under(cfg.get(section, {}), section):

@@ -11,6 +11,7 @@ Also here: the metric keys a table reads, and what the stages' commands
 take from the configs (the epochs a training ends at with the user's
 ``--cfg-options``, the options that move a config's data paths).
 """
+import copy
 import glob
 import hashlib
 import json
@@ -29,7 +30,7 @@ from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_check import strings_under
 from .paper_results import PAPER_RESULTS
 from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
-                   parse_cfg_options, repo_root)
+                   parse_cfg_options, parsed_config, repo_root)
 
 LAST = '@last:'
 #: the checkpoint ``save_best`` keeps (``best_<key>_epoch_<n>.pth``)
@@ -381,10 +382,8 @@ def python_executable() -> str:
 def config_data_paths(config: str) -> Tuple[Tuple[str, str], ...]:
     """(dotted key, value) of the strings of a config's dataloaders and
     evaluators (its data paths among them)."""
-    from mmengine.config import Config
-
     from mmlesion.utils.config_check import DATA_ROOT_SECTIONS
-    cfg = Config.fromfile(config).to_dict()
+    cfg = parsed_config(config).to_dict()
     return tuple(kv for section in DATA_ROOT_SECTIONS if section in cfg
                  for kv in strings_under(cfg[section], section))
 
@@ -428,8 +427,7 @@ def root_options(config: str,
 @lru_cache(maxsize=None)
 def config_epochs(config: str) -> int:
     """``train_cfg.max_epochs`` of a config file."""
-    from mmengine.config import Config
-    return int(Config.fromfile(config).train_cfg.max_epochs)
+    return int(parsed_config(config).train_cfg.max_epochs)
 
 
 def trained_epochs(ctx: PlanContext, config: str) -> int:
@@ -440,7 +438,6 @@ def trained_epochs(ctx: PlanContext, config: str) -> int:
             if k == 'train_cfg' or k.startswith('train_cfg.')}
     if not opts:
         return config_epochs(config)
-    from mmengine.config import Config
-    cfg = Config.fromfile(config)
+    cfg = copy.deepcopy(parsed_config(config))
     cfg.merge_from_dict(opts)
     return int(cfg.train_cfg.max_epochs)

@@ -9,9 +9,11 @@ numbers (the paper's) it is compared with. Rows run once per seed; LUNA16
 rows run their folds inside ``tools/luna16_cv.py``.
 """
 import argparse
+import os
 import os.path as osp
 import shlex
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 #: paper key -> (key in our metric file, factor to the paper's unit)
@@ -168,3 +170,26 @@ def parse_cfg_options(options: Sequence[str]) -> Dict[str, Any]:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('--o', nargs='+', action=DictAction)
     return dict(parser.parse_args(['--o', *options]).o)
+
+
+@lru_cache(maxsize=None)
+def _parse_config(path: str, mtime_ns: int):
+    from mmengine.config import Config
+    return Config.fromfile(path)
+
+
+def parsed_config(config: str):
+    """A config file as mmengine parses it, once per file and version in
+    this process: a plan reads each config several times (its epochs, its
+    data paths, its datasets), and each parse of a config with an
+    ``mmdet::`` base reads all of mmdet's metafiles. Shared: read it, do not
+    change it (``copy.deepcopy`` it first).
+
+    Args:
+        config (str): the config file (relative to the working folder).
+
+    Returns:
+        mmengine.config.Config: the parsed config.
+    """
+    path = osp.abspath(config)
+    return _parse_config(path, os.stat(path).st_mtime_ns)

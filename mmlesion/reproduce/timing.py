@@ -43,6 +43,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional,
                     Sequence, TextIO, Tuple)
 
 from .estimate import StepTime, shipped_step_time
+from .plan import parsed_config
 
 if TYPE_CHECKING:
     import torch
@@ -168,10 +169,10 @@ def load_training_config(config: str,
     """
     import argparse
 
-    from mmengine.config import Config, DictAction
+    from mmengine.config import DictAction
 
     from mmlesion.utils.config_check import apply_cfg_options
-    cfg = Config.fromfile(config)
+    cfg = copy.deepcopy(parsed_config(config))
     if cfg_options:
         parser = argparse.ArgumentParser(add_help=False)
         parser.add_argument('--cfg-options', nargs='+', action=DictAction)
