@@ -56,7 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--iou-thr', type=float, default=0.5, help='theta')
     p.add_argument(
         '--dist-thr', type=_delta, default='calibrate',
-        help="delta of the intra-patient matching: a number, or 'calibrate': "
+        help='delta of the intra-patient matching (unused when '
+        "--strategies leaves it out): a number, or 'calibrate': "
         'the largest embedding distance whose same-patient, '
         'other-series pairs of annotated lesions of the mined training '
         'split are at least --min-match-precision the same lesion (by '
@@ -109,7 +110,9 @@ def main(argv=None) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 1
     calibration = None
-    if args.dist_thr == 'calibrate':
+    if 'intra_patient' not in args.strategies:
+        args.dist_thr = None  # delta is the intra-patient matching's only
+    elif args.dist_thr == 'calibrate':
         from mmlesion.mining.calibration import \
             calibrate_delta_on_training_split
         try:

@@ -155,6 +155,15 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
                         f'train_dataloader.dataset.datasets.0.data_root={root}']
     assert tool.main(calib) == 1
     assert not (tmp_path / 'c.json').exists()
+    # without intra-patient matching delta is not used: nothing to
+    # calibrate, the same data mines, and the file records no delta
+    cross = str(tmp_path / 'cross.json')
+    assert tool.main(calib[:2] + ['--out', cross] + calib[4:] + [
+        '--strategies', 'propagation', 'cross_dataset']) == 0
+    meta = read_mined_file(cross)['metainfo']
+    assert meta['dist_thr'] is None and meta['dist_thr_calibration'] is None
+    assert meta['strategies'] == ['propagation', 'cross_dataset']
+    assert meta['counts']['intra_patient'] == 0
 
 
 def test_mining_tool_defaults_are_the_papers():

@@ -11,22 +11,40 @@ of 0.8, one epoch, no validation pass), which reach every stage that
 builds the model. A second run resumes: nothing runs again.
 
 Then LENS Table IV's "Data pooling" in the same folder (the exports done:
-one training and one 3D evaluation more).
+one training and one 3D evaluation more), and row (d): the (c) model mines
+DeepLesion's training split (``tools/lens_mine_annotations.py``: delta of
+the intra-patient matching calibrated on same-patient lesion pairs, then
+the three strategies), (d) trains on the mined file and is tested in 3D.
+The tiny DeepLesion replica has no patient with several studies, and the
+calibration wants 20 same-lesion pairs: the data fixture gives its
+training patient four follow-up studies, planned and written by the
+replica's own generator.
 
 The MULAN baseline and (a) (AFP) run too, in a second invocation: each
 trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``), so their
 shrink options name one dataset's pipeline, not four.
 
-Left out (too slow for CI): (d) (mining, a second training) and (e) (FPR
-proposals, the 3D FPR network: a 3D ResNet the DenseNet options do not
-fit)."""
+Left out: (e) (FPR proposals, the 3D FPR network: a 3D ResNet the DenseNet
+options do not fit); Table III's mined rows, whose retraining (DeepLesion
+alone) takes one dataset's shrink options and whose mining (the (c) model)
+four, which one ``--cfg-options`` list cannot both be; Tables II and IV's
+mined rows, row (d)'s stages with another config
+(``tests/test_reproduce/test_lens_tables.py`` tests their plans)."""
 import json
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
+from mmlesion.datasets.demo.replica_deeplesion import deeplesion_generator
 from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                   read_replica_marker)
+                                                   read_replica_marker,
+                                                   replica_size)
+from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
+                                         deeplesion_proxy_same, pair_distances)
+from mmlesion.reproduce.tables_lens import STRATEGIES
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -69,13 +87,74 @@ RATES = ('0.125', '0.25', '0.5', '1', '2', '4', '8')
 #: the paper's mean sensitivity of each row (configs/lens/metafile.yml)
 ROWS = {'b': ('(b) + multi-dataset', 37.3),
         'c': ('(c) + proposal fusion', 39.4)}
+#: the work folder of the (c) model, which mines for (d)
+_LENS_C = ('lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_'
+           'deeplesion-luna16-lits-nihln-9slice')
 ONE_DATASET_ROWS = {'baseline': ('MULAN (baseline)', 33.9),
                     'a': ('(a) AFP', 36.8)}
 
 
+#: follow-up studies of the DeepLesion replica's training patient (its
+#: three annotated lesions in five studies: 3 x C(5, 2) = 30 same-lesion
+#: pairs, less a noisy row's; three follow-ups would give 18, fewer than
+#: the 20 the mining tool calibrates delta on)
+FOLLOW_UPS = 4
+
+
+def _add_follow_ups(root, studies=FOLLOW_UPS, seed=0):
+    """The tiny DeepLesion replica's training patient with the most
+    annotated lesions comes back in ``studies`` follow-up studies, as
+    DeepLesion's patients do: the replica's own generator plans them
+    (``_plan_followup``: same lesions, grown or shrunk, new acquisition)
+    and writes them (``_write_series``, ``write_csv``). Every lesion keeps
+    its CSV row (the calibration of the intra-patient matching pairs
+    annotated lesions), 5 mm slices (13 per series: mining runs on every
+    stored slice); the val / test patients and the manual 3D set are
+    untouched."""
+    gen = deeplesion_generator(replica_size('tiny'), seed)
+    series = gen.plan()
+    base = max((s for s in series if s.split == 'train'),
+               key=lambda s: sum(les.annotated for key in s.keys
+                                 for les in key.lesions))
+    own = gen.config
+    gen.config = replace(own, followup_missing_prob=0.,
+                         slice_intervals=(5., ), slice_interval_probs=(1., ))
+    extra = []
+    for study in range(2, 2 + studies):
+        s = gen._plan_followup(np.random.default_rng(
+            [seed, base.patient, study]), base, study, len(base.keys))
+        s.patient, s.gender = base.patient, base.gender
+        s.age = None if base.age is None else base.age + study - 1
+        extra.append(s)
+    gen.config = own
+    gen._series = series + extra
+    for s in extra:
+        gen._write_series(root, s)
+    gen.write_csv(root / 'DL_info.csv')
+
+
+def _same_lesion_pairs(root) -> int:
+    """Same-lesion pairs (one patient, other series) of the training
+    split's rows, by the proxy the mining tool calibrates delta on
+    (noisy rows are not trained on, nor paired)."""
+    recs = [r for r in parse_dl_info(str(root / 'DL_info.csv'))
+            if r.split == 1 and not r.noisy]
+    rows = [dict(lesion_type=r.lesion_type,
+                 location=tuple(r.normalized_location),
+                 diameter_px=float(r.diameters_px[0])) for r in recs]
+    same, _ = pair_distances(np.zeros((len(recs), 1)),
+                             [r.series_name for r in recs],
+                             [r.patient_index for r in recs],
+                             deeplesion_proxy_same(rows))
+    return len(same)
+
+
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    """The four releases LENS reads, as replicas, in one data folder."""
+    """The four releases LENS reads, as replicas, in one data folder;
+    DeepLesion's training patient with follow-up studies (the tiny
+    replica has none: too few same-lesion pairs for the mining tool to
+    calibrate delta on)."""
     root = tmp_path_factory.mktemp('lens') / 'data'
     tool = load_tool('misc/generate_release_replica.py')
     for dataset, folder in (('deeplesion', 'DeepLesion'),
@@ -83,6 +162,9 @@ def data(tmp_path_factory):
                             ('nih_ln', 'NIH-LN')):
         assert tool.main([dataset, '--out', str(root / folder), '--size',
                           'tiny', '--quiet']) == 0
+    assert _same_lesion_pairs(root / 'DeepLesion') == 0
+    _add_follow_ups(root / 'DeepLesion')
+    assert _same_lesion_pairs(root / 'DeepLesion') >= MIN_CALIBRATION_PAIRS
     return root
 
 
@@ -175,6 +257,52 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert 'lens-afp-pooled_densenet121' in train
     assert f'datasets.3.data_root={data}/lens/nih_ln/' in train
     assert len(_markers(work)) == 8
+
+    # Row (d) in the same folder: the exports and the (c) model are done;
+    # the (c) model mines DeepLesion's training split (delta calibrated on
+    # the follow-ups, then the three strategies), (d) trains on the mined
+    # file and is tested in 3D
+    mining = ['lens/table1', '--rows', 'd'] + args[4:] + ['--allow-replica']
+    assert tool.main(mining) == 0
+    out = capsys.readouterr().out
+    assert 'converters/' not in out
+    assert out.count('tools/lens_mine_annotations.py') == 1
+    assert out.count('tools/train.py') == 1  # (d)'s; (c)'s is done
+    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 1
+    table = json.loads((work / 'table.json').read_text())
+    _check_rows(table, {'d': ('(d) + mining', 47.6)})
+    assert '| (d) + mining | 21.6 / ' in (work / 'table.md').read_text()
+
+    mined = work / 'lens_mining' / 'seed_0' / 'lens_mined.json'
+    meta = json.loads(mined.read_text())['metainfo']
+    assert meta['strategies'] == list(STRATEGIES)
+    pairs = _same_lesion_pairs(data / 'DeepLesion')
+    calibration = meta['dist_thr_calibration']
+    assert calibration['n_same'] == pairs  # the follow-ups' pairs
+    assert meta['dist_thr'] == calibration['delta'] > 0
+    counts = meta['counts']
+    assert all(counts[s] >= 0 for s in STRATEGIES)
+    (log, ) = (work / 'logs').glob('mine-*.log')
+    log = log.read_text()
+    assert f'{pairs} same / ' in log  # delta calibrated: ...
+    for strategy in STRATEGIES:  # the counts the tool prints, as written
+        assert f'"{strategy}": {counts[strategy]},' in log
+    commands = (work / 'commands.sh').read_text()
+    (retrain, ) = [c for c in commands.splitlines()
+                   if 'tools/train.py' in c and '-mining_' in c]
+    assert f'datasets.0.mined_ann_file={mined}' in retrain
+    (mine, ) = [c for c in commands.splitlines()
+                if 'lens_mine_annotations.py' in c]
+    assert f'{_LENS_C}/seed_0/epoch_1.pth --out {mined} ' in mine  # (c)'s
+    markers = _markers(work)
+    assert len(markers) == 11  # mine, (d)'s training and 3D test
+
+    # again: nothing is mined, trained or tested again
+    stamp = mined.stat().st_mtime_ns
+    assert tool.main(mining) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    assert _markers(work) == markers and mined.stat().st_mtime_ns == stamp
+    assert json.loads((work / 'table.json').read_text()) == table
 
 
 def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
