@@ -301,7 +301,8 @@ class AggregatedRPNHead3D(BaseModule):
             bbox_preds (list[Tensor]): (B, D, H, W, A, 4) per level.
             cfg (dict, optional): ``nms_pre`` (top anchors per level, 1000),
                 ``score_thr`` (on the sigmoid, 0), ``iou_thr`` (3D NMS,
-                0.1), ``max_per_img`` (100). Defaults to ``test_cfg``.
+                0.1), ``max_per_img`` (100; -1: every box NMS keeps).
+                Defaults to ``test_cfg``.
 
         Returns:
             list[InstanceData]: per image ``bboxes`` (n, 6) in input voxels,
@@ -342,10 +343,9 @@ class AggregatedRPNHead3D(BaseModule):
             keep = scores > score_thr
             boxes, logits, levels, scores = (boxes[keep], logits[keep],
                                              levels[keep], scores[keep])
-            if max_per_img >= 0:
-                inds = nms_3d_first(boxes, scores, iou_thr, max_per_img)
-            else:  # as nms_3d(...)[1][:max_per_img] always did
-                inds = nms_3d_first(boxes, scores, iou_thr)[:max_per_img]
+            # a negative max_per_img keeps every box NMS keeps (mmdet's
+            # max_num=-1)
+            inds = nms_3d_first(boxes, scores, iou_thr, max_per_img)
             results.append(
                 InstanceData(
                     bboxes=boxes[inds],

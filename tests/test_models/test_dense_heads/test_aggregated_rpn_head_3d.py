@@ -98,7 +98,7 @@ def test_anchors_are_float32_for_half_outputs():
 
 def _reference_predict_by_feat(head, cls_scores, bbox_preds, cfg):
     """``predict_by_feat`` as it was: every level decoded on its own, the
-    full ``nms_3d``, then the first ``max_per_img``."""
+    full ``nms_3d``, then the first ``max_per_img`` (-1: all)."""
     cfg = ConfigDict(cfg)
     nms_pre = cfg.get('nms_pre', 1000)
     score_thr = cfg.get('score_thr', 0.)
@@ -126,7 +126,7 @@ def _reference_predict_by_feat(head, cls_scores, bbox_preds, cfg):
         boxes, logits, levels, scores = (boxes[keep], logits[keep],
                                          levels[keep], scores[keep])
         _, inds = nms_3d(boxes, scores, iou_thr)
-        inds = inds[:max_per_img]
+        inds = inds if max_per_img < 0 else inds[:max_per_img]
         results.append(InstanceData(
             bboxes=boxes[inds], scores=scores[inds], logits=logits[inds],
             level_ids=levels[inds], labels=levels.new_zeros(len(inds))))
@@ -197,3 +197,21 @@ def test_predict_by_feat_same_as_before(cfg):
         ref = _reference_predict_by_feat(head, cls, reg, cfg)
     for g, r in zip(got, ref):
         assert torch.equal(g.bboxes, r.bboxes)
+
+
+def test_negative_max_per_img_keeps_every_box_nms_keeps():
+    """``max_per_img=-1`` is no limit (mmdet's ``max_num=-1``): nothing
+    is dropped from the end of the NMS result."""
+    head = _head().eval()
+    torch.manual_seed(0)
+    feats = [torch.randn(1, 8, 8, 8, 8), torch.randn(1, 8, 4, 4, 4),
+             torch.randn(1, 8, 2, 2, 2)]
+    with torch.no_grad():
+        cls, reg = head(feats)
+        cfg = dict(nms_pre=5000, iou_thr=0.1)
+        (unlimited, ) = head.predict_by_feat(cls, reg,
+                                             dict(cfg, max_per_img=-1))
+        (large, ) = head.predict_by_feat(cls, reg,
+                                         dict(cfg, max_per_img=10**6))
+    assert len(unlimited) == len(large) > 1
+    assert torch.equal(unlimited.bboxes, large.bboxes)
