@@ -329,9 +329,11 @@ _A2 = {
 
 
 def _a3d_table2(ctx, key, seed):
-    """Table II: the RPN variants, 10 folds pooled into one FROC."""
+    """Table II: the RPN variants, 10 folds pooled into one FROC. Each is
+    an RPN stage, named as Table III names its own (row d is that stage:
+    in one work dir it runs once for both tables)."""
     config = f'{A3}/{_A2[key]}.py'
-    stage, work = _cv(ctx, config, seed)
+    stage, work = _cv(ctx, config, seed, name='cv_rpn_stage')
     return Row(key, f'Table II row {key}', _A2[key], [stage],
                osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
 

@@ -41,9 +41,10 @@ from mmlesion_cli import tool_parser
 REPO = Path(__file__).resolve().parents[2]
 CONDITIONS = ('quiet', 'busy')
 MAIN_JOB = REPO / 'tools' / 'run_demo.py'
-#: keeps one core busy until its parent (this tool) is gone, even when the
-#: tool is killed
-BURNER = ('import os\nparent = os.getppid()\n'
+#: keeps one core busy while the process whose pid it is given (this tool)
+#: is its parent: it ends when the tool is gone, even when the tool is
+#: killed, also before the busy process has started
+BURNER = ('import os, sys\nparent = int(sys.argv[1])\n'
           'while os.getppid() == parent:\n    pass\n')
 
 
@@ -158,7 +159,7 @@ def start_burners(count: int) -> List[subprocess.Popen]:
         :func:`stop_burners`).
     """
     return [
-        subprocess.Popen([sys.executable, '-c', BURNER])
+        subprocess.Popen([sys.executable, '-c', BURNER, str(os.getpid())])
         for _ in range(count)
     ]
 
@@ -259,8 +260,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='seconds between load samples')
     parser.add_argument(
         '--conditions', nargs='+', choices=CONDITIONS, default=CONDITIONS,
-        help='which runs, in this order (default: both; the ratio column '
-        'needs the quiet run)')
+        help='which runs, in this order (the ratio column needs the quiet '
+        'run first)')
     args = parser.parse_args(argv)
     if args.busy_procs < 0:
         parser.error('--busy-procs must be 0 or more')

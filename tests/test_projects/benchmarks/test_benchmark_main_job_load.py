@@ -83,7 +83,8 @@ def test_main_job_command_names_each_condition(tool, tmp_path):
 
 
 def test_burner_ends_when_its_parent_is_killed(tool, tmp_path):
-    """A killed benchmark leaves no process keeping a core busy."""
+    """A killed benchmark leaves no process keeping a core busy, also when
+    it is killed before the busy process has looked at its parent."""
     import os
     import subprocess
     import time
@@ -91,7 +92,9 @@ def test_burner_ends_when_its_parent_is_killed(tool, tmp_path):
     parent = subprocess.Popen([
         sys.executable, '-c',
         'import sys, subprocess, time; '
-        f'p = subprocess.Popen([sys.executable, "-c", {tool.BURNER!r}]); '
+        'import os; '
+        f'p = subprocess.Popen([sys.executable, "-c", {tool.BURNER!r}, '
+        'str(os.getpid())]); '
         f'open({str(pid_file)!r}, "w").write(str(p.pid)); time.sleep(60)'
     ])
     deadline = time.monotonic() + 20
@@ -132,3 +135,11 @@ def test_busy_only_has_no_ratio(tool, tmp_path):
     assert line.split()[-1] == 'nan'
     args = tool.parse_args(['--conditions', 'busy'])
     assert args.conditions == ['busy']
+
+
+def test_burner_whose_parent_is_already_gone_ends_at_once(tool):
+    """Given a parent that is not its parent (already gone when it
+    starts), the busy process ends at once instead of running forever."""
+    import subprocess
+    proc = subprocess.Popen([sys.executable, '-c', tool.BURNER, '1'])
+    assert proc.wait(timeout=30) == 0
