@@ -25,7 +25,6 @@ Exit status: 0 when every run finished, 1 otherwise.
 """
 import argparse
 import dataclasses
-import json
 import os
 import signal
 import statistics
@@ -83,13 +82,16 @@ class TimedRun:
 
     def running_stats(self) -> tuple:
         """Mean, min and max runnable tasks over the samples."""
-        values = [s.running for s in self.samples] or [0]
-        return statistics.fmean(values), min(values), max(values)
+        return _mean_min_max([s.running for s in self.samples])
 
     def loadavg_stats(self) -> tuple:
         """Mean, min and max 1-minute load average over the samples."""
-        values = [s.loadavg1 for s in self.samples] or [0.0]
-        return statistics.fmean(values), min(values), max(values)
+        return _mean_min_max([s.loadavg1 for s in self.samples])
+
+
+def _mean_min_max(values: list) -> tuple:
+    values = values or [0]
+    return statistics.fmean(values), min(values), max(values)
 
 
 def read_running(stat_path: str = '/proc/stat') -> int:
@@ -110,7 +112,7 @@ def read_running(stat_path: str = '/proc/stat') -> int:
                 if line.startswith('procs_running'):
                     return max(int(line.split()[1]) - 1, 0)
     except OSError:
-        pass
+        return 0
     return 0
 
 
@@ -280,9 +282,8 @@ def write_summary(path: Path, runs: Sequence[TimedRun]) -> None:
         'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
         'runs': [dataclasses.asdict(run) for run in runs],
     }
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, path)
+    from mmlesion.utils.atomic_io import atomic_write_json
+    atomic_write_json(str(path), summary, indent=1)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
