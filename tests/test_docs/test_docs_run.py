@@ -375,7 +375,8 @@ def test_real_data_commands_sit_in_blocks():
     for doc in DOCS:
         for line, text in inline_commands(doc):
             cmd = DocCommand(str(doc.relative_to(ROOT)), line, text, text)
-            # a table's plan (--dry-run, --help) runs below for every table
+            # a table's plan (--dry-run, --help) runs for every table in
+            # test_dry_run_every_table (tests/test_tools/test_reproduce.py)
             plan = 'reproduce.py' in text and ('--dry-run' in text
                                                or '--help' in text)
             if touches_real_data(cmd) and not _placeholder(cmd) \
@@ -533,17 +534,9 @@ def test_doc_commands_run_on_replicas(tmp_path):
                             f'{(run.stdout + run.stderr)[-1500:]}')
     failures += _flush(batch, tmp_path)
     ran += flushed
-    # every table's plan, in the docs' layout
-    from tests.helpers.tool_modules import load_tool
-    from mmlesion_cli.reproduce_index import TABLE_INDEX
-    tool, here = load_tool('reproduce.py'), os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        for table in sorted(TABLE_INDEX):
-            if tool.main([table, '--dry-run', '--time-iters', '0']) != 0:
-                failures.append(f'reproduce {table} --dry-run failed')
-    finally:
-        os.chdir(here)
+    # (every table's plan: test_dry_run_every_table in
+    # tests/test_tools/test_reproduce.py; the docs' own reproduce commands
+    # ran above, in the docs' layout, with --dry-run)
     failures += _check_configs(checked, tmp_path)
     print('\n'.join(sorted(f'SKIP {k[0]}: {k[1]} -- {v}'
                             for k, v in skipped.items())))

@@ -1,13 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``tools/reproduce.py lens/table1`` end to end at tiny size, as a user
+"""``tools/reproduce.py``'s LENS tables end to end at tiny size, as a user
 runs it: release replicas of DeepLesion, LUNA16, LiTS and NIH-LN side by
 side in one data folder (``--data-root <data>/DeepLesion``), then rows (b)
 and (c) of Table I, one seed: the three exports to DeepLesion's layout,
 the four-dataset LENS training (one, shared by both rows), the 3D
 evaluation on the manual test set of its DeepLesion expert (b) and of the
 four experts fused (c). The full-size configs are shrunk only by appended
-``--cfg-options`` (the demo configs' tiny DenseNet, 2.5 mm pixels instead
-of 0.8, one epoch, no validation pass), which reach every stage that
+``--cfg-options`` (the demo configs' tiny DenseNet, DeepLesion's slices
+at 2.5 mm pixels instead of 0.8, one epoch, no validation pass), which reach every stage that
 builds the model. A second run resumes: nothing runs again.
 
 Then LENS Table IV's "Data pooling" in the same folder (the exports done:
@@ -20,16 +20,27 @@ calibration wants 20 same-lesion pairs: the data fixture gives its
 training patient four follow-up studies, planned and written by the
 replica's own generator.
 
+Then Table III's "+ Cross-slice" in the same folder: the (c) model mines
+again with propagation alone, row (a)'s model on DeepLesion alone
+retrains on that file, is tested in 3D and its training set counted; and
+Tables II and IV from row (d)'s stages (their AFP and "Proposed" rows).
+
 The MULAN baseline and (a) (AFP) run too, in a second invocation: each
-trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``), so their
-shrink options name one dataset's pipeline, not four.
+trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``).
+
+One ``--cfg-options`` list serves every config, with one training set
+(DeepLesion) or four: the 2.5 mm pixels are set on dataset 0 alone
+(DeepLesion; an option on dataset 3 would not exist in a one-dataset
+config), so the exported LUNA16, LiTS and NIH-LN slices keep the configs'
+0.8 mm; the stages of every table then have the same commands and run
+once in one folder.
 
 Left out: (e) (FPR proposals, the 3D FPR network: a 3D ResNet the DenseNet
-options do not fit); Table III's mined rows, whose retraining (DeepLesion
-alone) takes one dataset's shrink options and whose mining (the (c) model)
-four, which one ``--cfg-options`` list cannot both be; Tables II and IV's
-mined rows, row (d)'s stages with another config
-(``tests/test_reproduce/test_lens_tables.py`` tests their plans)."""
+options do not fit); for the suite's time (each another mining or a
+training on the mined file, tens of seconds on 2 cores), Table III's other
+mined rows, Table II's other proposal networks and Table IV's rows but
+pooling and "Proposed"; ``tests/test_reproduce/test_lens_tables.py`` tests
+their plans."""
 import json
 import math
 from dataclasses import replace
@@ -75,14 +86,10 @@ TINY_MODEL = [
 ]
 
 
-def _tiny(datasets: int):
-    """:data:`TINY_MODEL` with the 2.5 mm pixels of each training set."""
-    return TINY_MODEL + [
-        f'train_dataloader.dataset.datasets.{i}.pipeline.4.spacing=2.5'
-        for i in range(datasets)]
-
-
-TINY = _tiny(4)
+#: :data:`TINY_MODEL` with DeepLesion's training slices at 2.5 mm (its
+#: dataset 0 in every LENS config, of one training set or four)
+TINY = TINY_MODEL + [
+    'train_dataloader.dataset.datasets.0.pipeline.4.spacing=2.5']
 RATES = ('0.125', '0.25', '0.5', '1', '2', '4', '8')
 #: the paper's mean sensitivity of each row (configs/lens/metafile.yml)
 ROWS = {'b': ('(b) + multi-dataset', 37.3),
@@ -304,6 +311,49 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert _markers(work) == markers and mined.stat().st_mtime_ns == stamp
     assert json.loads((work / 'table.json').read_text()) == table
 
+    # Table III's "+ Cross-slice": the (c) model mines again, with
+    # propagation alone; (a)'s model (DeepLesion alone) retrains on that
+    # file, is tested in 3D, and what it trained on is counted
+    t3 = ['lens/table3', '--rows', 'cross_slice'] + args[4:] + [
+        '--allow-replica']
+    assert tool.main(t3) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/lens_mine_annotations.py') == 1
+    assert out.count('tools/train.py') == 1 and 'converters/' not in out
+    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 1
+    assert out.count('tools/analysis_tools/lens_training_counts.py') == 1
+    table = json.loads((work / 'table.json').read_text())
+    _check_rows(table, {'cross_slice': ('+ Cross-slice', 37.7)})
+    propagated = work / 'lens_mining' / 'seed_0' / \
+        'lens_mined_propagation.json'
+    meta = json.loads(propagated.read_text())['metainfo']
+    assert meta['strategies'] == ['propagation']
+    assert meta['dist_thr'] is None  # no intra-patient matching: no delta
+    (row, ) = table['rows']
+    counts = {k: row['ours'][k]['mean'] * 1e3 for k in (
+        'lens/lesions_3d_k', 'lens/boxes_2d_k', 'lens/uncertain_2d_k',
+        'lens/slices_k')}
+    # propagation adds 2D boxes of annotated lesions only (as many as the
+    # one-epoch model finds: maybe none), no 3D lesion, no uncertain box
+    assert counts['lens/uncertain_2d_k'] == 0
+    assert counts['lens/boxes_2d_k'] >= counts['lens/lesions_3d_k'] > 0
+    assert counts['lens/slices_k'] > 0
+    (retrain, ) = [c for c in out.splitlines() if 'tools/train.py' in c]
+    assert 'lens-afp-mining-propagation_' in retrain
+    assert f'datasets.0.mined_ann_file={propagated}' in retrain
+    assert 'datasets.1.' not in retrain  # DeepLesion alone
+
+    # Table II's AFP row and Table IV's "Proposed" are row (d): both tables
+    # are made from the stages above, nothing runs
+    for spec, rows in (
+            (['lens/table2', '--rows', 'afp'],
+             {'afp': ('AFP, two stages (Table I row (d))', 47.6)}),
+            (['lens/table4', '--rows', 'proposed'],
+             {'proposed': ('Proposed (Table I row (d))', 47.6)})):
+        assert tool.main(spec + args[4:] + ['--allow-replica']) == 0
+        assert 'tools/' not in capsys.readouterr().out
+        _check_rows(json.loads((work / 'table.json').read_text()), rows)
+
 
 def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     """The MULAN baseline and (a): one DeepLesion training and one 3D
@@ -314,7 +364,7 @@ def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     args = ['lens/table1', '--rows', 'baseline', 'a', '--seeds', '0',
             '--gpus', '0', '--work-dir', str(work), '--data-root',
             str(data / 'DeepLesion'), '--allow-replica', '--cfg-options',
-            *_tiny(1)]
+            *TINY]
     assert tool.main(args) == 0
     out = capsys.readouterr().out
     assert out.count('tools/train.py') == 2
