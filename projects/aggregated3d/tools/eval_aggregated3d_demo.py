@@ -300,7 +300,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--rows', nargs='+', default=list(DEFAULT_ROWS),
                         choices=list(DEMO_ROWS),
                         help='rows to run (table order)')
-    parser.add_argument('--stage-epochs', type=int, default=8,
+    parser.add_argument('--stage-epochs', type=int, default=24,
                         help='epochs of the RPN stage')
     parser.add_argument('--epochs', type=int, default=5,
                         help='epochs of each row after the RPN stage '
