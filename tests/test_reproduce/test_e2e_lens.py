@@ -10,8 +10,7 @@ four experts fused (c). The full-size configs are shrunk only by appended
 at 2.5 mm pixels instead of 0.8, one epoch, no validation pass), which reach every stage that
 builds the model. A second run resumes: nothing runs again.
 
-Then LENS Table IV's "Data pooling" in the same folder (the exports done:
-one training and one 3D evaluation more), and row (d): the (c) model mines
+Then row (d) in the same folder: the (c) model mines
 DeepLesion's training split (``tools/lens_mine_annotations.py``: delta of
 the intra-patient matching calibrated on same-patient lesion pairs, then
 the three strategies), (d) trains on the mined file and is tested in 3D.
@@ -26,7 +25,9 @@ retrains on that file, is tested in 3D and its training set counted; and
 Tables II and IV from row (d)'s stages (their AFP and "Proposed" rows).
 
 The MULAN baseline and (a) (AFP) run too, in a second invocation: each
-trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``).
+trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``); Table
+III's "No mining" (its training set counted) and Table IV's "Single
+dataset" are (a) in that folder.
 
 One ``--cfg-options`` list serves every config, with one training set
 (DeepLesion) or four: the 2.5 mm pixels are set on dataset 0 alone
@@ -39,8 +40,8 @@ Left out: (e) (FPR proposals, the 3D FPR network: a 3D ResNet the DenseNet
 options do not fit); for the suite's time (each another mining or a
 training on the mined file, tens of seconds on 2 cores), Table III's other
 mined rows, Table II's other proposal networks and Table IV's rows but
-pooling and "Proposed"; ``tests/test_reproduce/test_lens_tables.py`` tests
-their plans."""
+"Proposed"; ``tests/test_reproduce/test_lens_tables.py`` tests their
+plans."""
 import json
 import math
 from dataclasses import replace
@@ -250,21 +251,6 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in exports} == exports
     assert json.loads((work / 'table.json').read_text()) == table
 
-    # Table IV "Data pooling" in the same folder: the exports are done, its
-    # own training (row (a)'s model on the four sets as one) and 3D test run
-    pooled = ['lens/table4', '--rows', 'pooling'] + args[4:] + [
-        '--allow-replica']
-    assert tool.main(pooled) == 0
-    out = capsys.readouterr().out
-    assert out.count('tools/train.py') == 1 and 'converters/' not in out
-    assert out.count('tools/analysis_tools/eval_lens_3d.py') == 1
-    _check_rows(json.loads((work / 'table.json').read_text()),
-                {'pooling': ('Data pooling [31]', 39.4)})
-    train = (work / 'commands.sh').read_text().splitlines()[-3]
-    assert 'lens-afp-pooled_densenet121' in train
-    assert f'datasets.3.data_root={data}/lens/nih_ln/' in train
-    assert len(_markers(work)) == 8
-
     # Row (d) in the same folder: the exports and the (c) model are done;
     # the (c) model mines DeepLesion's training split (delta calibrated on
     # the follow-ups, then the three strategies), (d) trains on the mined
@@ -302,7 +288,7 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
                 if 'lens_mine_annotations.py' in c]
     assert f'{_LENS_C}/seed_0/epoch_1.pth --out {mined} ' in mine  # (c)'s
     markers = _markers(work)
-    assert len(markers) == 11  # mine, (d)'s training and 3D test
+    assert len(markers) == 9  # mine, (d)'s training and 3D test
 
     # again: nothing is mined, trained or tested again
     stamp = mined.stat().st_mtime_ns
@@ -358,7 +344,8 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
 def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     """The MULAN baseline and (a): one DeepLesion training and one 3D
     evaluation each, no export (they read DeepLesion alone); each row's
-    own config and work folder; a rerun runs nothing."""
+    own config and work folder; a rerun runs nothing. Then Table III's and
+    Table IV's rows that are (a)."""
     tool = load_tool('reproduce.py')
     work = tmp_path / 'lens'
     args = ['lens/table1', '--rows', 'baseline', 'a', '--seeds', '0',
@@ -390,3 +377,19 @@ def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     assert tool.main(args) == 0
     assert 'tools/' not in capsys.readouterr().out
     assert _markers(work) == markers
+
+    # Table III's "No mining" and Table IV's "Single dataset" are row (a):
+    # only Table III's count of what (a) trained on runs
+    assert tool.main(['lens/table3', '--rows', 'no_mining'] + args[4:]) == 0
+    out = capsys.readouterr().out
+    assert 'tools/train.py' not in out and 'eval_lens_3d' not in out
+    assert out.count('tools/analysis_tools/lens_training_counts.py') == 1
+    table = json.loads((work / 'table.json').read_text())
+    _check_rows(table, {'no_mining': ('No mining (Table I row (a))', 36.8)})
+    (row, ) = table['rows']
+    assert row['ours']['lens/uncertain_2d_k']['mean'] == 0  # nothing mined
+    assert row['ours']['lens/lesions_3d_k']['mean'] > 0
+    assert tool.main(['lens/table4', '--rows', 'single'] + args[4:]) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    _check_rows(json.loads((work / 'table.json').read_text()),
+                {'single': ('Single dataset (Table I row (a))', 36.8)})
