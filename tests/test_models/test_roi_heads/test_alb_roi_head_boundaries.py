@@ -355,7 +355,7 @@ class _SamplesRecorder(StandardRoIHead):
 
 
 class _RecordingALBRoIHead(ALBRoIHead, _SamplesRecorder):
-    pass
+    """ALBRoIHead with :class:`_SamplesRecorder` next in its MRO."""
 
 
 def test_forward_passes_the_samples_on():
