@@ -78,6 +78,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         metavar='KEY=VALUE',
                         help='appended to every training and test (e.g. to '
                         'rehearse at small size)')
+    parser.add_argument('--search-cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='appended after --cfg-options to every '
+                        'architecture search only (ElixirNet Table 6), for '
+                        'keys only a search config has, e.g. '
+                        'train_cfg.num_candidates=8 to rehearse the random '
+                        'search')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the plan (rows, stages, commands, '
                         'GPU-hours) and run nothing')
@@ -264,6 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ctx = PlanContext(work_dir=os.path.abspath(work_dir),
                       data_root=args.data_root, gpus=args.gpus,
                       folds=args.folds, cfg_options=list(args.cfg_options),
+                      search_cfg_options=list(args.search_cfg_options),
                       python=python_executable(),
                       cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]

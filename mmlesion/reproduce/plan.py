@@ -115,6 +115,11 @@ class PlanContext:
         folds (list[int], optional): LUNA16 folds (default: all ten).
         cfg_options (list[str]): extra ``key=value`` options appended to
             every training and test (e.g. to shrink a rehearsal).
+        search_cfg_options (list[str]): ``key=value`` options appended
+            after ``cfg_options`` to every architecture search only
+            (ElixirNet Table 6's ``tools/search_alb.py``), for the keys
+            only a search config has (``train_cfg.num_candidates`` of the
+            random search).
         python (str): the interpreter.
         cuda (bool): the stages run where CUDA is (inference stages take
             ``--device cuda:0`` when ``gpus`` > 0); False on a machine
@@ -125,6 +130,7 @@ class PlanContext:
     gpus: int = 1
     folds: Optional[List[int]] = None
     cfg_options: List[str] = field(default_factory=list)
+    search_cfg_options: List[str] = field(default_factory=list)
     python: str = 'python'
     cuda: bool = True
 

@@ -221,7 +221,8 @@ def _table6(ctx, key, seed):
     hours = (training_gpu_hours(target, config_epochs(search_cfg), items) +
              training_gpu_hours(target, config_epochs(target), items))
     # the search's options (data root, seed, the user's) for its training
-    # too: search_alb.py applies --cfg-options to the search only
+    # too: search_alb.py applies --cfg-options to the search only; the
+    # search-only options (--search-cfg-options) to the search alone
     options = ctx.options(f'randomness.seed={seed}')
     run = Stage(
         'search_and_train', ctx.launcher('tools/search_alb.py') + [
@@ -229,7 +230,8 @@ def _table6(ctx, key, seed):
             osp.join(base_work, f'epoch_{trained_epochs(ctx, base)}.pth'),
             '--target-config', target, '--work-dir', work, '--out-config',
             written, '--train', '--train-work-dir', train_work
-        ] + options + ['--train-cfg-options', *options[1:]],
+        ] + options + list(ctx.search_cfg_options) +
+        ['--train-cfg-options', *options[1:]],
         outputs=[written, osp.join(train_work, 'last_checkpoint')],
         gpu_hours=round_hours(hours), gpus=max(ctx.gpus, 1))
     test, metrics = _test(ctx, written, train_work, 'iou')

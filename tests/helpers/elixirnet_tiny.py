@@ -36,3 +36,12 @@ TINY = tiny_options()
 #: :data:`TINY` for configs without a val loader (KiTS19's 2D export has no
 #: val split; the ALB searches validate on nothing).
 TINY_NO_VAL = tiny_options(val=0)
+#: Table 6 (FPN baseline, a search, the + ALB training, its test): the ALB
+#: searches have no val loader, so no val options, and no validation at all
+#: (``val_begin`` after the one epoch; the table tests ``@last``); 32 sampled
+#: RoIs instead of 512 and 100 test proposals instead of 1000, for the ALB
+#: head's cost on a CPU.
+TINY_TABLE6 = TINY_NO_VAL + [
+    'train_cfg.val_begin=2', 'model.train_cfg.rcnn.sampler.num=32',
+    'model.test_cfg.rpn.max_per_img=100'
+]

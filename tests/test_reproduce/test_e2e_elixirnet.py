@@ -3,8 +3,10 @@
 ``tests/test_tools/test_reproduce.py``): the full-size configs, shrunk only
 by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.TINY`).
 
-Table 6 runs a search of minutes even shrunk: its plan is tested here, its
-search and training at demo size in ``tests/test_tools/test_search_alb.py``.
+Table 6's random-search row runs with ``--search-cfg-options`` ranking 4
+candidates instead of 1,000 (the other rows: the same search loop with the
+differentiable strategy, at demo size in ``tests/test_tools/
+test_search_alb.py``).
 Tables 1, 2 and 4 run into one ``--work-dir``: a stage is named by its
 command, so the FPN training that the three tables share runs once, as it
 does for a user who gives them one folder."""
@@ -12,7 +14,7 @@ import json
 
 import pytest
 
-from tests.helpers.elixirnet_tiny import TINY, TINY_NO_VAL
+from tests.helpers.elixirnet_tiny import TINY, TINY_NO_VAL, TINY_TABLE6
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -101,11 +103,41 @@ def test_table6_trains_the_searched_config_on_the_same_data(tmp_path):
     search, written config and training end to end on the demo search."""
     from mmlesion.reproduce import PlanContext, build_rows
     ctx = PlanContext(work_dir=str(tmp_path), python='python',
-                      data_root='/data/DL/', cfg_options=['a.b=1'])
+                      data_root='/data/DL/', cfg_options=['a.b=1'],
+                      search_cfg_options=['train_cfg.num_candidates=8'])
     for row in build_rows('elixirnet/table6', ctx, None, [3]):
         (argv, ) = [s.argv for s in row.stages if s.name == 'search_and_train']
         search = argv[argv.index('--cfg-options') + 1:
                       argv.index('--train-cfg-options')]
         train = argv[argv.index('--train-cfg-options') + 1:]
-        assert search == train == ['randomness.seed=3',
-                                   'data_root=/data/DL/', 'a.b=1']
+        common = ['randomness.seed=3', 'data_root=/data/DL/', 'a.b=1']
+        # the search-only options last, to the search alone
+        assert search == common + ['train_cfg.num_candidates=8']
+        assert train == common
+        for stage in row.stages:  # the baseline and the test: not theirs
+            if stage.name != 'search_and_train':
+                assert 'train_cfg.num_candidates=8' not in stage.argv
+
+
+def test_table6_random_search_row(tiny_demo_root, tmp_path, capsys):
+    """Table 6's "random ALB": the FPN baseline, the random search with
+    weight sharing on it (4 candidates ranked, the best on the arch half),
+    the + ALB config with the drawn genotype trained and tested. The
+    options shrink all three (:data:`TINY_TABLE6`)."""
+    work = tmp_path / 'table6'
+    assert load_tool('reproduce.py').main([
+        'elixirnet/table6', '--rows', 'random', '--seeds', '0', '--work-dir',
+        str(work), '--data-root', f'{tiny_demo_root}/', '--cfg-options',
+        *TINY_TABLE6, '--search-cfg-options', 'train_cfg.num_candidates=4',
+        'train_cfg.candidate_batches=1', 'train_cfg.num_finalists=1']) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/search_alb.py') == 1
+    search = work / 'elixirnet-alb-search-random' / 'seed_0'
+    ranked = json.loads((search / 'random_search.json').read_text())
+    assert len(ranked['candidates']) == 4  # the option reached the search
+    written = (search / 'searched_config.py').read_text()
+    assert 'genotypes' in written
+    (row, ) = _rows(work).values()
+    assert row['key'] == 'random' and row['seeds'] == [0]
+    assert row['paper'] == {'sens@3': 81.84, 'bbox_mAP': 32.1}
+    assert 0 <= row['ours']['sens@3']['mean'] <= 100
