@@ -355,7 +355,7 @@ def train_searched(args: argparse.Namespace, paths: dict):
                               train_tool.checkpoint_check_hook(cfg, train_args))
     with collective_timeout_errors(timeout):
         runner.train()
-        close_distributed()
+        close_distributed(runner)
     return runner
 
 
@@ -444,6 +444,9 @@ def main(argv: Optional[list] = None) -> str:
         del runner  # let the search's dataloader workers and memory go
         gc.collect()
         train_searched(args, paths)
+    else:
+        from mmlesion.utils import close_distributed
+        close_distributed(runner)  # every rank done: leave the group
     return paths['config']
 
 

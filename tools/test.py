@@ -175,7 +175,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
             DumpDetResults(out_file_path=args.out))
     with collective_timeout_errors(timeout):
         metrics = runner.test()
-        close_distributed()  # every rank done: leave the group cleanly
+        close_distributed(runner)  # every rank done: leave the group
     if args.metrics_out and runner.rank == 0:
         from mmlesion.utils.atomic_io import atomic_write_json
         atomic_write_json(args.metrics_out, {

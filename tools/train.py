@@ -252,7 +252,7 @@ def run_training(cfg: Config,
     with collective_timeout_errors(timeout):
         runner.train()
         main_process = is_main_process()  # before the group is left
-        close_distributed()  # every rank done: leave the group cleanly
+        close_distributed(runner)  # every rank done: leave the group
     return runner if main_process else None
 
 

@@ -10,13 +10,18 @@ initialises the process group with the ``gloo`` backend itself (mmengine's
 Runner then finds it initialised and skips ``init_dist``) and asks for a DDP
 wrapper without device ids. With a GPU it changes nothing.
 """
+import gc
 import os
+from typing import TYPE_CHECKING, Optional
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
 from .dist_guard import timeout_delta
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mmengine.runner import Runner
 
 
 def setup_cpu_distributed(cfg: Config) -> bool:
@@ -62,21 +67,55 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     return True
 
 
-def close_distributed() -> bool:
+def close_distributed(runner: Optional['Runner'] = None) -> bool:
     """Leave the process group cleanly at the end of a finished run.
 
-    Every rank waits for the others (a barrier), then the group is
-    destroyed. Without this, a gloo group was torn down by the interpreter's
-    exit while its work threads still ran, and a rank could end in
-    ``terminate called without an active exception`` (SIGABRT) after a
-    complete run, failing the job at random. Call it only after the run
-    ended normally on this rank (an error path leaves it to the launcher).
+    The runner's model wrapper (DDP) is taken off first (``runner.model``
+    becomes the module it wrapped) and freed here, with a garbage
+    collection; then every rank waits for the others (a barrier), and the
+    group is destroyed. Call it only after the run ended normally on this
+    rank (an error path leaves it to the launcher).
+
+    Why: a gloo all-reduce started by DDP during a backward pass carries
+    that pass's thread-local state, which holds a Python object (the
+    pass's ``contextvars`` context). Whichever thread releases such a
+    piece of work must take the GIL; a gloo worker thread that does so
+    while the interpreter is shutting down is ended by Python, and the
+    process aborts with ``terminate called without an active exception``
+    (SIGABRT) after a complete run (the core dump of a two-process script
+    that trains a DDP model and exits: a worker thread deleting a barrier
+    that still pointed to the last backward's all-reduces). Freeing the wrapper here releases its reducer's work in
+    this thread, with the interpreter whole, before the barrier starts.
+
+    Args:
+        runner (Runner, optional): the finished run's runner; its wrapper
+            is freed before the group is left.
 
     Returns:
         bool: True if a process group was closed.
     """
     if not (torch_dist.is_available() and torch_dist.is_initialized()):
         return False
+    if runner is not None:
+        unwrap_model(runner)
+    gc.collect()  # the wrapper's reference cycles, with the GIL held
     torch_dist.barrier()
     torch_dist.destroy_process_group()
+    return True
+
+
+def unwrap_model(runner: 'Runner') -> bool:
+    """Replace the runner's model wrapper (DDP) by the model it wraps.
+
+    Args:
+        runner (Runner): a runner whose run has ended.
+
+    Returns:
+        bool: True if a wrapper was taken off.
+    """
+    from mmengine.model import is_model_wrapper
+    model = getattr(runner, '_model', None)
+    if model is None or not is_model_wrapper(model):
+        return False
+    runner._model = model.module
     return True
