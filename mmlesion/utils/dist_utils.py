@@ -84,8 +84,9 @@ def close_distributed(runner: Optional['Runner'] = None) -> bool:
     process aborts with ``terminate called without an active exception``
     (SIGABRT) after a complete run (the core dump of a two-process script
     that trains a DDP model and exits: a worker thread deleting a barrier
-    that still pointed to the last backward's all-reduces). Freeing the wrapper here releases its reducer's work in
-    this thread, with the interpreter whole, before the barrier starts.
+    that still pointed to the last backward's all-reduces). Freeing the
+    wrapper here releases its reducer's work in this thread, with the
+    interpreter whole, before the barrier starts.
 
     Args:
         runner (Runner, optional): the finished run's runner; its wrapper
@@ -114,6 +115,8 @@ def unwrap_model(runner: 'Runner') -> bool:
         bool: True if a wrapper was taken off.
     """
     from mmengine.model import is_model_wrapper
+
+    # mmengine's Runner has no setter for its model: its own attribute
     model = getattr(runner, '_model', None)
     if model is None or not is_model_wrapper(model):
         return False
