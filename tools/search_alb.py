@@ -402,7 +402,7 @@ def main(argv: Optional[list] = None) -> str:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.engine.hooks import (CheckpointCheckHook,
                                        set_checkpoint_check_hook)
-    from mmlesion.utils import setup_cpu_distributed
+    from mmlesion.utils import close_distributed, setup_cpu_distributed
     args.argv = argv
     cfg = build_cfg(args)
     paths = output_paths(args, cfg)
@@ -445,7 +445,6 @@ def main(argv: Optional[list] = None) -> str:
         gc.collect()
         train_searched(args, paths)
     else:
-        from mmlesion.utils import close_distributed
         close_distributed(runner)  # every rank done: leave the group
     return paths['config']
 

@@ -152,11 +152,10 @@ def test_quick_study_pretrained_start(tmp_path):
     for metrics in results.values():
         assert 0. <= metrics['froc/sens@4'] <= 1.
         assert metrics['time/ms_per_image'] > 0
-    for key in ('optanchors', ):
-        record = json.loads(
-            (work / key / 'seed_0' / START_FILE).read_text())
-        assert record['checkpoint'] == str(work / 'fpn' / 'seed_0' /
-                                           'epoch_1.pth')
+    record = json.loads(
+        (work / 'optanchors' / 'seed_0' / START_FILE).read_text())
+    assert record['checkpoint'] == str(work / 'fpn' / 'seed_0' /
+                                       'epoch_1.pth')
     anchors = json.loads(
         (work / 'optanchors' / 'seed_0' / tool.ANCHOR_FILE).read_text())
     cov = anchors['anchors']
