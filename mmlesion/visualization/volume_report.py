@@ -5,222 +5,36 @@ scan_overview`).
 
 Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`. All
 coordinates are continuous voxel coordinates of the (resampled) volume the
-findings were detected in (voxel centres at integers, which is also where
-matplotlib's ``imshow`` puts pixel centres).
+findings were detected in (voxel centres at integers).
 
 Readable at the size they are shown: ``report.html`` shows every picture
 at its natural size (one PNG pixel per CSS pixel), and the pictures set
-their text in pixels (:mod:`~mmlesion.visualization.pixel_figure`): the
-key slices' title and RECIST legend :data:`KEY_SLICE_TEXT_PX` high.
+their text in pixels: the key slices' title and RECIST legend
+:data:`~mmlesion.visualization.key_slice_raster.KEY_SLICE_TEXT_PX` high
+(:mod:`~mmlesion.visualization.key_slice_raster`), the overview's as
+:mod:`~mmlesion.visualization.pixel_figure` sets them.
 """
 import base64
 import html
 import math
 import struct
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
-import numpy as np
-
-from mmlesion.datasets.transforms.windowing import window_hu
-
-from .pixel_figure import (font_pt, pixel_figure, pixel_transform,
-                           save_png)
-from .recist_axes import draw_recist_axes, recist_labels
-# the overview has its own module; write_volume_results (and the
-# benchmark's timing of each part) call it from here
+# the key slices and the overview have their own modules;
+# write_volume_results (and the benchmark's timing of each part) call them
+# from here
+from .key_slice_raster import (KEY_SLICE_SIZE_PX,  # noqa: F401
+                               KEY_SLICE_TEXT_PX, KeySliceRaster,
+                               describe_size)
 from .scan_overview import draw_overview, overview_figure  # noqa: F401
-from .text_stamp import paste_text
-
-#: Size of a key-slice picture, pixels.
-KEY_SLICE_SIZE_PX = (720, 440)
-#: Height of a key-slice picture's text (title lines, RECIST legend), px.
-KEY_SLICE_TEXT_PX = 13.
-
-
-def describe_size(finding: dict) -> str:
-    """A finding's sizes, each named: e.g. ``'largest box side 28.1 mm;
-    RECIST long axis 11.5 mm x short axis 10.2 mm'``.
-
-    The box side is the longer in-plane side (width or height) of the
-    finding's 3D box (``largest_box_side_mm``, formerly only
-    ``diameter_mm``); the RECIST axes are measured on its key slice
-    (:mod:`~mmlesion.apis.whole_scan.measure`).
-
-    Args:
-        finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.infer_volume`.
-
-    Returns:
-        str: the sizes in words (without RECIST when it was not measured).
-    """
-    side = finding.get('largest_box_side_mm', finding['diameter_mm'])
-    text = f'largest box side {side:.1f} mm'
-    rec = finding.get('recist')
-    if rec:
-        text += (f"; RECIST long axis {rec['long_axis_mm']:.1f} mm x short "
-                 f"axis {rec['short_axis_mm']:.1f} mm")
-    return text
-
-
-def _box_on_slice(finding: dict, z: int):
-    for item in finding['boxes_2d']:
-        if item['slice'] == z:
-            return item['bbox'], item['score']
-    return None, None
-
-
-def key_slice_figure(volume, finding: dict, window: Tuple[float, float],
-                     warning: Optional[str] = None):
-    """The key slice of a finding with its box, whole and magnified, as a
-    matplotlib figure of :data:`KEY_SLICE_SIZE_PX` (a
-    :class:`KeySliceCanvas` of its own).
-
-    Args:
-        volume (CTVolume): the volume the finding was detected in.
-        finding (dict): a finding of :func:`infer_volume`.
-        window (tuple): HU display window.
-        warning (str, optional): the model's warning (``model_warning``:
-            weights trained on the synthetic demo data), drawn in red above
-            the title.
-
-    Returns:
-        matplotlib.figure.Figure: the picture.
-    """
-    return KeySliceCanvas(volume, window, warning).show(finding)
-
-
-class KeySliceCanvas:
-    """One figure drawing the key slices of a scan's findings one after
-    another: the panels, the box, the title and the warning are built once
-    and only their contents change from finding to finding (building a
-    figure and its two axes cost a sixth of a picture). A picture is the
-    same, pixel for pixel, as that of a figure of its own (tested).
-
-    Each picture shows the finding's key slice (the RECIST one where it was
-    measured) whole and magnified around the box, with its box, the RECIST
-    axes and their legend, and three lines of title; the warning (demo
-    weights) in red above them.
-
-    Args:
-        volume (CTVolume): the volume the findings were detected in.
-        window (tuple): HU display window.
-        warning (str, optional): the model's warning, drawn on every
-            picture.
-    """
-
-    def __init__(self, volume, window: Tuple[float, float],
-                 warning: Optional[str] = None) -> None:
-        from matplotlib.patches import Rectangle
-        self.volume, self.window, self.warning = volume, window, warning
-        width, height = KEY_SLICE_SIZE_PX
-        fig = self.figure = pixel_figure(width, height)
-        self._pt = font_pt(KEY_SLICE_TEXT_PX)
-        # fixed margins (tight_layout drew the figure twice: a quarter of
-        # the time of a picture); the title's lines (and the warning) fit
-        # above
-        top = 8. + (4 if warning else 3) * 1.25 * KEY_SLICE_TEXT_PX
-        fig.subplots_adjust(left=6. / width, right=1. - 6. / width,
-                            bottom=6. / height, top=1. - top / height,
-                            wspace=.035)
-        self.axes = fig.subplots(1, 2)
-        blank = np.zeros(np.shape(volume.array)[1:3], np.float32)
-        self._images, self._boxes = [], []
-        for ax, zoom in zip(self.axes, (False, True)):
-            self._images.append(ax.imshow(
-                blank, cmap='gray', vmin=0., vmax=1.,
-                interpolation='nearest' if zoom else 'antialiased'))
-            self._boxes.append(ax.add_patch(Rectangle(
-                (0., 0.), 1., 1., fill=False, edgecolor='lime',
-                linewidth=1.5)))
-            if zoom:  # beyond the image edge: air
-                ax.set_facecolor('black')
-            ax.set_xticks([])
-            ax.set_yticks([])
-        # the RECIST axes shown: per panel its two lines and their legend
-        self._recist: List[Tuple[list, object]] = []
-        if warning:  # the same on every key slice: drawn once, pasted
-            paste_text(fig, f'WARNING: model {warning}', width / 2., 6.,
-                       KEY_SLICE_TEXT_PX, color='#b00000', weight='bold')
-        self._title = fig.text(width / 2., top - 4., '',
-                               transform=pixel_transform(fig),
-                               fontsize=self._pt, ha='center', va='bottom',
-                               linespacing=1.25)
-
-    def show(self, finding: dict):
-        """Put a finding on the figure.
-
-        Args:
-            finding (dict): a finding of :func:`infer_volume`.
-
-        Returns:
-            matplotlib.figure.Figure: the figure, showing it (the same
-            figure for every finding).
-        """
-        rec = finding.get('recist')
-        z = int(rec['key_slice'] if rec else finding['key_slice'])
-        img = window_hu(self.volume.array[z], self.window, (0., 1.))
-        box, score = _box_on_slice(finding, z)
-        x1, y1, x2, y2 = box
-        for image, rect in zip(self._images, self._boxes):
-            image.set_data(img)
-            rect.set_bounds(x1, y1, x2 - x1, y2 - y1)
-        self._show_recist(rec)
-        # the whole slice keeps the image's limits (imshow's); the zoom:
-        zoom = self.axes[1]
-        half = max(x2 - x1, y2 - y1) * 1.5 + 8
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        zoom.set_xlim(cx - half, cx + half)
-        zoom.set_ylim(cy + half, cy - half)
-        x, y, zw = finding['center_world']
-        self._title.set_text('\n'.join([
-            f"finding {finding['id']}: score {finding['score']:.3f}, world "
-            f"({x:.1f}, {y:.1f}, {zw:.1f}) mm", describe_size(finding),
-            f"slices {finding['slice_range_original'][0]}-"
-            f"{finding['slice_range_original'][1]} of the scan; drawn: "
-            f"resampled slice {z}, 2D score {score:.3f}"]))
-        return self.figure
-
-    def _show_recist(self, rec: Optional[dict]) -> None:
-        """The RECIST axes and their legend on both panels
-        (:func:`~mmlesion.visualization.recist_axes.draw_recist_axes`):
-        drawn anew after a finding without them, else the last ones moved
-        and their legend's texts changed (building a legend costs a tenth
-        of a picture)."""
-        if not rec or not self._recist:  # none to show, or none to reuse
-            for lines, legend in self._recist:
-                for line in lines:
-                    line.remove()
-                legend.remove()
-            self._recist = []
-            if not rec:
-                return
-            for ax in self.axes:
-                draw_recist_axes(ax, rec, fontsize=self._pt)
-                self._recist.append((list(ax.lines), ax.get_legend()))
-            return
-        labels = recist_labels(rec)
-        for lines, legend in self._recist:
-            for line, text, (key, label) in zip(lines, legend.texts, labels):
-                (x1, y1), (x2, y2) = rec[key]
-                line.set_data([x1, x2], [y1, y2])
-                line.set_label(label)
-                text.set_text(label)
-
-    def draw(self, finding: dict, path: Path) -> None:
-        """Write a finding's picture (:meth:`show`) as a PNG.
-
-        Args:
-            finding (dict): a finding of :func:`infer_volume`.
-            path (Path): PNG to write.
-        """
-        save_png(self.show(finding), path)
 
 
 def draw_key_slice(volume, finding: dict, path: Path,
                    window: Tuple[float, float],
                    warning: Optional[str] = None) -> None:
-    """Write a finding's key-slice picture (:func:`key_slice_figure`; a
-    scan's pictures are drawn faster on one :class:`KeySliceCanvas`).
+    """Write a finding's key-slice picture (a scan's pictures are drawn on
+    one :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`).
 
     Args:
         volume (CTVolume): the volume the finding was detected in.
@@ -229,7 +43,7 @@ def draw_key_slice(volume, finding: dict, path: Path,
         window (tuple): HU display window.
         warning (str, optional): the model's warning, drawn on it.
     """
-    save_png(key_slice_figure(volume, finding, window, warning), path)
+    KeySliceRaster(volume, window, warning).draw(finding, path)
 
 
 def png_size(path: Path) -> Tuple[int, int]:

@@ -25,13 +25,15 @@ report; every file written) one step after another, overlapped as the
 tool does (``overlapped``) and with each schedule of ``--schedules`` (by
 default ``threads``: the schedule before 2026-11-25, the RECIST
 measurements in the model's loop and the files written in a thread; and
-``old_code``: ``overlapped`` with the finishing's code before 2026-11-26,
-:func:`~projects.benchmarks.infer_scans_changes.old_code`), in turn. Then
-(``--change-rounds``) one scan's files are written with each change of the
-finishing undone and done, in turn
-(:func:`~projects.benchmarks.infer_scans_changes.time_changes`: a figure
-per key slice or one for all, PNGs at zlib level 6 or 1, records copied by
-``asdict`` or not).
+``matplotlib``: ``overlapped`` with the key slices drawn by matplotlib, one
+figure for a scan's, as before :class:`~mmlesion.visualization.
+key_slice_raster.KeySliceRaster`; ``old_code`` is ``overlapped`` with the
+finishing's code before 2026-11-26: :func:`~projects.benchmarks.
+infer_scans_changes.old_code`), in turn. Then (``--change-rounds``) one
+scan's files are written with each change of the finishing undone and
+done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
+time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
+zlib level 6 or 1, records copied by ``asdict`` or not).
 
 Printed: median (min-max) seconds per batch and per scan of each schedule,
 its CPU seconds (this process and the finishing processes) and the cores
@@ -43,9 +45,10 @@ seconds per scan against it; the parts of a scan one step after another
 (wall and CPU seconds: read, resample, detect with the model's share,
 stack, RECIST, key-slice pictures, overview, report, DICOM, the other
 files); whether every schedule wrote the same findings (RECIST included)
-and pictures of the same pixels as one step after another; the machine's
-load; each change's CPU seconds, old and new, and whether both wrote the
-same files.
+and pictures of the same pixels as one step after another (for the
+schedules drawing with matplotlib, the share of the pixels that agree);
+the machine's load; each change's CPU seconds, old and new, and whether
+both wrote the same findings and pictures.
 """
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
 import sys as _sys  # noqa: E402
@@ -69,7 +72,7 @@ from mmlesion_cli import tool_parser  # noqa: E402
 from mmlesion_cli.common_args import (add_trust_checkpoint_argument,  # noqa
                                       check_config_file)
 from projects.benchmarks.infer_scans_changes import (  # noqa: E402
-    old_code, same_files, time_changes)
+    old_code, picture_agreement, same_files, time_changes)
 
 #: The schedules besides one step after another and ``overlapped`` (the
 #: tool's default): name -> ``Finishing`` keywords.
@@ -78,12 +81,20 @@ SCHEDULES = {
     'threads_recist_later': dict(processes=0, recist_with_detection=False),
     'processes_1': dict(processes=1),
     'processes_2': dict(processes=2),
+    # overlapped with the key slices drawn by matplotlib (one figure)
+    'matplotlib': dict(),
     # overlapped with the pictures and records of before 2026-11-26
     'old_code': dict(),
 }
 #: The schedules run with
-#: :func:`~projects.benchmarks.infer_scans_changes.old_code`.
-OLD_CODE_SCHEDULES = ('old_code', )
+#: :func:`~projects.benchmarks.infer_scans_changes.old_code`: name -> its
+#: keywords. Their key slices come from another renderer: their pictures
+#: are compared by :func:`~projects.benchmarks.infer_scans_changes.
+#: picture_agreement`, not pixel for pixel.
+OLD_CODE_SCHEDULES = {
+    'matplotlib': dict(pictures=False, png_level=False, records=False),
+    'old_code': dict(),
+}
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'
 #: The parts of a scan timed one step after another, in their order.
@@ -117,16 +128,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--stand-in-boxes', type=int, default=5, metavar='N',
                         help='boxes per slice the stand-in predicts')
     parser.add_argument(
-        '--schedules', nargs='*', default=['threads', 'old_code'],
+        '--schedules', nargs='*', default=['threads', 'matplotlib'],
         choices=sorted(SCHEDULES),
         help='schedules run besides one step after another and the '
         'default one ("overlapped"): threads = the schedule before '
         '2026-11-25 (RECIST in the model\'s loop, files in a thread), '
         'threads_recist_later = RECIST with the files in the thread, '
         'processes_N = N scans finished at once in forked processes, '
-        'old_code = overlapped with the code before 2026-11-26 (a new '
-        'figure per key slice, PNGs at zlib level 6, records copied by '
-        'dataclasses.asdict)')
+        'matplotlib = overlapped with the key slices drawn by matplotlib '
+        '(one figure for a scan), old_code = overlapped with the code '
+        'before 2026-11-26 (a new matplotlib figure per key slice, PNGs at '
+        'zlib level 6, records copied by dataclasses.asdict)')
     parser.add_argument('--change-rounds', type=int, default=2,
                         help='rounds timing each change of the finishing '
                         'on one scan, old and new in turn (0: none)')
@@ -224,7 +236,7 @@ def part_targets(model) -> Dict[str, Tuple[object, str]]:
         detect=(infer, 'detect_slices'), model=(model, 'test_step'),
         stack=(infer, 'stack_findings'), recist=(batch, 'measure_result'),
         write=(batch, 'write_scan'),
-        key_slices=(volume_report.KeySliceCanvas, 'draw'),
+        key_slices=(volume_report.KeySliceRaster, 'draw'),
         overview=(volume_report, 'draw_overview'),
         report=(volume_report, 'write_html_report'),
         dicom=(run, 'write_dicom_results'))
@@ -288,7 +300,8 @@ def main(argv=None) -> dict:
             if name != BASELINE:  # only the model's time: parts overlap
                 targets = dict(model=targets['model'])
             sync(args.device)
-            with (old_code() if name in OLD_CODE_SCHEDULES else
+            with (old_code(**OLD_CODE_SCHEDULES[name])
+                  if name in OLD_CODE_SCHEDULES else
                   contextlib.nullcontext()), timed(
                       targets, args.device) as totals:
                 start, cpu = time.perf_counter(), cpu_seconds()
@@ -358,6 +371,9 @@ def main(argv=None) -> dict:
         same = {name: same_files(Path(tmp) / f'out_{BASELINE}_0',
                                  Path(tmp) / f'out_{name}_0')
                 for name in names[1:]}
+        agreement = {name: picture_agreement(Path(tmp) / f'out_{BASELINE}_0',
+                                             Path(tmp) / f'out_{name}_0')
+                     for name in names[1:] if name in OLD_CODE_SCHEDULES}
         changes = {}
         if args.change_rounds > 0:
             changes = changed_finishing(scans[0], Path(tmp) / 'changes')
@@ -387,7 +403,12 @@ def main(argv=None) -> dict:
                     float(r.get(f'{part}_seconds') or 0.)
                     for r in rows_of[name]), 3)
                 for part in ('load', 'detect', 'measure', 'write')})
-        if name in same:
+        if name in agreement:
+            schedules[name].update(same_findings=same[name][0],
+                                   same_pictures=None,
+                                   picture_agreement=round(agreement[name],
+                                                           4))
+        elif name in same:
             schedules[name].update(same_findings=same[name][0],
                                    same_pictures=same[name][1])
     result = dict(
@@ -405,7 +426,8 @@ def main(argv=None) -> dict:
                        for k in (DEFAULT, BASELINE)},
         speedup=round(ratio, 3),
         same_findings=all(v[0] for v in same.values()),
-        same_pictures=all(v[1] for v in same.values()),
+        same_pictures=all(v[1] for k, v in same.items()
+                          if k not in agreement),
         parts_per_scan={k: schedules[k]['parts_per_scan']
                         for k in (DEFAULT, BASELINE)},
         scan_parts={part: dict(
@@ -436,8 +458,13 @@ def _print(result: dict, args: argparse.Namespace, names: List[str]) -> None:
         s = result['schedules'][name]
         per_scan = [v / n for v in s['batch_seconds']]
         same = ('' if name == BASELINE else
-                f", same findings {'yes' if s['same_findings'] else 'NO'}"
-                f", same pictures {'yes' if s['same_pictures'] else 'NO'}")
+                f", same findings {'yes' if s['same_findings'] else 'NO'}")
+        if s.get('picture_agreement') is not None:
+            same += (f", pictures of another renderer: "
+                     f"{100 * s['picture_agreement']:.1f}% of the pixels "
+                     'agree')
+        elif name != BASELINE:
+            same += f", same pictures {'yes' if s['same_pictures'] else 'NO'}"
         print(f'  {name:29s} {_spread(per_scan)} per scan = '
               f"{s['over_model']:.2f}x the detector, "
               f"{s['speedup']:.2f}x faster than one after another{same}")
@@ -455,9 +482,13 @@ def _print(result: dict, args: argparse.Namespace, names: List[str]) -> None:
         print('  each change, writing one scan (old / new CPU seconds, old '
               'over new):')
     for name, c in result['changes'].items():
+        pictures = (f"{100 * c['picture_agreement']:.1f}% of the pixels "
+                    'agree (another renderer)'
+                    if c['picture_agreement'] is not None else
+                    f"same pictures {'yes' if c['same_pictures'] else 'NO'}")
         print(f"    {name:48s} {c['old']:.3f} / {c['new']:.3f} = "
-              f"{c['old_over_new']:.2f}x, same files "
-              f"{'yes' if c['same_files'] else 'NO'}")
+              f"{c['old_over_new']:.2f}x, same findings "
+              f"{'yes' if c['same_findings'] else 'NO'}, {pictures}")
     print(f"overlapped / detector: {result['overlapped_over_model']:.2f}x; "
           f"one after another / overlapped: {result['speedup']:.2f}x; same "
           f"findings: {'yes' if result['same_findings'] else 'NO'}; same "

@@ -8,10 +8,11 @@ stack_findings` (so the findings' voxel boxes, slice ranges and world
 coordinates are the library's): a dense cluster of findings in the middle,
 a few apart, and one that starts on the scan's first slice.
 
-:func:`record_saved_pictures` watches ``Figure.savefig`` and keeps, per
-saved file name, every text drawn with its size in pixels of the saved
-PNG (the font size in points times the saving dpi / 72): what a reader
-sees at the picture's natural size.
+:func:`record_saved_pictures` watches ``Figure.savefig`` and
+``KeySliceRaster.draw`` and keeps, per saved file name, every text drawn
+with its size in pixels of the saved PNG (for a figure, the font size in
+points times the saving dpi / 72): what a reader sees at the picture's
+natural size.
 """
 import contextlib
 from dataclasses import dataclass, field
@@ -118,11 +119,12 @@ class SavedText:
 
 @dataclass
 class SavedPicture:
-    """A figure as ``savefig`` wrote it.
+    """A picture as ``savefig`` or ``KeySliceRaster.draw`` wrote it.
 
     Args:
-        figure (Figure): the figure (drawn).
-        dpi (float): the saving dpi.
+        figure (Figure, optional): the figure (drawn); None for a picture
+            drawn as pixels.
+        dpi (float): the saving dpi (1 for pixels).
         texts (list[SavedText]): its visible, non-empty texts.
     """
     figure: object
@@ -157,15 +159,25 @@ def _drawn_texts(fig, dpi: float) -> List[SavedText]:
 
 @contextlib.contextmanager
 def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
-    """Record every figure saved by ``Figure.savefig`` meanwhile.
+    """Record every figure saved by ``Figure.savefig`` and every key slice
+    drawn by ``KeySliceRaster.draw`` meanwhile.
 
     Yields:
         dict: file name (``overview.png``, ``finding_001.png``) ->
         :class:`SavedPicture`.
     """
     from matplotlib.figure import Figure
+
+    from mmlesion.visualization.key_slice_raster import KeySliceRaster
     saved: Dict[str, SavedPicture] = {}
     original = Figure.savefig
+    original_draw = KeySliceRaster.draw
+
+    def draw(raster, finding, path):
+        result = original_draw(raster, finding, path)
+        saved[Path(str(path)).name] = SavedPicture(
+            None, 1., [SavedText(t.text, t.px, None) for t in raster.texts])
+        return result
 
     def savefig(fig, fname, *args, **kwargs):
         result = original(fig, fname, *args, **kwargs)
@@ -177,4 +189,5 @@ def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
 
     with monkeypatch.context() as patch:
         patch.setattr(Figure, 'savefig', savefig)
+        patch.setattr(KeySliceRaster, 'draw', draw)
         yield saved

@@ -317,7 +317,7 @@ def write_volume_results(result: ScanResult,
         dict: the written paths (as :func:`output_paths`, plus ``sr`` /
         ``seg`` when written).
     """
-    from mmlesion.visualization.volume_report import (KeySliceCanvas,
+    from mmlesion.visualization.volume_report import (KeySliceRaster,
                                                       draw_overview,
                                                       write_html_report)
     check_out_dir(out_dir, overwrite)
@@ -339,10 +339,10 @@ def write_volume_results(result: ScanResult,
             final.update({k: Path(out_dir) / result.dicom[k]
                           for k in ('sr', 'seg') if result.dicom.get(k)})
         pictures = {}
-        canvas = None  # one figure for all the key slices
+        canvas = None  # one raster for all the key slices
         for f in result.findings[:max_pictures]:
             rel = f'key_slices/finding_{f.id:03d}.png'
-            canvas = canvas or KeySliceCanvas(resampled, window,
+            canvas = canvas or KeySliceRaster(resampled, window,
                                               result.model_warning)
             canvas.draw(f.to_dict(), Path(outputs.path(rel)))
             pictures[f.id] = Path(outputs.path(rel))

@@ -17,14 +17,23 @@ def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
     result = _tool().main([
         '--num-scans', '2', '--scan-size', '48', '12', '--stand-in-ms', '1',
         '--stand-in-boxes', '2', '--repeats', '2', '--schedules',
-        'old_code', '--change-rounds', '1', '--json',
+        'threads', 'matplotlib', '--change-rounds', '1', '--json',
         str(tmp_path / 'b.json')])
     assert result['same_findings'] is True
-    # the code before (a figure per key slice, ...): the same files
-    assert result['schedules']['old_code']['same_pictures'] is True
+    # the same renderer: the same pixels; matplotlib's: the same findings,
+    # pictures that mostly agree (the content: test_key_slice_raster.py)
+    assert result['schedules']['threads']['same_pictures'] is True
+    matplotlib = result['schedules']['matplotlib']
+    assert matplotlib['same_findings'] is True
+    assert matplotlib['same_pictures'] is None
+    assert .5 < matplotlib['picture_agreement'] < 1.
     assert result['same_pictures'] is True
-    assert all(c['same_files'] for c in result['changes'].values())
-    assert 'all three' in result['changes']
+    changes = result['changes']
+    assert all(c['same_findings'] for c in changes.values())
+    raster = changes['key slices drawn as pixels (KeySliceRaster)']
+    assert raster['same_pictures'] is None
+    assert .5 < raster['picture_agreement'] < 1.
+    assert changes['records without asdict']['same_pictures'] is True
     assert set(result['batch_seconds']) == {'overlapped',
                                             'one_after_another'}
     assert all(len(v) == 2 for v in result['batch_seconds'].values())

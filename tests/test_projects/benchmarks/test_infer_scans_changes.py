@@ -1,11 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A scan's key slices drawn on one figure
-(:class:`~mmlesion.visualization.volume_report.KeySliceCanvas`) are the
-pictures of a figure per finding, pixel for pixel: the figure as it was
-built before is kept beside the benchmark
-(``projects/benchmarks/infer_scans_changes.py``,
-``old_key_slice_figure``), and the PNGs written at zlib level 1 hold the
-pixels of the default level."""
+"""The benchmark's earlier key-slice code draws what it drew: one
+matplotlib figure for a scan's key slices
+(``MatplotlibKeySlices``, 2026-11-26) draws the pictures of a figure per
+finding (``old_key_slice_figure``, before it) pixel for pixel, and PNGs at
+zlib level 1 hold the pixels of the default level; so the benchmark's
+``matplotlib`` and ``old_code`` schedules time the code they name."""
 import copy
 import io
 
@@ -14,12 +13,14 @@ from PIL import Image
 
 from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
 from mmlesion.visualization.pixel_figure import save_png
-from mmlesion.visualization.volume_report import (KeySliceCanvas,
-                                                  draw_key_slice)
 from tests.helpers.scan_pictures import crowded_scan_result
 from tests.helpers.tool_modules import load_tool
 
 WINDOW = (-1024., 1050.)
+
+
+def _old():
+    return load_tool('projects/benchmarks/infer_scans_changes.py')
 
 
 def _pixels(fig, **kwargs) -> np.ndarray:
@@ -31,8 +32,7 @@ def _pixels(fig, **kwargs) -> np.ndarray:
 
 def _findings(result) -> list:
     """Six findings: with RECIST axes (the first), without, and one whose
-    box sticks out of the slice (the whole slice's panel then shows more
-    than the slice)."""
+    box sticks out of the slice."""
     findings = [f.to_dict() for f in result.findings[:5]]
     out = copy.deepcopy(findings[2])
     for box in out['boxes_2d']:
@@ -41,12 +41,12 @@ def _findings(result) -> list:
 
 
 def test_one_figure_draws_the_pictures_of_a_figure_per_finding():
-    old = load_tool('projects/benchmarks/infer_scans_changes.py')
+    old = _old()
     for warning in (DEMO_MODEL_WARNING, None):
         result = crowded_scan_result(warning)
         findings = _findings(result)
         assert findings[0].get('recist') and not findings[1].get('recist')
-        canvas = KeySliceCanvas(result.resampled, WINDOW, warning)
+        canvas = old.MatplotlibKeySlices(result.resampled, WINDOW, warning)
         # RECIST after none, none after RECIST, RECIST after RECIST
         order = findings + [findings[0], findings[0], findings[3]]
         for finding in order:
@@ -60,7 +60,7 @@ def test_one_figure_draws_the_pictures_of_a_figure_per_finding():
 def test_a_finding_without_recist_leaves_no_legend_behind():
     result = crowded_scan_result()
     findings = _findings(result)
-    canvas = KeySliceCanvas(result.resampled, WINDOW)
+    canvas = _old().MatplotlibKeySlices(result.resampled, WINDOW)
     fig = canvas.show(findings[0])
     assert all(ax.get_legend() is not None for ax in fig.axes)
     assert len(fig.axes[0].lines) == 2
@@ -71,12 +71,13 @@ def test_a_finding_without_recist_leaves_no_legend_behind():
 def test_pngs_at_level_1_hold_the_pixels_of_the_default_level(tmp_path):
     result = crowded_scan_result(DEMO_MODEL_WARNING)
     finding = result.findings[0].to_dict()
-    old = load_tool('projects/benchmarks/infer_scans_changes.py')
+    old = _old()
     fig = old.old_key_slice_figure(result.resampled, finding, WINDOW,
                                    DEMO_MODEL_WARNING)
     fig.savefig(str(tmp_path / 'old.png'), dpi=fig.dpi)
-    draw_key_slice(result.resampled, finding, tmp_path / 'new.png', WINDOW,
-                   DEMO_MODEL_WARNING)
+    old.MatplotlibKeySlices(result.resampled, WINDOW,
+                            DEMO_MODEL_WARNING).draw(finding,
+                                                     tmp_path / 'new.png')
     save_png(fig, tmp_path / 'again.png')
     pictures = [np.asarray(Image.open(tmp_path / name))
                 for name in ('old.png', 'new.png', 'again.png')]
