@@ -46,13 +46,19 @@ model = dict(
 
 # GrabCut masks are made on the windowed key slice in original coordinates,
 # before any geometric transform; Resize, RandomFlip and
-# MultiSliceRandomAffine then move the BitmapMasks with the boxes.
+# MultiSliceRandomAffine then move the BitmapMasks with the boxes. They are
+# read from `cache_dir` when it holds them (written once by
+# tools/dataset_converters/recist_to_masks.py THIS_CONFIG --split train
+# --out data/DeepLesion/recist_masks; the same masks, about a quarter less
+# work per sample); without it they are made for every sample, with a
+# warning. With another data root, point it there too: --cfg-options
+# train_dataloader.dataset.pipeline.4.cache_dir=/data/DeepLesion/recist_masks/
 train_pipeline = [
     dict(type='LoadDeepLesionSlices', num_slices=3, interval_mm=2.0),
     dict(type='WindowHU', window=(-1024., 1050.), out_range=(-1., 1.)),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='LoadRecistPoints'),
-    dict(type='RecistToMask'),
+    dict(type='RecistToMask', cache_dir='data/DeepLesion/recist_masks/'),
     dict(type='Resize', scale=(512, 512), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),

@@ -38,7 +38,10 @@ slice loading and windowing
 (:mod:`projects.benchmarks.data_loading_baseline`) on the same samples,
 checks that both give the same pixels, and prints the ratio. With
 ``--with-loader`` it also reads the samples through a ``DataLoader`` with one
-worker process, the rate it then uses. From the training time per image on
+worker process, the rate it then uses. The RECIST masks of Improved
+RetinaNet's pipeline are made for every sample, or, with ``--recist-cache``,
+written into a cache first and read from it, as a training run with the
+cache of ``tools/dataset_converters/recist_to_masks.py`` reads them. From the training time per image on
 one H100 (``docs/benchmarks.md``, section "Speed on one H100 80GB", or
 ``--gpu-ms-per-image``) and the config's batch size it says how many
 workers one GPU needs (:mod:`projects.benchmarks.data_loading_workers`)::
@@ -58,6 +61,7 @@ if _ROOT not in _sys.path:
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import os  # noqa: E402
+import os.path as osp  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -67,7 +71,8 @@ from mmengine.config import DictAction  # noqa: E402
 
 from mmlesion_cli import tool_parser  # noqa: E402
 from projects.benchmarks.data_loading_parts import (  # noqa: E402
-    PartsResult, leaf_dataset_cfg, prepare_slices, step_name, time_parts)
+    PartsResult, cache_recist_masks, leaf_dataset_cfg, prepare_slices,
+    step_name, time_parts)
 from projects.benchmarks.data_loading_workers import (  # noqa: E402
     TRAIN_PER_INFERENCE, GpuTime, WorkerNeed, h100_time, workers_needed)
 
@@ -114,6 +119,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='--parts: also read the samples through a DataLoader with one '
         'worker process (adds collation and the transfer of each sample '
         'to the main process) and derive the workers from that rate')
+    parser.add_argument(
+        '--recist-cache', action='store_true',
+        help='--parts: write the RECIST masks of the samples first (as '
+        'tools/dataset_converters/recist_to_masks.py does) and let '
+        'RecistToMask read them, as a training run with the mask cache '
+        'does (default: no cache, the masks made for every sample)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config (e.g. the data root)')
@@ -206,6 +217,20 @@ def measure_parts(args: argparse.Namespace, cfg, logger) -> PartsResult:
             if not num_slices:
                 raise ValueError(f'{args.config}: --parts needs a 2.5D '
                                  'pipeline with LoadDeepLesionSlices')
+            cached = 0
+            if args.recist_cache:
+                cached = cache_recist_masks(dataset,
+                                            osp.join(tmp, 'recist_masks'))
+                if not cached:
+                    raise ValueError(f'{args.config}: --recist-cache needs '
+                                     'a pipeline with RecistToMask')
+            else:  # none, even if the config names a cache folder
+                for t in dataset.pipeline.transforms:
+                    if step_name(t) == 'RecistToMask':
+                        t.cache_dir = None
+            if cached:
+                data += (f'; the RECIST masks read from a cache of its '
+                         f'{cached} key slices, written first')
             baseline = baseline_steps(dataset.pipeline.transforms)
             parts, comparison = time_parts(dataset, args.samples,
                                            args.warmup, baseline)

@@ -313,6 +313,41 @@ def step_name(transform) -> str:
     return type(transform).__name__
 
 
+def cache_recist_masks(dataset, folder: str) -> int:
+    """Write the RECIST masks of every sample of ``dataset`` into a mask
+    cache in ``folder``, as ``tools/dataset_converters/recist_to_masks.py``
+    does (the pipeline up to its ``RecistToMask``, that transform's
+    arguments), and make the transform read them (``cache_missing=
+    'error'``: a mask it would compute stops the benchmark).
+
+    Returns:
+        int: the key slices written (0: the pipeline has no
+        ``RecistToMask``).
+    """
+    from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
+                                                             save_mask_npz,
+                                                             write_cache_meta)
+    steps = dataset.pipeline.transforms
+    where = [i for i, t in enumerate(steps)
+             if step_name(t) == 'RecistToMask']
+    if not where:
+        return 0
+    masker = steps[where[0]]
+    masker.cache_dir = None
+    write_cache_meta(folder, masker.params)
+    for index in range(len(dataset)):
+        results = dataset.get_data_info(index)
+        for step in steps[:where[0]]:
+            results = step(results)
+        crops, offsets, _ = masker.compute_masks(results)
+        save_mask_npz(osp.join(folder, cache_file_name(results)),
+                      results['gt_bboxes'].tensor.numpy().astype(np.float64),
+                      crops, offsets, results['img'].shape[:2])
+    masker.cache_dir, masker.cache_missing = folder, 'error'
+    masker._cache_checked = masker._cache_absent = False
+    return len(dataset)
+
+
 def time_parts(dataset, samples: int, warmup: int,
                baseline: Optional[Dict[str, Callable]] = None
                ) -> Tuple[PartTimes, Optional[LoadingComparison]]:

@@ -63,11 +63,14 @@ order of ``bboxes``. The transform matches lesions by box (within 0.01 px),
 so filtering or reordering lesions does not break the cache. Written by
 ``tools/dataset_converters/recist_to_masks.py``.
 """
+import functools
+import logging
 import os.path as osp
 from typing import List, Optional, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
@@ -123,7 +126,9 @@ class RecistToMask(BaseTransform):
         seed (int): OpenCV RNG seed for GrabCut. Defaults to 0.
         cache_dir (str, optional): read precomputed masks from this folder
             (see the module docstring); lesions not found are computed, or
-            raise with ``cache_missing='error'``.
+            raise with ``cache_missing='error'``. A folder without a cache
+            (no ``meta.json``) is the same as none, with one warning per
+            process naming the tool that writes it (``'error'``: raises).
         cache_missing (str): ``'compute'`` or ``'error'``.
     """
 
@@ -165,15 +170,24 @@ class RecistToMask(BaseTransform):
         self.cache_dir = cache_dir
         self.cache_missing = cache_missing
         self._cache_checked = False
+        self._cache_absent = False
 
     @property
     def params(self) -> dict:
         """The parameters that define a mask (stored in cache meta)."""
         return {k: getattr(self, k) for k in CACHE_PARAM_KEYS}
 
-    def _check_cache(self) -> None:
+    def _check_cache(self) -> bool:
+        """Whether the cache can be read (checked once): its parameters
+        must be this transform's; an absent cache is computed without
+        (warned once) unless ``cache_missing='error'``."""
         if self._cache_checked:
-            return
+            return not self._cache_absent
+        meta_path = osp.join(self.cache_dir, 'meta.json')
+        if not osp.isfile(meta_path) and self.cache_missing == 'compute':
+            self._cache_checked = self._cache_absent = True
+            _warn_absent_cache(self.cache_dir)
+            return False
         meta = read_cache_meta(self.cache_dir)
         stored = meta.get('params', {})
         mine = {k: _json_value(v) for k, v in self.params.items()}
@@ -188,6 +202,7 @@ class RecistToMask(BaseTransform):
                 ' Use the same RecistToMask arguments or rebuild the cache '
                 'with tools/dataset_converters/recist_to_masks.py --force')
         self._cache_checked = True
+        return True
 
     def compute_masks(
         self, results: dict
@@ -229,9 +244,10 @@ class RecistToMask(BaseTransform):
 
     def _from_cache(self, results: dict, bboxes: np.ndarray,
                     shape: Tuple[int, int]) -> List[Optional[np.ndarray]]:
-        self._check_cache()
-        path = osp.join(self.cache_dir, cache_file_name(results))
         found: List[Optional[np.ndarray]] = [None] * len(bboxes)
+        if not self._check_cache():
+            return found
+        path = osp.join(self.cache_dir, cache_file_name(results))
         if osp.isfile(path):
             data = load_mask_npz(path)
             if tuple(data['image_shape']) != tuple(shape):
@@ -289,6 +305,17 @@ class RecistToMask(BaseTransform):
         args = ', '.join(f'{k}={v!r}' for k, v in self.params.items())
         return (f'{self.__class__.__name__}({args}, '
                 f'cache_dir={self.cache_dir!r})')
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_absent_cache(cache_dir: str) -> None:
+    """Say once per process and folder that the masks are computed."""
+    print_log(
+        f'RecistToMask: no mask cache in {cache_dir} (no meta.json): the '
+        'GrabCut masks are computed for every sample, which makes data '
+        'loading slower; write them once with python '
+        'tools/dataset_converters/recist_to_masks.py CONFIG --split train '
+        f'--out {cache_dir}', logger='current', level=logging.WARNING)
 
 
 def _is_identity(key: str, value) -> bool:

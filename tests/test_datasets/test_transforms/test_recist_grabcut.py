@@ -2,6 +2,7 @@
 """GrabCut masks from RECIST (Zlocha et al. 2019, Sec. 2.2)."""
 import copy
 import json
+import logging
 import os
 
 import cv2
@@ -118,6 +119,27 @@ def test_real_masks_are_deterministic(real_results):
     a = RecistToMask()(dict(real_results[0]))['gt_masks'].masks
     b = RecistToMask()(dict(real_results[0]))['gt_masks'].masks
     np.testing.assert_array_equal(a, b)
+
+
+def test_an_absent_cache_computes_the_masks_and_says_so_once(
+        real_results, tmp_path, monkeypatch):
+    """The full-size configs name the cache folder the tool writes; before
+    it exists, the masks are computed (the same) with one warning."""
+    import mmlesion.datasets.transforms.recist_grabcut as module
+    said = []
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, **kwargs: said.append((msg, kwargs)))
+    absent = str(tmp_path / 'not_written_yet')
+    for _ in range(2):  # two workers' transforms in one process
+        transform = RecistToMask(cache_dir=absent)
+        for results in real_results[:2]:
+            np.testing.assert_array_equal(
+                transform(dict(results))['gt_masks'].masks,
+                RecistToMask()(dict(results))['gt_masks'].masks)
+    assert len(said) == 1  # once per process and folder
+    assert absent in said[0][0] and 'recist_to_masks.py' in said[0][0]
+    assert said[0][1]['level'] == logging.WARNING
+    assert not os.path.exists(absent)  # nothing written
 
 
 def test_cache_round_trip_on_real_slices(real_results, tmp_path):
@@ -335,7 +357,8 @@ def test_transform_errors():
     with pytest.raises(ValueError, match='window'):
         RecistToMask(window=(100, -100))
     with pytest.raises(FileNotFoundError, match='meta.json'):
-        RecistToMask(cache_dir='/nonexistent_cache_dir')(dict(results))
+        RecistToMask(cache_dir='/nonexistent_cache_dir',
+                     cache_missing='error')(dict(results))
     # no instance: an empty (0, H, W) BitmapMasks
     empty = RecistToMask()(
         results_of(hu, np.zeros((0, 4)), np.zeros((0, 4, 2))))

@@ -85,6 +85,44 @@ def test_parts_on_synthetic_slices(tmp_path, capsys):
     assert need['estimated_workers'] is None  # a timed training step
 
 
+IMPROVED = ('configs/retinanet_lesion/improved-retinanet_vgg19_densefpn-ag_'
+            '1xb4-adam-plateau-50e_deeplesion.py')
+
+
+def test_parts_with_the_recist_mask_cache(tmp_path, monkeypatch):
+    """--recist-cache: the masks of the samples are written first and read
+    (GrabCut does not run while the parts are timed); without it they are
+    made for every sample, even where the config names a cache folder
+    that holds them."""
+    import mmlesion.datasets.transforms.recist_grabcut as module
+    original = module.recist_grabcut_mask
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, 'recist_grabcut_mask', counted)
+    runs = {}
+    for flag in ([], ['--recist-cache']):
+        calls.clear()
+        out = tmp_path / f'parts{len(flag)}.json'
+        assert _tool().main([
+            str(repo_root() / IMPROVED), '--parts', '--synthetic',
+            '--samples', '4', '--warmup', '1', '--json', str(out)] + flag
+        ) == 0
+        runs[bool(flag)] = (json.loads(out.read_text()), len(calls))
+    (plain, plain_calls), (cached, cached_calls) = runs[False], runs[True]
+    assert 'RecistToMask' in plain['parts']['augmentation_steps_ms']
+    assert 'RecistToMask' in cached['parts']['augmentation_steps_ms']
+    assert 'cache' not in plain['data']
+    assert 'RECIST masks read from a cache' in cached['data']
+    # the cache is written once per key slice (13 of them, one lesion
+    # each); the 5 samples timed then read it
+    assert plain_calls == 5
+    assert cached_calls == 13
+
+
 def test_parts_without_real_data_falls_back(tmp_path, capsys):
     """A data root without the series: synthetic slices, said so; the
     step time and batch size given on the command line; the rate of one

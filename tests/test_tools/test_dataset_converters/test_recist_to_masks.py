@@ -171,3 +171,53 @@ def test_csv_run_on_real_key_slices(tmp_path, capsys):
     assert len(list(out.glob('*.npz'))) == summary['images']
     q = summary['mask_box_fraction_percentiles_0_5_25_50_75_95_100']
     assert 0.05 < q[0] and q[-1] < 0.9 and 0.15 < q[3] < 0.6
+
+
+def test_the_full_size_config_reads_the_masks_the_tool_wrote(
+        tmp_path, capsys, monkeypatch):
+    """The Improved RetinaNet configs name the cache folder the tool's
+    documented command writes; a cache written for the config's own
+    pipeline is read by it (GrabCut never runs) and gives the masks the
+    pipeline computes without it."""
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    config = ('configs/retinanet_lesion/improved-retinanet_vgg19_densefpn-'
+              'ag_1xb4-adam-plateau-50e_deeplesion.py')
+    cfg = Config.fromfile(config)
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    (index, step), = [(i, t) for i, t in enumerate(pipeline)
+                      if t['type'] == 'RecistToMask']
+    assert step['cache_dir'] == 'data/DeepLesion/recist_masks/'
+    data = tmp_path / 'data'
+    synthetic_dataset(data)
+    out = tmp_path / 'cache'
+    options = [f'train_dataloader.dataset.data_root={data}/',
+               'train_dataloader.dataset.ann_file=DL_info.csv']
+    assert tool_main(config, out, options) == 0
+    assert summary_of(capsys.readouterr().out)['lesions'] == 3
+
+    init_default_scope('mmdet')
+    from mmlesion.datasets import DeepLesionDataset
+    ds = DeepLesionDataset(data_root=str(data), ann_file='DL_info.csv',
+                           data_prefix=dict(img='Images_png/'),
+                           pipeline=pipeline[:index])
+    computed = Compose([dict(step, cache_dir=None)])
+    cached = Compose([dict(step, cache_dir=str(out),
+                           cache_missing='error')])
+    expected = [computed(dict(ds[i]))['gt_masks'].masks
+                for i in range(len(ds))]
+    import mmlesion.datasets.transforms.recist_grabcut as module
+
+    def no_grabcut(*args, **kwargs):
+        raise AssertionError('GrabCut ran although the cache holds the mask')
+
+    monkeypatch.setattr(module, 'recist_grabcut_mask', no_grabcut)
+    for i, masks in enumerate(expected):
+        np.testing.assert_array_equal(cached(dict(ds[i]))['gt_masks'].masks,
+                                      masks)
+
+
+def tool_main(config: str, out: Path, options: list) -> int:
+    """The tool on ``config``'s train split, with ``--cfg-options``."""
+    return load_tool().main([config, '--split', 'train', '--out', str(out),
+                             '--cfg-options', *options])
