@@ -137,11 +137,6 @@ class PanelView:
         return ((x - x0) * self.size[0] / (x1 - x0),
                 (y - y0) * self.size[1] / (y1 - y0))
 
-    def to_picture(self, x: float, y: float) -> Tuple[float, float]:
-        """Voxel ``(x, y)`` -> picture pixel coordinates."""
-        px, py = self.to_panel(x, y)
-        return self.left + px, self.top + py
-
 
 @dataclass(frozen=True)
 class DrawnText:
@@ -237,7 +232,8 @@ class KeySliceRaster:
         canvas = self._base.copy()
         rec = finding.get('recist')
         labels = recist_labels(rec) if rec else []
-        for view, zoom in zip(self.views(finding), (False, True)):
+        views = self.views(finding)
+        for view, zoom in zip(views, (False, True)):
             panel = _zoomed(grey, view) if zoom else _whole(grey, view)
             _draw_box(panel, view, box)
             if rec:
@@ -251,7 +247,7 @@ class KeySliceRaster:
         draw = ImageDraw.Draw(image)
         self.texts = []
         self._title(draw, title_lines(finding))
-        for view in self.views(finding) if rec else ():
+        for view in views if rec else ():
             self._legend_text(draw, view, labels)
         return np.asarray(image)
 
