@@ -121,7 +121,12 @@ def test_meta_is_read_once(tmp_path):
     (tmp_path / 'meta.json').unlink()
     np.testing.assert_array_equal(t(dict(results))['gt_masks'].masks[0], full)
     with pytest.raises(FileNotFoundError, match='meta.json'):
-        RecistToMask(cache_dir=str(tmp_path))(dict(results))
+        RecistToMask(cache_dir=str(tmp_path),
+                     cache_missing='error')(dict(results))
+    # a folder without meta.json is no cache: the mask is computed (here:
+    # not the stored full box, which a read would give)
+    computed = RecistToMask(cache_dir=str(tmp_path))(dict(results))
+    assert not np.array_equal(computed['gt_masks'].masks[0], full)
 
 
 # ----------------------------------------------------------- box matching
