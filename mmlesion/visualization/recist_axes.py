@@ -33,7 +33,7 @@ def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
         short_color (str): colour of the short axis.
         fontsize (float): the legend's font size, points (the key-slice
             pictures set it to their text height:
-            :data:`~mmlesion.visualization.volume_report.KEY_SLICE_TEXT_PX`).
+            :data:`~mmlesion.visualization.key_slice_raster.KEY_SLICE_TEXT_PX`).
     """
     if not recist:
         return

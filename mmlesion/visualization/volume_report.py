@@ -24,9 +24,7 @@ from typing import Dict, Optional, Sequence, Tuple
 # the key slices and the overview have their own modules;
 # write_volume_results (and the benchmark's timing of each part) call them
 # from here
-from .key_slice_raster import (KEY_SLICE_SIZE_PX,  # noqa: F401
-                               KEY_SLICE_TEXT_PX, KeySliceRaster,
-                               describe_size)
+from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
 from .scan_overview import draw_overview, overview_figure  # noqa: F401
 
 

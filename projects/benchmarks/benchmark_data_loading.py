@@ -205,7 +205,11 @@ def measure_parts(args: argparse.Namespace, cfg, logger) -> PartsResult:
             split='train',
             drop_noisy=True,
             filter_cfg=dict(filter_empty_gt=True),
-            pipeline=leaf['pipeline'])
+            # the masks made per sample, even where the config names a
+            # cache folder (--recist-cache writes one and reads it)
+            pipeline=[dict(t, cache_dir=None)
+                      if t.get('type') == 'RecistToMask' else t
+                      for t in leaf['pipeline']])
         with DefaultScope.overwrite_default_scope(
                 cfg.get('default_scope', 'mmdet')):
             dataset = DATASETS.build(ds_cfg)
@@ -224,10 +228,6 @@ def measure_parts(args: argparse.Namespace, cfg, logger) -> PartsResult:
                 if not cached:
                     raise ValueError(f'{args.config}: --recist-cache needs '
                                      'a pipeline with RecistToMask')
-            else:  # none, even if the config names a cache folder
-                for t in dataset.pipeline.transforms:
-                    if step_name(t) == 'RecistToMask':
-                        t.cache_dir = None
             if cached:
                 data += (f'; the RECIST masks read from a cache of its '
                          f'{cached} key slices, written first')

@@ -317,14 +317,16 @@ def cache_recist_masks(dataset, folder: str) -> int:
     """Write the RECIST masks of every sample of ``dataset`` into a mask
     cache in ``folder``, as ``tools/dataset_converters/recist_to_masks.py``
     does (the pipeline up to its ``RecistToMask``, that transform's
-    arguments), and make the transform read them (``cache_missing=
-    'error'``: a mask it would compute stops the benchmark).
+    arguments), and put in its place a ``RecistToMask`` of the same
+    arguments reading them (``cache_missing='error'``: a mask it would
+    compute stops the benchmark).
 
     Returns:
         int: the key slices written (0: the pipeline has no
         ``RecistToMask``).
     """
-    from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
+    from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
+                                                             cache_file_name,
                                                              save_mask_npz,
                                                              write_cache_meta)
     steps = dataset.pipeline.transforms
@@ -333,7 +335,6 @@ def cache_recist_masks(dataset, folder: str) -> int:
     if not where:
         return 0
     masker = steps[where[0]]
-    masker.cache_dir = None
     write_cache_meta(folder, masker.params)
     for index in range(len(dataset)):
         results = dataset.get_data_info(index)
@@ -343,8 +344,8 @@ def cache_recist_masks(dataset, folder: str) -> int:
         save_mask_npz(osp.join(folder, cache_file_name(results)),
                       results['gt_bboxes'].tensor.numpy().astype(np.float64),
                       crops, offsets, results['img'].shape[:2])
-    masker.cache_dir, masker.cache_missing = folder, 'error'
-    masker._cache_checked = masker._cache_absent = False
+    steps[where[0]] = RecistToMask(**masker.params, cache_dir=folder,
+                                   cache_missing='error')
     return len(dataset)
 
 
