@@ -96,6 +96,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='a batch: one step after another (default: while the model '
         'runs on a scan, threads read and resample the next one and write '
         'the files of the last one; the findings are the same)')
+    parser.add_argument(
+        '--huge-pages', action='store_true',
+        help="let numpy ask Linux for transparent huge pages for the scans' "
+        'arrays (numpy\'s default; off by default: a batch on a virtual '
+        'machine was faster without them; the findings are the same)')
     parser.add_argument('--series-uid',
                         help='DICOM series to read from a folder with '
                         'several')
@@ -243,7 +248,7 @@ def _run_settings(args: argparse.Namespace):
         dicom=args.dicom, cfg_name=args.config, experts=args.experts,
         fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
         allow_partial_load=args.allow_partial_load,
-        interval_mm=args.slice_interval)
+        interval_mm=args.slice_interval, huge_pages=args.huge_pages)
 
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:

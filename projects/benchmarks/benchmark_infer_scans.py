@@ -29,7 +29,9 @@ measurements in the model's loop and the files written in a thread; and
 figure for a scan's, as before :class:`~mmlesion.visualization.
 key_slice_raster.KeySliceRaster`; ``old_code`` is ``overlapped`` with the
 finishing's code before 2026-11-26: :func:`~projects.benchmarks.
-infer_scans_changes.old_code`), in turn. Then (``--change-rounds``) one
+infer_scans_changes.old_code`; ``huge_pages`` is ``overlapped`` with
+numpy's huge-page advice, ``RunSettings.huge_pages=True``, as before
+2026-11-26's evening: :mod:`mmlesion.utils.huge_pages`), in turn. Then (``--change-rounds``) one
 scan's files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
 time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
@@ -65,6 +67,7 @@ import resource  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Dict, Iterator, List, Tuple  # noqa: E402
 
@@ -85,7 +88,12 @@ SCHEDULES = {
     'matplotlib': dict(),
     # overlapped with the pictures and records of before 2026-11-26
     'old_code': dict(),
+    # overlapped with numpy's huge-page advice (the code before
+    # 2026-11-26's evening: RunSettings.huge_pages=True)
+    'huge_pages': dict(),
 }
+#: The schedules run with other ``RunSettings``: name -> its fields.
+RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True)}
 #: The schedules run with
 #: :func:`~projects.benchmarks.infer_scans_changes.old_code`: name -> its
 #: keywords. Their key slices come from another renderer: their pictures
@@ -307,7 +315,8 @@ def main(argv=None) -> dict:
                 start, cpu = time.perf_counter(), cpu_seconds()
                 with amp:
                     rows = run_batch_inference(
-                        cfg, args.checkpoint, batch_scans, str(out), run,
+                        cfg, args.checkpoint, batch_scans, str(out),
+                        replace(run, **RUN_SCHEDULES.get(name, {})),
                         name != BASELINE, model, finishing[name])
                 sync(args.device)
                 seconds = time.perf_counter() - start

@@ -62,6 +62,7 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
 from mmlesion.utils.forked_call import (ForkedCall, ForkedCallError,
                                         fork_available, usable_cpus)
+from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .measure import measure_result
 from .read import read_scan
@@ -314,8 +315,9 @@ def run_batch_inference(config: Union[str, Config],
             return rows
         model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
                                                model)
-        _Batch(model, fpr, run_info, settings, run, out, rows).run(
-            todo, overlap, finishing)
+        with numpy_huge_pages(run.huge_pages):
+            _Batch(model, fpr, run_info, settings, run, out, rows).run(
+                todo, overlap, finishing)
     finally:
         lock.release()
     return rows

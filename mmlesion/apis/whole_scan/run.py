@@ -20,6 +20,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import infer_volume
 from .model import (checkpoint_data_convention, demo_model_warning,
@@ -108,6 +109,7 @@ def run_volume_inference(config: Union[str, Config],
             check_out_dir(out_dir, run.overwrite)
             # one run per --out-dir until this one ends
             stack.enter_context(OutDirLock(out_dir))
+        stack.enter_context(numpy_huge_pages(run.huge_pages))
         return _run_scan(cfg, config, checkpoint, scan, out_dir, run,
                          settings, series_uid, model)
 

@@ -148,6 +148,12 @@ class RunSettings:
             was trained at (default: the checkpoint's record, else the
             config's ``LoadDeepLesionSlices``, else
             :data:`DEFAULT_INTERVAL_MM`).
+        huge_pages (bool): let numpy ask for transparent huge pages for the
+            scans' arrays while the run runs (numpy's default;
+            :mod:`~mmlesion.utils.huge_pages`). Defaults to False: a batch
+            of scans on the 2-core virtual machine of ``docs/benchmarks.md``
+            ("A day's scans") was faster without them; the findings and
+            files are the same either way.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
@@ -161,6 +167,7 @@ class RunSettings:
     fpr_checkpoint: Optional[str] = None
     allow_partial_load: bool = False
     interval_mm: Optional[float] = None
+    huge_pages: bool = False
 
 
 def _test_pipeline(cfg: Config) -> list:

@@ -18,6 +18,8 @@ from mmlesion.apis.whole_scan.batch import (Finishing, prefetched,
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.testing import repo_root
+from mmlesion.utils.huge_pages import (numpy_huge_pages,
+                                       numpy_huge_pages_enabled)
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
 
@@ -231,3 +233,34 @@ def test_a_scan_is_written_while_the_next_is_detected(
     assert 'No space left on device' in rows[1]['error']
     assert [r['status'] for r in _summary(tmp_path / 'out')] == [
         'done', 'failed', 'done']
+
+
+@pytest.mark.skipif(numpy_huge_pages_enabled() is None,
+                    reason="this numpy has no huge-page switch")
+@pytest.mark.parametrize('huge_pages', [False, True])
+def test_runs_set_numpy_huge_pages_as_asked_and_restore_them(
+        scans_and_checkpoint, tmp_path, monkeypatch, huge_pages):
+    """A batch and a single scan run with numpy's huge-page advice as
+    ``RunSettings.huge_pages`` (``--huge-pages``) says, the caller's
+    setting restored afterwards."""
+    from mmlesion.apis.whole_scan import run as volume_run
+    scans, ckpt = scans_and_checkpoint
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(numpy_huge_pages_enabled())
+
+    monkeypatch.setattr(volume_batch._Batch, 'run', record)
+    monkeypatch.setattr(volume_run, '_run_scan', record)
+    tool = load_tool('infer_volume.py')
+    flags = ['--huge-pages'] if huge_pages else []
+    settings = tool._run_settings(tool.parse_args(
+        [CFG_PATH, str(ckpt), scans[0], '--out-dir', 'o'] + flags))
+    assert settings.huge_pages is huge_pages
+    with numpy_huge_pages(not huge_pages):
+        run_batch_inference(CFG_PATH, str(ckpt), scans[:2],
+                            str(tmp_path / 'batch'), settings)
+        run_volume_inference(CFG_PATH, str(ckpt), scans[0],
+                             str(tmp_path / 'single'), settings)
+        assert numpy_huge_pages_enabled() is (not huge_pages)
+    assert seen == [huge_pages, huge_pages]
