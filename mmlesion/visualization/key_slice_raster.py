@@ -19,6 +19,7 @@ findings were detected in, voxel centres at integers: voxel ``i`` covers
 """
 import functools
 import os.path as osp
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -251,16 +252,27 @@ class KeySliceRaster:
             self._legend_text(draw, view, labels)
         return np.asarray(image)
 
-    def draw(self, finding: dict, path: Path) -> None:
+    def draw(self, finding: dict, path: Path,
+             saver: Optional[Executor] = None) -> Optional[Future]:
         """Write a finding's picture (:meth:`render`) as a PNG.
 
         Args:
             finding (dict): a finding of :func:`infer_volume`.
             path (Path): PNG to write.
+            saver (Executor, optional): encodes and writes the PNG (Pillow
+                compresses without holding the GIL, so a thread pool
+                writes pictures while the next ones are drawn); the
+                picture is rendered here either way. None: written here.
+
+        Returns:
+            Future | None: the saver's future of the written PNG (its
+            ``result()`` raises a write's error), or None.
         """
-        from PIL import Image
-        Image.fromarray(self.render(finding)).save(
-            str(path), format='PNG', compress_level=PNG_COMPRESS_LEVEL)
+        pixels = self.render(finding)
+        if saver is None:
+            save_pixels_png(pixels, path)
+            return None
+        return saver.submit(save_pixels_png, pixels, path)
 
     def _text(self, draw, xy, text: str, fill, anchor: str,
               bold: bool = False) -> None:
@@ -285,6 +297,14 @@ class KeySliceRaster:
         for (_, label), (_, y) in zip(labels, rows):
             self._text(draw, (view.left + x0 + LEGEND_TEXT_X,
                               view.top + y), label, (0, 0, 0), 'lm')
+
+
+def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
+    """Write an RGB picture as a PNG at :data:`~mmlesion.visualization.
+    pixel_figure.PNG_COMPRESS_LEVEL` (matplotlib's level)."""
+    from PIL import Image
+    Image.fromarray(pixels).save(str(path), format='PNG',
+                                 compress_level=PNG_COMPRESS_LEVEL)
 
 
 #: Legend layout (px): padding, the line sample's length, the text's start

@@ -29,9 +29,12 @@ measurements in the model's loop and the files written in a thread; and
 figure for a scan's, as before :class:`~mmlesion.visualization.
 key_slice_raster.KeySliceRaster`; ``old_code`` is ``overlapped`` with the
 finishing's code before 2026-11-26: :func:`~projects.benchmarks.
-infer_scans_changes.old_code`; ``huge_pages`` is ``overlapped`` with
-numpy's huge-page advice, ``RunSettings.huge_pages=True``, as before
-2026-11-26's evening: :mod:`mmlesion.utils.huge_pages`), in turn. Then (``--change-rounds``) one
+infer_scans_changes.old_code`; as before 2026-11-26's evening,
+``huge_pages`` is ``overlapped`` with numpy's huge-page advice,
+``RunSettings.huge_pages=True`` (:mod:`mmlesion.utils.huge_pages`),
+``not_niced`` with the finishing processes at the batch's priority,
+``Finishing(niceness=0)``, and ``png_in_turn`` with the key slices' PNGs
+written as they are drawn, not by threads), in turn. Then (``--change-rounds``) one
 scan's files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
 time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
@@ -91,17 +94,27 @@ SCHEDULES = {
     # overlapped with numpy's huge-page advice (the code before
     # 2026-11-26's evening: RunSettings.huge_pages=True)
     'huge_pages': dict(),
+    # overlapped with the finishing processes at the batch's priority
+    # (before 2026-11-26's evening)
+    'not_niced': dict(niceness=0),
+    # overlapped with the key slices' PNGs written as they are drawn
+    # (before 2026-11-26's evening)
+    'png_in_turn': dict(),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
 RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True)}
 #: The schedules run with
 #: :func:`~projects.benchmarks.infer_scans_changes.old_code`: name -> its
-#: keywords. Their key slices come from another renderer: their pictures
-#: are compared by :func:`~projects.benchmarks.infer_scans_changes.
-#: picture_agreement`, not pixel for pixel.
+#: keywords. Where their key slices come from another renderer
+#: (``raster``, True by default), their pictures are compared by
+#: :func:`~projects.benchmarks.infer_scans_changes.picture_agreement`, not
+#: pixel for pixel.
 OLD_CODE_SCHEDULES = {
-    'matplotlib': dict(pictures=False, png_level=False, records=False),
+    'matplotlib': dict(pictures=False, png_level=False, records=False,
+                       png_threads=False),
     'old_code': dict(),
+    'png_in_turn': dict(raster=False, pictures=False, png_level=False,
+                        records=False),
 }
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'
@@ -382,7 +395,9 @@ def main(argv=None) -> dict:
                 for name in names[1:]}
         agreement = {name: picture_agreement(Path(tmp) / f'out_{BASELINE}_0',
                                              Path(tmp) / f'out_{name}_0')
-                     for name in names[1:] if name in OLD_CODE_SCHEDULES}
+                     for name in names[1:]
+                     if OLD_CODE_SCHEDULES.get(name, {}).get('raster', True)
+                     and name in OLD_CODE_SCHEDULES}
         changes = {}
         if args.change_rounds > 0:
             changes = changed_finishing(scans[0], Path(tmp) / 'changes')

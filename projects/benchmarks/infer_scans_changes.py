@@ -209,12 +209,14 @@ class MatplotlibKeySlices:
                 line.set_label(label)
                 text.set_text(label)
 
-    def draw(self, finding: dict, path: Path) -> None:
-        """Write a finding's picture (:meth:`show`) as a PNG.
+    def draw(self, finding: dict, path: Path, saver=None) -> None:
+        """Write a finding's picture (:meth:`show`) as a PNG, here
+        (``saver`` is ignored: matplotlib holds the GIL).
 
         Args:
             finding (dict): a finding of :func:`infer_volume`.
             path (Path): PNG to write.
+            saver (Executor, optional): ignored.
         """
         from mmlesion.visualization.pixel_figure import save_png
         save_png(self.show(finding), path)
@@ -230,7 +232,7 @@ class OldKeySlices:
                  warning: Optional[str] = None) -> None:
         self.volume, self.window, self.warning = volume, window, warning
 
-    def draw(self, finding: dict, path: Path) -> None:
+    def draw(self, finding: dict, path: Path, saver=None) -> None:
         fig = old_key_slice_figure(self.volume, finding, self.window,
                                    self.warning)
         fig.savefig(str(path), dpi=fig.dpi)
@@ -238,21 +240,26 @@ class OldKeySlices:
 
 @contextlib.contextmanager
 def old_code(raster: bool = True, pictures: bool = True,
-             png_level: bool = True, records: bool = True) -> Iterator[None]:
+             png_level: bool = True, records: bool = True,
+             png_threads: bool = True) -> Iterator[None]:
     """The finishing's earlier code while in the block: the key slices drawn
     by matplotlib (``raster``: :class:`MatplotlibKeySlices`, the code before
     :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`; the
     same content, other pixels), on a new figure per key slice
     (``pictures``: :class:`OldKeySlices`, the code before 2026-11-26; only
     with ``raster``), PNGs at zlib's default level 6 (``png_level``),
-    findings' records copied by ``dataclasses.asdict`` (``records``). The
-    same findings, tested; the same pixels among the matplotlib ways."""
+    findings' records copied by ``dataclasses.asdict`` (``records``), the
+    key slices' PNGs written as they are drawn instead of by threads
+    (``png_threads``: the code before 2026-11-26's evening). The same
+    findings, tested; the same pixels among the matplotlib ways."""
     from dataclasses import asdict
 
     import mmlesion.visualization.pixel_figure as pixel_figure
     import mmlesion.visualization.volume_report as volume_report
-    from mmlesion.apis.whole_scan import results
+    from mmlesion.apis.whole_scan import results, write
     patches = []
+    if png_threads:
+        patches.append((write, 'PNG_WRITERS', 0))
     if raster:
         patches.append((volume_report, 'KeySliceRaster',
                         OldKeySlices if pictures else MatplotlibKeySlices))
@@ -300,7 +307,7 @@ def time_changes(result, volume, run_info, folder: Path,
     Only this process runs: CPU seconds are this process's."""
     from mmlesion.apis.whole_scan.run import write_scan
     keep = dict(raster=False, pictures=False, png_level=False,
-                records=False)
+                records=False, png_threads=False)
     seconds = {name: ([], [], [], []) for name in CHANGES}
     for round_ in range(rounds):
         for name, ways in CHANGES.items():

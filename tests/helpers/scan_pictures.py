@@ -173,8 +173,8 @@ def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
     original = Figure.savefig
     original_draw = KeySliceRaster.draw
 
-    def draw(raster, finding, path):
-        result = original_draw(raster, finding, path)
+    def draw(raster, finding, path, *args, **kwargs):
+        result = original_draw(raster, finding, path, *args, **kwargs)
         saved[Path(str(path)).name] = SavedPicture(
             None, 1., [SavedText(t.text, t.px, None) for t in raster.texts])
         return result

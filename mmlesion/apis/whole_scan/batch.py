@@ -44,6 +44,7 @@ arrays without a copy or a pickle, and only a few numbers come back
 import contextlib
 import csv
 import io
+import os
 import os.path as osp
 import time
 import traceback
@@ -99,6 +100,13 @@ class Finishing:
             before the next scan is detected (the schedule before
             2026-11-25); False: with its files, while the model detects
             the next scan. Defaults to False.
+        niceness (int): added to the niceness of each finishing process
+            (``os.nice``; 0: the batch's own priority, the schedule before
+            2026-11-26's evening). Where the cores are all busy, the
+            kernel then gives the batch's process (the model's loop and
+            the thread reading the next scan, which the model waits for)
+            the CPU first and the finishing processes what is left.
+            Defaults to 10.
 
     Raises:
         ValueError: a negative ``processes``, or processes where they
@@ -106,8 +114,12 @@ class Finishing:
     """
     processes: Optional[int] = None
     recist_with_detection: bool = False
+    niceness: int = 10
 
     def __post_init__(self) -> None:
+        if not 0 <= self.niceness <= 19:
+            raise ValueError(f'Finishing.niceness must be 0..19, got '
+                             f'{self.niceness}')
         if self.processes is None:
             return
         if self.processes < 0:
@@ -378,7 +390,7 @@ class _Batch:
         processes = finishing.resolved_processes()
         later = not finishing.recist_with_detection
         pending: Deque[Tuple[dict, _Pending]] = deque()
-        with _finisher(processes) as submit:
+        with _finisher(processes, finishing.niceness) as submit:
             try:
                 for i, (scan, loaded) in enumerate(prefetched(
                         [row['scan'] for row in todo],
@@ -474,16 +486,31 @@ class _Pending(Protocol):
 
 
 @contextlib.contextmanager
-def _finisher(processes: int) -> Iterator[Callable[[Callable], _Pending]]:
+def _finisher(processes: int, niceness: int = 0
+              ) -> Iterator[Callable[[Callable], _Pending]]:
     """``submit(task) -> _Pending``: a thread of this process (``processes
-    == 0``, one scan at a time) or a forked process per scan."""
+    == 0``, one scan at a time) or a forked process per scan, its niceness
+    raised by ``niceness`` (:class:`Finishing`)."""
     if processes == 0:
         with ThreadPoolExecutor(max_workers=1,
                                 thread_name_prefix='mmlesion-write') as pool:
             yield pool.submit
         return
     _warm_pictures()
-    yield lambda task: ForkedCall(task, name='mmlesion-finish')
+    yield lambda task: ForkedCall(_niced(task, niceness),
+                                  name='mmlesion-finish')
+
+
+def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
+    """``task`` run after ``os.nice(niceness)`` (in the forked child: the
+    threads it starts inherit the niceness)."""
+
+    def run() -> dict:
+        if niceness:
+            os.nice(niceness)
+        return task()
+
+    return run
 
 
 def _warm_pictures() -> None:

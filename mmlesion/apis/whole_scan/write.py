@@ -12,6 +12,7 @@ import os
 import os.path as osp
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 
@@ -24,6 +25,10 @@ from mmlesion.visualization.volume_report import describe_size
 from .results import ScanResult
 from .write_dicom import dicom_output_paths
 
+#: Threads writing a scan's key-slice PNGs while the next pictures are
+#: drawn (:meth:`~mmlesion.visualization.key_slice_raster.KeySliceRaster.
+#: draw`); 0: written one after another as they are drawn.
+PNG_WRITERS = 2
 CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                      'probability')
 
@@ -340,17 +345,27 @@ def write_volume_results(result: ScanResult,
                           for k in ('sr', 'seg') if result.dicom.get(k)})
         pictures = {}
         canvas = None  # one raster for all the key slices
-        for f in result.findings[:max_pictures]:
-            rel = f'key_slices/finding_{f.id:03d}.png'
-            canvas = canvas or KeySliceRaster(resampled, window,
-                                              result.model_warning)
-            canvas.draw(f.to_dict(), Path(outputs.path(rel)))
-            pictures[f.id] = Path(outputs.path(rel))
-            f.key_slice_png = rel
-        record = result.to_dict()
-        draw_overview(resampled, record['findings'], paths['overview'],
-                      window, max_findings=max_pictures,
-                      warning=result.model_warning)
+        # the key slices drawn here, their PNGs written by threads while
+        # the next ones and the overview are drawn
+        with (ThreadPoolExecutor(PNG_WRITERS,
+                                 thread_name_prefix='mmlesion-png')
+              if PNG_WRITERS else contextlib.nullcontext()) as saver:
+            written = []
+            for f in result.findings[:max_pictures]:
+                rel = f'key_slices/finding_{f.id:03d}.png'
+                canvas = canvas or KeySliceRaster(resampled, window,
+                                                  result.model_warning)
+                written.append(canvas.draw(f.to_dict(),
+                                           Path(outputs.path(rel)), saver))
+                pictures[f.id] = Path(outputs.path(rel))
+                f.key_slice_png = rel
+            record = result.to_dict()
+            draw_overview(resampled, record['findings'], paths['overview'],
+                          window, max_findings=max_pictures,
+                          warning=result.model_warning)
+            for future in written:
+                if future is not None:
+                    future.result()  # a failed write raises here
         paths['json'].write_text(json.dumps(record, indent=1) + '\n',
                                  encoding='utf-8')
         with open(paths['csv'], 'w', newline='') as f:

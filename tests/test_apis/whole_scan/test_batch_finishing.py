@@ -142,6 +142,47 @@ def test_finishing_settings_are_checked():
     assert Finishing().resolved_processes() == expected
     with pytest.raises(ValueError, match='>= 0'):
         Finishing(processes=-1)
+    assert Finishing().niceness == 10
+    for niceness in (-1, 20):
+        with pytest.raises(ValueError, match='niceness must be 0..19'):
+            Finishing(niceness=niceness)
+
+
+@needs_fork
+def test_finishing_processes_run_at_a_lower_priority(scans, tmp_path,
+                                                     monkeypatch):
+    """Each finishing process (and the threads it starts) runs with the
+    batch's niceness plus ``Finishing.niceness``; the batch's process
+    keeps its own."""
+    from concurrent.futures import ThreadPoolExecutor
+    own = os.nice(0)
+    seen = []
+    original = volume_batch._finish_task
+
+    def finish_task(*args):
+        task = original(*args)
+
+        def niceness_then_task():
+            with ThreadPoolExecutor(1) as pool:  # a thread it starts
+                in_thread = pool.submit(os.nice, 0).result()
+            return dict(task(), niceness=(os.nice(0), in_thread))
+
+        return niceness_then_task
+
+    monkeypatch.setattr(volume_batch, '_finish_task', finish_task)
+    monkeypatch.setattr(volume_batch, '_finish',
+                        lambda row, pending, *a: seen.append(
+                            pending.result()['niceness']))
+    for niceness in (3, 0):
+        seen.clear()
+        run_batch_inference(CFG_PATH, None, scans[:2],
+                            str(tmp_path / f'n{niceness}'), RUN,
+                            model=_model(),
+                            finishing=Finishing(processes=2,
+                                                niceness=niceness))
+        expected = min(own + niceness, 19)
+        assert seen == [(expected, expected)] * 2, niceness
+    assert os.nice(0) == own
 
 
 class _Unpicklable(Exception):
