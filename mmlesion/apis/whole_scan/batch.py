@@ -49,7 +49,7 @@ import os.path as osp
 import time
 import traceback
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (Callable, Deque, Iterator, List, Optional, Protocol,
@@ -497,8 +497,24 @@ def _finisher(processes: int, niceness: int = 0
             yield pool.submit
         return
     _warm_pictures()
-    yield lambda task: ForkedCall(_niced(task, niceness),
-                                  name='mmlesion-finish')
+    # forked by a thread: the model's loop goes on to the next scan while
+    # the page tables are copied (the larger the process, the longer)
+    with ThreadPoolExecutor(max_workers=1,
+                            thread_name_prefix='mmlesion-fork') as forker:
+        yield lambda task: _ForkedInThread(forker.submit(
+            ForkedCall, _niced(task, niceness), name='mmlesion-finish'))
+
+
+class _ForkedInThread:
+    """A :class:`~mmlesion.utils.forked_call.ForkedCall` started by a
+    thread: :meth:`result` waits for the fork, then for the call (a failed
+    fork raises here, failing only its scan)."""
+
+    def __init__(self, forking: Future) -> None:
+        self._forking = forking
+
+    def result(self) -> dict:
+        return self._forking.result().result()
 
 
 def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
