@@ -34,10 +34,8 @@ infer_scans_changes.old_code`; as before 2026-11-26's evening,
 ``RunSettings.huge_pages=True`` (:mod:`mmlesion.utils.huge_pages`),
 ``not_niced`` with the finishing processes at the batch's priority,
 ``Finishing(niceness=0)``, ``png_in_turn`` with the key slices' PNGs
-written as they are drawn, not by threads, ``fork_in_loop`` with each
-finishing process forked by the model's loop, ``recist_in_order`` with a
-scan's findings measured in their order, not the largest boxes first, and
-``before_evening`` with all five undone), in turn. Then (``--change-rounds``) one
+written as they are drawn, not by threads, and ``before_evening`` with
+all three undone), in turn. Then (``--change-rounds``) one
 scan's files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
 time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
@@ -103,14 +101,8 @@ SCHEDULES = {
     # overlapped with the key slices' PNGs written as they are drawn
     # (before 2026-11-26's evening)
     'png_in_turn': dict(),
-    # overlapped with each finishing process forked by the model's loop
-    # (before 2026-11-26's evening)
-    'fork_in_loop': dict(),
-    # overlapped with a scan's findings measured in their order, not the
-    # largest boxes first (before 2026-11-26's evening)
-    'recist_in_order': dict(),
-    # overlapped with the batch code before 2026-11-26's evening: all five
-    # changes of that evening undone
+    # overlapped with the batch code before 2026-11-26's evening: the
+    # three changes of that evening undone
     'before_evening': dict(niceness=0),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
@@ -124,20 +116,16 @@ RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True),
 #: pixel for pixel.
 OLD_CODE_SCHEDULES = {
     'matplotlib': dict(pictures=False, png_level=False, records=False,
-                       png_threads=False, fork_in_loop=False,
-                       recist_in_order=False),
+                       png_threads=False),
     'old_code': dict(),
 }
 #: The evening's changes of 2026-11-26 undone one at a time (the rest of
 #: :func:`~projects.benchmarks.infer_scans_changes.old_code` kept new).
 _NEW = dict(raster=False, pictures=False, png_level=False, records=False,
-            png_threads=False, fork_in_loop=False, recist_in_order=False)
+            png_threads=False)
 OLD_CODE_SCHEDULES.update({
     'png_in_turn': dict(_NEW, png_threads=True),
-    'fork_in_loop': dict(_NEW, fork_in_loop=True),
-    'recist_in_order': dict(_NEW, recist_in_order=True),
-    'before_evening': dict(_NEW, png_threads=True, fork_in_loop=True,
-                           recist_in_order=True),
+    'before_evening': dict(_NEW, png_threads=True),
 })
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'

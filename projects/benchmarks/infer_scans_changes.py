@@ -241,8 +241,7 @@ class OldKeySlices:
 @contextlib.contextmanager
 def old_code(raster: bool = True, pictures: bool = True,
              png_level: bool = True, records: bool = True,
-             png_threads: bool = True, fork_in_loop: bool = True,
-             recist_in_order: bool = True) -> Iterator[None]:
+             png_threads: bool = True) -> Iterator[None]:
     """The finishing's earlier code while in the block: the key slices drawn
     by matplotlib (``raster``: :class:`MatplotlibKeySlices`, the code before
     :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`; the
@@ -251,25 +250,16 @@ def old_code(raster: bool = True, pictures: bool = True,
     with ``raster``), PNGs at zlib's default level 6 (``png_level``),
     findings' records copied by ``dataclasses.asdict`` (``records``), the
     key slices' PNGs written as they are drawn instead of by threads
-    (``png_threads``), each finishing process forked by the model's loop
-    itself (``fork_in_loop``: :func:`finisher_in_loop`), a scan's findings
-    measured in their order rather than the largest boxes first
-    (``recist_in_order``); the last three the code before 2026-11-26's
-    evening. The same findings, tested; the same pixels among the
-    matplotlib ways."""
+    (``png_threads``: the code before 2026-11-26's evening). The same
+    findings, tested; the same pixels among the matplotlib ways."""
     from dataclasses import asdict
 
     import mmlesion.visualization.pixel_figure as pixel_figure
     import mmlesion.visualization.volume_report as volume_report
-    from mmlesion.apis.whole_scan import batch, measure, results, write
+    from mmlesion.apis.whole_scan import results, write
     patches = []
     if png_threads:
         patches.append((write, 'PNG_WRITERS', 0))
-    if fork_in_loop:
-        patches.append((batch, '_finisher', finisher_in_loop))
-    if recist_in_order:
-        patches.append((measure, 'measuring_order',
-                        lambda findings: list(range(len(findings)))))
     if raster:
         patches.append((volume_report, 'KeySliceRaster',
                         OldKeySlices if pictures else MatplotlibKeySlices))
@@ -287,25 +277,6 @@ def old_code(raster: bool = True, pictures: bool = True,
     finally:
         for owner, name, value in reversed(saved):
             setattr(owner, name, value)
-
-
-@contextlib.contextmanager
-def finisher_in_loop(processes: int, niceness: int = 0):
-    """``batch._finisher`` as before 2026-11-26's evening: the model's
-    loop forks each finishing process itself (it waits for the page
-    tables' copy before it detects the next scan)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mmlesion.apis.whole_scan import batch
-    from mmlesion.utils.forked_call import ForkedCall
-    if processes == 0:
-        with ThreadPoolExecutor(max_workers=1,
-                                thread_name_prefix='mmlesion-write') as pool:
-            yield pool.submit
-        return
-    batch._warm_pictures()
-    yield lambda task: ForkedCall(batch._niced(task, niceness),
-                                  name='mmlesion-finish')
 
 
 #: Each change of the finishing timed by :func:`time_changes`: name ->
@@ -336,8 +307,7 @@ def time_changes(result, volume, run_info, folder: Path,
     Only this process runs: CPU seconds are this process's."""
     from mmlesion.apis.whole_scan.run import write_scan
     keep = dict(raster=False, pictures=False, png_level=False,
-                records=False, png_threads=False, fork_in_loop=False,
-                recist_in_order=False)
+                records=False, png_threads=False)
     seconds = {name: ([], [], [], []) for name in CHANGES}
     for round_ in range(rounds):
         for name, ways in CHANGES.items():

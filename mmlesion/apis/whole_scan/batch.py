@@ -39,7 +39,10 @@ batch one after another; two processes draw two scans' pictures at once.
 Each scan is finished in a process forked from the batch's (Linux,
 :class:`~mmlesion.utils.forked_call.ForkedCall`): it sees the scan's
 arrays without a copy or a pickle, and only a few numbers come back
-(docs/benchmarks.md, "A day's scans").
+(docs/benchmarks.md, "A day's scans"). It runs at a lower priority
+(:class:`Finishing` ``niceness``): on busy cores the model's loop and the
+thread reading the next scan, which the model waits for, come first. The batch runs without numpy's huge-page advice unless
+``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
 """
 import contextlib
 import csv
@@ -49,7 +52,7 @@ import os.path as osp
 import time
 import traceback
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import (Callable, Deque, Iterator, List, Optional, Protocol,
@@ -497,24 +500,8 @@ def _finisher(processes: int, niceness: int = 0
             yield pool.submit
         return
     _warm_pictures()
-    # forked by a thread: the model's loop goes on to the next scan while
-    # the page tables are copied (the larger the process, the longer)
-    with ThreadPoolExecutor(max_workers=1,
-                            thread_name_prefix='mmlesion-fork') as forker:
-        yield lambda task: _ForkedInThread(forker.submit(
-            ForkedCall, _niced(task, niceness), name='mmlesion-finish'))
-
-
-class _ForkedInThread:
-    """A :class:`~mmlesion.utils.forked_call.ForkedCall` started by a
-    thread: :meth:`result` waits for the fork, then for the call (a failed
-    fork raises here, failing only its scan)."""
-
-    def __init__(self, forking: Future) -> None:
-        self._forking = forking
-
-    def result(self) -> dict:
-        return self._forking.result().result()
+    yield lambda task: ForkedCall(_niced(task, niceness),
+                                  name='mmlesion-finish')
 
 
 def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:

@@ -192,14 +192,6 @@ def _largest_box_slice(finding: Finding) -> Box2D:
     return max(finding.boxes_2d, key=lambda b: b.area)
 
 
-def measuring_order(findings: Sequence[Finding]) -> List[int]:
-    """The findings' indices by decreasing area of the box measured (the
-    largest 2D box; ties in finding order): the order the threads of
-    :func:`measure_findings` take them in."""
-    areas = [_largest_box_slice(f).area for f in findings]
-    return sorted(range(len(findings)), key=lambda i: (-areas[i], i))
-
-
 def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
                  original: CTVolume) -> np.ndarray:
     """(n, 2) resampled voxels on slice ``z`` -> (n, 3) original (z, y, x)."""
@@ -279,13 +271,8 @@ def measure_findings(findings: List[Finding],
             os, 'sched_getaffinity') else os.cpu_count() or 1)
         workers = min(cpus, 16)
     if workers > 1 and len(findings) > 1:
-        # the largest boxes first (GrabCut's time grows with the box's
-        # area), so that the threads end together; back in finding order
-        order = measuring_order(findings)
         with ThreadPoolExecutor(min(workers, len(findings))) as pool:
-            done = dict(zip(order, pool.map(measure,
-                                            [findings[i] for i in order])))
-        measured = [done[i] for i in range(len(findings))]
+            measured = list(pool.map(measure, findings))
     else:
         measured = [measure(f) for f in findings]
     masks = {}

@@ -7,7 +7,6 @@ import pytest
 from mmlesion.apis.whole_scan.measure import (box_seed_points,
                                               grow_mask_in_box,
                                               measure_findings,
-                                              measuring_order,
                                               model_mask_in_box)
 from mmlesion.datasets.volumes import CTVolume, resample_volume
 from tests.helpers.volume_demo import finding_of_boxes
@@ -122,18 +121,6 @@ def test_threads_measure_the_same_as_one_after_another():
     for k, (z, mask) in masks_one.items():
         assert masks_four[k][0] == z
         assert np.array_equal(masks_four[k][1], mask)
-
-
-def test_threads_take_the_largest_boxes_first():
-    """Threads measure the findings by decreasing area of their largest
-    box (ties in finding order), so that they end together."""
-    sides = [4., 9., 6., 9., 2.]
-    findings = [finding_of_boxes(i + 1, [
-        dict(slice=0, bbox=[0., 0., 3., 3.], score=.9),
-        dict(slice=1, bbox=[0., 0., side, side], score=.9)])
-        for i, side in enumerate(sides)]
-    assert measuring_order(findings) == [1, 3, 2, 0, 4]
-    assert measuring_order([]) == []
 
 
 def test_axes_map_to_the_original_scan_through_world_coordinates():
