@@ -35,7 +35,8 @@ infer_scans_changes.old_code`; as before 2026-11-26's evening,
 ``not_niced`` with the finishing processes at the batch's priority,
 ``Finishing(niceness=0)``, ``png_in_turn`` with the key slices' PNGs
 written as they are drawn, not by threads, and ``before_evening`` with
-all three undone), in turn. Then (``--change-rounds``) one
+all three undone), in turn, each round starting one schedule later than
+the one before. Then (``--change-rounds``) one
 scan's files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
 time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
@@ -398,7 +399,11 @@ def main(argv=None) -> dict:
             for scan in scans:
                 load_ct_volume(scan)
             reads.append((time.perf_counter() - start) / n)
-            for name in names:
+            # each round starts one schedule later: no schedule always
+            # runs first or after the same one (the machine's state drifts
+            # over a round)
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:
                 times[name].append(batch(name,
                                          Path(tmp) / f'out_{name}_{round_}'))
         same = {name: same_files(Path(tmp) / f'out_{BASELINE}_0',
