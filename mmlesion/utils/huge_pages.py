@@ -7,12 +7,14 @@ fault in 2 MiB pages instead of 4 KiB ones. Where the kernel has free
 2 MiB blocks at hand that is cheaper. Where it has not (memory handed back
 and forth in large arrays, as a batch of scans does, or a virtual machine
 returning freed blocks to its host), a huge-page fault can cost far more:
-on the 2-core virtual machine of ``docs/benchmarks.md`` ("A day's scans"),
-the 314 MB float32 copy of a read scan took 0.15-0.2 s without the advice
-and 0.5-0.6 s with it within a batch (0.04-0.06 s alone). The switch is
-numpy's own (``numpy._core.multiarray._set_madvise_hugepage``, the one
+on the 2-core virtual machine of ``docs/benchmarks.md`` ("A day's scans",
+run J), reading and resampling a scan within a batch took 1.55 s with the
+advice and 0.57 s without. The switch is numpy's own
+(``numpy._core.multiarray._set_madvise_hugepage``, the one
 ``NUMPY_MADVISE_HUGEPAGE`` sets at import) and holds for the whole process
 while set: every thread's new arrays, and processes forked meanwhile.
+numpy offers no way to read it but to set it (the previous state comes
+back): :func:`numpy_huge_pages_enabled` sets it and puts it back at once.
 """
 import contextlib
 from typing import Callable, Iterator, Optional

@@ -69,7 +69,8 @@ def describe_size(finding: dict) -> str:
     (:mod:`~mmlesion.apis.whole_scan.measure`).
 
     Args:
-        finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.infer_volume`.
+        finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.
+            infer_volume`.
 
     Returns:
         str: the sizes in words (without RECIST when it was not measured).

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""numpy's huge-page advice switched for a block (mmlesion.utils.huge_pages)."""
+"""numpy's huge-page advice switched for a block
+(mmlesion.utils.huge_pages)."""
 import pytest
 
 from mmlesion.utils.huge_pages import (numpy_huge_pages,

@@ -41,7 +41,8 @@ Each scan is finished in a process forked from the batch's (Linux,
 arrays without a copy or a pickle, and only a few numbers come back
 (docs/benchmarks.md, "A day's scans"). It runs at a lower priority
 (:class:`Finishing` ``niceness``): on busy cores the model's loop and the
-thread reading the next scan, which the model waits for, come first. The batch runs without numpy's huge-page advice unless
+thread reading the next scan, which the model waits for, come first. The
+batch runs without numpy's huge-page advice unless
 ``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
 """
 import contextlib
