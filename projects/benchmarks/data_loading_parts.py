@@ -326,8 +326,6 @@ def cache_recist_masks(dataset, folder: str) -> int:
         ``RecistToMask``).
     """
     from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
-                                                             cache_file_name,
-                                                             save_mask_npz,
                                                              write_cache_meta)
     steps = dataset.pipeline.transforms
     where = [i for i, t in enumerate(steps)
@@ -340,10 +338,7 @@ def cache_recist_masks(dataset, folder: str) -> int:
         results = dataset.get_data_info(index)
         for step in steps[:where[0]]:
             results = step(results)
-        crops, offsets, _ = masker.compute_masks(results)
-        save_mask_npz(osp.join(folder, cache_file_name(results)),
-                      results['gt_bboxes'].tensor.numpy().astype(np.float64),
-                      crops, offsets, results['img'].shape[:2])
+        masker.write_cache_file(results, folder)
     steps[where[0]] = RecistToMask(**masker.params, cache_dir=folder,
                                    cache_missing='error')
     return len(dataset)

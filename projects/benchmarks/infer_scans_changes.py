@@ -36,13 +36,13 @@ def old_key_slice_figure(volume, finding: dict, window: Tuple[float, float],
     from mmlesion.visualization.text_stamp import paste_text
     from mmlesion.visualization.key_slice_raster import (KEY_SLICE_SIZE_PX,
                                                          KEY_SLICE_TEXT_PX,
-                                                         describe_size)
-    from mmlesion.visualization.key_slice_raster import \
-        box_on_slice as _box_on_slice
+                                                         box_on_slice,
+                                                         key_slice_of,
+                                                         title_lines)
     rec = finding.get('recist')
-    z = int(rec['key_slice'] if rec else finding['key_slice'])
+    z = key_slice_of(finding)
     img = window_hu(volume.array[z], window, (0., 1.))
-    box, score = _box_on_slice(finding, z)
+    box, _ = box_on_slice(finding, z)
     x1, y1, x2, y2 = box
     width, height = KEY_SLICE_SIZE_PX
     fig = pixel_figure(width, height)
@@ -66,13 +66,7 @@ def old_key_slice_figure(volume, finding: dict, window: Tuple[float, float],
             ax.set_ylim(cy + half, cy - half)
         ax.set_xticks([])
         ax.set_yticks([])
-    x, y, zw = finding['center_world']
-    lines = [
-        f"finding {finding['id']}: score {finding['score']:.3f}, world "
-        f"({x:.1f}, {y:.1f}, {zw:.1f}) mm", describe_size(finding),
-        f"slices {finding['slice_range_original'][0]}-"
-        f"{finding['slice_range_original'][1]} of the scan; drawn: "
-        f"resampled slice {z}, 2D score {score:.3f}"]
+    lines = title_lines(finding)
     if warning:
         paste_text(fig, f'WARNING: model {warning}', width / 2., 6.,
                    KEY_SLICE_TEXT_PX, color='#b00000', weight='bold')
@@ -156,11 +150,12 @@ class MatplotlibKeySlices:
         """
         from mmlesion.datasets.transforms.windowing import window_hu
         from mmlesion.visualization.key_slice_raster import (box_on_slice,
-                                                             describe_size)
+                                                             key_slice_of,
+                                                             title_lines)
         rec = finding.get('recist')
-        z = int(rec['key_slice'] if rec else finding['key_slice'])
+        z = key_slice_of(finding)
         img = window_hu(self.volume.array[z], self.window, (0., 1.))
-        box, score = box_on_slice(finding, z)
+        box, _ = box_on_slice(finding, z)
         x1, y1, x2, y2 = box
         for image, rect in zip(self._images, self._boxes):
             image.set_data(img)
@@ -172,13 +167,7 @@ class MatplotlibKeySlices:
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         zoom.set_xlim(cx - half, cx + half)
         zoom.set_ylim(cy + half, cy - half)
-        x, y, zw = finding['center_world']
-        self._title.set_text('\n'.join([
-            f"finding {finding['id']}: score {finding['score']:.3f}, world "
-            f"({x:.1f}, {y:.1f}, {zw:.1f}) mm", describe_size(finding),
-            f"slices {finding['slice_range_original'][0]}-"
-            f"{finding['slice_range_original'][1]} of the scan; drawn: "
-            f"resampled slice {z}, 2D score {score:.3f}"]))
+        self._title.set_text('\n'.join(title_lines(finding)))
         return self.figure
 
     def _show_recist(self, rec: Optional[dict]) -> None:
@@ -220,7 +209,6 @@ class MatplotlibKeySlices:
         """
         from mmlesion.visualization.pixel_figure import save_png
         save_png(self.show(finding), path)
-
 
 
 class OldKeySlices:

@@ -102,7 +102,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.datasets.recist_mask_source import build_recist_source
     from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
-                                                             save_mask_npz,
                                                              write_cache_meta)
     from mmlesion.utils.progress import progress_bar
     cfg_options = args.cfg_options
@@ -146,10 +145,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             skipped += 1
             bar.update()
             continue
-        results = dataset[i]
-        crops, offsets, meth = masker.compute_masks(results)
-        bboxes = results['gt_bboxes'].tensor.numpy().astype(np.float64)
-        save_mask_npz(path, bboxes, crops, offsets, results['img'].shape[:2])
+        crops, meth = masker.write_cache_file(dataset[i], args.out)
         written += 1
         for crop, method in zip(crops, meth):
             methods[method] += 1

@@ -242,6 +242,21 @@ class RecistToMask(BaseTransform):
             methods.append(method)
         return crops, offsets, methods
 
+    def write_cache_file(self, results: dict, cache_dir: str
+                         ) -> Tuple[List[np.ndarray], List[str]]:
+        """Compute an image's masks (:meth:`compute_masks`) and write them
+        as its file of a mask cache in ``cache_dir`` (module docstring; the
+        folder's ``meta.json`` is :func:`write_cache_meta`'s).
+
+        Returns:
+            tuple: the crops and the method of each instance.
+        """
+        crops, offsets, methods = self.compute_masks(results)
+        save_mask_npz(osp.join(cache_dir, cache_file_name(results)),
+                      _boxes_array(results.get('gt_bboxes')), crops, offsets,
+                      results['img'].shape[:2])
+        return crops, methods
+
     def _from_cache(self, results: dict, bboxes: np.ndarray,
                     shape: Tuple[int, int]) -> List[Optional[np.ndarray]]:
         found: List[Optional[np.ndarray]] = [None] * len(bboxes)
