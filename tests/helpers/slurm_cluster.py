@@ -279,6 +279,11 @@ class LocalSlurmCluster:
             f'{_tail(self.logs["slurmctld"])} slurmd log: '
             f'{_tail(self.logs["slurmd"])}')
 
+    def log_tail(self, daemon: str, lines: int = 30) -> str:
+        """The last ``lines`` lines of ``daemon``'s log (``slurmctld``,
+        ``slurmd`` or ``munged``), for an error message."""
+        return _tail(self.logs[daemon], lines)
+
     # jobs ------------------------------------------------------------
 
     def job_ids(self, attempts: int = 5) -> List[str]:

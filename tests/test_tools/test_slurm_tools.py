@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 import torch
@@ -102,11 +102,16 @@ def _load(path: Path) -> dict:
 
 
 def _wait_for(predicate, timeout: float, what: str,
-              interval: float = 0.05) -> None:
+              interval: float = 0.05,
+              diagnose: Optional[Callable[[], str]] = None) -> None:
+    """Wait until ``predicate()``; on timeout the error names ``what`` and
+    adds what ``diagnose()`` says (the job's state, its log)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout:g} s: {what}')
+            said = f'\n{diagnose()}' if diagnose is not None else ''
+            raise AssertionError(
+                f'timed out after {timeout:g} s: {what}{said}')
         time.sleep(interval)
 
 
@@ -330,7 +335,17 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
             return over and 'start 1' in (log.read_text()
                                           if log.exists() else '')
 
-        _wait_for(ended, 240, 'the requeued job to end', interval=0.5)
+        def diagnose() -> str:
+            job_log = log.read_text()[-3000:] if log.exists() else '(none)'
+            return '\n'.join([
+                'scontrol show job:',
+                scontrol('show', 'job', job_id, check=False),
+                'job log (tail):', job_log,
+                'slurmctld log (tail):', slurm_cluster.log_tail('slurmctld'),
+                'slurmd log (tail):', slurm_cluster.log_tail('slurmd')])
+
+        _wait_for(ended, 240, 'the requeued job to end', interval=0.5,
+                  diagnose=diagnose)
     finally:
         slurm_cluster.cancel_all()
         _kill_left(job, pids)
