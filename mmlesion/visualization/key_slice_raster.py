@@ -11,16 +11,15 @@ panels under the title, :data:`KEY_SLICE_SIZE_PX`, text
 drawn with numpy, OpenCV (anti-aliased lines) and Pillow (the text): a
 scan's 20 pictures cost about a tenth of the CPU of drawing them with
 matplotlib, which made the pictures one of the two largest parts of a
-batch of scans (``docs/benchmarks.md``, "A day's scans").
+batch of scans (``docs/benchmarks.md``, "A day's scans"). What it shares
+with the overview drawn as pixels (the font, a panel's place, the PNG
+writer) is in :mod:`~mmlesion.visualization.pixel_drawing`.
 
 Coordinates are continuous voxel coordinates of the (resampled) volume the
 findings were detected in, voxel centres at integers: voxel ``i`` covers
 ``[i - 0.5, i + 0.5]``.
 """
-import functools
-import os.path as osp
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -29,7 +28,9 @@ import numpy as np
 
 from mmlesion.datasets.transforms.windowing import window_hu
 
-from .pixel_figure import PNG_COMPRESS_LEVEL
+from .pixel_drawing import (SHIFT, WARNING_RGB, DrawnText, PanelView,
+                            fit_rect, fixed, font, frame, resized_rgb,
+                            save_pixels_png)
 from .recist_axes import recist_labels
 
 #: Size of a key-slice picture, pixels (width, height).
@@ -38,25 +39,14 @@ KEY_SLICE_SIZE_PX = (720, 440)
 KEY_SLICE_TEXT_PX = 13.
 #: Line height of the title, in text heights (matplotlib's default).
 LINE_SPACING = 1.25
-#: Colours (RGB) of the box, the RECIST long and short axis, the warning.
+#: Colours (RGB) of the box, the RECIST long and short axis (the warning's:
+#: :data:`~mmlesion.visualization.pixel_drawing.WARNING_RGB`).
 BOX_RGB = (0, 255, 0)
 LONG_AXIS_RGB = (255, 0, 0)
 SHORT_AXIS_RGB = (0, 191, 255)
-WARNING_RGB = (176, 0, 0)
 #: Margin around the panels and the gap between them, px.
 MARGIN_PX = 6.
 GAP_FRACTION = .035
-
-
-@functools.lru_cache(maxsize=8)
-def _font(px: float, bold: bool = False):
-    """DejaVu Sans (bundled with matplotlib) at ``px`` pixels per em."""
-    import matplotlib
-    from PIL import ImageFont
-    name = 'DejaVuSans-Bold.ttf' if bold else 'DejaVuSans.ttf'
-    return ImageFont.truetype(
-        osp.join(matplotlib.get_data_path(), 'fonts', 'ttf', name),
-        size=int(round(px)))
 
 
 def describe_size(finding: dict) -> str:
@@ -112,41 +102,6 @@ def title_lines(finding: dict) -> List[str]:
         f'2D score {score:.3f}']
 
 
-@dataclass(frozen=True)
-class PanelView:
-    """Where a panel sits in the picture and what part of the slice it
-    shows.
-
-    Args:
-        left (int): the panel's first column in the picture, px.
-        top (int): its first row.
-        size (tuple[int, int]): its width and height, px.
-        x_range (tuple[float, float]): the continuous voxel x at its left
-            and right edge.
-        y_range (tuple[float, float]): the voxel y at its top and bottom
-            edge.
-    """
-    left: int
-    top: int
-    size: Tuple[int, int]
-    x_range: Tuple[float, float]
-    y_range: Tuple[float, float]
-
-    def to_panel(self, x: float, y: float) -> Tuple[float, float]:
-        """Voxel ``(x, y)`` -> panel pixel coordinates (pixel centres at
-        ``i + 0.5``)."""
-        (x0, x1), (y0, y1) = self.x_range, self.y_range
-        return ((x - x0) * self.size[0] / (x1 - x0),
-                (y - y0) * self.size[1] / (y1 - y0))
-
-
-@dataclass(frozen=True)
-class DrawnText:
-    """A text of the last picture: what it says and its size, px."""
-    text: str
-    px: float
-
-
 class KeySliceRaster:
     """Draws the key slices of one scan's findings (module docstring).
 
@@ -185,29 +140,16 @@ class KeySliceRaster:
         return [(left, top, cell, bottom - top),
                 (right - cell, top, cell, bottom - top)]
 
-    @staticmethod
-    def _fit(cell, aspect: float) -> Tuple[int, int, int, int]:
-        """The largest rectangle of ``aspect`` (height / width) centred in a
-        cell, in whole pixels."""
-        left, top, width, height = cell
-        w, h = width, width * aspect
-        if h > height:
-            w, h = height / aspect, height
-        x0 = int(round(left + (width - w) / 2))
-        y0 = int(round(top + (height - h) / 2))
-        return x0, y0, int(round(left + (width + w) / 2)) - x0, \
-            int(round(top + (height + h) / 2)) - y0
-
     def views(self, finding: dict) -> Tuple[PanelView, PanelView]:
         """The whole-slice panel and the magnified one of a finding."""
         rows, cols = np.shape(self.volume.array)[1:3]
         whole_cell, zoom_cell = self._cells()
-        x0, y0, w, h = self._fit(whole_cell, rows / cols)
+        x0, y0, w, h = fit_rect(whole_cell, rows / cols)
         whole = PanelView(x0, y0, (w, h), (-.5, cols - .5), (-.5, rows - .5))
         x1, y1, x2, y2 = box_on_slice(finding, key_slice_of(finding))[0]
         half = max(x2 - x1, y2 - y1) * 1.5 + 8
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        x0, y0, w, h = self._fit(zoom_cell, 1.)
+        x0, y0, w, h = fit_rect(zoom_cell, 1.)
         zoom = PanelView(x0, y0, (w, h), (cx - half, cx + half),
                          (cy - half, cy + half))
         return whole, zoom
@@ -236,7 +178,8 @@ class KeySliceRaster:
         labels = recist_labels(rec) if rec else []
         views = self.views(finding)
         for view, zoom in zip(views, (False, True)):
-            panel = _zoomed(grey, view) if zoom else _whole(grey, view)
+            panel = (_zoomed(grey, view) if zoom else
+                     resized_rgb(grey, view.size))
             _draw_box(panel, view, box)
             if rec:
                 _draw_recist(panel, view, rec)
@@ -244,7 +187,7 @@ class KeySliceRaster:
             x, y = view.left, view.top
             h, w = panel.shape[:2]
             canvas[y:y + h, x:x + w] = panel
-            _frame(canvas, view)
+            frame(canvas, view)
         image = Image.fromarray(canvas)
         draw = ImageDraw.Draw(image)
         self.texts = []
@@ -278,7 +221,7 @@ class KeySliceRaster:
     def _text(self, draw, xy, text: str, fill, anchor: str,
               bold: bool = False) -> None:
         draw.text(xy, text, fill=fill, anchor=anchor,
-                  font=_font(KEY_SLICE_TEXT_PX, bold))
+                  font=font(KEY_SLICE_TEXT_PX, bold))
         self.texts.append(DrawnText(text, KEY_SLICE_TEXT_PX))
 
     def _title(self, draw, lines: Sequence[str]) -> None:
@@ -300,14 +243,6 @@ class KeySliceRaster:
                               view.top + y), label, (0, 0, 0), 'lm')
 
 
-def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
-    """Write an RGB picture as a PNG at :data:`~mmlesion.visualization.
-    pixel_figure.PNG_COMPRESS_LEVEL` (matplotlib's level)."""
-    from PIL import Image
-    Image.fromarray(pixels).save(str(path), format='PNG',
-                                 compress_level=PNG_COMPRESS_LEVEL)
-
-
 #: Legend layout (px): padding, the line sample's length, the text's start
 #: from the frame's left edge, the rows' height, the distance from the
 #: panel's edges.
@@ -322,8 +257,8 @@ def _legend_box(panel_size, labels):
     """The legend's frame (x, y, w, h in the panel) and each row's line
     sample start and centre height (lower right corner, as matplotlib's
     ``loc='lower right'``)."""
-    font = _font(KEY_SLICE_TEXT_PX)
-    text_w = max(font.getlength(label) for _, label in labels)
+    text_font = font(KEY_SLICE_TEXT_PX)
+    text_w = max(text_font.getlength(label) for _, label in labels)
     w = int(np.ceil(LEGEND_TEXT_X + text_w + LEGEND_PAD))
     h = 2 * LEGEND_PAD + LEGEND_ROW * len(labels)
     x0 = panel_size[0] - LEGEND_INSET - w
@@ -331,16 +266,6 @@ def _legend_box(panel_size, labels):
     rows = [(x0 + LEGEND_PAD, y0 + LEGEND_PAD + LEGEND_ROW * (i + .5))
             for i in range(len(labels))]
     return (x0, y0, w, h), rows
-
-
-def _whole(grey: np.ndarray, view: PanelView) -> np.ndarray:
-    """The whole slice at the panel's size (area averaging where it
-    shrinks, linear where it grows), grey as RGB."""
-    w, h = view.size
-    shrink = w < grey.shape[1] or h < grey.shape[0]
-    small = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA
-                       if shrink else cv2.INTER_LINEAR)
-    return cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
 
 
 def _zoomed(grey: np.ndarray, view: PanelView) -> np.ndarray:
@@ -360,29 +285,19 @@ def _zoomed(grey: np.ndarray, view: PanelView) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
 
 
-#: Sub-pixel bits of OpenCV's drawing calls.
-_SHIFT = 4
-
-
-def _fixed(point) -> Tuple[int, int]:
-    """Panel pixel coordinates (centres at ``i + 0.5``) -> OpenCV's fixed
-    point (centres at integers)."""
-    return tuple(int(round((v - .5) * (1 << _SHIFT))) for v in point)
-
-
 def _draw_box(panel: np.ndarray, view: PanelView, box) -> None:
     x1, y1, x2, y2 = box
-    cv2.rectangle(panel, _fixed(view.to_panel(x1, y1)),
-                  _fixed(view.to_panel(x2, y2)), BOX_RGB, 2, cv2.LINE_AA,
-                  _SHIFT)
+    cv2.rectangle(panel, fixed(view.to_panel(x1, y1)),
+                  fixed(view.to_panel(x2, y2)), BOX_RGB, 2, cv2.LINE_AA,
+                  SHIFT)
 
 
 def _draw_recist(panel: np.ndarray, view: PanelView, rec: dict) -> None:
     for (key, _), color in zip(recist_labels(rec),
                                (LONG_AXIS_RGB, SHORT_AXIS_RGB)):
         ends = [view.to_panel(*p) for p in rec[key]]
-        cv2.line(panel, _fixed(ends[0]), _fixed(ends[1]), color, 2,
-                 cv2.LINE_AA, _SHIFT)
+        cv2.line(panel, fixed(ends[0]), fixed(ends[1]), color, 2,
+                 cv2.LINE_AA, SHIFT)
         for end in ends:
             _plus(panel, end, color)
 
@@ -391,8 +306,8 @@ def _plus(panel: np.ndarray, centre, color, half: float = 3.5) -> None:
     """A '+' marker (matplotlib's, 5 pt) at panel coordinates."""
     cx, cy = centre
     for dx, dy in ((half, 0.), (0., half)):
-        cv2.line(panel, _fixed((cx - dx, cy - dy)),
-                 _fixed((cx + dx, cy + dy)), color, 1, cv2.LINE_AA, _SHIFT)
+        cv2.line(panel, fixed((cx - dx, cy - dy)),
+                 fixed((cx + dx, cy + dy)), color, 1, cv2.LINE_AA, SHIFT)
 
 
 def _legend_frame(panel: np.ndarray, labels) -> None:
@@ -404,14 +319,6 @@ def _legend_frame(panel: np.ndarray, labels) -> None:
     cv2.rectangle(panel, (x0, y0), (x0 + w - 1, y0 + h - 1), (204, ) * 3, 1)
     for (x, y), color in zip(rows, (LONG_AXIS_RGB, SHORT_AXIS_RGB)):
         start, end = (x + .5, y + .5), (x + LEGEND_SAMPLE + .5, y + .5)
-        cv2.line(panel, _fixed(start), _fixed(end), color, 2, cv2.LINE_AA,
-                 _SHIFT)
+        cv2.line(panel, fixed(start), fixed(end), color, 2, cv2.LINE_AA,
+                 SHIFT)
         _plus(panel, ((start[0] + end[0]) / 2, start[1]), color)
-
-
-def _frame(canvas: np.ndarray, view: PanelView) -> None:
-    """The panel's black frame (matplotlib's axes spines, on the pixels of
-    its edges: the first and the one after the last)."""
-    w, h = view.size
-    cv2.rectangle(canvas, (view.left, view.top),
-                  (view.left + w, view.top + h), (0, 0, 0), 1)

@@ -15,7 +15,7 @@ Pure functions (no drawing, no torch) behind
 * :func:`leader_line`: the line from a box to a label placed away from it.
 """
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 #: ``(x1, y1, x2, y2)`` in output pixels.
 Rect = Tuple[float, float, float, float]
@@ -156,6 +156,18 @@ def _steps(start: float, stop: float, step: float) -> List[float]:
     return [start + (stop - start) * i / n for i in range(n + 1)]
 
 
+def _tries(box: Sequence[float], w: float, h: float, gap: float,
+           rings: int, strict: List[Rect], loose: List[Rect]
+           ) -> Iterator[Tuple[List[Tuple[float, float]], List[Rect]]]:
+    """The spots to try for a label and what each must miss, in order;
+    the rings' spots (most of the work) made only when reached."""
+    near, far = _candidates(box, w, h, gap)
+    yield from ((near, strict), (near, loose), (far, strict), (far, loose))
+    if rings > 0:
+        ring = _ring_candidates(box, w, h, gap, rings)
+        yield from ((ring, strict), (ring, loose))
+
+
 def place_labels(boxes: Sequence[Sequence[float]],
                  sizes: Sequence[Tuple[float, float]],
                  image_size: Tuple[int, int],
@@ -195,11 +207,7 @@ def place_labels(boxes: Sequence[Sequence[float]],
     strict = loose + list(prefer_out)
     for box, (w, h) in zip(boxes, sizes):
         found: Optional[Rect] = None
-        near, far = _candidates(box, w, h, gap)
-        tries = ((near, strict), (near, loose), (far, strict), (far, loose))
-        if rings > 0:
-            ring = _ring_candidates(box, w, h, gap, rings)
-            tries += ((ring, strict), (ring, loose))
+        tries = _tries(box, w, h, gap, rings, strict, loose)
         for spots, avoid in tries if w <= width and h <= height else ():
             for x, y in spots:
                 x = min(max(x, 0.), width - w)

@@ -4,7 +4,7 @@
 Coronal and axial maximum-intensity projections (MIPs) of the volume the
 findings were detected in, with the best findings' boxes. Made to be read
 at a glance at its natural size (``report.html`` shows it so), all sizes
-in pixels (:mod:`~mmlesion.visualization.pixel_figure`):
+in pixels:
 
 * each box is numbered by rank (the finding's id) on a tag of the box's
   colour, :data:`NUMBER_PX` high; the tags are placed apart
@@ -16,49 +16,33 @@ in pixels (:mod:`~mmlesion.visualization.pixel_figure`):
   (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) puts its
   warning on the picture itself, in a red band under the title, as
   ``report.html`` does at its head.
+
+:func:`draw_overview` writes it drawn straight into pixels
+(:class:`~mmlesion.visualization.overview_raster.OverviewRaster`, where
+its sizes, slots and shared parts are defined); :func:`overview_figure`
+draws it with matplotlib, as before (0.17-0.26 CPU seconds per scan in a
+batch of scans), kept for comparison: the benchmark puts it back by
+:data:`AS_PIXELS`.
 """
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from mmlesion.datasets.transforms.windowing import window_hu
-
-from .label_layout import (Rect, leader_line, outline_bands, place_labels,
-                           text_size)
+from .label_layout import Rect, leader_line
+from .overview_raster import (BOX_LINE_PT, NUMBER_PX, OVERVIEW_SIZE_PX,
+                              SCORE_CMAP, SCORE_RANGE, TEXT_PX, TITLE_PX,
+                              TITLE_TOP_PX, WARNING_COLOR, WARNING_TOP_PX,
+                              OverviewRaster, overview_title, panel_slots,
+                              place_tags, projections, score_strip,
+                              score_ticks)
 from .pixel_figure import (figure_rect, font_pt, pixel_figure,
                            pixel_transform, save_png)
 from .text_stamp import paste_text
 
-#: Size of ``overview.png``, pixels.
-OVERVIEW_SIZE_PX = (1000, 560)
-#: Height of the box numbers, pixels (matplotlib's default 10 pt at 100 dpi
-#: is 13.9 px).
-NUMBER_PX = 14.
-#: Height of the title and of the warning, pixels.
-TITLE_PX = 16.
-#: Height of the panel titles and of the colour scale's text, pixels.
-TEXT_PX = 14.
-#: The colour scale of the boxes: score 1 red, score 0 yellow.
-SCORE_CMAP = 'autumn_r'
-#: Background of the model warning.
-WARNING_COLOR = '#b00000'
-
-_MARGIN = 8.
-_GAP = 12.
-_SCALE_WIDTH = 84.  # the colour scale, its ticks and its name
-_BOX_LINE_PT = 1.2
-_TAG_PAD_PT = 1.5
-
-
-def _panel_slots(height: float, warning: bool
-                 ) -> Tuple[float, List[Tuple[float, float, float, float]]]:
-    """The top of the panel titles and the two panels' slots ``(x, y, w,
-    h)`` in pixels from the top left."""
-    width = OVERVIEW_SIZE_PX[0]
-    titles_y = 62. if warning else 34.
-    top = titles_y + TEXT_PX + 8.
-    w = (width - _SCALE_WIDTH - _MARGIN - _GAP) / 2.
-    h = height - top - _MARGIN
-    return titles_y, [(_MARGIN, top, w, h), (_MARGIN + w + _GAP, top, w, h)]
+#: How :func:`draw_overview` draws: True, straight into pixels
+#: (:class:`~mmlesion.visualization.overview_raster.OverviewRaster`);
+#: False, with matplotlib (:func:`overview_figure`, the code before, which
+#: the benchmark's ``old_code`` puts back).
+AS_PIXELS = True
 
 
 def _draw_color_scale(fig, cmap, norm, top: float) -> None:
@@ -68,14 +52,13 @@ def _draw_color_scale(fig, cmap, norm, top: float) -> None:
     import numpy as np
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Rectangle
-    width, height = OVERVIEW_SIZE_PX
+    height = OVERVIEW_SIZE_PX[1]
     pixels = pixel_transform(fig)
     pt = font_pt(TEXT_PX)
-    x, w = width - _SCALE_WIDTH + 14., 14
+    x, y1, w, y2 = score_strip(top)
+    w = int(w)
     fig.text(x, top, 'score', transform=pixels, fontsize=pt, ha='left',
              va='top')
-    y1 = top + TEXT_PX + 12.
-    y2 = height - 2. * _MARGIN
     strip = np.repeat(np.linspace(norm.vmin, norm.vmax, int(y2 - y1))[:, None],
                       w, axis=1)
     # figimage: in the pixels of the figure at its dpi (saved at it), from
@@ -86,8 +69,7 @@ def _draw_color_scale(fig, cmap, norm, top: float) -> None:
                              edgecolor='black', linewidth=.8,
                              transform=pixels))
     ticks = []
-    for value in (0., .25, .5, .75, 1.):
-        ty = y2 - (y2 - y1) * (value - norm.vmin) / (norm.vmax - norm.vmin)
+    for value, ty in score_ticks(y1, y2):
         ticks.append([(int(x) + w, ty), (int(x) + w + 4., ty)])
         fig.text(int(x) + w + 6., ty, f'{value:.2f}', transform=pixels,
                  fontsize=pt, ha='left', va='center')
@@ -108,27 +90,23 @@ def _box_pixels(ax, box: Sequence[float]) -> Rect:
 def _draw_numbers(fig, slot: Tuple[float, float, float, float],
                   boxes: List[Rect], ids: List[int], colors: list) -> None:
     """Number the boxes of one panel on tags of their colour, placed apart
-    (best first), tied to their box by a line where placed away from it.
-    The tags and the lines are one collection each (a text's own
-    background box costs a millisecond a number)."""
+    (:func:`~mmlesion.visualization.overview_raster.place_tags`), tied to
+    their box by a line where placed away from it. The tags and the lines
+    are one collection each (a text's own background box costs a
+    millisecond a number)."""
     from matplotlib.collections import LineCollection, PolyCollection
-    sx, sy, sw, sh = slot
     pixels = pixel_transform(fig)
     pt = font_pt(NUMBER_PX)
-    local = [(x1 - sx, y1 - sy, x2 - sx, y2 - sy) for x1, y1, x2, y2 in boxes]
-    sizes = [text_size(str(i), pt, fig.dpi, _TAG_PAD_PT) for i in ids]
-    line_px = _BOX_LINE_PT * fig.dpi / 72.
-    bands = [b for box in local for b in outline_bands(box, line_px)]
-    rects = place_labels(local, sizes, (sw, sh), prefer_out=bands, rings=8)
     tags, tag_colors, lines, line_colors = [], [], [], []
-    for box, rect, i, color in zip(local, rects, ids, colors):
+    for box, rect, i, color in zip(boxes, place_tags(slot, boxes, ids), ids,
+                                   colors):
         if rect is None:  # no room anywhere in the panel: box unnumbered
             continue
         line = leader_line(box, rect)
         if line is not None:
-            lines.append([(px + sx, py + sy) for px, py in line])
+            lines.append(list(line))
             line_colors.append(color)
-        x1, y1, x2, y2 = rect[0] + sx, rect[1] + sy, rect[2] + sx, rect[3] + sy
+        x1, y1, x2, y2 = rect
         tags.append([(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
         tag_colors.append(color)
         fig.text((x1 + x2) / 2., (y1 + y2) / 2., str(i), transform=pixels,
@@ -144,7 +122,8 @@ def _draw_numbers(fig, slot: Tuple[float, float, float, float],
 def overview_figure(volume, findings: Sequence[dict],
                     window: Tuple[float, float], max_findings: int = 20,
                     warning: Optional[str] = None):
-    """The overview as a matplotlib figure (see the module doc).
+    """The overview as a matplotlib figure (see the module doc): the code
+    before :class:`~mmlesion.visualization.overview_raster.OverviewRaster`.
 
     Args:
         volume (CTVolume): the volume the findings were detected in.
@@ -164,51 +143,40 @@ def overview_figure(volume, findings: Sequence[dict],
     from matplotlib.patches import Rectangle
     width, height = OVERVIEW_SIZE_PX
     fig = pixel_figure(width, height)
-    sz, sy, sx = volume.spacing_zyx
-    # windowing is monotone, so the projection of the windowed volume is
-    # the windowed projection (exactly): window the two projections only
-    coronal = window_hu(volume.array.max(axis=1), window, (0., 1.))  # z, x
-    axial = window_hu(volume.array.max(axis=0), window, (0., 1.))  # y, x
     shown = list(findings[:max_findings])
     pixels = pixel_transform(fig)
-    fig.text(width / 2., 6., f'{len(findings)} findings '
-             f'({len(shown)} best drawn, numbered by rank; colour: score)',
+    fig.text(width / 2., TITLE_TOP_PX, overview_title(findings, len(shown)),
              transform=pixels, fontsize=font_pt(TITLE_PX), ha='center',
              va='top')
     if warning:  # the same on every scan of a run: drawn once, pasted
         stamp = paste_text(fig, f'WARNING: model {warning}', width / 2.,
-                           36., TITLE_PX, color='white', weight='bold')
+                           WARNING_TOP_PX, TITLE_PX, color='white',
+                           weight='bold')
         x1, x2, y1, y2 = stamp.get_extent()
         fig.add_artist(Rectangle((x1 - 5., height - y2 - 5.),
                                  x2 - x1 + 10., y2 - y1 + 10.,
                                  facecolor=WARNING_COLOR, edgecolor='none',
                                  transform=pixels))
-    titles_y, slots = _panel_slots(height, bool(warning))
+    titles_y, slots = panel_slots(height, bool(warning))
     cmap = matplotlib.colormaps[SCORE_CMAP]
-    norm = Normalize(0., 1.)
+    norm = Normalize(*SCORE_RANGE)
     colors = [cmap(norm(f['score'])) for f in shown]
     ids = [int(f['id']) for f in shown]
-    # name, image, its origin and aspect, the box's sides drawn on it
-    panels = (('coronal MIP (head up)', coronal, 'lower', sz / sx,
-               (0, 2, 3, 5)),
-              ('axial MIP', axial, 'upper', sy / sx, (0, 1, 3, 4)))
-    for slot, (name, image, origin, aspect, sides) in zip(slots, panels):
+    for slot, projection in zip(slots, projections(volume, window)):
         x, y, w, h = slot
-        fig.text(x + w / 2., titles_y, name, transform=pixels,
+        fig.text(x + w / 2., titles_y, projection.name, transform=pixels,
                  fontsize=font_pt(TEXT_PX), ha='center', va='top')
         ax = fig.add_axes(figure_rect(fig, x, y, w, h))
-        ax.imshow(image, cmap='gray', vmin=0., vmax=1., origin=origin,
-                  aspect=aspect)
+        ax.imshow(projection.image, cmap='gray', vmin=0., vmax=1.,
+                  origin=projection.origin, aspect=projection.aspect)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.apply_aspect()  # the image's final place, for the numbers
         boxes = []
         for f, color in zip(shown, colors):
-            b = f['bbox_voxel_resampled']  # x1, y1, z1, x2, y2, z2
-            a1, b1, a2, b2 = (b[k] for k in sides)
+            a1, b1, a2, b2 = projection.box(f)
             ax.add_patch(Rectangle((a1, b1), a2 - a1, b2 - b1, fill=False,
-                                   edgecolor=color,
-                                   linewidth=_BOX_LINE_PT))
+                                   edgecolor=color, linewidth=BOX_LINE_PT))
             boxes.append(_box_pixels(ax, (a1, b1, a2, b2)))
         _draw_numbers(fig, slot, boxes, ids, colors)
     _draw_color_scale(fig, cmap, norm, titles_y)
@@ -218,8 +186,9 @@ def overview_figure(volume, findings: Sequence[dict],
 def draw_overview(volume, findings: Sequence[dict], path: Path,
                   window: Tuple[float, float], max_findings: int = 20,
                   warning: Optional[str] = None) -> None:
-    """Write ``overview.png``: :func:`overview_figure` as a PNG of
-    :data:`OVERVIEW_SIZE_PX`.
+    """Write ``overview.png`` of :data:`OVERVIEW_SIZE_PX`: drawn as pixels
+    (:class:`~mmlesion.visualization.overview_raster.OverviewRaster`), or
+    by :func:`overview_figure` where :data:`AS_PIXELS` is False.
 
     Args:
         volume (CTVolume): the volume the findings were detected in.
@@ -229,6 +198,9 @@ def draw_overview(volume, findings: Sequence[dict], path: Path,
         max_findings (int): the best ones drawn, numbered by rank.
         warning (str, optional): the model's warning, drawn on it.
     """
+    if AS_PIXELS:
+        OverviewRaster(volume, window, warning).draw(findings, path,
+                                                     max_findings)
+        return
     save_png(overview_figure(volume, findings, window, max_findings, warning),
              path)
-

@@ -12,7 +12,7 @@ at its natural size (one PNG pixel per CSS pixel), and the pictures set
 their text in pixels: the key slices' title and RECIST legend
 :data:`~mmlesion.visualization.key_slice_raster.KEY_SLICE_TEXT_PX` high
 (:mod:`~mmlesion.visualization.key_slice_raster`), the overview's as
-:mod:`~mmlesion.visualization.pixel_figure` sets them.
+:mod:`~mmlesion.visualization.overview_raster` sets them.
 """
 import base64
 import html

@@ -25,8 +25,8 @@ report; every file written) one step after another, overlapped as the
 tool does (``overlapped``) and with each schedule of ``--schedules`` (by
 default ``threads``: the schedule before 2026-11-25, the RECIST
 measurements in the model's loop and the files written in a thread; and
-``matplotlib``: ``overlapped`` with the key slices drawn by matplotlib, one
-figure for a scan's, as before :class:`~mmlesion.visualization.
+``matplotlib``: ``overlapped`` with the pictures drawn by matplotlib, one
+figure for a scan's key slices, as before :class:`~mmlesion.visualization.
 key_slice_raster.KeySliceRaster`; ``old_code`` is ``overlapped`` with the
 finishing's code before 2026-11-26: :func:`~projects.benchmarks.
 infer_scans_changes.old_code`; as before 2026-11-26's evening,
@@ -35,12 +35,15 @@ infer_scans_changes.old_code`; as before 2026-11-26's evening,
 ``not_niced`` with the finishing processes at the batch's priority,
 ``Finishing(niceness=0)``, ``png_in_turn`` with the key slices' PNGs
 written as they are drawn, not by threads, and ``before_evening`` with
-all three undone), in turn, each round starting one schedule later than
-the one before. Then (``--change-rounds``) one
-scan's files are written with each change of the finishing undone and
+all three undone and the overview drawn by matplotlib, the code of that
+afternoon; ``overview_matplotlib`` is ``overlapped`` with the overview
+drawn by matplotlib, as before :class:`~mmlesion.visualization.
+overview_raster.OverviewRaster`), in turn, each round starting one
+schedule later than the one before. Then (``--change-rounds``) one scan's
+files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
-time_changes`: the key slices drawn by matplotlib or as pixels, PNGs at
-zlib level 6 or 1, records copied by ``asdict`` or not).
+time_changes`: the key slices and the overview drawn by matplotlib or as
+pixels, PNGs at zlib level 6 or 1, records copied by ``asdict`` or not).
 
 Printed: median (min-max) seconds per batch and per scan of each schedule,
 its CPU seconds (this process and the finishing processes) and the cores
@@ -80,7 +83,8 @@ from mmlesion_cli import tool_parser  # noqa: E402
 from mmlesion_cli.common_args import (add_trust_checkpoint_argument,  # noqa
                                       check_config_file)
 from projects.benchmarks.infer_scans_changes import (  # noqa: E402
-    old_code, picture_agreement, same_files, time_changes)
+    NEW, old_code, other_renderer, picture_agreement, same_files,
+    time_changes)
 
 #: The schedules besides one step after another and ``overlapped`` (the
 #: tool's default): name -> ``Finishing`` keywords.
@@ -89,7 +93,8 @@ SCHEDULES = {
     'threads_recist_later': dict(processes=0, recist_with_detection=False),
     'processes_1': dict(processes=1),
     'processes_2': dict(processes=2),
-    # overlapped with the key slices drawn by matplotlib (one figure)
+    # overlapped with the pictures drawn by matplotlib (the key slices on
+    # one figure, the overview)
     'matplotlib': dict(),
     # overlapped with the pictures and records of before 2026-11-26
     'old_code': dict(),
@@ -103,30 +108,37 @@ SCHEDULES = {
     # (before 2026-11-26's evening)
     'png_in_turn': dict(),
     # overlapped with the batch code before 2026-11-26's evening: the
-    # three changes of that evening undone
+    # three changes of that evening undone, the overview by matplotlib
     'before_evening': dict(niceness=0),
+    # overlapped with the overview drawn by matplotlib (before
+    # OverviewRaster)
+    'overview_matplotlib': dict(),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
 RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True),
                  'before_evening': dict(huge_pages=True)}
 #: The schedules run with
 #: :func:`~projects.benchmarks.infer_scans_changes.old_code`: name -> its
-#: keywords. Where their key slices come from another renderer
-#: (``raster``, True by default), their pictures are compared by
-#: :func:`~projects.benchmarks.infer_scans_changes.picture_agreement`, not
-#: pixel for pixel.
+#: keywords. Where their key slices or their overview come from another
+#: renderer (``raster``, ``overview``, True by default:
+#: :func:`~projects.benchmarks.infer_scans_changes.other_renderer`), their
+#: pictures are compared by :func:`~projects.benchmarks.
+#: infer_scans_changes.picture_agreement`, not pixel for pixel.
 OLD_CODE_SCHEDULES = {
+    # all pictures by matplotlib, the rest of the code now
     'matplotlib': dict(pictures=False, png_level=False, records=False,
                        png_threads=False),
     'old_code': dict(),
 }
-#: The evening's changes of 2026-11-26 undone one at a time (the rest of
-#: :func:`~projects.benchmarks.infer_scans_changes.old_code` kept new).
-_NEW = dict(raster=False, pictures=False, png_level=False, records=False,
-            png_threads=False)
+#: The evening's changes of 2026-11-26 undone one at a time, and the
+#: overview drawn by matplotlib (the rest of
+#: :func:`~projects.benchmarks.infer_scans_changes.old_code` kept new);
+#: ``before_evening``: the code of that afternoon, the evening's three
+#: changes undone and the overview by matplotlib.
 OLD_CODE_SCHEDULES.update({
-    'png_in_turn': dict(_NEW, png_threads=True),
-    'before_evening': dict(_NEW, png_threads=True),
+    'png_in_turn': dict(NEW, png_threads=True),
+    'before_evening': dict(NEW, png_threads=True, overview=True),
+    'overview_matplotlib': dict(NEW, overview=True),
 })
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'
@@ -168,10 +180,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '2026-11-25 (RECIST in the model\'s loop, files in a thread), '
         'threads_recist_later = RECIST with the files in the thread, '
         'processes_N = N scans finished at once in forked processes, '
-        'matplotlib = overlapped with the key slices drawn by matplotlib '
-        '(one figure for a scan), old_code = overlapped with the code '
-        'before 2026-11-26 (a new matplotlib figure per key slice, PNGs at '
-        'zlib level 6, records copied by dataclasses.asdict)')
+        'matplotlib = overlapped with the key slices (one figure for a '
+        'scan) and the overview drawn by matplotlib, old_code = overlapped '
+        'with the code before 2026-11-26 (a new matplotlib figure per key '
+        'slice, the overview by matplotlib, PNGs at zlib level 6, records '
+        'copied by dataclasses.asdict), overview_matplotlib = overlapped '
+        'with the overview drawn by matplotlib')
     parser.add_argument('--change-rounds', type=int, default=2,
                         help='rounds timing each change of the finishing '
                         'on one scan, old and new in turn (0: none)')
@@ -411,9 +425,8 @@ def main(argv=None) -> dict:
                 for name in names[1:]}
         agreement = {name: picture_agreement(Path(tmp) / f'out_{BASELINE}_0',
                                              Path(tmp) / f'out_{name}_0')
-                     for name in names[1:]
-                     if OLD_CODE_SCHEDULES.get(name, {}).get('raster', True)
-                     and name in OLD_CODE_SCHEDULES}
+                     for name in names[1:] if name in OLD_CODE_SCHEDULES
+                     and other_renderer(OLD_CODE_SCHEDULES[name])}
         changes = {}
         if args.change_rounds > 0:
             changes = changed_finishing(scans[0], Path(tmp) / 'changes')

@@ -6,8 +6,10 @@ Holds the key-slice pictures as matplotlib drew them before
 for a scan's key slices (:class:`MatplotlibKeySlices`, 2026-11-26) and,
 before it, a figure per finding (:func:`old_key_slice_figure`,
 :class:`OldKeySlices`); the undoing of each change of the finishing while
-in a block (the ``old_code`` schedule: :func:`old_code`), the timing of
-each change on one scan, old and new in turn (``--change-rounds``:
+in a block (the ``old_code`` schedule: :func:`old_code`; the overview as
+matplotlib drew it before :class:`~mmlesion.visualization.overview_raster.
+OverviewRaster` stays in the package: ``scan_overview.overview_figure``), the
+timing of each change on one scan, old and new in turn (``--change-rounds``:
 :data:`CHANGES`, :func:`time_changes`) and the check that two batch folders
 hold the same findings and pictures (:func:`same_files`).
 """
@@ -16,7 +18,7 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -229,7 +231,8 @@ class OldKeySlices:
 @contextlib.contextmanager
 def old_code(raster: bool = True, pictures: bool = True,
              png_level: bool = True, records: bool = True,
-             png_threads: bool = True) -> Iterator[None]:
+             png_threads: bool = True,
+             overview: bool = True) -> Iterator[None]:
     """The finishing's earlier code while in the block: the key slices drawn
     by matplotlib (``raster``: :class:`MatplotlibKeySlices`, the code before
     :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`; the
@@ -238,14 +241,20 @@ def old_code(raster: bool = True, pictures: bool = True,
     with ``raster``), PNGs at zlib's default level 6 (``png_level``),
     findings' records copied by ``dataclasses.asdict`` (``records``), the
     key slices' PNGs written as they are drawn instead of by threads
-    (``png_threads``: the code before 2026-11-26's evening). The same
-    findings, tested; the same pixels among the matplotlib ways."""
+    (``png_threads``: the code before 2026-11-26's evening), the overview
+    drawn by matplotlib (``overview``: ``scan_overview.overview_figure``,
+    the code before :class:`~mmlesion.visualization.overview_raster.
+    OverviewRaster`; the same content, other pixels). The same findings,
+    tested; the same pixels among the matplotlib ways."""
     from dataclasses import asdict
 
     import mmlesion.visualization.pixel_figure as pixel_figure
+    import mmlesion.visualization.scan_overview as scan_overview
     import mmlesion.visualization.volume_report as volume_report
     from mmlesion.apis.whole_scan import results, write
     patches = []
+    if overview:
+        patches.append((scan_overview, 'AS_PIXELS', False))
     if png_threads:
         patches.append((write, 'PNG_WRITERS', 0))
     if raster:
@@ -267,20 +276,30 @@ def old_code(raster: bool = True, pictures: bool = True,
             setattr(owner, name, value)
 
 
+#: The :func:`old_code` keywords of the code now: every change kept.
+NEW = dict(raster=False, pictures=False, png_level=False, records=False,
+           png_threads=False, overview=False)
+#: The :func:`old_code` keywords that draw a picture by another renderer
+#: (matplotlib instead of pixels): the key slices, the overview.
+RENDERERS = ('raster', 'overview')
 #: Each change of the finishing timed by :func:`time_changes`: name ->
 #: the :func:`old_code` keywords of its old and its new way (the other
 #: changes kept). The key slices' changes: a figure per finding -> one
 #: figure (2026-11-26), then matplotlib -> pixels drawn by
-#: ``KeySliceRaster``.
+#: ``KeySliceRaster``; the overview's: matplotlib -> pixels drawn by
+#: ``OverviewRaster``. The PNG level is timed on matplotlib's pictures
+#: (the pictures drawn as pixels are saved at level 1 either way).
 CHANGES = {
     'key slices drawn as pixels (KeySliceRaster)': (dict(raster=True),
                                                     dict()),
+    'overview drawn as pixels': (dict(overview=True), dict()),
     'PNGs at zlib level 1 (matplotlib\'s)': (
-        dict(raster=True, png_level=True), dict(raster=True)),
+        dict(raster=True, overview=True, png_level=True),
+        dict(raster=True, overview=True)),
     'records without asdict': (dict(records=True), dict()),
     'all, the code before 2026-11-26 -> now': (
-        dict(raster=True, pictures=True, png_level=True, records=True),
-        dict()),
+        dict(raster=True, pictures=True, png_level=True, records=True,
+             overview=True), dict()),
 }
 
 
@@ -294,13 +313,11 @@ def time_changes(result, volume, run_info, folder: Path,
     the pictures' pixels that agree instead: :func:`picture_agreement`).
     Only this process runs: CPU seconds are this process's."""
     from mmlesion.apis.whole_scan.run import write_scan
-    keep = dict(raster=False, pictures=False, png_level=False,
-                records=False, png_threads=False)
     seconds = {name: ([], [], [], []) for name in CHANGES}
     for round_ in range(rounds):
         for name, ways in CHANGES.items():
             for i, way in enumerate(ways):
-                with old_code(**{**keep, **way}):
+                with old_code(**{**NEW, **way}):
                     cpu = time.process_time()
                     write_scan(result, volume, run_info,
                                str(folder / f'{round_}_{i}' / 'scan'), True)
@@ -323,10 +340,26 @@ def time_changes(result, volume, run_info, folder: Path,
         for name, (old, new, findings, pictures) in seconds.items()}
 
 
+def other_renderer(keywords: dict) -> bool:
+    """Whether :func:`old_code` with these keywords (its defaults for the
+    others) draws a picture by another renderer than the code now (the
+    key slices or the overview by matplotlib).
+
+    Args:
+        keywords (dict): :func:`old_code` keywords.
+
+    Returns:
+        bool: its pictures compare by :func:`picture_agreement`.
+    """
+    return any(keywords.get(name, True) for name in RENDERERS)
+
+
 def _renderer_changes(ways) -> bool:
-    """Whether a change's old and new way draw the key slices with
-    different renderers (matplotlib or pixels)."""
-    return bool(ways[0].get('raster')) != bool(ways[1].get('raster'))
+    """Whether a change's old and new way (keywords over :data:`NEW`)
+    draw a picture (the key slices, the overview) with different renderers
+    (matplotlib or pixels)."""
+    old, new = ({**NEW, **way} for way in ways)
+    return any(old[name] != new[name] for name in RENDERERS)
 
 
 def _pictures(a: Path, b: Path):
@@ -364,7 +397,8 @@ AGREEMENT_LEVELS = 32
 
 def picture_agreement(a: Path, b: Path) -> float:
     """For pictures of two renderers (matplotlib and
-    :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`): the
+    :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster` or
+    :class:`~mmlesion.visualization.overview_raster.OverviewRaster`): the
     smallest share, over the pictures of two batch folders, of pixels that
     agree within :data:`AGREEMENT_LEVELS` grey levels in every channel (0
     when the folders hold other pictures or sizes). The same content drawn

@@ -8,16 +8,17 @@ stack_findings` (so the findings' voxel boxes, slice ranges and world
 coordinates are the library's): a dense cluster of findings in the middle,
 a few apart, and one that starts on the scan's first slice.
 
-:func:`record_saved_pictures` watches ``Figure.savefig`` and
-``KeySliceRaster.draw`` and keeps, per saved file name, every text drawn
-with its size in pixels of the saved PNG (for a figure, the font size in
-points times the saving dpi / 72): what a reader sees at the picture's
-natural size.
+:func:`record_saved_pictures` watches ``Figure.savefig``,
+``KeySliceRaster.draw`` and ``OverviewRaster.draw`` and keeps, per saved
+file name, every text drawn with its size in pixels of the saved PNG (for
+a figure, the font size in points times the saving dpi / 72): what a
+reader sees at the picture's natural size; for a picture drawn as pixels,
+also the pixels saved and what drew them.
 """
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -110,26 +111,37 @@ class SavedText:
         text (str): what it says.
         px (float): its font size in pixels of the saved PNG.
         artist (matplotlib.text.Text, optional): the artist (None for a
-            pasted text).
+            pasted text or one drawn as pixels).
+        box (tuple, optional): its extent ``(x1, y1, x2, y2)`` in pixels
+            of the PNG from the top left, where the picture recorded it
+            (the overview drawn as pixels).
     """
     text: str
     px: float
     artist: Optional[object]
+    box: Optional[Tuple[float, float, float, float]] = None
 
 
 @dataclass
 class SavedPicture:
-    """A picture as ``savefig`` or ``KeySliceRaster.draw`` wrote it.
+    """A picture as ``savefig``, ``KeySliceRaster.draw`` or
+    ``OverviewRaster.draw`` wrote it.
 
     Args:
         figure (Figure, optional): the figure (drawn); None for a picture
             drawn as pixels.
         dpi (float): the saving dpi (1 for pixels).
         texts (list[SavedText]): its visible, non-empty texts.
+        pixels (np.ndarray, optional): the saved PNG's RGB pixels (the
+            overview drawn as pixels).
+        drawer (object, optional): the ``OverviewRaster`` that drew it
+            (its panels, tags and colour scale).
     """
     figure: object
     dpi: float
     texts: List[SavedText] = field(default_factory=list)
+    pixels: Optional[np.ndarray] = None
+    drawer: Optional[object] = None
 
     @property
     def smallest_text_px(self) -> float:
@@ -159,8 +171,9 @@ def _drawn_texts(fig, dpi: float) -> List[SavedText]:
 
 @contextlib.contextmanager
 def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
-    """Record every figure saved by ``Figure.savefig`` and every key slice
-    drawn by ``KeySliceRaster.draw`` meanwhile.
+    """Record every figure saved by ``Figure.savefig``, every key slice
+    drawn by ``KeySliceRaster.draw`` and every overview drawn by
+    ``OverviewRaster.draw`` meanwhile.
 
     Yields:
         dict: file name (``overview.png``, ``finding_001.png``) ->
@@ -169,15 +182,31 @@ def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
     from matplotlib.figure import Figure
 
     from mmlesion.visualization.key_slice_raster import KeySliceRaster
+    try:
+        from mmlesion.visualization.overview_raster import OverviewRaster
+    except ImportError:  # the code before: the overview by matplotlib
+        OverviewRaster = None
     saved: Dict[str, SavedPicture] = {}
     original = Figure.savefig
     original_draw = KeySliceRaster.draw
+    original_overview = OverviewRaster and OverviewRaster.draw
+
+    def record(raster, path, pixels: Optional[np.ndarray] = None) -> None:
+        saved[Path(str(path)).name] = SavedPicture(
+            None, 1., [SavedText(t.text, t.px, None, t.box)
+                       for t in raster.texts], pixels,
+            None if pixels is None else raster)
 
     def draw(raster, finding, path, *args, **kwargs):
         result = original_draw(raster, finding, path, *args, **kwargs)
-        saved[Path(str(path)).name] = SavedPicture(
-            None, 1., [SavedText(t.text, t.px, None) for t in raster.texts])
+        record(raster, path)
         return result
+
+    def draw_overview(raster, findings, path, *args, **kwargs):
+        original_overview(raster, findings, path, *args, **kwargs)
+        from PIL import Image
+        with Image.open(path) as image:
+            record(raster, path, np.asarray(image.convert('RGB')))
 
     def savefig(fig, fname, *args, **kwargs):
         result = original(fig, fname, *args, **kwargs)
@@ -190,4 +219,32 @@ def record_saved_pictures(monkeypatch) -> Iterator[Dict[str, SavedPicture]]:
     with monkeypatch.context() as patch:
         patch.setattr(Figure, 'savefig', savefig)
         patch.setattr(KeySliceRaster, 'draw', draw)
+        if OverviewRaster is not None:
+            patch.setattr(OverviewRaster, 'draw', draw_overview)
         yield saved
+
+
+def drawn_over(pixels: np.ndarray, background: np.ndarray,
+               color: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """How much of ``color`` each pixel shows over its background, as an
+    anti-aliased line or a tag leaves it (``pixel = background + a *
+    (color - background)``).
+
+    Args:
+        pixels (np.ndarray): ``(..., 3)`` RGB of the picture.
+        background (np.ndarray): the same pixels with nothing drawn.
+        color (Sequence[int]): RGB drawn.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: per pixel, ``a`` (least squares;
+        0 where the colour is the background's) and what ``a`` leaves
+        unexplained (the largest channel's difference, grey levels).
+    """
+    p = np.asarray(pixels, np.float64)
+    b = np.asarray(background, np.float64)
+    towards = np.asarray(color, np.float64) - b
+    norm = (towards**2).sum(-1)
+    a = np.where(norm > 0, ((p - b) * towards).sum(-1) / np.maximum(norm, 1),
+                 0.)
+    left = np.abs(p - b - a[..., None] * towards).max(-1)
+    return a, left

@@ -18,7 +18,7 @@ import re
 from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
 from mmlesion.apis.whole_scan.write import write_volume_results
 from mmlesion.visualization.volume_report import draw_overview
-from tests.helpers.scan_pictures import (crowded_scan_result,
+from tests.helpers.scan_pictures import (crowded_scan_result, drawn_over,
                                          record_saved_pictures)
 
 #: The smallest text in a picture, pixels of the PNG (module doc).
@@ -46,13 +46,13 @@ def test_overview_numbers_are_readable_and_apart_in_a_dense_cluster(
         [f['id'] for f in findings[:20]] * 2)
     assert min(t.px for t in numbers) >= MIN_TEXT_PX, [
         (t.text, round(t.px, 1)) for t in numbers]
-    fig = picture.figure
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    extents = [(t.text, t.artist.get_window_extent(renderer))
-               for t in numbers]
+    # their extents in the PNG (as matplotlib's Text.get_window_extent:
+    # advance width, the line's ascent and descent), touching counting
+    extents = [(t.text, t.box) for t in numbers]
     clashes = [(a, b) for i, (a, ea) in enumerate(extents)
-               for b, eb in extents[i + 1:] if ea.overlaps(eb)]
+               for b, eb in extents[i + 1:]
+               if ea[0] <= eb[2] and eb[0] <= ea[2] and ea[1] <= eb[3]
+               and eb[1] <= ea[3]]
     assert not clashes
 
 
@@ -61,30 +61,47 @@ def test_overview_colours_are_explained_by_a_score_scale(
     """A colour scale named ``score`` beside the projections maps each
     drawn finding's score to the colour of its boxes."""
     import numpy as np
-    from matplotlib.cm import ScalarMappable
+
+    from mmlesion.visualization.overview_raster import SCORE_RANGE
     findings, picture = _overview(tmp_path, monkeypatch)
-    fig = picture.figure
-    # what maps values to colours, but the grey projections (and what
-    # merely could: collections of given colours)
-    scales = [a for a in fig.findobj(lambda a: isinstance(a, ScalarMappable))
-              if a.get_array() is not None
-              and a.get_cmap().name not in ('gray', 'grey')]
-    assert len(scales) == 1, 'no colour scale on the overview'
-    (scale, ) = scales
+    raster, pixels = picture.drawer, picture.pixels
+    # the scale: a strip right of the projections, one colour a row,
+    # ticked and named
+    scale = raster.scale
+    (w, h), x, y = scale.size, scale.left, scale.top
+    assert x > max(p.view.left + p.view.size[0] for p in raster.panels)
+    strip = pixels[y + 1:y + h, x + 1:x + w].astype(int)
+    assert (strip == strip[:, :1]).all()
+    assert len(np.unique(strip[:, 0], axis=0)) > 100  # not one colour
     assert any(t.text.strip().lower() == 'score' for t in picture.texts)
-    ticks = {t.text for t in picture.texts}
-    assert {'0.00', '0.50', '1.00'} <= ticks
-    panels = [ax for ax in fig.axes if ax.images]
-    assert len(panels) == 2
-    for ax in panels:
-        edges = [p.get_edgecolor() for p in ax.patches]
-        assert len(edges) == 20
-        for f, edge in zip(findings, edges):
-            np.testing.assert_allclose(edge, scale.to_rgba(f['score']),
-                                       atol=1e-6)
+    ticks = {t.text: t for t in picture.texts}
+    assert {'0.00', '0.50', '1.00'} <= set(ticks)
+
+    def row(score: float) -> int:
+        """The strip's row of a score (by its ticks' heights)."""
+        top = (ticks['1.00'].box[1] + ticks['1.00'].box[3]) / 2.
+        bottom = (ticks['0.00'].box[1] + ticks['0.00'].box[3]) / 2.
+        return int(round(bottom - (bottom - top) * score)) - y - 1
+
+    assert len(raster.panels) == 2
+    background = type(raster)(raster.volume, raster.window).render([])
+    for panel in raster.panels:
+        assert len(panel.boxes) == 20
+        for f, color, box in zip(findings, panel.colors, panel.boxes):
+            # the strip's colour at the box's score, within a row
+            near = strip[max(row(f['score']) - 1, 0):row(f['score']) + 2, 0]
+            assert np.abs(near - color).max(-1).min() <= 1, (f['id'], color)
+            # drawn: some of its outline shows that colour over the
+            # projection (in the cluster, later boxes cross it)
+            x1, y1, x2, y2 = (int(round(v)) for v in box)
+            outline = (slice(y1 - 1, y2 + 2), slice(x1 - 1, x2 + 2))
+            a, left = drawn_over(pixels[outline], background[outline],
+                                 color)
+            assert ((a > .6) & (left <= 2.)).any(), f['id']
     # the scale is the scores' own, 0 to 1: the same colour means the same
     # score in every scan
-    assert (scale.norm.vmin, scale.norm.vmax) == (0., 1.)
+    assert SCORE_RANGE == (0., 1.)
+    assert abs(row(1.) + 1) <= 1 and abs(row(0.) - (h - 1)) <= 1
 
 
 def test_pictures_carry_the_demo_weights_warning(tmp_path, monkeypatch):

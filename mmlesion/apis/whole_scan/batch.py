@@ -518,9 +518,22 @@ def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
 
 
 def _warm_pictures() -> None:
-    """Import matplotlib's parts that the pictures use and load its font
-    list once here, so that each forked child starts with them."""
+    """Load the pictures' fonts (Pillow's, at each size the key slices and
+    the overview use) and the overview's colour map once here, and import
+    matplotlib's parts (the pictures of the benchmarks' older schedules),
+    so that each forked child starts with them."""
     with contextlib.suppress(Exception):  # only a warm-up
+        from mmlesion.visualization.key_slice_raster import \
+            KEY_SLICE_TEXT_PX
+        from mmlesion.visualization.overview_raster import (NUMBER_PX,
+                                                            TEXT_PX,
+                                                            TITLE_PX,
+                                                            score_colors)
+        from mmlesion.visualization.pixel_drawing import font
+        for px in (KEY_SLICE_TEXT_PX, NUMBER_PX, TEXT_PX, TITLE_PX):
+            font(px)
+            font(px, bold=True)
+        score_colors([0.5])
         import matplotlib.backends.backend_agg  # noqa: F401
         import matplotlib.figure  # noqa: F401
         import matplotlib.patches  # noqa: F401

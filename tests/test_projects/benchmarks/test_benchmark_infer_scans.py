@@ -24,10 +24,13 @@ def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
     # the same renderer: the same pixels; matplotlib's: the same findings,
     # pictures that mostly agree (the content: test_key_slice_raster.py)
     assert result['schedules']['threads']['same_pictures'] is True
-    # the evening's three changes undone: the same files
+    # the code of 2026-11-26's afternoon (the evening's three changes
+    # undone, the overview by matplotlib): the same findings, pictures
+    # that mostly agree (the overview's content: test_overview_raster.py)
     evening = result['schedules']['before_evening']
     assert evening['same_findings'] is True
-    assert evening['same_pictures'] is True
+    assert evening['same_pictures'] is None
+    assert .5 < evening['picture_agreement'] < 1.
     matplotlib = result['schedules']['matplotlib']
     assert matplotlib['same_findings'] is True
     assert matplotlib['same_pictures'] is None
@@ -35,9 +38,10 @@ def test_benchmark_compares_both_batches_on_small_scans(tmp_path, capsys):
     assert result['same_pictures'] is True
     changes = result['changes']
     assert all(c['same_findings'] for c in changes.values())
-    raster = changes['key slices drawn as pixels (KeySliceRaster)']
-    assert raster['same_pictures'] is None
-    assert .5 < raster['picture_agreement'] < 1.
+    for name in ('key slices drawn as pixels (KeySliceRaster)',
+                 'overview drawn as pixels'):
+        assert changes[name]['same_pictures'] is None, name
+        assert .5 < changes[name]['picture_agreement'] < 1., name
     assert changes['records without asdict']['same_pictures'] is True
     assert set(result['batch_seconds']) == {'overlapped',
                                             'one_after_another'}

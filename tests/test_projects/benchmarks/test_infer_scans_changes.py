@@ -83,3 +83,33 @@ def test_pngs_at_level_1_hold_the_pixels_of_the_default_level(tmp_path):
                 for name in ('old.png', 'new.png', 'again.png')]
     assert all(np.array_equal(p, pictures[0]) for p in pictures[1:])
     assert Image.open(tmp_path / 'new.png').size == (720, 440)
+
+
+def test_old_code_puts_matplotlib_s_overview_back(tmp_path):
+    """``old_code(overview=True)`` (the ``overview_matplotlib``,
+    ``before_evening``, ``matplotlib`` and ``old_code`` schedules) draws
+    the overview by matplotlib, as before the overview drawn as pixels;
+    a change of the overview's renderer compares pictures by their
+    agreeing pixels."""
+    from mmlesion.visualization.overview_raster import OverviewRaster
+    from mmlesion.visualization.scan_overview import (draw_overview,
+                                                      overview_figure)
+    old = _old()
+    result = crowded_scan_result(DEMO_MODEL_WARNING)
+    findings = [f.to_dict() for f in result.findings]
+    args = (result.resampled, findings)
+    kwargs = dict(window=WINDOW, warning=DEMO_MODEL_WARNING)
+    with old.old_code(**dict(old.NEW, overview=True)):
+        draw_overview(*args, tmp_path / 'old.png', **kwargs)
+    draw_overview(*args, tmp_path / 'new.png', **kwargs)
+    old_png, new_png = (np.asarray(Image.open(tmp_path / name).convert('RGB'))
+                        for name in ('old.png', 'new.png'))
+    assert np.array_equal(old_png, _pixels(overview_figure(*args, **kwargs))[
+        ..., :3])
+    assert np.array_equal(new_png, OverviewRaster(
+        result.resampled, WINDOW, DEMO_MODEL_WARNING).render(findings))
+    assert old._renderer_changes(old.CHANGES['overview drawn as pixels'])
+    assert not old._renderer_changes(
+        old.CHANGES["PNGs at zlib level 1 (matplotlib's)"])
+    assert old.other_renderer(dict(old.NEW, overview=True))
+    assert not old.other_renderer(old.NEW)
