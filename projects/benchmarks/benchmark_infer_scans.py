@@ -38,12 +38,15 @@ written as they are drawn, not by threads, and ``before_evening`` with
 all three undone and the overview drawn by matplotlib, the code of that
 afternoon; ``overview_matplotlib`` is ``overlapped`` with the overview
 drawn by matplotlib, as before :class:`~mmlesion.visualization.
-overview_raster.OverviewRaster`), in turn, each round starting one
+overview_raster.OverviewRaster`, and ``pillow_png`` with the pictures'
+PNGs encoded by Pillow, as before :data:`~mmlesion.visualization.
+pixel_drawing.PNG_ENCODER`), in turn, each round starting one
 schedule later than the one before. Then (``--change-rounds``) one scan's
 files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
 time_changes`: the key slices and the overview drawn by matplotlib or as
-pixels, PNGs at zlib level 6 or 1, records copied by ``asdict`` or not).
+pixels, PNGs at zlib level 6 or 1, records copied by ``asdict`` or not,
+PNGs encoded by Pillow or OpenCV).
 
 Printed: median (min-max) seconds per batch and per scan of each schedule,
 its CPU seconds (this process and the finishing processes) and the cores
@@ -113,6 +116,9 @@ SCHEDULES = {
     # overlapped with the overview drawn by matplotlib (before
     # OverviewRaster)
     'overview_matplotlib': dict(),
+    # overlapped with the pictures' PNGs encoded by Pillow (before
+    # 2026-11-26's night)
+    'pillow_png': dict(),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
 RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True),
@@ -137,8 +143,10 @@ OLD_CODE_SCHEDULES = {
 #: changes undone and the overview by matplotlib.
 OLD_CODE_SCHEDULES.update({
     'png_in_turn': dict(NEW, png_threads=True),
-    'before_evening': dict(NEW, png_threads=True, overview=True),
+    'before_evening': dict(NEW, png_threads=True, overview=True,
+                           png_encoder=True),
     'overview_matplotlib': dict(NEW, overview=True),
+    'pillow_png': dict(NEW, png_encoder=True),
 })
 BASELINE = 'one_after_another'
 DEFAULT = 'overlapped'
@@ -185,7 +193,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'with the code before 2026-11-26 (a new matplotlib figure per key '
         'slice, the overview by matplotlib, PNGs at zlib level 6, records '
         'copied by dataclasses.asdict), overview_matplotlib = overlapped '
-        'with the overview drawn by matplotlib')
+        'with the overview drawn by matplotlib, pillow_png = overlapped '
+        'with the PNGs encoded by Pillow')
     parser.add_argument('--change-rounds', type=int, default=2,
                         help='rounds timing each change of the finishing '
                         'on one scan, old and new in turn (0: none)')

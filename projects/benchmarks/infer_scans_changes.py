@@ -231,8 +231,8 @@ class OldKeySlices:
 @contextlib.contextmanager
 def old_code(raster: bool = True, pictures: bool = True,
              png_level: bool = True, records: bool = True,
-             png_threads: bool = True,
-             overview: bool = True) -> Iterator[None]:
+             png_threads: bool = True, overview: bool = True,
+             png_encoder: bool = True) -> Iterator[None]:
     """The finishing's earlier code while in the block: the key slices drawn
     by matplotlib (``raster``: :class:`MatplotlibKeySlices`, the code before
     :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`; the
@@ -244,15 +244,20 @@ def old_code(raster: bool = True, pictures: bool = True,
     (``png_threads``: the code before 2026-11-26's evening), the overview
     drawn by matplotlib (``overview``: ``scan_overview.overview_figure``,
     the code before :class:`~mmlesion.visualization.overview_raster.
-    OverviewRaster`; the same content, other pixels). The same findings,
-    tested; the same pixels among the matplotlib ways."""
+    OverviewRaster`; the same content, other pixels), the pictures drawn
+    as pixels encoded by Pillow (``png_encoder``: with its adaptive row
+    filters; the same pixels). The same findings, tested; the same pixels
+    among the matplotlib ways."""
     from dataclasses import asdict
 
+    import mmlesion.visualization.pixel_drawing as pixel_drawing
     import mmlesion.visualization.pixel_figure as pixel_figure
     import mmlesion.visualization.scan_overview as scan_overview
     import mmlesion.visualization.volume_report as volume_report
     from mmlesion.apis.whole_scan import results, write
     patches = []
+    if png_encoder:
+        patches.append((pixel_drawing, 'PNG_ENCODER', 'pillow'))
     if overview:
         patches.append((scan_overview, 'AS_PIXELS', False))
     if png_threads:
@@ -278,7 +283,7 @@ def old_code(raster: bool = True, pictures: bool = True,
 
 #: The :func:`old_code` keywords of the code now: every change kept.
 NEW = dict(raster=False, pictures=False, png_level=False, records=False,
-           png_threads=False, overview=False)
+           png_threads=False, overview=False, png_encoder=False)
 #: The :func:`old_code` keywords that draw a picture by another renderer
 #: (matplotlib instead of pixels): the key slices, the overview.
 RENDERERS = ('raster', 'overview')
@@ -297,9 +302,11 @@ CHANGES = {
         dict(raster=True, overview=True, png_level=True),
         dict(raster=True, overview=True)),
     'records without asdict': (dict(records=True), dict()),
+    'PNGs encoded by OpenCV, rows unfiltered': (dict(png_encoder=True),
+                                                dict()),
     'all, the code before 2026-11-26 -> now': (
         dict(raster=True, pictures=True, png_level=True, records=True,
-             overview=True), dict()),
+             overview=True, png_encoder=True), dict()),
 }
 
 

@@ -113,3 +113,27 @@ def test_old_code_puts_matplotlib_s_overview_back(tmp_path):
         old.CHANGES["PNGs at zlib level 1 (matplotlib's)"])
     assert old.other_renderer(dict(old.NEW, overview=True))
     assert not old.other_renderer(old.NEW)
+
+
+def test_old_code_encodes_the_pngs_by_pillow_with_the_same_pixels(tmp_path):
+    """``old_code(png_encoder=True)`` (the ``pillow_png`` and
+    ``before_evening`` schedules) writes the pictures drawn as pixels
+    through Pillow, as before OpenCV's unfiltered rows: another file, the
+    same pixels; not a change of renderer."""
+    from mmlesion.visualization import pixel_drawing
+    old = _old()
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 60, 3),
+                                               dtype=np.uint8)
+    with old.old_code(**dict(old.NEW, png_encoder=True)):
+        assert pixel_drawing.PNG_ENCODER == 'pillow'
+        pixel_drawing.save_pixels_png(pixels, tmp_path / 'old.png')
+    assert pixel_drawing.PNG_ENCODER == 'opencv'
+    pixel_drawing.save_pixels_png(pixels, tmp_path / 'new.png')
+    files = [(tmp_path / name).read_bytes() for name in ('old.png',
+                                                         'new.png')]
+    assert files[0] != files[1]
+    for name in ('old.png', 'new.png'):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / name)), pixels)
+    change = old.CHANGES['PNGs encoded by OpenCV, rows unfiltered']
+    assert not old._renderer_changes(change)
+    assert not old.other_renderer(dict(old.NEW, png_encoder=True))
