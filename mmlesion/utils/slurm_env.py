@@ -81,11 +81,26 @@ def first_host(nodelist: str) -> str:
     return first
 
 
-def default_master_port(job_id: int, step_id: int = 0) -> int:
+def default_master_port(job_id: int, step_id: int = 0,
+                        restart: int = 0) -> int:
     """A port for the job step's rendezvous: ``PORT_BASE + (16 * job_id +
-    step_id) % PORT_SPAN``. Jobs with ids less than ``PORT_SPAN / 16``
-    apart, and up to 16 concurrent steps of one job, never share it."""
-    return PORT_BASE + (16 * int(job_id) + int(step_id) % 16) % PORT_SPAN
+    (step_id + restart) % 16) % PORT_SPAN``. Jobs with ids less than
+    ``PORT_SPAN / 16`` apart, and up to 16 concurrent steps of one job,
+    never share it; a requeued job (``restart``: ``SLURM_RESTART_COUNT``)
+    keeps its id but its run moves to the next port, so that it does not
+    meet the killed run's rank 0 if that is still being torn down (a
+    process stopped or stuck in I/O still holds its listening socket).
+
+    Args:
+        job_id (int): ``SLURM_JOB_ID``.
+        step_id (int): ``SLURM_STEP_ID``.
+        restart (int): ``SLURM_RESTART_COUNT`` (0 for a first run).
+
+    Returns:
+        int: a port in ``[PORT_BASE, PORT_BASE + PORT_SPAN)``.
+    """
+    offset = (int(step_id) + int(restart)) % 16
+    return PORT_BASE + (16 * int(job_id) + offset) % PORT_SPAN
 
 
 def slurm_task_env(environ: Optional[Mapping[str, str]] = None
@@ -138,7 +153,9 @@ def slurm_task_env(environ: Optional[Mapping[str, str]] = None
             step_id = int(step)
         except ValueError:  # 'batch', 'extern'
             step_id = 0
-        result['MASTER_PORT'] = str(default_master_port(int(job), step_id))
+        restart = env.get('SLURM_RESTART_COUNT') or '0'
+        result['MASTER_PORT'] = str(default_master_port(
+            int(job), step_id, int(restart) if restart.isdigit() else 0))
     return result
 
 

@@ -159,6 +159,12 @@ def test_default_master_port():
              for job in range(1000, 1100) for step in range(4)}
     assert len(ports) == 400
     assert all(PORT_BASE <= p < PORT_BASE + PORT_SPAN for p in ports)
+    # a requeued job (same id) rendezvouses on another port than the run
+    # that was killed, whose rank 0 may still hold its own
+    assert default_master_port(1234, 0, restart=1) != default_master_port(
+        1234, 0)
+    assert default_master_port(1234, 0, restart=0) == default_master_port(
+        1234, 0)
 
 
 def _slurm(**extra) -> Dict[str, str]:
@@ -174,6 +180,9 @@ def test_slurm_task_env():
     assert env == dict(RANK='3', WORLD_SIZE='4', LOCAL_RANK='1',
                        MASTER_ADDR='vm',
                        MASTER_PORT=str(default_master_port(1234, 2)))
+    requeued = slurm_task_env(_slurm(SLURM_RESTART_COUNT='1'))
+    assert requeued['MASTER_PORT'] == str(default_master_port(1234, 2, 1))
+    assert requeued['MASTER_PORT'] != env['MASTER_PORT']
     kept = slurm_task_env(_slurm(MASTER_ADDR='10.0.0.1', MASTER_PORT='999'))
     assert kept['MASTER_ADDR'] == '10.0.0.1' and kept['MASTER_PORT'] == '999'
     with pytest.raises(RuntimeError, match='not a Slurm task'):

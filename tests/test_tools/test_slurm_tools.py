@@ -115,6 +115,16 @@ def _wait_for(predicate, timeout: float, what: str,
         time.sleep(interval)
 
 
+def _proc_state(pid: int) -> str:
+    """A process's state letter from ``/proc`` (``T``: stopped), or
+    ``'gone'``."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return 'gone'
+
+
 def _train_options(data_root: Path) -> List[str]:
     """3 epochs of 2 iterations (8 images, 2 tasks x batch 2), a
     checkpoint after each."""
@@ -337,9 +347,15 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
 
         def diagnose() -> str:
             job_log = log.read_text()[-3000:] if log.exists() else '(none)'
+            # the first run's stopped tasks: killed by the requeue?
+            left = {pid: _proc_state(pid) for pid in pids}
             return '\n'.join([
+                f'first run\'s tasks (pid: state): {left}',
+                'tasks now: ' + str({r: task_pids(job, r) for r in (0, 1)}),
                 'scontrol show job:',
                 scontrol('show', 'job', job_id, check=False),
+                'scontrol show node:',
+                scontrol('show', 'node', check=False),
                 'job log (tail):', job_log,
                 'slurmctld log (tail):', slurm_cluster.log_tail('slurmctld'),
                 'slurmd log (tail):', slurm_cluster.log_tail('slurmd')])
