@@ -96,6 +96,7 @@ SCHEDULES = {
     'threads_recist_later': dict(processes=0, recist_with_detection=False),
     'processes_1': dict(processes=1),
     'processes_2': dict(processes=2),
+    'processes_3': dict(processes=3),
     # overlapped with the pictures drawn by matplotlib (the key slices on
     # one figure, the overview)
     'matplotlib': dict(),
@@ -187,7 +188,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'default one ("overlapped"): threads = the schedule before '
         '2026-11-25 (RECIST in the model\'s loop, files in a thread), '
         'threads_recist_later = RECIST with the files in the thread, '
-        'processes_N = N scans finished at once in forked processes, '
+        'processes_N = N scans (1-3) finished at once in forked '
+        'processes, '
         'matplotlib = overlapped with the key slices (one figure for a '
         'scan) and the overview drawn by matplotlib, old_code = overlapped '
         'with the code before 2026-11-26 (a new matplotlib figure per key '
