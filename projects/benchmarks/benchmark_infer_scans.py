@@ -38,9 +38,11 @@ written as they are drawn, not by threads, and ``before_evening`` with
 all three undone and the overview drawn by matplotlib, the code of that
 afternoon; ``overview_matplotlib`` is ``overlapped`` with the overview
 drawn by matplotlib, as before :class:`~mmlesion.visualization.
-overview_raster.OverviewRaster`, and ``pillow_png`` with the pictures'
+overview_raster.OverviewRaster`, ``pillow_png`` with the pictures'
 PNGs encoded by Pillow, as before :data:`~mmlesion.visualization.
-pixel_drawing.PNG_ENCODER`), in turn, each round starting one
+pixel_drawing.PNG_ENCODER`, and ``stack_in_loop`` with each scan's boxes
+stacked in the model's loop, ``Finishing(stack_with_detection=True)``),
+in turn, each round starting one
 schedule later than the one before. Then (``--change-rounds``) one scan's
 files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
@@ -113,13 +115,16 @@ SCHEDULES = {
     'png_in_turn': dict(),
     # overlapped with the batch code before 2026-11-26's evening: the
     # three changes of that evening undone, the overview by matplotlib
-    'before_evening': dict(niceness=0),
+    'before_evening': dict(niceness=0, stack_with_detection=True),
     # overlapped with the overview drawn by matplotlib (before
     # OverviewRaster)
     'overview_matplotlib': dict(),
     # overlapped with the pictures' PNGs encoded by Pillow (before
     # 2026-11-26's night)
     'pillow_png': dict(),
+    # overlapped with each scan's boxes stacked in the model's loop (before
+    # 2026-11-26's night)
+    'stack_in_loop': dict(stack_with_detection=True),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
 RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True),
@@ -196,7 +201,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'slice, the overview by matplotlib, PNGs at zlib level 6, records '
         'copied by dataclasses.asdict), overview_matplotlib = overlapped '
         'with the overview drawn by matplotlib, pillow_png = overlapped '
-        'with the PNGs encoded by Pillow')
+        'with the PNGs encoded by Pillow, stack_in_loop = overlapped with '
+        'the boxes stacked in the model\'s loop')
     parser.add_argument('--change-rounds', type=int, default=2,
                         help='rounds timing each change of the finishing '
                         'on one scan, old and new in turn (0: none)')

@@ -22,10 +22,12 @@ The findings and files of a scan are those of ``tools/infer_volume.py`` on
 that scan alone (tested): a thread runs the same reading and resampling
 (:func:`~mmlesion.datasets.volumes.load_ct_volume`,
 :func:`~mmlesion.apis.whole_scan.resample.prepare_volume`) one scan ahead;
-the model's loop detects and stacks
-(:func:`~mmlesion.apis.whole_scan.run.detect_scan` without measuring) and
-hands the scan on; the same RECIST measurements
-(:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and the same
+the model's loop detects
+(:func:`~mmlesion.apis.whole_scan.run.detect_scan` without stacking or
+measuring) and hands the scan on; the same stacking
+(:func:`~mmlesion.apis.whole_scan.infer.stack_result`; in the model's loop
+where an FPR network re-scores the findings), RECIST measurements
+(:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and
 writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
 for up to ``Finishing.processes`` scans at once. So at most that many
 scans plus two are in memory (the original and the resampled volume of
@@ -69,6 +71,7 @@ from mmlesion.utils.forked_call import (ForkedCall, ForkedCallError,
                                         fork_available, usable_cpus)
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
+from .infer import stack_result
 from .measure import measure_result
 from .read import read_scan
 from .resample import prepare_volume
@@ -104,6 +107,12 @@ class Finishing:
             before the next scan is detected (the schedule before
             2026-11-25); False: with its files, while the model detects
             the next scan. Defaults to False.
+        stack_with_detection (bool): stack a scan's 2D boxes into findings
+            in the model's loop (the schedule before 2026-11-26's night);
+            False: in the finishing, with its RECIST measurements, where
+            the batch has no FPR network (which re-scores the stacked
+            findings with the model at hand) and measures later
+            (``recist_with_detection=False``). Defaults to False.
         niceness (int): added to the niceness of each finishing process
             (``os.nice``; 0: the batch's own priority, the schedule before
             2026-11-26's evening). Where the cores are all busy, the
@@ -118,6 +127,7 @@ class Finishing:
     """
     processes: Optional[int] = None
     recist_with_detection: bool = False
+    stack_with_detection: bool = False
     niceness: int = 10
 
     def __post_init__(self) -> None:
@@ -393,6 +403,8 @@ class _Batch:
         backend = self.options.detection.resample_backend
         processes = finishing.resolved_processes()
         later = not finishing.recist_with_detection
+        stack_later = (later and not finishing.stack_with_detection
+                       and self.fpr is None)
         pending: Deque[Tuple[dict, _Pending]] = deque()
         with _finisher(processes, finishing.niceness) as submit:
             try:
@@ -402,7 +414,8 @@ class _Batch:
                         overlap)):
                     row = by_scan[scan]
                     row['index'] = f'[{i + 1}/{len(todo)}]'
-                    detected = self.detect(row, loaded, measure=not later)
+                    detected = self.detect(row, loaded, measure=not later,
+                                           stack=not stack_later)
                     loaded = None
                     # at most `processes` scans (1 thread) finished at once
                     while len(pending) >= max(processes, 1):
@@ -420,12 +433,13 @@ class _Batch:
                 while pending:
                     self.finish(*pending.popleft())
 
-    def detect(self, row: dict, loaded, measure: bool = True
-               ) -> Optional[tuple]:
+    def detect(self, row: dict, loaded, measure: bool = True,
+               stack: bool = True) -> Optional[tuple]:
         """One loaded scan (or its loading error) through the model: the
         result, the scan, its folder and DICOM plan, or None (failed).
         ``measure``: the RECIST measurements too, before the next scan is
-        detected (else the finisher adds them)."""
+        detected (else the finisher adds them); ``stack``: its findings
+        stacked here (else the finisher stacks them)."""
         try:
             if isinstance(loaded, BaseException):
                 raise loaded
@@ -440,7 +454,8 @@ class _Batch:
             start = time.perf_counter()
             result = detect_scan(self.model, volume, self.settings,
                                  self.run_info, self.options.detection,
-                                 self.fpr, resampled, measure=False)
+                                 self.fpr, resampled, measure=False,
+                                 stack=stack)
             row['detect_seconds'] = round(time.perf_counter() - start, 3)
             if measure:
                 start = time.perf_counter()
@@ -459,11 +474,17 @@ class _Batch:
 def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
                  plan: dict, run_info: RunInfo, max_pictures: int,
                  measure: bool) -> Callable[[], dict]:
-    """A scan's finishing: its RECIST measurements (``measure``) and its
-    files; what comes back is a few numbers (no arrays)."""
+    """A scan's finishing: its findings stacked (where the model's loop left
+    them unstacked: ``stack_seconds``), its RECIST measurements
+    (``measure``) and its files; what comes back is a few numbers (no
+    arrays)."""
 
     def task() -> dict:
         start = time.perf_counter()
+        stack_result(result, volume)
+        stacked = time.perf_counter()
+        stack_seconds = stacked - start
+        start = stacked
         if measure:
             measure_result(result, volume)
         measured = time.perf_counter()
@@ -474,7 +495,8 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
                     best_score=findings[0].score if findings else None,
                     slices=result.num_slices, folder=folder,
                     measure_seconds=measured - start if measure else None,
-                    write_seconds=time.perf_counter() - measured)
+                    write_seconds=time.perf_counter() - measured,
+                    stack_seconds=stack_seconds)
 
     return task
 
@@ -565,6 +587,9 @@ def _finish(row: dict, pending: _Pending, logger, summary: Path,
             write_seconds=round(written['write_seconds'], 3))
         if written['measure_seconds'] is not None:
             row['measure_seconds'] = round(written['measure_seconds'], 3)
+        # stacked by the finisher: part of the detection, as in one run
+        row['detect_seconds'] = round(
+            row['detect_seconds'] + written['stack_seconds'], 3)
         row['total_seconds'] = round(
             row['load_seconds'] + row['detect_seconds']
             + row['measure_seconds'] + row['write_seconds'], 3)

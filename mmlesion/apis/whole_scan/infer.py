@@ -22,7 +22,7 @@
 :mod:`~mmlesion.apis.whole_scan.run` runs a scan from files to files.
 """
 import time
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -33,7 +33,7 @@ from .detect import detect_slices, lesion_map_collector
 from .measure import measure_findings
 from .read import check_resampled_size, scan_series_uid
 from .resample import prepare_volume
-from .results import ScanGeometry, ScanResult
+from .results import Finding, ScanGeometry, ScanResult, SliceDetections
 from .settings import DetectionSettings, VolumeInferenceSettings
 from .slices import check_workers
 from .stack import add_lesion_types, lesion_type_classes, stack_findings
@@ -45,7 +45,8 @@ def infer_volume(model: torch.nn.Module,
                  detection: Optional[DetectionSettings] = None,
                  fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
                  resampled: Optional[CTVolume] = None,
-                 measure: bool = True) -> ScanResult:
+                 measure: bool = True,
+                 stack: bool = True) -> ScanResult:
     """Detect lesions in a CT scan: resample, detect per slice, stack
     (and, with ``fpr``, re-score the 3D findings with LENS's FPR network),
     measure.
@@ -86,13 +87,27 @@ def infer_volume(model: torch.nn.Module,
             ``recist`` unset, for :func:`~mmlesion.apis.whole_scan.measure.
             measure_result` to add later (the batch measures a scan while
             the model detects the next). Defaults to True.
+        stack (bool): stack the 2D boxes into findings (step 4); False
+            keeps them in ``slice_detections`` (``findings`` empty) for
+            :func:`stack_result` to stack later (the batch stacks a scan
+            while the model detects the next). Only without ``fpr`` and
+            ``measure``. Defaults to True.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
         both volumes, the settings and the speed; ``resampled`` (the
         resampled :class:`CTVolume`, for pictures) and ``lesion_maps`` (per
         resampled slice the model's bool lesion map, or None).
+
+    Raises:
+        ValueError: ``stack=False`` with ``fpr`` (the FPR network re-scores
+            the stacked findings with the model at hand) or ``measure``.
     """
+    if not stack and (fpr is not None or measure):
+        raise ValueError('infer_volume(stack=False) leaves the boxes '
+                         'unstacked: it cannot re-score them with an FPR '
+                         'network or measure them (pass measure=False and '
+                         'no fpr)')
     detection = detection or DetectionSettings()
     # before the resampling
     check_workers(detection.workers, detection.worker_type)
@@ -107,12 +122,12 @@ def infer_volume(model: torch.nn.Module,
     boxes, scores = detect_slices(model, resampled, settings, detection,
                                   lesion_maps, labels)
     seconds = time.perf_counter() - start
-    findings = stack_findings(boxes, scores, resampled, volume, detection,
-                              fpr)
-    if measure:
-        measure_findings(findings, resampled, volume, lesion_maps)
-    if classes is not None:
-        add_lesion_types(findings, boxes, labels, classes)
+    detections = SliceDetections(boxes, scores, labels, classes)
+    findings: List[Finding] = []
+    if stack:
+        findings = _stacked(detections, resampled, volume, detection, fpr,
+                            measure, lesion_maps)
+        detections = None
     path = volume.meta.get('path')
     return ScanResult(
         scan=str(path) if path else None, series_uid=scan_series_uid(volume),
@@ -125,4 +140,53 @@ def infer_volume(model: torch.nn.Module,
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
-        findings=findings, resampled=resampled, lesion_maps=lesion_maps)
+        findings=findings, resampled=resampled, lesion_maps=lesion_maps,
+        slice_detections=detections)
+
+
+def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
+    """Stack the 2D boxes of a result detected with ``stack=False`` into
+    its findings (in place; step 4 of :func:`infer_volume`, and the lesion
+    types): the findings :func:`infer_volume` with ``measure=False`` gives.
+    A result already stacked is returned as it is.
+
+    Args:
+        result (ScanResult): from :func:`infer_volume` with
+            ``stack=False`` (its ``slice_detections`` and ``resampled``).
+        volume (CTVolume): the scan it was detected in.
+
+    Returns:
+        ScanResult: ``result``, its ``findings`` set and its
+        ``slice_detections`` cleared.
+
+    Raises:
+        ValueError: the result holds no resampled volume.
+    """
+    if result.slice_detections is None:
+        return result
+    if result.resampled is None:
+        raise ValueError('stack_result: the result holds no resampled '
+                         'volume (the grid of its boxes)')
+    result.findings = _stacked(result.slice_detections, result.resampled,
+                               volume, result.detection)
+    result.slice_detections = None
+    return result
+
+
+def _stacked(detections: SliceDetections, resampled: CTVolume,
+             volume: CTVolume, detection: DetectionSettings,
+             fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
+             measure: bool = False,
+             lesion_maps: Optional[list] = None) -> List[Finding]:
+    """Steps 4 and 5 of :func:`infer_volume`: the findings of the slices'
+    boxes (re-scored with ``fpr``), measured (``measure``, with the
+    model's ``lesion_maps`` where it has them), with their lesion
+    types."""
+    findings = stack_findings(detections.boxes, detections.scores,
+                              resampled, volume, detection, fpr)
+    if measure:
+        measure_findings(findings, resampled, volume, lesion_maps)
+    if detections.classes is not None:
+        add_lesion_types(findings, detections.boxes, detections.labels,
+                         detections.classes)
+    return findings

@@ -252,6 +252,29 @@ class Finding:
 
 
 @dataclass
+class SliceDetections:
+    """What the detector found on each resampled slice, before stacking
+    (:func:`~mmlesion.apis.whole_scan.infer.infer_volume` with
+    ``stack=False``; :func:`~mmlesion.apis.whole_scan.infer.stack_result`
+    stacks them).
+
+    Args:
+        boxes (list[np.ndarray]): per slice its (n, 4) boxes in continuous
+            voxels.
+        scores (list[np.ndarray]): per slice the (n,) scores.
+        labels (list[np.ndarray]): per slice the (n,) labels (empty where
+            the model has no lesion types).
+        classes (list[str], optional): the model's DeepLesion lesion types
+            by label (:func:`~mmlesion.apis.whole_scan.stack.
+            lesion_type_classes`), or None.
+    """
+    boxes: list
+    scores: list
+    labels: list
+    classes: Optional[List[str]] = None
+
+
+@dataclass
 class ScanResult:
     """The findings of one scan and how they were found.
 
@@ -285,6 +308,8 @@ class ScanResult:
         lesion_maps (list, optional): per resampled slice the model's
             bool lesion map (not written).
         paths (dict, optional): the files written.
+        slice_detections (SliceDetections, optional): the slices' boxes
+            while not stacked yet (``findings`` then empty; not written).
     """
     scan: Optional[str]
     series_uid: str
@@ -306,6 +331,7 @@ class ScanResult:
     resampled: Optional[CTVolume] = None
     lesion_maps: Optional[list] = None
     paths: Optional[Dict[str, Path]] = None
+    slice_detections: Optional[SliceDetections] = None
 
     def settings_record(self) -> dict:
         """``findings.json``'s ``settings``: the convention (without its

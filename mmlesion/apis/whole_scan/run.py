@@ -231,15 +231,16 @@ def detect_scan(model: torch.nn.Module,
                 detection: Optional[DetectionSettings] = None,
                 fpr: Optional[tuple] = None,
                 resampled: Optional[CTVolume] = None,
-                measure: bool = True) -> ScanResult:
+                measure: bool = True,
+                stack: bool = True) -> ScanResult:
     """:func:`infer_volume` on one loaded scan, and what the result
     records of the run (``model_warning``, ``provenance``, the experts).
 
     The half of a scan's run that needs the model (the batch of
     :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
     model, writing a scan while detecting the next: :func:`write_scan`).
-    ``detection``, ``fpr``, ``resampled`` and ``measure`` are passed on to
-    :func:`infer_volume`.
+    ``detection``, ``fpr``, ``resampled``, ``measure`` and ``stack`` are
+    passed on to :func:`infer_volume`.
     """
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
@@ -247,7 +248,7 @@ def detect_scan(model: torch.nn.Module,
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
     result = infer_volume(model, volume, settings, detection, fpr, resampled,
-                          measure)
+                          measure, stack)
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)
     if run_info.experts is not None:

@@ -17,7 +17,7 @@ from PIL import Image
 from mmlesion.apis.whole_scan import batch as volume_batch
 from mmlesion.apis.whole_scan.batch import (Finishing, run_batch_inference,
                                             scan_folder_name)
-from mmlesion.apis.whole_scan.infer import infer_volume
+from mmlesion.apis.whole_scan.infer import infer_volume, stack_result
 from mmlesion.apis.whole_scan.measure import measure_result
 from mmlesion.apis.whole_scan.run import (run_volume_inference,
                                           volume_run_config)
@@ -97,12 +97,47 @@ def test_measuring_later_gives_the_same_measurements(scans):
         measure_result(later, volume)
 
 
+def test_stacking_later_gives_the_same_findings(scans):
+    """Detected without stacking and stacked afterwards
+    (``stack_result``): the findings of stacking at once; stacking needs
+    the resampled volume, and a stacked result stays as it is; boxes left
+    unstacked cannot be measured or re-scored at once."""
+    cfg, settings = volume_run_config(CFG_PATH, RUN)
+    volume = load_ct_volume(scans[0])
+    model = _model()
+    at_once = infer_volume(model, volume, settings, RUN.detection,
+                           measure=False)
+    later = infer_volume(model, volume, settings, RUN.detection,
+                         measure=False, stack=False)
+    assert at_once.findings and at_once.slice_detections is None
+    assert later.findings == [] and later.slice_detections is not None
+    assert later.num_boxes_2d == at_once.num_boxes_2d
+    resampled, later.resampled = later.resampled, None
+    with pytest.raises(ValueError, match='no resampled volume'):
+        stack_result(later, volume)
+    later.resampled = resampled
+    assert stack_result(later, volume) is later
+    assert later.slice_detections is None
+    assert [f.to_dict() for f in later.findings] == [
+        f.to_dict() for f in at_once.findings]
+    assert later.to_dict() == dict(at_once.to_dict(),
+                                   detect_seconds=later.detect_seconds,
+                                   slices_per_second=later.slices_per_second)
+    before = [f.to_dict() for f in later.findings]
+    stack_result(later, volume)  # already stacked: unchanged
+    assert [f.to_dict() for f in later.findings] == before
+    with pytest.raises(ValueError, match='unstacked'):
+        infer_volume(model, volume, settings, RUN.detection, stack=False)
+
+
 SCHEDULES = [
     pytest.param(Finishing(processes=0, recist_with_detection=True),
                  id='thread-recist-with-detection'),
     pytest.param(Finishing(processes=0), id='thread-recist-later'),
     pytest.param(Finishing(processes=1), id='1-process', marks=needs_fork),
     pytest.param(Finishing(processes=2), id='2-processes', marks=needs_fork),
+    pytest.param(Finishing(processes=2, stack_with_detection=True),
+                 id='2-processes-stack-in-loop', marks=needs_fork),
 ]
 
 
