@@ -40,9 +40,10 @@ afternoon; ``overview_matplotlib`` is ``overlapped`` with the overview
 drawn by matplotlib, as before :class:`~mmlesion.visualization.
 overview_raster.OverviewRaster`, ``pillow_png`` with the pictures'
 PNGs encoded by Pillow, as before :data:`~mmlesion.visualization.
-pixel_drawing.PNG_ENCODER`, and ``stack_in_loop`` with each scan's boxes
-stacked in the model's loop, ``Finishing(stack_with_detection=True)``),
-in turn, each round starting one
+pixel_drawing.PNG_ENCODER`, ``stack_in_loop`` with each scan's boxes
+stacked in the model's loop, ``Finishing(stack_with_detection=True)``,
+and ``read_ahead_1`` with only the next scan read ahead,
+``Finishing(read_ahead=1)``), in turn, each round starting one
 schedule later than the one before. Then (``--change-rounds``) one scan's
 files are written with each change of the finishing undone and
 done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
@@ -115,7 +116,8 @@ SCHEDULES = {
     'png_in_turn': dict(),
     # overlapped with the batch code before 2026-11-26's evening: the
     # three changes of that evening undone, the overview by matplotlib
-    'before_evening': dict(niceness=0, stack_with_detection=True),
+    'before_evening': dict(niceness=0, stack_with_detection=True,
+                           read_ahead=1),
     # overlapped with the overview drawn by matplotlib (before
     # OverviewRaster)
     'overview_matplotlib': dict(),
@@ -125,6 +127,9 @@ SCHEDULES = {
     # overlapped with each scan's boxes stacked in the model's loop (before
     # 2026-11-26's night)
     'stack_in_loop': dict(stack_with_detection=True),
+    # overlapped with only the next scan read ahead (before 2026-11-26's
+    # night)
+    'read_ahead_1': dict(read_ahead=1),
 }
 #: The schedules run with other ``RunSettings``: name -> its fields.
 RUN_SCHEDULES = {'huge_pages': dict(huge_pages=True),
@@ -202,7 +207,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'copied by dataclasses.asdict), overview_matplotlib = overlapped '
         'with the overview drawn by matplotlib, pillow_png = overlapped '
         'with the PNGs encoded by Pillow, stack_in_loop = overlapped with '
-        'the boxes stacked in the model\'s loop')
+        'the boxes stacked in the model\'s loop, read_ahead_1 = overlapped '
+        'with only the next scan read ahead')
     parser.add_argument('--change-rounds', type=int, default=2,
                         help='rounds timing each change of the finishing '
                         'on one scan, old and new in turn (0: none)')

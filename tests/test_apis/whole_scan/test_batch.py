@@ -81,6 +81,34 @@ def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
         scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
 
 
+@pytest.mark.parametrize('ahead', [1, 2, 3])
+def test_prefetch_reads_as_many_scans_ahead_as_asked(ahead):
+    """While the caller holds the first scan, the thread loads the next
+    ``ahead`` scans (one after another) and no more; the scans come in
+    order, a failing one in its place."""
+    scans = list('abcde')
+    loaded = {s: threading.Event() for s in scans}
+
+    def load(scan):
+        loaded[scan].set()
+        if scan == 'c':
+            raise ValueError('c is broken')
+        return scan.upper()
+
+    seen = []
+    for scan, value in prefetched(scans, load, ahead=ahead):
+        if scan == 'a':
+            for later in scans[1:ahead + 1]:
+                assert loaded[later].wait(timeout=30), later
+            # one more would be loading now if it were allowed to
+            assert not loaded[scans[ahead + 1]].wait(timeout=0.3)
+        seen.append((scan, str(value)))
+    assert seen == [('a', 'A'), ('b', 'B'), ('c', 'c is broken'),
+                    ('d', 'D'), ('e', 'E')]
+    with pytest.raises(ValueError, match='ahead must be >= 1'):
+        list(prefetched(scans, load, ahead=0))
+
+
 @pytest.mark.parametrize('prefetch', [True, False])
 def test_next_scan_loads_while_this_one_runs_only_with_prefetch(prefetch):
     """With prefetching the second scan is loaded while the caller still

@@ -136,8 +136,10 @@ SCHEDULES = [
     pytest.param(Finishing(processes=0), id='thread-recist-later'),
     pytest.param(Finishing(processes=1), id='1-process', marks=needs_fork),
     pytest.param(Finishing(processes=2), id='2-processes', marks=needs_fork),
-    pytest.param(Finishing(processes=2, stack_with_detection=True),
-                 id='2-processes-stack-in-loop', marks=needs_fork),
+    pytest.param(Finishing(processes=2, stack_with_detection=True,
+                           read_ahead=1),
+                 id='2-processes-stack-in-loop-read-ahead-1',
+                 marks=needs_fork),
 ]
 
 
@@ -181,6 +183,9 @@ def test_finishing_settings_are_checked():
     for niceness in (-1, 20):
         with pytest.raises(ValueError, match='niceness must be 0..19'):
             Finishing(niceness=niceness)
+    assert Finishing().read_ahead == 2
+    with pytest.raises(ValueError, match='read_ahead must be >= 1'):
+        Finishing(read_ahead=0)
 
 
 @needs_fork
