@@ -81,20 +81,27 @@ def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
         scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
 
 
+def _recording_load(scans: str, broken: str):
+    """A ``load`` for :func:`prefetched` that records which scans it was
+    asked for (events) and fails on ``broken``."""
+    loaded = {s: threading.Event() for s in scans}
+
+    def load(scan):
+        loaded[scan].set()
+        if scan == broken:
+            raise ValueError(f'{scan} is broken')
+        return scan.upper()
+
+    return loaded, load
+
+
 @pytest.mark.parametrize('ahead', [1, 2, 3])
 def test_prefetch_reads_as_many_scans_ahead_as_asked(ahead):
     """While the caller holds the first scan, the thread loads the next
     ``ahead`` scans (one after another) and no more; the scans come in
     order, a failing one in its place."""
     scans = list('abcde')
-    loaded = {s: threading.Event() for s in scans}
-
-    def load(scan):
-        loaded[scan].set()
-        if scan == 'c':
-            raise ValueError('c is broken')
-        return scan.upper()
-
+    loaded, load = _recording_load('abcde', broken='c')
     seen = []
     for scan, value in prefetched(scans, load, ahead=ahead):
         if scan == 'a':
@@ -113,14 +120,7 @@ def test_prefetch_reads_as_many_scans_ahead_as_asked(ahead):
 def test_next_scan_loads_while_this_one_runs_only_with_prefetch(prefetch):
     """With prefetching the second scan is loaded while the caller still
     works on the first (the caller waits for it); without, only after."""
-    loaded = {s: threading.Event() for s in 'abc'}
-
-    def load(scan):
-        loaded[scan].set()
-        if scan == 'b':
-            raise ValueError('b is broken')
-        return scan.upper()
-
+    loaded, load = _recording_load('abc', broken='b')
     seen = []
     for scan, value in prefetched(list('abc'), load, prefetch=prefetch):
         if scan == 'a':
