@@ -256,8 +256,8 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     model (:func:`mmlesion.apis.whole_scan.batch.run_batch_inference`); 1
     when a scan failed."""
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
-                                                read_scan_list,
                                                 run_batch_inference)
+    from mmlesion.apis.whole_scan.scan_list import read_scan_list
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)

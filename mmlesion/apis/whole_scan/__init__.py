@@ -7,7 +7,7 @@ modules before it (``tests/test_apis/whole_scan/test_stage_order.py``):
 
 =============== ==========================================================
 ``settings``    the detector's input convention, read from its config;
-                the detection and run options
+                the detection, run and batch options
 ``results``     a scan's result and its findings; findings.json's schema
 ``model``       the detector built and loaded; its provenance, demo warning
 ``read``        load a scan, refuse one too large to resample
@@ -20,6 +20,7 @@ modules before it (``tests/test_apis/whole_scan/test_stage_order.py``):
 ``write_dicom`` the findings as a DICOM SR and SEG
 ``write``       findings.json, candidates.csv, pictures, report, as a set
 ``run``         one scan from files to files
+``scan_list``   a day's scans: the list file, each scan's results folder
 ``batch``       a day's scans through one model
 =============== ==========================================================
 """

@@ -56,7 +56,6 @@ import time
 import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import (Callable, Deque, Iterator, List, Optional, Protocol,
                     Sequence, Tuple, Union)
@@ -67,8 +66,7 @@ from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
-from mmlesion.utils.forked_call import (ForkedCall, ForkedCallError,
-                                        fork_available, usable_cpus)
+from mmlesion.utils.forked_call import ForkedCall, ForkedCallError
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import stack_result
@@ -78,7 +76,8 @@ from .resample import prepare_volume
 from .results import ScanResult
 from .run import (RunInfo, detect_scan, load_volume_run, volume_run_config,
                   write_scan)
-from .settings import RunSettings, VolumeInferenceSettings
+from .scan_list import scan_folder_names
+from .settings import Finishing, RunSettings, VolumeInferenceSettings
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir_apart, output_paths,
                     remove_stale_staging)
@@ -92,140 +91,8 @@ SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
 SUMMARY_NAME = 'scans.csv'
 
 
-@dataclass(frozen=True)
-class Finishing:
-    """How a batch measures (RECIST) and writes a scan while the model
-    detects the next ones; the findings and files do not depend on it.
-
-    Args:
-        processes (int, optional): scans finished at once, each in a
-            process forked from the batch's (:func:`fork_available`); 0:
-            one scan at a time in a thread of the batch's process (the
-            schedule before 2026-11-25). None: ``min(2, CPUs)`` where
-            processes can be forked, else 0. Defaults to None.
-        recist_with_detection (bool): measure a scan in the model's loop,
-            before the next scan is detected (the schedule before
-            2026-11-25); False: with its files, while the model detects
-            the next scan. Defaults to False.
-        stack_with_detection (bool): stack a scan's 2D boxes into findings
-            in the model's loop (the schedule before 2026-11-26's night);
-            False: in the finishing, with its RECIST measurements, where
-            the batch has no FPR network (which re-scores the stacked
-            findings with the model at hand) and measures later
-            (``recist_with_detection=False``). Defaults to False.
-        read_ahead (int): scans read and resampled ahead of the one the
-            model detects, one after another in a thread (1: the next one
-            only, the schedule before 2026-11-26's night). With 2, the
-            thread goes on to the scan after next while the model detects
-            the first scan, when nothing is being finished yet and a core
-            would wait; it costs one more scan in memory (about 0.45 GB
-            for a 512 x 512 x 300 scan at 2 mm x 0.8 mm). Defaults to 2.
-        niceness (int): added to the niceness of each finishing process
-            (``os.nice``; 0: the batch's own priority, the schedule before
-            2026-11-26's evening). Where the cores are all busy, the
-            kernel then gives the batch's process (the model's loop and
-            the thread reading the next scan, which the model waits for)
-            the CPU first and the finishing processes what is left.
-            Defaults to 10.
-
-    Raises:
-        ValueError: a negative ``processes``, or processes where they
-            cannot be forked.
-    """
-    processes: Optional[int] = None
-    recist_with_detection: bool = False
-    stack_with_detection: bool = False
-    read_ahead: int = 2
-    niceness: int = 10
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.niceness <= 19:
-            raise ValueError(f'Finishing.niceness must be 0..19, got '
-                             f'{self.niceness}')
-        if self.read_ahead < 1:
-            raise ValueError(f'Finishing.read_ahead must be >= 1, got '
-                             f'{self.read_ahead}')
-        if self.processes is None:
-            return
-        if self.processes < 0:
-            raise ValueError(f'Finishing.processes must be >= 0, got '
-                             f'{self.processes}')
-        if self.processes > 0 and not fork_available():
-            raise ValueError(
-                f'Finishing.processes={self.processes}: scans are finished '
-                'in forked processes, which this platform does not offer '
-                'safely; use processes=0 (a thread)')
-
-    def resolved_processes(self) -> int:
-        """``processes``, with None resolved for this machine."""
-        if self.processes is not None:
-            return self.processes
-        return min(2, usable_cpus()) if fork_available() else 0
-
-
 #: The schedule of ``overlap=False``: one step after another.
 ONE_AFTER_ANOTHER = Finishing(processes=0, recist_with_detection=True)
-
-
-def read_scan_list(path: Union[str, Path]) -> List[str]:
-    """The scans of a list file: one path a line; blank lines and lines
-    starting with ``#`` are skipped; relative paths are relative to the
-    list's folder.
-
-    Raises:
-        FileNotFoundError: the list does not exist.
-        ValueError: the list names no scan, or a line's scan does not exist
-            (the list, the line number and the path are named).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'--scan-list {path}: no such file')
-    scans = []
-    text = path.read_text(encoding='utf-8', errors='replace')
-    for number, line in enumerate(text.splitlines(), start=1):
-        entry = line.strip()
-        if not entry or entry.startswith('#'):
-            continue
-        scan = Path(entry) if osp.isabs(entry) else path.parent / entry
-        if not scan.exists():
-            raise ValueError(f'--scan-list {path}, line {number}: no such '
-                             f'scan {entry!r} ({scan})')
-        scans.append(str(scan))
-    if not scans:
-        raise ValueError(f'--scan-list {path}: no scan listed (one path a '
-                         'line; # starts a comment)')
-    return scans
-
-
-def scan_folder_name(scan: Union[str, Path]) -> str:
-    """The folder a scan's results go to: a file's name without its
-    extensions (``a.nii.gz`` -> ``a``, ``1.3.6.mhd`` -> ``1.3.6``), or a
-    DICOM folder's name."""
-    path = Path(osp.normpath(str(scan)))
-    if path.is_dir():
-        return path.name
-    name = path.name
-    for ext in ('.nii.gz', '.nii', '.mhd', '.mha', '.nrrd', '.dcm'):
-        if name.lower().endswith(ext):
-            return name[:-len(ext)] or name
-    return path.stem or name
-
-
-def scan_folder_names(scans: Sequence[str]) -> List[str]:
-    """:func:`scan_folder_name` of every scan, refusing a name that two
-    scans share (naming both) before anything runs."""
-    names: List[str] = []
-    seen: dict = {}
-    for scan in scans:
-        name = scan_folder_name(scan)
-        if name in seen:
-            raise ValueError(
-                f'{seen[name]} and {scan} would both write their results to '
-                f'the folder {name!r} of --out-dir; rename one or run them '
-                'apart')
-        seen[name] = scan
-        names.append(name)
-    return names
 
 
 def _load_scan(scan: str, settings: VolumeInferenceSettings,

@@ -37,6 +37,7 @@ from mmengine.logging import print_log
 from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
     DATA_CONVENTION_KEY, DEFAULT_INTERVAL_MM, DEFAULT_PIXEL_SPACING,
     positive_or_none, pipeline_convention)
+from mmlesion.utils.forked_call import fork_available, usable_cpus
 
 #: Where a value of the convention comes from, first to last (module doc).
 CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')
@@ -314,3 +315,74 @@ def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
     (whatever the current default scope)."""
     from mmdet.registry import TRANSFORMS
     return Compose([TRANSFORMS.build(t) for t in settings.pipeline])
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """How a batch measures (RECIST) and writes a scan while the model
+    detects the next ones; the findings and files do not depend on it.
+
+    Args:
+        processes (int, optional): scans finished at once, each in a
+            process forked from the batch's (:func:`fork_available`); 0:
+            one scan at a time in a thread of the batch's process (the
+            schedule before 2026-11-25). None: ``min(2, CPUs)`` where
+            processes can be forked, else 0. Defaults to None.
+        recist_with_detection (bool): measure a scan in the model's loop,
+            before the next scan is detected (the schedule before
+            2026-11-25); False: with its files, while the model detects
+            the next scan. Defaults to False.
+        stack_with_detection (bool): stack a scan's 2D boxes into findings
+            in the model's loop (the schedule before 2026-11-26's night);
+            False: in the finishing, with its RECIST measurements, where
+            the batch has no FPR network (which re-scores the stacked
+            findings with the model at hand) and measures later
+            (``recist_with_detection=False``). Defaults to False.
+        read_ahead (int): scans read and resampled ahead of the one the
+            model detects, one after another in a thread (1: the next one
+            only, the schedule before 2026-11-26's night). With 2, the
+            thread goes on to the scan after next while the model detects
+            the first scan, when nothing is being finished yet and a core
+            would wait; it costs one more scan in memory (about 0.45 GB
+            for a 512 x 512 x 300 scan at 2 mm x 0.8 mm). Defaults to 2.
+        niceness (int): added to the niceness of each finishing process
+            (``os.nice``; 0: the batch's own priority, the schedule before
+            2026-11-26's evening). Where the cores are all busy, the
+            kernel then gives the batch's process (the model's loop and
+            the thread reading the next scan, which the model waits for)
+            the CPU first and the finishing processes what is left.
+            Defaults to 10.
+
+    Raises:
+        ValueError: a negative ``processes``, or processes where they
+            cannot be forked.
+    """
+    processes: Optional[int] = None
+    recist_with_detection: bool = False
+    stack_with_detection: bool = False
+    read_ahead: int = 2
+    niceness: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.niceness <= 19:
+            raise ValueError(f'Finishing.niceness must be 0..19, got '
+                             f'{self.niceness}')
+        if self.read_ahead < 1:
+            raise ValueError(f'Finishing.read_ahead must be >= 1, got '
+                             f'{self.read_ahead}')
+        if self.processes is None:
+            return
+        if self.processes < 0:
+            raise ValueError(f'Finishing.processes must be >= 0, got '
+                             f'{self.processes}')
+        if self.processes > 0 and not fork_available():
+            raise ValueError(
+                f'Finishing.processes={self.processes}: scans are finished '
+                'in forked processes, which this platform does not offer '
+                'safely; use processes=0 (a thread)')
+
+    def resolved_processes(self) -> int:
+        """``processes``, with None resolved for this machine."""
+        if self.processes is not None:
+            return self.processes
+        return min(2, usable_cpus()) if fork_available() else 0

@@ -11,11 +11,9 @@ import torch
 
 from mmlesion.apis.whole_scan import batch as volume_batch
 from mmlesion.apis.whole_scan.batch import (Finishing, prefetched,
-                                            read_scan_list,
-                                            run_batch_inference,
-                                            scan_folder_name,
-                                            scan_folder_names)
+                                            run_batch_inference)
 from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.scan_list import scan_folder_name
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.testing import repo_root
 from mmlesion.utils.huge_pages import (numpy_huge_pages,
@@ -46,39 +44,6 @@ def _findings(folder: Path) -> list:
 def _summary(out: Path) -> list:
     with open(out / 'scans.csv', newline='') as f:
         return list(csv.DictReader(f))
-
-
-def test_scan_list_reads_paths_and_names_bad_lines(tmp_path):
-    (tmp_path / 'a.nii.gz').write_bytes(b'x')
-    (tmp_path / 'dcm').mkdir()
-    listing = tmp_path / 'lists' / 'today.txt'
-    listing.parent.mkdir()
-    (tmp_path / 'lists' / 'b.mhd').write_bytes(b'x')
-    listing.write_text(f'# morning\n{tmp_path / "a.nii.gz"}\n\n  b.mhd  \n'
-                       f'{tmp_path / "dcm"}\n')
-    assert read_scan_list(listing) == [
-        str(tmp_path / 'a.nii.gz'), str(tmp_path / 'lists' / 'b.mhd'),
-        str(tmp_path / 'dcm')]
-    listing.write_text('b.mhd\n# next\nmissing.nii.gz\n')
-    with pytest.raises(ValueError, match=r'today.txt, line 3: no such scan '
-                       r"'missing.nii.gz'"):
-        read_scan_list(listing)
-    listing.write_text('# nothing yet\n\n')
-    with pytest.raises(ValueError, match='no scan listed'):
-        read_scan_list(listing)
-    with pytest.raises(FileNotFoundError, match='nope.txt'):
-        read_scan_list(tmp_path / 'nope.txt')
-
-
-def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
-    (tmp_path / 'series_7').mkdir()
-    assert scan_folder_name(tmp_path / 'ct_01.nii.gz') == 'ct_01'
-    assert scan_folder_name(tmp_path / '1.3.6.1.4.mhd') == '1.3.6.1.4'
-    assert scan_folder_name(str(tmp_path / 'series_7') + '/') == 'series_7'
-    assert scan_folder_names(['a/x.nii.gz', 'a/y.mhd']) == ['x', 'y']
-    with pytest.raises(ValueError, match=r'a/x.nii.gz and b/x.mhd would both '
-                       r"write their results to the folder 'x'"):
-        scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
 
 
 def _recording_load(scans: str, broken: str):

@@ -15,12 +15,12 @@ import pytest
 from PIL import Image
 
 from mmlesion.apis.whole_scan import batch as volume_batch
-from mmlesion.apis.whole_scan.batch import (Finishing, run_batch_inference,
-                                            scan_folder_name)
+from mmlesion.apis.whole_scan.batch import Finishing, run_batch_inference
 from mmlesion.apis.whole_scan.infer import infer_volume, stack_result
 from mmlesion.apis.whole_scan.measure import measure_result
 from mmlesion.apis.whole_scan.run import (run_volume_inference,
                                           volume_run_config)
+from mmlesion.apis.whole_scan.scan_list import scan_folder_name
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume

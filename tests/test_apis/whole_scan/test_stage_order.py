@@ -13,7 +13,7 @@ PACKAGE = 'mmlesion.apis.whole_scan'
 #: on top).
 STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
           'detect', 'stack', 'measure', 'infer', 'write_dicom', 'write',
-          'run', 'batch')
+          'run', 'scan_list', 'batch')
 
 
 def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
