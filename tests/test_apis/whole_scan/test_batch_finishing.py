@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Where a batch measures (RECIST) and writes its scans
-(:class:`mmlesion.apis.whole_scan.batch.Finishing`): every schedule gives
+(:class:`mmlesion.apis.whole_scan.settings.Finishing`): every schedule gives
 the findings, RECIST measurements and pictures of the plain path (one scan
 alone), and a finishing process that fails fails only its scan."""
 import csv
