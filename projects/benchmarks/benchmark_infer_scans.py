@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans through one 2.5D detector: the batch of
 ``tools/infer_volume.py`` (one model; while it runs on a scan, a thread
-reads and resamples the next scan and the last ones are measured and
+reads and resamples the next scans and the last ones are measured and
 written: :class:`~mmlesion.apis.whole_scan.settings.Finishing`) against the
 same batch one step after another (``--no-overlap``, the baseline) and
 against the detector's own time, measured in the same run.
