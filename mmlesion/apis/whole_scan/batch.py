@@ -21,7 +21,8 @@ folder without ``findings.json`` is replaced.
 The findings and files of a scan are those of ``tools/infer_volume.py`` on
 that scan alone (tested): a thread runs the same reading and resampling
 (:func:`~mmlesion.datasets.volumes.load_ct_volume`,
-:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`) one scan ahead;
+:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`)
+``Finishing.read_ahead`` scans ahead (two by default);
 the model's loop detects
 (:func:`~mmlesion.apis.whole_scan.run.detect_scan` without stacking or
 measuring) and hands the scan on; the same stacking
@@ -30,7 +31,7 @@ where an FPR network re-scores the findings), RECIST measurements
 (:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and
 writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
 for up to ``Finishing.processes`` scans at once. So at most that many
-scans plus two are in memory (the original and the resampled volume of
+scans plus ``read_ahead + 1`` are in memory (the original and the resampled volume of
 each): a forked process shares the batch process's memory, copy on write
 (only the pages of the next scan, read while it forks, may be copied).
 

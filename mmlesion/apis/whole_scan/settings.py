@@ -319,8 +319,10 @@ def build_volume_pipeline(settings: VolumeInferenceSettings) -> Compose:
 
 @dataclass(frozen=True)
 class Finishing:
-    """How a batch measures (RECIST) and writes a scan while the model
-    detects the next ones; the findings and files do not depend on it.
+    """How a batch of scans (:mod:`~mmlesion.apis.whole_scan.batch`)
+    reads the next scans and stacks, measures (RECIST) and writes the last
+    ones while the model detects; the findings and files do not depend on
+    it.
 
     Args:
         processes (int, optional): scans finished at once, each in a
