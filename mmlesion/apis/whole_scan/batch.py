@@ -32,8 +32,9 @@ where an FPR network re-scores the findings), RECIST measurements
 writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
 for up to ``Finishing.processes`` scans at once. So at most that many
 scans plus ``read_ahead + 1`` are in memory (the original and the
-resampled volume of each): a forked process shares the batch process's memory, copy on write
-(only the pages of the next scan, read while it forks, may be copied).
+resampled volume of each): a forked process shares the batch process's
+memory, copy on write (only the pages of the next scans, read while it
+forks, may be copied).
 
 Why processes: a scan's RECIST measurements (GrabCut, in threads) and
 pictures (matplotlib, which holds the GIL) take longer on a CPU than a
