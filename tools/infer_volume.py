@@ -44,9 +44,9 @@ line) run through one model loaded once, each scan's files in
 folder's name), with ``--out-dir/scans.csv`` listing each scan's status
 (done, skipped, failed and why); a failing scan does not stop the others,
 scans with results already are skipped (run the same command again after
-a kill), and while the model runs on a scan the next one is read and
-resampled and the files of the last one are written (``--no-overlap``: one
-step after another; the findings are the same). See
+a kill), and while the model runs on a scan the next ones are read and
+resampled (``--read-ahead``) and the files of the last ones are written
+(``--no-overlap``: one step after another; the findings are the same). See
 :mod:`mmlesion.apis.whole_scan.batch`.
 
 Weights trained on the synthetic demo data (the rule:
@@ -96,6 +96,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='a batch: one step after another (default: while the model '
         'runs on a scan, threads read and resample the next one and write '
         'the files of the last one; the findings are the same)')
+    parser.add_argument(
+        '--read-ahead', type=int, default=2, metavar='N',
+        help='a batch: scans read and resampled ahead of the one the model '
+        'runs on (each holds a scan and its resampled copy in memory, about '
+        '0.45 GB for 512 x 512 x 300: 1 saves one)')
     parser.add_argument(
         '--huge-pages', action='store_true',
         help="let numpy ask Linux for transparent huge pages for the scans' "
@@ -157,6 +162,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
+    if args.read_ahead < 1:
+        parser.error(f'--read-ahead must be 1 or more, got {args.read_ahead}')
     if not args.scan and not args.scan_list:
         parser.error('give a SCAN or --scan-list')
     args.batch = bool(args.scan_list) or len(args.scan) > 1
@@ -258,12 +265,15 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
     from mmlesion.apis.whole_scan.scan_list import read_scan_list
+    from mmlesion.apis.whole_scan.settings import Finishing
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)
     rows = run_batch_inference(cfg, args.checkpoint, scans, args.out_dir,
                                run_settings=_run_settings(args),
-                               overlap=not args.no_overlap)
+                               overlap=not args.no_overlap,
+                               finishing=Finishing(
+                                   read_ahead=args.read_ahead))
     print(format_batch_summary(rows, args.out_dir))
     return int(any(row['status'] == 'failed' for row in rows))
 

@@ -257,3 +257,25 @@ def test_runs_set_numpy_huge_pages_as_asked_and_restore_them(
                              str(tmp_path / 'single'), settings)
         assert numpy_huge_pages_enabled() is (not huge_pages)
     assert seen == [huge_pages, huge_pages]
+
+
+def test_read_ahead_option_reaches_the_batch(scans_and_checkpoint, tmp_path,
+                                             monkeypatch):
+    """``--read-ahead N`` is the batch's ``Finishing.read_ahead`` (2 by
+    default); less than 1 is refused by the parser."""
+    scans, ckpt = scans_and_checkpoint
+    seen = []
+
+    def record(*args, finishing=None, **kwargs):
+        seen.append(finishing.read_ahead)
+        return []
+
+    monkeypatch.setattr(volume_batch, 'run_batch_inference', record)
+    tool = load_tool('infer_volume.py')
+    base = [CFG_PATH, str(ckpt)] + scans[:2] + ['--out-dir',
+                                                str(tmp_path / 'o')]
+    assert tool.main(base) == 0
+    assert tool.main(base + ['--read-ahead', '1']) == 0
+    assert seen == [2, 1]
+    with pytest.raises(SystemExit):
+        tool.parse_args(base + ['--read-ahead', '0'])
