@@ -150,6 +150,11 @@ def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
     pixel_figure.PNG_COMPRESS_LEVEL` (matplotlib's level), encoded as
     :data:`PNG_ENCODER` says (the same pixels either way).
 
+    The file is written in place, as Pillow's and matplotlib's savers do:
+    :func:`~mmlesion.apis.whole_scan.write.write_volume_results` writes
+    its pictures into a staging folder moved in as one set, so a killed
+    run leaves none of them, without an fsync per picture.
+
     Args:
         pixels (np.ndarray): ``(height, width, 3)`` uint8 RGB.
         path (Path): PNG to write.
