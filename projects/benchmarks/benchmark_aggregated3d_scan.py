@@ -41,6 +41,12 @@ FPRN the output it gave in the first warm-up round (the same scan, so
 the same windows): the parts around the network in seconds instead of
 minutes on a CPU, its own parts then about 0 (quick comparisons only: the
 memory the network churns between the windows is missing).
+``--floor`` also times, after each round, the three library calls the
+steps cannot do without, alone (:mod:`projects.benchmarks.\
+aggregated3d_scan_floor`: torch's resample kernel, SimpleITK's connected
+components and label statistics, the copies of the windows) and prints
+their sum as a multiple of the read: what no change of the rest (the glue
+between them) can go below on this machine.
 
 The scan is synthetic (:mod:`mmlesion.datasets.demo.volumes`: a chest with
 lungs and nodules), ``--scan-size`` voxels at ``--spacing`` mm, written
@@ -129,6 +135,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='run the network in the warm-up only; timed '
                         'rounds replay its outputs (the parts around it '
                         'only)')
+    parser.add_argument('--floor', action='store_true',
+                        help='also time the library calls the steps cannot '
+                        'do without, alone (the resample kernel, the '
+                        'connected components, the window copies), each '
+                        'round: what no change of the rest goes below')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
     check_config_file(parser, '--config', args.config)
@@ -414,6 +425,10 @@ def run_round(scan: str, full, rpn, args, clock_full: _Clock,
     out['full'] = parts
     _, p = _windows(rpn, clock_rpn, volume, _steps(False)['predict'], amp)
     out['rpn'] = p
+    if args.floor:
+        from projects.benchmarks.aggregated3d_scan_floor import floor_seconds
+        parts.update({'floor_' + k: v for k, v in floor_seconds(
+            vol, res, volume, full.test_cfg).items()})
     return out
 
 
@@ -495,6 +510,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         parts=full_parts, rpn_parts=rpn_parts)
     if args.baseline:
         result['baseline'] = _baseline_result(rounds, stat)
+    if args.floor:
+        result['floor'] = _floor_result(rounds, stat, reads)
     _print(result, args)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
@@ -515,6 +532,19 @@ def _baseline_result(rounds: List[dict], stat: Callable) -> dict:
         non_network_seconds=med(non_network),
         non_network_over_read=med(non_network) / med(reads),
         same_output=True)
+
+
+def _floor_result(rounds: List[dict], stat: Callable,
+                  reads: List[float]) -> dict:
+    """The floor's parts (``'floor_<part>'``), their sum per round, its
+    median and its ratio to the read's median."""
+    from projects.benchmarks.aggregated3d_scan_floor import FLOOR_PARTS
+    sums = [sum(r['full']['floor_' + k] for k in FLOOR_PARTS)
+            for r in rounds]
+    med = statistics.median(sums)
+    return dict(parts={k: stat('full', 'floor_' + k) for k in FLOOR_PARTS},
+                per_round=sums, seconds=med,
+                over_read=med / statistics.median(reads))
 
 
 def _print(r: dict, args) -> None:
@@ -562,6 +592,17 @@ def _print(r: dict, args) -> None:
                   f'  now {ratio:.2f}x faster' * (key not in NETWORK))
         print(f"  non-network time {b['non_network_seconds']:.3f} s = "
               f"{b['non_network_over_read']:.2f}x the read time")
+    if 'floor' in r:
+        f = r['floor']
+        print('floor (--floor: the library calls alone, the same rounds):')
+        for key, name in (('resample_kernel', 'resample kernel'),
+                          ('components', 'components'),
+                          ('window_copies', 'window copies')):
+            print(line(name, f['parts'][key]))
+        print(f"  floor {f['seconds']:.3f} s = {f['over_read']:.2f}x the "
+              f"read: the parts besides the read may take at most "
+              f"{r['goal'] - 1:g}x it, the floor leaves "
+              f"{r['goal'] - 1 - f['over_read']:.2f}x for the rest")
     load = r['load_avg']
     print(f"non-network time {r['non_network_seconds']:.3f} s = "
           f"{r['non_network_over_read']:.2f}x the read time "

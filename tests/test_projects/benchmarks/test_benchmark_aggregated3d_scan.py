@@ -26,7 +26,7 @@ def test_a_tiny_scan_runs(tmp_path, capsys):
         result = tool.main([
             '--config', str(repo_root() / tool.DEFAULT_CONFIG),
             '--scan-size', '24', '40', '--repeats', '2', '--warmup', '1',
-            '--json', str(tmp_path / 'r.json')
+            '--floor', '--json', str(tmp_path / 'r.json')
         ])
     finally:
         torch.set_num_threads(threads)
@@ -39,7 +39,15 @@ def test_a_tiny_scan_runs(tmp_path, capsys):
     assert 'fprn' not in result['rpn_parts']
     assert result['full_over_rpn'] > 0
     assert result['non_network_over_read'] > 0
+    floor = result['floor']
+    assert len(floor['per_round']) == 2
+    assert floor['seconds'] == pytest.approx(sum(floor['per_round']) / 2)
+    for part in ('resample_kernel', 'components', 'window_copies'):
+        assert floor['parts'][part]['median'] > 0, part
+    assert floor['over_read'] == pytest.approx(
+        floor['seconds'] / result['read_seconds'])
     out = capsys.readouterr().out
+    assert 'the floor leaves' in out
     assert 'fp16: not measured on a CPU' in out
     assert 'full / RPN alone' in out and 'budget 2x' in out
     assert json.loads((tmp_path / 'r.json').read_text())['windows'] == 1

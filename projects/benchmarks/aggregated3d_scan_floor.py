@@ -1,0 +1,138 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The floor of the 3D-AG whole-scan steps: the library calls that they
+cannot do without, timed alone (``benchmark_aggregated3d_scan.py
+--floor``).
+
+Everything but the network is made of glue (thresholds, boxes, copies into
+SimpleITK, decoding, the per-window bookkeeping) around three calls on the
+whole volume, each already one library call:
+
+* **resample kernel**: torch's trilinear kernel
+  (``aten.upsample_trilinear3d``) over the whole scan, as
+  :func:`~mmlesion.datasets.volumes.resampling.resample_volume_torch`
+  calls it, into memory already written once (no page faults; the edge
+  handling and the output's allocation left out);
+* **components**: SimpleITK's ``ConnectedComponent`` and
+  ``LabelShapeStatisticsImageFilter`` (sizes and boxes) on the air mask of
+  the in-plane box that is not air, as
+  :func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box` calls them
+  (the mask and its image made before the clock starts);
+* **window copies**: every sliding window of the cropped volume copied
+  into the one touched buffer the model's ``predict_volume`` reuses
+  (``_cut_windows``): the network needs each window in contiguous memory.
+
+Their sum is what no change of the glue can go below with this design on
+this machine; the benchmark prints it as a multiple of the read. The
+resample kernel's output is checked against the steps' resampled volume,
+so the floor times the same work.
+"""
+import time
+from inspect import signature
+from typing import Dict, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+#: The floor's parts, in the order printed.
+FLOOR_PARTS = ('resample_kernel', 'components', 'window_copies')
+
+
+def _resample_kernel(vol, res) -> float:
+    """Seconds of torch's trilinear kernel alone (``vol`` to ``res``'s
+    grid), into a buffer written once before."""
+    from mmlesion.datasets.volumes.resampling import (_output_grid,
+                                                      source_positions)
+    new_sp, new_size, _, _ = _output_grid(vol, res.spacing_zyx)
+    size = [int(s) for s in new_size]
+    scales = [float(o / n) for o, n in zip(vol.spacing_zyx, new_sp)]
+    src = torch.from_numpy(np.ascontiguousarray(vol.array, np.float32))
+    for axis in range(3):  # resample_volume_torch's unchanged-size rule
+        if size[axis] == src.shape[axis] and scales[axis] != 1.:
+            src = torch.cat([src, src.narrow(axis, src.shape[axis] - 1, 1)],
+                            dim=axis)
+    out = np.zeros(size, dtype=np.float32)  # written: no faults timed
+    out.fill(1.)
+    with torch.no_grad():
+        t = time.perf_counter()
+        torch.ops.aten.upsample_trilinear3d.out(
+            src[None, None], size, False, *scales,
+            out=torch.from_numpy(out)[None, None])
+        seconds = time.perf_counter() - t
+    for axis, pos in enumerate(source_positions(vol, res.spacing_zyx)):
+        outside = (pos < -0.5) | (pos >= vol.shape_zyx[axis] - 0.5)
+        index = [slice(None)] * 3
+        index[axis] = np.flatnonzero(outside)
+        out[tuple(index)] = res.array[tuple(index)]
+    if not np.array_equal(out, res.array):
+        raise RuntimeError('the floor\'s resample kernel gave other values '
+                           'than resample_volume_torch')
+    return seconds
+
+
+def _components(res) -> float:
+    """Seconds of SimpleITK's connected components and label statistics
+    on ``res``'s air mask cut to its in-plane box that is not air."""
+    from mmlesion.datasets.volumes.lung_mask import (_solid_box,
+                                                     compute_lung_box)
+    threshold = signature(compute_lung_box).parameters['threshold_hu'].default
+    air = np.asarray(res.array) < threshold
+    solid = _solid_box(air)
+    if solid is None:
+        return 0.  # all air: compute_lung_box labels nothing either
+    (y0, y1), (x0, x1) = solid
+    image = sitk.GetImageFromArray(
+        np.ascontiguousarray(air[:, y0:y1, x0:x1]).view(np.uint8))
+    t = time.perf_counter()
+    components = sitk.ConnectedComponent(image, False)
+    stats = sitk.LabelShapeStatisticsImageFilter()
+    stats.ComputePerimeterOff()
+    stats.Execute(components)
+    return time.perf_counter() - t
+
+
+def _window_copies(volume: torch.Tensor, size: Sequence[int],
+                   overlap: Sequence[int], pad_value: float) -> float:
+    """Seconds of copying every window of ``volume`` (C, D, H, W) into one
+    touched buffer, as ``predict_volume`` cuts them (one window per
+    batch)."""
+    from mmlesion.models.detectors.aggregated_faster_rcnn_3d import (
+        _cut_windows, window_starts)
+    win = [min(s, -(-n // 16) * 16) for s, n in zip(size, volume.shape[1:])]
+    starts = [window_starts(n, w, o)
+              for n, w, o in zip(volume.shape[1:], win, overlap)]
+    buffer = volume.new_zeros((1, volume.shape[0], *win))
+    buffer.fill_(1.)
+    t = time.perf_counter()
+    for z in starts[0]:
+        for y in starts[1]:
+            for x in starts[2]:
+                _cut_windows(volume, [(z, y, x)], buffer, pad_value)
+    return time.perf_counter() - t
+
+
+def floor_seconds(vol, res, volume: torch.Tensor,
+                  test_cfg: dict) -> Dict[str, float]:
+    """The floor's parts for one scan, in seconds.
+
+    Args:
+        vol (CTVolume): the scan as read.
+        res (CTVolume): it resampled by the steps (the kernel's output is
+            checked against it).
+        volume (Tensor): (1, D, H, W) the network's input (the windowed
+            crop), on the CPU.
+        test_cfg (dict): the model's ``test_cfg`` (``window_size``,
+            ``overlap``, ``pad_value``).
+
+    Returns:
+        dict[str, float]: seconds per part of :data:`FLOOR_PARTS`.
+    """
+    size = test_cfg.get('window_size', 128)
+    overlap = test_cfg.get('overlap', 16)
+    return dict(
+        resample_kernel=_resample_kernel(vol, res),
+        components=_components(res),
+        window_copies=_window_copies(
+            volume.cpu(), (size, ) * 3 if isinstance(size, int) else size,
+            (overlap, ) * 3 if isinstance(overlap, int) else overlap,
+            float(test_cfg.get('pad_value', 0.))))
