@@ -1,24 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The floor of the 3D-AG whole-scan steps times the steps' own library
 calls on the same data (no timing is asserted)."""
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 
 from mmlesion.datasets.volumes import CTVolume, resample_volume
-from mmlesion.testing import repo_root
 from tests.helpers.lung_phantom import chest_phantom
+from tests.helpers.tool_modules import load_tool
 
 
 @pytest.fixture(scope='module')
 def floor():
-    path = repo_root() / 'projects/benchmarks/aggregated3d_scan_floor.py'
-    spec = importlib.util.spec_from_file_location('_agg3d_floor', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('projects/benchmarks/aggregated3d_scan_floor.py')
 
 
 def _scan():
