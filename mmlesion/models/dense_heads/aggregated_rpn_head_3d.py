@@ -19,6 +19,17 @@ from mmlesion.utils.host_copy import flatten
 from ..layers.dense_block_3d import NORM3D, Bottleneck3D
 
 
+def _unravel(index: Tensor, shape: Sequence[int]) -> Tuple[Tensor, ...]:
+    """``torch.unravel_index(index, shape)`` for a non-negative (n,) long
+    ``index`` below the product of ``shape``: the same coordinates."""
+    coords = []
+    for size in reversed(shape[1:]):
+        coords.append(index % size)
+        index = index // size
+    coords.append(index)
+    return tuple(reversed(coords))
+
+
 def nms_3d_first(bboxes: Tensor, scores: Tensor, iou_thr: float,
                  max_num: int = -1, block: int = 64) -> Tensor:
     """The first ``max_num`` indices of :func:`~mmlesion.structures.nms_3d`
@@ -90,7 +101,7 @@ def nms_3d_first(bboxes: Tensor, scores: Tensor, iou_thr: float,
 
 @MODELS.register_module()
 class AggregatedRPNHead3D(BaseModule):
-    """3D RPN with one head per pyramid level, not shared (Sec. III-B).
+    r"""3D RPN with one head per pyramid level, not shared (Sec. III-B).
 
     Each level's head is Table I's "Detector": two bottlenecks and a
     ``1x1x1`` conv (after BN-ReLU) predicting, per cube anchor, one
@@ -325,8 +336,10 @@ class AggregatedRPNHead3D(BaseModule):
                 if 0 < nms_pre < s.numel():
                     s, idx = s.topk(nms_pre)
                     # the top anchors' deltas, gathered from the (strided)
-                    # prediction without copying all of it
-                    p = pred[i][torch.unravel_index(idx, score.shape[1:])]
+                    # prediction without copying all of it (the index
+                    # unravelled by hand: torch.unravel_index's checks
+                    # cost more than its arithmetic)
+                    p = pred[i][_unravel(idx, score.shape[1:])]
                     a = anchors[lvl][idx]
                 else:
                     p, a = pred[i].reshape(-1, 4), anchors[lvl]

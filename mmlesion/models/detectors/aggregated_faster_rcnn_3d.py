@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D Aggregated Faster R-CNN (Zhang et al.), an mmdet ``BaseDetector``."""
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.config import ConfigDict
@@ -344,7 +344,12 @@ class AggregatedFasterRCNN3D(BaseDetector):
         buffer = volume.new_empty((min(batch, len(origins)),
                                    volume.shape[0], *win))
         reuse = not torch.is_grad_enabled()
-        parts = []
+        # the fields the output keeps, gathered window by window as plain
+        # tensors (an InstanceData per window checks every field's length
+        # on each change: about a millisecond per window on a CPU)
+        fields = ('bboxes', 'scores', 'rpn_scores') + (
+            ('fprn_scores', ) if self.with_fprn else ())
+        kept: Dict[str, List[Tensor]] = {k: [] for k in fields}
         for b in range(0, len(origins), batch):
             chunk = origins[b:b + batch]
             windows = _cut_windows(
@@ -352,30 +357,35 @@ class AggregatedFasterRCNN3D(BaseDetector):
                 buffer if reuse or b == 0 else torch.empty_like(buffer),
                 pad_value)
             for (z, y, x), det in zip(chunk, self._predict_window(windows)):
-                det.bboxes = det.bboxes + det.bboxes.new_tensor(
+                bboxes = det.bboxes + det.bboxes.new_tensor(
                     [x, y, z, x, y, z])
                 # keep detections centred in the window's core region
-                ctr = (det.bboxes[:, :3] + det.bboxes[:, 3:]) / 2
+                ctr = (bboxes[:, :3] + bboxes[:, 3:]) / 2
                 core = [cores[a][starts[a].index(o)]
                         for a, o in zip((2, 1, 0), (x, y, z))]
                 lo = ctr.new_tensor([c[0] for c in core])
                 hi = ctr.new_tensor([c[1] for c in core])
-                parts.append(det[((ctr >= lo) & (ctr < hi)).all(1)])
+                inside = ((ctr >= lo) & (ctr < hi)).all(1)
+                kept['bboxes'].append(bboxes[inside])
+                for k in fields[1:]:
+                    kept[k].append(det.get(k)[inside])
             if bar is not None:
                 for _ in chunk:
                     bar.update()
-        dets = InstanceData.cat(parts)
-        keep = dets.scores > cfg.get('score_thr', 0.)
-        dets = dets[keep]
-        _, inds = nms_3d(dets.bboxes, dets.scores,
+        dets = {k: torch.cat(v) for k, v in kept.items()}
+        keep = dets['scores'] > cfg.get('score_thr', 0.)
+        dets = {k: v[keep] for k, v in dets.items()}
+        _, inds = nms_3d(dets['bboxes'], dets['scores'],
                          cfg.get('merge_iou_thr', 0.1))
-        dets = dets[inds[:cfg.get('max_per_img', 100)]]
+        inds = inds[:cfg.get('max_per_img', 100)]
+        dets = {k: v[inds] for k, v in dets.items()}
         out = InstanceData(
-            bboxes=dets.bboxes - VOXEL_CENTRE_OFFSET, scores=dets.scores,
-            labels=dets.bboxes.new_zeros(len(dets), dtype=torch.long),
-            rpn_scores=dets.rpn_scores)
+            bboxes=dets['bboxes'] - VOXEL_CENTRE_OFFSET,
+            scores=dets['scores'],
+            labels=dets['bboxes'].new_zeros(len(inds), dtype=torch.long),
+            rpn_scores=dets['rpn_scores'])
         if self.with_fprn:
-            out.fprn_scores = dets.fprn_scores
+            out.fprn_scores = dets['fprn_scores']
         return out
 
     def predict(self,

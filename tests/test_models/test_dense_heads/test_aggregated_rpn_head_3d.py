@@ -5,7 +5,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 from mmdet.registry import MODELS
-from mmlesion.models.dense_heads.aggregated_rpn_head_3d import nms_3d_first
+from mmlesion.models.dense_heads.aggregated_rpn_head_3d import (
+    _unravel, nms_3d_first)
 from mmlesion.structures import nms_3d
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 
@@ -17,6 +18,19 @@ def _head():
     head = MODELS.build(head_cfg)
     head.init_weights()
     return head
+
+
+@pytest.mark.parametrize('shape', [(4, 5, 6, 3), (1, 1, 7, 1), (9, )])
+def test_unravel_is_torch_unravel_index(shape):
+    numel = torch.Size(shape).numel()
+    index = torch.cat([torch.tensor([0, numel - 1]),
+                       torch.randint(0, numel, (50, ),
+                                     generator=torch.Generator()
+                                     .manual_seed(len(shape)))])
+    ours = _unravel(index, shape)
+    assert len(ours) == len(shape)
+    for a, b in zip(ours, torch.unravel_index(index, shape)):
+        assert torch.equal(a, b)
 
 
 def test_heads_not_shared_and_shapes():
