@@ -26,9 +26,10 @@ this machine; the benchmark prints it as a multiple of the read. The
 resample kernel's output is checked against the steps' resampled volume,
 so the floor times the same work.
 """
+import statistics
 import time
 from inspect import signature
-from typing import Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -136,3 +137,40 @@ def floor_seconds(vol, res, volume: torch.Tensor,
             volume.cpu(), (size, ) * 3 if isinstance(size, int) else size,
             (overlap, ) * 3 if isinstance(overlap, int) else overlap,
             float(test_cfg.get('pad_value', 0.))))
+
+
+def floor_result(rounds: List[dict], reads: List[float],
+                 stat: Callable[[str], dict]) -> dict:
+    """The floor over the rounds.
+
+    Args:
+        rounds (list[dict]): per round the parts, the floor's as
+            ``'floor_<part>'``.
+        reads (list[float]): the read's seconds per round.
+        stat (Callable): a part's name to its median, min and max over the
+            rounds.
+
+    Returns:
+        dict: ``parts`` (each part's statistics), ``per_round`` (the sum),
+        ``seconds`` (its median) and ``over_read`` (that over the read's
+        median).
+    """
+    sums = [sum(r['floor_' + k] for k in FLOOR_PARTS) for r in rounds]
+    med = statistics.median(sums)
+    return dict(parts={k: stat('floor_' + k) for k in FLOOR_PARTS},
+                per_round=sums, seconds=med,
+                over_read=med / statistics.median(reads))
+
+
+def print_floor(floor: dict, goal: float,
+                line: Callable[[str, dict], str]) -> None:
+    """Print :func:`floor_result`'s ``floor`` against the ``goal`` (the
+    parts besides the read within ``goal - 1`` reads); ``line`` formats a
+    part's statistics."""
+    print('floor (--floor: the library calls alone, the same rounds):')
+    for key in FLOOR_PARTS:
+        print(line(key.replace('_', ' '), floor['parts'][key]))
+    print(f"  floor {floor['seconds']:.3f} s = {floor['over_read']:.2f}x "
+          f"the read: the parts besides the read may take at most "
+          f"{goal - 1:g}x it, the floor leaves "
+          f"{goal - 1 - floor['over_read']:.2f}x for the rest")

@@ -511,7 +511,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.baseline:
         result['baseline'] = _baseline_result(rounds, stat)
     if args.floor:
-        result['floor'] = _floor_result(rounds, stat, reads)
+        from projects.benchmarks.aggregated3d_scan_floor import floor_result
+        result['floor'] = floor_result(
+            [r['full'] for r in rounds], reads,
+            lambda k: stat('full', k))
     _print(result, args)
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=1))
@@ -532,19 +535,6 @@ def _baseline_result(rounds: List[dict], stat: Callable) -> dict:
         non_network_seconds=med(non_network),
         non_network_over_read=med(non_network) / med(reads),
         same_output=True)
-
-
-def _floor_result(rounds: List[dict], stat: Callable,
-                  reads: List[float]) -> dict:
-    """The floor's parts (``'floor_<part>'``), their sum per round, its
-    median and its ratio to the read's median."""
-    from projects.benchmarks.aggregated3d_scan_floor import FLOOR_PARTS
-    sums = [sum(r['full']['floor_' + k] for k in FLOOR_PARTS)
-            for r in rounds]
-    med = statistics.median(sums)
-    return dict(parts={k: stat('full', 'floor_' + k) for k in FLOOR_PARTS},
-                per_round=sums, seconds=med,
-                over_read=med / statistics.median(reads))
 
 
 def _print(r: dict, args) -> None:
@@ -593,16 +583,8 @@ def _print(r: dict, args) -> None:
         print(f"  non-network time {b['non_network_seconds']:.3f} s = "
               f"{b['non_network_over_read']:.2f}x the read time")
     if 'floor' in r:
-        f = r['floor']
-        print('floor (--floor: the library calls alone, the same rounds):')
-        for key, name in (('resample_kernel', 'resample kernel'),
-                          ('components', 'components'),
-                          ('window_copies', 'window copies')):
-            print(line(name, f['parts'][key]))
-        print(f"  floor {f['seconds']:.3f} s = {f['over_read']:.2f}x the "
-              f"read: the parts besides the read may take at most "
-              f"{r['goal'] - 1:g}x it, the floor leaves "
-              f"{r['goal'] - 1 - f['over_read']:.2f}x for the rest")
+        from projects.benchmarks.aggregated3d_scan_floor import print_floor
+        print_floor(r['floor'], r['goal'], line)
     load = r['load_avg']
     print(f"non-network time {r['non_network_seconds']:.3f} s = "
           f"{r['non_network_over_read']:.2f}x the read time "
