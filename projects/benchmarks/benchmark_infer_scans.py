@@ -322,11 +322,11 @@ def main(argv=None) -> dict:
     from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
-    from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.utils.atomic_io import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
     from projects.benchmarks.stand_in_detector import StandInDetector
+    from projects.benchmarks.synthetic_scans import write_synthetic_scans
 
     load_before = _load()
     cfg = Config.fromfile(args.config)
@@ -345,13 +345,9 @@ def main(argv=None) -> dict:
                                    if s in args.schedules]
     finishing = {BASELINE: None, DEFAULT: Finishing()}
     finishing.update({s: Finishing(**SCHEDULES[s]) for s in names[2:]})
-    xy, z = args.scan_size
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / 'scans'
-        generate_demo_volumes(root, seed=0, num_luna=args.num_scans,
-                              num_kits=0, num_lits=0, val_fraction=0.,
-                              size_range=(xy, xy), num_slices_range=(z, z))
-        scans = sorted(str(p) for p in root.rglob('*.mhd'))
+        scans = write_synthetic_scans(Path(tmp) / 'scans', args.num_scans,
+                                      *args.scan_size)
         n = len(scans)
         run = RunSettings(
             detection=DetectionSettings(batch_size=args.batch_size,
@@ -489,7 +485,7 @@ def main(argv=None) -> dict:
                                    same_pictures=same[name][1])
     result = dict(
         config=args.config, detector=detector, num_scans=n,
-        scan_size_xy_z=[xy, z], pixel_spacing=args.pixel_spacing,
+        scan_size_xy_z=list(args.scan_size), pixel_spacing=args.pixel_spacing,
         batch_size=args.batch_size, workers=args.workers,
         threads=torch.get_num_threads(), repeats=args.repeats,
         cpus=len(os.sched_getaffinity(0)) if hasattr(

@@ -177,7 +177,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='the 2.5D detector config')
     parser.add_argument('--checkpoint', help='its weights (default: random '
                         'weights, a check of the numerics only)')
-    parser.add_argument('--num-scans', type=int, default=4)
+    parser.add_argument('--num-scans', type=int, default=4,
+                        help='synthetic scans, each detected twice')
     parser.add_argument('--scan-size', type=int, nargs=2, default=[512, 300],
                         metavar=('XY', 'Z'),
                         help='synthetic scans: in-plane pixels and slices')
@@ -286,8 +287,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
-    from mmlesion.datasets.demo.volumes import generate_demo_volumes
     from mmlesion.utils.atomic_io import atomic_write_text
+    from projects.benchmarks.synthetic_scans import write_synthetic_scans
     if not torch.cuda.is_available():
         raise RuntimeError(f'--device {args.device}: no CUDA device here')
     run = RunSettings(
@@ -303,15 +304,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
         return torch.autocast(device_type='cuda',
                               dtype=getattr(torch, args.amp_dtype))
 
-    xy, z = args.scan_size
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / 'scans'
-        generate_demo_volumes(root, seed=0, num_luna=args.num_scans,
-                              num_kits=0, num_lits=0, val_fraction=0.,
-                              size_range=(xy, xy), num_slices_range=(z, z))
-        comparison = compare_scans(model, sorted(root.rglob('*.mhd')),
-                                   settings, run.detection, amp, args.iou,
-                                   args.score_thr)
+        scans = write_synthetic_scans(Path(tmp) / 'scans', args.num_scans,
+                                      *args.scan_size)
+        comparison = compare_scans(model, scans, settings, run.detection,
+                                   amp, args.iou, args.score_thr)
     result = dict(
         config=args.config, checkpoint=args.checkpoint, device=args.device,
         amp_dtype=args.amp_dtype, scans=len(comparison.per_scan),
