@@ -8,10 +8,11 @@ SimpleITK, decoding, the per-window bookkeeping) around three calls on the
 whole volume, each already one library call:
 
 * **resample kernel**: torch's trilinear kernel
-  (``aten.upsample_trilinear3d``) over the whole scan, as
+  (``aten.upsample_trilinear3d``) over the whole scan, by
+  :func:`~mmlesion.datasets.volumes.resampling.trilinear_into` as
   :func:`~mmlesion.datasets.volumes.resampling.resample_volume_torch`
-  calls it, into memory already written once (no page faults; the edge
-  handling and the output's allocation left out);
+  calls it, into memory already written once (no page faults; the output's
+  allocation and the voxels outside the scan left out);
 * **components**: SimpleITK's ``ConnectedComponent`` and
   ``LabelShapeStatisticsImageFilter`` (sizes and boxes) on the air mask of
   the in-plane box that is not air, as
@@ -29,7 +30,7 @@ so the floor times the same work.
 import statistics
 import time
 from inspect import signature
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List
 
 import numpy as np
 import SimpleITK as sitk
@@ -42,29 +43,13 @@ FLOOR_PARTS = ('resample_kernel', 'components', 'window_copies')
 def _resample_kernel(vol, res) -> float:
     """Seconds of torch's trilinear kernel alone (``vol`` to ``res``'s
     grid), into a buffer written once before."""
-    from mmlesion.datasets.volumes.resampling import (_output_grid,
-                                                      source_positions)
-    new_sp, new_size, _, _ = _output_grid(vol, res.spacing_zyx)
-    size = [int(s) for s in new_size]
-    scales = [float(o / n) for o, n in zip(vol.spacing_zyx, new_sp)]
-    src = torch.from_numpy(np.ascontiguousarray(vol.array, np.float32))
-    for axis in range(3):  # resample_volume_torch's unchanged-size rule
-        if size[axis] == src.shape[axis] and scales[axis] != 1.:
-            src = torch.cat([src, src.narrow(axis, src.shape[axis] - 1, 1)],
-                            dim=axis)
-    out = np.zeros(size, dtype=np.float32)  # written: no faults timed
-    out.fill(1.)
-    with torch.no_grad():
-        t = time.perf_counter()
-        torch.ops.aten.upsample_trilinear3d.out(
-            src[None, None], size, False, *scales,
-            out=torch.from_numpy(out)[None, None])
-        seconds = time.perf_counter() - t
-    for axis, pos in enumerate(source_positions(vol, res.spacing_zyx)):
-        outside = (pos < -0.5) | (pos >= vol.shape_zyx[axis] - 0.5)
-        index = [slice(None)] * 3
-        index[axis] = np.flatnonzero(outside)
-        out[tuple(index)] = res.array[tuple(index)]
+    from mmlesion.datasets.volumes.resampling import (fill_outside,
+                                                      trilinear_into)
+    out = np.ones(res.shape_zyx, dtype=np.float32)  # written: no faults
+    t = time.perf_counter()
+    trilinear_into(vol, res.spacing_zyx, out)
+    seconds = time.perf_counter() - t
+    fill_outside(out, vol, res.spacing_zyx, -1024.)
     if not np.array_equal(out, res.array):
         raise RuntimeError('the floor\'s resample kernel gave other values '
                            'than resample_volume_torch')
@@ -92,18 +77,15 @@ def _components(res) -> float:
     return time.perf_counter() - t
 
 
-def _window_copies(volume: torch.Tensor, size: Sequence[int],
-                   overlap: Sequence[int], pad_value: float) -> float:
+def _window_copies(volume: torch.Tensor, test_cfg: dict,
+                   pad_value: float) -> float:
     """Seconds of copying every window of ``volume`` (C, D, H, W) into one
     touched buffer, as ``predict_volume`` cuts them (one window per
     batch)."""
     from mmlesion.models.detectors.aggregated_faster_rcnn_3d import (
-        _cut_windows, window_starts)
-    win = [min(s, -(-n // 16) * 16) for s, n in zip(size, volume.shape[1:])]
-    starts = [window_starts(n, w, o)
-              for n, w, o in zip(volume.shape[1:], win, overlap)]
-    buffer = volume.new_zeros((1, volume.shape[0], *win))
-    buffer.fill_(1.)
+        _cut_windows, window_layout)
+    win, starts = window_layout(volume.shape[1:], test_cfg)
+    buffer = volume.new_ones((1, volume.shape[0], *win))
     t = time.perf_counter()
     for z in starts[0]:
         for y in starts[1]:
@@ -128,15 +110,11 @@ def floor_seconds(vol, res, volume: torch.Tensor,
     Returns:
         dict[str, float]: seconds per part of :data:`FLOOR_PARTS`.
     """
-    size = test_cfg.get('window_size', 128)
-    overlap = test_cfg.get('overlap', 16)
     return dict(
         resample_kernel=_resample_kernel(vol, res),
         components=_components(res),
-        window_copies=_window_copies(
-            volume.cpu(), (size, ) * 3 if isinstance(size, int) else size,
-            (overlap, ) * 3 if isinstance(overlap, int) else overlap,
-            float(test_cfg.get('pad_value', 0.))))
+        window_copies=_window_copies(volume.cpu(), test_cfg,
+                                     float(test_cfg.get('pad_value', 0.))))
 
 
 def floor_result(rounds: List[dict], reads: List[float],

@@ -85,6 +85,7 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -438,7 +439,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
-        window_starts
+        window_layout
     from mmlesion.utils.atomic_io import atomic_write_text
     from mmlesion.utils.benchmark_timing import check_timing
     check_timing(args.warmup, args.repeats)
@@ -481,10 +482,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                    for r in rounds]
     reads = [r['full']['read'] for r in rounds]
     shape = rounds[0]['full']['volume_zyx']
-    windows = 1
-    for n in shape:
-        w = min(full.test_cfg.get('window_size', 128), -(-n // 16) * 16)
-        windows *= len(window_starts(n, w, full.test_cfg.get('overlap', 16)))
+    windows = math.prod(len(s) for s in window_layout(shape,
+                                                      full.test_cfg)[1])
     result = dict(
         device=args.device, amp=args.amp and args.device == 'cuda',
         threads=torch.get_num_threads(), cpus=os.cpu_count(),

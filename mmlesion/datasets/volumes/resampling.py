@@ -186,7 +186,6 @@ def resample_volume_torch(volume: CTVolume,
         CTVolume: the float32 resampled volume, ``meta`` copied with
         ``resampled_from`` added.
     """
-    import torch
     spacing_zyx = tuple(float(s) for s in spacing_zyx)
     if len(spacing_zyx) != 3 or not all(np.isfinite(spacing_zyx)) or min(
             spacing_zyx) <= 0:
@@ -194,10 +193,36 @@ def resample_volume_torch(volume: CTVolume,
                          f'{spacing_zyx}')
     default_value = -1024. if default_value is None else float(default_value)
     new_sp, new_size, _, origin = _output_grid(volume, spacing_zyx)
-    old_sp = np.asarray(volume.spacing_zyx, dtype=np.float64)
+    # the output in numpy's memory: numpy advises huge pages for large
+    # arrays, so that the kernel's first writes fault 2 MB pages, not 4 KB
+    # ones (torch's own allocation: 0.04-0.05 s more on a LUNA16-size scan
+    # at 1 mm, 108 MB; the same values)
+    out = np.empty([int(s) for s in new_size], dtype=np.float32)
+    trilinear_into(volume, spacing_zyx, out)
+    fill_outside(out, volume, spacing_zyx, default_value)
+    meta = dict(volume.meta, resampled_from=tuple(volume.spacing_zyx))
+    return CTVolume(out, tuple(float(s) for s in new_sp),
+                    tuple(float(v) for v in origin), volume.direction,
+                    meta=meta)
+
+
+def trilinear_into(volume: CTVolume, spacing_zyx: Sequence[float],
+                   out: np.ndarray) -> None:
+    """The interpolation of :func:`resample_volume_torch`: torch's
+    trilinear kernel writes ``volume`` on the grid of ``spacing_zyx`` into
+    ``out`` (float32, C-contiguous, the grid's size), every voxel as if
+    inside the input (:func:`fill_outside` then sets those that are not).
+
+    Args:
+        volume (CTVolume): the input.
+        spacing_zyx (sequence[float]): target voxel size in mm (z, y, x).
+        out (np.ndarray): written.
+    """
+    import torch
+    new_sp, new_size, _, _ = _output_grid(volume, spacing_zyx)
     src = torch.from_numpy(
         np.ascontiguousarray(volume.array, dtype=np.float32))
-    scales = [float(o / n) for o, n in zip(old_sp, new_sp)]
+    scales = [float(o / n) for o, n in zip(volume.spacing_zyx, new_sp)]
     for axis in range(3):
         if new_size[axis] == src.shape[axis] and scales[axis] != 1.:
             # torch copies an axis whose size does not change, whatever
@@ -205,15 +230,24 @@ def resample_volume_torch(volume: CTVolume,
             # and the clamp at the end (the new slice equals the last)
             src = torch.cat([src, src.narrow(axis, src.shape[axis] - 1, 1)],
                             dim=axis)
-    # the output in numpy's memory: numpy advises huge pages for large
-    # arrays, so that the kernel's first writes fault 2 MB pages, not 4 KB
-    # ones (torch's own allocation: 0.04-0.05 s more on a LUNA16-size scan
-    # at 1 mm, 108 MB; the same values)
-    out = np.empty([int(s) for s in new_size], dtype=np.float32)
     with torch.no_grad():
         torch.ops.aten.upsample_trilinear3d.out(
             src[None, None], [int(s) for s in new_size], False, *scales,
             out=torch.from_numpy(out)[None, None])
+
+
+def fill_outside(out: np.ndarray, volume: CTVolume,
+                 spacing_zyx: Sequence[float], default_value: float) -> None:
+    """Set the voxels of ``out`` (the grid of ``spacing_zyx``) whose
+    centre lies at or beyond ``volume``'s outer edge, as SimpleITK decides
+    it (:func:`source_positions`), to ``default_value``.
+
+    Args:
+        out (np.ndarray): the resampled array, written in place.
+        volume (CTVolume): the input it was resampled from.
+        spacing_zyx (sequence[float]): its voxel size in mm (z, y, x).
+        default_value (float): the value outside.
+    """
     sizes = volume.shape_zyx
     for axis, pos in enumerate(source_positions(volume, spacing_zyx)):
         outside = np.flatnonzero((pos < -0.5) | (pos >= sizes[axis] - 0.5))
@@ -221,10 +255,6 @@ def resample_volume_torch(volume: CTVolume,
             index = [slice(None)] * 3
             index[axis] = outside
             out[tuple(index)] = default_value
-    meta = dict(volume.meta, resampled_from=tuple(volume.spacing_zyx))
-    return CTVolume(out, tuple(float(s) for s in new_sp),
-                    tuple(float(v) for v in origin), volume.direction,
-                    meta=meta)
 
 
 def map_points_zyx(points: np.ndarray, src: CTVolume,

@@ -43,6 +43,34 @@ def window_starts(length: int, window: int, overlap: int) -> List[int]:
     return starts
 
 
+def window_layout(dhw: Sequence[int], test_cfg: dict
+                  ) -> Tuple[List[int], List[List[int]]]:
+    """The sliding windows of :meth:`AggregatedFasterRCNN3D.predict_volume`
+    over a volume of ``dhw`` voxels: their size per axis (``window_size``
+    of ``test_cfg``, 128, but never past the volume rounded up to the
+    backbone's divisor, 16) and their starts per axis
+    (:func:`window_starts` with ``overlap``, 16).
+
+    Args:
+        dhw (Sequence[int]): the volume's (D, H, W).
+        test_cfg (dict): ``window_size`` and ``overlap`` (an int or one per
+            axis).
+
+    Returns:
+        tuple[list[int], list[list[int]]]: window size and starts per axis.
+    """
+    divisor = 16
+    size = test_cfg.get('window_size', 128)
+    size = (size, ) * 3 if isinstance(size, int) else tuple(size)
+    overlap = test_cfg.get('overlap', 16)
+    overlap = (overlap, ) * 3 if isinstance(overlap, int) else tuple(
+        overlap)
+    win = [min(s, int(math.ceil(n / divisor) * divisor))
+           for s, n in zip(size, dhw)]
+    return win, [window_starts(n, w, o)
+                 for n, w, o in zip(dhw, win, overlap)]
+
+
 def window_cores(starts: Sequence[int], window: int,
                  length: int) -> List[Tuple[float, float]]:
     """Core region ``[lo, hi)`` of each window along one axis.
@@ -321,19 +349,10 @@ class AggregatedFasterRCNN3D(BaseDetector):
             ``scores``, ``labels`` and ``rpn_scores`` (and ``fprn_scores``).
         """
         cfg = self.test_cfg
-        size = cfg.get('window_size', 128)
-        size = (size, ) * 3 if isinstance(size, int) else tuple(size)
-        overlap = cfg.get('overlap', 16)
-        overlap = (overlap, ) * 3 if isinstance(overlap, int) else tuple(
-            overlap)
         pad_value = float(cfg.get('pad_value', 0.))
         batch = int(cfg.get('window_batch_size', 1))
-        divisor = 16
         dhw = volume.shape[1:]
-        # a window never exceeds the volume (rounded up to the divisor)
-        win = [min(s, int(math.ceil(n / divisor) * divisor))
-               for s, n in zip(size, dhw)]
-        starts = [window_starts(n, w, o) for n, w, o in zip(dhw, win, overlap)]
+        win, starts = window_layout(dhw, cfg)
         cores = [window_cores(st, w, n) for st, w, n in zip(starts, win, dhw)]
         origins = [(z, y, x) for z in starts[0] for y in starts[1]
                    for x in starts[2]]

@@ -58,7 +58,7 @@ def test_every_window_is_copied(floor, monkeypatch):
 
     monkeypatch.setattr(det, '_cut_windows', spy)
     volume = torch.rand((1, 20, 40, 70))
-    floor._window_copies(volume, (32, 32, 32), (8, 8, 8), 0.)
+    floor._window_copies(volume, dict(window_size=32, overlap=8), 0.)
     # z: one window of 32 (20 rounded up to 32); y: 0, 8; x: 0, 24, 38
     assert sorted(seen) == [(0, y, x) for y in (0, 8) for x in (0, 24, 38)]
 
