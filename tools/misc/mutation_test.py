@@ -40,8 +40,8 @@ PACKAGE = 'mmlesion'
 #: test process died under the mutant (mutmut's "segfault": SIGSEGV or
 #: SIGKILL, e.g. an OpenCV call given ``None``): the tests noticed it.
 KILLED = ('killed', 'timeout', 'caught by type check', 'segfault')
-#: The page listing the equivalent mutants (``- `NAME`: reason`` lines).
-EQUIVALENTS_DOC = ROOT / 'docs' / 'mutation_testing.md'
+#: The list of the equivalent mutants (``- `NAME`: reason`` lines).
+EQUIVALENTS_DOC = ROOT / 'tools' / 'misc' / 'mutation_equivalents.md'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -170,7 +170,7 @@ def changed_mutant_globs(lines_by_file: Dict[Path, Set[int]]) -> List[str]:
 
 
 def equivalent_mutants() -> Set[str]:
-    """Names of the mutants listed as equivalent in the docs page."""
+    """Names of the mutants listed as equivalent in :data:`EQUIVALENTS_DOC`."""
     if not EQUIVALENTS_DOC.is_file():
         return set()
     return set(
