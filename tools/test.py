@@ -161,7 +161,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
 
     # Workers end with their launcher; a stuck collective ends the job.
     timeout = guard_distributed(cfg)
-    from mmlesion.utils.slurm_env import setup_slurm_distributed
+    from mmlesion.utils.distributed.slurm import setup_slurm_distributed
     setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
     cfg = formatted_once(cfg)  # yapf once, not per use

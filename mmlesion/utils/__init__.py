@@ -15,7 +15,7 @@ __all__ = [
     'patch_history_buffer_pickling', 'UntrustedCheckpointError',
     'checkpoints_trusted', 'load_model_checkpoint'
 ]
-from .dist_utils import close_distributed, setup_cpu_distributed  # noqa: E402
+from .distributed.cpu import close_distributed, setup_cpu_distributed  # noqa: E402
 
 __all__ += ['setup_cpu_distributed', 'close_distributed']
 from .config_check import (check_config_keys,  # noqa: E402
@@ -59,7 +59,7 @@ __all__ += [
     'check_writable_dir', 'dump_json', 'ChecksumMismatchError',
     'sha256_file', 'verify_checkpoint_checksum', 'write_checksum'
 ]
-from .dist_guard import (DistributedTimeoutError,  # noqa: E402
+from .distributed.guard import (DistributedTimeoutError,  # noqa: E402
                          collective_timeout_errors, dist_timeout_seconds,
                          exit_with_parent, guard_distributed)
 

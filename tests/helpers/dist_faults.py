@@ -12,7 +12,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from mmlesion.utils.dist_guard import (DistributedTimeoutError,
+from mmlesion.utils.distributed.guard import (DistributedTimeoutError,
                                        collective_timeout_errors)
 
 

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """tools/slurm_train.sh / slurm_test.sh's srun command line, and the
-Slurm environment of ``--launcher slurm`` (:mod:`mmlesion.utils.slurm_env`),
+Slurm environment of ``--launcher slurm`` (:mod:`mmlesion.utils.distributed.slurm`),
 without a cluster (a stand-in ``srun`` prints its arguments). The scripts on
 a real cluster: ``test_slurm_tools.py``."""
 import os
@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 
 from mmlesion.testing import repo_root
-from mmlesion.utils.slurm_env import (PORT_BASE, PORT_SPAN,
+from mmlesion.utils.distributed.slurm import (PORT_BASE, PORT_SPAN,
                                       default_master_port, first_host,
                                       setup_slurm_distributed,
                                       slurm_task_env)

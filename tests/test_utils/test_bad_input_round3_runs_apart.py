@@ -126,7 +126,7 @@ os._exit(0)
 def test_dead_peer_is_not_reported_as_timeout(tmp_path):
     """Rank 0 ends: rank 1's message says that its peer closed the
     connection after a short wait, not that 1800 s passed."""
-    guard = repo_root() / 'mmlesion' / 'utils' / 'dist_guard.py'
+    guard = repo_root() / 'mmlesion' / 'utils' / 'distributed' / 'guard.py'
     env = dict(os.environ, OMP_NUM_THREADS='1')
     procs = [subprocess.Popen(
         [sys.executable, '-c', DYING_PEER, str(rank),

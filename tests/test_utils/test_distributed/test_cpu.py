@@ -32,7 +32,7 @@ def test_close_distributed_frees_the_model_wrapper(tmp_path):
     import torch
     from mmengine.model import MMDistributedDataParallel
 
-    from mmlesion.utils.dist_utils import unwrap_model
+    from mmlesion.utils.distributed.cpu import unwrap_model
     dist.init_process_group(
         backend='gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
         world_size=1)

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from .dist_guard import timeout_delta
+from .guard import timeout_delta
 
 if TYPE_CHECKING:  # pragma: no cover
     from mmengine.runner import Runner

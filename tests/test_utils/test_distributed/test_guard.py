@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmlesion.testing import repo_root
 from tests.helpers.dist_faults import frozen_rank_worker
 from tests.helpers.dist_spawn import spawn_workers
-from mmlesion.utils.dist_guard import (DEFAULT_TIMEOUT_S, ENV_TIMEOUT,
+from mmlesion.utils.distributed.guard import (DEFAULT_TIMEOUT_S, ENV_TIMEOUT,
                                        apply_dist_timeout,
                                        dist_timeout_seconds)
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()),
     reason='torch.distributed with the gloo backend is not available')
 
-# A torchrun worker that ends with its launcher; dist_guard is loaded by
+# A torchrun worker that ends with its launcher; guard.py is loaded by
 # path (importing mmlesion would take most of the test's time).
 SLEEPING_WORKER = '''
 import importlib.util, os, sys, time
@@ -85,7 +85,7 @@ def _launch_and_kill(tmp_path, mode: str) -> list:
     workers' pids still alive 10 s later."""
     script = tmp_path / 'worker.py'
     script.write_text(SLEEPING_WORKER)
-    guard = repo_root() / 'mmlesion' / 'utils' / 'dist_guard.py'
+    guard = repo_root() / 'mmlesion' / 'utils' / 'distributed' / 'guard.py'
     launcher = subprocess.Popen(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
          '2', '--master_port', str(_free_port()), str(script),
@@ -122,7 +122,7 @@ def test_workers_end_with_killed_launcher(tmp_path):
 def test_a_timeout_names_the_silent_rank(monkeypatch):
     """With 2 ranks a timeout names the other rank (the frozen one); with
     more, the message says the other ranks."""
-    from mmlesion.utils.dist_guard import describe_collective_error
+    from mmlesion.utils.distributed.guard import describe_collective_error
     err = RuntimeError('Timed out waiting 10000ms for recv operation')
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setenv('WORLD_SIZE', '2')
@@ -139,7 +139,7 @@ def test_a_timeout_states_the_launchers_grace_period(monkeypatch, capsys):
     Slurm's KillWait) after the timeout: the message says so, and so do
     the scripts' and the train tool's help where the timeout is promised
     (issue 50, item 15)."""
-    from mmlesion.utils.dist_guard import (LAUNCHER_GRACE_S,
+    from mmlesion.utils.distributed.guard import (LAUNCHER_GRACE_S,
                                            describe_collective_error)
     monkeypatch.setenv('RANK', '1')
     monkeypatch.setenv('WORLD_SIZE', '2')
