@@ -78,9 +78,10 @@ setup(
     long_description=open(osp.join(HERE, 'README.md')).read()
     if osp.exists(osp.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
+    # the library and its command-line package only: not the laboratory
+    # (tests, projects) nor any other folder of the clone
     packages=find_packages(
-        exclude=('configs', 'tools', 'tests', 'data', 'projects',
-                 'projects.*')),
+        include=('mmlesion', 'mmlesion.*', 'mmlesion_cli', 'mmlesion_cli.*')),
     include_package_data=True,
     package_data={
         'mmlesion': [

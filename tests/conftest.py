@@ -23,6 +23,9 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from tests.helpers.config_cache import memoize_metafile_lookup  # noqa: E402
+from tests.helpers.data_roots import name_lab_shared_data  # noqa: E402
+
+name_lab_shared_data()  # the real data beside the clone, where none is named
 
 memoize_metafile_lookup()  # mmdet's metafiles parsed once per process
 

@@ -395,7 +395,6 @@ def time_training_step(config: str,
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils.benchmark_timing import sync
     if iters < 1 or warmup < 0:
         raise ValueError(f'iters={iters} must be >= 1 and warmup={warmup} '
                          '>= 0')
@@ -424,10 +423,12 @@ def time_training_step(config: str,
         with quiet_logs():
             for step in range(warmup + iters):
                 batch = synthetic_batch(spec, step)
-                sync(device)
+                if cuda:  # the queued work of the step before is not ours
+                    torch.cuda.synchronize()
                 start = time.perf_counter()
                 model.train_step(batch, optim)
-                sync(device)
+                if cuda:
+                    torch.cuda.synchronize()
                 if step >= warmup:
                     times.append(time.perf_counter() - start)
     finally:

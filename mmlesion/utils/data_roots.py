@@ -1,10 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Data-root discovery: the real-data folder and the demo dataset.
 
-Tools and tests look for real data in the folder named by
-``MMLESION_SHARED_DATA`` (else in the project's default location beside
-the repository) and for the generated demo dataset in
-``data/demo_deeplesion`` of the clone.
+The real-data folder is the one the user names in ``MMLESION_SHARED_DATA``
+(the library knows no default place for it); the generated demo dataset's
+default place is ``data/demo_deeplesion`` of the clone.
 """
 import os
 import os.path as osp
@@ -13,19 +12,20 @@ from typing import Optional
 
 _PKG_DIR = Path(__file__).resolve().parents[1]
 
+#: The variable naming the real-data folder.
+SHARED_DATA_ENV = 'MMLESION_SHARED_DATA'
+
 
 def shared_data_root() -> Optional[Path]:
     """Return the real-data folder, or None if absent.
 
-    The folder named by ``MMLESION_SHARED_DATA`` when it exists, else the
-    project's default location beside the repository.
+    Returns:
+        Path | None: the folder named by ``MMLESION_SHARED_DATA`` (resolved)
+        when it exists; None when the variable is unset or names no folder.
     """
-    env = os.environ.get('MMLESION_SHARED_DATA')
-    candidates = [Path(env)] if env else []
-    candidates.append(_PKG_DIR.parent.parent / 'shared' / 'data')
-    for cand in candidates:
-        if cand.is_dir():
-            return cand.resolve()
+    env = os.environ.get(SHARED_DATA_ENV)
+    if env and Path(env).is_dir():
+        return Path(env).resolve()
     return None
 
 

@@ -184,14 +184,14 @@ def measure_parts(args: argparse.Namespace, cfg, logger) -> PartsResult:
     from mmdet.registry import DATASETS
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils import shared_data_root
     from projects.benchmarks.data_loading_baseline import baseline_steps
+    from projects.benchmarks.lab_data import lab_data_root
     load_start = list(os.getloadavg())
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     data_root = args.data_root
     if data_root is None:
-        shared = shared_data_root()
+        shared = lab_data_root()
         data_root = str(shared / 'deeplesion') if shared else None
     leaf = leaf_dataset_cfg(cfg.train_dataloader.dataset)
     with tempfile.TemporaryDirectory(prefix='mmlesion_parts_') as tmp:

@@ -2,8 +2,9 @@
 """Benchmark the vectorised LUNA16 evaluation against the plain reference.
 
 One case of ``--num-scans`` (default 888) scans x ``--marks-per-scan``
-(default 100) random marks around the real LUNA16 annotations (the folder named by
-``MMLESION_SHARED_DATA``, see :func:`mmlesion.utils.shared_data_root`; LUNA16-sized random annotations when they are absent), with
+(default 100) random marks around the real LUNA16 annotations (``luna16/`` of
+the real-data folder, :func:`projects.benchmarks.lab_data.lab_data_root`;
+LUNA16-sized random annotations when they are absent), with
 ``--num-bootstrap`` (default 1,000) resamples, evaluated in one run by:
 
 - the plain loop transcription of the official script
@@ -24,15 +25,22 @@ prints CPU and wall times and the ratio::
 Exit status 0 when the outputs agree and the CPU ratio reaches
 ``--min-speedup`` (default 10).
 """
-import argparse
-import os
-import sys
-import time
-from typing import Dict, Optional, Sequence
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
 
-import numpy as np
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Dict, Optional, Sequence  # noqa: E402
 
-from mmlesion_cli import tool_parser
+import numpy as np  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,8 +69,8 @@ def _annotations(num_scans: int, seed: int):
     from mmlesion.evaluation.functional import luna16 as L
     from mmlesion.evaluation.functional.luna16_reference import \
         synthetic_luna16_annotations
-    from mmlesion.utils import shared_data_root
-    root = shared_data_root()
+    from projects.benchmarks.lab_data import lab_data_root
+    root = lab_data_root()
     d = None if root is None else root / 'luna16'
     if d is not None and (d / 'annotations.csv').is_file():
         ann = L.read_findings_csv(str(d / 'annotations.csv'))
