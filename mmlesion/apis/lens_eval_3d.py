@@ -41,6 +41,7 @@ import numpy as np
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
                                                     ManualSubVolume)
+from mmlesion.structures.finding_3d import Finding3D, findings_by_score
 from mmlesion.utils.atomic_io import atomic_write
 
 #: Files :func:`evaluate_lens_3d` writes into its output folder.
@@ -48,12 +49,12 @@ OUTPUTS = ('metrics.json', 'findings_3d.json', 'froc3d_curve.png',
            'froc3d_detections.json')
 
 
-def findings_in_subvolume(findings: Sequence[dict], first: int, last: int,
-                          iou_thr: float = 0.5) -> List[dict]:
+def findings_in_subvolume(findings: Sequence[Finding3D], first: int,
+                          last: int, iou_thr: float = 0.5) -> List[Finding3D]:
     """Re-stack a series' findings on the slices ``first..last`` only.
 
     Args:
-        findings (Sequence[dict]): findings of the whole series from
+        findings (Sequence[Finding3D]): findings of the whole series from
             :func:`stack_slice_boxes` with ``score_thr=0`` (so their
             ``boxes_2d`` hold every 2D box of the series).
         first (int): first slice of the sub-volume.
@@ -61,11 +62,11 @@ def findings_in_subvolume(findings: Sequence[dict], first: int, last: int,
         iou_thr (float): the stacking threshold used for the series.
 
     Returns:
-        list[dict]: as :func:`stack_slice_boxes`.
+        list[Finding3D]: as :func:`stack_slice_boxes`.
     """
     zs, boxes, scores = [], [], []
     for f in findings:
-        for z, box, score in f['boxes_2d']:
+        for z, box, score in f.boxes_2d:
             if first <= z <= last:
                 zs.append(int(z))
                 boxes.append(np.asarray(box, np.float64).reshape(1, 4))
@@ -73,14 +74,14 @@ def findings_in_subvolume(findings: Sequence[dict], first: int, last: int,
     return stack_slice_boxes(zs, boxes, scores, iou_thr=iou_thr)
 
 
-def findings_to_release_boxes(findings: Sequence[dict]) -> np.ndarray:
+def findings_to_release_boxes(findings: Sequence[Finding3D]) -> np.ndarray:
     """Findings -> ``(N, 7)`` ``[x1, y1, z_first, x2, y2, z_last, score]``,
     the convention of the manual test set (see the module doc)."""
     rows = []
     for f in findings:
-        x1, y1, _, x2, y2, _ = f['bbox_3d']
-        z1, z2 = f['slice_range']
-        rows.append([x1, y1, z1, x2, y2, z2, f['score']])
+        x1, y1, _, x2, y2, _ = f.bbox_3d
+        z1, z2 = f.slice_range
+        rows.append([x1, y1, z1, x2, y2, z2, f.score])
     return np.asarray(rows, np.float64).reshape(-1, 7)
 
 
@@ -100,7 +101,7 @@ def check_outputs(out_dir: str, overwrite: bool) -> None:
             f'{", ".join(existing)}; pass --overwrite to replace them')
 
 
-def score_subvolumes(findings: Dict[str, List[dict]],
+def score_subvolumes(findings: Dict[str, List[Finding3D]],
                      subvolumes: Sequence[ManualSubVolume],
                      out_dir: Optional[str] = None) -> Dict[str, float]:
     """The LENS 3D FROC of per-sub-volume findings with
@@ -351,7 +352,8 @@ def _subvolumes_in_dataset(subvolumes: list, infos: List[dict], cfg,
     return subvolumes, skipped
 
 
-def _rescore_subvolumes(per_sub: Dict[str, List[dict]], subvolumes: list,
+def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
+                        subvolumes: list,
                         infos: List[dict], fpr: tuple,
                         s: Lens3DEvalSettings) -> None:
     """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
@@ -361,7 +363,7 @@ def _rescore_subvolumes(per_sub: Dict[str, List[dict]], subvolumes: list,
     from .lens_fpr_rescore import rescore_findings_with_fpr
     print_log('eval_lens_3d: re-scoring the findings with the FPR '
               'network (Eq. 2)', logger='current')
-    by_series: Dict[str, List[dict]] = {}
+    by_series: Dict[str, List[Finding3D]] = {}
     for sub in subvolumes:
         by_series.setdefault(sub.volume, []).extend(per_sub[sub.name])
     fpr_cfg, fpr_model = fpr
@@ -379,13 +381,12 @@ def _rescore_subvolumes(per_sub: Dict[str, List[dict]], subvolumes: list,
     pos = {k: 0 for k in rescored}
     for sub in subvolumes:
         k, n = sub.volume, len(per_sub[sub.name])
-        per_sub[sub.name] = sorted(rescored[k][pos[k]:pos[k] + n],
-                                   key=lambda f: -f['score'])
+        per_sub[sub.name] = findings_by_score(rescored[k][pos[k]:pos[k] + n])
         pos[k] += n
 
 
 def _metrics_record(sens: Dict[str, float], subvolumes: list,
-                    per_sub: Dict[str, List[dict]], total: dict,
+                    per_sub: Dict[str, List[Finding3D]], total: dict,
                     s: Lens3DEvalSettings, run: dict) -> dict:
     """``metrics.json`` but its ``files``; ``run`` holds whether the FPR
     re-scored (``fpr``), the predicted series' names (``series``, what a
@@ -408,7 +409,7 @@ def _metrics_record(sens: Dict[str, float], subvolumes: list,
 
 
 def _write_outputs(out_dir: str, record: dict,
-                   per_sub: Dict[str, List[dict]]) -> None:
+                   per_sub: Dict[str, List[Finding3D]]) -> None:
     """``metrics.json`` and ``findings_3d.json`` (atomically)."""
     with atomic_write(osp.join(out_dir, 'metrics.json')) as f:
         json.dump(record, f, indent=1)
@@ -416,7 +417,8 @@ def _write_outputs(out_dir: str, record: dict,
             's_fpr')
     with atomic_write(osp.join(out_dir, 'findings_3d.json')) as f:
         json.dump(
-            {name: [dict({k: v[k] for k in keep if k in v},
+            {name: [dict({k: r[k] for k in keep if k in r},
                          bbox_scored=findings_to_release_boxes([v])[0, :6]
-                         .tolist()) for v in items]
+                         .tolist())
+                    for v, r in ((v, v.to_dict()) for v in items)]
              for name, items in per_sub.items()}, f, indent=1)

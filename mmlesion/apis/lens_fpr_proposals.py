@@ -84,13 +84,13 @@ def make_fpr_proposals(model: torch.nn.Module,
         pos = {z: b for (n, z), b in positives.items() if n == name}
         every = {z: b for (n, z), b in everything.items() if n == name}
         for f in items:
-            label = label_fpr_proposal(f['boxes_2d'], pos, every, tp_thr,
+            label = label_fpr_proposal(f.boxes_2d, pos, every, tp_thr,
                                        fp_thr)
             if label is None:
                 counts['unused'] += 1
                 continue
             counts['tp' if label else 'fp'] += 1
             out.append(dict(series_dir=name,
-                            bbox_3d=positive_box_3d(f['bbox_3d']),
-                            score=round(float(f['score']), 4), label=label))
+                            bbox_3d=positive_box_3d(f.bbox_3d),
+                            score=round(float(f.score), 4), label=label))
     return out, counts

@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmlesion.datasets.lens_fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
                                                 VolumeFPRPatches)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.progress import progress_bar
 from .lens_fpr_proposals import positive_box_3d
 from mmlesion.utils.atomic_io import atomic_write
@@ -80,7 +81,7 @@ def load_fpr_model(config: Union[str, Config],
 @torch.no_grad()
 def rescore_findings_with_fpr(
         fpr_model: torch.nn.Module,
-        findings: Dict[str, List[dict]],
+        findings: Dict[str, List[Finding3D]],
         data_root: Optional[str],
         fpr_cfg: Config,
         volumes: Optional[Dict[str, np.ndarray]] = None,
@@ -88,7 +89,7 @@ def rescore_findings_with_fpr(
         ann_path: Optional[str] = None,
         data_prefix: Optional[dict] = None,
         batch_size: int = 16,
-        show_progress: bool = True) -> Dict[str, List[dict]]:
+        show_progress: bool = True) -> Dict[str, List[Finding3D]]:
     """Eq. 2 on 3D findings: ``score = (s_LENS + s_FPR) / 2``.
 
     The FPR patch of every finding is the one the FPR network was trained
@@ -104,9 +105,10 @@ def rescore_findings_with_fpr(
     Args:
         fpr_model (nn.Module): a ``LENSFPR`` in eval mode.
         findings (dict): series folder (under ``data_prefix.img`` of
-            ``data_root``, or a key of ``volumes``) -> findings with
-            ``bbox_3d`` (``[x1, y1, z1, x2, y2, z2]``, z in slice indices)
-            and ``score`` (``s_LENS``), as :func:`predict_series_3d` /
+            ``data_root``, or a key of ``volumes``) -> findings
+            (:class:`~mmlesion.structures.finding_3d.Finding3D`: ``bbox_3d``
+            ``[x1, y1, z1, x2, y2, z2]`` with z in slice indices, ``score``
+            ``s_LENS``), as :func:`predict_series_3d` /
             :func:`stack_slice_boxes` return them.
         data_root (str, optional): DeepLesion-layout root of the series
             (unused with ``volumes``).
@@ -123,15 +125,17 @@ def rescore_findings_with_fpr(
         show_progress (bool): mmengine progress bar over the findings.
 
     Returns:
-        dict: the same keys, each finding a copy in input order with
-        ``s_lens`` (its input score), ``s_fpr`` (the FPR network's
-        probability) and ``score`` = Eq. 2 (:func:`combine_fpr_scores`).
+        dict: the same keys, each finding a copy in input order
+        (:meth:`~mmlesion.structures.finding_3d.Finding3D.rescored`) with
+        the score parts ``s_lens`` (its input score) and ``s_fpr`` (the FPR
+        network's probability), and ``score`` = Eq. 2
+        (:func:`combine_fpr_scores`).
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     props = [
-        dict(series_dir=n, bbox_3d=positive_box_3d(f['bbox_3d'], 4),
-             score=float(f['score']), label=0)
+        dict(series_dir=n, bbox_3d=positive_box_3d(f.bbox_3d, 4),
+             score=float(f.score), label=0)
         for n, items in findings.items() for f in items
     ]
     for p in props:
@@ -188,12 +192,12 @@ def rescore_findings_with_fpr(
     s_lens = torch.tensor([p['score'] for p in props], dtype=torch.float64)
     final = combine_fpr_scores(s_lens,
                                torch.tensor(s_fpr, dtype=torch.float64))
-    out: Dict[str, List[dict]] = {}
+    out: Dict[str, List[Finding3D]] = {}
     i = 0
     for n, items in findings.items():
         out[n] = []
         for f in items:
-            out[n].append(dict(f, s_lens=float(f['score']),
-                               s_fpr=s_fpr[i], score=float(final[i])))
+            out[n].append(f.rescored(float(final[i]), s_lens=float(f.score),
+                                     s_fpr=s_fpr[i]))
             i += 1
     return out

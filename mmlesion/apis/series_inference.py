@@ -12,6 +12,7 @@ from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.series_slices import iter_series_slices  # noqa: F401
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.structures.finding_3d import Finding3D
 
 
 @torch.no_grad()
@@ -20,15 +21,18 @@ def predict_series_3d(model: torch.nn.Module,
                       iou_thr: float = 0.5,
                       max_offset: Optional[int] = None,
                       score_thr: float = 0.,
-                      show_progress: bool = True) -> Dict[str, List[dict]]:
+                      show_progress: bool = True
+                      ) -> Dict[str, List[Finding3D]]:
     """Predict every stored slice (``model.test_step``: for LENS the fused
     experts of ``test_cfg.expert_fusion``) and stack the 2D boxes into 3D
     findings with :func:`stack_slice_boxes`.
 
     Returns:
-        dict: series folder name -> findings (``bbox_3d`` = [x1, y1, z1,
-        x2, y2, z2] with z in slice indices, ``score``, ``slice_range``,
-        ``boxes_2d``), as :func:`stack_slice_boxes` returns them.
+        dict: series folder name -> findings
+        (:class:`~mmlesion.structures.finding_3d.Finding3D`: ``bbox_3d`` =
+        [x1, y1, z1, x2, y2, z2] with z in slice indices, ``score``,
+        ``slice_range``, ``boxes_2d``), as :func:`stack_slice_boxes`
+        returns them.
     """
     model.eval()
     per_series: Dict[str, Tuple[list, list, list]] = {}

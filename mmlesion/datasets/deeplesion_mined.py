@@ -38,7 +38,7 @@ def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
     findings = stack_slice_boxes(
         zs, [np.stack([items[k][1] for k in ids[z]]) for z in zs],
         [np.asarray(ids[z], np.float64) for z in zs], iou_thr=iou_thr)
-    chains = [[int(round(s)) for _, _, s in f['boxes_2d']] for f in findings]
+    chains = [[int(round(s)) for _, _, s in f.boxes_2d] for f in findings]
     chain_of = {k: c for c, chain in enumerate(chains) for k in chain}
     root = list(range(len(chains)))
 

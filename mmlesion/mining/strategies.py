@@ -128,7 +128,7 @@ def build_tracklets(proposals: Sequence[SliceProposals],
     for f in findings:
         boxes = {}
         best, best_score = None, -1.
-        for z, box, score in f['boxes_2d']:
+        for z, box, score in f.boxes_2d:
             box = np.asarray(box, dtype=np.float32)
             boxes[int(z)] = (box, float(score))
             if score > best_score:
@@ -137,7 +137,7 @@ def build_tracklets(proposals: Sequence[SliceProposals],
         hit = lookup.get((best[0], tuple(np.round(best[1], 4))))
         if hit is not None and hit[0].embeddings is not None:
             emb = np.asarray(hit[0].embeddings[hit[1]], dtype=np.float32)
-        tracklets.append(Tracklet(boxes=boxes, score=float(f['score']),
+        tracklets.append(Tracklet(boxes=boxes, score=float(f.score),
                                   embedding=emb))
     return tracklets
 

@@ -245,13 +245,14 @@ def run_benchmark(num_slices: int = 188,
     opts = dict(iou_thr=iou_thr, max_gap=max_gap, score_thr=score_thr)
     ref = reference_stack_slice_boxes(zs, boxes, scores, **opts)  # warm-up
     fast = stack_slice_boxes(zs, boxes, scores, **opts)
-    identical = repr(fast) == repr(ref)
+    identical = repr([f.to_dict() for f in fast]) == repr(ref)
     ref, ref_cpu, ref_wall = _time(
         lambda: reference_stack_slice_boxes(zs, boxes, scores, **opts),
         repeat)
     fast, fast_cpu, fast_wall = _time(
         lambda: stack_slice_boxes(zs, boxes, scores, **opts), repeat)
-    identical = identical and repr(fast) == repr(ref)
+    identical = identical and repr([f.to_dict() for f in fast]) == repr(
+        ref)
     ms = statistics.median
     return dict(
         identical=bool(identical),

@@ -56,6 +56,7 @@ from mmengine.logging import MMLogger, print_log
 from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
     annotation_reference, evaluate_3d, findings_to_dets)
 from mmlesion.mining.demo_eval import load_demo_lesions
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.atomic_io import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
 from projects.lens.lens_demo_mining import (  # noqa: F401
@@ -334,7 +335,7 @@ def _evaluate_model(model, dataset, gts, max_offset) -> tuple:
     return evaluate_3d(dets, gts), findings
 
 
-def _fpr_rescore(model, findings: Dict[str, List[dict]], root: str,
+def _fpr_rescore(model, findings: Dict[str, List[Finding3D]], root: str,
                  fpr_cfg: Config, path: str) -> Dict[str, np.ndarray]:
     """Eq. 2 on 3D findings, ``(s_LENS + s_FPR) / 2``
     (:func:`~mmlesion.apis.lens_fpr_rescore.rescore_findings_with_fpr`),

@@ -15,10 +15,16 @@ from mmlesion.apis import load_fpr_model, rescore_findings_with_fpr
 from mmlesion.apis.lens_fpr_proposals import positive_box_3d
 from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.datasets.transforms.loading import write_hu_png
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.lens_models import FPR_DEMO_CFG
 
 PATCH = (8, 48, 48)
+
+
+def _finding(bbox_3d, score, slice_range=(0, 0)):
+    """A finding of its 3D box and score (re-scoring reads no more)."""
+    return Finding3D(bbox_3d, score, slice_range, slice_range[0], [])
 
 
 def _fpr():
@@ -34,27 +40,27 @@ def test_rescore_is_eq2_of_the_fpr_network(tiny_demo_root):
     cfg, model = _fpr()
     series = sorted(p.name for p in (tiny_demo_root / 'Images_png').iterdir())
     findings = {
-        series[0]: [dict(bbox_3d=[100, 100, 5, 120, 130, 8], score=0.8,
-                         slice_range=(6, 7)),
+        series[0]: [_finding([100, 100, 5, 120, 130, 8], 0.8, (6, 7)),
                     # flat (clipped at the border): still re-scored
-                    dict(bbox_3d=[256, 10, 5, 256, 20, 6], score=0.2)],
+                    _finding([256, 10, 5, 256, 20, 6], 0.2)],
         series[1]: [],
-        series[2]: [dict(bbox_3d=[30.5, 40, 1, 70, 90.25, 4], score=0.5)],
+        series[2]: [_finding([30.5, 40, 1, 70, 90.25, 4], 0.5)],
     }
     out = rescore_findings_with_fpr(model, findings, str(tiny_demo_root),
                                     cfg, batch_size=2, show_progress=False)
     assert list(out) == list(findings) and out[series[1]] == []
     flat = [f for n in findings for f in findings[n]]
     got = [f for n in out for f in out[n]]
-    # input order, boxes and extra keys kept, s_lens = the input score
-    assert [g['bbox_3d'] for g in got] == [f['bbox_3d'] for f in flat]
-    assert got[0]['slice_range'] == (6, 7)
-    assert [g['s_lens'] for g in got] == [f['score'] for f in flat]
+    # input order, boxes and other fields kept, s_lens = the input score
+    assert [g.bbox_3d for g in got] == [f.bbox_3d for f in flat]
+    assert got[0].slice_range == (6, 7)
+    assert [g.score_parts['s_lens'] for g in got] == [f.score for f in flat]
+    assert all(f.score_parts == {} for f in flat)  # copies
     # s_fpr: the FPR network's sigmoid on the patch dataset of the boxes
     ds_cfg = dict(cfg.train_dataloader.dataset, data_root=str(tiny_demo_root))
     with tempfile.NamedTemporaryFile('w', suffix='.json') as f:
         json.dump(dict(metainfo=dict(format=FORMAT), proposals=[
-            dict(series_dir=n, bbox_3d=positive_box_3d(x['bbox_3d'], 4),
+            dict(series_dir=n, bbox_3d=positive_box_3d(x.bbox_3d, 4),
                  label=0) for n in findings for x in findings[n]]), f)
         f.flush()
         with DefaultScope.overwrite_default_scope('mmdet'):
@@ -62,12 +68,14 @@ def test_rescore_is_eq2_of_the_fpr_network(tiny_demo_root):
         with torch.no_grad():
             logits = model(torch.stack([ds[i]['inputs'] for i in range(3)]),
                            [ds[i]['data_samples'] for i in range(3)])
-    np.testing.assert_allclose([g['s_fpr'] for g in got],
+    np.testing.assert_allclose([g.score_parts['s_fpr'] for g in got],
                                logits.sigmoid().numpy(), rtol=1e-6)
     # Eq. 2, exactly
     for g in got:
-        assert g['score'] == (g['s_lens'] + g['s_fpr']) / 2
-    assert len({g['s_fpr'] for g in got}) == 3  # three different patches
+        parts = g.score_parts
+        assert list(parts) == ['s_lens', 's_fpr']
+        assert g.score == (parts['s_lens'] + parts['s_fpr']) / 2
+    assert len({g.score_parts['s_fpr'] for g in got}) == 3  # 3 patches
 
 
 @pytest.mark.parametrize('src_spacing,patch_spacing', [
@@ -89,12 +97,12 @@ def test_volume_patches_equal_png_patches(tmp_path, src_spacing,
              [-5, -3, -2, 8, 6, 1],       # top-left corner, z before 0
              [45.5, 30, 9, 60, 44, 13.5],  # beyond x, y and the last slice
              [20, 20, 5.5, 20.004, 21, 5.5]]  # flat: made positive
-    findings = {'000001_01_01': [dict(bbox_3d=b, score=0.1 * (i + 1))
+    findings = {'000001_01_01': [_finding(b, 0.1 * (i + 1))
                                  for i, b in enumerate(boxes)]}
     cfg, model = _fpr()
     cfg.train_dataloader.dataset.patch_spacing = patch_spacing
-    props = [dict(series_dir='000001_01_01', label=0, score=f['score'],
-                  bbox_3d=positive_box_3d(f['bbox_3d'], 4))
+    props = [dict(series_dir='000001_01_01', label=0, score=f.score,
+                  bbox_3d=positive_box_3d(f.bbox_3d, 4))
              for f in findings['000001_01_01']]
     if src_spacing is not None:
         for p in props:

@@ -29,6 +29,6 @@ def test_predict_series_3d(tiny_demo_root):
     assert set(out) == {s.rstrip('/').split('/')[-1] for s, _, _ in keys}
     for findings in out.values():
         for f in findings:
-            x1, y1, z1, x2, y2, z2 = f['bbox_3d']
+            x1, y1, z1, x2, y2, z2 = f.bbox_3d
             assert x2 > x1 and y2 > y1 and z2 > z1
-            assert f['slice_range'][0] <= f['slice_range'][1]
+            assert f.slice_range[0] <= f.slice_range[1]

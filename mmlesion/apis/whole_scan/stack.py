@@ -20,6 +20,7 @@ ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
 class, or classes that are not these types, e.g. mmdet's COCO default of a
 model built without a checkpoint) give no type.
 """
+from dataclasses import replace
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,6 +30,7 @@ from mmengine.config import Config
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.structures.finding_3d import Finding3D, findings_by_score
 
 from .results import Box2D, Finding
 from .settings import DetectionSettings
@@ -72,7 +74,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
     if fpr is not None:
         findings = _rescore_with_fpr(findings, resampled, fpr,
                                      d.show_progress)
-    boxes_rs = np.array([f['bbox_3d'] for f in findings]).reshape(-1, 6)
+    boxes_rs = np.array([f.bbox_3d for f in findings]).reshape(-1, 6)
     boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
     world_boxes = _world_box(resampled, boxes_rs)
     centres = resampled.voxel_to_world(
@@ -88,21 +90,21 @@ def stack_findings(boxes: Sequence[np.ndarray],
         side_mm = round(float(max((b[3] - b[0]) * sx, (b[4] - b[1]) * sy)),
                         2)
         out.append(Finding(
-            id=i + 1, score=round(f['score'], 6),
-            **{k: round(f[k], 6) for k in ('s_lens', 's_fpr') if k in f},
+            id=i + 1, score=round(f.score, 6),
+            **{k: round(v, 6) for k, v in f.score_parts.items()},
             center_world=[round(float(v), 3) for v in centres[i]],
             bbox_world=[round(float(v), 3) for v in world_boxes[i]],
             bbox_voxel=[round(float(v), 3) for v in ob],
             bbox_voxel_resampled=[round(float(v), 3) for v in b],
             largest_box_side_mm=side_mm,
-            slice_range=list(f['slice_range']), key_slice=f['key_slice'],
+            slice_range=list(f.slice_range), key_slice=f.key_slice,
             slice_range_original=[
                 max(int(np.floor(ob[2] + .5)), 0),
                 min(int(np.ceil(ob[5] - .5)), volume.shape_zyx[0] - 1)
             ],
             boxes_2d=[Box2D(slice=z, bbox=[round(v, 3) for v in box],
                             score=round(s, 6))
-                      for z, box, s in f['boxes_2d']]))
+                      for z, box, s in f.boxes_2d]))
     return out
 
 
@@ -119,9 +121,9 @@ def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:
     return np.concatenate([world.min(1), world.max(1)], axis=1)
 
 
-def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
+def _rescore_with_fpr(findings: List[Finding3D], resampled: CTVolume,
                       fpr: Tuple[Config, torch.nn.Module],
-                      show_progress: bool) -> List[dict]:
+                      show_progress: bool) -> List[Finding3D]:
     """LENS Eq. 2 on the stacked findings of a scan (see
     :func:`~mmlesion.apis.whole_scan.infer.infer_volume`), by decreasing
     final score."""
@@ -129,17 +131,16 @@ def _rescore_with_fpr(findings: List[dict], resampled: CTVolume,
     fpr_cfg, fpr_model = fpr
     # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
     # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
-    shifted = [dict(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
-                                for k, v in enumerate(f['bbox_3d'])])
+    shifted = [replace(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
+                                   for k, v in enumerate(f.bbox_3d)])
                for f in findings]
     rescored = rescore_findings_with_fpr(
         fpr_model, dict(scan=shifted), None, fpr_cfg,
         volumes=dict(scan=resampled.array),
         spacings=dict(scan=resampled.spacing_zyx),
         show_progress=show_progress)['scan']
-    out = [dict(r, bbox_3d=f['bbox_3d']) for r, f in zip(rescored, findings)]
-    out.sort(key=lambda f: -f['score'])
-    return out
+    return findings_by_score([replace(r, bbox_3d=f.bbox_3d)
+                              for r, f in zip(rescored, findings)])
 
 
 def lesion_type_classes(model) -> Optional[List[str]]:

@@ -11,6 +11,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmlesion.structures.finding_3d import Finding3D, findings_by_score
+
 #: mmdet's ``bbox_overlaps`` clamps the union at this value.
 _UNION_EPS = 1e-6
 
@@ -98,7 +100,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
                       score_thr: float = 0.,
                       min_slices: int = 1,
                       score_mode: str = 'max',
-                      slice_half_extent: float = 0.5) -> List[Dict]:
+                      slice_half_extent: float = 0.5) -> List[Finding3D]:
     """Link 2D boxes on consecutive slices into 3D findings.
 
     Slices are processed in increasing ``z``. A chain (track) is extended
@@ -141,13 +143,13 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         slice_half_extent (float): half the z extent of one slice.
 
     Returns:
-        list[dict]: findings sorted by decreasing score (equal scores in
-        the order their chains were closed, those open at the last slice
-        last, in the order they started), each with
-        ``bbox_3d`` ([x1, y1, z1, x2, y2, z2], floats), ``score``,
-        ``slice_range`` ((z_first, z_last), ints), ``key_slice`` (the slice
-        of its highest-scoring 2D box) and ``boxes_2d`` (list of
-        ``(z, [x1, y1, x2, y2], score)`` in increasing z).
+        list[Finding3D]: findings sorted by decreasing score (equal scores
+        in the order their chains were closed, those open at the last
+        slice last, in the order they started), each with ``bbox_3d``
+        ([x1, y1, z1, x2, y2, z2], floats), ``score``, ``slice_range``
+        ((z_first, z_last), ints), ``key_slice`` (the slice of its
+        highest-scoring 2D box) and ``boxes_2d`` (list of ``(z, [x1, y1,
+        x2, y2], score)`` in increasing z).
 
     Raises:
         ValueError: inputs of different lengths or bad shapes (naming the
@@ -259,7 +261,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
             score[chains].tolist(), key[chains].tolist()):
         z_first, z_last = z_list[first], z_list[end - 1]
         findings.append(
-            dict(
+            Finding3D(
                 bbox_3d=[
                     x1, y1, z_first - slice_half_extent, x2, y2,
                     z_last + slice_half_extent
@@ -268,23 +270,22 @@ def stack_slice_boxes(slice_indices: Sequence[int],
                 slice_range=(z_first, z_last),
                 key_slice=z_list[k],
                 boxes_2d=boxes_2d[first:end]))
-    findings.sort(key=lambda f: -f['score'])
-    return findings
+    return findings_by_score(findings)
 
 
-def findings_to_arrays(findings: Sequence[Dict],
+def findings_to_arrays(findings: Sequence[Finding3D],
                        num: Optional[int] = None) -> tuple:
     """``bbox_3d`` and ``score`` of findings as arrays.
 
     Args:
-        findings (Sequence[dict]): from :func:`stack_slice_boxes`.
+        findings (Sequence[Finding3D]): from :func:`stack_slice_boxes`.
         num (int, optional): keep the first ``num``.
 
     Returns:
         tuple: (N, 6) float32 boxes and (N,) float32 scores.
     """
     findings = list(findings)[:num]
-    boxes = np.array([f['bbox_3d'] for f in findings],
+    boxes = np.array([f.bbox_3d for f in findings],
                      dtype=np.float32).reshape(-1, 6)
-    scores = np.array([f['score'] for f in findings], dtype=np.float32)
+    scores = np.array([f.score for f in findings], dtype=np.float32)
     return boxes, scores

@@ -7,14 +7,15 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from mmlesion.structures.finding_3d import Finding3D
 from .froc_3d import (continuous_to_inclusive, froc_3d_curve,
                       lens_sensitivities)
 
 
-def findings_to_dets(findings: Sequence[dict]) -> np.ndarray:
+def findings_to_dets(findings: Sequence[Finding3D]) -> np.ndarray:
     """Findings of :func:`stack_slice_boxes` -> ``(N, 7)`` continuous
     boxes + score."""
-    return np.asarray([list(f['bbox_3d']) + [f['score']] for f in findings],
+    return np.asarray([list(f.bbox_3d) + [f.score] for f in findings],
                       np.float64).reshape(-1, 7)
 
 

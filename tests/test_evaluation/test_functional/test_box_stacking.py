@@ -21,16 +21,16 @@ def test_one_track_score_weighted_xy_and_z_extent():
     scores = [np.array([.2]), np.array([.6]), np.array([.2])]
     (f, ) = stack_slice_boxes(zs, boxes, scores)
     # x1 = (.2 * 10 + .6 * 12 + .2 * 11) / 1.0 = 11.4
-    assert f['bbox_3d'] == pytest.approx([11.4, 10.2, 4.5, 21.4, 20.2, 7.5])
-    assert f['score'] == pytest.approx(.6)
-    assert f['slice_range'] == (5, 7) and f['key_slice'] == 6
-    assert [b[0] for b in f['boxes_2d']] == [5, 6, 7]
-    assert f['boxes_2d'][1][1] == _box(12, 10)
+    assert f.bbox_3d == pytest.approx([11.4, 10.2, 4.5, 21.4, 20.2, 7.5])
+    assert f.score == pytest.approx(.6)
+    assert f.slice_range == (5, 7) and f.key_slice == 6
+    assert [b[0] for b in f.boxes_2d] == [5, 6, 7]
+    assert f.boxes_2d[1][1] == _box(12, 10)
     (g, ) = stack_slice_boxes(zs, boxes, scores, score_mode='mean')
-    assert g['score'] == pytest.approx(1. / 3.)
+    assert g.score == pytest.approx(1. / 3.)
     # order of the inputs does not matter
     (h, ) = stack_slice_boxes(zs[::-1], boxes[::-1], scores[::-1])
-    assert h['bbox_3d'] == pytest.approx(f['bbox_3d'])
+    assert h.bbox_3d == pytest.approx(f.bbox_3d)
 
 
 def test_iou_threshold_is_strict_and_splits_drifting_tracks():
@@ -48,10 +48,10 @@ def test_gap_splits_unless_bridged():
     boxes = [np.array([_box(0, 0)])] * 4
     scores = [np.array([.5])] * 4
     split = stack_slice_boxes(zs, boxes, scores)
-    assert sorted(f['slice_range'] for f in split) == [(0, 1), (3, 4)]
+    assert sorted(f.slice_range for f in split) == [(0, 1), (3, 4)]
     (bridged, ) = stack_slice_boxes(zs, boxes, scores, max_gap=1)
-    assert bridged['slice_range'] == (0, 4)
-    assert len(bridged['boxes_2d']) == 4
+    assert bridged.slice_range == (0, 4)
+    assert len(bridged.boxes_2d) == 4
     # an empty slice entry is the same as no entry
     zs2 = [0, 1, 2, 3, 4]
     boxes2 = boxes[:2] + [np.zeros((0, 4))] + boxes[2:]
@@ -78,9 +78,9 @@ def test_two_lesions_on_the_same_slices_stay_apart():
         scores.append(np.array(sc))
     out = stack_slice_boxes(zs, boxes, scores)
     assert len(out) == 2
-    assert out[0]['score'] == pytest.approx(.9)
-    assert out[0]['bbox_3d'] == pytest.approx([0, 0, -.5, 10, 10, 3.5])
-    assert out[1]['bbox_3d'] == pytest.approx([40, 40, -.5, 60, 60, 3.5])
+    assert out[0].score == pytest.approx(.9)
+    assert out[0].bbox_3d == pytest.approx([0, 0, -.5, 10, 10, 3.5])
+    assert out[1].bbox_3d == pytest.approx([40, 40, -.5, 60, 60, 3.5])
 
 
 def test_one_box_extends_one_chain_best_iou_first():
@@ -91,8 +91,8 @@ def test_one_box_extends_one_chain_best_iou_first():
     scores = [np.array([.9, .3]), np.array([.5])]
     out = stack_slice_boxes(zs, boxes, scores, iou_thr=.5)
     assert len(out) == 2
-    two = [f for f in out if f['slice_range'] == (0, 1)]
-    assert len(two) == 1 and two[0]['boxes_2d'][0][1] == _box(2, 0)
+    two = [f for f in out if f.slice_range == (0, 1)]
+    assert len(two) == 1 and two[0].boxes_2d[0][1] == _box(2, 0)
 
 
 def test_min_slices_and_arrays():
@@ -100,7 +100,7 @@ def test_min_slices_and_arrays():
     boxes = [np.array([_box(0, 0)])] * 2 + [np.array([_box(50, 50)])]
     scores = [np.array([.5]), np.array([.5]), np.array([.95])]
     out = stack_slice_boxes(zs, boxes, scores, min_slices=2)
-    assert len(out) == 1 and out[0]['slice_range'] == (0, 1)
+    assert len(out) == 1 and out[0].slice_range == (0, 1)
     b, s = findings_to_arrays(stack_slice_boxes(zs, boxes, scores))
     assert b.shape == (2, 6) and s.tolist() == pytest.approx([.95, .5])
     b, s = findings_to_arrays([])
@@ -126,11 +126,11 @@ def test_many_random_tracks_are_recovered():
     out = stack_slice_boxes(zs, [np.array(per_slice[z][0]) for z in zs],
                             [np.array(per_slice[z][1]) for z in zs])
     assert len(out) == len(truth)
-    found = sorted((f['slice_range'][0], f['slice_range'][1],
-                    round(f['bbox_3d'][0] / 40.) * 40.,
-                    round(f['bbox_3d'][1] / 40.) * 40.) for f in out)
+    found = sorted((f.slice_range[0], f.slice_range[1],
+                    round(f.bbox_3d[0] / 40.) * 40.,
+                    round(f.bbox_3d[1] / 40.) * 40.) for f in out)
     assert found == sorted(truth)
-    assert all(a['score'] >= b['score'] for a, b in zip(out, out[1:]))
+    assert all(a.score >= b.score for a, b in zip(out, out[1:]))
 
 
 def test_bad_input_is_named():
@@ -162,6 +162,11 @@ def _load_reference_tool():
 _REFERENCE = _load_reference_tool()
 _reference_greedy_match = _REFERENCE.reference_greedy_match
 _reference_stack = _REFERENCE.reference_stack_slice_boxes
+
+
+def _dicts(findings):
+    """The findings as the reference's dicts."""
+    return [f.to_dict() for f in findings]
 
 
 def _random_case(rng, num_slices, lesions, noise, grid, seen=.8, skip=.1,
@@ -226,7 +231,7 @@ def test_same_findings_as_the_reference(seed):
         fast = stack_slice_boxes(zs, boxes, scores, **opts)
         ref = _reference_stack(zs, boxes, scores, **opts)
         # repr: the same values, types and signs of zero, in the same order
-        assert repr(fast) == repr(ref), opts
+        assert repr(_dicts(fast)) == repr(ref), opts
 
 
 @pytest.mark.parametrize('max_gap', [0, 1, 2])
@@ -246,9 +251,9 @@ def test_same_findings_as_the_reference_long_dense_chains(max_gap,
                                  score_thr=score_thr, score_mode=score_mode)
         ref = _reference_stack(zs, boxes, scores, max_gap=max_gap,
                                score_thr=score_thr, score_mode=score_mode)
-        assert repr(fast) == repr(ref)
+        assert repr(_dicts(fast)) == repr(ref)
         if score_thr < 0:
-            assert max(len(f['boxes_2d']) for f in fast) > 128
+            assert max(len(f.boxes_2d) for f in fast) > 128
 
 
 def test_iou_is_mmdet_bbox_overlaps_bit_for_bit():

@@ -12,6 +12,7 @@ import pytest
 
 from mmlesion.evaluation.functional.box_stacking import (findings_to_arrays,
                                                          stack_slice_boxes)
+from mmlesion.structures.finding_3d import Finding3D
 
 
 def _box(x, y, w=10, h=10):
@@ -59,17 +60,17 @@ def test_integer_boxes_and_scores_give_floats():
     scores = [np.array([1], np.int64), np.array([3], np.int64)]
     (f, ) = stack_slice_boxes(zs, boxes, scores, iou_thr=.5)
     # x1 = (1 * 0 + 3 * 2) / 4
-    assert f['bbox_3d'] == [1.5, 0., -.5, 11.5, 10., 1.5]
-    assert all(type(v) is float for v in f['bbox_3d'])
-    assert f['score'] == 3.0 and type(f['score']) is float
-    assert f['boxes_2d'] == [(0, [0., 0., 10., 10.], 1.),
+    assert f.bbox_3d == [1.5, 0., -.5, 11.5, 10., 1.5]
+    assert all(type(v) is float for v in f.bbox_3d)
+    assert f.score == 3.0 and type(f.score) is float
+    assert f.boxes_2d == [(0, [0., 0., 10., 10.], 1.),
                              (1, [2., 0., 12., 10.], 3.)]
-    for z, box, s in f['boxes_2d']:
+    for z, box, s in f.boxes_2d:
         assert type(z) is int and type(s) is float
         assert all(type(v) is float for v in box)
     (g, ) = stack_slice_boxes(zs, boxes, scores, score_mode='mean')
-    assert g['score'] == 2.0
-    assert f['key_slice'] == 1 and f['slice_range'] == (0, 1)
+    assert g.score == 2.0
+    assert f.key_slice == 1 and f.slice_range == (0, 1)
 
 
 def test_score_columns_and_scalars():
@@ -78,15 +79,15 @@ def test_score_columns_and_scalars():
              [_box(0, 0)]]
     scores = [np.array([[.9], [.1]]), np.array([[.2], [.8]]), .5]
     out = stack_slice_boxes(zs, boxes, scores, score_thr=.15)
-    assert [(f['slice_range'], f['score']) for f in out] == [
+    assert [(f.slice_range, f.score) for f in out] == [
         ((0, 2), .9), ((1, 1), .8)
     ]
-    assert [len(f['boxes_2d']) for f in out] == [3, 1]
+    assert [len(f.boxes_2d) for f in out] == [3, 1]
 
 
 def test_findings_to_arrays_float32():
-    findings = [dict(bbox_3d=[0.1, 1, 2, 3, 4, 5.5], score=0.3),
-                dict(bbox_3d=[1, 1, 1, 2, 2, 2], score=0.2)]
+    findings = [Finding3D([0.1, 1, 2, 3, 4, 5.5], 0.3, (2, 5), 2, []),
+                Finding3D([1, 1, 1, 2, 2, 2], 0.2, (1, 2), 1, [])]
     boxes, scores = findings_to_arrays(findings)
     assert boxes.dtype == np.float32 and scores.dtype == np.float32
     assert boxes.shape == (2, 6) and scores.shape == (2, )

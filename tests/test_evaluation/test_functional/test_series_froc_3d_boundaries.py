@@ -16,19 +16,24 @@ import numpy as np
 import mmlesion.evaluation.functional.series_froc_3d as series_mod
 from mmlesion.evaluation.functional.series_froc_3d import (
     _inclusive, annotation_reference, evaluate_3d, findings_to_dets)
+from mmlesion.structures.finding_3d import Finding3D
 from tests.helpers.info_dataset import InfoDataset
 
 KEYS = ['sens@0.125', 'sens@0.25', 'sens@0.5', 'sens@1', 'sens@2', 'sens@4',
         'sens@8', 'average']
 
 
+def _finding(bbox_3d, score):
+    return Finding3D(bbox_3d, score, (0, 0), 0, [])
+
+
 def test_findings_to_dets():
-    out = findings_to_dets([dict(bbox_3d=(1, 2, 3, 4, 5, 6), score=0.5),
-                            dict(bbox_3d=[0, 0, 0, 1, 1, 1], score=1)])
+    out = findings_to_dets([_finding((1, 2, 3, 4, 5, 6), 0.5),
+                            _finding([0, 0, 0, 1, 1, 1], 1)])
     assert out.dtype == np.float64
     assert out.tolist() == [[1, 2, 3, 4, 5, 6, .5], [0, 0, 0, 1, 1, 1, 1]]
     assert findings_to_dets([]).shape == (0, 7)
-    ints = findings_to_dets([dict(bbox_3d=(1, 2, 3, 4, 5, 6), score=1)])
+    ints = findings_to_dets([_finding((1, 2, 3, 4, 5, 6), 1)])
     assert ints.dtype == np.float64
 
 

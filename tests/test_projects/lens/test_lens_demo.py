@@ -107,6 +107,7 @@ def test_fpr_rescore_is_eq2(tiny_demo_root, tmp_path):
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
 
+    from mmlesion.structures.finding_3d import Finding3D
     from projects.lens.lens_demo import _fpr_rescore
     root = str(tiny_demo_root) + '/'
     cfg = demo_row_config('fpr', str(tmp_path), {}, epochs=1)
@@ -114,15 +115,15 @@ def test_fpr_rescore_is_eq2(tiny_demo_root, tmp_path):
         model = MODELS.build(cfg.model)
     series = sorted(p.name for p in (tiny_demo_root / 'Images_png').iterdir())
     findings = {
-        series[0]: [dict(bbox_3d=[100, 100, 5, 120, 130, 8], score=0.8),
-                    dict(bbox_3d=[256, 10, 5, 256, 20, 6], score=0.2)],
+        series[0]: [Finding3D([100, 100, 5, 120, 130, 8], 0.8, (6, 7), 6, []),
+                    Finding3D([256, 10, 5, 256, 20, 6], 0.2, (6, 6), 6, [])],
         series[1]: [],
     }
     dets = _fpr_rescore(model, findings, root, cfg,
                         str(tmp_path / 'eval.json'))
     assert dets[series[0]].shape == (2, 7) and dets[series[1]].shape == (0, 7)
     np.testing.assert_allclose(dets[series[0]][:, :6],
-                               [f['bbox_3d'] for f in findings[series[0]]])
+                               [f.bbox_3d for f in findings[series[0]]])
     s = dets[series[0]][:, 6]
     assert np.all((s > np.array([0.4, 0.1])) & (s < np.array([0.9, 0.6])))
     with torch.no_grad():

@@ -17,6 +17,7 @@ from mmlesion.apis.lens_eval_3d import (findings_in_subvolume,
                                         findings_to_release_boxes,
                                         score_subvolumes)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.evaluation.functional.froc_3d import (froc_3d_curve,
                                                     lens_sensitivities,
                                                     load_deeplesion_manual_3d)
@@ -45,18 +46,18 @@ def test_subvolume_restacking_and_release_boxes():
     assert len(series) == 2
     # the sub-volume 5..7 holds the middle of the first chain, the second
     sub = findings_in_subvolume(series, 5, 7)
-    assert sorted(f['slice_range'] for f in sub) == [(5, 7), (7, 7)]
+    assert sorted(f.slice_range for f in sub) == [(5, 7), (7, 7)]
     direct = stack_slice_boxes(zs[2:6], boxes[2:6], scores[2:6])
     assert sub == direct
     # 8..9: only the tail, with its own score (0.1, not the chain's 0.9)
     (tail, ) = findings_in_subvolume(series, 8, 9)
-    assert tail['score'] == pytest.approx(.1)
+    assert tail.score == pytest.approx(.1)
     assert findings_in_subvolume(series, 20, 30) == []
     rel = findings_to_release_boxes(sub)
-    first = [f for f in sub if f['slice_range'] == (5, 7)][0]
-    x1, y1, _, x2, y2, _ = first['bbox_3d']
+    first = [f for f in sub if f.slice_range == (5, 7)][0]
+    x1, y1, _, x2, y2, _ = first.bbox_3d
     row = rel[[i for i, f in enumerate(sub) if f is first][0]]
-    np.testing.assert_allclose(row, [x1, y1, 5, x2, y2, 7, first['score']])
+    np.testing.assert_allclose(row, [x1, y1, 5, x2, y2, 7, first.score])
 
 
 def test_score_subvolumes_matches_froc_3d_curve(tmp_path):
@@ -68,8 +69,9 @@ def test_score_subvolumes_matches_froc_3d_curve(tmp_path):
                             np.zeros((0, 6)), 'test')]
 
     def f(box, z1, z2, score):
-        return dict(bbox_3d=[box[0], box[1], z1 - .5, box[2], box[3],
-                             z2 + .5], slice_range=(z1, z2), score=score)
+        return Finding3D(bbox_3d=[box[0], box[1], z1 - .5, box[2], box[3],
+                                  z2 + .5], slice_range=(z1, z2),
+                         score=score, key_slice=z1, boxes_2d=[])
 
     findings = {
         # exact hit of lesion 1 (IoBB 1), an FP, a hit of lesion 2
