@@ -37,17 +37,24 @@ read, and the fastest run over the fastest read). With ``--stand-in-ms 0``
 at most 3x the read time. ``--stand-in-boxes N`` makes the stand-in
 predict N boxes per slice, so that stacking has tens of thousands.
 """
-import argparse
-import json
-import os
-import statistics
-import tempfile
-import time
-from pathlib import Path
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
 
-from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import (add_trust_checkpoint_argument,
-                                      check_config_file)
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
+from mmlesion_cli.common_args import (  # noqa: E402
+    add_trust_checkpoint_argument, check_config_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

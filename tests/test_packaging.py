@@ -1,0 +1,249 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""What a wheel installs, and what the laboratory needs to run from a clone.
+
+* ``setup.py`` packages ``mmlesion`` and ``mmlesion_cli`` (every
+  subpackage of each) and nothing else: not ``tests`` (nor
+  ``tests.helpers``), not ``projects``. Read from the arguments
+  ``setup.py`` gives ``setup()``, without building (a wheel takes a
+  minute; ``test_user_config_inherits_installed_configs`` builds one).
+* A script under ``projects/`` or ``tools/`` that imports ``projects`` or
+  ``tests`` (itself or through a module beside it) puts the clone's root on
+  ``sys.path`` at module level, before any such import: ``python
+  <script>`` puts only the script's folder there (pytest adds the root,
+  which hides the fault). Read from the source: running every script would
+  take a second or more each.
+* The library knows no folder of our laboratory: the real data is the
+  folder ``MMLESION_SHARED_DATA`` names; the suite names ours.
+"""
+import ast
+import runpy
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Set
+
+import pytest
+import setuptools
+
+from mmlesion.testing import repo_root
+from mmlesion.utils.data_roots import SHARED_DATA_ENV, shared_data_root
+from tests.helpers.data_roots import LAB_SHARED_DATA, name_lab_shared_data
+
+#: The top-level packages a wheel may hold.
+INSTALLED = ('mmlesion', 'mmlesion_cli')
+#: The laboratory's packages: never installed, never imported by the library.
+LABORATORY = ('projects', 'tests')
+
+
+def setup_arguments(root: Path, monkeypatch) -> dict:
+    """The keyword arguments ``root/setup.py`` gives ``setup()``, read
+    without running it (no command: nothing is written)."""
+    seen: Dict[str, dict] = {}
+    monkeypatch.setattr(setuptools, 'setup', lambda **kw: seen.update(kw))
+    monkeypatch.setattr(sys, 'argv', ['setup.py'])
+    monkeypatch.chdir(root)
+    runpy.run_path(str(root / 'setup.py'), run_name='__main__')
+    return seen
+
+
+def source_packages(root: Path, top: str) -> Set[str]:
+    """Every package (folder with ``__init__.py``) under ``root/top``."""
+    return {
+        '.'.join(p.parent.relative_to(root).parts)
+        for p in (root / top).rglob('__init__.py')
+        if '.mim' not in p.parts and '__pycache__' not in p.parts
+    }
+
+
+def _imported(node: ast.AST) -> List[str]:
+    """The absolute module names an import statement names."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if isinstance(node, ast.ImportFrom) and not node.level:
+        return [node.module or '']
+    return []
+
+
+def lab_imports(path: Path) -> List[str]:
+    """The modules of :data:`LABORATORY` a file imports, anywhere in it."""
+    return [
+        name for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        for name in _imported(node) if name.split('.')[0] in LABORATORY
+    ]
+
+
+def test_wheel_holds_the_library_only(monkeypatch):
+    root = repo_root()
+    args = setup_arguments(root, monkeypatch)
+    packages = set(args['packages'])
+    assert {p.split('.')[0] for p in packages} <= set(INSTALLED), packages
+    expected = set().union(
+        *(source_packages(root, top) for top in INSTALLED))
+    assert packages == expected
+    assert set(args['package_data']) <= set(INSTALLED)
+    # the configs and tools travel inside the package (mmlesion/.mim)
+    assert '.mim/configs/**/*.py' in args['package_data']['mmlesion']
+
+
+def test_setup_leaves_out_a_laboratory_package(tmp_path, monkeypatch):
+    """The check above fails on a clone whose ``tests`` has a
+    subpackage (what ``exclude=('tests',)`` let through)."""
+    for pkg in ('mmlesion', 'mmlesion/utils', 'tests', 'tests/helpers',
+                'projects/lens', 'data/some'):
+        (tmp_path / pkg).mkdir(parents=True)
+        (tmp_path / pkg / '__init__.py').write_text('')
+    (tmp_path / 'setup.py').write_text(
+        (repo_root() / 'setup.py').read_text().replace(
+            'version=get_version()', "version='0'"))
+    (tmp_path / 'requirements').mkdir()
+    for name in ('runtime', 'tests', 'optional', 'dicom'):
+        (tmp_path / 'requirements' / f'{name}.txt').write_text('')
+    args = setup_arguments(tmp_path, monkeypatch)
+    assert sorted(args['packages']) == ['mmlesion', 'mmlesion.utils']
+
+
+def test_library_imports_no_laboratory():
+    root = repo_root()
+    found = {
+        str(path.relative_to(root)): lab_imports(path)
+        for top in INSTALLED for path in (root / top).rglob('*.py')
+        if '.mim' not in path.parts
+    }
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def is_script(tree: ast.Module) -> bool:
+    """Whether a module has ``if __name__ == '__main__':``."""
+    return any(
+        isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == '__name__' for node in tree.body)
+
+
+def needs_root(path: Path, seen: Optional[Set[Path]] = None) -> bool:
+    """Whether running ``path`` imports the laboratory: itself, or a module
+    beside it that it imports by name (found on ``sys.path[0]``)."""
+    seen = set() if seen is None else seen
+    seen.add(path)
+    if lab_imports(path):
+        return True
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for name in _imported(node):
+            sibling = path.parent / f'{name.split(".")[0]}.py'
+            if (sibling.is_file() and sibling not in seen
+                    and needs_root(sibling, seen)):
+                return True
+    return False
+
+
+def _runs_lab_import(stmt: ast.stmt) -> bool:
+    """Whether a module-level statement imports the laboratory as it runs
+    (a function's body runs later)."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    return any(
+        name.split('.')[0] in LABORATORY for node in ast.walk(stmt)
+        for name in _imported(node))
+
+
+def _inserts_root(stmt: ast.stmt, depth: int,
+                  assigned: Dict[str, ast.expr]) -> bool:
+    """Whether a module-level statement runs ``sys.path.insert(0, ROOT)``
+    with ``ROOT`` the clone's root (``Path(__file__)...parents[depth]``,
+    directly or through a name assigned before)."""
+    for node in ast.walk(stmt):
+        if not (isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == 'insert' and len(node.args) == 2
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == 'path'):
+            continue
+        todo, parents = [node.args[1]], []
+        while todo:
+            for sub in ast.walk(todo.pop()):
+                if isinstance(sub, ast.Name) and sub.id in assigned:
+                    todo.append(assigned.pop(sub.id))
+                elif (isinstance(sub, ast.Subscript)
+                      and isinstance(sub.value, ast.Attribute)
+                      and sub.value.attr == 'parents'
+                      and isinstance(sub.slice, ast.Constant)):
+                    parents.append(sub.slice.value)
+        if parents == [depth]:
+            return True
+    return False
+
+
+def root_path_fault(path: Path, root: Path) -> Optional[str]:
+    """Why ``python path`` run from the clone cannot import the laboratory
+    (None where it can, or where it needs not)."""
+    tree = ast.parse(path.read_text(), str(path))
+    if not is_script(tree) or not needs_root(path):
+        return None
+    depth = len(path.relative_to(root).parts) - 1
+    assigned: Dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        if _inserts_root(stmt, depth, dict(assigned)):
+            return None
+        if _runs_lab_import(stmt):
+            return f'line {stmt.lineno} imports the laboratory first'
+        if isinstance(stmt, ast.Assign):
+            assigned.update((t.id, stmt.value) for t in stmt.targets
+                            if isinstance(t, ast.Name))
+    return 'imports the laboratory, never puts the root on sys.path'
+
+
+def test_scripts_put_the_root_on_the_path():
+    root = repo_root()
+    faults = {
+        str(path.relative_to(root)): root_path_fault(path, root)
+        for top in ('projects', 'tools') for path in (root / top).rglob(
+            '*.py') if '__pycache__' not in path.parts
+    }
+    assert {k: v for k, v in faults.items() if v} == {}
+
+
+_BLOCK = ('import sys as _sys\nfrom pathlib import Path as _Path\n'
+          '_ROOT = str(_Path(__file__).resolve().parents[{}])\n'
+          'if _ROOT not in _sys.path:\n    _sys.path.insert(0, _ROOT)\n')
+_MAIN = "\nif __name__ == '__main__':\n    main()\n"
+
+
+@pytest.mark.parametrize('text, fault', [
+    ('def main():\n    from projects.a import b\n' + _MAIN, 'never'),
+    ('from tests.helpers import x\n' + _BLOCK.format(2) + _MAIN, 'line 1'),
+    (_BLOCK.format(1) + 'import projects.a\n' + _MAIN, 'line 6'),
+    ('import sibling\n' + _MAIN, 'never'),
+    (_BLOCK.format(2) + 'def main():\n    import projects.a\n' + _MAIN,
+     None),
+    ('import mmlesion\n' + _MAIN, None),
+    ('from projects.a import b\n', None),  # a module, not a script
+])
+def test_root_path_fault_is_reported(tmp_path, text, fault):
+    """The check above on synthetic scripts (the first is the fault of a
+    benchmark whose only import of ``projects`` sat in a function)."""
+    script = tmp_path / 'projects' / 'bench' / 'script.py'
+    script.parent.mkdir(parents=True)
+    script.write_text(text)
+    (script.parent / 'sibling.py').write_text('import tests.helpers\n')
+    found = root_path_fault(script, tmp_path)
+    assert found == fault if fault is None else fault in found
+
+
+def test_library_knows_no_laboratory_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv(SHARED_DATA_ENV, raising=False)
+    assert shared_data_root() is None  # even beside our data
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / 'absent'))
+    assert shared_data_root() is None
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path))
+    assert shared_data_root() == tmp_path.resolve()
+
+
+def test_suite_names_the_laboratory_folder(tmp_path):
+    environ = {SHARED_DATA_ENV: str(tmp_path)}
+    name_lab_shared_data(environ)
+    assert environ == {SHARED_DATA_ENV: str(tmp_path)}  # a named one stays
+    for environ in ({}, {SHARED_DATA_ENV: str(tmp_path / 'absent')}):
+        name_lab_shared_data(environ)
+        expected = (str(LAB_SHARED_DATA.resolve())
+                    if LAB_SHARED_DATA.is_dir() else environ.get(
+                        SHARED_DATA_ENV))
+        assert environ.get(SHARED_DATA_ENV) == expected
