@@ -1,6 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """High-level APIs: running trained detectors on CT scans."""
 from .det_inferencer import LesionDetInferencer  # noqa: F401
+from .detector_loader import (DetectorLoadSettings, LoadedDetector,
+                              init_lesion_detector)
 from .hard_region_mining import (find_hard_regions,  # noqa: F401
                                  training_scans_cfg)
 from .lens_eval_3d import Lens3DEvalSettings, evaluate_lens_3d
@@ -17,7 +19,8 @@ from .whole_scan import (Box2D, DetectionSettings, Finding,
                          write_volume_results)
 
 __all__ = [
-    'LesionDetInferencer', 'find_hard_regions', 'training_scans_cfg',
+    'LesionDetInferencer', 'init_lesion_detector', 'DetectorLoadSettings',
+    'LoadedDetector', 'find_hard_regions', 'training_scans_cfg',
     'VolumeInferenceSettings', 'DetectionSettings', 'RunSettings', 'Finding',
     'ScanResult', 'Box2D', 'RecistMeasurement', 'ScanGeometry',
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',

@@ -11,9 +11,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
-from mmdet.registry import DATASETS, MODELS
+from mmdet.registry import DATASETS
 from ..evaluation.functional.hard_regions import scan_hard_regions
-from ..utils.checkpoint_loader import load_model_checkpoint
+from .detector_loader import DetectorLoadSettings, init_lesion_detector
 
 from mmlesion.utils.progress import track_progress
 
@@ -80,16 +80,14 @@ def find_hard_regions(cfg: Config,
         list[dict]: one entry per scan in the format of
         :mod:`mmlesion.datasets.hard_regions`.
     """
+    model_cfg = copy.deepcopy(cfg)
+    # one progress bar over the scans instead of one per scan
+    model_cfg.model.setdefault('test_cfg', ConfigDict())['show_progress'] = \
+        False
+    model = init_lesion_detector(
+        model_cfg, checkpoint, DetectorLoadSettings(device=device)).model
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
                                                       'mmdet')):
-        model_cfg = copy.deepcopy(cfg.model)
-        # one progress bar over the scans instead of one per scan
-        model_cfg.setdefault('test_cfg', ConfigDict())['show_progress'] = \
-            False
-        model = MODELS.build(model_cfg)
-        if checkpoint:
-            load_model_checkpoint(model, checkpoint)
-        model.to(device).eval()
         dataset = DATASETS.build(training_scans_cfg(cfg))
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     entries = []

@@ -290,11 +290,11 @@ def _load_lens(config: str, checkpoint: Optional[str],
     """The config (options merged, experts set), its test dataset, the
     model with its weights (eval mode on ``s.device``) and the FPR's
     ``(config, model)`` or None."""
-    from mmdet.registry import DATASETS, MODELS
+    from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
+    from .detector_loader import DetectorLoadSettings, init_lesion_detector
     from .lens_fpr_rescore import load_fpr_model
     from .series_inference import set_lens_experts
     cfg = Config.fromfile(config)
@@ -312,10 +312,8 @@ def _load_lens(config: str, checkpoint: Optional[str],
         if s.fpr_config else None
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
-        model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_model_checkpoint(model, checkpoint)
-    model.to(s.device).eval()
+    model = init_lesion_detector(
+        cfg, checkpoint, DetectorLoadSettings(device=s.device)).model
     return cfg, dataset, model, fpr
 
 

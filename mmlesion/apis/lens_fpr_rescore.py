@@ -57,10 +57,7 @@ def load_fpr_model(config: Union[str, Config],
     Raises:
         ValueError: the config is not an FPR config (naming it).
     """
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-
-    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
+    from .detector_loader import DetectorLoadSettings, init_lesion_detector
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     name = config if isinstance(config, str) else '<FPR config>'
     if cfg.model.get('type') != 'LENSFPR':
@@ -70,11 +67,8 @@ def load_fpr_model(config: Union[str, Config],
         fpr_patch_settings(cfg)
     except ValueError as err:
         raise ValueError(f'{name}: {err}') from err
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_model_checkpoint(model, checkpoint)
-    model.to(device).eval()
+    model = init_lesion_detector(
+        cfg, checkpoint, DetectorLoadSettings(device=device)).model
     return cfg, model
 
 

@@ -7,12 +7,12 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmdet.registry import DATASETS, MODELS
+from mmdet.registry import DATASETS
 from mmlesion.evaluation.functional.luna16 import LUNA16Candidates
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
-from mmlesion.utils.checkpoint_loader import load_model_checkpoint
 from mmlesion.utils.progress import track_progress
+from .detector_loader import DetectorLoadSettings, init_lesion_detector
 
 
 def predict_candidates(cfg: Config,
@@ -38,12 +38,10 @@ def predict_candidates(cfg: Config,
     Returns:
         tuple: candidates, and the series UIDs of every processed scan.
     """
+    model = init_lesion_detector(
+        cfg, checkpoint, DetectorLoadSettings(device=device)).model
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
                                                       'mmdet')):
-        model = MODELS.build(cfg.model)
-        if checkpoint:
-            load_model_checkpoint(model, checkpoint)
-        model.to(device).eval()
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
     uids, xyz, probs, scans = [], [], [], []

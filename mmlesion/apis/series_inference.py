@@ -75,11 +75,11 @@ def load_lens_and_train_set(config: str,
         ValueError: the config is not a LENS multi-dataset config or the
             index is out of range.
     """
-    from mmdet.registry import DATASETS, MODELS
+    from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope, init_default_scope
 
-    from mmlesion.utils.checkpoint_loader import load_model_checkpoint
+    from .detector_loader import DetectorLoadSettings, init_lesion_detector
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -101,11 +101,10 @@ def load_lens_and_train_set(config: str,
         ds_cfg.pop(key, None)
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = DATASETS.build(ds_cfg)
-        model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_model_checkpoint(model, checkpoint)
-    if torch.cuda.is_available():
-        model = model.cuda()
+    model = init_lesion_detector(
+        cfg, checkpoint,
+        DetectorLoadSettings(
+            device='cuda' if torch.cuda.is_available() else 'cpu')).model
     return cfg, model, dataset
 
 

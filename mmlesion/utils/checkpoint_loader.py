@@ -40,12 +40,15 @@ through :func:`load_model_checkpoint`.
 """
 import _compat_pickle
 import collections
+import contextlib
+import os
 import os.path as osp
 import pickle
 import pickletools
 import re
 import zipfile
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 import torch
@@ -150,6 +153,30 @@ def checkpoints_trusted() -> bool:
 
 
 def _history_buffer_getstate(self: HistoryBuffer) -> dict:
+@contextlib.contextmanager
+def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
+    """Trust every checkpoint inside the block, as ``--trust-checkpoint``.
+
+    Sets ``MMLESION_TRUST_CHECKPOINTS=1`` for the block and restores it
+    after; with ``trust=False`` nothing changes (the variable decides).
+
+    Args:
+        trust (bool): whether to trust checkpoints inside the block.
+    """
+    if not trust:
+        yield
+        return
+    before = os.environ.get(TRUST_ENV)
+    os.environ[TRUST_ENV] = '1'
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TRUST_ENV, None)
+        else:
+            os.environ[TRUST_ENV] = before
+
+
     """``HistoryBuffer.__getstate__`` without the built-in statistics.
 
     mmengine's version stores all of ``_statistics_methods`` so that custom

@@ -73,24 +73,22 @@ def build_model(cfg: Config,
     Returns:
         nn.Module: the model in eval mode.
     """
-    from mmdet.registry import MODELS
-    from mmengine.registry import init_default_scope
+    import copy
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils import load_model_checkpoint
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.copy()
+    from mmlesion.apis import DetectorLoadSettings, init_lesion_detector
+    cfg = copy.deepcopy(cfg)
+    model_cfg = cfg.model
     if 'init_cfg' in model_cfg.get('backbone', {}):
         model_cfg.backbone.init_cfg = None
     if 'bbox_head' in model_cfg:
         model_cfg.bbox_head.num_classes = num_classes
     if score_thr is not None:
         model_cfg.test_cfg.score_thr = score_thr
-    model = MODELS.build(model_cfg)
-    model.init_weights()
-    if checkpoint:
-        load_model_checkpoint(model, checkpoint)
-    return model.to(device).eval()
+    # the config's initialisation (no pretrained backbone), then weights
+    return init_lesion_detector(
+        cfg, checkpoint,
+        DetectorLoadSettings(device=device, init_weights=True)).model
 
 def make_batch(num_slices: int = 3,
                size: int = 512,

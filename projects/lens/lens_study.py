@@ -167,13 +167,8 @@ def _last_checkpoint(row_dir: str, what: str) -> str:
 
 def _load_model(cfg: Config, checkpoint: str):
     """The config's model with ``checkpoint`` loaded, in eval mode."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
-    return model.eval()
+    from mmlesion.apis import init_lesion_detector
+    return init_lesion_detector(cfg, checkpoint).model
 
 
 def mining_metrics(mining: dict) -> Dict[str, float]:

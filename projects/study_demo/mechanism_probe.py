@@ -8,11 +8,11 @@ model."""
 from typing import Optional
 
 import torch
-from mmdet.registry import MODELS
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 
+from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                           init_lesion_detector)
 from mmlesion.models.layers.attention_gate import AttentionGate
 from projects.retinanet_lesion.gate_probe import AttentionGateProbe
 from projects.elixirnet.rtm_probe import RTMProbe
@@ -69,13 +69,9 @@ def probe_mechanisms(cfg: Config,
     Raises:
         ValueError: the model has none of these mechanisms.
     """
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     torch.manual_seed(seed)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    model.eval()
+    model = init_lesion_detector(
+        cfg, checkpoint, DetectorLoadSettings(init_weights=True)).model
     rpn = getattr(model, 'rpn_head', None)
     trpn = None
     if rpn is not None and hasattr(rpn, 'location_keep_mask'):

@@ -46,18 +46,13 @@ PAPER_DELTA = 0.15
 
 
 def load_model(config: str, checkpoint: Optional[str]):
-    """A LENS model in eval mode and its config."""
-    from mmdet.registry import MODELS
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
-    cfg = Config.fromfile(config)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        model.init_weights()
-    return cfg, model.eval()
+    """A LENS model in eval mode and its config (the config's
+    initialisation without a checkpoint)."""
+    from mmlesion.apis import DetectorLoadSettings, init_lesion_detector
+    loaded = init_lesion_detector(
+        config, checkpoint,
+        DetectorLoadSettings(init_weights=not checkpoint))
+    return loaded.cfg, loaded.model
 
 
 def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],

@@ -33,7 +33,6 @@ import os.path as osp
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import numpy as np
-from mmengine.config import Config
 
 from mmlesion_cli.common_args import add_trust_checkpoint_argument
 
@@ -121,29 +120,24 @@ def build_model_and_dataset(config: str,
                             cfg_options: Optional[dict] = None,
                             device: str = 'cpu'):
     """Build the detector (weights from ``checkpoint``) and its test set."""
-    from mmdet.registry import DATASETS, MODELS
+    from mmdet.registry import DATASETS
     from mmengine.registry import DefaultScope
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils import load_model_checkpoint
+    from mmlesion.apis import DetectorLoadSettings, init_lesion_detector
     if not osp.isfile(config):
         raise FileNotFoundError(f'Config not found: {config}')
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Checkpoint not found: {checkpoint}')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        from mmlesion.utils.config_check import apply_cfg_options
-        apply_cfg_options(cfg, cfg_options, source=config)
-    dataset_cfg = cfg.test_dataloader.dataset
+    loaded = init_lesion_detector(
+        config, checkpoint,
+        DetectorLoadSettings(device=device, cfg_options=cfg_options))
+    dataset_cfg = loaded.cfg.test_dataloader.dataset
     if split is not None:
         dataset_cfg.split = split
     with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
         dataset = DATASETS.build(dataset_cfg)
-    if checkpoint is not None:
-        load_model_checkpoint(model, checkpoint)
-    model.to(device).eval()
-    return model, dataset
+    return loaded.model, dataset
 
 
 def draw_images(model, dataset, indices: Sequence[int], out_dir: str,

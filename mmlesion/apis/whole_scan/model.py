@@ -48,7 +48,7 @@ import torch
 from mmengine.config import Config
 
 from mmlesion.utils.checkpoint_checksum import sha256_file
-from mmlesion.utils.checkpoint_loader import load_model_checkpoint
+from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 
 #: The ``model_warning`` of ``findings.json`` for a demo-trained model.
 DEMO_MODEL_WARNING = ('trained on synthetic demo data: findings are not '
@@ -63,8 +63,9 @@ _MARKERS = (('demo_meta.json', 'ground_truth.json'), ('ground_truth.json', ))
 
 
 def build_volume_detector(cfg: Config) -> torch.nn.Module:
-    """Build the detector of ``cfg`` as :func:`mmdet.apis.init_detector`
-    does, without weights and without its COCO class names.
+    """Build the detector of ``cfg`` without weights and without mmdet's
+    COCO class names (:func:`~mmlesion.apis.detector_loader.
+    init_lesion_detector` without a checkpoint).
 
     ``init_detector(cfg, None)`` warns "checkpoint is None, use COCO
     classes by default" (and forces that warning on through
@@ -82,25 +83,7 @@ def build_volume_detector(cfg: Config) -> torch.nn.Module:
     Returns:
         nn.Module: the model on the CPU, with ``cfg`` and ``dataset_meta``.
     """
-    from mmdet.registry import MODELS
-    from mmengine.model.utils import revert_sync_batchnorm
-    from mmengine.registry import init_default_scope
-
-    from ..det_inferencer import config_metainfo
-    if 'init_cfg' in cfg.model.get('backbone', {}):
-        cfg.model.backbone.init_cfg = None
-    scope = cfg.get('default_scope', 'mmdet')
-    if scope is not None:
-        init_default_scope(scope)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    try:
-        meta = config_metainfo(cfg)
-    except (AttributeError, KeyError, TypeError):  # no test dataset config
-        meta = {}
-    meta.setdefault('palette', 'random')
-    model.dataset_meta = meta
-    model.cfg = cfg
-    return model
+    return init_lesion_detector(cfg).model
 
 
 def load_volume_detector(cfg: Config,
@@ -120,35 +103,20 @@ def load_volume_detector(cfg: Config,
         tuple: the model (in eval mode on ``device``) and the checkpoint's
         ``meta`` (``{}`` without a checkpoint or meta).
     """
-    model = build_volume_detector(cfg)
-    meta = {}
-    if checkpoint:
-        ckpt = load_model_checkpoint(model, checkpoint,
-                                     allow_partial=allow_partial)
-        meta = ckpt.get('meta') or {}
-        dataset_meta = meta.get('dataset_meta')
-        if dataset_meta:
-            model.dataset_meta = {k.lower(): v
-                                  for k, v in dataset_meta.items()}
-        elif meta.get('CLASSES'):  # checkpoints of mmdet < 3
-            model.dataset_meta = dict(model.dataset_meta,
-                                      classes=meta['CLASSES'])
-    return model.to(device).eval(), meta
+    loaded = init_lesion_detector(
+        cfg, checkpoint,
+        DetectorLoadSettings(device=device, allow_partial=allow_partial))
+    return loaded.model, loaded.checkpoint_meta
 
 
 def init_volume_detector(cfg: Config,
                          checkpoint: Optional[str],
                          device: str = 'cpu',
                          allow_partial: bool = False) -> torch.nn.Module:
-    """Build the detector of ``cfg`` and load its weights, checked.
-
-    :func:`mmdet.apis.init_detector` loads with ``strict=False``, so a
-    checkpoint of another model would only log a warning and the findings
-    would come from randomly initialised heads. Here the weights go through
-    :func:`mmlesion.utils.load_model_checkpoint` (allow-list, trust switch,
-    and the key / shape check of ``tools/test.py``). The class names are
-    the checkpoint's ``dataset_meta``, else the config's test dataset's
-    (:func:`build_volume_detector`; never mmdet's COCO default).
+    """Build the detector of ``cfg`` and load its weights, checked
+    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`: the
+    checkpoint's safety checks, an exact fit, the class names of the
+    checkpoint or the config, never mmdet's COCO default).
 
     Args:
         cfg, checkpoint, device, allow_partial: as

@@ -1,0 +1,192 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The one way mmlesion builds a detector from a config and loads its
+weights: :func:`init_lesion_detector` (mmlesion's
+:func:`mmdet.apis.init_detector`).
+
+Every path that runs a trained model (a whole scan, a DeepLesion series,
+the LENS 3D evaluation and FPR, the LUNA16 candidates, hard-region mining,
+the tools and the laboratory's probes) builds it here, so the checks, the
+registry scope, the device and the checkpoint's safety checks are the same
+everywhere; ``tests/test_apis/test_one_loader.py`` fails on a module that
+builds a model and loads weights itself.
+"""
+import os.path as osp
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import torch
+from mmengine.config import Config
+
+from mmlesion.utils.checkpoint_loader import (load_model_checkpoint,
+                                              trusting_checkpoints)
+from mmlesion.utils.config_check import apply_cfg_options
+
+
+@dataclass(frozen=True)
+class DetectorLoadSettings:
+    """How :func:`init_lesion_detector` builds and loads a detector.
+
+    Args:
+        device (str): torch device the model is moved to.
+        cfg_options (dict, optional): ``--cfg-options`` merged into the
+            config first, checked (:func:`~mmlesion.utils.config_check.
+            apply_cfg_options`: a typo or a value of the wrong kind raises).
+        allow_partial (bool): accept a checkpoint that fits the model only
+            partly (mmengine's non-strict loading, the keys that do not fit
+            logged); by default the checkpoint must fit exactly.
+        init_weights (bool): run the config's initialisation
+            (``model.init_weights()``, pretrained backbones included)
+            before any checkpoint is loaded: without a checkpoint, the
+            weights a training would start from. By default, as in
+            ``init_detector``, the backbone's ``init_cfg`` is set to None
+            and nothing is initialised (no pretrained weights downloaded
+            for a model whose weights come next).
+        trust_checkpoint (bool): unpickle the checkpoint fully even where
+            it names objects outside the safe allow-list, as
+            ``--trust-checkpoint`` (this runs any code the file names);
+            False leaves the choice to ``MMLESION_TRUST_CHECKPOINTS``.
+    """
+    device: str = 'cpu'
+    cfg_options: Optional[Dict[str, Any]] = None
+    allow_partial: bool = False
+    init_weights: bool = False
+    trust_checkpoint: bool = False
+
+
+@dataclass
+class LoadedDetector:
+    """What :func:`init_lesion_detector` gives back.
+
+    Args:
+        model (nn.Module): the detector with its weights, in eval mode on
+            the settings' device; ``model.cfg`` is :attr:`cfg` and
+            ``model.dataset_meta`` the class names (the checkpoint's, else
+            the config's test dataset's).
+        cfg (Config): the config the model was built from (options merged).
+        checkpoint_meta (dict): the checkpoint's ``meta`` (``{}`` without
+            a checkpoint or meta).
+    """
+    model: torch.nn.Module
+    cfg: Config
+    checkpoint_meta: Dict[str, Any] = field(default_factory=dict)
+
+
+def _config(config: Union[str, Path, Config],
+            settings: DetectorLoadSettings) -> Config:
+    """The config, read if a path, options merged, checked for a model."""
+    if isinstance(config, (str, Path)):
+        name = str(config)
+        if not osp.isfile(name):
+            raise FileNotFoundError(f'{name}: config file not found')
+        cfg = Config.fromfile(name)
+    elif isinstance(config, Config):
+        name, cfg = config.filename or '<config>', config
+    else:
+        raise TypeError('config must be a file path or a Config, not '
+                        f'{type(config).__name__}')
+    if settings.cfg_options:
+        apply_cfg_options(cfg, settings.cfg_options, source=name)
+    if not isinstance(cfg.get('model'), dict):
+        raise ValueError(f'{name}: has no model (not a detector config)')
+    return cfg
+
+
+def _build(cfg: Config, init_weights: bool) -> torch.nn.Module:
+    """The config's model on the CPU, without loaded weights."""
+    from mmdet.registry import MODELS
+    from mmengine.model.utils import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
+
+    from .det_inferencer import config_metainfo
+    if not init_weights and 'init_cfg' in cfg.model.get('backbone', {}):
+        cfg.model.backbone.init_cfg = None
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope is not None:
+        init_default_scope(scope)
+    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    if init_weights:
+        model.init_weights()
+    try:
+        meta = config_metainfo(cfg)
+    except (AttributeError, KeyError, TypeError):  # no test dataset config
+        meta = {}
+    meta.setdefault('palette', 'random')
+    model.dataset_meta = meta
+    model.cfg = cfg
+    return model
+
+
+def init_lesion_detector(
+        config: Union[str, Path, Config],
+        checkpoint: Optional[str] = None,
+        settings: Optional[DetectorLoadSettings] = None) -> LoadedDetector:
+    """Build the detector of a config and load its weights, checked.
+
+    What :func:`mmdet.apis.init_detector` does (the backbone's
+    ``init_cfg`` set to None, SyncBN reverted to BN, the model on the
+    device in eval mode, with ``cfg`` and ``dataset_meta``), with these
+    differences:
+
+    * **Registry scope.** The model is built in the config's own
+      ``default_scope`` (``'mmdet'`` when it names none), set as the
+      current scope as ``init_detector`` does: that is the scope mmengine's
+      ``Runner`` trained the model in, and the one the caller's datasets
+      and pipelines are built in next. Forcing ``'mmdet'`` instead (as some
+      paths once did) builds another registry's class for a config whose
+      scope is not ``mmdet`` (e.g. ``'mmlesion'``, whose registries are
+      children of mmdet's).
+    * **Checks.** A path must name an existing config, and the config must
+      have a ``model``; ``cfg_options`` are checked before they are merged.
+    * **Weights.** They go through
+      :func:`~mmlesion.utils.checkpoint_loader.load_model_checkpoint`: the
+      allow-list of a local checkpoint (refused unless trusted), its
+      ``.sha256`` sidecar, NaN / Inf weights refused, and the checkpoint
+      must fit the model exactly (``init_detector`` loads with
+      ``strict=False``, so a checkpoint of another model would only log a
+      warning and the results would come from randomly initialised heads).
+    * **Class names.** The checkpoint's ``dataset_meta`` (lower-cased
+      keys; ``CLASSES`` of checkpoints of mmdet < 3), else the config's
+      test dataset's; never mmdet's COCO default, and without its
+      "checkpoint is None" warning.
+
+    A given :class:`Config` is changed in place (options merged, the
+    backbone's ``init_cfg``), as ``init_detector`` changes it: pass a copy
+    to keep it.
+
+    Args:
+        config (str | Path | Config): the detector's config, or its path.
+        checkpoint (str, optional): its weights, a path or URL (None:
+            random weights, or the config's initialisation with
+            ``settings.init_weights``).
+        settings (DetectorLoadSettings, optional): device, options,
+            partial loading, initialisation, trust.
+
+    Returns:
+        LoadedDetector: the model, its config and the checkpoint's meta.
+
+    Raises:
+        FileNotFoundError: the config or the checkpoint does not exist.
+        ValueError: the config has no model, or a bad ``cfg_options``.
+        CheckpointMismatchError: the checkpoint does not fit the model.
+        UntrustedCheckpointError: the checkpoint names objects outside the
+            allow-list and is not trusted.
+        CorruptCheckpointError: an unreadable checkpoint or NaN weights.
+    """
+    settings = settings or DetectorLoadSettings()
+    cfg = _config(config, settings)
+    model = _build(cfg, settings.init_weights)
+    meta: Dict[str, Any] = {}
+    if checkpoint:
+        with trusting_checkpoints(settings.trust_checkpoint):
+            ckpt = load_model_checkpoint(
+                model, checkpoint, allow_partial=settings.allow_partial)
+        meta = ckpt.get('meta') or {}
+        dataset_meta = meta.get('dataset_meta')
+        if dataset_meta:
+            model.dataset_meta = {k.lower(): v
+                                  for k, v in dataset_meta.items()}
+        elif meta.get('CLASSES'):  # checkpoints of mmdet < 3
+            model.dataset_meta = dict(model.dataset_meta,
+                                      classes=meta['CLASSES'])
+    return LoadedDetector(model.to(settings.device).eval(), cfg, meta)
