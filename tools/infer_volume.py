@@ -224,7 +224,7 @@ def refused_output_line(err: OSError,
     """One line for a write the file system refused (full, over quota,
     read-only, no permission in ``--out-dir``): the file, the bytes it
     needed and free, how to go on; None for any other error."""
-    from mmlesion.utils.write_errors import output_write_refusal
+    from mmlesion.utils.writing.refusals import output_write_refusal
     refused = output_write_refusal(err, args.out_dir)
     if refused is None:
         return None

@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
     from mmlesion.datasets.lens_fpr_patches import FORMAT
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)

@@ -363,7 +363,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.run_summary import best_checkpoints
     torch_threads = os.environ.get('OMP_NUM_THREADS')
     start = time.time()

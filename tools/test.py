@@ -177,7 +177,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
         metrics = runner.test()
         close_distributed(runner)  # every rank done: leave the group
     if args.metrics_out and runner.rank == 0:
-        from mmlesion.utils.atomic_io import atomic_write_json
+        from mmlesion.utils.writing.atomic import atomic_write_json
         atomic_write_json(args.metrics_out, {
             k: (float(v) if isinstance(v, numbers.Real) else v)
             for k, v in (metrics or {}).items()

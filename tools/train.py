@@ -29,7 +29,7 @@ where the config holds a number (``train_cfg.max_epochs=ten``) is refused,
 and ``data_root=...`` also moves the datasets that used the config's root
 (:func:`mmlesion.utils.config_check.apply_cfg_options`). The work dir is
 locked for the run: a second training into it is refused, naming the first
-one's PID, host and start time (:mod:`mmlesion.utils.work_dir_lock`). A
+one's PID, host and start time (:mod:`mmlesion.utils.writing.work_dir_lock`). A
 config path that names no file (the closest config is offered: "did you
 mean") and a ``--work-dir`` that is a file are refused in one line before
 anything is built.
@@ -39,7 +39,7 @@ permission ends the training in one line, without a traceback: the file
 being written (a checkpoint: its final name), the bytes it needed and the
 bytes free there, and how to go on (``--resume``); checkpoints are written
 atomically, so the ones already saved stay intact and none is left
-half-written (:mod:`mmlesion.utils.write_errors`).
+half-written (:mod:`mmlesion.utils.writing.refusals`).
 
 A finished training ends with a short summary of where everything went:
 the work dir with the checkpoints (the last one, and the best one with its
@@ -131,7 +131,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     from mmlesion.utils.config_check import apply_cfg_options
     from mmlesion.utils.config_check_whole import check_whole_config
     from mmlesion.utils.resume import check_resumable
-    from mmlesion.utils.work_dir_lock import lock_work_dir
+    from mmlesion.utils.writing.work_dir_lock import lock_work_dir
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
@@ -201,7 +201,7 @@ def main() -> None:
     args = parse_args()
     from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
     from mmlesion.utils.config_check import ConfigOptionError
-    from mmlesion.utils.work_dir_lock import WorkDirBusyError
+    from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:
         cfg = build_cfg(args)
     except (ConfigOptionError, WorkDirBusyError,
@@ -266,7 +266,7 @@ def exit_on_refused_write(err: OSError, work_dir: str) -> None:
         err (OSError): what ended the training.
         work_dir (str): the run's work dir.
     """
-    from mmlesion.utils.write_errors import output_write_refusal
+    from mmlesion.utils.writing.refusals import output_write_refusal
     refused = output_write_refusal(err, work_dir)
     if refused is None:
         return

@@ -15,7 +15,7 @@ from mmdet.structures import DetDataSample
 from mmdet.utils import ConfigType, get_test_pipeline_cfg
 
 from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.utils.checkpoint_loader import check_state_dict_matches
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
                                                       draw_lesion_overlay,

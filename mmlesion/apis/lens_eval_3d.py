@@ -42,7 +42,7 @@ from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
                                                     ManualSubVolume)
 from mmlesion.structures.finding_3d import Finding3D, findings_by_score
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 #: Files :func:`evaluate_lens_3d` writes into its output folder.
 OUTPUTS = ('metrics.json', 'findings_3d.json', 'froc3d_curve.png',

@@ -24,7 +24,7 @@ from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.progress import progress_bar
 from .lens_fpr_proposals import positive_box_3d
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 
 def fpr_patch_settings(fpr_cfg: Config) -> dict:

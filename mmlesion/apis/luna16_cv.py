@@ -33,7 +33,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    read_seriesuids_csv,
                                                    write_candidates_csv)
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
-from mmlesion.utils.atomic_io import atomic_write, atomic_write_json
+from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
 from mmlesion.utils.config_check import apply_cfg_options
 from mmlesion.utils.config_text import formatted_once
 from .luna16_candidates import predict_candidates
@@ -53,7 +53,7 @@ def write_seriesuids(path: str, uids: Sequence[str]) -> None:
 
 def write_candidates(path: str, cands: LUNA16Candidates) -> None:
     """Write candidates in the official CSV format, atomically."""
-    # write_candidates_csv writes through utils.atomic_io itself
+    # write_candidates_csv writes through utils.writing.atomic itself
     write_candidates_csv(path, cands.seriesuids, cands.xyz,
                          cands.probability)
 

@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional
 
 import mmengine
 
-from mmlesion.utils.atomic_io import atomic_write_json
+from mmlesion.utils.writing.atomic import atomic_write_json
 from .volumes.annotation_file import _numbers
 
 HARD_REGION_FORMAT = 'mmlesion.hard_regions'

@@ -29,7 +29,7 @@ from mmengine.model import is_model_wrapper
 
 from mmlesion.models.layers.alb_cell import normalize_genotype
 from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 

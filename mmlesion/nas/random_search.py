@@ -38,7 +38,7 @@ import torch.nn as nn
 from mmengine.dist import all_reduce, is_main_process
 from mmengine.logging import print_log
 
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 

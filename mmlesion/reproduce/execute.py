@@ -25,7 +25,7 @@ import time
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_check import strings_under
 from .paper_results import PAPER_RESULTS

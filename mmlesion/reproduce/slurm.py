@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from mmlesion.utils.atomic_io import atomic_write_json
+from mmlesion.utils.writing.atomic import atomic_write_json
 from .execute import MARKER_DIR, run_stage, stage_done, stage_id
 from .plan import Row, Stage
 

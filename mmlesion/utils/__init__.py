@@ -44,14 +44,14 @@ __all__ += [
     'get_config', 'get_model_cfg', 'repo_root', 'demo_data_root',
     'shared_data_root'
 ]
-from .atomic_io import (AtomicOutputSet, OutputDirError,  # noqa: E402
-                        atomic_save_with, atomic_write, atomic_write_bytes,
-                        atomic_write_json, atomic_write_text,
-                        check_writable_dir, dump_json)
+from .writing.atomic import (AtomicOutputSet, OutputDirError,  # noqa: E402
+                             atomic_save_with, atomic_write,
+                             atomic_write_bytes, atomic_write_json,
+                             atomic_write_text, check_writable_dir, dump_json)
 from .checkpoint_checksum import (ChecksumMismatchError,  # noqa: E402
                                   sha256_file, verify_checkpoint_checksum,
                                   write_checksum)
-from . import atomic_backend  # noqa: E402,F401  (registers 'atomic_local')
+from .writing import atomic_backend  # noqa: E402,F401 (atomic_local)
 
 __all__ += [
     'AtomicOutputSet', 'OutputDirError', 'atomic_save_with', 'atomic_write',

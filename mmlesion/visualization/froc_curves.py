@@ -11,7 +11,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.registry import FUNCTIONS
 
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 
 
 def _rate_str(rate: float) -> str:

@@ -3,7 +3,7 @@
 from typing import List
 
 import numpy as np
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 
 
 def plot_hard_regions(scans: List[dict], path: str) -> None:

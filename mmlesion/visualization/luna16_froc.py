@@ -8,7 +8,7 @@ from mmengine.registry import FUNCTIONS
 from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             LUNA16_FP_RATES, LUNA16Result,
                                             rate_key)
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 
 
 @FUNCTIONS.register_module()

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 

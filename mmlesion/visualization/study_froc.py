@@ -4,7 +4,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 
 Curve = Tuple[Sequence[Optional[float]], Sequence[Optional[float]]]
 

@@ -195,7 +195,7 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     parser.add_argument('--case', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import torch
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     from mmlesion.utils.benchmark_timing import check_timing, median_ratio
     try:
         check_timing(args.warmup, args.repeats)

@@ -440,7 +440,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
         window_layout
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.benchmark_timing import check_timing
     check_timing(args.warmup, args.repeats)
     if min(args.scan_size) < 16 or not args.spacing > 0:

@@ -323,7 +323,7 @@ def main(argv=None) -> dict:
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.datasets.volumes import load_ct_volume
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
     from projects.benchmarks.stand_in_detector import StandInDetector
     from projects.benchmarks.synthetic_scans import write_synthetic_scans

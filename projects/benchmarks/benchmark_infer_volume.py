@@ -149,7 +149,7 @@ def _run(args, scan: str) -> dict:
                                                  volume_slice_loader)
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.benchmark_timing import sync
     cfg = Config.fromfile(args.config)
     settings = volume_settings_from_config(cfg, args.pixel_spacing,

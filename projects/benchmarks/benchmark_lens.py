@@ -98,7 +98,7 @@ def main(argv=None) -> dict:
     except ValueError as err:
         p.error(str(err))
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     result = run(args.device, args.warmup, args.repeats, args.size)
     text = json.dumps(result, indent=1)
     print(text)

@@ -282,7 +282,7 @@ def write_summary(path: Path, runs: Sequence[TimedRun]) -> None:
         'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
         'runs': [dataclasses.asdict(run) for run in runs],
     }
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     atomic_write_json(str(path), summary, indent=1)
 
 

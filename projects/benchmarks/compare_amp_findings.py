@@ -287,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     from projects.benchmarks.synthetic_scans import write_synthetic_scans
     if not torch.cuda.is_available():
         raise RuntimeError(f'--device {args.device}: no CUDA device here')

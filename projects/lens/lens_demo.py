@@ -57,7 +57,7 @@ from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
     annotation_reference, evaluate_3d, findings_to_dets)
 from mmlesion.mining.demo_eval import load_demo_lesions
 from mmlesion.structures.finding_3d import Finding3D
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
 from projects.lens.lens_demo_mining import (  # noqa: F401
     PAPER_DELTA, calibrate_demo_delta, lens_train_set, mine_demo,

@@ -7,7 +7,7 @@ from typing import Dict
 import numpy as np
 
 from mmlesion.evaluation.functional.froc_3d import LENS_FP_RATES
-from mmlesion.utils.atomic_io import atomic_save_with, atomic_write
+from mmlesion.utils.writing.atomic import atomic_save_with, atomic_write
 
 
 def results_markdown(results: dict) -> str:

@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.config import Config
 
-from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from projects.lens.lens_demo import (_DEMO_CONFIGS, ROWS, LENSDemoSettings,
                         _evaluate_model, _train, demo_row_config,
                         evaluation_setup, fit_demo_config,

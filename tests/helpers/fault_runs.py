@@ -133,8 +133,8 @@ def build_runner(work_dir: str,
 
 def install_kill(spec: str) -> None:
     """Make the process SIGKILL itself at a write (see the module)."""
-    import mmlesion.utils.atomic_backend as backend
-    import mmlesion.utils.atomic_io as aio
+    import mmlesion.utils.writing.atomic_backend as backend
+    import mmlesion.utils.writing.atomic as aio
     pattern, nth, mode = spec.split(':')
     count = dict(n=0)
 

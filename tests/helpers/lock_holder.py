@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Another process holding a :class:`~mmlesion.utils.work_dir_lock.
+"""Another process holding a :class:`~mmlesion.utils.writing.work_dir_lock.
 WorkDirLock` until it is killed, as a second run would."""
 import subprocess
 import sys
@@ -8,7 +8,8 @@ from typing import Iterator, Optional
 
 from mmlesion.utils.config_lookup import repo_root
 
-LOCK_MODULE = repo_root() / 'mmlesion' / 'utils' / 'work_dir_lock.py'
+LOCK_MODULE = (repo_root() / 'mmlesion' / 'utils' / 'writing' /
+               'work_dir_lock.py')
 # the module is loaded by path: importing mmlesion would take most of a
 # test's time
 _HOLDER = '''

@@ -15,7 +15,7 @@ from mmlesion.apis.whole_scan.settings import volume_settings_from_config
 from mmlesion.apis.whole_scan.write import (OutputIntoInputError,
                                             check_out_dir_apart)
 from mmlesion.testing import get_config, repo_root
-from mmlesion.utils.atomic_io import TMP_PREFIX
+from mmlesion.utils.writing.atomic import TMP_PREFIX
 
 DEMO_CFG = str(repo_root() / 'configs' / 'demo' /
                'faster-rcnn_r18_fpn_36e_deeplesion-demo.py')

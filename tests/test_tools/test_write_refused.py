@@ -19,11 +19,11 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-import mmlesion.utils.atomic_io as aio
+import mmlesion.utils.writing.atomic as aio
 from mmlesion.testing import repo_root
 from mmlesion.utils import (find_resumable_checkpoint,
                             verify_checkpoint_checksum)
-from mmlesion.utils.write_errors import format_bytes
+from mmlesion.utils.writing.refusals import format_bytes
 from tests.helpers.fault_runs import build_runner
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint

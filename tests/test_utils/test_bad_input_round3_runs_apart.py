@@ -17,8 +17,8 @@ import torch.distributed as dist
 
 from mmlesion.testing import repo_root
 from tests.helpers.lock_holder import lock_holder
-from mmlesion.utils.work_dir_lock import (LOCK_NAME, WorkDirBusyError,
-                                          WorkDirLock, lock_work_dir)
+from mmlesion.utils.writing.work_dir_lock import (LOCK_NAME, WorkDirBusyError,
+                                                  WorkDirLock, lock_work_dir)
 
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 

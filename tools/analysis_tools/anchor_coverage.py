@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.anchors.anchor_coverage import coverage_report
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     cfg = Config.fromfile(args.config)
     generator = (cfg.model.get('rpn_head') or {}).get('anchor_generator',
                                                        {})
@@ -99,7 +99,7 @@ def _cube_main(args: argparse.Namespace, generator) -> dict:
     """Coverage of the cube anchors of a 3D config on a lesion CSV."""
     from mmlesion.anchors.cube_anchor_coverage import (cube_anchor_coverage,
                                                        luna16_diameters)
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     if args.lesion_csv is None:
         print('error: a cube-anchor (3D) config needs --lesion-csv',
               file=sys.stderr)

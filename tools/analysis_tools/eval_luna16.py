@@ -90,7 +90,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
     from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
                                                        read_seriesuids_csv)
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     from mmlesion.visualization.luna16_froc import plot_luna16_froc
 
     payload = result.to_dict()

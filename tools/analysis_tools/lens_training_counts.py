@@ -91,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     record = {}
     if args.metrics:
         if not osp.isfile(args.metrics):

@@ -180,7 +180,7 @@ def _row(name: str, stats) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     command = ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     if args.out and osp.exists(args.out) and not args.overwrite:

@@ -61,7 +61,7 @@ def main(argv=None) -> Dict:
     from mmlesion.apis.luna16_candidates import predict_candidates
     from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
                                                        write_candidates_csv)
-    from mmlesion.utils.atomic_io import atomic_write
+    from mmlesion.utils.writing.atomic import atomic_write
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
                             'metrics.json')
     outputs = [args.out] + ([metrics_path] if args.annotations else [])

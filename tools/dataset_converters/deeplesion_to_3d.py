@@ -97,7 +97,7 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     from mmlesion.datasets.dl_info import parse_dl_info
     from mmlesion.datasets.volumes.annotation_file import (
         volume_entry, write_annotation_file)
-    from mmlesion.utils.atomic_io import atomic_save_with
+    from mmlesion.utils.writing.atomic import atomic_save_with
     check_input_sizes(dl_info, max_input_mb)
     records = [r for path in dl_info for r in parse_dl_info(path)]
     chunks = deeplesion_to_3d(records, small_mm, drop_large_mm,

@@ -158,7 +158,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                              paste_crop,
                                                              rasterize_polygon,
                                                              recist_polygon)
-    from mmlesion.utils.atomic_io import atomic_save_with
+    from mmlesion.utils.writing.atomic import atomic_save_with
     cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:

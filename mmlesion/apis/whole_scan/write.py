@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 
-from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
-                                      OutputDirError, check_writable_dir)
-from mmlesion.utils.work_dir_lock import WorkDirBusyError, WorkDirLock
+from mmlesion.utils.writing.atomic import (TMP_PREFIX, AtomicOutputSet,
+                                           OutputDirError, check_writable_dir)
+from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError, WorkDirLock
 
 from mmlesion.visualization.volume_report import describe_size
 
@@ -97,7 +97,7 @@ def remove_stale_staging(out_dir: Union[str, Path],
                          keep: Iterable[Union[str, Path]] = ()) -> List[str]:
     """Remove the staging folders that killed runs left beside ``out_dir``.
 
-    :class:`~mmlesion.utils.atomic_io.AtomicOutputSet` writes into
+    :class:`~mmlesion.utils.writing.atomic.AtomicOutputSet` writes into
     ``<parent>/.mmlesion-tmp-set-<name>-XXXXXXXX`` and cleans them when the
     next set is written; a run refused before that (an existing result
     without ``--overwrite``, a bad checkpoint) cleans them here. Only
@@ -153,7 +153,7 @@ class OutDirLock(WorkDirLock):
     """One ``infer_volume`` run per ``--out-dir`` at a time.
 
     Two runs into one folder interleave their files (and one removes the
-    other's staging folder). :class:`~mmlesion.utils.work_dir_lock.
+    other's staging folder). :class:`~mmlesion.utils.writing.work_dir_lock.
     WorkDirLock` (``flock``: a killed run leaves no stale lock) on
     ``<parent>/.mmlesion-out-<name>.lock``, held for the whole run; a second
     run is refused naming the folder and the first run (PID, host, start

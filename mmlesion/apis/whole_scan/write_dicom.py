@@ -52,7 +52,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import CTVolume
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.utils.checkpoint_checksum import sha256_file
 from mmlesion.version import __version__
 

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
-from mmlesion.utils.atomic_io import atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_text
 from mmlesion.utils.progress import progress_bar
 from ..data_layout import replica_sidecar
 from ..demo.replica_marker import (REPLICA_FILE, find_replica_marker,

@@ -61,7 +61,7 @@ import numpy as np
 from ..dl_info import format_dl_numbers, write_dl_info
 from ..transforms.loading import write_hu_png
 from ..volumes import CTVolume
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 SliceBoxes = Dict[int, Sequence[float]]
 #: Negative slices and ignored findings of an export (mined-file format).

@@ -11,7 +11,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 from mmdet.registry import TRANSFORMS
-from mmlesion.utils.atomic_io import atomic_save_with
+from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.utils.csv_checks import check_regular_file
 
 from .slice_channels import slices_from_volume

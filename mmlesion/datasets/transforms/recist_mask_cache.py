@@ -8,7 +8,7 @@ from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 from .recist_grabcut_ops import paste_crop
 

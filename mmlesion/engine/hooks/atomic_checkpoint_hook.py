@@ -12,8 +12,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
-from mmlesion.utils.atomic_backend import AtomicLocalBackend
-from mmlesion.utils.atomic_io import atomic_write_text, \
+from mmlesion.utils.writing.atomic_backend import AtomicLocalBackend
+from mmlesion.utils.writing.atomic import atomic_write_text, \
     remove_stale_temporaries
 from mmlesion.utils.checkpoint_checksum import (ChecksumMismatchError,
                                                 verify_checkpoint_checksum)
@@ -35,9 +35,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     * every checkpoint (``epoch_N.pth``, ``best_*.pth``) is written to a
       temporary name in its folder, fsynced and renamed
-      (:class:`mmlesion.utils.atomic_backend.AtomicLocalBackend`), with a
-      SHA-256 sidecar ``<file>.sha256`` written after it; ``last_checkpoint``
-      is replaced atomically too;
+      (:class:`mmlesion.utils.writing.atomic_backend.AtomicLocalBackend`),
+      with a SHA-256 sidecar ``<file>.sha256`` written after it;
+      ``last_checkpoint`` is replaced atomically too;
     * outdated checkpoints (``max_keep_ckpts``) and the previous best are
       removed only *after* the new checkpoint is in place (mmengine removes
       them before saving, so a kill while saving can leave no best model);

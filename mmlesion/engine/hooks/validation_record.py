@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
-from mmlesion.utils.atomic_io import atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_text
 
 #: File name of the record in the work dir.
 VALIDATION_RECORD = '.mmlesion-last-validation.json'

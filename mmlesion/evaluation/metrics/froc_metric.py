@@ -24,7 +24,7 @@ from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                sens_at_fp)
 from ..functional.breakdown_groups import froc_breakdown_groups
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
                  'docs/protocols.md §1)')

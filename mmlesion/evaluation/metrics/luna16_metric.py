@@ -19,7 +19,7 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  read_findings_csv, read_seriesuids_csv,
                                  select_findings, sensitivity_at,
                                  write_candidates_csv)
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 
 
 def _to_numpy(value) -> np.ndarray:

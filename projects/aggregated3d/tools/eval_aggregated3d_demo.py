@@ -346,7 +346,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     from projects.study_demo.study_data import ensure_volume_study_data
     from projects.study_demo.study import (maybe_run_seed_jobs, run_study,
                                      settings_from_args, write_study_report)
-    from mmlesion.utils.atomic_io import atomic_write_text
+    from mmlesion.utils.writing.atomic import atomic_write_text
     data_root = args.data_root
     if data_root is None and (args.quick or args.generate_data):
         preset = 'luna16vol-quick' if args.quick else 'luna16vol'

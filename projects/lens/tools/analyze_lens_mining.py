@@ -107,7 +107,7 @@ def load_or_collect(inputs: dict, seed: int, out_dir: str,
     Returns:
         tuple: (list[SeriesMining], 'stored' or 'collected').
     """
-    from mmlesion.utils.atomic_io import atomic_write_bytes
+    from mmlesion.utils.writing.atomic import atomic_write_bytes
     path = osp.join(out_dir, f'proposals_seed{seed}.pkl')
     if osp.isfile(path) and not recompute:
         from mmlesion.mining.strategies import (SeriesMining,
@@ -217,7 +217,7 @@ def plot_sweep(results: Dict[int, dict], path: str,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from mmlesion.utils.atomic_io import atomic_save_with
+    from mmlesion.utils.writing.atomic import atomic_save_with
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for seed, r in results.items():
         rows = [v for v in r['delta_sweep'] if v['min_score'] == 0.]
@@ -270,7 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from projects.lens.lens_demo_mining import (PAPER_DELTA,
                                                 PROPOSAL_SCORE_THR)
     from mmlesion.mining.mining_breakdown import DISTANCE_BINS, SWEEP_DELTAS
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     deltas = args.deltas or SWEEP_DELTAS
     bins = args.distance_bins or DISTANCE_BINS
     results, sources = {}, {}

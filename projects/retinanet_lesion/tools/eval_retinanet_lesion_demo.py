@@ -135,7 +135,7 @@ def optimised_anchors_step(cfg: Config, ctx: 'RowContext') -> None:
                                                   optimise_anchors)
     from mmlesion.anchors.box_sources import anchor_config_from_model
     from mmlesion.anchors.model_pyramid import anchor_head_key
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     wh = config_boxes(cfg, 'val')
     result = optimise_anchors(cfg, wh, seed=ctx.seed)
     head = anchor_head_key(cfg)

@@ -7,7 +7,7 @@ import os.path as osp
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmlesion.utils.atomic_io import atomic_write_json, atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.visualization.study_froc import plot_study_froc
 from .effects import StudyStep, effects_markdown, paired_effects
 from .row_run import TIME_KEY

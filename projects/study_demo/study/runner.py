@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 from mmengine.config import Config
 
-from mmlesion.utils.atomic_io import atomic_write_json
+from mmlesion.utils.writing.atomic import atomic_write_json
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.config_lookup import get_config
 from .driver_digest import drivers_digest

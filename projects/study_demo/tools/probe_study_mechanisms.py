@@ -96,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     import mmlesion  # noqa: F401  (registers components)
     from projects.study_demo.mechanism_probe import probe_mechanisms
-    from mmlesion.utils.atomic_io import atomic_write_json
+    from mmlesion.utils.writing.atomic import atomic_write_json
     cfg = Config.fromfile(args.config)
     if args.data_root is not None:
         cfg[f'{args.split}_dataloader'].dataset.data_root = args.data_root

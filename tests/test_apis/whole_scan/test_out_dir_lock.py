@@ -17,7 +17,7 @@ from mmlesion.apis.whole_scan.settings import RunSettings
 from mmlesion.apis.whole_scan.write import (OutDirBusyError, OutDirLock,
                                             out_lock_path)
 from mmlesion.testing import repo_root
-from mmlesion.utils.atomic_io import TMP_PREFIX
+from mmlesion.utils.writing.atomic import TMP_PREFIX
 from tests.helpers.lock_holder import lock_holder
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import DEMO_CFG

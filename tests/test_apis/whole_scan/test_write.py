@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import mmlesion.utils.atomic_io as aio
+import mmlesion.utils.writing.atomic as aio
 from mmlesion.apis.whole_scan import run as volume_run
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings

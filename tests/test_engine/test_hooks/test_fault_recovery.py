@@ -22,7 +22,7 @@ from mmlesion.testing import repo_root
 from tests.helpers.fault_runs import build_runner
 from mmlesion.utils import (ChecksumMismatchError, find_resumable_checkpoint,
                             load_local_checkpoint, verify_checkpoint_checksum)
-from mmlesion.utils.atomic_io import TMP_PREFIX
+from mmlesion.utils.writing.atomic import TMP_PREFIX
 
 
 def _killed_run(work_dir: Path, kill_at: str, *args: str) -> None:

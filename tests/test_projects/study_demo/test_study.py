@@ -247,7 +247,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
 
 
 def test_atomic_write_removes_its_temporary_file(tmp_path, monkeypatch):
-    from mmlesion.utils import atomic_io
+    from mmlesion.utils.writing import atomic as atomic_io
 
     def broken_replace(src, dst):
         raise OSError('disk full')

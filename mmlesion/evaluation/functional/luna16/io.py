@@ -8,7 +8,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmlesion.utils.atomic_io import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write
 from mmlesion.utils.csv_checks import MAX_WORLD_MM, read_csv_text
 
 

@@ -24,7 +24,7 @@ leaves a half-written file under a final name:
   ``statvfs`` free space).
 
 A write the file system refuses on the way (full, over quota, read-only,
-no permission) raises :class:`~mmlesion.utils.write_errors.
+no permission) raises :class:`~mmlesion.utils.writing.refusals.
 WriteRefusedError`, an ``OSError`` of the same ``errno`` whose one-line
 message names the final file (not the temporary one), the bytes it needed
 and the bytes free; the temporary file (or staging folder) is removed
@@ -39,7 +39,7 @@ import tempfile
 import uuid
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Union
 
-from .write_errors import WriteRefusedError, refused_write
+from .refusals import WriteRefusedError, refused_write
 
 #: Prefix of temporary files and staging folders (hidden, and recognisable
 #: by :func:`remove_stale_temporaries`).
@@ -273,8 +273,8 @@ class AtomicOutputSet:
 
     A write the file system refuses inside the ``with`` block (a full disk
     while a file is staged or committed) leaves ``out_dir`` as it was,
-    removes the staging folder and raises :class:`~mmlesion.utils.
-    write_errors.WriteRefusedError` naming the output's final path (or
+    removes the staging folder and raises :class:`~mmlesion.utils.writing.
+    refusals.WriteRefusedError` naming the output's final path (or
     ``out_dir`` when the error names no file), at least the bytes staged
     so far as needed, and the free space.
 

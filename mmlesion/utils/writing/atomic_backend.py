@@ -6,12 +6,12 @@ the bytes to a file backend's ``put``; :class:`LocalBackend` opens the final
 name and writes, so a job killed mid-write leaves a truncated
 ``epoch_3.pth`` under its final name. :class:`AtomicLocalBackend`
 (registered as ``'atomic_local'``) writes through
-:func:`mmlesion.utils.atomic_io.atomic_write_bytes` instead, and records a
-SHA-256 sidecar for ``.pth`` files (:mod:`mmlesion.utils.checkpoint_checksum`)
-once the checkpoint is in place. :class:`mmlesion.engine.hooks.
-AtomicCheckpointHook` selects it with ``backend_args=dict(backend=
-'atomic_local')``, the narrowest place where every checkpoint (periodic and
-best) passes.
+:func:`mmlesion.utils.writing.atomic.atomic_write_bytes` instead, and
+records a SHA-256 sidecar for ``.pth`` files
+(:mod:`mmlesion.utils.checkpoint_checksum`) once the checkpoint is in place.
+:class:`mmlesion.engine.hooks.AtomicCheckpointHook` selects it with
+``backend_args=dict(backend='atomic_local')``, the narrowest place where
+every checkpoint (periodic and best) passes.
 """
 import os.path as osp
 from pathlib import Path
@@ -19,8 +19,8 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from .atomic_io import atomic_write_bytes, atomic_write_text
-from .checkpoint_checksum import remove_checksum, write_checksum
+from .atomic import atomic_write_bytes, atomic_write_text
+from ..checkpoint_checksum import remove_checksum, write_checksum
 
 
 @register_backend('atomic_local', force=True)

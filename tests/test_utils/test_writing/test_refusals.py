@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import mmlesion.utils.atomic_io as aio
-from mmlesion.utils.atomic_io import (TMP_PREFIX, AtomicOutputSet,
-                                      atomic_write_bytes, atomic_write_text)
-from mmlesion.utils.write_errors import (WriteRefusedError, format_bytes,
-                                         output_write_refusal)
+import mmlesion.utils.writing.atomic as aio
+from mmlesion.utils.writing.atomic import (TMP_PREFIX, AtomicOutputSet,
+                                           atomic_write_bytes,
+                                           atomic_write_text)
+from mmlesion.utils.writing.refusals import (WriteRefusedError, format_bytes,
+                                             output_write_refusal)
 
 
 class _FullFile:

@@ -6,8 +6,8 @@ A full disk ends a write with ``OSError: [Errno 28] No space left on
 device`` and, from ``f.write``, without a file name; a training or a
 whole-scan inference then ended in a traceback that named neither the file
 nor the space it needed. The atomic writers of
-:mod:`mmlesion.utils.atomic_io` (every checkpoint, ``last_checkpoint``, the
-results of ``tools/infer_volume.py``) raise :class:`WriteRefusedError`
+:mod:`mmlesion.utils.writing.atomic` (every checkpoint, ``last_checkpoint``,
+the results of ``tools/infer_volume.py``) raise :class:`WriteRefusedError`
 instead: an ``OSError`` with the same ``errno`` whose message names
 
 * the file being written (its final name, not the temporary one),

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-import mmlesion.utils.atomic_io as aio
+import mmlesion.utils.writing.atomic as aio
 from mmlesion.utils import (AtomicOutputSet, atomic_save_with, atomic_write,
                             atomic_write_text)
 
