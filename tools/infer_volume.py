@@ -183,7 +183,7 @@ def main(argv=None) -> int:
                                                 remove_stale_staging)
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
-    from mmlesion.utils.config_check import apply_cfg_options
+    from mmlesion.utils.configs.cfg_options import apply_cfg_options
     get_tool_logger('infer_volume')
     # what a killed run left beside --out-dir goes, also when this run is
     # refused below (never a path given here)

@@ -146,7 +146,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     """
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        from mmlesion.utils.config_check import apply_cfg_options
+        from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     data_root = osp.join(osp.abspath(args.data_root), '')
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -184,7 +184,7 @@ def build_runner(cfg: Config):
     """
     from mmengine.runner import Runner
 
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
 
     class OneFolderRunner(Runner):
         """``Runner`` whose ``work_dir`` is its ``log_dir``."""

@@ -141,7 +141,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
-        from mmlesion.utils.config_check import apply_cfg_options
+        from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -321,7 +321,7 @@ def train_searched(args: argparse.Namespace, paths: dict):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
 
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
@@ -397,7 +397,7 @@ def main(argv: Optional[list] = None) -> str:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.engine.hooks import (CheckpointCheckHook,

@@ -20,7 +20,8 @@ Weights holding NaN or Inf (a diverged training) are refused, naming the
 parameters, and so is a checkpoint whose fields have the wrong type.
 ``--cfg-options`` are checked (a typo in a nested key, a text where a number
 belongs) and ``data_root=...`` also moves the datasets that used the config's
-own root (:func:`mmlesion.utils.config_check.apply_cfg_options`). A config
+own root
+(:func:`mmlesion.utils.configs.cfg_options.apply_cfg_options`). A config
 or checkpoint path that names no file (the closest one is offered: "did you
 mean") and a ``--work-dir`` that is a file are refused in one line before
 the model is built.
@@ -90,8 +91,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import apply_cv_fold, check_config_keys
-    from mmlesion.utils.config_check import apply_cfg_options
-    from mmlesion.utils.config_check_whole import check_whole_config
+    from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.whole_config import check_whole_config
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
     cfg = Config.fromfile(args.config)
@@ -132,7 +133,7 @@ def finite_check_hook(filename: str):
 def main() -> None:
     args = parse_args()
     from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
-    from mmlesion.utils.config_check import ConfigOptionError
+    from mmlesion.utils.configs.cfg_options import ConfigOptionError
     try:
         cfg = build_cfg(args)
     except ConfigOptionError as err:
@@ -151,7 +152,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
                                 guard_distributed, setup_cpu_distributed)

@@ -27,7 +27,7 @@ config lacks is refused when it is a typo (``model.test_cfg.rcnn.score_thres``:
 did you mean ``score_thr``?) or when the component does not take it, a text
 where the config holds a number (``train_cfg.max_epochs=ten``) is refused,
 and ``data_root=...`` also moves the datasets that used the config's root
-(:func:`mmlesion.utils.config_check.apply_cfg_options`). The work dir is
+(:func:`mmlesion.utils.configs.cfg_options.apply_cfg_options`). The work dir is
 locked for the run: a second training into it is refused, naming the first
 one's PID, host and start time (:mod:`mmlesion.utils.writing.work_dir_lock`). A
 config path that names no file (the closest config is offered: "did you
@@ -128,8 +128,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import (apply_cv_fold, check_config_keys,
                                 find_resumable_checkpoint)
-    from mmlesion.utils.config_check import apply_cfg_options
-    from mmlesion.utils.config_check_whole import check_whole_config
+    from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.whole_config import check_whole_config
     from mmlesion.utils.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
     if not osp.isfile(args.config):
@@ -200,7 +200,7 @@ def checkpoint_check_hook(cfg: Config,
 def main() -> None:
     args = parse_args()
     from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
-    from mmlesion.utils.config_check import ConfigOptionError
+    from mmlesion.utils.configs.cfg_options import ConfigOptionError
     from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:
         cfg = build_cfg(args)
@@ -232,7 +232,7 @@ def run_training(cfg: Config,
     warn_data_layout(cfg)  # each data root in its layout, replicas named
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
 
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,

@@ -20,7 +20,7 @@ from mmengine.config import Config
 
 from mmlesion.utils.checkpoint_loader import (load_model_checkpoint,
                                               trusting_checkpoints)
-from mmlesion.utils.config_check import apply_cfg_options
+from mmlesion.utils.configs.cfg_options import apply_cfg_options
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class DetectorLoadSettings:
     Args:
         device (str): torch device the model is moved to.
         cfg_options (dict, optional): ``--cfg-options`` merged into the
-            config first, checked (:func:`~mmlesion.utils.config_check.
+            config first, checked (:func:`~mmlesion.utils.configs.cfg_options.
             apply_cfg_options`: a typo or a value of the wrong kind raises).
         allow_partial (bool): accept a checkpoint that fits the model only
             partly (mmengine's non-strict loading, the keys that do not fit

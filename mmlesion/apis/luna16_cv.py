@@ -34,8 +34,8 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    write_candidates_csv)
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
-from mmlesion.utils.config_check import apply_cfg_options
-from mmlesion.utils.config_text import formatted_once
+from mmlesion.utils.configs.cfg_options import apply_cfg_options
+from mmlesion.utils.configs.pretty_text import formatted_once
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'

@@ -121,7 +121,8 @@ def _config_datasets(config: str) -> Tuple[Optional[str],
                                            Tuple[Tuple[str, str, str], ...]]:
     """A config's top-level ``data_root`` and, per dataset (or evaluator)
     of its dataloaders, ``(dotted prefix, data_root, ann_file)``."""
-    from mmlesion.utils.config_check import DATA_ROOT_SECTIONS, strings_under
+    from mmlesion.utils.configs.cfg_options import (DATA_ROOT_SECTIONS,
+                                                    strings_under)
     cfg = parsed_config(config).to_dict()
     found: Dict[str, Dict[str, str]] = {}
     for section in DATA_ROOT_SECTIONS:

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
-from mmlesion.utils.config_check import strings_under
+from mmlesion.utils.configs.cfg_options import strings_under
 from .paper_results import PAPER_RESULTS
 from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
                    parse_cfg_options, parsed_config, repo_root)
@@ -382,7 +382,7 @@ def python_executable() -> str:
 def config_data_paths(config: str) -> Tuple[Tuple[str, str], ...]:
     """(dotted key, value) of the strings of a config's dataloaders and
     evaluators (its data paths among them)."""
-    from mmlesion.utils.config_check import DATA_ROOT_SECTIONS
+    from mmlesion.utils.configs.cfg_options import DATA_ROOT_SECTIONS
     cfg = parsed_config(config).to_dict()
     return tuple(kv for section in DATA_ROOT_SECTIONS if section in cfg
                  for kv in strings_under(cfg[section], section))

@@ -153,10 +153,10 @@ class PlanContext:
 
 
 def repo_root() -> str:
-    """The clone the tools run from (:func:`mmlesion.utils.config_lookup.
+    """The clone the tools run from (:func:`mmlesion.utils.configs.lookup.
     repo_root`, as a string: ``MMLESION_ROOT`` or the folder above the
     package)."""
-    from mmlesion.utils.config_lookup import repo_root as clone_root
+    from mmlesion.utils.configs.lookup import repo_root as clone_root
     return str(clone_root())
 
 

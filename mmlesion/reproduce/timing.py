@@ -139,7 +139,7 @@ def training_config(config: str) -> Optional[str]:
         str, optional: an existing file, or None (nothing to time, e.g. a
         config an earlier stage writes).
     """
-    from mmlesion.utils.config_lookup import repo_root
+    from mmlesion.utils.configs.lookup import repo_root
     stem = osp.splitext(osp.basename(config))[0]
     candidates = [config] + ([FAMILY_CONFIGS[stem]]
                              if stem in FAMILY_CONFIGS else [])
@@ -171,7 +171,7 @@ def load_training_config(config: str,
 
     from mmengine.config import DictAction
 
-    from mmlesion.utils.config_check import apply_cfg_options
+    from mmlesion.utils.configs.cfg_options import apply_cfg_options
     cfg = copy.deepcopy(parsed_config(config))
     if cfg_options:
         parser = argparse.ArgumentParser(add_help=False)

@@ -5,7 +5,7 @@ configs, tiny detection batches and small CT files.
 The suite's own builders, fakes and runners live in ``tests/helpers/``
 (not installed).
 """
-from mmlesion.utils.config_lookup import get_config, get_model_cfg, repo_root
+from mmlesion.utils.configs.lookup import get_config, get_model_cfg, repo_root
 from mmlesion.utils.data_roots import demo_data_root, shared_data_root
 
 from .det_batches import bright_box_batch, det_sample

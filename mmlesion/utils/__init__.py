@@ -15,11 +15,12 @@ __all__ = [
     'patch_history_buffer_pickling', 'UntrustedCheckpointError',
     'checkpoints_trusted', 'load_model_checkpoint'
 ]
-from .distributed.cpu import close_distributed, setup_cpu_distributed  # noqa: E402
+from .distributed.cpu import (close_distributed,  # noqa: E402
+                              setup_cpu_distributed)
 
 __all__ += ['setup_cpu_distributed', 'close_distributed']
-from .config_check import (check_config_keys,  # noqa: E402
-                           find_unknown_config_keys, known_config_keys)
+from .configs.known_keys import (check_config_keys,  # noqa: E402
+                                 find_unknown_config_keys, known_config_keys)
 from .resume import find_resumable_checkpoint, resume_candidates  # noqa: E402
 
 __all__ += [
@@ -37,7 +38,8 @@ __all__ += ['apply_cv_fold', 'config_num_folds', 'find_fold_datasets']
 from .tool_logger import get_tool_logger  # noqa: E402
 
 __all__ += ['get_tool_logger']
-from .config_lookup import get_config, get_model_cfg, repo_root  # noqa: E402
+from .configs.lookup import (get_config, get_model_cfg,  # noqa: E402
+                             repo_root)
 from .data_roots import demo_data_root, shared_data_root  # noqa: E402
 
 __all__ += [

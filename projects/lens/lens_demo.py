@@ -294,7 +294,7 @@ def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
     (the test's tiny runs)."""
     from mmengine.runner import Runner
 
-    from mmlesion.utils.config_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import formatted_once
     if max_iters is not None:
         cfg.train_cfg = dict(
             type='IterBasedTrainLoop', max_iters=max_iters,

@@ -4,7 +4,7 @@ import torch
 from mmengine.config import ConfigDict
 
 from mmlesion.structures.volume_sample import volume_sample
-from mmlesion.utils.config_lookup import get_config
+from mmlesion.utils.configs.lookup import get_config
 
 
 def tiny_aggregated3d_cfg(window_size: int = 32,

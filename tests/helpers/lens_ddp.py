@@ -112,7 +112,7 @@ def lens_ddp_step_worker(rank: int, world_size: int, init_file: str,
     from mmengine.registry import DefaultScope
 
     import mmlesion  # noqa: F401  (registers LENS)
-    from mmlesion.utils.config_lookup import get_config
+    from mmlesion.utils.configs.lookup import get_config
     torch.set_num_threads(1)
     dist.init_process_group('gloo',
                             init_method=f'file://{init_file}',

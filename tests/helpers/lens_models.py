@@ -27,7 +27,7 @@ def save_random_lens_checkpoints(out_dir: Union[str, Path],
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils.config_lookup import get_config
+    from mmlesion.utils.configs.lookup import get_config
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
-from mmlesion.utils.config_lookup import repo_root
+from mmlesion.utils.configs.lookup import repo_root
 
 LOCK_MODULE = (repo_root() / 'mmlesion' / 'utils' / 'writing' /
                'work_dir_lock.py')

@@ -3,7 +3,7 @@
 import importlib.util
 from types import ModuleType
 
-from mmlesion.utils.config_lookup import repo_root
+from mmlesion.utils.configs.lookup import repo_root
 
 
 def load_tool(rel_path: str) -> ModuleType:

@@ -203,7 +203,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
     window = window_of(args.window)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
-        from mmlesion.utils.config_check import apply_cfg_options
+        from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     cfg.test_dataloader.dataset.test_mode = True

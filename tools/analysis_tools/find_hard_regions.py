@@ -85,7 +85,7 @@ def main(argv=None) -> List[dict]:
                              f'it')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        from mmlesion.utils.config_check import apply_cfg_options
+        from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)

@@ -219,7 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
-        from mmlesion.utils.config_check import apply_cfg_options
+        from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     try:
         head = anchor_head_key(cfg)

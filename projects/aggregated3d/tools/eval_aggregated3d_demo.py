@@ -226,7 +226,7 @@ def study_row(key: str, epochs: Dict[str, int]) -> 'StudyRow':
     """The study row of :data:`DEMO_ROWS` ``key`` with its schedule and the
     checkpoint it starts from (``epochs``: :func:`epochs_of`)."""
     from projects.study_demo.study import StudyRow
-    from mmlesion.utils.config_lookup import get_config
+    from mmlesion.utils.configs.lookup import get_config
     label, overrides, source, kind = DEMO_ROWS[key]
     lr = 2e-4 if kind == 'abs' else 2e-3
     overrides = dict(overrides, **schedule(epochs[kind], lr,
@@ -330,7 +330,7 @@ def study_test_set(data_root: str):
     from mmdet.registry import DATASETS
     from mmengine.registry import DefaultScope
 
-    from mmlesion.utils.config_lookup import get_config
+    from mmlesion.utils.configs.lookup import get_config
     from projects.study_demo.study_data import volume_test_set
     cfg = copy.deepcopy(get_config(CONFIG).test_dataloader.dataset)
     cfg.update(data_root=data_root, pipeline=[])

@@ -13,7 +13,7 @@ from typing import Dict, Optional
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmlesion.utils.config_text import formatted_once
+from mmlesion.utils.configs.pretty_text import formatted_once
 
 
 def apply_run_settings(cfg: Config,

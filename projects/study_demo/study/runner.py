@@ -18,7 +18,7 @@ from mmengine.config import Config
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 from mmlesion.utils.code_digest import code_fingerprint
-from mmlesion.utils.config_lookup import get_config
+from mmlesion.utils.configs.lookup import get_config
 from .driver_digest import drivers_digest
 from .row_run import apply_run_settings, final_checkpoint, train_and_test
 from .rows import RowContext, StudyMetric, StudyRow, StudySettings

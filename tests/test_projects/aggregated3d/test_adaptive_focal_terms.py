@@ -29,7 +29,7 @@ def test_full_run_iters_follows_crops_per_scan():
     configs' 6 crops per scan make 6 times what one crop per scan gives."""
     from mmengine.config import Config
 
-    from mmlesion.utils.config_lookup import get_config
+    from mmlesion.utils.configs.lookup import get_config
     tool = load_tool('projects/aggregated3d/tools/adaptive_focal_terms.py')
     cfg = get_config(
         'aggregated3d/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16.py')

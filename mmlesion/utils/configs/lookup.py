@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-_PKG_DIR = Path(__file__).resolve().parents[1]
+_PKG_DIR = Path(__file__).resolve().parents[2]
 
 
 def repo_root() -> Path:

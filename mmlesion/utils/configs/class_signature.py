@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What a registered class accepts as config keys: its ``__init__``'s
 arguments, and its bases' where it passes ``**kwargs`` on to them
-(:func:`signature_of`, read by :mod:`mmlesion.utils.config_check_whole`)."""
+(:func:`signature_of`, read by :mod:`.whole_config` and
+:mod:`.cfg_options`)."""
 import ast
 import functools
 import inspect

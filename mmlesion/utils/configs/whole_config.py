@@ -34,10 +34,11 @@ from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Mapping,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .cfg_options import ConfigOptionError
 from .class_signature import ClassSignature, signature_of
-from .config_check import (_BUILDER_KEYS, TYPO_CUTOFF, ConfigOptionError,
-                           _closest, _plain_dict_keys, _registered,
-                           _type_name, known_config_keys)
+from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest,
+                         known_config_keys, plain_dict_keys, registered,
+                         type_name)
 
 
 class ConfigCheckError(ConfigOptionError):
@@ -251,7 +252,7 @@ def _extra_builder_keys(key: str, obj: Any) -> Set[str]:
 def _class_spec(obj: Any, owner: str, key: str,
                 dropped: FrozenSet[str] = frozenset()) -> _Spec:
     signature = signature_of(obj)
-    known = (signature.names - dropped) | _BUILDER_KEYS | _CONFIG_KEYS | \
+    known = (signature.names - dropped) | BUILDER_KEYS | _CONFIG_KEYS | \
         _extra_builder_keys(key, obj)
     return _Spec(owner, frozenset(known), signature.open_ended, signature)
 
@@ -326,11 +327,11 @@ def _untyped_spec(node: Mapping, path: str, key: str,
     if spec is not None:
         return spec
     if path in _IMPLICIT_TYPES:
-        obj = _registered(_IMPLICIT_TYPES[path](node))
+        obj = registered(_IMPLICIT_TYPES[path](node))
         if obj is not None:
             spec = _class_spec(obj, obj.__name__, key, _IMPLICIT_DROPPED)
             return spec._replace(known=spec.known | {'by_epoch'})
-    known = _plain_dict_keys(path)
+    known = plain_dict_keys(path)
     return None if known is None else _Spec(path, frozenset(known), False,
                                             None)
 
@@ -347,11 +348,11 @@ def _dict_spec(node: Mapping, path: str, key: str,
             return spec
     if 'type' not in node:
         return _untyped_spec(node, path, key, models)
-    obj = _roi_layer(node['type']) if key == 'roi_layer' else _registered(
+    obj = _roi_layer(node['type']) if key == 'roi_layer' else registered(
         node['type'])
     if obj is None:
         return None
-    name = _type_name(node)
+    name = type_name(node)
     models.add(path, name.rpartition('.')[2], obj)
     return _class_spec(obj, name, key)
 
@@ -364,11 +365,11 @@ def _unknown_key(path: str, key: str, spec: _Spec) -> Optional[Problem]:
     """The problem with ``key``, absent from ``spec.known``, if any."""
     where = f'{path}.{key}'
     if spec.open_ended:  # only a near-typo, and a warning
-        close = _closest(key, spec.known, cutoff=TYPO_CUTOFF)
+        close = closest(key, spec.known, cutoff=TYPO_CUTOFF)
         return None if close is None else Problem(
             where, f'{where}: {spec.owner} passes it on unchecked; did you '
             f'mean {path}.{close}?', False)
-    close = _closest(key, spec.known)
+    close = closest(key, spec.known)
     if spec.signature is not None:
         what = f'{spec.owner} takes no argument {key!r}'
     else:

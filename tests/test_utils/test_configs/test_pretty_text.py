@@ -8,8 +8,9 @@ import mmengine.config.config as mmengine_config
 import pytest
 
 from mmlesion.testing import get_config
-from mmlesion.utils import config_text
-from mmlesion.utils.config_text import FormattedOnceConfig, formatted_once
+from mmlesion.utils.configs import pretty_text
+from mmlesion.utils.configs.pretty_text import (FormattedOnceConfig,
+                                                formatted_once)
 
 CONFIG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
@@ -25,7 +26,7 @@ def yapf_calls(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(mmengine_config, 'FormatCode', counting)
-    monkeypatch.setattr(config_text, '_CACHE', type(config_text._CACHE)())
+    monkeypatch.setattr(pretty_text, '_CACHE', type(pretty_text._CACHE)())
     return calls
 
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from mmlesion.testing import get_config, repo_root
-from mmlesion.utils.config_check import (ConfigOptionError,
-                                         apply_cfg_options,
-                                         check_cfg_options)
+from mmlesion.utils.configs.cfg_options import (ConfigOptionError,
+                                                apply_cfg_options,
+                                                check_cfg_options)
 
 CONFIG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 LUNA = 'aggregated3d/demo/aggregated3d_denseunet3d-tiny_luna16-demo.py'

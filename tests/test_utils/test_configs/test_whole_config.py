@@ -10,10 +10,10 @@ import pytest
 from mmengine.config import Config
 
 from mmlesion.testing import repo_root
-from mmlesion.utils.config_check import ConfigOptionError
-from mmlesion.utils.config_check_whole import (ConfigCheckError,
-                                               check_whole_config,
-                                               find_config_problems)
+from mmlesion.utils.configs.cfg_options import ConfigOptionError
+from mmlesion.utils.configs.whole_config import (ConfigCheckError,
+                                                 check_whole_config,
+                                                 find_config_problems)
 from tests.helpers.tool_modules import load_tool
 
 #: A two-stage demo config (FasterRCNN, demo DeepLesion pipeline).
