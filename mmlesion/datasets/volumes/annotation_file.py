@@ -47,7 +47,7 @@ import numpy as np
 from mmlesion.utils.csv_checks import MAX_WORLD_MM
 
 from .ct_volume import CTVolume
-from .file_checks import is_file_of
+from .checks.files import is_file_of
 from .scan_switches import scan_check_defaults
 
 #: Value of ``metainfo.box_format``.

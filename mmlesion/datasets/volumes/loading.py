@@ -20,17 +20,19 @@ import numpy as np
 import SimpleITK as sitk
 from mmengine.logging import print_log
 
-from .ct_volume import CTVolume
-from .dicom_checks import (check_series_slices, check_unread_dicom_files,
+from mmlesion.utils.csv_checks import check_regular_file
+
+from .checks.dicom import (check_series_slices, check_unread_dicom_files,
                            resample_slices_uniform)
-from .file_checks import (check_folder_entries, check_metaimage_length,
-                          check_nrrd_length, check_regular_file,
-                          check_voxel_count, count_nonfinite, is_nrrd,
-                          mhd_byte_order, mhd_data_files, nonfinite_error,
-                          nrrd_data_files)
-from .intensity_checks import check_byte_order, check_ct_intensities
-from .nifti_checks import (check_nifti_finite, check_nifti_length,
+from .checks.files import (check_folder_entries, check_voxel_count,
+                           count_nonfinite, nonfinite_error)
+from .checks.intensities import check_byte_order, check_ct_intensities
+from .checks.metaimage import (check_metaimage_length, mhd_byte_order,
+                               mhd_data_files)
+from .checks.nifti import (check_nifti_finite, check_nifti_length,
                            check_nifti_qform_sform, read_nifti_header)
+from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
+from .ct_volume import CTVolume
 from .scan_switches import scan_check_defaults
 
 PathLike = Union[str, os.PathLike]
@@ -360,7 +362,7 @@ def load_ct_volume(path: PathLike,
         resample_nonuniform (bool): interpolate a DICOM series whose slice
             positions are uneven (duplicates, gaps, other steps) onto a
             uniform grid, with a warning naming the files, instead of
-            raising (:mod:`~mmlesion.datasets.volumes.dicom_checks`).
+            raising (:mod:`~mmlesion.datasets.volumes.checks.dicom`).
             None (default): False unless ``--resample-nonuniform``.
         allow_outside_data (bool): read a ``.mhd`` whose ElementDataFile
             lies outside the header's folder. None (default): False unless

@@ -27,7 +27,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from .file_checks import _CHUNK, _size_mismatch, _truncated, nonfinite_error
+from .files import nonfinite_error, size_mismatch, truncated
+
+#: Bytes streamed at a time when counting a gzipped NIfTI.
+_CHUNK = 1 << 20
 
 #: NIfTI datatype code -> (bits per voxel, numpy type; None: not scalar
 #: real).
@@ -268,9 +271,9 @@ def check_nifti_length(path: str,
     have = _gunzipped_length(path, limit) if gz else osp.getsize(path)
     what = 'header and voxels (decompressed)' if gz else 'header and voxels'
     if have < want:
-        raise _truncated(path, have, want, what)
+        raise truncated(path, have, want, what)
     if have >= limit:
-        raise _size_mismatch(
+        raise size_mismatch(
             path, have, want, f'vox_offset {header.vox_offset} + dim '
             f'{header.sizes} x bitpix {header.bitpix}', what +
             (' (counted up to one slice more)' if gz else ''))

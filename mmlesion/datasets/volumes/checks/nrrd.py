@@ -1,0 +1,155 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Checks of a NRRD (``.nrrd``, a detached ``.nhdr``) before ITK reads it:
+its ``data file`` must lie in the header's folder and exist, and raw voxel
+data must be as long as ``sizes`` x ``type``."""
+import math
+import os.path as osp
+from typing import Dict, List, Tuple
+
+from mmlesion.utils.csv_checks import check_regular_file
+
+from .files import check_inside, size_mismatch, truncated
+
+
+def is_nrrd(path: str) -> bool:
+    """Whether the file starts with the NRRD magic (``NRRD000``)."""
+    with open(path, 'rb') as f:
+        return f.read(7) == b'NRRD000'
+
+
+def _nrrd_header(path: str) -> Tuple[Dict[str, str], List[str], int]:
+    """Fields, the lines after ``data file: LIST``, and header bytes."""
+    fields: Dict[str, str] = {}
+    listed: List[str] = []
+    in_list = False
+    with open(path, 'rb') as f:
+        f.readline()  # NRRD000x
+        while True:
+            raw = f.readline(1 << 16)
+            if not raw or raw in (b'\n', b'\r\n'):
+                break
+            line = raw.decode('latin-1').rstrip('\r\n')
+            if in_list:
+                listed.append(line.strip())
+                continue
+            if line.startswith('#') or ':=' in line:
+                continue
+            key, sep, value = line.partition(': ')
+            if sep:
+                fields[key.strip().lower()] = value.strip()
+                if key.strip().lower() in ('data file', 'datafile') and \
+                        value.strip().upper().startswith('LIST'):
+                    in_list = True
+        return fields, listed, f.tell()
+
+
+def nrrd_data_files(path: str, allow_outside: bool = False) -> List[str]:
+    """The data files of a detached NRRD header, confined to its folder.
+
+    The ``data file:`` field (also ``datafile:``) may name one file, a
+    printf pattern with ``min max step`` or ``LIST`` followed by the names;
+    each must lie in the header's folder (links resolved), as a MetaImage
+    ``ElementDataFile`` must (:func:`mhd_data_files`), and be a regular
+    file.
+
+    Args:
+        path (str): a ``.nrrd`` / ``.nhdr`` file.
+        allow_outside (bool): accept data files outside the folder.
+
+    Returns:
+        list[str]: the data files (empty: the data follows the header).
+
+    Raises:
+        ValueError: a data file outside the folder, or not a regular file,
+            naming the header and the field.
+        FileNotFoundError: a data file is missing.
+    """
+    fields, listed, _ = _nrrd_header(path)
+    value = fields.get('data file', fields.get('datafile'))
+    if value is None:
+        return []
+    folder = osp.dirname(osp.abspath(path))
+    parts = value.split()
+    if value.upper().startswith('LIST'):
+        names = [n for n in listed if n]
+    elif len(parts) >= 4 and '%' in parts[0]:
+        try:
+            lo, hi, step = int(parts[1]), int(parts[2]), int(parts[3])
+            names = [parts[0] % i for i in range(
+                lo, hi + (1 if step > 0 else -1), step)] if step else []
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: NRRD field 'data file: {value}' is "
+                             f'not a file name pattern ({err})') from err
+    else:
+        names = [value]
+    files = []
+    for name in names:
+        full = osp.join(folder, name)
+        what = f"{path}: NRRD field 'data file' {name!r}"
+        check_inside(full, folder, what, allow_outside and True)
+        if osp.isabs(name) and not allow_outside:
+            raise ValueError(
+                f'{what} is an absolute path outside the header\'s folder '
+                f'{folder}; refusing to read it (pass allow_outside_data='
+                'True / --allow-outside-data if that is intended)')
+        if not osp.exists(full):
+            raise FileNotFoundError(f'{what}: the data file {full} is '
+                                    'missing')
+        check_regular_file(full, f"data file (NRRD 'data file' of {path})")
+        files.append(full)
+    return files
+
+
+#: NRRD type names -> bytes per value.
+_NRRD_TYPE_BYTES = {
+    **dict.fromkeys(('signed char', 'int8', 'int8_t', 'uchar',
+                     'unsigned char', 'uint8', 'uint8_t'), 1),
+    **dict.fromkeys(('short', 'short int', 'signed short',
+                     'signed short int', 'int16', 'int16_t', 'ushort',
+                     'unsigned short', 'unsigned short int', 'uint16',
+                     'uint16_t'), 2),
+    **dict.fromkeys(('int', 'signed int', 'int32', 'int32_t', 'uint',
+                     'unsigned int', 'uint32', 'uint32_t', 'float'), 4),
+    **dict.fromkeys(('longlong', 'long long', 'long long int',
+                     'signed long long', 'signed long long int', 'int64',
+                     'int64_t', 'ulonglong', 'unsigned long long',
+                     'unsigned long long int', 'uint64', 'uint64_t',
+                     'double'), 8),
+}
+
+
+def check_nrrd_length(path: str, data_files: List[str]) -> None:
+    """Refuse raw NRRD voxel data of another size than ``sizes`` x
+    ``type`` (other encodings are decoded, and checked, by ITK).
+
+    Args:
+        path (str): the ``.nrrd`` / ``.nhdr`` header.
+        data_files (list[str]): from :func:`nrrd_data_files`.
+
+    Raises:
+        ValueError: naming the file, for data shorter or longer than the
+            header announces.
+    """
+    fields, _, header_bytes = _nrrd_header(path)
+    per_value = _NRRD_TYPE_BYTES.get(fields.get('type', '').lower())
+    if fields.get('encoding', '').lower() != 'raw' or per_value is None or \
+            int(fields.get('line skip', fields.get('lineskip', '0')) or 0):
+        return
+    try:
+        sizes = [int(v) for v in fields.get('sizes', '').split()]
+        skip = int(fields.get('byte skip', fields.get('byteskip', '0')) or 0)
+    except ValueError:
+        return  # ITK refuses it with its own message
+    want = math.prod(sizes) * per_value
+    announced = f"type {fields.get('type')} x sizes {fields.get('sizes')}"
+    if data_files:
+        have = sum(max(osp.getsize(f) - max(skip, 0), 0) for f in data_files)
+        name = data_files[0] if len(data_files) == 1 else path
+    else:
+        have = osp.getsize(path) - header_bytes - max(skip, 0)
+        name = path
+    if have < want:
+        raise truncated(name, have, want, 'voxel data')
+    if have > want and skip >= 0:  # byte skip -1: the data ends the file
+        raise size_mismatch(name, have, want, f'{announced} in {path}',
+                            'voxel data')
