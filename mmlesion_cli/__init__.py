@@ -1,32 +1,25 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The command-line layer of mmlesion's tools, importable without torch.
+"""The command-line layer of mmlesion's tools.
 
-Importing any ``mmlesion`` submodule runs ``mmlesion/__init__.py``, which
-registers every component into mmdet's registries (the contract of
-``custom_imports=dict(imports=['mmlesion'])``) and so imports torch, mmcv
-and mmdet: about 6 s on a 2-core machine. A tool's ``--help`` must not wait
-for that, so everything a tool needs *before* its arguments are parsed lives
-here, in a separate top-level package that imports only the standard
-library (and ``mmengine.config`` for ``DictAction``, which does not import
-torch):
+What a tool needs to parse its arguments:
 
 * :func:`tool_parser`: an ``ArgumentParser`` that shows defaults and the
   tool's whole description;
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
-  the scan-check switches, benchmark timing, study and converter options);
-* :func:`silence_known_warnings`: the one place where the known start-up
-  warnings of the stack are silenced, called when this package is imported:
-  a tool imports it (``from mmlesion_cli import tool_parser``) before
-  ``mmlesion``, so the filters are in place before mmcv / mmdet / torch are
-  imported. ``import mmlesion`` alone installs no filter (the library
-  changes no global state beyond its registrations).
-
-The tools import ``mmlesion`` (and torch, mmdet) inside ``main()``, after
-parsing; ``projects/benchmarks/benchmark_tool_help.py`` measures the time
-of every tool's ``--help``. This package never imports ``mmlesion``, nor
-``mmlesion`` this one: where both need a value (an environment variable's
-name, a default), each holds it and ``tests/test_cli/test_library_copies.py``
-checks that the two agree.
+  the scan-check switches, benchmark timing, study and converter options:
+  :mod:`.common_args`, :mod:`.converter_args`). An option that shows or
+  sets a value of the library (an environment variable's name, a default)
+  imports it from the library's module where it is defined, so every value
+  has one source; a tool that uses such an option imports ``mmlesion``
+  while it builds its parser, as mmdet's tools import mmdet;
+* :func:`silence_known_warnings`, called when this package is imported:
+  the one place where the known start-up warnings of the stack are
+  silenced. A tool imports this package (``from mmlesion_cli import
+  tool_parser``) before anything of ``mmlesion``, so the filters are in
+  place before mmcv / mmdet / torch are imported. This is the only
+  process-wide change of this package; ``import mmlesion`` alone installs
+  no filter, and the library never imports this package
+  (``tests/test_layering.py``).
 """
 from .warnings_filter import silence_known_warnings
 

@@ -1,43 +1,22 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Options shared by several tools, defined without importing torch.
+"""Options shared by several tools.
 
 Each ``add_*`` function adds one group of options to a tool's parser; the
-code that acts on them lives in ``mmlesion`` (named in each docstring). The
-environment-variable names and the display window below are copies of the
-library's (this package does not import ``mmlesion``);
-``tests/test_cli/test_library_copies.py`` checks each against the
-library's own. The timing minimums are the library's, read on their own
-(:mod:`.library_leaf`).
+code that acts on them lives in ``mmlesion`` (named in each docstring).
+Where an option needs a value of the library (an environment variable's
+name, a default), the function imports it from the library's module when
+it is called: a tool that uses such an option imports ``mmlesion`` to
+build its parser, a tool that uses none does not.
 """
 import argparse
-import ast
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from mmengine.config import DictAction
 
 from .env_switch import add_env_switch
-from .library_leaf import library_file, load_library_leaf
-
-#: ``--trust-checkpoint`` (read by :mod:`mmlesion.utils.checkpoint_loader`).
-TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
-#: The scan-check switches (read by
-#: :mod:`mmlesion.datasets.volumes.scan_switches`).
-FORCE_CT_ENV = 'MMLESION_FORCE_CT'
-RESAMPLE_NONUNIFORM_ENV = 'MMLESION_RESAMPLE_NONUNIFORM'
-ALLOW_OUTSIDE_DATA_ENV = 'MMLESION_ALLOW_OUTSIDE_DATA'
-#: The least warm-up / repeats of a benchmark ratio and their check, for a
-#: tool right after parsing: the library's own
-#: (:mod:`mmlesion.utils.benchmark_timing`, read on its own).
-_TIMING = load_library_leaf('mmlesion.utils.benchmark_timing')
-MIN_WARMUP = _TIMING.MIN_WARMUP
-MIN_REPEATS = _TIMING.MIN_REPEATS
-check_timing = _TIMING.check_timing
-#: Default display window of the pictures (soft tissue), HU (that of
-#: :mod:`mmlesion.visualization.lesion_visualizer`).
-SOFT_TISSUE_WINDOW = (-160., 240.)
 
 
 def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +25,7 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
+    from mmlesion.utils.checkpoint_loader import TRUST_ENV
     add_env_switch(
         parser, '--trust-checkpoint', TRUST_ENV,
         'unpickle checkpoints fully even where they name objects outside '
@@ -74,6 +54,8 @@ def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
+    from mmlesion.datasets.volumes.scan_switches import (
+        ALLOW_OUTSIDE_DATA_ENV, FORCE_CT_ENV, RESAMPLE_NONUNIFORM_ENV)
     add_env_switch(
         parser, '--force-ct', FORCE_CT_ENV,
         'read scans that do not look like CT in Hounsfield units (DICOM '
@@ -99,6 +81,7 @@ def add_timing_arguments(parser: argparse.ArgumentParser,
         warmup (int): default number of untimed calls.
         repeats (int): default number of timed calls.
     """
+    from mmlesion.utils.benchmark_timing import MIN_REPEATS, MIN_WARMUP
     parser.add_argument(
         '--warmup',
         type=int,
@@ -133,51 +116,13 @@ def add_display_window_argument(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
+    from mmlesion.visualization.lesion_visualizer import SOFT_TISSUE_WINDOW
     parser.add_argument(
         '--window',
         type=float,
         nargs=2,
         default=SOFT_TISSUE_WINDOW,
         help='display window (low high) in HU (default: %(default)s)')
-
-
-def dataclass_defaults(module: str, class_name: str) -> Dict[str, Any]:
-    """The literal field defaults of a dataclass, read from its source.
-
-    For a tool's ``--help``: it shows the defaults of e.g.
-    ``mmlesion.datasets.demo.volume_config.DemoVolumeConfig`` without
-    importing ``mmlesion`` (which imports torch). The module's file is
-    found without running any package's ``__init__`` and parsed, not
-    executed; a field whose default is not a literal (or a file that cannot
-    be found) is left out.
-
-    Args:
-        module (str): dotted module name, e.g.
-            ``'mmlesion.datasets.demo.volume_config'``.
-        class_name (str): the dataclass in it.
-
-    Returns:
-        dict: field name -> default value.
-    """
-    path = library_file(module)
-    if path is None:
-        return {}
-    try:
-        tree = ast.parse(path.read_text(encoding='utf-8'))
-    except (OSError, SyntaxError, ValueError):
-        return {}
-    defaults = {}
-    for node in tree.body:
-        if not (isinstance(node, ast.ClassDef) and node.name == class_name):
-            continue
-        for stmt in node.body:
-            if (isinstance(stmt, ast.AnnAssign) and stmt.value is not None
-                    and isinstance(stmt.target, ast.Name)):
-                try:
-                    defaults[stmt.target.id] = ast.literal_eval(stmt.value)
-                except ValueError:
-                    continue
-    return defaults
 
 
 def add_slurm_arguments(parser: argparse.ArgumentParser,

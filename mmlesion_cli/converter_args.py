@@ -1,22 +1,26 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Options of ``tools/dataset_converters/*.py``, defined without torch.
+"""Options of ``tools/dataset_converters/*.py``.
 
-This module only builds parsers. The conversion itself
+This module builds parsers; the conversion itself
 (:mod:`mmlesion.datasets.converters`, run by
 :func:`mmlesion.datasets.converters.cli.run_mask_converter` /
-:func:`~mmlesion.datasets.converters.cli.run_cli`) is imported by the tool
-after the options are parsed, so ``--help`` answers at once::
+:func:`~mmlesion.datasets.converters.cli.run_cli`) is called by the tool
+after the options are parsed::
 
     args = mask_converter_parser(__doc__, POSITIONALS, ...).parse_args(argv)
     from mmlesion.datasets.converters.cli import run_mask_converter
     return run_mask_converter(args, 'convert_lits', POSITIONALS)
+
+The split defaults shown are those of the ``convert_*`` functions
+(:mod:`mmlesion.datasets.converters.common`).
 """
 import argparse
 from typing import Optional, Sequence
 
+from mmlesion.datasets.converters.common import (DEFAULT_TEST_FRACTION,
+                                                 DEFAULT_VAL_FRACTION)
+
 from .common_args import add_scan_check_arguments
-from .converter_defaults import (  # noqa: F401  (re-exported)
-    DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION)
 from .parser import tool_parser
 
 

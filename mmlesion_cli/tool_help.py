@@ -10,9 +10,8 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -36,24 +35,6 @@ _FORBIDDEN = (
     ('a commit hash',
      re.compile(r'\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b')),
 )
-
-#: Modules a ``--help`` must not import (they take seconds; a tool parses
-#: its arguments first, so that ``--help`` answers at once).
-HEAVY_MODULES = ('torch', 'mmdet', 'mmcv', 'mmlesion', 'SimpleITK', 'cv2')
-
-#: Runs a tool as ``python <tool> ...`` would (``__main__``, ``__file__``,
-#: ``sys.argv``, the script's folder first on ``sys.path``) and, at exit,
-#: writes the heavy modules it imported into the file named by argv[1].
-_RUNNER = """import atexit, os, runpy, sys
-report, script = sys.argv[1], sys.argv[2]
-def _report():
-    with open(report, 'w') as f:
-        f.write(' '.join(m for m in {heavy!r} if m in sys.modules))
-atexit.register(_report)
-sys.argv = sys.argv[2:]
-sys.path[0] = os.path.dirname(os.path.abspath(script))
-runpy.run_path(script, run_name='__main__')
-"""
 
 
 def find_tool_scripts(root: Path,
@@ -89,22 +70,18 @@ class HelpResult:
         stdout (str): the help text.
         stderr (str): anything else printed (warnings, tracebacks).
         seconds (float): wall time of the whole process.
-        heavy_imports (list[str]): the :data:`HEAVY_MODULES` imported by
-            the time the process exited.
     """
     returncode: int
     stdout: str
     stderr: str
     seconds: float
-    heavy_imports: List[str] = field(default_factory=list)
 
 
 def run_tool_help(script: Path,
                   root: Path,
                   env: Optional[Dict[str, str]] = None,
                   timeout: float = 120.0) -> HelpResult:
-    """Run ``python <script> --help`` in a fresh interpreter, recording
-    which :data:`HEAVY_MODULES` it imported.
+    """Run ``python <script> --help`` in a fresh interpreter.
 
     Args:
         script (Path): the tool.
@@ -114,33 +91,22 @@ def run_tool_help(script: Path,
         timeout (float): seconds before the process is killed.
 
     Returns:
-        HelpResult: exit status, outputs, wall time and heavy imports.
+        HelpResult: exit status, outputs and wall time.
     """
     env = dict(os.environ if env is None else env)
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (str(root), env.get('PYTHONPATH', '')) if p)
     # Wide enough that no option line wraps before its help text.
     env['COLUMNS'] = '100'
-    with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, 'imports.txt')
-        start = time.perf_counter()
-        proc = subprocess.run([
-            sys.executable, '-c',
-            _RUNNER.format(heavy=HEAVY_MODULES), report,
-            str(script), '--help'
-        ],
-                              cwd=str(root),
-                              env=env,
-                              capture_output=True,
-                              text=True,
-                              timeout=timeout)
-        seconds = time.perf_counter() - start
-        heavy = []
-        if os.path.isfile(report):
-            with open(report) as f:
-                heavy = f.read().split()
-    return HelpResult(proc.returncode, proc.stdout, proc.stderr, seconds,
-                      heavy)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script), '--help'],
+                          cwd=str(root),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    return HelpResult(proc.returncode, proc.stdout, proc.stderr,
+                      time.perf_counter() - start)
 
 
 def options_without_help(help_text: str) -> List[str]:

@@ -15,9 +15,10 @@ Every import counts: at module level, inside functions, under
 * Evaluation depends only on structures and utils: it does not import
   datasets, models, mining or visualization (a metric returns data; a
   picture is drawn in visualization).
-* ``mmlesion_cli`` is below everything: it imports nothing from
-  ``mmlesion``, torch, mmcv or mmdet (a tool's ``--help`` must not wait for
-  them).
+* ``mmlesion_cli`` sits on the library, beside the tools: it imports the
+  library's values its options show, and reaches torch, mmcv and mmdet only
+  through ``mmlesion`` (none of them directly). The library never imports
+  ``mmlesion_cli`` (the tools pass what they parsed).
 * No import circle between modules of ``mmlesion`` and ``mmlesion_cli``:
   the import graph (an edge per imported module) has no strongly connected
   component of more than one module. An edge goes to the module named:
@@ -63,8 +64,9 @@ LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600
 #: The packages whose modules make up the import graph.
 PACKAGES: Tuple[str, ...] = ('mmlesion', 'mmlesion_cli')
-#: Top-level packages ``mmlesion_cli`` must not import (docs/layers.md).
-CLI_FORBIDDEN: Tuple[str, ...] = ('mmlesion', 'torch', 'mmcv', 'mmdet')
+#: Top-level packages ``mmlesion_cli`` must not import (docs/layers.md): it
+#: reaches them through ``mmlesion``.
+CLI_FORBIDDEN: Tuple[str, ...] = ('torch', 'mmcv', 'mmdet')
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -171,9 +173,9 @@ def cli_violations(root: Path, top: str = 'mmlesion_cli',
     for path in _sources(root / top):
         for line, name, _ in iter_imports(path, root):
             if name.split('.')[0] in forbidden:
-                out.append(f'{path}:{line}: {top} imports {name} ({top} is '
-                           'below everything: no ' + ', '.join(forbidden) +
-                           ')')
+                out.append(f'{path}:{line}: {top} imports {name} ({top} '
+                           'reaches the stack through mmlesion: no ' +
+                           ', '.join(forbidden) + ')')
     return out
 
 
@@ -396,7 +398,7 @@ def test_library_does_not_import_the_cli():
     assert library_cli_imports(repo_root()) == []
 
 
-def test_cli_imports_nothing_above():
+def test_cli_imports_the_stack_only_through_the_library():
     assert cli_violations(repo_root()) == []
 
 
@@ -582,7 +584,8 @@ def test_circle_between_the_packages_is_caught(fake_repo):
     found = import_circles(fake_repo)
     assert len(found) == 1 and ('mmlesion.datasets.loader, '
                                 'mmlesion_cli.defaults') in found[0]
-    assert len(cli_violations(fake_repo)) == 1
+    assert len(library_cli_imports(fake_repo)) == 1
+    assert cli_violations(fake_repo) == []  # the CLI may import mmlesion
 
 
 def test_cli_importing_the_stack_is_caught(fake_repo):
@@ -595,8 +598,8 @@ def test_cli_importing_the_stack_is_caught(fake_repo):
     found = sorted(cli_violations(fake_repo),
                    key=lambda f: int(f.split(': ')[0].rsplit(':', 1)[1]))
     assert [f.split(': ')[0].rsplit(':', 1)[1] for f in found] == \
-        ['1', '4', '6', '7'], found
-    assert 'mmlesion_cli imports mmlesion.datasets' in found[3]
+        ['1', '4', '6'], found
+    assert 'mmlesion_cli imports mmcv.ops' in found[2]
 
 
 def test_runtime_import_of_testing_is_caught(fake_repo):

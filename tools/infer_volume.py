@@ -58,8 +58,8 @@ import argparse
 import sys
 from typing import Optional
 
-# Only light imports here: --help answers before torch / mmdet / mmlesion
-# are imported (in main(), after parsing).
+# mmlesion_cli before anything of mmlesion: it silences the stack's known
+# start-up warnings (mmlesion_cli/warnings_filter.py).
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,

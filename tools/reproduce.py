@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
-from mmlesion_cli.reproduce_index import TABLE_INDEX, tables_help
 
 if TYPE_CHECKING:
     from mmlesion.reproduce import PlanContext
@@ -56,7 +55,18 @@ DEFAULT_TIME_ITERS = 5
 TIME_WARMUP = 2
 
 
+def tables_help() -> str:
+    """Every table with its rows, for ``--help``."""
+    from mmlesion.reproduce.table_index import TABLE_INDEX
+    lines = ['tables and their rows:']
+    for name, t in TABLE_INDEX.items():
+        lines.append(f'  {name}: {t.title}')
+        lines.append(f"      rows: {' '.join(t.rows)}")
+    return '\n'.join(lines)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    from mmlesion.reproduce.table_index import TABLE_INDEX
     parser = tool_parser(__doc__, epilog=tables_help())
     parser.add_argument('table', choices=sorted(TABLE_INDEX),
                         metavar='TABLE', help='which table (the tables and their rows end this help)')

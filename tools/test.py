@@ -32,8 +32,8 @@ import os
 import os.path as osp
 import sys
 
-# Only light imports here: --help answers before torch / mmdet / mmlesion
-# are imported (in the functions below, after parsing).
+# mmlesion_cli before anything of mmlesion: it silences the stack's known
+# start-up warnings (mmlesion_cli/warnings_filter.py).
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
@@ -80,7 +80,7 @@ def parse_args() -> argparse.Namespace:
     error = (config_file_error(args.config)
              or checkpoint_file_error(args.checkpoint)
              or work_dir_error(args.work_dir))
-    if error:  # before torch is imported and the model built
+    if error:  # before the model is built
         sys.exit(f'error: {error}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

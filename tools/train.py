@@ -54,8 +54,8 @@ import os.path as osp
 import sys
 from typing import TYPE_CHECKING, Optional
 
-# Only light imports here: --help answers before torch / mmdet / mmlesion
-# are imported (in the functions below, after parsing).
+# mmlesion_cli before anything of mmlesion: it silences the stack's known
+# start-up warnings (mmlesion_cli/warnings_filter.py).
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
@@ -114,7 +114,7 @@ def parse_args() -> argparse.Namespace:
     add_scan_check_arguments(parser)
     args = parser.parse_args()
     error = config_file_error(args.config) or work_dir_error(args.work_dir)
-    if error:  # before torch is imported and the runner built
+    if error:  # before the runner is built
         sys.exit(f'error: {error}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)

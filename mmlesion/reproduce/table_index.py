@@ -1,9 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The paper tables :mod:`mmlesion.reproduce.tables` plans: the title of
 each and its rows, in the paper's order (the stages of each row are in
-``tables.py``). ``tools/reproduce.py`` shows this index in its ``--help``:
-``mmlesion_cli.reproduce_index`` reads this file on its own, without
-importing ``mmlesion``, so its imports stay the standard library's."""
+``tables.py``). ``tools/reproduce.py`` shows this index in its
+``--help``."""
 from typing import Dict, List, NamedTuple
 
 

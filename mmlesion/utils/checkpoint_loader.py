@@ -62,7 +62,8 @@ from .checkpoint_checksum import (verify_checkpoint_checksum,
 from .env_switch import env_switch_on
 
 #: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``
-#: sets it: ``mmlesion_cli.common_args.add_trust_checkpoint_argument``).
+#: sets it: ``mmlesion_cli.common_args.add_trust_checkpoint_argument``,
+#: which imports this name).
 TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
@@ -199,7 +200,12 @@ def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
 
 
 def patch_history_buffer_pickling() -> None:
-    """Pickle ``HistoryBuffer`` without ``getattr`` globals (smaller)."""
+    """Pickle ``HistoryBuffer`` without ``getattr`` globals (smaller).
+
+    Replaces ``HistoryBuffer.__getstate__`` with
+    :func:`_history_buffer_getstate` for the whole process: called once by
+    ``import mmlesion`` (listed in its docstring).
+    """
     HistoryBuffer.__getstate__ = _history_buffer_getstate
 
 
@@ -577,9 +583,9 @@ def load_model_checkpoint(model: torch.nn.Module,
 def register_checkpoint_loader() -> None:
     """Make :func:`load_local_checkpoint` mmengine's loader for local paths.
 
-    Also makes new checkpoints loadable safely
-    (:func:`patch_history_buffer_pickling`).
+    Replaces the ``''`` scheme of mmengine's ``CheckpointLoader`` for the
+    whole process: called once by ``import mmlesion`` (listed in its
+    docstring).
     """
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)
-    patch_history_buffer_pickling()

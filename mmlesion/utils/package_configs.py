@@ -88,7 +88,8 @@ def register_config_scope() -> None:
 
     Adds ``mmlesion`` to mmengine's table of packages with configs
     (``MODULE2PACKAGE``; the same dict object mmengine's config parser,
-    registry and inferencer read). Called by ``import mmlesion``.
+    registry and inferencer read). Called once by ``import mmlesion``
+    (listed in its docstring).
 
     mmengine 0.10.7 finds a package's folder from its distribution's
     location (``pkg_resources``). For an editable install (``pip install

@@ -122,7 +122,12 @@ def load_from_torchvision_name(filename: str, map_location=None):
 
 
 def register_torchvision_loader() -> None:
-    """Install :func:`load_from_torchvision_name` for torchvision names."""
+    """Install :func:`load_from_torchvision_name` for torchvision names.
+
+    Replaces the ``torchvision://`` and ``modelzoo://`` schemes of
+    mmengine's ``CheckpointLoader`` for the whole process: called once by
+    ``import mmlesion`` (listed in its docstring).
+    """
     CheckpointLoader.register_scheme(
         prefixes=TORCHVISION_PREFIXES,
         loader=load_from_torchvision_name,

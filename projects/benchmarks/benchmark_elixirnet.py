@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments, check_timing
+from mmlesion_cli.common_args import add_timing_arguments
 
 if TYPE_CHECKING:
     import torch
@@ -301,6 +301,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='mmdet::... or a path relative to configs/')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
+    from mmlesion.utils.benchmark_timing import check_timing
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

@@ -31,7 +31,7 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments, check_timing
+from mmlesion_cli.common_args import add_timing_arguments
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
@@ -93,6 +93,7 @@ def main(argv=None) -> dict:
         '--size', type=int, default=512, help='edge of the square slices')
     p.add_argument('--json', default=None, help='also write the result')
     args = p.parse_args(argv)
+    from mmlesion.utils.benchmark_timing import check_timing
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

@@ -1,9 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Options shared by several tools (mmlesion_cli.common_args)."""
 import argparse
+import importlib
+from pathlib import Path
 
 import pytest
 
+import mmlesion_cli
 from mmlesion_cli.common_args import check_config_file
 
 
@@ -24,3 +27,55 @@ def test_missing_config_names_the_closest_configs(tmp_path, capsys):
     with pytest.raises(SystemExit):
         check_config_file(parser, '--config', str(tmp_path / 'zzz.py'))
     assert 'zzz.py: no such file' in capsys.readouterr().err
+
+
+#: ``(flag, the library module and name of its variable, what it turns on
+#: in the library)`` of each environment switch.
+SWITCHES = [
+    ('--trust-checkpoint', 'mmlesion.utils.checkpoint_loader', 'TRUST_ENV',
+     'checkpoints_trusted'),
+    ('--force-ct', 'mmlesion.datasets.volumes.scan_switches', 'FORCE_CT_ENV',
+     'check_modality'),
+    ('--resample-nonuniform', 'mmlesion.datasets.volumes.scan_switches',
+     'RESAMPLE_NONUNIFORM_ENV', 'resample_nonuniform'),
+    ('--allow-outside-data', 'mmlesion.datasets.volumes.scan_switches',
+     'ALLOW_OUTSIDE_DATA_ENV', 'allow_outside_data'),
+]
+
+
+@pytest.mark.parametrize('flag,module,env,switch', SWITCHES,
+                         ids=[s[0] for s in SWITCHES])
+def test_a_switch_given_reaches_the_library(flag, module, env, switch,
+                                            monkeypatch):
+    """Each environment switch of the tools turns on what the library
+    reads, and only that; its help names the library's variable."""
+    from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
+    from mmlesion.utils.checkpoint_loader import checkpoints_trusted
+    from mmlesion_cli import common_args
+
+    def state():
+        return dict(scan_check_defaults(),
+                    checkpoints_trusted=checkpoints_trusted())
+
+    for _, mod, name, _ in SWITCHES:  # all off; undone after the test
+        monkeypatch.setenv(getattr(importlib.import_module(mod), name), '0')
+    before = state()
+    parser = argparse.ArgumentParser()
+    common_args.add_trust_checkpoint_argument(parser)
+    common_args.add_scan_check_arguments(parser)
+    parser.parse_args([flag])  # the action sets its variable to 1
+    variable = getattr(importlib.import_module(module), env)
+    assert f'{variable}=1' in parser.format_help()
+    after = state()
+    assert {k for k in after if after[k] != before[k]} == {switch}
+
+
+def test_library_values_are_imported_not_read():
+    """The command-line package takes the library's values by importing
+    them: it executes no library file on its own and parses no source."""
+    root = Path(mmlesion_cli.__file__).parent
+    for path in sorted(root.glob('*.py')):
+        text = path.read_text(encoding='utf-8')
+        for what in ('spec_from_file_location', 'exec_module', 'ast.parse',
+                     'literal_eval', 'exec(', 'runpy'):
+            assert what not in text, f'{path.name}: {what}'

@@ -1,12 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``mmlesion_cli.converter_args``: the converters' options, without torch."""
-import subprocess
-import sys
+"""``mmlesion_cli.converter_args``: the converters' options."""
+import inspect
 
-from mmlesion_cli.converter_args import (DEFAULT_TEST_FRACTION,
-                                         DEFAULT_VAL_FRACTION,
-                                         mask_converter_parser)
-from mmlesion_cli.converter_defaults import DEFAULT_VAL_FRACTION as DEFAULT
+import pytest
+
+from mmlesion.datasets.converters import common, luna16, segmentation_datasets
+from mmlesion_cli.converter_args import mask_converter_parser
 
 POSITIONALS = [('root', 'the dataset folder')]
 
@@ -21,8 +20,8 @@ def test_mask_converter_parser_defaults():
     assert args.labels == [2] and args.connectivity == 3
     assert args.min_voxels == 1 and args.lesion_type == 4
     assert args.window == [-175, 275]
-    assert args.val_fraction == DEFAULT_VAL_FRACTION == DEFAULT == 0.2
-    assert args.test_fraction == DEFAULT_TEST_FRACTION == 0.0
+    assert args.val_fraction == common.DEFAULT_VAL_FRACTION == 0.2
+    assert args.test_fraction == common.DEFAULT_TEST_FRACTION == 0.0
     assert not args.check_only and not args.force_ct
     args = parser.parse_args(
         ['d', '--out', 'o.json', '--labels', '1', '2', '--check-only'])
@@ -35,11 +34,17 @@ def test_every_label_by_default():
     assert parser.parse_args(['d', '--out', 'o.json']).labels is None
 
 
-def test_importing_the_options_imports_nothing_heavy():
-    code = ('import sys, mmlesion_cli.converter_args, '
-            'mmlesion_cli.converter_defaults\n'
-            "print(' '.join(m for m in ('torch', 'mmdet', 'mmcv', 'mmlesion')"
-            ' if m in sys.modules))')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, check=True).stdout
-    assert out.strip() == ''
+@pytest.mark.parametrize('convert', [
+    luna16.convert_luna16, segmentation_datasets.convert_kits19,
+    segmentation_datasets.convert_lits, segmentation_datasets.convert_nih_ln,
+    common.run_conversion
+], ids=lambda f: f.__name__)
+def test_split_defaults_are_those_of_the_converters(convert):
+    """The options default to what the library's converters default to
+    when called without them."""
+    args = mask_converter_parser('Doc.', POSITIONALS, labels=None,
+                                 lesion_type=-1, window=(-1024, 3071)
+                                 ).parse_args(['d', '--out', 'o.json'])
+    params = inspect.signature(convert).parameters
+    assert params['val_fraction'].default == args.val_fraction
+    assert params['test_fraction'].default == args.test_fraction

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from mmlesion.reproduce.table_index import TABLE_INDEX
 from tests.helpers.elixirnet_tiny import TINY
 from tests.helpers.tool_modules import load_tool
-from mmlesion_cli.reproduce_index import TABLE_INDEX
 
 
 @pytest.fixture(scope='module')

@@ -114,11 +114,15 @@ def test_history_buffer_state_keeps_only_custom_statistics(monkeypatch):
 
 
 def test_register_checkpoint_loader(monkeypatch):
-    monkeypatch.setattr(HistoryBuffer, '__getstate__',
-                        cl.MMENGINE_HISTORY_BUFFER_GETSTATE)
     monkeypatch.setitem(CheckpointLoader._schemes, '', None)
     cl.register_checkpoint_loader()
     assert CheckpointLoader._schemes[''] is load_local_checkpoint
+
+
+def test_patch_history_buffer_pickling(monkeypatch):
+    monkeypatch.setattr(HistoryBuffer, '__getstate__',
+                        cl.MMENGINE_HISTORY_BUFFER_GETSTATE)
+    cl.patch_history_buffer_pickling()
     assert HistoryBuffer.__getstate__ is cl._history_buffer_getstate
 
 

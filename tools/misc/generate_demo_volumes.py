@@ -13,7 +13,6 @@ import sys
 import time
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import dataclass_defaults
 
 #: Options that default to ``DemoVolumeConfig``'s values.
 _CONFIG_OPTIONS = ('seed', 'num_luna', 'num_kits', 'num_lits',
@@ -21,29 +20,27 @@ _CONFIG_OPTIONS = ('seed', 'num_luna', 'num_kits', 'num_lits',
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    # DemoVolumeConfig's defaults, shown by --help (read from its source:
-    # importing mmlesion would make --help wait for torch)
-    config = dataclass_defaults('mmlesion.datasets.demo.volume_config',
-                                'DemoVolumeConfig')
+    from mmlesion.datasets.demo.volume_config import DemoVolumeConfig
+    config = DemoVolumeConfig()  # its defaults, shown by --help
     parser = tool_parser(__doc__)
     parser.add_argument('--out', default='data/demo_volumes',
                         help='output folder')
-    parser.add_argument('--seed', type=int, default=config.get('seed'),
+    parser.add_argument('--seed', type=int, default=config.seed,
                         help='random seed')
     parser.add_argument(
         '--overwrite', action='store_true',
         help='replace a set previously written by this tool')
     parser.add_argument('--num-luna', type=int,
-                        default=config.get('num_luna'),
+                        default=config.num_luna,
                         help='chest scans (LUNA16 layout)')
     parser.add_argument('--num-kits', type=int,
-                        default=config.get('num_kits'),
+                        default=config.num_kits,
                         help='kidney scans (KiTS19 layout)')
     parser.add_argument('--num-lits', type=int,
-                        default=config.get('num_lits'),
+                        default=config.num_lits,
                         help='liver scans (LiTS layout)')
     parser.add_argument('--val-fraction', type=float,
-                        default=config.get('val_fraction'),
+                        default=config.val_fraction,
                         help='fraction of each dataset in the val split')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar or summary')

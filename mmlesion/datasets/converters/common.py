@@ -24,8 +24,8 @@ from .mask_boxes import check_label_map, mask_to_boxes_3d
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
 #: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one. (The converters' options show copies of
-#: these: ``mmlesion_cli.converter_defaults``.)
+#: ``test_fraction`` for one. (The converters' options show these:
+#: ``mmlesion_cli.converter_args``.)
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.0
 
