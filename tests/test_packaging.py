@@ -14,6 +14,14 @@
   take a second or more each.
 * The library knows no folder of our laboratory: the real data is the
   folder ``MMLESION_SHARED_DATA`` names; the suite names ours.
+* The wheel holds no module that only the laboratory uses: every module of
+  ``mmlesion`` is reached from what a user runs or imports (the package
+  itself, whose ``__init__`` chain registers the components, ``tools/``
+  and ``configs/``, through imports or a string naming the module such as
+  ``custom_imports`` or ``type='mmlesion.x.Y'``), or is in
+  :data:`LAB_USED_ON_PURPOSE` with its reason. A module only ``tests/`` or
+  ``projects/`` import belongs there (a reference implementation, a
+  study's analysis). Read from the imports: cheap.
 """
 import ast
 import runpy
@@ -32,6 +40,13 @@ from tests.helpers.data_roots import LAB_SHARED_DATA, name_lab_shared_data
 INSTALLED = ('mmlesion', 'mmlesion_cli')
 #: The laboratory's packages: never installed, never imported by the library.
 LABORATORY = ('projects', 'tests')
+#: What a user runs from a clone or an install, beside the package itself.
+USER_FOLDERS = ('tools', 'configs')
+#: Modules (with their submodules) of the package that only the laboratory
+#: imports, by design, and why they ship.
+LAB_USED_ON_PURPOSE = {
+    'mmlesion.testing': "what a user's own tests import, as mmdet.testing",
+}
 
 
 def setup_arguments(root: Path, monkeypatch) -> dict:
@@ -69,6 +84,122 @@ def lab_imports(path: Path) -> List[str]:
         name for node in ast.walk(ast.parse(path.read_text(), str(path)))
         for name in _imported(node) if name.split('.')[0] in LABORATORY
     ]
+
+
+def _sources(folder: Path) -> List[Path]:
+    """The ``.py`` files under ``folder`` (no hidden folder such as
+    ``mmlesion/.mim``, no ``__pycache__``)."""
+    return sorted(p for p in folder.rglob('*.py') if not any(
+        part.startswith('.') or part == '__pycache__'
+        for part in p.relative_to(folder).parts))
+
+
+def _module_of(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix('').parts)
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def module_refs(path: Path, root: Path, known: Set[str]) -> Set[str]:
+    """The modules of ``known`` a file refers to: every import (relative
+    ones resolved; ``from a import b`` names ``a.b`` too) and every string
+    naming a module or a name in one (``'mmlesion.x.Y'``), with the
+    packages above each (Python runs their ``__init__`` on the way)."""
+    module = _module_of(path, root)
+    package = module.split('.')
+    if path.name != '__init__.py':
+        package = package[:-1]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ''
+            if node.level:
+                base = '.'.join(package[:len(package) - node.level + 1] +
+                                ([node.module] if node.module else []))
+            names.add(base)
+            names.update(f'{base}.{a.name}' for a in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names.add(node.value)
+    found = set()
+    for name in names:
+        parts = name.split('.')
+        found.update('.'.join(parts[:i]) for i in range(1, len(parts) + 1)
+                     if '.'.join(parts[:i]) in known)
+    return found
+
+
+def lab_only_modules(root: Path, top: str = 'mmlesion',
+                     allowed=LAB_USED_ON_PURPOSE) -> Dict[str, List[str]]:
+    """The modules of package ``top`` that nothing a user runs reaches
+    (-> the laboratory files that import them; none: dead code).
+
+    Reached: the installed packages themselves (a user imports them), the
+    files of :data:`USER_FOLDERS`, and what those import, transitively
+    through the installed packages."""
+    paths = {_module_of(p, root): p for pkg in INSTALLED
+             for p in _sources(root / pkg)}
+    known = set(paths)
+    reached: Set[str] = set()
+    todo = [pkg for pkg in INSTALLED if pkg in known]
+    for folder in USER_FOLDERS:
+        for path in _sources(root / folder):
+            todo.extend(module_refs(path, root, known))
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(module_refs(paths[name], root, known))
+    unreached = {
+        name for name in known - reached
+        if name.split('.')[0] == top and not any(
+            name == a or name.startswith(a + '.') for a in allowed)
+    }
+    users: Dict[str, List[str]] = {name: [] for name in unreached}
+    for folder in LABORATORY if unreached else ():
+        for path in _sources(root / folder):
+            for name in module_refs(path, root, known) & unreached:
+                users[name].append(str(path.relative_to(root)))
+    return users
+
+
+def test_wheel_holds_no_laboratory_only_module():
+    """Move such a module to ``tests/helpers/`` or beside its project under
+    ``projects/`` (benchmarks included); delete one nothing imports."""
+    assert lab_only_modules(repo_root()) == {}
+
+
+def test_laboratory_only_module_is_reported(tmp_path):
+    files = {
+        'mmlesion/__init__.py': 'from . import evaluation\n',
+        'mmlesion/evaluation/__init__.py': 'from .metric import M\n',
+        'mmlesion/evaluation/metric.py': 'from . import _fast\n',
+        'mmlesion/evaluation/_fast.py': '',
+        'mmlesion/evaluation/reference.py': '',  # tests and benchmark
+        'mmlesion/evaluation/by_tool.py': '',
+        'mmlesion/evaluation/by_config.py': '',
+        'mmlesion/evaluation/dead.py': '',
+        'mmlesion/testing/__init__.py': 'from .batches import b\n',
+        'mmlesion/testing/batches.py': '',
+        'mmlesion_cli/__init__.py': '',
+        'mmlesion_cli/args.py': 'from mmlesion.evaluation import by_tool\n',
+        'tools/train.py': 'def main():\n    import mmlesion_cli.args\n',
+        'configs/a.py': "m = dict(type='mmlesion.evaluation.by_config.B')\n",
+        'tests/test_metric.py': 'from mmlesion.evaluation.reference import r'
+                                '\nfrom mmlesion.testing import b\n',
+        'projects/benchmarks/bench.py':
+            'import mmlesion.evaluation.reference\n',
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert lab_only_modules(tmp_path) == {
+        'mmlesion.evaluation.reference': [
+            'projects/benchmarks/bench.py', 'tests/test_metric.py'],
+        'mmlesion.evaluation.dead': []}
+    assert set(lab_only_modules(tmp_path, allowed={})) == {
+        'mmlesion.evaluation.reference', 'mmlesion.evaluation.dead',
+        'mmlesion.testing', 'mmlesion.testing.batches'}
 
 
 def test_wheel_holds_the_library_only(monkeypatch):

@@ -54,7 +54,8 @@ class Tracklet:
 
     ``boxes`` maps slice index -> (box, score); ``embedding`` is that of
     the highest-scoring box. The strategies record their provenance (read
-    by :mod:`mmlesion.mining.mining_breakdown`; mining ignores it):
+    by the LENS study's ``projects/lens/mining_breakdown.py``; mining
+    ignores it):
     ``key_slices``, the slices whose box matched an annotation (set by
     :func:`propagate_annotations` on the tracklets it matches), and
     ``match_distance``, the smallest embedding distance to an annotation of

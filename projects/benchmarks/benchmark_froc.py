@@ -4,7 +4,7 @@
 Generates a seeded random case (default 5,000 images x 50 detections, with
 equal scores, duplicates, lesions hit by one box together and images without
 lesions), runs the plain per-detection reference
-(:mod:`mmlesion.evaluation.functional.froc_reference`) and the fast
+(:mod:`projects.benchmarks.froc_reference`) and the fast
 :func:`mmlesion.evaluation.functional.froc_curve`, checks that the raw curves
 and the sensitivities at the FP rates are identical (exact equality), and
 prints the times (CPU time of the process, robust on a shared machine, and
@@ -16,16 +16,23 @@ wall-clock time) and the speed ratio::
 Exit status: 0 when the outputs are identical and the ratio reaches
 ``--min-speedup`` (default 20), 1 otherwise.
 """
-import argparse
-import os
-import statistics
-import sys
-import time
-from typing import Dict, Optional, Sequence
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
 
-import numpy as np
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Dict, Optional, Sequence  # noqa: E402
 
-from mmlesion_cli import tool_parser
+import numpy as np  # noqa: E402
+
+from mmlesion_cli import tool_parser  # noqa: E402
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -85,7 +92,7 @@ def run_benchmark(num_images: int = 5000,
     """
     from mmlesion.evaluation.functional import (DEFAULT_FP_RATES, froc_curve,
                                                 sens_at_fp)
-    from mmlesion.evaluation.functional.froc_reference import (
+    from projects.benchmarks.froc_reference import (
         random_froc_case, reference_froc, reference_sens_at_fp)
     if fp_rates is None:
         fp_rates = DEFAULT_FP_RATES

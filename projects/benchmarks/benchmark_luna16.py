@@ -8,8 +8,8 @@ LUNA16-sized random annotations when they are absent), with
 ``--num-bootstrap`` (default 1,000) resamples, evaluated in one run by:
 
 - the plain loop transcription of the official script
-  (:func:`mmlesion.evaluation.functional.luna16_reference.reference_luna16`): matching and
-  curve in full, but only ``--ref-resamples`` (default 20) bootstrap
+  (:func:`projects.benchmarks.luna16_reference.reference_luna16`): matching
+  and curve in full, but only ``--ref-resamples`` (default 20) bootstrap
   resamples, **extrapolated linearly** to ``--num-bootstrap`` (its cost per
   resample is constant: one concatenation and one ``roc_curve`` call);
 - :func:`mmlesion.evaluation.functional.luna16.evaluate_luna16` with the
@@ -67,7 +67,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def _annotations(num_scans: int, seed: int):
     from mmlesion.evaluation.functional import luna16 as L
-    from mmlesion.evaluation.functional.luna16_reference import \
+    from projects.benchmarks.luna16_reference import \
         synthetic_luna16_annotations
     from projects.benchmarks.lab_data import lab_data_root
     root = lab_data_root()
@@ -98,7 +98,7 @@ def run_benchmark(num_scans: int = 888,
         ``cpm``, ``num_marks`` and ``source``.
     """
     from mmlesion.evaluation.functional import luna16 as L
-    from mmlesion.evaluation.functional.luna16_reference import (
+    from projects.benchmarks.luna16_reference import (
         random_luna16_case, reference_luna16, rows_to_candidates,
         rows_to_findings)
     ann, exc, uids, source = _annotations(num_scans, seed)

@@ -53,8 +53,6 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger, print_log
 
-from mmlesion.evaluation.functional.series_froc_3d import (  # noqa: F401
-    annotation_reference, evaluate_3d, findings_to_dets)
 from mmlesion.mining.demo_eval import load_demo_lesions
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.writing.atomic import atomic_write
@@ -64,6 +62,8 @@ from projects.lens.lens_demo_mining import (  # noqa: F401
     with_mined_file)
 from projects.lens.lens_demo_report import (  # noqa: F401
     mining_markdown, results_markdown, write_results)
+from projects.lens.series_froc_3d import (annotation_reference, evaluate_3d,
+                                           findings_to_dets)
 
 
 #: Marker file of a work dir written by :func:`run_lens_demo` (only such a

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A hand-made mining case with known answers, for the tests of
-:mod:`mmlesion.mining.mining_breakdown` and
+:mod:`projects.lens.mining_breakdown` and
 ``projects/lens/tools/analyze_lens_mining.py``.
 
 One patient ``P``, two series of 1 mm slices, 1 mm pixels, key slice 5

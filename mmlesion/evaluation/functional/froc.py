@@ -22,7 +22,7 @@ whose numbers the DeepLesion papers report, in vectorised numpy:
    (MULAN's hold-last rule; 3DCE's older code extrapolated).
 
 Decisions where the reference code is silent or undefined (documented here and
-shared with :mod:`mmlesion.evaluation.functional.froc_reference`):
+shared with the plain reference ``projects/benchmarks/froc_reference.py``):
 
 * **Equal scores.** The reference sorts with ``np.argsort(scores)[::-1]``, an
   unstable sort, so the order of equal scores is unspecified there. Here the

@@ -10,7 +10,7 @@ The mined boxes are scored against the synthetic set's complete truth
 (``data/demo_partial/demo_meta.json``) per strategy, per slice distance
 from the annotated key slice (propagation), per embedding-distance bin
 (intra-patient matching), and over a sweep of delta and of a minimum
-tracklet score (:func:`mmlesion.mining.mining_breakdown.mining_breakdown`).
+tracklet score (:func:`projects.lens.mining_breakdown.mining_breakdown`).
 
 Proposals are stored in ``--out-dir`` (``proposals_seed{S}.pkl``) and
 reused by a later call (``--recompute`` collects them again: about a minute
@@ -129,7 +129,7 @@ def analyse_seed(inputs: dict, series: list, deltas: Sequence[float],
     from projects.lens.lens_demo_mining import PROPOSAL_SCORE_THR
     from mmlesion.mining import mine_series
     from mmlesion.mining.demo_eval import load_demo_lesions
-    from mmlesion.mining.mining_breakdown import mining_breakdown
+    from projects.lens.mining_breakdown import mining_breakdown
     delta = float(inputs['mining']['delta']['delta'])
     counts = mine_series(series, dist_thr=delta,
                          proposal_score_thr=PROPOSAL_SCORE_THR,
@@ -269,7 +269,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     import mmlesion  # noqa: F401  (registers components)
     from projects.lens.lens_demo_mining import (PAPER_DELTA,
                                                 PROPOSAL_SCORE_THR)
-    from mmlesion.mining.mining_breakdown import DISTANCE_BINS, SWEEP_DELTAS
+    from projects.lens.mining_breakdown import DISTANCE_BINS, SWEEP_DELTAS
     from mmlesion.utils.writing.atomic import atomic_write_json
     deltas = args.deltas or SWEEP_DELTAS
     bins = args.distance_bins or DISTANCE_BINS

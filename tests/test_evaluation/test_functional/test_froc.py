@@ -9,9 +9,9 @@ from mmlesion.evaluation.functional import (diameter_subsets, filter_gts,
                                             lesion_type_subsets,
                                             match_detections, mean_sens,
                                             sens_at_fp)
-from mmlesion.evaluation.functional.froc_reference import (random_froc_case,
-                                             reference_froc,
-                                             reference_sens_at_fp)
+from projects.benchmarks.froc_reference import (random_froc_case,
+                                                reference_froc,
+                                                reference_sens_at_fp)
 
 BOX = [0., 0., 9., 9.]  # 10 x 10 pixels (legacy convention)
 FAR = [100., 100., 109., 109.]

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 evaluation against a plain transcription of the official script.
 
-``mmlesion.evaluation.functional.luna16_reference.reference_luna16`` is a direct loop
+``projects.benchmarks.luna16_reference.reference_luna16`` is a direct loop
 transcription (Python 3) of ``noduleCADEvaluationLUNA16.py`` (cap, matching
 loop, ``computeFROC``, ``computeFROC_bootstrap``, ``compute_mean_ci``); it
 lives beside the other references so that the benchmark uses it too. The
@@ -15,10 +15,10 @@ import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.testing import shared_data_root
-from mmlesion.evaluation.functional.luna16_reference import (random_luna16_case,
-                                               reference_luna16,
-                                               rows_to_candidates,
-                                               rows_to_findings)
+from projects.benchmarks.luna16_reference import (random_luna16_case,
+                                                  reference_luna16,
+                                                  rows_to_candidates,
+                                                  rows_to_findings)
 
 RATES = [0.125, 0.25, 0.5, 1, 2, 4, 8]
 

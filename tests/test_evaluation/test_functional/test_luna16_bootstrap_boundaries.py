@@ -21,7 +21,7 @@ import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.evaluation.functional.luna16.bootstrap import LUNA16Bootstrap
-from mmlesion.evaluation.functional.luna16_reference import (
+from projects.benchmarks.luna16_reference import (
     reference_luna16, rows_to_candidates, rows_to_findings)
 
 UIDS = ['a', 'b', 'c', 'd', 'e', 'n1', 'n2', 'empty']

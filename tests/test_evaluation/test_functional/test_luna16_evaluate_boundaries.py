@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.evaluation.functional.luna16_reference import (
+from projects.benchmarks.luna16_reference import (
     reference_luna16, rows_to_candidates, rows_to_findings)
 
 UIDS = ['a', 'b', 'n1', 'n2']

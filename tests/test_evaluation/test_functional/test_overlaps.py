@@ -5,7 +5,7 @@ from mmdet.evaluation.functional import bbox_overlaps
 
 from mmlesion.evaluation.functional import (aligned_legacy_overlaps,
                                             legacy_bbox_overlaps)
-from mmlesion.evaluation.functional.froc_reference import reference_overlaps
+from projects.benchmarks.froc_reference import reference_overlaps
 
 
 def _random_boxes(rng, n):

@@ -5,7 +5,7 @@ from mmdet.evaluation.functional import eval_map
 
 from mmlesion.evaluation.functional import (froc_curve, image_coco_style_map,
                                             image_froc_at_fp, sens_at_fp)
-from mmlesion.evaluation.functional.froc_reference import random_froc_case
+from projects.benchmarks.froc_reference import random_froc_case
 
 
 def test_image_froc_at_fp_sums_to_the_set_sensitivity():

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mmlesion.evaluation.functional.froc_reference import (
+from projects.benchmarks.froc_reference import (
     random_froc_case, reference_froc, reference_overlaps,
     reference_sens_at_fp)
 

@@ -7,10 +7,9 @@ import pytest
 
 from mmlesion.mining import mine_series
 from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
-from mmlesion.mining.mining_breakdown import (intra_patient_candidates,
-                                              mining_breakdown,
-                                              mining_records)
 from mmlesion.mining.proposals import series_to_entries
+from projects.lens.mining_breakdown import (intra_patient_candidates,
+                                            mining_breakdown, mining_records)
 from tests.helpers.mining_case import (CASE_DELTA, mining_case_meta,
                                           mining_case_series)
 

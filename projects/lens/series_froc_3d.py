@@ -8,8 +8,9 @@ from typing import Dict, Sequence
 import numpy as np
 
 from mmlesion.structures.finding_3d import Finding3D
-from .froc_3d import (continuous_to_inclusive, froc_3d_curve,
-                      lens_sensitivities)
+from mmlesion.evaluation.functional.froc_3d import (continuous_to_inclusive,
+                                                   froc_3d_curve,
+                                                   lens_sensitivities)
 
 
 def findings_to_dets(findings: Sequence[Finding3D]) -> np.ndarray:

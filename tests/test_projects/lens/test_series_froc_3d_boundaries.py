@@ -13,10 +13,10 @@ annotation reference turns each key-slice box into a one-slice detection
 """
 import numpy as np
 
-import mmlesion.evaluation.functional.series_froc_3d as series_mod
-from mmlesion.evaluation.functional.series_froc_3d import (
-    _inclusive, annotation_reference, evaluate_3d, findings_to_dets)
+import projects.lens.series_froc_3d as series_mod
 from mmlesion.structures.finding_3d import Finding3D
+from projects.lens.series_froc_3d import (
+    _inclusive, annotation_reference, evaluate_3d, findings_to_dets)
 from tests.helpers.info_dataset import InfoDataset
 
 KEYS = ['sens@0.125', 'sens@0.25', 'sens@0.5', 'sens@1', 'sens@2', 'sens@4',

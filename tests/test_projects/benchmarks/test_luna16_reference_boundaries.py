@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Boundaries of the plain LUNA16 reference and its random cases
-(:mod:`...functional.luna16_reference`).
+(:mod:`projects.benchmarks.luna16_reference`).
 
 Pinned without the real CSVs: the reference and the vectorised evaluation
 agree on a LUNA16-like synthetic case (curve, counts, band), including the
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.evaluation.functional.luna16_reference import (
+from projects.benchmarks.luna16_reference import (
     _on_sphere_x, findings_rows, random_luna16_case, reference_luna16,
     rows_to_candidates, rows_to_findings, synthetic_luna16_annotations)
 

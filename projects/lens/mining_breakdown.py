@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from .demo_eval import followup_missing_lesions, score_boxes
-from .strategies import SeriesMining
+from mmlesion.mining.demo_eval import followup_missing_lesions, score_boxes
+from mmlesion.mining.strategies import SeriesMining
 
 #: the strategies, in the paper's order.
 STRATEGIES = ('propagation', 'intra_patient', 'cross_dataset')
