@@ -241,7 +241,10 @@ def refused_output_line(err: OSError,
 
 def _run_settings(args: argparse.Namespace):
     """The options of the command line as
-    :class:`mmlesion.apis.whole_scan.settings.RunSettings`."""
+    :class:`mmlesion.apis.whole_scan.settings.RunSettings`, LENS's
+    --experts and --fpr-config as its adjustment and re-scorer."""
+    from mmlesion.apis.lens_fpr_rescore import LensFPRRescorer
+    from mmlesion.apis.series_inference import LensExperts
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     return RunSettings(
@@ -252,8 +255,11 @@ def _run_settings(args: argparse.Namespace):
             worker_type=args.worker_type),
         pixel_spacing=args.pixel_spacing, device=args.device,
         overwrite=args.overwrite, max_pictures=args.max_pictures,
-        dicom=args.dicom, cfg_name=args.config, experts=args.experts,
-        fpr_config=args.fpr_config, fpr_checkpoint=args.fpr_checkpoint,
+        dicom=args.dicom, cfg_name=args.config,
+        adjustments=() if args.experts is None else (
+            LensExperts(args.experts), ),
+        rescorer=LensFPRRescorer.from_options(args.fpr_config,
+                                              args.fpr_checkpoint),
         allow_partial_load=args.allow_partial_load,
         interval_mm=args.slice_interval, huge_pages=args.huge_pages)
 

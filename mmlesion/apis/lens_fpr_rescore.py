@@ -5,13 +5,15 @@
 
 Shared by the five-step demo (``projects/lens/tools/lens_demo.py``), the 3D evaluation
 (``tools/analysis_tools/eval_lens_3d.py``) and detection on a CT scan
-(``tools/infer_volume.py --fpr-config``).
+(``tools/infer_volume.py --fpr-config``: :class:`LensFPRRescorer`, the
+whole-scan path's re-scorer).
 """
 import copy
 import json
 import os
 import os.path as osp
 import tempfile
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -195,3 +197,85 @@ def rescore_findings_with_fpr(
                                      s_fpr=s_fpr[i]))
             i += 1
     return out
+
+
+class LensFPRRescorer:
+    """LENS Eq. 2 on a whole scan's findings
+    (:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`;
+    ``tools/infer_volume.py --fpr-config --fpr-checkpoint``).
+
+    Each finding's FPR patch is cropped from the resampled volume in memory
+    (the grid of the findings; the FPR network trained on DeepLesion's PNG
+    slices at their own spacing sees here slices at the detector's interval
+    and pixel spacing), in mmdet's pixel convention, the one of the
+    DeepLesion boxes the FPR was trained on (the findings' x, y + 0.5). The
+    findings get the score parts ``s_lens`` and ``s_fpr``.
+
+    Args:
+        config (str | Config): the FPR config.
+        checkpoint (str, optional): its weights (None: random weights, for
+            tests of the plumbing).
+    """
+
+    def __init__(self, config: Union[str, Config],
+                 checkpoint: Optional[str]) -> None:
+        self.config, self.checkpoint = config, checkpoint
+        self.files = dict(
+            fpr_config=config if isinstance(config, str) else None,
+            fpr_checkpoint=checkpoint)
+        self.cfg: Optional[Config] = None
+        self.model: Optional[torch.nn.Module] = None
+
+    @classmethod
+    def from_options(cls, config: Optional[str],
+                     checkpoint: Optional[str]) -> Optional['LensFPRRescorer']:
+        """The re-scorer of a command line's ``--fpr-config`` and
+        ``--fpr-checkpoint``, or None without them.
+
+        Raises:
+            ValueError: only one of the two is given.
+        """
+        if (config is None) != (checkpoint is None):
+            raise ValueError('--fpr-config and --fpr-checkpoint go together')
+        return None if config is None else cls(config, checkpoint)
+
+    def load(self, device: str) -> None:
+        """Load the FPR network (:func:`load_fpr_model`)."""
+        self.cfg, self.model = load_fpr_model(self.config, self.checkpoint,
+                                              device)
+
+    @property
+    def name(self) -> str:
+        """The FPR config's file (``'LENSFPR'`` for one built in
+        memory)."""
+        cfg = self.cfg if self.cfg is not None else self.config
+        return str(getattr(cfg, 'filename', None) or 'LENSFPR')
+
+    def rescore(self, findings: List[Finding3D], resampled,
+                show_progress: bool) -> List[Finding3D]:
+        """Eq. 2 on the findings of one scan (in input order, their boxes
+        unchanged).
+
+        Args:
+            findings (list[Finding3D]): in continuous voxels of
+                ``resampled``.
+            resampled (CTVolume): the volume the detector saw.
+            show_progress (bool): a progress bar over the patches.
+
+        Returns:
+            list[Finding3D]: re-scored copies.
+        """
+        if self.model is None:
+            raise RuntimeError('LensFPRRescorer.rescore before load()')
+        # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
+        # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
+        shifted = [replace(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
+                                       for k, v in enumerate(f.bbox_3d)])
+                   for f in findings]
+        rescored = rescore_findings_with_fpr(
+            self.model, dict(scan=shifted), None, self.cfg,
+            volumes=dict(scan=resampled.array),
+            spacings=dict(scan=resampled.spacing_zyx),
+            show_progress=show_progress)['scan']
+        return [replace(r, bbox_3d=f.bbox_3d)
+                for r, f in zip(rescored, findings)]

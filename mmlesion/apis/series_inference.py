@@ -5,6 +5,7 @@
 consecutive slices is greater than theta")."""
 import copy
 import os.path as osp
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -139,3 +140,27 @@ def set_lens_experts(cfg, experts: Optional[List[int]],
             f'has {n} experts, 0..{n - 1} ({", ".join(names)})')
     cfg.merge_from_dict(
         {'model.test_cfg.expert_fusion.experts': [int(e) for e in experts]})
+
+
+@dataclass
+class LensExperts:
+    """The experts a LENS model fuses, as a whole-scan run's model
+    adjustment (:class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`;
+    ``tools/infer_volume.py --experts``), recorded as ``experts``.
+
+    Args:
+        experts (list[int]): expert (dataset) indices.
+    """
+    experts: List[int]
+
+    def adjust_config(self, cfg, cfg_name: str = '<config>') -> None:
+        """:func:`set_lens_experts` (raises its ``ValueError``)."""
+        set_lens_experts(cfg, self.experts, cfg_name)
+
+    def adjust_model(self, model: torch.nn.Module) -> None:
+        """Set them on a built LENS model's ``test_cfg``."""
+        model.test_cfg.expert_fusion.experts = list(self.experts)
+
+    def record(self) -> Dict[str, List[int]]:
+        """``experts``: the indices."""
+        return dict(experts=[int(e) for e in self.experts])

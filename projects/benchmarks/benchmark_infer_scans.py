@@ -413,14 +413,14 @@ def main(argv=None) -> dict:
                                                       load_volume_run,
                                                       volume_run_config)
             _, settings = volume_run_config(cfg, run, None)
-            loaded_model, fpr, run_info = load_volume_run(
+            loaded_model, rescorer, run_info = load_volume_run(
                 cfg, args.config, None, run, model)
             volume, resampled, _ = _load_scan(
                 scan, settings, run.detection.resample_backend)
             with amp:
                 result = detect_scan(loaded_model, volume, settings,
-                                     run_info, run.detection, fpr, resampled,
-                                     measure=False)
+                                     run_info, run.detection, rescorer,
+                                     resampled, measure=False)
             measure_result(result, volume)
             return time_changes(result, volume, run_info, folder,
                                 args.change_rounds)

@@ -3,18 +3,22 @@
 boxes stacked into 3D findings, measured and written.
 
 The modules follow a scan's path, in this order; a module imports only the
-modules before it (``tests/test_apis/whole_scan/test_stage_order.py``):
+modules before it, and no module of a method (a method's steps are objects
+the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 
 =============== ==========================================================
 ``settings``    the detector's input convention, read from its config;
-                the detection, run and batch options
+                the detection, run and batch options; a method's steps
+                as its caller hands them in (``ModelAdjustment``,
+                ``FindingRescorer``)
 ``results``     a scan's result and its findings; findings.json's schema
 ``model``       the detector built and loaded; its provenance, demo warning
 ``read``        load a scan, refuse one too large to resample
 ``resample``    to the detector's slice interval and pixel spacing
 ``slices``      each slice's input through the test pipeline, in batches
 ``detect``      the detector over all slices: 2D boxes (and lesion maps)
-``stack``       2D boxes -> 3D findings in scan voxels and world mm; types
+``stack``       2D boxes -> 3D findings (re-scored) in scan voxels and
+                world mm; types
 ``measure``     RECIST long and short axis of each finding
 ``infer``       resample -> detect -> stack -> measure on one loaded scan
 ``write_dicom`` the findings as a DICOM SR and SEG
@@ -32,13 +36,15 @@ from .resample import prepare_volume
 from .results import (FINDINGS_SCHEMA_VERSION, Box2D, Finding,
                       RecistMeasurement, ScanGeometry, ScanResult)
 from .run import run_volume_inference
-from .settings import (DetectionSettings, RunSettings,
-                       VolumeInferenceSettings, volume_settings_from_config)
+from .settings import (DetectionSettings, FindingRescorer, ModelAdjustment,
+                       RunSettings, VolumeInferenceSettings,
+                       volume_settings_from_config)
 from .write import format_summary, write_volume_results
 
 __all__ = [
     'Box2D', 'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding',
-    'RecistMeasurement', 'RunSettings', 'ScanGeometry', 'ScanResult',
+    'FindingRescorer', 'ModelAdjustment', 'RecistMeasurement', 'RunSettings',
+    'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'init_volume_detector', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',

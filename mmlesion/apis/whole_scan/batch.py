@@ -27,7 +27,7 @@ the model's loop detects
 (:func:`~mmlesion.apis.whole_scan.run.detect_scan` without stacking or
 measuring) and hands the scan on; the same stacking
 (:func:`~mmlesion.apis.whole_scan.infer.stack_result`; in the model's loop
-where an FPR network re-scores the findings), RECIST measurements
+where a re-scorer re-scores the findings), RECIST measurements
 (:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and
 writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
 for up to ``Finishing.processes`` scans at once. So at most that many
@@ -79,7 +79,8 @@ from .results import ScanResult
 from .run import (RunInfo, detect_scan, load_volume_run, volume_run_config,
                   write_scan)
 from .scan_list import scan_folder_names
-from .settings import Finishing, RunSettings, VolumeInferenceSettings
+from .settings import (FindingRescorer, Finishing, RunSettings,
+                       VolumeInferenceSettings)
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir_apart, output_paths,
                     remove_stale_staging)
@@ -227,17 +228,17 @@ def run_batch_inference(config: Union[str, Config],
     lock = OutDirLock(out)  # taken by _queue_scans after its checks
     try:
         rows = _queue_scans(scans, out, run.overwrite, keep=[
-            checkpoint, run.fpr_config, run.fpr_checkpoint,
+            checkpoint, *run.rescorer_files().values(),
             config if isinstance(config, str) else None], lock=lock)
         todo = [row for row in rows if row['status'] == 'queued']
         if not todo:
             MMLogger.get_current_instance().info(
                 f'{out}: every scan has results already')
             return rows
-        model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
-                                               model)
+        model, rescorer, run_info = load_volume_run(cfg, config, checkpoint,
+                                                    run, model)
         with numpy_huge_pages(run.huge_pages):
-            _Batch(model, fpr, run_info, settings, run, out, rows).run(
+            _Batch(model, rescorer, run_info, settings, run, out, rows).run(
                 todo, overlap, finishing)
     finally:
         lock.release()
@@ -278,10 +279,11 @@ class _Batch:
     ones measured and written as ``finishing`` says, ``scans.csv``
     rewritten after each scan."""
 
-    def __init__(self, model: torch.nn.Module, fpr: Optional[tuple],
-                 run_info: RunInfo, settings: VolumeInferenceSettings,
-                 run: RunSettings, out: Path, rows: List[dict]) -> None:
-        self.model, self.fpr, self.run_info = model, fpr, run_info
+    def __init__(self, model: torch.nn.Module,
+                 rescorer: Optional[FindingRescorer], run_info: RunInfo,
+                 settings: VolumeInferenceSettings, run: RunSettings,
+                 out: Path, rows: List[dict]) -> None:
+        self.model, self.rescorer, self.run_info = model, rescorer, run_info
         self.settings, self.options = settings, run
         self.out, self.rows = out, rows
         self.summary = out / SUMMARY_NAME
@@ -299,7 +301,7 @@ class _Batch:
         processes = finishing.resolved_processes()
         later = not finishing.recist_with_detection
         stack_later = (later and not finishing.stack_with_detection
-                       and self.fpr is None)
+                       and self.rescorer is None)
         pending: Deque[Tuple[dict, _Pending]] = deque()
         with _finisher(processes, finishing.niceness) as submit:
             try:
@@ -349,7 +351,7 @@ class _Batch:
             start = time.perf_counter()
             result = detect_scan(self.model, volume, self.settings,
                                  self.run_info, self.options.detection,
-                                 self.fpr, resampled, measure=False,
+                                 self.rescorer, resampled, measure=False,
                                  stack=stack)
             row['detect_seconds'] = round(time.perf_counter() - start, 3)
             if measure:

@@ -22,10 +22,9 @@
 :mod:`~mmlesion.apis.whole_scan.run` runs a scan from files to files.
 """
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import torch
-from mmengine.config import Config
 
 from mmlesion.datasets.volumes import CTVolume
 
@@ -34,7 +33,8 @@ from .measure import measure_findings
 from .read import check_resampled_size, scan_series_uid
 from .resample import prepare_volume
 from .results import Finding, ScanGeometry, ScanResult, SliceDetections
-from .settings import DetectionSettings, VolumeInferenceSettings
+from .settings import (DetectionSettings, FindingRescorer,
+                       VolumeInferenceSettings)
 from .slices import check_workers
 from .stack import add_lesion_types, lesion_type_classes, stack_findings
 
@@ -43,13 +43,12 @@ def infer_volume(model: torch.nn.Module,
                  volume: CTVolume,
                  settings: VolumeInferenceSettings,
                  detection: Optional[DetectionSettings] = None,
-                 fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
+                 rescorer: Optional[FindingRescorer] = None,
                  resampled: Optional[CTVolume] = None,
                  measure: bool = True,
                  stack: bool = True) -> ScanResult:
     """Detect lesions in a CT scan: resample, detect per slice, stack
-    (and, with ``fpr``, re-score the 3D findings with LENS's FPR network),
-    measure.
+    (and, with ``rescorer``, re-score the 3D findings), measure.
 
     Args:
         model (nn.Module): a 2.5D mmdet detector in eval mode.
@@ -66,17 +65,11 @@ def infer_volume(model: torch.nn.Module,
             :data:`~mmlesion.datasets.volumes.resampling.
             TORCH_LINEAR_ATOL_HU`) and the progress bars. Defaults to
             ``DetectionSettings()``.
-        fpr (tuple, optional): (FPR config, ``LENSFPR`` model) from
-            :func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`: the
-            final score of a finding is LENS Eq. 2, ``(s_LENS + s_FPR) /
-            2`` (:func:`~mmlesion.apis.lens_fpr_rescore.
-            rescore_findings_with_fpr`), its FPR patch cropped from the
-            resampled volume in memory (the grid of the findings; the FPR
-            network trained on DeepLesion's PNG slices at their own
-            spacing sees here slices at the detector's interval and pixel
-            spacing). The patch is cut in mmdet's pixel convention, the
-            one of the DeepLesion boxes the FPR was trained on (the
-            findings' x, y + 0.5).
+        rescorer (FindingRescorer, optional): a loaded re-scorer of the
+            stacked findings (:class:`~mmlesion.apis.whole_scan.settings.
+            FindingRescorer`), given the resampled volume (the grid of the
+            findings): e.g. :class:`~mmlesion.apis.lens_fpr_rescore.
+            LensFPRRescorer`, LENS Eq. 2 ``(s_LENS + s_FPR) / 2``.
         resampled (CTVolume, optional): ``volume`` already resampled by
             :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
             these ``settings`` and ``detection.resample_backend`` (e.g. by
@@ -90,8 +83,8 @@ def infer_volume(model: torch.nn.Module,
         stack (bool): stack the 2D boxes into findings (step 4); False
             keeps them in ``slice_detections`` (``findings`` empty) for
             :func:`stack_result` to stack later (the batch stacks a scan
-            while the model detects the next). Only without ``fpr`` and
-            ``measure``. Defaults to True.
+            while the model detects the next). Only without ``rescorer``
+            and ``measure``. Defaults to True.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
@@ -100,14 +93,13 @@ def infer_volume(model: torch.nn.Module,
         resampled slice the model's bool lesion map, or None).
 
     Raises:
-        ValueError: ``stack=False`` with ``fpr`` (the FPR network re-scores
-            the stacked findings with the model at hand) or ``measure``.
+        ValueError: ``stack=False`` with ``rescorer`` (it re-scores the
+            stacked findings with the model at hand) or ``measure``.
     """
-    if not stack and (fpr is not None or measure):
+    if not stack and (rescorer is not None or measure):
         raise ValueError('infer_volume(stack=False) leaves the boxes '
-                         'unstacked: it cannot re-score them with an FPR '
-                         'network or measure them (pass measure=False and '
-                         'no fpr)')
+                         'unstacked: it cannot re-score them or measure them '
+                         '(pass measure=False and no rescorer)')
     detection = detection or DetectionSettings()
     # before the resampling
     check_workers(detection.workers, detection.worker_type)
@@ -125,8 +117,8 @@ def infer_volume(model: torch.nn.Module,
     detections = SliceDetections(boxes, scores, labels, classes)
     findings: List[Finding] = []
     if stack:
-        findings = _stacked(detections, resampled, volume, detection, fpr,
-                            measure, lesion_maps)
+        findings = _stacked(detections, resampled, volume, detection,
+                            rescorer, measure, lesion_maps)
         detections = None
     path = volume.meta.get('path')
     return ScanResult(
@@ -134,8 +126,7 @@ def infer_volume(model: torch.nn.Module,
         original=ScanGeometry.from_volume(volume),
         resampled_geometry=ScanGeometry.from_volume(resampled),
         settings=settings, detection=detection,
-        fpr=None if fpr is None else str(
-            getattr(fpr[0], 'filename', None) or 'LENSFPR'),
+        rescored_by=None if rescorer is None else rescorer.name,
         device=str(next(model.parameters()).device),
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
@@ -175,15 +166,15 @@ def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
 
 def _stacked(detections: SliceDetections, resampled: CTVolume,
              volume: CTVolume, detection: DetectionSettings,
-             fpr: Optional[Tuple[Config, torch.nn.Module]] = None,
+             rescorer: Optional[FindingRescorer] = None,
              measure: bool = False,
              lesion_maps: Optional[list] = None) -> List[Finding]:
     """Steps 4 and 5 of :func:`infer_volume`: the findings of the slices'
-    boxes (re-scored with ``fpr``), measured (``measure``, with the
+    boxes (re-scored by ``rescorer``), measured (``measure``, with the
     model's ``lesion_maps`` where it has them), with their lesion
     types."""
     findings = stack_findings(detections.boxes, detections.scores,
-                              resampled, volume, detection, fpr)
+                              resampled, volume, detection, rescorer)
     if measure:
         measure_findings(findings, resampled, volume, lesion_maps)
     if detections.classes is not None:

@@ -175,7 +175,8 @@ class Finding:
 
     Args:
         id (int): 1, 2, ... by decreasing score.
-        score (float): the detector's (with an FPR: LENS Eq. 2).
+        score (float): the detector's, or a re-scorer's (e.g. LENS Eq. 2 of
+            the detector's and its FPR network's).
         center_world (list[float]): the 3D box's centre, world x, y, z mm.
         bbox_world (list[float]): axis-aligned ``[xmin, ymin, zmin, xmax,
             ymax, zmax]`` mm.
@@ -190,8 +191,9 @@ class Finding:
         slice_range_original (list[int]): first and last slice of the scan.
         boxes_2d (list[Box2D]): each stacked 2D box (dicts of a
             :class:`Box2D`'s fields are turned into one).
-        s_lens (float, optional): the detector's score, with an FPR.
-        s_fpr (float, optional): the FPR network's score.
+        score_parts (dict[str, float]): the scores a re-scorer combined
+            into ``score``, by name (e.g. ``s_lens`` and ``s_fpr``; the file
+            writes each after ``score``); empty without one.
         recist (RecistMeasurement, optional): the RECIST axes
             (:func:`~mmlesion.apis.whole_scan.measure.measure_findings`;
             None for an empty mask or before measuring; a dict of its
@@ -213,8 +215,7 @@ class Finding:
     key_slice: int
     slice_range_original: List[int]
     boxes_2d: List[Box2D]
-    s_lens: Optional[float] = None
-    s_fpr: Optional[float] = None
+    score_parts: Dict[str, float] = field(default_factory=dict)
     recist: Optional[RecistMeasurement] = None
     lesion_type: Optional[str] = None
     key_slice_png: Optional[str] = None
@@ -233,8 +234,7 @@ class Finding:
         """The finding as ``findings.json`` writes it (``diameter_mm``
         included, see the module doc)."""
         out = dict(id=self.id, score=self.score)
-        if self.s_lens is not None or self.s_fpr is not None:
-            out.update(s_lens=self.s_lens, s_fpr=self.s_fpr)
+        out.update(self.score_parts)
         out.update(
             center_world=self.center_world, bbox_world=self.bbox_world,
             bbox_voxel=self.bbox_voxel,
@@ -293,8 +293,13 @@ class ScanResult:
         detect_seconds (float): the detection's time.
         slices_per_second (float): its speed.
         findings (list[Finding]): by decreasing score.
-        fpr (str, optional): the FPR config that re-scored them.
-        experts (list[int], optional): the experts a LENS model fused.
+        rescored_by (str, optional): what re-scored them
+            (:attr:`~mmlesion.apis.whole_scan.settings.FindingRescorer.
+            name`; the file's ``settings.fpr``).
+        model_settings (dict): the options of a method's detector
+            (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
+            record`, e.g. ``experts``), written at the end of the file's
+            ``settings``.
         model_warning (str, optional): :data:`~mmlesion.apis.whole_scan.
             model.DEMO_MODEL_WARNING` for a model trained on the demo data.
         provenance (dict, optional): checkpoint, config and versions
@@ -323,8 +328,8 @@ class ScanResult:
     detect_seconds: float
     slices_per_second: float
     findings: List[Finding] = field(default_factory=list)
-    fpr: Optional[str] = None
-    experts: Optional[List[int]] = None
+    rescored_by: Optional[str] = None
+    model_settings: Dict[str, Any] = field(default_factory=dict)
     model_warning: Optional[str] = None
     provenance: Optional[dict] = None
     dicom: Optional[dict] = None
@@ -335,7 +340,8 @@ class ScanResult:
 
     def settings_record(self) -> dict:
         """``findings.json``'s ``settings``: the convention (without its
-        pipeline), the detection options, the FPR and the experts."""
+        pipeline), the detection options, the re-scorer (``fpr``) and the
+        detector's options."""
         d = self.detection
         out = {k: v for k, v in asdict(self.settings).items()
                if k != 'pipeline'}
@@ -343,9 +349,9 @@ class ScanResult:
                    worker_type=d.worker_type,
                    resample_backend=d.resample_backend,
                    score_thr=d.score_thr, iou_thr=d.iou_thr,
-                   max_gap=d.max_gap, min_slices=d.min_slices, fpr=self.fpr)
-        if self.experts is not None:
-            out['experts'] = [int(e) for e in self.experts]
+                   max_gap=d.max_gap, min_slices=d.min_slices,
+                   fpr=self.rescored_by)
+        out.update(self.model_settings)
         return out
 
     def to_dict(self) -> dict:

@@ -12,8 +12,8 @@ before anything slow), :func:`load_volume_run` (the model, once),
 """
 import contextlib
 import copy
-from dataclasses import dataclass
-from typing import List, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -27,7 +27,7 @@ from .model import (checkpoint_data_convention, demo_model_warning,
                     load_volume_detector, run_provenance)
 from .read import read_scan
 from .results import ScanResult
-from .settings import (DetectionSettings, RunSettings,
+from .settings import (DetectionSettings, FindingRescorer, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir, check_out_dir_apart,
@@ -42,17 +42,19 @@ class RunInfo:
     Args:
         cfg_name (str): the config's name.
         checkpoint (str, optional): the weights' path.
-        experts (list[int], optional): the experts a LENS model fuses.
         model_warning (str, optional): :func:`~mmlesion.apis.whole_scan.
             model.demo_model_warning`.
         provenance (dict): :func:`~mmlesion.apis.whole_scan.model.
             run_provenance`.
+        model_settings (dict): what the run's model adjustments record
+            (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
+            record`, e.g. the experts a LENS model fuses).
     """
     cfg_name: str
     checkpoint: Optional[str]
-    experts: Optional[List[int]]
     model_warning: Optional[str]
     provenance: dict
+    model_settings: Dict[str, Any] = field(default_factory=dict)
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -73,8 +75,9 @@ def run_volume_inference(config: Union[str, Config],
             volumes.load_ct_volume`).
         out_dir (str, optional): write the results there.
         run_settings (RunSettings, optional): the model's loading (device,
-            pixel spacing, experts, FPR), the detection and the outputs
-            (overwrite, pictures, DICOM). Defaults to ``RunSettings()``.
+            pixel spacing, a method's adjustments), the re-scorer, the
+            detection and the outputs (overwrite, pictures, DICOM).
+            Defaults to ``RunSettings()``.
         series_uid (str, optional): the DICOM series of a folder with
             several.
         model (nn.Module, optional): an already built model (then
@@ -103,7 +106,7 @@ def run_volume_inference(config: Union[str, Config],
             # path the user gave, nor while another run writes there), and
             # writes nothing into the scan it reads
             remove_stale_staging(out_dir, keep=[
-                scan, checkpoint, run.fpr_config, run.fpr_checkpoint,
+                scan, checkpoint, *run.rescorer_files().values(),
                 config if isinstance(config, str) else None])
             check_out_dir_apart(out_dir, scan)
             check_out_dir(out_dir, run.overwrite)
@@ -124,10 +127,10 @@ def _run_scan(cfg: Config, config: Union[str, Config],
     volume = read_scan(scan, settings, series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
                                        run.overwrite)
-    model, fpr, run_info = load_volume_run(cfg, config, checkpoint, run,
-                                           model)
+    model, rescorer, run_info = load_volume_run(cfg, config, checkpoint, run,
+                                                model)
     result = detect_scan(model, volume, settings, run_info, run.detection,
-                         fpr)
+                         rescorer)
     if out_dir is not None:
         write_scan(result, volume, run_info, out_dir, run.overwrite,
                    dicom_plan, run.max_pictures)
@@ -138,8 +141,8 @@ def volume_run_config(config: Union[str, Config],
                       run_settings: Optional[RunSettings] = None,
                       checkpoint: Optional[str] = None
                       ) -> Tuple[Config, VolumeInferenceSettings]:
-    """The config (with ``run_settings.experts`` set) and the detector's
-    input convention, checked before anything slow runs.
+    """The config (with ``run_settings.adjustments`` made) and the
+    detector's input convention, checked before anything slow runs.
 
     The slice interval and pixel spacing are ``run_settings``' if given,
     else those the checkpoint records of its training data
@@ -150,26 +153,24 @@ def volume_run_config(config: Union[str, Config],
     Args:
         config (str | Config): a 2.5D config.
         run_settings (RunSettings, optional): ``pixel_spacing``,
-            ``interval_mm``, ``cfg_name``, ``experts`` and the FPR.
+            ``interval_mm``, ``cfg_name`` and ``adjustments``.
         checkpoint (str, optional): the weights to be loaded (None: no
             record read).
 
     Raises:
-        ValueError: not a 2.5D config, a bad expert, or only one of
-            ``fpr_config`` and ``fpr_checkpoint``.
+        ValueError: not a 2.5D config, or an adjustment the config cannot
+            take (e.g. a bad expert).
     """
-    from ..series_inference import set_lens_experts
     run = run_settings or RunSettings()
     cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(
         cfg, run.pixel_spacing, cfg_name, interval_mm=run.interval_mm,
         trained=checkpoint_data_convention(checkpoint))
-    if run.experts is not None:
+    if run.adjustments:
         cfg = copy.deepcopy(cfg)
-        set_lens_experts(cfg, run.experts, cfg_name)
-    if (run.fpr_config is None) != (run.fpr_checkpoint is None):
-        raise ValueError('--fpr-config and --fpr-checkpoint go together')
+    for adjustment in run.adjustments:
+        adjustment.adjust_config(cfg, cfg_name)
     return cfg, settings
 
 
@@ -178,45 +179,46 @@ def load_volume_run(cfg: Config,
                     checkpoint: Optional[str],
                     run_settings: Optional[RunSettings] = None,
                     model: Optional[torch.nn.Module] = None
-                    ) -> Tuple[torch.nn.Module, Optional[tuple], RunInfo]:
-    """Load the detector (unless given), the LENS FPR network (with
-    ``fpr_config``) and what every scan's result records.
+                    ) -> Tuple[torch.nn.Module, Optional[FindingRescorer],
+                               RunInfo]:
+    """Load the re-scorer (with ``rescorer``), the detector (unless
+    given) and what every scan's result records.
 
     Args:
         cfg (Config): from :func:`volume_run_config`.
         config (str | Config): as the user gave it (a path is recorded).
         checkpoint (str, optional): the weights (None: random weights).
         run_settings (RunSettings, optional): ``device``, ``cfg_name``,
-            ``experts``, ``fpr_config``, ``fpr_checkpoint`` and
-            ``allow_partial_load``.
+            ``adjustments``, ``rescorer`` and ``allow_partial_load``.
         model (nn.Module, optional): an already built detector.
 
     Returns:
-        tuple: the model (eval mode), the ``(config, model)`` of the FPR or
-        None, and the :class:`RunInfo` for :func:`detect_scan` and
-        :func:`write_scan`.
+        tuple: the model (eval mode), the loaded re-scorer or None, and the
+        :class:`RunInfo` for :func:`detect_scan` and :func:`write_scan`.
     """
-    from ..lens_fpr_rescore import load_fpr_model
     run = run_settings or RunSettings()
-    fpr = None if run.fpr_config is None else load_fpr_model(
-        run.fpr_config, run.fpr_checkpoint, run.device)
+    if run.rescorer is not None:
+        run.rescorer.load(run.device)
     checkpoint_meta: dict = {}
     model_given = model
     if model is None:
         model, checkpoint_meta = load_volume_detector(
             cfg, checkpoint, run.device, run.allow_partial_load)
     model.eval()
-    if run.experts is not None:
-        model.test_cfg.expert_fusion.experts = list(run.experts)
+    model_settings: Dict[str, Any] = {}
+    for adjustment in run.adjustments:
+        adjustment.adjust_model(model)
+        model_settings.update(adjustment.record())
     cfg_name = _config_name(config, run.cfg_name)
     run_info = RunInfo(
-        cfg_name=cfg_name, checkpoint=checkpoint, experts=run.experts,
+        cfg_name=cfg_name, checkpoint=checkpoint,
         model_warning=demo_model_warning(cfg, checkpoint_meta),
         provenance=run_provenance(
             cfg, cfg_name if isinstance(config, str) else None,
             checkpoint if model_given is None else None,
-            fpr_config=run.fpr_config, fpr_checkpoint=run.fpr_checkpoint))
-    return model, fpr, run_info
+            **run.rescorer_files()),
+        model_settings=model_settings)
+    return model, run.rescorer, run_info
 
 
 def _config_name(config: Union[str, Config], cfg_name: Optional[str]) -> str:
@@ -229,30 +231,30 @@ def detect_scan(model: torch.nn.Module,
                 settings: VolumeInferenceSettings,
                 run_info: RunInfo,
                 detection: Optional[DetectionSettings] = None,
-                fpr: Optional[tuple] = None,
+                rescorer: Optional[FindingRescorer] = None,
                 resampled: Optional[CTVolume] = None,
                 measure: bool = True,
                 stack: bool = True) -> ScanResult:
     """:func:`infer_volume` on one loaded scan, and what the result
-    records of the run (``model_warning``, ``provenance``, the experts).
+    records of the run (``model_warning``, ``provenance``, the model's
+    settings).
 
     The half of a scan's run that needs the model (the batch of
     :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
     model, writing a scan while detecting the next: :func:`write_scan`).
-    ``detection``, ``fpr``, ``resampled``, ``measure`` and ``stack`` are
-    passed on to :func:`infer_volume`.
+    ``detection``, ``rescorer``, ``resampled``, ``measure`` and ``stack``
+    are passed on to :func:`infer_volume`.
     """
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
                 f'(z, y, x) -> slices of {settings.interval_mm} mm at '
                 f'{settings.pixel_spacing} mm/px')
-    result = infer_volume(model, volume, settings, detection, fpr, resampled,
-                          measure, stack)
+    result = infer_volume(model, volume, settings, detection, rescorer,
+                          resampled, measure, stack)
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)
-    if run_info.experts is not None:
-        result.experts = [int(e) for e in run_info.experts]
+    result.model_settings = copy.deepcopy(run_info.model_settings)
     return result
 
 

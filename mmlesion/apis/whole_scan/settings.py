@@ -27,9 +27,11 @@ DeepLesion's 512 px slices).
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import (Any, Dict, List, Mapping, Optional, Protocol, Sequence,
+                    Tuple, runtime_checkable)
 
 import numpy as np
+import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -37,6 +39,8 @@ from mmengine.logging import print_log
 from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
     DATA_CONVENTION_KEY, DEFAULT_INTERVAL_MM, DEFAULT_PIXEL_SPACING,
     positive_or_none, pipeline_convention)
+from mmlesion.datasets.volumes import CTVolume
+from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.forked_call import fork_available, usable_cpus
 
 #: Where a value of the convention comes from, first to last (module doc).
@@ -115,6 +119,73 @@ class DetectionSettings:
     show_progress: bool = True
 
 
+@runtime_checkable
+class ModelAdjustment(Protocol):
+    """An option of a method's detector that the caller hands to a run
+    (:attr:`RunSettings.adjustments`; e.g. the experts a LENS model fuses,
+    :class:`~mmlesion.apis.series_inference.LensExperts`): checked and set
+    in the config before anything slow, set on the built model, and
+    recorded in ``findings.json``'s ``settings``.
+    """
+
+    def adjust_config(self, cfg: Config, cfg_name: str) -> None:
+        """Check the option against the detector's config and set it
+        there (in place).
+
+        Raises:
+            ValueError: the config cannot take it (naming ``cfg_name``).
+        """
+
+    def adjust_model(self, model: torch.nn.Module) -> None:
+        """Set it on the built detector (also one the caller built)."""
+
+    def record(self) -> Dict[str, Any]:
+        """Its entries of ``findings.json``'s ``settings`` (after the
+        run's own)."""
+
+
+@runtime_checkable
+class FindingRescorer(Protocol):
+    """A second opinion on a scan's stacked 3D findings that the caller
+    hands to a run (:attr:`RunSettings.rescorer`; e.g. LENS's false
+    positive reduction network,
+    :class:`~mmlesion.apis.lens_fpr_rescore.LensFPRRescorer`).
+
+    Attributes:
+        files (Mapping[str, str | None]): the files it reads by role (e.g.
+            ``fpr_config``): ``findings.json``'s ``provenance`` records
+            each one given, and a run never removes them as what a killed
+            run left behind.
+    """
+
+    files: Mapping[str, Optional[str]]
+
+    def load(self, device: str) -> None:
+        """Load what it needs (once per run, before the detector)."""
+
+    @property
+    def name(self) -> str:
+        """What re-scored the findings, once loaded
+        (``findings.json``'s ``settings.fpr``)."""
+
+    def rescore(self, findings: List[Finding3D], resampled: CTVolume,
+                show_progress: bool) -> List[Finding3D]:
+        """The findings of one scan re-scored.
+
+        Args:
+            findings (list[Finding3D]): stacked in the voxels of
+                ``resampled`` (:func:`~mmlesion.apis.whole_scan.stack.
+                stack_findings`).
+            resampled (CTVolume): the volume the detector saw.
+            show_progress (bool): a progress bar.
+
+        Returns:
+            list[Finding3D]: the same findings (boxes unchanged, in any
+            order) with their new ``score`` and the ``score_parts`` it was
+            combined from.
+        """
+
+
 @dataclass
 class RunSettings:
     """How a run from files to files loads its model, detects and writes
@@ -137,12 +208,10 @@ class RunSettings:
             ``'no'`` (:mod:`~mmlesion.apis.whole_scan.write_dicom`).
         cfg_name (str, optional): the config's name in errors and results
             (default: its path, or ``'<config>'``).
-        experts (list[int], optional): the experts a LENS model fuses
-            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
-        fpr_config (str, optional): a LENS FPR config: re-score the 3D
-            findings with Eq. 2 (:func:`~mmlesion.apis.whole_scan.infer.
-            infer_volume`).
-        fpr_checkpoint (str, optional): its weights (with ``fpr_config``).
+        adjustments (Sequence[ModelAdjustment]): options of a method's
+            detector, in order (e.g. the experts a LENS model fuses).
+        rescorer (FindingRescorer, optional): re-scores each scan's 3D
+            findings (e.g. LENS Eq. 2 with its FPR network).
         allow_partial_load (bool): accept a checkpoint that does not fit
             the model exactly (only logged). Defaults to False.
         interval_mm (float, optional): the slice interval (mm) the model
@@ -163,12 +232,15 @@ class RunSettings:
     max_pictures: int = 20
     dicom: str = 'auto'
     cfg_name: Optional[str] = None
-    experts: Optional[List[int]] = None
-    fpr_config: Optional[str] = None
-    fpr_checkpoint: Optional[str] = None
+    adjustments: Sequence[ModelAdjustment] = ()
+    rescorer: Optional[FindingRescorer] = None
     allow_partial_load: bool = False
     interval_mm: Optional[float] = None
     huge_pages: bool = False
+
+    def rescorer_files(self) -> Dict[str, Optional[str]]:
+        """The files the rescorer reads, by role (empty without one)."""
+        return dict(self.rescorer.files) if self.rescorer else {}
 
 
 def _test_pipeline(cfg: Config) -> list:

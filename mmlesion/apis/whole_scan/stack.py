@@ -3,11 +3,13 @@
 
 :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
 of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
-0.5, score-weighted x, y); with an FPR network LENS's Eq. 2 re-scores the
-findings (:func:`~mmlesion.apis.lens_fpr_rescore.
-rescore_findings_with_fpr`); every finding is then mapped to the original
-scan's voxels (:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and
-to world coordinates.
+0.5, score-weighted x, y) into :class:`~mmlesion.structures.finding_3d.
+Finding3D`; a re-scorer the caller gives
+(:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`, e.g. LENS's
+Eq. 2 with its FPR network) re-scores them; every finding is then mapped
+to the original scan's voxels
+(:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and to world
+coordinates, a :class:`~mmlesion.apis.whole_scan.results.Finding`.
 
 Lesion types
 ------------
@@ -20,20 +22,17 @@ ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
 class, or classes that are not these types, e.g. mmdet's COCO default of a
 model built without a checkpoint) give no type.
 """
-from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 import numpy as np
-import torch
-from mmengine.config import Config
 
 from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-from mmlesion.structures.finding_3d import Finding3D, findings_by_score
+from mmlesion.structures.finding_3d import findings_by_score
 
 from .results import Box2D, Finding
-from .settings import DetectionSettings
+from .settings import DetectionSettings, FindingRescorer
 
 
 def stack_findings(boxes: Sequence[np.ndarray],
@@ -41,7 +40,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
                    resampled: CTVolume,
                    volume: CTVolume,
                    detection: Optional[DetectionSettings] = None,
-                   fpr: Optional[Tuple[Config, torch.nn.Module]] = None
+                   rescorer: Optional[FindingRescorer] = None
                    ) -> List[Finding]:
     """The 3D findings of a scan's 2D boxes (see the module doc).
 
@@ -56,10 +55,10 @@ def stack_findings(boxes: Sequence[np.ndarray],
             below it are not stacked), ``iou_thr`` (docs/protocols.md §2:
             0.5), ``max_gap`` (missing slices a finding may bridge),
             ``min_slices`` (findings spanning fewer slices are dropped) and
-            ``show_progress`` (the FPR's progress bar). Defaults to
+            ``show_progress`` (the re-scorer's progress bar). Defaults to
             ``DetectionSettings()``.
-        fpr (tuple, optional): (FPR config, ``LENSFPR`` model): re-score
-            with LENS Eq. 2 (see :func:`~mmlesion.apis.whole_scan.infer.
+        rescorer (FindingRescorer, optional): re-scores the findings
+            (loaded; see :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume`).
 
     Returns:
@@ -71,9 +70,9 @@ def stack_findings(boxes: Sequence[np.ndarray],
     findings = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=d.iou_thr,
         max_gap=d.max_gap, score_thr=d.score_thr, min_slices=d.min_slices)
-    if fpr is not None:
-        findings = _rescore_with_fpr(findings, resampled, fpr,
-                                     d.show_progress)
+    if rescorer is not None:
+        findings = findings_by_score(
+            rescorer.rescore(findings, resampled, d.show_progress))
     boxes_rs = np.array([f.bbox_3d for f in findings]).reshape(-1, 6)
     boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
     world_boxes = _world_box(resampled, boxes_rs)
@@ -91,7 +90,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
                         2)
         out.append(Finding(
             id=i + 1, score=round(f.score, 6),
-            **{k: round(v, 6) for k, v in f.score_parts.items()},
+            score_parts={k: round(v, 6) for k, v in f.score_parts.items()},
             center_world=[round(float(v), 3) for v in centres[i]],
             bbox_world=[round(float(v), 3) for v in world_boxes[i]],
             bbox_voxel=[round(float(v), 3) for v in ob],
@@ -119,28 +118,6 @@ def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:
     ], axis=1)  # (N, 8, 3)
     world = volume.voxel_to_world(corners.reshape(-1, 3)).reshape(-1, 8, 3)
     return np.concatenate([world.min(1), world.max(1)], axis=1)
-
-
-def _rescore_with_fpr(findings: List[Finding3D], resampled: CTVolume,
-                      fpr: Tuple[Config, torch.nn.Module],
-                      show_progress: bool) -> List[Finding3D]:
-    """LENS Eq. 2 on the stacked findings of a scan (see
-    :func:`~mmlesion.apis.whole_scan.infer.infer_volume`), by decreasing
-    final score."""
-    from ..lens_fpr_rescore import rescore_findings_with_fpr
-    fpr_cfg, fpr_model = fpr
-    # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
-    # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
-    shifted = [replace(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
-                                   for k, v in enumerate(f.bbox_3d)])
-               for f in findings]
-    rescored = rescore_findings_with_fpr(
-        fpr_model, dict(scan=shifted), None, fpr_cfg,
-        volumes=dict(scan=resampled.array),
-        spacings=dict(scan=resampled.spacing_zyx),
-        show_progress=show_progress)['scan']
-    return findings_by_score([replace(r, bbox_3d=f.bbox_3d)
-                              for r, f in zip(rescored, findings)])
 
 
 def lesion_type_classes(model) -> Optional[List[str]]:

@@ -384,6 +384,17 @@ def write_volume_results(result: ScanResult,
     return final
 
 
+def _score_parts_text(parts: Dict[str, float]) -> str:
+    """A finding's score parts as the summary shows them after it:
+    `` (s_LENS 0.700, s_FPR 0.500)`` (the letters after ``s_`` upper
+    case), or nothing."""
+    if not parts:
+        return ''
+    return ' (' + ', '.join(
+        f"{'s_' + k[2:].upper() if k.startswith('s_') else k} {v:.3f}"
+        for k, v in parts.items()) + ')'
+
+
 def format_summary(result: ScanResult) -> str:
     """A few lines: the model warning if any, findings, speed and the
     written files."""
@@ -405,8 +416,7 @@ def format_summary(result: ScanResult) -> str:
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
                      + describe_size(f.to_dict())
                      + f', slices {first}-{last} of the scan'
-                     + (f' (s_LENS {f.s_lens:.3f}, s_FPR {f.s_fpr:.3f})'
-                        if f.s_fpr is not None else ''))
+                     + _score_parts_text(f.score_parts))
     for name, path in (result.paths or {}).items():
         lines.append(f'{name}: {path}')
     dicom = result.dicom or {}

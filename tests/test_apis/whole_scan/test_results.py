@@ -80,7 +80,8 @@ def test_diameter_mm_is_deprecated_for_largest_box_side_mm():
 
 def test_a_finding_writes_its_keys_in_the_order_of_the_file():
     assert list(_finding().to_dict()) == FINDING_KEYS
-    full = _finding(s_lens=.6, s_fpr=.8, lesion_type='lung',
+    full = _finding(score_parts=dict(s_lens=.6, s_fpr=.8),
+                    lesion_type='lung',
                     key_slice_png='key_slices/finding_002.png').to_dict()
     assert list(full) == (FINDING_KEYS[:2] + ['s_lens', 's_fpr']
                           + FINDING_KEYS[2:] + ['lesion_type',
@@ -101,10 +102,12 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
         workers=1, worker_type='thread', resample_backend='torch',
         score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, fpr=None)
     run = _result(model_warning=None, provenance=dict(checkpoint=None),
-                  experts=[1], dicom=dict(written=False)).to_dict()
+                  model_settings=dict(experts=[1]), rescored_by='fpr.py',
+                  dicom=dict(written=False)).to_dict()
     assert list(run)[:3] == ['model_warning', 'schema_version', 'scan']
     assert list(run)[-3:] == ['findings', 'provenance', 'dicom']
     assert run['settings']['experts'] == [1]
+    assert run['settings']['fpr'] == 'fpr.py'
     assert list(run['settings'])[-2:] == ['fpr', 'experts']
 
 

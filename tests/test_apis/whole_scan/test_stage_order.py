@@ -1,7 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The modules of ``mmlesion/apis/whole_scan`` follow a scan's path: each
 imports only the modules before it in :data:`STAGES` (the order of the
-package's docstring), so the imports point one way."""
+package's docstring), so the imports point one way; and the path names no
+method: it imports none of the other modules of ``mmlesion.apis`` (a
+method's steps reach it as objects its caller hands in) but the one
+detector loader every path shares (:data:`SHARED`). Every import counts,
+also those inside functions and under ``if TYPE_CHECKING:``."""
 import ast
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
@@ -9,6 +13,11 @@ from typing import Iterator, List, Sequence, Tuple
 from mmlesion.testing import repo_root
 
 PACKAGE = 'mmlesion.apis.whole_scan'
+#: The package the path lies in.
+PARENT = PACKAGE.rsplit('.', 1)[0]
+#: The modules of :data:`PARENT` the path may import: the detector loader
+#: of every path (no method's).
+SHARED = ('detector_loader', )
 #: The modules in the order a scan passes them (types first, the runners
 #: on top).
 STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
@@ -42,6 +51,44 @@ def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
                         '.')[0]
 
 
+def _parent_imports(source: str) -> Iterator[Tuple[int, str]]:
+    """``(line, module)`` of every import of a module of :data:`PARENT`
+    outside the package (relative or absolute, at any depth of the
+    file)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 2 or (node.level == 0
+                                   and node.module == PARENT):
+                rest = node.module if node.level else None
+            elif node.level == 0 and (node.module or '').startswith(
+                    PARENT + '.'):
+                rest = node.module[len(PARENT) + 1:]
+            elif node.level > 2:
+                yield node.lineno, '.' * node.level + (node.module or '')
+                continue
+            else:
+                continue
+            names = [rest] if rest else [a.name for a in node.names]
+            for name in names:  # from .. import x, from PARENT import x
+                yield node.lineno, name.split('.')[0]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PARENT + '.'):
+                    yield node.lineno, alias.name[len(PARENT) + 1:].split(
+                        '.')[0]
+
+
+def method_imports(sources: Sequence[Tuple[str, str]],
+                   shared: Sequence[str] = SHARED) -> List[str]:
+    """``module:line imports PARENT.other`` for every import of a module
+    of :data:`PARENT` other than the package itself and ``shared``."""
+    package = PACKAGE.rsplit('.', 1)[1]
+    return [f'{module}.py:{line} imports {PARENT}.{other}'
+            for module, source in sources
+            for line, other in _parent_imports(source)
+            if other not in (package, ) + tuple(shared)]
+
+
 def backward_imports(sources: Sequence[Tuple[str, str]],
                      stages: Sequence[str] = STAGES) -> List[str]:
     """``module:line imports later`` for every import that points against
@@ -69,6 +116,29 @@ def test_imports_follow_the_scan_path():
     sources = _package_sources()
     assert {m for m, _ in sources} == set(STAGES)
     assert backward_imports(sources) == []
+
+
+def test_the_path_imports_no_method():
+    assert method_imports(_package_sources()) == []
+
+
+def test_an_import_of_a_method_is_reported():
+    sources = [
+        ('run', 'def f():\n    from ..series_inference import x\n'),
+        ('stack', 'import os\n\n\ndef g():\n    if True:\n'
+         f'        from {PARENT}.lens_fpr_rescore import r\n'),
+        ('model', f'from {PARENT} import lens_eval_3d, detector_loader\n'),
+        ('infer', 'from .. import whole_scan\nfrom ...utils import u\n'),
+        ('batch', f'import {PARENT}.luna16_cv as c\n'),
+        ('write', 'from ..detector_loader import init_lesion_detector\n'
+         'from .results import Finding\nfrom mmlesion.utils import x\n'),
+    ]
+    assert method_imports(sources) == [
+        f'run.py:2 imports {PARENT}.series_inference',
+        f'stack.py:6 imports {PARENT}.lens_fpr_rescore',
+        f'model.py:1 imports {PARENT}.lens_eval_3d',
+        f'infer.py:2 imports {PARENT}....utils',
+        f'batch.py:1 imports {PARENT}.luna16_cv']
 
 
 def test_the_order_is_the_package_docstring_order():
