@@ -53,7 +53,7 @@ from mmlesion.testing import repo_root
 #: datasets (both below anchors: the anchor tool measures boxes of a
 #: dataset against a model's pyramid), mining above datasets and evaluation
 #: (it reads the annotations and stacks boxes; datasets read the file it
-#: writes through ``datasets/mined_file.py``), the table workflow above
+#: writes through ``datasets/lens/mined_file.py``), the table workflow above
 #: inference (it may run it; inference never plans a table).
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',

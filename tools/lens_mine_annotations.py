@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     from mmlesion.apis import load_lens_and_train_set
     from mmlesion.mining import mine_series
     from mmlesion.mining.demo_eval import evaluate_mining
-    from mmlesion.datasets.mined_file import write_mined_file
+    from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.mining.proposals import (collect_series_proposals,
                                            series_to_entries)
     if osp.exists(args.out) and not args.overwrite:

@@ -10,7 +10,7 @@ import torch
 from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.lens_fpr_patches import label_fpr_proposal
-from mmlesion.datasets.mined_file import read_mined_file
+from mmlesion.datasets.lens.mined_file import read_mined_file
 from .series_inference import predict_series_3d
 
 

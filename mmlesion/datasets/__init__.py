@@ -1,9 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-from . import samplers, transforms, volumes  # noqa: F401
+from . import transforms, volumes  # noqa: F401
 from .deeplesion import DeepLesionDataset  # noqa: F401
 from .dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
 from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
 from .cross_val_volume_dataset import CrossValVolumeDataset  # noqa: F401
-from .lens_multi_dataset import LENSMultiDataset  # noqa: F401
-from .deeplesion_mined import DeepLesionMinedDataset  # noqa: F401
+from .lens.batch_sampler import LENSDatasetBatchSampler  # noqa: F401
+from .lens.mined_dataset import DeepLesionMinedDataset  # noqa: F401
+from .lens.multi_dataset import LENSMultiDataset  # noqa: F401
 from .lens_fpr_patches import LENSFPRPatchDataset  # noqa: F401

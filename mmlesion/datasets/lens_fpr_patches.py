@@ -78,7 +78,7 @@ class LENSFPRPatchDataset(BaseDataset):
     size is the proposal's ``spacing`` ([z, y, x] mm) when given, else its
     slice interval and pixel spacing in ``data_root/DL_info.csv``.
 
-    For :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`
+    For :class:`~mmlesion.datasets.LENSDatasetBatchSampler`
     (``pos_neg_ratio=0.5`` gives TP : FP = 1 : 2 per epoch, Sec. VI-B) it
     answers ``dataset_id`` (always 0) and ``is_positive`` (TP).
 

@@ -100,7 +100,7 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
     """
     from mmlesion.mining import mine_series
     from mmlesion.mining.demo_eval import evaluate_mining
-    from mmlesion.datasets.mined_file import write_mined_file
+    from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.mining.proposals import series_to_entries
     if s.dist_thr is None:
         delta = calibrate_demo_delta(model, cfg, partial,

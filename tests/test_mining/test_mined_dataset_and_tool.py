@@ -11,7 +11,7 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
-from mmlesion.datasets.mined_file import read_mined_file, write_mined_file
+from mmlesion.datasets.lens.mined_file import read_mined_file, write_mined_file
 from mmlesion.testing import get_config, repo_root
 
 CFG = 'lens/demo/lens-afp-multi-fusion_densenet-tiny_fpn_radam-12e_deeplesion-demo-2sets.py'

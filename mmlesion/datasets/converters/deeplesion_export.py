@@ -42,7 +42,7 @@ in ``data/README.md``):
   with their context. They, and every key slice crossed by an ignored
   finding (e.g. LUNA16's ``annotations_excluded.csv``), are listed in
   ``lens_extra_slices.json`` (the mined-annotation format of
-  :mod:`mmlesion.datasets.mined_file`) with the ignored findings' 2D boxes
+  :mod:`mmlesion.datasets.lens.mined_file`) with the ignored findings' 2D boxes
   as ``uncertain``; :class:`~mmlesion.datasets.DeepLesionMinedDataset`
   (``mined_ann_file='lens_extra_slices.json'``) adds the negatives as
   samples and the uncertain boxes as ignored instances. A volume without
@@ -362,7 +362,7 @@ class DeepLesionExporter:
         Returns:
             str: the path of ``DL_info.csv``.
         """
-        from mmlesion.datasets.mined_file import write_mined_file
+        from mmlesion.datasets.lens.mined_file import write_mined_file
         os.makedirs(self.out_dir, exist_ok=True)
         csv_path = osp.join(self.out_dir, 'DL_info.csv')
         write_dl_info(csv_path, self.rows)

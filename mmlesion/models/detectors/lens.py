@@ -86,7 +86,7 @@ class LENS(TwoStageDetector):
     Training (a batch holds images of ONE dataset ``i``, given by
     ``dataset_id`` in every sample's metainfo, see
     :class:`~mmlesion.datasets.LENSMultiDataset` and
-    :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`):
+    :class:`~mmlesion.datasets.LENSDatasetBatchSampler`):
 
     1. every AFP proposes boxes (only ``AFP_i`` is trained: the others run
        without gradients);

@@ -25,7 +25,7 @@ class LENSSeparateModels(BaseDetector):
     Member ``i`` is built from ``detector`` (a one-dataset LENS, e.g. Table
     I row (a)'s model) with ``dataset_names=[dataset_names[i]]``. Trained
     on a :class:`~mmlesion.datasets.LENSMultiDataset` with one dataset per
-    batch (:class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`), a
+    batch (:class:`~mmlesion.datasets.LENSDatasetBatchSampler`), a
     batch of dataset ``i`` trains member ``i`` alone: each member sees its
     own dataset's batches, as ``d`` separate trainings of the same schedule
     would (their parameters are disjoint, so an optimiser with

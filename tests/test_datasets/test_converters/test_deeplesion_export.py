@@ -100,7 +100,7 @@ def test_negative_slices_and_ignored_findings(tmp_path):
     from mmengine.registry import init_default_scope
 
     from mmlesion.datasets import DeepLesionMinedDataset, LENSMultiDataset
-    from mmlesion.datasets.mined_file import read_mined_file
+    from mmlesion.datasets.lens.mined_file import read_mined_file
     vol = _volume()
     lesions = LESIONS + [  # an ignored finding crossing the key slice 5
         dict(bbox=[25.5, 2.5, 4.5, 29.5, 6.5, 5.5], diameter_mm=3.0,

@@ -51,8 +51,8 @@ class LENSDatasetBatchSampler(BatchSampler):
     of the wrapped ``DefaultSampler``, which shards *indices* among the
     ranks, and batch them per rank; each rank then had its own positives /
     negatives per dataset, hence its own number of batches (9 vs 7 on two
-    ranks in ``tests/test_datasets/test_samplers/
-    test_lens_batch_sampler_ddp.py``), and DDP waits forever in the
+    ranks in ``tests/test_datasets/test_lens/
+    test_batch_sampler_ddp.py``), and DDP waits forever in the
     all-reduce of the rank with more batches. Sharding whole batches of a
     common plan keeps every batch within one dataset, the ranks' batches
     disjoint (except the repeated ones), the 2 : 1 ratio exact over the

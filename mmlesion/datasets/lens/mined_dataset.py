@@ -9,8 +9,8 @@ import numpy as np
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from mmlesion.datasets.mined_file import read_mined_file
-from .deeplesion import DeepLesionDataset
+from ..deeplesion import DeepLesionDataset
+from .mined_file import read_mined_file
 
 #: (series, z) -> the data info of that slice.
 SliceInfos = Dict[Tuple[str, int], dict]
@@ -129,7 +129,7 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     new sample (its series' metadata, ``img_path`` = ``<series>/<z>.png``,
     ``key_slice`` = z), positive if it has a mined box, otherwise a
     negative slice (none or only uncertain boxes), which
-    :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler` draws at
+    :class:`~mmlesion.datasets.LENSDatasetBatchSampler` draws at
     1 : 2.
 
     3D lesions (Sec. VI-D, Table III: "we randomly sampled one positive

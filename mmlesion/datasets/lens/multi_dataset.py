@@ -13,7 +13,7 @@ from mmengine.dataset import BaseDataset, ConcatDataset
 class LENSMultiDataset(ConcatDataset):
     """mmengine's :class:`ConcatDataset` whose samples carry ``dataset_id``
     (and ``dataset_name``) in their metainfo, for :class:`~mmlesion.models.
-    LENS` and :class:`~mmlesion.datasets.samplers.LENSDatasetBatchSampler`.
+    LENS` and :class:`~mmlesion.datasets.LENSDatasetBatchSampler`.
 
     Any subset of datasets in any order can be combined (e.g. DeepLesion +
     LUNA16 + LiTS + NIH-LN as 2D slice datasets in the DeepLesion layout);

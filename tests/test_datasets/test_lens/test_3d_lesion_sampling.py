@@ -20,8 +20,8 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import DeepLesionMinedDataset, LENSMultiDataset
-from mmlesion.datasets.mined_file import write_mined_file
-from mmlesion.datasets.samplers import LENSDatasetBatchSampler
+from mmlesion.datasets.lens.mined_file import write_mined_file
+from mmlesion.datasets.lens.batch_sampler import LENSDatasetBatchSampler
 from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 from tests.helpers.lens_sampler import ToyLENSSlices
 

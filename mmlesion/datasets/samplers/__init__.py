@@ -1,2 +1,0 @@
-# Copyright (c) mmlesion contributors. All rights reserved.
-from .lens_batch_sampler import LENSDatasetBatchSampler  # noqa: F401
