@@ -6,7 +6,7 @@ the boxes the detector is trained on, i.e. after the pipeline's resize.
 Two sources:
 
 * :func:`boxes_from_dl_info`: a DeepLesion ``DL_info.csv`` (parsed with
-  :func:`mmlesion.datasets.dl_info.parse_dl_info`), optionally rescaled as a
+  :func:`mmlesion.datasets.parse_dl_info`), optionally rescaled as a
   ``Resize(scale=img_scale, keep_ratio=...)`` would rescale each image
   (``Image_size`` column);
 * :func:`boxes_from_config`: the dataset of a config's
@@ -153,7 +153,7 @@ def boxes_from_dl_info(csv_path: str,
     if img_scale is not None and pipeline is not None:
         raise ValueError('boxes_from_dl_info: give img_scale or pipeline, '
                          'not both')
-    from mmlesion.datasets.dl_info import SPLITS, parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import SPLITS, parse_dl_info
     records = parse_dl_info(csv_path)
     if split is not None:
         if split not in SPLITS:

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.dataset import BaseDataset
 
-from mmlesion.datasets.series_slices import iter_series_slices  # noqa: F401
+from mmlesion.utils.series_slices import iter_series_slices  # noqa: F401
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import Finding3D
 

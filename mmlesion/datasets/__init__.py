@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from . import transforms, volumes  # noqa: F401
-from .deeplesion import DeepLesionDataset  # noqa: F401
-from .dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
+from .deeplesion.dataset import DeepLesionDataset  # noqa: F401
+from .deeplesion.dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
 from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
 from .cross_val_volume_dataset import CrossValVolumeDataset  # noqa: F401
 from .lens.batch_sampler import LENSDatasetBatchSampler  # noqa: F401

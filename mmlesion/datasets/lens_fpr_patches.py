@@ -385,7 +385,7 @@ def series_spacings(csv_path: str) -> Dict[str, Tuple[float, float, float]]:
     Returns:
         dict: one entry per series (its first row).
     """
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     out: Dict[str, Tuple[float, float, float]] = {}
     for rec in parse_dl_info(csv_path, duplicate_rows='drop'):
         out.setdefault(rec.series_name,

@@ -349,7 +349,7 @@ def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
     Raises:
         ValueError: no key slice of the CSVs has its PNG.
     """
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     embs, series, patients, rows = [], [], [], []
     for csv in ann_files:
         recs = {r.row: r for r in parse_dl_info(os.path.join(root, csv))}

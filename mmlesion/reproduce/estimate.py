@@ -116,7 +116,7 @@ def count_training_images(data_root: Optional[str],
     there."""
     if not data_root or not osp.isfile(osp.join(data_root, ann_file)):
         return None
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     recs = [r for r in parse_dl_info(osp.join(data_root, ann_file))
             if r.split == 1]
     return (len(recs) if lesions else len({r.file_name

@@ -487,8 +487,8 @@ def _deeplesion3d_training_chunks(release: str) -> int:
     path = osp.join(release, 'DL_info.csv')
     if not osp.isfile(path):
         return A3D_DEEPLESION_TRAIN_LESIONS
-    from mmlesion.datasets.deeplesion_3d import deeplesion_to_3d
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.as_3d import deeplesion_to_3d
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     chunks = deeplesion_to_3d(parse_dl_info(path))
     return sum(1 for lesions in chunks.values() if any(
         les.split == 1 and not les.ignore for les in lesions)) or 1

@@ -5,8 +5,7 @@ The walk needs only mmengine's dataset interface (``get_data_info``,
 ``pipeline``) and the DeepLesion folder layout (``<series_dir>/<z>.png``),
 so it lives at the bottom of the stack: slice-by-slice inference and
 proposal mining (:mod:`mmlesion.mining.proposals`) use it without
-importing :mod:`mmlesion.datasets` (which imports mining). The old path
-:mod:`mmlesion.datasets.series_slices` re-exports it.
+importing :mod:`mmlesion.datasets` (which imports mining).
 """
 import copy
 import os

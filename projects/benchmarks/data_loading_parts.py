@@ -244,7 +244,7 @@ def prepare_slices(out_dir: str, data_root: Optional[str] = None,
                            'DL_info_val.csv') if data_root else None
     rows = [_dl_info_row(src, key)
             for src, key in zip(_lesion_rows(annotations), KEY_SLICES)]
-    from mmlesion.datasets.dl_info import DL_INFO_COLUMNS
+    from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
     with open(osp.join(out_dir, 'DL_info.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(DL_INFO_COLUMNS),
                                 extrasaction='ignore')

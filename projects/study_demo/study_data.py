@@ -26,7 +26,7 @@ from mmlesion.datasets.demo.deeplesion_config import META_FILE
 from mmlesion.datasets.demo.volume_config import GROUND_TRUTH_FILE
 from projects.study_demo.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
                                           StudyTestSet)
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 
 STUDY_DATA_PRESETS: Dict[str, dict] = {
     'deeplesion':

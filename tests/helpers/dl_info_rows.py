@@ -3,7 +3,7 @@
 
 The rows follow the official ``DL_info.csv`` layout (18 columns, 1-based
 pixel coordinates, box = RECIST extent padded by 5 px) so that
-:func:`mmlesion.datasets.dl_info.parse_dl_info` and ``DeepLesionDataset``
+:func:`mmlesion.datasets.parse_dl_info` and ``DeepLesionDataset``
 read them like the release.
 """
 import csv
@@ -13,7 +13,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmlesion.datasets.dl_info import DL_INFO_COLUMNS
+from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
 
 
 def _fmt(values: Sequence[float]) -> str:

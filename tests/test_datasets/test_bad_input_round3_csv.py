@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.evaluation.functional.luna16 import (read_candidates_csv,
                                                    read_findings_csv,
                                                    read_seriesuids_csv)

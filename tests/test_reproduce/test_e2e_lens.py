@@ -53,7 +53,7 @@ from mmlesion.datasets.demo.replica_deeplesion import deeplesion_generator
 from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
                                                    read_replica_marker,
                                                    replica_size)
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
                                          deeplesion_proxy_same, pair_distances)
 from mmlesion.reproduce.tables_lens import STRATEGIES

@@ -1,9 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``iter_series_slices``: every stored slice of every series, through the
 dataset's pipeline (a stand-in dataset: no image is read)."""
-from mmlesion.datasets import series_slices as old_path
-from tests.helpers.info_dataset import InfoDataset
 from mmlesion.utils.series_slices import iter_series_slices
+from tests.helpers.info_dataset import InfoDataset
 
 
 def _pipeline(item):
@@ -40,7 +39,3 @@ def test_every_stored_slice_through_the_pipeline(tmp_path):
     near = list(iter_series_slices(dataset, max_offset=1,
                                    show_progress=False))
     assert [z for _, z, *_ in near] == [2, 3, 4, 5, 6, 7, 10, 11, 12]
-
-
-def test_old_import_path():
-    assert old_path.iter_series_slices is iter_series_slices

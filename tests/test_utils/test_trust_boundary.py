@@ -615,7 +615,7 @@ CSV_CASES = {
 @pytest.mark.parametrize('case', list(CSV_CASES))
 def test_bad_csv_is_refused_naming_file_and_line(case, tmp_path):
     from mmlesion.evaluation.functional import luna16
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
     kind, text, pattern = CSV_CASES[case]
     path = tmp_path / 'cand.csv'

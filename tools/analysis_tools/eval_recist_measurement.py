@@ -31,7 +31,7 @@ import numpy as np
 from mmlesion_cli import tool_parser
 
 if TYPE_CHECKING:
-    from mmlesion.datasets.dl_info import DLInfoRecord
+    from mmlesion.datasets.deeplesion.dl_info import DLInfoRecord
 
 AXES = ('long', 'short')
 
@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def find_lesions(data_root: str) -> List['DLInfoRecord']:
     """Lesions of every ``annotations/DL_info*.csv`` with their PNG."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     csvs = sorted(glob.glob(osp.join(data_root, 'annotations',
                                      'DL_info*.csv')))
     if not csvs:

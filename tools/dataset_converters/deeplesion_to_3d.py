@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Convert DeepLesion (DL_info.csv + Images_png) into 3D scan chunks and the
 common volume annotation file, with the rules of the 3D Aggregated Faster
-R-CNN paper (Sec. V; see :mod:`mmlesion.datasets.deeplesion_3d`).
+R-CNN paper (Sec. V; see :mod:`mmlesion.datasets.deeplesion.as_3d`).
 
 Every chunk (the released slices of a series, overlapping ranges joined) is
 written as ``<out>/volumes/<series>_<first>-<last>.nii.gz`` (HU, native
@@ -20,7 +20,7 @@ Example::
         data/DeepLesion3D
 
 Bad input ends in one line naming the file and the DL_info row(s), not a
-traceback: a malformed row (:func:`mmlesion.datasets.dl_info.parse_dl_info`),
+traceback: a malformed row (:func:`mmlesion.datasets.parse_dl_info`),
 slices of a chunk that are missing or of other sizes, a lesion box outside
 its slices. An input larger than ``--max-input-mb`` (default 100 MB; the
 released DL_info.csv is about 5 MB) is refused before it is read, so a wrong
@@ -57,7 +57,8 @@ def check_input_sizes(paths: List[str], max_mb: float) -> None:
 def _chunk_entry(image_root: str, series: str, first: int, last: int,
                  spacing_xyz, lesions, where: str):
     """Load one chunk and its annotations; errors name the DL_info rows."""
-    from mmlesion.datasets.deeplesion_3d import lesion_box, load_chunk_volume
+    from mmlesion.datasets.deeplesion.as_3d import (lesion_box,
+                                                    load_chunk_volume)
     rows = sorted({r for les in lesions for r in les.rows})
     try:
         vol = load_chunk_volume(image_root, series, first, last, spacing_xyz)
@@ -93,8 +94,8 @@ def convert(dl_info: List[str], image_root: str, out_dir: str,
     from mmengine.utils import track_iter_progress
 
     from mmlesion.datasets.converters.common import mark_replica_outputs
-    from mmlesion.datasets.deeplesion_3d import deeplesion_to_3d
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.as_3d import deeplesion_to_3d
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     from mmlesion.datasets.volumes.annotation_file import (
         volume_entry, write_annotation_file)
     from mmlesion.utils.writing.atomic import atomic_save_with

@@ -151,7 +151,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import cv2
 
-    from mmlesion.datasets.recist_mask_source import build_recist_source
+    from mmlesion.datasets.deeplesion.recist_mask_source import (
+        build_recist_source)
     from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
                                                              box_pixel_mask,
                                                              key_slice_uint8,

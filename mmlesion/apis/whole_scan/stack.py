@@ -15,7 +15,8 @@ Lesion types
 ------------
 The multi-type configs (e.g. ``elixirnet*_multitype.py``) classify boxes
 into DeepLesion's eight coarse lesion types
-(:data:`~mmlesion.datasets.dl_info.COARSE_LESION_TYPES`, Yan et al. 2018).
+(:data:`~mmlesion.datasets.deeplesion.dl_info.COARSE_LESION_TYPES`, Yan et al.
+2018).
 A finding stacks 2D boxes of several slices; its type is the one with the
 largest summed score over its 2D boxes (a choice: the stacking itself
 ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
@@ -26,7 +27,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import findings_by_score

@@ -33,7 +33,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ...utils import shared_data_root
-from ..dl_info import parse_dl_info
+from ..deeplesion.dl_info import parse_dl_info
 
 #: Quantiles (0, 5, ..., 100 %) of the long axis (mm) per coarse type, from
 #: ``Lesion_diameters_Pixel_[0] * Spacing_mm_px_[0]`` of the 9,816 rows of

@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Union
 import cv2
 import numpy as np
 
-from ..dl_info import format_dl_number as _fmt, format_dl_numbers as _fmt_list
+from ..deeplesion.dl_info import (format_dl_number as _fmt,
+                                  format_dl_numbers as _fmt_list)
 # The settings, the plan and the folder writer live in their own modules;
 # their names stay importable from here.
 from .dataset_writer import (check_output_dir, dataset_digest,  # noqa: F401

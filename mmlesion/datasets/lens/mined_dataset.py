@@ -9,7 +9,7 @@ import numpy as np
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from ..deeplesion import DeepLesionDataset
+from ..deeplesion.dataset import DeepLesionDataset
 from .mined_file import read_mined_file
 
 #: (series, z) -> the data info of that slice.

@@ -10,7 +10,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 
 #: (csv path, mtime) -> {series folder name: (slice interval, pixel spacing)}
 _DL_INFO_CACHE: Dict[Tuple[str, float], Dict[str, Tuple[float, float]]] = {}

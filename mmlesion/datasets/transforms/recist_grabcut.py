@@ -10,7 +10,8 @@ and OpenCV's GrabCut (Rother et al. 2004) decides the unknown pixels.
 Choices (the paper leaves them open)
 ------------------------------------
 * **Pixel convention**: 0-based coordinates with pixel ``img[y, x]``
-  centred at ``(x, y)`` (as :mod:`mmlesion.datasets.dl_info`). A pixel is
+  centred at ``(x, y)`` (as :mod:`mmlesion.datasets.deeplesion.dl_info`).
+  A pixel is
   in the box when its centre is (``x1 <= x <= x2``, ``y1 <= y <= y2``).
 * **Quadrilateral**: the polygon ``p1, p3, p2, p4`` (long-axis ends p1, p2,
   short-axis ends p3, p4). When the two diameters cross (all but ~0.3 % of

@@ -23,7 +23,7 @@ from mmengine.structures import InstanceData, PixelData
 from mmlesion.apis.whole_scan.results import FINDINGS_SCHEMA_VERSION
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
-from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 
 DATA = Path(__file__).parent / 'data'
 #: (first slice, last slice, centre x, centre y, largest half side, label,

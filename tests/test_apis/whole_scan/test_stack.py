@@ -6,7 +6,7 @@ import torch
 
 from mmlesion.apis.whole_scan.stack import (add_lesion_types,
                                             lesion_type_classes)
-from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 from tests.helpers.volume_demo import finding_of_boxes
 
 

@@ -22,7 +22,7 @@ from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
                                                   prepare_dicom_results,
                                                   read_source_instances,
                                                   require_highdicom)
-from mmlesion.datasets.dl_info import COARSE_LESION_TYPES
+from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.testing import get_config, repo_root, shared_data_root

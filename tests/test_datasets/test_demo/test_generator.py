@@ -373,7 +373,7 @@ def test_default_plan_statistics():
 
 
 def test_dl_info_parser_reads_generated_csv(tiny):
-    dl_info = pytest.importorskip('mmlesion.datasets.dl_info')
+    dl_info = pytest.importorskip('mmlesion.datasets.deeplesion.dl_info')
     records = dl_info.parse_dl_info(tiny / 'DL_info.csv')
     rows = _rows(tiny)
     assert len(records) == len(rows)

@@ -145,7 +145,7 @@ def test_config_test_set_counts_what_the_rows_test_on(tiny_demo_root):
     """The test set is counted from the row config's test dataset as built
     (data root and options applied), not from a preset."""
     from projects.study_demo.study import config_test_set
-    from mmlesion.datasets.dl_info import parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     from mmlesion.testing import get_config
     cfg = get_config('elixirnet/demo/faster-rcnn_r18-tiny_fpn_1x_deeplesion-'
                      'demo.py')

@@ -5,7 +5,7 @@ from projects.study_demo.study_data import (STUDY_DATA_PRESETS,
                                             deeplesion_test_set,
                                             ensure_study_data)
 
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 
 
 def test_counts_the_test_split(tmp_path):

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from mmlesion.datasets.dl_info import (DL_INFO_COLUMNS, DLInfoRecord,
-                                       parse_dl_info)
+from mmlesion.datasets.deeplesion.dl_info import (DL_INFO_COLUMNS,
+                                                  DLInfoRecord, parse_dl_info)
 from mmlesion.testing import shared_data_root
 from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 

@@ -52,7 +52,7 @@ class DeepLesionDataset(BaseDetDataset):
                              noisy=False, row=2)])
 
     Coordinates are 0-based pixels (the CSV's 1-based values minus 1, see
-    :mod:`mmlesion.datasets.dl_info`). ``img_id`` is the order of first
+    :mod:`.dl_info`). ``img_id`` is the order of first
     appearance of the key slice in ``ann_file`` (stable for a given file,
     whatever ``split``). ``slice_range`` is the union of the ranges of the
     image's lesions, ``spacing`` the x pixel spacing (mm/px) and
@@ -90,7 +90,7 @@ class DeepLesionDataset(BaseDetDataset):
         duplicate_rows (str): a row repeating a lesion of an earlier row
             (same key slice and box or RECIST points) is an error naming
             both rows (``'error'``, default) or dropped with a warning
-            (``'drop'``); see :func:`~mmlesion.datasets.dl_info.parse_dl_info`.
+            (``'drop'``); see :func:`~mmlesion.datasets.parse_dl_info`.
         box_tolerance (float | None): boxes and RECIST points may reach past
             the image (``Image_size``) by at most this many pixels (official
             boxes are the RECIST extent padded by 5 px, and three official

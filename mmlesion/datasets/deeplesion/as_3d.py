@@ -35,8 +35,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .dl_info import DLInfoRecord
-from .transforms.loading import read_hu_png
-from .volumes import CTVolume
+from ..transforms.loading import read_hu_png
+from ..volumes import CTVolume
 
 
 @dataclass

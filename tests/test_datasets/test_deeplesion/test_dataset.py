@@ -7,7 +7,8 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmlesion.datasets import DeepLesionDataset
-from mmlesion.datasets.dl_info import COARSE_LESION_TYPES, DL_INFO_COLUMNS
+from mmlesion.datasets.deeplesion.dl_info import (COARSE_LESION_TYPES,
+                                                  DL_INFO_COLUMNS)
 from mmlesion.testing import get_config, shared_data_root
 
 CONTRACT_KEYS = {

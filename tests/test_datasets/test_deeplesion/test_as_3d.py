@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from mmlesion.datasets.deeplesion_3d import (chunk_ranges, deeplesion_to_3d,
-                                             lesion_box, lesion_diameter_mm,
-                                             load_chunk_volume)
-from mmlesion.datasets.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.as_3d import (chunk_ranges, deeplesion_to_3d,
+                                                lesion_box, lesion_diameter_mm,
+                                                load_chunk_volume)
+from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.testing import shared_data_root
 from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)

@@ -1,0 +1,2 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""DeepLesion: its release layout, DL_info.csv, RECIST masks, 3D chunks."""
