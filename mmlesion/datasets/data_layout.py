@@ -316,7 +316,7 @@ def check_dataset(ds: Dict[str, Any]) -> Optional[str]:
 
 def replica_sidecar(path: str) -> str:
     """The replica marker beside a file: ``<path>.REPLICA.txt``."""
-    from mmlesion.datasets.demo.replica_marker import REPLICA_FILE
+    from mmlesion.datasets.demo.replicas.marker import REPLICA_FILE
     return f'{path}.{REPLICA_FILE}'
 
 
@@ -329,9 +329,9 @@ def find_data_replica_marker(path: str) -> Optional[Dict[str, str]]:
         dict | None: the marker's fields plus ``marker`` (its file), or
         None for real data.
     """
-    from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                       find_replica_marker,
-                                                       read_replica_marker)
+    from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
+                                                        find_replica_marker,
+                                                        read_replica_marker)
     if not path or not osp.exists(path):
         return None
     if osp.isfile(path):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                   replica_marker_text)
+from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
+                                                    replica_marker_text)
 from mmlesion.datasets.data_layout import (DataLayoutError, check_data_root,
                                         check_release_root, iter_datasets)
 

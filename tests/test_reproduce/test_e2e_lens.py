@@ -49,10 +49,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mmlesion.datasets.demo.replica_deeplesion import deeplesion_generator
-from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                   read_replica_marker,
-                                                   replica_size)
+from mmlesion.datasets.demo.replicas.deeplesion import deeplesion_generator
+from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
+                                                    read_replica_marker,
+                                                    replica_size)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
                                          deeplesion_proxy_same, pair_distances)

@@ -72,8 +72,8 @@ def test_compare_without_results_is_an_error(tool, tmp_path, capsys):
 def test_a_replica_is_refused_unless_asked(tool, tmp_path, capsys):
     """A release replica (synthetic) passed as the real data is refused;
     --allow-replica rehearses on it."""
-    from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                       replica_marker_text)
+    from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
+                                                        replica_marker_text)
     root = tmp_path / 'DeepLesion'
     root.mkdir()
     (root / REPLICA_FILE).write_text(

@@ -14,8 +14,8 @@ from mmengine.logging import print_log
 from mmlesion.utils.writing.atomic import atomic_write_text
 from mmlesion.utils.progress import progress_bar
 from ..data_layout import replica_sidecar
-from ..demo.replica_marker import (REPLICA_FILE, find_replica_marker,
-                                   read_replica_marker)
+from ..demo.replicas.marker import (REPLICA_FILE, find_replica_marker,
+                                    read_replica_marker)
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter

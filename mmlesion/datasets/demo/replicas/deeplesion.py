@@ -31,9 +31,9 @@ from typing import Dict, List
 
 import numpy as np
 
-from .deeplesion_plan import _Series
-from .generator import DeepLesionDemoGenerator
-from .replica_marker import ReplicaSize
+from ..deeplesion_plan import _Series
+from ..generator import DeepLesionDemoGenerator
+from .marker import ReplicaSize
 
 #: Slices stored on each side of a key slice: 30 mm, as in the release
 #: (``Slice_range`` of the official rows).

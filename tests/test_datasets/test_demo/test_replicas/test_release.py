@@ -12,12 +12,12 @@ import pytest
 import SimpleITK as sitk
 
 from mmlesion.datasets.demo import DL_INFO_COLUMNS, dataset_digest
-from mmlesion.datasets.demo import release_replica as rr
-from mmlesion.datasets.demo.release_replica import (REPLICA_DATASETS,
-                                                    generate_release_replica)
-from mmlesion.datasets.demo.replica_marker import (REPLICA_FILE,
-                                                   REPLICA_FIRST_LINE,
-                                                   find_replica_marker)
+from mmlesion.datasets.demo.replicas import release as rr
+from mmlesion.datasets.demo.replicas.release import (REPLICA_DATASETS,
+                                                     generate_release_replica)
+from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
+                                                    REPLICA_FIRST_LINE,
+                                                    find_replica_marker)
 from mmlesion.testing import shared_data_root
 
 

@@ -5,10 +5,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .anatomy import SliceGrid
-from .replica_marker import ReplicaSize
-from .volume_plan import _Scan
-from .volumes import DemoVolumeGenerator
+from ..anatomy import SliceGrid
+from ..volume_plan import _Scan
+from ..volumes import DemoVolumeGenerator
+from .marker import ReplicaSize
 
 #: In-plane spacings are multiples of this (mm), offsets and slice positions
 #: of 1/128 mm: exact in binary, so the headers carry short numbers as the

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .replica_marker import ReplicaSize
-from .replica_volumes import replica_scans
-from .volumes import _to_file_layout
+from ..volumes import _to_file_layout
+from .marker import ReplicaSize
+from .scans import replica_scans
 
 #: First case of KiTS19's test set (imaging only).
 KITS19_FIRST_TEST_CASE = 210

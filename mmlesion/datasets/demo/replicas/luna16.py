@@ -32,11 +32,11 @@ from typing import List
 import numpy as np
 from scipy import ndimage as ndi
 
-from .anatomy import Tissue
-from .replica_marker import ReplicaSize
-from .replica_volumes import replica_scans
-from .volume_config import _UID_ROOT
-from .volumes import _fmt
+from ..anatomy import Tissue
+from ..volume_config import _UID_ROOT
+from ..volumes import _fmt
+from .marker import ReplicaSize
+from .scans import replica_scans
 
 ANNOTATION_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                       'diameter_mm')

@@ -26,10 +26,10 @@ from typing import List
 
 import numpy as np
 
-from .replica_marker import ReplicaSize
-from .replica_volumes import replica_scans
-from .volume_config import _UID_ROOT
-from .volume_plan import _lesion_box, ellipsoid_mask
+from ..volume_config import _UID_ROOT
+from ..volume_plan import _lesion_box, ellipsoid_mask
+from .marker import ReplicaSize
+from .scans import replica_scans
 
 SCAN_DIR = 'CT Lymph Nodes'
 MASK_DIR = 'MED_ABD_LYMPH_MASKS'

@@ -11,20 +11,20 @@ without the real data:
 dataset       layout (module)
 ============  ===========================================================
 deeplesion    ``Images_png/``, ``DL_info.csv``, manual 3D test set
-              (:mod:`.replica_deeplesion`)
+              (:mod:`.deeplesion`)
 luna16        ``subset0..9/``, ``seg-lungs-LUNA16/``, the official CSVs
-              (:mod:`.replica_luna16`)
+              (:mod:`.luna16`)
 kits19        ``data/case_XXXXX/``, ``data/kits.json``
-              (:mod:`.replica_label_maps`)
+              (:mod:`.label_maps`)
 lits          ``Training Batch 1|2/volume-N.nii``, ``segmentation-N.nii``
-              (:mod:`.replica_label_maps`)
+              (:mod:`.label_maps`)
 nih_ln        ``CT Lymph Nodes/<PatientID>/**/*.dcm``,
               ``MED_ABD_LYMPH_MASKS/<PatientID>/<PatientID>_mask.nii.gz``
-              (:mod:`.replica_nih_ln`)
+              (:mod:`.nih_ln`)
 ============  ===========================================================
 
 Every replica holds ``REPLICA.txt`` at its root
-(:func:`~.replica_marker.find_replica_marker` tells one apart from real
+(:func:`~.marker.find_replica_marker` tells one apart from real
 data). Writing is atomic (a temporary sibling folder renamed at the end)
 and refuses a non-empty folder unless ``overwrite`` (and then only a
 replica). Same dataset, size and seed give byte-identical files.
@@ -33,13 +33,12 @@ import time
 from pathlib import Path
 from typing import Dict, Union
 
-from .dataset_writer import write_dataset_dir
-from .replica_deeplesion import write_deeplesion_replica
-from .replica_label_maps import write_kits19_replica, write_lits_replica
-from .replica_luna16 import write_luna16_replica
-from .replica_marker import (REPLICA_FILE, find_replica_marker,  # noqa: F401
-                             replica_marker_text, replica_size)
-from .replica_nih_ln import write_nih_ln_replica
+from ..dataset_writer import write_dataset_dir
+from .deeplesion import write_deeplesion_replica
+from .label_maps import write_kits19_replica, write_lits_replica
+from .luna16 import write_luna16_replica
+from .marker import REPLICA_FILE, replica_marker_text, replica_size
+from .nih_ln import write_nih_ln_replica
 
 #: ``dataset -> (writer, one-line layout)``.
 REPLICA_DATASETS: Dict[str, tuple] = {
@@ -74,7 +73,7 @@ def generate_release_replica(dataset: str,
             have unpacked the release into).
         seed (int): random seed. Defaults to 0.
         size (str): ``tiny`` or ``small`` (see
-            :data:`~.replica_marker.REPLICA_SIZES`).
+            :data:`~.marker.REPLICA_SIZES`).
         overwrite (bool): replace a replica previously written there.
 
     Returns:

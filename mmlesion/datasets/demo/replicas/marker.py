@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The marker of a release replica and the replica sizes.
 
-A release replica (:mod:`mmlesion.datasets.demo.release_replica`) is a
+A release replica (:mod:`mmlesion.datasets.demo.replicas.release`) is a
 miniature, synthetic copy of a public dataset in its exact release layout.
 Its root holds ``REPLICA.txt``; the first line is :data:`REPLICA_FIRST_LINE`
 and the next lines are ``key: value`` pairs (``dataset``, ``size``,
@@ -78,7 +78,7 @@ def replica_marker_text(dataset: str, size: str, seed: int,
             f'seed: {seed}\n'
             f'version: {REPLICA_VERSION}\n'
             'generator: tools/misc/generate_release_replica.py '
-            '(mmlesion.datasets.demo.release_replica)\n'
+            '(mmlesion.datasets.demo.replicas.release)\n'
             f'layout: {layout}\n'
             'Images are rendered phantoms with planted lesions; every '
             'annotation is made up. Never report results on it.\n')

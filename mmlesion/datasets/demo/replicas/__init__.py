@@ -1,0 +1,2 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Release replicas: miniature synthetic copies of the public releases."""
