@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from ..deeplesion.dl_info import DL_INFO_COLUMNS  # noqa: F401 (generator)
 from .anatomy import Tissue, tissue_lut
 from .deeplesion_sizes import SIZE_SOURCES
 

@@ -34,14 +34,11 @@ from typing import Dict, List, Optional, Union
 import cv2
 import numpy as np
 
-from ..deeplesion.dl_info import (format_dl_number as _fmt,
+from ..deeplesion.dl_info import (DL_INFO_COLUMNS,
+                                  format_dl_number as _fmt,
                                   format_dl_numbers as _fmt_list)
-# The settings, the plan and the folder writer live in their own modules;
-# their names stay importable from here.
-from .dataset_writer import (check_output_dir, dataset_digest,  # noqa: F401
-                             merge_config, write_dataset_dir)
-from .deeplesion_config import (BOX_PADDING, DL_INFO_COLUMNS,  # noqa: F401
-                                GENERATOR_VERSION, META_FILE, SPLIT_CODES,
+from .dataset_writer import merge_config, write_dataset_dir
+from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                                 _NOT_BODY, DemoDataConfig)
 from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
 from .phantom import simulate_acquisition

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from mmlesion.datasets.demo import (BOX_PADDING, DL_INFO_COLUMNS, META_FILE,
-                                    SPLIT_CODES, DeepLesionDemoGenerator,
+from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
+from mmlesion.datasets.demo import (BOX_PADDING, META_FILE, SPLIT_CODES,
+                                    DeepLesionDemoGenerator,
                                     DemoDataConfig, dataset_digest,
                                     generate_demo_deeplesion)
 from mmlesion.testing import shared_data_root

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from mmlesion.datasets.demo import DL_INFO_COLUMNS, dataset_digest
+from mmlesion.datasets.deeplesion.dl_info import DL_INFO_COLUMNS
+from mmlesion.datasets.demo import dataset_digest
 from mmlesion.datasets.demo.replicas import release as rr
 from mmlesion.datasets.demo.replicas.release import (REPLICA_DATASETS,
                                                      generate_release_replica)
