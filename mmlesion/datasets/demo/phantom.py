@@ -26,10 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-# The patient model lives in .anatomy; its names stay importable from here.
-from .anatomy import (HU_MAX, HU_MIN, Lesion, PatientAnatomy,  # noqa: F401
-                      SliceGrid, Tissue, VesselSegment, _smoothstep,
-                      organ_scale, tissue_lut)
+from .anatomy import (HU_MAX, HU_MIN, Lesion, PatientAnatomy, SliceGrid,
+                      Tissue, _smoothstep, organ_scale, tissue_lut)
 
 
 class _Canvas:

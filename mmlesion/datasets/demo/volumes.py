@@ -77,8 +77,8 @@ from .dataset_writer import merge_config, write_dataset_dir
 from .volume_config import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
                             LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
                             DemoVolumeConfig)
-from .volume_plan import (DemoVolumePlanner, PlantedLesion,  # noqa: F401
-                          _ellipsoid_extent, _Scan, ellipsoid_mask)
+from .volume_plan import (DemoVolumePlanner, PlantedLesion, _ellipsoid_extent,
+                          _Scan)
 
 
 class DemoVolumeGenerator(DemoVolumePlanner):

@@ -174,7 +174,6 @@ def check_cfg_options(cfg: Config,
             continue
         for depth, part in enumerate(parts):
             path = parts[:depth]
-            here = '.'.join(parts[:depth + 1])
             if isinstance(node, (list, tuple)):
                 if not (part.isdigit() and int(part) < len(node)):
                     raise ConfigOptionError(
