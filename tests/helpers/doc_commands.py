@@ -15,8 +15,10 @@ of a markdown file and turns each into the commands it runs:
 
 What is left (``$T``, ``CONFIG``) is kept as written, so a caller can tell
 placeholders apart. :func:`inline_commands` finds the commands written
-inline (`` `python tools/...` ``) outside the fenced blocks, so a test can
-require that every command touching real data sits in a block it runs.
+inline (`` `python tools/...` ``, `` `python projects/...` ``, `` `python
+-m ...` ``, `` `bash tools/...` ``) outside the fenced blocks, so a test can
+require that every command touching real data sits in a block it runs, and
+start every one of them.
 """
 import re
 import shlex
@@ -208,7 +210,7 @@ def doc_commands(path: Union[str, Path], root: Optional[Path] = None
     return out
 
 
-_INLINE = re.compile(r'`((?:bash|python) (?:tools|-m)[^`]*)`')
+_INLINE = re.compile(r'`((?:bash|python) (?:tools|projects|-m)[^`]*)`')
 
 
 def inline_commands(path: Union[str, Path]) -> List[Tuple[int, str]]:

@@ -19,7 +19,10 @@ training or test of a full-size config, ``tools/reproduce.py``) is either
   options and its data checked (:func:`mmlesion.datasets.data_layout.
   check_data_root`) after the commands that make the data ran.
 
-So a wrong path or a missing step in the docs fails here. Commands run in
+So a wrong path or a missing step in the docs fails here. Every command,
+run here, skipped here or not touching real data, is also started from the
+clone's root without ``PYTHONPATH`` and checked to parse its arguments in
+``test_lab_docs.py``. Commands run in
 document order (the converters before what reads their output); the same
 command written in two docs runs once. Trainings and tests run each in a
 process of its own; neighbouring ``python tools/...`` commands that only
