@@ -4,7 +4,8 @@
 Every import counts: at module level, inside functions, under
 ``if TYPE_CHECKING:``; relative imports are resolved against the file.
 
-* No module imports a layer above its own: tools > apis >
+* No module imports a layer above its own: tools > reproduce >
+  protocols > training_data > apis >
   engine/visualization > datasets/models/evaluation (with anchors, mining,
   nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
   which imports (registers) every subpackage: inside the package it is an
@@ -53,12 +54,15 @@ from mmlesion.testing import repo_root
 #: datasets (both below anchors: the anchor tool measures boxes of a
 #: dataset against a model's pyramid), mining above datasets and evaluation
 #: (it reads the annotations and stacks boxes; datasets read the file it
-#: writes through ``datasets/lens/mined_file.py``), the table workflow above
-#: inference (it may run it; inference never plans a table).
+#: writes through ``datasets/lens/mined_file.py``), the workflows that run a
+#: model above inference (they run it; inference never trains, makes
+#: training data or evaluates): training data below the evaluation
+#: protocols (a protocol may train a method whose rounds make training
+#: data), the table workflow on top (it may run them all).
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
     'models', 'anchors', 'nas', 'mining', 'visualization', 'engine', 'apis',
-    'reproduce')
+    'training_data', 'protocols', 'reproduce')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600

@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     add_cfg_options_argument(p)
     add_trust_checkpoint_argument(p)
     args = p.parse_args(argv)
-    from mmlesion.apis import load_lens_and_train_set, make_fpr_proposals
-    from mmlesion.datasets.lens_fpr_patches import FORMAT
+    from mmlesion.apis import load_lens_and_train_set
+    from mmlesion.training_data import make_fpr_proposals
     from mmlesion.utils.writing.atomic import atomic_write
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
@@ -70,15 +70,12 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    out, counts = make_fpr_proposals(model, dataset, args.mined,
-                                     args.tp_thr, args.fp_thr,
-                                     args.max_offset)
+    made = make_fpr_proposals(model, dataset, args.mined, args.tp_thr,
+                              args.fp_thr, args.max_offset)
     with atomic_write(args.out) as f:
-        json.dump(dict(metainfo=dict(format=FORMAT, counts=counts,
-                                     tp_thr=args.tp_thr,
-                                     fp_thr=args.fp_thr),
-                       proposals=out), f)
-    print(json.dumps(dict(counts=counts, out=args.out)))
+        json.dump(made.file_content(tp_thr=args.tp_thr,
+                                    fp_thr=args.fp_thr), f)
+    print(json.dumps(dict(counts=made.counts.to_dict(), out=args.out)))
     return 0
 
 

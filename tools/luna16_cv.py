@@ -17,7 +17,7 @@ Example::
 Writes into ``--work-dir`` (default ``work_dirs/<config>_cv``): one
 ``fold<k>/`` per fold (the fold's mmengine work dir, its ``candidates.csv``,
 ``seriesuids.csv`` and ``fold_done.json``; layout in
-:mod:`mmlesion.apis.luna16_cv`), the pooled ``candidates.csv`` and
+:mod:`mmlesion.protocols.luna16_cv`), the pooled ``candidates.csv`` and
 ``seriesuids.csv``, and with ``--annotations`` the evaluation of the pooled
 candidates in ``eval/`` (``metrics.json``, ``froc.png``, ...; regenerated
 by every run, as the pooled files). A fold is trained (resuming an
@@ -33,12 +33,15 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
+
+if TYPE_CHECKING:
+    from mmlesion.protocols.luna16_cv import PooledFolds
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -153,14 +156,15 @@ def _num_folds(config: str, cfg_options) -> int:
     return config_num_folds(cfg, source=config)
 
 
-def _evaluate(args: argparse.Namespace, pooled: dict, out_dir: str) -> int:
+def _evaluate(args: argparse.Namespace, pooled: 'PooledFolds',
+              out_dir: str) -> int:
     path = osp.join(osp.dirname(osp.abspath(__file__)), 'analysis_tools',
                     'eval_luna16.py')
     spec = importlib.util.spec_from_file_location('eval_luna16', path)
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     argv = ['--annotations', args.annotations, '--seriesuids',
-            pooled['seriesuids'], '--candidates', pooled['candidates'],
+            pooled.seriesuids, '--candidates', pooled.candidates,
             '--out-dir', out_dir, '--overwrite', '--num-bootstrap',
             str(args.num_bootstrap), '--seed', str(args.seed), '--name',
             osp.splitext(osp.basename(args.config))[0] + ' (pooled folds)']
@@ -172,7 +176,7 @@ def _evaluate(args: argparse.Namespace, pooled: dict, out_dir: str) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.luna16_cv import pool_folds, run_fold
+    from mmlesion.protocols.luna16_cv import pool_folds, run_fold
     from mmlesion.utils import get_tool_logger
 
     if not osp.isfile(args.config):
@@ -208,19 +212,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         logger.info(f'fold {k} ({i + 1}/{len(folds)}): started')
         rec = run_fold(args.config, k, work_root, args.cfg_options, device,
                        logger, stage_checkpoint=args.stage_checkpoint)
-        state = ('done before, skipped' if rec.get('skipped') else
-                 f"trained in {rec['train_s']} s, tested in "
-                 f"{rec['test_s']} s")
+        state = ('done before, skipped' if rec.skipped else
+                 f'trained in {rec.train_s} s, tested in {rec.test_s} s')
         logger.info(
-            f"fold {k} ({i + 1}/{len(folds)}): {state}; "
-            f"{rec['num_candidates']} candidates on {rec['num_scans']} "
-            f"held-out scans; {time.perf_counter() - t0:.0f} s so far")
+            f'fold {k} ({i + 1}/{len(folds)}): {state}; '
+            f'{rec.num_candidates} candidates on {rec.num_scans} '
+            f'held-out scans; {time.perf_counter() - t0:.0f} s so far')
     if args.no_pool:
         return 0
     pooled = pool_folds(work_root, folds)
-    logger.info(f"pooled {len(folds)} folds: {pooled['num_candidates']} "
-                f"candidates on {pooled['num_scans']} scans -> "
-                f"{pooled['candidates']}")
+    logger.info(f'pooled {len(folds)} folds: {pooled.num_candidates} '
+                f'candidates on {pooled.num_scans} scans -> '
+                f'{pooled.candidates}')
     if args.annotations is None:
         logger.info('no --annotations: not scored')
         return 0

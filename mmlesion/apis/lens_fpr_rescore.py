@@ -21,11 +21,11 @@ import torch
 from mmengine.config import Config
 
 from mmlesion.datasets.lens_fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
-                                                VolumeFPRPatches)
+                                                VolumeFPRPatches,
+                                                positive_box_3d)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.progress import progress_bar
-from .lens_fpr_proposals import positive_box_3d
 from mmlesion.utils.writing.atomic import atomic_write
 
 

@@ -53,6 +53,25 @@ def label_fpr_proposal(boxes_2d: Sequence[tuple],
     return None
 
 
+def positive_box_3d(box: Sequence[float], decimals: int = 2) -> List[float]:
+    """A 3D box rounded to ``decimals``, each extent at least one unit of
+    the last decimal (a detector's box clipped at the image border can be
+    flat, which :class:`LENSFPRPatchDataset` rightly rejects).
+
+    Args:
+        box (Sequence[float]): ``[x1, y1, z1, x2, y2, z2]``.
+        decimals (int): decimals kept.
+
+    Returns:
+        list[float]: the rounded box with a positive extent.
+    """
+    step = 10.**-decimals
+    b = [round(float(v), decimals) for v in box]
+    for i in range(3):
+        b[i + 3] = max(b[i + 3], round(b[i] + step, decimals))
+    return b
+
+
 @DATASETS.register_module()
 class LENSFPRPatchDataset(BaseDataset):
     """3D CT patches centred on LENS 3D proposals, for :class:`~mmlesion.

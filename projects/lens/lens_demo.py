@@ -424,16 +424,15 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
         tuple: (row (e)'s 3D FROC, or None when there is no TP or no FP
         proposal to train on; ``dict(counts, trained)``).
     """
-    from mmlesion.apis.lens_fpr_proposals import make_fpr_proposals
-    from mmlesion.datasets.lens_fpr_patches import FORMAT
-    props, fpr_counts = make_fpr_proposals(
+    from mmlesion.training_data import make_fpr_proposals
+    made = make_fpr_proposals(
         model_d, lens_train_set(cfg_d, 0), mined_path,
         max_offset=s.mining_max_offset)
+    fpr_counts = made.counts.to_dict()
     os.makedirs(fpr_dir, exist_ok=True)
     prop_path = osp.join(fpr_dir, 'lens_fpr_proposals.json')
     with atomic_write(prop_path) as f:
-        json.dump(dict(metainfo=dict(format=FORMAT, counts=fpr_counts),
-                       proposals=props), f)
+        json.dump(made.file_content(), f)
     log(f'FPR proposals: {fpr_counts}')
     fpr = dict(counts=fpr_counts, trained=False)
     if not (fpr_counts['tp'] and fpr_counts['fp']):

@@ -121,7 +121,7 @@ def test_second_stage_starts_from_its_folds_first_stage(tmp_path):
     """Sec. III-E: a Table III row starts from the RPN stage of the same
     fold (--stage-checkpoint with {fold}); a missing one is named before
     any training."""
-    from mmlesion.apis.luna16_cv import fold_config, train_fold
+    from mmlesion.protocols.luna16_cv import fold_config, train_fold
     pattern = str(tmp_path / 'rpn_cv' / 'fold{fold}' / 'epoch_50.pth')
     cfg = fold_config(CONFIG, 1, str(tmp_path / 'w'),
                       stage_checkpoint=pattern)

@@ -20,7 +20,7 @@ and scored with 3D IoBB >= 0.3 at 1/8..8 FPs per sub-volume. Writes into
 ``--out-dir``: ``metrics.json`` (sensitivities, their average, counts,
 options), ``findings_3d.json`` (per sub-volume), ``froc3d_curve.png`` and
 ``froc3d_detections.json`` (each finding's outcome). Existing outputs are
-never replaced without ``--overwrite``. See :mod:`mmlesion.apis.lens_eval_3d`.
+never replaced without ``--overwrite``. See :mod:`mmlesion.protocols.lens_eval_3d`.
 """
 import argparse
 import sys
@@ -72,8 +72,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.lens_eval_3d import (Lens3DEvalSettings,
-                                            evaluate_lens_3d)
+    from mmlesion.protocols.lens_eval_3d import (Lens3DEvalSettings,
+                                                 evaluate_lens_3d)
     from mmlesion.utils import (CorruptCheckpointError,
                                 UntrustedCheckpointError, get_tool_logger)
     logger = get_tool_logger('eval_lens_3d')
@@ -92,13 +92,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             CorruptCheckpointError, UntrustedCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    rates = ', '.join(f'{k}: {v:.4f}' for k, v in res.items()
-                      if k.startswith('sens@'))
+    rates = ', '.join(f'{k}: {v:.4f}' for k, v in res.sensitivity.items())
     logger.info(
-        f"LENS 3D evaluation{' with FPR (Eq. 2)' if res['fpr'] else ''}: "
-        f"{res['sub_volumes']} sub-volumes, {res['lesions']} lesions, "
-        f"{res['findings']} findings\n{rates}\n"
-        f"average sensitivity: {res['average']:.4f}\nwrote "
+        f"LENS 3D evaluation{' with FPR (Eq. 2)' if res.fpr else ''}: "
+        f'{res.sub_volumes} sub-volumes, {res.lesions} lesions, '
+        f'{res.findings} findings\n{rates}\n'
+        f'average sensitivity: {res.average:.4f}\nwrote '
         f'{args.out_dir}/metrics.json, findings_3d.json, froc3d_curve.png, '
         'froc3d_detections.json')
     return 0

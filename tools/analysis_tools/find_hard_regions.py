@@ -74,7 +74,7 @@ def output_paths(out: str) -> List[str]:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
-    from mmlesion.apis import find_hard_regions
+    from mmlesion.training_data import find_hard_regions
     from mmlesion.datasets.hard_regions import dump_hard_regions
     from mmlesion.utils import apply_cv_fold
     from mmlesion.visualization.hard_regions import plot_hard_regions
@@ -89,10 +89,10 @@ def main(argv=None) -> List[dict]:
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
-    scans = find_hard_regions(
+    scans = [scan.to_dict() for scan in find_hard_regions(
         cfg, args.checkpoint, device=args.device, max_scans=args.max_scans,
         neg_score_thr=args.neg_score_thr, pos_score_thr=args.pos_score_thr,
-        max_negatives=args.max_negatives)
+        max_negatives=args.max_negatives)]
     dump_hard_regions(
         args.out, scans, overwrite=args.overwrite, config=args.config,
         checkpoint=args.checkpoint, neg_score_thr=args.neg_score_thr,

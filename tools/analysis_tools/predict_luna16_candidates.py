@@ -58,7 +58,7 @@ def main(argv=None) -> Dict:
     add_trust_checkpoint_argument(parser)
     add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
-    from mmlesion.apis.luna16_candidates import predict_candidates
+    from mmlesion.protocols.luna16_candidates import predict_candidates
     from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
                                                        write_candidates_csv)
     from mmlesion.utils.writing.atomic import atomic_write
@@ -72,8 +72,9 @@ def main(argv=None) -> Dict:
     if args.cfg_options:
         from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
-    cands, scans = predict_candidates(cfg, args.checkpoint, args.device,
-                                      args.max_scans)
+    tested = predict_candidates(cfg, args.checkpoint, args.device,
+                                args.max_scans)
+    cands, scans = tested.candidates, tested.scans
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     write_candidates_csv(args.out, cands.seriesuids, cands.xyz,
                          cands.probability)

@@ -13,10 +13,10 @@ from mmdet.registry import DATASETS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.apis.lens_eval_3d import (findings_in_subvolume,
-                                        findings_to_release_boxes,
-                                        score_subvolumes)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.protocols.lens_eval_3d import (findings_in_subvolume,
+                                             findings_to_release_boxes,
+                                             score_subvolumes)
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.evaluation.functional.froc_3d import (froc_3d_curve,
                                                     lens_sensitivities,

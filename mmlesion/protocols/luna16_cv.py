@@ -22,7 +22,8 @@ import csv
 import json
 import os.path as osp
 import time
-from typing import List, Optional, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.config import Config
@@ -39,6 +40,59 @@ from mmlesion.utils.configs.pretty_text import formatted_once
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'
+
+
+@dataclass
+class FoldRecord:
+    """One fold of the cross-validation, as ``fold_done.json`` records it.
+
+    Args:
+        fold (int): the held-out fold.
+        checkpoint (str): its last checkpoint.
+        num_scans (int): held-out scans tested.
+        num_candidates (int): their candidates.
+        train_s (float): seconds of training.
+        test_s (float): seconds of testing.
+        skipped (bool): done before, read from its ``fold_done.json``.
+    """
+    fold: int
+    checkpoint: str
+    num_scans: int
+    num_candidates: int
+    train_s: float
+    test_s: float
+    skipped: bool = False
+
+    @classmethod
+    def from_file(cls, path: str) -> 'FoldRecord':
+        """A fold done before (``skipped``), from its ``fold_done.json``."""
+        with open(path) as f:
+            record = json.load(f)
+        record.pop('skipped', None)
+        return cls(**record, skipped=True)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``fold_done.json`` (``skipped`` only when True)."""
+        out = asdict(self)
+        if not self.skipped:
+            out.pop('skipped')
+        return out
+
+
+@dataclass
+class PooledFolds:
+    """The folds' candidates and scans pooled into the run's work dir.
+
+    Args:
+        candidates (str): path of the pooled ``candidates.csv``.
+        seriesuids (str): path of the pooled ``seriesuids.csv``.
+        num_candidates (int): pooled candidates.
+        num_scans (int): held-out scans of all folds.
+    """
+    candidates: str
+    seriesuids: str
+    num_candidates: int
+    num_scans: int
 
 
 def _write_json(path: str, payload: dict) -> None:
@@ -142,7 +196,7 @@ def train_fold(cfg: Config, logger) -> str:
 
 def run_fold(config: str, fold: int, work_root: str,
              cfg_options: Optional[dict], device: str, logger,
-             stage_checkpoint: Optional[str] = None) -> dict:
+             stage_checkpoint: Optional[str] = None) -> FoldRecord:
     """Train and test one fold unless it is done; returns its record.
 
     Args:
@@ -155,31 +209,30 @@ def run_fold(config: str, fold: int, work_root: str,
         stage_checkpoint (str, optional): see :func:`fold_config`.
 
     Returns:
-        dict: the fold's ``fold_done.json`` content.
+        FoldRecord: the fold's ``fold_done.json`` (``skipped`` when it was
+        done before).
     """
     work_dir = osp.join(work_root, f'fold{fold}')
     done = osp.join(work_dir, FOLD_DONE)
     if osp.isfile(done):
-        with open(done) as f:
-            record = json.load(f)
-        record['skipped'] = True
-        return record
+        return FoldRecord.from_file(done)
     t0 = time.perf_counter()
     cfg = fold_config(config, fold, work_dir, cfg_options, stage_checkpoint)
     ckpt = train_fold(cfg, logger)
     t1 = time.perf_counter()
-    cands, scans = predict_candidates(cfg, ckpt, device, show_progress=False)
-    write_candidates(osp.join(work_dir, 'candidates.csv'), cands)
-    write_seriesuids(osp.join(work_dir, 'seriesuids.csv'), scans)
-    record = dict(fold=fold, checkpoint=ckpt, num_scans=len(scans),
-                  num_candidates=int(len(cands.probability)),
-                  train_s=round(t1 - t0, 1),
-                  test_s=round(time.perf_counter() - t1, 1))
-    _write_json(done, record)
+    tested = predict_candidates(cfg, ckpt, device, show_progress=False)
+    write_candidates(osp.join(work_dir, 'candidates.csv'), tested.candidates)
+    write_seriesuids(osp.join(work_dir, 'seriesuids.csv'), tested.scans)
+    record = FoldRecord(
+        fold=fold, checkpoint=ckpt, num_scans=len(tested.scans),
+        num_candidates=int(len(tested.candidates.probability)),
+        train_s=round(t1 - t0, 1),
+        test_s=round(time.perf_counter() - t1, 1))
+    _write_json(done, record.to_dict())
     return record
 
 
-def pool_folds(work_root: str, folds: Sequence[int]) -> dict:
+def pool_folds(work_root: str, folds: Sequence[int]) -> PooledFolds:
     """Pool the folds' candidates and scans into ``work_root``.
 
     Args:
@@ -187,7 +240,7 @@ def pool_folds(work_root: str, folds: Sequence[int]) -> dict:
         folds (Sequence[int]): the folds, in this order.
 
     Returns:
-        dict: ``candidates`` and ``seriesuids`` (paths) and counts.
+        PooledFolds: the paths written and the counts.
 
     Raises:
         ValueError: a scan is held out by two folds.
@@ -211,10 +264,10 @@ def pool_folds(work_root: str, folds: Sequence[int]) -> dict:
         np.concatenate(uids) if uids else np.zeros(0, object),
         np.concatenate(xyz) if xyz else np.zeros((0, 3)),
         np.concatenate(prob) if prob else np.zeros(0))
-    out = dict(candidates=osp.join(work_root, 'candidates.csv'),
-               seriesuids=osp.join(work_root, 'seriesuids.csv'),
-               num_candidates=int(len(pooled.probability)),
-               num_scans=len(scans))
-    write_candidates(out['candidates'], pooled)
-    write_seriesuids(out['seriesuids'], scans)
+    out = PooledFolds(candidates=osp.join(work_root, 'candidates.csv'),
+                      seriesuids=osp.join(work_root, 'seriesuids.csv'),
+                      num_candidates=int(len(pooled.probability)),
+                      num_scans=len(scans))
+    write_candidates(out.candidates, pooled)
+    write_seriesuids(out.seriesuids, scans)
     return out

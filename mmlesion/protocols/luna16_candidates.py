@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 candidates (world points) of a 3D detector on its test scans."""
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -11,16 +12,30 @@ from mmdet.registry import DATASETS
 from mmlesion.evaluation.functional.luna16 import LUNA16Candidates
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
+from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                           init_lesion_detector)
 from mmlesion.utils.progress import track_progress
-from .detector_loader import DetectorLoadSettings, init_lesion_detector
+
+
+@dataclass
+class TestSetCandidates:
+    """What :func:`predict_candidates` gives back.
+
+    Args:
+        candidates (LUNA16Candidates): every detection as a world point
+            with its probability.
+        scans (list[str]): the series UIDs of every processed scan (also
+            those without a candidate), in order.
+    """
+    candidates: LUNA16Candidates
+    scans: List[str]
 
 
 def predict_candidates(cfg: Config,
                        checkpoint: Optional[str],
                        device: str = 'cpu',
                        max_scans: Optional[int] = None,
-                       show_progress: bool = True
-                       ) -> Tuple[LUNA16Candidates, List[str]]:
+                       show_progress: bool = True) -> TestSetCandidates:
     """Run the config's test set scan by scan and collect world candidates.
 
     Each detection's box centre becomes a world point (x, y, z mm) through
@@ -36,7 +51,7 @@ def predict_candidates(cfg: Config,
         show_progress (bool): a progress bar over the scans.
 
     Returns:
-        tuple: candidates, and the series UIDs of every processed scan.
+        TestSetCandidates: the candidates and the processed scans.
     """
     model = init_lesion_detector(
         cfg, checkpoint, DetectorLoadSettings(device=device)).model
@@ -71,4 +86,4 @@ def predict_candidates(cfg: Config,
         np.asarray(uids, dtype=object),
         np.concatenate(xyz) if xyz else np.zeros((0, 3)),
         np.concatenate(probs) if probs else np.zeros(0))
-    return cands, scans
+    return TestSetCandidates(cands, scans)

@@ -33,8 +33,8 @@ import logging
 import os
 import os.path as osp
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -183,11 +183,64 @@ class Lens3DEvalSettings:
     skip_missing_series: bool = False
 
 
+#: The protocol line of ``metrics.json``.
+PROTOCOL = ('LENS 3D (docs/protocols.md §2): 3D IoBB >= 0.3, '
+            'sensitivity at 1/8..8 FPs per sub-volume')
+
+
+@dataclass
+class Lens3DEvaluation:
+    """What :func:`evaluate_lens_3d` measured; ``metrics.json`` holds
+    :meth:`to_dict`.
+
+    Args:
+        sensitivity (dict): ``sens@{r}`` -> sensitivity at ``r`` FPs per
+            sub-volume, r = 1/8..8.
+        average (float): their mean, the headline.
+        sub_volumes (int): sub-volumes evaluated.
+        series (int): their series.
+        lesions (int): their lesions.
+        findings (int): 3D findings scored.
+        fpr (bool): whether the FPR re-scored them (row (e), Eq. 2).
+        experts (list[int], optional): the LENS experts fused.
+        max_offset (int, optional): predicted slices' distance to a key
+            slice (None: every stored slice).
+        stacking_iou_thr (float): 2D -> 3D stacking IoU.
+        splits (list[str]): splits of the manual file.
+        subset (dict, optional): for a subset of the sub-volumes: of how
+            many sub-volumes and series, the series predicted and skipped.
+        files (dict): absolute paths of the config, checkpoint, manual
+            file and FPR files.
+    """
+    sensitivity: Dict[str, float]
+    average: float
+    sub_volumes: int
+    series: int
+    lesions: int
+    findings: int
+    fpr: bool
+    experts: Optional[List[int]]
+    max_offset: Optional[int]
+    stacking_iou_thr: float
+    splits: List[str]
+    subset: Optional[Dict[str, Any]] = None
+    files: Dict[str, Optional[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``metrics.json``: ``protocol``, the sensitivities, ``average``,
+        then the other fields in their order."""
+        out: Dict[str, Any] = dict(protocol=PROTOCOL, **self.sensitivity)
+        out.update((f.name, getattr(self, f.name)) for f in fields(self)
+                   if f.name != 'sensitivity')
+        return out
+
+
 def evaluate_lens_3d(config: str,
                      checkpoint: Optional[str],
                      ann_3d: str,
                      out_dir: str,
-                     settings: Optional[Lens3DEvalSettings] = None) -> dict:
+                     settings: Optional[Lens3DEvalSettings] = None
+                     ) -> Lens3DEvaluation:
     """Predict, (re-score,) score and write the LENS 3D evaluation.
 
     Args:
@@ -203,7 +256,8 @@ def evaluate_lens_3d(config: str,
             ``Lens3DEvalSettings()``.
 
     Returns:
-        dict: what ``metrics.json`` holds.
+        Lens3DEvaluation: the sensitivities and counts
+        (:meth:`~Lens3DEvaluation.to_dict`: what ``metrics.json`` holds).
 
     Raises:
         FileExistsError: outputs exist and ``overwrite`` is False.
@@ -213,7 +267,7 @@ def evaluate_lens_3d(config: str,
     """
     from mmengine.logging import print_log
 
-    from .series_inference import predict_series_3d
+    from mmlesion.apis.series_inference import predict_series_3d
     s = settings or Lens3DEvalSettings()
     check_outputs(out_dir, s.overwrite)
     if (s.fpr_config is None) != (s.fpr_checkpoint is None):
@@ -251,17 +305,17 @@ def evaluate_lens_3d(config: str,
         _rescore_subvolumes(per_sub, subvolumes, infos, fpr, s)
     os.makedirs(out_dir, exist_ok=True)
     sens = score_subvolumes(per_sub, subvolumes, out_dir)
-    record = _metrics_record(
+    result = _evaluation(
         sens, subvolumes, per_sub, total, s,
         dict(fpr=fpr is not None, series=sorted(series), skipped=skipped))
-    record['files'] = dict(
+    result.files = dict(
         config=osp.abspath(config),
         checkpoint=checkpoint and osp.abspath(checkpoint),
         ann_3d=osp.abspath(ann_3d),
         fpr_config=s.fpr_config and osp.abspath(s.fpr_config),
         fpr_checkpoint=s.fpr_checkpoint and osp.abspath(s.fpr_checkpoint))
-    _write_outputs(out_dir, record, per_sub)
-    return record
+    _write_outputs(out_dir, result.to_dict(), per_sub)
+    return result
 
 
 def _manual_subvolumes(ann_3d: str, s: Lens3DEvalSettings) -> tuple:
@@ -294,9 +348,10 @@ def _load_lens(config: str, checkpoint: Optional[str],
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from .detector_loader import DetectorLoadSettings, init_lesion_detector
-    from .lens_fpr_rescore import load_fpr_model
-    from .series_inference import set_lens_experts
+    from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                               init_lesion_detector)
+    from mmlesion.apis.lens_fpr_rescore import load_fpr_model
+    from mmlesion.apis.series_inference import set_lens_experts
     cfg = Config.fromfile(config)
     if s.cfg_options:
         cfg.merge_from_dict(s.cfg_options)
@@ -358,7 +413,7 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
     ``per_sub``, by decreasing score)."""
     from mmengine.logging import print_log
 
-    from .lens_fpr_rescore import rescore_findings_with_fpr
+    from mmlesion.apis.lens_fpr_rescore import rescore_findings_with_fpr
     print_log('eval_lens_3d: re-scoring the findings with the FPR '
               'network (Eq. 2)', logger='current')
     by_series: Dict[str, List[Finding3D]] = {}
@@ -383,16 +438,17 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
         pos[k] += n
 
 
-def _metrics_record(sens: Dict[str, float], subvolumes: list,
-                    per_sub: Dict[str, List[Finding3D]], total: dict,
-                    s: Lens3DEvalSettings, run: dict) -> dict:
-    """``metrics.json`` but its ``files``; ``run`` holds whether the FPR
+def _evaluation(sens: Dict[str, float], subvolumes: list,
+                per_sub: Dict[str, List[Finding3D]], total: dict,
+                s: Lens3DEvalSettings, run: dict) -> Lens3DEvaluation:
+    """The result but its ``files``; ``run`` holds whether the FPR
     re-scored (``fpr``), the predicted series' names (``series``, what a
     subset records) and the series skipped (``skipped``)."""
-    return dict(
-        protocol='LENS 3D (docs/protocols.md §2): 3D IoBB >= 0.3, '
-        'sensitivity at 1/8..8 FPs per sub-volume',
-        **sens,
+    sens = dict(sens)
+    average = sens.pop('average')
+    return Lens3DEvaluation(
+        sensitivity=sens,
+        average=average,
         sub_volumes=len(subvolumes),
         series=len({sub.volume for sub in subvolumes}),
         lesions=int(sum(len(sub.boxes) for sub in subvolumes)),

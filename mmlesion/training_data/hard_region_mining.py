@@ -3,7 +3,8 @@
 (one round of Anchor Based Sampling, 3D Aggregated Faster R-CNN Sec. IV-C).
 """
 import copy
-from typing import List, Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -12,10 +13,41 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from mmdet.registry import DATASETS
-from ..evaluation.functional.hard_regions import scan_hard_regions
-from .detector_loader import DetectorLoadSettings, init_lesion_detector
-
+from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                           init_lesion_detector)
+from mmlesion.evaluation.functional.hard_regions import scan_hard_regions
 from mmlesion.utils.progress import track_progress
+
+
+@dataclass
+class ScanHardRegions:
+    """The hard regions of one training scan, an entry of a hard-region
+    file (:mod:`mmlesion.datasets.hard_regions`).
+
+    Args:
+        id (str): the scan's ``img_id``.
+        series_uid (str, optional): its series UID.
+        img_path (str): its file.
+        shape_zyx (list[int]): the shape the model saw.
+        spacing_zyx (list[float]): its voxel spacing, mm.
+        origin_xyz (list[float]): its world origin, mm.
+        direction (list[float]): its direction cosines, row-major 3 x 3.
+        regions (list[dict]): the hard regions of
+            :func:`~mmlesion.evaluation.functional.hard_regions.
+            scan_hard_regions` (``kind``, world centre and size, score).
+    """
+    id: str
+    series_uid: Optional[str]
+    img_path: str
+    shape_zyx: List[int]
+    spacing_zyx: List[float]
+    origin_xyz: List[float]
+    direction: List[float]
+    regions: List[Dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The entry as the file holds it (the fields in this order)."""
+        return asdict(self)
 
 
 def training_scans_cfg(cfg: Config) -> ConfigDict:
@@ -57,7 +89,8 @@ def find_hard_regions(cfg: Config,
                       max_scans: Optional[int] = None,
                       neg_score_thr: float = 0.5,
                       pos_score_thr: float = 0.5,
-                      max_negatives: Optional[int] = 20) -> List[dict]:
+                      max_negatives: Optional[int] = 20
+                      ) -> List[ScanHardRegions]:
     """Run a trained model over every training scan and list its hard
     regions.
 
@@ -77,8 +110,8 @@ def find_hard_regions(cfg: Config,
         max_negatives (int, optional): hard negatives kept per scan.
 
     Returns:
-        list[dict]: one entry per scan in the format of
-        :mod:`mmlesion.datasets.hard_regions`.
+        list[ScanHardRegions]: one per scan (:meth:`ScanHardRegions.
+        to_dict`: an entry of :mod:`mmlesion.datasets.hard_regions`).
     """
     model_cfg = copy.deepcopy(cfg)
     # one progress bar over the scans instead of one per scan
@@ -112,7 +145,7 @@ def find_hard_regions(cfg: Config,
             meta['spacing_zyx'], meta['origin_xyz'], direction,
             info.get('instances', []), neg_score_thr, pos_score_thr,
             max_negatives, where)
-        entries.append(dict(
+        entries.append(ScanHardRegions(
             id=str(info['img_id']),
             series_uid=info.get('series_uid'),
             img_path=str(info.get('img_path')),
@@ -121,7 +154,7 @@ def find_hard_regions(cfg: Config,
             origin_xyz=[float(s) for s in meta['origin_xyz']],
             direction=[float(v) for v in direction],
             regions=regions))
-    kinds = [r['kind'] for e in entries for r in e['regions']]
+    kinds = [r['kind'] for e in entries for r in e.regions]
     print_log(
         f'find_hard_regions: {len(entries)} scans, '
         f"{kinds.count('hard_negative')} hard negatives, "

@@ -3,15 +3,77 @@
 of a trained LENS model on its training set, labelled TP / FP for the FPR
 network (shared by ``tools/lens_fpr_proposals.py`` and the demo command)."""
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
 
-from mmlesion.datasets.lens_fpr_patches import label_fpr_proposal
+from mmlesion.apis.series_inference import predict_series_3d
+from mmlesion.datasets.lens_fpr_patches import (FORMAT, label_fpr_proposal,
+                                                positive_box_3d)
 from mmlesion.datasets.lens.mined_file import read_mined_file
-from .series_inference import predict_series_3d
+
+
+@dataclass
+class FPRProposal:
+    """A labelled 3D proposal, a record of the FPR's training file (the
+    format of :class:`~mmlesion.datasets.LENSFPRPatchDataset`).
+
+    Args:
+        series_dir (str): the series folder.
+        bbox_3d (list[float]): ``[x1, y1, z1, x2, y2, z2]``, z in slice
+            indices, with a positive extent.
+        score (float): the LENS score, 4 decimals.
+        label (int): 1 TP, 0 FP.
+    """
+    series_dir: str
+    bbox_3d: List[float]
+    score: float
+    label: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The record as the file holds it."""
+        return dict(series_dir=self.series_dir, bbox_3d=self.bbox_3d,
+                    score=self.score, label=self.label)
+
+
+@dataclass
+class FPRProposalCounts:
+    """How many 3D proposals were labelled TP, FP or left unused."""
+    tp: int = 0
+    fp: int = 0
+    unused: int = 0
+
+    def to_dict(self) -> Dict[str, int]:
+        """``{'tp', 'fp', 'unused'}``, as the file's ``metainfo`` and the
+        tools print them."""
+        return dict(tp=self.tp, fp=self.fp, unused=self.unused)
+
+
+@dataclass
+class FPRProposals:
+    """What :func:`make_fpr_proposals` gives back.
+
+    Args:
+        proposals (list[FPRProposal]): the labelled proposals.
+        counts (FPRProposalCounts): TP / FP / unused counts.
+    """
+    proposals: List[FPRProposal] = field(default_factory=list)
+    counts: FPRProposalCounts = field(default_factory=FPRProposalCounts)
+
+    def file_content(self, **metainfo: Any) -> Dict[str, Any]:
+        """The FPR's training file: ``metainfo`` (``format``, ``counts``,
+        then ``metainfo``) and ``proposals``.
+
+        Args:
+            **metainfo: further provenance, e.g. the thresholds.
+        """
+        return dict(
+            metainfo=dict(format=FORMAT, counts=self.counts.to_dict(),
+                          **metainfo),
+            proposals=[p.to_dict() for p in self.proposals])
 
 
 def _add(d: dict, key: tuple, boxes) -> None:
@@ -21,25 +83,13 @@ def _add(d: dict, key: tuple, boxes) -> None:
             [d.get(key, np.zeros((0, 4), np.float32)), boxes])
 
 
-def positive_box_3d(box, decimals: int = 2) -> List[float]:
-    """A 3D box rounded to ``decimals``, each extent at least one unit of
-    the last decimal (a detector's box clipped at the image border can be
-    flat, which :class:`LENSFPRPatchDataset` rightly rejects)."""
-    step = 10.**-decimals
-    b = [round(float(v), decimals) for v in box]
-    for i in range(3):
-        b[i + 3] = max(b[i + 3], round(b[i] + step, decimals))
-    return b
-
-
 def make_fpr_proposals(model: torch.nn.Module,
                        dataset: BaseDataset,
                        mined: Optional[str] = None,
                        tp_thr: float = 0.5,
                        fp_thr: float = 0.3,
                        max_offset: Optional[int] = None,
-                       show_progress: bool = True
-                       ) -> Tuple[List[dict], Dict[str, int]]:
+                       show_progress: bool = True) -> FPRProposals:
     """3D proposals of ``model`` on ``dataset``, labelled for the FPR.
 
     A proposal is a TP when one of its 2D boxes has IoU > ``tp_thr`` with an
@@ -57,8 +107,9 @@ def make_fpr_proposals(model: torch.nn.Module,
         show_progress (bool): progress bar.
 
     Returns:
-        tuple: (proposals ``dict(series_dir, bbox_3d, score, label)``, the
-        format of :class:`LENSFPRPatchDataset`; counts of tp / fp / unused).
+        FPRProposals: the proposals (the records of
+        :class:`LENSFPRPatchDataset`'s file) and the TP / FP / unused
+        counts.
     """
     positives: dict = {}
     everything: dict = {}
@@ -79,7 +130,7 @@ def make_fpr_proposals(model: torch.nn.Module,
             _add(everything, key, s['mined'] + s['uncertain'])
     findings = predict_series_3d(model, dataset, tp_thr, max_offset,
                                  show_progress=show_progress)
-    out, counts = [], dict(tp=0, fp=0, unused=0)
+    out = FPRProposals()
     for name, items in findings.items():
         pos = {z: b for (n, z), b in positives.items() if n == name}
         every = {z: b for (n, z), b in everything.items() if n == name}
@@ -87,10 +138,13 @@ def make_fpr_proposals(model: torch.nn.Module,
             label = label_fpr_proposal(f.boxes_2d, pos, every, tp_thr,
                                        fp_thr)
             if label is None:
-                counts['unused'] += 1
+                out.counts.unused += 1
                 continue
-            counts['tp' if label else 'fp'] += 1
-            out.append(dict(series_dir=name,
-                            bbox_3d=positive_box_3d(f.bbox_3d),
-                            score=round(float(f.score), 4), label=label))
-    return out, counts
+            if label:
+                out.counts.tp += 1
+            else:
+                out.counts.fp += 1
+            out.proposals.append(FPRProposal(
+                series_dir=name, bbox_3d=positive_box_3d(f.bbox_3d),
+                score=round(float(f.score), 4), label=label))
+    return out
