@@ -153,7 +153,6 @@ def checkpoints_trusted() -> bool:
     return env_switch_on(TRUST_ENV)
 
 
-def _history_buffer_getstate(self: HistoryBuffer) -> dict:
 @contextlib.contextmanager
 def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
     """Trust every checkpoint inside the block, as ``--trust-checkpoint``.
@@ -178,6 +177,7 @@ def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
             os.environ[TRUST_ENV] = before
 
 
+def _history_buffer_getstate(self: HistoryBuffer) -> dict:
     """``HistoryBuffer.__getstate__`` without the built-in statistics.
 
     mmengine's version stores all of ``_statistics_methods`` so that custom
