@@ -325,8 +325,8 @@ def cache_recist_masks(dataset, folder: str) -> int:
         int: the key slices written (0: the pipeline has no
         ``RecistToMask``).
     """
-    from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
-                                                             write_cache_meta)
+    from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
+    from mmlesion.datasets.transforms.recist_mask_cache import write_cache_meta
     steps = dataset.pipeline.transforms
     where = [i for i, t in enumerate(steps)
              if step_name(t) == 'RecistToMask']

@@ -82,8 +82,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def _check_out(out: str, params: dict, force: bool) -> None:
     """Refuse to touch a folder we did not make, or other parameters."""
-    from mmlesion.datasets.transforms.recist_grabcut import (_json_value,
-                                                             read_cache_meta)
+    from mmlesion.datasets.transforms.recist_mask_cache import (
+        _json_value, read_cache_meta)
     if not osp.isdir(out) or not os.listdir(out) or force:
         return
     if not osp.isfile(osp.join(out, 'meta.json')):
@@ -102,8 +102,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.datasets.deeplesion.recist_mask_source import (
         build_recist_source)
-    from mmlesion.datasets.transforms.recist_grabcut import (cache_file_name,
-                                                             write_cache_meta)
+    from mmlesion.datasets.transforms.recist_mask_cache import (
+        cache_file_name, write_cache_meta)
     from mmlesion.utils.progress import progress_bar
     cfg_options = args.cfg_options
     overrides = {}

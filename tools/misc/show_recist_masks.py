@@ -86,7 +86,7 @@ def draw_lesion_panel(image_u8: np.ndarray, bbox: np.ndarray,
     """One zoomed BGR panel of a lesion (see the module docstring)."""
     import cv2
 
-    from mmlesion.datasets.transforms.recist_grabcut import recist_polygon
+    from mmlesion.datasets.transforms.recist_grabcut_ops import recist_polygon
     h, w = image_u8.shape[:2]
     x1, y1, x2, y2 = bbox
     side = max(x2 - x1, y2 - y1, 8.0)
@@ -153,12 +153,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from mmlesion.datasets.deeplesion.recist_mask_source import (
         build_recist_source)
-    from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
-                                                             box_pixel_mask,
-                                                             key_slice_uint8,
-                                                             paste_crop,
-                                                             rasterize_polygon,
-                                                             recist_polygon)
+    from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
+    from mmlesion.datasets.transforms.recist_grabcut_ops import (
+        box_pixel_mask, key_slice_uint8, paste_crop, rasterize_polygon,
+        recist_polygon)
     from mmlesion.utils.writing.atomic import atomic_save_with
     cfg_options = args.cfg_options
     overrides = {}

@@ -75,18 +75,10 @@ from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
-# The mask operations and the cache live in their own modules; every name
-# stays importable from here.
-from .recist_grabcut_ops import (_BOX_TOL, ArrayLike,  # noqa: F401
-                                 box_ellipse, box_pixel_mask, box_pixel_range,
-                                 key_slice_uint8, paste_crop, polygon_area,
-                                 rasterize_ellipse, rasterize_polygon,
-                                 recist_ellipse, recist_grabcut_mask,
-                                 recist_polygon)
-from .recist_mask_cache import (CACHE_FORMAT, CACHE_PARAM_KEYS,  # noqa: F401
-                                _json_value, cache_file_name, load_mask_npz,
-                                read_cache_meta, save_mask_npz,
-                                write_cache_meta)
+from .recist_grabcut_ops import (_BOX_TOL, key_slice_uint8, paste_crop,
+                                 recist_grabcut_mask)
+from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
+                                load_mask_npz, read_cache_meta, save_mask_npz)
 
 
 @TRANSFORMS.register_module()
@@ -247,7 +239,8 @@ class RecistToMask(BaseTransform):
                          ) -> Tuple[List[np.ndarray], List[str]]:
         """Compute an image's masks (:meth:`compute_masks`) and write them
         as its file of a mask cache in ``cache_dir`` (module docstring; the
-        folder's ``meta.json`` is :func:`write_cache_meta`'s).
+        folder's ``meta.json`` is
+        :func:`~.recist_mask_cache.write_cache_meta`'s).
 
         Returns:
             tuple: the crops and the method of each instance.

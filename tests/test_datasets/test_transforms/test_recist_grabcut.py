@@ -13,10 +13,14 @@ from mmengine.registry import init_default_scope
 from mmdet.structures.bbox import HorizontalBoxes
 from mmdet.structures.mask import BitmapMasks
 
-from mmlesion.datasets.transforms.recist_grabcut import (
-    RecistToMask, box_pixel_mask, cache_file_name, key_slice_uint8,
-    load_mask_npz, paste_crop, rasterize_polygon, recist_grabcut_mask,
-    recist_polygon, save_mask_npz, write_cache_meta)
+from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
+from mmlesion.datasets.transforms.recist_grabcut_ops import (
+    box_pixel_mask, key_slice_uint8, paste_crop, rasterize_polygon,
+    recist_grabcut_mask, recist_polygon)
+from mmlesion.datasets.transforms.recist_mask_cache import (cache_file_name,
+                                                            load_mask_npz,
+                                                            save_mask_npz,
+                                                            write_cache_meta)
 from mmlesion.testing import shared_data_root
 
 init_default_scope('mmdet')

@@ -21,9 +21,12 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmlesion.datasets.transforms.recist_grabcut import (
-    _BOX_TOL, RecistToMask, box_pixel_mask, cache_file_name, save_mask_npz,
-    write_cache_meta)
+from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
+from mmlesion.datasets.transforms.recist_grabcut_ops import (_BOX_TOL,
+                                                             box_pixel_mask)
+from mmlesion.datasets.transforms.recist_mask_cache import (cache_file_name,
+                                                            save_mask_npz,
+                                                            write_cache_meta)
 
 init_default_scope('mmdet')
 

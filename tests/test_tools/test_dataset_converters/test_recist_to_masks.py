@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-from mmlesion.datasets.transforms.recist_grabcut import (RecistToMask,
-                                                         load_mask_npz)
+from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
+from mmlesion.datasets.transforms.recist_mask_cache import load_mask_npz
 from mmlesion.testing import shared_data_root
 from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
