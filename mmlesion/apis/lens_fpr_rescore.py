@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from mmlesion.datasets.lens_fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
+from mmlesion.datasets.lens.fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
                                                 VolumeFPRPatches,
                                                 positive_box_3d)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
@@ -93,7 +93,7 @@ def rescore_findings_with_fpr(
     config's training dataset (``patch_size``, ``hu_window``,
     ``data_prefix``) over the findings, read from the DeepLesion-layout
     ``data_root``; or, with ``volumes``, the same crop from in-memory
-    volumes (:class:`~mmlesion.datasets.lens_fpr_patches.VolumeFPRPatches`).
+    volumes (:class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches`).
     Box coordinates are rounded to 4 decimals with a positive extent for
     the crop (:func:`positive_box_3d`; a box clipped at the image border
     can be flat); the returned boxes are the input ones.

@@ -5,6 +5,6 @@ from .deeplesion.dl_info import DLInfoRecord, parse_dl_info  # noqa: F401
 from .ct_volume_dataset import CTVolumeDataset  # noqa: F401
 from .cross_val_volume_dataset import CrossValVolumeDataset  # noqa: F401
 from .lens.batch_sampler import LENSDatasetBatchSampler  # noqa: F401
+from .lens.fpr_patches import LENSFPRPatchDataset  # noqa: F401
 from .lens.mined_dataset import DeepLesionMinedDataset  # noqa: F401
 from .lens.multi_dataset import LENSMultiDataset  # noqa: F401
-from .lens_fpr_patches import LENSFPRPatchDataset  # noqa: F401

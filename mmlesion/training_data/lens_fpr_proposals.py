@@ -11,7 +11,7 @@ import torch
 from mmengine.dataset import BaseDataset
 
 from mmlesion.apis.series_inference import predict_series_3d
-from mmlesion.datasets.lens_fpr_patches import (FORMAT, label_fpr_proposal,
+from mmlesion.datasets.lens.fpr_patches import (FORMAT, label_fpr_proposal,
                                                 positive_box_3d)
 from mmlesion.datasets.lens.mined_file import read_mined_file
 

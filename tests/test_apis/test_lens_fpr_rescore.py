@@ -12,8 +12,8 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.apis import load_fpr_model, rescore_findings_with_fpr
-from mmlesion.datasets.lens_fpr_patches import positive_box_3d
-from mmlesion.datasets.lens_fpr_patches import FORMAT, VolumeFPRPatches
+from mmlesion.datasets.lens.fpr_patches import positive_box_3d
+from mmlesion.datasets.lens.fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.datasets.transforms.loading import write_hu_png
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.testing import get_config, repo_root

@@ -5,7 +5,7 @@ dict results wrote, byte for byte (the tools' end-to-end runs are in
 ``tests/test_mining/test_mined_dataset_and_tool.py``)."""
 import json
 
-from mmlesion.datasets.lens_fpr_patches import FORMAT, positive_box_3d
+from mmlesion.datasets.lens.fpr_patches import FORMAT, positive_box_3d
 from mmlesion.training_data import (FPRProposal, FPRProposalCounts,
                                     FPRProposals, ScanHardRegions)
 

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 
 import mmlesion  # noqa: F401
 from mmlesion.datasets import DeepLesionDataset, LENSFPRPatchDataset
-from mmlesion.datasets.lens_fpr_patches import (FORMAT, crop_fpr_patch,
+from mmlesion.datasets.lens.fpr_patches import (FORMAT, crop_fpr_patch,
                                                 label_fpr_proposal)
 from mmlesion.testing import get_config
 
