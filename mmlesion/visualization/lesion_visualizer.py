@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from mmdet.visualization import DetLocalVisualizer
 
-from mmlesion.datasets.transforms.loading import png_values_to_hu, read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import (png_values_to_hu,
+                                                     read_hu_png)
 from mmlesion.visualization.label_layout import (Rect, display_scale,
                                                  format_score, outline_bands,
                                                  place_labels, text_size)
@@ -42,7 +43,7 @@ ImageLike = Union[str, Path, np.ndarray]
 def load_hu_slice(path: Union[str, Path]) -> np.ndarray:
     """Read a DeepLesion 16-bit PNG as HU.
 
-    Same as :func:`mmlesion.datasets.transforms.loading.read_hu_png` (which
+    Same as :func:`mmlesion.datasets.deeplesion.png_slices.read_hu_png` (which
     also refuses PNGs written without the +32768 offset).
 
     Args:

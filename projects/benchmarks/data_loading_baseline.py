@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmlesion.datasets.transforms.loading import (HU_OFFSET, IMPLAUSIBLE_HU,
-                                                  LoadDeepLesionSlices,
+from mmlesion.datasets.deeplesion.png_slices import HU_OFFSET, IMPLAUSIBLE_HU
+from mmlesion.datasets.transforms.loading import (LoadDeepLesionSlices,
                                                   _check_slice_file,
                                                   _slice_roots)
 from mmlesion.utils.csv_checks import check_regular_file

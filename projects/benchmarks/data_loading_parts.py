@@ -191,7 +191,7 @@ def _write_synthetic_series(series_dir: str, size: int = 512) -> None:
     """CT-like 16-bit PNGs: an elliptic body of soft tissue with noise, a
     few organs and bones, air around it and -2048 HU outside the field of
     view, changing slowly from slice to slice."""
-    from mmlesion.datasets.transforms.loading import write_hu_png
+    from mmlesion.datasets.deeplesion.png_slices import write_hu_png
     os.makedirs(series_dir, exist_ok=True)
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:size, :size].astype(np.float32) / size - .5

@@ -14,7 +14,7 @@ import mmlesion  # noqa: F401
 from mmlesion.apis import load_fpr_model, rescore_findings_with_fpr
 from mmlesion.datasets.lens.fpr_patches import positive_box_3d
 from mmlesion.datasets.lens.fpr_patches import FORMAT, VolumeFPRPatches
-from mmlesion.datasets.transforms.loading import write_hu_png
+from mmlesion.datasets.deeplesion.png_slices import write_hu_png
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.lens_models import FPR_DEMO_CFG

@@ -30,7 +30,7 @@ from mmdet.apis import inference_detector, init_detector
 from mmdet.registry import MODELS
 from mmlesion.apis import LesionDetInferencer
 from mmlesion.datasets.transforms import LoadDeepLesionSlices
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.testing import repo_root
 from mmlesion.utils import CheckpointMismatchError
 

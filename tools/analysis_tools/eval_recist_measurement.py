@@ -76,7 +76,7 @@ def measure(data_root: str, lesions: List['DLInfoRecord']) -> List[dict]:
     """Measure every lesion from its ground-truth box (one row each)."""
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.whole_scan.measure import measure_lesion
-    from mmlesion.datasets.transforms.loading import read_hu_png
+    from mmlesion.datasets.deeplesion.png_slices import read_hu_png
     rows = []
     for rec in lesions:
         png = osp.join(data_root, 'Images_png', rec.series_name,
@@ -174,7 +174,7 @@ def draw_examples(rows: List[dict], num: int, path: str,
     import matplotlib
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.datasets.transforms.loading import read_hu_png
+    from mmlesion.datasets.deeplesion.png_slices import read_hu_png
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 

@@ -100,7 +100,7 @@ def _check_out(out: str, params: dict, force: bool) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    from mmlesion.datasets.deeplesion.recist_mask_source import (
+    from mmlesion.datasets.transforms.recist_mask_source import (
         build_recist_source)
     from mmlesion.datasets.transforms.recist_mask_cache import (
         cache_file_name, write_cache_meta)

@@ -151,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import cv2
 
-    from mmlesion.datasets.deeplesion.recist_mask_source import (
+    from mmlesion.datasets.transforms.recist_mask_source import (
         build_recist_source)
     from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
     from mmlesion.datasets.transforms.recist_grabcut_ops import (

@@ -59,7 +59,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..deeplesion.dl_info import format_dl_numbers, write_dl_info
-from ..transforms.loading import write_hu_png
+from ..deeplesion.png_slices import write_hu_png
 from ..volumes import CTVolume
 from mmlesion.utils.writing.atomic import atomic_write
 

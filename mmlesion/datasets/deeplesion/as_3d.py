@@ -35,7 +35,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .dl_info import DLInfoRecord
-from ..transforms.loading import read_hu_png
+from .png_slices import read_hu_png
 from ..volumes import CTVolume
 
 

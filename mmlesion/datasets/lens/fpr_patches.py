@@ -12,7 +12,7 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 
 FORMAT = 'mmlesion.lens_fpr_proposals/1'
 #: (z, y, x) mm of an FPR patch voxel: the grid LENS resamples every scan to

@@ -8,7 +8,7 @@ import pytest
 from mmlesion.datasets.converters import (DeepLesionExporter,
                                           sphere_slice_boxes)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.datasets.volumes import CTVolume
 
 

@@ -10,8 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from mmlesion.datasets.transforms.loading import (LoadDeepLesionSlices,
-                                                  read_hu_png, write_hu_png)
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png, write_hu_png
+from mmlesion.datasets.transforms.loading import LoadDeepLesionSlices
 
 
 @contextlib.contextmanager

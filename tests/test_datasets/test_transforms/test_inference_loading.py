@@ -7,7 +7,7 @@ from mmlesion.datasets.transforms import (LesionInferencerLoader,
                                           LoadDeepLesionSlices,
                                           LoadVolumeSlices)
 from mmlesion.datasets.transforms.inference_loading import series_geometry
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 
 
 def _key_slice(root):

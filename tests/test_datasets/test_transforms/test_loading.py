@@ -7,7 +7,7 @@ import pytest
 from mmlesion.datasets import DeepLesionDataset
 from mmlesion.datasets.transforms import (LoadDeepLesionSlices,
                                           LoadRecistPoints, WindowHU)
-from mmlesion.datasets.transforms.loading import read_hu_png
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.testing import shared_data_root
 from mmlesion.visualization.lesion_visualizer import _as_hu
 

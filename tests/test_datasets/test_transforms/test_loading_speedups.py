@@ -5,9 +5,9 @@ against the earlier NumPy formula on tiny inputs."""
 import numpy as np
 import pytest
 
-from mmlesion.datasets.transforms.loading import (HU_OFFSET, IMPLAUSIBLE_HU,
-                                                  png_values_to_hu,
-                                                  stack_channels)
+from mmlesion.datasets.deeplesion.png_slices import (HU_OFFSET, IMPLAUSIBLE_HU,
+                                                     png_values_to_hu)
+from mmlesion.datasets.transforms.loading import stack_channels
 
 
 def _old_hu(raw):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmlesion.datasets.transforms import LoadDeepLesionSlices, WindowHU
-from mmlesion.datasets.transforms.loading import write_hu_png
+from mmlesion.datasets.deeplesion.png_slices import write_hu_png
 from mmlesion.testing import repo_root
 
 NINE = 'configs/elixirnet/demo/elixirnet_r18-tiny_fpn_1x_deeplesion-demo-9slice.py'

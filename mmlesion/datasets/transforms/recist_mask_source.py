@@ -21,7 +21,7 @@ from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..transforms.recist_grabcut import RecistToMask
+from .recist_grabcut import RecistToMask
 
 #: Loading steps up to ``gt_recists`` (the paper's 3 slices at 2 mm and
 #: [-1024, 1050] HU -> [-1, 1]).
