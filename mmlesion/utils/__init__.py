@@ -53,7 +53,7 @@ from .writing.atomic import (AtomicOutputSet, OutputDirError,  # noqa: E402
 from .checkpoint_checksum import (ChecksumMismatchError,  # noqa: E402
                                   sha256_file, verify_checkpoint_checksum,
                                   write_checksum)
-from .writing import atomic_backend  # noqa: E402,F401 (atomic_local)
+from . import checkpoint_backend  # noqa: E402,F401 (atomic_local)
 
 __all__ += [
     'AtomicOutputSet', 'OutputDirError', 'atomic_save_with', 'atomic_write',

@@ -19,8 +19,8 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from .atomic import atomic_write_bytes, atomic_write_text
-from ..checkpoint_checksum import remove_checksum, write_checksum
+from .checkpoint_checksum import remove_checksum, write_checksum
+from .writing.atomic import atomic_write_bytes, atomic_write_text
 
 
 @register_backend('atomic_local', force=True)
