@@ -16,7 +16,7 @@ import SimpleITK as sitk
 
 from mmlesion.utils.csv_checks import check_regular_file
 
-from .files import size_mismatch, truncated, voxel_data_bytes
+from .files import is_file_of, size_mismatch, truncated, voxel_data_bytes
 
 #: Most slice files a MetaImage file pattern may name: ten times the
 #: slices of the longest CT scans; more is a damaged header.
@@ -182,12 +182,10 @@ def mhd_data_files(path: str, allow_outside: bool = False) -> List[str]:
     else:
         names = [data_file]
     files = []
-    real_folder = osp.realpath(folder)
     for name in names:
         full = osp.join(folder, name)
-        inside = osp.commonpath([real_folder, osp.realpath(full)]) \
-            == real_folder
-        if not allow_outside and (osp.isabs(name) or not inside):
+        if not allow_outside and (osp.isabs(name) or
+                                  not is_file_of(full, folder)):
             raise ValueError(
                 f'{path}: ElementDataFile {name!r} points outside the '
                 f'header\'s folder {folder}; refusing to read it (pass '
