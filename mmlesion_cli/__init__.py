@@ -6,7 +6,7 @@ What a tool needs to parse its arguments:
 * :func:`tool_parser`: an ``ArgumentParser`` that shows defaults and the
   tool's whole description;
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
-  the scan-check switches, benchmark timing, study and converter options:
+  the scan-check switches, study and converter options:
   :mod:`.common_args`, :mod:`.converter_args`). An option that shows or
   sets a value of the library (an environment variable's name, a default)
   imports it from the library's module where it is defined, so every value

@@ -70,31 +70,6 @@ def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
         'the data root of an annotation file')
 
 
-def add_timing_arguments(parser: argparse.ArgumentParser,
-                         warmup: int = 1,
-                         repeats: int = 5) -> None:
-    """Add ``--warmup`` and ``--repeats`` (checked by
-    :func:`mmlesion.utils.benchmark_timing.check_timing`).
-
-    Args:
-        parser (ArgumentParser): the tool's parser.
-        warmup (int): default number of untimed calls.
-        repeats (int): default number of timed calls.
-    """
-    from mmlesion.utils.benchmark_timing import MIN_REPEATS, MIN_WARMUP
-    parser.add_argument(
-        '--warmup',
-        type=int,
-        default=warmup,
-        help=f'untimed calls of each function first (>= {MIN_WARMUP})')
-    parser.add_argument(
-        '--repeats',
-        type=int,
-        default=repeats,
-        help=f'timed calls of each function, interleaved; times are their '
-        f'median (>= {MIN_REPEATS})')
-
-
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
     """Add mmdet's ``--cfg-options key=value ...``.
 

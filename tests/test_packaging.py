@@ -15,13 +15,14 @@
 * The library knows no folder of our laboratory: the real data is the
   folder ``MMLESION_SHARED_DATA`` names; the suite names ours.
 * The wheel holds no module that only the laboratory uses: every module of
-  ``mmlesion`` is reached from what a user runs or imports (the package
-  itself, whose ``__init__`` chain registers the components, ``tools/``
-  and ``configs/``, through imports or a string naming the module such as
-  ``custom_imports`` or ``type='mmlesion.x.Y'``), or is in
-  :data:`LAB_USED_ON_PURPOSE` with its reason. A module only ``tests/`` or
-  ``projects/`` import belongs there (a reference implementation, a
-  study's analysis). Read from the imports: cheap.
+  ``mmlesion`` and of ``mmlesion_cli`` is reached from what a user runs or
+  imports (the packages themselves, whose ``__init__`` chain registers the
+  components, ``tools/`` and ``configs/``, through imports or a string
+  naming the module such as ``custom_imports`` or ``type='mmlesion.x.Y'``),
+  or is in :data:`LAB_USED_ON_PURPOSE` with its reason. A module only
+  ``tests/`` or ``projects/`` import belongs there (a reference
+  implementation, a study's analysis, a benchmark's timing). Read from the
+  imports: cheap.
 """
 import ast
 import runpy
@@ -163,10 +164,11 @@ def lab_only_modules(root: Path, top: str = 'mmlesion',
     return users
 
 
-def test_wheel_holds_no_laboratory_only_module():
+@pytest.mark.parametrize('top', INSTALLED)
+def test_wheel_holds_no_laboratory_only_module(top):
     """Move such a module to ``tests/helpers/`` or beside its project under
     ``projects/`` (benchmarks included); delete one nothing imports."""
-    assert lab_only_modules(repo_root()) == {}
+    assert lab_only_modules(repo_root(), top) == {}
 
 
 def test_laboratory_only_module_is_reported(tmp_path):
@@ -183,12 +185,14 @@ def test_laboratory_only_module_is_reported(tmp_path):
         'mmlesion/testing/batches.py': '',
         'mmlesion_cli/__init__.py': '',
         'mmlesion_cli/args.py': 'from mmlesion.evaluation import by_tool\n',
+        'mmlesion_cli/timing.py': '',  # the benchmark's only
         'tools/train.py': 'def main():\n    import mmlesion_cli.args\n',
         'configs/a.py': "m = dict(type='mmlesion.evaluation.by_config.B')\n",
         'tests/test_metric.py': 'from mmlesion.evaluation.reference import r'
                                 '\nfrom mmlesion.testing import b\n',
         'projects/benchmarks/bench.py':
-            'import mmlesion.evaluation.reference\n',
+            'import mmlesion.evaluation.reference\n'
+            'from mmlesion_cli.timing import t\n',
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +201,8 @@ def test_laboratory_only_module_is_reported(tmp_path):
         'mmlesion.evaluation.reference': [
             'projects/benchmarks/bench.py', 'tests/test_metric.py'],
         'mmlesion.evaluation.dead': []}
+    assert lab_only_modules(tmp_path, 'mmlesion_cli') == {
+        'mmlesion_cli.timing': ['projects/benchmarks/bench.py']}
     assert set(lab_only_modules(tmp_path, allowed={})) == {
         'mmlesion.evaluation.reference', 'mmlesion.evaluation.dead',
         'mmlesion.testing', 'mmlesion.testing.batches'}

@@ -46,7 +46,16 @@ import sys
 from typing import Callable, Dict, List
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments
+
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+from projects.benchmarks.benchmark_timing import (  # noqa: E402
+    add_timing_arguments)
 
 CASES = ('train_rpn', 'train_full', 'scan_rpn', 'scan_full', 'fprn_magnify',
          'fprn_finer')
@@ -59,7 +68,7 @@ def _rss_mb() -> float:
 
 def _timed(fn: Callable, args) -> Dict[str, float]:
     """``args.warmup`` untimed calls, then the median of ``args.repeats``."""
-    from mmlesion.utils.benchmark_timing import time_interleaved
+    from projects.benchmarks.benchmark_timing import time_interleaved
     times = time_interleaved({'case': fn}, args.warmup, args.repeats,
                              args.device)['case']
     return dict(time_s=statistics.median(times), times_s=times)
@@ -196,7 +205,8 @@ def main(argv: List[str] = None) -> Dict[str, dict]:
     args = parser.parse_args(argv)
     import torch
     from mmlesion.utils.writing.atomic import atomic_write
-    from mmlesion.utils.benchmark_timing import check_timing, median_ratio
+    from projects.benchmarks.benchmark_timing import (check_timing,
+                                                      median_ratio)
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

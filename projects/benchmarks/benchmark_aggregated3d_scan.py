@@ -94,8 +94,9 @@ from pathlib import Path  # noqa: E402
 from typing import Callable, Dict, List, Optional  # noqa: E402
 
 from mmlesion_cli import tool_parser  # noqa: E402
-from mmlesion_cli.common_args import (add_timing_arguments,  # noqa: E402
-                                      check_config_file)
+from mmlesion_cli.common_args import check_config_file  # noqa: E402
+from projects.benchmarks.benchmark_timing import (  # noqa: E402
+    add_timing_arguments)
 
 DEFAULT_CONFIG = ('configs/aggregated3d/'
                   'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py')
@@ -199,7 +200,7 @@ class _Clock:
     """Seconds spent in wrapped callables, by name."""
 
     def __init__(self, device: str) -> None:
-        from mmlesion.utils.benchmark_timing import sync
+        from projects.benchmarks.benchmark_timing import sync
         self.sync = lambda: sync(device)
         self.seconds: Dict[str, float] = {}
 
@@ -441,7 +442,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from mmlesion.models.detectors.aggregated_faster_rcnn_3d import \
         window_layout
     from mmlesion.utils.writing.atomic import atomic_write_text
-    from mmlesion.utils.benchmark_timing import check_timing
+    from projects.benchmarks.benchmark_timing import check_timing
     check_timing(args.warmup, args.repeats)
     if min(args.scan_size) < 16 or not args.spacing > 0:
         raise ValueError('--scan-size needs >= 16 voxels per axis and '

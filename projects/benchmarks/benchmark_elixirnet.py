@@ -44,7 +44,16 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 from mmengine.config import Config
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments
+
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+from projects.benchmarks.benchmark_timing import (  # noqa: E402
+    add_timing_arguments)
 
 if TYPE_CHECKING:
     import torch
@@ -166,7 +175,8 @@ def run_benchmark(device: str = 'cpu',
     from mmengine.optim import OptimWrapper
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils.benchmark_timing import median_ratio, time_interleaved
+    from projects.benchmarks.benchmark_timing import (median_ratio,
+                                                      time_interleaved)
     torch.manual_seed(0)
     models = dict(
         baseline=build_model(baseline_model_cfg(baseline_config), device),
@@ -301,7 +311,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='mmdet::... or a path relative to configs/')
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
-    from mmlesion.utils.benchmark_timing import check_timing
+    from projects.benchmarks.benchmark_timing import check_timing
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

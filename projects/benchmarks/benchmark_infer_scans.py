@@ -264,7 +264,7 @@ def timed(targets: Dict[str, Tuple[object, str]],
     Yields:
         dict: the totals, filled as the parts run.
     """
-    from mmlesion.utils.benchmark_timing import sync
+    from projects.benchmarks.benchmark_timing import sync
     totals = {part: [0., 0., 0] for part in targets}
     originals = []
 
@@ -324,7 +324,7 @@ def main(argv=None) -> dict:
                                                    RunSettings)
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.utils.writing.atomic import atomic_write_text
-    from mmlesion.utils.benchmark_timing import sync
+    from projects.benchmarks.benchmark_timing import sync
     from projects.benchmarks.stand_in_detector import StandInDetector
     from projects.benchmarks.synthetic_scans import write_synthetic_scans
 

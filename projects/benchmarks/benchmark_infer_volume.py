@@ -150,7 +150,7 @@ def _run(args, scan: str) -> dict:
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
     from mmlesion.utils.writing.atomic import atomic_write_text
-    from mmlesion.utils.benchmark_timing import sync
+    from projects.benchmarks.benchmark_timing import sync
     cfg = Config.fromfile(args.config)
     settings = volume_settings_from_config(cfg, args.pixel_spacing,
                                            args.config)

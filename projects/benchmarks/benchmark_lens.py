@@ -31,7 +31,16 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_timing_arguments
+
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+from projects.benchmarks.benchmark_timing import (  # noqa: E402
+    add_timing_arguments)
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark_elixirnet import (_load_config, _strip_init_cfg,  # noqa: E402
@@ -53,7 +62,8 @@ def run(device: str = 'cpu', warmup: int = 1, repeats: int = 5,
         size: int = 512) -> dict:
     import torch
 
-    from mmlesion.utils.benchmark_timing import median_ratio, time_interleaved
+    from projects.benchmarks.benchmark_timing import (median_ratio,
+                                                      time_interleaved)
     torch.manual_seed(0)
     models = dict(
         faster_rcnn=(build_model(baseline_model_cfg(), device), 3),
@@ -93,7 +103,7 @@ def main(argv=None) -> dict:
         '--size', type=int, default=512, help='edge of the square slices')
     p.add_argument('--json', default=None, help='also write the result')
     args = p.parse_args(argv)
-    from mmlesion.utils.benchmark_timing import check_timing
+    from projects.benchmarks.benchmark_timing import check_timing
     try:
         check_timing(args.warmup, args.repeats)
     except ValueError as err:

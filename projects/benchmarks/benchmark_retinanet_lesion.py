@@ -35,6 +35,14 @@ from mmengine.config import Config
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_trust_checkpoint_argument
 
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+
 if TYPE_CHECKING:
     import torch
 
@@ -134,7 +142,8 @@ def benchmark_models(models: Dict[str, 'torch.nn.Module'],
     import torch
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils.benchmark_timing import check_timing, time_interleaved
+    from projects.benchmarks.benchmark_timing import (check_timing,
+                                                      time_interleaved)
     try:
         check_timing(warmup, iters)
     except ValueError as err:
@@ -173,7 +182,7 @@ def benchmark_models(models: Dict[str, 'torch.nn.Module'],
 def format_table(results: Dict[str, dict], baseline: str) -> str:
     """Side-by-side table with the ratio to ``baseline`` (median based)."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.utils.benchmark_timing import median_ratio
+    from projects.benchmarks.benchmark_timing import median_ratio
     base = results[baseline]['times_ms']
     width = max(len(n) for n in results)
     lines = [

@@ -20,7 +20,16 @@ import sys
 from pathlib import Path
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.tool_help import find_tool_scripts, run_tool_help
+
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+from projects.benchmarks.tool_help import (  # noqa: E402
+    find_tool_scripts, run_tool_help)
 
 
 def parse_args(argv=None):

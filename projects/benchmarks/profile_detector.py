@@ -23,6 +23,14 @@ from typing import List, Optional
 
 from mmlesion_cli import tool_parser
 
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+
 DEFAULT_CONFIG = ('configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_'
                   'deeplesion-3slice.py')
 
@@ -74,7 +82,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from mmdet.structures import DetDataSample
     from torch.profiler import ProfilerActivity, profile
 
-    from mmlesion.utils.benchmark_timing import sync
+    from projects.benchmarks.benchmark_timing import sync
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise RuntimeError(f'--device {args.device}: no CUDA device here')
     if args.batch_size < 1 or args.size < 16 or args.repeats < 1:

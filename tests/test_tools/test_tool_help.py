@@ -7,7 +7,8 @@ usage line and a help text for every argument, and print nothing on
 stderr (no start-up warnings). The text must say each default
 once, never "(default: None)", and nothing a user cannot follow: "see
 below" / "above", ``../shared`` paths, ``PROTOCOLS``, issue numbers or
-commit hashes (:func:`~mmlesion_cli.tool_help.help_text_problems`). The
+commit hashes
+(:func:`~projects.benchmarks.tool_help.help_text_problems`). The
 runs go in parallel; how long
 they take is measured by ``projects/benchmarks/benchmark_tool_help.py``,
 not here.
@@ -19,9 +20,10 @@ from dataclasses import asdict
 import pytest
 
 from mmlesion.testing import repo_root
-from mmlesion_cli.tool_help import (find_tool_scripts, help_items,
-                                    help_text_problems, options_without_help,
-                                    run_tool_help)
+from projects.benchmarks.tool_help import (find_tool_scripts, help_items,
+                                           help_text_problems,
+                                           options_without_help,
+                                           run_tool_help)
 
 ROOT = repo_root()
 SCRIPTS = find_tool_scripts(ROOT, ('tools', 'projects'))

@@ -3,9 +3,9 @@ import argparse
 
 import pytest
 
-from mmlesion.utils.benchmark_timing import (check_timing, median_ratio,
-                                             time_interleaved)
-from mmlesion_cli.common_args import add_timing_arguments
+from projects.benchmarks.benchmark_timing import (add_timing_arguments,
+                                                  check_timing, median_ratio,
+                                                  time_interleaved)
 
 
 def test_warmup_then_interleaved_repeats():

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Timing for the benchmark tools under ``tools/analysis_tools/``.
+"""Timing for the benchmarks of ``projects/benchmarks/``, and their
+``--warmup`` and ``--repeats`` options (:func:`add_timing_arguments`).
 
 Every benchmark compares a model with its mmdet baseline *in the same run*
 and prints the ratio. Two rules make such a ratio worth printing:
@@ -13,6 +14,7 @@ and prints the ratio. Two rules make such a ratio worth printing:
   each), and calls of the compared functions are interleaved (a, b, a, b)
   so that a change of machine load hits both.
 """
+import argparse
 import statistics
 import time
 from typing import Callable, Dict, List, Sequence
@@ -23,12 +25,36 @@ MIN_WARMUP = 1
 MIN_REPEATS = 2
 
 
+def add_timing_arguments(parser: argparse.ArgumentParser,
+                         warmup: int = 1,
+                         repeats: int = 5) -> None:
+    """Add ``--warmup`` and ``--repeats`` (checked by :func:`check_timing`).
+
+    Args:
+        parser (ArgumentParser): the benchmark's parser.
+        warmup (int): default number of untimed calls.
+        repeats (int): default number of timed calls.
+    """
+    parser.add_argument(
+        '--warmup',
+        type=int,
+        default=warmup,
+        help=f'untimed calls of each function first (>= {MIN_WARMUP})')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=repeats,
+        help=f'timed calls of each function, interleaved; times are their '
+        f'median (>= {MIN_REPEATS})')
+
+
 def check_timing(warmup: int, repeats: int) -> None:
     """Refuse a warm-up or repeat count that cannot give a fair ratio.
 
-    (A tool refuses the same right after parsing: ``mmlesion_cli`` reads
-    this file on its own, so its imports at module level stay the standard
-    library's.)
+    (A benchmark refuses the same right after parsing; the limits are
+    those :func:`add_timing_arguments` shows. This module's imports at
+    module level stay the standard library's: a benchmark builds its
+    parser before it imports torch.)
 
     Args:
         warmup (int): untimed calls per function.

@@ -5,6 +5,10 @@
 checks it; ``projects/benchmarks/benchmark_tool_help.py`` times it. Both
 find the tools with :func:`find_tool_scripts`, so a new tool is covered
 without being listed anywhere.
+
+It lives beside the benchmark, not in ``mmlesion_cli``: no tool a user
+runs needs it, and the wheel holds no module only the laboratory uses
+(``tests/test_packaging.py``).
 """
 import os
 import re
