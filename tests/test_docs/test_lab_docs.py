@@ -49,6 +49,9 @@ user.
 * The scores table of ``mutation_testing.md`` names files of the package
   and counts, per file, the equivalent mutants the tool reads from
   ``tools/misc/mutation_equivalents.md``.
+* Every file ``tools/misc/mutation_equivalents.md`` names, and the module
+  of every mutant it lists, is under ``mmlesion/`` (the tool mutates only
+  the package: a module that left it takes its entries with it).
 * In every user doc, a link to a heading of a markdown file finds that
   heading.
 """
@@ -539,6 +542,21 @@ def test_scores_count_the_equivalents_the_tool_reads():
         if got != equivalent:
             wrong[code] = (equivalent, got)
     assert wrong == {}, '(table, listed)'
+
+
+def test_equivalents_name_files_of_the_package():
+    text = (ROOT / 'tools' / 'misc' / 'mutation_equivalents.md').read_text(
+        encoding='utf-8')
+    files = re.findall(r'^`(mmlesion/[^`]+\.py)`:$', text, re.M)
+    assert len(files) >= 40
+    tool = _load('_doc_mutation_test',
+                 ROOT / 'tools' / 'misc' / 'mutation_test.py')
+    modules = {name.split('.x')[0] for name in tool.equivalent_mutants()}
+    missing = [f for f in files if not (ROOT / f).is_file()] + sorted(
+        m for m in modules
+        if not (ROOT / f"{m.replace('.', '/')}.py").is_file()
+        and not (ROOT / m.replace('.', '/') / '__init__.py').is_file())
+    assert missing == []
 
 
 def test_anchors_of_every_user_doc_resolve():
