@@ -227,6 +227,26 @@ def summarize(files: Sequence[Path]) -> int:
     return len(survivors)
 
 
+def name_test_data(without_data: bool) -> None:
+    """Name the real-data folder for the tests in ``MMLESION_SHARED_DATA``.
+
+    The tests run from ``mutants/``, where the suite's own choice of the
+    folder (``tests/helpers/data_roots.py``, beside the clone) is not beside
+    them: the folder is named here, before they run, as the suite names it.
+
+    Args:
+        without_data (bool): name a folder that does not exist, so that the
+            tests needing the data skip.
+    """
+    from mmlesion.utils.data_roots import SHARED_DATA_ENV, shared_data_root
+    if without_data:
+        os.environ[SHARED_DATA_ENV] = str(ROOT / 'mutants' / 'no-data')
+    elif shared_data_root() is None:
+        # the clone's suite, whose tests this tool runs, knows its folder
+        from tests.helpers.data_roots import name_lab_shared_data
+        name_lab_shared_data()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     target = (ROOT / args.target).resolve()
@@ -255,15 +275,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.fresh:
         import shutil
         shutil.rmtree(ROOT / 'mutants', ignore_errors=True)
-    if args.without_data:
-        # A folder that does not exist: tests needing the data skip.
-        os.environ['MMLESION_SHARED_DATA'] = str(ROOT / 'mutants' / 'no-data')
-    elif 'MMLESION_SHARED_DATA' not in os.environ:
-        # The tests run from mutants/, so the default data location beside
-        # the repository must be named.
-        default = ROOT.parent / 'shared' / 'data'
-        if default.is_dir():
-            os.environ['MMLESION_SHARED_DATA'] = str(default)
+    name_test_data(args.without_data)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
 
     from mutmut import configuration
