@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.configs.cfg_options import strings_under
-from .paper_results import PAPER_RESULTS
+from .paper_results import PAPER_RESULTS, VARIANTS, row_setting
 from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
                    parse_cfg_options, parsed_config, repo_root)
 
@@ -231,13 +231,33 @@ def paper_results() -> Dict[str, Dict[str, float]]:
     return {k: dict(v) for k, v in PAPER_RESULTS.items()}
 
 
+def setting_text(row: Row, rows: Sequence[Row]) -> str:
+    """The row's setting as ``table.md`` and ``--compare`` print it: the
+    paper's, another paper's (quoted) or a named variant; a variant says
+    which row is the paper's reading, or that its comparison with the
+    paper's number is a variant's."""
+    text = row_setting(row.model)
+    variant = VARIANTS.get(row.model)
+    if variant is None:
+        return text
+    if variant.paper_reading is None:
+        return text + ("; set against the paper's number as a variant "
+                       "(no row is the paper's reading)")
+    reading = [r.key for r in rows if r.model == variant.paper_reading]
+    where = (f'row {reading[0]}' if reading else
+             f'{variant.paper_reading} (not among the rows run)')
+    return text + f"; the paper's reading: {where}"
+
+
 def summarise(spec: TableSpec, rows: Sequence[Row],
               paper: Dict[str, Dict[str, float]]) -> List[dict]:
-    """Per table row: the paper's numbers and ours (mean, std, seeds)."""
+    """Per table row: its setting (:func:`setting_text`), the paper's
+    numbers and ours (mean, std, seeds)."""
     out: Dict[str, dict] = {}
     for row in rows:
         entry = out.setdefault(row.key, dict(
             key=row.key, label=row.label, model=row.model,
+            setting=setting_text(row, rows),
             paper=paper.get(row.paper_name, {}), seeds=[], per_seed={}))
         metrics = read_row_metrics(row)
         if metrics is not None:
@@ -257,14 +277,15 @@ def summarise(spec: TableSpec, rows: Sequence[Row],
 
 
 def table_markdown(spec: TableSpec, summary: Sequence[dict]) -> str:
-    """The table in the paper's form: each column the paper's value and
-    ours (mean ± std over the seeds)."""
+    """The table in the paper's form: per row its setting (the paper's or
+    a named variant), then each column the paper's value and ours (mean ±
+    std over the seeds)."""
     cols = [c for c in spec.columns
             if any(c in e['paper'] or c in e['ours'] for e in summary)]
     lines = [f'# {spec.title}', '',
-             '| row | ' + ' | '.join(f'{c} paper / ours' for c in cols) +
-             ' | seeds |',
-             '|---|' + '---:|' * len(cols) + '---|']
+             '| row | setting | ' +
+             ' | '.join(f'{c} paper / ours' for c in cols) + ' | seeds |',
+             '|---|---|' + '---:|' * len(cols) + '---|']
     for e in summary:
         cells = []
         for c in cols:
@@ -275,8 +296,8 @@ def table_markdown(spec: TableSpec, summary: Sequence[dict]) -> str:
                 f"{o['mean']:.2f} ± {o['std']:.2f}" if o['n'] > 1 else
                 f"{o['mean']:.2f}")
             cells.append(f'{ptxt} / {otxt}')
-        lines.append(f"| {e['label']} | " + ' | '.join(cells) +
-                     f" | {e['seeds'] or '-'} |")
+        lines.append(f"| {e['label']} | {e['setting']} | " +
+                     ' | '.join(cells) + f" | {e['seeds'] or '-'} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -325,11 +346,15 @@ def compare(summary: Sequence[dict],
     ``ours < paper - tolerance`` (default tolerance: 2 points for
     percentages, 0.02 for values in [0, 1] such as the CPM).
 
+    A variant's line ends with its setting (``[variant: ...]``).
+
     Returns:
         list[str]: one line per regression (empty: none).
     """
     lines = []
     for e in summary:
+        setting = e.get('setting', 'paper')
+        mark = '' if setting == 'paper' else f' [{setting}]'
         for key, paper in e['paper'].items():
             ours = e['ours'].get(key)
             if ours is None:
@@ -339,7 +364,7 @@ def compare(summary: Sequence[dict],
             if ours['mean'] < paper - tol:
                 lines.append(
                     f"{e['label']} ({e['model']}): {key} {ours['mean']:.3f} "
-                    f'< paper {paper:g} - {tol:g}')
+                    f'< paper {paper:g} - {tol:g}{mark}')
     return lines
 
 

@@ -16,8 +16,22 @@ for models with weights.
 A row of another paper's method that a table prints beside its own rows is
 *quoted*: its numbers are here under a name of :data:`QUOTED_MODELS` (no
 config; the table shows them and never runs the row).
+
+A model that differs on purpose from the paper's setting of its row is a
+*variant* (:data:`VARIANTS`, the one definition ``table.md``, ``--compare``,
+the method README and the metafile's ``Paper Row`` follow): where the
+paper's reading of the row is a model of its own, the paper's numbers are
+that model's and the variant is set beside them; where it is not, the
+variant carries the paper's numbers and every comparison says it is a
+variant.
+
+The one table of paper numbers for the documents too: a number a document
+quotes from a paper is here, in the compared numbers, in
+:data:`PAPER_TEXT` (numbers outside the compared metrics: parameters,
+times, the papers' other columns) or a gain of :data:`PAPER_DIFFERENCES`
+(:func:`quotable_numbers`; ``tests/test_docs/test_paper_quotes.py``).
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
 #: 3D Aggregated Faster R-CNN, DeepLesion: Table V's FP rates (per chunk,
 #: the paper's "FPs per image")
@@ -59,6 +73,68 @@ LENS_DOMAIN_ADAPT = 'quoted: LENS + domain attention (Wang et al. 2019)'
 #: README prints them
 QUOTED_MODELS: Dict[str, str] = {A3D_3DCE: 'aggregated3d',
                                  LENS_DOMAIN_ADAPT: 'lens'}
+
+
+
+class Variant(NamedTuple):
+    """A model that differs from the paper's setting of its row.
+
+    Args:
+        what (str): what differs, in a few words.
+        paper_reading (str, optional): the model that is the paper's
+            reading of the row, a row of the same table; its paper numbers
+            are the row's. None: no model is, the variant carries the
+            paper's numbers and its comparison is marked.
+    """
+    what: str
+    paper_reading: Optional[str] = None
+
+
+#: ElixirNet's TruncatedRPN as we train it: Eq. (1) only weights the
+#: features by ``p``; the paper says nothing of a loss on ``p``
+TRPN_AUX = ("TRPN's p also trained by an auxiliary location loss, which "
+            'the paper does not describe')
+#: 3D-AG Tables V and VI (Sec. V-A: "we still can reduce unnecessary parts
+#: by clipping black borders")
+A3D_NO_CLIP = ('DeepLesion chunks not clipped to the body (Sec. V-A clips '
+               'the black borders)')
+_E9 = 'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'
+#: model (config stem) -> how it differs from the paper's setting of its row
+VARIANTS: Dict[str, Variant] = {
+    'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice': Variant(
+        TRPN_AUX, 'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    **{stem: Variant(TRPN_AUX) for stem in (
+        'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice',
+        'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+        'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice',
+        'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+        _E9,
+        'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice',
+        'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-3slice',
+        'elixirnet-wo-rtm-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-'
+        'multitype',
+        'elixirnet-fig3geno_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype')},
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice': Variant(
+        'with the RTM, which the paper\'s 9-slice row reads as without; '
+        + TRPN_AUX, _E9),
+    **{stem: Variant(A3D_NO_CLIP) for stem in (
+        'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d',
+        'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d',
+        'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d-'
+        'lt48mm',
+        'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d-'
+        'lt48mm')},
+}
+
+
+def row_setting(model: str) -> str:
+    """How ``table.md`` and ``--compare`` name a row's setting: ``paper``,
+    ``quoted`` (another paper's row, not run) or ``variant: <what>``."""
+    if model in QUOTED_MODELS:
+        return 'quoted'
+    variant = VARIANTS.get(model)
+    return 'paper' if variant is None else f'variant: {variant.what}'
+
 
 #: model -> metric -> the paper's number.
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
@@ -130,6 +206,27 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'sens@16': 91.37,
         'bbox_mAP': 36.3
     },
+    # Table 2 (IoBB), FRCNN (ElixirNet's row minus the gains printed
+    # beside it, as Table 1's FRCNN row)
+    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice@iobb': {
+        'sens@0.5': 57.59,
+        'sens@1': 68.46,
+        'sens@2': 77.36,
+        'sens@3': 81.96,
+        'sens@4': 82.43,
+        'sens@8': 82.43,
+        'sens@16': 82.43
+    },
+    # Table 2 (IoBB), ElixirNet (C4)
+    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice@iobb': {
+        'sens@0.5': 63.36,
+        'sens@1': 73.21,
+        'sens@2': 81.38,
+        'sens@3': 85.06,
+        'sens@4': 86.53,
+        'sens@8': 87.5,
+        'sens@16': 87.5
+    },
     # Table 2 (IoBB), FPN (ElixirNet w FPN minus the gains)
     'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice@iobb': {
         'sens@0.5': 62.17,
@@ -170,8 +267,9 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'sens@8': 93.55,
         'sens@16': 93.55
     },
-    # Table 5, +TRPN
-    'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+    # Table 5, +TRPN (Eq. (1) alone: the paper's reading; the TRPN with the
+    # auxiliary location loss is a variant compared with the same numbers)
+    'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice': {
         'sens@3': 83.61,
         'bbox_mAP': 33.9
     },
@@ -190,8 +288,9 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'sens@3': 84.72,
         'bbox_mAP': 34.8
     },
-    # Table 5, 9 slices
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice': {
+    # Table 5, 9 slices (read as +TRPN +ALB: 85.43 lies between 84.72 and
+    # 86.63, "slightly higher than the 3 slices"; the check marks are lost)
+    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice': {
         'sens@3': 85.43,
         'bbox_mAP': 34.4
     },
@@ -513,3 +612,159 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'lens/model_size_x': 1.1
     },
 }
+
+#: numbers the papers print outside the compared metrics that the
+#: documents quote: method -> name -> (value, where in the paper)
+PAPER_TEXT: Dict[str, Dict[str, Tuple[float, str]]] = {
+    'elixirnet': {
+        'params_elixirnet_fpn_m': (28.4, 'Table 1, parameters (M), '
+                                   'ElixirNet w FPN'),
+        'params_elixirnet_c4_m': (19.9, 'Table 1, parameters (M), '
+                                  'ElixirNet (C4)'),
+        'params_elixirnet_dcnv2_m': (29.3, 'Table 1, parameters (M), '
+                                     'ElixirNet w Deformv2'),
+        'rtm_multitype_gain': (2, 'text on Table 4: "an average 2% '
+                               'sensitivity of all types"'),
+        # Table 3 (KiTS19): three sensitivity columns whose FP rates are
+        # not legible in our copy
+        **{f'kits19_sens_{row}_{i}': (v, f'Table 3, {row}, sensitivity '
+                                      f'column {i + 1}')
+           for row, values in (('elixirnet_fpn', (54.69, 57.93, 61.2)),
+                               ('elixirnet_dcnv2', (67.28, 69.02, 80.05)))
+           for i, v in enumerate(values)},
+    },
+    'retinanet_lesion': {
+        'ms_original': (28, 'Table 1, inference time, original RetinaNet'),
+        'ms_improved': (41, 'Sec. 3: "about 41 ms for each image"'),
+        'ms_ratio': (round(41 / 28, 2), 'the two times above, 41 / 28'),
+    },
+    'aggregated3d': {
+        'rpn_s_per_scan': (3.0, 'Sec. V: baseline RPN "~3.0s" per '
+                           'pre-processed scan, 4 Tesla K80'),
+        'wo_magnify_s_per_scan': (4.2, 'Sec. V: 3D Aggregated Faster '
+                                  'R-CNN without Local Magnification '
+                                  '"~4.2s"'),
+        'magnify_s_per_scan': (5.0, 'Sec. V: with Local Magnification '
+                               '"~5.0s"'),
+        'score_thr': (0.269, 'Sec. V: "probability threshold ... 0.269 '
+                      '(Sigmoid(-1))"'),
+        'wo_magnify_over_rpn_time': (round(4.2 / 3.0, 1),
+                                     'the two times above, 4.2 / 3.0'),
+        # Table II's sensitivity column (FROC/Sensitivity), rows a-f
+        **{f'table2_sens_{row}': (v, f'Table II, row {row}, sensitivity')
+           for row, v in zip('abcdef', (0.896, 0.941, 0.956, 0.982, 0.970,
+                                        0.977))},
+        # Table III, RPN / FPRN / Combined, FROC / sensitivity, per row
+        **{f'table3_{row}_{part}_{m}': (v, f'Table III, {row}, {part} {m}')
+           for row, values in (
+               ('crop96', (.911, .970, .889, .946, .917, .970)),
+               ('crop96_magnify', (.916, .977, .902, .963, .919, .976)),
+               ('crop96_alternating', (.908, .972, .894, .962, .912, .972)),
+               ('crop128', (.923, .976, .889, .944, .926, .976)),
+               ('crop128_magnify', (.925, .983, .905, .957, .930, .981)),
+               ('crop128abs_wo_da', (.920, .972, .895, .955, .926, .964)),
+               ('crop128abs', (.930, .983, .908, .963, .939, .985)),
+               ('crop128abs_magnify', (.928, .984, .914, .968, .935, .983)),
+               ('merged_intersection', (None, None, None, None, .943,
+                                        .979)),
+               ('merged_union', (None, None, None, None, .942, .991)))
+           for (part, m), v in zip(
+               [(p, m) for p in ('rpn', 'fprn', 'combined')
+                for m in ('froc', 'sens')], values) if v is not None},
+    },
+    'lens': {},
+}
+
+_L9 = 'densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice'
+_L4 = ('densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-'
+       '9slice')
+_LA, _LM = 'lens-afp_' + _L9, 'lens-afp-multi_' + _L4
+_LF = 'lens-afp-multi-fusion_' + _L4
+_LD = 'lens-afp-multi-fusion-mining_' + _L4
+
+#: differences of two paper numbers that the documents quote as a gain:
+#: method -> name -> (model, minus this model, metric key)
+PAPER_DIFFERENCES: Dict[str, Dict[str, Tuple[str, str, str]]] = {
+    'elixirnet': {
+        'trpn_over_fpn': (
+            'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice', 'sens@3'),
+        'trpn_over_focal_rpn': (
+            'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'sens@3'),
+        'rtm_over_alb': (
+            'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'sens@3'),
+        'elixirnet_over_fpn': (
+            'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice', 'sens@3'),
+        'rtm_over_trpn_alb': (
+            'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'sens@3'),
+        'random_below_searched': (
+            'elixirnet-alb-search-random_r50_fpn_4xb4-15e_deeplesion-3slice',
+            'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'sens@3'),
+        'dartsspace_below_searched': (
+            'elixirnet-alb-search-dartsspace_r50_fpn_4xb4-15e_deeplesion-'
+            '3slice',
+            'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice',
+            'sens@3'),
+    },
+    # Table I's steps, average sensitivity: (a) over the baseline, (b)
+    # over (a), (c) over (b), (d) over (c), (e) over (d); Table III's
+    # cross-dataset step
+    'lens': {name: (a, b, 'froc3d/mean@0.125-8')
+             for name, a, b in (
+                 ('afp_over_mulan', _LA, 'mulan_' + _L9),
+                 ('multi_over_afp', _LM, _LA),
+                 ('fusion_over_multi', _LF, _LM),
+                 ('mining_over_fusion', _LD, _LF),
+                 ('fpr_over_mining', 'lens-fpr_resnet18-3d_1xb32-radam-6e_'
+                  'deeplesion', _LD),
+                 ('cross_dataset_over_intra_patient',
+                  'lens-afp-mining-lesion-slices_' + _L9,
+                  'lens-afp-mining-propagation-intrapatient_' + _L9))},
+}
+
+
+#: the first word of a config stem -> its method (configs/<method>/)
+_METHOD_OF_PREFIX = {'elixirnet': 'elixirnet', 'faster': 'elixirnet',
+                     'retinanet': 'retinanet_lesion',
+                     'improved': 'retinanet_lesion',
+                     'rpn3d': 'aggregated3d', 'aggregated3d': 'aggregated3d',
+                     'lens': 'lens', 'mulan': 'lens'}
+
+
+def model_method(model: str) -> str:
+    """The method folder of a model of :data:`PAPER_RESULTS`."""
+    if model in QUOTED_MODELS:
+        return QUOTED_MODELS[model]
+    return _METHOD_OF_PREFIX[model.split('@')[0].split('-')[0].split('_')[0]]
+
+
+def paper_difference(method: str, name: str) -> float:
+    """A quoted gain of :data:`PAPER_DIFFERENCES`, from the table above."""
+    a, b, key = PAPER_DIFFERENCES[method][name]
+    return round(PAPER_RESULTS[a][key] - PAPER_RESULTS[b][key], 6)
+
+
+def quotable_numbers(method: Optional[str] = None) -> Tuple[float, ...]:
+    """Every paper number a document may quote: the compared numbers
+    (a CPM also in percent), :data:`PAPER_TEXT` and the gains of
+    :data:`PAPER_DIFFERENCES`, of one method's paper (None: all)."""
+    out = set()
+    for model, metrics in PAPER_RESULTS.items():
+        if method is None or model_method(model) == method:
+            for v in metrics.values():
+                out.update({v, round(v * 100, 6)} if abs(v) < 1 else {v})
+    for m, named in PAPER_TEXT.items():
+        if method is None or m == method:
+            out.update(v for v, _ in named.values())
+    for m, named in PAPER_DIFFERENCES.items():
+        if method is None or m == method:
+            out.update(abs(paper_difference(m, n)) for n in named)
+    return tuple(sorted(out))

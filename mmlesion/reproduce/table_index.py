@@ -22,8 +22,10 @@ TABLE_INDEX: Dict[str, TableIndex] = {
          'elixirnet_deformv2']),
     'elixirnet/table2': TableIndex(
         'ElixirNet Table 2: sensitivity with IoBB (and IoU) overlap, '
-        'DeepLesion test split',
-        [f'{m}_{o}' for m in _T2_MODELS for o in ('iou', 'iobb')]),
+        'DeepLesion test split: FRCNN (C4), FPN, Deformv2 and ElixirNet on '
+        'each',
+        [f'{m}_{o}' for m in ['frcnn', 'elixirnet'] + _T2_MODELS
+         for o in ('iou', 'iobb')]),
     'elixirnet/table3': TableIndex(
         'ElixirNet Table 3: KiTS19, 3 slices', list(_T2_MODELS)),
     'elixirnet/table4': TableIndex(
@@ -32,7 +34,7 @@ TABLE_INDEX: Dict[str, TableIndex] = {
     'elixirnet/table5': TableIndex(
         'ElixirNet Table 5: ablation, DeepLesion test split',
         ['fpn', 'trpn', 'trpn_noaux', 'alb', 'alb_rtm', 'focal_rpn',
-         'trpn_alb', 'elixirnet', 'elixirnet_9slice']),
+         'trpn_alb', 'trpn_alb_9slice', 'elixirnet', 'elixirnet_9slice']),
     'elixirnet/table6': TableIndex(
         'ElixirNet Table 6: search space and strategy of the ALB',
         ['elixirnet', 'wo_search_space', 'random']),

@@ -89,7 +89,7 @@ _T5 = {
     'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'trpn': ('+ TRPN (auxiliary location loss, our variant)',
              'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'trpn_noaux': ('+ TRPN (paper-pure Eq. 1)',
+    'trpn_noaux': ("+ TRPN (the paper's Eq. 1 alone)",
                    'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'alb': ('+ ALB (Fig. 3 genotype)',
             'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
@@ -101,7 +101,10 @@ _T5 = {
                  'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'elixirnet': ('ElixirNet (TRPN + ALB + RTM)',
                   'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'elixirnet_9slice': ('ElixirNet, 9 slices',
+    'trpn_alb_9slice': ('9 slices (+ TRPN + ALB)',
+                        'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_'
+                        'deeplesion-9slice'),
+    'elixirnet_9slice': ('ElixirNet, 9 slices (with RTM, our variant)',
                          'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'),
 }
 
@@ -112,6 +115,9 @@ def _table5(ctx, key, seed):
 
 
 _T2 = {
+    'frcnn': ('FRCNN', 'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice'),
+    'elixirnet': ('ElixirNet',
+                  'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice'),
     'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
     'deformv2': ('Deformv2',
                  'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice'),

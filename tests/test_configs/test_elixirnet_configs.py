@@ -78,6 +78,7 @@ def test_config_list_complete():
         'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
         'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
         'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+        'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice.py',
         # Table 5: TRPN against "replacing the cross-entropy loss in RPN" by
         # the focal loss (on the FPN baseline)
         'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice.py',
@@ -353,6 +354,9 @@ ABLATION_STEPS = [
      'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
     ('elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py',
      'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py', 'roi_head'),
+    # Table 5's 9-slice row (+ TRPN + ALB) and its variant with the RTM
+    ('elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice.py',
+     'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice.py', 'roi_head'),
     ('faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice.py',
      'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice.py', None),
     # the focal-loss RPN that TRPN outperforms: only the RPN's loss changes

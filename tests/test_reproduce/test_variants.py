@@ -1,0 +1,111 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A row that differs from the paper's setting says so where its number is
+printed: ``table.md``'s setting column and every ``--compare`` line; a
+variant is set beside the paper's reading of its row where that is a row,
+and its comparison is marked where it is not; the metafiles' ``Paper Row``
+name the same variants (:data:`VARIANTS`, the one definition)."""
+import glob
+import json
+import os
+import os.path as osp
+
+import yaml
+
+from mmlesion.reproduce import (TABLES, PlanContext, build_rows, compare,
+                                summarise, table_markdown)
+from mmlesion.reproduce.execute import repo_root
+from mmlesion.reproduce.paper_results import (PAPER_RESULTS, QUOTED_MODELS,
+                                              VARIANTS)
+
+TRPN = 'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice'
+NOAUX = 'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice'
+E9 = 'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'
+E9_READING = 'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'
+
+
+def _all_rows(tmp_path):
+    ctx = PlanContext(str(tmp_path / 'w'), folds=[0])
+    return {name: build_rows(name, ctx, None, [0]) for name in TABLES}
+
+
+def _paper_rows():
+    out = {}
+    for path in glob.glob(osp.join(repo_root(), 'configs', '*',
+                                   'metafile.yml')):
+        with open(path) as f:
+            for m in yaml.safe_load(f)['Models']:
+                out[m['Name']] = m['Metadata']['Paper Row']
+    return out
+
+
+def test_variants_are_the_metafiles(tmp_path):
+    """A table row's model is a variant exactly where its metafile's
+    ``Paper Row`` says ``variant``; every variant is a table row."""
+    paper_rows = _paper_rows()
+    models = {r.model for rows in _all_rows(tmp_path).values()
+              for r in rows if r.model and r.model not in QUOTED_MODELS}
+    assert set(VARIANTS) <= models
+    for model in models:
+        assert ('variant' in paper_rows[model]) == (model in VARIANTS), (
+            model, paper_rows[model])
+
+
+def test_a_variant_is_never_alone_against_a_paper_number(tmp_path):
+    """A variant whose paper's reading is a model of its own shares the
+    table with that row and has no paper numbers of its own; the others
+    carry the paper's numbers and their setting says they are variants."""
+    for name, rows in _all_rows(tmp_path).items():
+        by_model = {r.model: r for r in rows}
+        for row in rows:
+            variant = VARIANTS.get(row.model)
+            if variant is None or variant.paper_reading is None:
+                continue
+            assert variant.paper_reading in by_model, (name, row.key)
+            assert row.model not in PAPER_RESULTS
+            assert row.paper_name == variant.paper_reading
+            assert by_model[variant.paper_reading].model not in VARIANTS \
+                or VARIANTS[variant.paper_reading].paper_reading is None
+
+
+def test_table_md_and_compare_name_the_setting(tmp_path):
+    """``elixirnet/table5``: the paper's + TRPN (Eq. (1) alone) and the
+    variant with the auxiliary loss beside it, both against 83.61; the
+    9-slice row with the RTM beside the paper's reading (+ TRPN + ALB);
+    full ElixirNet against 86.63, marked as a variant."""
+    spec = TABLES['elixirnet/table5']
+    keys = ['fpn', 'trpn', 'trpn_noaux', 'trpn_alb_9slice',
+            'elixirnet_9slice', 'elixirnet']
+    rows = build_rows('elixirnet/table5', PlanContext(str(tmp_path / 'w')),
+                      keys, [0])
+    for row in rows:
+        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
+        with open(row.metrics_file, 'w') as f:
+            json.dump({'froc/sens@3': 0.5, 'froc/bbox_mAP': 0.2}, f)
+    summary = {e['key']: e for e in summarise(spec, rows, PAPER_RESULTS)}
+    assert summary['fpn']['setting'] == 'paper'
+    assert summary['trpn_noaux']['setting'] == 'paper'
+    assert summary['trpn']['paper'] == summary['trpn_noaux']['paper'] == {
+        'sens@3': 83.61, 'bbox_mAP': 33.9}
+    assert summary['trpn']['setting'].startswith('variant: ')
+    assert "the paper's reading: row trpn_noaux" in \
+        summary['trpn']['setting']
+    assert summary['elixirnet_9slice']['paper']['sens@3'] == 85.43
+    assert "the paper's reading: row trpn_alb_9slice" in \
+        summary['elixirnet_9slice']['setting']
+    assert 'as a variant' in summary['elixirnet']['setting']
+    md = table_markdown(spec, list(summary.values()))
+    assert '| row | setting |' in md
+    noaux = next(ln for ln in md.splitlines()
+                 if ln.startswith("| + TRPN (the paper's Eq. 1 alone) |"))
+    assert noaux.split(' | ')[1] == 'paper' and '| 83.61 / 50.00 |' in noaux
+    trpn = next(ln for ln in md.splitlines() if 'variant, auxiliary' in ln
+                or ln.startswith('| + TRPN (auxiliary'))
+    assert 'variant: ' in trpn and '| 83.61 / 50.00 |' in trpn
+    # every row falls short on both columns: one line per row and column
+    lines = compare(summary.values())
+    assert len(lines) == 2 * len(keys)
+    for e in summary.values():
+        mine = [ln for ln in lines if ln.startswith(f"{e['label']} (")]
+        assert len(mine) == 2
+        marked = e['key'] not in ('fpn', 'trpn_noaux')
+        assert all(('[variant: ' in ln) == marked for ln in mine), mine
