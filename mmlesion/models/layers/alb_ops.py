@@ -185,7 +185,27 @@ class FactorizedReduce(nn.Module):
         return self.norm(out)
 
 
-class AvgPool3x3(nn.Module):
+class _Pool3x3(nn.Module):
+    """A 3x3 pooling (:meth:`_pool`), then an optional norm layer."""
+
+    def __init__(self,
+                 channels: int,
+                 stride: int = 1,
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__()
+        _check_stride(stride)
+        self.pool = self._pool(stride)
+        self.norm = build_norm_layer(norm_cfg, channels)[1] \
+            if norm_cfg is not None else nn.Identity()
+
+    def forward(self,
+                x: Tensor,
+                num_rois: Optional[Sequence[int]] = None) -> Tensor:
+        """Pool (and normalise)."""
+        return self.norm(self.pool(x))
+
+
+class AvgPool3x3(_Pool3x3):
     """``avg_pool_3x3``: 3x3 average pooling, padding excluded from the mean.
 
     Args:
@@ -197,22 +217,10 @@ class AvgPool3x3(nn.Module):
             cells use None (plain pooling).
     """
 
-    def __init__(self,
-                 channels: int,
-                 stride: int = 1,
-                 norm_cfg: Optional[dict] = None) -> None:
-        super().__init__()
-        _check_stride(stride)
-        self.pool = nn.AvgPool2d(
+    @staticmethod
+    def _pool(stride: int) -> nn.Module:
+        return nn.AvgPool2d(
             3, stride=stride, padding=1, count_include_pad=False)
-        self.norm = build_norm_layer(norm_cfg, channels)[1] \
-            if norm_cfg is not None else nn.Identity()
-
-    def forward(self,
-                x: Tensor,
-                num_rois: Optional[Sequence[int]] = None) -> Tensor:
-        """Average-pool (and normalise)."""
-        return self.norm(self.pool(x))
 
 
 class SepConv(nn.Module):
@@ -226,13 +234,16 @@ class SepConv(nn.Module):
         kernel_size (int): 3 or 5 in the search space.
         stride (int): 1 or 2.
         norm_cfg (dict): norm layer config.
+        dilation (int): of the depthwise conv (padding ``dilation * (k //
+            2)``); 1 here, 2 in :class:`DartsDilConv`.
     """
 
     def __init__(self,
                  channels: int,
                  kernel_size: int,
                  stride: int = 1,
-                 norm_cfg: dict = dict(type='BN')) -> None:
+                 norm_cfg: dict = dict(type='BN'),
+                 dilation: int = 1) -> None:
         super().__init__()
         _check_stride(stride)
         self.conv = DepthwiseSeparableConvModule(
@@ -240,7 +251,8 @@ class SepConv(nn.Module):
             channels,
             kernel_size,
             stride=stride,
-            padding=kernel_size // 2,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
             bias=False,
             order=_ORDER,
             dw_norm_cfg=None,
@@ -348,7 +360,7 @@ class DilConv(nn.Module):
         return self.conv(x)
 
 
-class MaxPool3x3(nn.Module):
+class MaxPool3x3(_Pool3x3):
     """DARTS' ``max_pool_3x3``: ``MaxPool2d(3, stride, padding=1)``.
 
     Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
@@ -362,21 +374,9 @@ class MaxPool3x3(nn.Module):
             affine-free BN to the pooling operations of mixed operations.
     """
 
-    def __init__(self,
-                 channels: int,
-                 stride: int = 1,
-                 norm_cfg: Optional[dict] = None) -> None:
-        super().__init__()
-        _check_stride(stride)
-        self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
-        self.norm = build_norm_layer(norm_cfg, channels)[1] \
-            if norm_cfg is not None else nn.Identity()
-
-    def forward(self,
-                x: Tensor,
-                num_rois: Optional[Sequence[int]] = None) -> Tensor:
-        """Max-pool (and normalise)."""
-        return self.norm(self.pool(x))
+    @staticmethod
+    def _pool(stride: int) -> nn.Module:
+        return nn.MaxPool2d(3, stride=stride, padding=1)
 
 
 class DartsSepConv(nn.Module):
@@ -411,7 +411,7 @@ class DartsSepConv(nn.Module):
         return self.half_2(self.half_1(x))
 
 
-class DartsDilConv(nn.Module):
+class DartsDilConv(SepConv):
     """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here): ReLU, depthwise
     kxk conv with dilation 2, pointwise conv, BN (DARTS' ``DilConv``;
     padding ``2 * (k // 2)`` keeps the size at stride 1).
@@ -432,28 +432,7 @@ class DartsDilConv(nn.Module):
                  kernel_size: int,
                  stride: int = 1,
                  norm_cfg: dict = dict(type='BN')) -> None:
-        super().__init__()
-        _check_stride(stride)
-        dilation = 2
-        self.conv = DepthwiseSeparableConvModule(
-            channels,
-            channels,
-            kernel_size,
-            stride=stride,
-            padding=dilation * (kernel_size // 2),
-            dilation=dilation,
-            bias=False,
-            order=_ORDER,
-            dw_norm_cfg=None,
-            dw_act_cfg=_RELU,
-            pw_norm_cfg=norm_cfg,
-            pw_act_cfg=None)
-
-    def forward(self,
-                x: Tensor,
-                num_rois: Optional[Sequence[int]] = None) -> Tensor:
-        """Apply the dilated separable convolution."""
-        return self.conv(x)
+        super().__init__(channels, kernel_size, stride, norm_cfg, dilation=2)
 
 
 def _skip(channels: int, stride: int, norm_cfg: dict) -> nn.Module:

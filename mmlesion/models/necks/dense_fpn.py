@@ -146,77 +146,41 @@ class DenseFPN(FPN):
         self.dense_channels = dense_channels
         self.attention_gates = self.parse_gate_placements(attention_gates)
 
+        def conv(cin: int, cout: int, k: int, act: OptConfigType = None):
+            return ConvModule(
+                cin,
+                cout,
+                k,
+                padding=k // 2,
+                conv_cfg=conv_cfg,
+                norm_cfg=dense_norm_cfg,
+                act_cfg=act,
+                inplace=False)
+
+        def gates(channels: int, num: int) -> nn.ModuleList:
+            return nn.ModuleList([
+                AttentionGate(
+                    channels, channels, gate_inter_channels, conv_cfg=conv_cfg)
+                for _ in range(num)
+            ])
+
         self.dense_reduce = None
         if dense_channels != out_channels:
-            self.dense_reduce = ConvModule(
-                out_channels,
-                dense_channels,
-                1,
-                conv_cfg=conv_cfg,
-                norm_cfg=dense_norm_cfg,
-                act_cfg=None,
-                inplace=False)
+            self.dense_reduce = conv(out_channels, dense_channels, 1)
         # skip connection from C1: a 1x1 conv
-        c1_skip = ConvModule(
-            stem_channels,
-            dense_channels,
-            1,
-            conv_cfg=conv_cfg,
-            norm_cfg=dense_norm_cfg,
-            act_cfg=None,
-            inplace=False)
+        c1_skip = conv(stem_channels, dense_channels, 1)
         # skip connection from the input: two 3x3 convs
         input_skip = nn.Sequential(
-            ConvModule(
-                input_channels,
-                dense_channels,
-                3,
-                padding=1,
-                conv_cfg=conv_cfg,
-                norm_cfg=dense_norm_cfg,
-                act_cfg=dense_act_cfg,
-                inplace=False),
-            ConvModule(
-                dense_channels,
-                dense_channels,
-                3,
-                padding=1,
-                conv_cfg=conv_cfg,
-                norm_cfg=dense_norm_cfg,
-                act_cfg=None,
-                inplace=False))
+            conv(input_channels, dense_channels, 3, dense_act_cfg),
+            conv(dense_channels, dense_channels, 3))
         # ordered from coarse to fine: P1 (C1 skip) then P0 (input skip)
         self.dense_skips = nn.ModuleList([c1_skip, input_skip])
-        self.dense_out_convs = nn.ModuleList([
-            ConvModule(
-                dense_channels,
-                dense_channels,
-                3,
-                padding=1,
-                conv_cfg=conv_cfg,
-                norm_cfg=dense_norm_cfg,
-                act_cfg=None,
-                inplace=False) for _ in range(2)
-        ])
-        self.dense_gates = None
-        if 'skips' in self.attention_gates:
-            self.dense_gates = nn.ModuleList([
-                AttentionGate(
-                    dense_channels,
-                    dense_channels,
-                    gate_inter_channels,
-                    conv_cfg=conv_cfg) for _ in range(2)
-            ])
-        self.fpn_gates = None
-        if 'laterals' in self.attention_gates:
-            self.fpn_gates = nn.ModuleList([
-                AttentionGate(
-                    out_channels,
-                    out_channels,
-                    gate_inter_channels,
-                    conv_cfg=conv_cfg)
-                for _ in range(len(self.lateral_convs) - 1)
-            ])
+        self.dense_out_convs = nn.ModuleList(
+            [conv(dense_channels, dense_channels, 3) for _ in range(2)])
+        self.dense_gates = gates(dense_channels, 2) \
+            if 'skips' in self.attention_gates else None
+        self.fpn_gates = gates(out_channels, len(self.lateral_convs) - 1) \
+            if 'laterals' in self.attention_gates else None
 
     @staticmethod
     def parse_gate_placements(
