@@ -78,6 +78,50 @@ def expert_fusion_cfg(test_cfg: Optional[dict]) -> ConfigDict:
     return ConfigDict(cfg)
 
 
+def dataset_names_of(owner: str, num_datasets: int,
+                     dataset_names: Optional[Sequence[str]]) -> tuple:
+    """``dataset_names`` checked against ``num_datasets`` (``dataset<i>``
+    where None), for the error messages of ``owner``."""
+    if dataset_names is not None and len(dataset_names) != num_datasets:
+        raise ValueError(f'{owner}: {len(dataset_names)} dataset_names for '
+                         f'num_datasets={num_datasets}')
+    return tuple(
+        dataset_names or [f'dataset{i}' for i in range(num_datasets)])
+
+
+def build_expert_heads(owner: str, key: str,
+                       head_cfg: Union[ConfigType, List[ConfigType]],
+                       num_datasets: int, **updates) -> ModuleList:
+    """One head per dataset from one config (or one config each), each
+    config updated with ``updates``."""
+    if isinstance(head_cfg, (list, tuple)):
+        if len(head_cfg) != num_datasets:
+            raise ValueError(f'{owner}: {len(head_cfg)} {key} configs for '
+                             f'num_datasets={num_datasets}')
+        head_cfgs = list(head_cfg)
+    else:
+        head_cfgs = [head_cfg] * num_datasets
+    heads = []
+    for cfg in head_cfgs:
+        cfg = copy.deepcopy(cfg)
+        cfg.update(**updates)
+        heads.append(MODELS.build(cfg))
+    return ModuleList(heads)
+
+
+def expert_indices(owner: str, experts: Optional[Sequence[int]],
+                   num_datasets: int, noun: str = 'expert') -> List[int]:
+    """The selected experts (all if None), each checked to exist."""
+    if experts is None:
+        experts = range(num_datasets)
+    experts = [int(e) for e in experts]
+    for e in experts:
+        if not 0 <= e < num_datasets:
+            raise ValueError(f'{owner}: {noun} {e} does not exist (model '
+                             f'has {num_datasets})')
+    return experts
+
+
 @MODELS.register_module()
 class LENS(TwoStageDetector):
     r"""Lesion ensemble: one shared backbone, ``d`` dataset-specific AFPs, a
@@ -166,27 +210,16 @@ class LENS(TwoStageDetector):
                             "(type='LENSBBoxHead'), got "
                             f'{type(self.roi_head.bbox_head).__name__}')
         self.num_datasets = num_datasets
-        if dataset_names is not None and len(dataset_names) != num_datasets:
-            raise ValueError(f'LENS: {len(dataset_names)} dataset_names for '
-                             f'num_datasets={num_datasets}')
-        self.dataset_names = tuple(
-            dataset_names or [f'dataset{i}' for i in range(num_datasets)])
-        if isinstance(rpn_head, (list, tuple)):
-            if len(rpn_head) != num_datasets:
-                raise ValueError(f'LENS: {len(rpn_head)} rpn_head configs '
-                                 f'for num_datasets={num_datasets}')
-            head_cfgs = list(rpn_head)
-        else:
-            head_cfgs = [rpn_head] * num_datasets
-        heads = []
-        for cfg in head_cfgs:
-            cfg = copy.deepcopy(cfg)
-            cfg.update(
-                train_cfg=train_cfg.get('rpn') if train_cfg else None,
-                test_cfg=test_cfg.rpn,
-                num_classes=1)
-            heads.append(MODELS.build(cfg))
-        self.rpn_heads = ModuleList(heads)
+        self.dataset_names = dataset_names_of('LENS', num_datasets,
+                                              dataset_names)
+        self.rpn_heads = build_expert_heads(
+            'LENS',
+            'rpn_head',
+            rpn_head,
+            num_datasets,
+            train_cfg=train_cfg.get('rpn') if train_cfg else None,
+            test_cfg=test_cfg.rpn,
+            num_classes=1)
 
     @property
     def with_rpn(self) -> bool:
@@ -311,13 +344,7 @@ class LENS(TwoStageDetector):
 
     def _predict_experts(self, x, batch_data_samples, experts, rescale,
                          with_embeddings):
-        if experts is None:
-            experts = range(self.num_datasets)
-        experts = [int(e) for e in experts]
-        for e in experts:
-            if not 0 <= e < self.num_datasets:
-                raise ValueError(f'LENS: expert {e} does not exist (model '
-                                 f'has {self.num_datasets})')
+        experts = expert_indices('LENS', experts, self.num_datasets)
         _, proposals = self.propose(x, batch_data_samples, self.test_cfg.rpn)
         out = []
         for e in experts:
@@ -368,16 +395,12 @@ class LENS(TwoStageDetector):
                 rescale: bool = True) -> SampleList:
         """Fused detections of the experts in
         ``test_cfg.expert_fusion.experts`` (see the class doc)."""
-        cfg = self._fusion_cfg('test', 'expert_fusion',
-                               _DEFAULT_EXPERT_FUSION)
         x = self.extract_feat(batch_inputs)
-        per_expert = self._predict_experts(x, batch_data_samples,
-                                           cfg.experts, rescale, False)
-        results = []
-        for img in range(len(batch_data_samples)):
-            results.append(
-                fuse_instances([p[img] for p in per_expert], cfg.nms,
-                               cfg.max_per_img))
+        per_expert = self._predict_experts(
+            x, batch_data_samples,
+            expert_fusion_cfg(self.test_cfg).experts, rescale, False)
+        results = fuse_experts(per_expert, self.test_cfg,
+                               len(batch_data_samples))
         return self.add_pred_to_datasample(batch_data_samples, results)
 
     def _forward(self, batch_inputs: Tensor,

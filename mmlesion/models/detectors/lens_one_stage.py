@@ -9,11 +9,11 @@ from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType
-from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .lens import LENS, expert_fusion_cfg, fuse_experts
+from .lens import (LENS, build_expert_heads, dataset_names_of,
+                   expert_fusion_cfg, expert_indices, fuse_experts)
 
 
 @MODELS.register_module()
@@ -62,26 +62,18 @@ class LENSOneStage(BaseDetector):
             raise ValueError(f'LENSOneStage: num_datasets must be >= 1, got '
                              f'{num_datasets}')
         self.num_datasets = num_datasets
-        if dataset_names is not None and len(dataset_names) != num_datasets:
-            raise ValueError(f'LENSOneStage: {len(dataset_names)} '
-                             f'dataset_names for num_datasets={num_datasets}')
-        self.dataset_names = tuple(
-            dataset_names or [f'dataset{i}' for i in range(num_datasets)])
+        self.dataset_names = dataset_names_of('LENSOneStage', num_datasets,
+                                              dataset_names)
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
-        if isinstance(bbox_head, (list, tuple)):
-            if len(bbox_head) != num_datasets:
-                raise ValueError(f'LENSOneStage: {len(bbox_head)} bbox_head '
-                                 f'configs for num_datasets={num_datasets}')
-            head_cfgs = list(bbox_head)
-        else:
-            head_cfgs = [bbox_head] * num_datasets
-        heads = []
-        for cfg in head_cfgs:
-            cfg = copy.deepcopy(cfg)
-            cfg.update(train_cfg=train_cfg, test_cfg=test_cfg, num_classes=1)
-            heads.append(MODELS.build(cfg))
-        self.bbox_heads = ModuleList(heads)
+        self.bbox_heads = build_expert_heads(
+            'LENSOneStage',
+            'bbox_head',
+            bbox_head,
+            num_datasets,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            num_classes=1)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
@@ -127,13 +119,7 @@ class LENSOneStage(BaseDetector):
                                      batch_data_samples, experts, rescale)
 
     def _predict_experts(self, x, batch_data_samples, experts, rescale):
-        if experts is None:
-            experts = range(self.num_datasets)
-        experts = [int(e) for e in experts]
-        for e in experts:
-            if not 0 <= e < self.num_datasets:
-                raise ValueError(f'LENSOneStage: expert {e} does not exist '
-                                 f'(model has {self.num_datasets})')
+        experts = expert_indices('LENSOneStage', experts, self.num_datasets)
         out = []
         for e in experts:
             res = self.bbox_heads[e].predict(

@@ -13,7 +13,7 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .lens import LENS, expert_fusion_cfg, fuse_experts
+from .lens import LENS, expert_fusion_cfg, expert_indices, fuse_experts
 
 
 @MODELS.register_module()
@@ -113,13 +113,9 @@ class LENSSeparateModels(BaseDetector):
         Raises:
             ValueError: a member index the model does not have.
         """
-        if experts is None:
-            experts = range(self.num_datasets)
         out = []
-        for e in (int(e) for e in experts):
-            if not 0 <= e < self.num_datasets:
-                raise ValueError(f'LENSSeparateModels: member {e} does not '
-                                 f'exist (model has {self.num_datasets})')
+        for e in expert_indices('LENSSeparateModels', experts,
+                                self.num_datasets, 'member'):
             res = self.detectors[e].predict(
                 batch_inputs, self._as_first_dataset(batch_data_samples),
                 rescale=rescale)
