@@ -281,7 +281,7 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
                                finishing=Finishing(
                                    read_ahead=args.read_ahead))
     print(format_batch_summary(rows, args.out_dir))
-    return int(any(row['status'] == 'failed' for row in rows))
+    return int(any(row.status == 'failed' for row in rows))
 
 
 if __name__ == '__main__':

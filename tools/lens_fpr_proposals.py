@@ -64,9 +64,10 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     try:
-        _, model, dataset = load_lens_and_train_set(
+        loaded = load_lens_and_train_set(
             args.config, args.checkpoint, args.dataset_index,
             args.cfg_options)
+        model, dataset = loaded.model, loaded.dataset
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import os
 import os.path as osp
 import tempfile
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -28,8 +28,11 @@ from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.progress import progress_bar
 from mmlesion.utils.writing.atomic import atomic_write
 
+if TYPE_CHECKING:
+    from .detector_loader import LoadedDetector
 
-def fpr_patch_settings(fpr_cfg: Config) -> dict:
+
+def _fpr_patch_settings(fpr_cfg: Config) -> dict:
     """The FPR config's patch dataset settings (``patch_size``,
     ``hu_window``, ``data_prefix``): FPR configs have no test dataloader,
     so the training dataset's crop is the one used at inference."""
@@ -43,7 +46,7 @@ def fpr_patch_settings(fpr_cfg: Config) -> dict:
 
 def load_fpr_model(config: Union[str, Config],
                    checkpoint: Optional[str],
-                   device: str = 'cpu') -> tuple:
+                   device: str = 'cpu') -> 'LoadedDetector':
     """A LENS FPR network (``LENSFPR``) with its weights, in eval mode.
 
     Args:
@@ -54,7 +57,8 @@ def load_fpr_model(config: Union[str, Config],
         device (str): torch device.
 
     Returns:
-        tuple: (Config, model).
+        LoadedDetector: the model (in eval mode on ``device``), its config
+        and the checkpoint's meta.
 
     Raises:
         ValueError: the config is not an FPR config (naming it).
@@ -66,12 +70,11 @@ def load_fpr_model(config: Union[str, Config],
         raise ValueError(f"{name}: model type is {cfg.model.get('type')}, "
                          'not LENSFPR (a LENS 3D FPR config)')
     try:
-        fpr_patch_settings(cfg)
+        _fpr_patch_settings(cfg)
     except ValueError as err:
         raise ValueError(f'{name}: {err}') from err
-    model = init_lesion_detector(
-        cfg, checkpoint, DetectorLoadSettings(device=device)).model
-    return cfg, model
+    return init_lesion_detector(cfg, checkpoint,
+                                DetectorLoadSettings(device=device))
 
 
 @torch.no_grad()
@@ -137,7 +140,7 @@ def rescore_findings_with_fpr(
     for p in props:
         if spacings and p['series_dir'] in spacings:
             p['spacing'] = [float(v) for v in spacings[p['series_dir']]]
-    ds_cfg = fpr_patch_settings(fpr_cfg)
+    ds_cfg = _fpr_patch_settings(fpr_cfg)
     tmp = None
     if volumes is not None:
         dataset = VolumeFPRPatches(
@@ -241,8 +244,8 @@ class LensFPRRescorer:
 
     def load(self, device: str) -> None:
         """Load the FPR network (:func:`load_fpr_model`)."""
-        self.cfg, self.model = load_fpr_model(self.config, self.checkpoint,
-                                              device)
+        loaded = load_fpr_model(self.config, self.checkpoint, device)
+        self.cfg, self.model = loaded.cfg, loaded.model
 
     @property
     def name(self) -> str:

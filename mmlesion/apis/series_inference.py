@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
 from mmlesion.utils.series_slices import iter_series_slices  # noqa: F401
@@ -55,10 +56,27 @@ def predict_series_3d(model: torch.nn.Module,
     }
 
 
+@dataclass(frozen=True)
+class LensAndTrainSet:
+    """A LENS model with its weights and one of its training datasets
+    (:func:`load_lens_and_train_set`).
+
+    Args:
+        cfg (Config): the LENS config (options merged).
+        model (nn.Module): the model, in eval mode.
+        dataset (BaseDataset): the training dataset, as a
+            ``DeepLesionDataset`` with the config's test pipeline.
+    """
+    cfg: Config
+    model: torch.nn.Module
+    dataset: BaseDataset
+
+
 def load_lens_and_train_set(config: str,
                             checkpoint: Optional[str],
                             dataset_index: int = 0,
-                            cfg_options: Optional[dict] = None) -> tuple:
+                            cfg_options: Optional[dict] = None
+                            ) -> LensAndTrainSet:
     """A LENS model with its weights and one of its training datasets, read
     with the config's test pipeline (the tools of steps 2 and 5).
 
@@ -70,14 +88,13 @@ def load_lens_and_train_set(config: str,
         cfg_options (dict, optional): overrides (``--cfg-options``).
 
     Returns:
-        tuple: (Config, model, DeepLesionDataset).
+        LensAndTrainSet: the config, the model and the dataset.
 
     Raises:
         ValueError: the config is not a LENS multi-dataset config or the
             index is out of range.
     """
     from mmdet.registry import DATASETS
-    from mmengine.config import Config
     from mmengine.registry import DefaultScope, init_default_scope
 
     from .detector_loader import DetectorLoadSettings, init_lesion_detector
@@ -106,7 +123,7 @@ def load_lens_and_train_set(config: str,
         cfg, checkpoint,
         DetectorLoadSettings(
             device='cuda' if torch.cuda.is_available() else 'cpu')).model
-    return cfg, model, dataset
+    return LensAndTrainSet(cfg, model, dataset)
 
 
 def set_lens_experts(cfg, experts: Optional[List[int]],

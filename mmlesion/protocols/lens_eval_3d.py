@@ -34,7 +34,7 @@ import os
 import os.path as osp
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
                                                     ManualSubVolume)
 from mmlesion.structures.finding_3d import Finding3D, findings_by_score
 from mmlesion.utils.writing.atomic import atomic_write
+
+if TYPE_CHECKING:
+    from mmlesion.apis.detector_loader import LoadedDetector
 
 #: Files :func:`evaluate_lens_3d` writes into its output folder.
 OUTPUTS = ('metrics.json', 'findings_3d.json', 'froc3d_curve.png',
@@ -342,8 +345,9 @@ def _manual_subvolumes(ann_3d: str, s: Lens3DEvalSettings) -> tuple:
 def _load_lens(config: str, checkpoint: Optional[str],
                s: Lens3DEvalSettings) -> tuple:
     """The config (options merged, experts set), its test dataset, the
-    model with its weights (eval mode on ``s.device``) and the FPR's
-    ``(config, model)`` or None."""
+    model with its weights (eval mode on ``s.device``) and the FPR
+    network (:func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`) or
+    None."""
     from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
@@ -407,7 +411,7 @@ def _subvolumes_in_dataset(subvolumes: list, infos: List[dict], cfg,
 
 def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
                         subvolumes: list,
-                        infos: List[dict], fpr: tuple,
+                        infos: List[dict], fpr: 'LoadedDetector',
                         s: Lens3DEvalSettings) -> None:
     """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
     ``per_sub``, by decreasing score)."""
@@ -419,7 +423,7 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
     by_series: Dict[str, List[Finding3D]] = {}
     for sub in subvolumes:
         by_series.setdefault(sub.volume, []).extend(per_sub[sub.name])
-    fpr_cfg, fpr_model = fpr
+    fpr_cfg, fpr_model = fpr.cfg, fpr.model
     # the series folders of the evaluated dataset, whatever its
     # data_root / data_prefix
     images = osp.dirname(osp.normpath(infos[0]['series_dir']))

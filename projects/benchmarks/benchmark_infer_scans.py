@@ -379,7 +379,7 @@ def main(argv=None) -> dict:
                 sync(args.device)
                 seconds = time.perf_counter() - start
                 cpu = cpu_seconds() - cpu
-            failed = [r for r in rows if r['status'] != 'done']
+            failed = [r for r in rows if r.status != 'done']
             if failed:
                 raise RuntimeError(f'the batch failed on {failed[0]}')
             if batch_scans is scans:
@@ -412,9 +412,10 @@ def main(argv=None) -> dict:
             from mmlesion.apis.whole_scan.run import (detect_scan,
                                                       load_volume_run,
                                                       volume_run_config)
-            _, settings = volume_run_config(cfg, run, None)
-            loaded_model, rescorer, run_info = load_volume_run(
-                cfg, args.config, None, run, model)
+            settings = volume_run_config(cfg, run, None).settings
+            loaded = load_volume_run(cfg, args.config, None, run, model)
+            loaded_model, rescorer, run_info = (loaded.model, loaded.rescorer,
+                                                loaded.info)
             volume, resampled, _ = _load_scan(
                 scan, settings, run.detection.resample_backend)
             with amp:
@@ -472,7 +473,7 @@ def main(argv=None) -> dict:
                 c * n / t for c, t in zip(cpu_of[name], times[name])), 2),
             parts_per_scan={
                 part: round(statistics.median(
-                    float(r.get(f'{part}_seconds') or 0.)
+                    float(getattr(r, f'{part}_seconds') or 0.)
                     for r in rows_of[name]), 3)
                 for part in ('load', 'detect', 'measure', 'write')})
         if name in agreement:

@@ -197,10 +197,11 @@ def _run(args, scan: str) -> dict:
             sync(args.device)
             t = time.perf_counter()
             with amp:
-                boxes, scores = detect_slices(
+                found = detect_slices(
                     model, resampled, settings, DetectionSettings(
                         batch_size=bs, show_progress=False, workers=w,
                         worker_type=args.worker_type))
+                boxes, scores = found.boxes, found.scores
             sync(args.device)
             best[bs, w] = min(best[bs, w], time.perf_counter() - t)
     t = time.perf_counter()
@@ -224,11 +225,12 @@ def _run(args, scan: str) -> dict:
         res = prepare_volume(vol, settings, backend)
         t2 = time.perf_counter()
         with amp:
-            b, s = detect_slices(
+            found = detect_slices(
                 model, res, settings, DetectionSettings(
                     batch_size=bs_full, show_progress=False, workers=w,
                     worker_type=args.worker_type),
                 batched_windowing=batched)
+            b, s = found.boxes, found.scores
         sync(args.device)
         t3 = time.perf_counter()
         stack_slice_boxes(list(range(len(b))), b, s, score_thr=.05)

@@ -296,8 +296,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                     show_progress=False),
         pixel_spacing=args.pixel_spacing, device=args.device,
         cfg_name=args.config)
-    cfg, settings = volume_run_config(Config.fromfile(args.config), run,
-                                      args.checkpoint)
+    run_config = volume_run_config(Config.fromfile(args.config), run,
+                                   args.checkpoint)
+    cfg, settings = run_config.cfg, run_config.settings
     model = init_volume_detector(cfg, args.checkpoint, args.device)
 
     def amp():

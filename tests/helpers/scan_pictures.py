@@ -22,13 +22,19 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmlesion.apis.whole_scan.results import (RecistMeasurement,
-                                              ScanGeometry, ScanResult)
+from mmlesion.apis.whole_scan.results import (ConfigRecord,
+                                              RecistMeasurement,
+                                              RunProvenance, ScanGeometry,
+                                              ScanResult, SoftwareVersions)
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                VolumeInferenceSettings)
 from mmlesion.apis.whole_scan.stack import stack_findings
 from mmlesion.datasets.volumes import CTVolume
 
+#: The provenance of a run that records nothing (random weights, no config
+#: file): a result with it is a run's result (``model_warning`` written).
+BARE_PROVENANCE = RunProvenance(None, ConfigRecord(None, '', ''),
+                                SoftwareVersions(*[''] * 6))
 #: Findings in the dense cluster of :func:`crowded_scan_result`.
 CLUSTER = 16
 
@@ -100,7 +106,7 @@ def crowded_scan_result(model_warning: Optional[str] = None,
         num_slices=num_slices, num_boxes_2d=3 * len(specs),
         detect_seconds=1., slices_per_second=float(num_slices),
         findings=findings, model_warning=model_warning,
-        provenance=dict(checkpoint=None), resampled=volume)
+        provenance=BARE_PROVENANCE, resampled=volume)
 
 
 @dataclass

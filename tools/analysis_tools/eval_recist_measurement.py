@@ -83,7 +83,8 @@ def measure(data_root: str, lesions: List['DLInfoRecord']) -> List[dict]:
                        rec.slice_file)
         hu = read_hu_png(png)
         sp = (rec.spacing[0], rec.spacing[1])
-        diam, _, source = measure_lesion(hu, rec.bbox, sp)
+        measured = measure_lesion(hu, rec.bbox, sp)
+        diam, source = measured.diameters, measured.source
         if diam is None:
             raise ValueError(f'{png}: the box {rec.bbox} of row {rec.row} '
                              'lies outside the slice')

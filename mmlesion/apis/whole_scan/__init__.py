@@ -28,13 +28,14 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``batch``       a day's scans through one model
 =============== ==========================================================
 """
-from .batch import run_batch_inference
+from .batch import BatchRow, run_batch_inference
 from .detect import detect_slices
 from .infer import infer_volume
 from .model import init_volume_detector
 from .resample import prepare_volume
-from .results import (FINDINGS_SCHEMA_VERSION, Box2D, Finding,
-                      RecistMeasurement, ScanGeometry, ScanResult)
+from .results import (FINDINGS_SCHEMA_VERSION, Box2D, DicomStatus, Finding,
+                      OutputPaths, RecistMeasurement, RunProvenance,
+                      ScanGeometry, ScanResult)
 from .run import run_volume_inference
 from .settings import (DetectionSettings, FindingRescorer, ModelAdjustment,
                        RunSettings, VolumeInferenceSettings,
@@ -42,9 +43,10 @@ from .settings import (DetectionSettings, FindingRescorer, ModelAdjustment,
 from .write import format_summary, write_volume_results
 
 __all__ = [
-    'Box2D', 'DetectionSettings', 'FINDINGS_SCHEMA_VERSION', 'Finding',
-    'FindingRescorer', 'ModelAdjustment', 'RecistMeasurement', 'RunSettings',
-    'ScanGeometry', 'ScanResult',
+    'BatchRow', 'Box2D', 'DetectionSettings', 'DicomStatus',
+    'FINDINGS_SCHEMA_VERSION', 'Finding', 'FindingRescorer',
+    'ModelAdjustment', 'OutputPaths', 'RecistMeasurement', 'RunProvenance',
+    'RunSettings', 'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'init_volume_detector', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',

@@ -59,8 +59,9 @@ import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import (Callable, Deque, Iterator, List, Optional, Protocol,
-                    Sequence, Tuple, Union)
+from dataclasses import dataclass
+from typing import (Any, Callable, Deque, Dict, Iterator, List, Optional,
+                    Protocol, Sequence, Tuple, Union)
 
 import torch
 from mmengine.config import Config
@@ -84,7 +85,7 @@ from .settings import (FindingRescorer, Finishing, RunSettings,
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir_apart, output_paths,
                     remove_stale_staging)
-from .write_dicom import prepare_dicom_results
+from .write_dicom import DicomPlan, prepare_dicom_results
 
 #: The columns of ``OUT_DIR/scans.csv``.
 SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
@@ -92,6 +93,47 @@ SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
                    'measure_seconds', 'write_seconds', 'total_seconds',
                    'error')
 SUMMARY_NAME = 'scans.csv'
+
+
+@dataclass
+class BatchRow:
+    """One scan of a batch (:func:`run_batch_inference`), filled in as
+    the batch runs; ``scans.csv`` lists its :data:`SUMMARY_COLUMNS`
+    (:meth:`to_dict`).
+
+    Args:
+        scan (str): the scan's path.
+        folder (str): its results folder's name in the batch's folder.
+        status (str): ``queued``, then ``done``, ``skipped`` (results
+            there already) or ``failed`` (``error`` says why).
+        findings (int, optional): how many.
+        best_score (str, optional): the best finding's score, 4 decimals
+            (``''`` without findings).
+        slices (int, optional): resampled slices detected.
+        load_seconds, detect_seconds, measure_seconds, write_seconds,
+            total_seconds (float, optional): the times of its steps.
+        error (str, optional): why it failed or was skipped.
+        index (str): ``[i/n]`` in the console's lines (not written).
+    """
+    scan: str
+    folder: str
+    status: str = 'queued'
+    findings: Optional[int] = None
+    best_score: Optional[str] = None
+    slices: Optional[int] = None
+    load_seconds: Optional[float] = None
+    detect_seconds: Optional[float] = None
+    measure_seconds: Optional[float] = None
+    write_seconds: Optional[float] = None
+    total_seconds: Optional[float] = None
+    error: Optional[str] = None
+    index: str = ''
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The row of ``scans.csv``: :data:`SUMMARY_COLUMNS`, ``''``
+        where not recorded."""
+        return {k: '' if getattr(self, k) is None else getattr(self, k)
+                for k in SUMMARY_COLUMNS}
 
 
 #: The schedule of ``overlap=False``: one step after another.
@@ -151,7 +193,8 @@ def prefetched(scans: Sequence[str],
             loaded = None  # the next scan may be read while this one is freed
 
 
-def write_scan_summary(rows: List[dict], path: Union[str, Path]) -> None:
+def write_scan_summary(rows: List[BatchRow],
+                       path: Union[str, Path]) -> None:
     """Write ``scans.csv`` whole (atomically: a kill leaves the previous
     version)."""
     buffer = io.StringIO()
@@ -159,7 +202,7 @@ def write_scan_summary(rows: List[dict], path: Union[str, Path]) -> None:
                             lineterminator='\n')
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: row.get(k, '') for k in SUMMARY_COLUMNS})
+        writer.writerow(row.to_dict())
     atomic_write_text(str(path), buffer.getvalue())
 
 
@@ -179,7 +222,7 @@ def run_batch_inference(config: Union[str, Config],
                         overlap: bool = True,
                         model: Optional[torch.nn.Module] = None,
                         finishing: Optional[Finishing] = None
-                        ) -> List[dict]:
+                        ) -> List[BatchRow]:
     """Run one detector over many scans (see the module's docstring).
 
     Args:
@@ -204,7 +247,7 @@ def run_batch_inference(config: Union[str, Config],
             platform has them.
 
     Returns:
-        list[dict]: one row per scan (:data:`SUMMARY_COLUMNS`; ``status``
+        list[BatchRow]: one row per scan (:data:`SUMMARY_COLUMNS`; ``status``
         is ``done``, ``skipped`` (results there already) or ``failed``
         (``error`` says why)), as ``scans.csv`` holds them.
 
@@ -221,7 +264,7 @@ def run_batch_inference(config: Union[str, Config],
         raise ValueError('no scan to run')
     finishing = (finishing or Finishing()) if overlap else ONE_AFTER_ANOTHER
     # the checkpoint's record of its training data, as a single run reads
-    cfg, settings = volume_run_config(
+    run_config = volume_run_config(
         config, run, checkpoint if model is None else None)
     check_workers(run.detection.workers, run.detection.worker_type)
     out = Path(out_dir)
@@ -230,16 +273,17 @@ def run_batch_inference(config: Union[str, Config],
         rows = _queue_scans(scans, out, run.overwrite, keep=[
             checkpoint, *run.rescorer_files().values(),
             config if isinstance(config, str) else None], lock=lock)
-        todo = [row for row in rows if row['status'] == 'queued']
+        todo = [row for row in rows if row.status == 'queued']
         if not todo:
             MMLogger.get_current_instance().info(
                 f'{out}: every scan has results already')
             return rows
-        model, rescorer, run_info = load_volume_run(cfg, config, checkpoint,
-                                                    run, model)
+        loaded = load_volume_run(run_config.cfg, config, checkpoint, run,
+                                 model)
         with numpy_huge_pages(run.huge_pages):
-            _Batch(model, rescorer, run_info, settings, run, out, rows).run(
-                todo, overlap, finishing)
+            _Batch(loaded.model, loaded.rescorer, loaded.info,
+                   run_config.settings, run, out, rows).run(
+                       todo, overlap, finishing)
     finally:
         lock.release()
     return rows
@@ -247,7 +291,7 @@ def run_batch_inference(config: Union[str, Config],
 
 def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
                  keep: List[Optional[str]],
-                 lock: Optional[OutDirLock] = None) -> List[dict]:
+                 lock: Optional[OutDirLock] = None) -> List[BatchRow]:
     """The batch's rows, ``scans.csv`` written: a scan whose folder holds
     results is skipped (unless ``overwrite``), the others are queued;
     what killed runs left beside the folders (but the paths in ``keep``
@@ -261,14 +305,14 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
     if lock is not None:
         lock.acquire()
     out.mkdir(parents=True, exist_ok=True)
-    rows = [dict(scan=str(scan), folder=name, status='queued')
+    rows = [BatchRow(scan=str(scan), folder=name)
             for scan, name in zip(scans, names)]
     for row in rows:
-        remove_stale_staging(out / row['folder'], keep=[row['scan']] + keep)
-        if output_paths(out / row['folder'])['json'].exists() and (
+        remove_stale_staging(out / row.folder, keep=[row.scan] + keep)
+        if output_paths(out / row.folder).json.exists() and (
                 not overwrite):
-            row['status'] = 'skipped'
-            row['error'] = 'results there already (--overwrite runs it again)'
+            row.status = 'skipped'
+            row.error = 'results there already (--overwrite runs it again)'
     write_scan_summary(rows, out / SUMMARY_NAME)
     return rows
 
@@ -282,35 +326,35 @@ class _Batch:
     def __init__(self, model: torch.nn.Module,
                  rescorer: Optional[FindingRescorer], run_info: RunInfo,
                  settings: VolumeInferenceSettings, run: RunSettings,
-                 out: Path, rows: List[dict]) -> None:
+                 out: Path, rows: List[BatchRow]) -> None:
         self.model, self.rescorer, self.run_info = model, rescorer, run_info
         self.settings, self.options = settings, run
         self.out, self.rows = out, rows
         self.summary = out / SUMMARY_NAME
         self.logger = MMLogger.get_current_instance()
 
-    def run(self, todo: List[dict], overlap: bool,
+    def run(self, todo: List[BatchRow], overlap: bool,
             finishing: Finishing = ONE_AFTER_ANOTHER) -> None:
         """Detect the queued scans one after another; each detected scan
         is handed on to be finished (measured, written) as soon as fewer
         than ``finishing.processes`` (a thread: one) are being finished,
         the oldest waited for first; ``overlap=False``: finished before
         the next scan is read."""
-        by_scan = {row['scan']: row for row in todo}
+        by_scan = {row.scan: row for row in todo}
         backend = self.options.detection.resample_backend
         processes = finishing.resolved_processes()
         later = not finishing.recist_with_detection
         stack_later = (later and not finishing.stack_with_detection
                        and self.rescorer is None)
-        pending: Deque[Tuple[dict, _Pending]] = deque()
+        pending: Deque[Tuple[BatchRow, _Pending]] = deque()
         with _finisher(processes, finishing.niceness) as submit:
             try:
                 for i, (scan, loaded) in enumerate(prefetched(
-                        [row['scan'] for row in todo],
+                        [row.scan for row in todo],
                         lambda s: _load_scan(s, self.settings, backend),
                         overlap, finishing.read_ahead)):
                     row = by_scan[scan]
-                    row['index'] = f'[{i + 1}/{len(todo)}]'
+                    row.index = f'[{i + 1}/{len(todo)}]'
                     detected = self.detect(row, loaded, measure=not later,
                                            stack=not stack_later)
                     loaded = None
@@ -330,7 +374,7 @@ class _Batch:
                 while pending:
                     self.finish(*pending.popleft())
 
-    def detect(self, row: dict, loaded, measure: bool = True,
+    def detect(self, row: BatchRow, loaded, measure: bool = True,
                stack: bool = True) -> Optional[tuple]:
         """One loaded scan (or its loading error) through the model: the
         result, the scan, its folder and DICOM plan, or None (failed).
@@ -342,8 +386,8 @@ class _Batch:
                 raise loaded
             volume, resampled, load_seconds = loaded
             loaded = None
-            row['load_seconds'] = round(load_seconds, 3)
-            folder = str(self.out / row['folder'])
+            row.load_seconds = round(load_seconds, 3)
+            folder = str(self.out / row.folder)
             # without findings.json (written last) the folder holds no
             # finished set: what an interrupted run left is replaced
             plan = prepare_dicom_results(volume, self.options.dicom, folder,
@@ -353,23 +397,23 @@ class _Batch:
                                  self.run_info, self.options.detection,
                                  self.rescorer, resampled, measure=False,
                                  stack=stack)
-            row['detect_seconds'] = round(time.perf_counter() - start, 3)
+            row.detect_seconds = round(time.perf_counter() - start, 3)
             if measure:
                 start = time.perf_counter()
                 measure_result(result, volume)
-                row['measure_seconds'] = round(time.perf_counter() - start,
+                row.measure_seconds = round(time.perf_counter() - start,
                                                3)
         except Exception as err:  # one scan's failure ends only it
             _failed(row, err, self.logger)
             return None
         return result, volume, folder, plan
 
-    def finish(self, row: dict, pending: '_Pending') -> None:
+    def finish(self, row: BatchRow, pending: '_Pending') -> None:
         _finish(row, pending, self.logger, self.summary, self.rows)
 
 
 def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
-                 plan: dict, run_info: RunInfo, max_pictures: int,
+                 plan: DicomPlan, run_info: RunInfo, max_pictures: int,
                  measure: bool) -> Callable[[], dict]:
     """A scan's finishing: its findings stacked (where the model's loop left
     them unstacked: ``stack_seconds``), its RECIST measurements
@@ -464,16 +508,16 @@ def _warm_pictures() -> None:
         font_manager.get_font(font_manager.findfont('DejaVu Sans'))
 
 
-def _failed(row: dict, err: BaseException, logger) -> None:
-    row.update(status='failed', error=_error_text(err))
-    logger.error(f"{row.get('index', '')} {row['scan']}: failed: "
-                 f"{row['error']}")
+def _failed(row: BatchRow, err: BaseException, logger) -> None:
+    row.status, row.error = 'failed', _error_text(err)
+    logger.error(f"{row.index} {row.scan}: failed: "
+                 f"{row.error}")
     logger.debug(''.join(traceback.format_exception(
         type(err), err, err.__traceback__)))
 
 
-def _finish(row: dict, pending: _Pending, logger, summary: Path,
-            rows: List[dict]) -> None:
+def _finish(row: BatchRow, pending: _Pending, logger, summary: Path,
+            rows: List[BatchRow]) -> None:
     """Wait for a scan's files, record it, rewrite ``scans.csv``."""
     try:
         written = pending.result()
@@ -481,33 +525,32 @@ def _finish(row: dict, pending: _Pending, logger, summary: Path,
         _failed(row, err, logger)
     else:
         best = written['best_score']
-        row.update(
-            status='done', findings=written['findings'],
-            best_score='' if best is None else f'{best:.4f}',
-            slices=written['slices'],
-            write_seconds=round(written['write_seconds'], 3))
+        row.status, row.findings = 'done', written['findings']
+        row.best_score = '' if best is None else f'{best:.4f}'
+        row.slices = written['slices']
+        row.write_seconds = round(written['write_seconds'], 3)
         if written['measure_seconds'] is not None:
-            row['measure_seconds'] = round(written['measure_seconds'], 3)
+            row.measure_seconds = round(written['measure_seconds'], 3)
         # stacked by the finisher: part of the detection, as in one run
-        row['detect_seconds'] = round(
-            row['detect_seconds'] + written['stack_seconds'], 3)
-        row['total_seconds'] = round(
-            row['load_seconds'] + row['detect_seconds']
-            + row['measure_seconds'] + row['write_seconds'], 3)
-        logger.info(f"{row['index']} {row['scan']}: {row['findings']} "
-                    f"findings, {row['total_seconds']} s -> "
+        row.detect_seconds = round(
+            row.detect_seconds + written['stack_seconds'], 3)
+        row.total_seconds = round(
+            row.load_seconds + row.detect_seconds
+            + row.measure_seconds + row.write_seconds, 3)
+        logger.info(f"{row.index} {row.scan}: {row.findings} "
+                    f"findings, {row.total_seconds} s -> "
                     f"{written['folder']}")
     write_scan_summary(rows, summary)
 
 
-def format_batch_summary(rows: List[dict], out_dir: str) -> str:
+def format_batch_summary(rows: List[BatchRow], out_dir: str) -> str:
     """The console's lines for a batch: one per scan, then the counts."""
     lines = []
     for row in rows:
-        what = (f"{row['findings']} findings, {row['total_seconds']} s"
-                if row['status'] == 'done' else row.get('error', ''))
-        lines.append(f"{row['status']:8s} {row['scan']}: {what}")
-    counts = {s: sum(r['status'] == s for r in rows)
+        what = (f"{row.findings} findings, {row.total_seconds} s"
+                if row.status == 'done' else row.error or '')
+        lines.append(f"{row.status:8s} {row.scan}: {what}")
+    counts = {s: sum(r.status == s for r in rows)
               for s in ('done', 'skipped', 'failed')}
     lines.append(f"{len(rows)} scans: {counts['done']} done, "
                  f"{counts['skipped']} skipped, {counts['failed']} failed; "

@@ -16,6 +16,7 @@ import torch
 
 from mmlesion.datasets.volumes import CTVolume
 
+from .results import SliceDetections
 from .settings import (DetectionSettings, VolumeInferenceSettings,
                        build_volume_pipeline)
 from .slices import (VolumeSliceDataset, check_workers, outputs_to_cpu,
@@ -28,8 +29,7 @@ def detect_slices(model: torch.nn.Module,
                   settings: VolumeInferenceSettings,
                   detection: Optional[DetectionSettings] = None,
                   lesion_maps: Optional[list] = None,
-                  labels: Optional[list] = None,
-                  batched_windowing: bool = True) -> Tuple[list, list]:
+                  batched_windowing: bool = True) -> SliceDetections:
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     The slices go through the test pipeline in
@@ -57,7 +57,6 @@ def detect_slices(model: torch.nn.Module,
         lesion_maps (list, optional): a model with a segmentation head
             appends each slice's (H, W) bool lesion map here
             (:func:`lesion_map_of`).
-        labels (list, optional): each slice's (n,) box labels are appended.
         batched_windowing (bool): for the usual pipeline
             (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
             window each batch's slices at once
@@ -67,9 +66,10 @@ def detect_slices(model: torch.nn.Module,
             to True.
 
     Returns:
-        tuple: per slice ``z`` an (n, 4) float64 array of boxes
-        ``[x1, y1, x2, y2]`` in continuous voxel coordinates of ``volume``
-        and an (n,) array of scores.
+        SliceDetections: per slice ``z`` an (n, 4) float64 array of boxes
+        ``[x1, y1, x2, y2]`` in continuous voxel coordinates of ``volume``,
+        an (n,) array of scores and one of labels (``classes`` None: the
+        caller names the labels).
 
     Raises:
         ValueError: ``batch_size < 1``, ``workers < 0`` or an unknown
@@ -92,6 +92,7 @@ def detect_slices(model: torch.nn.Module,
         detection.batch_size, detection.workers, detection.worker_type)
     all_boxes: List[np.ndarray] = []
     all_scores: List[np.ndarray] = []
+    all_labels: List[np.ndarray] = []
     progress = None
     if detection.show_progress:
         from mmlesion.utils.progress import progress_bar
@@ -107,8 +108,7 @@ def detect_slices(model: torch.nn.Module,
             boxes = boxes + np.array([dx, dy, dx, dy]) - .5
             all_boxes.append(boxes.reshape(-1, 4))
             all_scores.append(scores.reshape(-1))
-            if labels is not None:
-                labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
+            all_labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
             if lesion_maps is not None:
                 lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
                                                  (dx, dy)))
@@ -116,7 +116,7 @@ def detect_slices(model: torch.nn.Module,
                 progress.update()
     if progress is not None:
         progress.finish()
-    return all_boxes, all_scores
+    return SliceDetections(all_boxes, all_scores, all_labels)
 
 
 def lesion_map_collector(model) -> Optional[list]:

@@ -22,6 +22,7 @@
 :mod:`~mmlesion.apis.whole_scan.run` runs a scan from files to files.
 """
 import time
+from dataclasses import replace
 from typing import List, Optional
 
 import torch
@@ -109,12 +110,12 @@ def infer_volume(model: torch.nn.Module,
         resampled = prepare_volume(volume, settings,
                                    detection.resample_backend)
     lesion_maps = lesion_map_collector(model)
-    classes, labels = lesion_type_classes(model), []
+    classes = lesion_type_classes(model)
     start = time.perf_counter()
-    boxes, scores = detect_slices(model, resampled, settings, detection,
-                                  lesion_maps, labels)
+    detections = detect_slices(model, resampled, settings, detection,
+                               lesion_maps)
     seconds = time.perf_counter() - start
-    detections = SliceDetections(boxes, scores, labels, classes)
+    detections, boxes = replace(detections, classes=classes), detections.boxes
     findings: List[Finding] = []
     if stack:
         findings = _stacked(detections, resampled, volume, detection,

@@ -34,7 +34,8 @@ Choices (nothing to follow in the papers)
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,48 @@ from .results import Box2D, Finding, RecistMeasurement, ScanResult
 GRABCUT_WINDOW = (-160., 240.)
 #: Where the lesion mask of a finding came from.
 MASK_SOURCES = ('model', 'grabcut', 'box_ellipse')
+
+
+@dataclass(frozen=True)
+class LesionMask:
+    """A lesion's mask on one slice (:func:`grow_mask_in_box`).
+
+    Args:
+        mask (np.ndarray): (H, W) bool.
+        source (str): where it came from (:data:`MASK_SOURCES`).
+    """
+    mask: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class LesionMeasurement:
+    """One lesion masked and measured on one slice
+    (:func:`measure_lesion`).
+
+    Args:
+        diameters (RecistDiameters, optional): its two RECIST axes (None
+            for an empty mask).
+        mask (np.ndarray): the (H, W) bool mask measured.
+        source (str): where the mask came from (:data:`MASK_SOURCES`).
+    """
+    diameters: Optional[RecistDiameters]
+    mask: np.ndarray
+    source: str
+
+
+@dataclass(frozen=True)
+class MeasuredMask:
+    """The mask a finding was measured on (:func:`measure_findings`).
+
+    Args:
+        finding_id (int): the finding's ``id``.
+        slice (int): the resampled slice.
+        mask (np.ndarray): the (H, W) bool mask on it.
+    """
+    finding_id: int
+    slice: int
+    mask: np.ndarray
 
 
 def box_seed_points(bbox: Sequence[float],
@@ -82,7 +125,7 @@ def grow_mask_in_box(slice_hu: np.ndarray,
                      bbox: Sequence[float],
                      window: Tuple[float, float] = GRABCUT_WINDOW,
                      seed_fraction: float = 1 / 3,
-                     seed: int = 0) -> Tuple[np.ndarray, str]:
+                     seed: int = 0) -> LesionMask:
     """A lesion mask grown inside a box with GrabCut (module doc).
 
     Args:
@@ -93,7 +136,7 @@ def grow_mask_in_box(slice_hu: np.ndarray,
         seed (int): OpenCV RNG seed (reproducible masks).
 
     Returns:
-        tuple: (H, W) bool mask and its source, ``'grabcut'`` or
+        LesionMask: the (H, W) bool mask and its source, ``'grabcut'`` or
         ``'box_ellipse'``; an all-False mask for a box outside the slice.
     """
     shape = tuple(int(v) for v in np.shape(slice_hu)[:2])
@@ -102,11 +145,11 @@ def grow_mask_in_box(slice_hu: np.ndarray,
         image, bbox, box_seed_points(bbox, seed_fraction), min_diameter=2.,
         seed=seed)
     if method == 'empty':
-        return np.zeros(shape, dtype=bool), 'box_ellipse'
+        return LesionMask(np.zeros(shape, dtype=bool), 'box_ellipse')
     if method != 'grabcut' or not crop.any():
         crop = box_ellipse(bbox, crop.shape, offset)
         method = 'box_ellipse'
-    return paste_crop(crop, offset, shape).astype(bool), method
+    return LesionMask(paste_crop(crop, offset, shape).astype(bool), method)
 
 
 def model_mask_in_box(lesion_map: np.ndarray,
@@ -159,7 +202,7 @@ def measure_lesion(slice_hu: np.ndarray,
                    spacing_xy: Tuple[float, float],
                    lesion_map: Optional[np.ndarray] = None,
                    window: Tuple[float, float] = GRABCUT_WINDOW
-                   ) -> Tuple[Optional[RecistDiameters], np.ndarray, str]:
+                   ) -> LesionMeasurement:
     """Mask one lesion on one slice and measure its two RECIST axes.
 
     Args:
@@ -171,8 +214,8 @@ def measure_lesion(slice_hu: np.ndarray,
         window (tuple): GrabCut's HU window.
 
     Returns:
-        tuple: the diameters (None for an empty mask), the (H, W) bool mask
-        and its source (:data:`MASK_SOURCES`). A box that holds no pixel
+        LesionMeasurement: the diameters (None for an empty mask), the
+        (H, W) bool mask and its source (:data:`MASK_SOURCES`). A box that holds no pixel
         centre (thinner than a pixel, or off the slice) is first grown to
         the pixel nearest to its centre.
     """
@@ -182,10 +225,12 @@ def measure_lesion(slice_hu: np.ndarray,
         mask = model_mask_in_box(lesion_map, bbox)
     source = 'model'
     if mask is None:
-        mask, source = grow_mask_in_box(slice_hu, bbox, window)
+        grown = grow_mask_in_box(slice_hu, bbox, window)
+        mask, source = grown.mask, grown.source
     if not mask.any():
-        return None, mask, source
-    return recist_diameters(mask, spacing_xy), mask, source
+        return LesionMeasurement(None, mask, source)
+    return LesionMeasurement(recist_diameters(mask, spacing_xy), mask,
+                             source)
 
 
 def _largest_box_slice(finding: Finding) -> Box2D:
@@ -222,7 +267,7 @@ def measure_findings(findings: List[Finding],
                      lesion_maps: Optional[Sequence[np.ndarray]] = None,
                      window: Tuple[float, float] = GRABCUT_WINDOW,
                      workers: Optional[int] = None
-                     ) -> Dict[int, Tuple[int, np.ndarray]]:
+                     ) -> List[MeasuredMask]:
     """Add RECIST measurements to the findings of
     :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place).
 
@@ -254,8 +299,9 @@ def measure_findings(findings: List[Finding],
             this process may use, at most 16; 1: one after another).
 
     Returns:
-        dict: finding id -> (resampled slice, (H, W) bool mask) of the
-        masks measured on.
+        list[MeasuredMask]: the masks measured on (finding id, resampled
+        slice, (H, W) bool mask), in the findings' order; none for a
+        finding whose mask is empty.
     """
     sz, sy, sx = resampled.spacing_zyx
 
@@ -275,12 +321,13 @@ def measure_findings(findings: List[Finding],
             measured = list(pool.map(measure, findings))
     else:
         measured = [measure(f) for f in findings]
-    masks = {}
-    for f, (z, (diam, mask, source)) in zip(findings, measured):
+    masks = []
+    for f, (z, lesion) in zip(findings, measured):
+        diam, mask, source = lesion.diameters, lesion.mask, lesion.source
         if diam is None:
             f.recist = None
             continue
-        masks[f.id] = (z, mask)
+        masks.append(MeasuredMask(f.id, z, mask))
         outline = mask_outline(mask)
         parts = [diam.long_axis, diam.short_axis, outline]
         mapped = _to_original(np.concatenate(parts), z, resampled, original)
@@ -302,7 +349,7 @@ def measure_findings(findings: List[Finding],
 def measure_result(result: ScanResult,
                    original: CTVolume,
                    workers: Optional[int] = None
-                   ) -> Dict[int, Tuple[int, np.ndarray]]:
+                   ) -> List[MeasuredMask]:
     """:func:`measure_findings` on a result detected without its
     measurements (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`
     with ``measure=False``): the same measurements, added later (a batch
@@ -315,7 +362,7 @@ def measure_result(result: ScanResult,
         workers (int, optional): see :func:`measure_findings`.
 
     Returns:
-        dict: as :func:`measure_findings`.
+        list[MeasuredMask]: as :func:`measure_findings`.
 
     Raises:
         ValueError: a result without its resampled volume (nothing to

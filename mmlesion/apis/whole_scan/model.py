@@ -41,14 +41,16 @@ import json
 import os.path as osp
 import platform
 from pathlib import PurePath
-from typing import (Any, Dict, Iterator, List, Mapping, Optional, Tuple,
-                    Union)
+from typing import Any, Iterator, List, Mapping, Optional, Union
 
 import torch
 from mmengine.config import Config
 
 from mmlesion.utils.checkpoint_checksum import sha256_file
-from ..detector_loader import DetectorLoadSettings, init_lesion_detector
+from ..detector_loader import (DetectorLoadSettings, LoadedDetector,
+                               init_lesion_detector)
+from .results import (CheckpointRecord, ConfigRecord, RunProvenance,
+                      SoftwareVersions)
 
 #: The ``model_warning`` of ``findings.json`` for a demo-trained model.
 DEMO_MODEL_WARNING = ('trained on synthetic demo data: findings are not '
@@ -90,8 +92,9 @@ def load_volume_detector(cfg: Config,
                          checkpoint: Optional[str],
                          device: str = 'cpu',
                          allow_partial: bool = False
-                         ) -> Tuple[torch.nn.Module, dict]:
-    """:func:`init_volume_detector`, also returning the checkpoint's meta.
+                         ) -> LoadedDetector:
+    """:func:`init_volume_detector`, also returning the config and the
+    checkpoint's meta.
 
     Args:
         cfg (Config): the detector's config.
@@ -100,13 +103,13 @@ def load_volume_detector(cfg: Config,
         allow_partial (bool): accept a checkpoint that fits only partly.
 
     Returns:
-        tuple: the model (in eval mode on ``device``) and the checkpoint's
-        ``meta`` (``{}`` without a checkpoint or meta).
+        LoadedDetector: the model (in eval mode on ``device``), its config
+        and the checkpoint's ``meta`` (``{}`` without a checkpoint or
+        meta).
     """
-    loaded = init_lesion_detector(
+    return init_lesion_detector(
         cfg, checkpoint,
         DetectorLoadSettings(device=device, allow_partial=allow_partial))
-    return loaded.model, loaded.checkpoint_meta
 
 
 def init_volume_detector(cfg: Config,
@@ -125,7 +128,8 @@ def init_volume_detector(cfg: Config,
     Returns:
         nn.Module: the model, in eval mode on ``device``.
     """
-    return load_volume_detector(cfg, checkpoint, device, allow_partial)[0]
+    return load_volume_detector(cfg, checkpoint, device,
+                                allow_partial).model
 
 
 def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
@@ -308,7 +312,7 @@ def demo_model_warning(cfg: Any,
     return DEMO_MODEL_WARNING
 
 
-def software_versions() -> Dict[str, str]:
+def software_versions() -> SoftwareVersions:
     """Versions of mmlesion, its OpenMMLab stack, torch and Python."""
     import mmcv
     import mmdet
@@ -316,7 +320,7 @@ def software_versions() -> Dict[str, str]:
     import torch
 
     from mmlesion.version import __version__
-    return dict(
+    return SoftwareVersions(
         mmlesion=__version__,
         mmdet=mmdet.__version__,
         mmcv=mmcv.__version__,
@@ -325,15 +329,15 @@ def software_versions() -> Dict[str, str]:
         python=platform.python_version())
 
 
-def checkpoint_record(path: Optional[str]) -> Optional[dict]:
-    """``{'path': absolute path, 'sha256': hex}`` of a checkpoint file, or
-    None (random weights)."""
+def checkpoint_record(path: Optional[str]) -> Optional[CheckpointRecord]:
+    """The absolute path and SHA-256 of a checkpoint file, or None (random
+    weights)."""
     if path is None:
         return None
-    return dict(path=osp.abspath(path), sha256=sha256_file(path))
+    return CheckpointRecord(path=osp.abspath(path), sha256=sha256_file(path))
 
 
-def config_record(cfg: Config, name: Optional[str] = None) -> dict:
+def config_record(cfg: Config, name: Optional[str] = None) -> ConfigRecord:
     """The config's path (if a file), its full text and its SHA-256.
 
     The text is mmengine's ``pretty_text`` without the yapf formatting (the
@@ -351,7 +355,7 @@ def config_record(cfg: Config, name: Optional[str] = None) -> dict:
     except Exception:  # a value mmengine cannot write; keep the dict
         text = repr(cfg.to_dict())
     path = name if name is not None else cfg.filename
-    return dict(
+    return ConfigRecord(
         path=osp.abspath(path) if path and osp.isfile(path) else path,
         sha256=hashlib.sha256(text.encode('utf-8')).hexdigest(),
         text=text)
@@ -360,7 +364,7 @@ def config_record(cfg: Config, name: Optional[str] = None) -> dict:
 def run_provenance(cfg: Config,
                    config_name: Optional[str],
                    checkpoint: Optional[str],
-                   **others: Union[str, None]) -> dict:
+                   **others: Union[str, None]) -> RunProvenance:
     """Everything :func:`checkpoint_record`, :func:`config_record` and
     :func:`software_versions` give, for a result file.
 
@@ -372,14 +376,12 @@ def run_provenance(cfg: Config,
             ``fpr_checkpoint=...``.
 
     Returns:
-        dict: ``checkpoint``, ``config``, ``versions`` and one entry per
-        extra checkpoint.
+        RunProvenance: ``checkpoint``, ``config``, ``versions`` and a
+        record per extra checkpoint given.
     """
-    record = dict(
+    return RunProvenance(
         checkpoint=checkpoint_record(checkpoint),
         config=config_record(cfg, config_name),
-        versions=software_versions())
-    for role, path in others.items():
-        if path is not None:
-            record[role] = checkpoint_record(path)
-    return record
+        versions=software_versions(),
+        files={role: checkpoint_record(path)
+               for role, path in others.items() if path is not None})

@@ -20,7 +20,8 @@ are written as dicts of their fields, in the order of their fields.
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
+from typing import (Any, Dict, List, Mapping, Optional, Tuple, Type,
+                    TypeVar)
 
 from mmlesion.datasets.volumes import CTVolume
 
@@ -251,6 +252,178 @@ class Finding:
         return out
 
 
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A weights (or other) file a result names: its absolute path and
+    SHA-256 (``findings.json``'s ``provenance.checkpoint``).
+
+    Args:
+        path (str): the absolute path.
+        sha256 (str): the file's SHA-256, hex.
+    """
+    path: str
+    sha256: str
+
+    def to_dict(self) -> Dict[str, str]:
+        """``path`` and ``sha256``, as ``findings.json`` writes them."""
+        return dict(path=self.path, sha256=self.sha256)
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """The config of a run: its path (if a file), full text and SHA-256
+    (``findings.json``'s ``provenance.config``).
+
+    Args:
+        path (str, optional): the absolute path of the file, or the name
+            as given.
+        sha256 (str): the SHA-256 of ``text``, hex.
+        text (str): the config's full text.
+    """
+    path: Optional[str]
+    sha256: str
+    text: str
+
+    def to_dict(self) -> Dict[str, Optional[str]]:
+        """``path``, ``sha256`` and ``text``, as ``findings.json`` writes
+        them."""
+        return dict(path=self.path, sha256=self.sha256, text=self.text)
+
+
+@dataclass(frozen=True)
+class SoftwareVersions:
+    """The versions of mmlesion, its OpenMMLab stack, torch and Python
+    (``findings.json``'s ``provenance.versions``)."""
+    mmlesion: str
+    mmdet: str
+    mmcv: str
+    mmengine: str
+    torch: str
+    python: str
+
+    def to_dict(self) -> Dict[str, str]:
+        """The fields in their order, as ``findings.json`` writes them."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunProvenance:
+    """Where a run's model came from (``findings.json``'s ``provenance``):
+    :func:`~mmlesion.apis.whole_scan.model.run_provenance`.
+
+    Args:
+        checkpoint (CheckpointRecord, optional): the weights (None: random
+            weights).
+        config (ConfigRecord): the config as run.
+        versions (SoftwareVersions): the software.
+        files (dict): further files by role (e.g. ``fpr_checkpoint``, the
+            names a re-scorer gives: :attr:`~mmlesion.apis.whole_scan.
+            settings.FindingRescorer.files`), written after ``versions``.
+    """
+    checkpoint: Optional[CheckpointRecord]
+    config: ConfigRecord
+    versions: SoftwareVersions
+    files: Mapping[str, CheckpointRecord] = field(default_factory=dict)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """What ``findings.json``'s ``provenance`` holds: ``checkpoint``,
+        ``config``, ``versions``, then one entry per further file."""
+        out: Dict[str, Any] = dict(
+            checkpoint=None if self.checkpoint is None else
+            self.checkpoint.to_dict(),
+            config=self.config.to_dict(), versions=self.versions.to_dict())
+        out.update((role, record.to_dict())
+                   for role, record in self.files.items())
+        return out
+
+
+@dataclass(frozen=True)
+class DicomStatus:
+    """What DICOM results a run wrote, or why none (``findings.json``'s
+    ``dicom``; :func:`~mmlesion.apis.whole_scan.write_dicom.
+    write_dicom_results`).
+
+    Args:
+        written (bool): whether the SR was written.
+        reason (str, optional): why not (None when written, or when
+            planned and not written yet).
+        sr (str, optional): the SR's file name.
+        sr_sop_instance_uid (str, optional): its SOP Instance UID.
+        seg (str, optional): the SEG's file name (None: no SEG).
+        seg_findings (list[int]): the finding ids of the SEG's segments.
+        seg_sop_instance_uid (str, optional): the SEG's SOP Instance UID.
+    """
+    written: bool
+    reason: Optional[str] = None
+    sr: Optional[str] = None
+    sr_sop_instance_uid: Optional[str] = None
+    seg: Optional[str] = None
+    seg_findings: List[int] = field(default_factory=list)
+    seg_sop_instance_uid: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``written`` and ``reason`` (when not written), or the written
+        files and their UIDs, as ``findings.json`` writes them."""
+        out: Dict[str, Any] = dict(written=self.written)
+        if self.reason is not None:
+            out['reason'] = self.reason
+        if self.written:
+            out.update(sr=self.sr,
+                       sr_sop_instance_uid=self.sr_sop_instance_uid,
+                       seg=self.seg, seg_findings=self.seg_findings)
+            if self.seg_sop_instance_uid is not None:
+                out['seg_sop_instance_uid'] = self.seg_sop_instance_uid
+        return out
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """The files of a scan's results folder
+    (:func:`~mmlesion.apis.whole_scan.write.output_paths`; ``sr`` and
+    ``seg`` where written).
+
+    Args:
+        json (Path): ``findings.json``.
+        csv (Path): ``candidates.csv``.
+        overview (Path): ``overview.png``.
+        html (Path): ``report.html``.
+        key_slices (Path): the folder of the key-slice pictures.
+        sr (Path, optional): the DICOM SR.
+        seg (Path, optional): the DICOM SEG.
+    """
+    json: Path
+    csv: Path
+    overview: Path
+    html: Path
+    key_slices: Path
+    sr: Optional[Path] = None
+    seg: Optional[Path] = None
+
+    def named(self) -> List[Tuple[str, Path]]:
+        """``(name, path)`` of every file, in the order of the fields
+        (those not written left out)."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)
+                if getattr(self, f.name) is not None]
+
+
+@dataclass(frozen=True)
+class DicomPaths:
+    """The DICOM files :func:`~mmlesion.apis.whole_scan.write_dicom.
+    write_dicom_results` may write into a folder
+    (:func:`~mmlesion.apis.whole_scan.write_dicom.dicom_output_paths`).
+
+    Args:
+        sr (Path): the SR.
+        seg (Path): the SEG.
+    """
+    sr: Path
+    seg: Path
+
+    def all(self) -> List[Path]:
+        """Both, the SR first."""
+        return [self.sr, self.seg]
+
+
 @dataclass
 class SliceDetections:
     """What the detector found on each resampled slice, before stacking
@@ -302,17 +475,18 @@ class ScanResult:
             ``settings``.
         model_warning (str, optional): :data:`~mmlesion.apis.whole_scan.
             model.DEMO_MODEL_WARNING` for a model trained on the demo data.
-        provenance (dict, optional): checkpoint, config and versions
+        provenance (RunProvenance, optional): checkpoint, config and
+            versions
             (:func:`~mmlesion.apis.whole_scan.model.run_provenance`); with
             it (a run of :mod:`~mmlesion.apis.whole_scan.run`) the file
             records ``model_warning`` too.
-        dicom (dict, optional): what DICOM results were written, or why
-            none.
+        dicom (DicomStatus, optional): what DICOM results were written, or
+            why none.
         resampled (CTVolume, optional): the volume the detector saw (for
             the pictures; not written).
         lesion_maps (list, optional): per resampled slice the model's
             bool lesion map (not written).
-        paths (dict, optional): the files written.
+        paths (OutputPaths, optional): the files written.
         slice_detections (SliceDetections, optional): the slices' boxes
             while not stacked yet (``findings`` then empty; not written).
     """
@@ -331,14 +505,14 @@ class ScanResult:
     rescored_by: Optional[str] = None
     model_settings: Dict[str, Any] = field(default_factory=dict)
     model_warning: Optional[str] = None
-    provenance: Optional[dict] = None
-    dicom: Optional[dict] = None
+    provenance: Optional[RunProvenance] = None
+    dicom: Optional[DicomStatus] = None
     resampled: Optional[CTVolume] = None
     lesion_maps: Optional[list] = None
-    paths: Optional[Dict[str, Path]] = None
+    paths: Optional[OutputPaths] = None
     slice_detections: Optional[SliceDetections] = None
 
-    def settings_record(self) -> dict:
+    def _settings_record(self) -> Dict[str, Any]:
         """``findings.json``'s ``settings``: the convention (without its
         pipeline), the detection options, the re-scorer (``fpr``) and the
         detector's options."""
@@ -365,13 +539,13 @@ class ScanResult:
             schema_version=FINDINGS_SCHEMA_VERSION, scan=self.scan,
             series_uid=self.series_uid, original=self.original.to_dict(),
             resampled_geometry=self.resampled_geometry.to_dict(),
-            settings=self.settings_record(), device=self.device,
+            settings=self._settings_record(), device=self.device,
             num_slices=self.num_slices, num_boxes_2d=self.num_boxes_2d,
             detect_seconds=self.detect_seconds,
             slices_per_second=self.slices_per_second,
             findings=[f.to_dict() for f in self.findings])
         if self.provenance is not None:
-            out['provenance'] = self.provenance
+            out['provenance'] = self.provenance.to_dict()
         if self.dicom is not None:
-            out['dicom'] = self.dicom
+            out['dicom'] = self.dicom.to_dict()
         return out

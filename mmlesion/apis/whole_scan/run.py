@@ -13,7 +13,7 @@ before anything slow), :func:`load_volume_run` (the model, once),
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -26,13 +26,14 @@ from .infer import infer_volume
 from .model import (checkpoint_data_convention, demo_model_warning,
                     load_volume_detector, run_provenance)
 from .read import read_scan
-from .results import ScanResult
+from .results import DicomStatus, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir, check_out_dir_apart,
                     remove_stale_staging, write_volume_results)
-from .write_dicom import prepare_dicom_results, write_dicom_results
+from .write_dicom import (DicomPlan, prepare_dicom_results,
+                          write_dicom_results)
 
 
 @dataclass
@@ -44,7 +45,7 @@ class RunInfo:
         checkpoint (str, optional): the weights' path.
         model_warning (str, optional): :func:`~mmlesion.apis.whole_scan.
             model.demo_model_warning`.
-        provenance (dict): :func:`~mmlesion.apis.whole_scan.model.
+        provenance (RunProvenance): :func:`~mmlesion.apis.whole_scan.model.
             run_provenance`.
         model_settings (dict): what the run's model adjustments record
             (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
@@ -53,8 +54,36 @@ class RunInfo:
     cfg_name: str
     checkpoint: Optional[str]
     model_warning: Optional[str]
-    provenance: dict
+    provenance: RunProvenance
     model_settings: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's config and the detector's input convention
+    (:func:`volume_run_config`).
+
+    Args:
+        cfg (Config): the config, a method's adjustments made.
+        settings (VolumeInferenceSettings): the detector's input
+            convention.
+    """
+    cfg: Config
+    settings: VolumeInferenceSettings
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """What a run loads once for all its scans (:func:`load_volume_run`).
+
+    Args:
+        model (nn.Module): the detector, in eval mode.
+        rescorer (FindingRescorer, optional): the loaded re-scorer.
+        info (RunInfo): what every scan's result records.
+    """
+    model: torch.nn.Module
+    rescorer: Optional[FindingRescorer]
+    info: RunInfo
 
 
 def run_volume_inference(config: Union[str, Config],
@@ -96,8 +125,8 @@ def run_volume_inference(config: Union[str, Config],
         written, ``dicom`` and ``paths``.
     """
     run = run_settings or RunSettings()
-    cfg, settings = volume_run_config(config, run,
-                                      checkpoint if model is None else None)
+    run_config = volume_run_config(config, run,
+                                   checkpoint if model is None else None)
     # fail before the slow part
     check_workers(run.detection.workers, run.detection.worker_type)
     with contextlib.ExitStack() as stack:
@@ -113,8 +142,8 @@ def run_volume_inference(config: Union[str, Config],
             # one run per --out-dir until this one ends
             stack.enter_context(OutDirLock(out_dir))
         stack.enter_context(numpy_huge_pages(run.huge_pages))
-        return _run_scan(cfg, config, checkpoint, scan, out_dir, run,
-                         settings, series_uid, model)
+        return _run_scan(run_config.cfg, config, checkpoint, scan, out_dir,
+                         run, run_config.settings, series_uid, model)
 
 
 def _run_scan(cfg: Config, config: Union[str, Config],
@@ -127,20 +156,18 @@ def _run_scan(cfg: Config, config: Union[str, Config],
     volume = read_scan(scan, settings, series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
                                        run.overwrite)
-    model, rescorer, run_info = load_volume_run(cfg, config, checkpoint, run,
-                                                model)
-    result = detect_scan(model, volume, settings, run_info, run.detection,
-                         rescorer)
+    loaded = load_volume_run(cfg, config, checkpoint, run, model)
+    result = detect_scan(loaded.model, volume, settings, loaded.info,
+                         run.detection, loaded.rescorer)
     if out_dir is not None:
-        write_scan(result, volume, run_info, out_dir, run.overwrite,
+        write_scan(result, volume, loaded.info, out_dir, run.overwrite,
                    dicom_plan, run.max_pictures)
     return result
 
 
 def volume_run_config(config: Union[str, Config],
                       run_settings: Optional[RunSettings] = None,
-                      checkpoint: Optional[str] = None
-                      ) -> Tuple[Config, VolumeInferenceSettings]:
+                      checkpoint: Optional[str] = None) -> RunConfig:
     """The config (with ``run_settings.adjustments`` made) and the
     detector's input convention, checked before anything slow runs.
 
@@ -171,7 +198,7 @@ def volume_run_config(config: Union[str, Config],
         cfg = copy.deepcopy(cfg)
     for adjustment in run.adjustments:
         adjustment.adjust_config(cfg, cfg_name)
-    return cfg, settings
+    return RunConfig(cfg, settings)
 
 
 def load_volume_run(cfg: Config,
@@ -179,8 +206,7 @@ def load_volume_run(cfg: Config,
                     checkpoint: Optional[str],
                     run_settings: Optional[RunSettings] = None,
                     model: Optional[torch.nn.Module] = None
-                    ) -> Tuple[torch.nn.Module, Optional[FindingRescorer],
-                               RunInfo]:
+                    ) -> LoadedRun:
     """Load the re-scorer (with ``rescorer``), the detector (unless
     given) and what every scan's result records.
 
@@ -193,8 +219,9 @@ def load_volume_run(cfg: Config,
         model (nn.Module, optional): an already built detector.
 
     Returns:
-        tuple: the model (eval mode), the loaded re-scorer or None, and the
-        :class:`RunInfo` for :func:`detect_scan` and :func:`write_scan`.
+        LoadedRun: the model (eval mode), the loaded re-scorer or None, and
+        the :class:`RunInfo` for :func:`detect_scan` and
+        :func:`write_scan`.
     """
     run = run_settings or RunSettings()
     if run.rescorer is not None:
@@ -202,8 +229,9 @@ def load_volume_run(cfg: Config,
     checkpoint_meta: dict = {}
     model_given = model
     if model is None:
-        model, checkpoint_meta = load_volume_detector(
-            cfg, checkpoint, run.device, run.allow_partial_load)
+        loaded = load_volume_detector(cfg, checkpoint, run.device,
+                                      run.allow_partial_load)
+        model, checkpoint_meta = loaded.model, loaded.checkpoint_meta
     model.eval()
     model_settings: Dict[str, Any] = {}
     for adjustment in run.adjustments:
@@ -218,7 +246,7 @@ def load_volume_run(cfg: Config,
             checkpoint if model_given is None else None,
             **run.rescorer_files()),
         model_settings=model_settings)
-    return model, run.rescorer, run_info
+    return LoadedRun(model, run.rescorer, run_info)
 
 
 def _config_name(config: Union[str, Config], cfg_name: Optional[str]) -> str:
@@ -263,7 +291,7 @@ def write_scan(result: ScanResult,
                run_info: RunInfo,
                out_dir: str,
                overwrite: bool = False,
-               dicom_plan: Optional[dict] = None,
+               dicom_plan: Optional[DicomPlan] = None,
                max_pictures: int = 20) -> ScanResult:
     """Write a result of :func:`detect_scan` into ``out_dir`` (as one set:
     :func:`write_volume_results`, with the DICOM SR / SEG of
@@ -272,10 +300,10 @@ def write_scan(result: ScanResult,
     Returns:
         ScanResult: ``result``.
     """
-    plan = dicom_plan or dict(sources=None, status=dict(
-        written=False, reason='not requested'))
-    result.dicom = plan['status']
-    sources = plan['sources']
+    plan = dicom_plan or DicomPlan(None, DicomStatus(False,
+                                                     reason='not requested'))
+    result.dicom = plan.status
+    sources = plan.sources
     model_info = dict(config=run_info.cfg_name,
                       checkpoint=run_info.checkpoint)
     result.paths = write_volume_results(

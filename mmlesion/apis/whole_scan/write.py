@@ -13,6 +13,7 @@ import os.path as osp
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 
@@ -22,7 +23,7 @@ from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError, WorkDirLock
 
 from mmlesion.visualization.volume_report import describe_size
 
-from .results import ScanResult
+from .results import DicomStatus, OutputPaths, ScanResult
 from .write_dicom import dicom_output_paths
 
 #: Threads writing a scan's key-slice PNGs while the next pictures are
@@ -33,10 +34,10 @@ CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                      'probability')
 
 
-def output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
+def output_paths(out_dir: Union[str, Path]) -> OutputPaths:
     """The files :func:`write_volume_results` writes into ``out_dir``."""
     out = Path(out_dir)
-    return dict(json=out / 'findings.json', csv=out / 'candidates.csv',
+    return OutputPaths(json=out / 'findings.json', csv=out / 'candidates.csv',
                 overview=out / 'overview.png', html=out / 'report.html',
                 key_slices=out / 'key_slices')
 
@@ -80,8 +81,8 @@ def check_out_dir_apart(out_dir: Union[str, Path],
                 'would no longer load as one series. Choose an --out-dir '
                 'outside it')
         return
-    outputs = list(output_paths(out).values()) + list(
-        dicom_output_paths(out).values())
+    outputs = [p for _, p in output_paths(out).named()
+               ] + dicom_output_paths(out).all()
     clash = [str(p) for p in outputs if osp.realpath(str(p)) == src]
     if clash:
         raise OutputIntoInputError(
@@ -275,7 +276,7 @@ def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f'{out} exists and is not a folder')
-    existing = [str(p) for p in output_paths(out).values() if p.exists()]
+    existing = [str(p) for _, p in output_paths(out).named() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f'{out} already holds results ({", ".join(existing)}); pass '
@@ -289,8 +290,9 @@ def write_volume_results(result: ScanResult,
                          overwrite: bool = False,
                          max_pictures: int = 20,
                          title: Optional[str] = None,
-                         dicom_writer: Optional[Callable[[str], dict]] = None
-                         ) -> Dict[str, Path]:
+                         dicom_writer: Optional[Callable[[str],
+                                                         DicomStatus]] = None
+                         ) -> OutputPaths:
     """Write the findings of :func:`~mmlesion.apis.whole_scan.infer.
     infer_volume` into ``out_dir``.
 
@@ -312,15 +314,16 @@ def write_volume_results(result: ScanResult,
         overwrite (bool): replace earlier results.
         max_pictures (int): findings drawn and listed in the report.
         title (str, optional): report title (default: the scan path).
-        dicom_writer (callable, optional): ``dicom_writer(folder) -> dict``
+        dicom_writer (callable, optional): ``dicom_writer(folder) ->
+            DicomStatus``
             writes the DICOM SR / SEG into ``folder`` (the staging folder:
             they join the set) and returns what ``result.dicom`` records
             (:func:`~mmlesion.apis.whole_scan.write_dicom.
             write_dicom_results`).
 
     Returns:
-        dict: the written paths (as :func:`output_paths`, plus ``sr`` /
-        ``seg`` when written).
+        OutputPaths: the written paths (as :func:`output_paths`, with
+        ``sr`` / ``seg`` when written).
     """
     from mmlesion.visualization.volume_report import (KeySliceRaster,
                                                       draw_overview,
@@ -328,8 +331,8 @@ def write_volume_results(result: ScanResult,
     check_out_dir(out_dir, overwrite)
     final = output_paths(out_dir)
     stale = [str(p.relative_to(out_dir))
-             for p in final['key_slices'].glob('finding_*.png')]
-    stale += [p.name for p in dicom_output_paths(out_dir).values()
+             for p in final.key_slices.glob('finding_*.png')]
+    stale += [p.name for p in dicom_output_paths(out_dir).all()
               if p.exists()]
     resampled = result.resampled
     window = result.settings.window or (-1024., 1050.)
@@ -337,12 +340,13 @@ def write_volume_results(result: ScanResult,
     # in together, findings.json last (files of the user stay).
     with AtomicOutputSet(out_dir) as outputs:
         paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
-                 for k, p in final.items() if k != 'key_slices'}
+                 for k, p in final.named() if k != 'key_slices'}
         if dicom_writer is not None:
             result.dicom = dicom_writer(
                 osp.dirname(outputs.path('findings.json')))
-            final.update({k: Path(out_dir) / result.dicom[k]
-                          for k in ('sr', 'seg') if result.dicom.get(k)})
+            final = replace(final, **{
+                k: Path(out_dir) / getattr(result.dicom, k)
+                for k in ('sr', 'seg') if getattr(result.dicom, k)})
         pictures = {}
         canvas = None  # one raster for all the key slices
         # the key slices drawn here, their PNGs written by threads while
@@ -417,10 +421,10 @@ def format_summary(result: ScanResult) -> str:
                      + describe_size(f.to_dict())
                      + f', slices {first}-{last} of the scan'
                      + _score_parts_text(f.score_parts))
-    for name, path in (result.paths or {}).items():
+    for name, path in (result.paths.named() if result.paths else []):
         lines.append(f'{name}: {path}')
-    dicom = result.dicom or {}
-    if not dicom.get('written', True) and dicom.get('reason') != (
+    dicom = result.dicom
+    if dicom is not None and not dicom.written and dicom.reason != (
             'not requested'):
-        lines.append(f"no DICOM results: {dicom.get('reason')}")
+        lines.append(f'no DICOM results: {dicom.reason}')
     return '\n'.join(lines)

@@ -45,8 +45,10 @@ Choices for messy series (anonymisers blank UIDs)
 import copy
 import logging
 import os.path as osp
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from types import ModuleType
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.logging import print_log
@@ -57,7 +59,7 @@ from mmlesion.utils.checkpoint_checksum import sha256_file
 from mmlesion.version import __version__
 
 from .measure import model_mask_in_box
-from .results import Finding, ScanResult
+from .results import DicomPaths, DicomStatus, Finding, ScanResult
 
 #: Files written into the output folder.
 DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
@@ -81,7 +83,48 @@ class DicomResultsError(ValueError):
     """The source series cannot be referenced safely."""
 
 
-def require_highdicom():
+@dataclass(frozen=True)
+class DicomPlan:
+    """Whether a run writes DICOM results, decided before the slow part
+    (:func:`prepare_dicom_results`).
+
+    Args:
+        sources (list, optional): the source instances by slice
+            (:func:`read_source_instances`), or None: none written.
+        status (DicomStatus): what the result records until they are
+            written (``written`` False; ``reason`` when none will be).
+    """
+    sources: Optional[list]
+    status: DicomStatus
+
+
+@dataclass(frozen=True)
+class MeasurementReport:
+    """The SR of the findings (:func:`build_measurement_report`).
+
+    Args:
+        sr: the ``highdicom.sr.Comprehensive3DSR``.
+        tracking_uids (dict): finding id -> its tracking UID (the SEG's
+            segments share them).
+    """
+    sr: Any
+    tracking_uids: Dict[int, str]
+
+
+@dataclass(frozen=True)
+class FindingSegmentation:
+    """The SEG of the findings' model masks (:func:`build_segmentation`).
+
+    Args:
+        seg: the ``highdicom.seg.Segmentation``, or None (no model mask).
+        finding_ids (list[int]): the finding of each segment, in segment
+            order.
+    """
+    seg: Any
+    finding_ids: List[int]
+
+
+def require_highdicom() -> ModuleType:
     """Import highdicom, or raise an ImportError saying how to install it."""
     try:
         import highdicom
@@ -91,9 +134,10 @@ def require_highdicom():
     return highdicom
 
 
-def dicom_output_paths(out_dir: Union[str, Path]) -> Dict[str, Path]:
+def dicom_output_paths(out_dir: Union[str, Path]) -> DicomPaths:
     """The DICOM files :func:`write_dicom_results` may write."""
-    return {k: Path(out_dir) / v for k, v in DICOM_FILES.items()}
+    return DicomPaths(sr=Path(out_dir) / DICOM_FILES['sr'],
+                      seg=Path(out_dir) / DICOM_FILES['seg'])
 
 
 def _blank(ds, key: str) -> bool:
@@ -202,7 +246,7 @@ def _order_by_slice(datasets: list, volume: CTVolume, folder: str) -> list:
 def prepare_dicom_results(volume: CTVolume,
                           dicom: str = 'auto',
                           out_dir: Optional[Union[str, Path]] = None,
-                          overwrite: bool = False) -> dict:
+                          overwrite: bool = False) -> DicomPlan:
     """Decide, before the slow part, whether DICOM results are written.
 
     Args:
@@ -214,8 +258,9 @@ def prepare_dicom_results(volume: CTVolume,
         overwrite (bool): replace earlier DICOM results.
 
     Returns:
-        dict: ``sources`` (the instances by slice, or None) and
-        ``status`` (``written: False`` and ``reason`` when not written).
+        DicomPlan: ``sources`` (the instances by slice, or None) and
+        ``status`` (``written`` False, and ``reason`` when none will be
+        written).
 
     Raises:
         ValueError: a bad ``dicom``, or (``'yes'``) a scan that is not a
@@ -227,8 +272,7 @@ def prepare_dicom_results(volume: CTVolume,
         raise ValueError(f'dicom must be one of {DICOM_MODES}, got '
                          f'{dicom!r}')
     if dicom == 'no' or out_dir is None:
-        return dict(sources=None, status=dict(written=False,
-                                              reason='not requested'))
+        return DicomPlan(None, DicomStatus(False, reason='not requested'))
     path = volume.meta.get('path')
     fmt = volume.meta.get('format')
     try:
@@ -244,15 +288,14 @@ def prepare_dicom_results(volume: CTVolume,
             raise
         print_log(f'no DICOM results: {err}', logger='current',
                   level=logging.WARNING)
-        return dict(sources=None, status=dict(written=False,
-                                              reason=str(err)))
-    existing = [str(p) for p in dicom_output_paths(out_dir).values()
+        return DicomPlan(None, DicomStatus(False, reason=str(err)))
+    existing = [str(p) for p in dicom_output_paths(out_dir).all()
                 if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f'{out_dir} already holds DICOM results ({", ".join(existing)})'
             '; pass --overwrite (overwrite=True) to replace them')
-    return dict(sources=sources, status=dict(written=False))
+    return DicomPlan(sources, DicomStatus(False))
 
 
 # ---------------------------------------------------------------- geometry
@@ -295,7 +338,8 @@ def _algorithm(hd, ident: dict):
 
 # ---------------------------------------------------------------------- SR
 def build_measurement_report(result: ScanResult, volume: CTVolume,
-                             sources: list, model_info: dict):
+                             sources: list,
+                             model_info: dict) -> MeasurementReport:
     """The TID 1500 Comprehensive 3D SR of the findings (module doc).
 
     Args:
@@ -306,8 +350,8 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         model_info (dict): ``config`` and ``checkpoint_sha256``.
 
     Returns:
-        tuple: the ``highdicom.sr.Comprehensive3DSR`` and, per finding id,
-        its tracking UID.
+        MeasurementReport: the ``highdicom.sr.Comprehensive3DSR`` and, per
+        finding id, its tracking UID.
     """
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
@@ -379,7 +423,7 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         sop_instance_uid=generate_uid(), instance_number=1,
         manufacturer='mmlesion', series_description='mmlesion findings',
         is_complete=True, is_final=False, is_verified=False)
-    return sr, tracking
+    return MeasurementReport(sr, tracking)
 
 
 # --------------------------------------------------------------------- SEG
@@ -419,7 +463,7 @@ def _sample_on_instance(labels: np.ndarray, resampled: CTVolume,
 
 
 def build_segmentation(result: ScanResult, sources: list, model_info: dict,
-                       tracking: Dict[int, str]):
+                       tracking: Dict[int, str]) -> FindingSegmentation:
     """A binary SEG of the findings' model masks (module doc), or None when
     the model predicts no masks or no finding has mask pixels.
 
@@ -431,11 +475,11 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         tracking (dict): finding id -> tracking UID (shared with the SR).
 
     Returns:
-        tuple: the ``highdicom.seg.Segmentation`` (or None) and the finding
-        ids of its segments, in segment order.
+        FindingSegmentation: the ``highdicom.seg.Segmentation`` (or None)
+        and the finding ids of its segments, in segment order.
     """
     if result.lesion_maps is None:
-        return None, []
+        return FindingSegmentation(None, [])
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
@@ -445,7 +489,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
                        for ds in sources])
     present = [n for n in range(1, len(findings) + 1) if (pixels == n).any()]
     if not present:
-        return None, []
+        return FindingSegmentation(None, [])
     renumber = np.zeros(len(findings) + 1, np.uint16)
     renumber[present] = np.arange(1, len(present) + 1)
     pixels = renumber[pixels]
@@ -482,7 +526,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         software_versions=ident['version'],
         device_serial_number=ident['checksum'],
         series_description='mmlesion findings')
-    return seg, ids
+    return FindingSegmentation(seg, ids)
 
 
 def _save(dataset, path: Path) -> None:
@@ -492,7 +536,7 @@ def _save(dataset, path: Path) -> None:
 
 def write_dicom_results(result: ScanResult, volume: CTVolume,
                         sources: list, out_dir: Union[str, Path],
-                        model_info: Optional[dict] = None) -> dict:
+                        model_info: Optional[dict] = None) -> DicomStatus:
     """Write the SR (and the SEG when the model predicts masks).
 
     Args:
@@ -506,10 +550,10 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
             (path; its SHA-256 identifies the model).
 
     Returns:
-        dict: ``written``, ``sr`` / ``seg`` (file names or None), their SOP
-        Instance UIDs and ``seg_findings`` (finding ids of the segments);
-        without findings nothing is written (``written: False``,
-        ``reason``).
+        DicomStatus: ``written``, ``sr`` / ``seg`` (file names or None),
+        their SOP Instance UIDs and ``seg_findings`` (finding ids of the
+        segments); without findings nothing is written (``written``
+        False, ``reason``).
     """
     info = dict(model_info or {})
     if 'checkpoint_sha256' not in info:
@@ -519,21 +563,26 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
     paths = dicom_output_paths(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     if all(f.recist is None for f in result.findings):
-        for path in paths.values():  # from an earlier run (overwrite given)
+        for path in paths.all():  # from an earlier run (overwrite given)
             if path.exists():
                 path.unlink()
-        return dict(written=False, reason='no findings to report (a TID '
-                    '1500 report holds at least one measurement group)')
-    sr, tracking = build_measurement_report(result, volume, sources, info)
-    seg, seg_ids = build_segmentation(result, sources, info, tracking)
-    _save(sr, paths['sr'])
-    status = dict(written=True, sr=DICOM_FILES['sr'],
-                  sr_sop_instance_uid=str(sr.SOPInstanceUID), seg=None,
-                  seg_findings=seg_ids)
+        return DicomStatus(False, reason='no findings to report (a TID '
+                           '1500 report holds at least one measurement '
+                           'group)')
+    report = build_measurement_report(result, volume, sources, info)
+    sr = report.sr
+    segmentation = build_segmentation(result, sources, info,
+                                      report.tracking_uids)
+    seg, seg_ids = segmentation.seg, segmentation.finding_ids
+    _save(sr, paths.sr)
     if seg is not None:
-        _save(seg, paths['seg'])
-        status.update(seg=DICOM_FILES['seg'],
-                      seg_sop_instance_uid=str(seg.SOPInstanceUID))
-    elif paths['seg'].exists():
-        paths['seg'].unlink()  # from an earlier run (overwrite was given)
-    return status
+        _save(seg, paths.seg)
+    elif paths.seg.exists():
+        paths.seg.unlink()  # from an earlier run (overwrite was given)
+    return DicomStatus(
+        True, sr=DICOM_FILES['sr'],
+        sr_sop_instance_uid=str(sr.SOPInstanceUID),
+        seg=None if seg is None else DICOM_FILES['seg'],
+        seg_findings=seg_ids,
+        seg_sop_instance_uid=None if seg is None else str(
+            seg.SOPInstanceUID))

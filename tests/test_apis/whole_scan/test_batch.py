@@ -114,7 +114,7 @@ def test_batch_gives_each_scan_its_single_run_findings(
         out = tmp_path / f'batch_{overlap}'
         rows = run_batch_inference(CFG_PATH, str(ckpt), scans, str(out),
                                    QUIET, overlap=overlap)
-        assert [r['status'] for r in rows] == ['done'] * 3
+        assert [r.status for r in rows] == ['done'] * 3
         for name, findings in single.items():
             assert _findings(out / name) == findings, (overlap, name)
             assert (out / name / 'candidates.csv').read_bytes() == (
@@ -222,8 +222,8 @@ def test_a_scan_is_written_while_the_next_is_detected(
                                str(tmp_path / 'out'), QUIET,
                                finishing=Finishing(processes=0))
     assert overlapped == [True, True]
-    assert [r['status'] for r in rows] == ['done', 'failed', 'done']
-    assert 'No space left on device' in rows[1]['error']
+    assert [r.status for r in rows] == ['done', 'failed', 'done']
+    assert 'No space left on device' in rows[1].error
     assert [r['status'] for r in _summary(tmp_path / 'out')] == [
         'done', 'failed', 'done']
 

@@ -79,7 +79,7 @@ def _pixels(folder: Path) -> Dict[str, np.ndarray]:
 def test_measuring_later_gives_the_same_measurements(scans):
     """Detected without RECIST and measured afterwards: the findings of
     detecting and measuring at once."""
-    cfg, settings = volume_run_config(CFG_PATH, RUN)
+    settings = volume_run_config(CFG_PATH, RUN).settings
     volume = load_ct_volume(scans[0])
     model = _model()
     plain = infer_volume(model, volume, settings, RUN.detection)
@@ -91,7 +91,8 @@ def test_measuring_later_gives_the_same_measurements(scans):
         f.to_dict() for f in plain.findings]
     sources = {f.recist.mask_source for f in plain.findings if f.recist}
     assert 'grabcut' in sources  # GrabCut ran, not only the fallback
-    assert set(masks) == {f.id for f in plain.findings if f.recist}
+    assert {m.finding_id for m in masks} == {
+        f.id for f in plain.findings if f.recist}
     later.resampled = None
     with pytest.raises(ValueError, match='no resampled volume'):
         measure_result(later, volume)
@@ -102,7 +103,7 @@ def test_stacking_later_gives_the_same_findings(scans):
     (``stack_result``): the findings of stacking at once; stacking needs
     the resampled volume, and a stacked result stays as it is; boxes left
     unstacked cannot be measured or re-scored at once."""
-    cfg, settings = volume_run_config(CFG_PATH, RUN)
+    settings = volume_run_config(CFG_PATH, RUN).settings
     volume = load_ct_volume(scans[0])
     model = _model()
     at_once = infer_volume(model, volume, settings, RUN.detection,
@@ -151,7 +152,7 @@ def test_every_schedule_gives_the_files_of_a_scan_alone(
     out = tmp_path / 'batch'
     rows = run_batch_inference(CFG_PATH, None, scans, str(out), RUN,
                                model=_model(), finishing=finishing)
-    assert [r['status'] for r in rows] == ['done'] * len(scans)
+    assert [r.status for r in rows] == ['done'] * len(scans)
     for scan in scans:
         name = scan_folder_name(scan)
         expected = _findings(single / name)
@@ -269,13 +270,13 @@ def test_a_failing_process_fails_only_its_scan(scans, tmp_path,
                                    str(tmp_path / failure), RUN,
                                    model=_model(),
                                    finishing=Finishing(processes=2))
-        assert [r['status'] for r in rows] == ['done', 'failed', 'failed']
-        assert 'No space left on device' in rows[1]['error']
+        assert [r.status for r in rows] == ['done', 'failed', 'failed']
+        assert 'No space left on device' in rows[1].error
         if failure == 'unpicklable':
-            assert rows[2]['error'] == '_Unpicklable: cannot travel'
+            assert rows[2].error == '_Unpicklable: cannot travel'
         else:
-            assert 'ended without an answer (exit code 3)' in rows[2]['error']
-        assert (tmp_path / failure / rows[0]['folder'] /
+            assert 'ended without an answer (exit code 3)' in rows[2].error
+        assert (tmp_path / failure / rows[0].folder /
                 'findings.json').is_file()
     assert overlapped.value == 1
 

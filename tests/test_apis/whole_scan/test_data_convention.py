@@ -47,7 +47,7 @@ def _checkpoint(path, convention=None, state_dict=None):
 
 def _settings(checkpoint=None, cfg=None, **run):
     return volume_run_config(cfg or _demo_cfg(),
-                             RunSettings(**run), checkpoint)[1]
+                             RunSettings(**run), checkpoint).settings
 
 
 def test_a_checkpoint_record_is_used_by_default(tmp_path):

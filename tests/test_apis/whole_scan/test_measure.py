@@ -36,16 +36,16 @@ def test_box_seed_is_inside_the_inscribed_ellipse():
 
 def test_grabcut_from_a_box_recovers_the_lesion():
     img, truth, box = _slice_with_lesion()
-    mask, source = grow_mask_in_box(img, box)
+    grown = grow_mask_in_box(img, box)
+    mask, source = grown.mask, grown.source
     assert source == 'grabcut'
     dice = 2 * (mask & truth).sum() / (mask.sum() + truth.sum())
     assert dice > .9
     # a box too small for GrabCut gets the inscribed ellipse
-    mask, source = grow_mask_in_box(img, [10, 10, 13, 12])
-    assert source == 'box_ellipse' and 1 <= mask.sum() <= 12
+    grown = grow_mask_in_box(img, [10, 10, 13, 12])
+    assert grown.source == 'box_ellipse' and 1 <= grown.mask.sum() <= 12
     # a box outside the slice: nothing
-    mask, _ = grow_mask_in_box(img, [500, 500, 520, 520])
-    assert not mask.any()
+    assert not grow_mask_in_box(img, [500, 500, 520, 520]).mask.any()
 
 
 def test_model_mask_is_its_largest_component_in_the_box():
@@ -77,7 +77,8 @@ def test_findings_are_measured_on_their_largest_box_in_original_voxels():
     masks = measure_findings(findings, resampled, original)
     rec = findings[0].recist
     assert rec.key_slice == rec.key_slice_original == 2
-    assert rec.mask_source == 'grabcut' and masks[1][0] == 2
+    assert rec.mask_source == 'grabcut'
+    assert [(m.finding_id, m.slice) for m in masks] == [(1, 2)]
     # 36 x 20 px full axes at 0.7 mm/px, a pixel or so of rasterisation
     assert rec.long_axis_mm == pytest.approx(36 * .7, abs=1.5)
     assert rec.short_axis_mm == pytest.approx(20 * .7, abs=1.5)
@@ -117,10 +118,10 @@ def test_threads_measure_the_same_as_one_after_another():
     masks_four = measure_findings(four, resampled, original, workers=4)
     assert [f.recist for f in one] == [f.recist for f in four]
     assert {f.recist.mask_source for f in one} == {'grabcut'}
-    assert masks_one.keys() == masks_four.keys()
-    for k, (z, mask) in masks_one.items():
-        assert masks_four[k][0] == z
-        assert np.array_equal(masks_four[k][1], mask)
+    assert [(m.finding_id, m.slice) for m in masks_one] == [
+        (m.finding_id, m.slice) for m in masks_four]
+    for m_one, m_four in zip(masks_one, masks_four):
+        assert np.array_equal(m_four.mask, m_one.mask)
 
 
 def test_axes_map_to_the_original_scan_through_world_coordinates():

@@ -182,9 +182,9 @@ def test_config_text_loads_back_to_the_config_as_run():
     cfg = get_config(FULL_CFG)
     cfg.merge_from_dict({'model.test_cfg.rcnn.max_per_img': 77})
     record = config_record(cfg, str(repo_root() / 'configs' / FULL_CFG))
-    assert record['path'] == str(repo_root() / 'configs' / FULL_CFG)
-    assert record['sha256'] == hashlib.sha256(
-        record['text'].encode('utf-8')).hexdigest()
-    back = Config.fromstring(record['text'], '.py')
+    assert record.path == str(repo_root() / 'configs' / FULL_CFG)
+    assert record.sha256 == hashlib.sha256(
+        record.text.encode('utf-8')).hexdigest()
+    back = Config.fromstring(record.text, '.py')
     assert back.to_dict() == cfg.to_dict()
     assert back.model.test_cfg.rcnn.max_per_img == 77

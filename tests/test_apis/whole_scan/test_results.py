@@ -13,12 +13,14 @@ from mmlesion.apis import RecistMeasurement as ApiRecistMeasurement
 from mmlesion.apis import ScanGeometry as ApiScanGeometry
 from mmlesion.apis.whole_scan.measure import measure_findings
 from mmlesion.apis.whole_scan.results import (FINDINGS_SCHEMA_VERSION, Box2D,
-                                              Finding, RecistMeasurement,
+                                              DicomStatus, Finding,
+                                              RecistMeasurement,
                                               ScanGeometry, ScanResult)
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                VolumeInferenceSettings)
 from mmlesion.apis.whole_scan.stack import stack_findings
 from mmlesion.datasets.volumes import CTVolume
+from tests.helpers.scan_pictures import BARE_PROVENANCE
 from tests.helpers.volume_demo import finding_of_boxes
 
 #: ``findings.json``'s keys of a finding, in their order.
@@ -101,9 +103,9 @@ def test_a_result_writes_the_schema_version_and_what_it_recorded():
         batch_size=8,
         workers=1, worker_type='thread', resample_backend='torch',
         score_thr=.05, iou_thr=.5, max_gap=0, min_slices=1, fpr=None)
-    run = _result(model_warning=None, provenance=dict(checkpoint=None),
+    run = _result(model_warning=None, provenance=BARE_PROVENANCE,
                   model_settings=dict(experts=[1]), rescored_by='fpr.py',
-                  dicom=dict(written=False)).to_dict()
+                  dicom=DicomStatus(False)).to_dict()
     assert list(run)[:3] == ['model_warning', 'schema_version', 'scan']
     assert list(run)[-3:] == ['findings', 'provenance', 'dicom']
     assert run['settings']['experts'] == [1]

@@ -48,12 +48,11 @@ def _volume(depth: int = 9, size: int = 48) -> CTVolume:
 
 def _detect(model, settings, volume, workers, batch_size=4,
             worker_type='thread'):
-    labels = []
-    boxes, scores = detect_slices(
+    found = detect_slices(
         model, volume, settings, DetectionSettings(
             batch_size=batch_size, show_progress=False, workers=workers,
-            worker_type=worker_type), labels=labels)
-    return boxes, scores, labels
+            worker_type=worker_type))
+    return found.boxes, found.scores, found.labels
 
 
 def test_workers_give_the_same_boxes_in_the_same_order(demo):

@@ -259,7 +259,7 @@ def test_blank_instance_uids_come_from_the_file_meta(tmp_path):
         uid = group.roi.ContentSequence[0].ReferencedSOPSequence[
             0].ReferencedSOPInstanceUID
         assert uid in uids
-    assert result.dicom['written']
+    assert result.dicom.written
 
 
 def test_blank_study_uid_is_refused(tmp_path):
@@ -273,8 +273,8 @@ def test_blank_study_uid_is_refused(tmp_path):
         prepare_dicom_results(volume, 'yes', tmp_path / 'o')
     # auto: the other results, no DICOM, the reason recorded
     result = _run(tmp_path, scan, dicom='auto', max_pictures=0)
-    assert not result.dicom['written']
-    assert 'StudyInstanceUID' in result.dicom['reason']
+    assert not result.dicom.written
+    assert 'StudyInstanceUID' in result.dicom.reason
     assert (tmp_path / 'out' / 'findings.json').is_file()
     assert not list((tmp_path / 'out').glob('*.dcm'))
 
@@ -294,10 +294,10 @@ def test_non_dicom_input_says_dicom_results_need_dicom(tmp_path, capsys):
     with pytest.raises(DicomResultsError, match='need a DICOM series'):
         prepare_dicom_results(volume, 'yes', tmp_path / 'o')
     plan = prepare_dicom_results(volume, 'auto', tmp_path / 'o')
-    assert plan['sources'] is None
-    assert 'need a DICOM series' in plan['status']['reason']
-    assert prepare_dicom_results(volume, 'no', tmp_path / 'o')[
-        'status']['reason'] == 'not requested'
+    assert plan.sources is None
+    assert 'need a DICOM series' in plan.status.reason
+    assert prepare_dicom_results(
+        volume, 'no', tmp_path / 'o').status.reason == 'not requested'
     with pytest.raises(ValueError, match='dicom must be'):
         prepare_dicom_results(volume, 'always', tmp_path / 'o')
     # the CLI: --dicom yes on a NIfTI fails before detecting, plainly
@@ -317,7 +317,7 @@ def test_existing_dicom_results_are_kept(written, tmp_path):
     with pytest.raises(FileExistsError, match='findings_sr.dcm'):
         prepare_dicom_results(volume, 'auto', tmp / 'out')
     assert prepare_dicom_results(volume, 'auto', tmp / 'out',
-                                 overwrite=True)['sources']
+                                 overwrite=True).sources
 
 
 def test_missing_highdicom_says_how_to_install(monkeypatch, tmp_path):
@@ -328,8 +328,8 @@ def test_missing_highdicom_says_how_to_install(monkeypatch, tmp_path):
         require_highdicom()
     # by default the run goes on without DICOM results, saying why
     plan = prepare_dicom_results(volume, 'auto', tmp_path / 'o')
-    assert plan['sources'] is None
-    assert 'need highdicom' in plan['status']['reason']
+    assert plan.sources is None
+    assert 'need highdicom' in plan.status.reason
     with pytest.raises(ImportError, match='requirements/dicom.txt'):
         prepare_dicom_results(volume, 'yes', tmp_path / 'o')
 
@@ -370,7 +370,7 @@ def test_real_series_with_its_study_uids_restored(tmp_path):
     # the largest bright (> 300 HU: bone) component of each slice
     result = _run(tmp_path, scan, stub=(300., True), max_pictures=0)
     assert result.findings
-    assert result.dicom['written'] and result.dicom['seg']
+    assert result.dicom.written and result.dicom.seg
     meta_uids = {pydicom.dcmread(str(p)).file_meta.MediaStorageSOPInstanceUID
                  for p in scan.iterdir()}
     sr = hd.sr.srread(str(tmp_path / 'out' / 'findings_sr.dcm'))
@@ -408,7 +408,7 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
     rows = run_batch_inference(cfg, None, [str(s) for s in series],
                                str(tmp_path / 'out'), _settings(),
                                model=model)
-    assert [r['status'] for r in rows] == ['done', 'done']
+    assert [r.status for r in rows] == ['done', 'done']
     expected = json.loads((tmp / 'out' / 'findings.json').read_text())
     for name in ('series_a', 'series_b'):
         out = tmp_path / 'out' / name

@@ -94,7 +94,8 @@ def test_a_tiny_detector_nudged(tool, tmp_path, capsys):
     run = RunSettings(detection=DetectionSettings(batch_size=4,
                                                   show_progress=False),
                       pixel_spacing=1., cfg_name=DEMO_CFG)
-    cfg, settings = volume_run_config(get_config(DEMO_CFG), run)
+    run_config = volume_run_config(get_config(DEMO_CFG), run)
+    cfg, settings = run_config.cfg, run_config.settings
     torch.manual_seed(0)
     model = init_volume_detector(cfg, None, 'cpu')
     fc_cls = model.roi_head.bbox_head.fc_cls
