@@ -15,7 +15,7 @@ in ``docs/get_started_gpu.md``):
 
 1. mmengine's loader of local checkpoints (the ``''`` scheme of
    ``mmengine.runner.CheckpointLoader``) becomes mmlesion's
-   (:func:`~mmlesion.utils.checkpoint_loader.register_checkpoint_loader`).
+   (:func:`~mmlesion.utils.checkpoints.loader.register_checkpoint_loader`).
    Why: on torch >= 2.6 ``torch.load`` defaults to ``weights_only=True``
    and mmengine 0.10.7 passes nothing, so resuming an mmengine checkpoint
    fails with ``Unsupported global``; mmlesion's loader loads with
@@ -24,14 +24,14 @@ in ``docs/get_started_gpu.md``):
 2. ``mmengine.logging.HistoryBuffer.__getstate__`` leaves out the four
    built-in statistics (``min``, ``max``, ``current``, ``mean``), which
    every ``HistoryBuffer()`` registers again
-   (:func:`~mmlesion.utils.checkpoint_loader.patch_history_buffer_pickling`).
+   (:func:`~mmlesion.utils.checkpoints.loader.patch_history_buffer_pickling`).
    Why: the checkpoints this process writes then name no ``getattr``:
    they load with ``torch.load(weights_only=True)`` where ``HistoryBuffer``
    alone is allowed, and are smaller.
 3. mmengine's loader of ``torchvision://`` and ``modelzoo://`` names
    becomes mmlesion's
-   (:func:`~mmlesion.utils.pretrained.register_torchvision_loader`). Why:
-   mmengine imports torchvision to resolve them, so without a working
+   (:func:`~mmlesion.utils.checkpoints.pretrained.register_torchvision_loader`).
+   Why: mmengine imports torchvision to resolve them, so without a working
    torchvision (missing, or PyPI's CUDA build beside a CPU torch) every
    config naming ImageNet weights crashed at model init; mmlesion's loader
    resolves the names offline from torchvision's table when it imports and
@@ -40,7 +40,7 @@ in ``docs/get_started_gpu.md``):
    (``mmengine.config.utils.MODULE2PACKAGE``), and the config parser's
    ``get_installed_path`` (``mmengine.config.config``) answers
    ``'mmlesion'`` with the folder of this package
-   (:func:`~mmlesion.utils.package_configs.register_config_scope`). Why:
+   (:func:`~mmlesion.utils.configs.lookup.register_config_scope`). Why:
    ``_base_ = 'mmlesion::<config>'`` bases, built through mmlesion's
    registry tree (:mod:`mmlesion.registry`); mmengine 0.10.7 looks the
    folder up from the distribution, which for an editable install has no
@@ -90,10 +90,11 @@ from . import engine, visualization  # noqa: E402,F401  (hooks, drawing)
 from . import structures  # noqa: E402,F401  (3D boxes: IoU, NMS)
 from . import registry  # noqa: E402,F401  (scope 'mmlesion')
 # The four changes of the docstring, in its order.
-from .utils.checkpoint_loader import (  # noqa: E402
+from .utils.checkpoints.loader import (  # noqa: E402
     patch_history_buffer_pickling, register_checkpoint_loader)
-from .utils.package_configs import register_config_scope  # noqa: E402
-from .utils.pretrained import register_torchvision_loader  # noqa: E402
+from .utils.configs.lookup import register_config_scope  # noqa: E402
+from .utils.checkpoints.pretrained import (  # noqa: E402
+    register_torchvision_loader)
 
 register_checkpoint_loader()
 patch_history_buffer_pickling()

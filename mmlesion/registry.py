@@ -9,7 +9,7 @@ mmengine then builds them through the registry of scope ``mmlesion`` (it
 imports ``mmlesion.registry`` and searches the tree below mmengine's root).
 Each child looks names up in itself, then in mmdet's registry and
 mmengine's: every mmdet, mmengine and mmlesion component is found, as with
-``default_scope = 'mmdet'``. See :mod:`mmlesion.utils.package_configs`.
+``default_scope = 'mmdet'``. See :mod:`mmlesion.utils.configs.lookup`.
 """
 from mmdet import registry as mmdet_registry
 from mmengine.registry import Registry

@@ -25,7 +25,7 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    from mmlesion.utils.checkpoint_loader import TRUST_ENV
+    from mmlesion.utils.checkpoints.loader import TRUST_ENV
     add_env_switch(
         parser, '--trust-checkpoint', TRUST_ENV,
         'unpickle checkpoints fully even where they name objects outside '

@@ -119,7 +119,7 @@ def finite_check_hook(filename: str):
     Inf weights (a diverged training's checkpoint evaluates to 0 findings
     and status 0 otherwise)."""
     from mmlesion.engine.hooks import CheckpointCheckHook
-    from mmlesion.utils.checkpoint_loader import check_finite_weights
+    from mmlesion.utils.checkpoints.loader import check_finite_weights
 
     class FiniteCheckpointCheckHook(CheckpointCheckHook):
 
@@ -132,7 +132,7 @@ def finite_check_hook(filename: str):
 
 def main() -> None:
     args = parse_args()
-    from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
+    from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
     try:
         cfg = build_cfg(args)

@@ -130,7 +130,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
                                 find_resumable_checkpoint)
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     from mmlesion.utils.configs.whole_config import check_whole_config
-    from mmlesion.utils.resume import check_resumable
+    from mmlesion.utils.checkpoints.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
     if not osp.isfile(args.config):
         raise FileNotFoundError(f'Config not found: {args.config}')
@@ -199,7 +199,7 @@ def checkpoint_check_hook(cfg: Config,
 
 def main() -> None:
     args = parse_args()
-    from mmlesion.utils.checkpoint_loader import CorruptCheckpointError
+    from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
     from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:

@@ -17,7 +17,7 @@ from mmdet.utils import ConfigType, get_test_pipeline_cfg
 from mmlesion.datasets.deeplesion.png_slices import (png_values_to_hu,
                                                      read_hu_png)
 from mmlesion.utils.writing.atomic import atomic_save_with
-from mmlesion.utils.checkpoint_loader import check_state_dict_matches
+from mmlesion.utils.checkpoints.loader import check_state_dict_matches
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
                                                       draw_lesion_overlay,
                                                       key_slice_name,

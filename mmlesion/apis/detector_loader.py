@@ -18,8 +18,8 @@ from typing import Any, Dict, Optional, Union
 import torch
 from mmengine.config import Config
 
-from mmlesion.utils.checkpoint_loader import (load_model_checkpoint,
-                                              trusting_checkpoints)
+from mmlesion.utils.checkpoints.loader import (load_model_checkpoint,
+                                               trusting_checkpoints)
 from mmlesion.utils.configs.cfg_options import apply_cfg_options
 
 
@@ -139,7 +139,7 @@ def init_lesion_detector(
     * **Checks.** A path must name an existing config, and the config must
       have a ``model``; ``cfg_options`` are checked before they are merged.
     * **Weights.** They go through
-      :func:`~mmlesion.utils.checkpoint_loader.load_model_checkpoint`: the
+      :func:`~mmlesion.utils.checkpoints.loader.load_model_checkpoint`: the
       allow-list of a local checkpoint (refused unless trusted), its
       ``.sha256`` sidecar, NaN / Inf weights refused, and the checkpoint
       must fit the model exactly (``init_detector`` loads with

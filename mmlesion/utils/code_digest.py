@@ -51,7 +51,7 @@ def code_fingerprint() -> Dict[str, str]:
     Returns:
         dict: the three strings.
     """
-    from mmlesion.utils.package_configs import lesion_config_path
+    from mmlesion.utils.configs.lookup import lesion_config_path
     config_dir = osp.dirname(osp.dirname(lesion_config_path(
         'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')))
     return dict(_cached_fingerprint(str(_PKG_DIR), config_dir))

@@ -35,7 +35,7 @@ from typing import Callable, Optional, Sequence, Tuple
 from mmengine.config import Config, ConfigDict
 
 from mmlesion.utils.writing.atomic import atomic_write_json
-from mmlesion.utils.checkpoint_checksum import sha256_file
+from mmlesion.utils.checkpoints.checksum import sha256_file
 from projects.study_demo.study.rows import RowContext, StudyRow
 from projects.study_demo.study.row_run import final_checkpoint
 from projects.study_demo.study.runner import load_row_config, row_seed_dir

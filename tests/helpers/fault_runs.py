@@ -133,7 +133,7 @@ def build_runner(work_dir: str,
 
 def install_kill(spec: str) -> None:
     """Make the process SIGKILL itself at a write (see the module)."""
-    import mmlesion.utils.checkpoint_backend as backend
+    import mmlesion.utils.checkpoints.backend as backend
     import mmlesion.utils.writing.atomic as aio
     pattern, nth, mode = spec.split(':')
     count = dict(n=0)

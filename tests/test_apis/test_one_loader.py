@@ -25,10 +25,10 @@ from mmlesion.apis import (DetectorLoadSettings, LoadedDetector,
                            init_lesion_detector)
 from mmlesion.apis import detector_loader
 from mmlesion.testing import get_config, repo_root
-from mmlesion.utils.checkpoint_loader import (TRUST_ENV,
-                                              CheckpointMismatchError,
-                                              UntrustedCheckpointError,
-                                              trusting_checkpoints)
+from mmlesion.utils.checkpoints.loader import (TRUST_ENV,
+                                               CheckpointMismatchError,
+                                               UntrustedCheckpointError,
+                                               trusting_checkpoints)
 
 #: The module that may build a model and load its weights.
 LOADER = Path(detector_loader.__file__).resolve()

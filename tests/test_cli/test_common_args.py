@@ -32,7 +32,7 @@ def test_missing_config_names_the_closest_configs(tmp_path, capsys):
 #: ``(flag, the library module and name of its variable, what it turns on
 #: in the library)`` of each environment switch.
 SWITCHES = [
-    ('--trust-checkpoint', 'mmlesion.utils.checkpoint_loader', 'TRUST_ENV',
+    ('--trust-checkpoint', 'mmlesion.utils.checkpoints.loader', 'TRUST_ENV',
      'checkpoints_trusted'),
     ('--force-ct', 'mmlesion.datasets.volumes.scan_switches', 'FORCE_CT_ENV',
      'check_modality'),
@@ -50,7 +50,7 @@ def test_a_switch_given_reaches_the_library(flag, module, env, switch,
     """Each environment switch of the tools turns on what the library
     reads, and only that; its help names the library's variable."""
     from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
-    from mmlesion.utils.checkpoint_loader import checkpoints_trusted
+    from mmlesion.utils.checkpoints.loader import checkpoints_trusted
     from mmlesion_cli import common_args
 
     def state():

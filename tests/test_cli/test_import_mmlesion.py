@@ -119,9 +119,9 @@ REGISTRIES = ('mmengine.runner.checkpoint.CheckpointLoader._schemes', )
 #: The loaders the schemes get (``register_checkpoint_loader``,
 #: ``register_torchvision_loader``).
 SCHEMES = {
-    '': 'mmlesion.utils.checkpoint_loader.load_local_checkpoint',
-    'torchvision://': 'mmlesion.utils.pretrained.load_from_torchvision_name',
-    'modelzoo://': 'mmlesion.utils.pretrained.load_from_torchvision_name',
+    '': 'mmlesion.utils.checkpoints.loader.load_local_checkpoint',
+    'torchvision://': 'mmlesion.utils.checkpoints.pretrained.load_from_torchvision_name',
+    'modelzoo://': 'mmlesion.utils.checkpoints.pretrained.load_from_torchvision_name',
 }
 
 

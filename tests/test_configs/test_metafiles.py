@@ -615,7 +615,7 @@ def test_mmengine_reads_the_index(tmp_path):
     import mmlesion  # noqa: F401  (mmlesion:: lookups)
     from mmengine.config import Config
     from mmengine.config.utils import _get_cfg_metainfo
-    from mmlesion.utils.package_configs import _PKG_DIR
+    from mmlesion.utils.configs.lookup import _PKG_DIR
     name = 'elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
     meta = _get_cfg_metainfo(_PKG_DIR, name)
     assert meta['Config'] == 'configs/' + name

@@ -55,7 +55,7 @@ from mmengine.model import BaseModel
 import mmlesion  # noqa: F401  (registers the loader)
 from mmlesion.utils import (CheckpointMismatchError, UntrustedCheckpointError,
                             load_local_checkpoint, load_model_checkpoint)
-from mmlesion.utils.checkpoint_loader import (
+from mmlesion.utils.checkpoints.loader import (
     MMENGINE_HISTORY_BUFFER_GETSTATE, TRUST_ENV)
 from mmlesion_cli.common_args import (add_scan_check_arguments,
                                       add_trust_checkpoint_argument)

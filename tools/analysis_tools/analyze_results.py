@@ -197,7 +197,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
 
     import mmlesion  # noqa: F401  (registers the components)
     from mmlesion.utils.writing.atomic import atomic_save_with
-    from mmlesion.utils.results_pickle import load_prediction_pickle
+    from mmlesion.utils.checkpoints.results_pickle import load_prediction_pickle
     from mmlesion.visualization.lesion_visualizer import (
         draw_lesion_detections, key_slice_name, window_of)
     window = window_of(args.window)

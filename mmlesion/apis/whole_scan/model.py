@@ -46,7 +46,7 @@ from typing import Any, Iterator, List, Mapping, Optional, Union
 import torch
 from mmengine.config import Config
 
-from mmlesion.utils.checkpoint_checksum import sha256_file
+from mmlesion.utils.checkpoints.checksum import sha256_file
 from ..detector_loader import (DetectorLoadSettings, LoadedDetector,
                                init_lesion_detector)
 from .results import (CheckpointRecord, ConfigRecord, RunProvenance,
@@ -141,7 +141,7 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     Only the file's pickle is read (``torch.load`` with the allow-list,
     ``weights_only`` and ``mmap``: the weights stay on disk); a file that
     cannot be read so goes through
-    :func:`~mmlesion.utils.checkpoint_loader.load_local_checkpoint` (trust
+    :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint` (trust
     switch). Never raises: a missing, remote, untrusted or corrupt
     checkpoint gives None here, and the model's loading
     (:func:`load_volume_detector`) names the problem.
@@ -152,8 +152,8 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     Returns:
         dict | None: the record, None without one.
     """
-    from mmlesion.utils.checkpoint_loader import (load_local_checkpoint,
-                                                  mmengine_safe_globals)
+    from mmlesion.utils.checkpoints.loader import (load_local_checkpoint,
+                                                   mmengine_safe_globals)
 
     from .settings import DATA_CONVENTION_KEY
     if not checkpoint or not osp.isfile(checkpoint):

@@ -55,7 +55,7 @@ from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.writing.atomic import atomic_save_with
-from mmlesion.utils.checkpoint_checksum import sha256_file
+from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.version import __version__
 
 from .measure import model_mask_in_box

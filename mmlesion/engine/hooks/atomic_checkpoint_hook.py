@@ -12,11 +12,11 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
-from mmlesion.utils.checkpoint_backend import AtomicLocalBackend
+from mmlesion.utils.checkpoints.backend import AtomicLocalBackend
 from mmlesion.utils.writing.atomic import atomic_write_text, \
     remove_stale_temporaries
-from mmlesion.utils.checkpoint_checksum import (ChecksumMismatchError,
-                                                verify_checkpoint_checksum)
+from mmlesion.utils.checkpoints.checksum import (ChecksumMismatchError,
+                                                 verify_checkpoint_checksum)
 from .random_state_hook import (RandomStateHook, get_random_state,
                                 set_random_state)
 from .validation_record import (VALIDATION_RECORD, read_validation_record,
@@ -35,7 +35,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     * every checkpoint (``epoch_N.pth``, ``best_*.pth``) is written to a
       temporary name in its folder, fsynced and renamed
-      (:class:`mmlesion.utils.checkpoint_backend.AtomicLocalBackend`),
+      (:class:`mmlesion.utils.checkpoints.backend.AtomicLocalBackend`),
       with a SHA-256 sidecar ``<file>.sha256`` written after it;
       ``last_checkpoint`` is replaced atomically too;
     * outdated checkpoints (``max_keep_ckpts``) and the previous best are

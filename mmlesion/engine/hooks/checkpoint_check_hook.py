@@ -8,7 +8,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 from mmdet.registry import HOOKS
 
-from mmlesion.utils.checkpoint_loader import check_state_dict_matches
+from mmlesion.utils.checkpoints.loader import check_state_dict_matches
 
 
 @HOOKS.register_module()

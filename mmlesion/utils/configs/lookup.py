@@ -1,13 +1,42 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Config lookup: the repository root and its ``configs/`` folder.
+"""Where the mmlesion configs are, installed or in a clone.
 
-mmdet's own ``get_detector_cfg`` looks for a ``configs/`` folder beside the
-installed package, which a pip install does not have; these helpers look in
-the mmlesion source tree (an editable install or a clone) instead.
+In a clone (or an editable install) the configs are in ``configs/`` of
+the source tree (:func:`repo_root`, :func:`get_config`): mmdet's own
+``get_detector_cfg`` looks beside the installed package, which a pip
+install does not have.
+
+Two ways for a config in the user's own folder to inherit ours:
+
+1. ``_base_ = 'mmlesion::demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``,
+   mmdet's own form, for an installed mmlesion (``pip install .`` or
+   ``pip install -e .``: ``setup.py`` puts the configs in
+   ``mmlesion/.mim/configs``). mmengine 0.10.7 reads ``package::path``
+   bases through a fixed table of OpenMMLab packages
+   (``mmengine.config.utils.MODULE2PACKAGE``), consulted while the file is
+   parsed, before its ``custom_imports`` run; ``import mmlesion`` adds
+   mmlesion to it (:func:`register_config_scope`). So the form works
+   wherever mmlesion is imported before the config is read: mmlesion's
+   tools, ``LesionDetInferencer``, the user's own scripts and notebooks
+   (``import mmlesion`` first). mmdet's stock ``tools/train.py`` /
+   ``test.py`` import nothing of ours before parsing: run them as
+   ``python -c "import mmlesion, runpy, sys; sys.argv = sys.argv[1:];
+   runpy.run_path(sys.argv[0], run_name='__main__')" TOOL CONFIG ...``
+   or use the second form.
+2. ``_base_ = [__import__('mmlesion.utils', fromlist=['_']).
+   lesion_config_path('demo/...py')]``: an absolute path that mmengine
+   evaluates itself, so it works everywhere, stock tools included, for a
+   clone (``PYTHONPATH``) as for an install.
+
+Dicts inherited through ``mmlesion::`` carry ``_scope_='mmlesion'``;
+mmengine builds them through :mod:`mmlesion.registry` (children of mmdet's
+registries), which finds every mmdet and mmlesion component.
 """
 import copy
 import os
+import os.path as osp
 from pathlib import Path
+from typing import Callable
 
 from mmengine.config import Config
 
@@ -49,3 +78,77 @@ def get_config(rel_path: str) -> Config:
 def get_model_cfg(rel_path: str) -> Config:
     """Return only the ``model`` field of a repository config."""
     return get_config(rel_path).model
+
+def lesion_config_path(rel_path: str) -> str:
+    """Absolute path of an mmlesion config, for a user config's ``_base_``.
+
+    A pip-installed mmlesion carries its configs as mmdet does, in
+    ``mmlesion/.mim/configs`` (``setup.py`` copies them there; an editable
+    install links them); a clone has them in ``configs/`` beside the
+    package (preferred when present). mmengine evaluates the ``_base_``
+    expression while parsing, before any ``custom_imports``, so the import
+    goes in it (works without importing mmlesion first, see the module)::
+
+        _base_ = [__import__('mmlesion.utils', fromlist=['_']).
+                  lesion_config_path('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')]
+
+    Args:
+        rel_path (str): path below ``configs/``, e.g.
+            ``'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``.
+
+    Returns:
+        str: the absolute path of the file.
+
+    Raises:
+        FileNotFoundError: no such config in either place (both named).
+    """
+    rel_path = str(rel_path).lstrip('/')
+    candidates = [  # a clone's configs/ first: .mim may be a stale copy
+        osp.join(_PKG_DIR.parent, 'configs', rel_path),
+        osp.join(_PKG_DIR, '.mim', 'configs', rel_path)
+    ]
+    for path in candidates:
+        if osp.isfile(path):
+            return path
+    raise FileNotFoundError(f'mmlesion config {rel_path!r} not found in '
+                            f'{candidates[0]} nor {candidates[1]}')
+
+
+def _with_mmlesion_path(find: Callable[[str], str]) -> Callable[[str], str]:
+    """``find`` (mmengine's ``get_installed_path``) that answers
+    ``'mmlesion'`` with the folder of the imported package."""
+    if getattr(find, '_mmlesion', False):
+        return find
+
+    def installed_path(package: str) -> str:
+        if package == 'mmlesion':
+            return str(_PKG_DIR)
+        return find(package)
+
+    installed_path._mmlesion = True  # type: ignore[attr-defined]
+    return installed_path
+
+
+def register_config_scope() -> None:
+    """Let mmengine read ``'mmlesion::<path below configs/>'`` bases.
+
+    Adds ``mmlesion`` to mmengine's table of packages with configs
+    (``MODULE2PACKAGE``; the same dict object mmengine's config parser,
+    registry and inferencer read). Called once by ``import mmlesion``
+    (listed in its docstring).
+
+    mmengine 0.10.7 finds a package's folder from its distribution's
+    location (``pkg_resources``). For an editable install (``pip install
+    -e .``) that is ``site-packages``, which holds no ``mmlesion/`` folder,
+    so every ``mmlesion::`` base failed with ``FileNotFoundError
+    .../site-packages/mmlesion/.mim/model-index.yml`` from any folder but
+    the clone's root. The config parser's lookup therefore answers
+    ``mmlesion`` with the folder of the package actually imported (a
+    clone's ``mmlesion/`` or the installed one); other packages are looked
+    up as before.
+    """
+    from mmengine.config import config as config_module
+    from mmengine.config import utils as config_utils
+    config_utils.MODULE2PACKAGE.setdefault('mmlesion', 'mmlesion')
+    config_module.get_installed_path = _with_mmlesion_path(
+        config_module.get_installed_path)

@@ -112,7 +112,7 @@ def load_or_collect(inputs: dict, seed: int, out_dir: str,
     if osp.isfile(path) and not recompute:
         from mmlesion.mining.strategies import (SeriesMining,
                                                 SliceProposals, Tracklet)
-        from mmlesion.utils.results_pickle import load_allow_listed_pickle
+        from mmlesion.utils.checkpoints.results_pickle import load_allow_listed_pickle
         return load_allow_listed_pickle(
             path, (SeriesMining, SliceProposals, Tracklet),
             'stored proposals hold only the mining data classes, arrays and '

@@ -20,7 +20,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.logging import MessageHub
 
-import mmlesion.utils.checkpoint_backend as atomic_backend
+import mmlesion.utils.checkpoints.backend as atomic_backend
 from mmlesion.engine.hooks.validation_record import VALIDATION_RECORD
 from mmlesion.utils import find_resumable_checkpoint, load_local_checkpoint
 from tests.helpers import fault_runs

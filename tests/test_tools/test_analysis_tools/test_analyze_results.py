@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmlesion.testing import repo_root
-from mmlesion.utils.results_pickle import UntrustedResultsError
+from mmlesion.utils.checkpoints.results_pickle import UntrustedResultsError
 
 CONFIG = str(repo_root() / 'configs' / 'demo' /
              'faster-rcnn_r18_fpn_36e_deeplesion-demo.py')

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import mmlesion
-from mmlesion.utils.package_configs import (_PKG_DIR, _with_mmlesion_path,
-                                            lesion_config_path)
+from mmlesion.utils.configs.lookup import (_PKG_DIR, _with_mmlesion_path,
+                                           lesion_config_path)
 
 DEMO = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
@@ -23,7 +23,7 @@ def test_lookup_answers_mmlesion_with_the_imported_package():
         return f'/site/{package}'
 
     patched = _with_mmlesion_path(find)
-    assert patched('mmlesion') == _PKG_DIR == str(
+    assert patched('mmlesion') == str(_PKG_DIR) == str(
         Path(mmlesion.__file__).resolve().parent)
     assert patched('mmdet') == '/site/mmdet'
     assert seen == ['mmdet']

@@ -7,7 +7,7 @@ import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmlesion.utils import load_local_checkpoint, write_checksum
-from mmlesion.utils.checkpoint_checksum import sidecar_path
+from mmlesion.utils.checkpoints.checksum import sidecar_path
 
 
 def _save(path) -> str:

@@ -26,7 +26,7 @@ import os
 import os.path as osp
 from typing import Optional, Set, Tuple
 
-from .writing.atomic import atomic_write_text
+from ..writing.atomic import atomic_write_text
 
 SIDECAR_SUFFIX = '.sha256'
 

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Boundaries of the safe checkpoint loader
-(:mod:`mmlesion.utils.checkpoint_loader`).
+(:mod:`mmlesion.utils.checkpoints.loader`).
 
 Pinned, on tiny synthetic checkpoints: the restricted ``getattr`` (each
 built-in statistic, any other object or name refused with its message),
@@ -28,13 +28,13 @@ import torch.nn as nn
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
-from mmlesion.utils import checkpoint_loader as cl
-from mmlesion.utils.checkpoint_loader import (
-    TRUST_ENV, CheckpointMismatchError, CorruptCheckpointError,
-    NonFiniteWeightsError, UntrustedCheckpointError, check_checkpoint_fields,
-    check_finite_weights, check_state_dict_matches, checkpoints_trusted,
-    history_buffer_statistic, load_local_checkpoint, load_model_checkpoint,
-    mmengine_safe_globals)
+from mmlesion.utils.checkpoints import loader as cl
+from mmlesion.utils.checkpoints.loader import (
+     TRUST_ENV, CheckpointMismatchError, CorruptCheckpointError,
+     NonFiniteWeightsError, UntrustedCheckpointError, check_checkpoint_fields,
+     check_finite_weights, check_state_dict_matches, checkpoints_trusted,
+     history_buffer_statistic, load_local_checkpoint, load_model_checkpoint,
+     mmengine_safe_globals)
 
 
 @pytest.fixture
@@ -680,7 +680,7 @@ def test_unknown_global_reads_the_opcodes(tmp_path):
 
 
 def test_checksum_sidecar_is_verified(tmp_path):
-    from mmlesion.utils.checkpoint_checksum import ChecksumMismatchError
+    from mmlesion.utils.checkpoints.checksum import ChecksumMismatchError
     path = tmp_path / 'c.pth'
     torch.save(dict(state_dict={}), str(path))
     (tmp_path / 'c.pth.sha256').write_text('0' * 64 + '  c.pth\n')

@@ -8,7 +8,7 @@ name and writes, so a job killed mid-write leaves a truncated
 (registered as ``'atomic_local'``) writes through
 :func:`mmlesion.utils.writing.atomic.atomic_write_bytes` instead, and
 records a SHA-256 sidecar for ``.pth`` files
-(:mod:`mmlesion.utils.checkpoint_checksum`) once the checkpoint is in place.
+(:mod:`mmlesion.utils.checkpoints.checksum`) once the checkpoint is in place.
 :class:`mmlesion.engine.hooks.AtomicCheckpointHook` selects it with
 ``backend_args=dict(backend='atomic_local')``, the narrowest place where
 every checkpoint (periodic and best) passes.
@@ -19,8 +19,8 @@ from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
-from .checkpoint_checksum import remove_checksum, write_checksum
-from .writing.atomic import atomic_write_bytes, atomic_write_text
+from .checksum import remove_checksum, write_checksum
+from ..writing.atomic import atomic_write_bytes, atomic_write_text
 
 
 @register_backend('atomic_local', force=True)

@@ -57,9 +57,9 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
 
-from .checkpoint_checksum import (verify_checkpoint_checksum,
-                                  warn_unverified_checkpoint)
-from .env_switch import env_switch_on
+from .checksum import (verify_checkpoint_checksum,
+                       warn_unverified_checkpoint)
+from ..env_switch import env_switch_on
 
 #: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``
 #: sets it: ``mmlesion_cli.common_args.add_trust_checkpoint_argument``,
@@ -228,7 +228,7 @@ def load_local_checkpoint(filename: str,
         state dict).
 
     A file without a checksum sidecar (``<file>.sha256``,
-    :mod:`mmlesion.utils.checkpoint_checksum`) loads with a warning that
+    :mod:`mmlesion.utils.checkpoints.checksum`) loads with a warning that
     it is unverified, once per file and process.
 
     Raises:

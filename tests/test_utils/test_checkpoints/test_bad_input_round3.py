@@ -10,11 +10,11 @@ import torch
 import torch.nn as nn
 
 from mmlesion.testing import repo_root
-from mmlesion.utils.checkpoint_loader import (CorruptCheckpointError,
-                                              NonFiniteWeightsError,
-                                              check_finite_weights,
-                                              load_local_checkpoint,
-                                              load_model_checkpoint)
+from mmlesion.utils.checkpoints.loader import (CorruptCheckpointError,
+                                               NonFiniteWeightsError,
+                                               check_finite_weights,
+                                               load_local_checkpoint,
+                                               load_model_checkpoint)
 
 CONFIG = 'configs/demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 

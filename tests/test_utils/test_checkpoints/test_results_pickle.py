@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mmlesion.mining.strategies import SeriesMining, SliceProposals, Tracklet
-from mmlesion.utils.results_pickle import (UntrustedResultsError,
-                                           load_allow_listed_pickle)
+from mmlesion.utils.checkpoints.results_pickle import (UntrustedResultsError,
+                                                       load_allow_listed_pickle)
 
 _CLASSES = (SeriesMining, SliceProposals, Tracklet)
 

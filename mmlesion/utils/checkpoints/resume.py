@@ -8,8 +8,8 @@ from typing import List, Optional
 
 from mmengine.logging import print_log
 
-from .checkpoint_loader import (UntrustedCheckpointError,
-                                load_local_checkpoint)
+from .loader import (UntrustedCheckpointError,
+                     load_local_checkpoint)
 
 _CKPT_RE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 

@@ -8,8 +8,8 @@ import pytest
 from mmengine.runner import CheckpointLoader
 
 import mmlesion  # noqa: F401  (registers the loader)
-from mmlesion.utils import pretrained
-from mmlesion.utils.pretrained import resolve_checkpoint_source
+from mmlesion.utils.checkpoints import pretrained
+from mmlesion.utils.checkpoints.pretrained import resolve_checkpoint_source
 
 RESNET50 = 'https://download.pytorch.org/models/resnet50-0676ba61.pth'
 

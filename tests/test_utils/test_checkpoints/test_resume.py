@@ -83,7 +83,7 @@ def test_train_tool_resumes_from_intact(tmp_path):
 def test_no_checkpoint_warns_loudly(tmp_path, monkeypatch):
     # Record the warnings where they are emitted: the 'current' MMLogger
     # depends on which loggers earlier tests of the session created.
-    import mmlesion.utils.resume as resume_module
+    import mmlesion.utils.checkpoints.resume as resume_module
     log_messages = []
     real_print_log = resume_module.print_log
 
