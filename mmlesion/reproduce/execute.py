@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.configs.cfg_options import strings_under
-from .paper_results import PAPER_RESULTS, VARIANTS, row_setting
+from .paper_results import PAPER_RESULTS
+from .variants import VARIANTS, row_setting
 from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
                    parse_cfg_options, parsed_config, repo_root)
 

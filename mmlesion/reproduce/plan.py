@@ -73,7 +73,7 @@ class Row:
         """The key of the row's numbers in ``PAPER_RESULTS``: ``paper_key``,
         else for a variant with the paper's reading as a model of its own
         that model's (:data:`.paper_results.VARIANTS`), else ``model``."""
-        from .paper_results import VARIANTS
+        from .variants import VARIANTS
         variant = VARIANTS.get(self.model)
         return (self.paper_key or (variant and variant.paper_reading)
                 or self.model)

@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Every paper number a document quotes is a number of the code's one
 table of them (:mod:`mmlesion.reproduce.paper_results`: the compared
-numbers, ``PAPER_TEXT`` and the gains of ``PAPER_DIFFERENCES``).
+numbers; :mod:`mmlesion.reproduce.paper_text`: ``PAPER_TEXT`` and the gains
+of ``PAPER_DIFFERENCES``).
 
 A quote is recognised in three forms:
 
@@ -25,7 +26,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
-from mmlesion.reproduce.paper_results import quotable_numbers
+from mmlesion.reproduce.paper_text import quotable_numbers
 from mmlesion.testing import repo_root
 
 ROOT = repo_root()

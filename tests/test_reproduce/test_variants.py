@@ -14,8 +14,8 @@ import yaml
 from mmlesion.reproduce import (TABLES, PlanContext, build_rows, compare,
                                 summarise, table_markdown)
 from mmlesion.reproduce.execute import repo_root
-from mmlesion.reproduce.paper_results import (PAPER_RESULTS, QUOTED_MODELS,
-                                              VARIANTS)
+from mmlesion.reproduce.paper_results import PAPER_RESULTS, QUOTED_MODELS
+from mmlesion.reproduce.variants import VARIANTS
 
 TRPN = 'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice'
 NOAUX = 'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice'
