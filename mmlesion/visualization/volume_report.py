@@ -19,29 +19,13 @@ import html
 import math
 import struct
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 # the key slices and the overview have their own modules;
 # write_volume_results (and the benchmark's timing of each part) call them
 # from here
 from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
-from .scan_overview import draw_overview, overview_figure  # noqa: F401
-
-
-def draw_key_slice(volume, finding: dict, path: Path,
-                   window: Tuple[float, float],
-                   warning: Optional[str] = None) -> None:
-    """Write a finding's key-slice picture (a scan's pictures are drawn on
-    one :class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster`).
-
-    Args:
-        volume (CTVolume): the volume the finding was detected in.
-        finding (dict): a finding of :func:`infer_volume`.
-        path (Path): PNG to write.
-        window (tuple): HU display window.
-        warning (str, optional): the model's warning, drawn on it.
-    """
-    KeySliceRaster(volume, window, warning).draw(finding, path)
+from .scan_overview import draw_overview  # noqa: F401
 
 
 def png_size(path: Path) -> Tuple[int, int]:

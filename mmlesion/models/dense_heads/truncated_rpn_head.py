@@ -2,7 +2,7 @@
 """TruncatedRPN of ElixirNet (Jiang et al., AAAI 2020, "TruncatedRPN")."""
 import copy
 import math
-from typing import List, Optional, Tuple, Union
+from typing import List, Tuple, Union
 
 import torch
 import torch.nn as nn

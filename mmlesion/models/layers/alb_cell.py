@@ -26,7 +26,7 @@ Genotype format (plain config, so a searched block is a config edit)::
   into lists).
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
