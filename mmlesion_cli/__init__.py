@@ -7,11 +7,12 @@ What a tool needs to parse its arguments:
   tool's whole description;
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
   the scan-check switches, study and converter options:
-  :mod:`.common_args`, :mod:`.converter_args`). An option that shows or
-  sets a value of the library (an environment variable's name, a default)
+  :mod:`.common_args`, :mod:`.converter_args`). An option that sets or
+  uses a value of the library (an environment variable's name, a default)
   imports it from the library's module where it is defined, so every value
-  has one source; a tool that uses such an option imports ``mmlesion``
-  while it builds its parser, as mmdet's tools import mmdet;
+  has one source, after the parser is built: a switch when it is given, a
+  default ``None`` filled in by the tool. Building these options imports
+  nothing of ``mmlesion`` (a fast ``--help``);
 * :func:`silence_known_warnings`, called when this package is imported:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import

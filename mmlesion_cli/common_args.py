@@ -4,19 +4,54 @@
 Each ``add_*`` function adds one group of options to a tool's parser; the
 code that acts on them lives in ``mmlesion`` (named in each docstring).
 Where an option needs a value of the library (an environment variable's
-name, a default), the function imports it from the library's module when
-it is called: a tool that uses such an option imports ``mmlesion`` to
-build its parser, a tool that uses none does not.
+name, a default), it is imported from the library's module where it is
+defined, after the parser is built: a switch imports its variable when it
+is given (:func:`trust_env` and the like), a default left
+``None`` by the parser is filled in by the tool from the library (the help
+says which value in words). Building these options imports nothing of
+``mmlesion``, so ``--help`` does not load torch, mmcv or mmdet.
 """
 import argparse
 import difflib
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 
 from .env_switch import add_env_switch
+
+
+# The variables of the switches, each imported from the library's module
+# that reads it when the switch is given (never for --help).
+def trust_env() -> str:
+    """:data:`mmlesion.utils.checkpoints.loader.TRUST_ENV`
+    (``--trust-checkpoint``)."""
+    from mmlesion.utils.checkpoints.loader import TRUST_ENV
+    return TRUST_ENV
+
+
+def force_ct_env() -> str:
+    """:data:`mmlesion.datasets.volumes.scan_switches.FORCE_CT_ENV`
+    (``--force-ct``)."""
+    from mmlesion.datasets.volumes.scan_switches import FORCE_CT_ENV
+    return FORCE_CT_ENV
+
+
+def resample_nonuniform_env() -> str:
+    """:data:`mmlesion.datasets.volumes.scan_switches.RESAMPLE_NONUNIFORM_ENV`
+    (``--resample-nonuniform``)."""
+    from mmlesion.datasets.volumes.scan_switches import \
+        RESAMPLE_NONUNIFORM_ENV
+    return RESAMPLE_NONUNIFORM_ENV
+
+
+def allow_outside_data_env() -> str:
+    """:data:`mmlesion.datasets.volumes.scan_switches.ALLOW_OUTSIDE_DATA_ENV`
+    (``--allow-outside-data``)."""
+    from mmlesion.datasets.volumes.scan_switches import \
+        ALLOW_OUTSIDE_DATA_ENV
+    return ALLOW_OUTSIDE_DATA_ENV
 
 
 def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +60,8 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    from mmlesion.utils.checkpoints.loader import TRUST_ENV
     add_env_switch(
-        parser, '--trust-checkpoint', TRUST_ENV,
+        parser, '--trust-checkpoint', trust_env,
         'unpickle checkpoints fully even where they name objects outside '
         'the safe allow-list: this can run code from the file. Only for '
         'files you made or trust')
@@ -54,18 +88,16 @@ def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    from mmlesion.datasets.volumes.scan_switches import (
-        ALLOW_OUTSIDE_DATA_ENV, FORCE_CT_ENV, RESAMPLE_NONUNIFORM_ENV)
     add_env_switch(
-        parser, '--force-ct', FORCE_CT_ENV,
+        parser, '--force-ct', force_ct_env,
         'read scans that do not look like CT in Hounsfield units (DICOM '
         'Modality not CT, no air below -200 HU, a label map)')
     add_env_switch(
-        parser, '--resample-nonuniform', RESAMPLE_NONUNIFORM_ENV,
+        parser, '--resample-nonuniform', resample_nonuniform_env,
         'interpolate DICOM series with missing, duplicated or unevenly '
         'spaced slices onto a uniform grid instead of refusing them')
     add_env_switch(
-        parser, '--allow-outside-data', ALLOW_OUTSIDE_DATA_ENV,
+        parser, '--allow-outside-data', allow_outside_data_env,
         "read .mhd data files outside the header's folder and scans outside "
         'the data root of an annotation file')
 
@@ -88,16 +120,34 @@ def add_display_window_argument(parser: argparse.ArgumentParser) -> None:
     """``--window LOW HIGH``: the display window of a tool's pictures
     (checked by :func:`mmlesion.visualization.lesion_visualizer.window_of`).
 
+    Not given, it is ``None``: the tool draws with the library's
+    soft-tissue window (:func:`display_window`).
+
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    from mmlesion.visualization.lesion_visualizer import SOFT_TISSUE_WINDOW
     parser.add_argument(
         '--window',
         type=float,
         nargs=2,
-        default=SOFT_TISSUE_WINDOW,
-        help='display window (low high) in HU (default: %(default)s)')
+        metavar=('LOW', 'HIGH'),
+        help='display window in HU (default: the soft-tissue window of '
+        "mmlesion's pictures)")
+
+
+def display_window(window: Optional[Sequence[float]]) -> Tuple[float, float]:
+    """The ``--window`` of :func:`add_display_window_argument`, checked;
+    the library's soft-tissue window when it was not given.
+
+    Args:
+        window (sequence[float], optional): ``args.window``.
+
+    Returns:
+        tuple[float, float]: ``(low, high)`` in HU.
+    """
+    from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
+                                                          window_of)
+    return window_of(SOFT_TISSUE_WINDOW if window is None else window)
 
 
 def add_slurm_arguments(parser: argparse.ArgumentParser,

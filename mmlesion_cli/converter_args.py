@@ -11,14 +11,14 @@ after the options are parsed::
     from mmlesion.datasets.converters.cli import run_mask_converter
     return run_mask_converter(args, 'convert_lits', POSITIONALS)
 
-The split defaults shown are those of the ``convert_*`` functions
-(:mod:`mmlesion.datasets.converters.common`).
+The split options are ``None`` unless given: the library fills in its own
+defaults (:data:`~mmlesion.datasets.converters.common.DEFAULT_VAL_FRACTION`,
+:data:`~mmlesion.datasets.converters.common.DEFAULT_TEST_FRACTION`, by
+:func:`mmlesion.datasets.converters.cli.common_kwargs`), so building the
+parser imports nothing of ``mmlesion``.
 """
 import argparse
 from typing import Optional, Sequence
-
-from mmlesion.datasets.converters.common import (DEFAULT_TEST_FRACTION,
-                                                 DEFAULT_VAL_FRACTION)
 
 from .common_args import add_scan_check_arguments
 from .parser import tool_parser
@@ -43,12 +43,14 @@ def add_common_args(parser: argparse.ArgumentParser,
         'per split, classes, files, existing ones); read no scan, write '
         'nothing')
     parser.add_argument(
-        '--val-fraction', type=float, default=DEFAULT_VAL_FRACTION,
+        '--val-fraction', type=float,
         help='share of scans in the val split (stable hash of the scan id; '
-        'default %(default)s: LENS trains on 80 %% and validates on 20 %%)')
+        'default: the share LENS validates on, DEFAULT_VAL_FRACTION of '
+        'mmlesion.datasets.converters.common)')
     parser.add_argument(
-        '--test-fraction', type=float, default=DEFAULT_TEST_FRACTION,
-        help='share of scans in the test split (default %(default)s)')
+        '--test-fraction', type=float,
+        help='share of scans in the test split (default: '
+        'DEFAULT_TEST_FRACTION of mmlesion.datasets.converters.common)')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
         '--export-2d', metavar='DIR',

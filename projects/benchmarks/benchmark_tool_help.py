@@ -2,10 +2,11 @@
 """Time ``python <tool> --help`` for every tool under ``tools/``, against
 mmdet's own ``tools/train.py --help``.
 
-A tool whose options show a value of the library (an environment
-variable's name, a default) imports ``mmlesion`` to build its parser, as
-mmdet's tools import mmdet; the others answer before torch is imported.
-Every tool runs ``--repeats`` times in a fresh interpreter, one after the
+A tool whose parser shows library content (``tools/reproduce.py``'s
+tables, the demo generators' defaults) imports ``mmlesion`` to build it,
+as mmdet's tools import mmdet; the others answer before torch is imported
+(a switch imports its environment variable when it is given, a library
+default is filled in after parsing). Every tool runs ``--repeats`` times in a fresh interpreter, one after the
 other, and so does mmdet's ``train.py`` first (the reference); the table
 gives the median and the slowest, and the tools over ``--limit`` (default:
 the reference's median) are listed.
@@ -13,6 +14,8 @@ the reference's median) are listed.
 Example::
 
     python projects/benchmarks/benchmark_tool_help.py --repeats 3
+    python projects/benchmarks/benchmark_tool_help.py --repeats 5 \
+        --match tools/train.py tools/test.py tools/infer_volume.py
 """
 import os
 import statistics
@@ -42,8 +45,9 @@ def parse_args(argv=None):
         help="seconds; tools whose median is above it are listed (default: "
         "the median of mmdet's tools/train.py --help)")
     parser.add_argument(
-        '--match', default='',
-        help='only the tools whose path contains this text')
+        '--match', nargs='+',
+        help='only the tools whose path contains one of these texts '
+        '(default: every tool)')
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error('--repeats must be >= 1')
@@ -53,7 +57,8 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     root = Path(__file__).resolve().parents[2]
-    scripts = [s for s in find_tool_scripts(root) if args.match in str(s)]
+    scripts = [s for s in find_tool_scripts(root) 
+               if any(m in str(s) for m in args.match or [''])]
     print(f'{len(scripts)} tools, {args.repeats} runs each, one at a time; '
           f'{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}')
     import mmdet

@@ -2,12 +2,15 @@
 """Options shared by several tools (mmlesion_cli.common_args)."""
 import argparse
 import importlib
+import os
 from pathlib import Path
 
 import pytest
 
 import mmlesion_cli
+from mmlesion.testing import repo_root
 from mmlesion_cli.common_args import check_config_file
+from mmlesion_cli.env_switch import ENV_DOC
 
 
 def test_missing_config_names_the_closest_configs(tmp_path, capsys):
@@ -48,7 +51,8 @@ SWITCHES = [
 def test_a_switch_given_reaches_the_library(flag, module, env, switch,
                                             monkeypatch):
     """Each environment switch of the tools turns on what the library
-    reads, and only that; its help names the library's variable."""
+    reads, and only that; its help points to the page that lists the
+    variable (named there with its switch), without a copy of the name."""
     from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
     from mmlesion.utils.checkpoints.loader import checkpoints_trusted
     from mmlesion_cli import common_args
@@ -65,7 +69,11 @@ def test_a_switch_given_reaches_the_library(flag, module, env, switch,
     common_args.add_scan_check_arguments(parser)
     parser.parse_args([flag])  # the action sets its variable to 1
     variable = getattr(importlib.import_module(module), env)
-    assert f'{variable}=1' in parser.format_help()
+    assert os.environ[variable] == '1'
+    text = parser.format_help()
+    assert ENV_DOC in text and variable not in text
+    doc = (repo_root() / ENV_DOC).read_text(encoding='utf-8')
+    assert f'`{flag}`' in doc and f'`{variable}=1`' in doc, (flag, variable)
     after = state()
     assert {k for k in after if after[k] != before[k]} == {switch}
 

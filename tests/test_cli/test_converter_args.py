@@ -5,6 +5,7 @@ import inspect
 import pytest
 
 from mmlesion.datasets.converters import common, luna16, segmentation_datasets
+from mmlesion.datasets.converters.cli import common_kwargs
 from mmlesion_cli.converter_args import mask_converter_parser
 
 POSITIONALS = [('root', 'the dataset folder')]
@@ -20,12 +21,19 @@ def test_mask_converter_parser_defaults():
     assert args.labels == [2] and args.connectivity == 3
     assert args.min_voxels == 1 and args.lesion_type == 4
     assert args.window == [-175, 275]
-    assert args.val_fraction == common.DEFAULT_VAL_FRACTION == 0.2
-    assert args.test_fraction == common.DEFAULT_TEST_FRACTION == 0.0
+    # not given: None, the library's defaults filled in after parsing
+    assert args.val_fraction is None and args.test_fraction is None
+    kwargs = common_kwargs(args)
+    assert kwargs['val_fraction'] == common.DEFAULT_VAL_FRACTION == 0.2
+    assert kwargs['test_fraction'] == common.DEFAULT_TEST_FRACTION == 0.0
     assert not args.check_only and not args.force_ct
     args = parser.parse_args(
         ['d', '--out', 'o.json', '--labels', '1', '2', '--check-only'])
     assert args.labels == [1, 2] and args.check_only
+    args = parser.parse_args(['d', '--out', 'o.json', '--val-fraction', '0',
+                              '--test-fraction', '0.3'])
+    kwargs = common_kwargs(args)
+    assert (kwargs['val_fraction'], kwargs['test_fraction']) == (0., .3)
 
 
 def test_every_label_by_default():
@@ -46,5 +54,6 @@ def test_split_defaults_are_those_of_the_converters(convert):
                                  lesion_type=-1, window=(-1024, 3071)
                                  ).parse_args(['d', '--out', 'o.json'])
     params = inspect.signature(convert).parameters
-    assert params['val_fraction'].default == args.val_fraction
-    assert params['test_fraction'].default == args.test_fraction
+    kwargs = common_kwargs(args)
+    assert params['val_fraction'].default == kwargs['val_fraction']
+    assert params['test_fraction'].default == kwargs['test_fraction']

@@ -14,6 +14,9 @@ they take is measured by ``projects/benchmarks/benchmark_tool_help.py``,
 not here.
 """
 import importlib.util
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
@@ -58,6 +61,47 @@ def test_tool_help(script, help_results):
     assert options_without_help(result.stdout) == [], name
     assert result.stderr == '', f'{name} --help printed: {result.stderr}'
     assert help_text_problems(result.stdout) == [], name
+
+
+#: Tools whose options use values of the library (a switch's environment
+#: variable, a default) without showing library content: their parser is
+#: built without importing the library.
+LIGHT_HELP = ('tools/train.py', 'tools/test.py', 'tools/infer_volume.py',
+              'tools/dataset_converters/lits.py',
+              'tools/analysis_tools/analyze_results.py')
+#: What ``--help`` of those must not import.
+HEAVY = ('mmlesion', 'mmdet', 'mmcv', 'torch')
+
+_IMPORTS_OF_HELP = """
+import contextlib, io, runpy, sys
+heavy = set(sys.argv[1].split(','))
+for tool in sys.argv[2:]:
+    sys.argv = [tool, '--help']
+    code = 1
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_path(tool, run_name='__main__')
+        except SystemExit as stop:
+            code = stop.code
+    loaded = sorted({m.split('.')[0] for m in sys.modules} & heavy)
+    print(tool, code, *loaded)
+"""
+
+
+def test_help_imports_no_library():
+    """``--help`` of the tools in :data:`LIGHT_HELP` imports nothing of
+    mmlesion, mmdet, mmcv or torch: a switch imports its variable when it
+    is given, a library default is filled in after parsing (one
+    interpreter runs them one after the other, as ``python TOOL --help``
+    each)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get('PYTHONPATH', '')) if p))
+    proc = subprocess.run(
+        [sys.executable, '-c', _IMPORTS_OF_HELP, ','.join(HEAVY),
+         *LIGHT_HELP], cwd=str(ROOT), env=env, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [f'{tool} 0' for tool in LIGHT_HELP]
 
 
 def _load_tool(relative: str):

@@ -48,7 +48,8 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_display_window_argument
+from mmlesion_cli.common_args import (add_display_window_argument,
+                                      display_window)
 
 METRICS = ('froc', 'mAP')
 
@@ -199,8 +200,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[str]]:
     from mmlesion.utils.writing.atomic import atomic_save_with
     from mmlesion.utils.checkpoints.results_pickle import load_prediction_pickle
     from mmlesion.visualization.lesion_visualizer import (
-        draw_lesion_detections, key_slice_name, window_of)
-    window = window_of(args.window)
+        draw_lesion_detections, key_slice_name)
+    window = display_window(args.window)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         from mmlesion.utils.configs.cfg_options import apply_cfg_options

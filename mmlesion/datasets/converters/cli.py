@@ -13,6 +13,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from .check_only import format_plan
+from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 from .deeplesion_export import DeepLesionExporter
 
 
@@ -37,11 +38,18 @@ def build_exporter(args: argparse.Namespace
 
 
 def common_kwargs(args: argparse.Namespace) -> dict:
-    """Keyword arguments of the ``convert_*`` functions from the options."""
+    """Keyword arguments of the ``convert_*`` functions from the options.
+
+    A split option not given (``None``) takes the converters' default,
+    :data:`~.common.DEFAULT_VAL_FRACTION` /
+    :data:`~.common.DEFAULT_TEST_FRACTION`.
+    """
     kwargs = dict(
         exporter=build_exporter(args),
-        val_fraction=args.val_fraction,
-        test_fraction=args.test_fraction,
+        val_fraction=(DEFAULT_VAL_FRACTION if args.val_fraction is None else
+                      args.val_fraction),
+        test_fraction=(DEFAULT_TEST_FRACTION if args.test_fraction is None
+                       else args.test_fraction),
         overwrite=args.overwrite,
         show_progress=True)
     if getattr(args, 'check_only', False):

@@ -12,7 +12,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.utils.writing.atomic import atomic_write_text
-from mmlesion.utils.reporting.progress import progress_bar
+from mmlesion.utils.progress import progress_bar
 from ..data_layout import replica_sidecar
 from ..demo.replicas.marker import (REPLICA_FILE, find_replica_marker,
                                     read_replica_marker)
@@ -24,8 +24,8 @@ from .mask_boxes import check_label_map, mask_to_boxes_3d
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
 #: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one. (The converters' options show these:
-#: ``mmlesion_cli.converter_args``.)
+#: ``test_fraction`` for one. (The converters' options take these when not
+#: given: ``cli.common_kwargs``.)
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.0
 
