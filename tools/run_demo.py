@@ -335,7 +335,7 @@ def summary_text(summary: dict, files: Sequence[Tuple[str, Path]]) -> str:
     Returns:
         str: the summary (about 20 lines).
     """
-    from mmlesion.utils.run_summary import aligned_rows
+    from mmlesion.utils.reporting.summary import aligned_rows
     lines = ['', RULE, 'mmlesion demo: Faster R-CNN R18-FPN, 3 slices', RULE]
     lines += headline(summary['metrics'], summary.get('split', 'val'),
                       summary.get('epoch'))
@@ -364,7 +364,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.writing.atomic import atomic_write_text
-    from mmlesion.utils.run_summary import best_checkpoints
+    from mmlesion.utils.reporting.summary import best_checkpoints
     torch_threads = os.environ.get('OMP_NUM_THREADS')
     start = time.time()
     data_root = Path(args.data_root)

@@ -45,7 +45,7 @@ A finished training ends with a short summary of where everything went:
 the work dir with the checkpoints (the last one, and the best one with its
 val score where the config keeps one: ``save_best``) and the config copy,
 and its ``<timestamp>/`` folder with the log and ``vis_data/``
-(:mod:`mmlesion.utils.run_summary`).
+(:mod:`mmlesion.utils.reporting.summary`).
 """
 import argparse
 import logging
@@ -288,7 +288,7 @@ def print_training_summary(runner: 'Runner') -> None:
     and best checkpoints, the ``<timestamp>/`` log folder, the config."""
     from mmengine.logging import print_log
 
-    from mmlesion.utils.run_summary import runner_training_summary
+    from mmlesion.utils.reporting.summary import runner_training_summary
     print_log(runner_training_summary(runner), logger='current')
 
 

@@ -25,7 +25,7 @@ from mmlesion.datasets.lens.fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
                                                 positive_box_3d)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from mmlesion.structures.finding_3d import Finding3D
-from mmlesion.utils.progress import progress_bar
+from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.writing.atomic import atomic_write
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
-from mmlesion.utils.series_slices import iter_series_slices  # noqa: F401
+from mmlesion.datasets.deeplesion.series_slices import (  # noqa: F401
+    iter_series_slices)
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import Finding3D
 

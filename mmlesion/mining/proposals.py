@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from mmengine.dataset import BaseDataset
 
-from mmlesion.utils.series_slices import iter_series_slices
+from mmlesion.datasets.deeplesion.series_slices import iter_series_slices
 from .strategies import SeriesMining, SliceProposals
 
 

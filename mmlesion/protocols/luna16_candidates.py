@@ -14,7 +14,7 @@ from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
-from mmlesion.utils.progress import track_progress
+from mmlesion.utils.reporting.progress import track_progress
 
 
 @dataclass

@@ -16,7 +16,7 @@ from mmdet.registry import DATASETS
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
 from mmlesion.evaluation.functional.hard_regions import scan_hard_regions
-from mmlesion.utils.progress import track_progress
+from mmlesion.utils.reporting.progress import track_progress
 
 
 @dataclass

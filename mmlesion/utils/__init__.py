@@ -16,7 +16,7 @@ from .configs.lookup import get_config, lesion_config_path, repo_root
 from .data_roots import demo_data_root, shared_data_root
 from .distributed.cpu import close_distributed, setup_cpu_distributed
 from .distributed.guard import collective_timeout_errors, guard_distributed
-from .tool_logger import get_tool_logger
+from .reporting.tool_logger import get_tool_logger
 from .writing.atomic import (AtomicOutputSet, OutputDirError,
                              atomic_save_with, atomic_write,
                              atomic_write_json, atomic_write_text,

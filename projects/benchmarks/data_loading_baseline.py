@@ -21,7 +21,7 @@ from mmlesion.datasets.deeplesion.png_slices import HU_OFFSET, IMPLAUSIBLE_HU
 from mmlesion.datasets.transforms.loading import (LoadDeepLesionSlices,
                                                   _check_slice_file,
                                                   _slice_roots)
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 
 def png_values_to_hu_baseline(raw: np.ndarray,

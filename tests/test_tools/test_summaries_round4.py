@@ -3,9 +3,9 @@
 
 * ``tools/run_demo.py``: the config it saves tests the test split (the run
   itself evaluates val), and its summary names the split of each number;
-* ``tools/train.py``'s end-of-run summary (:mod:`mmlesion.utils.run_summary`):
-  the work dir, the last and best checkpoints, the ``<timestamp>/`` log
-  folder and the config copy;
+* ``tools/train.py``'s end-of-run summary
+  (:mod:`mmlesion.utils.reporting.summary`): the work dir, the last and
+  best checkpoints, the ``<timestamp>/`` log folder and the config copy;
 * ``tools/reproduce.py --dry-run``: commands with the paths inside the
   repository relative to it, one line per input that is not there.
 
@@ -111,7 +111,7 @@ def _fake_trained_runner(tmp_path: Path, hooks: list) -> SimpleNamespace:
 def test_training_summary_says_where_everything_went(tmp_path):
     from mmengine.hooks import CheckpointHook
 
-    from mmlesion.utils.run_summary import runner_training_summary
+    from mmlesion.utils.reporting.summary import runner_training_summary
     runner = _fake_trained_runner(
         tmp_path, [CheckpointHook(save_best='froc/sens@4', rule='greater')])
     work, log_dir = Path(runner.work_dir), Path(runner.log_dir)
@@ -139,7 +139,7 @@ def test_training_summary_says_where_everything_went(tmp_path):
 def test_training_summary_without_save_best(tmp_path):
     from mmengine.hooks import CheckpointHook
 
-    from mmlesion.utils.run_summary import runner_training_summary
+    from mmlesion.utils.reporting.summary import runner_training_summary
     text = runner_training_summary(
         _fake_trained_runner(tmp_path, [CheckpointHook(interval=1)]))
     assert 'best checkpoint' not in text and 'last checkpoint' in text

@@ -104,7 +104,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         build_recist_source)
     from mmlesion.datasets.transforms.recist_mask_cache import (
         cache_file_name, write_cache_meta)
-    from mmlesion.utils.progress import progress_bar
+    from mmlesion.utils.reporting.progress import progress_bar
     cfg_options = args.cfg_options
     overrides = {}
     if args.window is not None:

@@ -41,8 +41,8 @@ pictures (matplotlib, which holds the GIL) take longer on a CPU than a
 GPU detector takes for the scan. One thread draws every picture of the
 batch one after another; two processes draw two scans' pictures at once.
 Each scan is finished in a process forked from the batch's (Linux,
-:class:`~mmlesion.utils.forked_call.ForkedCall`): it sees the scan's
-arrays without a copy or a pickle, and only a few numbers come back
+:class:`~mmlesion.utils.distributed.forked_call.ForkedCall`): it sees the
+scan's arrays without a copy or a pickle, and only a few numbers come back
 (docs/benchmarks.md, "A day's scans"). It runs at a lower priority
 (:class:`Finishing` ``niceness``): on busy cores the model's loop and the
 thread reading the next scan, which the model waits for, come first. The
@@ -69,7 +69,7 @@ from mmengine.logging import MMLogger
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
-from mmlesion.utils.forked_call import ForkedCall, ForkedCallError
+from mmlesion.utils.distributed.forked_call import ForkedCall, ForkedCallError
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import stack_result
@@ -443,8 +443,8 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
 class _Pending(Protocol):
     """A scan being finished: :meth:`result` waits for the numbers of
     :func:`_finish_task` or raises its error (a thread's ``Future``, or a
-    :class:`~mmlesion.utils.forked_call.ForkedCall`: the scan is the
-    child's copy of this process's memory; a few numbers come back)."""
+    :class:`~mmlesion.utils.distributed.forked_call.ForkedCall`: the scan is
+    the child's copy of this process's memory; a few numbers come back)."""
 
     def result(self) -> dict:
         ...

@@ -95,7 +95,7 @@ def detect_slices(model: torch.nn.Module,
     all_labels: List[np.ndarray] = []
     progress = None
     if detection.show_progress:
-        from mmlesion.utils.progress import progress_bar
+        from mmlesion.utils.reporting.progress import progress_bar
         progress = progress_bar(array.shape[0], label='slices')
     for samples in loader:
         outputs = model.test_step(samples)

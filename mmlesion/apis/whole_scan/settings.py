@@ -41,7 +41,7 @@ from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
     positive_or_none, pipeline_convention)
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.finding_3d import Finding3D
-from mmlesion.utils.forked_call import fork_available, usable_cpus
+from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
 
 #: Where a value of the convention comes from, first to last (module doc).
 CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')

@@ -12,7 +12,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.utils.writing.atomic import atomic_write_text
-from mmlesion.utils.progress import progress_bar
+from mmlesion.utils.reporting.progress import progress_bar
 from ..data_layout import replica_sidecar
 from ..demo.replicas.marker import (REPLICA_FILE, find_replica_marker,
                                     read_replica_marker)

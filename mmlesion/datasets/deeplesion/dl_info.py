@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.logging import print_log
 from mmlesion.utils.writing.atomic import atomic_write
 
-from mmlesion.utils.csv_checks import check_csv_complete, check_regular_file
+from mmlesion.utils.input_files import check_csv_complete, check_regular_file
 
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (

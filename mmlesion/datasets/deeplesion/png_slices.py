@@ -6,7 +6,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 from mmlesion.utils.writing.atomic import atomic_save_with
 
 #: DeepLesion PNGs store HU + 32768 as uint16.

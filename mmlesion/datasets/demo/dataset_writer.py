@@ -82,8 +82,8 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
     """Write a generated dataset atomically into ``out_dir``.
 
     ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
-    is a :func:`~mmlesion.utils.progress.progress_bar` over ``num_steps``
-    steps, or None), which
+    is a :func:`~mmlesion.utils.reporting.progress.progress_bar` over
+    ``num_steps`` steps, or None), which
     then replaces ``out_dir``: an interrupted run leaves nothing
     half-written, and a user's folder (one without ``marker``) is never
     replaced.
@@ -107,7 +107,7 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
         os.chmod(tmp, 0o755)
         progress = None
         if num_steps:
-            from mmlesion.utils.progress import progress_bar
+            from mmlesion.utils.reporting.progress import progress_bar
             progress = progress_bar(num_steps, label='generating')
         write(tmp, progress)
         if progress is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.logging import MMLogger
 from mmdet.registry import TRANSFORMS
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 from ..deeplesion.png_slices import _decode_hu_png, png_values_to_hu
 from .slice_channels import slices_from_volume

@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.utils.csv_checks import MAX_WORLD_MM
+from mmlesion.utils.input_files import MAX_WORLD_MM
 
 from .ct_volume import CTVolume
 from .checks.files import is_file_of

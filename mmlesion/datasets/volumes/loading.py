@@ -20,7 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 from mmengine.logging import print_log
 
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 from .checks.dicom import (check_series_slices, check_unread_dicom_files,
                            resample_slices_uniform)

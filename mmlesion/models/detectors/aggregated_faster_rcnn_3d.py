@@ -15,7 +15,7 @@ from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmlesion.structures import nms_3d
 from mmlesion.utils.host_copy import copy_into, fill
-from mmlesion.utils.progress import progress_bar
+from mmlesion.utils.reporting.progress import progress_bar
 from ..roi_heads.aggregated_fprn_head_3d import rois_from_instances
 
 

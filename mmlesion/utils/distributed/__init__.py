@@ -1,2 +1,3 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Distributed runs: CPU process groups, Slurm, stuck ranks."""
+"""Distributed runs and forked processes: CPU process groups, Slurm, stuck
+ranks, a call run in a forked child."""

@@ -25,8 +25,9 @@ from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import repo_root
-from mmlesion.utils.forked_call import (ForkedCall, ForkedCallError,
-                                        fork_available)
+from mmlesion.utils.distributed.forked_call import (ForkedCall,
+                                                    ForkedCallError,
+                                                    fork_available)
 from projects.benchmarks.stand_in_detector import StandInDetector
 from tests.helpers.volume_demo import DEMO_CFG
 

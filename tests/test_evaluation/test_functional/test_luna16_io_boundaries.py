@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mmlesion.evaluation.functional import luna16 as L
-from mmlesion.utils.csv_checks import MAX_WORLD_MM
+from mmlesion.utils.input_files import MAX_WORLD_MM
 
 FIND_HEADER = 'seriesuid,coordX,coordY,coordZ,diameter_mm\n'
 CAND_HEADER = 'seriesuid,coordX,coordY,coordZ,probability\n'

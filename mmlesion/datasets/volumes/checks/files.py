@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 #: Most voxels a header may announce: 2**31 (8.6 GB as float32), over four
 #: times a 1024 x 1024 x 500 scan. A header asking for more (a damaged or

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 
 import SimpleITK as sitk
 
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 from .files import is_file_of, size_mismatch, truncated, voxel_data_bytes
 

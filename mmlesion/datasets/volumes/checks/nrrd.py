@@ -6,7 +6,7 @@ import math
 import os.path as osp
 from typing import Dict, List, Tuple
 
-from mmlesion.utils.csv_checks import check_regular_file
+from mmlesion.utils.input_files import check_regular_file
 
 from .files import check_inside, size_mismatch, truncated
 

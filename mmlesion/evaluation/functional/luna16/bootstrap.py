@@ -120,7 +120,7 @@ def bootstrap_froc(match: LUNA16Match,
     neg_rank = np.cumsum(~y_sorted)
     bar = None
     if progress:
-        from mmlesion.utils.progress import progress_bar
+        from mmlesion.utils.reporting.progress import progress_bar
         bar = progress_bar(num_resamples, label='bootstrap')
     for start in range(0, num_resamples, chunk):
         stop = min(start + chunk, num_resamples)

@@ -9,7 +9,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from mmlesion.utils.writing.atomic import atomic_write
-from mmlesion.utils.csv_checks import MAX_WORLD_MM, read_csv_text
+from mmlesion.utils.input_files import MAX_WORLD_MM, read_csv_text
 
 
 _FINDING_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm')

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``iter_series_slices``: every stored slice of every series, through the
 dataset's pipeline (a stand-in dataset: no image is read)."""
-from mmlesion.utils.series_slices import iter_series_slices
+from mmlesion.datasets.deeplesion.series_slices import iter_series_slices
 from tests.helpers.info_dataset import InfoDataset
 
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Refuse a CSV file whose last row was cut off (a half-written file), that
-is no regular file, or that is not UTF-8 text.
+"""An input file's checks before it is read: refuse a file that is no
+regular file, a CSV that is not UTF-8 text or whose last row was cut off
+(a half-written file), and world coordinates no scanner gives.
 
 A run killed while writing ``candidates.csv`` leaves a file whose last row
 stops in the middle: ``...,0.87`` instead of ``...,0.8731``, or a row with

@@ -2,10 +2,9 @@
 """Every stored slice of every series of a DeepLesion-layout dataset.
 
 The walk needs only mmengine's dataset interface (``get_data_info``,
-``pipeline``) and the DeepLesion folder layout (``<series_dir>/<z>.png``),
-so it lives at the bottom of the stack: slice-by-slice inference and
-proposal mining (:mod:`mmlesion.mining.proposals`) use it without
-importing :mod:`mmlesion.datasets` (which imports mining).
+``pipeline``) and the DeepLesion folder layout (``<series_dir>/<z>.png``);
+slice-by-slice inference and proposal mining
+(:mod:`mmlesion.mining.proposals`) use it.
 """
 import copy
 import os
@@ -14,7 +13,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from mmengine.dataset import BaseDataset
 
-from .progress import progress_bar
+from ...utils.reporting.progress import progress_bar
 
 
 def _stored_slices(series_dir: str) -> List[int]:

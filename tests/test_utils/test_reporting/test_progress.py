@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from mmlesion.utils.progress import (LineProgress, TerminalProgress,
-                                     progress_bar, track_progress)
+from mmlesion.utils.reporting.progress import (LineProgress, TerminalProgress,
+                                               progress_bar, track_progress)
 
 
 class _Tty(io.StringIO):
