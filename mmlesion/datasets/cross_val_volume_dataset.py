@@ -6,7 +6,7 @@ import re
 from typing import List, Optional
 
 from mmdet.registry import DATASETS
-from .ct_volume_dataset import CTVolumeDataset
+from .volumes.dataset import CTVolumeDataset
 
 _SUBSET_RE = re.compile(r'(?:^|[/\\])subset(\d+)(?:[/\\]|$)')
 

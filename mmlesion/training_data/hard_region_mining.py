@@ -22,7 +22,7 @@ from mmlesion.utils.reporting.progress import track_progress
 @dataclass
 class ScanHardRegions:
     """The hard regions of one training scan, an entry of a hard-region
-    file (:mod:`mmlesion.datasets.hard_regions`).
+    file (:mod:`mmlesion.datasets.volumes.hard_regions`).
 
     Args:
         id (str): the scan's ``img_id``.
@@ -111,7 +111,7 @@ def find_hard_regions(cfg: Config,
 
     Returns:
         list[ScanHardRegions]: one per scan (:meth:`ScanHardRegions.
-        to_dict`: an entry of :mod:`mmlesion.datasets.hard_regions`).
+        to_dict`: an entry of :mod:`mmlesion.datasets.volumes.hard_regions`).
     """
     model_cfg = copy.deepcopy(cfg)
     # one progress bar over the scans instead of one per scan

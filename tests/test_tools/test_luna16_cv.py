@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmlesion.datasets.converters import convert_luna16
-from mmlesion.datasets.cross_val_volume_dataset import volume_fold
+from mmlesion.datasets.volumes.dataset import volume_fold
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.evaluation.functional.luna16 import read_candidates_csv
 from mmlesion.testing import repo_root

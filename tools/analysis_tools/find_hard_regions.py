@@ -8,7 +8,7 @@ duplicate merging as in testing; a progress bar over the scans) and writes
 the hard regions, i.e. confident false positives (hard negatives) and missed
 or poorly scored nodules (hard positives), into a JSON file that
 ``HardRegionRandomCrop3D`` reads in the next training round (format in
-``mmlesion/datasets/hard_regions.py``), plus a summary PNG beside it.
+``mmlesion/datasets/volumes/hard_regions.py``), plus a summary PNG beside it.
 
 Example (the LUNA16 "†" rows)::
 
@@ -75,7 +75,7 @@ def output_paths(out: str) -> List[str]:
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
     from mmlesion.training_data import find_hard_regions
-    from mmlesion.datasets.hard_regions import dump_hard_regions
+    from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     from mmlesion.utils import apply_cv_fold
     from mmlesion.visualization.hard_regions import plot_hard_regions
     paths = output_paths(args.out)

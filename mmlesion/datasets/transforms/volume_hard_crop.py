@@ -7,8 +7,8 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmdet.registry import TRANSFORMS
-from ..hard_regions import (HARD_REGION_KINDS, index_hard_regions,
-                            load_hard_regions)
+from ..volumes.hard_regions import (HARD_REGION_KINDS, index_hard_regions,
+                                    load_hard_regions)
 from ..volumes import CTVolume
 from .volume_crop import RandomCrop3D
 
@@ -30,7 +30,7 @@ class HardRegionRandomCrop3D(RandomCrop3D):
     uniform). The paper gives no ratio; ``hard_prob=0.3`` is ours (with
     ``pos_prob=0.7`` that is 30 % hard, 49 % nodule, 21 % uniform crops).
 
-    The hard-region file (format in :mod:`mmlesion.datasets.hard_regions`)
+    The hard-region file (format in :mod:`mmlesion.datasets.volumes.hard_regions`)
     is read on first use (so configs build before it exists); scans are
     looked up by ``img_id`` (then ``series_uid``). A region's voxel comes
     from its ``center_world`` and the loaded volume's geometry

@@ -149,7 +149,9 @@ def write_annotation_file(path: str,
     os.replace(tmp, path)
 
 
-def _numbers(where: str, value: Any, n: int, positive: bool = False):
+def check_numbers(where: str, value: Any, n: int, positive: bool = False):
+    """Refuse ``value`` unless it is ``n`` finite (where asked, positive)
+    numbers; the error names ``where``."""
     if not isinstance(value, (list, tuple)) or len(value) != n:
         raise ValueError(f'{where}: expected a list of {n} numbers, got '
                          f'{value!r}')
@@ -159,6 +161,24 @@ def _numbers(where: str, value: Any, n: int, positive: bool = False):
             raise ValueError(f'{where}: expected {n} finite '
                              f'{"positive " if positive else ""}numbers, '
                              f'got {value!r}')
+
+
+def check_entry(where: str, entry: Any, keys: Sequence[str]) -> None:
+    """Refuse an entry that is no object or lacks one of ``keys``."""
+    if not isinstance(entry, dict):
+        raise ValueError(f'{where}: expected an object')
+    for key in keys:
+        if key not in entry:
+            raise ValueError(f'{where}: missing field "{key}"')
+
+
+def check_geometry(where: str, entry: dict) -> None:
+    """Refuse an entry whose ``spacing_zyx``, ``origin_xyz`` or
+    ``direction`` are not 3 positive, 3 and 9 finite numbers."""
+    check_numbers(f'{where}, field "spacing_zyx"', entry['spacing_zyx'], 3,
+                  True)
+    check_numbers(f'{where}, field "origin_xyz"', entry['origin_xyz'], 3)
+    check_numbers(f'{where}, field "direction"', entry['direction'], 9)
 
 
 def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
@@ -186,30 +206,24 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
     seen = set()
     for i, vol in enumerate(data['volumes']):
         where = f'{path}: volumes[{i}]'
-        if not isinstance(vol, dict):
-            raise ValueError(f'{where}: expected an object')
-        for key in ('id', 'file', 'shape_zyx', 'spacing_zyx', 'origin_xyz',
-                    'direction', 'annotations'):
-            if key not in vol:
-                raise ValueError(f'{where}: missing field "{key}"')
+        check_entry(where, vol, ('id', 'file', 'shape_zyx', 'spacing_zyx',
+                                 'origin_xyz', 'direction', 'annotations'))
         where = f'{path}: volumes[{i}] (id {vol["id"]!r})'
         if vol['id'] in seen:
             raise ValueError(f'{where}, field "id": duplicated id')
         seen.add(vol['id'])
         if not isinstance(vol['file'], str) or not vol['file']:
             raise ValueError(f'{where}, field "file": expected a path')
-        _numbers(f'{where}, field "shape_zyx"', vol['shape_zyx'], 3, True)
-        _numbers(f'{where}, field "spacing_zyx"', vol['spacing_zyx'], 3,
-                 True)
-        _numbers(f'{where}, field "origin_xyz"', vol['origin_xyz'], 3)
-        _numbers(f'{where}, field "direction"', vol['direction'], 9)
+        check_numbers(f'{where}, field "shape_zyx"', vol['shape_zyx'], 3,
+                      True)
+        check_geometry(where, vol)
         if not isinstance(vol['annotations'], list):
             raise ValueError(f'{where}, field "annotations": expected a list')
         for j, ann in enumerate(vol['annotations']):
             aw = f'{where}, annotations[{j}]'
             if not isinstance(ann, dict) or 'bbox' not in ann:
                 raise ValueError(f'{aw}: expected an object with "bbox"')
-            _numbers(f'{aw}, field "bbox"', ann['bbox'], 6)
+            check_numbers(f'{aw}, field "bbox"', ann['bbox'], 6)
             b = ann['bbox']
             if not all(b[k + 3] > b[k] for k in range(3)):
                 raise ValueError(f'{aw}, field "bbox": x2 > x1, y2 > y1 and '
@@ -233,8 +247,8 @@ def validate_annotation_data(data: Any, path: str = '<annotations>') -> None:
                 raise ValueError(f'{aw}, field "ignore": expected true or '
                                  f'false, got {ann["ignore"]!r}')
             if 'center_world' in ann:
-                _numbers(f'{aw}, field "center_world"', ann['center_world'],
-                         3)
+                check_numbers(f'{aw}, field "center_world"',
+                              ann['center_world'], 3)
                 if max(map(abs, ann['center_world'])) > MAX_WORLD_MM:
                     raise ValueError(
                         f'{aw}, field "center_world": '
@@ -256,15 +270,22 @@ def load_annotation_file(path: str) -> Dict[str, Any]:
     Returns:
         dict: ``metainfo`` and ``volumes`` as in the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Volume annotation file not found: {path}')
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f'{path}: not valid JSON ({err})')
+    data = read_json_file(path,
+                          f'Volume annotation file not found: {path}')
     validate_annotation_data(data, path)
     return data
+
+
+def read_json_file(path: str, missing: str) -> Any:
+    """The JSON of ``path``, refused with ``FileNotFoundError(missing)``
+    where there is no file, with ``ValueError`` where it is no JSON."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(missing)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise ValueError(f'{path}: not valid JSON ({err})') from err
 
 
 def resolve_volume_file(ann_path: str,

@@ -52,7 +52,7 @@ def scan_hard_regions(bboxes: np.ndarray,
     Returns:
         list[dict]: regions ``kind``, ``score``, ``center_world``,
         ``center_voxel_zyx``, ``diameter_mm`` (see
-        :mod:`mmlesion.datasets.hard_regions`), hard negatives first by
+        :mod:`mmlesion.datasets.volumes.hard_regions`), hard negatives first by
         decreasing score, then hard positives.
     """
     bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)

@@ -264,7 +264,7 @@ def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     training with ``HardRegionRandomCrop3D`` (30 % of the crops on them)."""
     from mmlesion.training_data import find_hard_regions
     from projects.study_demo.study import train_and_test
-    from mmlesion.datasets.hard_regions import dump_hard_regions
+    from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     path = osp.join(ctx.row_dir, 'hard_regions.json')
     if ctx.train and not osp.isfile(path):
         scans = [s.to_dict() for s in find_hard_regions(cfg, cfg.load_from)]

@@ -4,7 +4,7 @@ import pytest
 import SimpleITK as sitk
 
 from mmdet.registry import TRANSFORMS
-from mmlesion.datasets.hard_regions import dump_hard_regions
+from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
 from mmlesion.datasets.transforms import HardRegionRandomCrop3D
 
 SHAPE = (64, 160, 160)

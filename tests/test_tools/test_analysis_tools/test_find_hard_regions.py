@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS, MODELS
 from mmlesion.training_data import training_scans_cfg
-from mmlesion.datasets.hard_regions import load_hard_regions
+from mmlesion.datasets.volumes.hard_regions import load_hard_regions
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg
 

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from mmlesion.datasets.hard_regions import (HARD_REGION_KINDS,
-                                            dump_hard_regions,
-                                            index_hard_regions,
-                                            load_hard_regions)
+from mmlesion.datasets.volumes.hard_regions import (HARD_REGION_KINDS,
+                                                    dump_hard_regions,
+                                                    index_hard_regions,
+                                                    load_hard_regions)
 
 
 def hard_region_scans():

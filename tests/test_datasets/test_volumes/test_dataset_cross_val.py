@@ -4,7 +4,7 @@ import json
 import pytest
 
 from mmlesion.datasets import CrossValVolumeDataset
-from mmlesion.datasets.cross_val_volume_dataset import volume_fold
+from mmlesion.datasets.volumes.dataset import volume_fold
 
 
 def _ann_file(tmp_path, files):

@@ -35,14 +35,14 @@ the model found easy. The sampler places crops from ``center_world`` and the
 geometry of the volume it is given (so a different resampling in training
 still finds the right voxels); ``center_voxel_zyx`` is informative.
 """
-import json
 import os.path as osp
 from typing import Any, Dict, List, Optional
 
 import mmengine
 
 from mmlesion.utils.writing.atomic import atomic_write_json
-from .volumes.annotation_file import _numbers
+from .annotation_file import (check_entry, check_geometry, check_numbers,
+                              read_json_file)
 
 HARD_REGION_FORMAT = 'mmlesion.hard_regions'
 HARD_REGION_VERSION = 1
@@ -78,21 +78,14 @@ def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
     seen = set()
     for i, scan in enumerate(data['scans']):
         where = f'{path}: scans[{i}]'
-        if not isinstance(scan, dict):
-            raise ValueError(f'{where}: expected an object')
-        for key in ('id', 'regions', 'spacing_zyx', 'origin_xyz',
-                    'direction'):
-            if key not in scan:
-                raise ValueError(f'{where}: missing field "{key}"')
+        check_entry(where, scan, ('id', 'regions', 'spacing_zyx',
+                                  'origin_xyz', 'direction'))
         where = f'{path}: scans[{i}] (id {scan["id"]!r})'
         if not isinstance(scan['id'], str) or scan['id'] in seen:
             raise ValueError(f'{where}, field "id": expected a unique '
                              f'string')
         seen.add(scan['id'])
-        _numbers(f'{where}, field "spacing_zyx"', scan['spacing_zyx'], 3,
-                 True)
-        _numbers(f'{where}, field "origin_xyz"', scan['origin_xyz'], 3)
-        _numbers(f'{where}, field "direction"', scan['direction'], 9)
+        check_geometry(where, scan)
         if not isinstance(scan['regions'], list):
             raise ValueError(f'{where}, field "regions": expected a list')
         for j, reg in enumerate(scan['regions']):
@@ -103,17 +96,17 @@ def validate_hard_regions(data: Any, path: str = '<hard regions>') -> None:
                 raise ValueError(f'{rw}, field "kind": expected one of '
                                  f'{list(HARD_REGION_KINDS)}, got '
                                  f'{reg.get("kind")!r}')
-            _numbers(f'{rw}, field "center_world"', reg.get('center_world'),
-                     3)
-            _numbers(f'{rw}, field "center_voxel_zyx"',
-                     reg.get('center_voxel_zyx'), 3)
-            _numbers(f'{rw}, field "score"', [reg.get('score')], 1)
+            check_numbers(f'{rw}, field "center_world"',
+                          reg.get('center_world'), 3)
+            check_numbers(f'{rw}, field "center_voxel_zyx"',
+                          reg.get('center_voxel_zyx'), 3)
+            check_numbers(f'{rw}, field "score"', [reg.get('score')], 1)
             if not 0.0 <= reg['score'] <= 1.0:
                 raise ValueError(f'{rw}, field "score": expected a '
                                  f'probability in [0, 1], got '
                                  f'{reg["score"]!r}')
-            _numbers(f'{rw}, field "diameter_mm"', [reg.get('diameter_mm')],
-                     1)
+            check_numbers(f'{rw}, field "diameter_mm"',
+                          [reg.get('diameter_mm')], 1)
 
 
 def dump_hard_regions(path: str,
@@ -153,15 +146,9 @@ def load_hard_regions(path: str) -> Dict[str, Any]:
     Returns:
         dict: ``metainfo`` and ``scans`` as in the file.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'Hard-region file not found: {path} (write it with '
-            f'tools/analysis_tools/find_hard_regions.py after a training '
-            f'round)')
-    try:
-        data = mmengine.load(path, file_format='json')
-    except json.JSONDecodeError as err:
-        raise ValueError(f'{path}: not valid JSON ({err})') from err
+    data = read_json_file(
+        path, f'Hard-region file not found: {path} (write it with '
+        'tools/analysis_tools/find_hard_regions.py after a training round)')
     validate_hard_regions(data, path)
     return data
 
