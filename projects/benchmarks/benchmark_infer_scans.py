@@ -318,8 +318,9 @@ def main(argv=None) -> dict:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                               init_lesion_detector)
     from mmlesion.apis.whole_scan.batch import Finishing, run_batch_inference
-    from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
     from mmlesion.datasets.volumes import load_ct_volume
@@ -335,7 +336,9 @@ def main(argv=None) -> dict:
         detector = (f'stand-in detector waiting {args.stand_in_ms} ms per '
                     f'slice, {args.stand_in_boxes} boxes per slice')
     else:
-        model = init_volume_detector(cfg, args.checkpoint, args.device)
+        model = init_lesion_detector(
+            cfg, args.checkpoint,
+            DetectorLoadSettings(device=args.device)).model
         detector = (f'{Path(args.config).name} on {args.device}'
                     + (' with AMP' if args.amp else ''))
     amp = torch.autocast(device_type=args.device.split(':')[0],

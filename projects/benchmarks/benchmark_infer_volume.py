@@ -140,8 +140,9 @@ def _run(args, scan: str) -> dict:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
+    from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                               init_lesion_detector)
     from mmlesion.apis.whole_scan.detect import detect_slices
-    from mmlesion.apis.whole_scan.model import init_volume_detector
     from mmlesion.apis.whole_scan.resample import prepare_volume
     from mmlesion.apis.whole_scan.settings import (
         DetectionSettings, build_volume_pipeline, volume_settings_from_config)
@@ -181,7 +182,9 @@ def _run(args, scan: str) -> dict:
         from projects.benchmarks.stand_in_detector import StandInDetector
         model = StandInDetector(args.stand_in_ms, args.stand_in_boxes)
     else:
-        model = init_volume_detector(cfg, args.checkpoint, args.device)
+        model = init_lesion_detector(
+            cfg, args.checkpoint,
+            DetectorLoadSettings(device=args.device)).model
         model.eval()
     amp = torch.autocast(device_type=args.device.split(':')[0],
                          dtype=torch.float16,

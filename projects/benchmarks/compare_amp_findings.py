@@ -283,7 +283,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.apis.whole_scan.model import init_volume_detector
+    from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                               init_lesion_detector)
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
@@ -299,7 +300,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     run_config = volume_run_config(Config.fromfile(args.config), run,
                                    args.checkpoint)
     cfg, settings = run_config.cfg, run_config.settings
-    model = init_volume_detector(cfg, args.checkpoint, args.device)
+    model = init_lesion_detector(
+        cfg, args.checkpoint,
+        DetectorLoadSettings(device=args.device)).model
 
     def amp():
         return torch.autocast(device_type='cuda',

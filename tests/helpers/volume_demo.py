@@ -21,7 +21,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
 
-from mmlesion.apis.whole_scan.model import build_volume_detector
+from mmlesion.apis.detector_loader import init_lesion_detector
 from mmlesion.apis.whole_scan.resample import prepare_volume
 from mmlesion.apis.whole_scan.results import Box2D, Finding
 from mmlesion.apis.whole_scan.settings import (VolumeInferenceSettings,
@@ -66,7 +66,7 @@ def scans_and_random_checkpoint(tmp_path_factory,
         num_slices_range=num_slices_range, nodules_per_scan=(1, 1))
     gt = json.loads((root / 'ground_truth.json').read_text())
     torch.manual_seed(0)
-    model = build_volume_detector(get_config(DEMO_CFG))
+    model = init_lesion_detector(get_config(DEMO_CFG)).model
     ckpt = tmp_path_factory.mktemp('ckpt') / 'random.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     return [root / s['file'] for s in gt['scans']], ckpt

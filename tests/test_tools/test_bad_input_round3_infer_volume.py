@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from mmlesion.apis.detector_loader import init_lesion_detector
 from mmlesion.apis.whole_scan import infer, run
-from mmlesion.apis.whole_scan.model import build_volume_detector
 from mmlesion.apis.whole_scan.read import check_resampled_size
 from mmlesion.apis.whole_scan.settings import volume_settings_from_config
 from mmlesion.apis.whole_scan.write import (OutputIntoInputError,
@@ -48,7 +48,7 @@ def no_detection(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError('the run went on after the bad input')
 
-    monkeypatch.setattr(run, 'load_volume_detector', fail)
+    monkeypatch.setattr(run, 'init_lesion_detector', fail)
     monkeypatch.setattr(infer, 'detect_slices', fail)
 
 
@@ -115,8 +115,8 @@ def test_nan_checkpoint_is_refused(tmp_path, capsys):
     """Weights of a diverged training: refused naming the file and the
     parameters (they ran and reported 0 findings with status 0)."""
     scan = _scan(tmp_path / 'scan.nii.gz')
-    model = build_volume_detector(get_config(
-        'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'))
+    model = init_lesion_detector(get_config(
+        'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')).model
     state = model.state_dict()
     state['roi_head.bbox_head.fc_cls.weight'][:] = float('nan')
     ckpt = tmp_path / 'diverged.pth'

@@ -12,7 +12,7 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
                 as its caller hands them in (``ModelAdjustment``,
                 ``FindingRescorer``)
 ``results``     a scan's result and its findings; findings.json's schema
-``model``       the detector built and loaded; its provenance, demo warning
+``model``       the detector's data convention, provenance, demo warning
 ``read``        load a scan, refuse one too large to resample
 ``resample``    to the detector's slice interval and pixel spacing
 ``slices``      each slice's input through the test pipeline, in batches
@@ -31,7 +31,6 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 from .batch import BatchRow, run_batch_inference
 from .detect import detect_slices
 from .infer import infer_volume
-from .model import init_volume_detector
 from .resample import prepare_volume
 from .results import (FINDINGS_SCHEMA_VERSION, Box2D, DicomStatus, Finding,
                       OutputPaths, RecistMeasurement, RunProvenance,
@@ -48,7 +47,7 @@ __all__ = [
     'ModelAdjustment', 'OutputPaths', 'RecistMeasurement', 'RunProvenance',
     'RunSettings', 'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
-    'infer_volume', 'init_volume_detector', 'prepare_volume',
+    'infer_volume', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',
     'volume_settings_from_config', 'write_volume_results'
 ]

@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The model of a whole-scan run: the 2.5D detector built from its config
-and loaded with its weights, checked (:func:`load_volume_detector`), and
-what a result records about it: where it came from
+"""The model of a whole-scan run (the 2.5D detector, built and loaded by
+:func:`~mmlesion.apis.detector_loader.init_lesion_detector`): the data
+convention its checkpoint records (:func:`checkpoint_data_convention`),
+and what a result records about it: where it came from
 (:func:`run_provenance`: checkpoint, config, versions) and whether it was
 trained on mmlesion's synthetic demo data (:func:`demo_model_warning`).
 
@@ -47,8 +48,6 @@ import torch
 from mmengine.config import Config
 
 from mmlesion.utils.checkpoints.checksum import sha256_file
-from ..detector_loader import (DetectorLoadSettings, LoadedDetector,
-                               init_lesion_detector)
 from .results import (CheckpointRecord, ConfigRecord, RunProvenance,
                       SoftwareVersions)
 
@@ -64,74 +63,6 @@ DEMO_GENERATOR = 'mmlesion.datasets.demo'
 _MARKERS = (('demo_meta.json', 'ground_truth.json'), ('ground_truth.json', ))
 
 
-def build_volume_detector(cfg: Config) -> torch.nn.Module:
-    """Build the detector of ``cfg`` without weights and without mmdet's
-    COCO class names (:func:`~mmlesion.apis.detector_loader.
-    init_lesion_detector` without a checkpoint).
-
-    ``init_detector(cfg, None)`` warns "checkpoint is None, use COCO
-    classes by default" (and forces that warning on through
-    ``warnings.simplefilter('once')``), which a user who gave a checkpoint
-    must not read. Here the class names come from the config's test
-    dataset (:func:`~mmlesion.apis.det_inferencer.config_metainfo`); a
-    checkpoint's ``dataset_meta`` replaces them when loaded
-    (:func:`init_volume_detector`).
-
-    Args:
-        cfg (Config): the detector's config. As in ``init_detector``, the
-            backbone's ``init_cfg`` is set to None (no pretrained weights
-            downloaded for a model whose weights are loaded next).
-
-    Returns:
-        nn.Module: the model on the CPU, with ``cfg`` and ``dataset_meta``.
-    """
-    return init_lesion_detector(cfg).model
-
-
-def load_volume_detector(cfg: Config,
-                         checkpoint: Optional[str],
-                         device: str = 'cpu',
-                         allow_partial: bool = False
-                         ) -> LoadedDetector:
-    """:func:`init_volume_detector`, also returning the config and the
-    checkpoint's meta.
-
-    Args:
-        cfg (Config): the detector's config.
-        checkpoint (str, optional): its weights (None: random weights).
-        device (str): torch device.
-        allow_partial (bool): accept a checkpoint that fits only partly.
-
-    Returns:
-        LoadedDetector: the model (in eval mode on ``device``), its config
-        and the checkpoint's ``meta`` (``{}`` without a checkpoint or
-        meta).
-    """
-    return init_lesion_detector(
-        cfg, checkpoint,
-        DetectorLoadSettings(device=device, allow_partial=allow_partial))
-
-
-def init_volume_detector(cfg: Config,
-                         checkpoint: Optional[str],
-                         device: str = 'cpu',
-                         allow_partial: bool = False) -> torch.nn.Module:
-    """Build the detector of ``cfg`` and load its weights, checked
-    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`: the
-    checkpoint's safety checks, an exact fit, the class names of the
-    checkpoint or the config, never mmdet's COCO default).
-
-    Args:
-        cfg, checkpoint, device, allow_partial: as
-            :func:`load_volume_detector`.
-
-    Returns:
-        nn.Module: the model, in eval mode on ``device``.
-    """
-    return load_volume_detector(cfg, checkpoint, device,
-                                allow_partial).model
-
-
 def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     """The convention of the training data a checkpoint records
     (``meta['mmlesion_data_convention']``, written by
@@ -144,7 +75,8 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint` (trust
     switch). Never raises: a missing, remote, untrusted or corrupt
     checkpoint gives None here, and the model's loading
-    (:func:`load_volume_detector`) names the problem.
+    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`) names
+    the problem.
 
     Args:
         checkpoint (str, optional): a local checkpoint file.

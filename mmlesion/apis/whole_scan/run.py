@@ -23,8 +23,9 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import infer_volume
+from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (checkpoint_data_convention, demo_model_warning,
-                    load_volume_detector, run_provenance)
+                    run_provenance)
 from .read import read_scan
 from .results import DicomStatus, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
@@ -229,8 +230,10 @@ def load_volume_run(cfg: Config,
     checkpoint_meta: dict = {}
     model_given = model
     if model is None:
-        loaded = load_volume_detector(cfg, checkpoint, run.device,
-                                      run.allow_partial_load)
+        loaded = init_lesion_detector(
+            cfg, checkpoint,
+            DetectorLoadSettings(device=run.device,
+                                 allow_partial=run.allow_partial_load))
         model, checkpoint_meta = loaded.model, loaded.checkpoint_meta
     model.eval()
     model_settings: Dict[str, Any] = {}

@@ -14,8 +14,8 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from mmlesion.apis.whole_scan.model import (build_volume_detector,
-                                            checkpoint_data_convention)
+from mmlesion.apis.detector_loader import init_lesion_detector
+from mmlesion.apis.whole_scan.model import checkpoint_data_convention
 from mmlesion.apis.whole_scan.run import volume_run_config
 from mmlesion.apis.whole_scan.settings import (DATA_CONVENTION_KEY,
                                                RunSettings)
@@ -153,7 +153,7 @@ def test_infer_volume_resamples_to_the_recorded_spacing(tmp_path):
     resampled to the checkpoint's 1.4 mm/px, and ``findings.json`` says
     where each value came from."""
     torch.manual_seed(0)
-    model = build_volume_detector(_demo_cfg())
+    model = init_lesion_detector(_demo_cfg()).model
     ckpt = _checkpoint(tmp_path / 'demo.pth', DEMO_CONVENTION,
                        model.state_dict())
     spec = importlib.util.spec_from_file_location(

@@ -14,10 +14,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmlesion.apis.detector_loader import init_lesion_detector
 from mmlesion.apis.whole_scan.model import (DEMO_MODEL_WARNING,
                                             config_record,
                                             demo_model_warning,
-                                            init_volume_detector,
                                             is_demo_data_root,
                                             training_data_roots,
                                             training_data_roots_of_text)
@@ -68,7 +68,7 @@ def test_no_coco_classes_message_with_a_checkpoint(scan_and_checkpoint,
     printed = capsys.readouterr()
     for text in messages + [caplog.text, printed.out, printed.err]:
         assert 'COCO classes' not in str(text)
-    model = init_volume_detector(get_config(DEMO_CFG), str(ckpt))
+    model = init_lesion_detector(get_config(DEMO_CFG), str(ckpt)).model
     assert tuple(model.dataset_meta['classes']) == ('lesion', )
     assert not [m for m in messages if 'COCO' in m]
 

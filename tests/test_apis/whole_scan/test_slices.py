@@ -9,9 +9,9 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 
+from mmlesion.apis.detector_loader import init_lesion_detector
 from mmlesion.apis.whole_scan.detect import detect_slices
 from mmlesion.apis.whole_scan.infer import infer_volume
-from mmlesion.apis.whole_scan.model import init_volume_detector
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                build_volume_pipeline,
                                                volume_settings_from_config)
@@ -31,7 +31,7 @@ def demo():
     cfg = get_config(DEMO_CFG)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
-    model = init_volume_detector(cfg, None)
+    model = init_lesion_detector(cfg).model
     return model, volume_settings_from_config(cfg, 1.)
 
 

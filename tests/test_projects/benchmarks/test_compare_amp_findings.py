@@ -81,7 +81,7 @@ def _nudged(layer: torch.nn.Linear, factor: float):
 
 
 def test_a_tiny_detector_nudged(tool, tmp_path, capsys):
-    from mmlesion.apis.whole_scan.model import init_volume_detector
+    from mmlesion.apis.detector_loader import init_lesion_detector
     from mmlesion.apis.whole_scan.run import volume_run_config
     from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                    RunSettings)
@@ -97,7 +97,7 @@ def test_a_tiny_detector_nudged(tool, tmp_path, capsys):
     run_config = volume_run_config(get_config(DEMO_CFG), run)
     cfg, settings = run_config.cfg, run_config.settings
     torch.manual_seed(0)
-    model = init_volume_detector(cfg, None, 'cpu')
+    model = init_lesion_detector(cfg).model
     fc_cls = model.roi_head.bbox_head.fc_cls
     same = tool.compare_scans(model, scans, settings, run.detection,
                               lambda: _nudged(fc_cls, 1.), .5, .5)
