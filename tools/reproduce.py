@@ -275,7 +275,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                          run_rows, summarise, write_table)
     from mmlesion.reproduce.execute import (paper_results,
                                                  python_executable)
-    from mmlesion.datasets.data_layout import find_data_replica_marker
+    from mmlesion.datasets.demo.replicas.marker import (
+        find_data_replica_marker)
     work_dir = args.work_dir or os.path.join('work_dirs', 'reproduce',
                                              args.table.replace('/', '_'))
     ctx = PlanContext(work_dir=os.path.abspath(work_dir),

@@ -28,7 +28,8 @@ synthetic; a tool that reports paper numbers refuses it instead. What a
 converter makes from a replica carries the marker too
 (:func:`mmlesion.datasets.converters.common.mark_replica_outputs`): a
 folder it writes holds ``REPLICA.txt``, an annotation file outside any
-replica has one beside it (``<file>.REPLICA.txt``, :func:`replica_sidecar`).
+replica has one beside it (``<file>.REPLICA.txt``,
+:func:`~mmlesion.datasets.demo.replicas.marker.replica_sidecar`).
 """
 import csv
 import glob
@@ -314,50 +315,6 @@ def check_dataset(ds: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def replica_sidecar(path: str) -> str:
-    """The replica marker beside a file: ``<path>.REPLICA.txt``."""
-    from mmlesion.datasets.demo.replicas.marker import REPLICA_FILE
-    return f'{path}.{REPLICA_FILE}'
-
-
-def find_data_replica_marker(path: str) -> Optional[Dict[str, str]]:
-    """Whether a file or folder a config reads is (made from) a release
-    replica: the marker beside a file (:func:`replica_sidecar`), else
-    ``REPLICA.txt`` in the folder or an ancestor.
-
-    Returns:
-        dict | None: the marker's fields plus ``marker`` (its file), or
-        None for real data.
-    """
-    from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
-                                                        find_replica_marker,
-                                                        read_replica_marker)
-    if not path or not osp.exists(path):
-        return None
-    if osp.isfile(path):
-        found = read_replica_marker(replica_sidecar(path))
-        if found is not None:
-            return dict(found, marker=replica_sidecar(path))
-    found = find_replica_marker(path)
-    if found is None:
-        return None
-    return dict(found, marker=f'{found["root"]}/{REPLICA_FILE}')
-
-
-def replica_warning(path: str) -> Optional[str]:
-    """A warning line when the folder or file ``path`` lies in a release
-    replica or was made from one."""
-    found = find_data_replica_marker(path)
-    if found is None:
-        return None
-    origin = (f', made from {found["derived_from"]}'
-              if found.get('derived_from') else '')
-    return (f'{_norm(path)} is a release replica ({found.get("dataset")}, '
-            f'{found["marker"]}{origin}): SYNTHETIC data made by '
-            'tools/misc/generate_release_replica.py, fine to rehearse the '
-            'commands; never report numbers measured on it')
-
-
 def check_data_root(cfg: Any, loaders: Sequence[str] = (
         'train_dataloader', 'val_dataloader', 'test_dataloader')
                     ) -> List[str]:
@@ -375,6 +332,7 @@ def check_data_root(cfg: Any, loaders: Sequence[str] = (
     Raises:
         DataLayoutError: the first missing piece, in one line.
     """
+    from mmlesion.datasets.demo.replicas.marker import replica_warning
     warnings: List[str] = []
     seen = set()
     for _, ds in iter_datasets(cfg, loaders):

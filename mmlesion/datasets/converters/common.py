@@ -13,9 +13,9 @@ from mmengine.logging import print_log
 
 from mmlesion.utils.writing.atomic import atomic_write_text
 from mmlesion.utils.reporting.progress import progress_bar
-from ..data_layout import replica_sidecar
-from ..demo.replicas.marker import (REPLICA_FILE, find_replica_marker,
-                                    read_replica_marker)
+from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
+                                    find_replica_marker, read_replica_marker,
+                                    replica_sidecar)
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
 from .deeplesion_export import DeepLesionExporter
@@ -86,16 +86,10 @@ def relative_file(path: str, out_file: str) -> str:
 
 def replica_of(sources: Iterable[Optional[str]]) -> Optional[Dict[str, str]]:
     """The release-replica marker of the first input that lies in a
-    replica (``REPLICA.txt`` in it or an ancestor, or beside the file),
-    None when every input is real data."""
+    replica (:func:`~mmlesion.datasets.demo.replicas.marker.
+    find_data_replica_marker`), None when every input is real data."""
     for path in sources:
-        if not path or not osp.exists(path):
-            continue
-        found = read_replica_marker(replica_sidecar(path)) if osp.isfile(
-            path) else None
-        if found is not None:
-            return dict(found, root=path)
-        found = find_replica_marker(path)
+        found = find_data_replica_marker(path)
         if found is not None:
             return found
     return None
@@ -104,15 +98,12 @@ def replica_of(sources: Iterable[Optional[str]]) -> Optional[Dict[str, str]]:
 def _derived_marker_text(found: Dict[str, str], made_by: str) -> str:
     """The marker of an output made from the replica ``found``: its
     marker's lines, then where the output comes from and what made it."""
-    source = found['root']
-    path = replica_sidecar(source) if osp.isfile(source) else osp.join(
-        source, REPLICA_FILE)
-    with open(path, encoding='utf-8') as f:
+    with open(found['marker'], encoding='utf-8') as f:
         lines = [ln.replace('layout: ', 'source_layout: ', 1)
                  if ln.startswith('layout: ') else ln
                  for ln in f.read().splitlines()
                  if not ln.startswith(('derived_from: ', 'made_by: '))]
-    return '\n'.join(lines + [f'derived_from: {osp.abspath(source)}',
+    return '\n'.join(lines + [f'derived_from: {osp.abspath(found["root"])}',
                               f'made_by: {made_by}']) + '\n'
 
 

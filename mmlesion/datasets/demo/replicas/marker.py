@@ -118,3 +118,47 @@ def find_replica_marker(path: Union[str, Path]) -> Optional[Dict[str, str]]:
             found['root'] = str(folder)
             return found
     return None
+
+
+def replica_sidecar(path: str) -> str:
+    """The replica marker beside a file: ``<path>.REPLICA.txt``."""
+    return f'{path}.{REPLICA_FILE}'
+
+
+def find_data_replica_marker(path: Optional[str]
+                             ) -> Optional[Dict[str, str]]:
+    """Whether a file or folder a config or a converter reads is (made
+    from) a release replica: the marker beside a file
+    (:func:`replica_sidecar`), else ``REPLICA.txt`` in the folder or an
+    ancestor.
+
+    Returns:
+        dict | None: the marker's fields plus ``root`` (the file with the
+        marker beside it, or the replica's root) and ``marker`` (its
+        file), or None for real data (or a missing path).
+    """
+    if not path or not osp.exists(path):
+        return None
+    if osp.isfile(path):
+        found = read_replica_marker(replica_sidecar(path))
+        if found is not None:
+            return dict(found, root=path, marker=replica_sidecar(path))
+    found = find_replica_marker(path)
+    if found is None:
+        return None
+    return dict(found, marker=f'{found["root"]}/{REPLICA_FILE}')
+
+
+def replica_warning(path: str) -> Optional[str]:
+    """A warning line when the folder or file ``path`` lies in a release
+    replica or was made from one."""
+    found = find_data_replica_marker(path)
+    if found is None:
+        return None
+    shown = osp.normpath(path).replace('\\', '/')
+    origin = (f', made from {found["derived_from"]}'
+              if found.get('derived_from') else '')
+    return (f'{shown} is a release replica ({found.get("dataset")}, '
+            f'{found["marker"]}{origin}): SYNTHETIC data made by '
+            'tools/misc/generate_release_replica.py, fine to rehearse the '
+            'commands; never report numbers measured on it')
