@@ -14,8 +14,10 @@ gives those): the file still writes it, and :attr:`Finding.diameter_mm`
 warns (``DeprecationWarning``) in Python.
 
 A finding's stacked 2D boxes (:class:`Box2D`), its RECIST axes
-(:class:`RecistMeasurement`) and a scan's geometry (:class:`ScanGeometry`)
-are written as dicts of their fields, in the order of their fields.
+(:class:`RecistMeasurement`), a scan's geometry (:class:`ScanGeometry`)
+and the records of the provenance (:class:`CheckpointRecord`,
+:class:`ConfigRecord`, :class:`SoftwareVersions`) are written as dicts of
+their fields, in the order of their fields.
 """
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -253,7 +255,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class CheckpointRecord:
+class CheckpointRecord(_Record):
     """A weights (or other) file a result names: its absolute path and
     SHA-256 (``findings.json``'s ``provenance.checkpoint``).
 
@@ -264,13 +266,9 @@ class CheckpointRecord:
     path: str
     sha256: str
 
-    def to_dict(self) -> Dict[str, str]:
-        """``path`` and ``sha256``, as ``findings.json`` writes them."""
-        return dict(path=self.path, sha256=self.sha256)
-
 
 @dataclass(frozen=True)
-class ConfigRecord:
+class ConfigRecord(_Record):
     """The config of a run: its path (if a file), full text and SHA-256
     (``findings.json``'s ``provenance.config``).
 
@@ -284,14 +282,9 @@ class ConfigRecord:
     sha256: str
     text: str
 
-    def to_dict(self) -> Dict[str, Optional[str]]:
-        """``path``, ``sha256`` and ``text``, as ``findings.json`` writes
-        them."""
-        return dict(path=self.path, sha256=self.sha256, text=self.text)
-
 
 @dataclass(frozen=True)
-class SoftwareVersions:
+class SoftwareVersions(_Record):
     """The versions of mmlesion, its OpenMMLab stack, torch and Python
     (``findings.json``'s ``provenance.versions``)."""
     mmlesion: str
@@ -300,10 +293,6 @@ class SoftwareVersions:
     mmengine: str
     torch: str
     python: str
-
-    def to_dict(self) -> Dict[str, str]:
-        """The fields in their order, as ``findings.json`` writes them."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
