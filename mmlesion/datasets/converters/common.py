@@ -18,6 +18,7 @@ from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     replica_sidecar)
 from ..volumes import (CTVolume, box_center_world, load_ct_volume,
                        volume_entry, write_annotation_file)
+from ..volumes.annotation_file import refuse_existing
 from .deeplesion_export import DeepLesionExporter
 from .mask_boxes import check_label_map, mask_to_boxes_3d
 
@@ -65,13 +66,6 @@ def assign_split(volume_id: str,
     if u < test_fraction + val_fraction:
         return 2
     return 1
-
-
-def check_outputs(out_file: str, overwrite: bool) -> None:
-    """Refuse to replace an existing annotation file without overwrite."""
-    if osp.exists(out_file) and not overwrite:
-        raise FileExistsError(f'{out_file} exists; pass --overwrite '
-                              f'(overwrite=True) to replace it')
 
 
 def relative_file(path: str, out_file: str) -> str:
@@ -193,7 +187,7 @@ def run_conversion(cases: Sequence,
     Returns:
         dict: ``volumes``, ``lesions``, ``ignored`` counts and the paths.
     """
-    check_outputs(out_file, overwrite)
+    refuse_existing(out_file, overwrite)
     entries = []
     num_lesions = num_ignored = 0
     bar = None

@@ -112,6 +112,17 @@ def volume_entry(volume: CTVolume,
     return entry
 
 
+def refuse_existing(path: str, overwrite: bool) -> None:
+    """Refuse to replace an existing output file without ``overwrite``.
+
+    Raises:
+        FileExistsError: if ``path`` exists and not ``overwrite``.
+    """
+    if osp.exists(path) and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite '
+                              f'(overwrite=True) to replace it')
+
+
 def write_annotation_file(path: str,
                           dataset: str,
                           classes: Sequence[str],
@@ -131,9 +142,7 @@ def write_annotation_file(path: str,
     Raises:
         FileExistsError: if ``path`` exists and not ``overwrite``.
     """
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite '
-                              f'(overwrite=True) to replace it')
+    refuse_existing(path, overwrite)
     data = dict(
         metainfo=dict(
             dataset=dataset,

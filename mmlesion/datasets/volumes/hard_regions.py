@@ -42,7 +42,7 @@ import mmengine
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 from .annotation_file import (check_entry, check_geometry, check_numbers,
-                              read_json_file)
+                              read_json_file, refuse_existing)
 
 HARD_REGION_FORMAT = 'mmlesion.hard_regions'
 HARD_REGION_VERSION = 1
@@ -124,9 +124,7 @@ def dump_hard_regions(path: str,
     Raises:
         FileExistsError: if ``path`` exists and not ``overwrite``.
     """
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite '
-                              f'(overwrite=True) to replace it')
+    refuse_existing(path, overwrite)
     meta = dict(format=HARD_REGION_FORMAT, version=HARD_REGION_VERSION,
                 kinds=list(HARD_REGION_KINDS))
     meta.update(metainfo)
