@@ -3,7 +3,7 @@
 (one round of Anchor Based Sampling, 3D Aggregated Faster R-CNN Sec. IV-C).
 """
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -17,10 +17,11 @@ from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                            init_lesion_detector)
 from mmlesion.evaluation.functional.hard_regions import scan_hard_regions
 from mmlesion.utils.reporting.progress import track_progress
+from mmlesion.utils.writing.field_record import FieldRecord
 
 
 @dataclass
-class ScanHardRegions:
+class ScanHardRegions(FieldRecord):
     """The hard regions of one training scan, an entry of a hard-region
     file (:mod:`mmlesion.datasets.volumes.hard_regions`).
 
@@ -44,10 +45,6 @@ class ScanHardRegions:
     origin_xyz: List[float]
     direction: List[float]
     regions: List[Dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The entry as the file holds it (the fields in this order)."""
-        return asdict(self)
 
 
 def training_scans_cfg(cfg: Config) -> ConfigDict:

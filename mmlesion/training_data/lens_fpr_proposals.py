@@ -14,10 +14,11 @@ from mmlesion.apis.series_inference import predict_series_3d
 from mmlesion.datasets.lens.fpr_patches import (FORMAT, label_fpr_proposal,
                                                 positive_box_3d)
 from mmlesion.datasets.lens.mined_file import read_mined_file
+from mmlesion.utils.writing.field_record import FieldRecord
 
 
 @dataclass
-class FPRProposal:
+class FPRProposal(FieldRecord):
     """A labelled 3D proposal, a record of the FPR's training file (the
     format of :class:`~mmlesion.datasets.LENSFPRPatchDataset`).
 
@@ -33,23 +34,13 @@ class FPRProposal:
     score: float
     label: int
 
-    def to_dict(self) -> Dict[str, Any]:
-        """The record as the file holds it."""
-        return dict(series_dir=self.series_dir, bbox_3d=self.bbox_3d,
-                    score=self.score, label=self.label)
-
 
 @dataclass
-class FPRProposalCounts:
+class FPRProposalCounts(FieldRecord):
     """How many 3D proposals were labelled TP, FP or left unused."""
     tp: int = 0
     fp: int = 0
     unused: int = 0
-
-    def to_dict(self) -> Dict[str, int]:
-        """``{'tp', 'fp', 'unused'}``, as the file's ``metainfo`` and the
-        tools print them."""
-        return dict(tp=self.tp, fp=self.fp, unused=self.unused)
 
 
 @dataclass

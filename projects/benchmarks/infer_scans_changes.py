@@ -254,7 +254,8 @@ def old_code(raster: bool = True, pictures: bool = True,
     import mmlesion.visualization.pixel_figure as pixel_figure
     import mmlesion.visualization.scan_overview as scan_overview
     import mmlesion.visualization.volume_report as volume_report
-    from mmlesion.apis.whole_scan import results, write
+    from mmlesion.apis.whole_scan import write
+    from mmlesion.utils.writing.field_record import FieldRecord
     patches = []
     if png_encoder:
         patches.append((pixel_drawing, 'PNG_ENCODER', 'pillow'))
@@ -268,7 +269,7 @@ def old_code(raster: bool = True, pictures: bool = True,
     if png_level:
         patches.append((pixel_figure, 'PNG_COMPRESS_LEVEL', 6))
     if records:
-        patches.append((results._Record, 'to_dict',
+        patches.append((FieldRecord, 'to_dict',
                         lambda self: asdict(self)))
     saved = [(owner, name, getattr(owner, name))
              for owner, name, _ in patches]

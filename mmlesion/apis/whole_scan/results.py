@@ -22,63 +22,19 @@ their fields, in the order of their fields.
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import (Any, Dict, List, Mapping, Optional, Tuple, Type,
-                    TypeVar)
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.utils.writing.field_record import FieldRecord
 
 from .settings import DetectionSettings, VolumeInferenceSettings
 
 #: ``schema_version`` of the ``findings.json`` written here.
 FINDINGS_SCHEMA_VERSION = 1
 
-_R = TypeVar('_R', bound='_Record')
-
-
-class _Record:
-    """A dataclass that ``findings.json`` writes as the dict of its fields
-    (in their order) and that is built from such a dict."""
-
-    @classmethod
-    def from_dict(cls: Type[_R], record: Mapping[str, Any]) -> _R:
-        """The record of a dict of its fields (:meth:`to_dict`'s)."""
-        return cls(**record)
-
-    def to_dict(self) -> dict:
-        """The record as ``findings.json`` writes it: its fields, in their
-        order (``dataclasses.asdict``'s dict; fields of numbers, strings
-        and lists of them, as a run fills them, are copied without
-        ``asdict``'s deep copies: 5x faster for a scan's thousands of 2D
-        boxes, the same dict)."""
-        out = {}
-        for item in fields(self):
-            value = _plain_copy(getattr(self, item.name))
-            if value is _NOT_PLAIN:
-                return asdict(self)
-            out[item.name] = value
-        return out
-
-
-#: The types :func:`_plain_copy` copies (``copy.deepcopy`` returns them).
-_ATOMS = frozenset((int, float, str, bool, type(None)))
-#: :func:`_plain_copy` of a value of another type.
-_NOT_PLAIN = object()
-
-
-def _plain_copy(value: Any) -> Any:
-    """``asdict``'s copy of a field's value where it is a number, a string,
-    None or a list of them (lists nested), else :data:`_NOT_PLAIN`."""
-    kind = type(value)
-    if kind in _ATOMS:
-        return value
-    if kind is list:
-        out = [_plain_copy(v) for v in value]
-        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out) else out
-    return _NOT_PLAIN
-
 
 @dataclass
-class Box2D(_Record):
+class Box2D(FieldRecord):
     """One 2D box of a finding, as stacked (``findings.json``'s
     ``boxes_2d``).
 
@@ -100,7 +56,7 @@ class Box2D(_Record):
 
 
 @dataclass
-class RecistMeasurement(_Record):
+class RecistMeasurement(FieldRecord):
     """A finding's RECIST long and short axis (``findings.json``'s
     ``recist``), measured on a mask on its key slice
     (:func:`~mmlesion.apis.whole_scan.measure.measure_findings`).
@@ -139,7 +95,7 @@ class RecistMeasurement(_Record):
 
 
 @dataclass
-class ScanGeometry(_Record):
+class ScanGeometry(FieldRecord):
     """The grid of a volume (``findings.json``'s ``original`` and
     ``resampled_geometry``).
 
@@ -255,7 +211,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class CheckpointRecord(_Record):
+class CheckpointRecord(FieldRecord):
     """A weights (or other) file a result names: its absolute path and
     SHA-256 (``findings.json``'s ``provenance.checkpoint``).
 
@@ -268,7 +224,7 @@ class CheckpointRecord(_Record):
 
 
 @dataclass(frozen=True)
-class ConfigRecord(_Record):
+class ConfigRecord(FieldRecord):
     """The config of a run: its path (if a file), full text and SHA-256
     (``findings.json``'s ``provenance.config``).
 
@@ -284,7 +240,7 @@ class ConfigRecord(_Record):
 
 
 @dataclass(frozen=True)
-class SoftwareVersions(_Record):
+class SoftwareVersions(FieldRecord):
     """The versions of mmlesion, its OpenMMLab stack, torch and Python
     (``findings.json``'s ``provenance.versions``)."""
     mmlesion: str
