@@ -11,11 +11,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.registry import FUNCTIONS
 
+from mmlesion.evaluation.functional.luna16.froc import rate_key
 from mmlesion.utils.writing.atomic import atomic_save_with
-
-
-def _rate_str(rate: float) -> str:
-    return f'{float(rate):g}'
 
 
 @FUNCTIONS.register_module()
@@ -84,7 +81,7 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
     ax.set_xlim(lo / 4, hi * 1.5)
     ax.set_ylim(0, 1.02)
     ax.set_xticks(fp_rates)
-    ax.set_xticklabels([_rate_str(r) for r in fp_rates])
+    ax.set_xticklabels([rate_key(r) for r in fp_rates])
     ax.set_xlabel(f'average false positives per {fp_unit}')
     ax.set_ylabel('sensitivity')
     ax.set_title(title, fontsize=9)

@@ -23,6 +23,7 @@ from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                FROCCurve, filter_gts, match_detections,
                                sens_at_fp)
 from ..functional.breakdown_groups import froc_breakdown_groups
+from ..functional.luna16.froc import rate_key
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
 from mmlesion.utils.writing.atomic import atomic_write
 
@@ -36,15 +37,11 @@ _OUTCOME_NAMES = {
 _COCO_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
 
 
-def _to_numpy(value) -> np.ndarray:
+def to_numpy(value) -> np.ndarray:
     """Tensor / array / list -> numpy array (on the CPU)."""
     if hasattr(value, 'detach'):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
-
-
-def _rate_str(rate: float) -> str:
-    return f'{float(rate):g}'
 
 
 @METRICS.register_module()
@@ -228,8 +225,8 @@ class FROCMetric(BaseMetric):
         """Name of the mean-sensitivity key, e.g. ``'mean@0.5-4'``."""
         lo, hi = min(self.mean_rates), max(self.mean_rates)
         if lo == hi:
-            return f'mean@{_rate_str(lo)}'
-        return f'mean@{_rate_str(lo)}-{_rate_str(hi)}'
+            return f'mean@{rate_key(lo)}'
+        return f'mean@{rate_key(lo)}-{rate_key(hi)}'
 
     # ------------------------------------------------------------ process
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -258,19 +255,19 @@ class FROCMetric(BaseMetric):
         pred = data_sample['pred_instances']
         nb = 2 * self.box_dim
         box_cols = BOX_COLUMNS[self.box_dim]
-        bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
+        bboxes = to_numpy(pred['bboxes']).astype(np.float64)
         if bboxes.size == 0:
             bboxes = bboxes.reshape(0, nb)
         elif bboxes.ndim != 2 or bboxes.shape[1] != nb:
             raise ValueError(f"{name}: {where}: pred_instances['bboxes'] "
                              f'must have shape (N, {nb}) ({box_cols}), got '
                              f'{bboxes.shape}')
-        scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
+        scores = to_numpy(pred['scores']).astype(np.float64).reshape(-1)
         if scores.shape[0] != bboxes.shape[0]:
             raise ValueError(f'{name}: {where} has {bboxes.shape[0]} '
                              f'predicted boxes but {scores.shape[0]} scores')
         labels = (
-            _to_numpy(pred['labels']).astype(np.int64).reshape(-1)
+            to_numpy(pred['labels']).astype(np.int64).reshape(-1)
             if 'labels' in pred else np.zeros(len(scores), dtype=np.int64))
 
         gt_bboxes, ignore, types, diams = [], [], [], []
@@ -394,7 +391,7 @@ class FROCMetric(BaseMetric):
                 row += ['', '']
         if self.ap_iou_thr is not None:
             # keras-retinanet's mAP (VOC area AP), not COCO's AP50
-            key = f'mAP@{_rate_str(self.ap_iou_thr)}'
+            key = f'mAP@{rate_key(self.ap_iou_thr)}'
             metrics[key] = ap_at_iou(
                 dets, [r['gt_bboxes'][v] for r, v in zip(kept, valid)],
                 [r['gt_bboxes'][~v] for r, v in zip(kept, valid)],
@@ -438,7 +435,7 @@ class FROCMetric(BaseMetric):
 
     def _table_header(self) -> List[str]:
         return (['subset', 'lesions'] +
-                [f'sens@{_rate_str(r)}' for r in self.fp_rates] +
+                [f'sens@{rate_key(r)}' for r in self.fp_rates] +
                 [self.mean_key])
 
     def _add_subset(self, metrics: dict, rows: list, key: Optional[str],
@@ -447,7 +444,7 @@ class FROCMetric(BaseMetric):
         mean = float(np.mean(sens_at_fp(curve, self.mean_rates)))
         suffix = '' if key is None else f'_{key}'
         for rate, value in zip(self.fp_rates, sens):
-            metrics[f'sens@{_rate_str(rate)}{suffix}'] = float(value)
+            metrics[f'sens@{rate_key(rate)}{suffix}'] = float(value)
         metrics[self.mean_key + suffix] = mean
         rows.append([label, str(curve.num_gts)] +
                     [f'{v:.4f}' for v in sens] + [f'{mean:.4f}'])
@@ -538,7 +535,7 @@ class FROCMetric(BaseMetric):
         }
         plot(shown, self.fp_rates, path,
              operating_points=[
-                 metrics[f'sens@{_rate_str(r)}'] for r in self.fp_rates
+                 metrics[f'sens@{rate_key(r)}'] for r in self.fp_rates
              ],
              primary='all',
              title=f'FROC, {self.protocol_name.split(" (")[0]}, '

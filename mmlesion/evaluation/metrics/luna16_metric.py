@@ -20,12 +20,7 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  select_findings, sensitivity_at,
                                  write_candidates_csv)
 from mmlesion.utils.writing.atomic import atomic_write
-
-
-def _to_numpy(value) -> np.ndarray:
-    if hasattr(value, 'detach'):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
+from .froc_metric import to_numpy
 
 
 def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
@@ -224,12 +219,12 @@ class LUNA16Metric(BaseMetric):
                     'needed to put its boxes in world coordinates (add them '
                     'to the meta_keys of PackDetInputs)')
             pred = ds['pred_instances']
-            bboxes = _to_numpy(pred['bboxes']).astype(np.float64)
+            bboxes = to_numpy(pred['bboxes']).astype(np.float64)
             if bboxes.size and (bboxes.ndim != 2 or bboxes.shape[1] != 6):
                 raise ValueError(
                     f"LUNA16Metric: {where}: pred_instances['bboxes'] must "
                     f'be (N, 6) [x1, y1, z1, x2, y2, z2], got {bboxes.shape}')
-            scores = _to_numpy(pred['scores']).astype(np.float64).reshape(-1)
+            scores = to_numpy(pred['scores']).astype(np.float64).reshape(-1)
             world, diam = boxes_to_world_candidates(
                 bboxes, ds['spacing_zyx'], ds['origin_xyz'], ds['direction'])
             if len(scores) != len(world):

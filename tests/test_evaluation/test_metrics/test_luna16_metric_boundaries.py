@@ -96,8 +96,8 @@ def test_float32_boxes_are_computed_in_float64():
 
 def test_tensor_with_grad_is_read():
     b = torch.tensor([box(0., 0., 0.)], requires_grad=True)
-    assert lm._to_numpy(b).tolist() == [box(0., 0., 0.)]
-    assert lm._to_numpy([1, 2]).tolist() == [1, 2]
+    assert lm.to_numpy(b).tolist() == [box(0., 0., 0.)]
+    assert lm.to_numpy([1, 2]).tolist() == [1, 2]
 
 
 # --- construction -----------------------------------------------------------------
