@@ -4,7 +4,8 @@ import csv
 import io
 import math
 import os.path as osp
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 
@@ -44,6 +45,20 @@ class LUNA16Candidates(NamedTuple):
     probability: np.ndarray
 
 
+def _data_rows(reader, path: str) -> Iterator[Tuple[int, List[str]]]:
+    """The rows of a CSV ``reader`` that are not blank, each with its line
+    (a CSV error raised as a ``ValueError`` naming ``path`` and the line)."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise ValueError(f'{path} line {reader.line_num}: {err}') from None
+        if row and not all(not f.strip() for f in row):
+            yield reader.line_num, row
+
+
 def _read_table(path: str, columns: Sequence[str], what: str,
                 allow_duplicates: bool = True
                 ) -> Tuple[np.ndarray, np.ndarray]:
@@ -75,16 +90,7 @@ def _read_table(path: str, columns: Sequence[str], what: str,
     uids: List[str] = []
     values: List[List[float]] = []
     seen: Dict[tuple, int] = {}
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raise ValueError(f'{path} line {reader.line_num}: {err}') from None
-        line = reader.line_num
-        if not row or all(not f.strip() for f in row):
-            continue
+    for line, row in _data_rows(reader, path):
         if [f.strip() for f in row] == header:
             raise ValueError(
                 f'{path} line {line}: a repeated header line (files joined '
@@ -181,31 +187,23 @@ def read_seriesuids_csv(path: str) -> List[str]:
     seen: Dict[str, int] = {}
     reader = csv.reader(io.StringIO(read_csv_text(path, 'seriesuids CSV'),
                                     newline=''))
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as err:
-            raise ValueError(f'{path} line {reader.line_num}: {err}') from None
-        if not row or all(not f.strip() for f in row):
-            continue
+    for line, row in _data_rows(reader, path):
         uid = row[0].strip()
         if not uid:
-            raise ValueError(f'{path} line {reader.line_num}: empty '
+            raise ValueError(f'{path} line {line}: empty '
                              'seriesuid')
         if uid.lower() in _HEADER_WORDS:
-            if reader.line_num == 1:
+            if line == 1:
                 continue  # a header line: not a scan
             raise ValueError(
-                f'{path} line {reader.line_num}: a header line ({uid!r}) '
+                f'{path} line {line}: a header line ({uid!r}) '
                 'inside the list (files joined together?); it would count '
                 'as one more scan. Remove it')
         if uid in seen:
             raise ValueError(
-                f'{path} line {reader.line_num}: seriesuid {uid} is '
+                f'{path} line {line}: seriesuid {uid} is '
                 f'listed twice (first on line {seen[uid]})')
-        seen[uid] = reader.line_num
+        seen[uid] = line
         uids.append(uid)
     if not uids:
         raise ValueError(f'{path}: no seriesuid')
