@@ -111,7 +111,7 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
         assert len((cv / 'seriesuids.csv').read_text().split()) == 2
         assert (cv / 'eval' / 'froc.png').stat().st_size > 0
     md = (work / 'table.md').read_text()
-    assert '| 3D-AG (Crop 128, DA, Magnify, Joint) | 0.93 / 0.' in md
+    assert '| 3D-AG (Crop 128, DA, Magnify, Joint) | paper | 0.93 / 0.' in md
     assert (work / 'froc.png').stat().st_size > 0
     commands = (work / 'commands.sh').read_text().splitlines()
     runs = [c for c in commands if not c.startswith('#')]
@@ -154,7 +154,7 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert row_d['model'] == osp.basename(RPN)[:-3]
     assert row_d['ours']['luna16/cpm']['mean'] == json.loads(
         (rpn_cv / 'eval' / 'metrics.json').read_text())['cpm']
-    assert '| Table II row d | 0.91 / 0.' in (work / 'table.md').read_text()
+    assert '| Table II row d | paper | 0.91 / 0.' in (work / 'table.md').read_text()
 
 
 def test_epochs_and_data_paths_follow_the_options(tmp_path):

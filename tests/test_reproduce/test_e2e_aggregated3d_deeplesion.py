@@ -85,7 +85,11 @@ def test_star_row_end_to_end_and_resume(release, tmp_path, capsys):
     assert 0 <= ours['luna16/sens@4_size_gt30mm'] <= 100
     assert math.isnan(ours['luna16/sens@4_type_lung'])
     md = (work / 'table.md').read_text()
-    assert '| RPN Baseline * | 69.09 / ' in md
+    # a variant (chunks not clipped to the body) that carries the paper's
+    # number, and says so beside it
+    assert ('| RPN Baseline * | variant: DeepLesion chunks not clipped '
+            'to the body') in md
+    assert "as a variant (no row is the paper's reading) | 69.09 / " in md
 
     test_dir = work / TRAINED / 'seed_0' / 'test_lt48mm'
     (summary, ) = test_dir.glob('*/luna16_metrics.json')

@@ -212,8 +212,8 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     table = json.loads((work / 'table.json').read_text())
     _check_rows(table, ROWS)
     md = (work / 'table.md').read_text()
-    assert '| (b) + multi-dataset | 14.3 / ' in md
-    assert '| (c) + proposal fusion | 15.9 / ' in md
+    assert '| (b) + multi-dataset | paper | 14.3 / ' in md
+    assert '| (c) + proposal fusion | paper | 15.9 / ' in md
     assert (work / 'froc.png').stat().st_size > 0
 
     # the exports sit beside the releases, in the configs' lens/ folders,
@@ -264,7 +264,7 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert out.count('tools/analysis_tools/eval_lens_3d.py') == 1
     table = json.loads((work / 'table.json').read_text())
     _check_rows(table, {'d': ('(d) + mining', 47.6)})
-    assert '| (d) + mining | 21.6 / ' in (work / 'table.md').read_text()
+    assert '| (d) + mining | paper | 21.6 / ' in (work / 'table.md').read_text()
 
     mined = work / 'lens_mining' / 'seed_0' / 'lens_mined.json'
     meta = json.loads(mined.read_text())['metainfo']
@@ -360,8 +360,8 @@ def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     table = json.loads((work / 'table.json').read_text())
     _check_rows(table, ONE_DATASET_ROWS)
     md = (work / 'table.md').read_text()
-    assert '| MULAN (baseline) | 11.2 / ' in md
-    assert '| (a) AFP | 15.8 / ' in md
+    assert '| MULAN (baseline) | paper | 11.2 / ' in md
+    assert '| (a) AFP | paper | 15.8 / ' in md
     commands = (work / 'commands.sh').read_text()
     trains = [c for c in commands.splitlines() if 'tools/train.py' in c]
     assert len(trains) == 2
