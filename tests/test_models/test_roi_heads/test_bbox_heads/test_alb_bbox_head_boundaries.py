@@ -349,6 +349,9 @@ def test_mean_graph_of_several_ops():
 def test_graph_is_mean_over_alb_nonlocal_ops():
     """Paper "Non-local Operator": with several Non-local ops in the ALB,
     ``last_adjacency`` is the mean of their graphs."""
+    # a fixed draw: in about 1 of 5 random draws both graphs of an image
+    # come out uniform (1/3 each), equal, and the check below would fail
+    torch.manual_seed(0)
     head = MODELS.build(
         _head_cfg(genotypes=_genotypes(normal_ops=_TWO_GRAPHS))).eval()
     ops = head.graph_ops
