@@ -34,6 +34,10 @@ def searched(tmp_path_factory):
                      max_epochs=1,
                      num_samples=8,
                      load_from=ckpt)
+    # its own message hub: a config without a file names its run by the
+    # second it starts, so another runner built in the same second of this
+    # process would share (and add to) the logged learning rates
+    cfg.experiment_name = f'alb_search_{tmp.name}'
     runner = Runner.from_cfg(cfg)
     head = runner.model.roi_head.bbox_head
     alpha_before = [p.detach().clone() for p in head.arch_parameters()]
