@@ -467,13 +467,6 @@ def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
     return removed
 
 
-def dump_json(obj: object, path: str, **kwargs: Dict) -> None:
-    """``json.dump`` into ``path`` atomically (kwargs go to ``json.dump``)."""
-    import json
-    with atomic_write(path) as f:
-        json.dump(obj, f, **kwargs)
-
-
 def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
     """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)`` plus a
     newline (NaN is written as ``NaN``, as :func:`json.dumps` does).
