@@ -313,9 +313,15 @@ class DeepLesionDemoPlanner:
         grid, offsets, noise). Its key slices lie at the body positions of
         the first study's key slices: the first one exactly (the series'
         start is chosen so), the others at the nearest slice of the new
-        interval. Each of their lesions comes back at the same patient-mm
-        centre, type, host, angle and attenuation, its semi-axes scaled by
-        one factor drawn in [0.8, 1.25] (growth or shrinkage); a lesion that
+        interval. Each of their lesions comes back changed as between two
+        real scans: moved in patient mm by a shift common to the study
+        (positioning, breathing: normal, sd 3 mm per axis) plus its own
+        (organ deformation: sd 2 mm; z kept within 0.4 of its new axial
+        semi-axis, so the key slice still shows it), grown or shrunk by one
+        factor log-uniform in [0.6, 1.6] (RECIST response to progression),
+        and its attenuation shifted by the study's contrast phase (uniform
+        in +-25 HU) plus its own enhancement (sd 10 HU); same type, host and
+        angle. A lesion that
         no longer fits (:meth:`_check_fit`), or that would show on another
         key slice of the series, is left out of the scan. A lesion annotated
         in the first study loses its CSV row with probability
@@ -331,6 +337,8 @@ class DeepLesionDemoPlanner:
         interval = series.interval
         margin = int(math.ceil(cfg.context_mm / interval))
         base_keys = base.keys[:budget]
+        body_shift = rng.normal(0., 3., size=3)
+        phase_hu = rng.uniform(-25., 25.)
         first = int(round((base_keys[0].z - series.z_start) / interval)) + 1
         first = max(first, margin + 1)
         series.z_start = round(base_keys[0].z - (first - 1) * interval, 3)
@@ -348,9 +356,15 @@ class DeepLesionDemoPlanner:
             lesions: List[Lesion] = []
             nums: List[int] = []
             for les, num in zip(base_key.lesions, base_key.lesion_nums):
-                scale = rng.uniform(.8, 1.25)
-                new = replace(les, semi_axes=tuple(
-                    float(v * scale) for v in les.semi_axes))
+                scale = math.exp(rng.uniform(math.log(.6), math.log(1.6)))
+                axes = tuple(float(v * scale) for v in les.semi_axes)
+                shift = body_shift + rng.normal(0., 2., size=3)
+                shift[2] = np.clip(shift[2], -.4 * axes[2], .4 * axes[2])
+                new = replace(
+                    les, semi_axes=axes,
+                    center=tuple(float(c + d)
+                                 for c, d in zip(les.center, shift)),
+                    hu=round(les.hu + phase_hu + rng.normal(0., 10.), 1))
                 host_hu = self._check_fit(new, z, series.grid, hu, labels,
                                           lesions,
                                           _TYPE_SPECS[les.lesion_type])

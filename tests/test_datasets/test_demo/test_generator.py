@@ -460,12 +460,15 @@ def test_followup_shows_the_same_lesions(followup):
         hu = _hu(root, key['file_name'])
         for les in key['lesions']:
             old = base[les['lesion_id']]  # the same lesion ...
-            assert les['center_mm'] == old['center_mm']
-            assert (les['lesion_type'], les['angle'], les['hu']) == \
-                (old['lesion_type'], old['angle'], old['hu'])
+            # moved by a few mm, in another contrast phase
+            shift = np.subtract(les['center_mm'], old['center_mm'])
+            assert 0 < np.abs(shift).max() < 20.
+            assert 0 < abs(les['hu'] - old['hu']) < 80.
+            assert (les['lesion_type'], les['angle']) == \
+                (old['lesion_type'], old['angle'])
             # ... grown or shrunk by one factor
             ratios = np.divide(les['semi_axes_mm'], old['semi_axes_mm'])
-            assert np.ptp(ratios) < 1e-2 and .8 - 1e-3 <= ratios[0] <= 1.25
+            assert np.ptp(ratios) < 1e-2 and .6 - 1e-3 <= ratios[0] <= 1.6
             # an unannotated lesion stays unannotated
             assert old['annotated'] or not les['annotated']
             # its pixel centre is the mm centre through this series' grid
