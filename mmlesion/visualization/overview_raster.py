@@ -1,26 +1,29 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A scan's overview (``overview.png``), drawn straight into pixels.
 
-The overview (:mod:`~mmlesion.visualization.scan_overview`) shows the
-coronal and the axial maximum-intensity projection (MIP) of the volume
-the findings were detected in, side by side, with the best findings'
-boxes coloured by score, numbered by rank on tags placed apart, a colour
-scale of the scores, a title and the demo-weights warning in a red band.
-Drawn by matplotlib (:func:`~mmlesion.visualization.scan_overview.
-overview_figure`, kept as the code before), it cost 0.17-0.26 CPU seconds
-per scan, one of the largest parts of a batch of scans
-(``docs/benchmarks.md``, "A day's scans"). :class:`OverviewRaster` draws
-the same layout with numpy, OpenCV (the projections resized into their
-panels, anti-aliased boxes and lines) and Pillow (the text, in DejaVu
-Sans at the same pixel sizes), as the key slices are drawn
-(:mod:`~mmlesion.visualization.key_slice_raster`; the parts they share:
-:mod:`~mmlesion.visualization.pixel_drawing`).
+Coronal and axial maximum-intensity projections (MIPs) of the volume the
+findings were detected in, side by side, made to be read at a glance at
+its natural size (``report.html`` shows it so), all sizes in pixels:
 
-Here too is what both renderers share: the sizes, the panels' slots
-(:func:`panel_slots`), the windowed projections (:func:`projections`), the
-title, the placing of the number tags (:func:`place_tags`) and the score
-scale's place and ticks (:func:`score_strip`, :func:`score_ticks`).
-Coordinates are pixels of the picture from its top left corner (pixel
+* each box is numbered by rank (the finding's id) on a tag of the box's
+  colour, :data:`NUMBER_PX` high; the tags are placed apart
+  (:func:`~mmlesion.visualization.label_layout.place_labels`): in a dense
+  cluster a tag goes further out, tied to its box by a line;
+* the colour of a box is its score, on a fixed scale from 0 to 1 shown
+  beside the projections (a colour strip named ``score``);
+* a model trained on the synthetic demo data
+  (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) puts its
+  warning on the picture itself, in a red band under the title, as
+  ``report.html`` does at its head.
+
+:class:`OverviewRaster` draws it with numpy, OpenCV (the projections
+resized into their panels, anti-aliased boxes and lines) and Pillow (the
+text, in DejaVu Sans), as the key slices are drawn
+(:mod:`~mmlesion.visualization.key_slice_raster`; the parts they share:
+:mod:`~mmlesion.visualization.pixel_drawing`). The layout's parts (the
+panels' slots, the windowed projections, the title, the placing of the
+number tags, the score scale's place and ticks) are functions of their
+own. Coordinates are pixels of the picture from its top left corner (pixel
 ``i`` covers ``[i, i + 1]``) or continuous voxel coordinates of the
 volume (voxel centres at integers).
 """
@@ -36,10 +39,9 @@ from mmlesion.datasets.transforms.windowing import window_hu
 
 from .label_layout import (Rect, leader_line, outline_bands, place_labels,
                            text_size)
-from .pixel_drawing import (SHIFT, WARNING_RGB, DrawnText, PanelView,
-                            fit_rect, fixed, font, frame, resized_rgb,
-                            save_pixels_png)
-from .pixel_figure import PICTURE_DPI, font_pt
+from .pixel_drawing import (PICTURE_DPI, SHIFT, WARNING_RGB, DrawnText,
+                            PanelView, fit_rect, fixed, font, font_pt, frame,
+                            resized_rgb, save_pixels_png)
 
 #: Size of ``overview.png``, pixels.
 OVERVIEW_SIZE_PX = (1000, 560)
@@ -60,7 +62,7 @@ WARNING_COLOR = '#{:02x}{:02x}{:02x}'.format(*WARNING_RGB)
 TITLE_TOP_PX = 6.
 WARNING_TOP_PX = 36.
 #: Width of a box's outline and padding of a number's tag, points at
-#: :data:`~mmlesion.visualization.pixel_figure.PICTURE_DPI`.
+#: :data:`~mmlesion.visualization.pixel_drawing.PICTURE_DPI`.
 BOX_LINE_PT = 1.2
 TAG_PAD_PT = 1.5
 
@@ -356,6 +358,22 @@ class OverviewRaster:
         for value, y in score_ticks(y1, y2):
             self._text(draw, (view.left + view.size[0] + 6., y),
                        f'{value:.2f}', TEXT_PX, ha='left', va='center')
+
+
+def draw_overview(volume, findings: Sequence[dict], path: Path,
+                  window: Tuple[float, float], max_findings: int = 20,
+                  warning: Optional[str] = None) -> None:
+    """Write ``overview.png`` of :data:`OVERVIEW_SIZE_PX`.
+
+    Args:
+        volume (CTVolume): the volume the findings were detected in.
+        findings (Sequence[dict]): by decreasing score.
+        path (Path): PNG to write.
+        window (tuple): HU display window.
+        max_findings (int): the best ones drawn, numbered by rank.
+        warning (str, optional): the model's warning, drawn on it.
+    """
+    OverviewRaster(volume, window, warning).draw(findings, path, max_findings)
 
 
 def _line_metrics(text_font, text: str) -> Tuple[float, float]:

@@ -22,8 +22,16 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from .pixel_figure import PNG_COMPRESS_LEVEL
-
+#: Dots per inch the pictures' sizes in points are counted at (PNG pixels
+#: are CSS pixels in ``report.html``).
+PICTURE_DPI = 100.
+#: The smallest text drawn in a whole-scan picture, in PNG pixels (= CSS px
+#: in ``report.html``). 12 px is the size below which short labels in
+#: DejaVu Sans stop reading at a glance at 1 device pixel per CSS pixel.
+MIN_TEXT_PX = 12.
+#: zlib level of the pictures' PNGs: 1, the fastest (PNG is lossless at any
+#: level: the same pixels as the default 6, in a file about 12% larger).
+PNG_COMPRESS_LEVEL = 1
 #: Who encodes the pictures' PNGs: ``'opencv'`` (libpng, rows unfiltered:
 #: a key slice in about two thirds of Pillow's CPU time, in a file about 4%
 #: larger; the same pixels) or ``'pillow'`` (adaptive row filters, the
@@ -33,6 +41,11 @@ PNG_ENCODER = 'opencv'
 WARNING_RGB = (176, 0, 0)
 #: Sub-pixel bits of OpenCV's drawing calls.
 SHIFT = 4
+
+
+def font_pt(px: float, dpi: float = PICTURE_DPI) -> float:
+    """The font size in points that is ``px`` pixels at ``dpi``."""
+    return px * 72. / dpi
 
 
 @functools.lru_cache(maxsize=8)
@@ -146,8 +159,7 @@ def frame(canvas: np.ndarray, view: PanelView) -> None:
 
 
 def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
-    """Write an RGB picture as a PNG at :data:`~mmlesion.visualization.
-    pixel_figure.PNG_COMPRESS_LEVEL` (matplotlib's level), encoded as
+    """Write an RGB picture as a PNG at :data:`PNG_COMPRESS_LEVEL`, encoded as
     :data:`PNG_ENCODER` says (the same pixels either way).
 
     The file is written in place, as Pillow's and matplotlib's savers do:

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Key-slice pictures and a self-contained HTML report of 3D findings in
 a CT scan (the overview picture: :mod:`~mmlesion.visualization.
-scan_overview`).
+overview_raster`).
 
 Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`. All
 coordinates are continuous voxel coordinates of the (resampled) volume the
@@ -25,7 +25,7 @@ from typing import Dict, Sequence, Tuple
 # write_volume_results (and the benchmark's timing of each part) call them
 # from here
 from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
-from .scan_overview import draw_overview  # noqa: F401
+from .overview_raster import draw_overview  # noqa: F401
 
 
 def png_size(path: Path) -> Tuple[int, int]:

@@ -8,7 +8,7 @@ before it, a figure per finding (:func:`old_key_slice_figure`,
 :class:`OldKeySlices`); the undoing of each change of the finishing while
 in a block (the ``old_code`` schedule: :func:`old_code`; the overview as
 matplotlib drew it before :class:`~mmlesion.visualization.overview_raster.
-OverviewRaster` stays in the package: ``scan_overview.overview_figure``), the
+OverviewRaster` is ``matplotlib_pictures.overview_figure``), the
 timing of each change on one scan, old and new in turn (``--change-rounds``:
 :data:`CHANGES`, :func:`time_changes`) and the check that two batch folders
 hold the same findings and pictures (:func:`same_files`).
@@ -32,10 +32,10 @@ def old_key_slice_figure(volume, finding: dict, window: Tuple[float, float],
     from matplotlib.patches import Rectangle
 
     from mmlesion.datasets.transforms.windowing import window_hu
-    from mmlesion.visualization.pixel_figure import (font_pt, pixel_figure,
-                                                     pixel_transform)
     from mmlesion.visualization.recist_axes import draw_recist_axes
-    from mmlesion.visualization.text_stamp import paste_text
+    from projects.benchmarks.matplotlib_pictures import (font_pt, paste_text,
+                                                         pixel_figure,
+                                                         pixel_transform)
     from mmlesion.visualization.key_slice_raster import (KEY_SLICE_SIZE_PX,
                                                          KEY_SLICE_TEXT_PX,
                                                          box_on_slice,
@@ -99,10 +99,8 @@ class MatplotlibKeySlices:
         import numpy as np
         from matplotlib.patches import Rectangle
 
-        from mmlesion.visualization.pixel_figure import (font_pt,
-                                                         pixel_figure,
-                                                         pixel_transform)
-        from mmlesion.visualization.text_stamp import paste_text
+        from projects.benchmarks.matplotlib_pictures import (
+            font_pt, paste_text, pixel_figure, pixel_transform)
         self.volume, self.window, self.warning = volume, window, warning
         from mmlesion.visualization.key_slice_raster import (
             KEY_SLICE_SIZE_PX, KEY_SLICE_TEXT_PX)
@@ -209,7 +207,7 @@ class MatplotlibKeySlices:
             path (Path): PNG to write.
             saver (Executor, optional): ignored.
         """
-        from mmlesion.visualization.pixel_figure import save_png
+        from projects.benchmarks.matplotlib_pictures import save_png
         save_png(self.show(finding), path)
 
 
@@ -242,7 +240,7 @@ def old_code(raster: bool = True, pictures: bool = True,
     findings' records copied by ``dataclasses.asdict`` (``records``), the
     key slices' PNGs written as they are drawn instead of by threads
     (``png_threads``: the code before 2026-11-26's evening), the overview
-    drawn by matplotlib (``overview``: ``scan_overview.overview_figure``,
+    drawn by matplotlib (``overview``: ``matplotlib_pictures.overview_figure``,
     the code before :class:`~mmlesion.visualization.overview_raster.
     OverviewRaster`; the same content, other pixels), the pictures drawn
     as pixels encoded by Pillow (``png_encoder``: with its adaptive row
@@ -251,8 +249,7 @@ def old_code(raster: bool = True, pictures: bool = True,
     from dataclasses import asdict
 
     import mmlesion.visualization.pixel_drawing as pixel_drawing
-    import mmlesion.visualization.pixel_figure as pixel_figure
-    import mmlesion.visualization.scan_overview as scan_overview
+    import projects.benchmarks.matplotlib_pictures as matplotlib_pictures
     import mmlesion.visualization.volume_report as volume_report
     from mmlesion.apis.whole_scan import write
     from mmlesion.utils.writing.field_record import FieldRecord
@@ -260,14 +257,15 @@ def old_code(raster: bool = True, pictures: bool = True,
     if png_encoder:
         patches.append((pixel_drawing, 'PNG_ENCODER', 'pillow'))
     if overview:
-        patches.append((scan_overview, 'AS_PIXELS', False))
+        patches.append((volume_report, 'draw_overview',
+                        matplotlib_pictures.draw_overview))
     if png_threads:
         patches.append((write, 'PNG_WRITERS', 0))
     if raster:
         patches.append((volume_report, 'KeySliceRaster',
                         OldKeySlices if pictures else MatplotlibKeySlices))
     if png_level:
-        patches.append((pixel_figure, 'PNG_COMPRESS_LEVEL', 6))
+        patches.append((matplotlib_pictures, 'PNG_COMPRESS_LEVEL', 6))
     if records:
         patches.append((FieldRecord, 'to_dict',
                         lambda self: asdict(self)))

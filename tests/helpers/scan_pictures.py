@@ -157,7 +157,8 @@ class SavedPicture:
 
 def _drawn_texts(fig, dpi: float) -> List[SavedText]:
     """The visible texts: matplotlib's, and those drawn once and pasted
-    (:mod:`~mmlesion.visualization.text_stamp`, at the figure's dpi)."""
+    (``matplotlib_pictures.paste_text`` of the benchmarks, at the
+    figure's dpi)."""
     from matplotlib.text import Text
     out = []
     for t in fig.findobj(Text):
@@ -167,7 +168,7 @@ def _drawn_texts(fig, dpi: float) -> List[SavedText]:
             continue
         out.append(SavedText(t.get_text(), t.get_fontsize() * dpi / 72., t))
     try:
-        from mmlesion.visualization.text_stamp import pasted_texts
+        from projects.benchmarks.matplotlib_pictures import pasted_texts
     except ImportError:  # the code before the pasted texts
         return out
     out += [SavedText(text, px * dpi / fig.dpi, None)

@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The overview drawn as pixels
 (:class:`~mmlesion.visualization.overview_raster.OverviewRaster`) shows
-what matplotlib's overview (``scan_overview.overview_figure``, kept as the
+what matplotlib's overview (``overview_figure`` of the benchmarks, the
 code before) showed: the same texts at the same sizes and places (within
 2.5 px: the fonts' hinting), most pixels alike, all 20 best findings
 numbered on both projections on tags apart, each box in its score's
@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import mmlesion.visualization.scan_overview as scan_overview
 from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
 from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume
@@ -24,9 +23,10 @@ from mmlesion.visualization.overview_raster import (NUMBER_PX,
                                                     OVERVIEW_SIZE_PX,
                                                     TAG_PAD_PT,
                                                     OverviewRaster,
+                                                    draw_overview,
                                                     score_colors)
-from mmlesion.visualization.pixel_drawing import WARNING_RGB, font
-from mmlesion.visualization.pixel_figure import font_pt
+from mmlesion.visualization.pixel_drawing import WARNING_RGB, font, font_pt
+from projects.benchmarks.matplotlib_pictures import overview_figure
 from tests.helpers.scan_pictures import (crowded_scan_result, drawn_over,
                                          record_saved_pictures)
 
@@ -64,8 +64,7 @@ def _matplotlib(volume, findings, warning):
     """matplotlib's overview: its RGB pixels and its texts (text, px,
     extent in pixels from the top left; the pasted warning without)."""
     from matplotlib.text import Text
-    fig = scan_overview.overview_figure(volume, findings, WINDOW,
-                                        warning=warning)
+    fig = overview_figure(volume, findings, WINDOW, warning=warning)
     buffer = io.BytesIO()
     fig.savefig(buffer, format='png', dpi=fig.dpi)
     buffer.seek(0)
@@ -265,21 +264,13 @@ def test_the_texts_are_at_least_12_px():
     assert min(t.px for t in raster.texts) >= MIN_TEXT_PX
 
 
-def test_draw_overview_writes_the_raster_or_matplotlib_s_picture(
-        tmp_path, monkeypatch):
+def test_draw_overview_writes_the_raster_s_picture(tmp_path, monkeypatch):
     volume = _volume()
     path = tmp_path / 'overview.png'
     with record_saved_pictures(monkeypatch) as saved:
-        scan_overview.draw_overview(volume, APART, path, WINDOW)
+        draw_overview(volume, APART, path, WINDOW)
     assert Image.open(path).size == OVERVIEW_SIZE_PX
     rendered = OverviewRaster(volume, WINDOW).render(APART)
     assert np.array_equal(np.asarray(Image.open(path)), rendered)
     assert np.array_equal(saved['overview.png'].pixels, rendered)
     assert saved['overview.png'].figure is None
-    monkeypatch.setattr(scan_overview, 'AS_PIXELS', False)
-    with record_saved_pictures(monkeypatch) as saved:
-        scan_overview.draw_overview(volume, APART, path, WINDOW)
-    assert saved['overview.png'].figure is not None
-    before, _ = _matplotlib(volume, APART, None)
-    assert np.array_equal(np.asarray(Image.open(path).convert('RGB')),
-                          before)

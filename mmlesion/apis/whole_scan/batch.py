@@ -486,19 +486,20 @@ def _warm_pictures() -> None:
     schedules: about 0.3 s that the pictures drawn as pixels do not
     need)."""
     with contextlib.suppress(Exception):  # only a warm-up
-        from mmlesion.visualization import scan_overview, volume_report
+        from mmlesion.visualization import volume_report
         from mmlesion.visualization.key_slice_raster import (
             KEY_SLICE_TEXT_PX, KeySliceRaster)
         from mmlesion.visualization.overview_raster import (NUMBER_PX,
                                                             TEXT_PX,
                                                             TITLE_PX,
+                                                            draw_overview,
                                                             score_colors)
         from mmlesion.visualization.pixel_drawing import font
         for px in (KEY_SLICE_TEXT_PX, NUMBER_PX, TEXT_PX, TITLE_PX):
             font(px)
             font(px, bold=True)
         score_colors([0.5])
-        if scan_overview.AS_PIXELS and \
+        if volume_report.draw_overview is draw_overview and \
                 volume_report.KeySliceRaster is KeySliceRaster:
             return
         import matplotlib.backends.backend_agg  # noqa: F401

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
-from mmlesion.visualization.pixel_figure import save_png
+from projects.benchmarks.matplotlib_pictures import save_png
 from tests.helpers.scan_pictures import crowded_scan_result
 from tests.helpers.tool_modules import load_tool
 
@@ -91,17 +91,17 @@ def test_old_code_puts_matplotlib_s_overview_back(tmp_path):
     the overview by matplotlib, as before the overview drawn as pixels;
     a change of the overview's renderer compares pictures by their
     agreeing pixels."""
+    from mmlesion.visualization import volume_report
     from mmlesion.visualization.overview_raster import OverviewRaster
-    from mmlesion.visualization.scan_overview import (draw_overview,
-                                                      overview_figure)
+    from projects.benchmarks.matplotlib_pictures import overview_figure
     old = _old()
     result = crowded_scan_result(DEMO_MODEL_WARNING)
     findings = [f.to_dict() for f in result.findings]
     args = (result.resampled, findings)
     kwargs = dict(window=WINDOW, warning=DEMO_MODEL_WARNING)
     with old.old_code(**dict(old.NEW, overview=True)):
-        draw_overview(*args, tmp_path / 'old.png', **kwargs)
-    draw_overview(*args, tmp_path / 'new.png', **kwargs)
+        volume_report.draw_overview(*args, tmp_path / 'old.png', **kwargs)
+    volume_report.draw_overview(*args, tmp_path / 'new.png', **kwargs)
     old_png, new_png = (np.asarray(Image.open(tmp_path / name).convert('RGB'))
                         for name in ('old.png', 'new.png'))
     assert np.array_equal(old_png, _pixels(overview_figure(*args, **kwargs))[

@@ -1,11 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A line of text drawn once and pasted onto many pictures."""
+"""The pictures as matplotlib drew them: a line of text drawn once and
+pasted onto many figures."""
 import numpy as np
 from PIL import Image
 
-from mmlesion.visualization.pixel_figure import pixel_figure
-from mmlesion.visualization.text_stamp import (_rendered, paste_text,
-                                               pasted_texts)
+from projects.benchmarks.matplotlib_pictures import (_rendered, paste_text,
+                                                     pasted_texts,
+                                                     pixel_figure)
 
 
 def test_a_line_is_drawn_once_and_pasted_where_asked(tmp_path):

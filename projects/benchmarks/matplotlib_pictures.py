@@ -1,48 +1,176 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The overview picture of a scan's findings (``overview.png``).
+"""The whole-scan pictures as matplotlib drew them, for the benchmarks.
 
-Coronal and axial maximum-intensity projections (MIPs) of the volume the
-findings were detected in, with the best findings' boxes. Made to be read
-at a glance at its natural size (``report.html`` shows it so), all sizes
-in pixels:
-
-* each box is numbered by rank (the finding's id) on a tag of the box's
-  colour, :data:`NUMBER_PX` high; the tags are placed apart
-  (:func:`~mmlesion.visualization.label_layout.place_labels`): in a dense
-  cluster a tag goes further out, tied to its box by a line;
-* the colour of a box is its score, on a fixed scale from 0 to 1 shown
-  beside the projections (a colour strip named ``score``);
-* a model trained on the synthetic demo data
-  (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) puts its
-  warning on the picture itself, in a red band under the title, as
-  ``report.html`` does at its head.
-
-:func:`draw_overview` writes it drawn straight into pixels
-(:class:`~mmlesion.visualization.overview_raster.OverviewRaster`, where
-its sizes, slots and shared parts are defined); :func:`overview_figure`
-draws it with matplotlib, as before (0.17-0.26 CPU seconds per scan in a
-batch of scans), kept for comparison: the benchmark puts it back by
-:data:`AS_PIXELS`.
+Before :class:`~mmlesion.visualization.overview_raster.OverviewRaster` and
+:class:`~mmlesion.visualization.key_slice_raster.KeySliceRaster` drew the
+overview and the key slices straight into pixels, matplotlib drew them:
+:func:`overview_figure` is that overview (0.17-0.26 CPU seconds per scan in
+a batch of scans), :func:`paste_text` the line of text drawn once and
+pasted onto many figures, :func:`pixel_figure` a figure sized in pixels.
+``infer_scans_changes.old_code`` puts them back to time each change; the
+tests compare the pixel drawings with them.
 """
+import functools
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from .label_layout import Rect, leader_line
-from .overview_raster import (BOX_LINE_PT, NUMBER_PX, OVERVIEW_SIZE_PX,
-                              SCORE_CMAP, SCORE_RANGE, TEXT_PX, TITLE_PX,
-                              TITLE_TOP_PX, WARNING_COLOR, WARNING_TOP_PX,
-                              OverviewRaster, overview_title, panel_slots,
-                              place_tags, projections, score_strip,
-                              score_ticks)
-from .pixel_figure import (figure_rect, font_pt, pixel_figure,
-                           pixel_transform, save_png)
-from .text_stamp import paste_text
+import numpy as np
 
-#: How :func:`draw_overview` draws: True, straight into pixels
-#: (:class:`~mmlesion.visualization.overview_raster.OverviewRaster`);
-#: False, with matplotlib (:func:`overview_figure`, the code before, which
-#: the benchmark's ``old_code`` puts back).
-AS_PIXELS = True
+from mmlesion.visualization.label_layout import Rect, leader_line
+from mmlesion.visualization.overview_raster import (
+    BOX_LINE_PT, NUMBER_PX, OVERVIEW_SIZE_PX, SCORE_CMAP, SCORE_RANGE,
+    TEXT_PX, TITLE_PX, TITLE_TOP_PX, WARNING_COLOR, WARNING_TOP_PX,
+    overview_title, panel_slots, place_tags, projections, score_strip,
+    score_ticks)
+from mmlesion.visualization.pixel_drawing import PICTURE_DPI, font_pt
+
+#: zlib level of :func:`save_png` (``old_code(png_level=True)`` sets 6,
+#: matplotlib's default).
+PNG_COMPRESS_LEVEL = 1
+
+
+def pixel_figure(width_px: int, height_px: int, dpi: float = PICTURE_DPI):
+    """A matplotlib figure of its own (no pyplot: no global state, so the
+    pictures may be drawn in a thread while another scan is detected).
+
+    Save it with ``fig.savefig(path, dpi=fig.dpi)`` to get a PNG of exactly
+    ``width_px x height_px``.
+
+    Args:
+        width_px (int): width in pixels.
+        height_px (int): height in pixels.
+        dpi (float): dots per inch.
+
+    Returns:
+        matplotlib.figure.Figure: with an Agg canvas.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig, path) -> None:
+    """Save a picture as a PNG of its size in pixels, at zlib's fastest
+    level (``compress_level=1``: the same pixels as the default level,
+    saved in 2-3x less time in a file about 12% larger).
+
+    Args:
+        fig (Figure): from :func:`pixel_figure`.
+        path (str | Path): PNG to write.
+    """
+    fig.savefig(str(path), dpi=fig.dpi,
+                pil_kwargs={'compress_level': PNG_COMPRESS_LEVEL})
+
+
+def pixel_transform(fig):
+    """A transform from pixels of the figure counted from its top-left
+    corner (``x`` right, ``y`` down, at the figure's own dpi) to display
+    coordinates: ``transform=pixel_transform(fig)`` puts an artist at
+    those pixels of the saved PNG.
+
+    Args:
+        fig (Figure): from :func:`pixel_figure`.
+
+    Returns:
+        matplotlib.transforms.Transform: the transform.
+    """
+    from matplotlib.transforms import Affine2D
+    dpi = fig.dpi
+    return Affine2D().scale(1. / dpi, -1. / dpi).translate(
+        0., fig.get_figheight()) + fig.dpi_scale_trans
+
+
+def figure_rect(fig, x: float, y: float, w: float,
+                h: float) -> Tuple[float, float, float, float]:
+    """A rectangle in pixels from the top-left corner (``x``, ``y`` down)
+    as matplotlib's figure fractions ``(left, bottom, width, height)``.
+
+    Args:
+        fig (Figure): the figure.
+        x (float): left edge, px.
+        y (float): top edge, px from the top.
+        w (float): width, px.
+        h (float): height, px.
+
+    Returns:
+        tuple: for ``fig.add_axes``.
+    """
+    width, height = fig.bbox.width, fig.bbox.height
+    return (x / width, 1. - (y + h) / height, w / width, h / height)
+
+
+#: ``gid`` prefix of a pasted text's image (followed by its size in px).
+STAMP_GID = 'text-stamp:'
+
+
+@functools.lru_cache(maxsize=16)
+def _rendered(text: str, px: float, color: str, weight: str) -> np.ndarray:
+    """The line drawn on a transparent figure, cropped to its ink (RGBA,
+    uint8, read-only)."""
+    width, height = int(len(text) * px + 4 * px), int(3 * px)
+    fig = pixel_figure(width, height)
+    fig.patch.set_alpha(0.)
+    fig.text(px, px, text, transform=pixel_transform(fig),
+             fontsize=font_pt(px), color=color, weight=weight, ha='left',
+             va='top')
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    ink_rows = np.flatnonzero(rgba[..., 3].any(axis=1))
+    ink_cols = np.flatnonzero(rgba[..., 3].any(axis=0))
+    if not len(ink_rows):
+        out = np.zeros((1, 1, 4), np.uint8)
+    else:
+        out = rgba[ink_rows[0]:ink_rows[-1] + 1,
+                   ink_cols[0]:ink_cols[-1] + 1].copy()
+    out.setflags(write=False)
+    return out
+
+
+def paste_text(fig, text: str, x: float, y: float, px: float,
+               color: str = 'black', weight: str = 'normal',
+               ha: str = 'center'):
+    """Paste one line of text, drawn once per process, onto a figure.
+
+    Args:
+        fig (Figure): from :func:`pixel_figure`, saved at its own dpi.
+        text (str): one line.
+        x (float): its left edge, centre or right edge (``ha``), pixels.
+        y (float): the top of its ink, pixels from the top.
+        px (float): font size, pixels.
+        color (str): text colour.
+        weight (str): ``'normal'`` or ``'bold'``.
+        ha (str): ``'left'``, ``'center'`` or ``'right'``.
+
+    Returns:
+        matplotlib.image.FigureImage: the pasted image (``gid``
+        :data:`STAMP_GID` + size, ``label`` the text).
+    """
+    stamp = _rendered(text, float(px), color, weight)
+    h, w = stamp.shape[:2]
+    left = x - {'left': 0., 'center': w / 2., 'right': float(w)}[ha]
+    image = fig.figimage(stamp, xo=int(round(left)),
+                         yo=int(round(fig.bbox.height - y - h)),
+                         origin='upper')
+    image.set_label(text)
+    image.set_gid(f'{STAMP_GID}{float(px):g}')
+    image.set_zorder(3)  # above a background drawn behind it
+    return image
+
+
+def pasted_texts(fig) -> List[Tuple[str, float]]:
+    """The texts :func:`paste_text` pasted onto a figure.
+
+    Args:
+        fig (Figure): the figure.
+
+    Returns:
+        list[tuple[str, float]]: each text and its font size in pixels.
+    """
+    return [(im.get_label(), float(im.get_gid()[len(STAMP_GID):]))
+            for im in fig.images
+            if (im.get_gid() or '').startswith(STAMP_GID)]
 
 
 def _draw_color_scale(fig, cmap, norm, top: float) -> None:
@@ -186,21 +314,8 @@ def overview_figure(volume, findings: Sequence[dict],
 def draw_overview(volume, findings: Sequence[dict], path: Path,
                   window: Tuple[float, float], max_findings: int = 20,
                   warning: Optional[str] = None) -> None:
-    """Write ``overview.png`` of :data:`OVERVIEW_SIZE_PX`: drawn as pixels
-    (:class:`~mmlesion.visualization.overview_raster.OverviewRaster`), or
-    by :func:`overview_figure` where :data:`AS_PIXELS` is False.
-
-    Args:
-        volume (CTVolume): the volume the findings were detected in.
-        findings (Sequence[dict]): by decreasing score.
-        path (Path): PNG to write.
-        window (tuple): HU display window.
-        max_findings (int): the best ones drawn, numbered by rank.
-        warning (str, optional): the model's warning, drawn on it.
-    """
-    if AS_PIXELS:
-        OverviewRaster(volume, window, warning).draw(findings, path,
-                                                     max_findings)
-        return
+    """Write ``overview.png`` drawn by :func:`overview_figure` (the
+    signature of :func:`~mmlesion.visualization.overview_raster.
+    draw_overview`, which ``old_code`` replaces by it)."""
     save_png(overview_figure(volume, findings, window, max_findings, warning),
              path)
