@@ -17,6 +17,7 @@ from mmlesion.utils.writing.atomic import atomic_write_text, \
     remove_stale_temporaries
 from mmlesion.utils.checkpoints.checksum import (ChecksumMismatchError,
                                                  verify_checkpoint_checksum)
+from mmlesion.utils.checkpoints.resume import local_record
 from .random_state_hook import (RandomStateHook, get_random_state,
                                 set_random_state)
 from .validation_record import (VALIDATION_RECORD, read_validation_record,
@@ -42,6 +43,12 @@ class AtomicCheckpointHook(CheckpointHook):
       removed only *after* the new checkpoint is in place (mmengine removes
       them before saving, so a kill while saving can leave no best model);
     * temporaries of a killed save are removed at the start of training;
+    * on resume, the checkpoint files the resumed checkpoint records by
+      absolute path (best, last) are taken in this run's folder: those of
+      a copied or moved work dir are the files of the same name here, and
+      a record of a file elsewhere (another run's) is ignored with one
+      line, so that a run never removes or writes a file outside its
+      folder (:func:`mmlesion.utils.checkpoints.resume.local_record`);
     * on resume, a best checkpoint that is missing, truncated or fails its
       checksum is reported; if the checkpoint of the best epoch is still
       kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
@@ -96,6 +103,8 @@ class AtomicCheckpointHook(CheckpointHook):
         resume finish the validation the interrupted run left undone."""
         super().before_train(runner)
         resumed = self._resumed_info is not None
+        if resumed:
+            self._own_records(runner)
         if is_main_process() and self.atomic:
             for path in remove_stale_temporaries(self.out_dir):
                 print_log(f'Removed {path}, left by a save that was killed',
@@ -171,6 +180,18 @@ class AtomicCheckpointHook(CheckpointHook):
             for key, value in now.items():
                 hub.update_info(key, value)
             set_random_state(generators)
+
+    def _own_records(self, runner) -> None:
+        """Resolve the resumed checkpoint's records of files (best and
+        last checkpoint) in ``out_dir`` (see the class)."""
+        hub = runner.message_hub
+        where = f'{runner._load_from or "the resumed checkpoint"}'
+        for key, path in self._best_paths().items():
+            self._set_best_path(runner, key, local_record(
+                path, self.out_dir, where) if self.atomic else path)
+        if self.atomic and hub.get_info('last_ckpt'):
+            hub.update_info('last_ckpt', local_record(
+                hub.get_info('last_ckpt'), self.out_dir, where))
 
     def _best_paths(self) -> Dict[str, Optional[str]]:
         if len(self.key_indicators) == 1:

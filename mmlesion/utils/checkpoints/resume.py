@@ -8,6 +8,8 @@ from typing import List, Optional
 
 from mmengine.logging import print_log
 
+from ..writing.refusals import path_inside
+
 from .loader import (UntrustedCheckpointError,
                      load_local_checkpoint)
 
@@ -38,13 +40,48 @@ def resume_candidates(work_dir: str) -> List[str]:
     last_file = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(last_file):
         with open(last_file) as f:
-            last = f.read().strip()
+            last = local_record(f.read().strip(), work_dir, last_file)
         if last:
             paths = [last] + [
                 p for p in paths
                 if osp.abspath(p) != osp.abspath(last)
             ]
     return paths
+
+
+def local_record(recorded: Optional[str], folder: str,
+                 where: str) -> Optional[str]:
+    """A file a run recorded (``last_checkpoint``, the best checkpoint),
+    resolved in the folder the record was found in.
+
+    A run writes its checkpoints directly into its folder, so a record of
+    a copied or moved work dir names the file of the same name here: that
+    file is taken, never the one in the old place (which may be another
+    run's, or gone). A record whose file is not here is ignored, with one
+    warning line: a run changes only files of its own work dir.
+
+    Args:
+        recorded (str, optional): the recorded path (absolute, as mmengine
+            writes it); None or empty: no record.
+        folder (str): the folder of the run (its work dir).
+        where (str): where the record was found, named in the warning.
+
+    Returns:
+        str | None: the file in ``folder``, or None.
+    """
+    if not recorded:
+        return None
+    if path_inside(recorded, folder):
+        return recorded
+    local = osp.join(folder, osp.basename(recorded))
+    if osp.isfile(local):
+        return local
+    print_log(
+        f'{where} records {recorded}, outside this work dir {folder}, and '
+        f'{folder} has no {osp.basename(recorded)}: record ignored (a run '
+        'changes only files of its own work dir)',
+        logger='current', level=logging.WARNING)
+    return None
 
 
 def check_resumable(path: str) -> Optional[str]:

@@ -158,7 +158,8 @@ class WriteRefusedError(OSError):
         return self.__class__, (self.failure, )
 
 
-def _inside(path: str, folder: str) -> bool:
+def path_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (by name)."""
     path, folder = osp.abspath(path), osp.abspath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -189,9 +190,10 @@ def refused_write(err: BaseException,
         return err
     if not isinstance(err, OSError) or err.errno not in WRITE_ERRNOS:
         return None
+    named = str(err.filename)
     if err.errno == errno.EACCES and err.filename is not None and not (
-            _inside(path, str(err.filename))
-            or _inside(str(err.filename), osp.dirname(osp.abspath(path)))):
+            path_inside(path, named)
+            or path_inside(named, osp.dirname(osp.abspath(path)))):
         return None
     folder = existing_folder(path)
     return WriteRefusedError(WriteFailure(
@@ -225,7 +227,7 @@ def output_write_refusal(err: BaseException,
     if not isinstance(err, OSError) or err.errno not in WRITE_ERRNOS:
         return None
     filename = err.filename
-    if err.errno == errno.EACCES and (filename is None or not _inside(
+    if err.errno == errno.EACCES and (filename is None or not path_inside(
             str(filename), output_dir)):
         return None
     return refused_write(err, str(filename or output_dir), atomic=False)
