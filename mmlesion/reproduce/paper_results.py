@@ -1,11 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The papers' published numbers that a reproduced table is set beside.
 
-One entry per model (its config's stem; ``<stem>@iobb``: the same model
-under ElixirNet's IoBB criterion, Table 2), in the keys of the table's metric
-map (``execute.froc_map`` / ``luna16_map`` / ``lens_map``: sensitivities
-in percent, CPM as a fraction; the 3D Aggregated Faster R-CNN's DeepLesion
-tables: :func:`a3d_deeplesion_keys`; LENS's training-set counts and
+One entry per model (its config's stem, or a name of
+:data:`MERGED_MODELS`; ``<stem>@iobb``: the same model under ElixirNet's
+IoBB criterion, Table 2; ``<model>@tnp``: its TNP, 3D-AG Fig. 4c), in the
+keys of the table's metric map (``execute.froc_map`` / ``luna16_map`` /
+``lens_map``: sensitivities in percent, CPM as a fraction; the 3D
+Aggregated Faster R-CNN's DeepLesion tables: :func:`a3d_deeplesion_keys`; LENS's training-set counts and
 speed columns: ``tables_lens.lens_row_map``), each with the paper's table
 and row.
 The same numbers are the "paper" column of the method's README
@@ -62,10 +63,27 @@ A3D_3DCE = 'quoted: 3DCE, 27 slices (Yan et al. 2018)'
 #: quoted row of LENS Table IV: the proposed LENS with the domain
 #: attention module of Wang et al. (CVPR 2019; the paper's [23])
 LENS_DOMAIN_ADAPT = 'quoted: LENS + domain attention (Wang et al. 2019)'
+#: quoted rows of 3D-AG Tables II and IV: Res18 and DualPath of DeepLung
+#: (Zhu et al. 2018, the paper's [10]), ResBlock and ResBlock† (Xie 2018,
+#: the paper's [11]; † with Anchor Based Sampling)
+A3D_RES18 = 'quoted: Res18 (Zhu et al. 2018)'
+A3D_DUALPATH = 'quoted: DualPath (Zhu et al. 2018)'
+A3D_RESBLOCK = 'quoted: ResBlock (Xie 2018)'
+A3D_RESBLOCK_ABS = 'quoted: ResBlock† (Xie 2018)'
 #: quoted rows (another paper's method, never run) -> the method whose
 #: README prints them
-QUOTED_MODELS: Dict[str, str] = {A3D_3DCE: 'aggregated3d',
-                                 LENS_DOMAIN_ADAPT: 'lens'}
+QUOTED_MODELS: Dict[str, str] = {
+    A3D_3DCE: 'aggregated3d', LENS_DOMAIN_ADAPT: 'lens',
+    **dict.fromkeys((A3D_RES18, A3D_DUALPATH, A3D_RESBLOCK,
+                     A3D_RESBLOCK_ABS), 'aggregated3d')}
+#: 3D-AG Table III's merged rows: the candidates of 3D-AG-LM† and 3D-AG†
+#: pooled (``merge_luna16_candidates.py``), a model without a config of
+#: its own -> the method whose README prints them
+MERGED_MODELS: Dict[str, str] = {
+    f'aggregated3d-merged-{mode}': 'aggregated3d'
+    for mode in ('intersection', 'union')}
+#: the entry of a model's TNP (3D-AG Fig. 4c) in :data:`PAPER_RESULTS`
+TNP_SUFFIX = '@tnp'
 
 
 
@@ -349,6 +367,29 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
         'luna16/cpm': 0.935
     },
+    # Table III, Merged (Intersection) of 3D-AG-LM† and 3D-AG† (Combined)
+    'aggregated3d-merged-intersection': {
+        'luna16/cpm': 0.943
+    },
+    # Table III, Merged (Union) of the same two (Combined)
+    'aggregated3d-merged-union': {
+        'luna16/cpm': 0.942
+    },
+    # Tables II and IV, quoted (FROC score; Table IV: ResBlock† only)
+    A3D_RES18: {'luna16/cpm': 0.834},
+    A3D_DUALPATH: {'luna16/cpm': 0.842},
+    A3D_RESBLOCK: {'luna16/cpm': 0.92},
+    A3D_RESBLOCK_ABS: {'luna16/cpm': 0.935},
+    # Fig. 4c, TNP (true negative patients at 0.95 sensitivity): Baseline
+    # RPN, 3D-AG, 3D-AG-LM and the merged rows, read as the ABS (†) models
+    # the merged rows pool (and Table II row f, their RPN)
+    **{model + TNP_SUFFIX: {'luna16/tnp': tnp} for model, tnp in (
+        ('rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16', 0.38),
+        ('aggregated3d-merged-union', 0.714),
+        ('aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16', 0.721),
+        ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16',
+         0.725),
+        ('aggregated3d-merged-intersection', 0.812))},
     # Tables V and VI, RPN Baseline
     'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d':
     _a3d_deeplesion((65.74, 73.89, 80.99, 86.56, 91.4, 94.4, 82.17, 0.708),

@@ -42,14 +42,27 @@ TABLE_INDEX: Dict[str, TableIndex] = {
         'Improved RetinaNet Table 1: DeepLesion test split',
         ['original', 'anchors', 'dense', 'attention']),
     'aggregated3d/table2': TableIndex(
-        '3D Aggregated Faster R-CNN Table II: RPN variants, LUNA16 10-fold '
-        'CV pooled', ['a', 'b', 'c', 'd', 'e']),
+        '3D Aggregated Faster R-CNN Table II: RPN variants (f: d after an '
+        'ABS round), LUNA16 10-fold CV pooled; Res18, DualPath, ResBlock '
+        'quoted, not run',
+        ['res18', 'dualpath', 'resblock', 'resblock_abs', 'a', 'b', 'c', 'd',
+         'e', 'f']),
     'aggregated3d/table3': TableIndex(
         '3D Aggregated Faster R-CNN Table III: second stage, ABS round and '
         'merged rows, LUNA16 10-fold CV pooled',
         ['crop96_da', 'crop96_da_magnify', 'alternating', '3dag_lm', '3dag',
-         'rpn_abs', 'wo_da_abs', '3dag_lm_abs', '3dag_abs',
-         'merged_intersection', 'merged_union']),
+         'wo_da_abs', '3dag_lm_abs', '3dag_abs', 'merged_intersection',
+         'merged_union']),
+    'aggregated3d/table4': TableIndex(
+        '3D Aggregated Faster R-CNN Table IV: single-model solutions, FROC '
+        "score, LUNA16 10-fold CV pooled (3D-AG: Table III's 3D-AG-LM† "
+        'run; the others quoted, not run)',
+        ['res18', 'dualpath', 'resblock_abs', '3dag']),
+    'aggregated3d/tnp': TableIndex(
+        '3D Aggregated Faster R-CNN Fig. 4c: TNP (scans without nodules and '
+        'no candidate above the 0.95-sensitivity threshold), read from the '
+        'runs of Table II row f and the Table III † and merged rows',
+        ['rpn', 'merged_union', '3dag', '3dag_lm', 'merged_intersection']),
     'aggregated3d/table5-6': TableIndex(
         '3D Aggregated Faster R-CNN Tables V and VI: DeepLesion as 3D, '
         'LUNA16 hit rule, sensitivity at 0.5-16 FPs per chunk, Avg., FROC '

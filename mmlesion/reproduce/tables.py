@@ -18,8 +18,9 @@ from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
 from .execute import (FROC_RATES, LUNA16_RATES, config_data_paths,
                       config_epochs, froc_map, luna16_map, root_options,
                       trained_epochs)
-from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES,
-                            a3d_deeplesion_keys)
+from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH,
+                            A3D_RES18, A3D_RESBLOCK, A3D_RESBLOCK_ABS,
+                            TNP_SUFFIX, a3d_deeplesion_keys)
 from .plan import PlanContext, Row, Stage, TableSpec
 from .row_stages import config_stem as _stem
 from .row_stages import device_option as _device
@@ -334,12 +335,29 @@ _A2 = {
     'd': 'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16',
     'e': 'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16',
 }
+#: the other papers' rows of Tables II and IV, quoted (never run)
+_A_QUOTED = {'res18': ('Res18 [10] (quoted, not run)', A3D_RES18),
+             'dualpath': ('DualPath [10] (quoted, not run)', A3D_DUALPATH),
+             'resblock': ('ResBlock [11] (quoted, not run)', A3D_RESBLOCK),
+             'resblock_abs': ('ResBlock† [11] (quoted, not run)',
+                              A3D_RESBLOCK_ABS)}
+
+
+def _quoted(key: str, seed: int) -> Row:
+    label, model = _A_QUOTED[key]
+    return Row(key, label, model, [], '', {}, seed)
 
 
 def _a3d_table2(ctx, key, seed):
     """Table II: the RPN variants, 10 folds pooled into one FROC. Each is
     an RPN stage, named as Table III names its own (row d is that stage:
-    in one work dir it runs once for both tables)."""
+    in one work dir it runs once for both tables); row f is row d's ABS
+    round (:func:`_a3d_abs_row`, the RPN† the merged and TNP rows build
+    on); the other papers' rows are quoted."""
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
+    if key == 'f':
+        return _a3d_abs_row(ctx, 'f', seed)
     config = f'{A3}/{_A2[key]}.py'
     stage, work = _cv(ctx, config, seed, name='cv_rpn_stage')
     return Row(key, f'Table II row {key}', _A2[key], [stage],
@@ -362,10 +380,11 @@ _A3 = {
     '3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)',
              'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16'),
 }
-#: † rows: round-1 config -> ABS round-2 config (README's pairs)
+#: † rows (Table II row f and Table III's): round-1 config -> ABS round-2
+#: config (README's pairs)
 _A3_ABS = {
-    'rpn_abs': ('Crop 128†, RPN (ABS)', _A2['d'],
-                'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+    'f': ('Table II row f', _A2['d'],
+          'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
     'wo_da_abs': ('Crop 128†, Joint, no DA (ABS)',
                   'aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16',
                   'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
@@ -377,86 +396,134 @@ _A3_ABS = {
 }
 
 
-def _a3d_table3(ctx, key, seed):
-    """Table III: the second stage of every row starts from Table II row d
-    (10 folds); the † rows add the ABS round: per fold round 1 (in this
-    seed's folder) and its hard regions, then round 2 from them; the
-    merged rows pool two † rows' candidates."""
+def _rpn_stage(ctx, seed) -> Tuple[Stage, str, str]:
+    """Table II row d, the first stage of every second stage: its cv stage,
+    work dir and per-fold last checkpoint (``{fold}``)."""
     rpn, rpn_work = _cv(ctx, _RPN, seed, name='cv_rpn_stage')
-    stage_ckpt = osp.join(rpn_work, 'fold{fold}',
-                          f'epoch_{trained_epochs(ctx, _RPN)}.pth')
-    if key in _A3:
-        label, stem = _A3[key]
-        cv, work = _cv(ctx, f'{A3}/{stem}.py', seed,
-                       stage_checkpoint=stage_ckpt)
-        return Row(key, label, stem, [rpn, cv],
-                   osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
-    if key in _A3_ABS:
-        label, r1, abs_stem = _A3_ABS[key]
-        r1_cfg, abs_cfg = f'{A3}/{r1}.py', f'{A3}/{abs_stem}.py'
-        r1_ckpt = f'epoch_{trained_epochs(ctx, r1_cfg)}.pth'
-        # round 1 per seed in the table's folder (the RPN's: its stage)
-        r1_root = rpn_work if r1 == _A2['d'] else osp.join(
-            ctx.work_dir, f'{r1}_round1', f'seed_{seed}')
-        stages = [rpn]
-        for k in _folds(ctx):
-            r1_work = osp.join(r1_root, f'fold{k}')
-            if r1 != _A2['d']:  # a second stage: from this seed's RPN
-                stages.append(Stage(
-                    f'round1_fold{k}', ctx.launcher('tools/train.py') + [
-                        r1_cfg, '--fold', str(k), '--work-dir', r1_work,
-                        '--resume'
-                    ] + ctx.options(f'randomness.seed={seed}',
-                                    f'load_from={stage_ckpt.format(fold=k)}'),
-                    outputs=[osp.join(r1_work, 'last_checkpoint')],
-                    gpu_hours=round_hours(training_gpu_hours(
-                        'aggregated3d.py', config_epochs(r1_cfg),
-                        LUNA16_ITEMS_PER_EPOCH)),
-                    gpus=max(ctx.gpus, 1)))
-            regions = osp.join(r1_work, f'hard_regions_fold{k}.json')
-            stages.append(Stage(f'hard_regions_fold{k}', [
-                ctx.python, 'tools/analysis_tools/find_hard_regions.py',
-                r1_cfg, osp.join(r1_work, r1_ckpt), '--fold', str(k), '--out',
-                regions, '--overwrite', *_device(ctx)
-            ] + ctx.options(*_luna_root_options(ctx, r1_cfg)),
-                                outputs=[regions], gpus=min(ctx.gpus, 1)))
-        # round 2 from round 1 of the same fold, on its hard regions (the
-        # fold0 of these paths becomes each fold in luna16_cv)
-        regions = osp.join(r1_root, 'fold0', 'hard_regions_fold0.json')
-        cv, work = _cv(ctx, abs_cfg, seed, name='cv_abs',
-                       stage_checkpoint=osp.join(r1_root, 'fold{fold}',
-                                                 r1_ckpt),
-                       extra=[f'{k}={regions}'
-                              for k, _ in config_data_paths(abs_cfg)
-                              if k.startswith('train_dataloader.')
-                              and k.endswith('.hard_regions_file')])
-        return Row(key, label, abs_stem, stages + [cv],
-                   osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
-    mode = key.split('_', 1)[1]  # merged_intersection / merged_union
-    parts = [_a3d_table3(ctx, k, seed) for k in ('3dag_lm_abs', '3dag_abs')]
-    stages = [s for s in parts[0].stages]
-    stages += [s for s in parts[1].stages if s.name.startswith(('round1',
-                                                                'hard',
-                                                                'cv_abs'))]
+    return rpn, rpn_work, osp.join(rpn_work, 'fold{fold}',
+                                   f'epoch_{trained_epochs(ctx, _RPN)}.pth')
+
+
+def _a3d_abs_row(ctx, key, seed) -> Row:
+    """A † row: per fold round 1 (the RPN stage itself for Table II row f,
+    else a second stage from it in this seed's folder) and its hard
+    regions, then round 2 from them (``cv_abs``)."""
+    rpn, rpn_work, stage_ckpt = _rpn_stage(ctx, seed)
+    label, r1, abs_stem = _A3_ABS[key]
+    r1_cfg, abs_cfg = f'{A3}/{r1}.py', f'{A3}/{abs_stem}.py'
+    r1_ckpt = f'epoch_{trained_epochs(ctx, r1_cfg)}.pth'
+    # round 1 per seed in the table's folder (the RPN's: its stage)
+    r1_root = rpn_work if r1 == _A2['d'] else osp.join(
+        ctx.work_dir, f'{r1}_round1', f'seed_{seed}')
+    stages = [rpn]
+    for k in _folds(ctx):
+        r1_work = osp.join(r1_root, f'fold{k}')
+        if r1 != _A2['d']:  # a second stage: from this seed's RPN
+            stages.append(Stage(
+                f'round1_fold{k}', ctx.launcher('tools/train.py') + [
+                    r1_cfg, '--fold', str(k), '--work-dir', r1_work,
+                    '--resume'
+                ] + ctx.options(f'randomness.seed={seed}',
+                                f'load_from={stage_ckpt.format(fold=k)}'),
+                outputs=[osp.join(r1_work, 'last_checkpoint')],
+                gpu_hours=round_hours(training_gpu_hours(
+                    'aggregated3d.py', config_epochs(r1_cfg),
+                    LUNA16_ITEMS_PER_EPOCH)),
+                gpus=max(ctx.gpus, 1)))
+        regions = osp.join(r1_work, f'hard_regions_fold{k}.json')
+        stages.append(Stage(f'hard_regions_fold{k}', [
+            ctx.python, 'tools/analysis_tools/find_hard_regions.py',
+            r1_cfg, osp.join(r1_work, r1_ckpt), '--fold', str(k), '--out',
+            regions, '--overwrite', *_device(ctx)
+        ] + ctx.options(*_luna_root_options(ctx, r1_cfg)),
+                            outputs=[regions], gpus=min(ctx.gpus, 1)))
+    # round 2 from round 1 of the same fold, on its hard regions (the
+    # fold0 of these paths becomes each fold in luna16_cv)
+    regions = osp.join(r1_root, 'fold0', 'hard_regions_fold0.json')
+    cv, work = _cv(ctx, abs_cfg, seed, name='cv_abs',
+                   stage_checkpoint=osp.join(r1_root, 'fold{fold}', r1_ckpt),
+                   extra=[f'{k}={regions}'
+                          for k, _ in config_data_paths(abs_cfg)
+                          if k.startswith('train_dataloader.')
+                          and k.endswith('.hard_regions_file')])
+    return Row(key, label, abs_stem, stages + [cv],
+               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_merged_row(ctx, mode, seed) -> Row:
+    """A merged row: the pooled candidates of 3D-AG-LM† and 3D-AG†
+    (``merge_luna16_candidates.py --mode intersection|union``), scored on
+    the scans of the folds run."""
+    parts = [_a3d_abs_row(ctx, k, seed) for k in ('3dag_lm_abs', '3dag_abs')]
+    stages = list(parts[0].stages) + [
+        s for s in parts[1].stages
+        if s.name.startswith(('round1', 'hard', 'cv_abs'))]
     out = osp.join(ctx.work_dir, f'merged_{mode}', f'seed_{seed}')
-    cands = [osp.join(osp.dirname(p.metrics_file), '..', 'candidates.csv')
-             for p in parts]
+    cands = [osp.normpath(osp.join(osp.dirname(p.metrics_file), '..',
+                                   'candidates.csv')) for p in parts]
     luna = _luna(ctx)
     stages.append(Stage('merge', [
         ctx.python, 'tools/analysis_tools/merge_luna16_candidates.py',
-        *[osp.normpath(c) for c in cands], '--mode', mode, '--out',
-        osp.join(out, 'candidates.csv'), '--overwrite'
+        *cands, '--mode', mode, '--out', osp.join(out, 'candidates.csv'),
+        '--overwrite'
     ], outputs=[osp.join(out, 'candidates.csv')]))
     # the scans of the folds run (luna16_cv's pooled list), not all 888
-    scans = osp.normpath(osp.join(cands[0], '..', 'seriesuids.csv'))
+    scans = osp.join(osp.dirname(cands[0]), 'seriesuids.csv')
     stages.append(Stage('eval', [
         ctx.python, 'tools/analysis_tools/eval_luna16.py', '--candidates',
         osp.join(out, 'candidates.csv'), '--annotations',
         luna['annotations'], '--excluded', luna['excluded'], '--seriesuids',
         scans, '--out-dir', osp.join(out, 'luna16'), '--overwrite'
     ], outputs=[osp.join(out, 'luna16', 'metrics.json')]))
-    return Row(key, f'Merged ({mode}) 3D-AG-LM† and 3D-AG†', '', stages,
-               osp.join(out, 'luna16', 'metrics.json'), {}, seed)
+    return Row(f'merged_{mode}',
+               f'Merged ({mode.capitalize()}) 3D-AG-LM† and 3D-AG†',
+               f'aggregated3d-merged-{mode}', stages,
+               osp.join(out, 'luna16', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_table3(ctx, key, seed):
+    """Table III: the second stage of every row starts from Table II row d
+    (10 folds); the † rows add the ABS round (:func:`_a3d_abs_row`); the
+    merged rows pool two † rows' candidates (:func:`_a3d_merged_row`)."""
+    if key in _A3_ABS:
+        return _a3d_abs_row(ctx, key, seed)
+    if key.startswith('merged_'):
+        return _a3d_merged_row(ctx, key.split('_', 1)[1], seed)
+    rpn, _, stage_ckpt = _rpn_stage(ctx, seed)
+    label, stem = _A3[key]
+    cv, work = _cv(ctx, f'{A3}/{stem}.py', seed, stage_checkpoint=stage_ckpt)
+    return Row(key, label, stem, [rpn, cv],
+               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_table4(ctx, key, seed):
+    """Table IV: the single-model solutions; 3D-AG (Ours) is Table III's
+    3D-AG-LM† row (its 0.939; README), the others are quoted."""
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
+    return replace(_a3d_abs_row(ctx, '3dag_lm_abs', seed), key=key,
+                   label="3D-AG (Ours): Table III's 3D-AG-LM†")
+
+
+#: Fig. 4c: row -> the row of Tables II / III whose run it scores
+_A_TNP = {'rpn': ('Baseline RPN (Table II row f)', 'f'),
+          'merged_union': ('Merged (Union)', 'merged_union'),
+          '3dag': ('3D-AG (3D-AG†)', '3dag_abs'),
+          '3dag_lm': ('3D-AG-LM (3D-AG-LM†)', '3dag_lm_abs'),
+          'merged_intersection': ('Merged (Intersection)',
+                                  'merged_intersection')}
+
+
+def _a3d_tnp(ctx, key, seed):
+    """Fig. 4c: the TNP (true negative patients at the 0.95-sensitivity
+    threshold, ``eval_luna16``'s ``tnp``) of the rows the merged rows pool
+    and of the merged rows themselves, read from those rows' runs (the
+    same stages: nothing runs twice)."""
+    label, source = _A_TNP[key]
+    row = _a3d_table3(ctx, source, seed)
+    return replace(row, key=key, label=label,
+                   metric_map={'luna16/tnp': ('tnp/tnp', 1.)},
+                   paper_key=row.model + TNP_SUFFIX)
 
 
 #: Tables V and VI (DeepLesion as 3D): row -> (label, trained config, the
@@ -562,6 +629,10 @@ _BUILDERS = {
     }, FROC_RATES, False),
     'aggregated3d/table2': (_a3d_table2, luna16_map(), LUNA16_RATES, True),
     'aggregated3d/table3': (_a3d_table3, luna16_map(), LUNA16_RATES, True),
+    'aggregated3d/table4': (_a3d_table4, {'luna16/cpm': ('cpm', 1.)}, (),
+                            True),
+    'aggregated3d/tnp': (_a3d_tnp, {'luna16/tnp': ('tnp/tnp', 1.)}, (),
+                         True),
     'aggregated3d/table5-6': (_a3d_table5_6, _a3d_deeplesion_map(),
                               A3D_DEEPLESION_RATES, False),
     **LENS_BUILDERS,

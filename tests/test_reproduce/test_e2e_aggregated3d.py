@@ -205,8 +205,8 @@ def test_abs_and_merged_rows_use_their_own_round_one(tmp_path):
     (lm, ) = build_rows('aggregated3d/table3', ctx, ['3dag_lm'], [1])
     assert stage_id(lm.stages[0]) == stage_id(row.stages[0])
     assert lm.stages[0].name == 'cv_rpn_stage'
-    # the RPN row's round 1 is the RPN stage itself
-    (rpn_row, ) = build_rows('aggregated3d/table3', ctx, ['rpn_abs'], [1])
+    # Table II row f (the RPN†): its round 1 is the RPN stage itself
+    (rpn_row, ) = build_rows('aggregated3d/table2', ctx, ['f'], [1])
     assert not any(s.name.startswith('round1') for s in rpn_row.stages)
     assert stage_id(rpn_row.stages[0]) == stage_id(row.stages[0])
     (merged, ) = build_rows('aggregated3d/table3', ctx,
