@@ -12,9 +12,11 @@ whose bytes do not match its sidecar (bit rot, a partial copy, 4 KiB
 overwritten in the middle) is refused with :class:`ChecksumMismatchError`
 naming it, instead of loading with one tensor silently different. A
 checkpoint without a sidecar (copied without it, from elsewhere, or written
-before this existed) loads, with one warning line per file and process
-saying that it is unverified and how to make it verified
-(:func:`warn_unverified_checkpoint`).
+before this existed) is checked against the CRC-32 its zip archive records
+for each member (:func:`verify_zip_crcs`: bytes changed after saving are
+refused as corrupt, naming the member) and loads, with one warning line
+per file and process saying that it is unverified and how to make it
+verified (:func:`warn_unverified_checkpoint`).
 
 Rewriting a checkpoint under the same name first removes its sidecar, so
 that a kill between the two renames leaves "no sidecar" (unchecked), never
@@ -24,6 +26,8 @@ import hashlib
 import logging
 import os
 import os.path as osp
+import zipfile
+import zlib
 from typing import Optional, Set, Tuple
 
 from ..writing.atomic import atomic_write_text
@@ -31,8 +35,13 @@ from ..writing.atomic import atomic_write_text
 SIDECAR_SUFFIX = '.sha256'
 
 
-class ChecksumMismatchError(RuntimeError):
-    """A checkpoint's bytes differ from its recorded SHA-256."""
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read (empty, truncated, not one)."""
+
+
+class ChecksumMismatchError(CorruptCheckpointError):
+    """A checkpoint's bytes differ from its recorded SHA-256, or from the
+    CRC-32 its zip archive records for a member."""
 
 
 def sidecar_path(path: str) -> str:
@@ -94,8 +103,40 @@ def read_checksum(path: str) -> Optional[str]:
     return hexdigest
 
 
+def verify_zip_crcs(path: str) -> None:
+    """Check the CRC-32 that a zip checkpoint (torch's format since 1.6)
+    records for each member: changed bytes are found in milliseconds, also
+    without a sidecar. Files that are no zip archive are left to the
+    loader.
+
+    Args:
+        path (str): a checkpoint file.
+
+    Raises:
+        ChecksumMismatchError: a member's bytes differ from its CRC-32, or
+            its header is damaged; naming the file and the member.
+    """
+    if not zipfile.is_zipfile(path):
+        return
+    member = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                member = info.filename
+                with archive.open(info) as f:  # checks the CRC at the end
+                    while f.read(1 << 22):
+                        pass
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise ChecksumMismatchError(
+            f'{path}: corrupt checkpoint, member {member} of its zip '
+            f'archive fails its check ({err}): its bytes were changed after '
+            'saving (disk error, partial copy); use an older checkpoint or '
+            'copy it again') from err
+
+
 def verify_checkpoint_checksum(path: str) -> Optional[str]:
-    """Check ``path`` against its sidecar, if it has one.
+    """Check ``path`` against its sidecar, or when it has none, against
+    the CRCs of its zip archive (:func:`verify_zip_crcs`).
 
     Args:
         path (str): a checkpoint file.
@@ -104,10 +145,12 @@ def verify_checkpoint_checksum(path: str) -> Optional[str]:
         str | None: the verified digest, or None when there is no sidecar.
 
     Raises:
-        ChecksumMismatchError: the file's SHA-256 differs from the sidecar.
+        ChecksumMismatchError: the file's SHA-256 differs from the sidecar,
+            or (no sidecar) a zip member's bytes from its CRC.
     """
     expected = read_checksum(path)
     if expected is None:
+        verify_zip_crcs(path)
         return None
     actual = sha256_file(path)
     if actual != expected:
@@ -129,8 +172,9 @@ def unverified_message(path: str) -> str:
     """The warning for checkpoint ``path`` that has no sidecar."""
     name = osp.basename(path)
     return (f'{path}: no checksum file {osp.basename(sidecar_path(path))} '
-            'beside it: the checkpoint loads UNVERIFIED (a partial copy or '
-            'changed bytes would go unnoticed). To verify it, copy the '
+            'beside it: the checkpoint loads UNVERIFIED (only the CRCs of '
+            'its zip archive are checked: another file under its name '
+            'would go unnoticed). To verify it, copy the '
             f'{SIDECAR_SUFFIX} file written with it along; or, if you trust '
             f'this copy, record it: `sha256sum {name} > {name}'
             f'{SIDECAR_SUFFIX}` in its folder')

@@ -57,7 +57,8 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
                                         _load_checkpoint_to_model,
                                         load_state_dict)
 
-from .checksum import (verify_checkpoint_checksum,
+from .checksum import (CorruptCheckpointError,
+                       verify_checkpoint_checksum,
                        warn_unverified_checkpoint)
 from ..env_switch import env_switch_on
 
@@ -75,10 +76,6 @@ _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
                              r'unrecognized function|allowlisted|'
                              r'must be imported|is blocked|'
                              r'is not allowed in a checkpoint')
-
-
-class CorruptCheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read (empty, truncated, not one)."""
 
 
 class UntrustedCheckpointError(pickle.UnpicklingError):

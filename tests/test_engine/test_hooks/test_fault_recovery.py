@@ -10,8 +10,10 @@ the demo Faster R-CNN config is checked in
 """
 import glob
 import os
+import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,33 @@ def test_corrupted_checkpoint_refused(tmp_path):
     # mmengine's loader (tools/test.py, init_detector in infer_volume)
     with pytest.raises(ChecksumMismatchError, match='epoch_2.pth'):
         CheckpointLoader.load_checkpoint(str(ckpt), map_location='cpu')
+    assert find_resumable_checkpoint(str(work)) == str(work / 'epoch_1.pth')
+
+
+def test_corrupted_checkpoint_without_sidecar_refused(tmp_path):
+    """Issue 64 item 5: the same damage, with no checksum file beside the
+    checkpoint, is found by its zip CRCs before anything is unpickled:
+    refused as corrupt, naming the file and the member (never as a
+    diverged training); the resume falls back to the previous one."""
+    from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
+    work = tmp_path / 'work'
+    _train(work, epochs=2, max_keep_ckpts=2)
+    ckpt = work / 'epoch_2.pth'
+    Path(str(ckpt) + '.sha256').unlink()
+    with zipfile.ZipFile(ckpt) as archive:  # the largest tensor
+        member = max((i for i in archive.infolist() if '/data/' in
+                      i.filename), key=lambda i: i.file_size)
+    data = bytearray(ckpt.read_bytes())
+    start = member.header_offset + 30 + sum(struct.unpack(
+        '<HH', data[member.header_offset + 26:member.header_offset + 30]))
+    data[start:start + 16] = bytes(16)  # zeros: finite weights, same size
+    ckpt.write_bytes(bytes(data))
+    for load in (load_local_checkpoint, CheckpointLoader.load_checkpoint):
+        with pytest.raises(CorruptCheckpointError) as err:
+            load(str(ckpt), map_location='cpu')
+        assert str(err.value).startswith(
+            f'{ckpt}: corrupt checkpoint, member {member.filename} ')
+        assert 'diverged' not in str(err.value)
     assert find_resumable_checkpoint(str(work)) == str(work / 'epoch_1.pth')
 
 
