@@ -1,32 +1,99 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Options of ``tools/dataset_converters/*.py``.
+"""Options of ``tools/dataset_converters/convert_dataset.py``.
 
-This module builds parsers; the conversion itself
+This module builds the parser; the conversion itself
 (:mod:`mmlesion.datasets.converters`, run by
-:func:`mmlesion.datasets.converters.cli.run_mask_converter` /
-:func:`~mmlesion.datasets.converters.cli.run_cli`) is called by the tool
+:func:`mmlesion.datasets.converters.cli.run_cli`) is called by the tool
 after the options are parsed::
 
-    args = mask_converter_parser(__doc__, POSITIONALS, ...).parse_args(argv)
-    from mmlesion.datasets.converters.cli import run_mask_converter
-    return run_mask_converter(args, 'convert_lits', POSITIONALS)
+    args = converter_parser(__doc__).parse_args(argv)
+    from mmlesion.datasets.converters.cli import run_cli
+    return run_cli(args)
 
-The split options are ``None`` unless given: the library fills in its own
-defaults (:data:`~mmlesion.datasets.converters.common.DEFAULT_VAL_FRACTION`,
-:data:`~mmlesion.datasets.converters.common.DEFAULT_TEST_FRACTION`, by
-:func:`mmlesion.datasets.converters.cli.common_kwargs`), so building the
-parser imports nothing of ``mmlesion``.
+The split, label, lesion-type and window options are ``None`` unless
+given: the library fills in its own defaults (the preset's,
+:data:`~mmlesion.datasets.converters.common.DEFAULT_VAL_FRACTION`, ... by
+:func:`mmlesion.datasets.converters.cli.settings_from_args`), so building
+the parser imports nothing of ``mmlesion``.
 """
 import argparse
-from typing import Optional, Sequence
+from typing import Optional
 
 from .common_args import add_scan_check_arguments
 from .parser import tool_parser
 
 
-def add_common_args(parser: argparse.ArgumentParser,
-                    lesion_type: int = -1,
-                    window: Sequence[float] = (-1024, 3071)) -> None:
+#: The presets of ``mmlesion.datasets.converters.presets.PRESETS`` (here so
+#: that ``--help`` imports nothing of mmlesion; a test keeps them equal).
+PRESET_NAMES = ('folder', 'kits19', 'lits', 'nih_ln', 'luna16')
+
+
+def converter_parser(doc: str, preset: Optional[str] = None
+                     ) -> argparse.ArgumentParser:
+    """The parser of the dataset converter.
+
+    Args:
+        doc (str): the tool's docstring (its first paragraph describes it).
+        preset (str, optional): the default ``--preset`` (the old tool
+            names are this tool with a preset).
+
+    Returns:
+        argparse.ArgumentParser: the parser.
+    """
+    parser = tool_parser(doc)
+    parser.add_argument('scans', help='the scan folder (searched '
+                        'recursively: NIfTI, MetaImage, NRRD, DICOM series '
+                        'folders)')
+    parser.add_argument('masks', nargs='?', help='the label-mask folder '
+                        '(masks named as their scans, same grid)')
+    parser.add_argument('--preset', choices=PRESET_NAMES,
+                        default=preset or 'folder',
+                        help='a public release\'s layout, labels and '
+                        'defaults; folder: any dataset')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes converting scans')
+    group = parser.add_argument_group('labels')
+    group.add_argument('--boxes', '--annotations', dest='boxes',
+                       help='box CSV instead of masks (LUNA16: '
+                       'annotations.csv)')
+    group.add_argument('--box-format', choices=['world', 'recist', 'voxel'],
+                       default='world', help='world: seriesuid,coordX,'
+                       'coordY,coordZ,diameter_mm (mm, as LUNA16); recist: '
+                       'volume_id,coordX,coordY,coordZ,long_axis_mm,'
+                       'short_axis_mm; voxel: volume_id,x1,y1,z1,x2,y2,z2 '
+                       '(file voxels, inclusive)')
+    group.add_argument('--excluded', help='box CSV of findings that become '
+                       'ignored boxes (LUNA16: annotations_excluded.csv)')
+    group.add_argument('--seriesuids', help='LUNA16 seriesuids.csv: '
+                       'convert exactly these scans')
+    group.add_argument('--labels', type=int, nargs='+',
+                       help="mask values that make up the lesions (default: "
+                       "the preset's; folder: every non-zero voxel)")
+    group.add_argument('--instances', action='store_true',
+                       help='instance masks: one lesion per value, not per '
+                       'connected component')
+    group.add_argument('--connectivity', type=int, choices=[1, 2, 3],
+                       default=3, help='3D connectivity of the components '
+                       '(3 = 26-neighbours)')
+    group.add_argument('--min-voxels', type=int, default=1,
+                       help='drop components smaller than this')
+    group.add_argument('--dataset', default='custom',
+                       help='metainfo.dataset (preset folder)')
+    group.add_argument('--class-name', default='lesion',
+                       help='the class of the boxes (preset folder)')
+    group = parser.add_argument_group('patients and split')
+    group.add_argument('--patient-regex', help='patient id: the first group '
+                       '(or the group "patient") of this regex on the scan '
+                       'id (default: one patient per scan)')
+    group.add_argument('--patient-from-dicom', action='store_true',
+                       help='patient id: the DICOM PatientID')
+    group.add_argument('--split-file', help='CSV volume_id,split[,patient_id]'
+                       ' (train/val/test; empty split: by patient hash)')
+    add_common_args(parser)
+    return parser
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Output, overwrite, split, scan-check and 2D-export options."""
     add_scan_check_arguments(parser)
     parser.add_argument(
@@ -44,12 +111,13 @@ def add_common_args(parser: argparse.ArgumentParser,
         'nothing')
     parser.add_argument(
         '--val-fraction', type=float,
-        help='share of scans in the val split (stable hash of the scan id; '
+        help='share of patients in the val split (stable hash of the '
+        'patient id; '
         'default: the share LENS validates on, DEFAULT_VAL_FRACTION of '
         'mmlesion.datasets.converters.common)')
     parser.add_argument(
         '--test-fraction', type=float,
-        help='share of scans in the test split (default: '
+        help='share of patients in the test split (default: '
         'DEFAULT_TEST_FRACTION of mmlesion.datasets.converters.common)')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
@@ -82,51 +150,9 @@ def add_common_args(parser: argparse.ArgumentParser,
         'with the ignored findings in lens_extra_slices.json (LENS samples '
         'positives : negatives 2 : 1); 0 for none')
     group.add_argument(
-        '--lesion-type', type=int, default=lesion_type,
-        help='Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown)')
+        '--lesion-type', type=int,
+        help="Coarse_lesion_type of the rows (DeepLesion 1..8, -1 unknown; "
+        "default: the preset's)")
     group.add_argument(
-        '--window', type=float, nargs=2, default=list(window),
-        help='DICOM_windows column (low high HU)')
-
-
-def add_mask_args(parser: argparse.ArgumentParser,
-                  labels: Optional[Sequence[int]]) -> None:
-    """Label-map options of the KiTS19 / LiTS / NIH-LN converters."""
-    parser.add_argument(
-        '--labels', type=int, nargs='+',
-        default=None if labels is None else list(labels),
-        help='label values that make up the lesions' +
-        (' (default: every non-zero voxel)' if labels is None else ''))
-    parser.add_argument(
-        '--connectivity', type=int, choices=[1, 2, 3], default=3,
-        help='3D connectivity of the components (3 = 26-neighbours)')
-    parser.add_argument(
-        '--min-voxels', type=int, default=1,
-        help='drop components smaller than this')
-
-
-def mask_converter_parser(doc: str,
-                          positionals: Sequence[tuple],
-                          labels: Optional[Sequence[int]],
-                          lesion_type: int,
-                          window: Sequence[float]) -> argparse.ArgumentParser:
-    """The parser of a label-map converter (KiTS19, LiTS, NIH-LN).
-
-    Args:
-        doc (str): the tool's docstring (its first paragraph describes it).
-        positionals (sequence[tuple]): ``(name, help)`` of the positional
-            arguments, in the order the ``convert_*`` function takes them.
-        labels (sequence[int], optional): default lesion labels.
-        lesion_type (int): default ``Coarse_lesion_type`` of the 2D export.
-        window (sequence[float]): default ``DICOM_windows``.
-
-    Returns:
-        argparse.ArgumentParser: the parser (positionals, label-map options,
-        :func:`add_common_args`).
-    """
-    parser = tool_parser(doc)
-    for name, help_text in positionals:
-        parser.add_argument(name, help=help_text)
-    add_mask_args(parser, labels=labels)
-    add_common_args(parser, lesion_type=lesion_type, window=window)
-    return parser
+        '--window', type=float, nargs=2,
+        help="DICOM_windows column (low high HU; default: the preset's)")

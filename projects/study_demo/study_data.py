@@ -20,7 +20,7 @@ import json
 import os.path as osp
 from typing import Dict, Optional
 
-from mmlesion.datasets.converters import convert_luna16
+from mmlesion.datasets.converters import ConvertSettings, convert_dataset
 from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
 from mmlesion.datasets.demo.deeplesion_config import META_FILE
 from mmlesion.datasets.demo.volume_config import GROUND_TRUTH_FILE
@@ -151,10 +151,10 @@ def ensure_volume_study_data(root: str, preset: str = 'luna16vol',
                            settings):
         DemoVolumeGenerator(**settings).generate(root)
     if not osp.isfile(ann_file):
-        convert_luna16(
-            luna, osp.join(luna, 'annotations.csv'), ann_file,
+        convert_dataset(ConvertSettings(
+            luna, ann_file, 'luna16', boxes=osp.join(luna, 'annotations.csv'),
             excluded=osp.join(luna, 'annotations_excluded.csv'),
-            show_progress=False)
+            show_progress=False))
     return osp.join(luna, '')
 
 

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from mmlesion.datasets.converters import convert_luna16
+from mmlesion.datasets.converters import ConvertSettings, convert_dataset
 from mmlesion.datasets.volumes.dataset import volume_fold
 from mmlesion.datasets.demo.volumes import generate_demo_volumes
 from mmlesion.evaluation.functional.luna16 import read_candidates_csv
@@ -33,10 +33,10 @@ def demo(tmp_path_factory):
                           size_range=(64, 68), num_slices_range=(30, 34))
     luna = root / 'luna16'
     ann = str(luna / 'luna16.json')
-    convert_luna16(str(luna), str(luna / 'annotations.csv'), ann,
-                   excluded=str(luna / 'annotations_excluded.csv'),
-                   seriesuids=str(luna / 'seriesuids.csv'),
-                   show_progress=False)
+    convert_dataset(ConvertSettings(
+        str(luna), ann, 'luna16', boxes=str(luna / 'annotations.csv'),
+        excluded=str(luna / 'annotations_excluded.csv'),
+        seriesuids=str(luna / 'seriesuids.csv'), show_progress=False))
     vols = json.load(open(ann))['volumes']
     folds = sorted({volume_fold(dict(img_id=v['id']), 4, 'hash')
                     for v in vols})

@@ -6,8 +6,8 @@ scan; a user who wants to know whether an annotation file is right, or what
 a conversion would write, gets that answer here without reading a voxel
 and without writing a file:
 
-* :func:`plan_conversion` (every converter): the volumes and their
-  train / val / test split (the same stable hash as the conversion), the
+* :func:`plan_conversion` (every preset): the volumes and their
+  train / val / test split (the same as the conversion), the
   classes, the files that would be written and the existing ones a run
   would refuse to replace (without ``--overwrite``).
 * :func:`check_luna16_annotations` (LUNA16): ``annotations.csv`` and
@@ -17,9 +17,9 @@ and without writing a file:
   file, the row and the ``seriesuid``), and, where the scan folder holds
   scans, which listed scans have no ``<uid>.mhd``. The scans themselves are not
   needed.
-* The label-map converters (KiTS19, LiTS, NIH-LN) find their case pairs as
-  the conversion does (a scan without its label map, or the reverse, is an
-  error naming the file) and plan; the label maps are not read.
+* The other presets find their cases as the conversion does (a scan
+  without its label map, or the reverse, is an error naming the file) and
+  plan; no scan or label map is read.
 """
 import os.path as osp
 from collections import Counter
@@ -27,7 +27,6 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 
-from .common import assign_split
 from .deeplesion_export import EXTRA_SLICES_FILE
 from .luna16_files import find_luna16_scans, read_findings_by_series
 
@@ -38,24 +37,23 @@ SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 
 
 def plan_conversion(volume_ids: Iterable[str],
+                    splits: Iterable[int],
                     out_file: str,
                     dataset: str,
                     classes: Sequence[str],
                     export_dir: Optional[str] = None,
-                    val_fraction: float = 0.2,
-                    test_fraction: float = 0.0,
                     overwrite: bool = False,
                     **counts) -> dict:
     """What converting ``volume_ids`` would write (nothing is written).
 
     Args:
         volume_ids (Iterable[str]): the volumes a conversion would write.
+        splits (Iterable[int]): their splits (1 / 2 / 3, as the
+            conversion assigns them).
         out_file (str): the annotation JSON.
         dataset (str): ``metainfo.dataset``.
         classes (Sequence[str]): ``metainfo.classes``.
         export_dir (str, optional): the ``--export-2d`` folder.
-        val_fraction (float): share of volumes in the val split.
-        test_fraction (float): share of volumes in the test split.
         overwrite (bool): whether existing outputs would be replaced.
         **counts: more entries of the summary (e.g. ``nodules``).
 
@@ -67,9 +65,7 @@ def plan_conversion(volume_ids: Iterable[str],
         ``counts``.
     """
     ids = list(volume_ids)
-    splits = Counter(
-        SPLIT_NAMES[assign_split(v, val_fraction, test_fraction)]
-        for v in ids)
+    splits = Counter(SPLIT_NAMES[s] for s in splits)
     outputs = [out_file]
     if export_dir:
         outputs += [osp.join(export_dir, name) for name in EXPORT_FILES]

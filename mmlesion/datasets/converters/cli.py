@@ -1,64 +1,77 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What ``tools/dataset_converters/*.py`` do with their options.
+"""What ``tools/dataset_converters/convert_dataset.py`` does with its
+options.
 
 The options themselves are defined in :mod:`mmlesion_cli.converter_args`
-(importable without torch, for a fast ``--help``); a tool parses them
-first and then calls :func:`run_cli` or :func:`run_mask_converter` with
-the parsed namespace (the tool joins the two packages: neither imports the
-other).
+(importable without torch, for a fast ``--help``); the tool parses them
+first and then calls :func:`run_cli` with the parsed namespace (the tool
+joins the two packages: neither imports the other).
 """
 import argparse
 import json
+import os.path as osp
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from .check_only import format_plan
 from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import DeepLesionExporter
+from .presets import PRESETS
+from .scan_records import records_dir
 
 
 def build_exporter(args: argparse.Namespace
                    ) -> Optional[DeepLesionExporter]:
     """The 2D exporter the options ask for (None without --export-2d or
-    with --check-only)."""
-    if not args.export_2d or getattr(args, 'check_only', False):
+    with --check-only). The lesion type and window default to the
+    preset's; a resumed run writes into the export it began."""
+    if not args.export_2d or args.check_only:
         return None
+    preset = PRESETS[args.preset]
     return DeepLesionExporter(
         args.export_2d,
         num_slices=args.num_slices,
         interval_mm=args.interval_mm,
         key_lesions=args.key_lesions,
         min_diameter_mm=args.min_diameter_mm,
-        key_slices=getattr(args, 'key_slices', 'centre'),
+        key_slices=args.key_slices,
         export_unlabeled=args.export_unlabeled,
         negatives_per_key=args.negatives_per_key,
-        lesion_type=args.lesion_type,
-        dicom_window=tuple(args.window),
-        overwrite=args.overwrite)
+        lesion_type=(preset.lesion_type if args.lesion_type is None else
+                     args.lesion_type),
+        dicom_window=tuple(preset.window if args.window is None else
+                           args.window),
+        overwrite=args.overwrite or osp.isdir(records_dir(args.out)))
 
 
-def common_kwargs(args: argparse.Namespace) -> dict:
-    """Keyword arguments of the ``convert_*`` functions from the options.
+def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
+    """The converter's settings from the options.
 
-    A split option not given (``None``) takes the converters' default,
+    A split option not given (``None``) takes the converter's default,
     :data:`~.common.DEFAULT_VAL_FRACTION` /
     :data:`~.common.DEFAULT_TEST_FRACTION`.
     """
-    kwargs = dict(
-        exporter=build_exporter(args),
+    return ConvertSettings(
+        scans=args.scans, out_file=args.out, preset=args.preset,
+        masks=args.masks, boxes=args.boxes, box_format=args.box_format,
+        excluded=args.excluded, seriesuids=args.seriesuids,
+        labels=args.labels, instances=args.instances,
+        connectivity=args.connectivity, min_voxels=args.min_voxels,
+        dataset=args.dataset, class_name=args.class_name,
+        patient_regex=args.patient_regex,
+        patient_from_dicom=args.patient_from_dicom,
+        split_file=args.split_file,
         val_fraction=(DEFAULT_VAL_FRACTION if args.val_fraction is None else
                       args.val_fraction),
         test_fraction=(DEFAULT_TEST_FRACTION if args.test_fraction is None
                        else args.test_fraction),
-        overwrite=args.overwrite,
-        show_progress=True)
-    if getattr(args, 'check_only', False):
-        kwargs.update(check_only=True, export_dir=args.export_2d)
-    return kwargs
+        exporter=build_exporter(args), workers=args.workers,
+        overwrite=args.overwrite, check_only=args.check_only,
+        export_dir=args.export_2d)
 
 
-def run_cli(convert: Callable[[argparse.Namespace], dict],
-            args: argparse.Namespace) -> int:
+def run_cli(args: argparse.Namespace) -> int:
     """Run a conversion; print a JSON summary, or a one-line error.
 
     With ``--check-only`` the plan is printed too (:func:`format_plan`).
@@ -68,7 +81,7 @@ def run_cli(convert: Callable[[argparse.Namespace], dict],
         where ``--check-only`` finds outputs a run would refuse to replace).
     """
     try:
-        summary = convert(args)
+        summary = convert_dataset(settings_from_args(args))
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
@@ -76,31 +89,3 @@ def run_cli(convert: Callable[[argparse.Namespace], dict],
         print(format_plan(summary))
     print('summary json: ' + json.dumps(summary))
     return 1 if summary.get('would_refuse') else 0
-
-
-def run_mask_converter(args: argparse.Namespace, convert: str,
-                       positionals: Sequence[tuple]) -> int:
-    """Run a label-map converter (KiTS19, LiTS, NIH-LN) on parsed options.
-
-    The second half of such a tool, after
-    :func:`mmlesion_cli.converter_args.mask_converter_parser`.
-
-    Args:
-        args (argparse.Namespace): the parsed options.
-        convert (str): name of the ``convert_*`` function of
-            :mod:`mmlesion.datasets.converters`, called as
-            ``convert(*positionals, out_file, labels=..., connectivity=...,
-            min_voxels=..., **common)``.
-        positionals (sequence[tuple]): ``(name, help)`` of the positional
-            arguments, in the order ``convert`` takes them.
-
-    Returns:
-        int: exit status (see :func:`run_cli`).
-    """
-    from mmlesion.datasets import converters
-    convert_fn = getattr(converters, convert)
-    return run_cli(
-        lambda a: convert_fn(
-            *[getattr(a, name) for name, _ in positionals], a.out,
-            labels=a.labels, connectivity=a.connectivity,
-            min_voxels=a.min_voxels, **common_kwargs(a)), args)

@@ -1,31 +1,30 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What every dataset converter shares: splits, the conversion loop
-(progress bar, annotation file, optional 2D export), mask cases and the
-replica marker of the outputs."""
+"""What the dataset converter's steps share: the split by patient, mask
+cases and the replica marker of the outputs."""
+import csv
 import hashlib
+import io
+import logging
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
 
+from mmlesion.utils.input_files import read_csv_text
 from mmlesion.utils.writing.atomic import atomic_write_text
-from mmlesion.utils.reporting.progress import progress_bar
 from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     find_replica_marker, read_replica_marker,
                                     replica_sidecar)
-from ..volumes import (CTVolume, box_center_world, load_ct_volume,
-                       volume_entry, write_annotation_file)
-from ..volumes.annotation_file import refuse_existing
-from .deeplesion_export import DeepLesionExporter
+from ..volumes import CTVolume, box_center_world, load_ct_volume
 from .mask_boxes import check_label_map, mask_to_boxes_3d
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
 #: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one. (The converters' options take these when not
+#: ``test_fraction`` for one. (The converter's options take these when not
 #: given: ``cli.common_kwargs``.)
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.0
@@ -66,6 +65,74 @@ def assign_split(volume_id: str,
     if u < test_fraction + val_fraction:
         return 2
     return 1
+
+
+#: ``split`` values of a user's split file.
+SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3, '1': 1, '2': 2, '3': 3}
+
+
+def read_split_file(path: str) -> Dict[str, Tuple[Optional[int],
+                                                  Optional[str]]]:
+    """A user's split: ``volume_id -> (split, patient_id)``.
+
+    The CSV has a header with ``volume_id`` and ``split`` (``train``,
+    ``val``, ``test`` or 1 / 2 / 3; empty: by the patient's hash) and
+    optionally ``patient_id`` (empty: the volume id).
+
+    Raises:
+        ValueError: one line naming the file, the line and the field, or
+            one patient on two sides (:func:`check_patient_splits`).
+    """
+    rows = list(csv.reader(io.StringIO(read_csv_text(path, 'split'),
+                                       newline='')))
+    header = [h.strip() for h in rows[0]] if rows else []
+    if 'volume_id' not in header or 'split' not in header:
+        raise ValueError(f'{path} line 1: the header {header} needs the '
+                         "columns 'volume_id' and 'split'")
+    col = {name: header.index(name) for name in header}
+    out: Dict[str, Tuple[Optional[int], Optional[str]]] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(f.strip() for f in row):
+            continue
+        if len(row) != len(header):
+            raise ValueError(f'{path} line {line}: {len(row)} fields, the '
+                             f'header has {len(header)}')
+        vid, split = row[col['volume_id']].strip(), row[col['split']].strip()
+        if split and split.lower() not in SPLIT_CODES:
+            raise ValueError(f"{path} line {line}: field 'split': {split!r} "
+                             'is not train, val or test')
+        if vid in out:
+            raise ValueError(f"{path} line {line}: field 'volume_id': "
+                             f'{vid!r} is listed twice')
+        patient = row[col['patient_id']].strip() \
+            if 'patient_id' in col else ''
+        out[vid] = (SPLIT_CODES[split.lower()] if split else None,
+                    patient or None)
+    check_patient_splits(
+        [(p, v, s) for v, (s, p) in out.items() if p and s], path)
+    return out
+
+
+def check_patient_splits(rows: Iterable[Tuple[str, str, int]],
+                         where: str) -> None:
+    """Refuse one patient on two sides of the split.
+
+    Args:
+        rows (iterable[tuple]): ``(patient, volume_id, split)``.
+        where (str): the file named in the error.
+
+    Raises:
+        ValueError: naming the file, the patient and two of its scans.
+    """
+    first: Dict[str, Tuple[str, int]] = {}
+    names = {1: 'train', 2: 'val', 3: 'test'}
+    for patient, vid, split in rows:
+        other, other_split = first.setdefault(patient, (vid, split))
+        if other_split != split:
+            raise ValueError(
+                f'{where}: patient {patient!r} has scans in two splits '
+                f'({other} in {names[other_split]}, {vid} in '
+                f'{names[split]}): one patient must stay on one side')
 
 
 def relative_file(path: str, out_file: str) -> str:
@@ -152,92 +219,6 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
     return done
 
 
-def run_conversion(cases: Sequence,
-                   convert_case: Callable[[object], ConvertedVolume],
-                   out_file: str,
-                   dataset: str,
-                   classes: Sequence[str],
-                   exporter: Optional[DeepLesionExporter] = None,
-                   val_fraction: float = DEFAULT_VAL_FRACTION,
-                   test_fraction: float = DEFAULT_TEST_FRACTION,
-                   overwrite: bool = False,
-                   show_progress: bool = True,
-                   sources: Sequence[Optional[str]] = (),
-                   **metainfo) -> dict:
-    """Convert every case and write the common annotation file.
-
-    Args:
-        cases (sequence): whatever ``convert_case`` takes, one per scan.
-        convert_case (callable): case -> :class:`ConvertedVolume`.
-        out_file (str): the annotation JSON.
-        dataset (str): ``metainfo.dataset``.
-        classes (sequence[str]): ``metainfo.classes``.
-        exporter (DeepLesionExporter, optional): also write the 2D export.
-        val_fraction (float): share of scans in the val split. Defaults
-            to :data:`DEFAULT_VAL_FRACTION` (0.2, as LENS).
-        test_fraction (float): share of scans in the test split. Defaults
-            to 0.
-        overwrite (bool): replace an existing annotation file.
-        show_progress (bool): show an mmengine progress bar.
-        sources (sequence[str]): the inputs (data roots, CSVs): when one
-            lies in a release replica, the outputs get its marker
-            (:func:`mark_replica_outputs`).
-        **metainfo: more ``metainfo`` keys.
-
-    Returns:
-        dict: ``volumes``, ``lesions``, ``ignored`` counts and the paths.
-    """
-    refuse_existing(out_file, overwrite)
-    entries = []
-    num_lesions = num_ignored = 0
-    bar = None
-    if show_progress and len(cases):
-        bar = progress_bar(len(cases), label='converting')
-    for case in cases:
-        conv = convert_case(case)
-        annotations = [{
-            k: v
-            for k, v in les.items() if k not in ('slice_boxes', )
-        } for les in conv.lesions]
-        split = assign_split(conv.volume_id, val_fraction, test_fraction)
-        entries.append(
-            volume_entry(
-                conv.volume,
-                conv.volume_id,
-                conv.file,
-                annotations,
-                split=split,
-                **conv.extra))
-        num_lesions += sum(not a['ignore'] for a in annotations)
-        num_ignored += sum(a['ignore'] for a in annotations)
-        if exporter is not None:
-            exporter.add_volume(conv.volume, conv.volume_id, conv.lesions,
-                                split)
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        print()
-    write_annotation_file(
-        out_file, dataset, classes, entries, overwrite=overwrite, **metainfo)
-    summary = dict(
-        volumes=len(entries),
-        lesions=num_lesions,
-        ignored=num_ignored,
-        ann_file=out_file)
-    if exporter is not None:
-        summary['dl_info'] = exporter.write()
-        summary['key_slice_rows'] = len(exporter.rows)
-        summary['pngs'] = exporter.num_pngs
-    markers = mark_replica_outputs(
-        sources, files=[out_file],
-        folders=[exporter.out_dir] if exporter is not None else [],
-        made_by=f'the {dataset} converter')
-    if markers:  # written (a replica) or removed (real data now)
-        summary['replica_markers'] = markers
-    print_log(f'{dataset}: {summary}', logger='current')
-    return summary
-
-
 def convert_mask_case(image_path: str,
                       mask_path: str,
                       out_file: str,
@@ -245,7 +226,8 @@ def convert_mask_case(image_path: str,
                       labels: Optional[Iterable[int]],
                       connectivity: int = 3,
                       min_voxels: int = 1,
-                      class_label: int = 0) -> ConvertedVolume:
+                      class_label: int = 0,
+                      instances: bool = False) -> ConvertedVolume:
     """A scan and its label map -> one lesion per component of ``labels``.
 
     Both files are read with :func:`load_ct_volume` (same canonical
@@ -263,6 +245,8 @@ def convert_mask_case(image_path: str,
         connectivity (int): see :func:`mask_to_boxes_3d`.
         min_voxels (int): smaller components are dropped.
         class_label (int): ``label`` of the lesions.
+        instances (bool): an instance map: each value of ``labels`` (or
+            each non-zero value) is one lesion, not each component.
 
     Returns:
         ConvertedVolume: with ``slice_boxes`` for the 2D export.
@@ -289,8 +273,15 @@ def convert_mask_case(image_path: str,
     lesions = []
     mask = seg.array != 0 if labels is None else np.isin(
         seg.array, list(labels))
+    if not mask.any():
+        print_log(f'{mask_path}: empty mask (no voxel of the labels '
+                  f"{'non-zero' if labels is None else list(labels)}); its "
+                  'scan is kept without lesions', logger='current',
+                  level=logging.WARNING)
+    if instances:
+        mask = np.where(mask & (seg.array > 0), seg.array, 0)
     for comp in mask_to_boxes_3d(mask, volume.spacing_zyx, connectivity,
-                                 min_voxels):
+                                 min_voxels, instances):
         lesions.append(
             dict(
                 bbox=comp['bbox'],

@@ -49,6 +49,7 @@ in ``data/README.md``):
   any key slice (no lesion) has no DL_info row, so its slices cannot be
   listed (the dataset knows series only through their rows).
 """
+import copy
 import hashlib
 import json
 import math
@@ -193,7 +194,8 @@ class DeepLesionExporter:
                    volume: CTVolume,
                    volume_id: str,
                    lesions: List[dict],
-                   split: int = 1) -> str:
+                   split: int = 1,
+                   patient: Optional[int] = None) -> str:
         """Write the slices of one volume and collect its rows.
 
         Args:
@@ -204,11 +206,14 @@ class DeepLesionExporter:
                 ``slice_boxes`` (z -> 2D box, default: the 3D box's extent
                 on each slice it covers) and ``lesion_type``.
             split (int): ``Train_Val_Test`` (1 train, 2 val, 3 test).
+            patient (int, optional): the 1-based patient number of the
+                series (default: the next one; a worker of a process pool
+                exporting one volume of many passes its place).
 
         Returns:
             str: the series folder name.
         """
-        patient = len(self.series) + 1
+        patient = patient or len(self.series) + 1
         name = f'{patient:06d}_01_01'
         depth, height, width = volume.shape_zyx
         sz, sy, sx = volume.spacing_zyx
@@ -274,6 +279,25 @@ class DeepLesionExporter:
                 negative_slices=[z + 1 for z in sorted(negatives)],
                 num_slices_written=len(written)))
         return name
+
+    def parts(self) -> dict:
+        """What :meth:`add_volume` collected (to merge elsewhere)."""
+        return dict(rows=self.rows, series=self.series,
+                    extra_slices=self.extra_slices, num_pngs=self.num_pngs)
+
+    def empty_copy(self) -> 'DeepLesionExporter':
+        """The same settings, nothing collected (one volume's export)."""
+        part = copy.copy(self)
+        part.rows, part.series, part.extra_slices, part.num_pngs = \
+            [], [], [], 0
+        return part
+
+    def merge(self, parts: dict) -> None:
+        """Append the :meth:`parts` of another exporter."""
+        self.rows += parts['rows']
+        self.series += parts['series']
+        self.extra_slices += parts['extra_slices']
+        self.num_pngs += parts['num_pngs']
 
     def _negative_slices(self, volume_id: str, depth: int, keys: set,
                          slice_boxes: List[SliceBoxes]) -> set:

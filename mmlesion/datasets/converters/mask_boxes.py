@@ -59,8 +59,10 @@ def check_label_map(path: str, array: np.ndarray) -> None:
 def mask_to_boxes_3d(mask: np.ndarray,
                      spacing_zyx: Sequence[float],
                      connectivity: int = 3,
-                     min_voxels: int = 1) -> List[dict]:
-    """One 3D box per connected component of a binary (z, y, x) mask.
+                     min_voxels: int = 1,
+                     instances: bool = False) -> List[dict]:
+    """One 3D box per connected component of a binary (z, y, x) mask, or
+    per label value of an instance mask.
 
     Components come from ``scipy.ndimage.label`` with
     ``generate_binary_structure(3, connectivity)`` (1: faces, 2: + edges,
@@ -73,6 +75,9 @@ def mask_to_boxes_3d(mask: np.ndarray,
         spacing_zyx (sequence[float]): voxel size (mm), for the diameter.
         connectivity (int): 1, 2 or 3. Defaults to 3.
         min_voxels (int): smaller components are dropped. Defaults to 1.
+        instances (bool): ``mask`` is an instance map (0 background, each
+            other value one lesion, however many pieces it has): one box per
+            value, no component labelling.
 
     Returns:
         list[dict]: sorted by the component's first voxel (z, y, x):
@@ -88,6 +93,7 @@ def mask_to_boxes_3d(mask: np.ndarray,
         raise ValueError(f'connectivity must be 1, 2 or 3, got '
                          f'{connectivity}')
     structure = ndimage.generate_binary_structure(3, connectivity)
+    values = mask
     mask = mask != 0
     # label only the bounding box of the foreground (a tumour is a tiny
     # part of a 512 x 512 x 800 scan)
@@ -99,7 +105,11 @@ def mask_to_boxes_3d(mask: np.ndarray,
             return []
         ranges.append((int(hit[0]), int(hit[-1]) + 1))
     crop = tuple(slice(lo, hi) for lo, hi in ranges)
-    labels, num = ndimage.label(mask[crop], structure=structure)
+    if instances:
+        labels = np.asarray(values[crop], dtype=np.int64)
+        num = int(labels.max())
+    else:
+        labels, num = ndimage.label(mask[crop], structure=structure)
     off_z, off_y, off_x = (lo for lo, _ in ranges)
     counts = np.bincount(labels.ravel(), minlength=num + 1)
     voxel_mm3 = float(np.prod(spacing_zyx))

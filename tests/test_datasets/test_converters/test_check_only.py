@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from mmlesion.datasets.converters.check_only import plan_conversion
-from mmlesion.datasets.converters.segmentation_datasets import \
-    lesion_class_name
+from mmlesion.datasets.converters.common import assign_split
+from mmlesion.datasets.converters.presets import PRESETS
 from tests.helpers.tool_modules import load_tool
 from mmlesion.testing.volume_files import write_volume
 
@@ -112,11 +112,15 @@ def test_check_only_reports_existing_outputs(luna_csvs, tmp_path, capsys):
 
 def test_plan_splits_follow_the_conversion():
     ids = [f'scan-{i}' for i in range(50)]
-    plan = plan_conversion(ids, 'x.json', 'lits', ['liver tumour'],
-                           val_fraction=0.2, test_fraction=0.1)
+    plan = plan_conversion(ids, [assign_split(i, 0.2, 0.1) for i in ids],
+                           'x.json', 'lits', ['liver tumour'])
     assert plan['volumes'] == 50 and sum(plan['splits'].values()) == 50
     assert all(plan['splits'][k] > 0 for k in ('train', 'val', 'test'))
     assert plan['existing'] == [] and not plan['would_refuse']
+
+
+def lesion_class_name(preset, labels):
+    return PRESETS[preset].class_names(labels, 'lesion')[0]
 
 
 def test_lesion_class_name_follows_the_labels():
@@ -126,6 +130,7 @@ def test_lesion_class_name_follows_the_labels():
     assert lesion_class_name('lits', None) == 'liver + liver tumour'
     assert lesion_class_name('kits19', [2]) == 'kidney tumour'
     assert lesion_class_name('nih_ln', None) == 'lymph node'
+    assert lesion_class_name('folder', [3]) == 'lesion'
     with pytest.raises(ValueError, match=r"'labels': \[3\]"):
         lesion_class_name('lits', [2, 3])
 

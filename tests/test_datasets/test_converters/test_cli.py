@@ -1,18 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``mmlesion.datasets.converters.cli``: a label-map converter run on the
-options that ``mmlesion_cli.converter_args`` parsed."""
+"""``mmlesion.datasets.converters.cli``: the converter run on the options
+that ``mmlesion_cli.converter_args`` parsed, through a preset's old tool
+name and through the general tool."""
 import json
 
 import numpy as np
 
-from mmlesion.datasets.converters import (LunaFinding, find_luna16_scans,
-                                          read_findings_by_series)
-from mmlesion.datasets.converters import luna16, luna16_files
-from mmlesion.datasets.converters.cli import run_mask_converter
 from mmlesion.testing.volume_files import write_volume
-from mmlesion_cli.converter_args import mask_converter_parser
-
-POSITIONALS = [('root', 'KiTS19 data folder')]
+from tests.helpers.tool_modules import load_tool
 
 
 def _kits_case(root, i):
@@ -29,23 +24,19 @@ def test_parse_then_run(tmp_path, capsys):
     for i in (0, 1):
         _kits_case(root, i)
     out = tmp_path / 'kits.json'
-    parser = mask_converter_parser('KiTS19.', POSITIONALS, labels=(2, ),
-                                   lesion_type=6, window=(-79, 304))
-    args = parser.parse_args([str(root), '--out', str(out), '--check-only'])
-    assert run_mask_converter(args, 'convert_kits19', POSITIONALS) == 0
+    main = load_tool('dataset_converters/kits19.py').main
+    assert main([str(root), '--out', str(out), '--check-only']) == 0
     printed = capsys.readouterr().out
     assert 'check only' in printed and not out.exists()
-    args = parser.parse_args([str(root), '--out', str(out)])
-    assert run_mask_converter(args, 'convert_kits19', POSITIONALS) == 0
+    assert main([str(root), '--out', str(out)]) == 0
     summary = json.loads(capsys.readouterr().out.split('summary json: ')[1])
     assert summary['volumes'] == 2 and summary['lesions'] == 2
     assert len(json.load(open(out))['volumes']) == 2
     # existing output without --overwrite: exit status 1, one-line error
-    assert run_mask_converter(args, 'convert_kits19', POSITIONALS) == 1
+    assert main([str(root), '--out', str(out)]) == 1
     assert capsys.readouterr().err.startswith('error: ')
-
-
-def test_old_import_paths():
-    assert luna16.LunaFinding is luna16_files.LunaFinding is LunaFinding
-    assert luna16.find_luna16_scans is find_luna16_scans
-    assert luna16.read_findings_by_series is read_findings_by_series
+    # the same through the general tool
+    again = tmp_path / 'again.json'
+    assert load_tool('dataset_converters/convert_dataset.py').main(
+        ['--preset', 'kits19', str(root), '--out', str(again)]) == 0
+    assert again.read_text() == out.read_text()

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from mmlesion.datasets.converters import (convert_kits19, convert_lits,
-                                          convert_luna16)
+from mmlesion.datasets.converters import ConvertSettings, convert_dataset
 from mmlesion.datasets.demo.volumes import (GROUND_TRUTH_FILE,
                                             generate_demo_volumes)
 
@@ -36,13 +35,10 @@ def test_luna16_boxes_on_planted_nodules(demo, tmp_path):
     root, gt = demo
     luna = root / 'luna16'
     out = str(tmp_path / 'luna.json')
-    convert_luna16(
-        str(luna),
-        str(luna / 'annotations.csv'),
-        out,
+    convert_dataset(ConvertSettings(
+        str(luna), out, 'luna16', boxes=str(luna / 'annotations.csv'),
         excluded=str(luna / 'annotations_excluded.csv'),
-        seriesuids=str(luna / 'seriesuids.csv'),
-        show_progress=False)
+        seriesuids=str(luna / 'seriesuids.csv'), show_progress=False))
     data = json.load(open(out))
     scans = _gt_scans(gt, 'luna16')
     assert len(data['volumes']) == len(scans) == 2
@@ -76,8 +72,9 @@ def test_luna16_boxes_on_planted_nodules(demo, tmp_path):
 def test_mask_boxes_on_planted_tumours(demo, tmp_path, dataset):
     root, gt = demo
     out = str(tmp_path / f'{dataset}.json')
-    convert = convert_kits19 if dataset == 'kits' else convert_lits
-    convert(str(root / dataset), out, show_progress=False)
+    convert_dataset(ConvertSettings(
+        str(root / dataset), out, 'kits19' if dataset == 'kits' else 'lits',
+        show_progress=False))
     data = json.load(open(out))
     vol = data['volumes'][0]
     ref = next(iter(_gt_scans(gt, dataset).values()))

@@ -145,16 +145,14 @@ def test_convert_luna16_with_2d_export(luna_root, tmp_path, capsys):
 def test_nodule_outside_scan(luna_root, tmp_path):
     _write_csv(luna_root / 'annotations.csv', [[UID_A, 500.0, -50.0, -270.0,
                                                 6.0]])
-    from mmlesion.datasets.converters import convert_luna16
+    from mmlesion.datasets.converters import ConvertSettings, convert_dataset
     with pytest.raises(ValueError,
                        match=r'annotations.csv: finding 1 \(series .*111, '
                        r'coordX/Y/Z \(500.0, -50.0, -270.0\)\): lies '
                        r'outside the scan'):
-        convert_luna16(
-            str(luna_root),
-            str(luna_root / 'annotations.csv'),
-            str(tmp_path / 'x.json'),
-            show_progress=False)
+        convert_dataset(ConvertSettings(
+            str(luna_root), str(tmp_path / 'x.json'), 'luna16',
+            boxes=str(luna_root / 'annotations.csv'), show_progress=False))
 
 
 def test_luna16_export_ignores_excluded_findings(luna_root, tmp_path,

@@ -10,7 +10,7 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmlesion.datasets import DeepLesionDataset
-from mmlesion.datasets.converters import convert_kits19
+from mmlesion.datasets.converters import ConvertSettings, convert_dataset
 from mmlesion.testing.volume_files import write_dicom_series, write_volume
 
 TOOLS = Path(__file__).resolve().parents[3] / 'tools' / 'dataset_converters'
@@ -145,4 +145,5 @@ def test_nih_ln(tmp_path, capsys):
 
 def test_kits19_without_cases(tmp_path):
     with pytest.raises(FileNotFoundError, match='no KiTS19 case_'):
-        convert_kits19(str(tmp_path), str(tmp_path / 'x.json'))
+        convert_dataset(
+            ConvertSettings(str(tmp_path), str(tmp_path / 'x.json'), 'kits19'))
