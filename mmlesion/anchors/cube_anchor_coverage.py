@@ -18,7 +18,7 @@ convention of :mod:`mmlesion.anchors.anchor_coverage`).
 import csv
 import math
 from functools import reduce
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -122,3 +122,53 @@ def cube_anchor_coverage(diameters: Sequence[float],
             diameter=[round(float(v), 4) for v in d],
             centred_iou=[round(float(v), 4) for v in centred],
             frac_positions=[round(float(v), 4) for v in frac]))
+
+
+def optimise_cube_sizes(diameters: Sequence[float],
+                        strides: Sequence[int],
+                        sizes: Sequence[Sequence[float]],
+                        seed: int = 0) -> Tuple[Tuple[Tuple[float, ...],
+                                                      ...], float]:
+    """Cube anchor sizes fitted to lesions by differential evolution.
+
+    The search of :class:`~.de_anchor_optimizer.DEAnchorOptimizer` for
+    cubes: the number of sizes per level is kept, each searched between
+    0.75 and 3 times its level's stride, minimising the focal objective
+    of the best centred IoU (``min(d, a)^3 / max(d, a)^3``) over the
+    lesions.
+
+    Args:
+        diameters (Sequence[float]): lesion diameters (voxels).
+        strides (Sequence[int]): level strides.
+        sizes (Sequence[Sequence[float]]): the starting sizes per level
+            (their count per level is kept).
+        seed (int): seed of the search.
+
+    Returns:
+        tuple: the sizes per level (each sorted, 2 decimals) and their mean
+        best centred IoU.
+    """
+    from scipy.optimize import differential_evolution
+
+    from .anchor_iou import objective_from_iou
+    d = np.asarray(diameters, np.float64).reshape(-1, 1)
+    if not len(d):
+        raise ValueError('optimise_cube_sizes: no lesions')
+    counts = [len(level) for level in sizes]
+    bounds = [(0.75 * s, 3. * s) for s, n in zip(strides, counts)
+              for _ in range(n)]
+
+    def best_iou(a):
+        a = np.asarray(a, np.float64).reshape(1, -1)
+        return (np.minimum(d, a)**3 / np.maximum(d, a)**3).max(1)
+
+    result = differential_evolution(
+        lambda a: objective_from_iou(best_iou(a), 'focal'), bounds,
+        rng=seed, tol=0.01, maxiter=300, polish=False)
+    out, k = [], 0
+    for n in counts:
+        out.append(tuple(sorted(round(float(v), 2)
+                                for v in result.x[k:k + n])))
+        k += n
+    flat = [v for level in out for v in level]
+    return tuple(out), round(float(best_iou(flat).mean()), 4)

@@ -1,0 +1,373 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Plan a detector for a dataset from its fingerprint, each choice with its
+reason (:func:`plan_dataset`; :mod:`.plan_config` writes the config).
+
+The rules (``docs/your_own_data.md`` compares them with nnDetection's):
+
+* **Detector.** 3D-AG (3D Aggregated Faster R-CNN) when the median slice
+  thickness is at most :data:`MAX_3D_SLICE_MM` (its cube anchors want
+  near-isotropic voxels, so thicker slices would be interpolated more than
+  2.5-fold), the training split has at least :data:`MIN_3D_SCANS` scans (it
+  trains from scratch) and the 95th percentile lesion diameter is at most
+  :data:`MAX_3D_LESION_MM` (the 3D-AG configs' sliding windows see lesions
+  whole up to 48 mm); else a 2.5D slice detector (Faster R-CNN R50-FPN with
+  ImageNet weights, every key slice a sample), which the 2D export of the
+  converter feeds.
+* **Spacing.** 2.5D: the median in-plane spacing (as nnDetection's median
+  spacing); the slice interval is 2 mm (DeepLesion's, the 2.5D configs')
+  or the median slice thickness where thicker (slices are not invented).
+  3D: isotropic at the median in-plane spacing, at least 1 mm (3D-AG's).
+* **HU window.** The 0.5-99.5th percentiles of the voxels inside lesions
+  (nnU-Net's clip points), widened by half their range on each side so the
+  tissue around the lesions keeps contrast, at least 400 HU wide.
+* **Slices (2.5D).** 9 (the 3DCE / MULAN slice groups) when the median
+  lesion spans more than 3 slices and the 2D export holds the context, else
+  3.
+* **Crop and batch.** Within the GPU memory budget, estimated from
+  :data:`MEASURED_MEMORY` (one measured row per family, scaled linearly in
+  pixels or voxels and batch: an estimate), keeping :data:`MEMORY_MARGIN`
+  free. 3D: the crop starts at the median scan size (at most 160 voxels per
+  axis, multiples of 16) and loses 16 voxels on its largest axis until a
+  batch of 2 fits, never below twice the 95th percentile lesion diameter.
+* **Anchors.** Differential evolution (:class:`DEAnchorOptimizer`, Zlocha
+  et al.) on the training boxes, keeping the base config's strides and its
+  number of ratios and scales (2.5D); cube sizes per level fitted the same
+  way for 3D (:func:`~.cube_anchor_coverage.optimise_cube_sizes`).
+* **Schedule.** The base schedule's number of iterations (ElixirNet's 1x on
+  DeepLesion, 3D-AG's 50 epochs on LUNA16) in epochs of this dataset at the
+  planned batch, between the base's epochs and :data:`MAX_EPOCHS`; the
+  learning rate scaled linearly with the batch (Goyal et al.).
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+from mmlesion.datasets.volumes.fingerprint import DatasetFingerprint
+from .anchor_config import AnchorConfig
+from .cube_anchor_coverage import optimise_cube_sizes
+from .de_anchor_optimizer import DEAnchorOptimizer
+
+MAX_3D_SLICE_MM = 2.5
+MIN_3D_SCANS = 100
+MAX_3D_LESION_MM = 48.
+MAX_EPOCHS = 100
+#: Share of the GPU memory budget kept free (allocator, CUDA context).
+MEMORY_MARGIN = .2
+#: Base configs (relative to the repository's ``configs/``).
+BASES = {
+    3: 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py',
+    9: 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-9slice.py',
+    '3d': 'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py',
+}
+#: Base anchors: the 2.5D configs' RPN (strides 4..64, scales 2-12 x the
+#: stride, ratios 0.5 / 1 / 2), 3D-AG's LUNA16 cubes (voxels).
+BASE_ANCHORS_2D = AnchorConfig((4, 8, 16, 32, 64), (4., 8., 16., 32., 64.),
+                               (.5, 1., 2.), (2., 3., 4., 6., 12.))
+BASE_CUBES = dict(strides=(4, 8, 16), sizes=((4, 6), (8, 12), (16, 24)))
+#: Base schedules: iterations of the base run, its epochs, batch and lr.
+#: 2.5D: ElixirNet 1x, 12 epochs of DeepLesion's 22,919 training lesions
+#: (about one key slice each) at 4 x 2 images; 3D: 50 epochs of LUNA16's
+#: 799 training scans of a fold x 6 crops at 4 x 2.
+BASE_SCHEDULES = {
+    '2.5d': dict(iters=12 * 22919 // 8, epochs=12, batch=8, lr=.02),
+    '3d': dict(iters=50 * 799 * 6 // 8, epochs=50, batch=8, lr=.01),
+}
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """A measured training memory figure (module doc)."""
+    family: str
+    batch: int
+    size: float
+    gib: float
+    source: str
+
+
+MEASURED_MEMORY = (
+    MemoryRow('2.5d', 2, 1333 * 800, 4.0,
+              "mmdet's Faster R-CNN R50-FPN 1x, 2 images of up to 1333 x 800 "
+              "per GPU: 4.0 GB (mmdet's configs/faster_rcnn/metafile.yml, "
+              'V100)'),
+    MemoryRow('3d', 1, 128**3, 2012 / 1024,
+              '3D-AG (RPN + FPRN) training step on a 128^3 crop, batch 1: '
+              '2012 MB (docs/benchmarks.md, benchmark_aggregated3d.py, one '
+              'H100)'),
+)
+
+
+def estimate_memory_gib(family: str, batch: int, size: float,
+                        factor: float = 1.) -> float:
+    """Training memory (GiB) of ``batch`` samples of ``size`` pixels (2.5D)
+    or voxels (3D), scaled linearly from :data:`MEASURED_MEMORY` (an
+    estimate); ``factor`` for a heavier input (9 slices: 3 groups)."""
+    row = next(r for r in MEASURED_MEMORY if r.family == family)
+    return row.gib * factor * batch * size / (row.batch * row.size)
+
+
+@dataclass
+class Choice:
+    """One planned value: the config variable, its value and why."""
+    name: str
+    value: Any
+    reason: str
+
+
+@dataclass
+class PlanSettings:
+    """What :func:`plan_dataset` plans from.
+
+    Args:
+        fingerprint (DatasetFingerprint): the dataset's fingerprint.
+        gpu_mem_gb (float): GPU memory for training (GiB).
+        boxes_2d (np.ndarray, optional): ``(N, 2)`` widths / heights in mm
+            of the training key-slice boxes of the 2D export (the 2.5D
+            anchors; default: the fingerprint's lesion extents).
+        train_images (int, optional): training key slices of the 2D export
+            (the 2.5D schedule; default: the training lesions).
+        context_mm (float, optional): slab half-extent the 2D export holds
+            around its key slices (default: enough for 9 slices).
+        family (str, optional): ``'2.5d'`` or ``'3d'`` instead of the rule.
+        seed (int): seed of the anchor search.
+    """
+    fingerprint: DatasetFingerprint
+    gpu_mem_gb: float
+    boxes_2d: Optional[np.ndarray] = None
+    train_images: Optional[int] = None
+    context_mm: Optional[float] = None
+    family: Optional[str] = None
+    seed: int = 0
+
+
+@dataclass
+class DatasetPlan:
+    """The planned values (:class:`Choice` each, in config order)."""
+    family: str
+    base: str
+    choices: List[Choice] = field(default_factory=list)
+
+    def value(self, name: str) -> Any:
+        """The value of the choice ``name``."""
+        return next(c.value for c in self.choices if c.name == name)
+
+
+@dataclass
+class ExportFacts:
+    """What the planner reads of the converter's 2D export
+    (:func:`read_export_facts`)."""
+    boxes_2d: np.ndarray
+    train_images: int
+    context_mm: float
+    has_val: bool
+
+
+def read_export_facts(dl_info: str) -> ExportFacts:
+    """The training boxes (mm), training key slices, the slab half-extent
+    held around key slices (the median over rows of the slices written on
+    the nearer side, less the one kept for interpolation) and whether there
+    is a val split, from the 2D export's ``DL_info.csv``."""
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
+    rows = parse_dl_info(dl_info, duplicate_rows='drop')
+    train = [r for r in rows if r.split == 1]
+    if not train:
+        raise ValueError(f'{dl_info}: no training row (Train_Val_Test 1)')
+    wh = np.asarray([((r.bbox[2] - r.bbox[0]) * r.spacing[0],
+                      (r.bbox[3] - r.bbox[1]) * r.spacing[1]) for r in train])
+    context = np.median([
+        (min(r.key_slice_index - r.slice_range[0],
+             r.slice_range[1] - r.key_slice_index) - 1) * r.spacing[2]
+        for r in rows])
+    return ExportFacts(wh, len({r.file_name for r in train}),
+                       float(max(context, 0.)), any(r.split == 2
+                                                    for r in rows))
+
+
+def _round(v: float, step: float) -> float:
+    return round(round(v / step) * step, 4)
+
+
+def _rounded(cfg: dict) -> dict:
+    """An anchor generator config with its ratios and scales at 4 decimals
+    (what the config shows)."""
+    return dict(cfg, ratios=[round(r, 4) for r in cfg['ratios']],
+                scales=[round(s, 4) for s in cfg['scales']])
+
+
+def _family(fp: DatasetFingerprint, forced: Optional[str]) -> Choice:
+    train = fp.splits.get('train')
+    if train is None or not train.num_lesions:
+        raise ValueError(f'{fp.ann_file}: no lesion in the train split; '
+                         'nothing to plan a detector from')
+    thick = fp.splits['all'].spacing_zyx_mm[0].at(50)
+    p95 = train.lesion_diameter_mm.at(95)
+    facts = (f'median slice thickness {thick:g} mm (3D-AG: <= '
+             f'{MAX_3D_SLICE_MM:g}), {train.num_scans} training scans (>= '
+             f'{MIN_3D_SCANS}), 95th pct lesion diameter {p95:.1f} mm (<= '
+             f'{MAX_3D_LESION_MM:g})')
+    if forced:
+        return Choice('detector', forced, f'forced by --family; {facts}')
+    ok = (thick <= MAX_3D_SLICE_MM and train.num_scans >= MIN_3D_SCANS
+          and p95 <= MAX_3D_LESION_MM)
+    return Choice('detector', '3d' if ok else '2.5d',
+                  f'{facts}: {"all hold" if ok else "not all hold"}')
+
+
+def _window(fp: DatasetFingerprint) -> Choice:
+    inside = fp.splits['all'].hu_inside
+    lo, hi = inside.at(0.5), inside.at(99.5)
+    margin = (hi - lo) / 2
+    lo, hi = lo - margin, hi + margin
+    if hi - lo < 400:
+        centre = (lo + hi) / 2
+        lo, hi = centre - 200, centre + 200
+    lo, hi = max(-1024., _round(lo, 1)), min(3071., _round(hi, 1))
+    return Choice('hu_window', (lo, hi), (
+        f'HU inside lesions 0.5-99.5th pct {inside.at(0.5):g} .. '
+        f'{inside.at(99.5):g} ({inside.n} voxels), widened by half the '
+        'range each side, >= 400 HU'))
+
+
+def _schedule(family: str, samples: int, batch: int, what: str
+              ) -> List[Choice]:
+    base = BASE_SCHEDULES[family]
+    epochs = int(np.clip(math.ceil(base['iters'] * batch / max(samples, 1)),
+                         base['epochs'], MAX_EPOCHS))
+    lr = round(base['lr'] * batch / base['batch'], 6)
+    return [
+        Choice('max_epochs', epochs, (
+            f"the base's {base['iters']} iterations at batch {batch} over "
+            f'{samples} {what}, within {base["epochs"]}..{MAX_EPOCHS} epochs')),
+        Choice('lr', lr, f"the base's {base['lr']:g} at batch "
+               f"{base['batch']}, scaled linearly to batch {batch}"),
+    ]
+
+
+def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
+    fp = s.fingerprint
+    every, train = fp.splits['all'], fp.splits['train']
+    spacing = _round(every.spacing_zyx_mm[2].at(50), 0.01)
+    thick = every.spacing_zyx_mm[0].at(50)
+    interval = max(2., _round(thick, 0.1))
+    z_slices = train.lesion_extent_zyx_mm[0].at(50) / interval
+    context = s.context_mm if s.context_mm is not None else 4 * interval
+    slices = 9 if z_slices > 3 and 4 * interval <= context + 1e-6 else 3
+    plan.base = BASES[slices]
+    size = np.prod([every.shape_zyx[k].at(50) * every.spacing_zyx_mm[k].at(
+        50) / spacing for k in (1, 2)])
+    factor = slices / 3
+    per_image = estimate_memory_gib('2.5d', 1, size, factor)
+    if per_image > budget:
+        spacing = _round(spacing * math.sqrt(per_image / budget), 0.01)
+        size *= per_image / budget
+        per_image = budget
+    batch = int(np.clip(budget // per_image, 1, 16))
+    wh = s.boxes_2d if s.boxes_2d is not None else np.asarray(
+        train.lesion_extents_zyx_mm)[:, [2, 1]]
+    anchors = DEAnchorOptimizer(
+        sizes=BASE_ANCHORS_2D.sizes, strides=BASE_ANCHORS_2D.strides,
+        ratio_bounds=[(1., 4.)], num_scales=len(BASE_ANCHORS_2D.scales),
+        scale_bounds=(1., 24.), seed=s.seed, log_interval=0,
+        maxiter=300).optimize(np.asarray(wh, np.float64) / spacing)
+    plan.choices += [
+        Choice('pixel_spacing', spacing, (
+            f'median in-plane spacing {every.spacing_zyx_mm[2].at(50):g} mm'
+            + (', coarsened to fit one image in the memory budget'
+               if spacing > _round(every.spacing_zyx_mm[2].at(50), 0.01)
+               else ''))),
+        Choice('slice_interval_mm', interval, (
+            f'2 mm (DeepLesion, the 2.5D configs) or the median slice '
+            f'thickness {thick:g} mm where thicker')),
+        Choice('num_slices', slices, (
+            f'the median lesion spans {z_slices:.1f} slices of {interval:g}'
+            f' mm (9 when > 3 and the 2D export holds +-{4 * interval:g} mm'
+            f' around its key slices: it holds +-{context:g} mm)')),
+        _window(fp),
+        Choice('batch_size', batch, (
+            f'{budget:.1f} GiB usable of --gpu-mem-gb {s.gpu_mem_gb:g} '
+            f'(minus {MEMORY_MARGIN:.0%}) / {per_image:.2f} GiB per '
+            f'{math.sqrt(size):.0f}^2 px image (an estimate: '
+            f'{MEASURED_MEMORY[0].source}, scaled by pixels'
+            + (', x3 for 9 slices' if slices == 9 else '') + '), at most 16')),
+        Choice('anchor_generator', _rounded(
+            anchors.anchors.to_generator_cfg()), (
+            f'differential evolution on {len(wh)} training boxes at '
+            f'{spacing:g} mm/px, the base\'s strides and anchor count: mean '
+            f'best IoU {anchors.stats.mean_iou:.3f}, {anchors.stats.num_below}'
+            ' boxes below 0.5')),
+    ]
+    images = s.train_images or train.num_lesions
+    plan.choices += _schedule('2.5d', images, batch, 'training key slices')
+
+
+def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
+    fp = s.fingerprint
+    every, train = fp.splits['all'], fp.splits['train']
+    spacing = max(1., _round(every.spacing_zyx_mm[2].at(50), 0.05))
+    shape = [every.shape_zyx[k].at(50) * every.spacing_zyx_mm[k].at(50) /
+             spacing for k in range(3)]
+    crop = [int(min(160, max(32, v // 16 * 16))) for v in shape]
+    floor = int(max(32, math.ceil(2 * train.lesion_diameter_mm.at(95) /
+                                  spacing / 16) * 16))
+    while estimate_memory_gib('3d', 2, np.prod(crop)) > budget and \
+            max(crop) - 16 >= floor:
+        crop[int(np.argmax(crop))] -= 16
+    voxels = float(np.prod(crop))
+    batch = int(np.clip(budget // estimate_memory_gib('3d', 1, voxels), 1, 8))
+    diam = np.asarray(train.lesion_extents_zyx_mm).max(1) / spacing
+    sizes, cover = optimise_cube_sizes(diam, BASE_CUBES['strides'],
+                                       BASE_CUBES['sizes'], seed=s.seed)
+    overlap = int(min(min(crop) - 16, math.ceil(
+        train.lesion_diameter_mm.at(95) / spacing / 8) * 8 + 8))
+    plan.choices += [
+        Choice('spacing_zyx', (spacing, ) * 3, (
+            f'isotropic (cube anchors) at the median in-plane spacing '
+            f'{every.spacing_zyx_mm[2].at(50):g} mm, at least 1 mm')),
+        _window(fp),
+        Choice('crop', tuple(crop), (
+            f'the median scan {[round(v) for v in shape]} voxels, multiples '
+            f'of 16 up to 160, shrunk until 2 crops fit the memory budget, '
+            f'not below {floor} (twice the 95th pct lesion diameter)')),
+        Choice('batch_size', batch, (
+            f'{budget:.1f} GiB usable of --gpu-mem-gb {s.gpu_mem_gb:g} / '
+            f'{estimate_memory_gib("3d", 1, voxels):.2f} GiB per crop (an '
+            f'estimate: {MEASURED_MEMORY[1].source}, scaled by voxels), at '
+            'most 8')),
+        Choice('overlap', overlap, 'sliding windows overlap the 95th pct '
+               'lesion diameter plus 8 voxels (a window sees those whole)'),
+        Choice('anchor_sizes', sizes, (
+            f'differential evolution on {len(diam)} training lesions '
+            f'(cubes of their largest extent): mean best centred IoU '
+            f'{cover:.3f}')),
+    ]
+    plan.choices += _schedule('3d', train.num_scans, batch,
+                              'training scans')
+
+
+def plan_dataset(settings: PlanSettings) -> DatasetPlan:
+    """Plan a detector (module doc).
+
+    Args:
+        settings (PlanSettings): fingerprint, memory budget, 2D export facts.
+
+    Returns:
+        DatasetPlan: the family, the base config and the choices.
+
+    Raises:
+        ValueError: no training lesion, no held-out (test) scan, or a
+            non-positive memory budget.
+    """
+    fp = settings.fingerprint
+    if settings.gpu_mem_gb <= 0:
+        raise ValueError(f'--gpu-mem-gb must be > 0, got '
+                         f'{settings.gpu_mem_gb}')
+    if 'test' not in fp.splits:
+        raise ValueError(f'{fp.ann_file}: no scan in the test split, so no '
+                         'held-out patients to evaluate on; convert with '
+                         '--test-fraction (e.g. 0.2)')
+    family = _family(fp, settings.family)
+    plan = DatasetPlan(family.value, BASES['3d'], [family])
+    budget = settings.gpu_mem_gb * (1 - MEMORY_MARGIN)
+    (_plan_3d if family.value == '3d' else _plan_2d)(settings, plan, budget)
+    return plan

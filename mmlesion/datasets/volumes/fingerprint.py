@@ -1,0 +1,346 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A converted volume dataset's fingerprint: what a planner needs to know.
+
+:func:`compute_fingerprint` reads the common annotation file
+(:mod:`.annotation_file`) and every scan it lists (:func:`load_ct_volume`,
+so the canonical LPS axial grid the boxes index) and summarises, per split
+(the entries' ``split``: 1 train, 2 val, 3 test; ``all`` besides):
+
+* spacings and sizes (percentiles per axis z, y, x) and the orientation
+  codes of the stored direction cosines (e.g. ``LPS``);
+* lesions (annotations not marked ``ignore``): count per scan, diameter
+  (the file's ``diameter_mm``, else the largest box side) and box extent
+  per axis in mm, every lesion's extent (the anchor search fits these)
+  and every scan's spacing (the picture's histograms);
+* HU percentiles and a histogram inside lesions (the voxels of the
+  ellipsoid inscribed in each box: the one region every source gives,
+  masks, boxes and spheres alike) and outside them (voxels drawn uniformly
+  from the scan, those in a lesion box dropped), each from at most
+  ``voxels_per_scan`` voxels of a scan drawn with a fixed seed.
+
+It also keeps the central axial slice around a few lesions (spread over the
+diameters) for the montage of
+:func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from mmlesion.utils.checkpoints.checksum import sha256_file
+from mmlesion.utils.reporting.progress import track_progress
+from .annotation_file import load_annotation_file, resolve_volume_file
+from .loading import load_ct_volume
+
+#: Percentiles every :class:`Distribution` keeps (nnU-Net's 0.5 / 99.5
+#: clip points among them).
+PERCENTILES = (0.5, 5, 25, 50, 75, 95, 99.5)
+#: Names of the annotation file's ``split`` values.
+SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
+#: Edges of the HU histograms (16 HU bins over the CT range).
+HU_BIN_EDGES = np.arange(-1024, 3072 + 16, 16)
+#: Side (pixels) of the montage's lesion crops.
+CROP_PX = 64
+
+
+@dataclass
+class Distribution:
+    """Percentiles (:data:`PERCENTILES`, keys ``'p0.5'`` ...) and mean of
+    ``n`` values; empty (``n == 0``) where there were none."""
+    n: int
+    mean: Optional[float] = None
+    percentiles: Dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> 'Distribution':
+        """The distribution of ``values``."""
+        v = np.asarray(values, np.float64).ravel()
+        if not len(v):
+            return cls(0)
+        return cls(len(v), round(float(v.mean()), 4), {
+            f'p{q:g}': round(float(p), 4)
+            for q, p in zip(PERCENTILES, np.percentile(v, PERCENTILES))})
+
+    def at(self, q: float) -> float:
+        """The ``q``-th percentile (one of :data:`PERCENTILES`)."""
+        if not self.n:
+            raise ValueError(f'no values, so no {q:g}th percentile')
+        return self.percentiles[f'p{q:g}']
+
+
+@dataclass
+class SplitFingerprint:
+    """One split's summary (see the module doc); distributions of a 3-list
+    are per axis z, y, x."""
+    num_scans: int
+    num_lesions: int
+    spacing_zyx_mm: List[Distribution]
+    shape_zyx: List[Distribution]
+    orientations: Dict[str, int]
+    lesions_per_scan: Distribution
+    lesion_diameter_mm: Distribution
+    lesion_extent_zyx_mm: List[Distribution]
+    hu_inside: Distribution
+    hu_outside: Distribution
+    hu_histogram_inside: List[int]
+    hu_histogram_outside: List[int]
+    lesion_extents_zyx_mm: List[List[float]]
+    scan_spacings_zyx_mm: List[List[float]]
+
+
+@dataclass
+class LesionCrop:
+    """A lesion's central axial slice (HU, :data:`CROP_PX` square, the box
+    and half its size around it) for the montage; not in the JSON."""
+    volume_id: str
+    split: str
+    diameter_mm: float
+    hu: np.ndarray
+
+
+@dataclass
+class DatasetFingerprint:
+    """The fingerprint of a converted dataset (module doc).
+
+    Attributes:
+        ann_file (str): the annotation file it was computed from.
+        ann_sha256 (str): that file's SHA-256 (a planner refuses a stale
+            fingerprint).
+        dataset (str): ``metainfo.dataset``.
+        classes (list[str]): ``metainfo.classes``.
+        splits (dict): ``'train'``, ``'val'``, ``'test'`` (those with scans)
+            and ``'all'`` -> :class:`SplitFingerprint`.
+        voxels_per_scan (int): intensity samples per scan, inside and
+            outside lesions each.
+        seed (int): seed of the samples.
+        crops (list[LesionCrop]): montage crops (not written to the JSON).
+    """
+    ann_file: str
+    ann_sha256: str
+    dataset: str
+    classes: List[str]
+    splits: Dict[str, SplitFingerprint]
+    voxels_per_scan: int
+    seed: int
+    crops: List[LesionCrop] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict:
+        """The JSON object (everything but ``crops``)."""
+        out = dataclasses.asdict(dataclasses.replace(self, crops=[]))
+        out.pop('crops')
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict, path: str = '<fingerprint>'
+                  ) -> 'DatasetFingerprint':
+        """Read what :meth:`to_json` wrote; a missing field is named."""
+        def dist(d):
+            return Distribution(**d)
+        try:
+            splits = {}
+            for name, s in data['splits'].items():
+                s = dict(s)
+                for key in ('spacing_zyx_mm', 'shape_zyx',
+                            'lesion_extent_zyx_mm'):
+                    s[key] = [dist(d) for d in s[key]]
+                for key in ('lesions_per_scan', 'lesion_diameter_mm',
+                            'hu_inside', 'hu_outside'):
+                    s[key] = dist(s[key])
+                splits[name] = SplitFingerprint(**s)
+            data = {k: v for k, v in data.items() if k != 'splits'}
+            return cls(splits=splits, **data)
+        except (KeyError, TypeError) as err:
+            raise ValueError(f'{path}: not a dataset fingerprint ({err})'
+                             ) from err
+
+
+@dataclass
+class FingerprintSettings:
+    """What :func:`compute_fingerprint` reads and how.
+
+    Args:
+        ann_file (str): the common annotation file.
+        voxels_per_scan (int): intensity samples per scan, inside and
+            outside lesions each. Defaults to 20000.
+        seed (int): seed of the samples. Defaults to 0.
+        max_crops (int): lesions in the montage. Defaults to 16.
+        data_root (str, optional): the folder scans must lie in (default:
+            the annotation file's).
+        show_progress (bool): a progress bar over the scans.
+    """
+    ann_file: str
+    voxels_per_scan: int = 20000
+    seed: int = 0
+    max_crops: int = 16
+    data_root: Optional[str] = None
+    show_progress: bool = True
+
+
+def _split_of(vol: dict) -> str:
+    """The split name of an entry (no ``split``: train)."""
+    return SPLIT_NAMES.get(vol.get('split', 1), 'train')
+
+
+def _lesions(vol: dict) -> List[dict]:
+    return [a for a in vol['annotations'] if not a.get('ignore', False)]
+
+
+def _extent_mm(ann: dict, spacing_zyx: Sequence[float]) -> List[float]:
+    b = ann['bbox']
+    return [round((b[k + 3] - b[k]) * spacing_zyx[2 - k], 3)
+            for k in (2, 1, 0)]
+
+
+def _diameter_mm(ann: dict, spacing_zyx: Sequence[float]) -> float:
+    d = ann.get('diameter_mm', -1)
+    return float(d) if d > 0 else max(_extent_mm(ann, spacing_zyx))
+
+
+def _box_slices(bbox: Sequence[float], shape: Sequence[int]):
+    """``(lo, hi)`` (z, y, x) of the voxel centres inside a box."""
+    b = np.asarray(bbox, np.float64)
+    lo = np.clip(np.ceil(b[:3][::-1]), 0, shape).astype(int)
+    hi = np.clip(np.floor(b[3:][::-1]) + 1, 0, shape).astype(int)
+    return lo, hi
+
+
+def _inside_values(array: np.ndarray, lesions: List[dict]) -> np.ndarray:
+    """HU of the voxels in the ellipsoids inscribed in the lesion boxes."""
+    out = [np.zeros(0, array.dtype)]
+    for ann in lesions:
+        lo, hi = _box_slices(ann['bbox'], array.shape)
+        b = np.asarray(ann['bbox'], np.float64)
+        centre, half = (b[:3] + b[3:])[::-1] / 2, (b[3:] - b[:3])[::-1] / 2
+        grids = np.ogrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        r = sum(((g - c) / h)**2 for g, c, h in zip(grids, centre, half))
+        out.append(array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][r <= 1])
+    return np.concatenate(out)
+
+
+def _outside_values(array: np.ndarray, lesions: List[dict], n: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """HU of ``n`` voxels drawn uniformly, those in a lesion box dropped."""
+    zyx = np.stack([rng.integers(0, s, n) for s in array.shape], 1)
+    keep = np.ones(n, bool)
+    for ann in lesions:
+        lo, hi = _box_slices(ann['bbox'], array.shape)
+        keep &= ~((zyx >= lo) & (zyx < hi)).all(1)
+    return array[tuple(zyx[keep].T)]
+
+
+def _sample(values: np.ndarray, n: int, rng: np.random.Generator):
+    if len(values) <= n:
+        return values
+    return values[rng.choice(len(values), n, replace=False)]
+
+
+def _crop(array: np.ndarray, ann: dict) -> np.ndarray:
+    """The central axial slice of a lesion's box plus half its size."""
+    b = np.asarray(ann['bbox'], np.float64)
+    z = int(np.clip(round((b[2] + b[5]) / 2), 0, array.shape[0] - 1))
+    cy, cx = (b[1] + b[4]) / 2, (b[0] + b[3]) / 2
+    half = 0.75 * max(b[3] - b[0], b[4] - b[1], 2.)
+    pos = np.linspace(-half, half, CROP_PX)
+    ys = np.clip(np.round(cy + pos), 0, array.shape[1] - 1).astype(int)
+    xs = np.clip(np.round(cx + pos), 0, array.shape[2] - 1).astype(int)
+    return array[z][np.ix_(ys, xs)].astype(np.float32)
+
+
+def _summarise(vols: List[dict], samples: Dict[str, List[np.ndarray]]
+               ) -> SplitFingerprint:
+    """One split's :class:`SplitFingerprint` from its entries and the
+    intensity samples of their scans."""
+    def per_axis(key):
+        return [Distribution.of([v[key][k] for v in vols]) for k in range(3)]
+
+    extents, diameters, orientations = [], [], {}
+    for v in vols:
+        code = sitk.DICOMOrientImageFilter_GetOrientationFromDirectionCosines(
+            [float(d) for d in v['direction']])
+        orientations[code] = orientations.get(code, 0) + 1
+        for ann in _lesions(v):
+            extents.append(_extent_mm(ann, v['spacing_zyx']))
+            diameters.append(_diameter_mm(ann, v['spacing_zyx']))
+    inside = np.concatenate(samples['inside'] or [np.zeros(0)])
+    outside = np.concatenate(samples['outside'] or [np.zeros(0)])
+    ext = np.asarray(extents, np.float64).reshape(-1, 3)
+    return SplitFingerprint(
+        num_scans=len(vols),
+        num_lesions=len(diameters),
+        spacing_zyx_mm=per_axis('spacing_zyx'),
+        shape_zyx=per_axis('shape_zyx'),
+        orientations=orientations,
+        lesions_per_scan=Distribution.of([len(_lesions(v)) for v in vols]),
+        lesion_diameter_mm=Distribution.of(diameters),
+        lesion_extent_zyx_mm=[Distribution.of(ext[:, k]) for k in range(3)],
+        hu_inside=Distribution.of(inside),
+        hu_outside=Distribution.of(outside),
+        hu_histogram_inside=np.histogram(inside, HU_BIN_EDGES)[0].tolist(),
+        hu_histogram_outside=np.histogram(outside, HU_BIN_EDGES)[0].tolist(),
+        lesion_extents_zyx_mm=extents,
+        scan_spacings_zyx_mm=[list(v['spacing_zyx']) for v in vols])
+
+
+def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
+    """Read the dataset of ``settings.ann_file`` and fingerprint it.
+
+    Args:
+        settings (FingerprintSettings): the file, the sampling, the crops.
+
+    Returns:
+        DatasetFingerprint: per split and ``all``, with the montage crops.
+
+    Raises:
+        ValueError: a malformed annotation file, a scan that cannot be
+            read, or a scan whose shape differs from its entry's, each
+            naming the file.
+    """
+    data = load_annotation_file(settings.ann_file)
+    vols = data['volumes']
+    # montage lesions: spread over the diameters of all lesions
+    lesions = sorted(
+        ((_diameter_mm(a, v['spacing_zyx']), i, j) for i, v in enumerate(vols)
+         for j, a in enumerate(v['annotations']) if not a.get('ignore')))
+    picks = np.unique(np.linspace(0, len(lesions) - 1, settings.max_crops
+                                  ).round().astype(int)) if lesions else []
+    wanted = {lesions[p][1:] for p in picks}
+    rng = np.random.default_rng(settings.seed)
+    samples = {s: dict(inside=[], outside=[]) for s in SPLIT_NAMES.values()}
+    crops = []
+    for i, vol in enumerate(track_progress(
+            vols, label='fingerprint') if settings.show_progress else vols):
+        path = resolve_volume_file(settings.ann_file, vol['file'],
+                                   data_root=settings.data_root)
+        array = load_ct_volume(path).array
+        if list(array.shape) != [int(s) for s in vol['shape_zyx']]:
+            raise ValueError(
+                f'{path}: shape (z, y, x) {list(array.shape)} differs from '
+                f'{vol["shape_zyx"]} in {settings.ann_file} (volume '
+                f'{vol["id"]!r}); convert the dataset again')
+        split = _split_of(vol)
+        n = settings.voxels_per_scan
+        samples[split]['inside'].append(
+            _sample(_inside_values(array, _lesions(vol)), n, rng))
+        samples[split]['outside'].append(
+            _outside_values(array, _lesions(vol), n, rng))
+        for j, ann in enumerate(vol['annotations']):
+            if (i, j) in wanted:
+                crops.append(LesionCrop(vol['id'], split, _diameter_mm(
+                    ann, vol['spacing_zyx']), _crop(array, ann)))
+    splits = {}
+    for name in SPLIT_NAMES.values():
+        members = [v for v in vols if _split_of(v) == name]
+        if members:
+            splits[name] = _summarise(members, samples[name])
+    every = {k: sum((samples[s][k] for s in samples), []) for k in
+             ('inside', 'outside')}
+    splits['all'] = _summarise(vols, every)
+    crops.sort(key=lambda c: c.diameter_mm)
+    return DatasetFingerprint(
+        ann_file=settings.ann_file, ann_sha256=sha256_file(settings.ann_file),
+        dataset=str(data['metainfo'].get('dataset', '')),
+        classes=list(data['metainfo']['classes']), splits=splits,
+        voxels_per_scan=settings.voxels_per_scan, seed=settings.seed,
+        crops=crops)

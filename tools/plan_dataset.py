@@ -1,0 +1,161 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Fingerprint a converted dataset and plan a detector config for it.
+
+Reads the annotation file a dataset converter wrote (and the scans it
+lists), writes the dataset's fingerprint beside it (``<name>.fingerprint.
+json`` and ``.png``: spacings, sizes, orientations, HU inside and outside
+lesions, lesion counts and sizes per split, a montage of lesion crops;
+reused while the annotation file is unchanged), plans the detector
+(:mod:`mmlesion.anchors.dataset_plan`: 2.5D or 3D-AG, spacing, HU window,
+slices, crop and batch within ``--gpu-mem-gb``, anchors, schedule), prints
+every choice with its reason and writes ``--out``: a config inheriting one
+of the repository's, each planned value under its reason.
+
+Example::
+
+    python tools/dataset_converters/kits19.py data/kits19/data \\
+        --out data/kits19/kits19_volumes.json --export-2d data/kits19_2d \\
+        --test-fraction 0.2
+    python tools/plan_dataset.py data/kits19/kits19_volumes.json \\
+        --export-2d data/kits19_2d --gpu-mem-gb 24 --out configs_mine/kits.py
+    python tools/train.py configs_mine/kits.py
+"""
+import argparse
+import datetime
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+from mmlesion_cli import tool_parser
+
+#: The repository's configs (the planned config's ``_base_`` lies there).
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                   'configs')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = tool_parser(__doc__)
+    parser.add_argument('ann_file', help="the converter's annotation file")
+    parser.add_argument('--out', required=True, help='the config to write')
+    parser.add_argument(
+        '--gpu-mem-gb', type=float, required=True,
+        help='GPU memory (GiB) for training: crop and batch are planned to '
+        'fit it (estimated from measured figures)')
+    parser.add_argument(
+        '--export-2d', metavar='DIR',
+        help="the converter's 2D export (--export-2d of the conversion): "
+        'the data of a 2.5D detector, and its training boxes')
+    parser.add_argument('--family', choices=('2.5d', '3d'),
+                        help='this detector family instead of the rule')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the intensity samples and anchor search')
+    parser.add_argument(
+        '--voxels-per-scan', type=int, default=20000,
+        help='intensity samples per scan, inside and outside lesions each')
+    parser.add_argument('--refresh', action='store_true',
+                        help='compute the fingerprint again although one of '
+                        'this annotation file exists')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an existing --out')
+    return parser.parse_args(argv)
+
+
+def _fingerprint(args, stem: str):
+    """The fingerprint of ``args.ann_file``: read where one of the same
+    file exists, else computed and written (JSON and picture)."""
+    import json
+
+    from mmlesion.datasets.volumes.fingerprint import (DatasetFingerprint,
+                                                       FingerprintSettings,
+                                                       compute_fingerprint)
+    from mmlesion.utils.checkpoints.checksum import sha256_file
+    from mmlesion.utils.writing.atomic import atomic_write_json
+    from mmlesion.visualization.fingerprint_figure import draw_fingerprint
+    path = stem + '.fingerprint.json'
+    if osp.isfile(path) and not args.refresh:
+        with open(path) as f:
+            fp = DatasetFingerprint.from_json(json.load(f), path)
+        if fp.ann_sha256 == sha256_file(args.ann_file) and \
+                fp.seed == args.seed and \
+                fp.voxels_per_scan == args.voxels_per_scan:
+            print(f'Fingerprint: {path} (of this annotation file, reused)')
+            return fp
+    fp = compute_fingerprint(FingerprintSettings(
+        args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed))
+    atomic_write_json(path, fp.to_json(), indent=1)
+    draw_fingerprint(fp, stem + '.fingerprint.png')
+    print(f'Fingerprint: {path} and {stem}.fingerprint.png')
+    return fp
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if osp.exists(args.out) and not args.overwrite:
+        print(f'error: {args.out} exists; use --overwrite to replace it',
+              file=sys.stderr)
+        return 1
+    if not args.out.endswith('.py'):
+        print(f'error: --out {args.out} must be a .py config',
+              file=sys.stderr)
+        return 2
+    from mmengine.config import Config
+
+    from mmlesion.anchors.dataset_plan import (PlanSettings, plan_dataset,
+                                               read_export_facts)
+    from mmlesion.anchors.plan_config import (PlanConfigSettings,
+                                              format_plan_config)
+    from mmlesion.datasets.volumes.fingerprint import SPLIT_NAMES
+    from mmlesion.datasets.volumes import load_annotation_file
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    stem = osp.splitext(args.ann_file)[0]
+    try:
+        fp = _fingerprint(args, stem)
+        facts = None
+        if args.export_2d:
+            dl_info = osp.join(args.export_2d, 'DL_info.csv')
+            facts = read_export_facts(dl_info)
+        plan = plan_dataset(PlanSettings(
+            fp, args.gpu_mem_gb, family=args.family, seed=args.seed,
+            **(dict(boxes_2d=facts.boxes_2d, train_images=facts.train_images,
+                    context_mm=facts.context_mm) if facts else {})))
+        if plan.family == '2.5d' and facts is None:
+            raise ValueError(
+                'a 2.5D detector reads the converter\'s 2D export: convert '
+                'with --export-2d DIR and give --export-2d DIR here')
+    except (ValueError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'Plan for {args.ann_file} ({fp.splits["all"].num_scans} scans, '
+          f'{fp.splits["all"].num_lesions} lesions):')
+    for choice in plan.choices:
+        print(f'  {choice.name} = {choice.value!r}\n      because '
+              f'{choice.reason}')
+    out_dir = osp.dirname(osp.abspath(args.out))
+    base = osp.join(CONFIGS, plan.base)  # relative inside the repository
+    if osp.commonpath([base, out_dir]) != osp.sep:
+        base = osp.relpath(base, out_dir)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    header = [f'Planned by tools/plan_dataset.py on {now:%Y-%m-%d %H:%M} UTC '
+              f'from {args.ann_file}', f'(sha256 {fp.ann_sha256[:16]}..., '
+              f'fingerprint {stem}.fingerprint.json), --gpu-mem-gb '
+              f'{args.gpu_mem_gb:g}. Re-run the tool rather than edit it.']
+    if plan.family == '3d':
+        volumes = load_annotation_file(args.ann_file)['volumes']
+        scans = {name: [i for i, v in enumerate(volumes)
+                        if SPLIT_NAMES.get(v.get('split', 1)) == name]
+                 for name in SPLIT_NAMES.values()}
+        settings = PlanConfigSettings(
+            base, osp.dirname(args.ann_file) + '/', header, 'val' in fp.splits,
+            osp.basename(args.ann_file), scans)
+    else:
+        settings = PlanConfigSettings(base, args.export_2d.rstrip('/') + '/',
+                                      header, facts.has_val)
+    atomic_write_text(args.out, format_plan_config(plan, settings))
+    Config.fromfile(args.out)  # it loads
+    print(f'Config written to {args.out} (inherits {plan.base}); train it '
+          f'with: python tools/train.py {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
