@@ -131,8 +131,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--worker-type', choices=('thread', 'process'), default='thread',
         help='how --workers run: threads share the prepared slices without '
         'copying them (faster where measured), processes avoid the GIL')
-    parser.add_argument('--score-thr', type=float, default=.05,
-                        help='2D boxes below it are not stacked')
+    parser.add_argument(
+        '--fp-rate', type=float, default=4., metavar='FP',
+        help="keep the findings at CHECKPOINT's validated operating point "
+        'of this many false positives per validation image (a 2D FROC: per '
+        'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
+        'rates the validation recorded; every finding stays in '
+        'candidates.csv. A checkpoint without the record keeps every '
+        'finding above --score-thr (saying so)')
+    parser.add_argument(
+        '--score-thr', type=float, default=None,
+        help='2D boxes below it are not stacked (default: 0.05); given, it '
+        'replaces the operating point: every finding above it is kept '
+        '(default: the operating point)')
     parser.add_argument('--iou-thr', type=float, default=.5,
                         help='stacking: IoU > thr on consecutive slices')
     parser.add_argument('--max-gap', type=int, default=0,
@@ -249,7 +260,9 @@ def _run_settings(args: argparse.Namespace):
                                                    RunSettings)
     return RunSettings(
         detection=DetectionSettings(
-            batch_size=args.batch_size, score_thr=args.score_thr,
+            batch_size=args.batch_size,
+            score_thr=(DetectionSettings.score_thr if args.score_thr is None
+                       else args.score_thr),
             iou_thr=args.iou_thr, max_gap=args.max_gap,
             min_slices=args.min_slices, workers=args.workers,
             worker_type=args.worker_type),
@@ -261,7 +274,8 @@ def _run_settings(args: argparse.Namespace):
         rescorer=LensFPRRescorer.from_options(args.fpr_config,
                                               args.fpr_checkpoint),
         allow_partial_load=args.allow_partial_load,
-        interval_mm=args.slice_interval, huge_pages=args.huge_pages)
+        interval_mm=args.slice_interval, huge_pages=args.huge_pages,
+        fp_rate=args.fp_rate if args.score_thr is None else None)
 
 
 def _run_batch(args: argparse.Namespace, cfg) -> int:

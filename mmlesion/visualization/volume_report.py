@@ -127,6 +127,13 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
                         '</td></tr>')
     more = len(record['findings']) - len(
         record['findings'][:max_findings])
+    point = record.get('operating_point')
+    kept = ('' if point is None else
+            f"<br><b>kept</b> {len(record['findings'])} of "
+            f"{record['num_candidates']} findings, operating point: "
+            + esc(', '.join(f'{k} {v}' for k, v in point.items()
+                            if v is not None))
+            + ' (every finding is in candidates.csv)')
     warning = record.get('model_warning')
     banner = (f'<div class="model-warning" role="alert"><b>Warning: model '
               f'{esc(warning)}.</b></div>\n' if warning else '')
@@ -154,8 +161,9 @@ detector input: {settings['num_slices']} slices at
 <b>detection</b> {record['num_slices']} slices in
 {record['detect_seconds']} s ({record['slices_per_second']} slices/s);
 {record['num_boxes_2d']} 2D boxes (score &ge; {settings['score_thr']})
-stacked into {len(record['findings'])} findings (IoU &gt;
-{settings['iou_thr']} on consecutive slices)</p>
+stacked into {record.get('num_candidates', len(record['findings']))}
+findings (IoU &gt;
+{settings['iou_thr']} on consecutive slices){kept}</p>
 {_img_tag(overview, 'overview')}
 <h2>Findings by score</h2>
 <p>World coordinates in mm (LPS, as SimpleITK and LUNA16). <b>Slices</b>

@@ -23,7 +23,7 @@
 """
 import time
 from dataclasses import replace
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -117,9 +117,11 @@ def infer_volume(model: torch.nn.Module,
     seconds = time.perf_counter() - start
     detections, boxes = replace(detections, classes=classes), detections.boxes
     findings: List[Finding] = []
+    candidates: List[Finding] = []
     if stack:
-        findings = _stacked(detections, resampled, volume, detection,
-                            rescorer, measure, lesion_maps)
+        findings, candidates = _stacked(detections, resampled, volume,
+                                        detection, rescorer, measure,
+                                        lesion_maps)
         detections = None
     path = volume.meta.get('path')
     return ScanResult(
@@ -132,8 +134,8 @@ def infer_volume(model: torch.nn.Module,
         num_slices=len(boxes), num_boxes_2d=int(sum(len(b) for b in boxes)),
         detect_seconds=round(seconds, 3),
         slices_per_second=round(len(boxes) / max(seconds, 1e-9), 2),
-        findings=findings, resampled=resampled, lesion_maps=lesion_maps,
-        slice_detections=detections)
+        findings=findings, candidates=candidates, resampled=resampled,
+        lesion_maps=lesion_maps, slice_detections=detections)
 
 
 def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
@@ -159,8 +161,8 @@ def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
     if result.resampled is None:
         raise ValueError('stack_result: the result holds no resampled '
                          'volume (the grid of its boxes)')
-    result.findings = _stacked(result.slice_detections, result.resampled,
-                               volume, result.detection)
+    result.findings, result.candidates = _stacked(
+        result.slice_detections, result.resampled, volume, result.detection)
     result.slice_detections = None
     return result
 
@@ -169,16 +171,32 @@ def _stacked(detections: SliceDetections, resampled: CTVolume,
              volume: CTVolume, detection: DetectionSettings,
              rescorer: Optional[FindingRescorer] = None,
              measure: bool = False,
-             lesion_maps: Optional[list] = None) -> List[Finding]:
+             lesion_maps: Optional[list] = None
+             ) -> Tuple[List[Finding], List[Finding]]:
     """Steps 4 and 5 of :func:`infer_volume`: the findings of the slices'
-    boxes (re-scored by ``rescorer``), measured (``measure``, with the
-    model's ``lesion_maps`` where it has them), with their lesion
-    types."""
-    findings = stack_findings(detections.boxes, detections.scores,
-                              resampled, volume, detection, rescorer)
+    boxes (re-scored by ``rescorer``) and those kept at
+    ``detection.keep_thr`` (:func:`kept_findings`), measured
+    (``measure``, with the model's ``lesion_maps`` where it has them), with
+    their lesion types: ``(kept, all)``."""
+    candidates = stack_findings(detections.boxes, detections.scores,
+                                resampled, volume, detection, rescorer)
+    findings = kept_findings(candidates, detection.keep_thr)
     if measure:
-        measure_findings(findings, resampled, volume, lesion_maps)
+        measure_findings(findings, resampled, volume, lesion_maps,
+                         show_progress=detection.show_progress)
     if detections.classes is not None:
-        add_lesion_types(findings, detections.boxes, detections.labels,
+        add_lesion_types(candidates, detections.boxes, detections.labels,
                          detections.classes)
-    return findings
+    return findings, candidates
+
+
+def kept_findings(findings: List[Finding],
+                  keep_thr: Optional[float]) -> List[Finding]:
+    """The findings of an operating point: those whose best 2D box (the
+    detector's score, which the validation's threshold is of, also where a
+    re-scorer set the finding's score) reaches ``keep_thr``; all for
+    None."""
+    if keep_thr is None:
+        return list(findings)
+    return [f for f in findings
+            if max(b.score for b in f.boxes_2d) >= keep_thr]

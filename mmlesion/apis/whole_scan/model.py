@@ -3,8 +3,33 @@
 :func:`~mmlesion.apis.detector_loader.init_lesion_detector`): the data
 convention its checkpoint records (:func:`checkpoint_data_convention`),
 and what a result records about it: where it came from
-(:func:`run_provenance`: checkpoint, config, versions) and whether it was
-trained on mmlesion's synthetic demo data (:func:`demo_model_warning`).
+(:func:`run_provenance`: checkpoint, config, versions), whether it was
+trained on mmlesion's synthetic demo data (:func:`demo_model_warning`), and
+the operating point its validation chose (:func:`choose_operating_point`).
+
+Operating points on a whole scan
+--------------------------------
+A validated checkpoint records the score threshold its FROC reached at
+each FP rate (:class:`~mmlesion.evaluation.functional.froc.
+OperatingPoints`). What the rate counts is the validation's unit:
+
+* a 2D FROC (DeepLesion's, every 2.5D detector's validation) counts false
+  positives **per image**, one key slice with its context. A whole scan
+  is searched on every slice, and a false positive seen on neighbouring
+  slices is stacked into one finding: at the threshold of ``r`` FPs per
+  image, a scan of ``S`` slices gets about ``r`` false 2D boxes per
+  slice, at most ``r x S`` false findings, in practice fewer by the
+  number of slices each spans. No per-scan rate follows from a 2D
+  validation; the run keeps the findings at the validated *threshold*
+  and says its rate per image (``findings.json``'s ``operating_point``
+  ``note``).
+* a 3D FROC (:class:`~mmlesion.evaluation.metrics.FROC3DMetric`) counts
+  them per (sub-)volume: per scan, as far as the scans are like the
+  validation's volumes.
+
+``--fp-rate`` chooses among the recorded rates (default 4, the DeepLesion
+papers' headline rate); ``--score-thr`` keeps every finding above it
+instead.
 
 Weights trained on the demo data
 --------------------------------
@@ -37,6 +62,8 @@ The config's file name is not used: a demo config fine-tuned on real data
 a demo config still reads the demo data.
 """
 import ast
+import logging
+import math
 import hashlib
 import json
 import os.path as osp
@@ -47,8 +74,13 @@ from typing import Any, Iterator, List, Mapping, Optional, Union
 import torch
 from mmengine.config import Config
 
+from mmengine.logging import print_log
+
+from mmlesion.evaluation.functional.operating_points import (
+    OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.utils.checkpoints.checksum import sha256_file
-from .results import (CheckpointRecord, ConfigRecord, RunProvenance,
+from .results import (CheckpointRecord, ConfigRecord, OperatingPoint,
+                      RunProvenance,
                       SoftwareVersions)
 
 #: The ``model_warning`` of ``findings.json`` for a demo-trained model.
@@ -317,3 +349,56 @@ def run_provenance(cfg: Config,
         versions=software_versions(),
         files={role: checkpoint_record(path)
                for role, path in others.items() if path is not None})
+
+
+#: ``OperatingPoint.note`` by validation unit (module doc).
+FP_UNIT_NOTES = dict(
+    image='FPs per 2D validation image (a key slice): on a whole scan about '
+    'that many false 2D boxes per slice, stacked into fewer findings; not '
+    'a rate per scan',
+    **{'sub-volume': 'FPs per validation (sub-)volume: about per scan for '
+       'scans like those volumes'})
+
+
+def choose_operating_point(checkpoint_meta: Mapping, run: Any,
+                           checkpoint: Optional[str] = None
+                           ) -> OperatingPoint:
+    """The operating point a run keeps findings at (module doc).
+
+    Args:
+        checkpoint_meta (Mapping): the checkpoint's ``meta``.
+        run (RunSettings): its ``fp_rate`` (None: ``--score-thr``) and
+            ``detection.score_thr``.
+        checkpoint (str, optional): named in the fallback's line.
+
+    Returns:
+        OperatingPoint: the checkpoint's validated threshold at
+        ``run.fp_rate``; without a (readable) record, every finding above
+        ``score_thr``, as before, with one warning line.
+
+    Raises:
+        ValueError: ``run.fp_rate`` is not one of the recorded rates.
+    """
+    floor = float(run.detection.score_thr)
+    if run.fp_rate is None:
+        return OperatingPoint('score-thr', floor)
+    record = (checkpoint_meta or {}).get(OPERATING_POINTS_KEY)
+    try:
+        points = OperatingPoints.from_dict(record) if isinstance(
+            record, Mapping) else None
+    except ValueError:
+        points = None
+    index = None if points is None else points.rate_index(run.fp_rate)
+    threshold = None if index is None else points.thresholds[index]
+    if threshold is None or not math.isfinite(threshold):
+        print_log(
+            f'{checkpoint or "the model"} records no validated operating '
+            f'point (only the best checkpoint of a validated training does):'
+            f' keeping every finding above --score-thr {floor:g}, as before',
+            logger='current', level=logging.WARNING)
+        return OperatingPoint('none', floor)
+    sens = points.sensitivities[index:index + 1] or [None]
+    return OperatingPoint(
+        'validation', float(threshold), float(run.fp_rate), points.fp_unit,
+        sens[0], points.split, points.epoch,
+        FP_UNIT_NOTES.get(points.fp_unit))

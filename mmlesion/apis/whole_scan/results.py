@@ -369,6 +369,50 @@ class DicomPaths:
         return [self.sr, self.seg]
 
 
+#: ``OperatingPoint.source`` values: the checkpoint's validated record, the
+#: user's ``--score-thr``, or neither (no record: every finding kept).
+OPERATING_POINT_SOURCES = ('validation', 'score-thr', 'none')
+
+
+@dataclass(frozen=True)
+class OperatingPoint(FieldRecord):
+    """Which findings a run kept (``findings.json``'s
+    ``operating_point``; :func:`~mmlesion.apis.whole_scan.model.
+    choose_operating_point`).
+
+    Args:
+        source (str): one of :data:`OPERATING_POINT_SOURCES`.
+        threshold (float): the detector score a finding's best 2D box
+            reaches to be kept (for ``'score-thr'`` / ``'none'``: the
+            stacking's ``score_thr``, every finding kept).
+        fp_rate (float, optional): the validated FP rate chosen.
+        fp_unit (str, optional): its unit (``'image'``: a 2D key slice;
+            ``'sub-volume'``).
+        sensitivity (float, optional): the validation's sensitivity there.
+        split (str, optional): the validation data.
+        epoch (int, optional): the epoch validated.
+        note (str, optional): what the rate means on a whole scan.
+    """
+    source: str
+    threshold: float
+    fp_rate: Optional[float] = None
+    fp_unit: Optional[str] = None
+    sensitivity: Optional[float] = None
+    split: Optional[str] = None
+    epoch: Optional[int] = None
+    note: Optional[str] = None
+
+    def describe(self) -> str:
+        """One line: the threshold and where it came from."""
+        if self.source != 'validation':
+            why = ('--score-thr' if self.source == 'score-thr' else
+                   'no validated operating point in the checkpoint')
+            return f'every finding above {self.threshold:.4g} ({why})'
+        return (f'score >= {self.threshold:.4g}: {self.fp_rate:g} FPs per '
+                f'{self.fp_unit} on validation (sensitivity '
+                f'{self.sensitivity:.3f}; {self.split}, epoch {self.epoch})')
+
+
 @dataclass
 class SliceDetections:
     """What the detector found on each resampled slice, before stacking
@@ -434,6 +478,11 @@ class ScanResult:
         paths (OutputPaths, optional): the files written.
         slice_detections (SliceDetections, optional): the slices' boxes
             while not stacked yet (``findings`` then empty; not written).
+        candidates (list[Finding]): every stacked finding, the kept ones
+            (``findings``) included, by decreasing score: the rows of
+            ``candidates.csv``; ``findings.json`` writes their number.
+        operating_point (OperatingPoint, optional): which findings were
+            kept (``detection.keep_thr``) and why.
     """
     scan: Optional[str]
     series_uid: str
@@ -456,6 +505,8 @@ class ScanResult:
     lesion_maps: Optional[list] = None
     paths: Optional[OutputPaths] = None
     slice_detections: Optional[SliceDetections] = None
+    candidates: List[Finding] = field(default_factory=list)
+    operating_point: Optional[OperatingPoint] = None
 
     def _settings_record(self) -> Dict[str, Any]:
         """``findings.json``'s ``settings``: the convention (without its
@@ -487,8 +538,11 @@ class ScanResult:
             settings=self._settings_record(), device=self.device,
             num_slices=self.num_slices, num_boxes_2d=self.num_boxes_2d,
             detect_seconds=self.detect_seconds,
-            slices_per_second=self.slices_per_second,
-            findings=[f.to_dict() for f in self.findings])
+            slices_per_second=self.slices_per_second)
+        if self.operating_point is not None:
+            out.update(operating_point=self.operating_point.to_dict(),
+                       num_candidates=len(self.candidates))
+        out['findings'] = [f.to_dict() for f in self.findings]
         if self.provenance is not None:
             out['provenance'] = self.provenance.to_dict()
         if self.dicom is not None:

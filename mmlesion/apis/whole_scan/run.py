@@ -12,7 +12,7 @@ before anything slow), :func:`load_volume_run` (the model, once),
 """
 import contextlib
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Optional, Union
 
 import torch
@@ -24,10 +24,10 @@ from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
-from .model import (checkpoint_data_convention, demo_model_warning,
-                    run_provenance)
+from .model import (checkpoint_data_convention, choose_operating_point,
+                    demo_model_warning, run_provenance)
 from .read import read_scan
-from .results import DicomStatus, RunProvenance, ScanResult
+from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
                        VolumeInferenceSettings, volume_settings_from_config)
 from .slices import check_workers
@@ -51,12 +51,16 @@ class RunInfo:
         model_settings (dict): what the run's model adjustments record
             (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
             record`, e.g. the experts a LENS model fuses).
+        operating_point (OperatingPoint, optional): the findings kept
+            (:func:`~mmlesion.apis.whole_scan.model.
+            choose_operating_point`); None keeps every finding.
     """
     cfg_name: str
     checkpoint: Optional[str]
     model_warning: Optional[str]
     provenance: RunProvenance
     model_settings: Dict[str, Any] = field(default_factory=dict)
+    operating_point: Optional[OperatingPoint] = None
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,9 @@ def load_volume_run(cfg: Config,
             cfg, cfg_name if isinstance(config, str) else None,
             checkpoint if model_given is None else None,
             **run.rescorer_files()),
-        model_settings=model_settings)
+        model_settings=model_settings,
+        operating_point=choose_operating_point(checkpoint_meta, run,
+                                               checkpoint))
     return LoadedRun(model, run.rescorer, run_info)
 
 
@@ -273,9 +279,14 @@ def detect_scan(model: torch.nn.Module,
     The half of a scan's run that needs the model (the batch of
     :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
     model, writing a scan while detecting the next: :func:`write_scan`).
-    ``detection``, ``rescorer``, ``resampled``, ``measure`` and ``stack``
-    are passed on to :func:`infer_volume`.
+    ``detection`` (its ``keep_thr`` set to the run's operating point),
+    ``rescorer``, ``resampled``, ``measure`` and ``stack`` are passed on
+    to :func:`infer_volume`.
     """
+    point = run_info.operating_point
+    if point is not None and point.source == 'validation':
+        detection = replace(detection or DetectionSettings(),
+                            keep_thr=point.threshold)
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
@@ -286,6 +297,7 @@ def detect_scan(model: torch.nn.Module,
     result.model_warning = run_info.model_warning
     result.provenance = copy.deepcopy(run_info.provenance)
     result.model_settings = copy.deepcopy(run_info.model_settings)
+    result.operating_point = point
     return result
 
 

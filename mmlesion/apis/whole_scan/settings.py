@@ -43,6 +43,9 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
 
+#: FPs per validation unit of the operating point a run keeps findings at
+#: by default (4: the DeepLesion papers' headline rate).
+DEFAULT_FP_RATE = 4.
 #: Where a value of the convention comes from, first to last (module doc).
 CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')
 #: ``pixel_spacing_source`` (the older field) of each source.
@@ -107,6 +110,12 @@ class DetectionSettings:
             (:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`).
             Defaults to ``'torch'``.
         show_progress (bool): progress bars. Defaults to True.
+        keep_thr (float, optional): the operating point: a finding whose
+            best 2D box scores below it is a candidate only (in
+            ``candidates.csv``; not measured, drawn, reported, nor in the
+            DICOM SR / SEG). None keeps every finding. A run sets it from
+            :attr:`RunSettings.fp_rate` (:func:`~mmlesion.apis.whole_scan.
+            model.choose_operating_point`). Defaults to None.
     """
     batch_size: int = 4
     score_thr: float = .05
@@ -117,6 +126,7 @@ class DetectionSettings:
     worker_type: str = 'thread'
     resample_backend: str = 'torch'
     show_progress: bool = True
+    keep_thr: Optional[float] = None
 
 
 @runtime_checkable
@@ -224,6 +234,13 @@ class RunSettings:
             of scans on the 2-core virtual machine of ``docs/benchmarks.md``
             ("A day's scans") was faster without them; the findings and
             files are the same either way.
+        fp_rate (float, optional): keep the findings above the score
+            threshold the checkpoint's validation chose at this many false
+            positives per validation unit (per image for a 2D FROC, per
+            sub-volume for a 3D one; :func:`~mmlesion.apis.whole_scan.
+            model.choose_operating_point` says what that means on a whole
+            scan). None keeps every finding above ``detection.score_thr``
+            (``--score-thr``). Defaults to :data:`DEFAULT_FP_RATE`.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
@@ -237,6 +254,7 @@ class RunSettings:
     allow_partial_load: bool = False
     interval_mm: Optional[float] = None
     huge_pages: bool = False
+    fp_rate: Optional[float] = DEFAULT_FP_RATE
 
     def rescorer_files(self) -> Dict[str, Optional[str]]:
         """The files the rescorer reads, by role (empty without one)."""

@@ -276,7 +276,15 @@ def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f'{out} exists and is not a folder')
-    existing = [str(p) for _, p in output_paths(out).named() if p.exists()]
+    paths = output_paths(out)
+    existing = [str(p) for _, p in paths.named() if p.exists()]
+    if existing and not overwrite and not paths.json.exists():
+        raise FileExistsError(
+            f'{out} holds an INCOMPLETE set of results ('
+            f'{", ".join(existing)}, without findings.json, which a set '
+            'writes last: a run was stopped while moving its files into '
+            'place); --overwrite (overwrite=True) writes a complete new set '
+            'over it (other files there stay), or choose another --out-dir')
     if existing and not overwrite:
         raise FileExistsError(
             f'{out} already holds results ({", ".join(existing)}); pass '
@@ -299,8 +307,10 @@ def write_volume_results(result: ScanResult,
     Files: ``findings.json`` (:meth:`ScanResult.to_dict`: everything but
     the resampled volume; ``model_warning`` first),
     ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
-    probability; every finding), ``key_slices/finding_NNN.png`` (the key
-    slice of each of the ``max_pictures`` best findings with its box),
+    probability; every stacked finding, ``result.candidates``, also those
+    below the operating point, for FROC work),
+    ``key_slices/finding_NNN.png`` (the key slice of each of the
+    ``max_pictures`` best kept findings with its box),
     ``overview.png`` (coronal and axial maximum-intensity projections with
     all findings, numbered, coloured by score) and ``report.html``
     (self-contained, images inlined at their natural size). The pictures
@@ -375,7 +385,7 @@ def write_volume_results(result: ScanResult,
         with open(paths['csv'], 'w', newline='') as f:
             writer = csv.writer(f, lineterminator='\n')
             writer.writerow(CANDIDATE_COLUMNS)
-            for finding in result.findings:
+            for finding in result.candidates or result.findings:
                 x, y, z = finding.center_world
                 writer.writerow([
                     result.series_uid, f'{x:.3f}', f'{y:.3f}', f'{z:.3f}',
@@ -409,10 +419,14 @@ def format_summary(result: ScanResult) -> str:
         f'slices: {result.num_slices} at {result.settings.interval_mm} mm, '
         f'{result.settings.pixel_spacing} mm/px; '
         f'{result.num_boxes_2d} 2D boxes -> '
-        f'{len(result.findings)} 3D findings',
+        + (f'{len(result.candidates)} 3D candidates, '
+           if result.candidates else '')
+        + f'{len(result.findings)} 3D findings',
         f'speed: {result.slices_per_second} slices/s '
         f'({result.detect_seconds} s detection on {result.device})',
     ]
+    if result.operating_point is not None:
+        lines.append('kept: ' + result.operating_point.describe())
     for f in result.findings[:5]:
         x, y, z = f.center_world
         first, last = f.slice_range_original

@@ -1,6 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmengine's ``CheckpointHook`` whose files survive a kill at any moment."""
+import errno
 import logging
+import os
 import os.path as osp
 import re
 import zipfile
@@ -18,13 +20,27 @@ from mmlesion.utils.writing.atomic import atomic_write_text, \
 from mmlesion.utils.checkpoints.checksum import (ChecksumMismatchError,
                                                  verify_checkpoint_checksum)
 from mmlesion.utils.checkpoints.resume import local_record
+from mmlesion.utils.writing.refusals import (WriteFailure, WriteRefusedError,
+                                             existing_folder, format_bytes,
+                                             free_bytes)
 from .random_state_hook import (RandomStateHook, get_random_state,
                                 set_random_state)
+from mmlesion.evaluation.functional.operating_points import \
+    OPERATING_POINTS_KEY
 from .validation_record import (VALIDATION_RECORD, read_validation_record,
                                 remove_validation_record, validation_due,
+                                validated_operating_points,
                                 write_validation_record)
 
 _STEP_RE = re.compile(r'_(epoch|iter)_(\d+)\.pth$')
+#: A run's log folder in its work dir (mmengine's ``%Y%m%d_%H%M%S``).
+_TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
+
+
+def _folder_size(folder: str) -> int:
+    """Bytes of the files under ``folder``."""
+    return sum(osp.getsize(osp.join(root, name))
+               for root, _, names in os.walk(folder) for name in names)
 
 
 @HOOKS.register_module()
@@ -49,6 +65,14 @@ class AtomicCheckpointHook(CheckpointHook):
       a record of a file elsewhere (another run's) is ignored with one
       line, so that a run never removes or writes a file outside its
       folder (:func:`mmlesion.utils.checkpoints.resume.local_record`);
+    * a resume first checks that the file system of ``out_dir`` has the
+      space it will need: the resumed checkpoint's size times the
+      checkpoints it will add (those kept, ``max_keep_ckpts``, less those
+      already there, plus the one written before the oldest is removed; all
+      remaining ones when every checkpoint is kept), a best checkpoint and
+      the logs (the largest earlier log folder, at least 1 MiB). Too little
+      raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`
+      naming that size and the free space, before any training;
     * on resume, a best checkpoint that is missing, truncated or fails its
       checksum is reported; if the checkpoint of the best epoch is still
       kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
@@ -59,7 +83,14 @@ class AtomicCheckpointHook(CheckpointHook):
       iteration; a resumed run whose checkpoint's validation is not recorded
       (killed while validating or while writing the best checkpoint) runs
       that validation first, so the best checkpoint and score end as in an
-      uninterrupted run (:meth:`_finish_validation`).
+      uninterrupted run (:meth:`_finish_validation`);
+    * the best checkpoint a validation writes records the score thresholds
+      its FROC chose at each FP rate, with the validation data and step
+      (``meta['mmlesion_operating_points']``,
+      :func:`.validation_record.validated_operating_points`): the operating
+      points whole-scan inference keeps findings at. An epoch checkpoint,
+      saved before its validation, records them only where that validation
+      made it the best (mmengine then saves it again).
 
     Non-local ``out_dir`` / ``backend_args`` are passed to mmengine
     unchanged (and are then not atomic).
@@ -78,6 +109,7 @@ class AtomicCheckpointHook(CheckpointHook):
         # message hub epoch / iter of a resumed checkpoint; None: no resume
         self._resumed_info: Optional[Dict[str, int]] = None
         self._training = False  # between before_train and after_train
+        self._validated = None  # while a validation saves its best file
 
     @property
     def atomic(self) -> bool:
@@ -105,6 +137,7 @@ class AtomicCheckpointHook(CheckpointHook):
         resumed = self._resumed_info is not None
         if resumed:
             self._own_records(runner)
+            self._check_free_space(runner)
         if is_main_process() and self.atomic:
             for path in remove_stale_temporaries(self.out_dir):
                 print_log(f'Removed {path}, left by a save that was killed',
@@ -126,9 +159,20 @@ class AtomicCheckpointHook(CheckpointHook):
     def after_val_epoch(self, runner, metrics) -> None:
         """Save the best checkpoint, then record that this validation
         finished."""
-        super().after_val_epoch(runner, metrics)
+        self._validated = validated_operating_points(runner)
+        try:
+            super().after_val_epoch(runner, metrics)
+        finally:
+            self._validated = None
         if self._training and is_main_process():
             write_validation_record(runner.work_dir, runner.epoch, runner.iter)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Record the validation's operating points in the best checkpoint
+        it writes."""
+        if self._validated is not None:
+            checkpoint.setdefault('meta', {})[OPERATING_POINTS_KEY] = \
+                self._validated.to_dict()
 
     def after_train(self, runner) -> None:
         """Publish (mmengine's ``published_keys``); stop recording."""
@@ -192,6 +236,40 @@ class AtomicCheckpointHook(CheckpointHook):
         if self.atomic and hub.get_info('last_ckpt'):
             hub.update_info('last_ckpt', local_record(
                 hub.get_info('last_ckpt'), self.out_dir, where))
+
+    def _check_free_space(self, runner) -> None:
+        """Refuse a resume whose file system cannot take what it will
+        write, before training (see the class)."""
+        last = runner._load_from
+        if not (self.atomic and last and osp.isfile(last)):
+            return
+        size = osp.getsize(last)
+        done, end = ((runner.epoch, runner.max_epochs) if self.by_epoch else
+                     (runner.iter, runner.max_iters))
+        saves = max(1, -(-(end - done) // self.interval))
+        if self.max_keep_ckpts > 0:  # those kept now are removed in turn
+            kept = sum(osp.isfile(osp.join(
+                self.out_dir, self.filename_tmpl.format(step)))
+                for step in self.keep_ckpt_ids)
+            saves = max(1, min(saves, self.max_keep_ckpts) - kept + 1)
+        best = [osp.getsize(p) for p in self._best_paths().values()
+                if p and osp.isfile(p)]
+        best_size = (max(best) if best else size) if self.save_best else 0
+        logs = [_folder_size(osp.join(runner.work_dir, d))
+                for d in os.listdir(runner.work_dir)
+                if _TIMESTAMP_RE.match(d)]
+        log_size = max(logs + [1 << 20])
+        need = saves * size + best_size + log_size
+        free = free_bytes(self.out_dir)
+        if free is None or free >= need:
+            return
+        raise WriteRefusedError(WriteFailure(
+            path=self.out_dir, errno=errno.ENOSPC, needed=need, free=free,
+            folder=existing_folder(self.out_dir), needed_for=(
+                f'{saves} checkpoint(s) of {format_bytes(size)}, the size of '
+                f'{osp.basename(last)}, a best checkpoint of '
+                f'{format_bytes(best_size)} and {format_bytes(log_size)} of '
+                'logs; checked before training')))
 
     def _best_paths(self) -> Dict[str, Optional[str]]:
         if len(self.key_indicators) == 1:

@@ -8,6 +8,11 @@ the best checkpoint of that epoch is never written. A small record in the
 work dir, written after each validation has finished (its best checkpoint
 included), tells a resumed run whether the validation of the step it
 resumes from is still to be done.
+
+The score thresholds a validation's FROC chose
+(:func:`validated_operating_points`) are recorded in the best checkpoint
+it writes, with the validation data and the step (:class:`~mmlesion.evaluation.functional.froc.
+OperatingPoints`).
 """
 import json
 import logging
@@ -18,6 +23,7 @@ from typing import Optional, Tuple
 from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
+from mmlesion.evaluation.functional.operating_points import OperatingPoints
 from mmlesion.utils.writing.atomic import atomic_write_text
 
 #: File name of the record in the work dir.
@@ -104,4 +110,32 @@ def validation_due(loop) -> Optional[str]:
     if step >= loop.val_begin and (step % loop.val_interval == 0
                                    or step == last):
         return f'{kind} {step}'
+    return None
+
+
+def _split_name(dataset) -> Optional[str]:
+    """The annotation file(s) of a (concatenated) dataset."""
+    parts = getattr(dataset, 'datasets', None) or [dataset]
+    names = [str(getattr(d, 'ann_file', '') or '') for d in parts]
+    return ' + '.join(n for n in names if n) or None
+
+
+def validated_operating_points(runner) -> Optional[OperatingPoints]:
+    """The thresholds the validation that just ended chose, stamped with
+    its data (``split``) and step, or None when no metric chose any
+    (:attr:`~mmlesion.evaluation.metrics.FROCMetric.operating_points`).
+
+    Args:
+        runner (Runner): right after a validation (``after_val_epoch``).
+    """
+    loop = getattr(runner, 'val_loop', None)
+    evaluator = getattr(loop, 'evaluator', None)
+    for metric in getattr(evaluator, 'metrics', ()):
+        points = getattr(metric, 'operating_points', None)
+        if isinstance(points, OperatingPoints):
+            dataset = getattr(getattr(loop, 'dataloader', None), 'dataset',
+                              None)
+            return points.stamped(split=_split_name(dataset),
+                                  epoch=int(runner.epoch),
+                                  iter=int(runner.iter))
     return None

@@ -170,6 +170,40 @@ class FROCMatch(NamedTuple):
         counts = np.bincount(self.img_inds, minlength=self.num_images)
         return np.split(codes, np.cumsum(counts)[:-1])
 
+    def thresholds_at_fp(self, fp_rates: Sequence[float]) -> np.ndarray:
+        """The score threshold of each FP rate: keeping the detections
+        whose score is ``>=`` it gives at most that many FPs per image.
+
+        It is the lowest score above that of the first detection, in the
+        global score order, whose FPs per image exceed the rate (the point
+        where :func:`sens_at_fp` stops counting hits), so a run of equal
+        scores is kept or dropped whole; the lowest score of all where the
+        curve never exceeds the rate; just above the best score where even
+        the first detection exceeds it.
+
+        Args:
+            fp_rates (Sequence[float]): FPs per image, each >= 0.
+
+        Returns:
+            np.ndarray: float64 threshold per rate (NaN without
+            detections).
+        """
+        rates = np.asarray(fp_rates, dtype=np.float64).reshape(-1)
+        if len(self.scores) == 0:
+            return np.full(rates.shape, np.nan)
+        ranked = self.scores[self.order]
+        fps = np.cumsum(self.is_fp[self.order]) / self.num_images
+        out = np.empty(rates.shape)
+        for i, rate in enumerate(rates):
+            first_over = int(np.searchsorted(fps, rate, side='right'))
+            if first_over == len(ranked):
+                out[i] = ranked[-1]
+                continue
+            higher = ranked[ranked > ranked[first_over]]
+            out[i] = (higher[-1] if len(higher) else np.nextafter(
+                ranked[first_over], np.inf))
+        return out
+
 
 def _concat_boxes(boxes: Sequence[np.ndarray], name: str, ndim: int,
                   with_score: bool) -> Tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from ..functional.froc import (DEFAULT_FP_RATES, DEFAULT_MEAN_RATES,
                                DUPLICATE, FALSE_POSITIVE, TRUE_POSITIVE,
                                FROCCurve, filter_gts, match_detections,
                                sens_at_fp)
+from ..functional.operating_points import OperatingPoints
 from ..functional.breakdown_groups import froc_breakdown_groups
 from ..functional.luna16.froc import rate_key
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
@@ -119,6 +120,12 @@ class FROCMetric(BaseMetric):
       ``+ 1`` pixel overlaps, class-agnostic like the FROC, ignored
       instances neither TP nor FP
       (:func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
+
+    Operating points: after each evaluation, :attr:`operating_points`
+    holds the score threshold of each of ``fp_rates``
+    (:meth:`~mmlesion.evaluation.functional.froc.FROCMatch.
+    thresholds_at_fp`, all lesions); :class:`~mmlesion.engine.hooks.
+    AtomicCheckpointHook` records them in the best checkpoint.
 
     Files (written by the main process into ``out_dir``): ``froc_curve.png``
     (the FROC curve, plus the size breakdown) and, with
@@ -219,6 +226,8 @@ class FROCMetric(BaseMetric):
         self.ap_iou_thr = None if ap_iou_thr is None else float(ap_iou_thr)
         self.log_breakdowns = log_breakdowns
         self.froc_plot = froc_plot
+        #: the thresholds of the last evaluation (None before one)
+        self.operating_points: Optional[OperatingPoints] = None
 
     @property
     def mean_key(self) -> str:
@@ -367,6 +376,12 @@ class FROCMetric(BaseMetric):
         rows = [self._table_header()]
         curves = OrderedDict(all=('all lesions', curve))
         self._add_subset(metrics, rows, None, 'all', curve)
+        self.operating_points = OperatingPoints(
+            fp_unit=self.fp_unit, fp_rates=list(self.fp_rates),
+            thresholds=match.thresholds_at_fp(self.fp_rates).tolist(),
+            sensitivities=[metrics[f'sens@{rate_key(r)}']
+                           for r in self.fp_rates],
+            metric=self.prefix or '')
 
         for key, label, masks, det_masks in froc_breakdown_groups(
                 kept, valid, self.breakdowns, self.type_classes,

@@ -157,12 +157,20 @@ def run_stand_in(tmp_path: Path) -> Path:
 #: spacing came from, after ``pixel_spacing_source``.
 SOURCES = ('\n  "sources": {\n   "interval_mm": "config",\n'
            '   "pixel_spacing": "option"\n  },')
+#: ``operating_point`` and ``num_candidates`` (new), before ``findings``: a
+#: model without a checkpoint keeps every finding above ``score_thr``.
+OPERATING_POINT = (
+    '\n "operating_point": {\n  "source": "none",\n  "threshold": 0.05,\n'
+    + ''.join(f'  "{k}": null,\n' for k in (
+        'fp_rate', 'fp_unit', 'sensitivity', 'split', 'epoch'))
+    + '  "note": null\n },\n "num_candidates": 3,')
 
 
 def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
     """The files of the code before the package, byte for byte, and
     ``schema_version`` (new) after ``model_warning``, ``settings.sources``
-    (new) after ``settings.pixel_spacing_source``."""
+    (new) after ``settings.pixel_spacing_source``, ``operating_point`` and
+    ``num_candidates`` (new) before ``findings``."""
     out = run_stand_in(tmp_path)
     got = normalised((out / 'findings.json').read_text(encoding='utf-8'),
                      tmp_path)
@@ -173,7 +181,9 @@ def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
     assert got.count(version) == 1
     assert got.count('"pixel_spacing_source": "argument",' + SOURCES) == 1
     expected = (DATA / 'stand_in_findings.json').read_text(encoding='utf-8')
-    assert got.replace(version, '\n').replace(SOURCES, '') == expected
+    assert got.count(OPERATING_POINT) == 1
+    assert got.replace(version, '\n').replace(SOURCES, '').replace(
+        OPERATING_POINT, '') == expected
     got = normalised((out / 'candidates.csv').read_text(encoding='utf-8'),
                      tmp_path)
     assert got == (DATA / 'stand_in_candidates.csv').read_text(

@@ -104,7 +104,8 @@ def test_the_run_uses_and_records_the_steps_it_is_given(tmp_path):
     first = result.findings[0]
     assert first.score_parts == dict(s_det=first.score_parts['s_det'],
                                      s_half=.5)
-    line = format_summary(result).splitlines()[4]
+    line = next(line for line in format_summary(result).splitlines()
+                if line.startswith('  #1:'))
     assert line.endswith(f" (s_DET {first.score_parts['s_det']:.3f}, "
                          's_HALF 0.500)')
 

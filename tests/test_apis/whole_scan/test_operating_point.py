@@ -1,0 +1,143 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Findings kept at the checkpoint's validated operating point
+(:func:`mmlesion.apis.whole_scan.model.choose_operating_point`): the
+same kept findings through one scan and a batch, every finding in
+``candidates.csv``, a checkpoint without the record keeps every finding
+(one line), ``--score-thr`` overrides."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlesion.apis.whole_scan import model as scan_model
+from mmlesion.apis.whole_scan.batch import run_batch_inference
+from mmlesion.apis.whole_scan.run import run_volume_inference
+from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
+from mmlesion.evaluation.functional.operating_points import (
+    OPERATING_POINTS_KEY, OperatingPoints)
+from mmlesion.testing import repo_root
+from tests.helpers.tool_modules import load_tool
+from tests.helpers.volume_demo import DEMO_CFG, scans_and_random_checkpoint
+
+CFG_PATH = str(repo_root() / 'configs' / DEMO_CFG)
+
+
+def _settings(**kwargs) -> RunSettings:
+    return RunSettings(detection=DetectionSettings(score_thr=.01,
+                                                   show_progress=False),
+                       **kwargs)
+
+
+@pytest.fixture(scope='module')
+def scan_and_checkpoints(tmp_path_factory):
+    """A small synthetic scan, random weights without a record, and the
+    same weights recording a threshold at 4 FPs per image between the
+    scores of the scan's findings."""
+    scans, ckpt = scans_and_random_checkpoint(
+        tmp_path_factory, seed=4, num_luna=1, size_range=(56, 56),
+        num_slices_range=(10, 10))
+    every = run_volume_inference(CFG_PATH, str(ckpt), str(scans[0]),
+                                 run_settings=_settings(fp_rate=None))
+    best = sorted(max(b.score for b in f.boxes_2d) for f in every.findings)
+    assert len(best) >= 4, 'the random model must give a few findings'
+    threshold = float(best[len(best) // 2])
+    record = OperatingPoints(
+        fp_unit='image', fp_rates=[1., 4.], thresholds=[1., threshold],
+        sensitivities=[.5, .75], split='val.csv', epoch=3, iter=30)
+    checkpoint = torch.load(ckpt, weights_only=False)
+    checkpoint['meta'][OPERATING_POINTS_KEY] = record.to_dict()
+    validated = tmp_path_factory.mktemp('ckpt') / 'validated.pth'
+    torch.save(checkpoint, validated)
+    return str(scans[0]), str(ckpt), str(validated), threshold, every
+
+
+def _written(folder: Path) -> tuple:
+    record = json.loads((folder / 'findings.json').read_text())
+    with open(folder / 'candidates.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    return record, rows
+
+
+def test_single_scan_and_batch_keep_the_same_findings(scan_and_checkpoints,
+                                                      tmp_path):
+    scan, _, validated, threshold, every = scan_and_checkpoints
+    run_volume_inference(CFG_PATH, validated, scan,
+                         out_dir=str(tmp_path / 'one'),
+                         run_settings=_settings())
+    run_batch_inference(CFG_PATH, validated, [scan], str(tmp_path / 'many'),
+                        run_settings=_settings())
+    one, one_rows = _written(tmp_path / 'one')
+    many, many_rows = _written(tmp_path / 'many' / Path(scan).stem)
+    assert one['findings'] == many['findings']
+    assert one['operating_point'] == many['operating_point'] == dict(
+        source='validation', threshold=threshold, fp_rate=4.,
+        fp_unit='image', sensitivity=.75, split='val.csv', epoch=3,
+        note=scan_model.FP_UNIT_NOTES['image'])
+    kept = [f for f in every.findings
+            if max(b.score for b in f.boxes_2d) >= threshold]
+    assert 0 < len(kept) < len(every.findings)
+    assert [f['id'] for f in one['findings']] == [f.id for f in kept]
+    assert all(f['recist'] is not None for f in one['findings'])
+    # every finding stays a candidate, measured or not
+    assert one['num_candidates'] == len(every.findings) == len(one_rows)
+    assert one_rows == many_rows
+    assert sorted(float(r['probability']) for r in one_rows) == sorted(
+        round(f.score, 6) for f in every.findings)
+    report = (tmp_path / 'one' / 'report.html').read_text()
+    assert f'kept</b> {len(kept)} of {len(every.findings)}' in report
+
+
+def test_a_checkpoint_without_the_record_keeps_every_finding(
+        scan_and_checkpoints, monkeypatch):
+    scan, plain, _, _, every = scan_and_checkpoints
+    lines = []
+    monkeypatch.setattr(scan_model, 'print_log',
+                        lambda msg, **kwargs: lines.append(msg))
+    result = run_volume_inference(CFG_PATH, plain, scan,
+                                  run_settings=_settings())
+    assert len(lines) == 1 and '\n' not in lines[0]
+    assert lines[0].startswith(f'{plain} records no validated operating '
+                               'point')
+    assert 'keeping every finding above --score-thr 0.01' in lines[0]
+    assert result.operating_point.source == 'none'
+    assert [f.id for f in result.findings] == [f.id for f in every.findings]
+
+
+def test_score_thr_overrides_the_operating_point(scan_and_checkpoints,
+                                                 tmp_path):
+    scan, _, validated, _, every = scan_and_checkpoints
+    code = load_tool('infer_volume.py').main([
+        CFG_PATH, validated, scan, '--out-dir', str(tmp_path / 'out'),
+        '--score-thr', '0.01', '--dicom', 'no'])
+    assert code == 0
+    record, rows = _written(tmp_path / 'out')
+    assert record['operating_point']['source'] == 'score-thr'
+    assert len(record['findings']) == len(rows) == len(every.findings)
+
+
+def test_a_rate_the_validation_did_not_record_is_one_clear_error(
+        scan_and_checkpoints):
+    scan, _, validated, _, _ = scan_and_checkpoints
+    with pytest.raises(ValueError, match=r'no operating point at 2 FPs per '
+                       r'image is recorded; the validation recorded 1, 4'):
+        run_volume_inference(CFG_PATH, validated, scan,
+                             run_settings=_settings(fp_rate=2.))
+
+
+def test_findings_keep_their_best_2d_score_not_a_rescored_one():
+    """A re-scored finding is kept by its detector score (the validated
+    threshold is of those)."""
+    from mmlesion.apis.whole_scan.infer import kept_findings
+    from mmlesion.apis.whole_scan.results import Box2D, Finding
+
+    def finding(i, score, box_scores):
+        return Finding(i, score, [0.] * 3, [0.] * 6, [0.] * 6, [0.] * 6, 1.,
+                       [0, 0], 0, [0, 0],
+                       [Box2D(0, [0., 0., 1., 1.], s) for s in box_scores])
+
+    findings = [finding(1, .9, [.2, .3]), finding(2, .1, [.6]),
+                finding(3, .05, [.5])]
+    assert [f.id for f in kept_findings(findings, .5)] == [2, 3]
+    assert kept_findings(findings, None) == findings
