@@ -248,7 +248,7 @@ def _report_orientations(records: List[dict]) -> dict:
     """Count the stored orientations; report mixed ones in one line."""
     counts = Counter(r['orientation'] for r in records)
     if len(counts) > 1:
-        rare = min(counts, key=counts.get)
+        rare = counts.most_common()[-1][0]
         example = next(r['image'] for r in records
                        if r['orientation'] == rare)
         print_log(

@@ -1,0 +1,265 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The dataset converter on a folder: masks (semantic, instance), box CSVs
+(world, RECIST, voxel), the patient split, one line per bad case, the
+process pool and resuming after a kill; and the presets' outputs pinned to
+those of the per-dataset converters they replaced."""
+import csv
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mmlesion.datasets.converters import ConvertSettings, convert_dataset
+from mmlesion.datasets.converters import common
+from mmlesion.datasets.converters import convert as convert_module
+from mmlesion.datasets.converters.scan_records import records_dir
+from mmlesion.datasets.demo.replicas.release import generate_release_replica
+from mmlesion.testing.volume_files import write_volume
+from tests.helpers.tool_modules import load_tool
+
+#: sha256 (first 16 hex) of the annotation file and of the 2D export (file
+#: names and bytes, markers left out) that the per-dataset converters
+#: (kits19.py, lits.py, nih_ln.py, luna16.py before they became presets)
+#: wrote for the tiny replicas of seed 0, outputs in ``out/`` beside
+#: ``rep/``.
+BEFORE = {
+    'kits19': ('4daa884915cc3a78', '5649a14bfb7aa6ef'),
+    'lits': ('b4351da6593a9bd5', 'ee474ee41ca04be7'),
+    'nih_ln': ('04f1fd9cb5fba5d8', '8dbd8a67c6a7852c'),
+    'luna16': ('0172d2dfef6c69ac', 'aa402777aa49565d'),
+}
+ARGS = {
+    'kits19': ['{r}/data'],
+    'lits': ['{r}'],
+    'nih_ln': ['{r}/CT Lymph Nodes', '{r}/MED_ABD_LYMPH_MASKS'],
+    'luna16': ['{r}', '--annotations', '{r}/annotations.csv', '--excluded',
+               '{r}/annotations_excluded.csv', '--seriesuids',
+               '{r}/seriesuids.csv'],
+}
+
+
+def _tree_hash(path):
+    if os.path.isfile(path):
+        return hashlib.sha256(open(path, 'rb').read()).hexdigest()[:16]
+    h = hashlib.sha256()
+    for d, _, files in sorted(os.walk(path)):
+        for f in sorted(files):
+            if f != 'REPLICA.txt':
+                p = os.path.join(d, f)
+                h.update(os.path.relpath(p, path).encode())
+                h.update(open(p, 'rb').read())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize('dataset', sorted(BEFORE))
+def test_presets_write_what_the_old_converters_wrote(dataset, tmp_path,
+                                                     capsys):
+    root = tmp_path / 'rep' / dataset
+    generate_release_replica(dataset, root, seed=0, size='tiny')
+    out = tmp_path / 'out' / f'{dataset}.json'
+    argv = [a.format(r=root) for a in ARGS[dataset]] + [
+        '--out', str(out), '--export-2d', str(tmp_path / 'out' / 'x2d'),
+        '--workers', '2']
+    assert load_tool(f'dataset_converters/{dataset}.py').main(argv) == 0, \
+        capsys.readouterr().err
+    assert (_tree_hash(str(out)),
+            _tree_hash(str(tmp_path / 'out' / 'x2d'))) == BEFORE[dataset]
+    assert not os.path.exists(records_dir(str(out)))
+
+
+def _ct(shape=(10, 20, 20)):
+    img = np.full(shape, -100, np.int16)
+    img[:, 0] = -1000  # air: a CT in HU
+    return img
+
+
+def _folder(tmp_path, n=4, mask_fn=None, **kw):
+    """n scans ``p<k>_scan<j>`` (two per patient) with masks."""
+    for i in range(n):
+        vid = f'p{i // 2}_scan{i % 2}'
+        write_volume(str(tmp_path / 'img' / f'{vid}.nii.gz'), _ct(), **kw)
+        seg = np.zeros((10, 20, 20), np.uint8)
+        seg[2:4, 3:6, 3:6] = 1
+        seg[6:8, 10:14, 10:14] = 2
+        if mask_fn:
+            seg = mask_fn(i, seg)
+        write_volume(str(tmp_path / 'lab' / f'{vid}.nii.gz'), seg, **kw)
+    return str(tmp_path / 'img'), str(tmp_path / 'lab')
+
+
+def _run(tmp_path, scans, name='a.json', **kw):
+    out = str(tmp_path / name)
+    summary = convert_dataset(ConvertSettings(
+        scans, out, show_progress=False, **kw))
+    return summary, json.load(open(out))
+
+
+def test_folder_of_masks_semantic_and_instance(tmp_path):
+    scans, masks = _folder(tmp_path, n=2)
+    summary, data = _run(tmp_path, scans, masks=masks)
+    assert summary['volumes'] == 2 and summary['lesions'] == 4
+    assert data['metainfo']['classes'] == ['lesion']
+    assert [v['id'] for v in data['volumes']] == ['p0_scan0', 'p0_scan1']
+    boxes = [a['bbox'] for a in data['volumes'][0]['annotations']]
+    assert boxes[0] == [2.5, 2.5, 1.5, 5.5, 5.5, 3.5]
+    _, data = _run(tmp_path, scans, 'b.json', masks=masks, labels=[2])
+    assert len(data['volumes'][0]['annotations']) == 1
+    # instance masks: one lesion per value, however many pieces it has
+    scans, masks = _folder(tmp_path / 'i', n=1, mask_fn=lambda i, seg: (
+        np.where(seg > 0, 5, 0).astype(np.uint8)))
+    _, sem = _run(tmp_path, scans, 'c.json', masks=masks)
+    _, ins = _run(tmp_path, scans, 'd.json', masks=masks, instances=True)
+    assert len(sem['volumes'][0]['annotations']) == 2
+    assert len(ins['volumes'][0]['annotations']) == 1
+    assert ins['volumes'][0]['annotations'][0]['bbox'] == [
+        2.5, 2.5, 1.5, 13.5, 13.5, 7.5]
+
+
+def test_split_by_patient(tmp_path):
+    scans, masks = _folder(tmp_path, n=40, mask_fn=lambda i, s: s * 0)
+    _, data = _run(tmp_path, scans, masks=masks, val_fraction=0.3,
+                   test_fraction=0.2, patient_regex=r'^(p\d+)_')
+    split = {v['id']: v['split'] for v in data['volumes']}
+    assert {1, 2, 3} <= set(split.values())
+    for p in range(20):
+        assert split[f'p{p}_scan0'] == split[f'p{p}_scan1']
+    # a user's split file is honoured
+    table = tmp_path / 'split.csv'
+    table.write_text('volume_id,split,patient_id\n' + ''.join(
+        f'p{i // 2}_scan{i % 2},{"val" if i < 4 else ""},P{i // 2}\n'
+        for i in range(40)))
+    _, data = _run(tmp_path, scans, 'b.json', masks=masks,
+                   split_file=str(table))
+    split = {v['id']: v['split'] for v in data['volumes']}
+    assert [split[f'p{i // 2}_scan{i % 2}'] for i in range(4)] == [2] * 4
+
+
+@pytest.fixture
+def logged(monkeypatch):
+    lines = []
+    for module in (common, convert_module):
+        monkeypatch.setattr(module, 'print_log',
+                            lambda msg, **kw: lines.append(msg))
+    return lines
+
+
+def _error(tmp_path, scans, **kw):
+    with pytest.raises(ValueError) as err:
+        _run(tmp_path, scans, 'bad.json', **kw)
+    assert '\n' not in str(err.value)
+    return str(err.value)
+
+
+def test_bad_cases_one_line_naming_the_file(tmp_path, logged):
+    scans, masks = _folder(tmp_path, n=2)
+    # a mask on another grid
+    write_volume(str(tmp_path / 'lab' / 'p0_scan1.nii.gz'),
+                 np.zeros((10, 20, 21), np.uint8))
+    msg = _error(tmp_path, scans, masks=masks)
+    assert msg.startswith(str(tmp_path / 'lab' / 'p0_scan1.nii.gz'))
+    assert 'geometry' in msg
+    # two scans of one patient in two splits of the user's file
+    table = tmp_path / 'split.csv'
+    table.write_text('volume_id,split,patient_id\np0_scan0,train,A\n'
+                     'p0_scan1,val,A\n')
+    msg = _error(tmp_path, scans, masks=masks, split_file=str(table))
+    assert msg.startswith(str(table)) and "patient 'A'" in msg
+    # a finding outside its scan
+    boxes = tmp_path / 'boxes.csv'
+    boxes.write_text('seriesuid,coordX,coordY,coordZ,diameter_mm\n'
+                     'p0_scan0,900,0,-290,5\n')
+    msg = _error(tmp_path, scans, boxes=str(boxes))
+    assert msg.startswith(f'{boxes}: finding 1 (series p0_scan0')
+    assert 'outside the scan' in msg
+    # an empty mask: one line naming it; the scan is kept without lesions
+    scans, masks = _folder(tmp_path / 'e', n=2,
+                           mask_fn=lambda i, s: s * i)
+    summary, _ = _run(tmp_path, scans, 'e.json', masks=masks)
+    assert summary['volumes'] == 2 and summary['lesions'] == 2
+    assert any(line.startswith(f'{masks}/p0_scan0.nii.gz: empty mask')
+               for line in logged)
+
+
+def test_mixed_orientations_reported(tmp_path, logged):
+    scans, masks = _folder(tmp_path, n=1)
+    flip = (-1, 0, 0, 0, -1, 0, 0, 0, 1)  # RAS-stored
+    write_volume(str(tmp_path / 'img' / 'p9_ras.nii.gz'), _ct(),
+                 direction=flip)
+    seg = np.zeros((10, 20, 20), np.uint8)
+    seg[2:4, 3:6, 3:6] = 1
+    write_volume(str(tmp_path / 'lab' / 'p9_ras.nii.gz'), seg,
+                 direction=flip)
+    summary, data = _run(tmp_path, scans, masks=masks)
+    assert summary['orientations'] == {'LPS': 1, 'RAS': 1}
+    line = next(x for x in logged if 'mixed orientations' in x)
+    assert 'p9_ras.nii.gz: RAS' in line
+    # canonical grid: the lesion at file voxels x, y 3..5 is at 14..16
+    assert data['volumes'][1]['annotations'][0]['bbox'][:2] == [13.5, 13.5]
+
+
+def test_voxel_and_recist_boxes(tmp_path):
+    flip = (-1, 0, 0, 0, -1, 0, 0, 0, 1)
+    write_volume(str(tmp_path / 'img' / 'a.nii.gz'), _ct(), direction=flip)
+    rows = tmp_path / 'voxel.csv'
+    rows.write_text('volume_id,x1,y1,z1,x2,y2,z2\na,3,4,2,5,8,3\n')
+    _, data = _run(tmp_path, str(tmp_path / 'img'), boxes=str(rows),
+                   box_format='voxel')
+    ann = data['volumes'][0]['annotations'][0]
+    # x, y flipped onto the canonical grid; z kept
+    assert ann['bbox'] == [13.5, 10.5, 1.5, 16.5, 15.5, 3.5]
+    rows.write_text('volume_id,x1,y1,z1,x2,y2,z2\na,3,4,2,5,8,30\n')
+    assert 'outside the scan' in _error(
+        tmp_path, str(tmp_path / 'img'), boxes=str(rows), box_format='voxel')
+    centre = data['volumes'][0]['annotations'][0]['center_world']
+    rows.write_text('volume_id,coordX,coordY,coordZ,long_axis_mm,'
+                    'short_axis_mm\na,{},{},{},6,3\n'.format(*centre))
+    _, data = _run(tmp_path, str(tmp_path / 'img'), 'r.json',
+                   boxes=str(rows), box_format='recist')
+    ann = data['volumes'][0]['annotations'][0]
+    assert ann['diameter_mm'] == 6 and ann['center_world'] == pytest.approx(
+        centre, abs=0.5)
+
+
+def test_killed_run_resumes_without_redoing_scans(tmp_path, monkeypatch):
+    scans, masks = _folder(tmp_path, n=4)
+    _, clean = _run(tmp_path, scans, 'clean.json', masks=masks)
+    calls = []
+    real = convert_module._convert_case
+
+    def counting(case, settings):
+        if len(calls) == 2 and settings.out_file.endswith('k.json'):
+            raise KeyboardInterrupt  # killed after two scans
+        calls.append(case.volume_id)
+        return real(case, settings)
+
+    monkeypatch.setattr(convert_module, '_convert_case', counting)
+    out = str(tmp_path / 'k.json')
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, scans, 'k.json', masks=masks)
+    assert len(os.listdir(records_dir(out))) == 2 and not os.path.exists(out)
+    calls.clear()
+    monkeypatch.setattr(convert_module, '_convert_case',
+                        lambda c, s: calls.append(c.volume_id) or real(c, s))
+    _, resumed = _run(tmp_path, scans, 'k.json', masks=masks)
+    assert calls == ['p1_scan0', 'p1_scan1']
+    assert resumed == clean and not os.path.exists(records_dir(out))
+    # a record whose input changed since is not taken
+    with monkeypatch.context() as m:
+        m.setattr(convert_module, '_convert_case', counting)
+        calls.clear()
+        with pytest.raises(KeyboardInterrupt):
+            _run(tmp_path, scans, 'k.json', masks=masks, overwrite=True)
+    os.utime(os.path.join(masks, 'p0_scan1.nii.gz'), ns=(1, 1))
+    calls.clear()
+    _run(tmp_path, scans, 'k.json', masks=masks, overwrite=True)
+    assert calls == ['p0_scan1', 'p1_scan0', 'p1_scan1']
+
+
+def test_process_pool_writes_the_same_file(tmp_path):
+    scans, masks = _folder(tmp_path, n=4)
+    _run(tmp_path, scans, 'one.json', masks=masks)
+    _run(tmp_path, scans, 'two.json', masks=masks, workers=2)
+    assert (tmp_path / 'one.json').read_bytes() == (
+        tmp_path / 'two.json').read_bytes()
