@@ -3,7 +3,6 @@
 (world, RECIST, voxel), the patient split, one line per bad case, the
 process pool and resuming after a kill; and the presets' outputs pinned to
 those of the per-dataset converters they replaced."""
-import csv
 import hashlib
 import json
 import os
