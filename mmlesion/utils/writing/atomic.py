@@ -31,6 +31,7 @@ and the bytes free; the temporary file (or staging folder) is removed
 first, so nothing is left half-written and nothing written before is lost.
 """
 import contextlib
+import errno
 import json
 import os
 import os.path as osp
@@ -190,9 +191,11 @@ def check_writable_dir(path: str,
     """Refuse a folder that cannot take the outputs, before the work starts.
 
     The folder (or its nearest existing parent, if it does not exist yet)
-    must pass ``os.access(W_OK)``, take a real probe file (``os.access``
-    says yes for root on a read-only mount or a read-only folder) and have
-    at least ``min_free_bytes`` free (``os.statvfs``).
+    must not be on a file system mounted read-only (``statvfs``'s
+    ``ST_RDONLY``), must pass ``os.access(W_OK)``, take a real probe file
+    (``os.access`` says yes for root on a read-only folder) and have at
+    least ``min_free_bytes`` free. The error says which: a read-only file
+    system, a folder read-only for this user, or too little space.
 
     Args:
         path (str): the output folder.
@@ -203,39 +206,58 @@ def check_writable_dir(path: str,
         OutputDirError: not writable (read-only file system or folder),
             less free space than ``min_free_bytes``, or the path is a file.
     """
-    target = osp.abspath(path)
-    existing = target
+    existing = osp.abspath(path)
     while not osp.exists(existing):
         existing = osp.dirname(existing)
     if not osp.isdir(existing):
         raise OutputDirError(
             f'{what} {path}: {existing} is a file, not a folder')
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputDirError(
-            f'{what} {path}: {existing} is not writable (permissions); '
-            'choose another folder before the work starts')
+    st = os.statvfs(existing) if hasattr(os, 'statvfs') else None
+    error = None
+    if st is not None and st.f_flag & getattr(os, 'ST_RDONLY', 0):
+        error = errno.EROFS
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        error = errno.EACCES
     probe = osp.join(existing, f'{TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}')
     try:
-        with open(probe, 'wb') as f:
-            f.write(b'\0' * 4096)
-            f.flush()
-            os.fsync(f.fileno())
+        if error is None:
+            with open(probe, 'wb') as f:
+                f.write(b'\0' * 4096)
+                f.flush()
+                os.fsync(f.fileno())
     except OSError as err:
-        raise OutputDirError(
-            f'{what} {path}: cannot write into {existing} '
-            f'({err.strerror or err}); a read-only or full file system? '
-            'Choose another folder before the work starts') from err
+        error = err.errno
+        if error not in _WHY_NOT_WRITABLE:
+            raise OutputDirError(
+                f'{what} {path}: cannot write into {existing} '
+                f'({err.strerror or err}); choose another folder before the '
+                'work starts') from err
     finally:
         with contextlib.suppress(OSError):
             os.remove(probe)
-    if hasattr(os, 'statvfs'):
-        st = os.statvfs(existing)
-        free = st.f_bavail * st.f_frsize
-        if free < min_free_bytes:
-            raise OutputDirError(
-                f'{what} {path}: only {free / 2**20:.1f} MiB free on the '
-                f'file system of {existing}, {min_free_bytes / 2**20:.1f} '
-                'MiB needed; free some space or choose another folder')
+    free = None if st is None else st.f_bavail * st.f_frsize
+    if error is None and free is not None and free < min_free_bytes:
+        error = errno.ENOSPC
+    if error is not None:
+        why = _WHY_NOT_WRITABLE.get(error, _WHY_NOT_WRITABLE[errno.EACCES])
+        raise OutputDirError(f'{what} {path}: cannot write to {existing}: '
+                             + why.format(free=(free or 0) / 2**20,
+                                          need=min_free_bytes / 2**20))
+
+
+#: Why a folder takes no outputs (:func:`check_writable_dir`), by errno.
+_WHY_NOT_WRITABLE = {
+    errno.EROFS: f'{os.strerror(errno.EROFS)} (mounted read-only); remount '
+    'it read-write or choose a folder on another file system before the '
+    'work starts',
+    errno.EACCES: 'read-only for this user (not writable: its '
+    'permissions); make it writable (chmod u+w) or choose another folder '
+    'before the work starts',
+    errno.ENOSPC: 'only {free:.1f} MiB free on its file system, {need:.1f} '
+    'MiB needed; free some space or choose another folder',
+}
+_WHY_NOT_WRITABLE[errno.EPERM] = _WHY_NOT_WRITABLE[errno.EACCES]
+_WHY_NOT_WRITABLE[errno.EDQUOT] = _WHY_NOT_WRITABLE[errno.ENOSPC]
 
 
 @contextlib.contextmanager

@@ -96,6 +96,8 @@ class WriteFailure:
         folder (str): the existing folder ``free`` was read from.
         atomic (bool): written by an atomic writer, so that nothing
             written before is lost and no file is half-written.
+        needed_for (str): what ``needed`` is made of, named after it
+            (an estimate made before writing: ``'3 checkpoints of ...'``).
     """
     path: str
     errno: int
@@ -104,6 +106,7 @@ class WriteFailure:
     free: Optional[int] = None
     folder: str = ''
     atomic: bool = True
+    needed_for: str = ''
 
     def message(self, resume: Optional[str] = None) -> str:
         """One line: the path, why, the bytes needed and free, what to do.
@@ -118,12 +121,14 @@ class WriteFailure:
         """
         name = WRITE_ERRNOS.get(self.errno, str(self.errno))
         needed = format_bytes(self.needed)
-        if self.needed is None:
-            needed = 'size unknown'
+        if self.needed is None or (self.needed_at_least and not self.needed):
+            needed = 'size unknown'  # a lower bound of 0 says nothing
         elif self.needed_at_least:
             needed = f'at least {needed} needed'
         else:
             needed = f'{needed} needed'
+        if self.needed_for:
+            needed += f' ({self.needed_for})'
         here = self.folder in (osp.abspath(self.path),
                                osp.dirname(osp.abspath(self.path)))
         free = (f'{format_bytes(self.free)} free '

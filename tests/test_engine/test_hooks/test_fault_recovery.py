@@ -25,6 +25,7 @@ from tests.helpers.fault_runs import build_runner
 from mmlesion.utils import (ChecksumMismatchError, find_resumable_checkpoint,
                             load_local_checkpoint, verify_checkpoint_checksum)
 from mmlesion.utils.writing.atomic import TMP_PREFIX
+from mmlesion.utils.writing.refusals import WriteRefusedError, format_bytes
 
 
 def _killed_run(work_dir: Path, kill_at: str, *args: str) -> None:
@@ -187,6 +188,34 @@ def test_corrupted_checkpoint_without_sidecar_refused(tmp_path):
             f'{ckpt}: corrupt checkpoint, member {member.filename} ')
         assert 'diverged' not in str(err.value)
     assert find_resumable_checkpoint(str(work)) == str(work / 'epoch_1.pth')
+
+
+def test_resume_on_a_full_disk_is_refused_before_training(
+        tmp_path, monkeypatch):
+    """Issue 64 item 5: a resume checks the space it will need before
+    training (not after another epoch), and names that size: the resumed
+    checkpoint (one more is written before the kept one is removed), a
+    best file and the logs (at least 1 MiB)."""
+    import mmlesion.engine.hooks.atomic_checkpoint_hook as hook
+    work = tmp_path / 'work'
+    _train(work, epochs=1)
+    size = (work / 'epoch_1.pth').stat().st_size
+    best = (work / 'best_score_epoch_1.pth').stat().st_size
+    monkeypatch.setattr(hook, 'free_bytes', lambda path: 5000)
+    with pytest.raises(WriteRefusedError) as err:
+        _train(work, epochs=3, resume='auto')
+    assert not (work / 'epoch_2.pth').exists()  # no epoch was trained
+    assert str(err.value) == (
+        f'cannot write {work}: No space left on device (ENOSPC); '
+        f'{format_bytes(size + best + (1 << 20))} needed (1 checkpoint(s) '
+        f'of {format_bytes(size)}, the size of epoch_1.pth, a best '
+        f'checkpoint of {format_bytes(best)} and 1.0 MiB of logs; checked '
+        'before training), 4.9 KiB free there. Nothing written before is '
+        'lost (each file appears only when complete). To go on: free some '
+        'space on that file system, then run it again')
+    monkeypatch.undo()
+    _train(work, epochs=2, resume='auto')
+    assert (work / 'epoch_2.pth').is_file()
 
 
 @pytest.mark.parametrize('damage', ['missing', 'truncated'])

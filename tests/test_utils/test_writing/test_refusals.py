@@ -16,7 +16,8 @@ import mmlesion.utils.writing.atomic as aio
 from mmlesion.utils.writing.atomic import (TMP_PREFIX, AtomicOutputSet,
                                            atomic_write_bytes,
                                            atomic_write_text)
-from mmlesion.utils.writing.refusals import (WriteRefusedError, format_bytes,
+from mmlesion.utils.writing.refusals import (WriteFailure, WriteRefusedError,
+                                             format_bytes,
                                              output_write_refusal)
 
 
@@ -166,3 +167,13 @@ def test_refusal_survives_pickling(tmp_path):
         OSError(errno.EROFS, 'Read-only file system'), str(tmp_path))
     again = pickle.loads(pickle.dumps(refused))
     assert str(again) == str(refused) and again.errno == errno.EROFS
+
+
+def test_a_lower_bound_of_nothing_is_no_size(tmp_path):
+    """A write refused before its first byte knows no size: the line says
+    so, never "at least 0 bytes needed" (issue 64 item 5)."""
+    failure = WriteFailure(path=str(tmp_path / 'a.png'), errno=errno.ENOSPC,
+                           needed=0, needed_at_least=True, free=0,
+                           folder=str(tmp_path))
+    assert '; size unknown, 0 bytes free there.' in failure.message()
+    assert 'at least 0' not in failure.message()
