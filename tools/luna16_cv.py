@@ -19,7 +19,9 @@ Writes into ``--work-dir`` (default ``work_dirs/<config>_cv``): one
 ``seriesuids.csv`` and ``fold_done.json``; layout in
 :mod:`mmlesion.protocols.luna16_cv`), the pooled ``candidates.csv`` and
 ``seriesuids.csv``, and with ``--annotations`` the evaluation of the pooled
-candidates in ``eval/`` (``metrics.json``, ``froc.png``, ...; regenerated
+candidates in ``eval/`` (``metrics.json``, ``froc.png``, ...,
+``score_cut.json``: the same run with and without the config's RPN score
+cut, ``model.test_cfg.rpn.score_thr``; regenerated
 by every run, as the pooled files). A fold is trained (resuming an
 interrupted one from its newest intact checkpoint), then its held-out scans
 are detected whole, in this process, one fold after the other (for several
@@ -227,7 +229,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.annotations is None:
         logger.info('no --annotations: not scored')
         return 0
-    return _evaluate(args, pooled, osp.join(work_root, 'eval'))
+    ended = _evaluate(args, pooled, osp.join(work_root, 'eval'))
+    from mmlesion.protocols.luna16_cv import evaluate_score_cut
+    effect = evaluate_score_cut(pooled, args.annotations, args.excluded,
+                                osp.join(work_root, 'eval'))
+    if ended == 0 and effect is not None:
+        logger.info(f'{effect.summary()} -> eval/score_cut.json')
+    return ended
 
 
 if __name__ == '__main__':

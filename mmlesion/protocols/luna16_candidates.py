@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 candidates (world points) of a 3D detector on its test scans."""
+import copy
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -9,7 +10,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmdet.registry import DATASETS
-from mmlesion.evaluation.functional.luna16 import LUNA16Candidates
+from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
+                                                   apply_score_cut)
 from mmlesion.evaluation.metrics.luna16_metric import \
     boxes_to_world_candidates
 from mmlesion.apis.detector_loader import (DetectorLoadSettings,
@@ -22,13 +24,31 @@ class TestSetCandidates:
     """What :func:`predict_candidates` gives back.
 
     Args:
-        candidates (LUNA16Candidates): every detection as a world point
-            with its probability.
+        uncut (LUNA16Candidates): every detection of the run (the model's
+            RPN score cut lifted) as a world point with its probability.
+        rpn_probability (np.ndarray): ``(N,)`` the RPN score of each.
+        rpn_score_thr (float): the config's RPN score cut
+            (``model.test_cfg.rpn.score_thr``; 0: none).
         scans (list[str]): the series UIDs of every processed scan (also
             those without a candidate), in order.
     """
-    candidates: LUNA16Candidates
+    uncut: LUNA16Candidates
+    rpn_probability: np.ndarray
+    rpn_score_thr: float
     scans: List[str]
+
+    @property
+    def candidates(self) -> LUNA16Candidates:
+        """The detections the config's cut keeps (its test setting)."""
+        return apply_score_cut(self.uncut, self.rpn_probability,
+                               self.rpn_score_thr)
+
+
+def rpn_score_cut(cfg: Config) -> float:
+    """The RPN score cut of a 3D detector config
+    (``model.test_cfg.rpn.score_thr``; 0 when it has none)."""
+    rpn = (cfg.model.get('test_cfg') or {}).get('rpn') or {}
+    return float(rpn.get('score_thr') or 0.)
 
 
 def predict_candidates(cfg: Config,
@@ -41,7 +61,10 @@ def predict_candidates(cfg: Config,
     Each detection's box centre becomes a world point (x, y, z mm) through
     the geometry of the sample's metainfo (``spacing_zyx``, ``origin_xyz``,
     ``direction``: the geometry the model ran on, e.g. after
-    ``CropToLungs``), as ``LUNA16Metric`` does.
+    ``CropToLungs``), as ``LUNA16Metric`` does. The model runs without its
+    RPN score cut, which is applied afterwards (``candidates``), so that
+    one run gives the candidates with and without it
+    (:mod:`mmlesion.evaluation.functional.luna16.score_cut`).
 
     Args:
         cfg (Config): a 3D detector config.
@@ -53,13 +76,17 @@ def predict_candidates(cfg: Config,
     Returns:
         TestSetCandidates: the candidates and the processed scans.
     """
+    cut = rpn_score_cut(cfg)
+    if cut:
+        cfg = copy.deepcopy(cfg)
+        cfg.model.test_cfg.rpn.score_thr = 0.
     model = init_lesion_detector(
         cfg, checkpoint, DetectorLoadSettings(device=device)).model
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope',
                                                       'mmdet')):
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     n = len(dataset) if max_scans is None else min(max_scans, len(dataset))
-    uids, xyz, probs, scans = [], [], [], []
+    uids, xyz, probs, rpn, scans = [], [], [], [], []
     indices = track_progress(
         range(n), label='scans') if show_progress and n else range(n)
     for idx in indices:
@@ -81,9 +108,12 @@ def predict_candidates(cfg: Config,
             meta['origin_xyz'], meta.get('direction', np.eye(3)))
         xyz.append(pts)
         probs.append(pred.scores.cpu().numpy().astype(np.float64))
+        rpn.append((pred.rpn_scores if 'rpn_scores' in pred else
+                    pred.scores).cpu().numpy().astype(np.float64))
         uids.extend([uid] * len(pts))
     cands = LUNA16Candidates(
         np.asarray(uids, dtype=object),
         np.concatenate(xyz) if xyz else np.zeros((0, 3)),
         np.concatenate(probs) if probs else np.zeros(0))
-    return TestSetCandidates(cands, scans)
+    return TestSetCandidates(
+        cands, np.concatenate(rpn) if rpn else np.zeros(0), cut, scans)

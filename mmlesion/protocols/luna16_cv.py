@@ -7,10 +7,15 @@ Layout of a run's ``work_dir``::
     fold<k>/                 # the fold's mmengine work dir (checkpoints,
                              # logs) as `tools/train.py CONFIG --fold k`
     fold<k>/candidates.csv   # LUNA16 candidates of the held-out scans
+    fold<k>/candidates_uncut.csv  # the same run without the config's RPN
+                             # score cut (+ rpn_probability column)
     fold<k>/seriesuids.csv   # the held-out scans (one uid a line)
     fold<k>/fold_done.json   # written last: the fold is complete
     candidates.csv           # the folds' candidates, pooled
+    candidates_uncut.csv     # the same without the cut, pooled
     seriesuids.csv           # every held-out scan
+    eval/score_cut.json      # with --annotations: the pooled candidates
+                             # with and without the cut (score_cut_effect)
 
 A fold with ``fold_done.json`` is skipped; any other fold is trained with
 mmengine's resume from the newest intact checkpoint of its work dir (a
@@ -30,8 +35,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
+                                                   ScoreCutEffect,
+                                                   ScoreCutSettings,
+                                                   read_candidate_column,
                                                    read_candidates_csv,
+                                                   read_findings_csv,
                                                    read_seriesuids_csv,
+                                                   score_cut_effect,
                                                    write_candidates_csv)
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
@@ -53,6 +63,9 @@ class FoldRecord:
         num_candidates (int): their candidates.
         train_s (float): seconds of training.
         test_s (float): seconds of testing.
+        rpn_score_thr (float, optional): the config's RPN score cut,
+            applied to ``candidates_uncut.csv`` to give ``candidates.csv``
+            (None: a fold written before the uncut file was).
         skipped (bool): done before, read from its ``fold_done.json``.
     """
     fold: int
@@ -61,6 +74,7 @@ class FoldRecord:
     num_candidates: int
     train_s: float
     test_s: float
+    rpn_score_thr: Optional[float] = None
     skipped: bool = False
 
     @classmethod
@@ -72,10 +86,13 @@ class FoldRecord:
         return cls(**record, skipped=True)
 
     def to_dict(self) -> Dict[str, Any]:
-        """``fold_done.json`` (``skipped`` only when True)."""
+        """``fold_done.json`` (``skipped`` only when True,
+        ``rpn_score_thr`` only when known)."""
         out = asdict(self)
         if not self.skipped:
             out.pop('skipped')
+        if self.rpn_score_thr is None:
+            out.pop('rpn_score_thr')
         return out
 
 
@@ -88,11 +105,16 @@ class PooledFolds:
         seriesuids (str): path of the pooled ``seriesuids.csv``.
         num_candidates (int): pooled candidates.
         num_scans (int): held-out scans of all folds.
+        uncut (str, optional): the pooled ``candidates_uncut.csv`` (None:
+            a fold lacks one).
+        rpn_score_thr (float, optional): the folds' RPN score cut.
     """
     candidates: str
     seriesuids: str
     num_candidates: int
     num_scans: int
+    uncut: Optional[str] = None
+    rpn_score_thr: Optional[float] = None
 
 
 def _write_json(path: str, payload: dict) -> None:
@@ -105,11 +127,13 @@ def write_seriesuids(path: str, uids: Sequence[str]) -> None:
         csv.writer(f).writerows([u] for u in uids)
 
 
-def write_candidates(path: str, cands: LUNA16Candidates) -> None:
-    """Write candidates in the official CSV format, atomically."""
+def write_candidates(path: str, cands: LUNA16Candidates,
+                     rpn_probability: Optional[np.ndarray] = None) -> None:
+    """Write candidates in the official CSV format, atomically (with an
+    ``rpn_probability`` column when given)."""
     # write_candidates_csv writes through utils.writing.atomic itself
     write_candidates_csv(path, cands.seriesuids, cands.xyz,
-                         cands.probability)
+                         cands.probability, rpn_probability=rpn_probability)
 
 
 def fold_config(config: str, fold: int, work_dir: str,
@@ -221,19 +245,42 @@ def run_fold(config: str, fold: int, work_root: str,
     ckpt = train_fold(cfg, logger)
     t1 = time.perf_counter()
     tested = predict_candidates(cfg, ckpt, device, show_progress=False)
-    write_candidates(osp.join(work_dir, 'candidates.csv'), tested.candidates)
+    cut = tested.candidates
+    write_candidates(osp.join(work_dir, 'candidates.csv'), cut)
+    write_candidates(osp.join(work_dir, 'candidates_uncut.csv'),
+                     tested.uncut, tested.rpn_probability)
     write_seriesuids(osp.join(work_dir, 'seriesuids.csv'), tested.scans)
     record = FoldRecord(
         fold=fold, checkpoint=ckpt, num_scans=len(tested.scans),
-        num_candidates=int(len(tested.candidates.probability)),
+        num_candidates=int(len(cut.probability)),
         train_s=round(t1 - t0, 1),
-        test_s=round(time.perf_counter() - t1, 1))
+        test_s=round(time.perf_counter() - t1, 1),
+        rpn_score_thr=tested.rpn_score_thr)
     _write_json(done, record.to_dict())
     return record
 
 
+def _pool(work_root: str, folds: Sequence[int], name: str,
+          rpn: bool = False) -> tuple:
+    """The folds' ``name`` CSVs as one set of candidates (and, with
+    ``rpn``, their ``rpn_probability`` column)."""
+    paths = [osp.join(work_root, f'fold{k}', name) for k in folds]
+    parts = [read_candidates_csv(p) for p in paths]
+    pooled = LUNA16Candidates(
+        np.concatenate([np.asarray(c.seriesuids, dtype=object)
+                        for c in parts]) if parts else np.zeros(0, object),
+        np.concatenate([c.xyz for c in parts]) if parts else np.zeros((0, 3)),
+        np.concatenate([c.probability for c in parts]) if parts else
+        np.zeros(0))
+    scores = (np.concatenate(
+        [read_candidate_column(p, 'rpn_probability') for p in paths])
+              if rpn and paths else None)
+    return pooled, scores
+
+
 def pool_folds(work_root: str, folds: Sequence[int]) -> PooledFolds:
-    """Pool the folds' candidates and scans into ``work_root``.
+    """Pool the folds' candidates and scans into ``work_root`` (and their
+    uncut candidates when every fold has them).
 
     Args:
         work_root (str): the run's work dir.
@@ -243,31 +290,67 @@ def pool_folds(work_root: str, folds: Sequence[int]) -> PooledFolds:
         PooledFolds: the paths written and the counts.
 
     Raises:
-        ValueError: a scan is held out by two folds.
+        ValueError: a scan is held out by two folds, or the folds were
+            tested with different RPN score cuts.
     """
-    uids: List[np.ndarray] = []
-    xyz, prob, scans = [], [], []
+    scans = []
     for k in folds:
-        fold_dir = osp.join(work_root, f'fold{k}')
-        c = read_candidates_csv(osp.join(fold_dir, 'candidates.csv'))
-        uids.append(np.asarray(c.seriesuids, dtype=object))
-        xyz.append(c.xyz)
-        prob.append(c.probability)
-        listed = osp.join(fold_dir, 'seriesuids.csv')
+        listed = osp.join(work_root, f'fold{k}', 'seriesuids.csv')
         if osp.getsize(listed) > 0:  # empty: a fold without scans
             scans.extend(read_seriesuids_csv(listed))
     dup = sorted({u for u in scans if scans.count(u) > 1})
     if dup:
         raise ValueError(f'{work_root}: scans held out by more than one '
                          f'fold (the folds overlap): {dup[:5]}')
-    pooled = LUNA16Candidates(
-        np.concatenate(uids) if uids else np.zeros(0, object),
-        np.concatenate(xyz) if xyz else np.zeros((0, 3)),
-        np.concatenate(prob) if prob else np.zeros(0))
+    pooled, _ = _pool(work_root, folds, 'candidates.csv')
     out = PooledFolds(candidates=osp.join(work_root, 'candidates.csv'),
                       seriesuids=osp.join(work_root, 'seriesuids.csv'),
                       num_candidates=int(len(pooled.probability)),
                       num_scans=len(scans))
     write_candidates(out.candidates, pooled)
     write_seriesuids(out.seriesuids, scans)
+    cuts = {FoldRecord.from_file(osp.join(work_root, f'fold{k}',
+                                          FOLD_DONE)).rpn_score_thr
+            for k in folds}
+    if None in cuts or not folds or not all(osp.isfile(osp.join(
+            work_root, f'fold{k}', 'candidates_uncut.csv')) for k in folds):
+        return out
+    if len(cuts) > 1:
+        raise ValueError(f'{work_root}: the folds were tested with different '
+                         f'RPN score cuts {sorted(cuts)}')
+    uncut, rpn = _pool(work_root, folds, 'candidates_uncut.csv', rpn=True)
+    out.uncut = osp.join(work_root, 'candidates_uncut.csv')
+    out.rpn_score_thr = cuts.pop()
+    write_candidates(out.uncut, uncut, rpn)
     return out
+
+
+def evaluate_score_cut(pooled: PooledFolds, annotations: str,
+                       excluded: Optional[str],
+                       out_dir: str) -> Optional[ScoreCutEffect]:
+    """The pooled candidates with and without the folds' RPN score cut,
+    into ``out_dir/score_cut.json`` (3D-AG's 0.269: the candidates per
+    scan it leaves and the FROC on both sides, from the one run).
+
+    Args:
+        pooled (PooledFolds): from :func:`pool_folds`.
+        annotations (str): ``annotations.csv``.
+        excluded (str, optional): ``annotations_excluded.csv``.
+        out_dir (str): the evaluation's folder.
+
+    Returns:
+        ScoreCutEffect, optional: None when the folds left no uncut
+        candidates (folds tested before they were written).
+    """
+    if pooled.uncut is None:
+        return None
+    scans = read_seriesuids_csv(pooled.seriesuids)
+    effect = score_cut_effect(
+        read_candidates_csv(pooled.uncut),
+        read_candidate_column(pooled.uncut, 'rpn_probability'),
+        read_findings_csv(annotations),
+        read_findings_csv(excluded, allow_duplicates=True)
+        if excluded else None, scans,
+        ScoreCutSettings(float(pooled.rpn_score_thr)))
+    _write_json(osp.join(out_dir, 'score_cut.json'), effect.to_dict())
+    return effect

@@ -21,7 +21,7 @@ from .execute import (FROC_RATES, LUNA16_RATES, config_data_paths,
 from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH,
                             A3D_RES18, A3D_RESBLOCK, A3D_RESBLOCK_ABS,
                             TNP_SUFFIX, a3d_deeplesion_keys)
-from .plan import PlanContext, Row, Stage, TableSpec
+from .plan import PlanContext, Row, Stage, TableSpec, parsed_config
 from .row_stages import config_stem as _stem
 from .row_stages import device_option as _device
 from .row_stages import train_stage as _train
@@ -567,11 +567,29 @@ def _deeplesion3d_training_chunks(release: str) -> int:
         les.split == 1 and not les.ignore for les in lesions)) or 1
 
 
+#: the columns of the RPN score cut's effect (``LUNA16Metric``'s
+#: ``rpn_score_cut``): candidates per chunk with and without it, the FROC
+#: score and Avg. without it (the paper prints none of them)
+A3D_SCORE_CUT_KEYS = ('luna16/candidates_per_scan',
+                      'luna16/candidates_per_scan_uncut', 'luna16/cpm_uncut',
+                      'luna16/mean@0.5-16_uncut')
+
+
 def _a3d_deeplesion_map() -> Dict[str, Tuple[str, float]]:
     """Tables V and VI: paper keys = ``LUNA16Metric`` keys (sensitivities
-    in percent, the FROC score a fraction)."""
-    return {k: (k, 1. if k.endswith('/cpm') else 100.)
-            for k in a3d_deeplesion_keys()}
+    in percent, the FROC score and candidate counts as they are), then the
+    score cut's columns."""
+    return {k: (k, 100. if '/sens@' in k or '/mean@' in k else 1.)
+            for k in a3d_deeplesion_keys() + A3D_SCORE_CUT_KEYS}
+
+
+def _score_cut_options(config: str) -> List[str]:
+    """The test of a paper row run without the config's RPN score cut
+    (0.269), which its evaluator applies instead: one run, evaluated with
+    and without it (``LUNA16Metric``'s ``rpn_score_cut``)."""
+    cut = parsed_config(config).model.test_cfg.rpn.score_thr
+    return ['model.test_cfg.rpn.score_thr=0',
+            f'test_evaluator.rpn_score_cut={cut}']
 
 
 def _a3d_table5_6(ctx, key, seed):
@@ -612,7 +630,8 @@ def _a3d_table5_6(ctx, key, seed):
             cfg, config_epochs(cfg), items))
         stages.append(train)
     tag = 'lt48mm' if tested.endswith('-lt48mm') else 'all'
-    test, metrics = _test(ctx3, f'{A3}/{tested}.py', work, tag)
+    test, metrics = _test(ctx3, f'{A3}/{tested}.py', work, tag,
+                          *_score_cut_options(f'{A3}/{tested}.py'))
     return Row(key, label, tested, stages + [test], metrics,
                _a3d_deeplesion_map(), seed)
 

@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from mmlesion.reproduce import TABLES, PlanContext, build_rows
 from mmlesion.reproduce.execute import repo_root
+from mmlesion.reproduce.tables import A3D_SCORE_CUT_KEYS
 from mmlesion.reproduce.paper_results import (A3D_3DCE, PAPER_RESULTS,
                                               QUOTED_MODELS,
                                               a3d_deeplesion_keys)
@@ -71,6 +72,16 @@ def test_stages_of_every_row(tmp_path):
         assert plain.outputs != star.outputs
 
 
+def test_tests_run_without_the_cut_their_evaluator_applies(tmp_path):
+    """Sec. IV-F's 0.269 (the configs' RPN score cut) moves from the model
+    to the evaluator in every test: one run, evaluated with and without
+    it (LUNA16Metric's rpn_score_cut)."""
+    for row in list(_rows(tmp_path).values())[1:]:
+        argv = row.stages[-1].argv
+        assert 'model.test_cfg.rpn.score_thr=0' in argv
+        assert 'test_evaluator.rpn_score_cut=0.269' in argv
+
+
 def test_default_data_is_the_configs(tmp_path):
     rows = _rows(tmp_path)
     convert = rows['3dag'].stages[0]
@@ -82,7 +93,9 @@ def test_default_data_is_the_configs(tmp_path):
 def test_columns_and_paper_numbers():
     spec = TABLES['aggregated3d/table5-6']
     keys = list(a3d_deeplesion_keys())
-    assert spec.columns == keys and len(keys) == 8 + 11
+    # the paper's columns, then the RPN score cut's (no paper number)
+    assert spec.columns == keys + list(A3D_SCORE_CUT_KEYS)
+    assert len(keys) == 8 + 11
     assert keys[6:8] == ['luna16/mean@0.5-16', 'luna16/cpm']
     for model in (RPN, AG, RPN + '-lt48mm', AG + '-lt48mm', A3D_3DCE):
         paper = PAPER_RESULTS[model]

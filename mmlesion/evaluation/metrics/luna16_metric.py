@@ -14,9 +14,11 @@ from mmengine.utils import mkdir_or_exist
 from mmdet.registry import METRICS
 from ...structures.ct_geometry import voxel_to_world
 from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
-                                 LUNA16Findings, below_diameter,
+                                 LUNA16Findings, ScoreCutSettings,
+                                 apply_score_cut, below_diameter,
                                  evaluate_luna16, lesion_subsets, rate_key,
                                  read_findings_csv, read_seriesuids_csv,
+                                 score_cut_effect, score_cut_metrics,
                                  select_findings, sensitivity_at,
                                  write_candidates_csv)
 from mmlesion.utils.writing.atomic import atomic_write
@@ -132,6 +134,15 @@ class LUNA16Metric(BaseMetric):
         max_diameter_mm (float, optional): lesions with a ``diameter_mm`` of
             at least this are removed from the ground truth (their marks
             become false positives). Defaults to None (all lesions).
+        rpn_score_cut (float, optional): a test-time cut on the
+            predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F), applied
+            here to a model run without it: every metric is of the
+            detections above it, and the same detections are evaluated
+            without it too (:mod:`..functional.luna16.score_cut`): keys
+            ``candidates_per_scan`` (with the cut),
+            ``candidates_per_scan_uncut``, ``cpm_uncut``,
+            ``sens@{r}_uncut``; ``score_cut`` in the metrics JSON. None
+            (default): no cut.
         outfile_prefix (str, optional): path prefix of the output files.
         froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
             registry, of the function ``(result, path, name=...)`` that draws
@@ -156,6 +167,7 @@ class LUNA16Metric(BaseMetric):
                  mean_rates: Optional[Sequence[float]] = None,
                  breakdowns: bool = False,
                  max_diameter_mm: Optional[float] = None,
+                 rpn_score_cut: Optional[float] = None,
                  outfile_prefix: Optional[str] = None,
                  froc_plot: Optional[str] = 'plot_luna16_froc',
                  collect_device: str = 'cpu',
@@ -197,6 +209,8 @@ class LUNA16Metric(BaseMetric):
         self.breakdowns = bool(breakdowns)
         self.max_diameter_mm = (None if max_diameter_mm is None else
                                 float(max_diameter_mm))
+        self.rpn_score_cut = (None if rpn_score_cut is None else
+                              float(rpn_score_cut))
         self.outfile_prefix = outfile_prefix
         self.froc_plot = froc_plot
 
@@ -246,9 +260,14 @@ class LUNA16Metric(BaseMetric):
                             f'LUNA16Metric: {where}, instance {k}: needs '
                             "'center_world' [x, y, z] and 'diameter_mm' "
                             f'({err})') from err
+            rpn = (to_numpy(pred['rpn_scores']).astype(np.float64).reshape(
+                -1) if 'rpn_scores' in pred else scores)
+            if self.rpn_score_cut is not None and len(rpn) != len(scores):
+                raise ValueError(f'LUNA16Metric: {where} has {len(scores)} '
+                                 f'scores but {len(rpn)} rpn_scores')
             self.results.append(
                 dict(uid=str(uid), xyz=world, diam=diam, scores=scores,
-                     gts=gts, gt_types=types))
+                     rpn=rpn, gts=gts, gt_types=types))
 
     def _ground_truth(self, results: List[dict]) -> tuple:
         """Included findings, excluded findings and scans."""
@@ -314,6 +333,16 @@ class LUNA16Metric(BaseMetric):
                        dtype=object),
             np.concatenate([r['xyz'] for r in results]).reshape(-1, 3),
             np.concatenate([r['scores'] for r in results]))
+        diam = np.concatenate([r['diam'] for r in results])
+        effect = None
+        if self.rpn_score_cut is not None:
+            rpn = np.concatenate([r['rpn'] for r in results])
+            effect = score_cut_effect(cand, rpn, ann, exc, uids,
+                                      ScoreCutSettings(self.rpn_score_cut,
+                                                       self.max_marks,
+                                                       self.tnp_sensitivity))
+            diam = diam[rpn > self.rpn_score_cut]
+            cand = apply_score_cut(cand, rpn, self.rpn_score_cut)
         res = evaluate_luna16(
             cand,
             ann,
@@ -337,6 +366,12 @@ class LUNA16Metric(BaseMetric):
             metrics['cpm_lower'], metrics['cpm_upper'] = lo, hi
         tnp = res.tnp['tnp']
         metrics['tnp'] = float('nan') if tnp is None else float(tnp)
+        if effect is not None:
+            uncut = effect.without_cut.result
+            metrics.update(score_cut_metrics(effect))
+            metrics.update(self._rate_metrics(uncut.fps, uncut.sens,
+                                              '_uncut'))
+            summary['score_cut'] = effect.to_dict()
         summary['subsets'] = dict(
             rule='ground truth filtered, every mark kept (a mark on a lesion '
             'outside the subset is a false positive)',
@@ -361,7 +396,6 @@ class LUNA16Metric(BaseMetric):
         prefix = self._resolve_prefix()
         if prefix is not None:
             mkdir_or_exist(osp.dirname(osp.abspath(prefix)))
-            diam = np.concatenate([r['diam'] for r in results])
             write_candidates_csv(f'{prefix}_candidates.csv', cand.seriesuids,
                                  cand.xyz, cand.probability,
                                  diameter_mm=diam)

@@ -61,7 +61,9 @@ the sensitivity is never reached.
 The stages live in one module each: :mod:`.io` (CSV files),
 :mod:`.matching` (cap and hit test), :mod:`.froc` (curve, operating points,
 TNP), :mod:`.bootstrap` (band), :mod:`.evaluate` (all of them in one
-call) and :mod:`.subsets` (the lesion subsets of the DeepLesion tables);
+call), :mod:`.score_cut` (a test-time score cut's effect: the same
+detections with and without it) and :mod:`.subsets` (the lesion subsets
+of the DeepLesion tables);
 every name is re-exported here.
 """
 from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,
@@ -69,11 +71,14 @@ from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,
 from .evaluate import LUNA16Result, evaluate_luna16
 from .froc import (LUNA16_FP_RATES, luna16_froc_curve, rate_key,
                    sensitivity_at, true_negative_patients)
-from .io import (LUNA16Candidates, LUNA16Findings, read_candidates_csv,
-                 read_findings_csv, read_seriesuids_csv, write_candidates_csv)
+from .io import (LUNA16Candidates, LUNA16Findings, read_candidate_column,
+                 read_candidates_csv, read_findings_csv, read_seriesuids_csv,
+                 write_candidates_csv)
 from .matching import (MARK_FP, MARK_IRRELEVANT, MARK_TP, MAX_MARKS_PER_SCAN,
                        UNKNOWN_DIAMETER_MM, LUNA16Match, cap_marks,
                        match_luna16, same_scan_pairs, scan_indices)
+from .score_cut import (ScoreCutEffect, ScoreCutSettings, ScoreCutSide,
+                        apply_score_cut, score_cut_effect, score_cut_metrics)
 from .subsets import (LesionSubset, below_diameter, lesion_subsets,
                       select_findings)
 
@@ -86,5 +91,8 @@ __all__ = [
     'sensitivity_at', 'true_negative_patients', 'BOOTSTRAP_FP_RANGE',
     'BOOTSTRAP_NUM_POINTS', 'bootstrap_indices', 'LUNA16Bootstrap',
     'bootstrap_froc', 'LUNA16Result', 'evaluate_luna16', 'LesionSubset',
-    'below_diameter', 'lesion_subsets', 'select_findings'
+    'below_diameter', 'lesion_subsets', 'select_findings',
+    'read_candidate_column', 'ScoreCutSettings', 'ScoreCutSide',
+    'ScoreCutEffect', 'apply_score_cut', 'score_cut_effect',
+    'score_cut_metrics'
 ]

@@ -216,11 +216,20 @@ _HEADER_WORDS = frozenset(
                                                                 'series_uid'))
 
 
+def read_candidate_column(path: str, column: str) -> np.ndarray:
+    """One extra numeric column of a candidates CSV (``rpn_probability``,
+    ``diameter_mm``), in file order; bad values are refused as by
+    :func:`read_candidates_csv`."""
+    return _read_table(path, ('seriesuid', column), 'candidates')[1][:, 0]
+
+
 def write_candidates_csv(path: str,
                          seriesuids: Sequence[str],
                          xyz: np.ndarray,
                          probability: np.ndarray,
-                         diameter_mm: Optional[np.ndarray] = None) -> None:
+                         diameter_mm: Optional[np.ndarray] = None,
+                         rpn_probability: Optional[np.ndarray] = None
+                         ) -> None:
     """Write candidates in the official CSV format.
 
     Numbers are written with ``repr`` so that reading the file back gives
@@ -234,14 +243,18 @@ def write_candidates_csv(path: str,
         diameter_mm (np.ndarray, optional): ``(N,)`` estimated diameters,
             written as an extra ``diameter_mm`` column (the official script
             reads columns by name and ignores it).
+        rpn_probability (np.ndarray, optional): ``(N,)`` the RPN score of
+            each mark (the one a test-time cut reads,
+            :mod:`.score_cut`), an extra ``rpn_probability`` column.
     """
     xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
     probability = np.asarray(probability, dtype=np.float64).reshape(-1)
-    extra = ([] if diameter_mm is None else
-             [np.asarray(diameter_mm, dtype=np.float64).reshape(-1)])
+    extra = {name: np.asarray(v, dtype=np.float64).reshape(-1)
+             for name, v in (('diameter_mm', diameter_mm),
+                             ('rpn_probability', rpn_probability))
+             if v is not None}
     with atomic_write(path, newline='') as handle:
         writer = csv.writer(handle)
-        writer.writerow(_CANDIDATE_COLUMNS +
-                        (('diameter_mm', ) if extra else ()))
-        for row in zip(seriesuids, *xyz.T, probability, *extra):
+        writer.writerow(_CANDIDATE_COLUMNS + tuple(extra))
+        for row in zip(seriesuids, *xyz.T, probability, *extra.values()):
             writer.writerow([row[0]] + [repr(float(v)) for v in row[1:]])
