@@ -4,11 +4,13 @@ tools read (:func:`check_config_keys` warns about the others), the keys of
 mmengine's plain dicts, the builders' own keys, and the class a ``type``
 names in mmdet's registries. Read by :mod:`.cfg_options` and
 :mod:`.whole_config`."""
+import dataclasses
 import difflib
 import functools
 import inspect
 import logging
 import re
+import reprlib
 from typing import Any, Iterable, List, Mapping, Optional, Set
 
 from mmengine.config import Config
@@ -43,55 +45,152 @@ def known_config_keys() -> frozenset:
 
 
 def _is_referenced(key: str, text: str) -> bool:
-    """Whether ``key`` is read as a variable somewhere in the config text.
-
-    Config files define helper variables (``train_pipeline``,
-    ``max_epochs``...) that other fields use; mmengine substitutes them
-    while parsing, so a variable counts as used when its name occurs as a
-    value (``pipeline=train_pipeline``, ``{{_base_.train_pipeline}}``,
-    ``_base_.train_pipeline``), not as an assignment target or a keyword
-    (``max_epochs=12`` inside ``train_cfg``).
+    """Whether ``key`` is read as a variable in ``text``: as a value
+    (``pipeline=train_pipeline``, ``_base_.train_pipeline``), not as an
+    assignment target or a keyword (``max_epochs=12`` inside ``train_cfg``).
     """
     name = re.escape(key)
     return re.search(rf'(?<![\w\'"]){name}\b(?!\s*=(?!=))',
                      text) is not None
 
 
-def find_unknown_config_keys(cfg: Config,
-                             extra_known: Iterable[str] = ()) -> List[str]:
-    """Top-level keys of ``cfg`` that the runner ignores and no field uses.
+def _read_after_set(key: str, text: str) -> bool:
+    """Whether the config files read ``key`` after its last top-level
+    assignment (``cfg.text`` holds the bases first, the file itself last).
 
-    A key is unknown when it is neither read by the runner / tools
-    (:func:`known_config_keys`, ``extra_known``) nor used as a variable by
-    the config files (:func:`_is_referenced` on ``cfg.text``, which holds
-    the text of the config and of all its bases). ``trian_cfg = dict(...)``
-    is such a key: mmengine silently ignores it and trains with the base's
-    ``train_cfg``. Keys added by ``--cfg-options`` count as unknown unless
-    known, since no config text uses them.
+    mmengine runs each file by itself, so ``max_epochs = 2`` in a config
+    does not reach ``train_cfg=dict(max_epochs=max_epochs)`` of its base.
+    """
+    sets = list(re.finditer(rf'^{re.escape(key)}\s*=(?!=)', text, re.M))
+    return _is_referenced(key, text[sets[-1].end():] if sets else text)
+
+
+#: Top-level dicts of the Runner's own settings (with the dataloaders'
+#: own keys): a top-level variable named as one of their keys belongs there.
+RUNNER_SECTIONS = ('train_cfg', 'val_cfg', 'test_cfg', 'optim_wrapper',
+                   'param_scheduler', 'auto_scale_lr', 'randomness',
+                   'env_cfg', 'default_hooks')
+
+
+def _unscoped(value: Any) -> Any:
+    """``value`` without ``_scope_`` keys, tuples as lists (as compared)."""
+    if isinstance(value, Mapping):
+        return {k: _unscoped(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return [_unscoped(v) for v in value]
+    return value
+
+
+def _read_values(cfg: Config, known: Iterable[str]) -> List[tuple]:
+    """``(dotted path, value)`` of every value under the read keys (values
+    :func:`_unscoped`)."""
+    found: List[tuple] = []
+
+    def walk(node: Any, path: str) -> None:
+        found.append((path, node))
+        items = node.items() if isinstance(node, dict) else enumerate(
+            node) if isinstance(node, list) else ()
+        for child, value in items:
+            walk(value, f'{path}.{child}')
+
+    for key in cfg.keys():
+        if key in known:
+            walk(_unscoped(cfg[key]), key)
+    return found
+
+
+def _is_runner_setting(path: str) -> bool:
+    """Whether ``path`` is in a :data:`RUNNER_SECTIONS` dict or is a
+    dataloader's own key (``train_dataloader.batch_size``)."""
+    parts = path.split('.')
+    return parts[0] in RUNNER_SECTIONS or (
+        len(parts) == 2 and parts[0].endswith('_dataloader'))
+
+
+@dataclasses.dataclass(frozen=True)
+class UnreadKey:
+    """A top-level key that has no effect (:func:`find_unread_config_keys`).
+    """
+    key: str
+    hint: str  #: where it belongs or the closest known key
+
+    def __str__(self) -> str:
+        return f'{self.key} ({self.hint})'
+
+
+def find_unread_config_keys(cfg: Config,
+                            extra_known: Iterable[str] = ()
+                            ) -> List[UnreadKey]:
+    """Top-level keys of ``cfg`` that look like a mistake and have no effect.
+
+    A key has an effect when the runner or the tools read it
+    (:func:`known_config_keys`, ``extra_known``), or when a config file
+    reads it as a variable after setting it last (:func:`_read_after_set`).
+    Of the others, only two kinds are reported:
+
+    * a Runner setting (:func:`_is_runner_setting`) set at the top level
+      with a value that no setting of that name holds: ``max_epochs = 2``
+      where ``train_cfg.max_epochs`` is 36;
+    * a near-miss of a top-level key the config sets, whose value the rest
+      of the config does not hold: ``trian_cfg`` beside ``train_cfg``.
+
+    Other unread variables are quiet: helper variables of a base that a
+    config overrides where they were used, and every variable of the
+    config a run saves (mmengine writes it with each variable's value
+    substituted where it was read, and the variable kept). A value counts
+    as held when equal, ``_scope_`` keys aside.
 
     Args:
         cfg (Config): the loaded config.
         extra_known (Iterable[str]): more keys to accept.
 
     Returns:
-        list[str]: the unknown keys, in config order.
+        list[UnreadKey]: in config order.
     """
     known = known_config_keys() | set(extra_known)
     text = cfg.text if isinstance(getattr(cfg, 'text', None), str) else ''
-    return [
-        key for key in cfg.keys()
-        if key not in known and not _is_referenced(key, text)
-    ]
+    unread = [key for key in cfg.keys()
+              if key not in known and not _read_after_set(key, text)]
+    read = _read_values(cfg, known) if unread else []
+    found = []
+    for key in unread:
+        value = _unscoped(cfg[key])
+        places = [(path, old) for path, old in read
+                  if path.rpartition('.')[2] == key
+                  and _is_runner_setting(path)]
+        close = closest(key, set(cfg.keys()) & known, cutoff=.75)
+        if places and all(old != value for _, old in places):
+            found.append(UnreadKey(
+                key, f'{reprlib.repr(value)} here; it belongs in '
+                f'{places[0][0]}, which is {reprlib.repr(places[0][1])}'))
+        elif not places and close and all(old != value for _, old in read):
+            found.append(UnreadKey(key, f'did you mean {close}?'))
+    return found
+
+
+def find_unknown_config_keys(cfg: Config,
+                             extra_known: Iterable[str] = ()) -> List[str]:
+    """The keys of :func:`find_unread_config_keys`.
+
+    Args:
+        cfg (Config): the loaded config.
+        extra_known (Iterable[str]): more keys to accept.
+
+    Returns:
+        list[str]: the keys that have no effect, in config order.
+    """
+    return [item.key for item in find_unread_config_keys(cfg, extra_known)]
 
 
 def check_config_keys(cfg: Config,
                       extra_known: Iterable[str] = (),
                       source: str = 'config') -> List[str]:
-    """Warn, listing them, about unknown top-level keys of ``cfg``.
+    """Warn in one line about the top-level keys of ``cfg`` that have no
+    effect (:func:`find_unread_config_keys`, with where each belongs or the
+    closest known key, e.g. ``trian_cfg (did you mean train_cfg?)``).
 
     Used by ``tools/train.py`` and ``tools/test.py`` on the final config
-    (after ``--cfg-options``). Each unknown key is listed with the closest
-    known key, e.g. ``trian_cfg (did you mean train_cfg?)``.
+    (after ``--cfg-options``).
 
     Args:
         cfg (Config): the loaded config.
@@ -99,21 +198,16 @@ def check_config_keys(cfg: Config,
         source (str): what to name in the warning (the config's path).
 
     Returns:
-        list[str]: the unknown keys (empty if none; then nothing is logged).
+        list[str]: the keys (empty if none; then nothing is logged).
     """
-    unknown = find_unknown_config_keys(cfg, extra_known)
-    if unknown:
-        items = []
-        for key in unknown:
-            close = closest(key, known_config_keys(), cutoff=.75)
-            items.append(f'{key} (did you mean {close}?)' if close else key)
+    items = find_unread_config_keys(cfg, extra_known)
+    if items:
         print_log(
-            f'{source}: {len(unknown)} top-level key(s) that neither the '
-            'runner nor any config field uses, so they have no effect: '
-            f'{", ".join(items)}',
+            f'{source}: {len(items)} top-level key(s) that nothing reads, '
+            f'so they have no effect: {", ".join(map(str, items))}',
             logger='current',
             level=logging.WARNING)
-    return unknown
+    return [item.key for item in items]
 
 
 #: Keys of plain (untyped) config dicts that mmengine reads, by path.
