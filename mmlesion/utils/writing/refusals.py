@@ -29,6 +29,7 @@ import errno
 import os
 import os.path as osp
 import shutil
+import sys
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -236,3 +237,20 @@ def output_write_refusal(err: BaseException,
             str(filename), output_dir)):
         return None
     return refused_write(err, str(filename or output_dir), atomic=False)
+
+
+def exit_on_refused_write(err: BaseException, output_dir: str,
+                          resume: Optional[str] = None) -> None:
+    """For a tool: exit (status 1, no traceback) with the one line of
+    :func:`output_write_refusal` when ``err`` is a refused write of its
+    outputs; return for any other error (the caller re-raises it).
+
+    Args:
+        err (BaseException): what ended the tool.
+        output_dir (str): the folder the tool writes (``--work-dir``).
+        resume (str, optional): how to go on (see
+            :meth:`WriteFailure.message`).
+    """
+    refused = output_write_refusal(err, output_dir)
+    if refused is not None:
+        sys.exit(f'error: {refused.failure.message(resume)}')

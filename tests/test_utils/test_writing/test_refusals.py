@@ -177,3 +177,37 @@ def test_a_lower_bound_of_nothing_is_no_size(tmp_path):
                            folder=str(tmp_path))
     assert '; size unknown, 0 bytes free there.' in failure.message()
     assert 'at least 0' not in failure.message()
+
+
+def test_a_tool_names_a_read_only_work_dir_in_one_line(tmp_path):
+    """``tools/test.py`` on a read-only file system: mmengine's runner
+    creating the work dir raises a raw ``OSError`` (EROFS); the tool's
+    handler exits with one line naming the folder and the read-only file
+    system, not a traceback (issue 64 item 5); another error is left to
+    the caller."""
+    from mmengine.utils import mkdir_or_exist
+
+    from mmlesion.utils.writing.refusals import exit_on_refused_write
+    work = tmp_path / 'work'
+    real = os.makedirs
+
+    def makedirs(path, *args, **kwargs):
+        if str(path).startswith(str(work)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, 'makedirs', makedirs)
+        with pytest.raises(OSError) as raised:
+            mkdir_or_exist(str(work))
+    with pytest.raises(SystemExit) as done:
+        exit_on_refused_write(raised.value, str(work))
+    line = str(done.value.code)
+    assert line.startswith(f'error: cannot write {work}: Read-only file '
+                           'system (EROFS); ')
+    assert line.endswith('To go on: remount it read-write or write to '
+                         'another file system, then run it again')
+    assert '\n' not in line
+    assert exit_on_refused_write(
+        FileNotFoundError(errno.ENOENT, 'No such file', 'x.pth'),
+        str(work)) is None
