@@ -10,6 +10,9 @@ _base_ = [
 custom_imports = dict(imports=['mmlesion'], allow_failed_imports=False)
 default_scope = 'mmdet'
 
+# mmdet's Faster R-CNN with its boxes mapped back through the test-time
+# border crop (the LENS rows' test settings)
+model = dict(type='UncroppedFasterRCNN')
 train_dataloader = dict(
     dataset=dict(
         datasets=[{{_base_.deeplesion_train}}],

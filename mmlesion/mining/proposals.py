@@ -30,19 +30,22 @@ def embed_boxes(model: torch.nn.Module, data: dict,
     Args:
         model (LENS): the model.
         data (dict): ``model.data_preprocessor`` output of one sample.
-        boxes (np.ndarray): (k, 4) boxes in original pixels (scaled here by
-            the sample's ``scale_factor``).
+        boxes (np.ndarray): (k, 4) boxes in original pixels (moved here by
+            the sample's ``crop_offset`` when its border was clipped, then
+            scaled by its ``scale_factor``).
 
     Returns:
         np.ndarray: (k, D) unit-norm embeddings.
     """
-    scale = np.array(
-        data['data_samples'][0].metainfo.get('scale_factor', (1., 1.)),
-        np.float32)
+    meta = data['data_samples'][0].metainfo
+    scale = np.tile(np.array(meta.get('scale_factor', (1., 1.)), np.float32),
+                    2)
+    offset = np.tile(np.array(meta.get('crop_offset', (0., 0.)), np.float32),
+                     2)
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     with torch.no_grad():
         emb = model.embed(data['inputs'],
-                          [torch.from_numpy(boxes * np.tile(scale, 2))])
+                          [torch.from_numpy((boxes - offset) * scale)])
     return emb.cpu().numpy()
 
 

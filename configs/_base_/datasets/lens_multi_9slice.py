@@ -18,7 +18,7 @@ hu_window = (-1024., 3071.)
 hu_out_range = (-1., 1.)
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'flip', 'flip_direction', 'instances', 'spacing',
-             'slice_interval', 'num_slices')
+             'slice_interval', 'num_slices', 'crop_offset')
 
 train_pipeline = [
     dict(
@@ -44,6 +44,10 @@ test_pipeline = [
         type='LoadDeepLesionSlices',
         num_slices=num_slices,
         interval_mm=slice_interval_mm),
+    # the border is clipped as in training (Sec. VI-A: in all images),
+    # without looking at the annotations; the detectors add the crop's
+    # offset back to their boxes (mmlesion/models/detectors/uncropped.py)
+    dict(type='ClipBlackBorder', threshold_hu=-768., keep_annotations=False),
     dict(type='WindowHU', window=hu_window, out_range=hu_out_range),
     dict(type='ResampleToSpacing', spacing=0.8),
     dict(type='LoadAnnotations', with_bbox=True),

@@ -5,3 +5,4 @@ from .lens import LENS  # noqa: F401
 from .lens_fpr import LENSFPR  # noqa: F401
 from .lens_one_stage import LENSOneStage  # noqa: F401
 from .lens_separate_models import LENSSeparateModels  # noqa: F401
+from .uncropped import UncroppedFasterRCNN  # noqa: F401

@@ -18,6 +18,8 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from .uncropped import to_uncropped
+
 _DEFAULT_PROPOSAL_FUSION = dict(
     nms=dict(type='nms', iou_threshold=0.7), max_per_img=1000)
 _DEFAULT_EXPERT_FUSION = dict(
@@ -362,6 +364,8 @@ class LENS(TwoStageDetector):
                             s.metainfo['scale_factor']).repeat(2)
                     r.embeddings = self._embed(
                         tuple(f[img:img + 1] for f in x), [boxes])
+            if rescale:
+                to_uncropped(res, batch_data_samples)
             out.append(res)
         return out
 

@@ -12,6 +12,7 @@ from mmdet.utils import ConfigType, OptConfigType
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from .uncropped import to_uncropped
 from .lens import (LENS, build_expert_heads, dataset_names_of,
                    expert_fusion_cfg, expert_indices, fuse_experts)
 
@@ -124,6 +125,8 @@ class LENSOneStage(BaseDetector):
         for e in experts:
             res = self.bbox_heads[e].predict(
                 x, batch_data_samples, rescale=rescale)
+            if rescale:
+                to_uncropped(res, batch_data_samples)
             for r in res:
                 r.expert_ids = torch.full_like(r.labels, e)
             out.append(res)
