@@ -25,7 +25,7 @@ from .mask_boxes import check_label_map, mask_to_boxes_3d
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
 #: NIH-LN). No test split by default (LENS tests on DeepLesion); set
 #: ``test_fraction`` for one. (The converter's options take these when not
-#: given: ``cli.common_kwargs``.)
+#: given: ``cli.settings_from_args``.)
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.0
 
