@@ -51,10 +51,14 @@ PAPER_TEXT: Dict[str, Dict[str, Tuple[float, str]]] = {
                       '(Sigmoid(-1))"'),
         'wo_magnify_over_rpn_time': (round(4.2 / 3.0, 1),
                                      'the two times above, 4.2 / 3.0'),
-        # Table II's sensitivity column (FROC/Sensitivity), rows a-f
+        # Table II's sensitivity column (FROC/Sensitivity), rows a-f and
+        # the quoted Res18 and DualPath rows
         **{f'table2_sens_{row}': (v, f'Table II, row {row}, sensitivity')
-           for row, v in zip('abcdef', (0.896, 0.941, 0.956, 0.982, 0.970,
-                                        0.977))},
+           for row, v in zip(('a', 'b', 'c', 'd', 'e', 'f', 'res18',
+                              'dualpath'), (0.896, 0.941, 0.956, 0.982,
+                                            0.970, 0.977, 0.946, 0.958))},
+        'resblock_abs_s_per_scan': (15, 'Table IV, ResBlock† [11], '
+                                    '"15s /Scan"'),
         # Table III, RPN / FPRN / Combined, FROC / sensitivity, per row
         **{f'table3_{row}_{part}_{m}': (v, f'Table III, {row}, {part} {m}')
            for row, values in (
