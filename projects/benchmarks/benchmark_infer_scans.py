@@ -51,6 +51,12 @@ time_changes`: the key slices and the overview drawn by matplotlib or as
 pixels, PNGs at zlib level 6 or 1, records copied by ``asdict`` or not,
 PNGs encoded by Pillow or OpenCV).
 
+With ``--operating-point THR`` the run compares instead every finding
+measured and written against the findings kept at a validated threshold,
+for a stand-in giving few boxes and one giving ``--low-boxes`` more
+low-score boxes per slice (:mod:`~projects.benchmarks.
+infer_scans_operating_point`).
+
 Printed: median (min-max) seconds per batch and per scan of each schedule,
 its CPU seconds (this process and the finishing processes) and the cores
 they kept busy, and its speed against one step after another and against
@@ -192,6 +198,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--stand-in-boxes', type=int, default=5, metavar='N',
                         help='boxes per slice the stand-in predicts')
     parser.add_argument(
+        '--operating-point', type=float, metavar='THR',
+        help='instead of the schedules: every finding measured and written '
+        'against the findings kept at a validated threshold THR, for a '
+        'stand-in with few boxes and one with --low-boxes more '
+        '(projects/benchmarks/infer_scans_operating_point.py)')
+    parser.add_argument('--low-boxes', type=int, default=100, metavar='N',
+                        help='--operating-point: low-score boxes per slice '
+                        'of the poorly trained stand-in')
+    parser.add_argument(
         '--schedules', nargs='*', default=['threads', 'matplotlib'],
         choices=sorted(SCHEDULES),
         help='schedules run besides one step after another and the '
@@ -326,6 +341,8 @@ def main(argv=None) -> dict:
     from mmlesion.datasets.volumes import load_ct_volume
     from mmlesion.utils.writing.atomic import atomic_write_text
     from projects.benchmarks.benchmark_timing import sync
+    from projects.benchmarks.infer_scans_operating_point import (
+        operating_point_comparison, print_comparison)
     from projects.benchmarks.stand_in_detector import StandInDetector
     from projects.benchmarks.synthetic_scans import write_synthetic_scans
 
@@ -358,6 +375,21 @@ def main(argv=None) -> dict:
                                         show_progress=False),
             pixel_spacing=args.pixel_spacing, device=args.device,
             overwrite=True, cfg_name=args.config)
+        if args.operating_point is not None:
+            result = dict(
+                detector=f'stand-in, {args.stand_in_ms or 0} ms per slice, '
+                f'{args.stand_in_boxes} boxes per slice (+ {args.low_boxes} '
+                'low-score ones: many)', num_scans=n,
+                scan_size_xy_z=list(args.scan_size),
+                operating_point=args.operating_point,
+                threads=torch.get_num_threads(), load_before=load_before,
+                **operating_point_comparison(args, cfg, scans, run),
+                load_after=_load())
+            print_comparison(result)
+            if args.json:
+                atomic_write_text(args.json,
+                                  json.dumps(result, indent=1) + '\n')
+            return result
         rows_of = {name: [] for name in names}
         model_of = {name: [] for name in names}
         cpu_of = {name: [] for name in names}

@@ -142,3 +142,26 @@ def test_axes_map_to_the_original_scan_through_world_coordinates():
     assert near[np.round(outline[:, 1]).astype(int),
                 np.round(outline[:, 0]).astype(int)].all()
     assert rec.long_axis_mm == pytest.approx(36 * .7, abs=2.)
+
+
+def test_measuring_many_findings_shows_its_progress(monkeypatch, capsys):
+    """From ``PROGRESS_MIN_FINDINGS`` findings on, measuring reports its
+    progress (plain lines where the output is no terminal); below it, or
+    without ``show_progress``, nothing."""
+    from mmlesion.apis.whole_scan import measure
+    monkeypatch.setattr(measure, 'PROGRESS_MIN_FINDINGS', 3)
+    original, resampled = _volumes((5., .7, .7))
+    _, _, box = _slice_with_lesion()
+
+    def findings(n):
+        return [finding_of_boxes(i + 1, [dict(
+            slice=2, bbox=[float(v) for v in box], score=.9)])
+            for i in range(n)]
+
+    measure_findings(findings(2), resampled, original, show_progress=True)
+    measure_findings(findings(3), resampled, original)
+    assert capsys.readouterr().out == ''
+    measure_findings(findings(3), resampled, original, workers=2,
+                     show_progress=True)
+    out = capsys.readouterr().out
+    assert 'RECIST measuring, findings: 3/3 (100 %)' in out

@@ -145,3 +145,38 @@ def test_unusable_out_dir_fails_before_detection(scan_and_checkpoint,
     err = capsys.readouterr().err
     assert '--out-dir' in err and expected in err
     assert not out.exists()
+
+
+def test_a_set_stopped_while_moving_in_is_named_incomplete(
+        scan_and_checkpoint, tmp_path, monkeypatch, capsys):
+    """Stopped while its files are moved into ``--out-dir`` (after the
+    second), a run leaves some files without ``findings.json``: the next
+    run says the set is INCOMPLETE and what ``--overwrite`` does, which
+    then writes a complete set."""
+    from tests.helpers.tool_modules import load_tool
+    scan, ckpt = scan_and_checkpoint
+    out = tmp_path / 'out'
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        real_replace(src, dst, *args, **kwargs)
+        if f'{aio.TMP_PREFIX}set-' in str(src):
+            moved.append(dst)
+            if len(moved) == 2:
+                raise KeyboardInterrupt  # stands for the kill
+
+    tool = load_tool('infer_volume.py')
+    with monkeypatch.context() as patch:
+        patch.setattr(aio.os, 'replace', replace)
+        with pytest.raises(KeyboardInterrupt):
+            tool.main(_cli(scan, ckpt, out))
+    assert len(moved) == 2 and not (out / 'findings.json').exists()
+    capsys.readouterr()
+    assert tool.main(_cli(scan, ckpt, out)) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f'error: {out} holds an INCOMPLETE set of results')
+    assert ('--overwrite (overwrite=True) writes a complete new set over '
+            'it') in err
+    assert tool.main(_cli(scan, ckpt, out) + ['--overwrite']) == 0
+    assert (out / 'findings.json').exists()
