@@ -17,20 +17,26 @@ What a tool needs to parse its arguments:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import
   tool_parser``) before anything of ``mmlesion``, so the filters are in
-  place before mmcv / mmdet / torch are imported. This is the only
-  process-wide change of this package; ``import mmlesion`` alone installs
-  no filter, and the library never imports this package
-  (``tests/test_layering.py``).
+  place before mmcv / mmdet / torch are imported;
+* :func:`choose_threads`, called when this package is imported, before
+  torch is: OpenMP's wait policy and thread count for a machine others may
+  share (:mod:`.threads`; the user's ``OMP_*`` variables win).
+
+These two are the only process-wide changes of this package; ``import
+mmlesion`` alone changes neither, and the library never imports this
+package (``tests/test_layering.py``).
 """
+from .threads import choose_threads
 from .warnings_filter import silence_known_warnings
 
 silence_known_warnings()
+choose_threads()
 
 from .env_switch import add_env_switch  # noqa: E402
 from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
                      tool_examples, tool_parser)
 
 __all__ = [
-    'silence_known_warnings', 'add_env_switch', 'ToolHelpFormatter',
-    'tool_description', 'tool_examples', 'tool_parser'
+    'choose_threads', 'silence_known_warnings', 'add_env_switch',
+    'ToolHelpFormatter', 'tool_description', 'tool_examples', 'tool_parser'
 ]

@@ -360,12 +360,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         argv (Sequence[str], optional): the arguments (default: sys.argv).
     """
     args = parse_args(argv)
+    import torch
     from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.reporting.summary import best_checkpoints
-    torch_threads = os.environ.get('OMP_NUM_THREADS')
+    from mmlesion_cli.threads import thread_record
     start = time.time()
     data_root = Path(args.data_root)
     ensure_demo_data(data_root, args.seed)
@@ -390,7 +391,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         data_root=str(data_root),
         train_and_eval_seconds=round(total_s, 1),
         train_seconds=round(train_s, 1),
-        omp_num_threads=torch_threads,
+        **dataclasses.asdict(thread_record(torch.get_num_threads())),
         split='val',
         epoch=runner.epoch,
         metrics={k: float(v) for k, v in metrics.items()},
