@@ -75,3 +75,27 @@ def test_every_schedule_is_a_valid_finishing_and_old_code():
         dataclasses.replace(RunSettings(), **tool.RUN_SCHEDULES.get(name, {}))
     assert set(tool.OLD_CODE_SCHEDULES) <= set(tool.SCHEDULES)
     assert set(tool.RUN_SCHEDULES) <= set(tool.SCHEDULES)
+
+
+def test_the_operating_point_comparison_keeps_what_the_threshold_says(
+        tmp_path, capsys):
+    """Both stand-ins through both paths: every finding measured and
+    written, or only those of the high-score boxes (the low-score boxes of
+    the ``many`` stand-in stay candidates)."""
+    torch.set_num_threads(1)
+    result = _tool().main([
+        '--num-scans', '2', '--scan-size', '48', '8', '--stand-in-ms', '0',
+        '--stand-in-boxes', '2', '--low-boxes', '3', '--repeats', '1',
+        '--operating-point', '0.3', '--json', str(tmp_path / 'op.json')])
+    few, many = result['few/operating_point'], result['many/operating_point']
+    assert few['findings_per_scan'] == few['candidates_per_scan'] == 2
+    assert many['findings_per_scan'] == 2
+    assert many['candidates_per_scan'] > 2
+    every = result['many/every_finding']
+    assert every['findings_per_scan'] == every['candidates_per_scan'] == (
+        many['candidates_per_scan'])
+    assert set(result) >= {'many_over_few/every_finding',
+                           'many_over_few/operating_point'}
+    assert 'findings kept of' in capsys.readouterr().out
+    assert json.loads((tmp_path / 'op.json').read_text())[
+        'operating_point'] == .3
