@@ -23,12 +23,13 @@ and without writing a file:
 """
 import os.path as osp
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 
 from .deeplesion_export import EXTRA_SLICES_FILE
-from .luna16_files import find_luna16_scans, read_findings_by_series
+from .presets import find_luna16_scans
+from .scan_cases import read_box_table
 
 #: What the 2D export writes into its folder.
 EXPORT_FILES = ('DL_info.csv', 'Images_png', 'series_map.json',
@@ -82,11 +83,6 @@ def plan_conversion(volume_ids: Iterable[str],
         **counts)
 
 
-def _series_rows(findings: Dict[str, list]) -> Dict[str, int]:
-    """``seriesuid -> first 1-based row`` of a findings table."""
-    return {uid: items[0].index + 1 for uid, items in findings.items()}
-
-
 def check_luna16_annotations(annotations: str,
                              excluded: Optional[str] = None,
                              seriesuids: Optional[str] = None,
@@ -112,18 +108,16 @@ def check_luna16_annotations(annotations: str,
         ValueError: a bad row (named by the reader), or an annotated series
             missing from ``seriesuids.csv`` (file, row, field and uid).
     """
-    nodules = read_findings_by_series(annotations)
-    ignored = read_findings_by_series(excluded, True) if excluded else {}
+    nodules = read_box_table(annotations, 'world')
+    ignored = read_box_table(excluded, 'world', True) if excluded else {}
     listed: Optional[List[str]] = None
     if seriesuids:
         listed = read_seriesuids_csv(seriesuids)
-        known = set(listed)
-        for path, table in ((annotations, nodules), (excluded, ignored)):
-            for uid, row in _series_rows(table).items():
-                if uid not in known:
-                    raise ValueError(
-                        f"{path}: finding {row}, field 'seriesuid': {uid} is "
-                        f'not in {seriesuids} ({len(listed)} series)')
+        for uid, items in list(nodules.items()) + list(ignored.items()):
+            if uid not in set(listed):
+                raise ValueError(
+                    f"{items[0].where}: field 'seriesuid' is not in "
+                    f'{seriesuids} ({len(listed)} series)')
     # a folder without any .mhd (e.g. only the CSVs) counts as "no scans"
     scans = (find_luna16_scans(scan_root)
              if scan_root and osp.isdir(scan_root) else {})

@@ -14,11 +14,16 @@ import sys
 from typing import Optional
 
 from .check_only import format_plan
-from .common import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS
 from .scan_records import records_dir
+
+
+#: Options passed to :class:`DeepLesionExporter` as they are.
+EXPORT_OPTIONS = ('num_slices', 'interval_mm', 'key_lesions',
+                  'min_diameter_mm', 'key_slices', 'export_unlabeled',
+                  'negatives_per_key')
 
 
 def build_exporter(args: argparse.Namespace
@@ -30,14 +35,7 @@ def build_exporter(args: argparse.Namespace
         return None
     preset = PRESETS[args.preset]
     return DeepLesionExporter(
-        args.export_2d,
-        num_slices=args.num_slices,
-        interval_mm=args.interval_mm,
-        key_lesions=args.key_lesions,
-        min_diameter_mm=args.min_diameter_mm,
-        key_slices=args.key_slices,
-        export_unlabeled=args.export_unlabeled,
-        negatives_per_key=args.negatives_per_key,
+        args.export_2d, **{k: getattr(args, k) for k in EXPORT_OPTIONS},
         lesion_type=(preset.lesion_type if args.lesion_type is None else
                      args.lesion_type),
         dicom_window=tuple(preset.window if args.window is None else
@@ -46,29 +44,17 @@ def build_exporter(args: argparse.Namespace
 
 
 def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
-    """The converter's settings from the options.
+    """The converter's settings from the options (of the same names).
 
-    A split option not given (``None``) takes the converter's default,
-    :data:`~.common.DEFAULT_VAL_FRACTION` /
+    An option not given (``None``, e.g. the split fractions) takes the
+    library's default, :data:`~.common.DEFAULT_VAL_FRACTION` /
     :data:`~.common.DEFAULT_TEST_FRACTION`.
     """
-    return ConvertSettings(
-        scans=args.scans, out_file=args.out, preset=args.preset,
-        masks=args.masks, boxes=args.boxes, box_format=args.box_format,
-        excluded=args.excluded, seriesuids=args.seriesuids,
-        labels=args.labels, instances=args.instances,
-        connectivity=args.connectivity, min_voxels=args.min_voxels,
-        dataset=args.dataset, class_name=args.class_name,
-        patient_regex=args.patient_regex,
-        patient_from_dicom=args.patient_from_dicom,
-        split_file=args.split_file,
-        val_fraction=(DEFAULT_VAL_FRACTION if args.val_fraction is None else
-                      args.val_fraction),
-        test_fraction=(DEFAULT_TEST_FRACTION if args.test_fraction is None
-                       else args.test_fraction),
-        exporter=build_exporter(args), workers=args.workers,
-        overwrite=args.overwrite, check_only=args.check_only,
-        export_dir=args.export_2d)
+    given = {k: getattr(args, k) for k in ConvertSettings.__dataclass_fields__
+             if getattr(args, k, None) is not None}
+    return ConvertSettings(**given, out_file=args.out,
+                           exporter=build_exporter(args),
+                           export_dir=args.export_2d)
 
 
 def run_cli(args: argparse.Namespace) -> int:

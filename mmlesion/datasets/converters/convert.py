@@ -203,13 +203,14 @@ def _jobs(cases: List[ScanCase], settings: ConvertSettings,
                    if settings.exporter else None))
     jobs, records = [], []
     for i, case in enumerate(cases):
-        key = hashlib.md5(repr((common, asdict(case), i)).encode()).hexdigest()
+        split = split_table.get(case.volume_id, (None, ))[0]
+        key = hashlib.md5(repr((common, asdict(case), i, split)).encode()
+                          ).hexdigest()
         stamp = input_stamp([case.image, case.mask])
         records.append(read_record(settings.out_file, case.volume_id, key,
                                    stamp))
         if records[-1] is None:
-            jobs.append(_Job(i, case, key, stamp, worker,
-                             split_table.get(case.volume_id, (None, ))[0]))
+            jobs.append(_Job(i, case, key, stamp, worker, split))
     return jobs, records
 
 

@@ -33,7 +33,6 @@ from mmengine.logging import print_log
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 from ..volumes import list_dicom_series
 from ..volumes.loading import VOLUME_SUFFIXES
-from .luna16_files import find_luna16_scans
 from .scan_cases import ScanCase, read_box_table, scan_id
 
 
@@ -84,13 +83,14 @@ def _volumes_under(root: str, skip: Optional[str] = None) -> Dict[str, str]:
     found = {}
     skip = osp.abspath(skip) if skip else None
     for folder, dirs, files in os.walk(root):
-        if skip and osp.abspath(folder).startswith(skip):
+        if skip and (osp.abspath(folder) + os.sep).startswith(skip + os.sep):
             continue
         dirs.sort()
-        vols = [f for f in files if f.lower().endswith(VOLUME_SUFFIXES)]
+        vols = [f for f in files if f.lower().endswith(VOLUME_SUFFIXES)
+                and not f.lower().endswith('.dcm')]
         paths = [osp.join(folder, f) for f in vols]
-        if files and not vols and list_dicom_series(folder):
-            paths = [folder]
+        if len(files) > len(vols) and list_dicom_series(folder):
+            paths.append(folder)  # its DICOM files are one series
         for path in paths:
             vid = scan_id(osp.relpath(path, root))
             if vid in found:
@@ -215,6 +215,34 @@ def find_nih_ln_cases(settings) -> List[ScanCase]:
         cases.append(ScanCase(patient, series[0][0], masks[0]))
     return _found(cases, f'no <PatientID>/ mask folders under '
                   f'{settings.masks}')
+
+
+#: The release's folder of lung masks (not scans).
+LUNG_MASK_FOLDER = 'seg-lungs-LUNA16'
+
+
+def find_luna16_scans(scan_root: str) -> Dict[str, str]:
+    """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``.
+
+    The release's lung masks (``seg-lungs-LUNA16/<seriesuid>.mhd``, the
+    same names as the scans) are not scans: any folder of that name is
+    skipped, so the release can be converted as it unpacks.
+
+    Raises:
+        ValueError: if one series UID is found twice.
+    """
+    scans: Dict[str, str] = {}
+    for path in sorted(
+            glob.glob(osp.join(scan_root, '**', '*.mhd'), recursive=True)):
+        parts = osp.relpath(path, scan_root).split(os.sep)
+        if LUNG_MASK_FOLDER in parts[:-1]:
+            continue
+        uid = osp.basename(path)[:-4]
+        if uid in scans:
+            raise ValueError(f'series {uid} found twice: {scans[uid]} and '
+                             f'{path}')
+        scans[uid] = path
+    return scans
 
 
 def find_luna16_cases(settings) -> List[ScanCase]:

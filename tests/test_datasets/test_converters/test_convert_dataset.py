@@ -262,3 +262,22 @@ def test_process_pool_writes_the_same_file(tmp_path):
     _run(tmp_path, scans, 'two.json', masks=masks, workers=2)
     assert (tmp_path / 'one.json').read_bytes() == (
         tmp_path / 'two.json').read_bytes()
+
+
+def test_dicom_series_folders_and_check_only(tmp_path):
+    from mmlesion.testing.volume_files import write_dicom_series
+    write_dicom_series(str(tmp_path / 'scans' / 'pat1' / 'ct'), '1.2.3.4',
+                       _ct((6, 16, 16)))
+    boxes = tmp_path / 'boxes.csv'
+    boxes.write_text('seriesuid,coordX,coordY,coordZ,diameter_mm\n'
+                     'pat1/ct,4,4,5,3\nother,0,0,0,3\n')
+    scans = str(tmp_path / 'scans')
+    plan = convert_dataset(ConvertSettings(
+        scans, str(tmp_path / 'p.json'), boxes=str(boxes), check_only=True))
+    assert plan['volumes'] == 1 and not (tmp_path / 'p.json').exists()
+    summary, data = _run(tmp_path, scans, boxes=str(boxes))
+    assert summary['lesions'] == 1
+    assert data['volumes'][0]['series_uid'] == '1.2.3.4'
+    msg = _error(tmp_path, scans, boxes=str(boxes), patient_from_dicom=True)
+    assert msg.startswith(str(tmp_path / 'scans' / 'pat1' / 'ct'))
+    assert 'PatientID' in msg
