@@ -79,11 +79,14 @@ _T1 = {
 }
 
 
-def _table1(ctx, key, seed):
-    """Table 1: every row one training (12 epochs) and the test of its last
-    epoch: sensitivity at 0.5-16 FPs (IoU >= 0.5) and COCO mAP."""
-    label, stem = _T1[key]
-    return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed)
+def _listed(rows):
+    """A table whose every row is one training and the test of its last
+    epoch (Table 1: 12 epochs, sensitivity at 0.5-16 FPs, IoU >= 0.5, and
+    COCO mAP; Table 5 the same)."""
+    def build(ctx, key, seed):
+        label, stem = rows[key]
+        return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed)
+    return build
 
 
 _T5 = {
@@ -108,11 +111,6 @@ _T5 = {
     'elixirnet_9slice': ('ElixirNet, 9 slices (with RTM, our variant)',
                          'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'),
 }
-
-
-def _table5(ctx, key, seed):
-    label, stem = _T5[key]
-    return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed)
 
 
 _T2 = {
@@ -335,8 +333,10 @@ _A2 = {
     'd': 'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16',
     'e': 'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16',
 }
-#: the other papers' rows of Tables II and IV, quoted (never run)
-_A_QUOTED = {'res18': ('Res18 [10] (quoted, not run)', A3D_RES18),
+#: the other papers' rows of Tables II, IV, V and VI, quoted (never run)
+_A_QUOTED = {'3dce': ('3DCE, 27 slices [7] (quoted from the paper, 2D '
+                      'criterion; not run)', A3D_3DCE),
+             'res18': ('Res18 [10] (quoted, not run)', A3D_RES18),
              'dualpath': ('DualPath [10] (quoted, not run)', A3D_DUALPATH),
              'resblock': ('ResBlock [11] (quoted, not run)', A3D_RESBLOCK),
              'resblock_abs': ('ResBlock† [11] (quoted, not run)',
@@ -598,9 +598,8 @@ def _a3d_table5_6(ctx, key, seed):
     tested on the test chunks with LUNA16's hit rule and broken down by
     lesion type and size; a "*" row tests the same checkpoint without the
     lesions >= 48 mm. 3DCE (another paper's 2D detector) is quoted."""
-    if key == '3dce':
-        return Row(key, '3DCE, 27 slices [7] (quoted from the paper, 2D '
-                   'criterion; not run)', A3D_3DCE, [], '', {}, seed)
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
     label, trained, tested = _A56[key]
     where = deeplesion3d_data(ctx)
     release, chunks = where['release'], where['chunks']
@@ -637,11 +636,11 @@ def _a3d_table5_6(ctx, key, seed):
 
 
 _BUILDERS = {
-    'elixirnet/table1': (_table1, froc_map(), FROC_RATES, False),
+    'elixirnet/table1': (_listed(_T1), froc_map(), FROC_RATES, False),
     'elixirnet/table2': (_table2, froc_map(), FROC_RATES, False),
     'elixirnet/table3': (_table3, froc_map(), FROC_RATES, False),
     'elixirnet/table4': (_table4, froc_map(), FROC_RATES, False),
-    'elixirnet/table5': (_table5, froc_map(), FROC_RATES, False),
+    'elixirnet/table5': (_listed(_T5), froc_map(), FROC_RATES, False),
     'elixirnet/table6': (_table6, froc_map(), FROC_RATES, False),
     'retinanet_lesion/table1': (_retinanet_table1, {
         k: v for k, v in froc_map().items() if k != 'bbox_mAP'
