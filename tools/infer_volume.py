@@ -186,7 +186,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmengine.config import Config
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.apis.whole_scan.run import run_volume_inference
@@ -195,6 +194,7 @@ def main(argv=None) -> int:
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.loading import load_config
     get_tool_logger('infer_volume')
     # what a killed run left beside --out-dir goes, also when this run is
     # refused below (never a path given here)
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         print(f'error: {error}', file=sys.stderr)
         return 1
     try:
-        cfg = Config.fromfile(args.config)
+        cfg = load_config(args.config)  # a broken _base_ chain: one line
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
         if args.batch:
             return _run_batch(args, cfg)

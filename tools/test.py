@@ -14,8 +14,10 @@ mmlesion configs), into ``work_dir/<timestamp>/<show_dir>``.
 
 The checkpoint must fit the model exactly (missing / unexpected keys and
 shape mismatches raise, naming the file:
-:class:`mmlesion.engine.hooks.CheckpointCheckHook`), and unknown top-level
-config keys are listed in a warning (:func:`mmlesion.utils.check_config_keys`).
+:class:`mmlesion.engine.hooks.CheckpointCheckHook`), top-level
+config keys that have no effect are listed in a warning
+(:func:`mmlesion.utils.check_config_keys`; none for the config a run saved),
+and a mistake in the ``_base_`` chain is one line naming the file.
 Weights holding NaN or Inf (a diverged training) are refused, naming the
 parameters, and so is a checkpoint whose fields have the wrong type.
 ``--cfg-options`` are checked (a typo in a nested key, a text where a number
@@ -92,10 +94,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
     from mmlesion.utils import apply_cv_fold, check_config_keys
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.loading import load_config
     from mmlesion.utils.configs.whole_config import check_whole_config
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)  # a broken _base_ chain: one line
     cfg.launcher = args.launcher
     # checked (typos in nested keys, values of the wrong kind); a new
     # data_root also moves the datasets that used the config's own

@@ -8,8 +8,10 @@ Example::
     python tools/train.py CONFIG --fold 3            # cross-validation fold
     bash tools/dist_train.sh CONFIG 2                # 2 processes
 
-Checks a new user relies on: unknown top-level config keys (typos such as
-``trian_cfg``) are listed in a warning; ``--resume`` without a value takes
+Checks a new user relies on: a mistake in the config's ``_base_`` chain is
+one line naming the file (:mod:`mmlesion.utils.configs.loading`); top-level
+config keys that have no effect (``trian_cfg``, ``max_epochs = 2`` that
+belongs in ``train_cfg``) are listed in a warning; ``--resume`` without a value takes
 the newest *intact* checkpoint of the work dir (a truncated latest one is
 skipped with a warning, none at all is warned about loudly); every loaded
 checkpoint (``load_from``, ``--resume``) must fit the model exactly
@@ -129,12 +131,11 @@ def build_cfg(args: argparse.Namespace) -> Config:
     from mmlesion.utils import (apply_cv_fold, check_config_keys,
                                 find_resumable_checkpoint)
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.loading import load_config
     from mmlesion.utils.configs.whole_config import check_whole_config
     from mmlesion.utils.checkpoints.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)  # a broken _base_ chain: one line
     cfg.launcher = args.launcher
     # checked: a typo in a nested key, a value of the wrong kind
     apply_cfg_options(cfg, args.cfg_options, source=args.config)

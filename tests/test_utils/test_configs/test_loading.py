@@ -1,0 +1,142 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A mistake in a config's ``_base_`` chain is one line naming the file
+that names the wrong base (mmengine's ``Config.fromfile`` raises from deep
+inside its parser), in :func:`load_config` and in the tools."""
+import importlib.util
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmlesion.testing import repo_root
+from mmlesion.utils.configs.loading import ConfigFileError, load_config
+
+DEMO = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ConfigFileError) as err:
+        load_config(str(path))
+    line = str(err.value)
+    assert '\n' not in line
+    return line
+
+
+def _config(folder: Path, name: str, base: str) -> Path:
+    path = folder / name
+    path.write_text(f'_base_ = [{base!r}]\nx = 1\n')
+    return path
+
+
+def test_missing_base_names_the_file_that_names_it(tmp_path):
+    """Two levels down, a misspelled folder and file: the nearest config
+    in the form written."""
+    (tmp_path / 'bases').mkdir()
+    (tmp_path / 'bases' / 'runtime.py').write_text('a = 1\n')
+    middle = _config(tmp_path, 'middle.py', './basse/runtim.py')
+    top = _config(tmp_path, 'top.py', './middle.py')
+    assert _error(top) == (
+        f"{middle}: _base_ './basse/runtim.py': no such file "
+        f"({tmp_path / 'basse' / 'runtim.py'}); did you mean "
+        "'./bases/runtime.py'?")
+
+
+def test_base_that_is_not_a_config(tmp_path):
+    (tmp_path / 'notes.txt').write_text('a = 1\n')
+    (tmp_path / 'broken.py').write_text('a = dict(\n')
+    top = _config(tmp_path, 'top.py', './notes.txt')
+    assert _error(top) == (
+        f"{top}: _base_ './notes.txt' ({tmp_path / 'notes.txt'}) is not a "
+        'config (mmengine reads .py, .json, .yaml, .yml files)')
+    top = _config(tmp_path, 'top.py', 'broken.py')
+    assert _error(top) == (
+        f"{top}: _base_ 'broken.py' ({tmp_path / 'broken.py'}) is not "
+        "Python: line 1: '(' was never closed")
+
+
+@pytest.fixture
+def shallow_recursion():
+    """A circular chain is found when mmengine's parser runs out of
+    recursion (about a thousand nested parses of the same two files): a
+    lower limit finds it sooner."""
+    depth = len(inspect.stack(0))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 150)
+    yield
+    sys.setrecursionlimit(limit)
+
+
+def test_circular_bases(tmp_path, shallow_recursion):
+    first = _config(tmp_path, 'first.py', './second.py')
+    second = _config(tmp_path, 'second.py', './first.py')
+    assert _error(first) == (
+        f"{second}: _base_ './first.py': circular _base_ chain "
+        '(first.py -> second.py -> first.py)')
+
+
+def test_scoped_bases(tmp_path):
+    """A mmlesion:: or mmdet:: base that does not exist, an unknown
+    package."""
+    import mmlesion  # noqa: F401  (the mmlesion:: scope)
+    typo = DEMO.replace('-demo', '-dmeo')
+    top = _config(tmp_path, 'top.py', f'mmlesion::{typo}')
+    assert _error(top).startswith(f"{top}: _base_ 'mmlesion::{typo}': no "
+                                  'such file (')
+    assert _error(top).endswith(f"; did you mean 'mmlesion::{DEMO}'?")
+    top = _config(tmp_path, 'top.py', 'mmdet::_base_/models/faster-rcnn.py')
+    assert _error(top).endswith(
+        "did you mean 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'?")
+    top = _config(tmp_path, 'top.py', 'mmdett::_base_/schedules/x.py')
+    assert _error(top) == (
+        f"{top}: _base_ 'mmdett::_base_/schedules/x.py': no package "
+        "'mmdett' has configs for mmengine; did you mean mmdet::?")
+
+
+def test_other_errors_name_the_file(tmp_path):
+    """A mistake after the chain: mmengine's error, after the file."""
+    _config(tmp_path, 'base.py', './none.py').write_text('a = 1\n')
+    top = tmp_path / 'top.py'
+    top.write_text("_base_ = './base.py'\nb = {{_base_.nokey}}\n")
+    assert _error(top) == f"{top}: KeyError: 'nokey'"
+    assert load_config(str(tmp_path / 'base.py')).a == 1
+
+
+def test_train_tool_prints_one_line(tmp_path, tools_forked):
+    """The real ``tools/train.py``: exit status 1, one line, no
+    traceback."""
+    top = _config(tmp_path, 'mine.py', f'{repo_root()}/configs/demo/x.py')
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', str(top), '--work-dir',
+         str(tmp_path / 'w')], cwd=repo_root(), capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"error: {top}: _base_ '{repo_root()}/configs/demo/x.py': no such "
+        f'file ({repo_root()}/configs/demo/x.py)']
+
+
+@pytest.mark.parametrize('tool', ['test', 'infer_volume'])
+def test_test_and_infer_volume_say_it_in_one_line(tool, tmp_path, capsys,
+                                                  monkeypatch):
+    top = _config(tmp_path, 'mine.py', './nowhere.py')
+    ckpt = tmp_path / 'epoch_1.pth'
+    ckpt.write_bytes(b'not read')
+    argv = [str(top), str(ckpt)] + (
+        [str(ckpt), '--out-dir', str(tmp_path / 'o')]
+        if tool == 'infer_volume' else ['--work-dir', str(tmp_path / 'w')])
+    spec = importlib.util.spec_from_file_location(
+        f'mmlesion_{tool}_tool_loading', repo_root() / 'tools' / f'{tool}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', [f'tools/{tool}.py', *argv])
+    expected = (f"error: {top}: _base_ './nowhere.py': no such file "
+                f"({tmp_path / 'nowhere.py'})")
+    if tool == 'infer_volume':
+        assert module.main(argv) == 1
+        assert capsys.readouterr().err.splitlines() == [expected]
+        return
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == expected
