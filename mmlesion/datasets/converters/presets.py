@@ -82,7 +82,7 @@ def _volumes_under(root: str, skip: Optional[str] = None) -> Dict[str, str]:
     series folders), natural order."""
     found = {}
     skip = osp.abspath(skip) if skip else None
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root, followlinks=True):
         if skip and (osp.abspath(folder) + os.sep).startswith(skip + os.sep):
             continue
         dirs.sort()

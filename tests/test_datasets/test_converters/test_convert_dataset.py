@@ -281,3 +281,41 @@ def test_dicom_series_folders_and_check_only(tmp_path):
     msg = _error(tmp_path, scans, boxes=str(boxes), patient_from_dicom=True)
     assert msg.startswith(str(tmp_path / 'scans' / 'pat1' / 'ct'))
     assert 'PatientID' in msg
+
+
+def test_real_ct_volumes_with_made_masks(tmp_path):
+    """Real CT (TotalSegmentator's example, NIfTI and DICOM series) with
+    masks made here: the organ labels as instances, and a bone threshold
+    on the DICOM series' grid."""
+    import SimpleITK as sitk
+
+    from mmlesion.datasets.converters.mask_boxes import mask_to_boxes_3d
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.testing import shared_data_root
+    root = shared_data_root()
+    src = None if root is None else root / 'ct_volumes' / 'totalsegmentator'
+    if src is None or not src.is_dir():
+        pytest.skip('real CT not available ($MMLESION_SHARED_DATA/'
+                    'ct_volumes/totalsegmentator; set MMLESION_SHARED_DATA)')
+    img, lab = tmp_path / 'img', tmp_path / 'lab'
+    img.mkdir()
+    lab.mkdir()
+    os.symlink(src / 'example_ct_sm.nii.gz', img / 'a.nii.gz')
+    os.symlink(src / 'example_seg.nii.gz', lab / 'a.nii.gz')
+    _, data = _run(tmp_path, str(img), masks=str(lab), instances=True)
+    seg = load_ct_volume(src / 'example_seg.nii.gz', check_modality=False,
+                         dtype=None).array
+    assert len(data['volumes'][0]['annotations']) == len(
+        np.unique(seg[seg > 0])) > 1
+    # the DICOM series (a folder of links) with a bone mask on its grid
+    os.remove(img / 'a.nii.gz')
+    os.remove(lab / 'a.nii.gz')
+    os.symlink(src / 'example_ct_dicom', img / 'b')
+    ct = load_ct_volume(src / 'example_ct_dicom')
+    bone = (ct.array > 300).astype(np.uint8)
+    mask = sitk.GetImageFromArray(bone)
+    mask.CopyInformation(ct.to_sitk())
+    sitk.WriteImage(mask, str(lab / 'b.nii.gz'))
+    _, data = _run(tmp_path, str(img), 'b.json', masks=str(lab))
+    assert [a['bbox'] for a in data['volumes'][0]['annotations']] == [
+        c['bbox'] for c in mask_to_boxes_3d(bone, ct.spacing_zyx)]
