@@ -145,7 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         if SPLIT_NAMES.get(v.get('split', 1)) == name]
                  for name in SPLIT_NAMES.values()}
         settings = PlanConfigSettings(
-            base, osp.dirname(args.ann_file) + '/', header, 'val' in fp.splits,
+            base, (osp.dirname(args.ann_file) or '.') + '/', header,
+            'val' in fp.splits,
             osp.basename(args.ann_file), scans)
     else:
         settings = PlanConfigSettings(base, args.export_2d.rstrip('/') + '/',
