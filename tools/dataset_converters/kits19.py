@@ -1,4 +1,12 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
 """kits19: ``convert_dataset.py --preset kits19`` (its options and doc)."""
-import functools, os.path as osp, runpy, sys  # noqa: E401
-main = functools.partial(runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'convert_dataset.py'))['main'], preset='kits19')  # noqa: E501
-if __name__ == '__main__': sys.exit(main())  # noqa: E701
+import functools
+import os.path as osp
+import runpy
+import sys
+
+TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'convert_dataset.py')
+main = functools.partial(runpy.run_path(TOOL)['main'], preset='kits19')
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,4 +1,12 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
 """luna16: ``convert_dataset.py --preset luna16`` (its options and doc)."""
-import functools, os.path as osp, runpy, sys  # noqa: E401
-main = functools.partial(runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'convert_dataset.py'))['main'], preset='luna16')  # noqa: E501
-if __name__ == '__main__': sys.exit(main())  # noqa: E701
+import functools
+import os.path as osp
+import runpy
+import sys
+
+TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'convert_dataset.py')
+main = functools.partial(runpy.run_path(TOOL)['main'], preset='luna16')
+
+if __name__ == '__main__':
+    sys.exit(main())
