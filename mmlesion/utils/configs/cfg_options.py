@@ -11,8 +11,8 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .class_signature import signature_of
-from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest, plain_dict_keys,
-                         registered, type_name)
+from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest, config_values,
+                         plain_dict_keys, registered, type_name)
 
 
 class ConfigOptionError(ValueError):
@@ -212,14 +212,8 @@ DATA_ROOT_SECTIONS = ('train_dataloader', 'val_dataloader', 'test_dataloader',
 
 def strings_under(node: Any, prefix: str) -> Iterable[Tuple[str, str]]:
     """(dotted path, value) of every string under ``node``."""
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from strings_under(value, f'{prefix}.{key}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from strings_under(value, f'{prefix}.{i}')
-    elif isinstance(node, str):
-        yield prefix, node
+    return ((path, value) for path, value in config_values(node, prefix)
+            if isinstance(value, str))
 
 
 def _get_path(cfg: Any, path: str) -> Any:

@@ -11,7 +11,8 @@ import inspect
 import logging
 import re
 import reprlib
-from typing import Any, Iterable, List, Mapping, Optional, Set
+from typing import (Any, Iterable, Iterator, List, Mapping, Optional, Set,
+                    Tuple)
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -44,29 +45,23 @@ def known_config_keys() -> frozenset:
     return frozenset(runner_args) | EXTRA_KNOWN_KEYS
 
 
-def _is_referenced(key: str, text: str) -> bool:
-    """Whether ``key`` is read as a variable in ``text``: as a value
-    (``pipeline=train_pipeline``, ``_base_.train_pipeline``), not as an
-    assignment target or a keyword (``max_epochs=12`` inside ``train_cfg``).
+def _read_after_set(key: str, text: str) -> bool:
+    """Whether the config files read ``key`` as a variable (a value, as in
+    ``pipeline=train_pipeline`` or ``_base_.train_pipeline``, not a keyword
+    as in ``dict(max_epochs=12)``) after its last top-level assignment.
+
+    ``cfg.text`` holds the bases first; mmengine runs each file by itself,
+    so ``max_epochs = 2`` does not reach a base's
+    ``train_cfg = dict(max_epochs=max_epochs)``.
     """
     name = re.escape(key)
+    sets = list(re.finditer(rf'^{name}\s*=(?!=)', text, re.M))
     return re.search(rf'(?<![\w\'"]){name}\b(?!\s*=(?!=))',
-                     text) is not None
+                     text[sets[-1].end():] if sets else text) is not None
 
 
-def _read_after_set(key: str, text: str) -> bool:
-    """Whether the config files read ``key`` after its last top-level
-    assignment (``cfg.text`` holds the bases first, the file itself last).
-
-    mmengine runs each file by itself, so ``max_epochs = 2`` in a config
-    does not reach ``train_cfg=dict(max_epochs=max_epochs)`` of its base.
-    """
-    sets = list(re.finditer(rf'^{re.escape(key)}\s*=(?!=)', text, re.M))
-    return _is_referenced(key, text[sets[-1].end():] if sets else text)
-
-
-#: Top-level dicts of the Runner's own settings (with the dataloaders'
-#: own keys): a top-level variable named as one of their keys belongs there.
+#: Top-level dicts of the Runner's own settings: a top-level variable named
+#: as one of their keys (or as a dataloader's own key) belongs there.
 RUNNER_SECTIONS = ('train_cfg', 'val_cfg', 'test_cfg', 'optim_wrapper',
                    'param_scheduler', 'auto_scale_lr', 'randomness',
                    'env_cfg', 'default_hooks')
@@ -81,35 +76,19 @@ def _unscoped(value: Any) -> Any:
     return value
 
 
-def _read_values(cfg: Config, known: Iterable[str]) -> List[tuple]:
-    """``(dotted path, value)`` of every value under the read keys (values
-    :func:`_unscoped`)."""
-    found: List[tuple] = []
-
-    def walk(node: Any, path: str) -> None:
-        found.append((path, node))
-        items = node.items() if isinstance(node, dict) else enumerate(
-            node) if isinstance(node, list) else ()
-        for child, value in items:
-            walk(value, f'{path}.{child}')
-
-    for key in cfg.keys():
-        if key in known:
-            walk(_unscoped(cfg[key]), key)
-    return found
-
-
-def _is_runner_setting(path: str) -> bool:
-    """Whether ``path`` is in a :data:`RUNNER_SECTIONS` dict or is a
-    dataloader's own key (``train_dataloader.batch_size``)."""
-    parts = path.split('.')
-    return parts[0] in RUNNER_SECTIONS or (
-        len(parts) == 2 and parts[0].endswith('_dataloader'))
+def config_values(node: Any, path: str) -> Iterator[Tuple[str, Any]]:
+    """``(dotted path, value)`` of ``node`` and of everything in it (list
+    items by index), ``node`` first."""
+    yield path, node
+    items = node.items() if isinstance(node, Mapping) else enumerate(
+        node) if isinstance(node, (list, tuple)) else ()
+    for child, value in items:
+        yield from config_values(value, f'{path}.{child}')
 
 
 @dataclasses.dataclass(frozen=True)
 class UnreadKey:
-    """A top-level key that has no effect (:func:`find_unread_config_keys`).
+    """A top-level key that has no effect (:func:`find_unknown_config_keys`).
     """
     key: str
     hint: str  #: where it belongs or the closest known key
@@ -118,27 +97,25 @@ class UnreadKey:
         return f'{self.key} ({self.hint})'
 
 
-def find_unread_config_keys(cfg: Config,
-                            extra_known: Iterable[str] = ()
-                            ) -> List[UnreadKey]:
+def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
+                             ) -> List[UnreadKey]:
     """Top-level keys of ``cfg`` that look like a mistake and have no effect.
 
     A key has an effect when the runner or the tools read it
-    (:func:`known_config_keys`, ``extra_known``), or when a config file
-    reads it as a variable after setting it last (:func:`_read_after_set`).
-    Of the others, only two kinds are reported:
+    (:func:`known_config_keys`, ``extra_known``) or when a config file
+    reads it after setting it last (:func:`_read_after_set`). Of the
+    others, two kinds are reported:
 
-    * a Runner setting (:func:`_is_runner_setting`) set at the top level
-      with a value that no setting of that name holds: ``max_epochs = 2``
-      where ``train_cfg.max_epochs`` is 36;
+    * a Runner setting (under :data:`RUNNER_SECTIONS`, or a dataloader's
+      own key) set at the top level with a value that no setting of that
+      name holds: ``max_epochs = 2`` where ``train_cfg.max_epochs`` is 36;
     * a near-miss of a top-level key the config sets, whose value the rest
       of the config does not hold: ``trian_cfg`` beside ``train_cfg``.
 
-    Other unread variables are quiet: helper variables of a base that a
-    config overrides where they were used, and every variable of the
-    config a run saves (mmengine writes it with each variable's value
-    substituted where it was read, and the variable kept). A value counts
-    as held when equal, ``_scope_`` keys aside.
+    Other unread variables are quiet: a base's helper variables that a
+    config overrides where they were used, and every variable of the config
+    a run saves (mmengine writes each variable's value where it was read,
+    and keeps the variable). Values are compared :func:`_unscoped`.
 
     Args:
         cfg (Config): the loaded config.
@@ -151,13 +128,15 @@ def find_unread_config_keys(cfg: Config,
     text = cfg.text if isinstance(getattr(cfg, 'text', None), str) else ''
     unread = [key for key in cfg.keys()
               if key not in known and not _read_after_set(key, text)]
-    read = _read_values(cfg, known) if unread else []
+    read = [pair for key in cfg.keys() if key in known and unread
+            for pair in config_values(_unscoped(cfg[key]), key)]
     found = []
     for key in unread:
         value = _unscoped(cfg[key])
         places = [(path, old) for path, old in read
-                  if path.rpartition('.')[2] == key
-                  and _is_runner_setting(path)]
+                  if path.rpartition('.')[2] == key and (
+                      path.split('.')[0] in RUNNER_SECTIONS or re.fullmatch(
+                          rf'\w+_dataloader\.{key}', path))]
         close = closest(key, set(cfg.keys()) & known, cutoff=.75)
         if places and all(old != value for _, old in places):
             found.append(UnreadKey(
@@ -168,25 +147,11 @@ def find_unread_config_keys(cfg: Config,
     return found
 
 
-def find_unknown_config_keys(cfg: Config,
-                             extra_known: Iterable[str] = ()) -> List[str]:
-    """The keys of :func:`find_unread_config_keys`.
-
-    Args:
-        cfg (Config): the loaded config.
-        extra_known (Iterable[str]): more keys to accept.
-
-    Returns:
-        list[str]: the keys that have no effect, in config order.
-    """
-    return [item.key for item in find_unread_config_keys(cfg, extra_known)]
-
-
 def check_config_keys(cfg: Config,
                       extra_known: Iterable[str] = (),
                       source: str = 'config') -> List[str]:
     """Warn in one line about the top-level keys of ``cfg`` that have no
-    effect (:func:`find_unread_config_keys`, with where each belongs or the
+    effect (:func:`find_unknown_config_keys`, with where each belongs or the
     closest known key, e.g. ``trian_cfg (did you mean train_cfg?)``).
 
     Used by ``tools/train.py`` and ``tools/test.py`` on the final config
@@ -200,7 +165,7 @@ def check_config_keys(cfg: Config,
     Returns:
         list[str]: the keys (empty if none; then nothing is logged).
     """
-    items = find_unread_config_keys(cfg, extra_known)
+    items = find_unknown_config_keys(cfg, extra_known)
     if items:
         print_log(
             f'{source}: {len(items)} top-level key(s) that nothing reads, '

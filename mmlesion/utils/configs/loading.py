@@ -2,21 +2,18 @@
 """Reading a config file; a mistake in it or in its ``_base_`` chain is
 one line naming the file.
 
-mmengine's ``Config.fromfile`` follows the ``_base_`` files itself, and a
-mistake there ends deep inside its parser: a missing base in
-``FileNotFoundError`` (the path only), a base that is not a config in
-``OSError`` or ``SyntaxError``, a circular chain in ``RecursionError``, an
-unknown ``pkg::`` scope in ``AssertionError``. :func:`load_config` reads
-the file with it and, only when that fails, walks the chain as mmengine
-does (``Config._get_base_files`` reads a file's ``_base_``,
-``Config._get_cfg_path`` resolves it, ``mmlesion::`` and ``mmdet::`` names
-included) to say which base is wrong, which file names it and, for a
-missing one, the nearest existing name in the form written.
+mmengine's ``Config.fromfile`` follows the ``_base_`` files itself and
+fails deep inside its parser (a missing base: ``FileNotFoundError`` with
+the path only; a circular chain: ``RecursionError``...). Only when it
+fails, :func:`load_config` walks the chain as mmengine does
+(``Config._get_base_files``, ``Config._get_cfg_path``) to name the file
+whose ``_base_`` is wrong, the base as written and, for a missing one, the
+nearest existing name in the same form.
 """
 import ast
 import os
 import os.path as osp
-from typing import Optional, Set, Tuple
+from typing import Optional, Tuple
 
 from mmengine.config import Config
 
@@ -47,12 +44,13 @@ def load_config(path: str) -> Config:
     try:
         return Config.fromfile(path)
     except Exception as err:  # any mistake in the files: said in one line
-        line = _file_error(osp.abspath(path), path, (), set()) or (
+        line = _file_error(osp.abspath(path), path, ()) or (
             f'{path}: {type(err).__name__}: {_first_line(err)}')
         raise ConfigFileError(line) from None
 
 
 def _first_line(err: BaseException) -> str:
+    """The first line of an error's message."""
     return (str(err).strip().splitlines() or [''])[0]
 
 
@@ -119,14 +117,13 @@ def _resolve(base: str, named_by: str) -> Tuple[str, Optional[str]]:
         return '', _first_line(err)
 
 
-def _file_error(path: str, shown: str, chain: Tuple[str, ...],
-                checked: Set[str]) -> Optional[str]:
+def _file_error(path: str, shown: str,
+                chain: Tuple[str, ...]) -> Optional[str]:
     """The first mistake of the config ``path`` (shown as ``shown``) and of
     its ``_base_`` chain, depth first; ``chain``: the files naming it."""
     why = _not_a_config(path)
     if why is not None:
         return f'{shown} {why}'
-    checked.add(path)
     try:
         bases = Config._get_base_files(path)
     except Exception as err:  # an expression that fails
@@ -144,9 +141,7 @@ def _file_error(path: str, shown: str, chain: Tuple[str, ...],
             near = _nearest(str(base), found)
             hint = f'; did you mean {near!r}?' if near else ''
             return f'{where}: no such file ({found}){hint}'
-        if found not in checked:
-            error = _file_error(found, f'{where} ({found})', chain + (path, ),
-                                checked)
-            if error is not None:
-                return error
+        error = _file_error(found, f'{where} ({found})', chain + (path, ))
+        if error is not None:
+            return error
     return None

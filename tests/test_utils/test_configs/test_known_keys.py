@@ -27,7 +27,9 @@ def test_typo_in_config_file(tmp_path, log_messages):
                     'trian_cfg = dict(max_epochs=2)\n'
                     'val_cfg = dict(type="ValLoop", max_iters=max_iters)\n')
     cfg = Config.fromfile(str(path))
-    assert find_unknown_config_keys(cfg) == ['trian_cfg']
+    unknown, = find_unknown_config_keys(cfg)
+    assert (unknown.key, str(unknown)) == (
+        'trian_cfg', 'trian_cfg (did you mean train_cfg?)')
     assert find_unknown_config_keys(cfg, extra_known=['trian_cfg']) == []
 
 
