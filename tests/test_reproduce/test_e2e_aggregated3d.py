@@ -110,6 +110,11 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
             assert (cv / f'fold{k}' / 'epoch_1.pth').is_file()
         assert len((cv / 'seriesuids.csv').read_text().split()) == 2
         assert (cv / 'eval' / 'froc.png').stat().st_size > 0
+        # the RPN score cut's effect from the same run (TINY lifts it: 0)
+        cut = json.loads((cv / 'eval' / 'score_cut.json').read_text())
+        assert cut['threshold'] == 0 and cut['with_cut'] == cut['without_cut']
+        assert cut['with_cut']['num_candidates'] == len(
+            (cv / 'candidates.csv').read_text().splitlines()) - 1
     md = (work / 'table.md').read_text()
     assert '| 3D-AG (Crop 128, DA, Magnify, Joint) | paper | 0.93 / 0.' in md
     assert (work / 'froc.png').stat().st_size > 0
