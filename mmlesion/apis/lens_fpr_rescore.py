@@ -25,6 +25,7 @@ from mmlesion.datasets.lens.fpr_patches import (DEFAULT_PATCH_SPACING, FORMAT,
                                                 positive_box_3d)
 from mmlesion.models.detectors.lens_fpr import combine_fpr_scores
 from mmlesion.structures.finding_3d import Finding3D
+from mmlesion.utils.configs.loading import load_config
 from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.writing.atomic import atomic_write
 
@@ -64,7 +65,7 @@ def load_fpr_model(config: Union[str, Config],
         ValueError: the config is not an FPR config (naming it).
     """
     from .detector_loader import DetectorLoadSettings, init_lesion_detector
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = load_config(config) if isinstance(config, str) else config
     name = config if isinstance(config, str) else '<FPR config>'
     if cfg.model.get('type') != 'LENSFPR':
         raise ValueError(f"{name}: model type is {cfg.model.get('type')}, "
