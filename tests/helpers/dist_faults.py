@@ -18,11 +18,12 @@ from mmlesion.utils.distributed.guard import (DistributedTimeoutError,
 
 def frozen_rank_worker(rank: int, world: int, rendezvous: str, out_dir: str,
                        timeout_s: float) -> None:
-    """Rank 1 freezes (sleeps 4 timeouts); rank 0's all-reduce must end
-    after ``timeout_s`` with :class:`DistributedTimeoutError`, which it
-    records in ``out_dir/rank0.json`` (message and seconds waited).
+    """Rank 1 freezes (until the others are done); the all-reduce of every other
+    rank must end after ``timeout_s`` with
+    :class:`DistributedTimeoutError`, which each records in
+    ``out_dir/rank<N>.json`` (message and seconds waited).
 
-    Both ranks leave with ``os._exit``: after a timed-out collective,
+    The ranks leave with ``os._exit``: after a timed-out collective,
     gloo's work thread may still be alive, and the interpreter's teardown
     then aborts (``terminate called without an active exception``,
     SIGABRT) after the record was written, failing the spawn at random.
@@ -32,8 +33,14 @@ def frozen_rank_worker(rank: int, world: int, rendezvous: str, out_dir: str,
     dist.init_process_group(
         'gloo', init_method=f'file://{rendezvous}', rank=rank,
         world_size=world, timeout=datetime.timedelta(seconds=timeout_s))
-    if rank != 0:
-        time.sleep(4 * timeout_s)  # frozen: never joins the all-reduce
+    if rank == 1:  # frozen: never joins the all-reduce; ends once the
+        # others have recorded their error (at most 4 timeouts)
+        records = [os.path.join(out_dir, f'rank{r}.json')
+                   for r in range(world) if r != 1]
+        deadline = time.monotonic() + 4 * timeout_s
+        while time.monotonic() < deadline and not all(
+                map(os.path.isfile, records)):
+            time.sleep(.2)
         os._exit(0)
     start = time.monotonic()
     try:
@@ -41,7 +48,7 @@ def frozen_rank_worker(rank: int, world: int, rendezvous: str, out_dir: str,
             dist.all_reduce(torch.ones(1))
     except DistributedTimeoutError as err:
         record = dict(message=str(err), waited=time.monotonic() - start)
-        with open(os.path.join(out_dir, 'rank0.json'), 'w') as f:
+        with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
             json.dump(record, f)
         os._exit(0)
     raise AssertionError('the all-reduce with a frozen rank returned')

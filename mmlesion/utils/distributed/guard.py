@@ -63,6 +63,8 @@ _PEER_RE = re.compile(r'by peer \[?([0-9a-fA-F.:]+)\]?:(\d+)')
 #: default of Slurm's ``KillWait``. A frozen rank ignores the ``SIGTERM``,
 #: so a job with a frozen rank ends up to this long after the timeout.
 LAUNCHER_GRACE_S = 30.
+#: Store key prefix of the ranks whose collective timed out.
+_CHECK_IN = 'mmlesion/timed_out/rank'
 #: torch.distributed functions timed by :func:`collective_timeout_errors`.
 _TIMED = ('all_reduce', 'barrier', 'broadcast', 'all_gather', 'gather',
           'scatter', 'reduce', 'all_gather_object', 'broadcast_object_list',
@@ -115,8 +117,9 @@ def apply_dist_timeout(cfg: Config) -> float:
 
 def guard_distributed(cfg: Config) -> float:
     """For a distributed run (``cfg.launcher`` not ``'none'``): end this
-    worker with its launcher (:func:`exit_with_parent`) and set the
-    process-group timeout (:func:`apply_dist_timeout`).
+    worker with its launcher (:func:`exit_with_parent`), print a timeout
+    that ends it in one line (:func:`print_timeout_in_one_line`) and set
+    the process-group timeout (:func:`apply_dist_timeout`).
 
     Returns:
         float: the timeout in seconds (for
@@ -125,6 +128,7 @@ def guard_distributed(cfg: Config) -> float:
     if cfg.get('launcher', 'none') == 'none':
         return dist_timeout_seconds(cfg)
     exit_with_parent()
+    sys.excepthook = print_timeout_in_one_line
     return apply_dist_timeout(cfg)
 
 
@@ -196,7 +200,10 @@ def describe_collective_error(err: BaseException, timeout_s: float,
     text = str(err)
     first = text.strip().splitlines()[0][:300] if text else ''
     what = operation or 'a collective operation'
-    if _CLOSED_RE.search(text):
+    # a peer whose own collective timed out closes its connections too:
+    # after a whole timeout that is the timeout, not a peer that died
+    if _CLOSED_RE.search(text) and not (waited is not None
+                                        and waited >= .9 * timeout_s):
         if rank.isdigit() and world == '2':
             peer = f'rank {1 - int(rank)}'
         else:
@@ -212,14 +219,69 @@ def describe_collective_error(err: BaseException, timeout_s: float,
                 "that rank's log for the cause; ending this rank so that "
                 f'the launcher ends the job. torch: {first}')
     waited_text = '' if waited is None else f' (waited {waited:.3g} s)'
-    others = (f'rank {1 - int(rank)}, the other rank,'
-              if rank.isdigit() and world == '2' else 'the other ranks')
-    return (f'rank {rank} of {world}: {what} got no answer from {others} '
-            f'within {timeout_s:g} s{waited_text} (frozen, hung on I/O or '
-            'dead?); ending this rank so that the launcher '
+    silent = (silent_ranks(int(rank), int(world), min(timeout_s,
+                                                      LAUNCHER_GRACE_S))
+              if rank.isdigit() and world.isdigit() else [])
+    who = ', '.join(str(r) for r in silent)
+    head = (f'rank{"s" if len(silent) > 1 else ""} {who} of {world} froze '
+            '(stopped, hung on I/O or dead?): ' if silent else '')
+    return (f'{head}rank {rank} of {world}: {what} got no answer from '
+            f'{f"rank {who}" if silent else "the other ranks"} within '
+            f'{timeout_s:g} s{waited_text}'
+            f'{"" if silent else " (frozen, hung on I/O or dead?)"}; ending '
+            'this rank so that the launcher '
             f'ends the job: {frozen_rank_end()}. The timeout is '
             f'{ENV_TIMEOUT} (environment) or env_cfg.dist_cfg.timeout '
             f'(config), in seconds. torch: {first}')
+
+
+def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
+    """The ranks that froze, seen from a rank whose collective timed out.
+
+    With 2 ranks, the other one. With more, every rank that is alive times
+    out in the same collective and checks in to the process group's store;
+    those that have not checked in after ``wait_s`` (or once all but one
+    have) are the frozen ones. Empty where that cannot be told (no store,
+    or no rank missing).
+
+    Args:
+        rank (int): this rank.
+        world (int): the number of ranks.
+        wait_s (float): how long to wait for the others to check in.
+
+    Returns:
+        list[int]: the silent ranks.
+    """
+    if world == 2:
+        return [1 - rank]
+    try:
+        from torch.distributed.distributed_c10d import _get_default_store
+        store = _get_default_store()
+        # its server may be in the frozen process: never wait on it long
+        store.set_timeout(datetime.timedelta(seconds=max(wait_s, 1.)))
+        store.set(f'{_CHECK_IN}{rank}', '1')
+        deadline = time.monotonic() + wait_s
+        while True:
+            silent = [r for r in range(world)
+                      if not store.check([f'{_CHECK_IN}{r}'])]
+            if len(silent) <= 1 or time.monotonic() > deadline:
+                return silent
+            time.sleep(.2)
+    except Exception:  # no default group or store: cannot be told
+        return []
+
+
+def print_timeout_in_one_line(exc_type, exc, tb) -> None:
+    """``sys.excepthook`` of a distributed worker: a
+    :class:`DistributedTimeoutError` that ends it is printed as one line
+    (it names the frozen rank), so that the first line the user reads
+    names it, not a traceback whose launcher summary blames the rank that
+    gave up; anything else as Python would."""
+    if isinstance(exc, DistributedTimeoutError):
+        sys.stderr.write(f'error: {exc}\n')
+        sys.stderr.flush()
+    else:
+        sys.__excepthook__(exc_type, exc, tb)
 
 
 def frozen_rank_end() -> str:

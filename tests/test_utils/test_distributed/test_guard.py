@@ -52,18 +52,24 @@ def test_timeout_setting(monkeypatch):
 
 
 def test_frozen_rank_ends_with_error_naming_rank(tmp_path):
-    """Rank 1 freezes: rank 0's all-reduce ends after the 3 s timeout
-    with an error naming rank 0, the timeout and the setting."""
+    """Rank 1 of 3 freezes: the all-reduces of ranks 0 and 2 end after the
+    3 s timeout with an error that names rank 1 first (the live ranks
+    check in to the process group's store; the one missing froze), then
+    the rank that gave up, the timeout and the setting."""
     spawn_workers(frozen_rank_worker,
-                  (2, str(tmp_path / 'rendezvous'), str(tmp_path), 3.),
-                  2, timeout_s=120)
-    record = json.loads((tmp_path / 'rank0.json').read_text())
-    assert 'rank 0 of 2' in record['message']
-    assert ENV_TIMEOUT in record['message']
-    # the launcher kills the frozen rank after its grace period (issue 50)
-    assert "after the launcher's grace period, up to 30 s more" in \
-        record['message']
-    assert 2. < record['waited'] < 30.
+                  (3, str(tmp_path / 'rendezvous'), str(tmp_path), 3.),
+                  3, timeout_s=120)
+    for rank in (0, 2):
+        record = json.loads((tmp_path / f'rank{rank}.json').read_text())
+        assert record['message'].startswith(
+            'rank 1 of 3 froze (stopped, hung on I/O or dead?): '
+            f'rank {rank} of 3: all_reduce got no answer from rank 1 '
+            'within 3 s'), record['message']
+        assert ENV_TIMEOUT in record['message']
+        # the launcher kills the frozen rank after its grace period
+        assert "after the launcher's grace period, up to 30 s more" in \
+            record['message']
+        assert 2. < record['waited'] < 30.
 
 
 def _free_port() -> int:
@@ -127,11 +133,42 @@ def test_a_timeout_names_the_silent_rank(monkeypatch):
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setenv('WORLD_SIZE', '2')
     text = describe_collective_error(err, 10, operation='all_reduce')
-    assert text.startswith('rank 0 of 2: all_reduce got no answer from '
-                           'rank 1, the other rank, within 10 s')
-    monkeypatch.setenv('WORLD_SIZE', '4')
-    assert 'no answer from the other ranks within 10 s' in \
-        describe_collective_error(err, 10)
+    assert text.startswith('rank 1 of 2 froze (stopped, hung on I/O or '
+                           'dead?): rank 0 of 2: all_reduce got no answer '
+                           'from rank 1 within 10 s')
+    monkeypatch.setenv('WORLD_SIZE', '4')  # no process group to ask
+    assert describe_collective_error(err, 10).startswith(
+        'rank 0 of 4: a collective operation got no answer from the other '
+        'ranks within 10 s (frozen, hung on I/O or dead?)')
+
+
+def test_a_timeout_is_the_first_line_a_user_reads(tmp_path):
+    """A distributed worker ended by a timeout prints it in one line on
+    stderr, naming the frozen rank first, instead of a traceback (issue
+    64 item 5); any other error keeps its traceback."""
+    script = tmp_path / 'worker.py'
+    script.write_text(
+        'import importlib.util, sys\n'
+        "spec = importlib.util.spec_from_file_location('g', sys.argv[1])\n"
+        'guard = importlib.util.module_from_spec(spec)\n'
+        'spec.loader.exec_module(guard)\n'
+        'from mmengine.config import Config\n'
+        "guard.guard_distributed(Config(dict(launcher='pytorch', "
+        "env_cfg=dict(dist_cfg=dict()))))\n"
+        "if sys.argv[2] == 'timeout':\n"
+        "    raise guard.DistributedTimeoutError('rank 1 of 2 froze: x')\n"
+        "raise ValueError('other')\n")
+    guard = repo_root() / 'mmlesion' / 'utils' / 'distributed' / 'guard.py'
+    for case in ('timeout', 'other'):
+        proc = subprocess.run(
+            [sys.executable, str(script), str(guard), case],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=120)
+        assert proc.returncode == 1
+        if case == 'timeout':
+            assert proc.stderr == 'error: rank 1 of 2 froze: x\n'
+        else:
+            assert proc.stderr.startswith('Traceback')
 
 
 def test_a_timeout_states_the_launchers_grace_period(monkeypatch, capsys):
