@@ -139,7 +139,10 @@ def main() -> None:
         cfg = build_cfg(args)
     except ConfigOptionError as err:
         sys.exit(f'error: {err}')
-    from mmlesion.datasets.data_layout import warn_data_layout
+    from mmlesion.datasets.data_layout import (name_evaluated_data,
+                                               warn_data_layout)
+    # the split tested, first (also the FROC curve's title)
+    print(f'Testing {name_evaluated_data(cfg)} ({args.config})', flush=True)
     warn_data_layout(cfg, ('test_dataloader', ))  # data in place, replicas named
     try:
         _test(args, cfg)

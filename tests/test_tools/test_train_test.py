@@ -133,6 +133,9 @@ def test_test_tool_froc_and_show_dir(tiny_demo_root, tmp_path):
         str(test_dir), '--show-dir', 'vis', '--cfg-options'
     ] + opts, root)
     assert 'froc/sens@4' in out
+    # the split tested comes first (stdout, before the Runner's log)
+    assert out.splitlines()[0] == (
+        f'Testing test split: {tiny_demo_root}{os.sep}DL_info.csv ({CONFIG})')
     drawn = list(test_dir.glob('*/vis/*.png'))
     assert len(drawn) == 2  # the 2 test key slices
     assert list(test_dir.glob('*/froc_curve.png'))
