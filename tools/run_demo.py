@@ -156,6 +156,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.train_cfg.val_interval = max(args.epochs, 1)
     cfg.work_dir = str(args.work_dir)
     cfg.randomness = dict(seed=args.seed)
+    from mmlesion.datasets.data_layout import name_evaluated_data
+    name_evaluated_data(cfg, 'val_dataloader', 'val_evaluator')  # curve title
     # test_dataloader stays the test split: the saved config (and the one in
     # the checkpoints) tests it; the run itself evaluates val
     # (OneFolderRunner.test_val_split).

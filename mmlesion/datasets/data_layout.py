@@ -21,6 +21,10 @@ tools/dataset_converters/luna16.py data/LUNA16 ...```. When a derived
 file is missing, the release it is made from is checked first, so the
 line names the first missing step.
 
+:func:`describe_data` says in a few words what a dataloader reads (the
+split and its annotation file): ``tools/test.py``'s first line and the FROC
+curve's title (:func:`name_evaluated_data`).
+
 A release replica (``REPLICA.txt``, synthetic data written by
 ``tools/misc/generate_release_replica.py``) is not an error: rehearsing on
 it is legitimate. Each one found is returned as a warning line naming it as
@@ -360,3 +364,52 @@ def warn_data_layout(cfg: Any, loaders: Sequence[str] = (
         sys.exit(f'error: {err}')
     for line in lines:
         print(f'warning: {line}', file=sys.stderr)
+
+
+def describe_data(cfg: Any, loader: str = 'test_dataloader') -> str:
+    """What a dataloader of the config reads, in a few words.
+
+    Args:
+        cfg: an mmengine ``Config`` (or a dict with the dataloaders).
+        loader (str): e.g. ``'test_dataloader'``.
+
+    Returns:
+        str: e.g. ``test split: data/demo_deeplesion/DL_info.csv`` (the
+        dataset's ``split``, else only its annotation file), ``' + '``
+        between the datasets of a wrapper.
+    """
+    from mmlesion.datasets.deeplesion.dl_info import SPLITS
+    names = {value: name for name, value in SPLITS.items()}
+    parts = []
+    for _, ds in iter_datasets(cfg, (loader, )):
+        split = names.get(ds.get('split'), ds.get('split'))
+        where = _join(ds.get('data_root'), ds.get('ann_file')) or \
+            ds.get('data_root') or _type_name(ds)
+        parts.append(where if split is None else f'{split} split: {where}')
+    return ' + '.join(dict.fromkeys(parts)) or f'no dataset in {loader}'
+
+
+def name_evaluated_data(cfg: Any, loader: str = 'test_dataloader',
+                        evaluator: str = 'test_evaluator') -> str:
+    """:func:`describe_data`, also given to the evaluator's metrics that
+    name their data (``FROCMetric(split=...)``: the curve's title).
+
+    Args:
+        cfg: an mmengine ``Config``; its evaluator is changed in place.
+        loader (str): the dataloader evaluated.
+        evaluator (str): its evaluator's key.
+
+    Returns:
+        str: the description.
+    """
+    import inspect
+
+    from mmlesion.registry import METRICS
+    text = describe_data(cfg, loader)
+    metrics = cfg.get(evaluator)
+    for metric in metrics if isinstance(metrics, list) else [metrics]:
+        cls = METRICS.get(metric.get('type')) if isinstance(
+            metric, dict) else None
+        if cls and 'split' in inspect.signature(cls).parameters:
+            metric.setdefault('split', text)
+    return text

@@ -15,39 +15,22 @@ from mmlesion.evaluation.functional.luna16.froc import rate_key
 from mmlesion.utils.writing.atomic import atomic_save_with
 
 
-@FUNCTIONS.register_module()
-def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
-                     fp_rates: Sequence[float],
-                     path: str,
-                     operating_points: Optional[Sequence[float]] = None,
-                     primary: Optional[str] = 'all',
-                     title: str = '',
-                     fp_unit: str = 'image') -> None:
-    """Save FROC curves as a PNG.
+#: the smallest text of the pictures, points at their natural size
+MIN_FONT_PT = 10
 
-    Each curve is drawn as steps through the last point of each run of equal
-    FP values (the values :func:`mmlesion.evaluation.functional.sens_at_fp`
-    reads), held beyond the last one, on a log2 FP axis.
 
-    Args:
-        curves (dict): key -> ``(label, curve)``; a curve has
-            ``fps_per_image``, ``sensitivity`` and ``num_gts`` (a
-            :class:`~mmlesion.evaluation.functional.FROCCurve`). Curves
-            without lesions or points are skipped; the legend shows the
-            lesion count.
-        fp_rates (Sequence[float]): the operating FP rates (x ticks).
-        path (str): output PNG.
-        operating_points (Sequence[float], optional): sensitivity at each of
-            ``fp_rates``, marked and annotated (of the primary curve).
-        primary (str, optional): key drawn bold and solid; the others are
-            thin and dashed. None: every curve solid.
-        title (str): the axes title.
-        fp_unit (str): what one FP-denominator unit is (x label).
-    """
+def froc_figure(curves: Dict[str, Tuple[str, object]],
+                fp_rates: Sequence[float],
+                operating_points: Optional[Sequence[float]] = None,
+                primary: Optional[str] = 'all',
+                title: str = '',
+                fp_unit: str = 'image'):
+    """The FROC picture of :func:`plot_froc_curves`, as a matplotlib
+    ``Figure`` (Agg canvas); the arguments are that function's."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 5), dpi=100)
+    fig = Figure(figsize=(9, 5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     lo, hi = min(fp_rates), max(fp_rates)
@@ -71,21 +54,64 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
     if operating_points is not None:
         ax.plot(fp_rates, operating_points, 'o', color='k')
         for rate, value in zip(fp_rates, operating_points):
+            low = value < 0.5  # above a low point: clear of the tick labels
             ax.annotate(
                 f'{value:.3f}', (rate, value),
                 textcoords='offset points',
-                xytext=(0, -14),
+                xytext=(0, 6 if low else -8),
                 ha='center',
-                fontsize=8)
+                va='bottom' if low else 'top',
+                fontsize=MIN_FONT_PT)
     ax.set_xscale('log', base=2)
     ax.set_xlim(lo / 4, hi * 1.5)
     ax.set_ylim(0, 1.02)
     ax.set_xticks(fp_rates)
     ax.set_xticklabels([rate_key(r) for r in fp_rates])
-    ax.set_xlabel(f'average false positives per {fp_unit}')
-    ax.set_ylabel('sensitivity')
-    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.set_xlabel(f'average false positives per {fp_unit}',
+                  fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel('sensitivity', fontsize=MIN_FONT_PT + 1)
+    ax.set_title(title, fontsize=MIN_FONT_PT + 1)
     ax.grid(True, which='both', alpha=0.3)
-    ax.legend(loc='lower right', fontsize=8)
+    # beside the axes: clear of the curves and the operating points
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
+              fontsize=MIN_FONT_PT)
     fig.tight_layout()
+    return fig
+
+
+@FUNCTIONS.register_module()
+def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
+                     fp_rates: Sequence[float],
+                     path: str,
+                     operating_points: Optional[Sequence[float]] = None,
+                     primary: Optional[str] = 'all',
+                     title: str = '',
+                     fp_unit: str = 'image') -> None:
+    """Save FROC curves as a PNG.
+
+    Each curve is drawn as steps through the last point of each run of equal
+    FP values (the values :func:`mmlesion.evaluation.functional.sens_at_fp`
+    reads), held beyond the last one, on a log2 FP axis. Every text is
+    :data:`MIN_FONT_PT` points or more at the picture's natural size, the
+    legend stands beside the axes and an operating point's value above a
+    low point (below a high one), so no two texts overlap.
+
+    Args:
+        curves (dict): key -> ``(label, curve)``; a curve has
+            ``fps_per_image``, ``sensitivity`` and ``num_gts`` (a
+            :class:`~mmlesion.evaluation.functional.FROCCurve`). Curves
+            without lesions or points are skipped; the legend shows the
+            lesion count.
+        fp_rates (Sequence[float]): the operating FP rates (x ticks).
+        path (str): output PNG.
+        operating_points (Sequence[float], optional): sensitivity at each of
+            ``fp_rates``, marked and annotated (of the primary curve).
+        primary (str, optional): key drawn bold and solid; the others are
+            thin and dashed. None: every curve solid.
+        title (str): the axes title (a newline splits a long one).
+        fp_unit (str): what one FP-denominator unit is (x label).
+    """
+    fig = froc_figure(curves, fp_rates, operating_points, primary, title,
+                      fp_unit)
     atomic_save_with(path, fig.savefig)

@@ -233,3 +233,25 @@ def test_train_tool_stops_with_one_line(in_tmp):
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1].startswith(
         'error: data/DeepLesion/ not found: download the DeepLesion')
+
+
+def test_describe_data_names_the_split_and_its_file():
+    """What tools/test.py says first and the FROC curve's title."""
+    from mmengine.config import Config
+
+    from mmlesion.datasets.data_layout import name_evaluated_data
+    ds = dict(type='DeepLesionDataset', data_root='data/dl/',
+              ann_file='DL_info.csv', split=3)
+    cfg = Config(dict(
+        test_dataloader=dict(dataset=ds),
+        val_dataloader=dict(dataset=dict(
+            type='ConcatDataset', datasets=[dict(ds, split='val'),
+                                            dict(ds, split=None)])),
+        test_evaluator=[dict(type='FROCMetric'), dict(type='FROC3DMetric')],
+        val_evaluator=dict(type='FROCMetric', split='mine')))
+    assert name_evaluated_data(cfg) == 'test split: data/dl/DL_info.csv'
+    assert cfg.test_evaluator[0].split == 'test split: data/dl/DL_info.csv'
+    assert 'split' not in cfg.test_evaluator[1]  # takes none
+    assert name_evaluated_data(cfg, 'val_dataloader', 'val_evaluator') == (
+        'val split: data/dl/DL_info.csv + data/dl/DL_info.csv')
+    assert cfg.val_evaluator.split == 'mine'  # the config's own wins

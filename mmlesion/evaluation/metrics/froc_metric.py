@@ -169,6 +169,9 @@ class FROCMetric(BaseMetric):
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
+        split (str, optional): the data evaluated, first line of the
+            curve's title (e.g. ``test split: data/x/DL_info.csv``,
+            what ``tools/test.py`` and ``tools/run_demo.py`` set).
     """
     default_prefix: Optional[str] = 'froc'
     #: 2 for ``x1, y1, x2, y2`` boxes; 3 in :class:`FROC3DMetric`.
@@ -196,8 +199,10 @@ class FROCMetric(BaseMetric):
                  log_breakdowns: bool = False,
                  froc_plot: Optional[str] = 'plot_froc_curves',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 split: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.split = split
         if overlap not in OVERLAP_MODES:
             raise ValueError(f'FROCMetric: overlap must be one of '
                              f'{OVERLAP_MODES}, got {overlap!r}')
@@ -553,7 +558,8 @@ class FROCMetric(BaseMetric):
                  metrics[f'sens@{rate_key(r)}'] for r in self.fp_rates
              ],
              primary='all',
-             title=f'FROC, {self.protocol_name.split(" (")[0]}, '
+             title=(f'{self.split}\n' if self.split else '') +
+             f'FROC, {self.protocol_name.split(" (")[0]}, '
              f'{self.overlap.upper()} >= {self.iou_thr:g}; '
              f'{self.mean_key} = {metrics[self.mean_key]:.4f}',
              fp_unit=self.fp_unit)

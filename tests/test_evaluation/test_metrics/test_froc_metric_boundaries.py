@@ -543,6 +543,11 @@ def test_plot_arguments(tmp_path):
         operating_points=[res['sens@1'], res['sens@2']], primary='all',
         title='FROC, DeepLesion 2D official, IOBB >= 0.25; mean@1-2 = '
         '1.0000', fp_unit='image')
+    # the data evaluated is the title's first line
+    del _PLOT_CALLS[:]
+    evaluate(samples, out_dir=str(tmp_path), split='test split: x.csv',
+             froc_plot='test_froc_metric_boundaries_plot')
+    assert _PLOT_CALLS[0][3]['title'].startswith('test split: x.csv\nFROC, ')
     with pytest.raises(KeyError) as err:
         evaluate(samples, out_dir=str(tmp_path), froc_plot='no_such_plot')
     assert err.value.args[0] == (
