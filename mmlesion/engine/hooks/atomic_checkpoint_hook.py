@@ -2,7 +2,6 @@
 """mmengine's ``CheckpointHook`` whose files survive a kill at any moment."""
 import errno
 import logging
-import os
 import os.path as osp
 import re
 import zipfile
@@ -33,14 +32,8 @@ from .validation_record import (VALIDATION_RECORD, read_validation_record,
                                 write_validation_record)
 
 _STEP_RE = re.compile(r'_(epoch|iter)_(\d+)\.pth$')
-#: A run's log folder in its work dir (mmengine's ``%Y%m%d_%H%M%S``).
-_TIMESTAMP_RE = re.compile(r'^\d{8}_\d{6}$')
-
-
-def _folder_size(folder: str) -> int:
-    """Bytes of the files under ``folder``."""
-    return sum(osp.getsize(osp.join(root, name))
-               for root, _, names in os.walk(folder) for name in names)
+#: Bytes a resumed run's logs need, at most (text log and scalars).
+LOG_ALLOWANCE = 1 << 20
 
 
 @HOOKS.register_module()
@@ -65,14 +58,13 @@ class AtomicCheckpointHook(CheckpointHook):
       a record of a file elsewhere (another run's) is ignored with one
       line, so that a run never removes or writes a file outside its
       folder (:func:`mmlesion.utils.checkpoints.resume.local_record`);
-    * a resume first checks that the file system of ``out_dir`` has the
-      space it will need: the resumed checkpoint's size times the
-      checkpoints it will add (those kept, ``max_keep_ckpts``, less those
-      already there, plus the one written before the oldest is removed; all
-      remaining ones when every checkpoint is kept), a best checkpoint and
-      the logs (the largest earlier log folder, at least 1 MiB). Too little
-      raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`
-      naming that size and the free space, before any training;
+    * a resume first checks that ``out_dir`` has the space it will need:
+      the resumed checkpoint's size times the checkpoints it adds (one
+      more than those kept are there while the oldest is replaced; every
+      remaining one if all are kept), a best file and
+      :data:`LOG_ALLOWANCE`; too little raises
+      :class:`~mmlesion.utils.writing.refusals.WriteRefusedError` naming
+      that size and the free space, before any training;
     * on resume, a best checkpoint that is missing, truncated or fails its
       checksum is reported; if the checkpoint of the best epoch is still
       kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
@@ -255,21 +247,17 @@ class AtomicCheckpointHook(CheckpointHook):
         best = [osp.getsize(p) for p in self._best_paths().values()
                 if p and osp.isfile(p)]
         best_size = (max(best) if best else size) if self.save_best else 0
-        logs = [_folder_size(osp.join(runner.work_dir, d))
-                for d in os.listdir(runner.work_dir)
-                if _TIMESTAMP_RE.match(d)]
-        log_size = max(logs + [1 << 20])
-        need = saves * size + best_size + log_size
+        need = saves * size + best_size + LOG_ALLOWANCE
         free = free_bytes(self.out_dir)
-        if free is None or free >= need:
-            return
-        raise WriteRefusedError(WriteFailure(
-            path=self.out_dir, errno=errno.ENOSPC, needed=need, free=free,
-            folder=existing_folder(self.out_dir), needed_for=(
-                f'{saves} checkpoint(s) of {format_bytes(size)}, the size of '
-                f'{osp.basename(last)}, a best checkpoint of '
-                f'{format_bytes(best_size)} and {format_bytes(log_size)} of '
-                'logs; checked before training')))
+        if free is not None and free < need:
+            raise WriteRefusedError(WriteFailure(
+                path=self.out_dir, errno=errno.ENOSPC, needed=need,
+                free=free, folder=existing_folder(self.out_dir), needed_for=(
+                    f'{saves} checkpoint(s) of {format_bytes(size)}, the '
+                    f'size of {osp.basename(last)}, a best checkpoint of '
+                    f'{format_bytes(best_size)} and '
+                    f'{format_bytes(LOG_ALLOWANCE)} of logs; checked before '
+                    'training')))
 
     def _best_paths(self) -> Dict[str, Optional[str]]:
         if len(self.key_indicators) == 1:

@@ -213,36 +213,37 @@ def check_writable_dir(path: str,
         raise OutputDirError(
             f'{what} {path}: {existing} is a file, not a folder')
     st = os.statvfs(existing) if hasattr(os, 'statvfs') else None
-    error = None
-    if st is not None and st.f_flag & getattr(os, 'ST_RDONLY', 0):
-        error = errno.EROFS
-    elif not os.access(existing, os.W_OK | os.X_OK):
-        error = errno.EACCES
-    probe = osp.join(existing, f'{TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}')
-    try:
-        if error is None:
-            with open(probe, 'wb') as f:
-                f.write(b'\0' * 4096)
-                f.flush()
-                os.fsync(f.fileno())
-    except OSError as err:
-        error = err.errno
-        if error not in _WHY_NOT_WRITABLE:
-            raise OutputDirError(
-                f'{what} {path}: cannot write into {existing} '
-                f'({err.strerror or err}); choose another folder before the '
-                'work starts') from err
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(probe)
     free = None if st is None else st.f_bavail * st.f_frsize
-    if error is None and free is not None and free < min_free_bytes:
-        error = errno.ENOSPC
-    if error is not None:
-        why = _WHY_NOT_WRITABLE.get(error, _WHY_NOT_WRITABLE[errno.EACCES])
+    if st is not None and st.f_flag & getattr(os, 'ST_RDONLY', 0):
+        code = errno.EROFS
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EACCES
+    else:
+        code = _probe_write(existing)
+    if code is None and free is not None and free < min_free_bytes:
+        code = errno.ENOSPC
+    if code is not None:
+        why = _WHY_NOT_WRITABLE.get(code, f'{os.strerror(code)}; choose '
+                                    'another folder before the work starts')
         raise OutputDirError(f'{what} {path}: cannot write to {existing}: '
                              + why.format(free=(free or 0) / 2**20,
                                           need=min_free_bytes / 2**20))
+
+
+def _probe_write(folder: str) -> Optional[int]:
+    """The ``errno`` of writing a probe file into ``folder``, or None."""
+    probe = osp.join(folder, f'{TMP_PREFIX}probe-{uuid.uuid4().hex[:8]}')
+    try:
+        with open(probe, 'wb') as f:
+            f.write(b'\0' * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        return err.errno
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(probe)
+    return None
 
 
 #: Why a folder takes no outputs (:func:`check_writable_dir`), by errno.
@@ -256,8 +257,6 @@ _WHY_NOT_WRITABLE = {
     errno.ENOSPC: 'only {free:.1f} MiB free on its file system, {need:.1f} '
     'MiB needed; free some space or choose another folder',
 }
-_WHY_NOT_WRITABLE[errno.EPERM] = _WHY_NOT_WRITABLE[errno.EACCES]
-_WHY_NOT_WRITABLE[errno.EDQUOT] = _WHY_NOT_WRITABLE[errno.ENOSPC]
 
 
 @contextlib.contextmanager
