@@ -149,3 +149,21 @@ def test_infer_volume_empty_folder(tmp_path, checkpoint, capfd, in_repo):
         f'error: {empty}: no DICOM series in this folder (it is empty); '
         'give a folder of DICOM files, a NIfTI or a .mhd file']
     assert sitk.ProcessObject_GetGlobalWarningDisplay()
+
+
+def test_infer_volume_folder_of_nifti_files_shows_the_batch_command(
+        tmp_path, checkpoint, capfd, in_repo):
+    """A folder of NIfTI files is not a DICOM series: the one line shows
+    the batch command that reads each file as a scan."""
+    folder = tmp_path / 'scans'
+    folder.mkdir()
+    for name in ('b.nii.gz', 'a.nii.gz', 'notes.txt'):
+        (folder / name).write_bytes(b'')
+    code = _tool('infer_volume').main(
+        [DEMO, checkpoint, str(folder), '--out-dir', str(tmp_path / 'o')])
+    assert code == 1
+    assert capfd.readouterr().err.splitlines() == [
+        f'error: {folder}: no DICOM series in this folder: it holds 2 scan '
+        f'file(s) (e.g. a.nii.gz); run them as a batch: ls {folder}/*.nii.gz '
+        '> scans.txt && python tools/infer_volume.py CONFIG CHECKPOINT '
+        '--scan-list scans.txt --out-dir OUT']

@@ -113,9 +113,20 @@ def list_dicom_series(folder: PathLike) -> List[str]:
 
 def _no_series_error(folder: str) -> FileNotFoundError:
     """The error for a folder without a DICOM series: what it holds and
-    what to give instead."""
-    names = os.listdir(folder)
+    what to give instead (for a folder of NIfTI / MetaImage files, the
+    ``infer_volume`` batch command that reads each as a scan)."""
+    names = sorted(os.listdir(folder))
     files = [n for n in names if osp.isfile(osp.join(folder, n))]
+    image_suffixes = tuple(s for s in VOLUME_SUFFIXES if s != '.dcm')
+    scans = [n for n in files if n.lower().endswith(image_suffixes)]
+    if scans:
+        ext = next(s for s in image_suffixes if scans[0].lower().endswith(s))
+        return FileNotFoundError(
+            f'{folder}: no DICOM series in this folder: it holds '
+            f'{len(scans)} scan file(s) (e.g. {scans[0]}); run them as a '
+            f'batch: ls {osp.join(folder, "*" + ext)} > scans.txt && python '
+            'tools/infer_volume.py CONFIG CHECKPOINT --scan-list scans.txt '
+            '--out-dir OUT')
     if files:
         what = f'none of its {len(files)} file(s) is DICOM'
     elif names:
