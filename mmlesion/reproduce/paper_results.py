@@ -6,9 +6,9 @@ One entry per model (its config's stem, or a name of
 IoBB criterion, Table 2; ``<model>@tnp``: its TNP, 3D-AG Fig. 4c), in the
 keys of the table's metric map (``execute.froc_map`` / ``luna16_map`` /
 ``lens_map``: sensitivities in percent, CPM as a fraction; the 3D
-Aggregated Faster R-CNN's DeepLesion tables: :func:`a3d_deeplesion_keys`; LENS's training-set counts and
-speed columns: ``tables_lens.lens_row_map``), each with the paper's table
-and row.
+Aggregated Faster R-CNN's DeepLesion tables: :func:`a3d_deeplesion_keys`;
+LENS's training-set counts and speed columns: ``tables_lens.lens_row_map``),
+each with the paper's table and row.
 The same numbers are the "paper" column of the method's README
 (``configs/<method>/README.md``); a test checks that every number here is
 printed there. The metafiles carry no results: OpenMMLab's ``Results`` are
@@ -57,6 +57,26 @@ def _a3d_deeplesion(table5: Sequence[Optional[float]],
             if v is not None}
 
 
+_E7 = (0.5, 1, 2, 3, 4, 8, 16)
+_R6 = (0.5, 1, 2, 4, 8, 16)
+
+
+def _froc(sens: Sequence[float], map_: Optional[float] = None,
+          rates: Sequence[float] = _E7) -> Dict[str, float]:
+    """A DeepLesion 2D row: sensitivity (%) at ``rates`` FPs per image
+    (ElixirNet's seven, RetinaNet's six), and its COCO mAP when printed."""
+    out = {f'sens@{r:g}': v for r, v in zip(rates, sens)}
+    return out if map_ is None else dict(out, bbox_mAP=map_)
+
+
+def _lens(sens: Sequence[float], mean: float) -> Dict[str, float]:
+    """A LENS Table I row: sensitivity (%) at 1/8 .. 8 FPs per sub-volume
+    and their mean."""
+    out = {f'froc3d/sens@{r:g}': v
+           for r, v in zip((0.125, 0.25, 0.5, 1, 2, 4, 8), sens)}
+    return dict(out, **{'froc3d/mean@0.125-8': mean})
+
+
 #: quoted row of 3D-AG Tables V / VI: 3DCE, 27 slices (Yan et al., MICCAI
 #: 2018; the paper's [7])
 A3D_3DCE = 'quoted: 3DCE, 27 slices (Yan et al. 2018)'
@@ -86,138 +106,47 @@ MERGED_MODELS: Dict[str, str] = {
 TNP_SUFFIX = '@tnp'
 
 
-
 #: model -> metric -> the paper's number.
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     # Table 1, FRCNN, 3 slices (ElixirNet's numbers minus the gains
     # printed beside them)
-    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 55.94,
-        'sens@1': 66.25,
-        'sens@2': 74.69,
-        'sens@3': 79.17,
-        'sens@4': 79.87,
-        'sens@8': 79.84,
-        'sens@16': 79.84,
-        'bbox_mAP': 27.9
-    },
+    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice':
+    _froc((55.94, 66.25, 74.69, 79.17, 79.87, 79.84, 79.84), 27.9),
     # Table 1, ElixirNet, 3 slices
-    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 60.43,
-        'sens@1': 69.38,
-        'sens@2': 77.2,
-        'sens@3': 80.52,
-        'sens@4': 82.72,
-        'sens@8': 83.74,
-        'sens@16': 83.74,
-        'bbox_mAP': 30.8
-    },
+    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice':
+    _froc((60.43, 69.38, 77.2, 80.52, 82.72, 83.74, 83.74), 30.8),
     # Tables 1 and 5, FPN, 3 slices (sens@3: Table 5; the other rates:
     # Table 1, ElixirNet w FPN minus the gains printed beside it)
-    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 60.57,
-        'sens@1': 70.34,
-        'sens@2': 77.65,
-        'sens@3': 81.51,
-        'sens@4': 83.55,
-        'sens@8': 85.67,
-        'sens@16': 85.67,
-        'bbox_mAP': 31.5
-    },
+    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice':
+    _froc((60.57, 70.34, 77.65, 81.51, 83.55, 85.67, 85.67), 31.5),
     # Tables 1 and 5, ElixirNet w FPN, 3 slices
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 66.39,
-        'sens@1': 75.41,
-        'sens@2': 82.05,
-        'sens@3': 86.63,
-        'sens@4': 87.75,
-        'sens@8': 88.36,
-        'sens@16': 88.36,
-        'bbox_mAP': 35.2
-    },
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
+    _froc((66.39, 75.41, 82.05, 86.63, 87.75, 88.36, 88.36), 35.2),
     # Table 1, Deformv2, 3 slices (ElixirNet w Deformv2 minus the gains)
-    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 63.16,
-        'sens@1': 72.35,
-        'sens@2': 81.04,
-        'sens@3': 84.47,
-        'sens@4': 86.52,
-        'sens@8': 87.76,
-        'sens@16': 87.76,
-        'bbox_mAP': 34.3
-    },
+    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice':
+    _froc((63.16, 72.35, 81.04, 84.47, 86.52, 87.76, 87.76), 34.3),
     # Table 1, ElixirNet w Deformv2, 3 slices
-    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@0.5': 65.64,
-        'sens@1': 75.84,
-        'sens@2': 83.7,
-        'sens@3': 86.92,
-        'sens@4': 88.91,
-        'sens@8': 91.37,
-        'sens@16': 91.37,
-        'bbox_mAP': 36.3
-    },
+    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice':
+    _froc((65.64, 75.84, 83.7, 86.92, 88.91, 91.37, 91.37), 36.3),
     # Table 2 (IoBB), FRCNN (ElixirNet's row minus the gains printed
     # beside it, as Table 1's FRCNN row)
-    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 57.59,
-        'sens@1': 68.46,
-        'sens@2': 77.36,
-        'sens@3': 81.96,
-        'sens@4': 82.43,
-        'sens@8': 82.43,
-        'sens@16': 82.43
-    },
+    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((57.59, 68.46, 77.36, 81.96, 82.43, 82.43, 82.43)),
     # Table 2 (IoBB), ElixirNet (C4)
-    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 63.36,
-        'sens@1': 73.21,
-        'sens@2': 81.38,
-        'sens@3': 85.06,
-        'sens@4': 86.53,
-        'sens@8': 87.5,
-        'sens@16': 87.5
-    },
+    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((63.36, 73.21, 81.38, 85.06, 86.53, 87.5, 87.5)),
     # Table 2 (IoBB), FPN (ElixirNet w FPN minus the gains)
-    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 62.17,
-        'sens@1': 72.35,
-        'sens@2': 80.29,
-        'sens@3': 83.82,
-        'sens@4': 86.03,
-        'sens@8': 87.68,
-        'sens@16': 87.68
-    },
+    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((62.17, 72.35, 80.29, 83.82, 86.03, 87.68, 87.68)),
     # Table 2 (IoBB), ElixirNet w FPN
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 68.67,
-        'sens@1': 77.93,
-        'sens@2': 84.83,
-        'sens@3': 88.62,
-        'sens@4': 90.59,
-        'sens@8': 91.77,
-        'sens@16': 91.77
-    },
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((68.67, 77.93, 84.83, 88.62, 90.59, 91.77, 91.77)),
     # Table 2 (IoBB), Deformv2 (ElixirNet w Deformv2 minus the gains)
-    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 65.09,
-        'sens@1': 74.49,
-        'sens@2': 83.34,
-        'sens@3': 86.84,
-        'sens@4': 88.86,
-        'sens@8': 89.71,
-        'sens@16': 89.71
-    },
+    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((65.09, 74.49, 83.34, 86.84, 88.86, 89.71, 89.71)),
     # Table 2 (IoBB), ElixirNet w Deformv2
-    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb': {
-        'sens@0.5': 67.33,
-        'sens@1': 77.89,
-        'sens@2': 86.0,
-        'sens@3': 90.13,
-        'sens@4': 91.66,
-        'sens@8': 93.55,
-        'sens@16': 93.55
-    },
+    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb':
+    _froc((67.33, 77.89, 86.0, 90.13, 91.66, 93.55, 93.55)),
     # Table 5, +TRPN (Eq. (1) alone: the paper's reading; the TRPN with the
     # auxiliary location loss is a variant compared with the same numbers)
     'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice': {
@@ -276,41 +205,17 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'bbox_mAP': 33.6
     },
     # Table 1, original RetinaNet
-    'retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion': {
-        'sens@0.5': 45.8,
-        'sens@1': 54.17,
-        'sens@2': 62.5,
-        'sens@4': 69.8,
-        'sens@8': 75.34,
-        'sens@16': 79.48
-    },
+    'retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion':
+    _froc((45.8, 54.17, 62.5, 69.8, 75.34, 79.48), rates=_R6),
     # Table 1, + anchor optimization
-    'retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion': {
-        'sens@0.5': 64.82,
-        'sens@1': 74.98,
-        'sens@2': 82.29,
-        'sens@4': 87.87,
-        'sens@8': 92.2,
-        'sens@16': 94.9
-    },
+    'retinanet-optanchors_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion':
+    _froc((64.82, 74.98, 82.29, 87.87, 92.2, 94.9), rates=_R6),
     # Table 1, + dense supervision
-    'improved-retinanet_vgg19_densefpn_1xb4-adam-plateau-50e_deeplesion': {
-        'sens@0.5': 70.24,
-        'sens@1': 78.28,
-        'sens@2': 85.1,
-        'sens@4': 90.39,
-        'sens@8': 93.81,
-        'sens@16': 96.01
-    },
+    'improved-retinanet_vgg19_densefpn_1xb4-adam-plateau-50e_deeplesion':
+    _froc((70.24, 78.28, 85.1, 90.39, 93.81, 96.01), rates=_R6),
     # Table 1, + attention gate
-    'improved-retinanet_vgg19_densefpn-ag_1xb4-adam-plateau-50e_deeplesion': {
-        'sens@0.5': 72.15,
-        'sens@1': 80.07,
-        'sens@2': 86.4,
-        'sens@4': 90.77,
-        'sens@8': 94.09,
-        'sens@16': 96.32
-    },
+    'improved-retinanet_vgg19_densefpn-ag_1xb4-adam-plateau-50e_deeplesion':
+    _froc((72.15, 80.07, 86.4, 90.77, 94.09, 96.32), rates=_R6),
     # Table II, row a (DenseBlock + anchor1, OHEM, single scale)
     'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16': {
         'luna16/cpm': 0.839
@@ -412,16 +317,8 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     _a3d_deeplesion((62.48, 73.37, 80.7, 85.65, 89.09, 91.06, 80.39, None),
                     (89, 88, 90, 74, 84, 84, 82, 75, 80, 87, 84)),
     # Table I, MULAN (baseline)
-    'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/sens@0.125': 11.2,
-        'froc3d/sens@0.25': 16.3,
-        'froc3d/sens@0.5': 24.3,
-        'froc3d/sens@1': 32.8,
-        'froc3d/sens@2': 41.6,
-        'froc3d/sens@4': 50.9,
-        'froc3d/sens@8': 60.1,
-        'froc3d/mean@0.125-8': 33.9
-    },
+    'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens((11.2, 16.3, 24.3, 32.8, 41.6, 50.9, 60.1), 33.9),
     # Table I, row (a)
     'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
         'froc3d/sens@0.125': 15.8,
@@ -444,28 +341,10 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     },
     # Table I, row (b)
     'lens-afp-multi_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/sens@0.125': 14.3,
-        'froc3d/sens@0.25': 21.5,
-        'froc3d/sens@0.5': 28.2,
-        'froc3d/sens@1': 35.1,
-        'froc3d/sens@2': 44.4,
-        'froc3d/sens@4': 53.9,
-        'froc3d/sens@8': 63.4,
-        'froc3d/mean@0.125-8': 37.3
-    },
+    _lens((14.3, 21.5, 28.2, 35.1, 44.4, 53.9, 63.4), 37.3),
     # Table I, row (c)
     'lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/sens@0.125': 15.9,
-        'froc3d/sens@0.25': 22.8,
-        'froc3d/sens@0.5': 30.1,
-        'froc3d/sens@1': 37.7,
-        'froc3d/sens@2': 46.7,
-        'froc3d/sens@4': 56.6,
-        'froc3d/sens@8': 66.1,
-        'froc3d/mean@0.125-8': 39.4
-    },
+    _lens((15.9, 22.8, 30.1, 37.7, 46.7, 56.6, 66.1), 39.4),
     # Table I, row (d)
     'lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
     {
@@ -484,16 +363,8 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
         'lens/model_size_x': 1.1
     },
     # Table I, row (e) (row (d)'s detector + this FPR network, Eq. 2)
-    'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion': {
-        'froc3d/sens@0.125': 23.7,
-        'froc3d/sens@0.25': 31.6,
-        'froc3d/sens@0.5': 40.3,
-        'froc3d/sens@1': 50.0,
-        'froc3d/sens@2': 59.6,
-        'froc3d/sens@4': 69.5,
-        'froc3d/sens@8': 78.0,
-        'froc3d/mean@0.125-8': 50.4
-    },
+    'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion':
+    _lens((23.7, 31.6, 40.3, 50.0, 59.6, 69.5, 78.0), 50.4),
     # Table II, RPN, two stages
     'lens-rpn-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
     {
