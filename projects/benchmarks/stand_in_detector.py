@@ -16,9 +16,9 @@ class StandInDetector(torch.nn.Module):
     and 16-128 px wide, scores near 0.5) on every slice, moved by up to
     1 px from slice to slice, so that stacking links them into long chains
     as it would a detector's; and ``low_boxes`` more boxes per slice with
-    low scores (0.06-0.2), new random ones on every slice (seeded by the
-    slice), as a poorly trained detector gives: each one a finding of its
-    own.
+    low scores (0.06-0.2) and half their sides, new random ones on every
+    slice (seeded by the slice), as a poorly trained detector gives: each
+    one a finding of its own.
 
     Args:
         ms (float): milliseconds per slice (>= 0).
@@ -64,7 +64,7 @@ class StandInDetector(torch.nn.Module):
             rng = np.random.default_rng(z)
             jitter = rng.uniform(-1, 1, self.boxes.shape)
             centre = rng.uniform(*self.ranges[0], (self.low_boxes, 2))
-            half = rng.uniform(*self.ranges[1], (self.low_boxes, 2)) / 4
+            half = rng.uniform(*self.ranges[1], (self.low_boxes, 2)) / 2
             boxes = np.concatenate([self.boxes + jitter, np.concatenate(
                 [centre - half, centre + half], 1)])
             scores = np.concatenate([self.scores,

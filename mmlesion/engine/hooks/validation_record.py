@@ -114,9 +114,17 @@ def validation_due(loop) -> Optional[str]:
 
 
 def _split_name(dataset) -> Optional[str]:
-    """The annotation file(s) of a (concatenated) dataset."""
-    parts = getattr(dataset, 'datasets', None) or [dataset]
-    names = [str(getattr(d, 'ann_file', '') or '') for d in parts]
+    """The annotation file(s) of a (concatenated) dataset, each with its
+    split where it has one (``DL_info.csv (val)``)."""
+    from mmlesion.datasets.deeplesion.dl_info import SPLITS
+    names = []
+    for part in getattr(dataset, 'datasets', None) or [dataset]:
+        name = str(getattr(part, 'ann_file', '') or '')
+        split = getattr(part, 'split', None)
+        if name and split is not None:
+            split = {v: k for k, v in SPLITS.items()}.get(split, split)
+            name += f' ({split})'
+        names.append(name)
     return ' + '.join(n for n in names if n) or None
 
 

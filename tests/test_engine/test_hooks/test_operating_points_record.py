@@ -33,7 +33,8 @@ class FROCScoreMetric(fault_runs.EpochScoreMetric):
 
 
 class AnnotatedToyDataset(fault_runs.ToyDataset):
-    ann_file = 'annotations/val.csv'
+    ann_file = 'annotations/DL_info.csv'
+    split = 2  # DeepLesion's Train_Val_Test code of 'val'
 
 
 def test_the_best_checkpoint_records_the_froc_thresholds(tmp_path):
@@ -50,7 +51,7 @@ def test_the_best_checkpoint_records_the_froc_thresholds(tmp_path):
     assert record['thresholds'] == expected.tolist()
     assert record['fp_rates'] == list(RATES)
     assert record['fp_unit'] == 'image'
-    assert (record['split'], record['epoch']) == ('annotations/val.csv', 1)
+    assert (record['split'], record['epoch']) == ('annotations/DL_info.csv (val)', 1)
     # saved before its validation, and not saved again after it (not the
     # best), an epoch checkpoint records none
     epoch = load_local_checkpoint(str(tmp_path / 'epoch_2.pth'),
