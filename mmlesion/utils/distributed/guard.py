@@ -258,7 +258,7 @@ def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
         from torch.distributed.distributed_c10d import _get_default_store
         store = _get_default_store()
         # its server may be in the frozen process: never wait on it long
-        store.set_timeout(datetime.timedelta(seconds=max(wait_s, 1.)))
+        store.set_timeout(datetime.timedelta(seconds=min(wait_s, 5.)))
         store.set(f'{_CHECK_IN}{rank}', '1')
         deadline = time.monotonic() + wait_s
         while True:
