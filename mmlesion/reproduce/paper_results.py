@@ -77,6 +77,13 @@ def _lens(sens: Sequence[float], mean: float) -> Dict[str, float]:
     return dict(out, **{'froc3d/mean@0.125-8': mean})
 
 
+def _lens_row(mean: float, **columns: float) -> Dict[str, float]:
+    """A LENS row of Tables II-IV: its average sensitivity (%) and its
+    other columns (``lens/<name>``: training-set counts, time, size)."""
+    return dict({'froc3d/mean@0.125-8': mean},
+                **{f'lens/{k}': v for k, v in columns.items()})
+
+
 #: quoted row of 3D-AG Tables V / VI: 3DCE, 27 slices (Yan et al., MICCAI
 #: 2018; the paper's [7])
 A3D_3DCE = 'quoted: 3DCE, 27 slices (Yan et al. 2018)'
@@ -149,61 +156,38 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     _froc((67.33, 77.89, 86.0, 90.13, 91.66, 93.55, 93.55)),
     # Table 5, +TRPN (Eq. (1) alone: the paper's reading; the TRPN with the
     # auxiliary location loss is a variant compared with the same numbers)
-    'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@3': 83.61,
-        'bbox_mAP': 33.9
-    },
+    'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice':
+    {'sens@3': 83.61, 'bbox_mAP': 33.9},
     # Table 5, +ALB (Table 6, ElixirNet)
-    'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@3': 83.88,
-        'bbox_mAP': 34.1
-    },
+    'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
+    {'sens@3': 83.88, 'bbox_mAP': 34.1},
     # Table 5, +ALB +RTM
-    'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@3': 84.19,
-        'bbox_mAP': 34.0
-    },
+    'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
+    {'sens@3': 84.19, 'bbox_mAP': 34.0},
     # Table 5, +TRPN +ALB
-    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@3': 84.72,
-        'bbox_mAP': 34.8
-    },
+    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
+    {'sens@3': 84.72, 'bbox_mAP': 34.8},
     # Table 5, 9 slices (read as +TRPN +ALB: 85.43 lies between 84.72 and
     # 86.63, "slightly higher than the 3 slices"; the check marks are lost)
-    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice': {
-        'sens@3': 85.43,
-        'bbox_mAP': 34.4
-    },
+    'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice':
+    {'sens@3': 85.43, 'bbox_mAP': 34.4},
     # Table 6, ALB w/o our search space (the search; writes a genotype)
-    'elixirnet-alb-search-dartsspace_r50_fpn_4xb4-15e_deeplesion-3slice': {
-        'sens@3': 81.06,
-        'bbox_mAP': 32.1
-    },
+    'elixirnet-alb-search-dartsspace_r50_fpn_4xb4-15e_deeplesion-3slice':
+    {'sens@3': 81.06, 'bbox_mAP': 32.1},
     # Table 6, random ALB (the search; writes a genotype)
-    'elixirnet-alb-search-random_r50_fpn_4xb4-15e_deeplesion-3slice': {
-        'sens@3': 81.84,
-        'bbox_mAP': 32.1
-    },
+    'elixirnet-alb-search-random_r50_fpn_4xb4-15e_deeplesion-3slice':
+    {'sens@3': 81.84, 'bbox_mAP': 32.1},
     # Table 5 text, FPN with a focal-loss RPN (TRPN "outperforms focal loss")
-    'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice': {
-        'sens@3': 82.66
-    },
+    'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice': {'sens@3': 82.66},
     # Table 3, FPN, KiTS19, 3 slices
-    'faster-rcnn_r50_fpn_4xb2-1x_kits19-3slice': {
-        'bbox_mAP': 21.1
-    },
+    'faster-rcnn_r50_fpn_4xb2-1x_kits19-3slice': {'bbox_mAP': 21.1},
     # Table 3, ElixirNet w FPN, KiTS19, 3 slices
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice': {
-        'bbox_mAP': 29.6
-    },
+    'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice': {'bbox_mAP': 29.6},
     # Table 3, Deformv2, KiTS19, 3 slices
-    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_kits19-3slice': {
-        'bbox_mAP': 32.9
-    },
+    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_kits19-3slice': {'bbox_mAP': 32.9},
     # Table 3, ElixirNet w Deformv2, KiTS19, 3 slices
-    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-3slice': {
-        'bbox_mAP': 33.6
-    },
+    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-3slice':
+    {'bbox_mAP': 33.6},
     # Table 1, original RetinaNet
     'retinanet_vgg19_fpn_1xb4-adam-plateau-50e_deeplesion':
     _froc((45.8, 54.17, 62.5, 69.8, 75.34, 79.48), rates=_R6),
@@ -217,69 +201,47 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     'improved-retinanet_vgg19_densefpn-ag_1xb4-adam-plateau-50e_deeplesion':
     _froc((72.15, 80.07, 86.4, 90.77, 94.09, 96.32), rates=_R6),
     # Table II, row a (DenseBlock + anchor1, OHEM, single scale)
-    'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.839
-    },
+    'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16':
+    {'luna16/cpm': 0.839},
     # Table II, row b (DenseBlock + anchor1, focal loss, single scale)
-    'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.868
-    },
+    'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16':
+    {'luna16/cpm': 0.868},
     # Table II, row c (DenseBlock + anchor1, OHEM, multi-scale)
-    'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.898
-    },
+    'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.898},
     # Table II, row d (DenseBlock + anchor1, focal loss, multi-scale)
-    'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.91
-    },
+    'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.91},
     # Table II, row e (DenseBlock + anchor2, focal loss, multi-scale)
-    'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16': {
-        'luna16/cpm': 0.899
-    },
+    'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16': {'luna16/cpm': 0.899},
     # Table II, row f (DenseBlock + anchor1†, focal loss, multi-scale)
-    'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
-        'luna16/cpm': 0.917
-    },
+    'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16':
+    {'luna16/cpm': 0.917},
     # Table III, Crop 96, DA, Joint (Combined)
-    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16-crop96': {
-        'luna16/cpm': 0.917
-    },
+    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16-crop96':
+    {'luna16/cpm': 0.917},
     # Table III, Crop 96, DA, Magnify, Joint (Combined)
-    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16-crop96': {
-        'luna16/cpm': 0.919
-    },
+    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16-crop96':
+    {'luna16/cpm': 0.919},
     # Table III, Crop 96, DA, Magnify, Alternating (Combined)
-    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.912
-    },
+    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16':
+    {'luna16/cpm': 0.912},
     # Table III, Crop 128, DA, Joint (3D-AG-LM, Combined)
-    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.926
-    },
+    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16':
+    {'luna16/cpm': 0.926},
     # Table III, Crop 128, DA, Magnify, Joint (3D-AG, Combined)
-    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16': {
-        'luna16/cpm': 0.93
-    },
+    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.93},
     # Table III, Crop 128†, Joint (no DA, no Magnify, Combined)
-    'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
-        'luna16/cpm': 0.926
-    },
+    'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16':
+    {'luna16/cpm': 0.926},
     # Table III, Crop 128†, DA, Joint (3D-AG-LM†, Combined)
-    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
-        'luna16/cpm': 0.939
-    },
+    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16':
+    {'luna16/cpm': 0.939},
     # Table III, Crop 128†, DA, Magnify, Joint (3D-AG†, Combined)
-    'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16': {
-        'luna16/cpm': 0.935
-    },
+    'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16':
+    {'luna16/cpm': 0.935},
     # Table III, Merged (Intersection) of 3D-AG-LM† and 3D-AG† (Combined)
-    'aggregated3d-merged-intersection': {
-        'luna16/cpm': 0.943
-    },
+    'aggregated3d-merged-intersection': {'luna16/cpm': 0.943},
     # Table III, Merged (Union) of the same two (Combined)
-    'aggregated3d-merged-union': {
-        'luna16/cpm': 0.942
-    },
+    'aggregated3d-merged-union': {'luna16/cpm': 0.942},
     # Tables II and IV, quoted (FROC score; Table IV: ResBlock† only)
     A3D_RES18: {'luna16/cpm': 0.834},
     A3D_DUALPATH: {'luna16/cpm': 0.842},
@@ -367,93 +329,45 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     _lens((23.7, 31.6, 40.3, 50.0, 59.6, 69.5, 78.0), 50.4),
     # Table II, RPN, two stages
     'lens-rpn-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 42.5,
-        'lens/infer_ms': 62
-    },
+    {'froc3d/mean@0.125-8': 42.5, 'lens/infer_ms': 62},
     # Table II, CenterNet, two stages
     'lens-centernet-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 45.3,
-        'lens/infer_ms': 59
-    },
+    {'froc3d/mean@0.125-8': 45.3, 'lens/infer_ms': 59},
     # Table II, FCOS, one stage
     'lens-fcos-onestage-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 41.7,
-        'lens/infer_ms': 29
-    },
+    {'froc3d/mean@0.125-8': 41.7, 'lens/infer_ms': 29},
     # Table II, FCOS, two stages
     'lens-fcos-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 45.7,
-        'lens/infer_ms': 54
-    },
+    {'froc3d/mean@0.125-8': 45.7, 'lens/infer_ms': 54},
     # Table III, + Cross-slice
-    'lens-afp-mining-propagation_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/mean@0.125-8': 37.7,
-        'lens/lesions_3d_k': 22.8,
-        'lens/boxes_2d_k': 186,
-        'lens/uncertain_2d_k': 0,
-        'lens/slices_k': 163
-    },
+    'lens-afp-mining-propagation_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens_row(37.7, lesions_3d_k=22.8, boxes_2d_k=186, uncertain_2d_k=0,
+              slices_k=163),
     # Table III, + Intra-patient
-    'lens-afp-mining-propagation-intrapatient_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/mean@0.125-8': 40.7,
-        'lens/lesions_3d_k': 34.3,
-        'lens/boxes_2d_k': 250,
-        'lens/uncertain_2d_k': 0,
-        'lens/slices_k': 192
-    },
+    'lens-afp-mining-propagation-intrapatient_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens_row(40.7, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=0,
+              slices_k=192),
     # Table III, + Cross-dataset
-    'lens-afp-mining-lesion-slices_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/mean@0.125-8': 44.6,
-        'lens/lesions_3d_k': 34.3,
-        'lens/boxes_2d_k': 250,
-        'lens/uncertain_2d_k': 117,
-        'lens/slices_k': 192
-    },
+    'lens-afp-mining-lesion-slices_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens_row(44.6, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=117,
+              slices_k=192),
     # Table III, + Unlabeled
-    'lens-afp-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/mean@0.125-8': 46.8,
-        'lens/lesions_3d_k': 34.3,
-        'lens/boxes_2d_k': 250,
-        'lens/uncertain_2d_k': 442,
-        'lens/slices_k': 646
-    },
+    'lens-afp-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens_row(46.8, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=442,
+              slices_k=646),
     # Table IV, Data pooling
     'lens-afp-pooled_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 39.4,
-        'lens/infer_time_x': 1,
-        'lens/model_size_x': 1
-    },
+    _lens_row(39.4, infer_time_x=1, model_size_x=1),
     # Table IV, Positive data pooling
     'lens-afp-pooled-positive_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 32.8,
-        'lens/infer_time_x': 1,
-        'lens/model_size_x': 1
-    },
+    _lens_row(32.8, infer_time_x=1, model_size_x=1),
     # Table IV, Separate models
     'lens-afp-separate_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 39.6,
-        'lens/infer_time_x': 4,
-        'lens/model_size_x': 4
-    },
+    _lens_row(39.6, infer_time_x=4, model_size_x=4),
     # Table IV, Ignored as GT
     'lens-afp-multi-fusion-mining-uncertain-gt_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/mean@0.125-8': 44.9,
-        'lens/infer_time_x': 1.8,
-        'lens/model_size_x': 1.1
-    },
+    _lens_row(44.9, infer_time_x=1.8, model_size_x=1.1),
     # Table IV, Proposed + domain adapt. [23], quoted (another paper's
     # module, not in mmlesion)
-    LENS_DOMAIN_ADAPT: {
-        'froc3d/mean@0.125-8': 47.1,
-        'lens/infer_time_x': 1.9,
-        'lens/model_size_x': 1.1
-    },
+    LENS_DOMAIN_ADAPT: _lens_row(47.1, infer_time_x=1.9, model_size_x=1.1),
 }
