@@ -32,7 +32,6 @@ Choices (nothing to follow in the papers)
   nearest slice (``key_slice_original``), which is where DICOM results
   point to.
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -44,6 +43,7 @@ from mmlesion.datasets.transforms import (box_ellipse, key_slice_uint8,
                                           paste_crop, recist_grabcut_mask)
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.recist import RecistDiameters, recist_diameters
+from mmlesion.utils.distributed.forked_call import usable_cpus
 from mmlesion.utils.reporting.progress import track_progress
 
 from .results import Box2D, Finding, RecistMeasurement, ScanResult
@@ -321,10 +321,8 @@ def measure_findings(findings: List[Finding],
         return z, measure_lesion(resampled.array[z], box.bbox, (sx, sy),
                                  lmap, window)
 
-    if workers is None:  # the CPUs this process may use (Linux), else all
-        cpus = (len(os.sched_getaffinity(0)) if hasattr(
-            os, 'sched_getaffinity') else os.cpu_count() or 1)
-        workers = min(cpus, 16)
+    if workers is None:
+        workers = min(usable_cpus(), 16)
     def collect(results) -> list:
         if show_progress and len(findings) >= PROGRESS_MIN_FINDINGS:
             results = track_progress(results, len(findings),

@@ -284,9 +284,9 @@ def detect_scan(model: torch.nn.Module,
     to :func:`infer_volume`.
     """
     point = run_info.operating_point
-    if point is not None and point.source == 'validation':
-        detection = replace(detection or DetectionSettings(),
-                            keep_thr=point.threshold)
+    if point is not None:  # what findings.json says is what is kept
+        detection = replace(detection or DetectionSettings(), keep_thr=(
+            point.threshold if point.source == 'validation' else None))
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '
