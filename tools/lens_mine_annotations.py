@@ -66,6 +66,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--min-match-precision', type=float, default=0.9,
                    help="pair precision of the calibrated delta (default "
                    "%(default)s: the paper's 90 %% of matched lesions true)")
+    p.add_argument(
+        '--matcher', choices=['appearance', 'location', 'combined'],
+        default='appearance',
+        help='what intra-patient matching compares: the RoI embedding '
+        '(default), the normalised lesion location, or embedding, location '
+        "and size together (mmlesion.mining.Matcher). 'calibrate' calibrates "
+        'the embedding only: give the others a number with --dist-thr '
+        '(their same-lesion pairs on real data would be defined by the '
+        'location proxy they compare)')
     p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
     p.add_argument('--match-score-thr', type=float, default=0.,
                    help='minimum tracklet score of an intra-patient match. '
@@ -111,6 +120,12 @@ def main(argv=None) -> int:
         print(f'error: {err}', file=sys.stderr)
         return 1
     calibration = None
+    if args.dist_thr == 'calibrate' and args.matcher != 'appearance' and \
+            'intra_patient' in args.strategies:
+        print(f'error: --matcher {args.matcher} needs --dist-thr as a number'
+              ' (calibrate is for the appearance embedding)',
+              file=sys.stderr)
+        return 1
     if 'intra_patient' not in args.strategies:
         args.dist_thr = None  # delta is the intra-patient matching's only
     elif args.dist_thr == 'calibrate':
@@ -140,7 +155,8 @@ def main(argv=None) -> int:
         model, dataset, args.dataset_index, singles, args.max_offset)
     counts = mine_series(
         series, args.iou_thr, args.dist_thr, args.score_thr,
-        args.proposal_score_thr, args.match_score_thr, args.strategies)
+        args.proposal_score_thr, args.match_score_thr, args.strategies,
+        args.matcher)
     entries = series_to_entries(series)
     meta = dict(
         config=osp.abspath(args.config),
@@ -152,6 +168,7 @@ def main(argv=None) -> int:
         dist_thr_calibration=calibration,
         score_thr=args.score_thr,
         match_score_thr=args.match_score_thr,
+        matcher=args.matcher,
         strategies=args.strategies,
         counts=counts,
         embedding='L2-normalised RoI features after the shared FCs of '

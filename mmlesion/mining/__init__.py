@@ -1,11 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Missing-annotation mining of LENS (Sec. V)."""
-from .strategies import (SeriesMining, SliceProposals, Tracklet,
-                         build_tracklets, match_intra_patient, mine_series,
-                         mine_uncertain, propagate_annotations)
+from .strategies import (MATCHERS, Matcher, SeriesMining, SliceProposals,
+                         Tracklet, box_sites, build_tracklets,
+                         match_intra_patient, mine_series, mine_uncertain,
+                         propagate_annotations)
 
 __all__ = [
-    'SeriesMining', 'SliceProposals', 'Tracklet', 'build_tracklets',
+    'MATCHERS', 'Matcher', 'box_sites', 'SeriesMining', 'SliceProposals',
+    'Tracklet', 'build_tracklets',
     'match_intra_patient', 'mine_series', 'mine_uncertain',
     'propagate_annotations'
 ]

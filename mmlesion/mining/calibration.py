@@ -20,8 +20,10 @@ import numpy as np
 
 def pair_distances(embeddings: np.ndarray, series: Sequence[str],
                    patients: Sequence[str],
-                   same_lesion: 'callable') -> Tuple[np.ndarray, np.ndarray]:
-    """L2 distances of all pairs of lesions of one patient in different
+                   same_lesion: 'callable',
+                   distance: Optional['callable'] = None
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """Distances of all pairs of lesions of one patient in different
     series, split by identity.
 
     Args:
@@ -29,11 +31,17 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
         series (Sequence[str]): the series of each lesion.
         patients (Sequence[str]): the patient of each lesion.
         same_lesion (callable): ``same_lesion(i, j) -> bool``.
+        distance (callable, optional): ``distance(i, j) -> float`` (e.g. a
+            :class:`~mmlesion.mining.strategies.Matcher`'s); default the L2
+            distance of the embeddings.
 
     Returns:
         tuple: (distances of same-lesion pairs, of different-lesion pairs).
     """
     emb = np.asarray(embeddings, np.float32)
+    if distance is None:
+        def distance(i: int, j: int) -> float:
+            return float(np.linalg.norm(emb[i] - emb[j]))
     n = len(emb)
     if not len(series) == len(patients) == n:
         raise ValueError(f'pair_distances: {n} embeddings, {len(series)} '
@@ -43,8 +51,7 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
         for j in range(i + 1, n):
             if patients[i] != patients[j] or series[i] == series[j]:
                 continue
-            d = float(np.linalg.norm(emb[i] - emb[j]))
-            (same if same_lesion(i, j) else diff).append(d)
+            (same if same_lesion(i, j) else diff).append(distance(i, j))
     return np.asarray(same, np.float64), np.asarray(diff, np.float64)
 
 
@@ -179,28 +186,6 @@ def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
         return max(da, db) <= size_ratio * max(min(da, db), 1e-6)
 
     return same
-
-
-def split_by_strategy(slices: Sequence[dict]) -> Dict[str, List[dict]]:
-    """Mined-file entries restricted to the boxes of one mining strategy
-    (``mined`` boxes by ``mined_sources``; ``cross_dataset`` = the
-    uncertain boxes), for per-strategy scoring with
-    :func:`~mmlesion.mining.demo_eval.evaluate_mining`.
-
-    Returns:
-        dict: strategy -> entries.
-    """
-    out: Dict[str, List[dict]] = dict(propagation=[], intra_patient=[],
-                                      cross_dataset=[])
-    for s in slices:
-        for name in ('propagation', 'intra_patient'):
-            boxes = [b for b, src in zip(s['mined'], s['mined_sources'])
-                     if src == name]
-            out[name].append(dict(s, mined=boxes, mined_sources=[name] *
-                                  len(boxes), uncertain=[]))
-        out['cross_dataset'].append(
-            dict(s, mined=[], mined_sources=[], uncertain=s['uncertain']))
-    return out
 
 
 def summarise(values: np.ndarray) -> Optional[dict]:

@@ -10,6 +10,7 @@ DeepLesion cannot offer.
 import json
 import math
 import os.path as osp
+from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
 
@@ -115,6 +116,30 @@ def _recall(found: Set[Tuple[str, int]],
         float('nan')
 
 
+def split_by_strategy(slices: Sequence[dict]) -> Dict[str, List[dict]]:
+    """Mined-file entries restricted to the boxes of one mining strategy
+    (``mined`` boxes by ``mined_sources``, none without them;
+    ``cross_dataset`` = the uncertain boxes), for per-strategy scoring with
+    :func:`evaluate_mining`.
+
+    Returns:
+        dict: strategy -> entries.
+    """
+    out: Dict[str, List[dict]] = dict(propagation=[], intra_patient=[],
+                                      cross_dataset=[])
+    for s in slices:
+        for name in ('propagation', 'intra_patient'):
+            boxes = [b for b, src in zip(s.get('mined', []),
+                                         s.get('mined_sources', []))
+                     if src == name]
+            out[name].append(dict(s, mined=boxes, mined_sources=[name] *
+                                  len(boxes), uncertain=[]))
+        out['cross_dataset'].append(
+            dict(s, mined=[], mined_sources=[],
+                 uncertain=s.get('uncertain', [])))
+    return out
+
+
 def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
     """Precision / recall of mined and uncertain boxes on a demo set.
 
@@ -132,7 +157,10 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
         number of unannotated lesions of processed follow-up series that are
         annotated in another study of the patient
         (:func:`followup_missing_lesions`, a subset of the unannotated ones)
-        and the recall of them by mined, uncertain and any boxes.
+        and the recall of them by mined, uncertain and any boxes;
+        ``by_source``: boxes, precision and both recalls of each mining
+        source alone (propagation, intra-patient matching, cross-dataset
+        mining: :func:`split_by_strategy`).
     """
     truth = load_demo_lesions(meta_path)
     series = sorted({s['series_dir'] for s in slices} & set(truth))
@@ -157,9 +185,86 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
             recall_unannotated=_recall(found, unannotated))
     result['any_recall_unannotated'] = _recall(found_any, unannotated)
     followup = followup_missing_lesions(truth, series)
+    result['by_source'] = {}
+    for name, part in split_by_strategy(slices).items():
+        kind = 'uncertain' if name == 'cross_dataset' else 'mined'
+        n, tp, found = score_boxes(
+            truth, ((s['series_dir'], s['slice'], box) for s in part
+                    for box in s.get(kind, [])))
+        result['by_source'][name] = dict(
+            boxes=n, precision=round(tp / n, 4) if n else float('nan'),
+            recall_unannotated=_recall(found & unannotated, unannotated),
+            recall_followup_missing=_recall(found, followup))
     result['followup_missing'] = dict(
         lesions=len(followup),
         mined_recall=_recall(found_by_kind['mined'], followup),
         uncertain_recall=_recall(found_by_kind['uncertain'], followup),
         any_recall=_recall(found_any, followup))
     return result
+
+
+@dataclass
+class MatchedLesions:
+    """New lesion instances of intra-patient matching scored against a demo
+    set's truth: the measure of the paper's check ("We randomly checked 100
+    of the new instances and found 90% are true lesions", Sec. VI-D), on
+    every instance instead of 100.
+
+    Args:
+        matched (int): tracklets matched (new lesion instances).
+        true (int): of them, those whose best box hits a drawn lesion.
+        followup_missing (int): follow-up lesions without a row that are
+            annotated in another study (:func:`followup_missing_lesions`).
+        found (int): of them, those a matched tracklet hits on some slice.
+    """
+    matched: int
+    true: int
+    followup_missing: int
+    found: int
+
+    @property
+    def precision(self) -> float:
+        return self.true / self.matched if self.matched else float('nan')
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.followup_missing if \
+            self.followup_missing else float('nan')
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall (0 when nothing is
+        matched or found)."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.
+
+
+def score_matched_lesions(series: Sequence, truth: Dict[str, dict]
+                          ) -> MatchedLesions:
+    """Score the tracklets :func:`~mmlesion.mining.strategies.
+    match_intra_patient` matched (``matched_by == 'intra_patient'``).
+
+    Args:
+        series (Sequence[SeriesMining]): mined series.
+        truth (dict): :func:`load_demo_lesions` of the set.
+
+    Returns:
+        MatchedLesions: the counts.
+    """
+    names = [s.series for s in series if s.series in truth]
+    wanted = followup_missing_lesions(truth, names)
+    matched = true = 0
+    found: Set[Tuple[str, int]] = set()
+    for s in series:
+        if s.series not in truth:
+            continue
+        for t in s.tracklets:
+            if t.matched_by != 'intra_patient':
+                continue
+            matched += 1
+            best = max(t.boxes, key=lambda z: t.boxes[z][1])
+            true += bool(_hits(truth[s.series], best, t.boxes[best][0]))
+            for z, (box, _) in t.boxes.items():
+                found.update((s.series, i)
+                             for i in _hits(truth[s.series], z, box))
+    return MatchedLesions(matched, true, len(wanted), len(found & wanted))

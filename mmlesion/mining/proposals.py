@@ -9,7 +9,57 @@ import torch
 from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.deeplesion.series_slices import iter_series_slices
-from .strategies import SeriesMining, SliceProposals
+from .strategies import SeriesMining, SliceProposals, box_sites
+
+#: mm per unit of normalised z when no series of the set has two key slices
+#: to measure it on (a body about a metre long)
+DEFAULT_BODY_LENGTH_MM = 1000.
+
+
+def body_box(packed: dict) -> np.ndarray:
+    """(x0, y0, x1, y1) of the body on a packed slice, original pixels: the
+    crop of ``ClipBlackBorder`` when the pipeline clipped the border, else
+    the bounding box of the key channel's pixels above its minimum (the air
+    after windowing)."""
+    meta = packed['data_samples'].metainfo
+    sx, sy = meta.get('scale_factor', (1., 1.))
+    key = packed['inputs'][packed['inputs'].shape[0] // 2].float().numpy()
+    h, w = key.shape
+    if 'crop_offset' in meta:
+        dx, dy = meta['crop_offset']
+        return np.array([dx, dy, dx + w / sx, dy + h / sy])
+    body = key > key.min()
+    rows, cols = np.flatnonzero(body.any(1)), np.flatnonzero(body.any(0))
+    if not rows.size:
+        return np.array([0., 0., w / sx, h / sy])
+    return np.array([cols[0] / sx, rows[0] / sy, (cols[-1] + 1) / sx,
+                     (rows[-1] + 1) / sy])
+
+
+def _fill_slice_z(series: Sequence[SeriesMining],
+                  anchors: Dict[str, list]) -> None:
+    """Normalised z of every proposal's site: that of the nearest key slice
+    of its series (the mean of its annotations' z) plus the distance in mm
+    times the set's z per mm (the median over series with two key slices of
+    different z; :data:`DEFAULT_BODY_LENGTH_MM` without one)."""
+    slopes = []
+    for pts in anchors.values():
+        pts = sorted(pts)
+        for (k0, z0, mm), (k1, z1, _) in zip(pts, pts[1:]):
+            if k1 != k0 and z1 != z0:
+                slopes.append((z1 - z0) / ((k1 - k0) * mm))
+    per_mm = float(np.median(slopes)) if slopes else \
+        1. / DEFAULT_BODY_LENGTH_MM
+    for s in series:
+        pts = anchors.get(s.series)
+        for p in s.proposals:
+            if p.sites is None or not len(p.sites):
+                continue
+            if not pts:
+                p.sites = None
+                continue
+            k, z, mm = min(pts, key=lambda a: abs(a[0] - p.z))
+            p.sites[:, 2] = z + (p.z - k) * mm * per_mm
 
 
 def _valid(res) -> tuple:
@@ -75,11 +125,15 @@ def collect_series_proposals(model: torch.nn.Module,
     Returns:
         list[SeriesMining]: one per series, with proposals of every
         processed slice (slices without proposals included, so they can be
-        negatives), annotations of the key slices and their embeddings.
+        negatives), annotations of the key slices, their embeddings and the
+        sites of both (:func:`~mmlesion.mining.strategies.box_sites`:
+        x, y relative to the body on the slice, z from the annotations'
+        ``Normalized_lesion_location``, the long side).
     """
     model.eval()
     experts = [int(universal_expert)] + [int(e) for e in single_type_experts]
     results: Dict[str, SeriesMining] = {}
+    anchors: Dict[str, list] = {}
     for series_dir, z, template, is_key, packed in iter_series_slices(
             dataset, max_offset, show_progress):
         name = osp.basename(osp.normpath(series_dir))
@@ -89,7 +143,8 @@ def collect_series_proposals(model: torch.nn.Module,
                 series=name,
                 patient=str(template.get('patient_id', name)),
                 annotations={},
-                annotation_embeddings=np.zeros((0, 0), np.float32))
+                annotation_embeddings=np.zeros((0, 0), np.float32),
+                annotation_sites=np.zeros((0, 4)))
         data = model.data_preprocessor(
             dict(inputs=[packed['inputs']],
                  data_samples=[packed['data_samples']]), False)
@@ -99,21 +154,37 @@ def collect_series_proposals(model: torch.nn.Module,
             experts=experts,
             rescale=True,
             with_embeddings=True)
-        sm.proposals.append(SliceProposals(z, *_valid(outs[0][0])))
+        body, spacing = body_box(packed), float(template['spacing'])
+        proposals = SliceProposals(z, *_valid(outs[0][0]))
+        proposals.sites = box_sites(proposals.boxes, body, np.nan, spacing)
+        sm.proposals.append(proposals)
         for out in outs[1:]:
             sm.single_type_proposals.append(
                 SliceProposals(z, *_valid(out[0])[:2]))
         if is_key:
-            boxes = np.array([
-                ins['bbox'] for ins in template['instances']
-                if not ins.get('ignore_flag', 0)
-            ], np.float32).reshape(-1, 4)
+            kept = [ins for ins in template['instances']
+                    if not ins.get('ignore_flag', 0)]
+            boxes = np.array([ins['bbox'] for ins in kept],
+                             np.float32).reshape(-1, 4)
             sm.annotations[z] = boxes
             if len(boxes):
                 emb = embed_boxes(model, data, boxes)
                 prev = sm.annotation_embeddings
                 sm.annotation_embeddings = emb if prev.size == 0 else \
                     np.concatenate([prev, emb])
+                zs = [ins.get('normalized_location', [np.nan] * 3)[2]
+                      for ins in kept]
+                if np.isnan(zs).any():  # no location: location unknown
+                    sm.annotation_sites = None
+                if sm.annotation_sites is not None:
+                    sites = box_sites(boxes, body, 0., spacing)
+                    sites[:, 2] = zs
+                    sm.annotation_sites = np.concatenate(
+                        [sm.annotation_sites, sites])
+                    anchors.setdefault(name, []).append(
+                        (z, float(np.mean(zs)),
+                         float(template['slice_interval'])))
+    _fill_slice_z(list(results.values()), anchors)
     return list(results.values())
 
 

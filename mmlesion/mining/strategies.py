@@ -41,19 +41,22 @@ class SliceProposals:
         boxes (np.ndarray): (n, 4) x1y1x2y2.
         scores (np.ndarray): (n,).
         embeddings (np.ndarray, optional): (n, D) L2-normalised.
+        sites (np.ndarray, optional): (n, 4) where each box is in the body
+            and how big (:func:`box_sites`).
     """
     z: int
     boxes: np.ndarray
     scores: np.ndarray
     embeddings: Optional[np.ndarray] = None
+    sites: Optional[np.ndarray] = None
 
 
 @dataclass
 class Tracklet:
     """Boxes of one lesion candidate on consecutive slices.
 
-    ``boxes`` maps slice index -> (box, score); ``embedding`` is that of
-    the highest-scoring box. The strategies record their provenance (read
+    ``boxes`` maps slice index -> (box, score); ``embedding`` and ``site``
+    are those of the highest-scoring box. The strategies record their provenance (read
     by the LENS study's ``projects/lens/mining_breakdown.py``; mining
     ignores it):
     ``key_slices``, the slices whose box matched an annotation (set by
@@ -65,6 +68,7 @@ class Tracklet:
     boxes: Dict[int, Tuple[np.ndarray, float]]
     score: float
     embedding: Optional[np.ndarray] = None
+    site: Optional[np.ndarray] = None
     matched_by: Optional[str] = None
     key_slices: Optional[List[int]] = None
     match_distance: Optional[float] = None
@@ -81,6 +85,8 @@ class SeriesMining:
         annotation_embeddings (np.ndarray, optional): (A, D) embeddings of
             the annotations (in the order of ``annotations`` flattened by
             increasing slice).
+        annotation_sites (np.ndarray, optional): (A, 4) their sites
+            (:func:`box_sites`), same order.
         proposals (list[SliceProposals]): the universal (partially
             labelled dataset's) expert's proposals, with embeddings for
             strategy 2.
@@ -94,6 +100,7 @@ class SeriesMining:
     single_type_proposals: List[SliceProposals] = field(
         default_factory=list)
     annotation_embeddings: Optional[np.ndarray] = None
+    annotation_sites: Optional[np.ndarray] = None
     tracklets: List[Tracklet] = field(default_factory=list)
     mined: Dict[int, List[Tuple[np.ndarray, str]]] = field(
         default_factory=dict)
@@ -134,12 +141,14 @@ def build_tracklets(proposals: Sequence[SliceProposals],
             boxes[int(z)] = (box, float(score))
             if score > best_score:
                 best, best_score = (int(z), box), float(score)
-        emb = None
+        emb = site = None
         hit = lookup.get((best[0], tuple(np.round(best[1], 4))))
         if hit is not None and hit[0].embeddings is not None:
             emb = np.asarray(hit[0].embeddings[hit[1]], dtype=np.float32)
+        if hit is not None and hit[0].sites is not None:
+            site = np.asarray(hit[0].sites[hit[1]], dtype=np.float64)
         tracklets.append(Tracklet(boxes=boxes, score=float(f.score),
-                                  embedding=emb))
+                                  embedding=emb, site=site))
     return tracklets
 
 
@@ -175,79 +184,201 @@ def propagate_annotations(tracklets: Sequence[Tracklet],
     return mined
 
 
+#: What intra-patient matching compares (:class:`Matcher`).
+MATCHERS = ('appearance', 'location', 'combined')
+
+
+def box_sites(boxes: np.ndarray, body_box: Sequence[float], z_norm: float,
+              spacing: float) -> np.ndarray:
+    """Where boxes lie in the body and how big they are: DeepLesion's
+    ``Normalized_lesion_location`` (x, y of the box centre relative to the
+    body's bounding box on the slice, z along the body) and the log of the
+    box's long side in mm.
+
+    Args:
+        boxes (np.ndarray): (k, 4) x1y1x2y2, original pixels.
+        body_box (Sequence[float]): x0, y0, x1, y1 of the body on the
+            slice, same pixels.
+        z_norm (float): the slice's normalised z.
+        spacing (float): mm per pixel.
+
+    Returns:
+        np.ndarray: (k, 4) ``[x, y, z, log(long side / mm)]``.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = (float(v) for v in body_box)
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return np.stack([
+        ((boxes[:, 0] + boxes[:, 2]) / 2 - x0) / max(x1 - x0, 1.),
+        ((boxes[:, 1] + boxes[:, 3]) / 2 - y0) / max(y1 - y0, 1.),
+        np.full(len(boxes), float(z_norm)),
+        np.log(np.maximum(side * spacing, 1e-3))
+    ], axis=1)
+
+
+@dataclass
+class Matcher:
+    """The distance of intra-patient lesion matching (Sec. V-B).
+
+    The paper's LesaNet embedding encodes body part, lesion type and
+    appearance; DeepLesion gives each lesion's normalised location and size.
+    ``kind`` picks what a tracklet and an annotation are compared on:
+
+    - ``'appearance'``: the L2 distance of their embeddings (LENS's RoI
+      features standing in for LesaNet's);
+    - ``'location'``: the L2 distance of their normalised locations (x, y,
+      z of their sites, :func:`box_sites`);
+    - ``'combined'``: the mean of the appearance distance, the location
+      distance and the size distance (|difference of the log long sides|),
+      each divided by its ``scale``, the median of that distance over the
+      patients' pairs of annotations in different series
+      (:meth:`fit_scale`: a scale, no lesion identity).
+
+    Lesion type does not enter: a tracklet has none, nor do the annotations
+    of DeepLesion's training split.
+
+    Args:
+        kind (str): one of :data:`MATCHERS`.
+        scale (tuple[float, float, float]): appearance, location and size
+            scales (``'combined'`` only).
+    """
+    kind: str = 'appearance'
+    scale: Tuple[float, float, float] = (1., 1., 1.)
+
+    def __post_init__(self) -> None:
+        if self.kind not in MATCHERS:
+            raise ValueError(f'unknown matcher {self.kind!r}; one of '
+                             f'{list(MATCHERS)}')
+
+    @property
+    def needs(self) -> Tuple[bool, bool]:
+        """Whether it reads (embeddings, sites)."""
+        return self.kind != 'location', self.kind != 'appearance'
+
+    def distances(self, emb: Optional[np.ndarray], site: Optional[np.ndarray],
+                  embs: Optional[np.ndarray],
+                  sites: Optional[np.ndarray]) -> np.ndarray:
+        """Distances of one box (``emb``, ``site``) to ``n`` others
+        (``embs`` (n, D), ``sites`` (n, 4)); what it does not read may be
+        None."""
+        parts = []
+        if self.kind != 'location':
+            parts.append(np.linalg.norm(embs - emb[None], axis=1))
+        if self.kind != 'appearance':
+            parts.append(np.linalg.norm(sites[:, :3] - site[None, :3],
+                                        axis=1))
+        if self.kind != 'combined':
+            return parts[0]
+        parts.append(np.abs(sites[:, 3] - site[3]))
+        return sum(p / max(sc, 1e-6)
+                   for p, sc in zip(parts, self.scale)) / 3.
+
+    def fit_scale(self, series: Sequence['SeriesMining']) -> 'Matcher':
+        """This matcher with ``scale`` set to the median appearance,
+        location and size distances of the annotations of one patient in
+        different series (unchanged when there is no such pair)."""
+        if self.kind != 'combined':
+            return self
+        parts: List[List[float]] = [[], [], []]
+        named = {s.series: s for s in series}
+        for s, (embs, sites) in _other_series_annotations(series).items():
+            own = named[s]
+            if sites is None or own.annotation_sites is None:
+                continue
+            for e, t in zip(own.annotation_embeddings, own.annotation_sites):
+                parts[0].extend(np.linalg.norm(embs - e[None], axis=1))
+                parts[1].extend(np.linalg.norm(sites[:, :3] - t[None, :3],
+                                               axis=1))
+                parts[2].extend(np.abs(sites[:, 3] - t[3]))
+        if not parts[0]:
+            return self
+        return Matcher(self.kind, tuple(float(np.median(p)) for p in parts))
+
+
 def _other_series_annotations(series: Sequence[SeriesMining]
-                              ) -> Dict[str, np.ndarray]:
-    """Series -> (A, D) annotation embeddings of the *other* series of its
-    patient (LENS Sec. V-B matches a lesion "annotated in one study but
-    missed in another" or in another series of the study; the tracklets of
-    the annotated series itself are cross-slice propagation's job and would
-    match their own annotation trivially)."""
+                              ) -> Dict[str, Tuple[np.ndarray,
+                                                   Optional[np.ndarray]]]:
+    """Series -> (A, D) annotation embeddings and (A, 4) sites (None unless
+    every one has them) of the *other* series of its patient (LENS Sec. V-B
+    matches a lesion "annotated in one study but missed in another" or in
+    another series of the study; the tracklets of the annotated series
+    itself are cross-slice propagation's job and would match their own
+    annotation trivially)."""
     by_patient: Dict[str, List[SeriesMining]] = {}
     for s in series:
         by_patient.setdefault(s.patient, []).append(s)
-    out: Dict[str, np.ndarray] = {}
+    out: Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
     for members in by_patient.values():
         for s in members:
-            embs = [
-                o.annotation_embeddings for o in members
+            others = [
+                o for o in members
                 if o.series != s.series and o.annotation_embeddings is not
                 None and len(o.annotation_embeddings)
             ]
-            if embs:
-                out[s.series] = np.concatenate(embs).astype(np.float32)
+            if not others:
+                continue
+            sites = None
+            if all(o.annotation_sites is not None for o in others):
+                sites = np.concatenate([o.annotation_sites for o in others])
+            out[s.series] = (np.concatenate(
+                [o.annotation_embeddings for o in others]).astype(
+                    np.float32), sites)
     return out
 
 
 def match_intra_patient(series: Sequence[SeriesMining],
                         dist_thr: float = 0.15,
-                        min_score: float = 0.
+                        min_score: float = 0.,
+                        matcher: Optional[Matcher] = None
                         ) -> Dict[str, Dict[int, List[np.ndarray]]]:
     """Intra-patient lesion matching (Sec. V-B).
 
-    Within each patient, every not yet matched tracklet whose embedding has
-    an L2 distance < ``dist_thr`` to the embedding of an annotation of
-    *another series* of the patient (another study, or another series of
-    the study; same-series pairs are excluded as in the paper) becomes a
-    mined lesion: all its boxes are mined annotations
-    (``matched_by='intra_patient'``).
+    Within each patient, every not yet matched tracklet whose distance
+    (``matcher``, default the appearance embedding's L2 distance) is
+    < ``dist_thr`` to an annotation of *another series* of the patient
+    (another study, or another series of the study; same-series pairs are
+    excluded as in the paper) becomes a mined lesion: all its boxes are
+    mined annotations (``matched_by='intra_patient'``).
 
     The paper uses LesaNet's lesion embedding, which is not public; LENS
     models in mmlesion embed boxes with their own L2-normalised RoI
     features (:meth:`mmlesion.models.LENS.embed`). ``dist_thr`` = 0.15 is
     the paper's value for LesaNet's embedding; calibrate it for another
-    embedding on same-lesion vs different-lesion pairs
+    embedding or matcher on same-lesion vs different-lesion pairs
     (``tools/analysis_tools/calibrate_intra_patient_delta.py``,
     :func:`~mmlesion.mining.calibration.choose_delta`).
 
     ``min_score`` is a choice where the paper is silent (it does not say
     which proposals form the matched tracklets): a tracklet whose score
     (its best box's) is below it is never matched, whatever its distance.
-    0 is the paper's rule as written; the LENS tools use 0.5, the paper's
-    sigma for mined proposals, because with a detector that is not
-    LesaNet-precise the false-positive tracklets of a patient lie within
-    any delta calibrated on annotated pairs (``configs/lens/README.md``,
-    "What each strategy adds": intra-patient precision 0.14-0.17 at 0,
-    0.88-0.92 at 0.5).
+    0 is the paper's rule as written and the real-data default; 0.5 was
+    chosen on synthetic data only (``projects/lens/RESULTS.md``).
 
     Args:
         series (Sequence[SeriesMining]): with tracklets built and
-            ``annotation_embeddings`` set.
+            ``annotation_embeddings`` (and ``annotation_sites`` for a
+            matcher reading locations) set.
         dist_thr (float): delta.
         min_score (float): minimum tracklet score of a match.
+        matcher (Matcher, optional): the distance.
 
     Returns:
         dict: series -> slice index -> list of mined boxes.
     """
+    matcher = matcher or Matcher()
+    need_emb, need_site = matcher.needs
     others = _other_series_annotations(series)
     out: Dict[str, Dict[int, List[np.ndarray]]] = {}
     for s in series:
-        ann = others.get(s.series)
-        if ann is None:
+        embs, sites = others.get(s.series, (None, None))
+        if embs is None or (need_site and sites is None):
             continue
         for t in s.tracklets:
-            if t.matched_by is not None or t.embedding is None:
+            if t.matched_by is not None or (
+                    need_emb and t.embedding is None) or (need_site
+                                                          and t.site is None):
                 continue
-            dist = np.linalg.norm(ann - t.embedding[None], axis=1)
+            dist = matcher.distances(t.embedding, t.site, embs, sites)
             t.match_distance = float(dist.min())
             if dist.min() < dist_thr and t.score >= min_score:
                 t.matched_by = 'intra_patient'
@@ -311,9 +442,9 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     others = _other_series_annotations(series)
     dists = dict(same_lesion=[], others=[])
     for s in series:
-        ann = others.get(s.series)
-        if ann is None:
+        if s.series not in others:
             continue
+        ann = others[s.series][0]
         for t in s.tracklets:
             if t.embedding is None:
                 continue
@@ -337,7 +468,8 @@ def mine_series(series: Sequence[SeriesMining],
                 proposal_score_thr: float = 0.,
                 match_score_thr: float = 0.,
                 strategies: Sequence[str] = ('propagation', 'intra_patient',
-                                             'cross_dataset')) -> dict:
+                                             'cross_dataset'),
+                matcher: str = 'appearance') -> dict:
     """Run the three strategies in the paper's order; fills ``mined``
     (slice -> [(box, strategy)]) and ``uncertain`` of every series.
 
@@ -351,10 +483,14 @@ def mine_series(series: Sequence[SeriesMining],
         match_score_thr (float): minimum tracklet score of an
             intra-patient match (:func:`match_intra_patient`).
         strategies (Sequence[str]): which strategies to run.
+        matcher (str): what intra-patient matching compares
+            (:class:`Matcher`; ``'combined'`` fits its scales on the
+            series' annotations).
 
     Returns:
         dict: counts: tracklets, mined boxes per strategy, uncertain boxes.
     """
+    Matcher(matcher)  # refuses an unknown one before any work
     unknown = set(strategies) - {'propagation', 'intra_patient',
                                  'cross_dataset'}
     if unknown:
@@ -374,7 +510,9 @@ def mine_series(series: Sequence[SeriesMining],
                 counts['propagation'] += len(boxes)
     counts['embedding_distances'] = embedding_distance_summary(series)
     if 'intra_patient' in strategies:
-        matched = match_intra_patient(series, dist_thr, match_score_thr)
+        matched = match_intra_patient(
+            series, dist_thr, match_score_thr,
+            Matcher(matcher).fit_scale(series))
         for s in series:
             for z, boxes in matched.get(s.series, {}).items():
                 s.mined.setdefault(z, []).extend(

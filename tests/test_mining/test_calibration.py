@@ -7,8 +7,8 @@ import pytest
 from mmlesion.mining.calibration import (choose_delta,
                                          deeplesion_proxy_same,
                                          pair_distances,
-                                         plot_distance_distributions,
-                                         split_by_strategy)
+                                         plot_distance_distributions)
+from mmlesion.mining.demo_eval import split_by_strategy
 
 
 def test_pair_distances_skip_same_series_and_other_patients():

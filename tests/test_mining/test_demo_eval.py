@@ -4,12 +4,15 @@ annotated in a patient's first study and left out of its follow-up."""
 import json
 import math
 
+import numpy as np
 import pytest
 
 from mmlesion.datasets.demo import META_FILE, generate_demo_deeplesion
+from mmlesion.mining import SeriesMining, Tracklet
 from mmlesion.mining.demo_eval import (evaluate_mining,
                                        followup_missing_lesions,
-                                       load_demo_lesions)
+                                       load_demo_lesions,
+                                       score_matched_lesions)
 
 
 @pytest.fixture(scope='module')
@@ -93,3 +96,38 @@ def test_sets_without_followups(followup_meta, tmp_path):
     res = evaluate_mining(slices, str(old))
     assert res['followup_missing']['lesions'] == 0
     assert res['mined'] == evaluate_mining(slices, followup_meta)['mined']
+
+
+def test_per_source_and_matched_lesion_scores(followup_meta):
+    """Each source is scored alone (a wrong box costs only its source's
+    precision), and the matched tracklets are scored as the paper's check
+    of new lesion instances: true when the best box hits a lesion; the
+    follow-up lesions without a row that any box hits are found."""
+    truth = load_demo_lesions(followup_meta)
+    missing = sorted(followup_missing_lesions(truth, sorted(truth)))
+    name, i = missing[0]
+    info = truth[name]
+    box = _box(info['lesions'][i])
+    z = info['key_index']
+    entries = [dict(series_dir=name, slice=z,
+                    mined=[box, [0, 0, 2, 2]],
+                    mined_sources=['intra_patient', 'propagation'],
+                    uncertain=[box])]
+    by = evaluate_mining(entries, followup_meta)['by_source']
+    assert by['intra_patient']['precision'] == 1.
+    assert by['propagation']['precision'] == 0.
+    assert by['cross_dataset']['boxes'] == 1
+    assert by['intra_patient']['recall_followup_missing'] > 0.
+
+    hit = Tracklet({z: (np.array(box, np.float32), .9)}, .9,
+                   matched_by='intra_patient')
+    miss = Tracklet({z: (np.array([0., 0., 2., 2.], np.float32), .8)}, .8,
+                    matched_by='intra_patient')
+    other = Tracklet({z: (np.array(box, np.float32), .9)}, .9,
+                     matched_by='propagation')
+    s = SeriesMining(name, name[:6], {}, tracklets=[hit, miss, other])
+    got = score_matched_lesions([s], truth)
+    assert (got.matched, got.true, got.found) == (2, 1, 1)
+    assert got.precision == .5
+    assert got.followup_missing == sum(n == name for n, _ in missing)
+    assert got.f1 == pytest.approx(2 * .5 * got.recall / (.5 + got.recall))

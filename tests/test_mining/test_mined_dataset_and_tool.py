@@ -180,6 +180,7 @@ def test_mining_tool_defaults_are_the_papers():
     assert (args.dist_thr, args.score_thr, args.iou_thr) == (
         'calibrate', 0.5, 0.5)
     assert args.match_score_thr == 0. and args.min_match_precision == 0.9
+    assert args.matcher == 'appearance'
     given = tool.parse_args(['c.py', 'k.pth', '--out', 'x', '--dist-thr',
                              '0.15'])
     assert given.dist_thr == 0.15

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from mmlesion.mining import (SeriesMining, SliceProposals, build_tracklets,
-                             match_intra_patient, mine_series,
-                             mine_uncertain, propagate_annotations)
+from mmlesion.mining import (Matcher, SeriesMining, SliceProposals,
+                             box_sites, build_tracklets, match_intra_patient,
+                             mine_series, mine_uncertain,
+                             propagate_annotations)
 
 
 def _p(z, boxes, scores, emb=None):
@@ -168,3 +169,84 @@ def test_mine_series_runs_the_three_strategies_in_order():
     np.testing.assert_allclose(s.uncertain[4][0][0], [70, 70, 90, 90])
     with pytest.raises(ValueError, match='unknown'):
         mine_series([s], strategies=('magic', ))
+
+
+def test_box_sites_are_body_relative_location_and_log_size():
+    sites = box_sites(np.array([[20., 40., 40., 50.]]), (10., 30., 110., 80.),
+                      0.4, 0.5)
+    np.testing.assert_allclose(sites, [[0.2, 0.3, 0.4, np.log(10.)]])
+
+
+def test_matchers_compare_appearance_location_or_both():
+    """A tracklet that looks like the annotated lesion of the other study
+    but sits elsewhere in the body matches by appearance only; one at the
+    lesion's place that looks different matches by location only; the
+    combined match takes the one close in both."""
+    e1 = np.array([1., 0.], np.float32)
+    other = np.array([0., 1.], np.float32)
+    at, away = [0.3, 0.5, 0.6, np.log(20.)], [0.8, 0.2, 0.3, np.log(20.)]
+    s1 = SeriesMining('s1', 'p1', {4: np.array([[10., 10., 30., 30.]])},
+                      annotation_embeddings=e1[None],
+                      annotation_sites=np.array([at]))
+    s2 = SeriesMining('s2', 'p1', {})
+    props = _p(2, [[40, 40, 60, 60], [100, 100, 120, 120],
+                   [150, 150, 170, 170]], [.9, .9, .9], [e1, other, e1])
+    props.sites = np.array([away, at, at])
+    found = {}
+    for kind, thr in (('appearance', 0.1), ('location', 0.1),
+                      ('combined', 0.2)):
+        s2.tracklets = build_tracklets([props])
+        out = match_intra_patient([s1, s2], thr, matcher=Matcher(kind))
+        found[kind] = sorted(int(b[0]) for b in out['s2'][2])
+    assert found == dict(appearance=[40, 150], location=[100, 150],
+                         combined=[150])
+    with pytest.raises(ValueError, match='unknown matcher'):
+        Matcher('type')
+
+
+def test_combined_matcher_scales_by_the_annotation_pairs():
+    """The combined distance divides each part by its median over one
+    patient's annotations in different series."""
+    a = SeriesMining('a', 'p', {1: np.zeros((2, 4))},
+                     annotation_embeddings=np.array([[1., 0.], [0., 1.]]),
+                     annotation_sites=np.array([[.1, .1, .1, 1.],
+                                                [.5, .1, .1, 2.]]))
+    b = SeriesMining('b', 'p', {1: np.zeros((1, 4))},
+                     annotation_embeddings=np.array([[1., 0.]]),
+                     annotation_sites=np.array([[.1, .4, .1, 1.5]]))
+    m = Matcher('combined').fit_scale([a, b])
+    # pairs (a0, b), (a1, b): appearance 0, sqrt 2; location .3, .5;
+    # size .5, .5 (each counted from both sides)
+    assert m.scale == pytest.approx((np.sqrt(2) / 2, 0.4, 0.5))
+    assert Matcher('appearance').fit_scale([a, b]).scale == (1., 1., 1.)
+
+
+def test_slice_z_from_the_nearest_key_slice_and_the_sets_slope():
+    from mmlesion.mining.proposals import _fill_slice_z
+    s = SeriesMining('s', 'p', {})
+    s.proposals = [_p(5, [[0, 0, 4, 4]], [.9]), _p(9, [[0, 0, 4, 4]], [.9])]
+    for p in s.proposals:
+        p.sites = box_sites(p.boxes, (0, 0, 10, 10), np.nan, 1.)
+    lone = SeriesMining('lone', 'q', {})
+    lone.proposals = [_p(1, [[0, 0, 4, 4]], [.9])]
+    lone.proposals[0].sites = box_sites(lone.proposals[0].boxes,
+                                        (0, 0, 10, 10), np.nan, 1.)
+    # two key slices 4 slices of 2 mm apart, z 0.5 -> 0.508: 0.001 per mm
+    _fill_slice_z([s, lone], {'s': [(4, .5, 2.), (8, .508, 2.)]})
+    assert s.proposals[0].sites[0, 2] == pytest.approx(.502)
+    assert s.proposals[1].sites[0, 2] == pytest.approx(.51)
+    assert lone.proposals[0].sites is None  # no key slice with a location
+
+
+def test_body_box_from_the_crop_or_the_air():
+    import torch
+    from mmdet.structures import DetDataSample
+
+    from mmlesion.mining.proposals import body_box
+    img = torch.full((3, 20, 30), -1.)
+    img[:, 4:10, 6:21] = 0.3
+    sample = DetDataSample(metainfo=dict(scale_factor=(2., 2.)))
+    packed = dict(inputs=img, data_samples=sample)
+    np.testing.assert_allclose(body_box(packed), [3., 2., 10.5, 5.])
+    sample.set_metainfo(dict(crop_offset=(7, 5)))
+    np.testing.assert_allclose(body_box(packed), [7., 5., 22., 15.])

@@ -59,8 +59,7 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
                   max_offset: Optional[int]) -> dict:
     """The three strategies on the demo training split, per delta."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import (key_slice_dataset,
-                                             split_by_strategy)
+    from mmlesion.mining.calibration import key_slice_dataset
     import copy
 
     from mmlesion.mining import mine_series
@@ -80,13 +79,7 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
     for name, delta in deltas.items():
         run = copy.deepcopy(series)
         counts = mine_series(run, dist_thr=delta, proposal_score_thr=0.05)
-        entries = series_to_entries(run)
-        per = {}
-        for strategy, sub in split_by_strategy(entries).items():
-            ev = evaluate_mining(sub, meta)
-            kind = 'uncertain' if strategy == 'cross_dataset' else 'mined'
-            per[strategy] = dict(ev[kind],
-                                 followup_missing=ev['followup_missing'])
+        per = evaluate_mining(series_to_entries(run), meta)['by_source']
         out[name] = dict(delta=delta,
                          counts={
                              k: v

@@ -49,7 +49,8 @@ class DeepLesionDataset(BaseDetDataset):
                              ignore_flag=0, recist=[[x, y]] * 4,
                              diameters_px=[long, short],
                              diameters_mm=[long, short], lesion_type=2,
-                             noisy=False, row=2)])
+                             normalized_location=[x, y, z], noisy=False,
+                             row=2)])
 
     Coordinates are 0-based pixels (the CSV's 1-based values minus 1, see
     :mod:`.dl_info`). ``img_id`` is the order of first
@@ -347,6 +348,7 @@ class DeepLesionDataset(BaseDetDataset):
                     diameters_px=list(rec.diameters_px),
                     diameters_mm=list(rec.diameters_mm),
                     lesion_type=rec.lesion_type,
+                    normalized_location=list(rec.normalized_location),
                     noisy=rec.noisy,
                     row=rec.row))
         if not instances:

@@ -27,7 +27,7 @@ def test_calibration_and_mining_report(analysis_tool, tiny_demo_root,
     assert set(mining['per_strategy']) == {'propagation', 'intra_patient',
                                            'cross_dataset'}
     for per in mining['per_strategy'].values():
-        assert per['boxes'] >= 0 and 'followup_missing' in per
+        assert per['boxes'] >= 0 and 'recall_followup_missing' in per
     assert 'mining, delta paper 0.15' in capsys.readouterr().out
     assert tool.main([str(repo_root() / CFG), '--out-dir',
                       str(out)]) == 2

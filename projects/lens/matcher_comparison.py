@@ -1,0 +1,160 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Intra-patient matchers compared on synthetic follow-ups, and every mining
+source scored, at the miner's defaults (``projects/lens/RESULTS.md``,
+"Intra-patient matching: what the match compares").
+
+For each demo set (a ``demo_deeplesion`` folder of
+``tools/misc/generate_demo_data.py`` with follow-up studies): one trained
+LENS collects its proposals on the training split once (the slices within
+``--max-offset`` of a key slice); then, per matcher
+(:class:`~mmlesion.mining.strategies.Matcher`), delta is calibrated on the
+annotated lesions of one patient in different series (identity: the
+generator's ``lesion_id``; the largest delta with pair precision >= 0.9, as
+``tools/lens_mine_annotations.py`` does with its location proxy on real
+data) and the three strategies run at the tool's defaults (theta 0.5, sigma
+0.5, proposals >= 0.05, every tracklet matchable). Scored: the matched new
+lesion instances (:func:`~mmlesion.mining.demo_eval.score_matched_lesions`,
+the paper's measure), and each source's boxes
+(:func:`~mmlesion.mining.demo_eval.evaluate_mining`).
+
+Example (from the folder holding ``data/demo_deeplesion`` and
+``data/demo_lung``, the model's training data)::
+
+    python projects/lens/matcher_comparison.py CONFIG CHECKPOINT \\
+        --sets data/demo_deeplesion /sets/s1/demo_deeplesion \\
+        --out matchers.json
+"""
+# projects/ is not installed (as in mmdet): its scripts run from a clone.
+import sys as _sys  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+_ROOT = str(_Path(__file__).resolve().parents[2])
+if _ROOT not in _sys.path:
+    _sys.path.insert(0, _ROOT)
+import argparse  # noqa: E402
+import copy  # noqa: E402
+import json  # noqa: E402
+import os.path as osp  # noqa: E402
+import sys  # noqa: E402
+from typing import Dict, List, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from mmlesion.mining.strategies import MATCHERS, Matcher  # noqa: E402
+
+
+def annotation_identities(series: Sequence, truth: Dict[str, dict]
+                          ) -> List[tuple]:
+    """(series, patient, lesion id or None, embedding, site) of every
+    annotation of the mined series, in their stored order."""
+    from mmlesion.mining.demo_eval import _hits
+    out = []
+    for s in series:
+        info = truth.get(s.series)
+        boxes = [(z, b) for z in sorted(s.annotations)
+                 for b in np.asarray(s.annotations[z]).reshape(-1, 4)]
+        for k, (z, box) in enumerate(boxes):
+            hits = _hits(info, z, box) if info else []
+            lid = info['lesions'][hits[0]].get('lesion_id') if hits else None
+            out.append((s.series, s.patient, lid,
+                        s.annotation_embeddings[k], s.annotation_sites[k]))
+    return out
+
+
+def calibrated_delta(matcher: Matcher, annotations: List[tuple]) -> dict:
+    """delta of ``matcher`` on the annotated pairs (same patient, other
+    series), identity by ``lesion_id``."""
+    from mmlesion.mining.calibration import choose_delta, pair_distances
+    known = [a for a in annotations if a[2] is not None]
+
+    def distance(i: int, j: int) -> float:
+        a, b = known[i], known[j]
+        return float(matcher.distances(a[3], a[4], b[3][None], b[4][None])[0])
+
+    same, diff = pair_distances(np.zeros((len(known), 1)),
+                                [a[0] for a in known], [a[1] for a in known],
+                                lambda i, j: known[i][2] == known[j][2],
+                                distance)
+    return choose_delta(same, diff, 0.9)
+
+
+def compare(series: Sequence, meta_path: str) -> dict:
+    """Every matcher on one set's collected proposals."""
+    from mmlesion.mining import mine_series
+    from mmlesion.mining.demo_eval import (evaluate_mining,
+                                           load_demo_lesions,
+                                           score_matched_lesions)
+    from mmlesion.mining.proposals import series_to_entries
+    truth = load_demo_lesions(meta_path)
+    annotations = annotation_identities(series, truth)
+    out = {}
+    for kind in MATCHERS:
+        run = copy.deepcopy(series)
+        matcher = Matcher(kind).fit_scale(run)
+        cal = calibrated_delta(matcher, annotations)
+        counts = mine_series(run, dist_thr=cal['delta'],
+                             proposal_score_thr=0.05, matcher=kind)
+        lesions = score_matched_lesions(run, truth)
+        out[kind] = dict(
+            delta=cal['delta'], calibration=cal, scale=matcher.scale,
+            tracklets=counts['tracklets'],
+            matched=lesions.matched, true=lesions.true,
+            precision=lesions.precision,
+            followup_missing=lesions.followup_missing,
+            found=lesions.found, recall=lesions.recall, f1=lesions.f1,
+            by_source=evaluate_mining(series_to_entries(run),
+                                      meta_path)['by_source'])
+    return out
+
+
+def paired(results: List[dict], a: str, b: str) -> dict:
+    """F1 of ``a`` minus ``b`` per set, mean, std (ddof 1) and whether the
+    mean exceeds 2 std (the rule of RESULTS.md)."""
+    diff = np.array([r[a]['f1'] - r[b]['f1'] for r in results])
+    std = float(diff.std(ddof=1)) if len(diff) > 1 else float('nan')
+    return dict(per_set=[round(float(d), 4) for d in diff],
+                mean=round(float(diff.mean()), 4), std=round(std, 4),
+                shown=bool(len(diff) > 1 and abs(diff.mean()) > 2 * std))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config')
+    p.add_argument('checkpoint')
+    p.add_argument('--sets', nargs='+', required=True,
+                   help='demo_deeplesion folders (with demo_meta.json)')
+    p.add_argument('--max-offset', type=int, default=2)
+    p.add_argument('--out', required=True, help='JSON written atomically')
+    args = p.parse_args(argv)
+    from mmlesion.apis import load_lens_and_train_set
+    from mmlesion.mining.calibration import key_slice_dataset
+    from mmlesion.mining.proposals import collect_series_proposals
+    from mmlesion.utils.writing.atomic import atomic_write
+    loaded = load_lens_and_train_set(args.config, args.checkpoint, 0)
+    results = []
+    for root in args.sets:
+        ds = key_slice_dataset(loaded.cfg, root, 'DL_info.csv', 'train')
+        series = collect_series_proposals(
+            loaded.model, ds, 0, list(range(1, loaded.model.num_datasets)),
+            args.max_offset, show_progress=False)
+        results.append(compare(series, osp.join(root, 'demo_meta.json')))
+        print(json.dumps({k: {m: v[m] for m in ('delta', 'matched',
+                                                  'precision', 'found',
+                                                  'followup_missing', 'f1')}
+                          for k, v in results[-1].items()}), flush=True)
+    record = dict(sets=args.sets, per_set=results,
+                  combined_vs_appearance=paired(results, 'combined',
+                                                'appearance'),
+                  location_vs_appearance=paired(results, 'location',
+                                                'appearance'),
+                  combined_vs_location=paired(results, 'combined',
+                                              'location'))
+    with atomic_write(args.out) as f:
+        json.dump(record, f, indent=1)
+    print(json.dumps({k: v for k, v in record.items()
+                      if k.endswith('appearance') or k.endswith('location')}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
