@@ -52,12 +52,10 @@ class AtomicCheckpointHook(CheckpointHook):
       removed only *after* the new checkpoint is in place (mmengine removes
       them before saving, so a kill while saving can leave no best model);
     * temporaries of a killed save are removed at the start of training;
-    * on resume, the checkpoint files the resumed checkpoint records by
-      absolute path (best, last) are taken in this run's folder: those of
-      a copied or moved work dir are the files of the same name here, and
-      a record of a file elsewhere (another run's) is ignored with one
-      line, so that a run never removes or writes a file outside its
-      folder (:func:`mmlesion.utils.checkpoints.resume.local_record`);
+    * on resume, the files the checkpoint records by absolute path (best,
+      last) are taken in this run's folder, a record of a file elsewhere
+      is ignored with one line: a run never removes or writes a file
+      outside its folder (:func:`.resume.local_record`);
     * a resume first checks that ``out_dir`` has the space it will need:
       the resumed checkpoint's size times the checkpoints it adds (one
       more than those kept are there while the oldest is replaced; every

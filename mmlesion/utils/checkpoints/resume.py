@@ -52,13 +52,10 @@ def resume_candidates(work_dir: str) -> List[str]:
 def local_record(recorded: Optional[str], folder: str,
                  where: str) -> Optional[str]:
     """A file a run recorded (``last_checkpoint``, the best checkpoint),
-    resolved in the folder the record was found in.
-
-    A run writes its checkpoints directly into its folder, so a record of
-    a copied or moved work dir names the file of the same name here: that
-    file is taken, never the one in the old place (which may be another
-    run's, or gone). A record whose file is not here is ignored, with one
-    warning line: a run changes only files of its own work dir.
+    resolved in the folder the record was found in: a copied or moved
+    work dir's record names the file of the same name here, never the one
+    in the old place; a record whose file is not here is ignored with one
+    warning line (a run changes only files of its own work dir).
 
     Args:
         recorded (str, optional): the recorded path (absolute, as mmengine

@@ -222,27 +222,22 @@ def describe_collective_error(err: BaseException, timeout_s: float,
     silent = (silent_ranks(int(rank), int(world), min(timeout_s,
                                                       LAUNCHER_GRACE_S))
               if rank.isdigit() and world.isdigit() else [])
-    who = ', '.join(str(r) for r in silent)
-    head = (f'rank{"s" if len(silent) > 1 else ""} {who} of {world} froze '
-            '(stopped, hung on I/O or dead?): ' if silent else '')
-    return (f'{head}rank {rank} of {world}: {what} got no answer from '
-            f'{f"rank {who}" if silent else "the other ranks"} within '
-            f'{timeout_s:g} s{waited_text}'
-            f'{"" if silent else " (frozen, hung on I/O or dead?)"}; ending '
-            'this rank so that the launcher '
+    who = 'rank ' + ', '.join(map(str, silent)) if silent else ''
+    return ((f'{who} of {world} froze (stopped, hung on I/O or dead?): '
+             if silent else '') + f'rank {rank} of {world}: {what} got no '
+            f'answer from {who or "the other ranks"} within {timeout_s:g} '
+            f's{waited_text}; ending this rank so that the launcher '
             f'ends the job: {frozen_rank_end()}. The timeout is '
             f'{ENV_TIMEOUT} (environment) or env_cfg.dist_cfg.timeout '
             f'(config), in seconds. torch: {first}')
 
 
 def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
-    """The ranks that froze, seen from a rank whose collective timed out.
-
-    With 2 ranks, the other one. With more, every rank that is alive times
-    out in the same collective and checks in to the process group's store;
-    those that have not checked in after ``wait_s`` (or once all but one
-    have) are the frozen ones. Empty where that cannot be told (no store,
-    or no rank missing).
+    """The ranks that froze, seen from a rank whose collective timed out:
+    with 2 ranks the other one; with more, those that do not check in to
+    the process group's store, as every live rank does after its own
+    timeout, within ``wait_s`` (or once all but one have). Empty where
+    that cannot be told.
 
     Args:
         rank (int): this rank.
@@ -273,10 +268,8 @@ def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
 
 def print_timeout_in_one_line(exc_type, exc, tb) -> None:
     """``sys.excepthook`` of a distributed worker: a
-    :class:`DistributedTimeoutError` that ends it is printed as one line
-    (it names the frozen rank), so that the first line the user reads
-    names it, not a traceback whose launcher summary blames the rank that
-    gave up; anything else as Python would."""
+    :class:`DistributedTimeoutError` is printed as one line, the first the
+    user reads (naming the frozen rank), not as a traceback."""
     if isinstance(exc, DistributedTimeoutError):
         sys.stderr.write(f'error: {exc}\n')
         sys.stderr.flush()
