@@ -136,7 +136,7 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
         places = [(path, old) for path, old in read
                   if path.rpartition('.')[2] == key and (
                       path.split('.')[0] in RUNNER_SECTIONS or re.fullmatch(
-                          rf'\w+_dataloader\.{key}', path))]
+                          rf'\w+_dataloader\.{re.escape(key)}', path))]
         close = closest(key, set(cfg.keys()) & known, cutoff=.75)
         if places and all(old != value for _, old in places):
             found.append(UnreadKey(
