@@ -113,19 +113,9 @@ _T5 = {
 }
 
 
-_T2 = {
-    'frcnn': ('FRCNN', 'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice'),
-    'elixirnet': ('ElixirNet',
-                  'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice'),
-    'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'deformv2': ('Deformv2',
-                 'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice'),
-    'elixirnet_fpn': ('ElixirNet w FPN',
-                      'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'elixirnet_deformv2': ('ElixirNet w Deformv2',
-                           'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_'
-                           'deeplesion-3slice'),
-}
+#: Table 2: Table 1's models (its labels without ", 3 slices")
+_T2 = {k: (label.replace(', 3 slices', ''), stem)
+       for k, (label, stem) in _T1.items()}
 
 
 def _table2(ctx, key, seed):
@@ -145,15 +135,11 @@ def _table2(ctx, key, seed):
                seed, paper_key=f'{stem}@iobb')
 
 
-_T3 = {
-    'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_kits19-3slice'),
-    'deformv2': ('Deformv2', 'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_kits19-3slice'),
-    'elixirnet_fpn': ('ElixirNet w FPN',
-                      'elixirnet-fig3geno_r50_fpn_4xb2-1x_kits19-3slice'),
-    'elixirnet_deformv2': ('ElixirNet w Deformv2',
-                           'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_kits19-'
-                           '3slice'),
-}
+#: Table 3: the FPN and Deformv2 models of Table 2 on KiTS19
+_T3 = {k: (label, stem.replace('deeplesion', 'kits19'))
+       for k, (label, stem) in _T2.items() if k in ('fpn', 'deformv2',
+                                                    'elixirnet_fpn',
+                                                    'elixirnet_deformv2')}
 
 
 def _table3(ctx, key, seed):
