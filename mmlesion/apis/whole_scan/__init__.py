@@ -12,7 +12,8 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
                 as its caller hands them in (``ModelAdjustment``,
                 ``FindingRescorer``)
 ``results``     a scan's result and its findings; findings.json's schema
-``model``       the detector's data convention, provenance, demo warning
+``model``       the detector's data convention, provenance, demo warning,
+                operating point
 ``read``        load a scan, refuse one too large to resample
 ``resample``    to the detector's slice interval and pixel spacing
 ``slices``      each slice's input through the test pipeline, in batches
@@ -33,8 +34,8 @@ from .detect import detect_slices
 from .infer import infer_volume
 from .resample import prepare_volume
 from .results import (FINDINGS_SCHEMA_VERSION, Box2D, DicomStatus, Finding,
-                      OutputPaths, RecistMeasurement, RunProvenance,
-                      ScanGeometry, ScanResult)
+                      OperatingPoint, OutputPaths, RecistMeasurement,
+                      RunProvenance, ScanGeometry, ScanResult)
 from .run import run_volume_inference
 from .settings import (DetectionSettings, FindingRescorer, ModelAdjustment,
                        RunSettings, VolumeInferenceSettings,
@@ -44,8 +45,8 @@ from .write import format_summary, write_volume_results
 __all__ = [
     'BatchRow', 'Box2D', 'DetectionSettings', 'DicomStatus',
     'FINDINGS_SCHEMA_VERSION', 'Finding', 'FindingRescorer',
-    'ModelAdjustment', 'OutputPaths', 'RecistMeasurement', 'RunProvenance',
-    'RunSettings', 'ScanGeometry', 'ScanResult',
+    'ModelAdjustment', 'OperatingPoint', 'OutputPaths', 'RecistMeasurement',
+    'RunProvenance', 'RunSettings', 'ScanGeometry', 'ScanResult',
     'VolumeInferenceSettings', 'detect_slices', 'format_summary',
     'infer_volume', 'prepare_volume',
     'run_batch_inference', 'run_volume_inference',
