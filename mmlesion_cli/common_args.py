@@ -15,7 +15,7 @@ import argparse
 import difflib
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 
@@ -190,11 +190,10 @@ CONFIGS_DIR = Path(__file__).resolve().parent.parent / 'configs'
 _CLOSE_CUTOFF = .5
 
 
-def closest_files(path: str,
-                  pattern: str,
-                  root: Optional[Path] = None,
-                  n: int = 3) -> List[str]:
-    """The files whose names are closest to that of a missing file.
+def closest_file(path: str, pattern: str,
+                 root: Optional[Path] = None) -> Optional[str]:
+    """The file whose name is closest to that of a missing file, if any is
+    close enough (:data:`_CLOSE_CUTOFF`).
 
     Looked for in the folder of ``path`` (shown as given there) and, when
     ``root`` is given, anywhere under it (shown relative to the folder
@@ -205,10 +204,9 @@ def closest_files(path: str,
         path (str): the missing file, as given.
         pattern (str): the names looked at, e.g. ``'*.py'``.
         root (Path, optional): a folder searched recursively as well.
-        n (int): at most this many names.
 
     Returns:
-        list[str]: up to ``n`` paths, the closest first.
+        str, optional: the closest path.
     """
     given = Path(path)
     found: Dict[Path, str] = {}
@@ -223,8 +221,8 @@ def closest_files(path: str,
     scored = sorted(
         (-difflib.SequenceMatcher(None, given.name, key.name).ratio(), i,
          shown) for i, (key, shown) in enumerate(found.items()))
-    return [shown for score, _, shown in scored[:n]
-            if -score >= _CLOSE_CUTOFF]
+    return scored[0][2] if scored and -scored[0][0] >= _CLOSE_CUTOFF \
+        else None
 
 
 def missing_file_error(option: str, path: Optional[str], pattern: str,
@@ -237,7 +235,7 @@ def missing_file_error(option: str, path: Optional[str], pattern: str,
         pattern (str): names of such files, for "did you mean" (``'*.py'``).
         fix (str): what to give instead when no close name exists.
         root (Path, optional): searched for close names as well
-            (:func:`closest_files`).
+            (:func:`closest_file`).
 
     Returns:
         str, optional: ``'<option> <path>: no such file; did you mean
@@ -247,8 +245,8 @@ def missing_file_error(option: str, path: Optional[str], pattern: str,
         return None
     if os.path.isdir(path):
         return f'{option} {path} is a folder; {fix}'
-    close = closest_files(path, pattern, root, n=1)
-    hint = f'did you mean {close[0]}?' if close else fix
+    close = closest_file(path, pattern, root)
+    hint = f'did you mean {close}?' if close else fix
     return f'{option} {path}: no such file; {hint}'
 
 
@@ -316,18 +314,14 @@ def work_dir_error(path: Optional[str],
 
 def check_config_file(parser: argparse.ArgumentParser, option: str,
                       path: str) -> None:
-    """Stop with a clear error when a config file does not exist, naming
-    the closest configs of the repository (config names follow mmdet 3's
-    form, e.g. ``elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice``).
+    """Stop with :func:`config_file_error`'s line (the parser's usage,
+    exit code 2) when a config file does not exist.
 
     Args:
-        parser (argparse.ArgumentParser): the tool's parser (its
-            ``error``: usage, message, exit code 2).
+        parser (argparse.ArgumentParser): the tool's parser.
         option (str): how the config is given, e.g. ``'--config'``.
         path (str): the path as given.
     """
-    if Path(path).is_file():
-        return
-    close = closest_files(path, '*.py', CONFIGS_DIR)
-    hint = '; closest: ' + ', '.join(close) if close else ''
-    parser.error(f'{option} {path}: no such file{hint}')
+    error = config_file_error(path, option)
+    if error:
+        parser.error(error)
