@@ -22,16 +22,12 @@ Example::
 """
 import argparse
 import datetime
+import os
 import os.path as osp
 import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
-
-#: The repository's configs (the planned config's ``_base_`` lies there).
-CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                   'configs')
-
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
@@ -65,7 +61,7 @@ def _fingerprint(args, stem: str):
     file exists, else computed and written (JSON and picture)."""
     import json
 
-    from mmlesion.datasets.volumes.fingerprint import (DatasetFingerprint,
+    from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                        FingerprintSettings,
                                                        compute_fingerprint)
     from mmlesion.utils.checkpoints.checksum import sha256_file
@@ -104,7 +100,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                read_export_facts)
     from mmlesion.anchors.plan_config import (PlanConfigSettings,
                                               format_plan_config)
-    from mmlesion.datasets.volumes.fingerprint import SPLIT_NAMES
+    from mmlesion.datasets.converters.fingerprint import SPLIT_NAMES
     from mmlesion.datasets.volumes import load_annotation_file
     from mmlesion.utils.writing.atomic import atomic_write_text
     stem = osp.splitext(args.ann_file)[0]
@@ -131,12 +127,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'  {choice.name} = {choice.value!r}\n      because '
               f'{choice.reason}')
     out_dir = osp.dirname(osp.abspath(args.out))
-    base = osp.join(CONFIGS, plan.base)  # relative inside the repository
+    from mmlesion.utils.configs.lookup import repo_root
+    # relative where the config is written inside the repository
+    base = osp.join(str(repo_root()), 'configs', plan.base)
     if osp.commonpath([base, out_dir]) != osp.sep:
         base = osp.relpath(base, out_dir)
     now = datetime.datetime.now(datetime.timezone.utc)
     header = [f'Planned by tools/plan_dataset.py on {now:%Y-%m-%d %H:%M} UTC '
-              f'from {args.ann_file}', f'(sha256 {fp.ann_sha256[:16]}..., '
+              f'from {args.ann_file} (sha256 {fp.ann_sha256[:16]}..., '
               f'fingerprint {stem}.fingerprint.json), --gpu-mem-gb '
               f'{args.gpu_mem_gb:g}. Re-run the tool rather than edit it.']
     if plan.family == '3d':
@@ -151,8 +149,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         settings = PlanConfigSettings(base, args.export_2d.rstrip('/') + '/',
                                       header, facts.has_val)
-    atomic_write_text(args.out, format_plan_config(plan, settings))
-    Config.fromfile(args.out)  # it loads
+    text = format_plan_config(plan, settings)
+    check = osp.join(out_dir, f'.{osp.basename(args.out)}.check.py')
+    try:  # it loads where it will stand, before it is written
+        atomic_write_text(check, text)
+        Config.fromfile(check)
+    finally:
+        if osp.exists(check):
+            os.remove(check)
+    atomic_write_text(args.out, text)
     print(f'Config written to {args.out} (inherits {plan.base}); train it '
           f'with: python tools/train.py {args.out}')
     return 0

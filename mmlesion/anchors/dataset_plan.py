@@ -44,7 +44,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from mmlesion.datasets.volumes.fingerprint import DatasetFingerprint
+from mmlesion.datasets.converters.fingerprint import DatasetFingerprint
 from .anchor_config import AnchorConfig
 from .cube_anchor_coverage import optimise_cube_sizes
 from .de_anchor_optimizer import DEAnchorOptimizer

@@ -138,7 +138,7 @@ def format_plan_config(plan: DatasetPlan,
     Returns:
         str: the config file's text.
     """
-    lines = [f'# {h}' if h else '#' for h in settings.header]
+    lines = sum((_comment(h) or ['#'] for h in settings.header), [])
     lines += [f'_base_ = {settings.base!r}', '']
     for choice in plan.choices:
         lines += _comment(f'{choice.name}: {choice.reason}')

@@ -1,12 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The picture of a dataset fingerprint
-(:class:`~mmlesion.datasets.volumes.fingerprint.DatasetFingerprint`): HU
+(:class:`~mmlesion.datasets.converters.fingerprint.DatasetFingerprint`): HU
 inside and outside lesions, lesion sizes, scan spacings and the counts per
 split on the top row, a montage of lesion crops (smallest to largest)
 below; every text 10 pt or more."""
 import numpy as np
 
-from mmlesion.datasets.volumes.fingerprint import (HU_BIN_EDGES,
+from mmlesion.datasets.converters.fingerprint import (HU_BIN_EDGES,
                                                    DatasetFingerprint)
 from mmlesion.utils.writing.atomic import atomic_save_with
 

@@ -9,7 +9,7 @@ from mmlesion.anchors.dataset_plan import (BASES, PlanSettings,
                                            estimate_memory_gib, plan_dataset)
 from mmlesion.anchors.plan_config import (PlanConfigSettings,
                                           format_plan_config)
-from mmlesion.datasets.volumes.fingerprint import (DatasetFingerprint,
+from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                    Distribution,
                                                    SplitFingerprint)
 from mmlesion.testing import repo_root

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mmlesion.datasets.volumes.fingerprint import (DatasetFingerprint,
+from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                    Distribution, LesionCrop,
                                                    SplitFingerprint)
 from mmlesion.visualization.fingerprint_figure import draw_fingerprint

@@ -7,16 +7,19 @@ so the canonical LPS axial grid the boxes index) and summarises, per split
 (the entries' ``split``: 1 train, 2 val, 3 test; ``all`` besides):
 
 * spacings and sizes (percentiles per axis z, y, x) and the orientation
-  codes of the stored direction cosines (e.g. ``LPS``);
+  codes of the scans as stored (e.g. ``LPS``, ``RAS``; every scan is read
+  in the canonical LPS axial grid);
 * lesions (annotations not marked ``ignore``): count per scan, diameter
   (the file's ``diameter_mm``, else the largest box side) and box extent
   per axis in mm, every lesion's extent (the anchor search fits these)
   and every scan's spacing (the picture's histograms);
-* HU percentiles and a histogram inside lesions (the voxels of the
-  ellipsoid inscribed in each box: the one region every source gives,
-  masks, boxes and spheres alike) and outside them (voxels drawn uniformly
-  from the scan, those in a lesion box dropped), each from at most
-  ``voxels_per_scan`` voxels of a scan drawn with a fixed seed.
+* HU percentiles and a histogram inside lesions (where the entry has a
+  label map, ``mask_file``, its voxels of the lesion labels,
+  ``metainfo.lesion_labels`` or every non-zero one, inside the lesion
+  boxes; else the ellipsoid inscribed in each box, for boxes and spheres)
+  and outside them (voxels drawn uniformly from the scan, those in a lesion
+  box dropped), each from at most ``voxels_per_scan`` voxels of a scan
+  drawn with a fixed seed.
 
 It also keeps the central axial slice around a few lesions (spread over the
 diameters) for the montage of
@@ -27,12 +30,13 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import SimpleITK as sitk
 
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.utils.reporting.progress import track_progress
-from .annotation_file import load_annotation_file, resolve_volume_file
-from .loading import load_ct_volume
+from ..volumes import load_ct_volume
+from ..volumes.annotation_file import (load_annotation_file,
+                                       resolve_volume_file)
+from .scan_cases import header_facts
 
 #: Percentiles every :class:`Distribution` keeps (nnU-Net's 0.5 / 99.5
 #: clip points among them).
@@ -206,17 +210,38 @@ def _box_slices(bbox: Sequence[float], shape: Sequence[int]):
     return lo, hi
 
 
-def _inside_values(array: np.ndarray, lesions: List[dict]) -> np.ndarray:
-    """HU of the voxels in the ellipsoids inscribed in the lesion boxes."""
+def _inside_values(array: np.ndarray, lesions: List[dict],
+                   mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """HU of the lesion voxels: ``mask``'s inside each box where given,
+    else the ellipsoid inscribed in each box (module doc)."""
     out = [np.zeros(0, array.dtype)]
     for ann in lesions:
         lo, hi = _box_slices(ann['bbox'], array.shape)
-        b = np.asarray(ann['bbox'], np.float64)
-        centre, half = (b[:3] + b[3:])[::-1] / 2, (b[3:] - b[:3])[::-1] / 2
-        grids = np.ogrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-        r = sum(((g - c) / h)**2 for g, c, h in zip(grids, centre, half))
-        out.append(array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]][r <= 1])
+        box = (slice(lo[0], hi[0]), slice(lo[1], hi[1]), slice(lo[2], hi[2]))
+        if mask is None:
+            b = np.asarray(ann['bbox'], np.float64)
+            centre = (b[:3] + b[3:])[::-1] / 2
+            half = (b[3:] - b[:3])[::-1] / 2
+            grids = np.ogrid[box]
+            inside = sum(((g - c) / h)**2
+                         for g, c, h in zip(grids, centre, half)) <= 1
+        else:
+            inside = mask[box]
+        out.append(array[box][inside])
     return np.concatenate(out)
+
+
+def _lesion_mask(vol: dict, settings, labels) -> Optional[np.ndarray]:
+    """The entry's label map as a boolean lesion mask, None without one."""
+    if not vol.get('mask_file'):
+        return None
+    path = resolve_volume_file(settings.ann_file, vol['mask_file'],
+                               data_root=settings.data_root)
+    seg = load_ct_volume(path, check_modality=False, dtype=None).array
+    if list(seg.shape) != [int(s) for s in vol['shape_zyx']]:
+        raise ValueError(f'{path}: label map of shape {list(seg.shape)} on '
+                         f'another grid than its scan {vol["shape_zyx"]}')
+    return seg != 0 if labels is None else np.isin(seg, labels)
 
 
 def _outside_values(array: np.ndarray, lesions: List[dict], n: int,
@@ -257,8 +282,7 @@ def _summarise(vols: List[dict], samples: Dict[str, List[np.ndarray]]
 
     extents, diameters, orientations = [], [], {}
     for v in vols:
-        code = sitk.DICOMOrientImageFilter_GetOrientationFromDirectionCosines(
-            [float(d) for d in v['direction']])
+        code = v.get('stored_orientation', '?')
         orientations[code] = orientations.get(code, 0) + 1
         for ann in _lesions(v):
             extents.append(_extent_mm(ann, v['spacing_zyx']))
@@ -306,6 +330,7 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
     picks = np.unique(np.linspace(0, len(lesions) - 1, settings.max_crops
                                   ).round().astype(int)) if lesions else []
     wanted = {lesions[p][1:] for p in picks}
+    labels = data['metainfo'].get('lesion_labels')
     rng = np.random.default_rng(settings.seed)
     samples = {s: dict(inside=[], outside=[]) for s in SPLIT_NAMES.values()}
     crops = []
@@ -313,7 +338,9 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
             vols, label='fingerprint') if settings.show_progress else vols):
         path = resolve_volume_file(settings.ann_file, vol['file'],
                                    data_root=settings.data_root)
-        array = load_ct_volume(path).array
+        volume = load_ct_volume(path)
+        array = volume.array
+        vol['stored_orientation'] = header_facts(volume)[0]
         if list(array.shape) != [int(s) for s in vol['shape_zyx']]:
             raise ValueError(
                 f'{path}: shape (z, y, x) {list(array.shape)} differs from '
@@ -321,8 +348,9 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
                 f'{vol["id"]!r}); convert the dataset again')
         split = _split_of(vol)
         n = settings.voxels_per_scan
+        mask = _lesion_mask(vol, settings, labels)
         samples[split]['inside'].append(
-            _sample(_inside_values(array, _lesions(vol)), n, rng))
+            _sample(_inside_values(array, _lesions(vol), mask), n, rng))
         samples[split]['outside'].append(
             _outside_values(array, _lesions(vol), n, rng))
         for j, ann in enumerate(vol['annotations']):
