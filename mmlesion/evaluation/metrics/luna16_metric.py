@@ -18,9 +18,8 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  apply_score_cut, below_diameter,
                                  evaluate_luna16, lesion_subsets, rate_key,
                                  read_findings_csv, read_seriesuids_csv,
-                                 score_cut_effect, score_cut_metrics,
-                                 select_findings, sensitivity_at,
-                                 write_candidates_csv)
+                                 score_cut_effect, select_findings,
+                                 sensitivity_at, write_candidates_csv)
 from mmlesion.utils.writing.atomic import atomic_write
 from .froc_metric import to_numpy
 
@@ -368,7 +367,7 @@ class LUNA16Metric(BaseMetric):
         metrics['tnp'] = float('nan') if tnp is None else float(tnp)
         if effect is not None:
             uncut = effect.without_cut.result
-            metrics.update(score_cut_metrics(effect))
+            metrics.update(effect.metrics())
             metrics.update(self._rate_metrics(uncut.fps, uncut.sens,
                                               '_uncut'))
             summary['score_cut'] = effect.to_dict()

@@ -54,7 +54,7 @@ def test_the_same_detections_with_and_without_the_cut():
     d = effect.to_dict()
     assert d['threshold'] == THR and d['with_cut']['num_candidates'] == 2
     assert d['without_cut']['sensitivity_at']['8'] == pytest.approx(1.0)
-    assert L.score_cut_metrics(effect) == dict(
+    assert effect.metrics() == dict(
         candidates_per_scan=1., candidates_per_scan_uncut=2.5,
         cpm_uncut=uncut.result.cpm)
     assert '1.00 candidates per scan' in effect.summary()

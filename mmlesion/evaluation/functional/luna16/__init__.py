@@ -78,7 +78,7 @@ from .matching import (MARK_FP, MARK_IRRELEVANT, MARK_TP, MAX_MARKS_PER_SCAN,
                        UNKNOWN_DIAMETER_MM, LUNA16Match, cap_marks,
                        match_luna16, same_scan_pairs, scan_indices)
 from .score_cut import (ScoreCutEffect, ScoreCutSettings, ScoreCutSide,
-                        apply_score_cut, score_cut_effect, score_cut_metrics)
+                        apply_score_cut, score_cut_effect)
 from .subsets import (LesionSubset, below_diameter, lesion_subsets,
                       select_findings)
 
@@ -93,6 +93,5 @@ __all__ = [
     'bootstrap_froc', 'LUNA16Result', 'evaluate_luna16', 'LesionSubset',
     'below_diameter', 'lesion_subsets', 'select_findings',
     'read_candidate_column', 'ScoreCutSettings', 'ScoreCutSide',
-    'ScoreCutEffect', 'apply_score_cut', 'score_cut_effect',
-    'score_cut_metrics'
+    'ScoreCutEffect', 'apply_score_cut', 'score_cut_effect'
 ]

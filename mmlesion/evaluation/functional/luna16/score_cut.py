@@ -9,13 +9,12 @@ the curve. Run the detector without the cut, keep each detection's RPN
 score, and :func:`score_cut_effect` reports the candidates per scan the cut
 leaves and the FROC (CPM, sensitivity at LUNA16's rates) on both sides.
 
-The cut keeps the detections whose score is strictly above the threshold,
-as the RPN's own cut (``scores > score_thr``). Applied to the merged
-detections of the uncut run it is the RPN's cut exactly for an RPN-only
-model (its merge ranks by the same score); for a model with the FPRN branch
-a detection the cut removes may, in the uncut run, have suppressed a
-neighbour in the final merge (NMS on the mean score) that the cut run
-keeps, so the cut side can only lack such neighbours.
+The cut keeps the scores strictly above the threshold, as the RPN's own
+(``scores > score_thr``). On the merged detections of the uncut run it is
+the RPN's cut exactly for an RPN-only model (its merge ranks by the same
+score); with the FPRN branch, a detection it removes may have suppressed a
+neighbour in the final merge (NMS on the mean score) that a run with the
+cut keeps, so the cut side can only lack such neighbours.
 """
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
@@ -87,6 +86,14 @@ class ScoreCutEffect:
                     with_cut=self.with_cut.to_dict(),
                     without_cut=self.without_cut.to_dict())
 
+    def metrics(self) -> Dict[str, float]:
+        """Flat metric keys: ``candidates_per_scan`` (with the cut),
+        ``candidates_per_scan_uncut``, ``cpm_uncut``."""
+        return dict(candidates_per_scan=self.with_cut.candidates_per_scan,
+                    candidates_per_scan_uncut=(
+                        self.without_cut.candidates_per_scan),
+                    cpm_uncut=self.without_cut.result.cpm)
+
     def summary(self) -> str:
         """One line: candidates per scan and CPM on both sides."""
         w, wo = self.with_cut, self.without_cut
@@ -148,10 +155,3 @@ def score_cut_effect(candidates: LUNA16Candidates, cut_scores: np.ndarray,
         side(candidates))
 
 
-def score_cut_metrics(effect: ScoreCutEffect) -> Dict[str, float]:
-    """The effect as flat metric keys: ``candidates_per_scan`` (with the
-    cut), ``candidates_per_scan_uncut``, ``cpm_uncut``."""
-    return dict(candidates_per_scan=effect.with_cut.candidates_per_scan,
-                candidates_per_scan_uncut=(
-                    effect.without_cut.candidates_per_scan),
-                cpm_uncut=effect.without_cut.result.cpm)
