@@ -10,7 +10,7 @@ the operating point its validation chose (:func:`choose_operating_point`).
 Operating points on a whole scan
 --------------------------------
 A validated checkpoint records the score threshold its FROC reached at
-each FP rate (:class:`~mmlesion.evaluation.functional.froc.
+each FP rate (:class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints`). What the rate counts is the validation's unit:
 
 * a 2D FROC (DeepLesion's, every 2.5D detector's validation) counts false

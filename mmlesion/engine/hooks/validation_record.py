@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import os.path as osp
+from dataclasses import replace
 from typing import Optional, Tuple
 
 from mmengine.logging import print_log
@@ -143,7 +144,6 @@ def validated_operating_points(runner) -> Optional[OperatingPoints]:
         if isinstance(points, OperatingPoints):
             dataset = getattr(getattr(loop, 'dataloader', None), 'dataset',
                               None)
-            return points.stamped(split=_split_name(dataset),
-                                  epoch=int(runner.epoch),
-                                  iter=int(runner.iter))
+            return replace(points, split=_split_name(dataset),
+                           epoch=int(runner.epoch), iter=int(runner.iter))
     return None

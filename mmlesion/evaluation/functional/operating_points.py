@@ -54,10 +54,6 @@ class OperatingPoints(FieldRecord):
             'recorded; the validation recorded '
             + ', '.join(f'{r:g}' for r in self.fp_rates))
 
-    def stamped(self, **where: Any) -> 'OperatingPoints':
-        """A copy with ``split`` / ``epoch`` / ``iter`` set."""
-        return replace(self, **where)
-
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> 'OperatingPoints':
         """The record of :meth:`to_dict`.

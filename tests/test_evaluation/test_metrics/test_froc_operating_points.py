@@ -1,6 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The score thresholds a FROC records at its FP rates
 (:meth:`FROCMatch.thresholds_at_fp`, ``FROCMetric.operating_points``)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -84,8 +86,8 @@ def test_the_metric_records_the_threshold_the_froc_computes():
     assert points.sensitivities == [metrics['sens@0.5'], metrics['sens@1'],
                                     metrics['sens@2']]
     # the record survives a checkpoint's meta
-    again = OperatingPoints.from_dict(points.stamped(epoch=2).to_dict())
-    assert again == points.stamped(epoch=2)
+    again = OperatingPoints.from_dict(replace(points, epoch=2).to_dict())
+    assert again == replace(points, epoch=2)
     assert again.rate_index(1.) == 1
     with pytest.raises(ValueError, match='recorded 0.5, 1, 2'):
         again.rate_index(4)
