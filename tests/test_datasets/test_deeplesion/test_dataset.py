@@ -18,7 +18,7 @@ CONTRACT_KEYS = {
 }
 INSTANCE_KEYS = {
     'bbox', 'bbox_label', 'ignore_flag', 'recist', 'diameters_px',
-    'diameters_mm', 'lesion_type', 'noisy', 'row'
+    'diameters_mm', 'lesion_type', 'normalized_location', 'noisy', 'row'
 }
 
 
