@@ -76,8 +76,9 @@ def read_split_file(path: str) -> Dict[str, Tuple[Optional[int],
     """A user's split: ``volume_id -> (split, patient_id)``.
 
     The CSV has a header with ``volume_id`` and ``split`` (``train``,
-    ``val``, ``test`` or 1 / 2 / 3; empty: by the patient's hash) and
-    optionally ``patient_id`` (empty: the volume id).
+    ``val``, ``test`` or 1 / 2 / 3; empty: that of the patient's other
+    scans, else by the patient's hash) and optionally ``patient_id``
+    (empty: the volume id).
 
     Raises:
         ValueError: one line naming the file, the line and the field, or
@@ -110,7 +111,8 @@ def read_split_file(path: str) -> Dict[str, Tuple[Optional[int],
                     patient or None)
     check_patient_splits(
         [(p, v, s) for v, (s, p) in out.items() if p and s], path)
-    return out
+    given = {p: s for s, p in out.values() if p and s}  # a patient's split
+    return {v: (s or given.get(p), p) for v, (s, p) in out.items()}
 
 
 def check_patient_splits(rows: Iterable[Tuple[str, str, int]],

@@ -133,6 +133,13 @@ def test_split_by_patient(tmp_path):
                    split_file=str(table))
     split = {v['id']: v['split'] for v in data['volumes']}
     assert [split[f'p{i // 2}_scan{i % 2}'] for i in range(4)] == [2] * 4
+    # a patient's scan without a split goes where its other scans go
+    table.write_text('volume_id,split,patient_id\n' + ''.join(
+        f'p{i // 2}_scan{i % 2},{"test" if i % 2 else ""},P{i // 2}\n'
+        for i in range(40)))
+    _, data = _run(tmp_path, scans, 'c.json', masks=masks,
+                   split_file=str(table))
+    assert {v['split'] for v in data['volumes']} == {3}
 
 
 @pytest.fixture
