@@ -258,6 +258,8 @@ class AtomicCheckpointHook(CheckpointHook):
                     'training')))
 
     def _best_paths(self) -> Dict[str, Optional[str]]:
+        if self.save_best is None:  # no best checkpoint kept
+            return {}
         if len(self.key_indicators) == 1:
             return {self.key_indicators[0]: self.best_ckpt_path}
         return dict(self.best_ckpt_path_dict)
