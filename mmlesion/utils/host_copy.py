@@ -5,10 +5,8 @@ torch runs an element-wise copy of more than 32768 elements (its parallel
 grain) on all its intra-op threads. Where the copy is short (a few
 milliseconds at most) and the machine busy (more runnable threads than
 cores, as on a shared CI machine), the copy then waits for each of its
-threads to be scheduled: measured on a 2-core machine at load 3 with 2
-torch threads, a 128^3 float32 window 7.8 ms (0.6-1.1 ms on one thread,
-torch's or numpy's) and a 65,536-element permuted score map 6.6 ms
-(0.06-0.2 ms). The copies between a model's steps (a sliding window cut
+threads to be scheduled, often several times longer than the copy on one
+thread. The copies between a model's steps (a sliding window cut
 out of a volume, a permuted score map flattened) are such copies; here
 they run on the calling thread: by numpy (:func:`copy_into`,
 :func:`fill`), or by torch in slabs under the grain (:func:`flatten`).

@@ -6,10 +6,8 @@ for every array of 4 MiB or more: the first writes into a new array then
 fault in 2 MiB pages instead of 4 KiB ones. Where the kernel has free
 2 MiB blocks at hand that is cheaper. Where it has not (memory handed back
 and forth in large arrays, as a batch of scans does, or a virtual machine
-returning freed blocks to its host), a huge-page fault can cost far more:
-on the 2-core virtual machine of ``docs/benchmarks.md`` ("A day's scans",
-run J), reading and resampling a scan within a batch took 1.55 s with the
-advice and 0.57 s without. The switch is numpy's own
+returning freed blocks to its host), a huge-page fault can cost far more
+(``docs/benchmarks.md``, "A day's scans"). The switch is numpy's own
 (``numpy._core.multiarray._set_madvise_hugepage``, the one
 ``NUMPY_MADVISE_HUGEPAGE`` sets at import) and holds for the whole process
 while set: every thread's new arrays, and processes forked meanwhile.

@@ -105,10 +105,7 @@ def title_lines(finding: dict) -> List[str]:
 class KeySliceRaster:
     """Draws the key slices of one scan's findings (module docstring).
 
-    The title's place is set once per scan; on the 2-core test machine a
-    picture took about 4 ms to draw and 10-13 ms to save as a PNG, against
-    about 50 ms for the matplotlib figure it replaces.
-    :attr:`texts` names the texts of the last picture (for readers of the
+    The title's place is set once per scan. :attr:`texts` names the texts of the last picture (for readers of the
     picture that cannot read pixels: the tests).
 
     Args:

@@ -78,31 +78,14 @@ class CTVolume:
         return self.meta.get('series_uid')
 
     def world_to_voxel(self, points_xyz: np.ndarray) -> np.ndarray:
-        """World points (x, y, z) mm -> continuous voxel indices (z, y, x).
-
-        Agrees with SimpleITK's ``TransformPhysicalPointToContinuousIndex``
-        (index = D^-1 (p - origin) / spacing), reversed to (z, y, x).
-
-        Args:
-            points_xyz (np.ndarray): (N, 3) world points.
-
-        Returns:
-            np.ndarray: (N, 3) float64 continuous indices (z, y, x).
-        """
+        """:func:`~mmlesion.structures.ct_geometry.world_to_voxel` in this
+        volume's geometry: (N, 3) world points -> (N, 3) indices (z, y, x)."""
         return world_to_voxel(points_xyz, self.spacing_zyx, self.origin_xyz,
                               self.direction)
 
     def voxel_to_world(self, points_zyx: np.ndarray) -> np.ndarray:
-        """Continuous voxel indices (z, y, x) -> world points (x, y, z) mm.
-
-        Agrees with SimpleITK's ``TransformContinuousIndexToPhysicalPoint``.
-
-        Args:
-            points_zyx (np.ndarray): (N, 3) continuous indices.
-
-        Returns:
-            np.ndarray: (N, 3) float64 world points (x, y, z).
-        """
+        """:func:`~mmlesion.structures.ct_geometry.voxel_to_world` in this
+        volume's geometry: (N, 3) indices (z, y, x) -> (N, 3) world points."""
         return voxel_to_world(points_zyx, self.spacing_zyx, self.origin_xyz,
                               self.direction)
 

@@ -100,11 +100,6 @@ def legacy_box_sizes(bboxes: np.ndarray, ndim: int = 2) -> np.ndarray:
     return size
 
 
-def legacy_box_areas(bboxes: np.ndarray) -> np.ndarray:
-    """Areas ``(x2 - x1 + 1) * (y2 - y1 + 1)`` of ``(N, 4)`` boxes."""
-    return legacy_box_sizes(bboxes, 2)
-
-
 def _pair_overlaps(cols1: np.ndarray, cols2: np.ndarray, area1: np.ndarray,
                    area2: np.ndarray, mode: str) -> np.ndarray:
     """Overlaps of aligned pairs given as ``(4, P)`` or ``(6, P)`` coordinate

@@ -14,7 +14,6 @@ import pytest
 from mmlesion.evaluation.functional.overlaps import (BOX_COLUMNS,
                                                      OVERLAP_MODES,
                                                      aligned_legacy_overlaps,
-                                                     legacy_box_areas,
                                                      legacy_box_sizes,
                                                      legacy_bbox_overlaps)
 
@@ -31,7 +30,6 @@ def test_sizes_count_both_end_pixels_on_every_axis():
     # 2 x 3 pixels, 1 x 1 pixel (a zero-extent box is one pixel)
     boxes = [[1., 2., 2., 4.], [5., 5., 5., 5.]]
     assert legacy_box_sizes(boxes).tolist() == [6., 1.]  # default ndim=2
-    assert legacy_box_areas(boxes).tolist() == [6., 1.]
     assert legacy_box_sizes(boxes).dtype == np.float64
     # 2 x 3 x 4 voxels: each of x, y, z gets its own + 1
     assert legacy_box_sizes([[1., 2., 3., 2., 4., 6.]], 3).tolist() == [24.]
