@@ -13,7 +13,7 @@ DeepLesion, a location proxy (:func:`deeplesion_proxy_pairs`).
 """
 import math
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -106,52 +106,6 @@ def choose_delta(same: np.ndarray,
                    key=lambda s: s['recall'] - s['false_match_rate'])
     return dict(best, reached_precision=reached, n_same=len(same),
                 n_diff=len(diff), min_precision=min_precision)
-
-
-def plot_distance_distributions(groups: Dict[str, Tuple[np.ndarray,
-                                                        np.ndarray]],
-                                deltas: Dict[str, float], path: str,
-                                paper_delta: float = 0.15) -> str:
-    """Histograms of same- vs different-lesion distances, one panel per
-    data source, with the chosen delta and the paper's.
-
-    Args:
-        groups (dict): source name -> (same, diff) distances.
-        deltas (dict): source name -> chosen delta.
-        path (str): output PNG (written atomically).
-        paper_delta (float): drawn for reference.
-
-    Returns:
-        str: ``path``.
-    """
-    import os
-
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6),
-                             squeeze=False)
-    for ax, (name, (same, diff)) in zip(axes[0], groups.items()):
-        hi = max([1e-3] + [float(np.max(v)) for v in (same, diff) if len(v)])
-        bins = np.linspace(0, hi * 1.02, 30)
-        ax.hist(diff, bins=bins, alpha=0.6, density=True,
-                label=f'different lesion (n={len(diff)})')
-        ax.hist(same, bins=bins, alpha=0.6, density=True,
-                label=f'same lesion (n={len(same)})')
-        if name in deltas:
-            ax.axvline(deltas[name], color='k', ls='-',
-                       label=f'chosen delta {deltas[name]:.3f}')
-        ax.axvline(paper_delta, color='r', ls='--',
-                   label=f'paper delta {paper_delta}')
-        ax.set_title(name)
-        ax.set_xlabel('L2 embedding distance (other series, same patient)')
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
 def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,

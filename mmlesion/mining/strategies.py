@@ -56,9 +56,9 @@ class Tracklet:
     """Boxes of one lesion candidate on consecutive slices.
 
     ``boxes`` maps slice index -> (box, score); ``embedding`` and ``site``
-    are those of the highest-scoring box. The strategies record their provenance (read
-    by the LENS study's ``projects/lens/mining_breakdown.py``; mining
-    ignores it):
+    are those of the highest-scoring box. The strategies record their
+    provenance (read by the LENS study's
+    ``projects/lens/mining_breakdown.py``; mining ignores it):
     ``key_slices``, the slices whose box matched an annotation (set by
     :func:`propagate_annotations` on the tracklets it matches), and
     ``match_distance``, the smallest embedding distance to an annotation of

@@ -6,8 +6,7 @@ import pytest
 
 from mmlesion.mining.calibration import (choose_delta,
                                          deeplesion_proxy_same,
-                                         pair_distances,
-                                         plot_distance_distributions)
+                                         pair_distances)
 from mmlesion.mining.demo_eval import split_by_strategy
 
 
@@ -44,14 +43,6 @@ def test_choose_delta_meets_the_precision():
     assert not bad['reached_precision']
     with pytest.raises(ValueError, match='no same-lesion'):
         choose_delta([], diff)
-
-
-def test_plot(tmp_path):
-    path = plot_distance_distributions(
-        {'demo': (np.array([.1, .2]), np.array([.5, .6, .7]))},
-        {'demo': 0.3}, str(tmp_path / 'd.png'))
-    assert (tmp_path / 'd.png').stat().st_size > 1000 and path.endswith(
-        'd.png')
 
 
 def test_proxy_and_split_by_strategy():

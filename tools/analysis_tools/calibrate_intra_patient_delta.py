@@ -35,7 +35,7 @@ import json
 import os
 import os.path as osp
 import sys
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -43,6 +43,50 @@ from mmengine.config import Config
 from mmlesion_cli import tool_parser
 
 PAPER_DELTA = 0.15
+
+
+def plot_distance_distributions(groups: Dict[str, Tuple[np.ndarray,
+                                                        np.ndarray]],
+                                deltas: Dict[str, float], path: str,
+                                paper_delta: float = 0.15) -> str:
+    """Histograms of same- vs different-lesion distances, one panel per
+    data source, with the chosen delta and the paper's.
+
+    Args:
+        groups (dict): source name -> (same, diff) distances.
+        deltas (dict): source name -> chosen delta.
+        path (str): output PNG (written atomically).
+        paper_delta (float): drawn for reference.
+
+    Returns:
+        str: ``path``.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.6),
+                             squeeze=False)
+    for ax, (name, (same, diff)) in zip(axes[0], groups.items()):
+        hi = max([1e-3] + [float(np.max(v)) for v in (same, diff) if len(v)])
+        bins = np.linspace(0, hi * 1.02, 30)
+        ax.hist(diff, bins=bins, alpha=0.6, density=True,
+                label=f'different lesion (n={len(diff)})')
+        ax.hist(same, bins=bins, alpha=0.6, density=True,
+                label=f'same lesion (n={len(same)})')
+        if name in deltas:
+            ax.axvline(deltas[name], color='k', ls='-',
+                       label=f'chosen delta {deltas[name]:.3f}')
+        ax.axvline(paper_delta, color='r', ls='--',
+                   label=f'paper delta {paper_delta}')
+        ax.set_title(name)
+        ax.set_xlabel('L2 embedding distance (other series, same patient)')
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def load_model(config: str, checkpoint: Optional[str]):
@@ -130,7 +174,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.mining.calibration import (choose_delta, demo_pairs,
-                                             plot_distance_distributions,
                                              summarise)
     if not (args.demo_root or args.deeplesion_root):
         print('error: give --demo-root and/or --deeplesion-root',
