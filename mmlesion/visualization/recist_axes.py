@@ -20,7 +20,7 @@ def recist_labels(recist: dict) -> List[Tuple[str, str]]:
 
 def draw_recist_axes(ax, recist: Optional[dict], long_color: str = 'red',
                      short_color: str = 'deepskyblue',
-                     fontsize: float = 7.) -> None:
+                     fontsize: float = 10.) -> None:
     """Draw the two axes of
     :func:`~mmlesion.apis.whole_scan.measure.measure_findings` on a picture
     of the slice they were measured on (``recist['key_slice']`` of the

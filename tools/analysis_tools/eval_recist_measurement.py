@@ -43,8 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'Images_png/')
     parser.add_argument('--out-dir', required=True,
                         help='for bland_altman.png and lesions.csv')
-    parser.add_argument('--dpi', type=int, default=80,
-                        help='resolution of the pictures')
+    parser.add_argument('--dpi', type=int, default=100,
+                        help='resolution of the pictures (their text is 10 pt '
+                        'or more: keep it 100 or more)')
     parser.add_argument(
         '--examples', type=int, default=3,
         help='lesions drawn in examples.png (both axes, ours and the '
@@ -138,13 +139,24 @@ def format_table(stats: List[dict], rows: List[dict]) -> str:
     return '\n'.join(lines)
 
 
-def bland_altman(rows: List[dict], stats: List[dict], path: str,
-                 dpi: int = 80) -> None:
-    """Bland-Altman plots of both axes (matplotlib, Agg)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+#: the smallest text of the pictures, points (saved at ``--dpi``, at least
+#: 100: a point is a pixel or more on the saved picture)
+FONT_PT = 10
+
+
+def _save(fig, path: str, dpi: int) -> None:
+    """Write the figure whole or not at all."""
+    from mmlesion.utils.writing.atomic import atomic_save_with
+    atomic_save_with(path, lambda f: fig.savefig(f, dpi=dpi, format='png'))
+
+
+def bland_altman_figure(rows: List[dict], stats: List[dict]):
+    """Bland-Altman plots of both axes (a matplotlib ``Figure``, Agg)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2)
     for ax, s in zip(axes, stats):
         axis = s['axis']
         ours = np.array([r[axis] for r in rows])
@@ -155,36 +167,41 @@ def bland_altman(rows: List[dict], stats: List[dict], path: str,
         for v in s['loa_mm']:
             ax.axhline(v, color='k', ls='--', lw=.8)
         ax.axhline(0, color='grey', lw=.5)
-        ax.set_xlabel(f'mean of measured and radiologist {axis} axis (mm)')
-        ax.set_ylabel('measured - radiologist (mm)')
+        ax.set_xlabel(f'mean of measured and radiologist {axis} axis (mm)',
+                      fontsize=FONT_PT)
+        ax.set_ylabel('measured - radiologist (mm)', fontsize=FONT_PT)
+        ax.tick_params(labelsize=FONT_PT)
         ax.set_title(f"{axis} axis: MAE {s['mae_mm']:.1f} mm "
-                     f"({s['mae_pct']:.0f} %), n={s['n']}", fontsize=10)
-        ax.legend(fontsize=8, loc='upper left')
+                     f"({s['mae_pct']:.0f} %), n={s['n']}",
+                     fontsize=FONT_PT + 1)
+        ax.legend(fontsize=FONT_PT, loc='upper left')
     fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+    return fig
 
 
-def draw_examples(rows: List[dict], num: int, path: str,
-                  dpi: int = 80) -> None:
+def bland_altman(rows: List[dict], stats: List[dict], path: str,
+                 dpi: int = 100) -> None:
+    """Save :func:`bland_altman_figure` as a PNG."""
+    _save(bland_altman_figure(rows, stats), path, dpi)
+
+
+def examples_figure(rows: List[dict], num: int):
     """The ``num`` lesions nearest the median long-axis error: key slice
     crop, ground-truth box, measured axes (solid, red / blue) and the
-    radiologist's (dashed, yellow)."""
-    import matplotlib
+    radiologist's (dashed, yellow); a matplotlib ``Figure`` (Agg)."""
+    import matplotlib.patches
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.datasets.deeplesion.png_slices import read_hu_png
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
     from mmlesion.datasets.transforms.windowing import window_hu
     from mmlesion.visualization.recist_axes import draw_recist_axes
     err = np.array([abs(r['long'] - r['ref_long']) for r in rows])
     order = np.argsort(np.abs(err - np.median(err)))[:num]
-    fig, axes = plt.subplots(1, len(order), figsize=(3.2 * len(order), 3.6),
-                             squeeze=False)
+    fig = Figure(figsize=(3.8 * len(order), 4.2))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(order), squeeze=False)
     for ax, i in zip(axes[0], order):
         png, rec, diam = rows[i]['_draw']
         hu = read_hu_png(png)
@@ -203,18 +220,23 @@ def draw_examples(rows: List[dict], num: int, path: str,
         draw_recist_axes(ax, dict(
             long_axis_mm=diam.long_mm, short_axis_mm=diam.short_mm,
             long_axis_resampled=diam.long_axis.tolist(),
-            short_axis_resampled=diam.short_axis.tolist()))
+            short_axis_resampled=diam.short_axis.tolist()),
+            fontsize=FONT_PT)
         ax.set_xlim(cx - half, cx + half)
         ax.set_ylim(cy + half, cy - half)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(f"{rec.file_name}\nradiologist {rows[i]['ref_long']:.1f}"
-                     f" x {rows[i]['ref_short']:.1f} mm (dashed)", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, .96))
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
-    os.replace(tmp, path)
+                     f" x {rows[i]['ref_short']:.1f} mm (dashed)",
+                     fontsize=FONT_PT)
+    fig.tight_layout(rect=(0, 0, 1, .96))  # room for the two-line titles
+    return fig
+
+
+def draw_examples(rows: List[dict], num: int, path: str,
+                  dpi: int = 100) -> None:
+    """Save :func:`examples_figure` as a PNG."""
+    _save(examples_figure(rows, num), path, dpi)
 
 
 def write_rows(rows: List[dict], path: str) -> None:

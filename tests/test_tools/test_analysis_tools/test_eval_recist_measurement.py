@@ -10,6 +10,7 @@ import numpy as np
 from mmlesion.testing import repo_root
 from tests.helpers.dl_info_rows import (lesion_row, write_dl_info_csv,
                                            write_key_slices)
+from tests.helpers.figure_text import text_problems
 
 
 def _tool():
@@ -54,6 +55,11 @@ def test_measures_synthetic_lesions_against_their_diameters(
         assert abs(float(r['long']) - float(r['ref_long'])) < 2.
         assert abs(float(r['short']) - float(r['ref_short'])) < 2.
         assert r['source'] == 'grabcut'
+    # both pictures: text of 10 pt or more, no two texts overlapping
+    rows = tool.measure(str(root), tool.find_lesions(str(root)))
+    for fig in (tool.bland_altman_figure(rows, tool.summarise(rows)),
+                tool.examples_figure(rows, 3)):
+        assert text_problems(fig) == []
     # nothing to measure: a clear error
     assert tool.main(['--data-root', str(tmp_path / 'none'), '--out-dir',
                       str(out)]) == 1
