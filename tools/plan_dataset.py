@@ -28,6 +28,7 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
+from mmlesion_cli.common_args import add_scan_check_arguments
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
@@ -53,6 +54,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'this annotation file exists')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace an existing --out')
+    add_scan_check_arguments(parser)  # as the conversion was given them
     return parser.parse_args(argv)
 
 

@@ -335,7 +335,8 @@ def classify(cmd: DocCommand) -> str:
         return R_PLACEHOLDER
     if '--device cuda' in text:
         return R_GPU
-    if 'tools/dataset_converters/' in text or 'tools/reproduce.py' in text:
+    if any(t in text for t in ('tools/dataset_converters/',
+                               'tools/reproduce.py', 'tools/plan_dataset.py')):
         return 'run'
     if 'tools/luna16_cv.py' in text:
         return R_CV
