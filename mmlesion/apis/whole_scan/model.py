@@ -80,8 +80,8 @@ from mmlesion.evaluation.functional.operating_points import (
     OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from .results import (CheckpointRecord, ConfigRecord, OperatingPoint,
-                      RunProvenance,
-                      SoftwareVersions)
+                      RunProvenance, SoftwareVersions)
+from .settings import RunSettings
 
 #: The ``model_warning`` of ``findings.json`` for a demo-trained model.
 DEMO_MODEL_WARNING = ('trained on synthetic demo data: findings are not '
@@ -360,7 +360,7 @@ FP_UNIT_NOTES = dict(
        'scans like those volumes'})
 
 
-def choose_operating_point(checkpoint_meta: Mapping, run: Any,
+def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
                            checkpoint: Optional[str] = None
                            ) -> OperatingPoint:
     """The operating point a run keeps findings at (module doc).
