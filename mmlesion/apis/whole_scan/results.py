@@ -408,9 +408,11 @@ class OperatingPoint(FieldRecord):
             why = ('--score-thr' if self.source == 'score-thr' else
                    'no validated operating point in the checkpoint')
             return f'every finding above {self.threshold:.4g} ({why})'
+        sens = ('' if self.sensitivity is None else
+                f'sensitivity {self.sensitivity:.3f}; ')
         return (f'score >= {self.threshold:.4g}: {self.fp_rate:g} FPs per '
-                f'{self.fp_unit} on validation (sensitivity '
-                f'{self.sensitivity:.3f}; {self.split}, epoch {self.epoch})')
+                f'{self.fp_unit} on validation ({sens}{self.split}, epoch '
+                f'{self.epoch})')
 
 
 @dataclass

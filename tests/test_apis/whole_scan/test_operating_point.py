@@ -141,3 +141,17 @@ def test_findings_keep_their_best_2d_score_not_a_rescored_one():
                 finding(3, .05, [.5])]
     assert [f.id for f in kept_findings(findings, .5)] == [2, 3]
     assert kept_findings(findings, None) == findings
+
+
+def test_the_operating_point_says_where_it_came_from():
+    from mmlesion.apis.whole_scan.results import OperatingPoint
+    point = OperatingPoint('validation', .25, 4., 'image', .8,
+                           'DL_info.csv (val)', 7)
+    assert point.describe() == (
+        'score >= 0.25: 4 FPs per image on validation (sensitivity 0.800; '
+        'DL_info.csv (val), epoch 7)')
+    assert 'sensitivity' not in OperatingPoint(
+        'validation', .25, 4., 'image').describe()
+    assert OperatingPoint('none', .05).describe() == (
+        'every finding above 0.05 (no validated operating point in the '
+        'checkpoint)')
