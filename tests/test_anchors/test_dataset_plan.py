@@ -119,3 +119,26 @@ def test_cube_sizes_fit_the_lesions():
     assert [len(s) for s in sizes] == [2, 2, 2]
     assert np.abs(flat - 5).min() < .5 and np.abs(flat - 30).min() < 1.5
     assert iou > .9
+
+
+def test_2d_config_with_a_val_split(tmp_path):
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 6.,
+                                     context_mm=6.))
+    path = tmp_path / 'plan.py'
+    path.write_text(format_plan_config(plan, PlanConfigSettings(
+        str(repo_root() / 'configs' / plan.base), 'export/', ['made'])))
+    cfg = Config.fromfile(str(path))
+    window = plan.value('hu_window')
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        assert loader.dataset.data_root == 'export/'
+        steps = {t['type']: t for t in loader.dataset.pipeline}
+        assert steps['WindowHU']['window'] == window
+        assert steps['ResampleToSpacing']['spacing'] == .7
+        assert steps['LoadDeepLesionSlices']['interval_mm'] == 5.
+        assert 'Resize' not in steps  # the 512 px resize is replaced
+    assert cfg.train_dataloader.batch_size == plan.value('batch_size')
+    assert cfg.model.rpn_head.anchor_generator == plan.value(
+        'anchor_generator')
+    assert cfg.train_cfg.max_epochs == plan.value('max_epochs')
+    assert cfg.optim_wrapper.optimizer.lr == plan.value('lr')
