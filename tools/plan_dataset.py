@@ -61,18 +61,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def _fingerprint(args, stem: str):
     """The fingerprint of ``args.ann_file``: read where one of the same
     file exists, else computed and written (JSON and picture)."""
-    import json
-
     from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                        FingerprintSettings,
                                                        compute_fingerprint)
+    from mmlesion.datasets.volumes.annotation_file import read_json_file
     from mmlesion.utils.checkpoints.checksum import sha256_file
     from mmlesion.utils.writing.atomic import atomic_write_json
     from mmlesion.visualization.fingerprint_figure import draw_fingerprint
     path = stem + '.fingerprint.json'
     if osp.isfile(path) and not args.refresh:
-        with open(path) as f:
-            fp = DatasetFingerprint.from_json(json.load(f), path)
+        fp = DatasetFingerprint.from_json(read_json_file(path, path), path)
         if fp.ann_sha256 == sha256_file(args.ann_file) and \
                 fp.seed == args.seed and \
                 fp.voxels_per_scan == args.voxels_per_scan:

@@ -129,3 +129,29 @@ def test_3d_plan_trains_and_tests_on_the_held_out_scan(converted, tmp_path,
     out = _run('tools/test.py', config, work / 'epoch_1.pth', '--work-dir',
                work, '--cfg-options', *_TINY_3D, *_LOADERS)
     assert 'scans 1, nodules 1' in out and 'luna16/cpm' in out
+
+
+def test_bad_inputs_get_one_line(converted, tmp_path, capsys):
+    _, ann, _ = converted
+    tool = load_tool('plan_dataset.py')
+    out = str(tmp_path / 'p.py')
+    # the rule picks 2.5D, whose data is the 2D export
+    assert tool.main([str(ann), '--gpu-mem-gb', '16', '--out', out]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and "reads the converter's 2D export" in err
+    fingerprint = ann.parent / 'volumes.fingerprint.json'
+    good = fingerprint.read_text() if fingerprint.exists() else None
+    fingerprint.write_text('{"splits": ')
+    try:
+        assert tool.main([str(ann), '--gpu-mem-gb', '16', '--out', out]) == 2
+        err = capsys.readouterr().err
+        assert err.count('\n') == 1 and \
+            'volumes.fingerprint.json: not valid JSON' in err
+    finally:
+        fingerprint.unlink()
+        if good is not None:
+            fingerprint.write_text(good)
+    assert tool.main([str(ann), '--gpu-mem-gb', '0', '--out', out,
+                      '--family', '3d']) == 2
+    assert '--gpu-mem-gb must be > 0' in capsys.readouterr().err
+    assert not (tmp_path / 'p.py').exists()  # nothing written
