@@ -318,6 +318,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from mmlesion.reproduce.slurm import job_status, status_table
         print(status_table(job_status(ctx.work_dir)))
         return 0
+    if not args.compare:  # every input there before the first stage
+        from mmlesion.reproduce.dry_run import missing_input_lines
+        from mmlesion.reproduce.plan import repo_root
+        missing = missing_input_lines(rows, repo_root())
+        if missing:
+            print('error: the plan cannot start, inputs are not there:\n' +
+                  '\n'.join(missing), file=sys.stderr)
+            return 2
     os.makedirs(ctx.work_dir, exist_ok=True)
     failed = {}
     if args.executor == 'slurm' and not args.compare:

@@ -123,6 +123,27 @@ def _release_of(path: str) -> Optional[str]:
     return None
 
 
+#: The section of data/README.md that says where each kind of data comes
+#: from.
+_README = {
+    'demo': 'data/README.md#demo-data-synthetic-same-layout',
+    'deeplesion': 'data/README.md#deeplesion-real-data',
+    'volumes': 'data/README.md#ct-volumes-luna16-kits19-lits-nih-ln',
+}
+
+
+def readme_section(path: str) -> str:
+    """Where the data ``path`` belongs to comes from: its data/README.md
+    section (``data/README.md#deeplesion-real-data``, ...)."""
+    p = _norm(path)
+    if '/demo_deeplesion' in f'/{p}':
+        return _README['demo']
+    release = _release_of(p)
+    if release is None:
+        return 'data/README.md'
+    return _README['deeplesion' if release == 'deeplesion' else 'volumes']
+
+
 def _norm(path: str) -> str:
     return osp.normpath(path).replace('\\', '/')
 

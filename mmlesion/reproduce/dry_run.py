@@ -10,7 +10,9 @@ no stage of the plan writes: each dataset's annotation file of its config
 (``data_root`` + ``ann_file``, after the stage's ``--cfg-options``), the
 paths its script takes as positional arguments and the values of
 :data:`INPUT_OPTIONS`. Each one missing is printed on its own line, with
-the stages that read it.
+the stages that read it and the data/README.md section that says where it
+comes from; ``tools/reproduce.py`` checks them before the first stage
+too.
 """
 import os
 import os.path as osp
@@ -220,8 +222,11 @@ def missing_input_lines(rows: Sequence[Row], base: str) -> List[str]:
             read from there; the paths are shown relative to it).
 
     Returns:
-        list[str]: ``missing: PATH (read by STAGES; N row(s))`` lines.
+        list[str]: ``missing: PATH (read by STAGES; N row(s)); get it:
+        data/README.md#SECTION`` lines (where the data comes from:
+        :func:`~mmlesion.datasets.data_layout.readme_section`).
     """
+    from mmlesion.datasets.data_layout import readme_section
     files, folders = _plan_writes(rows, base)
     readers: Dict[str, Dict[str, None]] = {}
     row_keys: Dict[str, Dict[str, None]] = {}
@@ -236,8 +241,8 @@ def missing_input_lines(rows: Sequence[Row], base: str) -> List[str]:
                 readers.setdefault(path, {})[name] = None
                 row_keys.setdefault(path, {})[row.key] = None
     return [f'missing: {display_path(path, base)} (read by '
-            f'{_names(list(names))}; {len(row_keys[path])} row(s))'
-            for path, names in readers.items()]
+            f'{_names(list(names))}; {len(row_keys[path])} row(s)); get it: '
+            f'{readme_section(path)}' for path, names in readers.items()]
 
 
 def _names(names: List[str], most: int = 5) -> str:

@@ -189,10 +189,10 @@ def run_rows(work_dir: str, rows: Sequence[Row], keep_going: bool = False,
         try:
             run_stage(work_dir, stage, log)
         except StageError as err:
+            if not keep_going:
+                raise  # the caller prints it, once
             status[key] = f'failed: {err}'
             log(f'error: {key}: {err}')
-            if not keep_going:
-                raise
             continue
         seen.add(sid)
         status.setdefault(key, 'done')

@@ -202,7 +202,8 @@ def test_dry_run_names_each_missing_input(reproduce, tmp_path, capsys,
     missing = [line for line in out.splitlines()
                if line.startswith('missing: ')]
     assert missing == [f'missing: {nowhere / "DL_info.csv"} (read by train, '
-                       'test_iou; 1 row(s))'], out
+                       'test_iou; 1 row(s)); get it: '
+                       'data/README.md#deeplesion-real-data'], out
     assert out.splitlines()[-1].startswith('jobs: ')
     assert not (tmp_path / 'w').exists()
     out = _plan(reproduce, capsys, '--work-dir', str(tmp_path / 'w'),
@@ -237,4 +238,38 @@ def test_dry_run_commands_are_relative_to_the_repository(
     # the default data root is not in this checkout: named, relative
     if not Path(root, 'data/DeepLesion/DL_info.csv').exists():
         assert 'missing: data/DeepLesion/DL_info.csv (read by train, ' \
-            'test_iou; 1 row(s))' in out
+            'test_iou; 1 row(s)); get it: data/README.md#deeplesion-real-' \
+            'data' in out
+
+
+def test_run_checks_every_input_before_the_first_stage(reproduce, tmp_path,
+                                                       capsys, monkeypatch):
+    """Missing data: one error naming each missing input and where it
+    comes from, before any stage has started (nothing written)."""
+    monkeypatch.chdir(repo_root())
+    nowhere = tmp_path / 'DeepLesion'
+    work = tmp_path / 'w'
+    assert reproduce.main(['elixirnet/table5', '--rows', 'fpn', '--work-dir',
+                           str(work), '--data-root', str(nowhere)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ''
+    assert err.splitlines() == [
+        'error: the plan cannot start, inputs are not there:',
+        f'missing: {nowhere / "DL_info.csv"} (read by train, test_iou; '
+        '1 row(s)); get it: data/README.md#deeplesion-real-data']
+    assert not work.exists()
+
+
+def test_readme_sections_named_exist():
+    """Every data/README.md section the missing-input lines name is a
+    heading there."""
+    import re
+
+    from mmlesion.datasets.data_layout import _README, readme_section
+    text = (repo_root() / 'data' / 'README.md').read_text()
+    anchors = {re.sub(r'[^a-z0-9 -]', '', h.lower()).replace(' ', '-')
+               for h in re.findall(r'^#+ (.+)$', text, re.M)}
+    for section in _README.values():
+        assert section.split('#')[1] in anchors, section
+    assert readme_section('data/LUNA16/luna16.json') == _README['volumes']
+    assert readme_section('x/demo_deeplesion/DL_info.csv') == _README['demo']
