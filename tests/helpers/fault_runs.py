@@ -93,9 +93,10 @@ def build_runner(work_dir: str,
                  score_sign: float = 1.,
                  max_keep_ckpts: int = 1,
                  random_state: bool = True,
-                 seed: Optional[int] = 0) -> Runner:
+                 seed: Optional[int] = 0,
+                 save_best: Optional[str] = 'score') -> Runner:
     """The toy runner (see the module docstring); ``seed=None`` lets
-    mmengine draw the seed."""
+    mmengine draw the seed, ``save_best=None`` keeps no best file."""
     loader = dict(
         dataset=ToyDataset(),
         sampler=dict(type='DefaultSampler', shuffle=True),
@@ -107,7 +108,7 @@ def build_runner(work_dir: str,
             type='AtomicCheckpointHook',
             interval=1,
             max_keep_ckpts=max_keep_ckpts,
-            save_best='score',
+            save_best=save_best,
             rule='greater'))
     if random_state:
         hooks['random_state'] = dict(type='RandomStateHook')

@@ -118,3 +118,18 @@ def test_a_record_outside_the_work_dir_is_ignored(original, tmp_path):
     assert str(original / 'epoch_2.pth records') in ignored[1]
     assert sorted(os.listdir(tmp_path)) == ['original', 'other']
     assert (other / 'best_score_epoch_3.pth').is_file()
+
+
+def test_a_copy_without_best_checkpoints_resumes(tmp_path):
+    """A run that keeps no best file (``save_best=None``) resumed from a
+    copy: its last checkpoint record is taken in the copy."""
+    work, copy = tmp_path / 'work', tmp_path / 'copy'
+    build_runner(str(work), 1, save_best=None).train()
+    copy.mkdir()
+    shutil.copy(work / 'epoch_1.pth', copy / 'epoch_1.pth')
+    build_runner(str(copy), 2, str(copy / 'epoch_1.pth'),
+                 save_best=None).train()
+    info = load_local_checkpoint(str(copy / 'epoch_2.pth'))['message_hub'][
+        'runtime_info']
+    assert info['last_ckpt'] == str(copy / 'epoch_2.pth')
+    assert 'best_ckpt' not in info
