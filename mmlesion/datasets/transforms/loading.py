@@ -224,27 +224,35 @@ class LoadDeepLesionSlices(BaseTransform):
         return self._clip(np.ascontiguousarray(img))
 
     def _from_volume(self, results: dict) -> np.ndarray:
-        """The N channels of an in-memory (D, H, W) volume, as
-        :class:`~mmlesion.datasets.transforms.LoadVolumeSlices` takes them
-        (positions beyond the volume take its first / last slice)."""
-        volume = self._as_hu(results['volume'], 'volume')
+        """The N channels of an in-memory (D, H, W) volume (a float32 copy
+        in HU), as :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`
+        takes them."""
+        img = self._volume_channels(results,
+                                    self._as_hu(results['volume'], 'volume'))
+        results.pop('volume')  # never packed
+        return img
+
+    def _volume_channels(self, results: dict, volume: np.ndarray
+                         ) -> np.ndarray:
+        """The N channels around ``results['key_slice']`` of a (D, H, W) HU
+        volume (positions beyond it take its first / last slice)."""
+        where = (f'{self.__class__.__name__} '
+                 f"({results.get('img_path', 'volume')})")
         if volume.ndim != 3 or min(volume.shape) < 1:
-            raise ValueError(f'{self.__class__.__name__}: volume must be '
-                             f'(D, H, W), got shape {volume.shape}')
+            raise ValueError(f'{where}: volume must be (D, H, W), got shape '
+                             f'{volume.shape}')
         if results.get('key_slice') is None:
-            raise KeyError(f'{self.__class__.__name__}: a volume input needs '
-                           "'key_slice' (index along its first axis)")
+            raise KeyError(f"{where}: a volume input needs 'key_slice' "
+                           '(index along its first axis)')
         key = int(results['key_slice'])
         if not 0 <= key < volume.shape[0]:
-            raise ValueError(f'key_slice {key} outside the volume of '
-                             f'{volume.shape[0]} slices')
+            raise ValueError(f'{where}: key slice {key} outside the volume '
+                             f'of {volume.shape[0]} slices')
         slice_interval = float(results.get('slice_interval', float('nan')))
         if not (math.isfinite(slice_interval) and slice_interval > 0):
-            raise ValueError(f"{self.__class__.__name__}: a volume input "
-                             "needs a positive 'slice_interval' (mm), got "
-                             f'{slice_interval}')
+            raise ValueError(f"{where}: a volume input needs a positive "
+                             f"'slice_interval' (mm), got {slice_interval}")
         self.num_samples += 1
-        results.pop('volume')  # never packed
         return slices_from_volume(volume, key, self._offsets(slice_interval),
                                   self.hu_clip)
 

@@ -1,7 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Multi-slice 2.5D inputs taken straight from an in-memory CT volume."""
-import math
-
 from mmdet.registry import TRANSFORMS
 
 from .loading import LoadDeepLesionSlices
@@ -45,24 +43,7 @@ class LoadVolumeSlices(LoadDeepLesionSlices):
         Returns:
             dict: with ``img``, ``img_shape``, ``ori_shape``.
         """
-        volume = results.pop('volume')
-        if volume.ndim != 3:
-            raise ValueError(f"{results.get('img_path', '<volume>')}: "
-                             f'LoadVolumeSlices needs a (z, y, x) volume, '
-                             f'got shape {volume.shape}')
-        key = int(results['key_slice'])
-        depth = volume.shape[0]
-        if not 0 <= key < depth:
-            raise ValueError(f"{results.get('img_path', '<volume>')}: key "
-                             f'slice {key} outside the volume (0..'
-                             f'{depth - 1})')
-        slice_interval = float(results.get('slice_interval', float('nan')))
-        if not (math.isfinite(slice_interval) and slice_interval > 0):
-            raise ValueError(f"{results.get('img_path', '<volume>')}: "
-                             "LoadVolumeSlices needs a positive "
-                             f"'slice_interval', got {slice_interval}")
-        img = slices_from_volume(volume, key, self._offsets(slice_interval),
-                                 self.hu_clip)
+        img = self._volume_channels(results, results.pop('volume'))
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
