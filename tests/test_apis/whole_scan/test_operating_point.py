@@ -155,3 +155,14 @@ def test_the_operating_point_says_where_it_came_from():
     assert OperatingPoint('none', .05).describe() == (
         'every finding above 0.05 (no validated operating point in the '
         'checkpoint)')
+
+
+def test_a_malformed_record_falls_back_with_one_line(monkeypatch):
+    lines = []
+    monkeypatch.setattr(scan_model, 'print_log',
+                        lambda msg, **kwargs: lines.append(msg))
+    point = scan_model.choose_operating_point(
+        {OPERATING_POINTS_KEY: dict(fp_unit='image', thresholds=[.1])},
+        _settings(), 'old.pth')
+    assert point.source == 'none' and point.threshold == .01
+    assert len(lines) == 1 and lines[0].startswith('old.pth records no ')

@@ -94,7 +94,23 @@ def test_the_metric_records_the_threshold_the_froc_computes():
 
 
 def test_a_3d_froc_records_per_sub_volume():
-    assert FROC3DMetric.fp_unit == 'sub-volume'
+    """The LENS 3D FROC's thresholds, per sub-volume: 0.9 TP, 0.8 FP
+    (1/4 per sub-volume), 0.7 TP, 0.4 FP (2/4)."""
+    from tests.test_evaluation.test_metrics.test_froc_3d_metric import \
+        _sample
+    gt = [0., 0., 0., 10., 10., 10.]
+    metric = FROC3DMetric(dump_detections=False, out_dir=None)
+    metric.process({}, [
+        _sample('a', [gt, [50., 50, 50, 60, 60, 60]], [0.9, 0.4], [gt]),
+        _sample('b', [gt], [0.8], [gt], ignore=[1]),
+        _sample('c', [], [], []),
+        _sample('d', [[0., 0, 7, 10, 10, 17]], [0.7], [gt])])
+    metric.evaluate(4)
+    points = metric.operating_points
+    assert points.fp_unit == 'sub-volume'
+    assert points.fp_rates == [.125, .25, .5, 1, 2, 4, 8]
+    assert points.thresholds == pytest.approx([.9, .7] + [.4] * 5)
+    assert points.sensitivities == [.5] + [1.] * 6
     with pytest.raises(ValueError, match='malformed operating points'):
         OperatingPoints.from_dict(dict(fp_unit='image', fp_rates=[1],
                                        thresholds=['x']))
