@@ -2,45 +2,21 @@
 """Plan a detector for a dataset from its fingerprint, each choice with its
 reason (:func:`plan_dataset`; :mod:`.plan_config` writes the config).
 
-The rules (``docs/your_own_data.md`` compares them with nnDetection's):
-
-* **Detector.** 3D-AG (3D Aggregated Faster R-CNN) when the median slice
-  thickness is at most :data:`MAX_3D_SLICE_MM` (its cube anchors want
-  near-isotropic voxels, so thicker slices would be interpolated more than
-  2.5-fold), the training split has at least :data:`MIN_3D_SCANS` scans (it
-  trains from scratch) and the 95th percentile lesion diameter is at most
-  :data:`MAX_3D_LESION_MM` (the 3D-AG configs' sliding windows see lesions
-  whole up to 48 mm); else a 2.5D slice detector (Faster R-CNN R50-FPN with
-  ImageNet weights, every key slice a sample), which the 2D export of the
-  converter feeds.
-* **Spacing.** 2.5D: the median in-plane spacing (as nnDetection's median
-  spacing); the slice interval is 2 mm (DeepLesion's, the 2.5D configs')
-  or the median slice thickness where thicker (slices are not invented).
-  3D: isotropic at the median in-plane spacing, at least 1 mm (3D-AG's).
-* **HU window.** The 0.5-99.5th percentiles of the voxels inside lesions
-  (nnU-Net's clip points), widened by half their range on each side so the
-  tissue around the lesions keeps contrast, at least 400 HU wide.
-* **Slices (2.5D).** 9 (the 3DCE / MULAN slice groups) when the median
-  lesion spans more than 3 slices and the 2D export holds the context, else
-  3.
-* **Crop and batch.** Within the GPU memory budget, estimated from
-  :data:`MEASURED_MEMORY` (one measured row per family, scaled linearly in
-  pixels or voxels and batch: an estimate), keeping :data:`MEMORY_MARGIN`
-  free. 3D: the crop starts at the median scan size (at most 160 voxels per
-  axis, multiples of 16) and loses 16 voxels on its largest axis until a
-  batch of 2 fits, never below twice the 95th percentile lesion diameter.
-* **Anchors.** Differential evolution (:class:`DEAnchorOptimizer`, Zlocha
-  et al.) on the training boxes, keeping the base config's strides and its
-  number of ratios and scales (2.5D); cube sizes per level fitted the same
-  way for 3D (:func:`~.cube_anchor_coverage.optimise_cube_sizes`).
-* **Schedule.** The base schedule's number of iterations (ElixirNet's 1x on
-  DeepLesion, 3D-AG's 50 epochs on LUNA16) in epochs of this dataset at the
-  planned batch, between the base's epochs and :data:`MAX_EPOCHS`; the
-  learning rate scaled linearly with the batch (Goyal et al.).
+The rules, stated in the constants below and in every choice's reason
+(``docs/your_own_data.md`` lists them beside nnDetection's): the detector
+family (2.5D Faster R-CNN or 3D-AG) from the slice thickness, the training
+scans and the lesion sizes; the median in-plane spacing; the HU window from
+the HU percentiles inside lesions; 3 or 9 slices from the lesions' extent
+in z and the slices the 2D export holds; crop and batch within the memory
+budget, **estimated** from :data:`MEASURED_MEMORY` (one measured figure
+per family scaled linearly in pixels or voxels and batch); anchors by
+differential evolution on the training boxes (:class:`DEAnchorOptimizer`,
+Zlocha et al.; cube sizes for 3D-AG); the base schedule's iterations as
+epochs of this dataset, the learning rate scaled linearly with the batch.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -238,7 +214,8 @@ def _schedule(family: str, samples: int, batch: int, what: str
     return [
         Choice('max_epochs', epochs, (
             f"the base's {base['iters']} iterations at batch {batch} over "
-            f'{samples} {what}, within {base["epochs"]}..{MAX_EPOCHS} epochs')),
+            f'{samples} {what}, within {base["epochs"]}..{MAX_EPOCHS} '
+            'epochs')),
         Choice('lr', lr, f"the base's {base['lr']:g} at batch "
                f"{base['batch']}, scaled linearly to batch {batch}"),
     ]

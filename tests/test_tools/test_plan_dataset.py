@@ -20,7 +20,8 @@ pytestmark = pytest.mark.usefixtures('tools_forked')
 #: ResNet-18, no loader workers, few proposals: seconds on a CPU.
 _MODEL = ['model.backbone.depth=18', 'model.backbone.init_cfg=None',
           'model.neck.in_channels=[64,128,256,512]',
-          'model.test_cfg.rpn.nms_pre=100', 'model.test_cfg.rpn.max_per_img=20',
+          'model.test_cfg.rpn.nms_pre=100',
+          'model.test_cfg.rpn.max_per_img=20',
           'model.test_cfg.rcnn.max_per_img=5']
 _LOADERS = [f'{s}_dataloader.{k}' for s in ('train', 'test')
             for k in ('num_workers=0', 'persistent_workers=False')]
