@@ -49,6 +49,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--voxels-per-scan', type=int, default=20000,
         help='intensity samples per scan, inside and outside lesions each')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='processes reading the scans for the fingerprint '
+                        '(the same fingerprint for any number)')
     parser.add_argument('--refresh', action='store_true',
                         help='compute the fingerprint again although one of '
                         'this annotation file exists')
@@ -77,7 +80,8 @@ def _fingerprint(args, stem: str):
             print(f'Fingerprint: {path} (of this annotation file, reused)')
             return fp
     fp = compute_fingerprint(FingerprintSettings(
-        args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed))
+        args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed,
+        workers=args.workers))
     atomic_write_json(path, fp.to_json(), indent=1)
     draw_fingerprint(fp, stem + '.fingerprint.png')
     print(f'Fingerprint: {path} and {stem}.fingerprint.png')

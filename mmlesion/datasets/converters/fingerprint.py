@@ -26,6 +26,7 @@ diameters) for the montage of
 :func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
 """
 import dataclasses
+import multiprocessing
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -172,6 +173,8 @@ class FingerprintSettings:
         max_crops (int): lesions in the montage. Defaults to 16.
         data_root (str, optional): the folder scans must lie in (default:
             the annotation file's).
+        workers (int): processes reading scans (1: this one); the
+            fingerprint does not depend on it. Defaults to 1.
         show_progress (bool): a progress bar over the scans.
     """
     ann_file: str
@@ -179,6 +182,7 @@ class FingerprintSettings:
     seed: int = 0
     max_crops: int = 16
     data_root: Optional[str] = None
+    workers: int = 1
     show_progress: bool = True
 
 
@@ -307,6 +311,34 @@ def _summarise(vols: List[dict], samples: Dict[str, List[np.ndarray]]
         scan_spacings_zyx_mm=[list(v['spacing_zyx']) for v in vols])
 
 
+def _scan_facts(job: tuple) -> dict:
+    """One scan's part of the fingerprint: its stored orientation, intensity
+    samples inside and outside its lesions (drawn with a generator seeded by
+    the seed and the scan's index, so any number of workers gives the same)
+    and its montage crops."""
+    settings, labels, wanted, i, vol = job
+    path = resolve_volume_file(settings.ann_file, vol['file'],
+                               data_root=settings.data_root)
+    volume = load_ct_volume(path)
+    array = volume.array
+    if list(array.shape) != [int(s) for s in vol['shape_zyx']]:
+        raise ValueError(
+            f'{path}: shape (z, y, x) {list(array.shape)} differs from '
+            f'{vol["shape_zyx"]} in {settings.ann_file} (volume '
+            f'{vol["id"]!r}); convert the dataset again')
+    rng = np.random.default_rng([settings.seed, i])
+    n, lesions = settings.voxels_per_scan, _lesions(vol)
+    mask = _lesion_mask(vol, settings, labels)
+    return dict(
+        orientation=header_facts(volume)[0],
+        inside=_sample(_inside_values(array, lesions, mask), n, rng),
+        outside=_outside_values(array, lesions, n, rng),
+        crops=[LesionCrop(vol['id'], _split_of(vol), _diameter_mm(
+            ann, vol['spacing_zyx']), _crop(array, ann))
+               for j, ann in enumerate(vol['annotations'])
+               if (i, j) in wanted])
+
+
 def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
     """Read the dataset of ``settings.ann_file`` and fingerprint it.
 
@@ -331,32 +363,25 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
                                   ).round().astype(int)) if lesions else []
     wanted = {lesions[p][1:] for p in picks}
     labels = data['metainfo'].get('lesion_labels')
-    rng = np.random.default_rng(settings.seed)
+    jobs = [(settings, labels, wanted, i, v) for i, v in enumerate(vols)]
+    pool = multiprocessing.get_context('fork').Pool(
+        min(settings.workers, len(jobs))) if settings.workers > 1 and \
+        len(jobs) > 1 else None
     samples = {s: dict(inside=[], outside=[]) for s in SPLIT_NAMES.values()}
     crops = []
-    for i, vol in enumerate(track_progress(
-            vols, label='fingerprint') if settings.show_progress else vols):
-        path = resolve_volume_file(settings.ann_file, vol['file'],
-                                   data_root=settings.data_root)
-        volume = load_ct_volume(path)
-        array = volume.array
-        vol['stored_orientation'] = header_facts(volume)[0]
-        if list(array.shape) != [int(s) for s in vol['shape_zyx']]:
-            raise ValueError(
-                f'{path}: shape (z, y, x) {list(array.shape)} differs from '
-                f'{vol["shape_zyx"]} in {settings.ann_file} (volume '
-                f'{vol["id"]!r}); convert the dataset again')
-        split = _split_of(vol)
-        n = settings.voxels_per_scan
-        mask = _lesion_mask(vol, settings, labels)
-        samples[split]['inside'].append(
-            _sample(_inside_values(array, _lesions(vol), mask), n, rng))
-        samples[split]['outside'].append(
-            _outside_values(array, _lesions(vol), n, rng))
-        for j, ann in enumerate(vol['annotations']):
-            if (i, j) in wanted:
-                crops.append(LesionCrop(vol['id'], split, _diameter_mm(
-                    ann, vol['spacing_zyx']), _crop(array, ann)))
+    try:
+        results = pool.imap(_scan_facts, jobs) if pool else map(
+            _scan_facts, jobs)
+        if settings.show_progress:
+            results = track_progress(results, len(jobs), label='fingerprint')
+        for vol, facts in zip(vols, results):
+            vol['stored_orientation'] = facts['orientation']
+            for key in ('inside', 'outside'):
+                samples[_split_of(vol)][key].append(facts[key])
+            crops += facts['crops']
+    finally:
+        if pool is not None:
+            pool.terminate()
     splits = {}
     for name in SPLIT_NAMES.values():
         members = [v for v in vols if _split_of(v) == name]

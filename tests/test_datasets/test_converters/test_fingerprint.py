@@ -73,6 +73,10 @@ def test_fingerprint_per_split(ann_file):
     assert sum(every.hu_histogram_inside) == every.hu_inside.n
     assert len(fp.crops) == 2 and fp.crops[0].hu.shape == (64, 64)
     assert fp.crops[0].hu.max() == 200
+    # a process pool reads the scans: the same fingerprint
+    pooled = compute_fingerprint(FingerprintSettings(
+        ann_file, show_progress=False, voxels_per_scan=500, workers=2))
+    assert pooled.to_json() == fp.to_json()
     back = DatasetFingerprint.from_json(json.loads(json.dumps(fp.to_json())))
     assert back.splits['test'] == test and back.crops == []
     assert back.ann_sha256 == fp.ann_sha256
