@@ -67,6 +67,7 @@ def _fingerprint(args, stem: str):
     from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                        FingerprintSettings,
                                                        compute_fingerprint)
+    from mmlesion.datasets.converters.scan_records import remove_records
     from mmlesion.datasets.volumes.annotation_file import read_json_file
     from mmlesion.utils.checkpoints.checksum import sha256_file
     from mmlesion.utils.writing.atomic import atomic_write_json
@@ -81,9 +82,10 @@ def _fingerprint(args, stem: str):
             return fp
     fp = compute_fingerprint(FingerprintSettings(
         args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed,
-        workers=args.workers))
+        workers=args.workers, records_for=path))
     atomic_write_json(path, fp.to_json(), indent=1)
     draw_fingerprint(fp, stem + '.fingerprint.png')
+    remove_records(path)  # a killed run resumes from them until here
     print(f'Fingerprint: {path} and {stem}.fingerprint.png')
     return fp
 

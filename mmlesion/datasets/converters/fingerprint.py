@@ -26,6 +26,7 @@ diameters) for the montage of
 :func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
 """
 import dataclasses
+import json
 import multiprocessing
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -38,6 +39,7 @@ from ..volumes import load_ct_volume
 from ..volumes.annotation_file import (load_annotation_file,
                                        resolve_volume_file)
 from .scan_cases import header_facts
+from .scan_records import input_stamp, read_record, write_record
 
 #: Percentiles every :class:`Distribution` keeps (nnU-Net's 0.5 / 99.5
 #: clip points among them).
@@ -175,6 +177,11 @@ class FingerprintSettings:
             the annotation file's).
         workers (int): processes reading scans (1: this one); the
             fingerprint does not depend on it. Defaults to 1.
+        records_for (str, optional): keep a record of each scan read in
+            ``<records_for>.parts/`` (the converter's
+            :mod:`~.scan_records`), and take the records a killed run left
+            instead of reading those scans again; the caller removes them
+            once it has written the fingerprint. Default: no records.
         show_progress (bool): a progress bar over the scans.
     """
     ann_file: str
@@ -183,6 +190,7 @@ class FingerprintSettings:
     max_crops: int = 16
     data_root: Optional[str] = None
     workers: int = 1
+    records_for: Optional[str] = None
     show_progress: bool = True
 
 
@@ -311,12 +319,11 @@ def _summarise(vols: List[dict], samples: Dict[str, List[np.ndarray]]
         scan_spacings_zyx_mm=[list(v['spacing_zyx']) for v in vols])
 
 
-def _scan_facts(job: tuple) -> dict:
+def _read_scan(settings, labels, wanted, i: int, vol: dict) -> dict:
     """One scan's part of the fingerprint: its stored orientation, intensity
     samples inside and outside its lesions (drawn with a generator seeded by
     the seed and the scan's index, so any number of workers gives the same)
     and its montage crops."""
-    settings, labels, wanted, i, vol = job
     path = resolve_volume_file(settings.ann_file, vol['file'],
                                data_root=settings.data_root)
     volume = load_ct_volume(path)
@@ -337,6 +344,36 @@ def _scan_facts(job: tuple) -> dict:
             ann, vol['spacing_zyx']), _crop(array, ann))
                for j, ann in enumerate(vol['annotations'])
                if (i, j) in wanted])
+
+
+def _scan_facts(job: tuple) -> dict:
+    """:func:`_read_scan`, or its record where a killed run left one made
+    with the same settings from the same files (``records_for``)."""
+    settings, labels, wanted, i, vol = job
+    out = settings.records_for
+    if not out:
+        return _read_scan(*job)
+    files = [resolve_volume_file(settings.ann_file, vol[k],
+                                 data_root=settings.data_root)
+             for k in ('file', 'mask_file') if vol.get(k)]
+    key = json.dumps([settings.seed, settings.voxels_per_scan, labels, i,
+                      sorted(j for k, j in wanted if k == i)])
+    stamp = input_stamp(files)
+    record = read_record(out, vol['id'], key, stamp)
+    if record is not None:
+        f = record['facts']
+        return dict(orientation=f['orientation'],
+                    inside=np.asarray(f['inside'], np.float32),
+                    outside=np.asarray(f['outside'], np.float32),
+                    crops=[LesionCrop(**dict(c, hu=np.asarray(
+                        c['hu'], np.float32))) for c in f['crops']])
+    facts = _read_scan(*job)
+    write_record(out, vol['id'], dict(key=key, inputs=stamp, facts=dict(
+        facts, inside=facts['inside'].tolist(),
+        outside=facts['outside'].tolist(),
+        crops=[dict(dataclasses.asdict(c), hu=c.hu.tolist())
+               for c in facts['crops']])))
+    return facts
 
 
 def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:

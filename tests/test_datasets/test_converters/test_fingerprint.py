@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The dataset fingerprint on two tiny scans with known intensities."""
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -146,3 +147,33 @@ def test_fingerprint_of_real_ct_with_made_masks(tmp_path):
     assert every.hu_outside.at(0.5) < -900  # air around the body
     assert all(10 < d < 200 for d in np.asarray(
         every.lesion_extents_zyx_mm).ravel())
+
+
+def test_killed_fingerprint_resumes_from_its_records(ann_file, monkeypatch):
+    from mmlesion.datasets.converters import fingerprint as module
+    from mmlesion.datasets.converters.scan_records import records_dir
+    clean = compute_fingerprint(FingerprintSettings(
+        ann_file, show_progress=False, voxels_per_scan=500))
+    out = ann_file + '.fingerprint.json'
+    read, real = [], module._read_scan
+
+    def killed_after_one(settings, labels, wanted, i, vol):
+        if read:
+            raise KeyboardInterrupt
+        read.append(vol['id'])
+        return real(settings, labels, wanted, i, vol)
+
+    monkeypatch.setattr(module, '_read_scan', killed_after_one)
+    settings = FingerprintSettings(ann_file, show_progress=False,
+                                   voxels_per_scan=500, records_for=out)
+    with pytest.raises(KeyboardInterrupt):
+        compute_fingerprint(settings)
+    assert read == ['a'] and len(os.listdir(records_dir(out))) == 1
+    read.clear()
+    monkeypatch.setattr(module, '_read_scan', lambda *job: read.append(
+        job[-1]['id']) or real(*job))
+    resumed = compute_fingerprint(settings)
+    assert read == ['b']  # scan a from its record
+    assert resumed.to_json() == clean.to_json()
+    assert [c.hu.tolist() for c in resumed.crops] == [
+        c.hu.tolist() for c in clean.crops]
