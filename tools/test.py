@@ -135,6 +135,7 @@ def main() -> None:
     args = parse_args()
     from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
+    from mmlesion.utils.writing.refusals import exit_on_refused_write
     try:
         cfg = build_cfg(args)
     except ConfigOptionError as err:
@@ -148,6 +149,9 @@ def main() -> None:
         _test(args, cfg)
     except CorruptCheckpointError as err:  # names the file and the field
         sys.exit(f'error: {err}')
+    except OSError as err:  # a read-only or full work dir: one line
+        exit_on_refused_write(err, cfg.work_dir)
+        raise
 
 
 def _test(args: argparse.Namespace, cfg: Config) -> None:
