@@ -300,11 +300,6 @@ def _orient_lps(img: sitk.Image, dtype: Optional[type],
         meta=dict(meta))
 
 
-def _oblique_angle_deg(direction: np.ndarray) -> float:
-    cos = np.clip(np.abs(np.diag(direction)), -1.0, 1.0)
-    return float(np.degrees(np.arccos(cos)).max())
-
-
 def _resample_to_axial(img: sitk.Image, default_value: float,
                        labels: bool = False) -> sitk.Image:
     """Resample an oblique image onto an axis-aligned grid covering it."""
@@ -466,7 +461,8 @@ def load_ct_volume(path: PathLike,
     volume = _orient_lps(img, dtype, meta)
     if check_modality:
         check_ct_intensities(path, volume.array, stored_type)
-    angle = _oblique_angle_deg(volume.direction)
+    cos = np.clip(np.abs(np.diag(volume.direction)), -1.0, 1.0)
+    angle = float(np.degrees(np.arccos(cos)).max())
     volume.meta['oblique_deg'] = angle
     if angle > oblique_tol_deg:
         if not resample_oblique:

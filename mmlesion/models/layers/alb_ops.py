@@ -435,15 +435,12 @@ class DartsDilConv(SepConv):
         super().__init__(channels, kernel_size, stride, norm_cfg, dilation=2)
 
 
-def _skip(channels: int, stride: int, norm_cfg: dict) -> nn.Module:
-    return Identity() if stride == 1 else FactorizedReduce(channels, norm_cfg)
-
-
 _OP_FACTORIES: Dict[str, Callable[..., nn.Module]] = {
     'none':
     lambda c, s, norm_cfg, pool_norm_cfg: Zero(s),
     'skip_connect':
-    lambda c, s, norm_cfg, pool_norm_cfg: _skip(c, s, norm_cfg),
+    lambda c, s, norm_cfg, pool_norm_cfg: Identity()
+    if s == 1 else FactorizedReduce(c, norm_cfg),
     'avg_pool_3x3':
     lambda c, s, norm_cfg, pool_norm_cfg: AvgPool3x3(c, s, pool_norm_cfg),
     'sep_conv_3x3':

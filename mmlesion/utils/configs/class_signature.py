@@ -20,11 +20,6 @@ class ClassSignature(NamedTuple):
     hints: Mapping[str, Any]  #: names -> resolved annotation
 
 
-def _var_keyword(params: Mapping[str, inspect.Parameter]) -> Optional[str]:
-    return next((p.name for p in params.values()
-                 if p.kind is p.VAR_KEYWORD), None)
-
-
 class _KwargsUse(NamedTuple):
     """How an ``__init__`` uses its ``**kwargs``."""
     read: FrozenSet[str]  #: keys it reads itself (``kwargs.get('x')``)
@@ -149,7 +144,8 @@ def signature_of(obj: Any) -> ClassSignature:
                 params[name] = param
                 if name in func_hints:
                     hints[name] = func_hints[name]
-        kwargs = _var_keyword(found)
+        kwargs = next((p.name for p in found.values()
+                       if p.kind is p.VAR_KEYWORD), None)
         use = _kwargs_use(func, kwargs) if kwargs and inspect.isclass(
             obj) else None
         if kwargs is not None and use is None:

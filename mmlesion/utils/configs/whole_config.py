@@ -380,12 +380,6 @@ def _unknown_key(path: str, key: str, spec: _Spec) -> Optional[Problem]:
     return Problem(where, f'{where}: {what}{hint}', True)
 
 
-def _key_problems(node: Mapping, path: str, spec: _Spec) -> List[Problem]:
-    found = (_unknown_key(path, str(key), spec) for key in node
-             if key not in spec.known and key not in _CONFIG_KEYS)
-    return [problem for problem in found if problem is not None]
-
-
 def _value_problems(node: Mapping, path: str, spec: _Spec) -> List[Problem]:
     problems = []
     for key, value in node.items():
@@ -416,7 +410,11 @@ def _walk(node: Any, path: str, key: str,
     if isinstance(node, Mapping):
         spec = _dict_spec(node, path, key, models)
         if spec is not None:
-            yield from _key_problems(node, path, spec)
+            for key_name in node:
+                if key_name not in spec.known and key_name not in _CONFIG_KEYS:
+                    problem = _unknown_key(path, str(key_name), spec)
+                    if problem is not None:
+                        yield problem
             yield from _value_problems(node, path, spec)
         for child_key, value in node.items():
             yield from _walk(value, f'{path}.{child_key}', str(child_key),
