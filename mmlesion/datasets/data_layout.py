@@ -399,11 +399,9 @@ def describe_data(cfg: Any, loader: str = 'test_dataloader') -> str:
         dataset's ``split``, else only its annotation file), ``' + '``
         between the datasets of a wrapper.
     """
-    from mmlesion.datasets.deeplesion.dl_info import SPLITS
-    names = {value: name for name, value in SPLITS.items()}
     parts = []
     for _, ds in iter_datasets(cfg, (loader, )):
-        split = names.get(ds.get('split'), ds.get('split'))
+        split = _SPLIT_NAMES.get(ds.get('split'), ds.get('split'))
         where = _join(ds.get('data_root'), ds.get('ann_file')) or \
             ds.get('data_root') or _type_name(ds)
         parts.append(where if split is None else f'{split} split: {where}')
@@ -412,8 +410,8 @@ def describe_data(cfg: Any, loader: str = 'test_dataloader') -> str:
 
 def name_evaluated_data(cfg: Any, loader: str = 'test_dataloader',
                         evaluator: str = 'test_evaluator') -> str:
-    """:func:`describe_data`, also given to the evaluator's metrics that
-    name their data (``FROCMetric(split=...)``: the curve's title).
+    """:func:`describe_data`, also given to the evaluator's ``FROCMetric``
+    (its ``split``: the curve's title).
 
     Args:
         cfg: an mmengine ``Config``; its evaluator is changed in place.
@@ -423,14 +421,9 @@ def name_evaluated_data(cfg: Any, loader: str = 'test_dataloader',
     Returns:
         str: the description.
     """
-    import inspect
-
-    from mmlesion.registry import METRICS
     text = describe_data(cfg, loader)
     metrics = cfg.get(evaluator)
     for metric in metrics if isinstance(metrics, list) else [metrics]:
-        cls = METRICS.get(metric.get('type')) if isinstance(
-            metric, dict) else None
-        if cls and 'split' in inspect.signature(cls).parameters:
+        if isinstance(metric, dict) and metric.get('type') == 'FROCMetric':
             metric.setdefault('split', text)
     return text
