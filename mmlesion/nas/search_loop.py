@@ -314,12 +314,6 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                 f'search=True, found {len(heads)}: {sorted(heads)}')
         return next(iter(heads.values()))
 
-    def _set_frozen_norm_eval(self) -> None:
-        for module in self.frozen_modules:
-            for m in module.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-
     # ------------------------------------------------------------- running
     def run(self) -> nn.Module:
         """Search, then write the final genotype snippet."""
@@ -335,7 +329,10 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         """One pass over the weight half, alternating with arch batches."""
         self.runner.call_hook('before_train_epoch')
         self.runner.model.train()
-        self._set_frozen_norm_eval()
+        for module in self.frozen_modules:  # frozen norms keep statistics
+            for m in module.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
         self._arch_iter = None
         for idx, data_batch in enumerate(self.dataloader):
             self.run_iter(idx, data_batch)

@@ -171,12 +171,6 @@ class _Style:
         return points * self.dpi / 72.
 
 
-def _label_text_box(color: Tuple[int, int, int]) -> dict:
-    """matplotlib ``bbox`` of a score tag: ``color`` (RGB 0..255) behind."""
-    return dict(facecolor=tuple(c / 255. for c in color), alpha=.85,
-                pad=_TAG_PAD, edgecolor='none')
-
-
 def _draw_boxes(visualizer: DetLocalVisualizer, image: np.ndarray,
                 boxes: np.ndarray, color: Tuple[int, int, int],
                 line_style: str, width: float, labels: Sequence[str],
@@ -195,7 +189,8 @@ def _draw_boxes(visualizer: DetLocalVisualizer, image: np.ndarray,
             colors='black',
             font_sizes=font_pt,
             vertical_alignments='top',
-            bboxes=_label_text_box(color))
+            bboxes=dict(facecolor=tuple(c / 255. for c in color),
+                        alpha=.85, pad=_TAG_PAD, edgecolor='none'))
     return visualizer.get_image()
 
 
