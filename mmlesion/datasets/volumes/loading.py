@@ -268,8 +268,7 @@ def _orient_lps(img: sitk.Image, dtype: Optional[type],
     Each index axis is assigned to the world axis its direction is closest
     to and flipped where it points the other way (exactly what
     ``DICOMOrient`` does), but the voxels are moved by one numpy
-    transpose / flip copy: 3.1x faster than the filter on the real KiTS19
-    mask of case_00002, stored axial-axis first, with identical results
+    transpose / flip copy, faster than the filter with identical results
     (``projects/benchmarks/benchmark_volume_io.py``).
     """
     direction = np.asarray(img.GetDirection()).reshape(3, 3)
