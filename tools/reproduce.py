@@ -250,11 +250,11 @@ def table_data_folders(table: str, ctx: 'PlanContext',
     """Every data folder a table reads: its dataset root, and for LENS the
     other releases beside DeepLesion and their exports (for 3D-AG's
     DeepLesion tables the release and its 3D chunks)."""
-    from mmlesion.reproduce.tables import lens_data
+    from mmlesion.reproduce.tables_lens import lens_data
     if table.startswith('lens/'):
         return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
     if table == 'aggregated3d/table5-6':  # DeepLesion and its 3D chunks
-        from mmlesion.reproduce.tables import deeplesion3d_data
+        from mmlesion.reproduce.tables_aggregated3d import deeplesion3d_data
         return list(deeplesion3d_data(ctx).values())
     return [data_root or DEFAULT_ROOTS[table.split('/')[0]]]
 

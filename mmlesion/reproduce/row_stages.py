@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The stages the rows of every method's tables share: a config's stem (the
 model a row compares with and the name of its work folder), the training
-of a config and the ``--device`` option of an inference stage.
+of a config, its test and the ``--device`` option of an inference
+stage.
 
 :mod:`.tables` and the per-method table modules (:mod:`.tables_lens`)
 import these; nothing here imports a table module.
@@ -43,3 +44,19 @@ def train_stage(ctx: PlanContext, config: str, seed: int, dataset: str,
 def device_option(ctx: PlanContext) -> List[str]:
     """``--device`` of an inference stage: cuda:0 where the stages have a GPU."""
     return ['--device', 'cuda:0' if ctx.gpus > 0 and ctx.cuda else 'cpu']
+
+
+def test_stage(ctx: PlanContext, config: str, work: str, tag: str,
+          *extra: str, checkpoint: str = 'last') -> Tuple[Stage, str]:
+    """The test of the newest checkpoint of ``work`` (``@last:``), or with
+    ``checkpoint='best'`` of the one its checkpoint hook kept as the best on
+    validation (``@best:``), resolved when the stage runs; returns the stage
+    and its metrics."""
+    metrics = osp.join(work, f'metrics_{tag}.json')
+    stage = Stage(
+        f'test_{tag}', ctx.launcher('tools/test.py') +
+        [config, f'@{checkpoint}:{work}', '--work-dir',
+         osp.join(work, f'test_{tag}'), '--metrics-out', metrics] +
+        ctx.options(*extra),
+        outputs=[metrics], gpus=max(ctx.gpus, 1))
+    return stage, metrics

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from mmlesion.reproduce import TABLES, PlanContext, build_rows
 from mmlesion.reproduce.execute import repo_root
-from mmlesion.reproduce.tables import A3D_SCORE_CUT_KEYS
+from mmlesion.reproduce.tables_aggregated3d import A3D_SCORE_CUT_KEYS
 from mmlesion.reproduce.paper_results import (A3D_3DCE, PAPER_RESULTS,
                                               QUOTED_MODELS,
                                               a3d_deeplesion_keys)

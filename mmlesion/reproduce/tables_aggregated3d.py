@@ -1,0 +1,388 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The 3D Aggregated Faster R-CNN's tables for ``tools/reproduce.py``: the
+LUNA16 tables (II, III, IV and Fig. 4c's TNP, 10-fold cross-validation
+pooled by ``tools/luna16_cv.py``) and Tables V/VI (DeepLesion as 3D), the
+rows as stages, the commands of ``configs/aggregated3d/README.md``. The
+paper's numbers are in :mod:`.paper_results`. :mod:`.tables` registers
+:data:`A3D_BUILDERS`.
+"""
+import os.path as osp
+from dataclasses import replace
+from functools import lru_cache
+from typing import Dict, List, Tuple
+
+from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
+                       training_gpu_hours)
+from .execute import (LUNA16_RATES, config_data_paths, config_epochs,
+                      luna16_map, root_options, trained_epochs)
+from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH,
+                            A3D_RES18, A3D_RESBLOCK, A3D_RESBLOCK_ABS,
+                            TNP_SUFFIX, a3d_deeplesion_keys)
+from .plan import PlanContext, Row, Stage, parsed_config
+from .row_stages import config_stem as _stem
+from .row_stages import device_option as _device
+from .row_stages import test_stage as _test
+from .row_stages import train_stage as _train
+
+A3 = 'configs/aggregated3d'
+
+
+def _luna(ctx: PlanContext) -> Dict[str, str]:
+    root = ctx.data_root or 'data/LUNA16'
+    return dict(annotations=osp.join(root, 'annotations.csv'),
+                excluded=osp.join(root, 'annotations_excluded.csv'),
+                seriesuids=osp.join(root, 'seriesuids.csv'))
+
+
+def _folds(ctx: PlanContext) -> List[int]:
+    return list(ctx.folds) if ctx.folds is not None else list(range(10))
+
+
+def _luna_root_options(ctx: PlanContext, config: str) -> List[str]:
+    """The config's LUNA16 paths moved to ``--data-root`` key by key
+    (``tools/luna16_cv.py`` does not move them with ``data_root=``)."""
+    return root_options(config, [('data/LUNA16/', ctx.data_root)]
+                        ) if ctx.data_root else []
+
+
+def _cv(ctx, config, seed, *, stage_checkpoint=None, name='cv',
+        extra=()) -> Tuple[Stage, str]:
+    """``tools/luna16_cv.py``: every fold trained and tested, the held-out
+    candidates pooled into one FROC."""
+    work = osp.join(ctx.work_dir, f'{_stem(config)}_cv', f'seed_{seed}')
+    luna = _luna(ctx)
+    cmd = [ctx.python, 'tools/luna16_cv.py', config, '--work-dir', work,
+           '--annotations', luna['annotations'], '--excluded',
+           luna['excluded'], '--folds', *map(str, _folds(ctx))]
+    if stage_checkpoint:
+        cmd += ['--stage-checkpoint', stage_checkpoint]
+    cmd += ctx.options(f'randomness.seed={seed}',
+                       *_luna_root_options(ctx, config), *extra)
+    family = 'rpn3d' if 'rpn3d' in config else 'aggregated3d'
+    hours = len(_folds(ctx)) * training_gpu_hours(
+        f'{family}.py', config_epochs(config), LUNA16_ITEMS_PER_EPOCH)
+    stage = Stage(name, cmd,
+                  outputs=[osp.join(work, 'eval', 'metrics.json')],
+                  gpu_hours=round_hours(hours), gpus=1)
+    return stage, work
+
+
+_A2 = {
+    'a': 'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16',
+    'b': 'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16',
+    'c': 'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16',
+    'd': 'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16',
+    'e': 'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16',
+}
+#: the other papers' rows of Tables II, IV, V and VI, quoted (never run)
+_A_QUOTED = {'3dce': ('3DCE, 27 slices [7] (quoted from the paper, 2D '
+                      'criterion; not run)', A3D_3DCE),
+             'res18': ('Res18 [10] (quoted, not run)', A3D_RES18),
+             'dualpath': ('DualPath [10] (quoted, not run)', A3D_DUALPATH),
+             'resblock': ('ResBlock [11] (quoted, not run)', A3D_RESBLOCK),
+             'resblock_abs': ('ResBlock† [11] (quoted, not run)',
+                              A3D_RESBLOCK_ABS)}
+
+
+def _quoted(key: str, seed: int) -> Row:
+    label, model = _A_QUOTED[key]
+    return Row(key, label, model, [], '', {}, seed)
+
+
+def _a3d_table2(ctx, key, seed):
+    """Table II: the RPN variants, 10 folds pooled into one FROC. Each is
+    an RPN stage, named as Table III names its own (row d is that stage:
+    in one work dir it runs once for both tables); row f is row d's ABS
+    round (:func:`_a3d_abs_row`, the RPN† the merged and TNP rows build
+    on); the other papers' rows are quoted."""
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
+    if key == 'f':
+        return _a3d_abs_row(ctx, 'f', seed)
+    config = f'{A3}/{_A2[key]}.py'
+    stage, work = _cv(ctx, config, seed, name='cv_rpn_stage')
+    return Row(key, f'Table II row {key}', _A2[key], [stage],
+               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+
+
+_RPN = f'{A3}/{_A2["d"]}.py'
+_A3 = {
+    'crop96_da': ('Crop 96, DA, Joint',
+                  'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_'
+                  'luna16-crop96'),
+    'crop96_da_magnify': ('Crop 96, DA, Magnify, Joint',
+                          'aggregated3d_denseunet3d_anchor1_4xb2-50e_'
+                          'luna16-crop96'),
+    'alternating': ('Crop 96, DA, Magnify, Alternating',
+                    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_'
+                    'luna16'),
+    '3dag_lm': ('3D-AG-LM (Crop 128, DA, Joint)',
+                'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16'),
+    '3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)',
+             'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16'),
+}
+#: † rows (Table II row f and Table III's): round-1 config -> ABS round-2
+#: config (README's pairs)
+_A3_ABS = {
+    'f': ('Table II row f', _A2['d'],
+          'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+    'wo_da_abs': ('Crop 128†, Joint, no DA (ABS)',
+                  'aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16',
+                  'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+    '3dag_lm_abs': ('3D-AG-LM† (ABS)', _A3['3dag_lm'][1],
+                    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-'
+                    '30e_luna16'),
+    '3dag_abs': ('3D-AG† (ABS)', _A3['3dag'][1],
+                 'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+}
+
+
+def _rpn_stage(ctx, seed) -> Tuple[Stage, str, str]:
+    """Table II row d, the first stage of every second stage: its cv stage,
+    work dir and per-fold last checkpoint (``{fold}``)."""
+    rpn, rpn_work = _cv(ctx, _RPN, seed, name='cv_rpn_stage')
+    return rpn, rpn_work, osp.join(rpn_work, 'fold{fold}',
+                                   f'epoch_{trained_epochs(ctx, _RPN)}.pth')
+
+
+def _a3d_abs_row(ctx, key, seed) -> Row:
+    """A † row: per fold round 1 (the RPN stage itself for Table II row f,
+    else a second stage from it in this seed's folder) and its hard
+    regions, then round 2 from them (``cv_abs``)."""
+    rpn, rpn_work, stage_ckpt = _rpn_stage(ctx, seed)
+    label, r1, abs_stem = _A3_ABS[key]
+    r1_cfg, abs_cfg = f'{A3}/{r1}.py', f'{A3}/{abs_stem}.py'
+    r1_ckpt = f'epoch_{trained_epochs(ctx, r1_cfg)}.pth'
+    # round 1 per seed in the table's folder (the RPN's: its stage)
+    r1_root = rpn_work if r1 == _A2['d'] else osp.join(
+        ctx.work_dir, f'{r1}_round1', f'seed_{seed}')
+    stages = [rpn]
+    for k in _folds(ctx):
+        r1_work = osp.join(r1_root, f'fold{k}')
+        if r1 != _A2['d']:  # a second stage: from this seed's RPN
+            stages.append(Stage(
+                f'round1_fold{k}', ctx.launcher('tools/train.py') + [
+                    r1_cfg, '--fold', str(k), '--work-dir', r1_work,
+                    '--resume'
+                ] + ctx.options(f'randomness.seed={seed}',
+                                f'load_from={stage_ckpt.format(fold=k)}'),
+                outputs=[osp.join(r1_work, 'last_checkpoint')],
+                gpu_hours=round_hours(training_gpu_hours(
+                    'aggregated3d.py', config_epochs(r1_cfg),
+                    LUNA16_ITEMS_PER_EPOCH)),
+                gpus=max(ctx.gpus, 1)))
+        regions = osp.join(r1_work, f'hard_regions_fold{k}.json')
+        stages.append(Stage(f'hard_regions_fold{k}', [
+            ctx.python, 'tools/analysis_tools/find_hard_regions.py',
+            r1_cfg, osp.join(r1_work, r1_ckpt), '--fold', str(k), '--out',
+            regions, '--overwrite', *_device(ctx)
+        ] + ctx.options(*_luna_root_options(ctx, r1_cfg)),
+                            outputs=[regions], gpus=min(ctx.gpus, 1)))
+    # round 2 from round 1 of the same fold, on its hard regions (the
+    # fold0 of these paths becomes each fold in luna16_cv)
+    regions = osp.join(r1_root, 'fold0', 'hard_regions_fold0.json')
+    cv, work = _cv(ctx, abs_cfg, seed, name='cv_abs',
+                   stage_checkpoint=osp.join(r1_root, 'fold{fold}', r1_ckpt),
+                   extra=[f'{k}={regions}'
+                          for k, _ in config_data_paths(abs_cfg)
+                          if k.startswith('train_dataloader.')
+                          and k.endswith('.hard_regions_file')])
+    return Row(key, label, abs_stem, stages + [cv],
+               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_merged_row(ctx, mode, seed) -> Row:
+    """A merged row: the pooled candidates of 3D-AG-LM† and 3D-AG†
+    (``merge_luna16_candidates.py --mode intersection|union``), scored on
+    the scans of the folds run."""
+    parts = [_a3d_abs_row(ctx, k, seed) for k in ('3dag_lm_abs', '3dag_abs')]
+    stages = list(parts[0].stages) + [
+        s for s in parts[1].stages
+        if s.name.startswith(('round1', 'hard', 'cv_abs'))]
+    out = osp.join(ctx.work_dir, f'merged_{mode}', f'seed_{seed}')
+    cands = [osp.normpath(osp.join(osp.dirname(p.metrics_file), '..',
+                                   'candidates.csv')) for p in parts]
+    luna = _luna(ctx)
+    stages.append(Stage('merge', [
+        ctx.python, 'tools/analysis_tools/merge_luna16_candidates.py',
+        *cands, '--mode', mode, '--out', osp.join(out, 'candidates.csv'),
+        '--overwrite'
+    ], outputs=[osp.join(out, 'candidates.csv')]))
+    # the scans of the folds run (luna16_cv's pooled list), not all 888
+    scans = osp.join(osp.dirname(cands[0]), 'seriesuids.csv')
+    stages.append(Stage('eval', [
+        ctx.python, 'tools/analysis_tools/eval_luna16.py', '--candidates',
+        osp.join(out, 'candidates.csv'), '--annotations',
+        luna['annotations'], '--excluded', luna['excluded'], '--seriesuids',
+        scans, '--out-dir', osp.join(out, 'luna16'), '--overwrite'
+    ], outputs=[osp.join(out, 'luna16', 'metrics.json')]))
+    return Row(f'merged_{mode}',
+               f'Merged ({mode.capitalize()}) 3D-AG-LM† and 3D-AG†',
+               f'aggregated3d-merged-{mode}', stages,
+               osp.join(out, 'luna16', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_table3(ctx, key, seed):
+    """Table III: the second stage of every row starts from Table II row d
+    (10 folds); the † rows add the ABS round (:func:`_a3d_abs_row`); the
+    merged rows pool two † rows' candidates (:func:`_a3d_merged_row`)."""
+    if key in _A3_ABS:
+        return _a3d_abs_row(ctx, key, seed)
+    if key.startswith('merged_'):
+        return _a3d_merged_row(ctx, key.split('_', 1)[1], seed)
+    rpn, _, stage_ckpt = _rpn_stage(ctx, seed)
+    label, stem = _A3[key]
+    cv, work = _cv(ctx, f'{A3}/{stem}.py', seed, stage_checkpoint=stage_ckpt)
+    return Row(key, label, stem, [rpn, cv],
+               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+
+
+def _a3d_table4(ctx, key, seed):
+    """Table IV: the single-model solutions; 3D-AG (Ours) is Table III's
+    3D-AG-LM† row (its 0.939; README), the others are quoted."""
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
+    return replace(_a3d_abs_row(ctx, '3dag_lm_abs', seed), key=key,
+                   label="3D-AG (Ours): Table III's 3D-AG-LM†")
+
+
+#: Fig. 4c: row -> the row of Tables II / III whose run it scores
+_A_TNP = {'rpn': ('Baseline RPN (Table II row f)', 'f'),
+          'merged_union': ('Merged (Union)', 'merged_union'),
+          '3dag': ('3D-AG (3D-AG†)', '3dag_abs'),
+          '3dag_lm': ('3D-AG-LM (3D-AG-LM†)', '3dag_lm_abs'),
+          'merged_intersection': ('Merged (Intersection)',
+                                  'merged_intersection')}
+
+
+def _a3d_tnp(ctx, key, seed):
+    """Fig. 4c: the TNP (true negative patients at the 0.95-sensitivity
+    threshold, ``eval_luna16``'s ``tnp``) of the rows the merged rows pool
+    and of the merged rows themselves, read from those rows' runs (the
+    same stages: nothing runs twice)."""
+    label, source = _A_TNP[key]
+    row = _a3d_table3(ctx, source, seed)
+    return replace(row, key=key, label=label,
+                   metric_map={'luna16/tnp': ('tnp/tnp', 1.)},
+                   paper_key=row.model + TNP_SUFFIX)
+
+
+#: Tables V and VI (DeepLesion as 3D): row -> (label, trained config, the
+#: config its test runs: the "*" rows test the same training without the
+#: lesions >= 48 mm)
+_A56_RPN = 'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
+_A56_3DAG = 'aggregated3d_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
+_A56 = {
+    'rpn': ('RPN Baseline', _A56_RPN, _A56_RPN),
+    '3dag': ('3D-AG', _A56_3DAG, _A56_3DAG),
+    'rpn_lt48mm': ('RPN Baseline *', _A56_RPN, _A56_RPN + '-lt48mm'),
+    '3dag_lt48mm': ('3D-AG *', _A56_3DAG, _A56_3DAG + '-lt48mm'),
+}
+#: training lesions of the official split as the paper counts them (Sec.
+#: V): an upper bound of the training chunks when DL_info.csv is not here
+A3D_DEEPLESION_TRAIN_LESIONS = 22901
+
+
+def deeplesion3d_data(ctx: PlanContext) -> Dict[str, str]:
+    """Where Tables V and VI read DeepLesion: the release at
+    ``--data-root`` (default ``data/DeepLesion``), its 3D chunks written
+    beside it into ``DeepLesion3D/`` (the configs' ``data/DeepLesion3D/``
+    for the default)."""
+    release = ctx.data_root or 'data/DeepLesion'
+    return dict(release=release, chunks=osp.join(
+        osp.dirname(osp.normpath(release)), 'DeepLesion3D'))
+
+
+@lru_cache(maxsize=None)
+def _deeplesion3d_training_chunks(release: str) -> int:
+    """Training chunks with a lesion (one crop each per epoch) counted in
+    the release's DL_info.csv with the converter's rules, else
+    :data:`A3D_DEEPLESION_TRAIN_LESIONS`."""
+    path = osp.join(release, 'DL_info.csv')
+    if not osp.isfile(path):
+        return A3D_DEEPLESION_TRAIN_LESIONS
+    from mmlesion.datasets.deeplesion.as_3d import deeplesion_to_3d
+    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
+    chunks = deeplesion_to_3d(parse_dl_info(path))
+    return sum(1 for lesions in chunks.values() if any(
+        les.split == 1 and not les.ignore for les in lesions)) or 1
+
+
+#: the columns of the RPN score cut's effect (``LUNA16Metric``'s
+#: ``rpn_score_cut``): candidates per chunk with and without it, the FROC
+#: score and Avg. without it (the paper prints none of them)
+A3D_SCORE_CUT_KEYS = ('luna16/candidates_per_scan',
+                      'luna16/candidates_per_scan_uncut', 'luna16/cpm_uncut',
+                      'luna16/mean@0.5-16_uncut')
+
+
+def _a3d_deeplesion_map() -> Dict[str, Tuple[str, float]]:
+    """Tables V and VI: paper keys = ``LUNA16Metric`` keys (sensitivities
+    in percent, the FROC score and candidate counts as they are), then the
+    score cut's columns."""
+    return {k: (k, 100. if '/sens@' in k or '/mean@' in k else 1.)
+            for k in a3d_deeplesion_keys() + A3D_SCORE_CUT_KEYS}
+
+
+def _score_cut_options(config: str) -> List[str]:
+    """The test of a paper row run without the config's RPN score cut
+    (0.269), which its evaluator applies instead: one run, evaluated with
+    and without it (``LUNA16Metric``'s ``rpn_score_cut``)."""
+    cut = parsed_config(config).model.test_cfg.rpn.score_thr
+    return ['model.test_cfg.rpn.score_thr=0',
+            f'test_evaluator.rpn_score_cut={cut}']
+
+
+def _a3d_table5_6(ctx, key, seed):
+    """Tables V and VI: DeepLesion converted to 3D chunks (Sec. V-A), the
+    RPN stage from scratch, 3D-AG from its last epoch (Sec. III-E), each
+    tested on the test chunks with LUNA16's hit rule and broken down by
+    lesion type and size; a "*" row tests the same checkpoint without the
+    lesions >= 48 mm. 3DCE (another paper's 2D detector) is quoted."""
+    if key in _A_QUOTED:
+        return _quoted(key, seed)
+    label, trained, tested = _A56[key]
+    where = deeplesion3d_data(ctx)
+    release, chunks = where['release'], where['chunks']
+    # the configs read the chunks: data_root moves every dataset path
+    ctx3 = replace(ctx, data_root=chunks.rstrip('/') + '/') \
+        if ctx.data_root else ctx
+    convert = Stage('convert_deeplesion3d', [
+        ctx.python, 'tools/dataset_converters/deeplesion_to_3d.py',
+        osp.join(release, 'DL_info.csv'), osp.join(release, 'Images_png'),
+        chunks, '--overwrite'
+    ], outputs=[chunks] + [osp.join(chunks, f'deeplesion3d_{s}.json')
+                           for s in ('train', 'val', 'test')])
+    items = _deeplesion3d_training_chunks(release)
+    rpn_cfg = f'{A3}/{_A56_RPN}.py'
+    stages = [convert]
+    train, work = _train(ctx3, rpn_cfg, seed, 'deeplesion', name='train_rpn')
+    train.gpu_hours = round_hours(training_gpu_hours(
+        rpn_cfg, config_epochs(rpn_cfg), items))
+    stages.append(train)
+    if trained == _A56_3DAG:  # the second stage, from the RPN stage
+        cfg = f'{A3}/{_A56_3DAG}.py'
+        start = osp.join(work,
+                         f'epoch_{trained_epochs(ctx3, rpn_cfg)}.pth')
+        train, work = _train(ctx3, cfg, seed, 'deeplesion',
+                             f'load_from={start}', name='train_3dag')
+        train.gpu_hours = round_hours(training_gpu_hours(
+            cfg, config_epochs(cfg), items))
+        stages.append(train)
+    tag = 'lt48mm' if tested.endswith('-lt48mm') else 'all'
+    test, metrics = _test(ctx3, f'{A3}/{tested}.py', work, tag,
+                          *_score_cut_options(f'{A3}/{tested}.py'))
+    return Row(key, label, tested, stages + [test], metrics,
+               _a3d_deeplesion_map(), seed)
+
+
+A3D_BUILDERS = {
+    'aggregated3d/table2': (_a3d_table2, luna16_map(), LUNA16_RATES, True),
+    'aggregated3d/table3': (_a3d_table3, luna16_map(), LUNA16_RATES, True),
+    'aggregated3d/table4': (_a3d_table4, {'luna16/cpm': ('cpm', 1.)}, (),
+                            True),
+    'aggregated3d/tnp': (_a3d_tnp, {'luna16/tnp': ('tnp/tnp', 1.)}, (),
+                         True),
+    'aggregated3d/table5-6': (_a3d_table5_6, _a3d_deeplesion_map(),
+                              A3D_DEEPLESION_RATES, False),
+}
