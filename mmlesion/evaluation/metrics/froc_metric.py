@@ -49,14 +49,10 @@ def to_numpy(value) -> np.ndarray:
 class FROCMetric(BaseMetric):
     """Sensitivity at average FPs per image (FROC), DeepLesion protocol.
 
-    Implements the evaluation of the DeepLesion 2D "official" protocol
-    (docs/protocols.md §1; the code behind the 3DCE, MICCAI 2018, and MULAN,
-    MICCAI 2019, numbers): one global score sort, legacy +1 pixel IoU (or
-    IoBB), multi-hit, duplicates neither TP nor FP, ``interp1d``-equivalent
-    interpolation on the raw curve and hold-last beyond its last FP rate. See
-    :mod:`mmlesion.evaluation.functional.froc` for the exact rules and the
-    decisions taken where the reference code is silent (equal scores: stable
-    order; rate below the first point: 0; no detections: 0; no lesions: NaN).
+    The DeepLesion 2D "official" protocol (docs/protocols.md §1, the code
+    behind the 3DCE and MULAN numbers); its exact rules, and the decisions
+    where the reference code is silent, are in
+    :mod:`mmlesion.evaluation.functional.froc`.
 
     Data: ground truth is read from ``data_sample['instances']`` (the raw
     dataset dicts in original image coordinates, packed as meta by
