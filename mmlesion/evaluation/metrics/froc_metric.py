@@ -86,11 +86,9 @@ class FROCMetric(BaseMetric):
     ``k - 1`` = type ``k``): for each type, only the detections labelled
     with it are matched, against the lesions of that type, FPs per image
     counted over those detections on all images. This is the per-class
-    FROC of a multi-class detector, ElixirNet's Table 4 measure (the
-    sensitivity of each lesion type at 3 FPs after multi-type fine-tuning,
-    where a lesion found with the wrong type is missed); the breakdown
-    above, which keeps every detection whatever its label, measures
-    detection of each type's lesions only and cannot see classification.
+    FROC of a multi-class detector, ElixirNet's Table 4 measure (a lesion
+    found with the wrong type is missed); the breakdown above keeps every
+    detection whatever its label and cannot see classification.
 
     Metric keys (with the default prefix ``froc``), ``r`` formatted with
     ``'{:g}'``:
