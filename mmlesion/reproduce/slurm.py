@@ -179,7 +179,7 @@ def _last_line(path: str) -> str:
     return ours[-1] if ours else (lines[-1] if lines else '')
 
 
-def job_status(work_dir: str, work_done=None) -> List[dict]:
+def job_status(work_dir: str) -> List[dict]:
     """State, node, elapsed time, log and (for a failure) the last line of
     every job submitted for this table.
 
