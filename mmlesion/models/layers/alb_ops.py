@@ -380,13 +380,8 @@ class MaxPool3x3(_Pool3x3):
 
 
 class DartsSepConv(nn.Module):
-    """DARTS' ``sep_conv_kxk`` (``darts_sep_conv_kxk`` here): two stacked
-    halves, each ReLU, depthwise kxk conv, pointwise conv, BN; the first
-    carries the stride (DARTS' ``SepConv``).
-
-    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
-    space"); ElixirNet's own ``sep_conv_kxk`` is a single half
-    (:class:`SepConv`).
+    """DARTS' ``sep_conv_kxk`` (``darts_sep_conv_kxk`` here, see the module
+    doc): two stacked :class:`SepConv` halves, the first with the stride.
 
     Args:
         channels (int): input and output channels.
@@ -412,13 +407,9 @@ class DartsSepConv(nn.Module):
 
 
 class DartsDilConv(SepConv):
-    """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here): ReLU, depthwise
-    kxk conv with dilation 2, pointwise conv, BN (DARTS' ``DilConv``;
-    padding ``2 * (k // 2)`` keeps the size at stride 1).
-
-    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
-    space"); ElixirNet's atrous operations are dense 3x3 convolutions with
-    dilation 3 / 5 (:class:`DilConv`).
+    """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here, see the module
+    doc): a :class:`SepConv` half with dilation 2 (padding ``2 * (k // 2)``
+    keeps the size at stride 1).
 
     Args:
         channels (int): input and output channels.
