@@ -104,6 +104,9 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/your_own_data.md',
      'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
     R_PLACEHOLDER,
+    ('README.md',
+     'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
+    R_PLACEHOLDER,
     ('data/README.md',
      'python tools/train.py configs/<algo>/<config>.py --cfg-options train_dataloader.dataset.data_root=/datasets/DeepLesion/ val_dataloader.dataset.data_root=/datasets/DeepLesion/ test_dataloader.dataset.data_root=/datasets/DeepLesion/'):
     R_PLACEHOLDER,
