@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Settings and constants of the synthetic DeepLesion dataset."""
+import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -18,6 +19,19 @@ META_FILE = 'demo_meta.json'
 BOX_PADDING = 5.
 
 GENERATOR_VERSION = 1
+
+
+def check_range(config: object, name: str, low: float,
+                high: float = math.inf, open_low: bool = False) -> None:
+    """Raise ValueError unless the field ``name`` of a settings dataclass
+    is ``(lo, hi)`` with ``low <= lo <= hi <= high`` (``low < lo`` with
+    ``open_low``)."""
+    lo, hi = getattr(config, name)
+    if not ((low < lo) if open_low else (low <= lo)) or not lo <= hi <= high:
+        bounds = f'{low:g} {"<" if open_low else "<="} lo <= hi' + (
+            f' <= {high:g}' if high < math.inf else '')
+        raise ValueError(f'{type(config).__name__}.{name} must be (lo, hi) '
+                         f'with {bounds}, got {getattr(config, name)}')
 
 # Per coarse type: where its centre may lie, which tissues may surround it,
 # its long-diameter distribution (log-normal, mm) and its attenuation.
@@ -161,10 +175,7 @@ class DemoDataConfig:
         if not 64 <= int(self.image_size) <= 1024:
             raise ValueError('DemoDataConfig.image_size must be in [64, 1024]'
                              f', got {self.image_size}')
-        lo, hi = self.spacing_range
-        if not 0 < lo <= hi:
-            raise ValueError('DemoDataConfig.spacing_range must be (lo, hi) '
-                             f'with 0 < lo <= hi, got {self.spacing_range}')
+        check_range(self, 'spacing_range', 0, open_low=True)
         if (len(self.slice_intervals) != len(self.slice_interval_probs)
                 or not self.slice_intervals
                 or min(self.slice_intervals) <= 0
@@ -175,10 +186,7 @@ class DemoDataConfig:
                              'the same length')
         if self.context_mm < 0:
             raise ValueError('DemoDataConfig.context_mm must be >= 0')
-        lo, hi = self.lesions_per_key
-        if not 1 <= lo <= hi <= 6:
-            raise ValueError('DemoDataConfig.lesions_per_key must satisfy '
-                             f'1 <= lo <= hi <= 6, got {self.lesions_per_key}')
+        check_range(self, 'lesions_per_key', 1, 6)
         for name in ('unannotated_prob', 'noisy_prob', 'nan_age_prob',
                      'followup_prob', 'followup_missing_prob',
                      'multi_study_prob'):
@@ -199,8 +207,4 @@ class DemoDataConfig:
         if self.size_source not in SIZE_SOURCES:
             raise ValueError('DemoDataConfig.size_source must be one of '
                              f'{SIZE_SOURCES}, got {self.size_source!r}')
-        lo, hi = self.noise_sigma_range
-        if not 0 <= lo <= hi:
-            raise ValueError('DemoDataConfig.noise_sigma_range must be '
-                             f'(lo, hi) with 0 <= lo <= hi, got '
-                             f'{self.noise_sigma_range}')
+        check_range(self, 'noise_sigma_range', 0)

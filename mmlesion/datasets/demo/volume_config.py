@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from .anatomy import Tissue, tissue_lut
+from .deeplesion_config import check_range
 
 
 #: Marker file: a folder holding it was written by this generator.
@@ -80,41 +81,17 @@ class DemoVolumeConfig:
                 raise ValueError(f'DemoVolumeConfig.{name} must be >= 0')
         if self.num_luna + self.num_kits + self.num_lits <= 0:
             raise ValueError('DemoVolumeConfig: no scan requested')
-        lo, hi = self.size_range
-        if not 32 <= lo <= hi <= 512:
-            raise ValueError('DemoVolumeConfig.size_range must satisfy '
-                             f'32 <= lo <= hi <= 512, got {self.size_range}')
-        lo, hi = self.spacing_range
-        if not 0 < lo <= hi:
-            raise ValueError('DemoVolumeConfig.spacing_range must be '
-                             f'0 < lo <= hi, got {self.spacing_range}')
+        check_range(self, 'size_range', 32, 512)
+        check_range(self, 'spacing_range', 0, open_low=True)
         if not self.slice_thicknesses or min(self.slice_thicknesses) <= 0:
             raise ValueError('DemoVolumeConfig.slice_thicknesses must be '
                              f'positive, got {self.slice_thicknesses}')
-        lo, hi = self.num_slices_range
-        if not 8 <= lo <= hi:
-            raise ValueError('DemoVolumeConfig.num_slices_range must satisfy'
-                             f' 8 <= lo <= hi, got {self.num_slices_range}')
-        lo, hi = self.nodules_per_scan
-        if not 0 <= lo <= hi <= 8:
-            raise ValueError('DemoVolumeConfig.nodules_per_scan must satisfy'
-                             f' 0 <= lo <= hi <= 8, got '
-                             f'{self.nodules_per_scan}')
-        lo, hi = self.nodule_diameter_range
-        if not 3. <= lo <= hi <= 40.:
-            raise ValueError('DemoVolumeConfig.nodule_diameter_range must '
-                             'satisfy 3 <= lo <= hi <= 40, got '
-                             f'{self.nodule_diameter_range}')
+        check_range(self, 'num_slices_range', 8)
+        check_range(self, 'nodules_per_scan', 0, 8)
+        check_range(self, 'nodule_diameter_range', 3., 40.)
         for name in ('val_fraction', 'part_solid_prob', 'small_nodule_prob',
                      'unannotated_prob'):
             if not 0. <= getattr(self, name) <= 1.:
                 raise ValueError(f'DemoVolumeConfig.{name} must be in [0, 1]')
-        lo, hi = self.nodule_hu_range
-        if not -1000 < lo <= hi <= 3071:
-            raise ValueError('DemoVolumeConfig.nodule_hu_range must satisfy'
-                             f' -1000 < lo <= hi <= 3071, got '
-                             f'{self.nodule_hu_range}')
-        lo, hi = self.noise_sigma_range
-        if not 0 <= lo <= hi:
-            raise ValueError('DemoVolumeConfig.noise_sigma_range must be '
-                             f'0 <= lo <= hi, got {self.noise_sigma_range}')
+        check_range(self, 'nodule_hu_range', -1000, 3071, open_low=True)
+        check_range(self, 'noise_sigma_range', 0)
