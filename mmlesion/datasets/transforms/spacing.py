@@ -11,9 +11,9 @@ import math
 from typing import Optional, Tuple
 
 import cv2
-import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmdet.datasets.transforms import Resize
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import autocast_box_type
 
@@ -89,35 +89,19 @@ class ResampleToSpacing(BaseTransform):
         sf_w, sf_h = results.get('scale_factor', (1.0, 1.0))
         new_w = max(1, int(round(w * spacing / sf_w / self.spacing)))
         new_h = max(1, int(round(h * spacing / sf_h / self.spacing)))
-        img, w_scale, h_scale = mmcv.imresize(
-            img, (new_w, new_h),
-            return_scale=True,
-            interpolation=self.interpolation)
-        results['img'] = img
-        results['img_shape'] = img.shape[:2]
-        results['scale'] = (new_w, new_h)
+        # mmdet's Resize to that size (image, boxes, masks, seg map,
+        # homography), then its factor composed with the one before
+        Resize(scale=(new_w, new_h), keep_ratio=False,
+               clip_object_border=self.clip_object_border,
+               interpolation=self.interpolation).transform(results)
+        w_scale, h_scale = results['scale_factor']
         results['scale_factor'] = (sf_w * w_scale, sf_h * h_scale)
         results['keep_ratio'] = True
-
-        if results.get('gt_bboxes', None) is not None:
-            results['gt_bboxes'].rescale_((w_scale, h_scale))
-            if self.clip_object_border:
-                results['gt_bboxes'].clip_(results['img_shape'])
         if results.get('gt_recists', None) is not None:
             recists = np.asarray(results['gt_recists'], np.float32).copy()
             recists[..., 0] *= w_scale
             recists[..., 1] *= h_scale
             results['gt_recists'] = recists
-        if results.get('gt_masks', None) is not None:
-            results['gt_masks'] = results['gt_masks'].resize(
-                results['img_shape'])
-        if results.get('gt_seg_map', None) is not None:
-            results['gt_seg_map'] = mmcv.imresize(
-                results['gt_seg_map'], (new_w, new_h),
-                interpolation='nearest')
-        _compose_homography(
-            results,
-            np.array([[w_scale, 0, 0], [0, h_scale, 0], [0, 0, 1]]))
         return results
 
     def __repr__(self) -> str:
