@@ -105,8 +105,9 @@ class DemoDataConfig:
             the body regions where these types occur. None: all eight.
         followup_prob (float): probability that a patient's second study
             is a longitudinal follow-up of the first (same body position,
-            the same lesions grown or shrunk by a factor in [0.8, 1.25],
-            its own acquisition settings) instead of an independent scan.
+            the same lesions moved by a few mm, grown or shrunk by a factor
+            in [0.6, 1.6] and in another contrast phase, its own
+            acquisition settings) instead of an independent scan.
             This is what LENS's intra-patient lesion matching (Sec. V-B of
             the LENS paper) needs. 0 (the default) draws no extra random
             number: the files are those of a set made without follow-ups.
