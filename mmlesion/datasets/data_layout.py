@@ -21,9 +21,9 @@ tools/dataset_converters/luna16.py data/LUNA16 ...```. When a derived
 file is missing, the release it is made from is checked first, so the
 line names the first missing step.
 
-:func:`describe_data` says in a few words what a dataloader reads (the
-split and its annotation file): ``tools/test.py``'s first line and the FROC
-curve's title (:func:`name_evaluated_data`).
+:func:`name_evaluated_data` says in a few words what a dataloader reads
+(the split and its annotation file): ``tools/test.py``'s first line and the
+FROC curve's title.
 
 A release replica (``REPLICA.txt``, synthetic data written by
 ``tools/misc/generate_release_replica.py``) is not an error: rehearsing on
@@ -133,8 +133,7 @@ _README = {
 
 
 def readme_section(path: str) -> str:
-    """Where the data ``path`` belongs to comes from: its data/README.md
-    section (``data/README.md#deeplesion-real-data``, ...)."""
+    """The data/README.md section that says where ``path`` comes from."""
     p = _norm(path)
     if '/demo_deeplesion' in f'/{p}':
         return _README['demo']
@@ -387,12 +386,15 @@ def warn_data_layout(cfg: Any, loaders: Sequence[str] = (
         print(f'warning: {line}', file=sys.stderr)
 
 
-def describe_data(cfg: Any, loader: str = 'test_dataloader') -> str:
-    """What a dataloader of the config reads, in a few words.
+def name_evaluated_data(cfg: Any, loader: str = 'test_dataloader',
+                        evaluator: str = 'test_evaluator') -> str:
+    """What a dataloader of the config reads, in a few words, also given to
+    its evaluator's ``FROCMetric`` (``split``: the curve's title).
 
     Args:
-        cfg: an mmengine ``Config`` (or a dict with the dataloaders).
-        loader (str): e.g. ``'test_dataloader'``.
+        cfg: an mmengine ``Config``; its evaluator is changed in place.
+        loader (str): the dataloader evaluated.
+        evaluator (str): its evaluator's key.
 
     Returns:
         str: e.g. ``test split: data/demo_deeplesion/DL_info.csv`` (the
@@ -405,23 +407,7 @@ def describe_data(cfg: Any, loader: str = 'test_dataloader') -> str:
         where = _join(ds.get('data_root'), ds.get('ann_file')) or \
             ds.get('data_root') or _type_name(ds)
         parts.append(where if split is None else f'{split} split: {where}')
-    return ' + '.join(dict.fromkeys(parts)) or f'no dataset in {loader}'
-
-
-def name_evaluated_data(cfg: Any, loader: str = 'test_dataloader',
-                        evaluator: str = 'test_evaluator') -> str:
-    """:func:`describe_data`, also given to the evaluator's ``FROCMetric``
-    (its ``split``: the curve's title).
-
-    Args:
-        cfg: an mmengine ``Config``; its evaluator is changed in place.
-        loader (str): the dataloader evaluated.
-        evaluator (str): its evaluator's key.
-
-    Returns:
-        str: the description.
-    """
-    text = describe_data(cfg, loader)
+    text = ' + '.join(dict.fromkeys(parts)) or f'no dataset in {loader}'
     metrics = cfg.get(evaluator)
     for metric in metrics if isinstance(metrics, list) else [metrics]:
         if isinstance(metric, dict) and metric.get('type') == 'FROCMetric':

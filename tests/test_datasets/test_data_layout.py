@@ -235,7 +235,7 @@ def test_train_tool_stops_with_one_line(in_tmp):
         'error: data/DeepLesion/ not found: download the DeepLesion')
 
 
-def test_describe_data_names_the_split_and_its_file():
+def test_name_evaluated_data_names_the_split_and_its_file():
     """What tools/test.py says first and the FROC curve's title."""
     from mmengine.config import Config
 
