@@ -57,20 +57,14 @@ for a stand-in giving few boxes and one giving ``--low-boxes`` more
 low-score boxes per slice (:mod:`~projects.benchmarks.
 infer_scans_operating_point`).
 
-Printed: median (min-max) seconds per batch and per scan of each schedule,
-its CPU seconds (this process and the finishing processes) and the cores
-they kept busy, and its speed against one step after another and against
-``threads`` (medians of the rounds' ratios);
-the detector's own seconds per scan (``model_seconds_per_scan``: the time
-spent in its ``test_step``, one step after another) and each schedule's
-seconds per scan against it; the parts of a scan one step after another
-(wall and CPU seconds: read, resample, detect with the model's share,
-stack, RECIST, key-slice pictures, overview, report, DICOM, the other
-files); whether every schedule wrote the same findings (RECIST included)
-and pictures of the same pixels as one step after another (for the
-schedules drawing with matplotlib, the share of the pixels that agree);
-the machine's load; each change's CPU seconds, old and new, and whether
-both wrote the same findings and pictures.
+Printed: per schedule the median (min-max) seconds per batch and per
+scan, CPU seconds and cores kept busy, and its speed against one step
+after another, ``threads`` and the detector's own time
+(``model_seconds_per_scan``); the parts of a scan (wall and CPU seconds:
+read, resample, detect, stack, RECIST, pictures, report, DICOM, other
+files); whether every schedule wrote the same findings and pictures (for
+matplotlib's, the share of agreeing pixels); the machine's load; each
+change's CPU seconds, old and new, and whether both wrote the same files.
 """
 # projects/ is not installed (as in mmdet): its scripts run from a clone.
 import sys as _sys  # noqa: E402
