@@ -23,33 +23,31 @@ detector at 200 slices/s, what a GPU looks like to the CPU). Each of
 (read, resample, detect, stack, RECIST, pictures, report; every file
 written) one step after another, overlapped as the tool does
 (``overlapped``) and with each schedule of ``--schedules`` (by default
-``threads``: the schedule before 2026-11-25, the RECIST measurements in the
-model's loop and the files written in a thread; and ``matplotlib``:
-``overlapped`` with the pictures drawn by matplotlib, one figure for a
-scan's key slices, as before :class:`~mmlesion.visualization.
-key_slice_raster.KeySliceRaster`; ``old_code`` is ``overlapped`` with the
-finishing's code before 2026-11-26: :func:`~projects.benchmarks.
-infer_scans_changes.old_code`; as before 2026-11-26's evening,
-``huge_pages`` is ``overlapped`` with numpy's huge-page advice,
+``threads``: the RECIST measurements in the model's loop and the files
+written in a thread; and ``matplotlib``: ``overlapped`` with the pictures
+drawn by matplotlib, one figure for a scan's key slices, as before
+:class:`~mmlesion.visualization. key_slice_raster.KeySliceRaster`;
+``old_code`` is ``overlapped`` with the finishing's earlier code:
+:func:`~projects.benchmarks. infer_scans_changes.old_code`; ``huge_pages``
+is ``overlapped`` with numpy's huge-page advice,
 ``RunSettings.huge_pages=True`` (:mod:`mmlesion.utils.huge_pages`),
 ``not_niced`` with the finishing processes at the batch's priority,
 ``Finishing(niceness=0)``, ``png_in_turn`` with the key slices' PNGs written
 as they are drawn, not by threads, and ``before_evening`` with all three
-undone and the overview drawn by matplotlib, the code of that afternoon;
-``overview_matplotlib`` is ``overlapped`` with the overview drawn by
-matplotlib, as before :class:`~mmlesion.visualization.
-overview_raster.OverviewRaster`, ``pillow_png`` with the pictures' PNGs
-encoded by Pillow, as before :data:`~mmlesion.visualization.
-pixel_drawing.PNG_ENCODER`, ``stack_in_loop`` with each scan's boxes stacked
-in the model's loop, ``Finishing(stack_with_detection=True)``, and
-``read_ahead_1`` with only the next scan read ahead,
-``Finishing(read_ahead=1)``), in turn, each round starting one schedule
-later than the one before. Then (``--change-rounds``) one scan's files are
-written with each change of the finishing undone and done, in turn
-(:func:`~projects.benchmarks.infer_scans_changes. time_changes`: the key
-slices and the overview drawn by matplotlib or as pixels, PNGs at zlib level
-6 or 1, records copied by ``asdict`` or not, PNGs encoded by Pillow or
-OpenCV).
+undone and the overview drawn by matplotlib; ``overview_matplotlib`` is
+``overlapped`` with the overview drawn by matplotlib, as before
+:class:`~mmlesion.visualization. overview_raster.OverviewRaster`,
+``pillow_png`` with the pictures' PNGs encoded by Pillow, as before
+:data:`~mmlesion.visualization. pixel_drawing.PNG_ENCODER`,
+``stack_in_loop`` with each scan's boxes stacked in the model's loop,
+``Finishing(stack_with_detection=True)``, and ``read_ahead_1`` with only the
+next scan read ahead, ``Finishing(read_ahead=1)``), in turn, each round
+starting one schedule later than the one before. Then (``--change-rounds``)
+one scan's files are written with each change of the finishing undone and
+done, in turn (:func:`~projects.benchmarks.infer_scans_changes.
+time_changes`: the key slices and the overview drawn by matplotlib or as
+pixels, PNGs at zlib level 6 or 1, records copied by ``asdict`` or not, PNGs
+encoded by Pillow or OpenCV).
 
 With ``--operating-point THR`` the run compares instead every finding
 measured and written against the findings kept at a validated threshold,
