@@ -58,7 +58,8 @@ USER_OMP = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS',
                                            'OMP_WAIT_POLICY')}
 
 from mmlesion_cli import tool_parser  # noqa: E402
-from mmlesion_cli.threads import AUTO_ENV, CHOSEN_ENV  # noqa: E402
+from mmlesion_cli.threads import (AUTO_ENV, CHOSEN_ENV,  # noqa: E402
+                                  busy_cores)
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ('today', 'auto')
@@ -125,28 +126,6 @@ def _mean_min_max(values: list) -> tuple:
     return statistics.fmean(values), min(values), max(values)
 
 
-def read_running(stat_path: str = '/proc/stat') -> int:
-    """Runnable tasks now besides the reader, from ``procs_running``.
-
-    The reading thread is itself running when it reads, so it is not
-    counted. 0 where the file is unavailable.
-
-    Args:
-        stat_path (str): the kernel's statistics file.
-
-    Returns:
-        int: the number of runnable tasks.
-    """
-    try:
-        with open(stat_path) as f:
-            for line in f:
-                if line.startswith('procs_running'):
-                    return max(int(line.split()[1]) - 1, 0)
-    except OSError:
-        return 0
-    return 0
-
-
 class LoadSampler:
     """Samples the load in a background thread until stopped.
 
@@ -166,7 +145,7 @@ class LoadSampler:
             self.samples.append(
                 LoadSample(
                     seconds=time.monotonic() - self._start,
-                    running=read_running(),
+                    running=busy_cores(looks=1),
                     loadavg1=os.getloadavg()[0]))
             if self._stop.wait(self.interval):
                 return

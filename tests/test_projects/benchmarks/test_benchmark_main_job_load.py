@@ -20,13 +20,13 @@ def tool():
     return module
 
 
-def test_read_running_does_not_count_the_reader(tool, tmp_path):
+def test_load_samples_do_not_count_the_reader(tool, tmp_path):
     stat = tmp_path / 'stat'
     stat.write_text('cpu  1 2 3\nprocs_running 3\nprocs_blocked 0\n')
-    assert tool.read_running(str(stat)) == 2
+    assert tool.busy_cores(looks=1, stat_path=str(stat)) == 2
     stat.write_text('procs_running 1\n')
-    assert tool.read_running(str(stat)) == 0
-    assert tool.read_running(str(tmp_path / 'missing')) == 0
+    assert tool.busy_cores(looks=1, stat_path=str(stat)) == 0
+    assert tool.busy_cores(looks=1, stat_path=str(tmp_path / 'no')) == 0
 
 
 def test_busy_processes_raise_the_sampled_load(tool):
