@@ -131,13 +131,10 @@ class ClipBlackBorder(BaseTransform):
     ``crop_offset = (dx, dy)`` **in pixels of the original image** (the crop
     corner divided by the ``scale_factor`` at that point, added to any
     earlier ``crop_offset``), and ``homography_matrix`` gets the
-    translation. mmdet's detectors map predictions to the original image by
-    dividing by ``scale_factor`` only; they do not know about crops. Hence
-    this transform is meant for **training pipelines**. In a test pipeline,
-    original coordinates = mmdet's rescaled prediction + ``crop_offset``
-    (add ``'crop_offset'`` to ``PackDetInputs``' ``meta_keys`` and shift the
-    predictions before evaluation), valid as long as ``scale_factor`` covers
-    every rescaling (see :class:`ResampleToSpacing`).
+    translation. mmdet's detectors divide by ``scale_factor`` only; in a
+    test pipeline (``'crop_offset'`` in ``PackDetInputs``' ``meta_keys``)
+    :func:`~mmlesion.models.detectors.uncropped.to_uncropped` adds the
+    offset back, as the LENS detectors and ``UncroppedFasterRCNN`` do.
 
     Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_recists``,
     ``gt_masks``, ``gt_seg_map``. Added keys: ``crop_offset``,
