@@ -143,7 +143,9 @@ def read_export_facts(dl_info: str) -> ExportFacts:
     """The training boxes (mm), training key slices, the slab half-extent
     held around key slices (the median over rows of the slices written on
     the nearer side, less the one kept for interpolation) and whether there
-    is a val split, from the 2D export's ``DL_info.csv``."""
+    is a val split, from the 2D export's ``DL_info.csv``. Boxes without
+    width or height (a lesion's one-pixel tip on another's key slice) have
+    no shape to fit anchors to and are left out."""
     from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     rows = parse_dl_info(dl_info, duplicate_rows='drop')
     train = [r for r in rows if r.split == 1]
@@ -151,6 +153,7 @@ def read_export_facts(dl_info: str) -> ExportFacts:
         raise ValueError(f'{dl_info}: no training row (Train_Val_Test 1)')
     wh = np.asarray([((r.bbox[2] - r.bbox[0]) * r.spacing[0],
                       (r.bbox[3] - r.bbox[1]) * r.spacing[1]) for r in train])
+    wh = wh[(wh > 0).all(1)]
     context = np.median([
         (min(r.key_slice_index - r.slice_range[0],
              r.slice_range[1] - r.key_slice_index) - 1) * r.spacing[2]

@@ -6,13 +6,15 @@ from mmengine.config import Config
 
 from mmlesion.anchors.cube_anchor_coverage import optimise_cube_sizes
 from mmlesion.anchors.dataset_plan import (BASES, PlanSettings,
-                                           estimate_memory_gib, plan_dataset)
+                                           estimate_memory_gib, plan_dataset,
+                                           read_export_facts)
 from mmlesion.anchors.plan_config import (PlanConfigSettings,
                                           format_plan_config)
 from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                    Distribution,
                                                    SplitFingerprint)
 from mmlesion.testing import repo_root
+from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 
 
 def _split(scans, thick, inplane, diam, shape=(200, 512, 512)):
@@ -142,3 +144,16 @@ def test_2d_config_with_a_val_split(tmp_path):
         'anchor_generator')
     assert cfg.train_cfg.max_epochs == plan.value('max_epochs')
     assert cfg.optim_wrapper.optimizer.lr == plan.value('lr')
+
+
+def test_export_boxes_without_width_are_left_out(tmp_path):
+    """A lesion's one-pixel tip on another lesion's key slice (x1 == x2)
+    has no shape for the anchor search (which refuses it)."""
+    rows = [lesion_row(1, 10, (50, 50), 20, 10, split=1),
+            lesion_row(1, 10, (80, 80), 0, 0, split=1)]
+    rows[1]['Bounding_boxes'] = '81, 81, 81, 83'
+    facts = read_export_facts(write_dl_info_csv(str(tmp_path / 'd.csv'),
+                                                rows))
+    # 20 x 10 px RECIST + 5 px each side at 0.8 mm
+    assert facts.boxes_2d.tolist() == [[24., 16.]]
+    assert facts.train_images == 1

@@ -70,6 +70,8 @@ class DeepLesionDataset(BaseDetDataset):
       and ``ignore_flag=1`` (mmdet's ``PackDetInputs`` moves them to
       ``ignored_instances``, so no loss sees the -1 label), ``'drop'``
       removes them, ``'error'`` raises a ValueError naming the row.
+    - A box of no width or height (a converter's one-pixel cross-section
+      of a lesion's tip: no regression target) gets ``ignore_flag=1``.
 
     Args:
         ann_file (str): the DL_info.csv, relative to ``data_root`` unless
@@ -325,7 +327,8 @@ class DeepLesionDataset(BaseDetDataset):
             if self.drop_noisy and rec.noisy:
                 continue
             self._check_inside(ann_file, rec, height, width)
-            label, ignore = 0, 0
+            label, ignore = 0, int(rec.bbox[2] <= rec.bbox[0]
+                                   or rec.bbox[3] <= rec.bbox[1])
             if self.label_mode == 'coarse_type':
                 if rec.lesion_type == -1:
                     if self.unknown_type == 'drop':

@@ -238,6 +238,18 @@ def test_coarse_type_labels_and_unknown(tmp_path):
         == {0}
 
 
+def test_box_without_width_is_ignored(tmp_path):
+    """A converter's one-pixel cross-section (x1 == x2) has no regression
+    target (log of 0: a NaN loss): kept, ignored."""
+    tip = _row('000001_01_01_010.png', box=(30, 30, 30, 32))
+    tip[5], tip[7] = '30, 30, 30, 32, 30, 30, 30, 32', '0, 2'
+    root = _write_dataset(tmp_path / 'dl',
+                          [_row('000001_01_01_010.png'), tip])
+    ins = _build(root).get_data_info(0)['instances']
+    assert [i['ignore_flag'] for i in ins] == [0, 1]
+    assert ins[1]['bbox'] == [29., 29., 29., 31.]
+
+
 def test_min_size_filter(tmp_path):
     rows = [_row('000001_01_01_010.png')]
     root = _write_dataset(tmp_path / 'dl', rows)
