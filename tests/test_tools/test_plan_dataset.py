@@ -1,10 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Your own data end to end on a KiTS19-like replica (scans + label maps):
-convert (patients split), plan (``tools/plan_dataset.py``), train one tiny
-epoch, test on the held-out patients (FROC), detect on a new scan with the
-planned spacing and window taken from the model (no flags). The planned
-config is shrunk only by ``--cfg-options``, as the other end-to-end tests."""
+"""Your own data end to end: convert (patients split), plan
+(``tools/plan_dataset.py``), train one tiny epoch, test on the held-out
+patients (FROC), detect on a new scan with the planned spacing and window
+taken from the model (no flags); on a KiTS19-like replica (scans + label
+maps), a LUNA16-like one (scans + a box CSV in world mm, through the general
+converter) and the real CT volumes with masks made here. The planned config
+is shrunk only by ``--cfg-options``, as the other end-to-end tests."""
 import json
+import math
+import re
+import shutil
 import subprocess
 import sys
 
@@ -17,7 +22,7 @@ from tests.helpers.tool_modules import load_tool
 # `python tools/...` runs fork a process that imported mmdet once
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
-#: ResNet-18, no loader workers, few proposals: seconds on a CPU.
+#: ResNet-18, no loader workers, few proposals, one batch: seconds on a CPU.
 _MODEL = ['model.backbone.depth=18', 'model.backbone.init_cfg=None',
           'model.neck.in_channels=[64,128,256,512]',
           'model.test_cfg.rpn.nms_pre=100',
@@ -26,7 +31,7 @@ _MODEL = ['model.backbone.depth=18', 'model.backbone.init_cfg=None',
 _LOADERS = [f'{s}_dataloader.{k}' for s in ('train', 'test')
             for k in ('num_workers=0', 'persistent_workers=False')]
 _TRAIN = ['train_cfg.max_epochs=1', 'train_dataloader.batch_size=2',
-          'train_dataloader.dataset.indices=4']
+          'train_dataloader.dataset.indices=2']
 
 
 def _run(*args) -> str:
@@ -35,6 +40,56 @@ def _run(*args) -> str:
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-6000:]
     return proc.stdout
+
+
+def _train_and_test(config, work):
+    """Train ``config`` one tiny epoch, test it on the held-out split.
+
+    Returns:
+        tuple: the checkpoint and the test's output (the training's losses
+        and the metrics file's FROC sensitivities asserted finite).
+    """
+    out = _run('tools/train.py', config, '--work-dir', work,
+               '--cfg-options', *_MODEL, *_LOADERS, *_TRAIN)
+    assert 'loss:' in out and not re.search(r'loss\w*: nan', out)
+    ckpt, metrics = work / 'epoch_1.pth', work / 'metrics.json'
+    out = _run('tools/test.py', config, ckpt, '--work-dir', work,
+               '--metrics-out', metrics, '--cfg-options', *_MODEL, *_LOADERS)
+    metrics = json.loads(metrics.read_text())
+    # the overall FROC (a lesion type or size absent from the split is NaN)
+    overall = [v for k, v in metrics.items()
+               if k.startswith('froc/sens@') and '_' not in k]
+    assert len(overall) == 7 and all(map(math.isfinite, overall))
+    return ckpt, out
+
+
+def _detect(config, ckpt, scan, out_dir):
+    """``infer_volume`` on ``scan`` without spacing or window flags: the
+    findings file is written with the model's spacing and window."""
+    _run('tools/infer_volume.py', config, ckpt, scan, '--out-dir', out_dir,
+         '--batch-size', 8, '--cfg-options', *_MODEL)
+    settings = json.loads((out_dir / 'findings.json').read_text())['settings']
+    cfg = Config.fromfile(str(config))
+    assert settings['window'] == list(cfg.hu_window)
+    assert settings['pixel_spacing'] == cfg.pixel_spacing
+    assert settings['interval_mm'] == cfg.slice_interval_mm
+    assert settings['sources'] == dict(interval_mm='checkpoint',
+                                       pixel_spacing='checkpoint')
+
+
+def _plan(ann, export, config):
+    """Plan a config for ``ann`` and its 2D export; the planner's output."""
+    proc = _run('tools/plan_dataset.py', ann, '--export-2d', export,
+                '--gpu-mem-gb', 16, '--out', config)
+    assert (ann.parent / (ann.stem + '.fingerprint.json')).is_file()
+    return proc
+
+
+def _test_rows(export):
+    """The number of key slices of the 2D export's test split."""
+    return len({r.split(',')[0] for r in
+                (export / 'DL_info.csv').read_text().splitlines()[1:]
+                if r.endswith(',3')})
 
 
 @pytest.fixture(scope='module')
@@ -78,27 +133,97 @@ def test_convert_plan_train_test_detect(converted, tmp_path, capsys):
         [str(a) for a in [ann, *plan, '--overwrite']]) == 0
     assert '(of this annotation file, reused)' in capsys.readouterr().out
 
-    work = tmp_path / 'work'
-    _run('tools/train.py', config, '--work-dir', work, '--cfg-options',
-         *_MODEL, *_LOADERS, *_TRAIN)
-    ckpt = work / 'epoch_1.pth'
-    out = _run('tools/test.py', config, ckpt, '--work-dir', work,
-               '--cfg-options', *_MODEL, *_LOADERS)
+    ckpt, out = _train_and_test(config, tmp_path / 'work')
     # the held-out patient's key slices only: case_00000's tumour slices
-    rows = [r for r in (export / 'DL_info.csv').read_text().splitlines()[1:]
-            if r.endswith(',3')]
-    assert f'images: {len(rows)} ' in out and 'froc/sens@4' in out
+    assert f'images: {_test_rows(export)} ' in out
 
     scan = data / 'data' / 'case_00210' / 'imaging.nii.gz'  # unlabelled
-    _run('tools/infer_volume.py', config, ckpt, scan, '--out-dir',
-         tmp_path / 'found', '--batch-size', 8, '--cfg-options', *_MODEL)
-    settings = json.loads(
-        (tmp_path / 'found' / 'findings.json').read_text())['settings']
-    assert settings['window'] == window
-    assert settings['pixel_spacing'] == cfg.pixel_spacing
-    assert settings['interval_mm'] == cfg.slice_interval_mm
-    assert settings['sources'] == dict(interval_mm='checkpoint',
-                                       pixel_spacing='checkpoint')
+    _detect(config, ckpt, scan, tmp_path / 'found')
+
+
+def test_luna16_like_box_csv_through_the_general_converter(tmp_path):
+    """A folder of scans and a box CSV in world mm (LUNA16's replica, its
+    scans gathered into one folder as a user's would be), converted by the
+    general converter (``--boxes``, no preset), planned, trained one tiny
+    epoch and tested on the held-out scan."""
+    luna = tmp_path / 'luna16'
+    assert load_tool('misc/generate_release_replica.py').main(
+        ['luna16', '--out', str(luna), '--size', 'small', '--quiet']) == 0
+    data = tmp_path / 'mine'
+    (data / 'scans').mkdir(parents=True)
+    for f in luna.glob('subset*/*'):
+        shutil.copy(f, data / 'scans')
+    ann, export = data / 'volumes.json', tmp_path / 'mine_2d'
+    _run('tools/dataset_converters/convert_dataset.py', data / 'scans',
+         '--boxes', luna / 'annotations.csv', '--out', ann, '--export-2d',
+         export, '--val-fraction', 0, '--test-fraction', 0.34,
+         '--num-slices', 3, '--negatives-per-key', 0)
+    written = json.loads(ann.read_text())
+    assert written['metainfo']['dataset'] == 'custom'  # no preset
+    volumes = written['volumes']
+    assert [v['split'] for v in volumes].count(3) == 1
+    assert sum(len(v['annotations']) for v in volumes) == 6
+    config = tmp_path / 'planned.py'
+    assert "detector = '2.5d'" in _plan(ann, export, config)
+    _, out = _train_and_test(config, tmp_path / 'work')
+    assert f'images: {_test_rows(export)} ' in out
+
+
+def _bone_mask(image, keep=3):
+    """A made mask on ``image``'s grid: the ``keep`` largest connected
+    pieces above 300 HU (the real scans have no lesion labels)."""
+    import numpy as np
+    import SimpleITK as sitk
+    from scipy import ndimage
+    pieces, _ = ndimage.label(sitk.GetArrayFromImage(image) > 300,
+                              np.ones((3, 3, 3)))
+    sizes = np.bincount(pieces.ravel())[1:]
+    largest = np.argsort(sizes)[::-1][:keep] + 1
+    mask = sitk.GetImageFromArray(np.isin(pieces, largest).astype(np.uint8))
+    mask.CopyInformation(image)
+    return mask
+
+
+def test_real_ct_with_made_masks(tmp_path):
+    """The real CT volumes (TotalSegmentator's example: a NIfTI scan and a
+    DICOM series of another patient) with made masks (the largest bone
+    pieces), converted with the user's split file (the DICOM patient held
+    out), planned, trained one tiny epoch, tested, and run by
+    ``infer_volume`` on the held-out DICOM series without spacing or
+    window flags. The plan is used as it is: 2.5D (two scans), whole slices
+    of at most 256 px at its 1.99 mm (the median of 3 and 0.98 mm)."""
+    import SimpleITK as sitk
+
+    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.testing import shared_data_root
+    root = shared_data_root()
+    src = None if root is None else root / 'ct_volumes' / 'totalsegmentator'
+    if src is None or not src.is_dir():
+        pytest.skip('real CT not available ($MMLESION_SHARED_DATA/'
+                    'ct_volumes/totalsegmentator; set MMLESION_SHARED_DATA)')
+    data = tmp_path / 'real'
+    scans, masks = data / 'scans', data / 'masks'
+    masks.mkdir(parents=True)
+    shutil.copytree(src / 'example_ct_dicom', scans / 'b')
+    shutil.copy(src / 'example_ct.nii.gz', scans / 'a.nii.gz')
+    sitk.WriteImage(_bone_mask(sitk.ReadImage(str(scans / 'a.nii.gz'))),
+                    str(masks / 'a.nii.gz'))
+    sitk.WriteImage(_bone_mask(load_ct_volume(scans / 'b').to_sitk()),
+                    str(masks / 'b.nii.gz'))
+    split = data / 'split.csv'
+    split.write_text('volume_id,split,patient_id\na,train,A\nb,test,B\n')
+    ann, export = data / 'volumes.json', tmp_path / 'real_2d'
+    _run('tools/dataset_converters/convert_dataset.py', scans, masks,
+         '--out', ann, '--export-2d', export, '--split-file', split,
+         '--num-slices', 3, '--negatives-per-key', 0)
+    volumes = json.loads(ann.read_text())['volumes']
+    assert [(v['id'], v['split'], len(v['annotations'])) for v in volumes
+            ] == [('a', 1, 3), ('b', 3, 3)]
+    config = tmp_path / 'planned.py'
+    _plan(ann, export, config)
+    ckpt, out = _train_and_test(config, tmp_path / 'work')
+    assert f'images: {_test_rows(export)} ' in out
+    _detect(config, ckpt, scans / 'b', tmp_path / 'found')
 
 
 #: The 3D-AG model at the demo config's size, a 32 x 48 x 48 crop.
