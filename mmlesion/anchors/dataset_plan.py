@@ -143,9 +143,8 @@ def read_export_facts(dl_info: str) -> ExportFacts:
     """The training boxes (mm), training key slices, the slab half-extent
     held around key slices (the median over rows of the slices written on
     the nearer side, less the one kept for interpolation) and whether there
-    is a val split, from the 2D export's ``DL_info.csv``. Boxes without
-    width or height (a lesion's one-pixel tip on another's key slice) have
-    no shape to fit anchors to and are left out."""
+    is a val split, from the 2D export's ``DL_info.csv`` (boxes of no width
+    or height, a lesion's one-pixel tip, left out: no shape for anchors)."""
     from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
     rows = parse_dl_info(dl_info, duplicate_rows='drop')
     train = [r for r in rows if r.split == 1]
