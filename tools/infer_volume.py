@@ -141,9 +141,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         'finding above --score-thr (saying so)')
     parser.add_argument(
         '--score-thr', type=float, default=None,
-        help='2D boxes below it are not stacked (default: 0.05); given, it '
-        'replaces the operating point: every finding above it is kept '
-        '(default: the operating point)')
+        help='not given: 2D boxes below 0.05 are not stacked and the '
+        'findings of the operating point are kept; given: 2D boxes below it '
+        'are not stacked and every finding above it is kept')
     parser.add_argument('--iou-thr', type=float, default=.5,
                         help='stacking: IoU > thr on consecutive slices')
     parser.add_argument('--max-gap', type=int, default=0,

@@ -318,6 +318,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from mmlesion.reproduce.slurm import job_status, status_table
         print(status_table(job_status(ctx.work_dir)))
         return 0
+    if args.executor == 'slurm' and not args.compare and not args.partition:
+        print('error: --executor slurm needs --partition', file=sys.stderr)
+        return 2
     if not args.compare:  # every input there before the first stage
         from mmlesion.reproduce.dry_run import missing_input_lines
         from mmlesion.reproduce.plan import repo_root
@@ -329,10 +332,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(ctx.work_dir, exist_ok=True)
     failed = {}
     if args.executor == 'slurm' and not args.compare:
-        if not args.partition:
-            print('error: --executor slurm needs --partition',
-                  file=sys.stderr)
-            return 2
         from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
                                                    submit_rows,
                                                    wait_for_jobs)
