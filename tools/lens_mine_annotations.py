@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--matcher', choices=['appearance', 'location', 'combined'],
         default='appearance',
         help='what intra-patient matching compares: the RoI embedding '
-        '(default), the normalised lesion location, or embedding, location '
+        '(appearance), the normalised lesion location, or embedding, location '
         "and size together (mmlesion.mining.Matcher). 'calibrate' calibrates "
         'the embedding only: give the others a number with --dist-thr '
         '(their same-lesion pairs on real data would be defined by the '

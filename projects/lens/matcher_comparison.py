@@ -119,11 +119,12 @@ def paired(results: List[dict], a: str, b: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('config')
-    p.add_argument('checkpoint')
+    p.add_argument('config', help='a LENS config (the demo two-set one)')
+    p.add_argument('checkpoint', help='its trained checkpoint')
     p.add_argument('--sets', nargs='+', required=True,
                    help='demo_deeplesion folders (with demo_meta.json)')
-    p.add_argument('--max-offset', type=int, default=2)
+    p.add_argument('--max-offset', type=int, default=2,
+                   help='only slices at most this many from a key slice')
     p.add_argument('--out', required=True, help='JSON written atomically')
     args = p.parse_args(argv)
     from mmlesion.apis import load_lens_and_train_set

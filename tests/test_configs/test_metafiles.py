@@ -246,8 +246,9 @@ ARCHITECTURE = {
 #: one needs a name there first)
 KNOWN_COMPONENTS = {
     'type': {
-        'FasterRCNN', 'RetinaNet', 'ImprovedRetinaNet', 'LENS', 'LENSFPR',
-        'AggregatedFasterRCNN3D', 'LENSOneStage', 'LENSSeparateModels'
+        'FasterRCNN', 'UncroppedFasterRCNN', 'RetinaNet', 'ImprovedRetinaNet',
+        'LENS', 'LENSFPR', 'AggregatedFasterRCNN3D', 'LENSOneStage',
+        'LENSSeparateModels'
     },
     'backbone': {
         'ResNet', 'ResNetWithStem', 'SliceGroupResNet', 'LesionVGG',
