@@ -281,4 +281,4 @@ def test_help_says_the_demo_weights_are_not_for_real_ct(capsys):
         _tool().main(['--help'])
     text = ' '.join(capsys.readouterr().out.split())
     assert 'ships none for real CT' in text
-    assert 'not stacked (default: 0.05)' in text
+    assert '2D boxes below 0.05 are not stacked' in text
