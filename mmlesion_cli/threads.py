@@ -6,19 +6,23 @@ while they wait for work) is the fastest on a quiet machine and collapses on
 a busy one: a thread that waits spins on a core another process needs, and
 a thread that is descheduled holds up the others at every operation (the
 README's main job ran 13x its quiet time beside a load of 4-5 on 2 cores).
-When a tool starts, before torch is imported, :func:`choose_threads`:
+When a tool starts, before torch is imported, :func:`choose_threads`
+counts the cores that other processes keep busy now (the fewest runnable
+tasks in a few looks at ``/proc/stat``, a 0.1 s look). A quiet machine (as
+many free cores as torch's default threads) keeps torch's threading, the
+fastest there (a passive wait cost the main job's iterations about a third
+more time on a quiet 2-core machine). When fewer cores are free it
 
 * sets ``OMP_WAIT_POLICY=PASSIVE``: a waiting thread sleeps instead of
   spinning (the numbers a run computes do not change);
-* counts the cores that other processes keep busy now (the fewest runnable
-  tasks in a few looks at ``/proc/stat``, a 0.1 s look) and, when fewer
-  cores than torch's default are free, sets ``OMP_NUM_THREADS`` to the free
-  ones (at least 1). A quiet machine keeps torch's default.
+* sets ``OMP_NUM_THREADS`` to the free cores (at least 1).
 
 A user's own ``OMP_NUM_THREADS`` or ``OMP_WAIT_POLICY`` always wins, and
-``MMLESION_AUTO_THREADS=0`` leaves both to torch. The count chosen is marked
-in ``MMLESION_CHOSEN_THREADS``, so a tool started by another (a stage of
-``reproduce``) chooses again instead of taking it for the user's. Once torch
+``MMLESION_AUTO_THREADS=0`` leaves both to torch. What it chose is marked in
+``MMLESION_CHOSEN_THREADS`` / ``MMLESION_CHOSEN_WAIT_POLICY``, so a tool
+started by another (a stage of ``reproduce``) chooses again instead of
+taking it for the user's. The choice is made once, at the start: a machine
+that becomes busy later keeps the quiet choice. Once torch
 is imported, the variables no longer act: the choice is then left alone.
 Another thread count gives other (equally valid) numbers for the same seed;
 run records name the count used (:func:`thread_record`).
@@ -33,6 +37,8 @@ from typing import Callable, Mapping, MutableMapping, Optional
 AUTO_ENV = 'MMLESION_AUTO_THREADS'
 #: the ``OMP_NUM_THREADS`` this module chose (not the user's).
 CHOSEN_ENV = 'MMLESION_CHOSEN_THREADS'
+#: the ``OMP_WAIT_POLICY`` this module chose (not the user's).
+CHOSEN_WAIT_ENV = 'MMLESION_CHOSEN_WAIT_POLICY'
 THREADS_ENV = 'OMP_NUM_THREADS'
 WAIT_ENV = 'OMP_WAIT_POLICY'
 
@@ -140,20 +146,24 @@ def choose_threads(
         return ThreadChoice(None, env.get(WAIT_ENV), 0, 'off')
     if environ is None and 'torch' in sys.modules:
         return ThreadChoice(None, env.get(WAIT_ENV), 0, 'torch imported')
-    env.setdefault(WAIT_ENV, 'PASSIVE')
-    chosen = env.pop(CHOSEN_ENV, None)
-    if chosen is not None and env.get(THREADS_ENV) == chosen:
-        del env[THREADS_ENV]  # a parent tool's choice: choose again
-    if env.get(THREADS_ENV):
-        return ThreadChoice(None, env[WAIT_ENV], 0, 'user')
+    for var, marker in ((THREADS_ENV, CHOSEN_ENV),
+                        (WAIT_ENV, CHOSEN_WAIT_ENV)):
+        chosen = env.pop(marker, None)
+        if chosen is not None and env.get(var) == chosen:
+            del env[var]  # a parent tool's choice: choose again
+    source = 'user' if env.get(THREADS_ENV) else 'free cores'
     cores = cores or physical_cores(usable_cpus())
     busy = count_busy()
     free = usable_cpus() - busy
+    if free >= cores:  # quiet: torch's threading, the fastest there
+        return ThreadChoice(None, env.get(WAIT_ENV), busy, source)
+    if not env.get(WAIT_ENV):
+        env[WAIT_ENV] = env[CHOSEN_WAIT_ENV] = 'PASSIVE'
     threads = None
-    if free < cores:
+    if source != 'user':
         threads = max(1, free)
         env[THREADS_ENV] = env[CHOSEN_ENV] = str(threads)
-    return ThreadChoice(threads, env[WAIT_ENV], busy, 'free cores')
+    return ThreadChoice(threads, env[WAIT_ENV], busy, source)
 
 
 @dataclasses.dataclass

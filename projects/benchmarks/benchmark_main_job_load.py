@@ -8,8 +8,8 @@ demo data and seed under two threading settings:
 * ``today``: torch's own (``MMLESION_AUTO_THREADS=0``: one thread per core,
   OpenMP's threads spinning while they wait);
 * ``auto``: what every tool now does by default (``mmlesion_cli/threads.py``:
-  ``OMP_WAIT_POLICY=PASSIVE``, the thread count from the cores free at the
-  start),
+  torch's own on a quiet machine; ``OMP_WAIT_POLICY=PASSIVE`` and the
+  thread count from the cores free at the start on a busy one),
 
 each alone and beside each of ``--busy-procs`` processes that keep one core
 busy apiece (a stand-in for other users' jobs). The cases are interleaved:
@@ -59,7 +59,7 @@ USER_OMP = {k: os.environ.get(k) for k in ('OMP_NUM_THREADS',
 
 from mmlesion_cli import tool_parser  # noqa: E402
 from mmlesion_cli.threads import (AUTO_ENV, CHOSEN_ENV,  # noqa: E402
-                                  busy_cores)
+                                  CHOSEN_WAIT_ENV, busy_cores)
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ('today', 'auto')
@@ -220,7 +220,7 @@ def setting_env(setting: str) -> Dict[str, str]:
     ``MMLESION_AUTO_THREADS=0``.
     """
     env = {k: v for k, v in os.environ.items()
-           if k not in (CHOSEN_ENV, AUTO_ENV, *USER_OMP)}
+           if k not in (CHOSEN_ENV, CHOSEN_WAIT_ENV, AUTO_ENV, *USER_OMP)}
     env.update({k: v for k, v in USER_OMP.items() if v is not None})
     if setting == 'today':
         env[AUTO_ENV] = '0'
