@@ -82,10 +82,9 @@ def plot_distance_distributions(groups: Dict[str, Tuple[np.ndarray,
         ax.set_xlabel('L2 embedding distance (other series, same patient)')
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=110)
+    from mmlesion.utils.writing.atomic import atomic_save_with
+    atomic_save_with(path, lambda p: fig.savefig(p, dpi=110, format='png'))
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -218,9 +217,8 @@ def main(argv=None) -> int:
             print(f'mining, delta {name} = {r["delta"]}: '
                   f'{json.dumps(r["per_strategy"])}')
     path = osp.join(args.out_dir, 'delta_calibration.json')
-    with open(path + '.tmp', 'w') as f:
-        json.dump(result, f, indent=1, default=float)
-    os.replace(path + '.tmp', path)
+    from mmlesion.utils.writing.atomic import atomic_write_json
+    atomic_write_json(path, result, indent=1, default=float)
     print(f'wrote {path} and {png}')
     return 0
 
