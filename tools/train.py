@@ -267,10 +267,7 @@ def exit_on_refused_write(err: OSError, work_dir: str) -> None:
         err (OSError): what ended the training.
         work_dir (str): the run's work dir.
     """
-    from mmlesion.utils.writing.refusals import output_write_refusal
-    refused = output_write_refusal(err, work_dir)
-    if refused is None:
-        return
+    from mmlesion.utils.writing import refusals
     last = osp.join(work_dir, 'last_checkpoint')
     saved = ''
     if osp.isfile(last):
@@ -281,7 +278,7 @@ def exit_on_refused_write(err: OSError, work_dir: str) -> None:
     resume = ('run the same command with --resume (without a value: it '
               'goes on from the newest intact checkpoint of the work dir'
               + (f', last saved {saved}' if saved else '') + ')')
-    sys.exit(f'error: {refused.failure.message(resume)}')
+    refusals.exit_on_refused_write(err, work_dir, resume)
 
 
 def print_training_summary(runner: 'Runner') -> None:
