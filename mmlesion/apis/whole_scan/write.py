@@ -19,6 +19,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 
 from mmlesion.utils.writing.atomic import (TMP_PREFIX, AtomicOutputSet,
                                            OutputDirError, check_writable_dir)
+from mmlesion.utils.writing.refusals import path_inside
 from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError, WorkDirLock
 
 from mmlesion.visualization.volume_report import describe_size
@@ -46,10 +47,6 @@ class OutputIntoInputError(ValueError):
     """``--out-dir`` would write into the scan it reads."""
 
 
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def check_out_dir_apart(out_dir: Union[str, Path],
                         scan: Union[str, Path]) -> None:
     """Refuse an ``--out-dir`` that would write into the scan it reads.
@@ -72,7 +69,7 @@ def check_out_dir_apart(out_dir: Union[str, Path],
     out = osp.realpath(str(out_dir))
     src = osp.realpath(str(scan))
     if osp.isdir(src):
-        if _inside(out, src):
+        if path_inside(out, src):
             where = 'the' if out == src else 'inside the'
             raise OutputIntoInputError(
                 f'--out-dir {out_dir} is {where} DICOM series folder '
@@ -133,7 +130,7 @@ def remove_stale_staging(out_dir: Union[str, Path],
         if osp.islink(path) or not osp.isdir(path):
             continue
         real = osp.realpath(path)
-        if any(_inside(k, real) for k in kept) or _inside(
+        if any(path_inside(k, real) for k in kept) or path_inside(
                 osp.realpath(out), real):
             continue
         shutil.rmtree(path, ignore_errors=True)
