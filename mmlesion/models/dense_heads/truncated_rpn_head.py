@@ -25,109 +25,55 @@ class TruncatedRPNHead(RPNHead):
     .. math::
         TRPN = F([p(I(i, j)) \cdot I(i, j)]_{p(I(i, j)) > \epsilon} | k)
 
-    A 1x1 convolution followed by an element-wise sigmoid predicts, from the
-    RPN input feature ``I`` of every level, a location-confidence map ``p``
-    (one value per feature location, shared by the ``k`` anchors of that
-    location). The feature is multiplied by ``p`` before the ordinary RPN
-    convolutions (:class:`mmdet.models.RPNHead` does the rest), and only the
-    anchors of locations with ``p >= threshold`` may become proposals. The
-    paper sets the threshold to the mean of the predicted map ("this
-    mechanism can filter out half of the regions"); here it is the mean per
-    image and per level (``truncate_thr='mean'``), or a fixed float.
-    ``>=`` rather than the paper's ``>`` keeps every anchor of a constant
-    map (a 1x1 level, a blank image) instead of none, and makes
-    ``truncate_thr=0.0`` keep every anchor exactly.
+    A 1x1 convolution and a sigmoid predict, from the RPN input ``I`` of
+    every level, a location-confidence map ``p`` (one value per location,
+    shared by its ``k`` anchors). The feature is multiplied by ``p`` before
+    the ordinary RPN convolutions, and only the anchors of locations with
+    ``p >= threshold`` may become proposals. The threshold is the mean of
+    ``p`` per image and level (the paper's mean, ``truncate_thr='mean'``) or
+    a fixed float. ``>=`` rather than ``>`` keeps every anchor of a constant
+    map (a 1x1 level, a blank image) and makes ``truncate_thr=0.0`` keep
+    every anchor.
 
-    How ``p`` is trained (end to end, like the rest of the detector):
+    ``p`` is trained through the product ``p * I`` (the paper's only path)
+    and, unless ``loss_loc=None`` (the paper-pure ablation), through an
+    auxiliary location loss whose targets are the RPN's own anchor
+    assignment, as in Guided Anchoring: a location is positive when one of
+    its anchors is a sampled positive. The positive and the negative
+    locations of the batch each carry half of that loss (weights
+    ``0.5 / num_pos`` and ``0.5 / num_neg``; a batch without positives
+    averages over its negatives), so it starts at ``ln 2`` like the RPN
+    objectness loss whatever the image size (a sum normalised by the
+    positives made SGD diverge). ``conv_loc``'s bias starts at
+    ``logit(loc_prior)``: a 0.01 prior would scale the RPN feature by 0.01
+    at the start and starve the RPN.
 
-    1. Through the feature weighting of Eq. (1): ``p`` multiplies the RPN
-       feature, so the gradients of the RPN classification and regression
-       losses reach the 1x1 convolution through the product ``p * I``. This
-       is the only path the paper's formula gives; it makes ``p`` an
-       attention map that helps the RPN, but it is weak evidence for *where
-       lesions are*: a scale on the feature can be absorbed by the next
-       convolution, and nothing ties ``p`` to the objects.
-    2. Through an auxiliary location loss (``loss_loc``, on by default,
-       ``loss_loc=None`` turns it off: the paper-pure variant, for the
-       ablation). The paper calls ``p`` a prediction of "the distribution of
-       anchor localization"; the natural target of such a prediction is the
-       RPN's own anchor assignment, as in Guided Anchoring's location branch:
-       a location is positive when at least one of its anchors is a positive
-       of the RPN assigner/sampler (the same targets as the objectness loss,
-       so no new hyper-parameters), negative otherwise. This supervision is
-       what makes the mean-threshold truncation meaningful from the first
-       iterations and keeps ``p`` from staying low at a lesion whose anchors
-       are truncated (see below).
-
-    **Scale of the location loss (class-balanced mean).** Positive locations
-    are a handful per image (1 to 3 lesions) among tens of thousands (about
-    21.8k per 512 x 512 image over P2-P6). A loss summed over all locations
-    and divided by the number of positives (Guided Anchoring's focal-loss
-    normalisation) is hundreds of times the other losses at initialisation
-    (922 against 0.69 on the R50-FPN config at 512 px) and its gradient, the
-    sum over every location of the feature map, made SGD 0.02 / momentum 0.9
-    diverge within 100 iterations even during warm-up. Here the positive and
-    the negative locations of the batch each carry half of the loss (each
-    location is weighted ``0.5 / num_pos`` or ``0.5 / num_neg``; a batch
-    without positives averages over its negatives), so the loss is a mean
-    whatever the image size and number of levels: ``ln 2 = 0.69`` at
-    initialisation with the default sigmoid cross-entropy, the same scale as
-    the RPN objectness loss, hence ``loss_weight=1.0``.
-
-    **Initial prior of the map** (``loc_prior``, default 0.5): ``conv_loc``
-    starts with zero-mean small weights and the bias ``logit(loc_prior)``,
-    so ``p = loc_prior`` everywhere. A focal-loss style rare-object prior
-    (0.01, RetinaNet / Guided Anchoring) would make Eq. (1) multiply the RPN
-    feature by 0.01 at the start, starving the RPN (and the FPN below it) of
-    signal and gradient; with the class-balanced loss no skewed prior is
-    needed to keep the initial loss small, and 0.5 is the maximum-entropy
-    start of a map that is thresholded at its own mean anyway.
-
-    Truncation in training (``truncate_in_loss``, default True): the
-    proposals handed to the RoI head during training are truncated exactly
-    as at test time (both go through :meth:`_predict_by_feat_single`). In
-    the RPN losses, the mmdet sampler still draws over all anchors, then the
-    sampled *negative* anchors of truncated locations get zero weight (and
-    leave the loss's ``avg_factor``), so the objectness loss is computed on
-    the kept locations only, as Eq. (1) evaluates ``F`` only there (the
-    "balance of positive and negative data" the paper attributes to TRPN:
-    the many easy background anchors the map already rejects no longer
-    dominate the sampled negatives). Positive anchors are never dropped: a
-    lesion whose location is truncated must still be learnt by the RPN and,
-    through ``loss_loc``, raise ``p`` there; dropping it would be a fixed
-    point from which the map cannot recover. With ``truncate_in_loss=False``
-    the RPN losses are those of a plain RPN and truncation only filters the
-    proposals.
-
-    ``loss_by_feat`` also returns ``trpn_keep_ratio``, the fraction of kept
-    locations (logged by mmengine, not summed into the loss: its key has no
-    ``'loss'``).
+    Proposals are truncated in training as at test time. With
+    ``truncate_in_loss`` the sampled *negative* anchors of truncated
+    locations also get zero weight (and leave ``avg_factor``) in the RPN
+    losses; positives are never dropped, so a truncated lesion can still
+    raise ``p``. ``loss_by_feat`` also returns ``trpn_keep_ratio``, the
+    fraction of kept locations (logged, not a loss).
 
     With ``weight_features=False``, ``truncate_thr=0.0`` and
-    ``loss_loc=None`` the head is numerically the plain :class:`RPNHead`
-    (same losses and proposals for the same weights); the tests rely on
-    this.
+    ``loss_loc=None`` the head is numerically the plain :class:`RPNHead`.
 
     Args:
         in_channels (int): Channels of the input feature maps.
-        truncate_thr (str | float): ``'mean'`` (the paper: mean of ``p`` per
-            image and level) or a fixed value in [0, 1]. Defaults to
-            ``'mean'``.
+        truncate_thr (str | float): ``'mean'`` or a fixed value in [0, 1].
+            Defaults to ``'mean'``.
         weight_features (bool): Multiply the input feature by ``p`` (Eq. 1).
             Defaults to True.
         truncate_in_loss (bool): Drop the negative anchors of truncated
-            locations from the RPN losses (positives are always kept).
-            Defaults to True.
+            locations from the RPN losses. Defaults to True.
         loss_loc (dict, optional): Auxiliary supervision of ``p`` (logits,
             one channel; label 0 = lesion location, 1 = background), any
             mmdet sigmoid classification loss that accepts per-sample
-            weights. Defaults to ``dict(type='CrossEntropyLoss',
-            use_sigmoid=True, loss_weight=1.0)``; it is the class-balanced
-            mean described above. None disables it (paper-pure variant).
+            weights. Defaults to a sigmoid ``CrossEntropyLoss`` with
+            ``loss_weight=1.0``. None disables it.
         loc_prior (float): initial value of ``p`` everywhere, in (0, 1).
             Defaults to 0.5.
-        **kwargs: Everything :class:`mmdet.models.RPNHead` accepts
-            (``feat_channels``, ``anchor_generator``, ``loss_cls``, ...).
+        **kwargs: Everything :class:`mmdet.models.RPNHead` accepts.
     """
 
     def __init__(self,
@@ -262,9 +208,8 @@ class TruncatedRPNHead(RPNHead):
             -> dict:
         """Compute the RPN losses with truncation and the location loss.
 
-        Follows :meth:`mmdet.models.AnchorHead.loss_by_feat` (same anchors,
-        assigner, sampler and per-level losses) and then edits the sampled
-        targets as described in the class docstring.
+        Follows :meth:`mmdet.models.AnchorHead.loss_by_feat`, then edits
+        the sampled targets as the class docstring describes.
 
         Args:
             cls_scores (list[Tensor]): per level (N, A * C, H, W).
@@ -378,13 +323,10 @@ class TruncatedRPNHead(RPNHead):
         """Proposals of one image from the kept anchors only.
 
         Same steps as :meth:`mmdet.models.RPNHead._predict_by_feat_single`
-        (per-level ``nms_pre`` top-k, decoding, then RPNHead's
-        ``_bbox_post_process``: size filter, per-level NMS, ``max_per_img``)
-        with the truncation applied to every level *before* the top-k, so
-        that truncated anchors can neither become proposals nor take a
-        ``nms_pre`` slot. ``BaseDenseHead.predict_by_feat`` passes the
-        location logits as ``score_factor_list``; they do not rescale the
-        scores.
+        with the truncation applied to every level *before* the ``nms_pre``
+        top-k, so that truncated anchors can neither become proposals nor
+        take a slot. The location logits arrive as ``score_factor_list``;
+        they do not rescale the scores.
 
         Args:
             cls_score_list (list[Tensor]): per level (A * C, H, W).

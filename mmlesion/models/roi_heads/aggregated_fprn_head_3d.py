@@ -58,28 +58,18 @@ class LocalMagnification(nn.Module):
     """Table I's "Magnify": ``[2x2x2 deconv, Bottle Neck x 2] x 2`` (Sec.
     III-D), shared by all pyramid levels.
 
-    Table I gives the layers and a "Magnify Output 5x5x5" but not the
-    deconvolution stride. With ``stride=1`` (the default, the paper's
-    output) each ``2x2x2`` transposed conv grows a ``k^3`` crop by one voxel
-    per axis, so the 3^3 window becomes exactly 5^3 after the two stages;
-    with ``stride=2`` (the "x4" variant) each stage doubles it, 3^3 ->
-    12^3.
+    Table I gives a "Magnify Output 5x5x5" but not the deconvolution
+    stride. With ``stride=1`` (the default) each ``2x2x2`` transposed conv
+    grows a ``k^3`` crop by one voxel per axis, 3^3 -> 5^3 after the two
+    stages; with ``stride=2`` (the "x4" variant) each stage doubles it,
+    3^3 -> 12^3.
 
-    Geometry (:meth:`map_coords`). By ``ConvTranspose3d``'s definition
-    (kernel ``t = 2``, stride ``s``, padding ``p = 0``), input voxel ``c``
-    writes output voxels ``s * c + j - p``, ``j = 0 .. t - 1``, through tap
-    ``j``; the output footprint of input voxel centre ``c`` is centred on
-    ``s * c + (t - 1) / 2 - p`` (voxel-centre index coordinates). So a
-    stride-1 stage maps ``c`` to ``c + 0.5``: it grows the crop without
-    zooming, and the two stages shift it by one voxel (the 3^3 window is
-    voxels 1..3 of the 5^3 output, plus a border row on each side that
-    only partly sees the window). A stride-2 stage maps ``c`` to
-    ``2c + 0.5``: in RoI Align's ``aligned=True`` box coordinates (voxel
-    ``i`` spans ``[i, i + 1)``, box ``x`` is index ``x - 0.5``) that is
-    ``x -> 2x``, a pure x2 zoom, so the 12^3 output spans exactly the 3^3
-    window x4. A single-tap stride-1 deconvolution (one tap the identity,
-    the rest zero) is an exact shift by the tap index, so the taps
-    ``j = 0`` then ``j = 1`` reproduce this mapping exactly.
+    Geometry (:meth:`map_coords`): a ``ConvTranspose3d`` stage (kernel
+    ``t = 2``, stride ``s``, padding ``p = 0``) centres the footprint of
+    input voxel ``c`` on ``s * c + (t - 1) / 2 - p``. Stride 1 thus shifts
+    without zooming (the 3^3 window is voxels 1..3 of the 5^3 output);
+    stride 2 is, in RoI Align's ``aligned=True`` box coordinates,
+    ``x -> 2x``, a pure x2 zoom.
 
     Args:
         channels (int): feature channels.
@@ -134,11 +124,8 @@ class LocalMagnification(nn.Module):
         """Coordinates in the input crop -> the same points in the output.
 
         Each stage maps the voxel-centre index ``c`` to
-        ``s * c + (t - 1) / 2 - p`` (see the class docstring). RoI Align
-        reads box coordinate ``x`` at index ``x - 0.5`` when ``aligned``
-        (``x`` itself otherwise), so a box coordinate becomes ``x -> s * x +
-        (t - s) / 2 - p`` (aligned; stride 1: ``x + 0.5`` per stage, stride
-        2: ``2x``) or ``x -> s * x + (t - 1) / 2 - p``.
+        ``s * c + (t - 1) / 2 - p``; RoI Align reads box coordinate ``x``
+        at index ``x - 0.5`` when ``aligned`` (``x`` itself otherwise).
 
         Args:
             coords (Tensor): box coordinates in voxels of the input crop
@@ -170,38 +157,22 @@ class AggregatedFPRNHead3D(BaseModule):
 
     1. Diameter Alignment (:func:`diameter_alignment`) gives the RoI on the
        level (same centre; the reference level's size).
-    2. Local Magnification (``use_magnify``, Sec. III-D): a fixed
-       ``crop_size^3`` window of the level's features, on the voxel grid,
-       whose centre voxel is the one nearest the RoI centre, so the RoI sits
-       inside it with a margin ("we crop the feature maps with some margins
-       with a fixed crop size"), is magnified by :class:`LocalMagnification`
-       (weights shared across levels) to ``m^3`` voxels, and the RoI is
-       RoI-Aligned from the magnified crop at the place where the
-       deconvolutions put the window's voxels
-       (:meth:`LocalMagnification.map_coords`): stride 1 (5^3) shifts the
-       RoI by one voxel at its own size (the deconvolutions do not zoom),
-       stride 2 (12^3) scales it by 4. Parts of a RoI larger than the
-       window are not seen.
-       Without magnification the RoI is RoI-Aligned from the level's map.
+    2. Local Magnification (``use_magnify``, Sec. III-D): the
+       ``crop_size^3`` window of the level's voxels centred nearest the RoI
+       centre ("we crop the feature maps with some margins with a fixed
+       crop size") is magnified by :class:`LocalMagnification` (shared by
+       the levels), and the RoI is read where the deconvolutions put it
+       (:meth:`LocalMagnification.map_coords`). Parts of a RoI larger than
+       the window are not seen. Without magnification the RoI is read from
+       the level's map.
     3. ``RoIAlign3D`` to ``roi_size^3`` (2^3).
 
     The level features are concatenated (3 levels x 32 channels x 2^3 =
     768) and classified by ``FC 768 -> 256 -> 1`` (Table I). At test time
     the proposal's final score is the mean of its RPN and FPRN
-    probabilities (Sec. III-C).
-
-    Table I lists a "Magnify Output 5x5x5": stride-1 ``2x2x2`` transposed
-    convs give exactly that from the 3^3 window (``magnify_stride=1``, the
-    default and the paper rows' setting); ``magnify_stride=2`` is the named
-    "x4" variant (3^3 -> 12^3, configs ``aggregated3d-magnify12_*``). The
-    3^3 window holds a DA-aligned RoI of about one feature voxel with a
-    one-voxel margin.
-
-    Training samples come from the RPN's proposals plus the ground truth,
-    labelled by ``train_cfg.assigner`` and balanced by ``train_cfg.sampler``
-    (mmdet's ``MaxIoUAssigner`` + ``RandomSampler``; the paper does not give
-    the thresholds, we use IoU >= 0.3 positive, < 0.1 negative); the loss is
-    sigmoid cross-entropy.
+    probabilities (Sec. III-C). Training samples are the RPN's proposals
+    plus the ground truth, labelled by ``train_cfg.assigner`` and balanced
+    by ``train_cfg.sampler``; the loss is sigmoid cross-entropy.
 
     Args:
         in_channels (int): pyramid channels (32).
