@@ -3,26 +3,19 @@
 (:func:`volume_settings_from_config`): the slices and their interval, the
 HU window, the pixel spacing and the test pipeline with the volume loader.
 
-The slice interval and the pixel spacing are those the model was trained
-at; each comes from the first of these that gives it
-(``settings.sources`` in ``findings.json`` names which):
+The slice interval and the pixel spacing each come from the first source
+that gives it (``settings.sources`` in ``findings.json``): ``'option'``
+(``--slice-interval``, ``--pixel-spacing``), ``'checkpoint'`` (its
+``meta['mmlesion_data_convention']``, written by
+:class:`~mmlesion.engine.hooks.DataConventionHook`), ``'config'`` (the test
+pipeline's ``LoadDeepLesionSlices`` and ``ResampleToSpacing``) or
+``'default'`` (:data:`DEFAULT_INTERVAL_MM`, :data:`DEFAULT_PIXEL_SPACING`);
+docs/infer_volume.md explains each.
 
-1. ``'option'``: the user's (``--slice-interval``, ``--pixel-spacing``);
-2. ``'checkpoint'``: the convention of the training data that the
-   checkpoint records (``meta['mmlesion_data_convention']``, written at
-   training time by :class:`~mmlesion.engine.hooks.DataConventionHook`
-   from the train pipeline and the training images:
-   :func:`~mmlesion.datasets.transforms.data_convention.pipeline_convention`);
-3. ``'config'``: the config's test pipeline (``LoadDeepLesionSlices``'
-   ``interval_mm``, a ``ResampleToSpacing``);
-4. ``'default'``: :data:`DEFAULT_INTERVAL_MM`, :data:`DEFAULT_PIXEL_SPACING`.
-
-The config's test pipeline is kept, with its loader replaced by
-:class:`~mmlesion.datasets.transforms.LoadVolumeSlices` (channels taken
-from the in-memory volume) and its fixed-size resizes and annotation
-loading removed (the volume is resampled to the pixel spacing instead, in
-:mod:`~mmlesion.apis.whole_scan.resample`: a ``Resize`` to 512 px assumes
-DeepLesion's 512 px slices).
+The test pipeline is kept with its loader replaced by
+:class:`~mmlesion.datasets.transforms.LoadVolumeSlices` and its resizes and
+annotation loading dropped: the volume is resampled to the pixel spacing
+instead (:mod:`~mmlesion.apis.whole_scan.resample`).
 """
 import copy
 import logging
@@ -46,8 +39,6 @@ from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
 #: FPs per validation unit of the operating point a run keeps findings at
 #: by default (4: the DeepLesion papers' headline rate).
 DEFAULT_FP_RATE = 4.
-#: Where a value of the convention comes from, first to last (module doc).
-CONVENTION_SOURCES = ('option', 'checkpoint', 'config', 'default')
 #: ``pixel_spacing_source`` (the older field) of each source.
 _PIXEL_SPACING_SOURCE = dict(option='argument', checkpoint='checkpoint',
                              config='ResampleToSpacing', default='default')
@@ -70,10 +61,8 @@ class VolumeInferenceSettings:
         pixel_spacing_source (str): where ``pixel_spacing`` came from
             (``'argument'``, ``'checkpoint'``, ``'ResampleToSpacing'`` or
             ``'default'``).
-        sources (dict[str, str]): where ``interval_mm`` and
-            ``pixel_spacing`` came from, each one of
-            :data:`CONVENTION_SOURCES` (module doc); empty for settings
-            made by hand.
+        sources (dict[str, str]): the source of ``interval_mm`` and of
+            ``pixel_spacing`` (module doc); empty for settings made by hand.
     """
     num_slices: int
     interval_mm: float
@@ -100,9 +89,7 @@ class DetectionSettings:
             Defaults to 1.
         workers (int): threads or processes preparing slices while the
             model runs (0: the main thread; the findings do not depend on
-            it). Defaults to 1: one thread was faster than the main thread
-            on a CPU, quiet or busy, and on a GPU (``docs/benchmarks.md``,
-            slice workers).
+            it). Defaults to 1 (the fastest, ``docs/benchmarks.md``).
         worker_type (str): ``'thread'`` or ``'process'``
             (:mod:`~mmlesion.apis.whole_scan.slices`). Defaults to
             ``'thread'``.
@@ -112,10 +99,9 @@ class DetectionSettings:
         show_progress (bool): progress bars. Defaults to True.
         keep_thr (float, optional): the operating point: a finding whose
             best 2D box scores below it is a candidate only (in
-            ``candidates.csv``; not measured, drawn, reported, nor in the
-            DICOM SR / SEG). None keeps every finding. A run sets it from
-            :attr:`RunSettings.fp_rate` (:func:`~mmlesion.apis.whole_scan.
-            model.choose_operating_point`). Defaults to None.
+            ``candidates.csv``, not measured, drawn or reported). None keeps
+            every finding; a run sets it from :attr:`RunSettings.fp_rate`.
+            Defaults to None.
     """
     batch_size: int = 4
     score_thr: float = .05
@@ -229,17 +215,13 @@ class RunSettings:
             config's ``LoadDeepLesionSlices``, else
             :data:`DEFAULT_INTERVAL_MM`).
         huge_pages (bool): let numpy ask for transparent huge pages for the
-            scans' arrays while the run runs (numpy's default;
-            :mod:`~mmlesion.utils.huge_pages`). Defaults to False: a batch
-            of scans on the 2-core virtual machine of ``docs/benchmarks.md``
-            ("A day's scans") was faster without them; the findings and
-            files are the same either way.
+            scans' arrays (:mod:`~mmlesion.utils.huge_pages`; same results).
+            Defaults to False (faster for a batch, ``docs/benchmarks.md``).
         fp_rate (float, optional): keep the findings above the score
             threshold the checkpoint's validation chose at this many false
-            positives per validation unit (per image for a 2D FROC, per
-            sub-volume for a 3D one; :func:`~mmlesion.apis.whole_scan.
-            model.choose_operating_point` says what that means on a whole
-            scan). None keeps every finding above ``detection.score_thr``
+            positives per validation unit
+            (:func:`~mmlesion.apis.whole_scan.model.choose_operating_point`).
+            None keeps every finding above ``detection.score_thr``
             (``--score-thr``). Defaults to :data:`DEFAULT_FP_RATE`.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
@@ -305,18 +287,13 @@ def volume_settings_from_config(
 
     Args:
         cfg (Config): the detector's config.
-        pixel_spacing (float, optional): in-plane spacing (mm/px) to use;
-            default: ``trained``'s, else the pipeline's
-            ``ResampleToSpacing``, else :data:`DEFAULT_PIXEL_SPACING` (with
-            a warning).
+        pixel_spacing (float, optional): in-plane spacing (mm/px) to use
+            (None: from the next source, module doc).
         cfg_name (str): named in errors.
-        interval_mm (float, optional): slice interval (mm) to use; default:
-            ``trained``'s, else the pipeline's ``LoadDeepLesionSlices``',
-            else :data:`DEFAULT_INTERVAL_MM`.
+        interval_mm (float, optional): slice interval (mm) to use (None:
+            from the next source).
         trained (Mapping, optional): the convention of the training data a
-            checkpoint records (``meta[DATA_CONVENTION_KEY]``,
-            :func:`~mmlesion.datasets.transforms.data_convention.pipeline_convention`); its ``interval_mm`` and
-            ``pixel_spacing`` come before the config's.
+            checkpoint records (``meta[DATA_CONVENTION_KEY]``).
 
     Returns:
         VolumeInferenceSettings: the settings, where each came from
@@ -417,33 +394,23 @@ class Finishing:
     Args:
         processes (int, optional): scans finished at once, each in a
             process forked from the batch's (:func:`fork_available`); 0:
-            one scan at a time in a thread of the batch's process (the
-            schedule before 2026-11-25). None: ``min(2, CPUs)`` where
-            processes can be forked, else 0. Defaults to None.
+            one scan at a time in a thread of the batch's process. None:
+            ``min(2, CPUs)`` where processes can be forked, else 0.
+            Defaults to None.
         recist_with_detection (bool): measure a scan in the model's loop,
-            before the next scan is detected (the schedule before
-            2026-11-25); False: with its files, while the model detects
-            the next scan. Defaults to False.
+            before the next scan is detected; False: with its files, while
+            the model detects the next scan. Defaults to False.
         stack_with_detection (bool): stack a scan's 2D boxes into findings
-            in the model's loop (the schedule before 2026-11-26's night);
-            False: in the finishing, with its RECIST measurements, where
-            the batch has no FPR network (which re-scores the stacked
-            findings with the model at hand) and measures later
-            (``recist_with_detection=False``). Defaults to False.
+            in the model's loop; False: in the finishing, where the batch
+            has no re-scorer (it needs the model at hand) and measures
+            later (``recist_with_detection=False``). Defaults to False.
         read_ahead (int): scans read and resampled ahead of the one the
-            model detects, one after another in a thread (1: the next one
-            only, the schedule before 2026-11-26's night). With 2, the
-            thread goes on to the scan after next while the model detects
-            the first scan, when nothing is being finished yet and a core
-            would wait; it costs one more scan in memory (about 0.45 GB
-            for a 512 x 512 x 300 scan at 2 mm x 0.8 mm). Defaults to 2.
+            model detects, one after another in a thread; each costs one
+            scan in memory (about 0.45 GB for 512 x 512 x 300 at 2 mm x
+            0.8 mm). Defaults to 2.
         niceness (int): added to the niceness of each finishing process
-            (``os.nice``; 0: the batch's own priority, the schedule before
-            2026-11-26's evening). Where the cores are all busy, the
-            kernel then gives the batch's process (the model's loop and
-            the thread reading the next scan, which the model waits for)
-            the CPU first and the finishing processes what is left.
-            Defaults to 10.
+            (``os.nice``), so that on busy cores the model's loop and the
+            reading thread get the CPU first. Defaults to 10.
 
     Raises:
         ValueError: a negative ``processes``, or processes where they
