@@ -1,42 +1,28 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Load local mmengine checkpoints safely, and refuse the wrong ones.
 
-A checkpoint is a pickle, and unpickling can run any code the file names
-(``builtins.exec``, ``subprocess.Popen``, ``importlib.import_module``...).
-This module replaces mmengine's loader for local files (the ``''`` scheme of
-:class:`mmengine.runner.CheckpointLoader`, used by ``load_from``,
-``--resume``, ``load_checkpoint`` and ``init_cfg`` pretrained weights):
+A checkpoint is a pickle, and unpickling can run any code the file names.
+:func:`load_local_checkpoint` replaces mmengine's loader for local files
+(the ``''`` scheme of :class:`mmengine.runner.CheckpointLoader`, used by
+``load_from``, ``--resume``, ``load_checkpoint`` and ``init_cfg``):
 
-1. it loads with ``torch.load(weights_only=True)`` and an allow-list of
-   exactly the plain data an mmengine / mmdet checkpoint holds besides
-   tensors (:func:`mmengine_safe_globals`: ``HistoryBuffer``, numpy arrays,
-   dtypes and scalars, the ``collections.Counter`` of ``MultiStepLR``
-   milestones, and mmengine's ``getattr(HistoryBuffer, 'mean')`` style
-   references to the four built-in statistics, through
-   :func:`history_buffer_statistic`, a ``getattr`` that returns nothing
-   else). This is the only default: checkpoints of plain mmengine / mmdet
-   and of mmlesion load this way;
-2. a checkpoint that names any other global is **refused** with
-   :class:`UntrustedCheckpointError` naming the file and the global; the
-   file is not unpickled, so nothing in it runs. There is no deny-list and
-   no silent fallback. Only on purpose (``--trust-checkpoint`` on every
-   tool that loads a checkpoint, or ``MMLESION_TRUST_CHECKPOINTS=1``,
-   :func:`checkpoints_trusted`) is such a file unpickled fully, with a
-   warning naming it: that runs whatever the file says;
-3. any other failure (empty, truncated, corrupt file, or a file that is not
-   a PyTorch checkpoint) raises :class:`CorruptCheckpointError` naming the
-   file, its size and the reason; a file that unpickles to something other
-   than a dict (e.g. a whole ``nn.Module``) is refused the same way.
+1. it loads with ``torch.load(weights_only=True)`` and an allow-list of the
+   plain data mmengine / mmdet checkpoints hold besides tensors
+   (:func:`mmengine_safe_globals`);
+2. a checkpoint naming any other global is refused with
+   :class:`UntrustedCheckpointError` before anything in it runs, unless
+   checkpoints are trusted on purpose (``--trust-checkpoint`` or
+   ``MMLESION_TRUST_CHECKPOINTS=1``): then it is unpickled fully, with a
+   warning naming it;
+3. any other failure (empty, truncated or corrupt file, not a PyTorch
+   checkpoint, not a dict) raises :class:`CorruptCheckpointError` naming
+   the file, its size and the reason.
 
-:func:`check_state_dict_matches` compares a checkpoint with a model (missing
-and unexpected keys, shape mismatches) and raises
-:class:`CheckpointMismatchError` naming the file: mmengine only logs these
-(``strict=False``), so a checkpoint of another model silently evaluates
-randomly initialised heads. ``tools/train.py`` and ``tools/test.py`` apply it
-to every checkpoint they load through
-:class:`mmlesion.engine.hooks.CheckpointCheckHook`; every other loader of
-weights (``tools/infer_volume.py``, mining, FPR, LENS 3D evaluation)
-through :func:`load_model_checkpoint`.
+:func:`check_state_dict_matches` raises :class:`CheckpointMismatchError`
+where mmengine only logs missing, unexpected or mis-shaped keys
+(``strict=False``) and would evaluate randomly initialised heads. The tools
+apply it through :class:`mmlesion.engine.hooks.CheckpointCheckHook` and
+:func:`load_model_checkpoint`.
 """
 import _compat_pickle
 import collections
@@ -62,9 +48,7 @@ from .checksum import (CorruptCheckpointError,
                        warn_unverified_checkpoint)
 from ..env_switch import env_switch_on
 
-#: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``
-#: sets it: ``mmlesion_cli.common_args.add_trust_checkpoint_argument``,
-#: which imports this name).
+#: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``).
 TRUST_ENV = 'MMLESION_TRUST_CHECKPOINTS'
 
 #: Statistics methods every ``HistoryBuffer`` registers in ``__init__``.
@@ -93,10 +77,9 @@ class NonFiniteWeightsError(CorruptCheckpointError):
 def history_buffer_statistic(obj: Any, name: str) -> Callable:
     """``getattr`` restricted to ``HistoryBuffer``'s built-in statistics.
 
-    mmengine pickles every ``HistoryBuffer`` with its statistics functions
-    as ``getattr(HistoryBuffer, 'mean')``. Allowing ``builtins.getattr``
-    itself would hand the unpickler any attribute of any allowed object, so
-    the allow-list maps the name to this function instead.
+    mmengine pickles them as ``getattr(HistoryBuffer, 'mean')``; allowing
+    ``builtins.getattr`` itself would reach any attribute of any allowed
+    object, so the allow-list maps the name to this function instead.
 
     Args:
         obj (Any): must be the ``HistoryBuffer`` class.
@@ -119,12 +102,10 @@ def history_buffer_statistic(obj: Any, name: str) -> Callable:
 def mmengine_safe_globals() -> List[Any]:
     """Return the globals an mmengine checkpoint needs besides tensors.
 
-    Found by listing the ``GLOBAL`` opcodes of checkpoints that mmengine's
-    ``Runner`` writes without mmlesion (``tests/test_utils/
-    test_trust_boundary.py`` writes one): ``HistoryBuffer``, numpy arrays /
-    dtypes / scalars, ``collections.Counter`` and ``getattr`` (mapped to
-    :func:`history_buffer_statistic`); ``OrderedDict``, ``_codecs.encode``
-    and the tensor rebuilders are torch's own defaults.
+    ``HistoryBuffer``, numpy arrays / dtypes / scalars,
+    ``collections.Counter`` (``MultiStepLR`` milestones) and ``getattr``
+    (mapped to :func:`history_buffer_statistic`); ``OrderedDict`` and the
+    tensor rebuilders are torch's own defaults.
 
     Returns:
         list: entries for ``torch.serialization.safe_globals``.
@@ -142,11 +123,7 @@ def mmengine_safe_globals() -> List[Any]:
 
 
 def checkpoints_trusted() -> bool:
-    """Whether the user trusts every checkpoint (``--trust-checkpoint``).
-
-    Returns:
-        bool: True if ``MMLESION_TRUST_CHECKPOINTS=1``.
-    """
+    """Whether ``MMLESION_TRUST_CHECKPOINTS=1`` (``--trust-checkpoint``)."""
     return env_switch_on(TRUST_ENV)
 
 
@@ -177,11 +154,8 @@ def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
 def _history_buffer_getstate(self: HistoryBuffer) -> dict:
     """``HistoryBuffer.__getstate__`` without the built-in statistics.
 
-    mmengine's version stores all of ``_statistics_methods`` so that custom
-    ones registered with ``HistoryBuffer.register_statistics`` survive a
-    resume. The built-in ones are registered again by every
-    ``HistoryBuffer()``; only custom ones are kept here (a checkpoint with
-    those needs ``--trust-checkpoint``).
+    Every ``HistoryBuffer()`` registers those again; only custom ones are
+    kept (a checkpoint with those needs ``--trust-checkpoint``).
     """
     state = dict(self.__dict__)
     state.pop('statistics_methods', None)
@@ -197,12 +171,8 @@ def _history_buffer_getstate(self: HistoryBuffer) -> dict:
 
 
 def patch_history_buffer_pickling() -> None:
-    """Pickle ``HistoryBuffer`` without ``getattr`` globals (smaller).
-
-    Replaces ``HistoryBuffer.__getstate__`` with
-    :func:`_history_buffer_getstate` for the whole process: called once by
-    ``import mmlesion`` (listed in its docstring).
-    """
+    """Pickle ``HistoryBuffer`` without ``getattr`` globals, for the whole
+    process (called once by ``import mmlesion``)."""
     HistoryBuffer.__getstate__ = _history_buffer_getstate
 
 
@@ -216,17 +186,15 @@ def load_local_checkpoint(filename: str,
                           map_location: Optional[str] = None) -> Any:
     """Load a local checkpoint file safely (see the module).
 
+    A file without a checksum sidecar (``<file>.sha256``) loads with a
+    warning that it is unverified, once per file and process.
+
     Args:
         filename (str): path of the checkpoint file.
         map_location (str, optional): same as :func:`torch.load`.
 
     Returns:
-        dict: the loaded checkpoint (a full mmengine checkpoint or a plain
-        state dict).
-
-    A file without a checksum sidecar (``<file>.sha256``,
-    :mod:`mmlesion.utils.checkpoints.checksum`) loads with a warning that
-    it is unverified, once per file and process.
+        dict: a full mmengine checkpoint or a plain state dict.
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -261,16 +229,12 @@ _DICT_FIELDS = ('meta', 'optimizer', 'message_hub')
 
 
 def check_checkpoint_fields(checkpoint: Mapping, filename: str) -> None:
-    """Refuse a checkpoint whose fields are of the wrong type, naming the
-    file and the field.
+    """Refuse a checkpoint whose fields are of the wrong type.
 
-    mmengine reads ``state_dict`` (a dict of tensors), ``meta`` (a dict,
-    with ``dataset_meta`` a dict), ``optimizer`` / ``message_hub`` (dicts,
-    on resume) and ``param_schedulers`` (a list) without checking them: a
-    wrong type ends in an ``AttributeError`` or ``TypeError`` deep inside
-    mmengine or torch that names no file. A plain state dict (no
-    ``state_dict`` field) is checked only for what it holds under those
-    names when they are not tensors.
+    mmengine reads ``state_dict``, ``meta``, ``optimizer``, ``message_hub``
+    and ``param_schedulers`` unchecked, and a wrong type fails deep inside
+    mmengine naming no file. In a plain state dict, tensors under those
+    names are accepted.
 
     Args:
         checkpoint (Mapping): the loaded checkpoint.
@@ -327,10 +291,8 @@ def check_finite_weights(checkpoint: Mapping, filename: str,
                          max_names: int = 5) -> None:
     """Refuse weights holding NaN or Inf, naming the file and parameters.
 
-    A training that diverged saves NaN weights without complaint; a model
-    built from them outputs NaN scores, which every score threshold drops,
-    so the evaluation or the scan reports 0 findings and ends with status
-    0. The inference and test paths call this at load.
+    A diverged training saves NaN weights; their NaN scores fall below
+    every threshold, so a scan would report 0 findings and succeed.
 
     Args:
         checkpoint (Mapping): the loaded checkpoint (``state_dict`` or a
@@ -475,14 +437,10 @@ def check_state_dict_matches(
         allowed_missing: Sequence[str] = ()) -> None:
     """Load ``checkpoint`` into ``model`` strictly; raise naming the file.
 
-    This is mmengine's own loading (:func:`mmengine.runner.load_state_dict`
-    after ``revise_keys``, as ``Runner.load_checkpoint`` does, so modules'
-    ``_load_from_state_dict`` key remapping, e.g. ``RTMBBoxHead``'s, and the
-    tolerance for missing BatchNorm ``num_batches_tracked`` apply) with
-    ``strict=True``: missing keys, unexpected keys and shape mismatches
-    raise instead of being logged. The weights that fit are copied into
-    ``model`` as a side effect (the runner's own load then copies the same
-    values again).
+    mmengine's :func:`~mmengine.runner.load_state_dict` after
+    ``revise_keys``, as ``Runner.load_checkpoint`` does (so modules' own key
+    remapping applies), with ``strict=True``. The weights that fit are
+    copied into ``model`` as a side effect.
 
     Args:
         model (nn.Module): the model the weights are for (unwrapped).
@@ -538,21 +496,17 @@ def load_model_checkpoint(model: torch.nn.Module,
                           check_finite: bool = True) -> dict:
     """Load weights into a model the way every mmlesion tool does.
 
-    The file goes through mmengine's :class:`CheckpointLoader` (so a local
-    file is read by :func:`load_local_checkpoint`: allow-list, trust
-    switch), then must fit the model exactly
-    (:func:`check_state_dict_matches`, the check of
-    :class:`mmlesion.engine.hooks.CheckpointCheckHook`). With
-    ``allow_partial`` mmengine's non-strict loading is used instead and only
-    logs the keys that do not fit.
+    mmengine's :class:`CheckpointLoader` reads the file (a local one through
+    :func:`load_local_checkpoint`), which must then fit the model exactly
+    (:func:`check_state_dict_matches`); with ``allow_partial`` mmengine's
+    non-strict loading only logs the keys that do not fit.
 
     Args:
         model (nn.Module): the model to fill (unwrapped).
         filename (str): checkpoint path or URL.
         map_location (str, optional): same as :func:`torch.load`.
         allow_partial (bool): accept a checkpoint that fits only partly.
-        check_finite (bool): refuse weights holding NaN or Inf
-            (:func:`check_finite_weights`; every caller runs inference).
+        check_finite (bool): refuse weights holding NaN or Inf.
 
     Returns:
         dict: the loaded checkpoint (its ``meta`` holds e.g.
@@ -578,11 +532,7 @@ def load_model_checkpoint(model: torch.nn.Module,
 
 
 def register_checkpoint_loader() -> None:
-    """Make :func:`load_local_checkpoint` mmengine's loader for local paths.
-
-    Replaces the ``''`` scheme of mmengine's ``CheckpointLoader`` for the
-    whole process: called once by ``import mmlesion`` (listed in its
-    docstring).
-    """
+    """Make :func:`load_local_checkpoint` mmengine's loader for local
+    paths, for the whole process (called once by ``import mmlesion``)."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)
