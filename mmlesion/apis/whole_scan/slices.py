@@ -1,65 +1,28 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Prepare the slices of an in-memory CT volume while the detector runs.
 
-:func:`~mmlesion.apis.whole_scan.detect.detect_slices` feeds every slice of
-a resampled scan through the 2.5D detector's test pipeline
-(``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``, ...). Run in the
-main process between forward passes, that pipeline (about 2-3 ms per
-403 x 403 slice on one core here) adds to every batch's time.
-:func:`volume_slice_loader` yields the batches in slice order, prepared by
+:func:`volume_slice_loader` yields the batches of
+:func:`~mmlesion.apis.whole_scan.detect.detect_slices` in slice order,
+prepared by
 
-- ``workers=0``: the main process, each batch when it is asked for,
-  exactly as before (same pipeline calls, same order: bit-identical
-  results);
+- ``workers=0``: the main process, each batch when it is asked for;
 - ``workers=N``, ``worker_type='thread'`` (the default): N background
-  threads (:class:`concurrent.futures.ThreadPoolExecutor`) that prepare
-  up to ``N * prefetch_factor`` batches ahead while the model runs. The
-  pipeline's array work (numpy, torch) runs without the GIL, and so do
-  the model's kernels; the outputs stay in the process (no copy).
+  threads that prepare up to ``N * prefetch_factor`` batches ahead while
+  the model runs (numpy and torch release the GIL; no copies);
 - ``workers=N``, ``worker_type='process'``: a
-  :class:`torch.utils.data.DataLoader` over :class:`VolumeSliceDataset`
-  with N worker processes (``collate_fn=pseudo_collate``). On Linux they
-  are forked and see the parent's volume without copying it; checked
-  while writing this (Python 3.11, torch 2.13): a worker that ran the
-  ElixirNet test pipeline over all slices of a 300 x 403 x 403 float32
-  volume (186 MB) still shared all 190,324 kB of the mappings holding the
-  array with the parent (``Shared_Dirty`` in ``/proc/self/smaps``), 0 kB
-  private. Where ``fork`` is not available (Windows; macOS defaults to
-  ``spawn``) the dataset, volume included, is pickled to each worker. Every
-  prepared slice (3 x 403 x 403 float32, 1.9 MB), however, comes back
-  through a new shared-memory segment.
+  :class:`torch.utils.data.DataLoader` with N worker processes, forked
+  where the platform allows (they share the volume; elsewhere it is
+  pickled to each). Each prepared slice comes back through shared memory,
+  which costs more than preparing it: threads are faster
+  (``docs/benchmarks.md``, measured with ``projects/benchmarks/
+  benchmark_infer_volume.py --workers 0 1 2 [--worker-type process]``).
 
-Why threads are the default: measured on the 2-core CPU machine of this
-project while two other jobs ran on it (so only the ordering is worth
-reading), ElixirNet's test pipeline on a synthetic 300 x 512 x 512 scan
-(188 slices of 403 x 403 px), batches of 32, with a stand-in detector
-that waits 10 ms per slice without holding the GIL, as a process waiting
-for its GPU does (``benchmark_infer_volume.py --config
-configs/elixirnet/elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py
---pixel-spacing 0.8 --scan-size 512 300 --batch-sizes 32 --workers 0 1 2
---repeats 3 --stand-in-ms 10 [--worker-type process]``; 100 slices/s is
-the stand-in's limit): 81 slices/s serial, 95 with one thread, 92 with
-two; 83 serial, 74 with one process, 69 with two. The processes lose
-because each prepared slice comes back through a new shared-memory
-segment, which cost more here than preparing it (the pipeline alone:
-about 400-550 slices/s serial, 185 with one process).
-
-Those numbers are of the per-slice pipeline (:class:`VolumeSliceDataset`).
-For the usual pipeline (``LoadVolumeSlices``, ``WindowHU``,
-``PackDetInputs``) :func:`volume_slice_dataset` gives
-:class:`WindowedVolumeSlices`, which windows a batch's slices at once and
-hands out views instead of copies (the same inputs, bit for bit): on the
-same machine and scan, with one thread, 4100-4700 slices/s against
-1300-1500 for the per-slice pipeline (``benchmark_infer_volume.py ...
---workers 0 1 --stand-in-ms 0``, docs/benchmarks.md). The batches are
-built by each dataset's ``prepare(start, stop)`` in every mode but the
-worker processes (which ask for one item at a time).
-
-The pipeline's transforms must be safe to call from several threads at
-once (the 2.5D test transforms keep no state between calls); with one
-thread the calls are sequential anyway. ``tools/analysis_tools/
-benchmark_infer_volume.py --workers 0 1 2 --worker-type thread`` (or
-``process``) measures both on a GPU machine.
+The results are the same in every mode. For the usual pipeline
+(``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``)
+:func:`volume_slice_dataset` gives :class:`WindowedVolumeSlices`, the same
+inputs bit for bit, faster (``docs/benchmarks.md``). The pipeline's
+transforms must be safe to call from several threads at once (the 2.5D
+test transforms keep no state between calls).
 """
 import math
 import multiprocessing
@@ -115,14 +78,9 @@ class VolumeSliceDataset(Dataset):
             img_path=self.path, img_id=f'{self.stem}#{int(z)}',
             instances=[], scale_factor=(1., 1.)))
 
-
     def prepare(self, start: int, stop: int) -> List[dict]:
         """Items ``start .. stop - 1`` (one batch), in order."""
         return [self[z] for z in range(start, stop)]
-
-
-def _is_integer(value: float) -> bool:
-    return math.isfinite(value) and float(value).is_integer()
 
 
 class WindowedVolumeSlices(VolumeSliceDataset):
@@ -130,29 +88,19 @@ class WindowedVolumeSlices(VolumeSliceDataset):
     ``LoadVolumeSlices`` + ``WindowHU`` + ``PackDetInputs``, with the
     first two done for a whole batch at once.
 
-    The per-slice pipeline clips and windows each slice's N channels anew,
-    so every slice of the volume is clipped and windowed N times, in
-    several passes over small arrays (about 0.5 ms per 403 x 403 slice on
-    one core). Here a batch's slab of slices (the batch and its
-    neighbours) is clipped to ``hu_clip``, clipped to the window and
-    mapped to ``out_range`` once (torch, in place, the same float32
-    operations in the same order as ``slices_from_volume`` and
-    ``window_hu``: bit-identical values). A slice's N channels are then N
-    consecutive slices of the slab (with ``interval_mm`` equal to the slice
-    interval): its input is a view of the slab, not a copy (the slices at
-    both ends of the volume, whose neighbours are clamped, get a copy);
-    ``PackDetInputs`` gets the (H, W, N) view of that (N, H, W) block and
-    keeps it (the layout it would make is already there). So the inputs
-    of the slices of one batch share memory: the model must not write into
+    A batch's slab of slices (the batch and its neighbours) is clipped and
+    windowed once, with the float32 operations of ``slices_from_volume``
+    and ``window_hu`` in their order (bit-identical values), instead of
+    each slice's N channels anew. A slice's input is then a view of the
+    slab (a copy at both ends of the volume, where neighbours are clamped),
+    so the inputs of one batch share memory: the model must not write into
     them (mmdet's ``DetDataPreprocessor`` stacks them into a new tensor).
-    ``PackDetInputs`` itself runs as configured, so the inputs and the
-    metainfo are those of the per-slice pipeline (the tests compare them).
+    ``PackDetInputs`` runs as configured.
 
     Applies (:meth:`applies`) when the pipeline's transforms are exactly
     these three and every channel is a whole slice away from the key
     (``interval_mm`` a multiple of the volume's slice interval, as after
-    :func:`~mmlesion.apis.whole_scan.resample.prepare_volume`): then each
-    channel is a slice, never an interpolation between two.
+    :func:`~mmlesion.apis.whole_scan.resample.prepare_volume`).
     """
 
     def __init__(self, array: np.ndarray, pipeline: Callable,
@@ -180,8 +128,8 @@ class WindowedVolumeSlices(VolumeSliceDataset):
                 'LoadVolumeSlices', 'WindowHU', 'PackDetInputs']:
             return False
         return all(
-            _is_integer(o) for o in transforms[0]._offsets(
-                float(slice_interval)))
+            math.isfinite(o) and float(o).is_integer()
+            for o in transforms[0]._offsets(float(slice_interval)))
 
     def _windowed(self, lo: int, hi: int) -> torch.Tensor:
         """Slices ``lo .. hi - 1`` clipped and windowed as the per-slice
@@ -294,29 +242,26 @@ def volume_slice_loader(dataset: VolumeSliceDataset,
             batch_size < 1:
         raise ValueError(f'batch_size must be an integer >= 1, got '
                          f'{batch_size!r}')
-    if workers > 0 and worker_type == 'thread':
+    if workers == 0:
+        return (_batch(dataset, start, int(batch_size))
+                for start in range(0, len(dataset), int(batch_size)))
+    if worker_type == 'thread':
         return _threaded_batches(dataset, int(batch_size), workers,
                                  prefetch_factor)
-    if workers == 0:
-        return _serial_batches(dataset, int(batch_size))
-    kwargs = {}
-    if workers > 0:
-        kwargs['prefetch_factor'] = prefetch_factor
-        if 'fork' in multiprocessing.get_all_start_methods():
-            # shares the volume with the workers instead of pickling it
-            kwargs['multiprocessing_context'] = 'fork'
+    kwargs = dict(prefetch_factor=prefetch_factor)
+    if 'fork' in multiprocessing.get_all_start_methods():
+        # shares the volume with the workers instead of pickling it
+        kwargs['multiprocessing_context'] = 'fork'
     return DataLoader(dataset, batch_size=int(batch_size), shuffle=False,
                       num_workers=workers, collate_fn=pseudo_collate,
                       drop_last=False, **kwargs)
 
 
-def _serial_batches(dataset: VolumeSliceDataset,
-                    batch_size: int) -> Iterator[dict]:
-    """The batches of ``dataset`` prepared in the calling thread, each
-    when it is asked for."""
-    for start in range(0, len(dataset), batch_size):
-        yield pseudo_collate(
-            dataset.prepare(start, min(start + batch_size, len(dataset))))
+def _batch(dataset: VolumeSliceDataset, start: int,
+           batch_size: int) -> dict:
+    """The collated batch of ``dataset`` from slice ``start`` on."""
+    stop = min(start + batch_size, len(dataset))
+    return pseudo_collate(dataset.prepare(start, stop))
 
 
 def _threaded_batches(dataset: VolumeSliceDataset, batch_size: int,
@@ -324,23 +269,19 @@ def _threaded_batches(dataset: VolumeSliceDataset, batch_size: int,
     """The batches of ``dataset``, prepared ahead by a thread pool and
     yielded in order; an error in the pipeline is raised here (the
     batches not started yet are cancelled)."""
-
-    def prepare(start: int) -> dict:
-        stop = min(start + batch_size, len(dataset))
-        return pseudo_collate(dataset.prepare(start, stop))
-
     starts = iter(range(0, len(dataset), batch_size))
     pool = ThreadPoolExecutor(workers, thread_name_prefix='volume_slices')
     pending: deque = deque()
     try:
         for start in starts:
-            pending.append(pool.submit(prepare, start))
+            pending.append(pool.submit(_batch, dataset, start, batch_size))
             if len(pending) >= workers * max(int(prefetch_factor), 1):
                 break
         while pending:
             batch = pending.popleft().result()
             for start in starts:  # keep the queue full
-                pending.append(pool.submit(prepare, start))
+                pending.append(
+                    pool.submit(_batch, dataset, start, batch_size))
                 break
             yield batch
     finally:
@@ -352,14 +293,10 @@ def outputs_to_cpu(outputs: list) -> None:
 
     ``pred_instances.bboxes`` / ``scores`` / ``labels`` of all the batch's
     samples are concatenated, copied once and split back (instead of one
-    device-to-host copy and synchronisation per tensor per slice), and
-    ``pred_sem_seg.sem_seg`` maps are stacked and copied once when they
-    have the same shape (maps already on the CPU are left alone: stacking
-    them would only copy them). Only done when it is safe: a field whose
-    tensors differ in device or dtype, or are missing somewhere, is left as
-    it is (the caller's own ``.cpu()`` then copies it). Values are
-    unchanged; on the CPU the boxes, scores and labels are copied once
-    (a few kB per batch).
+    device-to-host copy per tensor per slice); ``pred_sem_seg.sem_seg``
+    maps of one shape off the CPU are stacked and copied once. A field
+    whose tensors differ in device or dtype, or are missing somewhere, is
+    left as it is. Values are unchanged.
 
     Args:
         outputs (list[DetDataSample]): ``model.test_step``'s output,
