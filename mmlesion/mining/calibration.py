@@ -3,13 +3,11 @@
 intra-patient lesion matching (Yan et al., TMI 2020, Sec. V-B).
 
 The paper's delta = 0.15 belongs to LesaNet's embedding, which is not
-public; mmlesion embeds boxes with LENS's own RoI features
-(:meth:`mmlesion.models.LENS.embed`), whose distances have another scale.
-delta is therefore chosen on pairs of lesions of the same patient in
-*different series* (the pairs matching compares; same-series pairs are
-excluded as in the paper) whose identity is known: the demo generator's
-follow-up studies (``lesion_id`` in ``demo_meta.json``) or, on the real
-DeepLesion, a location proxy (:func:`deeplesion_proxy_pairs`).
+public; LENS's own RoI features (:meth:`mmlesion.models.LENS.embed`) have
+another scale. delta is therefore chosen on pairs of lesions of one patient
+in *different series* whose identity is known: the demo generator's
+``lesion_id`` (``demo_meta.json``) or, on DeepLesion, a location proxy
+(:func:`deeplesion_proxy_same`).
 """
 import math
 import os
@@ -65,8 +63,7 @@ def choose_delta(same: np.ndarray,
     scanned over the observed distances; if no delta reaches that
     precision, the one maximising Youden's J (recall of same-lesion pairs
     minus the rate of different-lesion pairs accepted) is returned with
-    ``reached_precision=False``. Pair precision depends on how many
-    different-lesion pairs a patient has, as matching does.
+    ``reached_precision=False``.
 
     Args:
         same (np.ndarray): distances of same-lesion pairs.
@@ -112,12 +109,10 @@ def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
                           size_ratio: float = 2.0) -> 'callable':
     """Same-lesion proxy for DeepLesion rows of one patient in different
     studies (DeepLesion has no lesion identities across studies): same
-    ``Coarse_lesion_type`` where both rows have one (the training split's
-    rows have none, -1: there the location and size decide),
-    ``Normalized_lesion_location`` within
-    ``loc_thr`` (L2, body-relative x, y, z) and long diameters within a
-    factor ``size_ratio``. A proxy, not ground truth: lesions that moved or
-    grew fail it, two nearby lesions of one type pass it.
+    ``Coarse_lesion_type`` where both rows have one (not -1),
+    ``Normalized_lesion_location`` within ``loc_thr`` (L2, body-relative x,
+    y, z) and long diameters within a factor ``size_ratio``. A proxy: lesions
+    that moved or grew fail it, two nearby lesions of one type pass it.
 
     Args:
         rows (Sequence[dict]): ``lesion_type`` (int), ``location``
@@ -208,10 +203,8 @@ def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
         root (str): the demo set.
         split (str, optional): the split whose key slices are used (None:
             all).
-        annotated_only (bool): use only lesions with a CSV row, i.e. what a
-            user of partially labelled data has (the study and the demo
-            calibrate so; False also embeds the unannotated lesions, which
-            shows how matching would treat them).
+        annotated_only (bool): use only lesions with a CSV row (what a
+            user of partially labelled data has).
 
     Returns:
         tuple: (same distances, different distances, dict(lesions,
@@ -220,17 +213,15 @@ def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
     Raises:
         ValueError: if no key slice of ``demo_meta.json`` is found.
     """
-    import os.path as osp
-
     from mmlesion.mining.demo_eval import load_demo_lesions
-    truth = load_demo_lesions(osp.join(root, 'demo_meta.json'))
+    truth = load_demo_lesions(os.path.join(root, 'demo_meta.json'))
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', split)
     embs, series, patients, ids = [], [], [], []
     n_annotated = 0
     done = set()
     for i in range(len(ds)):
         info = ds.get_data_info(i)
-        name = osp.basename(osp.normpath(info['series_dir']))
+        name = os.path.basename(os.path.normpath(info['series_dir']))
         t = truth.get(name)
         if (t is None or name in done
                 or int(info['key_slice']) != t['key_index']):
@@ -268,10 +259,6 @@ def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
     lesions on DeepLesion-layout key slices (pairs of one patient in
     different series, :func:`pair_distances`; identity by
     :func:`deeplesion_proxy_same`).
-
-    With ``split='train'`` this is the calibration LENS's matching can use
-    on a user's real data: the training split it mines, never the
-    evaluation splits.
 
     Args:
         model: a LENS model (``embed``), eval mode.
@@ -331,11 +318,9 @@ def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
     split that is mined (the real-data default of
     ``tools/lens_mine_annotations.py``).
 
-    The paper's 0.15 belongs to LesaNet's embedding; mmlesion matches with
-    LENS's own RoI embedding, whose distances have another scale, so delta
-    is the largest distance whose same-patient, different-series pairs of
-    annotated training lesions are at least ``min_precision`` same-lesion
-    pairs by the location / size proxy (:func:`choose_delta`).
+    delta is the largest distance whose same-patient, different-series
+    pairs of annotated training lesions are at least ``min_precision``
+    same-lesion pairs by the location / size proxy (:func:`choose_delta`).
 
     Returns:
         dict: :func:`choose_delta`'s result plus ``source`` (what it was

@@ -20,7 +20,7 @@ def load_demo_lesions(meta_path: str) -> Dict[str, dict]:
     Returns:
         dict: series folder -> dict(key_index, z_mm, interval, spacing,
         followup (the series is a follow-up study of the patient's first
-        one; False in sets written before follow-ups existed),
+        one),
         lesions=[dict(center_px, center_mm, semi_axes_mm, annotated,
         lesion_id, ...)]).
     """

@@ -18,10 +18,8 @@ set of a partially labelled dataset into extra training labels:
    dataset expert with score > sigma that overlaps no existing or mined
    annotation becomes an uncertain lesion (ignored in the loss).
 
-Everything here works on plain numpy arrays per series; the tool
-``tools/lens_mine_annotations.py`` collects the proposals with a trained
-model and writes the file that :class:`~mmlesion.datasets.
-DeepLesionMinedDataset` reads.
+The tool ``tools/lens_mine_annotations.py`` collects the proposals and
+writes the file :class:`~mmlesion.datasets.DeepLesionMinedDataset` reads.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,6 +28,7 @@ import numpy as np
 
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.box_iou_2d import box_iou
+from .calibration import summarise
 
 
 @dataclass
@@ -56,14 +55,11 @@ class Tracklet:
     """Boxes of one lesion candidate on consecutive slices.
 
     ``boxes`` maps slice index -> (box, score); ``embedding`` and ``site``
-    are those of the highest-scoring box. The strategies record their
-    provenance (read by the LENS study's
-    ``projects/lens/mining_breakdown.py``; mining ignores it):
-    ``key_slices``, the slices whose box matched an annotation (set by
-    :func:`propagate_annotations` on the tracklets it matches), and
-    ``match_distance``, the smallest embedding distance to an annotation of
-    another series of the patient (set by :func:`match_intra_patient` on
-    every tracklet it considers, matched or not).
+    are those of the highest-scoring box. Provenance, not read by mining:
+    ``key_slices``, the slices whose box matched an annotation
+    (:func:`propagate_annotations`), and ``match_distance``, the smallest
+    distance to an annotation of another series of the patient
+    (:func:`match_intra_patient`, matched or not).
     """
     boxes: Dict[int, Tuple[np.ndarray, float]]
     score: float
@@ -299,11 +295,8 @@ def _other_series_annotations(series: Sequence[SeriesMining]
                               ) -> Dict[str, Tuple[np.ndarray,
                                                    Optional[np.ndarray]]]:
     """Series -> (A, D) annotation embeddings and (A, 4) sites (None unless
-    every one has them) of the *other* series of its patient (LENS Sec. V-B
-    matches a lesion "annotated in one study but missed in another" or in
-    another series of the study; the tracklets of the annotated series
-    itself are cross-slice propagation's job and would match their own
-    annotation trivially)."""
+    every one has them) of the *other* series of its patient (Sec. V-B; the
+    series' own annotations are cross-slice propagation's job)."""
     by_patient: Dict[str, List[SeriesMining]] = {}
     for s in series:
         by_patient.setdefault(s.patient, []).append(s)
@@ -340,19 +333,13 @@ def match_intra_patient(series: Sequence[SeriesMining],
     excluded as in the paper) becomes a mined lesion: all its boxes are
     mined annotations (``matched_by='intra_patient'``).
 
-    The paper uses LesaNet's lesion embedding, which is not public; LENS
-    models in mmlesion embed boxes with their own L2-normalised RoI
-    features (:meth:`mmlesion.models.LENS.embed`). ``dist_thr`` = 0.15 is
-    the paper's value for LesaNet's embedding; calibrate it for another
-    embedding or matcher on same-lesion vs different-lesion pairs
-    (``tools/analysis_tools/calibrate_intra_patient_delta.py``,
-    :func:`~mmlesion.mining.calibration.choose_delta`).
-
-    ``min_score`` is a choice where the paper is silent (it does not say
-    which proposals form the matched tracklets): a tracklet whose score
-    (its best box's) is below it is never matched, whatever its distance.
-    0 is the paper's rule as written and the real-data default; 0.5 was
-    chosen on synthetic data only (``projects/lens/RESULTS.md``).
+    LENS models embed boxes with their L2-normalised RoI features
+    (:meth:`mmlesion.models.LENS.embed`) in place of the paper's LesaNet
+    embedding; ``dist_thr`` = 0.15 is the paper's value for LesaNet, so
+    calibrate it for another embedding or matcher
+    (``tools/analysis_tools/calibrate_intra_patient_delta.py``).
+    A tracklet scoring below ``min_score`` is never matched (the paper is
+    silent; 0 is its rule as written).
 
     Args:
         series (Sequence[SeriesMining]): with tracklets built and
@@ -403,9 +390,8 @@ def mine_uncertain(single_type_proposals: Sequence[SliceProposals],
             IoU is > overlap_thr (0: any intersection).
 
     Returns:
-        dict: slice index -> list of (box, score) uncertain lesions
-        (overlapping uncertain boxes of several experts are all kept; they
-        are ignored regions, duplicates are harmless).
+        dict: slice index -> list of (box, score) uncertain lesions (the
+        overlapping boxes of several experts all kept: ignored regions).
     """
     out: Dict[int, List[tuple]] = {}
     for p in single_type_proposals:
@@ -428,12 +414,9 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     """Distances that calibrate delta for the embedding in use.
 
     For every tracklet with an embedding: its smallest L2 distance to an
-    annotation embedding of another series of the same patient (the pairs
-    matching looks at), split into tracklets that cross-slice propagation
-    matched to an annotation of their own series and the others. Without
-    lesion identities this only hints at the scale of the distances; the
-    calibration proper uses same-lesion pairs
-    (:mod:`mmlesion.mining.calibration`).
+    annotation embedding of another series of the same patient, split into
+    tracklets propagation matched and the others (a hint at the scale; the
+    calibration proper is :mod:`mmlesion.mining.calibration`).
 
     Returns:
         dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,
@@ -452,13 +435,7 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
             key = 'same_lesion' if t.matched_by == 'propagation' \
                 else 'others'
             dists[key].append(d)
-    return {
-        k: dict(n=len(v), **{
-            f'p{q}': round(float(np.percentile(v, q)), 4)
-            for q in (10, 50, 90)
-        } if v else {})
-        for k, v in dists.items()
-    }
+    return {k: summarise(v) or dict(n=0) for k, v in dists.items()}
 
 
 def mine_series(series: Sequence[SeriesMining],
