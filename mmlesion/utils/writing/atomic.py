@@ -1,34 +1,26 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Files that appear only when complete, output sets that appear together.
 
-Every tool of mmlesion writes its results through this module, so that a
-job killed at any moment (pre-emption, out of memory, a full disk) never
-leaves a half-written file under a final name:
+Every tool writes its results through this module, so that a job killed at
+any moment never leaves a half-written file under a final name:
 
 * :func:`atomic_write` / :func:`atomic_write_bytes` /
-  :func:`atomic_write_text`: write to a temporary name in the target's
-  folder, flush, ``fsync``, ``os.replace`` onto the final name and
-  ``fsync`` the folder (the recipe of SQLite, git and Orbax's
-  "write, sync, rename" commits). A reader sees the old file or the new
-  one, never a mix; the temporary file is removed on any error.
-* :func:`atomic_save_with` for writers that only take a path (matplotlib's
-  ``savefig``, ``cv2.imwrite``, ``np.save``, SimpleITK): they write to the
-  temporary name, which is then committed the same way.
-* :class:`AtomicOutputSet`: a run's outputs (e.g. ``findings.json`` +
-  ``candidates.csv`` + pictures) are written into a hidden staging folder
-  beside the target and moved in together at the end, so a killed run
-  leaves the previous set (or nothing) but never a mix; files the user put
-  in the folder stay.
+  :func:`atomic_write_text` / :func:`atomic_write_json`: write to a
+  temporary name in the target's folder, ``fsync``, ``os.replace`` onto the
+  final name and ``fsync`` the folder. A reader sees the old file or the
+  new one; the temporary file is removed on any error.
+* :func:`atomic_save_with` for writers that only take a path (``savefig``,
+  ``cv2.imwrite``, ``np.save``, SimpleITK).
+* :class:`AtomicOutputSet`: a run's outputs are staged in a hidden folder
+  and moved in together at the end.
 * :func:`check_writable_dir`: refuse a read-only or full output folder
-  before the work starts (``os.access``, a real write probe and
-  ``statvfs`` free space).
+  before the work starts.
 
-A write the file system refuses on the way (full, over quota, read-only,
-no permission) raises :class:`~mmlesion.utils.writing.refusals.
+A write the file system refuses (full, over quota, read-only, no
+permission) raises :class:`~mmlesion.utils.writing.refusals.
 WriteRefusedError`, an ``OSError`` of the same ``errno`` whose one-line
-message names the final file (not the temporary one), the bytes it needed
-and the bytes free; the temporary file (or staging folder) is removed
-first, so nothing is left half-written and nothing written before is lost.
+message names the final file, the bytes it needed and the bytes free;
+the temporary file (or staging folder) is removed first.
 """
 import contextlib
 import errno
@@ -48,12 +40,8 @@ TMP_PREFIX = '.mmlesion-tmp-'
 
 
 def fsync_dir(path: str) -> None:
-    """``fsync`` a folder so that a rename inside it survives a power cut.
-
-    Args:
-        path (str): the folder. Platforms that cannot open a folder
-            (Windows) are skipped silently.
-    """
+    """``fsync`` a folder so that a rename inside it survives a power cut
+    (silently skipped where a folder cannot be opened, as on Windows)."""
     try:
         fd = os.open(path or '.', os.O_RDONLY)
     except OSError:
@@ -81,12 +69,8 @@ def _commit(tmp: str, path: str) -> None:
 def _staged(path: str, suffix: str = '',
             size: Optional[int] = None) -> Iterator[str]:
     """A temporary name beside ``path``, committed as ``path`` when the
-    block succeeds and removed when it fails.
-
-    A write the file system refuses raises :class:`WriteRefusedError`
-    naming ``path``, ``size`` (else the bytes the temporary file held, a
-    lower bound) and the free space.
-    """
+    block succeeds and removed when it fails (a refused write names
+    ``size``, else the bytes the temporary file held, as needed)."""
     tmp = _tmp_name(path, suffix)
     try:
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
@@ -160,18 +144,15 @@ def atomic_write_text(path: str, text: str, encoding: str = 'utf-8') -> None:
 def atomic_save_with(path: str, save: Callable[[str], object]) -> None:
     """Let ``save(tmp_path)`` write a file, then commit it as ``path``.
 
-    For writers that take a file name, e.g.
-    ``atomic_save_with('a.png', lambda p: fig.savefig(p, format='png'))``
-    or ``cv2.imwrite``. The temporary name keeps the extension of ``path``
-    (writers pick the format from it). A writer that reports failure by
-    returning False (``cv2.imwrite``) raises ``OSError``.
+    E.g. ``atomic_save_with('a.png', lambda p: fig.savefig(p))``. The
+    temporary name ends with the whole file name, so writers that pick the
+    format from the extension (also ``.nii.gz``) see it. A writer returning
+    False (``cv2.imwrite``) raises ``OSError``.
 
     Args:
         path (str): the final file name (its folder is created).
         save (Callable[[str], object]): writes the file at the given path.
     """
-    # the temporary name ends with the whole file name, so it keeps the
-    # extension, also a double one such as .nii.gz
     with _staged(path) as tmp:
         if save(tmp) is False:
             raise OSError(f'{path}: the writer reported a failure')
@@ -190,12 +171,10 @@ def check_writable_dir(path: str,
                        what: str = 'output folder') -> None:
     """Refuse a folder that cannot take the outputs, before the work starts.
 
-    The folder (or its nearest existing parent, if it does not exist yet)
-    must not be on a file system mounted read-only (``statvfs``'s
-    ``ST_RDONLY``), must pass ``os.access(W_OK)``, take a real probe file
+    The folder (or its nearest existing parent) must not be mounted
+    read-only, must pass ``os.access(W_OK)``, take a real probe file
     (``os.access`` says yes for root on a read-only folder) and have at
-    least ``min_free_bytes`` free. The error says which: a read-only file
-    system, a folder read-only for this user, or too little space.
+    least ``min_free_bytes`` free; the error says which check failed.
 
     Args:
         path (str): the output folder.
@@ -275,29 +254,20 @@ class AtomicOutputSet:
     """Write a run's output files so that they appear together or not at all.
 
     Files are written into a hidden staging folder beside ``out_dir``
-    (``out_dir/../.mmlesion-tmp-<id>-<name>``, same file system); on
-    :meth:`commit` each staged file is fsynced and renamed onto its final
-    name in ``out_dir`` (sub-folders included), the folder is fsynced and
-    the staging folder removed. Files of ``out_dir`` that the run does not
-    write (e.g. the user's notes) are never touched; with ``replace``,
-    files of a previous run that the new one does not write again are
-    removed only after the new set is in place (they are listed by the
-    caller, see ``stale``).
+    (same file system); :meth:`commit` fsyncs and renames each onto its
+    final name in ``out_dir``, fsyncs the folders and removes the staging
+    folder. Files of ``out_dir`` the run does not write are never touched,
+    except the ``stale`` ones :meth:`commit` is given.
 
-    A run killed before :meth:`commit` leaves ``out_dir`` as it was (plus
-    a hidden staging folder, cleaned by the next run:
-    :func:`remove_stale_temporaries`). Between the first and the last
-    rename of :meth:`commit` (microseconds per file) a kill can still leave
-    a mix; ``manifest_name``, written last, then still describes the old
-    run, and :func:`read_manifest` lets a reader check that every file
-    listed is the one written by that run.
+    A run killed before :meth:`commit` leaves ``out_dir`` as it was (its
+    staging folder is cleaned by the next run); between the first and the
+    last rename a kill can still leave a mix, so the file renamed ``last``
+    (a manifest) tells a reader which run the set is.
 
-    A write the file system refuses inside the ``with`` block (a full disk
-    while a file is staged or committed) leaves ``out_dir`` as it was,
-    removes the staging folder and raises :class:`~mmlesion.utils.writing.
-    refusals.WriteRefusedError` naming the output's final path (or
-    ``out_dir`` when the error names no file), at least the bytes staged
-    so far as needed, and the free space.
+    A write refused inside the ``with`` block leaves ``out_dir`` as it was
+    and raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`
+    naming the output's final path (or ``out_dir``) and at least the bytes
+    staged so far as needed.
 
     Args:
         out_dir (str): the final output folder.
@@ -358,12 +328,9 @@ class AtomicOutputSet:
 
     def staged_files(self) -> List[str]:
         """Paths (relative to ``out_dir``) of the files staged so far."""
-        files = []
-        for root, _, names in os.walk(self.staging):
-            for name in names:
-                files.append(
-                    osp.relpath(osp.join(root, name), self.staging))
-        return sorted(files)
+        return sorted(
+            osp.relpath(osp.join(root, name), self.staging)
+            for root, _, names in os.walk(self.staging) for name in names)
 
     def commit(self, last: Optional[str] = None,
                stale: Union[List[str], None] = None) -> List[str]:
@@ -433,10 +400,9 @@ class AtomicOutputSet:
 
     def _staged_bytes(self) -> int:
         total = 0
-        for root, _, names in os.walk(self.staging):
-            for name in names:
-                with contextlib.suppress(OSError):
-                    total += osp.getsize(osp.join(root, name))
+        for rel in self.staged_files():
+            with contextlib.suppress(OSError):
+                total += osp.getsize(osp.join(self.staging, rel))
         return total
 
     def _refused(self, err: OSError) -> Optional[WriteRefusedError]:
@@ -490,10 +456,7 @@ def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
 
 def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
     """:func:`atomic_write_text` of ``json.dumps(obj, **kwargs)`` plus a
-    newline (NaN is written as ``NaN``, as :func:`json.dumps` does).
-
-    The object is serialised before anything is written, so an object that
-    cannot be serialised leaves no file.
+    newline; an object that cannot be serialised leaves no file.
 
     Args:
         path (str): output JSON file; its folder is created if missing.
@@ -501,4 +464,4 @@ def atomic_write_json(path: str, obj: Any, **kwargs) -> None:
         **kwargs: passed to :func:`json.dumps` (e.g. ``indent=2``).
     """
     text = json.dumps(obj, **kwargs) + '\n'
-    atomic_write_text(path, text)  # its folder is created
+    atomic_write_text(path, text)

@@ -2,26 +2,14 @@
 """A write the file system refused (full, over quota, read-only, no
 permission), said in one line.
 
-A full disk ends a write with ``OSError: [Errno 28] No space left on
-device`` and, from ``f.write``, without a file name; a training or a
-whole-scan inference then ended in a traceback that named neither the file
-nor the space it needed. The atomic writers of
-:mod:`mmlesion.utils.writing.atomic` (every checkpoint, ``last_checkpoint``,
-the results of ``tools/infer_volume.py``) raise :class:`WriteRefusedError`
-instead: an ``OSError`` with the same ``errno`` whose message names
-
-* the file being written (its final name, not the temporary one),
-* the bytes it needed (the size of what was being written when known, else
-  a lower bound: what had been written when the write failed),
-* the bytes free on that file system (:func:`shutil.disk_usage`),
-* that nothing written before is lost (the writers commit a file only when
-  complete), and what to do next.
-
-The tools print :meth:`WriteFailure.message` with their own way to go on
-(``tools/train.py``: ``--resume``; ``tools/infer_volume.py``: the same
-command again) and exit with status 1, without a traceback;
-:func:`output_write_refusal` also recognises the raw ``OSError`` of a write
-that did not go through those writers (e.g. mmengine's scalar logs).
+A full disk ends ``f.write`` with ``OSError: [Errno 28]`` naming no file.
+The atomic writers of :mod:`mmlesion.utils.writing.atomic` raise
+:class:`WriteRefusedError` instead: an ``OSError`` with the same ``errno``
+whose message names the file (its final name), the bytes it needed (or a
+lower bound), the bytes free there, that nothing written before is lost,
+and what to do next. The tools exit with that line and their own way to go
+on (:func:`exit_on_refused_write`), also for a raw ``OSError`` of a write
+that did not go through those writers (:func:`output_write_refusal`).
 
 Only stdlib imports.
 """
@@ -97,8 +85,8 @@ class WriteFailure:
         folder (str): the existing folder ``free`` was read from.
         atomic (bool): written by an atomic writer, so that nothing
             written before is lost and no file is half-written.
-        needed_for (str): what ``needed`` is made of, named after it
-            (an estimate made before writing: ``'3 checkpoints of ...'``).
+        needed_for (str): what ``needed`` is made of (an estimate made
+            before writing: ``'3 checkpoints of ...'``).
     """
     path: str
     errno: int
@@ -178,9 +166,8 @@ def refused_write(err: BaseException,
     """``err`` as a :class:`WriteRefusedError` of writing ``path``, or None
     when it is no refused write.
 
-    For a writer that knows what it writes. ``EACCES`` counts only when it
-    names no file or a file on the way to ``path`` (a permission error of
-    some other file read in the same block is not this write's).
+    ``EACCES`` counts only when it names no file or a file on the way to
+    ``path`` (not some other file read in the same block).
 
     Args:
         err (BaseException): the error raised while writing.
@@ -213,12 +200,9 @@ def output_write_refusal(err: BaseException,
     """For a tool: ``err`` as a :class:`WriteRefusedError`, or None when it
     is not a refused write of its outputs.
 
-    A :class:`WriteRefusedError` (an atomic writer's) is returned as it
-    is. A raw ``OSError`` with ``ENOSPC`` / ``EDQUOT`` / ``EROFS`` (only a
-    write raises those) names its file, or ``output_dir`` when it names
-    none (``f.write`` does not); one with ``EACCES`` counts only when its
-    file is inside ``output_dir`` (elsewhere it may be an input that
-    cannot be read).
+    A raw ``OSError`` names its file, or ``output_dir`` when it names none;
+    one with ``EACCES`` counts only when its file is inside ``output_dir``
+    (elsewhere it may be an input that cannot be read).
 
     Args:
         err (BaseException): what ended the tool.

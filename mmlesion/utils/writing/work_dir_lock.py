@@ -1,18 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """One training per work dir at a time.
 
-Two trainings started into the same work dir overwrite each other's
-checkpoints, ``last_checkpoint`` and best file without a word (both end
-with status 0, and ``--resume`` then takes the other run's weights).
-``tools/train.py`` therefore holds an exclusive lock on
-``<work_dir>/.mmlesion-train.lock`` for the whole run (rank 0 only, the
-rank that writes the checkpoints): :func:`fcntl.flock`, which the kernel
-releases when the process ends, however it ends (``SIGKILL``, out of
-memory), so a killed run never leaves a stale lock behind. The lock file
-holds the owner's PID, host, start time and command line, which a refused
-second run names. The file itself stays (removing it would let a third
-run lock a new file while the second still holds the old one); only the
-lock counts.
+Two trainings in one work dir overwrite each other's checkpoints without a
+word. ``tools/train.py`` (rank 0) therefore holds an exclusive
+:func:`fcntl.flock` on ``<work_dir>/.mmlesion-train.lock`` for the whole
+run; the kernel releases it however the process ends, so no stale lock is
+left. The file holds the owner's PID, host, start time and command line,
+which a refused second run names; it stays after the run (only the lock
+counts).
 
 Only stdlib imports: ``tools/train.py`` takes the lock before importing
 torch.
