@@ -1,62 +1,44 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """FROC of the DeepLesion 2D "official" protocol (docs/protocols.md §1).
 
-This reproduces the evaluation code of the 3DCE / MULAN lineage (Yan et al.,
-"3D Context Enhanced Region-based CNN", MICCAI 2018; "MULAN", MICCAI 2019),
-whose numbers the DeepLesion papers report, in vectorised numpy:
+The evaluation code of the 3DCE / MULAN lineage (Yan et al., "3D Context
+Enhanced Region-based CNN", MICCAI 2018; "MULAN", MICCAI 2019), whose numbers
+the DeepLesion papers report, in vectorised numpy:
 
 1. Pool the detections of all images and sort them once by score, descending.
-2. Walk the list. For each detection compute its overlap (legacy ``+1`` pixel
-   IoU, or IoBB) with every ground truth **of its own image**.
-3. No ground truth in the image, or best overlap ``< iou_thr``: one false
-   positive. Otherwise **every** ground truth of that image with overlap
-   ``>= iou_thr`` that is not yet hit becomes hit (one detection may hit
-   several lesions); a detection whose overlapping lesions were all hit
-   already is **neither** a TP nor an FP (duplicates are free).
-4. After each detection: sensitivity = hits / number of ground truths,
-   FPs per image = false positives / number of images. This raw curve (one
-   point per detection, equal FP values included) is the FROC curve.
-5. Sensitivity at an FP rate ``r``: linear interpolation on the raw curve, as
-   ``scipy.interpolate.interp1d(fps_per_image, sensitivity)(r)`` in the
-   reference; beyond the last FP rate of the curve, the last sensitivity
-   (MULAN's hold-last rule; 3DCE's older code extrapolated).
+2. A detection with no ground truth in its image, or best overlap (legacy
+   ``+1`` pixel IoU, or IoBB) ``< iou_thr`` with those of its image, is one
+   false positive. Otherwise **every** not yet hit ground truth of that image
+   with overlap ``>= iou_thr`` becomes hit (one detection may hit several
+   lesions); a detection whose lesions were all hit already is **neither** a
+   TP nor an FP (duplicates are free).
+3. After each detection: sensitivity = hits / ground truths, FPs per image =
+   false positives / images. This raw curve is the FROC curve.
+4. Sensitivity at an FP rate ``r``: ``np.interp`` on the raw curve (what the
+   reference's ``interp1d`` does for float64); beyond the last FP rate, the
+   last sensitivity (MULAN's hold-last rule).
 
-Decisions where the reference code is silent or undefined (documented here and
-shared with the plain reference ``projects/benchmarks/froc_reference.py``):
+Where the reference code is silent or undefined (shared with the plain
+reference ``projects/benchmarks/froc_reference.py``):
 
-* **Equal scores.** The reference sorts with ``np.argsort(scores)[::-1]``, an
-  unstable sort, so the order of equal scores is unspecified there. Here the
-  sort is stable and descending: equal scores keep their input order (image
-  order, then the order inside the image). Only curve points *inside* a run
-  of equal scores depend on this; the counts at the end of each run do not
-  (FP status does not depend on the order, and the set of hit lesions after a
-  group of detections is the union of what each one overlaps).
-* **Interpolation on equal FP values.** For float64 curves ``interp1d``
-  delegates to ``np.interp`` (since scipy 0.17, i.e. for all published
-  MULAN numbers): at a rate equal to an FP value shared by several points it
-  returns the sensitivity of the *last* such point; between two FP values it
-  interpolates from the last point of the lower run. Because an FP never adds
-  a hit, the result is the sensitivity just before the first detection whose
-  FPs per image exceed ``r``. :func:`sens_at_fp` calls ``np.interp``
-  directly.
-  (3DCE's ``fill_value='extrapolate'`` takes scipy's other code path, which
-  returns the *first* point of such a run; that variant is not reproduced.)
-* **A rate below the first point of the curve** (only possible when the top
-  detection is a false positive and ``r < 1 / num_images``): the reference
-  raises ``ValueError``; here the sensitivity is the curve's first value,
-  which is then 0.
-* **No detections at all**: sensitivity 0 at every rate (the reference
-  crashes). **No ground truth at all** (e.g. an empty breakdown subset):
-  sensitivity is undefined and reported as NaN.
+* **Equal scores** keep their input order (stable sort; the reference's
+  ``np.argsort(scores)[::-1]`` is unstable). Only curve points inside a run
+  of equal scores depend on it, not the counts at its end.
+* **Equal FP values**: at such a rate ``np.interp`` returns the sensitivity of
+  the *last* point of the run, i.e. the sensitivity just before the first
+  detection whose FPs per image exceed ``r`` (3DCE's ``'extrapolate'`` path,
+  which returns the first point, is not reproduced).
+* **A rate below the first point** (the top detection is an FP and
+  ``r < 1 / num_images``): the curve's first value, 0 (the reference raises).
+* **No detections**: sensitivity 0 (the reference crashes). **No ground
+  truth** (e.g. an empty breakdown subset): NaN.
 * **Malformed input** (wrong shape, non-finite values, ``x2 < x1`` or
   ``y2 < y1``, NaN scores) raises ``ValueError`` naming the image and row.
 
-Speed: the hit walk needs no sequential loop. A lesion is hit by the first
-detection, in global score order, whose overlap with it is ``>= iou_thr``;
-whether a detection is an FP does not depend on the order at all. So all
-(detection, ground truth of the same image) overlaps are computed in one
-vectorised pass, each lesion's first hitter is a ``np.minimum.at`` over the
-global ranks, and the curve is two cumulative sums.
+A lesion is hit by the first detection, in global score order, whose overlap
+with it is ``>= iou_thr``, and FP status does not depend on the order, so the
+walk is one vectorised pass over all (detection, same-image ground truth)
+pairs, a ``np.minimum.at`` over the global ranks and two cumulative sums.
 """
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -228,20 +210,6 @@ def _concat_boxes(boxes: Sequence[np.ndarray], name: str, ndim: int,
     return cat, counts
 
 
-def _concat_dets(dets: Sequence[np.ndarray],
-                 ndim: int = 2) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate per-image ``(N_i, 5)`` (3D: ``(N_i, 7)``) detections and
-    concatenate them."""
-    return _concat_boxes(dets, 'dets', ndim, True)
-
-
-def _concat_gts(gts: Sequence[np.ndarray],
-                ndim: int = 2) -> Tuple[np.ndarray, np.ndarray]:
-    """Validate per-image ``(M_i, 4)`` (3D: ``(M_i, 6)``) ground truths and
-    concatenate them."""
-    return _concat_boxes(gts, 'gts', ndim, False)
-
-
 def _check_finite_boxes(cat: np.ndarray,
                         counts: np.ndarray,
                         name: str,
@@ -311,8 +279,8 @@ def match_detections(dets: Sequence[np.ndarray],
     num_images = len(dets)
     if num_images == 0:
         raise ValueError('FROC needs at least one image')
-    det_cat, det_counts = _concat_dets(dets, ndim)
-    gt_cat, gt_counts = _concat_gts(gts, ndim)
+    det_cat, det_counts = _concat_boxes(dets, 'dets', ndim, True)
+    gt_cat, gt_counts = _concat_boxes(gts, 'gts', ndim, False)
     nb = 2 * ndim
     num_dets, num_gts = det_cat.shape[0], gt_cat.shape[0]
 

@@ -7,7 +7,7 @@ import json
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -45,87 +45,102 @@ def to_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
+def check_rates(owner: str, **rates: Sequence[float]) -> None:
+    """Raise ``ValueError`` unless each list of FP rates is non-empty, finite
+    and >= 0."""
+    for name, values in rates.items():
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+        if arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any():
+            raise ValueError(f'{owner}: {name} must be a non-empty '
+                             f'list of finite rates >= 0, got {values}')
+
+
+def mean_key(rates: Sequence[float]) -> str:
+    """Name of the mean-sensitivity key, e.g. ``'mean@0.5-4'``."""
+    lo, hi = min(rates), max(rates)
+    if lo == hi:
+        return f'mean@{rate_key(lo)}'
+    return f'mean@{rate_key(lo)}-{rate_key(hi)}'
+
+
+def runner_log_dir() -> Optional[str]:
+    """The folder of the current ``MMLogger``'s log file (None without)."""
+    log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
+    return osp.dirname(osp.abspath(log_file)) if log_file else None
+
+
+def registered_plot(owner: str, name: str) -> Callable:
+    """The function ``name`` of mmengine's ``FUNCTIONS`` registry."""
+    plot = FUNCTIONS.get(name)
+    if plot is None:
+        raise KeyError(f'{owner}: froc_plot {name!r} is not in mmengine\'s '
+                       'FUNCTIONS registry (import mmlesion.visualization'
+                       ', or set froc_plot=None)')
+    return plot
+
+
 @METRICS.register_module()
 class FROCMetric(BaseMetric):
     """Sensitivity at average FPs per image (FROC), DeepLesion protocol.
 
-    The DeepLesion 2D "official" protocol (docs/protocols.md §1, the code
-    behind the 3DCE and MULAN numbers); its exact rules, and the decisions
-    where the reference code is silent, are in
-    :mod:`mmlesion.evaluation.functional.froc`.
+    The DeepLesion 2D "official" protocol (docs/protocols.md §1); its rules
+    are in :mod:`mmlesion.evaluation.functional.froc`.
 
-    Data: ground truth is read from ``data_sample['instances']`` (the raw
-    dataset dicts in original image coordinates, packed as meta by
-    ``PackDetInputs(meta_keys=(..., 'instances'))``); instances with
-    ``ignore_flag=1`` are not ground truth. Predictions are
-    ``data_sample['pred_instances']`` (``bboxes`` already rescaled to the
-    original image, ``scores``). The FROC is **class-agnostic**: with a
-    multi-class model (labels = lesion types) every prediction counts as a
-    "lesion" and labels are ignored (they are kept in the JSON dump). Boxes
-    kept for several classes then count several times (as duplicates when
-    they hit, as several FPs when they miss), so such models should use
-    class-agnostic NMS (``nms=dict(type='nms', iou_threshold=...,
-    class_agnostic=True)`` in the test cfg) for numbers comparable with the
-    single-class literature.
+    Data: ground truth is the meta ``instances`` (raw dataset dicts in
+    original image coordinates; pack them with
+    ``PackDetInputs(meta_keys=(..., 'instances'))``), less those with
+    ``ignore_flag=1``; predictions are ``pred_instances`` (``bboxes`` in the
+    original image, ``scores``). The FROC is **class-agnostic**: labels are
+    ignored (kept in the JSON dump), so a box kept for several classes counts
+    several times; multi-class models should use class-agnostic NMS
+    (``nms=dict(type='nms', iou_threshold=..., class_agnostic=True)``) for
+    numbers comparable with the single-class literature.
 
-    Images: every evaluated image is one image of the FP denominator,
-    including images with no instance at all. An image whose instances are
-    *all* ignored is dropped with its detections when
-    ``skip_all_ignored_images`` (the protocol drops images whose lesions are
-    all noisy).
+    Every evaluated image is one image of the FP denominator, with or
+    without instances; with ``skip_all_ignored_images`` an image whose
+    instances are *all* ignored is dropped with its detections (as the
+    protocol does).
 
     Breakdowns (``breakdowns=True``) filter only the ground truth and keep
     all predictions and images (docs/protocols.md §1 "Subsets"): by coarse
     lesion type (``instance['lesion_type']`` 1..8) and by long diameter
     (``instance['diameters_mm'][0]``: ``<10``, ``10-30`` inclusive, ``>30``
     mm). A group is skipped when no instance carries its field; an empty
-    subset gives NaN.
+    subset gives NaN. ``type_classes=True`` (labels = coarse type - 1,
+    ``label_mode='coarse_type'``) adds the per-class FROC of a multi-class
+    detector, ElixirNet's Table 4 measure: for each type only the
+    detections labelled with it, against the lesions of that type (a lesion
+    found with the wrong type is missed).
 
-    Class-aware type breakdown (``type_classes=True``, for models whose
-    labels are the coarse types, ``label_mode='coarse_type'``: label
-    ``k - 1`` = type ``k``): for each type, only the detections labelled
-    with it are matched, against the lesions of that type, FPs per image
-    counted over those detections on all images. This is the per-class
-    FROC of a multi-class detector, ElixirNet's Table 4 measure (a lesion
-    found with the wrong type is missed); the breakdown above keeps every
-    detection whatever its label and cannot see classification.
+    Metric keys (default prefix ``froc``, ``r`` formatted with ``'{:g}'``):
 
-    Metric keys (with the default prefix ``froc``), ``r`` formatted with
-    ``'{:g}'``:
-
-    - ``froc/sens@{r}`` for each of ``fp_rates`` (``froc/sens@0.5`` ...
-      ``froc/sens@16``); headline ``froc/sens@4``.
+    - ``froc/sens@{r}`` for each of ``fp_rates``; headline ``froc/sens@4``.
     - ``froc/mean@{lo}-{hi}``: mean over ``mean_rates`` (``froc/mean@0.5-4``).
     - ``froc/sens@{r}_type_{name}`` and ``froc/mean@{lo}-{hi}_type_{name}``
       with ``name`` in ``bone, abdomen, mediastinum, liver, lung, kidney,
       soft_tissue, pelvis``; with ``type_classes``, the same with
-      ``typecls_{name}`` (class-aware); ``froc/sens@{r}_size_{bin}`` ...
-      with ``bin`` in ``lt10mm, 10to30mm, gt30mm``.
+      ``typecls_{name}``; ``froc/sens@{r}_size_{bin}`` ... with ``bin`` in
+      ``lt10mm, 10to30mm, gt30mm``.
     - with ``with_coco_map``: ``froc/bbox_mAP``, ``froc/bbox_mAP_50``,
-      ``_75``, ``_s``, ``_m``, ``_l``
-      (pycocotools through mmdet's ``CocoMetric`` on the same images, one
-      class "lesion"; ignored instances are passed as ``iscrowd`` as
-      ``CocoMetric`` does; docs/protocols.md §4). Images get their own COCO ids
-      (their position), so datasets whose ``img_id`` collide, e.g. a
-      ``ConcatDataset`` of two CSVs, are evaluated correctly.
-    - with ``ap_iou_thr=t``: ``froc/mAP@{t}`` (e.g. ``froc/mAP@0.5``), the
-      mAP keras-retinanet's ``Evaluate`` callback reports and the Improved
-      RetinaNet schedule monitors: VOC all-point AP at IoU ``t`` with
-      ``+ 1`` pixel overlaps, class-agnostic like the FROC, ignored
-      instances neither TP nor FP
-      (:func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
+      ``_75``, ``_s``, ``_m``, ``_l`` (mmdet's ``CocoMetric`` on the same
+      images, one class, ignored instances as ``iscrowd``; docs/protocols.md
+      §4); each image's COCO id is its position, so colliding ``img_id`` (a
+      ``ConcatDataset`` of two CSVs) are evaluated correctly.
+    - with ``ap_iou_thr=t``: ``froc/mAP@{t}``, keras-retinanet's VOC
+      all-point AP at IoU ``t`` (+ 1 pixel, class-agnostic, ignored
+      instances neither TP nor FP;
+      :func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
 
-    Operating points: after each evaluation, :attr:`operating_points`
-    holds the score threshold of each of ``fp_rates``
-    (:meth:`~mmlesion.evaluation.functional.froc.FROCMatch.
-    thresholds_at_fp`, all lesions); :class:`~mmlesion.engine.hooks.
-    AtomicCheckpointHook` records them in the best checkpoint.
+    After each evaluation :attr:`operating_points` holds the score threshold
+    of each of ``fp_rates`` (:meth:`~mmlesion.evaluation.functional.froc.
+    FROCMatch.thresholds_at_fp`), which :class:`~mmlesion.engine.hooks.
+    AtomicCheckpointHook` records in the best checkpoint.
 
-    Files (written by the main process into ``out_dir``): ``froc_curve.png``
-    (the FROC curve, plus the size breakdown) and, with
-    ``dump_detections``, ``froc_detections.json`` (protocol, options,
-    metrics and per image its ground truth and detections with their
-    outcome ``tp`` / ``fp`` / ``duplicate``).
+    Files (main process, into ``out_dir``): ``froc_curve.png`` (the curve
+    and the size breakdown) and, with ``dump_detections``,
+    ``froc_detections.json`` (protocol, options, metrics and per image its
+    ground truth and detections with their outcome ``tp`` / ``fp`` /
+    ``duplicate``).
 
     Args:
         iou_thr (float): overlap threshold for a hit. Defaults to 0.5.
@@ -137,35 +152,31 @@ class FROCMetric(BaseMetric):
             Defaults to ``(0.5, 1, 2, 4)``.
         breakdowns (bool): add lesion-type and size breakdowns. Defaults to
             True.
-        type_classes (bool): add the class-aware lesion-type breakdown
-            (labels = coarse type - 1). Defaults to False.
+        type_classes (bool): add the class-aware lesion-type breakdown.
+            Defaults to False.
         skip_all_ignored_images (bool): drop images whose instances are all
             ignored. Defaults to True.
         out_dir (str, optional): where to write the PNG and JSON. Defaults to
-            None: the current runner's log dir (the folder of the current
-            ``MMLogger``'s log file, ``work_dir/<timestamp>``); without a
-            runner nothing is written.
+            None: the folder of the current ``MMLogger``'s log file
+            (``work_dir/<timestamp>``); without a runner nothing is written.
         dump_detections (bool): write ``froc_detections.json``. Defaults to
             True.
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
         ap_iou_thr (float, optional): also compute keras-retinanet's mAP at
-            this IoU (key ``mAP@{ap_iou_thr:g}``). Defaults to None.
-        log_breakdowns (bool): also log the table rows of the breakdowns.
-            Defaults to False: the logged table is the headline (all
-            lesions: sensitivities, mean, COCO mAP and AP50, mAP@0.5); the
-            breakdowns are in the returned metrics (hence the scalars) and
-            ``froc_detections.json``, the size curves in ``froc_curve.png``.
+            this IoU. Defaults to None.
+        log_breakdowns (bool): also log the breakdowns' table rows. Defaults
+            to False: only the headline row is logged; the breakdowns are in
+            the returned metrics and ``froc_detections.json``.
         froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
-            registry, of the function that draws ``{stem}_curve.png``
-            (:func:`mmlesion.visualization.plot_froc_curves`, registered as
-            ``'plot_froc_curves'``, the default); the metric only computes
-            data. None: no picture.
+            registry, of the function that draws ``{stem}_curve.png``.
+            Defaults to ``'plot_froc_curves'``
+            (:func:`mmlesion.visualization.plot_froc_curves`); None: no
+            picture.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.
         split (str, optional): the data evaluated, first line of the
-            curve's title (e.g. ``test split: data/x/DL_info.csv``,
-            what ``tools/test.py`` and ``tools/run_demo.py`` set).
+            curve's title (e.g. ``test split: data/x/DL_info.csv``).
     """
     default_prefix: Optional[str] = 'froc'
     #: 2 for ``x1, y1, x2, y2`` boxes; 3 in :class:`FROC3DMetric`.
@@ -203,12 +214,7 @@ class FROCMetric(BaseMetric):
         if not 0.0 <= float(iou_thr) <= 1.0:
             raise ValueError(f'FROCMetric: iou_thr must be in [0, 1], got '
                              f'{iou_thr}')
-        for name, rates in (('fp_rates', fp_rates), ('mean_rates',
-                                                      mean_rates)):
-            arr = np.asarray(rates, dtype=np.float64).reshape(-1)
-            if arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any():
-                raise ValueError(f'FROCMetric: {name} must be a non-empty '
-                                 f'list of finite rates >= 0, got {rates}')
+        check_rates('FROCMetric', fp_rates=fp_rates, mean_rates=mean_rates)
         self.iou_thr = float(iou_thr)
         self.overlap = overlap
         self.fp_rates = tuple(float(r) for r in fp_rates)
@@ -231,10 +237,7 @@ class FROCMetric(BaseMetric):
     @property
     def mean_key(self) -> str:
         """Name of the mean-sensitivity key, e.g. ``'mean@0.5-4'``."""
-        lo, hi = min(self.mean_rates), max(self.mean_rates)
-        if lo == hi:
-            return f'mean@{rate_key(lo)}'
-        return f'mean@{rate_key(lo)}-{rate_key(hi)}'
+        return mean_key(self.mean_rates)
 
     # ------------------------------------------------------------ process
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
@@ -488,10 +491,7 @@ class FROCMetric(BaseMetric):
         print_log(header + '\n' + table, logger='current')
 
     def _resolve_out_dir(self) -> Optional[str]:
-        if self.out_dir is not None:
-            return self.out_dir
-        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
-        return osp.dirname(osp.abspath(log_file)) if log_file else None
+        return self.out_dir if self.out_dir is not None else runner_log_dir()
 
     # ------------------------------------------------------------ COCO mAP
     def _coco_map(self, kept: List[dict]) -> Dict[str, float]:
@@ -537,12 +537,7 @@ class FROCMetric(BaseMetric):
         by the function named ``froc_plot`` in mmengine's ``FUNCTIONS``
         registry (:func:`mmlesion.visualization.plot_froc_curves`).
         """
-        plot = FUNCTIONS.get(self.froc_plot)
-        if plot is None:
-            raise KeyError(f'{type(self).__name__}: froc_plot '
-                           f"{self.froc_plot!r} is not in mmengine's "
-                           'FUNCTIONS registry (import mmlesion.visualization'
-                           ', or set froc_plot=None)')
+        plot = registered_plot(type(self).__name__, self.froc_plot)
         shown = {
             k: v
             for k, v in curves.items() if k == 'all' or k.startswith('size_')

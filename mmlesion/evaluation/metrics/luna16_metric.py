@@ -7,8 +7,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.logging import MMLogger, print_log
-from mmengine.registry import FUNCTIONS
+from mmengine.logging import print_log
 from mmengine.utils import mkdir_or_exist
 
 from mmdet.registry import METRICS
@@ -21,7 +20,8 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  score_cut_effect, select_findings,
                                  sensitivity_at, write_candidates_csv)
 from mmlesion.utils.writing.atomic import atomic_write
-from .froc_metric import to_numpy
+from .froc_metric import (check_rates, mean_key, registered_plot,
+                          runner_log_dir, to_numpy)
 
 
 def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
@@ -59,53 +59,42 @@ class LUNA16Metric(BaseMetric):
 
     The official LUNA16 evaluation (Setio et al. 2017; the 3D Aggregated
     Faster R-CNN paper §IV-A, also on DeepLesion) with every corner of
-    ``noduleCADEvaluationLUNA16.py`` (see
-    :mod:`mmlesion.evaluation.functional.luna16`): 100 marks per scan (ties
-    at the cut dropped), strict centre-in-sphere hit, diameter -1 -> 10 mm,
-    marks on excluded findings ignored, ``roc_curve`` FROC, CPM at 1/8 .. 8
-    FPs per scan, bootstrap band over scans, TNP.
+    ``noduleCADEvaluationLUNA16.py``
+    (:mod:`mmlesion.evaluation.functional.luna16`).
 
     Candidates: each prediction ``pred_instances.bboxes`` ``(N, 6)`` ``[x1,
-    y1, z1, x2, y2, z2]`` (continuous voxels of the volume the sample
-    describes) with ``scores`` becomes a world mark at the box centre, via
-    the sample's ``spacing_zyx``, ``origin_xyz`` and ``direction`` metainfo;
-    its scan is ``series_uid`` (``img_id`` when absent). Samples of the same
-    scan (e.g. crops) are pooled.
+    y1, z1, x2, y2, z2]`` (continuous voxels of the sample's volume) with
+    ``scores`` becomes a world mark at the box centre, via the sample's
+    ``spacing_zyx``, ``origin_xyz`` and ``direction`` metainfo; its scan is
+    ``series_uid`` (``img_id`` when absent). Samples of one scan are pooled.
 
     Ground truth, either
-    - the official CSVs (``annotations``, ``excluded``, and optionally
+    - the official CSVs (``annotations``, ``excluded``, optionally
       ``seriesuids``): the scans are those of ``seriesuids``, else the
-      evaluated samples' (nodules of other scans are then ignored: a fold of
-      the cross-validation is evaluated on its own scans); or
+      evaluated samples' (nodules of other scans are then ignored); or
     - the dataset's ``instances`` meta (``CTVolumeDataset``; pack it with
       ``PackDetInputs(meta_keys=(..., 'instances'))``): ``center_world`` and
       ``diameter_mm`` of each instance, ``ignore_flag=1`` = an excluded
       finding; the first sample of each scan provides its instances.
 
     Metric keys (prefix ``luna16``): ``cpm``, ``sens@{r}`` for each of
-    ``fp_rates`` (default ``sens@0.125`` .. ``sens@8``), ``mean@{lo}-{hi}``
-    with ``mean_rates``, ``cpm_lower`` / ``cpm_upper`` (bootstrap), ``tnp``
-    (NaN when the sensitivity of the TNP threshold is never reached); with
-    ``breakdowns``, ``sens@{r}_type_{name}`` (``name`` in ``bone, abdomen,
-    mediastinum, liver, lung, kidney, soft_tissue, pelvis``) and
-    ``sens@{r}_size_{bin}`` (``bin`` in ``lt10mm, 10to30mm, gt30mm``), and
-    their ``mean@{lo}-{hi}_...`` (NaN for an empty subset).
+    ``fp_rates``, ``mean@{lo}-{hi}`` with ``mean_rates``, ``cpm_lower`` /
+    ``cpm_upper`` (bootstrap), ``tnp`` (NaN when the sensitivity of the TNP
+    threshold is never reached); with ``breakdowns``,
+    ``sens@{r}_type_{name}`` (``name`` in ``bone, abdomen, mediastinum,
+    liver, lung, kidney, soft_tissue, pelvis``), ``sens@{r}_size_{bin}``
+    (``bin`` in ``lt10mm, 10to30mm, gt30mm``) and their
+    ``mean@{lo}-{hi}_...`` (NaN for an empty subset).
 
-    Lesion subsets (the 3D Aggregated Faster R-CNN paper's DeepLesion
-    Tables V and VI; :mod:`mmlesion.evaluation.functional.luna16.subsets`)
-    filter the ground truth only, as the DeepLesion protocol's breakdowns
-    (docs/protocols.md §1): every mark, scan and excluded finding is kept,
-    so a mark on a lesion outside the subset is a false positive.
-    ``max_diameter_mm`` removes the lesions at least that large (Table V's
-    "*" rows: without the lesions >= 48 mm) before everything else;
-    ``breakdowns`` evaluates each coarse lesion type (the instances'
-    ``lesion_type``, 1..8) and each size bin of the instances'
-    ``diameter_mm`` (``<10``, ``10-30`` inclusive, ``>30`` mm), each
-    subset without a bootstrap. Both need the dataset's instances
-    (``lesion_type`` is not in LUNA16's CSVs). Files (into the
-    folder of ``outfile_prefix``, or the runner's log dir with prefix
-    ``luna16``): ``{prefix}_candidates.csv`` (official format plus a
-    ``diameter_mm`` column, which the official script ignores),
+    Lesion subsets (the paper's DeepLesion Tables V and VI;
+    :mod:`mmlesion.evaluation.functional.luna16.subsets`) filter the ground
+    truth only: every mark, scan and excluded finding is kept, so a mark on
+    a lesion outside the subset is a false positive. Both need the dataset's
+    instances (LUNA16's CSVs have no ``lesion_type``).
+
+    Files (into the folder of ``outfile_prefix``, or the runner's log dir
+    with prefix ``luna16``): ``{prefix}_candidates.csv`` (official format
+    plus a ``diameter_mm`` column, which the official script ignores),
     ``{prefix}_metrics.json`` (everything, with the protocol and options),
     ``{prefix}_froc.png``.
 
@@ -128,11 +117,13 @@ class LUNA16Metric(BaseMetric):
         mean_rates (Sequence[float], optional): rates averaged into
             ``mean@{lo}-{hi}`` (e.g. 0.5 .. 16, the "Avg." of the paper's
             Table V). Defaults to None (no mean key).
-        breakdowns (bool): evaluate every lesion type and size bin (see
-            above). Defaults to False.
+        breakdowns (bool): evaluate every lesion type (``lesion_type``
+            1..8) and size bin (``diameter_mm`` ``<10``, ``10-30``
+            inclusive, ``>30``), each without a bootstrap. Defaults to False.
         max_diameter_mm (float, optional): lesions with a ``diameter_mm`` of
-            at least this are removed from the ground truth (their marks
-            become false positives). Defaults to None (all lesions).
+            at least this are removed from the ground truth first (their
+            marks become false positives; Table V's "*" rows use 48).
+            Defaults to None (all lesions).
         rpn_score_cut (float, optional): a test-time cut on the
             predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F), applied
             here to a model run without it: every metric is of the
@@ -179,13 +170,8 @@ class LUNA16Metric(BaseMetric):
         for path in (annotations, excluded, seriesuids):
             if path is not None and not osp.isfile(path):
                 raise FileNotFoundError(f'LUNA16Metric: no such file: {path}')
-        for name, rates in (('fp_rates', fp_rates),
-                            ('mean_rates',
-                             [0.] if mean_rates is None else mean_rates)):
-            arr = np.asarray(rates, dtype=np.float64).reshape(-1)
-            if arr.size == 0 or not np.isfinite(arr).all() or (arr < 0).any():
-                raise ValueError(f'LUNA16Metric: {name} must be a non-empty '
-                                 f'list of finite rates >= 0, got {rates}')
+        check_rates('LUNA16Metric', fp_rates=fp_rates,
+                    mean_rates=[0.] if mean_rates is None else mean_rates)
         if breakdowns and annotations is not None:
             raise ValueError(
                 'LUNA16Metric: breakdowns=True needs the lesion types of the '
@@ -402,12 +388,7 @@ class LUNA16Metric(BaseMetric):
                 json.dump(summary, f, indent=2)
             written = [f'{prefix}_candidates.csv', f'{prefix}_metrics.json']
             if self.froc_plot is not None:
-                plot = FUNCTIONS.get(self.froc_plot)
-                if plot is None:
-                    raise KeyError(
-                        f'LUNA16Metric: froc_plot {self.froc_plot!r} is not '
-                        "in mmengine's FUNCTIONS registry (import "
-                        'mmlesion.visualization, or set froc_plot=None)')
+                plot = registered_plot('LUNA16Metric', self.froc_plot)
                 plot(res, f'{prefix}_froc.png', name=osp.basename(prefix))
                 written.append(f'{prefix}_froc.png')
             print_log(
@@ -425,10 +406,7 @@ class LUNA16Metric(BaseMetric):
                                sensitivity_at(fps, sens, self.fp_rates)):
             out[f'sens@{rate_key(rate)}{suffix}'] = float(value)
         if self.mean_rates is not None:
-            lo, hi = min(self.mean_rates), max(self.mean_rates)
-            name = (f'mean@{rate_key(lo)}' if lo == hi else
-                    f'mean@{rate_key(lo)}-{rate_key(hi)}')
-            out[name + suffix] = float(
+            out[mean_key(self.mean_rates) + suffix] = float(
                 np.mean(sensitivity_at(fps, sens, self.mean_rates)))
         return out
 
@@ -460,7 +438,5 @@ class LUNA16Metric(BaseMetric):
     def _resolve_prefix(self) -> Optional[str]:
         if self.outfile_prefix is not None:
             return self.outfile_prefix
-        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
-        if not log_file:
-            return None
-        return osp.join(osp.dirname(osp.abspath(log_file)), 'luna16')
+        log_dir = runner_log_dir()
+        return None if log_dir is None else osp.join(log_dir, 'luna16')

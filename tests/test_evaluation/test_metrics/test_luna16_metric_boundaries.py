@@ -23,6 +23,7 @@ import pytest
 import torch
 from mmengine.registry import FUNCTIONS
 
+import mmlesion.evaluation.metrics.froc_metric as fm
 import mmlesion.evaluation.metrics.luna16_metric as lm
 from mmlesion.evaluation.functional import luna16 as L
 from mmlesion.evaluation.metrics.luna16_metric import (
@@ -466,7 +467,7 @@ def test_prefix_from_the_log_file(tmp_path, monkeypatch):
         def get_current_instance():
             return current['logger']
 
-    monkeypatch.setattr(lm, 'MMLogger', FakeMMLogger)
+    monkeypatch.setattr(fm, 'MMLogger', FakeMMLogger)
     m = LUNA16Metric(num_bootstrap=0, froc_plot=None)
     assert m._resolve_prefix() == osp.join(str(log_dir), 'luna16')
     run(m, [sample('a', [box(0, 0, 0)], [.5], [])])
