@@ -53,6 +53,15 @@ def translation_matrix(tx: float, ty: float) -> np.ndarray:
     return np.array([[1., 0., tx], [0., 1., ty], [0., 0., 1.]])
 
 
+def compose_homography(results: dict, matrix: np.ndarray) -> None:
+    """Left-multiply ``results['homography_matrix']`` as mmdet does."""
+    matrix = matrix.astype(np.float32)
+    if results.get('homography_matrix', None) is None:
+        results['homography_matrix'] = matrix
+    else:
+        results['homography_matrix'] = matrix @ results['homography_matrix']
+
+
 def about_image_centre(matrix: np.ndarray, width: int,
                        height: int) -> np.ndarray:
     """Make the linear part of an affine matrix act about the image centre.
@@ -230,10 +239,5 @@ class MultiSliceRandomAffine(RandomAffine):
                 results['gt_masks'] = results['gt_masks'][np.flatnonzero(
                     valid)]
 
-        homography = matrix.astype(np.float32)
-        if results.get('homography_matrix', None) is None:
-            results['homography_matrix'] = homography
-        else:
-            results['homography_matrix'] = homography @ results[
-                'homography_matrix']
+        compose_homography(results, matrix)
         return results

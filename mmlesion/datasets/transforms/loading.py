@@ -4,7 +4,7 @@ import logging
 import math
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -277,33 +277,25 @@ class LoadDeepLesionSlices(BaseTransform):
                 series_dir, f'{index:03d}.png')
 
         roots = _slice_roots(series_dir)
-        checked: Set[int] = set()  # passed _check_slice_file
 
         def exists(index: int) -> bool:
-            path = path_of(index)
-            if not osp.lexists(path):
+            if not osp.lexists(path_of(index)):
                 return False
-            _check_slice_file(path, roots)
-            checked.add(index)
+            _check_slice_file(path_of(index), roots)
             return True
 
-        key_shape: List[Tuple[int, int]] = []
-
         def read(index: int) -> np.ndarray:
-            if index not in checked:
-                _check_slice_file(path_of(index), roots)
-                checked.add(index)
-            # checked just above or by exists(): decode it, once
             img = _decode_hu_png(path_of(index))
-            if key_shape and img.shape != key_shape[0]:
+            if cache and img.shape != cache[key].shape:
                 raise ValueError(
                     f'{path_of(index)}: shape {img.shape} differs from the '
-                    f'key slice {key_path} {key_shape[0]}')
-            key_shape.append(img.shape)
+                    f'key slice {key_path} {cache[key].shape}')
             return self._clip(img)
 
-        key_img = read(key)
-        height, width = key_img.shape
+        cache: Dict[int, np.ndarray] = {}
+        _check_slice_file(key_path, roots)
+        cache[key] = read(key)
+        height, width = cache[key].shape
         if 'height' in results and 'width' in results and (
                 results['height'], results['width']) != (height, width):
             raise ValueError(
@@ -311,40 +303,7 @@ class LoadDeepLesionSlices(BaseTransform):
                 f"annotation (Image_size) says {results['height']}x"
                 f"{results['width']}")
         num_fallback_before = self.num_fallbacks
-        img = self._interpolate(key, slice_interval, read, exists, path_of,
-                                key_path, {key: key_img})
-        results['num_fallback_slices'] = self.num_fallbacks - \
-            num_fallback_before
-        return img
-
-    def _interpolate(self, key: int, slice_interval: float,
-                     read: Callable[[int], np.ndarray],
-                     exists: Callable[[int], bool],
-                     name: Callable[[int], str],
-                     key_name: str,
-                     cache: Optional[Dict[int, np.ndarray]] = None
-                     ) -> np.ndarray:
-        """Stack the channels at ``key + k * interval_mm / slice_interval``.
-
-        Args:
-            key (int): index of the key slice.
-            slice_interval (float): distance of stored slices in mm.
-            read (Callable): index -> (H, W) float32 HU slice.
-            exists (Callable): whether a stored slice exists.
-            name (Callable): index -> its name in the fallback log.
-            key_name (str): the key slice in the fallback log.
-            cache (dict, optional): slices already read.
-
-        Returns:
-            np.ndarray: float32 (H, W, N).
-        """
-        cache = {} if cache is None else cache
         resolved: Dict[int, int] = {}
-
-        def load(index: int) -> np.ndarray:
-            if index not in cache:
-                cache[index] = read(index)
-            return cache[index]
 
         def stored(index: int) -> np.ndarray:
             """Slice ``index``, or the nearest existing one towards key."""
@@ -353,19 +312,20 @@ class LoadDeepLesionSlices(BaseTransform):
                 while cur != key and not exists(cur):
                     cur -= 1 if cur > key else -1
                 if cur != index:
-                    self._note_fallback(name(index), osp.basename(name(cur)))
+                    self._note_fallback(path_of(index),
+                                        osp.basename(path_of(cur)))
                 resolved[index] = cur
-            return load(resolved[index])
+            if resolved[index] not in cache:
+                cache[resolved[index]] = read(resolved[index])
+            return cache[resolved[index]]
 
-        load(key)
-        offsets = self._offsets(slice_interval)
         if not (math.isfinite(slice_interval) and slice_interval > 0):
             for _ in range(self.num_slices - 1):
                 self._note_fallback(
-                    f'{key_name} (slice interval {slice_interval})',
+                    f'{key_path} (slice interval {slice_interval})',
                     'key slice')
         channels = []
-        for off in offsets:
+        for off in self._offsets(slice_interval):
             pos = key + off
             nearest = round(pos)
             if abs(pos - nearest) < 1e-6:
@@ -379,6 +339,8 @@ class LoadDeepLesionSlices(BaseTransform):
                 else:
                     img = (1.0 - w) * img_lo + w * img_hi
             channels.append(img)
+        results['num_fallback_slices'] = self.num_fallbacks - \
+            num_fallback_before
         return stack_channels(channels)
 
     def __repr__(self) -> str:

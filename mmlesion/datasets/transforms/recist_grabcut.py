@@ -215,21 +215,11 @@ class RecistToMask(BaseTransform):
         image = key_slice_uint8(results['img'], self.window,
                                 results.get('hu_window'),
                                 results.get('hu_out_range'))
+        args = {k: v for k, v in self.params.items() if k != 'window'}
         crops, offsets, methods = [], [], []
         for bbox, recist in zip(bboxes, recists):
-            crop, offset, method = recist_grabcut_mask(
-                image,
-                bbox,
-                recist,
-                iterations=self.iterations,
-                unknown=self.unknown,
-                context_px=self.context_px,
-                context_ratio=self.context_ratio,
-                min_diameter=self.min_diameter,
-                min_quad_area=self.min_quad_area,
-                keep_connected=self.keep_connected,
-                fill_holes=self.fill_holes,
-                seed=self.seed)
+            crop, offset, method = recist_grabcut_mask(image, bbox, recist,
+                                                       **args)
             crops.append(crop)
             offsets.append(offset)
             methods.append(method)

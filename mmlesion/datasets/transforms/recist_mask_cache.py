@@ -2,13 +2,12 @@
 """The on-disk cache of RECIST GrabCut masks: one ``.npz`` of box crops per
 image and a ``meta.json`` naming the parameters they were made with."""
 import json
-import os
 import os.path as osp
 from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_save_with, atomic_write
 
 from .recist_grabcut_ops import paste_crop
 
@@ -21,7 +20,6 @@ CACHE_PARAM_KEYS = ('window', 'iterations', 'unknown', 'context_px',
                     'keep_connected', 'fill_holes', 'seed')
 
 
-# -------------------------------------------------------------------- cache
 def cache_file_name(results_or_path: Union[dict, str]) -> str:
     """``<stem>.npz`` of an image: ``000002_01_01_162.npz``.
 
@@ -50,9 +48,7 @@ def save_mask_npz(path: str, bboxes: np.ndarray, crops: Sequence[np.ndarray],
         offsets=np.asarray(offsets, dtype=np.int64).reshape(-1, 2))
     for i, crop in enumerate(crops):
         arrays[f'mask_{i}'] = np.asarray(crop, dtype=np.uint8)
-    tmp = path + '.tmp.npz'
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_save_with(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 
 
 def load_mask_npz(path: str) -> Dict[str, object]:
@@ -79,17 +75,9 @@ def _json_value(v):
 
 def write_cache_meta(cache_dir: str, params: dict) -> None:
     """Write ``meta.json`` (format and mask parameters)."""
-    os.makedirs(cache_dir, exist_ok=True)
+    params = {k: _json_value(v) for k, v in params.items()}
     with atomic_write(osp.join(cache_dir, 'meta.json')) as f:
-        json.dump(
-            dict(
-                format=CACHE_FORMAT,
-                params={
-                    k: _json_value(v)
-                    for k, v in params.items()
-                }),
-            f,
-            indent=2)
+        json.dump(dict(format=CACHE_FORMAT, params=params), f, indent=2)
 
 
 def read_cache_meta(cache_dir: str) -> dict:

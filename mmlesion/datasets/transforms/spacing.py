@@ -8,7 +8,7 @@ Aggregated Faster R-CNN paper on DeepLesion (Sec. IV-C, "clipping black
 borders").
 """
 import math
-from typing import Optional, Tuple
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -17,14 +17,7 @@ from mmdet.datasets.transforms import Resize
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import autocast_box_type
 
-
-def _compose_homography(results: dict, matrix: np.ndarray) -> None:
-    """Left-multiply ``results['homography_matrix']`` as mmdet does."""
-    matrix = matrix.astype(np.float32)
-    if results.get('homography_matrix', None) is None:
-        results['homography_matrix'] = matrix
-    else:
-        results['homography_matrix'] = matrix @ results['homography_matrix']
+from .affine import compose_homography, translation_matrix
 
 
 @TRANSFORMS.register_module()
@@ -185,14 +178,14 @@ class ClipBlackBorder(BaseTransform):
             mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
         return mask.astype(bool)
 
-    def _crop_box(self, results: dict) -> Optional[Tuple[int, int, int, int]]:
-        """Return ``(x0, y0, x1, y1)`` (end exclusive) or None."""
+    def _crop_box(self, results: dict) -> Tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)``, end exclusive; an empty mask: the image."""
         h, w = results['img'].shape[:2]
         mask = self._body_mask(results)
         rows = np.flatnonzero(mask.any(axis=1))
         cols = np.flatnonzero(mask.any(axis=0))
         if rows.size == 0:
-            return None
+            return 0, 0, w, h
         x0, x1 = cols[0] - self.margin, cols[-1] + 1 + self.margin
         y0, y1 = rows[0] - self.margin, rows[-1] + 1 + self.margin
         if self.keep_annotations:
@@ -226,12 +219,7 @@ class ClipBlackBorder(BaseTransform):
         Returns:
             dict: the cropped results.
         """
-        h, w = results['img'].shape[:2]
-        crop = self._crop_box(results)
-        if crop is None:
-            x0, y0, x1, y1 = 0, 0, w, h
-        else:
-            x0, y0, x1, y1 = crop
+        x0, y0, x1, y1 = self._crop_box(results)
         results['img'] = np.ascontiguousarray(results['img'][y0:y1, x0:x1])
         results['img_shape'] = results['img'].shape[:2]
         if results.get('gt_bboxes', None) is not None:
@@ -251,8 +239,7 @@ class ClipBlackBorder(BaseTransform):
         sf_w, sf_h = results.get('scale_factor', (1.0, 1.0))
         old_dx, old_dy = results.get('crop_offset', (0.0, 0.0))
         results['crop_offset'] = (old_dx + x0 / sf_w, old_dy + y0 / sf_h)
-        _compose_homography(results,
-                            np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]]))
+        compose_homography(results, translation_matrix(-x0, -y0))
         return results
 
     def __repr__(self) -> str:
