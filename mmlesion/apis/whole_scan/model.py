@@ -5,61 +5,28 @@ convention its checkpoint records (:func:`checkpoint_data_convention`),
 and what a result records about it: where it came from
 (:func:`run_provenance`: checkpoint, config, versions), whether it was
 trained on mmlesion's synthetic demo data (:func:`demo_model_warning`), and
-the operating point its validation chose (:func:`choose_operating_point`).
-
-Operating points on a whole scan
---------------------------------
-A validated checkpoint records the score threshold its FROC reached at
-each FP rate (:class:`~mmlesion.evaluation.functional.operating_points.
-OperatingPoints`). What the rate counts is the validation's unit:
-
-* a 2D FROC (DeepLesion's, every 2.5D detector's validation) counts false
-  positives **per image**, one key slice with its context. A whole scan
-  is searched on every slice, and a false positive seen on neighbouring
-  slices is stacked into one finding: at the threshold of ``r`` FPs per
-  image, a scan of ``S`` slices gets about ``r`` false 2D boxes per
-  slice, at most ``r x S`` false findings, in practice fewer by the
-  number of slices each spans. No per-scan rate follows from a 2D
-  validation; the run keeps the findings at the validated *threshold*
-  and says its rate per image (``findings.json``'s ``operating_point``
-  ``note``).
-* a 3D FROC (:class:`~mmlesion.evaluation.metrics.FROC3DMetric`) counts
-  them per (sub-)volume: per scan, as far as the scans are like the
-  validation's volumes.
-
-``--fp-rate`` chooses among the recorded rates (default 4, the DeepLesion
-papers' headline rate); ``--score-thr`` keeps every finding above it
-instead.
+the operating point its validation chose (:func:`choose_operating_point`;
+what its FP rate means on a whole scan: docs/infer_volume.md).
 
 Weights trained on the demo data
 --------------------------------
-The demo models (``tools/run_demo.py``, the ``demo/`` configs) learn from
-synthetic phantoms: on a real scan their findings mean nothing, however
-confident the scores look. :func:`demo_model_warning` tells such a model
-apart so that ``findings.json``, ``report.html`` and the console say so.
+The demo models learn from synthetic phantoms: on a real scan their
+findings mean nothing, however confident the scores look. A model counts
+as trained on the demo data when a ``data_root`` inside ``train_dataloader``
+of the config it was trained with is a demo set:
 
-The rule: a model counts as trained on the demo data when a **training
-data root** of **the config it was trained with** is a demo set. Both
-parts, in order:
-
-1. *The config it was trained with* is the one mmengine's ``Runner`` saves
-   in every checkpoint (``meta['cfg']``, its text). That text is parsed,
-   never executed (a checkpoint is data, not code). A checkpoint without it
-   (weights saved by hand or converted) falls back to the config given to
-   the tool.
-2. *A training data root* is every ``data_root`` inside
-   ``train_dataloader`` (wrappers and multi-dataset configs included). It
-   is a demo set when one of its folders has the name the demo generators
-   write to (:data:`DEMO_DATA_FOLDERS`: ``data/demo_deeplesion``,
-   ``data/demo_lung``, ``data/demo_volumes``, ``data/study_volumes``), or
-   when the folder exists here and holds the marker file of a generator
-   (``demo_meta.json``, or ``ground_truth.json`` in it or its parent, with
-   ``"generator": "mmlesion.datasets.demo..."``), which covers demo data
-   generated elsewhere (``tools/run_demo.py --data-root DIR``).
+1. The config it was trained with is the text mmengine's ``Runner`` saves
+   in every checkpoint (``meta['cfg']``), parsed, never executed; without
+   it (weights saved by hand or converted), the config given to the tool.
+2. A data root is a demo set when one of its folders is named as the demo
+   generators write (:data:`DEMO_DATA_FOLDERS`), or when the folder exists
+   here and holds a generator's marker file (``demo_meta.json``, or
+   ``ground_truth.json`` in it or its parent, with ``"generator":
+   "mmlesion.datasets.demo..."``): demo data generated elsewhere.
 
 The config's file name is not used: a demo config fine-tuned on real data
-(its ``data_root`` overridden) trains on real data, and a renamed copy of
-a demo config still reads the demo data.
+trains on real data, and a renamed copy of a demo config still reads the
+demo data.
 """
 import ast
 import logging
@@ -81,7 +48,7 @@ from mmlesion.evaluation.functional.operating_points import (
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from .results import (CheckpointRecord, ConfigRecord, OperatingPoint,
                       RunProvenance, SoftwareVersions)
-from .settings import RunSettings
+from .settings import DATA_CONVENTION_KEY, RunSettings
 
 #: The ``model_warning`` of ``findings.json`` for a demo-trained model.
 DEMO_MODEL_WARNING = ('trained on synthetic demo data: findings are not '
@@ -118,8 +85,6 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     """
     from mmlesion.utils.checkpoints.loader import (load_local_checkpoint,
                                                    mmengine_safe_globals)
-
-    from .settings import DATA_CONVENTION_KEY
     if not checkpoint or not osp.isfile(checkpoint):
         return None
     try:
@@ -237,10 +202,11 @@ def is_demo_data_root(root: str) -> bool:
                                 _MARKERS))
 
 
-def demo_training_data_root(cfg: Any,
-                            checkpoint_meta: Optional[Mapping] = None
-                            ) -> Optional[str]:
-    """The demo data root a model was trained on, if any (module doc).
+def demo_model_warning(cfg: Any,
+                       checkpoint_meta: Optional[Mapping] = None
+                       ) -> Optional[str]:
+    """:data:`DEMO_MODEL_WARNING` for a model trained on the demo data
+    (module doc).
 
     Args:
         cfg (Config | dict): the config given to the tool.
@@ -249,31 +215,16 @@ def demo_training_data_root(cfg: Any,
             trained with and decides alone.
 
     Returns:
-        str | None: the first training data root that is a demo set.
+        str | None: the warning, or None for any other model.
     """
     text = (checkpoint_meta or {}).get('cfg')
     if isinstance(text, str) and text.strip():
         roots = training_data_roots_of_text(text)
     else:
         roots = training_data_roots(cfg)
-    return next((r for r in roots if is_demo_data_root(r)), None)
-
-
-def demo_model_warning(cfg: Any,
-                       checkpoint_meta: Optional[Mapping] = None
-                       ) -> Optional[str]:
-    """:data:`DEMO_MODEL_WARNING` for a model trained on the demo data.
-
-    Args:
-        cfg (Config | dict): the config given to the tool.
-        checkpoint_meta (Mapping, optional): the checkpoint's ``meta``.
-
-    Returns:
-        str | None: the warning, or None for any other model.
-    """
-    if demo_training_data_root(cfg, checkpoint_meta) is None:
-        return None
-    return DEMO_MODEL_WARNING
+    if any(is_demo_data_root(r) for r in roots):
+        return DEMO_MODEL_WARNING
+    return None
 
 
 def software_versions() -> SoftwareVersions:
@@ -281,7 +232,6 @@ def software_versions() -> SoftwareVersions:
     import mmcv
     import mmdet
     import mmengine
-    import torch
 
     from mmlesion.version import __version__
     return SoftwareVersions(
@@ -305,9 +255,8 @@ def config_record(cfg: Config, name: Optional[str] = None) -> ConfigRecord:
     """The config's path (if a file), its full text and its SHA-256.
 
     The text is mmengine's ``pretty_text`` without the yapf formatting (the
-    same Python, it loads back to the same config; formatting a full-size
-    config takes 0.74 s on a 2-core CPU, longer than reading a chest scan,
-    against 4 ms without).
+    same config when loaded back; formatting is slower than reading a
+    scan).
 
     Args:
         cfg (Config): the config as run (``--cfg-options`` merged).
@@ -351,7 +300,7 @@ def run_provenance(cfg: Config,
                for role, path in others.items() if path is not None})
 
 
-#: ``OperatingPoint.note`` by validation unit (module doc).
+#: ``OperatingPoint.note`` by validation unit.
 FP_UNIT_NOTES = dict(
     image='FPs per 2D validation image (a key slice): on a whole scan about '
     'that many false 2D boxes per slice, stacked into fewer findings; not '
@@ -363,7 +312,7 @@ FP_UNIT_NOTES = dict(
 def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
                            checkpoint: Optional[str] = None
                            ) -> OperatingPoint:
-    """The operating point a run keeps findings at (module doc).
+    """The operating point a run keeps findings at.
 
     Args:
         checkpoint_meta (Mapping): the checkpoint's ``meta``.
@@ -374,7 +323,7 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
     Returns:
         OperatingPoint: the checkpoint's validated threshold at
         ``run.fp_rate``; without a (readable) record, every finding above
-        ``score_thr``, as before, with one warning line.
+        ``score_thr``, with one warning line.
 
     Raises:
         ValueError: ``run.fp_rate`` is not one of the recorded rates.
