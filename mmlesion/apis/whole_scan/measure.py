@@ -6,31 +6,24 @@ The mask of a lesion on one slice comes from the model where it predicts
 one (the Improved RetinaNet's segmentation head, Zlocha et al. 2019: its
 lesion map thresholded inside the box, the largest connected component,
 holes filled) and otherwise is grown inside the box with GrabCut
-(:func:`~mmlesion.datasets.transforms.recist_grabcut_mask`, the code that
-turns RECIST labels into training masks, Sec. 2.2 of the same paper). The
-two axes are measured on it as RECIST 1.1 defines them
+(:func:`~mmlesion.datasets.transforms.recist_grabcut_mask`, Sec. 2.2 of the
+same paper). The two axes are measured on it as RECIST 1.1 defines them
 (:func:`~mmlesion.structures.recist.recist_diameters`).
 
 Choices (nothing to follow in the papers)
 -----------------------------------------
-* **Box-seeded GrabCut**: a box carries no RECIST end points, so the seed
-  (GrabCut's *definite* foreground) is the rhombus of two pseudo diameters
-  through the box centre spanning ``seed_fraction`` (default 1/3) of the
-  box along its sides: inside the ellipse inscribed in the box for any
-  ``seed_fraction <= 1/2``, so it is lesion for a box that is tight around
-  a roughly convex lesion. Everything else follows the RECIST GrabCut
-  (``'ellipse'`` unknown pixels, context crop, soft-tissue window
-  -160..240 HU, one hole-filled component). Boxes too small for GrabCut
-  (seed diameter under 2 px) or where it fails get the ellipse inscribed in
-  the box (``mask_source='box_ellipse'``).
-* **Key slice**: the slice of the finding whose 2D box is largest (area):
-  RECIST measures a lesion where it is largest, and the stacked 2D boxes
-  say where that is without segmenting every slice.
+* **Box-seeded GrabCut**: a box carries no RECIST end points, so GrabCut's
+  definite foreground is the rhombus of two pseudo diameters through the
+  box centre spanning ``seed_fraction`` (default 1/3) of its sides, inside
+  the ellipse inscribed in the box. The rest follows the RECIST GrabCut.
+  Boxes too small for GrabCut (seed diameter under 2 px) or where it fails
+  get the inscribed ellipse (``mask_source='box_ellipse'``).
+* **Key slice**: the slice of the finding's largest 2D box, where RECIST
+  measures a lesion.
 * **Coordinates**: the mask and axes live in the resampled volume the
-  detector saw (its pixel spacing gives the mm); end points and the mask
-  outline are also given in the voxels of the original scan on its
-  nearest slice (``key_slice_original``), which is where DICOM results
-  point to.
+  detector saw; end points and outline are also given in the voxels of
+  the original scan on its nearest slice (``key_slice_original``), where
+  DICOM results point to.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,16 +39,15 @@ from mmlesion.structures.recist import RecistDiameters, recist_diameters
 from mmlesion.utils.distributed.forked_call import usable_cpus
 from mmlesion.utils.reporting.progress import track_progress
 
-from .results import Box2D, Finding, RecistMeasurement, ScanResult
+from .results import Finding, RecistMeasurement, ScanResult
 
 #: GrabCut window (HU), as :class:`~mmlesion.datasets.transforms.
 #: RecistToMask`: soft tissue.
 GRABCUT_WINDOW = (-160., 240.)
 #: Where the lesion mask of a finding came from.
 MASK_SOURCES = ('model', 'grabcut', 'box_ellipse')
-#: Findings from which measuring shows its progress: about 15 s of GrabCut
-#: on two cores (0.14 s a finding where a weak model's 1,970 findings took
-#: 4.5 minutes).
+#: Findings from which measuring shows its progress (GrabCut takes about
+#: 0.14 s a finding on two cores).
 PROGRESS_MIN_FINDINGS = 100
 
 
@@ -220,9 +212,9 @@ def measure_lesion(slice_hu: np.ndarray,
 
     Returns:
         LesionMeasurement: the diameters (None for an empty mask), the
-        (H, W) bool mask and its source (:data:`MASK_SOURCES`). A box that holds no pixel
-        centre (thinner than a pixel, or off the slice) is first grown to
-        the pixel nearest to its centre.
+        (H, W) bool mask and its source (:data:`MASK_SOURCES`). A box that
+        holds no pixel centre is first grown to the pixel nearest to its
+        centre.
     """
     bbox = _cover_a_pixel(bbox, np.shape(slice_hu)[:2])
     mask = None
@@ -236,10 +228,6 @@ def measure_lesion(slice_hu: np.ndarray,
         return LesionMeasurement(None, mask, source)
     return LesionMeasurement(recist_diameters(mask, spacing_xy), mask,
                              source)
-
-
-def _largest_box_slice(finding: Finding) -> Box2D:
-    return max(finding.boxes_2d, key=lambda b: b.area)
 
 
 def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
@@ -275,22 +263,13 @@ def measure_findings(findings: List[Finding],
                      show_progress: bool = False
                      ) -> List[MeasuredMask]:
     """Add RECIST measurements to the findings of
-    :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place).
+    :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place): each
+    gets ``recist``, a
+    :class:`~mmlesion.apis.whole_scan.results.RecistMeasurement`, or None
+    for an empty mask.
 
-    Each finding gets ``recist``, a
-    :class:`~mmlesion.apis.whole_scan.results.RecistMeasurement`:
-    ``long_axis_mm``, ``short_axis_mm``, ``area_mm2``, ``mask_source``
-    (:data:`MASK_SOURCES`), ``key_slice`` (resampled slice measured on),
-    ``key_slice_original`` (the original scan's nearest slice),
-    ``long_axis_voxel`` / ``short_axis_voxel`` (two ``[x, y]`` end points)
-    and ``outline_voxel`` (closed polygon of ``[x, y]`` boundary-pixel
-    centres), all in original-scan voxels on ``key_slice_original``, and
-    ``long_axis_resampled`` / ``short_axis_resampled`` (the end points on
-    ``key_slice``); or ``recist = None`` for an empty mask.
-
-    The findings are measured in ``workers`` threads (OpenCV's GrabCut
-    runs without the GIL; each call seeds its own thread's RNG, so the
-    measurements are the same for any number of threads).
+    The findings are measured in ``workers`` threads (GrabCut seeds its
+    own thread's RNG: the same measurements for any number of threads).
 
     Args:
         findings (list[Finding]): the findings (``boxes_2d`` in
@@ -315,7 +294,7 @@ def measure_findings(findings: List[Finding],
     sz, sy, sx = resampled.spacing_zyx
 
     def measure(f: Finding):
-        box = _largest_box_slice(f)
+        box = max(f.boxes_2d, key=lambda b: b.area)
         z = int(box.slice)
         lmap = None if lesion_maps is None else lesion_maps[z]
         return z, measure_lesion(resampled.array[z], box.bbox, (sx, sy),
@@ -323,6 +302,7 @@ def measure_findings(findings: List[Finding],
 
     if workers is None:
         workers = min(usable_cpus(), 16)
+
     def collect(results) -> list:
         if show_progress and len(findings) >= PROGRESS_MIN_FINDINGS:
             results = track_progress(results, len(findings),
