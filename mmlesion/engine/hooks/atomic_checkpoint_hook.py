@@ -43,44 +43,28 @@ class AtomicCheckpointHook(CheckpointHook):
     Same arguments and behaviour as :class:`mmengine.hooks.CheckpointHook`
     (the default of ``configs/_base_/default_runtime.py``), plus:
 
-    * every checkpoint (``epoch_N.pth``, ``best_*.pth``) is written to a
-      temporary name in its folder, fsynced and renamed
-      (:class:`mmlesion.utils.checkpoints.backend.AtomicLocalBackend`),
-      with a SHA-256 sidecar ``<file>.sha256`` written after it;
-      ``last_checkpoint`` is replaced atomically too;
-    * outdated checkpoints (``max_keep_ckpts``) and the previous best are
-      removed only *after* the new checkpoint is in place (mmengine removes
-      them before saving, so a kill while saving can leave no best model);
+    * every checkpoint is written atomically
+      (:class:`mmlesion.utils.checkpoints.backend.AtomicLocalBackend`) with
+      a SHA-256 sidecar ``<file>.sha256``; so is ``last_checkpoint``;
+    * outdated checkpoints and the previous best are removed only *after*
+      the new checkpoint is in place (mmengine removes them first, so a
+      kill while saving can leave no best model);
     * temporaries of a killed save are removed at the start of training;
-    * on resume, the files the checkpoint records by absolute path (best,
-      last) are taken in this run's folder, a record of a file elsewhere
-      is ignored with one line: a run never removes or writes a file
-      outside its folder (:func:`.resume.local_record`);
-    * a resume first checks that ``out_dir`` has the space it will need:
-      the resumed checkpoint's size times the checkpoints it adds (one
-      more than those kept are there while the oldest is replaced; every
-      remaining one if all are kept), a best file and
-      :data:`LOG_ALLOWANCE`; too little raises
-      :class:`~mmlesion.utils.writing.refusals.WriteRefusedError` naming
-      that size and the free space, before any training;
-    * on resume, a best checkpoint that is missing, truncated or fails its
-      checksum is reported; if the checkpoint of the best epoch is still
-      kept (``epoch_K.pth``, the same weights) the best file is rebuilt from
-      it, otherwise the warning says that the best weights are lost and
-      what happens next;
-    * after each validation during training (its best checkpoint written),
-      the work dir's ``.mmlesion-last-validation.json`` records its epoch /
-      iteration; a resumed run whose checkpoint's validation is not recorded
-      (killed while validating or while writing the best checkpoint) runs
-      that validation first, so the best checkpoint and score end as in an
-      uninterrupted run (:meth:`_finish_validation`);
+    * on resume, the best and last files the checkpoint records are taken
+      in this run's folder (:func:`.resume.local_record`); a run never
+      removes or writes a file outside it;
+    * a resume first checks that ``out_dir`` has room for the checkpoints
+      it will add, a best file and :data:`LOG_ALLOWANCE`, else raises
+      :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`;
+    * on resume, a missing, truncated or mis-checksummed best checkpoint is
+      rebuilt from its epoch checkpoint where that is still kept, else a
+      warning says that the best weights are lost;
+    * a resumed run whose last validation never finished (no
+      :mod:`.validation_record` of it) runs that validation first, so the
+      best checkpoint and score end as in an uninterrupted run;
     * the best checkpoint a validation writes records the score thresholds
-      its FROC chose at each FP rate, with the validation data and step
-      (``meta['mmlesion_operating_points']``,
-      :func:`.validation_record.validated_operating_points`): the operating
-      points whole-scan inference keeps findings at. An epoch checkpoint,
-      saved before its validation, records them only where that validation
-      made it the best (mmengine then saves it again).
+      its FROC chose at each FP rate (``meta['mmlesion_operating_points']``,
+      :func:`.validation_record.validated_operating_points`).
 
     Non-local ``out_dir`` / ``backend_args`` are passed to mmengine
     unchanged (and are then not atomic).
@@ -172,15 +156,9 @@ class AtomicCheckpointHook(CheckpointHook):
     def _finish_validation(self, runner) -> None:
         """Validate the resumed step if its validation never finished.
 
-        The step's checkpoint was saved before its validation; when the
-        record of :mod:`.validation_record` does not name this step (the
-        run was killed during that validation or while its best checkpoint
-        was written, or the work dir has no record), the validation runs
-        now, before training goes on, with the random generators and the
-        message hub's ``epoch`` / ``iter`` of the uninterrupted run; this
-        hook then writes the best checkpoint as that run would have.
-        Another validation of a step that was validated changes nothing
-        (the checkpoint already holds the best score it reached).
+        Runs with the random generators and the message hub's ``epoch`` /
+        ``iter`` of the uninterrupted run, which then writes the best
+        checkpoint as that run would have.
         """
         step = (validation_due(runner.train_loop)
                 if runner.val_loop is not None else None)

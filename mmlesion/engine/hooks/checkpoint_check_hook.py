@@ -15,25 +15,16 @@ from mmlesion.utils.checkpoints.loader import check_state_dict_matches
 class CheckpointCheckHook(Hook):
     """Check every checkpoint the runner loads against its model.
 
-    mmengine's ``Runner.load_checkpoint`` loads with ``strict=False``: a
-    checkpoint of another model (other heads, another backbone) only logs a
-    warning about missing / unexpected keys and shape mismatches, and
-    ``tools/test.py`` then evaluates randomly initialised heads and prints an
-    all-zero FROC with exit status 0. This hook runs in
-    ``after_load_checkpoint`` (called by ``load_from`` and by ``resume``,
-    before the weights reach the model) and raises
-    :class:`mmlesion.utils.CheckpointMismatchError` naming the file and
-    listing the offending keys (a strict load through mmengine's own
-    ``load_state_dict``, see :func:`mmlesion.utils.check_state_dict_matches`).
+    mmengine loads with ``strict=False``: a checkpoint of another model only
+    logs missing / unexpected keys, and ``tools/test.py`` then evaluates
+    randomly initialised heads with exit status 0. In
+    ``after_load_checkpoint`` this hook raises
+    :class:`mmlesion.utils.CheckpointMismatchError` naming the file and the
+    offending keys (:func:`mmlesion.utils.check_state_dict_matches`).
 
-    Every mmlesion config has it in ``custom_hooks``
-    (``configs/_base_/default_runtime.py``), so any runner built from one
-    (mmdet's stock ``tools/train.py`` / ``tools/test.py`` included) checks.
-    Opt-out, to fine-tune from a detector trained with other classes: set
-    ``allow_partial_load = True`` in the config (or
-    ``--cfg-options allow_partial_load=True``; mmlesion's
-    ``tools/train.py --allow-partial-load``). It applies to training only:
-    a resumed checkpoint (``resume=True``) and every checkpoint loaded for
+    Every mmlesion config has it in ``custom_hooks``. To fine-tune from a
+    detector trained with other classes, set ``allow_partial_load = True``
+    (``tools/train.py --allow-partial-load``); a resume and every load for
     ``runner.val()`` / ``runner.test()`` are always checked.
 
     Args:
@@ -124,8 +115,7 @@ class CheckpointCheckHook(Hook):
 def set_checkpoint_check_hook(runner, hook: CheckpointCheckHook) -> None:
     """Give ``runner`` exactly one :class:`CheckpointCheckHook`: ``hook``.
 
-    The configs already register one (``custom_hooks``); a tool that decides
-    the strictness itself (``--allow-partial-load``, a resume) replaces it
+    A tool that decides the strictness itself replaces the configs' one
     instead of adding a second check.
 
     Args:

@@ -67,9 +67,7 @@ def sample_data_infos(dataset: Any,
 def training_data_convention(cfg: Any, dataset: Any = None,
                              max_images: int = MAX_IMAGES) -> Optional[dict]:
     """The convention of a 2.5D model's training data: the number of
-    slices, their interval (mm) and the pixel spacing (mm/px) the model saw
-    (:func:`~mmlesion.datasets.transforms.data_convention.pipeline_convention` of the
-    train pipeline over the training images).
+    slices, their interval (mm) and the pixel spacing (mm/px) the model saw.
 
     Args:
         cfg (Config | dict): the training config.
@@ -99,21 +97,13 @@ def training_data_convention(cfg: Any, dataset: Any = None,
 class DataConventionHook(Hook):
     """Write the convention of the training data into every checkpoint.
 
-    A 2.5D detector learns lesions at the pixel spacing and slice interval
-    of its training slices; whole-scan inference
-    (:mod:`mmlesion.apis.whole_scan.settings`) resamples a scan to them. The
-    config alone does not tell the pixel spacing where the train pipeline
-    has no ``ResampleToSpacing`` (the slices keep their own spacing, e.g.
-    ~1.4 mm/px for the demo DeepLesion set): this hook reads it from the
-    training images once (:func:`training_data_convention`) and writes
-    ``checkpoint['meta']['mmlesion_data_convention']`` =
-    ``dict(num_slices, interval_mm, pixel_spacing, images)`` in
-    ``before_save_checkpoint``. Nothing is written for a model that trains
-    on no 2.5D slices; a failure to read the data is logged and never stops
-    the training.
-
-    The runtime base (``configs/_base_/default_runtime.py``) has it in
-    ``custom_hooks``.
+    Whole-scan inference resamples a scan to the pixel spacing and slice
+    interval of the training slices, which the config alone does not tell
+    without a ``ResampleToSpacing``. This hook reads them from the training
+    images once (:func:`training_data_convention`) and writes
+    ``checkpoint['meta']['mmlesion_data_convention']``. Nothing is written
+    for a model that trains on no 2.5D slices; a failure to read the data is
+    logged and never stops the training.
 
     Args:
         max_images (int): training images read (evenly spaced). Defaults

@@ -4,11 +4,9 @@
 mmdet's :class:`~mmdet.engine.hooks.DetVisualizationHook` reads
 ``img_path`` with ``mmcv.imfrombytes``, which turns DeepLesion's 16-bit PNGs
 (``HU + 32768``, Yan et al., "DeepLesion", J. Med. Imaging 2018, Sec. 2)
-into garbage. This hook keeps its behaviour and options but windows the key
-slice in HU, enlarges it for display and draws predictions (green, with
-scores), ground truth (red, dashed, above them) and a legend on the same
-picture (:func:`~mmlesion.visualization.lesion_visualizer.
-draw_lesion_overlay`).
+into garbage. This hook windows the key slice in HU instead and draws
+predictions, ground truth and a legend on it
+(:func:`~mmlesion.visualization.lesion_visualizer.draw_lesion_overlay`).
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -96,7 +94,6 @@ class LesionVisualizationHook(DetVisualizationHook):
         self._test_dir: Optional[str] = None
         self._drawer: Optional[DetLocalVisualizer] = None
 
-    # ------------------------------------------------------------------
     def _get_drawer(self) -> DetLocalVisualizer:
         if isinstance(self._visualizer, DetLocalVisualizer):
             return self._visualizer
@@ -168,7 +165,6 @@ class LesionVisualizationHook(DetVisualizationHook):
         elif not self.show:
             vis.add_image(name, drawn, step)
 
-    # ------------------------------------------------------------------
     def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[DetDataSample]) -> None:
         """Draw the first sample of every ``interval``-th val iteration."""

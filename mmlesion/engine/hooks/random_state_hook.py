@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
+from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
@@ -70,36 +71,23 @@ class RandomStateHook(Hook):
     """Make a resumed run continue with the random numbers of an
     uninterrupted one.
 
-    mmengine's checkpoints hold the weights, the optimizer, the schedulers
-    and the message hub, but no random state: after ``--resume`` the data
-    order (when a sampler's seed was drawn at random), the augmentations and
-    the RPN / R-CNN samplers draw other numbers, and the run ends with other
-    weights than an uninterrupted one of the same seed. This hook
+    mmengine's checkpoints hold no random state, so after ``--resume`` the
+    data order, the augmentations and the samplers draw other numbers. This
+    hook snapshots the Python, numpy, torch CPU and CUDA generators at the
+    end of each training epoch (before the checkpoint hook saves) and
+    writes them, with the samplers' seeds, into every checkpoint
+    (``checkpoint['mmlesion_random_state']``); it restores the snapshot at
+    the start of the next epoch, in the uninterrupted run as in the resumed
+    one (undoing what a validation in between consumed), and on
+    ``--resume`` reads it back.
 
-    * takes a snapshot of the Python, numpy, torch CPU and CUDA generators
-      at the end of each training epoch (``after_train_epoch``, before the
-      checkpoint hook saves: priority ``ABOVE_NORMAL``) and writes it, with
-      the samplers' seeds, into every checkpoint
-      (``checkpoint['mmlesion_random_state']``);
-    * restores the snapshot at the start of the next training epoch
-      (``before_train_epoch``, before the dataloader draws its base seed),
-      in the uninterrupted run as in the resumed one: the random numbers a
-      validation between the two epochs consumes (and that a resumed run
-      never sees) are thereby undone in both;
-    * on ``--resume``, reads the snapshot and the samplers' seeds back.
-
-    With it a run resumed at an epoch boundary gives bitwise the same
-    weights as an uninterrupted run of the same seed, thread count and
-    machine (tested in ``tests/test_engine/test_hooks/
-    test_fault_recovery.py``). Limits: mmengine's epoch-based loop resumes
-    at epoch boundaries only (a job killed mid-epoch redoes that epoch from
-    its start, from the last checkpoint, with the same numbers as the first
-    time); dataloader workers with ``persistent_workers=True`` keep their
-    own generators across epochs, which no checkpoint holds (use
-    ``num_workers=0`` or ``persistent_workers=False`` where exactness
-    matters: mmengine then seeds each worker the same way every epoch);
-    an iteration-based loop gets the generators of its last checkpoint but
-    its data position follows mmengine's skipping of batches.
+    A run resumed at an epoch boundary then gives bitwise the same weights
+    as an uninterrupted run of the same seed, thread count and machine.
+    Limits: dataloader workers with ``persistent_workers=True`` keep their
+    own generators, which no checkpoint holds (use ``num_workers=0`` or
+    ``persistent_workers=False`` where exactness matters); an
+    iteration-based loop's data position follows mmengine's skipping of
+    batches.
     """
 
     priority = 'ABOVE_NORMAL'
@@ -111,7 +99,6 @@ class RandomStateHook(Hook):
         """Snapshot the generators at the epoch boundary (every rank's: a
         distributed run gathers them, rank 0 writes them all)."""
         self._snapshot = get_random_state()
-        from mmengine.dist import all_gather_object, get_world_size
         self._rank_snapshots = (all_gather_object(self._snapshot)
                                 if get_world_size() > 1 else None)
 
@@ -141,7 +128,6 @@ class RandomStateHook(Hook):
             return
         self._snapshot = {k: v for k, v in state.items()
                           if k not in ('sampler_seeds', 'ranks')}
-        from mmengine.dist import get_rank, get_world_size
         ranks = state.get('ranks')
         if ranks and len(ranks) == get_world_size():
             self._snapshot = ranks[get_rank()]

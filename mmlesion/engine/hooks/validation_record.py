@@ -1,18 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Which validation of a training run finished last.
 
-mmengine saves ``epoch_N.pth`` *before* it validates epoch N. A run killed
-while epoch N is validated (or while its new best checkpoint is written)
-resumes from ``epoch_N.pth`` at epoch N + 1 and never validates epoch N:
-the best checkpoint of that epoch is never written. A small record in the
-work dir, written after each validation has finished (its best checkpoint
-included), tells a resumed run whether the validation of the step it
-resumes from is still to be done.
-
-The score thresholds a validation's FROC chose
-(:func:`validated_operating_points`) are recorded in the best checkpoint
-it writes, with the validation data and the step (:class:`~mmlesion.evaluation.functional.froc.
-OperatingPoints`).
+mmengine saves ``epoch_N.pth`` *before* it validates epoch N, so a run
+killed while validating resumes at epoch N + 1 and never validates epoch N.
+A small record in the work dir, written after each validation has finished
+(its best checkpoint included), tells a resumed run whether the validation
+of the step it resumes from is still to be done.
 """
 import json
 import logging
@@ -87,10 +80,8 @@ def remove_validation_record(work_dir: str) -> None:
 def validation_due(loop) -> Optional[str]:
     """Whether the train loop validates right after its current step.
 
-    Mirrors the condition of mmengine's ``EpochBasedTrainLoop.run`` /
-    ``IterBasedTrainLoop.run`` (``val_begin``, ``val_interval`` with its
-    dynamic intervals, the last step), evaluated where the loop stands now,
-    i.e. right after the step a resumed checkpoint was saved at.
+    Mirrors the condition of mmengine's train loops' ``run`` (``val_begin``,
+    dynamic ``val_interval``, the last step) where the loop stands now.
 
     Args:
         loop: ``runner.train_loop``.

@@ -16,19 +16,12 @@ DEFAULT_HIDDEN_KEYS = (r'_type_[^/]+$', r'_size_[^/]+$',
 class HeadlineLogProcessor(LogProcessor):
     """mmengine's ``LogProcessor`` with a short validation / test line.
 
-    ``FROCMetric`` returns about 100 keys per evaluation (FROC at 6 rates
-    and the mean for all lesions, 8 lesion types and 3 sizes, plus 6 COCO
-    numbers). mmengine's ``LogProcessor`` puts every one of them in the
-    single ``Epoch(val)`` log line, which then cannot be read. This
-    processor leaves out of that **text line** the keys matching
-    ``hidden_keys`` (by default the ``type_*`` / ``size_*`` breakdowns and
-    COCO mAP at 0.75 and by size), so the line keeps the headline: the
-    sensitivities at the FP rates, their mean, COCO mAP and mAP@0.5. Nothing
-    else changes: the returned tag, hence the scalars written by the
-    visualizer backends (``vis_data/scalars.json``, TensorBoard) and the
-    JSON log, keeps every key, and so do the metrics returned by
-    ``runner.val()`` / ``runner.test()``, ``froc_detections.json`` and
-    ``froc_curve.png``. Training lines are untouched.
+    ``FROCMetric`` returns about 100 keys per evaluation, which mmengine
+    puts in one unreadable ``Epoch(val)`` line. This processor leaves out of
+    that **text line** the keys matching ``hidden_keys`` (by default the
+    lesion type / size breakdowns and the secondary COCO numbers). The
+    returned tag, hence the scalars, the JSON log and the returned metrics,
+    keeps every key; training lines are untouched.
 
     Used by ``configs/_base_/default_runtime.py``::
 
