@@ -30,7 +30,7 @@ The paper converts DeepLesion's key-slice annotations into LUNA16-style
 import os.path as osp
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -78,9 +78,17 @@ def lesion_diameter_mm(rec: DLInfoRecord, small_mm: float = 10.0) -> float:
     return min(box_long, long_mm) if long_mm < small_mm else box_long
 
 
-def series_name(rec: DLInfoRecord) -> str:
-    """``Images_png`` folder of a lesion's series."""
-    return rec.file_name.rsplit('_', 1)[0]
+def merge_ranges(ranges: Iterable[Tuple[int, int]]
+                 ) -> List[Tuple[int, int]]:
+    """Inclusive ``(first, last)`` ranges, overlapping or adjacent ones
+    joined, in order."""
+    merged: List[Tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def chunk_ranges(records: Sequence[DLInfoRecord]
@@ -95,17 +103,20 @@ def chunk_ranges(records: Sequence[DLInfoRecord]
     """
     ranges = defaultdict(list)
     for rec in records:
-        ranges[series_name(rec)].append(tuple(rec.slice_range))
-    chunks = {}
-    for series, rs in ranges.items():
-        merged = []
-        for first, last in sorted(rs):
-            if merged and first <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], last))
-            else:
-                merged.append((first, last))
-        chunks[series] = merged
-    return chunks
+        ranges[rec.series_name].append(tuple(rec.slice_range))
+    return {series: merge_ranges(rs) for series, rs in ranges.items()}
+
+
+def _lesion_3d(rec: DLInfoRecord, first: int, small_mm: float,
+               ignore: bool = False) -> Lesion3D:
+    """The lesion of a row in the chunk starting at slice ``first``."""
+    x1, y1, x2, y2 = rec.bbox
+    return Lesion3D(
+        centre_xyz=np.array([(x1 + x2) / 2, (y1 + y2) / 2,
+                             rec.key_slice_index - first], np.float64),
+        diameter_mm=lesion_diameter_mm(rec, small_mm),
+        lesion_type=rec.lesion_type, split=rec.split, rows=[rec.row],
+        ignore=ignore)
 
 
 def _noisy_as_ignored(noisy: Sequence[DLInfoRecord],
@@ -115,18 +126,11 @@ def _noisy_as_ignored(noisy: Sequence[DLInfoRecord],
                       ) -> None:
     """Add noisy rows whose key slice lies in a chunk as ignored lesions."""
     for rec in noisy:
-        series = series_name(rec)
-        chunk = next(((f, l) for f, l in chunks.get(series, [])
+        chunk = next(((f, l) for f, l in chunks.get(rec.series_name, [])
                       if f <= rec.key_slice_index <= l), None)
-        if chunk is None:
-            continue
-        x1, y1, x2, y2 = rec.bbox
-        out[(series, *chunk)].append(Lesion3D(
-            centre_xyz=np.array([(x1 + x2) / 2, (y1 + y2) / 2,
-                                 rec.key_slice_index - chunk[0]], np.float64),
-            diameter_mm=lesion_diameter_mm(rec, small_mm),
-            lesion_type=rec.lesion_type, split=rec.split, rows=[rec.row],
-            ignore=True))
+        if chunk is not None:
+            out[(rec.series_name, *chunk)].append(
+                _lesion_3d(rec, chunk[0], small_mm, ignore=True))
 
 
 def deeplesion_to_3d(records: Sequence[DLInfoRecord],
@@ -156,31 +160,22 @@ def deeplesion_to_3d(records: Sequence[DLInfoRecord],
     chunks = chunk_ranges(records)
     out: Dict[Tuple[str, int, int], List[Lesion3D]] = defaultdict(list)
     for rec in records:
-        series = series_name(rec)
-        first, last = next((f, l) for f, l in chunks[series]
+        first, last = next((f, l) for f, l in chunks[rec.series_name]
                            if f <= rec.key_slice_index <= l)
-        x1, y1, x2, y2 = rec.bbox
-        lesion = Lesion3D(
-            centre_xyz=np.array([(x1 + x2) / 2, (y1 + y2) / 2,
-                                 rec.key_slice_index - first], np.float64),
-            diameter_mm=lesion_diameter_mm(rec, small_mm),
-            lesion_type=rec.lesion_type, split=rec.split, rows=[rec.row])
+        lesion = _lesion_3d(rec, first, small_mm)
         spacing_xyz = np.asarray(rec.spacing, np.float64)
-        key = (series, first, last)
-        if merge:
-            for other in out[key]:
-                dist = np.linalg.norm(
-                    (other.centre_xyz - lesion.centre_xyz) * spacing_xyz)
-                if dist < max(other.diameter_mm, lesion.diameter_mm) / 2:
-                    n = len(other.rows)
-                    other.centre_xyz = (other.centre_xyz * n +
-                                        lesion.centre_xyz) / (n + 1)
-                    other.diameter_mm = (other.diameter_mm * n +
-                                         lesion.diameter_mm) / (n + 1)
-                    other.rows.append(rec.row)
-                    break
-            else:
-                out[key].append(lesion)
+        key = (rec.series_name, first, last)
+        for other in out[key] if merge else []:
+            dist = np.linalg.norm(
+                (other.centre_xyz - lesion.centre_xyz) * spacing_xyz)
+            if dist < max(other.diameter_mm, lesion.diameter_mm) / 2:
+                n = len(other.rows)
+                other.centre_xyz = (other.centre_xyz * n +
+                                    lesion.centre_xyz) / (n + 1)
+                other.diameter_mm = (other.diameter_mm * n +
+                                     lesion.diameter_mm) / (n + 1)
+                other.rows.append(rec.row)
+                break
         else:
             out[key].append(lesion)
     if drop_large_mm > 0:

@@ -16,8 +16,9 @@ The table was written by MATLAB and its pixel coordinates are **1-based**.
 and the RECIST end points of ``Measurement_coordinates``) to **0-based**
 pixel indices by subtracting 1, so that pixel ``(x, y)`` of the PNG read as
 ``img[y, x]`` is at coordinate ``(x, y)``. Lengths
-(``Lesion_diameters_Pixel_``) and normalised locations are unchanged. Boxes stay in the legacy inclusive
-convention of the official evaluation (width = x2 - x1 + 1).
+(``Lesion_diameters_Pixel_``) and normalised locations are unchanged. Boxes
+stay in the legacy inclusive convention of the official evaluation (width =
+x2 - x1 + 1).
 
 Row numbers
 -----------
@@ -467,22 +468,29 @@ def parse_dl_info(csv_path: PathLike,
     if duplicates:
         pairs = [f'row {rep.row} repeats row {first.row} ({rep.file_name!r}, '
                  f'same {field})' for first, rep, field in duplicates]
+        listed = '; '.join(pairs[:10]) + (' ...' if len(pairs) > 10 else '')
         if duplicate_rows == 'error':
             raise ValueError(
                 f'{csv_path}: {len(duplicates)} duplicated lesion row(s): '
-                f'{"; ".join(pairs[:10])}'
-                f'{" ..." if len(pairs) > 10 else ""}. A repeated row counts '
-                'as a second lesion (in training and in the FROC); remove it '
-                "or pass duplicate_rows='drop' to keep the first")
+                f'{listed}. A repeated row counts as a second lesion (in '
+                'training and in the FROC); remove it or pass '
+                "duplicate_rows='drop' to keep the first")
         print_log(
             f'{csv_path}: dropped {len(duplicates)} duplicated lesion '
-            f'row(s): {"; ".join(pairs[:10])}'
-            f'{" ..." if len(pairs) > 10 else ""}',
-            logger='current',
-            level=logging.WARNING)
+            f'row(s): {listed}', logger='current', level=logging.WARNING)
         dropped = {id(rep) for _, rep, _ in duplicates}
         records = [r for r in records if id(r) not in dropped]
     return records
+
+
+def series_spacings(csv_path: PathLike) -> Dict[str, Tuple[float, float]]:
+    """Series folder -> ``(slice interval, pixel spacing)`` in mm, from the
+    first row of each series of a ``DL_info.csv``."""
+    out: Dict[str, Tuple[float, float]] = {}
+    for rec in parse_dl_info(csv_path, duplicate_rows='drop'):
+        out.setdefault(rec.series_name,
+                       (rec.slice_interval, rec.pixel_spacing))
+    return out
 
 
 def format_dl_number(value: float) -> str:

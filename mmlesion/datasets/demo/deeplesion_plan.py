@@ -7,6 +7,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ..deeplesion.as_3d import merge_ranges
 from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _NOT_BODY, _REGIONS,
                                 _REGION_PROBS, _TYPE_REGIONS, _TYPE_SPECS)
 from .anatomy import Lesion, PatientAnatomy, SliceGrid, tissue_lut
@@ -68,16 +69,6 @@ def _left_out(series: _Series) -> List[int]:
     return [num for key in series.keys
             for les, num in zip(key.lesions, key.lesion_nums)
             if not les.annotated and num in base]
-
-
-def _merge_blocks(blocks: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
-    merged: List[Tuple[int, int]] = []
-    for lo, hi in sorted(blocks):
-        if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-        else:
-            merged.append((lo, hi))
-    return merged
 
 
 class DeepLesionDemoPlanner:
@@ -200,8 +191,8 @@ class DeepLesionDemoPlanner:
         """Sort the key slices, add their stored neighbours and CSV rows."""
         margin = int(math.ceil(self.config.context_mm / series.interval))
         series.keys.sort(key=lambda k: k.index)
-        series.blocks = _merge_blocks([(k.index - margin, k.index + margin)
-                                       for k in series.keys])
+        series.blocks = merge_ranges([(k.index - margin, k.index + margin)
+                                      for k in series.keys])
         for key in series.keys:
             key.rows = self._rows_for_key(rng, series, key)
         series.phantom.clear_cache()

@@ -24,8 +24,6 @@ null).
 
 Same seed and settings give byte-identical files.
 """
-import csv
-import io
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -34,9 +32,9 @@ from typing import Dict, List, Optional, Union
 import cv2
 import numpy as np
 
-from ..deeplesion.dl_info import (DL_INFO_COLUMNS,
-                                  format_dl_number as _fmt,
-                                  format_dl_numbers as _fmt_list)
+from ..deeplesion.dl_info import (format_dl_number as _fmt,
+                                  format_dl_numbers as _fmt_list,
+                                  write_dl_info)
 from .dataset_writer import merge_config, write_dataset_dir
 from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                                 _NOT_BODY, DemoDataConfig)
@@ -222,11 +220,7 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner):
 
     def write_csv(self, path: Union[str, Path]) -> None:
         """Write ``DL_info.csv`` (header + rows) to ``path``."""
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator='\n')
-        writer.writerow(DL_INFO_COLUMNS)
-        writer.writerows(self.csv_rows())
-        Path(path).write_text(buf.getvalue(), encoding='utf-8')
+        write_dl_info(str(path), self.csv_rows())
 
     def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
                  show_progress: bool = False) -> dict:

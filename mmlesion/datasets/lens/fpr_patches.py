@@ -12,6 +12,7 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.structures import BaseDataElement
 
+from mmlesion.datasets.deeplesion.dl_info import series_spacings
 from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 
 FORMAT = 'mmlesion.lens_fpr_proposals/1'
@@ -193,7 +194,8 @@ class LENSFPRPatchDataset(BaseDataset):
                 f'has no row in {self.dl_info_file} and the proposal no '
                 "'spacing' (z, y, x mm): its voxel size is unknown (or set "
                 'patch_spacing=None to crop native voxels)')
-        return list(self._series_spacing[name])
+        slice_interval, pixel_spacing = self._series_spacing[name]
+        return [slice_interval, pixel_spacing, pixel_spacing]
 
     def dataset_id(self, idx: int) -> int:
         return 0
@@ -392,22 +394,3 @@ class VolumeFPRPatches:
                     label=int(p.get('label', 0)),
                     lens_score=float(p.get('score', 0.)),
                     series_dir=p['series_dir'])))
-
-
-def series_spacings(csv_path: str) -> Dict[str, Tuple[float, float, float]]:
-    """Series folder name -> (slice interval, pixel spacing, pixel
-    spacing) mm, from a DeepLesion ``DL_info.csv``.
-
-    Args:
-        csv_path (str): the CSV file.
-
-    Returns:
-        dict: one entry per series (its first row).
-    """
-    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
-    out: Dict[str, Tuple[float, float, float]] = {}
-    for rec in parse_dl_info(csv_path, duplicate_rows='drop'):
-        out.setdefault(rec.series_name,
-                       (rec.slice_interval, rec.pixel_spacing,
-                        rec.pixel_spacing))
-    return out

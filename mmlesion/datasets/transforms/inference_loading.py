@@ -10,7 +10,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 
-from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
+from mmlesion.datasets.deeplesion.dl_info import series_spacings
 
 #: (csv path, mtime) -> {series folder name: (slice interval, pixel spacing)}
 _DL_INFO_CACHE: Dict[Tuple[str, float], Dict[str, Tuple[float, float]]] = {}
@@ -37,11 +37,7 @@ def series_geometry(img_path: str) -> Optional[Dict[str, float]]:
         return None
     key = (csv_path, os.stat(csv_path).st_mtime)
     if key not in _DL_INFO_CACHE:
-        table: Dict[str, Tuple[float, float]] = {}
-        for rec in parse_dl_info(csv_path, duplicate_rows='drop'):
-            table.setdefault(rec.series_name,
-                             (rec.slice_interval, rec.pixel_spacing))
-        _DL_INFO_CACHE[key] = table
+        _DL_INFO_CACHE[key] = series_spacings(csv_path)
     found = _DL_INFO_CACHE[key].get(osp.basename(series_dir))
     if found is None:
         return None
