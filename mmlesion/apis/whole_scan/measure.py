@@ -230,12 +230,13 @@ def measure_lesion(slice_hu: np.ndarray,
                              source)
 
 
-def _to_original(points_xy: np.ndarray, z: float, resampled: CTVolume,
-                 original: CTVolume) -> np.ndarray:
-    """(n, 2) resampled voxels on slice ``z`` -> (n, 3) original (z, y, x)."""
+def slice_xy_to_world(volume: CTVolume, points_xy: Sequence,
+                      z: float) -> np.ndarray:
+    """(n, 2) ``x, y`` voxels of ``volume`` on slice ``z`` -> (n, 3) world
+    mm."""
     pts = np.asarray(points_xy, np.float64).reshape(-1, 2)
     zyx = np.stack([np.full(len(pts), float(z)), pts[:, 1], pts[:, 0]], 1)
-    return original.world_to_voxel(resampled.voxel_to_world(zyx))
+    return volume.voxel_to_world(zyx)
 
 
 def mask_outline(mask: np.ndarray) -> np.ndarray:
@@ -323,7 +324,8 @@ def measure_findings(findings: List[Finding],
         masks.append(MeasuredMask(f.id, z, mask))
         outline = mask_outline(mask)
         parts = [diam.long_axis, diam.short_axis, outline]
-        mapped = _to_original(np.concatenate(parts), z, resampled, original)
+        mapped = original.world_to_voxel(
+            slice_xy_to_world(resampled, np.concatenate(parts), z))
         z_orig = int(np.clip(np.round(mapped[:, 0].mean()), 0,
                              original.shape_zyx[0] - 1))
         xy = np.round(mapped[:, [2, 1]], 3)

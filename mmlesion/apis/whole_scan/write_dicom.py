@@ -48,7 +48,7 @@ import os.path as osp
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 from mmengine.logging import print_log
@@ -58,7 +58,7 @@ from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.version import __version__
 
-from .measure import model_mask_in_box
+from .measure import model_mask_in_box, slice_xy_to_world
 from .results import DicomPaths, DicomStatus, Finding, ScanResult
 
 #: Files written into the output folder.
@@ -75,8 +75,6 @@ LESION_TYPE_SITES = {
 #: Study-level UIDs a DICOM result cannot be written without.
 REQUIRED_UIDS = ('StudyInstanceUID', 'SeriesInstanceUID',
                  'FrameOfReferenceUID')
-_INSTALL_HINT = ('pip install -r requirements/dicom.txt (or pip install '
-                 '"mmlesion[dicom]", i.e. highdicom)')
 
 
 class DicomResultsError(ValueError):
@@ -129,8 +127,10 @@ def require_highdicom() -> ModuleType:
     try:
         import highdicom
     except ImportError as err:
-        raise ImportError(f'DICOM results (SR, SEG) need highdicom: '
-                          f'{_INSTALL_HINT}') from err
+        raise ImportError(
+            'DICOM results (SR, SEG) need highdicom: pip install -r '
+            'requirements/dicom.txt (or pip install "mmlesion[dicom]", i.e. '
+            'highdicom)') from err
     return highdicom
 
 
@@ -315,12 +315,6 @@ def _to_image(ds, world: np.ndarray, what: str) -> np.ndarray:
     return out[:, :2].astype(np.float32)
 
 
-def _world(volume: CTVolume, xy: Sequence, z: int) -> np.ndarray:
-    xy = np.asarray(xy, np.float64).reshape(-1, 2)
-    return volume.voxel_to_world(
-        np.stack([np.full(len(xy), float(z)), xy[:, 1], xy[:, 0]], 1))
-
-
 def _model_identity(model_info: dict) -> dict:
     from pydicom.uid import generate_uid
     config = osp.basename(str(model_info.get('config') or 'model'))
@@ -328,12 +322,6 @@ def _model_identity(model_info: dict) -> dict:
     return dict(config=config[:64], checksum=checksum[:64],
                 version=f'mmlesion {__version__}'[:64],
                 device_uid=generate_uid(entropy_srcs=[config, checksum]))
-
-
-def _algorithm(hd, ident: dict):
-    return hd.sr.AlgorithmIdentification(
-        name=ident['config'], version=ident['version'],
-        parameters=[ident['checksum']])
 
 
 # ---------------------------------------------------------------------- SR
@@ -365,7 +353,9 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         observer_device_context=hd.sr.ObserverContext(
             observer_type=codes.cid270.Device,
             observer_identifying_attributes=device))
-    algorithm = _algorithm(hd, ident)
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=ident['config'], version=ident['version'],
+        parameters=[ident['checksum']])
     unitless = hd.sr.CodedConcept('1', 'UCUM', 'no units')
     groups, tracking = [], {}
     for f in result.findings:
@@ -377,27 +367,21 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         image = hd.sr.SourceImageForRegion(
             referenced_sop_class_uid=str(ds.SOPClassUID),
             referenced_sop_instance_uid=str(ds.SOPInstanceUID))
-        outline = _to_image(ds, _world(volume, rec.outline_voxel, z),
-                            'the outline')
+        outline = _to_image(
+            ds, slice_xy_to_world(volume, rec.outline_voxel, z),
+            'the outline')
         outline = np.concatenate([outline, outline[:1]])  # closed
 
-        x1, y1, z1, x2, y2, z2 = f.bbox_world
+        height = round(float(f.bbox_world[5] - f.bbox_world[2]), 3)
+        mm = codes.UCUM.Millimeter
         measurements = [
-            hd.sr.Measurement(name=codes.SCT.LongAxis,
-                              value=rec.long_axis_mm,
-                              unit=codes.UCUM.Millimeter,
-                              algorithm_id=algorithm),
-            hd.sr.Measurement(name=codes.SCT.ShortAxis,
-                              value=rec.short_axis_mm,
-                              unit=codes.UCUM.Millimeter,
-                              algorithm_id=algorithm),
-            hd.sr.Measurement(name=codes.DCM.CertaintyOfFinding,
-                              value=float(f.score), unit=unitless,
-                              algorithm_id=algorithm),
-            hd.sr.Measurement(name=codes.DCM.Height,
-                              value=round(float(z2 - z1), 3),
-                              unit=codes.UCUM.Millimeter,
-                              algorithm_id=algorithm),
+            hd.sr.Measurement(name=name, value=value, unit=unit,
+                              algorithm_id=algorithm)
+            for name, value, unit in (
+                (codes.SCT.LongAxis, rec.long_axis_mm, mm),
+                (codes.SCT.ShortAxis, rec.short_axis_mm, mm),
+                (codes.DCM.CertaintyOfFinding, float(f.score), unitless),
+                (codes.DCM.Height, height, mm))
         ]
         sites = None
         if f.lesion_type in LESION_TYPE_SITES:
@@ -564,8 +548,7 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     if all(f.recist is None for f in result.findings):
         for path in paths.all():  # from an earlier run (overwrite given)
-            if path.exists():
-                path.unlink()
+            path.unlink(missing_ok=True)
         return DicomStatus(False, reason='no findings to report (a TID '
                            '1500 report holds at least one measurement '
                            'group)')
@@ -577,8 +560,8 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
     _save(sr, paths.sr)
     if seg is not None:
         _save(seg, paths.seg)
-    elif paths.seg.exists():
-        paths.seg.unlink()  # from an earlier run (overwrite was given)
+    else:
+        paths.seg.unlink(missing_ok=True)  # from an earlier run
     return DicomStatus(
         True, sr=DICOM_FILES['sr'],
         sr_sop_instance_uid=str(sr.SOPInstanceUID),
