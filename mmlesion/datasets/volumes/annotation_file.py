@@ -38,13 +38,13 @@ component (KiTS19, LiTS). ``-1`` means unknown. Extra keys (e.g.
 """
 import json
 import math
-import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from mmlesion.utils.input_files import MAX_WORLD_MM
+from mmlesion.utils.writing.atomic import atomic_write_text
 
 from .ct_volume import CTVolume
 from .checks.files import is_file_of
@@ -151,11 +151,7 @@ def write_annotation_file(path: str,
             **metainfo),
         volumes=volumes)
     validate_annotation_data(data, path)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def check_numbers(where: str, value: Any, n: int, positive: bool = False):

@@ -35,10 +35,7 @@ the model found easy. The sampler places crops from ``center_world`` and the
 geometry of the volume it is given (so a different resampling in training
 still finds the right voxels); ``center_voxel_zyx`` is informative.
 """
-import os.path as osp
 from typing import Any, Dict, List, Optional
-
-import mmengine
 
 from mmlesion.utils.writing.atomic import atomic_write_json
 from .annotation_file import (check_entry, check_geometry, check_numbers,
@@ -130,8 +127,6 @@ def dump_hard_regions(path: str,
     meta.update(metainfo)
     data = dict(metainfo=meta, scans=scans)
     validate_hard_regions(data, path)
-    mmengine.mkdir_or_exist(osp.dirname(osp.abspath(path)))
-    # whole or absent: a killed write leaves no half file to be read later
     atomic_write_json(path, data, indent=1)
 
 
