@@ -70,23 +70,13 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 def close_distributed(runner: Optional['Runner'] = None) -> bool:
     """Leave the process group cleanly at the end of a finished run.
 
-    The runner's model wrapper (DDP) is taken off first (``runner.model``
-    becomes the module it wrapped) and freed here, with a garbage
-    collection; then every rank waits for the others (a barrier), and the
-    group is destroyed. Call it only after the run ended normally on this
-    rank (an error path leaves it to the launcher).
-
-    Why: a gloo all-reduce started by DDP during a backward pass carries
-    that pass's thread-local state, which holds a Python object (the
-    pass's ``contextvars`` context). Whichever thread releases such a
-    piece of work must take the GIL; a gloo worker thread that does so
-    while the interpreter is shutting down is ended by Python, and the
-    process aborts with ``terminate called without an active exception``
-    (SIGABRT) after a complete run (the core dump of a two-process script
-    that trains a DDP model and exits: a worker thread deleting a barrier
-    that still pointed to the last backward's all-reduces). Freeing the
-    wrapper here releases its reducer's work in this thread, with the
-    interpreter whole, before the barrier starts.
+    The runner's DDP wrapper is taken off and freed first, with a garbage
+    collection, then every rank waits at a barrier and the group is
+    destroyed. Freeing DDP's pending gloo work here, with the interpreter
+    whole, avoids a gloo worker thread releasing it at shutdown, which
+    aborts the process (``terminate called without an active exception``)
+    after a complete run. Call it only after the run ended normally on this
+    rank.
 
     Args:
         runner (Runner, optional): the finished run's runner; its wrapper
@@ -116,7 +106,7 @@ def unwrap_model(runner: 'Runner') -> bool:
     """
     from mmengine.model import is_model_wrapper
 
-    # mmengine's Runner has no setter for its model: its own attribute
+    # mmengine's Runner has no setter for its model
     model = getattr(runner, '_model', None)
     if model is None or not is_model_wrapper(model):
         return False

@@ -2,16 +2,11 @@
 """Run a callable in a process forked from this one and wait for its
 result (:class:`ForkedCall`).
 
-The child is a copy of this process's memory, copy on write: the callable
-and everything it holds (a scan's arrays, a model's results) are there
-without a pickle or a copy; only the result (or the error) comes back,
-pickled through a pipe, so it should be small. Before the fork the
-collector's objects are frozen (:func:`gc.freeze`): the child's garbage
-collections then leave this process's objects alone instead of touching,
-and so copying, every page that holds one.
-
-Forking is offered on Linux only (:func:`fork_available`): macOS forks, but
-not safely once its system frameworks are loaded, and Windows does not.
+The child shares this process's memory copy on write, so the callable and
+what it holds need no pickle; only the result (or the error) comes back
+through a pipe, so it should be small. :func:`gc.freeze` before the fork
+keeps the child's garbage collections from copying this process's pages.
+Forking is offered on Linux only (:func:`fork_available`).
 """
 import gc
 import multiprocessing

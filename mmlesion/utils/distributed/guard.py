@@ -2,34 +2,20 @@
 """Distributed jobs that end, with a clear error, when a rank is stuck or
 the launcher dies.
 
-* **Timeout.** Every collective of the process group gives up after
-  :func:`dist_timeout_seconds` (``MMLESION_DIST_TIMEOUT`` in the
-  environment, else ``env_cfg.dist_cfg.timeout`` of the config, else
-  1800 s, PyTorch's and mmengine's default for gloo); a rank that waits
-  longer for a frozen (``SIGSTOP``, hung I/O) or dead peer raises, and
+* **Timeout.** Every collective gives up after
+  :func:`dist_timeout_seconds` (``MMLESION_DIST_TIMEOUT``, else
+  ``env_cfg.dist_cfg.timeout``, else 1800 s) and
   :func:`collective_timeout_errors` turns torch's message into one naming
-  the rank, the timeout and the setting. The launcher (``torchrun``,
-  ``srun``) then ends the other ranks: it asks them to stop (``SIGTERM``)
-  and kills the ones still running after its grace period
-  (:data:`LAUNCHER_GRACE_S`: torchrun's fixed 30 s, Slurm's ``KillWait``,
-  30 s by default). A frozen rank does not act on the ``SIGTERM``, so the
-  job ends up to that grace period after the timeout: within
-  ``MMLESION_DIST_TIMEOUT + 30`` seconds of the collective the frozen rank
-  missed, as the error message says.
-* **A peer that died.** When another rank's process ends (crash, kill,
-  out of memory), gloo / NCCL report a closed or reset connection at once;
-  :func:`collective_timeout_errors` then says so (``rank 0 closed the
-  connection (its process ended?) after 0.4 s``), not that the timeout
-  passed, with the seconds the collective waited where known (the
-  collectives called from Python: mmengine's and mmlesion's all-reduces,
-  barriers, gathers; DDP's gradient all-reduce runs in C++ and is not
-  timed).
+  the rank, the timeout and the setting. The launcher then ends the other
+  ranks; a frozen one ignores its ``SIGTERM`` and is killed up to
+  :data:`LAUNCHER_GRACE_S` later.
+* **A peer that died.** gloo / NCCL report a closed connection at once;
+  :func:`collective_timeout_errors` then says so, with the seconds the
+  collective waited where known (collectives called from Python; DDP's
+  gradient all-reduce runs in C++ and is not timed).
 * **Launcher death.** :func:`exit_with_parent` asks Linux to send the
   worker ``SIGTERM`` when its parent (``torchrun``) dies, even by
-  ``SIGKILL`` (``prctl(PR_SET_PDEATHSIG)``, what torchelastic's own agent
-  cannot do once it is killed); ``tools/dist_train.sh`` ``exec``s
-  ``torchrun``, so killing the script kills the launcher, whose death ends
-  the workers.
+  ``SIGKILL`` (``prctl(PR_SET_PDEATHSIG)``).
 """
 import contextlib
 import ctypes
@@ -57,11 +43,9 @@ _CLOSED_RE = re.compile(r'Connection (closed|reset) by peer|Broken pipe|'
                         r'remote process exited|ncclRemoteError',
                         re.IGNORECASE)
 _PEER_RE = re.compile(r'by peer \[?([0-9a-fA-F.:]+)\]?:(\d+)')
-#: Seconds a launcher lets a rank it asked to stop (``SIGTERM``) run on
-#: before it kills it (``SIGKILL``): torchrun's, fixed
-#: (``torch.distributed.elastic`` ``PContext.close(timeout=30)``), and the
-#: default of Slurm's ``KillWait``. A frozen rank ignores the ``SIGTERM``,
-#: so a job with a frozen rank ends up to this long after the timeout.
+#: Seconds a launcher lets a rank it asked to stop run on before it kills
+#: it: torchrun's fixed ``PContext.close(timeout=30)`` and the default of
+#: Slurm's ``KillWait``.
 LAUNCHER_GRACE_S = 30.
 #: Store key prefix of the ranks whose collective timed out.
 _CHECK_IN = 'mmlesion/timed_out/rank'
@@ -235,9 +219,8 @@ def describe_collective_error(err: BaseException, timeout_s: float,
 def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
     """The ranks that froze, seen from a rank whose collective timed out:
     with 2 ranks the other one; with more, those that do not check in to
-    the process group's store, as every live rank does after its own
-    timeout, within ``wait_s`` (or once all but one have). Empty where
-    that cannot be told.
+    the process group's store within ``wait_s`` (empty where that cannot
+    be told).
 
     Args:
         rank (int): this rank.
@@ -289,10 +272,7 @@ def frozen_rank_end() -> str:
 @contextlib.contextmanager
 def collective_timeout_errors(timeout_s: float) -> Iterator[None]:
     """Re-raise a failed collective as :class:`DistributedTimeoutError`
-    saying what happened: a peer rank whose process ended (its connection
-    closed or reset, usually within a second) or a real timeout (naming
-    the timeout and how to change it). See
-    :func:`describe_collective_error`.
+    saying what happened (:func:`describe_collective_error`).
 
     Args:
         timeout_s (float): the process group's timeout, for the message.

@@ -1,38 +1,22 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``--launcher slurm`` on GPU and CPU partitions.
 
-mmengine 0.10.7's ``slurm`` launcher (``init_dist('slurm')``) reads
-``SLURM_PROCID`` / ``SLURM_NTASKS`` / ``SLURM_LOCALID`` / ``SLURM_NODELIST``,
-takes the first host of the node list as ``MASTER_ADDR`` and ``MASTER_PORT``
-from the environment (else 29500), then calls ``torch.cuda.set_device`` and
-``init_process_group`` with the config's backend (``nccl`` by default).
-On a partition without GPUs that fails in every task (a CPU build of torch
-has no ``torch._C._cuda_setDevice``; a CUDA build finds no device), and
-``mmlesion.utils.setup_cpu_distributed`` refuses the ``slurm`` launcher.
-Two more problems hit tasks sharing a node: every job's rendezvous is on
-port 29500 (two jobs on one node would share it), and each task sees all
-the node's cores (no task binding on many clusters), so torch starts one
-thread per core in every task and the tasks oversubscribe the CPUs. (A job
-that asks for more CPUs than the partition has, e.g. mmdet's
-``CPUS_PER_TASK=5`` on 2-core nodes, waits in Slurm's queue forever: the
-scripts ``tools/slurm_train.sh`` / ``slurm_test.sh`` refuse it.)
-
-:func:`setup_slurm_distributed` (``tools/train.py`` / ``tools/test.py``
-call it before ``setup_cpu_distributed``) therefore, for
-``--launcher slurm``:
+mmengine 0.10.7's ``slurm`` launcher calls ``torch.cuda.set_device``, which
+fails on a partition without GPUs, puts every job's rendezvous on port
+29500, and lets each task start one torch thread per core of the node.
+:func:`setup_slurm_distributed` (called before ``setup_cpu_distributed``)
+therefore, for ``--launcher slurm``:
 
 * exports what ``torchrun`` would (:func:`slurm_task_env`): ``RANK``,
   ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` (first host of the step's
-  node list) and ``MASTER_PORT`` (the environment's, else one derived from
-  the job and step id, :func:`default_master_port`), so that the
-  distributed error messages name the rank;
+  node list) and ``MASTER_PORT`` (the environment's, else
+  :func:`default_master_port`);
 * sets torch's threads to ``SLURM_CPUS_PER_TASK`` unless
   ``OMP_NUM_THREADS`` is set;
 * without a GPU, switches the run to the ``pytorch`` launcher, whose
-  environment it has just provided, so that ``setup_cpu_distributed``
-  starts a ``gloo`` process group and DDP without device ids (the Runner's
-  log then says ``Distributed launcher: pytorch``). With a GPU mmengine's
-  ``slurm`` launcher runs as before (``nccl``), with the port above.
+  environment it has just provided (``gloo``, DDP without device ids).
+  With a GPU mmengine's ``slurm`` launcher runs as before, with the port
+  above.
 """
 import os
 import re
@@ -86,10 +70,8 @@ def default_master_port(job_id: int, step_id: int = 0,
     """A port for the job step's rendezvous: ``PORT_BASE + (16 * job_id +
     (step_id + restart) % 16) % PORT_SPAN``. Jobs with ids less than
     ``PORT_SPAN / 16`` apart, and up to 16 concurrent steps of one job,
-    never share it; a requeued job (``restart``: ``SLURM_RESTART_COUNT``)
-    keeps its id but its run moves to the next port, so that it does not
-    meet the killed run's rank 0 if that is still being torn down (a
-    process stopped or stuck in I/O still holds its listening socket).
+    never share it; a requeued job moves to the next port, away from the
+    killed run's rank 0 that may still hold its socket.
 
     Args:
         job_id (int): ``SLURM_JOB_ID``.
@@ -185,8 +167,7 @@ def setup_slurm_distributed(cfg: Config) -> bool:
     gpu = torch.cuda.is_available()
     if not gpu:
         cfg.launcher = 'pytorch'  # gloo: setup_cpu_distributed
-    # one line per task (non-zero ranks log nothing else): where each
-    # rank runs, for the job's output
+    # one line per task (non-zero ranks log nothing else)
     print(f'--launcher slurm: rank {task_env["RANK"]} of '
           f'{task_env["WORLD_SIZE"]} (local rank {task_env["LOCAL_RANK"]}) '
           f'on {socket.gethostname()}, Slurm job '
