@@ -86,30 +86,24 @@ class DeepLesionDataset(BaseDetDataset):
         label_mode (str): ``'lesion'`` or ``'coarse_type'``.
         unknown_type (str): ``'ignore'``, ``'drop'`` or ``'error'`` for
             lesions of type -1 in ``'coarse_type'`` mode.
-        skip_missing_key_slices (bool): if True, images whose key-slice PNG
-            is missing are skipped (their count is logged); if False
-            (default), a missing key slice raises FileNotFoundError naming
-            the file and the CSV row.
-        duplicate_rows (str): a row repeating a lesion of an earlier row
-            (same key slice and box or RECIST points) is an error naming
-            both rows (``'error'``, default) or dropped with a warning
-            (``'drop'``); see :func:`~mmlesion.datasets.parse_dl_info`.
-        box_tolerance (float | None): boxes and RECIST points may reach past
-            the image (``Image_size``) by at most this many pixels (official
-            boxes are the RECIST extent padded by 5 px, and three official
-            val/test rows lie up to 6.6 px past the border). Anything
-            farther raises ValueError naming file, row and field. The
-            values are kept unchanged (the official evaluation uses them as
-            given). None disables the check. Defaults to 10.
+        skip_missing_key_slices (bool): skip (and count in the log) images
+            whose key-slice PNG is missing instead of raising
+            FileNotFoundError naming the file and CSV row. Defaults to False.
+        duplicate_rows (str): ``'error'`` (default) or ``'drop'``, as
+            :func:`~mmlesion.datasets.parse_dl_info`.
+        box_tolerance (float | None): pixels by which boxes and RECIST
+            points may reach past ``Image_size`` (three official val/test
+            rows lie up to 6.6 px past the border); farther raises
+            ValueError naming file, row and field. Values are kept as given.
+            None disables the check. Defaults to 10.
         metainfo (dict, optional): defaults to ``classes=('lesion',)`` or
             the 8 type names, according to ``label_mode``.
         filter_cfg (dict, optional): as mmdet's CocoDataset, used when not
             ``test_mode``: ``filter_empty_gt`` drops images without any
             non-ignored lesion, ``min_size`` images smaller than that.
-        **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`
-            (``data_root``, ``pipeline``, ``test_mode``, ``indices``, ...).
-            A ``pipeline`` holding mmdet's ``LoadImageFromFile`` is refused
-            (it reads the 16-bit PNGs as 8-bit pictures): load with
+        **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
+            A ``pipeline`` holding mmdet's ``LoadImageFromFile`` (8-bit
+            pictures of the 16-bit PNGs) is refused: load with
             :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices`.
     """
 
@@ -172,16 +166,8 @@ class DeepLesionDataset(BaseDetDataset):
 
     @classmethod
     def _check_pipeline(cls, pipeline: list, ann_file: str) -> None:
-        """Refuse mmdet's ``LoadImageFromFile`` in the pipeline.
-
-        Args:
-            pipeline (list): config dicts, transform classes or callables.
-            ann_file (str): named in the error.
-
-        Raises:
-            ValueError: naming the dataset, the step index and the
-                transform to use instead.
-        """
+        """Refuse mmdet's ``LoadImageFromFile`` in the pipeline (config
+        dicts, transform classes or callables)."""
         for index, step in enumerate(pipeline):
             if cls._transform_name(step) == _STOCK_IMAGE_LOADER:
                 raise ValueError(
@@ -238,8 +224,7 @@ class DeepLesionDataset(BaseDetDataset):
                 f'(Train_Val_Test={self.split}); the file has '
                 f'{self._splits_present(records)}')
 
-        # One listdir per series folder, dropped right after use: cheap for
-        # the ~10k series of the release, and no large cache is kept.
+        # one listdir per series folder, dropped right after use
         abs_root = osp.abspath(img_root)
         series_dirs: Dict[str, str] = {}  # series name -> absolute folder
         by_series: Dict[str, List[str]] = {}
@@ -398,14 +383,7 @@ class DeepLesionDataset(BaseDetDataset):
                     f'(Image_size) by more than box_tolerance={tol} px')
 
     def filter_data(self) -> List[dict]:
-        """Filter images according to ``filter_cfg`` (not in test mode).
-
-        ``filter_empty_gt`` drops images without a non-ignored lesion;
-        ``min_size`` drops images whose shorter side is smaller.
-
-        Returns:
-            list[dict]: the kept data_infos.
-        """
+        """The data_infos ``filter_cfg`` keeps (all in test mode)."""
         if self.test_mode or self.filter_cfg is None:
             return self.data_list
         filter_empty_gt = self.filter_cfg.get('filter_empty_gt', False)
@@ -439,24 +417,15 @@ class DeepLesionDataset(BaseDetDataset):
         ]
 
     def _serialize_data(self):
-        """Serialize ``data_list``, also when it is empty.
-
-        mmengine's implementation fails on an empty list (``np.concatenate``
-        of nothing); :meth:`full_init` then raises its clear error.
-        """
+        """Serialize ``data_list``, also an empty one (mmengine's fails on
+        it; :meth:`full_init` then raises its clear error)."""
         if not self.data_list:
             return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
         return super()._serialize_data()
 
     def full_init(self) -> None:
-        """Load, filter and subset the data; refuse an empty result.
-
-        :meth:`load_data_list` and :meth:`filter_data` name the cause when
-        they leave nothing; this catches what is left, e.g. ``indices=0``.
-
-        Raises:
-            ValueError: the dataset has no image.
-        """
+        """Load, filter and subset the data; refuse an empty result (e.g.
+        after ``indices=0``; the other causes are named earlier)."""
         if self._fully_initialized:
             return
         super().full_init()

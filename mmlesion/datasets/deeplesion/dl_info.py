@@ -99,8 +99,7 @@ class DLInfoRecord:
         spacing (tuple): ``(x, y, z)`` in mm: pixel spacing in mm/px along x
             and y, and the slice interval in mm.
         image_size (tuple): ``Image_size`` as two ints ``(height, width)``
-            (every official image is square, so the order of the release's
-            two numbers does not matter in practice).
+            (every official image is square).
         dicom_windows (tuple): the ``(low, high)`` HU window stored in the
             DICOM header (may be NaN).
         gender (str): ``Patient_gender`` (``'M'``, ``'F'``, or as given).
@@ -379,10 +378,8 @@ def find_duplicate_rows(
     """Rows that repeat a lesion of an earlier row.
 
     Two rows describe the same lesion when they have the same ``File_name``
-    and the same ``Bounding_boxes`` or the same
-    ``Measurement_coordinates`` (no two lesions of the official val / test
-    rows share either). A repeated row would be one more ground-truth lesion
-    for training and one more lesion to find in the FROC.
+    and the same ``Bounding_boxes`` or ``Measurement_coordinates`` (no two
+    lesions of the official val / test rows share either).
 
     Args:
         records (Sequence[DLInfoRecord]): parsed rows, in file order.
@@ -412,10 +409,8 @@ def parse_dl_info(csv_path: PathLike,
     """Parse a DeepLesion ``DL_info.csv`` (columns found by header name).
 
     All 18 official columns (:data:`DL_INFO_COLUMNS`) must be present, in any
-    order; extra columns are ignored. Pixel coordinates are converted from
-    the file's 1-based convention to 0-based (see the module docstring).
-    The 32,735-row official file parses in well under a second. The file
-    must be UTF-8 (or ASCII) text, as released.
+    order; extra columns are ignored. Pixel coordinates become 0-based (see
+    the module docstring). The file must be UTF-8 (or ASCII) text.
 
     Args:
         csv_path (str | PathLike): path of the CSV file.

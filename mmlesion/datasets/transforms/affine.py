@@ -66,13 +66,9 @@ def about_image_centre(matrix: np.ndarray, width: int,
                        height: int) -> np.ndarray:
     """Make the linear part of an affine matrix act about the image centre.
 
-    mmdet's ``RandomAffine`` composes ``T @ Sh @ R @ S`` about the origin
-    (the top-left corner), so rotating, shearing or scaling a 512 px image
-    also moves its centre (by up to 125 px for the Improved RetinaNet
-    ranges). Conjugating with the translation to the centre
-    ``c = (width / 2, height / 2)`` keeps the linear part and the random
-    translation ``t`` but maps the centre to ``c + t``:
-    ``T(c) @ (T(t) @ L) @ T(-c) = T(t) @ T(c) @ L @ T(-c)``.
+    mmdet's ``RandomAffine`` composes ``T @ Sh @ R @ S`` about the top-left
+    corner; conjugating with the translation to the centre ``c`` keeps the
+    linear part and the translation ``t`` but maps ``c`` to ``c + t``.
 
     Args:
         matrix (np.ndarray): 3 x 3 affine matrix about the origin, in box
@@ -124,31 +120,22 @@ class MultiSliceRandomAffine(RandomAffine):
     The augmentation of Improved RetinaNet Sec. 3.1 (rotation / shear up to
     0.1 rad, scaling / translation up to 10 %) and of LENS Sec. IV-A
     (scale 0.8-1.2, shift). mmdet's ``RandomAffine`` works on 3- and 9-slice
-    float images with OpenCV 5, but (i) its default ``border_val``
-    (114, 114, 114) is meant for 8-bit photos, (ii) OpenCV cycles a 4-value
-    border over more than 4 channels, so a 3-value border leaves channels
-    3 and 7 of a 9-slice image at 0, (iii) it raises on ``gt_masks`` and
-    (iv) leaves ``gt_recists`` and ``homography_matrix`` untouched. This
-    version warps in chunks of at most 4 channels with one border value
-    for all (by default the image minimum, i.e. air), warps ``BitmapMasks``
-    (nearest neighbour), projects ``gt_recists``, drops the same instances
-    as the boxes and records ``homography_matrix``.
+    float images, but (i) its default ``border_val`` (114, 114, 114) is
+    meant for 8-bit photos, (ii) OpenCV cycles a 4-value border over more
+    than 4 channels, leaving channels 3 and 7 of a 9-slice image at 0, (iii)
+    it raises on ``gt_masks`` and (iv) leaves ``gt_recists`` and
+    ``homography_matrix`` untouched. This version warps in chunks of at
+    most 4 channels with one border value (by default the image minimum,
+    i.e. air), warps ``BitmapMasks`` (nearest neighbour), projects
+    ``gt_recists``, drops the same instances as the boxes and records
+    ``homography_matrix`` (the box-coordinate matrix, as mmdet does).
 
-    Rotation, shear and scaling act **about the image centre** (mmdet's
-    ``RandomAffine`` applies them about the top-left corner, which on a
-    512 px input moves the centre by up to 125 px for rotation / shear of
-    0.1 rad and scaling of 10 %, pushing lesions out of the image); the
-    random translation (up to ``max_translate_ratio`` of the image size) is
-    then the only displacement of the centre (:func:`about_image_centre`).
-    The paper (Sec. 3.1) does not name the centre; keras-retinanet, the
-    code base of the paper, moves the origin of its random transforms to
-    the image centre (``adjust_transform_for_image`` ->
-    ``change_transform_origin(transform, (0.5 * width, 0.5 * height))``),
-    which we follow. The image
-    is warped with the pixel-centre version of the box matrix
-    (:func:`box_to_pixel_matrix`), so boxes, RECIST points and masks stay
-    aligned with the image to sub-pixel accuracy; ``homography_matrix``
-    records the box-coordinate matrix, as mmdet's transforms do.
+    Rotation, shear and scaling act **about the image centre**
+    (:func:`about_image_centre`), as in keras-retinanet, the paper's code
+    base; mmdet's about the top-left corner moves the centre of a 512 px
+    image by up to 125 px for these ranges. The image is warped with the
+    pixel-centre version of the matrix (:func:`box_to_pixel_matrix`), so
+    boxes, RECIST points and masks stay aligned to sub-pixel accuracy.
 
     Args:
         max_rotate_degree (float): maximum rotation in degrees.

@@ -77,28 +77,21 @@ class LoadDeepLesionSlices(BaseTransform):
     Sec. 4: 3 slices; Improved RetinaNet Sec. 3.1: "three adjacent slices
     after resampling to 2 mm thickness"; LENS Sec. IV-A: 2 mm; MULAN: 9).
 
-    Slice ``i`` of a series is stored at ``z = i * slice_interval`` mm. The
-    channel ``k`` (``k = -(N // 2) .. N // 2``) is the image at
+    Channel ``k`` (``k = -(N // 2) .. N // 2``) is the image at
     ``z = key * slice_interval + k * interval_mm``, linearly interpolated
-    between the two stored slices around it (an exact stored position gives
-    the stored slice unchanged). As in the public 3DCE / MULAN code, a stored
-    slice that is not on disk is replaced by the nearest existing slice
-    towards the key slice (in the end the key slice itself, which DeepLesion
-    does for neighbours outside the released range: Improved RetinaNet
-    Sec. 3.1, "we duplicate the lesion slice"). Such fallbacks are counted
-    and logged through the current :class:`MMLogger` on the first and
-    then every ``log_every``-th occurrence; they are not an error. A slice
-    interval that is not positive or finite gives N copies of the key slice.
+    between the two stored slices around it. As in the public 3DCE / MULAN
+    code, a stored slice missing on disk is replaced by the nearest existing
+    slice towards the key slice (Improved RetinaNet Sec. 3.1, "we duplicate
+    the lesion slice"); such fallbacks are counted and logged on the first
+    and every ``log_every``-th occurrence. A slice interval that is not
+    positive or finite gives N copies of the key slice. Pixels outside
+    ``hu_clip`` are clamped (some series store the outside of the field of
+    view as -2048 or -3024 HU).
 
-    Pixels below/above ``hu_clip`` are clamped to it: some DeepLesion series
-    store the outside of the field of view as -2048 or -3024 HU.
-
-    Every slice read from the series folder must be a regular file (a FIFO
-    would block the loader forever) lying, links resolved, in the series
-    folder or the folder of series folders (e.g. ``Images_png``): a slice
-    that is a link leading elsewhere is refused (``--allow-outside-data`` /
-    ``MMLESION_ALLOW_OUTSIDE_DATA=1`` accepts it). A neighbour that exists
-    but is no regular file is an error, not a missing slice.
+    Every slice read must be a regular file (a FIFO would block the loader)
+    lying, links resolved, in the series folder or its parent (e.g.
+    ``Images_png``); ``--allow-outside-data`` /
+    ``MMLESION_ALLOW_OUTSIDE_DATA=1`` accepts links leading elsewhere.
 
     Required keys: ``img_path`` (key slice), ``slice_interval`` (mm; if
     missing, N copies of the key slice); optional ``key_slice`` (default:
@@ -161,23 +154,18 @@ class LoadDeepLesionSlices(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Load the N channels.
 
-        Besides a dataset sample (``img_path`` of the key slice), accepts
-        what mmdet's inference APIs hand over (see
-        :class:`LesionInferencerLoader`): ``img``, an (H, W, N) array of the
-        N slices already stacked (HU, or uint16 PNG values ``HU + 32768``),
-        e.g. from mmdet's ``LoadImageFromNDArray``; or ``volume``, a
-        (D, H, W) array of the whole series, with ``key_slice`` and
-        ``slice_interval``, interpolated as the PNG series is (indices
-        beyond the volume take its first / last slice, as
-        :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`).
+        Besides a dataset sample, accepts what mmdet's inference APIs hand
+        over (:class:`LesionInferencerLoader`): ``img``, the (H, W, N)
+        slices already stacked (HU, or uint16 ``HU + 32768``); or
+        ``volume``, a (D, H, W) series with ``key_slice`` and
+        ``slice_interval`` (as :class:`LoadVolumeSlices`).
 
         Args:
             results (dict): result of the dataset (see the class doc).
 
         Returns:
             dict: with ``img``, ``img_shape``, ``ori_shape`` and
-            ``num_slices`` (N: the channels; in the configs' meta keys, so
-            drawings know which channel is the key slice).
+            ``num_slices`` (so drawings know the key channel).
         """
         if results.get('volume') is not None:
             img = self._from_volume(results)
@@ -359,10 +347,8 @@ class LoadRecistPoints(BaseTransform):
     belongs to ``gt_bboxes[i]`` and ``gt_ignore_flags[i]``.
 
     Only mmlesion's transforms (``ResampleToSpacing``, ``ClipBlackBorder``,
-    ``MultiSliceRandomAffine``) move ``gt_recists`` with the image; mmdet's
-    ``Resize``, ``RandomFlip``, ``RandomCrop``... do not know the key, so
-    consumers of ``gt_recists`` (e.g. the RECIST mask transform) must run
-    before those.
+    ``MultiSliceRandomAffine``) move ``gt_recists``; its consumers (e.g.
+    ``RecistToMask``) must run before mmdet's geometric transforms.
 
     Added keys: ``gt_recists`` (float32, (num_instances, 4, 2): long-axis end
     points p1, p2 then short-axis p3, p4, as (x, y), 0-based pixels).
