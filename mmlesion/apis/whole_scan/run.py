@@ -48,9 +48,7 @@ class RunInfo:
             model.demo_model_warning`.
         provenance (RunProvenance): :func:`~mmlesion.apis.whole_scan.model.
             run_provenance`.
-        model_settings (dict): what the run's model adjustments record
-            (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
-            record`, e.g. the experts a LENS model fuses).
+        model_settings (dict): what the run's model adjustments record.
         operating_point (OperatingPoint, optional): the findings kept
             (:func:`~mmlesion.apis.whole_scan.model.
             choose_operating_point`); None keeps every finding.
@@ -108,10 +106,9 @@ def run_volume_inference(config: Union[str, Config],
         scan (str): NIfTI / .mhd / DICOM folder (:func:`~mmlesion.datasets.
             volumes.load_ct_volume`).
         out_dir (str, optional): write the results there.
-        run_settings (RunSettings, optional): the model's loading (device,
-            pixel spacing, a method's adjustments), the re-scorer, the
-            detection and the outputs (overwrite, pictures, DICOM).
-            Defaults to ``RunSettings()``.
+        run_settings (RunSettings, optional): how the model is loaded, the
+            scan detected and the results written. Defaults to
+            ``RunSettings()``.
         series_uid (str, optional): the DICOM series of a folder with
             several.
         model (nn.Module, optional): an already built model (then
@@ -124,10 +121,8 @@ def run_volume_inference(config: Union[str, Config],
 
     Returns:
         ScanResult: the :func:`infer_volume` result, with ``model_warning``
-        (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING` for
-        weights trained on the synthetic demo data, else None; see
-        :mod:`~mmlesion.apis.whole_scan.model`), ``provenance`` and, if
-        written, ``dicom`` and ``paths``.
+        (:func:`~mmlesion.apis.whole_scan.model.demo_model_warning`),
+        ``provenance`` and, if written, ``dicom`` and ``paths``.
     """
     run = run_settings or RunSettings()
     run_config = volume_run_config(config, run,
@@ -174,13 +169,9 @@ def volume_run_config(config: Union[str, Config],
                       run_settings: Optional[RunSettings] = None,
                       checkpoint: Optional[str] = None) -> RunConfig:
     """The config (with ``run_settings.adjustments`` made) and the
-    detector's input convention, checked before anything slow runs.
-
-    The slice interval and pixel spacing are ``run_settings``' if given,
-    else those the checkpoint records of its training data
-    (:func:`~mmlesion.apis.whole_scan.model.checkpoint_data_convention`),
-    else the config's, else the defaults
-    (:mod:`~mmlesion.apis.whole_scan.settings`).
+    detector's input convention
+    (:func:`~mmlesion.apis.whole_scan.settings.volume_settings_from_config`
+    with the checkpoint's record), checked before anything slow runs.
 
     Args:
         config (str | Config): a 2.5D config.
@@ -272,13 +263,10 @@ def detect_scan(model: torch.nn.Module,
                 resampled: Optional[CTVolume] = None,
                 measure: bool = True,
                 stack: bool = True) -> ScanResult:
-    """:func:`infer_volume` on one loaded scan, and what the result
-    records of the run (``model_warning``, ``provenance``, the model's
-    settings).
+    """:func:`infer_volume` on one loaded scan (the half of a scan's run
+    that needs the model), and what the result records of the run
+    (``model_warning``, ``provenance``, the model's settings).
 
-    The half of a scan's run that needs the model (the batch of
-    :mod:`mmlesion.apis.whole_scan.batch` runs it for every scan with one
-    model, writing a scan while detecting the next: :func:`write_scan`).
     ``detection`` (its ``keep_thr`` set to the run's operating point),
     ``rescorer``, ``resampled``, ``measure`` and ``stack`` are passed on
     to :func:`infer_volume`.
@@ -317,8 +305,7 @@ def write_scan(result: ScanResult,
     """
     plan = dicom_plan or DicomPlan(None, DicomStatus(False,
                                                      reason='not requested'))
-    result.dicom = plan.status
-    sources = plan.sources
+    result.dicom, sources = plan.status, plan.sources
     model_info = dict(config=run_info.cfg_name,
                       checkpoint=run_info.checkpoint)
     result.paths = write_volume_results(
