@@ -19,7 +19,7 @@ from mmlesion.datasets.volumes import CTVolume
 from .results import SliceDetections
 from .settings import (DetectionSettings, VolumeInferenceSettings,
                        build_volume_pipeline)
-from .slices import (VolumeSliceDataset, check_workers, outputs_to_cpu,
+from .slices import (VolumeSliceDataset, outputs_to_cpu,
                      volume_slice_dataset, volume_slice_loader)
 
 
@@ -33,27 +33,19 @@ def detect_slices(model: torch.nn.Module,
     """Run a 2.5D detector on every slice of a (resampled) volume.
 
     The slices go through the test pipeline in
-    :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader`: with
-    ``detection.workers > 0`` worker threads (or processes) prepare the
-    next batches while the model runs the current one, with the same
-    results in the same order as ``workers=0`` (the pipeline in the main
-    process, batch by batch, as before). Each batch's boxes, scores and
-    labels are moved to the CPU with one copy per field
+    :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader` (the same
+    results for any ``detection.workers``); each batch's predictions are
+    moved to the CPU with one copy per field
     (:func:`~mmlesion.apis.whole_scan.slices.outputs_to_cpu`).
 
     Args:
-        model (nn.Module): an mmdet detector (e.g. from
-            :func:`mmdet.apis.init_detector`), in eval mode.
+        model (nn.Module): an mmdet detector, in eval mode.
         volume (CTVolume): the volume at the detector's spacing
             (:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`).
         settings (VolumeInferenceSettings): its pipeline.
-        detection (DetectionSettings, optional): ``batch_size`` (slices
-            per forward pass), ``show_progress`` (a progress bar over the
-            slices), ``workers`` (threads or processes preparing slices
-            ahead of the model; 0: the main process) and ``worker_type``
-            (``'thread'`` or ``'process'``; see
-            :mod:`mmlesion.apis.whole_scan.slices` for which is faster).
-            Defaults to ``DetectionSettings()``.
+        detection (DetectionSettings, optional): ``batch_size``,
+            ``show_progress``, ``workers`` and ``worker_type``. Defaults to
+            ``DetectionSettings()``.
         lesion_maps (list, optional): a model with a segmentation head
             appends each slice's (H, W) bool lesion map here
             (:func:`lesion_map_of`).
@@ -61,7 +53,7 @@ def detect_slices(model: torch.nn.Module,
             (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
             window each batch's slices at once
             (:class:`~mmlesion.apis.whole_scan.slices.
-            WindowedVolumeSlices`: the same inputs, bit for bit, 3x faster);
+            WindowedVolumeSlices`: the same inputs, bit for bit, faster);
             False runs the configured transforms slice by slice. Defaults
             to True.
 
@@ -79,7 +71,6 @@ def detect_slices(model: torch.nn.Module,
     if detection.batch_size < 1:
         raise ValueError(
             f'batch_size must be >= 1, got {detection.batch_size}')
-    check_workers(detection.workers, detection.worker_type)
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
     path = str(volume.meta.get('path', '<volume>'))
     dataset_type = (volume_slice_dataset
