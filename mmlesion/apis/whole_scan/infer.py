@@ -33,7 +33,8 @@ from .detect import detect_slices, lesion_map_collector
 from .measure import measure_findings
 from .read import check_resampled_size, scan_series_uid
 from .resample import prepare_volume
-from .results import Finding, ScanGeometry, ScanResult, SliceDetections
+from .results import (Candidates, Finding, ScanGeometry, ScanResult,
+                      SliceDetections)
 from .settings import (DetectionSettings, FindingRescorer,
                        VolumeInferenceSettings)
 from .slices import check_workers
@@ -117,7 +118,7 @@ def infer_volume(model: torch.nn.Module,
     seconds = time.perf_counter() - start
     detections, boxes = replace(detections, classes=classes), detections.boxes
     findings: List[Finding] = []
-    candidates: List[Finding] = []
+    candidates = Candidates()
     if stack:
         findings, candidates = _stacked(detections, resampled, volume,
                                         detection, rescorer, measure,
@@ -172,31 +173,18 @@ def _stacked(detections: SliceDetections, resampled: CTVolume,
              rescorer: Optional[FindingRescorer] = None,
              measure: bool = False,
              lesion_maps: Optional[list] = None
-             ) -> Tuple[List[Finding], List[Finding]]:
+             ) -> Tuple[List[Finding], Candidates]:
     """Steps 4 and 5 of :func:`infer_volume`: the findings of the slices'
-    boxes (re-scored by ``rescorer``) and those kept at
-    ``detection.keep_thr`` (:func:`kept_findings`), measured
-    (``measure``, with the model's ``lesion_maps`` where it has them), with
-    their lesion types: ``(kept, all)``."""
-    candidates = stack_findings(detections.boxes, detections.scores,
-                                resampled, volume, detection, rescorer)
-    findings = kept_findings(candidates, detection.keep_thr)
+    boxes (re-scored by ``rescorer``) kept at ``detection.keep_thr``,
+    measured (``measure``, with the model's ``lesion_maps`` where it has
+    them), with their lesion types, and every candidate."""
+    findings, candidates = stack_findings(
+        detections.boxes, detections.scores, resampled, volume, detection,
+        rescorer)
     if measure:
         measure_findings(findings, resampled, volume, lesion_maps,
                          show_progress=detection.show_progress)
     if detections.classes is not None:
-        add_lesion_types(candidates, detections.boxes, detections.labels,
+        add_lesion_types(findings, detections.boxes, detections.labels,
                          detections.classes)
     return findings, candidates
-
-
-def kept_findings(findings: List[Finding],
-                  keep_thr: Optional[float]) -> List[Finding]:
-    """The findings of an operating point: those whose best 2D box (the
-    detector's score, which the validation's threshold is of, also where a
-    re-scorer set the finding's score) reaches ``keep_thr``; all for
-    None."""
-    if keep_thr is None:
-        return list(findings)
-    return [f for f in findings
-            if max(b.score for b in f.boxes_2d) >= keep_thr]

@@ -22,7 +22,9 @@ their fields, in the order of their fields.
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.writing.field_record import FieldRecord
@@ -208,6 +210,34 @@ class Finding:
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
+
+
+@dataclass
+class Candidates:
+    """Every stacked finding of a scan, the kept ones included, by
+    decreasing score: the rows of ``candidates.csv``. Arrays: a poorly
+    trained model stacks thousands, and only the kept ones are
+    :class:`Finding` s.
+
+    Args:
+        centres_world (np.ndarray): (n, 3) world x, y, z mm of each 3D
+            box's centre.
+        scores (np.ndarray): (n,) their scores, rounded as a
+            :class:`Finding`'s.
+    """
+    centres_world: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 3)))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def of(cls, findings: Sequence[Finding]) -> 'Candidates':
+        """The candidates of findings (each one's centre and score)."""
+        return cls(np.array([f.center_world for f in findings],
+                            np.float64).reshape(-1, 3),
+                   np.array([f.score for f in findings], np.float64))
 
 
 @dataclass(frozen=True)
@@ -480,9 +510,9 @@ class ScanResult:
         paths (OutputPaths, optional): the files written.
         slice_detections (SliceDetections, optional): the slices' boxes
             while not stacked yet (``findings`` then empty; not written).
-        candidates (list[Finding]): every stacked finding, the kept ones
-            (``findings``) included, by decreasing score: the rows of
-            ``candidates.csv``; ``findings.json`` writes their number.
+        candidates (Candidates): every stacked finding, the kept ones
+            (``findings``) included: the rows of ``candidates.csv``
+            (none: the findings'); ``findings.json`` writes their number.
         operating_point (OperatingPoint, optional): which findings were
             kept (``detection.keep_thr``) and why.
     """
@@ -507,7 +537,7 @@ class ScanResult:
     lesion_maps: Optional[list] = None
     paths: Optional[OutputPaths] = None
     slice_detections: Optional[SliceDetections] = None
-    candidates: List[Finding] = field(default_factory=list)
+    candidates: Candidates = field(default_factory=Candidates)
     operating_point: Optional[OperatingPoint] = None
 
     def _settings_record(self) -> Dict[str, Any]:

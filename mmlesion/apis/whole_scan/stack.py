@@ -23,7 +23,7 @@ ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
 class, or classes that are not these types, e.g. mmdet's COCO default of a
 model built without a checkpoint) give no type.
 """
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import findings_by_score
 
-from .results import Box2D, Finding
+from .results import Box2D, Candidates, Finding
 from .settings import DetectionSettings, FindingRescorer
 
 
@@ -42,8 +42,9 @@ def stack_findings(boxes: Sequence[np.ndarray],
                    volume: CTVolume,
                    detection: Optional[DetectionSettings] = None,
                    rescorer: Optional[FindingRescorer] = None
-                   ) -> List[Finding]:
-    """The 3D findings of a scan's 2D boxes (see the module doc).
+                   ) -> Tuple[List[Finding], Candidates]:
+    """The 3D findings of a scan's 2D boxes (see the module doc): those
+    kept at ``detection.keep_thr`` and every candidate.
 
     Args:
         boxes (Sequence[np.ndarray]): per resampled slice its (n, 4) boxes
@@ -55,26 +56,34 @@ def stack_findings(boxes: Sequence[np.ndarray],
         detection (DetectionSettings, optional): ``score_thr`` (2D boxes
             below it are not stacked), ``iou_thr`` (docs/protocols.md §2:
             0.5), ``max_gap`` (missing slices a finding may bridge),
-            ``min_slices`` (findings spanning fewer slices are dropped) and
-            ``show_progress`` (the re-scorer's progress bar). Defaults to
+            ``min_slices`` (findings spanning fewer slices are dropped),
+            ``keep_thr`` (the operating point: a finding whose best 2D box,
+            the detector's score also where a re-scorer set the finding's,
+            reaches it is kept; None: every one) and ``show_progress``
+            (the re-scorer's progress bar). Defaults to
             ``DetectionSettings()``.
         rescorer (FindingRescorer, optional): re-scores the findings
             (loaded; see :func:`~mmlesion.apis.whole_scan.infer.
             infer_volume`).
 
     Returns:
-        list[Finding]: by decreasing score, ``id`` 1, 2, ... (without
+        tuple: the kept findings (list[Finding], by decreasing score,
+        ``id`` their rank among every candidate, 1, 2, ...; without
         ``recist`` and ``lesion_type``: :mod:`~mmlesion.apis.whole_scan.
-        measure`, :func:`add_lesion_types`).
+        measure`, :func:`add_lesion_types`) and every candidate
+        (:class:`~mmlesion.apis.whole_scan.results.Candidates`, computed
+        as arrays: a candidate below the operating point costs no
+        :class:`Finding`).
     """
     d = detection or DetectionSettings()
-    findings = stack_slice_boxes(
+    stacked = stack_slice_boxes(
         list(range(len(boxes))), boxes, scores, iou_thr=d.iou_thr,
         max_gap=d.max_gap, score_thr=d.score_thr, min_slices=d.min_slices)
     if rescorer is not None:
-        findings = findings_by_score(
-            rescorer.rescore(findings, resampled, d.show_progress))
-    boxes_rs = np.array([f.bbox_3d for f in findings]).reshape(-1, 6)
+        stacked = findings_by_score(
+            rescorer.rescore(stacked, resampled, d.show_progress))
+    # every candidate's boxes at once; a Finding only for the kept ones
+    boxes_rs = np.array([f.bbox_3d for f in stacked]).reshape(-1, 6)
     boxes_orig = resample_boxes_3d(boxes_rs, resampled, volume)
     world_boxes = _world_box(resampled, boxes_rs)
     centres = resampled.voxel_to_world(
@@ -82,9 +91,14 @@ def stack_findings(boxes: Sequence[np.ndarray],
                   (boxes_rs[:, 1] + boxes_rs[:, 4]) / 2,
                   (boxes_rs[:, 0] + boxes_rs[:, 3]) / 2],
                  axis=1)) if len(boxes_rs) else np.zeros((0, 3))
+    candidates = Candidates(centres, np.array(
+        [round(f.score, 6) for f in stacked], np.float64))
     sz, sy, sx = resampled.spacing_zyx
     out = []
-    for i, f in enumerate(findings):
+    for i, f in enumerate(stacked):
+        if d.keep_thr is not None and round(
+                max(s for _, _, s in f.boxes_2d), 6) < d.keep_thr:
+            continue
         b = boxes_rs[i]
         ob = boxes_orig[i]
         side_mm = round(float(max((b[3] - b[0]) * sx, (b[4] - b[1]) * sy)),
@@ -105,7 +119,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
             boxes_2d=[Box2D(slice=z, bbox=[round(v, 3) for v in box],
                             score=round(s, 6))
                       for z, box, s in f.boxes_2d]))
-    return out
+    return out, candidates
 
 
 def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:

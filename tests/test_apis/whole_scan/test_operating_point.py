@@ -126,21 +126,44 @@ def test_a_rate_the_validation_did_not_record_is_one_clear_error(
                              run_settings=_settings(fp_rate=2.))
 
 
+class _Reversed:
+    """A re-scorer giving each finding ``1 - score``."""
+    name = 'reversed'
+
+    def rescore(self, findings, resampled, show_progress):
+        return [f.rescored(1. - f.score, s_det=f.score) for f in findings]
+
+
 def test_findings_keep_their_best_2d_score_not_a_rescored_one():
     """A re-scored finding is kept by its detector score (the validated
-    threshold is of those)."""
-    from mmlesion.apis.whole_scan.infer import kept_findings
-    from mmlesion.apis.whole_scan.results import Box2D, Finding
+    threshold is of those); its id is its rank among every candidate,
+    which all stay candidates."""
+    import numpy as np
 
-    def finding(i, score, box_scores):
-        return Finding(i, score, [0.] * 3, [0.] * 6, [0.] * 6, [0.] * 6, 1.,
-                       [0, 0], 0, [0, 0],
-                       [Box2D(0, [0., 0., 1., 1.], s) for s in box_scores])
+    from mmlesion.apis.whole_scan.stack import stack_findings
+    from mmlesion.datasets.volumes import CTVolume
+    volume = CTVolume(np.zeros((3, 40, 40), np.float32), (2., 1., 1.),
+                      (0., 0., 0.))
+    boxes = [np.array([[1., 1., 9., 9.], [20., 20., 30., 30.],
+                       [1., 20., 9., 30.]])] * 3
+    scores = [np.array([.2, .6, .5]), np.array([.3, .6, .5]),
+              np.array([.3, .6, .5])]
 
-    findings = [finding(1, .9, [.2, .3]), finding(2, .1, [.6]),
-                finding(3, .05, [.5])]
-    assert [f.id for f in kept_findings(findings, .5)] == [2, 3]
-    assert kept_findings(findings, None) == findings
+    def stacked(keep_thr):
+        return stack_findings(boxes, scores, volume, volume,
+                              DetectionSettings(keep_thr=keep_thr),
+                              _Reversed())
+
+    kept, candidates = stacked(.5)
+    every, same = stacked(None)
+    assert [f.score for f in every] == [.7, .5, .4]  # 1 - .3, 1 - .5, ...
+    assert [(f.id, f.score) for f in kept] == [(2, .5), (3, .4)]
+    assert [f.to_dict() for f in kept] == [f.to_dict() for f in every[1:]]
+    assert candidates.scores.tolist() == same.scores.tolist() == [.7, .5,
+                                                                   .4]
+    assert np.round(candidates.centres_world, 3).tolist() == [
+        f.center_world for f in every]
+    assert stacked(.61)[0] == []
 
 
 def test_the_operating_point_says_where_it_came_from():

@@ -178,9 +178,11 @@ def test_stacked_and_measured_findings_hold_records():
     box = np.array([[10., 12., 24., 22.]])
     boxes = [np.zeros((0, 4)), box, box + [[-1, -1, 1, 1]], np.zeros((0, 4))]
     scores = [np.zeros(0), np.array([.9]), np.array([.8]), np.zeros(0)]
-    findings = stack_findings(boxes, scores, volume, volume,
-                              DetectionSettings(show_progress=False))
-    assert len(findings) == 1
+    findings, candidates = stack_findings(
+        boxes, scores, volume, volume, DetectionSettings(show_progress=False))
+    assert len(findings) == len(candidates) == 1
+    assert candidates.scores.tolist() == [.9]
+    assert candidates.centres_world.tolist() == [findings[0].center_world]
     (finding, ) = findings
     assert all(isinstance(b, Box2D) for b in finding.boxes_2d)
     assert [(b.slice, b.score) for b in finding.boxes_2d] == [(1, .9),
