@@ -1,14 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The one way mmlesion builds a detector from a config and loads its
 weights: :func:`init_lesion_detector` (mmlesion's
-:func:`mmdet.apis.init_detector`).
-
-Every path that runs a trained model (a whole scan, a DeepLesion series,
-the LENS 3D evaluation and FPR, the LUNA16 candidates, hard-region mining,
-the tools and the laboratory's probes) builds it here, so the checks, the
-registry scope, the device and the checkpoint's safety checks are the same
-everywhere; ``tests/test_apis/test_one_loader.py`` fails on a module that
-builds a model and loads weights itself.
+:func:`mmdet.apis.init_detector`), used by every path that runs a trained
+model, so the checks, the registry scope, the device and the checkpoint's
+safety checks are the same everywhere.
 """
 import os.path as osp
 from dataclasses import dataclass, field
@@ -37,11 +32,9 @@ class DetectorLoadSettings:
             logged); by default the checkpoint must fit exactly.
         init_weights (bool): run the config's initialisation
             (``model.init_weights()``, pretrained backbones included)
-            before any checkpoint is loaded: without a checkpoint, the
-            weights a training would start from. By default, as in
+            before any checkpoint is loaded. By default, as in
             ``init_detector``, the backbone's ``init_cfg`` is set to None
-            and nothing is initialised (no pretrained weights downloaded
-            for a model whose weights come next).
+            and nothing is initialised.
         trust_checkpoint (bool): unpickle the checkpoint fully even where
             it names objects outside the safe allow-list, as
             ``--trust-checkpoint`` (this runs any code the file names);
@@ -130,25 +123,17 @@ def init_lesion_detector(
 
     * **Registry scope.** The model is built in the config's own
       ``default_scope`` (``'mmdet'`` when it names none), set as the
-      current scope as ``init_detector`` does: that is the scope mmengine's
-      ``Runner`` trained the model in, and the one the caller's datasets
-      and pipelines are built in next. Forcing ``'mmdet'`` instead (as some
-      paths once did) builds another registry's class for a config whose
-      scope is not ``mmdet`` (e.g. ``'mmlesion'``, whose registries are
-      children of mmdet's).
+      current scope: the scope mmengine's ``Runner`` trained the model in.
     * **Checks.** A path must name an existing config, and the config must
       have a ``model``; ``cfg_options`` are checked before they are merged.
     * **Weights.** They go through
       :func:`~mmlesion.utils.checkpoints.loader.load_model_checkpoint`: the
       allow-list of a local checkpoint (refused unless trusted), its
       ``.sha256`` sidecar, NaN / Inf weights refused, and the checkpoint
-      must fit the model exactly (``init_detector`` loads with
-      ``strict=False``, so a checkpoint of another model would only log a
-      warning and the results would come from randomly initialised heads).
+      must fit the model exactly (``init_detector`` only warns).
     * **Class names.** The checkpoint's ``dataset_meta`` (lower-cased
       keys; ``CLASSES`` of checkpoints of mmdet < 3), else the config's
-      test dataset's; never mmdet's COCO default, and without its
-      "checkpoint is None" warning.
+      test dataset's; never mmdet's COCO default.
 
     A given :class:`Config` is changed in place (options merged, the
     backbone's ``init_cfg``), as ``init_detector`` changes it: pass a copy
