@@ -26,14 +26,9 @@ line names the first missing step.
 FROC curve's title.
 
 A release replica (``REPLICA.txt``, synthetic data written by
-``tools/misc/generate_release_replica.py``) is not an error: rehearsing on
-it is legitimate. Each one found is returned as a warning line naming it as
-synthetic; a tool that reports paper numbers refuses it instead. What a
-converter makes from a replica carries the marker too
-(:func:`mmlesion.datasets.converters.common.mark_replica_outputs`): a
-folder it writes holds ``REPLICA.txt``, an annotation file outside any
-replica has one beside it (``<file>.REPLICA.txt``,
-:func:`~mmlesion.datasets.demo.replicas.marker.replica_sidecar`).
+``tools/misc/generate_release_replica.py``, or made from one:
+:func:`mmlesion.datasets.converters.common.mark_replica_outputs`) is not an
+error: each one found is returned as a warning line naming it as synthetic.
 """
 import csv
 import glob
@@ -115,12 +110,8 @@ def _join(root: Optional[str], path: Optional[str]) -> Optional[str]:
 def _release_of(path: str) -> Optional[str]:
     """Which public release a path is made from, by the docs' names."""
     low = path.replace('\\', '/').lower()
-    for key, needle in (('nih_ln', 'nih_ln'), ('luna16', 'luna16'),
-                        ('kits19', 'kits19'), ('lits', 'lits'),
-                        ('deeplesion', 'deeplesion')):
-        if needle in low:
-            return key
-    return None
+    return next((key for key in ('nih_ln', 'luna16', 'kits19', 'lits',
+                                 'deeplesion') if key in low), None)
 
 
 #: The section of data/README.md that says where each kind of data comes

@@ -9,45 +9,33 @@ them unchanged with :class:`~mmlesion.datasets.DeepLesionDataset` and
 :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices` (LENS,
 Sec. IV-A, trains one detector on several datasets this way).
 
-Choices where DeepLesion's release has no counterpart (documented here and
-in ``data/README.md``):
+Choices where DeepLesion's release has no counterpart (also in
+``data/README.md``):
 
 - Each volume becomes patient ``n`` (1, 2, ... in export order), study 1,
   series 1: folder ``<n:06d>_01_01``; ``series_map.json`` maps it back to
-  the volume id and series UID. Slice ``z`` (0-based array index) is
-  written as ``<z + 1:03d>.png`` (1-based, as DeepLesion's indices).
+  the volume id and series UID. Slice ``z`` (0-based) is written as
+  ``<z + 1:03d>.png``.
 - The key slice of a lesion is the slice through the centre of its 3D box
   (``key_slices='centre'``), or every slice the lesion crosses
-  (``key_slices='every'``: ElixirNet's KiTS19 protocol counts every slice
-  with tumour as an image, 13,147 training and 3,209 test images).
-  A key slice carries a row for **every** selected lesion crossing it (not
-  only the lesion that chose it), so no visible lesion is left unlabeled
-  there; the 2D box of a lesion on a slice is its cross-section (the mask
-  component's extent on that slice, or the sphere's circle for
-  centre-and-diameter annotations).
-- Boxes are the tight lesion extents, 1-based inclusive pixels as in the
-  release (no 5 px padding), clipped to the image. The RECIST columns are
-  the box's two mid-lines (long then short axis), since the sources have
-  no RECIST measurements. ``Normalized_lesion_location`` is relative to
-  the image (x, y) and the volume (z), not to the body.
+  (``key_slices='every'``: ElixirNet's KiTS19 protocol). A key slice
+  carries a row for **every** selected lesion crossing it, its box the
+  lesion's cross-section on that slice.
+- Boxes are the tight lesion extents, 1-based inclusive pixels, clipped to
+  the image (no 5 px padding). The RECIST columns are the box's two
+  mid-lines (long then short axis). ``Normalized_lesion_location`` is
+  relative to the image (x, y) and the volume (z), not to the body.
 - Besides the key slices, the slices a multi-slice loader reads around
-  them are written (``num_slices`` at ``interval_mm``, one stored slice
-  more on each side for interpolation), or every slice with
-  ``export_unlabeled=True``.
-- Negative slices and ignored findings (LENS, Sec. VI-B: "randomly
-  sampled negative slices (may contain uncertain lesions)", positives :
-  negatives 2 : 1): per volume with key slices, ``negatives_per_key``
-  times as many lesion-free slices (no selected lesion crosses them) are
-  drawn at random (seeded by the volume id, so reproducible) and written
-  with their context. They, and every key slice crossed by an ignored
-  finding (e.g. LUNA16's ``annotations_excluded.csv``), are listed in
-  ``lens_extra_slices.json`` (the mined-annotation format of
-  :mod:`mmlesion.datasets.lens.mined_file`) with the ignored findings' 2D boxes
-  as ``uncertain``; :class:`~mmlesion.datasets.DeepLesionMinedDataset`
-  (``mined_ann_file='lens_extra_slices.json'``) adds the negatives as
-  samples and the uncertain boxes as ignored instances. A volume without
-  any key slice (no lesion) has no DL_info row, so its slices cannot be
-  listed (the dataset knows series only through their rows).
+  them are written (``num_slices`` at ``interval_mm``, plus one on each
+  side), or every slice with ``export_unlabeled=True``.
+- Negative slices (LENS, Sec. VI-B): per volume with key slices,
+  ``negatives_per_key`` times as many lesion-free slices are drawn (seeded
+  by the volume id) and written with their context. They, and every key
+  slice crossed by an ignored finding, are listed in
+  ``lens_extra_slices.json`` (:mod:`mmlesion.datasets.lens.mined_file`)
+  with the ignored findings' 2D boxes as ``uncertain``, for
+  :class:`~mmlesion.datasets.DeepLesionMinedDataset`. A volume without key
+  slices has no DL_info row, so its slices cannot be listed.
 """
 import copy
 import hashlib
@@ -108,6 +96,11 @@ def box_slice_boxes(bbox: Sequence[float],
         z: [x1, y1, x2, y2]
         for z in zs if num_slices is None or 0 <= z < num_slices
     }
+
+
+def _slice_boxes(lesion: dict, depth: int) -> SliceBoxes:
+    """A lesion's ``slice_boxes``, else its 3D box's extent per slice."""
+    return lesion.get('slice_boxes') or box_slice_boxes(lesion['bbox'], depth)
 
 
 class DeepLesionExporter:
@@ -221,10 +214,7 @@ class DeepLesionExporter:
             les for les in lesions
             if self.key_lesions == 'all' or not les.get('ignore', False)
         ]
-        slice_boxes = [
-            les.get('slice_boxes') or box_slice_boxes(les['bbox'], depth)
-            for les in chosen
-        ]
+        slice_boxes = [_slice_boxes(les, depth) for les in chosen]
         keys = set()
         for les, boxes in zip(chosen, slice_boxes):
             d = les.get('diameter_mm', -1)
@@ -318,10 +308,8 @@ class DeepLesionExporter:
         """Entries of ``lens_extra_slices.json``: the negative slices and
         the key slices crossed by ignored findings, with those findings'
         boxes as ``uncertain``."""
-        ignored = [
-            les.get('slice_boxes') or box_slice_boxes(les['bbox'], depth)
-            for les in lesions if les.get('ignore', False)
-        ]
+        ignored = [_slice_boxes(les, depth) for les in lesions
+                   if les.get('ignore', False)]
         for z in sorted(keys | negatives):
             uncertain = []
             for boxes in ignored:

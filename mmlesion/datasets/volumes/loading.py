@@ -161,7 +161,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
     geometry = check_series_slices(folder, files, resample_nonuniform)
     files = geometry.files
-    modality = _dicom_modality(files[0])
+    modality = _tag(_info_reader(files[0]), _DICOM_MODALITY)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     if geometry.rescale_varies:
@@ -195,11 +195,10 @@ def _info_reader(path: str) -> sitk.ImageFileReader:
     return reader
 
 
-def _dicom_modality(path: str) -> Optional[str]:
-    reader = _info_reader(path)
-    if reader.HasMetaDataKey(_DICOM_MODALITY):
-        return reader.GetMetaData(_DICOM_MODALITY).strip()
-    return None
+def _tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
+    """A DICOM tag of a header read, None where it has none."""
+    return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) \
+        else None
 
 
 #: The header field that holds the sizes, by file type (for errors).
@@ -220,18 +219,14 @@ def _read_file(path: str, allow_outside_data: bool = False):
     reader = _info_reader(path)
     meta = dict(stored_type=sitk.GetPixelIDValueAsString(
         reader.GetPixelIDValue()))
-    is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or path.lower(
-    ).endswith('.dcm')
+    is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or lower.endswith(
+        '.dcm')
     field = next((f for s, f in _SIZE_FIELDS if lower.endswith(s)),
                  'Rows x Columns x frames' if is_dicom else 'size')
     check_voxel_count(path, reader.GetSize(), field)
     if is_dicom:
-        meta['modality'] = (reader.GetMetaData(_DICOM_MODALITY).strip()
-                            if reader.HasMetaDataKey(_DICOM_MODALITY) else
-                            None)
-        if reader.HasMetaDataKey(_DICOM_SERIES_UID):
-            meta['series_uid'] = reader.GetMetaData(
-                _DICOM_SERIES_UID).strip() or None
+        meta['modality'] = _tag(reader, _DICOM_MODALITY)
+        meta['series_uid'] = _tag(reader, _DICOM_SERIES_UID) or None
     if nifti is not None:
         _check_spacing(path, nifti.pixdim[:reader.GetDimension()], True)
         check_nifti_length(path, header=nifti)
@@ -384,10 +379,10 @@ def load_ct_volume(path: PathLike,
             uneven DICOM slice positions, a .mhd data file outside its
             folder or a .mhd file pattern that cannot be right, a .mhd
             byte order flag contradicting the data, values that are not
-            HU, a 2D image, a
-            non-scalar image, NaN / zero / negative spacing, a non-CT DICOM
-            modality, several DICOM series without ``series_uid``, or an
-            oblique direction that cannot be made axial.
+            HU, a 2D image, a non-scalar image, NaN / zero / negative
+            spacing, a non-CT DICOM modality, several DICOM series without
+            ``series_uid``, or an oblique direction that cannot be made
+            axial.
     """
     path = str(path)
     defaults = scan_check_defaults()

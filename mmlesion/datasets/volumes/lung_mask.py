@@ -69,19 +69,10 @@ def _solid_box(air: np.ndarray
     all are air.
 
     The air components that do not touch the in-plane border are the same,
-    voxel for voxel, in the mask cut to this box (all slices), and none of
-    them touches the box's in-plane border (:func:`compute_lung_box` labels
-    only the box: 57 % of the voxels of the benchmark's synthetic chest
-    scan, the air around the patient being the rest). Air outside the box
-    is connected to the in-plane border: in its slice, the voxels between
-    it and the border along its row (or column) are outside the box too,
-    so air. A voxel on the box's border either is on the image's or has an
-    air neighbour outside the box, so its component touches the image's
-    border. Hence a component of the cut mask that does not touch the
-    box's in-plane border has no air neighbour outside the box: it is a
-    component of the whole mask, not touching the image's border; and such
-    a component of the whole mask lies inside the box, away from its
-    border, where it is a component of the cut mask.
+    voxel for voxel, in the mask cut to this box: air outside the box
+    reaches the image border along its row or column, so a component
+    touching the box's border touches the image's, and a component away
+    from the image's border lies inside the box, away from its border.
     """
     solid = ~air.all(axis=0)  # (y, x): not air on some slice
     ys = np.flatnonzero(solid.any(axis=1))
@@ -148,14 +139,10 @@ def compute_lung_mask(volume: CTVolume,
        components that are gas rather than parenchyma: more than
        ``max_gas_fraction`` of their voxels below ``gas_hu`` (stomach and
        bowel gas, about -1000 HU; lung parenchyma is air and tissue, about
-       -850 HU). This test is ours: at the lung bases of an abdominal scan
-       (the TotalSegmentator check of
-       ``tests/test_datasets/test_volumes/test_lung_mask.py``) colon gas is
-       larger than either lung; there the lungs have 0 to 2 % of their
-       voxels below -950 HU and the colon and stomach gas 40 to 70 % (at 1
-       to 3 mm). -950 HU is also the usual emphysema cut-off: a lung with
-       more than 25 % emphysema (severe) is taken for gas, so use the
-       official masks for such scans;
+       -850 HU). This test is ours (at the lung bases of an abdominal scan
+       colon gas is larger than either lung); a lung with more than 25 %
+       emphysema (below -950 HU) is taken for gas, so use the official
+       masks for such scans;
     4. the ``num_components`` largest remaining components (2: the lungs,
        or one when they are joined through the trachea) are kept, each at
        least ``min_component_ratio`` of the largest (ours: 0.1);
@@ -208,30 +195,15 @@ def compute_lung_box(volume: CTVolume,
     arguments), without computing the mask: what a lung crop needs.
 
     The box is the kept components' (steps 1 to 4, with SimpleITK's
-    multi-threaded ``ConnectedComponent`` (faces, as ``scipy.ndimage.label``)
-    and ``LabelShapeStatisticsImageFilter`` for sizes and boxes, of the
-    in-plane box of the voxels that are not air only, the same components:
-    ``_solid_box``; the gas test counted inside the box of each component
-    that can still be kept):
-    step 5 cannot change it, so it is skipped (it took most of the time: the
-    SimpleITK closing about 1.7 s of 2 s on a 1 mm LUNA16-size scan).
-    Components of equal size are ranked by the raster order of their box
-    corner (the mask's ``np.argsort`` leaves such ties unordered).
-
-    * Filling the holes of a slice keeps its box: a background pixel outside
-      the slice's box reaches the image border along a row or column of
-      background pixels, so it is not a hole.
-    * A closing (dilation then erosion by the same symmetric ball ``B`` of
-      extent ``-r .. r`` per axis) neither grows a box: the dilation of a
-      set spanning ``lo .. hi`` on an axis spans ``lo - r .. hi + r``, and a
-      voxel ``p`` of the erosion needs ``p + B``, which reaches ``p - r``
-      and ``p + r``, inside the dilation, so ``lo <= p <= hi``. SimpleITK's
-      closing pads the image by the radius (``safeBorder``), so the image
-      border changes nothing; and the closing contains the set, so the box
-      is exactly the same.
-
-    ``tests/test_datasets/test_transforms/test_volume_lung_crop.py`` checks
-    the equality on phantoms and real scans against the full mask.
+    multi-threaded ``ConnectedComponent`` and
+    ``LabelShapeStatisticsImageFilter``, on the in-plane box of the voxels
+    that are not air only: ``_solid_box``). Step 5 cannot change it, so it
+    is skipped: filling a slice's holes keeps its box (a pixel outside the
+    box reaches the border along its row or column), and a closing by a
+    symmetric ball neither grows a box (a voxel of the erosion needs the
+    ball around it inside the dilation) nor shrinks it (it contains the
+    set). Components of equal size are ranked by the raster order of their
+    box corner.
 
     Returns:
         tuple | None: ``(start_zyx, stop_zyx)`` (stop exclusive), or None if
