@@ -50,34 +50,11 @@ def fuse_instances(instances: Sequence[InstanceData], nms_cfg: dict,
     return pooled[keep]
 
 
-def fuse_experts(per_expert: Sequence[Sequence[InstanceData]],
-                 test_cfg: Optional[dict],
-                 num_images: int) -> List[InstanceData]:
-    """Each image's detections of several experts (or models) pooled and
-    fused by ``test_cfg.expert_fusion`` (its ``nms`` and ``max_per_img``
-    over :data:`_DEFAULT_EXPERT_FUSION`), as :class:`LENS` fuses its
-    experts (LENS Sec. IV-C).
-
-    Args:
-        per_expert: per expert, one ``InstanceData`` per image.
-        test_cfg (dict, optional): the detector's test config.
-        num_images (int): images in the batch.
-
-    Returns:
-        list[InstanceData]: one fused result per image.
-    """
-    cfg = expert_fusion_cfg(test_cfg)
-    return [
-        fuse_instances([p[img] for p in per_expert], cfg.nms,
-                       cfg.max_per_img) for img in range(num_images)
-    ]
-
-
-def expert_fusion_cfg(test_cfg: Optional[dict]) -> ConfigDict:
-    """``test_cfg.expert_fusion`` over :data:`_DEFAULT_EXPERT_FUSION`."""
-    cfg = copy.deepcopy(_DEFAULT_EXPERT_FUSION)
-    cfg.update((test_cfg or {}).get('expert_fusion', {}) or {})
-    return ConfigDict(cfg)
+def fusion_cfg(cfg: Optional[dict], key: str, default: dict) -> ConfigDict:
+    """``cfg[key]`` (e.g. ``test_cfg.expert_fusion``) over ``default``."""
+    merged = copy.deepcopy(default)
+    merged.update((cfg or {}).get(key, {}) or {})
+    return ConfigDict(merged)
 
 
 def dataset_names_of(owner: str, num_datasets: int,
@@ -124,8 +101,57 @@ def expert_indices(owner: str, experts: Optional[Sequence[int]],
     return experts
 
 
+class ExpertEnsemble:
+    """What the LENS detectors share: a training batch holds images of one
+    dataset, and :meth:`predict` fuses the detections of the subclass's
+    ``predict_experts``."""
+
+    def dataset_id_of(self, batch_data_samples: SampleList) -> int:
+        """The dataset of a training batch (all samples must agree).
+
+        Raises:
+            KeyError / ValueError: with a message saying how to fix it.
+        """
+        ids = set()
+        for s in batch_data_samples:
+            if 'dataset_id' not in s.metainfo:
+                raise KeyError(
+                    'LENS needs `dataset_id` in every sample\'s metainfo: '
+                    'wrap the datasets in LENSMultiDataset (img_id '
+                    f"{s.metainfo.get('img_id')} has none)")
+            ids.add(int(s.metainfo['dataset_id']))
+        if len(ids) != 1:
+            raise ValueError(
+                f'LENS trains on batches from one dataset, got dataset ids '
+                f'{sorted(ids)}: use batch_sampler=dict(type='
+                "'LENSDatasetBatchSampler')")
+        (dataset_id, ) = ids
+        if not 0 <= dataset_id < self.num_datasets:
+            raise ValueError(f'dataset_id {dataset_id} outside [0, '
+                             f'{self.num_datasets}) of this LENS model')
+        return dataset_id
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Each image's detections of the experts in
+        ``test_cfg.expert_fusion.experts`` pooled and NMS'd by its ``nms``
+        and ``max_per_img`` (LENS Sec. IV-C)."""
+        cfg = fusion_cfg(self.test_cfg, 'expert_fusion',
+                         _DEFAULT_EXPERT_FUSION)
+        per_expert = self.predict_experts(batch_inputs, batch_data_samples,
+                                          cfg.experts, rescale)
+        results = [
+            fuse_instances([p[img] for p in per_expert], cfg.nms,
+                           cfg.max_per_img)
+            for img in range(len(batch_data_samples))
+        ]
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
+
 @MODELS.register_module()
-class LENS(TwoStageDetector):
+class LENS(ExpertEnsemble, TwoStageDetector):
     r"""Lesion ensemble: one shared backbone, ``d`` dataset-specific AFPs, a
     multi-task detection head (LENS Sec. IV-C, Fig. 2).
 
@@ -227,38 +253,6 @@ class LENS(TwoStageDetector):
     def with_rpn(self) -> bool:
         return True
 
-    # ------------------------------------------------------------------ #
-    def dataset_id_of(self, batch_data_samples: SampleList) -> int:
-        """The dataset of a training batch (all samples must agree).
-
-        Raises:
-            KeyError / ValueError: with a message saying how to fix it.
-        """
-        ids = set()
-        for s in batch_data_samples:
-            if 'dataset_id' not in s.metainfo:
-                raise KeyError(
-                    'LENS needs `dataset_id` in every sample\'s metainfo: '
-                    'wrap the datasets in LENSMultiDataset (img_id '
-                    f"{s.metainfo.get('img_id')} has none)")
-            ids.add(int(s.metainfo['dataset_id']))
-        if len(ids) != 1:
-            raise ValueError(
-                f'LENS trains on batches from one dataset, got dataset ids '
-                f'{sorted(ids)}: use batch_sampler=dict(type='
-                "'LENSDatasetBatchSampler')")
-        (dataset_id, ) = ids
-        if not 0 <= dataset_id < self.num_datasets:
-            raise ValueError(f'dataset_id {dataset_id} outside [0, '
-                             f'{self.num_datasets}) of this LENS model')
-        return dataset_id
-
-    def _fusion_cfg(self, mode: str, key: str, default: dict) -> ConfigDict:
-        cfg = self.train_cfg if mode == 'train' else self.test_cfg
-        merged = copy.deepcopy(default)
-        merged.update((cfg or {}).get(key, {}) or {})
-        return ConfigDict(merged)
-
     def propose(self,
                 x: Tuple[Tensor],
                 batch_data_samples: SampleList,
@@ -295,8 +289,9 @@ class LENS(TwoStageDetector):
                     props = head.predict_by_feat(
                         *head(x), batch_img_metas=metas, cfg=proposal_cfg)
             per_head.append(props)
-        fcfg = self._fusion_cfg(mode, 'proposal_fusion',
-                                _DEFAULT_PROPOSAL_FUSION)
+        fcfg = fusion_cfg(self.train_cfg if mode == 'train' else
+                          self.test_cfg, 'proposal_fusion',
+                          _DEFAULT_PROPOSAL_FUSION)
         pooled = []
         for img in range(len(metas)):
             fused = fuse_instances([p[img] for p in per_head], fcfg.nms,
@@ -341,11 +336,6 @@ class LENS(TwoStageDetector):
             ``scores``, ``labels`` and ``expert_ids``.
         """
         x = self.extract_feat(batch_inputs)
-        return self._predict_experts(x, batch_data_samples, experts, rescale,
-                                     with_embeddings)
-
-    def _predict_experts(self, x, batch_data_samples, experts, rescale,
-                         with_embeddings):
         experts = expert_indices('LENS', experts, self.num_datasets)
         _, proposals = self.propose(x, batch_data_samples, self.test_cfg.rpn)
         out = []
@@ -392,20 +382,6 @@ class LENS(TwoStageDetector):
             Tensor: (sum n_i, D), unit L2 norm.
         """
         return self._embed(self.extract_feat(batch_inputs), boxes)
-
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """Fused detections of the experts in
-        ``test_cfg.expert_fusion.experts`` (see the class doc)."""
-        x = self.extract_feat(batch_inputs)
-        per_expert = self._predict_experts(
-            x, batch_data_samples,
-            expert_fusion_cfg(self.test_cfg).experts, rescale, False)
-        results = fuse_experts(per_expert, self.test_cfg,
-                               len(batch_data_samples))
-        return self.add_pred_to_datasample(batch_data_samples, results)
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: SampleList) -> tuple:

@@ -13,12 +13,12 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .uncropped import to_uncropped
-from .lens import (LENS, build_expert_heads, dataset_names_of,
-                   expert_fusion_cfg, expert_indices, fuse_experts)
+from .lens import (ExpertEnsemble, build_expert_heads, dataset_names_of,
+                   expert_indices)
 
 
 @MODELS.register_module()
-class LENSOneStage(BaseDetector):
+class LENSOneStage(ExpertEnsemble, BaseDetector):
     """A shared backbone and neck, one dense detection head per dataset,
     no RoI stage: LENS Table II's "FCOS, one stage" ("We also tried to use
     FCOS as the proposal network and remove the detection head of LENS to
@@ -78,9 +78,6 @@ class LENSOneStage(BaseDetector):
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
 
-    #: the dataset of a training batch, checked as LENS checks it
-    dataset_id_of = LENS.dataset_id_of
-
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor]:
         """Backbone and neck features."""
         x = self.backbone(batch_inputs)
@@ -116,10 +113,7 @@ class LENSOneStage(BaseDetector):
         Raises:
             ValueError: an expert index the model does not have.
         """
-        return self._predict_experts(self.extract_feat(batch_inputs),
-                                     batch_data_samples, experts, rescale)
-
-    def _predict_experts(self, x, batch_data_samples, experts, rescale):
+        x = self.extract_feat(batch_inputs)
         experts = expert_indices('LENSOneStage', experts, self.num_datasets)
         out = []
         for e in experts:
@@ -131,18 +125,6 @@ class LENSOneStage(BaseDetector):
                 r.expert_ids = torch.full_like(r.labels, e)
             out.append(res)
         return out
-
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """The fused detections of ``test_cfg.expert_fusion.experts``."""
-        per_expert = self._predict_experts(
-            self.extract_feat(batch_inputs), batch_data_samples,
-            expert_fusion_cfg(self.test_cfg).experts, rescale)
-        results = fuse_experts(per_expert, self.test_cfg,
-                               len(batch_data_samples))
-        return self.add_pred_to_datasample(batch_data_samples, results)
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: SampleList = None) -> tuple:

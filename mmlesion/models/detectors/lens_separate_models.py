@@ -13,11 +13,11 @@ from mmengine.model import ModuleList
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .lens import LENS, expert_fusion_cfg, expert_indices, fuse_experts
+from .lens import ExpertEnsemble, expert_indices
 
 
 @MODELS.register_module()
-class LENSSeparateModels(BaseDetector):
+class LENSSeparateModels(ExpertEnsemble, BaseDetector):
     """``d`` whole detectors, one per dataset, sharing nothing: Table IV's
     "Separate models" ("learned a detector for each dataset and fused their
     proposals in inference").
@@ -75,9 +75,6 @@ class LENSSeparateModels(BaseDetector):
         self.dataset_names = tuple(dataset_names)
         self.test_cfg = test_cfg
 
-    #: the dataset of a training batch, checked as LENS checks it
-    dataset_id_of = LENS.dataset_id_of
-
     @staticmethod
     def _as_first_dataset(batch_data_samples: SampleList) -> SampleList:
         """The samples as their member sees them: dataset 0 of one."""
@@ -124,18 +121,6 @@ class LENSSeparateModels(BaseDetector):
                 p.expert_ids = torch.full_like(p.labels, e)
             out.append(preds)
         return out
-
-    def predict(self,
-                batch_inputs: Tensor,
-                batch_data_samples: SampleList,
-                rescale: bool = True) -> SampleList:
-        """The fused detections of ``test_cfg.expert_fusion.experts``."""
-        per_member = self.predict_experts(
-            batch_inputs, batch_data_samples,
-            expert_fusion_cfg(self.test_cfg).experts, rescale)
-        results = fuse_experts(per_member, self.test_cfg,
-                               len(batch_data_samples))
-        return self.add_pred_to_datasample(batch_data_samples, results)
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: SampleList = None) -> tuple:
