@@ -1,12 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS Table I row (e): re-scoring 3D findings with the 3D FPR network
 (Yan et al., TMI 2020, Sec. IV-D, Eq. 2: the final score of a 3D proposal is
-``(s_LENS + s_FPR) / 2``).
-
-Shared by the five-step demo (``projects/lens/tools/lens_demo.py``), the 3D evaluation
-(``tools/analysis_tools/eval_lens_3d.py``) and detection on a CT scan
-(``tools/infer_volume.py --fpr-config``: :class:`LensFPRRescorer`, the
-whole-scan path's re-scorer).
+``(s_LENS + s_FPR) / 2``), on DeepLesion series and, as the whole-scan
+path's re-scorer (:class:`LensFPRRescorer`), on a CT scan.
 """
 import copy
 import json
@@ -94,22 +90,19 @@ def rescore_findings_with_fpr(
 
     The FPR patch of every finding is the one the FPR network was trained
     on: :class:`~mmlesion.datasets.LENSFPRPatchDataset` built from the FPR
-    config's training dataset (``patch_size``, ``hu_window``,
-    ``data_prefix``) over the findings, read from the DeepLesion-layout
-    ``data_root``; or, with ``volumes``, the same crop from in-memory
-    volumes (:class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches`).
-    Box coordinates are rounded to 4 decimals with a positive extent for
-    the crop (:func:`positive_box_3d`; a box clipped at the image border
-    can be flat); the returned boxes are the input ones.
+    config's training dataset over the findings, read from the
+    DeepLesion-layout ``data_root``; or, with ``volumes``, the same crop
+    from in-memory volumes
+    (:class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches`). The
+    crop's box is rounded to 4 decimals with a positive extent
+    (:func:`positive_box_3d`); the returned boxes are the input ones.
 
     Args:
         fpr_model (nn.Module): a ``LENSFPR`` in eval mode.
         findings (dict): series folder (under ``data_prefix.img`` of
             ``data_root``, or a key of ``volumes``) -> findings
-            (:class:`~mmlesion.structures.finding_3d.Finding3D`: ``bbox_3d``
-            ``[x1, y1, z1, x2, y2, z2]`` with z in slice indices, ``score``
-            ``s_LENS``), as :func:`predict_series_3d` /
-            :func:`stack_slice_boxes` return them.
+            (``bbox_3d`` with z in slice indices, ``score`` ``s_LENS``), as
+            :func:`predict_series_3d` returns them.
         data_root (str, optional): DeepLesion-layout root of the series
             (unused with ``volumes``).
         fpr_cfg (Config): the FPR config.
@@ -127,9 +120,7 @@ def rescore_findings_with_fpr(
     Returns:
         dict: the same keys, each finding a copy in input order
         (:meth:`~mmlesion.structures.finding_3d.Finding3D.rescored`) with
-        the score parts ``s_lens`` (its input score) and ``s_fpr`` (the FPR
-        network's probability), and ``score`` = Eq. 2
-        (:func:`combine_fpr_scores`).
+        the score parts ``s_lens`` and ``s_fpr`` and ``score`` = Eq. 2.
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -192,15 +183,12 @@ def rescore_findings_with_fpr(
     s_lens = torch.tensor([p['score'] for p in props], dtype=torch.float64)
     final = combine_fpr_scores(s_lens,
                                torch.tensor(s_fpr, dtype=torch.float64))
-    out: Dict[str, List[Finding3D]] = {}
-    i = 0
-    for n, items in findings.items():
-        out[n] = []
-        for f in items:
-            out[n].append(f.rescored(float(final[i]), s_lens=float(f.score),
-                                     s_fpr=s_fpr[i]))
-            i += 1
-    return out
+    parts = iter(zip(final.tolist(), s_fpr))
+    return {
+        n: [f.rescored(score, s_lens=float(f.score), s_fpr=fpr)
+            for f, (score, fpr) in zip(items, parts)]
+        for n, items in findings.items()
+    }
 
 
 class LensFPRRescorer:
@@ -209,9 +197,7 @@ class LensFPRRescorer:
     ``tools/infer_volume.py --fpr-config --fpr-checkpoint``).
 
     Each finding's FPR patch is cropped from the resampled volume in memory
-    (the grid of the findings; the FPR network trained on DeepLesion's PNG
-    slices at their own spacing sees here slices at the detector's interval
-    and pixel spacing), in mmdet's pixel convention, the one of the
+    (the grid of the findings), in mmdet's pixel convention of the
     DeepLesion boxes the FPR was trained on (the findings' x, y + 0.5). The
     findings get the score parts ``s_lens`` and ``s_fpr``.
 
