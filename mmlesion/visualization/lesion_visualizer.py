@@ -41,22 +41,8 @@ ImageLike = Union[str, Path, np.ndarray]
 
 
 def load_hu_slice(path: Union[str, Path]) -> np.ndarray:
-    """Read a DeepLesion 16-bit PNG as HU.
-
-    Same as :func:`mmlesion.datasets.deeplesion.png_slices.read_hu_png` (which
-    also refuses PNGs written without the +32768 offset).
-
-    Args:
-        path (str | Path): the PNG.
-
-    Returns:
-        np.ndarray: float32 (H, W) HU image.
-
-    Raises:
-        FileNotFoundError: the file is missing.
-        ValueError: the PNG is unreadable, not single-channel 16-bit or
-            written without the offset.
-    """
+    """Read a DeepLesion 16-bit PNG as a float32 (H, W) HU image
+    (:func:`mmlesion.datasets.deeplesion.png_slices.read_hu_png`)."""
     return read_hu_png(str(path))
 
 
@@ -92,14 +78,19 @@ def _as_hu(image: ImageLike) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def _float_cpu(values) -> torch.Tensor:
+    """Array-like or tensor -> float32 CPU tensor."""
+    if not isinstance(values, torch.Tensor):
+        values = torch.as_tensor(np.asarray(values, dtype=np.float32))
+    return values.detach().cpu().float()
+
+
 def _boxes(boxes, name: str) -> torch.Tensor:
     if boxes is None:
         return torch.zeros((0, 4))
     if hasattr(boxes, 'tensor'):  # mmdet BaseBoxes
         boxes = boxes.tensor
-    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32)
-                            if not isinstance(boxes, torch.Tensor) else boxes)
-    boxes = boxes.detach().cpu().float().reshape(-1, 4)
+    boxes = _float_cpu(boxes).reshape(-1, 4)
     if boxes.numel() and not bool(
         ((boxes[:, 2] >= boxes[:, 0]) & (boxes[:, 3] >= boxes[:, 1])).all()):
         raise ValueError(f'{name}: boxes must be (x1, y1, x2, y2) with '
@@ -242,10 +233,7 @@ def _draw_legend(visualizer: DetLocalVisualizer, image: np.ndarray,
 def _scores(pred_scores, count: int) -> torch.Tensor:
     if pred_scores is None:
         raise ValueError('pred_scores are required with pred_boxes')
-    scores = torch.as_tensor(
-        np.asarray(pred_scores, dtype=np.float32) if not isinstance(
-            pred_scores, torch.Tensor) else pred_scores)
-    scores = scores.detach().cpu().float().reshape(-1)
+    scores = _float_cpu(pred_scores).reshape(-1)
     if len(scores) != count:
         raise ValueError(f'{count} pred_boxes but {len(scores)} '
                          'pred_scores')

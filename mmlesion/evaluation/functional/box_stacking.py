@@ -57,12 +57,9 @@ def _greedy_match(iou: np.ndarray,
 
     The highest IoU is matched first, then its row and column leave the
     competition; ties go to the lower row, then the lower column. The pairs
-    above the threshold are sorted once in that order (a stable sort of the
-    row-major pairs by decreasing IoU) and taken in turn when their row and
-    column are both free: a pair passed over has a taken row or column and
-    stays out, so each pair taken is the best one left, as when the largest
-    IoU is searched anew after each match. A pair alone in its row and its
-    column is taken wherever it comes.
+    above the threshold are sorted once in that order and taken in turn when
+    their row and column are both free (each pair taken is then the best one
+    left); a pair alone in its row and its column is taken wherever it comes.
 
     Args:
         iou (np.ndarray): (m, n).
@@ -101,29 +98,22 @@ def stack_slice_boxes(slice_indices: Sequence[int],
                       slice_half_extent: float = 0.5) -> List[Finding3D]:
     """Link 2D boxes on consecutive slices into 3D findings.
 
-    Slices are processed in increasing ``z``. A chain (track) is extended
-    on slice ``z`` by the box whose IoU with the chain's **last** box is
-    the highest above ``iou_thr`` (strictly greater, docs/protocols.md
-    §2), one box per chain and one chain per box (greedy, highest IoU
-    first, ties to the chain that started first, then to the box listed
-    first; the IoU of
-    all chain/box pairs of a slice at once, in float64 with the operations
-    of mmdet's :func:`bbox_overlaps`: no +1 offset). A chain whose last box
-    is more than ``max_gap + 1`` slices behind is closed; a box that
-    extends no chain starts a new one. So two lesions on the same slices
-    stay two chains, a lesion missed on one slice splits into two chains
-    unless ``max_gap >= 1``, and a box that drifts (IoU <= thr with its
-    predecessor) starts a new chain.
+    Slices are processed in increasing ``z``. A chain is extended on slice
+    ``z`` by the box whose IoU (float64, mmdet's :func:`bbox_overlaps`, no
+    +1 offset) with the chain's **last** box is the highest above
+    ``iou_thr`` (strictly greater, docs/protocols.md §2), one box per chain
+    and one chain per box (greedy, highest IoU first, ties to the chain that
+    started first, then to the box listed first). A chain whose last box is
+    more than ``max_gap + 1`` slices behind is closed; a box that extends no
+    chain starts a new one.
 
-    The finding's box: x1, y1, x2, y2 are the score-weighted means of its
-    2D boxes (the plain mean when the scores do not sum to more than 0);
+    The finding's x1, y1, x2, y2 are the score-weighted means of its 2D
+    boxes (the plain mean when the scores do not sum to more than 0);
     ``z1 = z_first - slice_half_extent``, ``z2 = z_last +
-    slice_half_extent`` (with the default 0.5, slice ``k`` covers ``[k -
-    0.5, k + 0.5]``: continuous voxel coordinates as SimpleITK's, voxel
-    centres at integers). Its score is
-    the largest 2D score (``score_mode='max'``, the default: a finding is
-    as certain as its most certain slice; docs/protocols.md §2 does not say) or
-    their mean (``'mean'``).
+    slice_half_extent`` (with the default 0.5, continuous voxel coordinates
+    as SimpleITK's, voxel centres at integers). Its score is the largest 2D
+    score (``score_mode='max'``, the default; docs/protocols.md §2 does not
+    say) or their mean (``'mean'``).
 
     Args:
         slice_indices (Sequence[int]): the slice index ``z`` of each entry
@@ -176,13 +166,9 @@ def stack_slice_boxes(slice_indices: Sequence[int],
             raise ValueError(f'stack_slice_boxes: entry {i} (slice {z}) '
                              'has non-finite boxes or scores')
         keep = s >= score_thr
-        z = int(z)
-        if z in per_slice:
-            b = np.concatenate([per_slice[z][0], b[keep]])
-            s = np.concatenate([per_slice[z][1], s[keep]])
-            per_slice[z] = (b, s)
-        else:
-            per_slice[z] = (b[keep], s[keep])
+        prev_b, prev_s = per_slice.get(int(z), (np.zeros((0, 4)), ()))
+        per_slice[int(z)] = (np.concatenate([prev_b, b[keep]]),
+                             np.concatenate([prev_s, s[keep]]))
 
     if not per_slice:
         return []

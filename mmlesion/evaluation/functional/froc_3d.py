@@ -5,36 +5,17 @@ docs/protocols.md §2; Yan et al., "Learning from Multiple Datasets with
 Heterogeneous and Partial Labels for Universal Lesion Detection in CT"
 (LENS, IEEE TMI 2020), §VI-A: a 3D detection is a TP when its 3D IoBB
 (intersection over the volume of the *detected* box) with a ground truth is
-``>= 0.3``; FPs are counted per sub-volume; sensitivities at 1/8, 1/4, 1/2,
-1, 2, 4 and 8 FPs per sub-volume and their average ("average
-sensitivity") are reported.
+``>= 0.3``; FPs are counted per sub-volume; sensitivities at 1/8 .. 8 FPs per
+sub-volume and their average ("average sensitivity") are reported.
 
-The released evaluation code (``general_detection_evaluation.py`` of the
-manual test set release: ``FROC(..., '3D', 'IOBB', .3)`` and ``sens_at_FP``)
-is the same hit walk as the DeepLesion 2D protocol of
-:mod:`mmlesion.evaluation.functional.froc`, so this module reuses it with
-``ndim=3`` instead of re-implementing it:
-
-* one global score sort (stable here on equal scores, see ``froc``);
-* a detection is matched against the ground truths of its own sub-volume;
-  every not-yet-hit ground truth with overlap ``>= thr`` becomes hit (one
-  detection may hit several lesions), a detection whose hit lesions were all
-  hit already is neither TP nor FP, one with no overlap ``>= thr`` is an FP;
-* the legacy "+1" convention: sizes are ``(x2 - x1 + 1) (y2 - y1 + 1)
-  (z2 - z1 + 1)`` (the release's boxes are inclusive integer voxel
-  indices);
-* sensitivity at a rate: linear interpolation on the raw curve
-  (``interp1d`` in the release = ``np.interp``), 0 below the first point
-  (the release's explicit rule; ``np.interp`` gives the first value, which is
-  0 there), the last sensitivity beyond the last point.
-
-These are also the conventions that docs/protocols.md §2 asks for; the 2D
-FROC's global sort and interpolation were checked to be the release's.
-
-Boxes of mmlesion's 3D detectors and of ``CTVolumeDataset`` are continuous
-voxel boxes (``x2 = x1 + extent``); :func:`continuous_to_inclusive` turns
-them into the release's inclusive convention (``x2 - 1``), so that a box
-covering exactly the voxels of a ground truth has IoBB 1.
+The released evaluation code (``general_detection_evaluation.py``:
+``FROC(..., '3D', 'IOBB', .3)`` and ``sens_at_FP``) is the hit walk and the
+interpolation of the 2D protocol (:mod:`mmlesion.evaluation.functional.froc`),
+reused here with ``ndim=3`` and legacy ``+1`` voxel sizes (the release's
+boxes are inclusive integer voxel indices). Boxes of mmlesion's 3D detectors
+and of ``CTVolumeDataset`` are continuous (``x2 = x1 + extent``):
+:func:`continuous_to_inclusive` turns them into the release's convention, so
+that a box covering exactly the voxels of a ground truth has IoBB 1.
 """
 import os.path as osp
 import pickle
