@@ -117,26 +117,19 @@ def check_cfg_options(cfg: Config,
     """Check ``--cfg-options`` against the config before they are merged.
 
     mmengine's ``merge_from_dict`` creates whatever dotted key it is given,
-    so ``model.test_cfg.rcnn.score_thres=0.5`` (for ``score_thr``) adds a
-    key nothing reads and the run keeps the old threshold, and a value of
-    the wrong kind (``train_cfg.max_epochs=ten``) fails deep inside torch.
-    Each dotted key is followed through the config (list items by index):
+    so a typo (``score_thres``) is ignored silently and a value of the
+    wrong kind fails deep inside torch. Each dotted key is followed through
+    the config (list items by index):
 
     * a key the config has: its new value must be of the same kind where
-      the config holds a number (any number, or None) or a bool;
-    * a key the config lacks, in a **component** dict (one with a
-      ``type``): accepted if the component's constructor takes it (its
-      ``__init__`` and, through ``**kwargs``, its base classes', e.g.
-      ``train_dataloader.dataset.indices``; builder keys such as a hook's
-      ``priority`` too); refused otherwise, naming the closest argument.
-      Where a constructor passes ``**kwargs`` on unseen, only a close
-      match (a typo) is refused and the new key is logged;
-    * a key the config lacks in a **plain** dict: refused when mmengine's
-      keys for it are known (``env_cfg``, ``env_cfg.dist_cfg``,
-      ``randomness``, ``*_dataloader``...) and the key is not one of them,
-      or when it is close to an existing key (``score_thres`` for
-      ``score_thr``); otherwise (``model.test_cfg.rcnn.mask_thr_binary``)
-      it is added and logged as a warning;
+      the config holds a number or a bool;
+    * a key the config lacks, in a **component** dict (with a ``type``):
+      accepted if the constructor takes it (through ``**kwargs`` its
+      bases' too), else refused naming the closest argument; where
+      ``**kwargs`` is passed on unseen, only a typo is refused;
+    * a key the config lacks in a **plain** dict: refused when the dict's
+      keys are known and the key is not one of them, or when it is close
+      to an existing key; otherwise added and logged as a warning;
     * top-level keys are left to :func:`check_config_keys` (a warning).
 
     Args:
@@ -163,14 +156,9 @@ def check_cfg_options(cfg: Config,
             # a top-level key the config lacks: an unknown one is warned
             # about by check_config_keys; mmengine's own plain dicts
             # (randomness, env_cfg...) still have known keys
-            known = plain_dict_keys(parts[0])
-            if known is not None and parts[1] not in known:
-                close = closest(parts[1], known)
-                raise ConfigOptionError(
-                    f'{source}: --cfg-options {full_key}: {parts[0]} has '
-                    f'no {parts[1]!r} (it takes {", ".join(sorted(known))})'
-                    + (f'; did you mean {parts[0]}.{close}?'
-                       if close else ''))
+            if plain_dict_keys(parts[0]) is not None:
+                _check_new_key(parts[:1], {}, parts[1], full_key, None,
+                               source)
             continue
         for depth, part in enumerate(parts):
             path = parts[:depth]
@@ -245,11 +233,10 @@ def propagate_data_root(cfg: Config, old_root: Any,
                         source: str = 'config') -> List[str]:
     """After ``--cfg-options data_root=NEW``: move the dataset paths along.
 
-    mmengine substitutes the config variable ``data_root`` while parsing,
-    so the datasets hold the old string and a new top-level ``data_root``
-    alone changes nothing. Every string of the dataloaders and evaluators
-    that started with the old root (``before``) and that the options did
-    not set themselves gets the new root instead; each change is logged.
+    mmengine substitutes ``data_root`` while parsing, so a new top-level
+    ``data_root`` alone changes nothing. Every string of the dataloaders
+    and evaluators that started with the old root (``before``) and that
+    the options did not set themselves gets the new root; it is logged.
 
     Args:
         cfg (Config): the config after the options are merged.

@@ -8,20 +8,12 @@ when the base is parsed, so ``--cfg-options fold=3`` never reaches the
 datasets. :func:`apply_cv_fold` sets the fold where it matters, after
 parsing.
 
-Per-fold paths convention: a string under one of :data:`PER_FOLD_KEYS`
-(anywhere in the config, e.g. ``load_from`` or a pipeline's
-``hard_regions_file``) that contains the token ``fold<k>`` (``k`` = the
-config's current fold, e.g. ``.../round1_fold0/epoch_50.pth`` or
-``hard_regions_fold0.json``) gets that token rewritten to the new fold. The
-token must not be preceded by a letter (``fold0`` matches in ``x_fold0/``,
-not in ``scaffold0``); its number is read whole (``fold12`` is fold 12). A
-per-fold path naming another fold than the datasets is refused, as
-inconsistent. So a config for fold 0 names its per-fold files with
-``fold0`` (the ABS configs: the first round's work dir
-``..._luna16_fold0/``, written by ``tools/train.py ... --fold 0``; the 3D
-Aggregated Faster R-CNN rows: their RPN stage's). A path already naming the
-new fold (``--cfg-options load_from=..._fold3/epoch_50.pth --fold 3``) is
-accepted as given.
+Per-fold paths: a string under one of :data:`PER_FOLD_KEYS` (anywhere in
+the config) that contains the token ``fold<k>`` of the config's current
+fold (``.../round1_fold0/epoch_50.pth``) gets it rewritten to the new fold.
+The token must not follow a letter (not in ``scaffold0``) and its number is
+read whole (``fold12``). A path naming another fold than the datasets is
+refused; one already naming the new fold is accepted as given.
 """
 import inspect
 import re
@@ -42,10 +34,8 @@ def _dataset_num_folds(ds: dict, where: str, source: str) -> int:
     ds_type = ds['type']
     cls = ds_type if inspect.isclass(ds_type) else None
     if cls is None:
-        # mmlesion's child of mmdet's DATASETS: its location
-        # ('mmlesion.datasets') is imported on the first lookup, which
-        # registers the dataset classes; names are looked up in mmdet's and
-        # mmengine's registries too.
+        # mmlesion's child of mmdet's DATASETS (imports mmlesion.datasets
+        # on the first lookup, and searches mmdet's and mmengine's too)
         from mmlesion.registry import DATASETS
         cls = DATASETS.get(ds_type)
     if cls is not None:
@@ -120,9 +110,8 @@ def apply_cv_fold(cfg: Config, fold: int,
 
     Sets ``fold`` of each dataset dict found by :func:`find_fold_datasets`
     (after checking ``0 <= fold < num_folds``), the top-level ``fold``
-    variable when the config has one, and the per-fold paths of the module
-    doc (``fold<old>`` -> ``fold<new>`` under :data:`PER_FOLD_KEYS`).
-    Modifies ``cfg`` in place.
+    variable when the config has one, and the per-fold paths (see the
+    module), in place.
 
     Args:
         cfg (Config): a parsed config.

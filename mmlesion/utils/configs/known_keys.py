@@ -101,21 +101,13 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
                              ) -> List[UnreadKey]:
     """Top-level keys of ``cfg`` that look like a mistake and have no effect.
 
-    A key has an effect when the runner or the tools read it
-    (:func:`known_config_keys`, ``extra_known``) or when a config file
-    reads it after setting it last (:func:`_read_after_set`). Of the
-    others, two kinds are reported:
-
-    * a Runner setting (under :data:`RUNNER_SECTIONS`, or a dataloader's
-      own key) set at the top level with a value that no setting of that
-      name holds: ``max_epochs = 2`` where ``train_cfg.max_epochs`` is 36;
-    * a near-miss of a top-level key the config sets, whose value the rest
-      of the config does not hold: ``trian_cfg`` beside ``train_cfg``.
-
-    Other unread variables are quiet: a base's helper variables that a
-    config overrides where they were used, and every variable of the config
-    a run saves (mmengine writes each variable's value where it was read,
-    and keeps the variable). Values are compared :func:`_unscoped`.
+    Of the keys neither the runner, the tools nor a config file after its
+    last assignment reads, two kinds are reported: a Runner setting set at
+    the top level with a value no setting of that name holds
+    (``max_epochs = 2`` where ``train_cfg.max_epochs`` is 36), and a
+    near-miss of a key the config sets whose value the rest of the config
+    does not hold (``trian_cfg``). Other unread variables (helpers, those
+    of a saved config) are quiet.
 
     Args:
         cfg (Config): the loaded config.
@@ -151,11 +143,8 @@ def check_config_keys(cfg: Config,
                       extra_known: Iterable[str] = (),
                       source: str = 'config') -> List[str]:
     """Warn in one line about the top-level keys of ``cfg`` that have no
-    effect (:func:`find_unknown_config_keys`, with where each belongs or the
-    closest known key, e.g. ``trian_cfg (did you mean train_cfg?)``).
-
-    Used by ``tools/train.py`` and ``tools/test.py`` on the final config
-    (after ``--cfg-options``).
+    effect (:func:`find_unknown_config_keys`), e.g. ``trian_cfg (did you
+    mean train_cfg?)``.
 
     Args:
         cfg (Config): the loaded config.

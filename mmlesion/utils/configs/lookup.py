@@ -1,36 +1,20 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Where the mmlesion configs are, installed or in a clone.
 
-In a clone (or an editable install) the configs are in ``configs/`` of
-the source tree (:func:`repo_root`, :func:`get_config`): mmdet's own
-``get_detector_cfg`` looks beside the installed package, which a pip
-install does not have.
-
-Two ways for a config in the user's own folder to inherit ours:
+In a clone the configs are in ``configs/`` of the source tree
+(:func:`repo_root`, :func:`get_config`). A config in the user's own folder
+inherits ours in one of two ways:
 
 1. ``_base_ = 'mmlesion::demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``,
-   mmdet's own form, for an installed mmlesion (``pip install .`` or
-   ``pip install -e .``: ``setup.py`` puts the configs in
-   ``mmlesion/.mim/configs``). mmengine 0.10.7 reads ``package::path``
-   bases through a fixed table of OpenMMLab packages
-   (``mmengine.config.utils.MODULE2PACKAGE``), consulted while the file is
-   parsed, before its ``custom_imports`` run; ``import mmlesion`` adds
-   mmlesion to it (:func:`register_config_scope`). So the form works
-   wherever mmlesion is imported before the config is read: mmlesion's
-   tools, ``LesionDetInferencer``, the user's own scripts and notebooks
-   (``import mmlesion`` first). mmdet's stock ``tools/train.py`` /
-   ``test.py`` import nothing of ours before parsing: run them as
-   ``python -c "import mmlesion, runpy, sys; sys.argv = sys.argv[1:];
-   runpy.run_path(sys.argv[0], run_name='__main__')" TOOL CONFIG ...``
-   or use the second form.
+   mmdet's own form, wherever mmlesion is imported before the config is
+   read (mmlesion's tools, ``LesionDetInferencer``, scripts that
+   ``import mmlesion`` first): ``import mmlesion`` adds mmlesion to
+   mmengine's table of packages with configs
+   (:func:`register_config_scope`). Such dicts carry
+   ``_scope_='mmlesion'`` and are built through :mod:`mmlesion.registry`.
 2. ``_base_ = [__import__('mmlesion.utils', fromlist=['_']).
    lesion_config_path('demo/...py')]``: an absolute path that mmengine
-   evaluates itself, so it works everywhere, stock tools included, for a
-   clone (``PYTHONPATH``) as for an install.
-
-Dicts inherited through ``mmlesion::`` carry ``_scope_='mmlesion'``;
-mmengine builds them through :mod:`mmlesion.registry` (children of mmdet's
-registries), which finds every mmdet and mmlesion component.
+   evaluates itself, so it works everywhere, mmdet's stock tools included.
 """
 import copy
 import os
@@ -82,12 +66,9 @@ def get_model_cfg(rel_path: str) -> Config:
 def lesion_config_path(rel_path: str) -> str:
     """Absolute path of an mmlesion config, for a user config's ``_base_``.
 
-    A pip-installed mmlesion carries its configs as mmdet does, in
-    ``mmlesion/.mim/configs`` (``setup.py`` copies them there; an editable
-    install links them); a clone has them in ``configs/`` beside the
-    package (preferred when present). mmengine evaluates the ``_base_``
-    expression while parsing, before any ``custom_imports``, so the import
-    goes in it (works without importing mmlesion first, see the module)::
+    A clone's ``configs/`` beside the package is preferred, else an
+    install's ``mmlesion/.mim/configs``. mmengine evaluates the ``_base_``
+    expression before any ``custom_imports``, so the import goes in it::
 
         _base_ = [__import__('mmlesion.utils', fromlist=['_']).
                   lesion_config_path('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')]
@@ -132,20 +113,10 @@ def _with_mmlesion_path(find: Callable[[str], str]) -> Callable[[str], str]:
 def register_config_scope() -> None:
     """Let mmengine read ``'mmlesion::<path below configs/>'`` bases.
 
-    Adds ``mmlesion`` to mmengine's table of packages with configs
-    (``MODULE2PACKAGE``; the same dict object mmengine's config parser,
-    registry and inferencer read). Called once by ``import mmlesion``
-    (listed in its docstring).
-
-    mmengine 0.10.7 finds a package's folder from its distribution's
-    location (``pkg_resources``). For an editable install (``pip install
-    -e .``) that is ``site-packages``, which holds no ``mmlesion/`` folder,
-    so every ``mmlesion::`` base failed with ``FileNotFoundError
-    .../site-packages/mmlesion/.mim/model-index.yml`` from any folder but
-    the clone's root. The config parser's lookup therefore answers
-    ``mmlesion`` with the folder of the package actually imported (a
-    clone's ``mmlesion/`` or the installed one); other packages are looked
-    up as before.
+    Adds ``mmlesion`` to mmengine's ``MODULE2PACKAGE`` and has the config
+    parser's ``get_installed_path`` answer ``mmlesion`` with the folder of
+    the imported package (mmengine 0.10.7 finds ``site-packages`` for an
+    editable install). Called once by ``import mmlesion``.
     """
     from mmengine.config import config as config_module
     from mmengine.config import utils as config_utils

@@ -1,13 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A config whose pretty text is formatted once per content.
 
-mmengine's :class:`~mmengine.runner.Runner` asks for ``cfg.pretty_text``
-(the config as Python, formatted by yapf) for the log, the dumped config,
-the run's meta and every checkpoint it saves; each time yapf formats the
-whole config again, 2-7 s on a CPU for a detector's config, and the text is
-the same each time. :func:`formatted_once` gives the Runner a config that
-formats a given content once per process and reuses the text; the text is
-mmengine's own, byte for byte.
+mmengine's Runner asks for ``cfg.pretty_text`` for the log, the dumped
+config and every checkpoint, and yapf formats the whole config each time
+(seconds on a CPU). :func:`formatted_once` gives the Runner a config that
+formats a given content once per process; the text is mmengine's own,
+byte for byte.
 """
 import threading
 from collections import OrderedDict

@@ -52,7 +52,6 @@ class Problem(NamedTuple):
     error: bool  #: False: a warning only
 
 
-# ----------------------------------------------------------------------
 # untyped dicts read key by key
 _DENSE_TRAIN = frozenset(
     {'assigner', 'sampler', 'allowed_border', 'pos_weight', 'debug'})
@@ -78,14 +77,8 @@ _FUSION = frozenset({'nms', 'max_per_img'})  # mmlesion LENS.fuse_instances
 _RPN_3D = frozenset({'nms_pre', 'score_thr', 'iou_thr', 'max_per_img'})
 
 #: Detector ``type`` -> {section under the detector's dict: the keys that
-#: mmdet 3 / mmlesion read there}. The sections are plain dicts read with
-#: ``cfg.key`` / ``cfg.get('key')`` by the detector and its heads (mmdet's
-#: ``AnchorHead``, ``RPNHead``, ``BaseDenseHead``, ``BBoxHead``,
-#: ``StandardRoIHead``, ``FCNMaskHead``; mmlesion's ``AFPHead``,
-#: ``TruncatedRPNHead``, ``AggregatedRPNHead3D``, ``AggregatedFPRNHead3D``,
-#: ``LENS``, ``AggregatedFasterRCNN3D``, ``ImprovedRetinaNet``). Other
-#: detectors read other keys (PointRend, Cascade R-CNN...): their sections
-#: are not checked.
+#: the detector and its heads read there}. Other detectors' sections
+#: (PointRend, Cascade R-CNN...) are not checked.
 MODEL_CFG_KEYS: Dict[str, Dict[str, FrozenSet[str]]] = {
     'TwoStageDetector': _TWO_STAGE,
     'FasterRCNN': _TWO_STAGE,
@@ -149,7 +142,6 @@ _IMPLICIT_DROPPED = frozenset({'runner', 'dataloader'})
 _CONFIG_KEYS = frozenset({'_delete_'})
 
 
-# ----------------------------------------------------------------------
 # values of the wrong type
 _NUMBER_TYPES = (numbers.Number, type(None))
 _SEQUENCES = (list, tuple, collections.abc.Sequence,
@@ -220,7 +212,6 @@ def _wrong_type(path: str, value: Any, annotation: Any, default: Any,
     ]
 
 
-# ----------------------------------------------------------------------
 # the walk
 class _Spec(NamedTuple):
     """What a dict of the config may hold."""
