@@ -57,6 +57,16 @@ def find_search_heads(model: nn.Module) -> Dict[str, nn.Module]:
     }
 
 
+def the_search_head(model: nn.Module, who: str) -> nn.Module:
+    """The one searchable ALB head of ``model`` (``who``: the caller)."""
+    heads = find_search_heads(model)
+    if len(heads) != 1:
+        raise ValueError(
+            f'{who} needs exactly one ALB head built with '
+            f'search=True, found {len(heads)}: {sorted(heads)}')
+    return next(iter(heads.values()))
+
+
 def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
     """Derive the discrete genotypes of the searched ALB head of a model.
 
@@ -72,12 +82,7 @@ def derive_genotypes(model: nn.Module) -> Dict[str, dict]:
     Raises:
         ValueError: if the model has no, or several, searchable heads.
     """
-    heads = find_search_heads(model)
-    if len(heads) != 1:
-        raise ValueError(
-            'derive_genotypes needs exactly one ALB head built with '
-            f'search=True, found {len(heads)}: {sorted(heads)}')
-    head = next(iter(heads.values()))
+    head = the_search_head(model, 'derive_genotypes')
     return check_genotypes(head.genotypes(),
                            op_names=head.op_names,
                            num_branches=head.num_branches)

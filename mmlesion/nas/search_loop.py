@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader
 
 from mmdet.registry import LOOPS
 from .genotype import (check_genotypes, derive_genotypes, dump_genotypes,
-                       find_search_heads, format_genotypes)
+                       find_search_heads, format_genotypes, the_search_head)
 from .random_search import RandomSearchMixin, sample_genotypes, sampled
 from .search_optim_constructor import DEFAULT_ARCH_KEY
 
@@ -88,36 +88,19 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     without gradient.
 
     **Random strategy** (``strategy='random'``; ElixirNet Table 6, "random
-    ALB (Li and Talwalkar 2019)"): random search with weight sharing as Li
-    and Talwalkar define it, under the differentiable search's budget (same
-    epochs over the same weight half, same frozen parts, same optimizer and
-    schedule of the weights):
-
-    * each iteration is one weight step only, with the search head running a
-      genotype drawn uniformly (:func:`~mmlesion.nas.random_search.
-      sample_genotypes`: one operation per entry, distinct inputs) on the
-      shared weights of its mixed edges; alpha is never used nor stepped
-      (the ``arch`` optimizer may stay in the config, it is not touched);
-    * at the end, ``num_candidates`` genotypes (default 1000, their number)
-      are drawn and each is scored by the **detection loss** (the total
-      training loss, classification cross-entropy and smooth L1 of RPN and
-      RoI head, the same ``L_val`` the differentiable search steps alpha on)
-      with the shared weights, in eval mode (BN running statistics, as their
-      ``evaluate``), on the same first ``candidate_batches`` batches of the
-      arch half (default 10, their number; the same batches and RoI-sampling
-      seed for every candidate, so that the scores compare); the
-      ``num_finalists`` best (default 10) are scored again on
-      ``finalist_batches`` batches (default None: the whole arch half, as
-      their "full validation set"); the lowest loss is exported like the
-      differentiable search's genotype (``genotype.py``), and all scores go
-      to ``random_search.json`` in the work dir.
-
-    The draws come from the runner's training seed (``randomness.seed``,
-    rank 0's): sample ``i`` of a stream depends only on the seed and ``i``
-    (:func:`~mmlesion.nas.random_search.genotype_rng`), so another seed
-    draws other genotypes, a resumed search draws the same ones and all
-    ranks draw alike. The genotypes trained in this run are kept in
-    :attr:`sampled_genotypes`.
+    ALB"): Li and Talwalkar's random search with weight sharing
+    (:mod:`mmlesion.nas.random_search`) under the differentiable search's
+    budget (same epochs, weight half, frozen parts and weight optimizer).
+    Each iteration is one weight step with a genotype drawn uniformly on the
+    shared weights; alpha is never used nor stepped. At the end
+    ``num_candidates`` drawn genotypes are scored by the detection loss (the
+    ``L_val`` alpha is stepped on) with the shared weights in eval mode on
+    the same first ``candidate_batches`` arch-half batches, the
+    ``num_finalists`` best again on ``finalist_batches``; the lowest loss is
+    exported as ``genotype.py``, all scores go to ``random_search.json``.
+    The draws depend only on rank 0's ``randomness.seed`` and their index
+    (:func:`~mmlesion.nas.random_search.genotype_rng`), so a resumed search
+    draws the same ones; this run's are kept in :attr:`sampled_genotypes`.
 
     Args:
         runner (Runner): the runner.
@@ -307,12 +290,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     @property
     def search_head(self) -> nn.Module:
         """nn.Module: the detector's single search-mode ALB head."""
-        heads = find_search_heads(self.detector)
-        if len(heads) != 1:
-            raise ValueError(
-                'ALBSearchLoop needs exactly one ALB head built with '
-                f'search=True, found {len(heads)}: {sorted(heads)}')
-        return next(iter(heads.values()))
+        return the_search_head(self.detector, 'ALBSearchLoop')
 
     # ------------------------------------------------------------- running
     def run(self) -> nn.Module:
