@@ -119,6 +119,48 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
     return out
 
 
+class DatasetGenerator:
+    """A demo generator: settings merged with keyword overrides, and the
+    dataset written atomically by :meth:`generate`.
+
+    Subclasses set ``CONFIG`` (the settings dataclass) and ``MARKER`` (the
+    file marking a folder they wrote) and provide ``plan()``,
+    ``summary()``, ``_write(tmp, progress)`` and ``_num_steps()``.
+    """
+    CONFIG: type
+    MARKER: str
+
+    def __init__(self, config: Optional[object] = None, **kwargs) -> None:
+        self.config = merge_config(self.CONFIG, config, kwargs)
+
+    def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
+                 show_progress: bool = False) -> dict:
+        """Write the dataset into ``out_dir``, through a temporary sibling
+        folder renamed at the end (an interrupted run leaves nothing).
+
+        Args:
+            out_dir (str | Path): dataset root to create.
+            overwrite (bool): replace an existing non-empty ``out_dir``; only
+                allowed for a folder this generator wrote (it holds
+                ``MARKER``). Defaults to False.
+            show_progress (bool): show an mmengine progress bar. Defaults
+                to False.
+
+        Returns:
+            dict: :meth:`summary` plus ``out_dir``.
+
+        Raises:
+            FileExistsError: ``out_dir`` is a file, or a non-empty folder and
+                ``overwrite`` is False, or not a generated dataset.
+        """
+        self.plan()
+        out = write_dataset_dir(out_dir, self._write, overwrite, self.MARKER,
+                                self._num_steps() if show_progress else 0)
+        summary = self.summary()
+        summary['out_dir'] = str(out)
+        return summary
+
+
 def dataset_digest(root: Union[str, Path]) -> str:
     """SHA-256 over the relative paths and bytes of every file under root."""
     root = Path(root)

@@ -35,7 +35,7 @@ import numpy as np
 from ..deeplesion.dl_info import (format_dl_number as _fmt,
                                   format_dl_numbers as _fmt_list,
                                   write_dl_info)
-from .dataset_writer import merge_config, write_dataset_dir
+from .dataset_writer import DatasetGenerator
 from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                                 _NOT_BODY, DemoDataConfig)
 from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
@@ -50,7 +50,7 @@ _PNG_PARAMS = [
 ]
 
 
-class DeepLesionDemoGenerator(DeepLesionDemoPlanner):
+class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
     """Plan and write a synthetic DeepLesion-format dataset.
 
     Args:
@@ -62,8 +62,11 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner):
         >>> summary = gen.generate('data/demo_deeplesion')
     """
 
+    CONFIG = DemoDataConfig
+    MARKER = META_FILE
+
     def __init__(self, config: Optional[DemoDataConfig] = None, **kwargs):
-        self.config = merge_config(DemoDataConfig, config, kwargs)
+        super().__init__(config, **kwargs)
         self._series: Optional[List[_Series]] = None
 
     # ------------------------------------------------------------------
@@ -222,44 +225,16 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner):
         """Write ``DL_info.csv`` (header + rows) to ``path``."""
         write_dl_info(str(path), self.csv_rows())
 
-    def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
-                 show_progress: bool = False) -> dict:
-        """Write the dataset into ``out_dir``.
+    def _num_steps(self) -> int:
+        return self.num_images()
 
-        The files are written into a temporary sibling folder that is
-        renamed to ``out_dir`` at the end, so an interrupted run leaves no
-        half-written dataset.
-
-        Args:
-            out_dir (str | Path): dataset root to create.
-            overwrite (bool): replace an existing non-empty ``out_dir``; only
-                allowed for a folder this generator wrote (it holds
-                ``demo_meta.json``). Defaults to False.
-            show_progress (bool): show an mmengine progress bar over the
-                images. Defaults to False.
-
-        Returns:
-            dict: :meth:`summary` plus ``out_dir``.
-
-        Raises:
-            FileExistsError: ``out_dir`` is a file, or a non-empty folder and
-                ``overwrite`` is False, or not a generated dataset.
-        """
-        series = self.plan()
-
-        def write(tmp: Path, progress) -> None:
-            for s in series:
-                self._write_series(tmp, s, progress)
-            self.write_csv(tmp / 'DL_info.csv')
-            (tmp / META_FILE).write_text(
-                json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
-                encoding='utf-8')
-
-        out = write_dataset_dir(out_dir, write, overwrite, META_FILE,
-                                self.num_images() if show_progress else 0)
-        summary = self.summary()
-        summary['out_dir'] = str(out)
-        return summary
+    def _write(self, tmp: Path, progress) -> None:
+        for s in self.plan():
+            self._write_series(tmp, s, progress)
+        self.write_csv(tmp / 'DL_info.csv')
+        (tmp / META_FILE).write_text(
+            json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
+            encoding='utf-8')
 
 
 def generate_demo_deeplesion(out_dir: Union[str, Path],
@@ -272,13 +247,11 @@ def generate_demo_deeplesion(out_dir: Union[str, Path],
     Args:
         out_dir (str | Path): dataset root.
         seed (int): random seed. Defaults to 0.
-        overwrite (bool): replace a previously generated dataset.
-        show_progress (bool): show a progress bar.
+        overwrite, show_progress: as :meth:`DatasetGenerator.generate`.
         **kwargs: other :class:`DemoDataConfig` fields.
 
     Returns:
         dict: summary statistics of the written dataset.
     """
-    gen = DeepLesionDemoGenerator(seed=seed, **kwargs)
-    return gen.generate(out_dir, overwrite=overwrite,
-                        show_progress=show_progress)
+    return DeepLesionDemoGenerator(seed=seed, **kwargs).generate(
+        out_dir, overwrite=overwrite, show_progress=show_progress)

@@ -18,48 +18,34 @@ detectors and the LUNA16 / 3D FROC evaluators run end to end on a CPU::
     <out>/lits/segmentation-N.nii.gz
     <out>/ground_truth.json                       # every planted lesion
 
-Scans are small (a targeted reconstruction: 128-160 px in-plane at 0.6-0.9
-mm, i.e. a 8-14 cm display field of view centred on one lung, one kidney or
-the liver; 60-120 slices of 1-2.5 mm), so a 3D demo trains in minutes.
-Intensities are those of a contrast-enhanced CT: air -1000, lung -860, fat
--100, muscle 50, liver 55-70, spleen 60-75, kidney 140-170, pulmonary
-vessels 30-60, aorta 150-200, bone cortex 600-700 HU, then the scanner's
-point spread and 10-25 HU of correlated noise
+Scans are small (128-160 px at 0.6-0.9 mm centred on one lung, one kidney
+or the liver; 60-120 slices of 1-2.5 mm), so a 3D demo trains in minutes.
+Intensities are those of a contrast-enhanced CT, then the scanner's point
+spread and 10-25 HU of correlated noise
 (:func:`~mmlesion.datasets.demo.phantom.simulate_acquisition`).
 
 Lesions:
 
 * **chest scans (LUNA16)**: 1-4 nodules of 3-30 mm (log-normal, median
-  8 mm; ellipsoids with axes 0.8-1.1 x the diameter), solid (0-60 HU) or
-  part-solid (a ground-glass ellipsoid of -650 to -450 HU around a solid
-  core of 30-60 % of its diameter; ``nodule_hu_range``). As in LUNA16, ``annotations.csv`` lists
-  nodules >= 3 mm; ``annotations_excluded.csv`` lists the planted nodules
-  < 3 mm (with their diameter) and a few **vessel bifurcations** inside the
-  lung (the classic nodule look-alike) with diameter -1. Some nodules
-  (``unannotated_prob``) are deliberately in neither file (the readers'
-  misses that LENS mines; ``"annotated": false`` in ``ground_truth.json``).
-* **kidney scans (KiTS19)**: 1-2 hypodense renal tumours of 15-45 mm, some
-  exophytic; label 1 kidney, 2 tumour. An unannotated tumour keeps the
-  kidney label (1) inside the kidney and 0 outside it.
+  8 mm), solid or part-solid (a ground-glass ellipsoid around a solid core;
+  ``nodule_hu_range``). ``annotations.csv`` lists nodules >= 3 mm,
+  ``annotations_excluded.csv`` the nodules < 3 mm and a few **vessel
+  bifurcations** (diameter -1). Some nodules (``unannotated_prob``) are in
+  neither file (``"annotated": false`` in ``ground_truth.json``).
+* **kidney scans (KiTS19)**: 1-2 hypodense renal tumours of 15-45 mm;
+  label 1 kidney, 2 tumour (an unannotated tumour keeps the label under it).
 * **liver scans (LiTS)**: 1-4 liver tumours of 8-50 mm, mostly hypodense;
   label 1 liver, 2 tumour (unannotated ones: liver).
 
-World coordinates follow SimpleITK / LPS (x to the patient's left, y to the
-back, z towards the head). Every scan is generated in one canonical axial
-grid (index ``(z, y, x)``, identity direction, slice 0 the most inferior),
-then stored as each dataset does:
-
-* LUNA16 ``.mhd``: that grid, identity ``TransformMatrix``;
-* KiTS19: the axis order of the released files (the first NIfTI axis is the
-  axial one: SimpleITK size ``(z, y, x)``, direction
-  ``[[0, 0, 1], [0, 1, 0], [-1, 0, 0]]``, as in ``case_00002``);
-* LiTS: rows and columns flipped (direction ``diag(-1, -1, 1)``), as NIfTI
-  files converted from DICOM often are.
-
-So a reader that reorients to LPS (``DICOMOrient(img, 'LPS')``) gets the
-canonical grid back, and ``ground_truth.json`` gives every lesion's world
-centre plus its canonical voxel centre and 3D box ``[x1, y1, z1, x2, y2,
-z2]`` (continuous voxel coordinates of the canonical grid, SimpleITK's
+World coordinates are SimpleITK's LPS. Every scan is generated in one
+canonical axial grid (index ``(z, y, x)``, identity direction, slice 0 the
+most inferior), then stored as each dataset does: LUNA16 ``.mhd`` in that
+grid; KiTS19 in the axis order of the released files (SimpleITK size
+``(z, y, x)``, direction ``[[0, 0, 1], [0, 1, 0], [-1, 0, 0]]``, as in
+``case_00002``); LiTS with rows and columns flipped (direction
+``diag(-1, -1, 1)``). A reader that reorients to LPS gets the canonical
+grid back; ``ground_truth.json`` gives every lesion's world centre, its
+canonical voxel centre and 3D box ``[x1, y1, z1, x2, y2, z2]`` (SimpleITK's
 continuous index: voxel centres at integers).
 
 Same seed and settings give byte-identical files.
@@ -73,7 +59,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .dataset_writer import merge_config, write_dataset_dir
+from .dataset_writer import DatasetGenerator
 from .volume_config import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
                             LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
                             DemoVolumeConfig)
@@ -81,7 +67,7 @@ from .volume_plan import (DemoVolumePlanner, PlantedLesion, _ellipsoid_extent,
                           _Scan)
 
 
-class DemoVolumeGenerator(DemoVolumePlanner):
+class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
     """Plan and write the synthetic CT volume set.
 
     Args:
@@ -93,8 +79,11 @@ class DemoVolumeGenerator(DemoVolumePlanner):
         >>> summary = gen.generate('data/demo_volumes')
     """
 
+    CONFIG = DemoVolumeConfig
+    MARKER = GROUND_TRUTH_FILE
+
     def __init__(self, config: Optional[DemoVolumeConfig] = None, **kwargs):
-        self.config = merge_config(DemoVolumeConfig, config, kwargs)
+        super().__init__(config, **kwargs)
         self._scans: Optional[List[_Scan]] = None
 
     # ------------------------------------------------------------------
@@ -217,44 +206,18 @@ class DemoVolumeGenerator(DemoVolumePlanner):
             image = _to_file_layout(arr, scan)
             sitk.WriteImage(image, str(path), useCompression=True)
 
-    def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
-                 show_progress: bool = False) -> dict:
-        """Render and write every scan into ``out_dir``.
+    def _num_steps(self) -> int:
+        return len(self.plan())
 
-        Written into a temporary sibling folder renamed at the end, so an
-        interrupted run leaves no half-written set.
-
-        Args:
-            out_dir (str | Path): root to create.
-            overwrite (bool): replace an existing non-empty ``out_dir``;
-                only allowed for a folder this generator wrote (it holds
-                ``ground_truth.json``). Defaults to False.
-            show_progress (bool): an mmengine progress bar over the scans.
-
-        Returns:
-            dict: :meth:`summary` plus ``out_dir``.
-
-        Raises:
-            FileExistsError: ``out_dir`` is a file, or a non-empty folder and
-                ``overwrite`` is False, or not written by this generator.
-        """
-        scans = self.plan()
-
-        def write(tmp: Path, progress) -> None:
-            for scan in scans:
-                self._write_scan(tmp, scan)
-                if progress is not None:
-                    progress.update()
-            self._write_tables(tmp)
-            (tmp / GROUND_TRUTH_FILE).write_text(
-                json.dumps(self.ground_truth(), indent=1) + '\n',
-                encoding='utf-8')
-
-        out = write_dataset_dir(out_dir, write, overwrite, GROUND_TRUTH_FILE,
-                                len(scans) if show_progress else 0)
-        summary = self.summary()
-        summary['out_dir'] = str(out)
-        return summary
+    def _write(self, tmp: Path, progress) -> None:
+        for scan in self.plan():
+            self._write_scan(tmp, scan)
+            if progress is not None:
+                progress.update()
+        self._write_tables(tmp)
+        (tmp / GROUND_TRUTH_FILE).write_text(
+            json.dumps(self.ground_truth(), indent=1) + '\n',
+            encoding='utf-8')
 
     def _write_tables(self, root: Path) -> None:
         scans = self.plan()
@@ -339,13 +302,11 @@ def generate_demo_volumes(out_dir: Union[str, Path],
     Args:
         out_dir (str | Path): root folder.
         seed (int): random seed. Defaults to 0.
-        overwrite (bool): replace a previously generated set.
-        show_progress (bool): show a progress bar.
+        overwrite, show_progress: as :meth:`DatasetGenerator.generate`.
         **kwargs: other :class:`DemoVolumeConfig` fields.
 
     Returns:
         dict: summary counts of the written set.
     """
-    gen = DemoVolumeGenerator(seed=seed, **kwargs)
-    return gen.generate(out_dir, overwrite=overwrite,
-                        show_progress=show_progress)
+    return DemoVolumeGenerator(seed=seed, **kwargs).generate(
+        out_dir, overwrite=overwrite, show_progress=show_progress)

@@ -9,49 +9,34 @@ and OpenCV's GrabCut (Rother et al. 2004) decides the unknown pixels.
 
 Choices (the paper leaves them open)
 ------------------------------------
-* **Pixel convention**: 0-based coordinates with pixel ``img[y, x]``
-  centred at ``(x, y)`` (as :mod:`mmlesion.datasets.deeplesion.dl_info`).
-  A pixel is
-  in the box when its centre is (``x1 <= x <= x2``, ``y1 <= y <= y2``).
-* **Quadrilateral**: the polygon ``p1, p3, p2, p4`` (long-axis ends p1, p2,
-  short-axis ends p3, p4). When the two diameters cross (all but ~0.3 % of
-  DeepLesion) it is convex and equals the convex hull of the four points;
-  otherwise ``p1, p3, p2, p4`` would be a self-intersecting bow tie, so the
-  convex hull is used in every case. Rasterised with ``cv2.fillPoly``
-  (sub-pixel vertices) and clipped to the box.
-* **Unknown pixels** (in the box, outside the quadrilateral): OpenCV needs
-  them labelled *probable* foreground (``GC_PR_FGD``) or *probable*
-  background (``GC_PR_BGD``); the label seeds the initial colour models
-  and is then re-estimated. With ``unknown='ellipse'`` (default) those
-  inside the ellipse inscribed in the box are ``GC_PR_FGD`` and the box
-  corners ``GC_PR_BGD`` (lesions are mostly convex and round, and
-  DeepLesion boxes are the RECIST extent padded by 5 px, so the corners
-  are mostly background); ``'fg'``/``'bg'`` label them all one way.
-* **Context**: GrabCut runs on a crop, the box grown by
-  ``max(context_px, context_ratio * box side)`` on each side (clipped to the
-  image), so the background model describes the lesion's surroundings, not
-  the whole body, and a mask costs milliseconds.
-* **Image**: the key slice (middle channel) is converted back to HU when
-  ``WindowHU`` recorded ``hu_window``/``hu_out_range`` and windowed to
-  ``window`` (default soft tissue, -160..240 HU: liver, lymph node and
-  kidney lesions differ from their surroundings by tens of HU, which a
-  2000 HU window squeezes into a few grey levels), rescaled to uint8 and
-  replicated to 3 channels. ``window=None`` uses the pipeline's own window.
-* **Result**: GrabCut's (probable) foreground, united with the
-  quadrilateral, restricted to the box; only the connected component(s)
-  touching the quadrilateral are kept and holes are filled (a lesion is one
-  solid object).
-* **Fallbacks** (a method name per lesion is reported by
-  :func:`recist_grabcut_mask`):
+* **Pixels**: 0-based, pixel ``img[y, x]`` centred at ``(x, y)``; a pixel is
+  in the box when its centre is.
+* **Quadrilateral**: the convex hull of the long-axis ends p1, p2 and
+  short-axis ends p3, p4 (the polygon ``p1, p3, p2, p4`` when the
+  diameters cross, all but ~0.3 % of DeepLesion; never a bow tie),
+  rasterised with sub-pixel vertices and clipped to the box.
+* **Unknown pixels** (in the box, outside the quadrilateral): with
+  ``unknown='ellipse'`` (default) those inside the ellipse inscribed in the
+  box are probable foreground and the box corners probable background
+  (DeepLesion boxes are the RECIST extent padded by 5 px); ``'fg'`` /
+  ``'bg'`` label them all one way.
+* **Context**: GrabCut runs on the box grown by ``max(context_px,
+  context_ratio * box side)`` (clipped to the image), so the background
+  model describes the lesion's surroundings.
+* **Image**: the key slice, back in HU when ``WindowHU`` recorded its
+  window, windowed to ``window`` (default soft tissue, -160..240 HU, where
+  lesions differ from their surroundings by tens of HU), as 3-channel
+  uint8. ``window=None`` uses the pipeline's own window.
+* **Result**: GrabCut's (probable) foreground united with the
+  quadrilateral, in the box; only the component(s) touching the
+  quadrilateral are kept and holes are filled.
+* **Fallbacks** (the method :func:`recist_grabcut_mask` reports):
   ``'degenerate'``: non-finite RECIST or a quadrilateral under
-  ``min_quad_area`` px^2 (collinear points): the ellipse spanned by the
-  RECIST diameters (centred on the long axis, minor semi-axis at least
-  1 px) if the points are finite, else the ellipse inscribed in the box;
-  ``'tiny'``: long diameter under ``min_diameter`` px (too few pixels for
-  GrabCut's colour models): the quadrilateral united with the RECIST
-  ellipse; ``'failed'``: GrabCut raised or had no background pixel (box
-  covering the whole image): the same as ``'tiny'``. All fallbacks are
-  clipped to the box.
+  ``min_quad_area`` px^2: the RECIST ellipse (centred on the long axis,
+  minor semi-axis at least 1 px) if the points are finite, else the box
+  ellipse; ``'tiny'``: long diameter under ``min_diameter`` px, and
+  ``'failed'``: GrabCut raised or had no background pixel: the
+  quadrilateral united with the RECIST ellipse. All are clipped to the box.
 
 Cache format
 ------------
@@ -85,14 +70,11 @@ from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
 class RecistToMask(BaseTransform):
     """GrabCut masks from RECIST diameters, as ``gt_masks``.
 
-    Zlocha et al., MICCAI 2019, Sec. 2.2 / Fig. 1(b) (dense supervision from
-    weak RECIST labels). One mask per instance, aligned with ``gt_bboxes``
-    (ignored instances included, as ``LoadAnnotations``), made on the key
-    slice (middle channel) of ``img``. Must run before any geometric
-    transform (it refuses results that carry ``scale_factor``, ``flip`` or
-    ``homography_matrix``); mmdet's geometric transforms then move the
-    ``BitmapMasks`` with the boxes. All choices and fallbacks are in the
-    module docstring.
+    Zlocha et al., MICCAI 2019, Sec. 2.2 / Fig. 1(b). One mask per instance
+    of ``gt_bboxes`` (ignored ones included), made on the key slice of
+    ``img``. Must run before any geometric transform (results carrying
+    ``scale_factor``, ``flip`` or ``homography_matrix`` are refused). All
+    choices and fallbacks are in the module docstring.
 
     Required keys: ``img``, ``gt_bboxes``, ``gt_recists`` (from
     ``LoadRecistPoints``; instances without RECIST may hold NaN and get the
@@ -118,11 +100,10 @@ class RecistToMask(BaseTransform):
         fill_holes (bool): fill holes.
         seed (int): OpenCV RNG seed for GrabCut. Defaults to 0.
         cache_dir (str, optional): read precomputed masks from this folder
-            (see the module docstring); lesions not found are computed, or
-            raise with ``cache_missing='error'``. A folder without a cache
-            (no ``meta.json``) is the same as none, with one warning per
-            process naming the tool that writes it (``'error'``: raises).
-        cache_missing (str): ``'compute'`` or ``'error'``.
+            (module docstring); a folder without ``meta.json`` is as none,
+            with one warning per process naming the tool that writes it.
+        cache_missing (str): for a lesion (or cache) not found,
+            ``'compute'`` or ``'error'``.
     """
 
     def __init__(self,
@@ -171,9 +152,8 @@ class RecistToMask(BaseTransform):
         return {k: getattr(self, k) for k in CACHE_PARAM_KEYS}
 
     def _check_cache(self) -> bool:
-        """Whether the cache can be read (checked once): its parameters
-        must be this transform's; an absent cache is computed without
-        (warned once) unless ``cache_missing='error'``."""
+        """Whether the cache can be read (checked once; its parameters must
+        be this transform's)."""
         if self._cache_checked:
             return not self._cache_absent
         meta_path = osp.join(self.cache_dir, 'meta.json')
@@ -227,10 +207,8 @@ class RecistToMask(BaseTransform):
 
     def write_cache_file(self, results: dict, cache_dir: str
                          ) -> Tuple[List[np.ndarray], List[str]]:
-        """Compute an image's masks (:meth:`compute_masks`) and write them
-        as its file of a mask cache in ``cache_dir`` (module docstring; the
-        folder's ``meta.json`` is
-        :func:`~.recist_mask_cache.write_cache_meta`'s).
+        """Compute an image's masks and write them as its file of a mask
+        cache in ``cache_dir`` (``meta.json``: :func:`write_cache_meta`).
 
         Returns:
             tuple: the crops and the method of each instance.

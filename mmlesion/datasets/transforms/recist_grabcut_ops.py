@@ -15,7 +15,6 @@ _BOX_TOL = 1e-2
 ArrayLike = Union[np.ndarray, Sequence]
 
 
-# ----------------------------------------------------------------- geometry
 def box_pixel_range(bbox: ArrayLike,
                     shape: Tuple[int, int]) -> Tuple[int, int, int, int]:
     """Pixel indices whose centres lie in the box, clipped to the image.
@@ -55,9 +54,8 @@ def recist_polygon(recist: ArrayLike) -> np.ndarray:
             p3, p4.
 
     Returns:
-        np.ndarray: ``(K, 2)`` float64 vertices (K <= 4): the quadrilateral
-        ``p1, p3, p2, p4`` when the diameters cross, else the convex hull
-        of the four points (see the module docstring).
+        np.ndarray: ``(K, 2)`` float64 vertices (K <= 4): ``p1, p3, p2,
+        p4`` when the diameters cross, else the convex hull.
     """
     pts = np.asarray(recist, dtype=np.float64).reshape(4, 2)
     quad = pts[[0, 2, 1, 3]]
@@ -131,15 +129,9 @@ def rasterize_ellipse(center: ArrayLike,
     c = _fixed(np.asarray(center, dtype=np.float64)[None], offset)[0, 0]
     ax = np.round(np.asarray(axes, dtype=np.float64) *
                   (1 << _SHIFT)).astype(int)
-    cv2.ellipse(
-        out, (int(c[0]), int(c[1])), (int(ax[0]), int(ax[1])),
-        float(angle_deg),
-        0,
-        360,
-        1,
-        thickness=-1,
-        lineType=cv2.LINE_8,
-        shift=_SHIFT)
+    cv2.ellipse(out, (int(c[0]), int(c[1])), (int(ax[0]), int(ax[1])),
+                float(angle_deg), 0, 360, 1, thickness=-1,
+                lineType=cv2.LINE_8, shift=_SHIFT)
     return out.astype(bool)
 
 
@@ -184,7 +176,6 @@ def _components_touching(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return np.isin(labels, keep)
 
 
-# -------------------------------------------------------------------- image
 def key_slice_uint8(img: np.ndarray,
                     window: Optional[Tuple[float, float]] = (-160., 240.),
                     hu_window: Optional[Tuple[float, float]] = None,
@@ -229,7 +220,6 @@ def key_slice_uint8(img: np.ndarray,
     return np.repeat(u8[..., None], 3, axis=2)
 
 
-# --------------------------------------------------------------------- mask
 def recist_grabcut_mask(image_u8: np.ndarray,
                         bbox: ArrayLike,
                         recist: Optional[ArrayLike],
@@ -245,8 +235,8 @@ def recist_grabcut_mask(image_u8: np.ndarray,
                         ) -> Tuple[np.ndarray, Tuple[int, int], str]:
     """GrabCut mask of one lesion from its box and RECIST diameters.
 
-    Zlocha et al. 2019, Sec. 2.2; see the module docstring for every
-    choice and fallback.
+    Zlocha et al. 2019, Sec. 2.2; every choice and fallback is in the
+    docstring of :mod:`.recist_grabcut`.
 
     Args:
         image_u8 (np.ndarray): ``(H, W, 3)`` uint8 image (see
@@ -254,20 +244,10 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         bbox (ArrayLike): ``x1, y1, x2, y2``.
         recist (ArrayLike, optional): ``(4, 2)`` p1, p2 (long axis), p3, p4
             (short axis); None or non-finite -> ``'degenerate'``.
-        iterations (int): GrabCut iterations.
-        unknown (str): initial label of the unknown pixels: ``'ellipse'``,
-            ``'fg'`` or ``'bg'``.
-        context_px (int): minimum margin of the GrabCut crop (px).
-        context_ratio (float): margin as a fraction of the longer box side.
-        min_diameter (float): RECIST long diameters below this (px) are
-            ``'tiny'``.
-        min_quad_area (float): quadrilaterals below this area (px^2) are
-            ``'degenerate'``.
-        keep_connected (bool): keep only components touching the
-            quadrilateral.
-        fill_holes (bool): fill holes of the mask.
-        seed (int): OpenCV RNG seed set before GrabCut (its colour models
-            start from k-means), for reproducible masks.
+        iterations, unknown, context_px, context_ratio, min_diameter,
+            min_quad_area, keep_connected, fill_holes, seed: as
+            :class:`~.recist_grabcut.RecistToMask` (``seed`` is OpenCV's
+            RNG seed, set before GrabCut for reproducible masks).
 
     Returns:
         tuple: ``(crop, (x0, y0), method)``: the bool mask of the box's

@@ -2,8 +2,7 @@
 """The N channels of a 2.5D input taken from an in-memory CT volume.
 
 Shared by :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices` (its
-volume input) and :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`;
-a module of its own so that neither transform module imports the other.
+volume input) and :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`.
 """
 import math
 from typing import Optional, Sequence, Tuple

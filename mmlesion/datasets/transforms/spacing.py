@@ -24,18 +24,14 @@ from .affine import compose_homography, translation_matrix
 class ResampleToSpacing(BaseTransform):
     """Resize the image so that one pixel covers ``spacing`` mm.
 
-    The current pixel spacing is ``results['spacing'] / scale_factor``, so
-    the transform is correct wherever it sits in a pipeline and composes
-    ``scale_factor`` (multiplies it, where mmdet's ``Resize`` overwrites it
-    with its own factor). ``scale_factor`` therefore stays the scale from
-    the original image, and mmdet's ``rescale=True`` at test time maps
-    predictions back to the original image, **provided no mmdet Resize comes
-    after this transform** (such a Resize would replace the composed factor
-    by its own). Put it after any ``Resize`` or use it instead of one.
+    The current pixel spacing is ``results['spacing'] / scale_factor``, and
+    ``scale_factor`` is composed (mmdet's ``Resize`` overwrites it), so it
+    stays the scale from the original image and ``rescale=True`` maps
+    predictions back, **provided no mmdet Resize comes after this
+    transform**: put it after any ``Resize`` or use it instead of one.
 
-    Boxes (``gt_bboxes``, rescaled with mmdet's box ``rescale_`` and clipped
-    like ``Resize``), ``gt_recists``, ``gt_masks`` and ``gt_seg_map`` are
-    transformed alongside; ``homography_matrix`` is updated like mmdet's
+    Boxes, ``gt_recists``, ``gt_masks``, ``gt_seg_map`` and
+    ``homography_matrix`` are transformed alongside, as by mmdet's
     ``Resize``.
 
     Required keys: ``img``, ``spacing`` (mm/px of the original image).
@@ -107,27 +103,21 @@ class ResampleToSpacing(BaseTransform):
 class ClipBlackBorder(BaseTransform):
     """Crop the image to the body, removing the black (air) border.
 
-    The body mask is the key (middle) channel above ``threshold_hu``,
-    morphologically opened with an ``opening_size`` square (which removes
-    thin structures such as the table), as in the public 3DCE / MULAN code
-    (threshold 32000 in PNG units = -768 HU, 7 x 7 opening). The crop is the
+    The body mask is the key (middle) channel above ``threshold_hu`` (mapped
+    through the window after :class:`WindowHU`), opened with an
+    ``opening_size`` square that removes thin structures such as the table,
+    as in the public 3DCE / MULAN code (-768 HU, 7 x 7). The crop is the
     mask's bounding box grown by ``margin`` pixels and, with
-    ``keep_annotations``, by every box and RECIST point, so that no lesion
-    is cut. An empty mask leaves the image as is. The threshold is given in
-    HU; after :class:`WindowHU` (``hu_window`` in the results) it is mapped
-    through the same window.
-
-    Boxes (mmdet's ``translate_``), ``gt_recists``, ``gt_masks`` and
+    ``keep_annotations``, by every box and RECIST point. An empty mask
+    leaves the image as is. Boxes, ``gt_recists``, ``gt_masks`` and
     ``gt_seg_map`` are shifted alongside.
 
-    Mapping predictions back: the crop offset is recorded as
-    ``crop_offset = (dx, dy)`` **in pixels of the original image** (the crop
-    corner divided by the ``scale_factor`` at that point, added to any
-    earlier ``crop_offset``), and ``homography_matrix`` gets the
-    translation. mmdet's detectors divide by ``scale_factor`` only; in a
-    test pipeline (``'crop_offset'`` in ``PackDetInputs``' ``meta_keys``)
-    :func:`~mmlesion.models.detectors.uncropped.to_uncropped` adds the
-    offset back, as the LENS detectors and ``UncroppedFasterRCNN`` do.
+    The crop offset is recorded as ``crop_offset = (dx, dy)`` **in pixels of
+    the original image** (added to any earlier one), and
+    ``homography_matrix`` gets the translation. mmdet's detectors divide by
+    ``scale_factor`` only; with ``'crop_offset'`` in ``PackDetInputs``'
+    ``meta_keys``, :func:`~mmlesion.models.detectors.uncropped.to_uncropped`
+    adds it back (LENS detectors, ``UncroppedFasterRCNN``).
 
     Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_recists``,
     ``gt_masks``, ``gt_seg_map``. Added keys: ``crop_offset``,

@@ -5,6 +5,7 @@ import torch
 
 from mmdet.datasets.transforms import PackDetInputs
 from mmdet.registry import TRANSFORMS
+from .volume_boxes import check_volume
 
 
 @TRANSFORMS.register_module()
@@ -38,11 +39,8 @@ class PackVolumeDetInputs(PackDetInputs):
         Returns:
             dict: ``inputs`` (1, D, H, W) and ``data_samples``.
         """
-        img = results.pop('img')
-        if img.ndim != 3:
-            raise ValueError(f"{results.get('img_path', '<volume>')}: "
-                             f"PackVolumeDetInputs needs a (z, y, x) volume, "
-                             f"got shape {img.shape}")
+        img = check_volume(results, 'PackVolumeDetInputs')
+        del results['img']
         packed = super().transform(results)
         results['img'] = img
         packed['inputs'] = torch.from_numpy(
