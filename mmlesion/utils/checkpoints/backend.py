@@ -1,17 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmengine file backend whose files appear only when complete.
 
-mmengine's ``save_checkpoint`` serialises a checkpoint into memory and hands
-the bytes to a file backend's ``put``; :class:`LocalBackend` opens the final
-name and writes, so a job killed mid-write leaves a truncated
-``epoch_3.pth`` under its final name. :class:`AtomicLocalBackend`
-(registered as ``'atomic_local'``) writes through
-:func:`mmlesion.utils.writing.atomic.atomic_write_bytes` instead, and
-records a SHA-256 sidecar for ``.pth`` files
-(:mod:`mmlesion.utils.checkpoints.checksum`) once the checkpoint is in place.
-:class:`mmlesion.engine.hooks.AtomicCheckpointHook` selects it with
-``backend_args=dict(backend='atomic_local')``, the narrowest place where
-every checkpoint (periodic and best) passes.
+mmengine's :class:`LocalBackend` writes a checkpoint under its final name,
+so a job killed mid-write leaves a truncated file there.
+:class:`AtomicLocalBackend` (``'atomic_local'``, selected by
+:class:`mmlesion.engine.hooks.AtomicCheckpointHook`) writes through
+:func:`mmlesion.utils.writing.atomic.atomic_write_bytes` and records a
+SHA-256 sidecar for ``.pth`` files once they are in place.
 """
 import os.path as osp
 from pathlib import Path

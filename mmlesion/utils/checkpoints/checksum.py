@@ -3,24 +3,16 @@
 
 A checkpoint ``epoch_3.pth`` written by
 :class:`mmlesion.engine.hooks.AtomicCheckpointHook` gets a sidecar
-``epoch_3.pth.sha256`` (``sha256sum`` format: ``<hex>  epoch_3.pth``, so
-``sha256sum -c epoch_3.pth.sha256`` checks it by hand), written atomically
-*after* the checkpoint is in place. Every load through mmlesion's
-checkpoint loader (``--resume``, ``load_from``, ``tools/test.py``,
-``tools/infer_volume.py``) calls :func:`verify_checkpoint_checksum`: a file
-whose bytes do not match its sidecar (bit rot, a partial copy, 4 KiB
-overwritten in the middle) is refused with :class:`ChecksumMismatchError`
-naming it, instead of loading with one tensor silently different. A
-checkpoint without a sidecar (copied without it, from elsewhere, or written
-before this existed) is checked against the CRC-32 its zip archive records
-for each member (:func:`verify_zip_crcs`: bytes changed after saving are
-refused as corrupt, naming the member) and loads, with one warning line
-per file and process saying that it is unverified and how to make it
-verified (:func:`warn_unverified_checkpoint`).
+``epoch_3.pth.sha256`` (``sha256sum -c`` format), written atomically *after*
+the checkpoint is in place. Every load through mmlesion's checkpoint loader
+calls :func:`verify_checkpoint_checksum`: a file whose bytes do not match
+its sidecar is refused with :class:`ChecksumMismatchError`. A checkpoint
+without a sidecar is checked against the CRC-32s of its zip archive
+(:func:`verify_zip_crcs`) and loads with one warning per file and process
+(:func:`warn_unverified_checkpoint`).
 
-Rewriting a checkpoint under the same name first removes its sidecar, so
-that a kill between the two renames leaves "no sidecar" (unchecked), never
-a sidecar of other bytes (a false alarm).
+Rewriting a checkpoint under the same name first removes its sidecar, so a
+kill in between leaves no sidecar, never one of other bytes.
 """
 import hashlib
 import logging
@@ -104,8 +96,7 @@ def read_checksum(path: str) -> Optional[str]:
 
 def verify_zip_crcs(path: str) -> None:
     """Check the CRC-32 a zip checkpoint (torch's format) records for each
-    member: changed bytes are found in milliseconds, also without a
-    sidecar. A file that is no zip archive is left to the loader.
+    member; a file that is no zip archive is left to the loader.
 
     Raises:
         ChecksumMismatchError: naming the file and the first bad member.
@@ -171,7 +162,7 @@ def warn_unverified_checkpoint(path: str) -> bool:
     """Log (warning) that checkpoint ``path`` loads without a checksum.
 
     Once per file version and process (a run loads its checkpoint more
-    than once: the resume check, the strict check, the runner).
+    than once).
 
     Args:
         path (str): a checkpoint without a sidecar.

@@ -1,25 +1,16 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Resolve the pretrained-weight sources configs name, without downloading.
 
-Configs name weights as mmengine does: ``torchvision://resnet50``,
-``open-mmlab://...``, ``mmcls://...``, a URL or a local file.
-:func:`resolve_checkpoint_source` turns such a name into the URL or path that
-mmengine's :class:`~mmengine.runner.CheckpointLoader` would fetch, using the
-same tables as mmengine, and never fetches anything (the config test checks
-every config's sources with it).
+:func:`resolve_checkpoint_source` turns a name such as
+``torchvision://resnet50``, ``open-mmlab://...`` or ``mmcls://...`` into the
+URL or path mmengine's :class:`~mmengine.runner.CheckpointLoader` would
+fetch, with mmengine's tables, and fetches nothing.
 
-``torchvision://`` names. mmengine resolves them by importing torchvision
-and walking its weight enums (``get_torchvision_models``), on top of a
-bundled table of the classic names (``mmengine/hub/torchvision_0.12.json``:
-``resnet18``, ``resnet50``, ``vgg19``, ...). A missing torchvision then made
-every full-size config crash at model init. Worse, PyPI's torchvision wheel
-is a CUDA build: next to a CPU-only torch (``torch==2.13.0+cpu``) its import
-raises ``RuntimeError: operator torchvision::nms does not exist``. So, as
-:func:`register_torchvision_loader` installs it for ``torchvision://`` and
-``modelzoo://``, mmlesion uses torchvision's table when torchvision imports
-and mmengine's bundled table otherwise (with a warning saying why), and
-names that neither has raise an error listing the close names. The weights
-themselves are plain state dicts fetched over HTTP: loading them never needs
+mmengine resolves ``torchvision://`` names by importing torchvision, which
+is missing or broken (PyPI's CUDA build beside a CPU torch) on many
+machines. The loader :func:`register_torchvision_loader` installs uses
+torchvision's table when torchvision imports and mmengine's bundled table
+otherwise (with a warning); the weights are fetched over HTTP without
 torchvision.
 """
 import difflib
@@ -122,12 +113,9 @@ def load_from_torchvision_name(filename: str, map_location=None):
 
 
 def register_torchvision_loader() -> None:
-    """Install :func:`load_from_torchvision_name` for torchvision names.
-
-    Replaces the ``torchvision://`` and ``modelzoo://`` schemes of
-    mmengine's ``CheckpointLoader`` for the whole process: called once by
-    ``import mmlesion`` (listed in its docstring).
-    """
+    """Install :func:`load_from_torchvision_name` for ``torchvision://``
+    and ``modelzoo://``, for the whole process (called once by ``import
+    mmlesion``)."""
     CheckpointLoader.register_scheme(
         prefixes=TORCHVISION_PREFIXES,
         loader=load_from_torchvision_name,

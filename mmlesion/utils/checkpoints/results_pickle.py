@@ -1,16 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Read the prediction pickle of ``tools/test.py --out`` without running it.
 
-mmdet's ``tools/test.py --out FILE.pkl`` (``DumpDetResults``) pickles a list
-of dicts of tensors. ``mmengine.load`` unpickles such a file with the plain
-:mod:`pickle`, which runs whatever the file names. The file is data a user
-may have been handed, so it is read here with an allow-list of exactly the
-globals that dump holds: tensors (``torch._utils._rebuild_tensor_v2`` and
-``torch.storage._load_from_bytes``, whose bytes are read with
-``torch.load(weights_only=True)``; torch's own version of it unpickles them
-fully), ``collections.OrderedDict``, the ``_codecs.encode`` of protocol-2
-bytes and numpy arrays and scalars. Anything else is refused with an
-:class:`UntrustedResultsError` naming the file and the global.
+``mmengine.load`` unpickles the list of dicts of tensors that
+``tools/test.py --out FILE.pkl`` writes with the plain :mod:`pickle`, which
+runs whatever the file names. Here it is read with an allow-list of the
+globals that dump holds (tensors, whose storage bytes are read with
+``torch.load(weights_only=True)``, ``OrderedDict``, numpy arrays and
+scalars); anything else raises :class:`UntrustedResultsError` naming the
+file and the global.
 """
 import io
 import pickle

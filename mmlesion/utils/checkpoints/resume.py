@@ -52,10 +52,9 @@ def resume_candidates(work_dir: str) -> List[str]:
 def local_record(recorded: Optional[str], folder: str,
                  where: str) -> Optional[str]:
     """A file a run recorded (``last_checkpoint``, the best checkpoint),
-    resolved in the folder the record was found in: a copied or moved
-    work dir's record names the file of the same name here, never the one
-    in the old place; a record whose file is not here is ignored with one
-    warning line (a run changes only files of its own work dir).
+    resolved in the run's folder: a moved work dir's record names the file
+    of the same name here; one whose file is not here is ignored with a
+    warning.
 
     Args:
         recorded (str, optional): the recorded path (absolute, as mmengine
@@ -84,10 +83,9 @@ def local_record(recorded: Optional[str], folder: str,
 def check_resumable(path: str) -> Optional[str]:
     """Why ``path`` cannot be resumed from, or None if it can.
 
-    The checkpoint is loaded (:func:`load_local_checkpoint`, on the CPU:
-    checksum, allow-list, field types) and must hold ``state_dict`` and a
-    ``meta`` dict with integer ``epoch`` and ``iter`` (what mmengine's
-    ``Runner.resume`` reads, with a bare ``KeyError`` otherwise).
+    The checkpoint is loaded on the CPU (:func:`load_local_checkpoint`)
+    and must hold ``state_dict`` and a ``meta`` dict with integer ``epoch``
+    and ``iter`` (what mmengine's ``Runner.resume`` reads).
 
     Args:
         path (str): the checkpoint.
@@ -123,14 +121,11 @@ def check_resumable(path: str) -> Optional[str]:
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The newest checkpoint of ``work_dir`` that loads and can be resumed.
 
-    mmengine's auto-resume takes ``last_checkpoint`` blindly: without one it
-    silently trains from scratch, and with a truncated one (a job killed
-    while saving, a full disk) it crashes although the previous checkpoint
-    is intact. Here each candidate of :func:`resume_candidates` is loaded
-    (through :func:`load_local_checkpoint`, on the CPU) and must hold
-    ``state_dict`` and ``meta`` with ``epoch`` and ``iter``; a broken one
-    is skipped with a warning naming it and the reason, and falling back to
-    an older checkpoint is logged as a warning.
+    mmengine's auto-resume takes ``last_checkpoint`` blindly and crashes on
+    a truncated one although an older checkpoint is intact. Here each
+    candidate of :func:`resume_candidates` must pass
+    :func:`check_resumable`; a broken one is skipped with a warning naming
+    the reason, and so is the fall-back to an older one.
 
     Args:
         work_dir (str): the training work dir.
