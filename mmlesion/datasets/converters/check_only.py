@@ -1,25 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``--check-only`` of the dataset converters: validate, plan, write nothing.
 
-A first run of a converter over a whole dataset takes long and needs every
-scan; a user who wants to know whether an annotation file is right, or what
-a conversion would write, gets that answer here without reading a voxel
-and without writing a file:
+Whether an annotation file is right, and what a conversion would write,
+without reading a voxel or writing a file:
 
-* :func:`plan_conversion` (every preset): the volumes and their
-  train / val / test split (the same as the conversion), the
-  classes, the files that would be written and the existing ones a run
-  would refuse to replace (without ``--overwrite``).
-* :func:`check_luna16_annotations` (LUNA16): ``annotations.csv`` and
-  ``annotations_excluded.csv`` read with the evaluator's checked reader
-  (file, line and field named on a bad row), every annotated series looked
-  up in ``seriesuids.csv`` (a series missing there is an error naming the
-  file, the row and the ``seriesuid``), and, where the scan folder holds
-  scans, which listed scans have no ``<uid>.mhd``. The scans themselves are not
-  needed.
+* :func:`plan_conversion` (every preset): the volumes and their split (the
+  same as the conversion), the classes, the files that would be written
+  and the existing ones a run would refuse to replace.
+* :func:`check_luna16_annotations` (LUNA16): the annotation CSVs read with
+  the evaluator's checked reader, every annotated series looked up in
+  ``seriesuids.csv``, and, where the scan folder holds scans, which listed
+  scans have no ``<uid>.mhd``.
 * The other presets find their cases as the conversion does (a scan
-  without its label map, or the reverse, is an error naming the file) and
-  plan; no scan or label map is read.
+  without its label map, or the reverse, is an error naming the file).
 """
 import os.path as osp
 from collections import Counter

@@ -1,12 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What ``tools/dataset_converters/convert_dataset.py`` does with its
-options.
-
-The options themselves are defined in :mod:`mmlesion_cli.converter_args`
-(importable without torch, for a fast ``--help``); the tool parses them
-first and then calls :func:`run_cli` with the parsed namespace (the tool
-joins the two packages: neither imports the other).
-"""
+options (defined in :mod:`mmlesion_cli.converter_args`)."""
 import argparse
 import json
 import os.path as osp
@@ -44,12 +38,8 @@ def build_exporter(args: argparse.Namespace
 
 
 def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
-    """The converter's settings from the options (of the same names).
-
-    An option not given (``None``, e.g. the split fractions) takes the
-    library's default, :data:`~.common.DEFAULT_VAL_FRACTION` /
-    :data:`~.common.DEFAULT_TEST_FRACTION`.
-    """
+    """The converter's settings from the options (of the same names); an
+    option not given (``None``) takes the library's default."""
     given = {k: getattr(args, k) for k in ConvertSettings.__dataclass_fields__
              if getattr(args, k, None) is not None}
     return ConvertSettings(**given, out_file=args.out,

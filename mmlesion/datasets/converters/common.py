@@ -23,9 +23,7 @@ from .mask_boxes import check_label_map, mask_to_boxes_3d
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
-#: NIH-LN). No test split by default (LENS tests on DeepLesion); set
-#: ``test_fraction`` for one. (The converter's options take these when not
-#: given: ``cli.settings_from_args``.)
+#: NIH-LN). No test split by default (LENS tests on DeepLesion).
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.0
 
@@ -176,16 +174,14 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
                          made_by: str = 'a dataset converter') -> List[str]:
     """Carry the release-replica marker of a conversion's inputs to its
     outputs, so that what is made from synthetic data is still known as
-    such downstream (``tools/reproduce.py`` refuses it, training and
-    testing warn: :mod:`mmlesion.datasets.data_layout`).
+    such downstream (:mod:`mmlesion.datasets.data_layout`).
 
     When an input lies in a replica (:func:`replica_of`), every written
     folder gets ``REPLICA.txt`` and every written file its sidecar marker
-    ``<file>.REPLICA.txt`` (a file's folder may hold other data, which
-    must not look synthetic), except outputs already inside a replica.
-    The marker repeats the replica's and adds ``derived_from`` (the
-    input) and ``made_by``. When every input is real data, markers that
-    an earlier conversion of a replica left at these outputs are removed.
+    ``<file>.REPLICA.txt``, except outputs already inside a replica; the
+    marker repeats the replica's and adds ``derived_from`` and ``made_by``.
+    When every input is real data, markers that an earlier conversion of a
+    replica left at these outputs are removed.
 
     Args:
         sources (iterable[str]): the inputs (folders or files; None and

@@ -25,7 +25,7 @@ import SimpleITK as sitk
 
 from mmlesion.evaluation.functional.luna16.io import _read_table
 from ..volumes import CTVolume, box_center_world, box_from_world_sphere
-from ..volumes.loading import VOLUME_SUFFIXES
+from ..volumes.loading import VOLUME_SUFFIXES, dicom_tag, read_header
 from .deeplesion_export import sphere_slice_boxes
 
 #: Diameter the official LUNA16 script uses for excluded findings of unknown
@@ -141,9 +141,7 @@ def _file_box_entry(volume: CTVolume, finding: Finding) -> dict:
         raise ValueError(f'{finding.where}: voxel boxes need a NIfTI or '
                          f'MetaImage scan, not the DICOM series '
                          f'{volume.meta["path"]}: give world boxes')
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(volume.meta['path'])
-    reader.ReadImageInformation()
+    reader = read_header(volume.meta['path'])
     b = finding.file_box
     corners = np.asarray(list(itertools.product(*[
         (b[k] - 0.5, b[k + 3] + 0.5) for k in range(3)])))
@@ -192,12 +190,8 @@ def header_facts(volume: CTVolume) -> Tuple[str, Optional[str]]:
     """The stored orientation code (e.g. ``'LPS'``, ``'RAS'``) of a scan's
     file before it was made canonical, and its DICOM PatientID (None
     where it has none)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(volume.meta.get('first_file') or volume.meta['path'])
-    reader.ReadImageInformation()
+    reader = read_header(volume.meta.get('first_file') or volume.meta['path'])
     code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
         reader.GetDirection())
-    patient = (reader.GetMetaData('0010|0020').strip() or None
-               if reader.HasMetaDataKey('0010|0020') else None)
-    return code, patient
+    return code, dicom_tag(reader, '0010|0020') or None
 

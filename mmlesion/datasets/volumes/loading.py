@@ -161,7 +161,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
     geometry = check_series_slices(folder, files, resample_nonuniform)
     files = geometry.files
-    modality = _tag(_info_reader(files[0]), _DICOM_MODALITY)
+    modality = dicom_tag(read_header(files[0]), _DICOM_MODALITY)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     if geometry.rescale_varies:
@@ -185,7 +185,8 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     return img, meta
 
 
-def _info_reader(path: str) -> sitk.ImageFileReader:
+def read_header(path: str) -> sitk.ImageFileReader:
+    """A reader of ``path`` with its header read (no voxels)."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     try:
@@ -195,7 +196,7 @@ def _info_reader(path: str) -> sitk.ImageFileReader:
     return reader
 
 
-def _tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
+def dicom_tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
     """A DICOM tag of a header read, None where it has none."""
     return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) \
         else None
@@ -216,7 +217,7 @@ def _read_file(path: str, allow_outside_data: bool = False):
         nrrd_files = nrrd_data_files(path, allow_outside_data)
     mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
         ('.mhd', '.mha')) else None
-    reader = _info_reader(path)
+    reader = read_header(path)
     meta = dict(stored_type=sitk.GetPixelIDValueAsString(
         reader.GetPixelIDValue()))
     is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or lower.endswith(
@@ -225,8 +226,8 @@ def _read_file(path: str, allow_outside_data: bool = False):
                  'Rows x Columns x frames' if is_dicom else 'size')
     check_voxel_count(path, reader.GetSize(), field)
     if is_dicom:
-        meta['modality'] = _tag(reader, _DICOM_MODALITY)
-        meta['series_uid'] = _tag(reader, _DICOM_SERIES_UID) or None
+        meta['modality'] = dicom_tag(reader, _DICOM_MODALITY)
+        meta['series_uid'] = dicom_tag(reader, _DICOM_SERIES_UID) or None
     if nifti is not None:
         _check_spacing(path, nifti.pixdim[:reader.GetDimension()], True)
         check_nifti_length(path, header=nifti)
