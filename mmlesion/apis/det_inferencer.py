@@ -84,13 +84,6 @@ _COCO_DEFAULT_MESSAGE = (r"dataset_meta or class names are not saved in the "
                          r"default\.")
 
 
-def _input_path(single_input: LesionInput) -> Optional[str]:
-    if isinstance(single_input, dict):
-        single_input = single_input.get('img_path')
-    return str(single_input) if isinstance(single_input, (str, Path)) \
-        else None
-
-
 class LesionDetInferencer(DetInferencer):
     """mmdet's :class:`~mmdet.apis.DetInferencer` for the 2.5D configs.
 
@@ -112,12 +105,10 @@ class LesionDetInferencer(DetInferencer):
       table.
 
     Pictures (``out_dir/vis``, ``show=True``) are the windowed key slice
-    with the detections drawn as ``tools/test.py --show-dir`` draws them,
-    named after the series (``<series>_<slice>.png``), so series do not
-    overwrite each other; so are the ``preds/*.json`` files. The weights
-    must fit the model exactly
-    (:func:`mmlesion.utils.check_state_dict_matches`), as in
-    ``tools/test.py``.
+    with the detections drawn as ``tools/test.py --show-dir`` draws them;
+    they and the ``preds/*.json`` files are named after the series
+    (``<series>_<slice>.png``). The weights must fit the model exactly
+    (:func:`mmlesion.utils.check_state_dict_matches`).
 
     Example::
 
@@ -224,9 +215,10 @@ class LesionDetInferencer(DetInferencer):
             yield chunk
 
     def _picture_name(self, single_input: LesionInput) -> str:
-        path = _input_path(single_input)
-        if path is not None:
-            return key_slice_name(path)
+        path = single_input.get('img_path') if isinstance(
+            single_input, dict) else single_input
+        if isinstance(path, (str, Path)):
+            return key_slice_name(str(path))
         return f'{self.num_visualized_imgs:08d}.png'
 
     def visualize(self,
