@@ -1,13 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Choices that reach the library through an environment variable.
 
-Some choices must reach code that the tools do not call directly:
-mmengine's checkpoint loader (``MMLESION_TRUST_CHECKPOINTS``), the scan
-reader of a dataset inside the Runner (``MMLESION_FORCE_CT``), and the
-worker processes of a distributed run. A tool's switch sets its variable to
-``1`` (the ``--trust-checkpoint`` kind of option, made by
-``mmlesion_cli.env_switch.add_env_switch``); the library reads it here. The
-same variable can be set by hand instead of the flag.
+Some choices must reach code the tools do not call directly (mmengine's
+checkpoint loader, a dataset inside the Runner, distributed workers). A
+tool's switch (``--trust-checkpoint``) sets its variable to ``1``, which
+can also be set by hand; the library reads it here.
 """
 import os
 

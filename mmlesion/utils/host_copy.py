@@ -1,18 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Copies of CPU tensors on the calling thread.
 
-torch runs an element-wise copy of more than 32768 elements (its parallel
-grain) on all its intra-op threads. Where the copy is short (a few
-milliseconds at most) and the machine busy (more runnable threads than
-cores, as on a shared CI machine), the copy then waits for each of its
-threads to be scheduled, often several times longer than the copy on one
-thread. The copies between a model's steps (a sliding window cut
-out of a volume, a permuted score map flattened) are such copies; here
-they run on the calling thread: by numpy (:func:`copy_into`,
-:func:`fill`), or by torch in slabs under the grain (:func:`flatten`).
-The values are the same (a copy); where numpy cannot view a tensor (not on
-the CPU, requiring grad, a dtype numpy lacks such as bfloat16) torch
-copies as before.
+torch runs an element-wise copy of more than 32768 elements on all its
+intra-op threads; on a busy machine a short copy then waits for each thread
+to be scheduled, often several times longer than the copy on one thread.
+The copies between a model's steps run here on the calling thread: by numpy
+(:func:`copy_into`, :func:`fill`), or by torch in slabs under the grain
+(:func:`flatten`). Where numpy cannot view a tensor (not on the CPU,
+requiring grad, bfloat16) torch copies as before.
 """
 from typing import Optional
 

@@ -1,18 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """numpy's transparent-huge-page advice, switched for a block of work.
 
-numpy asks Linux for transparent huge pages (``madvise(MADV_HUGEPAGE)``)
-for every array of 4 MiB or more: the first writes into a new array then
-fault in 2 MiB pages instead of 4 KiB ones. Where the kernel has free
-2 MiB blocks at hand that is cheaper. Where it has not (memory handed back
-and forth in large arrays, as a batch of scans does, or a virtual machine
-returning freed blocks to its host), a huge-page fault can cost far more
-(``docs/benchmarks.md``, "A day's scans"). The switch is numpy's own
-(``numpy._core.multiarray._set_madvise_hugepage``, the one
-``NUMPY_MADVISE_HUGEPAGE`` sets at import) and holds for the whole process
-while set: every thread's new arrays, and processes forked meanwhile.
-numpy offers no way to read it but to set it (the previous state comes
-back): :func:`numpy_huge_pages_enabled` sets it and puts it back at once.
+numpy asks Linux for transparent huge pages for every array of 4 MiB or
+more; where the kernel has no free 2 MiB blocks at hand (memory handed back
+and forth in large arrays, as a batch of scans does) a huge-page fault can
+cost far more than small pages. The switch is numpy's own
+(``_set_madvise_hugepage``, set by ``NUMPY_MADVISE_HUGEPAGE`` at import)
+and holds for the whole process while set. numpy can only read it by
+setting it: :func:`numpy_huge_pages_enabled` sets it and puts it back.
 """
 import contextlib
 from typing import Callable, Iterator, Optional

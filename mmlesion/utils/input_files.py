@@ -3,12 +3,9 @@
 regular file, a CSV that is not UTF-8 text or whose last row was cut off
 (a half-written file), and world coordinates no scanner gives.
 
-A run killed while writing ``candidates.csv`` leaves a file whose last row
-stops in the middle: ``...,0.87`` instead of ``...,0.8731``, or a row with
-fewer fields. Every CSV writer (Python's :mod:`csv`, pandas, a spreadsheet)
-ends each row with a line end, so a non-empty file without one at the end
-has a partial last row. Wrong field counts are checked by the readers
-themselves, naming the line.
+Every CSV writer ends each row with a line end, so a non-empty CSV without
+one at the end has a partial last row (a run killed while writing it).
+Wrong field counts are checked by the readers themselves, naming the line.
 """
 import os
 import os.path as osp
@@ -28,9 +25,8 @@ _FILE_KINDS = ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
 def check_regular_file(path: str, what: str = 'file') -> None:
     """Refuse anything but a regular file (links followed) before opening.
 
-    Opening a FIFO blocks until someone writes to it, and a device may
-    never end: a reader would hang forever. This checks ``os.stat`` only,
-    so nothing is opened.
+    Reading a FIFO or a device may hang forever; only ``os.stat`` is
+    called, so nothing is opened.
 
     Args:
         path (str): the path.

@@ -1,12 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Progress reporting that suits where the output goes.
 
-mmengine's :class:`~mmengine.utils.ProgressBar` redraws itself with ``\\r``
-after every step. On a terminal that is what a user wants; in a log file or
-a CI log it leaves thousands of updates on one line (about 2,000 for one
-whole-scan inference). :func:`progress_bar` returns mmengine's bar when the
-stream is a terminal and :class:`LineProgress` otherwise, which writes one
-plain line each time another tenth of the work is done.
+mmengine's :class:`~mmengine.utils.ProgressBar` redraws itself with ``\\r``,
+which in a log file leaves thousands of updates on one line.
+:func:`progress_bar` returns mmengine's bar on a terminal and
+:class:`LineProgress` otherwise, which writes one plain line each time
+another tenth of the work is done.
 """
 import sys
 import time
@@ -119,10 +118,8 @@ def track_progress(tasks: Iterable[T],
                    task_num: Optional[int] = None,
                    file: Optional[IO] = None,
                    label: str = 'progress') -> Iterator[T]:
-    """Iterate over ``tasks`` with :func:`progress_bar` reporting.
-
-    The replacement of mmengine's ``track_iter_progress`` that writes plain
-    lines when the output is not a terminal.
+    """Iterate over ``tasks`` with :func:`progress_bar` reporting (as
+    mmengine's ``track_iter_progress``, in plain lines off a terminal).
 
     Args:
         tasks (Iterable): the items.

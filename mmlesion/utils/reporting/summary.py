@@ -1,14 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The few lines a training prints at its end: where everything went.
 
-mmengine's Runner splits a run's outputs between two folders: the work dir
-(checkpoints, ``last_checkpoint``, the config copy) and its
-``<timestamp>/`` folder (the log ``<timestamp>.log`` and ``vis_data/`` with
-the scalars). :func:`training_summary` names each of them, and the best
-checkpoint with its score where the checkpoint hook keeps one
-(``save_best``); ``tools/train.py`` prints it on the main process.
-:func:`aligned_rows` lays out such ``what  path`` listings (also used by
-``tools/run_demo.py``).
+:func:`training_summary` names the work dir (checkpoints, config copy), its
+``<timestamp>/`` folder (log, ``vis_data/``) and the best checkpoint with
+its score where ``save_best`` keeps one. :func:`aligned_rows` lays out such
+``what  path`` listings.
 """
 import os.path as osp
 import re

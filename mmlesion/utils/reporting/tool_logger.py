@@ -9,18 +9,10 @@ from mmengine.logging import MMLogger
 def get_tool_logger(name: str) -> MMLogger:
     """The tool's :class:`MMLogger` at INFO level, created on first use.
 
-    ``MMLogger.get_instance`` warns when an existing instance is asked for
-    with arguments, so a tool whose ``main`` runs twice in one process (the
-    tests, a notebook) takes the existing one as it is. Its console handler
-    is pointed at the ``sys.stdout`` of the moment on every call: mmengine
-    binds the stream once, at creation, so a tool run again after stdout was
-    redirected (``contextlib.redirect_stdout``, a notebook cell, pytest's
-    capture) would otherwise write to the stream of its first run. It also
-    becomes mmengine's current instance again
-    (``MMLogger.get_current_instance``, which the library's functions log
-    to): mmengine makes only a newly created instance current, so a tool run
-    a second time after a Runner was built in the same process would send
-    the library's lines to that Runner's logger.
+    A tool whose ``main`` runs twice in one process (tests, a notebook)
+    gets the existing instance, made mmengine's current instance again (the
+    library logs to it) and with its console handler pointed at the
+    ``sys.stdout`` of the moment (mmengine binds the stream at creation).
 
     Args:
         name (str): instance and logger name, e.g. ``'eval_luna16'``.
