@@ -51,29 +51,21 @@ class AFPHead(BaseDenseHead):
     positive pixels (as RetinaNet / FCOS); the box branch an L1 loss
     (``loss_weight=0.1``, the :math:`\lambda_1` of Eq. 1).
 
-    Choices where the paper is silent (documented here):
+    Choices where the paper is silent:
 
-    - Box distances are regressed in units of the level's stride (the raw
-      output goes through a ReLU and is multiplied by the stride at
-      inference, as FCOS's ``norm_on_bbox``); the L1 loss is averaged over
-      positive pixels and the four coordinates.
-    - A lesion smaller than about ``stride / r_c`` can have a centre region
-      that contains no pixel centre; then the pixel nearest to its centre
-      is its (only) positive pixel, so that no lesion is left without a
-      positive.
-    - LENS predicts on one feature map (``strides=(4,)``, the finest FPN
-      level as in MULAN). With several levels (e.g. mmdet's 5-level FPN in
-      Faster R-CNN), a lesion is assigned to the level whose
-      ``regress_ranges`` entry contains ``max(w, h)``; uncertain lesions are
-      ignored on every level. Extra input levels beyond ``len(strides)``
-      are not used.
-    - Proposals: top ``nms_pre`` pixels by centerness per level, boxes
-      decoded from the distances, NMS (mmcv) over all levels together, the
-      best ``max_per_img`` kept; the test config keys are RPN's
-      (``nms_pre``, ``max_per_img``, ``nms``, ``min_bbox_size``).
+    - Box distances are regressed in units of the level's stride (ReLU,
+      times the stride at inference, as FCOS's ``norm_on_bbox``).
+    - A lesion whose centre region holds no pixel centre gets the pixel
+      nearest to its centre as its only positive.
+    - LENS predicts on one feature map (``strides=(4,)``, as MULAN). With
+      several levels a lesion goes to the level whose ``regress_ranges``
+      entry contains ``max(w, h)``; uncertain lesions are ignored on every
+      level; input levels beyond ``len(strides)`` are not used.
+    - Proposals: top ``nms_pre`` pixels by centerness per level, decoded,
+      NMS over all levels together, the best ``max_per_img`` kept (RPN's
+      test config keys).
 
-    ``train_cfg`` (what mmdet's two-stage detectors pass as ``train_cfg.rpn``)
-    is accepted and not used: AFP has no assigner or sampler.
+    ``train_cfg`` is accepted and not used: AFP has no assigner or sampler.
 
     Args:
         num_classes (int): must be 1 (proposals are class agnostic).
@@ -174,9 +166,6 @@ class AFPHead(BaseDenseHead):
         branch(1, 'centerness')
         branch(4, 'reg')
 
-    # ------------------------------------------------------------------ #
-    # forward
-    # ------------------------------------------------------------------ #
     def forward(self, x: Tuple[Tensor, ...]) -> Tuple[List[Tensor], ...]:
         """Predict on the first ``len(strides)`` feature maps.
 
@@ -200,9 +189,6 @@ class AFPHead(BaseDenseHead):
         reg = self.conv_reg(self.reg_conv(x)).relu()
         return ctr, reg
 
-    # ------------------------------------------------------------------ #
-    # targets
-    # ------------------------------------------------------------------ #
     @staticmethod
     def _scaled_boxes(bboxes: Tensor, ratio: float) -> Tensor:
         """Boxes with the same centre and ``ratio`` times the size."""
@@ -303,9 +289,6 @@ class AFPHead(BaseDenseHead):
                     o.append(r)
         return tuple(torch.cat(o) for o in out)
 
-    # ------------------------------------------------------------------ #
-    # loss
-    # ------------------------------------------------------------------ #
     @staticmethod
     def _flatten(maps: List[Tensor]) -> Tensor:
         """(N, C, H, W) per level -> (N * sum(H * W), C), image major."""
@@ -351,9 +334,6 @@ class AFPHead(BaseDenseHead):
             loss_size = reg.sum() * 0.
         return dict(loss_centerness=loss_ctr, loss_size=loss_size)
 
-    # ------------------------------------------------------------------ #
-    # proposals
-    # ------------------------------------------------------------------ #
     def predict_by_feat(self,
                         centernesses: List[Tensor],
                         bbox_preds: List[Tensor],

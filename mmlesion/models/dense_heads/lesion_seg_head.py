@@ -128,16 +128,11 @@ class LesionSegHead(BaseModule):
         return self.conv_seg(self.convs(x))
 
     @staticmethod
-    def _batch_input_shape(batch_data_samples: SampleList,
-                           default: Tuple[int, int]) -> Tuple[int, int]:
-        shape = batch_data_samples[0].metainfo.get('batch_input_shape',
-                                                   default)
-        return int(shape[0]), int(shape[1])
-
-    def _to_input_size(self, seg_logits: Tensor,
+    def _to_input_size(seg_logits: Tensor,
                        batch_data_samples: SampleList) -> Tensor:
-        size = self._batch_input_shape(batch_data_samples,
-                                       tuple(seg_logits.shape[2:]))
+        shape = batch_data_samples[0].metainfo.get('batch_input_shape',
+                                                   seg_logits.shape[2:])
+        size = (int(shape[0]), int(shape[1]))
         if tuple(seg_logits.shape[2:]) != size:
             seg_logits = F.interpolate(
                 seg_logits, size=size, mode='bilinear', align_corners=False)

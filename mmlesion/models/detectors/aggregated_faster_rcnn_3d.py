@@ -46,10 +46,8 @@ def window_starts(length: int, window: int, overlap: int) -> List[int]:
 def window_layout(dhw: Sequence[int], test_cfg: dict
                   ) -> Tuple[List[int], List[List[int]]]:
     """The sliding windows of :meth:`AggregatedFasterRCNN3D.predict_volume`
-    over a volume of ``dhw`` voxels: their size per axis (``window_size``
-    of ``test_cfg``, 128, but never past the volume rounded up to the
-    backbone's divisor, 16) and their starts per axis
-    (:func:`window_starts` with ``overlap``, 16).
+    over a volume of ``dhw`` voxels (never past the volume rounded up to
+    the backbone's divisor, 16).
 
     Args:
         dhw (Sequence[int]): the volume's (D, H, W).
@@ -75,17 +73,11 @@ def window_cores(starts: Sequence[int], window: int,
                  length: int) -> List[Tuple[float, float]]:
     """Core region ``[lo, hi)`` of each window along one axis.
 
-    The core is the window minus half of its overlap with each neighbour
-    (the border between two consecutive windows' cores is the middle of
-    their overlap); the first core starts at 0 and the last ends at
-    ``length`` (a detection centred in the padding past the volume's end is
-    dropped), so the cores tile the axis without gaps or overlaps. As in
-    the usual sliding-window detectors (nnDetection, MONAI's sliding-window
-    inference), a window's detection is kept only when its centre lies in
-    the window's core: every lesion is then reported by exactly one window,
-    and that window sees it whole when its extent along the axis is at most
-    the overlap of the two windows (the centre is at least half an overlap
-    from the window's inner border).
+    The core is the window minus half of its overlap with each neighbour;
+    the first core starts at 0 and the last ends at ``length``, so the
+    cores tile the axis. A detection is kept only by the window whose core
+    holds its centre (as nnDetection and MONAI do), which sees it whole
+    when it is not longer than the overlap.
 
     Args:
         starts (Sequence[int]): window starts, increasing (as
@@ -123,11 +115,8 @@ def _cut_windows(volume: Tensor, origins: Sequence[Tuple[int, int, int]],
 
     Window ``k`` is ``volume[:, z:z + d, y:y + h, x:x + w]`` (``d, h, w``
     the buffer's window size) padded past the volume's end with
-    ``pad_value``: the values ``F.pad`` and ``torch.stack`` gave each batch
-    of windows before, in one copy into memory already touched instead of
-    two new tensors per window (8 MB each for 128^3), made on the calling
-    thread on a CPU (:mod:`mmlesion.utils.host_copy`: on a busy machine
-    torch's threads wait for one another).
+    ``pad_value``, copied on the calling thread
+    (:mod:`mmlesion.utils.host_copy`) into memory already touched.
 
     Args:
         volume (Tensor): (C, D, H, W).
@@ -175,22 +164,15 @@ class AggregatedFasterRCNN3D(BaseDetector):
     least ``test_cfg.overlap`` voxels of overlap over each whole input
     volume ("divide the whole images into overlapped cubes and merge all
     detection results", Sec. IV-A) and keeps a window's detection only when
-    its centre lies in the window's core (:func:`window_cores`: the window
-    minus half the overlap at inner borders; the paper gives no rule, this
-    is nnDetection's / MONAI's). Each lesion is then reported by one window,
-    which sees it whole when it is not longer than the overlap: set
-    ``overlap`` to at least the largest lesion that must be seen whole (the
-    LUNA16 configs: 40 voxels at 1 mm, the largest LUNA16 nodule being
-    32.3 mm). Detections are then scored by the mean of their RPN and FPRN
-    probabilities (Sec. III-C), merges duplicates from overlapping windows
-    with 3D NMS (``merge_iou_thr``) and keeps ``max_per_img`` (100, the
-    LUNA16 cap). ``pred_instances.bboxes`` are ``[x1, y1, z1, x2, y2, z2]``
-    voxels of the input volume (the project's convention: SimpleITK
-    continuous indices, voxel centres at integers; the model works in
-    mmdet's pixel-edge convention internally and shifts by 0.5 voxel at its
-    boundary, see ``VOXEL_CENTRE_OFFSET``); the metainfo (``series_uid``,
-    ``spacing_zyx``, ``origin_xyz``, ``direction``) travels unchanged, so
-    ``LUNA16Metric`` can turn them into world candidates.
+    its centre lies in the window's core (:func:`window_cores`; the paper
+    gives no rule): set ``overlap`` to at least the largest lesion that
+    must be seen whole (the LUNA16 configs: 40 voxels at 1 mm). Detections
+    are scored by the mean of their RPN and FPRN probabilities (Sec.
+    III-C), merged across windows by 3D NMS (``merge_iou_thr``), and
+    ``max_per_img`` (100) are kept. ``pred_instances.bboxes`` are
+    ``[x1, y1, z1, x2, y2, z2]`` voxels of the input volume (SimpleITK
+    continuous indices, see ``VOXEL_CENTRE_OFFSET``); the metainfo travels
+    unchanged, so ``LUNA16Metric`` can turn them into world candidates.
 
     Args:
         backbone (dict): backbone config (``DenseUNet3D``).
@@ -358,14 +340,11 @@ class AggregatedFasterRCNN3D(BaseDetector):
                    for x in starts[2]]
         bar = progress_bar(len(origins), label='windows') if cfg.get(
             'show_progress', True) and len(origins) > 1 else None
-        # one buffer for the windows of every batch (see _cut_windows); a
-        # new one per batch where autograd may keep the previous windows
+        # a new buffer per batch where autograd may keep the previous one
         buffer = volume.new_empty((min(batch, len(origins)),
                                    volume.shape[0], *win))
         reuse = not torch.is_grad_enabled()
-        # the fields the output keeps, gathered window by window as plain
-        # tensors (an InstanceData checks every field's length on each
-        # change and copies every field when indexed)
+        # plain tensors: an InstanceData checks and copies every field
         fields = ('bboxes', 'scores', 'rpn_scores') + (
             ('fprn_scores', ) if self.with_fprn else ())
         kept: Dict[str, List[Tensor]] = {k: [] for k in fields}

@@ -37,16 +37,8 @@ Conventions shared by every operation built by :func:`build_alb_op`:
   ReLU, depthwise conv, pointwise conv, BN (no norm between the two convs). The
   paper lists the two atrous convolutions without "depthwise-separable", so
   they are ordinary (dense) 3x3 convolutions with dilation 3 / 5.
-
-Reduction (``stride=2``) behaviour of the parameter-free operations (DARTS):
-
-* ``none``: a zero tensor of the reduced size (``x[:, :, ::2, ::2] * 0``).
-* ``skip_connect``: :class:`FactorizedReduce`: ReLU, two 1x1 stride-2
-  convolutions (one on the input shifted by one pixel), concatenated to ``C``
-  channels, BN. The shifted path is zero-padded on the bottom/right so odd
-  sizes give the same ``ceil(H / 2)`` as the other path.
-* ``avg_pool_3x3``: ``AvgPool2d(3, stride=2, padding=1,
-  count_include_pad=False)``.
+* With stride 2 the parameter-free operations reduce as in DARTS (``none``
+  strides its zeros, ``skip_connect`` is :class:`FactorizedReduce`).
 
 **The DARTS operation set** (:data:`DARTS_OP_NAMES`), for ElixirNet's Table 6
 row "ALB w/o our search space" ("using the search space in image
@@ -71,13 +63,9 @@ name                     operation (DARTS' ``OPS`` entry)
 =======================  ==================================================
 
 The four convolutions carry a ``darts_`` prefix because they differ from the
-ElixirNet operations of similar names: our ``sep_conv_kxk`` is a single
-ReLU-dw-pw-BN half (the paper's "depthwise-separable conv"; DARTS stacks
-two), and our atrous convolutions ``dil_conv_3x3_d3`` / ``_d5`` are dense
-3x3 convolutions with dilation 3 / 5 (DARTS': depthwise-separable with
-dilation 2). The parameter-free operations are identical in both sets and
-keep their shared names; ``max_pool_3x3`` exists only in DARTS' set. Every
-name of both sets is built by :func:`build_alb_op` (:data:`KNOWN_OP_NAMES`).
+ElixirNet operations of similar names; the parameter-free operations are
+identical in both sets. Every name of both sets is built by
+:func:`build_alb_op` (:data:`KNOWN_OP_NAMES`).
 """
 from typing import Callable, Dict, Optional, Sequence
 
@@ -95,10 +83,8 @@ ALB_OP_NAMES = ('none', 'skip_connect', 'avg_pool_3x3', 'sep_conv_3x3',
                 'sep_conv_5x5', 'sep_conv_1x3_3x1', 'dil_conv_3x3_d3',
                 'dil_conv_3x3_d5', 'non_local')
 
-#: DARTS' CNN operation set (Liu, Simonyan and Yang 2019, ``PRIMITIVES``, in
-#: their order) for ElixirNet's Table 6 "ALB w/o our search space"; the
-#: convolutions are prefixed ``darts_`` (they differ from ours, see the
-#: module docstring).
+#: DARTS' CNN operation set (``PRIMITIVES``, in their order) for ElixirNet's
+#: Table 6 "ALB w/o our search space".
 DARTS_OP_NAMES = ('none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect',
                   'darts_sep_conv_3x3', 'darts_sep_conv_5x5',
                   'darts_dil_conv_3x3', 'darts_dil_conv_5x5')
@@ -211,10 +197,8 @@ class AvgPool3x3(_Pool3x3):
     Args:
         channels (int): channels (only used by the optional norm).
         stride (int): 1 or 2.
-        norm_cfg (dict, optional): a norm layer after the pooling. DARTS adds
-            an affine-free BN after pooling in the search (mixed) operations
-            so that every path of a mixture is normalised alike; discrete
-            cells use None (plain pooling).
+        norm_cfg (dict, optional): a norm layer after the pooling (DARTS'
+            affine-free BN in mixed operations; None in discrete cells).
     """
 
     @staticmethod
@@ -361,18 +345,8 @@ class DilConv(nn.Module):
 
 
 class MaxPool3x3(_Pool3x3):
-    """DARTS' ``max_pool_3x3``: ``MaxPool2d(3, stride, padding=1)``.
-
-    Only in :data:`DARTS_OP_NAMES` (ElixirNet's Table 6, "ALB w/o our search
-    space"). With stride 2 the output is ``ceil(H / 2) x ceil(W / 2)`` like
-    every other operation.
-
-    Args:
-        channels (int): channels (only used by the optional norm).
-        stride (int): 1 or 2.
-        norm_cfg (dict, optional): a norm after the pooling; DARTS appends an
-            affine-free BN to the pooling operations of mixed operations.
-    """
+    """DARTS' ``max_pool_3x3``: ``MaxPool2d(3, stride, padding=1)``, with
+    the arguments of :class:`AvgPool3x3`."""
 
     @staticmethod
     def _pool(stride: int) -> nn.Module:
@@ -380,15 +354,9 @@ class MaxPool3x3(_Pool3x3):
 
 
 class DartsSepConv(nn.Module):
-    """DARTS' ``sep_conv_kxk`` (``darts_sep_conv_kxk`` here, see the module
-    doc): two stacked :class:`SepConv` halves, the first with the stride.
-
-    Args:
-        channels (int): input and output channels.
-        kernel_size (int): 3 or 5.
-        stride (int): 1 or 2.
-        norm_cfg (dict): norm layer config.
-    """
+    """DARTS' ``sep_conv_kxk`` (``darts_sep_conv_kxk`` here): two stacked
+    :class:`SepConv` halves, the first with the stride; the arguments of
+    :class:`SepConv`."""
 
     def __init__(self,
                  channels: int,
@@ -407,16 +375,8 @@ class DartsSepConv(nn.Module):
 
 
 class DartsDilConv(SepConv):
-    """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here, see the module
-    doc): a :class:`SepConv` half with dilation 2 (padding ``2 * (k // 2)``
-    keeps the size at stride 1).
-
-    Args:
-        channels (int): input and output channels.
-        kernel_size (int): 3 or 5.
-        stride (int): 1 or 2.
-        norm_cfg (dict): norm layer config.
-    """
+    """DARTS' ``dil_conv_kxk`` (``darts_dil_conv_kxk`` here): a
+    :class:`SepConv` half with dilation 2."""
 
     def __init__(self,
                  channels: int,
@@ -426,38 +386,30 @@ class DartsDilConv(SepConv):
         super().__init__(channels, kernel_size, stride, norm_cfg, dilation=2)
 
 
+#: name -> operation of (channels, stride, norm_cfg, pool_norm_cfg)
 _OP_FACTORIES: Dict[str, Callable[..., nn.Module]] = {
-    'none':
-    lambda c, s, norm_cfg, pool_norm_cfg: Zero(s),
-    'skip_connect':
-    lambda c, s, norm_cfg, pool_norm_cfg: Identity()
-    if s == 1 else FactorizedReduce(c, norm_cfg),
-    'avg_pool_3x3':
-    lambda c, s, norm_cfg, pool_norm_cfg: AvgPool3x3(c, s, pool_norm_cfg),
-    'sep_conv_3x3':
-    lambda c, s, norm_cfg, pool_norm_cfg: SepConv(c, 3, s, norm_cfg),
-    'sep_conv_5x5':
-    lambda c, s, norm_cfg, pool_norm_cfg: SepConv(c, 5, s, norm_cfg),
+    'none': lambda c, s, norm, pool_norm: Zero(s),
+    'skip_connect': lambda c, s, norm, pool_norm: Identity()
+    if s == 1 else FactorizedReduce(c, norm),
+    'avg_pool_3x3': lambda c, s, norm, pool_norm: AvgPool3x3(c, s, pool_norm),
+    'sep_conv_3x3': lambda c, s, norm, pool_norm: SepConv(c, 3, s, norm),
+    'sep_conv_5x5': lambda c, s, norm, pool_norm: SepConv(c, 5, s, norm),
     'sep_conv_1x3_3x1':
-    lambda c, s, norm_cfg, pool_norm_cfg: SepConv1x3And3x1(c, s, norm_cfg),
-    'dil_conv_3x3_d3':
-    lambda c, s, norm_cfg, pool_norm_cfg: DilConv(c, 3, s, norm_cfg),
-    'dil_conv_3x3_d5':
-    lambda c, s, norm_cfg, pool_norm_cfg: DilConv(c, 5, s, norm_cfg),
-    'non_local':
-    lambda c, s, norm_cfg, pool_norm_cfg: NonLocalGraph(
-        c, stride=s, norm_cfg=norm_cfg),
+    lambda c, s, norm, pool_norm: SepConv1x3And3x1(c, s, norm),
+    'dil_conv_3x3_d3': lambda c, s, norm, pool_norm: DilConv(c, 3, s, norm),
+    'dil_conv_3x3_d5': lambda c, s, norm, pool_norm: DilConv(c, 5, s, norm),
+    'non_local': lambda c, s, norm, pool_norm: NonLocalGraph(
+        c, stride=s, norm_cfg=norm),
     # DARTS' operation set (Table 6 "ALB w/o our search space")
-    'max_pool_3x3':
-    lambda c, s, norm_cfg, pool_norm_cfg: MaxPool3x3(c, s, pool_norm_cfg),
+    'max_pool_3x3': lambda c, s, norm, pool_norm: MaxPool3x3(c, s, pool_norm),
     'darts_sep_conv_3x3':
-    lambda c, s, norm_cfg, pool_norm_cfg: DartsSepConv(c, 3, s, norm_cfg),
+    lambda c, s, norm, pool_norm: DartsSepConv(c, 3, s, norm),
     'darts_sep_conv_5x5':
-    lambda c, s, norm_cfg, pool_norm_cfg: DartsSepConv(c, 5, s, norm_cfg),
+    lambda c, s, norm, pool_norm: DartsSepConv(c, 5, s, norm),
     'darts_dil_conv_3x3':
-    lambda c, s, norm_cfg, pool_norm_cfg: DartsDilConv(c, 3, s, norm_cfg),
+    lambda c, s, norm, pool_norm: DartsDilConv(c, 3, s, norm),
     'darts_dil_conv_5x5':
-    lambda c, s, norm_cfg, pool_norm_cfg: DartsDilConv(c, 5, s, norm_cfg),
+    lambda c, s, norm, pool_norm: DartsDilConv(c, 5, s, norm),
 }
 assert tuple(_OP_FACTORIES) == KNOWN_OP_NAMES
 

@@ -8,6 +8,7 @@ gating signal is the feature map upsampled from the coarser scale, the gate
 uses 1x1 convolutions only and produces a single attention map, and its
 output is the element-wise product of that map and the skip connection.
 """
+from functools import partial
 from typing import Optional, Tuple
 
 import torch.nn.functional as F
@@ -64,31 +65,14 @@ class AttentionGate(BaseModule):
         self.in_channels = in_channels
         self.gating_channels = gating_channels
         self.inter_channels = inter_channels
+        conv1x1 = partial(
+            ConvModule, kernel_size=1, conv_cfg=conv_cfg, act_cfg=None)
         # W_x has no bias: b_g of W_g is the single additive bias (Eq. 1).
-        self.theta_x = ConvModule(
-            in_channels,
-            inter_channels,
-            1,
-            bias=False,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
-        self.phi_g = ConvModule(
-            gating_channels,
-            inter_channels,
-            1,
-            bias=True,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
-        self.psi = ConvModule(
-            inter_channels,
-            1,
-            1,
-            bias=True,
-            conv_cfg=conv_cfg,
-            norm_cfg=None,
-            act_cfg=None)
+        self.theta_x = conv1x1(
+            in_channels, inter_channels, bias=False, norm_cfg=norm_cfg)
+        self.phi_g = conv1x1(
+            gating_channels, inter_channels, bias=True, norm_cfg=norm_cfg)
+        self.psi = conv1x1(inter_channels, 1, bias=True, norm_cfg=None)
 
     def attention_map(self, x: Tensor, g: Tensor) -> Tensor:
         """Compute the attention coefficients.
