@@ -1,46 +1,21 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The findings of ``infer_volume`` as DICOM: a TID 1500 SR and a SEG.
+"""The findings of ``infer_volume`` as DICOM, built with highdicom for a
+scan read from a DICOM series (what they hold and how anonymised series
+are handled: docs/infer_volume.md, "Results in DICOM"):
 
-Built with highdicom (never by hand), for a scan that was read from a
-DICOM series:
+* ``findings_sr.dcm``: a Comprehensive 3D SR, TID 1500 Measurement Report,
+  one TID 1410 group per finding. The model is the observer device (UID
+  derived from the config name and the checkpoint's SHA-256) and the
+  algorithm of every group.
+* ``findings_seg.dcm``: a binary Segmentation of the findings' model masks,
+  mapped to the source instances' pixels by nearest neighbour (where
+  findings overlap, the higher score wins); its slice thickness is the
+  series' ``SliceThickness``, else the slice interval.
 
-* ``findings_sr.dcm``: a Comprehensive 3D SR, TID 1500 Measurement Report.
-  One TID 1410 measurement group per finding: its region (the mask outline
-  as a closed ``POLYLINE``) on its key slice, referencing that slice's SOP
-  Instance UID; the RECIST long and short axis (mm; TID 1410 allows no
-  coordinates on its measurements: the axes' end points are in
-  ``findings.json``); the detector's score (DCM 111012 *Certainty of
-  Finding*, unit ``1``: the detector's own score, not a calibrated
-  probability); the cranio-caudal extent (DCM 121207 *Height*, mm, the
-  world z extent of its 3D box); for a model of DeepLesion's lesion types,
-  the finding's type as its *Finding Site* (SNOMED CT: bone, abdomen,
-  mediastinum, liver, lung, kidney, soft tissue, pelvis). The model is
-  the observer device (UID derived from the config name and the
-  checkpoint's SHA-256; model name = config, serial number = checksum)
-  and the algorithm of every group
-  (name = config, version = mmlesion's, parameter = checksum).
-* ``findings_seg.dcm``: a binary Segmentation of the findings' masks, one
-  segment per finding with model mask pixels, when the model predicts
-  masks (the Improved RetinaNet's segmentation head): the mask in each of
-  its 2D boxes, mapped to the source instances' pixels by nearest
-  neighbour; where findings overlap, the higher score wins. Its slice
-  thickness is the series' ``SliceThickness``, else the slice interval.
-
-Choices for messy series (anonymisers blank UIDs)
--------------------------------------------------
-* A blank or missing ``SOPClassUID`` / ``SOPInstanceUID`` in a data set is
-  taken from the file meta (``MediaStorageSOPClassUID`` /
-  ``MediaStorageSOPInstanceUID``, which PS3.10 requires to equal them),
-  with a warning naming the files; the results reference those UIDs.
-* A blank or missing ``StudyInstanceUID``, ``SeriesInstanceUID`` or
-  ``FrameOfReferenceUID`` cannot be recovered: no DICOM results are
-  written (an error naming the attributes and the files; with
-  ``dicom='auto'`` a warning, and the other results are written). Study
-  and series UIDs made up here would reference a study no PACS holds.
-* Every instance must sit on a slice of the scan that was read (its
-  position maps to an integer slice index, one instance per slice, same
-  pixel grid size); otherwise nothing is written: never a DICOM file that
-  references the wrong images.
+A series whose study, series or frame-of-reference UID is blank, or whose
+instances do not sit one per slice on the scan that was read, gets no
+DICOM results (:class:`DicomResultsError`): never a file that references
+the wrong images.
 """
 import copy
 import logging
@@ -147,7 +122,8 @@ def _blank(ds, key: str) -> bool:
 def read_source_instances(volume: CTVolume) -> List:
     """The scan's DICOM data sets (no pixel data), one per slice, by slice.
 
-    UIDs blanked by anonymisers are handled as the module doc says.
+    A blank SOP Class / Instance UID is taken from the file meta (which
+    PS3.10 requires to equal it), with a warning.
 
     Args:
         volume (CTVolume): the scan as read by
