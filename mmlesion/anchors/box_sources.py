@@ -2,18 +2,10 @@
 """Ground-truth boxes for anchor optimisation, in network-input pixels.
 
 The anchor search of Zlocha et al. (MICCAI 2019, Sec. 2.1) fits anchors to
-the boxes the detector is trained on, i.e. after the pipeline's resize.
-Two sources:
-
-* :func:`boxes_from_dl_info`: a DeepLesion ``DL_info.csv`` (parsed with
-  :func:`mmlesion.datasets.parse_dl_info`), optionally rescaled as a
-  ``Resize(scale=img_scale, keep_ratio=...)`` would rescale each image
-  (``Image_size`` column);
-* :func:`boxes_from_config`: the dataset of a config's
-  ``{split}_dataloader``, built through the registry; each image's boxes are
-  multiplied by the factors the **top-level resize transforms** of that
-  dataloader's pipeline apply to an image of that size (see
-  :func:`pipeline_resize_factor`).
+the boxes the detector is trained on, i.e. after the pipeline's resize:
+those of a DeepLesion ``DL_info.csv`` (:func:`boxes_from_dl_info`) or of the
+dataset of a config's dataloader (:func:`boxes_from_config`), rescaled as
+its **top-level resize transforms** would (:func:`pipeline_resize_factor`).
 """
 import copy
 import os.path as osp

@@ -2,16 +2,11 @@
 """The pyramid levels a detector config really gives its anchor head.
 
 mmdet's :class:`~mmdet.models.task_modules.AnchorGenerator` places the
-anchors of level ``i`` on a grid of step ``strides[i]`` over the feature map
-it is given, and nothing checks that this step is the stride of that feature
-map: anchors made for P3-P7 (strides 8..128) on a model whose heads run on
-P2-P6 (strides 4..64) put their centres up to twice as far as the image
-extends, and training runs without an error. The anchor optimiser of
-Improved RetinaNet (Zlocha et al. 2019, Sec. 2.1) writes anchors for a
-target config, so it measures the levels instead of trusting a preset:
-the config's model is built on PyTorch's ``meta`` device (shapes only, no
-memory, no weights loaded) and run on an empty input, and the stride of each
-level the anchor head predicts on is the input size over that level's size.
+anchors of level ``i`` on a grid of step ``strides[i]`` and nothing checks
+that this is the stride of that feature map (anchors for P3-P7 on heads that
+run on P2-P6 train without an error). So the levels are measured: the
+config's model is built on PyTorch's ``meta`` device (shapes only) and run
+on an empty input; each level's stride is the input size over its size.
 """
 import copy
 import math

@@ -17,8 +17,7 @@ _SUBSET_RE = re.compile(r'(?:^|[/\\])subset(\d+)(?:[/\\]|$)')
 class CTVolumeDataset(BaseDetDataset):
     """Whole CT scans with 3D boxes (LUNA16, KiTS19, LiTS, NIH-LN, ...).
 
-    Reads the common annotation file written by the converters in
-    ``tools/dataset_converters/`` (format: :mod:`mmlesion.datasets.volumes.
+    Reads the common annotation file (:mod:`mmlesion.datasets.volumes.
     annotation_file`); one sample is one scan, loaded by
     :class:`~mmlesion.datasets.transforms.LoadCTVolume`. A data_info is::
 
@@ -48,17 +47,10 @@ class CTVolumeDataset(BaseDetDataset):
             without any non-ignored box (only when not ``test_mode``).
         crops_per_scan (int): how many times every scan is listed per
             epoch (each time the training pipeline draws a new random crop
-            from it). The list is the scans ``crops_per_scan`` times over,
-            in order; the sampler shuffles. Must be 1 in ``test_mode``.
-            Defaults to 1. What an epoch is then: one pass over the
-            training scans in which each scan gives ``crops_per_scan``
-            random crops. The 3D Aggregated Faster R-CNN paper trains "50
-            epochs" on random 128^3 crops without saying how many crops an
-            epoch takes; its lung-cropped scans are "6 ~ 8 times" a crop
-            (Sec. IV-A), so the LUNA16 configs use 6: an epoch then sees
-            about every scan's volume once, the ordinary meaning of one pass
-            over the training data (with 1, an epoch would see a sixth of
-            each scan, and the paper's 50 epochs some 8 passes).
+            from it); must be 1 in ``test_mode``. Defaults to 1. The LUNA16
+            configs use 6: lung-cropped scans are "6 ~ 8 times" a crop
+            (3D Aggregated Faster R-CNN, Sec. IV-A), so an epoch sees about
+            every scan's volume once.
         **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
     """
 
