@@ -117,10 +117,6 @@ class PooledFolds:
     rpn_score_thr: Optional[float] = None
 
 
-def _write_json(path: str, payload: dict) -> None:
-    atomic_write_json(path, payload, indent=2)
-
-
 def write_seriesuids(path: str, uids: Sequence[str]) -> None:
     """Write LUNA16's ``seriesuids.csv`` (one uid a line) atomically."""
     with atomic_write(path, newline='') as f:
@@ -256,7 +252,7 @@ def run_fold(config: str, fold: int, work_root: str,
         train_s=round(t1 - t0, 1),
         test_s=round(time.perf_counter() - t1, 1),
         rpn_score_thr=tested.rpn_score_thr)
-    _write_json(done, record.to_dict())
+    atomic_write_json(done, record.to_dict(), indent=2)
     return record
 
 
@@ -352,5 +348,6 @@ def evaluate_score_cut(pooled: PooledFolds, annotations: str,
         read_findings_csv(excluded, allow_duplicates=True)
         if excluded else None, scans,
         ScoreCutSettings(float(pooled.rpn_score_thr)))
-    _write_json(osp.join(out_dir, 'score_cut.json'), effect.to_dict())
+    atomic_write_json(osp.join(out_dir, 'score_cut.json'), effect.to_dict(),
+                      indent=2)
     return effect

@@ -3,29 +3,23 @@
 
 Coronal and axial maximum-intensity projections (MIPs) of the volume the
 findings were detected in, side by side, made to be read at a glance at
-its natural size (``report.html`` shows it so), all sizes in pixels:
+its natural size (``report.html`` shows it so):
 
 * each box is numbered by rank (the finding's id) on a tag of the box's
-  colour, :data:`NUMBER_PX` high; the tags are placed apart
-  (:func:`~mmlesion.visualization.label_layout.place_labels`): in a dense
-  cluster a tag goes further out, tied to its box by a line;
-* the colour of a box is its score, on a fixed scale from 0 to 1 shown
-  beside the projections (a colour strip named ``score``);
-* a model trained on the synthetic demo data
-  (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) puts its
-  warning on the picture itself, in a red band under the title, as
-  ``report.html`` does at its head.
+  colour, placed apart from the others
+  (:func:`~mmlesion.visualization.label_layout.place_labels`; in a dense
+  cluster further out, tied to its box by a line);
+* the colour of a box is its score, on a fixed 0 to 1 scale shown beside
+  the projections;
+* the warning of a model trained on the synthetic demo data
+  (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) is drawn in
+  a red band under the title.
 
-:class:`OverviewRaster` draws it with numpy, OpenCV (the projections
-resized into their panels, anti-aliased boxes and lines) and Pillow (the
-text, in DejaVu Sans), as the key slices are drawn
-(:mod:`~mmlesion.visualization.key_slice_raster`; the parts they share:
-:mod:`~mmlesion.visualization.pixel_drawing`). The layout's parts (the
-panels' slots, the windowed projections, the title, the placing of the
-number tags, the score scale's place and ticks) are functions of their
-own. Coordinates are pixels of the picture from its top left corner (pixel
-``i`` covers ``[i, i + 1]``) or continuous voxel coordinates of the
-volume (voxel centres at integers).
+:class:`OverviewRaster` draws it with numpy, OpenCV and Pillow (DejaVu
+Sans), as :mod:`~mmlesion.visualization.key_slice_raster` draws the key
+slices (shared parts: :mod:`~mmlesion.visualization.pixel_drawing`).
+Coordinates are pixels of the picture from its top left corner (pixel ``i``
+covers ``[i, i + 1]``) or continuous voxel coordinates of the volume.
 """
 import functools
 from dataclasses import dataclass
@@ -131,10 +125,8 @@ class Projection:
 
 
 def projections(volume, window: Tuple[float, float]) -> List[Projection]:
-    """The coronal (head up) and the axial MIP of a volume, windowed.
-
-    Windowing is monotone, so the projection of the windowed volume is the
-    windowed projection (exactly): only the two projections are windowed.
+    """The coronal (head up) and the axial MIP of a volume, windowed
+    (windowing is monotone: windowing the projections is exact).
 
     Args:
         volume (CTVolume): the volume the findings were detected in.
@@ -200,15 +192,8 @@ def score_ticks(y1: float, y2: float) -> List[Tuple[float, float]]:
 
 
 def score_colors(scores: Sequence[float]) -> np.ndarray:
-    """Scores' colours on :data:`SCORE_CMAP` over :data:`SCORE_RANGE`.
-
-    Args:
-        scores (Sequence[float]): scores.
-
-    Returns:
-        np.ndarray: ``(n, 3)`` uint8 RGB (matplotlib's colours of the
-        scores as 8-bit values).
-    """
+    """Scores' ``(n, 3)`` uint8 RGB colours on :data:`SCORE_CMAP` over
+    :data:`SCORE_RANGE` (matplotlib's, as 8-bit values)."""
     import matplotlib
     lo, hi = SCORE_RANGE
     values = (np.asarray(scores, np.float64) - lo) / (hi - lo)
@@ -236,10 +221,8 @@ class OverviewPanel:
 class OverviewRaster:
     """Draws a scan's overview (module docstring).
 
-    :attr:`texts` names the texts of the last picture and :attr:`panels`
-    what its panels show; :attr:`scale` is the colour strip's place, score
-    1 at its top edge, 0 at its bottom edge (for readers of the picture
-    that cannot read pixels alone: the tests).
+    :attr:`texts` and :attr:`panels` describe the last picture's texts and
+    panels; :attr:`scale` is the colour strip's place (score 1 at its top).
 
     Args:
         volume (CTVolume): the volume the findings were detected in.

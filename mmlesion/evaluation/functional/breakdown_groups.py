@@ -21,16 +21,12 @@ def froc_breakdown_groups(results: Sequence[dict],
                           type_classes: bool = False,
                           metric_name: str = 'FROCMetric'
                           ) -> List[BreakdownGroup]:
-    """The breakdown subsets of a FROC evaluation.
-
-    With ``breakdowns``: by coarse lesion type (``type_<name>``) and by long
-    diameter (``size_<bin>``), filtering the ground truth only (every
-    detection kept); a group is skipped, with a log line, when no instance
-    carries its field. With ``type_classes``: the class-aware type breakdown
-    (``typecls_<name>``): for type ``k`` only the detections labelled
-    ``k - 1`` (``label_mode='coarse_type'``) against the lesions of type
-    ``k``, i.e. the per-class FROC of a multi-class detector (ElixirNet's
-    Table 4 measure, where a lesion found with the wrong type is missed).
+    """The breakdown subsets of a FROC evaluation (as
+    :class:`~mmlesion.evaluation.metrics.FROCMetric` describes them):
+    ``type_<name>`` and ``size_<bin>`` (ground truth filtered, a group
+    skipped with a log line when no instance carries its field) and, with
+    ``type_classes``, ``typecls_<name>`` (type ``k`` against the detections
+    labelled ``k - 1``).
 
     Args:
         results (Sequence[dict]): per image, as ``FROCMetric.process``

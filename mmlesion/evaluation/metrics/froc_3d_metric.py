@@ -16,33 +16,24 @@ BOX_CONVENTIONS = ('continuous', 'inclusive')
 class FROC3DMetric(FROCMetric):
     """Sensitivity at FPs per sub-volume of 3D detections (LENS protocol).
 
-    Implements the evaluation of LENS (Yan et al., IEEE TMI 2020, §VI-A) on
-    the DeepLesion manual 3D test set: a 3D box is a TP when its 3D IoBB
-    (intersection over the volume of the detected box, legacy ``+1`` voxel
-    sizes as in the released ``IOX``) with a ground truth is ``>= 0.3``; one
-    global score sort, one detection may hit several lesions, duplicates are
-    neither TP nor FP; FPs per sub-volume; sensitivities at 1/8 .. 8 and
-    their average (``mean@0.125-8``, the paper's "average sensitivity").
-    It is :class:`FROCMetric` with 3D boxes: the same hit walk
-    (:func:`mmlesion.evaluation.functional.froc.match_detections` with
-    ``ndim=3``), interpolation, logging, PNG and JSON dump.
+    The evaluation of LENS (Yan et al., IEEE TMI 2020, §VI-A;
+    :mod:`mmlesion.evaluation.functional.froc_3d`): 3D IoBB ``>= 0.3``, FPs
+    per sub-volume, sensitivities at 1/8 .. 8 and their average
+    (``mean@0.125-8``). It is :class:`FROCMetric` with 3D boxes: the same hit
+    walk, interpolation, logging, PNG and JSON dump.
 
-    Data: each sample is one (sub-)volume of the FP denominator, including
-    those without lesions. Predictions are ``pred_instances.bboxes`` ``(N,
-    6)`` ``[x1, y1, z1, x2, y2, z2]`` in voxels of the volume the sample
-    describes, with ``scores``; ground truth is the raw ``instances`` meta
-    (``bbox`` of 6 numbers in the same voxel grid, ``ignore_flag``; pack it
-    with ``PackDetInputs(meta_keys=(..., 'instances'))``). Ignored instances
-    are not ground truth (a detection on one is an FP unless it hits
-    another lesion).
+    Data: each sample is one (sub-)volume of the FP denominator, with or
+    without lesions. Predictions are ``pred_instances.bboxes`` ``(N, 6)``
+    ``[x1, y1, z1, x2, y2, z2]`` in voxels of the sample's volume, with
+    ``scores``; ground truth is the raw ``instances`` meta (``bbox`` of 6
+    numbers in the same grid, ``ignore_flag``; pack it with
+    ``PackDetInputs(meta_keys=(..., 'instances'))``), less the ignored ones.
 
-    Box convention: mmlesion's 3D boxes are continuous (``x2 = x1 +
-    extent``, the agreed convention of ``CTVolumeDataset`` and the 3D
-    detectors); with ``box_convention='continuous'`` (default) both sides are
-    turned into inclusive voxel indices (``x2 - 1``) before the legacy
-    formula, so that a box covering exactly a lesion's voxels has IoBB 1.
-    Use ``'inclusive'`` for boxes in the release's own convention (e.g. the
-    manual test set ``.pkl`` boxes evaluated as they are).
+    Box convention: with ``box_convention='continuous'`` (default; mmlesion's
+    3D boxes, ``x2 = x1 + extent``) both sides are turned into inclusive
+    voxel indices (``x2 - 1``) before the legacy formula; ``'inclusive'``
+    takes boxes in the release's own convention (e.g. the manual test set's
+    ``.pkl`` boxes) as they are.
 
     Metric keys (default prefix ``froc3d``): ``froc3d/sens@0.125`` ...
     ``froc3d/sens@8`` and ``froc3d/mean@0.125-8``. Files (into ``out_dir``

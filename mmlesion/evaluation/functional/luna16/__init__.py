@@ -1,11 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 FROC, CPM, bootstrap band and TNP (docs/protocols.md §3).
 
-Plain, vectorised functions over the official CSV formats that give the
-numbers of the official ``noduleCADEvaluationLUNA16.py`` (Setio et al., "the
-LUNA16 challenge", Medical Image Analysis 42, 2017; used by the 3D Aggregated
-Faster R-CNN paper, §IV-A). Its semantics, including the corners that change
-numbers:
+Vectorised functions over the official CSV formats that give the numbers of
+the official ``noduleCADEvaluationLUNA16.py`` (Setio et al., Medical Image
+Analysis 42, 2017; used by the 3D Aggregated Faster R-CNN paper, §IV-A),
+including the corners that change numbers:
 
 1. **Scans** are the rows of ``seriesuids.csv``; nodules and excluded
    findings of other scans are ignored. Candidates of scans that are not
@@ -40,14 +39,11 @@ numbers:
    ``np.random.RandomState(seed).randint(num_scans, size=(n, num_scans))[i]``,
    the stream the official script consumes after ``np.random.seed(seed)``.
 
-Decisions where the official script crashes or returns NaN (documented):
-no TP entry at all gives sensitivity 0 (the official ``tpr`` is NaN); no
-nodule at all gives NaN sensitivities; no entry at all gives the single
-point (0, 0). The bootstrap computes each resample's curve as weighted
-cumulative counts over one global score order (no ``roc_curve`` call per
-resample): the points are those of ``roc_curve`` with
-``drop_intermediate=False``; dropped collinear points do not change the
-linear interpolation except for rounding (~1e-16, then float32).
+Where the official script crashes or returns NaN: no TP entry gives
+sensitivity 0, no nodule NaN sensitivities, no entry the single point (0,
+0). The bootstrap's curves are weighted cumulative counts over one global
+score order: ``roc_curve``'s points with ``drop_intermediate=False``, the
+same interpolation but for rounding (~1e-16, then float32).
 
 **TNP** (true negative patients, 3D Aggregated Faster R-CNN §IV-G): the
 probability threshold is the highest at which the sensitivity reaches
@@ -57,13 +53,10 @@ probability ``>=`` that threshold (marks on excluded findings do not count,
 as in the FROC). TNP = true negatives / scans without nodules; ``None`` when
 the sensitivity is never reached.
 
-
-The stages live in one module each: :mod:`.io` (CSV files),
-:mod:`.matching` (cap and hit test), :mod:`.froc` (curve, operating points,
-TNP), :mod:`.bootstrap` (band), :mod:`.evaluate` (all of them in one
-call), :mod:`.score_cut` (a test-time score cut's effect: the same
-detections with and without it) and :mod:`.subsets` (the lesion subsets
-of the DeepLesion tables);
+Modules: :mod:`.io` (CSV files), :mod:`.matching` (cap and hit test),
+:mod:`.froc` (curve, operating points, TNP), :mod:`.bootstrap` (band),
+:mod:`.evaluate` (all in one call), :mod:`.score_cut` (a test-time score
+cut's effect) and :mod:`.subsets` (the DeepLesion tables' lesion subsets);
 every name is re-exported here.
 """
 from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,
