@@ -123,11 +123,9 @@ def nms_3d(bboxes: Tensor, scores: Tensor,
            iou_thr: float) -> Tuple[Tensor, Tensor]:
     """Greedy 3D non-maximum suppression.
 
-    The IoU matrix is computed once; the greedy pass runs over the boxes
-    sorted by score (torch ops on a boolean keep mask, one step per kept
-    box), as ``mmcv.ops.nms`` does in 2D. Ties in score are broken by the
-    input order (a stable sort): of two equal-score overlapping boxes the
-    first one given is kept, on every run and device.
+    The IoU matrix is computed once, then a greedy pass runs over the boxes
+    sorted by score, as ``mmcv.ops.nms`` does in 2D. Ties in score keep the
+    input order (a stable sort), on every run and device.
 
     Args:
         bboxes (Tensor): (N, 6) boxes.
@@ -146,8 +144,6 @@ def nms_3d(bboxes: Tensor, scores: Tensor,
     if bboxes.numel() == 0:
         return bboxes.new_zeros((0, 7)), scores.new_zeros((0, ),
                                                           dtype=torch.long)
-    # stable: equal scores keep their input order (torch's default sort is
-    # not stable, so tied boxes would be kept or suppressed at random)
     order = torch.sort(scores, descending=True, stable=True)[1]
     boxes = bboxes[order]
     ious = bbox_overlaps_3d(boxes, boxes)

@@ -51,35 +51,29 @@ def write_dicom_series(folder: str,
             [np.full((4, 5), 10 * k, dtype=np.int16) for k in range(3)])
     os.makedirs(folder, exist_ok=True)
     with keep_locale():
-        _write_slices(folder, series_uid, array_zyx, spacing_xyz, origin_xyz,
-                      modality, z_positions)
-
-
-def _write_slices(folder, series_uid, array_zyx, spacing_xyz, origin_xyz,
-                  modality, z_positions) -> None:
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    for k, plane in enumerate(np.asarray(array_zyx, dtype=np.int16)):
-        sl = sitk.GetImageFromArray(plane)
-        sl.SetSpacing(tuple(spacing_xyz[:2]))
-        x0, y0, z0 = origin_xyz
-        z = z0 + spacing_xyz[2] * k if z_positions is None else \
-            z_positions[k]
-        tags = {
-            '0008|0060': modality,
-            '0020|000e': series_uid,
-            '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
-            '0020|0052': f'{series_uid}.0',  # FrameOfReferenceUID
-            '0008|0018': f'{series_uid}.{k + 1}',
-            '0020|0032': f'{x0}\\{y0}\\{z}',
-            '0020|0037': '1\\0\\0\\0\\1\\0',
-            '0020|0013': str(k + 1),
-            '0028|0030': f'{spacing_xyz[1]}\\{spacing_xyz[0]}',
-        }
-        for key, value in tags.items():
-            sl.SetMetaData(key, value)
-        writer.SetFileName(osp.join(folder, f'{series_uid}_{k}.dcm'))
-        writer.Execute(sl)
+        writer = sitk.ImageFileWriter()
+        writer.KeepOriginalImageUIDOn()
+        for k, plane in enumerate(np.asarray(array_zyx, dtype=np.int16)):
+            sl = sitk.GetImageFromArray(plane)
+            sl.SetSpacing(tuple(spacing_xyz[:2]))
+            x0, y0, z0 = origin_xyz
+            z = z0 + spacing_xyz[2] * k if z_positions is None else \
+                z_positions[k]
+            tags = {
+                '0008|0060': modality,
+                '0020|000e': series_uid,
+                '0020|000d': '1.2.826.0.1.3680043.2.1125.1',
+                '0020|0052': f'{series_uid}.0',  # FrameOfReferenceUID
+                '0008|0018': f'{series_uid}.{k + 1}',
+                '0020|0032': f'{x0}\\{y0}\\{z}',
+                '0020|0037': '1\\0\\0\\0\\1\\0',
+                '0020|0013': str(k + 1),
+                '0028|0030': f'{spacing_xyz[1]}\\{spacing_xyz[0]}',
+            }
+            for key, value in tags.items():
+                sl.SetMetaData(key, value)
+            writer.SetFileName(osp.join(folder, f'{series_uid}_{k}.dcm'))
+            writer.Execute(sl)
 
 
 def write_volume(path: str,

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Refuse checkpoints that do not fit the model, naming the file."""
-from typing import Optional, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.hooks import Hook
@@ -64,17 +64,17 @@ class CheckpointCheckHook(Hook):
         """
         if self.strict is not None:
             return bool(self.strict)
-        if not self._trains_fresh(runner):
-            return True  # a resume, val / test: the weights must fit
-        cfg = getattr(runner, 'cfg', None)
-        allow = cfg.get('allow_partial_load', False) if isinstance(
-            cfg, (Config, dict)) else False
-        return allow is not True
+        return self._fresh_training_cfg(runner).get(
+            'allow_partial_load', False) is not True
 
     @staticmethod
-    def _trains_fresh(runner) -> bool:
-        return getattr(runner, '_resume', False) is not True and isinstance(
+    def _fresh_training_cfg(runner) -> Mapping:
+        """The runner's config when it trains without resuming, else ``{}``
+        (a resume, val / test: the weights must fit)."""
+        cfg = getattr(runner, 'cfg', None)
+        fresh = getattr(runner, '_resume', False) is not True and isinstance(
             getattr(runner, '_train_loop', None), BaseLoop)
+        return cfg if fresh and isinstance(cfg, (Config, dict)) else {}
 
     def missing_allowed(self, runner) -> Tuple[str, ...]:
         """Key prefixes the checkpoint of ``runner`` may lack.
@@ -89,11 +89,9 @@ class CheckpointCheckHook(Hook):
         """
         if self.allowed_missing is not None:
             return self.allowed_missing
-        cfg = getattr(runner, 'cfg', None)
-        if not self._trains_fresh(runner) or not isinstance(
-                cfg, (Config, dict)):
-            return ()
-        return tuple(cfg.get('load_from_allowed_missing') or ())
+        return tuple(
+            self._fresh_training_cfg(runner).get('load_from_allowed_missing')
+            or ())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Compare ``checkpoint['state_dict']`` with the runner's model.
