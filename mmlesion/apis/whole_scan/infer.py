@@ -59,33 +59,22 @@ def infer_volume(model: torch.nn.Module,
         settings (VolumeInferenceSettings): from
             :func:`~mmlesion.apis.whole_scan.settings.
             volume_settings_from_config`.
-        detection (DetectionSettings, optional): the slices per forward
-            pass, the stacking thresholds, the workers preparing slices
-            while the model runs (the findings do not depend on them), the
-            resampling backend (``'torch'``, or ``'sitk'``: SimpleITK, the
-            earlier path, same grid, values within
-            :data:`~mmlesion.datasets.volumes.resampling.
-            TORCH_LINEAR_ATOL_HU`) and the progress bars. Defaults to
-            ``DetectionSettings()``.
+        detection (DetectionSettings, optional): batches, stacking
+            thresholds, slice workers, resampling backend, progress bars.
+            Defaults to ``DetectionSettings()``.
         rescorer (FindingRescorer, optional): a loaded re-scorer of the
-            stacked findings (:class:`~mmlesion.apis.whole_scan.settings.
-            FindingRescorer`), given the resampled volume (the grid of the
-            findings): e.g. :class:`~mmlesion.apis.lens_fpr_rescore.
-            LensFPRRescorer`, LENS Eq. 2 ``(s_LENS + s_FPR) / 2``.
+            stacked findings, given the resampled volume (e.g.
+            :class:`~mmlesion.apis.lens_fpr_rescore.LensFPRRescorer`).
         resampled (CTVolume, optional): ``volume`` already resampled by
             :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
             these ``settings`` and ``detection.resample_backend`` (e.g. by
-            the thread that reads the next scan of a batch,
-            :mod:`mmlesion.apis.whole_scan.batch`); None resamples here.
-            Defaults to None.
+            a batch's reading thread); None resamples here.
         measure (bool): add the RECIST measurements (step 5); False leaves
             ``recist`` unset, for :func:`~mmlesion.apis.whole_scan.measure.
-            measure_result` to add later (the batch measures a scan while
-            the model detects the next). Defaults to True.
+            measure_result` to add later. Defaults to True.
         stack (bool): stack the 2D boxes into findings (step 4); False
             keeps them in ``slice_detections`` (``findings`` empty) for
-            :func:`stack_result` to stack later (the batch stacks a scan
-            while the model detects the next). Only without ``rescorer``
+            :func:`stack_result` to stack later. Only without ``rescorer``
             and ``measure``. Defaults to True.
 
     Returns:
