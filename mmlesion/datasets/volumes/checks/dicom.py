@@ -1,26 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Checks of a DICOM series' slices before its voxels are read.
 
-ITK stacks whatever files GDCM lists and takes the slice interval from the
-first two positions, printing only a warning ("Non uniform sampling or
-missing slices detected") to stderr: a missing slice or two slices at one
-position give every later z-coordinate a wrong world position. GDCM also
-silently leaves out files it cannot parse (e.g. a truncated slice), which
-makes a gap. Here, as dcm2niix does, the ``ImagePositionPatient`` of every
-slice is projected on the slice normal (the cross product of the two
-``ImageOrientationPatient`` directions) and the steps between consecutive
-slices are checked: duplicates, gaps over 1.5x the median step and other
-uneven steps are refused naming the files, or, only when asked, the slices
-are interpolated onto a uniform grid (:func:`resample_slices_uniform`) with a
-warning naming them. The header of each file (read by SimpleITK / GDCM
-without its pixels) must also announce pixel data that fits in the file, so
-a truncated slice cannot make a reader allocate for a bogus size.
-
-Each slice's RescaleSlope / RescaleIntercept are read too: ITK rescales
-every slice with its own values but stores them in the pixel type of the
-first slice, so with slice-wise values (slope 1 on the first slice, 0.5 on
-another) the fractional HU of the others are cut to integers, silently.
-:attr:`SeriesGeometry.rescale_varies` tells the reader to ask for float32.
+ITK stacks whatever files GDCM lists (leaving out those it cannot parse)
+and takes the slice interval from the first two positions, with only a
+warning on stderr: a missing or duplicated slice moves every later slice.
+Here, as dcm2niix does, the ``ImagePositionPatient`` of every slice is
+projected on the slice normal and the steps are checked: duplicates, gaps
+over 1.5x the median step and other uneven steps are refused naming the
+files, or, only when asked, interpolated onto a uniform grid
+(:func:`resample_slices_uniform`). Each file's header must announce pixel
+data that fits in the file. Slice-wise RescaleSlope / RescaleIntercept
+(ITK would cut the other slices' HU to the first slice's integer type) make
+:attr:`SeriesGeometry.rescale_varies` ask the reader for float32.
 """
 import os
 import os.path as osp

@@ -4,12 +4,9 @@ where its files lie, what a folder holds, how many voxels its header
 announces and how many bytes it holds for them.
 
 ITK allocates whatever a header asks for, blocks forever on a FIFO, and
-reads a file shorter than its header announces padded with zeros. These
-checks run on the header only (or stream the voxel bytes without keeping
-them), so a bad file is refused before memory is allocated for its voxels.
-Every refusal names the file and the header field. The formats' own checks
-are beside this module (:mod:`.metaimage`, :mod:`.nrrd`, :mod:`.nifti`,
-:mod:`.dicom`).
+pads a file shorter than its header announces with zeros: these checks
+refuse such a file before memory is allocated for its voxels, naming the
+file and the header field.
 """
 import math
 import os

@@ -1,22 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Is this volume a CT in Hounsfield units? A plausibility check.
 
-A label map, an MR volume or the raw unsigned values of a scanner (a
-MetaImage with ``ElementType = MET_USHORT`` and no rescale) read without
+A label map, an MR volume or a scanner's raw unsigned values read without
 error and give plausible-looking but wrong detections. A CT in HU always
-holds air (about -1000 HU outside the body and in the lungs, or the padding
-value outside the reconstruction circle) and thousands of distinct values;
-a label map holds a handful of integers, and unsigned raw values or an MR
-have nothing below 0. The rule chosen here (the issue leaves the
-thresholds open): refuse when no voxel is below ``-200`` HU; the error
-calls it a label map where a sample of about a million voxels holds at most
-16 distinct integer values (a synthetic phantom of air and a few tissue
-values passes).
-
-A file of integer voxels read with the wrong byte order (a MetaImage whose
-``BinaryDataByteOrderMSB`` contradicts its data) holds noise that may pass
-that rule; :func:`check_byte_order` compares the share of stored values in
-the range of CT values as read and byte-swapped.
+holds air (about -1000 HU); a label map holds a handful of integers, and
+raw values or an MR have nothing below 0. So a volume with no voxel below
+:data:`MIN_AIR_HU` is refused, named a label map where a sample holds at
+most :data:`MAX_LABEL_VALUES` distinct integers. Integer voxels read with
+the wrong byte order are noise that may pass that rule:
+:func:`check_byte_order` compares the share of stored values in the CT
+range as read and byte-swapped.
 """
 from typing import Tuple
 

@@ -2,11 +2,10 @@
 """Checks of a MetaImage (``.mhd`` + data files, ``.mha``) before ITK reads
 it.
 
-ITK reads only the first half of a ``.raw`` whose ``DimSize`` announces half
-its slices, and lets ``ElementDataFile`` name any file on the disk
-(``../../etc/...``, an absolute path) or a file pattern whose numbers make
-it loop forever. The header is read here first: the data files must lie in
-the header's folder, exist and hold the bytes the header announces.
+ITK lets ``ElementDataFile`` name any file on the disk or a file pattern
+that makes it loop forever, and reads a ``.raw`` of another size than
+``DimSize`` announces. Here the data files must lie in the header's folder,
+exist and hold the bytes the header announces.
 """
 import os.path as osp
 import re
@@ -76,10 +75,9 @@ def _mhd_pattern_names(path: str, data_file: str,
                        dim_size: Optional[str]) -> List[str]:
     """The file names of a printf-pattern ``ElementDataFile``.
 
-    MetaIO reads one slice (the last ``DimSize`` axis) from each file, so
-    the pattern must name exactly ``DimSize[-1]`` files, with a positive
-    step. Both are checked on the numbers before any name is made (a
-    pattern ``0 100000000 1`` would otherwise build a list of 10**8 names).
+    MetaIO reads one slice from each file, so the pattern must name exactly
+    ``DimSize[-1]`` files, with a positive step: both are checked before
+    any name is made.
 
     Args:
         path (str): the header, named in errors.

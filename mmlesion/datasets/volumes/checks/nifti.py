@@ -1,20 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Checks of a NIfTI file against its own header, before ITK reads it.
 
-ITK reads a truncated uncompressed or gzipped NIfTI without complaint and
-pads the missing voxels with zeros, and turns NaN voxels of a float NIfTI
-into 0. :func:`read_nifti_header` reads ``dim``, ``datatype``, ``bitpix``,
-``vox_offset`` and the scaling from the header alone; the length check
-counts stored (not scaled) voxels, and the finite check streams the voxel
-bytes without keeping them. Every refusal names the file and the field.
-
-A NIfTI holds two voxel-to-world transforms, the qform (a rotation as a
-quaternion, ``pixdim`` and ``qoffset``) and the sform (the rows
-``srow_x/y/z``); ITK uses one of them when both codes are set (the sform
-if it is a rotation and scaling), and other readers may use the other. Where
-the two disagree (:data:`QSFORM_TOL_MM`), the scan's world position is
-ambiguous: :func:`check_nifti_qform_sform` refuses it, naming both codes and
-the transform the reader would use.
+ITK pads a truncated NIfTI with zeros and turns NaN voxels into 0.
+:func:`read_nifti_header` reads the header alone; the length check counts
+stored (not scaled) voxels, and the finite check streams the voxel bytes
+without keeping them. A NIfTI whose qform and sform are both set and
+disagree has an ambiguous world position (ITK uses one, other readers may
+use the other): :func:`check_nifti_qform_sform` refuses it. Every refusal
+names the file and the field.
 """
 import gzip
 import math
@@ -225,12 +218,8 @@ def _gunzipped_length(path: str, limit: int) -> int:
 
 
 def _gzip_size_field(path: str) -> int:
-    """ISIZE, the last 4 bytes of a gzip file: its length mod 2**32.
-
-    In a truncated file these bytes are compressed data, so they match the
-    expected length only by a 1 in 2**32 chance; a mismatch (also from
-    several gzip members or trailing bytes) leads to counting the stream.
-    """
+    """ISIZE, the last 4 bytes of a gzip file: its length mod 2**32 (in a
+    truncated file, compressed data matching by a 1 in 2**32 chance)."""
     with open(path, 'rb') as f:
         f.seek(0, 2)
         if f.tell() < 18:
@@ -240,20 +229,15 @@ def _gzip_size_field(path: str) -> int:
 
 
 def check_nifti_length(path: str,
-                       reader: Optional[sitk.ImageFileReader] = None,
                        header: Optional[NiftiHeader] = None) -> None:
     """Refuse a NIfTI whose voxel data disagrees with its header.
 
-    The stored (unscaled) voxels are counted, from the header's own ``dim``
-    and ``bitpix``: a uint16 NIfTI with ``scl_slope 1 / scl_inter -1024``
-    is read by ITK as float32, but stores 2 bytes a voxel. Data shorter
-    than announced is refused (ITK pads it with zeros), and so is data
-    longer by a slice or more (``dim`` announcing fewer slices than stored:
-    ITK reads the first ones only).
+    The stored (unscaled) voxels are counted from the header's ``dim`` and
+    ``bitpix``. Data shorter than announced is refused, and so is data
+    longer by a slice or more (ITK would read the first slices only).
 
     Args:
         path (str): a ``.nii`` or ``.nii.gz`` file.
-        reader (sitk.ImageFileReader, optional): unused (kept for callers).
         header (NiftiHeader, optional): from :func:`read_nifti_header`.
 
     Raises:
@@ -282,9 +266,8 @@ def check_nifti_length(path: str,
 def check_nifti_finite(path: str, header: NiftiHeader) -> None:
     """Refuse a float NIfTI holding NaN or infinite voxels.
 
-    ITK reads them as 0 (0 HU: water), silently. The stored voxels are
-    streamed from the file (a ``.gz`` decompressed on the fly), a chunk at
-    a time.
+    ITK reads them as 0 (water), silently. The stored voxels are streamed
+    from the file, a chunk at a time.
 
     Args:
         path (str): the file.
@@ -329,9 +312,7 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
 QSFORM_TOL_MM = 1e-3
 #: Largest distance, in voxels (of the smallest spacing), between where the
 #: qform and the sform put a corner of the volume that is taken as the same
-#: place: a quaternion stored in float32 cannot hold every rotation exactly
-#: (a KiTS19 scan's axes give 1e-3 mm per voxel, 0.1 mm across 96 voxels),
-#: while a real disagreement moves the scan by millimetres.
+#: place (a float32 quaternion cannot hold every rotation exactly).
 QSFORM_TOL_VOXELS = 0.5
 
 
