@@ -59,8 +59,7 @@ def key_slice_hu(single_input: LesionInput) -> np.ndarray:
 
 def config_metainfo(cfg: ConfigType) -> dict:
     """``metainfo`` of a config's test dataset (inside any wrappers), else
-    ``METAINFO`` of its class: the class names a checkpoint without
-    ``dataset_meta`` was trained with.
+    ``METAINFO`` of its class.
 
     Args:
         cfg (Config): the detector's config.
@@ -140,13 +139,9 @@ class LesionDetInferencer(DetInferencer):
                  window: Sequence[float] = SOFT_TISSUE_WINDOW) -> None:
         self.window = window_of(window)
         self._weights_name = str(weights) if weights else '<weights>'
-        super().__init__(
-            model=model,
-            weights=weights,
-            device=device,
-            scope=scope,
-            palette=palette,
-            show_progress=show_progress)
+        super().__init__(model=model, weights=weights, device=device,
+                         scope=scope, palette=palette,
+                         show_progress=show_progress)
 
     def _load_weights_to_model(self, model: nn.Module,
                                checkpoint: Optional[dict],

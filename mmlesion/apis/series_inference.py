@@ -31,11 +31,9 @@ def predict_series_3d(model: torch.nn.Module,
     findings with :func:`stack_slice_boxes`.
 
     Returns:
-        dict: series folder name -> findings
-        (:class:`~mmlesion.structures.finding_3d.Finding3D`: ``bbox_3d`` =
-        [x1, y1, z1, x2, y2, z2] with z in slice indices, ``score``,
-        ``slice_range``, ``boxes_2d``), as :func:`stack_slice_boxes`
-        returns them.
+        dict: series folder name -> its
+        :class:`~mmlesion.structures.finding_3d.Finding3D` (z in slice
+        indices).
     """
     model.eval()
     per_series: Dict[str, Tuple[list, list, list]] = {}
@@ -79,7 +77,7 @@ def load_lens_and_train_set(config: str,
                             cfg_options: Optional[dict] = None
                             ) -> LensAndTrainSet:
     """A LENS model with its weights and one of its training datasets, read
-    with the config's test pipeline (the tools of steps 2 and 5).
+    with the config's test pipeline.
 
     Args:
         config (str): a LENS config (its ``train_dataloader.dataset`` a
@@ -162,9 +160,9 @@ def set_lens_experts(cfg, experts: Optional[List[int]],
 
 @dataclass
 class LensExperts:
-    """The experts a LENS model fuses, as a whole-scan run's model
-    adjustment (:class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`;
-    ``tools/infer_volume.py --experts``), recorded as ``experts``.
+    """The experts a LENS model fuses, as a whole-scan run's
+    :class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`
+    (``--experts``), recorded as ``experts``.
 
     Args:
         experts (list[int]): expert (dataset) indices.
