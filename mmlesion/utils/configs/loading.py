@@ -4,11 +4,12 @@ one line naming the file.
 
 mmengine's ``Config.fromfile`` follows the ``_base_`` files itself and
 fails deep inside its parser (a missing base: ``FileNotFoundError`` with
-the path only; a circular chain: ``RecursionError``...). Only when it
-fails, :func:`load_config` walks the chain as mmengine does
-(``Config._get_base_files``, ``Config._get_cfg_path``) to name the file
-whose ``_base_`` is wrong, the base as written and, for a missing one, the
-nearest existing name in the same form.
+the path only; a circular chain: ``RecursionError``, after seconds of a
+thousand nested parses). :func:`load_config` walks the chain as mmengine
+does (``Config._get_base_files``, ``Config._get_cfg_path``) for a circle
+before mmengine reads it, and for any other mistake when mmengine fails, to
+name the file whose ``_base_`` is wrong, the base as written and, for a
+missing one, the nearest existing name in the same form.
 """
 import ast
 import os
@@ -41,6 +42,9 @@ def load_config(path: str) -> Config:
         ConfigFileError: the first mistake of the ``_base_`` chain (see
             the module), else mmengine's error, after the file's name.
     """
+    circle = _file_error(osp.abspath(path), path, (), circles_only=True)
+    if circle is not None:
+        raise ConfigFileError(circle)
     try:
         return Config.fromfile(path)
     except Exception as err:  # any mistake in the files: said in one line
@@ -117,18 +121,25 @@ def _resolve(base: str, named_by: str) -> Tuple[str, Optional[str]]:
         return '', _first_line(err)
 
 
-def _file_error(path: str, shown: str,
-                chain: Tuple[str, ...]) -> Optional[str]:
+def _file_error(path: str, shown: str, chain: Tuple[str, ...],
+                circles_only: bool = False) -> Optional[str]:
     """The first mistake of the config ``path`` (shown as ``shown``) and of
-    its ``_base_`` chain, depth first; ``chain``: the files naming it."""
-    why = _not_a_config(path)
+    its ``_base_`` chain, depth first; ``chain``: the files naming it;
+    ``circles_only``: only a circular chain (the other mistakes are left to
+    mmengine, and a branch ends at one)."""
+    if circles_only and not osp.isfile(path):
+        return None  # mmengine says why
+    why = None if circles_only else _not_a_config(path)
     if why is not None:
         return f'{shown} {why}'
     try:
         bases = Config._get_base_files(path)
     except Exception as err:  # an expression that fails
-        return f'{path}: its _base_ cannot be read: {_first_line(err)}'
+        return None if circles_only else (
+            f'{path}: its _base_ cannot be read: {_first_line(err)}')
     for base in bases:
+        if circles_only and '::' in str(base):
+            continue  # a package's configs (slow to find) name their own
         where = f'{path}: _base_ {base!r}'
         found, why = _resolve(str(base), path)
         if why is not None:
@@ -137,11 +148,12 @@ def _file_error(path: str, shown: str,
         if found in chain + (path, ):
             loop = ' -> '.join(osp.basename(p) for p in chain + (path, found))
             return f'{where}: circular _base_ chain ({loop})'
-        if not osp.exists(found):
+        if not osp.exists(found) and not circles_only:
             near = _nearest(str(base), found)
             hint = f'; did you mean {near!r}?' if near else ''
             return f'{where}: no such file ({found}){hint}'
-        error = _file_error(found, f'{where} ({found})', chain + (path, ))
+        error = _file_error(found, f'{where} ({found})', chain + (path, ),
+                            circles_only)
         if error is not None:
             return error
     return None

@@ -3,7 +3,6 @@
 that names the wrong base (mmengine's ``Config.fromfile`` raises from deep
 inside its parser), in :func:`load_config` and in the tools."""
 import importlib.util
-import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -56,24 +55,43 @@ def test_base_that_is_not_a_config(tmp_path):
         "Python: line 1: '(' was never closed")
 
 
-@pytest.fixture
-def shallow_recursion():
-    """A circular chain is found when mmengine's parser runs out of
-    recursion (about a thousand nested parses of the same two files): a
-    lower limit finds it sooner."""
-    depth = len(inspect.stack(0))
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(depth + 150)
-    yield
-    sys.setrecursionlimit(limit)
+def test_circular_bases_are_found_before_mmengine_reads_them(
+        tmp_path, monkeypatch):
+    """A circle is named at once: mmengine's parser, which would nest a
+    thousand parses (seconds) before failing, is not called; the line names
+    every file of the circle, from the file that closes it."""
+    from mmengine.config import Config
 
+    def never(*args, **kwargs):
+        raise AssertionError('mmengine read a circular chain')
 
-def test_circular_bases(tmp_path, shallow_recursion):
+    monkeypatch.setattr(Config, 'fromfile', never)
     first = _config(tmp_path, 'first.py', './second.py')
     second = _config(tmp_path, 'second.py', './first.py')
     assert _error(first) == (
         f"{second}: _base_ './first.py': circular _base_ chain "
         '(first.py -> second.py -> first.py)')
+    (tmp_path / 'sub').mkdir()
+    third = _config(tmp_path / 'sub', 'third.py', '../middle.py')
+    _config(tmp_path, 'middle.py', './sub/third.py')
+    top = _config(tmp_path, 'top.py', './middle.py')
+    assert _error(top) == (
+        f"{third}: _base_ '../middle.py': circular _base_ chain "
+        '(top.py -> middle.py -> third.py -> middle.py)')
+
+
+def test_bases_without_a_circle_are_read_by_mmengine(tmp_path):
+    """Two bases sharing one (no circle), a missing base: mmengine reads
+    them (and the missing one is said after it fails)."""
+    _config(tmp_path, 'common.py', './none.py').write_text('a = 1\n')
+    _config(tmp_path, 'left.py', './common.py')
+    _config(tmp_path, 'right.py', './common.py')
+    top = tmp_path / 'top.py'
+    top.write_text("_base_ = ['./left.py', './right.py']\n")
+    with pytest.raises(Exception, match='Duplicate key'):
+        load_config(str(top))
+    top.write_text("_base_ = ['./left.py', './gone.py']\n")
+    assert _error(top).startswith(f"{top}: _base_ './gone.py': no such ")
 
 
 def test_scoped_bases(tmp_path):
