@@ -1,8 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """CT geometry: world <-> continuous voxel coordinates, numpy only.
 
-Coordinate conventions (shared by every 3D component of mmlesion; see
-:class:`mmlesion.datasets.volumes.CTVolume`, which delegates here):
+Coordinate conventions (shared by every 3D component of mmlesion):
 
 - World coordinates are SimpleITK's physical points ``(x, y, z)`` in mm,
   LPS (DICOM patient coordinates, as LUNA16's ``coordX/Y/Z``).
@@ -12,8 +11,7 @@ Coordinate conventions (shared by every 3D component of mmlesion; see
   directions of the x, y, z index axes); ``spacing_zyx`` the voxel size in
   mm and ``origin_xyz`` the world position of the centre of voxel 0.
 
-Only geometry lives here (no image, no SimpleITK), so evaluation code can
-map boxes to the world without a volume.
+No image and no SimpleITK, so evaluation maps boxes without a volume.
 """
 from typing import Sequence
 

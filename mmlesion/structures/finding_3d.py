@@ -2,10 +2,9 @@
 """A 3D finding: 2D boxes on consecutive slices stacked into one box
 (:func:`~mmlesion.evaluation.functional.stack_slice_boxes`).
 
-The one type of a stacked finding everywhere: the LENS 3D evaluation and
-its FPR re-scoring, the mining's tracklets, and whole-scan inference (whose
-:class:`~mmlesion.apis.whole_scan.results.Finding` is built from one, in
-the original scan's voxels and in world mm).
+The one type of a stacked finding everywhere (3D evaluation, FPR
+re-scoring, mining, whole-scan inference's
+:class:`~mmlesion.apis.whole_scan.results.Finding`).
 """
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Sequence, Tuple

@@ -45,8 +45,7 @@ def train_pipeline(cfg: Any) -> Optional[List[dict]]:
 
 def sample_data_infos(dataset: Any,
                       max_images: int = MAX_IMAGES) -> List[Mapping]:
-    """Up to ``max_images`` data infos of a dataset, evenly spaced
-    (``get_data_info``: wrappers such as ``ConcatDataset`` included).
+    """Up to ``max_images`` data infos of a dataset, evenly spaced.
 
     Args:
         dataset (Dataset): the training dataset (built).

@@ -34,18 +34,12 @@ from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
 class LesionVisualizationHook(DetVisualizationHook):
     """Draw lesion detections on windowed CT key slices.
 
-    Same options as :class:`~mmdet.engine.hooks.DetVisualizationHook`
-    (``tools/test.py --show-dir DIR`` sets ``draw=True`` and
-    ``test_out_dir=DIR``), plus the display window. In testing, each key
-    slice is saved as ``<work_dir>/<timestamp>/<test_out_dir>/<file_name>``
-    (an absolute ``test_out_dir`` as is: ``tools/run_demo.py``) where
-    ``file_name`` is the DeepLesion name (``000002_01_01_162.png``);
-    in validation, the first sample of every ``interval``-th iteration goes
-    to the visualizer's backends.
-
-    Ground truth comes from the raw ``instances`` packed in the metainfo
-    (original image coordinates; ignored lesions skipped) or else from
-    ``gt_instances`` mapped back through the test-time resize and flip.
+    Same options as :class:`~mmdet.engine.hooks.DetVisualizationHook`,
+    plus the display window. In testing, each key slice is saved as
+    ``<work_dir>/<timestamp>/<test_out_dir>/<DeepLesion file name>``; in
+    validation, the first sample of every ``interval``-th iteration goes
+    to the visualizer's backends. Ground truth is drawn in original image
+    pixels.
 
     Args:
         draw (bool): whether to draw at all. Defaults to False.

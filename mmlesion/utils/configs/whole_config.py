@@ -1,22 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The whole merged config, checked before the Runner is built.
 
-``Config.fromfile`` accepts any key anywhere, so a typo in a user's config
-file (``score_thres`` under ``model.test_cfg.rcnn``) is ignored silently,
-and a number written as a string (``num_slices='3'``) fails deep inside
-torch. :func:`check_whole_config` walks every dict of the final config
-(after ``_base_`` and ``--cfg-options``):
+``Config.fromfile`` accepts any key anywhere, so a typo (``score_thres``)
+is ignored silently and a number written as a string fails deep inside
+torch. :func:`check_whole_config` walks every dict of the final config:
 
 * a dict whose ``type`` names a registered class: its keys must be
-  arguments of the class (its ``__init__``, and its bases' where
-  ``**kwargs`` is passed on to them), plus the few keys a builder consumes;
-* the untyped dicts that mmdet and mmlesion read key by key
-  (``model.train_cfg`` / ``model.test_cfg`` and their sections, NMS
-  configs, mmengine's ``env_cfg``, ``randomness``, dataloaders...): their
-  keys must be among the keys read there (:data:`MODEL_CFG_KEYS`);
-* a string where the class annotates a number, a bool or a sequence of
-  numbers (or, unannotated, has a number or bool default), or where a
-  known key of those untyped dicts holds one (:data:`NUMERIC_KEYS`).
+  arguments of the class (:func:`.class_signature.signature_of`), plus the
+  few keys a builder consumes;
+* the untyped dicts read key by key (``model.train_cfg`` / ``test_cfg``
+  sections, NMS configs, ``env_cfg``, dataloaders...): their keys must be
+  among those read there (:data:`MODEL_CFG_KEYS`);
+* a string where the class annotates (or defaults to) a number or a bool,
+  or where a known key of those dicts holds one (:data:`NUMERIC_KEYS`).
 
 Each problem names its dotted path (list items by index) and the closest
 known key or the expected type; all are raised together, one per line.

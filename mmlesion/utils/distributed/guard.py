@@ -100,14 +100,11 @@ def apply_dist_timeout(cfg: Config) -> float:
 
 
 def guard_distributed(cfg: Config) -> float:
-    """For a distributed run (``cfg.launcher`` not ``'none'``): end this
-    worker with its launcher (:func:`exit_with_parent`), print a timeout
-    that ends it in one line (:func:`print_timeout_in_one_line`) and set
-    the process-group timeout (:func:`apply_dist_timeout`).
+    """For a distributed run: end this worker with its launcher, print a
+    timeout that ends it in one line and set the process-group timeout.
 
     Returns:
-        float: the timeout in seconds (for
-        :func:`collective_timeout_errors`).
+        float: the timeout in seconds.
     """
     if cfg.get('launcher', 'none') == 'none':
         return dist_timeout_seconds(cfg)
@@ -188,10 +185,8 @@ def describe_collective_error(err: BaseException, timeout_s: float,
     # after a whole timeout that is the timeout, not a peer that died
     if _CLOSED_RE.search(text) and not (waited is not None
                                         and waited >= .9 * timeout_s):
-        if rank.isdigit() and world == '2':
-            peer = f'rank {1 - int(rank)}'
-        else:
-            peer = 'another rank'
+        peer = (f'rank {1 - int(rank)}' if rank.isdigit() and world == '2'
+                else 'another rank')
         found = _PEER_RE.search(text)
         if found:
             peer += f' ({found.group(1)}:{found.group(2)})'
