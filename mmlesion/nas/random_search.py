@@ -1,30 +1,22 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Uniform sampling of ALB genotypes for random search with weight sharing.
 
-ElixirNet, Table 6, row "random ALB (Li and Talwalkar 2019)": the
-differentiable search strategy replaced by random search with weight sharing
-(RSWS) over the same search space. Li and Talwalkar ("Random Search and
-Reproducibility for Neural Architecture Search", UAI 2019, Section 4 and
-their ``randomNAS_release`` code) train the shared weights of the DARTS
-supernet with one architecture sampled uniformly per minibatch, and at the
-end rank 1000 sampled architectures by their validation error with the
-shared weights on 10 minibatches, evaluate the best 10 on the whole
-validation split and keep the best one.
+ElixirNet, Table 6, row "random ALB (Li and Talwalkar 2019)": random search
+with weight sharing over the same search space. Li and Talwalkar ("Random
+Search and Reproducibility for Neural Architecture Search", UAI 2019, §4 and
+their ``randomNAS_release`` code) train the shared supernet weights with one
+architecture sampled uniformly per minibatch, then rank 1000 sampled
+architectures by their validation error on 10 minibatches, evaluate the best
+10 on the whole validation split and keep the best one.
 
-A genotype here is the ALB format (:mod:`mmlesion.models.layers.alb_cell`):
-per branch two ``(operation, input_index)`` entries. Their sampler (DARTS
-cells, ``sample_arch``) draws every operation uniformly from all candidate
-operations (``none`` included) and the two inputs of a node as two
-**distinct** earlier nodes (``replace=False``). :func:`sample_genotypes` does
-the same per branch: operations independently and uniformly over the
-allowed operations, and for branch ``b >= 2`` an unordered pair of distinct
-inputs uniformly among ``0 .. b - 1`` (written in increasing order, as the
-argmax derivation writes them). Branch 1 can only read the cell input (ALB
-cells have one input, DARTS cells two), so both of its entries read input 0.
-
-:class:`RandomSearchMixin` holds the random strategy's part of
-:class:`~mmlesion.nas.ALBSearchLoop` (``strategy='random'``): the draws and
-the final ranking of candidates.
+A genotype is the ALB format (:mod:`mmlesion.models.layers.alb_cell`): per
+branch two ``(operation, input_index)`` entries. As their ``sample_arch``,
+:func:`sample_genotypes` draws every operation uniformly (``none``
+included) and, for branch ``b >= 2``, two **distinct** inputs among ``0 ..
+b - 1`` (in increasing order, as the argmax derivation writes them); branch
+1 can only read the cell input (ALB cells have one input), so both of its
+entries read input 0. :class:`RandomSearchMixin` holds the random strategy
+of :class:`~mmlesion.nas.ALBSearchLoop`.
 """
 import contextlib
 import json

@@ -2,25 +2,15 @@
 """The alternating (first-order DARTS) search loop of the Auto-lesion Block.
 
 ElixirNet, sections "Differentiable Search Strategy" and "Auto-Lesion Block
-Search": the training data are split into two disjoint halves; the search
-alternates
-
-1. an update of the architecture weights alpha by ``grad_alpha L_val(w, a)``
-   on a batch of the second half, and
-2. an update of the network weights w by ``grad_w L_train(w, a)`` on a batch
-   of the first half,
-
-with the feature extractor and RPN frozen (initialised from a baseline trained
-on DeepLesion) and, at the end, a discrete genotype from the argmax of alpha.
+Search": on two disjoint halves of the training data the search alternates
+an update of the architecture weights alpha by ``grad_alpha L_val(w, a)``
+and one of the network weights w by ``grad_w L_train(w, a)``, with the
+feature extractor and RPN frozen; the genotype is the argmax of alpha.
 
 This is the **first-order** approximation of DARTS (Liu et al., 2019): the
 alpha gradient is taken at the current w, without the unrolled second-order
-term ``-xi * grad^2_{alpha,w} L_train * grad_w' L_val``. The paper does not say
-which order it used; the first order is what fits in memory for a detector.
-
-``strategy='random'`` replaces that strategy by random search with weight
-sharing (Li and Talwalkar 2019) under the same budget, for Table 6's "random
-ALB" row (see :class:`ALBSearchLoop`).
+term. The paper does not say which order it used; the first order is what
+fits in memory for a detector.
 """
 import contextlib
 import copy

@@ -7,7 +7,7 @@ architecture weights alpha use Adam (lr 3e-4, betas (0.5, 0.999) as in DARTS,
 weight decay 1e-3).
 """
 import copy
-from typing import Callable, Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
@@ -121,19 +121,13 @@ class ALBSearchOptimWrapperConstructor:
         if not weights:
             raise ValueError('No trainable network weight besides the '
                              'architecture parameters.')
-        selected = {
-            'weight': {id(p)
-                       for p in weights.values()},
-            'arch': {id(p)
-                     for p in arch.values()}
-        }
-        wrappers = {
-            part:
-            self._build_part(model, self.part_cfgs[part],
-                             selected[part].__contains__)
+        selected = dict(weight={id(p) for p in weights.values()},
+                        arch={id(p) for p in arch.values()})
+        return OptimWrapperDict(**{
+            part: self._build_part(model, self.part_cfgs[part],
+                                   selected[part].__contains__)
             for part in self.parts
-        }
-        return OptimWrapperDict(**wrappers)
+        })
 
     @staticmethod
     def _build_part(model: nn.Module, cfg: dict,
@@ -151,14 +145,9 @@ class ALBSearchOptimWrapperConstructor:
             constructor = DefaultOptimWrapperConstructor(cfg, paramwise_cfg)
             constructor.add_params(groups, model)
             groups = [g for g in groups if keep(id(g['params'][0]))]
-        else:
-            seen: Set[int] = set()
-            params = []
-            for p in model.parameters():
-                if keep(id(p)) and id(p) not in seen:
-                    seen.add(id(p))
-                    params.append(p)
-            groups = [dict(params=params)]
+        else:  # parameters() yields a shared parameter once
+            groups = [dict(params=[p for p in model.parameters()
+                                   if keep(id(p))])]
         cfg.setdefault('type', 'OptimWrapper')
         optimizer_cfg = cfg.pop('optimizer')
         optimizer_cfg['params'] = groups

@@ -5,15 +5,11 @@ Each picture of :func:`~mmlesion.apis.whole_scan.write.write_volume_results`
 shows the finding's key slice (the RECIST one where it was measured) whole
 and magnified around the box, with its box, the RECIST axes and their
 legend, three lines of title, and the warning of demo weights in red above
-them. It is laid out as the matplotlib figure it replaces (two square
-panels under the title, :data:`KEY_SLICE_SIZE_PX`, text
-:data:`KEY_SLICE_TEXT_PX` high in DejaVu Sans, matplotlib's own font), but
-drawn with numpy, OpenCV (anti-aliased lines) and Pillow (the text): a
-scan's 20 pictures cost about a tenth of the CPU of drawing them with
-matplotlib, which made the pictures one of the two largest parts of a
-batch of scans (``docs/benchmarks.md``, "A day's scans"). What it shares
-with the overview drawn as pixels (the font, a panel's place, the PNG
-writer) is in :mod:`~mmlesion.visualization.pixel_drawing`.
+them: two square panels under the title (:data:`KEY_SLICE_SIZE_PX`, text
+:data:`KEY_SLICE_TEXT_PX` high in DejaVu Sans), drawn with numpy, OpenCV
+(anti-aliased lines) and Pillow (the text) for speed (about a tenth of
+matplotlib's CPU). The parts it shares with the overview are in
+:mod:`~mmlesion.visualization.pixel_drawing`.
 
 Coordinates are continuous voxel coordinates of the (resampled) volume the
 findings were detected in, voxel centres at integers: voxel ``i`` covers
@@ -53,10 +49,9 @@ def describe_size(finding: dict) -> str:
     """A finding's sizes, each named: e.g. ``'largest box side 28.1 mm;
     RECIST long axis 11.5 mm x short axis 10.2 mm'``.
 
-    The box side is the longer in-plane side (width or height) of the
-    finding's 3D box (``largest_box_side_mm``, formerly only
-    ``diameter_mm``); the RECIST axes are measured on its key slice
-    (:mod:`~mmlesion.apis.whole_scan.measure`).
+    The box side is the longer in-plane side of the finding's 3D box
+    (``largest_box_side_mm``, else ``diameter_mm``); the RECIST axes are
+    measured on its key slice (:mod:`~mmlesion.apis.whole_scan.measure`).
 
     Args:
         finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.
@@ -105,8 +100,8 @@ def title_lines(finding: dict) -> List[str]:
 class KeySliceRaster:
     """Draws the key slices of one scan's findings (module docstring).
 
-    The title's place is set once per scan. :attr:`texts` names the texts of the last picture (for readers of the
-    picture that cannot read pixels: the tests).
+    The title's place is set once per scan; :attr:`texts` names the texts
+    of the last picture.
 
     Args:
         volume (CTVolume): the volume the findings were detected in.

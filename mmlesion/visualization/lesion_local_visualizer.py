@@ -15,29 +15,20 @@ from .relation_graph import slice_to_gray
 class LesionLocalVisualizer(DetLocalVisualizer):
     """``DetLocalVisualizer`` that draws the network input of a CT config.
 
-    mmdet's ``add_datasample`` casts the image to ``uint8``. An mmlesion
-    input is float: ``WindowHU`` maps the HU window to ``input_range``
-    ([-1, 1] in every config), so mmdet's stock
-    ``tools/analysis_tools/browse_dataset.py`` (which passes the pipeline's
-    input tensor) saved black squares. Here a non-``uint8`` image is shown
-    as gray: its middle channel (the key slice of a 3-slice input; the
-    stock tool passes channels ``[2, 1, 0]``, whose middle is the key slice
-    again) mapped linearly from ``input_range`` to 0..255, i.e. the
-    training window is the display window. ``uint8`` images (the
-    already-windowed drawings of ``LesionVisualizationHook`` and the
-    inferencer, RGB photos) are drawn unchanged.
+    mmdet's ``add_datasample`` casts the image to ``uint8``, which turns
+    mmlesion's float inputs (``WindowHU`` maps the HU window to
+    ``input_range``) black. Here a non-``uint8`` image is shown as gray: its
+    middle channel (the key slice of a 3-slice input, also in the stock
+    tool's ``[2, 1, 0]`` order) mapped linearly from ``input_range`` to
+    0..255, so the training window is the display window. ``uint8`` images
+    are drawn unchanged. A float image with fewer channels than the sample's
+    ``num_slices`` (a 9-slice input reaches the stock tool as its first
+    three slices, without the key slice) is refused: use mmlesion's
+    ``tools/analysis_tools/browse_dataset.py`` for 9-slice and 3D configs.
 
-    A 9-slice input reaches the stock tool's ``[2, 1, 0]`` as its first
-    three slices, so the key slice is not among them: a float image with
-    fewer channels than the sample's ``num_slices`` (a meta key of the
-    configs) is refused rather than drawn as if it were the key slice. Use
-    mmlesion's ``tools/analysis_tools/browse_dataset.py`` for 9-slice and
-    3D configs.
-
-    DeepLesion slice files repeat across series (``041.png``). An
-    ``out_file`` named after the slice file (what the stock tool writes) is
-    saved as ``<series>_<slice>.png`` in the same folder instead, so series
-    do not overwrite each other.
+    DeepLesion slice files repeat across series (``041.png``): an
+    ``out_file`` named after the slice file is saved as
+    ``<series>_<slice>.png`` in the same folder instead.
 
     Args:
         name (str): the instance name (mmengine's ``ManagerMixin``).

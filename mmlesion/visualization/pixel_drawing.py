@@ -3,12 +3,9 @@
 
 The key slices (:mod:`~mmlesion.visualization.key_slice_raster`) and the
 overview (:mod:`~mmlesion.visualization.overview_raster`) are drawn with
-numpy, OpenCV (anti-aliased lines) and Pillow (text in DejaVu Sans,
-matplotlib's own font, read from matplotlib's data folder), laid out as the
-matplotlib figures they replace. Here: the font, the record of a drawn
-text, a panel's place and the part of an image it shows, an image resized
-into a panel, OpenCV's sub-pixel coordinates, a panel's frame and the PNG
-writer.
+numpy, OpenCV (anti-aliased lines) and Pillow (text in DejaVu Sans, read
+from matplotlib's data folder), laid out as the matplotlib figures they
+replace.
 
 Coordinates in a panel or a picture are continuous pixel coordinates:
 pixel ``i`` covers ``[i, i + 1]``, its centre at ``i + 0.5``.
@@ -25,10 +22,6 @@ import numpy as np
 #: Dots per inch the pictures' sizes in points are counted at (PNG pixels
 #: are CSS pixels in ``report.html``).
 PICTURE_DPI = 100.
-#: The smallest text drawn in a whole-scan picture, in PNG pixels (= CSS px
-#: in ``report.html``). 12 px is the size below which short labels in
-#: DejaVu Sans stop reading at a glance at 1 device pixel per CSS pixel.
-MIN_TEXT_PX = 12.
 #: zlib level of the pictures' PNGs: 1, the fastest (PNG is lossless at any
 #: level: the same pixels as the default 6, in a file about 12% larger).
 PNG_COMPRESS_LEVEL = 1
@@ -162,10 +155,9 @@ def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
     """Write an RGB picture as a PNG at :data:`PNG_COMPRESS_LEVEL`, encoded as
     :data:`PNG_ENCODER` says (the same pixels either way).
 
-    The file is written in place, as Pillow's and matplotlib's savers do:
-    :func:`~mmlesion.apis.whole_scan.write.write_volume_results` writes
-    its pictures into a staging folder moved in as one set, so a killed
-    run leaves none of them, without an fsync per picture.
+    The file is written in place: :func:`~mmlesion.apis.whole_scan.write.
+    write_volume_results` writes its pictures into a staging folder moved in
+    as one set.
 
     Args:
         pixels (np.ndarray): ``(height, width, 3)`` uint8 RGB.

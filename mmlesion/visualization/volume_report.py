@@ -3,16 +3,10 @@
 a CT scan (the overview picture: :mod:`~mmlesion.visualization.
 overview_raster`).
 
-Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`. All
-coordinates are continuous voxel coordinates of the (resampled) volume the
-findings were detected in (voxel centres at integers).
-
-Readable at the size they are shown: ``report.html`` shows every picture
-at its natural size (one PNG pixel per CSS pixel), and the pictures set
-their text in pixels: the key slices' title and RECIST legend
-:data:`~mmlesion.visualization.key_slice_raster.KEY_SLICE_TEXT_PX` high
-(:mod:`~mmlesion.visualization.key_slice_raster`), the overview's as
-:mod:`~mmlesion.visualization.overview_raster` sets them.
+Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`.
+Coordinates are continuous voxel coordinates of the (resampled) volume the
+findings were detected in (voxel centres at integers). ``report.html`` shows
+every picture at its natural size (one PNG pixel per CSS pixel).
 """
 import base64
 import html
@@ -55,12 +49,8 @@ def _img_tag(path: Path, alt: str) -> str:
 
 def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
     """The first and last voxel (indices from 0, inclusive) a box side
-    covers, from its edges in continuous voxels.
-
-    Voxel ``i`` spans ``[i - 0.5, i + 0.5]``, so a box over the first
-    voxel has its low edge at -0.5 (``findings.json``'s ``bbox_voxel``
-    keeps these edges); the voxels are those holding the edges, clipped to
-    the scan (as ``slice_range_original``).
+    covers, from its edges in continuous voxels (voxel ``i`` spans ``[i -
+    0.5, i + 0.5]``), clipped to the scan as ``slice_range_original``.
 
     Args:
         low (float): the low edge, continuous voxels.
@@ -89,12 +79,10 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
                       max_findings: int = 20) -> None:
     """A single HTML file (images inlined as base64, no external assets).
 
-    A ``model_warning`` of the record (weights trained on the synthetic
-    demo data) heads the page in a red box; each finding's size is named:
-    the largest in-plane side of its 3D box and the RECIST long and short
-    axes; its slices and box as the voxels it covers (:func:`voxel_range`),
-    its key slice in a row of its own under it. Every picture is shown at
-    its natural size, where its text is at least 12 px.
+    A ``model_warning`` of the record heads the page in a red box; each
+    finding's row gives its largest in-plane box side, RECIST axes, slices
+    and box as the voxels it covers (:func:`voxel_range`), its key slice in
+    a row of its own under it.
 
     Args:
         record (dict): the serialisable result of :func:`infer_volume`.

@@ -2,16 +2,12 @@
 """Merge two models' LUNA16 candidates: the "Merged (Intersection)" and
 "Merged (Union)" rows of Table III of the 3D Aggregated Faster R-CNN paper.
 
-The paper: "We merge the results by simply averaging the overlapped
-proposals. Non-overlapped proposals between the two proposal sets are
-retained (union) or discarded (intersection)." Its proposals are spheres;
-the official candidates format has centres and probabilities only, so
-"overlapped" is defined here (the paper is silent) as: two candidates of the
-same scan whose centres are closer than ``max_distance_mm``, matched one to
-one, nearest pairs first (a candidate overlaps at most one of the other
-model; ties in distance go to the lower row numbers). A matched pair becomes
-one candidate at the mean of the two centres with the mean of the two
-probabilities.
+The paper averages "the overlapped proposals"; "non-overlapped proposals
+... are retained (union) or discarded (intersection)". The candidates format
+has centres only, so here two candidates of the same scan overlap when their
+centres are closer than ``max_distance_mm``, matched one to one, nearest
+pairs first (ties to the lower row numbers). A matched pair becomes one
+candidate at the mean of the two centres and probabilities.
 """
 from typing import NamedTuple
 
@@ -51,10 +47,8 @@ def merge_candidates(a: LUNA16Candidates,
         mode (str): ``'intersection'`` (matched pairs only) or ``'union'``
             (plus every unmatched mark of either set, unchanged).
         max_distance_mm (float): two marks overlap when their centres are
-            closer than this (strictly). Defaults to 5 mm: the LUNA16 hit
-            radius of the smallest nodules (3 mm diameter) is 1.5 mm, of a
-            10 mm nodule 5 mm; two models' marks of one nodule lie well
-            within that, two nodules rarely do.
+            closer than this (strictly). Defaults to 5 mm, the LUNA16 hit
+            radius of a 10 mm nodule.
 
     Returns:
         MergedCandidates: the merged marks and the counts.

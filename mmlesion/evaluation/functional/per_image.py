@@ -12,11 +12,9 @@ image alone). Two per-image scores are provided here:
   (docs/protocols.md §1). The hit walk runs on the **whole** test set, as
   :class:`~mmlesion.evaluation.metrics.FROCMetric` does; the operating point
   is the longest prefix of the global score order whose false positives per
-  image stay ``<= fp_rate`` (the point the headline ``sens@4`` is read at).
-  Each image then gets the lesions its kept detections hit first and the
-  false positives it kept. A per-image FROC curve (one image as the whole
-  FP denominator) would rank images by a threshold no reader uses, so the
-  set's own operating point is taken.
+  image stay ``<= fp_rate`` (where the headline ``sens@4`` is read). Each
+  image then gets the lesions its kept detections hit first and the false
+  positives it kept.
 """
 from typing import NamedTuple, Sequence
 
