@@ -345,10 +345,8 @@ def measure_result(result: ScanResult,
                    original: CTVolume,
                    workers: Optional[int] = None
                    ) -> List[MeasuredMask]:
-    """:func:`measure_findings` on a result detected without its
-    measurements (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`
-    with ``measure=False``): the same measurements, added later (a batch
-    measures a scan while the model detects the next one).
+    """:func:`measure_findings` on a result detected with
+    ``infer_volume(measure=False)``: the same measurements, added later.
 
     Args:
         result (ScanResult): its ``findings``, ``resampled`` and

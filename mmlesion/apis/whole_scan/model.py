@@ -65,17 +65,11 @@ _MARKERS = (('demo_meta.json', 'ground_truth.json'), ('ground_truth.json', ))
 def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     """The convention of the training data a checkpoint records
     (``meta['mmlesion_data_convention']``, written by
-    :class:`~mmlesion.engine.hooks.DataConventionHook`: ``num_slices``,
-    ``interval_mm``, ``pixel_spacing``), read before the model is built.
-
-    Only the file's pickle is read (``torch.load`` with the allow-list,
-    ``weights_only`` and ``mmap``: the weights stay on disk); a file that
-    cannot be read so goes through
-    :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint` (trust
-    switch). Never raises: a missing, remote, untrusted or corrupt
-    checkpoint gives None here, and the model's loading
-    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`) names
-    the problem.
+    :class:`~mmlesion.engine.hooks.DataConventionHook`), read before the
+    model is built: only the pickle (``weights_only``, ``mmap``), else
+    through :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint`.
+    Never raises: a missing, remote, untrusted or corrupt checkpoint gives
+    None here, and the model's loading names the problem.
 
     Args:
         checkpoint (str, optional): a local checkpoint file.

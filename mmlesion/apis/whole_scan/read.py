@@ -31,8 +31,7 @@ def read_scan(scan: str,
         CTVolume: the scan.
 
     Raises:
-        ValueError: an unreadable scan, or one too large once resampled
-            (:func:`check_resampled_size`).
+        ValueError: an unreadable scan, or one too large once resampled.
     """
     volume = load_ct_volume(scan, series_uid=series_uid)
     check_resampled_size(volume, settings, scan)  # before any allocation
@@ -68,12 +67,8 @@ _SPACING_SOURCES = dict(argument='--pixel-spacing',
 def check_resampled_size(volume: CTVolume,
                          settings: VolumeInferenceSettings,
                          scan: str = 'scan') -> Tuple[int, int, int]:
-    """Refuse a resampling that would allocate gigavoxels, before it runs.
-
-    The scan is resampled to ``(interval_mm, pixel_spacing,
-    pixel_spacing)``; a tiny spacing (``--pixel-spacing 0.001``) would ask
-    for billions of voxels and end in an out-of-memory kill or a
-    ``MemoryError`` deep in SimpleITK.
+    """Refuse a resampling that would allocate gigavoxels (e.g. for
+    ``--pixel-spacing 0.001``), before it runs.
 
     Args:
         volume (CTVolume): the loaded scan.

@@ -17,13 +17,9 @@ def prepare_volume(volume: CTVolume,
     Args:
         volume (CTVolume): the scan.
         settings (VolumeInferenceSettings): the detector's convention.
-        backend (str): ``'torch'`` (default: :func:`~mmlesion.datasets.
-            volumes.resampling.resample_volume_torch`, the grid and the
-            values of SimpleITK's linear resampling within
-            :data:`~mmlesion.datasets.volumes.resampling.
-            TORCH_LINEAR_ATOL_HU`, 4-8x faster on a chest scan) or
-            ``'sitk'`` (SimpleITK's ``ResampleImageFilter``, the path before
-            the torch one; kept for comparisons).
+        backend (str): ``'torch'`` (default; SimpleITK's grid and values
+            within :data:`~mmlesion.datasets.volumes.resampling.
+            TORCH_LINEAR_ATOL_HU`) or ``'sitk'`` (SimpleITK's filter).
 
     Returns:
         CTVolume: the resampled scan (linear, -1024 outside).

@@ -191,9 +191,8 @@ class RunSettings:
     Args:
         detection (DetectionSettings): how each scan is detected.
         pixel_spacing (float, optional): in-plane mm/px the model was
-            trained at (:func:`volume_settings_from_config`; default: the
-            checkpoint's record, else the config's ``ResampleToSpacing``,
-            else :data:`DEFAULT_PIXEL_SPACING`).
+            trained at (None: from the checkpoint or the config, module
+            doc).
         device (str): torch device. Defaults to ``'cpu'``.
         overwrite (bool): replace earlier results (a batch: run scans that
             have results again). Defaults to False.
@@ -211,9 +210,7 @@ class RunSettings:
         allow_partial_load (bool): accept a checkpoint that does not fit
             the model exactly (only logged). Defaults to False.
         interval_mm (float, optional): the slice interval (mm) the model
-            was trained at (default: the checkpoint's record, else the
-            config's ``LoadDeepLesionSlices``, else
-            :data:`DEFAULT_INTERVAL_MM`).
+            was trained at (None: as ``pixel_spacing``).
         huge_pages (bool): let numpy ask for transparent huge pages for the
             scans' arrays (:mod:`~mmlesion.utils.huge_pages`; same results).
             Defaults to False (faster for a batch, ``docs/benchmarks.md``).
