@@ -36,16 +36,10 @@ def nms_3d_first(bboxes: Tensor, scores: Tensor, iou_thr: float,
     (``nms_3d(bboxes, scores, iou_thr)[1][:max_num]``, all for
     ``max_num < 0``), the same boxes in the same order, computed lazily.
 
-    ``nms_3d`` computes the IoU of every pair (900 x 900 for 3 levels of
-    300 proposals) and walks them one box at a time. Here the boxes, sorted
-    by score the same way (stable), go in blocks of ``block``: a block's
-    boxes are first tested against the boxes kept so far, then greedily
-    among themselves (the IoU by the same
-    :func:`~mmlesion.structures.bbox_overlaps_3d`, each pair with its
-    higher-scored box first, as ``nms_3d``), and the walk stops once
-    ``max_num`` boxes are kept: a proposal head keeps 50 of 900. The greedy
-    walk inside a block runs on one host copy of its overlaps (one device
-    synchronisation per block, not per box).
+    The boxes, sorted by score (stable), go in blocks of ``block``: a
+    block's boxes are tested against the boxes kept so far, then greedily
+    among themselves on one host copy of their overlaps, and the walk stops
+    once ``max_num`` boxes are kept (a proposal head keeps 50 of 900).
 
     Args:
         bboxes (Tensor): (N, 6) boxes.
@@ -53,9 +47,8 @@ def nms_3d_first(bboxes: Tensor, scores: Tensor, iou_thr: float,
         iou_thr (float): boxes overlapping a kept box by more than this are
             suppressed.
         max_num (int): boxes kept at most (< 0: all).
-        block (int): boxes per block (64: a block's IoU, 64 x 64 x 3
-            values, stays under torch's parallel grain, so on a CPU it runs
-            on the calling thread, without waking the others).
+        block (int): boxes per block (64: a block's IoU stays under
+            torch's parallel grain, on the calling thread of a CPU).
 
     Returns:
         Tensor: (k,) long indices into ``bboxes``, by score descending.
@@ -128,12 +121,8 @@ class AggregatedRPNHead3D(BaseModule):
             :meth:`predict_by_feat`.
         norm_cfg (dict, optional): norm layer.
         prior_prob (float): initial objectness probability. Defaults to
-            0.5 (zero bias), not RetinaNet's 0.01: with Eq. 3's
-            :math:`\gamma = 5` a 0.01 prior makes the negative term about
-            :math:`10^{-11}` at the start, so the "focus on the massive
-            negatives at the initial training phase" (Sec. III-B) never
-            happens; at 0.5 both terms start comparable (see
-            ``AdaptiveFocalLoss``).
+            0.5 (zero bias), not RetinaNet's 0.01, so that Eq. 3's negative
+            term matters at the start (see ``AdaptiveFocalLoss``).
         init_cfg (dict, optional): initialisation.
     """
 
@@ -220,9 +209,8 @@ class AggregatedRPNHead3D(BaseModule):
     def get_anchors(self, cls_scores: Sequence[Tensor]) -> List[Tensor]:
         """Anchors of every level for these outputs."""
         sizes = [tuple(s.shape[1:4]) for s in cls_scores]
-        # float32 whatever the outputs' dtype: under AMP float16 anchors
-        # would round voxel coordinates (0.25 voxel at 256) and mismatch the
-        # float32 targets
+        # float32 whatever the outputs' dtype: float16 anchors (AMP) would
+        # round voxel coordinates
         return self.prior_generator.grid_priors(
             sizes, device=cls_scores[0].device, dtype=torch.float32)
 
@@ -330,15 +318,11 @@ class AggregatedRPNHead3D(BaseModule):
         for i in range(cls_scores[0].size(0)):
             sel_anchors, sel_deltas, logits, levels = [], [], [], []
             for lvl, (score, pred) in enumerate(zip(cls_scores, bbox_preds)):
-                # flattened on the calling thread (a busy machine makes
-                # torch's threads wait for one another: host_copy)
-                s = flatten(score[i])
+                s = flatten(score[i])  # on the calling thread (host_copy)
                 if 0 < nms_pre < s.numel():
                     s, idx = s.topk(nms_pre)
-                    # the top anchors' deltas, gathered from the (strided)
-                    # prediction without copying all of it (the index
-                    # unravelled by hand: torch.unravel_index's checks
-                    # cost more than its arithmetic)
+                    # the top anchors' deltas, without copying all of the
+                    # (strided) prediction
                     p = pred[i][_unravel(idx, score.shape[1:])]
                     a = anchors[lvl][idx]
                 else:
@@ -347,8 +331,6 @@ class AggregatedRPNHead3D(BaseModule):
                 sel_deltas.append(p)
                 logits.append(s)
                 levels.append(torch.full_like(s, lvl, dtype=torch.long))
-            # one decoding for all levels (element-wise: the same values as
-            # level by level)
             boxes = self.bbox_coder.decode(torch.cat(sel_anchors),
                                            torch.cat(sel_deltas))
             logits, levels = torch.cat(logits), torch.cat(levels)
@@ -356,8 +338,6 @@ class AggregatedRPNHead3D(BaseModule):
             keep = scores > score_thr
             boxes, logits, levels, scores = (boxes[keep], logits[keep],
                                              levels[keep], scores[keep])
-            # a negative max_per_img keeps every box NMS keeps (mmdet's
-            # max_num=-1)
             inds = nms_3d_first(boxes, scores, iou_thr, max_per_img)
             results.append(
                 InstanceData(
@@ -370,8 +350,8 @@ class AggregatedRPNHead3D(BaseModule):
 
     def _cached_anchors(self, cls_scores: Sequence[Tensor]) -> List[Tensor]:
         """:meth:`get_anchors`, remembered per feature-map sizes and device
-        (a sliding-window pass asks for the same anchors in every window;
-        making them took half of the proposals' time). Read-only."""
+        (a sliding-window pass asks for the same anchors in every window).
+        Read-only."""
         key = (tuple(tuple(s.shape[1:4]) for s in cls_scores),
                str(cls_scores[0].device))
         cache = self.__dict__.setdefault('_anchor_cache', {})

@@ -26,6 +26,7 @@ Genotype format (plain config, so a searched block is a config edit)::
   into lists).
 """
 import copy
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -193,14 +194,10 @@ class ALBCell(BaseModule):
                 else dict(type='BN')
         self.norm_cfg = norm_cfg
         channels = self.branch_channels
-
-        self.preprocess = ConvModule(
-            in_channels,
-            channels,
-            1,
-            norm_cfg=norm_cfg,
-            act_cfg=_RELU,
+        relu_conv_bn = partial(
+            ConvModule, kernel_size=1, norm_cfg=norm_cfg, act_cfg=_RELU,
             order=_ORDER)
+        self.preprocess = relu_conv_bn(in_channels, channels)
 
         if search:
             self.concat = list(range(1, num_branches + 1))
@@ -225,13 +222,8 @@ class ALBCell(BaseModule):
                 self.ops.append(build_alb_op(op, channels, stride, norm_cfg))
 
         concat_channels = len(self.concat) * channels
-        self.project = ConvModule(
-            concat_channels,
-            out_channels,
-            1,
-            norm_cfg=norm_cfg,
-            act_cfg=_RELU,
-            order=_ORDER) if concat_channels != out_channels else None
+        self.project = relu_conv_bn(concat_channels, out_channels) \
+            if concat_channels != out_channels else None
 
     @property
     def num_edges(self) -> int:

@@ -57,25 +57,16 @@ class AdaptiveFocalLoss(nn.Module):
       :math:`\log N_{TN} / N_{TN}` falls; the paper adds the linear factor
       :math:`T` to smooth this "focus shift".
     * :math:`T` grows linearly with the iteration:
-      ``T = t_start + (t_end - t_start) * iter / max_iters``, with ``iter``
-      and ``max_iters`` read from mmengine's ``MessageHub`` (the Runner's
-      train loop keeps them up to date). Outside a Runner (no ``max_iters``
-      in the hub) ``T = t_start``. The paper gives no values for T; the
-      defaults (1 -> 10) are ours.
+      ``T = t_start + (t_end - t_start) * iter / max_iters``, read from
+      mmengine's ``MessageHub``; outside a Runner ``T = t_start``. The paper
+      gives no values for T; the defaults (1 -> 10) are ours.
 
-    Ignored anchors carry weight 0 (``weight`` argument).
-
-    The "focus shift" needs a negative term that matters at the start: with
-    RetinaNet's objectness prior of 0.01 and :math:`\gamma = 5` each
-    negative's focal loss is :math:`0.2 \cdot 0.01^5 \cdot 0.01 \approx
-    2 \cdot 10^{-13}` and the whole negative term about :math:`10^{-11}`
-    against about 4.6 for the positives, so the negatives get no focus and
-    T does nothing for a long time. ``AggregatedRPNHead3D`` therefore starts
-    the objectness at probability 0.5 (zero bias, ``prior_prob=0.5``): both
-    terms are then of the same order at iteration 0 and the focus moves
-    from the negatives to the positives as they are learned and T grows
-    (``projects/aggregated3d/tools/adaptive_focal_terms.py`` prints both terms
-    over the first iterations).
+    Ignored anchors carry weight 0 (``weight`` argument). With RetinaNet's
+    objectness prior of 0.01 and :math:`\gamma = 5` the negative term would
+    start near :math:`10^{-11}` against about 4.6 for the positives, so
+    ``AggregatedRPNHead3D`` starts the objectness at 0.5
+    (``projects/aggregated3d/tools/adaptive_focal_terms.py`` prints both
+    terms over the first iterations).
 
     Args:
         alpha (float): focal alpha. Defaults to 0.8 (Sec. IV-B).

@@ -2,6 +2,7 @@
 """Auto-lesion Block box head of ElixirNet (paper sections "Auto-lesion Block"
 and "Implementation Details / ElixirNet", Figures 2 and 3)."""
 import copy
+from functools import partial
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -47,16 +48,13 @@ class ALBBBoxHead(BBoxHead):
     and ``fc_reg`` (mmdet's ``BBoxHead`` predictors, losses, targets and
     post-processing). The reduction cells share one genotype (``reduce``).
 
-    RoI size: the head works for any ``S`` (convolutions and global pooling);
-    use 14 in full-size configs so that the 3x3 atrous convolutions with
-    dilation 3 and 5 see real context (14 -> 7 -> 4), and 7 (mmdet's default)
-    for demo-sized models.
+    RoI size: any ``S`` works; use 14 in full-size configs so that the
+    atrous convolutions see real context (14 -> 7 -> 4), 7 for demo models.
 
     **Per-image RoI counts.** The Non-local operator builds one graph per
-    image, so ``forward`` needs ``num_rois`` (RoIs per image, in the stacked
-    order). mmdet's ``StandardRoIHead`` calls ``bbox_head(bbox_feats)``
-    without it; use :class:`~mmlesion.models.roi_heads.ALBRoIHead`, which
-    derives the counts from ``rois[:, 0]`` and passes them.
+    image, so ``forward`` needs ``num_rois`` (RoIs per image), which
+    :class:`~mmlesion.models.roi_heads.ALBRoIHead` passes (mmdet's
+    ``StandardRoIHead`` does not).
 
     **Graphs.** After each forward, :attr:`last_adjacency` holds, per image,
     the ``(R_i, R_i)`` graph ``E`` of the ALB (detached; the mean over the
@@ -146,30 +144,20 @@ class ALBBBoxHead(BBoxHead):
                 dict(genotype=self.genotype_cfg['normal']),
                 dict(genotype=self.genotype_cfg['reduce'])
             ]
-        cell_norm = None if search else norm_cfg
+        cell = partial(
+            ALBCell, num_branches=num_branches, op_names=self.op_names,
+            norm_cfg=None if search else norm_cfg)
 
         self.stem = ConvModule(
             in_channels, conv_out_channels, 3, padding=1, norm_cfg=norm_cfg)
-        self.normal_cell = ALBCell(
-            conv_out_channels,
-            conv_out_channels,
-            reduction=False,
-            num_branches=num_branches,
-            op_names=self.op_names,
-            norm_cfg=cell_norm,
+        self.normal_cell = cell(
+            conv_out_channels, conv_out_channels, reduction=False,
             **cell_args[0])
         self.reduce_cells = nn.ModuleList()
         channels = conv_out_channels
         for _ in range(num_reduction_cells):
             self.reduce_cells.append(
-                ALBCell(
-                    channels,
-                    channels * 2,
-                    reduction=True,
-                    num_branches=num_branches,
-                    op_names=self.op_names,
-                    norm_cfg=cell_norm,
-                    **cell_args[1]))
+                cell(channels, channels * 2, reduction=True, **cell_args[1]))
             channels *= 2
 
         self._graph_ops = self.normal_cell.nonlocal_ops() or [
@@ -242,14 +230,10 @@ class ALBBBoxHead(BBoxHead):
         x = self.stem(x)
         if self.search and self.sampled_genotypes is not None:
             return self._forward_sampled(x, counts)
-        if self.search:
-            x = self.normal_cell(x, counts, self.arch_alpha_normal)
-            for cell in self.reduce_cells:
-                x = cell(x, counts, self.arch_alpha_reduce)
-        else:
-            x = self.normal_cell(x, counts)
-            for cell in self.reduce_cells:
-                x = cell(x, counts)
+        normal, reduce = self.arch_parameters() or (None, None)
+        x = self.normal_cell(x, counts, normal)
+        for cell in self.reduce_cells:
+            x = cell(x, counts, reduce)
         self.last_adjacency = self._mean_graph(
             [op.last_adjacency for op in self._graph_ops])
         return x.mean(dim=(2, 3))
