@@ -3,30 +3,22 @@
 (Yan et al., TMI 2020, Sec. VI-A, Table I; docs/protocols.md §2), the logic of
 ``tools/analysis_tools/eval_lens_3d.py``.
 
-1. Every stored slice of the series that hold an evaluated sub-volume (the
-   series of the config's test dataset) is predicted and the 2D boxes are
-   stacked into 3D findings (:func:`predict_series_3d`, IoU > 0.5 on
-   consecutive slices).
-2. Sub-volume ``{volume}_{first}-{last}`` of the manual annotation
-   (:func:`load_deeplesion_manual_3d`) gets the 2D boxes of its series on
-   slices ``first..last``, stacked again with the same rule
+1. Every stored slice of the series that hold an evaluated sub-volume is
+   predicted once and the 2D boxes are stacked into 3D findings
+   (:func:`predict_series_3d`, IoU > 0.5 on consecutive slices).
+2. Sub-volume ``{volume}_{first}-{last}`` of the manual annotation gets the
+   2D boxes of its series on slices ``first..last``, stacked again
    (:func:`findings_in_subvolume`): what the detector finds when the
    sub-volume is the scanned volume (its 2.5D inputs still read the
-   neighbouring slices outside it, as the CT has them). A series holding
-   several sub-volumes is predicted once.
-3. Optionally (row (e)) the FPR network re-scores every finding with Eq. 2
-   (:func:`rescore_findings_with_fpr`).
-4. :class:`~mmlesion.evaluation.FROC3DMetric` (3D IoBB >= 0.3, FPs per
-   sub-volume, sensitivities at 1/8..8 and their average, curve PNG,
-   per-detection outcomes) scores the findings against the manual boxes.
+   neighbouring slices).
+3. Optionally (row (e)) the FPR network re-scores every finding with Eq. 2.
+4. :class:`~mmlesion.evaluation.FROC3DMetric` scores the findings against
+   the manual boxes.
 
 Box convention (the paper does not say; the released boxes are inclusive
-voxel indices, ``general_detection_evaluation.py`` uses ``+1`` sizes): a
-finding is scored as ``[x1, y1, z_first, x2, y2, z_last]``. ``x, y`` are the
-detector's boxes as predicted: it was trained on DeepLesion's
-``Bounding_boxes``, which the 2D protocol compares with predictions without
-any conversion (docs/protocols.md §1); ``z_first``, ``z_last`` are its first
-and last slices, which is how the release counts slices (inclusive).
+voxel indices): a finding is scored as ``[x1, y1, z_first, x2, y2,
+z_last]``, ``x, y`` as predicted (as the 2D protocol compares DeepLesion's
+``Bounding_boxes``), ``z_first``, ``z_last`` its first and last slices.
 """
 import json
 import logging
@@ -37,10 +29,14 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import numpy as np
+from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
 
+from mmdet.registry import DATASETS, METRICS
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-from mmlesion.evaluation.functional.froc_3d import (LENS_FP_RATES,
-                                                    ManualSubVolume)
+from mmlesion.evaluation.functional.froc_3d import (
+    LENS_FP_RATES, ManualSubVolume, load_deeplesion_manual_3d)
 from mmlesion.structures.finding_3d import Finding3D, findings_by_score
 from mmlesion.utils.writing.atomic import atomic_write
 
@@ -122,7 +118,6 @@ def score_subvolumes(findings: Dict[str, List[Finding3D]],
     Returns:
         dict: ``sens@{r}`` for 1/8..8 FPs per sub-volume and ``average``.
     """
-    from mmdet.registry import METRICS
     metric = METRICS.build(
         dict(type='FROC3DMetric', box_convention='inclusive',
              out_dir=out_dir, dump_detections=out_dir is not None))
@@ -268,8 +263,6 @@ def evaluate_lens_3d(config: str,
             a test dataset that is not in DeepLesion's layout, a bad
             ``--experts`` (each naming the file).
     """
-    from mmengine.logging import print_log
-
     from mmlesion.apis.series_inference import predict_series_3d
     s = settings or Lens3DEvalSettings()
     check_outputs(out_dir, s.overwrite)
@@ -324,8 +317,6 @@ def evaluate_lens_3d(config: str,
 def _manual_subvolumes(ann_3d: str, s: Lens3DEvalSettings) -> tuple:
     """The evaluated sub-volumes of the manual file (those of
     ``s.series`` if given) and the counts of all of them."""
-    from mmlesion.evaluation.functional.froc_3d import \
-        load_deeplesion_manual_3d
     subvolumes = load_deeplesion_manual_3d(ann_3d, splits=tuple(s.splits))
     if not subvolumes:
         raise ValueError(f'{ann_3d}: no sub-volume in split(s) {s.splits}')
@@ -348,10 +339,6 @@ def _load_lens(config: str, checkpoint: Optional[str],
     model with its weights (eval mode on ``s.device``) and the FPR
     network (:func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`) or
     None."""
-    from mmdet.registry import DATASETS
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
     from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                                init_lesion_detector)
     from mmlesion.apis.lens_fpr_rescore import load_fpr_model
@@ -382,7 +369,6 @@ def _subvolumes_in_dataset(subvolumes: list, infos: List[dict], cfg,
     """The sub-volumes whose series the test dataset has, and the series
     skipped (``s.skip_missing_series``); refuses missing series
     otherwise."""
-    from mmengine.logging import print_log
     wanted = {sub.volume for sub in subvolumes}
     have = {_series_name(i['series_dir']) for i in infos}
     missing = sorted(wanted - have)
@@ -415,8 +401,6 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
                         s: Lens3DEvalSettings) -> None:
     """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
     ``per_sub``, by decreasing score)."""
-    from mmengine.logging import print_log
-
     from mmlesion.apis.lens_fpr_rescore import rescore_findings_with_fpr
     print_log('eval_lens_3d: re-scoring the findings with the FPR '
               'network (Eq. 2)', logger='current')

@@ -99,13 +99,9 @@ def _boxes(boxes, name: str) -> torch.Tensor:
 
 
 def score_legend(score_thr: float, scores: Sequence[float]) -> str:
-    """The legend of a picture with predictions: threshold and counts.
-
-    A picture without a box can mean "nothing found" or "everything scored
-    under the drawing threshold" (a weak demo model); the legend says
-    which: ``'score >= 0.30: 0 of 15 drawn, max 0.12'``. Scores are written
-    as on the boxes (:func:`~mmlesion.visualization.label_layout.
-    format_score`).
+    """The legend of a picture with predictions: threshold and counts,
+    e.g. ``'score >= 0.30: 0 of 15 drawn, max 0.12'`` (so that an empty
+    picture is not taken for "nothing found").
 
     Args:
         score_thr (float): the drawing threshold.
@@ -253,24 +249,19 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         max_labels: int = 10) -> np.ndarray:
     """Draw ground truth and predictions on one RGB image.
 
-    Made to be read at a glance:
-
-    * the image is first enlarged (nearest neighbour, integer factor, for
-      display only) until its short side is at least ``display_size``;
+    * the image is first enlarged (nearest neighbour, integer factor)
+      until its short side is at least ``display_size``;
     * predictions (:data:`PRED_COLOR`, thin solid lines) are drawn first,
-      each labelled with its score (:func:`~mmlesion.visualization.
-      label_layout.format_score`: ``0.93``) on a small green tag placed
-      where it hides no other tag (:func:`~mmlesion.visualization.
-      label_layout.place_labels`; the ``max_labels`` best scores only);
+      the ``max_labels`` best with their score on a tag placed where it
+      hides no other (:func:`~mmlesion.visualization.label_layout.
+      place_labels`);
     * ground truth (:data:`GT_COLOR`, thicker dashed lines) is drawn last,
-      above the predictions and their tags, so a lesion found exactly stays
-      visible (red dashes, the green box in the gaps);
+      so a lesion found exactly stays visible;
     * where predictions are given (``pred_boxes`` not None, even none at
-      all), a legend at the top left shows the two line styles, the score
+      all), a legend at the top left shows the line styles, the score
       threshold and how many predictions it let through
-      (:func:`score_legend`), so that an empty picture is not taken for
-      "nothing found" when every score is under the threshold. Without
-      predictions, each ground-truth box is tagged ``gt_label`` instead.
+      (:func:`score_legend`). Without predictions, each ground-truth box is
+      tagged ``gt_label`` instead.
 
     Args:
         visualizer (DetLocalVisualizer): drawer to use (its canvas only;

@@ -1,19 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Average precision at one IoU threshold, as keras-retinanet computes it.
 
-Improved RetinaNet (Zlocha et al. 2019, Sec. 2.3) reduces the learning rate
-"when the mean average precision (mAP) has not improved for 2 consecutive
-epochs" and stops early after 4; the paper is built on keras-retinanet,
-whose ``Evaluate`` callback reports the PASCAL VOC average precision at IoU
-0.5 (all-point interpolated area under the precision / recall curve,
-detections matched per image in descending score order, each ground truth
-matched once, overlaps with the legacy ``+ 1`` pixel convention of its
-``compute_overlap``). mmdet implements exactly these pieces for its VOC
-evaluation: :func:`mmdet.evaluation.functional.tpfp_default` (greedy
-per-image matching, ignored ground truth neither TP nor FP) and
-:func:`~mmdet.evaluation.functional.average_precision` (``mode='area'``);
-this module only strings them together without ``eval_map``'s process
-pool and summary table.
+Improved RetinaNet (Zlocha et al. 2019, Sec. 2.3) schedules its learning
+rate and early stop on the mAP of keras-retinanet's ``Evaluate`` callback:
+the PASCAL VOC all-point average precision at IoU 0.5 with the legacy ``+
+1`` pixel overlaps. mmdet's :func:`mmdet.evaluation.functional.tpfp_default`
+(greedy per-image matching, ignored ground truth neither TP nor FP) and
+:func:`~mmdet.evaluation.functional.average_precision` (``mode='area'``)
+are exactly these pieces; this module strings them together without
+``eval_map``'s process pool and summary table.
 """
 from typing import Optional, Sequence
 
@@ -63,9 +58,7 @@ def ap_at_iou(dets: Sequence[np.ndarray],
         tps.append(tp[0])
         fps.append(fp[0])
         scores.append(det[:, 4])
-    if num_gts == 0:
-        return 0.0
-    if not scores:
+    if num_gts == 0 or not scores:
         return 0.0
     order = np.argsort(-np.concatenate(scores), kind='stable')
     tp = np.cumsum(np.concatenate(tps)[order])

@@ -22,18 +22,14 @@ def scan_hard_regions(bboxes: np.ndarray,
                       where: str = '<scan>') -> List[dict]:
     """Hard negatives and hard positives of one whole-scan prediction.
 
-    The paper (Sec. IV-C) runs the trained model over every whole training
-    scan and focuses the next round on "hard cases which easily confuse the
-    model"; Fig. 5 names them: false positives with high probabilities
-    (hard negatives) and nodules that are missed (score 0) or poorly scored
-    (hard positives). It gives no thresholds; ours:
+    The paper (Sec. IV-C, Fig. 5) focuses the next round on false
+    positives with high probabilities (hard negatives) and nodules missed or
+    poorly scored (hard positives); it gives no thresholds. Here:
 
     - a *hard negative* is a detection with ``score >= neg_score_thr`` whose
-      centre hits no finding under the LUNA16 rule the paper evaluates with
-      (centre inside the finding's sphere, :func:`match_luna16`); detections
-      on ignored findings (LUNA16's excluded ones) are neither; at most the
-      ``max_negatives`` highest-scored per scan (the first round's model
-      can produce many, and a few dominate the confusion);
+      centre hits no finding under the LUNA16 rule (:func:`match_luna16`;
+      detections on ignored findings are neither), at most the
+      ``max_negatives`` highest-scored per scan;
     - a *hard positive* is a non-ignored nodule whose best hitting detection
       scores below ``pos_score_thr`` (score 0 when none hits it).
 

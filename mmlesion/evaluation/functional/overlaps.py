@@ -17,16 +17,12 @@ Two overlap measures are provided:
 * ``'iobb'``: intersection over the area of the *detected* box (the first
   argument), the "IoBB" variant reported by ElixirNet.
 
-Why not ``mmdet.evaluation.functional.bbox_overlaps``? With
-``use_legacy_coordinate=True`` it uses the same formula (its ``'iof'`` mode
-is IoBB when the detections are passed first), but it casts both inputs to
-float32 before computing. That changes results exactly at the threshold, e.g.
-a detection ``[0, 0, 9, 9]`` and a ground truth ``[0, 0, 19 + 1e-9, 9]`` have
-an IoU just below 0.5 in float64 (a false positive in the reference code) but
-exactly 0.5 in float32 (a hit). It also clamps the denominator with an
-``eps`` and loops over rows in Python. Outside such ties the two agree to
-float32 precision (see ``tests/test_evaluation/test_functional/
-test_overlaps.py``).
+``mmdet.evaluation.functional.bbox_overlaps`` with
+``use_legacy_coordinate=True`` has the same formula but computes in float32,
+which changes results exactly at the threshold (a detection ``[0, 0, 9, 9]``
+and a ground truth ``[0, 0, 19 + 1e-9, 9]``: IoU just below 0.5 in float64,
+a false positive in the reference code, exactly 0.5 in float32), clamps
+the denominator with an ``eps`` and loops over rows in Python.
 """
 import numpy as np
 
@@ -117,10 +113,7 @@ def _pair_overlaps(cols1: np.ndarray, cols2: np.ndarray, area1: np.ndarray,
         ext -= np.maximum(cols1[d], cols2[d])
         ext += 1.
         np.maximum(ext, 0., out=ext)
-        if inters is None:
-            inters = ext
-        else:
-            inters *= ext
+        inters = ext if inters is None else inters * ext
     if mode == 'iobb':
         return np.divide(inters, area1)
     union = np.add(area1, area2)

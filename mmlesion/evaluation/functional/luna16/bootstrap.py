@@ -132,17 +132,13 @@ def bootstrap_froc(match: LUNA16Match,
         total_f = weights @ fps_per_scan
         cum_tp = np.zeros((c, len(ends) + 1), dtype=np.int64)
         cum_fp = np.zeros((c, len(ends) + 1), dtype=np.int64)
-        if len(ends):
-            if len(pos_scans):
-                ctp = np.cumsum(weights[:, pos_scans], axis=1)
-                k = pos_rank[ends]
-                cum_tp[:, 1:] = np.where(
-                    k > 0, ctp[:, np.maximum(k - 1, 0)], 0)
-            if len(neg_scans):
-                cfp = np.cumsum(weights[:, neg_scans], axis=1)
-                k = neg_rank[ends]
-                cum_fp[:, 1:] = np.where(
-                    k > 0, cfp[:, np.maximum(k - 1, 0)], 0)
+        for cum, of_scans, rank in ((cum_tp, pos_scans, pos_rank),
+                                    (cum_fp, neg_scans, neg_rank)):
+            if len(ends) and len(of_scans):
+                counts = np.cumsum(weights[:, of_scans], axis=1)
+                k = rank[ends]
+                cum[:, 1:] = np.where(k > 0, counts[:, np.maximum(k - 1, 0)],
+                                      0)
         for r in range(c):
             f_tot, d_tot, l_tot = total_f[r], total_d[r], total_l[r]
             if f_tot > 0:
