@@ -10,28 +10,13 @@ from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             rate_key)
 from mmlesion.utils.writing.atomic import atomic_save_with
 
+from .froc_curves import MIN_FONT_PT
 
-@FUNCTIONS.register_module()
-def plot_luna16_froc(result: LUNA16Result,
-                     path: str,
-                     name: str = 'CAD',
-                     title: Optional[str] = None) -> None:
-    """Save the FROC with its bootstrap band as a PNG (official style).
 
-    As ``noduleCADEvaluationLUNA16.py`` draws it: the curve interpolated on
-    10,001 points in [1/8, 8] FPs per scan, the bootstrap mean (dashed) and
-    bounds (dotted) with the band filled, log2 x axis with ticks at the seven
-    rates, y ticks every 0.1, grid. The seven operating points and the CPM
-    are marked as well.
-
-    Args:
-        result (LUNA16Result): from
-            :func:`mmlesion.evaluation.functional.luna16.evaluate_luna16`.
-        path (str): output PNG.
-        name (str): system name in the legend. Defaults to ``'CAD'``.
-        title (str, optional): title; defaults to ``'FROC performance -
-            {name}'`` with the CPM.
-    """
+def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
+                       title: Optional[str] = None):
+    """The picture of :func:`plot_luna16_froc`, as a matplotlib ``Figure``
+    (Agg canvas); the arguments are that function's."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FixedFormatter, FixedLocator
@@ -39,7 +24,7 @@ def plot_luna16_froc(result: LUNA16Result,
     lo, hi = BOOTSTRAP_FP_RANGE
     fps_itp = np.linspace(lo, hi, num=10001)
     sens_itp = np.interp(fps_itp, result.fps, result.sens)
-    fig = Figure(figsize=(8, 6), dpi=150)
+    fig = Figure(figsize=(10, 6), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     color = 'b'
@@ -56,8 +41,10 @@ def plot_luna16_froc(result: LUNA16Result,
                         alpha=0.05)
     ax.plot(LUNA16_FP_RATES, result.sens_at, 'o', color='k', ms=4)
     for rate, value in zip(LUNA16_FP_RATES, result.sens_at):
+        low = value < 0.5  # above a low point: clear of the tick labels
         ax.annotate(f'{value:.3f}', (rate, value), textcoords='offset points',
-                    xytext=(0, 6), ha='center', fontsize=8)
+                    xytext=(0, 6 if low else -8), ha='center',
+                    va='bottom' if low else 'top', fontsize=MIN_FONT_PT)
     ax.set_xscale('log', base=2)
     ax.set_xlim(lo, hi)
     ax.set_ylim(0, 1)
@@ -66,10 +53,41 @@ def plot_luna16_froc(result: LUNA16Result,
         FixedFormatter([rate_key(r) for r in LUNA16_FP_RATES]))
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.set_yticks(np.arange(0, 1.1, 0.1))
-    ax.set_xlabel('Average number of false positives per scan')
-    ax.set_ylabel('Sensitivity')
-    ax.set_title(title or f'FROC performance - {name}')
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.set_xlabel('Average number of false positives per scan',
+                  fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel('Sensitivity', fontsize=MIN_FONT_PT + 1)
+    ax.set_title(title or f'FROC performance - {name}',
+                 fontsize=MIN_FONT_PT + 1)
     ax.grid(True, which='both')
-    ax.legend(loc='upper left', fontsize=9)
+    # beside the axes: clear of the curve and the operating points
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
+              fontsize=MIN_FONT_PT)
     fig.tight_layout()
-    atomic_save_with(path, fig.savefig)
+    return fig
+
+
+@FUNCTIONS.register_module()
+def plot_luna16_froc(result: LUNA16Result,
+                     path: str,
+                     name: str = 'CAD',
+                     title: Optional[str] = None) -> None:
+    """Save the FROC with its bootstrap band as a PNG (official style).
+
+    As ``noduleCADEvaluationLUNA16.py`` draws it: the curve interpolated on
+    10,001 points in [1/8, 8] FPs per scan, the bootstrap mean (dashed) and
+    bounds (dotted) with the band filled, log2 x axis with ticks at the seven
+    rates, y ticks every 0.1, grid. The seven operating points and the CPM
+    are marked as well; every text is :data:`~mmlesion.visualization.
+    froc_curves.MIN_FONT_PT` points or more, none overlapping another (the
+    legend beside the axes).
+
+    Args:
+        result (LUNA16Result): from
+            :func:`mmlesion.evaluation.functional.luna16.evaluate_luna16`.
+        path (str): output PNG.
+        name (str): system name in the legend. Defaults to ``'CAD'``.
+        title (str, optional): title; defaults to ``'FROC performance -
+            {name}'`` with the CPM.
+    """
+    atomic_save_with(path, luna16_froc_figure(result, name, title).savefig)
