@@ -20,49 +20,28 @@ class LENSDatasetBatchSampler(BatchSampler):
 
     Works over a :class:`~mmlesion.datasets.LENSMultiDataset` (it asks the
     dataset for ``dataset_id(idx)`` and ``is_positive(idx)``). Each epoch
-    the whole epoch is planned first, identically on every rank: every
-    dataset keeps one positive slice per 3D lesion (below), ``n_pos`` in
-    all, and ``round(n_pos / pos_neg_ratio)`` randomly drawn negatives
-    (all of them if it has fewer); its kept
-    indices are shuffled and cut into batches; the batches of all datasets
-    are shuffled together. Then the *batches* are shared out among the
-    ranks, batch ``i`` to rank ``i % world_size``, so that every rank gets
-    the same number of batches: with the wrapped sampler's ``round_up``
-    (mmengine's ``DefaultSampler`` default) the first batches are repeated
-    to fill the last round, otherwise the last incomplete round is dropped.
-    A dataset without positives contributes no batch when ``pos_neg_ratio``
-    is set.
+    is planned first, identically on every rank: every dataset keeps one
+    positive slice per 3D lesion (below), ``n_pos`` in all, and
+    ``round(n_pos / pos_neg_ratio)`` random negatives (all if fewer); its
+    kept indices are shuffled and cut into batches, and the batches of all
+    datasets are shuffled together. Batch ``i`` then goes to rank
+    ``i % world_size``, so every batch is single-dataset (what the
+    dataset-specific layers need; DDP must allow unused parameters, see the
+    LENS configs), the ratio is exact over the epoch and every rank gets as
+    many batches (with the wrapped sampler's ``round_up`` the first batches
+    fill the last round, otherwise it is dropped; unequal counts would hang
+    DDP). The wrapped sampler gives only the dataset, the epoch
+    (``set_epoch``), ``shuffle`` and ``round_up``. A dataset without
+    positives contributes no batch when ``pos_neg_ratio`` is set.
 
     One positive slice per 3D lesion (``one_positive_per_group``, default;
     Sec. VI-D, Table III: "we randomly sampled one positive slice for each
-    3D GT in every training epoch"): the dataset names the 3D lesions that
-    each positive slice shows (``positive_lesions(idx)``, e.g. a key
-    slice's annotated lesions and the slices mining propagated them to, or
-    a mined lesion's slices, see :class:`~mmlesion.datasets.
-    DeepLesionMinedDataset`); each epoch every lesion draws one of its
-    slices at random. A slice showing two lesions is drawn for each (it may
-    come twice in an epoch: the draw is the slice with all its boxes, as
-    the paper trains on slices), so the positives of an epoch are as many
-    as the dataset's 3D lesions and its negatives half as many. A dataset
-    with only ``positive_group(idx)`` counts each group as one lesion;
-    without either every positive slice is one lesion.
-
-    Distributed training (fixed here): the sampler used to take the indices
-    of the wrapped ``DefaultSampler``, which shards *indices* among the
-    ranks, and batch them per rank; each rank then had its own positives /
-    negatives per dataset, hence its own number of batches (9 vs 7 on two
-    ranks in ``tests/test_datasets/test_lens/
-    test_batch_sampler_ddp.py``), and DDP waits forever in the
-    all-reduce of the rank with more batches. Sharding whole batches of a
-    common plan keeps every batch within one dataset, the ranks' batches
-    disjoint (except the repeated ones), the 2 : 1 ratio exact over the
-    epoch, and the batch counts equal. The wrapped sampler now gives only
-    the dataset, the epoch (``set_epoch``, called by mmengine's
-    ``DistSamplerSeedHook``), ``shuffle`` and ``round_up``; the order of its
-    indices is not used. Within one step, different ranks may train
-    different datasets: each rank's batch is still single-dataset, which
-    is what the dataset-specific layers need (DDP must allow unused
-    parameters, see the LENS configs).
+    3D GT in every training epoch"): the dataset names the 3D lesions each
+    positive slice shows (``positive_lesions(idx)``, see
+    :class:`~mmlesion.datasets.DeepLesionMinedDataset`); each epoch every
+    lesion draws one of its slices (a slice showing two lesions may come
+    twice). A dataset with only ``positive_group(idx)`` counts each group as
+    one lesion; without either every positive slice is one lesion.
 
     Args:
         sampler (Sampler): the index sampler (``DefaultSampler``).
@@ -74,9 +53,8 @@ class LENSDatasetBatchSampler(BatchSampler):
             lesion and epoch (the paper); False keeps every positive slice
             once.
         seed (int, optional): random seed; None takes the wrapped
-            sampler's (``DefaultSampler``'s, which the Runner sets from
-            ``randomness.seed``, so that a seeded run is reproducible), or
-            a random seed synchronised across ranks if it has none.
+            sampler's (the Runner's ``randomness.seed``), or a random seed
+            synchronised across ranks if it has none.
     """
 
     def __init__(self,

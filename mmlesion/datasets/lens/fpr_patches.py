@@ -86,17 +86,14 @@ class LENSFPRPatchDataset(BaseDataset):
                         "score": s_LENS, "label": 1 | 0}, ...]}
 
     Each sample is a (1, Z, Y, X) patch of ``patch_size`` voxels of
-    ``patch_spacing`` mm around the proposal's centre, resampled from the
-    series (:func:`crop_fpr_patch`; slices outside the stored range repeat
-    the nearest stored one; pixels outside the image are air), windowed to
-    [-1, 1], with ``bbox_3d`` moved to patch coordinates (the sample's
-    metainfo of a ``BaseDataElement``, which mmengine's collate keeps per
-    sample). The patch has the same physical size for all proposals (the
-    paper does not give it; the configs use 8 x 64 x 64 voxels of 2 x 0.8 x
-    0.8 mm, the grid LENS resamples every scan to): the RoI of ResBlocks
-    1-3 is the box, that of ResBlock 4 the whole patch. A series' voxel
-    size is the proposal's ``spacing`` ([z, y, x] mm) when given, else its
-    slice interval and pixel spacing in ``data_root/DL_info.csv``.
+    ``patch_spacing`` mm around the proposal's centre
+    (:func:`crop_fpr_patch`), windowed to [-1, 1], with ``bbox_3d`` moved to
+    patch coordinates (in the metainfo of a ``BaseDataElement``). The patch
+    has one physical size for all proposals (not given by the paper; the
+    configs use 8 x 64 x 64 voxels of 2 x 0.8 x 0.8 mm, LENS's grid): the
+    RoI of ResBlocks 1-3 is the box, that of ResBlock 4 the whole patch. A
+    series' voxel size is the proposal's ``spacing`` ([z, y, x] mm) when
+    given, else from ``data_root/DL_info.csv``.
 
     For :class:`~mmlesion.datasets.LENSDatasetBatchSampler`
     (``pos_neg_ratio=0.5`` gives TP : FP = 1 : 2 per epoch, Sec. VI-B) it
@@ -221,14 +218,18 @@ class LENSFPRPatchDataset(BaseDataset):
             lambda z: self._slice(info['series_dir'], z), stored,
             info['bbox_3d'], self.patch_size, self.hu_window,
             info['spacing'], self.patch_spacing)
-        return dict(
-            inputs=torch.from_numpy(patch)[None],
-            data_samples=BaseDataElement(
-                metainfo=dict(
-                    bbox_3d=box,
-                    label=info['label'],
-                    lens_score=info['lens_score'],
-                    series_dir=info['series_dir'])))
+        return _fpr_sample(patch, box, info['label'], info['lens_score'],
+                           info['series_dir'])
+
+
+def _fpr_sample(patch: np.ndarray, box: List[float], label: int,
+                score: float, series_dir: str) -> dict:
+    """A sample of the FPR network: the (1, Z, Y, X) patch and its box."""
+    return dict(
+        inputs=torch.from_numpy(patch)[None],
+        data_samples=BaseDataElement(
+            metainfo=dict(bbox_3d=box, label=label, lens_score=score,
+                          series_dir=series_dir)))
 
 
 def _sample_positions(centre: float, size: int, scale: float) -> np.ndarray:
@@ -251,15 +252,12 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
     the in-memory volume adapter, so both crop the same patch).
 
     A ``patch_size`` (Z, Y, X) patch centred on the box, of voxels of
-    ``patch_spacing`` (z, y, x) mm: a fixed physical size whatever the
-    scan's own spacing ``src_spacing``, as the FPR network's receptive
-    field and its RoI pooling assume (the paper resamples every scan to
-    0.8 mm pixels and 2 mm slices, Sec. VI-A). The scan is resampled by
-    trilinear interpolation (``scipy.ndimage.map_coordinates``, order 1); a
-    slice outside the stored ones repeats the nearest stored slice, pixels
-    outside the image are ``hu_window[0]`` (air); HU windowed to [-1, 1].
-    Without spacings (either None) patch voxels are source voxels: the crop
-    is then the plain ``Z x Y x X`` voxel crop.
+    ``patch_spacing`` (z, y, x) mm whatever the scan's ``src_spacing`` (the
+    paper resamples every scan to 0.8 mm pixels and 2 mm slices, Sec.
+    VI-A), resampled trilinearly; a slice outside the stored ones repeats
+    the nearest stored slice, pixels outside the image are ``hu_window[0]``
+    (air); HU windowed to [-1, 1]. Without spacings patch voxels are source
+    voxels.
 
     Args:
         read_slice (Callable): slice index -> (H, W) HU image.
@@ -328,14 +326,9 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
 
 class VolumeFPRPatches:
     """:class:`LENSFPRPatchDataset`'s samples cropped from in-memory
-    volumes instead of DeepLesion PNG folders (``tools/infer_volume.py``
-    re-scores the findings of a scan it holds in memory).
-
-    Same crop (:func:`crop_fpr_patch`, the same physical patch size), same
-    sample format; every slice of a volume is "stored". The volume must be
-    in the grid the boxes refer to (for ``infer_volume``: the scan
-    resampled to the detector's slice interval and pixel spacing), whose
-    voxel size ``spacings`` gives.
+    volumes (``tools/infer_volume.py`` re-scores a scan it holds), with the
+    same crop and sample format. A volume must be in the grid the boxes
+    refer to, whose voxel size ``spacings`` gives.
 
     Args:
         volumes (dict): name -> (Z, Y, X) HU array.
@@ -386,11 +379,5 @@ class VolumeFPRPatches:
                                     [float(v) for v in p['bbox_3d']],
                                     self.patch_size, self.hu_window, src,
                                     self.patch_spacing)
-        return dict(
-            inputs=torch.from_numpy(patch)[None],
-            data_samples=BaseDataElement(
-                metainfo=dict(
-                    bbox_3d=box,
-                    label=int(p.get('label', 0)),
-                    lens_score=float(p.get('score', 0.)),
-                    series_dir=p['series_dir'])))
+        return _fpr_sample(patch, box, int(p.get('label', 0)),
+                           float(p.get('score', 0.)), p['series_dir'])

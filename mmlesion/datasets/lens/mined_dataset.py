@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmdet.registry import DATASETS
+from scipy.cluster.hierarchy import DisjointSet
 from mmengine.logging import print_log
 
 from ..deeplesion.dataset import DeepLesionDataset
@@ -40,13 +41,7 @@ def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
         [np.asarray(ids[z], np.float64) for z in zs], iou_thr=iou_thr)
     chains = [[int(round(s)) for _, _, s in f.boxes_2d] for f in findings]
     chain_of = {k: c for c, chain in enumerate(chains) for k in chain}
-    root = list(range(len(chains)))
-
-    def find(c: int) -> int:
-        while root[c] != c:
-            c = root[c]
-        return c
-
+    joined = DisjointSet(range(len(chains)))
     for c, chain in enumerate(chains):
         if any(items[k][2] != 'propagation' for k in chain):
             continue
@@ -62,10 +57,10 @@ def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
             if iou[j] > best_iou:
                 best_iou, best = float(iou[j]), ann[j]
         if best is not None:
-            root[find(c)] = find(chain_of[best])
+            joined.merge(c, chain_of[best])
     lesions: Dict[int, List[int]] = {}
     for k in range(len(items)):
-        lesions.setdefault(find(chain_of[k]), []).append(k)
+        lesions.setdefault(joined[chain_of[k]], []).append(k)
     return sorted(lesions.values(), key=lambda m: m[0])
 
 
@@ -74,18 +69,14 @@ def link_3d_lesions(by_slice: SliceInfos, iou_thr: float = 0.5) -> int:
     write each slice's lesions into its ``positive_lesions``.
 
     LENS samples "one positive slice for each 3D GT in every training
-    epoch" (Sec. VI-D, Table III). The mined file gives 2D boxes only, so
-    the 3D lesions are rebuilt with the rule mining built its tracklets
-    with (Sec. V-A): boxes on consecutive slices with IoU > ``iou_thr``
-    (theta) are one lesion
-    (:func:`~mmlesion.evaluation.functional.stack_slice_boxes`). An
-    annotated box replaces the proposal that matched it on its key slice,
-    so a propagated chain (all boxes ``mined='propagation'``) that no
-    longer links to it by IoU > theta is joined to the annotated box that
-    overlaps its end box most on the next slice (IoU > 0); it is a lesion
-    of its own only where no annotation touches it. Intra-patient lesions
-    (Sec. V-B) are chains of their own. Two lesions on one slice are two
-    lesions (two draws of that slice per epoch).
+    epoch" (Sec. VI-D, Table III). The 3D lesions are rebuilt with mining's
+    tracklet rule (Sec. V-A): boxes on consecutive slices with IoU >
+    ``iou_thr`` (theta) are one lesion
+    (:func:`~mmlesion.evaluation.functional.stack_slice_boxes`). A
+    propagated chain (all boxes ``mined='propagation'``) that no longer
+    links to its annotated box by IoU > theta is joined to the annotated box
+    overlapping its end box most on the next slice (IoU > 0).
+    Intra-patient lesions (Sec. V-B) are chains of their own.
 
     Args:
         by_slice (SliceInfos): the data infos of the dataset by (series
@@ -132,17 +123,13 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     :class:`~mmlesion.datasets.LENSDatasetBatchSampler` draws at
     1 : 2.
 
-    3D lesions (Sec. VI-D, Table III: "we randomly sampled one positive
-    slice for each 3D GT in every training epoch"): every sample gets
+    3D lesions (Sec. VI-D, Table III): every sample gets
     ``positive_lesions``, the keys of the 3D lesions it shows
     (:func:`link_3d_lesions`): an annotated lesion is its key slice plus
     the slices its boxes were propagated to (Sec. V-A), an intra-patient
-    lesion (Sec. V-B) the slices of its tracklet, whether or not a key
-    slice lies near. The batch sampler draws one slice of each lesion per
-    epoch, so a slice with two lesions may be drawn twice and a mined
-    lesion has a draw of its own. ``positive_group`` (the nearest key slice
-    of the series, by which the sampler drew before) is kept for
-    reference; the sampler reads ``positive_lesions``.
+    lesion (Sec. V-B) the slices of its tracklet; the batch sampler draws
+    one slice of each per epoch. ``positive_group`` is the nearest key
+    slice of the series.
 
     Args:
         mined_ann_file (str, optional): the mined file (relative to

@@ -19,9 +19,10 @@ with neither mined nor uncertain boxes is a *negative* slice (the model
 found nothing there): LENS samples negatives beside the positives (2 : 1).
 """
 import json
-import os
 import os.path as osp
 from typing import Dict, List, Sequence
+
+from mmlesion.utils.writing.atomic import atomic_write
 
 FORMAT = 'mmlesion.lens_mined/1'
 
@@ -41,12 +42,9 @@ def write_mined_file(path: str,
     if osp.exists(path) and not overwrite:
         raise FileExistsError(
             f'{path} exists: pass --overwrite to replace it')
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     meta = dict(metainfo, format=FORMAT)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_write(path) as f:
         json.dump(dict(metainfo=meta, slices=list(slices)), f)
-    os.replace(tmp, path)
 
 
 def _check_boxes(path: str, i: int, key: str, boxes) -> List[List[float]]:

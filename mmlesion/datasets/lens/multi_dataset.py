@@ -105,10 +105,8 @@ class LENSMultiDataset(ConcatDataset):
 
     def positive_group(self, idx: int):
         """The lesion group of sample ``idx``: samples of one dataset with
-        the same group show the same 3D lesions (a key slice and the
-        slices its annotations were propagated to, see
-        :class:`DeepLesionMinedDataset`); :meth:`positive_lesions`, which
-        the batch sampler reads, falls back on it. A sample without a
+        the same group show the same 3D lesions (see
+        :class:`DeepLesionMinedDataset`); a sample without a
         ``positive_group`` in its data info is its own group."""
         if self._group is None:
             self._group = [
@@ -122,13 +120,9 @@ class LENSMultiDataset(ConcatDataset):
         Table III: the batch sampler draws "one positive slice for each 3D
         GT in every training epoch").
 
-        ``positive_lesions`` of its data info (lesion keys, see
-        :class:`DeepLesionMinedDataset`); else its ``positive_group`` as
-        one lesion; else one lesion per non-ignored instance (a
-        DeepLesion row is one 3D lesion annotated on its key slice, so a
-        key slice with two rows is drawn twice per epoch). Keys are
-        prefixed with the index of the dataset in ``datasets`` (its id
-        unless datasets are pooled).
+        ``positive_lesions`` of its data info; else its ``positive_group``
+        as one lesion; else one lesion per non-ignored instance. Keys are
+        prefixed with the index of the dataset in ``datasets``.
         """
         if self._lesions is None:
             out = []
