@@ -229,11 +229,8 @@ def software_versions() -> SoftwareVersions:
 
     from mmlesion.version import __version__
     return SoftwareVersions(
-        mmlesion=__version__,
-        mmdet=mmdet.__version__,
-        mmcv=mmcv.__version__,
-        mmengine=mmengine.__version__,
-        torch=torch.__version__,
+        mmlesion=__version__, mmdet=mmdet.__version__, mmcv=mmcv.__version__,
+        mmengine=mmengine.__version__, torch=torch.__version__,
         python=platform.python_version())
 
 

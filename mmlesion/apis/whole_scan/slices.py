@@ -72,11 +72,14 @@ class VolumeSliceDataset(Dataset):
         return int(self.array.shape[0])
 
     def __getitem__(self, z: int) -> dict:
-        return self.pipeline(dict(
-            volume=self.array, key_slice=int(z),
-            slice_interval=self.slice_interval, spacing=self.spacing,
-            img_path=self.path, img_id=f'{self.stem}#{int(z)}',
-            instances=[], scale_factor=(1., 1.)))
+        return self.pipeline(self._results(int(z), volume=self.array))
+
+    def _results(self, z: int, **fields) -> dict:
+        """The pipeline's input for key slice ``z``, with ``fields``."""
+        return dict(key_slice=z, slice_interval=self.slice_interval,
+                    spacing=self.spacing, img_path=self.path,
+                    img_id=f'{self.stem}#{z}', instances=[],
+                    scale_factor=(1., 1.), **fields)
 
     def prepare(self, start: int, stop: int) -> List[dict]:
         """Items ``start .. stop - 1`` (one batch), in order."""
@@ -170,11 +173,8 @@ class WindowedVolumeSlices(VolumeSliceDataset):
             else:  # a neighbour clamped at an end of the volume
                 chans = slab[torch.from_numpy(r)]
             img = chans.numpy().transpose(1, 2, 0)  # (H, W, N) view
-            out.append(self.pack(dict(
-                img_path=self.path, img_id=f'{self.stem}#{z}', key_slice=z,
-                slice_interval=self.slice_interval, spacing=self.spacing,
-                instances=[], scale_factor=(1., 1.), img=img,
-                img_shape=img.shape[:2], ori_shape=img.shape[:2],
+            out.append(self.pack(self._results(
+                z, img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
                 hu_window=self.window, hu_out_range=self.out_range)))
         return out
 
