@@ -72,19 +72,14 @@ class SliceFusion(nn.Module):
     images by the DenseNet. This layer concatenates the ``G`` groups'
     features of each image along the channels, (N, G * C, H, W), and a 1x1
     convolution maps them to C channels that *replace the central group's*
-    features; the other groups pass unchanged (they only feed the next
-    fusion). There is no non-linearity: the next DenseNet layer starts with
-    its own BN-ReLU. This is the design of MULAN's released code
-    (``inter_layer_fuse`` of ``densenet_custom_trunc.py`` in
-    rsummers11/CADLab), inserted before dense blocks (see
-    :class:`MULANDenseNet`).
+    features; the other groups pass unchanged. There is no non-linearity
+    (the next DenseNet layer starts with BN-ReLU), as in MULAN's released
+    code (``inter_layer_fuse`` of ``densenet_custom_trunc.py`` in
+    rsummers11/CADLab).
 
-    Initialisation (MULAN's code leaves PyTorch's random default; the LENS
-    backbone is "initialized with an ImageNet pretrained model"): the weight
-    picks the central group (identity on its C input channels, zero for the
-    neighbours) and the bias is zero, so that a backbone loaded from
-    ImageNet computes exactly the pretrained 2D network on the central
-    group at the start and learns the cross-slice mixing.
+    The weight starts as the identity on the central group (zero bias), so
+    that a backbone loaded from ImageNet starts as the pretrained 2D
+    network on the central group.
 
     Args:
         channels (int): feature channels C.
@@ -136,15 +131,12 @@ class MULANDenseNet(BaseModule):
     into ``num_slices // slices_per_group`` groups of ``slices_per_group``
     consecutive slices (9 slices in groups of 3 in the papers); each group is
     a 3-channel image for the 2D DenseNet layers (shared weights, ImageNet
-    initialised). Before the dense blocks named in ``fusion_before``
-    (MULAN's code can fuse after the stem's pooling and after transitions 1
-    and 2; its released config fuses only before block 3) a
+    initialised). Before the dense blocks named in ``fusion_before`` a
     :class:`SliceFusion` fuses the groups' features into the central group;
     the outputs are the features of the central group (the one holding the
-    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN. At
-    initialisation the fusions copy the central group, so the outputs equal
-    the plain 2D network's on the central group. DenseNet-121 is
-    *truncated*: the last transition and dense block 4 are removed (MULAN).
+    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN.
+    DenseNet-121 is *truncated*: the last transition and dense block 4 are
+    removed (MULAN).
 
     The layer names follow torchvision's ``densenet121`` (``features.conv0``,
     ``features.denseblock1.denselayer1.norm1`` ...), so
@@ -199,14 +191,8 @@ class MULANDenseNet(BaseModule):
         self.frozen_stem = frozen_stem
         self.norm_eval = norm_eval
         feats = OrderedDict([
-            ('conv0',
-             nn.Conv2d(
-                 slices_per_group,
-                 num_init_features,
-                 7,
-                 stride=2,
-                 padding=3,
-                 bias=False)),
+            ('conv0', nn.Conv2d(slices_per_group, num_init_features, 7,
+                                stride=2, padding=3, bias=False)),
             ('norm0', nn.BatchNorm2d(num_init_features)),
             ('relu0', nn.ReLU(inplace=True)),
             ('pool0', nn.MaxPool2d(3, stride=2, padding=1)),

@@ -29,28 +29,18 @@ from ..layers.mask_box_calibration import calibrate_with_mask
 class ImprovedRetinaNet(SingleStageDetector):
     """Improved RetinaNet: RetinaNet + dense mask supervision + calibration.
 
-    Composition (all by config):
-
-    * ``backbone`` returns ``(C1, C2, ..., C5)`` (e.g. ``ResNetWithStem``
-      or ``LesionVGG``);
-    * with ``neck_with_input=True`` the detector prepends the (preprocessed)
-      input batch, so the neck gets ``(img, C1, ..., C5)``; this is how the
-      input reaches the P0 skip connection without a backbone that returns
-      its own input;
-    * ``neck`` (e.g. ``DenseFPN``) returns ``num_dense_levels`` dense levels
-      first and then the detection levels: ``(P0, P1, P2, ..., P6)``;
-    * ``bbox_head`` (mmdet ``RetinaHead``) runs on the detection levels
-      (P2..P6), ``seg_head`` (``LesionSegHead``) on the finest level (P0).
+    The ``backbone`` returns ``(C1, ..., C5)``; with ``neck_with_input``
+    the input batch is prepended (for the P0 skip connection); the ``neck``
+    (e.g. ``DenseFPN``) returns ``num_dense_levels`` dense levels, then the
+    detection levels ``(P0, P1, P2, ..., P6)``; ``bbox_head`` runs on
+    P2..P6 and ``seg_head`` (``LesionSegHead``) on P0.
 
     Training adds ``loss_seg`` to the RetinaNet losses. At inference the
-    head's detections (after NMS, in network-input coordinates) are
-    calibrated with the predicted lesion map
-    (:func:`~mmlesion.models.layers.calibrate_with_mask`: ``p * (1 + IoU)``
-    with the box of the best-overlapping connected component of the map
-    thresholded at ``score_calibration['mask_thr']``), re-sorted by the new
-    score and then rescaled to the original image. Calibrated scores lie in
-    ``[p, 2p]``, i.e. up to 2; the IoU used is kept in
-    ``pred_instances.mask_box_ious``.
+    detections are calibrated with the predicted lesion map
+    (:func:`~mmlesion.models.layers.calibrate_with_mask`: ``p * (1 + IoU)``,
+    so scores lie in ``[p, 2p]``; the IoU is kept in
+    ``pred_instances.mask_box_ious``), re-sorted, then rescaled to the
+    original image.
 
     Args:
         backbone (dict): backbone config.
@@ -177,13 +167,8 @@ class ImprovedRetinaNet(SingleStageDetector):
         cfg = self.score_calibration or {}
         calibrated = []
         for results, prob in zip(results_list, seg_probs):
-            scores, ious = calibrate_with_mask(
-                results.scores,
-                results.bboxes,
-                prob,
-                mask_thr=cfg.get('mask_thr', 0.5),
-                connectivity=cfg.get('connectivity', 8),
-                min_area=cfg.get('min_area', 1))
+            scores, ious = calibrate_with_mask(results.scores, results.bboxes,
+                                               prob, **cfg)
             results.scores = scores
             results.mask_box_ious = ious
             order = torch.argsort(scores, descending=True)

@@ -53,21 +53,15 @@ class DenseFPN(FPN):
     ``gate`` is an :class:`AttentionGate` (or identity where no gate is
     placed).
 
-    Attention gates (Sec. 2.3): the paper "explore[s] AGs to filter feature
-    responses propagated through skip connections and use[s] features
-    upsampled from coarser scale as the gating signal", i.e. "integrating
-    attention mechanism into our feature pyramids" (Sec. 1). Two placements
-    can be chosen (``attention_gates``), alone or together:
+    Attention gates (Sec. 2.3: "use features upsampled from coarser scale
+    as the gating signal"), two placements (``attention_gates``), alone or
+    together:
 
     * ``'laterals'`` (the Table 1 "+ attention gate" configs): the FPN
-      lateral connections of C2..C4, gated by the upsampled coarser merged
-      level, ``P_i_pre = up(P_{i+1}_pre) + gate(lateral(C_i),
-      up(P_{i+1}_pre))``. These are the pyramid's skip connections and they
-      feed the detection levels P2..P4 (C5's lateral has no coarser level,
-      so it is not gated), so the gates act on what the RetinaNet heads see;
+      lateral connections of C2..C4, ``P_i_pre = up(P_{i+1}_pre) +
+      gate(lateral(C_i), up(P_{i+1}_pre))``; they feed the detection levels;
     * ``'skips'``: the two skip connections of the added upsampling path
-      (C1 -> P1, input -> P0), which only reach the segmentation head (and,
-      through it, the score calibration), never the detection levels.
+      (C1 -> P1, input -> P0), which only reach the segmentation head.
 
     Args:
         in_channels (list[int]): channels of the FPN inputs (C2..C5).
@@ -147,15 +141,9 @@ class DenseFPN(FPN):
         self.attention_gates = self.parse_gate_placements(attention_gates)
 
         def conv(cin: int, cout: int, k: int, act: OptConfigType = None):
-            return ConvModule(
-                cin,
-                cout,
-                k,
-                padding=k // 2,
-                conv_cfg=conv_cfg,
-                norm_cfg=dense_norm_cfg,
-                act_cfg=act,
-                inplace=False)
+            return ConvModule(cin, cout, k, padding=k // 2,
+                              conv_cfg=conv_cfg, norm_cfg=dense_norm_cfg,
+                              act_cfg=act, inplace=False)
 
         def gates(channels: int, num: int) -> nn.ModuleList:
             return nn.ModuleList([
