@@ -19,12 +19,14 @@ and the records of the provenance (:class:`CheckpointRecord`,
 :class:`ConfigRecord`, :class:`SoftwareVersions`) are written as dicts of
 their fields, in the order of their fields.
 """
+import os
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.writing.field_record import FieldRecord
@@ -399,6 +401,29 @@ class DicomPaths:
         return [self.sr, self.seg]
 
 
+@dataclass(frozen=True)
+class ThreadUse(FieldRecord):
+    """The threads a run detected with (``findings.json``'s ``threads``,
+    as ``froc_val.json`` records them): torch's, and the OpenMP variables
+    behind them (the tools set both on a machine busy at their start; a
+    user's own win).
+
+    Args:
+        torch_threads (int): ``torch.get_num_threads()``.
+        omp_num_threads (str, optional): ``OMP_NUM_THREADS`` (None: unset).
+        omp_wait_policy (str, optional): ``OMP_WAIT_POLICY``.
+    """
+    torch_threads: int
+    omp_num_threads: Optional[str] = None
+    omp_wait_policy: Optional[str] = None
+
+    @classmethod
+    def now(cls) -> 'ThreadUse':
+        """This process's threads now."""
+        return cls(torch.get_num_threads(), os.environ.get('OMP_NUM_THREADS'),
+                   os.environ.get('OMP_WAIT_POLICY'))
+
+
 #: ``OperatingPoint.source`` values: the checkpoint's validated record, the
 #: user's ``--score-thr``, or neither (no record: every finding kept).
 OPERATING_POINT_SOURCES = ('validation', 'score-thr', 'none')
@@ -515,6 +540,8 @@ class ScanResult:
             (none: the findings'); ``findings.json`` writes their number.
         operating_point (OperatingPoint, optional): which findings were
             kept (``detection.keep_thr``) and why.
+        threads (ThreadUse): the threads of the detection (by default
+            this process's when the result is made).
     """
     scan: Optional[str]
     series_uid: str
@@ -539,6 +566,7 @@ class ScanResult:
     slice_detections: Optional[SliceDetections] = None
     candidates: Candidates = field(default_factory=Candidates)
     operating_point: Optional[OperatingPoint] = None
+    threads: ThreadUse = field(default_factory=ThreadUse.now)
 
     def _settings_record(self) -> Dict[str, Any]:
         """``findings.json``'s ``settings``: the convention (without its
@@ -570,7 +598,8 @@ class ScanResult:
             settings=self._settings_record(), device=self.device,
             num_slices=self.num_slices, num_boxes_2d=self.num_boxes_2d,
             detect_seconds=self.detect_seconds,
-            slices_per_second=self.slices_per_second)
+            slices_per_second=self.slices_per_second,
+            threads=self.threads.to_dict())
         if self.operating_point is not None:
             out.update(operating_point=self.operating_point.to_dict(),
                        num_candidates=len(self.candidates))

@@ -166,14 +166,28 @@ OPERATING_POINT = (
     + '  "note": null\n },\n "num_candidates": 3,')
 
 
+#: ``threads`` (new), after ``slices_per_second``: the run's torch threads
+#: and OpenMP variables (those of this process).
+THREADS = ('\n "threads": {{\n  "torch_threads": {},\n'
+           '  "omp_num_threads": {},\n  "omp_wait_policy": {}\n }},')
+
+
 def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
     """The files of the code before the package, byte for byte, and
     ``schema_version`` (new) after ``model_warning``, ``settings.sources``
-    (new) after ``settings.pixel_spacing_source``, ``operating_point`` and
-    ``num_candidates`` (new) before ``findings``."""
+    (new) after ``settings.pixel_spacing_source``, ``threads`` (new) after
+    ``slices_per_second``, ``operating_point`` and ``num_candidates`` (new)
+    before ``findings``."""
+    import json
+    import os
     out = run_stand_in(tmp_path)
     got = normalised((out / 'findings.json').read_text(encoding='utf-8'),
                      tmp_path)
+    threads = THREADS.format(torch.get_num_threads(), *(
+        json.dumps(os.environ.get(k))
+        for k in ('OMP_NUM_THREADS', 'OMP_WAIT_POLICY')))
+    assert got.count(threads) == 1
+    got = got.replace(threads, '')
     version = f'\n "schema_version": {FINDINGS_SCHEMA_VERSION},\n'
     assert got.startswith('{\n "model_warning": "trained on synthetic demo '
                           'data: findings are not clinically meaningful",'

@@ -223,3 +223,23 @@ def test_records_copy_their_fields_as_asdict_does():
             assert np.array_equal(out[key], value)
     assert box.to_dict()['bbox'] is not box.bbox
     assert rec.to_dict()['outline_voxel'][0] is not rec.outline_voxel[0]
+
+
+def test_a_result_records_the_threads_it_ran_with(monkeypatch):
+    """``findings.json``'s ``threads``: torch's count and the OpenMP
+    variables of the process when the result is made."""
+    import torch
+
+    from mmlesion.apis.whole_scan.results import ThreadUse
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    monkeypatch.delenv('OMP_WAIT_POLICY', raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1 if before > 1 else 2)
+    try:
+        use = ThreadUse.now()
+        assert use.to_dict() == dict(torch_threads=torch.get_num_threads(),
+                                     omp_num_threads='1',
+                                     omp_wait_policy=None)
+    finally:
+        torch.set_num_threads(before)
+    assert use.torch_threads != before
