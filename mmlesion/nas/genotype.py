@@ -287,10 +287,9 @@ def searched_config_name(target_config: str,
     """File name of the ready config for a target ElixirNet config.
 
     ``elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py`` ->
-    ``elixirnet-searched_r50_fpn_4xb2-1x_deeplesion-3slice.py`` (the algorithm
-    field of ``{algorithm}_{backbone}_{neck}_{schedule}_{data}`` gets
-    ``-searched`` in place of the ``-fig3geno`` tag, which marks the
-    configs whose genotype is the one drawn in the paper's Fig. 3).
+    ``elixirnet-searched_r50_fpn_4xb2-1x_deeplesion-3slice.py``: the
+    algorithm field gets ``-searched`` in place of the ``-fig3geno`` tag (the
+    paper's Fig. 3 genotype).
 
     Args:
         target_config (str): the ElixirNet config the genotype goes into.
@@ -313,10 +312,9 @@ def write_searched_config(genotypes: dict,
                           op_names: Optional[Sequence[str]] = None) -> str:
     """Write a config that inherits ``target_config`` with ``genotypes``.
 
-    The written file is an ordinary mmdet-style config (``tools/train.py``
-    trains it directly): ``_base_`` is the target config (a path relative
-    to the written file), and the box head's ``genotypes`` are replaced
-    (``_delete_=True``) by the given ones, with ``search=False``.
+    The written file is an ordinary config (``tools/train.py`` trains it):
+    ``_base_`` is the target config (relative to the written file), the box
+    head's ``genotypes`` replaced (``_delete_=True``), ``search=False``.
 
     Args:
         genotypes (dict): ``dict(normal=..., reduce=...)``.

@@ -22,17 +22,13 @@ SPLITS = ('weight', 'arch')
 class SearchSplitDataset:
     """A seeded, disjoint half of a dataset (weight half or arch half).
 
-    The wrapped dataset's samples (after its own filtering) are shuffled with
+    The wrapped dataset's samples are shuffled with
     ``numpy.random.RandomState(seed)``; the first ``round(ratio * n)`` form the
-    ``'weight'`` half (network weights, ``L_train``), the rest the ``'arch'``
-    half (architecture weights alpha, ``L_val``). The two halves built with the
-    same ``dataset``, ``seed``, ``ratio`` and ``group_key`` are disjoint and
-    together cover the dataset, on every process.
-
-    With ``group_key`` (e.g. ``'patient_id'`` of a DeepLesion data_info) whole
-    groups are assigned to one half, so that no patient appears in both; the
-    halves then hold about ``ratio`` of the samples. The paper splits images
-    (``group_key=None``).
+    ``'weight'`` half (``L_train``), the rest the ``'arch'`` half (``L_val``):
+    built with the same arguments, the two are disjoint and cover the
+    dataset, on every process. With ``group_key`` (e.g. ``'patient_id'``)
+    whole groups go to one half (the halves then hold about ``ratio`` of the
+    samples); the paper splits images.
 
     Args:
         dataset (BaseDataset | dict): the dataset, or its config.

@@ -1,10 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""FROC pictures: one or more FROC curves with the operating points.
-
-Evaluation code only computes curves; the pictures are drawn here. The
-function is registered in mmengine's ``FUNCTIONS`` registry so a metric can
-name it in its config (``FROCMetric(froc_plot='plot_froc_curves')``) without
-importing this layer.
+"""FROC pictures: one or more FROC curves with the operating points,
+registered in mmengine's ``FUNCTIONS`` so that a metric names it
+(``FROCMetric(froc_plot='plot_froc_curves')``) without importing this layer.
 """
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -91,11 +88,9 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
     """Save FROC curves as a PNG.
 
     Each curve is drawn as steps through the last point of each run of equal
-    FP values (the values :func:`mmlesion.evaluation.functional.sens_at_fp`
-    reads), held beyond the last one, on a log2 FP axis. Every text is
-    :data:`MIN_FONT_PT` points or more at the picture's natural size, the
-    legend stands beside the axes and an operating point's value above a
-    low point (below a high one), so no two texts overlap.
+    FP values (what :func:`mmlesion.evaluation.functional.sens_at_fp`
+    reads), held beyond the last one, on a log2 FP axis; every text is
+    :data:`MIN_FONT_PT` points or more, none overlapping another.
 
     Args:
         curves (dict): key -> ``(label, curve)``; a curve has

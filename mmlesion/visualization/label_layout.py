@@ -1,18 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Score format, display scale and label placement of the lesion pictures.
-
-Pure functions (no drawing, no torch) behind
-:func:`mmlesion.visualization.lesion_visualizer.draw_lesion_overlay`:
-
-* :func:`format_score`: the one way a score is written (``0.93``), on the
-  boxes and in the legend alike;
-* :func:`display_scale`: the integer factor that brings a small slice
-  (DeepLesion's demo slices are 256 px) to a readable size;
-* :func:`text_size`: a slightly generous estimate of a label's size;
-* :func:`place_labels`: puts each label next to its box where it overlaps
-  no other label, the legend and (where possible) no ground-truth outline
-  (with ``rings``, further out around a crowded box);
-* :func:`leader_line`: the line from a box to a label placed away from it.
+"""Score format, display scale and label placement of the lesion pictures:
+pure functions (no drawing, no torch) behind
+:func:`mmlesion.visualization.lesion_visualizer.draw_lesion_overlay` and the
+whole-scan pictures.
 """
 import math
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -30,14 +20,8 @@ _LINE = 1.17
 
 
 def format_score(score: float) -> str:
-    """A detection score as written on the pictures: two decimals.
-
-    Args:
-        score (float): a score in [0, 1].
-
-    Returns:
-        str: e.g. ``'0.93'`` (never ``'93.0'``).
-    """
+    """A detection score in [0, 1] as written on the pictures, boxes and
+    legends alike: two decimals, e.g. ``'0.93'``."""
     return f'{float(score):.2f}'
 
 
@@ -82,15 +66,8 @@ def text_size(text: str, font_pt: float, dpi: float = 100.,
 
 
 def overlaps(a: Rect, b: Rect) -> bool:
-    """Whether two rectangles share an inner point (touching is apart).
-
-    Args:
-        a (Rect): ``(x1, y1, x2, y2)``.
-        b (Rect): ``(x1, y1, x2, y2)``.
-
-    Returns:
-        bool: they overlap.
-    """
+    """Whether two ``(x1, y1, x2, y2)`` rectangles share an inner point
+    (touching is apart)."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 

@@ -14,12 +14,9 @@ _STYLES: Tuple[Tuple[str, str], ...] = (('-', 'o'), ('--', 's'), (':', '^'))
 
 
 def row_style(index: int) -> Dict[str, str]:
-    """Colour, line style and marker of the study's ``index``-th row.
-
-    The first 10 rows get the 10 colours of the default cycle with solid
-    lines; the next 10 the same colours dashed with squares, and so on, so
-    that no two of up to 30 rows are drawn alike (matplotlib alone repeats
-    the first colour at the 11th line).
+    """Colour, line style and marker of the study's ``index``-th row: the
+    10 colours of the default cycle, solid, then dashed with squares, then
+    dotted with triangles (no two of up to 30 rows alike).
 
     Args:
         index (int): the row's position in the picture.
@@ -35,11 +32,8 @@ def study_froc_figure(curves: Dict[str, Curve],
                       fp_rates: Sequence[float],
                       title: str = '',
                       fp_unit: str = 'image'):
-    """The figure :func:`plot_study_froc` saves (for tests and notebooks).
-
-    The legend sits right of the axes, so it hides no curve however many
-    rows there are; the sensitivity axis ends 0.1 above the highest band
-    (at most 1.02), so that low curves of small studies stay readable.
+    """The figure :func:`plot_study_froc` saves (legend right of the axes;
+    the sensitivity axis ends 0.1 above the highest band, at most 1.02).
 
     Args:
         curves (dict): row label -> ``(means, stds)``, as
@@ -91,10 +85,9 @@ def plot_study_froc(curves: Dict[str, Curve],
     """Save the rows' sensitivities at the FP rates as one PNG.
 
     Each row is a line through its mean sensitivity at the operating points
-    with a ±std band (none with one seed) on a log2 FP axis; a missing value
-    (None / NaN) leaves a gap. Every row has its own colour / line style /
-    marker (:func:`row_style`), the legend is outside the axes. The file is
-    written whole or not at all (a killed run leaves no half picture).
+    with a ±std band (none with one seed) on a log2 FP axis, in its own
+    style (:func:`row_style`); a missing value (None / NaN) leaves a gap.
+    The file is written whole or not at all.
 
     Args:
         curves (dict): row label -> ``(means, stds)``, one value per rate

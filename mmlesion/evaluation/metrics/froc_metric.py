@@ -531,12 +531,8 @@ class FROCMetric(BaseMetric):
     # ------------------------------------------------------------ files
     def _plot(self, curves: Dict[str, tuple], metrics: dict,
               path: str) -> None:
-        """Draw the overall and ``size_*`` curves through ``froc_plot``.
-
-        ``curves`` maps a key to ``(label, FROCCurve)``; the picture is drawn
-        by the function named ``froc_plot`` in mmengine's ``FUNCTIONS``
-        registry (:func:`mmlesion.visualization.plot_froc_curves`).
-        """
+        """Draw the overall and ``size_*`` curves (``curves``: key ->
+        ``(label, FROCCurve)``) through ``froc_plot``."""
         plot = registered_plot(type(self).__name__, self.froc_plot)
         shown = {
             k: v

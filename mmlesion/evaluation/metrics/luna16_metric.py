@@ -255,7 +255,8 @@ class LUNA16Metric(BaseMetric):
                      rpn=rpn, gts=gts, gt_types=types))
 
     def _ground_truth(self, results: List[dict]) -> tuple:
-        """Included findings, excluded findings and scans."""
+        """Included findings, excluded findings, scans and the lesion types
+        of the included findings (from the instances; None from CSVs)."""
         uids = list(OrderedDict.fromkeys(r['uid'] for r in results))
         if self.annotations is not None:
             ann = read_findings_csv(self.annotations)
@@ -269,15 +270,18 @@ class LUNA16Metric(BaseMetric):
                         f'LUNA16Metric: {len(unknown)} evaluated scan(s) are '
                         f'not in {self.seriesuids}, e.g. {unknown[0]}')
                 uids = listed
-            return ann, exc, uids
+            return ann, exc, uids, None
         rows = {True: [], False: []}
-        seen = set()
+        seen, types = set(), []
         for r in results:
             if r['uid'] in seen:
                 continue
             seen.add(r['uid'])
-            for centre, diam, ignored in r['gts']:
+            kinds = r.get('gt_types') or [-1] * len(r['gts'])
+            for (centre, diam, ignored), kind in zip(r['gts'], kinds):
                 rows[ignored].append((r['uid'], centre, diam))
+                if not ignored:
+                    types.append(kind)
 
         def findings(items):
             return LUNA16Findings(
@@ -286,29 +290,14 @@ class LUNA16Metric(BaseMetric):
                            dtype=np.float64).reshape(-1, 3),
                 np.asarray([i[2] for i in items], dtype=np.float64))
 
-        return findings(rows[False]), findings(rows[True]), uids
-
-    @staticmethod
-    def _lesion_types(results: List[dict]) -> np.ndarray:
-        """The lesion types of the included findings of
-        :meth:`_ground_truth` (from the instances), in its order."""
-        seen, out = set(), []
-        for r in results:
-            if r['uid'] in seen:
-                continue
-            seen.add(r['uid'])
-            out += [kind for (_, _, ignored), kind in zip(
-                r['gts'], r.get('gt_types') or [-1] * len(r['gts']))
-                    if not ignored]
-        return np.asarray(out, dtype=np.int64)
+        return (findings(rows[False]), findings(rows[True]), uids,
+                np.asarray(types, dtype=np.int64))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Evaluate all marks; write the CSV, JSON and PNG."""
         if not results:
             raise ValueError('LUNA16Metric: no sample to evaluate')
-        ann, exc, uids = self._ground_truth(results)
-        types = (None if self.annotations is not None else
-                 self._lesion_types(results))
+        ann, exc, uids, types = self._ground_truth(results)
         if self.max_diameter_mm is not None:
             keep = below_diameter(ann, self.max_diameter_mm)
             ann = select_findings(ann, keep)

@@ -301,7 +301,7 @@ def test_ground_truth_from_first_sample_of_each_scan():
         sample('b', [box(0, 0, 0)], [.5], [nodule(0., ignore=0)]),
     ]
     m.process({}, samples)
-    ann, exc, uids = m._ground_truth(m.results)
+    ann, exc, uids, _ = m._ground_truth(m.results)
     assert uids == ['a', 'b']
     assert ann.seriesuids.tolist() == ['a', 'b']
     assert ann.seriesuids.dtype == object
@@ -316,7 +316,7 @@ def test_ground_truth_from_first_sample_of_each_scan():
     assert res['luna16/sens@0.125'] == 0.5  # the FP comes before the 2nd TP
     empty = LUNA16Metric()
     empty.process({}, [sample('z', [], [])])
-    ann, exc, uids = empty._ground_truth(empty.results)
+    ann, exc, uids, _ = empty._ground_truth(empty.results)
     assert ann.xyz.shape == (0, 3) and exc.xyz.shape == (0, 3)
     assert ann.diameter_mm.shape == (0, ) and uids == ['z']
 
@@ -341,7 +341,7 @@ def test_ground_truth_from_csvs(tmp_path):
     m = LUNA16Metric(annotations=ann, excluded=exc, num_bootstrap=0,
                      froc_plot=None)
     m.process({}, samples)
-    a, e, u = m._ground_truth(m.results)
+    a, e, u, _ = m._ground_truth(m.results)
     assert u == ['b', 'a'] and len(e.seriesuids) == 2
     res = m.evaluate(2)
     assert res['luna16/sens@8'] == 1.0 and res['luna16/sens@0.125'] == 1.0

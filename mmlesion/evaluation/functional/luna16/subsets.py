@@ -2,12 +2,10 @@
 """Lesion subsets of a LUNA16-rule evaluation (the 3D Aggregated Faster
 R-CNN paper's DeepLesion Tables V and VI).
 
-A subset filters the **ground truth only**: the marks, the scans and the
-excluded findings stay as they are, so a mark on a lesion outside the
-subset is a false positive, as in the DeepLesion protocol's breakdowns
-(docs/protocols.md §1 "Subsets", which the paper follows for Table VI: "As
-in [7]"). The same rule removes the very large lesions of Table V's "*"
-rows (:func:`below_diameter`).
+A subset filters the **ground truth only** (marks, scans and excluded
+findings stay), so a mark on a lesion outside the subset is a false positive,
+as in the DeepLesion protocol's breakdowns (docs/protocols.md §1 "Subsets",
+which the paper follows for Table VI).
 """
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
@@ -55,12 +53,8 @@ def select_findings(findings: LUNA16Findings,
 
 def below_diameter(findings: LUNA16Findings,
                    max_diameter_mm: float) -> np.ndarray:
-    """Which findings are smaller than ``max_diameter_mm``.
-
-    The 3D Aggregated Faster R-CNN paper removes "very large lesions (>= 48
-    mm)" from training, and reports DeepLesion "with and without" them
-    ("*" rows of Tables V and VI); the diameter is the lesion's
-    ``{X, Y, Z, Diameter}`` one.
+    """Which findings are smaller than ``max_diameter_mm`` (the "*" rows of
+    the paper's Tables V and VI remove the lesions >= 48 mm).
 
     Args:
         findings (LUNA16Findings): the lesions.
@@ -75,13 +69,11 @@ def below_diameter(findings: LUNA16Findings,
 
 def lesion_subsets(lesion_types: Optional[Sequence[int]],
                    diameters_mm: Sequence[float]) -> List[LesionSubset]:
-    """The lesion-type and size subsets of the DeepLesion tables.
-
-    Types are DeepLesion's coarse types (1..8, in the order of
+    """The lesion-type (DeepLesion's coarse types 1..8 of
     :data:`~mmlesion.evaluation.functional.froc.LESION_TYPE_NAMES`; -1 =
-    unknown, in no type subset); sizes the bins ``<10``, ``10-30``
-    (inclusive) and ``>30`` mm of
-    :data:`~mmlesion.evaluation.functional.froc.DIAMETER_BINS`.
+    unknown, in none) and size subsets
+    (:data:`~mmlesion.evaluation.functional.froc.DIAMETER_BINS`) of the
+    DeepLesion tables.
 
     Args:
         lesion_types (Sequence[int], optional): per finding; None, or all
