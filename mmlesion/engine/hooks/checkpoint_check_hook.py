@@ -35,11 +35,10 @@ class CheckpointCheckHook(Hook):
             None: strict unless the runner trains (not resumes) and its
             config sets ``allow_partial_load = True``.
         allowed_missing (Sequence[str], optional): key prefixes the
-            checkpoint may lack while everything else must fit (``load_from``
-            of a later training stage: ``'fprn_head.'`` when the 3D
-            Aggregated Faster R-CNN starts from its RPN stage, Sec. III-E).
-            Defaults to None: the config's ``load_from_allowed_missing``
-            when the runner trains without resuming, else none.
+            checkpoint may lack (``load_from`` of a later training stage:
+            ``'fprn_head.'`` when the 3D Aggregated Faster R-CNN starts from
+            its RPN stage, Sec. III-E). Defaults to None: the config's
+            ``load_from_allowed_missing`` when training without resuming.
     """
 
     priority = 'VERY_HIGH'

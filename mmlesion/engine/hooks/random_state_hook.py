@@ -29,7 +29,8 @@ def get_random_state() -> Dict[str, Any]:
 
 def set_random_state(state: Dict[str, Any]) -> None:
     """Restore what :func:`get_random_state` returned."""
-    random.setstate(_as_python_state(state['python']))
+    version, internal, gauss = state['python']  # lists from a checkpoint
+    random.setstate((version, tuple(internal), gauss))
     np.random.set_state(state['numpy'])
     torch.set_rng_state(torch.as_tensor(state['torch'], dtype=torch.uint8))
     if 'cuda' in state and torch.cuda.is_available():
@@ -43,12 +44,6 @@ def set_random_state(state: Dict[str, Any]) -> None:
                 f'{torch.cuda.device_count()} GPUs; CUDA generators are not '
                 'restored (the resume is not bitwise exact on GPU).',
                 logger='current', level=logging.WARNING)
-
-
-def _as_python_state(state: Any) -> tuple:
-    """``random.setstate`` needs tuples (a checkpoint may give lists)."""
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
 
 
 def _samplers(dataloader) -> list:

@@ -452,9 +452,7 @@ def check_state_dict_matches(
         max_chars (int): longer lists of keys are cut in the message.
         allowed_missing (Sequence[str]): key prefixes the checkpoint may
             lack (a stage checkpoint of a smaller model, e.g.
-            ``'fprn_head.'`` for the RPN stage of the 3D Aggregated Faster
-            R-CNN); those parameters keep the model's own values. Every
-            other mismatch still raises.
+            ``'fprn_head.'``); those parameters keep the model's values.
 
     Raises:
         CheckpointMismatchError: the checkpoint does not fit the model.

@@ -54,26 +54,20 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _tmp_name(path: str, suffix: str = '') -> str:
-    folder, name = osp.split(osp.abspath(path))
-    return osp.join(folder,
-                    f'{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}{suffix}')
-
-
 def _commit(tmp: str, path: str) -> None:
     os.replace(tmp, path)
     fsync_dir(osp.dirname(osp.abspath(path)))
 
 
 @contextlib.contextmanager
-def _staged(path: str, suffix: str = '',
-            size: Optional[int] = None) -> Iterator[str]:
+def _staged(path: str, size: Optional[int] = None) -> Iterator[str]:
     """A temporary name beside ``path``, committed as ``path`` when the
     block succeeds and removed when it fails (a refused write names
     ``size``, else the bytes the temporary file held, as needed)."""
-    tmp = _tmp_name(path, suffix)
+    folder, name = osp.split(osp.abspath(path))
+    tmp = osp.join(folder, f'{TMP_PREFIX}{uuid.uuid4().hex[:12]}-{name}')
     try:
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         yield tmp
         _commit(tmp, path)
     except BaseException as err:
