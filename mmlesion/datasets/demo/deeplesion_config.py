@@ -103,42 +103,29 @@ class DemoDataConfig:
             e.g. ``(5, )`` for a lung-nodule-only set, a single-type
             dataset as LUNA16 in LENS); series are then planned only in
             the body regions where these types occur. None: all eight.
-        followup_prob (float): probability that a patient's second study
-            is a longitudinal follow-up of the first (same body position,
-            the same lesions moved by a few mm, grown or shrunk by a factor
-            in [0.6, 1.6] and in another contrast phase, its own
-            acquisition settings) instead of an independent scan.
-            This is what LENS's intra-patient lesion matching (Sec. V-B of
-            the LENS paper) needs. 0 (the default) draws no extra random
-            number: the files are those of a set made without follow-ups.
+        followup_prob (float): probability that a patient's later study is
+            a longitudinal follow-up of the first (the same lesions moved by
+            a few mm, grown or shrunk by a factor in [0.6, 1.6], another
+            contrast phase, its own acquisition), as LENS's intra-patient
+            lesion matching (Sec. V-B) needs. 0 (default) draws no extra
+            random number.
         followup_missing_prob (float): probability that a lesion annotated
-            in the first study has no CSV row in its follow-up (at least
-            one lesion of each follow-up key slice keeps its row, as every
-            key slice of DeepLesion has one). Such a lesion is listed in
-            ``demo_meta.json`` with ``annotated: false`` and the
-            ``lesion_id`` of its annotated instance in the first study.
+            in the first study has no CSV row in a follow-up (each follow-up
+            key slice keeps at least one row); ``demo_meta.json`` lists it
+            with ``annotated: false`` and its first study's ``lesion_id``.
         multi_study_prob (float): probability that a patient has more than
-            one study (default 0.35; DeepLesion's patients have 2.4 studies
-            on average: 4,427 patients, 10,594 studies).
-        num_studies (int): studies of a patient who has more than one
-            (default 2, in [2, 6]); with ``followup_prob`` each study after
-            the first is a follow-up of the first, so a lesion annotated
-            once can come back unannotated in several later scans, as in
-            DeepLesion where intra-patient matching found 11.5K unlabelled
-            lesions (LENS Sec. V-B). The defaults draw exactly as before.
-        size_source (str): where lesion sizes come from:
-            ``'builtin'`` (default: the per-type log-normal long axis of
-            ``_TYPE_SPECS`` and a short / long ratio uniform in
-            [0.55, 0.95]), ``'deeplesion'`` (long and short axis of real
-            DeepLesion lesions of the same coarse type, read from
-            ``DL_info_{val,test}.csv``; see
+            one study (DeepLesion's patients have 2.4 on average).
+        num_studies (int): studies of a patient who has more than one, in
+            [2, 6]; with ``followup_prob`` each study after the first is a
+            follow-up of the first.
+        size_source (str): ``'builtin'`` (default: the per-type log-normal
+            long axis of ``_TYPE_SPECS``, short / long ratio uniform in
+            [0.55, 0.95]), ``'deeplesion'`` (sizes of real lesions of the
+            type, from ``DL_info_{val,test}.csv``; see
             :mod:`~mmlesion.datasets.demo.deeplesion_sizes`) or
-            ``'deeplesion_quantiles'`` (the built-in quantile table computed
-            from those files, for clones without them). With a DeepLesion
-            source the drawn size is the RECIST size on the key slice (the
-            ellipsoid is enlarged for the key slice's offset from its
-            centre), and a lesion that does not fit its organ is re-drawn
-            from the table rather than shrunk.
+            ``'deeplesion_quantiles'`` (the built-in quantile table of those
+            files). A DeepLesion size is the RECIST size on the key slice; a
+            lesion that does not fit is re-drawn rather than shrunk.
         size_annotation_dir (str, optional): folder of the DL_info files
             for ``size_source='deeplesion'`` (default: the shared data's
             ``deeplesion/annotations``).

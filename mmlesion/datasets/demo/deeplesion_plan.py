@@ -136,8 +136,7 @@ class DeepLesionDemoPlanner:
         gender = 'M' if rng.random() < .55 else 'F'
         age = int(rng.integers(20, 86))
         nan_age = rng.random() < cfg.nan_age_prob
-        # r >= 1 - p, not r < p: the default 0.35 draws as the former
-        # ``1 if r < .65 else 2`` did (same bytes)
+        # r >= 1 - p, not r < p: the same bytes as ``1 if r < .65 else 2``
         n_studies = (int(cfg.num_studies)
                      if rng.random() >= 1. - cfg.multi_study_prob else 1)
         out: List[_Series] = []
@@ -145,7 +144,7 @@ class DeepLesionDemoPlanner:
         for study in range(1, n_studies + 1):
             if budget <= 0:
                 break
-            # no draw at all when follow-ups are off: same bytes as before
+            # no draw at all when follow-ups are off
             if (out and cfg.followup_prob > 0.
                     and rng.random() < cfg.followup_prob):
                 series = self._plan_followup(rng, out[0], study, budget)
@@ -300,25 +299,18 @@ class DeepLesionDemoPlanner:
                        study: int, budget: int) -> _Series:
         """A follow-up scan of ``base``, the patient's first study.
 
-        Same anatomy and body region, its own acquisition (slice interval,
-        grid, offsets, noise). Its key slices lie at the body positions of
-        the first study's key slices: the first one exactly (the series'
-        start is chosen so), the others at the nearest slice of the new
-        interval. Each of their lesions comes back changed as between two
-        real scans: moved in patient mm by a shift common to the study
-        (positioning, breathing: normal, sd 3 mm per axis) plus its own
-        (organ deformation: sd 2 mm; z kept within 0.4 of its new axial
-        semi-axis, so the key slice still shows it), grown or shrunk by one
-        factor log-uniform in [0.6, 1.6] (RECIST response to progression),
-        and its attenuation shifted by the study's contrast phase (uniform
-        in +-25 HU) plus its own enhancement (sd 10 HU); same type, host and
-        angle. A lesion that
-        no longer fits (:meth:`_check_fit`), or that would show on another
-        key slice of the series, is left out of the scan. A lesion annotated
-        in the first study loses its CSV row with probability
-        ``followup_missing_prob`` (at least one per key slice keeps it); an
-        unannotated one stays unannotated. This reproduces the partial
-        labels LENS's intra-patient matching (Sec. V-B) recovers.
+        Same anatomy and body region, its own acquisition; its key slices
+        lie at the body positions of the first study's (the first exactly,
+        the others at the nearest slice). Each lesion comes back moved by a
+        shift common to the study (sd 3 mm per axis) plus its own (sd 2 mm;
+        z within 0.4 of its axial semi-axis), scaled by a factor
+        log-uniform in [0.6, 1.6], and its HU shifted by the study's
+        contrast phase (+-25 HU) plus its own (sd 10 HU). A lesion that no
+        longer fits, or would show on another key slice, is left out. A
+        lesion annotated in the first study loses its CSV row with
+        probability ``followup_missing_prob`` (at least one per key slice
+        keeps it): the partial labels LENS's intra-patient matching
+        (Sec. V-B) recovers.
         """
         cfg = self.config
         anatomy = base.phantom.anatomy

@@ -1,31 +1,23 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Lesion sizes of the synthetic dataset drawn from the real DeepLesion.
 
-The demo generator's own size model (a log-normal long diameter per coarse
-type and a uniform short / long ratio in [0.55, 0.95]) is easy on the
-anchors: almost every box is 10-40 mm and near-square. Real DeepLesion
-lesions are not (``Lesion_diameters_Pixel_`` x ``Spacing_mm_px_`` of the
-9,816 typed lesions of ``DL_info_val.csv`` and ``DL_info_test.csv``: long
-axis 5th-95th percentile about 4-80 mm, short / long ratio down to 0.4), which
-is what Improved RetinaNet's anchor optimisation (Zlocha et al. 2019, Sec.
-2.1) addresses. :class:`LesionSizeTable` samples ``(long axis mm,
-short / long ratio)`` pairs per coarse type from
+The demo's own size model gives boxes of 10-40 mm, near-square; real
+DeepLesion lesions (the 9,816 typed rows of ``DL_info_{val,test}.csv``)
+have long axes of about 4-80 mm (5th-95th percentile) and short / long
+ratios down to 0.4, what Improved RetinaNet's anchor optimisation (Zlocha
+et al. 2019, Sec. 2.1) addresses. :class:`LesionSizeTable` samples ``(long
+axis mm, short / long ratio)`` pairs per coarse type from
 
-* ``source='deeplesion'``: the real rows themselves (long and short axis of
-  one real lesion of that type, so their correlation is kept), read from the
-  ``DL_info_{val,test}.csv`` files (a clear error naming the missing file
-  when they are absent), or
+* ``source='deeplesion'``: the real rows (one real lesion's two axes, so
+  their correlation is kept), read from the ``DL_info_{val,test}.csv``
+  files, or
 * ``source='deeplesion_quantiles'``: :data:`BUILTIN_LONG_MM_QUANTILES` and
-  :data:`BUILTIN_RATIO_QUANTILES`, the 5 %-step quantiles computed once from
-  those same 9,816 rows (the command is in the docstring of the tables), by
-  inverse-CDF interpolation; long axis and ratio are then drawn
-  independently (their weak correlation is lost). This keeps CI and a clone
-  without the annotation files working.
+  :data:`BUILTIN_RATIO_QUANTILES`, 5 %-step quantiles of those rows, by
+  inverse-CDF interpolation (long axis and ratio drawn independently), for
+  CI and clones without the files.
 
-Long axes are clipped to ``[min_mm, max_mm]`` (default 3-120 mm: a sub-
-3-mm lesion is about two pixels of the demo's 1.2-1.6 mm spacing, a larger
-one than 120 mm does not fit a 256-pixel slice); that moves below 1 % of the
-real rows.
+Long axes are clipped to ``[min_mm, max_mm]`` (default 3-120 mm, what a
+256-pixel slice at 1.2-1.6 mm shows; below 1 % of the real rows).
 """
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple

@@ -19,10 +19,9 @@ _DL_INFO_CACHE: Dict[Tuple[str, float], Dict[str, Tuple[float, float]]] = {}
 def series_geometry(img_path: str) -> Optional[Dict[str, float]]:
     """Slice interval and pixel spacing of a DeepLesion key slice.
 
-    Looks the series up in the ``DL_info.csv`` of the release layout
-    ``<root>/Images_png/<series>/<slice>.png`` (``<root>/DL_info.csv``), the
-    table :class:`mmlesion.datasets.DeepLesionDataset` reads the same
-    values from. The parsed table is cached per file and modification time.
+    Looks the series up in ``<root>/DL_info.csv`` of the release layout
+    ``<root>/Images_png/<series>/<slice>.png`` (cached per file and
+    modification time).
 
     Args:
         img_path (str): path of the key-slice PNG.
@@ -51,23 +50,17 @@ class LesionInferencerLoader(BaseTransform):
     A dataset sample passes unchanged. What mmdet's inference APIs hand over
     becomes the keys :class:`LoadDeepLesionSlices` reads:
 
-    - a slice path (``str`` / ``Path``, or ``dict(img_path=...)`` as
-      mmdet's ``inference_detector`` passes it): the key slice of a
-      DeepLesion series; a missing ``slice_interval`` (and ``spacing``) is
-      looked up in the release's ``DL_info.csv`` (:func:`series_geometry`),
-      so the image is built exactly as ``tools/test.py`` builds it.
-      Without a table the channels are copies of the key slice (logged);
-      pass ``dict(img_path=..., slice_interval=mm)`` instead.
-    - an (H, W, N) array of the N slices (HU, or uint16 PNG values):
-      ``img``.
+    - a slice path (``str`` / ``Path``, or ``dict(img_path=...)``): the key
+      slice of a DeepLesion series; a missing ``slice_interval`` (and
+      ``spacing``) is looked up in the release's ``DL_info.csv``
+      (:func:`series_geometry`), as ``tools/test.py`` reads it; without a
+      table the channels are copies of the key slice (logged).
+    - an (H, W, N) array of the N slices (HU, or uint16 PNG values).
     - ``dict(volume=(D, H, W) HU array, key_slice=index,
       slice_interval=mm)``: the slices are interpolated from the volume.
 
-    mmdet's ``inference_detector`` swaps the first transform for its
-    ``LoadImageFromNDArray`` when given arrays, keeping the arguments:
-    this transform takes none that it would not accept, so that works, and
-    :class:`LoadDeepLesionSlices` then reads the stack. mmlesion's
-    :class:`~mmlesion.apis.LesionDetInferencer` keeps it.
+    It takes no arguments, so mmdet's ``inference_detector`` may swap it for
+    ``LoadImageFromNDArray`` when given arrays.
     """
 
     def transform(self, results: Union[str, Path, np.ndarray, dict]) -> dict:

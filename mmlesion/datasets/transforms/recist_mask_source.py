@@ -2,11 +2,9 @@
 """Datasets feeding the RECIST-to-mask tools.
 
 The mask tools (``tools/dataset_converters/recist_to_masks.py``,
-``tools/misc/show_recist_masks.py``) need, per key slice, the results dict
-as ``RecistToMask`` sees it (windowed image, ``gt_bboxes``, ``gt_recists``)
-and the ``RecistToMask`` arguments of the experiment, so that cached masks
-are exactly the masks the training pipeline would make (Zlocha et al. 2019,
-Sec. 2.2). Two sources:
+``tools/misc/show_recist_masks.py``) need, per key slice, the results as
+``RecistToMask`` sees them and its arguments, so that cached masks are the
+training pipeline's. Two sources:
 
 * a config: the ``{split}_dataloader`` dataset; its pipeline is cut just
   before its ``RecistToMask`` (whose arguments are used); a pipeline

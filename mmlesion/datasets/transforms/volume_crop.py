@@ -14,18 +14,14 @@ from .volume_boxes import check_volume, keep_boxes_inside
 class RandomCrop3D(BaseTransform):
     """Crop a fixed-size sub-cube of a volume, biased towards lesions.
 
-    The paper trains on random ``128^3`` crops of 1 mm scans and predicts
-    with sliding windows (Sec. IV-A). Because positives are extremely sparse
-    (Sec. I: about 1/10,000 anchors), with probability ``pos_prob`` the crop
-    is placed around a randomly chosen non-ignored lesion (the lesion's
-    centre falls uniformly inside the crop, at least ``margin`` voxels from
-    its faces where the crop allows), otherwise uniformly in the volume; the
-    paper does not state its sampling ratio, 0.7 is ours (DeepLung and
-    Liao et al., the RPNs it builds on, use about 0.7 too). Volumes smaller
-    than the crop are padded with ``pad_value`` (after the volume, so voxel
-    coordinates keep their origin). Boxes are shifted into the crop; boxes
-    whose centre leaves the crop are dropped (with their labels and ignore
-    flags).
+    The paper trains on random ``128^3`` crops of 1 mm scans (Sec. IV-A).
+    Positives being sparse (Sec. I), with probability ``pos_prob`` (0.7,
+    ours, as DeepLung and Liao et al.) the crop contains a random
+    non-ignored lesion's centre (uniformly, at least ``margin`` voxels from
+    its faces where the crop allows), otherwise it lies uniformly in the
+    volume. Smaller volumes are padded with ``pad_value`` after their end.
+    Boxes are shifted into the crop; those whose centre leaves it are
+    dropped with their labels and ignore flags.
 
     Required keys: ``img`` (z, y, x), ``gt_bboxes`` (N, 6) ``[x1, y1, z1,
     x2, y2, z2]`` (optional ``gt_bboxes_labels``, ``gt_ignore_flags``).

@@ -79,11 +79,9 @@ class RandomFlip3D(BaseTransform):
     """Flip a 3D training crop along each axis with probability ``prob``.
 
     The paper does not describe its augmentation (Sec. IV-A); flips along
-    all three axes are the usual ones of the 3D nodule detectors it builds
-    on (Liao et al. [9], DeepLung), and a nodule has no preferred
-    orientation. Training-time only: the volume's world geometry
-    (``origin_xyz``, ``direction``) is not updated (as after
-    ``RandomCrop3D``); ``flip_axes`` records what was done.
+    all three axes are those of the 3D nodule detectors it builds on (Liao
+    et al. [9], DeepLung). Training-time only: the world geometry is not
+    updated; ``flip_axes`` records what was done.
 
     Required keys: ``img`` (z, y, x); optional ``gt_bboxes``.
     Modified keys: ``img``, ``gt_bboxes``. Added keys: ``flip_axes`` (the
@@ -124,11 +122,9 @@ class RandomRot90Axial(BaseTransform):
     """Rotate a 3D training crop by 0, 90, 180 or 270 degrees in the axial
     (y, x) plane, uniformly.
 
-    Axial quarter turns keep the 1 mm voxels on the grid (no interpolation)
-    and the anatomy plausible up to a left-right / front-back swap; the
-    paper is silent on augmentation, this is ours. A crop whose y and x
-    sizes differ only gets 0 or 180 degrees (its shape would change).
-    Training-time only (see :class:`RandomFlip3D`).
+    Ours (no interpolation; the paper is silent on augmentation). A crop
+    whose y and x sizes differ only gets 0 or 180 degrees. Training-time
+    only (see :class:`RandomFlip3D`).
 
     Required keys: ``img`` (z, y, x); optional ``gt_bboxes``.
     Modified keys: ``img``, ``img_shape``, ``gt_bboxes``. Added keys:

@@ -17,28 +17,21 @@ from .volume_crop import RandomCrop3D
 class HardRegionRandomCrop3D(RandomCrop3D):
     """``RandomCrop3D`` that also centres crops on the scan's hard regions.
 
-    Anchor Based Sampling (Sec. IV-C, after Xie [11]) is boosting: after a
-    training round, the model is run over every whole training scan
+    Anchor Based Sampling (Sec. IV-C, after Xie [11]): after a training
+    round the model runs over every training scan
     (``tools/analysis_tools/find_hard_regions.py``), and "these hard regions
-    will be more focused in the next training round". This transform is
-    that focus: with probability ``hard_prob`` (when the scan has hard
-    regions of the selected ``kinds``) the crop contains a hard region drawn
-    uniformly from the scan's, placed as ``RandomCrop3D`` places a lesion
-    (uniformly inside the crop, ``margin`` voxels from its faces where the
-    crop allows); otherwise ``RandomCrop3D``'s own positive-biased sampling
-    decides (``pos_prob`` of the remaining crops around a nodule, the rest
-    uniform). The paper gives no ratio; ``hard_prob=0.3`` is ours (with
-    ``pos_prob=0.7`` that is 30 % hard, 49 % nodule, 21 % uniform crops).
+    will be more focused in the next training round". With probability
+    ``hard_prob`` (when the scan has hard regions of ``kinds``) the crop
+    contains a hard region drawn uniformly, placed as ``RandomCrop3D``
+    places a lesion; otherwise ``RandomCrop3D`` samples. ``hard_prob=0.3``
+    is ours (with ``pos_prob=0.7``: 30 % hard, 49 % nodule, 21 % uniform).
 
-    The hard-region file (format in :mod:`mmlesion.datasets.volumes.hard_regions`)
-    is read on first use (so configs build before it exists); scans are
-    looked up by ``img_id`` (then ``series_uid``). A region's voxel comes
-    from its ``center_world`` and the loaded volume's geometry
-    (``spacing_zyx``, ``origin_xyz``, ``direction`` from ``LoadCTVolume``),
-    so training may resample differently from the mining run. A scan absent
-    from the file is cropped as by ``RandomCrop3D`` (warned once per scan);
-    a region outside its volume is an error (the file belongs to other
-    scans).
+    The hard-region file (:mod:`mmlesion.datasets.volumes.hard_regions`) is
+    read on first use; scans are looked up by ``img_id`` (then
+    ``series_uid``), a region's voxel comes from its ``center_world`` and
+    the loaded volume's geometry. A scan absent from the file is cropped as
+    by ``RandomCrop3D`` (warned once); a region outside its volume is an
+    error (the file belongs to other scans).
 
     Added keys: those of ``RandomCrop3D``; ``crop_source`` is ``'hard'``,
     ``'positive'`` or ``'random'``; ``hard_region`` (the region dict) when

@@ -24,29 +24,19 @@ class CropToLungs(BaseTransform):
     "We use officially provided segmentation masks to remove unnecessary
     volume from the original 3D scans" (Sec. IV-A): with ``mask_dir`` the
     mask is LUNA16's ``seg-lungs-LUNA16/<series_uid>.mhd`` (labels 3 and 4,
-    on the original grid of the scan; mapped through world coordinates, so
-    the scan may have been resampled by ``LoadCTVolume``); without it the
-    mask is computed from the loaded HU volume
-    (:func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_mask`; only
-    its box, :func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box`,
-    the same box several times faster). The
-    paper does not give a margin; ``margin_mm`` = 10 mm is ours (Liao et
-    al., its ref. [9], keep 5 to 10 voxels of 1 mm; a juxtapleural nodule
-    lies inside the lungs' box anyway). Voxels between the lungs inside
-    the box (the mediastinum) are kept: the crop is a box.
+    mapped through world coordinates, so the scan may have been resampled);
+    without it the lungs' box is computed from the loaded HU volume
+    (:func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box`). The
+    paper gives no margin; ``margin_mm`` = 10 mm is ours (Liao et al., its
+    ref. [9], keep 5 to 10 voxels of 1 mm). The crop is a box (the
+    mediastinum between the lungs is kept).
 
-    The crop keeps world coordinates: ``origin_xyz`` becomes the world
-    position of the first kept voxel (as SimpleITK's ``RegionOfInterest``),
-    so predictions in crop voxels map back to the scan's world points
-    (``LUNA16Metric``, ``predict_luna16_candidates.py``) and the
-    annotations' world centres (``instances``) are unchanged. Boxes
-    (``gt_bboxes``, with their labels and ignore flags: LUNA16's excluded
-    findings) are shifted into the crop; a box whose centre falls outside
-    it is dropped with a warning. If no lung is found the scan is kept
-    whole, with a warning.
-
-    The lung box of a scan is cached in memory (``cache_size`` scans), so
-    the training pipeline computes it once per scan and worker.
+    ``origin_xyz`` becomes the world position of the first kept voxel (as
+    SimpleITK's ``RegionOfInterest``), so predictions map back to world
+    points and ``instances`` are unchanged. Boxes (with their labels and
+    ignore flags) are shifted into the crop; one whose centre falls outside
+    is dropped with a warning. A scan without lungs is kept whole, with a
+    warning. The lung box is cached for ``cache_size`` scans per worker.
 
     Required keys: ``img`` (z, y, x) HU, ``spacing_zyx``, ``origin_xyz``,
     ``direction``, ``img_path`` (and ``series_uid`` with ``mask_dir``).

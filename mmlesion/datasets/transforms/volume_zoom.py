@@ -14,16 +14,13 @@ from .volume_boxes import check_volume, keep_boxes_inside
 class RandomZoom3D(BaseTransform):
     """Scale a 3D training crop by a random factor and keep its size.
 
-    The paper is silent on augmentation; a small isotropic scale jitter
-    (0.9 to 1.1, ours; Liao et al. [9] use 0.75 to 1.25 with 1 mm crops)
-    makes the detector see nodules of in-between sizes. The crop is zoomed
-    with ``scipy.ndimage.zoom`` (trilinear, ``grid_mode``: the voxel edges
-    scale, so a box face at continuous coordinate ``c`` moves to
-    ``f (c + 0.5) - 0.5`` with ``f`` = new / old size), then cut back to
-    its size around its centre (zoom in) or padded around it with
-    ``pad_value`` (zoom out, air as ``RandomCrop3D`` pads). Boxes are
-    scaled alike; a box whose centre leaves the crop is dropped with its
-    label and ignore flag. Training-time only (see ``RandomFlip3D``).
+    The paper is silent on augmentation; the jitter (0.9 to 1.1) is ours
+    (Liao et al. [9] use 0.75 to 1.25). The crop is zoomed with
+    ``scipy.ndimage.zoom`` (``grid_mode``: a box face at ``c`` moves to
+    ``f (c + 0.5) - 0.5``, ``f`` = new / old size), then cut back to its
+    size around its centre or padded with ``pad_value``. Boxes are scaled
+    alike; one whose centre leaves the crop is dropped with its label and
+    ignore flag. Training-time only (see ``RandomFlip3D``).
 
     Required keys: ``img`` (z, y, x); optional ``gt_bboxes``,
     ``gt_bboxes_labels``, ``gt_ignore_flags``.
