@@ -173,27 +173,18 @@ class LENS(ExpertEnsemble, TwoStageDetector):
     layer is therefore updated only by batches of its own dataset (its
     gradients stay ``None``, which optimizers skip). With DDP set
     ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-    find_unused_parameters=True)``: ranks may then train different
-    datasets in one step (tested in ``test_lens_ddp_step.py``). DDP averages
-    over the ``w`` ranks, so a dataset's layers used by ``k`` of them get
-    ``k / w`` of the mean gradient of those ``k`` batches (``None`` if
-    ``k = 0``). With RAdam this scales the first 5 updates of a parameter
-    (un-rectified, proportional to the gradient); later updates are
-    invariant to a constant gradient scale, only steps with different
-    ``k`` are weighted ``k / w`` relative to each other. We keep DDP's
-    averaging: the paper (Sec. VI-B) gives no GPU count for training, only
-    batches of 4 images of one dataset.
+    find_unused_parameters=True)``: ranks may then train different datasets
+    in one step, and DDP's averaging gives a dataset's layers used by ``k``
+    of the ``w`` ranks ``k / w`` of their mean gradient (the paper, Sec.
+    VI-B, gives no GPU count).
 
     Inference: AFP proposals pooled and NMS'd as in training
     (``test_cfg.proposal_fusion``); every selected dataset expert scores and
     refines them; the experts' detections are pooled and NMS'd again
-    ("proposal fusion", Sec. IV-C; ``test_cfg.expert_fusion``:
-    ``experts`` = the expert indices to fuse, ``None`` for all, e.g.
-    ``[0]`` for the DeepLesion expert alone as Table I row (b)).
-    ``pred_instances`` then has an extra ``expert_ids`` field.
-    :meth:`predict_experts` returns every expert's own detections (used by
-    the annotation-mining tool), and :meth:`embed` L2-normalised RoI
-    embeddings (the shared FC output) of any boxes.
+    ("proposal fusion", Sec. IV-C; ``test_cfg.expert_fusion.experts``: the
+    experts fused, None for all, ``[0]`` for Table I row (b));
+    ``pred_instances`` gets ``expert_ids``. :meth:`embed` gives
+    L2-normalised RoI embeddings of any boxes.
 
     Args:
         backbone, neck, roi_head (dict): as mmdet's two-stage detectors; the

@@ -29,9 +29,7 @@ class NonLocalGraph(BaseModule):
     ``(R, D, H, W)``. Choices made here (the paper leaves them open):
 
     * **Graph from pooled features.** Each RoI is a node described by its
-      globally average-pooled ``D``-vector (the paper's ``X in R^{N x D}``;
-      flattening ``D x H x W`` would need ``DHW x D/2`` weights per operation,
-      more than the whole head the paper says is smaller than FPN's).
+      globally average-pooled ``D``-vector (the paper's ``X in R^{N x D}``).
       ``phi`` is a fully-connected layer with ReLU to ``D/2`` (paper: "output
       dimension is D/2") and ``E_i = softmax(phi(X_i) phi(X_i)^T)`` with a row
       softmax, computed **separately for each image** ``i`` (proposals of
@@ -53,14 +51,11 @@ class NonLocalGraph(BaseModule):
       the cell's ``skip_connect`` operation.
 
     After each forward, ``last_adjacency`` holds one detached ``(R_i, R_i)``
-    adjacency per image (rows sum to 1; row ``r`` is the ``r``-th RoI of that
-    image in input order), for drawing and analysis. When
-    ``keep_live_graph`` is True the same graphs are also kept, still attached
-    to the autograd graph, in ``live_adjacency`` until
-    :meth:`pop_live_adjacency` takes them (the Relation Transfer Module uses
-    this so that its loss trains ``phi``). They are not kept by default so a
-    module never holds non-leaf tensors between iterations (``deepcopy``, as
-    used by EMA hooks, refuses those).
+    adjacency per image (rows sum to 1, RoIs in input order). With
+    ``keep_live_graph`` the graphs are also kept with their gradient in
+    ``live_adjacency`` until :meth:`pop_live_adjacency` takes them (for the
+    Relation Transfer Module); not by default, since ``deepcopy`` (EMA
+    hooks) refuses non-leaf tensors.
 
     Args:
         channels (int): ``D``, input and output channels.

@@ -33,30 +33,17 @@ class RTMBBoxHead(ALBBBoxHead):
       has none); a genotype without any Non-local operation is refused.
     * The binary classifier (``M`` and ``Gamma_s``) is the pretrained
       single-class ElixirNet's lesion-vs-background ``fc_cls``, frozen by
-      default (``freeze_binary_cls``). Loading such a checkpoint (``load_from``
-      of the fine-tuning config) moves its ``fc_cls.weight/bias`` (shape
-      ``(2, P)``) into ``rtm.binary_cls`` and drops the pretrained ``fc_reg``
-      (its input size differs), so the new multi-type ``fc_cls``/``fc_reg``
-      start from their initialisation and everything else (3x3 conv, ALB,
-      ALBr) from the pretrained weights. Without such a checkpoint a frozen
-      classifier is a fixed random projection; set ``freeze_binary_cls=False``
-      to learn it.
-    * **Supervision of a learnt binary classifier** (``loss_binary_cls``,
-      the single-class "+RTM" rows of Tables 1, 2 and 5, where
-      ``freeze_binary_cls=False``): the paper's "FC 2-cls" is "the original
-      binary classifier", i.e. a lesion-vs-background RoI classifier whose
-      weights are the category embeddings ``M`` and whose softmax scores are
-      ``Gamma_s``. Trained only through ``f_E`` its two rows need not mean
-      "lesion" and "background" at all. It is therefore trained as the
-      detector's own binary classifier is: softmax cross-entropy on the same
-      sampled RoIs and targets as ``loss_cls`` (label 0 = lesion of any
-      class, 1 = background, mmdet's order; same label weights, averaged
-      over the sampled RoIs), logged as ``loss_binary_cls``. It is computed
-      only when the classifier is trainable; ``loss_binary_cls=None``
-      restores the unsupervised variant. With ``num_classes=1`` its targets
-      equal those of ``fc_cls``, which keeps ``M`` and ``Gamma_s`` the
-      lesion-vs-background embedding that the multi-type fine-tuning then
-      transfers.
+      default (``freeze_binary_cls``): loading such a checkpoint moves its
+      ``fc_cls`` into ``rtm.binary_cls`` and drops its ``fc_reg``, so only
+      the new multi-type predictors start from their initialisation.
+      Without such a checkpoint a frozen classifier is a fixed random
+      projection.
+    * A learnt binary classifier (``freeze_binary_cls=False``, the
+      single-class "+RTM" rows of Tables 1, 2 and 5) is supervised as "the
+      original binary classifier": ``loss_binary_cls``, a softmax
+      cross-entropy on the sampled RoIs of ``loss_cls`` (label 0 = lesion of
+      any class, 1 = background), so that its rows keep meaning lesion and
+      background; ``loss_binary_cls=None`` leaves it unsupervised.
 
     Args:
         rtm_channels (int): size of ``f_E`` (the paper's ``E`` = 128).
