@@ -10,7 +10,7 @@ import os
 import os.path as osp
 import tempfile
 from dataclasses import replace
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -25,8 +25,8 @@ from mmlesion.utils.configs.loading import load_config
 from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.writing.atomic import atomic_write
 
-if TYPE_CHECKING:
-    from .detector_loader import LoadedDetector
+from .detector_loader import (DetectorLoadSettings, LoadedDetector,
+                              init_lesion_detector)
 
 
 def _fpr_patch_settings(fpr_cfg: Config) -> dict:
@@ -43,7 +43,7 @@ def _fpr_patch_settings(fpr_cfg: Config) -> dict:
 
 def load_fpr_model(config: Union[str, Config],
                    checkpoint: Optional[str],
-                   device: str = 'cpu') -> 'LoadedDetector':
+                   device: str = 'cpu') -> LoadedDetector:
     """A LENS FPR network (``LENSFPR``) with its weights, in eval mode.
 
     Args:
@@ -60,7 +60,6 @@ def load_fpr_model(config: Union[str, Config],
     Raises:
         ValueError: the config is not an FPR config (naming it).
     """
-    from .detector_loader import DetectorLoadSettings, init_lesion_detector
     cfg = load_config(config) if isinstance(config, str) else config
     name = config if isinstance(config, str) else '<FPR config>'
     if cfg.model.get('type') != 'LENSFPR':
@@ -198,8 +197,9 @@ class LensFPRRescorer:
 
     Each finding's FPR patch is cropped from the resampled volume in memory
     (the grid of the findings), in mmdet's pixel convention of the
-    DeepLesion boxes the FPR was trained on (the findings' x, y + 0.5). The
-    findings get the score parts ``s_lens`` and ``s_fpr``.
+    DeepLesion boxes the FPR was trained on (pixel ``i`` spans ``[i, i +
+    1)``: the findings' x, y + 0.5). The findings get the score parts
+    ``s_lens`` and ``s_fpr``.
 
     Args:
         config (str | Config): the FPR config.
@@ -243,22 +243,12 @@ class LensFPRRescorer:
 
     def rescore(self, findings: List[Finding3D], resampled,
                 show_progress: bool) -> List[Finding3D]:
-        """Eq. 2 on the findings of one scan (in input order, their boxes
-        unchanged).
-
-        Args:
-            findings (list[Finding3D]): in continuous voxels of
-                ``resampled``.
-            resampled (CTVolume): the volume the detector saw.
-            show_progress (bool): a progress bar over the patches.
-
-        Returns:
-            list[Finding3D]: re-scored copies.
-        """
+        """Eq. 2 on the findings of one scan, in input order
+        (:meth:`~mmlesion.apis.whole_scan.settings.FindingRescorer.
+        rescore`)."""
         if self.model is None:
             raise RuntimeError('LensFPRRescorer.rescore before load()')
-        # continuous voxels (SimpleITK: pixel i spans [i - .5, i + .5]) ->
-        # mmdet's pixels ([i, i + 1)), as the DeepLesion boxes the FPR saw
+        # continuous voxels -> mmdet's pixels (class doc)
         shifted = [replace(f, bbox_3d=[v + .5 if k in (0, 1, 3, 4) else v
                                        for k, v in enumerate(f.bbox_3d)])
                    for f in findings]

@@ -17,6 +17,8 @@ from mmlesion.datasets.deeplesion.series_slices import (  # noqa: F401
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import Finding3D
 
+from .detector_loader import DetectorLoadSettings, init_lesion_detector
+
 
 @torch.no_grad()
 def predict_series_3d(model: torch.nn.Module,
@@ -95,8 +97,6 @@ def load_lens_and_train_set(config: str,
     """
     from mmdet.registry import DATASETS
     from mmengine.registry import DefaultScope, init_default_scope
-
-    from .detector_loader import DetectorLoadSettings, init_lesion_detector
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
