@@ -146,21 +146,12 @@ def best_anchor_iou_batched(box_wh: ArrayLike, sizes: ArrayLike,
     """Best-anchor IoU of every box for many anchor sets at once (exact).
 
     Equals ``best_anchor_iou(box_wh, anchor_shapes(sizes, ratios[s],
-    scales[s]))`` for every candidate ``s`` (the tests check it against the
-    all-pairs computation), but evaluates only 4 anchors per box and scale
-    instead of ``len(sizes) * len(ratios)``:
-
-    * for a fixed anchor shape scaled by ``t``, the centred IoU grows while
-      the anchor lies inside the box, is ``t*c / (B + t^2*d - t*c)`` when it
-      sticks out on one side only (maximum at equal areas) and decreases
-      once it contains the box: it is unimodal in ``t`` with its peak where
-      the anchor area equals the box area, whatever the ratio. The best
-      pyramid size for box area ``B`` and scale ``k`` is therefore one of the
-      two sizes around ``sqrt(B) / k``;
-    * for a fixed anchor area, the intersection (hence the IoU) is
-      non-decreasing in the ratio up to the box's ``h / w`` and
-      non-increasing after it, so the best ratio is one of the two ratios
-      around the box's ratio.
+    scales[s]))`` for every candidate ``s``, but evaluates only 4 anchors
+    per box and scale: the centred IoU of an anchor shape scaled by ``t`` is
+    unimodal in ``t`` with its peak at equal areas, so the best pyramid size
+    is one of the two around ``sqrt(box area) / scale``; at a fixed area it
+    is unimodal in the ratio with its peak at the box's ``h / w``, so the
+    best ratio is one of the two around it.
 
     Args:
         box_wh (ArrayLike): ``(N, 2)`` box widths and heights.

@@ -4,20 +4,15 @@ Faster R-CNN, Sec. III-B and IV-B).
 
 The paper labels an anchor positive at IoU >= ``IoU+ = 0.5`` with a lesion
 (Sec. IV-B). A lesion of diameter ``d`` is the cube of side ``d`` around
-its centre; an anchor of size ``a`` on a level of stride ``s`` is the cube
-of side ``a`` around a cell centre ``s * (i + 0.5)``
-(:class:`~mmlesion.models.task_modules.prior_generators.
-CubeAnchorGenerator3D`). Whether some anchor reaches the threshold depends
-on where the lesion centre falls relative to the anchor grids, which
-random training crops make uniform: this module measures, per lesion, the
-fraction of centre positions (sampled on a regular grid over one period of
-all levels' anchor centres) at which at least one anchor reaches the
-threshold, and the centred best IoU (the lesion centred on an anchor, the
-convention of :mod:`mmlesion.anchors.anchor_coverage`).
+its centre; an anchor of size ``a`` on a level of stride ``s`` the cube of
+side ``a`` around a cell centre ``s * (i + 0.5)``. Random training crops
+make the lesion centre uniform relative to the anchor grids: this module
+measures, per lesion, the fraction of centre positions (a regular grid over
+one period of all levels) at which some anchor reaches the threshold, and
+the centred best IoU (the lesion centred on an anchor).
 """
 import csv
 import math
-from functools import reduce
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
@@ -86,8 +81,7 @@ def cube_anchor_coverage(diameters: Sequence[float],
     if len(strides) != len(sizes):
         raise ValueError(f'{len(strides)} strides but {len(sizes)} size '
                          f'lists')
-    period = reduce(lambda a, b: a * b // math.gcd(a, b),
-                    [int(s) for s in strides])
+    period = math.lcm(*[int(s) for s in strides])
     n = int(samples_per_axis)
     pos = (np.arange(n) + 0.5) * period / n
     anchors = [(float(a), _axis_distance(pos, int(s), center_offset))

@@ -2,15 +2,13 @@
 """The dataset converter: a folder of CT scans with label masks or a box
 CSV (or a public release, :mod:`.presets`) -> the volume annotation file.
 
-Each scan is read, its lesions found (components or instances of the
-label map, or the rows of the box CSV: :mod:`.scan_cases`), and its entry
+Each scan is read, its lesions found (:mod:`.scan_cases`), and its entry
 written with its split: by the hash of its patient (never one patient on
 two sides) or from the user's split file. Scans are converted by a process
-pool (``workers``) with a progress bar; each finished scan leaves a record
-(:mod:`.scan_records`), so a killed run resumes where it stopped. Scans
-stored in other orientations than the others are reported; all are read
-in the canonical (LPS, axial) grid, axes reordered and flipped without
-resampling, and the boxes are in that grid.
+pool (``workers``); each finished scan leaves a record
+(:mod:`.scan_records`), so a killed run resumes where it stopped. All scans
+are read in the canonical (LPS, axial) grid, and mixed stored orientations
+are reported.
 """
 import hashlib
 import json

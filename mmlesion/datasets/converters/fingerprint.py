@@ -7,22 +7,16 @@ so the canonical LPS axial grid the boxes index) and summarises, per split
 (the entries' ``split``: 1 train, 2 val, 3 test; ``all`` besides):
 
 * spacings and sizes (percentiles per axis z, y, x) and the orientation
-  codes of the scans as stored (e.g. ``LPS``, ``RAS``; every scan is read
-  in the canonical LPS axial grid);
+  codes of the scans as stored (e.g. ``LPS``, ``RAS``);
 * lesions (annotations not marked ``ignore``): count per scan, diameter
-  (the file's ``diameter_mm``, else the largest box side) and box extent
-  per axis in mm, every lesion's extent (the anchor search fits these)
-  and every scan's spacing (the picture's histograms);
-* HU percentiles and a histogram inside lesions (where the entry has a
-  label map, ``mask_file``, its voxels of the lesion labels,
-  ``metainfo.lesion_labels`` or every non-zero one, inside the lesion
-  boxes; else the ellipsoid inscribed in each box, for boxes and spheres)
-  and outside them (voxels drawn uniformly from the scan, those in a lesion
-  box dropped), each from at most ``voxels_per_scan`` voxels of a scan
-  drawn with a fixed seed.
+  (the file's ``diameter_mm``, else the largest box side), box extent per
+  axis in mm, and every lesion's extent and every scan's spacing;
+* HU percentiles and a histogram inside lesions (the label map's lesion
+  voxels inside the boxes where the entry has a ``mask_file``, else the
+  ellipsoid inscribed in each box) and outside them, each from at most
+  ``voxels_per_scan`` voxels of a scan drawn with a fixed seed.
 
-It also keeps the central axial slice around a few lesions (spread over the
-diameters) for the montage of
+It also keeps the central axial slice of a few lesions for the montage of
 :func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
 """
 import dataclasses

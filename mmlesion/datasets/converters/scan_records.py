@@ -1,12 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Per-scan records of a conversion, so that a killed run resumes.
 
-Each converted scan leaves ``<out_file>.parts/<md5 of its id>.json``
-(written atomically): its annotation entry, its 2D-export rows, the
-conversion settings it was made with and the size and modification time
-of its input files. A run finding a record whose settings and inputs match
-takes it instead of converting the scan again; the folder is removed once
-the annotation file is written.
+Each converted scan leaves ``<out_file>.parts/<md5 of its id>.json``: its
+annotation entry, its 2D-export rows, the settings it was made with and the
+size and modification time of its inputs. A run takes a matching record
+instead of converting the scan again; the folder is removed once the
+annotation file is written.
 """
 import hashlib
 import json
