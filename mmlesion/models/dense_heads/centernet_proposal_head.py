@@ -18,18 +18,12 @@ class CenterNetProposalHead(CenterNetHead):
     size and offset L1 losses; training unchanged) that proposes boxes the
     way a two-stage detector asks an RPN for them.
 
-    mmdet's head cannot be an RPN as it is: its ``predict_by_feat`` takes no
-    proposal config (``BaseDenseHead.loss_and_predict`` and
-    :class:`~mmlesion.models.LENS` pass ``cfg=``), returns boxes in the
-    original image's coordinates by default (proposals must be in the
-    network input's) and reads the ``border`` that only CenterNet's own
-    ``RandomCenterCropPad`` writes. Here, per image: the ``cfg.nms_pre``
-    best local maxima of the heatmap (``local_maximum_kernel``, CenterNet's
-    3 x 3 max-pooling), decoded as CenterNet decodes them, then
-    boxes wider and taller than ``cfg.min_bbox_size`` (as mmdet's RPN),
-    ``cfg.nms`` and the ``cfg.max_per_img`` best: the settings every
-    proposal network of a LENS config gets (``train_cfg.rpn_proposal``,
-    ``test_cfg.rpn``). A ``border`` in the metainfo is still subtracted.
+    Per image: the ``cfg.nms_pre`` best local maxima of the heatmap
+    (``local_maximum_kernel``), decoded as CenterNet decodes them, in the
+    network input's coordinates; then boxes wider and taller than
+    ``cfg.min_bbox_size`` (as mmdet's RPN), ``cfg.nms`` and the
+    ``cfg.max_per_img`` best: the proposal settings of a LENS config. A
+    ``border`` in the metainfo is still subtracted.
 
     Args:
         local_maximum_kernel (int): the max-pooling window of the peaks.

@@ -6,20 +6,12 @@ probability ``p`` of each detected lesion with the IoU between "a
 bounding-box around the predicted segmentation mask and the directly
 regressed box": ``p~ = p * (1 + IoU)``.
 
-The paper does not say how the box around the predicted mask is drawn for a
-given detection. Here the predicted lesion probability map is thresholded
-(``mask_thr``), split into 8-connected components, each component gives the
-tight box around its pixels, and a detection uses the component box that
-overlaps it best (largest IoU). So
-
-* a detection whose box overlaps no predicted mask component keeps ``p``;
-* a detection that coincides with a segmented lesion gets up to ``2 p``;
-* the calibrated score is never lower than ``p`` (IoU >= 0).
-
-Taking the best component rather than the union of all thresholded pixels
-in or around the box keeps two neighbouring lesions apart, and does not
-clip the mask to the regressed box, so a box that is too small or too large
-for the segmented lesion is not rewarded.
+The paper does not say how the box around the predicted mask is drawn.
+Here the predicted lesion probability map is thresholded (``mask_thr``),
+split into 8-connected components, and a detection uses the tight box of
+the component that overlaps it best (largest IoU), which keeps two
+neighbouring lesions apart. A detection overlapping no component keeps
+``p``; one that coincides with a segmented lesion gets up to ``2 p``.
 """
 from typing import Tuple
 

@@ -31,14 +31,11 @@ class RelationTransferModule(BaseModule):
       bias, ``out_channels`` = the paper's ``E`` = 128. No activation: the
       paper writes a plain matrix product.
 
-    Where the binary classifier comes from (the paper's recipe fine-tunes a
-    single-class ElixirNet on the typed validation lesions): it is the
-    pretrained lesion-vs-background classifier, kept frozen by default
-    (``freeze_classifier=True``) so that ``M`` stays the transferred
-    embedding; :class:`~mmlesion.models.roi_heads.bbox_heads.RTMBBoxHead`
-    loads it from the pretrained head's ``fc_cls``. With
-    ``freeze_classifier=False`` it is trained only through ``f_E``. The
-    region features still receive gradient through ``Gamma_s``.
+    The binary classifier is the pretrained lesion-vs-background one
+    (:class:`~mmlesion.models.roi_heads.bbox_heads.RTMBBoxHead` loads it
+    from the pretrained head's ``fc_cls``), frozen by default so that ``M``
+    stays the transferred embedding; the region features still receive
+    gradient through ``Gamma_s``.
 
     Args:
         in_channels (int): ``P``, region feature size.
@@ -87,7 +84,6 @@ class RelationTransferModule(BaseModule):
             feats (Tensor): ``(R, P)`` region features of all images.
             adjacency (Sequence[Tensor]): one ``(R_i, R_i)`` graph per image.
             num_rois (Sequence[int]): RoIs per image, summing to ``R``.
-
             return_scores (bool): also return the binary classifier's
                 scores ``s`` (before the softmax), so that a head can
                 supervise the classifier. Defaults to False.

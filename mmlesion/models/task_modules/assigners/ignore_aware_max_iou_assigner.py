@@ -13,17 +13,12 @@ class IgnoreAwareMaxIoUAssigner(MaxIoUAssigner):
     """mmdet's ``MaxIoUAssigner`` whose ``ignore_iof_thr`` also applies when
     the image has no ground-truth box.
 
-    mmdet's ``assign_wrt_overlaps`` returns "every prior is background" as
-    soon as there are zero GT boxes, before the ignore overlaps (set to -1 in
-    ``assign``) are looked at. LENS trains on exactly such images: negative
-    slices that "may contain uncertain lesions" (Sec. VI-B) and slices whose
-    only lesions are uncertain (Sec. V-C, cross-dataset mining). With the
-    plain assigner their uncertain lesions become hard negatives, the
-    opposite of what the paper does. This assigner marks every prior whose
-    IoF with an ignored box exceeds ``ignore_iof_thr`` as ignored
-    (``gt_inds == -1``) in that case too, so the samplers (which draw
-    negatives from ``gt_inds == 0``) never pick it. With one or more GT
-    boxes the result is mmdet's, unchanged.
+    mmdet's assigner makes every prior background as soon as there are zero
+    GT boxes, ignore boxes included, so the uncertain lesions of LENS's
+    negative slices (Sec. VI-B) and mined slices (Sec. V-C) would become
+    hard negatives. Here a prior whose IoF with an ignored box exceeds
+    ``ignore_iof_thr`` is ignored (``gt_inds == -1``) in that case too. With
+    GT boxes the result is mmdet's.
 
     Args:
         **kwargs: as :class:`mmdet.models.task_modules.MaxIoUAssigner`;

@@ -15,19 +15,13 @@ class IgnoreRegionMaxIoUAssigner(MaxIoUAssigner):
     """``MaxIoUAssigner`` whose ignored boxes are neither positive nor
     negative.
 
-    LUNA16's ``annotations_excluded.csv`` lists findings that are not
-    nodules of the protocol (smaller than 3 mm, or marked by fewer than
-    three of the four readers); its evaluation ignores detections on them,
-    so training must not teach the model that they are background. mmdet's
-    own mechanism (``ignore_iof_thr``) does not serve: it is skipped when a
-    crop has no lesion (most random 3D crops of a scan, which may still
-    hold an excluded finding), and it turns positives of a nearby lesion
-    into ignored priors. Here the assignment of the ground truth is
-    mmdet's; then every prior that would have been a *negative* but whose
-    IoU with an ignored box reaches ``ignore_iou_thr`` (default: the
-    assigner's ``neg_iou_thr``, i.e. exactly the priors that would not be
-    clean negatives had the finding been a lesion) is ignored (``gt_inds``
-    -1). Positives stay positive.
+    LUNA16's evaluation ignores detections on its excluded findings, so
+    training must not teach the model that they are background. mmdet's
+    ``ignore_iof_thr`` is skipped in crops without a lesion and turns
+    positives into ignored priors. Here the assignment of the ground truth
+    is mmdet's; then every *negative* prior whose IoU with an ignored box
+    reaches ``ignore_iou_thr`` is ignored (``gt_inds`` -1). Positives stay
+    positive.
 
     Args:
         ignore_iou_thr (float, optional): IoU with an ignored box from which
