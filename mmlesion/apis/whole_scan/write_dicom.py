@@ -234,9 +234,7 @@ def prepare_dicom_results(volume: CTVolume,
         overwrite (bool): replace earlier DICOM results.
 
     Returns:
-        DicomPlan: ``sources`` (the instances by slice, or None) and
-        ``status`` (``written`` False, and ``reason`` when none will be
-        written).
+        DicomPlan: the instances by slice (or None) and the status.
 
     Raises:
         ValueError: a bad ``dicom``, or (``'yes'``) a scan that is not a
@@ -307,8 +305,7 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
     """The TID 1500 Comprehensive 3D SR of the findings (module doc).
 
     Args:
-        result (ScanResult): :func:`~mmlesion.apis.whole_scan.infer.
-            infer_volume` result (findings with ``recist``).
+        result (ScanResult): findings with ``recist``.
         volume (CTVolume): the original scan.
         sources (list): :func:`read_source_instances`.
         model_info (dict): ``config`` and ``checkpoint_sha256``.
@@ -428,8 +425,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
     the model predicts no masks or no finding has mask pixels.
 
     Args:
-        result (ScanResult): the :func:`~mmlesion.apis.whole_scan.infer.
-            infer_volume` result (with ``lesion_maps`` and ``resampled``).
+        result (ScanResult): with ``lesion_maps`` and ``resampled``.
         sources (list): :func:`read_source_instances`.
         model_info (dict): ``config`` and ``checkpoint_sha256``.
         tracking (dict): finding id -> tracking UID (shared with the SR).
@@ -470,7 +466,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
             tracking_uid=tracking.get(fid) or generate_uid(),
             tracking_id=f'finding {fid}') for k, fid in enumerate(ids)
     ]
-    if not str(sources[0].get('SliceThickness', '') or '').strip():
+    if _blank(sources[0], 'SliceThickness'):
         # highdicom reads the SEG's slice thickness from the first source
         # image; where the series leaves it blank, the slice interval
         first = copy.deepcopy(sources[0])
@@ -500,20 +496,16 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
     """Write the SR (and the SEG when the model predicts masks).
 
     Args:
-        result (ScanResult): the :func:`~mmlesion.apis.whole_scan.infer.
-            infer_volume` result.
+        result (ScanResult): the scan's result.
         volume (CTVolume): the original scan.
-        sources (list): :func:`read_source_instances` (from
-            :func:`prepare_dicom_results`).
+        sources (list): :func:`read_source_instances`.
         out_dir (str | Path): the output folder (created).
         model_info (dict, optional): ``config`` (name) and ``checkpoint``
             (path; its SHA-256 identifies the model).
 
     Returns:
-        DicomStatus: ``written``, ``sr`` / ``seg`` (file names or None),
-        their SOP Instance UIDs and ``seg_findings`` (finding ids of the
-        segments); without findings nothing is written (``written``
-        False, ``reason``).
+        DicomStatus: what was written; without findings nothing
+        (``written`` False, ``reason``).
     """
     info = dict(model_info or {})
     if 'checkpoint_sha256' not in info:
