@@ -3,7 +3,7 @@
 import logging
 import os
 import os.path as osp
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Set, Union
 
 import numpy as np
@@ -153,23 +153,16 @@ class DeepLesionDataset(BaseDetDataset):
             metainfo=metainfo,
             **kwargs)
 
-    @staticmethod
-    def _transform_name(step) -> str:
-        """The class name of a pipeline step (config dict, class or
-        transform), without a registry scope such as ``mmdet.``."""
-        kind = step.get('type', '') if isinstance(step, dict) else step
-        if isinstance(kind, str):
-            return kind.rsplit('.', 1)[-1]
-        if not isinstance(kind, type):
-            kind = type(kind)
-        return kind.__name__
-
     @classmethod
     def _check_pipeline(cls, pipeline: list, ann_file: str) -> None:
         """Refuse mmdet's ``LoadImageFromFile`` in the pipeline (config
         dicts, transform classes or callables)."""
         for index, step in enumerate(pipeline):
-            if cls._transform_name(step) == _STOCK_IMAGE_LOADER:
+            kind = step.get('type', '') if isinstance(step, dict) else step
+            if not isinstance(kind, (str, type)):
+                kind = type(kind)
+            name = kind if isinstance(kind, str) else kind.__name__
+            if name.rsplit('.', 1)[-1] == _STOCK_IMAGE_LOADER:
                 raise ValueError(
                     f"{cls.__name__} ({ann_file}): pipeline step {index} is "
                     f"mmdet's {_STOCK_IMAGE_LOADER}, which reads the 16-bit "
@@ -285,9 +278,7 @@ class DeepLesionDataset(BaseDetDataset):
     @staticmethod
     def _splits_present(records: List[DLInfoRecord]) -> str:
         """E.g. ``"'val' (4889 rows), 'test' (12 rows)"``."""
-        counts: Dict[int, int] = {}
-        for rec in records:
-            counts[rec.split] = counts.get(rec.split, 0) + 1
+        counts = Counter(rec.split for rec in records)
         return ', '.join(f'{_SPLIT_NAMES[k]!r} ({counts[k]} rows)'
                          for k in sorted(counts))
 

@@ -156,9 +156,9 @@ class DLInfoRecord:
 class _RowParser:
     """Field converters that raise errors naming file, row and field."""
 
-    def __init__(self, csv_path: str) -> None:
+    def __init__(self, csv_path: str, row: int) -> None:
         self.csv_path = csv_path
-        self.row = 0
+        self.row = row
 
     def error(self, field: str, msg: str) -> ValueError:
         return ValueError(
@@ -237,8 +237,7 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
         ValueError: naming ``csv_path``, ``row`` and the field, for a
             malformed or inconsistent value.
     """
-    p = _RowParser(csv_path)
-    p.row = row
+    p = _RowParser(csv_path, row)
 
     file_name = fields['File_name'].strip()
     match = _FILE_NAME_RE.match(file_name)

@@ -22,14 +22,11 @@ IMPLAUSIBLE_HU = 10000.0
 def read_hu_png(path: str) -> np.ndarray:
     """Read one DeepLesion slice as float32 HU (``value - 32768``).
 
-    A 16-bit PNG written without DeepLesion's +32768 offset (raw HU cast to
-    uint16, negatives wrapping around, or unsigned raw scanner values)
-    decodes to values beyond +-10000 HU almost everywhere, which the HU
-    clipping of :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices`
-    would silently turn into a blank image. Such a file is refused: when more than half of its pixels
-    lie beyond :data:`IMPLAUSIBLE_HU` (a real slice has at most the
-    padding outside the field of view there, about a fifth of the image
-    even if padded with -32768).
+    A 16-bit PNG written without the offset (raw HU cast to uint16, or raw
+    scanner values) would load, once clipped, as a blank image; it is
+    refused when more than half of its pixels lie beyond
+    :data:`IMPLAUSIBLE_HU` (a real slice has at most the padding outside the
+    field of view there, about a fifth of the image).
 
     Args:
         path (str): a 16-bit single-channel PNG.

@@ -71,8 +71,7 @@ class SliceGrid:
     def coords(self) -> Tuple[np.ndarray, np.ndarray]:
         """Patient mm of every pixel centre, each ``(size, size)`` float32."""
         idx = np.arange(self.size, dtype=np.float64)
-        x, _ = self.pixel_to_mm(idx, idx)
-        _, y = self.pixel_to_mm(idx, idx)
+        x, y = self.pixel_to_mm(idx, idx)
         xx, yy = np.meshgrid(x.astype(np.float32), y.astype(np.float32))
         return xx, yy
 

@@ -9,18 +9,14 @@ Imaging 2018, Sec. 2 and the release's README)::
     <out>/demo_meta.json     # generator settings and every lesion drawn
 
 PNGs are 16-bit grayscale with ``value = HU + 32768``. CSV coordinates are
-1-based like the official file (its box is the RECIST extent padded by
-5 pixels on each side, as measured on the released rows). Each key slice
-comes with its stored neighbours (``context_mm`` on each side) so multi-slice
-inputs (3 or 9 slices at 2 mm) can be interpolated. Like DeepLesion, some
-lesions visible on a key slice have no CSV row, a few rows are flagged
-``Possibly_noisy`` and splits are made by patient. With ``followup_prob``
-a patient's second study can be a follow-up scan of the first showing the
-same lesions, some of them annotated only in the first study (the partial
-labels LENS's intra-patient matching recovers); ``demo_meta.json`` links
-the instances of a lesion by ``lesion_id`` and gives each key slice
-``followup`` (bool) and ``followup_of`` (the first study's series folder or
-null).
+1-based like the official file (boxes: the RECIST extent padded by 5 px).
+Each key slice comes with its stored neighbours (``context_mm`` on each
+side). Like DeepLesion, some lesions visible on a key slice have no CSV
+row, a few rows are ``Possibly_noisy`` and splits are by patient. With
+``followup_prob`` a patient's later study can be a follow-up of the first
+(:class:`DemoDataConfig`); ``demo_meta.json`` links the instances of a
+lesion by ``lesion_id`` and gives each key slice ``followup`` (bool) and
+``followup_of`` (the first study's series folder or null).
 
 Same seed and settings give byte-identical files.
 """
