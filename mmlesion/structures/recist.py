@@ -12,8 +12,7 @@ Choices (RECIST leaves the digital geometry open)
 * **Pixel geometry**: pixel ``mask[y, x]`` is the rectangle of side
   ``(sx, sy)`` mm centred at ``(x, y)`` (0-based, as
   :mod:`mmlesion.datasets.deeplesion.dl_info`); distances are computed in
-  mm, so
-  anisotropic pixels are handled.
+  mm, so anisotropic pixels are handled.
 * **Long axis**: the maximum Feret diameter of the union of the mask's
   pixel rectangles, i.e. the longest distance between two corners of its
   convex hull (exact; a one-pixel mask measures one pixel diagonal

@@ -118,16 +118,15 @@ class AtomicCheckpointHook(CheckpointHook):
                           logger='current', level=logging.WARNING)
             if self.save_best is not None:
                 self._check_best_files(runner)
-        if not resumed:
-            if is_main_process():  # a new run: no validation finished yet
-                remove_validation_record(runner.work_dir)
-        else:
+        if resumed:
             # as in the uninterrupted run, whose last save set it: a new best
             # found by the validation below re-saves the epoch checkpoint
             if self.last_ckpt is None:
                 self.last_ckpt = runner.message_hub.get_info('last_ckpt')
             self._finish_validation(runner)
             self._resumed_info = None
+        elif is_main_process():  # a new run: no validation finished yet
+            remove_validation_record(runner.work_dir)
         self._training = True
 
     def after_val_epoch(self, runner, metrics) -> None:

@@ -84,8 +84,7 @@ def training_data_convention(cfg: Any, dataset: Any = None,
     pipeline = train_pipeline(cfg)
     if pipeline is None:
         return None
-    infos = [] if dataset is None else sample_data_infos(dataset,
-                                                         max_images)
+    infos = sample_data_infos(dataset, max_images)  # [] without one
     convention = pipeline_convention(pipeline, infos)
     if convention['interval_mm'] is None:
         convention['interval_mm'] = DEFAULT_INTERVAL_MM  # what it read

@@ -276,8 +276,7 @@ def check_checkpoint_fields(checkpoint: Mapping, filename: str) -> None:
                                                        Mapping):
             refuse('meta.dataset_meta', dataset_meta,
                    "a dict (e.g. {'classes': (...)})")
-        classes = dataset_meta.get('classes') if isinstance(
-            dataset_meta, Mapping) else None
+        classes = (dataset_meta or {}).get('classes')
         if classes is not None and not isinstance(classes, (list, tuple)):
             refuse('meta.dataset_meta.classes', classes,
                    'a list of class names')
