@@ -42,30 +42,20 @@ STRATEGIES = ('differentiable', 'random')
 class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     """Epoch-based loop that alternates alpha and weight updates.
 
-    ``train_dataloader`` is split by :class:`SearchSplitDataset`: the loop
-    builds two dataloaders from the one config, the ``'weight'`` half (the
-    loop's own :attr:`dataloader`: an epoch is one pass over it, and
-    schedulers, logging and checkpoints count its iterations) and the
-    ``'arch'`` half (:attr:`arch_dataloader`, cycled alongside). Each
-    iteration runs
+    ``train_dataloader`` is split by :class:`SearchSplitDataset` into the
+    ``'weight'`` half (the loop's :attr:`dataloader`: an epoch is one pass
+    over it) and the ``'arch'`` half (:attr:`arch_dataloader`, cycled
+    alongside). Each iteration runs an architecture step
+    (``model.train_step(arch_batch, optim_wrapper['arch'])``, the network
+    weights temporarily ``requires_grad=False``: first-order DARTS), then a
+    weight step (``optim_wrapper['weight']``, alpha temporarily frozen),
+    each through its wrapper of the :class:`OptimWrapperDict` of
+    :class:`ALBSearchOptimWrapperConstructor`. The arch step's losses are
+    logged with the prefix ``arch_``.
 
-    1. an architecture step: ``model.train_step(arch_batch,
-       optim_wrapper['arch'])`` with the network weights temporarily
-       ``requires_grad=False`` (first-order DARTS: alpha's gradient at the
-       current weights, no weight gradient computed),
-    2. a weight step: ``model.train_step(batch, optim_wrapper['weight'])``
-       with alpha temporarily ``requires_grad=False``.
-
-    Both steps go through mmengine's :class:`OptimWrapper` (gradient
-    clipping, AMP, accumulation) of the :class:`OptimWrapperDict` that
-    :class:`ALBSearchOptimWrapperConstructor` builds. The losses of the arch
-    step are logged with the prefix ``arch_`` (``arch_loss``,
-    ``arch_loss_cls``, ...).
-
-    ``frozen_modules`` of the detector are frozen when the loop is built
-    (before the optimizers, so no optimizer holds them): ``requires_grad``
-    off, and their BatchNorm layers kept in eval mode. Their weights come
-    from the baseline checkpoint given as ``load_from``.
+    ``frozen_modules`` (initialised from ``load_from``, the baseline) are
+    frozen when the loop is built, before the optimizers: ``requires_grad``
+    off, their BatchNorm layers in eval mode.
 
     After every epoch the genotype derived by the cells' ``genotype()`` is
     logged and written to ``{work_dir}/genotypes/epoch_{k}.py``; at the end

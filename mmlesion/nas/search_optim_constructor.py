@@ -51,13 +51,10 @@ class ALBSearchOptimWrapperConstructor:
     """Build an :class:`OptimWrapperDict` with a weight and an arch wrapper.
 
     Parameters whose name contains ``arch_key`` go to the ``arch`` wrapper,
-    every other parameter with ``requires_grad=True`` to the ``weight``
-    wrapper; frozen parameters (backbone, neck and RPN in the search) to
-    neither. Each part is an ordinary mmengine optimizer wrapper config and
-    may carry its own ``paramwise_cfg`` (applied as by
-    :class:`DefaultOptimWrapperConstructor`). Param schedulers are given per
-    part, ``param_scheduler = dict(weight=[...], arch=[...])``, which
-    mmengine's runner supports for an :class:`OptimWrapperDict`.
+    every other trainable one to the ``weight`` wrapper (frozen ones to
+    neither). Each part is an ordinary optimizer wrapper config, with its
+    own ``paramwise_cfg`` if any; param schedulers are given per part,
+    ``param_scheduler = dict(weight=[...], arch=[...])``.
 
     Example:
         >>> optim_wrapper = dict(

@@ -129,13 +129,9 @@ class SearchSplitDataset:
         return self.dataset.get_data_info(self._indices[idx])
 
     def __getitem__(self, idx: int) -> Any:
-        """Return the processed ``idx``-th sample of this half.
-
-        In training mode a sample whose pipeline returns None is replaced by
-        another sample **of the same half** (mmengine's ``BaseDataset``
-        would draw from the whole dataset, i.e. possibly from the other
-        half).
-        """
+        """Return the processed ``idx``-th sample of this half; in training
+        mode a sample whose pipeline returns None is replaced by another of
+        **the same half** (not of the whole dataset, as ``BaseDataset``)."""
         if not self._fully_initialized:
             self.full_init()
         prepare = getattr(self.dataset, 'prepare_data', None)

@@ -59,12 +59,9 @@ def predict_candidates(cfg: Config,
     """Run the config's test set scan by scan and collect world candidates.
 
     Each detection's box centre becomes a world point (x, y, z mm) through
-    the geometry of the sample's metainfo (``spacing_zyx``, ``origin_xyz``,
-    ``direction``: the geometry the model ran on, e.g. after
-    ``CropToLungs``), as ``LUNA16Metric`` does. The model runs without its
-    RPN score cut, which is applied afterwards (``candidates``), so that
-    one run gives the candidates with and without it
-    (:mod:`mmlesion.evaluation.functional.luna16.score_cut`).
+    the sample's metainfo geometry, as ``LUNA16Metric`` does. The model runs
+    without its RPN score cut, applied afterwards (``candidates``), so that
+    one run gives the candidates with and without it.
 
     Args:
         cfg (Config): a 3D detector config.

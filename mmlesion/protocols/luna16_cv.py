@@ -18,10 +18,8 @@ Layout of a run's ``work_dir``::
                              # with and without the cut (score_cut_effect)
 
 A fold with ``fold_done.json`` is skipped; any other fold is trained with
-mmengine's resume from the newest intact checkpoint of its work dir (a
-finished training resumes at its last epoch and stops at once), then
-tested. Files are written to a temporary name and moved into place, so an
-interrupted run never leaves a half-written CSV or marker.
+mmengine's resume from the newest intact checkpoint of its work dir, then
+tested. Every file is written whole or not at all.
 """
 import csv
 import json

@@ -401,10 +401,9 @@ def draw_lesion_detections(image: ImageLike,
 
 
 def key_slice_name(img_path: str, file_name: Optional[str] = None) -> str:
-    """Unique drawing name of a key slice.
-
-    DeepLesion PNG base names (``162.png``) repeat across series, so the
-    series folder is kept: ``000002_01_01_162.png`` (the CSV ``File_name``).
+    """Unique drawing name of a key slice: DeepLesion PNG base names
+    (``162.png``) repeat across series, so the series folder is kept
+    (``000002_01_01_162.png``, the CSV ``File_name``).
 
     Args:
         img_path (str): path of the key-slice PNG.

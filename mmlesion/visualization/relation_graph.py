@@ -121,12 +121,9 @@ def draw_relation_graph(image: ArrayLike,
                         value_range: Optional[Tuple[float, float]] = None,
                         title: Optional[str] = None,
                         dpi: int = 100) -> np.ndarray:
-    """Draw proposal centres linked by the relation graph ``E`` on a slice.
-
-    Edge line widths are proportional to the edge weight (the strongest
-    drawn edge gets ``max_linewidth``) and edge opacity follows the same
-    scale; ground-truth boxes are red rectangles; proposal centres are
-    yellow dots (optionally with their boxes in thin yellow).
+    """Draw proposal centres (yellow dots) linked by the relation graph
+    ``E`` on a slice, edge width and opacity proportional to the weight,
+    ground-truth boxes in red.
 
     Args:
         image (array): the slice (see :func:`slice_to_gray`), in the same
@@ -152,7 +149,6 @@ def draw_relation_graph(image: ArrayLike,
     Raises:
         ValueError: on inconsistent shapes.
     """
-    # Object API with the Agg canvas: no pyplot global state, no display.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle

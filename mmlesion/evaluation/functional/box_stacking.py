@@ -22,11 +22,9 @@ def _box_iou(coords1: np.ndarray, area1: np.ndarray, coords2: np.ndarray,
     """IoU matrix of m boxes and n boxes, float64.
 
     The operations of mmdet's :func:`bbox_overlaps` (mode ``'iou'``, no +1
-    offset, widths and heights clamped at 0, the union at 1e-6) in the same
-    order; each is an exactly rounded float64 operation, so the values are
-    bit for bit those of ``bbox_overlaps`` on float64 tensors. Written here
-    rather than called because the per-slice torch round trip dominates
-    on small matrices (``benchmark_box_stacking.py``).
+    offset, the union clamped at 1e-6) in the same order, so the values are
+    bit for bit those of ``bbox_overlaps`` on float64 tensors, without its
+    per-slice torch round trip (``benchmark_box_stacking.py``).
 
     Args:
         coords1 (np.ndarray): (4, m) rows ``x1, y1, x2, y2``.

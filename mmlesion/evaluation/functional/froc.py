@@ -235,14 +235,6 @@ def _check_finite_boxes(cat: np.ndarray,
     raise ValueError(f'{name}[{img}] row {row}: the score is NaN')
 
 
-def _check_args(iou_thr: float, overlap: str) -> None:
-    if overlap not in OVERLAP_MODES:
-        raise ValueError(
-            f'overlap must be one of {OVERLAP_MODES}, got {overlap!r}')
-    if not 0.0 <= float(iou_thr) <= 1.0:
-        raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr}')
-
-
 def match_detections(dets: Sequence[np.ndarray],
                      gts: Sequence[np.ndarray],
                      iou_thr: float = 0.5,
@@ -271,7 +263,11 @@ def match_detections(dets: Sequence[np.ndarray],
     Returns:
         FROCMatch: per-detection TP / FP / duplicate status and the order.
     """
-    _check_args(iou_thr, overlap)
+    if overlap not in OVERLAP_MODES:
+        raise ValueError(
+            f'overlap must be one of {OVERLAP_MODES}, got {overlap!r}')
+    if not 0.0 <= float(iou_thr) <= 1.0:
+        raise ValueError(f'iou_thr must be in [0, 1], got {iou_thr}')
     if len(dets) != len(gts):
         raise ValueError(f'dets has {len(dets)} images but gts has '
                          f'{len(gts)}; give one (possibly empty) entry per '
@@ -363,13 +359,8 @@ def froc_curve(dets: Sequence[np.ndarray],
 
 def sens_at_fp(curve: FROCCurve,
                fp_rates: Sequence[float] = DEFAULT_FP_RATES) -> np.ndarray:
-    """Sensitivity at given average FPs per image.
-
-    Interpolates linearly on the raw curve exactly as the reference's
-    ``scipy.interpolate.interp1d`` (``np.interp`` for float64 data); for a
-    rate beyond the curve's last FP value it holds the last sensitivity.
-    See the module docstring for equal FP values, rates below the first point
-    and empty inputs.
+    """Sensitivity at given average FPs per image: ``np.interp`` on the raw
+    curve, holding the last sensitivity beyond it (see the module docstring).
 
     Args:
         curve (FROCCurve): from :func:`froc_curve`.
@@ -387,8 +378,6 @@ def sens_at_fp(curve: FROCCurve,
         return np.full(rates.shape, np.nan)
     if len(curve.fps_per_image) == 0:
         return np.zeros(rates.shape)
-    # np.interp: same arithmetic as interp1d inside the range, last value
-    # above it (hold-last) and the first value (0 there) below it.
     return np.interp(rates, curve.fps_per_image, curve.sensitivity)
 
 

@@ -124,8 +124,7 @@ class FROCMetric(BaseMetric):
     - with ``with_coco_map``: ``froc/bbox_mAP``, ``froc/bbox_mAP_50``,
       ``_75``, ``_s``, ``_m``, ``_l`` (mmdet's ``CocoMetric`` on the same
       images, one class, ignored instances as ``iscrowd``; docs/protocols.md
-      §4); each image's COCO id is its position, so colliding ``img_id`` (a
-      ``ConcatDataset`` of two CSVs) are evaluated correctly.
+      §4; colliding ``img_id`` are fine).
     - with ``ap_iou_thr=t``: ``froc/mAP@{t}``, keras-retinanet's VOC
       all-point AP at IoU ``t`` (+ 1 pixel, class-agnostic, ignored
       instances neither TP nor FP;
@@ -375,7 +374,9 @@ class FROCMetric(BaseMetric):
         curve = match.curve()
 
         metrics: Dict[str, float] = OrderedDict()
-        rows = [self._table_header()]
+        rows = [['subset', 'lesions'] +
+                [f'sens@{rate_key(r)}' for r in self.fp_rates] +
+                [self.mean_key]]
         curves = OrderedDict(all=('all lesions', curve))
         self._add_subset(metrics, rows, None, 'all', curve)
         self.operating_points = OperatingPoints(
@@ -449,11 +450,6 @@ class FROCMetric(BaseMetric):
     def _boxes_for_matching(self, boxes: np.ndarray) -> np.ndarray:
         """Boxes as the overlap function expects them (identity here)."""
         return boxes
-
-    def _table_header(self) -> List[str]:
-        return (['subset', 'lesions'] +
-                [f'sens@{rate_key(r)}' for r in self.fp_rates] +
-                [self.mean_key])
 
     def _add_subset(self, metrics: dict, rows: list, key: Optional[str],
                     label: str, curve: FROCCurve) -> None:

@@ -125,20 +125,17 @@ class LUNA16Metric(BaseMetric):
             marks become false positives; Table V's "*" rows use 48).
             Defaults to None (all lesions).
         rpn_score_cut (float, optional): a test-time cut on the
-            predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F), applied
-            here to a model run without it: every metric is of the
-            detections above it, and the same detections are evaluated
-            without it too (:mod:`..functional.luna16.score_cut`): keys
-            ``candidates_per_scan`` (with the cut),
-            ``candidates_per_scan_uncut``, ``cpm_uncut``,
-            ``sens@{r}_uncut``; ``score_cut`` in the metrics JSON. None
-            (default): no cut.
+            predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F) of a model
+            run without it: every metric is of the detections above it, and
+            keys ``candidates_per_scan(_uncut)``, ``cpm_uncut``,
+            ``sens@{r}_uncut`` and the JSON's ``score_cut`` compare them with
+            all (:mod:`..functional.luna16.score_cut`). None (default): no
+            cut.
         outfile_prefix (str, optional): path prefix of the output files.
         froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
             registry, of the function ``(result, path, name=...)`` that draws
-            ``{prefix}_froc.png``; the metric itself only computes data, the
-            picture is drawn by :mod:`mmlesion.visualization` (registered
-            there as ``'plot_luna16_froc'``, the default). None: no picture.
+            ``{prefix}_froc.png``. Defaults to ``'plot_luna16_froc'``
+            (:mod:`mmlesion.visualization`); None: no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): key prefix; defaults to ``'luna16'``.
     """

@@ -64,12 +64,9 @@ def _read_table(path: str, columns: Sequence[str], what: str,
                 ) -> Tuple[np.ndarray, np.ndarray]:
     """Read a LUNA16 CSV with a header; return uids and the float columns.
 
-    The file is UTF-8 with or without a byte-order mark. Raises
-    ``ValueError`` naming the file, the line and the field of the first bad
-    value (missing column, empty UID, non-numeric or non-finite number,
-    wrong number of fields, a repeated header line, an undecodable byte)
-    and, unless ``allow_duplicates``, the two lines of a repeated row (same
-    series UID and coordinates).
+    Raises ``ValueError`` naming the file, the line and the field of the
+    first bad value and, unless ``allow_duplicates``, the two lines of a
+    repeated row (same series UID and coordinates).
     """
     if not osp.exists(path):
         raise FileNotFoundError(f'cannot open the {what} CSV {path}: no '
@@ -142,11 +139,9 @@ def read_findings_csv(path: str,
         path (str): CSV with the header ``seriesuid,coordX,coordY,coordZ,
             diameter_mm`` (extra columns are ignored).
         allow_duplicates (bool): accept two rows of one series at the same
-            coordinates. False (default) refuses them, naming both lines: a
-            repeated nodule of ``annotations.csv`` is a second nodule to
-            find. Pass True for ``annotations_excluded.csv``, whose official
-            release repeats 8,382 rows (harmless there: an excluded finding
-            only removes marks).
+            coordinates (True for ``annotations_excluded.csv``, whose
+            release repeats 8,382 rows). False (default) refuses them,
+            naming both lines.
 
     Returns:
         LUNA16Findings: the rows in file order.
@@ -171,11 +166,8 @@ def read_candidates_csv(path: str) -> LUNA16Candidates:
 
 
 def read_seriesuids_csv(path: str) -> List[str]:
-    """Read ``seriesuids.csv`` (one UID per line, first column, no header).
-
-    UTF-8 with or without a byte-order mark. A ``seriesuid`` header on the
-    first line is skipped; anywhere else it is refused (a file joined from
-    several).
+    """Read ``seriesuids.csv`` (one UID per line, first column; a header on
+    the first line is skipped).
 
     Raises ``ValueError`` naming the file and line on an empty UID, a UID
     listed twice, a header line inside the file or an undecodable byte.
