@@ -20,6 +20,18 @@ DENSENET121_IMAGENET = \
     'https://download.pytorch.org/models/densenet121-a639ec97.pth'
 
 
+def init_centre_identity(conv: nn.Conv2d, channels: int,
+                         num_groups: int) -> None:
+    """Set a 1x1 fusion ``conv`` (``num_groups * channels -> channels``) to
+    the identity on the central group, zero on the others, zero bias."""
+    with torch.no_grad():
+        conv.weight.zero_()
+        first = (num_groups // 2) * channels
+        idx = torch.arange(channels)
+        conv.weight[idx, first + idx, 0, 0] = 1.
+        conv.bias.zero_()
+
+
 class DenseLayer(nn.Sequential):
     """BN-ReLU-Conv1x1-BN-ReLU-Conv3x3 (DenseNet-B); torchvision's names."""
 
@@ -95,13 +107,7 @@ class SliceFusion(nn.Module):
 
     def reset_identity(self) -> None:
         """Weight that copies the central group, zero bias."""
-        with torch.no_grad():
-            self.conv.weight.zero_()
-            c = self.channels
-            first = (self.num_groups // 2) * c
-            idx = torch.arange(c)
-            self.conv.weight[idx, first + idx, 0, 0] = 1.
-            self.conv.bias.zero_()
+        init_centre_identity(self.conv, self.channels, self.num_groups)
 
     def forward(self, x: Tensor) -> Tensor:
         """Fuse.

@@ -2,11 +2,12 @@
 """ResNet that reads 3k CT slices as k three-channel images (3DCE / MULAN)."""
 from typing import Tuple
 
-import torch
 import torch.nn as nn
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 from torch import Tensor
+
+from .mulan_densenet import init_centre_identity
 
 
 @MODELS.register_module()
@@ -18,28 +19,19 @@ class SliceGroupResNet(ResNet):
 
     * **This class (the default of the pretrained 9-slice configs)**, the
       3DCE / MULAN way: the ``3 * num_slice_groups`` slices (ordered in z,
-      key slice in the middle, as ``LoadDeepLesionSlices`` stacks them) are
-      split into ``num_slice_groups`` consecutive three-channel images. Each
-      goes through the *same* pretrained first layers (``conv1 -> norm1 ->
-      relu``, or the deep stem; the ImageNet weights load unchanged since
-      the parameter names and shapes are those of a 3-channel ResNet); the
-      groups' stem features are concatenated and fused by a 1x1
-      convolution (``stem_channels * num_slice_groups -> stem_channels``,
-      the same as MULAN's fusion by a 3D convolution spanning the groups)
-      followed by ReLU; then max pooling and the residual stages as usual.
+      key slice in the middle) are split into ``num_slice_groups``
+      three-channel images, each through the *same* pretrained stem (the
+      ImageNet weights load unchanged); the groups' stem features are
+      concatenated, fused by a 1x1 convolution and a ReLU, then max pooling
+      and the residual stages as usual.
     * A plain :class:`mmdet.models.backbones.ResNet` with ``in_channels=9``
-      (the ``*_r50-9ch_*`` configs): ``conv1`` cannot take the 3-channel
-      ImageNet weights (mmengine skips the mismatched tensor), so it starts
-      from random initialisation and the stem must be trained.
+      (the ``*_r50-9ch_*`` configs): ``conv1`` starts from random
+      initialisation.
 
-    Where MULAN is not explicit, this implementation chooses: the fusion
-    starts as the identity on the centre group (the one holding the key
-    slice) and zero on the others, so that at initialisation the network is
-    exactly the pretrained 3-slice network on the central three slices; the
-    weights from the context groups are learnt (they receive gradients from
-    the first step). The fusion conv is never frozen by ``frozen_stages``.
-    3DCE fuses later (after conv5); fusing after the stem, as MULAN does,
-    keeps the cost of the residual stages that of one image.
+    The fusion starts as the identity on the centre group (the key slice's)
+    and zero on the others, so that at initialisation the network is the
+    pretrained 3-slice network on the central three slices. It is never
+    frozen by ``frozen_stages``.
 
     Args:
         num_slice_groups (int): number of three-slice groups (3 for 9
@@ -66,13 +58,8 @@ class SliceGroupResNet(ResNet):
 
     def _init_fusion(self) -> None:
         """Identity on the centre group, zero elsewhere (see class doc)."""
-        c, g = self.stem_channels, self.num_slice_groups
-        weight = torch.zeros(c, c * g, 1, 1)
-        centre = g // 2
-        weight[:, centre * c:(centre + 1) * c, 0, 0] = torch.eye(c)
-        with torch.no_grad():
-            self.slice_fusion.weight.copy_(weight)
-            self.slice_fusion.bias.zero_()
+        init_centre_identity(self.slice_fusion, self.stem_channels,
+                             self.num_slice_groups)
 
     def init_weights(self) -> None:
         """ResNet's init (e.g. ImageNet weights), then the fusion's."""

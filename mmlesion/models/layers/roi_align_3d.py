@@ -27,10 +27,8 @@ def roi_align_3d(feats: Tensor,
     (``grid_sample``'s zero padding); mmcv's 2D kernel instead clamps points
     within one voxel of the border, so values differ there only.
 
-    All RoIs of an image are sampled in one ``grid_sample`` call with a 5D
-    grid (no loop over RoIs); the only loop is over images in the batch,
-    and where RoI ``i`` lies on image ``i`` (one RoI per image, as on Local
-    Magnification's crops) all are sampled in one call.
+    All RoIs of an image are sampled in one ``grid_sample`` call (all RoIs
+    at once where RoI ``i`` lies on image ``i``).
 
     Args:
         feats (Tensor): (B, C, D, H, W) features.
@@ -87,9 +85,7 @@ def roi_align_3d(feats: Tensor,
     batch_idx = rois[:, 0].long()
     if feats.size(0) == num_rois and torch.equal(
             batch_idx, torch.arange(num_rois, device=batch_idx.device)):
-        # RoI i on image i (e.g. each RoI on its own magnified crop): one
-        # batched call, the same values as the per-image loop below (the
-        # loop cost one launch and one device sync per RoI)
+        # RoI i on image i (e.g. each RoI on its own magnified crop)
         sampled = F.grid_sample(
             feats, grid, mode='bilinear', padding_mode='zeros',
             align_corners=False)  # (K, C, nz, ny, nx)
