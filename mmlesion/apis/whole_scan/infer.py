@@ -130,18 +130,16 @@ def infer_volume(model: torch.nn.Module,
 
 def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
     """Stack the 2D boxes of a result detected with ``stack=False`` into
-    its findings (in place; step 4 of :func:`infer_volume`, and the lesion
-    types): the findings :func:`infer_volume` with ``measure=False`` gives.
-    A result already stacked is returned as it is.
+    its findings (in place): those :func:`infer_volume` with
+    ``measure=False`` gives. A result already stacked is returned as it is.
 
     Args:
         result (ScanResult): from :func:`infer_volume` with
-            ``stack=False`` (its ``slice_detections`` and ``resampled``).
+            ``stack=False``.
         volume (CTVolume): the scan it was detected in.
 
     Returns:
-        ScanResult: ``result``, its ``findings`` set and its
-        ``slice_detections`` cleared.
+        ScanResult: ``result``, its ``slice_detections`` cleared.
 
     Raises:
         ValueError: the result holds no resampled volume.

@@ -6,7 +6,7 @@ name refused by :func:`scan_folder_names`), for
 :mod:`~mmlesion.apis.whole_scan.batch`."""
 import os.path as osp
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 
 def read_scan_list(path: Union[str, Path]) -> List[str]:
@@ -56,8 +56,7 @@ def scan_folder_name(scan: Union[str, Path]) -> str:
 def scan_folder_names(scans: Sequence[str]) -> List[str]:
     """:func:`scan_folder_name` of every scan, refusing a name that two
     scans share (naming both) before anything runs."""
-    names: List[str] = []
-    seen: dict = {}
+    seen: Dict[str, str] = {}
     for scan in scans:
         name = scan_folder_name(scan)
         if name in seen:
@@ -66,5 +65,4 @@ def scan_folder_names(scans: Sequence[str]) -> List[str]:
                 f'the folder {name!r} of --out-dir; rename one or run them '
                 'apart')
         seen[name] = scan
-        names.append(name)
-    return names
+    return list(seen)

@@ -37,11 +37,8 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class VolumeSliceDataset(Dataset):
-    """The slices of one in-memory volume through a test pipeline.
-
-    Item ``z`` is the pipeline's output for key slice ``z`` (what
-    ``model.test_step`` takes after :func:`~mmengine.dataset.
-    pseudo_collate`).
+    """The slices of one in-memory volume through a test pipeline: item
+    ``z`` is the pipeline's output for key slice ``z``.
 
     Args:
         array (np.ndarray): the (z, y, x) float32 volume in HU; shared,
@@ -222,12 +219,11 @@ def volume_slice_loader(dataset: VolumeSliceDataset,
         dataset (VolumeSliceDataset): the slices.
         batch_size (int): slices per batch (>= 1).
         workers (int): worker threads or processes; 0 prepares each batch
-            in the main process when it is asked for (the serial
-            behaviour).
-        worker_type (str): ``'thread'`` or ``'process'`` (with
-            ``workers > 0``). Defaults to ``'thread'``.
-        prefetch_factor (int): batches each worker prepares ahead (with
-            ``workers > 0``). Defaults to 2.
+            in the main process when it is asked for.
+        worker_type (str): ``'thread'`` or ``'process'``. Defaults to
+            ``'thread'``.
+        prefetch_factor (int): batches each worker prepares ahead.
+            Defaults to 2.
 
     Returns:
         Iterable[dict]: :func:`~mmengine.dataset.pseudo_collate`'d
