@@ -12,12 +12,5 @@ __all__ = ['env_switch_on']
 
 
 def env_switch_on(env: str) -> bool:
-    """Whether the switch's environment variable is ``1``.
-
-    Args:
-        env (str): the variable.
-
-    Returns:
-        bool: True if set to ``1``.
-    """
+    """Whether the switch's environment variable ``env`` is ``1``."""
     return os.environ.get(env) == '1'

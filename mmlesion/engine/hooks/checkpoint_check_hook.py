@@ -93,12 +93,7 @@ class CheckpointCheckHook(Hook):
             or ())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Compare ``checkpoint['state_dict']`` with the runner's model.
-
-        Args:
-            runner (Runner): the runner loading the checkpoint.
-            checkpoint (dict): the loaded checkpoint.
-        """
+        """Compare ``checkpoint['state_dict']`` with the runner's model."""
         if not self.is_strict(runner):
             return
         model = runner.model.module if is_model_wrapper(

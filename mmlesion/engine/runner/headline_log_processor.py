@@ -56,17 +56,8 @@ class HeadlineLogProcessor(LogProcessor):
                             batch_idx: int,
                             mode: str,
                             with_non_scalar: bool = False) -> Tuple[dict, str]:
-        """Tag with every key; log line without the hidden ones.
-
-        Args:
-            runner (Runner): the runner.
-            batch_idx (int): index of the current batch.
-            mode (str): ``'val'`` or ``'test'``.
-            with_non_scalar (bool): include non-scalar infos in the tag.
-
-        Returns:
-            tuple[dict, str]: the full tag and the shortened log line.
-        """
+        """mmengine's tag with every key, and the log line without the
+        hidden ones."""
         tag, _ = super().get_log_after_epoch(runner, batch_idx, mode,
                                              with_non_scalar)
         self._text_only = True

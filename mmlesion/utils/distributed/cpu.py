@@ -96,14 +96,8 @@ def close_distributed(runner: Optional['Runner'] = None) -> bool:
 
 
 def unwrap_model(runner: 'Runner') -> bool:
-    """Replace the runner's model wrapper (DDP) by the model it wraps.
-
-    Args:
-        runner (Runner): a runner whose run has ended.
-
-    Returns:
-        bool: True if a wrapper was taken off.
-    """
+    """Replace the model wrapper (DDP) of a runner whose run has ended by
+    the model it wraps; True if a wrapper was taken off."""
     from mmengine.model import is_model_wrapper
 
     # mmengine's Runner has no setter for its model

@@ -79,12 +79,6 @@ class LineProgress:
 
 def is_terminal(file: Optional[IO] = None) -> bool:
     """Whether ``file`` (default ``sys.stdout``) is an interactive terminal.
-
-    Args:
-        file (IO, optional): the stream.
-
-    Returns:
-        bool: True for a terminal.
     """
     file = file if file is not None else sys.stdout
     try:

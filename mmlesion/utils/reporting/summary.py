@@ -126,14 +126,7 @@ def training_summary(work_dir: str, log_dir: str, timestamp: str,
 
 
 def runner_training_summary(runner: Any) -> str:
-    """:func:`training_summary` of a runner after ``train()``.
-
-    Args:
-        runner (mmengine.runner.Runner): the runner.
-
-    Returns:
-        str: the summary.
-    """
+    """:func:`training_summary` of a runner after ``train()``."""
     filename = runner.cfg.filename
     name = (osp.basename(filename) if filename else
             f'{runner.timestamp}.py')
