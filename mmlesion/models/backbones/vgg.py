@@ -5,16 +5,12 @@ Improved RetinaNet (Zlocha et al. 2019, Sec. 2.1): "Our specific network
 follows the structure of VGG-19 [...] We also explored ResNet-50 as used
 originally, but its performance was worse on DeepLesion".
 
-mmcv ships :class:`mmcv.cnn.VGG` (the plain VGG used by mmdet's ``SSDVGG``),
-with a fixed 3-channel input and 64 base channels. This subclass reuses its
-layer builder (:func:`mmcv.cnn.vgg.make_vgg_layer`), forward and freezing
-logic and adds ``in_channels`` (e.g. 9 slices), ``base_channels`` (tiny test
-and demo models) and mmengine ``init_cfg`` (pretrained weights). With the
-defaults the ``features`` module has exactly the layout and parameter names
-of torchvision's ``vgg19().features``, so its ImageNet weights load with
+:class:`mmcv.cnn.VGG` with ``in_channels`` (e.g. 9 slices),
+``base_channels`` (tiny test and demo models) and mmengine ``init_cfg``.
+With the defaults the ``features`` module has the parameter names of
+torchvision's ``vgg19().features``, so its ImageNet weights load with
 ``init_cfg=dict(type='Pretrained',
-checkpoint='https://download.pytorch.org/models/vgg19-dcbb9e9d.pth')``
-(the classifier weights are ignored, the backbone has no classifier).
+checkpoint='https://download.pytorch.org/models/vgg19-dcbb9e9d.pth')``.
 """
 from typing import Sequence, Tuple
 

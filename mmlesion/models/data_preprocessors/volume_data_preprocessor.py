@@ -16,12 +16,9 @@ class VolumeDataPreprocessor(ImgDataPreprocessor):
     ``batch_input_shape`` and ``pad_shape`` in every data sample.
 
     The batching is mmengine's (normalisation, stacking and padding of the
-    last three dimensions to ``pad_size_divisor`` with ``pad_value``); only
-    the metadata is added. mmdet's own tools read it: ``get_flops.py``
-    reports the padded input shape of each sample (``pad_shape``: the
-    sample's ``(D, H, W)`` rounded up to the divisor, as mmdet's
-    ``_get_pad_shape``; ``batch_input_shape``: the stacked batch's
-    ``(D, H, W)``).
+    last three dimensions); only the metadata is added, for mmdet's tools
+    such as ``get_flops.py`` (``pad_shape``: the sample's ``(D, H, W)``
+    rounded up to ``pad_size_divisor``).
 
     Args:
         mean (Sequence[float], optional): per-channel mean.

@@ -3,7 +3,8 @@
 (ElixirNet: the Non-local operator builds one graph over the proposals of each
 image)."""
 import inspect
-from typing import List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -17,15 +18,11 @@ from torch import Tensor
 class ALBRoIHead(StandardRoIHead):
     """``StandardRoIHead`` whose box head also receives ``num_rois``.
 
-    Only ``_bbox_forward`` changes: it counts the RoIs of each image from the
-    batch index column ``rois[:, 0]`` (``bbox2roi`` stacks images in order)
-    and calls ``bbox_head(bbox_feats, num_rois=counts)``. Deriving the counts
-    here, from the RoIs themselves, covers every caller of ``_bbox_forward``
-    (loss, predict, tensor-mode forward, and subclasses such as cascade-style
-    heads) without copying mmdet's assignment/sampling/post-processing code.
-    The number of images is recorded by :meth:`loss`, :meth:`predict` and
-    :meth:`forward` so that an image without RoIs still gets a (zero) count,
-    keeping ``bbox_head.last_adjacency[i]`` aligned with image ``i``.
+    Only ``_bbox_forward`` changes: it counts the RoIs of each image from
+    ``rois[:, 0]`` and calls ``bbox_head(bbox_feats, num_rois=counts)``, so
+    every caller of ``_bbox_forward`` is covered. :meth:`loss`,
+    :meth:`predict` and :meth:`forward` record the number of images so that
+    an image without RoIs still gets a (zero) count.
 
     The box head must accept ``num_rois`` (:class:`ALBBBoxHead`,
     :class:`RTMBBoxHead`). Everything else is configured as for
@@ -98,25 +95,28 @@ class ALBRoIHead(StandardRoIHead):
         return dict(
             cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
 
+    @contextmanager
+    def _images(self, rpn_results_list: InstanceList) -> Iterator[None]:
+        """Record the number of images for the box forwards inside."""
+        self._num_imgs = len(rpn_results_list)
+        try:
+            yield
+        finally:
+            self._num_imgs = None
+
     def forward(self,
                 x: Tuple[Tensor],
                 rpn_results_list: InstanceList,
                 batch_data_samples: SampleList = None) -> tuple:
         """See ``StandardRoIHead.forward``."""
-        self._num_imgs = len(rpn_results_list)
-        try:
+        with self._images(rpn_results_list):
             return super().forward(x, rpn_results_list, batch_data_samples)
-        finally:
-            self._num_imgs = None
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> dict:
         """See ``StandardRoIHead.loss``."""
-        self._num_imgs = len(rpn_results_list)
-        try:
+        with self._images(rpn_results_list):
             return super().loss(x, rpn_results_list, batch_data_samples)
-        finally:
-            self._num_imgs = None
 
     def predict(self,
                 x: Tuple[Tensor],
@@ -124,9 +124,6 @@ class ALBRoIHead(StandardRoIHead):
                 batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
         """See ``StandardRoIHead.predict``."""
-        self._num_imgs = len(rpn_results_list)
-        try:
+        with self._images(rpn_results_list):
             return super().predict(x, rpn_results_list, batch_data_samples,
                                    rescale)
-        finally:
-            self._num_imgs = None
