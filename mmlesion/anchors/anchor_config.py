@@ -78,11 +78,10 @@ class AnchorConfig:
     def from_generator_cfg(cls, cfg: dict) -> 'AnchorConfig':
         """Read an mmdet ``AnchorGenerator`` config dict.
 
-        Handles ``octave_base_scale``/``scales_per_octave`` (RetinaNet) and
-        explicit ``scales``; ``base_sizes`` default to the strides as in
-        mmdet. The sizes returned are ``base_sizes`` (explicit scales) or,
-        for octave scales, ``base_sizes * octave_base_scale`` with scales
-        ``2**(i / scales_per_octave)``: both give mmdet's anchors exactly.
+        Handles explicit ``scales`` and ``octave_base_scale`` /
+        ``scales_per_octave`` (sizes ``base_sizes * octave_base_scale``,
+        scales ``2**(i / scales_per_octave)``); ``base_sizes`` default to
+        the strides as in mmdet.
 
         Args:
             cfg (dict): e.g. ``model.bbox_head.anchor_generator``.

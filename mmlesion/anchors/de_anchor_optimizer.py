@@ -11,35 +11,17 @@ as possible. Paper bounds: scales in ``[0.4, 1.6]``, the two ratios in
 ``[1, 2]`` and ``[2, 4]``; anchor sizes 32..512 (P3-P7). The paper found
 scales 0.425, 0.540, 0.680 and ratios 3.27:1, 1.78:1, 1:1, 1:1.78, 1:3.27.
 
-Conventions (the same as mmdet's :class:`AnchorGenerator`)
------------------------------------------------------------
-* ``ratio = height / width``; an anchor of size ``s`` (``base_sizes`` in
-  mmdet), scale ``k`` and ratio ``r`` has ``w = s * k / sqrt(r)`` and
-  ``h = s * k * sqrt(r)``. keras-retinanet (the paper's code) uses the same
-  definition, so ratios/scales transfer unchanged.
-* Anchor order: level, then ratio, then scale (mmdet's ``scale_major=True``).
-* Boxes are compared by their width and height only, both boxes centred at
-  the same point ("base anchors", what the authors' tool does by default):
-  the best a detector can reach when an anchor centre falls on the box
-  centre. Widths are ``x2 - x1`` (mmdet's convention, what its IoU assigner
-  sees), not the legacy ``x2 - x1 + 1`` of the DeepLesion evaluation.
+Conventions (mmdet's :class:`AnchorGenerator` and keras-retinanet's):
+``ratio = height / width``; an anchor of size ``s``, scale ``k`` and ratio
+``r`` has ``w = s * k / sqrt(r)`` and ``h = s * k * sqrt(r)``; anchors are
+ordered by level, ratio, scale (``scale_major=True``). Boxes are compared by
+width and height only, both centred at the same point (the authors' tool's
+default), with widths ``x2 - x1`` (mmdet's convention).
 
-Objectives
-----------
-The paper only says "maximise the overlap between the lesion bounding-box
-and the best anchor". With ``u_i`` the best-anchor IoU of box ``i`` over all
-anchors of all pyramid sizes, the selectable objectives (minimised) follow
-the authors' public tool (anchor-optimization, modes ``avg``/``ce``/
-``focal``):
-
-* ``'iou'``: ``1 - mean(u)`` (mean best-anchor IoU, the literal paper text);
-* ``'ce'``: ``mean(-log(u))`` (cross-entropy with target 1, heavily punishes
-  boxes with almost no matching anchor);
-* ``'focal'``: ``mean(-(1 - u)**2 * log(u))`` (focal weighting, gamma = 2:
-  well matched boxes barely count, poorly matched ones dominate). This is
-  the authors' default and ours.
-
-``u`` is clipped to ``[1e-12, 1]`` before the log.
+Objectives (minimised), with ``u_i`` the best-anchor IoU of box ``i``, as
+the authors' public tool: ``'iou'``, ``1 - mean(u)``; ``'ce'``,
+``mean(-log(u))``; ``'focal'`` (the default), ``mean(-(1 - u)**2 *
+log(u))``; ``u`` is clipped to ``[1e-12, 1]`` before the log.
 """
 import time
 from dataclasses import dataclass, field
@@ -49,9 +31,6 @@ import numpy as np
 from mmengine.logging import print_log
 from scipy.optimize import differential_evolution
 
-# The IoU math (anchor_iou), the anchor set (anchor_config) and the
-# snippet writer (anchor_snippet) live in their own modules; every name stays
-# importable from here.
 from .anchor_config import (PAPER_RATIOS, PAPER_SCALES, PYRAMIDS,  # noqa: F401
                             RETINANET_RATIOS, RETINANET_SCALES,
                             RETINANET_SIZES, AnchorConfig, AnchorFitStats,
@@ -166,14 +145,11 @@ class DEAnchorOptimizer:
         seed (int, optional): seed of the search (``rng`` of scipy); the same
             seed and settings give the same result.
         workers (int): scipy ``workers``. 1 (default) evaluates the whole
-            population per generation in one vectorised numpy call
-            (``vectorized=True``, ``updating='deferred'``), the fastest on a
-            small machine; ``> 1`` or ``-1`` evaluates candidates in a
-            process pool (``updating='deferred'``, required by scipy).
+            population per generation in one vectorised numpy call; ``> 1``
+            or ``-1`` evaluates candidates in a process pool.
         polish (bool): refine the best candidate with L-BFGS-B at the end.
         decimals (int): the result is rounded to this many decimals before
-            the final evaluation, so the reported figures are those of the
-            written config.
+            the final evaluation (the figures of the written config).
         log_interval (int): log the best candidate every this many
             generations (mmengine ``print_log``, logger ``'current'``); 0
             disables logging.

@@ -124,11 +124,9 @@ def collect_series_proposals(model: torch.nn.Module,
 
     Returns:
         list[SeriesMining]: one per series, with proposals of every
-        processed slice (slices without proposals included, so they can be
-        negatives), annotations of the key slices, their embeddings and the
-        sites of both (:func:`~mmlesion.mining.strategies.box_sites`:
-        x, y relative to the body on the slice, z from the annotations'
-        ``Normalized_lesion_location``, the long side).
+        processed slice (also those without proposals), annotations of the
+        key slices, their embeddings and the sites of both
+        (:func:`~mmlesion.mining.strategies.box_sites`).
     """
     model.eval()
     experts = [int(universal_expert)] + [int(e) for e in single_type_experts]

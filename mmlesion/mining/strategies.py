@@ -216,22 +216,15 @@ def box_sites(boxes: np.ndarray, body_box: Sequence[float], z_norm: float,
 class Matcher:
     """The distance of intra-patient lesion matching (Sec. V-B).
 
-    The paper's LesaNet embedding encodes body part, lesion type and
-    appearance; DeepLesion gives each lesion's normalised location and size.
     ``kind`` picks what a tracklet and an annotation are compared on:
 
     - ``'appearance'``: the L2 distance of their embeddings (LENS's RoI
-      features standing in for LesaNet's);
+      features standing in for the paper's LesaNet embedding);
     - ``'location'``: the L2 distance of their normalised locations (x, y,
       z of their sites, :func:`box_sites`);
-    - ``'combined'``: the mean of the appearance distance, the location
-      distance and the size distance (|difference of the log long sides|),
-      each divided by its ``scale``, the median of that distance over the
-      patients' pairs of annotations in different series
-      (:meth:`fit_scale`: a scale, no lesion identity).
-
-    Lesion type does not enter: a tracklet has none, nor do the annotations
-    of DeepLesion's training split.
+    - ``'combined'``: the mean of the appearance, location and size
+      (|difference of the log long sides|) distances, each divided by its
+      ``scale`` (:meth:`fit_scale`).
 
     Args:
         kind (str): one of :data:`MATCHERS`.

@@ -50,13 +50,10 @@ class ScanHardRegions(FieldRecord):
 def training_scans_cfg(cfg: Config) -> ConfigDict:
     """The training dataset of a config, read whole-scan.
 
-    Unwraps dataset wrappers (``RepeatDataset``, ``ClassBalancedDataset``:
-    their inner ``dataset``), keeps the training split (e.g. the folds of
-    ``CrossValVolumeDataset``), and replaces the training pipeline (random
-    crops) with the test pipeline (whole scans, the same loading and
-    windowing). Scans without nodules stay (``filter_cfg=None``): they are
-    where many hard negatives are, and each is listed once
-    (``crops_per_scan=1``).
+    Unwraps dataset wrappers, keeps the training split, and replaces the
+    training pipeline (random crops) with the test pipeline (whole scans).
+    Scans without nodules stay (``filter_cfg=None``: many hard negatives
+    are there), each listed once (``crops_per_scan=1``).
 
     Args:
         cfg (Config): a 3D detector config.

@@ -115,20 +115,17 @@ class DeepLesionExporter:
             ``series_map.json``).
         num_slices (int): slices the multi-slice loader will read (e.g. 9).
         interval_mm (float): their interval (e.g. 2 mm).
-        key_lesions (str): which lesions get key slices: ``'included'``
-            (default; findings marked ``ignore`` get neither key slices nor
-            rows) or ``'all'``.
+        key_lesions (str): ``'included'`` (default: findings marked
+            ``ignore`` get neither key slices nor rows) or ``'all'``.
         min_diameter_mm (float): lesions with a known diameter below this
             get no key slice (they still get rows on other key slices).
         key_slices (str): ``'centre'`` (default: one key slice per lesion,
             through the centre of its 3D box) or ``'every'`` (every slice
             the lesion crosses is a key slice).
-        export_unlabeled (bool): write every slice of every volume (also
-            those far from any lesion, e.g. for 3D inference or negative
-            sampling). Defaults to False.
+        export_unlabeled (bool): write every slice of every volume.
+            Defaults to False.
         negatives_per_key (float): lesion-free slices drawn per key slice
-            of a volume (rounded up; 0 for none). Defaults to 1.0 (the
-            batch sampler uses half of them per epoch at 2 : 1).
+            of a volume (rounded up; 0 for none). Defaults to 1.0.
         lesion_type (int): ``Coarse_lesion_type`` of the rows (1..8 as in
             DeepLesion, e.g. 5 lung, 6 kidney, 4 liver), -1 unknown.
         dicom_window (tuple): ``DICOM_windows`` column (low, high HU).
@@ -200,8 +197,7 @@ class DeepLesionExporter:
                 on each slice it covers) and ``lesion_type``.
             split (int): ``Train_Val_Test`` (1 train, 2 val, 3 test).
             patient (int, optional): the 1-based patient number of the
-                series (default: the next one; a worker of a process pool
-                exporting one volume of many passes its place).
+                series (default: the next one).
 
         Returns:
             str: the series folder name.

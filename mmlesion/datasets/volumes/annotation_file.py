@@ -24,17 +24,13 @@ reads it::
     }
 
 Geometry (``shape_zyx`` ... ``direction``) is that of the volume as
-:func:`~mmlesion.datasets.volumes.load_ct_volume` returns it (canonical
-LPS axial orientation), so boxes index its array directly. Boxes are in
-SimpleITK's continuous index (voxel centres at integers, see
-:mod:`mmlesion.datasets.volumes.ct_volume`): ``center_world`` is
-``voxel_to_world`` of the box centre. ``label`` indexes
+:func:`~mmlesion.datasets.volumes.load_ct_volume` returns it, so boxes
+index its array directly, in SimpleITK's continuous index
+(:mod:`mmlesion.datasets.volumes.ct_volume`). ``label`` indexes
 ``metainfo.classes``; ``ignore: true`` marks findings that are neither
-positives nor negatives (e.g. LUNA16's ``annotations_excluded.csv``).
-``diameter_mm`` is the annotated diameter where the source gives one
-(LUNA16, NIH-LN), else the equivalent-sphere diameter of the mask
-component (KiTS19, LiTS). ``-1`` means unknown. Extra keys (e.g.
-``"source": {...}``) are allowed and kept.
+positives nor negatives. ``diameter_mm`` is the annotated diameter, else
+the equivalent-sphere diameter of the mask component; ``-1`` means
+unknown. Extra keys are allowed and kept.
 """
 import json
 import math

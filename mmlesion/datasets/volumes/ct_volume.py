@@ -1,8 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A CT volume with its geometry, and world <-> voxel conversion.
-
-The conversion itself is numpy-only and lives in
-:mod:`mmlesion.structures.ct_geometry`; :class:`CTVolume` delegates to it.
+"""A CT volume with its geometry, and world <-> voxel conversion (by
+:mod:`mmlesion.structures.ct_geometry`).
 
 Coordinate conventions (shared by every 3D component of mmlesion):
 

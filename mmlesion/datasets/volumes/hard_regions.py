@@ -29,11 +29,9 @@ in the next round. Format (JSON)::
                                            # geometry above
            "diameter_mm": float}]}]}
 
-Every processed scan is listed, also those without hard regions (an empty
-``regions``), so that a scan missing from the file can be told from a scan
-the model found easy. The sampler places crops from ``center_world`` and the
-geometry of the volume it is given (so a different resampling in training
-still finds the right voxels); ``center_voxel_zyx`` is informative.
+Every processed scan is listed, also those without hard regions. The
+sampler places crops from ``center_world`` and the geometry of the volume
+it is given; ``center_voxel_zyx`` is informative.
 """
 from typing import Any, Dict, List, Optional
 
