@@ -83,10 +83,7 @@ def voxel_to_world(points_zyx: np.ndarray, spacing_zyx: Sequence[float],
 
     Args:
         points_zyx (np.ndarray): (N, 3) continuous indices.
-        spacing_zyx (Sequence[float]): voxel size (mm) along z, y, x.
-        origin_xyz (Sequence[float]): world position of voxel (0, 0, 0).
-        direction (Sequence[float]): 3x3 (or 9) direction; identity by
-            default.
+        spacing_zyx, origin_xyz, direction: as :func:`world_to_voxel`.
 
     Returns:
         np.ndarray: (N, 3) float64 world points (x, y, z).

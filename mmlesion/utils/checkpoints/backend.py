@@ -29,12 +29,7 @@ class AtomicLocalBackend(LocalBackend):
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        """Write bytes to ``filepath``; it appears only when complete.
-
-        Args:
-            obj (bytes): data to be written.
-            filepath (str or Path): path to write data.
-        """
+        """Write bytes to ``filepath``; it appears only when complete."""
         filepath = str(filepath)
         is_ckpt = filepath.endswith('.pth')
         if is_ckpt:
