@@ -5,21 +5,14 @@
 1. :func:`~mmlesion.apis.whole_scan.read.check_resampled_size` refuses a
    scan that would be resampled to gigavoxels;
 2. :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` resamples it
-   to ``(interval, pixel_spacing, pixel_spacing)`` mm (the detector's
-   convention, :func:`~mmlesion.apis.whole_scan.settings.
-   volume_settings_from_config`), so each slice's neighbours are the next
-   slices;
+   to the detector's slice interval and pixel spacing;
 3. :func:`~mmlesion.apis.whole_scan.detect.detect_slices` runs the detector
-   over all slices in batches (:mod:`~mmlesion.apis.whole_scan.slices`
-   prepares them);
+   over all slices in batches;
 4. :func:`~mmlesion.apis.whole_scan.stack.stack_findings` links the 2D
    boxes into 3D findings in the original scan's voxels and in world mm;
 5. :func:`~mmlesion.apis.whole_scan.measure.measure_findings` adds the
-   RECIST axes, and a model of DeepLesion's lesion types gives each finding
-   its type (:func:`~mmlesion.apis.whole_scan.stack.add_lesion_types`).
-
-:mod:`~mmlesion.apis.whole_scan.write` writes the result's files and
-:mod:`~mmlesion.apis.whole_scan.run` runs a scan from files to files.
+   RECIST axes, and :func:`~mmlesion.apis.whole_scan.stack.
+   add_lesion_types` the lesion types of a model that has them.
 """
 import time
 from dataclasses import replace

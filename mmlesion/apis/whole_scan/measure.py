@@ -211,23 +211,17 @@ def measure_lesion(slice_hu: np.ndarray,
         window (tuple): GrabCut's HU window.
 
     Returns:
-        LesionMeasurement: the diameters (None for an empty mask), the
-        (H, W) bool mask and its source (:data:`MASK_SOURCES`). A box that
-        holds no pixel centre is first grown to the pixel nearest to its
-        centre.
+        LesionMeasurement: the diameters (None for an empty mask), the mask
+        and its source. A box that holds no pixel centre is first grown to
+        the pixel nearest to its centre.
     """
     bbox = _cover_a_pixel(bbox, np.shape(slice_hu)[:2])
-    mask = None
-    if lesion_map is not None:
-        mask = model_mask_in_box(lesion_map, bbox)
-    source = 'model'
-    if mask is None:
-        grown = grow_mask_in_box(slice_hu, bbox, window)
-        mask, source = grown.mask, grown.source
-    if not mask.any():
-        return LesionMeasurement(None, mask, source)
-    return LesionMeasurement(recist_diameters(mask, spacing_xy), mask,
-                             source)
+    mask = None if lesion_map is None else model_mask_in_box(lesion_map, bbox)
+    lesion = (grow_mask_in_box(slice_hu, bbox, window) if mask is None else
+              LesionMask(mask, 'model'))
+    diameters = (recist_diameters(lesion.mask, spacing_xy)
+                 if lesion.mask.any() else None)
+    return LesionMeasurement(diameters, lesion.mask, lesion.source)
 
 
 def slice_xy_to_world(volume: CTVolume, points_xy: Sequence,
