@@ -28,8 +28,7 @@ class DetectorLoadSettings:
             config first, checked (:func:`~mmlesion.utils.configs.cfg_options.
             apply_cfg_options`: a typo or a value of the wrong kind raises).
         allow_partial (bool): accept a checkpoint that fits the model only
-            partly (mmengine's non-strict loading, the keys that do not fit
-            logged); by default the checkpoint must fit exactly.
+            partly (the keys that do not fit are logged).
         init_weights (bool): run the config's initialisation
             (``model.init_weights()``, pretrained backbones included)
             before any checkpoint is loaded. By default, as in
@@ -144,8 +143,7 @@ def init_lesion_detector(
         checkpoint (str, optional): its weights, a path or URL (None:
             random weights, or the config's initialisation with
             ``settings.init_weights``).
-        settings (DetectorLoadSettings, optional): device, options,
-            partial loading, initialisation, trust.
+        settings (DetectorLoadSettings, optional): how to load it.
 
     Returns:
         LoadedDetector: the model, its config and the checkpoint's meta.

@@ -49,13 +49,10 @@ def detect_slices(model: torch.nn.Module,
         lesion_maps (list, optional): a model with a segmentation head
             appends each slice's (H, W) bool lesion map here
             (:func:`lesion_map_of`).
-        batched_windowing (bool): for the usual pipeline
-            (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``) clip and
-            window each batch's slices at once
-            (:class:`~mmlesion.apis.whole_scan.slices.
-            WindowedVolumeSlices`: the same inputs, bit for bit, faster);
-            False runs the configured transforms slice by slice. Defaults
-            to True.
+        batched_windowing (bool): window each batch's slices at once where
+            the pipeline allows (:class:`~mmlesion.apis.whole_scan.slices.
+            WindowedVolumeSlices`, the same inputs); False runs the
+            configured transforms slice by slice. Defaults to True.
 
     Returns:
         SliceDetections: per slice ``z`` an (n, 4) float64 array of boxes
@@ -64,8 +61,7 @@ def detect_slices(model: torch.nn.Module,
         caller names the labels).
 
     Raises:
-        ValueError: ``batch_size < 1``, ``workers < 0`` or an unknown
-            ``worker_type``.
+        ValueError: a bad ``batch_size``, ``workers`` or ``worker_type``.
     """
     detection = detection or DetectionSettings()
     if detection.batch_size < 1:
@@ -111,9 +107,8 @@ def detect_slices(model: torch.nn.Module,
 
 
 def lesion_map_collector(model) -> Optional[list]:
-    """An empty list to collect the model's lesion maps in, or None.
-
-    A model with a segmentation head (``with_seg_head``, e.g.
+    """An empty list to collect the model's lesion maps in, or None; a
+    model with a segmentation head (``with_seg_head``, e.g.
     :class:`~mmlesion.models.detectors.ImprovedRetinaNet`) is switched to
     return its lesion probability map (``return_seg_map``).
 

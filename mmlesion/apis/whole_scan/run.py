@@ -101,8 +101,7 @@ def run_volume_inference(config: Union[str, Config],
 
     Args:
         config (str | Config): a 2.5D config.
-        checkpoint (str, optional): its weights (None: random weights, for
-            tests of the plumbing).
+        checkpoint (str, optional): its weights (None: random weights).
         scan (str): NIfTI / .mhd / DICOM folder (:func:`~mmlesion.datasets.
             volumes.load_ct_volume`).
         out_dir (str, optional): write the results there.
@@ -116,8 +115,7 @@ def run_volume_inference(config: Union[str, Config],
 
     Raises:
         OutDirBusyError: another run writes into ``out_dir``
-            (:class:`~mmlesion.apis.whole_scan.write.OutDirLock`, held
-            until this run ends).
+            (:class:`~mmlesion.apis.whole_scan.write.OutDirLock`).
 
     Returns:
         ScanResult: the :func:`infer_volume` result, with ``model_warning``
