@@ -173,16 +173,7 @@ class MultiSliceRandomAffine(RandomAffine):
 
     @autocast_box_type()
     def transform(self, results: dict) -> dict:
-        """Warp image and annotations with one random affine matrix.
-
-        Args:
-            results (dict): with ``img`` and optionally ``gt_bboxes``,
-                ``gt_bboxes_labels``, ``gt_ignore_flags``, ``gt_recists``,
-                ``gt_masks``.
-
-        Returns:
-            dict: the transformed results.
-        """
+        """Warp image and annotations with one random affine matrix."""
         img = results['img']
         height = img.shape[0] + self.border[1] * 2
         width = img.shape[1] + self.border[0] * 2

@@ -101,27 +101,18 @@ def pipeline_convention(pipeline: Sequence[Mapping],
     """The input convention a 2.5D pipeline gives its model: the slices,
     their interval and the pixel spacing (mm/px) of what the model sees.
 
-    Read from a config's test pipeline at inference
-    (:func:`volume_settings_from_config`) and from its train pipeline and
-    training images at training time
-    (:class:`~mmlesion.engine.hooks.DataConventionHook`).
-
     The pixel spacing follows the transforms after ``LoadDeepLesionSlices``:
     ``ResampleToSpacing`` sets it; mmdet's ``Resize`` scales it by its
-    factor, which for a fixed ``scale`` depends on the image's size (known
-    from ``images``, lost after a crop or pad); other resizes
-    (``RandomResize``, ...) leave it unknown. Random zooms around 1
-    (``MultiSliceRandomAffine``'s ``scaling_ratio_range``) are ignored.
+    factor (for a fixed ``scale``, known from the sizes of ``images``, lost
+    after a crop or pad); other resizes leave it unknown; random zooms
+    around 1 are ignored.
 
     Args:
         pipeline (Sequence[Mapping]): transform dicts, one of them
             ``LoadDeepLesionSlices``.
-        images (Iterable[Mapping]): data infos of the images the pipeline
-            reads (``spacing`` in mm/px, ``height``, ``width``: those of
-            :class:`~mmlesion.datasets.DeepLesionDataset`). With them the
-            pixel spacing is the median over the images of the spacing each
-            reaches through the pipeline; without (or none usable), only a
-            ``ResampleToSpacing`` tells it. Defaults to none.
+        images (Iterable[Mapping]): data infos (``spacing`` in mm/px,
+            ``height``, ``width``) of the images the pipeline reads; the
+            pixel spacing is then the median over them. Defaults to none.
 
     Returns:
         dict | None: ``num_slices``, ``interval_mm`` (None where the loader
@@ -139,7 +130,8 @@ def pipeline_convention(pipeline: Sequence[Mapping],
         if not isinstance(info, Mapping):
             continue
         spacing = positive_or_none(info.get('spacing'))
-        h, w = positive_or_none(info.get('height')), positive_or_none(info.get('width'))
+        h = positive_or_none(info.get('height'))
+        w = positive_or_none(info.get('width'))
         if spacing is None or h is None or w is None:
             continue
         got = _pipeline_spacing(steps, spacing, (h, w))

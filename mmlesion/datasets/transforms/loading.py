@@ -363,14 +363,7 @@ class LoadRecistPoints(BaseTransform):
         self.allow_missing = allow_missing
 
     def transform(self, results: dict) -> dict:
-        """Read ``instance['recist']`` of every instance.
-
-        Args:
-            results (dict): with ``instances``.
-
-        Returns:
-            dict: with ``gt_recists``.
-        """
+        """Read ``instance['recist']`` of every instance."""
         recists = []
         for i, instance in enumerate(results.get('instances', [])):
             recist = instance.get('recist')

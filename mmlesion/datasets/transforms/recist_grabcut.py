@@ -247,14 +247,7 @@ class RecistToMask(BaseTransform):
         return found
 
     def transform(self, results: dict) -> dict:
-        """Add ``gt_masks``.
-
-        Args:
-            results (dict): see the class docstring.
-
-        Returns:
-            dict: with ``gt_masks``.
-        """
+        """Add ``gt_masks`` (see the class doc)."""
         for key in ('scale_factor', 'flip', 'homography_matrix'):
             if key in results and not _is_identity(key, results[key]):
                 raise ValueError(

@@ -60,14 +60,7 @@ class ResampleToSpacing(BaseTransform):
 
     @autocast_box_type()
     def transform(self, results: dict) -> dict:
-        """Resample ``results`` to ``self.spacing`` mm/px.
-
-        Args:
-            results (dict): with ``img`` and ``spacing``.
-
-        Returns:
-            dict: the resampled results.
-        """
+        """Resample ``results`` to ``self.spacing`` mm/px."""
         spacing = results.get('spacing')
         if spacing is None or not (math.isfinite(spacing) and spacing > 0):
             raise ValueError(
@@ -201,14 +194,7 @@ class ClipBlackBorder(BaseTransform):
 
     @autocast_box_type()
     def transform(self, results: dict) -> dict:
-        """Crop ``results`` to the body.
-
-        Args:
-            results (dict): with ``img`` (HU, or windowed by WindowHU).
-
-        Returns:
-            dict: the cropped results.
-        """
+        """Crop ``results`` to the body (see the class doc)."""
         x0, y0, x1, y1 = self._crop_box(results)
         results['img'] = np.ascontiguousarray(results['img'][y0:y1, x0:x1])
         results['img_shape'] = results['img'].shape[:2]

@@ -86,14 +86,7 @@ class RandomCrop3D(BaseTransform):
         return None
 
     def transform(self, results: dict) -> dict:
-        """Crop ``results``.
-
-        Args:
-            results (dict): see the class doc.
-
-        Returns:
-            dict: the cropped results.
-        """
+        """Crop ``results`` (see the class doc)."""
         img = check_volume(results, 'RandomCrop3D')
         boxes = np.asarray(results.get('gt_bboxes', np.zeros((0, 6))),
                            dtype=np.float32).reshape(-1, 6)

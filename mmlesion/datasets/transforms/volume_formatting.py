@@ -31,14 +31,7 @@ class PackVolumeDetInputs(PackDetInputs):
         super().__init__(meta_keys=meta_keys)
 
     def transform(self, results: dict) -> dict:
-        """Pack ``results``.
-
-        Args:
-            results (dict): with ``img`` (z, y, x).
-
-        Returns:
-            dict: ``inputs`` (1, D, H, W) and ``data_samples``.
-        """
+        """Pack ``inputs`` (1, D, H, W) and ``data_samples``."""
         img = check_volume(results, 'PackVolumeDetInputs')
         del results['img']
         packed = super().transform(results)

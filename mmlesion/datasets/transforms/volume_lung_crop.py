@@ -106,14 +106,7 @@ class CropToLungs(BaseTransform):
         return region
 
     def transform(self, results: dict) -> dict:
-        """Crop ``results`` to the lungs.
-
-        Args:
-            results (dict): see the class doc.
-
-        Returns:
-            dict: the cropped results.
-        """
+        """Crop ``results`` to the lungs (see the class doc)."""
         img = check_volume(results, 'CropToLungs')
         vol = CTVolume(img, results['spacing_zyx'], results['origin_xyz'],
                        results.get('direction', np.eye(3)))

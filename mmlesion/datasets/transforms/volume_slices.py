@@ -34,15 +34,7 @@ class LoadVolumeSlices(LoadDeepLesionSlices):
     """
 
     def transform(self, results: dict) -> dict:
-        """Take the N channels around ``results['key_slice']``.
-
-        Args:
-            results (dict): with ``volume``, ``key_slice``,
-                ``slice_interval``.
-
-        Returns:
-            dict: with ``img``, ``img_shape``, ``ori_shape``.
-        """
+        """Take the N channels around ``results['key_slice']``."""
         img = self._volume_channels(results, results.pop('volume'))
         results['img'] = img
         results['img_shape'] = img.shape[:2]

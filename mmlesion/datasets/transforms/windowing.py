@@ -67,14 +67,7 @@ class WindowHU(BaseTransform):
         self.out_range = (float(out_range[0]), float(out_range[1]))
 
     def transform(self, results: dict) -> dict:
-        """Window ``results['img']``.
-
-        Args:
-            results (dict): with ``img`` in HU.
-
-        Returns:
-            dict: with the windowed ``img``.
-        """
+        """Window ``results['img']`` (HU)."""
         if 'hu_window' in results:
             raise ValueError(
                 f"{results.get('img_path', '<image>')}: the image was "
