@@ -35,11 +35,8 @@ GENOTYPE_KEYS = ('normal', 'reduce')
 
 
 def find_search_heads(model: nn.Module) -> Dict[str, nn.Module]:
-    """Return the searchable ALB heads of a model, by module name.
-
-    A searchable head is a module with ``search=True`` and a ``genotypes()``
-    method (:class:`ALBBBoxHead` and its subclasses built with
-    ``search=True``).
+    """Return the searchable ALB heads of a model (modules with
+    ``search=True`` and a ``genotypes()`` method), by module name.
 
     Args:
         model (nn.Module): a detector (a model wrapper is unwrapped).
@@ -155,10 +152,8 @@ def dump_genotypes(genotypes: dict,
         path (str): target ``.py`` file; its folder is created.
         comment (str, optional): a header comment (one or more lines).
         op_names (Sequence[str]): the search space the genotypes come from
-            (checked against it). Another set than the paper's
-            :data:`ALB_OP_NAMES` (e.g. ``DARTS_OP_NAMES``, Table 6 "ALB w/o
-            our search space") is written as ``op_names = [...]`` too: the
-            box head needs it to build the operations.
+            (checked against it); another than :data:`ALB_OP_NAMES` (e.g.
+            ``DARTS_OP_NAMES``) is written as ``op_names = [...]`` too.
 
     Returns:
         str: the path written.

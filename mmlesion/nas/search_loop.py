@@ -201,7 +201,6 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
             sample_genotypes(np.random.default_rng(0), head.op_names,
                              head.num_branches, self.exclude_ops)  # checks
 
-    # ------------------------------------------------------------ building
     @staticmethod
     def split_dataloader_cfg(
             dataloader: dict,
@@ -272,7 +271,6 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         """nn.Module: the detector's single search-mode ALB head."""
         return the_search_head(self.detector, 'ALBSearchLoop')
 
-    # ------------------------------------------------------------- running
     def run(self) -> nn.Module:
         """Search, then write the final genotype snippet."""
         model = super().run()
@@ -379,7 +377,6 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                          'set_epoch'):
             self.arch_dataloader.batch_sampler.sampler.set_epoch(epoch)
 
-    # ------------------------------------------------------------ genotype
     def export_genotypes(
             self,
             rel_path: str,

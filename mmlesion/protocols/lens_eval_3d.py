@@ -103,9 +103,8 @@ def check_outputs(out_dir: str, overwrite: bool) -> None:
 def score_subvolumes(findings: Dict[str, List[Finding3D]],
                      subvolumes: Sequence[ManualSubVolume],
                      out_dir: Optional[str] = None) -> Dict[str, float]:
-    """The LENS 3D FROC of per-sub-volume findings with
-    :class:`~mmlesion.evaluation.FROC3DMetric` (inclusive boxes, see the
-    module doc).
+    """The LENS 3D FROC of per-sub-volume findings
+    (:class:`~mmlesion.evaluation.FROC3DMetric`, inclusive boxes).
 
     Args:
         findings (dict): sub-volume name -> findings (``bbox_3d``,
@@ -160,12 +159,10 @@ class Lens3DEvalSettings:
         cfg_options (dict, optional): config overrides.
         show_progress (bool): progress bars.
         series (Sequence[str], optional): evaluate only the sub-volumes of
-            these series (folder names such as ``000016_01_01``); a subset
-            for a quick look, not a result comparable with the paper.
-        skip_missing_series (bool): evaluate the sub-volumes whose series
-            the test dataset has and skip the others with a warning
-            (default: refuse, since their lesions would count as missed).
-            ``metrics.json`` then records ``subset`` with what was skipped.
+            these series (folder names such as ``000016_01_01``).
+        skip_missing_series (bool): skip, with a warning, the sub-volumes
+            whose series the test dataset lacks (default: refuse);
+            ``metrics.json`` then records ``subset``.
     """
     fpr_config: Optional[str] = None
     fpr_checkpoint: Optional[str] = None

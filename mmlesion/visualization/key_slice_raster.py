@@ -124,7 +124,6 @@ class KeySliceRaster:
                       height - MARGIN_PX)
         self._base = np.full((height, width, 3), 255, np.uint8)
 
-    # ------------------------------------------------------------ layout
     def _cells(self) -> List[Tuple[float, float, float, float]]:
         """The two panels' cells (left, top, width, height), px."""
         left, top, right, bottom = self._area
@@ -146,7 +145,6 @@ class KeySliceRaster:
                          (cy - half, cy + half))
         return whole, zoom
 
-    # ---------------------------------------------------------- drawing
     def render(self, finding: dict) -> np.ndarray:
         """A finding's picture.
 

@@ -370,8 +370,7 @@ def draw_lesion_detections(image: ImageLike,
 
     Args:
         image (str | Path | np.ndarray): a DeepLesion 16-bit PNG path, or a
-            2D array of HU (a uint16 array is taken as raw PNG values,
-            ``HU + 32768``).
+            2D array of HU (uint16: raw PNG values, ``HU + 32768``).
         pred_boxes (array-like, optional): (M, 4) predicted boxes in pixels.
         pred_scores (array-like, optional): (M, ) their scores.
         gt_boxes (array-like, optional): (N, 4) ground-truth boxes.
@@ -383,9 +382,8 @@ def draw_lesion_detections(image: ImageLike,
         visualizer (DetLocalVisualizer, optional): drawer (its canvas); by
             default a private one.
         class_name (str): what the predictions are (in the legend).
-        display_size (int): least short side of the picture (enlarged by
-            an integer factor, see :func:`draw_lesion_overlay`); 0 keeps the
-            image's size.
+        display_size (int): least short side of the picture
+            (:func:`draw_lesion_overlay`); 0 keeps the image's size.
 
     Returns:
         np.ndarray: the drawn (kH, kW, 3) uint8 RGB image.

@@ -303,7 +303,6 @@ class OverviewRaster:
         """
         save_pixels_png(self.render(findings, max_findings), path)
 
-    # ------------------------------------------------------------ text
     def _text(self, draw, xy: Tuple[float, float], text: str, px: float,
               ha: str = 'center', va: str = 'top') -> None:
         """A line of text aligned as matplotlib aligns it (``ha``:

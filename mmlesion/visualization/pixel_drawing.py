@@ -26,9 +26,8 @@ PICTURE_DPI = 100.
 #: level: the same pixels as the default 6, in a file about 12% larger).
 PNG_COMPRESS_LEVEL = 1
 #: Who encodes the pictures' PNGs: ``'opencv'`` (libpng, rows unfiltered:
-#: a key slice in about two thirds of Pillow's CPU time, in a file about 4%
-#: larger; the same pixels) or ``'pillow'`` (adaptive row filters, the
-#: writer before).
+#: about two thirds of Pillow's CPU time, a file about 4% larger) or
+#: ``'pillow'`` (adaptive row filters); the same pixels.
 PNG_ENCODER = 'opencv'
 #: Colour (RGB) of the model warning (weights trained on demo data).
 WARNING_RGB = (176, 0, 0)

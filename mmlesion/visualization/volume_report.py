@@ -15,9 +15,7 @@ import struct
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
-# the key slices and the overview have their own modules;
-# write_volume_results (and the benchmark's timing of each part) call them
-# from here
+# write_volume_results (and the benchmark's timing) call these from here
 from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
 from .overview_raster import draw_overview  # noqa: F401
 

@@ -238,7 +238,6 @@ class FROCMetric(BaseMetric):
         """Name of the mean-sensitivity key, e.g. ``'mean@0.5-4'``."""
         return mean_key(self.mean_rates)
 
-    # ------------------------------------------------------------ process
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Store ground truth and predictions of a batch (numpy, CPU).
 
@@ -324,7 +323,6 @@ class FROCMetric(BaseMetric):
             det_scores=scores,
             det_labels=labels)
 
-    # ------------------------------------------------------------ compute
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Compute FROC sensitivities (and breakdowns, COCO mAP).
 
@@ -489,7 +487,6 @@ class FROCMetric(BaseMetric):
     def _resolve_out_dir(self) -> Optional[str]:
         return self.out_dir if self.out_dir is not None else runner_log_dir()
 
-    # ------------------------------------------------------------ COCO mAP
     def _coco_map(self, kept: List[dict]) -> Dict[str, float]:
         """COCO bbox mAP on the same images, one class, via ``CocoMetric``."""
         from mmdet.evaluation.metrics import CocoMetric
@@ -502,10 +499,8 @@ class FROCMetric(BaseMetric):
         coco = CocoMetric(metric='bbox')
         coco.dataset_meta = dict(classes=('lesion', ))
         coco_results = []
-        # The position of the image is its COCO id: dataset img_ids need
-        # not be unique (a ConcatDataset of val and test CSVs numbers both
-        # from 0), and pycocotools would merge the ground truth and
-        # detections of images sharing an id into one image.
+        # the image's position is its COCO id: dataset img_ids may collide
+        # (a ConcatDataset of two CSVs), which pycocotools would merge
         for img_id, r in enumerate(kept):
             height, width = (r['ori_shape'][:2]
                              if r['ori_shape'] is not None else (0, 0))
@@ -524,7 +519,6 @@ class FROCMetric(BaseMetric):
         return OrderedDict(
             (k, float(v)) for k, v in coco_metrics.items())
 
-    # ------------------------------------------------------------ files
     def _plot(self, curves: Dict[str, tuple], metrics: dict,
               path: str) -> None:
         """Draw the overall and ``size_*`` curves (``curves``: key ->
