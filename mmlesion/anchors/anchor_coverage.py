@@ -3,11 +3,9 @@
 
 Zlocha et al. 2019 (Improved RetinaNet), Sec. 2.1 motivate the anchor
 optimisation by the ground-truth boxes whose best anchor overlaps them with
-IoU < 0.5: RetinaNet never treats them as positives. This module measures
-that for named anchor sets on the boxes a detector config trains on
-(its ``train_dataloader``, resized as its pipeline), and runs our
-differential-evolution optimiser (:class:`DEAnchorOptimizer`) on those same
-boxes, for the study's "+ optimised anchors" row and its coverage report.
+IoU < 0.5 (never positives). This module measures that for named anchor
+sets on the boxes a config trains on, and runs :class:`DEAnchorOptimizer`
+on those same boxes.
 """
 from typing import Dict, Optional, Tuple
 

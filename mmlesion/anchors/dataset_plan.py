@@ -2,17 +2,13 @@
 """Plan a detector for a dataset from its fingerprint, each choice with its
 reason (:func:`plan_dataset`; :mod:`.plan_config` writes the config).
 
-The rules, stated in the constants below and in every choice's reason
-(``docs/your_own_data.md`` lists them beside nnDetection's): the detector
-family (2.5D Faster R-CNN or 3D-AG) from the slice thickness, the training
-scans and the lesion sizes; the median in-plane spacing; the HU window from
-the HU percentiles inside lesions; 3 or 9 slices from the lesions' extent
-in z and the slices the 2D export holds; crop and batch within the memory
-budget, **estimated** from :data:`MEASURED_MEMORY` (one measured figure
-per family scaled linearly in pixels or voxels and batch); anchors by
-differential evolution on the training boxes (:class:`DEAnchorOptimizer`,
-Zlocha et al.; cube sizes for 3D-AG); the base schedule's iterations as
-epochs of this dataset, the learning rate scaled linearly with the batch.
+The rules are stated in the constants below and in every choice's reason
+(``docs/your_own_data.md`` lists them): the detector family from the slice
+thickness, the training scans and the lesion sizes; the spacing, HU window
+and slices from the fingerprint; crop and batch within the memory budget,
+**estimated** from :data:`MEASURED_MEMORY`; anchors by differential
+evolution on the training boxes; the base schedule's iterations as epochs
+of this dataset, the learning rate scaled linearly with the batch.
 """
 import math
 from dataclasses import dataclass, field

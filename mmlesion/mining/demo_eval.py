@@ -1,11 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Score mined annotations against the synthetic demo set's ground truth.
 
-The demo generator (``mmlesion/datasets/demo``) leaves some lesions out of
-``DL_info.csv`` on purpose and lists every lesion it drew, annotated or not,
-in ``demo_meta.json`` (3D ellipsoids: centre and semi-axes in mm). That
-makes the precision and recall of LENS's mining measurable, which the real
-DeepLesion cannot offer.
+The demo generator leaves some lesions out of ``DL_info.csv`` on purpose
+and lists every lesion it drew in ``demo_meta.json`` (3D ellipsoids), which
+makes the precision and recall of LENS's mining measurable.
 """
 import json
 import math
@@ -150,17 +148,12 @@ def evaluate_mining(slices: Sequence[dict], meta_path: str) -> dict:
 
     Returns:
         dict: for ``mined`` and ``uncertain`` boxes: number, precision (box
-        centre inside a drawn lesion, annotated or not) and recall of the
-        deliberately unannotated lesions of the processed series (a lesion
-        counts when a box on any slice hits it); ``any_recall`` for both
-        kinds together; ``unannotated_lesions``; ``followup_missing``: the
-        number of unannotated lesions of processed follow-up series that are
-        annotated in another study of the patient
-        (:func:`followup_missing_lesions`, a subset of the unannotated ones)
-        and the recall of them by mined, uncertain and any boxes;
-        ``by_source``: boxes, precision and both recalls of each mining
-        source alone (propagation, intra-patient matching, cross-dataset
-        mining: :func:`split_by_strategy`).
+        centre inside a drawn lesion) and recall of the unannotated lesions
+        of the processed series (hit on any slice); ``any_recall`` for both
+        together; ``unannotated_lesions``; ``followup_missing``: the count
+        of :func:`followup_missing_lesions` and their recall by mined,
+        uncertain and any boxes; ``by_source``: boxes, precision and both
+        recalls of each mining strategy alone (:func:`split_by_strategy`).
     """
     truth = load_demo_lesions(meta_path)
     series = sorted({s['series_dir'] for s in slices} & set(truth))

@@ -94,13 +94,10 @@ def _lung_components(volume: CTVolume, threshold_hu: float, gas_hu: float,
                          f'{num_components}')
     img = np.asarray(volume.array)
     labels, num = ndi.label(img < threshold_hu)
-    # np.bincount casts int32 labels to intp itself about 6x slower than an
-    # explicit astype (the same counts)
+    # an explicit astype: np.bincount's own cast is about 6x slower
     flat = labels.ravel().astype(np.intp)
     sizes = np.bincount(flat, minlength=num + 1).astype(np.float64)
-    # gas voxels per component: a count of the gas voxels' labels (the
-    # same integer counts as a bincount weighted by the gas mask, several
-    # times faster)
+    # gas voxels per component: a count of the gas voxels' labels
     gas = np.bincount(labels[img < gas_hu].astype(np.intp),
                       minlength=num + 1).astype(np.float64)
     sizes[0] = 0
@@ -215,15 +212,12 @@ def compute_lung_box(volume: CTVolume,
                          f'{num_components}')
     img = np.asarray(volume.array)
     air = img < threshold_hu
-    # only the in-plane box of the voxels that are not air is labelled (the
-    # same components, see _solid_box)
+    # only the in-plane box of the voxels that are not air (_solid_box)
     region = _solid_box(air)
     if region is None:
         return None  # all air: one component, on the border
     (y0, y1), (x0, x1) = region
-    # SimpleITK's connected components and label statistics run on all
-    # cores (scipy's labelling and numpy's counts on one): the same
-    # face-connected components, numbered differently
+    # SimpleITK's face-connected components and statistics use all cores
     components = sitk.ConnectedComponent(
         sitk.GetImageFromArray(air[:, y0:y1, x0:x1].view(np.uint8)), False)
     stats = sitk.LabelShapeStatisticsImageFilter()
@@ -246,9 +240,8 @@ def compute_lung_box(volume: CTVolume,
     for size, start, stop, label in candidates:
         if len(kept) == num_components:
             break
-        # the gas test, counted only inside this component's box (a copy of
-        # that region alone: a view of the whole label image costs a copy
-        # of it) and only for the components that can still be kept
+        # the gas test, inside this component's box only (a copy of that
+        # region) and only for the components that can still be kept
         roi = sitk.RegionOfInterest(
             components, [b - a for a, b in zip(start, stop)][::-1],
             list(start)[::-1])

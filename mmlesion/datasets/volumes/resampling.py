@@ -40,7 +40,6 @@ def _output_grid(volume: CTVolume, spacing_zyx: Sequence[float]):
     new_sp = np.asarray(spacing_zyx)
     size_zyx = np.asarray(volume.shape_zyx)
     new_size = np.maximum(np.round(size_zyx * old_sp / new_sp), 1).astype(int)
-    # centre of the new voxel 0 in the old continuous index (z, y, x)
     first = -0.5 + 0.5 * new_sp / old_sp
     origin = volume.voxel_to_world(first[None])[0]
     return new_sp, new_size, first, origin

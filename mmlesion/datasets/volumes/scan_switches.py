@@ -1,20 +1,16 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The switches that relax :func:`load_ct_volume`'s input checks.
 
-One name in every tool that reads scans (``tools/infer_volume.py``,
-``tools/train.py``, ``tools/test.py``, the dataset converters...), each also
-an environment variable so that it reaches the datasets inside the Runner
-(:mod:`mmlesion.utils.env_switch`):
+One flag in every tool that reads scans, each also an environment variable
+so that it reaches the datasets inside the Runner:
 
 * ``--force-ct`` (``MMLESION_FORCE_CT=1``): read a scan that does not look
-  like a CT in Hounsfield units (DICOM Modality other than CT, no air, a
-  label map's few values);
+  like a CT in Hounsfield units;
 * ``--resample-nonuniform`` (``MMLESION_RESAMPLE_NONUNIFORM=1``): interpolate
-  a DICOM series with missing, duplicated or unevenly spaced slices onto a
-  uniform grid (with a warning naming the files) instead of refusing it;
-* ``--allow-outside-data`` (``MMLESION_ALLOW_OUTSIDE_DATA=1``): read a
-  ``.mhd`` whose ``ElementDataFile`` lies outside its folder, and
-  annotation files naming scans outside the data root.
+  a DICOM series with uneven slices onto a uniform grid instead of refusing
+  it;
+* ``--allow-outside-data`` (``MMLESION_ALLOW_OUTSIDE_DATA=1``): read data
+  files and scans outside their folder or data root.
 """
 from mmlesion.utils.env_switch import env_switch_on
 
