@@ -35,6 +35,12 @@ class ResNetWithStem(ResNet):
         super().__init__(**kwargs)
         self.out_stem = out_stem
 
+    def stem_forward(self, x: Tensor) -> Tensor:
+        """C1: the stem (``conv1 -> norm1 -> relu``, or the deep stem)."""
+        if self.deep_stem:
+            return self.stem(x)
+        return self.relu(self.norm1(self.conv1(x)))
+
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Forward.
 
@@ -44,17 +50,11 @@ class ResNetWithStem(ResNet):
         Returns:
             tuple[Tensor]: ``(C1, C2, ..., C5)`` (C1 only if ``out_stem``).
         """
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.conv1(x)
-            x = self.norm1(x)
-            x = self.relu(x)
+        x = self.stem_forward(x)
         outs = [x] if self.out_stem else []
         x = self.maxpool(x)
         for i, layer_name in enumerate(self.res_layers):
-            res_layer = getattr(self, layer_name)
-            x = res_layer(x)
+            x = getattr(self, layer_name)(x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)

@@ -1,17 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """ResNet that reads 3k CT slices as k three-channel images (3DCE / MULAN)."""
-from typing import Tuple
-
 import torch.nn as nn
-from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 from torch import Tensor
 
 from .mulan_densenet import init_centre_identity
+from .resnet_with_stem import ResNetWithStem
 
 
 @MODELS.register_module()
-class SliceGroupResNet(ResNet):
+class SliceGroupResNet(ResNetWithStem):
     """mmdet ResNet whose ImageNet stem is applied to groups of 3 slices.
 
     ElixirNet's 9-slice rows (Table 5, "More slices are considered following
@@ -50,7 +48,7 @@ class SliceGroupResNet(ResNet):
         if num_slice_groups < 1:
             raise ValueError('SliceGroupResNet: num_slice_groups must be '
                              f'>= 1, got {num_slice_groups}')
-        super().__init__(**kwargs)
+        super().__init__(out_stem=False, **kwargs)
         self.num_slice_groups = num_slice_groups
         self.slice_fusion = nn.Conv2d(
             self.stem_channels * num_slice_groups, self.stem_channels, 1)
@@ -82,27 +80,7 @@ class SliceGroupResNet(ResNet):
             raise ValueError(
                 f'SliceGroupResNet with {self.num_slice_groups} groups needs '
                 f'{expected} input channels (slices), got {c}')
-        x = x.reshape(b * self.num_slice_groups, 3, h, w)
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.relu(self.norm1(self.conv1(x)))
+        x = super().stem_forward(
+            x.reshape(b * self.num_slice_groups, 3, h, w))
         x = x.reshape(b, self.num_slice_groups * x.size(1), *x.shape[-2:])
         return self.relu(self.slice_fusion(x))
-
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Forward as :class:`mmdet.models.backbones.ResNet`.
-
-        Args:
-            x (Tensor): (B, 3 * num_slice_groups, H, W) slices.
-
-        Returns:
-            tuple[Tensor]: the stages selected by ``out_indices``.
-        """
-        x = self.maxpool(self.stem_forward(x))
-        outs = []
-        for i, layer_name in enumerate(self.res_layers):
-            x = getattr(self, layer_name)(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
