@@ -119,28 +119,21 @@ def box_seed_points(bbox: Sequence[float],
 
 
 def grow_mask_in_box(slice_hu: np.ndarray,
-                     bbox: Sequence[float],
-                     window: Tuple[float, float] = GRABCUT_WINDOW,
-                     seed_fraction: float = 1 / 3,
-                     seed: int = 0) -> LesionMask:
+                     bbox: Sequence[float]) -> LesionMask:
     """A lesion mask grown inside a box with GrabCut (module doc).
 
     Args:
         slice_hu (np.ndarray): (H, W) slice in HU.
         bbox (Sequence[float]): ``x1, y1, x2, y2`` in its pixels.
-        window (tuple): HU window GrabCut sees.
-        seed_fraction (float): see :func:`box_seed_points`.
-        seed (int): OpenCV RNG seed (reproducible masks).
 
     Returns:
         LesionMask: the (H, W) bool mask and its source, ``'grabcut'`` or
         ``'box_ellipse'``; an all-False mask for a box outside the slice.
     """
     shape = tuple(int(v) for v in np.shape(slice_hu)[:2])
-    image = key_slice_uint8(np.asarray(slice_hu, np.float32), window)
+    image = key_slice_uint8(np.asarray(slice_hu, np.float32), GRABCUT_WINDOW)
     crop, offset, method = recist_grabcut_mask(
-        image, bbox, box_seed_points(bbox, seed_fraction), min_diameter=2.,
-        seed=seed)
+        image, bbox, box_seed_points(bbox), min_diameter=2.)
     if method == 'empty':
         return LesionMask(np.zeros(shape, dtype=bool), 'box_ellipse')
     if method != 'grabcut' or not crop.any():
@@ -197,8 +190,7 @@ def _cover_a_pixel(bbox: Sequence[float],
 def measure_lesion(slice_hu: np.ndarray,
                    bbox: Sequence[float],
                    spacing_xy: Tuple[float, float],
-                   lesion_map: Optional[np.ndarray] = None,
-                   window: Tuple[float, float] = GRABCUT_WINDOW
+                   lesion_map: Optional[np.ndarray] = None
                    ) -> LesionMeasurement:
     """Mask one lesion on one slice and measure its two RECIST axes.
 
@@ -208,7 +200,6 @@ def measure_lesion(slice_hu: np.ndarray,
         spacing_xy (tuple): pixel spacing ``(sx, sy)`` in mm.
         lesion_map (np.ndarray, optional): the model's (H, W) bool lesion
             map of the slice; used when it has pixels in the box.
-        window (tuple): GrabCut's HU window.
 
     Returns:
         LesionMeasurement: the diameters (None for an empty mask), the mask
@@ -217,7 +208,7 @@ def measure_lesion(slice_hu: np.ndarray,
     """
     bbox = _cover_a_pixel(bbox, np.shape(slice_hu)[:2])
     mask = None if lesion_map is None else model_mask_in_box(lesion_map, bbox)
-    lesion = (grow_mask_in_box(slice_hu, bbox, window) if mask is None else
+    lesion = (grow_mask_in_box(slice_hu, bbox) if mask is None else
               LesionMask(mask, 'model'))
     diameters = (recist_diameters(lesion.mask, spacing_xy)
                  if lesion.mask.any() else None)
@@ -253,7 +244,6 @@ def measure_findings(findings: List[Finding],
                      resampled: CTVolume,
                      original: CTVolume,
                      lesion_maps: Optional[Sequence[np.ndarray]] = None,
-                     window: Tuple[float, float] = GRABCUT_WINDOW,
                      workers: Optional[int] = None,
                      show_progress: bool = False
                      ) -> List[MeasuredMask]:
@@ -274,7 +264,6 @@ def measure_findings(findings: List[Finding],
         lesion_maps (Sequence[np.ndarray], optional): per resampled slice
             the model's (H, W) bool lesion map (None: the model predicts no
             masks; GrabCut everywhere).
-        window (tuple): GrabCut's HU window.
         workers (int, optional): threads measuring findings (None: the CPUs
             this process may use, at most 16; 1: one after another).
         show_progress (bool): report the progress (from
@@ -293,7 +282,7 @@ def measure_findings(findings: List[Finding],
         z = int(box.slice)
         lmap = None if lesion_maps is None else lesion_maps[z]
         return z, measure_lesion(resampled.array[z], box.bbox, (sx, sy),
-                                 lmap, window)
+                                 lmap)
 
     if workers is None:
         workers = min(usable_cpus(), 16)
