@@ -19,13 +19,11 @@ The paper converts DeepLesion's key-slice annotations into LUNA16-style
   centre and diameter; the first row's type).
 * "remove very large lesions (>= 48 mm) during training": training-split
   lesions with a diameter >= ``drop_large_mm`` are dropped; val/test keep
-  them (evaluate with and without them via ``diameter_mm``).
-* "noisy annotations are removed" (the split sizes it quotes are
-  DeepLesion's without the ``Possibly_noisy`` rows): those rows are no
-  lesions and make no chunks. One whose key slice lies in a chunk made by
-  other lesions of its series is kept there as an *ignored* lesion (ours:
-  the region may well hold a lesion, so it is neither a positive nor a
-  negative, like LUNA16's excluded findings).
+  them.
+* "noisy annotations are removed": ``Possibly_noisy`` rows are no lesions
+  and make no chunks; one whose key slice lies in another lesion's chunk is
+  kept there as an *ignored* lesion (ours, like LUNA16's excluded
+  findings).
 """
 import os.path as osp
 from collections import defaultdict

@@ -251,7 +251,6 @@ class PatientAnatomy:
         anatomy.vessels = anatomy._sample_vessels(rng)
         return anatomy
 
-    # ------------------------------------------------------------------
     # body geometry as a function of the normalised position t
     def body_axes(self, t: float) -> Tuple[float, float]:
         """Half width and half depth of the body outline at ``t``."""

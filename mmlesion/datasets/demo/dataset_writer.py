@@ -14,16 +14,8 @@ from .deeplesion_config import META_FILE
 
 def check_output_dir(out: Path, overwrite: bool,
                      marker: str = META_FILE) -> None:
-    """Refuse to clobber user data.
-
-    Args:
-        out (Path): the folder to write.
-        overwrite (bool): allow replacing a folder holding ``marker``.
-        marker (str): file that marks a folder written by a generator.
-
-    Raises:
-        FileExistsError: see :meth:`DeepLesionDemoGenerator.generate`.
-    """
+    """Refuse to clobber user data: raise FileExistsError unless ``out``
+    is absent, empty, or (with ``overwrite``) holds the file ``marker``."""
     if not out.exists():
         return
     if not out.is_dir():
@@ -83,10 +75,8 @@ def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
 
     ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
     is a :func:`~mmlesion.utils.reporting.progress.progress_bar` over
-    ``num_steps`` steps, or None), which
-    then replaces ``out_dir``: an interrupted run leaves nothing
-    half-written, and a user's folder (one without ``marker``) is never
-    replaced.
+    ``num_steps`` steps, or None), which then replaces ``out_dir``; a
+    user's folder (one without ``marker``) is never replaced.
 
     Args:
         out_dir (str | Path): the dataset root.

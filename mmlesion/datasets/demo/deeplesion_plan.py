@@ -92,8 +92,6 @@ class DeepLesionDemoPlanner:
             self._sizes_cache = cached
         return cached[1]
 
-    # ------------------------------------------------------------------
-    # planning
     def plan(self) -> List[_Series]:
         """Draw patients, series, key slices and lesions (no pixels yet)."""
         if self._series is not None:

@@ -65,8 +65,6 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
         super().__init__(config, **kwargs)
         self._series: Optional[List[_Series]] = None
 
-    # ------------------------------------------------------------------
-    # writing
     def csv_rows(self) -> List[List[str]]:
         """The DL_info.csv rows (strings, header excluded)."""
         out = []

@@ -177,7 +177,6 @@ class CTPhantom:
             self._draw_lesions(cv, z)
         return cv.hu, cv.labels
 
-    # ------------------------------------------------------------------
     def _draw_body(self, cv: _Canvas, t: float, data: dict) -> None:
         an = self.anatomy
         a, b = an.body_axes(t)

@@ -55,7 +55,6 @@ class _Scan:
     lesions: List[PlantedLesion] = field(default_factory=list)
     lookalikes: List[np.ndarray] = field(default_factory=list)
 
-    # -------------------------------------------------------------
     # geometry of the canonical grid (z, y, x), identity direction
     @property
     def shape_zyx(self) -> Tuple[int, int, int]:
@@ -151,8 +150,6 @@ class DemoVolumePlanner:
     until :meth:`plan` ran), which the generator sets.
     """
 
-    # ------------------------------------------------------------------
-    # planning
     def plan(self) -> List[_Scan]:
         """Draw every scan's geometry (lesions are placed when rendered)."""
         if self._scans is not None:
@@ -224,8 +221,6 @@ class DemoVolumePlanner:
             air_sigma=float(rng.uniform(4., 7.)),
             phantom=CTPhantom(anatomy))
 
-    # ------------------------------------------------------------------
-    # rendering
     def _render(self, scan: _Scan, with_lesions: bool,
                 slices: Optional[Sequence[int]] = None,
                 out: Optional[Tuple[np.ndarray, np.ndarray]] = None

@@ -86,8 +86,6 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
         super().__init__(config, **kwargs)
         self._scans: Optional[List[_Scan]] = None
 
-    # ------------------------------------------------------------------
-    # records
     def lesion_record(self, scan: _Scan, les: PlantedLesion) -> dict:
         """The ``ground_truth.json`` entry of a lesion."""
         outer = les.outer
@@ -178,8 +176,6 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
                 excl.append([s.series_uid, _fmt(x), _fmt(y), _fmt(z), '-1'])
         return ann, excl
 
-    # ------------------------------------------------------------------
-    # writing
     def _write_scan(self, root: Path, scan: _Scan) -> None:
         import SimpleITK as sitk
         img, labels = self.render_scan(scan)
