@@ -35,12 +35,10 @@ class DenseUNet3D(BaseModule):
     The stride-16 output is the encoder's Transition (3) (8^3). All pyramid
     outputs have ``out_channels`` (32) channels, as Sec. III-A asks ("we
     configure all feature maps in Feature Pyramid to contain 32 channels").
-    Every conv except the PreBlock's is BN-ReLU-Conv (DenseNet notation, as
-    Table I's caption says); the PreBlock convs are Conv-BN-ReLU since they
-    see the raw image. Choices the paper leaves open: the PreBlock width
-    (``base_channels``, 32 so that Encode (1) gives 64 channels) and the
-    transition widths (``out_channels``; the paper keeps the width constant
-    over levels, Sec. IV-B "we do not ... increase the kernel number").
+    Every conv except the PreBlock's (Conv-BN-ReLU on the raw image) is
+    BN-ReLU-Conv, as Table I's caption says. The paper leaves the PreBlock
+    width (``base_channels``) and the transition widths (``out_channels``,
+    constant over levels, Sec. IV-B) open.
 
     Args:
         in_channels (int): image channels. Defaults to 1.

@@ -32,12 +32,10 @@ class LesionSegHead(BaseModule):
     ``prior_prob`` as RetinaNet's classification layer, so the focal loss does
     not explode on the overwhelmingly negative pixels at the start.
 
-    Training target: union of ``gt_instances.masks`` (mmdet ``BitmapMasks``,
-    aligned with the boxes by mmdet's geometric transforms) per image, placed
-    at the top-left of the padded batch; padded pixels get zero weight. The
-    loss is ``loss_seg`` (mmdet ``FocalLoss``, sigmoid) with label 0 =
-    lesion and 1 = background (mmdet's convention: ``num_classes`` is the
-    background label), averaged over the number of lesion pixels of the batch
+    Training target: the union of ``gt_instances.masks`` per image, at the
+    top-left of the padded batch (padded pixels get zero weight). The loss
+    is ``loss_seg`` (sigmoid ``FocalLoss``, label 0 = lesion, 1 =
+    background) averaged over the lesion pixels of the batch
     (``loss_normalizer='foreground'``, as RetinaNet averages over positive
     anchors) or over all valid pixels (``'pixels'``).
 
