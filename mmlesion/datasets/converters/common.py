@@ -5,10 +5,11 @@ import csv
 import hashlib
 import io
 import logging
+import multiprocessing
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -41,6 +42,18 @@ class ConvertedVolume:
     file: str
     lesions: List[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+
+
+def map_scans(func: Callable, jobs: list, workers: int,
+              ordered: bool = True) -> Iterator:
+    """``map(func, jobs)``, by a pool of ``workers`` forked processes where
+    there are several of them and of the jobs (ended with the iteration)."""
+    if workers < 2 or len(jobs) < 2:
+        yield from map(func, jobs)
+        return
+    with multiprocessing.get_context('fork').Pool(min(workers,
+                                                      len(jobs))) as pool:
+        yield from (pool.imap if ordered else pool.imap_unordered)(func, jobs)
 
 
 def assign_split(volume_id: str,

@@ -13,7 +13,6 @@ are reported.
 import hashlib
 import json
 import logging
-import multiprocessing
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -27,8 +26,8 @@ from ..volumes.annotation_file import refuse_existing
 from .check_only import check_luna16_annotations, plan_conversion
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, assign_split, check_patient_splits,
-                     convert_mask_case, mark_replica_outputs, read_split_file,
-                     relative_file)
+                     convert_mask_case, map_scans, mark_replica_outputs,
+                     read_split_file, relative_file)
 from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS, Preset
 from .scan_cases import ScanCase, finding_entry, header_facts
@@ -225,20 +224,11 @@ def _run_all(jobs: List[_Job], records: List[Optional[dict]],
                   f'{records_dir(settings.out_file)})', logger='current')
         if bar is not None:
             bar.update(done)
-    pool = None
-    if settings.workers > 1 and len(jobs) > 1:
-        pool = multiprocessing.get_context('fork').Pool(
-            min(settings.workers, len(jobs)))
-    try:
-        results = pool.imap_unordered(_run_job, jobs) if pool else map(
-            _run_job, jobs)
-        for index, record in results:
-            records[index] = record
-            if bar is not None:
-                bar.update()
-    finally:
-        if pool is not None:
-            pool.terminate()
+    for index, record in map_scans(_run_job, jobs, settings.workers,
+                                   ordered=False):
+        records[index] = record
+        if bar is not None:
+            bar.update()
     if bar is not None:
         bar.finish()
 

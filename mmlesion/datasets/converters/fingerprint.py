@@ -21,7 +21,6 @@ It also keeps the central axial slice of a few lesions for the montage of
 """
 import dataclasses
 import json
-import multiprocessing
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
@@ -32,6 +31,7 @@ from mmlesion.utils.reporting.progress import track_progress
 from ..volumes import load_ct_volume
 from ..volumes.annotation_file import (load_annotation_file,
                                        resolve_volume_file)
+from .common import map_scans
 from .scan_cases import header_facts
 from .scan_records import input_stamp, read_record, write_record
 
@@ -395,24 +395,16 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
     wanted = {lesions[p][1:] for p in picks}
     labels = data['metainfo'].get('lesion_labels')
     jobs = [(settings, labels, wanted, i, v) for i, v in enumerate(vols)]
-    pool = multiprocessing.get_context('fork').Pool(
-        min(settings.workers, len(jobs))) if settings.workers > 1 and \
-        len(jobs) > 1 else None
     samples = {s: dict(inside=[], outside=[]) for s in SPLIT_NAMES.values()}
     crops = []
-    try:
-        results = pool.imap(_scan_facts, jobs) if pool else map(
-            _scan_facts, jobs)
-        if settings.show_progress:
-            results = track_progress(results, len(jobs), label='fingerprint')
-        for vol, facts in zip(vols, results):
-            vol['stored_orientation'] = facts['orientation']
-            for key in ('inside', 'outside'):
-                samples[_split_of(vol)][key].append(facts[key])
-            crops += facts['crops']
-    finally:
-        if pool is not None:
-            pool.terminate()
+    results = map_scans(_scan_facts, jobs, settings.workers)
+    if settings.show_progress:
+        results = track_progress(results, len(jobs), label='fingerprint')
+    for vol, facts in zip(vols, results):
+        vol['stored_orientation'] = facts['orientation']
+        for key in ('inside', 'outside'):
+            samples[_split_of(vol)][key].append(facts[key])
+        crops += facts['crops']
     splits = {}
     for name in SPLIT_NAMES.values():
         members = [v for v in vols if _split_of(v) == name]
