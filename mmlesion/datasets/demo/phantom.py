@@ -1,14 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A 3D torso phantom that can be sampled at any axial position.
 
-The phantom is the drawing half of the demo-data generator
-(:mod:`mmlesion.datasets.demo.generator`); the patient model it draws lives in
-:mod:`mmlesion.datasets.demo.anatomy`. Every structure is defined in
-patient millimetres as a function of the axial position ``z`` (head to feet),
-so consecutive slices of a series change smoothly: organs grow and shrink,
-vessels move, and lesions (3D ellipsoids) shrink away from their central
-slice, as in the DeepLesion key slices and their neighbours (Yan et al.,
-"DeepLesion", J. Med. Imaging 2018, Sec. 2).
+It draws the patient model of :mod:`mmlesion.datasets.demo.anatomy`. Every
+structure is defined in patient millimetres as a function of the axial
+position ``z`` (head to feet), so consecutive slices change smoothly:
+organs grow and shrink, vessels move, and lesions (3D ellipsoids) shrink
+away from their central slice, as in DeepLesion's key slices and their
+neighbours.
 
 Conventions (radiological, as in DeepLesion PNGs):
 

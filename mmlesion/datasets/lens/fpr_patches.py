@@ -56,8 +56,7 @@ def label_fpr_proposal(boxes_2d: Sequence[tuple],
 
 def positive_box_3d(box: Sequence[float], decimals: int = 2) -> List[float]:
     """A 3D box rounded to ``decimals``, each extent at least one unit of
-    the last decimal (a detector's box clipped at the image border can be
-    flat, which :class:`LENSFPRPatchDataset` rightly rejects).
+    the last decimal (:class:`LENSFPRPatchDataset` rejects flat boxes).
 
     Args:
         box (Sequence[float]): ``[x1, y1, z1, x2, y2, z2]``.
