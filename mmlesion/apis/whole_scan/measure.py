@@ -64,19 +64,14 @@ class LesionMask:
 
 
 @dataclass(frozen=True)
-class LesionMeasurement:
+class LesionMeasurement(LesionMask):
     """One lesion masked and measured on one slice
-    (:func:`measure_lesion`).
+    (:func:`measure_lesion`): the mask and its two RECIST axes.
 
     Args:
-        diameters (RecistDiameters, optional): its two RECIST axes (None
-            for an empty mask).
-        mask (np.ndarray): the (H, W) bool mask measured.
-        source (str): where the mask came from (:data:`MASK_SOURCES`).
+        diameters (RecistDiameters, optional): None for an empty mask.
     """
-    diameters: Optional[RecistDiameters]
-    mask: np.ndarray
-    source: str
+    diameters: Optional[RecistDiameters] = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +207,7 @@ def measure_lesion(slice_hu: np.ndarray,
               LesionMask(mask, 'model'))
     diameters = (recist_diameters(lesion.mask, spacing_xy)
                  if lesion.mask.any() else None)
-    return LesionMeasurement(diameters, lesion.mask, lesion.source)
+    return LesionMeasurement(lesion.mask, lesion.source, diameters)
 
 
 def slice_xy_to_world(volume: CTVolume, points_xy: Sequence,
