@@ -125,19 +125,17 @@ class ALBCell(BaseModule):
     * ALBr halves the resolution (the operations reading the cell input use
       stride 2; those reading earlier branches stride 1, as in DARTS) and
       doubles the channels: use ``out_channels == 2 * in_channels``.
-    * With all branches concatenated (the default and what the search yields)
-      the output already has ``out_channels``; a genotype whose ``concat`` is a
-      subset gets a ReLU-1x1 conv-BN projection to ``out_channels``.
+    * A genotype whose ``concat`` is a subset of the branches gets a
+      ReLU-1x1 conv-BN projection to ``out_channels``.
 
     Discrete mode (``genotype`` given) builds only the genotype's operations.
     Search mode (``search=True``, Eq. 3) connects every branch to **all**
     earlier tensors with :class:`MixedOp` edges (``B (B + 1) / 2`` edges)
     weighted by ``softmax(arch_alpha)`` of shape ``(num_edges, num_ops)``;
     edge order: branch 1's edge from input 0, branch 2's from 0 and 1, ...
-    The parameter is named ``arch_alpha`` so the search loop can tell it from
-    the weights. Several cells can share one architecture (DARTS shares the
-    reduction alphas between reduction cells): build them with
-    ``own_arch_alpha=False`` and pass ``arch_alpha`` to :meth:`forward` and
+    (the search optimiser finds the parameter by its name). Cells that
+    share one architecture (DARTS' reduction cells) are built with
+    ``own_arch_alpha=False`` and get ``arch_alpha`` in :meth:`forward` and
     :meth:`genotype`.
 
     Args:

@@ -57,9 +57,8 @@ class ALBBBoxHead(BBoxHead):
     ``StandardRoIHead`` does not).
 
     **Graphs.** After each forward, :attr:`last_adjacency` holds, per image,
-    the ``(R_i, R_i)`` graph ``E`` of the ALB (detached; the mean over the
-    ALB's Non-local operations if it has several, each row-stochastic so the
-    mean is too; the ALBr's if the ALB has none; an empty list if the
+    the detached ``(R_i, R_i)`` graph ``E`` of the ALB (the mean over its
+    Non-local operations; the ALBr's if the ALB has none; empty if the
     genotype has no Non-local operation).
 
     **Search mode** (``search=True``, paper "Differentiable Search
@@ -71,11 +70,8 @@ class ALBBBoxHead(BBoxHead):
     with ``D = 16`` channels per branch and trains with ``D = 32``:
     ``conv_out_channels = 4 * D`` (64 in search, 128 final).
 
-    **Sampled genotypes** (search mode, Table 6 "random ALB": random search
-    with weight sharing, Li and Talwalkar 2019): after
-    :meth:`set_sampled_genotypes`, forward runs only the given discrete
-    genotypes' operations on the shared weights of the mixed edges (alpha
-    unused) until it is reset with ``None``.
+    **Sampled genotypes** (search mode, Table 6 "random ALB"): see
+    :meth:`set_sampled_genotypes`.
 
     Args:
         in_channels (int): RoI feature channels. Defaults to 256.
@@ -267,10 +263,10 @@ class ALBBBoxHead(BBoxHead):
         """Run ``genotypes`` on the shared search weights (or stop: None).
 
         ElixirNet Table 6 "random ALB": random search with weight sharing
-        (Li and Talwalkar 2019) trains the search head one sampled
-        architecture at a time and scores sampled architectures with the
-        shared weights; :class:`~mmlesion.nas.ALBSearchLoop` with
-        ``strategy='random'`` sets them here.
+        (Li and Talwalkar 2019) trains and scores sampled architectures on
+        the shared weights of the mixed edges (alpha unused);
+        :class:`~mmlesion.nas.ALBSearchLoop` with ``strategy='random'`` sets
+        them here.
 
         Args:
             genotypes (dict | None): ``dict(normal=..., reduce=...)``,
