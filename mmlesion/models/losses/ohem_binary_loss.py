@@ -15,12 +15,11 @@ from .adaptive_focal_loss import split_binary_targets
 class OHEMBinaryLoss(nn.Module):
     """Binary cross-entropy over all positives and the hardest negatives.
 
-    The OHEM baseline of Table II (rows a, c), as in the 3D RPNs the paper
-    compares with (DeepLung, Liao et al.): every positive anchor plus the
-    ``max(neg_pos_ratio * N_pos, min_neg)`` negatives (all of them when
-    there are fewer) with the highest predicted logits; each part's BCE is averaged over its own
-    count and the two are summed. The hardest negatives are chosen over the
-    whole batch. Ignored anchors carry ``weight`` 0.
+    The OHEM baseline of Table II (rows a, c), as in DeepLung and Liao et
+    al.: every positive anchor plus the ``max(neg_pos_ratio * N_pos,
+    min_neg)`` negatives of the batch with the highest logits; each part's
+    BCE is averaged over its own count and the two are summed. Ignored
+    anchors carry ``weight`` 0.
 
     Args:
         neg_pos_ratio (int): hard negatives per positive. Defaults to 3.
