@@ -16,7 +16,8 @@ from mmengine.dataset import BaseDataset
 from ...utils.reporting.progress import progress_bar
 
 
-def _stored_slices(series_dir: str) -> List[int]:
+def stored_slices(series_dir: str) -> List[int]:
+    """The sorted indices ``z`` of the ``<z>.png`` slices of a series."""
     out = []
     for name in os.listdir(series_dir):
         stem, ext = osp.splitext(name)
@@ -52,7 +53,7 @@ def iter_series_slices(
     plan = []
     for series_dir, infos in by_series.items():
         keys = {int(i['key_slice']): i for i in infos}
-        for z in _stored_slices(series_dir):
+        for z in stored_slices(series_dir):
             if max_offset is not None and min(
                     abs(z - k) for k in keys) > max_offset:
                 continue

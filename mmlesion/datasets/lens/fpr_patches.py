@@ -2,7 +2,6 @@
 """3D patches around LENS's 3D proposals for the false-positive reduction
 network (Yan et al., TMI 2020, Sec. IV-D and VI-B)."""
 import json
-import os
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -14,6 +13,7 @@ from mmengine.structures import BaseDataElement
 
 from mmlesion.datasets.deeplesion.dl_info import series_spacings
 from mmlesion.datasets.deeplesion.png_slices import read_hu_png
+from mmlesion.datasets.deeplesion.series_slices import stored_slices
 
 FORMAT = 'mmlesion.lens_fpr_proposals/1'
 #: (z, y, x) mm of an FPR patch voxel: the grid LENS resamples every scan to
@@ -207,9 +207,7 @@ class LENSFPRPatchDataset(BaseDataset):
 
     def prepare_data(self, idx: int) -> dict:
         info = self.get_data_info(idx)
-        stored = sorted(
-            int(n[:-4]) for n in os.listdir(info['series_dir'])
-            if n.endswith('.png') and n[:-4].isdigit())
+        stored = stored_slices(info['series_dir'])
         if not stored:
             raise FileNotFoundError(
                 f"no <index>.png slices in {info['series_dir']}")
