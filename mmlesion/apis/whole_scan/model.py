@@ -10,23 +10,16 @@ what its FP rate means on a whole scan: docs/infer_volume.md).
 
 Weights trained on the demo data
 --------------------------------
-The demo models learn from synthetic phantoms: on a real scan their
-findings mean nothing, however confident the scores look. A model counts
-as trained on the demo data when a ``data_root`` inside ``train_dataloader``
-of the config it was trained with is a demo set:
-
-1. The config it was trained with is the text mmengine's ``Runner`` saves
-   in every checkpoint (``meta['cfg']``), parsed, never executed; without
-   it (weights saved by hand or converted), the config given to the tool.
-2. A data root is a demo set when one of its folders is named as the demo
-   generators write (:data:`DEMO_DATA_FOLDERS`), or when the folder exists
-   here and holds a generator's marker file (``demo_meta.json``, or
-   ``ground_truth.json`` in it or its parent, with ``"generator":
-   "mmlesion.datasets.demo..."``): demo data generated elsewhere.
-
-The config's file name is not used: a demo config fine-tuned on real data
-trains on real data, and a renamed copy of a demo config still reads the
-demo data.
+On a real scan the findings of a model trained on the synthetic demo data
+mean nothing. A model counts as such when a ``data_root`` inside
+``train_dataloader`` of the config it was trained with (the text the
+``Runner`` saves in the checkpoint's ``meta['cfg']``, parsed, never
+executed; else the config given to the tool) is a demo set: one of its
+folders is named as the demo generators write (:data:`DEMO_DATA_FOLDERS`),
+or the folder holds a generator's marker file (``demo_meta.json``, or
+``ground_truth.json`` in it or its parent, with ``"generator":
+"mmlesion.datasets.demo..."``). The config's file name is not used: a demo
+config fine-tuned on real data trains on real data.
 """
 import ast
 import logging

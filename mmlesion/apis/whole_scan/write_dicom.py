@@ -12,10 +12,8 @@ are handled: docs/infer_volume.md, "Results in DICOM"):
   findings overlap, the higher score wins); its slice thickness is the
   series' ``SliceThickness``, else the slice interval.
 
-A series whose study, series or frame-of-reference UID is blank, or whose
-instances do not sit one per slice on the scan that was read, gets no
-DICOM results (:class:`DicomResultsError`): never a file that references
-the wrong images.
+Never a file that references the wrong images: see
+:func:`read_source_instances`.
 """
 import copy
 import logging
@@ -135,8 +133,8 @@ def read_source_instances(volume: CTVolume) -> List:
 
     Raises:
         DicomResultsError: missing study/series/frame-of-reference UIDs,
-            mixed UIDs, or instances that do not match the scan's slices;
-            the message names attributes and files.
+            mixed UIDs, or instances that are not one per slice of the
+            scan that was read; the message names attributes and files.
     """
     import pydicom
     import SimpleITK as sitk
