@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.utils.reporting.progress import progress_bar
 
 from .results import SliceDetections
 from .settings import (DetectionSettings, VolumeInferenceSettings,
@@ -80,10 +81,8 @@ def detect_slices(model: torch.nn.Module,
     all_boxes: List[np.ndarray] = []
     all_scores: List[np.ndarray] = []
     all_labels: List[np.ndarray] = []
-    progress = None
-    if detection.show_progress:
-        from mmlesion.utils.reporting.progress import progress_bar
-        progress = progress_bar(array.shape[0], label='slices')
+    progress = progress_bar(array.shape[0], label='slices') \
+        if detection.show_progress else None
     for samples in loader:
         outputs = model.test_step(samples)
         outputs_to_cpu(outputs)
