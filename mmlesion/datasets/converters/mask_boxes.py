@@ -3,34 +3,19 @@
 NIH-LN masks)."""
 import logging
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
 from scipy import ndimage
 
 
-def _count_fractional(array: np.ndarray) -> Tuple[int, Optional[float]]:
-    """Voxels of a float array that are not whole numbers: (count, the
-    first such value), counted one slice at a time."""
-    count, example = 0, None
-    for plane in array.reshape((-1, ) + array.shape[-2:]):
-        with np.errstate(invalid='ignore'):
-            bad = plane != np.round(plane)
-        n = int(np.count_nonzero(bad))
-        if n and example is None:
-            example = float(plane[bad][0])
-        count += n
-    return count, example
-
-
 def check_label_map(path: str, array: np.ndarray) -> None:
     """Refuse a float label map holding values between the labels.
 
-    An interpolated (or probability) map has voxels between the classes;
-    matching the lesion labels would silently keep only the voxels exactly
-    equal to one. Whole numbers stored as float are labels: accepted, with
-    a warning.
+    Matching the lesion labels would silently keep only the voxels of an
+    interpolated (or probability) map exactly equal to one. Whole numbers
+    stored as float are labels: accepted, with a warning.
 
     Args:
         path (str): the label map file, named in the error.
@@ -42,7 +27,14 @@ def check_label_map(path: str, array: np.ndarray) -> None:
     """
     if not np.issubdtype(array.dtype, np.floating) or array.size == 0:
         return
-    count, example = _count_fractional(np.asarray(array))
+    count, example = 0, None
+    for plane in np.asarray(array).reshape((-1, ) + array.shape[-2:]):
+        with np.errstate(invalid='ignore'):
+            bad = plane != np.round(plane)  # one slice at a time
+        n = int(np.count_nonzero(bad))
+        if n and example is None:
+            example = float(plane[bad][0])
+        count += n
     if count:
         raise ValueError(
             f'{path}: label map of dtype {array.dtype} has {count} of '
@@ -66,9 +58,7 @@ def mask_to_boxes_3d(mask: np.ndarray,
 
     Components come from ``scipy.ndimage.label`` with
     ``generate_binary_structure(3, connectivity)`` (1: faces, 2: + edges,
-    3: + corners; 3 by default, so a lesion touching itself diagonally is
-    one lesion). Two lesions touching each other are one component: the
-    masks of KiTS19 / LiTS label tumour voxels, not tumour instances.
+    3: + corners); two lesions touching each other are one component.
 
     Args:
         mask (np.ndarray): (z, y, x) bool or 0/1 array.

@@ -221,8 +221,3 @@ class CrossValVolumeDataset(CTVolumeDataset):
             if (volume_fold(info, self.num_folds, self.fold_source) ==
                 self.fold) == held_out
         ]
-
-    def fold_of(self, idx: int) -> Optional[int]:
-        """Fold of the ``idx``-th scan of this dataset."""
-        return volume_fold(self.get_data_info(idx), self.num_folds,
-                           self.fold_source)

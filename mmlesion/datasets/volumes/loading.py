@@ -245,18 +245,6 @@ def _read_file(path: str, allow_outside_data: bool = False):
     return img, meta
 
 
-def _check_finite_voxels(path: str, img: sitk.Image) -> None:
-    """Refuse NaN / infinite voxels of a float image (named by count and
-    the first (x, y, z) index)."""
-    if img.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
-        return
-    count, first = count_nonfinite(sitk.GetArrayViewFromImage(img))
-    if count:
-        raise nonfinite_error(
-            path, count, int(np.prod(img.GetSize())),
-            'voxel (x, y, z) = ' + str(tuple(first[::-1])))
-
-
 def _orient_lps(img: sitk.Image, dtype: Optional[type],
                 meta: dict) -> CTVolume:
     """``DICOMOrient(img, 'LPS')`` done with numpy views.
@@ -336,17 +324,13 @@ def load_ct_volume(path: PathLike,
             ``.raw``) / ``.mha`` / ``.nrrd`` file, a DICOM file (enhanced
             multi-frame CT) or a folder holding a DICOM series.
         series_uid (str, optional): the DICOM series to read from a folder
-            holding several (required then: the error lists them). For
-            other files it only names the scan in ``meta['series_uid']``
-            (default: the file stem of a ``.mhd``/``.mha``, as LUNA16
-            names its scans by series UID; the DICOM tag for a DICOM file;
-            None for NIfTI).
-        check_modality (bool): refuse what is not a CT in Hounsfield units:
-            DICOM whose Modality (0008,0060) is not ``CT`` (e.g. a SEG or
-            MR), and values that cannot be HU (a label map, raw unsigned
-            values, an MR; :func:`check_ct_intensities`). None (default):
-            True unless the tools' ``--force-ct`` is given
-            (:mod:`~mmlesion.datasets.volumes.scan_switches`).
+            holding several (required then). For other files it only names
+            the scan in ``meta['series_uid']`` (default: the file stem of a
+            ``.mhd``/``.mha``, the DICOM tag of a DICOM file).
+        check_modality (bool): refuse what is not a CT in Hounsfield units
+            (a DICOM Modality other than ``CT``, values that cannot be HU:
+            :func:`check_ct_intensities`). None (default): True unless
+            ``--force-ct`` (:mod:`~mmlesion.datasets.volumes.scan_switches`).
         allow_single_slice (bool): accept a one-slice image as a (1, y, x)
             volume. Defaults to False (a 2D image is an error).
         oblique_tol_deg (float): largest angle (degrees) between an index
@@ -361,10 +345,9 @@ def load_ct_volume(path: PathLike,
             keeps the stored type (for label maps read with the same
             orientation as their scan, ``check_modality=False``).
         resample_nonuniform (bool): interpolate a DICOM series whose slice
-            positions are uneven (duplicates, gaps, other steps) onto a
-            uniform grid, with a warning naming the files, instead of
-            raising (:mod:`~mmlesion.datasets.volumes.checks.dicom`).
-            None (default): False unless ``--resample-nonuniform``.
+            positions are uneven onto a uniform grid instead of raising
+            (:mod:`~mmlesion.datasets.volumes.checks.dicom`). None
+            (default): False unless ``--resample-nonuniform``.
         allow_outside_data (bool): read a ``.mhd`` whose ElementDataFile
             lies outside the header's folder. None (default): False unless
             ``--allow-outside-data``.
@@ -451,7 +434,12 @@ def load_ct_volume(path: PathLike,
     if check_modality and meta['format'] in ('mhd', 'mha'):
         check_byte_order(path, sitk.GetArrayViewFromImage(img),
                          *mhd_byte_order(path))
-    _check_finite_voxels(path, img)
+    if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
+        count, first = count_nonfinite(sitk.GetArrayViewFromImage(img))
+        if count:
+            raise nonfinite_error(
+                path, count, int(np.prod(img.GetSize())),
+                'voxel (x, y, z) = ' + str(tuple(first[::-1])))
 
     volume = _orient_lps(img, dtype, meta)
     if check_modality:

@@ -147,10 +147,8 @@ def compute_lung_mask(volume: CTVolume,
        vessels and nodules inside the lung), then a binary closing with a
        ball of ``closing_radius_mm`` (SimpleITK) smooths the boundary.
 
-    Limits: a lung that touches the in-plane border of the image (a field
-    of view that cuts the chest) is removed with the outside air; the crop
-    then keeps the whole scan if nothing remains (see
-    :class:`~mmlesion.datasets.transforms.CropToLungs`).
+    A lung that touches the in-plane border of the image is removed with
+    the outside air.
 
     Args:
         volume (CTVolume): a CT in HU.

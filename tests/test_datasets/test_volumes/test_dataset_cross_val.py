@@ -33,7 +33,7 @@ def test_luna16_subset_folds(tmp_path):
                for i in range(2))
     assert not any('subset3' in train.get_data_info(i)['img_path']
                    for i in range(18))
-    assert train.fold_of(0) != 3
+    assert volume_fold(train.get_data_info(0), 10, 'subset') != 3
 
 
 def test_hash_folds_partition(tmp_path):

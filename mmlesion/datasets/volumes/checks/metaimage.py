@@ -36,8 +36,15 @@ def _mhd_fields(path: str) -> dict:
     return fields
 
 
-def _pattern_numbers(path: str, data_file: str) -> List[int]:
-    """The ``min max step`` words of a file-pattern ``ElementDataFile``."""
+def _pattern_range(path: str, data_file: str,
+                   depth: int) -> Tuple[int, int, int]:
+    """``(min, max, step)`` of a file pattern as MetaIO reads it.
+
+    MetaIO's defaults: ``min`` 1, ``max = min + depth - 1``, and with
+    ``min max`` but no step, ``step = (max - min) / depth`` (C integer
+    division: 0 for consecutive numbers, which makes ITK loop forever or
+    crash).
+    """
     numbers = []
     for word in data_file.split()[1:4]:
         try:
@@ -48,19 +55,6 @@ def _pattern_numbers(path: str, data_file: str) -> List[int]:
                 f'{word!r} is not a whole number (a file pattern is '
                 "'format min max step', e.g. 'slice%03d.raw 1 120 1')"
             ) from None
-    return numbers
-
-
-def _pattern_range(path: str, data_file: str,
-                   depth: int) -> Tuple[int, int, int]:
-    """``(min, max, step)`` of a file pattern as MetaIO reads it.
-
-    MetaIO's defaults: ``min`` 1, ``max = min + depth - 1``, and with
-    ``min max`` but no step, ``step = (max - min) / depth`` (C integer
-    division: 0 for consecutive numbers, which makes ITK loop forever or
-    crash).
-    """
-    numbers = _pattern_numbers(path, data_file)
     low = numbers[0] if numbers else 1
     high = numbers[1] if len(numbers) > 1 else low + depth - 1
     if len(numbers) > 2:

@@ -77,15 +77,6 @@ class NiftiHeader:
         return math.prod(self.sizes[:2]) * self.bitpix // 8
 
 
-def _nifti_head(path: str) -> bytes:
-    opener = gzip.open if path.lower().endswith('.gz') else open
-    try:
-        with opener(path, 'rb') as f:
-            return f.read(544)
-    except (OSError, EOFError) as err:
-        raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
-
-
 #: Where the transform fields start, by header size: (qform_code offset,
 #: code format, quatern_b offset, float format).
 _XFORM_FIELDS = {348: (252, 'h', 256, 'f'), 540: (344, 'i', 352, 'd')}
@@ -141,7 +132,12 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             1, a ``bitpix`` that disagrees with ``datatype``, or an infinite
             ``scl_slope`` / non-finite ``scl_inter`` with a slope.
     """
-    head = _nifti_head(path)
+    opener = gzip.open if path.lower().endswith('.gz') else open
+    try:
+        with opener(path, 'rb') as f:
+            head = f.read(544)
+    except (OSError, EOFError) as err:
+        raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
     for endian in '<>':
         if len(head) >= 348 and struct.unpack(endian + 'i', head[:4])[0] \
                 == 348:
