@@ -23,7 +23,7 @@ Same seed and settings give byte-identical files.
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -141,23 +141,15 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
             key_slices_by_slice_interval_mm=dict(sorted(intervals.items())),
             lesions_by_type=dict(
                 sorted(types.items(), key=lambda x: int(x[0]))),
-            long_diameter_mm_percentiles={
-                str(p): round(float(np.percentile(lm, p)), 2)
-                for p in pct
-            } if len(lm) else {},
-            long_diameter_px_percentiles={
-                str(p): round(float(np.percentile(long_px, p)), 2)
-                for p in pct
-            } if len(lm) else {},
+            long_diameter_mm_percentiles=_percentiles(lm, pct, 2),
+            long_diameter_px_percentiles=_percentiles(long_px, pct, 2),
             long_diameter_mm_bins={
                 '<10': int((lm < 10).sum()),
                 '10-30': int(((lm >= 10) & (lm <= 30)).sum()),
                 '>30': int((lm > 30).sum())
             },
-            contrast_hu_percentiles={
-                str(p): round(float(np.percentile(contrast, p)), 1)
-                for p in (0, 10, 50, 90)
-            } if contrast else {},
+            contrast_hu_percentiles=_percentiles(
+                contrast, (0, 10, 50, 90), 1),
         )
 
     def _meta(self) -> dict:
@@ -229,6 +221,13 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
         (tmp / META_FILE).write_text(
             json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
             encoding='utf-8')
+
+
+def _percentiles(values: List[float], levels: Tuple[int, ...],
+                 digits: int) -> Dict[str, float]:
+    """``{level: percentile}`` rounded to ``digits`` ({} without values)."""
+    return {str(p): round(float(np.percentile(values, p)), digits)
+            for p in levels} if len(values) else {}
 
 
 def generate_demo_deeplesion(out_dir: Union[str, Path],

@@ -65,8 +65,7 @@ class _Scan:
         return self.thickness, self.grid.spacing, self.grid.spacing
 
     def phantom_z(self, k: np.ndarray) -> np.ndarray:
-        """Phantom z (mm, head to feet) of slice ``k`` (0 = most inferior).
-        """
+        """Phantom z (mm, head to feet) of slice ``k`` (0: most inferior)."""
         return self.z_top + (self.num_slices - 1 - np.asarray(k)) * \
             self.thickness
 
@@ -361,8 +360,7 @@ class DemoVolumePlanner:
 
     def _vessel_bifurcations(self, rng: np.random.Generator, scan: _Scan,
                              labels: np.ndarray) -> List[np.ndarray]:
-        """World positions of pulmonary vessel branchings inside the lung.
-        """
+        """World positions of pulmonary vessel branchings inside the lung."""
         cfg = self.config
         vessels = [v for v in scan.phantom.anatomy.vessels
                    if tuple(v.hosts) == (Tissue.LUNG, )]
