@@ -152,11 +152,8 @@ def training_data_roots_of_text(text: str) -> List[str]:
 
 def _has_demo_marker(folder: str, names) -> bool:
     for name in names:
-        path = osp.join(folder, name)
-        if not osp.isfile(path):
-            continue
-        try:
-            with open(path, encoding='utf-8') as f:
+        try:  # OSError: no such file
+            with open(osp.join(folder, name), encoding='utf-8') as f:
                 generator = json.load(f).get('generator')
         except (OSError, ValueError, AttributeError):
             continue
