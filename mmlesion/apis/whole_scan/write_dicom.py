@@ -384,13 +384,10 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
 # --------------------------------------------------------------------- SEG
 def _label_map(result: ScanResult, order: List[Finding]) -> np.ndarray:
     """(z, y, x) uint16 segment numbers in the resampled volume."""
-    resampled = result.resampled
-    maps = result.lesion_maps
-    labels = np.zeros(resampled.shape_zyx, np.uint16)
-    for number in range(len(order), 0, -1):  # best score painted last
-        f = order[number - 1]
+    labels = np.zeros(result.resampled.shape_zyx, np.uint16)
+    for number, f in reversed(list(enumerate(order, 1))):  # best last
         for box in f.boxes_2d:
-            mask = model_mask_in_box(maps[box.slice], box.bbox)
+            mask = model_mask_in_box(result.lesion_maps[box.slice], box.bbox)
             if mask is not None:
                 labels[box.slice][mask] = number
     return labels
