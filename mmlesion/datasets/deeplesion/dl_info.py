@@ -20,10 +20,8 @@ pixel indices by subtracting 1, so that pixel ``(x, y)`` of the PNG read as
 stay in the legacy inclusive convention of the official evaluation (width =
 x2 - x1 + 1).
 
-Row numbers
------------
-``row`` is the line number of the record in the file, counting the header as
-line 1 (the first lesion is row 2): the row number a spreadsheet shows.
+``row`` is the line number of a record, the header being line 1 (the row
+number a spreadsheet shows).
 """
 import csv
 import io

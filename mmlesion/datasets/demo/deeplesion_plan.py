@@ -74,10 +74,8 @@ def _left_out(series: _Series) -> List[int]:
 class DeepLesionDemoPlanner:
     """Draw the synthetic dataset: patients, series, key slices, lesions.
 
-    The planning half of :class:`DeepLesionDemoGenerator` (no pixels, no
-    files); it needs ``self.config`` (a :class:`DemoDataConfig`) and
-    ``self._series`` (None until :meth:`plan` ran), which the generator
-    sets.
+    The half of :class:`DeepLesionDemoGenerator` that draws no pixels: it
+    reads ``self.config`` and ``self._series`` (None until :meth:`plan`).
     """
 
     def _size_table(self) -> Optional[LesionSizeTable]:

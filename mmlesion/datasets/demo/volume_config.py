@@ -43,10 +43,9 @@ class DemoVolumeConfig:
         nodules_per_scan (tuple): inclusive range of nodules >= 3 mm.
         nodule_diameter_range (tuple): nodule diameters (mm).
         part_solid_prob (float): probability that a nodule is part-solid.
-        nodule_hu_range (tuple): attenuation of solid nodules and of the
-            solid cores of part-solid ones (HU). Defaults to (0, 60), soft
-            tissue; e.g. (250, 350) gives bright (calcified-like) nodules
-            that a tiny detector learns in a few hundred steps.
+        nodule_hu_range (tuple): HU of solid nodules and of the cores of
+            part-solid ones. Defaults to (0, 60), soft tissue; (250, 350)
+            gives bright nodules a tiny detector learns quickly.
         small_nodule_prob (float): probability that a chest scan also has a
             nodule < 3 mm (``annotations_excluded.csv``).
         max_lookalikes (int): vessel bifurcations listed in

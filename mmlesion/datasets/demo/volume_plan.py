@@ -144,9 +144,8 @@ def _lesion_box(les: Lesion, scan: '_Scan',
 class DemoVolumePlanner:
     """Plan and render the synthetic CT volumes (no files).
 
-    The planning and rendering half of :class:`DemoVolumeGenerator`; it needs
-    ``self.config`` (a :class:`DemoVolumeConfig`) and ``self._scans`` (None
-    until :meth:`plan` ran), which the generator sets.
+    The half of :class:`DemoVolumeGenerator` that needs no files: it reads
+    ``self.config`` and ``self._scans`` (None until :meth:`plan` ran).
     """
 
     def plan(self) -> List[_Scan]:

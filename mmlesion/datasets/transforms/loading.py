@@ -213,8 +213,7 @@ class LoadDeepLesionSlices(BaseTransform):
 
     def _from_volume(self, results: dict) -> np.ndarray:
         """The N channels of an in-memory (D, H, W) volume (a float32 copy
-        in HU), as :class:`~mmlesion.datasets.transforms.LoadVolumeSlices`
-        takes them."""
+        in HU), as :class:`LoadVolumeSlices` takes them."""
         img = self._volume_channels(results,
                                     self._as_hu(results['volume'], 'volume'))
         results.pop('volume')  # never packed
