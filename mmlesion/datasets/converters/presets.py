@@ -2,12 +2,10 @@
 """Where the converter finds the scans and labels: a folder, or a public
 release's layout (the presets).
 
-* ``folder`` (any dataset): every CT volume under the scan folder (NIfTI,
-  MetaImage, NRRD, or a folder holding one DICOM series), its id the path
-  without the suffix (:func:`~.scan_cases.scan_id`), with either the label
-  map of the same id under the mask folder (an nnU-Net ``_0000`` channel
-  suffix of the scan is dropped for the pairing) or the rows of a box CSV
-  (:mod:`.scan_cases`).
+* ``folder`` (any dataset): every CT volume under the scan folder, its id
+  the path without the suffix (:func:`~.scan_cases.scan_id`), with either
+  the label map of the same id under the mask folder (an nnU-Net ``_0000``
+  suffix dropped) or the rows of a box CSV (:mod:`.scan_cases`).
 * ``kits19`` (Heller et al. 2019): ``case_*/imaging.nii.gz`` and
   ``segmentation.nii.gz`` (0 background, 1 kidney, 2 tumour); cases
   without a segmentation (the test set) are skipped.
@@ -222,11 +220,8 @@ LUNG_MASK_FOLDER = 'seg-lungs-LUNA16'
 
 
 def find_luna16_scans(scan_root: str) -> Dict[str, str]:
-    """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``.
-
-    The release's lung masks (``seg-lungs-LUNA16/<seriesuid>.mhd``, the
-    same names as the scans) are not scans: any folder of that name is
-    skipped, so the release can be converted as it unpacks.
+    """``seriesuid -> .mhd path`` for every .mhd under ``scan_root``, the
+    release's lung masks (:data:`LUNG_MASK_FOLDER`) skipped.
 
     Raises:
         ValueError: if one series UID is found twice.

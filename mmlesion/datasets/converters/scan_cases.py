@@ -1,8 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""One scan to convert (:class:`ScanCase`) and its lesions from a box table.
-
-A case holds its scan, its label map or its findings (rows of a box CSV),
-and its patient. Box CSVs, with a header, one row per finding:
+"""One scan to convert (:class:`ScanCase`) and its lesions from a box CSV
+(a header, then one row per finding):
 
 * ``world`` (LUNA16's ``annotations.csv``): ``seriesuid,coordX,coordY,
   coordZ,diameter_mm``, the centre in world millimetres (LPS); the box is

@@ -29,12 +29,9 @@ class CTVolumeDataset(BaseDetDataset):
                              ignore_flag=0, center_world=[x, y, z],
                              diameter_mm=5.6)])
 
-    plus ``lesion_type`` (DeepLesion's coarse type, 1..8 or -1) in the
-    instances whose annotation carries one (``deeplesion_to_3d.py``).
-
+    plus ``lesion_type`` in the instances whose annotation carries one.
     Boxes are in continuous voxels of the scan as ``load_ct_volume``
-    returns it (SimpleITK continuous index). Findings marked ``ignore``
-    (e.g. LUNA16's excluded findings) get ``ignore_flag=1``.
+    returns it; findings marked ``ignore`` get ``ignore_flag=1``.
 
     Args:
         ann_file (str): the JSON, relative to ``data_root`` unless absolute.

@@ -67,25 +67,12 @@ def _pattern_range(path: str, data_file: str,
 
 def _mhd_pattern_names(path: str, data_file: str,
                        dim_size: Optional[str]) -> List[str]:
-    """The file names of a printf-pattern ``ElementDataFile``.
+    """The file names (relative to the header's folder) of a
+    printf-pattern ``ElementDataFile`` (``format [min [max [step]]]``).
 
     MetaIO reads one slice from each file, so the pattern must name exactly
     ``DimSize[-1]`` files, with a positive step: both are checked before
-    any name is made.
-
-    Args:
-        path (str): the header, named in errors.
-        data_file (str): the field's value, ``format [min [max [step]]]``.
-        dim_size (str, optional): the header's ``DimSize`` value.
-
-    Returns:
-        list[str]: the file names, relative to the header's folder.
-
-    Raises:
-        ValueError: naming the header and ElementDataFile, for words that
-            are not whole numbers, a step of 0 or below, a count of files
-            other than the slices of DimSize, or a format that takes no
-            single integer.
+    any name is made (the error names the header and the field).
     """
     field = f'{path}: header field ElementDataFile = {data_file}'
     try:
