@@ -251,16 +251,13 @@ class DEAnchorOptimizer:
             raise ValueError('Box widths and heights must be finite and > 0')
         func = _DEObjective(box_wh, self.sizes, len(self.ratio_bounds),
                             self.objective)
-        vectorized = self.workers == 1
         history: List[float] = []
-        state = dict(generation=0, stopped=False)
 
         def _callback(intermediate_result) -> Optional[bool]:
-            state['generation'] += 1
-            gen = state['generation']
             best_x = np.asarray(intermediate_result.x)
             best_fun = float(intermediate_result.fun)
             history.append(best_fun)
+            gen = len(history)
             if self.log_interval and gen % self.log_interval == 0:
                 anchors = self.anchors_from_x(best_x)
                 stats = evaluate_anchors(box_wh, anchors)
@@ -272,7 +269,6 @@ class DEAnchorOptimizer:
                     logger='current')
             if self.callback is not None and self.callback(
                     gen, best_x, best_fun):
-                state['stopped'] = True
                 return True
             return None
 
@@ -290,7 +286,7 @@ class DEAnchorOptimizer:
             init='latinhypercube',
             updating='deferred',
             workers=self.workers,
-            vectorized=vectorized)
+            vectorized=self.workers == 1)
         elapsed = time.perf_counter() - start
 
         x = self.round_x(res.x)
