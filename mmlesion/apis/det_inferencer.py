@@ -209,13 +209,6 @@ class LesionDetInferencer(DetInferencer):
         if chunk:
             yield chunk
 
-    def _picture_name(self, single_input: LesionInput) -> str:
-        path = single_input.get('img_path') if isinstance(
-            single_input, dict) else single_input
-        if isinstance(path, (str, Path)):
-            return key_slice_name(str(path))
-        return f'{self.num_visualized_imgs:08d}.png'
-
     def visualize(self,
                   inputs: List[LesionInput],
                   preds: List[DetDataSample],
@@ -250,7 +243,10 @@ class LesionDetInferencer(DetInferencer):
                 boxes, scores = inst.bboxes, inst.scores
             drawn = draw_lesion_overlay(self.visualizer, rgb, None, boxes,
                                         scores, pred_score_thr, class_name)
-            name = self._picture_name(single_input)
+            path = single_input.get('img_path') if isinstance(
+                single_input, dict) else single_input
+            name = (key_slice_name(str(path)) if isinstance(path, (str, Path))
+                    else f'{self.num_visualized_imgs:08d}.png')
             self.visualizer.set_image(drawn)
             if show:
                 self.visualizer.show(drawn, win_name=name,
