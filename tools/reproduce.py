@@ -95,6 +95,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'keys only a search config has, e.g. '
                         'train_cfg.num_candidates=8 to rehearse the random '
                         'search')
+    parser.add_argument('--fpr-cfg-options', nargs='+', metavar='KEY=VALUE',
+                        help="in place of --cfg-options for LENS's 3D FPR "
+                        'network (Table I row (e)), a 3D ResNet that the '
+                        "2.5D detectors' options do not fit, e.g. "
+                        'train_cfg.max_epochs=1 to rehearse (default: '
+                        '--cfg-options)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the plan (rows, stages, commands, '
                         'GPU-hours) and run nothing')
@@ -283,6 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       data_root=args.data_root, gpus=args.gpus,
                       folds=args.folds, cfg_options=list(args.cfg_options),
                       search_cfg_options=list(args.search_cfg_options),
+                      fpr_cfg_options=args.fpr_cfg_options,
                       python=python_executable(),
                       cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]

@@ -209,8 +209,10 @@ def _lens_table1(ctx, key, seed):
         f'@last:{work_d}', '--mined', mined, '--out', proposals,
         '--overwrite'
     ] + ctx.options(*_lens_roots(ctx, cfg['d'])), outputs=[proposals]))
+    fpr = ctx if ctx.fpr_cfg_options is None else replace(
+        ctx, cfg_options=ctx.fpr_cfg_options)
     train_e, work_e = _train(
-        ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
+        fpr, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
         f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
     stages.append(train_e)
     ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',

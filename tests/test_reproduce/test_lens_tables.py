@@ -140,6 +140,27 @@ def test_table4_rows(tmp_path):
     assert 'quoted' in quoted.label and 'not run' in quoted.label
 
 
+def test_row_e_fpr_training_takes_its_own_options(tmp_path):
+    """``--fpr-cfg-options`` replace ``--cfg-options`` for the 3D FPR
+    training alone (row (d)'s detector is built with the 2.5D options
+    everywhere else); without them it takes ``--cfg-options`` too."""
+    dense = 'model.backbone.growth_rate=8'
+    ctx = _ctx(tmp_path, cfg_options=[dense],
+               fpr_cfg_options=['train_cfg.max_epochs=1'])
+    stages = _row('lens/table1', 'e', ctx).stages
+    trains = [s.argv for s in stages if s.name == 'train']
+    assert len(trains) == 3  # (c), (d), then the FPR network
+    assert [any('lens-fpr_' in a for a in t) for t in trains] == [
+        False, False, True]
+    assert [dense in t for t in trains] == [True, True, False]
+    assert ['train_cfg.max_epochs=1' in t for t in trains] == [
+        False, False, True]
+    assert all(dense in s.argv for s in stages
+               if s.name in ('mine', 'fpr_proposals', 'eval_3d_e'))
+    plain = _row('lens/table1', 'e', _ctx(tmp_path, cfg_options=[dense]))
+    assert dense in [s.argv for s in plain.stages if s.name == 'train'][-1]
+
+
 def test_each_table_prints_its_columns(tmp_path):
     """Table I keeps its columns; II adds the inference time, III the
     counts (thousands, from our counts), IV time and size; the paper's
