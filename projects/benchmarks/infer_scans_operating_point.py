@@ -41,9 +41,9 @@ def every_candidate_a_finding(detections, resampled, volume, detection,
 
     from mmlesion.apis.whole_scan import infer
     from mmlesion.apis.whole_scan.results import Candidates
-    every, _ = infer.stack_findings(
+    every = infer.stack_findings(
         detections.boxes, detections.scores, resampled, volume,
-        replace(detection, keep_thr=None), rescorer)
+        replace(detection, keep_thr=None), rescorer).kept
     thr = detection.keep_thr
     kept = [f for f in every
             if thr is None or max(b.score for b in f.boxes_2d) >= thr]

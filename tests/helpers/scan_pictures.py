@@ -83,8 +83,8 @@ def crowded_scan_result(model_warning: Optional[str] = None,
         for z in range(z0, z0 + 3):
             boxes[z] = np.vstack([boxes[z], [[x - r, y - r, x + r, y + r]]])
             slice_scores[z] = np.append(slice_scores[z], s)
-    findings, _ = stack_findings(boxes, slice_scores, volume, volume,
-                                 DetectionSettings(score_thr=.05))
+    findings = stack_findings(boxes, slice_scores, volume, volume,
+                              DetectionSettings(score_thr=.05)).kept
     best = findings[0]
     z = best.key_slice
     x1, y1, x2, y2 = next(b.bbox for b in best.boxes_2d if b.slice == z)

@@ -158,13 +158,12 @@ def _stacked(detections: SliceDetections, resampled: CTVolume,
     boxes (re-scored by ``rescorer``) kept at ``detection.keep_thr``,
     measured (``measure``, with the model's ``lesion_maps`` where it has
     them), with their lesion types, and every candidate."""
-    findings, candidates = stack_findings(
-        detections.boxes, detections.scores, resampled, volume, detection,
-        rescorer)
+    stacked = stack_findings(detections.boxes, detections.scores,
+                             resampled, volume, detection, rescorer)
     if measure:
-        measure_findings(findings, resampled, volume, lesion_maps,
+        measure_findings(stacked.kept, resampled, volume, lesion_maps,
                          show_progress=detection.show_progress)
     if detections.classes is not None:
-        add_lesion_types(findings, detections.boxes, detections.labels,
+        add_lesion_types(stacked.kept, detections.boxes, detections.labels,
                          detections.classes)
-    return findings, candidates
+    return stacked.kept, stacked.candidates

@@ -224,8 +224,7 @@ class Candidates:
     Args:
         centres_world (np.ndarray): (n, 3) world x, y, z mm of each 3D
             box's centre.
-        scores (np.ndarray): (n,) their scores, rounded as a
-            :class:`Finding`'s.
+        scores (np.ndarray): (n,) their scores, as a :class:`Finding`'s.
     """
     centres_world: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 3)))
@@ -404,9 +403,7 @@ class DicomPaths:
 @dataclass(frozen=True)
 class ThreadUse(FieldRecord):
     """The threads a run detected with (``findings.json``'s ``threads``,
-    as ``froc_val.json`` records them): torch's, and the OpenMP variables
-    behind them (the tools set both on a machine busy at their start; a
-    user's own win).
+    as ``froc_val.json`` records them).
 
     Args:
         torch_threads (int): ``torch.get_num_threads()``.

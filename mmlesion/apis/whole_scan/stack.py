@@ -23,7 +23,8 @@ ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
 class, or classes that are not these types, e.g. mmdet's COCO default of a
 model built without a checkpoint) give no type.
 """
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -36,13 +37,25 @@ from .results import Box2D, Candidates, Finding
 from .settings import DetectionSettings, FindingRescorer
 
 
+@dataclass
+class StackedFindings:
+    """The findings of :func:`stack_findings`.
+
+    Args:
+        kept (list[Finding]): those kept at the operating point.
+        candidates (Candidates): every one, as arrays.
+    """
+    kept: List[Finding]
+    candidates: Candidates
+
+
 def stack_findings(boxes: Sequence[np.ndarray],
                    scores: Sequence[np.ndarray],
                    resampled: CTVolume,
                    volume: CTVolume,
                    detection: Optional[DetectionSettings] = None,
                    rescorer: Optional[FindingRescorer] = None
-                   ) -> Tuple[List[Finding], Candidates]:
+                   ) -> StackedFindings:
     """The 3D findings of a scan's 2D boxes (see the module doc): those
     kept at ``detection.keep_thr`` and every candidate.
 
@@ -67,13 +80,10 @@ def stack_findings(boxes: Sequence[np.ndarray],
             infer_volume`).
 
     Returns:
-        tuple: the kept findings (list[Finding], by decreasing score,
-        ``id`` their rank among every candidate, 1, 2, ...; without
-        ``recist`` and ``lesion_type``: :mod:`~mmlesion.apis.whole_scan.
-        measure`, :func:`add_lesion_types`) and every candidate
-        (:class:`~mmlesion.apis.whole_scan.results.Candidates`, computed
-        as arrays: a candidate below the operating point costs no
-        :class:`Finding`).
+        StackedFindings: the kept findings (by decreasing score, ``id``
+        their rank among every candidate; without ``recist`` and
+        ``lesion_type``: :mod:`~mmlesion.apis.whole_scan.measure`,
+        :func:`add_lesion_types`) and every candidate.
     """
     d = detection or DetectionSettings()
     stacked = stack_slice_boxes(
@@ -119,7 +129,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
             boxes_2d=[Box2D(slice=z, bbox=[round(v, 3) for v in box],
                             score=round(s, 6))
                       for z, box, s in f.boxes_2d]))
-    return out, candidates
+    return StackedFindings(out, candidates)
 
 
 def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:

@@ -150,9 +150,10 @@ def test_findings_keep_their_best_2d_score_not_a_rescored_one():
               np.array([.3, .6, .5])]
 
     def stacked(keep_thr):
-        return stack_findings(boxes, scores, volume, volume,
-                              DetectionSettings(keep_thr=keep_thr),
-                              _Reversed())
+        out = stack_findings(boxes, scores, volume, volume,
+                             DetectionSettings(keep_thr=keep_thr),
+                             _Reversed())
+        return out.kept, out.candidates
 
     kept, candidates = stacked(.5)
     every, same = stacked(None)

@@ -178,8 +178,9 @@ def test_stacked_and_measured_findings_hold_records():
     box = np.array([[10., 12., 24., 22.]])
     boxes = [np.zeros((0, 4)), box, box + [[-1, -1, 1, 1]], np.zeros((0, 4))]
     scores = [np.zeros(0), np.array([.9]), np.array([.8]), np.zeros(0)]
-    findings, candidates = stack_findings(
-        boxes, scores, volume, volume, DetectionSettings(show_progress=False))
+    stacked = stack_findings(boxes, scores, volume, volume,
+                             DetectionSettings(show_progress=False))
+    findings, candidates = stacked.kept, stacked.candidates
     assert len(findings) == len(candidates) == 1
     assert candidates.scores.tolist() == [.9]
     assert candidates.centres_world.tolist() == [findings[0].center_world]

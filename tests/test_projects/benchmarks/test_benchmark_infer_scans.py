@@ -79,9 +79,10 @@ def test_every_schedule_is_a_valid_finishing_and_old_code():
 
 def test_the_operating_point_comparison_keeps_what_the_threshold_says(
         tmp_path, capsys):
-    """Both stand-ins through both paths: every finding measured and
+    """Both stand-ins through the three paths: every finding measured and
     written, or only those of the high-score boxes (the low-score boxes of
-    the ``many`` stand-in stay candidates)."""
+    the ``many`` stand-in stay candidates), by the stacking of now and of
+    before, which write the same files."""
     torch.set_num_threads(1)
     result = _tool().main([
         '--num-scans', '2', '--scan-size', '48', '8', '--stand-in-ms', '0',
@@ -95,7 +96,13 @@ def test_the_operating_point_comparison_keeps_what_the_threshold_says(
     assert every['findings_per_scan'] == every['candidates_per_scan'] == (
         many['candidates_per_scan'])
     assert set(result) >= {'many_over_few/every_finding',
-                           'many_over_few/operating_point'}
+                           'many_over_few/operating_point',
+                           'many_over_few/operating_point_before'}
+    # the previous stacking (every candidate a Finding): the same files
+    assert result['many/operating_point_before'] | dict(
+        seconds_per_scan=0, spread=0) == many | dict(seconds_per_scan=0,
+                                                     spread=0)
+    assert result['same_files'] is True
     assert 'findings kept of' in capsys.readouterr().out
     assert json.loads((tmp_path / 'op.json').read_text())[
         'operating_point'] == .3
