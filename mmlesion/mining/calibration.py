@@ -137,16 +137,6 @@ def deeplesion_proxy_same(rows: Sequence[dict], loc_thr: float = 0.05,
     return same
 
 
-def summarise(values: np.ndarray) -> Optional[dict]:
-    """n and the 10th / 50th / 90th percentiles (None when empty)."""
-    if not len(values):
-        return None
-    return dict(n=int(len(values)), **{
-        f'p{q}': round(float(np.percentile(values, q)), 4)
-        for q in (10, 50, 90)
-    })
-
-
 def key_slice_dataset(cfg, root: str, ann_file: str, split: Optional[str],
                       skip_missing: bool = False):
     """The key slices of a DeepLesion-layout ``root`` read with the

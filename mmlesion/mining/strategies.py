@@ -28,7 +28,16 @@ import numpy as np
 
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.box_iou_2d import box_iou
-from .calibration import summarise
+
+
+def summarise(values: np.ndarray) -> Optional[dict]:
+    """n and the 10th / 50th / 90th percentiles (None when empty)."""
+    if not len(values):
+        return None
+    return dict(n=int(len(values)), **{
+        f'p{q}': round(float(np.percentile(values, q)), 4)
+        for q in (10, 50, 90)
+    })
 
 
 @dataclass
