@@ -158,17 +158,6 @@ def relative_file(path: str, out_file: str) -> str:
     return rel
 
 
-def replica_of(sources: Iterable[Optional[str]]) -> Optional[Dict[str, str]]:
-    """The release-replica marker of the first input that lies in a
-    replica (:func:`~mmlesion.datasets.demo.replicas.marker.
-    find_data_replica_marker`), None when every input is real data."""
-    for path in sources:
-        found = find_data_replica_marker(path)
-        if found is not None:
-            return found
-    return None
-
-
 def _derived_marker_text(found: Dict[str, str], made_by: str) -> str:
     """The marker of an output made from the replica ``found``: its
     marker's lines, then where the output comes from and what made it."""
@@ -189,7 +178,8 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
     outputs, so that what is made from synthetic data is still known as
     such downstream (:mod:`mmlesion.datasets.data_layout`).
 
-    When an input lies in a replica (:func:`replica_of`), every written
+    When an input lies in a replica (:func:`~mmlesion.datasets.demo.
+    replicas.marker.find_data_replica_marker`), every written
     folder gets ``REPLICA.txt`` and every written file its sidecar marker
     ``<file>.REPLICA.txt``, except outputs already inside a replica; the
     marker repeats the replica's and adds ``derived_from`` and ``made_by``.
@@ -207,7 +197,8 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
     Returns:
         list[str]: the markers written (or, for real data, removed).
     """
-    found = replica_of(sources)
+    found = next((m for m in map(find_data_replica_marker, sources)
+                  if m is not None), None)  # the first input's in a replica
     targets = [(osp.join(d, REPLICA_FILE), d) for d in folders if d] + [
         (replica_sidecar(f), osp.dirname(osp.abspath(f))) for f in files if f]
     done = []

@@ -137,18 +137,16 @@ class DatasetFingerprint:
     def from_json(cls, data: dict, path: str = '<fingerprint>'
                   ) -> 'DatasetFingerprint':
         """Read what :meth:`to_json` wrote; a missing field is named."""
-        def dist(d):
-            return Distribution(**d)
         try:
             splits = {}
             for name, s in data['splits'].items():
                 s = dict(s)
                 for key in ('spacing_zyx_mm', 'shape_zyx',
                             'lesion_extent_zyx_mm'):
-                    s[key] = [dist(d) for d in s[key]]
+                    s[key] = [Distribution(**d) for d in s[key]]
                 for key in ('lesions_per_scan', 'lesion_diameter_mm',
                             'hu_inside', 'hu_outside'):
-                    s[key] = dist(s[key])
+                    s[key] = Distribution(**s[key])
                 splits[name] = SplitFingerprint(**s)
             data = {k: v for k, v in data.items() if k != 'splits'}
             return cls(splits=splits, **data)

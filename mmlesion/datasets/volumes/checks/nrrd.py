@@ -86,7 +86,7 @@ def nrrd_data_files(path: str, allow_outside: bool = False) -> List[str]:
     for name in names:
         full = osp.join(folder, name)
         what = f"{path}: NRRD field 'data file' {name!r}"
-        check_inside(full, folder, what, allow_outside and True)
+        check_inside(full, folder, what, allow_outside)
         if osp.isabs(name) and not allow_outside:
             raise ValueError(
                 f'{what} is an absolute path outside the header\'s folder '
