@@ -39,6 +39,8 @@ def every_candidate_a_finding(detections, resampled, volume, detection,
     findings. The same files (tested)."""
     from dataclasses import replace
 
+    import numpy as np
+
     from mmlesion.apis.whole_scan import infer
     from mmlesion.apis.whole_scan.results import Candidates
     every = infer.stack_findings(
@@ -53,7 +55,9 @@ def every_candidate_a_finding(detections, resampled, volume, detection,
     if detections.classes is not None:
         infer.add_lesion_types(every, detections.boxes, detections.labels,
                                detections.classes)
-    return kept, Candidates.of(every)
+    return kept, Candidates(
+        np.array([f.center_world for f in every]).reshape(-1, 3),
+        np.array([f.score for f in every]))
 
 
 def operating_point_comparison(args, cfg, scans: List[str], run) -> dict:

@@ -1,29 +1,23 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What whole-scan inference gives: a :class:`ScanResult` holding its
 :class:`Finding` s, and how ``findings.json`` writes them
-(:meth:`ScanResult.to_dict`, :meth:`Finding.to_dict`).
-
-``findings.json`` carries ``schema_version``
-(:data:`FINDINGS_SCHEMA_VERSION`); its keys and their order are those of
-the files written before the version was recorded, plus that field and
-``settings.sources`` (where the slice interval and pixel spacing came
-from: option, checkpoint, config or default). A
-finding's ``diameter_mm`` is the old name of ``largest_box_side_mm`` (the
-longer in-plane side of its 3D box, which is no lesion diameter: RECIST
-gives those): the file still writes it, and :attr:`Finding.diameter_mm`
-warns (``DeprecationWarning``) in Python.
-
-A finding's stacked 2D boxes (:class:`Box2D`), its RECIST axes
-(:class:`RecistMeasurement`), a scan's geometry (:class:`ScanGeometry`)
-and the records of the provenance (:class:`CheckpointRecord`,
-:class:`ConfigRecord`, :class:`SoftwareVersions`) are written as dicts of
-their fields, in the order of their fields.
+(:meth:`ScanResult.to_dict`, :meth:`Finding.to_dict`): the keys, in their
+order, of the files written before ``schema_version``
+(:data:`FINDINGS_SCHEMA_VERSION`) was recorded, plus that field,
+``settings.sources`` (where the slice interval and pixel spacing came from),
+``threads``, ``operating_point`` and ``num_candidates``. A finding's
+``diameter_mm`` is the old name of ``largest_box_side_mm`` (the longer
+in-plane side of its 3D box, no lesion diameter: RECIST gives those): the
+file still writes it, and :attr:`Finding.diameter_mm` warns
+(``DeprecationWarning``). The records (:class:`Box2D`,
+:class:`RecistMeasurement`, :class:`ScanGeometry`, the provenance's, ...)
+are written as dicts of their fields, in their order.
 """
 import os
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -216,10 +210,9 @@ class Finding:
 
 @dataclass
 class Candidates:
-    """Every stacked finding of a scan, the kept ones included, by
-    decreasing score: the rows of ``candidates.csv``. Arrays: a poorly
-    trained model stacks thousands, and only the kept ones are
-    :class:`Finding` s.
+    """Every stacked finding of a scan by decreasing score, the rows of
+    ``candidates.csv``, as arrays (only the kept ones are :class:`Finding`
+    s: a poorly trained model stacks thousands).
 
     Args:
         centres_world (np.ndarray): (n, 3) world x, y, z mm of each 3D
@@ -232,13 +225,6 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.scores)
-
-    @classmethod
-    def of(cls, findings: Sequence[Finding]) -> 'Candidates':
-        """The candidates of findings (each one's centre and score)."""
-        return cls(np.array([f.center_world for f in findings],
-                            np.float64).reshape(-1, 3),
-                   np.array([f.score for f in findings], np.float64))
 
 
 @dataclass(frozen=True)

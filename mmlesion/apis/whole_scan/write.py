@@ -24,7 +24,7 @@ from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError, WorkDirLock
 
 from mmlesion.visualization.volume_report import describe_size
 
-from .results import Candidates, DicomStatus, OutputPaths, ScanResult
+from .results import DicomStatus, OutputPaths, ScanResult
 from .write_dicom import dicom_output_paths
 
 #: Threads writing a scan's key-slice PNGs while the next pictures are
@@ -379,14 +379,15 @@ def write_volume_results(result: ScanResult,
                     future.result()  # a failed write raises here
         paths['json'].write_text(json.dumps(record, indent=1) + '\n',
                                  encoding='utf-8')
-        cands = result.candidates or Candidates.of(result.findings)
+        cands = result.candidates  # none: the findings'
+        rows = (zip(cands.centres_world.tolist(), cands.scores.tolist())
+                if len(cands) else
+                ((f.center_world, f.score) for f in result.findings))
         with open(paths['csv'], 'w', newline='') as f:
             writer = csv.writer(f, lineterminator='\n')
             writer.writerow(CANDIDATE_COLUMNS)
-            writer.writerows(
-                [result.series_uid, f'{x:.3f}', f'{y:.3f}', f'{z:.3f}',
-                 f'{s:.6f}'] for (x, y, z), s in zip(
-                     cands.centres_world.tolist(), cands.scores.tolist()))
+            writer.writerows([result.series_uid, f'{x:.3f}', f'{y:.3f}',
+                              f'{z:.3f}', f'{s:.6f}'] for (x, y, z), s in rows)
         write_html_report(record, pictures, paths['overview'], paths['html'],
                           title=title or str(result.scan),
                           max_findings=max_pictures)
