@@ -7,6 +7,7 @@ import torch
 from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
+from mmengine.utils import to_3tuple
 from torch import Tensor
 
 from mmdet.models.detectors.base import BaseDetector
@@ -58,11 +59,8 @@ def window_layout(dhw: Sequence[int], test_cfg: dict
         tuple[list[int], list[list[int]]]: window size and starts per axis.
     """
     divisor = 16
-    size = test_cfg.get('window_size', 128)
-    size = (size, ) * 3 if isinstance(size, int) else tuple(size)
-    overlap = test_cfg.get('overlap', 16)
-    overlap = (overlap, ) * 3 if isinstance(overlap, int) else tuple(
-        overlap)
+    size = to_3tuple(test_cfg.get('window_size', 128))
+    overlap = to_3tuple(test_cfg.get('overlap', 16))
     win = [min(s, int(math.ceil(n / divisor) * divisor))
            for s, n in zip(size, dhw)]
     return win, [window_starts(n, w, o)

@@ -5,6 +5,7 @@ from typing import Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.utils import to_3tuple
 from torch import Tensor
 
 from mmdet.registry import MODELS
@@ -50,8 +51,7 @@ def roi_align_3d(feats: Tensor,
                          f'y2, z2], got {tuple(rois.shape)}')
     if sampling_ratio < 1:
         raise ValueError(f'sampling_ratio must be >= 1, got {sampling_ratio}')
-    od, oh, ow = (output_size, ) * 3 if isinstance(output_size, int) \
-        else tuple(output_size)
+    od, oh, ow = to_3tuple(output_size)
     num_rois = rois.size(0)
     channels = feats.size(1)
     size_dhw = feats.shape[2:]
