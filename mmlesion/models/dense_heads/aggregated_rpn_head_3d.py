@@ -21,7 +21,8 @@ from ..layers.dense_block_3d import NORM3D, Bottleneck3D
 
 def _unravel(index: Tensor, shape: Sequence[int]) -> Tuple[Tensor, ...]:
     """``torch.unravel_index(index, shape)`` for a non-negative (n,) long
-    ``index`` below the product of ``shape``: the same coordinates."""
+    ``index`` below the product of ``shape``, without its checks (they cost
+    more than the arithmetic): the same coordinates."""
     coords = []
     for size in reversed(shape[1:]):
         coords.append(index % size)
