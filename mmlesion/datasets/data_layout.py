@@ -3,27 +3,16 @@
 built?
 
 :func:`check_data_root` walks the datasets of a config's dataloaders
-(wrappers such as ``LENSMultiDataset`` and ``CrossValVolumeDataset``
-included) and checks, for each, the files the dataset opens first:
-
-* DeepLesion layout (``DeepLesionDataset`` and its subclasses, the 2D
-  exports of the converters): the data root, ``DL_info.csv`` and
-  ``Images_png/``, a ``mined_ann_file`` beside them, and at least one row of
-  the requested ``Train_Val_Test`` split;
-* CT volumes (``CTVolumeDataset``, ``CrossValVolumeDataset``): the
-  converters' annotation JSON, and the lung masks of ``CropToLungs``;
-* the LENS FPR proposals (``LENSFPRPatchDataset``).
-
-A missing piece raises :class:`DataLayoutError` with one line: what was
-expected, where, and the command (or download) that makes it, e.g.
-``data/LUNA16/annotations/luna16.json not found: make it with `python
-tools/dataset_converters/luna16.py data/LUNA16 ...```. When a derived
-file is missing, the release it is made from is checked first, so the
-line names the first missing step.
+(wrappers included) and checks, for each, the files the dataset opens
+first: the DeepLesion layout (data root, ``DL_info.csv``, ``Images_png/``,
+a ``mined_ann_file``, a row of the requested split), the CT volumes'
+annotation JSON and the lung masks of ``CropToLungs``, the LENS FPR
+proposals. A missing piece raises :class:`DataLayoutError` with one line:
+what was expected, where, and the command (or download) that makes it,
+naming the first missing step.
 
 :func:`name_evaluated_data` says in a few words what a dataloader reads
-(the split and its annotation file): ``tools/test.py``'s first line and the
-FROC curve's title.
+(``tools/test.py``'s first line and the FROC curve's title).
 
 A release replica (``REPLICA.txt``, synthetic data written by
 ``tools/misc/generate_release_replica.py``, or made from one:

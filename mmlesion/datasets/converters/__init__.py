@@ -1,9 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The dataset converter (a folder of CT scans with label masks or a box
-CSV, and the public releases as its presets: LUNA16, KiTS19, LiTS, NIH-LN)
-to the common volume annotation file, and the 2D export in DeepLesion's
-release layout. The CLI is ``tools/dataset_converters/convert_dataset.py``.
-"""
+"""The dataset converter (CT scans with label masks or a box CSV, and the
+public releases as its presets) to the common volume annotation file, and
+the 2D export in DeepLesion's release layout."""
 from .common import ConvertedVolume, assign_split
 from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import (DeepLesionExporter, box_slice_boxes,

@@ -52,10 +52,9 @@ def mask_region(mask: CTVolume,
                                                          Tuple[int, ...]]]:
     """The voxels of ``target`` covering a mask's bounding box plus a margin.
 
-    The mask's bounding box (voxel edges) goes through world coordinates
-    into ``target`` (another grid of the same scan, e.g. the mask on the
-    original grid and the target resampled to 1 mm), is widened by
-    ``margin_mm`` on every side and clipped to ``target``.
+    The mask's bounding box goes through world coordinates into ``target``
+    (another grid of the same scan), is widened by ``margin_mm`` on every
+    side and clipped to ``target``.
 
     Args:
         mask (CTVolume): a boolean (z, y, x) mask with its geometry.
@@ -67,8 +66,7 @@ def mask_region(mask: CTVolume,
         None if the mask is empty.
     """
     arr = np.asarray(mask.array, dtype=bool)
-    # the box in two passes over the mask (slices, then the (y, x) plane of
-    # the slices between the first and the last)
+    # two passes: the slices, then the (y, x) plane of those in between
     zs = np.flatnonzero(arr.any(axis=(1, 2)))
     if not len(zs):
         return None

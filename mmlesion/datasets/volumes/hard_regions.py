@@ -15,15 +15,11 @@ in the next round. Format (JSON)::
         "series_uid": str or null,
         "img_path": str,
         "shape_zyx": [3], "spacing_zyx": [3], "origin_xyz": [3],
-        "direction": [9],               # geometry of the volume the model
-                                        # ran on (after LoadCTVolume's
-                                        # resampling)
+        "direction": [9],               # the volume the model ran on
         "regions": [
           {"kind": "hard_negative" | "hard_positive",
-           "score": float,              # detection probability; for a
-                                        # hard positive the best score of
-                                        # the detections hitting it (0 =
-                                        # missed)
+           "score": float,              # a hard positive's: the best of
+                                        # the detections hitting it
            "center_world": [x, y, z],   # mm, SimpleITK / LPS
            "center_voxel_zyx": [z, y, x],  # continuous voxel index in the
                                            # geometry above

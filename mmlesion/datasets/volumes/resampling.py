@@ -131,12 +131,10 @@ def source_positions(volume: CTVolume, spacing_zyx: Sequence[float]
     """Per axis (z, y, x), the continuous index in ``volume`` of each
     voxel centre of the :func:`resample_volume` grid (float64).
 
-    Computed with ITK's arithmetic (output index -> world point with the
-    output's index-to-physical matrix, -> input continuous index with the
-    inverse of the input's), so that a point on the outer edge of the input
-    falls on the same side of it as in SimpleITK: e.g. 300 slices of 1.25
-    mm resampled to 188 of 2 mm put the last new centre on the edge
-    (299.5), where a rounding error decides whether that slice is air.
+    Computed with ITK's arithmetic (output index -> world point ->
+    input continuous index), so that a point on the outer edge of the input
+    (e.g. the last of 188 slices of 2 mm from 300 of 1.25 mm) falls on the
+    same side of it as in SimpleITK.
     """
     new_sp, new_size, _, origin = _output_grid(volume, spacing_zyx)
     direction = np.asarray(volume.direction, dtype=np.float64)

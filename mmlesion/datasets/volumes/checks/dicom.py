@@ -177,10 +177,9 @@ def _looks_like_dicom(path: str) -> bool:
 def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
     """Refuse a folder holding DICOM files that no series could read.
 
-    GDCM silently leaves out a file it cannot parse (e.g. a truncated
-    slice); where that was the first or last slice the series just becomes
-    shorter, with even spacing. Any Part 10 file (``DICM`` at byte 128) of
-    the folder that is in none of its series is therefore an error.
+    GDCM silently leaves out a file it cannot parse; where that was the
+    first or last slice the series just becomes shorter. So any Part 10
+    file of the folder that is in none of its series is an error.
 
     Args:
         folder (str): the folder.

@@ -83,8 +83,7 @@ def check_byte_order(path: str, stored: np.ndarray, claim: str,
 
     Read with the wrong byte order, a CT is noise with some values in the
     CT range (about 1 in 9 for int16); read correctly, nearly all are.
-    Only integer voxels of 2 or more bytes are checked: one byte has no
-    byte order, and swapped whole-number floats are tiny numbers near 0.
+    Only integer voxels of 2 or more bytes are checked.
 
     Args:
         path (str): named in the error.
