@@ -43,10 +43,8 @@ CANDIDATE_STREAM = 1
 def genotype_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     """The generator of sample ``index`` of a stream, for a search seed.
 
-    A generator per sample (``numpy.random.SeedSequence([seed, stream,
-    index])``) makes a sample depend only on the seed and its position: a
-    resumed search draws the genotypes the interrupted one would have, and
-    every rank of a distributed search draws the same genotype.
+    A generator per sample (``SeedSequence([seed, stream, index])``): a
+    resumed search, and every rank, draws the same genotypes.
 
     Args:
         seed (int): the search seed (the runner's training seed).
@@ -111,13 +109,8 @@ def sampled(head: nn.Module, genotypes: Dict[str, dict]):
 
 class RandomSearchMixin:
     """The random strategy of :class:`~mmlesion.nas.ALBSearchLoop`: the
-    draws and Li and Talwalkar's final ranking (see the loop's docstring).
-
-    Uses the loop's ``runner``, ``detector``, ``search_head``,
-    ``arch_dataloader``, ``_set_arch_sampler_epoch``, ``_iter`` and its
-    random-strategy options (``sample_seed``, ``num_candidates``,
-    ``candidate_batches``, ``num_finalists``, ``finalist_batches``,
-    ``exclude_ops``).
+    draws and Li and Talwalkar's final ranking, on the loop's attributes
+    (``search_head``, ``arch_dataloader``, ``sample_seed``, ...).
     """
 
     def sample_training_genotypes(self, index: int) -> Dict[str, dict]:
@@ -138,12 +131,11 @@ class RandomSearchMixin:
     def select_random_genotypes(self) -> Dict[str, dict]:
         """Rank sampled genotypes by their arch-half loss; return the best.
 
-        Li and Talwalkar's final stage (see :class:`~mmlesion.nas.
-        ALBSearchLoop`, random strategy): candidates
-        on ``candidate_batches`` batches, the ``num_finalists`` best on
-        ``finalist_batches`` (None: the whole arch half). Scores are mean
-        total losses over the batches of all ranks; lower is better; ties go
-        to the earlier candidate. Writes ``random_search.json``.
+        Li and Talwalkar's final stage: candidates on ``candidate_batches``
+        batches, the ``num_finalists`` best on ``finalist_batches``. Scores
+        are mean total losses over the batches of all ranks (lower is
+        better, ties to the earlier candidate). Writes
+        ``random_search.json``.
 
         Returns:
             dict: the selected genotypes.

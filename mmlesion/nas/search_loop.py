@@ -27,7 +27,6 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner import EpochBasedTrainLoop
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import DataLoader
 
 from mmdet.registry import LOOPS
 from .genotype import (check_genotypes, derive_genotypes, dump_genotypes,
@@ -158,8 +157,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                 'finalist_batches None or >= 1; got '
                 f'{num_candidates}, {candidate_batches}, {num_finalists}, '
                 f'{finalist_batches}')
-        if isinstance(dataloader,
-                      DataLoader) or not isinstance(dataloader, dict):
+        if not isinstance(dataloader, dict):  # a DataLoader too
             raise TypeError(
                 'ALBSearchLoop needs the train_dataloader as a config dict '
                 '(it builds one dataloader per half of the data), got '
@@ -368,14 +366,12 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         return iter(self.arch_dataloader)
 
     def _set_arch_sampler_epoch(self, epoch: int) -> None:
-        sampler = getattr(self.arch_dataloader, 'sampler', None)
-        if hasattr(sampler, 'set_epoch'):
-            sampler.set_epoch(epoch)
-        elif hasattr(getattr(self.arch_dataloader, 'batch_sampler', None),
-                     'sampler') and hasattr(
-                         self.arch_dataloader.batch_sampler.sampler,
-                         'set_epoch'):
-            self.arch_dataloader.batch_sampler.sampler.set_epoch(epoch)
+        batch_sampler = getattr(self.arch_dataloader, 'batch_sampler', None)
+        for sampler in (getattr(self.arch_dataloader, 'sampler', None),
+                        getattr(batch_sampler, 'sampler', None)):
+            if hasattr(sampler, 'set_epoch'):
+                sampler.set_epoch(epoch)
+                return
 
     def export_genotypes(
             self,
@@ -386,8 +382,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
 
         Args:
             rel_path (str): file path relative to ``runner.work_dir``.
-            log_genotypes (bool): log the genotypes' text (not only the
-                path). Defaults to True.
+            log_genotypes (bool): log the genotypes' text. Defaults to True.
             genotypes (dict, optional): the genotypes to write (the random
                 strategy's selection); None derives them from alpha.
 

@@ -1,10 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The evaluation protocols of docs/protocols.md run with a trained model
 on a dataset, from the config to the result files: the LENS 3D evaluation
-on the DeepLesion manual 3D test set (§2), and LUNA16's candidates of a
-test set and its 10-fold cross-validation, which trains every fold (§3).
-The model runs through :mod:`mmlesion.apis`; the scores are those of
-:mod:`mmlesion.evaluation`. Each returns a typed result."""
+(§2), LUNA16's candidates of a test set and its 10-fold cross-validation
+(§3). Each returns a typed result."""
 from .lens_eval_3d import (Lens3DEvalSettings, Lens3DEvaluation,
                            evaluate_lens_3d)
 from .luna16_candidates import TestSetCandidates, predict_candidates

@@ -142,11 +142,9 @@ def fold_config(config: str, fold: int, work_dir: str,
         work_dir (str): the fold's work dir.
         cfg_options (dict, optional): ``--cfg-options``.
         stage_checkpoint (str, optional): the first-stage checkpoint of a
-            second-stage config (Sec. III-E: the RPN stage of a Table III
-            row), with ``{fold}`` for the fold, e.g.
-            ``work_dirs/rpn3d-focal_..._cv/fold{fold}/epoch_50.pth``. It
-            replaces the config's ``load_from`` (whose ``fold0`` the fold
-            rewrites otherwise).
+            second-stage config (Sec. III-E), with ``{fold}`` for the fold,
+            e.g. ``work_dirs/rpn3d-focal_..._cv/fold{fold}/epoch_50.pth``;
+            it replaces the config's ``load_from``.
 
     Returns:
         Config: the fold's config.

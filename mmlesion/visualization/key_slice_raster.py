@@ -193,10 +193,8 @@ class KeySliceRaster:
         Args:
             finding (dict): a finding of :func:`infer_volume`.
             path (Path): PNG to write.
-            saver (Executor, optional): encodes and writes the PNG (Pillow
-                compresses without holding the GIL, so a thread pool
-                writes pictures while the next ones are drawn); the
-                picture is rendered here either way. None: written here.
+            saver (Executor, optional): encodes and writes the PNG (a thread
+                pool writes while the next pictures are drawn); None: here.
 
         Returns:
             Future | None: the saver's future of the written PNG (its

@@ -154,13 +154,11 @@ def place_labels(boxes: Sequence[Sequence[float]],
                  rings: int = 0) -> List[Optional[Rect]]:
     """Place one label per box, greedily, in the given order.
 
-    Each label goes to the first spot where it overlaps no label already
-    placed and nothing in ``keep_out``: next to its box (above, below,
-    beside; shifted inside the picture), preferably missing ``prefer_out``
-    (the ground-truth outlines) too, else stacked further out, then (with
-    ``rings``) anywhere around the box, ring after ring outwards: a label
-    there needs a :func:`leader_line` to its box. A label with no such spot
-    is left out (``None``): its box is still drawn.
+    Each label goes to the first spot where it overlaps no placed label and
+    nothing in ``keep_out``: next to its box (preferably missing
+    ``prefer_out`` too), else stacked further out, then (with ``rings``)
+    anywhere around the box, ring after ring (tied by a :func:`leader_line`).
+    A label with no such spot is left out (``None``).
 
     Args:
         boxes (Sequence): ``(x1, y1, x2, y2)`` per label, most important

@@ -2,13 +2,12 @@
 """Drawing lesion detections on windowed CT key slices.
 
 DeepLesion slices are 16-bit PNGs storing ``HU + 32768`` (Yan et al.,
-"DeepLesion", J. Med. Imaging 2018, Sec. 2); read as an ordinary 8-bit image
-they are meaningless. These helpers read the raw values, apply a display
-window and draw ground truth (red, dashed, on top) and predictions (green,
-with scores and a legend) on the canvas of mmdet's
-:class:`~mmdet.visualization.DetLocalVisualizer`
+"DeepLesion", J. Med. Imaging 2018, Sec. 2). These helpers read them as HU,
+apply a display window and draw ground truth and predictions on the canvas
+of mmdet's :class:`~mmdet.visualization.DetLocalVisualizer`
 (:func:`draw_lesion_overlay`).
 """
+import functools
 import os.path as osp
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -30,8 +29,7 @@ SOFT_TISSUE_WINDOW = (-160., 240.)
 #: Box colours (RGB): ground truth and predictions.
 GT_COLOR = (255, 0, 0)
 PRED_COLOR = (0, 255, 0)
-#: Line styles (matplotlib): ground truth dashed (drawn above), predictions
-#: solid.
+#: Line styles (matplotlib): ground truth dashed, predictions solid.
 GT_LINE = '--'
 PRED_LINE = '-'
 #: Padding of a score tag's background, points (as in ``text_size``).
@@ -343,17 +341,12 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
     return drawn
 
 
-_DEFAULT_VISUALIZER: Optional[DetLocalVisualizer] = None
-
-
+@functools.lru_cache(maxsize=1)
 def _default_visualizer() -> DetLocalVisualizer:
     # Built directly (not through get_instance) so it never becomes the
     # "current" visualizer of a running mmengine Runner.
-    global _DEFAULT_VISUALIZER
-    if _DEFAULT_VISUALIZER is None:
-        _DEFAULT_VISUALIZER = DetLocalVisualizer(
-            name='mmlesion_draw_lesion_detections', line_width=1, alpha=1.)
-    return _DEFAULT_VISUALIZER
+    return DetLocalVisualizer(name='mmlesion_draw_lesion_detections',
+                              line_width=1, alpha=1.)
 
 
 def draw_lesion_detections(image: ImageLike,

@@ -69,8 +69,7 @@ _BLACK = (0, 0, 0)
 def panel_slots(height: float, warning: bool
                 ) -> Tuple[float, List[Tuple[float, float, float, float]]]:
     """The top of the panel titles and the two panels' slots ``(x, y, w,
-    h)`` in pixels from the top left (each projection is fitted into its
-    slot at its aspect, centred).
+    h)`` in pixels from the top left.
 
     Args:
         height (float): the picture's height, px.
@@ -152,9 +151,8 @@ def overview_title(findings: Sequence[dict], shown: int) -> str:
 def place_tags(slot: Tuple[float, float, float, float],
                boxes: Sequence[Rect], ids: Sequence[int]
                ) -> List[Optional[Rect]]:
-    """The number tags of one panel's boxes, placed apart in its slot (best
-    first; :func:`~mmlesion.visualization.label_layout.place_labels`,
-    avoiding the boxes' outlines where it can, further out in a crowd).
+    """The number tags of one panel's boxes, placed apart in its slot, best
+    first (:func:`~mmlesion.visualization.label_layout.place_labels`).
 
     Args:
         slot (tuple): the panel's slot ``(x, y, w, h)``.

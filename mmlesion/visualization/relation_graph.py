@@ -76,9 +76,9 @@ def select_edges(adjacency: ArrayLike,
         top_k (int, optional): keep only the ``top_k`` strongest edges
             (None: all).
         min_weight (float): drop edges weaker than this.
-        symmetric (bool): the paper's graph is undirected; draw each pair
-            once with weight ``(E_ij + E_ji) / 2``. If False, each directed
-            edge ``i -> j`` is a candidate with weight ``E_ij``.
+        symmetric (bool): draw each pair once with weight ``(E_ij + E_ji) /
+            2`` (the paper's undirected graph); False: each directed edge
+            ``i -> j`` with weight ``E_ij``.
 
     Returns:
         np.ndarray: (K, 3) rows ``(i, j, weight)`` sorted by decreasing

@@ -113,8 +113,7 @@ class ManualSubVolume(NamedTuple):
             ``Images_png`` file names).
         last_slice (int): bottom slice index.
         boxes (np.ndarray): ``(n, 6)`` float64 ``[x1, y1, z1, x2, y2, z2]``,
-            inclusive voxel indices; ``z`` are slice indices of the whole
-            volume (not of the sub-volume); ``(0, 6)`` when it has none.
+            inclusive voxel indices, ``z`` of the whole volume.
         split (str): ``'val'`` or ``'test'``.
     """
     name: str
@@ -151,10 +150,9 @@ def load_deeplesion_manual_3d(path: str,
                               ) -> List[ManualSubVolume]:
     """Read ``DeepLesion_manual_1K_test_release.pkl`` as released.
 
-    The file is a pickle of ``{'val': {name: B}, 'test': {name: B}}`` with
-    ``B`` an ``(n, 6)`` array of ``[x1, y1, z1, x2, y2, z2]`` (200 val and
-    800 test sub-volumes, 5,447 lesions). It is read with an unpickler that
-    accepts only numpy arrays.
+    The file is a pickle of ``{'val': {name: B}, 'test': {name: B}}``, ``B``
+    an ``(n, 6)`` array of ``[x1, y1, z1, x2, y2, z2]``, read with an
+    unpickler that accepts only numpy arrays.
 
     Args:
         path (str): the ``.pkl`` file.

@@ -12,10 +12,8 @@ from mmlesion.utils.writing.field_record import FieldRecord
 
 @dataclass(frozen=True)
 class OperatingPoints(FieldRecord):
-    """Score thresholds at FP rates, chosen on a validation
-    (:meth:`~mmlesion.evaluation.functional.froc.FROCMatch.
-    thresholds_at_fp`): what a checkpoint records
-    (``meta[OPERATING_POINTS_KEY]``) so that inference can keep the
+    """Score thresholds at FP rates chosen on a validation, as a checkpoint
+    records them (``meta[OPERATING_POINTS_KEY]``) for inference to keep the
     findings of a validated operating point.
 
     Args:

@@ -56,11 +56,9 @@ def aligned_legacy_overlaps(bboxes1: np.ndarray,
                             bboxes2: np.ndarray,
                             mode: str = 'iou',
                             ndim: int = 2) -> np.ndarray:
-    """Overlap of row-aligned box pairs with the legacy +1 pixel convention.
-
-    Computes ``overlap(bboxes1[i], bboxes2[i])`` for every ``i`` in one
-    vectorised pass (no Python loop), in float64, with exactly the arithmetic
-    of the reference ``IOU`` / ``IOBB`` functions of the 3DCE / MULAN code.
+    """``overlap(bboxes1[i], bboxes2[i])`` for every ``i`` in one vectorised
+    pass, in float64, with the arithmetic of the reference ``IOU`` /
+    ``IOBB`` functions of the 3DCE / MULAN code (legacy +1 pixel sizes).
 
     Args:
         bboxes1 (np.ndarray): ``(P, 4)`` boxes ``x1, y1, x2, y2``; in
@@ -99,13 +97,9 @@ def legacy_box_sizes(bboxes: np.ndarray, ndim: int = 2) -> np.ndarray:
 def _pair_overlaps(cols1: np.ndarray, cols2: np.ndarray, area1: np.ndarray,
                    area2: np.ndarray, mode: str) -> np.ndarray:
     """Overlaps of aligned pairs given as ``(4, P)`` or ``(6, P)`` coordinate
-    rows (2D or 3D boxes).
-
-    Same arithmetic, operation by operation, as the reference ``IOU`` /
-    ``IOX``: the intersection ``max(min(x2) - max(x1) + 1, 0) * max(min(y2) -
-    max(y1) + 1, 0) [* max(min(z2) - max(z1) + 1, 0)]``, the union ``area1 +
-    area2 - inters`` (IoU) or ``area1`` (IoBB).
-    """
+    rows, operation by operation as the reference ``IOU`` / ``IOX``
+    (intersection ``max(min(x2) - max(x1) + 1, 0) * ...``, over ``area1 +
+    area2 - inters`` for IoU or ``area1`` for IoBB)."""
     ndim = cols1.shape[0] // 2
     inters = None
     for d in range(ndim):

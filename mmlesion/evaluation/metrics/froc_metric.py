@@ -163,14 +163,11 @@ class FROCMetric(BaseMetric):
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
         ap_iou_thr (float, optional): also compute keras-retinanet's mAP at
             this IoU. Defaults to None.
-        log_breakdowns (bool): also log the breakdowns' table rows. Defaults
-            to False: only the headline row is logged; the breakdowns are in
-            the returned metrics and ``froc_detections.json``.
+        log_breakdowns (bool): also log the breakdowns' table rows (they are
+            in the returned metrics either way). Defaults to False.
         froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
             registry, of the function that draws ``{stem}_curve.png``.
-            Defaults to ``'plot_froc_curves'``
-            (:func:`mmlesion.visualization.plot_froc_curves`); None: no
-            picture.
+            Defaults to ``'plot_froc_curves'``; None: no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.

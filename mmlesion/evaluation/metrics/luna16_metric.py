@@ -111,9 +111,8 @@ class LUNA16Metric(BaseMetric):
         tnp_sensitivity (float): sensitivity of the TNP threshold. Defaults
             to 0.95.
         fp_rates (Sequence[float]): FPs per scan reported as ``sens@{r}``
-            (the CPM is always the mean at LUNA16's seven rates). Defaults
-            to LUNA16's 1/8 .. 8; a rate beyond the curve's last point
-            reads its last sensitivity (``np.interp``).
+            (the CPM is always at LUNA16's seven rates). Defaults to 1/8 ..
+            8.
         mean_rates (Sequence[float], optional): rates averaged into
             ``mean@{lo}-{hi}`` (e.g. 0.5 .. 16, the "Avg." of the paper's
             Table V). Defaults to None (no mean key).

@@ -74,11 +74,9 @@ def bootstrap_froc(match: LUNA16Match,
                    progress: bool = False) -> LUNA16Bootstrap:
     """The official bootstrap band over scans, vectorised.
 
-    Each resample's curve is the weighted cumulative TP / FP count over one
-    global descending score order (weights = how often each scan was
-    drawn), read at the last entry of every run of equal scores: exactly the
-    points of ``roc_curve(drop_intermediate=False)`` on the resampled
-    entries, with the official scaling. See the module docstring.
+    Each resample's curve is the cumulative TP / FP count over one global
+    descending score order, weighted by how often each scan was drawn and
+    read at the end of every run of equal scores (the package doc's rule 8).
 
     Args:
         match (LUNA16Match): from :func:`match_luna16`.
