@@ -69,9 +69,8 @@ def cube_anchor_coverage(diameters: Sequence[float],
         centred IoU reaches ``iou_thr``); ``covered_everywhere`` /
         ``covered_nowhere`` (lesions with an anchor at IoU >= ``iou_thr``
         at every / no sampled position); ``mean_frac_positions`` (the mean
-        over lesions of the fraction of positions with one, i.e. the
-        expected fraction of lesions in a random crop that have a positive
-        anchor); ``mean_best_iou`` (mean over lesions and positions);
+        over lesions of the fraction of positions with one);
+        ``mean_best_iou`` (mean over lesions and positions);
         ``per_lesion`` (``diameter``, ``centred_iou``, ``frac_positions``
         lists) and the settings.
     """

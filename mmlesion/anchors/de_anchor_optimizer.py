@@ -130,8 +130,7 @@ class DEAnchorOptimizer:
         sizes (Sequence[float]): anchor size per pyramid level (mmdet
             ``base_sizes``). Defaults to 32..512.
         strides (Sequence[int]): level strides, only carried into the
-            config (the centred-IoU objective does not depend on them).
-            Defaults to 8..128 (P3-P7).
+            config. Defaults to 8..128 (P3-P7).
         objective (str): ``'focal'`` (default), ``'ce'`` or ``'iou'``.
         ratio_bounds (Sequence[tuple]): one ``(low, high)`` per free ratio
             (paper: ``(1, 2)`` and ``(2, 4)``).
@@ -151,8 +150,7 @@ class DEAnchorOptimizer:
         decimals (int): the result is rounded to this many decimals before
             the final evaluation (the figures of the written config).
         log_interval (int): log the best candidate every this many
-            generations (mmengine ``print_log``, logger ``'current'``); 0
-            disables logging.
+            generations (0: never).
         callback (callable, optional): called after every generation with
             ``(generation, best_x, best_fun)``; returning True stops.
     """

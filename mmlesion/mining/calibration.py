@@ -182,10 +182,9 @@ def embed_dataset_boxes(model, dataset, idx: int,
 def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
                annotated_only: bool = False
                ) -> Tuple[np.ndarray, np.ndarray, dict]:
-    """Same / different-lesion embedding distances on a demo set (pairs of
-    one patient in different series, :func:`pair_distances`); identity is
-    the generator's ``lesion_id`` (``demo_meta.json``), each lesion boxed
-    by its long semi-axis around its centre.
+    """Same / different-lesion embedding distances (:func:`pair_distances`)
+    on a demo set, identity by the generator's ``lesion_id``, each lesion
+    boxed by its long semi-axis around its centre.
 
     Args:
         model (LENS): a LENS model in eval mode.
@@ -245,10 +244,9 @@ def deeplesion_pair_distances(model, cfg, root: str, ann_files: Sequence[str],
                               split: Optional[str] = None,
                               skip_missing: bool = True
                               ) -> Tuple[np.ndarray, np.ndarray, dict]:
-    """Same (proxy) / different-lesion embedding distances of the annotated
-    lesions on DeepLesion-layout key slices (pairs of one patient in
-    different series, :func:`pair_distances`; identity by
-    :func:`deeplesion_proxy_same`).
+    """Same (proxy, :func:`deeplesion_proxy_same`) / different-lesion
+    embedding distances (:func:`pair_distances`) of the annotated lesions
+    on DeepLesion-layout key slices.
 
     Args:
         model: a LENS model (``embed``), eval mode.

@@ -88,13 +88,11 @@ class SeriesMining:
         patient (str): patient identifier.
         annotations (dict): slice index -> (k, 4) annotated boxes.
         annotation_embeddings (np.ndarray, optional): (A, D) embeddings of
-            the annotations (in the order of ``annotations`` flattened by
-            increasing slice).
+            the annotations, by increasing slice.
         annotation_sites (np.ndarray, optional): (A, 4) their sites
             (:func:`box_sites`), same order.
-        proposals (list[SliceProposals]): the universal (partially
-            labelled dataset's) expert's proposals, with embeddings for
-            strategy 2.
+        proposals (list[SliceProposals]): the universal expert's
+            proposals, with embeddings for strategy 2.
         single_type_proposals (list[SliceProposals]): proposals of the
             single-type dataset experts (strategy 3).
     """
@@ -331,9 +329,8 @@ def match_intra_patient(series: Sequence[SeriesMining],
     Within each patient, every not yet matched tracklet whose distance
     (``matcher``, default the appearance embedding's L2 distance) is
     < ``dist_thr`` to an annotation of *another series* of the patient
-    (another study, or another series of the study; same-series pairs are
-    excluded as in the paper) becomes a mined lesion: all its boxes are
-    mined annotations (``matched_by='intra_patient'``).
+    becomes a mined lesion: all its boxes are mined annotations
+    (``matched_by='intra_patient'``).
 
     LENS models embed boxes with their L2-normalised RoI features
     (:meth:`mmlesion.models.LENS.embed`) in place of the paper's LesaNet

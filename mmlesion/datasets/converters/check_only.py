@@ -54,9 +54,8 @@ def plan_conversion(volume_ids: Iterable[str],
     Returns:
         dict: ``check_only`` (True), ``dataset``, ``classes``, ``volumes``,
         ``splits`` (name -> count), ``would_write`` (paths), ``existing``
-        (those of them that exist) and ``would_refuse`` (True when some
-        exist and ``overwrite`` is False: the conversion would stop), and
-        ``counts``.
+        (those that exist), ``would_refuse`` (the conversion would stop)
+        and ``counts``.
     """
     ids = list(volume_ids)
     splits = Counter(SPLIT_NAMES[s] for s in splits)

@@ -232,8 +232,7 @@ def convert_mask_case(image_path: str,
                       instances: bool = False) -> ConvertedVolume:
     """A scan and its label map -> one lesion per component of ``labels``.
 
-    Both files are read with :func:`load_ct_volume` (same canonical
-    orientation; the label map keeps its integer type) and must share their
+    Both files are read with :func:`load_ct_volume` and must share their
     geometry.
 
     Args:
@@ -242,8 +241,7 @@ def convert_mask_case(image_path: str,
         out_file (str): the annotation file (for the relative path).
         volume_id (str): id of the scan.
         labels (iterable[int], optional): label values that make up the
-            lesions (e.g. ``(2,)`` for KiTS19 / LiTS tumours); None: every
-            non-zero voxel (binary masks).
+            lesions; None: every non-zero voxel.
         connectivity (int): see :func:`mask_to_boxes_3d`.
         min_voxels (int): smaller components are dropped.
         class_label (int): ``label`` of the lesions.

@@ -170,10 +170,8 @@ class FingerprintSettings:
         workers (int): processes reading scans (1: this one); the
             fingerprint does not depend on it. Defaults to 1.
         records_for (str, optional): keep a record of each scan read in
-            ``<records_for>.parts/`` (the converter's
-            :mod:`~.scan_records`), and take the records a killed run left
-            instead of reading those scans again; the caller removes them
-            once it has written the fingerprint. Default: no records.
+            ``<records_for>.parts/`` (:mod:`~.scan_records`), so a killed
+            run resumes; the caller removes them. Default: no records.
         show_progress (bool): a progress bar over the scans.
     """
     ann_file: str

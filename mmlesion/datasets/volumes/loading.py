@@ -212,9 +212,8 @@ def _read_file(path: str, allow_outside_data: bool = False):
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
         ('.nii', '.nii.gz')) else None
-    nrrd_files = None
-    if is_nrrd(path):
-        nrrd_files = nrrd_data_files(path, allow_outside_data)
+    nrrd_files = nrrd_data_files(path, allow_outside_data) if is_nrrd(
+        path) else None
     mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
         ('.mhd', '.mha')) else None
     reader = read_header(path)

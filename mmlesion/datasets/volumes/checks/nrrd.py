@@ -48,9 +48,7 @@ def nrrd_data_files(path: str, allow_outside: bool = False) -> List[str]:
 
     The ``data file:`` field (also ``datafile:``) may name one file, a
     printf pattern with ``min max step`` or ``LIST`` followed by the names;
-    each must lie in the header's folder (links resolved), as a MetaImage
-    ``ElementDataFile`` must (:func:`mhd_data_files`), and be a regular
-    file.
+    each must be a regular file in the header's folder (links resolved).
 
     Args:
         path (str): a ``.nrrd`` / ``.nhdr`` file.
