@@ -18,12 +18,10 @@ Choices (nothing to follow in the papers)
   the ellipse inscribed in the box. The rest follows the RECIST GrabCut.
   Boxes too small for GrabCut (seed diameter under 2 px) or where it fails
   get the inscribed ellipse (``mask_source='box_ellipse'``).
-* **Key slice**: the slice of the finding's largest 2D box, where RECIST
-  measures a lesion.
-* **Coordinates**: the mask and axes live in the resampled volume the
-  detector saw; end points and outline are also given in the voxels of
-  the original scan on its nearest slice (``key_slice_original``), where
-  DICOM results point to.
+* **Key slice**: the slice of the finding's largest 2D box; the axes are
+  measured in the resampled volume the detector saw and also given in the
+  original scan's voxels (``key_slice_original``), where DICOM results
+  point to.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

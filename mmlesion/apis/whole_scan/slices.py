@@ -10,12 +10,10 @@ prepared by
   threads that prepare up to ``N * prefetch_factor`` batches ahead while
   the model runs (numpy and torch release the GIL; no copies);
 - ``workers=N``, ``worker_type='process'``: a
-  :class:`torch.utils.data.DataLoader` with N worker processes, forked
-  where the platform allows (they share the volume; elsewhere it is
-  pickled to each). Each prepared slice comes back through shared memory,
-  which costs more than preparing it: threads are faster
-  (``docs/benchmarks.md``, measured with ``projects/benchmarks/
-  benchmark_infer_volume.py --workers 0 1 2 [--worker-type process]``).
+  :class:`torch.utils.data.DataLoader` with N worker processes (forked
+  where the platform allows: they share the volume). Each prepared slice
+  comes back through shared memory, which costs more than preparing it:
+  threads are faster (``docs/benchmarks.md``).
 
 The results are the same in every mode. For the usual pipeline
 (``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``)
