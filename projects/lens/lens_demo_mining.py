@@ -43,8 +43,8 @@ def calibrate_demo_delta(model, cfg: Config, partial: str,
         dict: ``delta``, ``source`` (``'calibrated'`` or
         ``'paper (no same-lesion pair)'``) and the calibration statistics.
     """
-    from mmlesion.mining.calibration import (choose_delta, demo_pairs,
-                                             summarise)
+    from mmlesion.mining.calibration import choose_delta, demo_pairs
+    from mmlesion.mining.strategies import summarise
     same, diff, info = demo_pairs(model, cfg, partial, split='train',
                                   annotated_only=True)
     out = dict(info, same=summarise(same), different=summarise(diff))

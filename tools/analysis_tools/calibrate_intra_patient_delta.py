@@ -172,8 +172,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import (choose_delta, demo_pairs,
-                                             summarise)
+    from mmlesion.mining.calibration import choose_delta, demo_pairs
+    from mmlesion.mining.strategies import summarise
     if not (args.demo_root or args.deeplesion_root):
         print('error: give --demo-root and/or --deeplesion-root',
               file=sys.stderr)
