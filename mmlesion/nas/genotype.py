@@ -313,12 +313,10 @@ def write_searched_config(genotypes: dict,
 
     Args:
         genotypes (dict): ``dict(normal=..., reduce=...)``.
-        target_config (str): the ElixirNet config to inherit (its
-            ``model.roi_head.bbox_head`` must be an ALB head).
-        out_path (str): the ``.py`` file to write (overwritten; callers
-            check first).
-        provenance (str, optional): header comment lines (where the
-            genotypes come from).
+        target_config (str): the ElixirNet config to inherit (with an ALB
+            ``model.roi_head.bbox_head``).
+        out_path (str): the ``.py`` file to write (overwritten).
+        provenance (str, optional): header comment lines.
         op_names (Sequence[str], optional): the search space of the
             genotypes (they are checked against it); when it differs from
             the target head's (e.g. ``DARTS_OP_NAMES``) the written config

@@ -90,8 +90,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         split_ratio (float): fraction of the data in the weight half.
             Defaults to 0.5.
         split_group_key (str, optional): data_info key kept within one half
-            (e.g. ``'patient_id'``). Defaults to None (split images, as the
-            paper does).
+            (e.g. ``'patient_id'``). Defaults to None (split images).
         frozen_modules (Sequence[str]): detector attributes to freeze.
             Defaults to ``('backbone', 'neck', 'rpn_head')``; missing
             attributes (a detector without neck) are skipped.
@@ -108,11 +107,9 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         num_candidates (int): random strategy: genotypes ranked at the end.
             Defaults to 1000 (Li and Talwalkar).
         candidate_batches (int): random strategy: arch-half batches per
-            rank each candidate is scored on. Defaults to 10 (Li and
-            Talwalkar's 10 minibatches).
+            rank each candidate is scored on. Defaults to 10.
         num_finalists (int): random strategy: best candidates scored again
-            on ``finalist_batches``; 0 keeps the best candidate. Defaults
-            to 10 (Li and Talwalkar).
+            on ``finalist_batches``; 0 keeps the best. Defaults to 10.
         finalist_batches (int, optional): random strategy: batches for the
             finalists; None: the whole arch half. Defaults to None.
         exclude_ops (Sequence[str]): random strategy: operations never

@@ -32,8 +32,7 @@ def split_arch_params(
             architecture parameter.
 
     Returns:
-        tuple[dict, dict]: ``(weights, arch)``, name -> parameter, both only
-        with ``requires_grad=True`` parameters (frozen ones are in neither).
+        tuple[dict, dict]: ``(weights, arch)``, name -> trainable parameter.
     """
     if is_model_wrapper(model):
         model = model.module
@@ -104,8 +103,8 @@ class ALBSearchOptimWrapperConstructor:
 
         Raises:
             ValueError: if the model has no trainable parameter named with
-                ``arch_key`` (the bbox head must be built with
-                ``search=True``) or no trainable network weight.
+                ``arch_key`` (a head built with ``search=True``) or no
+                trainable network weight.
         """
         if is_model_wrapper(model):
             model = model.module

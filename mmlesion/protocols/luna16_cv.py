@@ -61,9 +61,8 @@ class FoldRecord:
         num_candidates (int): their candidates.
         train_s (float): seconds of training.
         test_s (float): seconds of testing.
-        rpn_score_thr (float, optional): the config's RPN score cut,
-            applied to ``candidates_uncut.csv`` to give ``candidates.csv``
-            (None: a fold written before the uncut file was).
+        rpn_score_thr (float, optional): the config's RPN score cut (from
+            ``candidates_uncut.csv`` to ``candidates.csv``; None: unknown).
         skipped (bool): done before, read from its ``fold_done.json``.
     """
     fold: int
@@ -331,8 +330,7 @@ def evaluate_score_cut(pooled: PooledFolds, annotations: str,
         out_dir (str): the evaluation's folder.
 
     Returns:
-        ScoreCutEffect, optional: None when the folds left no uncut
-        candidates (folds tested before they were written).
+        ScoreCutEffect, optional: None without uncut candidates.
     """
     if pooled.uncut is None:
         return None

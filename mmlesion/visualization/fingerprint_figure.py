@@ -1,9 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The picture of a dataset fingerprint
-(:class:`~mmlesion.datasets.converters.fingerprint.DatasetFingerprint`): HU
-inside and outside lesions, lesion sizes, scan spacings and the counts per
-split on the top row, a montage of lesion crops (smallest to largest)
-below; every text 10 pt or more."""
+(:class:`~mmlesion.datasets.converters.fingerprint.DatasetFingerprint`):
+HU, lesion sizes, spacings and counts per split above, lesion crops below."""
 import numpy as np
 
 from mmlesion.datasets.converters.fingerprint import (HU_BIN_EDGES,

@@ -93,11 +93,9 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
     :data:`MIN_FONT_PT` points or more, none overlapping another.
 
     Args:
-        curves (dict): key -> ``(label, curve)``; a curve has
-            ``fps_per_image``, ``sensitivity`` and ``num_gts`` (a
-            :class:`~mmlesion.evaluation.functional.FROCCurve`). Curves
-            without lesions or points are skipped; the legend shows the
-            lesion count.
+        curves (dict): key -> ``(label, curve)``, a
+            :class:`~mmlesion.evaluation.functional.FROCCurve` (skipped
+            without lesions or points).
         fp_rates (Sequence[float]): the operating FP rates (x ticks).
         path (str): output PNG.
         operating_points (Sequence[float], optional): sensitivity at each of

@@ -98,9 +98,8 @@ class Projection:
             projection head up) or ``'upper'``.
         aspect (float): a voxel's height over its width on the panel (the
             spacings' ratio, as ``imshow(aspect=...)``).
-        sides (tuple[int, int, int, int]): the indices of a finding's
-            ``bbox_voxel_resampled`` (x1, y1, z1, x2, y2, z2) that are the
-            box's left, top, right and bottom in the image.
+        sides (tuple[int, int, int, int]): the indices of the box's left,
+            top, right and bottom in a finding's ``bbox_voxel_resampled``.
     """
     name: str
     image: np.ndarray

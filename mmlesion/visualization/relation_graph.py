@@ -32,10 +32,9 @@ def slice_to_gray(image: ArrayLike,
     """Turn a CT input into a displayable gray image in [0, 1].
 
     Args:
-        image (array): (H, W), (H, W, C) (mmlesion's windowed slices, key
-            slice in the middle channel) or (C, H, W) (a network input
-            tensor; recognised when the first axis is the smallest and has at
-            most 16 entries).
+        image (array): (H, W), (H, W, C) (key slice in the middle channel)
+            or (C, H, W) (a network input; recognised when the first axis is
+            the smallest and has at most 16 entries).
         channel (int, optional): channel to show; default the middle one
             (the key slice).
         value_range (tuple, optional): (low, high) mapped to (0, 1); default

@@ -21,13 +21,13 @@ from .overview_raster import draw_overview  # noqa: F401
 
 
 def png_size(path: Path) -> Tuple[int, int]:
-    """Width and height of a PNG file, from its header.
+    """Width and height in pixels of a PNG file, from its header.
 
     Args:
         path (Path): the PNG.
 
     Returns:
-        tuple[int, int]: ``(width, height)`` in pixels.
+        tuple[int, int]: ``(width, height)``.
     """
     with open(path, 'rb') as f:
         head = f.read(24)

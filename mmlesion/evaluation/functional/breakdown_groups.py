@@ -30,8 +30,7 @@ def froc_breakdown_groups(results: Sequence[dict],
 
     Args:
         results (Sequence[dict]): per image, as ``FROCMetric.process``
-            stores them (``gt_types``, ``gt_long_mm``, ``has_types``,
-            ``has_diams``, ``det_labels``).
+            stores them.
         valid (Sequence[np.ndarray]): per image, the non-ignored instances.
         breakdowns (bool): the type and size breakdowns.
         type_classes (bool): the class-aware type breakdown.

@@ -246,19 +246,16 @@ def match_detections(dets: Sequence[np.ndarray],
         dets (Sequence[np.ndarray]): per image, ``(N_i, 5)`` detections
             ``x1, y1, x2, y2, score`` in original image pixels (class-agnostic;
             an empty array for an image without detections).
-        gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` ground-truth boxes
-            ``x1, y1, x2, y2`` (an empty array for an image without lesions).
-            Must have the same length as ``dets``; every entry is one image of
-            the FP denominator.
+        gts (Sequence[np.ndarray]): per image (one per entry of ``dets``, each
+            an image of the FP denominator), ``(M_i, 4)`` ground-truth boxes.
         iou_thr (float): overlap threshold (a hit needs ``>= iou_thr``).
             Defaults to 0.5.
         overlap (str): ``'iou'`` (legacy +1 pixel IoU) or ``'iobb'``
             (intersection over the detected box's area). Defaults to
             ``'iou'``.
         ndim (int): 2 (default), or 3 for ``(N_i, 7)`` detections ``x1, y1,
-            z1, x2, y2, z2, score`` and ``(M_i, 6)`` ground truths: the same
-            walk with legacy +1 voxel 3D overlaps (the LENS protocol,
-            :mod:`mmlesion.evaluation.functional.froc_3d`).
+            z1, x2, y2, z2, score`` and ``(M_i, 6)`` ground truths (the LENS
+            protocol, :mod:`mmlesion.evaluation.functional.froc_3d`).
 
     Returns:
         FROCMatch: per-detection TP / FP / duplicate status and the order.

@@ -46,10 +46,8 @@ def scan_hard_regions(bboxes: np.ndarray,
         where (str): the scan, for error messages.
 
     Returns:
-        list[dict]: regions ``kind``, ``score``, ``center_world``,
-        ``center_voxel_zyx``, ``diameter_mm`` (see
-        :mod:`mmlesion.datasets.volumes.hard_regions`), hard negatives first by
-        decreasing score, then hard positives.
+        list[dict]: regions (:mod:`mmlesion.datasets.volumes.hard_regions`),
+        hard negatives first by decreasing score, then hard positives.
     """
     bboxes = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)

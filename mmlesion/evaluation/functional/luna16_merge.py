@@ -22,9 +22,8 @@ class MergedCandidates(NamedTuple):
     """Result of :func:`merge_candidates`.
 
     Attributes:
-        candidates (LUNA16Candidates): the merged marks (pairs in ``a``'s
-            row order, then, for a union, ``a``'s and ``b``'s unmatched
-            marks in their row order).
+        candidates (LUNA16Candidates): the merged pairs in ``a``'s row
+            order, then, for a union, ``a``'s and ``b``'s unmatched marks.
         num_pairs (int): matched (overlapped) pairs.
         unmatched_a (int): marks of ``a`` without a partner.
         unmatched_b (int): marks of ``b`` without a partner.

@@ -98,9 +98,8 @@ def image_coco_style_map(det: np.ndarray,
                          gt_ignore: np.ndarray = None) -> float:
     """COCO-style mAP of one image (mean AP at IoU 0.50:0.05:0.95).
 
-    Same number as the ``bbox_map_eval`` of mmdet's ``analyze_results.py``
-    for a single class: VOC all-point AP (``mode='area'``), no legacy
-    ``+ 1`` pixel, averaged over the ten IoU thresholds.
+    The ``bbox_map_eval`` of mmdet's ``analyze_results.py`` for one class:
+    VOC all-point AP, no legacy ``+ 1`` pixel.
 
     Args:
         det (np.ndarray): ``(N, 5)`` detections with scores.

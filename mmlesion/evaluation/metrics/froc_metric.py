@@ -240,8 +240,7 @@ class FROCMetric(BaseMetric):
 
         Args:
             data_batch (dict): the batch from the dataloader (unused).
-            data_samples (Sequence[dict]): model outputs as dicts (what
-                mmengine's ``Evaluator`` passes), each with
+            data_samples (Sequence[dict]): model outputs as dicts, each with
                 ``pred_instances`` and the meta ``instances``.
         """
         for data_sample in data_samples:

@@ -38,10 +38,8 @@ def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
         direction (Sequence[float]): 3x3 (or 9) SimpleITK direction.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: ``(N, 3)`` world centres (x, y, z,
-        mm; the box centre through
-        :func:`mmlesion.structures.ct_geometry.voxel_to_world`) and
-        ``(N,)`` diameters: the mean of the three extents times the spacing.
+        tuple[np.ndarray, np.ndarray]: ``(N, 3)`` world box centres (x, y,
+        z, mm) and ``(N,)`` diameters, the mean of the three extents (mm).
     """
     b = np.asarray(bboxes, dtype=np.float64).reshape(-1, 6)
     centre_xyz = (b[:, :3] + b[:, 3:]) / 2.0
@@ -70,8 +68,7 @@ class LUNA16Metric(BaseMetric):
 
     Ground truth, either
     - the official CSVs (``annotations``, ``excluded``, optionally
-      ``seriesuids``): the scans are those of ``seriesuids``, else the
-      evaluated samples' (nodules of other scans are then ignored); or
+      ``seriesuids``, else the evaluated samples' scans); or
     - the dataset's ``instances`` meta (``CTVolumeDataset``; pack it with
       ``PackDetInputs(meta_keys=(..., 'instances'))``): ``center_world`` and
       ``diameter_mm`` of each instance, ``ignore_flag=1`` = an excluded

@@ -7,22 +7,19 @@ Analysis 42, 2017; used by the 3D Aggregated Faster R-CNN paper, §IV-A),
 including the corners that change numbers:
 
 1. **Scans** are the rows of ``seriesuids.csv``; nodules and excluded
-   findings of other scans are ignored. Candidates of scans that are not
-   listed are an error by default (the official script ignores them
-   silently; ``unknown='ignore'`` does the same).
-2. **At most 100 marks per scan.** A scan with more than ``max_marks``
-   candidates keeps those whose probability is *strictly greater* than the
-   ``(max_marks + 1)``-th largest, so marks tied at the cut are all dropped
-   (a scan may keep fewer than 100).
+   findings of other scans are ignored, their candidates an error by
+   default (``unknown='ignore'``: ignored, as the official script does).
+2. **At most 100 marks per scan**: those whose probability is *strictly
+   greater* than the ``(max_marks + 1)``-th largest (ties at the cut are
+   all dropped).
 3. **Hit test** (strict): squared distance ``((dx² + dy²) + dz²) < r²``
    with ``r = diameter / 2``; any diameter ``< 0`` (``-1`` = unknown in
    ``annotations_excluded.csv``) is 10 mm, for nodules and excluded findings.
-4. A mark hitting an included nodule is never an FP. Every included nodule
-   hit by at least one mark is one TP entry whose probability is the largest
-   of those marks; the other marks hitting it are dropped. **One mark hitting
-   two nodules is a TP for both** (two entries with its probability).
-5. A mark hitting only excluded findings is dropped (irrelevant). Every other
-   kept mark is an FP entry.
+4. Every included nodule hit by a mark is one TP entry with the largest
+   probability of its marks (the others dropped); **one mark hitting two
+   nodules is a TP for both**.
+5. A mark hitting only excluded findings is dropped; every other kept mark
+   not on a nodule is an FP entry.
 6. A missed nodule counts in the number of lesions, not in the ROC.
 7. The curve is ``sklearn.metrics.roc_curve`` over the TP and FP entries
    (default ``drop_intermediate=True``); FPs per scan = ``fpr x FP entries /

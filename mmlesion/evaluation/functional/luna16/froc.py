@@ -1,6 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The LUNA16 FROC curve, its operating points and TNP (rule 7 and TNP of
-the package doc)."""
+"""The LUNA16 FROC curve, its operating points and TNP (package doc)."""
 import math
 import warnings
 from typing import Optional, Sequence, Tuple
@@ -88,8 +87,8 @@ def true_negative_patients(match: LUNA16Match,
             Defaults to 0.95.
 
     Returns:
-        dict: ``tnp`` (float or None), ``threshold``, ``sensitivity`` reached
-        at it, ``num_negative_scans``, ``num_true_negatives`` and
+        dict: ``tnp`` (None when not reached), ``threshold``, its
+        ``sensitivity``, ``num_negative_scans``, ``num_true_negatives``,
         ``target_sensitivity``.
     """
     labels, probs, _ = match.entries()

@@ -53,8 +53,8 @@ def select_findings(findings: LUNA16Findings,
 
 def below_diameter(findings: LUNA16Findings,
                    max_diameter_mm: float) -> np.ndarray:
-    """Which findings are smaller than ``max_diameter_mm`` (the "*" rows of
-    the paper's Tables V and VI remove the lesions >= 48 mm).
+    """Which findings are smaller than ``max_diameter_mm`` (48 mm for the
+    "*" rows of the paper's Tables V and VI).
 
     Args:
         findings (LUNA16Findings): the lesions.
