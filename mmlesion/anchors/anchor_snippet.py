@@ -41,10 +41,8 @@ def format_anchor_snippet(anchors: AnchorConfig,
                           decimals: int = 4) -> str:
     """Python config snippet defining ``anchor_generator = dict(...)``.
 
-    The values are written so that executing the snippet gives exactly the
-    floats of ``anchors`` (reciprocal ratios as ``1 / r``), hence mmdet's
-    :class:`AnchorGenerator` built from it reproduces the optimised anchor
-    widths and heights (up to its float32 arithmetic).
+    Executing the snippet gives exactly the floats of ``anchors``
+    (reciprocal ratios as ``1 / r``).
 
     Args:
         anchors (AnchorConfig): the anchors.
@@ -67,10 +65,9 @@ def format_anchor_config(anchors: AnchorConfig,
                          decimals: int = 4) -> str:
     """A config inheriting ``base`` whose anchor generator is ``anchors``.
 
-    Only ``model.{head}.anchor_generator`` is replaced (every other setting,
-    e.g. ``center_offset``, comes from ``base``); ``octave_base_scale`` and
-    ``scales_per_octave`` are set to None because mmdet refuses them next to
-    explicit ``scales``.
+    Only ``model.{head}.anchor_generator`` is replaced (every other setting
+    comes from ``base``), with ``octave_base_scale`` and
+    ``scales_per_octave`` None (mmdet refuses them next to ``scales``).
 
     Args:
         anchors (AnchorConfig): the anchors (strides of the target).

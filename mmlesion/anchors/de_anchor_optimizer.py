@@ -120,11 +120,9 @@ class AnchorOptimResult:
 class DEAnchorOptimizer:
     """Differential-evolution search of anchor ratios and scales.
 
-    Zlocha et al., MICCAI 2019, Sec. 2.1 (see the module docstring for the
-    conventions and objectives). The search space is
+    Zlocha et al., MICCAI 2019, Sec. 2.1 (module doc). The search space is
     ``(r_1, .., r_P, s_1, .., s_K)``: ``P`` free ratios, each giving the
-    pair ``r``, ``1/r`` besides the fixed 1:1 (``2P + 1`` ratios), and ``K``
-    scales shared by all levels.
+    pair ``r``, ``1/r`` besides the fixed 1:1, and ``K`` shared scales.
 
     Args:
         sizes (Sequence[float]): anchor size per pyramid level (mmdet
@@ -141,8 +139,7 @@ class DEAnchorOptimizer:
             ``popsize * D``).
         maxiter (int): maximum number of generations.
         tol (float): scipy's relative convergence tolerance.
-        seed (int, optional): seed of the search (``rng`` of scipy); the same
-            seed and settings give the same result.
+        seed (int, optional): seed of the search (``rng`` of scipy).
         workers (int): scipy ``workers``. 1 (default) evaluates the whole
             population per generation in one vectorised numpy call; ``> 1``
             or ``-1`` evaluates candidates in a process pool.

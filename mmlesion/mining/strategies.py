@@ -460,8 +460,7 @@ def mine_series(series: Sequence[SeriesMining],
             intra-patient match (:func:`match_intra_patient`).
         strategies (Sequence[str]): which strategies to run.
         matcher (str): what intra-patient matching compares
-            (:class:`Matcher`; ``'combined'`` fits its scales on the
-            series' annotations).
+            (:class:`Matcher`).
 
     Returns:
         dict: counts: tracklets, mined boxes per strategy, uncertain boxes.

@@ -88,10 +88,8 @@ def find_hard_regions(cfg: Config,
     """Run a trained model over every training scan and list its hard
     regions.
 
-    Each scan is predicted whole (the model's sliding windows and duplicate
-    merging, ``test_cfg``), its detections matched to its nodules with
-    :func:`~mmlesion.evaluation.functional.hard_regions.scan_hard_regions`
-    (see there for what is hard).
+    Each scan is predicted whole, its detections matched to its nodules
+    (:func:`~mmlesion.evaluation.functional.hard_regions.scan_hard_regions`).
 
     Args:
         cfg (Config): the config of the trained round.

@@ -131,24 +131,16 @@ def compute_lung_mask(volume: CTVolume,
 
     1. voxels below ``threshold_hu`` (-320 HU) are air-like;
     2. their 3D connected components (``scipy.ndimage.label``, faces);
-    3. components touching the in-plane border (the air around the patient,
-       and the table's foam, about -900 HU) are removed, and so are
-       components that are gas rather than parenchyma: more than
-       ``max_gas_fraction`` of their voxels below ``gas_hu`` (stomach and
-       bowel gas, about -1000 HU; lung parenchyma is air and tissue, about
-       -850 HU). This test is ours (at the lung bases of an abdominal scan
-       colon gas is larger than either lung); a lung with more than 25 %
-       emphysema (below -950 HU) is taken for gas, so use the official
-       masks for such scans;
-    4. the ``num_components`` largest remaining components (2: the lungs,
-       or one when they are joined through the trachea) are kept, each at
-       least ``min_component_ratio`` of the largest (ours: 0.1);
-    5. holes are filled slice by slice (``scipy.ndimage.binary_fill_holes``:
-       vessels and nodules inside the lung), then a binary closing with a
-       ball of ``closing_radius_mm`` (SimpleITK) smooths the boundary.
-
-    A lung that touches the in-plane border of the image is removed with
-    the outside air.
+    3. components touching the in-plane border (the air around the patient
+       and the table, also a lung cut by the field of view) are removed, and
+       so are gas components (ours: more than ``max_gas_fraction`` of their
+       voxels below ``gas_hu``, as bowel gas; a lung with more than 25 %
+       emphysema is taken for gas, so use the official masks for such
+       scans);
+    4. the ``num_components`` largest remaining components are kept, each
+       at least ``min_component_ratio`` of the largest;
+    5. holes are filled slice by slice, then a binary closing with a ball
+       of ``closing_radius_mm`` (SimpleITK) smooths the boundary.
 
     Args:
         volume (CTVolume): a CT in HU.
