@@ -80,12 +80,9 @@ def pipeline_resize_factor(pipeline: Sequence[dict], width: int,
 
     Scans the **top-level** transforms in order: ``Resize``,
     ``FixScaleResize`` and ``FixShapeResize`` exactly as mmdet computes the
-    new size (``scale`` or ``scale_factor``, ``keep_ratio``);
-    ``RandomResize`` and ``RandomChoiceResize`` by their nominal scale (the
-    ``scale`` of a ``ratio_range`` resize, otherwise the mean of the
-    candidate scales). Several resizes compose. Resizes nested in
-    ``RandomChoice``/``TestTimeAug`` and scaling augmentations (e.g. a random
-    affine) are ignored.
+    new size; ``RandomResize`` and ``RandomChoiceResize`` by their nominal
+    (mean) scale. Several resizes compose; nested resizes and scaling
+    augmentations are ignored.
 
     Args:
         pipeline (Sequence[dict]): transform configs.

@@ -112,10 +112,8 @@ def collect_series_proposals(model: torch.nn.Module,
     Args:
         model (LENS): a trained LENS model (eval mode is set here).
         dataset (DeepLesionDataset): the partially labelled training set,
-            built with a test pipeline (no augmentation) that ends in
-            ``PackDetInputs``.
-        universal_expert (int): the expert of this dataset (proposals for
-            tracklets, embeddings for matching).
+            with a test pipeline that ends in ``PackDetInputs``.
+        universal_expert (int): the expert of this dataset.
         single_type_experts (Sequence[int]): experts of the fully labelled
             single-type datasets (cross-dataset mining).
         max_offset (int, optional): only slices at most this many slices

@@ -90,11 +90,10 @@ def check_luna16_annotations(annotations: str,
             the listed series without a ``<uid>.mhd`` are reported.
 
     Returns:
-        dict: ``volume_ids`` (the series a conversion would write: those of
-        ``seriesuids.csv``, else the scans found, else the annotated
-        series), ``nodules``, ``excluded_findings``,
-        ``series_with_nodules``, ``series_without_nodules`` (of the volume
-        ids), ``scans_checked`` (bool) and ``missing_scans`` (uids).
+        dict: ``volume_ids`` (those of ``seriesuids.csv``, else the scans
+        found, else the annotated series), ``nodules``,
+        ``excluded_findings``, ``series_with_nodules``,
+        ``series_without_nodules``, ``scans_checked`` and ``missing_scans``.
 
     Raises:
         ValueError: a bad row (named by the reader), or an annotated series

@@ -190,8 +190,7 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
         sources (iterable[str]): the inputs (folders or files; None and
             missing paths are skipped).
         files (iterable[str]): the files written (annotation files).
-        folders (iterable[str]): the folders written (2D exports, chunk
-            folders, caches).
+        folders (iterable[str]): the folders written (e.g. 2D exports).
         made_by (str): the tool, recorded in the marker.
 
     Returns:

@@ -262,9 +262,7 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         the plan (:func:`~.check_only.plan_conversion`).
 
     Raises:
-        ValueError: one line naming the file of a bad case (a mask on
-            another grid, a finding outside its scan, a patient on two
-            sides of the split file, ...).
+        ValueError: one line naming the file of a bad case.
         FileNotFoundError: missing inputs.
         FileExistsError: existing outputs without ``overwrite``.
     """

@@ -302,11 +302,9 @@ def resolve_volume_file(ann_path: str,
         root (str, optional): the data root the path is relative to;
             default: the folder of the annotation file.
         allow_outside (bool, optional): accept a path outside the data root
-            (an absolute path, ``../``, a link leading out). None: only with
-            ``--allow-outside-data`` / ``MMLESION_ALLOW_OUTSIDE_DATA=1``.
-        data_root (str, optional): the folder scans must lie in (the
-            dataset's ``data_root``); default: the folder relative paths
-            start from.
+            (links resolved). None: only with ``--allow-outside-data``.
+        data_root (str, optional): the folder scans must lie in; default:
+            the folder relative paths start from.
 
     Returns:
         str: the path.
