@@ -311,11 +311,8 @@ def check_dataset(ds: Dict[str, Any]) -> Optional[str]:
     if ds_type in VOLUME_TYPES:
         return _check_volumes(ds, ds_type)
     if ds_type == 'LENSFPRPatchDataset':
-        root = ds.get('data_root') or ''
-        ann = _join(root, ds.get('ann_file'))
-        if ann and not osp.isfile(ann):
-            _missing(ann, ds_type)
-        return root
+        _check_volumes(dict(ds, pipeline=None), ds_type)  # its ann_file
+        return ds.get('data_root') or ''
     return None
 
 

@@ -321,9 +321,8 @@ class DeepLesionExporter:
     @staticmethod
     def _pixel_box(box2d: Sequence[float],
                    size: Tuple[int, int]) -> List[float]:
-        """Continuous voxels (centres at integers) -> 0-based inclusive
-        pixel indices of the first / last covered pixel, clipped to the
-        image (the boxes of DL_info.csv minus 1, and of the dataset)."""
+        """Continuous voxels -> 0-based inclusive pixel indices of the first
+        / last covered pixel, clipped to the image."""
         height, width = size
         x1 = min(max(box2d[0] + 0.5, 0.0), width - 1.0)
         y1 = min(max(box2d[1] + 0.5, 0.0), height - 1.0)

@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""CT volumes: reading, geometry, resampling, their datasets and the
-hard-region file (see :mod:`.ct_volume` for the coordinate conventions
-shared by every 3D component)."""
+"""CT volumes: reading, geometry (:mod:`.ct_volume`), resampling, their
+datasets and the hard-region file."""
 from .annotation_file import (BOX_FORMAT, box_center_world,
                               box_from_world_sphere, load_annotation_file,
                               volume_entry, write_annotation_file)
