@@ -48,33 +48,40 @@ def froc_figure(curves: Dict[str, Tuple[str, object]],
             lw=2.0 if bold else 1.0,
             ls='-' if bold else '--',
             label=f'{label} ({curve.num_gts})')
-    if operating_points is not None:
-        ax.plot(fp_rates, operating_points, 'o', color='k')
-        for rate, value in zip(fp_rates, operating_points):
-            low = value < 0.5  # above a low point: clear of the tick labels
-            ax.annotate(
-                f'{value:.3f}', (rate, value),
-                textcoords='offset points',
-                xytext=(0, 6 if low else -8),
-                ha='center',
-                va='bottom' if low else 'top',
-                fontsize=MIN_FONT_PT)
     ax.set_xscale('log', base=2)
     ax.set_xlim(lo / 4, hi * 1.5)
     ax.set_ylim(0, 1.02)
     ax.set_xticks(fp_rates)
     ax.set_xticklabels([rate_key(r) for r in fp_rates])
-    ax.tick_params(labelsize=MIN_FONT_PT)
-    ax.set_xlabel(f'average false positives per {fp_unit}',
-                  fontsize=MIN_FONT_PT + 1)
-    ax.set_ylabel('sensitivity', fontsize=MIN_FONT_PT + 1)
-    ax.set_title(title, fontsize=MIN_FONT_PT + 1)
     ax.grid(True, which='both', alpha=0.3)
-    # beside the axes: clear of the curves and the operating points
-    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
-              fontsize=MIN_FONT_PT)
+    label_froc_axes(ax, f'average false positives per {fp_unit}',
+                    'sensitivity', title, fp_rates, operating_points)
     fig.tight_layout()
     return fig
+
+
+def label_froc_axes(ax, xlabel: str, ylabel: str, title: str,
+                    rates: Sequence[float] = (),
+                    values: Optional[Sequence[float]] = None,
+                    **marker) -> None:
+    """Every text of a FROC picture at :data:`MIN_FONT_PT` points or more,
+    none overlapping another: the operating points (``values`` at
+    ``rates``, if any) as dots (``marker``: ``plot``'s options) with their
+    values above a low point and below a high one (clear of the tick labels
+    and the title), the tick and axis labels, the title and the legend,
+    beside the axes (clear of the curves and the points)."""
+    for rate, value in zip(rates, [] if values is None else values):
+        low = value < 0.5
+        ax.plot(rate, value, 'o', color='k', **marker)
+        ax.annotate(f'{value:.3f}', (rate, value), textcoords='offset points',
+                    xytext=(0, 6 if low else -8), ha='center',
+                    va='bottom' if low else 'top', fontsize=MIN_FONT_PT)
+    ax.tick_params(labelsize=MIN_FONT_PT)
+    ax.set_xlabel(xlabel, fontsize=MIN_FONT_PT + 1)
+    ax.set_ylabel(ylabel, fontsize=MIN_FONT_PT + 1)
+    ax.set_title(title, fontsize=MIN_FONT_PT + 1)
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
+              fontsize=MIN_FONT_PT)
 
 
 @FUNCTIONS.register_module()

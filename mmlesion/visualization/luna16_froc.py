@@ -10,7 +10,7 @@ from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             rate_key)
 from mmlesion.utils.writing.atomic import atomic_save_with
 
-from .froc_curves import MIN_FONT_PT
+from .froc_curves import label_froc_axes
 
 
 def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
@@ -39,12 +39,6 @@ def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
         ax.plot(boot.fps, boot.upper, color=color, ls=':')
         ax.fill_between(boot.fps, boot.lower, boot.upper, facecolor=color,
                         alpha=0.05)
-    ax.plot(LUNA16_FP_RATES, result.sens_at, 'o', color='k', ms=4)
-    for rate, value in zip(LUNA16_FP_RATES, result.sens_at):
-        low = value < 0.5  # above a low point: clear of the tick labels
-        ax.annotate(f'{value:.3f}', (rate, value), textcoords='offset points',
-                    xytext=(0, 6 if low else -8), ha='center',
-                    va='bottom' if low else 'top', fontsize=MIN_FONT_PT)
     ax.set_xscale('log', base=2)
     ax.set_xlim(lo, hi)
     ax.set_ylim(0, 1)
@@ -53,16 +47,10 @@ def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
         FixedFormatter([rate_key(r) for r in LUNA16_FP_RATES]))
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.set_yticks(np.arange(0, 1.1, 0.1))
-    ax.tick_params(labelsize=MIN_FONT_PT)
-    ax.set_xlabel('Average number of false positives per scan',
-                  fontsize=MIN_FONT_PT + 1)
-    ax.set_ylabel('Sensitivity', fontsize=MIN_FONT_PT + 1)
-    ax.set_title(title or f'FROC performance - {name}',
-                 fontsize=MIN_FONT_PT + 1)
     ax.grid(True, which='both')
-    # beside the axes: clear of the curve and the operating points
-    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
-              fontsize=MIN_FONT_PT)
+    label_froc_axes(ax, 'Average number of false positives per scan',
+                    'Sensitivity', title or f'FROC performance - {name}',
+                    LUNA16_FP_RATES, result.sens_at, ms=4)
     fig.tight_layout()
     return fig
 
@@ -78,9 +66,8 @@ def plot_luna16_froc(result: LUNA16Result,
     10,001 points in [1/8, 8] FPs per scan, the bootstrap mean (dashed) and
     bounds (dotted) with the band filled, log2 x axis with ticks at the seven
     rates, y ticks every 0.1, grid. The seven operating points and the CPM
-    are marked as well; every text is :data:`~mmlesion.visualization.
-    froc_curves.MIN_FONT_PT` points or more, none overlapping another (the
-    legend beside the axes).
+    are marked as well; every text is 10 points or more, none overlapping
+    another (:func:`~mmlesion.visualization.froc_curves.label_froc_axes`).
 
     Args:
         result (LUNA16Result): from
