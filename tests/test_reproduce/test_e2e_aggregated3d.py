@@ -10,9 +10,13 @@ configs are shrunk only by appended ``--cfg-options`` (model width, 2 mm
 voxels, crop and window, one epoch, no validation pass). A second run
 resumes: every stage has its marker, nothing trains.
 
+Then Table II row f (the RPN's ABS round: hard regions per fold, the
+RPN† trained from them) and Fig. 4c's RPN row, which reads its run (its
+TNP needs a nodule-free scan: the replica has none).
+
 Left out (too slow for CI): the other eight folds, the other rows (the
-RPN stage shared by every row of a seed, the † (ABS) rows and the merged
-rows are checked below as plans, without training)."""
+RPN stage shared by every row of a seed, Table III's † (ABS) rows and the
+merged rows are checked below as plans, without training)."""
 import json
 import math
 import os.path as osp
@@ -22,6 +26,7 @@ import pytest
 from mmlesion.reproduce import PlanContext, build_rows
 from mmlesion.reproduce.execute import (root_options, stage_id,
                                              trained_epochs)
+from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -160,6 +165,28 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert row_d['ours']['luna16/cpm']['mean'] == json.loads(
         (rpn_cv / 'eval' / 'metrics.json').read_text())['cpm']
     assert '| Table II row d | paper | 0.91 / 0.' in (work / 'table.md').read_text()
+
+    # Table II row f: the ABS round of that RPN stage (its hard regions per
+    # fold, then the RPN† from them); Fig. 4c's RPN row reads its run
+    t2f = ['aggregated3d/table2', '--rows', 'f'] + args[3:] + [
+        '--allow-replica']
+    assert tool.main(t2f) == 0
+    out = capsys.readouterr().out
+    assert out.count('find_hard_regions.py') == 2 and 'train.py' not in out
+    assert out.count('tools/luna16_cv.py') == 1  # the RPN† only
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
+    assert ('rpn3d-focal-abs_' in
+            measured_rows(work, ['f'])['f']['model'])
+    assert tool.main(['aggregated3d/tnp', '--rows', 'rpn'] + t2f[3:]) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    # its TNP is undefined here (printed "-"): both scans of the replica
+    # have nodules, and a one-epoch RPN† reaches no 0.95 sensitivity
+    tnp = json.loads((work / 'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-'
+                      '30e_luna16_cv' / 'seed_0' / 'eval' / 'metrics.json'
+                      ).read_text())['tnp']
+    assert tnp['num_negative_scans'] == 0 and tnp['tnp'] is None
+    (tnp_row, ) = json.loads((work / 'table.json').read_text())['rows']
+    assert tnp_row['key'] == 'rpn' and tnp_row['paper'] == {'luna16/tnp': 0.38}
 
 
 def test_epochs_and_data_paths_follow_the_options(tmp_path):

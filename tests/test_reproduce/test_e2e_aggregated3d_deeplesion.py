@@ -7,8 +7,8 @@ the per-type and per-size breakdown of Table VI. The full-size configs are
 shrunk only by appended ``--cfg-options`` (model width, 4 mm voxels, crop
 and window, one epoch, no bootstrap). A second run resumes: nothing runs.
 
-Left out (too slow for CI): the other rows (the 3D-AG stage and the tests
-with every lesion), checked as plans in ``test_table_aggregated3d_5_6.py``.
+Then the other rows into the same folder: the 3D-AG stage from the RPN
+stage's last epoch, the tests with every lesion and 3D-AG's "*" test.
 """
 import json
 import math
@@ -17,6 +17,7 @@ import pytest
 
 from mmlesion.reproduce.paper_results import PAPER_RESULTS
 from mmlesion.reproduce.tables_aggregated3d import A3D_SCORE_CUT_KEYS
+from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -115,3 +116,16 @@ def test_star_row_end_to_end_and_resume(release, tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'tools/train.py' not in out and 'deeplesion_to_3d' not in out
     assert (work / 'commands.sh').read_text().count('\n') == 6
+
+    # the other rows: 3D-AG from the RPN stage's last epoch (its one new
+    # training), each training tested with every lesion and 3D-AG without
+    # the lesions >= 48 mm
+    rows = ['rpn', '3dag', '3dag_lt48mm']
+    assert tool.main(['aggregated3d/table5-6', '--rows', *rows] + args[3:] +
+                     ['--allow-replica']) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 1 and out.count('tools/test.py') == 3
+    assert f'load_from={work / TRAINED}/seed_0/epoch_1.pth' in out
+    # every column of each row measured (a lesion type or size the tiny
+    # test set lacks: NaN)
+    measured_rows(work, rows, lambda col: '_type_' in col or '_size_' in col)
