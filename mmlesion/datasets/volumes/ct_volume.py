@@ -36,8 +36,7 @@ class CTVolume:
         origin_xyz (tuple): world position (mm, LPS) of the centre of voxel
             ``(0, 0, 0)``.
         direction (np.ndarray): 3x3 SimpleITK direction matrix (columns =
-            world directions of the x, y, z index axes); the identity for a
-            non-oblique scan read by :func:`load_ct_volume`.
+            world directions of the x, y, z index axes).
         meta (dict): ``path``, ``series_uid``, ``modality`` and whatever
             the reader adds.
     """

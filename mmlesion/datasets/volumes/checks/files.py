@@ -31,8 +31,7 @@ def check_inside(path: str, folder: str, what: str,
     """Refuse a path that (links resolved) leads out of ``folder``.
 
     Args:
-        path (str): the path as named (relative paths are taken from the
-            current folder).
+        path (str): the path as named.
         folder (str): the folder it must lie in.
         what (str): the file and field that named it, for the error
             (e.g. ``"x.nrrd: data file '../a.raw'"``).
@@ -137,8 +136,7 @@ def check_folder_entries(folder: str, allow_outside: bool = False) -> None:
     out of the folder.
 
     Args:
-        folder (str): a DICOM series folder (GDCM reads every file in it,
-            not its subfolders).
+        folder (str): a DICOM series folder.
         allow_outside (bool): accept links leading out of the folder.
 
     Raises:
