@@ -1,53 +1,24 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A day's scans through one 2.5D detector: the model is loaded once, and
-while it runs on a scan one thread reads and resamples the next scan and
-the last ones are measured (RECIST) and written, each in a process of its
-own (:class:`Finishing`).
+"""A day's scans through one 2.5D detector (:func:`run_batch_inference`;
+``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...``, described for
+users in docs/infer_volume.md).
 
-``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...`` (or
-``--scan-list FILE``) runs :func:`run_batch_inference`. Each scan's results
-go into their own folder, ``OUT_DIR/<name>/`` (the name of the file without
-its extensions, or of the DICOM folder; two scans of one name are refused
-before anything runs), written as one set exactly as for a single scan.
-``OUT_DIR/scans.csv`` lists every scan with its status, rewritten whole
-after each scan, so a killed batch leaves the list of what it finished.
-A scan that fails (an unreadable file, a scan that is not CT, ...) is
-named there with its error and the batch goes on; a scan whose folder
-already holds results (its ``findings.json``, the file a set writes
-last) is skipped (``overwrite=True`` runs it again), so running the same
-command after a kill finishes the rest; what an unfinished set left in a
-folder without ``findings.json`` is replaced.
-
-The findings and files of a scan are those of ``tools/infer_volume.py`` on
-that scan alone (tested): a thread runs the same reading and resampling
-(:func:`~mmlesion.datasets.volumes.load_ct_volume`,
-:func:`~mmlesion.apis.whole_scan.resample.prepare_volume`)
-``Finishing.read_ahead`` scans ahead (two by default);
-the model's loop detects
-(:func:`~mmlesion.apis.whole_scan.run.detect_scan` without stacking or
-measuring) and hands the scan on; the same stacking
-(:func:`~mmlesion.apis.whole_scan.infer.stack_result`; in the model's loop
-where a re-scorer re-scores the findings), RECIST measurements
-(:func:`~mmlesion.apis.whole_scan.measure.measure_result`) and
-writing (:func:`~mmlesion.apis.whole_scan.run.write_scan`) follow behind,
-for up to ``Finishing.processes`` scans at once. So at most that many
-scans plus ``read_ahead + 1`` are in memory (the original and the
-resampled volume of each): a forked process shares the batch process's
-memory, copy on write (only the pages of the next scans, read while it
-forks, may be copied).
-
-Why processes: a scan's RECIST measurements (GrabCut, in threads) and
-pictures (matplotlib, which holds the GIL) take longer on a CPU than a
-GPU detector takes for the scan. One thread draws every picture of the
-batch one after another; two processes draw two scans' pictures at once.
-Each scan is finished in a process forked from the batch's (Linux,
-:class:`~mmlesion.utils.distributed.forked_call.ForkedCall`): it sees the
-scan's arrays without a copy or a pickle, and only a few numbers come back
-(docs/benchmarks.md, "A day's scans"). It runs at a lower priority
-(:class:`Finishing` ``niceness``): on busy cores the model's loop and the
-thread reading the next scan, which the model waits for, come first. The
-batch runs without numpy's huge-page advice unless
-``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
+The model is loaded once. While it detects a scan
+(:func:`~mmlesion.apis.whole_scan.run.detect_scan`), a thread reads and
+resamples the next ``Finishing.read_ahead`` scans, and the last ones are
+stacked, measured (RECIST) and written
+(:func:`~mmlesion.apis.whole_scan.run.write_scan`), up to
+``Finishing.processes`` at once, each in a process forked from the batch's
+(:class:`~mmlesion.utils.distributed.forked_call.ForkedCall`: it shares the
+scan's arrays copy on write and sends back a few numbers) at a lower
+priority (``Finishing.niceness``): on a CPU a scan's GrabCut and pictures
+(matplotlib holds the GIL) take longer than a GPU detector takes for it.
+Each scan gets the findings and files of a run on it alone, in
+``OUT_DIR/<name>/``; ``OUT_DIR/scans.csv``, rewritten whole after each
+scan, lists every scan's status. A scan that fails is recorded there and
+the batch goes on; one whose folder holds ``findings.json`` (written last)
+is skipped unless ``overwrite``. Numpy's huge-page advice is given only
+with ``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
 """
 import contextlib
 import csv
@@ -401,8 +372,7 @@ class _Batch:
             if measure:
                 start = time.perf_counter()
                 measure_result(result, volume)
-                row.measure_seconds = round(time.perf_counter() - start,
-                                               3)
+                row.measure_seconds = round(time.perf_counter() - start, 3)
         except Exception as err:  # one scan's failure ends only it
             _failed(row, err, self.logger)
             return None
@@ -479,12 +449,9 @@ def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
 
 
 def _warm_pictures() -> None:
-    """Load the pictures' fonts (Pillow's, at each size the key slices and
-    the overview use) and the overview's colour map once here, so that
-    each forked child starts with them; matplotlib's parts and font only
-    where a picture is drawn by matplotlib (the benchmarks' older
-    schedules: about 0.3 s that the pictures drawn as pixels do not
-    need)."""
+    """Load the pictures' fonts and colour map once here, so that each
+    forked child starts with them (matplotlib's only where it draws a
+    picture: the benchmarks' older schedules)."""
     with contextlib.suppress(Exception):  # only a warm-up
         from mmlesion.visualization import volume_report
         from mmlesion.visualization.key_slice_raster import (
@@ -511,8 +478,7 @@ def _warm_pictures() -> None:
 
 def _failed(row: BatchRow, err: BaseException, logger) -> None:
     row.status, row.error = 'failed', _error_text(err)
-    logger.error(f"{row.index} {row.scan}: failed: "
-                 f"{row.error}")
+    logger.error(f'{row.index} {row.scan}: failed: {row.error}')
     logger.debug(''.join(traceback.format_exception(
         type(err), err, err.__traceback__)))
 

@@ -1,17 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What whole-scan inference gives: a :class:`ScanResult` holding its
-:class:`Finding` s, and how ``findings.json`` writes them
-(:meth:`ScanResult.to_dict`, :meth:`Finding.to_dict`): the keys, in their
-order, of the files written before ``schema_version``
-(:data:`FINDINGS_SCHEMA_VERSION`) was recorded, plus that field,
-``settings.sources`` (where the slice interval and pixel spacing came from),
-``threads``, ``operating_point`` and ``num_candidates``. A finding's
-``diameter_mm`` is the old name of ``largest_box_side_mm`` (the longer
-in-plane side of its 3D box, no lesion diameter: RECIST gives those): the
-file still writes it, and :attr:`Finding.diameter_mm` warns
-(``DeprecationWarning``). The records (:class:`Box2D`,
-:class:`RecistMeasurement`, :class:`ScanGeometry`, the provenance's, ...)
-are written as dicts of their fields, in their order.
+:class:`Finding` s, and ``findings.json`` (:meth:`ScanResult.to_dict`),
+whose keys docs/infer_volume.md describes. The records (:class:`Box2D`,
+:class:`ScanGeometry`, ...) are written as dicts of their fields, in their
+order.
 """
 import os
 import warnings
@@ -68,16 +60,13 @@ class RecistMeasurement(FieldRecord):
             (:data:`~mmlesion.apis.whole_scan.measure.MASK_SOURCES`).
         key_slice (int): the resampled slice measured on.
         key_slice_original (int): the original scan's slice nearest to it.
-        long_axis_voxel (list[list[float]]): the long axis' two ``[x, y]``
-            end points in original-scan voxels on ``key_slice_original``.
-        short_axis_voxel (list[list[float]]): the same of the short axis.
+        long_axis_voxel, short_axis_voxel (list[list[float]]): each
+            axis' two ``[x, y]`` end points in original-scan voxels on
+            ``key_slice_original``.
         outline_voxel (list[list[float]]): the mask's outline, a closed
-            polygon of ``[x, y]`` boundary-pixel centres, in the same
-            voxels.
-        long_axis_resampled (list[list[float]]): the long axis' end points
-            on ``key_slice`` (resampled voxels).
-        short_axis_resampled (list[list[float]]): the same of the short
-            axis.
+            polygon of ``[x, y]`` boundary-pixel centres, in those voxels.
+        long_axis_resampled, short_axis_resampled (list[list[float]]):
+            the same end points on ``key_slice`` (resampled voxels).
     """
     long_axis_mm: float
     short_axis_mm: float
@@ -112,14 +101,7 @@ class ScanGeometry(FieldRecord):
 
     @classmethod
     def from_volume(cls, volume: CTVolume) -> 'ScanGeometry':
-        """The geometry of a volume.
-
-        Args:
-            volume (CTVolume): the scan or its resampled volume.
-
-        Returns:
-            ScanGeometry: its shape, spacing, origin and direction.
-        """
+        """The geometry of ``volume`` (the scan or its resampled one)."""
         return cls(shape_zyx=list(volume.shape_zyx),
                    spacing_zyx=[float(v) for v in volume.spacing_zyx],
                    origin_xyz=[float(v) for v in volume.origin_xyz],
@@ -146,15 +128,12 @@ class Finding:
         slice_range (list[int]): first and last resampled slice.
         key_slice (int): the resampled slice of its best 2D box.
         slice_range_original (list[int]): first and last slice of the scan.
-        boxes_2d (list[Box2D]): each stacked 2D box (dicts of a
-            :class:`Box2D`'s fields are turned into one).
+        boxes_2d (list[Box2D]): each stacked 2D box.
         score_parts (dict[str, float]): the scores a re-scorer combined
             into ``score``, by name (e.g. ``s_lens`` and ``s_fpr``; the file
             writes each after ``score``); empty without one.
-        recist (RecistMeasurement, optional): the RECIST axes
-            (:func:`~mmlesion.apis.whole_scan.measure.measure_findings`;
-            None for an empty mask or before measuring; a dict of its
-            fields is turned into one).
+        recist (RecistMeasurement, optional): the RECIST axes (None for
+            an empty mask or before measuring).
         lesion_type (str, optional): for models of DeepLesion's lesion
             types (:func:`~mmlesion.apis.whole_scan.stack.
             add_lesion_types`).
@@ -188,8 +167,8 @@ class Finding:
         return self.largest_box_side_mm
 
     def to_dict(self) -> dict:
-        """The finding as ``findings.json`` writes it (``diameter_mm``
-        included, see the module doc)."""
+        """The finding as ``findings.json`` writes it (with
+        ``diameter_mm``, the old name of ``largest_box_side_mm``)."""
         out = dict(id=self.id, score=self.score)
         out.update(self.score_parts)
         out.update(
@@ -341,18 +320,9 @@ class DicomStatus:
 @dataclass(frozen=True)
 class OutputPaths:
     """The files of a scan's results folder
-    (:func:`~mmlesion.apis.whole_scan.write.output_paths`; ``sr`` and
-    ``seg`` where written).
-
-    Args:
-        json (Path): ``findings.json``.
-        csv (Path): ``candidates.csv``.
-        overview (Path): ``overview.png``.
-        html (Path): ``report.html``.
-        key_slices (Path): the folder of the key-slice pictures.
-        sr (Path, optional): the DICOM SR.
-        seg (Path, optional): the DICOM SEG.
-    """
+    (:func:`~mmlesion.apis.whole_scan.write.output_paths`): ``json``,
+    ``csv``, ``overview`` (PNG), ``html``, the ``key_slices`` folder, and
+    the DICOM ``sr`` and ``seg`` where written."""
     json: Path
     csv: Path
     overview: Path
@@ -370,14 +340,9 @@ class OutputPaths:
 
 @dataclass(frozen=True)
 class DicomPaths:
-    """The DICOM files :func:`~mmlesion.apis.whole_scan.write_dicom.
+    """The DICOM SR and SEG :func:`~mmlesion.apis.whole_scan.write_dicom.
     write_dicom_results` may write into a folder
-    (:func:`~mmlesion.apis.whole_scan.write_dicom.dicom_output_paths`).
-
-    Args:
-        sr (Path): the SR.
-        seg (Path): the SEG.
-    """
+    (:func:`~mmlesion.apis.whole_scan.write_dicom.dicom_output_paths`)."""
     sr: Path
     seg: Path
 
@@ -407,11 +372,6 @@ class ThreadUse(FieldRecord):
                    os.environ.get('OMP_WAIT_POLICY'))
 
 
-#: ``OperatingPoint.source`` values: the checkpoint's validated record, the
-#: user's ``--score-thr``, or neither (no record: every finding kept).
-OPERATING_POINT_SOURCES = ('validation', 'score-thr', 'none')
-
-
 @dataclass(frozen=True)
 class OperatingPoint(FieldRecord):
     """Which findings a run kept (``findings.json``'s
@@ -419,7 +379,8 @@ class OperatingPoint(FieldRecord):
     choose_operating_point`).
 
     Args:
-        source (str): one of :data:`OPERATING_POINT_SOURCES`.
+        source (str): ``'validation'`` (the checkpoint's validated
+            record), ``'score-thr'`` (the user's) or ``'none'``.
         threshold (float): the detector score a finding's best 2D box
             reaches to be kept (for ``'score-thr'`` / ``'none'``: the
             stacking's ``score_thr``, every finding kept).
@@ -484,8 +445,7 @@ class ScanResult:
         scan (str, optional): the scan's path.
         series_uid (str): the series the candidates name
             (:func:`~mmlesion.apis.whole_scan.read.scan_series_uid`).
-        original (ScanGeometry): the scan's geometry (a dict of its
-            fields is turned into one, as for ``resampled_geometry``).
+        original (ScanGeometry): the scan's geometry.
         resampled_geometry (ScanGeometry): the resampled volume's.
         settings (VolumeInferenceSettings): the detector's convention.
         detection (DetectionSettings): how it was run.
@@ -505,10 +465,8 @@ class ScanResult:
         model_warning (str, optional): :data:`~mmlesion.apis.whole_scan.
             model.DEMO_MODEL_WARNING` for a model trained on the demo data.
         provenance (RunProvenance, optional): checkpoint, config and
-            versions
-            (:func:`~mmlesion.apis.whole_scan.model.run_provenance`); with
-            it (a run of :mod:`~mmlesion.apis.whole_scan.run`) the file
-            records ``model_warning`` too.
+            versions; with it (a run) the file records ``model_warning``
+            too.
         dicom (DicomStatus, optional): what DICOM results were written, or
             why none.
         resampled (CTVolume, optional): the volume the detector saw (for
@@ -519,12 +477,12 @@ class ScanResult:
         slice_detections (SliceDetections, optional): the slices' boxes
             while not stacked yet (``findings`` then empty; not written).
         candidates (Candidates): every stacked finding, the kept ones
-            (``findings``) included: the rows of ``candidates.csv``
-            (none: the findings'); ``findings.json`` writes their number.
+            included: the rows of ``candidates.csv`` (none: the
+            findings').
         operating_point (OperatingPoint, optional): which findings were
             kept (``detection.keep_thr``) and why.
         threads (ThreadUse): the threads of the detection (by default
-            this process's when the result is made).
+            this process's now).
     """
     scan: Optional[str]
     series_uid: str
