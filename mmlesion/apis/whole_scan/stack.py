@@ -3,25 +3,18 @@
 
 :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
 of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
-0.5, score-weighted x, y) into :class:`~mmlesion.structures.finding_3d.
-Finding3D`; a re-scorer the caller gives
+0.5, score-weighted x, y); a re-scorer the caller gives
 (:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`, e.g. LENS's
-Eq. 2 with its FPR network) re-scores them; every finding is then mapped
-to the original scan's voxels
-(:func:`~mmlesion.datasets.volumes.resample_boxes_3d`) and to world
-coordinates, a :class:`~mmlesion.apis.whole_scan.results.Finding`.
+Eq. 2) re-scores them; each is then mapped to the original scan's voxels
+and to world coordinates, a :class:`~mmlesion.apis.whole_scan.results.
+Finding`.
 
-Lesion types
-------------
-The multi-type configs (e.g. ``elixirnet*_multitype.py``) classify boxes
-into DeepLesion's eight coarse lesion types
-(:data:`~mmlesion.datasets.deeplesion.dl_info.COARSE_LESION_TYPES`, Yan et al.
-2018).
-A finding stacks 2D boxes of several slices; its type is the one with the
-largest summed score over its 2D boxes (a choice: the stacking itself
-ignores labels, docs/protocols.md §2). Other detectors (one ``lesion``
-class, or classes that are not these types, e.g. mmdet's COCO default of a
-model built without a checkpoint) give no type.
+The multi-type configs (``*_multitype.py``) classify boxes into
+DeepLesion's eight coarse lesion types
+(:data:`~mmlesion.datasets.deeplesion.dl_info.COARSE_LESION_TYPES`, Yan et
+al. 2018); a finding's type is the one with the largest summed score over
+its 2D boxes (the stacking itself ignores labels). Other detectors give no
+type.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -66,18 +59,14 @@ def stack_findings(boxes: Sequence[np.ndarray],
         scores (Sequence[np.ndarray]): per slice the (n,) scores.
         resampled (CTVolume): the volume the boxes are on.
         volume (CTVolume): the original scan.
-        detection (DetectionSettings, optional): ``score_thr`` (2D boxes
-            below it are not stacked), ``iou_thr`` (docs/protocols.md §2:
-            0.5), ``max_gap`` (missing slices a finding may bridge),
-            ``min_slices`` (findings spanning fewer slices are dropped),
-            ``keep_thr`` (the operating point: a finding whose best 2D box,
-            the detector's score also where a re-scorer set the finding's,
-            reaches it is kept; None: every one) and ``show_progress``
-            (the re-scorer's progress bar). Defaults to
-            ``DetectionSettings()``.
+        detection (DetectionSettings, optional): the stacking's
+            ``score_thr``, ``iou_thr``, ``max_gap`` and ``min_slices``;
+            ``keep_thr``, the operating point (a finding whose best 2D
+            box's detector score reaches it is kept, also where a
+            re-scorer set the finding's; None: every one); and
+            ``show_progress``. Defaults to ``DetectionSettings()``.
         rescorer (FindingRescorer, optional): re-scores the findings
-            (loaded; see :func:`~mmlesion.apis.whole_scan.infer.
-            infer_volume`).
+            (loaded).
 
     Returns:
         StackedFindings: the kept findings (by decreasing score, ``id``

@@ -49,15 +49,10 @@ class OutputIntoInputError(ValueError):
 
 def check_out_dir_apart(out_dir: Union[str, Path],
                         scan: Union[str, Path]) -> None:
-    """Refuse an ``--out-dir`` that would write into the scan it reads.
-
-    A DICOM series folder holds every file of the series: the DICOM SR and
-    SEG written there join it, and the folder no longer loads as one
-    series (nor does the hidden staging folder, written beside
-    ``--out-dir``, belong there). So ``--out-dir`` may be neither the series
-    folder nor inside it. For a scan file (NIfTI, ``.mhd``, a DICOM file)
-    ``--out-dir`` may be its folder, unless an output would replace the
-    scan itself (a scan named like an output).
+    """Refuse an ``--out-dir`` that would write into the scan it reads:
+    a DICOM series folder or a folder inside it (the SR and SEG would join
+    the series), or, for a scan file, a folder where an output would
+    replace the scan itself.
 
     Args:
         out_dir (str | Path): the output folder.
@@ -93,14 +88,11 @@ _STAGING_TAIL = re.compile(r'^[a-z0-9_]{8}$')
 
 def remove_stale_staging(out_dir: Union[str, Path],
                          keep: Iterable[Union[str, Path]] = ()) -> List[str]:
-    """Remove the staging folders that killed runs left beside ``out_dir``.
-
-    :class:`~mmlesion.utils.writing.atomic.AtomicOutputSet` writes into
-    ``<parent>/.mmlesion-tmp-set-<name>-XXXXXXXX`` and cleans them when the
-    next set is written; a run refused before that (an existing result
-    without ``--overwrite``, a bad checkpoint) cleans them here. Only
-    folders of exactly that name are removed (no symlinks, no files), and
-    none that holds a path in ``keep`` (what the user gave: the scan, the
+    """Remove the staging folders that killed runs left beside ``out_dir``
+    (:class:`~mmlesion.utils.writing.atomic.AtomicOutputSet`'s
+    ``<parent>/.mmlesion-tmp-set-<name>-XXXXXXXX``; for a run refused
+    before it writes a set): only folders of exactly that name (no
+    symlinks), none that holds a path in ``keep`` (the scan, the
     checkpoint, the config).
 
     Args:
@@ -148,15 +140,10 @@ class OutDirBusyError(OutputDirError, WorkDirBusyError):
 
 
 class OutDirLock(WorkDirLock):
-    """One ``infer_volume`` run per ``--out-dir`` at a time.
-
-    Two runs into one folder interleave their files (and one removes the
-    other's staging folder). :class:`~mmlesion.utils.writing.work_dir_lock.
-    WorkDirLock` (``flock``: a killed run leaves no stale lock) on
-    ``<parent>/.mmlesion-out-<name>.lock``, held for the whole run; a second
-    run is refused naming the folder and the first run (PID, host, start
-    time, command). The file is removed (and the folders the lock created
-    while still empty) when the run ends.
+    """One ``infer_volume`` run per ``--out-dir`` at a time: a
+    :class:`~mmlesion.utils.writing.work_dir_lock.WorkDirLock` on
+    ``<parent>/.mmlesion-out-<name>.lock``, held for the whole run and
+    removed (with the folders it created, while empty) at its end.
 
     Args:
         out_dir (str | Path): the output folder.
@@ -301,17 +288,11 @@ def write_volume_results(result: ScanResult,
     """Write the findings of :func:`~mmlesion.apis.whole_scan.infer.
     infer_volume` into ``out_dir``.
 
-    Files: ``findings.json`` (:meth:`ScanResult.to_dict`: everything but
-    the resampled volume; ``model_warning`` first),
-    ``candidates.csv`` (LUNA16 format: seriesuid, coordX, coordY, coordZ,
-    probability; every stacked finding, ``result.candidates``, also those
-    below the operating point, for FROC work),
-    ``key_slices/finding_NNN.png`` (the key slice of each of the
-    ``max_pictures`` best kept findings with its box),
-    ``overview.png`` (coronal and axial maximum-intensity projections with
-    all findings, numbered, coloured by score) and ``report.html``
-    (self-contained, images inlined at their natural size). The pictures
-    carry ``result.model_warning`` (demo weights) themselves.
+    Files (docs/infer_volume.md): ``findings.json``
+    (:meth:`ScanResult.to_dict`), ``candidates.csv`` (every stacked
+    finding, ``result.candidates``, in LUNA16's format),
+    ``key_slices/finding_NNN.png`` (the ``max_pictures`` best findings),
+    ``overview.png`` and ``report.html``, written as one set.
 
     Args:
         result (ScanResult): from :func:`~mmlesion.apis.whole_scan.infer.
@@ -322,11 +303,9 @@ def write_volume_results(result: ScanResult,
         max_pictures (int): findings drawn and listed in the report.
         title (str, optional): report title (default: the scan path).
         dicom_writer (callable, optional): ``dicom_writer(folder) ->
-            DicomStatus``
-            writes the DICOM SR / SEG into ``folder`` (the staging folder:
-            they join the set) and returns what ``result.dicom`` records
-            (:func:`~mmlesion.apis.whole_scan.write_dicom.
-            write_dicom_results`).
+            DicomStatus`` writes the DICOM SR / SEG into ``folder`` (the
+            staging folder: they join the set) and returns what
+            ``result.dicom`` records.
 
     Returns:
         OutputPaths: the written paths (as :func:`output_paths`, with
