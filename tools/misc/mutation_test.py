@@ -233,18 +233,26 @@ def name_test_data(without_data: bool) -> None:
     The tests run from ``mutants/``, where the suite's own choice of the
     folder (``tests/helpers/data_roots.py``, beside the clone) is not beside
     them: the folder is named here, before they run, as the suite names it.
+    The package is imported in a child process only: mutmut runs the tests
+    in this one, where an imported ``mmlesion`` would shadow the mutated
+    copy in ``mutants/`` (no mutant would be reached).
 
     Args:
         without_data (bool): name a folder that does not exist, so that the
             tests needing the data skip.
     """
-    from mmlesion.utils.data_roots import SHARED_DATA_ENV, shared_data_root
+    code = ('import os\n'
+            'from mmlesion.utils.data_roots import SHARED_DATA_ENV\n'
+            'from tests.helpers.data_roots import name_lab_shared_data\n'
+            'name_lab_shared_data()\n'
+            'print(SHARED_DATA_ENV, os.environ.get(SHARED_DATA_ENV, ""))')
+    env_name, _, folder = subprocess.run(
+        [sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+        text=True, check=True).stdout.strip().partition(' ')
     if without_data:
-        os.environ[SHARED_DATA_ENV] = str(ROOT / 'mutants' / 'no-data')
-    elif shared_data_root() is None:
-        # the clone's suite, whose tests this tool runs, knows its folder
-        from tests.helpers.data_roots import name_lab_shared_data
-        name_lab_shared_data()
+        os.environ[env_name] = str(ROOT / 'mutants' / 'no-data')
+    elif folder:
+        os.environ[env_name] = folder
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
