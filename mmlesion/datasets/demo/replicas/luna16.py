@@ -36,7 +36,7 @@ from ..anatomy import Tissue
 from ..volume_config import _UID_ROOT
 from ..volumes import _fmt
 from .marker import ReplicaSize
-from .scans import replica_scans
+from .scans import replica_scans, write_scan_image
 
 ANNOTATION_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                       'diameter_mm')
@@ -105,7 +105,6 @@ def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
     Returns:
         dict: counts (``scans``, ``nodules``, ``excluded``, ``candidates``).
     """
-    import SimpleITK as sitk
     gen, scans = replica_scans('luna16', size.num_scans, size, seed)
     rng = np.random.default_rng([seed, 16])
     for scan in scans:
@@ -116,16 +115,10 @@ def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
     cand, cand_v2 = [], []
     for i, scan in enumerate(scans):
         img, tissue = gen.render_scan(scan)
-        spacing = (scan.grid.spacing, scan.grid.spacing, scan.thickness)
-        for arr, path, compress in (
-                (img, root / f'subset{i % NUM_SUBSETS}' /
-                 f'{scan.series_uid}.mhd', False),
-                (lung_mask(scan, tissue),
-                 root / LUNG_MASK_DIR / f'{scan.series_uid}.mhd', True)):
-            image = sitk.GetImageFromArray(arr)
-            image.SetSpacing(spacing)
-            image.SetOrigin(scan.origin_xyz)
-            sitk.WriteImage(image, str(path), useCompression=compress)
+        name = f'{scan.series_uid}.mhd'
+        write_scan_image(img, scan, root / f'subset{i % NUM_SUBSETS}' / name)
+        write_scan_image(lung_mask(scan, tissue), scan,
+                         root / LUNG_MASK_DIR / name, compress=True)
         crng = np.random.default_rng([seed, 17, i])
         rows = _candidates(crng, scan, tissue, 4)
         cand += rows

@@ -29,7 +29,7 @@ import numpy as np
 from ..volume_config import _UID_ROOT
 from ..volume_plan import _lesion_box, ellipsoid_mask
 from .marker import ReplicaSize
-from .scans import replica_scans
+from .scans import replica_scans, write_scan_image
 
 SCAN_DIR = 'CT Lymph Nodes'
 MASK_DIR = 'MED_ABD_LYMPH_MASKS'
@@ -111,7 +111,6 @@ def write_nih_ln_replica(root: Path, size: ReplicaSize, seed: int,
                          progress=None) -> dict:
     """Write the NIH-LN replica into ``root`` (an empty folder): half the
     patients abdominal (``ABD_LYMPH_*``), half mediastinal (``MED_``)."""
-    import SimpleITK as sitk
     num_abd = (size.num_scans + 1) // 2
     gens = [replica_scans('kits', num_abd, size, seed),
             replica_scans('luna16', size.num_scans - num_abd, size, seed)]
@@ -129,15 +128,10 @@ def write_nih_ln_replica(root: Path, size: ReplicaSize, seed: int,
             img, tissue = gen.render_scan(scan)
             uid = f'{_UID_ROOT}{seed}.{17 + len(patients)}'
             write_dicom_series(series, img, scan, patient, uid)
-            mask = node_mask(gen, scan, tissue)
-            image = sitk.GetImageFromArray(mask)
-            image.SetSpacing((scan.grid.spacing, scan.grid.spacing,
-                              scan.thickness))
-            image.SetOrigin(scan.origin_xyz)
             out = root / MASK_DIR / patient
             out.mkdir(parents=True)
-            sitk.WriteImage(image, str(out / f'{patient}_mask.nii.gz'),
-                            useCompression=True)
+            write_scan_image(node_mask(gen, scan, tissue), scan,
+                             out / f'{patient}_mask.nii.gz', compress=True)
             patients.append(patient)
             nodes += sum(les.annotated for les in scan.lesions)
             if progress is not None:

@@ -5,23 +5,9 @@ A *release replica* has the exact folder layout, file names, file formats
 and CSV / JSON headers of a public dataset as it is downloaded, filled with
 the demo phantoms (a few scans, a few MB, generated in seconds), so the
 documented real-data commands (converters, configs) can be rehearsed in CI
-without the real data:
-
-============  ===========================================================
-dataset       layout (module)
-============  ===========================================================
-deeplesion    ``Images_png/``, ``DL_info.csv``, manual 3D test set
-              (:mod:`.deeplesion`)
-luna16        ``subset0..9/``, ``seg-lungs-LUNA16/``, the official CSVs
-              (:mod:`.luna16`)
-kits19        ``data/case_XXXXX/``, ``data/kits.json``
-              (:mod:`.label_maps`)
-lits          ``Training Batch 1|2/volume-N.nii``, ``segmentation-N.nii``
-              (:mod:`.label_maps`)
-nih_ln        ``CT Lymph Nodes/<PatientID>/**/*.dcm``,
-              ``MED_ABD_LYMPH_MASKS/<PatientID>/<PatientID>_mask.nii.gz``
-              (:mod:`.nih_ln`)
-============  ===========================================================
+without the real data. :data:`REPLICA_DATASETS` names each dataset's
+layout; the modules :mod:`.deeplesion`, :mod:`.luna16`, :mod:`.label_maps`
+(KiTS19, LiTS) and :mod:`.nih_ln` describe it.
 
 Every replica holds ``REPLICA.txt`` at its root
 (:func:`~.marker.find_replica_marker` tells one apart from real
