@@ -214,21 +214,16 @@ def run_batch_inference(config: Union[str, Config],
             ``checkpoint`` is ignored).
         finishing (Finishing, optional): where the scans are measured and
             written while the model runs (ignored without ``overlap``).
-            Defaults to ``Finishing()``: forked processes where the
-            platform has them.
+            Defaults to ``Finishing()``.
 
     Returns:
-        list[BatchRow]: one row per scan (:data:`SUMMARY_COLUMNS`; ``status``
-        is ``done``, ``skipped`` (results there already) or ``failed``
-        (``error`` says why)), as ``scans.csv`` holds them.
+        list[BatchRow]: one row per scan, as ``scans.csv`` holds them.
 
     Raises:
         ValueError: no scan, two scans of one folder name, a bad setting
             (checked before the model is loaded).
         OutputDirError: ``out_dir`` cannot be written (read-only, full), or
-            (``OutDirBusyError``) another run writes into it
-            (:class:`~mmlesion.apis.whole_scan.write.OutDirLock`, held
-            until the batch ends).
+            (``OutDirBusyError``) another run writes into it.
     """
     run = run_settings or RunSettings()
     if not scans:
@@ -262,7 +257,7 @@ def run_batch_inference(config: Union[str, Config],
 
 def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
                  keep: List[Optional[str]],
-                 lock: Optional[OutDirLock] = None) -> List[BatchRow]:
+                 lock: OutDirLock) -> List[BatchRow]:
     """The batch's rows, ``scans.csv`` written: a scan whose folder holds
     results is skipped (unless ``overwrite``), the others are queued;
     what killed runs left beside the folders (but the paths in ``keep``
@@ -273,15 +268,13 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
     for scan, name in zip(scans, names):
         check_out_dir_apart(out / name, scan)
     check_writable_dir(str(out), what='--out-dir')  # before the model loads
-    if lock is not None:
-        lock.acquire()
+    lock.acquire()
     out.mkdir(parents=True, exist_ok=True)
     rows = [BatchRow(scan=str(scan), folder=name)
             for scan, name in zip(scans, names)]
     for row in rows:
         remove_stale_staging(out / row.folder, keep=[row.scan] + keep)
-        if output_paths(out / row.folder).json.exists() and (
-                not overwrite):
+        if not overwrite and output_paths(out / row.folder).json.exists():
             row.status = 'skipped'
             row.error = 'results there already (--overwrite runs it again)'
     write_scan_summary(rows, out / SUMMARY_NAME)
