@@ -29,10 +29,8 @@ class ScanHardRegions(FieldRecord):
         id (str): the scan's ``img_id``.
         series_uid (str, optional): its series UID.
         img_path (str): its file.
-        shape_zyx (list[int]): the shape the model saw.
-        spacing_zyx (list[float]): its voxel spacing, mm.
-        origin_xyz (list[float]): its world origin, mm.
-        direction (list[float]): its direction cosines, row-major 3 x 3.
+        shape_zyx, spacing_zyx, origin_xyz, direction (list): the grid the
+            model saw (voxels; mm; world mm; row-major 3 x 3 cosines).
         regions (list[dict]): the hard regions of
             :func:`~mmlesion.evaluation.functional.hard_regions.
             scan_hard_regions` (``kind``, world centre and size, score).

@@ -134,9 +134,8 @@ class Finding:
             writes each after ``score``); empty without one.
         recist (RecistMeasurement, optional): the RECIST axes (None for
             an empty mask or before measuring).
-        lesion_type (str, optional): for models of DeepLesion's lesion
-            types (:func:`~mmlesion.apis.whole_scan.stack.
-            add_lesion_types`).
+        lesion_type (str, optional): its DeepLesion lesion type (models of
+            those types only).
         key_slice_png (str, optional): its picture in the output folder,
             once written.
     """
@@ -428,8 +427,7 @@ class SliceDetections:
         labels (list[np.ndarray]): per slice the (n,) labels (empty where
             the model has no lesion types).
         classes (list[str], optional): the model's DeepLesion lesion types
-            by label (:func:`~mmlesion.apis.whole_scan.stack.
-            lesion_type_classes`), or None.
+            by label, or None.
     """
     boxes: list
     scores: list
@@ -455,13 +453,10 @@ class ScanResult:
         detect_seconds (float): the detection's time.
         slices_per_second (float): its speed.
         findings (list[Finding]): by decreasing score.
-        rescored_by (str, optional): what re-scored them
-            (:attr:`~mmlesion.apis.whole_scan.settings.FindingRescorer.
-            name`; the file's ``settings.fpr``).
-        model_settings (dict): the options of a method's detector
-            (:meth:`~mmlesion.apis.whole_scan.settings.ModelAdjustment.
-            record`, e.g. ``experts``), written at the end of the file's
-            ``settings``.
+        rescored_by (str, optional): the re-scorer's name (the file's
+            ``settings.fpr``).
+        model_settings (dict): the options of a method's detector (e.g.
+            ``experts``), written at the end of the file's ``settings``.
         model_warning (str, optional): :data:`~mmlesion.apis.whole_scan.
             model.DEMO_MODEL_WARNING` for a model trained on the demo data.
         provenance (RunProvenance, optional): checkpoint, config and

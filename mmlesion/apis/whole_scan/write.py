@@ -242,7 +242,6 @@ def out_dir_busy(out_dir: Union[str, Path]) -> bool:
             except OSError as err:
                 return err.errno in (errno.EAGAIN, errno.EACCES,
                                      errno.EWOULDBLOCK)
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
     except OSError:
         return False
     return False
