@@ -172,8 +172,7 @@ def write_scan_summary(rows: List[BatchRow],
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS,
                             lineterminator='\n')
     writer.writeheader()
-    for row in rows:
-        writer.writerow(row.to_dict())
+    writer.writerows(row.to_dict() for row in rows)
     atomic_write_text(str(path), buffer.getvalue())
 
 

@@ -27,7 +27,7 @@ annotated in ``DL_info.csv`` or not (the manual set is fully labelled).
 import math
 import pickle
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 
@@ -85,11 +85,9 @@ def manual_3d_annotations(gen: DeepLesionDemoGenerator
     for s in gen.plan():
         if s.split not in out:
             continue
-        lesions: List = []
-        for key in s.keys:
-            for les in key.lesions:
-                if all(les is not other for other in lesions):
-                    lesions.append(les)
+        # each lesion of the series' key slices once, in order
+        lesions = list({id(les): les for key in s.keys
+                        for les in key.lesions}.values())
         for lo, hi in s.blocks:
             boxes = [b for b in (_lesion_box(les, s, lo, hi)
                                  for les in lesions) if b is not None]
