@@ -165,7 +165,8 @@ def _a3d_abs_row(ctx, key, seed) -> Row:
                     r1_cfg, '--fold', str(k), '--work-dir', r1_work,
                     '--resume'
                 ] + ctx.options(f'randomness.seed={seed}',
-                                f'load_from={stage_ckpt.format(fold=k)}'),
+                                f'load_from={stage_ckpt.format(fold=k)}',
+                                *_luna_root_options(ctx, r1_cfg)),
                 outputs=[osp.join(r1_work, 'last_checkpoint')],
                 gpu_hours=round_hours(training_gpu_hours(
                     'aggregated3d.py', config_epochs(r1_cfg),

@@ -12,11 +12,14 @@ resumes: every stage has its marker, nothing trains.
 
 Then Table II row f (the RPN's ABS round: hard regions per fold, the
 RPN† trained from them) and Fig. 4c's RPN row, which reads its run (its
-TNP needs a nodule-free scan: the replica has none).
+TNP needs a nodule-free scan: the replica has none); then Table III's
+† rows 3D-AG-LM† and 3D-AG† (each its round 1 per fold from the RPN stage,
+hard regions, round 2) and the merged rows that pool them, and Table IV's
+3D-AG (3D-AG-LM†).
 
 Left out (too slow for CI): the other eight folds, the other rows (the
-RPN stage shared by every row of a seed, Table III's † (ABS) rows and the
-merged rows are checked below as plans, without training)."""
+second stages of Table III's other rows, Table II's other RPN variants;
+the plans of the † and merged rows are checked below without training)."""
 import json
 import math
 import os.path as osp
@@ -187,6 +190,23 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert tnp['num_negative_scans'] == 0 and tnp['tnp'] is None
     (tnp_row, ) = json.loads((work / 'table.json').read_text())['rows']
     assert tnp_row['key'] == 'rpn' and tnp_row['paper'] == {'luna16/tnp': 0.38}
+
+    # Table III's merged rows: the two † rows they pool (round 1 of 3D-AG-LM
+    # and of 3D-AG per fold from the RPN stage, their hard regions, round
+    # 2), their candidates merged and scored; Table IV's 3D-AG is 3D-AG-LM†
+    rows3 = ['3dag_lm_abs', '3dag_abs', 'merged_intersection',
+             'merged_union']
+    assert tool.main(['aggregated3d/table3', '--rows', *rows3] + t2f[3:]
+                     ) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 4  # round 1: 2 configs x 2 folds
+    assert out.count('find_hard_regions.py') == 4
+    assert out.count('merge_luna16_candidates.py') == 2
+    measured_rows(work, rows3)
+    assert tool.main(['aggregated3d/table4', '--rows', '3dag'] + t2f[3:]
+                     ) == 0
+    assert 'tools/' not in capsys.readouterr().out
+    measured_rows(work, ['3dag'])
 
 
 def test_epochs_and_data_paths_follow_the_options(tmp_path):
