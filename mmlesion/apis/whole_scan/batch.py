@@ -257,12 +257,11 @@ def run_batch_inference(config: Union[str, Config],
 def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
                  keep: List[Optional[str]],
                  lock: OutDirLock) -> List[BatchRow]:
-    """The batch's rows, ``scans.csv`` written: a scan whose folder holds
-    results is skipped (unless ``overwrite``), the others are queued;
-    what killed runs left beside the folders (but the paths in ``keep``
-    and the scan) is removed. Checked before the model loads: the folder
-    names, outputs apart from the scans, a writable ``out``, then ``lock``
-    is taken (refused while another run writes into ``out``)."""
+    """The batch's rows, ``scans.csv`` written, before the model loads:
+    the folder names, outputs apart from the scans and a writable ``out``
+    checked, ``lock`` taken, killed runs' staging folders removed (but
+    those holding the scan or a path in ``keep``); a scan with results is
+    skipped (unless ``overwrite``), the others queued."""
     names = scan_folder_names(scans)
     for scan, name in zip(scans, names):
         check_out_dir_apart(out / name, scan)
@@ -282,9 +281,7 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
 
 class _Batch:
     """The queued scans of :func:`run_batch_inference` through the loaded
-    model: the next scan read in a thread (:func:`prefetched`), the last
-    ones measured and written as ``finishing`` says, ``scans.csv``
-    rewritten after each scan."""
+    model (see the module doc)."""
 
     def __init__(self, model: torch.nn.Module,
                  rescorer: Optional[FindingRescorer], run_info: RunInfo,
@@ -298,11 +295,9 @@ class _Batch:
 
     def run(self, todo: List[BatchRow], overlap: bool,
             finishing: Finishing = ONE_AFTER_ANOTHER) -> None:
-        """Detect the queued scans one after another; each detected scan
-        is handed on to be finished (measured, written) as soon as fewer
-        than ``finishing.processes`` (a thread: one) are being finished,
-        the oldest waited for first; ``overlap=False``: finished before
-        the next scan is read."""
+        """Detect the queued scans one after another, each handed on to be
+        finished once fewer than ``finishing.processes`` (a thread: one)
+        are (``overlap=False``: before the next scan is read)."""
         by_scan = {row.scan: row for row in todo}
         backend = self.options.detection.resample_backend
         processes = finishing.resolved_processes()
@@ -403,10 +398,8 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
 
 
 class _Pending(Protocol):
-    """A scan being finished: :meth:`result` waits for the numbers of
-    :func:`_finish_task` or raises its error (a thread's ``Future``, or a
-    :class:`~mmlesion.utils.distributed.forked_call.ForkedCall`: the scan is
-    the child's copy of this process's memory; a few numbers come back)."""
+    """A scan being finished (a thread's ``Future`` or a ``ForkedCall``):
+    :meth:`result` waits for :func:`_finish_task`'s numbers or raises."""
 
     def result(self) -> dict:
         ...

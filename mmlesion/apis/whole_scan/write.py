@@ -28,8 +28,7 @@ from .results import DicomStatus, OutputPaths, ScanResult
 from .write_dicom import dicom_output_paths
 
 #: Threads writing a scan's key-slice PNGs while the next pictures are
-#: drawn (:meth:`~mmlesion.visualization.key_slice_raster.KeySliceRaster.
-#: draw`); 0: written one after another as they are drawn.
+#: drawn (0: each written as it is drawn).
 PNG_WRITERS = 2
 CANDIDATE_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                      'probability')
@@ -321,8 +320,7 @@ def write_volume_results(result: ScanResult,
               if p.exists()]
     resampled = result.resampled
     window = result.settings.window or (-1024., 1050.)
-    # All files are written into a staging folder beside out_dir and moved
-    # in together, findings.json last (files of the user stay).
+    # staged beside out_dir, moved in together, findings.json last
     with AtomicOutputSet(out_dir) as outputs:
         paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
                  for k, p in final.named() if k != 'key_slices'}
