@@ -1,13 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The marker of a release replica and the replica sizes.
+"""The marker of a release replica
+(:mod:`mmlesion.datasets.demo.replicas.release`) and the replica sizes.
 
-A release replica (:mod:`mmlesion.datasets.demo.replicas.release`) is a
-miniature, synthetic copy of a public dataset in its exact release layout.
-Its root holds ``REPLICA.txt``; the first line is :data:`REPLICA_FIRST_LINE`
-and the next lines are ``key: value`` pairs (``dataset``, ``size``,
-``seed``, ``version``). A real-data tool tells a replica apart with
-:func:`find_replica_marker` (it looks at the folder and its ancestors,
-since a converter may be pointed at a sub-folder, e.g. KiTS19's ``data/``).
+A replica's root holds ``REPLICA.txt``: :data:`REPLICA_FIRST_LINE`, then
+``key: value`` lines (``dataset``, ``size``, ``seed``, ``version``, ...).
+A real-data tool tells a replica apart with :func:`find_replica_marker`
+(the folder and its ancestors: a converter may be pointed at a
+sub-folder, e.g. KiTS19's ``data/``).
 """
 import os.path as osp
 from dataclasses import dataclass
@@ -102,10 +101,8 @@ def read_replica_marker(path: Union[str, Path]) -> Optional[Dict[str, str]]:
 
 
 def find_replica_marker(path: Union[str, Path]) -> Optional[Dict[str, str]]:
-    """Whether ``path`` (a file or folder) lies inside a release replica.
-
-    Looks for :data:`REPLICA_FILE` in ``path`` (a folder) and in each of
-    its ancestors.
+    """Whether ``path`` (a file or folder) lies inside a release replica:
+    :data:`REPLICA_FILE` in ``path`` (a folder) or one of its ancestors.
 
     Returns:
         dict | None: the marker's fields plus ``root`` (the replica's
