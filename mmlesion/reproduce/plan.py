@@ -125,10 +125,8 @@ class PlanContext:
             (ElixirNet Table 6's ``tools/search_alb.py``), for the keys
             only a search config has (``train_cfg.num_candidates`` of the
             random search).
-        fpr_cfg_options (list[str], optional): options in place of
-            ``cfg_options`` for LENS's 3D FPR training (Table I row (e)),
-            whose 3D ResNet the 2.5D detectors' options do not fit (None:
-            ``cfg_options``).
+        fpr_cfg_options (list[str], optional): ``cfg_options`` of LENS's
+            3D FPR training (Table I row (e); None: ``cfg_options``).
         python (str): the interpreter.
         cuda (bool): the stages run where CUDA is (inference stages take
             ``--device cuda:0`` when ``gpus`` > 0); False on a machine
