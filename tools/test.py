@@ -110,7 +110,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
         if args.fold is not None:
             cfg.work_dir += f'_fold{args.fold}'
-    check_config_keys(cfg, source=args.config)
+    check_config_keys(cfg, source=args.config,
+                      options=args.cfg_options or ())
     check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
     return cfg
 

@@ -157,7 +157,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
                 f'{args.config}: --auto-scale-lr needs '
                 '`auto_scale_lr = dict(base_batch_size=...)` in the config.')
         cfg.auto_scale_lr.enable = True
-    check_config_keys(cfg, source=args.config)
+    check_config_keys(cfg, source=args.config,
+                      options=args.cfg_options or ())
     check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
     # one training per work dir (held until this process ends), before
     # --resume picks a checkpoint there

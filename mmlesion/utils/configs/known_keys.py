@@ -97,8 +97,8 @@ class UnreadKey:
         return f'{self.key} ({self.hint})'
 
 
-def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
-                             ) -> List[UnreadKey]:
+def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
+                             options: Iterable[str] = ()) -> List[UnreadKey]:
     """Top-level keys of ``cfg`` that look like a mistake and have no effect.
 
     Of the keys neither the runner, the tools nor a config file after its
@@ -112,14 +112,17 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
     Args:
         cfg (Config): the loaded config.
         extra_known (Iterable[str]): more keys to accept.
+        options (Iterable[str]): keys set by ``--cfg-options``: the files
+            were run before them, so a file reading the variable does not
+            count (``--cfg-options max_epochs=2``).
 
     Returns:
         list[UnreadKey]: in config order.
     """
     known = known_config_keys() | set(extra_known)
     text = cfg.text if isinstance(getattr(cfg, 'text', None), str) else ''
-    unread = [key for key in cfg.keys()
-              if key not in known and not _read_after_set(key, text)]
+    unread = [key for key in cfg.keys() if key not in known and (
+        key in options or not _read_after_set(key, text))]
     read = [pair for key in cfg.keys() if key in known and unread
             for pair in config_values(_unscoped(cfg[key]), key)]
     found = []
@@ -141,7 +144,8 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = ()
 
 def check_config_keys(cfg: Config,
                       extra_known: Iterable[str] = (),
-                      source: str = 'config') -> List[str]:
+                      source: str = 'config',
+                      options: Iterable[str] = ()) -> List[str]:
     """Warn in one line about the top-level keys of ``cfg`` that have no
     effect (:func:`find_unknown_config_keys`), e.g. ``trian_cfg (did you
     mean train_cfg?)``.
@@ -150,11 +154,12 @@ def check_config_keys(cfg: Config,
         cfg (Config): the loaded config.
         extra_known (Iterable[str]): more keys to accept.
         source (str): what to name in the warning (the config's path).
+        options (Iterable[str]): keys set by ``--cfg-options``.
 
     Returns:
         list[str]: the keys (empty if none; then nothing is logged).
     """
-    items = find_unknown_config_keys(cfg, extra_known)
+    items = find_unknown_config_keys(cfg, extra_known, options)
     if items:
         print_log(
             f'{source}: {len(items)} top-level key(s) that nothing reads, '

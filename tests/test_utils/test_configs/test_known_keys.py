@@ -6,6 +6,7 @@ from mmengine.config import Config
 
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import check_config_keys, find_unknown_config_keys
+from mmlesion.utils.configs.cfg_options import apply_cfg_options
 
 CONFIG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
@@ -64,6 +65,23 @@ def test_runner_setting_at_top_level_says_where_it_belongs(tmp_path,
             'is 36)') in line
     assert 'optim_wrapper.optimizer.lr' in line
 
+
+
+def test_cfg_option_on_a_variable_the_files_read(log_messages):
+    """``--cfg-options max_epochs=2`` on a config whose file reads its own
+    ``max_epochs``: the files ran before the option, so it trains 36."""
+    cfg = get_config(CONFIG)
+    options = {'max_epochs': 2}
+    apply_cfg_options(cfg, options, source='demo.py')
+    assert check_config_keys(cfg, source='demo.py') == []
+    assert check_config_keys(cfg, source='demo.py',
+                             options=options) == ['max_epochs']
+    line, = [m for m in log_messages if 'have no effect' in m]
+    assert ('max_epochs (2 here; it belongs in train_cfg.max_epochs, which '
+            'is 36)') in line
+    cfg = get_config(CONFIG)  # a key the runner reads stays quiet
+    apply_cfg_options(cfg, {'work_dir': 'w'}, source='demo.py')
+    assert check_config_keys(cfg, options={'work_dir': 'w'}) == []
 
 @pytest.mark.parametrize('name', [
     CONFIG,
