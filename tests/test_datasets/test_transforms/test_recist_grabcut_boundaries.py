@@ -132,6 +132,32 @@ def test_meta_is_read_once(tmp_path):
     assert not np.array_equal(computed['gt_masks'].masks[0], full)
 
 
+
+def test_an_absent_cache_is_looked_for_once(tmp_path):
+    """Without ``meta.json`` the masks are computed, and stay computed when
+    a cache appears later (the folder is not looked at again)."""
+    box = [4, 4, 12, 12]
+    t = RecistToMask(cache_dir=str(tmp_path))
+    first = t(_results([box]))['gt_masks'].masks[0]
+    full = box_pixel_mask(box, SHAPE).astype(np.uint8)
+    results = _cache(tmp_path, np.array([box], float), [full])
+    again = t(dict(results))['gt_masks'].masks[0]
+    np.testing.assert_array_equal(again, first)
+    assert not np.array_equal(again, full)
+
+
+def test_a_written_cache_file_reads_back_as_the_computed_masks(tmp_path):
+    results = _results([[4, 4, 12, 12], [14, 6, 28, 20]])
+    crops, methods = RecistToMask().write_cache_file(
+        dict(results), str(tmp_path))
+    write_cache_meta(str(tmp_path), RecistToMask().params)
+    got = RecistToMask(cache_dir=str(tmp_path), cache_missing='error')(
+        dict(results))['gt_masks'].masks
+    want = RecistToMask()(dict(results))['gt_masks'].masks
+    np.testing.assert_array_equal(got, want)
+    assert methods == ['degenerate', 'degenerate']
+    assert [c.sum() for c in crops] == [m.sum() for m in want]
+
 # ----------------------------------------------------------- box matching
 def test_the_closest_stored_box_is_used(tmp_path):
     boxes = np.array([[0, 0, 5, 5], [4, 4, 12, 12], [4, 4, 12, 13]], float)

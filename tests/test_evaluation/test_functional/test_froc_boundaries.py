@@ -296,3 +296,13 @@ def test_missing_diameter_is_in_no_bin():
     diams = diameter_subsets([[None, 10]])
     assert [diams[k][0].tolist() for k in ('lt10mm', '10to30mm', 'gt30mm')
             ] == [[False, False], [False, True], [False, False]]
+
+
+def test_thresholds_come_one_per_rate_in_a_flat_array():
+    """``thresholds_at_fp`` flattens the rates and answers each, also with
+    no detection (NaN per rate)."""
+    empty = match_detections([np.zeros((0, 5))], [np.zeros((0, 4))])
+    assert empty.thresholds_at_fp([1, 2, 4]).shape == (3, )
+    one_fp = match_detections([np.array([[0, 0, 9, 9, .9]])],
+                              [np.array([[50, 50, 59, 59]])])
+    assert one_fp.thresholds_at_fp([[0.5, 1]]).shape == (2, )

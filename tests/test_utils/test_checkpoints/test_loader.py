@@ -53,6 +53,23 @@ def test_own_checkpoint_loads_without_full_unpickling(tmp_path, monkeypatch):
     assert ckpt['meta']['epoch'] == 3
 
 
+
+def test_only_a_checkpoint_without_sidecar_is_warned_about(
+        tmp_path, monkeypatch):
+    """The unverified warning goes to the file without a ``.sha256``
+    sidecar, never to the one the sidecar verified."""
+    from mmlesion.utils import write_checksum
+    from mmlesion.utils.checkpoints import loader
+    warned = []
+    monkeypatch.setattr(loader, 'warn_unverified_checkpoint', warned.append)
+    bare, verified = str(tmp_path / 'bare.pth'), str(tmp_path / 'ok.pth')
+    for path in (bare, verified):
+        torch.save(_training_checkpoint(_model()), path)
+    write_checksum(verified)
+    load_local_checkpoint(verified, map_location='cpu')
+    load_local_checkpoint(bare, map_location='cpu')
+    assert warned == [bare]
+
 def test_bad_files_name_the_file(tmp_path):
     good = tmp_path / 'good.pth'
     torch.save(_training_checkpoint(_model()), str(good))
