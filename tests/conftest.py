@@ -34,12 +34,14 @@ memoize_metafile_lookup()  # mmdet's metafiles parsed once per process
 #: slowest first: they start first, so no worker is left with one of them
 #: at the end while the other idles.
 SLOW_FIRST = (
-    'tests/test_docs/test_docs_run.py',
-    'tests/test_tools/test_reproduce.py',
-    'tests/test_projects/retinanet_lesion/test_eval_retinanet_lesion_demo.py',
-    'tests/test_projects/lens/test_lens_demo_tool.py',
     'tests/test_reproduce/test_e2e_aggregated3d.py',
     'tests/test_reproduce/test_e2e_lens.py',
+    'tests/test_docs/test_docs_run.py',
+    'tests/test_tools/test_reproduce.py',
+    'tests/test_reproduce/test_e2e_elixirnet.py',
+    'tests/test_reproduce/test_e2e_elixirnet_rows.py',
+    'tests/test_projects/retinanet_lesion/test_eval_retinanet_lesion_demo.py',
+    'tests/test_projects/lens/test_lens_demo_tool.py',
     'tests/test_tools/test_train_test.py',
     'tests/test_tools/test_search_alb.py',
     'tests/test_apis/whole_scan/test_batch.py',
