@@ -87,7 +87,9 @@ setup(
         'mmlesion': [
             '.mim/model-index.yml', '.mim/configs/**/*.py',
             '.mim/configs/**/*.md', '.mim/configs/**/*.yml',
-            '.mim/tools/**/*.py', '.mim/tools/*.sh'
+            '.mim/tools/**/*.py', '.mim/tools/*.sh',
+            # data the library and the tools' --help read
+            '**/*.json'
         ]
     },
     python_requires='>=3.9',

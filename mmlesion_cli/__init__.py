@@ -13,6 +13,9 @@ What a tool needs to parse its arguments:
   has one source, after the parser is built: a switch when it is given, a
   default ``None`` filled in by the tool. Building these options imports
   nothing of ``mmlesion`` (a fast ``--help``);
+* :func:`package_json`: a data file of the library (the tables of
+  ``reproduce``, the demo generators' defaults), read without importing
+  it;
 * :func:`silence_known_warnings`, called when this package is imported:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import
@@ -33,10 +36,12 @@ silence_known_warnings()
 choose_threads()
 
 from .env_switch import add_env_switch  # noqa: E402
+from .package_data import package_json  # noqa: E402
 from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
                      tool_examples, tool_parser)
 
 __all__ = [
     'choose_threads', 'silence_known_warnings', 'add_env_switch',
+    'package_json',
     'ToolHelpFormatter', 'tool_description', 'tool_examples', 'tool_parser'
 ]

@@ -35,7 +35,7 @@ import re
 import sys
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import package_json, tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
 
 if TYPE_CHECKING:
@@ -55,20 +55,20 @@ DEFAULT_TIME_ITERS = 5
 TIME_WARMUP = 2
 
 
-def tables_help() -> str:
+def tables_help(index: dict) -> str:
     """Every table with its rows, for ``--help``."""
-    from mmlesion.reproduce.table_index import TABLE_INDEX
     lines = ['tables and their rows:']
-    for name, t in TABLE_INDEX.items():
-        lines.append(f'  {name}: {t.title}')
-        lines.append(f"      rows: {' '.join(t.rows)}")
+    for name, t in index.items():
+        lines.append(f"  {name}: {t['title']}")
+        lines.append(f"      rows: {' '.join(t['rows'])}")
     return '\n'.join(lines)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    from mmlesion.reproduce.table_index import TABLE_INDEX
-    parser = tool_parser(__doc__, epilog=tables_help())
-    parser.add_argument('table', choices=sorted(TABLE_INDEX),
+    # mmlesion.reproduce.table_index's data, read without importing mmlesion
+    index = package_json('reproduce/table_index.json')
+    parser = tool_parser(__doc__, epilog=tables_help(index))
+    parser.add_argument('table', choices=sorted(index),
                         metavar='TABLE', help='which table (the tables and their rows end this help)')
     parser.add_argument('--rows', nargs='+',
                         help='rows to run (default: every row of the table)')

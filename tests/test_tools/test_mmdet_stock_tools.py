@@ -350,6 +350,9 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     # the model index and each method's metafile, as mmdet ships them
     assert 'mmlesion/.mim/model-index.yml' in names
     assert 'mmlesion/.mim/configs/elixirnet/metafile.yml' in names
+    # the library's data files (read by it and by the tools' --help)
+    for data in (repo_root() / 'mmlesion').glob('*/**/*.json'):
+        assert data.relative_to(repo_root()).as_posix() in names
     # the laboratory (projects/) is not installed
     assert not [n for n in names if n.startswith('projects/')]
 

@@ -64,9 +64,11 @@ def test_tool_help(script, help_results):
 
 
 #: Tools whose options use values of the library (a switch's environment
-#: variable, a default) without showing library content: their parser is
-#: built without importing the library.
+#: variable, a default, the tables of ``reproduce``): their parser is built
+#: without importing the library (data files are read as data).
 LIGHT_HELP = ('tools/train.py', 'tools/test.py', 'tools/infer_volume.py',
+              'tools/reproduce.py', 'tools/misc/generate_demo_data.py',
+              'tools/misc/generate_demo_volumes.py',
               'tools/dataset_converters/lits.py',
               'tools/analysis_tools/analyze_results.py')
 #: What ``--help`` of those must not import.

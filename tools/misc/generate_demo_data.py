@@ -9,44 +9,44 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import package_json, tool_parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmlesion.datasets.demo.deeplesion_config import DemoDataConfig
-    config = DemoDataConfig()  # its defaults, shown by --help
+    # DemoDataConfig's defaults, read without importing mmlesion
+    config = package_json(
+        'datasets/demo/tool_defaults.json')['DemoDataConfig']
     parser = tool_parser(__doc__)
     parser.add_argument(
         '--out', default='data/demo_deeplesion', help='output folder')
-    parser.add_argument('--seed', type=int, default=config.seed,
+    parser.add_argument('--seed', type=int, default=config['seed'],
                         help='random seed')
     parser.add_argument(
         '--overwrite',
         action='store_true',
         help='replace an existing dataset previously written by this tool')
     parser.add_argument('--num-train', type=int,
-                        default=config.num_train,
+                        default=config['num_train'],
                         help='key slices in the train split')
     parser.add_argument('--num-val', type=int,
-                        default=config.num_val,
+                        default=config['num_val'],
                         help='key slices in the val split')
     parser.add_argument('--num-test', type=int,
-                        default=config.num_test,
+                        default=config['num_test'],
                         help='key slices in the test split')
     parser.add_argument('--image-size', type=int,
-                        default=config.image_size,
+                        default=config['image_size'],
                         help='slice height and width in pixels')
     parser.add_argument(
         '--context-mm',
         type=float,
-        default=config.context_mm,
+        default=config['context_mm'],
         help='stored neighbours on each side of a key slice (mm)')
     parser.add_argument(
         '--unannotated-prob',
         type=float,
-        default=config.unannotated_prob,
+        default=config['unannotated_prob'],
         help='probability that a key slice also shows a lesion without a '
         'CSV row (0: a fully labelled set, as the LENS demo\'s second set)')
     parser.add_argument(
@@ -61,19 +61,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--followup-prob',
         type=float,
-        default=config.followup_prob,
+        default=config['followup_prob'],
         help='probability that a patient\'s second study is a follow-up of '
         'the first (same lesions, grown or shrunk; for LENS\'s '
         'intra-patient lesion matching)')
     parser.add_argument(
         '--followup-missing-prob',
         type=float,
-        default=config.followup_missing_prob,
+        default=config['followup_missing_prob'],
         help='probability that a lesion annotated in the first study has no '
         'CSV row in its follow-up')
     parser.add_argument(
         '--size-source',
-        default=config.size_source,
+        default=config['size_source'],
         help='lesion sizes: the generator\'s own model (builtin), real '
         'DeepLesion lesions of the same type (deeplesion: needs '
         'DL_info_{val,test}.csv) or their built-in quantile table '
@@ -90,14 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _build_generator(args: argparse.Namespace):
-    """The generator of the options (``DemoDataConfig``'s default where an
-    option is not given)."""
-    from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoDataConfig
+    """The generator of the options."""
+    from mmlesion.datasets.demo import DeepLesionDemoGenerator
     from mmlesion.datasets.demo.deeplesion_sizes import SIZE_SOURCES
-    defaults = DemoDataConfig()
-    for field in fields(DemoDataConfig):
-        if getattr(args, field.name, 0) is None:
-            setattr(args, field.name, getattr(defaults, field.name))
     if args.size_source not in SIZE_SOURCES:
         raise ValueError(f'--size-source {args.size_source!r}: one of '
                          f'{list(SIZE_SOURCES)}')

@@ -12,35 +12,31 @@ import json
 import sys
 import time
 
-from mmlesion_cli import tool_parser
-
-#: Options that default to ``DemoVolumeConfig``'s values.
-_CONFIG_OPTIONS = ('seed', 'num_luna', 'num_kits', 'num_lits',
-                   'val_fraction')
-
+from mmlesion_cli import package_json, tool_parser
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmlesion.datasets.demo.volume_config import DemoVolumeConfig
-    config = DemoVolumeConfig()  # its defaults, shown by --help
+    # DemoVolumeConfig's defaults, read without importing mmlesion
+    config = package_json(
+        'datasets/demo/tool_defaults.json')['DemoVolumeConfig']
     parser = tool_parser(__doc__)
     parser.add_argument('--out', default='data/demo_volumes',
                         help='output folder')
-    parser.add_argument('--seed', type=int, default=config.seed,
+    parser.add_argument('--seed', type=int, default=config['seed'],
                         help='random seed')
     parser.add_argument(
         '--overwrite', action='store_true',
         help='replace a set previously written by this tool')
     parser.add_argument('--num-luna', type=int,
-                        default=config.num_luna,
+                        default=config['num_luna'],
                         help='chest scans (LUNA16 layout)')
     parser.add_argument('--num-kits', type=int,
-                        default=config.num_kits,
+                        default=config['num_kits'],
                         help='kidney scans (KiTS19 layout)')
     parser.add_argument('--num-lits', type=int,
-                        default=config.num_lits,
+                        default=config['num_lits'],
                         help='liver scans (LiTS layout)')
     parser.add_argument('--val-fraction', type=float,
-                        default=config.val_fraction,
+                        default=config['val_fraction'],
                         help='fraction of each dataset in the val split')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar or summary')
@@ -49,12 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlesion.datasets.demo.volumes import (DemoVolumeConfig,
-                                                DemoVolumeGenerator)
-    defaults = DemoVolumeConfig()
-    for name in _CONFIG_OPTIONS:
-        if getattr(args, name) is None:
-            setattr(args, name, getattr(defaults, name))
+    from mmlesion.datasets.demo.volumes import DemoVolumeGenerator
     try:
         gen = DemoVolumeGenerator(
             seed=args.seed, num_luna=args.num_luna, num_kits=args.num_kits,

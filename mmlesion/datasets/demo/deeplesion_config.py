@@ -1,6 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Settings and constants of the synthetic DeepLesion dataset."""
+import json
 import math
+import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -19,6 +21,17 @@ META_FILE = 'demo_meta.json'
 BOX_PADDING = 5.
 
 GENERATOR_VERSION = 1
+
+
+def tool_defaults(settings: str) -> dict:
+    """The defaults of a demo settings dataclass that its tool's ``--help``
+    shows: data (``tool_defaults.json`` beside this file) the tool reads
+    without importing mmlesion (:func:`mmlesion_cli.package_json`)."""
+    with open(osp.join(osp.dirname(__file__), 'tool_defaults.json')) as f:
+        return json.load(f)[settings]
+
+
+_SHOWN = tool_defaults('DemoDataConfig')
 
 
 def check_range(config: object, name: str, low: float,
@@ -131,27 +144,27 @@ class DemoDataConfig:
             ``deeplesion/annotations``).
         seed (int): random seed; same seed, same bytes.
     """
-    num_train: int = 150
-    num_val: int = 40
-    num_test: int = 40
-    image_size: int = 256
+    num_train: int = _SHOWN['num_train']
+    num_val: int = _SHOWN['num_val']
+    num_test: int = _SHOWN['num_test']
+    image_size: int = _SHOWN['image_size']
     spacing_range: Tuple[float, float] = (1.2, 1.6)
     slice_intervals: Tuple[float, ...] = (1., 2., 5.)
     slice_interval_probs: Tuple[float, ...] = (.2, .35, .45)
-    context_mm: float = 10.
+    context_mm: float = _SHOWN['context_mm']
     lesions_per_key: Tuple[int, int] = (1, 3)
-    unannotated_prob: float = .2
+    unannotated_prob: float = _SHOWN['unannotated_prob']
     noisy_prob: float = .02
     noise_sigma_range: Tuple[float, float] = (10., 20.)
     nan_age_prob: float = .02
     lesion_types: Optional[Tuple[int, ...]] = None
-    followup_prob: float = 0.
-    followup_missing_prob: float = .5
+    followup_prob: float = _SHOWN['followup_prob']
+    followup_missing_prob: float = _SHOWN['followup_missing_prob']
     multi_study_prob: float = .35
     num_studies: int = 2
-    size_source: str = 'builtin'
+    size_source: str = _SHOWN['size_source']
     size_annotation_dir: Optional[str] = None
-    seed: int = 0
+    seed: int = _SHOWN['seed']
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""

@@ -4,7 +4,9 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from .anatomy import Tissue, tissue_lut
-from .deeplesion_config import check_range
+from .deeplesion_config import check_range, tool_defaults
+
+_SHOWN = tool_defaults('DemoVolumeConfig')
 
 
 #: Marker file: a folder holding it was written by this generator.
@@ -55,10 +57,10 @@ class DemoVolumeConfig:
         noise_sigma_range (tuple): noise inside the body (HU), one per scan.
         seed (int): random seed; same seed, same bytes.
     """
-    num_luna: int = 20
-    num_kits: int = 6
-    num_lits: int = 6
-    val_fraction: float = .25
+    num_luna: int = _SHOWN['num_luna']
+    num_kits: int = _SHOWN['num_kits']
+    num_lits: int = _SHOWN['num_lits']
+    val_fraction: float = _SHOWN['val_fraction']
     size_range: Tuple[int, int] = (128, 160)
     spacing_range: Tuple[float, float] = (.6, .9)
     slice_thicknesses: Tuple[float, ...] = (1., 1.25, 1.5, 2., 2.5)
@@ -71,7 +73,7 @@ class DemoVolumeConfig:
     max_lookalikes: int = 3
     unannotated_prob: float = .15
     noise_sigma_range: Tuple[float, float] = (10., 25.)
-    seed: int = 0
+    seed: int = _SHOWN['seed']
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
