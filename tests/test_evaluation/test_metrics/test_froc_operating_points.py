@@ -82,6 +82,12 @@ def test_the_metric_records_the_threshold_the_froc_computes():
     expected = match_detections(dets, gts).thresholds_at_fp((.5, 1, 2))
     points = metric.operating_points
     assert points.fp_unit == 'image' and points.fp_rates == [.5, 1, 2]
+    assert points.metric == 'froc'  # the metric that chose them: its prefix
+    named = FROCMetric(froc_plot=None, dump_detections=False, prefix='val')
+    named.dataset_meta = metric.dataset_meta
+    named.process({}, samples)
+    named.compute_metrics(named.results)
+    assert named.operating_points.metric == 'val'
     np.testing.assert_array_equal(points.thresholds, expected)
     assert points.sensitivities == [metrics['sens@0.5'], metrics['sens@1'],
                                     metrics['sens@2']]
