@@ -12,7 +12,10 @@ instances as excluded findings), the scans of the FP denominator (the
 listed ones, else the evaluated ones in order), the metric keys (bootstrap
 bounds only with a band, TNP NaN when unreached), the options passed on,
 the files (and none without a prefix or a log file), the plot hook and
-the log lines (docs/mutation_testing.md).
+the log lines; the rate and size options' messages, the RPN scores (read
+and checked only with a cut), the unknown lesion type (-1), the subsets'
+JSON, the size cut with types and with CSVs, the breakdowns' options
+and log lines (docs/mutation_testing.md).
 """
 import json
 import math
@@ -482,3 +485,200 @@ def test_prefix_from_the_log_file(tmp_path, monkeypatch):
     res = run(LUNA16Metric(num_bootstrap=0),
               [sample('a', [box(0, 0, 0)], [.5], [])])
     assert res['luna16/cpm'] != res['luna16/cpm']  # NaN: no nodule
+
+
+# --- option messages, the score-cut inputs, subsets and breakdowns ----------------
+
+
+@pytest.mark.parametrize('kw,name,got', [
+    (dict(fp_rates=[]), 'fp_rates', r'\[\]'),
+    (dict(fp_rates=[1., -1.]), 'fp_rates', r'\[1\.0, -1\.0\]'),
+    (dict(mean_rates=[float('inf')]), 'mean_rates', r'\[inf\]'),
+])
+def test_bad_rates_are_named(kw, name, got):
+    with pytest.raises(ValueError,
+                       match=rf'^LUNA16Metric: {name} must be a non-empty '
+                       rf'list of finite rates >= 0, got {got}$'):
+        LUNA16Metric(**kw)
+
+
+def test_breakdowns_with_csv_annotations_message(tmp_path):
+    ann = tmp_path / 'ann.csv'
+    ann.write_text('seriesuid,coordX,coordY,coordZ,diameter_mm\n')
+    with pytest.raises(ValueError,
+                       match=r"^LUNA16Metric: breakdowns=True needs the "
+                       r"lesion types of the dataset's instances; the "
+                       r'annotations CSV has none \(set annotations=None\)$'):
+        LUNA16Metric(annotations=str(ann), breakdowns=True)
+
+
+def test_max_diameter_must_be_positive():
+    for bad in (0, -1.5):
+        with pytest.raises(ValueError,
+                           match=r'^LUNA16Metric: max_diameter_mm must be > '
+                           rf'0, got {bad}$'):
+            LUNA16Metric(max_diameter_mm=bad)
+    assert LUNA16Metric(max_diameter_mm=0.5).max_diameter_mm == 0.5
+
+
+def _with_rpn(s, rpn):
+    s['pred_instances']['rpn_scores'] = torch.tensor(rpn, dtype=torch.float64)
+    return s
+
+
+def test_rpn_scores_read_and_checked_only_with_a_cut():
+    s = _with_rpn(sample('x', [box(0, 0, 0), box(9, 0, 0)], [.5, .6]), [.7])
+    with pytest.raises(ValueError,
+                       match=r'^LUNA16Metric: sample img_id=img-x \(p\.mhd\) '
+                       r'has 2 scores but 1 rpn_scores$'):
+        LUNA16Metric(rpn_score_cut=.3).process({}, [s])
+    m = LUNA16Metric()  # no cut: the RPN scores are not read
+    m.process({}, [s])
+    assert m.results[0]['rpn'].tolist() == [.7]
+    # any shape is flattened
+    s = _with_rpn(sample('x', [box(0, 0, 0), box(9, 0, 0)], [.5, .6]),
+                  [[.7, .2]])
+    m = LUNA16Metric(rpn_score_cut=.3)
+    m.process({}, [s])
+    assert m.results[0]['rpn'].tolist() == [.7, .2]
+    # without RPN scores the cut reads the scores
+    m.process({}, [sample('y', [box(0, 0, 0)], [.25])])
+    assert m.results[1]['rpn'].tolist() == [.25]
+
+
+def test_unknown_lesion_type_is_minus_one():
+    m = LUNA16Metric()
+    m.process({}, [sample('x', [], [], [nodule(0.),
+                                        dict(nodule(5.), lesion_type=3)])])
+    assert m.results[0]['gt_types'] == [-1, 3]
+    # results without types (or none recorded): every type unknown
+    results = [dict(uid='a', gts=[(np.zeros(3), 5., False),
+                                  (np.ones(3), 6., True),
+                                  (np.full(3, 2.), 7., False)])]
+    types = m._ground_truth(results)[3]
+    assert types.tolist() == [-1, -1] and types.dtype == np.int64
+    results[0]['gt_types'] = []
+    assert m._ground_truth(results)[3].tolist() == [-1, -1]
+    # no included finding: still int64
+    m = LUNA16Metric()
+    m.process({}, [sample('z', [], [], [nodule(0., ignore=1)])])
+    types = m._ground_truth(m.results)[3]
+    assert types.shape == (0, ) and types.dtype == np.int64
+
+
+def test_mean_key_averages_its_own_rates():
+    m = LUNA16Metric(num_bootstrap=0, froc_plot=None, mean_rates=(4, 8))
+    # the FP (.7) comes before the second TP: sens 0.5 at 1/8, 1 at 4 and 8
+    res = run(m, [sample('a', [box(0, 0, 0), box(50, 0, 0), box(99, 0, 0)],
+                         [.9, .7, .5], [nodule(0.), nodule(99.)])])
+    assert res['luna16/sens@0.125'] == 0.5
+    assert res['luna16/mean@4-8'] == 1.0
+
+
+def test_score_cut_effect_keeps_the_excluded_findings():
+    m = LUNA16Metric(num_bootstrap=0, froc_plot=None, rpn_score_cut=.3)
+    # a mark on the excluded finding above the TP: neither TP nor FP
+    s = _with_rpn(sample('a', [box(30, 0, 0), box(0, 0, 0)], [.9, .5],
+                         [nodule(0.), nodule(30., ignore=1)]), [.9, .9])
+    res = run(m, [s])
+    assert res['luna16/cpm'] == 1.0 and res['luna16/cpm_uncut'] == 1.0
+    assert res['luna16/sens@0.125_uncut'] == 1.0
+
+
+def test_score_cut_candidates_csv_has_the_kept_diameters(tmp_path):
+    prefix = str(tmp_path / 'v')
+    m = LUNA16Metric(num_bootstrap=0, froc_plot=None, rpn_score_cut=.5,
+                     outfile_prefix=prefix)
+    # RPN exactly at the cut (dropped) first, then one above it (kept)
+    s = _with_rpn(sample('a', [box(0, 0, 0, 1.), box(9, 0, 0, 2.)],
+                         [.9, .8], [nodule(0.)]), [.5, .6])
+    run(m, [s])
+    with open(prefix + '_candidates.csv') as f:
+        rows = f.read().split()
+    assert rows[0].endswith(',probability,diameter_mm') and len(rows) == 2
+    assert rows[1].endswith(',4.0')
+
+
+def _lesion(x, d, kind, ignore=0):
+    return dict(center_world=[x, 0., 0.], diameter_mm=d, lesion_type=kind,
+                ignore_flag=ignore)
+
+
+def test_subsets_json_and_the_size_cut_with_types(tmp_path):
+    prefix = str(tmp_path / 'v')
+    m = LUNA16Metric(num_bootstrap=0, froc_plot=None, breakdowns=True,
+                     max_diameter_mm=48, fp_rates=(1, ), outfile_prefix=prefix)
+    # liver 20 mm found, liver 60 mm (removed by the cut) found, lung 8 mm
+    # missed
+    res = run(m, [sample('a', [box(0, 0, 0), box(100, 0, 0)], [.9, .8],
+                         [_lesion(0., 20., 4), _lesion(100., 60., 4),
+                          _lesion(200., 8., 5)])])
+    assert res['luna16/sens@1_type_liver'] == 1.0
+    assert res['luna16/sens@1_type_lung'] == 0.0
+    sub = json.loads(open(prefix + '_metrics.json').read())['subsets']
+    assert sub['rule'] == ('ground truth filtered, every mark kept (a mark '
+                           'on a lesion outside the subset is a false '
+                           'positive)')
+    assert sub['max_diameter_mm'] == 48.0 and sub['num_lesions'] == 2
+    assert sub['breakdowns']['type_liver'] == dict(
+        label='liver', num_lesions=1, num_detected=1,
+        metrics={'sens@1_type_liver': 1.0})
+    assert sub['breakdowns']['type_lung'] == dict(
+        label='lung', num_lesions=1, num_detected=0,
+        metrics={'sens@1_type_lung': 0.0})
+    assert sub['breakdowns']['type_bone']['metrics'] == {
+        'sens@1_type_bone': None}
+    assert sub['breakdowns']['size_lt10mm']['num_lesions'] == 1
+
+
+def test_size_cut_with_csv_annotations(tmp_path):
+    ann = tmp_path / 'ann.csv'
+    ann.write_text('seriesuid,coordX,coordY,coordZ,diameter_mm\n'
+                   'a,0,0,0,10\na,50,0,0,60\n')
+    prefix = str(tmp_path / 'v')
+    m = LUNA16Metric(annotations=str(ann), num_bootstrap=0, froc_plot=None,
+                     max_diameter_mm=48, outfile_prefix=prefix)
+    res = run(m, [sample('a', [box(0, 0, 0)], [.9])])
+    assert res['luna16/cpm'] == 1.0
+    sub = json.loads(open(prefix + '_metrics.json').read())['subsets']
+    assert sub['num_lesions'] == 1 and sub['max_diameter_mm'] == 48.0
+
+
+def test_breakdowns_use_max_marks():
+    m = LUNA16Metric(num_bootstrap=0, froc_plot=None, breakdowns=True,
+                     fp_rates=(8, ), max_marks=1)
+    # the lesion's mark ranks second: cut by max_marks in every evaluation
+    res = run(m, [sample('a', [box(50, 0, 0), box(0, 0, 0)], [.9, .5],
+                         [_lesion(0., 20., 4)])])
+    assert res['luna16/sens@8'] == 0.0
+    assert res['luna16/sens@8_type_liver'] == 0.0
+    assert res['luna16/sens@8_size_10to30mm'] == 0.0
+
+
+def test_breakdown_log_lines(monkeypatch):
+    logs = []
+    monkeypatch.setattr(lm, 'print_log',
+                        lambda msg, logger=None: logs.append((msg, logger)))
+    kw = dict(num_bootstrap=0, froc_plot=None, fp_rates=(1, ))
+    run(LUNA16Metric(breakdowns=True, **kw),
+        [sample('a', [box(0, 0, 0)], [.9], [_lesion(0., 20., 4)])])
+    assert len(logs) == 1 and logs[0][1] == 'current'
+    lines = logs[0][0].splitlines()
+    assert lines[2:] == [
+        'cpm=1.0000, sens@1=1.0000, tnp=nan',
+        '(the lesion-type and size breakdowns are in the returned metrics '
+        'and the metrics JSON)']
+    # no known lesion type: said, and only the size subsets
+    logs.clear()
+    res = run(LUNA16Metric(breakdowns=True, **kw),
+              [sample('a', [box(0, 0, 0)], [.9], [nodule(0.)])])
+    assert logs[0] == ('LUNA16Metric: no lesion has a known "lesion_type"; '
+                       'lesion-type breakdown skipped', 'current')
+    assert len(logs) == 2 and not any('_type_' in k for k in res)
+    assert res['luna16/sens@1_size_10to30mm'] == 1.0
+    # without breakdowns: no note
+    logs.clear()
+    run(LUNA16Metric(**kw), [sample('a', [box(0, 0, 0)], [.9], [nodule(0.)])])
+    assert len(logs) == 1
+    assert logs[0][0].splitlines()[2:] == ['cpm=1.0000, sens@1=1.0000, '
+                                           'tnp=nan']
