@@ -1,10 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Improved RetinaNet's Table 1 row "+ attention gate" end to end at tiny
-size on the demo DeepLesion set (the first two rows: ``tests/test_tools/
-test_reproduce.py``): its own anchor search by differential evolution on
-the validation split, for its own model, then its training and test.
-Left out for the suite's time: "+ dense supervision" (the same dense FPN
-and RECIST masks without the gate; about 19 s more on 2 cores). The full-size VGG-19 configs are shrunk by
+"""Improved RetinaNet's Table 1 rows "+ dense supervision" and "+ attention
+gate" end to end at tiny size on the demo DeepLesion set (the first two
+rows: ``tests/test_tools/test_reproduce.py``): each row's own anchor search
+by differential evolution on the validation split, for its own model,
+then its training and test. The full-size VGG-19 configs are shrunk by
 appended options: VGG-11, the same stages and channels with fewer
 convolutions, the training slices resized where these configs resize."""
 import pytest
@@ -25,16 +24,18 @@ TINY_VGG = [o.replace('train_dataloader.dataset.pipeline.3.',
                     'model.backbone.depth=11']
 
 
-def test_attention_row(tiny_demo_root, tmp_path, capsys):
-    rows = ['attention']
+def test_dense_and_attention_rows(tiny_demo_root, tmp_path, capsys):
+    rows = ['dense', 'attention']
     assert load_tool('reproduce.py').main([
         'retinanet_lesion/table1', '--rows', *rows, '--seeds', '0',
         '--work-dir', str(tmp_path), '--data-root', f'{tiny_demo_root}/',
         '--cfg-options', *TINY_VGG]) == 0
     out = capsys.readouterr().out
-    assert out.count('optimize_anchors.py') == 1  # for its own model
-    assert out.count('tools/train.py') == 1
-    searched = [p.name for p in (tmp_path / 'anchors').glob('*.py')]
-    assert searched == ['improved-retinanet_vgg19_densefpn-ag-valanchors_'
-                        '1xb4-adam-plateau-50e_deeplesion.py']
+    assert out.count('optimize_anchors.py') == 2  # one per model
+    assert out.count('tools/train.py') == 2
+    searched = sorted(p.name for p in (tmp_path / 'anchors').glob('*.py'))
+    assert searched == [
+        'improved-retinanet_vgg19_densefpn-ag-valanchors_1xb4-adam-'
+        'plateau-50e_deeplesion.py', 'improved-retinanet_vgg19_densefpn-'
+        'valanchors_1xb4-adam-plateau-50e_deeplesion.py']
     measured_rows(tmp_path, rows)
