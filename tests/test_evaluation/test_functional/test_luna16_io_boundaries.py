@@ -97,6 +97,24 @@ def test_empty_file_and_missing_columns(tmp_path):
         L.read_findings_csv(path)
 
 
+
+def test_an_extra_column_is_read_as_a_candidates_file(tmp_path):
+    # the errors of read_candidate_column name the candidates format
+    with pytest.raises(FileNotFoundError,
+                       match=r'cannot open the candidates CSV .*nope\.csv: '
+                       r'no such file$'):
+        L.read_candidate_column(str(tmp_path / 'nope.csv'), 'rpn_probability')
+    path = _write(tmp_path, CAND_HEADER + 'u,1,2,3,0.5\n')
+    with pytest.raises(
+            ValueError,
+            match=r"f\.csv line 1: the header \['seriesuid', 'coordX', "
+            r"'coordY', 'coordZ', 'probability'\] lacks the column\(s\) "
+            r"\['rpn_probability'\] of the candidates format "
+            r'\(seriesuid,rpn_probability\)$'):
+        L.read_candidate_column(path, 'rpn_probability')
+    assert L.read_candidate_column(path, 'probability').tolist() == [0.5]
+
+
 # --- rows --------------------------------------------------------------------
 
 
