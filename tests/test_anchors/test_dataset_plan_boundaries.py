@@ -8,6 +8,7 @@ thresholds, and the checks and their messages (docs/mutation_testing.md).
 """
 import dataclasses
 
+import numpy as np
 import pytest
 
 from mmlesion.anchors.dataset_plan import (PlanSettings, _family, _round,
@@ -217,9 +218,15 @@ def test_read_export_facts(tmp_path):
     for row, rng in zip(rows, ('5, 12', '2, 30', '9, 20')):
         row['Spacing_mm_px_'] = '0.5, 0.5, 5'
         row['Slice_range'] = rng
+    # a repeated row (dropped) and a box of 1 x 2 px (kept: only boxes of no
+    # width or height are left out)
+    tiny = lesion_row(1, 10, (300, 300), 4, 2, split=1)
+    tiny.update({'Spacing_mm_px_': '0.5, 0.5, 5', 'Slice_range': '5, 12',
+                 'Bounding_boxes': '301, 301, 302, 303'})
     path = str(tmp_path / 'a.csv')
-    facts = read_export_facts(write_dl_info_csv(path, rows))
-    assert facts.boxes_2d.tolist() == [[15., 10.], [25., 10.]]
+    facts = read_export_facts(write_dl_info_csv(path,
+                                                rows + [dict(rows[0]), tiny]))
+    assert facts.boxes_2d.tolist() == [[15., 10.], [25., 10.], [.5, 1.]]
     assert facts.train_images == 1
     assert type(facts.context_mm) is float and facts.context_mm == 5.
     assert facts.has_val is False
@@ -235,3 +242,157 @@ def test_read_export_facts(tmp_path):
     with pytest.raises(ValueError) as err:
         read_export_facts(write_dl_info_csv(path, rows))
     assert str(err.value) == f'{path}: no training row (Train_Val_Test 1)'
+
+
+def _reasons(plan, *names):
+    return [(c.value, c.reason) for c in plan.choices if c.name in names]
+
+
+def _batch_reason(usable, gpu, per_image, side, slices=''):
+    return (f'{usable} GiB usable of --gpu-mem-gb {gpu} (minus 20%) / '
+            f'{per_image} GiB per {side}^2 px image (an estimate: '
+            f'{_SOURCE_2D}, scaled by pixels{slices}), at most 16')
+
+
+def test_2d_memory():
+    # one image does not fit: coarser pixels, one image of fewer pixels
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), .37))
+    assert _reasons(plan, 'pixel_spacing', 'batch_size') == [
+        (0.9, 'median in-plane spacing 0.7 mm, coarsened to fit one image '
+         'in the memory budget'),
+        (1, _batch_reason('0.3', '0.37', '0.30', 660))]
+    # at most 16 images
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 100.))
+    assert _reasons(plan, 'batch_size') == [
+        (16, _batch_reason('80.0', '100', '0.49', 512))]
+    # the pixels of the median scan's y and x extents
+    fp = _with(_fingerprint(scans=20, thick=5.),
+               shape_zyx=[Distribution.of([v]) for v in (200, 256, 512)])
+    assert _reasons(plan_dataset(PlanSettings(fp, 6.)), 'batch_size') == [
+        (16, _batch_reason('4.8', '6', '0.25', 362))]
+
+
+def test_2d_nine_slices():
+    # 10 mm lesions over 2 mm slices; the default context is +-4 slices
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20), 24.))
+    assert plan.base == ('elixirnet/'
+                         'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-9slice.py')
+    assert _reasons(plan, 'num_slices', 'batch_size') == [
+        (9, 'the median lesion spans 5.4 slices of 2 mm (9 when > 3 and the '
+         '2D export holds +-8 mm around its key slices: it holds +-8 mm)'),
+        (13, _batch_reason('19.2', '24', '1.47', 512, ', x3 for 9 slices'))]
+
+
+@pytest.mark.parametrize('z, context, slices', [
+    (6., None, 3),  # exactly 3 slices: not more than 3
+    (7., None, 9),  # 3.5 slices
+    (7., 8. - 1e-6, 9),  # within the tolerance
+    (7., 7.5, 3),  # not within it
+])
+def test_2d_slices_rule(z, context, slices, monkeypatch):
+    import mmlesion.anchors.dataset_plan as dataset_plan
+    fp = _fingerprint(scans=20)
+    # the lesions' z extent, not their y or x extent (about 10 mm)
+    fp.splits['train'].lesion_extent_zyx_mm[0] = Distribution.of([z])
+    # (the anchors are not the point here)
+    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
+    plan = plan_dataset(PlanSettings(fp, 24., context_mm=context))
+    assert plan.value('num_slices') == slices
+
+
+class _NoSearch:
+    """A stand-in for the anchor search, for the rules around it."""
+    calls = []
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def optimize(self, wh):
+        from mmlesion.anchors.dataset_plan import BASE_ANCHORS_2D
+
+        class _Stats:
+            mean_iou, num_below = 0.5, 0
+
+        class _Result:
+            anchors, stats = BASE_ANCHORS_2D, _Stats
+
+        _NoSearch.calls.append((self.kwargs, wh))
+        return _Result
+
+
+def test_2d_anchor_search_inputs(monkeypatch):
+    import mmlesion.anchors.dataset_plan as dataset_plan
+    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
+    _NoSearch.calls = []
+    # the lesions' x and y extents (x first), in pixels; thickness 2.5 mm
+    fp = _fingerprint(scans=20, thick=2.5)
+    ext = np.asarray(fp.splits['train'].lesion_extents_zyx_mm)
+    ext[:, 1] *= 2
+    fp.splits['train'].lesion_extents_zyx_mm = ext.tolist()
+    plan = plan_dataset(PlanSettings(fp, 24., seed=3))
+    assert plan.value('slice_interval_mm') == 2.5
+    kwargs, wh = _NoSearch.calls[-1]
+    np.testing.assert_allclose(wh, ext[:, [2, 1]] / .7)
+    assert wh.dtype == np.float64
+    assert kwargs == dict(
+        sizes=(4., 8., 16., 32., 64.), strides=(4, 8, 16, 32, 64),
+        ratio_bounds=[(1., 4.)], num_scales=5, scale_bounds=(1., 24.),
+        seed=3, log_interval=0, maxiter=300)
+    # the export's boxes where given
+    boxes = np.array([[7., 14.], [3.5, 7.]])
+    plan = plan_dataset(PlanSettings(fp, 24., boxes_2d=boxes))
+    np.testing.assert_allclose(_NoSearch.calls[-1][1], boxes / .7)
+    assert plan.choices[6].reason.startswith(
+        'differential evolution on 2 training boxes at 0.7 mm/px')
+
+
+def test_3d_spacing_and_floor():
+    # 1.5 mm: the scan, the lesions, the floor and the overlap in voxels
+    plan = plan_dataset(PlanSettings(_fingerprint(inplane=1.5, diam=25.),
+                                     8.))
+    assert _choices(plan)[1:7] == [
+        ('spacing_zyx', (1.5, 1.5, 1.5),
+         'isotropic (cube anchors) at the median in-plane spacing 1.5 mm, '
+         'at least 1 mm'),
+        ('hu_window', ) + _WINDOW,
+        ('crop', (128, 160, 160),
+         'the median scan [133, 512, 512] voxels, multiples of 16 up to 160, '
+         'shrunk until 2 crops fit the memory budget, not below 64 (twice '
+         'the 95th pct lesion diameter)'),
+        ('batch_size', 2,
+         '6.4 GiB usable of --gpu-mem-gb 8 / 3.07 GiB per crop (an '
+         f'estimate: {_SOURCE_3D}, scaled by voxels), at most 8'),
+        ('overlap', 40,
+         'sliding windows overlap the 95th pct lesion diameter plus 8 voxels '
+         '(a window sees those whole)'),
+        ('anchor_sizes', ((9.17, 11.27), (16.23, 19.38), (13.98, 23.3)),
+         'differential evolution on 100 training lesions (cubes of their '
+         'largest extent): mean best centred IoU 0.879'),
+    ]
+
+
+def test_3d_small_scan():
+    # a small scan: multiples of 16 below it, at least 32; the overlap
+    # leaves 16 voxels of the smallest crop side
+    fp = _with(_fingerprint(),
+               shape_zyx=[Distribution.of([v]) for v in (100, 100, 40)])
+    plan = plan_dataset(PlanSettings(fp, 8.))
+    assert plan.value('crop') == (96, 64, 32)
+    assert plan.value('overlap') == 16
+
+
+def test_3d_budget_bounds():
+    # a tiny budget: shrunk down to the floor, one crop
+    plan = plan_dataset(PlanSettings(_fingerprint(), .03))
+    assert plan.value('crop') == (32, 32, 32)
+    assert plan.value('batch_size') == 1
+    # a large one: at most 160 voxels and 8 crops
+    plan = plan_dataset(PlanSettings(_fingerprint(), 200.))
+    assert plan.value('crop') == (160, 160, 160)
+    assert plan.value('batch_size') == 8
+
+
+def test_3d_seed():
+    plan = plan_dataset(PlanSettings(_fingerprint(), 8., seed=1))
+    assert plan.value('anchor_sizes') == ((5.48, 10.72), (6.78, 8.69),
+                                          (12.45, 14.24))
