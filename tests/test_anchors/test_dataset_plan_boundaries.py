@@ -396,3 +396,12 @@ def test_3d_seed():
     plan = plan_dataset(PlanSettings(_fingerprint(), 8., seed=1))
     assert plan.value('anchor_sizes') == ((5.48, 10.72), (6.78, 8.69),
                                           (12.45, 14.24))
+
+
+def test_2d_batch_is_a_floor_division(monkeypatch):
+    import mmlesion.anchors.dataset_plan as dataset_plan
+    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
+    # a budget of 9 images as a float quotient, 8 as a floor division
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.),
+                                     5.530982745686421))
+    assert plan.value('batch_size') == 8
