@@ -342,6 +342,9 @@ def test_2d_anchor_search_inputs(monkeypatch):
     boxes = np.array([[7., 14.], [3.5, 7.]])
     plan = plan_dataset(PlanSettings(fp, 24., boxes_2d=boxes))
     np.testing.assert_allclose(_NoSearch.calls[-1][1], boxes / .7)
+    # float32 boxes are divided in float64
+    plan_dataset(PlanSettings(fp, 24., boxes_2d=boxes.astype(np.float32)))
+    assert _NoSearch.calls[-1][1].dtype == np.float64
     assert plan.choices[6].reason.startswith(
         'differential evolution on 2 training boxes at 0.7 mm/px')
 
@@ -405,3 +408,12 @@ def test_2d_batch_is_a_floor_division(monkeypatch):
     plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.),
                                      5.530982745686421))
     assert plan.value('batch_size') == 8
+
+
+def test_3d_two_crops_at_exactly_the_budget(monkeypatch):
+    import mmlesion.anchors.dataset_plan as dataset_plan
+    monkeypatch.setattr(dataset_plan, 'optimise_cube_sizes',
+                        lambda *args, **kwargs: (((4., ), ), 0.5))
+    # 0.8 x 4.912109375 GiB = 2 x 2012 MB, two 128^3 crops: they fit
+    plan = plan_dataset(PlanSettings(_fingerprint(), 4.912109375))
+    assert plan.value('crop') == (128, 128, 128)
