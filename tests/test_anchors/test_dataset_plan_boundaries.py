@@ -132,6 +132,10 @@ def test_window():
     # narrow: 400 HU around the centre
     fp = _with(_fingerprint(), hu_inside=Distribution.of([10., 10.]))
     assert _window(fp).value == (-190., 210.)
+    # widened to 400.8 HU: kept (-100.2 .. 300.6), not re-centred
+    fp = _with(_fingerprint(),
+               hu_inside=Distribution.of([0.] * 50 + [200.4] * 50))
+    assert _window(fp).value == (-100., 301.)
 
 
 def test_round_and_rounded():
@@ -177,7 +181,7 @@ def test_family_thresholds_and_checks():
     assert _family(_fingerprint(thick=2.6), None).value == '2.5d'
     # forced
     choice = _family(_fingerprint(thick=5.), '3d')
-    assert choice.value == '3d'
+    assert choice.name == 'detector' and choice.value == '3d'
     assert choice.reason == (
         'forced by --family; median slice thickness 5 mm (3D-AG: <= 2.5), '
         '100 training scans (>= 100), 95th pct lesion diameter 14.7 mm '
