@@ -200,3 +200,12 @@ def test_batched_of_narrow_integers():
         fast, best_anchor_iou_batched(boxes.astype(float), [20],
                                       [[1.0, 4.0]], [[1.0]]))
     assert fast[0, 0] == 1.0
+
+
+def test_batched_box_ratio_equal_to_an_anchor_ratio():
+    # the square box's ratio is the anchor ratio 1: the pair below it (not
+    # the pair above) is taken; a 12 px square anchor in a 16 px box gives
+    # exactly 144 / 256, which the 1.03 anchor beside it exceeds by rounding
+    iou = best_anchor_iou_batched([[16., 16.]], [4., 8., 16., 32., 64.],
+                                  [[1 / 1.03, 1., 1.03]], [[3.]])
+    assert iou.tolist() == [[0.5625]]

@@ -15,7 +15,8 @@ import pytest
 
 from mmlesion.anchors.cube_anchor_coverage import (_axis_distance,
                                                    cube_anchor_coverage,
-                                                   luna16_diameters)
+                                                   luna16_diameters,
+                                                   optimise_cube_sizes)
 
 
 def _cube_iou(d, a, dists):
@@ -199,3 +200,80 @@ def test_a_row_of_diameters():
                                samples_per_axis=1)
     assert out['num_lesions'] == 2
     assert out['per_lesion']['diameter'] == [4.0, 2.0]
+
+
+def test_positions_are_exactly_the_cell_midpoints():
+    # the threshold set to the IoU computed at one sampled position (the
+    # midpoints (i + 0.5) * period / n, in floating point) counts there:
+    # positions shifted by whole samples are the same modulo the period
+    # only up to rounding
+    # (and the anchor centres at exactly (j + offset) * stride, by default
+    # j + 0.5)
+    for stride, n, offset in ((5, 3, 0.25), (3, 1, 0.1), (3, 5, None)):
+        kw = {} if offset is None else dict(center_offset=offset)
+        dist = _axis_distance((np.arange(n) + 0.5) * stride / n, stride,
+                              0.5 if offset is None else offset).tolist()
+        thr = _cube_iou(stride, stride, [dist[0], dist[0], dist[-1]])
+        ious = [_cube_iou(stride, stride, [a, b, c]) for a in dist
+                for b in dist for c in dist]
+        out = cube_anchor_coverage([float(stride)], [stride],
+                                   [[float(stride)]], samples_per_axis=n,
+                                   iou_thr=thr, **kw)
+        frac = sum(v >= thr for v in ious) / n**3
+        assert out['per_lesion']['frac_positions'] == [round(frac, 4)]
+
+
+# lesions far smaller than the first level's anchors, near its second size,
+# and far larger than the last level's: each level's sizes are pushed to
+# their bounds [0.75, 3] * stride
+_DIAM = [1.0] * 3 + [8.0] * 3 + [500.0] * 2
+_STRIDES = (4, 32)
+_SIZES = ((4, 8), (32, ))
+
+
+def _centred(diam, flat):
+    return np.mean([max(min(d, a)**3 / max(d, a)**3 for a in flat)
+                    for d in diam])
+
+
+def test_optimise_cube_sizes_result():
+    sizes, iou = optimise_cube_sizes(_DIAM, _STRIDES, _SIZES)
+    # the seeded search (scipy as installed)
+    assert sizes == ((3.0, 8.36), (95.75, )) and iou == 0.3443
+    assert optimise_cube_sizes(_DIAM, _STRIDES, _SIZES, seed=0) == (sizes,
+                                                                    iou)
+    assert optimise_cube_sizes(_DIAM, _STRIDES, _SIZES, seed=1) != (sizes,
+                                                                    iou)
+    # the count per level is kept, each level sorted within its bounds
+    assert [len(s) for s in sizes] == [2, 1]
+    for s, level in zip(_STRIDES, sizes):
+        assert list(level) == sorted(level)
+        assert all(0.75 * s <= v <= 3 * s for v in level)
+        assert all(type(v) is float and v == round(v, 2) for v in level)
+    assert sizes[0][0] == pytest.approx(3.0, abs=0.02)
+    assert sizes[1][0] == pytest.approx(96.0, abs=0.5)
+    # the mean best centred IoU of the returned sizes
+    flat = [v for level in sizes for v in level]
+    assert type(iou) is float and iou == round(_centred(_DIAM, flat), 4)
+
+
+def test_optimise_cube_sizes_three_levels_and_a_column():
+    # three levels of 1, 2, 1 sizes over disjoint bounds: each level's slice
+    diam = np.array([[1.0], [9.0], [30.0], [400.0]])
+    sizes, iou = optimise_cube_sizes(diam, (2, 8, 64), ((2, ), (8, 9),
+                                                         (64, )))
+    assert [len(s) for s in sizes] == [1, 2, 1]
+    for s, level in zip((2, 8, 64), sizes):
+        assert all(0.75 * s <= v <= 3 * s for v in level)
+    flat = [v for level in sizes for v in level]
+    assert iou == round(_centred(diam.ravel(), flat), 4)
+    # a single lesion and a single size
+    sizes, iou = optimise_cube_sizes([6.0], (4, ), ((4, ), ))
+    assert sizes[0][0] == pytest.approx(6.0, abs=0.05)
+    assert iou == pytest.approx(1.0, abs=1e-3)
+
+
+def test_optimise_cube_sizes_no_lesions():
+    with pytest.raises(ValueError) as err:
+        optimise_cube_sizes([], (4, ), ((4, ), ))
+    assert str(err.value) == 'optimise_cube_sizes: no lesions'
