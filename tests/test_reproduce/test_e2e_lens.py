@@ -19,10 +19,12 @@ calibration wants 20 same-lesion pairs: the data fixture gives its
 training patient four follow-up studies, planned and written by the
 replica's own generator.
 
-Then Table III's "+ Cross-slice" in the same folder: the (c) model mines
-again with propagation alone, row (a)'s model on DeepLesion alone
-retrains on that file, is tested in 3D and its training set counted; and
-Tables II and IV from row (d)'s stages (their AFP and "Proposed" rows).
+Then Table III's mined rows in the same folder: the (c) model mines
+again with propagation alone (and with intra-patient matching), row
+(a)'s model on DeepLesion alone retrains on each file, is tested in 3D
+and its training set counted; Tables II and IV from row (d)'s stages
+(their AFP and "Proposed" rows); row (e), the 3D FPR network on (d)'s
+proposals.
 
 The MULAN baseline and (a) (AFP) run too, in a second invocation: each
 trains on DeepLesion alone (a one-dataset ``LENSMultiDataset``); Table
@@ -36,12 +38,10 @@ config), so the exported LUNA16, LiTS and NIH-LN slices keep the configs'
 0.8 mm; the stages of every table then have the same commands and run
 once in one folder.
 
-Left out: (e) (FPR proposals, the 3D FPR network: a 3D ResNet the DenseNet
-options do not fit); for the suite's time (each another mining or a
-training on the mined file, tens of seconds on 2 cores), Table III's other
-mined rows, Table II's other proposal networks and Table IV's rows but
-"Proposed"; ``tests/test_reproduce/test_lens_tables.py`` tests their
-plans."""
+Left out for the suite's time (each a four-dataset training, tens of
+seconds on 2 cores): Table II's other proposal networks and Table IV's
+pools, separate models and "Ignored as GT";
+``tests/test_reproduce/test_lens_tables.py`` tests their plans."""
 import json
 import math
 from dataclasses import replace
@@ -57,6 +57,7 @@ from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
                                          deeplesion_proxy_same, pair_distances)
 from mmlesion.reproduce.tables_lens import STRATEGIES
+from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -335,6 +336,18 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert 'lens-afp-mining-propagation_' in retrain
     assert f'datasets.0.mined_ann_file={propagated}' in retrain
     assert 'datasets.1.' not in retrain  # DeepLesion alone
+
+    # Table III's other mined rows: the (c) model mines with propagation
+    # and intra-patient matching; (d)'s file (all three strategies: found
+    # done) trains (a)'s model twice more, without and with the slices
+    # that have no annotation
+    rows3 = ['intra_patient', 'cross_dataset', 'unlabeled']
+    assert tool.main(['lens/table3', '--rows', *rows3] + args[4:] + [
+        '--allow-replica']) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/lens_mine_annotations.py') == 1
+    assert out.count('tools/train.py') == 3 and 'converters/' not in out
+    measured_rows(work, rows3)
 
     # Table II's AFP row and Table IV's "Proposed" are row (d): both tables
     # are made from the stages above, nothing runs
