@@ -186,7 +186,7 @@ def build_runner(cfg: Config):
     """
     from mmengine.runner import Runner
 
-    from mmlesion.utils.configs.pretty_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import without_yapf
 
     class OneFolderRunner(Runner):
         """``Runner`` whose ``work_dir`` is its ``log_dir``."""
@@ -218,7 +218,7 @@ def build_runner(cfg: Config):
     parent = Path(cfg.work_dir)
     while (parent / time.strftime('%Y%m%d_%H%M%S')).exists():
         time.sleep(.2)  # a run started this second: take the next one
-    runner = OneFolderRunner.from_cfg(formatted_once(cfg))
+    runner = OneFolderRunner.from_cfg(without_yapf(cfg))
     for owned in ('last_checkpoint', 'froc_val.json'):
         if (Path(runner.log_dir) / owned).exists():
             raise FileExistsError(

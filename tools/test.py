@@ -161,7 +161,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmlesion.utils.configs.pretty_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import without_yapf
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
                                 guard_distributed, setup_cpu_distributed)
@@ -174,7 +174,7 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
     from mmlesion.utils.distributed.slurm import setup_slurm_distributed
     setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
-    cfg = formatted_once(cfg)  # yapf once, not per use
+    cfg = without_yapf(cfg)  # no yapf reflow (0.8 s per run)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     set_checkpoint_check_hook(runner, finite_check_hook(args.checkpoint))

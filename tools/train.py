@@ -234,7 +234,7 @@ def run_training(cfg: Config,
     warn_data_layout(cfg)  # each data root in its layout, replicas named
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    from mmlesion.utils.configs.pretty_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import without_yapf
 
     from mmlesion.engine.hooks import set_checkpoint_check_hook
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
@@ -245,7 +245,7 @@ def run_training(cfg: Config,
     from mmlesion.utils.distributed.slurm import setup_slurm_distributed
     setup_slurm_distributed(cfg)  # --launcher slurm: env, gloo on CPU
     setup_cpu_distributed(cfg)  # gloo + DDP without device ids on CPU
-    cfg = formatted_once(cfg)  # yapf once, not per checkpoint
+    cfg = without_yapf(cfg)  # no yapf reflow (0.8 s per run)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     # replaces the configs' own (custom_hooks): one check, this strictness

@@ -44,7 +44,7 @@ from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
 from mmlesion.utils import apply_cv_fold, find_resumable_checkpoint
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
 from mmlesion.utils.configs.cfg_options import apply_cfg_options
-from mmlesion.utils.configs.pretty_text import formatted_once
+from mmlesion.utils.configs.pretty_text import without_yapf
 from .luna16_candidates import predict_candidates
 
 FOLD_DONE = 'fold_done.json'
@@ -191,7 +191,7 @@ def train_fold(cfg: Config, logger) -> str:
             'from (load_from) does not exist. Train the first stage of this '
             'fold first (e.g. tools/luna16_cv.py on the RPN config) and pass '
             '--stage-checkpoint <its work dir>/fold{fold}/epoch_50.pth')
-    runner = Runner.from_cfg(formatted_once(cfg))
+    runner = Runner.from_cfg(without_yapf(cfg))
     if cfg.get('load_from'):
         # one check (the configs carry one too): strict on a resume; a
         # fresh second stage may lack `load_from_allowed_missing` keys

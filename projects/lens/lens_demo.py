@@ -294,7 +294,7 @@ def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
     (the test's tiny runs)."""
     from mmengine.runner import Runner
 
-    from mmlesion.utils.configs.pretty_text import formatted_once
+    from mmlesion.utils.configs.pretty_text import without_yapf
     if max_iters is not None:
         cfg.train_cfg = dict(
             type='IterBasedTrainLoop', max_iters=max_iters,
@@ -305,7 +305,7 @@ def _train(cfg: Config, max_iters: Optional[int]) -> torch.nn.Module:
         cfg.log_processor = dict(by_epoch=False)
     os.makedirs(cfg.work_dir, exist_ok=True)
     cfg.dump(osp.join(cfg.work_dir, 'config.py'))
-    runner = Runner.from_cfg(formatted_once(cfg))
+    runner = Runner.from_cfg(without_yapf(cfg))
     runner.train()
     model = runner.model
     model.eval()

@@ -89,6 +89,7 @@ def test_demo_search_writes_a_config_that_trains(tmp_path, tiny_demo_root):
                              num_test=0,
                              image_size=96)
     init_default_scope('mmdet')
+    torch.manual_seed(0)  # the baseline's weights, whatever ran before
     baseline = MODELS.build(get_config(BASELINE).model)
     ckpt = str(tmp_path / 'baseline.pth')
     torch.save(dict(state_dict=baseline.state_dict(), meta=dict()), ckpt)

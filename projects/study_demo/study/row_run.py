@@ -13,7 +13,7 @@ from typing import Dict, Optional
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmlesion.utils.configs.pretty_text import formatted_once
+from mmlesion.utils.configs.pretty_text import without_yapf
 
 
 def apply_run_settings(cfg: Config,
@@ -100,7 +100,7 @@ def train_and_test(cfg: Config, train: bool = True) -> Dict[str, float]:
     divided by the number of test images: comparable between the rows of
     one study run on one machine, not a benchmark.
     """
-    runner = Runner.from_cfg(formatted_once(cfg))
+    runner = Runner.from_cfg(without_yapf(cfg))
     if train:
         runner.train()
     start = time.perf_counter()
