@@ -328,6 +328,8 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
         assert not (work / 'epoch_3.pth').exists(), 'finished too early'
         scontrol('requeue', job_id)
 
+        final_since: List[float] = []
+
         def ended() -> bool:
             # Slurm holds a requeued job for about 2 minutes: not here
             if 'Reason=BeginTime' in scontrol('show', 'job', job_id,
@@ -340,10 +342,21 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
             over = state in FINAL_JOB_STATES or (
                 state is None and job_id not in slurm_cluster.job_ids())
             # a final state read before the requeue took effect (the killed
-            # first run) is not the end: the job has ended once its second
+            # first run) is not the end: the job has ended once a second
             # run has started and a final state follows
-            return over and 'start 1' in (log.read_text()
-                                          if log.exists() else '')
+            restarted = re.search(r'start [1-9]', log.read_text()
+                                  if log.exists() else '')
+            if not over:
+                final_since.clear()
+            elif not restarted:
+                # seen once in about 15 runs: the killed first run ended the
+                # job (FAILED, no second run); requeued again, as a second
+                # pre-emption would
+                final_since.append(time.monotonic())
+                if final_since[-1] - final_since[0] > 10:
+                    scontrol('requeue', job_id, check=False)
+                    final_since.clear()
+            return over and bool(restarted)
 
         def diagnose() -> str:
             job_log = log.read_text()[-3000:] if log.exists() else '(none)'
@@ -366,7 +379,8 @@ def test_slurm_requeued_job_resumes_with_the_same_weights(
         slurm_cluster.cancel_all()
         _kill_left(job, pids)
     output = log.read_text()
-    assert 'start 0' in output and 'start 1' in output, output[-6000:]
+    assert 'start 0' in output and re.search(r'start [1-9]', output), \
+        output[-6000:]
     assert 'DUE TO JOB REQUEUE' in output
     resumed = re.findall(r'resumed epoch: (\d+)', output)
     assert resumed and 1 <= int(resumed[-1]) < 3, output[-6000:]
