@@ -95,12 +95,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'keys only a search config has, e.g. '
                         'train_cfg.num_candidates=8 to rehearse the random '
                         'search')
-    parser.add_argument('--fpr-cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help="in place of --cfg-options for LENS's 3D FPR "
-                        'network (Table I row (e)), a 3D ResNet that the '
-                        "2.5D detectors' options do not fit, e.g. "
-                        'train_cfg.max_epochs=1 to rehearse (default: '
-                        '--cfg-options)')
+    parser.add_argument('--config-cfg-options', nargs='+', action='append',
+                        default=[], metavar='NAME KEY=VALUE',
+                        help='NAME, then options in place of --cfg-options '
+                        'for the stages of every config whose file name '
+                        'contains NAME (the first NAME that matches), for '
+                        'models the other options do not fit, e.g. '
+                        'lens-fpr train_cfg.max_epochs=1 for LENS\'s 3D FPR '
+                        'network; repeatable')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the plan (rows, stages, commands, '
                         'GPU-hours) and run nothing')
@@ -145,6 +147,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--time-iters must be >= 0')
     if not args.dry_run and (args.time_iters or args.device):
         parser.error('--time-iters and --device go with --dry-run')
+    for names in args.config_cfg_options:
+        if '=' in names[0]:
+            parser.error(f'--config-cfg-options {" ".join(names)}: the '
+                         'first word is a config name (NAME KEY=VALUE ...)')
     return args
 
 
@@ -289,7 +295,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       data_root=args.data_root, gpus=args.gpus,
                       folds=args.folds, cfg_options=list(args.cfg_options),
                       search_cfg_options=list(args.search_cfg_options),
-                      fpr_cfg_options=args.fpr_cfg_options,
+                      config_cfg_options={
+                          names[0]: names[1:]
+                          for names in args.config_cfg_options},
                       python=python_executable(),
                       cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]

@@ -460,7 +460,8 @@ def trained_epochs(ctx: PlanContext, config: str) -> int:
     """The epochs a training of ``config`` runs with the user's
     ``--cfg-options`` (``train_cfg.max_epochs=...`` shrinks a rehearsal),
     hence the ``epoch_<n>.pth`` it ends with."""
-    opts = {k: v for k, v in parse_cfg_options(ctx.cfg_options).items()
+    opts = {k: v for k, v in parse_cfg_options(
+        ctx.user_options(config)).items()
             if k == 'train_cfg' or k.startswith('train_cfg.')}
     if not opts:
         return config_epochs(config)

@@ -125,8 +125,11 @@ class PlanContext:
             (ElixirNet Table 6's ``tools/search_alb.py``), for the keys
             only a search config has (``train_cfg.num_candidates`` of the
             random search).
-        fpr_cfg_options (list[str], optional): ``cfg_options`` of LENS's
-            3D FPR training (Table I row (e); None: ``cfg_options``).
+        config_cfg_options (dict[str, list[str]]): options in place of
+            ``cfg_options`` for the stages of every config whose file name
+            contains the key (the first key that matches), for models
+            that other options do not fit (LENS's 3D FPR network, its
+            one-stage and separate-model rows).
         python (str): the interpreter.
         cuda (bool): the stages run where CUDA is (inference stages take
             ``--device cuda:0`` when ``gpus`` > 0); False on a machine
@@ -138,7 +141,7 @@ class PlanContext:
     folds: Optional[List[int]] = None
     cfg_options: List[str] = field(default_factory=list)
     search_cfg_options: List[str] = field(default_factory=list)
-    fpr_cfg_options: Optional[List[str]] = None
+    config_cfg_options: Dict[str, List[str]] = field(default_factory=dict)
     python: str = 'python'
     cuda: bool = True
 
@@ -150,13 +153,22 @@ class PlanContext:
                     '--launcher', 'pytorch']
         return [self.python, script]
 
-    def options(self, *extra: str) -> List[str]:
-        """``--cfg-options`` with the data root, ``extra`` and the user's
-        (empty list when there is nothing to set)."""
+    def user_options(self, config: str) -> List[str]:
+        """The user's options of the stages of ``config``: the first of
+        :attr:`config_cfg_options` whose key is in its file name, else
+        :attr:`cfg_options`."""
+        name = osp.basename(config)
+        return next((list(o) for key, o in self.config_cfg_options.items()
+                     if key in name), list(self.cfg_options))
+
+    def options(self, config: str, *extra: str) -> List[str]:
+        """``--cfg-options`` of a stage of ``config``: the data root,
+        ``extra`` and :meth:`user_options` (an empty list when there is
+        nothing to set)."""
         opts = list(extra)
         if self.data_root:
             opts.append(f'data_root={self.data_root}')
-        opts += list(self.cfg_options)
+        opts += self.user_options(config)
         return ['--cfg-options', *opts] if opts else []
 
 

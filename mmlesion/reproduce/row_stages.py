@@ -32,7 +32,7 @@ def train_stage(ctx: PlanContext, config: str, seed: int, dataset: str,
     stage = Stage(
         name, ctx.launcher('tools/train.py') +
         [config, '--work-dir', work, '--resume'] +
-        ctx.options(f'randomness.seed={seed}', *extra),
+        ctx.options(config, f'randomness.seed={seed}', *extra),
         outputs=[osp.join(work, 'last_checkpoint')],
         gpu_hours=round_hours(training_gpu_hours(
             schedule_of or config, epochs,
@@ -57,6 +57,6 @@ def test_stage(ctx: PlanContext, config: str, work: str, tag: str,
         f'test_{tag}', ctx.launcher('tools/test.py') +
         [config, f'@{checkpoint}:{work}', '--work-dir',
          osp.join(work, f'test_{tag}'), '--metrics-out', metrics] +
-        ctx.options(*extra),
+        ctx.options(config, *extra),
         outputs=[metrics], gpus=max(ctx.gpus, 1))
     return stage, metrics

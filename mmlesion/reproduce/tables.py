@@ -192,7 +192,7 @@ def _table6(ctx, key, seed):
     # the search's options (data root, seed, the user's) for its training
     # too: search_alb.py applies --cfg-options to the search only; the
     # search-only options (--search-cfg-options) to the search alone
-    options = ctx.options(f'randomness.seed={seed}')
+    options = ctx.options(search_cfg, f'randomness.seed={seed}')
     run = Stage(
         'search_and_train', ctx.launcher('tools/search_alb.py') + [
             search_cfg, '--load-from',

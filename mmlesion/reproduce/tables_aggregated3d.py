@@ -56,7 +56,7 @@ def _cv(ctx, config, seed, *, stage_checkpoint=None, name='cv',
            luna['excluded'], '--folds', *map(str, _folds(ctx))]
     if stage_checkpoint:
         cmd += ['--stage-checkpoint', stage_checkpoint]
-    cmd += ctx.options(f'randomness.seed={seed}',
+    cmd += ctx.options(config, f'randomness.seed={seed}',
                        *_luna_root_options(ctx, config), *extra)
     family = 'rpn3d' if 'rpn3d' in config else 'aggregated3d'
     hours = len(_folds(ctx)) * training_gpu_hours(
@@ -164,7 +164,7 @@ def _a3d_abs_row(ctx, key, seed) -> Row:
                 f'round1_fold{k}', ctx.launcher('tools/train.py') + [
                     r1_cfg, '--fold', str(k), '--work-dir', r1_work,
                     '--resume'
-                ] + ctx.options(f'randomness.seed={seed}',
+                ] + ctx.options(r1_cfg, f'randomness.seed={seed}',
                                 f'load_from={stage_ckpt.format(fold=k)}',
                                 *_luna_root_options(ctx, r1_cfg)),
                 outputs=[osp.join(r1_work, 'last_checkpoint')],
@@ -177,7 +177,7 @@ def _a3d_abs_row(ctx, key, seed) -> Row:
             ctx.python, 'tools/analysis_tools/find_hard_regions.py',
             r1_cfg, osp.join(r1_work, r1_ckpt), '--fold', str(k), '--out',
             regions, '--overwrite', *_device(ctx)
-        ] + ctx.options(*_luna_root_options(ctx, r1_cfg)),
+        ] + ctx.options(r1_cfg, *_luna_root_options(ctx, r1_cfg)),
                             outputs=[regions], gpus=min(ctx.gpus, 1)))
     # round 2 from round 1 of the same fold, on its hard regions (the
     # fold0 of these paths becomes each fold in luna16_cv)

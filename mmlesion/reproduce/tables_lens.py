@@ -133,7 +133,7 @@ def _lens_eval(ctx, config, work, tag, *extra) -> Tuple[Stage, str]:
         ctx.python, 'tools/analysis_tools/eval_lens_3d.py', config,
         f'@last:{work}', '--ann-3d', lens_data(ctx)['ann_3d'], '--out-dir',
         out, '--overwrite', *_device(ctx), *extra
-    ] + ctx.options(*_lens_roots(ctx, config)), outputs=[osp.join(
+    ] + ctx.options(config, *_lens_roots(ctx, config)), outputs=[osp.join(
         out, 'metrics.json')], gpus=min(ctx.gpus, 1)), osp.join(
             out, 'metrics.json')
 
@@ -166,7 +166,7 @@ def _mining(ctx: PlanContext, seed: int,
     stages.append(Stage(name, [
         ctx.python, 'tools/lens_mine_annotations.py', cfg_c,
         f'@last:{work_c}', '--out', mined, *extra, '--overwrite'
-    ] + ctx.options(*_lens_roots(ctx, cfg_c)), outputs=[mined]))
+    ] + ctx.options(cfg_c, *_lens_roots(ctx, cfg_c)), outputs=[mined]))
     return stages, mined
 
 
@@ -208,11 +208,10 @@ def _lens_table1(ctx, key, seed):
         ctx.python, 'tools/lens_fpr_proposals.py', cfg['d'],
         f'@last:{work_d}', '--mined', mined, '--out', proposals,
         '--overwrite'
-    ] + ctx.options(*_lens_roots(ctx, cfg['d'])), outputs=[proposals]))
-    fpr = ctx if ctx.fpr_cfg_options is None else replace(
-        ctx, cfg_options=ctx.fpr_cfg_options)
+    ] + ctx.options(cfg['d'], *_lens_roots(ctx, cfg['d'])),
+                    outputs=[proposals]))
     train_e, work_e = _train(
-        fpr, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
+        ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
         f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
     stages.append(train_e)
     ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',
@@ -294,7 +293,7 @@ def _counts_stage(ctx: PlanContext, config: str, metrics: str,
     return Stage('training_counts', [
         ctx.python, 'tools/analysis_tools/lens_training_counts.py', config,
         '--metrics', metrics, '--out', out, '--overwrite'
-    ] + ctx.options(*options), outputs=[out]), out
+    ] + ctx.options(config, *options), outputs=[out]), out
 
 
 def _lens_table3(ctx, key, seed):

@@ -38,10 +38,10 @@ config), so the exported LUNA16, LiTS and NIH-LN slices keep the configs'
 0.8 mm; the stages of every table then have the same commands and run
 once in one folder.
 
-Left out for the suite's time (each a four-dataset training, tens of
-seconds on 2 cores): Table II's other proposal networks and Table IV's
-pools, separate models and "Ignored as GT";
-``tests/test_reproduce/test_lens_tables.py`` tests their plans."""
+Then Table II's other proposal networks and Table IV's pools, separate
+models and "Ignored as GT", each its own training (the one-stage FCOS and
+the separate models with their own shrinking options:
+``--config-cfg-options``)."""
 import json
 import math
 from dataclasses import replace
@@ -56,7 +56,7 @@ from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
                                          deeplesion_proxy_same, pair_distances)
-from mmlesion.reproduce.tables_lens import STRATEGIES
+from mmlesion.reproduce.tables_lens import SPEED_COLUMNS, STRATEGIES
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
@@ -98,6 +98,16 @@ TINY = TINY_MODEL + [
 TINY_FPR = ['train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
             'train_dataloader.batch_size=3', 'model.backbone.init_cfg=None']
+#: :data:`TINY` for Table II's one-stage FCOS (no RPN, no RoI head: its
+#: FCOS head and its test settings instead)
+TINY_ONE_STAGE = [o for o in TINY if not o.startswith((
+    'model.rpn_head.', 'model.roi_head.', 'model.train_cfg.',
+    'model.test_cfg.'))] + [
+        'model.bbox_head.in_channels=32', 'model.bbox_head.feat_channels=32',
+        'model.test_cfg.nms_pre=100', 'model.test_cfg.max_per_img=10']
+#: :data:`TINY` for Table IV's separate models: the same options on the
+#: detector each dataset gets
+TINY_SEPARATE = [o.replace('model.', 'model.detector.', 1) for o in TINY]
 RATES = ('0.125', '0.25', '0.5', '1', '2', '4', '8')
 #: the paper's mean sensitivity of each row (configs/lens/metafile.yml)
 ROWS = {'b': ('(b) + multi-dataset', 37.3),
@@ -349,6 +359,25 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     assert out.count('tools/train.py') == 3 and 'converters/' not in out
     measured_rows(work, rows3)
 
+    # Table II's other proposal networks, each trained on (d)'s mined file
+    # (found done; the one-stage FCOS with its own shrinking options), and
+    # Table IV's other rows: the pooled and separate models (on the exports
+    # alone, nothing mined) and "Ignored as GT" (on (d)'s mined file)
+    for spec, rows in (
+            (['lens/table2', '--rows', 'rpn', 'centernet', 'fcos',
+              'fcos_one_stage', '--config-cfg-options', 'lens-fcos-onestage',
+              *TINY_ONE_STAGE], ['rpn', 'centernet', 'fcos',
+                                 'fcos_one_stage']),
+            (['lens/table4', '--rows', 'pooling', 'positive_pooling',
+              'separate', 'uncertain_as_gt', '--config-cfg-options',
+              'lens-afp-separate', *TINY_SEPARATE],
+             ['pooling', 'positive_pooling', 'separate', 'uncertain_as_gt'])):
+        assert tool.main(spec + ['--allow-replica'] + args[4:]) == 0
+        out = capsys.readouterr().out
+        assert out.count('tools/train.py') == len(rows)
+        assert 'lens_mine_annotations' not in out and 'converters/' not in out
+        measured_rows(work, rows, not_measured=SPEED_COLUMNS)
+
     # Table II's AFP row and Table IV's "Proposed" are row (d): both tables
     # are made from the stages above, nothing runs
     for spec, rows in (
@@ -364,7 +393,8 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     # network trains on them with its own shrinking options (a 3D ResNet:
     # the DenseNet options do not fit it), (d) is tested with both scores
     assert tool.main(['lens/table1', '--rows', 'e'] + args[4:] + [
-        '--allow-replica', '--fpr-cfg-options', *TINY_FPR]) == 0
+        '--allow-replica', '--config-cfg-options', 'lens-fpr', *TINY_FPR]
+                     ) == 0
     out = capsys.readouterr().out
     assert out.count('tools/lens_fpr_proposals.py') == 1
     (train_e, ) = [c for c in out.splitlines() if 'tools/train.py' in c]

@@ -141,12 +141,13 @@ def test_table4_rows(tmp_path):
 
 
 def test_row_e_fpr_training_takes_its_own_options(tmp_path):
-    """``--fpr-cfg-options`` replace ``--cfg-options`` for the 3D FPR
-    training alone (row (d)'s detector is built with the 2.5D options
-    everywhere else); without them it takes ``--cfg-options`` too."""
+    """``--config-cfg-options lens-fpr ...`` replace ``--cfg-options`` for
+    the 3D FPR training alone (row (d)'s detector is built with the 2.5D
+    options everywhere else); without them it takes ``--cfg-options``
+    too."""
     dense = 'model.backbone.growth_rate=8'
-    ctx = _ctx(tmp_path, cfg_options=[dense],
-               fpr_cfg_options=['train_cfg.max_epochs=1'])
+    ctx = _ctx(tmp_path, cfg_options=[dense], config_cfg_options={
+        'lens-fpr': ['train_cfg.max_epochs=1']})
     stages = _row('lens/table1', 'e', ctx).stages
     trains = [s.argv for s in stages if s.name == 'train']
     assert len(trains) == 3  # (c), (d), then the FPR network

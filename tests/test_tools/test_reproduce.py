@@ -142,3 +142,24 @@ def test_lens_refuses_a_replica_beside_real_deeplesion(tool, tmp_path,
     err = capsys.readouterr().err
     assert f'{tmp_path / "LUNA16"} is a release replica' in err
     assert not (tmp_path / 'w').exists()
+
+
+def test_config_cfg_options(tool, tmp_path, capsys):
+    """``--config-cfg-options NAME KEY=VALUE ...`` (repeatable) replace
+    ``--cfg-options`` in the stages of the configs named; a first word
+    with ``=`` is refused, naming the option."""
+    args = ['lens/table1', '--rows', 'e', '--dry-run', '--time-iters', '0',
+            '--work-dir', str(tmp_path), '--cfg-options', 'a.b=1']
+    assert tool.main(args + ['--config-cfg-options', 'lens-fpr', 'a.c=2',
+                             '--config-cfg-options', 'lens-afp-multi-'
+                             'fusion-mining', 'a.d=3']) == 0
+    trains = [ln for ln in capsys.readouterr().out.splitlines()
+              if 'tools/train.py' in ln]
+    assert len(trains) == 3  # (c), (d), the FPR network
+    assert ['a.b=1' in t for t in trains] == [True, False, False]
+    assert ['a.d=3' in t for t in trains] == [False, True, False]
+    assert ['a.c=2' in t for t in trains] == [False, False, True]
+    with pytest.raises(SystemExit):
+        tool.main(args + ['--config-cfg-options', 'a.c=2'])
+    assert '--config-cfg-options a.c=2: the first word is a config name' \
+        in capsys.readouterr().err
