@@ -31,6 +31,21 @@ def tiny_options(train: int = 2, val: int = 1, test: int = 2,
     return out
 
 
+#: fewer sampled RoIs and test proposals (the RoI heads' cost on a CPU)
+ROIS = ['model.train_cfg.rcnn.sampler.num=32',
+        'model.test_cfg.rpn.max_per_img=100']
+
+
+def deformable(options: List[str]) -> List[str]:
+    """``options`` for the Deformv2 configs: mmdet's deformable convolutions
+    need ResNet's bottleneck blocks, so ResNet-50 stays, at an eighth of
+    its width (8 base channels: stages of 32 to 256 channels)."""
+    return [o for o in options if not o.startswith((
+        'model.backbone.depth=', 'model.neck.in_channels='))] + [
+            'model.backbone.base_channels=8',
+            'model.neck.in_channels=[32,64,128,256]']
+
+
 #: One epoch of 2 training images, 1 val and 2 test images.
 TINY = tiny_options()
 #: :data:`TINY` for configs without a val loader (KiTS19's 2D export has no

@@ -3,10 +3,10 @@
 ``tests/test_tools/test_reproduce.py``): the full-size configs, shrunk only
 by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.TINY`).
 
-Table 6's random-search row runs with ``--search-cfg-options`` ranking 4
-candidates instead of 1,000 (the other rows: the same search loop with the
-differentiable strategy, at demo size in ``tests/test_tools/
-test_search_alb.py``).
+Table 3 runs every row on a KiTS19 replica (the Deformv2 rows with their
+own options: ``--config-cfg-options dcnv2``). Table 6's random-search row
+runs with ``--search-cfg-options`` ranking 4 candidates instead of 1,000,
+then its differentiable-search rows from the same baseline.
 Tables 1, 2 and 4 run into one ``--work-dir``: a stage is named by its
 command, so the FPN training that the three tables share runs once, as it
 does for a user who gives them one folder."""
@@ -14,7 +14,9 @@ import json
 
 import pytest
 
-from tests.helpers.elixirnet_tiny import TINY, TINY_NO_VAL, TINY_TABLE6
+from tests.helpers.elixirnet_tiny import (ROIS, TINY, TINY_NO_VAL,
+                                          TINY_TABLE6, deformable)
+from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
@@ -83,15 +85,17 @@ def test_table3_on_a_kits19_replica(tmp_path, capsys):
             record['case_id'] = 'case_00004'
     (cases / 'kits.json').write_text(json.dumps(records))
     work = tmp_path / 'table3'
+    rows = ['fpn', 'elixirnet_fpn', 'deformv2', 'elixirnet_deformv2']
     assert load_tool('reproduce.py').main([
-        'elixirnet/table3', '--rows', 'fpn', '--seeds', '0', '--work-dir',
+        'elixirnet/table3', '--rows', *rows, '--seeds', '0', '--work-dir',
         str(work), '--data-root', f'{data / "kits19_2d"}/',
-        '--allow-replica', '--cfg-options', *TINY_NO_VAL]) == 0
+        '--allow-replica', '--cfg-options', *TINY_NO_VAL, *ROIS,
+        '--config-cfg-options', 'dcnv2', *deformable(TINY_NO_VAL + ROIS)
+    ]) == 0
     out = capsys.readouterr().out
-    assert 'tools/dataset_converters/kits19.py' in out
-    (row, ) = _rows(work).values()
-    assert row['key'] == 'fpn'
-    assert 0 <= row['ours']['sens@4']['mean'] <= 100
+    assert out.count('tools/dataset_converters/kits19.py') == 1
+    assert out.count('tools/train.py') == len(rows)
+    measured_rows(work, rows)
 
 
 def test_table6_trains_the_searched_config_on_the_same_data(tmp_path):
@@ -141,3 +145,16 @@ def test_table6_random_search_row(tiny_demo_root, tmp_path, capsys):
     assert row['key'] == 'random' and row['seeds'] == [0]
     assert row['paper'] == {'sens@3': 81.84, 'bbox_mAP': 32.1}
     assert 0 <= row['ours']['sens@3']['mean'] <= 100
+
+    # the searched rows: the differentiable search in ElixirNet's space and
+    # in DARTS' (w/o search space) from the same baseline (found done), each
+    # searched config trained and tested
+    rows = ['elixirnet', 'wo_search_space']
+    assert load_tool('reproduce.py').main([
+        'elixirnet/table6', '--rows', *rows, '--seeds', '0', '--work-dir',
+        str(work), '--data-root', f'{tiny_demo_root}/', '--cfg-options',
+        *TINY_TABLE6]) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/search_alb.py') == 2
+    assert 'tools/train.py' not in out  # the baseline's training is done
+    measured_rows(work, rows)

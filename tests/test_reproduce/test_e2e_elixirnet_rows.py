@@ -11,34 +11,32 @@ The C4 models have no FPN and a ResNet stage as RoI head (the baseline's
 their shrinking options are their own (ResNet-18's channels)."""
 import pytest
 
-from tests.helpers.elixirnet_tiny import TINY
+from tests.helpers.elixirnet_tiny import ROIS, TINY, deformable
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
-#: fewer sampled RoIs and test proposals (the RoI heads' cost on a CPU)
-_ROIS = ['model.train_cfg.rcnn.sampler.num=32',
-         'model.test_cfg.rpn.max_per_img=100']
 #: :data:`TINY` for the C4 models: no neck; ResNet-18's stage 3 gives 256
 #: channels
-_C4 = [o for o in TINY if not o.startswith('model.neck')] + _ROIS + [
+_C4 = [o for o in TINY if not o.startswith('model.neck')] + ROIS + [
     'model.rpn_head.in_channels=256',
     'model.roi_head.bbox_roi_extractor.out_channels=256']
 #: Table 1's models and the options that shrink them: the Faster R-CNN C4
 #: baseline (ResNet-18's stage 4 as its RoI head), ElixirNet C4 (the ALB
 #: head on the stage-3 features), ElixirNet on the FPN (Table 5's row
-#: "ElixirNet" too). Left out for the suite's time: the Deformv2 rows
-#: (mmdet's deformable convolutions need ResNet's bottleneck blocks:
-#: ResNet-50, minutes on 2 cores)
+#: "ElixirNet" too), the Deformv2 baseline and ElixirNet w Deformv2 (a
+#: narrow ResNet-50: :func:`~tests.helpers.elixirnet_tiny.deformable`)
 TABLE1_GROUPS = {
     'c4': (['frcnn'], _C4 + ['model.roi_head.shared_head.depth=18',
                              'model.roi_head.shared_head.init_cfg=None',
                              'model.roi_head.bbox_head.in_channels=512']),
     'elixirnet_c4': (['elixirnet'],
                      _C4 + ['model.roi_head.bbox_head.in_channels=256']),
-    'elixirnet_fpn': (['elixirnet_fpn'], TINY + _ROIS),
+    'elixirnet_fpn': (['elixirnet_fpn'], TINY + ROIS),
+    'deformv2': (['deformv2', 'elixirnet_deformv2'],
+                 deformable(TINY + ROIS)),
 }
 
 
@@ -72,13 +70,14 @@ def test_tables_1_and_2_rows(group, tiny_demo_root, tmp_path, capsys):
 
 #: Table 5's rows not run elsewhere (FPN, TRPN: ``tests/test_tools/
 #: test_reproduce.py``; ElixirNet: above), one training each
-TABLE5_ROWS = ('trpn_noaux', 'alb', 'alb_rtm', 'focal_rpn')
+TABLE5_ROWS = ('trpn_noaux', 'alb', 'alb_rtm', 'focal_rpn', 'trpn_alb_9slice',
+               'elixirnet_9slice')
 
 
 @pytest.mark.parametrize('row', TABLE5_ROWS)
 def test_table5_row(row, tiny_demo_root, tmp_path, capsys):
     _run(load_tool('reproduce.py'), tmp_path, tiny_demo_root,
-         'elixirnet/table5', [row], TINY + _ROIS, 1, capsys)
+         'elixirnet/table5', [row], TINY + ROIS, 1, capsys)
 
 
 def test_table5_trpn_alb_and_table4(tiny_demo_root, tmp_path, capsys):
@@ -87,12 +86,12 @@ def test_table5_trpn_alb_and_table4(tiny_demo_root, tmp_path, capsys):
     fine-tune on the typed val split, each its own config."""
     tool = load_tool('reproduce.py')
     _run(tool, tmp_path, tiny_demo_root, 'elixirnet/table5', ['trpn_alb'],
-         TINY + _ROIS, 1, capsys)
+         TINY + ROIS, 1, capsys)
     rows = ['elixirnet_wo_rtm', 'elixirnet']
     assert tool.main(['elixirnet/table4', '--rows', *rows, '--seeds', '0',
                       '--work-dir', str(tmp_path), '--data-root',
                       f'{tiny_demo_root}/', '--cfg-options', *TINY,
-                      *_ROIS]) == 0
+                      *ROIS]) == 0
     out = capsys.readouterr().out
     # the start resumed once (named train_start here: its last epoch is
     # there), then each row's fine-tuning
