@@ -10,10 +10,16 @@ from pathlib import Path
 import pytest
 
 # Two cores in CI, shared by pytest-xdist's workers (pytest.ini): each test
-# process gets its share of the cores, so none oversubscribes them.
+# process gets its share of the cores, so none oversubscribes them. The
+# user's own OMP_NUM_THREADS wins; the controller's choice (one process's:
+# all cores) is not a worker's, though the workers inherit its environment
+# (with two workers of two spinning OpenMP threads each on 2 cores, tiny
+# trainings ran 2 to 10 times their time).
 _WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
-os.environ.setdefault('OMP_NUM_THREADS',
-                      str(max(1, min(2, (os.cpu_count() or 2) // _WORKERS))))
+if not os.environ.setdefault('MMLESION_TEST_USER_THREADS',
+                             os.environ.get('OMP_NUM_THREADS', '')):
+    os.environ['OMP_NUM_THREADS'] = str(
+        max(1, min(2, (os.cpu_count() or 2) // _WORKERS)))
 
 from mmengine.logging import MMLogger  # noqa: E402  (after the threads)
 

@@ -16,11 +16,11 @@ TNP needs a nodule-free scan: the replica has none); then Table III's
 † rows 3D-AG-LM† and 3D-AG† (each its round 1 per fold from the RPN stage,
 hard regions, round 2) and the merged rows that pool them, and Table IV's
 3D-AG (3D-AG-LM†); then Table III's other second stages (Crop 96 with
-and without Magnify, Alternating, 3D-AG-LM) and its no-DA † row, each from
-the same RPN stage, and Table II's other RPN variants (rows a, b, c, e).
+and without Magnify, Alternating, 3D-AG-LM), each from the same RPN stage.
 
-Left out (too slow for CI): the other eight folds (the plans of the † and
-merged rows are checked below without training)."""
+In a test of their own: Table II's other RPN variants (rows a, b, c, e)
+and Table III's no-DA † row. Left out: the other eight folds (the plans of the † and merged rows
+are checked below without training)."""
 import json
 import math
 import os.path as osp
@@ -210,28 +210,37 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     measured_rows(work, ['3dag'])
 
     # Table III's other second stages, each from the same RPN stage (found
-    # done: one luna16_cv per row, no RPN training), and the no-DA † row
-    # (its own round 1 per fold, hard regions, round 2)
-    second = ['crop96_da', 'crop96_da_magnify', 'alternating', '3dag_lm',
-              'wo_da_abs']
+    # done: one luna16_cv per row, no RPN training)
+    second = ['crop96_da', 'crop96_da_magnify', 'alternating', '3dag_lm']
     assert tool.main(['aggregated3d/table3', '--rows', *second] + t2f[3:]
                      ) == 0
     out = capsys.readouterr().out
     assert out.count('tools/luna16_cv.py') == len(second)
-    assert out.count('tools/train.py') == 2  # no-DA round 1, 2 folds
     assert ': cv_rpn_stage (' not in out
     assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
     measured_rows(work, second)
 
-    # Table II's other RPN variants: each its own RPN stage (row d's, found
-    # done, is not among them)
-    variants = ['a', 'b', 'c', 'e']
-    assert tool.main(['aggregated3d/table2', '--rows', *variants] + t2f[3:]
-                     ) == 0
+
+def test_table2_variants_and_the_no_da_abs_row(luna16, tmp_path, capsys):
+    """Table III's no-DA † row (the RPN stage, its own round 1 per fold,
+    hard regions, round 2), then Table II's other RPN variants, each its
+    own RPN stage (row d's, found done, is not among them)."""
+    tool = load_tool('reproduce.py')
+    common = ['--folds', '0', '1', '--seeds', '0', '--work-dir',
+              str(tmp_path), '--data-root', str(luna16), '--allow-replica',
+              '--cfg-options', *TINY]
+    assert tool.main(['aggregated3d/table3', '--rows', 'wo_da_abs'] +
+                     common) == 0
     out = capsys.readouterr().out
-    assert out.count(': cv_rpn_stage (') == len(variants)
-    assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
-    measured_rows(work, variants)
+    assert out.count(': cv_rpn_stage (') == 1
+    assert out.count('tools/train.py') == 2  # round 1, 2 folds
+    assert out.count('find_hard_regions.py') == 2
+    measured_rows(tmp_path, ['wo_da_abs'])
+    variants = ['a', 'b', 'c', 'e']
+    assert tool.main(['aggregated3d/table2', '--rows', *variants] +
+                     common) == 0
+    assert capsys.readouterr().out.count(': cv_rpn_stage (') == len(variants)
+    measured_rows(tmp_path, variants)
 
 
 def test_epochs_and_data_paths_follow_the_options(tmp_path):
