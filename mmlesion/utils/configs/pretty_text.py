@@ -5,7 +5,7 @@ mmengine's Runner asks for ``cfg.pretty_text`` for the log, the dumped
 config and every checkpoint, and by default yapf reflows the whole text
 each time (0.8 s per formatting on a CPU core). The text before yapf is
 mmengine's own: sorted keys, one per line, indented, valid Python that
-loads to the same config; yapf only moves line breaks. The tools give
+loads to the same config; yapf only changes whitespace. The tools give
 the Runner :func:`without_yapf` of their config.
 """
 from mmengine.config import Config

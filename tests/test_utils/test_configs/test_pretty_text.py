@@ -39,7 +39,7 @@ def test_same_config_without_yapf(yapf_calls, tmp_path):
     runner_cfg.dump(str(tmp_path / 'config.py'))
     assert yapf_calls == [] and len(set(texts)) == 1
     assert (tmp_path / 'config.py').read_text() == texts[0]
-    # the text loads to the same config; only line breaks differ from
+    # the text loads to the same config; only whitespace differs from
     # mmengine's formatted text
     assert Config.fromstring(texts[0], '.py').to_dict() == cfg.to_dict()
     assert Config.fromfile(str(tmp_path / 'config.py')).to_dict() == \
