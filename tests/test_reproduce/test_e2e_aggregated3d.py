@@ -19,8 +19,8 @@ hard regions, round 2) and the merged rows that pool them, and Table IV's
 and without Magnify, Alternating, 3D-AG-LM), each from the same RPN stage.
 
 In a test of their own: Table II's other RPN variants (rows a, b, c, e)
-and Table III's no-DA † row. Left out: the other eight folds (the plans of the † and merged rows
-are checked below without training)."""
+and Table III's no-DA † row. Left out: the other eight folds (the plans of
+the † and merged rows are checked below without training)."""
 import json
 import math
 import os.path as osp

@@ -38,10 +38,10 @@ config), so the exported LUNA16, LiTS and NIH-LN slices keep the configs'
 0.8 mm; the stages of every table then have the same commands and run
 once in one folder.
 
-In a test of their own: Table II's other proposal networks and Table IV's pools, separate models
-and "Ignored as GT", each its own training (the one-stage FCOS and the
-separate models with their own shrinking options:
-``--config-cfg-options``)."""
+In a test of their own: Table II's other proposal networks and Table
+IV's pools, separate models and "Ignored as GT", each its own training
+(the one-stage FCOS and the separate models with their own shrinking
+options: ``--config-cfg-options``)."""
 import json
 import math
 from dataclasses import replace
