@@ -138,7 +138,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
         'rates the validation recorded; every finding stays in '
         'candidates.csv. A checkpoint without the record keeps every '
-        'finding above --score-thr (saying so)')
+        'finding above --score-thr (saying so); a malformed record is '
+        'refused')
     parser.add_argument(
         '--score-thr', type=float, default=None,
         help='not given: 2D boxes below 0.05 are not stacked and the '

@@ -153,7 +153,7 @@ def training_data_roots_of_text(text: str) -> List[str]:
 def _has_demo_marker(folder: str, names) -> bool:
     for name in names:
         try:  # OSError: no such file
-            with open(osp.join(folder, name), encoding='utf-8') as f:
+            with open(osp.join(folder, name), encoding='utf-8-sig') as f:
                 generator = json.load(f).get('generator')
         except (OSError, ValueError, AttributeError):
             continue
@@ -299,34 +299,47 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
         checkpoint_meta (Mapping): the checkpoint's ``meta``.
         run (RunSettings): its ``fp_rate`` (None: ``--score-thr``) and
             ``detection.score_thr``.
-        checkpoint (str, optional): named in the fallback's line.
+        checkpoint (str, optional): named in the lines and errors.
 
     Returns:
         OperatingPoint: the checkpoint's validated threshold at
-        ``run.fp_rate``; without a (readable) record, every finding above
-        ``score_thr``, with one warning line.
+        ``run.fp_rate``; a checkpoint without the record (any but the best
+        of a validated training) keeps every finding above ``score_thr``,
+        with one warning line.
 
     Raises:
-        ValueError: ``run.fp_rate`` is not one of the recorded rates.
+        ValueError: the record is malformed
+            (:meth:`~mmlesion.evaluation.functional.operating_points.
+            OperatingPoints.from_dict` names the field), its validation had
+            no detections (no threshold), or ``run.fp_rate`` is not one of
+            the recorded rates; each says that ``--score-thr`` runs anyway.
     """
     floor = float(run.detection.score_thr)
     if run.fp_rate is None:
         return OperatingPoint('score-thr', floor)
-    record = (checkpoint_meta or {}).get(OPERATING_POINTS_KEY)
-    try:
-        points = OperatingPoints.from_dict(record) if isinstance(
-            record, Mapping) else None
-    except ValueError:
-        points = None
-    index = None if points is None else points.rate_index(run.fp_rate)
-    threshold = None if index is None else points.thresholds[index]
-    if threshold is None or not math.isfinite(threshold):
+    name = checkpoint or 'the model'
+    meta = checkpoint_meta or {}
+    if OPERATING_POINTS_KEY not in meta:
         print_log(
-            f'{checkpoint or "the model"} records no validated operating '
-            f'point (only the best checkpoint of a validated training does):'
-            f' keeping every finding above --score-thr {floor:g}, as before',
+            f'{name} records no validated operating point (only the best '
+            'checkpoint of a validated training does): keeping every '
+            f'finding above --score-thr {floor:g}, as before',
             logger='current', level=logging.WARNING)
         return OperatingPoint('none', floor)
+    instead = ('; --score-thr THR keeps every finding above a threshold of '
+               'your own instead')
+    try:
+        points = OperatingPoints.from_dict(meta[OPERATING_POINTS_KEY])
+        index = points.rate_index(run.fp_rate)
+    except ValueError as err:
+        raise ValueError(f"{name}: meta['{OPERATING_POINTS_KEY}']: {err}"
+                         + instead) from None
+    threshold = points.thresholds[index]
+    if math.isnan(threshold):
+        raise ValueError(
+            f'{name}: its validation ({points.split}, epoch {points.epoch}) '
+            f'had no detections, so it chose no threshold at '
+            f'{run.fp_rate:g} FPs per {points.fp_unit}' + instead)
     sens = points.sensitivities[index:index + 1] or [None]
     return OperatingPoint(
         'validation', float(threshold), float(run.fp_rate), points.fp_unit,

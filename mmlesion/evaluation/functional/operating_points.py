@@ -2,8 +2,10 @@
 """The score thresholds a validation's FROC chose at its FP rates
 (:meth:`~mmlesion.evaluation.functional.froc.FROCMatch.thresholds_at_fp`),
 as a checkpoint records them: :class:`OperatingPoints`."""
-from dataclasses import dataclass, field, replace
-from typing import Any, List, Mapping, Optional
+import math
+import numbers
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -54,22 +56,111 @@ class OperatingPoints(FieldRecord):
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> 'OperatingPoints':
-        """The record of :meth:`to_dict`.
+        """The record of :meth:`to_dict`, checked: ``fp_unit`` one of
+        :data:`FP_UNITS`; distinct finite ``fp_rates`` >= 0; one threshold
+        per rate, each in the score range [0, 1] (up to
+        :data:`MAX_THRESHOLD`: keep nothing) and none above that of a
+        lower rate (a higher FP rate keeps at least the same findings);
+        ``sensitivities`` none or one per rate, in [0, 1]. Thresholds are
+        NaN only all together, where the validation had no detections
+        (:meth:`~mmlesion.evaluation.functional.froc.FROCMatch.
+        thresholds_at_fp`; every sensitivity 0).
 
         Raises:
-            ValueError: a malformed record (naming the field).
+            ValueError: a malformed record: ``malformed operating points:
+                <field>: <what is wrong>``.
         """
-        try:
-            out = cls(**record)
-            rates = [float(v) for v in out.fp_rates]
-            thrs = [float(v) for v in out.thresholds]
-        except (TypeError, ValueError) as err:
-            raise ValueError(f'malformed operating points {dict(record)!r}: '
-                             f'{err}') from None
-        if len(rates) != len(thrs):
-            raise ValueError(f'operating points: {len(rates)} fp_rates but '
-                             f'{len(thrs)} thresholds')
-        return replace(out, fp_rates=rates, thresholds=thrs)
+        if not isinstance(record, Mapping):
+            raise _malformed('the record', f'a {type(record).__name__}, not '
+                             'a mapping of fields')
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(str(k) for k in record if k not in names)
+        if unknown:
+            raise _malformed(unknown[0], 'not a field of the record')
+        for name in ('fp_unit', 'fp_rates', 'thresholds'):
+            if name not in record:
+                raise _malformed(name, 'missing')
+        if record['fp_unit'] not in FP_UNITS:
+            raise _malformed('fp_unit', f"{record['fp_unit']!r}, not one of "
+                             + ', '.join(map(repr, FP_UNITS)))
+        rates = _numbers(record, 'fp_rates')
+        thrs = _numbers(record, 'thresholds', allow_nan=True)
+        sens = _numbers(record, 'sensitivities') if record.get(
+            'sensitivities') else []
+        for i, rate in enumerate(rates):
+            if rate < 0 or rates.index(rate) != i:
+                raise _malformed('fp_rates', f'{rate!r} is negative or '
+                                 'repeated')
+        for name, values in (('thresholds', thrs), ('sensitivities', sens)):
+            if values and len(values) != len(rates):
+                raise _malformed(name, f'{len(values)} for {len(rates)} '
+                                 'fp_rates (one per rate)')
+        for i, value in enumerate(sens):
+            if not 0 <= value <= 1:
+                raise _malformed(f'sensitivities[{i}]',
+                                 f'{value!r} is outside [0, 1]')
+        nan = [math.isnan(t) for t in thrs]
+        if any(nan) and not (all(nan) and not any(sens)):
+            raise _malformed(f'thresholds[{nan.index(True)}]',
+                             'NaN (NaN only where the validation had no '
+                             'detections: every threshold, sensitivity 0)')
+        for i, thr in enumerate(thrs):
+            if not 0 <= thr <= MAX_THRESHOLD and not nan[i]:
+                raise _malformed(f'thresholds[{i}]', f'{thr!r} is outside '
+                                 'the score range [0, 1]')
+        order = sorted(range(len(rates)), key=rates.__getitem__)
+        for low, high in zip(order, order[1:]):
+            if thrs[high] > thrs[low]:
+                raise _malformed(
+                    f'thresholds[{high}]',
+                    f'{thrs[high]!r} at {rates[high]:g} FPs is above '
+                    f'{thrs[low]!r} at {rates[low]:g} FPs (a higher FP '
+                    'rate keeps at least the same findings)')
+        for name, kinds in (('metric', (str, )), ('split', (str, NoneType)),
+                            ('epoch', (int, NoneType)),
+                            ('iter', (int, NoneType))):
+            value = record.get(name)
+            if name in record and (not isinstance(value, kinds)
+                                   or isinstance(value, bool)):
+                raise _malformed(name, f'{value!r}, not ' + ' or '.join(
+                    'None' if k is NoneType else k.__name__ for k in kinds))
+        return replace(cls(**record), fp_rates=rates, thresholds=thrs,
+                       sensitivities=sens)
+
+
+NoneType = type(None)
+#: What one unit of a record's FP denominator can be: a 2D validation
+#: image (:class:`~mmlesion.evaluation.metrics.FROCMetric`) or a (sub-)
+#: volume (:class:`~mmlesion.evaluation.metrics.FROC3DMetric`).
+FP_UNITS = ('image', 'sub-volume')
+#: The highest threshold a record holds: just above a best score of 1
+#: (where even the best detection exceeds the rate: keep nothing).
+MAX_THRESHOLD = float(np.nextafter(1., 2.))
+
+
+def _malformed(name: str, problem: str) -> ValueError:
+    return ValueError(f'malformed operating points: {name}: {problem}')
+
+
+def _numbers(record: Mapping[str, Any], name: str,
+             allow_nan: bool = False) -> List[float]:
+    """``record[name]`` as a non-empty list of finite floats (NaN too with
+    ``allow_nan``), or :func:`_malformed` naming the entry."""
+    values = record[name]
+    if isinstance(values, (str, bytes)) or not isinstance(
+            values, Sequence) or not values:
+        raise _malformed(name, f'{values!r}, not a non-empty list of '
+                         'numbers')
+    out = []
+    for i, value in enumerate(values):
+        number = (float(value) if isinstance(value, numbers.Real)
+                  and not isinstance(value, bool) else None)
+        if number is None or math.isinf(number) or (
+                math.isnan(number) and not allow_nan):
+            raise _malformed(f'{name}[{i}]', f'{value!r}, not a finite '
+                             'number')
+        out.append(number)
+    return out
 
 
 #: Key of :class:`OperatingPoints` in a checkpoint's ``meta``.

@@ -181,12 +181,85 @@ def test_the_operating_point_says_where_it_came_from():
         'checkpoint)')
 
 
-def test_a_malformed_record_falls_back_with_one_line(monkeypatch):
-    lines = []
-    monkeypatch.setattr(scan_model, 'print_log',
-                        lambda msg, **kwargs: lines.append(msg))
+#: A well-formed record (thresholds non-increasing as the rate grows).
+GOOD = dict(fp_unit='image', fp_rates=[1., 4.], thresholds=[.6, .3],
+            sensitivities=[.5, .75], split='val.csv', epoch=3, iter=30)
+
+
+@pytest.mark.parametrize('record,field', [
+    (dict(GOOD, thresholds=[.6, float('nan')]), 'thresholds[1]: NaN'),
+    (dict(GOOD, thresholds=[float('inf'), .3]), 'thresholds[0]: inf'),
+    (dict(GOOD, thresholds=[.6, 'high']), "thresholds[1]: 'high'"),
+    (dict(GOOD, thresholds=[.6]), 'thresholds: 1 for 2 fp_rates'),
+    (dict(GOOD, sensitivities=[.5]), 'sensitivities: 1 for 2 fp_rates'),
+    ([.6, .3], 'the record: a list, not a mapping'),
+    ({k: v for k, v in GOOD.items() if k != 'fp_unit'}, 'fp_unit: missing'),
+    (dict(GOOD, fp_unit='slice'), "fp_unit: 'slice', not one of"),
+    (dict(GOOD, thresholds=[.6, 5.]), 'thresholds[1]: 5.0 is outside the '
+     'score range [0, 1]'),
+    (dict(GOOD, thresholds=[.6, -1.]), 'thresholds[1]: -1.0 is outside'),
+    (dict(GOOD, thresholds=[.3, .6]), 'thresholds[1]: 0.6 at 4 FPs is above '
+     '0.3 at 1 FPs'),
+], ids=['nan', 'inf', 'text', 'one-short', 'sensitivity-short',
+        'not-a-mapping', 'no-fp-unit', 'unknown-fp-unit', 'edited-to-5',
+        'minus-1', 'increasing'])
+def test_a_malformed_record_is_refused_naming_the_field(record, field):
+    """A best checkpoint's record that is malformed is never used as a
+    validated operating point nor taken for a missing one: one line naming
+    the checkpoint and the field, and that ``--score-thr`` runs anyway
+    (which it does)."""
+    meta = {OPERATING_POINTS_KEY: record}
+    with pytest.raises(ValueError) as err:
+        scan_model.choose_operating_point(meta, _settings(), 'best.pth')
+    message = str(err.value)
+    assert message.startswith(
+        f"best.pth: meta['{OPERATING_POINTS_KEY}']: malformed operating "
+        f'points: {field}'), message
+    assert '\n' not in message and message.endswith(
+        '--score-thr THR keeps every finding above a threshold of your own '
+        'instead')
+    assert scan_model.choose_operating_point(
+        meta, _settings(fp_rate=None)).source == 'score-thr'
+
+
+def test_a_validation_without_detections_is_refused_not_malformed():
+    """NaN thresholds at every rate with sensitivity 0 are what a
+    validation without detections records: refused as such."""
+    nan = float('nan')
+    meta = {OPERATING_POINTS_KEY: dict(GOOD, thresholds=[nan, nan],
+                                       sensitivities=[0., 0.])}
+    with pytest.raises(ValueError, match=r'^best.pth: its validation '
+                       r'\(val.csv, epoch 3\) had no detections, so it chose '
+                       r'no threshold at 4 FPs per image; --score-thr'):
+        scan_model.choose_operating_point(meta, _settings(), 'best.pth')
     point = scan_model.choose_operating_point(
-        {OPERATING_POINTS_KEY: dict(fp_unit='image', thresholds=[.1])},
-        _settings(), 'old.pth')
-    assert point.source == 'none' and point.threshold == .01
-    assert len(lines) == 1 and lines[0].startswith('old.pth records no ')
+        {OPERATING_POINTS_KEY: GOOD}, _settings(), 'best.pth')
+    assert (point.source, point.threshold, point.sensitivity) == (
+        'validation', .3, .75)
+
+
+def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
+        scan_and_checkpoints, tmp_path, capsys):
+    """A checkpoint whose threshold was edited to 5.0 (every finding
+    dropped) ends the tool with status 1 and one line before anything is
+    written; ``--score-thr`` runs it."""
+    scan, _, validated, _, every = scan_and_checkpoints
+    checkpoint = torch.load(validated, weights_only=False)
+    checkpoint['meta'][OPERATING_POINTS_KEY]['thresholds'] = [5., 5.]
+    edited = tmp_path / 'edited.pth'
+    torch.save(checkpoint, edited)
+    tool = load_tool('infer_volume.py')
+    out = tmp_path / 'out'
+    args = [CFG_PATH, str(edited), scan, '--out-dir', str(out), '--dicom',
+            'no']
+    assert tool.main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"error: {edited}: meta['{OPERATING_POINTS_KEY}']: malformed "
+        'operating points: thresholds[0]: 5.0 is outside the score range '
+        '[0, 1]; --score-thr THR keeps every finding above a threshold of '
+        'your own instead']
+    assert not out.exists()
+    assert tool.main(args + ['--score-thr', '0.01']) == 0
+    record, _ = _written(out)
+    assert len(record['findings']) == len(every.findings)
