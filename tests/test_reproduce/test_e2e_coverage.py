@@ -1,67 +1,244 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Every distinct row of ``tools/reproduce.py`` runs end to end in the
-suite. A row is distinct when one of its stages (named by its command,
+"""Every table of ``tools/reproduce.py`` and every distinct row of it runs
+end to end in the suite.
+
+Which rows the end-to-end tests run is read from the tests themselves (no
+list of them is kept here): every ``reproduce`` argument list in
+:data:`E2E_MODULES` of the form ``[TABLE, '--rows', ROW, ...]`` whose
+table and rows the test's code gives (literals, the test's own variables,
+its ``parametrize`` values, a helper's arguments at its call sites,
+module constants), a ``--dry-run`` list excepted. A row is distinct when
+one of its stages (named by its command,
 :func:`~mmlesion.reproduce.execute.stage_id`) is in no row that an
-end-to-end test runs: its config, its options or its stage differ. A row
-added to a table fails here until a test runs it (and is listed below).
+end-to-end test runs: its config, its options or its stage differ. A table
+none of whose rows a test runs fails too (its rows may share every stage
+with another table's, as TNP's and Table IV's do, but the table's own
+collection and rendering run only when one of its rows does).
 """
+import ast
+import importlib.util
+import itertools
+from pathlib import Path
+from typing import Dict, List, Set
+
 from mmlesion.reproduce import PlanContext, build_rows
 from mmlesion.reproduce.execute import stage_id
 from mmlesion.reproduce.table_index import TABLE_INDEX
+from mmlesion.testing import repo_root
 
-#: the rows each end-to-end test runs (``tools/reproduce.py --rows``)
-E2E_ROWS = {
-    # tests/test_reproduce/test_e2e_aggregated3d.py
-    'aggregated3d/table2': ['d', 'f', 'a', 'b', 'c', 'e'],
-    'aggregated3d/table3': [
-        '3dag', '3dag_lm_abs', '3dag_abs', 'merged_intersection',
-        'merged_union', 'crop96_da', 'crop96_da_magnify', 'alternating',
-        '3dag_lm', 'wo_da_abs'
-    ],
-    'aggregated3d/table4': ['3dag'],
-    'aggregated3d/tnp': ['rpn'],
-    # tests/test_reproduce/test_e2e_aggregated3d_deeplesion.py
-    'aggregated3d/table5-6': ['rpn_lt48mm', 'rpn', '3dag', '3dag_lt48mm'],
-    # tests/test_reproduce/test_e2e_elixirnet.py, test_e2e_elixirnet_rows.py
-    # and tests/test_tools/test_reproduce.py
-    'elixirnet/table1': ['fpn', 'frcnn', 'elixirnet', 'elixirnet_fpn',
-                         'deformv2', 'elixirnet_deformv2'],
-    'elixirnet/table2': [
-        'fpn_iou', 'fpn_iobb', 'frcnn_iou', 'frcnn_iobb', 'elixirnet_iou',
-        'elixirnet_iobb', 'elixirnet_fpn_iou', 'elixirnet_fpn_iobb',
-        'deformv2_iou', 'deformv2_iobb', 'elixirnet_deformv2_iou',
-        'elixirnet_deformv2_iobb'
-    ],
-    'elixirnet/table3': ['fpn', 'elixirnet_fpn', 'deformv2',
-                         'elixirnet_deformv2'],
-    'elixirnet/table4': ['fpn_ft', 'elixirnet_wo_rtm', 'elixirnet'],
-    'elixirnet/table5': [
-        'fpn', 'trpn', 'elixirnet', 'trpn_noaux', 'alb', 'alb_rtm',
-        'focal_rpn', 'trpn_alb', 'trpn_alb_9slice', 'elixirnet_9slice'
-    ],
-    'elixirnet/table6': ['random', 'elixirnet', 'wo_search_space'],
-    # tests/test_reproduce/test_e2e_lens.py
-    'lens/table1': ['b', 'c', 'd', 'e', 'baseline', 'a'],
-    'lens/table2': ['afp', 'rpn', 'centernet', 'fcos', 'fcos_one_stage'],
-    'lens/table3': ['cross_slice', 'intra_patient', 'cross_dataset',
-                    'unlabeled', 'no_mining'],
-    'lens/table4': ['proposed', 'single', 'pooling', 'positive_pooling',
-                    'separate', 'uncertain_as_gt'],
-    # tests/test_tools/test_reproduce.py, test_e2e_retinanet.py
-    'retinanet_lesion/table1': ['original', 'anchors', 'dense', 'attention'],
-}
+ROOT = repo_root()
+#: the end-to-end tests of ``tools/reproduce.py``
+E2E_MODULES = sorted(
+    (ROOT / 'tests' / 'test_reproduce').glob('test_e2e_*.py')) + [
+        ROOT / 'tests' / 'test_tools' / 'test_reproduce.py']
+E2E_MODULES.remove(Path(__file__))
 
 
-def test_every_distinct_row_runs_end_to_end(tmp_path):
-    ctx = PlanContext(str(tmp_path), data_root='/data/', python='python',
-                      gpus=0, folds=[0, 1])
+def _module(path: Path):
+    """The test module, imported (its constants: rows, options)."""
+    spec = importlib.util.spec_from_file_location(
+        f'_e2e_rows_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: the calls a value may make: builtin containers only
+_PURE = {'sorted', 'list', 'tuple', 'set', 'dict', 'str', 'range', 'len'}
+#: the expressions being resolved (a self-referencing name stops there)
+_BUSY: Set[tuple] = set()
+
+
+class _Scope:
+    """What a name in a function of a test module can hold: its
+    assignments in the function, its ``parametrize`` values, the arguments
+    of the function's call sites in the module, or the module's value."""
+
+    def __init__(self, tree: ast.Module, namespace: dict,
+                 func: ast.FunctionDef):
+        self.tree, self.namespace, self.func = tree, namespace, func
+
+    def _assigned(self, name: str) -> List[object]:
+        out = []
+        for node in ast.walk(self.func):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id == name:
+                    out += self.values(node.value)
+                elif isinstance(target, ast.Tuple):
+                    ids = [getattr(t, 'id', None) for t in target.elts]
+                    if name in ids:
+                        out += [v[ids.index(name)]
+                                for v in self.values(node.value)]
+        return out
+
+    def _parametrized(self, name: str) -> List[object]:
+        for dec in self.func.decorator_list:
+            if (isinstance(dec, ast.Call) and dec.args and
+                    getattr(dec.func, 'attr', '') == 'parametrize' and
+                    isinstance(dec.args[0], ast.Constant) and
+                    dec.args[0].value == name):
+                return list(self.values(dec.args[1])[0])
+        return []
+
+    def _call_sites(self, names: List[str]) -> List[dict]:
+        """The values of parameters ``names`` at each call of the function
+        in the module, bound together per call."""
+        params = [a.arg for a in self.func.args.args]
+        out = []
+        for caller in ast.walk(self.tree):
+            if not isinstance(caller, ast.FunctionDef):
+                continue
+            scope = _Scope(self.tree, self.namespace, caller)
+            for call in ast.walk(caller):
+                if not (isinstance(call, ast.Call) and
+                        getattr(call.func, 'id', '') == self.func.name):
+                    continue
+                args = dict(zip(params, call.args))
+                args.update({k.arg: k.value for k in call.keywords})
+                if all(n in args for n in names):
+                    values = [scope.values(args[n]) for n in names]
+                    out += [dict(zip(names, c))
+                            for c in itertools.product(*values)]
+        return out
+
+    def values(self, expr: ast.expr) -> List[object]:
+        """Every value ``expr`` can take (empty: not known here, or an
+        expression that would call anything but a builtin container)."""
+        if any(isinstance(n, ast.Call) and
+               getattr(n.func, 'id', None) not in _PURE
+               for n in ast.walk(expr)):
+            return []
+        stored = {n.id for n in ast.walk(expr)
+                  if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        free = sorted({n.id for n in ast.walk(expr)
+                       if isinstance(n, ast.Name) and n.id not in stored})
+        params = {a.arg for a in self.func.args.args}
+        assigned = {t.id for n in ast.walk(self.func)
+                    if isinstance(n, ast.Assign) for t in ast.walk(n)
+                    if isinstance(t, ast.Name) and
+                    isinstance(t.ctx, ast.Store)}
+        key = (self.func.name, ast.dump(expr))
+        if key in _BUSY:  # a name that its own value reads
+            return []
+        _BUSY.add(key)
+        try:
+            bound = {n: self._assigned(n) or self._parametrized(n)
+                     for n in free if n in assigned or n in params}
+            called = [n for n in bound if not bound[n] and n in params]
+            sites = self._call_sites(called) if called else [{}]
+        finally:
+            _BUSY.discard(key)
+        others = {n: v for n, v in bound.items() if n not in called}
+        code = compile(ast.Expression(expr), '<e2e>', 'eval')
+        out = []
+        for site in sites:
+            for combo in itertools.product(*others.values()):
+                env = dict(self.namespace, **site,
+                           **dict(zip(others, combo)))
+                try:
+                    out.append(eval(code, env))
+                except Exception:  # a value this reading does not follow
+                    pass
+        return out
+
+
+def e2e_rows(tree: ast.Module, namespace: dict) -> Dict[str, Set[str]]:
+    """table -> the rows a test module runs through ``tools/reproduce.py``
+    (``[TABLE, '--rows', ROW, ...]``, not ``--dry-run``)."""
+    out: Dict[str, Set[str]] = {}
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef):
+            continue
+        scope = _Scope(tree, namespace, func)
+        for node in ast.walk(func):
+            if not (isinstance(node, ast.List) and len(node.elts) > 2 and
+                    isinstance(node.elts[1], ast.Constant) and
+                    node.elts[1].value == '--rows') or any(
+                        isinstance(e, ast.Constant) and e.value == '--dry-run'
+                        for e in node.elts):
+                continue
+            kept = []  # the elements up to the first option
+            for elt in node.elts[2:]:
+                if isinstance(elt, ast.Constant) and str(
+                        elt.value).startswith('--'):
+                    break
+                if isinstance(elt, ast.Starred) and not any(
+                        list(v)[:1] and not str(list(v)[0]).startswith('--')
+                        for v in scope.values(elt.value)):
+                    break
+                kept.append(elt)
+            pair = ast.Tuple([node.elts[0], ast.List(kept, ast.Load())],
+                             ast.Load())
+            for table, rows in scope.values(ast.fix_missing_locations(
+                    ast.copy_location(pair, node))):
+                if table in TABLE_INDEX:
+                    out.setdefault(table, set()).update(map(str, rows))
+    return out
+
+
+def suite_rows() -> Dict[str, Set[str]]:
+    """table -> the rows the end-to-end tests run, over every module."""
+    out: Dict[str, Set[str]] = {}
+    for path in E2E_MODULES:
+        tree = ast.parse(path.read_text())
+        for table, rows in e2e_rows(tree, vars(_module(path))).items():
+            out.setdefault(table, set()).update(rows)
+    return out
+
+
+def uncovered(rows: Dict[str, Set[str]], work_dir: str) -> List[str]:
+    """The tables no test runs, the rows named that the table has not,
+    and the rows with a stage no test runs."""
+    ctx = PlanContext(work_dir, data_root='/data/', python='python', gpus=0,
+                      folds=[0, 1])
+    left = [f'{t}: no row runs end to end' for t in TABLE_INDEX
+            if not rows.get(t)]
+    left += [f'{t} {r}: not a row of the table' for t, keys in rows.items()
+             for r in sorted(keys) if r not in TABLE_INDEX[t].rows]
     covered = set()
-    for table, keys in E2E_ROWS.items():
-        for row in build_rows(table, ctx, keys, [0]):
+    for table, keys in rows.items():
+        known = [k for k in TABLE_INDEX[table].rows if k in keys]
+        for row in build_rows(table, ctx, known, [0]):
             covered.update(stage_id(s) for s in row.stages)
-    left = [f'{table} {row.key}: ' + ', '.join(
+    left += [f'{table} {row.key}: ' + ', '.join(
         s.name for s in row.stages if stage_id(s) not in covered)
-            for table in TABLE_INDEX
-            for row in build_rows(table, ctx, None, [0])
-            if any(stage_id(s) not in covered for s in row.stages)]
-    assert not left, left
+             for table in TABLE_INDEX
+             for row in build_rows(table, ctx, None, [0])
+             if any(stage_id(s) not in covered for s in row.stages)]
+    return left
+
+
+def test_every_table_and_distinct_row_runs_end_to_end(tmp_path):
+    assert uncovered(suite_rows(), str(tmp_path)) == []
+
+
+def test_rows_removed_from_a_test_fail(tmp_path):
+    """The rows are the tests': a test module's TNP and Table IV runs
+    (whose stages Table II's and III's runs share) taken out of its code,
+    or one Table 5 row out of a ``parametrize`` constant, fail."""
+    path = ROOT / 'tests' / 'test_reproduce' / 'test_e2e_aggregated3d.py'
+    source = path.read_text()
+    rows = suite_rows()
+    assert {'d', 'f'} <= rows['aggregated3d/table2']
+    for table in ('aggregated3d/tnp', 'aggregated3d/table4'):
+        assert f"'{table}', '--rows'" in source
+        source = source.replace(f"'{table}', '--rows'",
+                                "'--not-a-table', '--rows'")
+    cut = e2e_rows(ast.parse(source), vars(_module(path)))
+    assert 'aggregated3d/tnp' not in cut and 'aggregated3d/table4' not in cut
+    others = {t: r for t, r in rows.items()
+              if t not in ('aggregated3d/tnp', 'aggregated3d/table4')}
+    left = uncovered(others, str(tmp_path))
+    assert {'aggregated3d/tnp: no row runs end to end',
+            'aggregated3d/table4: no row runs end to end'} <= set(left)
+
+    elixir = ROOT / 'tests' / 'test_reproduce' / 'test_e2e_elixirnet_rows.py'
+    namespace = dict(vars(_module(elixir)))
+    namespace['TABLE5_ROWS'] = tuple(
+        r for r in namespace['TABLE5_ROWS'] if r != 'trpn_alb_9slice')
+    cut = e2e_rows(ast.parse(elixir.read_text()), namespace)
+    assert 'trpn_alb_9slice' not in cut['elixirnet/table5']
+    assert {'alb', 'elixirnet', 'trpn_alb'} <= cut['elixirnet/table5']
+    assert {'deformv2_iou', 'frcnn_iobb'} <= cut['elixirnet/table2']
