@@ -5,8 +5,11 @@ regular file, a CSV that is not UTF-8 text or whose last row was cut off
 
 Every CSV writer ends each row with a line end, so a non-empty CSV without
 one at the end has a partial last row (a run killed while writing it).
-Wrong field counts are checked by the readers themselves, naming the line.
+Wrong field counts are checked by the readers themselves, naming the line;
+a table whose fields are separated by semicolons or tabs is named as such
+(:func:`check_csv_delimiter`).
 """
+import csv
 import os
 import os.path as osp
 import stat
@@ -117,3 +120,59 @@ def check_csv_complete(path: str) -> None:
         'row of a half-written file (a run killed while writing it?); '
         'refusing to read it. Write the file again, or add the line end '
         'if that row is complete')
+
+
+#: Field separators a spreadsheet may save a "CSV" with, and their names.
+OTHER_DELIMITERS = {';': 'semicolons', '\t': 'tabs'}
+
+
+def _fields(line: str, delimiter: str) -> int:
+    return len(next(csv.reader([line], delimiter=delimiter), []))
+
+
+def check_csv_delimiter(path: str, text: str, what: str = 'CSV') -> None:
+    """Refuse a table of two or more columns whose fields are separated by
+    semicolons or tabs instead of commas, naming the line and the
+    separator.
+
+    Such a file is refused rather than read with its separator: a
+    spreadsheet saves semicolons where the comma is the decimal mark, so
+    its numbers may carry decimal commas (``4,5``), and ``1,500`` could be
+    1.5 or 1500; guessing could give a wrong box without a word. The
+    header is checked (no comma, but another separator splits it), then
+    each row whose comma fields do not match the header's while another
+    separator's do.
+
+    Args:
+        path (str): the file (named in the error).
+        text (str): its text (:func:`read_csv_text`).
+        what (str): what the file is (e.g. ``world boxes``), named in the
+            error.
+
+    Raises:
+        ValueError: one line naming the file, the line, the separator
+            found and what to do.
+    """
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return
+    columns = _fields(lines[first], ',')
+    for number, line in enumerate(lines[first:], first + 1):
+        if not line.strip():
+            continue
+        commas = _fields(line, ',')
+        for delimiter, name in OTHER_DELIMITERS.items():
+            found = _fields(line, delimiter)
+            if (number == first + 1 and commas == 1 and found > 1) or (
+                    number > first + 1 and commas != columns
+                    and found == columns):
+                count = line.count(',')
+                raise ValueError(
+                    f'{path} line {number}: the fields are separated by '
+                    f'{name} ({line.count(delimiter)} {delimiter!r} and '
+                    f"{count or 'no'} ',' on that line): a {what} CSV must "
+                    'be comma-separated. Save it as "CSV (comma '
+                    'delimited)" with the point as decimal mark, or '
+                    'replace the decimal commas by points and then the '
+                    f'{name} by commas')

@@ -12,17 +12,27 @@ or only after the first (sign -1).
 
 ``--kill-at PATTERN:N:MODE`` SIGKILLs the process at the N-th write of a
 file whose name matches the ``fnmatch`` PATTERN: ``MODE`` ``mid-write``
-(half the bytes are in the temporary file) or ``before-rename`` (the
-temporary file is complete and fsynced, the rename has not happened).
+(half the bytes are in the temporary file), ``before-rename`` (the
+temporary file is complete and fsynced, the rename has not happened) or
+``after-rename`` (the file is in place, nothing after it is done).
+
+The same kill points serve any code that writes through
+:mod:`mmlesion.utils.writing.atomic` (the converters, the planner):
+:func:`run_killed` runs a function in a forked child with a kill
+installed, :func:`recorded_commits` lists the files a run commits (the
+points to kill at).
 """
 import argparse
+import contextlib
 import fnmatch
 import os
 import os.path as osp
 import random
 import signal
+import sys
+import traceback
 import uuid
-from typing import List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -157,17 +167,68 @@ def install_kill(spec: str) -> None:
             real_write(path, data)
 
         backend.atomic_write_bytes = write
-    elif mode == 'before-rename':
+    elif mode in ('before-rename', 'after-rename'):
         real_commit = aio._commit
 
         def commit(tmp: str, path: str) -> None:
-            if hit(path):
+            if mode == 'before-rename' and hit(path):
                 os.kill(os.getpid(), signal.SIGKILL)
             real_commit(tmp, path)
+            if mode == 'after-rename' and hit(path):
+                os.kill(os.getpid(), signal.SIGKILL)
 
         aio._commit = commit
     else:
         raise ValueError(f'unknown kill mode {mode!r}')
+
+
+def run_killed(spec: str, func: Callable[[], Optional[int]]) -> int:
+    """Run ``func()`` in a forked child that :func:`install_kill` ``spec``
+    (a real SIGKILL: its temporary files stay as a killed run leaves
+    them).
+
+    Args:
+        spec (str): ``PATTERN:N:MODE`` (see the module).
+        func (callable): the run (e.g. a tool's ``main`` with its argv);
+            its return value is the child's exit status.
+
+    Returns:
+        int: the child's exit status, ``-signal.SIGKILL`` when killed.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        code = 1
+        try:
+            install_kill(spec)
+            code = func() or 0
+        except BaseException:  # noqa: BLE001 (reported as status 1)
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@contextlib.contextmanager
+def recorded_commits() -> Iterator[List[str]]:
+    """The final paths the atomic writers commit inside the block, in
+    order (the kill points of :func:`install_kill`)."""
+    import mmlesion.utils.writing.atomic as aio
+    real_commit, paths = aio._commit, []
+
+    def commit(tmp: str, path: str) -> None:
+        real_commit(tmp, path)
+        paths.append(osp.abspath(path))
+
+    aio._commit = commit
+    try:
+        yield paths
+    finally:
+        aio._commit = real_commit
 
 
 def main(argv: Optional[List[str]] = None) -> None:

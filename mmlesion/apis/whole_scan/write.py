@@ -320,7 +320,8 @@ def write_volume_results(result: ScanResult,
               if p.exists()]
     resampled = result.resampled
     window = result.settings.window or (-1024., 1050.)
-    # staged beside out_dir, moved in together, findings.json last
+    # staged beside out_dir, moved in together: the old findings.json
+    # (the completion marker) removed first, the new one moved in last
     with AtomicOutputSet(out_dir) as outputs:
         paths = {k: Path(outputs.path(str(p.relative_to(out_dir))))
                  for k, p in final.named() if k != 'key_slices'}

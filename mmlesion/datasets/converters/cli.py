@@ -11,7 +11,12 @@ from .check_only import format_plan
 from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS
-from .scan_records import records_dir
+from .scan_records import resumes_run
+from mmlesion.utils.writing.refusals import output_write_refusal
+
+#: How a conversion goes on after a refused write.
+RESUME = ('run the same command again (it resumes: the scans converted '
+          'before are not converted again)')
 
 
 #: Options passed to :class:`DeepLesionExporter` as they are.
@@ -34,7 +39,7 @@ def build_exporter(args: argparse.Namespace
                      args.lesion_type),
         dicom_window=tuple(preset.window if args.window is None else
                            args.window),
-        overwrite=args.overwrite or osp.isdir(records_dir(args.out)))
+        overwrite=args.overwrite or resumes_run(args.out, args.export_2d))
 
 
 def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
@@ -52,14 +57,28 @@ def run_cli(args: argparse.Namespace) -> int:
 
     With ``--check-only`` the plan is printed too (:func:`format_plan`).
 
+    A write the file system refuses (full, over quota, read-only) is one
+    line too: the file or folder, the space needed and free, and that the
+    same command resumes.
+
     Returns:
-        int: exit status (0 ok, 1 for bad input or existing outputs, also
-        where ``--check-only`` finds outputs a run would refuse to replace).
+        int: exit status (0 ok, 1 for bad input, existing outputs or a
+        refused write, also where ``--check-only`` finds outputs a run
+        would refuse to replace).
     """
     try:
         summary = convert_dataset(settings_from_args(args))
     except (FileExistsError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
+        return 1
+    except OSError as err:
+        folders = [osp.dirname(osp.abspath(args.out))] + (
+            [args.export_2d] if args.export_2d else [])
+        refused = next(filter(None, (output_write_refusal(err, folder)
+                                     for folder in folders)), None)
+        if refused is None:
+            raise
+        print(f'error: {refused.failure.message(RESUME)}', file=sys.stderr)
         return 1
     if summary.get('check_only'):
         print(format_plan(summary))

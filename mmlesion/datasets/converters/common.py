@@ -14,7 +14,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 from mmengine.logging import print_log
 
-from mmlesion.utils.input_files import read_csv_text
+from mmlesion.utils.input_files import check_csv_delimiter, read_csv_text
 from mmlesion.utils.writing.atomic import atomic_write_text
 from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     find_replica_marker, read_replica_marker,
@@ -95,8 +95,9 @@ def read_split_file(path: str) -> Dict[str, Tuple[Optional[int],
         ValueError: one line naming the file, the line and the field, or
             one patient on two sides (:func:`check_patient_splits`).
     """
-    rows = list(csv.reader(io.StringIO(read_csv_text(path, 'split'),
-                                       newline='')))
+    text = read_csv_text(path, 'split')
+    check_csv_delimiter(path, text, 'split')
+    rows = list(csv.reader(io.StringIO(text, newline='')))
     header = [h.strip() for h in rows[0]] if rows else []
     if 'volume_id' not in header or 'split' not in header:
         raise ValueError(f'{path} line 1: the header {header} needs the '

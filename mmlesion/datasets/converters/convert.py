@@ -9,6 +9,12 @@ pool (``workers``); each finished scan leaves a record
 (:mod:`.scan_records`), so a killed run resumes where it stopped. All scans
 are read in the canonical (LPS, axial) grid, and mixed stored orientations
 are reported.
+
+A killed run resumes with the same command and ends with the files an
+uninterrupted run writes: the records folder is made before anything is
+written and removed last (:func:`~.scan_records.start_run`), so outputs
+that an unfinished run began are written over without ``--overwrite``,
+and the temporary files a kill left are removed when the run starts.
 """
 import hashlib
 import json
@@ -21,8 +27,10 @@ from typing import List, Optional, Sequence, Tuple
 from mmengine.logging import print_log
 
 from mmlesion.utils.reporting.progress import progress_bar
+from ..demo.replicas.marker import replica_sidecar
 from ..volumes import load_ct_volume, volume_entry, write_annotation_file
 from ..volumes.annotation_file import refuse_existing
+from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 from .check_only import check_luna16_annotations, plan_conversion
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      ConvertedVolume, assign_split, check_patient_splits,
@@ -32,7 +40,8 @@ from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS, Preset
 from .scan_cases import ScanCase, finding_entry, header_facts
 from .scan_records import (input_stamp, read_record, records_dir,
-                           remove_records, write_record)
+                           remove_records, resumes_run, start_run,
+                           write_record)
 
 
 @dataclass
@@ -138,6 +147,7 @@ class _Job:
     stamp: list
     settings: ConvertSettings
     split: Optional[int]
+    scans_left: int = 0
 
 
 def _convert_case(case: ScanCase, settings: ConvertSettings
@@ -174,7 +184,8 @@ def _run_job(job: _Job) -> Tuple[int, dict]:
     if s.exporter is not None:
         exporter = s.exporter.empty_copy()
         exporter.add_volume(conv.volume, conv.volume_id, conv.lesions, split,
-                            patient=job.index + 1)
+                            patient=job.index + 1,
+                            scans_left=job.scans_left)
         parts = exporter.parts()
     record = dict(
         key=job.key, inputs=job.stamp, patient=patient,
@@ -208,6 +219,8 @@ def _jobs(cases: List[ScanCase], settings: ConvertSettings,
                                    stamp))
         if records[-1] is None:
             jobs.append(_Job(i, case, key, stamp, worker, split))
+    for left, job in enumerate(reversed(jobs)):
+        job.scans_left = left  # for the space a full disk names
     return jobs, records
 
 
@@ -290,7 +303,14 @@ def convert_dataset(settings: ConvertSettings) -> dict:
                 settings.test_fraction) for c in cases],
             settings.out_file, dataset, classes, settings.export_dir,
             settings.overwrite)
-    refuse_existing(settings.out_file, settings.overwrite)
+    export_dir = settings.exporter.out_dir if settings.exporter else None
+    resuming = resumes_run(settings.out_file, export_dir)
+    refuse_existing(settings.out_file, settings.overwrite or resuming)
+    start_run(settings.out_file, export_dir)
+    remove_stale_temporaries_of(settings.out_file,
+                                replica_sidecar(settings.out_file))
+    if settings.exporter is not None:
+        settings.exporter.remove_stale_temporaries()
     jobs, records = _jobs(cases, settings, split_table)
     _run_all(jobs, records, settings)
     entries = [r['entry'] for r in records]
@@ -305,7 +325,7 @@ def convert_dataset(settings: ConvertSettings) -> dict:
     if masks and settings.instances:
         meta['instances'] = True
     write_annotation_file(settings.out_file, dataset, classes, entries,
-                          overwrite=settings.overwrite, **meta)
+                          overwrite=True, **meta)  # refused above
     annotations = [a for e in entries for a in e['annotations']]
     summary = dict(
         volumes=len(entries),
@@ -320,7 +340,6 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         summary.update(dl_info=exporter.write(),
                        key_slice_rows=len(exporter.rows),
                        pngs=exporter.num_pngs)
-    remove_records(settings.out_file)
     markers = mark_replica_outputs(
         [settings.scans, settings.masks, settings.boxes, settings.excluded,
          settings.seriesuids], files=[settings.out_file],
@@ -328,5 +347,6 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         made_by=f'the {dataset} converter')
     if markers:  # written (a replica) or removed (real data now)
         summary['replica_markers'] = markers
+    remove_records(settings.out_file)  # last: the run is complete
     print_log(f'{dataset}: {summary}', logger='current')
     return summary

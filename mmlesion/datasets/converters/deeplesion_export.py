@@ -38,6 +38,7 @@ Choices where DeepLesion's release has no counterpart (also in
   slices has no DL_info row, so its slices cannot be listed.
 """
 import copy
+import errno
 import hashlib
 import json
 import math
@@ -50,11 +51,21 @@ import numpy as np
 from ..deeplesion.dl_info import format_dl_numbers, write_dl_info
 from ..deeplesion.png_slices import write_hu_png
 from ..volumes import CTVolume
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import (atomic_write,
+                                           remove_stale_temporaries,
+                                           remove_stale_temporaries_of)
+from mmlesion.utils.writing.refusals import (WRITE_ERRNOS, WriteFailure,
+                                             WriteRefusedError, format_bytes,
+                                             free_bytes)
 
 SliceBoxes = Dict[int, Sequence[float]]
 #: Negative slices and ignored findings of an export (mined-file format).
 EXTRA_SLICES_FILE = 'lens_extra_slices.json'
+#: The files of an export besides ``Images_png`` (and its replica marker).
+EXPORT_FILES = ('DL_info.csv', 'series_map.json', EXTRA_SLICES_FILE,
+                'REPLICA.txt')
+#: Bytes a PNG needs beyond its pixels (header, chunks, file system block).
+_PNG_OVERHEAD = 4096
 
 
 def sphere_slice_boxes(volume: CTVolume, center_xyz: Sequence[float],
@@ -185,7 +196,8 @@ class DeepLesionExporter:
                    volume_id: str,
                    lesions: List[dict],
                    split: int = 1,
-                   patient: Optional[int] = None) -> str:
+                   patient: Optional[int] = None,
+                   scans_left: int = 0) -> str:
         """Write the slices of one volume and collect its rows.
 
         Args:
@@ -198,9 +210,15 @@ class DeepLesionExporter:
             split (int): ``Train_Val_Test`` (1 train, 2 val, 3 test).
             patient (int, optional): the 1-based patient number of the
                 series (default: the next one).
+            scans_left (int): volumes still to export after this one, for
+                the space a refused write names.
 
         Returns:
             str: the series folder name.
+
+        Raises:
+            WriteRefusedError: a PNG could not be written for a full disk
+                (or quota, or a read-only folder).
         """
         patient = patient or len(self.series) + 1
         name = f'{patient:06d}_01_01'
@@ -239,8 +257,17 @@ class DeepLesionExporter:
             }
         folder = osp.join(self.out_dir, 'Images_png', name)
         os.makedirs(folder, exist_ok=True)
-        for z in sorted(written):
-            write_hu_png(osp.join(folder, f'{z + 1:03d}.png'), volume.array[z])
+        for n, z in enumerate(sorted(written)):
+            try:
+                write_hu_png(osp.join(folder, f'{z + 1:03d}.png'),
+                             volume.array[z])
+            except OSError as err:
+                refused = self._refused_png(
+                    err, folder, 2 * height * width, len(written) - n,
+                    len(written), scans_left)
+                if refused is None:
+                    raise
+                raise refused from err
         self.num_pngs += len(written)
         for k in sorted(keys):
             first = max(k - context, 0) + 1
@@ -265,6 +292,57 @@ class DeepLesionExporter:
                 negative_slices=[z + 1 for z in sorted(negatives)],
                 num_slices_written=len(written)))
         return name
+
+    def _refused_png(self, err: OSError, folder: str, slice_bytes: int,
+                     left: int, total: int,
+                     scans_left: int) -> Optional[WriteRefusedError]:
+        """A refused PNG write as a :class:`WriteRefusedError` of the
+        export, or None when ``err`` is something else.
+
+        ``cv2.imwrite`` says no more than False (an ``OSError`` without
+        ``errno``): that is a full disk when less than one more PNG fits
+        in the space free. The space needed is estimated from what is left
+        to write: the ``left`` PNGs of this volume and, for each of the
+        ``scans_left`` volumes after it, as many as this one writes
+        (``total``), each the average size of the PNGs of this volume
+        written so far (before the first: the uncompressed 16-bit slice,
+        ``slice_bytes``).
+        """
+        code = err.errno if err.errno in WRITE_ERRNOS else None
+        free = free_bytes(folder)
+        sizes = [osp.getsize(osp.join(folder, n))
+                 for n in os.listdir(folder)
+                 if n.endswith('.png') and not n.startswith('.')]
+        each = int(sum(sizes) / len(sizes)) if sizes else \
+            slice_bytes + _PNG_OVERHEAD
+        if code is None and free is not None and free < each:
+            code = errno.ENOSPC
+        if code is None:
+            return None
+        more = (f' and {scans_left} more volume{"s" * (scans_left > 1)} '
+                f'like it' if scans_left else '')
+        return WriteRefusedError(WriteFailure(
+            path=self.out_dir, errno=code,
+            needed=each * (left + scans_left * total), free=free,
+            folder=self.out_dir, needed_for=(
+                f'estimated: the {left} PNGs left of '
+                f'{osp.basename(folder)}{more}, {format_bytes(each)} a PNG')))
+
+    def remove_stale_temporaries(self) -> List[str]:
+        """Remove the temporary files a killed export left (in
+        ``Images_png/*`` and of its own files); the run that calls it must
+        be the only one writing this export.
+
+        Returns:
+            list[str]: the removed paths.
+        """
+        removed = remove_stale_temporaries_of(
+            *(osp.join(self.out_dir, name) for name in EXPORT_FILES))
+        images = osp.join(self.out_dir, 'Images_png')
+        if osp.isdir(images):
+            for name in sorted(os.listdir(images)):
+                removed += remove_stale_temporaries(osp.join(images, name))
+        return removed
 
     def parts(self) -> dict:
         """What :meth:`add_volume` collected (to merge elsewhere)."""

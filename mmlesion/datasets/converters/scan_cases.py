@@ -12,9 +12,13 @@
   (0-based, inclusive) of the lesion on each index axis of the scan file as
   stored (NIfTI / MetaImage; the box is moved onto the canonical grid).
 
-The id column names the scan (its :func:`scan_id`).
+The id column names the scan (its :func:`scan_id`). The fields are
+separated by commas; a file separated by semicolons or tabs is refused
+naming them (:func:`~mmlesion.utils.input_files.check_csv_delimiter`: with
+semicolons, decimal commas make numbers ambiguous).
 """
 import itertools
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -22,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from mmlesion.evaluation.functional.luna16.io import _read_table
+from mmlesion.utils.input_files import check_csv_delimiter, read_csv_text
 from ..volumes import CTVolume, box_center_world, box_from_world_sphere
 from ..volumes.loading import VOLUME_SUFFIXES, dicom_tag, read_header
 from .deeplesion_export import sphere_slice_boxes
@@ -102,7 +107,10 @@ def read_box_table(path: str, box_format: str, ignore: bool = False
         ValueError: one line naming the file, the line and the field.
     """
     columns = BOX_COLUMNS[box_format]
-    ids, values = _read_table(path, columns, f'{box_format} boxes', ignore)
+    what = f'{box_format} boxes'
+    if osp.exists(path):  # (a missing file is named by the reader)
+        check_csv_delimiter(path, read_csv_text(path, f'{what} CSV'), what)
+    ids, values = _read_table(path, columns, what, ignore)
     out: Dict[str, List[Finding]] = {}
     for i, (uid, v) in enumerate(zip(ids, values.tolist())):
         where = f'{path}: finding {i + 1} (series {uid}, '

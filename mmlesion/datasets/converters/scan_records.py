@@ -6,6 +6,12 @@ annotation entry, its 2D-export rows, the settings it was made with and the
 size and modification time of its inputs. A run takes a matching record
 instead of converting the scan again; the folder is removed once the
 annotation file is written.
+
+A conversion makes the folder before it writes anything (:func:`start_run`,
+with ``run.json`` naming its 2D export) and removes it last, so a folder
+whose ``run.json`` names the same export means an unfinished run of this
+conversion (:func:`resumes_run`): the same command resumes it, writing over
+the outputs that run began without ``--overwrite``.
 """
 import hashlib
 import json
@@ -14,12 +20,43 @@ import os.path as osp
 import shutil
 from typing import List, Optional
 
-from mmlesion.utils.writing.atomic import atomic_write_json
+from mmlesion.utils.writing.atomic import (atomic_write_json,
+                                           remove_stale_temporaries)
+
+#: The file of a records folder naming the run that made it.
+RUN_FILE = 'run.json'
 
 
 def records_dir(out_file: str) -> str:
     """The folder of the records of a conversion to ``out_file``."""
     return osp.abspath(out_file) + '.parts'
+
+
+def _run_facts(out_file: str, export_dir: Optional[str]) -> dict:
+    return dict(out_file=osp.abspath(out_file),
+                export_dir=osp.abspath(export_dir) if export_dir else None)
+
+
+def resumes_run(out_file: str, export_dir: Optional[str] = None) -> bool:
+    """Whether a conversion to ``out_file`` (and ``export_dir``) began and
+    did not finish: its outputs so far may be written over."""
+    try:
+        with open(osp.join(records_dir(out_file), RUN_FILE),
+                  encoding='utf-8') as f:
+            return json.load(f) == _run_facts(out_file, export_dir)
+    except (OSError, ValueError):
+        return False
+
+
+def start_run(out_file: str, export_dir: Optional[str] = None) -> None:
+    """Mark a conversion as begun, before it writes anything (the records
+    folder with its ``run.json``; temporaries a killed run left in it are
+    removed)."""
+    folder = records_dir(out_file)
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(folder)
+    atomic_write_json(osp.join(folder, RUN_FILE),
+                      _run_facts(out_file, export_dir))
 
 
 def input_stamp(paths: List[Optional[str]]) -> List[list]:

@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import tempfile
 import uuid
@@ -254,9 +255,15 @@ class AtomicOutputSet:
     except the ``stale`` ones :meth:`commit` is given.
 
     A run killed before :meth:`commit` leaves ``out_dir`` as it was (its
-    staging folder is cleaned by the next run); between the first and the
-    last rename a kill can still leave a mix, so the file renamed ``last``
-    (a manifest) tells a reader which run the set is.
+    staging folder is cleaned by the next run). Between the first and the
+    last rename a kill can still leave a mix, so a set names a completion
+    marker, the file ``last`` (a manifest such as ``findings.json``):
+    :meth:`commit` removes the earlier set's marker first, then the
+    earlier set's ``stale`` files, renames the new files in and the new
+    marker last. A folder holding the marker therefore holds one whole
+    set; a kill in between leaves no marker (an incomplete set, which a
+    reader must not take as finished), never the old marker beside new
+    files.
 
     A write refused inside the ``with`` block leaves ``out_dir`` as it was
     and raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`
@@ -331,12 +338,13 @@ class AtomicOutputSet:
         """Move the staged files into ``out_dir`` together.
 
         Args:
-            last (str, optional): the staged file renamed last (a manifest
-                such as ``findings.json``), so that its presence means the
-                whole set is in place.
+            last (str, optional): the set's completion marker (a
+                manifest such as ``findings.json``): the earlier one is
+                removed first, the new one renamed last, so that its
+                presence means the whole set is in place.
             stale (list[str], optional): files of ``out_dir`` (relative
-                paths) from an earlier run to remove once the new set is
-                in place, unless the new set wrote them again.
+                paths) from an earlier run to remove (before the marker
+                is renamed in), unless the new set writes them again.
 
         Returns:
             list[str]: final paths of the committed files.
@@ -346,9 +354,18 @@ class AtomicOutputSet:
             src = osp.join(self.staging, rel)
             with _named(src), open(src, 'rb+') as f:
                 os.fsync(f.fileno())
-        order = [r for r in files if r != last] + ([last]
-                                                   if last in files else [])
+        marker = last if last in files else None
+        order = [r for r in files if r != marker]
         os.makedirs(self.out_dir, exist_ok=True)
+        if marker is not None:  # the earlier set is incomplete from now
+            with contextlib.suppress(FileNotFoundError), _named(
+                    osp.join(self.out_dir, marker)):
+                os.remove(osp.join(self.out_dir, marker))
+            fsync_dir(osp.dirname(osp.join(self.out_dir, marker)))
+        for rel in stale or []:
+            if rel not in files:
+                with contextlib.suppress(OSError):
+                    os.remove(osp.join(self.out_dir, rel))
         folders = set()
         for rel in order:
             dst = osp.join(self.out_dir, rel)
@@ -358,10 +375,13 @@ class AtomicOutputSet:
             folders.add(osp.dirname(dst))
         for folder in sorted(folders):
             fsync_dir(folder)
-        for rel in stale or []:
-            if rel not in files:
-                with contextlib.suppress(OSError):
-                    os.remove(osp.join(self.out_dir, rel))
+        if marker is not None:  # the set is whole from here
+            dst = osp.join(self.out_dir, marker)
+            os.makedirs(osp.dirname(dst), exist_ok=True)
+            with _named(dst):
+                os.replace(osp.join(self.staging, marker), dst)
+            fsync_dir(osp.dirname(dst))
+            order.append(marker)
         self.discard()
         self.committed = True
         return [osp.join(self.out_dir, r) for r in order]
@@ -445,6 +465,36 @@ def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
             with contextlib.suppress(OSError):
                 os.remove(path)
         removed.append(path)
+    return removed
+
+
+def remove_stale_temporaries_of(*paths: str) -> List[str]:
+    """Remove the temporary files killed writers left for these outputs.
+
+    Only the temporaries :func:`atomic_write` and :func:`atomic_save_with`
+    name after each final file (:data:`TMP_PREFIX`, 12 hex digits, ``-``,
+    the file's name) are touched, so other writers' files in the same
+    folder stay; call it only where no other run writes these outputs.
+
+    Args:
+        *paths (str): final file names (missing folders are skipped).
+
+    Returns:
+        list[str]: the removed paths.
+    """
+    removed = []
+    for path in paths:
+        folder, name = osp.split(osp.abspath(path))
+        pattern = re.compile(re.escape(TMP_PREFIX) + '[0-9a-f]{12}-'
+                             + re.escape(name) + '$')
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for stale in filter(pattern.match, names):
+            with contextlib.suppress(OSError):
+                os.remove(osp.join(folder, stale))
+                removed.append(osp.join(folder, stale))
     return removed
 
 

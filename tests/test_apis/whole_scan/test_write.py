@@ -147,6 +147,26 @@ def test_unusable_out_dir_fails_before_detection(scan_and_checkpoint,
     assert not out.exists()
 
 
+def _stopped_after_two_moves(monkeypatch, run) -> list:
+    """``run()`` stopped (``KeyboardInterrupt``, standing for a kill) right
+    after the second file of its set is moved into place; the moved
+    files' final paths."""
+    real_replace, moved = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        real_replace(src, dst, *args, **kwargs)
+        if f'{aio.TMP_PREFIX}set-' in str(src):
+            moved.append(dst)
+            if len(moved) == 2:
+                raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(aio.os, 'replace', replace)
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    return moved
+
+
 def test_a_set_stopped_while_moving_in_is_named_incomplete(
         scan_and_checkpoint, tmp_path, monkeypatch, capsys):
     """Stopped while its files are moved into ``--out-dir`` (after the
@@ -156,20 +176,9 @@ def test_a_set_stopped_while_moving_in_is_named_incomplete(
     from tests.helpers.tool_modules import load_tool
     scan, ckpt = scan_and_checkpoint
     out = tmp_path / 'out'
-    real_replace, moved = os.replace, []
-
-    def replace(src, dst, *args, **kwargs):
-        real_replace(src, dst, *args, **kwargs)
-        if f'{aio.TMP_PREFIX}set-' in str(src):
-            moved.append(dst)
-            if len(moved) == 2:
-                raise KeyboardInterrupt  # stands for the kill
-
     tool = load_tool('infer_volume.py')
-    with monkeypatch.context() as patch:
-        patch.setattr(aio.os, 'replace', replace)
-        with pytest.raises(KeyboardInterrupt):
-            tool.main(_cli(scan, ckpt, out))
+    moved = _stopped_after_two_moves(monkeypatch, lambda: tool.main(
+        _cli(scan, ckpt, out)))
     assert len(moved) == 2 and not (out / 'findings.json').exists()
     capsys.readouterr()
     assert tool.main(_cli(scan, ckpt, out)) == 1
@@ -180,3 +189,42 @@ def test_a_set_stopped_while_moving_in_is_named_incomplete(
             'it') in err
     assert tool.main(_cli(scan, ckpt, out) + ['--overwrite']) == 0
     assert (out / 'findings.json').exists()
+
+
+def test_an_overwrite_stopped_while_moving_in_leaves_no_finished_set(
+        scan_and_checkpoint, tmp_path, monkeypatch, capsys):
+    """``--overwrite`` over a complete set, stopped after two of its new
+    files are in place: the old ``findings.json`` (the completion marker)
+    went first, so no old marker stands beside the new files; the single
+    run names the set INCOMPLETE and the batch runs the scan again (not
+    skipped)."""
+    from mmlesion.apis.whole_scan.batch import run_batch_inference
+    from mmlesion.apis.whole_scan.scan_list import scan_folder_name
+    from tests.helpers.tool_modules import load_tool
+    scan, ckpt = scan_and_checkpoint
+    batch = tmp_path / 'batch'
+    out = batch / scan_folder_name(scan)
+    settings = RunSettings(detection=DetectionSettings(
+        score_thr=.01, show_progress=False))
+    cfg = str(repo_root() / 'configs' / DEMO_CFG)
+    torch.set_num_threads(1)
+    rows = run_batch_inference(cfg, str(ckpt), [str(scan)], str(batch),
+                               settings)
+    assert [r.status for r in rows] == ['done']
+    old = _snapshot(out)
+    tool = load_tool('infer_volume.py')
+    moved = [str(Path(p).relative_to(out)) for p in _stopped_after_two_moves(
+        monkeypatch, lambda: tool.main(_cli(scan, ckpt, out)
+                                       + ['--overwrite']))]
+    mixed = _snapshot(out)
+    assert len(moved) == 2 and 'findings.json' not in moved
+    assert set(moved) <= set(mixed) < set(old)  # the old marker is gone
+    assert 'findings.json' not in mixed
+    capsys.readouterr()
+    assert tool.main(_cli(scan, ckpt, out)) == 1
+    assert capsys.readouterr().err.startswith(
+        f'error: {out} holds an INCOMPLETE set of results')
+    rows = run_batch_inference(cfg, str(ckpt), [str(scan)], str(batch),
+                               settings)
+    assert [r.status for r in rows] == ['done']
+    assert (out / 'findings.json').is_file()

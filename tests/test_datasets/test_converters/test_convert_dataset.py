@@ -244,7 +244,8 @@ def test_killed_run_resumes_without_redoing_scans(tmp_path, monkeypatch):
     out = str(tmp_path / 'k.json')
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, scans, 'k.json', masks=masks)
-    assert len(os.listdir(records_dir(out))) == 2 and not os.path.exists(out)
+    # two scans' records and the run's run.json
+    assert len(os.listdir(records_dir(out))) == 3 and not os.path.exists(out)
     calls.clear()
     monkeypatch.setattr(convert_module, '_convert_case',
                         lambda c, s: calls.append(c.volume_id) or real(c, s))
