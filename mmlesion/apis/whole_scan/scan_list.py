@@ -10,9 +10,9 @@ from typing import Dict, List, Sequence, Union
 
 
 def read_scan_list(path: Union[str, Path]) -> List[str]:
-    """The scans of a list file: one path a line; blank lines and lines
-    starting with ``#`` are skipped; relative paths are relative to the
-    list's folder.
+    """The scans of a list file (UTF-8, with or without a byte-order
+    mark): one path a line; blank lines and lines starting with ``#`` are
+    skipped; relative paths are relative to the list's folder.
 
     Raises:
         FileNotFoundError: the list does not exist.
@@ -23,7 +23,9 @@ def read_scan_list(path: Union[str, Path]) -> List[str]:
     if not path.is_file():
         raise FileNotFoundError(f'--scan-list {path}: no such file')
     scans = []
-    text = path.read_text(encoding='utf-8', errors='replace')
+    # utf-8-sig: a byte-order mark (Windows editors) is not the first
+    # path's first character
+    text = path.read_text(encoding='utf-8-sig', errors='replace')
     for number, line in enumerate(text.splitlines(), start=1):
         entry = line.strip()
         if not entry or entry.startswith('#'):

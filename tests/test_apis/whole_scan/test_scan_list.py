@@ -39,3 +39,16 @@ def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
     with pytest.raises(ValueError, match=r'a/x.nii.gz and b/x.mhd would both '
                        r"write their results to the folder 'x'"):
         scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
+
+
+def test_a_scan_list_saved_with_a_byte_order_mark(tmp_path):
+    """A list saved by an editor that writes a UTF-8 byte-order mark (and
+    CRLF line ends) reads as the same list."""
+    (tmp_path / 'a.nii.gz').write_bytes(b'x')
+    (tmp_path / 'b.mhd').write_bytes(b'x')
+    listing = tmp_path / 'today.txt'
+    listing.write_bytes('a.nii.gz\r\nb.mhd\r\n'.encode('utf-8-sig'))
+    assert read_scan_list(listing) == [str(tmp_path / 'a.nii.gz'),
+                                       str(tmp_path / 'b.mhd')]
+    listing.write_bytes('# today\r\na.nii.gz\r\n'.encode('utf-8-sig'))
+    assert read_scan_list(listing) == [str(tmp_path / 'a.nii.gz')]
