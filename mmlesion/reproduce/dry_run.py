@@ -4,8 +4,10 @@ commands as one would type them, and the inputs that are not there.
 
 The stages run from the repository root, so a path inside it is printed
 relative to it (``work_dirs/reproduce/...``, ``.venv/bin/python``) and
-one outside it stays absolute: each printed command runs as it is from the
-repository root. An *input* of a stage is a file or folder it reads that
+one outside it stays absolute, and the checkpoint a stage tests
+(``@last:DIR`` in the plan) is printed as the shell substitution that reads
+it (``"$(cat DIR/last_checkpoint)"``): each printed command runs as it is
+from the repository root once the stages before it have run. An *input* of a stage is a file or folder it reads that
 no stage of the plan writes: each dataset's annotation file of its config
 (``data_root`` + ``ann_file``, after the stage's ``--cfg-options``), the
 paths its script takes as positional arguments and the values of
@@ -69,17 +71,38 @@ def display_arg(arg: str, base: str) -> str:
     return display_path(arg, base)
 
 
+#: how a shell finds the checkpoint an ``@last:`` / ``@best:`` argument
+#: names once the training has run (as ``execute.resolve`` does)
+_SHELL_CHECKPOINT = {'@last:': '"$(cat {}/last_checkpoint)"',
+                     '@best:': '"$(ls {}/best_*.pth)"'}
+
+
+def shell_word(arg: str, base: str) -> str:
+    """An argument as a shell word: :func:`display_arg`, quoted; an
+    ``@last:DIR`` (``@best:DIR``) argument as the command substitution that
+    reads the checkpoint DIR/last_checkpoint names (the one DIR/best_*.pth)
+    when the line runs, so that the pasted line runs after its training."""
+    for prefix, form in _SHELL_CHECKPOINT.items():
+        if arg.startswith(prefix):
+            folder = display_path(arg[len(prefix):], base).rstrip(os.sep)
+            return form.format(shlex.quote(folder or os.sep))
+    return shlex.quote(display_arg(arg, base))
+
+
 def display_command(stage: Stage, base: str) -> str:
-    """The stage as one shell line, its paths inside ``base`` relative.
+    """The stage as one shell line, its paths inside ``base`` relative,
+    each checkpoint read by the shell when the line runs
+    (:func:`shell_word`).
 
     Args:
         stage (Stage): the stage.
         base (str): the folder the commands run from.
 
     Returns:
-        str: the command (``stage.command`` with shorter paths).
+        str: the command (``stage.command`` with shorter paths), which runs
+        as pasted from ``base`` once the stages before it have run.
     """
-    return shlex.join(display_arg(a, base) for a in stage.argv)
+    return ' '.join(shell_word(a, base) for a in stage.argv)
 
 
 def _script_index(argv: Sequence[str]) -> Optional[int]:
