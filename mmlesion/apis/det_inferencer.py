@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """mmdet's ``DetInferencer`` for the mmlesion 2.5D (DeepLesion) configs."""
+import copy
 import os.path as osp
-import warnings
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -10,19 +10,21 @@ import numpy as np
 import torch.nn as nn
 from mmcv.transforms import Compose
 from mmdet.apis import DetInferencer
-from mmdet.registry import DATASETS
 from mmdet.structures import DetDataSample
 from mmdet.utils import ConfigType, get_test_pipeline_cfg
+from mmengine.config import Config
 
 from mmlesion.datasets.deeplesion.png_slices import (png_values_to_hu,
                                                      read_hu_png)
 from mmlesion.utils.writing.atomic import atomic_save_with
-from mmlesion.utils.checkpoints.loader import check_state_dict_matches
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
                                                       draw_lesion_overlay,
                                                       key_slice_name,
                                                       window_of,
                                                       window_to_rgb)
+
+from .detector_loader import (DetectorLoadSettings, config_metainfo,
+                              init_lesion_detector)
 
 #: What the inferencer accepts per image (see :class:`LesionDetInferencer`).
 LesionInput = Union[str, Path, np.ndarray, dict]
@@ -57,30 +59,19 @@ def key_slice_hu(single_input: LesionInput) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def config_metainfo(cfg: ConfigType) -> dict:
-    """``metainfo`` of a config's test dataset (inside any wrappers), else
-    ``METAINFO`` of its class.
-
-    Args:
-        cfg (Config): the detector's config.
-
-    Returns:
-        dict: e.g. ``{'classes': ('lesion', ), 'palette': [...]}``.
-    """
-    dataset = cfg.test_dataloader.dataset
-    while not dataset.get('metainfo') and ('dataset' in dataset
-                                           or 'datasets' in dataset):
-        dataset = dataset.get('dataset') or dataset['datasets'][0]
-    if dataset.get('metainfo'):
-        return dict(dataset['metainfo'])
-    return dict(getattr(DATASETS.get(dataset['type']), 'METAINFO', {}))
-
-
-#: mmdet's message for a checkpoint without class names, which
-#: :class:`LesionDetInferencer` then takes from the config instead.
-_COCO_DEFAULT_MESSAGE = (r"dataset_meta or class names are not saved in the "
-                         r"checkpoint's meta data, use COCO classes by "
-                         r"default\.")
+def _inferencer_config(model: Union[ConfigType, str, Path, None]) -> Config:
+    """The inferencer's config: read from a path, copied from a Config."""
+    if model is None:
+        raise ValueError('LesionDetInferencer needs the config (model=...): '
+                         'the 2.5D test pipeline and the model are read '
+                         'from it')
+    if isinstance(model, (str, Path)):
+        if not osp.isfile(str(model)):
+            raise FileNotFoundError(f'{model}: config file not found')
+        return Config.fromfile(str(model))
+    if isinstance(model, Config):
+        return copy.deepcopy(model)
+    return Config(dict(model))
 
 
 class LesionDetInferencer(DetInferencer):
@@ -106,8 +97,15 @@ class LesionDetInferencer(DetInferencer):
     Pictures (``out_dir/vis``, ``show=True``) are the windowed key slice
     with the detections drawn as ``tools/test.py --show-dir`` draws them;
     they and the ``preds/*.json`` files are named after the series
-    (``<series>_<slice>.png``). The weights must fit the model exactly
-    (:func:`mmlesion.utils.check_state_dict_matches`).
+    (``<series>_<slice>.png``).
+
+    The model is built and its weights loaded by
+    :func:`~mmlesion.apis.detector_loader.init_lesion_detector`, as every
+    mmlesion tool loads one (mmengine's own build-and-load is not used): in
+    the config's ``default_scope``, the weights checked (they must fit the
+    model exactly, NaN / Inf refused, the checkpoint's allow-list and
+    checksum) and the class names the checkpoint's, else the config's test
+    dataset's.
 
     Example::
 
@@ -119,49 +117,71 @@ class LesionDetInferencer(DetInferencer):
         ...                  '000001_01_01/105.png', out_dir='vis')
 
     Args:
-        model (str, optional): config path (or a model name mmdet knows).
-        weights (str, optional): checkpoint path.
+        model (str | Config): the config, or its path.
+        weights (str, optional): checkpoint path (None: random weights).
         device (str, optional): e.g. ``'cpu'``, ``'cuda:0'``.
-        scope (str): registry scope. Defaults to ``'mmdet'``.
+        scope (str, optional): registry scope; None (the default) or the
+            config's ``default_scope`` (``'mmdet'`` when it names none).
         palette (str): as mmdet's. Defaults to ``'none'``.
         show_progress (bool): progress bar. Defaults to True.
         window (Sequence[float]): display window (low, high) in HU of the
             pictures. Defaults to the soft-tissue window (-160, 240).
+
+    Raises:
+        FileNotFoundError: no config file at ``model``.
+        ValueError: no config, a ``scope`` other than the config's, or
+            not a 2.5D config.
+        CheckpointMismatchError, NonFiniteWeightsError,
+        UntrustedCheckpointError: as
+            :func:`~mmlesion.apis.detector_loader.init_lesion_detector`.
     """
 
     def __init__(self,
-                 model: Optional[Union[ConfigType, str]] = None,
+                 model: Optional[Union[ConfigType, str, Path]] = None,
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
-                 scope: Optional[str] = 'mmdet',
+                 scope: Optional[str] = None,
                  palette: str = 'none',
                  show_progress: bool = True,
                  window: Sequence[float] = SOFT_TISSUE_WINDOW) -> None:
         self.window = window_of(window)
-        self._weights_name = str(weights) if weights else '<weights>'
-        super().__init__(model=model, weights=weights, device=device,
-                         scope=scope, palette=palette,
+        cfg = _inferencer_config(model)
+        own = cfg.get('default_scope') or 'mmdet'
+        if scope is not None and scope != own:
+            raise ValueError(
+                f'{cfg.filename or "<config>"}: scope {scope!r} is not the '
+                f"config's default_scope {own!r}, in which its model is "
+                'built; leave scope out')
+        super().__init__(model=cfg, weights=weights, device=device,
+                         scope=own, palette=palette,
                          show_progress=show_progress)
+
+    def _init_model(self, cfg: ConfigType, weights: Optional[str],
+                    device: str = 'cpu') -> nn.Module:
+        """The model as :func:`init_lesion_detector` builds and loads it
+        (mmengine's build and load, which checks nothing, replaced); the
+        palette ``palette`` names, else the config's, else random."""
+        model = init_lesion_detector(
+            cfg, weights, DetectorLoadSettings(device=device)).model
+        if self.palette != 'none':
+            model.dataset_meta['palette'] = self.palette
+        elif 'palette' not in model.dataset_meta:  # a checkpoint's classes
+            model.dataset_meta['palette'] = config_metainfo(cfg).get(
+                'palette', 'random')
+        return model
 
     def _load_weights_to_model(self, model: nn.Module,
                                checkpoint: Optional[dict],
                                cfg: Optional[ConfigType]) -> None:
-        """mmdet's loading, after a strict check of the weights; class
-        names from the config's dataset when the checkpoint has none."""
-        if checkpoint is not None:
-            check_state_dict_matches(model, checkpoint, self._weights_name)
-        meta = (checkpoint or {}).get('meta', {})
-        corrected = ('dataset_meta' not in meta and 'CLASSES' not in meta
-                     and checkpoint is not None and cfg is not None)
-        with warnings.catch_warnings():
-            if corrected:  # mmdet's COCO default, replaced just below
-                warnings.filterwarnings('ignore', _COCO_DEFAULT_MESSAGE,
-                                        UserWarning)
-            super()._load_weights_to_model(model, checkpoint, cfg)
-        if 'dataset_meta' not in meta and cfg is not None:
-            model.dataset_meta = dict(
-                config_metainfo(cfg),
-                palette=model.dataset_meta.get('palette', 'random'))
+        """Never used: :meth:`_init_model` loads through
+        :func:`init_lesion_detector`.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} loads weights through '
+            'mmlesion.apis.init_lesion_detector only')
 
     def _init_pipeline(self, cfg: ConfigType) -> Compose:
         """The config's test pipeline, taking inference inputs.

@@ -64,6 +64,26 @@ class LoadedDetector:
     checkpoint_meta: Dict[str, Any] = field(default_factory=dict)
 
 
+def config_metainfo(cfg: Config) -> dict:
+    """``metainfo`` of a config's test dataset (inside any wrappers), else
+    ``METAINFO`` of its class.
+
+    Args:
+        cfg (Config): the detector's config.
+
+    Returns:
+        dict: e.g. ``{'classes': ('lesion', ), 'palette': [...]}``.
+    """
+    from mmdet.registry import DATASETS
+    dataset = cfg.test_dataloader.dataset
+    while not dataset.get('metainfo') and ('dataset' in dataset
+                                           or 'datasets' in dataset):
+        dataset = dataset.get('dataset') or dataset['datasets'][0]
+    if dataset.get('metainfo'):
+        return dict(dataset['metainfo'])
+    return dict(getattr(DATASETS.get(dataset['type']), 'METAINFO', {}))
+
+
 def _config(config: Union[str, Path, Config],
             settings: DetectorLoadSettings) -> Config:
     """The config, read if a path, options merged, checked for a model."""
@@ -90,7 +110,6 @@ def _build(cfg: Config, init_weights: bool) -> torch.nn.Module:
     from mmengine.model.utils import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
 
-    from .det_inferencer import config_metainfo
     if not init_weights and 'init_cfg' in cfg.model.get('backbone', {}):
         cfg.model.backbone.init_cfg = None
     scope = cfg.get('default_scope', 'mmdet')

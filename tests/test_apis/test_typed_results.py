@@ -31,10 +31,10 @@ TUPLE_TYPES = frozenset({'tuple', 'Tuple'})
 SERIALISERS = frozenset({'to_dict', 'to_json'})
 #: ``module:qualified name`` -> why it may return a dict or tuple.
 ALLOWED = {
-    'det_inferencer:config_metainfo':
+    'detector_loader:config_metainfo':
     "mmengine's dataset_meta (classes, palette) of a config: the mapping "
     'mmengine and mmdet read as model.dataset_meta and the visualizer\'s; '
-    'detector_loader uses it, so it cannot be private',
+    'the inferencer uses it, so it cannot be private',
     'det_inferencer:LesionDetInferencer.pred2dict':
     "overrides mmdet's DetInferencer.pred2dict, whose dict mmdet itself "
     'dumps as the prediction JSON',
