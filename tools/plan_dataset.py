@@ -11,6 +11,11 @@ slices, crop and batch within ``--gpu-mem-gb``, anchors, schedule), prints
 every choice with its reason and writes ``--out``: a config inheriting one
 of the repository's, each planned value under its reason.
 
+A run killed at any moment resumes with the same command: the fingerprint
+goes on from the scans it read (records in ``<name>.fingerprint.json.
+parts/``), the picture is written before the JSON that says both are
+done, and the temporary files a killed run left are removed at the start.
+
 Example::
 
     python tools/dataset_converters/kits19.py data/kits19/data \\
@@ -61,9 +66,28 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _check_path(out: str) -> str:
+    """Where the config is loaded once before it is written (beside it)."""
+    folder, name = osp.split(osp.abspath(out))
+    return osp.join(folder, f'.{name}.check.py')
+
+
+def _remove_stale_temporaries(args, stem: str) -> None:
+    """Remove the temporary files a killed run of this command left: those
+    of the fingerprint, its picture and the config, and the config's
+    check file."""
+    from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
+    check = _check_path(args.out)
+    remove_stale_temporaries_of(stem + '.fingerprint.json',
+                                stem + '.fingerprint.png', args.out, check)
+    if osp.isfile(check):
+        os.remove(check)
+
+
 def _fingerprint(args, stem: str):
     """The fingerprint of ``args.ann_file``: read where one of the same
-    file exists, else computed and written (JSON and picture)."""
+    file exists with its picture, else computed and written (the picture,
+    then the JSON, then the records of a killed run removed)."""
     from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
                                                        FingerprintSettings,
                                                        compute_fingerprint)
@@ -72,21 +96,24 @@ def _fingerprint(args, stem: str):
     from mmlesion.utils.checkpoints.checksum import sha256_file
     from mmlesion.utils.writing.atomic import atomic_write_json
     from mmlesion.visualization.fingerprint_figure import draw_fingerprint
-    path = stem + '.fingerprint.json'
-    if osp.isfile(path) and not args.refresh:
+    path, picture = stem + '.fingerprint.json', stem + '.fingerprint.png'
+    if osp.isfile(path) and osp.isfile(picture) and not args.refresh:
         fp = DatasetFingerprint.from_json(read_json_file(path, path), path)
         if fp.ann_sha256 == sha256_file(args.ann_file) and \
                 fp.seed == args.seed and \
                 fp.voxels_per_scan == args.voxels_per_scan:
+            remove_records(path)  # of a run killed before it removed them
             print(f'Fingerprint: {path} (of this annotation file, reused)')
             return fp
     fp = compute_fingerprint(FingerprintSettings(
         args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed,
         workers=args.workers, records_for=path))
+    # the picture (its crops are not in the JSON) before the JSON, whose
+    # presence says both are done
+    draw_fingerprint(fp, picture)
     atomic_write_json(path, fp.to_json(), indent=1)
-    draw_fingerprint(fp, stem + '.fingerprint.png')
     remove_records(path)  # a killed run resumes from them until here
-    print(f'Fingerprint: {path} and {stem}.fingerprint.png')
+    print(f'Fingerprint: {path} and {picture}')
     return fp
 
 
@@ -110,6 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.datasets.volumes import load_annotation_file
     from mmlesion.utils.writing.atomic import atomic_write_text
     stem = osp.splitext(args.ann_file)[0]
+    _remove_stale_temporaries(args, stem)
     try:
         fp = _fingerprint(args, stem)
         facts = None
@@ -156,7 +184,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         settings = PlanConfigSettings(base, args.export_2d.rstrip('/') + '/',
                                       header, facts.has_val)
     text = format_plan_config(plan, settings)
-    check = osp.join(out_dir, f'.{osp.basename(args.out)}.check.py')
+    check = _check_path(args.out)
     try:  # it loads where it will stand, before it is written
         atomic_write_text(check, text)
         Config.fromfile(check)

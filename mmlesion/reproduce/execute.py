@@ -29,7 +29,7 @@ from mmlesion.utils.writing.atomic import atomic_write_json, atomic_write_text
 from mmlesion.utils.code_digest import code_fingerprint
 from mmlesion.utils.configs.cfg_options import strings_under
 from .paper_results import PAPER_RESULTS
-from .variants import VARIANTS, row_setting
+from .variants import READ_ROWS, VARIANTS, row_setting
 from .plan import (MetricMap, PlanContext, Row, Stage, TableSpec,
                    parse_cfg_options, parsed_config, repo_root)
 
@@ -235,8 +235,10 @@ def paper_results() -> Dict[str, Dict[str, float]]:
 def setting_text(row: Row, rows: Sequence[Row]) -> str:
     """The row's setting as ``table.md`` and ``--compare`` print it: the
     paper's, another paper's (quoted) or a named variant; a variant says
-    which row is the paper's reading, or that its comparison with the
-    paper's number is a variant's."""
+    which row is the paper's reading (or, where that row is our reading of
+    a row the paper does not print legibly, that it is set beside a
+    reading), or that its comparison with the paper's number is a
+    variant's."""
     text = row_setting(row.model)
     variant = VARIANTS.get(row.model)
     if variant is None:
@@ -247,6 +249,9 @@ def setting_text(row: Row, rows: Sequence[Row]) -> str:
     reading = [r.key for r in rows if r.model == variant.paper_reading]
     where = (f'row {reading[0]}' if reading else
              f'{variant.paper_reading} (not among the rows run)')
+    if variant.paper_reading in READ_ROWS:  # a reading, not the paper's
+        return text + (f'; set beside {where}, our reading of the paper\'s '
+                       'row, not a setting the paper states')
     return text + f"; the paper's reading: {where}"
 
 

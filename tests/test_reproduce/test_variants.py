@@ -72,8 +72,9 @@ def test_a_variant_is_never_alone_against_a_paper_number(tmp_path):
 def test_table_md_and_compare_name_the_setting(tmp_path):
     """``elixirnet/table5``: the paper's + TRPN (Eq. (1) alone) and the
     variant with the auxiliary loss beside it, both against 83.61; the
-    9-slice row with the RTM beside the paper's reading (+ TRPN + ALB);
-    full ElixirNet against 86.63, marked as a variant."""
+    9-slice row with the RTM beside our reading of the paper's 9-slice row
+    (+ TRPN + ALB), both marked as readings; full ElixirNet against 86.63,
+    marked as a variant."""
     spec = TABLES['elixirnet/table5']
     keys = ['fpn', 'trpn', 'trpn_noaux', 'trpn_alb_9slice',
             'elixirnet_9slice', 'elixirnet']
@@ -91,9 +92,15 @@ def test_table_md_and_compare_name_the_setting(tmp_path):
     assert summary['trpn']['setting'].startswith('variant: ')
     assert "the paper's reading: row trpn_noaux" in \
         summary['trpn']['setting']
+    # the 9-slice row is our reading of a row whose check marks are lost:
+    # it says so, and the RTM variant says it is set beside a reading
     assert summary['elixirnet_9slice']['paper']['sens@3'] == 85.43
-    assert "the paper's reading: row trpn_alb_9slice" in \
+    assert "our reading of the paper's row: Table 5's 9-slice row" in \
+        summary['trpn_alb_9slice']['setting']
+    assert "set beside row trpn_alb_9slice, our reading of the paper's " \
+        'row, not a setting the paper states' in \
         summary['elixirnet_9slice']['setting']
+    assert "the paper's reading" not in summary['elixirnet_9slice']['setting']
     assert 'as a variant' in summary['elixirnet']['setting']
     md = table_markdown(spec, list(summary.values()))
     assert '| row | setting |' in md
@@ -111,3 +118,30 @@ def test_table_md_and_compare_name_the_setting(tmp_path):
         assert len(mine) == 2
         marked = e['key'] not in ('fpn', 'trpn_noaux')
         assert all(('[variant: ' in ln) == marked for ln in mine), mine
+
+
+def test_the_mulan_baseline_is_marked_a_variant(tmp_path):
+    """LENS Table I's baseline is MULAN's detector only, not the full MULAN
+    behind the paper's 33.9: ``table.md`` and ``--compare`` say so."""
+    spec = TABLES['lens/table1']
+    rows = build_rows('lens/table1', PlanContext(str(tmp_path / 'w')),
+                      ['baseline', 'a'], [0])
+    for row in rows:
+        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
+        with open(row.metrics_file, 'w') as f:
+            json.dump({'average': 0.2, 'sens@1': 0.1}, f)
+    summary = {e['key']: e for e in summarise(spec, rows, PAPER_RESULTS)}
+    assert summary['a']['setting'] == 'paper'
+    base = summary['baseline']
+    assert base['paper']['froc3d/mean@0.125-8'] == 33.9
+    assert base['setting'].startswith("variant: MULAN's detector only")
+    assert 'full MULAN' in base['setting'] and 'as a variant' in \
+        base['setting']
+    md = table_markdown(spec, list(summary.values()))
+    line = next(ln for ln in md.splitlines()
+                if ln.startswith('| MULAN (baseline) |'))
+    assert "| variant: MULAN's detector only" in line and '33.9 / 20.00' in line
+    lines = [ln for ln in compare(summary.values())
+             if ln.startswith('MULAN (baseline) (')]
+    assert lines and all("[variant: MULAN's detector only" in ln
+                         for ln in lines)
