@@ -69,6 +69,18 @@ def test_a_variant_is_never_alone_against_a_paper_number(tmp_path):
                 or VARIANTS[variant.paper_reading].paper_reading is None
 
 
+def _measured(tmp_path, table, keys, metrics):
+    """The table's summary, key -> entry, each row having measured
+    ``metrics`` (seed 0)."""
+    rows = build_rows(table, PlanContext(str(tmp_path / 'w')), keys, [0])
+    for row in rows:
+        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
+        with open(row.metrics_file, 'w') as f:
+            json.dump(metrics, f)
+    return {e['key']: e
+            for e in summarise(TABLES[table], rows, PAPER_RESULTS)}
+
+
 def test_table_md_and_compare_name_the_setting(tmp_path):
     """``elixirnet/table5``: the paper's + TRPN (Eq. (1) alone) and the
     variant with the auxiliary loss beside it, both against 83.61; the
@@ -78,13 +90,8 @@ def test_table_md_and_compare_name_the_setting(tmp_path):
     spec = TABLES['elixirnet/table5']
     keys = ['fpn', 'trpn', 'trpn_noaux', 'trpn_alb_9slice',
             'elixirnet_9slice', 'elixirnet']
-    rows = build_rows('elixirnet/table5', PlanContext(str(tmp_path / 'w')),
-                      keys, [0])
-    for row in rows:
-        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
-        with open(row.metrics_file, 'w') as f:
-            json.dump({'froc/sens@3': 0.5, 'froc/bbox_mAP': 0.2}, f)
-    summary = {e['key']: e for e in summarise(spec, rows, PAPER_RESULTS)}
+    summary = _measured(tmp_path, 'elixirnet/table5', keys,
+                        {'froc/sens@3': 0.5, 'froc/bbox_mAP': 0.2})
     assert summary['fpn']['setting'] == 'paper'
     assert summary['trpn_noaux']['setting'] == 'paper'
     assert summary['trpn']['paper'] == summary['trpn_noaux']['paper'] == {
@@ -124,13 +131,8 @@ def test_the_mulan_baseline_is_marked_a_variant(tmp_path):
     """LENS Table I's baseline is MULAN's detector only, not the full MULAN
     behind the paper's 33.9: ``table.md`` and ``--compare`` say so."""
     spec = TABLES['lens/table1']
-    rows = build_rows('lens/table1', PlanContext(str(tmp_path / 'w')),
-                      ['baseline', 'a'], [0])
-    for row in rows:
-        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
-        with open(row.metrics_file, 'w') as f:
-            json.dump({'average': 0.2, 'sens@1': 0.1}, f)
-    summary = {e['key']: e for e in summarise(spec, rows, PAPER_RESULTS)}
+    summary = _measured(tmp_path, 'lens/table1', ['baseline', 'a'],
+                        {'average': 0.2, 'sens@1': 0.1})
     assert summary['a']['setting'] == 'paper'
     base = summary['baseline']
     assert base['paper']['froc3d/mean@0.125-8'] == 33.9

@@ -14,10 +14,14 @@ scan's arrays copy on write and sends back a few numbers) at a lower
 priority (``Finishing.niceness``): on a CPU a scan's GrabCut and pictures
 (matplotlib holds the GIL) take longer than a GPU detector takes for it.
 Each scan gets the findings and files of a run on it alone, in
-``OUT_DIR/<name>/``; ``OUT_DIR/scans.csv``, rewritten whole after each
-scan, lists every scan's status. A scan that fails is recorded there and
-the batch goes on; one whose folder holds ``findings.json`` (written last)
-is skipped unless ``overwrite``. Numpy's huge-page advice is given only
+``OUT_DIR/<name>/``; ``OUT_DIR/scans.csv`` lists every scan's status,
+rewritten atomically as each scan ends (:func:`record_scan_rows`): a
+scan's row says ``done`` as soon as its files are in place, written by
+the finisher that wrote them, so that a batch killed at any moment
+leaves a list that is true but for the scan whose files were moving in.
+A scan that fails is recorded there and the batch goes on; one whose
+folder holds ``findings.json`` (written last) is skipped unless
+``overwrite``. Numpy's huge-page advice is given only
 with ``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
 """
 import contextlib
@@ -30,7 +34,7 @@ import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import (Any, Callable, Deque, Dict, Iterator, List, Optional,
                     Protocol, Sequence, Tuple, Union)
 
@@ -168,12 +172,50 @@ def write_scan_summary(rows: List[BatchRow],
                        path: Union[str, Path]) -> None:
     """Write ``scans.csv`` whole (atomically: a kill leaves the previous
     version)."""
+    with _summary_lock(Path(path).parent):
+        _write_table([row.to_dict() for row in rows], path)
+
+
+def record_scan_rows(rows: Sequence[BatchRow],
+                     path: Union[str, Path]) -> None:
+    """Record ``rows`` in ``scans.csv`` in place of the rows of their
+    folders, the file's other rows as they are: the batch and each scan's
+    finisher (a thread, or a forked process whose copy of the batch's
+    rows is not current) record what they know. Atomic, one writer at a
+    time (``flock`` on the batch's folder)."""
+    path = Path(path)
+    with _summary_lock(path.parent):
+        try:
+            with open(path, newline='', encoding='utf-8') as f:
+                table = list(csv.DictReader(f))
+        except (OSError, csv.Error):  # gone: what is known now
+            table = []
+        new = {row.folder: row.to_dict() for row in rows}
+        table = [new.pop(rec.get('folder'), rec) for rec in table]
+        _write_table(table + list(new.values()), path)
+
+
+def _write_table(table: List[Dict[str, Any]],
+                 path: Union[str, Path]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS,
-                            lineterminator='\n')
+                            lineterminator='\n', extrasaction='ignore')
     writer.writeheader()
-    writer.writerows(row.to_dict() for row in rows)
+    writer.writerows(table)
     atomic_write_text(str(path), buffer.getvalue())
+
+
+@contextlib.contextmanager
+def _summary_lock(folder: Path) -> Iterator[None]:
+    """One writer of the batch's ``scans.csv`` at a time, among threads
+    and processes (the batch forks only while it holds none)."""
+    import fcntl
+    fd = os.open(str(folder), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _error_text(err: BaseException) -> str:
@@ -320,11 +362,11 @@ class _Batch:
                     while len(pending) >= max(processes, 1):
                         self.finish(*pending.popleft())
                     if detected is None:
-                        write_scan_summary(self.rows, self.summary)
+                        record_scan_rows([row], self.summary)
                         continue
                     pending.append((row, submit(_finish_task(
                         *detected, self.run_info, self.options.max_pictures,
-                        later))))
+                        later, row, self.summary))))
                     detected = None  # the finisher holds its own
                     if not overlap:  # written before the next scan starts
                         self.finish(*pending.popleft())
@@ -366,16 +408,19 @@ class _Batch:
         return result, volume, folder, plan
 
     def finish(self, row: BatchRow, pending: '_Pending') -> None:
-        _finish(row, pending, self.logger, self.summary, self.rows)
+        _finish(row, pending, self.logger, self.summary)
 
 
 def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
                  plan: DicomPlan, run_info: RunInfo, max_pictures: int,
-                 measure: bool) -> Callable[[], dict]:
+                 measure: bool, row: Optional[BatchRow] = None,
+                 summary: Optional[Path] = None) -> Callable[[], dict]:
     """A scan's finishing: its findings stacked (where the model's loop left
     them unstacked: ``stack_seconds``), its RECIST measurements
-    (``measure``) and its files; what comes back is a few numbers (no
-    arrays)."""
+    (``measure``) and its files, then (with ``row`` and ``summary``) its
+    row recorded ``done`` in ``scans.csv``; what comes back is a few
+    numbers (no arrays)."""
+    row = None if row is None else replace(row)  # the batch's stays its
 
     def task() -> dict:
         start = time.perf_counter()
@@ -387,12 +432,19 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
         write_scan(result, volume, run_info, folder, True, plan,
                    max_pictures)
         findings = result.findings
-        return dict(findings=len(findings),
-                    best_score=findings[0].score if findings else None,
-                    slices=result.num_slices, folder=folder,
-                    measure_seconds=measured - stacked if measure else None,
-                    write_seconds=time.perf_counter() - measured,
-                    stack_seconds=stacked - start)
+        written = dict(
+            findings=len(findings),
+            best_score=findings[0].score if findings else None,
+            slices=result.num_slices, folder=folder,
+            measure_seconds=measured - stacked if measure else None,
+            write_seconds=time.perf_counter() - measured,
+            stack_seconds=stacked - start)
+        if row is not None and summary is not None:
+            _record_done(row, written)
+            # a refused write: the batch records the row again and says so
+            with contextlib.suppress(OSError):
+                record_scan_rows([row], summary)
+        return written
 
     return task
 
@@ -468,31 +520,37 @@ def _failed(row: BatchRow, err: BaseException, logger) -> None:
         type(err), err, err.__traceback__)))
 
 
-def _finish(row: BatchRow, pending: _Pending, logger, summary: Path,
-            rows: List[BatchRow]) -> None:
-    """Wait for a scan's files, record it, rewrite ``scans.csv``."""
+def _record_done(row: BatchRow, written: dict) -> None:
+    """Fill in ``row`` of a scan whose files are in place from
+    :func:`_finish_task`'s numbers."""
+    best = written['best_score']
+    row.status, row.findings = 'done', written['findings']
+    row.best_score = '' if best is None else f'{best:.4f}'
+    row.slices = written['slices']
+    row.write_seconds = round(written['write_seconds'], 3)
+    if written['measure_seconds'] is not None:
+        row.measure_seconds = round(written['measure_seconds'], 3)
+    # stacked by the finisher: part of the detection, as in one run
+    row.detect_seconds = round(
+        row.detect_seconds + written['stack_seconds'], 3)
+    row.total_seconds = round(
+        row.load_seconds + row.detect_seconds
+        + row.measure_seconds + row.write_seconds, 3)
+
+
+def _finish(row: BatchRow, pending: _Pending, logger,
+            summary: Path) -> None:
+    """Wait for a scan's files, record it in ``scans.csv``."""
     try:
         written = pending.result()
     except Exception as err:
         _failed(row, err, logger)
     else:
-        best = written['best_score']
-        row.status, row.findings = 'done', written['findings']
-        row.best_score = '' if best is None else f'{best:.4f}'
-        row.slices = written['slices']
-        row.write_seconds = round(written['write_seconds'], 3)
-        if written['measure_seconds'] is not None:
-            row.measure_seconds = round(written['measure_seconds'], 3)
-        # stacked by the finisher: part of the detection, as in one run
-        row.detect_seconds = round(
-            row.detect_seconds + written['stack_seconds'], 3)
-        row.total_seconds = round(
-            row.load_seconds + row.detect_seconds
-            + row.measure_seconds + row.write_seconds, 3)
+        _record_done(row, written)
         logger.info(f"{row.index} {row.scan}: {row.findings} "
                     f"findings, {row.total_seconds} s -> "
                     f"{written['folder']}")
-    write_scan_summary(rows, summary)
+    record_scan_rows([row], summary)
 
 
 def format_batch_summary(rows: List[BatchRow], out_dir: str) -> str:

@@ -7,6 +7,7 @@ import csv
 import json
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -302,3 +303,51 @@ def test_a_forked_call_sees_this_memory_and_sends_back_its_value():
         ForkedCall(fails).result()
     with pytest.raises(ForkedCallError, match='_Unpicklable: cannot'):
         ForkedCall(fails_unpicklably).result()
+
+
+def _table(path: Path) -> List[dict]:
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize('finishing', [
+    pytest.param(Finishing(processes=0), id='thread'),
+    pytest.param(Finishing(processes=1), id='1-process', marks=needs_fork)])
+def test_scans_csv_says_done_once_the_files_are_in_place(
+        scans, tmp_path, monkeypatch, finishing):
+    """While the model detects the second scan, the first scan's files are
+    written by its finisher, which records it ``done`` in scans.csv at
+    once: the file a kill at that moment leaves is true (was: ``queued``
+    until the batch collected the finisher, after the next detection);
+    the batch's own record of it and of a failed scan keep that row."""
+    out = tmp_path / 'batch'
+    detect = volume_batch.detect_scan
+    seen = {}
+
+    def detect_scan(model, volume, *args, **kwargs):
+        i = scans.index(str(volume.meta['path']))
+        if i == 1:  # the first scan's finisher runs meanwhile
+            for _ in range(600):
+                table = _table(out / 'scans.csv')
+                if table[0]['status'] != 'queued':
+                    break
+                time.sleep(.1)
+            seen['at-kill'] = table
+        if i == 2:
+            raise ValueError('not CT')
+        return detect(model, volume, *args, **kwargs)
+
+    monkeypatch.setattr(volume_batch, 'detect_scan', detect_scan)
+    rows = run_batch_inference(CFG_PATH, None, scans, str(out), RUN,
+                               model=_model(), finishing=finishing)
+    assert [r['status'] for r in seen['at-kill']] == ['done', 'queued',
+                                                      'queued']
+    assert (out / rows[0].folder / 'findings.json').is_file()
+    first = seen['at-kill'][0]
+    assert first['findings'] == str(len(_findings(out / rows[0].folder)))
+    assert float(first['total_seconds']) > 0
+    table = _table(out / 'scans.csv')
+    assert [r['status'] for r in table] == [r.status for r in rows] == [
+        'done', 'done', 'failed']
+    assert table[2]['error'] == 'not CT'
+    assert table[0]['findings'] == first['findings']
