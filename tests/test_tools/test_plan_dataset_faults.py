@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlesion.testing.volume_files import write_volume
 from mmlesion.utils.writing.atomic import TMP_PREFIX, atomic_save_with
 from tests.helpers.config_cache import memoize_metafile_lookup
 from tests.helpers.fault_runs import recorded_commits, run_killed
+from tests.helpers.masked_scans import write_masked_scans
 from tests.helpers.tool_modules import load_tool
 
 
@@ -49,14 +49,7 @@ def _picture(fp, path):
 def dataset(tmp_path_factory):
     """Three scans with two lesions each, converted with a 2D export."""
     root = tmp_path_factory.mktemp('plan')
-    for i in range(3):
-        img = np.full((10, 20, 20), -100, np.int16)
-        img[:, 0] = -1000
-        write_volume(str(root / 'img' / f'p{i}.nii.gz'), img + 5 * i)
-        seg = np.zeros((10, 20, 20), np.uint8)
-        seg[2:4, 3:6, 3:6] = 1
-        seg[6:8, 10:14, 10:14] = 2
-        write_volume(str(root / 'lab' / f'p{i}.nii.gz'), seg)
+    write_masked_scans(root, 3)
     assert load_tool('dataset_converters/convert_dataset.py').main([
         str(root / 'img'), str(root / 'lab'), '--out',
         str(root / 'volumes.json'), '--export-2d', str(root / 'x2d'),

@@ -15,13 +15,12 @@ import os.path as osp
 import shutil
 
 import cv2
-import numpy as np
 import pytest
 
 from mmlesion.datasets.converters.scan_records import records_dir
-from mmlesion.testing.volume_files import write_volume
 from mmlesion.utils.writing.atomic import TMP_PREFIX
 from tests.helpers.fault_runs import recorded_commits, run_killed
+from tests.helpers.masked_scans import write_masked_scans
 from tests.helpers.tool_modules import load_tool
 
 
@@ -29,14 +28,7 @@ from tests.helpers.tool_modules import load_tool
 def inputs(tmp_path_factory):
     """Two scans with two lesions each, their masks, and the tool."""
     root = tmp_path_factory.mktemp('own')
-    for i in range(2):
-        img = np.full((10, 20, 20), -100, np.int16)
-        img[:, 0] = -1000
-        write_volume(str(root / 'img' / f'p{i}.nii.gz'), img + 10 * i)
-        seg = np.zeros((10, 20, 20), np.uint8)
-        seg[2:4, 3:6, 3:6] = 1
-        seg[6:8, 10:14, 10:14] = 2
-        write_volume(str(root / 'lab' / f'p{i}.nii.gz'), seg)
+    write_masked_scans(root, 2)
     return root, load_tool('dataset_converters/convert_dataset.py')
 
 
