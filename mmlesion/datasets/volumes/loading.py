@@ -24,6 +24,7 @@ from mmlesion.utils.input_files import check_regular_file
 
 from .checks.dicom import (check_series_slices, check_unread_dicom_files,
                            resample_slices_uniform)
+from .checks.enhanced_dicom import is_multi_frame
 from .checks.files import (check_folder_entries, check_voxel_count,
                            count_nonfinite, nonfinite_error)
 from .checks.intensities import check_byte_order, check_ct_intensities
@@ -33,6 +34,9 @@ from .checks.nifti import (check_nifti_finite, check_nifti_length,
                            check_nifti_qform_sform, read_nifti_header)
 from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
 from .ct_volume import CTVolume
+from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
+                            monochrome1_file_hu, read_enhanced,
+                            stored_hu_slices)
 from .scan_switches import scan_check_defaults
 
 PathLike = Union[str, os.PathLike]
@@ -145,13 +149,15 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     check_folder_entries(folder, allow_outside_data)
     ids = list_dicom_series(folder)
     if not ids:
-        raise _no_series_error(folder)
+        listed = dicomdir_series(folder)
+        if not listed:
+            raise _no_series_error(folder)
+        sub, uid = dicomdir_folder(folder, listed, series_uid)
+        img, meta = _read_dicom_series(sub, uid, resample_nonuniform,
+                                       allow_outside_data)
+        return img, dict(meta, series_folder=sub)
     if series_uid is None:
-        if len(ids) > 1:
-            raise ValueError(
-                f'{folder}: {len(ids)} DICOM series in this folder, name '
-                f'one with series_uid: {ids}')
-        uid = ids[0]
+        uid = ids[0] if len(ids) == 1 else choose_series(folder, ids)
     else:
         if series_uid not in ids:
             raise ValueError(f'{folder}: no DICOM series {series_uid!r} '
@@ -172,17 +178,44 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         img = reader.Execute()
     except RuntimeError as err:
         raise _sitk_error(folder, err)
+    img = stored_hu_slices(img, geometry)
     meta = dict(series_uid=uid or None, modality=modality,
                 num_files=len(files), first_file=files[0])
-    if geometry.problems:
-        print_log(
-            f'{folder}: uneven DICOM slice positions ('
-            + '; '.join(geometry.problems[:10]) + '); interpolated onto a '
-            'uniform grid (resample_nonuniform=True)',
-            logger='current', level=logging.WARNING)
-        img = resample_slices_uniform(img, geometry)
-        meta['resampled_nonuniform'] = geometry.problems
-    return img, meta
+    return _resample_uneven(folder, img, geometry, meta), meta
+
+
+def _resample_uneven(source: str, img: sitk.Image, geometry,
+                     meta: dict) -> sitk.Image:
+    """``img`` interpolated onto a uniform grid where its slices or
+    frames are unevenly spaced (``geometry.problems``), noted in
+    ``meta``."""
+    if not geometry.problems:
+        return img
+    print_log(
+        f'{source}: uneven DICOM slice positions (' +
+        '; '.join(geometry.problems[:10]) + '); interpolated onto a '
+        'uniform grid (resample_nonuniform=True)',
+        logger='current', level=logging.WARNING)
+    meta['resampled_nonuniform'] = geometry.problems
+    return resample_slices_uniform(img, geometry)
+
+
+def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
+                     img: sitk.Image, resample_nonuniform: bool,
+                     meta: dict) -> sitk.Image:
+    """A DICOM file's image: GDCM's (``img``), but an enhanced
+    multi-frame image frame by frame from its functional groups and a
+    MONOCHROME1 image from its stored values
+    (:mod:`~mmlesion.datasets.volumes.dicom_reading`)."""
+    frames = dicom_tag(reader, '0028|0008') or '1'
+    if is_multi_frame(dicom_tag(reader, '0008|0016') or '',
+                      int(frames) if frames.isdigit() else 1):
+        read = read_enhanced(path, resample_nonuniform)
+        if read is not None:
+            return _resample_uneven(path, read[0], read[1], meta)
+    if dicom_tag(reader, '0028|0004') == 'MONOCHROME1':
+        return monochrome1_file_hu(path, img)
+    return img
 
 
 def read_header(path: str) -> sitk.ImageFileReader:
@@ -207,7 +240,8 @@ _SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.mhd', 'DimSize'),
                 ('.mha', 'DimSize'), ('.nrrd', 'sizes'), ('.nhdr', 'sizes'))
 
 
-def _read_file(path: str, allow_outside_data: bool = False):
+def _read_file(path: str, allow_outside_data: bool = False,
+               resample_nonuniform: bool = False):
     check_regular_file(path, 'CT volume')
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
@@ -241,6 +275,8 @@ def _read_file(path: str, allow_outside_data: bool = False):
         img = reader.Execute()
     except RuntimeError as err:
         raise _sitk_error(path, err)
+    if is_dicom:
+        img = _read_dicom_file(path, reader, img, resample_nonuniform, meta)
     return img, meta
 
 
@@ -386,7 +422,8 @@ def load_ct_volume(path: PathLike,
         meta.update(extra, format='dicom_series')
     else:
         lower = path.lower()
-        img, extra = _read_file(path, allow_outside_data)
+        img, extra = _read_file(path, allow_outside_data,
+                                resample_nonuniform)
         meta.update(extra)
         stored_type = meta.pop('stored_type')
         meta['format'] = ('dicom' if 'modality' in extra else

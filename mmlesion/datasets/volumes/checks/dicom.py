@@ -16,7 +16,7 @@ data that fits in the file. Slice-wise RescaleSlope / RescaleIntercept
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -44,6 +44,9 @@ class SeriesGeometry:
         problems (list[str]): what is wrong with the spacing (empty: even).
         rescale (np.ndarray): (n, 2) RescaleSlope and RescaleIntercept of
             each file of ``files`` (1 and 0 where absent).
+        order (np.ndarray): index of each of ``files`` in the list
+            checked.
+        headers (list[SliceHeader]): the header of each of ``files``.
     """
     files: List[str]
     positions: np.ndarray
@@ -51,6 +54,9 @@ class SeriesGeometry:
     problems: List[str] = field(default_factory=list)
     rescale: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 2)))
+    order: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, dtype=int))
+    headers: list = field(default_factory=list)
 
     @property
     def rescale_varies(self) -> bool:
@@ -126,16 +132,77 @@ def _pixel_spacing(reader: sitk.ImageFileReader, path: str):
     return values
 
 
-def _rescale(reader: sitk.ImageFileReader, path: str) -> Tuple[float, float]:
-    """RescaleSlope (0028,1053) and RescaleIntercept (0028,1052), 1 and 0
-    where absent (as GDCM)."""
-    return tuple(
-        float(_floats(reader, key, path, 1)[0])
-        if reader.HasMetaDataKey(key) else default
-        for key, default in (('0028|1053', 1.), ('0028|1052', 0.)))
+def _rescale(reader: sitk.ImageFileReader,
+             path: str) -> Optional[Tuple[float, float]]:
+    """RescaleSlope (0028,1053) and RescaleIntercept (0028,1052); None
+    where both are absent, an error where only one is."""
+    have = [reader.HasMetaDataKey(k) for k in _RESCALE_KEYS]
+    if not any(have):
+        return None
+    if not all(have):
+        missing = _RESCALE_NAMES[have.index(False)]
+        present = _RESCALE_NAMES[have.index(True)]
+        raise ValueError(
+            f'{path}: DICOM tag {present} without {missing}: its Hounsfield '
+            'units (stored value x slope + intercept) are unknown; add the '
+            'missing tag or remove the file from the series')
+    return tuple(float(_floats(reader, key, path, 1)[0])
+                 for key in _RESCALE_KEYS)
 
 
-def _slice_header(path: str) -> tuple:
+#: RescaleSlope and RescaleIntercept, as SimpleITK keys and for errors.
+_RESCALE_KEYS = ('0028|1053', '0028|1052')
+_RESCALE_NAMES = ('RescaleSlope (0028,1053)', 'RescaleIntercept (0028,1052)')
+
+
+@dataclass
+class SliceHeader:
+    """What places one slice (or frame) and makes its values HU.
+
+    Args:
+        ipp (np.ndarray): ImagePositionPatient (0020,0032), mm.
+        iop (np.ndarray): ImageOrientationPatient (0020,0037).
+        size (tuple): (rows, columns).
+        spacing (np.ndarray, optional): PixelSpacing (0028,0030), (row,
+            column) mm; None where absent.
+        rescale (tuple, optional): (RescaleSlope, RescaleIntercept); None
+            where both are absent.
+        photometric (str): PhotometricInterpretation (0028,0004).
+        samples (int): SamplesPerPixel (0028,0002).
+    """
+    ipp: np.ndarray
+    iop: np.ndarray
+    size: tuple
+    spacing: Optional[np.ndarray]
+    rescale: Optional[Tuple[float, float]]
+    photometric: str = 'MONOCHROME2'
+    samples: int = 1
+
+
+def check_grayscale(path: str, samples: int, photometric: str,
+                    sop_class: str = '') -> None:
+    """Refuse a colour or palette image (a screenshot, a Secondary
+    Capture): a CT slice is one grey value per pixel.
+
+    Raises:
+        ValueError: naming the file, what it is and what to do.
+    """
+    if samples == 1 and photometric in MONOCHROME:
+        return
+    what = f', SOP class {sop_class}' if sop_class else ''
+    raise ValueError(
+        f'{path}: SamplesPerPixel (0028,0002) {samples}, '
+        f'PhotometricInterpretation (0028,0004) {photometric!r}'
+        f'{what}: a colour or palette image (a screenshot or Secondary '
+        'Capture), not a CT image; move it out of the series folder')
+
+
+#: The grey-scale photometric interpretations of CT (MONOCHROME1 only
+#: inverts the display; HU = stored x slope + intercept either way).
+MONOCHROME = ('MONOCHROME1', 'MONOCHROME2')
+
+
+def _slice_header(path: str) -> SliceHeader:
     """Position, orientation, size, pixel spacing and rescale of one file;
     checks its length."""
     reader = sitk.ImageFileReader()
@@ -148,9 +215,14 @@ def _slice_header(path: str) -> tuple:
                          ) from err
     rows = _int_tag(reader, '0028|0010', 0)
     cols = _int_tag(reader, '0028|0011', 0)
+    samples = _int_tag(reader, '0028|0002', 1)
+    photometric = reader.GetMetaData('0028|0004').strip() \
+        if reader.HasMetaDataKey('0028|0004') else 'MONOCHROME2'
+    check_grayscale(path, samples, photometric,
+                    _tag_text(reader, '0008|0016'))
     if _transfer_syntax(path) in _NATIVE_SYNTAXES:
         bits = _int_tag(reader, '0028|0100', 16)
-        want = rows * cols * _int_tag(reader, '0028|0002', 1) * _int_tag(
+        want = rows * cols * samples * _int_tag(
             reader, '0028|0008', 1) * bits // 8
         have = osp.getsize(path)
         if have < want:
@@ -160,8 +232,13 @@ def _slice_header(path: str) -> tuple:
                 f'{cols} columns x {bits} bits)')
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
-    return (ipp, iop, (rows, cols), _pixel_spacing(reader, path),
-            _rescale(reader, path))
+    return SliceHeader(ipp, iop, (rows, cols), _pixel_spacing(reader, path),
+                       _rescale(reader, path), photometric, samples)
+
+
+def _tag_text(reader: sitk.ImageFileReader, key: str) -> str:
+    return reader.GetMetaData(key).strip(' \x00') \
+        if reader.HasMetaDataKey(key) else ''
 
 
 def _looks_like_dicom(path: str) -> bool:
@@ -196,7 +273,7 @@ def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
     unread = sorted(
         name for name in os.listdir(folder)
         if osp.abspath(osp.join(folder, name)) not in listed
-        and osp.isfile(osp.join(folder, name))
+        and osp.isfile(osp.join(folder, name)) and name.upper() != 'DICOMDIR'
         and _looks_like_dicom(osp.join(folder, name)))
     if unread:
         raise ValueError(
@@ -213,92 +290,228 @@ def check_series_slices(folder: str, files: Sequence[str],
         folder (str): the series folder (named in errors).
         files (sequence[str]): the files GDCM lists for the series.
         resample (bool): report uneven spacing in ``problems`` (the caller
-            then resamples) instead of raising; duplicates are dropped
-            (the first file at a position is kept).
+            then resamples) instead of raising.
 
     Returns:
-        SeriesGeometry: sorted files and positions.
+        SeriesGeometry: sorted files and positions (of two files at one
+        position with the same HU, the first only).
 
     Raises:
-        ValueError: a truncated or unplaceable slice, slices of other sizes
-            or orientations, or (without ``resample``) duplicate positions,
-            gaps or uneven steps, naming the files.
+        ValueError: a truncated, colour or unplaceable slice, slices of
+            other sizes, orientations, pixel spacings or without the
+            rescale the others have, positions off the slice normal, two
+            slices at one position with different HU, or (without
+            ``resample``) gaps or uneven steps, naming the files.
     """
+    files = list(files)
     headers = [_slice_header(f) for f in files]
-    iop0, size0, ps0 = headers[0][1], headers[0][2], headers[0][3]
-    for path, (_, iop, size, ps, _) in zip(files, headers):
-        if size != size0 or not np.allclose(iop, iop0, atol=1e-4):
-            raise ValueError(
-                f'{folder}: {path} has {size} rows x columns and orientation '
-                f'{iop.tolist()}, {files[0]} has {size0} and '
-                f'{iop0.tolist()}: not one stack of slices')
-        if (ps is None) != (ps0 is None) or (ps is not None and np.any(
-                np.abs(ps - ps0) > PIXEL_SPACING_REL_TOL * ps0)):
-            show = (lambda v: 'none' if v is None else  # noqa: E731
-                    '\\'.join(f'{x:g}' for x in v))
-            raise ValueError(
-                f'{folder}: {path} has PixelSpacing (0028,0030) '
-                f'{show(ps)} mm, {files[0]} has {show(ps0)}: the slices '
-                "would be stacked at the first slice's spacing, so this "
-                "one's coordinates and sizes would be wrong; refusing the "
-                'series')
-    row, col = iop0[:3], iop0[3:]
-    normal = np.cross(row, col)
-    positions = np.array([float(np.dot(h[0], normal)) for h in headers])
-    order = np.argsort(positions, kind='stable')
-    files = [files[i] for i in order]
-    positions = positions[order]
-    geometry = SeriesGeometry(
-        files, positions, np.stack([row, col, normal], axis=1),
-        rescale=np.array([headers[i][4] for i in order], dtype=float))
-    if len(files) < 2:
-        return geometry
-    steps = np.diff(positions)
-    dup = np.flatnonzero(steps < DUPLICATE_TOL_MM)
-    problems = [
-        f'{osp.basename(files[i])} and {osp.basename(files[i + 1])} at one '
-        f'position ({positions[i]:.3f} mm along the normal)' for i in dup
-    ]
-    real = steps[steps >= DUPLICATE_TOL_MM]
-    median = float(np.median(real)) if real.size else 0.
-    for i, step in enumerate(steps):
-        if step < DUPLICATE_TOL_MM:
-            continue
-        if step > GAP_FACTOR * median:
-            problems.append(
-                f'a gap of {step:.3f} mm (median step {median:.3f} mm: '
-                f'missing slices?) between {osp.basename(files[i])} and '
-                f'{osp.basename(files[i + 1])}')
-        elif abs(step - median) > UNEVEN_REL_TOL * median:
-            problems.append(
-                f'an uneven step of {step:.3f} mm (median {median:.3f} mm) '
-                f'between {osp.basename(files[i])} and '
-                f'{osp.basename(files[i + 1])}')
-    if problems:
+
+    def same_hu(i: int, j: int) -> bool:
+        return np.array_equal(
+            slice_hu(files[i], headers[i]), slice_hu(files[j], headers[j]))
+
+    geometry = check_stack(folder, files, headers, resample, same_hu)
+    if geometry.problems:
         listed = set(osp.abspath(f) for f in files)
         unread = sorted(
             name for name in os.listdir(folder)
             if osp.isfile(osp.join(folder, name))
             and osp.abspath(osp.join(folder, name)) not in listed)
         if unread:
-            problems.append('files of the folder not read as DICOM of this '
-                            f'series: {unread[:10]}')
+            geometry.problems.append(
+                'files of the folder not read as DICOM of this series: '
+                f'{unread[:10]}')
+    return geometry
+
+
+def _show(values: Optional[np.ndarray]) -> str:
+    return 'none' if values is None else '\\'.join(f'{x:g}' for x in values)
+
+
+def _check_alike(source: str, names: Sequence[str],
+                 headers: Sequence[SliceHeader]) -> None:
+    """One size, orientation and pixel spacing; a rescale on all or
+    none."""
+    first, h0 = names[0], headers[0]
+    for name, h in zip(names, headers):
+        if h.size != h0.size or not np.allclose(h.iop, h0.iop, atol=1e-4):
+            raise ValueError(
+                f'{source}: {name} has {h.size} rows x columns and '
+                f'orientation {h.iop.tolist()}, {first} has {h0.size} and '
+                f'{h0.iop.tolist()}: not one stack of slices')
+        if (h.spacing is None) != (h0.spacing is None) or (
+                h.spacing is not None and np.any(
+                    np.abs(h.spacing - h0.spacing) >
+                    PIXEL_SPACING_REL_TOL * h0.spacing)):
+            raise ValueError(
+                f'{source}: {name} has PixelSpacing (0028,0030) '
+                f'{_show(h.spacing)} mm, {first} has {_show(h0.spacing)}: '
+                "the slices would be stacked at the first slice's spacing, "
+                "so this one's coordinates and sizes would be wrong; "
+                'refusing the series')
+    have = [h.rescale is not None for h in headers]
+    if any(have) and not all(have):
+        bare = names[have.index(False)]
+        other = names[have.index(True)]
+        slope, inter = headers[have.index(True)].rescale
+        raise ValueError(
+            f'{source}: {bare} has no {_RESCALE_NAMES[0]} / '
+            f'{_RESCALE_NAMES[1]} while {other} has them (slope {slope:g}, '
+            f'intercept {inter:g}): its Hounsfield units are unknown (its '
+            'raw stored values would be taken as HU); add the tags to it or '
+            'remove it from the series')
+
+
+#: Largest distance (mm) of a slice's position from the line through the
+#: first slice along the normal (DS values carry about 6 decimals).
+SHEAR_TOL_MM = 0.01
+
+
+def check_stack(source: str,
+                names: Sequence[str],
+                headers: Sequence[SliceHeader],
+                resample: bool = False,
+                same_hu: Optional[Callable[[int, int], bool]] = None
+                ) -> SeriesGeometry:
+    """Sort slices (or frames) along their normal and check the steps.
+
+    Args:
+        source (str): the folder or file, named first in errors.
+        names (sequence[str]): each slice's name (file, or frame number).
+        headers (sequence[SliceHeader]): each slice's header.
+        resample (bool): report uneven spacing in ``problems`` (the caller
+            then resamples) instead of raising.
+        same_hu (callable, optional): ``same_hu(i, j)``: whether slices i
+            and j hold the same HU; two slices at one position are one
+            slice stored twice only if so (None: never).
+
+    Returns:
+        SeriesGeometry: sorted names (``files``), positions and ``order``
+        (indices into ``names``).
+
+    Raises:
+        ValueError: as :func:`check_series_slices`.
+    """
+    _check_alike(source, names, headers)
+    h0 = headers[0]
+    row, col = h0.iop[:3], h0.iop[3:]
+    normal = np.cross(row, col)
+    ipp = np.stack([h.ipp for h in headers])
+    positions = ipp @ normal
+    order = np.argsort(positions, kind='stable')
+    off = ipp - ipp[order[0]] - np.outer(positions - positions[order[0]],
+                                         normal)
+    far = np.linalg.norm(off, axis=1)
+    if far.max() > SHEAR_TOL_MM:
+        k = int(np.argmax(far))
+        raise ValueError(
+            f'{source}: ImagePositionPatient (0020,0032) of {names[k]} lies '
+            f'{far[k]:.3f} mm off the slice normal through '
+            f'{names[order[0]]} (a gantry tilt or sheared stack): the '
+            'slices do not form a rectilinear volume and would be shifted '
+            'in-plane; resample the series onto a regular grid first (e.g. '
+            'dcm2niix, which corrects gantry tilt)')
+    keep = [int(order[0])]
+    for i in order[1:]:
+        j = keep[-1]
+        if positions[i] - positions[j] >= DUPLICATE_TOL_MM:
+            keep.append(int(i))
+        elif same_hu is None or not same_hu(j, int(i)):
+            raise ValueError(
+                f'{source}: {names[j]} and {names[i]} at one position '
+                f'({positions[i]:.3f} mm along the normal, '
+                f'ImagePositionPatient (0020,0032) {_show(ipp[i])}) but with '
+                'different pixels (two acquisitions or reconstructions in '
+                'one series?); keep only one of them')
+    order = np.asarray(keep)
+    positions = positions[order]
+    rescale = np.array([headers[i].rescale or (1., 0.) for i in order],
+                       dtype=float)
+    geometry = SeriesGeometry([names[i] for i in order], positions,
+                              np.stack([row, col, normal], axis=1),
+                              rescale=rescale, order=order,
+                              headers=[headers[i] for i in order])
+    if len(order) < 2:
+        return geometry
+    steps = np.diff(positions)
+    median = float(np.median(steps))
+    problems = []
+    for i, step in enumerate(steps):
+        a, b = osp.basename(geometry.files[i]), osp.basename(
+            geometry.files[i + 1])
+        if step > GAP_FACTOR * median:
+            problems.append(
+                f'a gap of {step:.3f} mm (median step {median:.3f} mm: '
+                f'missing slices?) between {a} and {b}')
+        elif abs(step - median) > UNEVEN_REL_TOL * median:
+            problems.append(f'an uneven step of {step:.3f} mm (median '
+                            f'{median:.3f} mm) between {a} and {b}')
     if problems and not resample:
         raise ValueError(
-            f'{folder}: the slice positions of the DICOM series are not '
-            'evenly spaced, so its z-coordinates would be wrong: '
-            + '; '.join(problems[:10]) +
+            f'{source}: the slice positions (ImagePositionPatient '
+            '(0020,0032) along the normal) are not evenly spaced, so its '
+            'z-coordinates would be wrong: ' + '; '.join(problems[:10]) +
             (f' (and {len(problems) - 10} more)' if len(problems) > 10 else
              '') + '. Pass resample_nonuniform=True '
             '(--resample-nonuniform) to interpolate the slices onto a '
             'uniform grid')
-    if resample and dup.size:
-        keep = np.setdiff1d(np.arange(len(files)), dup + 1)
-        geometry.files = [files[i] for i in keep]
-        geometry.positions = positions[keep]
-        geometry.rescale = geometry.rescale[keep]
     geometry.problems = problems
     return geometry
+
+
+def require_pydicom(path: str, what: str):
+    """The pydicom module, or an error naming the file, what needs it and
+    how to install it (pydicom comes with ``mmlesion[dicom]``)."""
+    try:
+        import pydicom
+    except ImportError as err:
+        raise ValueError(
+            f'{path}: reading {what} needs pydicom, which is not installed; '
+            'pip install "mmlesion[dicom]" (or pydicom)') from err
+    return pydicom
+
+
+def decode_stored(path: str, ds=None) -> np.ndarray:
+    """The stored pixel values of a DICOM file, decoded by pydicom.
+
+    Args:
+        path (str): the file (named in errors).
+        ds (pydicom.Dataset, optional): the file already read.
+
+    Returns:
+        np.ndarray: (rows, columns) or (frames, rows, columns).
+
+    Raises:
+        ValueError: naming the file and its transfer syntax where pydicom
+            cannot decode it.
+    """
+    if ds is None:
+        ds = require_pydicom(path, 'its stored values').dcmread(path)
+    try:
+        return ds.pixel_array
+    except Exception as err:  # pydicom raises many kinds for missing codecs
+        syntax = getattr(getattr(ds, 'file_meta', None),
+                         'TransferSyntaxUID', '?')
+        raise ValueError(
+            f'{path}: pydicom cannot decode its pixel data (transfer syntax '
+            f'{syntax}: {str(err).strip().splitlines()[0][:160]}), which '
+            'is needed for its HU; install the codec pydicom names '
+            '(e.g. pylibjpeg) or convert the file to an uncompressed '
+            'transfer syntax') from err
+
+
+def slice_hu(path: str, header: SliceHeader) -> np.ndarray:
+    """HU of a single-frame file: stored x RescaleSlope + RescaleIntercept.
+
+    GDCM inverts a MONOCHROME1 image before its rescale, so those are
+    decoded with pydicom; the others are read through SimpleITK.
+    """
+    if header.photometric == 'MONOCHROME2':
+        img = sitk.ReadImage(path, sitk.sitkFloat64)
+        return sitk.GetArrayFromImage(img).reshape(header.size)
+    slope, inter = header.rescale or (1., 0.)
+    stored = decode_stored(path).astype(np.float64)
+    return stored.reshape(header.size) * slope + inter
 
 
 def resample_slices_uniform(img: sitk.Image,
@@ -306,7 +519,8 @@ def resample_slices_uniform(img: sitk.Image,
     """Interpolate stacked slices onto a uniform grid along the normal.
 
     Linear interpolation between the two nearest slices (in HU) at steps of
-    the median slice interval, from the first to the last slice.
+    the median slice interval, from the first slice up to the last (the
+    grid does not reach beyond it).
 
     Args:
         img (sitk.Image): the series read in the order of
@@ -319,7 +533,8 @@ def resample_slices_uniform(img: sitk.Image,
     """
     pos = geometry.positions
     step = float(np.median(np.diff(pos)))
-    count = int(np.floor((pos[-1] - pos[0]) / step + 0.5)) + 1
+    # the grid ends at or before the last slice: nothing is extrapolated
+    count = int(np.floor((pos[-1] - pos[0]) / step + 1e-6)) + 1
     target = pos[0] + step * np.arange(count)
     upper = np.clip(np.searchsorted(pos, target, side='right'), 1,
                     len(pos) - 1)

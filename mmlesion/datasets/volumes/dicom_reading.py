@@ -1,0 +1,278 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""DICOM CT where GDCM alone reads wrong values or a wrong geometry.
+
+HU = stored value x RescaleSlope + RescaleIntercept, whatever the
+PhotometricInterpretation (PS3.3 C.11.1.1.2; MONOCHROME1 only inverts the
+display), and each slice or frame lies where its ImagePositionPatient
+says. GDCM (through SimpleITK) gets a plain single-frame series right,
+but it inverts MONOCHROME1 values before the rescale and stacks the frames
+of an enhanced multi-frame image in stored order at one spacing. So:
+
+* :func:`read_enhanced`: an enhanced multi-frame file read frame by frame
+  from its functional groups, sorted and checked like a series;
+* :func:`stored_hu_slices`: the MONOCHROME1 slices of a series decoded
+  with pydicom and rescaled;
+* :func:`choose_series` / :func:`dicomdir_series`: a folder of several
+  series (a localizer, a screenshot beside the scan) or the root of an
+  export with a DICOMDIR.
+"""
+import logging
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import SimpleITK as sitk
+from mmengine.logging import print_log
+
+from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
+                           decode_stored, require_pydicom, slice_hu)
+from .checks.enhanced_dicom import enhanced_headers
+
+
+def _frames_hu(path: str, ds, headers) -> np.ndarray:
+    """(frames, rows, columns) HU of an enhanced image."""
+    rescale = np.array([h.rescale or (1., 0.) for h in headers])
+    uniform = bool(np.all(rescale == rescale[:1]))
+    try:
+        stored = decode_stored(path, ds)
+    except ValueError:
+        if not (uniform and headers[0].photometric == 'MONOCHROME2'):
+            raise
+        # GDCM decodes more codecs; its one rescale is right here
+        return sitk.GetArrayFromImage(sitk.ReadImage(path)).reshape(
+            (len(headers), ) + headers[0].size)
+    stored = stored.reshape((len(headers), ) + headers[0].size)
+    if uniform and tuple(rescale[0]) == (1., 0.):
+        return stored
+    return (stored * rescale[:, :1, None] + rescale[:, 1:, None]).astype(
+        np.float32)
+
+
+def read_enhanced(path: str, resample: bool = False
+                  ) -> Optional[Tuple[sitk.Image, SeriesGeometry]]:
+    """Read an enhanced multi-frame image frame by frame.
+
+    Args:
+        path (str): a DICOM file.
+        resample (bool): interpolate unevenly spaced frames onto a uniform
+            grid (the caller does it with ``problems``) instead of raising.
+
+    Returns:
+        tuple | None: the frames sorted along the normal as an image
+        (spacing: PixelSpacing and the mean frame step; origin: the first
+        frame's position; direction: row, column, normal) and their
+        geometry; None where the file has no per-frame functional groups.
+
+    Raises:
+        ValueError: as :func:`~.checks.dicom.check_stack`, naming the file
+            and the frames.
+    """
+    pydicom = require_pydicom(path, 'an enhanced multi-frame image')
+    ds = pydicom.dcmread(path)
+    headers = enhanced_headers(path, ds)
+    if headers is None:
+        return None
+    hu = _frames_hu(path, ds, headers)
+    names = [f'frame {f + 1}' for f in range(len(headers))]
+    geometry = check_stack(path, names, headers, resample,
+                           lambda i, j: np.array_equal(hu[i], hu[j]))
+    img = sitk.GetImageFromArray(np.ascontiguousarray(hu[geometry.order]))
+    pos = geometry.positions
+    step = float(pos[-1] - pos[0]) / (len(pos) - 1) if len(pos) > 1 else 1.
+    spacing = headers[0].spacing if headers[0].spacing is not None else (1.,
+                                                                         1.)
+    img.SetSpacing((float(spacing[1]), float(spacing[0]), step))
+    img.SetOrigin(tuple(float(v) for v in headers[geometry.order[0]].ipp))
+    img.SetDirection(tuple(geometry.row_col_normal.ravel().tolist()))
+    return img, geometry
+
+
+def stored_hu_slices(img: sitk.Image, geometry: SeriesGeometry) -> sitk.Image:
+    """The series as read by GDCM with its MONOCHROME1 slices replaced by
+    stored x slope + intercept (GDCM inverts them before the rescale).
+
+    Args:
+        img (sitk.Image): read from ``geometry.files`` in that order.
+        geometry (SeriesGeometry): its slices' headers.
+
+    Returns:
+        sitk.Image: ``img`` itself where no slice is MONOCHROME1, else a
+        float32 copy with the same geometry.
+    """
+    mono1 = [k for k, h in enumerate(geometry.headers)
+             if h.photometric == 'MONOCHROME1']
+    if not mono1:
+        return img
+    array = sitk.GetArrayFromImage(img).astype(np.float32)
+    for k in mono1:
+        array[k] = slice_hu(geometry.files[k], geometry.headers[k])
+    out = sitk.GetImageFromArray(array)
+    out.CopyInformation(img)
+    return out
+
+
+def _header(path: str) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    reader.ReadImageInformation()
+    return reader
+
+
+def _tag(reader: sitk.ImageFileReader, key: str) -> str:
+    return reader.GetMetaData(key).strip(' \x00') \
+        if reader.HasMetaDataKey(key) else ''
+
+
+def _not_a_volume(files: Sequence[str]) -> str:
+    """Why a series is no CT volume ('' where it may be one)."""
+    try:
+        reader = _header(files[0])
+    except RuntimeError:
+        return 'unreadable'
+    photometric = _tag(reader, '0028|0004') or 'MONOCHROME2'
+    samples = _tag(reader, '0028|0002') or '1'
+    if samples != '1' or photometric not in MONOCHROME:
+        return (f'{photometric} {"colour" if samples != "1" else "palette"}'
+                ' image, not a CT image')
+    if 'LOCALIZER' in _tag(reader, '0008|0008').upper():
+        return 'a localizer (ImageType LOCALIZER)'
+    frames = int(_tag(reader, '0028|0008') or 1) if _tag(
+        reader, '0028|0008').isdigit() else 1
+    if len(files) < 2 and frames < 2:
+        return 'a single image'
+    return ''
+
+
+def choose_series(folder: str, ids: Sequence[str]) -> str:
+    """The one series of a folder that can be a CT volume.
+
+    Series that are colour or palette images (screenshots, Secondary
+    Captures), localizers or single images are left aside (logged).
+
+    Args:
+        folder (str): the folder.
+        ids (sequence[str]): GDCM's series ids there (several).
+
+    Returns:
+        str: the series id.
+
+    Raises:
+        ValueError: naming every series and what it is, where none or
+            several may be a CT volume.
+    """
+    why = {
+        uid: _not_a_volume(
+            sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid))
+        for uid in ids
+    }
+    volumes = [uid for uid in ids if not why[uid]]
+    if len(volumes) == 1:
+        print_log(
+            f'{folder}: read DICOM series {volumes[0]}; left aside: ' +
+            '; '.join(f'{uid} ({why[uid]})' for uid in ids if why[uid]),
+            logger='current', level=logging.WARNING)
+        return volumes[0]
+    listed = ', '.join(f'{uid}' + (f' ({why[uid]})' if why[uid] else '')
+                       for uid in ids)
+    raise ValueError(
+        f'{folder}: {len(ids)} DICOM series in this folder, name one with '
+        f'series_uid: {list(ids)}: {listed}')
+
+
+@dataclass
+class DicomdirSeries:
+    """One series a DICOMDIR lists.
+
+    Args:
+        uid (str): SeriesInstanceUID.
+        modality (str): Modality of its series record.
+        folders (list[str]): the folders its files lie in.
+        count (int): its image records.
+    """
+    uid: str
+    modality: str
+    folders: List[str]
+    count: int
+
+
+def dicomdir_series(folder: str) -> Optional[List[DicomdirSeries]]:
+    """The series the DICOMDIR of an export's root lists.
+
+    Args:
+        folder (str): a folder.
+
+    Returns:
+        list[DicomdirSeries] | None: None where it has no DICOMDIR file.
+
+    Raises:
+        ValueError: naming the DICOMDIR where pydicom cannot read it.
+    """
+    name = next((n for n in os.listdir(folder) if n.upper() == 'DICOMDIR'
+                 and osp.isfile(osp.join(folder, n))), None)
+    if name is None:
+        return None
+    path = osp.join(folder, name)
+    pydicom = require_pydicom(path, 'a DICOMDIR')
+    try:
+        fileset = pydicom.fileset.FileSet(pydicom.dcmread(path))
+    except Exception as err:  # pydicom raises many kinds on damaged files
+        raise ValueError(
+            f'{path}: cannot be read as a DICOMDIR ({err}); give the folder '
+            'of one series instead') from err
+    series: Dict[str, DicomdirSeries] = {}
+    for instance in fileset:
+        uid = str(instance.SeriesInstanceUID)
+        modality = str(getattr(instance, 'Modality', ''))
+        entry = series.setdefault(uid, DicomdirSeries(uid, modality, [], 0))
+        where = osp.dirname(instance.path)
+        if where not in entry.folders:
+            entry.folders.append(where)
+        entry.count += 1
+    return list(series.values())
+
+
+def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
+                    series_uid: Optional[str]) -> Tuple[str, str]:
+    """The series folder to read from an export's root.
+
+    Args:
+        folder (str): the root (holding the DICOMDIR).
+        series (sequence[DicomdirSeries]): what its DICOMDIR lists.
+        series_uid (str, optional): the series asked for.
+
+    Returns:
+        tuple[str, str]: the folder and UID of the series asked for, or of
+        the only one.
+
+    Raises:
+        ValueError: naming the series folders to pass, where the choice
+            is not clear or a series is spread over folders.
+    """
+    pick = [s for s in series if series_uid in (None, s.uid)]
+    if len(pick) == 1 and len(pick[0].folders) == 1:
+        return pick[0].folders[0], pick[0].uid
+    listed = '; '.join(
+        f'{", ".join(s.folders)} ({s.modality or "?"}, {s.count} images, '
+        f'series {s.uid})' for s in series)
+    asked = f'no series {series_uid!r}; ' if series_uid and not pick else ''
+    raise ValueError(
+        f'{folder}: the root of a DICOM export whose DICOMDIR lists '
+        f'{len(series)} series: {asked}give the folder of one series: '
+        f'{listed}')
+
+
+def monochrome1_file_hu(path: str, img: sitk.Image) -> sitk.Image:
+    """A MONOCHROME1 file's image as GDCM read it, with stored x slope +
+    intercept in place of GDCM's values (inverted before the rescale)."""
+    pydicom = require_pydicom(path, 'a MONOCHROME1 image')
+    ds = pydicom.dcmread(path)
+    stored = decode_stored(path, ds).astype(np.float64)
+    slope = float(ds.get('RescaleSlope', 1) or 1)
+    inter = float(ds.get('RescaleIntercept', 0) or 0)
+    shape = sitk.GetArrayViewFromImage(img).shape
+    out = sitk.GetImageFromArray(
+        (stored * slope + inter).astype(np.float32).reshape(shape))
+    out.CopyInformation(img)
+    return out

@@ -1,0 +1,375 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``load_ct_volume`` on DICOM CT, class by class, against a reference
+reading written from the standard with pydicom
+(:mod:`tests.helpers.dicom_reference`): where the reference is
+unambiguous, every reference voxel is found at its world position (LPS mm)
+in the returned volume with its HU; where the input is ambiguous or
+invalid, the reader refuses in one line naming the file and the tag.
+
+The variants are cut from a real series (TotalSegmentator's example, 64 x
+64 pixels, a few slices) and drawn by seeded generators.
+"""
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom import uid as syntaxes
+
+from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.testing import shared_data_root
+from tests.helpers import dicom_reference as ref
+
+N = 8  # slices of a variant
+
+
+@pytest.fixture(scope='module')
+def stored():
+    root = shared_data_root()
+    folder = None if root is None else (
+        root / 'ct_volumes' / 'totalsegmentator' / 'example_ct_dicom')
+    if folder is None or not folder.is_dir():
+        pytest.skip('real CT DICOM series ($MMLESION_SHARED_DATA/ct_volumes)'
+                    ' not available')
+    return ref.real_stored_slices(str(folder), N, 64)
+
+
+def _matches(paths, target=None, **kwargs):
+    vol = load_ct_volume(target or osp.dirname(paths[0]), **kwargs)
+    ref.assert_matches_reference(vol, ref.reference_frames(paths))
+    return vol
+
+
+def _refused(target, *needles, **kwargs):
+    with pytest.raises(ValueError) as info:
+        load_ct_volume(target, **kwargs)
+    msg = str(info.value)
+    assert '\n' not in msg, msg
+    for needle in needles:
+        assert needle in msg, (needle, msg)
+    return msg
+
+
+def test_generator_writes_the_stored_values(stored, tmp_path):
+    """The files hold what was meant, for every transfer syntax used."""
+    for k, syntax in enumerate(_SYNTAXES):
+        paths = ref.write_series(str(tmp_path / str(k)), stored[:2],
+                                 ref.stack_planes(2), syntax=syntax)
+        for path, plane in zip(paths, stored[:2]):
+            ds = pydicom.dcmread(path)
+            assert ds.file_meta.TransferSyntaxUID == syntax
+            np.testing.assert_array_equal(ds.pixel_array, plane)
+
+
+# ------------------------------------------------------- slice order
+def test_shuffled_files(stored, tmp_path):
+    rng = np.random.default_rng(1)
+    for v in range(4):
+        perm = rng.permutation(N)
+        planes = ref.stack_planes(N, step=float(rng.uniform(0.5, 5)))
+        names = [f'IM{p:03d}' for p in perm]  # file order != position
+        _matches(ref.write_series(str(tmp_path / str(v)), stored, planes,
+                                  names=names))
+
+
+# --------------------------------------------- uneven and missing slices
+def test_uneven_positions_refused_or_interpolated(stored, tmp_path):
+    rng = np.random.default_rng(2)
+    for v in range(3):
+        pos = np.cumsum(rng.uniform(1.0, 3.0, N)) - 1.0
+        folder = str(tmp_path / str(v))
+        paths = ref.write_series(folder, stored,
+                                 ref.stack_planes(N, positions=pos))
+        _refused(folder, folder, 'ImagePositionPatient (0020,0032)',
+                 'resample_nonuniform=True')
+        vol = load_ct_volume(folder, resample_nonuniform=True)
+        ref.assert_matches_interpolated(vol, ref.reference_frames(paths))
+
+
+def test_missing_slices(stored, tmp_path):
+    rng = np.random.default_rng(3)
+    for v in range(3):
+        gone = int(rng.integers(1, N - 1))
+        keep = [k for k in range(N) if k != gone]
+        planes = ref.stack_planes(N, step=2.0)
+        folder = str(tmp_path / str(v))
+        paths = ref.write_series(folder, stored[keep],
+                                 [planes[k] for k in keep])
+        _refused(folder, 'gap of 4.000 mm', 'resample_nonuniform=True')
+        vol = load_ct_volume(folder, resample_nonuniform=True)
+        assert vol.shape_zyx[0] == N
+        ref.assert_matches_interpolated(vol, ref.reference_frames(paths))
+
+
+def test_slice_without_position_refused(stored, tmp_path):
+    for v, tag in enumerate(('ImagePositionPatient',
+                             'ImageOrientationPatient')):
+        folder = str(tmp_path / str(v))
+        paths = ref.write_series(folder, stored, ref.stack_planes(N))
+        ds = pydicom.dcmread(paths[3])
+        delattr(ds, tag)
+        ds.save_as(paths[3])
+        _refused(folder, paths[3], '(0020,003')
+
+
+# -------------------------------------------------------------- duplicates
+def test_duplicate_slices(stored, tmp_path):
+    rng = np.random.default_rng(4)
+    planes = ref.stack_planes(N)
+    for v in range(3):
+        k = int(rng.integers(0, N))
+        folder = str(tmp_path / f'same{v}')
+        paths = ref.write_series(folder, stored, planes)
+        copy = ref.write_slice(osp.join(folder, 'COPY'), stored[k],
+                               planes[k], ref.UID_ROOT + '2', 100 + k)
+        # one slice stored twice: the reading is unambiguous
+        vol = _matches(paths)
+        assert vol.shape_zyx[0] == N
+        other = stored[k].copy()
+        other[10:20, 10:20] += 1 + v
+        ref.write_slice(copy, other, planes[k], ref.UID_ROOT + '2', 100 + k)
+        for resample in (False, True):
+            _refused(folder, 'ImagePositionPatient (0020,0032)',
+                     'different pixels', osp.basename(paths[k]), 'COPY',
+                     resample_nonuniform=resample)
+
+
+# ------------------------------------------------------ per-slice rescale
+def test_rescale_varying_across_slices(stored, tmp_path):
+    rng = np.random.default_rng(5)
+    for v in range(4):
+        planes = ref.stack_planes(N)
+        for p in planes:
+            p.rescale = (float(rng.choice([0.25, 0.5, 1.0, 2.0])),
+                         float(np.round(rng.uniform(-1100, -900), 2)))
+        _matches(ref.write_series(str(tmp_path / str(v)), stored, planes))
+
+
+def test_rescale_missing_on_one_slice_refused(stored, tmp_path):
+    rng = np.random.default_rng(6)
+    for v in range(3):
+        k = int(rng.integers(0, N))
+        planes = ref.stack_planes(N)
+        planes[k].rescale = None
+        folder = str(tmp_path / str(v))
+        paths = ref.write_series(folder, stored, planes)
+        _refused(folder, paths[k], 'RescaleSlope (0028,1053)',
+                 'RescaleIntercept (0028,1052)', 'add the tags')
+    ds = pydicom.dcmread(paths[0])
+    del ds.RescaleIntercept
+    ds.save_as(paths[0])
+    _refused(folder, paths[0], 'RescaleSlope (0028,1053) without '
+             'RescaleIntercept (0028,1052)')
+
+
+# ---------------------------------------------- photometric interpretation
+def test_monochrome1_and_2(stored, tmp_path):
+    rng = np.random.default_rng(7)
+    metal = stored.copy()
+    metal[:, 30:34, 30:34] = 4095  # 3071 HU
+    for v, (values, mix) in enumerate([(stored, 'all'), (metal, 'all'),
+                                       (stored, 'mixed'), (metal, 'mixed'),
+                                       (stored, 'mixed')]):
+        folder = str(tmp_path / str(v))
+        os.makedirs(folder)
+        planes = ref.stack_planes(N)
+        mono1 = rng.random(N) < 0.5 if mix == 'mixed' else np.ones(N, bool)
+        paths = [
+            ref.write_slice(osp.join(folder, f'IM{k}'), values[k], planes[k],
+                            ref.UID_ROOT + '2', k + 1,
+                            photometric='MONOCHROME1' if mono1[k] else
+                            'MONOCHROME2', signed=bool(v % 2))
+            for k in range(N)
+        ]
+        vol = _matches(paths)
+        assert vol.array.min() < -900  # air stays air
+    one = ref.write_slice(str(tmp_path / 'one.dcm'), stored[0],
+                          ref.stack_planes(1)[0], ref.UID_ROOT + '5', 1,
+                          photometric='MONOCHROME1')
+    _matches([one], one, allow_single_slice=True)
+
+
+# ------------------------------------------------------------ orientation
+def _signed_permutations(rng, count):
+    out = []
+    while len(out) < count:
+        perm = rng.permutation(3)
+        signs = rng.choice([-1.0, 1.0], 3)
+        m = np.eye(3)[:, perm] * signs
+        if np.linalg.det(m) < 0:
+            m[:, 2] *= -1
+        out.append(m)
+    return out
+
+
+def _rotation(axis, degrees):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    a = np.radians(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]],
+                  [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * k @ k
+
+
+def test_orientations(stored, tmp_path):
+    rng = np.random.default_rng(8)
+    named = [np.eye(3), np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0.]]).T,
+             np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0.]]).T]
+    for v, m in enumerate(named + _signed_permutations(rng, 5)):
+        # columns: row direction, column direction, normal
+        for reverse in (False, True):
+            planes = ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]],
+                                      step=-2.0 if reverse else 2.0)
+            folder = str(tmp_path / f'{v}{reverse}')
+            _matches(ref.write_series(folder, stored, planes))
+    # slightly oblique (within oblique_tol_deg): kept with its direction
+    for v in range(2):
+        m = _rotation(rng.normal(size=3), 0.5)
+        planes = ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]])
+        _matches(ref.write_series(str(tmp_path / f'obl{v}'), stored,
+                                  planes))
+    m = _rotation((1, 0, 0), 20)
+    folder = str(tmp_path / 'oblique20')
+    ref.write_series(folder, stored,
+                     ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]]))
+    _refused(folder, 'oblique scan', 'resample_oblique=True')
+
+
+def test_gantry_tilt_refused(stored, tmp_path):
+    """Positions sheared off the normal: ITK would stack the slices
+    straight, shifting each in-plane."""
+    for v, shift in enumerate((0.3, -1.2)):
+        planes = ref.stack_planes(N)
+        for k, p in enumerate(planes):
+            p.ipp = p.ipp + np.array([0, shift * k, 0])
+        folder = str(tmp_path / str(v))
+        paths = ref.write_series(folder, stored, planes)
+        _refused(folder, 'ImagePositionPatient (0020,0032)',
+                 'gantry tilt', osp.basename(paths[-1]))
+
+
+# -------------------------------------------------------- transfer syntax
+_SYNTAXES = (syntaxes.ExplicitVRLittleEndian, syntaxes.ImplicitVRLittleEndian,
+             syntaxes.ExplicitVRBigEndian,
+             syntaxes.DeflatedExplicitVRLittleEndian, syntaxes.RLELossless,
+             syntaxes.JPEGLSLossless)
+
+
+def test_transfer_syntaxes(stored, tmp_path):
+    rng = np.random.default_rng(9)
+    for v, syntax in enumerate(_SYNTAXES):
+        _matches(ref.write_series(str(tmp_path / str(v)), stored,
+                                  ref.stack_planes(N), syntax=syntax,
+                                  signed=bool(v % 2)))
+    folder = str(tmp_path / 'mixed')
+    os.makedirs(folder)
+    planes = ref.stack_planes(N)
+    _matches([
+        ref.write_slice(osp.join(folder, f'IM{k}'), stored[k], planes[k],
+                        ref.UID_ROOT + '2', k + 1,
+                        syntax=_SYNTAXES[int(rng.integers(len(_SYNTAXES)))])
+        for k in range(N)
+    ])
+
+
+# ------------------------------------------------ enhanced multi-frame CT
+def test_enhanced_ordered_and_shuffled(stored, tmp_path):
+    rng = np.random.default_rng(10)
+    for v in range(6):
+        m = _signed_permutations(rng, 1)[0] if v > 2 else np.eye(3)
+        planes = ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]],
+                                  step=float(rng.choice([-10., 2.5, 10.])),
+                                  spacing=(0.388672, 0.388672))
+        perm = np.arange(N) if v == 0 else rng.permutation(N)
+        if v % 2:
+            for p in planes:
+                p.rescale = (float(rng.choice([0.5, 1, 2])),
+                             float(rng.integers(-1100, -900)))
+        path = ref.write_enhanced(
+            str(tmp_path / f'{v}.dcm'), stored[perm],
+            [planes[i] for i in perm], shared_geometry=v % 3 != 2,
+            syntax=_SYNTAXES[v % len(_SYNTAXES)],
+            photometric='MONOCHROME1' if v == 4 else 'MONOCHROME2')
+        vol = _matches([path], path)
+        # PixelSpacing of the functional groups, not GDCM's 1 mm
+        assert sorted(vol.spacing_zyx)[:2] == pytest.approx([0.388672] * 2)
+
+
+def test_enhanced_uneven_duplicate_and_missing_position(stored, tmp_path):
+    rng = np.random.default_rng(11)
+    for v in range(2):
+        pos = np.cumsum(rng.uniform(2.0, 10.0, N))
+        perm = rng.permutation(N)
+        planes = ref.stack_planes(N, positions=pos)
+        path = ref.write_enhanced(str(tmp_path / f'{v}.dcm'), stored[perm],
+                                  [planes[i] for i in perm])
+        _refused(path, path, 'ImagePositionPatient (0020,0032)', 'frame ',
+                 'resample_nonuniform=True')
+        vol = load_ct_volume(path, resample_nonuniform=True)
+        ref.assert_matches_interpolated(vol, ref.reference_frames([path]))
+    planes = ref.stack_planes(N)
+    dup = list(range(N)) + [3]
+    path = ref.write_enhanced(str(tmp_path / 'dup.dcm'), stored[dup],
+                              [planes[i] for i in dup])
+    vol = _matches([path], path)  # frame 4 stored twice: one slice
+    assert vol.shape_zyx[0] == N
+    values = stored[dup].copy()
+    values[-1, 0, 0] += 7
+    path = ref.write_enhanced(str(tmp_path / 'dup2.dcm'), values,
+                              [planes[i] for i in dup])
+    _refused(path, path, 'frame 4 and frame 9', 'different pixels')
+    ds = pydicom.dcmread(path)
+    del ds.PerFrameFunctionalGroupsSequence[2].PlanePositionSequence
+    ds.save_as(path)
+    _refused(path, path, 'frame 3', 'PlanePositionSequence',
+             'ImagePositionPatient (0020,0032)')
+
+
+# --------------------------------------------- several series in one tree
+def test_localizer_and_screenshot_beside_the_series(stored, tmp_path):
+    folder = str(tmp_path / 'tree')
+    paths = ref.write_series(folder, stored, ref.stack_planes(N))
+    ref.write_secondary_capture_rgb(osp.join(folder, 'SC'),
+                                    ref.series_uid(1))
+    ref.write_series(folder, stored[:1],
+                     ref.stack_planes(1, iop=(0, 1, 0, 0, 0, -1)),
+                     series_uid=ref.series_uid(2), names=['LOC'],
+                     extra=dict(ImageType=['ORIGINAL', 'PRIMARY',
+                                           'LOCALIZER']))
+    vol = _matches(paths, folder)
+    assert vol.series_uid == ref.UID_ROOT + '2'
+    # a second volume series: the choice is the user's
+    ref.write_series(folder, stored[:3], ref.stack_planes(3),
+                     series_uid=ref.series_uid(3), names=['A', 'B', 'C'])
+    _refused(folder, folder, 'series_uid', ref.series_uid(3),
+             'a localizer', 'not a CT image')
+    # a screenshot inside the series itself: named for what it is
+    shutil.rmtree(folder)
+    paths = ref.write_series(folder, stored, ref.stack_planes(N))
+    sc = ref.write_secondary_capture_rgb(osp.join(folder, 'SC'),
+                                         ref.UID_ROOT + '2')
+    _refused(folder, sc, 'SamplesPerPixel (0028,0002) 3', "'RGB'",
+             'not a CT image')
+
+
+def test_dicomdir_export(stored, tmp_path):
+    rng = np.random.default_rng(12)
+    series = ref.write_series(str(tmp_path / 'a'), stored,
+                              ref.stack_planes(N),
+                              names=[f'IM{p}' for p in rng.permutation(N)])
+    root = str(tmp_path / 'export')
+    written = ref.write_dicomdir(root, series)
+    vol = _matches(sorted(written), root)
+    assert vol.meta['series_folder'] == osp.dirname(written[0])
+    other = ref.write_series(str(tmp_path / 'b'), stored[:3],
+                             ref.stack_planes(3),
+                             series_uid=ref.series_uid(4))
+    root2 = str(tmp_path / 'export2')
+    written = ref.write_dicomdir(root2, series + other)
+    folders = sorted({osp.dirname(p) for p in written})
+    _refused(root2, root2, 'DICOMDIR', 'give the folder of one series',
+             *folders)
+    _matches([p for p in written if ref.series_uid(4) in
+              str(pydicom.dcmread(p).SeriesInstanceUID)], root2,
+             series_uid=ref.series_uid(4))
