@@ -70,6 +70,14 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
     Returns:
         dict | None: the record, None without one.
     """
+    meta = _checkpoint_meta(checkpoint)
+    record = meta.get(DATA_CONVENTION_KEY) if meta is not None else None
+    return dict(record) if isinstance(record, Mapping) else None
+
+
+def _checkpoint_meta(checkpoint: Optional[str]) -> Optional[Mapping]:
+    """A local checkpoint's ``meta``, read before the model is built (see
+    :func:`checkpoint_data_convention`); None where it cannot be read."""
     from mmlesion.utils.checkpoints.loader import (load_local_checkpoint,
                                                    mmengine_safe_globals)
     if not checkpoint or not osp.isfile(checkpoint):
@@ -84,9 +92,7 @@ def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
         except Exception:
             return None
     meta = ckpt.get('meta') if isinstance(ckpt, Mapping) else None
-    record = meta.get(DATA_CONVENTION_KEY) if isinstance(meta,
-                                                         Mapping) else None
-    return dict(record) if isinstance(record, Mapping) else None
+    return meta if isinstance(meta, Mapping) else None
 
 
 def _walk_data_roots(node: Any) -> Iterator[str]:
@@ -288,6 +294,21 @@ FP_UNIT_NOTES = dict(
     'a rate per scan',
     **{'sub-volume': 'FPs per validation (sub-)volume: about per scan for '
        'scans like those volumes'})
+
+
+def check_operating_point(checkpoint: Optional[str],
+                          run: RunSettings) -> None:
+    """Refuse, before anything slow runs, a checkpoint whose operating-point
+    record :func:`choose_operating_point` would refuse (read as
+    :func:`checkpoint_data_convention` reads; an unreadable checkpoint is
+    left to the model's loading).
+
+    Raises:
+        ValueError: as :func:`choose_operating_point`.
+    """
+    meta = _checkpoint_meta(checkpoint) if run.fp_rate is not None else None
+    if meta is not None and OPERATING_POINTS_KEY in meta:
+        choose_operating_point(meta, run, checkpoint)
 
 
 def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,

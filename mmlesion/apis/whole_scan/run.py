@@ -24,8 +24,9 @@ from mmlesion.utils.huge_pages import numpy_huge_pages
 
 from .infer import infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
-from .model import (checkpoint_data_convention, choose_operating_point,
-                    demo_model_warning, run_provenance)
+from .model import (check_operating_point, checkpoint_data_convention,
+                    choose_operating_point, demo_model_warning,
+                    run_provenance)
 from .read import read_scan
 from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
@@ -179,10 +180,13 @@ def volume_run_config(config: Union[str, Config],
             record read).
 
     Raises:
-        ValueError: not a 2.5D config, or an adjustment the config cannot
-            take (e.g. a bad expert).
+        ValueError: not a 2.5D config, an adjustment the config cannot
+            take (e.g. a bad expert), or the checkpoint's operating-point
+            record is malformed
+            (:func:`~mmlesion.apis.whole_scan.model.check_operating_point`).
     """
     run = run_settings or RunSettings()
+    check_operating_point(checkpoint, run)
     cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(

@@ -239,10 +239,12 @@ def test_a_validation_without_detections_is_refused_not_malformed():
 
 
 def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
-        scan_and_checkpoints, tmp_path, capsys):
+        scan_and_checkpoints, tmp_path, capsys, monkeypatch):
     """A checkpoint whose threshold was edited to 5.0 (every finding
-    dropped) ends the tool with status 1 and one line before anything is
-    written; ``--score-thr`` runs it."""
+    dropped) ends the tool, one scan or a batch, with status 1 and one
+    line before the model loads or anything is written; ``--score-thr``
+    runs it."""
+    from mmlesion.apis.whole_scan import run as volume_run
     scan, _, validated, _, every = scan_and_checkpoints
     checkpoint = torch.load(validated, weights_only=False)
     checkpoint['meta'][OPERATING_POINTS_KEY]['thresholds'] = [5., 5.]
@@ -250,11 +252,18 @@ def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
     torch.save(checkpoint, edited)
     tool = load_tool('infer_volume.py')
     out = tmp_path / 'out'
+    listing = tmp_path / 'today.txt'
+    listing.write_text(f'{scan}\n')
     args = [CFG_PATH, str(edited), scan, '--out-dir', str(out), '--dicom',
             'no']
-    assert tool.main(args) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.splitlines() == [
+    with monkeypatch.context() as patch:
+        patch.setattr(volume_run, 'init_lesion_detector', None)
+        assert tool.main(args) == 1
+        one = capsys.readouterr().err.strip()
+        assert tool.main([CFG_PATH, str(edited), '--scan-list',
+                          str(listing), '--out-dir', str(out)]) == 1
+        assert capsys.readouterr().err.strip() == one
+    assert one.splitlines() == [
         f"error: {edited}: meta['{OPERATING_POINTS_KEY}']: malformed "
         'operating points: thresholds[0]: 5.0 is outside the score range '
         '[0, 1]; --score-thr THR keeps every finding above a threshold of '
