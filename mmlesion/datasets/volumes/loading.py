@@ -2,8 +2,10 @@
 """One reader for CT volumes: NIfTI, MetaImage (.mhd + .raw) and DICOM.
 
 Everything is read through SimpleITK (GDCM for DICOM, which applies the
-rescale slope and intercept, also from the functional groups of an
-enhanced CT) and brought to one canonical axial orientation with
+rescale slope and intercept; an enhanced multi-frame CT and MONOCHROME1
+images, which GDCM gets wrong, are read with pydicom's help:
+:mod:`~mmlesion.datasets.volumes.dicom_reading`) and brought to one
+canonical axial orientation with
 ``SimpleITK.DICOMOrient(img, 'LPS')``: index x grows towards the patient's
 left, y towards posterior, z towards superior (head), so the direction
 matrix is the identity unless the scan is oblique.
@@ -30,8 +32,9 @@ from .checks.files import (check_folder_entries, check_voxel_count,
 from .checks.intensities import check_byte_order, check_ct_intensities
 from .checks.metaimage import (check_metaimage_length, mhd_byte_order,
                                mhd_data_files)
-from .checks.nifti import (check_nifti_finite, check_nifti_length,
-                           check_nifti_qform_sform, read_nifti_header)
+from .checks.nifti import (check_nifti_finite, check_nifti_header,
+                           check_nifti_length, read_nifti_header)
+from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
 from .ct_volume import CTVolume
 from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
@@ -246,6 +249,9 @@ def _read_file(path: str, allow_outside_data: bool = False,
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
         ('.nii', '.nii.gz')) else None
+    if nifti is not None:  # before ITK reads (and warns about) the header
+        check_nifti_header(path, nifti)
+        geometry = nifti_geometry(path, nifti)
     nrrd_files = nrrd_data_files(path, allow_outside_data) if is_nrrd(
         path) else None
     mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
@@ -262,9 +268,7 @@ def _read_file(path: str, allow_outside_data: bool = False,
         meta['modality'] = dicom_tag(reader, _DICOM_MODALITY)
         meta['series_uid'] = dicom_tag(reader, _DICOM_SERIES_UID) or None
     if nifti is not None:
-        _check_spacing(path, nifti.pixdim[:reader.GetDimension()], True)
         check_nifti_length(path, header=nifti)
-        check_nifti_qform_sform(path, nifti, reader)
         check_nifti_finite(path, nifti)
     elif mhd_files is not None:
         check_metaimage_length(path, reader, mhd_files)
@@ -277,6 +281,8 @@ def _read_file(path: str, allow_outside_data: bool = False,
         raise _sitk_error(path, err)
     if is_dicom:
         img = _read_dicom_file(path, reader, img, resample_nonuniform, meta)
+    if nifti is not None:  # NIfTI's rule, not ITK's choice of transform
+        geometry.apply(img)
     return img, meta
 
 
@@ -357,9 +363,13 @@ def load_ct_volume(path: PathLike,
     Args:
         path (str | PathLike): a ``.nii`` / ``.nii.gz`` / ``.mhd`` (with its
             ``.raw``) / ``.mha`` / ``.nrrd`` file, a DICOM file (enhanced
-            multi-frame CT) or a folder holding a DICOM series.
+            multi-frame CT), a folder holding a DICOM series or the root
+            of a DICOM export with a DICOMDIR (read where it lists one
+            series).
         series_uid (str, optional): the DICOM series to read from a folder
-            holding several (required then). For other files it only names
+            (or DICOMDIR) holding several that may be a CT volume (required
+            then; localizers, colour images and single images are left
+            aside). For other files it only names
             the scan in ``meta['series_uid']`` (default: the file stem of a
             ``.mhd``/``.mha``, the DICOM tag of a DICOM file).
         check_modality (bool): refuse what is not a CT in Hounsfield units
@@ -395,11 +405,16 @@ def load_ct_volume(path: PathLike,
     Raises:
         FileNotFoundError: the path, a .mhd's .raw or any DICOM is missing.
         ValueError: naming the file, for an unreadable or truncated file,
-            uneven DICOM slice positions, a .mhd data file outside its
+            uneven, duplicated (with other pixels) or sheared DICOM slice
+            or frame positions, a DICOM slice without the rescale its
+            series has, a colour DICOM image, a .mhd data file outside its
             folder or a .mhd file pattern that cannot be right, a .mhd
             byte order flag contradicting the data, values that are not
             HU, a 2D image, a non-scalar image, NaN / zero / negative
-            spacing, a non-CT DICOM modality, several DICOM series without
+            spacing, a NIfTI whose orientation is unknown or that readers
+            place differently (:mod:`.checks.nifti_geometry`; a NIfTI is
+            placed by its sform, else its qform, as NIfTI-1 says), a
+            non-CT DICOM modality, several DICOM series without
             ``series_uid``, or an oblique direction that cannot be made
             axial.
     """

@@ -83,7 +83,7 @@ def _add(path, offset, delta):
 @pytest.mark.parametrize('field,offset,used', [
     ('srow_x[3]', 292, 'sform'),  # sform moved 5 mm
     ('qoffset_x', 268, 'sform'),  # qform moved 5 mm
-    ('pixdim[3]', 88, 'qform'),  # qform's slices 3 mm apart, sform's 2
+    ('pixdim[3]', 88, 'sform'),  # qform's slices 3 mm apart, sform's 2
 ])
 def test_nifti_qform_sform_disagree(tmp_path, field, offset, used):
     path = _nifti(tmp_path / 'a.nii')

@@ -4,10 +4,9 @@
 ITK pads a truncated NIfTI with zeros and turns NaN voxels into 0.
 :func:`read_nifti_header` reads the header alone; the length check counts
 stored (not scaled) voxels, and the finite check streams the voxel bytes
-without keeping them. A NIfTI whose qform and sform are both set and
-disagree has an ambiguous world position (ITK uses one, other readers may
-use the other): :func:`check_nifti_qform_sform` refuses it. Every refusal
-names the file and the field.
+without keeping them. :func:`check_nifti_header` refuses what ITK cannot
+read as one 3D volume of real numbers. Where the voxels lie is
+:mod:`.nifti_geometry`'s. Every refusal names the file and the field.
 """
 import gzip
 import math
@@ -18,12 +17,15 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
-import SimpleITK as sitk
 
 from .files import nonfinite_error, size_mismatch, truncated
 
 #: Bytes streamed at a time when counting a gzipped NIfTI.
 _CHUNK = 1 << 20
+
+#: How close ``quatern_b**2 + quatern_c**2 + quatern_d**2`` may come to 1
+#: (or exceed it) and be taken as 1 (float32 rounding; nibabel's threshold).
+QUATERN_TOL = 3 * float(np.finfo(np.float32).eps)
 
 #: NIfTI datatype code -> (bits per voxel, numpy type; None: not scalar
 #: real).
@@ -33,6 +35,9 @@ _NIFTI_TYPES: Dict[int, Tuple[int, Optional[str]]] = {
     512: (16, 'u2'), 768: (32, 'u4'), 1024: (64, 'i8'), 1280: (64, 'u8'),
     1536: (128, None), 1792: (128, None), 2048: (256, None),
     2304: (32, None)}
+#: The NIfTI data types not read as one real number per voxel, by name.
+_NONSCALAR_TYPES = {32: 'complex64', 128: 'RGB24', 1536: 'float128',
+                    1792: 'complex128', 2048: 'complex256', 2304: 'RGBA32'}
 
 
 @dataclass
@@ -52,6 +57,10 @@ class NiftiHeader:
         sform_code (int): 0 (unknown) or the sform's space code.
         qform (np.ndarray, optional): (3, 4) voxel -> RAS mm of the qform.
         sform (np.ndarray, optional): (3, 4) voxel -> RAS mm of the sform.
+        header_size (int): ``sizeof_hdr``: 348 (NIfTI-1) or 540 (NIfTI-2).
+        magic (bytes): the ``magic`` field (``b'n+1'`` for NIfTI-1).
+        qfac (float): ``pixdim[0]``, the qform's z sign.
+        quatern (tuple[float]): quatern_b, c, d, qoffset_x, y, z.
     """
     sizes: Tuple[int, ...]
     datatype: int
@@ -65,6 +74,10 @@ class NiftiHeader:
     sform_code: int = 0
     qform: Optional[np.ndarray] = None
     sform: Optional[np.ndarray] = None
+    header_size: int = 348
+    magic: bytes = b'n+1'
+    qfac: float = 1.0
+    quatern: Tuple[float, ...] = (0., ) * 6
 
     @property
     def data_bytes(self) -> int:
@@ -91,14 +104,21 @@ def _quatern_affine(quatern: Tuple[float, ...],
         pixdim (tuple[float]): pixdim[0..3] (pixdim[0] is qfac).
     """
     b, c, d = quatern[:3]
-    a = math.sqrt(max(1.0 - (b * b + c * c + d * d), 0.0))
+    norm2 = b * b + c * c + d * d
+    if 1.0 - norm2 < QUATERN_TOL and norm2 > 0:
+        # a half turn within float32 rounding of b, c, d: a = 0 and (b, c,
+        # d) normalised (nibabel's threshold; nifti1_io.c's is 1e-7)
+        b, c, d = (v / math.sqrt(norm2) for v in (b, c, d))
+        a = 0.0
+    else:
+        a = math.sqrt(1.0 - norm2)
     rot = np.array([[a * a + b * b - c * c - d * d, 2 * (b * c - a * d),
                      2 * (b * d + a * c)],
                     [2 * (b * c + a * d), a * a + c * c - b * b - d * d,
                      2 * (c * d - a * b)],
                     [2 * (b * d - a * c), 2 * (c * d + a * b),
                      a * a + d * d - c * c - b * b]])
-    scale = [p if p > 0 else 1.0 for p in pixdim[1:4]]
+    scale = [p if 0 < p < math.inf else 1.0 for p in pixdim[1:4]]
     scale[2] *= -1.0 if pixdim[0] < 0 else 1.0
     return np.concatenate([rot * np.array(scale), np.array(
         quatern[3:6], dtype=float)[:, None]], axis=1)
@@ -106,7 +126,8 @@ def _quatern_affine(quatern: Tuple[float, ...],
 
 def _read_transforms(head: bytes, endian: str, size: int,
                      pixdim: Tuple[float, ...]) -> tuple:
-    """qform_code, sform_code and the two (3, 4) transforms of a header."""
+    """qform_code, sform_code, the two (3, 4) transforms of a header and
+    the quaternion fields."""
     at, code_fmt, values_at, fmt = _XFORM_FIELDS[size]
     codes = struct.unpack(endian + '2' + code_fmt,
                           head[at:at + 2 * struct.calcsize(code_fmt)])
@@ -114,7 +135,8 @@ def _read_transforms(head: bytes, endian: str, size: int,
         values_at:values_at + 18 * struct.calcsize(fmt)])
     return (int(codes[0]), int(codes[1]),
             _quatern_affine(values[:6], pixdim[:4]),
-            np.array(values[6:18], dtype=float).reshape(3, 4))
+            np.array(values[6:18], dtype=float).reshape(3, 4),
+            tuple(float(v) for v in values[:6]))
 
 
 def read_nifti_header(path: str) -> Optional[NiftiHeader]:
@@ -129,8 +151,9 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
 
     Raises:
         ValueError: naming the file and the field, for ``dim`` sizes below
-            1, a ``bitpix`` that disagrees with ``datatype``, or an infinite
-            ``scl_slope`` / non-finite ``scl_inter`` with a slope.
+            1, a ``bitpix`` that disagrees with ``datatype``, an infinite
+            ``scl_slope`` / non-finite ``scl_inter`` with a slope, or a
+            ``scl_inter`` without a slope (NIfTI ignores it, ITK adds it).
     """
     opener = gzip.open if path.lower().endswith('.gz') else open
     try:
@@ -147,6 +170,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             offset = struct.unpack(endian + 'f', head[108:112])[0]
             slope, inter = struct.unpack(endian + '2f', head[112:120])
             xforms = _read_transforms(head, endian, 348, pixdim)
+            magic = head[344:348].rstrip(b'\0')
             break
         if len(head) >= 540 and struct.unpack(endian + 'i', head[:4])[0] \
                 == 540:
@@ -156,6 +180,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             offset = struct.unpack(endian + 'q', head[168:176])[0]
             slope, inter = struct.unpack(endian + '2d', head[176:192])
             xforms = _read_transforms(head, endian, 540, pixdim)
+            magic = head[4:8].rstrip(b'\0')
             break
     else:
         return None
@@ -184,9 +209,18 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
             f'{inter}: a rescale must be finite (scl_slope 0 or NaN means '
             'none)')
+    if not scaled and math.isfinite(inter) and inter != 0:
+        raise ValueError(
+            f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
+            f'{inter}: with scl_slope 0 or NaN NIfTI applies no rescale and '
+            'ignores scl_inter, but ITK-based readers add it; set scl_inter '
+            f'to 0 (no rescale) or scl_slope to 1 (add {inter:g})')
     return NiftiHeader(sizes, int(datatype), int(bitpix), int(offset),
                        tuple(float(p) for p in pixdim[1:4]), float(slope),
-                       float(inter), endian, *xforms)
+                       float(inter), endian, *xforms[:4],
+                       header_size=struct.unpack(endian + 'i', head[:4])[0],
+                       magic=magic, qfac=float(pixdim[0]),
+                       quatern=xforms[4])
 
 
 def _gunzipped_length(path: str, limit: int) -> int:
@@ -303,81 +337,54 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
             str(tuple(int(i) for i in index[:3])))
 
 
-#: Largest difference (mm, or mm per voxel) between two entries of the
-#: qform and sform (3, 4) matrices that is taken as the same transform.
-QSFORM_TOL_MM = 1e-3
-#: Largest distance, in voxels (of the smallest spacing), between where the
-#: qform and the sform put a corner of the volume that is taken as the same
-#: place (a float32 quaternion cannot hold every rotation exactly).
-QSFORM_TOL_VOXELS = 0.5
-
-
-def _corner_gap_voxels(header: NiftiHeader) -> float:
-    """How far apart (in voxels of the smallest spacing) the qform and the
-    sform put the volume's corners."""
-    sizes = list(header.sizes[:3]) + [1] * (3 - len(header.sizes[:3]))
-    corners = np.array([[i, j, k, 1.] for i in (0, sizes[0] - 1)
-                        for j in (0, sizes[1] - 1)
-                        for k in (0, sizes[2] - 1)])
-    gap = np.linalg.norm(corners @ (header.qform - header.sform).T, axis=1)
-    spacing = np.linalg.norm(header.sform[:, :3], axis=0)
-    return float(gap.max() / max(float(spacing.min()), 1e-6))
-
-
-def _reader_affine(reader: sitk.ImageFileReader) -> np.ndarray:
-    """The (3, 4) voxel -> RAS mm matrix of what ITK read (it is LPS)."""
-    lps_to_ras = np.diag([-1.0, -1.0, 1.0])
-    dim = reader.GetDimension()
-    direction = np.eye(3)
-    direction[:dim, :dim] = np.reshape(reader.GetDirection(), (dim, dim))
-    spacing = np.ones(3)
-    spacing[:dim] = reader.GetSpacing()[:3]
-    origin = np.zeros(3)
-    origin[:dim] = reader.GetOrigin()[:3]
-    return np.concatenate([lps_to_ras @ direction @ np.diag(spacing),
-                           (lps_to_ras @ origin)[:, None]], axis=1)
-
-
-def check_nifti_qform_sform(path: str, header: NiftiHeader,
-                            reader: sitk.ImageFileReader) -> None:
-    """Refuse a NIfTI whose qform and sform are both set and disagree
-    (put a corner of the volume more than :data:`QSFORM_TOL_VOXELS` apart).
+def check_nifti_header(path: str, header: NiftiHeader) -> None:
+    """Refuse a NIfTI this reader cannot read as one 3D CT volume: NIfTI-2
+    (ITK reads NIfTI-1 only), a ``magic`` other than ``n+1``, voxels that
+    are no real scalar (complex, RGB: ITK would drop the imaginary part or
+    read 3 values per voxel) or float128, a 2D image or several volumes
+    (``dim[4..]`` above 1).
 
     Args:
         path (str): the file.
         header (NiftiHeader): from :func:`read_nifti_header`.
-        reader (sitk.ImageFileReader): the file's header read by ITK (tells
-            which transform it uses).
 
     Raises:
-        ValueError: naming the file, both codes, the largest difference and
-            the transform the reader would use.
+        ValueError: naming the file, the field and what to do.
     """
-    if header.qform_code <= 0 or header.sform_code <= 0 or (
-            header.qform is None or header.sform is None):
-        return
-    diff = float(np.abs(header.qform - header.sform).max())
-    if not diff > QSFORM_TOL_MM or not (_corner_gap_voxels(header) >
-                                        QSFORM_TOL_VOXELS):
-        return
-    used = _reader_affine(reader)
-    dims = min(reader.GetDimension(), 3)
-    gaps = {name: float(np.abs(used[:dims] - xform[:dims]).max())
-            for name, xform in (('qform', header.qform),
-                                ('sform', header.sform))}
-    best = min(gaps, key=gaps.get)
-    which = (f'the {best}' if gaps[best] <= 10 * QSFORM_TOL_MM else
-             'neither of them')
-    raise ValueError(
-        f'{path}: NIfTI header fields qform_code = {header.qform_code} and '
-        f'sform_code = {header.sform_code} are both set, but the qform '
-        '(quatern_b/c/d, qoffset_x/y/z, pixdim) and the sform (srow_x/y/z) '
-        f'differ by up to {diff:.4g} mm; this reader would use {which}, '
-        'another may use the other, so the world coordinates are ambiguous. '
-        'Set the wrong one\'s code to 0 (or make them equal)')
+    if header.header_size != 348:
+        raise ValueError(
+            f'{path}: a NIfTI-2 file (sizeof_hdr = {header.header_size}), '
+            'which this reader (ITK) cannot read; save it as NIfTI-1 (e.g. '
+            'nibabel.save(nibabel.Nifti1Image.from_image(nibabel.load(path)'
+            '), new_path))')
+    if header.magic != b'n+1':
+        raise ValueError(
+            f'{path}: NIfTI header field magic = {header.magic!r}, not '
+            "b'n+1' (a single-file NIfTI-1): an Analyze or damaged header, "
+            'whose orientation fields NIfTI readers read differently; save '
+            'it as NIfTI-1 with the scanner\'s orientation')
+    if header.datatype in _NONSCALAR_TYPES:
+        raise ValueError(
+            f'{path}: NIfTI header field datatype = {header.datatype} '
+            f'({_NONSCALAR_TYPES[header.datatype]}), which this reader does '
+            'not read as one real number (HU) per voxel; save it as int16 '
+            'or float32')
+    sizes = header.sizes
+    if len(sizes) < 3:
+        raise ValueError(
+            f'{path}: a 2D image (NIfTI header field dim[0] = {len(sizes)}, '
+            f'dim = {sizes}), not a CT volume; give a 3D volume (one slice '
+            'as dim[0] = 3, dim[3] = 1 is read with allow_single_slice=True)')
+    extra = [(i + 1, d) for i, d in enumerate(sizes) if i >= 3 and d > 1]
+    if extra:
+        i, d = extra[0]
+        raise ValueError(
+            f'{path}: NIfTI header field dim[{i}] = {d} (dim = {sizes}): '
+            f'{math.prod(sizes[3:])} volumes in one file, a CT scan is one '
+            '3D volume; save the volume to read as a file of its own')
 
 
 __all__ = [
-    'NiftiHeader', 'read_nifti_header', 'check_nifti_length',
-    'check_nifti_finite', 'check_nifti_qform_sform'
+    'NiftiHeader', 'read_nifti_header', 'check_nifti_header',
+    'check_nifti_length', 'check_nifti_finite'
 ]
