@@ -13,8 +13,9 @@ on the windowed key slice of every test image, through the config's
 mmlesion configs), into ``work_dir/<timestamp>/<show_dir>``.
 
 The checkpoint must fit the model exactly (missing / unexpected keys and
-shape mismatches raise, naming the file:
-:class:`mmlesion.engine.hooks.CheckpointCheckHook`), top-level
+shape mismatches are refused in one line naming the file, the keys and,
+for a detector trained on other classes, its classes against the
+config's: :class:`mmlesion.engine.hooks.CheckpointCheckHook`), top-level
 config keys that have no effect are listed in a warning
 (:func:`mmlesion.utils.check_config_keys`; none for the config a run saved),
 and a mistake in the ``_base_`` chain is one line naming the file.
@@ -134,7 +135,8 @@ def finite_check_hook(filename: str):
 
 def main() -> None:
     args = parse_args()
-    from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
+    from mmlesion.utils.checkpoints.loader import (CheckpointMismatchError,
+                                                   CorruptCheckpointError)
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
     from mmlesion.utils.writing.refusals import exit_on_refused_write
     try:
@@ -150,6 +152,8 @@ def main() -> None:
         _test(args, cfg)
     except CorruptCheckpointError as err:  # names the file and the field
         sys.exit(f'error: {err}')
+    except CheckpointMismatchError as err:  # the classes, the keys: a line
+        sys.exit(f'error: {err.summary}')
     except OSError as err:  # a read-only or full work dir: one line
         exit_on_refused_write(err, cfg.work_dir)
         raise

@@ -21,8 +21,10 @@ checkpoint (``load_from``, ``--resume``) must fit the model exactly
 configs do); ``load_from_allowed_missing = ['fprn_head.']`` lets
 ``load_from`` lack just those keys (a later training stage starting from an
 earlier stage's checkpoint, e.g. the 3D Aggregated Faster R-CNN from its
-RPN stage), every other mismatch is still refused. ``--resume`` with nothing
-to resume starts as the config says (from its ``load_from``, if any).
+RPN stage), every other mismatch is still refused, in one line (the keys
+and, for other classes, the checkpoint's against the config's). ``--resume``
+with nothing to resume starts as the config says (from its ``load_from``, if
+any).
 
 ``--cfg-options`` are checked before they are merged: a nested key the
 config lacks is refused when it is a typo (``model.test_cfg.rcnn.score_thres``:
@@ -201,7 +203,8 @@ def checkpoint_check_hook(cfg: Config,
 
 def main() -> None:
     args = parse_args()
-    from mmlesion.utils.checkpoints.loader import CorruptCheckpointError
+    from mmlesion.utils.checkpoints.loader import (CheckpointMismatchError,
+                                                   CorruptCheckpointError)
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
     from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:
@@ -219,6 +222,8 @@ def main() -> None:
         raise
     try:
         runner = run_training(cfg, args)
+    except CheckpointMismatchError as err:  # load_from / --resume: a line
+        sys.exit(f'error: {err.summary}')
     except OSError as err:  # a full disk while a checkpoint is written
         exit_on_refused_write(err, cfg.work_dir)
         raise

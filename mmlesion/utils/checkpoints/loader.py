@@ -46,6 +46,8 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint,
 from .checksum import (CorruptCheckpointError,
                        verify_checkpoint_checksum,
                        warn_unverified_checkpoint)
+from .mismatch import (CheckpointMismatchError, class_mismatch,
+                       key_differences)
 from ..env_switch import env_switch_on
 
 #: Set to ``1`` to unpickle every checkpoint fully (``--trust-checkpoint``).
@@ -64,10 +66,6 @@ _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
 
 class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint naming a global outside the allow-list (not loaded)."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose weights do not fit the model being loaded."""
 
 
 class NonFiniteWeightsError(CorruptCheckpointError):
@@ -454,7 +452,10 @@ def check_state_dict_matches(
             ``'fprn_head.'``); those parameters keep the model's values.
 
     Raises:
-        CheckpointMismatchError: the checkpoint does not fit the model.
+        CheckpointMismatchError: the checkpoint does not fit the model;
+            its ``summary`` says so in one line, with the classes of a
+            checkpoint trained on others
+            (:func:`~mmlesion.utils.checkpoints.mismatch.class_mismatch`).
     """
     state = checkpoint.get('state_dict', checkpoint)
     if not isinstance(state, Mapping):
@@ -479,11 +480,18 @@ def check_state_dict_matches(
             line if len(line) <= max_chars else line[:max_chars] + ' ...'
             for line in str(err).splitlines() if line.strip()
         ]
-        raise CheckpointMismatchError(
+        classes = class_mismatch(model, checkpoint, state)
+        headline = (
             f'{filename}: the checkpoint does not fit the model '
-            f'{type(model).__name__} (a checkpoint of another model or '
-            'config?); refusing to run with randomly initialised weights. '
-            + '\n'.join(lines)) from err
+            f'{type(model).__name__} '
+            + (f'({classes})' if classes else
+               '(a checkpoint of another model or config?)')
+            + '; refusing to run with randomly initialised weights')
+        differences = key_differences(model, state)
+        raise CheckpointMismatchError(
+            f'{headline}. ' + '\n'.join(lines),
+            headline + (f'. Keys: {differences}' if differences else '')
+        ) from err
 
 
 def load_model_checkpoint(model: torch.nn.Module,
