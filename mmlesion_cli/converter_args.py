@@ -102,7 +102,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='replace existing outputs (otherwise the run stops)')
+        help='replace existing outputs (otherwise the run stops; a killed '
+        'run resumes with the same command, without --overwrite)')
     parser.add_argument(
         '--check-only',
         action='store_true',

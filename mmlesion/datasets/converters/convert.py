@@ -290,7 +290,8 @@ def convert_dataset(settings: ConvertSettings) -> dict:
             ids, [assign_split(v, settings.val_fraction,
                                settings.test_fraction) for v in ids],
             settings.out_file, dataset, classes, settings.export_dir,
-            settings.overwrite, **found)
+            settings.overwrite or resumes_run(settings.out_file,
+                                              settings.export_dir), **found)
     split_table = read_split_file(settings.split_file) \
         if settings.split_file else {}
     cases = preset.find(settings)
@@ -302,7 +303,8 @@ def convert_dataset(settings: ConvertSettings) -> dict:
                 c.patient or c.volume_id, settings.val_fraction,
                 settings.test_fraction) for c in cases],
             settings.out_file, dataset, classes, settings.export_dir,
-            settings.overwrite)
+            settings.overwrite or resumes_run(settings.out_file,
+                                              settings.export_dir))
     export_dir = settings.exporter.out_dir if settings.exporter else None
     resuming = resumes_run(settings.out_file, export_dir)
     refuse_existing(settings.out_file, settings.overwrite or resuming)
