@@ -6,14 +6,21 @@ overview_raster`).
 Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`.
 Coordinates are continuous voxel coordinates of the (resampled) volume the
 findings were detected in (voxel centres at integers). ``report.html`` shows
-every picture at its natural size (one PNG pixel per CSS pixel).
+every picture at its natural size (one PNG pixel per CSS pixel). Its first
+screen gives values as a reader reads them (3 significant digits, units)
+and no folder outside the results: a file elsewhere (the scan, the
+validation data an operating point was chosen on) is named by its file
+name; ``findings.json`` keeps the full record.
 """
 import base64
 import html
 import math
+import numbers
+import os.path as osp
+import re
 import struct
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 # write_volume_results (and the benchmark's timing) call these from here
 from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
@@ -43,6 +50,75 @@ def _img_tag(path: Path, alt: str) -> str:
     width, height = png_size(path)
     return (f'<img alt="{html.escape(alt)}" width="{width}" '
             f'height="{height}" src="data:image/png;base64,{data}">')
+
+
+def shown_number(value: Any) -> str:
+    """A number as the report shows it: 3 significant digits (``0.703``,
+    ``12.3``), whole from 1000 on (``1235``), an integer as it is."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    return f'{value:.0f}' if abs(value) >= 1000 else f'{float(value):.3g}'
+
+
+def shown_numbers(values: Sequence[Any]) -> str:
+    """``2 x 0.703 x 0.703``: a size or spacing."""
+    return ' x '.join(shown_number(v) for v in values)
+
+
+#: An absolute path inside a text (POSIX or Windows), its last part kept.
+_ABSOLUTE_PATH = re.compile(
+    r'(?<![\w.])(?:[A-Za-z]:)?[\\/](?:[^\s()\\/]+[\\/])*([^\s()\\/]+)')
+
+
+def shown_name(text: Any, one_path: bool = False) -> str:
+    """A path (or a text holding paths) as the report names it: each
+    absolute path by its last part (a file, or a DICOM series' folder), so
+    the page shows no folder outside the results.
+
+    Args:
+        text: the path or text.
+        one_path (bool): ``text`` is one path (spaces included), e.g. the
+            scan's.
+
+    Returns:
+        str: the text to show.
+    """
+    text = str(text)
+    if osp.isabs(text) and (one_path or not re.search(r'\s', text)):
+        return osp.basename(osp.normpath(text)) or text
+    return _ABSOLUTE_PATH.sub(r'\1', text)
+
+
+def operating_point_text(point: Mapping[str, Any]) -> str:
+    """Which findings were kept, in a sentence (``findings.json``'s
+    ``operating_point``), its numbers rounded and its data named by file.
+
+    Args:
+        point (Mapping): the record (``source``, ``threshold``,
+            ``fp_rate``, ``fp_unit``, ``sensitivity``, ``split``,
+            ``epoch``, ``note``).
+
+    Returns:
+        str: e.g. ``score >= 0.412: 4 FPs per image on validation
+        (sensitivity 0.714; DL_info.csv (val), epoch 12)``.
+    """
+    threshold = shown_number(point.get('threshold'))
+    if point.get('source') != 'validation':
+        why = ('--score-thr' if point.get('source') == 'score-thr' else
+               'no validated operating point in the checkpoint')
+        return f'every finding with score >= {threshold} ({why})'
+    where = [f"sensitivity {shown_number(point['sensitivity'])}"
+             if point.get('sensitivity') is not None else '',
+             shown_name(point['split']) if point.get('split') else '',
+             f"epoch {point['epoch']}" if point.get('epoch') is not None
+             else '']
+    where = '; '.join(w for w in where if w)
+    text = (f"score >= {threshold}: {shown_number(point.get('fp_rate'))} "
+            f"FPs per {point.get('fp_unit') or 'image'} on validation"
+            + (f' ({where})' if where else ''))
+    return text + (f". {point['note']}" if point.get('note') else '')
 
 
 def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
@@ -116,15 +192,16 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
     point = record.get('operating_point')
     kept = ('' if point is None else
             f"<br><b>kept</b> {len(record['findings'])} of "
-            f"{record['num_candidates']} findings, operating point: "
-            + esc(', '.join(f'{k} {v}' for k, v in point.items()
-                            if v is not None))
+            f"{record['num_candidates']} findings: "
+            + esc(operating_point_text(point))
             + ' (every finding is in candidates.csv)')
+    num = shown_number
+    shown_title = shown_name(title, one_path=title == str(record['scan']))
     warning = record.get('model_warning')
     banner = (f'<div class="model-warning" role="alert"><b>Warning: model '
-              f'{esc(warning)}.</b></div>\n' if warning else '')
+              f'{esc(shown_name(warning))}.</b></div>\n' if warning else '')
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{esc(title)}</title>
+<html><head><meta charset="utf-8"><title>{esc(shown_title)}</title>
 <style>
 body {{ font-family: sans-serif; margin: 1.5em; }}
 table {{ border-collapse: collapse; }}
@@ -138,18 +215,19 @@ tr.key-slice td {{ padding: 4px 0 16px; border-left: none;
                   margin-bottom: 1em; }}
 </style></head><body>
 {banner}<h1>Lesion findings</h1>
-<p><b>scan</b> {esc(str(record['scan']))}<br>
+<p><b>scan</b> {esc(shown_name(record['scan'], one_path=True))}<br>
 <b>series</b> {esc(str(record['series_uid']))}<br>
-<b>voxels</b> {geo['shape_zyx']} (z, y, x) at {geo['spacing_zyx']} mm;
+<b>voxels</b> {shown_numbers(geo['shape_zyx'])} (z, y, x) at
+{shown_numbers(geo['spacing_zyx'])} mm;
 detector input: {settings['num_slices']} slices at
-{settings['interval_mm']} mm, {settings['pixel_spacing']} mm/px
+{num(settings['interval_mm'])} mm, {num(settings['pixel_spacing'])} mm/px
 ({esc(settings['pixel_spacing_source'])})<br>
 <b>detection</b> {record['num_slices']} slices in
-{record['detect_seconds']} s ({record['slices_per_second']} slices/s);
-{record['num_boxes_2d']} 2D boxes (score &ge; {settings['score_thr']})
-stacked into {record.get('num_candidates', len(record['findings']))}
-findings (IoU &gt;
-{settings['iou_thr']} on consecutive slices){kept}</p>
+{num(record['detect_seconds'])} s ({num(record['slices_per_second'])}
+slices/s); {record['num_boxes_2d']} 2D boxes (score &ge;
+{num(settings['score_thr'])}) stacked into
+{record.get('num_candidates', len(record['findings']))} findings (IoU &gt;
+{num(settings['iou_thr'])} on consecutive slices){kept}</p>
 {_img_tag(overview, 'overview')}
 <h2>Findings by score</h2>
 <p>World coordinates in mm (LPS, as SimpleITK and LUNA16). <b>Slices</b>

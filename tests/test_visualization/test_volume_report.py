@@ -1,0 +1,51 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""``report.html``'s first screen: values rounded for a reader, no folder
+outside the results (``findings.json`` keeps the full record)."""
+import re
+
+from mmlesion.apis.whole_scan.results import OperatingPoint
+from mmlesion.apis.whole_scan.write import write_volume_results
+from mmlesion.visualization.volume_report import (operating_point_text,
+                                                  shown_name, shown_number)
+from tests.helpers.scan_pictures import crowded_scan_result
+
+
+def test_numbers_and_paths_as_a_reader_reads_them():
+    values = (0.7142857142857143, 36, 0.7031250000000001, 1234.56, 2.0)
+    assert [shown_number(v) for v in values] == [
+        '0.714', '36', '0.703', '1235', '2']
+    assert shown_name('/data/train/DL_info.csv (val) + /d/x.csv (val)') == \
+        'DL_info.csv (val) + x.csv (val)'
+    assert shown_name('/data/patient 1/series/', one_path=True) == 'series'
+    assert shown_name('chest.nii.gz') == 'chest.nii.gz'
+    assert operating_point_text(dict(source='score-thr', threshold=.05)) == \
+        'every finding with score >= 0.05 (--score-thr)'
+
+
+def test_first_screen_is_rounded_and_names_no_outside_folder(tmp_path):
+    """An operating point chosen on training data elsewhere, a scan given
+    by its absolute path, a timing of many digits: the page shows them
+    rounded and by file name."""
+    result = crowded_scan_result()
+    data = tmp_path / 'training' / 'DeepLesion'
+    result.scan = str(tmp_path / 'my scans' / 'chest.nii.gz')
+    result.detect_seconds = 1.2345678901234567
+    result.slices_per_second = 19.440000000000001
+    result.operating_point = OperatingPoint(
+        'validation', 0.41234567891234567, 4.0, 'image', 0.7142857142857143,
+        f'{data}/DL_info.csv (val)', 12, 'FPs per 2D validation image')
+    out = tmp_path / 'out'
+    write_volume_results(result, out, max_pictures=1)
+    page = (out / 'report.html').read_text()
+    text = re.sub(r'<img [^>]*>', '', page)  # the pictures' base64
+    assert str(tmp_path) not in text
+    assert not re.findall(r'\d\.\d{4,}', text), re.findall(
+        r'\d\.\d{4,}', text)
+    head = text[text.index('<h1>'):text.index('<h2>')]
+    assert '<title>chest.nii.gz</title>' in text
+    assert '<b>scan</b> chest.nii.gz' in head
+    assert ('score &gt;= 0.412: 4 FPs per image on validation (sensitivity '
+            '0.714; DL_info.csv (val); epoch 12)') in ' '.join(head.split())
+    assert 'in 1.23 s (19.4 slices/s)' in ' '.join(head.split())
+    assert '<b>voxels</b> 24 x 128 x 128 (z, y, x) at 2 x 0.8 x 0.8 mm' in \
+        ' '.join(head.split())
