@@ -29,11 +29,11 @@ These two are the only process-wide changes of this package; ``import
 mmlesion`` alone changes neither, and the library never imports this
 package (``tests/test_layering.py``).
 """
-from .threads import choose_threads
+from .threads import choose_process_threads, choose_threads
 from .warnings_filter import silence_known_warnings
 
 silence_known_warnings()
-choose_threads()
+choose_process_threads()  # kept for the tools' line (threads.thread_line)
 
 from .env_switch import add_env_switch  # noqa: E402
 from .package_data import package_json  # noqa: E402

@@ -25,7 +25,9 @@ taking it for the user's. The choice is made once, at the start: a machine
 that becomes busy later keeps the quiet choice. Once torch
 is imported, the variables no longer act: the choice is then left alone.
 Another thread count gives other (equally valid) numbers for the same seed;
-run records name the count used (:func:`thread_record`).
+run records name the count used (:func:`thread_record`), and the tools that
+train or test print it, with the reason, in one line at the start
+(:func:`thread_line`; also in the run's log, fresh or resumed).
 """
 import dataclasses
 import os
@@ -60,6 +62,7 @@ class ThreadChoice:
     wait_policy: Optional[str]
     busy_cores: int
     source: str
+    cpus: int = 0  #: the CPUs this process may run on (0: not counted)
 
 
 def usable_cpus() -> int:
@@ -156,14 +159,28 @@ def choose_threads(
     busy = count_busy()
     free = usable_cpus() - busy
     if free >= cores:  # quiet: torch's threading, the fastest there
-        return ThreadChoice(None, env.get(WAIT_ENV), busy, source)
+        return ThreadChoice(None, env.get(WAIT_ENV), busy, source,
+                            usable_cpus())
     if not env.get(WAIT_ENV):
         env[WAIT_ENV] = env[CHOSEN_WAIT_ENV] = 'PASSIVE'
     threads = None
     if source != 'user':
         threads = max(1, free)
         env[THREADS_ENV] = env[CHOSEN_ENV] = str(threads)
-    return ThreadChoice(threads, env[WAIT_ENV], busy, source)
+    return ThreadChoice(threads, env[WAIT_ENV], busy, source, usable_cpus())
+
+
+#: Set by :mod:`mmlesion_cli` when it is imported: what
+#: :func:`choose_threads` decided for this process.
+PROCESS_CHOICE: Optional[ThreadChoice] = None
+
+
+def choose_process_threads() -> ThreadChoice:
+    """:func:`choose_threads` for this process, kept in
+    :data:`PROCESS_CHOICE` for :func:`thread_line`."""
+    global PROCESS_CHOICE
+    PROCESS_CHOICE = choose_threads()
+    return PROCESS_CHOICE
 
 
 @dataclasses.dataclass
@@ -205,3 +222,56 @@ def thread_record(torch_threads: int,
     by = 'torch' if omp is None else (
         'mmlesion' if env.get(CHOSEN_ENV) == omp else 'user')
     return ThreadRecord(torch_threads, omp, env.get(WAIT_ENV), by)
+
+
+def _busy_text(choice: Optional[ThreadChoice]) -> str:
+    """``1 of 2 cores busy with other processes at the start``."""
+    if choice is None or not choice.cpus:
+        return 'cores busy with other processes at the start'
+    busy, cpus = choice.busy_cores, choice.cpus
+    if busy < cpus:
+        return f'{busy} of {cpus} cores busy with other processes at the start'
+    return (f'all {cpus} cores busy with other processes at the start '
+            f'({busy} of their tasks runnable)')
+
+
+def thread_line(record: ThreadRecord,
+                choice: Optional[ThreadChoice] = None,
+                environ: Optional[Mapping[str, str]] = None) -> str:
+    """One line for the console and the log: the threads a run computes
+    with and why (another count gives other, equally valid numbers).
+
+    Args:
+        record (ThreadRecord): :func:`thread_record` of this process.
+        choice (ThreadChoice, optional): what :func:`choose_threads` decided
+            (default :data:`PROCESS_CHOICE`).
+        environ (Mapping, optional): the environment (default
+            ``os.environ``): whose ``OMP_WAIT_POLICY`` it is.
+
+    Returns:
+        str: e.g. ``threads: torch computes with 1 (OMP_NUM_THREADS=1,
+        chosen by mmlesion: 1 of 2 cores busy with other processes at the
+        start; OMP_WAIT_POLICY=PASSIVE) ...``.
+    """
+    choice = PROCESS_CHOICE if choice is None else choice
+    env = os.environ if environ is None else environ
+    source = choice.source if choice is not None else None
+    if record.threads_chosen_by == 'mmlesion':
+        why = (f'{THREADS_ENV}={record.omp_num_threads}, chosen by mmlesion: '
+               + _busy_text(choice))
+    elif record.threads_chosen_by == 'user':
+        why = f'{THREADS_ENV}={record.omp_num_threads}, set by you'
+    elif source == 'off':
+        why = f"torch's default ({AUTO_ENV}=0)"
+    elif source == 'torch imported':
+        why = "torch's default (torch was imported before the choice)"
+    else:
+        why = ("torch's default: the machine was quiet at the start"
+               if choice is not None else "torch's default")
+    if record.omp_wait_policy:
+        by = (' by mmlesion' if env.get(CHOSEN_WAIT_ENV)
+              == record.omp_wait_policy else '')
+        why += f'; {WAIT_ENV}={record.omp_wait_policy}{by}'
+    return (f'threads: torch computes with {record.torch_threads} ({why}); '
+            'another count gives other, equally valid numbers for the same '
+            f'seed ({THREADS_ENV} sets it)')

@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import os.path as osp
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -144,7 +145,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     Returns:
         Config: the config to run.
     """
-    cfg = Config.fromfile(args.config)
+    from mmlesion.utils.configs.loading import load_config
+    cfg = load_config(args.config)  # a broken _base_ chain: one line
     if args.cfg_options:
         from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
@@ -368,13 +370,20 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.writing.atomic import atomic_write_text
     from mmlesion.utils.reporting.summary import best_checkpoints
-    from mmlesion_cli.threads import thread_record
+    from mmlesion_cli.threads import thread_line, thread_record
+    from mmlesion.utils.configs.cfg_options import ConfigOptionError
     start = time.time()
+    try:  # a broken config or an option nothing reads: before any work
+        cfg = build_cfg(args)
+    except ConfigOptionError as err:
+        sys.exit(f'error: {err}')
     data_root = Path(args.data_root)
     ensure_demo_data(data_root, args.seed)
 
-    runner = build_runner(build_cfg(args))
+    runner = build_runner(cfg)
     run_dir = Path(runner.log_dir)
+    threads = thread_record(torch.get_num_threads())
+    print_log(thread_line(threads), logger='current')  # and in the log
     runner.train()
     train_s = time.time() - start
 
@@ -393,7 +402,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         data_root=str(data_root),
         train_and_eval_seconds=round(total_s, 1),
         train_seconds=round(train_s, 1),
-        **dataclasses.asdict(thread_record(torch.get_num_threads())),
+        **dataclasses.asdict(threads),
         split='val',
         epoch=runner.epoch,
         metrics={k: float(v) for k, v in metrics.items()},

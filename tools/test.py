@@ -17,7 +17,8 @@ shape mismatches are refused in one line naming the file, the keys and,
 for a detector trained on other classes, its classes against the
 config's: :class:`mmlesion.engine.hooks.CheckpointCheckHook`), top-level
 config keys that have no effect are listed in a warning
-(:func:`mmlesion.utils.check_config_keys`; none for the config a run saved),
+(:func:`mmlesion.utils.check_config_keys`; none for the config a run saved;
+only what a test reads is checked: no training section),
 and a mistake in the ``_base_`` chain is one line naming the file.
 Weights holding NaN or Inf (a diverged training) are refused, naming the
 parameters, and so is a checkpoint whose fields have the wrong type.
@@ -111,9 +112,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
         if args.fold is not None:
             cfg.work_dir += f'_fold{args.fold}'
-    check_config_keys(cfg, source=args.config,
-                      options=args.cfg_options or ())
-    check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
+    check_config_keys(cfg, source=args.config,  # what a test reads
+                      options=args.cfg_options or (), testing=True)
+    check_whole_config(cfg, source=args.config,  # unknown keys, '3' for 3
+                       testing=True)
     return cfg
 
 
@@ -165,8 +167,12 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    import torch
+    from mmengine.logging import print_log
+
     from mmlesion.utils.configs.pretty_text import without_yapf
     from mmlesion.engine.hooks import set_checkpoint_check_hook
+    from mmlesion_cli.threads import thread_line, thread_record
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
                                 guard_distributed, setup_cpu_distributed)
     cfg.load_from = args.checkpoint
@@ -182,6 +188,8 @@ def _test(args: argparse.Namespace, cfg: Config) -> None:
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     set_checkpoint_check_hook(runner, finite_check_hook(args.checkpoint))
+    print_log(thread_line(thread_record(torch.get_num_threads())),
+              logger='current')  # the threads, and why: they change numbers
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out {args.out}: must end with .pkl')

@@ -26,7 +26,10 @@ and, for other classes, the checkpoint's against the config's). ``--resume``
 with nothing to resume starts as the config says (from its ``load_from``, if
 any).
 
-``--cfg-options`` are checked before they are merged: a nested key the
+``--cfg-options`` are checked before they are merged: a top-level key
+nothing reads is refused (``max_epochs=2``: the config files ran before the
+options, so their ``train_cfg`` keeps 36; did you mean
+``train_cfg.max_epochs=2``?), a nested key the
 config lacks is refused when it is a typo (``model.test_cfg.rcnn.score_thres``:
 did you mean ``score_thr``?) or when the component does not take it, a text
 where the config holds a number (``train_cfg.max_epochs=ten``) is refused,
@@ -44,6 +47,10 @@ being written (a checkpoint: its final name), the bytes it needed and the
 bytes free there, and how to go on (``--resume``); checkpoints are written
 atomically, so the ones already saved stay intact and none is left
 half-written (:mod:`mmlesion.utils.writing.refusals`).
+
+The threads torch computes with, and why (a busy machine: fewer, chosen
+by :mod:`mmlesion_cli.threads`), are one line at the start, in the log of a
+fresh and of a resumed run alike.
 
 A finished training ends with a short summary of where everything went:
 the work dir with the checkpoints (the last one, and the best one with its
@@ -255,12 +262,24 @@ def run_training(cfg: Config,
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     # replaces the configs' own (custom_hooks): one check, this strictness
     set_checkpoint_check_hook(runner, checkpoint_check_hook(cfg, args))
+    log_threads()  # console and the run's log, fresh or resumed
     from mmengine.dist import is_main_process
     with collective_timeout_errors(timeout):
         runner.train()
         main_process = is_main_process()  # before the group is left
         close_distributed(runner)  # every rank done: leave the group
     return runner if main_process else None
+
+
+def log_threads() -> None:
+    """Log the threads torch computes with and why, in one line (the
+    console and, once the runner is built, the run's log)."""
+    import torch
+    from mmengine.logging import print_log
+
+    from mmlesion_cli.threads import thread_line, thread_record
+    print_log(thread_line(thread_record(torch.get_num_threads())),
+              logger='current')
 
 
 def exit_on_refused_write(err: OSError, work_dir: str) -> None:
@@ -273,12 +292,9 @@ def exit_on_refused_write(err: OSError, work_dir: str) -> None:
         err (OSError): what ended the training.
         work_dir (str): the run's work dir.
     """
+    from mmlesion.utils.checkpoints.resume import recorded_last_checkpoint
     from mmlesion.utils.writing import refusals
-    last = osp.join(work_dir, 'last_checkpoint')
-    saved = ''
-    if osp.isfile(last):
-        with open(last, encoding='utf-8', errors='replace') as f:
-            saved = f.read().strip()
+    saved = recorded_last_checkpoint(work_dir) or ''  # in this work dir
     if osp.dirname(osp.abspath(saved)) == osp.abspath(work_dir):
         saved = osp.basename(saved)
     resume = ('run the same command with --resume (without a value: it '

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from mmlesion_cli.threads import (AUTO_ENV, CHOSEN_ENV, CHOSEN_WAIT_ENV,
-                                  busy_cores, choose_threads, thread_record)
+                                  busy_cores, choose_threads, thread_line,
+                                  thread_record)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,6 +68,33 @@ def test_record_names_the_threads_used_and_who_chose_them():
     assert thread_record(1, {'OMP_NUM_THREADS': '1'}
                          ).threads_chosen_by == 'user'
     assert thread_record(2, {}).threads_chosen_by == 'torch'
+
+
+def test_the_line_names_the_threads_and_why(monkeypatch):
+    """The one line a training or test prints (and logs) at its start: a
+    busy machine's choice, the user's, torch's default on a quiet one."""
+    monkeypatch.setattr('mmlesion_cli.threads.usable_cpus', lambda: 2)
+    env = {}
+    choice = _choose(env, busy=1, cores=2)
+    line = thread_line(thread_record(1, env), choice, env)
+    assert '\n' not in line
+    assert line.startswith(
+        'threads: torch computes with 1 (OMP_NUM_THREADS=1, chosen by '
+        'mmlesion: 1 of 2 cores busy with other processes at the start; '
+        'OMP_WAIT_POLICY=PASSIVE by mmlesion); another count gives other')
+    env = {}
+    choice = _choose(env, busy=8)
+    assert ('chosen by mmlesion: all 2 cores busy with other processes at '
+            'the start (8 of their tasks runnable)') in thread_line(
+                thread_record(1, env), choice, env)
+    env = {'OMP_NUM_THREADS': '2'}
+    choice = _choose(env, busy=0)
+    assert '(OMP_NUM_THREADS=2, set by you)' in thread_line(
+        thread_record(2, env), choice, env)
+    env = {}
+    choice = _choose(env, busy=0)
+    assert ("with 2 (torch's default: the machine was quiet at the start)"
+            in thread_line(thread_record(2, env), choice, env))
 
 
 def test_a_tool_process_gets_the_choice_before_torch_starts():

@@ -67,10 +67,8 @@ def test_test_tool_refuses_checkpoint_of_another_model(tiny_demo_root,
     out = _run_failing([
         'tools/test.py', CONFIG,
         str(ckpt), '--work-dir',
-        str(tmp_path / 'test'), '--cfg-options', 'trian_cfg.max_epochs=3'
+        str(tmp_path / 'test'), '--cfg-options'
     ] + _opts(tiny_demo_root))
-    # the typo is listed (before the checkpoint is refused)
-    assert 'trian_cfg (did you mean train_cfg?)' in out
     # one line, no traceback: the classes, then the keys counted
     assert 'Traceback' not in out
     line = next(x for x in out.splitlines() if x.startswith('error: '))

@@ -101,6 +101,13 @@ def test_train_interrupted_then_resumed(tiny_demo_root, tmp_path):
         '--cfg-options'
     ] + opts, root)
     assert 'resumed epoch: 1' in out
+    # the threads, and why, as a fresh run records them: console and log
+    threads = [ln for ln in out.splitlines() if 'threads: torch computes '
+               'with' in ln]
+    assert len(threads) == 1, out[-3000:]
+    logs = list(resumed_dir.glob('*/*.log'))
+    assert len(logs) == 1 and threads[0].split(' - ')[-1] in \
+        logs[0].read_text()
     assert 'Epoch(train) [1]' not in out  # epoch 1 is not trained again
     assert 'Epoch(train) [2]' in out
     last = _load(resumed_dir / 'epoch_3.pth')

@@ -37,16 +37,38 @@ def resume_candidates(work_dir: str) -> List[str]:
             if match:
                 found.append((int(match.group(2)), osp.join(work_dir, name)))
     paths = [p for _, p in sorted(found, reverse=True)]
-    last_file = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(last_file):
-        with open(last_file) as f:
-            last = local_record(f.read().strip(), work_dir, last_file)
-        if last:
-            paths = [last] + [
-                p for p in paths
-                if osp.abspath(p) != osp.abspath(last)
-            ]
+    last = recorded_last_checkpoint(work_dir)
+    if last:
+        paths = [last] + [
+            p for p in paths
+            if osp.abspath(p) != osp.abspath(last)
+        ]
     return paths
+
+
+def recorded_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``work_dir/last_checkpoint`` names, taken in
+    ``work_dir`` (:func:`local_record`).
+
+    mmengine writes the checkpoint's absolute path there, so the copy of a
+    work dir (moved, or copied elsewhere and resumed) would name the
+    original folder's file: the rule is that a record names a file of its
+    own folder only. A recorded path inside ``work_dir`` is kept; one
+    outside it becomes the file of the same name in ``work_dir`` where
+    there is one, else it is ignored (with a warning). A run never reports,
+    resumes from or changes a file outside its work dir this way.
+
+    Args:
+        work_dir (str): the training work dir.
+
+    Returns:
+        str | None: the checkpoint, or None (no record, or none here).
+    """
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer, encoding='utf-8', errors='replace') as f:
+        return local_record(f.read().strip(), work_dir, pointer)
 
 
 def local_record(recorded: Optional[str], folder: str,

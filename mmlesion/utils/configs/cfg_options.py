@@ -12,7 +12,8 @@ from mmengine.logging import print_log
 
 from .class_signature import signature_of
 from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest, config_values,
-                         plain_dict_keys, registered, type_name)
+                         plain_dict_keys, registered, type_name,
+                         unread_option_error)
 
 
 class ConfigOptionError(ValueError):
@@ -130,7 +131,9 @@ def check_cfg_options(cfg: Config,
     * a key the config lacks in a **plain** dict: refused when the dict's
       keys are known and the key is not one of them, or when it is close
       to an existing key; otherwise added and logged as a warning;
-    * top-level keys are left to :func:`check_config_keys` (a warning).
+    * a top-level key nothing reads (``max_epochs=2``: the config files
+      ran before the options) is refused, naming the key it meant
+      (:func:`.known_keys.unread_option_error`).
 
     Args:
         cfg (Config): the config before the options are merged.
@@ -148,14 +151,17 @@ def check_cfg_options(cfg: Config,
     for full_key, value in options.items():
         parts = str(full_key).split('.')
         node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-        if len(parts) == 1:  # top-level: check_config_keys warns
+        unread = unread_option_error(cfg, str(full_key), value)
+        if unread is not None:  # a top-level key nothing reads
+            raise ConfigOptionError(unread)
+        if len(parts) == 1:
             if parts[0] in cfg:
                 _check_value_type(full_key, cfg[parts[0]], value, source)
             continue
         if parts[0] not in cfg:
-            # a top-level key the config lacks: an unknown one is warned
-            # about by check_config_keys; mmengine's own plain dicts
-            # (randomness, env_cfg...) still have known keys
+            # a top-level key the config lacks (an unknown one is refused
+            # above): mmengine's own plain dicts (randomness, env_cfg...)
+            # still have known keys
             if plain_dict_keys(parts[0]) is not None:
                 _check_new_key(parts[:1], {}, parts[1], full_key, None,
                                source)

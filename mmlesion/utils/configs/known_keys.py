@@ -1,6 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What a config may hold: the top-level keys mmengine's Runner and the
-tools read (:func:`check_config_keys` warns about the others), the keys of
+tools read (:func:`check_config_keys` warns about the others a config file
+sets, :func:`unread_option_error` refuses those a ``--cfg-options`` sets;
+a test checks only what it reads), the keys of
 mmengine's plain dicts, the builders' own keys, and the class a ``type``
 names in mmdet's registries. Read by :mod:`.cfg_options` and
 :mod:`.whole_config`."""
@@ -86,6 +88,18 @@ def config_values(node: Any, path: str) -> Iterator[Tuple[str, Any]]:
         yield from config_values(value, f'{path}.{child}')
 
 
+#: Top-level keys only a training reads: ``tools/test.py`` builds none of
+#: them, so a setting that belongs there changes nothing a test does.
+TRAINING_ONLY_KEYS = frozenset({
+    'train_cfg', 'val_cfg', 'train_dataloader', 'val_dataloader',
+    'val_evaluator', 'optim_wrapper', 'param_scheduler', 'auto_scale_lr',
+    'resume', 'allow_partial_load', 'load_from_allowed_missing'
+})
+#: Top-level keys a ``--cfg-options`` may set although nothing reads them
+#: as such: ``apply_cfg_options`` carries ``data_root`` to the datasets.
+OPTION_HANDLED_KEYS = frozenset({'data_root'})
+
+
 @dataclasses.dataclass(frozen=True)
 class UnreadKey:
     """A top-level key that has no effect (:func:`find_unknown_config_keys`).
@@ -97,8 +111,25 @@ class UnreadKey:
         return f'{self.key} ({self.hint})'
 
 
+def _read_values(cfg: Config, known: Iterable[str]) -> List[Tuple[str, Any]]:
+    """``(dotted path, value)`` of everything under the keys ``known``."""
+    return [pair for key in cfg.keys() if key in known
+            for pair in config_values(_unscoped(cfg[key]), key)]
+
+
+def _places(key: str, read: Iterable[Tuple[str, Any]]
+            ) -> List[Tuple[str, Any]]:
+    """Where a top-level ``key`` belongs: the Runner settings (or a
+    dataloader's own key) of that name among ``read``."""
+    return [(path, old) for path, old in read
+            if path.rpartition('.')[2] == key and (
+                path.split('.')[0] in RUNNER_SECTIONS or re.fullmatch(
+                    rf'\w+_dataloader\.{re.escape(key)}', path))]
+
+
 def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
-                             options: Iterable[str] = ()) -> List[UnreadKey]:
+                             options: Iterable[str] = (),
+                             testing: bool = False) -> List[UnreadKey]:
     """Top-level keys of ``cfg`` that look like a mistake and have no effect.
 
     Of the keys neither the runner, the tools nor a config file after its
@@ -115,6 +146,10 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
         options (Iterable[str]): keys set by ``--cfg-options``: the files
             were run before them, so a file reading the variable does not
             count (``--cfg-options max_epochs=2``).
+        testing (bool): only what a test reads counts: a key that belongs
+            in a section of :data:`TRAINING_ONLY_KEYS` (the saved config of
+            a run given ``--cfg-options train_cfg.max_epochs=1`` keeps its
+            ``max_epochs = 36``) is quiet.
 
     Returns:
         list[UnreadKey]: in config order.
@@ -123,16 +158,14 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
     text = cfg.text if isinstance(getattr(cfg, 'text', None), str) else ''
     unread = [key for key in cfg.keys() if key not in known and (
         key in options or not _read_after_set(key, text))]
-    read = [pair for key in cfg.keys() if key in known and unread
-            for pair in config_values(_unscoped(cfg[key]), key)]
+    # what the run reads: a test builds no training section
+    used = known - TRAINING_ONLY_KEYS if testing else known
+    read = _read_values(cfg, used) if unread else []
     found = []
     for key in unread:
         value = _unscoped(cfg[key])
-        places = [(path, old) for path, old in read
-                  if path.rpartition('.')[2] == key and (
-                      path.split('.')[0] in RUNNER_SECTIONS or re.fullmatch(
-                          rf'\w+_dataloader\.{re.escape(key)}', path))]
-        close = closest(key, set(cfg.keys()) & known, cutoff=.75)
+        places = _places(key, read)
+        close = closest(key, set(cfg.keys()) & used, cutoff=.75)
         if places and all(old != value for _, old in places):
             found.append(UnreadKey(
                 key, f'{reprlib.repr(value)} here; it belongs in '
@@ -142,10 +175,62 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
     return found
 
 
+def _as_given(value: Any) -> str:
+    """A ``--cfg-options`` value as written on the command line."""
+    if isinstance(value, (list, tuple)):
+        inner = ','.join(_as_given(v) for v in value)
+        return f'[{inner}]' if isinstance(value, list) else f'({inner})'
+    return str(value)
+
+
+def unread_option_error(cfg: Config, option: str,
+                        value: Any) -> Optional[str]:
+    """Why ``--cfg-options option=value`` would change nothing because
+    nothing reads its top-level key, or None where something does.
+
+    mmengine merges the options after it ran the config files, so a
+    variable of the files (``max_epochs = 36`` read by ``train_cfg =
+    dict(max_epochs=max_epochs)``) keeps the value they gave it: only the
+    Runner, the tools and :data:`OPTION_HANDLED_KEYS` read a top-level key
+    of the merged config.
+
+    Args:
+        cfg (Config): the config before the options are merged.
+        option (str): the option's dotted key (``max_epochs``,
+            ``trian_cfg.max_epochs``).
+        value: its parsed value.
+
+    Returns:
+        str | None: one line naming the option as given and the key it
+        meant (``did you mean train_cfg.max_epochs=2?``) where one is
+        found.
+    """
+    key, dot, rest = option.partition('.')
+    known = known_config_keys()
+    if key in known or key in OPTION_HANDLED_KEYS or (dot and key in cfg):
+        return None
+    shown = _as_given(value)
+    places = [] if dot else _places(key, _read_values(cfg, known))
+    close = closest(key, known, cutoff=.75)
+    if places:
+        hint = f'did you mean {places[0][0]}={shown}?'
+    elif close:
+        hint = f'did you mean {close}{dot}{rest}={shown}?'
+    elif option == 'fold':
+        hint = f'choose the fold with --fold {shown}'
+    else:
+        hint = ('give the dotted key of the setting that reads it, e.g. '
+                'model.test_cfg.rcnn.score_thr=0.1')
+    return (f'--cfg-options {option}={shown}: nothing reads a top-level '
+            f'{key!r} (options are merged after the config files ran, so '
+            f'their variables keep their values); {hint}')
+
+
 def check_config_keys(cfg: Config,
                       extra_known: Iterable[str] = (),
                       source: str = 'config',
-                      options: Iterable[str] = ()) -> List[str]:
+                      options: Iterable[str] = (),
+                      testing: bool = False) -> List[str]:
     """Warn in one line about the top-level keys of ``cfg`` that have no
     effect (:func:`find_unknown_config_keys`), e.g. ``trian_cfg (did you
     mean train_cfg?)``.
@@ -155,11 +240,13 @@ def check_config_keys(cfg: Config,
         extra_known (Iterable[str]): more keys to accept.
         source (str): what to name in the warning (the config's path).
         options (Iterable[str]): keys set by ``--cfg-options``.
+        testing (bool): check only what a test reads
+            (``tools/test.py``; see :func:`find_unknown_config_keys`).
 
     Returns:
         list[str]: the keys (empty if none; then nothing is logged).
     """
-    items = find_unknown_config_keys(cfg, extra_known, options)
+    items = find_unknown_config_keys(cfg, extra_known, options, testing)
     if items:
         print_log(
             f'{source}: {len(items)} top-level key(s) that nothing reads, '

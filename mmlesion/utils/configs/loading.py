@@ -9,7 +9,10 @@ thousand nested parses). :func:`load_config` walks the chain as mmengine
 does (``Config._get_base_files``, ``Config._get_cfg_path``) for a circle
 before mmengine reads it, and for any other mistake when mmengine fails, to
 name the file whose ``_base_`` is wrong, the base as written and, for a
-missing one, the nearest existing name in the same form.
+missing one, the nearest existing name in the same form. A ``_base_`` must
+name a Python config (``.py``): mmengine would merge a JSON or YAML file
+(a converter's ``volumes.json``) into the config silently, its fields
+becoming top-level keys; that is refused before mmengine reads it.
 """
 import ast
 import os
@@ -23,6 +26,8 @@ from .known_keys import closest
 
 #: The file types mmengine reads as configs.
 CONFIG_EXTENSIONS = ('.py', '.json', '.yaml', '.yml')
+#: The file type a ``_base_`` entry may name (mmlesion's configs).
+BASE_EXTENSION = '.py'
 
 
 class ConfigFileError(ConfigOptionError):
@@ -43,6 +48,7 @@ def load_config(path: str) -> Config:
             the module), else mmengine's error, after the file's name.
     """
     circle = _file_error(osp.abspath(path), path, (), circles_only=True)
+    # (a circle, or a _base_ that is no .py file: before mmengine merges it)
     if circle is not None:
         raise ConfigFileError(circle)
     try:
@@ -125,8 +131,9 @@ def _file_error(path: str, shown: str, chain: Tuple[str, ...],
                 circles_only: bool = False) -> Optional[str]:
     """The first mistake of the config ``path`` (shown as ``shown``) and of
     its ``_base_`` chain, depth first; ``chain``: the files naming it;
-    ``circles_only``: only a circular chain (the other mistakes are left to
-    mmengine, and a branch ends at one)."""
+    ``circles_only``: only a circular chain and a base that is no ``.py``
+    file (the other mistakes are left to mmengine, and a branch ends at
+    one)."""
     if circles_only and not osp.isfile(path):
         return None  # mmengine says why
     why = None if circles_only else _not_a_config(path)
@@ -145,6 +152,11 @@ def _file_error(path: str, shown: str, chain: Tuple[str, ...],
         if why is not None:
             return f'{where}: {why}'
         found = osp.normpath(found)
+        if osp.splitext(found)[1] != BASE_EXTENSION:
+            ext = osp.splitext(found)[1]
+            kind = f'a {ext} file' if ext else 'a file without extension'
+            return (f'{where} ({found}): _base_ must name a config '
+                    f'({BASE_EXTENSION}), not {kind}')
         if found in chain + (path, ):
             loop = ' -> '.join(osp.basename(p) for p in chain + (path, found))
             return f'{where}: circular _base_ chain ({loop})'

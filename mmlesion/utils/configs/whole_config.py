@@ -32,9 +32,9 @@ from mmengine.logging import print_log
 
 from .cfg_options import ConfigOptionError
 from .class_signature import ClassSignature, signature_of
-from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest,
-                         known_config_keys, plain_dict_keys, registered,
-                         type_name)
+from .known_keys import (BUILDER_KEYS, TRAINING_ONLY_KEYS, TYPO_CUTOFF,
+                         closest, known_config_keys, plain_dict_keys,
+                         registered, type_name)
 
 
 class ConfigCheckError(ConfigOptionError):
@@ -411,7 +411,8 @@ def _walk(node: Any, path: str, key: str,
             yield from _walk(value, f'{path}.{i}', key, models)
 
 
-def find_config_problems(cfg: Config) -> List[Problem]:
+def find_config_problems(cfg: Config,
+                         testing: bool = False) -> List[Problem]:
     """Keys nothing reads and strings where numbers belong, in ``cfg``.
 
     Top-level keys that the runner does not read (helper variables such
@@ -420,12 +421,14 @@ def find_config_problems(cfg: Config) -> List[Problem]:
 
     Args:
         cfg (Config | dict): the merged config.
+        testing (bool): check only what a test reads: the sections of
+            :data:`.known_keys.TRAINING_ONLY_KEYS` are skipped.
 
     Returns:
         list[Problem]: in config order.
     """
     root = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-    read = known_config_keys()
+    read = known_config_keys() - (TRAINING_ONLY_KEYS if testing else set())
     models = _Models({}, {})
     problems: List[Problem] = []
     for key, value in root.items():
@@ -434,7 +437,8 @@ def find_config_problems(cfg: Config) -> List[Problem]:
     return problems
 
 
-def check_whole_config(cfg: Config, source: str = 'config') -> List[str]:
+def check_whole_config(cfg: Config, source: str = 'config',
+                       testing: bool = False) -> List[str]:
     """Refuse a config with keys nothing reads or numbers as strings.
 
     Used by ``tools/train.py`` and ``tools/test.py`` on the final config,
@@ -443,6 +447,8 @@ def check_whole_config(cfg: Config, source: str = 'config') -> List[str]:
     Args:
         cfg (Config): the merged config.
         source (str): the config's path, named in the messages.
+        testing (bool): check only what a test reads (``tools/test.py``:
+            no training section).
 
     Returns:
         list[str]: warnings (also logged): keys close to an argument of a
@@ -451,7 +457,7 @@ def check_whole_config(cfg: Config, source: str = 'config') -> List[str]:
     Raises:
         ConfigCheckError: listing every error, one per line.
     """
-    problems = find_config_problems(cfg)
+    problems = find_config_problems(cfg, testing)
     errors = [p.message for p in problems if p.error]
     warnings = [p.message for p in problems if not p.error]
     for warning in warnings:

@@ -78,15 +78,6 @@ def best_checkpoints(runner: Any) -> List[BestCheckpoint]:
     return found
 
 
-def _last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint ``work_dir/last_checkpoint`` names, if any."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
-        return None
-    with open(pointer) as f:
-        return f.read().strip() or None
-
-
 def _best_text(best: BestCheckpoint) -> str:
     score = '' if best.score is None else f' {best.score:.4f}'
     epoch = '' if best.epoch is None else f', epoch {best.epoch}'
@@ -108,8 +99,10 @@ def training_summary(work_dir: str, log_dir: str, timestamp: str,
     Returns:
         str: the summary, between two rules.
     """
+    from ..checkpoints.resume import recorded_last_checkpoint
     rows = [('work dir', osp.join(work_dir, ''))]
-    last = _last_checkpoint(work_dir)
+    # in this work dir: a resumed copy names its own, not the original's
+    last = recorded_last_checkpoint(work_dir)
     if last:
         rows.append(('last checkpoint', last))
     rows += [('best checkpoint', _best_text(b)) for b in best]

@@ -116,9 +116,40 @@ def test_train_tool_strictness(tmp_path):
     assert not tool.checkpoint_check_hook(cfg, args).strict
 
 
-def test_train_tool_lists_unknown_keys(tmp_path, log_messages):
+def test_train_tool_refuses_unknown_option_keys(tmp_path):
+    """A top-level option nothing reads: refused (a key of the config
+    files themselves is warned about: test_known_keys.py)."""
+    import pytest
+
+    from mmlesion.utils.configs.cfg_options import ConfigOptionError
     args = _args(tmp_path / 'w', resume=None,
                  cfg_options={'trian_cfg': dict(max_epochs=3)})
-    _train_tool().build_cfg(args)
-    assert any('trian_cfg (did you mean train_cfg?)' in m
-               for m in log_messages)
+    with pytest.raises(ConfigOptionError, match="nothing reads a top-level "
+                       "'trian_cfg'.*did you mean train_cfg="):
+        _train_tool().build_cfg(args)
+
+
+def test_resumed_copy_names_its_own_checkpoints(tmp_path, log_messages):
+    """A work dir copied elsewhere keeps mmengine's ``last_checkpoint``,
+    which names the original folder's file: the copy resumes from, and its
+    end-of-training summary reports, its own file; a record whose file the
+    copy lacks is ignored (with a warning), never followed outside."""
+    import shutil
+
+    from mmlesion.utils.checkpoints.resume import recorded_last_checkpoint
+    from mmlesion.utils.reporting.summary import training_summary
+    original = _work_dir(tmp_path, corrupt_latest=False)
+    copy = tmp_path / 'copy'
+    shutil.copytree(original, copy)
+    assert (copy / 'last_checkpoint').read_text() == str(
+        original / 'epoch_3.pth')
+    assert recorded_last_checkpoint(str(copy)) == str(copy / 'epoch_3.pth')
+    assert find_resumable_checkpoint(str(copy)) == str(copy / 'epoch_3.pth')
+    summary = training_summary(str(copy), str(copy / 'log'), 'ts', None)
+    assert f'last checkpoint  {copy / "epoch_3.pth"}' in summary
+    assert str(original) not in summary
+    (copy / 'epoch_3.pth').unlink()  # the copy lacks the recorded file
+    assert recorded_last_checkpoint(str(copy)) is None
+    assert 'last checkpoint' not in training_summary(
+        str(copy), str(copy / 'log'), 'ts', None)
+    assert any('record ignored' in m for m in log_messages)

@@ -6,7 +6,8 @@ from mmengine.config import Config
 
 from mmlesion.testing import get_config, repo_root
 from mmlesion.utils import check_config_keys, find_unknown_config_keys
-from mmlesion.utils.configs.cfg_options import apply_cfg_options
+from mmlesion.utils.configs.cfg_options import (ConfigOptionError,
+                                                apply_cfg_options)
 
 CONFIG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 
@@ -67,21 +68,52 @@ def test_runner_setting_at_top_level_says_where_it_belongs(tmp_path,
 
 
 
-def test_cfg_option_on_a_variable_the_files_read(log_messages):
+@pytest.mark.parametrize('option, value, meant', [
+    ('max_epochs', 2, 'did you mean train_cfg.max_epochs=2?'),
+    ('trian_cfg.max_epochs', 3, 'did you mean train_cfg.max_epochs=3?'),
+    ('wrok_dir', 'w', 'did you mean work_dir=w?'),
+    ('fold', 3, 'choose the fold with --fold 3'),
+])
+def test_cfg_option_nothing_reads_is_refused(option, value, meant):
     """``--cfg-options max_epochs=2`` on a config whose file reads its own
-    ``max_epochs``: the files ran before the option, so it trains 36."""
+    ``max_epochs``: the files ran before the option, so it would train 36
+    epochs; refused before anything is merged, naming the option as given
+    and the key it meant."""
     cfg = get_config(CONFIG)
-    options = {'max_epochs': 2}
-    apply_cfg_options(cfg, options, source='demo.py')
-    assert check_config_keys(cfg, source='demo.py') == []
-    assert check_config_keys(cfg, source='demo.py',
-                             options=options) == ['max_epochs']
-    line, = [m for m in log_messages if 'have no effect' in m]
-    assert ('max_epochs (2 here; it belongs in train_cfg.max_epochs, which '
-            'is 36)') in line
-    cfg = get_config(CONFIG)  # a key the runner reads stays quiet
-    apply_cfg_options(cfg, {'work_dir': 'w'}, source='demo.py')
+    before = cfg.to_dict()
+    with pytest.raises(ConfigOptionError) as err:
+        apply_cfg_options(cfg, {option: value}, source='demo.py')
+    line = str(err.value)
+    assert '\n' not in line
+    assert line.startswith(f'--cfg-options {option}={value}: nothing reads '
+                           f"a top-level {option.split('.')[0]!r}")
+    assert line.endswith(meant)
+    assert cfg.to_dict() == before
+    # a key the runner reads, the data root the datasets take: merged
+    apply_cfg_options(cfg, {'work_dir': 'w', 'data_root': 'd/'},
+                      source='demo.py')
+    assert cfg.work_dir == 'w'
     assert check_config_keys(cfg, options={'work_dir': 'w'}) == []
+
+
+def test_test_time_check_covers_only_what_testing_reads(tmp_path,
+                                                        log_messages):
+    """The config a training saved after ``--cfg-options
+    train_cfg.max_epochs=1`` keeps ``max_epochs = 36``: a training is
+    warned (it would not train 36 epochs), a test (which builds no
+    training loop) is not; a key that testing reads still is."""
+    cfg = get_config(CONFIG)
+    cfg.train_cfg.max_epochs = 1
+    path = tmp_path / 'saved.py'
+    cfg.dump(str(path))
+    saved = Config.fromfile(str(path))
+    assert check_config_keys(saved) == ['max_epochs']
+    log_messages.clear()
+    assert check_config_keys(saved, testing=True) == []
+    assert not [m for m in log_messages if 'have no effect' in m]
+    saved.merge_from_dict({'tset_cfg': dict(type='TestLoop', fp16=True)})
+    assert check_config_keys(saved, testing=True) == ['tset_cfg']
+
 
 @pytest.mark.parametrize('name', [
     CONFIG,

@@ -47,12 +47,30 @@ def test_base_that_is_not_a_config(tmp_path):
     (tmp_path / 'broken.py').write_text('a = dict(\n')
     top = _config(tmp_path, 'top.py', './notes.txt')
     assert _error(top) == (
-        f"{top}: _base_ './notes.txt' ({tmp_path / 'notes.txt'}) is not a "
-        'config (mmengine reads .py, .json, .yaml, .yml files)')
+        f"{top}: _base_ './notes.txt' ({tmp_path / 'notes.txt'}): _base_ "
+        'must name a config (.py), not a .txt file')
     top = _config(tmp_path, 'top.py', 'broken.py')
     assert _error(top) == (
         f"{top}: _base_ 'broken.py' ({tmp_path / 'broken.py'}) is not "
         "Python: line 1: '(' was never closed")
+
+
+def test_json_base_is_refused_before_it_is_merged(tmp_path, monkeypatch):
+    """mmengine merges a JSON ``_base_`` (a converter's ``volumes.json``)
+    into the config silently, its fields becoming top-level keys: refused
+    in one line, naming the file, before mmengine reads anything."""
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'volumes.json').write_text('{"volumes": [], "spacing": 1.0}')
+    middle = _config(tmp_path, 'middle.py', './data/volumes.json')
+    top = _config(tmp_path, 'top.py', './middle.py')
+    from mmengine.config import Config
+    monkeypatch.setattr(Config, 'fromfile', lambda *a, **k: pytest.fail(
+        'mmengine read the files'))
+    assert _error(top) == (
+        f"{middle}: _base_ './data/volumes.json' "
+        f"({data / 'volumes.json'}): _base_ must name a config (.py), not a "
+        '.json file')
 
 
 def test_circular_bases_are_found_before_mmengine_reads_them(

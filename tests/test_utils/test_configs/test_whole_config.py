@@ -201,9 +201,24 @@ def test_tools_refuse_config_one_line_per_problem(tool, tmp_path,
     with pytest.raises(SystemExit) as info:
         load_tool(f'{tool}.py').main()
     lines = str(info.value.code).splitlines()
-    assert lines[0].startswith(f'error: {config}: 2 problem(s)')
-    assert [line.split()[0] for line in lines[1:]] == [
-        'model.test_cfg.rcnn.score_thres:', "train_cfg.max_epochs='12':"
-    ]
+    # a test builds no training loop: only the model's problem stops it
+    expected = ['model.test_cfg.rcnn.score_thres:'] + (
+        ["train_cfg.max_epochs='12':"] if tool == 'train' else [])
+    assert lines[0].startswith(
+        f'error: {config}: {len(expected)} problem(s)')
+    assert [line.split()[0] for line in lines[1:]] == expected
     assert 'Traceback' not in str(info.value.code)
     assert not (tmp_path / 'w').exists()  # refused before anything ran
+
+
+def test_a_test_checks_only_what_it_reads(tmp_path):
+    """A training section's mistake stops a training, not a test (which
+    builds no optimizer); the model's still stops both."""
+    cfg = Config.fromfile(str(_user_config(
+        tmp_path, "optim_wrapper = dict(optimizer=dict(lrr=0.1))\n")))
+    with pytest.raises(ConfigCheckError, match='lrr'):
+        check_whole_config(cfg)
+    assert check_whole_config(cfg, testing=True) == []
+    cfg.model.test_cfg.rcnn.score_thres = .1
+    with pytest.raises(ConfigCheckError, match='score_thres'):
+        check_whole_config(cfg, testing=True)
