@@ -103,15 +103,21 @@ def test_missing_slices(stored, tmp_path):
         ref.assert_matches_interpolated(vol, ref.reference_frames(paths))
 
 
-def test_slice_without_position_refused(stored, tmp_path):
-    for v, tag in enumerate(('ImagePositionPatient',
-                             'ImageOrientationPatient')):
+def test_slice_without_geometry_tag_refused(stored, tmp_path):
+    rng = np.random.default_rng(13)
+    for v, (tag, number) in enumerate((('ImagePositionPatient', '0020,0032'),
+                                       ('ImageOrientationPatient',
+                                        '0020,0037'),
+                                       ('PixelSpacing', '0028,0030'))):
         folder = str(tmp_path / str(v))
         paths = ref.write_series(folder, stored, ref.stack_planes(N))
-        ds = pydicom.dcmread(paths[3])
-        delattr(ds, tag)
-        ds.save_as(paths[3])
-        _refused(folder, paths[3], '(0020,003')
+        bare = paths if tag == 'PixelSpacing' else [
+            paths[int(rng.integers(N))]]
+        for path in bare:
+            ds = pydicom.dcmread(path)
+            delattr(ds, tag)
+            ds.save_as(path)
+        _refused(folder, bare[0] if len(bare) == 1 else folder, number)
 
 
 # -------------------------------------------------------------- duplicates
@@ -157,6 +163,9 @@ def test_rescale_missing_on_one_slice_refused(stored, tmp_path):
         paths = ref.write_series(folder, stored, planes)
         _refused(folder, paths[k], 'RescaleSlope (0028,1053)',
                  'RescaleIntercept (0028,1052)', 'add the tags')
+    planes[k].rescale = (0.0, -1024.0)  # a slope of 0: no image
+    paths = ref.write_series(folder, stored, planes)
+    _refused(folder, paths[k], 'RescaleSlope (0028,1053) 0')
     ds = pydicom.dcmread(paths[0])
     del ds.RescaleIntercept
     ds.save_as(paths[0])
@@ -273,6 +282,32 @@ def test_transfer_syntaxes(stored, tmp_path):
     ])
 
 
+def test_pixel_representation(stored, tmp_path):
+    """Signed and unsigned slices mixed; signed 12 bits stored without
+    sign extension in their 16-bit words."""
+    rng = np.random.default_rng(14)
+    folder = str(tmp_path / 'mixed')
+    os.makedirs(folder)
+    planes = ref.stack_planes(N)
+    signed = rng.random(N) < 0.5
+    _matches([
+        ref.write_slice(osp.join(folder, f'IM{k}'), stored[k], planes[k],
+                        ref.UID_ROOT + '2', k + 1, signed=bool(signed[k]))
+        for k in range(N)
+    ])
+    hu = stored.astype(np.int32) - 1024
+    paths = ref.write_series(str(tmp_path / 's12'), hu,
+                             ref.stack_planes(N, rescale=(1.0, 0.0)),
+                             signed=True)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        words = np.frombuffer(ds.PixelData, '<i2').astype(np.int32)
+        ds.BitsStored, ds.HighBit = 12, 11
+        ds.PixelData = (words & 0x0FFF).astype('<u2').tobytes()
+        ds.save_as(path)
+    assert _matches(paths).array.min() < -1000
+
+
 # ------------------------------------------------ enhanced multi-frame CT
 def test_enhanced_ordered_and_shuffled(stored, tmp_path):
     rng = np.random.default_rng(10)
@@ -373,3 +408,29 @@ def test_dicomdir_export(stored, tmp_path):
     _matches([p for p in written if ref.series_uid(4) in
               str(pydicom.dcmread(p).SeriesInstanceUID)], root2,
              series_uid=ref.series_uid(4))
+
+
+# ---------------------------------------------------------- the real files
+def test_real_files_against_the_reference(stored, tmp_path):
+    """The real enhanced CT (0.388672 mm pixels, frames 10 mm apart), also
+    with its frames stored in the other order, a real single slice and
+    three slices of the real JPEG 2000 series."""
+    root = shared_data_root() / 'ct_volumes'
+    enhanced = str(root / 'pydicom' / 'eCT_Supplemental.dcm')
+    vol = _matches([enhanced], enhanced)
+    assert vol.spacing_zyx == pytest.approx((10.0, 0.388672, 0.388672))
+    ds = pydicom.dcmread(enhanced)
+    frame = ds.Rows * ds.Columns * 2
+    ds.PixelData = ds.PixelData[frame:2 * frame] + ds.PixelData[:frame]
+    ds.PerFrameFunctionalGroupsSequence = pydicom.Sequence(
+        list(ds.PerFrameFunctionalGroupsSequence)[::-1])
+    swapped = str(tmp_path / 'swapped.dcm')
+    ds.save_as(swapped)
+    assert _matches([swapped], swapped).spacing_zyx == vol.spacing_zyx
+    small = str(root / 'pydicom' / 'CT_small.dcm')
+    _matches([small], small, allow_single_slice=True)
+    series = root / 'totalsegmentator' / 'example_ct_dicom'
+    os.makedirs(tmp_path / 'j2k')
+    copies = [shutil.copy(series / name, tmp_path / 'j2k')
+              for name in sorted(os.listdir(series))[5:8]]
+    _matches(copies)

@@ -5,13 +5,19 @@ ITK stacks whatever files GDCM lists (leaving out those it cannot parse)
 and takes the slice interval from the first two positions, with only a
 warning on stderr: a missing or duplicated slice moves every later slice.
 Here, as dcm2niix does, the ``ImagePositionPatient`` of every slice is
-projected on the slice normal and the steps are checked: duplicates, gaps
-over 1.5x the median step and other uneven steps are refused naming the
-files, or, only when asked, interpolated onto a uniform grid
-(:func:`resample_slices_uniform`). Each file's header must announce pixel
-data that fits in the file. Slice-wise RescaleSlope / RescaleIntercept
-(ITK would cut the other slices' HU to the first slice's integer type) make
-:attr:`SeriesGeometry.rescale_varies` ask the reader for float32.
+projected on the slice normal and the steps are checked
+(:func:`check_stack`, also for the frames of an enhanced image): a
+position off the normal through the first slice (gantry tilt) and two
+slices at one position with different HU are refused naming the files (one
+slice stored twice is read once); gaps over 1.5x the median step and other
+uneven steps are refused, or, only when asked, interpolated onto a uniform
+grid (:func:`resample_slices_uniform`). Each file's header must announce
+pixel data that fits in the file, and a colour or palette image (a
+screenshot) is named as no CT image. A slice without the RescaleSlope /
+RescaleIntercept the others have is refused (its raw values are no HU);
+slice-wise values (ITK would cut the other slices' HU to the first slice's
+integer type) make :attr:`SeriesGeometry.rescale_varies` ask the reader
+for float32.
 """
 import os
 import os.path as osp
@@ -119,8 +125,7 @@ MAX_PIXEL_SPACING_MM = 50.0
 
 def _pixel_spacing(reader: sitk.ImageFileReader, path: str):
     """PixelSpacing (0028,0030) as (row, column) mm, checked; None if the
-    tag is absent (GDCM then uses 1 mm, as every file of the series
-    must agree)."""
+    tag is absent (refused by :func:`check_stack`: GDCM would use 1 mm)."""
     if not reader.HasMetaDataKey('0028|0030'):
         return None
     values = _floats(reader, '0028|0030', path, 2)
@@ -333,6 +338,11 @@ def _check_alike(source: str, names: Sequence[str],
     """One size, orientation and pixel spacing; a rescale on all or
     none."""
     first, h0 = names[0], headers[0]
+    if h0.spacing is None:
+        raise ValueError(
+            f'{source}: {first} has no PixelSpacing (0028,0030): the size '
+            'of its pixels is unknown (ITK would take 1 mm, so every '
+            'in-plane size would be wrong); add the tag to the files')
     for name, h in zip(names, headers):
         if h.size != h0.size or not np.allclose(h.iop, h0.iop, atol=1e-4):
             raise ValueError(
@@ -349,6 +359,13 @@ def _check_alike(source: str, names: Sequence[str],
                 "the slices would be stacked at the first slice's spacing, "
                 "so this one's coordinates and sizes would be wrong; "
                 'refusing the series')
+    flat = next((n for n, h in zip(names, headers)
+                 if h.rescale is not None and h.rescale[0] == 0), None)
+    if flat is not None:
+        raise ValueError(
+            f'{source}: {flat} has {_RESCALE_NAMES[0]} 0: every pixel would '
+            'be the intercept (readers differ: some take 1); correct the '
+            'tag or remove the slice')
     have = [h.rescale is not None for h in headers]
     if any(have) and not all(have):
         bare = names[have.index(False)]
