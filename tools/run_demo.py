@@ -281,10 +281,11 @@ def written_files(run_dir: Path, timestamp: str,
         list[tuple[str, Path]]: the checkpoints (last, then best), the log,
         the FROC files, the pictures' folder and the config copy.
     """
-    last = run_dir / 'last_checkpoint'
+    from mmlesion.utils.checkpoints.resume import recorded_last_checkpoint
+    last = recorded_last_checkpoint(str(run_dir))  # in the run's folder
     files = []
-    if last.is_file():
-        files.append(('checkpoint', Path(last.read_text().strip())))
+    if last:
+        files.append(('checkpoint', Path(last)))
     files += [('best checkpoint', p)
               for p in sorted(run_dir.glob('best_*.pth'))
               if not files or p != files[0][1]]
@@ -369,6 +370,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.utils.writing.atomic import atomic_write_text
+    from mmlesion.utils.checkpoints.resume import recorded_last_checkpoint
     from mmlesion.utils.reporting.summary import best_checkpoints
     from mmlesion_cli.threads import thread_line, thread_record
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
@@ -409,7 +411,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         best=[dataclasses.asdict(b) for b in best_checkpoints(runner)],
         run_dir=str(run_dir),
         log_dir=runner.log_dir,
-        checkpoint=_last_checkpoint(run_dir))
+        checkpoint=recorded_last_checkpoint(str(run_dir)) or '')
     files = [(what, p)
              for what, p in written_files(run_dir, runner.timestamp, vis_dir)
              if p != out] + [('FROC numbers', out)]
@@ -417,11 +419,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     atomic_write_text(str(out), json.dumps(summary, indent=1))
     print_log(summary_text(summary, written_files(
         run_dir, runner.timestamp, vis_dir)), logger='current')
-
-
-def _last_checkpoint(run_dir: Path) -> str:
-    last = run_dir / 'last_checkpoint'
-    return last.read_text().strip() if last.is_file() else ''
 
 
 if __name__ == '__main__':
