@@ -211,11 +211,18 @@ def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
     MONOCHROME1 image from its stored values
     (:mod:`~mmlesion.datasets.volumes.dicom_reading`)."""
     frames = dicom_tag(reader, '0028|0008') or '1'
-    if is_multi_frame(dicom_tag(reader, '0008|0016') or '',
-                      int(frames) if frames.isdigit() else 1):
+    frames = int(frames) if frames.isdigit() else 1
+    if is_multi_frame(dicom_tag(reader, '0008|0016') or '', frames):
         read = read_enhanced(path, resample_nonuniform)
         if read is not None:
             return _resample_uneven(path, read[0], read[1], meta)
+        if frames > 1:
+            raise ValueError(
+                f'{path}: {frames} frames (NumberOfFrames (0028,0008)) but '
+                'no Per-frame Functional Groups Sequence (5200,9230): the '
+                'position of each frame is unknown (ITK would stack them 1 '
+                'mm apart); convert it to an enhanced multi-frame image or '
+                'to one file per slice')
     if dicom_tag(reader, '0028|0004') == 'MONOCHROME1':
         return monochrome1_file_hu(path, img)
     return img

@@ -359,6 +359,9 @@ def test_enhanced_uneven_duplicate_and_missing_position(stored, tmp_path):
     ds.save_as(path)
     _refused(path, path, 'frame 3', 'PlanePositionSequence',
              'ImagePositionPatient (0020,0032)')
+    del ds.PerFrameFunctionalGroupsSequence  # no frame has a position
+    ds.save_as(path)
+    _refused(path, path, 'NumberOfFrames (0028,0008)', '(5200,9230)')
 
 
 # --------------------------------------------- several series in one tree
