@@ -11,7 +11,7 @@ from .check_only import format_plan
 from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS
-from .scan_records import resumes_run
+from .scan_records import remove_empty_records, resumes_run
 from mmlesion.utils.writing.refusals import output_write_refusal
 
 #: How a conversion goes on after a refused write.
@@ -33,6 +33,7 @@ def build_exporter(args: argparse.Namespace
     if not args.export_2d or args.check_only:
         return None
     preset = PRESETS[args.preset]
+    remove_empty_records(args.out)  # of a complete run: not to resume
     return DeepLesionExporter(
         args.export_2d, **{k: getattr(args, k) for k in EXPORT_OPTIONS},
         lesion_type=(preset.lesion_type if args.lesion_type is None else

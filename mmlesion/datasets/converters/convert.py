@@ -40,8 +40,8 @@ from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS, Preset
 from .scan_cases import ScanCase, finding_entry, header_facts
 from .scan_records import (input_stamp, read_record, records_dir,
-                           remove_records, resumes_run, start_run,
-                           write_record)
+                           remove_empty_records, remove_records,
+                           resumes_run, start_run, write_record)
 
 
 @dataclass
@@ -306,6 +306,7 @@ def convert_dataset(settings: ConvertSettings) -> dict:
             settings.overwrite or resumes_run(settings.out_file,
                                               settings.export_dir))
     export_dir = settings.exporter.out_dir if settings.exporter else None
+    remove_empty_records(settings.out_file)
     resuming = resumes_run(settings.out_file, export_dir)
     refuse_existing(settings.out_file, settings.overwrite or resuming)
     start_run(settings.out_file, export_dir)

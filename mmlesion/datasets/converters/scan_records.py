@@ -13,6 +13,7 @@ whose ``run.json`` names the same export means an unfinished run of this
 conversion (:func:`resumes_run`): the same command resumes it, writing over
 the outputs that run began without ``--overwrite``.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -99,5 +100,25 @@ def write_record(out_file: str, volume_id: str, record: dict) -> None:
 
 
 def remove_records(out_file: str) -> None:
-    """Remove the records once the annotation file is written."""
-    shutil.rmtree(records_dir(out_file), ignore_errors=True)
+    """Remove the records once the outputs are written: ``run.json``
+    after the others, so that a run killed while they are removed still
+    resumes (an empty folder is what such a kill can leave at most:
+    :func:`remove_empty_records`)."""
+    folder = records_dir(out_file)
+    if not osp.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder), key=lambda n: n == RUN_FILE):
+        path = osp.join(folder, name)
+        if osp.isdir(path) and not osp.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    remove_empty_records(out_file)
+
+
+def remove_empty_records(out_file: str) -> None:
+    """Remove the records folder of ``out_file`` if it is empty (a run
+    killed after its last record was removed)."""
+    with contextlib.suppress(OSError):
+        os.rmdir(records_dir(out_file))

@@ -99,6 +99,56 @@ def test_killed_at_every_write_resumes_to_the_same_files(inputs, tmp_path,
     assert not [p for p in _files(tmp_path) if TMP_PREFIX in p]
 
 
+def test_killed_while_the_records_are_removed(inputs, tmp_path):
+    """Killed after the last output, while the records are removed (one
+    record removed by hand, as a kill inside the removal leaves them):
+    the same command converts that scan again and ends with the same
+    files; with only the empty folder left the run was complete."""
+    root, tool = inputs
+    assert tool.main(_argv(root, tmp_path / 'clean')) == 0
+    expected = _files(tmp_path / 'clean')
+    run = tmp_path / 'run'
+    out = str(run / 'out' / 'volumes.json')
+    assert run_killed('lens_extra_slices.json:1:after-rename',
+                      lambda: tool.main(_argv(root, run))) == -9
+    records = sorted(os.listdir(records_dir(out)))
+    assert len(records) == 3 and 'run.json' in records
+    os.remove(osp.join(records_dir(out), next(
+        r for r in records if r != 'run.json')))
+    assert tool.main(_argv(root, run)) == 0
+    assert _files(run) == expected
+    os.mkdir(records_dir(out))  # emptied, not yet removed
+    assert tool.main(_argv(root, run)) == 1  # complete: refused as such
+    assert _files(run) == expected and not osp.exists(records_dir(out))
+
+
+def test_full_disk_at_the_annotation_file(inputs, tmp_path, monkeypatch,
+                                          capsys):
+    """The disk fills up while ``volumes.json`` is committed (its
+    ``fsync``): one line naming it; then the same command finishes."""
+    root, tool = inputs
+    assert tool.main(_argv(root, tmp_path / 'clean')) == 0
+    expected = _files(tmp_path / 'clean')
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f'/proc/self/fd/{fd}').endswith('-volumes.json'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    run = tmp_path / 'run'
+    with monkeypatch.context() as patch:
+        patch.setattr(os, 'fsync', fsync)
+        capsys.readouterr()
+        assert tool.main(_argv(root, run)) == 1
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith(
+        f'error: cannot write {run / "out" / "volumes.json"}: No space left '
+        'on device (ENOSPC); '), err
+    assert tool.main(_argv(root, run)) == 0
+    assert _files(run) == expected
+
+
 def test_full_disk_one_line_then_same_command(inputs, tmp_path, capsys,
                                               monkeypatch):
     """``cv2.imwrite`` returns False on a full disk (its 13th PNG, in the
