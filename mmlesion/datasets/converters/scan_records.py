@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import shutil
 from typing import List, Optional
 
 from mmlesion.utils.writing.atomic import (atomic_write_json,
@@ -108,12 +107,8 @@ def remove_records(out_file: str) -> None:
     if not osp.isdir(folder):
         return
     for name in sorted(os.listdir(folder), key=lambda n: n == RUN_FILE):
-        path = osp.join(folder, name)
-        if osp.isdir(path) and not osp.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(path)
+        with contextlib.suppress(OSError):  # files only (records, temps)
+            os.remove(osp.join(folder, name))
     remove_empty_records(out_file)
 
 
