@@ -168,6 +168,11 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         uid = series_uid
     check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
+    if len(files) == 1 and _is_multi_frame(read_header(files[0])):
+        img, meta = _read_file(files[0], allow_outside_data,
+                               resample_nonuniform)
+        meta.pop('stored_type')
+        return img, dict(meta, num_files=1, first_file=files[0])
     geometry = check_series_slices(folder, files, resample_nonuniform)
     files = geometry.files
     modality = dicom_tag(read_header(files[0]), _DICOM_MODALITY)
@@ -203,6 +208,13 @@ def _resample_uneven(source: str, img: sitk.Image, geometry,
     return resample_slices_uniform(img, geometry)
 
 
+def _is_multi_frame(reader: sitk.ImageFileReader) -> bool:
+    """Whether a DICOM header is of a multi-frame or enhanced image."""
+    frames = dicom_tag(reader, '0028|0008') or '1'
+    return is_multi_frame(dicom_tag(reader, '0008|0016') or '',
+                          int(frames) if frames.isdigit() else 1)
+
+
 def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
                      img: sitk.Image, resample_nonuniform: bool,
                      meta: dict) -> sitk.Image:
@@ -210,13 +222,12 @@ def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
     multi-frame image frame by frame from its functional groups and a
     MONOCHROME1 image from its stored values
     (:mod:`~mmlesion.datasets.volumes.dicom_reading`)."""
-    frames = dicom_tag(reader, '0028|0008') or '1'
-    frames = int(frames) if frames.isdigit() else 1
-    if is_multi_frame(dicom_tag(reader, '0008|0016') or '', frames):
+    if _is_multi_frame(reader):
         read = read_enhanced(path, resample_nonuniform)
         if read is not None:
             return _resample_uneven(path, read[0], read[1], meta)
-        if frames > 1:
+        frames = dicom_tag(reader, '0028|0008')
+        if frames not in (None, '1'):
             raise ValueError(
                 f'{path}: {frames} frames (NumberOfFrames (0028,0008)) but '
                 'no Per-frame Functional Groups Sequence (5200,9230): the '

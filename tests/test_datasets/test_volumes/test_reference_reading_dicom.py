@@ -329,6 +329,15 @@ def test_enhanced_ordered_and_shuffled(stored, tmp_path):
         vol = _matches([path], path)
         # PixelSpacing of the functional groups, not GDCM's 1 mm
         assert sorted(vol.spacing_zyx)[:2] == pytest.approx([0.388672] * 2)
+    # the folder holding it reads the same; beside single-frame slices it
+    # is named
+    folder = str(tmp_path / 'folder')
+    os.makedirs(folder)
+    shutil.copy(path, folder)
+    _matches([osp.join(folder, f'{v}.dcm')], folder)
+    ref.write_series(folder, stored[:2], ref.stack_planes(2),
+                     series_uid=ref.UID_ROOT + '3')
+    _refused(folder, f'{v}.dcm', 'multi-frame', 'NumberOfFrames (0028,0008)')
 
 
 def test_enhanced_uneven_duplicate_and_missing_position(stored, tmp_path):

@@ -225,6 +225,12 @@ def _slice_header(path: str) -> SliceHeader:
         if reader.HasMetaDataKey('0028|0004') else 'MONOCHROME2'
     check_grayscale(path, samples, photometric,
                     _tag_text(reader, '0008|0016'))
+    frames = _int_tag(reader, '0028|0008', 1)
+    if frames > 1:
+        raise ValueError(
+            f'{path}: a multi-frame image (NumberOfFrames (0028,0008) '
+            f'{frames}) among the files of a series; give this file itself '
+            'to read it (or move it out of the series folder)')
     if _transfer_syntax(path) in _NATIVE_SYNTAXES:
         bits = _int_tag(reader, '0028|0100', 16)
         want = rows * cols * samples * _int_tag(
