@@ -135,7 +135,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                               format_plan_config)
     from mmlesion.datasets.converters.fingerprint import SPLIT_NAMES
     from mmlesion.datasets.volumes import load_annotation_file
+    from mmlesion.datasets.converters.scan_records import unfinished_run
     from mmlesion.utils.writing.atomic import atomic_write_text
+    unfinished = unfinished_run(args.ann_file)
+    if unfinished:
+        print(f'error: {args.ann_file}: its conversion did not finish '
+              f'({unfinished} holds its records; its outputs may be '
+              'partial): run the converter\'s command again (it resumes), '
+              'then plan', file=sys.stderr)
+        return 2
     stem = osp.splitext(args.ann_file)[0]
     _remove_stale_temporaries(args, stem)
     try:

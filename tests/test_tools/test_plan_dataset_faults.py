@@ -119,3 +119,22 @@ def test_plan_killed_at_every_write_resumes(dataset, tmp_path, monkeypatch,
             assert got == expected, (name, mode)
             assert not [p for p in got if TMP_PREFIX in p
                         or p.endswith('.check.py') or '.parts' in p]
+
+
+def test_plan_refuses_an_unfinished_conversion(dataset, tmp_path, capsys):
+    """The converter was killed (its records folder with ``run.json`` is
+    there): the planner says so in one line and writes nothing."""
+    run = tmp_path / 'run'
+    shutil.copytree(dataset, run, ignore=shutil.ignore_patterns('x2d'))
+    parts = run / 'volumes.json.parts'
+    parts.mkdir()
+    (parts / 'run.json').write_text('{}\n')
+    before = _files(run)
+    assert load_tool('plan_dataset.py').main([
+        str(run / 'volumes.json'), '--export-2d', str(dataset / 'x2d'),
+        '--gpu-mem-gb', '16', '--out', str(run / 'mine.py')]) == 2
+    assert capsys.readouterr().err == (
+        f'error: {run / "volumes.json"}: its conversion did not finish '
+        f'({parts} holds its records; its outputs may be partial): run the '
+        "converter's command again (it resumes), then plan\n")
+    assert _files(run) == before

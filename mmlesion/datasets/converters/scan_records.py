@@ -48,6 +48,13 @@ def resumes_run(out_file: str, export_dir: Optional[str] = None) -> bool:
         return False
 
 
+def unfinished_run(out_file: str) -> Optional[str]:
+    """The records folder of a conversion to ``out_file`` that began and
+    did not finish (its outputs may be partial), else None."""
+    folder = records_dir(out_file)
+    return folder if osp.isfile(osp.join(folder, RUN_FILE)) else None
+
+
 def start_run(out_file: str, export_dir: Optional[str] = None) -> None:
     """Mark a conversion as begun, before it writes anything (the records
     folder with its ``run.json``; temporaries a killed run left in it are
