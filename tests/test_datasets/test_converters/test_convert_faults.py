@@ -227,4 +227,15 @@ def test_semicolon_box_csv_named(inputs, tmp_path, capsys):
     line = capsys.readouterr().err.strip()
     assert line.startswith(f'error: {boxes} line 3: the fields are '
                            "separated by semicolons (4 ';' and no ','")
+    # tabs, and a split file with semicolons
+    boxes.write_text('seriesuid\tcoordX\tcoordY\tcoordZ\tdiameter_mm\n')
+    assert tool.main(argv) == 1
+    assert "separated by tabs (4 '\\t' and no ','" in capsys.readouterr().err
+    split = tmp_path / 'split.csv'
+    split.write_text('volume_id;split\np0;train\n')
+    assert tool.main([str(root / 'img'), str(root / 'lab'), '--split-file',
+                      str(split), '--out', str(tmp_path / 'a.json')]) == 1
+    assert capsys.readouterr().err.startswith(
+        f'error: {split} line 1: the fields are separated by semicolons '
+        "(1 ';' and no ','")
     assert not (tmp_path / 'a.json').exists()
