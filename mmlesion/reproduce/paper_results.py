@@ -167,8 +167,9 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     # Table 5, +TRPN +ALB
     'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
     {'sens@3': 84.72, 'bbox_mAP': 34.8},
-    # Table 5, 9 slices (read as +TRPN +ALB: 85.43 lies between 84.72 and
-    # 86.63, "slightly higher than the 3 slices"; the check marks are lost)
+    # Table 5, 9 slices (our reading, +TRPN +ALB: its 85.43 lies between
+    # 84.72 and 86.63, "slightly higher than the 3 slices", its mAP 34.4
+    # below both; the check marks are lost: variants.READ_ROWS)
     'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice':
     {'sens@3': 85.43, 'bbox_mAP': 34.4},
     # Table 6, ALB w/o our search space (the search; writes a genotype)
