@@ -274,7 +274,11 @@ def _read_file(path: str, allow_outside_data: bool = False,
         path) else None
     mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
         ('.mhd', '.mha')) else None
-    reader = read_header(path)
+    # ITK warns of a NIfTI sform's "unexpected scales", which are the ones used
+    quiet = _itk_warnings_off if nifti is not None and \
+        geometry.pixdim_differs else contextlib.nullcontext
+    with quiet():
+        reader = read_header(path)
     meta = dict(stored_type=sitk.GetPixelIDValueAsString(
         reader.GetPixelIDValue()))
     is_dicom = reader.HasMetaDataKey(_DICOM_MODALITY) or lower.endswith(
@@ -294,7 +298,8 @@ def _read_file(path: str, allow_outside_data: bool = False,
         check_nrrd_length(path, nrrd_files)
     _check_spacing(path, reader.GetSpacing(), True)
     try:
-        img = reader.Execute()
+        with quiet():
+            img = reader.Execute()
     except RuntimeError as err:
         raise _sitk_error(path, err)
     if is_dicom:

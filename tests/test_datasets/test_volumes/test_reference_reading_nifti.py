@@ -286,7 +286,7 @@ def test_negative_pixdim3_with_qform_only_not_flipped(tmp_path, base):
     _assert_refused(_write(tmp_path / 'a.nii', base, hdr), 'pixdim[3]')
 
 
-def test_pixdim_other_than_sform_voxel_sizes(tmp_path, base):
+def test_pixdim_other_than_sform_voxel_sizes(tmp_path, base, capfd):
     rng = np.random.default_rng(4)
     for n in range(8):
         affine = _random_affine(rng)
@@ -303,6 +303,8 @@ def test_pixdim_other_than_sform_voxel_sizes(tmp_path, base):
             _assert_refused(path, 'pixdim[1..3]', 'sform')
         else:
             _assert_reads_as_reference(path)
+    # nor does ITK warn of the sform's "unexpected scales": they are used
+    assert 'unexpected scales' not in capfd.readouterr().err
 
 
 # ------------------------------------------------- qform / sform and codes
@@ -347,6 +349,21 @@ def test_qform_sform_disagreement(tmp_path, base):
                             'would use the sform')
         else:
             _assert_reads_as_reference(path)
+
+
+def test_sform_float_rounding_read_as_reference(tmp_path, base):
+    """An sform whose axes are perpendicular up to float rounding (1e-4)
+    is no shear: read as the reference."""
+    rng = np.random.default_rng(9)
+    for n, shear in enumerate((1e-7, 1e-6, 1e-5, 5e-5)):
+        affine = _random_affine(rng)
+        hdr = _header(base, affine, 0, 1)
+        column = int(rng.integers(0, 3))
+        other = affine[:3, (column + 1) % 3]
+        affine[:3, column] += shear * other * (
+            np.linalg.norm(affine[:3, column]) / np.linalg.norm(other))
+        hdr.set_sform(affine, 1)
+        _assert_reads_as_reference(_write(tmp_path / f'{n}.nii', base, hdr))
 
 
 def test_broken_transforms_refused(tmp_path, base):

@@ -51,11 +51,15 @@ class NiftiGeometry:
         direction (np.ndarray): (3, 3) LPS directions of the index axes
             (columns).
         source (str): ``'sform'`` or ``'qform'``, the transform used.
+        pixdim_differs (bool): the sform's voxel sizes differ from
+            ``pixdim`` beyond float32 rounding (within
+            :data:`QSFORM_TOL_VOXELS`; ITK warns of "unexpected scales").
     """
     spacing: Tuple[float, float, float]
     origin: Tuple[float, float, float]
     direction: np.ndarray
     source: str
+    pixdim_differs: bool = False
 
     def apply(self, img: sitk.Image) -> None:
         """Give ``img`` (3D or more, as ITK read the file) this geometry on
@@ -244,7 +248,9 @@ def nifti_geometry(path: str, header: NiftiHeader) -> NiftiGeometry:
         spacing=tuple(float(v) for v in spacing),
         origin=tuple(float(v) for v in lps[:, 3]),
         direction=lps[:, :3] / spacing,
-        source=source)
+        source=source,
+        pixdim_differs=bool(
+            np.abs(np.array(header.pixdim[:3]) / spacing - 1).max() > 1e-5))
 
 
 __all__ = [
