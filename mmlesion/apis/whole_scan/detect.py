@@ -7,6 +7,13 @@ coordinates of the resampled volume (mmdet's pixel ``i`` spans
 ``[i, i + 1)``; SimpleITK's voxel ``i`` spans ``[i - 0.5, i + 0.5]``: boxes
 are shifted by -0.5), and, for a model with a segmentation head, each
 slice's lesion map (:func:`lesion_map_collector`, :func:`lesion_map_of`).
+
+A test pipeline that crops the slice (``ClipBlackBorder``'s
+``crop_offset``) gets the boxes of the whole slice from the detector itself
+(:func:`~mmlesion.models.detectors.uncropped.to_uncropped`, as in
+``tools/test.py``); the offset is not added again here, and a detector
+that left its boxes in the crop is refused
+(:func:`~mmlesion.models.detectors.uncropped.check_uncropped`).
 """
 import os.path as osp
 from typing import List, Optional, Tuple
@@ -15,6 +22,7 @@ import numpy as np
 import torch
 
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.models.detectors.uncropped import check_uncropped
 from mmlesion.utils.reporting.progress import progress_bar
 
 from .results import SliceDetections
@@ -62,7 +70,8 @@ def detect_slices(model: torch.nn.Module,
         caller names the labels).
 
     Raises:
-        ValueError: a bad ``batch_size``, ``workers`` or ``worker_type``.
+        ValueError: a bad ``batch_size``, ``workers`` or ``worker_type``; a
+            cropped slice whose boxes the detector left in the crop.
     """
     detection = detection or DetectionSettings()
     if detection.batch_size < 1:
@@ -90,14 +99,17 @@ def detect_slices(model: torch.nn.Module,
             pred = out.pred_instances
             boxes = pred.bboxes.detach().cpu().numpy().astype(np.float64)
             scores = pred.scores.detach().cpu().numpy().astype(np.float64)
-            dx, dy = out.metainfo.get('crop_offset', (0., 0.))
-            boxes = boxes + np.array([dx, dy, dx, dy]) - .5
+            # in the whole slice already: the detector added any crop's
+            # offset (to_uncropped), which is not added again here
+            check_uncropped(out, type(model).__name__)
+            boxes = boxes - .5
             all_boxes.append(boxes.reshape(-1, 4))
             all_scores.append(scores.reshape(-1))
             all_labels.append(pred.labels.detach().cpu().numpy().reshape(-1))
-            if lesion_maps is not None:
-                lesion_maps.append(lesion_map_of(model, out, array.shape[1:],
-                                                 (dx, dy)))
+            if lesion_maps is not None:  # the map is the crop's
+                lesion_maps.append(lesion_map_of(
+                    model, out, array.shape[1:],
+                    out.metainfo.get('crop_offset', (0., 0.))))
             if progress is not None:
                 progress.update()
     if progress is not None:

@@ -14,6 +14,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .lens import ExpertEnsemble, expert_indices
+from .uncropped import UNCROPPED_KEY
 
 
 @MODELS.register_module()
@@ -116,6 +117,9 @@ class LENSSeparateModels(ExpertEnsemble, BaseDetector):
             res = self.detectors[e].predict(
                 batch_inputs, self._as_first_dataset(batch_data_samples),
                 rescale=rescale)
+            for member, sample in zip(res, batch_data_samples):
+                if member.metainfo.get(UNCROPPED_KEY):  # the member's copy
+                    sample.set_metainfo({UNCROPPED_KEY: True})
             preds = [r.pred_instances for r in res]
             for p in preds:
                 p.expert_ids = torch.full_like(p.labels, e)
