@@ -70,7 +70,11 @@ def read_enhanced(path: str, resample: bool = False
             and the frames.
     """
     pydicom = require_pydicom(path, 'an enhanced multi-frame image')
-    ds = pydicom.dcmread(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as err:  # pydicom raises many kinds on damaged files
+        raise ValueError(f'{path}: pydicom cannot read this multi-frame '
+                         f'file ({err}); it is damaged') from err
     headers = enhanced_headers(path, ds)
     if headers is None:
         return None
@@ -130,7 +134,7 @@ def _not_a_volume(files: Sequence[str]) -> str:
     try:
         reader = _header(files[0])
     except RuntimeError:
-        return 'unreadable'
+        return ''  # not left aside: the reader names what is wrong
     photometric = _tag(reader, '0028|0004') or 'MONOCHROME2'
     samples = _tag(reader, '0028|0002') or '1'
     if samples != '1' or photometric not in MONOCHROME:

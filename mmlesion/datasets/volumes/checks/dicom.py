@@ -385,9 +385,10 @@ def _check_alike(source: str, names: Sequence[str],
             'remove it from the series')
 
 
-#: Largest distance (mm) of a slice's position from the line through the
-#: first slice along the normal (DS values carry about 6 decimals).
-SHEAR_TOL_MM = 0.01
+#: Largest distance of a slice's position from the line through the first
+#: slice along the normal, in pixels (a 20th: positions written with a
+#: few decimals pass, a gantry tilt soon adds up to more).
+SHEAR_TOL_PIXELS = 0.05
 
 
 def check_stack(source: str,
@@ -425,7 +426,7 @@ def check_stack(source: str,
     off = ipp - ipp[order[0]] - np.outer(positions - positions[order[0]],
                                          normal)
     far = np.linalg.norm(off, axis=1)
-    if far.max() > SHEAR_TOL_MM:
+    if far.max() > SHEAR_TOL_PIXELS * float(np.min(h0.spacing)):
         k = int(np.argmax(far))
         raise ValueError(
             f'{source}: ImagePositionPatient (0020,0032) of {names[k]} lies '
