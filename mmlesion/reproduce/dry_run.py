@@ -7,11 +7,11 @@ relative to it (``work_dirs/reproduce/...``, ``.venv/bin/python``) and
 one outside it stays absolute, and the checkpoint a stage tests
 (``@last:DIR`` in the plan) is printed as the shell substitution that reads
 it (``"$(cat DIR/last_checkpoint)"``): each printed command runs as it is
-from the repository root once the stages before it have run. An *input* of a stage is a file or folder it reads that
-no stage of the plan writes: each dataset's annotation file of its config
-(``data_root`` + ``ann_file``, after the stage's ``--cfg-options``), the
-paths its script takes as positional arguments and the values of
-:data:`INPUT_OPTIONS`. Each one missing is printed on its own line, with
+from the repository root once the stages before it have run. An *input*
+of a stage is a file or folder it reads that no stage of the plan writes:
+each dataset's annotation file of its config (``data_root`` +
+``ann_file``, after the stage's ``--cfg-options``), the paths its script
+takes as positional arguments and the values of :data:`INPUT_OPTIONS`. Each one missing is printed on its own line, with
 the stages that read it and the data/README.md section that says where it
 comes from; ``tools/reproduce.py`` checks them before the first stage
 too.

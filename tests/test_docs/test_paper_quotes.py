@@ -404,9 +404,11 @@ def false_betweens(text: str) -> List[str]:
             if len(ends) == 2 and not all(
                     min(b, c) <= x <= max(b, c)
                     for x, b, c in zip(a, *ends)):
-                bad.append(f'{before[-1]} does not lie between ' + ' and '.join(
-                    ' / '.join(f'{v:g}' for v in t) for t in ends) +
-                           f': {unit[max(m.start() - 80, 0):m.end() + 80]!r}')
+                ends_text = ' and '.join(' / '.join(f'{v:g}' for v in t)
+                                         for t in ends)
+                around = unit[max(m.start() - 80, 0):m.end() + 80]
+                bad.append(f'{before[-1]} does not lie between {ends_text}: '
+                           f'{around!r}')
     return bad
 
 

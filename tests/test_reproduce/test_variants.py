@@ -142,7 +142,8 @@ def test_the_mulan_baseline_is_marked_a_variant(tmp_path):
     md = table_markdown(spec, list(summary.values()))
     line = next(ln for ln in md.splitlines()
                 if ln.startswith('| MULAN (baseline) |'))
-    assert "| variant: MULAN's detector only" in line and '33.9 / 20.00' in line
+    assert "| variant: MULAN's detector only" in line
+    assert '33.9 / 20.00' in line
     lines = [ln for ln in compare(summary.values())
              if ln.startswith('MULAN (baseline) (')]
     assert lines and all("[variant: MULAN's detector only" in ln
