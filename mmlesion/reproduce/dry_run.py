@@ -11,10 +11,10 @@ from the repository root once the stages before it have run. An *input*
 of a stage is a file or folder it reads that no stage of the plan writes:
 each dataset's annotation file of its config (``data_root`` +
 ``ann_file``, after the stage's ``--cfg-options``), the paths its script
-takes as positional arguments and the values of :data:`INPUT_OPTIONS`. Each one missing is printed on its own line, with
-the stages that read it and the data/README.md section that says where it
-comes from; ``tools/reproduce.py`` checks them before the first stage
-too.
+takes as positional arguments and the values of :data:`INPUT_OPTIONS`.
+Each one missing is printed on its own line, with the stages that read it
+and the data/README.md section that says where it comes from;
+``tools/reproduce.py`` checks them before the first stage too.
 """
 import os
 import os.path as osp
