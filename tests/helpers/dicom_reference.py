@@ -460,3 +460,44 @@ def write_dicomdir(root: str, paths: Sequence[str]) -> List[str]:
         fileset.add(path)
     fileset.write(root)
     return [instance.path for instance in fileset]
+
+
+def assert_matches_trilinear(vol, frames: Sequence[RefFrame],
+                             outside: float, atol_hu: float = 0.05) -> None:
+    """A volume resampled from an evenly spaced stack: every voxel inside
+    the stack holds the trilinear interpolation of the reference voxels
+    around its world position, every voxel more than half a voxel
+    outside holds ``outside``."""
+    iop, spacing = frames[0].iop, frames[0].spacing
+    normal = np.cross(iop[:3], iop[3:])
+    frames = sorted(frames, key=lambda f: float(f.ipp @ normal))
+    hu = np.stack([f.hu for f in frames])
+    pos = np.array([f.ipp @ normal for f in frames])
+    step = (pos[-1] - pos[0]) / (len(pos) - 1)
+    zyx = np.stack(np.meshgrid(*[np.arange(n) for n in vol.array.shape],
+                               indexing='ij'), -1).reshape(-1, 3)
+    spacing_xyz = np.asarray(vol.spacing_zyx, float)[::-1]
+    world = vol.origin_xyz + (np.asarray(vol.direction) @ (
+        zyx[:, ::-1] * spacing_xyz).T).T
+    rel = world - frames[0].ipp
+    index = np.stack([rel @ normal / step, rel @ iop[3:] / spacing[0],
+                      rel @ iop[:3] / spacing[1]], -1)  # (slice, row, col)
+    size = np.asarray(hu.shape)
+    got = vol.array[zyx[:, 0], zyx[:, 1], zyx[:, 2]]
+    far = np.any((index < -0.5 - 1e-3) | (index > size - 0.5 + 1e-3), 1)
+    assert np.all(got[far] == outside), 'voxels outside the stack not ' \
+        f'{outside}: {np.unique(got[far][got[far] != outside])[:5]}'
+    inside = np.all((index >= 0) & (index <= size - 1), 1)
+    assert inside.sum() > 0.2 * len(got), 'too few voxels inside'
+    idx = index[inside]
+    low = np.minimum(np.floor(idx).astype(int), size - 2)
+    frac = idx - low
+    want = np.zeros(len(idx))
+    for corner in np.ndindex(2, 2, 2):
+        c = np.asarray(corner)
+        weight = np.prod(np.where(c, frac, 1 - frac), 1)
+        k, r, q = (low + c).T
+        want += weight * hu[k, r, q]
+    worst = float(np.abs(got[inside] - want).max())
+    assert worst < atol_hu + 1e-5 * np.abs(want).max(), (
+        f'resampled HU differ from trilinear by up to {worst:g}')

@@ -248,6 +248,15 @@ def test_orientations(stored, tmp_path):
     ref.write_series(folder, stored,
                      ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]]))
     _refused(folder, 'oblique scan', 'resample_oblique=True')
+    for v, (axis, degrees) in enumerate((((1, 0, 0), 20), ((1, 2, 3), 33))):
+        m = _rotation(axis, degrees)
+        folder = str(tmp_path / f'resampled{v}')
+        paths = ref.write_series(
+            folder, stored, ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]]))
+        vol = load_ct_volume(folder, resample_oblique=True,
+                             default_value=-2000.0)
+        ref.assert_matches_trilinear(vol, ref.reference_frames(paths),
+                                     outside=-2000.0)
 
 
 def test_gantry_tilt_refused(stored, tmp_path):
