@@ -79,3 +79,27 @@ def test_test_tool_refuses_checkpoint_of_another_model(tiny_demo_root,
         'class)')
     assert '; 16 missing (neck.' in line and '; 14 unexpected (' in line
     assert 'Epoch(test)' not in out  # nothing was evaluated
+
+
+def test_train_tool_refuses_load_from_of_other_classes(tiny_demo_root,
+                                                       tmp_path):
+    """load_from of a detector trained on 3 classes (no class names in its
+    meta) for the one-class config: one line counting its classes, before
+    an iteration runs."""
+    init_default_scope('mmdet')
+    three = get_config(CONFIG[len('configs/'):]).model
+    three.roi_head.bbox_head.num_classes = 3
+    ckpt = tmp_path / 'three.pth'
+    torch.save(dict(state_dict=MODELS.build(three).state_dict()), str(ckpt))
+    out = _run_failing([
+        'tools/train.py', CONFIG, '--work-dir',
+        str(tmp_path / 'train'), '--cfg-options', f'load_from={ckpt}'
+    ] + _opts(tiny_demo_root))
+    assert 'Traceback' not in out
+    line = next(x for x in out.splitlines() if x.startswith('error: '))
+    assert line.startswith(
+        f'error: {ckpt}: the checkpoint does not fit the model FasterRCNN '
+        '(the checkpoint is for 3 classes by its classifier, the config for '
+        '1 class; roi_head.bbox_head.fc_cls.weight: [4, 128] in the '
+        'checkpoint, [2, 128] in the model)'), line
+    assert 'Epoch(train)' not in out
