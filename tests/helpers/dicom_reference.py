@@ -414,6 +414,17 @@ def assert_matches_reference(vol, frames: Sequence[RefFrame],
     assert seen.all(), f'{int((~seen).sum())} voxels of no reference voxel'
 
 
+def _voxel_world(vol):
+    """Every (z, y, x) index of a volume and its world position (LPS mm),
+    from its origin, spacing and direction alone."""
+    zyx = np.stack(np.meshgrid(*[np.arange(n) for n in vol.array.shape],
+                               indexing='ij'), -1).reshape(-1, 3)
+    spacing_xyz = np.asarray(vol.spacing_zyx, float)[::-1]
+    world = vol.origin_xyz + (np.asarray(vol.direction) @ (
+        zyx[:, ::-1] * spacing_xyz).T).T
+    return zyx, world
+
+
 def assert_matches_interpolated(vol, frames: Sequence[RefFrame],
                                 atol_hu: float = 1e-2) -> None:
     """Every voxel of ``vol`` lies on the in-plane grid of the reference
@@ -424,11 +435,7 @@ def assert_matches_interpolated(vol, frames: Sequence[RefFrame],
     frames = sorted(frames, key=lambda f: float(f.ipp @ normal))
     pos = np.array([f.ipp @ normal for f in frames])
     hu = np.stack([f.hu for f in frames])
-    zyx = np.stack(np.meshgrid(*[np.arange(n) for n in vol.array.shape],
-                               indexing='ij'), -1).reshape(-1, 3)
-    spacing_xyz = np.asarray(vol.spacing_zyx, float)[::-1]
-    world = vol.origin_xyz + (np.asarray(vol.direction) @ (
-        zyx[:, ::-1] * spacing_xyz).T).T
+    zyx, world = _voxel_world(vol)
     rel = world - frames[0].ipp
     col = rel @ iop[:3] / spacing[1]
     row = rel @ iop[3:] / spacing[0]
@@ -474,11 +481,7 @@ def assert_matches_trilinear(vol, frames: Sequence[RefFrame],
     hu = np.stack([f.hu for f in frames])
     pos = np.array([f.ipp @ normal for f in frames])
     step = (pos[-1] - pos[0]) / (len(pos) - 1)
-    zyx = np.stack(np.meshgrid(*[np.arange(n) for n in vol.array.shape],
-                               indexing='ij'), -1).reshape(-1, 3)
-    spacing_xyz = np.asarray(vol.spacing_zyx, float)[::-1]
-    world = vol.origin_xyz + (np.asarray(vol.direction) @ (
-        zyx[:, ::-1] * spacing_xyz).T).T
+    zyx, world = _voxel_world(vol)
     rel = world - frames[0].ipp
     index = np.stack([rel @ normal / step, rel @ iop[3:] / spacing[0],
                       rel @ iop[:3] / spacing[1]], -1)  # (slice, row, col)
