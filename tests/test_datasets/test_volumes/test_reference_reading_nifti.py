@@ -389,6 +389,22 @@ def test_broken_transforms_refused(tmp_path, base):
         _assert_refused(_write(tmp_path / f'{n}.nii', base, hdr), field)
 
 
+@pytest.mark.parametrize('units,readable', [
+    (0, True), (2, True), (2 | 8, True), (2 | 24, True), (4, True),
+    (1, False), (3, False), (1 | 8, False), (3 | 16, False)])
+def test_spatial_units(tmp_path, base, units, readable):
+    """mm (2) or unknown (0): as the reference; meters (1) and microns (3)
+    are refused: ITK scales them to mm, nibabel does not. Time units
+    (bits 8..32) do not matter."""
+    hdr = _header(base, _random_affine(np.random.default_rng(units)))
+    hdr['xyzt_units'] = units
+    path = _write(tmp_path / 'a.nii', base, hdr)
+    if readable:
+        _assert_reads_as_reference(path)
+    else:
+        _assert_refused(path, f'xyzt_units = {units}')
+
+
 # ----------------------------------- byte order, compression, file layout
 def test_byte_order_compression_and_extensions(tmp_path, base):
     rng = np.random.default_rng(8)

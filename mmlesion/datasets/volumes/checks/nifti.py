@@ -61,6 +61,8 @@ class NiftiHeader:
         magic (bytes): the ``magic`` field (``b'n+1'`` for NIfTI-1).
         qfac (float): ``pixdim[0]``, the qform's z sign.
         quatern (tuple[float]): quatern_b, c, d, qoffset_x, y, z.
+        xyzt_units (int): the units field (spatial unit: ``& 7``; NIfTI-1
+            only, 0 for NIfTI-2).
     """
     sizes: Tuple[int, ...]
     datatype: int
@@ -78,6 +80,7 @@ class NiftiHeader:
     magic: bytes = b'n+1'
     qfac: float = 1.0
     quatern: Tuple[float, ...] = (0., ) * 6
+    xyzt_units: int = 0
 
     @property
     def data_bytes(self) -> int:
@@ -169,6 +172,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             pixdim = struct.unpack(endian + '8f', head[76:108])
             offset = struct.unpack(endian + 'f', head[108:112])[0]
             slope, inter = struct.unpack(endian + '2f', head[112:120])
+            units = head[123]
             xforms = _read_transforms(head, endian, 348, pixdim)
             magic = head[344:348].rstrip(b'\0')
             break
@@ -181,6 +185,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             slope, inter = struct.unpack(endian + '2d', head[176:192])
             xforms = _read_transforms(head, endian, 540, pixdim)
             magic = head[4:8].rstrip(b'\0')
+            units = 0  # NIfTI-2 is refused before its units matter
             break
     else:
         return None
@@ -219,7 +224,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
                        tuple(float(p) for p in pixdim[1:4]), float(slope),
                        float(inter), endian, *xforms[:4],
                        header_size=struct.unpack(endian + 'i', head[:4])[0],
-                       magic=magic, qfac=float(pixdim[0]),
+                       magic=magic, qfac=float(pixdim[0]), xyzt_units=units,
                        quatern=xforms[4])
 
 

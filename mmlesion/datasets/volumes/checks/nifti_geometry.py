@@ -8,7 +8,8 @@ reads): by the sform when ``sform_code > 0``, else by the qform when
 ``sform_code`` is 2, the voxel sizes of ``pixdim`` with an sform), so the
 reader puts this geometry on the image ITK read. A header that readers
 place differently is refused: no transform set (orientation unknown),
-a negative or zero ``pixdim``, a ``qfac`` other than 1 or -1, a quaternion
+spatial units of meters or microns (ITK scales them, nibabel does not), a
+negative or zero ``pixdim``, a ``qfac`` other than 1 or -1, a quaternion
 that is no rotation, a sheared sform, ``pixdim`` sizes other than the
 sform's, a qform and an sform that disagree (:func:`check_nifti_qform_sform`)
 and an unknown transform code. Every refusal names the file and the field.
@@ -37,6 +38,9 @@ XFORM_CODES = {0: 'unknown', 1: 'scanner', 2: 'aligned', 3: 'talairach',
 #: Largest |cosine| of the angle between two axes of an sform that is taken
 #: as perpendicular (float32 rounding of a rotation is about 1e-7).
 SFORM_SHEAR_TOL = 1e-4
+#: Spatial units (``xyzt_units & 7``) other than mm that readers treat
+#: differently (ITK scales them to mm, nibabel does not).
+_OTHER_UNITS = {1: ('meter', 1000.0), 3: ('micron', 0.001)}
 #: RAS (NIfTI) -> LPS (ITK, DICOM) world coordinates.
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
@@ -139,6 +143,17 @@ def _check_codes(path: str, header: NiftiHeader) -> None:
             'sform_code = 1)')
 
 
+def _check_units(path: str, header: NiftiHeader) -> None:
+    unit = _OTHER_UNITS.get(header.xyzt_units & 7)
+    if unit is not None:
+        raise ValueError(
+            f'{path}: NIfTI header field xyzt_units = {header.xyzt_units} '
+            f'(spatial unit: {unit[0]}): readers differ (ITK scales it to '
+            'mm, nibabel does not); set it in mm: pixdim[1..3], '
+            f'qoffset_x/y/z and srow_x/y/z times {unit[1]:g}, and '
+            'xyzt_units = 2 (mm)')
+
+
 def _check_pixdim(path: str, header: NiftiHeader) -> None:
     for i, value in enumerate(header.pixdim[:3], start=1):
         if not (math.isfinite(value) and value > 0):
@@ -233,6 +248,7 @@ def nifti_geometry(path: str, header: NiftiHeader) -> NiftiGeometry:
             that readers place differently (see the module docstring).
     """
     _check_codes(path, header)
+    _check_units(path, header)
     _check_pixdim(path, header)
     if header.qform_code > 0:
         _check_qform(path, header)
