@@ -193,12 +193,12 @@ class DicomdirSeries:
         uid (str): SeriesInstanceUID.
         modality (str): Modality of its series record.
         folders (list[str]): the folders its files lie in.
-        count (int): its image records.
+        files (list[str]): its files.
     """
     uid: str
     modality: str
     folders: List[str]
-    count: int
+    files: List[str]
 
 
 def dicomdir_series(folder: str) -> Optional[List[DicomdirSeries]]:
@@ -229,11 +229,11 @@ def dicomdir_series(folder: str) -> Optional[List[DicomdirSeries]]:
     for instance in fileset:
         uid = str(instance.SeriesInstanceUID)
         modality = str(getattr(instance, 'Modality', ''))
-        entry = series.setdefault(uid, DicomdirSeries(uid, modality, [], 0))
+        entry = series.setdefault(uid, DicomdirSeries(uid, modality, [], []))
         where = osp.dirname(instance.path)
         if where not in entry.folders:
             entry.folders.append(where)
-        entry.count += 1
+        entry.files.append(instance.path)
     return list(series.values())
 
 
@@ -248,18 +248,22 @@ def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
 
     Returns:
         tuple[str, str]: the folder and UID of the series asked for, or of
-        the only one.
+        the only one that may be a CT volume (localizers, colour and
+        single images left aside).
 
     Raises:
         ValueError: naming the series folders to pass, where the choice
             is not clear or a series is spread over folders.
     """
-    pick = [s for s in series if series_uid in (None, s.uid)]
+    why = {s.uid: _not_a_volume(s.files) for s in series}
+    pick = [s for s in series if series_uid == s.uid] if series_uid else [
+        s for s in series if not why[s.uid]]
     if len(pick) == 1 and len(pick[0].folders) == 1:
         return pick[0].folders[0], pick[0].uid
     listed = '; '.join(
-        f'{", ".join(s.folders)} ({s.modality or "?"}, {s.count} images, '
-        f'series {s.uid})' for s in series)
+        f'{", ".join(s.folders)} ({s.modality or "?"}, {len(s.files)} '
+        f'images, series {s.uid}' + (f', {why[s.uid]}' if why[s.uid] else '')
+        + ')' for s in series)
     asked = f'no series {series_uid!r}; ' if series_uid and not pick else ''
     raise ValueError(
         f'{folder}: the root of a DICOM export whose DICOMDIR lists '

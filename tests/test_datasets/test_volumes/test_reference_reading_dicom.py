@@ -423,6 +423,17 @@ def test_dicomdir_export(stored, tmp_path):
     written = ref.write_dicomdir(root, series)
     vol = _matches(sorted(written), root)
     assert vol.meta['series_folder'] == osp.dirname(written[0])
+    aside = [ref.write_secondary_capture_rgb(str(tmp_path / 'sc'),
+                                             ref.series_uid(5))]
+    aside += ref.write_series(
+        str(tmp_path / 'loc'), stored[:1],
+        ref.stack_planes(1, iop=(0, 1, 0, 0, 0, -1)),
+        series_uid=ref.series_uid(6), names=['LOC'],
+        extra=dict(ImageType=['ORIGINAL', 'PRIMARY', 'LOCALIZER']))
+    root1 = str(tmp_path / 'export1')
+    written = ref.write_dicomdir(root1, series + aside)
+    _matches(sorted(p for p in written if ref.UID_ROOT + '2.' in str(
+        pydicom.dcmread(p).SOPInstanceUID)), root1)
     other = ref.write_series(str(tmp_path / 'b'), stored[:3],
                              ref.stack_planes(3),
                              series_uid=ref.series_uid(4))
