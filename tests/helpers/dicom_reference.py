@@ -283,6 +283,14 @@ def write_enhanced(path: str,
     return path
 
 
+def write_non_image(path: str, series_uid: str) -> str:
+    """An X-Ray Radiation Dose SR (a CT dose report: no pixels)."""
+    ds = _instance('1.2.840.10008.5.1.4.1.1.88.67', series_uid, 99, 'SR')
+    ds.ValueType = 'CONTAINER'
+    _save(ds, path, ExplicitVRLittleEndian)
+    return path
+
+
 def write_secondary_capture_rgb(path: str, series_uid: str) -> str:
     """An RGB Secondary Capture (a screenshot) of 8 x 8 pixels."""
     ds = _instance(SecondaryCaptureImageStorage, series_uid, 1, 'OT')

@@ -398,6 +398,9 @@ def test_localizer_and_screenshot_beside_the_series(stored, tmp_path):
                      series_uid=ref.series_uid(2), names=['LOC'],
                      extra=dict(ImageType=['ORIGINAL', 'PRIMARY',
                                            'LOCALIZER']))
+    # a CT dose report (an SR, no image) of the series and of its own
+    for k, uid in enumerate((ref.UID_ROOT + '2', ref.series_uid(7))):
+        ref.write_non_image(osp.join(folder, f'SR{k}'), uid)
     vol = _matches(paths, folder)
     assert vol.series_uid == ref.UID_ROOT + '2'
     # a second volume series: the choice is the user's
@@ -412,6 +415,11 @@ def test_localizer_and_screenshot_beside_the_series(stored, tmp_path):
                                          ref.UID_ROOT + '2')
     _refused(folder, sc, 'SamplesPerPixel (0028,0002) 3', "'RGB'",
              'not a CT image')
+    # a slice cut before its position is no report: refused, not skipped
+    os.remove(sc)
+    data = open(paths[2], 'rb').read()
+    open(paths[2], 'wb').write(data[:data.find(b'\x20\x00\x32\x00')])
+    _refused(folder, 'could not read', osp.basename(paths[2]))
 
 
 def test_dicomdir_export(stored, tmp_path):

@@ -262,12 +262,30 @@ def _looks_like_dicom(path: str) -> bool:
         return False
 
 
+def _non_image_object(path: str) -> bool:
+    """Whether a file GDCM left out is a DICOM object that holds no image:
+    read whole by pydicom, of a SOP class that is no image storage (a
+    structured report such as a CT dose report, a presentation state, a
+    key object selection), without Rows. A slice cut short keeps its
+    image SOP class, so it is still refused."""
+    try:
+        import pydicom
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # noqa: no pydicom, or a damaged file: refused
+        return False
+    sop = ds.get('SOPClassUID')
+    return sop is not None and 'Image' not in getattr(
+        sop, 'name', 'Image') and 'Rows' not in ds
+
+
 def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
     """Refuse a folder holding DICOM files that no series could read.
 
     GDCM silently leaves out a file it cannot parse; where that was the
     first or last slice the series just becomes shorter. So any Part 10
-    file of the folder that is in none of its series is an error.
+    file of the folder that is in none of its series is an error, but for
+    a whole object that holds no image (a dose report, a presentation
+    state: :func:`_non_image_object`), which is passed over.
 
     Args:
         folder (str): the folder.
@@ -285,7 +303,8 @@ def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
         name for name in os.listdir(folder)
         if osp.abspath(osp.join(folder, name)) not in listed
         and osp.isfile(osp.join(folder, name)) and name.upper() != 'DICOMDIR'
-        and _looks_like_dicom(osp.join(folder, name)))
+        and _looks_like_dicom(osp.join(folder, name))
+        and not _non_image_object(osp.join(folder, name)))
     if unread:
         raise ValueError(
             f'{folder}: {len(unread)} DICOM file(s) that GDCM could not read '
