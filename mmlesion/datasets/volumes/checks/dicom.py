@@ -271,7 +271,7 @@ def _non_image_object(path: str) -> bool:
     try:
         import pydicom
         ds = pydicom.dcmread(path, stop_before_pixels=True)
-    except Exception:  # noqa: no pydicom, or a damaged file: refused
+    except Exception:  # no pydicom, or a damaged file: refused
         return False
     sop = ds.get('SOPClassUID')
     return sop is not None and 'Image' not in getattr(
