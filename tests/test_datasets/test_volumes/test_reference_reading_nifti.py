@@ -91,13 +91,14 @@ def _header(data: np.ndarray, affine: np.ndarray, qform_code: int = 1,
     return hdr
 
 
-def _write(path, data: np.ndarray, hdr, extension: bytes = b'') -> str:
+def _write(path, data: np.ndarray, hdr, extension: bytes = b'',
+           padding: int = 0) -> str:
     """The header (its fields as they are, unchecked), an extension flag
-    (and ``extension``), and ``data`` as the header's type, x fastest."""
-    offset = 352 + len(extension)
-    hdr['vox_offset'] = offset
+    (and ``extension``), ``padding`` zero bytes and ``data`` as the header's
+    type, x fastest."""
+    hdr['vox_offset'] = 352 + len(extension) + padding
     flag = b'\1\0\0\0' if extension else b'\0\0\0\0'
-    raw = (hdr.binaryblock + flag + extension +
+    raw = (hdr.binaryblock + flag + extension + b'\0' * padding +
            np.asarray(data).astype(hdr.get_data_dtype()).tobytes('F'))
     path = str(path)
     with (gzip.open if path.endswith('.gz') else open)(path, 'wb') as f:
@@ -409,16 +410,31 @@ def test_spatial_units(tmp_path, base, units, readable):
 def test_byte_order_compression_and_extensions(tmp_path, base):
     rng = np.random.default_rng(8)
     n = 0
-    for endian, ext, dtype, extended in itertools.product(
-            '<>', ('.nii', '.nii.gz'), (np.int16, np.float32), (0, 1)):
+    # extended: one extension; padding: zero bytes before the voxels
+    # (without extensions: nibabel would read them as one)
+    for endian, ext, dtype, (extended, padding) in itertools.product(
+            '<>', ('.nii', '.nii.gz'), (np.int16, np.float32),
+            ((0, 0), (1, 0), (0, 48))):
         data = base.astype(dtype)
         hdr = _header(data, _random_affine(rng), 1, 1, endian)
         # one 16-byte comment extension (esize, ecode 6, 8 bytes of text)
         extension = struct.pack(endian + 'ii', 16, 6) + b'CT scan\0' \
             if extended else b''
-        path = _write(tmp_path / f'{n}{ext}', data, hdr, extension)
+        path = _write(tmp_path / f'{n}{ext}', data, hdr, extension, padding)
         _assert_reads_as_reference(path)
         n += 1
+
+
+@pytest.mark.parametrize('offset', [0, 100, 348])
+def test_vox_offset_inside_header_refused(tmp_path, base, offset):
+    # the voxels follow the 352 bytes; nibabel reads from 0 (header bytes
+    # as voxels) or refuses 348, ITK reads other bytes
+    hdr = _header(base, np.diag([0.8, 0.8, 2.5, 1.0]))
+    path = _write(tmp_path / 'a.nii', base, hdr)
+    with open(path, 'r+b') as f:
+        f.seek(108)
+        f.write(struct.pack('<f', offset))
+    _assert_refused(path, f'vox_offset = {offset}')
 
 
 def test_nifti2_and_bad_magic_refused(tmp_path, base):

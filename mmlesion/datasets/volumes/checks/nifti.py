@@ -344,7 +344,8 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
 
 def check_nifti_header(path: str, header: NiftiHeader) -> None:
     """Refuse a NIfTI this reader cannot read as one 3D CT volume: NIfTI-2
-    (ITK reads NIfTI-1 only), a ``magic`` other than ``n+1``, voxels that
+    (ITK reads NIfTI-1 only), a ``magic`` other than ``n+1``, a
+    ``vox_offset`` inside the header, voxels that
     are no real scalar (complex, RGB: ITK would drop the imaginary part or
     read 3 values per voxel) or float128, a 2D image or several volumes
     (``dim[4..]`` above 1).
@@ -368,6 +369,12 @@ def check_nifti_header(path: str, header: NiftiHeader) -> None:
             "b'n+1' (a single-file NIfTI-1): an Analyze or damaged header, "
             'whose orientation fields NIfTI readers read differently; save '
             'it as NIfTI-1 with the scanner\'s orientation')
+    if header.vox_offset < 352:
+        raise ValueError(
+            f'{path}: NIfTI header field vox_offset = {header.vox_offset}: '
+            'the voxels of a single-file NIfTI-1 start after its 352-byte '
+            'header (readers differ: some read the header as voxels); set '
+            'vox_offset to where they start (352 without extensions)')
     if header.datatype in _NONSCALAR_TYPES:
         raise ValueError(
             f'{path}: NIfTI header field datatype = {header.datatype} '
