@@ -170,10 +170,13 @@ def test_data_types_and_rescale(tmp_path, base, dtype, scaled_only):
               (2**(8 * np.dtype(dtype).itemsize) - 4), 0.05)
     unsigned = np.issubdtype(dtype, np.unsignedinteger)
     middle = float(hu.min() + hu.max()) / 2
-    rescales = [(rng.uniform(low, max(4.0, 2 * low)),
-                 float(hu.min()) - rng.uniform(0, 3) if unsigned else
-                 middle + rng.uniform(-3, 3) if scaled_only else
-                 rng.uniform(-50, 50)) for _ in range(3)]
+    rescales = []
+    for sign in (1.0, 1.0, -1.0):  # a negative slope flips the values
+        zero = float(hu.min() if sign > 0 else hu.max())
+        rescales.append((sign * rng.uniform(low, max(4.0, 2 * low)),
+                         zero - sign * rng.uniform(0, 3) if unsigned else
+                         middle + rng.uniform(-3, 3) if scaled_only else
+                         rng.uniform(-50, 50)))
     if not scaled_only:  # "no rescale" as writers spell it
         rescales += [(float('nan'), float('nan')), (0.0, 0.0), (1.0, 0.0),
                      (0.0, float('nan'))]
@@ -213,10 +216,12 @@ def test_intercept_without_slope_refused(tmp_path, base, slope):
 def test_dimensions(tmp_path, base):
     rng = np.random.default_rng(1)
     readable = {'3d': base, '4d_one_time_point': base[..., None],
-                '5d_ones': base[..., None, None]}
+                '5d_ones': base[..., None, None], '3d_dims_beyond': base}
     for (name, data), ext in itertools.product(readable.items(),
                                                ('.nii', '.nii.gz')):
         hdr = _header(data, _random_affine(rng))
+        if name == '3d_dims_beyond':  # dim[4..] past dim[0] = 3: unused
+            hdr['dim'][4:6] = 5, 7
         _assert_reads_as_reference(_write(tmp_path / (name + ext), data,
                                           hdr))
     one = base[..., 3:4]
