@@ -44,7 +44,7 @@ BOX_COLUMNS = {
 
 
 @dataclass
-class Finding:
+class BoxRow:
     """One row of a box CSV.
 
     Attributes:
@@ -70,13 +70,13 @@ class ScanCase:
         volume_id (str): its id in the annotation file.
         image (str): the CT (file or DICOM series folder).
         mask (str, optional): its label map (same grid).
-        findings (list[Finding]): its rows of the box CSVs.
+        findings (list[BoxRow]): its rows of the box CSVs.
         patient (str, optional): its patient (default: the volume id).
     """
     volume_id: str
     image: str
     mask: Optional[str] = None
-    findings: List[Finding] = field(default_factory=list)
+    findings: List[BoxRow] = field(default_factory=list)
     patient: Optional[str] = None
 
 
@@ -92,7 +92,7 @@ def scan_id(rel_path: str) -> str:
 
 
 def read_box_table(path: str, box_format: str, ignore: bool = False
-                   ) -> Dict[str, List[Finding]]:
+                   ) -> Dict[str, List[BoxRow]]:
     """The findings of a box CSV by scan id (file order kept).
 
     Args:
@@ -101,7 +101,7 @@ def read_box_table(path: str, box_format: str, ignore: bool = False
         ignore (bool): the rows are excluded findings (repeats allowed).
 
     Returns:
-        dict[str, list[Finding]]: scan id -> its findings.
+        dict[str, list[BoxRow]]: scan id -> its findings.
 
     Raises:
         ValueError: one line naming the file, the line and the field.
@@ -111,18 +111,18 @@ def read_box_table(path: str, box_format: str, ignore: bool = False
     if osp.exists(path):  # (a missing file is named by the reader)
         check_csv_delimiter(path, read_csv_text(path, f'{what} CSV'), what)
     ids, values = _read_table(path, columns, what, ignore)
-    out: Dict[str, List[Finding]] = {}
+    out: Dict[str, List[BoxRow]] = {}
     for i, (uid, v) in enumerate(zip(ids, values.tolist())):
         where = f'{path}: finding {i + 1} (series {uid}, '
         if box_format == 'voxel':
-            finding = Finding(where + f'voxels {tuple(v)})', ignore,
-                              file_box=tuple(v))
+            finding = BoxRow(where + f'voxels {tuple(v)})', ignore,
+                             file_box=tuple(v))
             if any(v[k] > v[k + 3] for k in range(3)):
                 raise ValueError(f"{finding.where}: field 'x2/y2/z2' below "
                                  "'x1/y1/z1'")
         else:
-            finding = Finding(where + f'coordX/Y/Z {tuple(v[:3])})', ignore,
-                              tuple(v[:3]), v[3])
+            finding = BoxRow(where + f'coordX/Y/Z {tuple(v[:3])})', ignore,
+                             tuple(v[:3]), v[3])
             if box_format == 'recist' and not 0 < v[4] <= v[3]:
                 raise ValueError(
                     f"{finding.where}: field 'short_axis_mm' must be in (0, "
@@ -141,7 +141,7 @@ def _outside(where: str, volume: CTVolume, lo: Sequence[float],
             f'{tuple(round(v, 1) for v in hi)} of {volume.shape_zyx})')
 
 
-def _file_box_entry(volume: CTVolume, finding: Finding) -> dict:
+def _file_box_entry(volume: CTVolume, finding: BoxRow) -> dict:
     """A box given in the stored file's voxels, on the canonical grid."""
     if volume.meta.get('format') == 'dicom_series':
         raise ValueError(f'{finding.where}: voxel boxes need a NIfTI or '
@@ -165,7 +165,7 @@ def _file_box_entry(volume: CTVolume, finding: Finding) -> dict:
         label=0, ignore=finding.ignore)
 
 
-def finding_entry(volume: CTVolume, finding: Finding) -> dict:
+def finding_entry(volume: CTVolume, finding: BoxRow) -> dict:
     """The annotation of a finding on its scan (with ``slice_boxes`` for
     the 2D export where the box is a sphere's).
 
