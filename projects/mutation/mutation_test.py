@@ -13,11 +13,11 @@ docs/mutation_testing.md.
 
 Example::
 
-    python tools/misc/mutation_test.py mmlesion/evaluation/functional/froc.py
-    python tools/misc/mutation_test.py mmlesion/evaluation/functional/luna16/
-    python tools/misc/mutation_test.py mmlesion/evaluation/ \
+    python projects/mutation/mutation_test.py mmlesion/evaluation/functional/froc.py
+    python projects/mutation/mutation_test.py mmlesion/evaluation/functional/luna16/
+    python projects/mutation/mutation_test.py mmlesion/evaluation/ \
         --changed-since main
-    python tools/misc/mutation_test.py mmlesion/structures/recist.py \
+    python projects/mutation/mutation_test.py mmlesion/structures/recist.py \
         --tests tests/test_structures/test_recist.py
 """
 import argparse
@@ -41,7 +41,7 @@ PACKAGE = 'mmlesion'
 #: SIGKILL, e.g. an OpenCV call given ``None``): the tests noticed it.
 KILLED = ('killed', 'timeout', 'caught by type check', 'segfault')
 #: The list of the equivalent mutants (``- `NAME`: reason`` lines).
-EQUIVALENTS_DOC = ROOT / 'tools' / 'misc' / 'mutation_equivalents.md'
+EQUIVALENTS_DOC = ROOT / 'projects' / 'mutation' / 'mutation_equivalents.md'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -10,7 +10,8 @@ stored result records the drivers' digest too and is not reused after any
 of them changed. Every project folder counts (not only the one of the
 study): drivers import each other (the LENS and RetinaNet studies run
 through ``projects/study_demo``), and a stale result is worse than a row
-run again. The benchmarks are not study drivers and are left out.
+run again. The benchmarks and the mutation-testing tool are not study
+drivers and are left out.
 """
 import functools
 import hashlib
@@ -21,7 +22,7 @@ from mmlesion.utils.code_digest import tree_digest
 #: ``projects/`` of this clone (the drivers are not installed, as in mmdet).
 PROJECTS_DIR = Path(__file__).resolve().parents[2]
 #: Folders of ``projects/`` that hold no study driver.
-NOT_DRIVERS = ('benchmarks', )
+NOT_DRIVERS = ('benchmarks', 'mutation')
 
 
 def drivers_digest(projects_dir: str = str(PROJECTS_DIR)) -> str:

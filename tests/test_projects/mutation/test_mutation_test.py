@@ -1,5 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``tools/misc/mutation_test.py`` names the real-data folder for the tests
+"""``projects/mutation/mutation_test.py`` names the real-data folder for the tests
 it runs from ``mutants/`` as the suite names it (the tool knows no folder
 of its own)."""
 import importlib.util
@@ -11,7 +11,7 @@ from mmlesion.testing import repo_root
 from mmlesion.utils.data_roots import SHARED_DATA_ENV
 from tests.helpers.data_roots import LAB_SHARED_DATA
 
-TOOL = repo_root() / 'tools' / 'misc' / 'mutation_test.py'
+TOOL = repo_root() / 'projects' / 'mutation' / 'mutation_test.py'
 
 
 @pytest.fixture(scope='module')
