@@ -2,7 +2,8 @@
 """Every GPU figure of ``docs/benchmarks.md`` in one call, kept part by
 part: one JSON and one markdown table, written again after every step.
 
-The parts (:mod:`projects.benchmarks.gpu_run_parts`), in this order:
+The parts (:mod:`projects.benchmarks.gpu_run_parts`; their sizes:
+:mod:`projects.benchmarks.gpu_run_plan`), in this order:
 
 1. ``amp_compare``: the full-size ElixirNet's findings under float16
    autocast against float32 on the same scans
@@ -40,7 +41,7 @@ it measured, and the same command again skips what is done. A re-run with
 another plan or device into the same ``--out`` is refused.
 
 **Time.** Each part has a budget (:data:`~projects.benchmarks.
-gpu_run_parts.FULL`: 530 s in all, the parts estimated at about 300 s from
+gpu_run_plan.FULL`: 530 s in all, the parts estimated at about 300 s from
 the H100 figures): a part that has used its budget starts no further
 sub-step, one that runs 1.5 times its budget is stopped, and with
 ``--deadline S`` a part whose budget no longer fits the seconds left is
@@ -82,9 +83,9 @@ from typing import Iterator, List, Optional  # noqa: E402
 
 from mmlesion_cli import tool_parser  # noqa: E402
 from projects.benchmarks.gpu_run_parts import (PART_FUNCTIONS,  # noqa: E402
-                                               PARTS, PLANS, PartRun,
-                                               plan_record, prepare,
-                                               sub_steps)
+                                               PartRun, prepare)
+from projects.benchmarks.gpu_run_plan import (PARTS, PLANS,  # noqa: E402
+                                              plan_record, sub_steps)
 
 #: A part is stopped at this many times its budget.
 HARD_FACTOR = 1.5

@@ -17,7 +17,8 @@ def tool():
 
 def test_a_stopped_rehearsal_resumes_with_the_rest(tool, tmp_path,
                                                    monkeypatch, capsys):
-    from projects.benchmarks import gpu_run_parts, gpu_run_report
+    from projects.benchmarks import (gpu_run_parts, gpu_run_plan,
+                                     gpu_run_report)
     out = tmp_path / 'run'
     argv = ['--device', 'cpu', '--tiny', '--out', str(out)]
     threads = torch.get_num_threads()
@@ -46,12 +47,12 @@ def test_a_stopped_rehearsal_resumes_with_the_rest(tool, tmp_path,
     # the first part is kept from the stopped run, the rest measured now
     assert record['parts']['amp_compare'] == first['parts']['amp_compare']
     assert 'amp_compare: done in an earlier run' in capsys.readouterr().out
-    for name in gpu_run_parts.PARTS:
+    for name in gpu_run_plan.PARTS:
         part = record['parts'][name]
         assert part['status'] == 'done', (name, part)
         assert part['run'] == (1 if name == 'amp_compare' else 2)
-        assert set(part['results']) == set(gpu_run_parts.sub_steps(
-            gpu_run_parts.TINY, name, 'cpu')), name
+        assert set(part['results']) == set(gpu_run_plan.sub_steps(
+            gpu_run_plan.TINY, name, 'cpu')), name
     assert gpu_run_report.finite_numbers(record)
     for row in record['parts']['train_steps']['results'].values():
         assert row['ms_per_image'] > 0
@@ -63,7 +64,7 @@ def test_a_stopped_rehearsal_resumes_with_the_rest(tool, tmp_path,
     assert compared['confident']['fp32'] >= prepared['findings_kept'] > 0
     assert compared['match'] and not compared['amp_active']
     table = (out / 'results.md').read_text()
-    for name in gpu_run_parts.PARTS:
+    for name in gpu_run_plan.PARTS:
         assert f'## {name}' in table
     assert table.count('**met**') + table.count('**NOT MET**') == 3
     assert 'not measured' not in table
