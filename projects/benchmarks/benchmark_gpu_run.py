@@ -21,7 +21,8 @@ The parts (:mod:`projects.benchmarks.gpu_run_parts`; their sizes:
    (Faster R-CNN, ElixirNet 3 and 9 slices, Improved RetinaNet, RetinaNet
    VGG-19, MULAN, LENS with 1 and 4 experts) beside mmdet's Faster R-CNN
    R50-FPN on the same input (:func:`~mmlesion.reproduce.timing.
-   time_training_step`: synthetic batches, random weights).
+   time_training_step`: synthetic batches, random weights, each config's
+   own optimiser wrapper, float32 in all of them).
 6. ``data_loading``: one loading worker's samples/s per config and the
    workers a GPU needs at the step time of part 5
    (``benchmark_data_loading.py --parts --with-loader``).
@@ -45,13 +46,16 @@ gpu_run_plan.FULL`: 530 s in all, the parts estimated at about 300 s from
 the H100 figures): a part that has used its budget starts no further
 sub-step, one that runs 1.5 times its budget is stopped, and with
 ``--deadline S`` a part whose budget no longer fits the seconds left is
-not started (a re-run does it). Progress lines start with ``[gpu-run]``.
+not started (a re-run does it). ``--parts`` runs some parts only.
+Progress lines start with ``[gpu-run]``.
 
-The device command (one line; ``.gpu/`` is the offline wheel folder with
-mmcv's source and ``setup.sh``, which builds mmcv's CUDA ops in 4-5 min;
-on a machine with network ``bash tools/install_gpu.sh`` does the same). If
-the deadline leaves parts undone, run the same line again on the same
-machine: setup then skips the build and the script resumes::
+The device command (one line, for a machine lent with no network, whose
+commands may take 600 s and whose ``$OUT`` folder comes back: ``.gpu/`` is
+the offline wheel folder with mmcv's source and ``setup.sh``, which builds
+mmcv's CUDA ops in 4-5 min; on a machine with network ``bash
+tools/install_gpu.sh`` does the same). If the deadline leaves parts
+undone, run the same line again on the same machine: setup then skips the
+build and the script resumes::
 
     bash .gpu/setup.sh && timeout $((590 - SECONDS)) python projects/benchmarks/benchmark_gpu_run.py --device cuda --out work_dirs/gpu_run --deadline $((570 - SECONDS)); cp -r work_dirs/gpu_run/results.json work_dirs/gpu_run/results.md work_dirs/gpu_run/raw "$OUT"/
 
@@ -125,15 +129,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 @contextlib.contextmanager
 def hard_limit(seconds: Optional[float]) -> Iterator[None]:
     """Raise :class:`PartTimeout` in the block after ``seconds`` (SIGALRM;
-    not in a thread other than the main one, nor where there is none)."""
+    not in a thread other than the main one, nor where there is none, nor
+    while a timer of the caller's runs: it is left alone)."""
     usable = (seconds is not None and hasattr(signal, 'setitimer')
-              and threading.current_thread() is threading.main_thread())
+              and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
     if not usable:
         yield
         return
 
     def stop(signum, frame):
-        raise PartTimeout(f'stopped after {seconds:.0f} s')
+        raise PartTimeout(f'stopped after {seconds:.1f} s')
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, .001))

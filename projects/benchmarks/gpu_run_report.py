@@ -159,8 +159,18 @@ def _goal_agg3d(record: Mapping) -> GoalRow:
 
 
 def goals(record: Mapping) -> List[GoalRow]:
-    """The three goals' rows (module doc)."""
-    return [_goal_slices(record), _goal_workers(record), _goal_agg3d(record)]
+    """The three goals' rows (module doc); a goal whose record cannot be
+    read says so (the table is written after every step: it must not stop
+    the run)."""
+    rows = []
+    for goal in (_goal_slices, _goal_workers, _goal_agg3d):
+        try:
+            rows.append(goal(record))
+        except (KeyError, TypeError, ValueError) as err:
+            rows.append(GoalRow(goal.__name__[6:], '-', 'not measured',
+                                f'its record cannot be read: '
+                                f'{type(err).__name__}: {err}'))
+    return rows
 
 
 def _row(*cells) -> str:
@@ -205,7 +215,12 @@ def markdown(record: Mapping, command: str) -> str:
     for name, table in _PART_TABLES.items():
         rows = _results(record, name)
         if rows:
-            lines += ['', f'## {name}', ''] + table(rows, record)
+            try:
+                body = table(rows, record)
+            except (KeyError, TypeError, ValueError) as err:
+                body = [f'(its record cannot be tabulated: '
+                        f'{type(err).__name__}: {err}; see results.json)']
+            lines += ['', f'## {name}', ''] + body
     return '\n'.join(lines) + '\n'
 
 

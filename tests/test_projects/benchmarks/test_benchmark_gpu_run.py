@@ -89,6 +89,49 @@ def test_parts_that_do_not_fit_the_deadline_wait(tool, tmp_path, capsys):
         tool.parse_args(['--deadline', '5'])
 
 
+def test_a_part_past_its_budget_is_stopped_and_resumed(tool, tmp_path,
+                                                       monkeypatch):
+    """Past 1.5 times its budget a part is stopped (its finished
+    sub-steps kept); a re-run does the rest."""
+    import time
+
+    from projects.benchmarks import gpu_run_parts, gpu_run_plan
+    monkeypatch.setitem(gpu_run_plan.TINY.budgets, 'aggregated3d', .2)
+
+    def slow(run):  # one sub-step, then more than the hard limit
+        run.keep('fp32', dict(seconds=1.))
+        time.sleep(5)
+
+    monkeypatch.setitem(gpu_run_parts.PART_FUNCTIONS, 'aggregated3d', slow)
+    monkeypatch.setattr(tool, 'sub_steps',
+                        lambda plan, name, device: ['fp32', 'again'])
+    argv = ['--device', 'cpu', '--tiny', '--out', str(tmp_path),
+            '--parts', 'aggregated3d']
+    start = time.monotonic()
+    assert tool.main(argv) == 1
+    assert time.monotonic() - start < 4
+    part = json.loads((tmp_path / 'results.json').read_text())['parts'][
+        'aggregated3d']
+    assert part['status'] == 'partial'
+    assert part['note'] == 'stopped after 0.3 s: again left for a re-run'
+    assert part['results'] == {'fp32': {'seconds': 1.}}
+
+    def finish(run):
+        assert run.todo() == ['again']
+        run.keep('again', dict(seconds=2.))
+
+    monkeypatch.setitem(gpu_run_parts.PART_FUNCTIONS, 'aggregated3d',
+                        finish)
+    assert tool.main(argv) == 0
+    part = json.loads((tmp_path / 'results.json').read_text())['parts'][
+        'aggregated3d']
+    assert (part['status'], part['run']) == ('done', 2)
+    # a record the table cannot read is named there, not a crash
+    table = (tmp_path / 'results.md').read_text()
+    assert "(its record cannot be tabulated: KeyError: 'seconds_per_scan'" \
+        in table
+
+
 def _record(slices_per_s=70., workers=6, agg3d_s=.93):
     scan = dict(read=.2, resample=.03, detect=2.4, model=2.3, stack=.07,
                 recist=.5, write=.3)
