@@ -56,6 +56,11 @@ def map_scans(func: Callable, jobs: list, workers: int,
         yield from (pool.imap if ordered else pool.imap_unordered)(func, jobs)
 
 
+def hash_unit(key: str) -> float:
+    """The md5 of ``key`` as a number in [0, 1)."""
+    return int(hashlib.md5(str(key).encode()).hexdigest()[:12], 16) / 16**12
+
+
 def assign_split(volume_id: str,
                  val_fraction: float = 0.0,
                  test_fraction: float = 0.0) -> int:
@@ -69,8 +74,7 @@ def assign_split(volume_id: str,
             val_fraction + test_fraction > 1:
         raise ValueError(f'bad split fractions val={val_fraction}, '
                          f'test={test_fraction}')
-    u = int(hashlib.md5(str(volume_id).encode()).hexdigest()[:12],
-            16) / 16**12
+    u = hash_unit(volume_id)
     if u < test_fraction:
         return 3
     if u < test_fraction + val_fraction:

@@ -2,10 +2,15 @@
 """The dataset converter: a folder of CT scans with label masks or a box
 CSV (or a public release, :mod:`.presets`) -> the volume annotation file.
 
-Each scan is read, its lesions found (:mod:`.scan_cases`), and its entry
-written with its split: by the hash of its patient (never one patient on
-two sides) or from the user's split file. Scans are converted by a process
-pool (``workers``); each finished scan leaves a record
+Each scan's patient is found first (:mod:`.patients`: the split file's
+patient_id, ``--patient-regex``, the DICOM PatientID, a patient shared by
+scan names) and the patients split (:mod:`.patient_split`: by the hash of
+the patient, a requested split left empty filled, never one patient on two
+sides, or from the user's split file). Then each scan is read, its lesions
+found (:mod:`.scan_cases`) and its entry written with its split and
+patient; the run ends with a table of patients, scans and lesions per
+split. Scans are converted by a process pool (``workers``); each finished
+scan leaves a record
 (:mod:`.scan_records`), so a killed run resumes where it stopped. All scans
 are read in the canonical (LPS, axial) grid, and mixed stored orientations
 are reported.
@@ -19,10 +24,9 @@ and the temporary files a kill left are removed when the run starts.
 import hashlib
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 
@@ -33,10 +37,13 @@ from ..volumes.annotation_file import refuse_existing
 from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 from .check_only import check_luna16_annotations, plan_conversion
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
-                     ConvertedVolume, assign_split, check_patient_splits,
+                     ConvertedVolume, check_patient_splits,
                      convert_mask_case, map_scans, mark_replica_outputs,
                      read_split_file, relative_file)
 from .deeplesion_export import DeepLesionExporter
+from .patient_split import (SplitRequest, format_split_table, split_counts,
+                            split_patients)
+from .patients import PatientRules, group_patients
 from .presets import PRESETS, Preset
 from .scan_cases import ScanCase, finding_entry, header_facts
 from .scan_records import (input_stamp, read_record, records_dir,
@@ -67,10 +74,15 @@ class ConvertSettings:
         class_name (str): its one class.
         patient_regex (str, optional): the patient id is the first group
             (or the group ``patient``) of this regex on the volume id.
-        patient_from_dicom (bool): the patient id is the DICOM PatientID.
+        patient_from_dicom (bool): the patient id is the DICOM PatientID,
+            required of every scan (by default it is used where a DICOM
+            scan has one; :mod:`.patients`).
         split_file (str, optional): a user's split
             (:func:`~.common.read_split_file`).
-        val_fraction (float): share of patients in the val split.
+        val_fraction (float): share of patients in the val split (a split
+            that too few patients leave empty stops the conversion, except
+            val at its default share: left empty with a warning;
+            :func:`~.patient_split.split_patients`).
         test_fraction (float): share of patients in the test split.
         exporter (DeepLesionExporter, optional): also write the 2D export.
         workers (int): processes converting scans (1: this one).
@@ -120,22 +132,25 @@ def _labels(settings: ConvertSettings) -> Optional[List[int]]:
 
 
 def _assign_patients(cases: List[ScanCase], settings: ConvertSettings,
-                     split_table: dict) -> None:
-    """The patient of each case: the split file's, the regex's group."""
-    for case in cases:
-        if settings.patient_regex:
-            m = re.search(settings.patient_regex, case.volume_id)
-            if m is None:
-                raise ValueError(f'{case.image}: the patient regex '
-                                 f'{settings.patient_regex!r} does not match '
-                                 f'its id {case.volume_id!r}')
-            case.patient = m.groupdict().get('patient') or m.group(
-                1 if m.re.groups else 0)
-        listed = split_table.get(case.volume_id, (None, None))
-        if settings.split_file and case.volume_id not in split_table:
-            raise ValueError(f'{settings.split_file}: scan {case.volume_id} '
-                             f'({case.image}) is not listed')
-        case.patient = listed[1] or case.patient
+                     split_table: dict) -> Dict[str, int]:
+    """Set the patient of each case (:func:`~.patients.group_patients`)
+    and split the patients (:func:`~.patient_split.split_patients`).
+
+    Returns:
+        dict[str, int]: volume id -> split.
+    """
+    group_patients(cases, PatientRules(
+        settings.patient_regex, settings.patient_from_dicom, split_table,
+        settings.split_file, infer=settings.preset == 'folder'))
+    given = [(c.patient, c.volume_id, split_table[c.volume_id][0])
+             for c in cases if split_table.get(c.volume_id, (None, ))[0]]
+    check_patient_splits(given, settings.split_file or settings.scans)
+    split = split_patients(
+        [c.patient for c in cases],
+        SplitRequest(settings.val_fraction, settings.test_fraction,
+                     settings.split_file or settings.scans,
+                     {p: s for p, _, s in given}))
+    return {c.volume_id: split[c.patient] for c in cases}
 
 
 @dataclass
@@ -146,7 +161,9 @@ class _Job:
     key: str
     stamp: list
     settings: ConvertSettings
-    split: Optional[int]
+    split: int
+    patient_index: int = 1
+    study_index: int = 1
     scans_left: int = 0
 
 
@@ -169,29 +186,24 @@ def _run_job(job: _Job) -> Tuple[int, dict]:
     """Convert one scan (in a worker), export it, write its record."""
     s, case = job.settings, job.case
     conv = _convert_case(case, s)
-    orientation, dicom_patient = header_facts(conv.volume)
-    patient = case.patient or case.volume_id
-    if s.patient_from_dicom and not case.patient:
-        if dicom_patient is None:
-            raise ValueError(f'{case.image}: no DICOM PatientID (0010,0020) '
-                             'for --patient-from-dicom')
-        patient = dicom_patient
-    split = job.split or assign_split(patient, s.val_fraction,
-                                      s.test_fraction)
+    orientation, _ = header_facts(conv.volume)
+    patient, split = case.patient or case.volume_id, job.split
     annotations = [{k: v for k, v in les.items() if k != 'slice_boxes'}
                    for les in conv.lesions]
     parts = None
     if s.exporter is not None:
         exporter = s.exporter.empty_copy()
         exporter.add_volume(conv.volume, conv.volume_id, conv.lesions, split,
-                            patient=job.index + 1,
+                            patient=job.patient_index,
+                            study=job.study_index,
                             scans_left=job.scans_left)
         parts = exporter.parts()
     record = dict(
         key=job.key, inputs=job.stamp, patient=patient,
         orientation=orientation, image=case.image, export=parts,
         entry=volume_entry(conv.volume, conv.volume_id, conv.file,
-                           annotations, split=split, **conv.extra))
+                           annotations, split=split, patient_id=patient,
+                           **conv.extra))
     # the JSON round trip makes a fresh entry equal to a resumed one
     record = json.loads(json.dumps(record))
     write_record(s.out_file, case.volume_id, record)
@@ -199,8 +211,12 @@ def _run_job(job: _Job) -> Tuple[int, dict]:
 
 
 def _jobs(cases: List[ScanCase], settings: ConvertSettings,
-          split_table: dict) -> Tuple[List[_Job], List[Optional[dict]]]:
-    """Jobs of the cases without a valid record; the records of the rest."""
+          splits: Dict[str, int]) -> Tuple[List[_Job], List[Optional[dict]]]:
+    """Jobs of the cases without a valid record; the records of the rest.
+
+    A patient's number in the 2D export is its rank of first appearance,
+    its scans studies 1, 2, ... in order (DeepLesion's ``Patient_index``
+    and ``Study_index``)."""
     worker = replace(settings, show_progress=False)
     common = repr((sorted((k, v) for k, v in vars(settings).items()
                           if k not in ('exporter', 'workers', 'overwrite',
@@ -210,15 +226,21 @@ def _jobs(cases: List[ScanCase], settings: ConvertSettings,
                                  'num_pngs')}
                    if settings.exporter else None))
     jobs, records = [], []
+    numbers: Dict[str, int] = {}
+    studies: Counter = Counter()
     for i, case in enumerate(cases):
-        split = split_table.get(case.volume_id, (None, ))[0]
-        key = hashlib.md5(repr((common, asdict(case), i, split)).encode()
+        split = splits[case.volume_id]
+        number = numbers.setdefault(case.patient, len(numbers) + 1)
+        studies[case.patient] += 1
+        key = hashlib.md5(repr((common, asdict(case), i, split, number,
+                                studies[case.patient])).encode()
                           ).hexdigest()
         stamp = input_stamp([case.image, case.mask])
         records.append(read_record(settings.out_file, case.volume_id, key,
                                    stamp))
         if records[-1] is None:
-            jobs.append(_Job(i, case, key, stamp, worker, split))
+            jobs.append(_Job(i, case, key, stamp, worker, split, number,
+                             studies[case.patient]))
     for left, job in enumerate(reversed(jobs)):
         job.scans_left = left  # for the space a full disk names
     return jobs, records
@@ -286,22 +308,21 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         found = check_luna16_annotations(settings.boxes, settings.excluded,
                                          settings.seriesuids, settings.scans)
         ids = found.pop('volume_ids')
+        split = split_patients(ids, SplitRequest(
+            settings.val_fraction, settings.test_fraction, settings.scans))
         return plan_conversion(
-            ids, [assign_split(v, settings.val_fraction,
-                               settings.test_fraction) for v in ids],
+            ids, [split[v] for v in ids],
             settings.out_file, dataset, classes, settings.export_dir,
             settings.overwrite or resumes_run(settings.out_file,
                                               settings.export_dir), **found)
     split_table = read_split_file(settings.split_file) \
         if settings.split_file else {}
     cases = preset.find(settings)
-    _assign_patients(cases, settings, split_table)
+    splits = _assign_patients(cases, settings, split_table)
     if settings.check_only:
         return plan_conversion(
             [c.volume_id for c in cases],
-            [split_table.get(c.volume_id, (None, ))[0] or assign_split(
-                c.patient or c.volume_id, settings.val_fraction,
-                settings.test_fraction) for c in cases],
+            [splits[c.volume_id] for c in cases],
             settings.out_file, dataset, classes, settings.export_dir,
             settings.overwrite or resumes_run(settings.out_file,
                                               settings.export_dir))
@@ -314,7 +335,7 @@ def convert_dataset(settings: ConvertSettings) -> dict:
                                 replica_sidecar(settings.out_file))
     if settings.exporter is not None:
         settings.exporter.remove_stale_temporaries()
-    jobs, records = _jobs(cases, settings, split_table)
+    jobs, records = _jobs(cases, settings, splits)
     _run_all(jobs, records, settings)
     entries = [r['entry'] for r in records]
     check_patient_splits(
@@ -335,7 +356,11 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         lesions=sum(not a['ignore'] for a in annotations),
         ignored=sum(a['ignore'] for a in annotations),
         ann_file=settings.out_file,
-        orientations=_report_orientations(records))
+        orientations=_report_orientations(records),
+        splits=split_counts(
+            (r['patient'], e['split'],
+             sum(not a['ignore'] for a in e['annotations']))
+            for r, e in zip(records, entries)))
     exporter = settings.exporter
     if exporter is not None:
         for record in records:
@@ -352,4 +377,6 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         summary['replica_markers'] = markers
     remove_records(settings.out_file)  # last: the run is complete
     print_log(f'{dataset}: {summary}', logger='current')
+    print_log(f'{dataset}: patients, scans and lesions per split\n'
+              + format_split_table(summary['splits']), logger='current')
     return summary

@@ -12,9 +12,12 @@ Sec. IV-A, trains one detector on several datasets this way).
 Choices where DeepLesion's release has no counterpart (also in
 ``data/README.md``):
 
-- Each volume becomes patient ``n`` (1, 2, ... in export order), study 1,
-  series 1: folder ``<n:06d>_01_01``; ``series_map.json`` maps it back to
-  the volume id and series UID. Slice ``z`` (0-based) is written as
+- Each volume is study ``s`` of patient ``n``, series 1: folder
+  ``<n:06d>_<s:02d>_01`` (the converter numbers patients 1, 2, ... in order
+  of appearance and a patient's scans 1, 2, ..., so that ``Patient_index``
+  groups a patient's studies as in DeepLesion; without a patient each
+  volume is the next patient's study 1); ``series_map.json`` maps it back
+  to the volume id and series UID. Slice ``z`` (0-based) is written as
   ``<z + 1:03d>.png``.
 - The key slice of a lesion is the slice through the centre of its 3D box
   (``key_slices='centre'``), or every slice the lesion crosses
@@ -64,6 +67,10 @@ EXTRA_SLICES_FILE = 'lens_extra_slices.json'
 #: The files of an export besides ``Images_png`` (and its replica marker).
 EXPORT_FILES = ('DL_info.csv', 'series_map.json', EXTRA_SLICES_FILE,
                 'REPLICA.txt')
+#: Which lesions get key slices: the included ones, or all.
+KEY_LESIONS = ('included', 'all')
+#: A lesion's key slices: the one through its centre, or every slice.
+KEY_SLICES = ('centre', 'every')
 #: Bytes a PNG needs beyond its pixels (header, chunks, file system block).
 _PNG_OVERHEAD = 4096
 
@@ -156,11 +163,11 @@ class DeepLesionExporter:
                  lesion_type: int = -1,
                  dicom_window: Tuple[float, float] = (-1024, 3071),
                  overwrite: bool = False) -> None:
-        if key_lesions not in ('included', 'all'):
-            raise ValueError(f"key_lesions must be 'included' or 'all', got "
-                             f'{key_lesions!r}')
-        if key_slices not in ('centre', 'every'):
-            raise ValueError(f"key_slices must be 'centre' or 'every', got "
+        if key_lesions not in KEY_LESIONS:
+            raise ValueError(f'key_lesions must be one of {KEY_LESIONS}, '
+                             f'got {key_lesions!r}')
+        if key_slices not in KEY_SLICES:
+            raise ValueError(f'key_slices must be one of {KEY_SLICES}, got '
                              f'{key_slices!r}')
         if num_slices < 1 or interval_mm <= 0:
             raise ValueError('num_slices >= 1 and interval_mm > 0 needed')
@@ -197,7 +204,8 @@ class DeepLesionExporter:
                    lesions: List[dict],
                    split: int = 1,
                    patient: Optional[int] = None,
-                   scans_left: int = 0) -> str:
+                   scans_left: int = 0,
+                   study: int = 1) -> str:
         """Write the slices of one volume and collect its rows.
 
         Args:
@@ -210,6 +218,7 @@ class DeepLesionExporter:
             split (int): ``Train_Val_Test`` (1 train, 2 val, 3 test).
             patient (int, optional): the 1-based patient number of the
                 series (default: the next one).
+            study (int): the 1-based study of that patient.
             scans_left (int): volumes still to export after this one, for
                 the space a refused write names.
 
@@ -221,7 +230,7 @@ class DeepLesionExporter:
                 (or quota, or a read-only folder).
         """
         patient = patient or len(self.series) + 1
-        name = f'{patient:06d}_01_01'
+        name = f'{patient:06d}_{study:02d}_01'
         depth, height, width = volume.shape_zyx
         sz, sy, sx = volume.spacing_zyx
         chosen = [
@@ -275,7 +284,8 @@ class DeepLesionExporter:
             for les, boxes in zip(chosen, slice_boxes):
                 if k in boxes:
                     self.rows.append(
-                        self._row(patient, k, boxes[k], les, (first, last),
+                        self._row((patient, study), k, boxes[k], les,
+                                  (first, last),
                                   (sx, sy, sz), (height, width), depth,
                                   split))
         self._add_extra_slices(name, keys, negatives, lesions, depth,
@@ -408,7 +418,8 @@ class DeepLesionExporter:
         y2 = min(max(box2d[3] - 0.5, y1), height - 1.0)
         return [x1, y1, x2, y2]
 
-    def _row(self, patient: int, key: int, box2d: Sequence[float],
+    def _row(self, patient_study: Tuple[int, int], key: int,
+             box2d: Sequence[float],
              les: dict, slice_range: Tuple[int, int],
              spacing: Tuple[float, float, float], size: Tuple[int, int],
              depth: int, split: int) -> List[str]:
@@ -422,9 +433,10 @@ class DeepLesionExporter:
             recist = [cx, y1, cx, y2, x1, cy, x2, cy]
         one = np.asarray(recist) + 1.0  # 1-based in the file
         lesion_type = int(les.get('lesion_type', self.lesion_type))
+        patient, study = patient_study
         return [
-            f'{patient:06d}_01_01_{key + 1:03d}.png',
-            str(patient), '1', '1', str(key + 1),
+            f'{patient:06d}_{study:02d}_01_{key + 1:03d}.png',
+            str(patient), str(study), '1', str(key + 1),
             format_dl_numbers(np.round(one, 2)),
             format_dl_numbers(np.round([x1 + 1, y1 + 1, x2 + 1, y2 + 1], 2)),
             format_dl_numbers(np.round([max(w, h), min(w, h)], 2)),

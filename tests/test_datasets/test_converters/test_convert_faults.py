@@ -24,6 +24,14 @@ from tests.helpers.masked_scans import write_masked_scans
 from tests.helpers.tool_modules import load_tool
 
 
+@pytest.fixture(autouse=True)
+def _own_logger(log_messages):
+    """A current logger of this test: the converter logs its patients and
+    split before a refused write, and a logger an earlier test made under
+    capsys writes to a closed stream (a 'Logging error' on stderr)."""
+    yield
+
+
 @pytest.fixture(scope='module')
 def inputs(tmp_path_factory):
     """Two scans with two lesions each, their masks, and the tool."""
