@@ -8,11 +8,11 @@ What a tool needs to parse its arguments:
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
   the scan-check switches, study and converter options:
   :mod:`.common_args`, :mod:`.converter_args`). An option that sets or
-  uses a value of the library (an environment variable's name, a default)
-  imports it from the library's module where it is defined, so every value
-  has one source, after the parser is built: a switch when it is given, a
-  default ``None`` filled in by the tool. Building these options imports
-  nothing of ``mmlesion`` (a fast ``--help``);
+  uses a value of the library (an environment variable's name, a default,
+  its choices) imports it from the library's module where it is defined,
+  so every value has one source: a default or choice the help shows is
+  the settings dataclass's (:func:`library_default`), a switch imports its
+  variable when it is given;
 * :func:`package_json`: a data file of the library (the tables of
   ``reproduce``, the demo generators' defaults), read without importing
   it;
@@ -37,11 +37,12 @@ choose_process_threads()  # kept for the tools' line (threads.thread_line)
 
 from .env_switch import add_env_switch  # noqa: E402
 from .package_data import package_json  # noqa: E402
-from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
-                     tool_examples, tool_parser)
+from .parser import (ToolHelpFormatter, library_default,  # noqa: E402
+                     tool_description, tool_examples, tool_parser)
 
 __all__ = [
     'choose_threads', 'silence_known_warnings', 'add_env_switch',
     'package_json',
-    'ToolHelpFormatter', 'tool_description', 'tool_examples', 'tool_parser'
+    'ToolHelpFormatter', 'library_default', 'tool_description',
+    'tool_examples', 'tool_parser'
 ]

@@ -5,11 +5,11 @@ Each ``add_*`` function adds one group of options to a tool's parser; the
 code that acts on them lives in ``mmlesion`` (named in each docstring).
 Where an option needs a value of the library (an environment variable's
 name, a default), it is imported from the library's module where it is
-defined, after the parser is built: a switch imports its variable when it
-is given (:func:`trust_env` and the like), a default left
-``None`` by the parser is filled in by the tool from the library (the help
-says which value in words). Building these options imports nothing of
-``mmlesion``, so ``--help`` does not load torch, mmcv or mmdet.
+defined, when it is needed: a switch imports its variable when it is given
+(:func:`trust_env` and the like), a config path's check the configs folder
+when the file is missing. Building these options imports nothing of
+``mmlesion``, so ``--help`` of a tool that needs no library default does
+not load torch, mmcv or mmdet.
 """
 import argparse
 import difflib
@@ -183,8 +183,6 @@ def add_slurm_arguments(parser: argparse.ArgumentParser,
     return slurm
 
 
-#: The repository's ``configs/`` folder (a clone or an editable install).
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / 'configs'
 #: Least :class:`difflib.SequenceMatcher` ratio of a name offered instead
 #: of a missing file's.
 _CLOSE_CUTOFF = .5
@@ -196,9 +194,9 @@ def closest_file(path: str, pattern: str,
     close enough (:data:`_CLOSE_CUTOFF`).
 
     Looked for in the folder of ``path`` (shown as given there) and, when
-    ``root`` is given, anywhere under it (shown relative to the folder
-    above ``root``, e.g. ``configs/demo/x.py``; ``_base_`` folders, whose
-    pieces no tool runs, left out).
+    ``root`` is given, anywhere under it (shown relative to the working
+    folder, e.g. ``configs/demo/x.py`` in a clone, else as an absolute
+    path; ``_base_`` folders, whose pieces no tool runs, left out).
 
     Args:
         path (str): the missing file, as given.
@@ -214,10 +212,12 @@ def closest_file(path: str, pattern: str,
         found.update((p.resolve(), str(given.parent / p.name))
                      for p in sorted(given.parent.glob(pattern)))
     if root is not None and os.path.isdir(root):
+        here = Path.cwd().resolve()
         for p in sorted(root.rglob(pattern)):
             if '_base_' not in p.relative_to(root).parts:
-                found.setdefault(p.resolve(),
-                                 str(p.relative_to(root.parent)))
+                p = p.resolve()
+                found.setdefault(p, str(p.relative_to(here) if here in
+                                        p.parents else p))
     scored = sorted(
         (-difflib.SequenceMatcher(None, given.name, key.name).ratio(), i,
          shown) for i, (key, shown) in enumerate(found.items()))
@@ -253,7 +253,8 @@ def missing_file_error(option: str, path: Optional[str], pattern: str,
 def config_file_error(path: Optional[str],
                       option: str = 'config') -> Optional[str]:
     """One line for a config path that names no file, with the closest
-    config of its folder or of the repository's ``configs/``.
+    config of its folder or of mmlesion's configs (a clone's ``configs/``,
+    an install's copy: :func:`~mmlesion.utils.configs.lookup.configs_dir`).
 
     Args:
         path (str, optional): the config as given.
@@ -262,9 +263,13 @@ def config_file_error(path: Optional[str],
     Returns:
         str, optional: the error, ``None`` for an existing file.
     """
+    if path is None or os.path.isfile(path):
+        return None
+    from mmlesion.utils.configs.lookup import configs_dir
+    configs = configs_dir()
     return missing_file_error(
         option, path, '*.py', 'give a config file (.py), e.g. one under '
-        f'{CONFIGS_DIR}', CONFIGS_DIR)
+        f'{configs}', configs)
 
 
 def checkpoint_file_error(path: Optional[str],

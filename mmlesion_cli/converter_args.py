@@ -1,31 +1,43 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Options of ``tools/dataset_converters/convert_dataset.py``.
+"""Options of the dataset converter
+(``tools/dataset_converters/convert_dataset.py`` and the presets' tools).
 
-This module builds the parser; the conversion itself
-(:mod:`mmlesion.datasets.converters`, run by
-:func:`mmlesion.datasets.converters.cli.run_cli`) is called by the tool
-after the options are parsed::
-
-    args = converter_parser(__doc__).parse_args(argv)
-    from mmlesion.datasets.converters.cli import run_cli
-    return run_cli(args)
-
-The split, label, lesion-type and window options are ``None`` unless
-given: the library fills in its own defaults (the preset's,
-:data:`~mmlesion.datasets.converters.common.DEFAULT_VAL_FRACTION`, ... by
-:func:`mmlesion.datasets.converters.cli.settings_from_args`), so building
-the parser imports nothing of ``mmlesion``.
+The defaults and choices are the library's (:class:`~mmlesion.datasets.
+converters.convert.ConvertSettings`, :class:`~mmlesion.datasets.
+converters.deeplesion_export.DeepLesionExporter`, the presets), imported;
+the lesion type and window are ``None`` unless given: the preset's are
+filled in by :func:`mmlesion.datasets.converters.cli.settings_from_args`.
+:func:`run_converter` parses and runs a conversion, for every converter
+tool.
 """
 import argparse
-from typing import Optional
+from typing import Optional, Sequence
 
+from mmlesion.datasets.converters.convert import ConvertSettings
+from mmlesion.datasets.converters.deeplesion_export import (
+    KEY_LESIONS, KEY_SLICES, DeepLesionExporter)
+from mmlesion.datasets.converters.presets import PRESETS
+from mmlesion.datasets.converters.scan_cases import BOX_COLUMNS
 from .common_args import add_scan_check_arguments
-from .parser import tool_parser
+from .parser import library_default, tool_parser
 
 
-#: The presets of ``mmlesion.datasets.converters.presets.PRESETS`` (here so
-#: that ``--help`` imports nothing of mmlesion; a test keeps them equal).
-PRESET_NAMES = ('folder', 'kits19', 'lits', 'nih_ln', 'luna16')
+def run_converter(doc: str, argv: Optional[Sequence[str]] = None,
+                  preset: Optional[str] = None) -> int:
+    """Parse the converter's options and run the conversion.
+
+    Args:
+        doc (str): the tool's docstring (its help).
+        argv (sequence[str], optional): the arguments (default: the
+            command line).
+        preset (str, optional): the default ``--preset`` (a preset's tool).
+
+    Returns:
+        int: the exit status of
+        :func:`mmlesion.datasets.converters.cli.run_cli`.
+    """
+    from mmlesion.datasets.converters.cli import run_cli
+    return run_cli(converter_parser(doc, preset).parse_args(argv))
 
 
 def converter_parser(doc: str, preset: Optional[str] = None
@@ -46,18 +58,21 @@ def converter_parser(doc: str, preset: Optional[str] = None
                         'folders)')
     parser.add_argument('masks', nargs='?', help='the label-mask folder '
                         '(masks named as their scans, same grid)')
-    parser.add_argument('--preset', choices=PRESET_NAMES,
-                        default=preset or 'folder',
+    parser.add_argument('--preset', choices=tuple(PRESETS),
+                        default=preset or library_default(
+                            ConvertSettings, 'preset'),
                         help='a public release\'s layout, labels and '
                         'defaults; folder: any dataset')
-    parser.add_argument('--workers', type=int, default=1,
+    parser.add_argument('--workers', type=int,
+                        default=library_default(ConvertSettings, 'workers'),
                         help='processes converting scans')
     group = parser.add_argument_group('labels')
     group.add_argument('--boxes', '--annotations', dest='boxes',
                        help='box CSV instead of masks (LUNA16: '
                        'annotations.csv)')
-    group.add_argument('--box-format', choices=['world', 'recist', 'voxel'],
-                       default='world', help='world: seriesuid,coordX,'
+    group.add_argument('--box-format', choices=tuple(BOX_COLUMNS),
+                       default=library_default(ConvertSettings, 'box_format'),
+                       help='world: seriesuid,coordX,'
                        'coordY,coordZ,diameter_mm (mm, as LUNA16); recist: '
                        'volume_id,coordX,coordY,coordZ,long_axis_mm,'
                        'short_axis_mm; voxel: volume_id,x1,y1,z1,x2,y2,z2 '
@@ -73,13 +88,18 @@ def converter_parser(doc: str, preset: Optional[str] = None
                        help='instance masks: one lesion per value, not per '
                        'connected component')
     group.add_argument('--connectivity', type=int, choices=[1, 2, 3],
-                       default=3, help='3D connectivity of the components '
+                       default=library_default(ConvertSettings,
+                                               'connectivity'),
+                       help='3D connectivity of the components '
                        '(3 = 26-neighbours)')
-    group.add_argument('--min-voxels', type=int, default=1,
+    group.add_argument('--min-voxels', type=int,
+                       default=library_default(ConvertSettings, 'min_voxels'),
                        help='drop components smaller than this')
-    group.add_argument('--dataset', default='custom',
+    group.add_argument('--dataset',
+                       default=library_default(ConvertSettings, 'dataset'),
                        help='metainfo.dataset (preset folder)')
-    group.add_argument('--class-name', default='lesion',
+    group.add_argument('--class-name',
+                       default=library_default(ConvertSettings, 'class_name'),
                        help='the class of the boxes (preset folder)')
     group = parser.add_argument_group('patients and split')
     group.add_argument('--patient-regex', help='patient id: the first group '
@@ -112,41 +132,46 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         'nothing')
     parser.add_argument(
         '--val-fraction', type=float,
+        default=library_default(ConvertSettings, 'val_fraction'),
         help='share of patients in the val split (stable hash of the '
-        'patient id; '
-        'default: the share LENS validates on, DEFAULT_VAL_FRACTION of '
-        'mmlesion.datasets.converters.common)')
+        'patient id; the default is the share LENS validates on)')
     parser.add_argument(
         '--test-fraction', type=float,
-        help='share of patients in the test split (default: '
-        'DEFAULT_TEST_FRACTION of mmlesion.datasets.converters.common)')
+        default=library_default(ConvertSettings, 'test_fraction'),
+        help='share of patients in the test split')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
         '--export-2d', metavar='DIR',
         help='also write key slices as Images_png/ + DL_info.csv in DIR')
     group.add_argument(
-        '--num-slices', type=int, default=9,
+        '--num-slices', type=int,
+        default=library_default(DeepLesionExporter, 'num_slices'),
         help='slices the multi-slice loader reads around a key slice')
     group.add_argument(
-        '--interval-mm', type=float, default=2.0,
+        '--interval-mm', type=float,
+        default=library_default(DeepLesionExporter, 'interval_mm'),
         help='their interval in mm')
     group.add_argument(
-        '--key-lesions', choices=['included', 'all'], default='included',
+        '--key-lesions', choices=KEY_LESIONS,
+        default=library_default(DeepLesionExporter, 'key_lesions'),
         help='which lesions get key slices and rows (ignored findings '
         'only with "all")')
     group.add_argument(
-        '--key-slices', choices=['centre', 'every'], default='centre',
+        '--key-slices', choices=KEY_SLICES,
+        default=library_default(DeepLesionExporter, 'key_slices'),
         help='key slices of a lesion: the slice through its centre, or '
         'every slice it crosses (ElixirNet\'s KiTS19 images: every slice '
         'with tumour)')
     group.add_argument(
-        '--min-diameter-mm', type=float, default=0.0,
+        '--min-diameter-mm', type=float,
+        default=library_default(DeepLesionExporter, 'min_diameter_mm'),
         help='no key slice for lesions smaller than this')
     group.add_argument(
         '--export-unlabeled', action='store_true',
         help='write every slice, also those far from any lesion')
     group.add_argument(
-        '--negatives-per-key', type=float, default=1.0,
+        '--negatives-per-key', type=float,
+        default=library_default(DeepLesionExporter, 'negatives_per_key'),
         help='lesion-free slices drawn per key slice of a volume, listed '
         'with the ignored findings in lens_extra_slices.json (LENS samples '
         'positives : negatives 2 : 1); 0 for none')

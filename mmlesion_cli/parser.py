@@ -7,6 +7,7 @@ the tool's whole description (the first paragraph of its docstring, not
 its first line cut mid-sentence), with the docstring's own line breaks.
 """
 import argparse
+import inspect
 import re
 import textwrap
 from typing import Any, List, Optional
@@ -113,3 +114,18 @@ def tool_parser(doc: Optional[str] = None,
     kwargs.setdefault('epilog', tool_examples(doc) or None)
     kwargs.setdefault('formatter_class', ToolHelpFormatter)
     return argparse.ArgumentParser(**kwargs)
+
+
+def library_default(owner: Any, name: str) -> Any:
+    """The default of keyword ``name`` of ``owner`` (a settings dataclass
+    or a class of the library), for an option that shows it: the value has
+    one source, the library's definition.
+
+    Args:
+        owner: the dataclass or class whose ``__init__`` takes ``name``.
+        name (str): the keyword (the field).
+
+    Returns:
+        The default value.
+    """
+    return inspect.signature(owner).parameters[name].default

@@ -60,11 +60,22 @@ from typing import Optional
 
 # mmlesion_cli before anything of mmlesion: it silences the stack's known
 # start-up warnings (mmlesion_cli/warnings_filter.py).
-from mmlesion_cli import tool_parser
+from mmlesion_cli import library_default, tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
                                       config_file_error)
+
+from mmlesion.apis.whole_scan.settings import (DEFAULT_PIXEL_SPACING,
+                                               DetectionSettings, Finishing,
+                                               RunSettings)
+from mmlesion.apis.whole_scan.slices import WORKER_TYPES
+from mmlesion.apis.whole_scan.write_dicom import DICOM_MODES
+
+
+def detection(name: str):
+    """The default of a field of :class:`DetectionSettings`."""
+    return library_default(DetectionSettings, name)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -86,6 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--scan-list',
         help='a text file of scans, one path a line (relative to the '
         "file's folder; # starts a comment): run as a batch")
+    add_dicomweb_arguments(parser)
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace earlier results in --out-dir (a batch: '
@@ -97,7 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'runs on a scan, threads read and resample the next one and write '
         'the files of the last one; the findings are the same)')
     parser.add_argument(
-        '--read-ahead', type=int, default=2, metavar='N',
+        '--read-ahead', type=int, metavar='N',
+        default=library_default(Finishing, 'read_ahead'),
         help='a batch: scans read and resampled ahead of the one the model '
         'runs on (each holds a scan and its resampled copy in memory, about '
         '0.45 GB for 512 x 512 x 300: 1 saves one)')
@@ -113,26 +126,31 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--pixel-spacing', type=float,
         help='in-plane mm/px the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
-        'ResampleToSpacing, else 0.8)')
+        f'ResampleToSpacing, else {DEFAULT_PIXEL_SPACING})')
     parser.add_argument(
         '--slice-interval', type=float, metavar='MM',
         help='slice interval (mm) the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
         'LoadDeepLesionSlices interval_mm)')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--batch-size', type=int, default=4,
+    parser.add_argument('--device',
+                        default=library_default(RunSettings, 'device'),
+                        help='e.g. cpu, cuda:0')
+    parser.add_argument('--batch-size', type=int,
+                        default=detection('batch_size'),
                         help='slices per forward pass')
     parser.add_argument(
-        '--workers', type=int, default=1,
+        '--workers', type=int, default=detection('workers'),
         help='threads (or processes, --worker-type) preparing the next '
         'slices while the model runs (0: in the main process, slower where '
         'measured; the findings are the same for any value)')
     parser.add_argument(
-        '--worker-type', choices=('thread', 'process'), default='thread',
+        '--worker-type', choices=WORKER_TYPES,
+        default=detection('worker_type'),
         help='how --workers run: threads share the prepared slices without '
         'copying them (faster where measured), processes avoid the GIL')
     parser.add_argument(
-        '--fp-rate', type=float, default=4., metavar='FP',
+        '--fp-rate', type=float, metavar='FP',
+        default=library_default(RunSettings, 'fp_rate'),
         help="keep the findings at CHECKPOINT's validated operating point "
         'of this many false positives per validation image (a 2D FROC: per '
         'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
@@ -142,16 +160,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         'refused')
     parser.add_argument(
         '--score-thr', type=float, default=None,
-        help='not given: 2D boxes below 0.05 are not stacked and the '
+        help=f"not given: 2D boxes below {detection('score_thr')} are not "
+        'stacked and the '
         'findings of the operating point are kept; given: 2D boxes below it '
         'are not stacked and every finding above it is kept')
-    parser.add_argument('--iou-thr', type=float, default=.5,
+    parser.add_argument('--iou-thr', type=float, default=detection('iou_thr'),
                         help='stacking: IoU > thr on consecutive slices')
-    parser.add_argument('--max-gap', type=int, default=0,
+    parser.add_argument('--max-gap', type=int, default=detection('max_gap'),
                         help='stacking: missing slices a finding bridges')
-    parser.add_argument('--min-slices', type=int, default=1,
+    parser.add_argument('--min-slices', type=int,
+                        default=detection('min_slices'),
                         help='drop findings spanning fewer slices')
-    parser.add_argument('--max-pictures', type=int, default=20,
+    parser.add_argument('--max-pictures', type=int,
+                        default=library_default(RunSettings, 'max_pictures'),
                         help='findings drawn and listed in the report')
     parser.add_argument(
         '--experts', type=int, nargs='+',
@@ -162,7 +183,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         's_FPR) / 2 (Eq. 2)')
     parser.add_argument('--fpr-checkpoint', help='the FPR weights')
     parser.add_argument(
-        '--dicom', choices=('auto', 'yes', 'no'), default='auto',
+        '--dicom', choices=DICOM_MODES,
+        default=library_default(RunSettings, 'dicom'),
         help='DICOM SR (TID 1500) and SEG of the findings: auto = when SCAN '
         'is a DICOM series (needs highdicom), yes = an error if they cannot '
         'be written, no = never')
@@ -176,9 +198,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.read_ahead < 1:
         parser.error(f'--read-ahead must be 1 or more, got {args.read_ahead}')
-    if not args.scan and not args.scan_list:
-        parser.error('give a SCAN or --scan-list')
-    args.batch = bool(args.scan_list) or len(args.scan) > 1
+    if args.dicomweb and (args.scan or args.scan_list):
+        parser.error('--dicomweb takes its scans from the server: give no '
+                     'SCAN or --scan-list with it')
+    if not args.scan and not args.scan_list and not args.dicomweb:
+        parser.error('give a SCAN, --scan-list or --dicomweb')
+    args.batch = (bool(args.scan_list) or len(args.scan) > 1
+                  or bool(args.dicomweb))
     if args.batch and args.series_uid:
         parser.error('--series-uid names the series of one DICOM folder; '
                      'a batch reads one series per folder')
@@ -189,6 +215,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebError
     from mmlesion.apis.whole_scan.run import run_volume_inference
     from mmlesion.apis.whole_scan.write import (format_summary,
                                                 remove_stale_staging)
@@ -211,6 +238,8 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config)  # a broken _base_ chain: one line
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
+        if args.dicomweb:
+            return _run_dicomweb(args, cfg)
         if args.batch:
             return _run_batch(args, cfg)
         result = run_volume_inference(
@@ -218,7 +247,7 @@ def main(argv=None) -> int:
             run_settings=_run_settings(args), series_uid=args.series_uid)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError,
             OutputDirError, UntrustedCheckpointError,
-            CorruptCheckpointError) as err:
+            CorruptCheckpointError, DicomWebError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     except OSError as err:  # a full disk while the results are written
@@ -257,8 +286,6 @@ def _run_settings(args: argparse.Namespace):
     --experts and --fpr-config as its adjustment and re-scorer."""
     from mmlesion.apis.lens_fpr_rescore import LensFPRRescorer
     from mmlesion.apis.series_inference import LensExperts
-    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
-                                                   RunSettings)
     return RunSettings(
         detection=DetectionSettings(
             batch_size=args.batch_size,
@@ -279,6 +306,62 @@ def _run_settings(args: argparse.Namespace):
         fp_rate=args.fp_rate if args.score_thr is None else None)
 
 
+def add_dicomweb_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dicomweb, --query, --dicomweb-user, --no-store
+    (docs/dicom_server.md)."""
+    parser.add_argument(
+        '--dicomweb', metavar='URL',
+        help='take the scans from a DICOMweb server (e.g. '
+        'http://pacs:8042/dicom-web): the series --query finds are retrieved '
+        'into --out-dir/series/, run as a batch, and their SR and SEG stored '
+        'back into their studies (never twice)')
+    parser.add_argument(
+        '--query', action='append', default=[], metavar='KEY=VALUE',
+        help='--dicomweb: a QIDO-RS filter, repeatable: PatientID, '
+        'StudyDate (YYYYMMDD or YYYYMMDD-YYYYMMDD), Modality, '
+        'BodyPartExamined, SeriesDescription, StudyInstanceUID, '
+        'SeriesInstanceUID, AccessionNumber')
+    parser.add_argument(
+        '--dicomweb-user', metavar='USER',
+        help='--dicomweb: HTTP basic authentication user; the password is '
+        'read from the environment variable MMLESION_DICOMWEB_PASSWORD')
+    parser.add_argument(
+        '--no-store', action='store_true',
+        help='--dicomweb: do not store the SR and SEG back on the server')
+
+
+def _run_dicomweb(args: argparse.Namespace, cfg) -> int:
+    """The series of a DICOMweb query through one model, results stored
+    back (:func:`mmlesion.apis.whole_scan.dicomweb_batch.
+    run_dicomweb_inference`); 1 when a series failed."""
+    import os
+
+    from mmlesion.apis.whole_scan.dicomweb_batch import (
+        DICOMWEB_SUMMARY, run_dicomweb_inference)
+    from mmlesion.apis.whole_scan.dicomweb_source import (PASSWORD_ENV,
+                                                          DicomWebSettings,
+                                                          parse_query)
+    from mmlesion.apis.whole_scan.settings import Finishing
+    source = DicomWebSettings(
+        url=args.dicomweb, query=parse_query(args.query),
+        user=args.dicomweb_user, password=os.environ.get(PASSWORD_ENV),
+        store_back=not args.no_store)
+    rows = run_dicomweb_inference(
+        cfg, args.checkpoint, source, args.out_dir,
+        run_settings=_run_settings(args), overlap=not args.no_overlap,
+        finishing=Finishing(read_ahead=args.read_ahead))
+    for row in rows:
+        what = (f'{row.findings} findings; SR {row.sr or "-"}, SEG '
+                f'{row.seg or "-"}' if row.status == 'done' else row.reason)
+        print(f'{row.status:8s} series {row.series_uid}: {what}')
+    counts = {s: sum(r.status == s for r in rows)
+              for s in ('done', 'skipped', 'failed')}
+    print(f"{len(rows)} series: {counts['done']} done, {counts['skipped']} "
+          f"skipped, {counts['failed']} failed; "
+          f'{os.path.join(args.out_dir, DICOMWEB_SUMMARY)}')
+    return int(counts['failed'] > 0)
+
+
 def _run_batch(args: argparse.Namespace, cfg) -> int:
     """Every scan of the command line and of --scan-list through one
     model (:func:`mmlesion.apis.whole_scan.batch.run_batch_inference`); 1
@@ -286,7 +369,6 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
     from mmlesion.apis.whole_scan.scan_list import read_scan_list
-    from mmlesion.apis.whole_scan.settings import Finishing
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)

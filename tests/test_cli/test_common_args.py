@@ -9,7 +9,7 @@ import pytest
 
 import mmlesion_cli
 from mmlesion.testing import repo_root
-from mmlesion_cli.common_args import check_config_file
+from mmlesion_cli.common_args import check_config_file, config_file_error
 from mmlesion_cli.env_switch import ENV_DOC
 
 
@@ -31,6 +31,30 @@ def test_missing_config_names_the_closest_configs(tmp_path, capsys):
     assert 'zzz.py: no such file; give a config file' in capsys.readouterr(
     ).err
 
+
+
+def test_a_wheel_install_offers_its_own_configs(tmp_path, monkeypatch):
+    """Installed from a wheel, mmlesion's configs are the package's
+    ``.mim/configs`` (no ``configs/`` beside the package): a mistyped
+    config is offered the closest one there, by its whole path."""
+    from mmlesion.utils.configs import lookup
+    package = tmp_path / 'site-packages' / 'mmlesion'
+    config = package / '.mim' / 'configs' / 'demo' / 'faster-rcnn_demo.py'
+    config.parent.mkdir(parents=True)
+    config.write_text('x = 1\n')
+    monkeypatch.setattr(lookup, '_PKG_DIR', package)
+    assert lookup.configs_dir() == package / '.mim' / 'configs'
+    (tmp_path / 'work').mkdir()
+    monkeypatch.chdir(tmp_path / 'work')
+    assert config_file_error('faster-rcnn_demoo.py') == (
+        'config faster-rcnn_demoo.py: no such file; did you mean '
+        f'{config.resolve()}?')
+    assert config_file_error('zzz.py') == (
+        'config zzz.py: no such file; give a config file (.py), e.g. one '
+        f"under {package / '.mim' / 'configs'}")
+    # a clone (or an editable install): its configs/ beside the package
+    (package.parent / 'configs').mkdir()
+    assert lookup.configs_dir() == package.parent / 'configs'
 
 #: ``(flag, the library module and name of its variable, what it turns on
 #: in the library)`` of each environment switch.

@@ -2,9 +2,7 @@
 """``mmlesion_cli.converter_args``: the converter's options."""
 from mmlesion.datasets.converters import common
 from mmlesion.datasets.converters.cli import settings_from_args
-from mmlesion.datasets.converters.convert import ConvertSettings
-from mmlesion.datasets.converters.presets import PRESETS
-from mmlesion_cli.converter_args import PRESET_NAMES, converter_parser
+from mmlesion_cli.converter_args import converter_parser
 
 
 def test_converter_parser_defaults():
@@ -15,9 +13,8 @@ def test_converter_parser_defaults():
     assert args.preset == 'folder' and args.masks is None
     assert args.labels is None and args.connectivity == 3
     assert args.min_voxels == 1 and args.workers == 1
-    # not given: None, the library's (and the preset's) defaults filled in
+    # not given: None, the preset's filled in; the split: the library's
     assert args.lesion_type is None and args.window is None
-    assert args.val_fraction is None and args.test_fraction is None
     settings = settings_from_args(args)
     assert settings.val_fraction == common.DEFAULT_VAL_FRACTION == 0.2
     assert settings.test_fraction == common.DEFAULT_TEST_FRACTION == 0.0
@@ -33,9 +30,3 @@ def test_converter_parser_defaults():
         ['d', '--annotations', 'a.csv', '--out', 'o.json'])
     assert args.boxes == 'a.csv' and args.preset == 'luna16'
 
-
-def test_presets_and_split_defaults_agree_with_the_library():
-    assert tuple(PRESETS) == PRESET_NAMES
-    fields = ConvertSettings.__dataclass_fields__
-    assert fields['val_fraction'].default == common.DEFAULT_VAL_FRACTION
-    assert fields['test_fraction'].default == common.DEFAULT_TEST_FRACTION

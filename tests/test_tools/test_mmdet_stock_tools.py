@@ -376,6 +376,16 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
     ], check=True, cwd=tmp_path)
     scoped = user.parent / 'my_scoped_detector.py'
     scoped.write_text(f"_base_ = 'mmlesion::{CONFIGS['3slice']}'\n")
+    env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
+    # a mistyped config: the closest of the installed configs, by its path
+    typo = 'faster-rcnn_r18_fpn_36e_deeplesion-dmeo.py'
+    run = subprocess.run([
+        sys.executable, '-c', 'import sys; from mmlesion_cli.common_args '
+        'import config_file_error; print(config_file_error(sys.argv[1]))',
+        typo], cwd=user.parent, env=env, capture_output=True, text=True)
+    installed = site / 'mmlesion' / '.mim' / 'configs' / CONFIGS['3slice']
+    assert run.stdout.strip() == (f'config {typo}: no such file; did you '
+                                  f'mean {installed.resolve()}?'), run.stderr
     ckpt = _random_checkpoint(_config('3slice'), tmp_path / 'rand.pth')
     stock_test = (
         'import runpy, sys\n'
@@ -383,7 +393,6 @@ def test_user_config_inherits_installed_configs(tiny_demo_root, tmp_path):
         'assert mmlesion.__file__.startswith(sys.argv[1]), mmlesion.__file__\n'
         'sys.argv = sys.argv[2:]\n'
         "runpy.run_path(sys.argv[0], run_name='__main__')\n")
-    env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS='1')
     run = subprocess.run([
         sys.executable, '-c', stock_test, str(site),
         str(STOCK_TOOLS / 'test.py'), scoped, ckpt, '--work-dir',

@@ -28,14 +28,11 @@ Examples::
 import sys
 from typing import Optional, Sequence
 
-from mmlesion_cli.converter_args import converter_parser
+from mmlesion_cli.converter_args import run_converter
 
 
-def main(argv: Optional[Sequence[str]] = None,
-         preset: Optional[str] = None) -> int:
-    args = converter_parser(__doc__, preset).parse_args(argv)
-    from mmlesion.datasets.converters.cli import run_cli
-    return run_cli(args)
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_converter(__doc__, argv)
 
 
 if __name__ == '__main__':

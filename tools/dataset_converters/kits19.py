@@ -1,12 +1,22 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""kits19: ``convert_dataset.py --preset kits19`` (its options and doc)."""
+"""Convert the KiTS19 release (kidney tumours) into a volume annotation file (+
+2D export).
+
+The dataset converter ``tools/dataset_converters/convert_dataset.py`` with
+``--preset kits19`` (the options are the same; its ``--help`` says how
+scans, labels and the split are read).
+
+Example::
+
+    python tools/dataset_converters/kits19.py data/kits19/data \\
+        --out data/kits19/kits19.json
+"""
 import functools
-import os.path as osp
-import runpy
 import sys
 
-TOOL = osp.join(osp.dirname(osp.abspath(__file__)), 'convert_dataset.py')
-main = functools.partial(runpy.run_path(TOOL)['main'], preset='kits19')
+from mmlesion_cli.converter_args import run_converter
+
+main = functools.partial(run_converter, __doc__, preset='kits19')
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -20,7 +20,7 @@ import copy
 import os
 import os.path as osp
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from mmengine.config import Config
 
@@ -63,12 +63,27 @@ def get_model_cfg(rel_path: str) -> Config:
     """Return only the ``model`` field of a repository config."""
     return get_config(rel_path).model
 
-def lesion_config_path(rel_path: str) -> str:
-    """Absolute path of an mmlesion config, for a user config's ``_base_``.
+def configs_dir(package_dir: Optional[Path] = None) -> Path:
+    """The folder of mmlesion's configs: a clone's ``configs/`` beside the
+    package (the source tree, an editable install), else the install's
+    ``mmlesion/.mim/configs`` (a wheel).
 
-    A clone's ``configs/`` beside the package is preferred, else an
-    install's ``mmlesion/.mim/configs``. mmengine evaluates the ``_base_``
-    expression before any ``custom_imports``, so the import goes in it::
+    Args:
+        package_dir (Path, optional): the ``mmlesion`` package folder
+            (default: this one's).
+
+    Returns:
+        Path: the folder (the install's where neither exists).
+    """
+    package_dir = Path(package_dir or _PKG_DIR)
+    clone = package_dir.parent / 'configs'
+    return clone if clone.is_dir() else package_dir / '.mim' / 'configs'
+
+
+def lesion_config_path(rel_path: str) -> str:
+    """Absolute path of an mmlesion config (:func:`configs_dir`), for a
+    user config's ``_base_``. mmengine evaluates the ``_base_`` expression
+    before any ``custom_imports``, so the import goes in it::
 
         _base_ = [__import__('mmlesion.utils', fromlist=['_']).
                   lesion_config_path('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')]
@@ -81,18 +96,14 @@ def lesion_config_path(rel_path: str) -> str:
         str: the absolute path of the file.
 
     Raises:
-        FileNotFoundError: no such config in either place (both named).
+        FileNotFoundError: no such config (the folder named).
     """
     rel_path = str(rel_path).lstrip('/')
-    candidates = [  # a clone's configs/ first: .mim may be a stale copy
-        osp.join(_PKG_DIR.parent, 'configs', rel_path),
-        osp.join(_PKG_DIR, '.mim', 'configs', rel_path)
-    ]
-    for path in candidates:
-        if osp.isfile(path):
-            return path
-    raise FileNotFoundError(f'mmlesion config {rel_path!r} not found in '
-                            f'{candidates[0]} nor {candidates[1]}')
+    path = configs_dir() / rel_path
+    if not path.is_file():
+        raise FileNotFoundError(f'mmlesion config {rel_path!r} not found in '
+                                f'{path.parent}')
+    return str(path)
 
 
 def _with_mmlesion_path(find: Callable[[str], str]) -> Callable[[str], str]:
