@@ -40,9 +40,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('ann_file', help="the converter's annotation file")
     parser.add_argument('--out', required=True, help='the config to write')
     parser.add_argument(
-        '--gpu-mem-gb', type=float, required=True,
+        '--gpu-mem-gb', type=float,
         help='GPU memory (GiB) for training: crop and batch are planned to '
-        'fit it (estimated from measured figures)')
+        'fit it (estimated from measured figures); required but with '
+        '--device cpu, where it is the memory to train in (default 8)')
+    parser.add_argument(
+        '--device', choices=('cuda', 'cpu'), default='cuda',
+        help='where the training runs (cpu: a 2.5D ResNet-18 detector, '
+        'batch at most 2, planned with --budget-minutes)')
+    parser.add_argument(
+        '--budget-minutes', type=float,
+        help='plan the training to take about this long: iterations (and on '
+        'a CPU the backbone) from a shipped step time (an estimate); '
+        'required with --device cpu')
     parser.add_argument(
         '--export-2d', metavar='DIR',
         help="the converter's 2D export (--export-2d of the conversion): "
@@ -88,9 +98,9 @@ def _fingerprint(args, stem: str):
     """The fingerprint of ``args.ann_file``: read where one of the same
     file exists with its picture, else computed and written (the picture,
     then the JSON, then the records of a killed run removed)."""
-    from mmlesion.datasets.converters.fingerprint import (DatasetFingerprint,
-                                                       FingerprintSettings,
-                                                       compute_fingerprint)
+    from mmlesion.datasets.converters.fingerprint import (
+        FINGERPRINT_VERSION, DatasetFingerprint, FingerprintSettings,
+        compute_fingerprint)
     from mmlesion.datasets.converters.scan_records import remove_records
     from mmlesion.datasets.volumes.annotation_file import read_json_file
     from mmlesion.utils.checkpoints.checksum import sha256_file
@@ -101,6 +111,7 @@ def _fingerprint(args, stem: str):
         fp = DatasetFingerprint.from_json(read_json_file(path, path), path)
         if fp.ann_sha256 == sha256_file(args.ann_file) and \
                 fp.seed == args.seed and \
+                fp.version == FINGERPRINT_VERSION and \
                 fp.voxels_per_scan == args.voxels_per_scan:
             remove_records(path)  # of a run killed before it removed them
             print(f'Fingerprint: {path} (of this annotation file, reused)')
@@ -117,12 +128,49 @@ def _fingerprint(args, stem: str):
     return fp
 
 
+def _time_budget(args):
+    """The :class:`TimeBudget` of ``--budget-minutes`` on ``--device``: the
+    shipped step times (:mod:`mmlesion.reproduce.estimate`), None without
+    a budget."""
+    if args.budget_minutes is None:
+        return None
+    from mmlesion.anchors.plan_schedule import TimeBudget
+    from mmlesion.reproduce.estimate import (CPU_SECONDS_PER_TRAINING_IMAGE,
+                                             SECONDS_PER_TRAINING_ITEM)
+    if args.device == 'cpu':
+        cpu = CPU_SECONDS_PER_TRAINING_IMAGE
+        return TimeBudget(
+            args.budget_minutes, 'cpu', cpu['seconds'], cpu['pixels'],
+            cpu['depth'], f"{cpu['seconds']:g} s per 256^2 px image of "
+            f"Faster R-CNN R{cpu['depth']}-FPN on one CPU core, "
+            'benchmark_cpu_train_step.py')
+    return TimeBudget(
+        args.budget_minutes, 'cuda', SECONDS_PER_TRAINING_ITEM['faster-rcnn'],
+        512 * 512, 50, f"{SECONDS_PER_TRAINING_ITEM['faster-rcnn']:g} s per "
+        '512^2 px image of Faster R-CNN R50-FPN on one H100, '
+        'benchmark_elixirnet.py')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists; use --overwrite to replace it',
               file=sys.stderr)
         return 1
+    if args.device == 'cpu' and args.budget_minutes is None:
+        print('error: --device cpu needs --budget-minutes (e.g. 30 for a '
+              'first look)', file=sys.stderr)
+        return 2
+    if args.gpu_mem_gb is None:
+        if args.device == 'cuda':
+            print('error: --gpu-mem-gb is required (the GPU memory to train '
+                  'in, e.g. 24)', file=sys.stderr)
+            return 2
+        args.gpu_mem_gb = 8.
+    if args.budget_minutes is not None and args.budget_minutes <= 0:
+        print(f'error: --budget-minutes must be > 0, got '
+              f'{args.budget_minutes:g}', file=sys.stderr)
+        return 2
     if not args.out.endswith('.py'):
         print(f'error: --out {args.out} must be a .py config',
               file=sys.stderr)
@@ -154,6 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             facts = read_export_facts(dl_info)
         plan = plan_dataset(PlanSettings(
             fp, args.gpu_mem_gb, family=args.family, seed=args.seed,
+            time_budget=_time_budget(args),
             **(dict(boxes_2d=facts.boxes_2d, train_images=facts.train_images,
                     context_mm=facts.context_mm) if facts else {})))
         if plan.family == '2.5d' and facts is None:
@@ -178,7 +227,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     header = [f'Planned by tools/plan_dataset.py on {now:%Y-%m-%d %H:%M} UTC '
               f'from {args.ann_file} (sha256 {fp.ann_sha256[:16]}..., '
               f'fingerprint {stem}.fingerprint.json), --gpu-mem-gb '
-              f'{args.gpu_mem_gb:g}. Re-run the tool rather than edit it.']
+              f'{args.gpu_mem_gb:g}'
+              + (f', --device {args.device} --budget-minutes '
+                 f'{args.budget_minutes:g}' if args.budget_minutes else '')
+              + '. Re-run the tool rather than edit it, or set a planned '
+              'value for one run with --cfg-options NAME=VALUE.']
     if plan.family == '3d':
         volumes = load_annotation_file(args.ann_file)['volumes']
         scans = {name: [i for i, v in enumerate(volumes)
@@ -195,7 +248,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check = _check_path(args.out)
     try:  # it loads where it will stand, before it is written
         atomic_write_text(check, text)
-        Config.fromfile(check)
+        cfg = Config.fromfile(check)
+        if plan.family == '2.5d':  # the anchors on the model's own levels
+            from mmlesion.anchors.anchor_config import AnchorConfig
+            from mmlesion.anchors.model_pyramid import check_anchor_pyramid
+            gen = plan.value('anchor_generator')
+            check_anchor_pyramid(cfg, AnchorConfig(
+                gen['strides'], gen['base_sizes'], gen['ratios'],
+                gen['scales']), args.out)
     finally:
         if osp.exists(check):
             os.remove(check)

@@ -7,8 +7,10 @@ The rules are stated in the constants below and in every choice's reason
 thickness, the training scans and the lesion sizes; the spacing, HU window
 and slices from the fingerprint; crop and batch within the memory budget,
 **estimated** from :data:`MEASURED_MEMORY`; anchors by differential
-evolution on the training boxes; the base schedule's iterations as epochs
-of this dataset, the learning rate scaled linearly with the batch.
+evolution within the lesion sizes in pixels, on the pyramid levels they
+need (:mod:`.plan_anchors`); a schedule of iterations with a warm-up and
+steps as shares of them, within a time budget where given
+(:mod:`.plan_schedule`), the learning rate scaled linearly with the batch.
 """
 import math
 from dataclasses import dataclass, field
@@ -17,14 +19,15 @@ from typing import Any, List, Optional
 import numpy as np
 
 from mmlesion.datasets.converters.fingerprint import DatasetFingerprint
-from .anchor_config import AnchorConfig
 from .cube_anchor_coverage import optimise_cube_sizes
-from .de_anchor_optimizer import DEAnchorOptimizer
+from .plan_anchors import plan_anchors, plan_spacing
+from .plan_choice import Choice
+from .plan_schedule import (MIN_ITERS_PER_EPOCH, ScheduleSettings,
+                            TimeBudget, plan_schedule)
 
 MAX_3D_SLICE_MM = 2.5
 MIN_3D_SCANS = 100
 MAX_3D_LESION_MM = 48.
-MAX_EPOCHS = 100
 #: Share of the GPU memory budget kept free (allocator, CUDA context).
 MEMORY_MARGIN = .2
 #: Base configs (relative to the repository's ``configs/``).
@@ -33,20 +36,8 @@ BASES = {
     9: 'elixirnet/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-9slice.py',
     '3d': 'aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py',
 }
-#: Base anchors: the 2.5D configs' RPN (strides 4..64, scales 2-12 x the
-#: stride, ratios 0.5 / 1 / 2), 3D-AG's LUNA16 cubes (voxels).
-BASE_ANCHORS_2D = AnchorConfig((4, 8, 16, 32, 64), (4., 8., 16., 32., 64.),
-                               (.5, 1., 2.), (2., 3., 4., 6., 12.))
+#: Base anchors of 3D-AG: its LUNA16 cubes (voxels).
 BASE_CUBES = dict(strides=(4, 8, 16), sizes=((4, 6), (8, 12), (16, 24)))
-#: Base schedules: iterations of the base run, its epochs, batch and lr.
-#: 2.5D: ElixirNet 1x, 12 epochs of DeepLesion's 22,919 training lesions
-#: (about one key slice each) at 4 x 2 images; 3D: 50 epochs of LUNA16's
-#: 799 training scans of a fold x 6 crops at 4 x 2.
-BASE_SCHEDULES = {
-    '2.5d': dict(iters=12 * 22919 // 8, epochs=12, batch=8, lr=.02),
-    '3d': dict(iters=50 * 799 * 6 // 8, epochs=50, batch=8, lr=.01),
-}
-
 
 @dataclass(frozen=True)
 class MemoryRow:
@@ -79,13 +70,6 @@ def estimate_memory_gib(family: str, batch: int, size: float,
     return row.gib * factor * batch * size / (row.batch * row.size)
 
 
-@dataclass
-class Choice:
-    """One planned value: the config variable, its value and why."""
-    name: str
-    value: Any
-    reason: str
-
 
 @dataclass
 class PlanSettings:
@@ -103,6 +87,8 @@ class PlanSettings:
             around its key slices (default: enough for 9 slices).
         family (str, optional): ``'2.5d'`` or ``'3d'`` instead of the rule.
         seed (int): seed of the anchor search.
+        time_budget (TimeBudget, optional): fit the training into it (2.5D;
+            its backbone depth and step time).
     """
     fingerprint: DatasetFingerprint
     gpu_mem_gb: float
@@ -111,6 +97,7 @@ class PlanSettings:
     context_mm: Optional[float] = None
     family: Optional[str] = None
     seed: int = 0
+    time_budget: Optional[TimeBudget] = None
 
 
 @dataclass
@@ -162,13 +149,6 @@ def _round(v: float, step: float) -> float:
     return round(round(v / step) * step, 4)
 
 
-def _rounded(cfg: dict) -> dict:
-    """An anchor generator config with its ratios and scales at 4 decimals
-    (what the config shows)."""
-    return dict(cfg, ratios=[round(r, 4) for r in cfg['ratios']],
-                scales=[round(s, 4) for s in cfg['scales']])
-
-
 def _family(fp: DatasetFingerprint, forced: Optional[str]) -> Choice:
     train = fp.splits.get('train')
     if train is None or not train.num_lesions:
@@ -203,54 +183,55 @@ def _window(fp: DatasetFingerprint) -> Choice:
         'range each side, >= 400 HU'))
 
 
-def _schedule(family: str, samples: int, batch: int, what: str
-              ) -> List[Choice]:
-    base = BASE_SCHEDULES[family]
-    epochs = int(np.clip(math.ceil(base['iters'] * batch / max(samples, 1)),
-                         base['epochs'], MAX_EPOCHS))
-    lr = round(base['lr'] * batch / base['batch'], 6)
-    return [
-        Choice('max_epochs', epochs, (
-            f"the base's {base['iters']} iterations at batch {batch} over "
-            f'{samples} {what}, within {base["epochs"]}..{MAX_EPOCHS} '
-            'epochs')),
-        Choice('lr', lr, f"the base's {base['lr']:g} at batch "
-               f"{base['batch']}, scaled linearly to batch {batch}"),
-    ]
+def _batch(s: PlanSettings, budget: float, per_image: float,
+           images: int) -> int:
+    """The batch that fits the memory budget, at most 16 (2 on a CPU) and
+    small enough for :data:`~.plan_schedule.MIN_ITERS_PER_EPOCH`
+    iterations an epoch."""
+    most = 2 if s.time_budget and s.time_budget.device == 'cpu' else 16
+    return int(np.clip(budget // per_image, 1, min(
+        most, max(1, images // MIN_ITERS_PER_EPOCH))))
+
+
+def _backbone(s: PlanSettings) -> Choice:
+    depth = s.time_budget.backbone_depth if s.time_budget else 50
+    why = (f'the depth whose step time --budget-minutes is planned with '
+           f'({s.time_budget.source})' if s.time_budget else
+           "the base's ResNet-50 (ImageNet weights)")
+    return Choice('backbone_depth', depth, why)
 
 
 def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     fp = s.fingerprint
     every, train = fp.splits['all'], fp.splits['train']
-    spacing = _round(every.spacing_zyx_mm[2].at(50), 0.01)
+    data_mm = every.spacing_zyx_mm[2].at(50)
     thick = every.spacing_zyx_mm[0].at(50)
     interval = max(2., _round(thick, 0.1))
     z_slices = train.lesion_extent_zyx_mm[0].at(50) / interval
     context = s.context_mm if s.context_mm is not None else 4 * interval
     slices = 9 if z_slices > 3 and 4 * interval <= context + 1e-6 else 3
     plan.base = BASES[slices]
-    size = np.prod([every.shape_zyx[k].at(50) * every.spacing_zyx_mm[k].at(
-        50) / spacing for k in (1, 2)])
+    wh = np.asarray(s.boxes_2d if s.boxes_2d is not None else np.asarray(
+        train.lesion_extents_zyx_mm)[:, [2, 1]], np.float64)
+    spacing, why = plan_spacing(wh.max(1), data_mm)
+    field_mm = [every.shape_zyx[k].at(50) * every.spacing_zyx_mm[k].at(50)
+                for k in (1, 2)]
+    size = np.prod(field_mm) / spacing**2
     factor = slices / 3
     per_image = estimate_memory_gib('2.5d', 1, size, factor)
     if per_image > budget:
         spacing = _round(spacing * math.sqrt(per_image / budget), 0.01)
-        size *= per_image / budget
-        per_image = budget
-    batch = int(np.clip(budget // per_image, 1, 16))
-    wh = s.boxes_2d if s.boxes_2d is not None else np.asarray(
-        train.lesion_extents_zyx_mm)[:, [2, 1]]
-    anchors = DEAnchorOptimizer(
-        sizes=BASE_ANCHORS_2D.sizes, strides=BASE_ANCHORS_2D.strides,
-        ratio_bounds=[(1., 4.)], num_scales=len(BASE_ANCHORS_2D.scales),
-        scale_bounds=(1., 24.), seed=s.seed, log_interval=0,
-        maxiter=300).optimize(np.asarray(wh, np.float64) / spacing)
+        size = np.prod(field_mm) / spacing**2
+        per_image = estimate_memory_gib('2.5d', 1, size, factor)
+        why += (f'; coarsened to {spacing:g} mm to fit one image in the '
+                f'memory budget: the 5th pct lesion'
+                f' then spans {np.percentile(wh.max(1), 5) / spacing:.1f}'
+                ' px')
+    images = s.train_images or train.num_lesions
+    batch = _batch(s, budget, per_image, images)
+    anchors = plan_anchors(wh / spacing, s.seed)
     plan.choices += [
-        Choice('pixel_spacing', spacing, (
-            f'median in-plane spacing {every.spacing_zyx_mm[2].at(50):g} mm'
-            + (', coarsened to fit one image in the memory budget'
-               if spacing > _round(every.spacing_zyx_mm[2].at(50), 0.01)
-               else ''))),
+        Choice('pixel_spacing', spacing, why),
         Choice('slice_interval_mm', interval, (
             f'2 mm (DeepLesion, the 2.5D configs) or the median slice '
             f'thickness {thick:g} mm where thicker')),
@@ -259,21 +240,21 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
             f' mm (9 when > 3 and the 2D export holds +-{4 * interval:g} mm'
             f' around its key slices: it holds +-{context:g} mm)')),
         _window(fp),
+        _backbone(s),
         Choice('batch_size', batch, (
-            f'{budget:.1f} GiB usable of --gpu-mem-gb {s.gpu_mem_gb:g} '
+            f'{budget:.1f} GiB usable of {s.gpu_mem_gb:g} GiB '
             f'(minus {MEMORY_MARGIN:.0%}) / {per_image:.2f} GiB per '
             f'{math.sqrt(size):.0f}^2 px image (an estimate: '
             f'{MEASURED_MEMORY[0].source}, scaled by pixels'
-            + (', x3 for 9 slices' if slices == 9 else '') + '), at most 16')),
-        Choice('anchor_generator', _rounded(
-            anchors.anchors.to_generator_cfg()), (
-            f'differential evolution on {len(wh)} training boxes at '
-            f'{spacing:g} mm/px, the base\'s strides and anchor count: mean '
-            f'best IoU {anchors.stats.mean_iou:.3f}, {anchors.stats.num_below}'
-            ' boxes below 0.5')),
-    ]
-    images = s.train_images or train.num_lesions
-    plan.choices += _schedule('2.5d', images, batch, 'training key slices')
+            + (', x3 for 9 slices' if slices == 9 else '') + '), at most '
+            + ('2 on a CPU' if batch == 2 and s.time_budget and
+               s.time_budget.device == 'cpu' else '16')
+            + f' and {images} // {MIN_ITERS_PER_EPOCH} (>= '
+            f'{MIN_ITERS_PER_EPOCH} iterations an epoch)')),
+    ] + anchors.choices
+    plan.choices += plan_schedule(ScheduleSettings(
+        '2.5d', images, batch, 'training key slices', s.time_budget, size,
+        factor))
 
 
 def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
@@ -289,7 +270,9 @@ def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
             max(crop) - 16 >= floor:
         crop[int(np.argmax(crop))] -= 16
     voxels = float(np.prod(crop))
-    batch = int(np.clip(budget // estimate_memory_gib('3d', 1, voxels), 1, 8))
+    batch = int(np.clip(budget // estimate_memory_gib('3d', 1, voxels), 1,
+                        min(8, max(1, train.num_scans //
+                                   MIN_ITERS_PER_EPOCH))))
     diam = np.asarray(train.lesion_extents_zyx_mm).max(1) / spacing
     sizes, cover = optimise_cube_sizes(diam, BASE_CUBES['strides'],
                                        BASE_CUBES['sizes'], seed=s.seed)
@@ -316,8 +299,8 @@ def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
             f'(cubes of their largest extent): mean best centred IoU '
             f'{cover:.3f}')),
     ]
-    plan.choices += _schedule('3d', train.num_scans, batch,
-                              'training scans')
+    plan.choices += plan_schedule(ScheduleSettings(
+        '3d', train.num_scans, batch, 'training scans'))
 
 
 def plan_dataset(settings: PlanSettings) -> DatasetPlan:
@@ -342,6 +325,11 @@ def plan_dataset(settings: PlanSettings) -> DatasetPlan:
                          'held-out patients to evaluate on; convert with '
                          '--test-fraction (e.g. 0.2)')
     family = _family(fp, settings.family)
+    if settings.time_budget is not None and family.value == '3d':
+        raise ValueError(
+            'a time budget (--budget-minutes) is planned for the 2.5D '
+            'detector only (no 3D-AG step time is shipped for it); plan '
+            'with --family 2.5d, or without --budget-minutes')
     plan = DatasetPlan(family.value, BASES['3d'], [family])
     budget = settings.gpu_mem_gb * (1 - MEMORY_MARGIN)
     (_plan_3d if family.value == '3d' else _plan_2d)(settings, plan, budget)

@@ -72,6 +72,8 @@ def head_feature_strides(cfg: Config,
     backbone = model_cfg.get('backbone', {})
     if backbone.get('in_channels'):
         in_channels = int(backbone['in_channels'])
+    # a slice-group backbone (9 slices): 3 channels per group
+    in_channels *= int(backbone.get('num_slice_groups', 1))
     with torch.device('meta'):
         model = MODELS.build(model_cfg)
         model.eval()

@@ -1,7 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Write a :class:`~.dataset_plan.DatasetPlan` as a config inheriting the
 plan's base: every planned value a top-level variable with its reason as
-the comment above it, then the settings of the base that use them."""
+the comment above it (a derived one as an expression of those above it),
+then the settings of the base that use them, and ``planned_names``: the
+variables a ``--cfg-options NAME=VALUE`` sets by running the config again
+with that value (:mod:`mmlesion.utils.configs.planned_variables`), so that
+everything that uses them follows."""
 import pprint
 import textwrap
 from dataclasses import dataclass
@@ -9,11 +13,25 @@ from typing import List, Optional, Sequence
 
 from .dataset_plan import DatasetPlan
 
-#: The 2.5D settings after the planned values (the base's pipelines with
-#: the planned slices, window and spacing, ``ResampleToSpacing`` instead of
-#: the 512 px ``Resize``; the 2D export as ``data_root``).
+#: The 2.5D settings after the planned values (the backbone's depth, the
+#: FPN levels the anchors need, the base's pipelines with the planned
+#: slices, window and spacing, ``ResampleToSpacing`` instead of the 512 px
+#: ``Resize``, the base's flips and affine augmentation kept; the 2D export
+#: as ``data_root``).
 _TAIL_2D = '''
-model = dict(rpn_head=dict(anchor_generator=anchor_generator))
+model = dict(
+    backbone=dict(
+        depth=backbone_depth,
+        init_cfg=dict(type='Pretrained',
+                      checkpoint=f'torchvision://resnet{backbone_depth}')),
+    neck=dict(
+        in_channels=([64, 128, 256, 512] if backbone_depth < 50 else
+                     [256, 512, 1024, 2048]),
+        num_outs=num_levels, end_level=num_levels - 1 if num_levels < 4
+        else -1),
+    rpn_head=dict(anchor_generator=anchor_generator),
+    roi_head=dict(bbox_roi_extractor=dict(
+        featmap_strides=anchor_generator['strides'][:4])))
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
              'flip', 'flip_direction', 'instances', 'spacing',
              'slice_interval', 'num_slices')
@@ -25,6 +43,9 @@ train_pipeline = [
     dict(type='ResampleToSpacing', spacing=pixel_spacing),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandomFlip', prob=0.5, direction='vertical'),
+    dict(type='MultiSliceRandomAffine', max_rotate_degree=5.73,
+         max_shear_degree=5.73, max_translate_ratio=0.1,
+         scaling_ratio_range=(0.8, 1.2)),
     dict(type='PackDetInputs', meta_keys=meta_keys)
 ]
 test_pipeline = [
@@ -83,19 +104,24 @@ _VAL_3D = '''val_dataloader = dict(
 _NO_VAL = '''val_dataloader = None
 val_cfg = None
 val_evaluator = None
-default_hooks = dict(checkpoint=dict(save_best=None))
 '''
+#: The planned schedule: epochs holding the planned iterations, warm-up and
+#: lr steps in iterations, a checkpoint every ``checkpoint_interval``
+#: epochs of which the last is kept (and the best, where validated).
 _SCHEDULE = '''train_cfg = dict(max_epochs=max_epochs,
-                 val_interval=max(1, max_epochs // 10))
+                 val_interval=checkpoint_interval)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-         end=min(500, max_epochs * 10)),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True,
-         milestones=[max(1, max_epochs * 2 // 3),
-                     max(1, max_epochs * 11 // 12)], gamma=0.1)
+         end=warmup_iters),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, milestones=lr_steps,
+         gamma=0.1)
 ]
 optim_wrapper = dict(optimizer=dict(lr=lr))
+default_hooks = dict(checkpoint=dict(interval=checkpoint_interval,
+                                     max_keep_ckpts=1{best}))
 '''
+
+_NAMES = '# what --cfg-options NAME=VALUE sets by running this file again\n'
 
 
 @dataclass
@@ -145,6 +171,10 @@ def format_plan_config(plan: DatasetPlan,
         value = choice.value
         if choice.name == 'detector':
             value = f'{value} ({plan.base})'
+        if choice.expr is not None:
+            lines += [f'# ({choice.name} = {value!r} as planned)',
+                      f'{choice.name} = {choice.expr}', '']
+            continue
         lines += [f'{choice.name} = ' + pprint.pformat(value, width=70,
                                                       sort_dicts=False), '']
     lines.append(f'data_root = {settings.data_root!r}')
@@ -156,4 +186,7 @@ def format_plan_config(plan: DatasetPlan,
         lines.append(_TAIL_3D + (_VAL_3D if settings.has_val else _NO_VAL))
     else:
         lines.append(_TAIL_2D + (_VAL_2D if settings.has_val else _NO_VAL))
-    return '\n'.join(lines) + _SCHEDULE
+    names = [c.name for c in plan.choices if c.name != 'detector']
+    best = '' if settings.has_val else ', save_best=None'
+    return ('\n'.join(lines) + _SCHEDULE.format(best=best) + _NAMES +
+            f'planned_names = {names!r}\n')

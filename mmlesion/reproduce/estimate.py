@@ -46,6 +46,16 @@ SECONDS_PER_TRAINING_ITEM = {
     'rpn3d': 0.039,
 }
 
+#: CPU seconds per training image of Faster R-CNN R18-FPN (3 slices,
+#: 256 x 256 px, batch 2, one thread, random weights, forward + backward +
+#: SGD step, the mean of 4 steps) on one core of a 2-core AMD EPYC virtual
+#: machine: ``OMP_NUM_THREADS=1 python
+#: projects/benchmarks/benchmark_cpu_train_step.py --depth 18 --side 256``.
+#: ``tools/plan_dataset.py --device cpu --budget-minutes`` plans with it
+#: (one core's worth: more cores train faster than planned).
+CPU_SECONDS_PER_TRAINING_IMAGE = dict(depth=18, pixels=256 * 256,
+                                      seconds=1.16)
+
 #: LENS FPR patches per annotated training lesion (TP : FP = 1 : 2)
 FPR_PATCHES_PER_LESION = 3
 

@@ -56,17 +56,24 @@ def test_family_rule(kwargs, family, why):
 def test_2d_choices():
     plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 6.,
                                      context_mm=6.))
-    assert plan.value('pixel_spacing') == .7
+    # the 5th pct lesion (longer side) spans >= 8 px: finer than 0.7 mm
+    small = np.percentile(np.asarray(
+        _fingerprint(scans=20).splits['train'].lesion_extents_zyx_mm)[:, 1:]
+        .max(1),
+        5)
+    assert plan.value('pixel_spacing') == round(small / 8, 2) < .7
     # the median lesion spans about 2 slices of 5 mm: 3 slices
     assert plan.value('num_slices') == 3
     assert plan.value('slice_interval_mm') == 5.  # thicker than 2 mm
     # window: 20..120 HU inside widened by 50 HU each side, >= 400 HU wide
     assert plan.value('hu_window') == (-130., 270.)
-    # 512^2 px at batch 8 of a 4 GB / 2 x 1333 x 800 measurement
-    per_image = estimate_memory_gib('2.5d', 1, 512 * 512)
-    assert plan.value('batch_size') == min(16, int(6 * .8 // per_image))
+    # a 560^2 px image; at most 20 // 4 images (4 iterations an epoch)
+    per_image = estimate_memory_gib('2.5d', 1, (512 * .7 / plan.value(
+        'pixel_spacing'))**2)
+    assert plan.value('batch_size') == min(5, int(6 * .8 // per_image)) == 5
     gen = plan.value('anchor_generator')
-    assert gen['strides'] == [4, 8, 16, 32, 64] and len(gen['scales']) == 5
+    assert gen['strides'] == [4, 8, 16][:plan.value('num_levels')]
+    assert len(gen['scales']) == 5
     assert plan.value('lr') == pytest.approx(.02 * plan.value(
         'batch_size') / 8)
     # 10 mm lesions over 5 slices of 2 mm: 9 slices where the export holds
@@ -79,6 +86,7 @@ def test_2d_choices():
     tight = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), .1))
     assert tight.value('batch_size') == 1
     assert tight.value('pixel_spacing') > .7
+    assert 'coarsened to' in tight.choices[1].reason
 
 
 def test_3d_choices_and_config(tmp_path):
@@ -136,13 +144,15 @@ def test_2d_config_with_a_val_split(tmp_path):
         assert loader.dataset.data_root == 'export/'
         steps = {t['type']: t for t in loader.dataset.pipeline}
         assert steps['WindowHU']['window'] == window
-        assert steps['ResampleToSpacing']['spacing'] == .7
+        assert steps['ResampleToSpacing']['spacing'] == plan.value(
+            'pixel_spacing')
         assert steps['LoadDeepLesionSlices']['interval_mm'] == 5.
         assert 'Resize' not in steps  # the 512 px resize is replaced
     assert cfg.train_dataloader.batch_size == plan.value('batch_size')
     assert cfg.model.rpn_head.anchor_generator == plan.value(
         'anchor_generator')
     assert cfg.train_cfg.max_epochs == plan.value('max_epochs')
+    assert cfg.max_iters == plan.value('max_iters')
     assert cfg.optim_wrapper.optimizer.lr == plan.value('lr')
 
 

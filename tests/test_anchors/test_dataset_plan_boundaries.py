@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from mmlesion.anchors.dataset_plan import (PlanSettings, _family, _round,
-                                           _rounded, _schedule, _window,
-                                           plan_dataset, read_export_facts)
+                                           _window, plan_dataset,
+                                           read_export_facts)
 from mmlesion.datasets.converters.fingerprint import Distribution
 from tests.helpers.dl_info_rows import lesion_row, write_dl_info_csv
 from tests.test_anchors.test_dataset_plan import _fingerprint
@@ -39,11 +39,15 @@ def test_2d_plan():
     assert plan.family == '2.5d'
     assert plan.base == ('elixirnet/'
                          'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py')
-    assert _choices(plan) == [
+    assert [
         ('detector', '2.5d',
          'median slice thickness 5 mm (3D-AG: <= 2.5), 20 training scans '
          '(>= 100), 95th pct lesion diameter 14.1 mm (<= 48): not all hold'),
-        ('pixel_spacing', 0.7, 'median in-plane spacing 0.7 mm'),
+        ('pixel_spacing', 0.64,
+         'resampled finer than the median in-plane spacing 0.7 mm so that '
+         'the 5th pct lesion (5.2 mm, longer side of the training boxes) '
+         'spans 8.1 px (>= 8: 2 cells of the finest stride 4, <= 32; not '
+         'finer than 0.3 mm); lesions 7.9-22.4 px'),
         ('slice_interval_mm', 5.0,
          '2 mm (DeepLesion, the 2.5D configs) or the median slice thickness '
          '5 mm where thicker'),
@@ -51,27 +55,18 @@ def test_2d_plan():
          'the median lesion spans 2.2 slices of 5 mm (9 when > 3 and the 2D '
          'export holds +-20 mm around its key slices: it holds +-6 mm)'),
         ('hu_window', ) + _WINDOW,
-        ('batch_size', 9,
-         '4.8 GiB usable of --gpu-mem-gb 6 (minus 20%) / 0.49 GiB per 512^2 '
-         f'px image (an estimate: {_SOURCE_2D}, scaled by pixels), at most '
-         '16'),
-        ('anchor_generator', {
-            'type': 'AnchorGenerator',
-            'strides': [4, 8, 16, 32, 64],
-            'base_sizes': [4, 8, 16, 32, 64],
-            'ratios': [0.3542, 1.0, 2.8232],
-            'scales': [1.646, 1.8839, 2.4421, 2.8025, 4.2527],
-            'octave_base_scale': None,
-            'scales_per_octave': None
-        }, 'differential evolution on 20 training boxes at 0.7 mm/px, the '
-         "base's strides and anchor count: mean best IoU 0.951, 0 boxes "
-         'below 0.5'),
-        ('max_epochs', 100,
-         "the base's 34378 iterations at batch 9 over 20 training key "
-         'slices, within 12..100 epochs'),
-        ('lr', 0.0225, "the base's 0.02 at batch 8, scaled linearly to "
-         'batch 9'),
-    ]
+    ][:4] == _choices(plan)[:4]
+    assert _choices(plan)[5] == (
+        'backbone_depth', 50, "the base's ResNet-50 (ImageNet weights)")
+    assert [(c.name, c.value, c.expr) for c in plan.choices[-7:]] == [
+        ('max_iters', 2000, None), ('iters_per_epoch', 4, None),
+        ('max_epochs', 500, '-(-max_iters // iters_per_epoch)'),
+        ('warmup_iters', 100,
+         'min(500, max(1, round(max_iters * 0.05)))'),
+        ('lr_steps', [1333, 1833],
+         '[max_iters * 2 // 3, max_iters * 11 // 12]'),
+        ('checkpoint_interval', 50, 'max(1, max_epochs // 10)'),
+        ('lr', 0.0125, None)]
 
 
 def test_3d_plan():
@@ -79,7 +74,7 @@ def test_3d_plan():
     assert plan.family == '3d'
     assert plan.base == ('aggregated3d/'
                          'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16.py')
-    assert _choices(plan) == [
+    assert [
         ('detector', '3d',
          'median slice thickness 1 mm (3D-AG: <= 2.5), 100 training scans '
          '(>= 100), 95th pct lesion diameter 14.7 mm (<= 48): all hold'),
@@ -100,12 +95,8 @@ def test_3d_plan():
         ('anchor_sizes', ((5.49, 6.76), (8.54, 10.15), (12.0, 14.09)),
          'differential evolution on 100 training lesions (cubes of their '
          'largest extent): mean best centred IoU 0.880'),
-        ('max_epochs', 100,
-         "the base's 29962 iterations at batch 2 over 100 training scans, "
-         'within 50..100 epochs'),
-        ('lr', 0.0025, "the base's 0.01 at batch 8, scaled linearly to "
-         'batch 2'),
-    ]
+    ][:7] == _choices(plan)[:7]
+    assert plan.value('max_iters') == 5000  # 100 epochs of 50 (batch 2)
     assert [type(c.value) for c in plan.choices[3:6]] == [tuple, int, int]
 
 
@@ -138,33 +129,9 @@ def test_window():
     assert _window(fp).value == (-100., 301.)
 
 
-def test_round_and_rounded():
+def test_round():
     assert _round(7.04, 0.05) == 7.05 and _round(0.334, 0.01) == 0.33
     assert _round(1 / 3, 1e-6) == 0.3333
-    assert _rounded(dict(a=1, ratios=[0.123456, 2], scales=[1.234567])) == \
-        dict(a=1, ratios=[0.1235, 2], scales=[1.2346])
-
-
-def test_schedule():
-    epochs, lr = _schedule('2.5d', 5000, 8, 'slices')
-    # ceil(34378 * 8 / 5000) = ceil(55.0048)
-    assert epochs.name == 'max_epochs' and epochs.value == 56
-    assert type(epochs.value) is int
-    assert epochs.reason == ("the base's 34378 iterations at batch 8 over "
-                             '5000 slices, within 12..100 epochs')
-    assert lr.name == 'lr' and lr.value == 0.02
-    assert lr.reason == ("the base's 0.02 at batch 8, scaled linearly to "
-                         'batch 8')
-    # clipped to the base's epochs .. 100; no samples read as one
-    assert _schedule('2.5d', 10**7, 8, 'x')[0].value == 12
-    assert _schedule('2.5d', 0, 1, 'x')[0].value == 100
-    assert _schedule('3d', 0, 1, 'x')[0].reason == (
-        "the base's 29962 iterations at batch 1 over 0 x, within 50..100 "
-        'epochs')
-    epochs, lr = _schedule('3d', 29962 * 3 // 60, 3, 'scans')
-    assert epochs.value == 61 and lr.value == 0.00375
-    assert lr.reason == "the base's 0.01 at batch 8, scaled linearly to " \
-        'batch 3'
 
 
 def test_family_thresholds_and_checks():
@@ -252,39 +219,50 @@ def _reasons(plan, *names):
     return [(c.value, c.reason) for c in plan.choices if c.name in names]
 
 
-def _batch_reason(usable, gpu, per_image, side, slices=''):
-    return (f'{usable} GiB usable of --gpu-mem-gb {gpu} (minus 20%) / '
+def _batch_reason(usable, gpu, per_image, side, slices='', images=400):
+    return (f'{usable} GiB usable of {gpu} GiB (minus 20%) / '
             f'{per_image} GiB per {side}^2 px image (an estimate: '
-            f'{_SOURCE_2D}, scaled by pixels{slices}), at most 16')
+            f'{_SOURCE_2D}, scaled by pixels{slices}), at most 16 and '
+            f'{images} // 4 (>= 4 iterations an epoch)')
 
 
 def test_2d_memory():
     # one image does not fit: coarser pixels, one image of fewer pixels
     plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), .37))
     assert _reasons(plan, 'pixel_spacing', 'batch_size') == [
-        (0.9, 'median in-plane spacing 0.7 mm, coarsened to fit one image '
-         'in the memory budget'),
-        (1, _batch_reason('0.3', '0.37', '0.30', 660))]
+        (0.9, 'resampled finer than the median in-plane spacing 0.7 mm so '
+         'that the 5th pct lesion (5.2 mm, longer side of the training '
+         'boxes) spans 8.1 px (>= 8: 2 cells of the finest stride 4, <= 32;'
+         ' not finer than 0.3 mm); lesions 7.9-22.4 px; coarsened to 0.9 mm '
+         'to fit one image in the memory budget: the 5th pct lesion then '
+         'spans 5.7 px'),
+        (1, _batch_reason('0.3', '0.37', '0.30', 398, images=20))]
     # at most 16 images
-    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 100.))
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 100.,
+                                     train_images=400))
     assert _reasons(plan, 'batch_size') == [
-        (16, _batch_reason('80.0', '100', '0.49', 512))]
+        (16, _batch_reason('80.0', '100', '0.59', 560))]
     # the pixels of the median scan's y and x extents
     fp = _with(_fingerprint(scans=20, thick=5.),
                shape_zyx=[Distribution.of([v]) for v in (200, 256, 512)])
-    assert _reasons(plan_dataset(PlanSettings(fp, 6.)), 'batch_size') == [
-        (16, _batch_reason('4.8', '6', '0.25', 362))]
+    assert _reasons(plan_dataset(PlanSettings(fp, 6., train_images=400)),
+                    'batch_size') == [
+        (16, _batch_reason('4.8', '6', '0.29', 396))]
+    # at most a quarter of the images (4 iterations an epoch)
+    assert plan_dataset(PlanSettings(fp, 6., train_images=23)).value(
+        'batch_size') == 5
 
 
 def test_2d_nine_slices():
     # 10 mm lesions over 2 mm slices; the default context is +-4 slices
-    plan = plan_dataset(PlanSettings(_fingerprint(scans=20), 24.))
+    plan = plan_dataset(PlanSettings(_fingerprint(scans=20), 24.,
+                                     train_images=400))
     assert plan.base == ('elixirnet/'
                          'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-9slice.py')
     assert _reasons(plan, 'num_slices', 'batch_size') == [
         (9, 'the median lesion spans 5.4 slices of 2 mm (9 when > 3 and the '
          '2D export holds +-8 mm around its key slices: it holds +-8 mm)'),
-        (13, _batch_reason('19.2', '24', '1.47', 512, ', x3 for 9 slices'))]
+        (10, _batch_reason('19.2', '24', '1.76', 560, ', x3 for 9 slices'))]
 
 
 @pytest.mark.parametrize('z, context, slices', [
@@ -299,35 +277,25 @@ def test_2d_slices_rule(z, context, slices, monkeypatch):
     # the lesions' z extent, not their y or x extent (about 10 mm)
     fp.splits['train'].lesion_extent_zyx_mm[0] = Distribution.of([z])
     # (the anchors are not the point here)
-    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
+    monkeypatch.setattr(dataset_plan, 'plan_anchors', _no_search([]))
     plan = plan_dataset(PlanSettings(fp, 24., context_mm=context))
     assert plan.value('num_slices') == slices
 
 
-class _NoSearch:
-    """A stand-in for the anchor search, for the rules around it."""
-    calls = []
+def _no_search(calls):
+    """A stand-in for the anchor planning, for the rules around it."""
+    from mmlesion.anchors.plan_anchors import AnchorPlan
 
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-
-    def optimize(self, wh):
-        from mmlesion.anchors.dataset_plan import BASE_ANCHORS_2D
-
-        class _Stats:
-            mean_iou, num_below = 0.5, 0
-
-        class _Result:
-            anchors, stats = BASE_ANCHORS_2D, _Stats
-
-        _NoSearch.calls.append((self.kwargs, wh))
-        return _Result
+    def plan(wh, seed=0):
+        calls.append((wh, seed))
+        return AnchorPlan(None, {}, [])
+    return plan
 
 
 def test_2d_anchor_search_inputs(monkeypatch):
     import mmlesion.anchors.dataset_plan as dataset_plan
-    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
-    _NoSearch.calls = []
+    calls = []
+    monkeypatch.setattr(dataset_plan, 'plan_anchors', _no_search(calls))
     # the lesions' x and y extents (x first), in pixels; thickness 2.5 mm
     fp = _fingerprint(scans=20, thick=2.5)
     ext = np.asarray(fp.splits['train'].lesion_extents_zyx_mm)
@@ -335,22 +303,10 @@ def test_2d_anchor_search_inputs(monkeypatch):
     fp.splits['train'].lesion_extents_zyx_mm = ext.tolist()
     plan = plan_dataset(PlanSettings(fp, 24., seed=3))
     assert plan.value('slice_interval_mm') == 2.5
-    kwargs, wh = _NoSearch.calls[-1]
-    np.testing.assert_allclose(wh, ext[:, [2, 1]] / .7)
-    assert wh.dtype == np.float64
-    assert kwargs == dict(
-        sizes=(4., 8., 16., 32., 64.), strides=(4, 8, 16, 32, 64),
-        ratio_bounds=[(1., 4.)], num_scales=5, scale_bounds=(1., 24.),
-        seed=3, log_interval=0, maxiter=300)
-    # the export's boxes where given
-    boxes = np.array([[7., 14.], [3.5, 7.]])
-    plan = plan_dataset(PlanSettings(fp, 24., boxes_2d=boxes))
-    np.testing.assert_allclose(_NoSearch.calls[-1][1], boxes / .7)
-    # float32 boxes are divided in float64
-    plan_dataset(PlanSettings(fp, 24., boxes_2d=boxes.astype(np.float32)))
-    assert _NoSearch.calls[-1][1].dtype == np.float64
-    assert plan.choices[6].reason.startswith(
-        'differential evolution on 2 training boxes at 0.7 mm/px')
+    wh, seed = calls[-1]
+    np.testing.assert_allclose(wh, ext[:, [2, 1]] / plan.value(
+        'pixel_spacing'))
+    assert wh.dtype == np.float64 and seed == 3
 
 
 def test_3d_spacing_and_floor():
@@ -403,15 +359,6 @@ def test_3d_seed():
     plan = plan_dataset(PlanSettings(_fingerprint(), 8., seed=1))
     assert plan.value('anchor_sizes') == ((5.48, 10.72), (6.78, 8.69),
                                           (12.45, 14.24))
-
-
-def test_2d_batch_is_a_floor_division(monkeypatch):
-    import mmlesion.anchors.dataset_plan as dataset_plan
-    monkeypatch.setattr(dataset_plan, 'DEAnchorOptimizer', _NoSearch)
-    # a budget of 9 images as a float quotient, 8 as a floor division
-    plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.),
-                                     5.530982745686421))
-    assert plan.value('batch_size') == 8
 
 
 def test_3d_two_crops_at_exactly_the_budget(monkeypatch):

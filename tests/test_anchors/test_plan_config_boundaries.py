@@ -9,7 +9,8 @@ base), the 2.5D / 3D tails with and without a val split, and the scans of
 each split (none where the split is missing) (docs/mutation_testing.md).
 """
 from mmlesion.anchors.dataset_plan import Choice, DatasetPlan
-from mmlesion.anchors.plan_config import (_NO_VAL, _SCHEDULE, _TAIL_2D,
+from mmlesion.anchors.plan_config import (_NAMES, _NO_VAL, _SCHEDULE,
+                                          _TAIL_2D,
                                           _TAIL_3D, _VAL_2D, _VAL_3D,
                                           PlanConfigSettings, _comment,
                                           format_plan_config)
@@ -65,13 +66,20 @@ def test_2d_text():
         '',
         "data_root = 'r/'",
     ])
-    assert text == head + '\n' + _TAIL_2D + _VAL_2D + _SCHEDULE
+    names = "planned_names = ['anchor_generator', 'long_one']\n"
+    assert text == head + '\n' + _TAIL_2D + _VAL_2D + _SCHEDULE.format(
+        best='') + _NAMES + names
     # without a val split, and without a header
     text = format_plan_config(_plan_2d(), PlanConfigSettings(
         'b.py', 'r/', has_val=False))
     assert text.startswith("_base_ = 'b.py'\n\n# detector: why\n")
     assert text.endswith("data_root = 'r/'\n" + _TAIL_2D + _NO_VAL +
-                         _SCHEDULE)
+                         _SCHEDULE.format(best=', save_best=None') +
+                         _NAMES + names)
+    # a derived value: its expression, the planned value in a comment
+    plan = DatasetPlan('2.5d', 'x.py', [Choice('a', 2, 'why', expr='b + 1')])
+    assert "# a: why\n# (a = 2 as planned)\na = b + 1\n" in \
+        format_plan_config(plan, PlanConfigSettings('b.py', 'r/'))
 
 
 def test_3d_text():
@@ -97,10 +105,13 @@ def test_3d_text():
         'val_scans = [3]',
         'test_scans = [1]',
     ])
-    assert text == head + '\n' + _TAIL_3D + _VAL_3D + _SCHEDULE
+    names = "planned_names = ['crop']\n"
+    assert text == head + '\n' + _TAIL_3D + _VAL_3D + _SCHEDULE.format(
+        best='') + _NAMES + names
     # no val split: no val scans, no validation
     text = format_plan_config(plan, PlanConfigSettings(
         'b.py', 'data/', (), False, 'x.json', dict(train=[0], test=[1])))
     assert ("ann_file = 'x.json'\ntrain_scans = [0]\nval_scans = []\n"
-            'test_scans = [1]\n' + _TAIL_3D + _NO_VAL + _SCHEDULE) in text
-    assert text.endswith(_NO_VAL + _SCHEDULE)
+            'test_scans = [1]\n' + _TAIL_3D + _NO_VAL) in text
+    assert text.endswith(_SCHEDULE.format(best=', save_best=None') +
+                         _NAMES + names)

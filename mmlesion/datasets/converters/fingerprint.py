@@ -9,11 +9,17 @@ so the canonical LPS axial grid the boxes index) and summarises, per split
 * spacings and sizes (percentiles per axis z, y, x) and the orientation
   codes of the scans as stored (e.g. ``LPS``, ``RAS``);
 * lesions (annotations not marked ``ignore``): count per scan, diameter
-  (the file's ``diameter_mm``, else the largest box side), box extent per
-  axis in mm, and every lesion's extent and every scan's spacing;
+  (one meaning for every input: the longer axial side of the lesion's box
+  in mm, i.e. its largest axial extent; a RECIST long axis or a LUNA16
+  sphere's diameter where the box was made from one), box extent per axis
+  in mm, and every lesion's extent and every scan's spacing;
 * HU percentiles and a histogram inside lesions (the label map's lesion
   voxels inside the boxes where the entry has a ``mask_file``, else the
-  ellipsoid inscribed in each box) and outside them, each from at most
+  central part of each box: the ellipsoid inscribed in it shrunk to a
+  third of its axes, :data:`BOX_CORE`, which a lesion holds even where
+  the box is the cube of its longest axis and the lesion three times
+  longer than thick, while the corners and rim hold the fat, air or bone
+  around it; at least the voxel nearest the centre) and outside them, each from at most
   ``voxels_per_scan`` voxels of a scan drawn with a fixed seed.
 
 It also keeps the central axial slice of a few lesions for the montage of
@@ -44,6 +50,12 @@ SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 HU_BIN_EDGES = np.arange(-1024, 3072 + 16, 16)
 #: Side (pixels) of the montage's lesion crops.
 CROP_PX = 64
+#: HU inside a lesion given as a box: the inscribed ellipsoid's axes times
+#: this (module doc).
+BOX_CORE = 1 / 3
+#: Version of what a fingerprint holds (a planner recomputes one of
+#: another version): 2: one diameter for every input, box cores.
+FINGERPRINT_VERSION = 2
 
 
 @dataclass
@@ -116,6 +128,8 @@ class DatasetFingerprint:
         voxels_per_scan (int): intensity samples per scan, inside and
             outside lesions each.
         seed (int): seed of the samples.
+        version (int): :data:`FINGERPRINT_VERSION` of its computation (1:
+            one written before versions, without the field).
         crops (list[LesionCrop]): montage crops (not written to the JSON).
     """
     ann_file: str
@@ -125,6 +139,7 @@ class DatasetFingerprint:
     splits: Dict[str, SplitFingerprint]
     voxels_per_scan: int
     seed: int
+    version: int = 1
     crops: List[LesionCrop] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
@@ -200,8 +215,9 @@ def _extent_mm(ann: dict, spacing_zyx: Sequence[float]) -> List[float]:
 
 
 def _diameter_mm(ann: dict, spacing_zyx: Sequence[float]) -> float:
-    d = ann.get('diameter_mm', -1)
-    return float(d) if d > 0 else max(_extent_mm(ann, spacing_zyx))
+    """The largest axial extent (mm): the longer in-plane side of the box
+    (module doc), for masks and boxes alike."""
+    return max(_extent_mm(ann, spacing_zyx)[1:])
 
 
 def _box_slices(bbox: Sequence[float], shape: Sequence[int]):
@@ -225,8 +241,11 @@ def _inside_values(array: np.ndarray, lesions: List[dict],
             centre = (b[:3] + b[3:])[::-1] / 2
             half = (b[3:] - b[:3])[::-1] / 2
             grids = np.ogrid[box]
-            inside = sum(((g - c) / h)**2
-                         for g, c, h in zip(grids, centre, half)) <= 1
+            dist = sum(((g - c) / np.maximum(h * BOX_CORE, 1e-6))**2
+                       for g, c, h in zip(grids, centre, half))
+            inside = dist <= 1
+            if dist.size and not inside.any():
+                inside = dist == dist.min()
         else:
             inside = mask[box]
         out.append(array[box][inside])
@@ -346,7 +365,8 @@ def _scan_facts(job: tuple) -> dict:
     files = [resolve_volume_file(settings.ann_file, vol[k],
                                  data_root=settings.data_root)
              for k in ('file', 'mask_file') if vol.get(k)]
-    key = json.dumps([settings.seed, settings.voxels_per_scan, labels, i,
+    key = json.dumps([FINGERPRINT_VERSION, settings.seed,
+                      settings.voxels_per_scan, labels, i,
                       sorted(j for k, j in wanted if k == i)])
     stamp = input_stamp(files)
     record = read_record(out, vol['id'], key, stamp)
@@ -415,4 +435,4 @@ def compute_fingerprint(settings: FingerprintSettings) -> DatasetFingerprint:
         dataset=str(data['metainfo'].get('dataset', '')),
         classes=list(data['metainfo']['classes']), splits=splits,
         voxels_per_scan=settings.voxels_per_scan, seed=settings.seed,
-        crops=crops)
+        version=FINGERPRINT_VERSION, crops=crops)

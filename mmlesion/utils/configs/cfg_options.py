@@ -14,6 +14,8 @@ from .class_signature import signature_of
 from .known_keys import (BUILDER_KEYS, TYPO_CUTOFF, closest, config_values,
                          plain_dict_keys, registered, type_name,
                          unread_option_error)
+from .planned_variables import (PlannedOptionError, rerun_with,
+                                split_planned)
 
 
 class ConfigOptionError(ValueError):
@@ -295,6 +297,9 @@ def apply_cfg_options(cfg: Config,
                       source: str = 'config') -> Config:
     """Check and merge ``--cfg-options`` into ``cfg`` (in place).
 
+    A variable the config lists in ``planned_names`` (a planned config)
+    runs the config file again with the value given
+    (:mod:`.planned_variables`); the other options follow.
     :func:`check_cfg_options` first (raises on a typo or a value of the
     wrong kind), then mmengine's ``merge_from_dict``; a new top-level
     ``data_root`` is carried to the datasets and evaluators that used the
@@ -308,6 +313,19 @@ def apply_cfg_options(cfg: Config,
     Returns:
         Config: ``cfg``.
     """
+    if not options:
+        return cfg
+    planned, options = split_planned(cfg, options)
+    if planned:  # a planned variable: the file runs again with its value
+        try:
+            new = rerun_with(cfg, planned, source)
+        except PlannedOptionError as err:
+            raise ConfigOptionError(str(err)) from err
+        for attr in ('_cfg_dict', '_text'):
+            object.__setattr__(cfg, attr, getattr(new, attr))
+        print_log(f'{source}: --cfg-options {", ".join(planned)}: the '
+                  'config ran again with the planned value(s) given',
+                  logger='current', level=logging.INFO)
     if not options:
         return cfg
     check_cfg_options(cfg, options, source)

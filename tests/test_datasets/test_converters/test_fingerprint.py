@@ -58,9 +58,10 @@ def test_fingerprint_per_split(ann_file):
     assert (train.num_scans, train.num_lesions) == (1, 1)
     assert every.num_scans == 2 and every.lesions_per_scan.at(50) == 1
     # boxes of 8 x 8 x 6 voxels: extents in mm, the diameter the largest
+    # axial one
     assert train.lesion_extents_zyx_mm == [[12., 6.4, 6.4]]
     assert test.lesion_extents_zyx_mm == [[6., 4.8, 4.8]]
-    assert train.lesion_diameter_mm.at(50) == 12.
+    assert train.lesion_diameter_mm.at(50) == 6.4
     assert every.spacing_zyx_mm[0].percentiles['p0.5'] == pytest.approx(
         1.005)
     assert every.shape_zyx[2].at(50) == 24

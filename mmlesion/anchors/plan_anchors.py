@@ -1,0 +1,133 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The planned pixel spacing, pyramid levels and anchors of a 2.5D plan,
+against the lesions in pixels (:func:`plan_spacing`, :func:`plan_anchors`).
+
+Spacing: the small lesions (:data:`SMALL_PCT`-th percentile of the training
+boxes' longer side) span at least :data:`MIN_SMALL_PX` pixels, two cells of
+the finest stride: the slices are resampled finer where the data are
+coarser, never coarser than the data unless the small lesions would span
+more than :data:`MAX_SMALL_PX`.
+
+Levels: the 2.5D detectors' FPN has levels of strides 4..64 and every
+level gets the same scales; a level is kept when an anchor of
+:data:`MIN_SCALE` strides (the smallest that its grid places well) is not
+larger than the largest lesion plus :data:`MARGIN`; the finest level is
+always kept. The anchor scales are then searched (differential evolution,
+Zlocha et al.) within the lesion sizes: the finest level's anchors not
+below the smallest lesion less the margin, the coarsest level's not above
+the largest lesion plus the margin.
+"""
+from dataclasses import dataclass
+from typing import List, Tuple
+
+import numpy as np
+
+from .anchor_config import AnchorConfig
+from .anchor_coverage import anchor_coverage
+from .de_anchor_optimizer import DEAnchorOptimizer
+from .plan_choice import Choice
+
+#: The small lesions: this percentile of the boxes' longer side (mm).
+SMALL_PCT = 5
+#: The small lesions span at least this many pixels (2 cells of stride 4).
+MIN_SMALL_PX = 8.
+#: Coarser than the data only where the small lesions span more than this.
+MAX_SMALL_PX = 32.
+#: Finest planned spacing (mm / px).
+MIN_SPACING_MM = .3
+#: The base configs' FPN strides (P2-P6).
+BASE_STRIDES = (4, 8, 16, 32, 64)
+#: Anchors per level and ratios of the base configs' RPN.
+NUM_SCALES = 5
+#: A level's anchors of fewer strides are placed badly on its grid.
+MIN_SCALE = 2.
+#: Anchors within the lesion sizes divided / multiplied by this.
+MARGIN = 1.5
+#: The positive IoU of the RPN (and of the coverage printed).
+IOU_THR = .5
+
+
+def plan_spacing(longer_mm: np.ndarray, data_mm: float
+                 ) -> Tuple[float, str]:
+    """The pixel spacing (mm) for boxes of longer sides ``longer_mm`` in
+    scans of median in-plane spacing ``data_mm``, and why (module doc)."""
+    small = float(np.percentile(longer_mm, SMALL_PCT))
+    fine = small / MIN_SMALL_PX
+    coarse = small / MAX_SMALL_PX
+    if data_mm > fine:
+        spacing, how = max(MIN_SPACING_MM, fine), 'resampled finer than'
+    elif data_mm < coarse:
+        spacing, how = coarse, 'coarser than'
+    else:
+        spacing, how = data_mm, 'at'
+    spacing = round(spacing, 2)
+    return spacing, (
+        f'{how} the median in-plane spacing {data_mm:g} mm so that the '
+        f'{SMALL_PCT}th pct lesion ({small:.1f} mm, longer side of the '
+        f'training boxes) spans {small / spacing:.1f} px (>= '
+        f'{MIN_SMALL_PX:g}: 2 cells of the finest stride 4, <= '
+        f'{MAX_SMALL_PX:g}; not finer than {MIN_SPACING_MM:g} mm); lesions '
+        f'{np.min(longer_mm) / spacing:.1f}-{np.max(longer_mm) / spacing:.1f}'
+        ' px')
+
+
+@dataclass
+class AnchorPlan:
+    """The planned levels and anchors (:func:`plan_anchors`)."""
+    anchors: AnchorConfig
+    coverage: dict
+    choices: List[Choice]
+
+
+def _levels(lo: float, hi: float) -> Tuple[List[int], Tuple[float, float]]:
+    """Kept strides and the scale bounds (module doc)."""
+    strides = [s for k, s in enumerate(BASE_STRIDES)
+               if k == 0 or MIN_SCALE * s <= hi * MARGIN]
+    low = max(.5, lo / MARGIN / strides[0])
+    while len(strides) > 1 and hi * MARGIN / strides[-1] <= low * 1.5:
+        strides.pop()
+    high = max(hi * MARGIN / strides[-1], low * 1.5)
+    return strides, (round(low, 3), round(high, 3))
+
+
+def plan_anchors(wh_px: np.ndarray, seed: int = 0) -> AnchorPlan:
+    """Pyramid levels and anchors for training boxes of widths / heights
+    ``wh_px`` (pixels at the planned spacing), module doc.
+
+    Returns:
+        AnchorPlan: the anchors, their coverage of the boxes
+        (:func:`~.anchor_coverage.anchor_coverage`) and the choices
+        ``num_levels`` and ``anchor_generator``.
+    """
+    wh = np.asarray(wh_px, np.float64).reshape(-1, 2)
+    side = np.sqrt(wh.prod(1))
+    lo, hi = float(side.min()), float(side.max())
+    strides, bounds = _levels(lo, hi)
+    result = DEAnchorOptimizer(
+        sizes=strides, strides=strides, ratio_bounds=[(1., 4.)],
+        num_scales=NUM_SCALES, scale_bounds=bounds, seed=seed,
+        log_interval=0, maxiter=300).optimize(wh)
+    anchors = result.anchors
+    cover = anchor_coverage(wh, {'plan': anchors}, IOU_THR)['plan']
+    shapes = anchors.shapes()
+    size = np.sqrt(shapes.prod(1))
+    dropped = BASE_STRIDES[len(strides):]
+    levels = Choice('num_levels', len(strides), (
+        f'FPN levels of strides {", ".join(map(str, strides))} kept'
+        + (f' (strides {", ".join(map(str, dropped))} dropped: their '
+           f'anchors of >= {MIN_SCALE:g} strides, >= {MIN_SCALE * dropped[0]:g}'
+           f' px, exceed the largest lesion {hi:.1f} px x {MARGIN:g})'
+           if dropped else '')
+        + f'; lesions {lo:.1f}-{hi:.1f} px (square root of box area)'))
+    gen = anchors.to_generator_cfg()
+    gen = dict(gen, ratios=[round(r, 4) for r in gen['ratios']],
+               scales=[round(s, 4) for s in gen['scales']])
+    generator = Choice('anchor_generator', gen, (
+        f'differential evolution on {len(wh)} training boxes, scales within '
+        f'{bounds[0]:g}-{bounds[1]:g} strides (anchors from the smallest '
+        f'lesion / {MARGIN:g} to the largest x {MARGIN:g}): anchors '
+        f'{size.min():.1f}-{size.max():.1f} px for lesions {lo:.1f}-'
+        f'{hi:.1f} px, mean best IoU {cover["mean_iou"]:.3f}, '
+        f'{cover["frac_iou_ge_thr"]:.0%} of the boxes with an anchor at IoU '
+        f'>= {IOU_THR:g}'))
+    return AnchorPlan(anchors, cover, [levels, generator])
