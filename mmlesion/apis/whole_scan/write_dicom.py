@@ -296,6 +296,24 @@ def _model_identity(model_info: dict) -> dict:
                 device_uid=generate_uid(entropy_srcs=[config, checksum]))
 
 
+def _result_uid(sources: list, model_info: dict, result: ScanResult,
+                role: str) -> str:
+    """A UID of the results (``role``: e.g. ``'sr-series'``) derived from
+    the source series, the model (its checkpoint's SHA-256) and the
+    findings: the same results of the same scan always get the same UIDs,
+    so that storing them on a server twice is storing one instance
+    (:mod:`~mmlesion.apis.whole_scan.store_back`), and other results get
+    other UIDs."""
+    from pydicom.uid import generate_uid
+    findings = [(f.id, round(float(f.score), 6),
+                 [round(float(v), 3) for v in f.bbox_world])
+                for f in result.findings]
+    return generate_uid(entropy_srcs=[
+        str(sources[0].SeriesInstanceUID),
+        str(model_info.get('checkpoint_sha256') or 'random-weights'),
+        str(findings), role])
+
+
 # ---------------------------------------------------------------------- SR
 def build_measurement_report(result: ScanResult, volume: CTVolume,
                              sources: list,
@@ -314,7 +332,6 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
     """
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
-    from pydicom.uid import generate_uid
     ident = _model_identity(model_info)
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=ident['device_uid'], name='mmlesion detector',
@@ -358,7 +375,7 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         if f.lesion_type in LESION_TYPE_SITES:
             sites = [hd.sr.FindingSite(anatomic_location=getattr(
                 codes.SCT, LESION_TYPE_SITES[f.lesion_type]))]
-        uid = generate_uid()
+        uid = _result_uid(sources, model_info, result, f'finding {f.id}')
         tracking[f.id] = uid
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
@@ -374,8 +391,11 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         imaging_measurements=groups)
     sr = hd.sr.Comprehensive3DSR(
         evidence=sources, content=report,
-        series_instance_uid=generate_uid(), series_number=9901,
-        sop_instance_uid=generate_uid(), instance_number=1,
+        series_instance_uid=_result_uid(sources, model_info, result,
+                                        'sr-series'),
+        series_number=9901,
+        sop_instance_uid=_result_uid(sources, model_info, result, 'sr'),
+        instance_number=1,
         manufacturer='mmlesion', series_description='mmlesion findings',
         is_complete=True, is_final=False, is_verified=False)
     return MeasurementReport(sr, tracking)
@@ -471,8 +491,11 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         source_images=sources, pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(), series_number=9902,
-        sop_instance_uid=generate_uid(), instance_number=1,
+        series_instance_uid=_result_uid(sources, model_info, result,
+                                        'seg-series'),
+        series_number=9902,
+        sop_instance_uid=_result_uid(sources, model_info, result, 'seg'),
+        instance_number=1,
         manufacturer='mmlesion', manufacturer_model_name=ident['config'],
         software_versions=ident['version'],
         device_serial_number=ident['checksum'],

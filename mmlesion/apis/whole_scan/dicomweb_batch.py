@@ -1,0 +1,179 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A batch whose scans come from a DICOMweb server and whose results go
+back to it (:func:`run_dicomweb_inference`; ``tools/infer_volume.py
+--dicomweb URL --query KEY=VALUE``, docs/dicom_server.md).
+
+The query's series (:func:`~mmlesion.apis.whole_scan.dicomweb_source.
+find_series`; localizers, Secondary Captures and non-CT series skipped
+from the server's metadata) are retrieved into ``OUT/series/<Series
+Instance UID>/`` (:func:`~mmlesion.apis.whole_scan.dicomweb_source.
+retrieve_series`), run as any batch of DICOM folders
+(:func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`: results in
+``OUT/<Series Instance UID>/``, ``OUT/scans.csv``), and each finished
+scan's SR and SEG is stored into its study
+(:func:`~mmlesion.apis.whole_scan.store_back.store_scan_results`, never
+twice). ``OUT/dicomweb.csv`` lists every series the query found, by its
+UIDs (no patient name): what was run, skipped or failed and what was
+stored; it is rewritten atomically as the run goes.
+
+Run the same command again after a kill or a failure: retrieved series are
+not retrieved again, scans with results are not run again, and results on
+the server are not stored again.
+"""
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import List, Optional, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from mmlesion.utils import atomic_write_text
+from mmlesion.utils.writing.atomic import remove_stale_temporaries
+
+from .batch import run_batch_inference
+from .dicomweb_source import (DicomWebError, DicomWebSettings, SeriesRef,
+                              dicomweb_client, find_series, retrieve_series)
+from .settings import Finishing, RunSettings
+from .store_back import store_scan_results
+from .write import output_paths
+
+#: ``OUT/dicomweb.csv``.
+DICOMWEB_SUMMARY = 'dicomweb.csv'
+#: Where the retrieved series go, under ``OUT``.
+SERIES_FOLDER = 'series'
+
+
+@dataclass
+class DicomWebRow:
+    """One series the query found (a row of ``dicomweb.csv``).
+
+    Args:
+        study_uid (str): its Study Instance UID.
+        series_uid (str): its Series Instance UID (also its results'
+            folder name).
+        status (str): ``skipped`` (not a CT volume: ``reason``),
+            ``failed`` (retrieval, detection or store: ``reason``) or
+            ``done``.
+        findings (int, optional): the scan's kept findings.
+        sr (str): what became of its SR: ``stored``, ``on the server
+            already``, or ``''`` (none written, or not stored).
+        seg (str): the same for its SEG.
+        reason (str): why skipped or failed.
+    """
+    study_uid: str
+    series_uid: str
+    status: str = ''
+    findings: Optional[int] = None
+    sr: str = ''
+    seg: str = ''
+    reason: str = ''
+
+
+def write_dicomweb_summary(rows: List[DicomWebRow], path: Path) -> None:
+    """``dicomweb.csv``, written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(
+        DicomWebRow.__dataclass_fields__))
+    writer.writeheader()
+    for row in rows:
+        record = asdict(row)
+        writer.writerow({k: '' if v is None else v for k, v in
+                         record.items()})
+    atomic_write_text(str(path), text.getvalue())
+
+
+def run_dicomweb_inference(config: Union[str, Config],
+                           checkpoint: Optional[str],
+                           source: DicomWebSettings,
+                           out_dir: str,
+                           run_settings: Optional[RunSettings] = None,
+                           overlap: bool = True,
+                           model: Optional[torch.nn.Module] = None,
+                           finishing: Optional[Finishing] = None
+                           ) -> List[DicomWebRow]:
+    """Query, retrieve, detect and store back (see the module doc).
+
+    Args:
+        config (str | Config): a 2.5D config.
+        checkpoint (str, optional): its weights.
+        source (DicomWebSettings): the server, the query, whether results
+            are stored back.
+        out_dir (str): the run's folder.
+        run_settings, overlap, model, finishing: as
+            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`.
+
+    Returns:
+        list[DicomWebRow]: one per series the query found.
+
+    Raises:
+        DicomWebError: the server cannot be queried (unreachable,
+            credentials refused): nothing has run.
+    """
+    logger = MMLogger.get_current_instance()
+    out = Path(out_dir)
+    client = dicomweb_client(source)
+    found = find_series(client, source)
+    rows = [DicomWebRow(s.series.study_uid, s.series.series_uid, 'skipped',
+                        reason=s.reason) for s in found.skipped]
+    for row in rows:
+        logger.warning(f'series {row.series_uid} (study {row.study_uid}): '
+                       f'skipped: {row.reason}')
+    logger.info(f'{source.url}: {len(found.to_run) + len(rows)} series '
+                f'found, {len(found.to_run)} to run, {len(rows)} skipped')
+    out.mkdir(parents=True, exist_ok=True)
+    summary = out / DICOMWEB_SUMMARY
+    series_dir = out / SERIES_FOLDER
+    remove_stale_temporaries(str(series_dir), 'series-')
+    folders, refs = [], {}
+    for ref in found.to_run:
+        row = DicomWebRow(ref.study_uid, ref.series_uid)
+        rows.append(row)
+        try:
+            folder = retrieve_series(client, ref, series_dir, source)
+        except DicomWebError as err:
+            row.status, row.reason = 'failed', str(err)
+            logger.error(f'series {ref.series_uid}: {err}')
+            continue
+        folders.append(str(folder))
+        refs[str(folder)] = (ref, row)
+    write_dicomweb_summary(rows, summary)
+    if folders:
+        batch = run_batch_inference(config, checkpoint, folders, str(out),
+                                    run_settings, overlap, model, finishing)
+        for batch_row in batch:
+            ref, row = refs[batch_row.scan]
+            _finish_row(client, ref, row, batch_row, out, source)
+            write_dicomweb_summary(rows, summary)
+    write_dicomweb_summary(rows, summary)
+    return rows
+
+
+def _finish_row(client, ref: SeriesRef, row: DicomWebRow, batch_row,
+                out: Path, source: DicomWebSettings) -> None:
+    """The row of a scan the batch ran or skipped: its findings, and its
+    results stored back (``source.store_back``)."""
+    result_dir = out / batch_row.folder
+    if not output_paths(result_dir).json.exists():  # failed
+        row.status = 'failed'
+        row.reason = batch_row.error or 'no results'
+        return
+    row.status = 'done'
+    row.findings = batch_row.findings
+    if row.findings is None:  # skipped: results there already
+        row.findings = len(json.loads(
+            output_paths(result_dir).json.read_text()).get('findings', []))
+    if not source.store_back:
+        return
+    try:
+        stored = store_scan_results(client, ref, result_dir, source)
+    except DicomWebError as err:
+        row.status, row.reason = 'failed', str(err)
+        MMLogger.get_current_instance().error(
+            f'series {ref.series_uid}: {err}')
+        return
+    for item in stored:
+        setattr(row, item.kind, item.status)

@@ -1,0 +1,207 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A real DICOMweb server for tests: Orthanc with its DICOMweb plugin
+(Debian: ``apt-get install orthanc orthanc-dicomweb``), started on a free
+port, answering 127.0.0.1 only (``RemoteAccessAllowed`` false), with its
+storage in a temporary folder and one user (:data:`USER`,
+:data:`PASSWORD`).
+
+:func:`orthanc_missing` says why it cannot run here (the tests skip with
+that reason); :class:`OrthancServer` starts and stops one.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import List, Optional
+
+ORTHANC = '/usr/sbin/Orthanc'
+#: Where Debian's orthanc-dicomweb puts the plugin (``dpkg -L``).
+PLUGIN_DIRS = ('/usr/share/orthanc/plugins', '/usr/lib/orthanc')
+USER, PASSWORD = 'mmlesion', 'test-secret'
+
+
+def _plugin() -> Optional[str]:
+    for folder in PLUGIN_DIRS:
+        if os.path.isdir(folder):
+            for name in sorted(os.listdir(folder)):
+                if name.startswith('libOrthancDicomWeb.so'):
+                    return os.path.join(folder, name)
+    return None
+
+
+def orthanc_missing() -> Optional[str]:
+    """Why no Orthanc with DICOMweb can start here, or None."""
+    binary = shutil.which('Orthanc') or (ORTHANC if os.path.exists(ORTHANC)
+                                         else None)
+    if binary is None:
+        return ('Orthanc is not installed (Debian: apt-get install orthanc '
+                'orthanc-dicomweb)')
+    if _plugin() is None:
+        return ('the Orthanc DICOMweb plugin is not installed (Debian: '
+                'apt-get install orthanc-dicomweb)')
+    try:
+        import dicomweb_client  # noqa: F401
+    except ImportError:
+        return 'dicomweb-client is not installed (requirements/runtime.txt)'
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class OrthancServer:
+    """One Orthanc process with its DICOMweb plugin.
+
+    Args:
+        folder (Path): its storage, config and log (created).
+
+    Attributes:
+        url (str): the server's root, ``http://127.0.0.1:PORT``.
+        dicomweb (str): its DICOMweb root (``url + '/dicom-web'``).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.port = _free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.dicomweb = self.url + '/dicom-web'
+        self._process: Optional[subprocess.Popen] = None
+
+    def __enter__(self) -> 'OrthancServer':
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 30.) -> None:
+        """Start it and wait until it answers."""
+        import requests
+        storage = self.folder / 'storage'
+        storage.mkdir(parents=True, exist_ok=True)
+        config = dict(
+            Name='mmlesion-test', StorageDirectory=str(storage),
+            IndexDirectory=str(storage), HttpPort=self.port,
+            DicomServerEnabled=False, RemoteAccessAllowed=False,
+            AuthenticationEnabled=True, RegisteredUsers={USER: PASSWORD},
+            HttpThreadsCount=4, Plugins=[_plugin()],
+            DicomWeb=dict(Enable=True, Root='/dicom-web/'))
+        path = self.folder / 'orthanc.json'
+        path.write_text(json.dumps(config, indent=2))
+        log = open(self.folder / 'orthanc.log', 'wb')
+        binary = shutil.which('Orthanc') or ORTHANC
+        self._process = subprocess.Popen([binary, str(path)], stdout=log,
+                                         stderr=subprocess.STDOUT)
+        log.close()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f'Orthanc ended with {self._process.returncode}: ' +
+                    (self.folder / 'orthanc.log').read_text()[-2000:])
+            try:
+                if requests.get(self.url + '/system', auth=(USER, PASSWORD),
+                                timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(.05)
+        self.stop()
+        raise RuntimeError(f'Orthanc did not answer within {timeout} s')
+
+    def stop(self) -> None:
+        """Stop it (killed: its storage is a test's temporary folder)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def get(self, path: str):
+        """GET a REST path (e.g. ``/instances``) as JSON."""
+        import requests
+        reply = requests.get(self.url + path, auth=(USER, PASSWORD),
+                             timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    def upload(self, files: List[Path]) -> None:
+        """Store DICOM files (Orthanc's ``POST /instances``)."""
+        import requests
+        with requests.Session() as session:
+            session.auth = (USER, PASSWORD)
+            for path in files:
+                reply = session.post(self.url + '/instances',
+                                     data=Path(path).read_bytes(),
+                                     timeout=10)
+                reply.raise_for_status()
+
+
+def write_ct_series(folder: Path, array_hu, spacing_xyz, origin_xyz,
+                    uids: dict, tags: dict) -> List[Path]:
+    """Write an int16 HU array (z, y, x) as a DICOM series, one file a
+    slice (Explicit VR Little Endian).
+
+    Args:
+        folder (Path): where (created).
+        array_hu (np.ndarray): the slices.
+        spacing_xyz, origin_xyz: the geometry (axial, LPS).
+        uids (dict): ``study``, ``series`` (instance UIDs are made from
+            the series UID).
+        tags (dict): data set attributes set on every slice (e.g.
+            ``PatientID``, ``StudyDate``, ``Modality``, ``ImageType``,
+            ``SOPClassUID``).
+
+    Returns:
+        list[Path]: the files.
+    """
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    array = np.asarray(array_hu, np.int16)
+    paths = []
+    for k, plane in enumerate(array):
+        ds = Dataset()
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = f"{uids['series']}.{k + 1}"
+        ds.StudyInstanceUID = uids['study']
+        ds.SeriesInstanceUID = uids['series']
+        ds.FrameOfReferenceUID = f"{uids['series']}.0"
+        ds.Modality = 'CT'
+        ds.ImageType = ['ORIGINAL', 'PRIMARY', 'AXIAL']
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = '1', 1, k + 1
+        # the type 2 attributes of the patient, study and equipment
+        ds.PatientName, ds.PatientID = '', ''
+        ds.PatientBirthDate, ds.PatientSex = '', ''
+        ds.StudyDate, ds.StudyTime = '', ''
+        ds.AccessionNumber, ds.ReferringPhysicianName = '', ''
+        ds.Manufacturer = ''
+        ds.ImagePositionPatient = [float(origin_xyz[0]),
+                                   float(origin_xyz[1]),
+                                   float(origin_xyz[2] + k * spacing_xyz[2])]
+        ds.ImageOrientationPatient = [1., 0., 0., 0., 1., 0.]
+        ds.PixelSpacing = [float(spacing_xyz[1]), float(spacing_xyz[0])]
+        ds.SliceThickness = float(spacing_xyz[2])
+        ds.Rows, ds.Columns = plane.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, 'MONOCHROME2'
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept, ds.RescaleSlope = 0., 1.
+        for key, value in tags.items():
+            setattr(ds, key, value)
+        ds.PixelData = np.ascontiguousarray(plane).tobytes()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        path = folder / f'{k + 1:03d}.dcm'
+        ds.save_as(str(path), enforce_file_format=True)
+        paths.append(path)
+    return paths
