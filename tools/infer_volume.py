@@ -60,11 +60,22 @@ from typing import Optional
 
 # mmlesion_cli before anything of mmlesion: it silences the stack's known
 # start-up warnings (mmlesion_cli/warnings_filter.py).
-from mmlesion_cli import tool_parser
+from mmlesion_cli import library_default, tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
                                       config_file_error)
+
+from mmlesion.apis.whole_scan.settings import (DEFAULT_PIXEL_SPACING,
+                                               DetectionSettings, Finishing,
+                                               RunSettings)
+from mmlesion.apis.whole_scan.slices import WORKER_TYPES
+from mmlesion.apis.whole_scan.write_dicom import DICOM_MODES
+
+
+def detection(name: str):
+    """The default of a field of :class:`DetectionSettings`."""
+    return library_default(DetectionSettings, name)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -98,7 +109,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         'runs on a scan, threads read and resample the next one and write '
         'the files of the last one; the findings are the same)')
     parser.add_argument(
-        '--read-ahead', type=int, default=2, metavar='N',
+        '--read-ahead', type=int, metavar='N',
+        default=library_default(Finishing, 'read_ahead'),
         help='a batch: scans read and resampled ahead of the one the model '
         'runs on (each holds a scan and its resampled copy in memory, about '
         '0.45 GB for 512 x 512 x 300: 1 saves one)')
@@ -114,26 +126,31 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--pixel-spacing', type=float,
         help='in-plane mm/px the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
-        'ResampleToSpacing, else 0.8)')
+        f'ResampleToSpacing, else {DEFAULT_PIXEL_SPACING})')
     parser.add_argument(
         '--slice-interval', type=float, metavar='MM',
         help='slice interval (mm) the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
         'LoadDeepLesionSlices interval_mm)')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--batch-size', type=int, default=4,
+    parser.add_argument('--device',
+                        default=library_default(RunSettings, 'device'),
+                        help='e.g. cpu, cuda:0')
+    parser.add_argument('--batch-size', type=int,
+                        default=detection('batch_size'),
                         help='slices per forward pass')
     parser.add_argument(
-        '--workers', type=int, default=1,
+        '--workers', type=int, default=detection('workers'),
         help='threads (or processes, --worker-type) preparing the next '
         'slices while the model runs (0: in the main process, slower where '
         'measured; the findings are the same for any value)')
     parser.add_argument(
-        '--worker-type', choices=('thread', 'process'), default='thread',
+        '--worker-type', choices=WORKER_TYPES,
+        default=detection('worker_type'),
         help='how --workers run: threads share the prepared slices without '
         'copying them (faster where measured), processes avoid the GIL')
     parser.add_argument(
-        '--fp-rate', type=float, default=4., metavar='FP',
+        '--fp-rate', type=float, metavar='FP',
+        default=library_default(RunSettings, 'fp_rate'),
         help="keep the findings at CHECKPOINT's validated operating point "
         'of this many false positives per validation image (a 2D FROC: per '
         'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
@@ -143,16 +160,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         'refused')
     parser.add_argument(
         '--score-thr', type=float, default=None,
-        help='not given: 2D boxes below 0.05 are not stacked and the '
+        help=f"not given: 2D boxes below {detection('score_thr')} are not "
+        'stacked and the '
         'findings of the operating point are kept; given: 2D boxes below it '
         'are not stacked and every finding above it is kept')
-    parser.add_argument('--iou-thr', type=float, default=.5,
+    parser.add_argument('--iou-thr', type=float, default=detection('iou_thr'),
                         help='stacking: IoU > thr on consecutive slices')
-    parser.add_argument('--max-gap', type=int, default=0,
+    parser.add_argument('--max-gap', type=int, default=detection('max_gap'),
                         help='stacking: missing slices a finding bridges')
-    parser.add_argument('--min-slices', type=int, default=1,
+    parser.add_argument('--min-slices', type=int,
+                        default=detection('min_slices'),
                         help='drop findings spanning fewer slices')
-    parser.add_argument('--max-pictures', type=int, default=20,
+    parser.add_argument('--max-pictures', type=int,
+                        default=library_default(RunSettings, 'max_pictures'),
                         help='findings drawn and listed in the report')
     parser.add_argument(
         '--experts', type=int, nargs='+',
@@ -163,7 +183,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         's_FPR) / 2 (Eq. 2)')
     parser.add_argument('--fpr-checkpoint', help='the FPR weights')
     parser.add_argument(
-        '--dicom', choices=('auto', 'yes', 'no'), default='auto',
+        '--dicom', choices=DICOM_MODES,
+        default=library_default(RunSettings, 'dicom'),
         help='DICOM SR (TID 1500) and SEG of the findings: auto = when SCAN '
         'is a DICOM series (needs highdicom), yes = an error if they cannot '
         'be written, no = never')
@@ -265,8 +286,6 @@ def _run_settings(args: argparse.Namespace):
     --experts and --fpr-config as its adjustment and re-scorer."""
     from mmlesion.apis.lens_fpr_rescore import LensFPRRescorer
     from mmlesion.apis.series_inference import LensExperts
-    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
-                                                   RunSettings)
     return RunSettings(
         detection=DetectionSettings(
             batch_size=args.batch_size,
@@ -350,7 +369,6 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
     from mmlesion.apis.whole_scan.scan_list import read_scan_list
-    from mmlesion.apis.whole_scan.settings import Finishing
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)
