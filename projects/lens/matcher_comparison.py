@@ -5,8 +5,9 @@ source scored, at the miner's defaults (``projects/lens/RESULTS.md``,
 
 For each demo set (a ``demo_deeplesion`` folder of
 ``tools/misc/generate_demo_data.py`` with follow-up studies): one trained
-LENS collects its proposals on the training split once (the slices within
-``--max-offset`` of a key slice); then, per matcher
+LENS collects its proposals on the training split once (every stored
+slice, the mining tool's default; ``--max-offset`` keeps those within that
+many of a key slice); then, per matcher
 (:class:`~mmlesion.mining.strategies.Matcher`), delta is calibrated on the
 annotated lesions of one patient in different series (identity: the
 generator's ``lesion_id``; the largest delta with pair precision >= 0.9, as
@@ -109,12 +110,21 @@ def compare(series: Sequence, meta_path: str) -> dict:
 
 def paired(results: List[dict], a: str, b: str) -> dict:
     """F1 of ``a`` minus ``b`` per set, mean, std (ddof 1) and whether the
-    mean exceeds 2 std (the rule of RESULTS.md)."""
-    diff = np.array([r[a]['f1'] - r[b]['f1'] for r in results])
+    mean exceeds 2 std (the rule of RESULTS.md). A set without a test
+    lesion (no follow-up lesion without a row) has no recall, so no F1 to
+    compare: it is left out (``per_set`` None), and ``test_lesions`` counts
+    those of the sets compared."""
+    used = [r for r in results if r[a]['followup_missing'] > 0]
+    diff = np.array([r[a]['f1'] - r[b]['f1'] for r in used])
     std = float(diff.std(ddof=1)) if len(diff) > 1 else float('nan')
-    return dict(per_set=[round(float(d), 4) for d in diff],
-                mean=round(float(diff.mean()), 4), std=round(std, 4),
-                shown=bool(len(diff) > 1 and abs(diff.mean()) > 2 * std))
+    mean = float(diff.mean()) if len(diff) else float('nan')
+    return dict(per_set=[round(r[a]['f1'] - r[b]['f1'], 4)
+                         if r[a]['followup_missing'] > 0 else None
+                         for r in results],
+                num_sets=len(used),
+                test_lesions=sum(r[a]['followup_missing'] for r in used),
+                mean=round(mean, 4), std=round(std, 4),
+                shown=bool(len(diff) > 2 and abs(mean) > 2 * std))
 
 
 def main(argv=None) -> int:
@@ -123,8 +133,9 @@ def main(argv=None) -> int:
     p.add_argument('checkpoint', help='its trained checkpoint')
     p.add_argument('--sets', nargs='+', required=True,
                    help='demo_deeplesion folders (with demo_meta.json)')
-    p.add_argument('--max-offset', type=int, default=2,
-                   help='only slices at most this many from a key slice')
+    p.add_argument('--max-offset', type=int, default=None,
+                   help='only slices at most this many from a key slice '
+                   '(default: every slice, as tools/lens_mine_annotations.py)')
     p.add_argument('--out', required=True, help='JSON written atomically')
     args = p.parse_args(argv)
     from mmlesion.apis import load_lens_and_train_set
