@@ -54,6 +54,10 @@ ALLOWED = {
     "role -> file of the run's re-scorer (FindingRescorer.files: roles the "
     "re-scorer names), spread into run_provenance's **files; read by "
     'run.py and batch.py',
+    'whole_scan.model:checkpoint_meta':
+    "a checkpoint's meta as mmengine wrote it (a dict of the trainer's "
+    'own keys), read once before the model is built for the operating '
+    'point and the data convention; read by run.py and the tests',
     'whole_scan.model:checkpoint_data_convention':
     "the record a checkpoint's meta holds (DataConventionHook's JSON-like "
     'dict, possibly with invalid values that are warned about), returned '

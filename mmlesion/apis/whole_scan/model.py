@@ -55,29 +55,28 @@ DEMO_GENERATOR = 'mmlesion.datasets.demo'
 _MARKERS = (('demo_meta.json', 'ground_truth.json'), ('ground_truth.json', ))
 
 
-def checkpoint_data_convention(checkpoint: Optional[str]) -> Optional[dict]:
+def checkpoint_data_convention(meta: Optional[Mapping]) -> Optional[dict]:
     """The convention of the training data a checkpoint records
     (``meta['mmlesion_data_convention']``, written by
-    :class:`~mmlesion.engine.hooks.DataConventionHook`), read before the
-    model is built: only the pickle (``weights_only``, ``mmap``), else
-    through :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint`.
-    Never raises: a missing, remote, untrusted or corrupt checkpoint gives
-    None here, and the model's loading names the problem.
+    :class:`~mmlesion.engine.hooks.DataConventionHook`).
 
     Args:
-        checkpoint (str, optional): a local checkpoint file.
+        meta (Mapping, optional): the checkpoint's ``meta``
+            (:func:`checkpoint_meta`).
 
     Returns:
         dict | None: the record, None without one.
     """
-    meta = _checkpoint_meta(checkpoint)
     record = meta.get(DATA_CONVENTION_KEY) if meta is not None else None
     return dict(record) if isinstance(record, Mapping) else None
 
 
-def _checkpoint_meta(checkpoint: Optional[str]) -> Optional[Mapping]:
-    """A local checkpoint's ``meta``, read before the model is built (see
-    :func:`checkpoint_data_convention`); None where it cannot be read."""
+def checkpoint_meta(checkpoint: Optional[str]) -> Optional[Mapping]:
+    """A local checkpoint's ``meta``, read once before the model is built:
+    only the pickle (``weights_only``, ``mmap``: no weight is read), else
+    through :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint`.
+    Never raises: a missing, remote, untrusted or corrupt checkpoint gives
+    None here, and the model's loading names the problem."""
     from mmlesion.utils.checkpoints.loader import (load_local_checkpoint,
                                                    mmengine_safe_globals)
     if not checkpoint or not osp.isfile(checkpoint):
@@ -296,18 +295,18 @@ FP_UNIT_NOTES = dict(
        'scans like those volumes'})
 
 
-def check_operating_point(checkpoint: Optional[str],
+def check_operating_point(checkpoint: Optional[str], meta: Optional[Mapping],
                           run: RunSettings) -> None:
     """Refuse, before anything slow runs, a checkpoint whose operating-point
-    record :func:`choose_operating_point` would refuse (read as
-    :func:`checkpoint_data_convention` reads; an unreadable checkpoint is
-    left to the model's loading).
+    record :func:`choose_operating_point` would refuse (``meta``: from
+    :func:`checkpoint_meta`; an unreadable checkpoint is left to the
+    model's loading).
 
     Raises:
         ValueError: as :func:`choose_operating_point`.
     """
-    meta = _checkpoint_meta(checkpoint) if run.fp_rate is not None else None
-    if meta is not None and OPERATING_POINTS_KEY in meta:
+    if run.fp_rate is not None and meta is not None and \
+            OPERATING_POINTS_KEY in meta:
         choose_operating_point(meta, run, checkpoint)
 
 

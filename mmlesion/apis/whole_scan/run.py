@@ -25,8 +25,8 @@ from mmlesion.utils.huge_pages import numpy_huge_pages
 from .infer import infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
-                    choose_operating_point, demo_model_warning,
-                    run_provenance)
+                    checkpoint_meta, choose_operating_point,
+                    demo_model_warning, run_provenance)
 from .read import read_scan
 from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
@@ -186,12 +186,13 @@ def volume_run_config(config: Union[str, Config],
             (:func:`~mmlesion.apis.whole_scan.model.check_operating_point`).
     """
     run = run_settings or RunSettings()
-    check_operating_point(checkpoint, run)
+    meta = checkpoint_meta(checkpoint)  # its one read before the model
+    check_operating_point(checkpoint, meta, run)
     cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
     settings = volume_settings_from_config(
         cfg, run.pixel_spacing, cfg_name, interval_mm=run.interval_mm,
-        trained=checkpoint_data_convention(checkpoint))
+        trained=checkpoint_data_convention(meta))
     if run.adjustments:
         cfg = copy.deepcopy(cfg)
     for adjustment in run.adjustments:
@@ -310,6 +311,9 @@ def write_scan(result: ScanResult,
     result.dicom, sources = plan.status, plan.sources
     model_info = dict(config=run_info.cfg_name,
                       checkpoint=run_info.checkpoint)
+    record = run_info.provenance.checkpoint
+    if record is not None:  # hashed once for the provenance: reused
+        model_info['checkpoint_sha256'] = record.sha256
     result.paths = write_volume_results(
         result, out_dir, overwrite=overwrite, max_pictures=max_pictures,
         dicom_writer=None if sources is None else (

@@ -272,3 +272,31 @@ def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
     assert tool.main(args + ['--score-thr', '0.01']) == 0
     record, _ = _written(out)
     assert len(record['findings']) == len(every.findings)
+
+
+def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
+        scan_and_checkpoints, tmp_path, monkeypatch):
+    """Before the model: one read of the pickle (mmap, no weight read) for
+    the operating point and the data convention; then the model's load;
+    the SHA-256 of findings.json computed once."""
+    from mmlesion.utils.checkpoints import checksum
+    scan, _, validated, _, _ = scan_and_checkpoints
+    loads, hashes = [], []
+    load, sha256_file = torch.load, checksum.sha256_file
+
+    def counted_load(f, *args, **kwargs):
+        loads.append((str(f), bool(kwargs.get('mmap'))))
+        return load(f, *args, **kwargs)
+
+    def counted_hash(path, *args, **kwargs):
+        hashes.append(str(path))
+        return sha256_file(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', counted_load)
+    for module in (checksum, scan_model):
+        monkeypatch.setattr(module, 'sha256_file', counted_hash)
+    run_volume_inference(CFG_PATH, validated, scan,
+                         out_dir=str(tmp_path / 'out'),
+                         run_settings=_settings())
+    assert loads == [(validated, True), (validated, False)]
+    assert hashes == [validated]
