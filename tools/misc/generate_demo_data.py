@@ -72,6 +72,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='probability that a lesion annotated in the first study has no '
         'CSV row in its follow-up')
     parser.add_argument(
+        '--followup-slice-shift',
+        action='store_true',
+        help='a follow-up\'s slices lie off the first study\'s key-slice '
+        'positions (by 0.2-0.8 of its slice interval, another interval '
+        'than the first study\'s)')
+    parser.add_argument(
         '--size-source',
         default=config['size_source'],
         help='lesion sizes: the generator\'s own model (builtin), real '
@@ -106,6 +112,7 @@ def _build_generator(args: argparse.Namespace):
         unannotated_prob=args.unannotated_prob,
         followup_prob=args.followup_prob,
         followup_missing_prob=args.followup_missing_prob,
+        followup_slice_shift=args.followup_slice_shift,
         size_source=args.size_source,
         size_annotation_dir=args.size_annotation_dir,
         lesion_types=tuple(args.lesion_types) if args.lesion_types else None)

@@ -126,6 +126,11 @@ class DemoDataConfig:
             in the first study has no CSV row in a follow-up (each follow-up
             key slice keeps at least one row); ``demo_meta.json`` lists it
             with ``annotated: false`` and its first study's ``lesion_id``.
+        followup_slice_shift (bool): a follow-up's slices lie off the first
+            study's key-slice positions by a fraction in [0.2, 0.8] of its
+            slice interval, and its interval is another than the first
+            study's (False, default: its first key slice lies at the first
+            study's, no extra random number drawn).
         multi_study_prob (float): probability that a patient has more than
             one study (DeepLesion's patients have 2.4 on average).
         num_studies (int): studies of a patient who has more than one, in
@@ -160,6 +165,7 @@ class DemoDataConfig:
     lesion_types: Optional[Tuple[int, ...]] = None
     followup_prob: float = _SHOWN['followup_prob']
     followup_missing_prob: float = _SHOWN['followup_missing_prob']
+    followup_slice_shift: bool = False
     multi_study_prob: float = .35
     num_studies: int = 2
     size_source: str = _SHOWN['size_source']

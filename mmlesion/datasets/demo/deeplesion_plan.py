@@ -297,7 +297,8 @@ class DeepLesionDemoPlanner:
 
         Same anatomy and body region, its own acquisition; its key slices
         lie at the body positions of the first study's (the first exactly,
-        the others at the nearest slice). Each lesion comes back moved by a
+        the others at the nearest slice; with ``followup_slice_shift`` off
+        them by 0.2-0.8 of another interval). Each lesion comes back moved by a
         shift common to the study (sd 3 mm per axis) plus its own (sd 2 mm;
         z within 0.4 of its axial semi-axis), scaled by a factor
         log-uniform in [0.6, 1.6], and its HU shifted by the study's
@@ -313,6 +314,10 @@ class DeepLesionDemoPlanner:
         series = self._draw_series(rng, anatomy, base.split, study,
                                    region=base.region)
         series.followup_of = base
+        if cfg.followup_slice_shift:  # another interval than the first's
+            others = [v for v in cfg.slice_intervals if v != base.interval]
+            if others:
+                series.interval = float(others[rng.integers(len(others))])
         interval = series.interval
         margin = int(math.ceil(cfg.context_mm / interval))
         base_keys = base.keys[:budget]
@@ -321,6 +326,9 @@ class DeepLesionDemoPlanner:
         first = int(round((base_keys[0].z - series.z_start) / interval)) + 1
         first = max(first, margin + 1)
         series.z_start = round(base_keys[0].z - (first - 1) * interval, 3)
+        if cfg.followup_slice_shift:  # slices off the first study's
+            series.z_start = round(
+                series.z_start + rng.uniform(.2, .8) * interval, 3)
         for base_key in base_keys:
             index = max(
                 int(round((base_key.z - series.z_start) / interval)) + 1,

@@ -439,6 +439,32 @@ def test_followup_rate():
                for s in gen.plan() if s.followup_of is not None)
 
 
+def test_followup_slice_shift():
+    """followup_slice_shift: a follow-up's slices lie 0.2-0.8 of its own
+    interval off its first study's key-slice positions, with another
+    interval; off (default) its first key slice lies at the first's."""
+    small = dict(num_train=24, num_val=0, num_test=0, image_size=128,
+                 followup_prob=1.)
+
+    def offsets(gen):
+        out = []
+        for s in gen.plan():
+            base = s.followup_of
+            if base is None or not s.keys:
+                continue
+            assert s.interval != base.interval or not gen.config.\
+                followup_slice_shift
+            frac = ((base.keys[0].z - s.z_start) / s.interval) % 1.
+            out.append(min(frac, 1. - frac))
+        return out
+
+    shifted = offsets(DeepLesionDemoGenerator(
+        seed=3, followup_slice_shift=True, **small))
+    assert len(shifted) >= 3 and all(.2 - 1e-3 <= f <= .5 for f in shifted)
+    aligned = offsets(DeepLesionDemoGenerator(seed=3, **small))
+    assert aligned and all(f < 1e-3 for f in aligned)
+
+
 def test_followup_shows_the_same_lesions(followup):
     root, gen = followup
     meta = _meta(root)
