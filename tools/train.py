@@ -142,6 +142,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     from mmlesion.utils.configs.loading import load_config
     from mmlesion.utils.configs.whole_config import check_whole_config
+    from mmlesion.utils.checkpoints.pretrained import \
+        check_pretrained_available
     from mmlesion.utils.checkpoints.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
     cfg = load_config(args.config)  # a broken _base_ chain: one line
@@ -169,6 +171,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
     check_config_keys(cfg, source=args.config,
                       options=args.cfg_options or ())
     check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
+    # pretrained weights neither cached nor reachable: one line, not a
+    # URLError once the model is built
+    check_pretrained_available(cfg, source=args.config)
     # one training per work dir (held until this process ends), before
     # --resume picks a checkpoint there
     lock_work_dir(cfg.work_dir, what='--work-dir')
@@ -212,12 +217,14 @@ def main() -> None:
     args = parse_args()
     from mmlesion.utils.checkpoints.loader import (CheckpointMismatchError,
                                                    CorruptCheckpointError)
+    from mmlesion.utils.checkpoints.pretrained import \
+        PretrainedUnavailableError
     from mmlesion.utils.configs.cfg_options import ConfigOptionError
     from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:
         cfg = build_cfg(args)
-    except (ConfigOptionError, WorkDirBusyError,
-            CorruptCheckpointError) as err:
+    except (ConfigOptionError, WorkDirBusyError, CorruptCheckpointError,
+            PretrainedUnavailableError) as err:
         sys.exit(f'error: {err}')
     except ValueError as err:  # --resume of a file that is no checkpoint
         if not str(err).startswith('--resume'):

@@ -12,10 +12,20 @@ machines. The loader :func:`register_torchvision_loader` installs uses
 torchvision's table when torchvision imports and mmengine's bundled table
 otherwise (with a warning); the weights are fetched over HTTP without
 torchvision.
+
+:func:`check_pretrained_available` says, before a training starts, whether
+the pretrained weights a config's ``init_cfg`` names can be had: a local
+file, a file in torch's hub cache, or a URL whose host answers. Where none
+holds (an offline machine without the weights cached) it stops in one line
+with the two ways on, instead of mmengine's ``URLError`` traceback once the
+model is built.
 """
 import difflib
 import os.path as osp
-from typing import Dict, Tuple
+import socket
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Tuple
+from urllib.parse import urlparse
 
 import mmengine
 from mmengine.logging import print_log
@@ -120,3 +130,113 @@ def register_torchvision_loader() -> None:
         prefixes=TORCHVISION_PREFIXES,
         loader=load_from_torchvision_name,
         force=True)
+
+
+class PretrainedUnavailableError(RuntimeError):
+    """The pretrained weights of a config cannot be had (one line)."""
+
+
+@dataclass
+class PretrainedWeights:
+    """One ``init_cfg=dict(type='Pretrained', checkpoint=...)`` of a config.
+
+    Attributes:
+        key (str): where it is, e.g. ``'model.backbone.init_cfg'``.
+        checkpoint (str): the name the config gives.
+        resolved (str): its URL or local path
+            (:func:`resolve_checkpoint_source`).
+    """
+    key: str
+    checkpoint: str
+    resolved: str
+
+
+def _pretrained_init_cfgs(node: Any, key: str) -> Iterator[Tuple[str, dict]]:
+    """``(key, init_cfg)`` of every ``Pretrained`` init_cfg under ``node``."""
+    if isinstance(node, dict):
+        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
+            yield key, node
+        for name, value in node.items():
+            yield from _pretrained_init_cfgs(value, f'{key}.{name}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _pretrained_init_cfgs(value, f'{key}.{i}')
+
+
+def pretrained_weights(cfg: Any) -> List[PretrainedWeights]:
+    """The pretrained weights a config's model starts from.
+
+    Args:
+        cfg (Config | dict): the config (its ``model``).
+
+    Returns:
+        list[PretrainedWeights]: one per ``Pretrained`` init_cfg.
+
+    Raises:
+        PretrainedUnavailableError: a name its scheme's table lacks.
+    """
+    out = []
+    for key, init in _pretrained_init_cfgs(cfg.get('model'), 'model'):
+        source = init['checkpoint']
+        try:
+            resolved = resolve_checkpoint_source(source)
+        except KeyError as err:  # a name the scheme's table lacks
+            raise PretrainedUnavailableError(
+                f'{key}.checkpoint: {err.args[0]}') from None
+        out.append(PretrainedWeights(key, source, resolved))
+    return out
+
+
+def hub_cache_file(url: str) -> str:
+    """Where torch's hub (and so mmengine's ``load_from_http``) keeps the
+    file of ``url``: ``<torch.hub.get_dir()>/checkpoints/<file name>``."""
+    import torch
+    return osp.join(torch.hub.get_dir(), 'checkpoints',
+                    osp.basename(urlparse(url).path))
+
+
+def url_reachable(url: str, timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the host of ``url`` opens (nothing is
+    sent, nothing fetched)."""
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == 'https' else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port),
+                                      timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def check_pretrained_available(cfg: Any, source: str) -> None:
+    """Refuse, in one line, a config whose pretrained weights cannot be had:
+    neither a local file nor in torch's hub cache, and the host of their
+    URL does not answer.
+
+    Args:
+        cfg (Config | dict): the config to train.
+        source (str): the config file, named in the message.
+
+    Raises:
+        PretrainedUnavailableError: naming the config, the init_cfg, the
+            weights, the cache file looked for, and the two ways on (a
+            local file in ``init_cfg.checkpoint``, or ``init_cfg=None``).
+    """
+    for weights in pretrained_weights(cfg):
+        where = weights.resolved
+        ways = (f'pass a local file with --cfg-options {weights.key}.'
+                f'checkpoint=PATH, or train without pretrained weights with '
+                f'--cfg-options {weights.key}=None')
+        if where.startswith(('http://', 'https://')):
+            cached = hub_cache_file(where)
+            if osp.isfile(cached) or url_reachable(where):
+                continue
+            raise PretrainedUnavailableError(
+                f'{source}: the pretrained weights of {weights.key} '
+                f'({weights.checkpoint}) are not in the torch hub cache '
+                f'({cached}) and {urlparse(where).hostname} cannot be '
+                f'reached (offline?): copy the file there, or {ways}')
+        if '://' not in where and not osp.isfile(osp.expanduser(where)):
+            raise PretrainedUnavailableError(
+                f'{source}: the pretrained weights of {weights.key} '
+                f'({weights.checkpoint}): no such file; {ways}')
