@@ -243,3 +243,33 @@ def test_settings_refuse_bad_options():
         parse_query(['StudyDate'])
     assert parse_query(['StudyDate=20240101-20240131', 'Modality=CT']) == {
         'StudyDate': '20240101-20240131', 'Modality': 'CT'}
+
+
+class _BrokenRetrieval:
+    """A client whose WADO-RS breaks after the first instance (a server
+    that goes away mid-series)."""
+
+    def __init__(self, folder):
+        self.files = write_ct_series(
+            folder, np.zeros((2, 4, 4)), (1., 1., 1.), (0., 0., 0.),
+            dict(study=f'{ROOT}.1', series=f'{ROOT}.1.1'), {})
+
+    def iter_series(self, study_uid, series_uid):
+        import requests
+        yield pydicom.dcmread(str(self.files[0]))
+        raise requests.ConnectionError('connection reset')
+
+
+def test_a_broken_retrieval_leaves_no_series_folder(tmp_path):
+    """Whole or absent: the retrieved instance stays in a temporary folder
+    that is removed, and the error is one line naming the series."""
+    from mmlesion.apis.whole_scan.dicomweb_source import (DicomWebError,
+                                                          SeriesRef,
+                                                          retrieve_series)
+    settings = DicomWebSettings('http://127.0.0.1:9/dicom-web')
+    ref = SeriesRef(f'{ROOT}.1', f'{ROOT}.1.1', 'CT')
+    with pytest.raises(DicomWebError, match=f'cannot connect \\(WADO-RS '
+                       f'series {ROOT}.1.1\\)'):
+        retrieve_series(_BrokenRetrieval(tmp_path / 'files'), ref,
+                        tmp_path / 'series', settings)
+    assert list((tmp_path / 'series').iterdir()) == []
