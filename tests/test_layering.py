@@ -430,6 +430,19 @@ def test_no_file_over_600_lines():
     assert long_files(repo_root()) == []
 
 
+def test_one_class_per_name():
+    """No two classes of the package share a name (an import, a docstring
+    link or a reader of the code would mean one and get the other)."""
+    homes: Dict[str, List[str]] = {}
+    for path in _sources(repo_root() / 'mmlesion'):
+        for node in ast.parse(path.read_text(encoding='utf-8')).body:
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(
+                    path.relative_to(repo_root()).as_posix())
+    assert {name: files for name, files in homes.items()
+            if len(files) > 1} == {}
+
+
 def _write(root: Path, rel: str, text: str) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
