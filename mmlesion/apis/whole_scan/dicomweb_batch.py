@@ -39,7 +39,7 @@ from .dicomweb_source import (DicomWebError, DicomWebSettings, SeriesRef,
                               dicomweb_client, find_series, retrieve_series)
 from .settings import Finishing, RunSettings
 from .store_back import store_scan_results
-from .write import output_paths
+from .write import OutDirLock, output_paths
 
 #: ``OUT/dicomweb.csv``.
 DICOMWEB_SUMMARY = 'dicomweb.csv'
@@ -124,23 +124,26 @@ def run_dicomweb_inference(config: Union[str, Config],
                        f'skipped: {row.reason}')
     logger.info(f'{source.url}: {len(found.to_run) + len(rows)} series '
                 f'found, {len(found.to_run)} to run, {len(rows)} skipped')
-    out.mkdir(parents=True, exist_ok=True)
     summary = out / DICOMWEB_SUMMARY
     series_dir = out / SERIES_FOLDER
-    remove_stale_temporaries(str(series_dir), 'series-')
     folders, refs = [], {}
-    for ref in found.to_run:
-        row = DicomWebRow(ref.study_uid, ref.series_uid)
-        rows.append(row)
-        try:
-            folder = retrieve_series(client, ref, series_dir, source)
-        except DicomWebError as err:
-            row.status, row.reason = 'failed', str(err)
-            logger.error(f'series {ref.series_uid}: {err}')
-            continue
-        folders.append(str(folder))
-        refs[str(folder)] = (ref, row)
-    write_dicomweb_summary(rows, summary)
+    # one run retrieves into OUT at a time (the batch then takes the lock
+    # for its own part)
+    with OutDirLock(out):
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(str(series_dir), 'series-')
+        for ref in found.to_run:
+            row = DicomWebRow(ref.study_uid, ref.series_uid)
+            rows.append(row)
+            try:
+                folder = retrieve_series(client, ref, series_dir, source)
+            except DicomWebError as err:
+                row.status, row.reason = 'failed', str(err)
+                logger.error(f'series {ref.series_uid}: {err}')
+                continue
+            folders.append(str(folder))
+            refs[str(folder)] = (ref, row)
+        write_dicomweb_summary(rows, summary)
     if folders:
         batch = run_batch_inference(config, checkpoint, folders, str(out),
                                     run_settings, overlap, model, finishing)

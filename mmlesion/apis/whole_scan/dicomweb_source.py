@@ -321,7 +321,11 @@ def retrieve_series(client, ref: SeriesRef, folder: Path,
             raise DicomWebError(f'--dicomweb {settings.url}: series '
                                 f'{ref.series_uid} returned no instance')
         fsync_dir(tmp)
-        os.rename(tmp, str(target))
+        try:
+            os.rename(tmp, str(target))
+        except OSError:
+            if not target.is_dir():  # else: retrieved meanwhile, whole
+                raise
         fsync_dir(str(folder))
     finally:
         if osp.isdir(tmp):
