@@ -115,8 +115,9 @@ def plan_anchors(wh_px: np.ndarray, seed: int = 0) -> AnchorPlan:
     levels = Choice('num_levels', len(strides), (
         f'FPN levels of strides {", ".join(map(str, strides))} kept'
         + (f' (strides {", ".join(map(str, dropped))} dropped: their '
-           f'anchors of >= {MIN_SCALE:g} strides, >= {MIN_SCALE * dropped[0]:g}'
-           f' px, exceed the largest lesion {hi:.1f} px x {MARGIN:g})'
+           f'anchors of >= {MIN_SCALE:g} strides, >= '
+           f'{MIN_SCALE * dropped[0]:g} px, exceed the largest lesion '
+           f'{hi:.1f} px x {MARGIN:g})'
            if dropped else '')
         + f'; lesions {lo:.1f}-{hi:.1f} px (square root of box area)'))
     gen = anchors.to_generator_cfg()

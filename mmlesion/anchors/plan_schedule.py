@@ -103,12 +103,13 @@ def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
     usable = b.minutes * 60 * (1 - BUDGET_OVERHEAD)
     iters = int(usable // per_iter)
     if iters < MIN_BUDGET_ITERS:
+        least = math.ceil(MIN_BUDGET_ITERS * per_iter / 60 /
+                          (1 - BUDGET_OVERHEAD))
         raise ValueError(
             f'--budget-minutes {b.minutes:g}: about {per_iter:.2f} s per '
             f'iteration on {b.device} (an estimate: {b.source}) leaves '
             f'{iters} iterations, fewer than {MIN_BUDGET_ITERS}; give at '
-            f'least {math.ceil(MIN_BUDGET_ITERS * per_iter / 60 / (1 - BUDGET_OVERHEAD))}'
-            ' minutes')
+            f'least {least} minutes')
     iters = min(iters, rule)
     return Choice('max_iters', iters, (
         f'--budget-minutes {b.minutes:g} on {b.device}, {BUDGET_OVERHEAD:.0%}'

@@ -19,8 +19,9 @@ so the canonical LPS axial grid the boxes index) and summarises, per split
   third of its axes, :data:`BOX_CORE`, which a lesion holds even where
   the box is the cube of its longest axis and the lesion three times
   longer than thick, while the corners and rim hold the fat, air or bone
-  around it; at least the voxel nearest the centre) and outside them, each from at most
-  ``voxels_per_scan`` voxels of a scan drawn with a fixed seed.
+  around it; at least the voxel nearest the centre) and outside them,
+  each from at most ``voxels_per_scan`` voxels of a scan drawn with a
+  fixed seed.
 
 It also keeps the central axial slice of a few lesions for the montage of
 :func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
