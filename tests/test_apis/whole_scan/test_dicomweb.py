@@ -178,6 +178,11 @@ def test_query_to_results_stored_back_once(orthanc, stub_detector, tmp_path,
             ds = pydicom.dcmread(str(folder / name))
             assert ds.StudyInstanceUID == row['study_uid']
             assert ds.SeriesInstanceUID in new
+            evidence = (ds.get('CurrentRequestedProcedureEvidenceSequence')
+                        or ds.ReferencedSeriesSequence)
+            if 'ReferencedSeriesSequence' in evidence[0]:
+                evidence = evidence[0].ReferencedSeriesSequence
+            assert evidence[0].SeriesInstanceUID == row['series_uid']
         assert record['dicom']['sr_sop_instance_uid'] == pydicom.dcmread(
             str(folder / 'findings_sr.dcm')).SOPInstanceUID
     # the February study: untouched, not retrieved
