@@ -92,6 +92,10 @@ def main() -> None:
     parser.add_argument('--steps', default='make,convert,plan,train,test')
     parser.add_argument('--no-pretrained', action='store_true',
                         help='random backbone weights (no download)')
+    parser.add_argument('--max-iters', type=int,
+                        help='train this many iterations instead of the '
+                        "plan's (a planned value set by --cfg-options; a "
+                        'smoke run of the steps)')
     args = parser.parse_args()
     out, steps = Path(args.out).resolve(), args.steps.split(',')
     ann, export = out / 'volumes.json', out / '2d'
@@ -111,7 +115,8 @@ def main() -> None:
              'train_dataloader.num_workers=0',
              'train_dataloader.persistent_workers=False',
              *(['model.backbone.init_cfg=None'] if args.no_pretrained
-               else []))
+               else []),
+             *([f'max_iters={args.max_iters}'] if args.max_iters else []))
     if 'test' in steps:
         ckpt = (work / 'last_checkpoint').read_text().strip()
         metrics = work / 'metrics.json'
