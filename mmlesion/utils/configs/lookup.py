@@ -18,9 +18,8 @@ inherits ours in one of two ways:
 """
 import copy
 import os
-import os.path as osp
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from mmengine.config import Config
 
@@ -63,21 +62,12 @@ def get_model_cfg(rel_path: str) -> Config:
     """Return only the ``model`` field of a repository config."""
     return get_config(rel_path).model
 
-def configs_dir(package_dir: Optional[Path] = None) -> Path:
+def configs_dir() -> Path:
     """The folder of mmlesion's configs: a clone's ``configs/`` beside the
-    package (the source tree, an editable install), else the install's
-    ``mmlesion/.mim/configs`` (a wheel).
-
-    Args:
-        package_dir (Path, optional): the ``mmlesion`` package folder
-            (default: this one's).
-
-    Returns:
-        Path: the folder (the install's where neither exists).
-    """
-    package_dir = Path(package_dir or _PKG_DIR)
-    clone = package_dir.parent / 'configs'
-    return clone if clone.is_dir() else package_dir / '.mim' / 'configs'
+    package (an editable install), else the wheel's
+    ``mmlesion/.mim/configs``."""
+    clone = _PKG_DIR.parent / 'configs'
+    return clone if clone.is_dir() else _PKG_DIR / '.mim' / 'configs'
 
 
 def lesion_config_path(rel_path: str) -> str:
