@@ -52,9 +52,10 @@ def split_patients(patients: Sequence[str],
 
     Each patient goes where its hash falls. A split with a share (train:
     what val and test leave) that got no patient is then given one, in
-    the order train, the splits whose fraction was given, those at
-    their default share (:data:`~.common.DEFAULT_VAL_FRACTION`): the patient whose hash lies nearest to its share, from a split
-    that keeps one (or from a split later in that order). A split that
+    the order train, the splits whose fraction was given, those at their
+    default share (:data:`~.common.DEFAULT_VAL_FRACTION`): the patient
+    whose hash lies nearest to its share, from a split that keeps one (or
+    from a split later in that order). A split that
     cannot get one stops the conversion (train, or a share other than the
     default), or stays empty with a warning (a default share).
 
