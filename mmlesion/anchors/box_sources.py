@@ -137,12 +137,15 @@ def boxes_from_dl_info(csv_path: str,
             (:func:`pipeline_resize_factor`); exclusive with ``img_scale``.
 
     Returns:
-        np.ndarray: ``(N, 4)`` float64 ``x1, y1, x2, y2`` (0-based).
+        np.ndarray: ``(N, 4)`` float64 ``x1, y1, x2, y2`` (0-based, ``x2,
+        y2`` one past the last pixel, as
+        :class:`~mmlesion.datasets.DeepLesionDataset` gives them).
     """
     if img_scale is not None and pipeline is not None:
         raise ValueError('boxes_from_dl_info: give img_scale or pipeline, '
                          'not both')
-    from mmlesion.datasets.deeplesion.dl_info import SPLITS, parse_dl_info
+    from mmlesion.datasets.deeplesion.dl_info import (SPLITS, mmdet_box,
+                                                      parse_dl_info)
     records = parse_dl_info(csv_path)
     if split is not None:
         if split not in SPLITS:
@@ -151,8 +154,8 @@ def boxes_from_dl_info(csv_path: str,
         records = [r for r in records if r.split == SPLITS[split]]
     if skip_noisy:
         records = [r for r in records if not r.noisy]
-    boxes = np.array([r.bbox for r in records],
-                     dtype=np.float64).reshape(-1, 4)
+    boxes = np.array([mmdet_box(r.bbox) for r in records],
+                     dtype=np.float64).reshape(-1, 4)  # as the dataset's
     if (img_scale is not None or pipeline is not None) and len(records):
         factors = []
         for r in records:

@@ -59,8 +59,9 @@ def test_boxes_from_dl_info(tmp_path):
     csv = write_dl_info_csv(str(tmp_path / 'DL_info.csv'), _rows())
     boxes = boxes_from_dl_info(csv)
     assert boxes.shape == (4, 4)
-    # RECIST 20 x 10 along x, padded by 5 px -> box 30 x 20, 0-based
-    np.testing.assert_allclose(boxes[0], [85, 110, 115, 130], atol=1e-3)
+    # RECIST 20 x 10 along x, padded by 5 px -> pixels 85-115 x 110-130,
+    # 0-based, x2 and y2 one past the last pixel (as the dataset's boxes)
+    np.testing.assert_allclose(boxes[0], [85, 110, 116, 131], atol=1e-3)
     assert len(boxes_from_dl_info(csv, split='val')) == 3
     assert len(boxes_from_dl_info(csv, split='val', skip_noisy=True)) == 2
     # the 1024 px image is brought to 512 px by Resize((512, 512))

@@ -24,10 +24,15 @@ Choices where DeepLesion's release has no counterpart (also in
   (``key_slices='every'``: ElixirNet's KiTS19 protocol). A key slice
   carries a row for **every** selected lesion crossing it, its box the
   lesion's cross-section on that slice.
-- Boxes are the tight lesion extents, 1-based inclusive pixels, clipped to
-  the image (no 5 px padding). The RECIST columns are the box's two
-  mid-lines (long then short axis). ``Normalized_lesion_location`` is
-  relative to the image (x, y) and the volume (z), not to the body.
+- Boxes are the tight lesion extents, clipped to the image (no 5 px
+  padding): in ``DL_info.csv`` as DeepLesion's, the 1-based first and last
+  pixel (a lesion on pixels 10 and 11, 0-based, is ``11 .. 12``), which
+  :class:`~mmlesion.datasets.DeepLesionDataset` reads as mmdet's box
+  ``[10, 12)``; the ``uncertain`` boxes of ``lens_extra_slices.json`` are
+  read as they are, so they are written in mmdet's convention. The
+  RECIST columns are the box's two mid-lines (long then short axis).
+  ``Normalized_lesion_location`` is relative to the image (x, y) and the
+  volume (z), not to the body.
 - Besides the key slices, the slices a multi-slice loader reads around
   them are written (``num_slices`` at ``interval_mm``, plus one on each
   side), or every slice with ``export_unlabeled=True``.
@@ -51,7 +56,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..deeplesion.dl_info import format_dl_numbers, write_dl_info
+from ..deeplesion.dl_info import (format_dl_numbers, mmdet_box,
+                                  write_dl_info)
 from ..deeplesion.png_slices import write_hu_png
 from ..volumes import CTVolume
 from mmlesion.utils.writing.atomic import (atomic_write,
@@ -399,8 +405,9 @@ class DeepLesionExporter:
             for boxes in ignored:
                 if z in boxes:
                     b = self._pixel_box(boxes[z], size)
-                    if b[2] > b[0] and b[3] > b[1]:  # < 1 px: dropped
-                        uncertain.append([round(v, 2) for v in b])
+                    if b[2] > b[0] and b[3] > b[1]:  # 1 px: dropped
+                        uncertain.append([round(v, 2)
+                                          for v in mmdet_box(b)])
             if z in negatives or uncertain:
                 self.extra_slices.append(
                     dict(series_dir=name, slice=z + 1, mined=[],

@@ -11,9 +11,14 @@ from mmengine.logging import print_log
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from .dl_info import COARSE_LESION_TYPES, SPLITS, DLInfoRecord, parse_dl_info
+from .dl_info import (COARSE_LESION_TYPES, SPLITS, DLInfoRecord, mmdet_box,
+                      parse_dl_info)
 
 _SPLIT_NAMES = {value: name for name, value in SPLITS.items()}
+
+#: ``metainfo['box_convention']``: the instances' ``x2, y2`` are one past
+#: the lesion's last pixel (mmdet's), not that pixel (DL_info.csv's).
+BOX_CONVENTION = 'exclusive'
 
 #: mmdet's / mmcv's image loader: reads the 16-bit HU PNGs as 8-bit
 #: pictures, without the neighbouring slices.
@@ -45,7 +50,7 @@ class DeepLesionDataset(BaseDetDataset):
              key_slice=162, slice_range=(156, 168), slice_interval=5.0,
              spacing=0.859375, height=512, width=512,
              patient_id=2, study_id=1, series_id=1,
-             instances=[dict(bbox=[x1, y1, x2, y2], bbox_label=0,
+             instances=[dict(bbox=[x1, y1, x2 + 1, y2 + 1], bbox_label=0,
                              ignore_flag=0, recist=[[x, y]] * 4,
                              diameters_px=[long, short],
                              diameters_mm=[long, short], lesion_type=2,
@@ -53,7 +58,14 @@ class DeepLesionDataset(BaseDetDataset):
                              row=2)])
 
     Coordinates are 0-based pixels (the CSV's 1-based values minus 1, see
-    :mod:`.dl_info`). ``img_id`` is the order of first
+    :mod:`.dl_info`). Boxes are in mmdet's convention: ``x2`` and ``y2``
+    one past the last pixel of the lesion (``x2 - x1`` its width in pixels),
+    from the CSV's inclusive first and last pixels (``Bounding_boxes``, as
+    DeepLesion and the converter's export write them) plus 1: the one place
+    the conversion is made. ``metainfo['box_convention']`` is
+    ``'exclusive'``, so that :class:`~mmlesion.evaluation.FROCMetric`
+    turns the boxes back into the official evaluation's inclusive pixels
+    for its legacy ``+1`` overlaps. ``img_id`` is the order of first
     appearance of the key slice in ``ann_file`` (stable for a given file,
     whatever ``split``). ``slice_range`` is the union of the ranges of the
     image's lesions, ``spacing`` the x pixel spacing (mm/px) and
@@ -70,8 +82,8 @@ class DeepLesionDataset(BaseDetDataset):
       and ``ignore_flag=1`` (mmdet's ``PackDetInputs`` moves them to
       ``ignored_instances``, so no loss sees the -1 label), ``'drop'``
       removes them, ``'error'`` raises a ValueError naming the row.
-    - A box of no width or height (a converter's one-pixel cross-section
-      of a lesion's tip: no regression target) gets ``ignore_flag=1``.
+    - A box one pixel wide or tall (a converter's one-pixel cross-section
+      of a lesion's tip) gets ``ignore_flag=1``.
 
     Args:
         ann_file (str): the DL_info.csv, relative to ``data_root`` unless
@@ -107,7 +119,8 @@ class DeepLesionDataset(BaseDetDataset):
             :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices`.
     """
 
-    METAINFO = {'classes': ('lesion', ), 'palette': [(220, 20, 60)]}
+    METAINFO = {'classes': ('lesion', ), 'palette': [(220, 20, 60)],
+                'box_convention': BOX_CONVENTION}
 
     def __init__(self,
                  *args,
@@ -303,8 +316,9 @@ class DeepLesionDataset(BaseDetDataset):
             if self.drop_noisy and rec.noisy:
                 continue
             self._check_inside(ann_file, rec, height, width)
-            label, ignore = 0, int(rec.bbox[2] <= rec.bbox[0]
-                                   or rec.bbox[3] <= rec.bbox[1])
+            bbox = mmdet_box(rec.bbox)
+            label, ignore = 0, int(bbox[2] - bbox[0] <= 1
+                                   or bbox[3] - bbox[1] <= 1)
             if self.label_mode == 'coarse_type':
                 if rec.lesion_type == -1:
                     if self.unknown_type == 'drop':
@@ -320,7 +334,7 @@ class DeepLesionDataset(BaseDetDataset):
                     label = rec.lesion_type - 1
             instances.append(
                 dict(
-                    bbox=list(rec.bbox),
+                    bbox=bbox,
                     bbox_label=label,
                     ignore_flag=ignore,
                     recist=[list(p) for p in rec.recist],

@@ -18,7 +18,9 @@ pixel indices by subtracting 1, so that pixel ``(x, y)`` of the PNG read as
 ``img[y, x]`` is at coordinate ``(x, y)``. Lengths
 (``Lesion_diameters_Pixel_``) and normalised locations are unchanged. Boxes
 stay in the legacy inclusive convention of the official evaluation (width =
-x2 - x1 + 1).
+x2 - x1 + 1); :func:`mmdet_box` turns one into mmdet's convention (``x2``
+one past the last pixel), as :class:`~mmlesion.datasets.DeepLesionDataset`
+gives its boxes.
 
 ``row`` is the line number of a record, the header being line 1 (the row
 number a spreadsheet shows).
@@ -69,6 +71,14 @@ SQUARE_PIXEL_TOL = 0.01
 _FILE_NAME_RE = re.compile(r'^(\d+)_(\d+)_(\d+)_(\d+)\.png$')
 
 PathLike = Union[str, os.PathLike]
+
+
+def mmdet_box(bbox: Sequence[float]) -> List[float]:
+    """An inclusive pixel box (0-based first and last pixel, as
+    :attr:`DLInfoRecord.bbox`) -> mmdet's ``[x1, y1, x2, y2]`` with ``x2,
+    y2`` one past the last pixel (``x2 - x1`` pixels wide)."""
+    x1, y1, x2, y2 = bbox
+    return [float(x1), float(y1), float(x2) + 1.0, float(y2) + 1.0]
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,11 @@ class FROCMetric(BaseMetric):
     ignored (kept in the JSON dump), so a box kept for several classes counts
     several times; multi-class models should use class-agnostic NMS
     (``nms=dict(type='nms', iou_threshold=..., class_agnostic=True)``) for
-    numbers comparable with the single-class literature.
+    numbers comparable with the single-class literature. Where the dataset's
+    ``metainfo['box_convention']`` is ``'exclusive'`` (DeepLesionDataset:
+    ``x2, y2`` one past the last pixel) both sides' ``x2, y2`` are moved
+    back by one pixel before the legacy ``+1`` overlaps, so that they are
+    the official evaluation's inclusive pixels.
 
     Every evaluated image is one image of the FP denominator, with or
     without instances; with ``skip_all_ignored_images`` an image whose
@@ -405,8 +409,8 @@ class FROCMetric(BaseMetric):
             # keras-retinanet's mAP (VOC area AP), not COCO's AP50
             key = f'mAP@{rate_key(self.ap_iou_thr)}'
             metrics[key] = ap_at_iou(
-                dets, [r['gt_bboxes'][v] for r, v in zip(kept, valid)],
-                [r['gt_bboxes'][~v] for r, v in zip(kept, valid)],
+                dets, gts, [self._boxes_for_matching(r['gt_bboxes'][~v])
+                            for r, v in zip(kept, valid)],
                 self.ap_iou_thr)
             rows[0].append(key)
             rows[1].append(f'{metrics[key]:.4f}')
@@ -442,8 +446,16 @@ class FROCMetric(BaseMetric):
         return metrics
 
     def _boxes_for_matching(self, boxes: np.ndarray) -> np.ndarray:
-        """Boxes as the overlap function expects them (identity here)."""
-        return boxes
+        """Boxes as the legacy ``+1`` overlaps expect them: as given, or,
+        where the dataset's boxes end one past the last pixel
+        (``dataset_meta['box_convention'] == 'exclusive'``, DeepLesion's
+        loader), with ``x2, y2`` moved back onto the last pixel."""
+        if (self.dataset_meta or {}).get('box_convention') != 'exclusive':
+            return boxes
+        out = np.array(boxes, dtype=np.float64, copy=True)
+        if out.size:
+            out[:, 2:4] -= 1.0
+        return out
 
     def _add_subset(self, metrics: dict, rows: list, key: Optional[str],
                     label: str, curve: FROCCurve) -> None:

@@ -122,8 +122,9 @@ def test_negative_slices_and_ignored_findings(tmp_path):
     again.add_volume(vol, 'a', lesions)
     assert again.series[0]['negative_slices'] == negs
     assert set(by_slice) == set(negs) | {6}
-    # the key slice: the ignored finding's box (0-based inclusive pixels)
-    assert by_slice[6]['uncertain'] == [[26., 3., 29., 6.]] and \
+    # the key slice: the ignored finding's box (pixels 26-29 x 3-6, in
+    # mmdet's convention: x2, y2 one past the last pixel)
+    assert by_slice[6]['uncertain'] == [[26., 3., 30., 7.]] and \
         not by_slice[6]['mined']
     # the ignored finding of z 13.5-16.5 (slices 14-16: 015-017.png)
     for z in negs:

@@ -122,7 +122,7 @@ def test_real_key_slices_data_infos():
         for ins in info['instances']:
             assert set(ins) == INSTANCE_KEYS
             x1, y1, x2, y2 = ins['bbox']
-            assert 0 <= x1 < x2 <= 511 and 0 <= y1 < y2 <= 511
+            assert 0 <= x1 < x2 <= 512 and 0 <= y1 < y2 <= 512
             assert np.array(ins['recist']).shape == (4, 2)
             assert ins['bbox_label'] == 0 and ins['ignore_flag'] == 0
             assert ins['noisy'] is False
@@ -132,10 +132,12 @@ def test_real_key_slices_data_infos():
     assert len(two) == 1 and len(two[0]['instances']) == 2
     assert sorted(ins['lesion_type']
                   for ins in two[0]['instances']) == [2, 4]
-    # first row of 000069_02_01_058.png: box "159.869, 267.93, ..." (1-based)
+    # first row of 000069_02_01_058.png: box "159.869, 267.93, ..." (1-based
+    # first and last pixel): 0-based, x2 and y2 one past the last pixel
     first = next(i for i in infos if i['file_name'] == '000069_02_01_058.png')
     assert first['instances'][0]['bbox'] == pytest.approx(
-        [158.869, 266.93, 185.078, 288.996])
+        [158.869, 266.93, 186.078, 289.996])
+    assert val.metainfo['box_convention'] == 'exclusive'
 
 
 def test_real_missing_key_slice_raises():
@@ -180,7 +182,7 @@ def test_grouping_split_noisy_ids(tmp_path):
     assert info['file_name'] == '000001_01_01_010.png'
     assert len(info['instances']) == 2
     assert [ins['row'] for ins in info['instances']] == [2, 3]
-    assert info['instances'][1]['bbox'] == [29.0, 29.0, 49.0, 49.0]
+    assert info['instances'][1]['bbox'] == [29.0, 29.0, 50.0, 50.0]
     assert ds.get_data_info(1)['instances'][0]['row'] == 5
 
     all_rows = _build(root, drop_noisy=False)
@@ -239,15 +241,15 @@ def test_coarse_type_labels_and_unknown(tmp_path):
 
 
 def test_box_without_width_is_ignored(tmp_path):
-    """A converter's one-pixel cross-section (x1 == x2) has no regression
-    target (log of 0: a NaN loss): kept, ignored."""
+    """A converter's one-pixel cross-section (x1 == x2 in DL_info, one
+    pixel wide in mmdet's box): kept, ignored."""
     tip = _row('000001_01_01_010.png', box=(30, 30, 30, 32))
     tip[5], tip[7] = '30, 30, 30, 32, 30, 30, 30, 32', '0, 2'
     root = _write_dataset(tmp_path / 'dl',
                           [_row('000001_01_01_010.png'), tip])
     ins = _build(root).get_data_info(0)['instances']
     assert [i['ignore_flag'] for i in ins] == [0, 1]
-    assert ins[1]['bbox'] == [29., 29., 29., 31.]
+    assert ins[1]['bbox'] == [29., 29., 30., 32.]
 
 
 def test_min_size_filter(tmp_path):
@@ -277,7 +279,7 @@ def test_box_outside_image(tmp_path):
     rows = [_row('000001_01_01_010.png', box=(40, 10, 69, 30))]
     root = _write_dataset(tmp_path / 'ok', rows)
     info = _build(root).get_data_info(0)
-    assert info['instances'][0]['bbox'] == [39.0, 9.0, 68.0, 29.0]
+    assert info['instances'][0]['bbox'] == [39.0, 9.0, 69.0, 30.0]
 
     rows = [
         _row('000001_01_01_010.png'),

@@ -42,7 +42,8 @@ def _dataset(root: Path, mined: bool = True) -> DeepLesionMinedDataset:
         path = root / 'Images_png' / SERIES / f'{z:03d}.png'
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
-    a = [75., 75., 125., 125.]  # A's box on slice 10, 0-based
+    # A's box on slice 10: 0-based, x2 and y2 one past its last pixel
+    a = [75., 75., 126., 126.]
 
     def shifted(dx: float) -> List[float]:
         return [a[0] + dx, a[1], a[2] + dx, a[3]]
