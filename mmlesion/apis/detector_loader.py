@@ -13,6 +13,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 from mmengine.config import Config
 
+from mmlesion.utils.checkpoints.checksum import read_checksum
 from mmlesion.utils.checkpoints.loader import (load_model_checkpoint,
                                                trusting_checkpoints)
 from mmlesion.utils.configs.cfg_options import apply_cfg_options
@@ -58,10 +59,14 @@ class LoadedDetector:
         cfg (Config): the config the model was built from (options merged).
         checkpoint_meta (dict): the checkpoint's ``meta`` (``{}`` without
             a checkpoint or meta).
+        checkpoint_sha256 (str, optional): the SHA-256 the load verified
+            against the checkpoint's sidecar (None without one: not
+            hashed).
     """
     model: torch.nn.Module
     cfg: Config
     checkpoint_meta: Dict[str, Any] = field(default_factory=dict)
+    checkpoint_sha256: Optional[str] = None
 
 
 def config_metainfo(cfg: Config) -> dict:
@@ -179,11 +184,14 @@ def init_lesion_detector(
     cfg = _config(config, settings)
     model = _build(cfg, settings.init_weights)
     meta: Dict[str, Any] = {}
+    sha256 = None
     if checkpoint:
         with trusting_checkpoints(settings.trust_checkpoint):
             ckpt = load_model_checkpoint(
                 model, checkpoint, allow_partial=settings.allow_partial)
         meta = ckpt.get('meta') or {}
+        if osp.isfile(checkpoint):  # the sidecar the load just verified
+            sha256 = read_checksum(checkpoint)
         dataset_meta = meta.get('dataset_meta')
         if dataset_meta:
             model.dataset_meta = {k.lower(): v
@@ -191,4 +199,5 @@ def init_lesion_detector(
         elif meta.get('CLASSES'):  # checkpoints of mmdet < 3
             model.dataset_meta = dict(model.dataset_meta,
                                       classes=meta['CLASSES'])
-    return LoadedDetector(model.to(settings.device).eval(), cfg, meta)
+    return LoadedDetector(model.to(settings.device).eval(), cfg, meta,
+                          sha256)

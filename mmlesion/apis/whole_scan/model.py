@@ -229,12 +229,15 @@ def software_versions() -> SoftwareVersions:
         python=platform.python_version())
 
 
-def checkpoint_record(path: Optional[str]) -> Optional[CheckpointRecord]:
-    """The absolute path and SHA-256 of a checkpoint file, or None (random
+def checkpoint_record(path: Optional[str], sha256: Optional[str] = None
+                      ) -> Optional[CheckpointRecord]:
+    """The absolute path and SHA-256 of a checkpoint file (hashed unless
+    ``sha256``, the one its load verified, is given), or None (random
     weights)."""
     if path is None:
         return None
-    return CheckpointRecord(path=osp.abspath(path), sha256=sha256_file(path))
+    return CheckpointRecord(path=osp.abspath(path),
+                            sha256=sha256 or sha256_file(path))
 
 
 def config_record(cfg: Config, name: Optional[str] = None) -> ConfigRecord:
@@ -263,6 +266,7 @@ def config_record(cfg: Config, name: Optional[str] = None) -> ConfigRecord:
 def run_provenance(cfg: Config,
                    config_name: Optional[str],
                    checkpoint: Optional[str],
+                   checkpoint_sha256: Optional[str] = None,
                    **others: Union[str, None]) -> RunProvenance:
     """Everything :func:`checkpoint_record`, :func:`config_record` and
     :func:`software_versions` give, for a result file.
@@ -271,6 +275,8 @@ def run_provenance(cfg: Config,
         cfg (Config): the config as run.
         config_name (str, optional): its file name as given.
         checkpoint (str, optional): the checkpoint (None: random weights).
+        checkpoint_sha256 (str, optional): its SHA-256 verified by its load
+            (:class:`~mmlesion.apis.detector_loader.LoadedDetector`).
         **others: further checkpoints by role, e.g.
             ``fpr_checkpoint=...``.
 
@@ -279,7 +285,7 @@ def run_provenance(cfg: Config,
         record per extra checkpoint given.
     """
     return RunProvenance(
-        checkpoint=checkpoint_record(checkpoint),
+        checkpoint=checkpoint_record(checkpoint, checkpoint_sha256),
         config=config_record(cfg, config_name),
         versions=software_versions(),
         files={role: checkpoint_record(path)

@@ -226,13 +226,14 @@ def load_volume_run(cfg: Config,
     if run.rescorer is not None:
         run.rescorer.load(run.device)
     checkpoint_meta: dict = {}
-    model_given = model
+    model_given, sha256 = model, None
     if model is None:
         loaded = init_lesion_detector(
             cfg, checkpoint,
             DetectorLoadSettings(device=run.device,
                                  allow_partial=run.allow_partial_load))
         model, checkpoint_meta = loaded.model, loaded.checkpoint_meta
+        sha256 = loaded.checkpoint_sha256  # hashed once, by the load
     model.eval()
     model_settings: Dict[str, Any] = {}
     for adjustment in run.adjustments:
@@ -244,7 +245,7 @@ def load_volume_run(cfg: Config,
         model_warning=demo_model_warning(cfg, checkpoint_meta),
         provenance=run_provenance(
             cfg, cfg_name if isinstance(config, str) else None,
-            checkpoint if model_given is None else None,
+            checkpoint if model_given is None else None, sha256,
             **run.rescorer_files()),
         model_settings=model_settings,
         operating_point=choose_operating_point(checkpoint_meta, run,

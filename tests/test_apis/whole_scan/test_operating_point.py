@@ -274,13 +274,20 @@ def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
     assert len(record['findings']) == len(every.findings)
 
 
+@pytest.mark.parametrize('sidecar', [False, True])
 def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
-        scan_and_checkpoints, tmp_path, monkeypatch):
+        scan_and_checkpoints, tmp_path, monkeypatch, sidecar):
     """Before the model: one read of the pickle (mmap, no weight read) for
     the operating point and the data convention; then the model's load;
-    the SHA-256 of findings.json computed once."""
+    the SHA-256 of findings.json computed once (by the load's check of a
+    sidecar, else for the record)."""
+    import shutil
+
     from mmlesion.utils.checkpoints import checksum
     scan, _, validated, _, _ = scan_and_checkpoints
+    validated = str(shutil.copy(validated, tmp_path / 'validated.pth'))
+    if sidecar:
+        checksum.write_checksum(validated)
     loads, hashes = [], []
     load, sha256_file = torch.load, checksum.sha256_file
 
@@ -300,3 +307,6 @@ def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
                          run_settings=_settings())
     assert loads == [(validated, True), (validated, False)]
     assert hashes == [validated]
+    record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
+    assert record['provenance']['checkpoint']['sha256'] == sha256_file(
+        validated)
