@@ -30,7 +30,6 @@ GPUs per fold, run ``tools/dist_train.sh CONFIG N --fold k`` per fold into
 and only tests). A progress line per fold goes to the log.
 """
 import argparse
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -39,8 +38,11 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import library_default, tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
+
+from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
+                                            evaluate_luna16_files)
 
 if TYPE_CHECKING:
     from mmlesion.protocols.luna16_cv import PooledFolds
@@ -58,10 +60,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='annotations.csv: score the pooled candidates')
     parser.add_argument('--excluded', help='annotations_excluded.csv')
     parser.add_argument(
-        '--num-bootstrap', type=int, default=1000,
+        '--num-bootstrap', type=int,
+        default=library_default(Luna16FilesEval, 'num_bootstrap'),
         help='bootstrap resamples of the pooled CPM (0: no band)')
     parser.add_argument(
-        '--seed', type=int, default=0,
+        '--seed', type=int, default=library_default(Luna16FilesEval, 'seed'),
         help='bootstrap seed')
     parser.add_argument('--device', default=None,
                         help='device of the test pass (default: cuda if '
@@ -160,19 +163,18 @@ def _num_folds(config: str, cfg_options) -> int:
 
 def _evaluate(args: argparse.Namespace, pooled: 'PooledFolds',
               out_dir: str) -> int:
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'analysis_tools',
-                    'eval_luna16.py')
-    spec = importlib.util.spec_from_file_location('eval_luna16', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    argv = ['--annotations', args.annotations, '--seriesuids',
-            pooled.seriesuids, '--candidates', pooled.candidates,
-            '--out-dir', out_dir, '--overwrite', '--num-bootstrap',
-            str(args.num_bootstrap), '--seed', str(args.seed), '--name',
-            osp.splitext(osp.basename(args.config))[0] + ' (pooled folds)']
-    if args.excluded:
-        argv += ['--excluded', args.excluded]
-    return tool.main(argv)
+    """The pooled candidates evaluated as ``eval_luna16.py`` does."""
+    try:
+        evaluate_luna16_files(Luna16FilesEval(
+            args.annotations, pooled.seriesuids, pooled.candidates, out_dir,
+            excluded=args.excluded, overwrite=True,
+            num_bootstrap=args.num_bootstrap, seed=args.seed,
+            name=osp.splitext(osp.basename(args.config))[0] +
+            ' (pooled folds)'))
+    except (FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2 if isinstance(err, FileNotFoundError) else 1
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

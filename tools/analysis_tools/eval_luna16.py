@@ -33,18 +33,18 @@ ignores them silently). Existing outputs are never overwritten without
 ``--overwrite``.
 """
 import argparse
-import csv
-import json
-import os
-import os.path as osp
 import sys
-import time
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-from mmlesion_cli import tool_parser
+from mmlesion_cli import library_default, tool_parser
 
-OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
-           'froc_bootstrap.csv', 'nodules.csv')
+from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
+                                            evaluate_luna16_files)
+
+
+def default(name: str):
+    """The default of a field of :class:`Luna16FilesEval`."""
+    return library_default(Luna16FilesEval, name)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -64,18 +64,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'and misses')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace existing outputs in --out-dir')
-    parser.add_argument('--num-bootstrap', type=int, default=1000,
+    parser.add_argument('--num-bootstrap', type=int,
+                        default=default('num_bootstrap'),
                         help='bootstrap resamples (0: no band)')
-    parser.add_argument(
-        '--seed', type=int, default=0,
-        help='bootstrap seed')
-    parser.add_argument(
-        '--confidence', type=float, default=0.95,
-        help='confidence of the bootstrap band')
-    parser.add_argument('--max-marks', type=int, default=100,
+    parser.add_argument('--seed', type=int, default=default('seed'),
+                        help='bootstrap seed')
+    parser.add_argument('--confidence', type=float,
+                        default=default('confidence'),
+                        help='confidence of the bootstrap band')
+    parser.add_argument('--max-marks', type=int, default=default('max_marks'),
                         help='marks kept per scan (official: 100)')
     parser.add_argument(
-        '--tnp-sensitivity', type=float, default=0.95,
+        '--tnp-sensitivity', type=float, default=default('tnp_sensitivity'),
         help='sensitivity at which the TNP threshold is reported')
     parser.add_argument(
         '--ignore-unknown-seriesuids', action='store_true',
@@ -87,149 +87,20 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _write_outputs(result, args, out_dir: str, name: str) -> List[str]:
-    from mmlesion.evaluation.functional.luna16 import (read_findings_csv,
-                                                       read_seriesuids_csv)
-    from mmlesion.utils.writing.atomic import atomic_write
-    from mmlesion.visualization.luna16_froc import plot_luna16_froc
-
-    payload = result.to_dict()
-    payload['files'] = dict(
-        annotations=osp.abspath(args.annotations),
-        excluded=osp.abspath(args.excluded) if args.excluded else None,
-        seriesuids=osp.abspath(args.seriesuids),
-        candidates=osp.abspath(args.candidates))
-    written = []
-    path = osp.join(out_dir, 'metrics.json')
-    with atomic_write(path) as f:
-        json.dump(payload, f, indent=2)
-    written.append(path)
-    path = osp.join(out_dir, 'froc.png')
-    plot_luna16_froc(result, path, name=name)
-    written.append(path)
-    path = osp.join(out_dir, 'froc_curve.csv')
-    with atomic_write(path, newline='') as f:
-        w = csv.writer(f)
-        w.writerow(['fps_per_scan', 'sensitivity', 'threshold'])
-        for row in zip(result.fps, result.sens, result.thresholds):
-            w.writerow([f'{v:.9f}' for v in row])
-    written.append(path)
-    if result.bootstrap is not None:
-        b = result.bootstrap
-        path = osp.join(out_dir, 'froc_bootstrap.csv')
-        with atomic_write(path, newline='') as f:
-            w = csv.writer(f)
-            w.writerow(['FPrate', 'Sensivity[Mean]', 'Sensivity[Lower bound]',
-                        'Sensivity[Upper bound]'])
-            for row in zip(b.fps, b.mean, b.lower, b.upper):
-                w.writerow([f'{float(v):.9f}' for v in row])
-        written.append(path)
-    # per nodule: the rows of annotations.csv of the evaluated scans
-    ann = read_findings_csv(args.annotations)
-    uids = set(read_seriesuids_csv(args.seriesuids))
-    listed = [i for i, u in enumerate(ann.seriesuids) if u in uids]
-    m = result.match
-    path = osp.join(out_dir, 'nodules.csv')
-    with atomic_write(path, newline='') as f:
-        w = csv.writer(f)
-        w.writerow(['seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm',
-                    'detected', 'probability', 'num_marks'])
-        for k, i in enumerate(listed):
-            det = bool(m.nodule_hits[k] > 0)
-            w.writerow([ann.seriesuids[i], *ann.xyz[i].tolist(),
-                        float(ann.diameter_mm[i]), int(det),
-                        f'{m.nodule_prob[k]:.9f}' if det else 'NA',
-                        int(m.nodule_hits[k])])
-    written.append(path)
-    return written
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    import numpy as np
-
-    from mmlesion.evaluation.functional.luna16 import evaluate_luna16
     from mmlesion.utils import get_tool_logger
-
-    logger = get_tool_logger('eval_luna16')
-    out_dir = args.out_dir
-    existing = [
-        osp.join(out_dir, name) for name in OUTPUTS
-        if osp.exists(osp.join(out_dir, name))
-    ]
-    if existing and not args.overwrite:
-        print(f'error: {len(existing)} output(s) already exist: '
-              f'{", ".join(existing)}; pass --overwrite to replace them',
-              file=sys.stderr)
-        return 2
-    for path in (args.annotations, args.seriesuids, args.candidates,
-                 args.excluded):
-        if path is not None and not osp.isfile(path):
-            print(f'error: no such file: {path}', file=sys.stderr)
-            return 2
-    t0 = time.perf_counter()
+    get_tool_logger('eval_luna16')
+    settings = Luna16FilesEval(**{
+        k: getattr(args, k) for k in Luna16FilesEval.__dataclass_fields__})
     try:
-        result = evaluate_luna16(
-            args.candidates,
-            args.annotations,
-            args.excluded,
-            args.seriesuids,
-            max_marks=args.max_marks,
-            num_bootstrap=args.num_bootstrap,
-            seed=args.seed,
-            confidence=args.confidence,
-            tnp_sensitivity=args.tnp_sensitivity,
-            unknown='ignore' if args.ignore_unknown_seriesuids else 'error',
-            progress=args.num_bootstrap > 0)
+        evaluate_luna16_files(settings)
+    except (FileExistsError, FileNotFoundError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     except ValueError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    os.makedirs(out_dir, exist_ok=True)
-    stale = osp.join(out_dir, 'froc_bootstrap.csv')
-    if result.bootstrap is None and osp.exists(stale):
-        os.remove(stale)  # from an earlier run; only with --overwrite
-    name = args.name or osp.splitext(osp.basename(args.candidates))[0]
-    written = _write_outputs(result, args, out_dir, name)
-    counts = result.counts()
-    rates = ', '.join(f'{k}: {v:.4f}' for k, v in
-                      result.to_dict()['sensitivity_at'].items())
-    lines = [
-        f'LUNA16 evaluation of {args.candidates} '
-        f'({time.perf_counter() - t0:.2f} s)',
-        f'scans {counts["num_scans"]}, nodules {counts["num_nodules"]} '
-        f'(detected {counts["num_detected"]}), marks '
-        f'{counts["num_candidates"]}'
-        f' (kept {counts["num_kept"]}, FP {counts["num_fp"]}, on excluded '
-        f'findings {counts["num_irrelevant"]}, double detections '
-        f'{counts["num_double_detections"]})',
-        f'sensitivity at FPs/scan: {rates}',
-        f'CPM: {result.cpm:.4f}',
-    ]
-    if result.bootstrap is not None:
-        lo, hi = result.bootstrap.cpm_interval()
-        lines.append(f'CPM {result.bootstrap.confidence:.0%} bootstrap '
-                     f'interval ({result.bootstrap.num_resamples} '
-                     f'resamples): [{lo:.4f}, {hi:.4f}]')
-    tnp = result.tnp
-    if tnp['tnp'] is None:
-        lines.append(f'TNP: undefined (sensitivity '
-                     f'{tnp["target_sensitivity"]} never reached or no scan '
-                     'without nodules)')
-    else:
-        lines.append(
-            f'TNP: {tnp["tnp"]:.4f} ({tnp["num_true_negatives"]}/'
-            f'{tnp["num_negative_scans"]} scans without nodules, threshold '
-            f'{tnp["threshold"]:.6g} at sensitivity {tnp["sensitivity"]:.4f})')
-    lines.append('wrote ' + ', '.join(written))
-    logger.info('\n'.join(lines))
-    match = result.match
-    empty = match.num_scans - len(
-        np.unique(match.cand_scan[match.cand_scan >= 0]))
-    if empty:
-        logger.warning(
-            f'{empty} of {match.num_scans} scans have no candidate at all: '
-            'every nodule there counts as missed (a detector that found '
-            'nothing there, or scans the candidates file lacks)')
     return 0
 
 
