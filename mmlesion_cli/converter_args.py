@@ -104,9 +104,13 @@ def converter_parser(doc: str, preset: Optional[str] = None
     group = parser.add_argument_group('patients and split')
     group.add_argument('--patient-regex', help='patient id: the first group '
                        '(or the group "patient") of this regex on the scan '
-                       'id (default: one patient per scan)')
+                       'id (default: the DICOM PatientID of a DICOM scan, '
+                       'else a patient shared by the scan names, e.g. '
+                       'p01_study1 -> p01, else one patient per scan; the '
+                       'rule used is printed)')
     group.add_argument('--patient-from-dicom', action='store_true',
-                       help='patient id: the DICOM PatientID')
+                       help='patient id: the DICOM PatientID, required of '
+                       'every scan')
     group.add_argument('--split-file', help='CSV volume_id,split[,patient_id]'
                        ' (train/val/test; empty split: by patient hash)')
     add_common_args(parser)
@@ -134,7 +138,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         '--val-fraction', type=float,
         default=library_default(ConvertSettings, 'val_fraction'),
         help='share of patients in the val split (stable hash of the '
-        'patient id; the default is the share LENS validates on)')
+        'patient id; a split it leaves empty gets the nearest patient; the '
+        'default is the share LENS validates on)')
     parser.add_argument(
         '--test-fraction', type=float,
         default=library_default(ConvertSettings, 'test_fraction'),

@@ -6,10 +6,12 @@ Scans: NIfTI, MetaImage, NRRD or DICOM series folders under SCANS. Labels:
 label masks (semantic, or instance with --instances) named as their scans
 under MASKS on the same grid, or a box CSV (--boxes: world millimetres as
 LUNA16, RECIST centre + axes, or file voxels; --box-format). The split is
-by patient (--patient-regex, --patient-from-dicom, the patient_id column
-of --split-file; default one patient per scan): never one patient on two
-sides. Presets (--preset): kits19, lits, nih_ln, luna16 find the files of
-those releases and set their labels, class, lesion type and window (see
+by patient (the patient_id column of --split-file, --patient-regex, the
+DICOM PatientID, else a patient shared by the scan names, else one patient
+per scan; the rule is printed): never one patient on two sides, and a table
+of patients, scans and lesions per split ends the run. Presets
+(--preset): kits19, lits, nih_ln, luna16 find the files of those releases
+and set their labels, class, lesion type and window (see
 ``mmlesion/datasets/converters/presets.py`` and ``data/README.md``).
 
 Scans are converted by --workers processes with a progress bar; a killed
