@@ -127,10 +127,11 @@ def test_convert_luna16_with_2d_export(luna_root, tmp_path, capsys):
     c = vol.world_to_voxel(NODULE)[0]
     assert info['key_slice'] == int(round(c[0])) + 1
     x1, y1, x2, y2 = info['instances'][0]['bbox']
-    # 0-based inclusive pixels of the 8 mm circle at the centre slice
-    assert (x1 + x2) / 2 == pytest.approx(c[2], abs=0.01)
-    assert (y1 + y2) / 2 == pytest.approx(c[1], abs=0.01)
-    assert x2 - x1 + 1 == pytest.approx(8 / 0.7, abs=0.01)
+    # the 8 mm circle at the centre slice in mmdet's box (pixel i spans
+    # [i, i + 1): the centre voxel c at c + 0.5)
+    assert (x1 + x2) / 2 == pytest.approx(c[2] + 0.5, abs=0.01)
+    assert (y1 + y2) / 2 == pytest.approx(c[1] + 0.5, abs=0.01)
+    assert x2 - x1 == pytest.approx(8 / 0.7, abs=0.01)
     sample = ds2d[0]
     assert sample['num_fallback_slices'] == 0
     key = int(round(c[0]))
@@ -189,9 +190,9 @@ def test_luna16_export_ignores_excluded_findings(luna_root, tmp_path,
     # the finding
     assert sorted(ignored) == [int(round(c[0])) + 1 + d for d in
                                range(-1, 2)]
-    x1, y1, x2, y2 = ignored[int(round(c[0])) + 1]
-    assert (x1 + x2) / 2 == pytest.approx(c[2], abs=0.01)
-    assert x2 - x1 + 1 == pytest.approx(10 / 0.7, abs=0.01)
+    x1, y1, x2, y2 = ignored[int(round(c[0])) + 1]  # mmdet's box
+    assert (x1 + x2) / 2 == pytest.approx(c[2] + 0.5, abs=0.01)
+    assert x2 - x1 == pytest.approx(10 / 0.7, abs=0.01)
     # scan B has no nodule, hence no DL_info row: its excluded finding
     # cannot be listed (documented)
     assert all(s.startswith('000001') for s in
