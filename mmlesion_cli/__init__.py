@@ -6,8 +6,8 @@ What a tool needs to parse its arguments:
 * :func:`tool_parser`: an ``ArgumentParser`` that shows defaults and the
   tool's whole description;
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
-  the scan-check switches, study and converter options:
-  :mod:`.common_args`, :mod:`.converter_args`). An option that sets or
+  the scan-check switches, study, converter and training options:
+  :mod:`.common_args`, :mod:`.converter_args`, :mod:`.train_args`). An option that sets or
   uses a value of the library (an environment variable's name, a default,
   its choices) imports it from the library's module where it is defined,
   so every value has one source: a default or choice the help shows is

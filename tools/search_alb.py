@@ -48,7 +48,6 @@ elixirnet-alb-search_r50_fpn_4xb4-15e_deeplesion-3slice.py \
 """
 import argparse
 import gc
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -59,6 +58,8 @@ from mmengine.config import Config, DictAction
 
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import add_trust_checkpoint_argument
+from mmlesion_cli.train_args import (build_train_cfg, checkpoint_check_hook,
+                                     parse_train_args)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -309,8 +310,9 @@ def train_command(args: argparse.Namespace, argv: List[str]) -> str:
 def train_searched(args: argparse.Namespace, paths: dict):
     """Train the ready config as ``tools/train.py`` would, in this process.
 
-    The run is built by tools/train.py's own ``parse_args`` / ``build_cfg``
-    / checkpoint check; mmengine's Runner finds the search's process group
+    The run is built as tools/train.py builds it
+    (:mod:`mmlesion_cli.train_args`: its options, config and checkpoint
+    check); mmengine's Runner finds the search's process group
     initialised (``Runner.setup_env`` only calls ``init_dist`` when
     ``torch.distributed`` is not initialised) and trains in it.
 
@@ -327,32 +329,22 @@ def train_searched(args: argparse.Namespace, paths: dict):
     from mmlesion.utils import (close_distributed, collective_timeout_errors,
                                 find_resumable_checkpoint, guard_distributed,
                                 setup_cpu_distributed)
-    tool = osp.join(osp.dirname(osp.abspath(__file__)), 'train.py')
-    spec = importlib.util.spec_from_file_location('mmlesion_train_tool', tool)
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
     resume = osp.isdir(paths['train_work_dir']) and \
         find_resumable_checkpoint(paths['train_work_dir']) is not None
     argv = train_argv(args, paths, resume)
-    saved_argv = sys.argv
-    sys.argv = [tool, *argv]
-    try:
-        train_args = train_tool.parse_args()
-    finally:
-        sys.argv = saved_argv
+    train_args = parse_train_args(argv=argv)
     print_log(
         f'--train: training the searched config {paths["config"]}'
         f'{" (resuming)" if resume else ""}; equivalent to\n  '
         f'{train_command(args, argv)}',
         logger='current')
-    cfg = train_tool.build_cfg(train_args)
+    cfg = build_train_cfg(train_args)
     timeout = guard_distributed(cfg)
     setup_cpu_distributed(cfg)  # no-op when the search's group exists
     cfg = without_yapf(cfg)  # no yapf reflow (0.8 s per run)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    set_checkpoint_check_hook(runner,
-                              train_tool.checkpoint_check_hook(cfg, train_args))
+    set_checkpoint_check_hook(runner, checkpoint_check_hook(cfg, train_args))
     with collective_timeout_errors(timeout):
         runner.train()
         close_distributed(runner)
