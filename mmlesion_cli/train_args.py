@@ -87,8 +87,6 @@ def build_train_cfg(args: argparse.Namespace) -> 'Config':
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     from mmlesion.utils.configs.loading import load_config
     from mmlesion.utils.configs.whole_config import check_whole_config
-    from mmlesion.utils.checkpoints.pretrained import \
-        check_pretrained_available
     from mmlesion.utils.checkpoints.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
     cfg = load_config(args.config)  # a broken _base_ chain: one line
@@ -116,9 +114,6 @@ def build_train_cfg(args: argparse.Namespace) -> 'Config':
     check_config_keys(cfg, source=args.config,
                       options=args.cfg_options or ())
     check_whole_config(cfg, source=args.config)  # unknown keys, '3' for 3
-    # pretrained weights neither cached nor reachable: one line, not a
-    # URLError once the model is built
-    check_pretrained_available(cfg, source=args.config)
     # one training per work dir (held until this process ends), before
     # --resume picks a checkpoint there
     lock_work_dir(cfg.work_dir, what='--work-dir')

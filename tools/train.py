@@ -89,8 +89,8 @@ def main() -> None:
     from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     try:
         cfg = build_cfg(args)
-    except (ConfigOptionError, WorkDirBusyError, CorruptCheckpointError,
-            PretrainedUnavailableError) as err:
+    except (ConfigOptionError, WorkDirBusyError,
+            CorruptCheckpointError) as err:
         sys.exit(f'error: {err}')
     except ValueError as err:  # --resume of a file that is no checkpoint
         if not str(err).startswith('--resume'):
@@ -104,6 +104,8 @@ def main() -> None:
         runner = run_training(cfg, args)
     except CheckpointMismatchError as err:  # load_from / --resume: a line
         sys.exit(f'error: {err.summary}')
+    except PretrainedUnavailableError as err:  # offline, not cached
+        sys.exit(f'error: {err}')
     except OSError as err:  # a full disk while a checkpoint is written
         exit_on_refused_write(err, cfg.work_dir)
         raise
@@ -117,6 +119,11 @@ def run_training(cfg: Config,
     None."""
     from mmlesion.datasets.data_layout import warn_data_layout
     warn_data_layout(cfg)  # each data root in its layout, replicas named
+    from mmlesion.utils.checkpoints.pretrained import \
+        check_pretrained_available
+    # then pretrained weights neither cached nor reachable: one line, not
+    # a URLError once the model is built
+    check_pretrained_available(cfg, source=args.config)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     from mmlesion.utils.configs.pretty_text import without_yapf
