@@ -321,7 +321,9 @@ def evaluate_score_cut(pooled: PooledFolds, annotations: str,
                        out_dir: str) -> Optional[ScoreCutEffect]:
     """The pooled candidates with and without the folds' RPN score cut,
     into ``out_dir/score_cut.json`` (3D-AG's 0.269: the candidates per
-    scan it leaves and the FROC on both sides, from the one run).
+    scan it leaves and the FROC on both sides, from the one run); also
+    under ``score_cut`` in ``out_dir/metrics.json`` where the evaluation
+    of the cut candidates wrote one (the tables read both sides there).
 
     Args:
         pooled (PooledFolds): from :func:`pool_folds`.
@@ -344,4 +346,10 @@ def evaluate_score_cut(pooled: PooledFolds, annotations: str,
         ScoreCutSettings(float(pooled.rpn_score_thr)))
     atomic_write_json(osp.join(out_dir, 'score_cut.json'), effect.to_dict(),
                       indent=2)
+    metrics = osp.join(out_dir, 'metrics.json')
+    if osp.isfile(metrics):
+        with open(metrics) as f:
+            record = json.load(f)
+        record['score_cut'] = effect.to_dict()
+        atomic_write_json(metrics, record, indent=2)
     return effect

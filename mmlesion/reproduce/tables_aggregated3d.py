@@ -27,6 +27,32 @@ from .row_stages import train_stage as _train
 A3 = 'configs/aggregated3d'
 
 
+#: the 0.269 cut's effect on a LUNA16 row (``tools/luna16_cv.py`` tests
+#: without it and applies it afterwards: ``eval/metrics.json``'s
+#: ``score_cut``): candidates per scan with and without it, and the FROC
+#: without it (the table's CPM and sensitivities are with it, the paper's
+#: setting); the paper prints none of them
+A3D_LUNA16_CUT_MAP = {
+    'luna16/candidates_per_scan': ('score_cut/with_cut/candidates_per_scan',
+                                   1.),
+    'luna16/candidates_per_scan_uncut': (
+        'score_cut/without_cut/candidates_per_scan', 1.),
+    'luna16/cpm_uncut': ('score_cut/without_cut/cpm', 1.),
+    'luna16/sens@8_uncut': ('score_cut/without_cut/sensitivity_at/8', 100.),
+}
+#: Fig. 4c's TNP with the cut (the paper's setting) and without it
+A3D_TNP_MAP = {'luna16/tnp': ('tnp/tnp', 1.),
+               'luna16/tnp_uncut': ('score_cut/without_cut/tnp', 1.)}
+
+
+def a3d_luna16_map() -> Dict[str, Tuple[str, float]]:
+    """Tables II and III: LUNA16's CPM and sensitivities (with the
+    configs' RPN score cut), then the cut's columns
+    (:data:`A3D_LUNA16_CUT_MAP`; none for a merged row, whose pooled
+    candidates are already cut)."""
+    return {**luna16_map(), **A3D_LUNA16_CUT_MAP}
+
+
 def _luna(ctx: PlanContext) -> Dict[str, str]:
     root = ctx.data_root or 'data/LUNA16'
     return dict(annotations=osp.join(root, 'annotations.csv'),
@@ -102,7 +128,8 @@ def _a3d_table2(ctx, key, seed):
     config = f'{A3}/{_A2[key]}.py'
     stage, work = _cv(ctx, config, seed, name='cv_rpn_stage')
     return Row(key, f'Table II row {key}', _A2[key], [stage],
-               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+               osp.join(work, 'eval', 'metrics.json'), a3d_luna16_map(),
+               seed)
 
 
 _RPN = f'{A3}/{_A2["d"]}.py'
@@ -189,7 +216,8 @@ def _a3d_abs_row(ctx, key, seed) -> Row:
                           if k.startswith('train_dataloader.')
                           and k.endswith('.hard_regions_file')])
     return Row(key, label, abs_stem, stages + [cv],
-               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+               osp.join(work, 'eval', 'metrics.json'), a3d_luna16_map(),
+               seed)
 
 
 def _a3d_merged_row(ctx, mode, seed) -> Row:
@@ -235,7 +263,8 @@ def _a3d_table3(ctx, key, seed):
     label, stem = _A3[key]
     cv, work = _cv(ctx, f'{A3}/{stem}.py', seed, stage_checkpoint=stage_ckpt)
     return Row(key, label, stem, [rpn, cv],
-               osp.join(work, 'eval', 'metrics.json'), luna16_map(), seed)
+               osp.join(work, 'eval', 'metrics.json'), a3d_luna16_map(),
+               seed)
 
 
 def _a3d_table4(ctx, key, seed):
@@ -263,8 +292,7 @@ def _a3d_tnp(ctx, key, seed):
     same stages: nothing runs twice)."""
     label, source = _A_TNP[key]
     row = _a3d_table3(ctx, source, seed)
-    return replace(row, key=key, label=label,
-                   metric_map={'luna16/tnp': ('tnp/tnp', 1.)},
+    return replace(row, key=key, label=label, metric_map=dict(A3D_TNP_MAP),
                    paper_key=row.model + TNP_SUFFIX)
 
 
@@ -378,12 +406,13 @@ def _a3d_table5_6(ctx, key, seed):
 
 
 A3D_BUILDERS = {
-    'aggregated3d/table2': (_a3d_table2, luna16_map(), LUNA16_RATES, True),
-    'aggregated3d/table3': (_a3d_table3, luna16_map(), LUNA16_RATES, True),
+    'aggregated3d/table2': (_a3d_table2, a3d_luna16_map(), LUNA16_RATES,
+                            True),
+    'aggregated3d/table3': (_a3d_table3, a3d_luna16_map(), LUNA16_RATES,
+                            True),
     'aggregated3d/table4': (_a3d_table4, {'luna16/cpm': ('cpm', 1.)}, (),
                             True),
-    'aggregated3d/tnp': (_a3d_tnp, {'luna16/tnp': ('tnp/tnp', 1.)}, (),
-                         True),
+    'aggregated3d/tnp': (_a3d_tnp, A3D_TNP_MAP, (), True),
     'aggregated3d/table5-6': (_a3d_table5_6, _a3d_deeplesion_map(),
                               A3D_DEEPLESION_RATES, False),
 }

@@ -125,8 +125,13 @@ def test_pooled_folds_evaluated_with_and_without_the_cut(tmp_path):
     assert pooled.num_candidates == 2 and pooled.rpn_score_thr == THR
     np.testing.assert_array_equal(
         L.read_candidate_column(pooled.uncut, 'rpn_probability'), RPN)
+    # the evaluation of the cut candidates wrote metrics.json: both sides
+    # join it under score_cut (what the LUNA16 tables read), its keys kept
+    (tmp_path / 'metrics.json').write_text(json.dumps({'cpm': 0.5}))
     effect = evaluate_score_cut(pooled, str(ann), None, str(tmp_path))
     saved = json.loads((tmp_path / 'score_cut.json').read_text())
     assert saved == json.loads(json.dumps(effect.to_dict()))
     assert saved['with_cut']['candidates_per_scan'] == 1.0
     assert saved['without_cut']['candidates_per_scan'] == 2.5
+    assert json.loads((tmp_path / 'metrics.json').read_text()) == dict(
+        cpm=0.5, score_cut=saved)

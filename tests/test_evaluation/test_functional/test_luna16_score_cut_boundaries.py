@@ -117,11 +117,15 @@ def test_json_and_summary_field_by_field():
         rule='detections with an RPN score > threshold kept; the same '
         'detections evaluated with and without the cut',
         with_cut=dict(num_candidates=3, candidates_per_scan=1.5,
-                      cpm=cut.cpm,
+                      cpm=cut.cpm, tnp=None,
                       sensitivity_at=dict(zip(keys, cut.sens_at.tolist()))),
         without_cut=dict(
             num_candidates=5, candidates_per_scan=2.5, cpm=uncut.cpm,
+            tnp=uncut.tnp['tnp'],
             sensitivity_at=dict(zip(keys, uncut.sens_at.tolist()))))
+    # TNP: the cut never reaches 0.95 sensitivity (undefined); uncut, the
+    # scan without a nodule keeps a false positive above the threshold
+    assert cut.tnp['tnp'] is None and uncut.tnp['tnp'] == 0.
     # scan a keeps nodule 1 (0.9), loses nodule 2: at most half
     assert cut.sens_at.max() == pytest.approx(0.5)
     assert uncut.sens_at[-1] == pytest.approx(1.0)

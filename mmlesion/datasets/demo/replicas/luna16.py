@@ -13,11 +13,15 @@
     <out>/REPLICA.txt                the replica marker
 
 As released: the ten ``subset*`` folders (scans spread over them, the
-others empty), MetaImage headers as ITK writes them (``TransformMatrix = 1 0
-0 0 1 0 0 0 1``, ``AnatomicalOrientation = RAI``, i.e. LPS, ``ElementType =
-MET_SHORT``), CSVs with CRLF line ends and numbers of up to 10 significant
-digits (as the official ``annotations.csv``), ``seriesuids.csv`` without a
-header, and the lung masks of ``seg-lungs-LUNA16`` compressed (``.zraw``,
+others empty), scans without a nodule beside those with nodules (the
+negative patients of the 3D Aggregated Faster R-CNN paper's TNP, 287 of the
+888 scans: :func:`num_negative_scans` of them, from ``subset0`` on, so the
+first fold holds out one beside a scan with nodules), MetaImage headers
+as ITK writes them (``TransformMatrix = 1 0 0 0 1 0 0 0 1``,
+``AnatomicalOrientation = RAI``, i.e. LPS, ``ElementType = MET_SHORT``),
+CSVs with CRLF line ends and numbers of up to 10 significant digits (as the
+official ``annotations.csv``), ``seriesuids.csv`` without a header, and
+the lung masks of ``seg-lungs-LUNA16`` compressed (``.zraw``,
 ``MET_UCHAR``) with 3 = left lung, 4 = right lung (the labels
 :mod:`mmlesion.datasets.volumes.lung_mask` reads; the phantom has no
 trachea, so label 5 does not occur). Series UIDs have the length (64) and
@@ -45,6 +49,17 @@ NUM_SUBSETS = 10
 LUNG_MASK_DIR = 'seg-lungs-LUNA16'
 #: Labels of the released lung masks.
 LEFT_LUNG, RIGHT_LUNG, TRACHEA = 3, 4, 5
+#: LUNA16's scans without an annotated nodule, and with one (of 888).
+RELEASE_NEGATIVE_SCANS, RELEASE_POSITIVE_SCANS = 287, 601
+#: the seed stream of the nodule-free scans (their own anatomy)
+_NEGATIVE_SEED = 287
+
+
+def num_negative_scans(num_scans: int) -> int:
+    """Nodule-free scans beside ``num_scans`` scans with nodules: the
+    release's proportion (287 / 601), at least one."""
+    return max(1, round(num_scans * RELEASE_NEGATIVE_SCANS /
+                        RELEASE_POSITIVE_SCANS))
 
 
 def _series_uid(rng: np.random.Generator) -> str:
@@ -103,20 +118,28 @@ def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
     """Write the LUNA16 replica's files into ``root`` (an empty folder).
 
     Returns:
-        dict: counts (``scans``, ``nodules``, ``excluded``, ``candidates``).
+        dict: counts (``scans``, ``negative_scans`` (without a nodule),
+        ``nodules``, ``excluded``, ``candidates``).
     """
     gen, scans = replica_scans('luna16', size.num_scans, size, seed)
+    num_neg = num_negative_scans(size.num_scans)
+    neg_gen, negatives = replica_scans('luna16', num_neg, size,
+                                       seed + _NEGATIVE_SEED,
+                                       with_lesions=False)
     rng = np.random.default_rng([seed, 16])
-    for scan in scans:
+    for scan in scans + negatives:
         scan.series_uid = scan.scan_id = _series_uid(rng)
     for i in range(NUM_SUBSETS):
         (root / f'subset{i}').mkdir()
     (root / LUNG_MASK_DIR).mkdir()
     cand, cand_v2 = [], []
-    for i, scan in enumerate(scans):
-        img, tissue = gen.render_scan(scan)
+    # (generator, scan, subset): the negatives from subset0 on
+    planned = [(gen, s, i % NUM_SUBSETS) for i, s in enumerate(scans)] + [
+        (neg_gen, s, j % NUM_SUBSETS) for j, s in enumerate(negatives)]
+    for i, (source, scan, subset) in enumerate(planned):
+        img, tissue = source.render_scan(scan)
         name = f'{scan.series_uid}.mhd'
-        write_scan_image(img, scan, root / f'subset{i % NUM_SUBSETS}' / name)
+        write_scan_image(img, scan, root / f'subset{subset}' / name)
         write_scan_image(lung_mask(scan, tissue), scan,
                          root / LUNG_MASK_DIR / name, compress=True)
         crng = np.random.default_rng([seed, 17, i])
@@ -126,8 +149,8 @@ def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
         if progress is not None:
             progress.update()
     ann, excl = gen.luna16_rows()
-    order = sorted(range(len(scans)), key=lambda j: scans[j].series_uid)
-    uids = [scans[j].series_uid for j in order]
+    excl += neg_gen.luna16_rows()[1]  # their vessel look-alikes
+    uids = sorted(s.series_uid for s in scans + negatives)
 
     def by_uid(rows):
         return sorted(rows, key=lambda row: uids.index(row[0]))
@@ -139,5 +162,6 @@ def write_luna16_replica(root: Path, size: ReplicaSize, seed: int,
     _write_csv(root / 'candidates_V2.csv', CANDIDATE_COLUMNS,
                by_uid(cand_v2))
     _write_csv(root / 'seriesuids.csv', None, [[u] for u in uids])
-    return dict(scans=len(scans), nodules=len(ann), excluded=len(excl),
+    return dict(scans=len(planned), negative_scans=num_neg,
+                nodules=len(ann), excluded=len(excl),
                 candidates=len(cand), candidates_v2=len(cand_v2))

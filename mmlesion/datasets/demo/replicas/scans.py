@@ -21,7 +21,8 @@ def _exact(value: float) -> float:
     return round(value * 128.) / 128.
 
 
-def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int
+def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int,
+                  with_lesions: bool = True
                   ) -> Tuple[DemoVolumeGenerator, List[_Scan]]:
     """Plan ``num`` scans of one demo dataset at the replica's size.
 
@@ -36,6 +37,8 @@ def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int
         num (int): scans.
         size (ReplicaSize): the replica size.
         seed (int): the seed.
+        with_lesions (bool): False plans chest scans without a nodule
+            (LUNA16's negative patients; their vessel look-alikes stay).
 
     Returns:
         tuple: the generator (whose ``render_scan``, ``label_map`` and
@@ -49,8 +52,10 @@ def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int
     gen = DemoVolumeGenerator(
         seed=seed, val_fraction=0., size_range=(size.scan_px, size.scan_px),
         slice_thicknesses=(2., 2.5), num_slices_range=size.num_slices,
-        nodules_per_scan=(1, 2), nodule_diameter_range=(8., 20.),
-        small_nodule_prob=.5, max_lookalikes=2, unannotated_prob=0.,
+        nodules_per_scan=(1, 2) if with_lesions else (0, 0),
+        nodule_diameter_range=(8., 20.),
+        small_nodule_prob=.5 if with_lesions else 0., max_lookalikes=2,
+        unannotated_prob=0.,
         **counts)
     scans = gen.plan()
     for i, scan in enumerate(scans):

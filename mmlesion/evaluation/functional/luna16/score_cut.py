@@ -54,11 +54,13 @@ class ScoreCutSide:
     result: LUNA16Result
 
     def to_dict(self) -> dict:
-        """JSON-ready: counts, CPM and the sensitivity at LUNA16's rates."""
+        """JSON-ready: counts, CPM, the sensitivity at LUNA16's rates and
+        the TNP (None where it is undefined)."""
         return dict(
             num_candidates=self.num_candidates,
             candidates_per_scan=_json_float(self.candidates_per_scan),
             cpm=_json_float(self.result.cpm),
+            tnp=self.result.tnp['tnp'],
             sensitivity_at={rate_key(r): _json_float(s) for r, s in zip(
                 LUNA16_FP_RATES, self.result.sens_at)})
 

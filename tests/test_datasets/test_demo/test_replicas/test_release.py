@@ -155,7 +155,15 @@ def test_luna16_layout(replicas):
     uids = (root / 'seriesuids.csv').read_bytes().decode().split('\r\n')
     assert uids[-1] == '' and uids[:-1] == sorted(uids[:-1])
     uids = uids[:-1]
-    assert len(uids) == 2 and all(len(u) == 64 for u in uids)
+    # two scans with nodules and one without (the release's negative
+    # patients, TNP's), the latter in subset0 beside one with nodules
+    assert len(uids) == 3 and all(len(u) == 64 for u in uids)
+    noduled = {r.split(',')[0] for r in (root / 'annotations.csv')
+               .read_text().splitlines()[1:]}
+    (negative, ) = set(uids) - noduled
+    assert len(noduled) == 2
+    assert len(list(root.glob('subset0/*.mhd'))) == 2
+    assert (root / 'subset0' / f'{negative}.mhd').is_file()
     for uid in uids:
         mhd = list(root.glob(f'subset*/{uid}.mhd'))
         assert len(mhd) == 1 and mhd[0].with_suffix('.raw').is_file()
