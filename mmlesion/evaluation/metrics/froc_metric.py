@@ -449,12 +449,15 @@ class FROCMetric(BaseMetric):
         """Boxes as the legacy ``+1`` overlaps expect them: as given, or,
         where the dataset's boxes end one past the last pixel
         (``dataset_meta['box_convention'] == 'exclusive'``, DeepLesion's
-        loader), with ``x2, y2`` moved back onto the last pixel."""
+        loader), with ``x2, y2`` moved back onto the last pixel. A
+        prediction narrower than one pixel keeps ``x2 >= x1`` (it counts as
+        one pixel wide, the legacy overlaps' smallest box) rather than
+        turning inside out."""
         if (self.dataset_meta or {}).get('box_convention') != 'exclusive':
             return boxes
         out = np.array(boxes, dtype=np.float64, copy=True)
         if out.size:
-            out[:, 2:4] -= 1.0
+            out[:, 2:4] = np.maximum(out[:, 2:4] - 1.0, out[:, 0:2])
         return out
 
     def _add_subset(self, metrics: dict, rows: list, key: Optional[str],

@@ -48,12 +48,15 @@ def test_mask_extent_to_mmdet_box(tmp_path):
 
 @pytest.mark.parametrize('det, hit', [([10, 20, 12, 25], True),
                                       ([10, 20, 11, 24], False),
-                                      ([12, 20, 14, 25], False)])
+                                      ([12, 20, 14, 25], False),
+                                      ([10.5, 21, 11, 23.8], False),
+                                      ([10, 20, 12.5, 25.5], True)])
 def test_froc_on_exclusive_boxes_matches_the_official_overlap(det, hit):
     """A detection on the lesion's pixels (mmdet's box) is a hit, as the
     same inclusive boxes are in the official evaluation; the 1 x 4 px box
     that reading DL_info's boxes as mmdet's gave covers 4 of its 10 pixels
-    (IoU 0.4), and one two pixels to the right none."""
+    (IoU 0.4), and one two pixels to the right none; a prediction
+    narrower than a pixel counts as one pixel wide, never inside out."""
     import torch
     gt = dict(bbox=[10., 20., 12., 25.], bbox_label=0, ignore_flag=0,
               lesion_type=4, diameters_mm=[5., 2.])
