@@ -18,6 +18,7 @@ annotation loading dropped: the volume is resampled to the pixel spacing
 instead (:mod:`~mmlesion.apis.whole_scan.resample`).
 """
 import copy
+import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import (Any, Dict, List, Mapping, Optional, Protocol, Sequence,
@@ -26,6 +27,7 @@ from typing import (Any, Dict, List, Mapping, Optional, Protocol, Sequence,
 import numpy as np
 import torch
 from mmcv.transforms import Compose
+from mmdet.datasets.transforms import PackDetInputs
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -274,6 +276,16 @@ def _choose(name: str, option: Optional[float], recorded: Optional[dict],
     return float(default), 'default'
 
 
+def _with_crop_offset(meta_keys: Optional[Sequence[str]]) -> tuple:
+    """``PackDetInputs``' meta keys (mmdet's default where None) and
+    ``crop_offset``, once."""
+    if meta_keys is None:
+        meta_keys = inspect.signature(
+            PackDetInputs.__init__).parameters['meta_keys'].default
+    keys = tuple(meta_keys)
+    return keys if 'crop_offset' in keys else keys + ('crop_offset', )
+
+
 def volume_settings_from_config(
         cfg: Config,
         pixel_spacing: Optional[float] = None,
@@ -332,9 +344,9 @@ def volume_settings_from_config(
         if t['type'] == 'WindowHU':
             window = tuple(float(v) for v in t.get('window',
                                                    (-1024., 1050.)))
-        elif t['type'] == 'PackDetInputs' and 'meta_keys' in t:
+        elif t['type'] == 'PackDetInputs':
             # ClipBlackBorder's offset must come back with the predictions
-            t['meta_keys'] = tuple(t['meta_keys']) + ('crop_offset', )
+            t['meta_keys'] = _with_crop_offset(t.get('meta_keys'))
         out.append(t)
     return VolumeInferenceSettings(
         num_slices=config['num_slices'], interval_mm=interval,

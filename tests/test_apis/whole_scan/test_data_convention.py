@@ -6,6 +6,7 @@ whole-scan inference by default (option > checkpoint > config > default,
 import copy
 import functools
 import importlib.util
+import inspect
 import json
 import math
 from types import SimpleNamespace
@@ -19,7 +20,8 @@ from mmlesion.apis.whole_scan.model import (checkpoint_data_convention,
                                            checkpoint_meta)
 from mmlesion.apis.whole_scan.run import volume_run_config
 from mmlesion.apis.whole_scan.settings import (DATA_CONVENTION_KEY,
-                                               RunSettings)
+                                               RunSettings,
+                                               volume_settings_from_config)
 from mmlesion.engine.hooks import DataConventionHook
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.volume_demo import DEMO_CFG
@@ -177,3 +179,27 @@ def test_infer_volume_resamples_to_the_recorded_spacing(tmp_path):
     z, y, x = record['resampled_geometry']['spacing_zyx']
     assert math.isclose(y, 1.4, rel_tol=1e-3) and math.isclose(
         x, 1.4, rel_tol=1e-3) and math.isclose(z, 2., rel_tol=1e-3)
+
+
+def _pack_meta_keys(settings):
+    packs = [t for t in settings.pipeline if t['type'] == 'PackDetInputs']
+    assert len(packs) == 1
+    return packs[0]['meta_keys']
+
+
+def test_crop_offset_comes_back_without_or_with_the_configs_meta_keys():
+    from mmdet.datasets.transforms import PackDetInputs
+    default = inspect.signature(
+        PackDetInputs.__init__).parameters['meta_keys'].default
+    for given, expected in (
+            (None, tuple(default) + ('crop_offset', )),
+            (('img_id', 'crop_offset'), ('img_id', 'crop_offset')),
+            (('img_id', ), ('img_id', 'crop_offset'))):
+        cfg = _demo_cfg()
+        for t in cfg.test_dataloader.dataset.pipeline:
+            if t['type'] == 'PackDetInputs':
+                t.pop('meta_keys', None)
+                if given is not None:
+                    t['meta_keys'] = given
+        settings = volume_settings_from_config(cfg)
+        assert _pack_meta_keys(settings) == expected
