@@ -64,7 +64,8 @@ from mmlesion_cli import library_default, tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
-                                      config_file_error)
+                                      config_file_error,
+                                      scan_check_flags)
 
 from mmlesion.apis.whole_scan.settings import (DEFAULT_PIXEL_SPACING,
                                                DetectionSettings, Finishing,
@@ -98,6 +99,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='a text file of scans, one path a line (relative to the '
         "file's folder; # starts a comment): run as a batch")
     add_dicomweb_arguments(parser)
+    add_shard_arguments(parser)
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace earlier results in --out-dir (a batch: '
@@ -205,6 +207,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give a SCAN, --scan-list or --dicomweb')
     args.batch = (bool(args.scan_list) or len(args.scan) > 1
                   or bool(args.dicomweb))
+    if args.jobs is not None and (args.dicomweb or not args.batch):
+        parser.error('--jobs shards a batch of scans (several SCANs or '
+                     '--scan-list), not --dicomweb or one scan')
+    if args.slurm and args.jobs is None:
+        parser.error('--slurm runs the shards of --jobs N as Slurm jobs: '
+                     'give --jobs')
     if args.batch and args.series_uid:
         parser.error('--series-uid names the series of one DICOM folder; '
                      'a batch reads one series per folder')
@@ -219,6 +227,7 @@ def main(argv=None) -> int:
     from mmlesion.apis.whole_scan.run import run_volume_inference
     from mmlesion.apis.whole_scan.write import (format_summary,
                                                 remove_stale_staging)
+    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
     from mmlesion.utils import (CorruptCheckpointError, OutputDirError,
                                 UntrustedCheckpointError, get_tool_logger)
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
@@ -238,8 +247,11 @@ def main(argv=None) -> int:
     try:
         cfg = load_config(args.config)  # a broken _base_ chain: one line
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
+        set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and co.
         if args.dicomweb:
             return _run_dicomweb(args, cfg)
+        if args.jobs is not None:
+            return _run_sharded(args, cfg)
         if args.batch:
             return _run_batch(args, cfg)
         result = run_volume_inference(
@@ -328,6 +340,63 @@ def add_dicomweb_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--no-store', action='store_true',
         help='--dicomweb: do not store the SR and SEG back on the server')
+
+
+def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+    """--jobs, --slurm and the Slurm jobs' resources
+    (:class:`mmlesion.apis.whole_scan.shards.ShardSettings`)."""
+    from mmlesion.apis.whole_scan.shards import ShardSettings
+
+    def shard(name: str):
+        return library_default(ShardSettings, name)
+
+    parser.add_argument(
+        '--jobs', type=int, metavar='N',
+        help='a batch: shard the scans over N jobs (local processes, or '
+        'Slurm jobs with --slurm), results in --out-dir/shard_<k>/<name>/; '
+        'unfinished scans are retried once, then --out-dir/scans.csv, '
+        'findings.csv (all findings) and summary.html are written')
+    parser.add_argument('--slurm', action='store_true',
+                        help='--jobs: submit the shards as a Slurm job array '
+                        '(submitit) instead of local processes')
+    parser.add_argument('--partition', help='--slurm: the partition')
+    parser.add_argument('--cpus-per-task', type=int,
+                        default=shard('cpus_per_task'),
+                        help='--slurm: CPUs per job')
+    parser.add_argument('--gpus-per-job', type=int,
+                        default=shard('gpus_per_job'),
+                        help='--slurm: GPUs per job (use --device cuda:0)')
+    parser.add_argument('--mem-gb', type=int, default=shard('mem_gb'),
+                        help="--slurm: memory per job (0: the partition's "
+                        'default)')
+    parser.add_argument('--timeout-min', type=int,
+                        default=shard('timeout_min'),
+                        help='--slurm: time limit of each job, minutes')
+
+
+def _run_sharded(args: argparse.Namespace, cfg) -> int:
+    """The batch sharded over --jobs jobs
+    (:func:`mmlesion.apis.whole_scan.shards.run_sharded_inference`); 1
+    when a scan failed."""
+    from mmlesion.apis.whole_scan.scan_list import read_scan_list
+    from mmlesion.apis.whole_scan.shards import (ShardSettings,
+                                                 format_sharded_summary,
+                                                 run_sharded_inference)
+    scans = list(args.scan)
+    if args.scan_list:
+        scans += read_scan_list(args.scan_list)
+    shards = ShardSettings(
+        jobs=args.jobs, launcher='slurm' if args.slurm else 'local',
+        partition=args.partition, cpus_per_task=args.cpus_per_task,
+        gpus_per_job=args.gpus_per_job, mem_gb=args.mem_gb,
+        timeout_min=args.timeout_min)
+    rows = run_sharded_inference(
+        cfg, args.checkpoint, scans, args.out_dir,
+        run_settings=_run_settings(args), shards=shards,
+        overlap=not args.no_overlap,
+        finishing=Finishing(read_ahead=args.read_ahead))
+    print(format_sharded_summary(rows, args.out_dir))
+    return int(any(row.status == 'failed' for row in rows))
 
 
 def _run_dicomweb(args: argparse.Namespace, cfg) -> int:

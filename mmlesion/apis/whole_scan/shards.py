@@ -1,0 +1,589 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A day's scans sharded over several jobs (:func:`run_sharded_inference`;
+``tools/infer_volume.py --jobs N [--slurm]``, docs/infer_volume.md).
+
+The scans are dealt into ``jobs`` shards (round robin, in the list's
+order); shard ``k`` is a batch (:func:`~mmlesion.apis.whole_scan.batch.
+run_batch_inference`) into ``OUT/shard_<k>/``, run in a local process
+(forked from this one) or, with ``launcher='slurm'``, in a Slurm job
+submitted through submitit (one job array). Which shard a scan belongs to
+is kept in ``OUT/shards.json``, so that a re-run sends every scan to the
+folder that holds its earlier results: a scan's results are never stored
+twice, whatever ``jobs`` the re-run asks for (new scans are dealt among
+the shards of this run).
+
+Each scan's results appear whole or not at all and ``findings.json`` is
+written last (the batch's atomic result set), so the parent counts the
+finished scans by their ``findings.json`` (the progress lines, over all
+jobs), and a re-run of the same command skips them and runs what an
+interrupted job left. After the jobs end, the scans not finished (a failed
+scan, a job killed midway) are run once more (``retries``); then
+``OUT/scans.csv`` lists every scan (status, shard, attempts, the one-line
+reason of a failure), ``OUT/findings.csv`` holds the findings of all scans
+in one table and ``OUT/summary.html`` (self-contained, with
+``summary.png``: findings per scan and the scans' status) sums them up;
+all written atomically.
+"""
+import base64
+import csv
+import html
+import io
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from mmengine.config import Config
+
+from mmlesion.utils import atomic_write_text
+from mmlesion.utils.distributed.forked_call import fork_available
+from mmlesion.utils.writing.atomic import atomic_write_json
+
+from .batch import SUMMARY_NAME, run_batch_inference
+from .scan_list import scan_folder_names
+from .settings import Finishing, RunSettings
+from .write import OutDirLock, output_paths
+
+#: Launchers of the shards' jobs.
+LAUNCHERS = ('local', 'slurm')
+#: ``OUT/shards.json``: folder name -> shard.
+PLAN_NAME = 'shards.json'
+#: The merged findings table.
+FINDINGS_TABLE = 'findings.csv'
+#: The columns of ``OUT/scans.csv`` of a sharded run.
+SHARDED_COLUMNS = ('scan', 'folder', 'shard', 'status', 'attempts',
+                   'findings', 'best_score', 'slices', 'total_seconds',
+                   'error')
+#: The columns of ``OUT/findings.csv``.
+FINDING_COLUMNS = ('scan', 'folder', 'finding', 'score', 'center_x_mm',
+                   'center_y_mm', 'center_z_mm', 'first_slice', 'last_slice',
+                   'largest_box_side_mm', 'recist_long_mm',
+                   'recist_short_mm', 'lesion_type')
+
+
+@dataclass
+class ShardSettings:
+    """How the scans are sharded and where the shards run.
+
+    Args:
+        jobs (int): shards (jobs running at once, at most one per scan).
+        launcher (str): ``local`` (processes forked from this one) or
+            ``slurm`` (Slurm jobs through submitit).
+        partition (str, optional): ``slurm``: the partition (required).
+        cpus_per_task (int): ``slurm``: CPUs of each job (also its torch
+            threads).
+        gpus_per_job (int): ``slurm``: GPUs of each job (0: none).
+        mem_gb (int): ``slurm``: memory of each job (0: the partition's
+            default).
+        timeout_min (int): ``slurm``: time limit of each job.
+        retries (int): rounds that run the scans not finished again.
+        poll_seconds (float): how often the progress is counted.
+    """
+    jobs: int = 2
+    launcher: str = 'local'
+    partition: Optional[str] = None
+    cpus_per_task: int = 2
+    gpus_per_job: int = 0
+    mem_gb: int = 0
+    timeout_min: int = 60
+    retries: int = 1
+    poll_seconds: float = 2.0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the setting that cannot work."""
+        if self.jobs < 1:
+            raise ValueError(f'--jobs must be 1 or more, got {self.jobs}')
+        if self.launcher not in LAUNCHERS:
+            raise ValueError(f'--launcher must be one of {LAUNCHERS}, got '
+                             f'{self.launcher!r}')
+        if self.launcher == 'slurm' and not self.partition:
+            raise ValueError('--slurm needs --partition (sinfo lists them)')
+        if self.retries < 0 or self.cpus_per_task < 1 or \
+                self.timeout_min < 1:
+            raise ValueError('retries must be >= 0, cpus per task and the '
+                             'time limit >= 1')
+
+
+@dataclass
+class ShardedRow:
+    """One scan of a sharded run (a row of ``OUT/scans.csv``)."""
+    scan: str
+    folder: str
+    shard: int
+    status: str = 'queued'
+    attempts: int = 0
+    findings: Optional[int] = None
+    best_score: str = ''
+    slices: Optional[int] = None
+    total_seconds: Optional[float] = None
+    error: str = ''
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: '' if getattr(self, k) is None else getattr(self, k)
+                for k in SHARDED_COLUMNS}
+
+
+@dataclass
+class ShardJob:
+    """One shard's batch, run in a job (pickled for Slurm)."""
+    config: Union[str, Config]
+    weights: Optional[str]  # the checkpoint (``checkpoint`` is submitit's)
+    scans: List[str]
+    out_dir: str
+    run_settings: RunSettings
+    overlap: bool = True
+    finishing: Finishing = field(default_factory=Finishing)
+
+    def __call__(self) -> int:
+        """Run the batch; the number of its scans that failed."""
+        cpus = os.environ.get('SLURM_CPUS_PER_TASK')
+        if cpus and 'OMP_NUM_THREADS' not in os.environ:
+            import torch
+            torch.set_num_threads(int(cpus))
+        import mmlesion  # noqa: F401  (registers the components)
+        rows = run_batch_inference(self.config, self.weights, self.scans,
+                                   self.out_dir, self.run_settings,
+                                   overlap=self.overlap,
+                                   finishing=self.finishing)
+        return sum(row.status == 'failed' for row in rows)
+
+    def checkpoint(self):
+        """submitit: a pre-empted job is requeued; the batch then skips
+        the scans it finished."""
+        import submitit
+        return submitit.helpers.DelayedSubmission(self)
+
+
+def shard_folder(shard: int) -> str:
+    """The folder of a shard in ``OUT``."""
+    return f'shard_{shard:03d}'
+
+
+def plan_shards(names: Sequence[str], out: Path, jobs: int) -> List[int]:
+    """The shard of each scan (by its folder name): the one
+    ``OUT/shards.json`` names, where an earlier run put it, else dealt
+    round robin over ``jobs`` shards, fewest scans first."""
+    plan: Dict[str, int] = {}
+    path = out / PLAN_NAME
+    if path.is_file():
+        try:
+            plan = {str(k): int(v) for k, v in
+                    json.loads(path.read_text(encoding='utf-8')).items()}
+        except (ValueError, AttributeError, TypeError) as err:
+            raise ValueError(f'{path}: not a shard plan ({err}); remove it '
+                             'only if no shard folder holds results') from err
+    counts = {k: 0 for k in range(jobs)}
+    for name in names:
+        if name in plan:
+            counts[plan[name]] = counts.get(plan[name], 0) + 1
+    for name in names:
+        if name not in plan:
+            shard = min(range(jobs), key=lambda k: (counts[k], k))
+            plan[name] = shard
+            counts[shard] += 1
+    atomic_write_json(str(path), plan, indent=1)
+    return [plan[name] for name in names]
+
+
+def finished(out: Path, row: ShardedRow) -> bool:
+    """Whether the scan's result set is in place (``findings.json``,
+    written last)."""
+    return output_paths(out / shard_folder(row.shard) / row.folder
+                        ).json.is_file()
+
+
+# jobs ----------------------------------------------------------------
+
+
+class _LocalJob:
+    """A shard in a process forked from this one (spawned where fork is
+    not available); its output goes to ``log``."""
+
+    def __init__(self, job: ShardJob, log: Path) -> None:
+        context = multiprocessing.get_context(
+            'fork' if fork_available() else 'spawn')
+        self.process = context.Process(target=_run_logged,
+                                       args=(job, str(log)),
+                                       name='mmlesion-shard')
+        self.process.start()
+        self.id = str(self.process.pid)
+        self.log = log
+
+    def done(self) -> bool:
+        return not self.process.is_alive()
+
+    def ending(self) -> str:
+        self.process.join()
+        code = self.process.exitcode
+        return ('ended' if code in (0, 1) else
+                f'process {self.id} ended with exit code {code}')
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def _run_logged(job: ShardJob, log: str) -> None:
+    """A local shard: stdout and stderr to ``log``, exit 1 when a scan
+    failed."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    code = 1
+    try:
+        code = int(job() > 0)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class _SlurmJob:
+    """A shard as a Slurm job (a submitit job)."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        self.id = str(job.job_id)
+        self.log = Path(job.paths.stderr)
+
+    def done(self) -> bool:
+        try:
+            out = subprocess.run(['squeue', '-h', '-j', self.id, '-o', '%T'],
+                                 capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        if out.returncode == 0 and out.stdout.strip():
+            return False
+        return out.returncode == 0 or 'Invalid job id' in out.stderr
+
+    def ending(self) -> str:
+        return f'Slurm job {self.id} ended (log: {self.log})'
+
+    def kill(self) -> None:
+        subprocess.run(['scancel', self.id], capture_output=True,
+                       timeout=30)
+
+
+def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings,
+            out: Path) -> Dict[int, Any]:
+    """Start one job per shard (local processes or one Slurm array)."""
+    logs = out / 'logs'
+    logs.mkdir(parents=True, exist_ok=True)
+    if settings.launcher == 'local':
+        return {k: _LocalJob(job, logs / f'{shard_folder(k)}.log')
+                for k, job in jobs.items()}
+    import submitit
+    executor = submitit.AutoExecutor(folder=str(logs / 'slurm' / '%j'),
+                                     cluster='slurm')
+    params = dict(slurm_partition=settings.partition,
+                  cpus_per_task=settings.cpus_per_task, tasks_per_node=1,
+                  nodes=1, timeout_min=settings.timeout_min,
+                  name='infer_volume')
+    if settings.mem_gb > 0:
+        params['mem_gb'] = settings.mem_gb
+    if settings.gpus_per_job > 0:
+        params['gpus_per_node'] = settings.gpus_per_job
+    executor.update_parameters(**params)
+    with executor.batch():
+        submitted = {k: executor.submit(job) for k, job in jobs.items()}
+    return {k: _SlurmJob(job) for k, job in submitted.items()}
+
+
+@dataclass
+class ShardProgress:
+    """What the parent knows while the jobs run (for ``on_progress``)."""
+    done: int
+    total: int
+    running: Dict[int, Any]
+    attempt: int
+    by_shard: Dict[int, int]
+
+
+# the run -------------------------------------------------------------
+
+
+def run_sharded_inference(config: Union[str, Config],
+                          checkpoint: Optional[str],
+                          scans: Sequence[str],
+                          out_dir: str,
+                          run_settings: Optional[RunSettings] = None,
+                          shards: Optional[ShardSettings] = None,
+                          overlap: bool = True,
+                          finishing: Optional[Finishing] = None,
+                          log: Callable[[str], None] = print,
+                          on_progress: Optional[Callable[[ShardProgress],
+                                                         None]] = None
+                          ) -> List[ShardedRow]:
+    """Run the scans as shards in several jobs (see the module's doc).
+
+    Args:
+        config, checkpoint, scans, run_settings, overlap, finishing: as
+            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`
+            (``run_settings.overwrite`` runs finished scans again).
+        out_dir (str): ``shard_<k>/``, ``shards.json``, ``scans.csv``,
+            ``findings.csv``, ``summary.html`` / ``summary.png``, ``logs/``.
+        shards (ShardSettings, optional): the jobs. Defaults to
+            ``ShardSettings()``.
+        log (callable): gets the progress lines.
+        on_progress (callable, optional): called with a
+            :class:`ShardProgress` at each count.
+
+    Returns:
+        list[ShardedRow]: one row per scan, as ``OUT/scans.csv``.
+
+    Raises:
+        ValueError: no scan, two scans of one folder name, a bad setting.
+        OutputDirError: ``out_dir`` cannot be written or another run
+            writes into it.
+    """
+    run = run_settings or RunSettings()
+    settings = shards or ShardSettings()
+    settings.check()
+    if not scans:
+        raise ValueError('no scan to run')
+    names = scan_folder_names(scans)
+    out = Path(out_dir)
+    lock = OutDirLock(out)
+    lock.acquire()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        plan = plan_shards(names, out, min(settings.jobs, len(scans)))
+        rows = [ShardedRow(str(s), n, k)
+                for s, n, k in zip(scans, names, plan)]
+        todo = [r for r in rows if run.overwrite or not finished(out, r)]
+        for attempt in range(1 + settings.retries):
+            if not todo:
+                break
+            if attempt:
+                log(f'retrying {len(todo)} scan(s) not finished: '
+                    + ', '.join(r.folder for r in todo))
+            _run_round(config, checkpoint, rows, todo, out, run, settings,
+                       overlap, finishing or Finishing(), attempt, log,
+                       on_progress)
+            run = _no_overwrite(run)  # a retry keeps what the round made
+            todo = [r for r in todo if not finished(out, r)]
+        _final_status(rows, out)
+        write_sharded_outputs(rows, out)
+    finally:
+        lock.release()
+    return rows
+
+
+def _no_overwrite(run: RunSettings) -> RunSettings:
+    from dataclasses import replace
+    return replace(run, overwrite=False) if run.overwrite else run
+
+
+def _run_round(config, checkpoint, rows: List[ShardedRow],
+               todo: List[ShardedRow], out: Path, run: RunSettings,
+               settings: ShardSettings, overlap: bool, finishing: Finishing,
+               attempt: int, log, on_progress) -> None:
+    """One job per shard with scans to do, each over its whole shard (the
+    batch skips the finished ones, keeping its ``scans.csv`` complete);
+    wait, counting the finished scans."""
+    shards = sorted({r.shard for r in todo})
+    for row in todo:
+        row.attempts += 1
+    jobs = {k: ShardJob(config, checkpoint,
+                        [r.scan for r in rows if r.shard == k],
+                        str(out / shard_folder(k)), run, overlap, finishing)
+            for k in shards}
+    running = _launch(jobs, settings, out)
+    log(f'{len(running)} job(s) started ({settings.launcher}): '
+        + ', '.join(f'{shard_folder(k)} {j.id}' for k, j in running.items()))
+    last = None
+    while True:
+        ended = all(job.done() for job in running.values())
+        by_shard = {k: sum(finished(out, r) for r in rows if r.shard == k)
+                    for k in {r.shard for r in rows}}
+        done = sum(by_shard.values())
+        busy = sum(not job.done() for job in running.values())
+        if done != last or ended:
+            log(f'progress: {done}/{len(rows)} scans done, {busy} job(s) '
+                'running')
+            last = done
+        if on_progress is not None:
+            on_progress(ShardProgress(done, len(rows), running, attempt,
+                                      by_shard))
+        if ended:
+            break
+        time.sleep(settings.poll_seconds)
+    for k, job in running.items():
+        ending = job.ending()
+        for row in todo:
+            if row.shard == k and not finished(out, row):
+                row.error = ending  # unless scans.csv says more
+                row.status = 'failed'
+
+
+def _final_status(rows: List[ShardedRow], out: Path) -> None:
+    """Each row from its shard's ``scans.csv`` and its result set: done
+    where ``findings.json`` is there, else failed with the batch's reason
+    (or the job's end)."""
+    tables: Dict[int, Dict[str, dict]] = {}
+    for k in {r.shard for r in rows}:
+        path = out / shard_folder(k) / SUMMARY_NAME
+        try:
+            with open(path, newline='', encoding='utf-8') as f:
+                tables[k] = {rec['folder']: rec for rec in csv.DictReader(f)}
+        except (OSError, csv.Error, KeyError):
+            tables[k] = {}
+    for row in rows:
+        rec = tables[row.shard].get(row.folder, {})
+        if finished(out, row):
+            row.status, row.error = 'done', ''
+            row.slices = _int(rec.get('slices'))
+            row.total_seconds = _float(rec.get('total_seconds'))
+            found = _findings(out, row)
+            row.findings = len(found)
+            row.best_score = (f"{found[0]['score']:.4f}" if found else '')
+        else:
+            row.status = 'failed'
+            if rec.get('status') == 'failed' and rec.get('error'):
+                row.error = rec['error']
+            elif not row.error:
+                row.error = 'not run'
+
+
+def _int(text: Optional[str]) -> Optional[int]:
+    return int(text) if text else None
+
+
+def _float(text: Optional[str]) -> Optional[float]:
+    return float(text) if text else None
+
+
+def _findings(out: Path, row: ShardedRow) -> List[dict]:
+    path = output_paths(out / shard_folder(row.shard) / row.folder).json
+    return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
+
+
+# outputs -------------------------------------------------------------
+
+
+def _csv_text(columns: Sequence[str], records: List[Dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns),
+                            lineterminator='\n', extrasaction='ignore')
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def finding_records(rows: Sequence[ShardedRow],
+                    out: Path) -> List[Dict[str, Any]]:
+    """The rows of ``findings.csv``: every kept finding of every finished
+    scan, scan by scan."""
+    records = []
+    for row in rows:
+        if row.status != 'done':
+            continue
+        for f in _findings(out, row):
+            recist = f.get('recist') or {}
+            first, last = (f.get('slice_range_original') or ['', ''])[:2]
+            centre = f.get('center_world') or ['', '', '']
+            records.append(dict(
+                scan=row.scan, folder=row.folder, finding=f.get('id'),
+                score=f'{f["score"]:.4f}', center_x_mm=_mm(centre[0]),
+                center_y_mm=_mm(centre[1]), center_z_mm=_mm(centre[2]),
+                first_slice=first, last_slice=last,
+                largest_box_side_mm=_mm(f.get('largest_box_side_mm')),
+                recist_long_mm=_mm(recist.get('long_axis_mm')),
+                recist_short_mm=_mm(recist.get('short_axis_mm')),
+                lesion_type=f.get('lesion_type') or ''))
+    return records
+
+
+def _mm(value: Any) -> str:
+    return '' if value in (None, '') else f'{float(value):.2f}'
+
+
+def write_sharded_outputs(rows: Sequence[ShardedRow], out: Path) -> None:
+    """``scans.csv``, ``findings.csv``, ``summary.png`` and
+    ``summary.html``, each written atomically."""
+    from mmlesion.utils import atomic_save_with
+    atomic_write_text(str(out / SUMMARY_NAME),
+                      _csv_text(SHARDED_COLUMNS,
+                                [r.to_dict() for r in rows]))
+    records = finding_records(rows, out)
+    atomic_write_text(str(out / FINDINGS_TABLE),
+                      _csv_text(FINDING_COLUMNS, records))
+    png = _summary_picture(rows)
+    atomic_save_with(str(out / 'summary.png'),
+                     lambda p: Path(p).write_bytes(png))
+    atomic_write_text(str(out / 'summary.html'),
+                      _summary_page(rows, len(records), png))
+
+
+def _summary_picture(rows: Sequence[ShardedRow]) -> bytes:
+    """Findings per finished scan (bars) and the scans' status counts, a
+    PNG of 1000 x 400 px."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4), dpi=100)
+    ax_f, ax_s = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1]))
+    done = [r for r in rows if r.status == 'done']
+    ax_f.bar(range(len(done)), [r.findings or 0 for r in done],
+             color='tab:blue')
+    ax_f.set_xticks(range(len(done)))
+    ax_f.set_xticklabels([r.folder for r in done], rotation=90 if
+                         len(done) > 8 else 0, fontsize=12 if len(done) <= 8
+                         else 9)
+    ax_f.set_ylabel('findings kept', fontsize=12)
+    ax_f.set_title('findings per scan', fontsize=13)
+    statuses = ('done', 'failed')
+    counts = [sum(r.status == s for r in rows) for s in statuses]
+    ax_s.bar(statuses, counts, color=['tab:green', 'tab:red'])
+    ax_s.set_title(f'{len(rows)} scans', fontsize=13)
+    ax_s.tick_params(labelsize=12)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png')
+    return buffer.getvalue()
+
+
+def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
+                  png: bytes) -> str:
+    """A self-contained page: the picture and the scans' table."""
+    esc = html.escape
+    failed = [r for r in rows if r.status == 'failed']
+    lines = [
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<title>Scans: summary</title></head><body>',
+        f'<h1>{len(rows)} scans: {len(rows) - len(failed)} done, '
+        f'{len(failed)} failed; {num_findings} findings</h1>',
+        '<img alt="findings per scan and status counts" '
+        'src="data:image/png;base64,'
+        + base64.b64encode(png).decode('ascii') + '">',
+        '<table border="1" cellpadding="3"><tr>'
+        + ''.join(f'<th>{c}</th>' for c in SHARDED_COLUMNS) + '</tr>']
+    for row in rows:
+        cells = row.to_dict()
+        link = (f'<a href="{esc(shard_folder(row.shard))}/'
+                f'{esc(row.folder)}/report.html">{esc(row.folder)}</a>'
+                if row.status == 'done' else esc(row.folder))
+        lines.append('<tr>' + ''.join(
+            f'<td>{link if c == "folder" else esc(str(cells[c]))}</td>'
+            for c in SHARDED_COLUMNS) + '</tr>')
+    lines.append('</table></body></html>')
+    return '\n'.join(lines) + '\n'
+
+
+def format_sharded_summary(rows: Sequence[ShardedRow], out_dir: str) -> str:
+    """The console's lines: each failed scan with its reason, then the
+    counts and the tables' paths."""
+    lines = [f'failed   {r.scan}: {r.error}' for r in rows
+             if r.status == 'failed']
+    done = sum(r.status == 'done' for r in rows)
+    lines.append(f'{len(rows)} scans: {done} done, {len(rows) - done} '
+                 f'failed; {os.path.join(out_dir, SUMMARY_NAME)}, '
+                 f'{os.path.join(out_dir, FINDINGS_TABLE)}, '
+                 f'{os.path.join(out_dir, "summary.html")}')
+    return '\n'.join(lines)

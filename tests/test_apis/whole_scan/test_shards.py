@@ -1,0 +1,121 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A batch sharded over local processes (tools/infer_volume.py --jobs N;
+mmlesion.apis.whole_scan.shards): one process killed midway, its scans
+retried, a broken scan failed with its reason; the same command again
+stores nothing twice."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlesion.apis.whole_scan.shards import (ShardSettings, plan_shards,
+                                             run_sharded_inference)
+from tests.helpers.tool_modules import load_tool
+from tests.helpers.volume_demo import scans_and_random_checkpoint
+from .test_batch import CFG_PATH, QUIET
+
+
+@pytest.fixture(scope='module')
+def scans_and_checkpoint(tmp_path_factory):
+    scans, ckpt = scans_and_random_checkpoint(
+        tmp_path_factory, seed=5, num_luna=4, size_range=(48, 56),
+        num_slices_range=(8, 10))
+    return [str(s) for s in scans], ckpt
+
+
+def _table(path: Path) -> list:
+    with open(path, newline='') as f:
+        return list(csv.DictReader(f))
+
+
+def check_every_scan_once(out: Path, scans: list, bad: str) -> dict:
+    """Each good scan's findings.json in exactly one shard folder, the
+    merged tables complete and without duplicates; returns the result
+    files' modification times."""
+    names = [Path(s).name.split('.mhd')[0] for s in scans]
+    stored = sorted(p.parent.name for p in out.glob('shard_*/*/'
+                                                    'findings.json'))
+    assert stored == sorted(names)
+    assert not list(out.glob('shard_*/.mmlesion-tmp-*'))
+    rows = {r['folder']: r for r in _table(out / 'scans.csv')}
+    assert sorted(rows) == sorted(names + ['broken'])
+    assert all(rows[n]['status'] == 'done' for n in names)
+    assert rows['broken']['status'] == 'failed'
+    assert bad in rows['broken']['error'] and '\n' not in \
+        rows['broken']['error']
+    found = _table(out / 'findings.csv')
+    keys = [(f['folder'], f['finding']) for f in found]
+    assert len(keys) == len(set(keys))
+    for name in names:
+        js = json.loads(next(out.glob(f'shard_*/{name}/findings.json'))
+                        .read_text())
+        assert [f['finding'] for f in found if f['folder'] == name] == [
+            str(f['id']) for f in js['findings']]
+        assert int(rows[name]['findings']) == len(js['findings'])
+    assert sum(len(f) for f in [found]) > 0  # something was compared
+    page = (out / 'summary.html').read_text()
+    assert 'data:image/png;base64,' in page and '1 failed' in page
+    assert (out / 'summary.png').read_bytes()[:4] == b'\x89PNG'
+    return {p: p.stat().st_mtime_ns for p in out.glob('shard_*/*/*.json')}
+
+
+def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
+        scans_and_checkpoint, tmp_path, capsys):
+    scans, ckpt = scans_and_checkpoint
+    bad = tmp_path / 'broken.nii.gz'
+    bad.write_bytes(b'not a nifti file')
+    listing = tmp_path / 'today.txt'
+    listing.write_text('\n'.join(scans[:2] + [str(bad)] + scans[2:]) + '\n')
+    out = tmp_path / 'out'
+    torch.set_num_threads(1)
+    killed = []
+
+    def kill_shard_0(progress):
+        """Shard 0 (scans 0, broken, 3) killed once its first scan is
+        done and it is still running."""
+        job = progress.running.get(0)
+        if progress.attempt == 0 and not killed and \
+                progress.by_shard[0] >= 1 and job and not job.done():
+            job.kill()
+            killed.append(progress.by_shard[0])
+
+    from mmlesion.utils.configs.loading import load_config
+    rows = run_sharded_inference(
+        load_config(CFG_PATH), str(ckpt),
+        [*scans[:2], str(bad), *scans[2:]], str(out), QUIET,
+        ShardSettings(jobs=2, poll_seconds=0.1), log=lambda line: None,
+        on_progress=kill_shard_0)
+    assert killed, 'shard 0 ended before it could be killed'
+    assert [r.shard for r in rows] == [0, 1, 0, 1, 0]
+    broken = rows[2]
+    assert broken.status == 'failed' and broken.attempts == 2
+    # the killed shard's scans not finished in round 1 ran again
+    assert rows[4].attempts == (2 if killed[0] < 2 else 1)
+    assert all(r.attempts == 1 for r in rows if r.shard == 1)
+    times = check_every_scan_once(out, scans, str(bad))
+    tables = {n: (out / n).read_bytes() for n in ('findings.csv',)}
+
+    # the same command again, now through the tool with 3 jobs: the plan
+    # keeps every scan's shard, finished scans are not run again
+    tool = load_tool('infer_volume.py')
+    code = tool.main([CFG_PATH, str(ckpt), '--scan-list', str(listing),
+                      '--out-dir', str(out), '--score-thr', '0.01',
+                      '--jobs', '3'])
+    assert code == 1
+    stdout = capsys.readouterr().out
+    assert f'failed   {bad}: ' in stdout
+    assert '5 scans: 4 done, 1 failed' in stdout
+    assert check_every_scan_once(out, scans, str(bad)) == times
+    assert (out / 'findings.csv').read_bytes() == tables['findings.csv']
+
+
+def test_the_plan_keeps_shards_and_deals_new_scans(tmp_path):
+    assert plan_shards(['a', 'b', 'c'], tmp_path, 2) == [0, 1, 0]
+    assert plan_shards(['c', 'd', 'e', 'a'], tmp_path, 4) == [0, 1, 2, 0]
+    (tmp_path / 'shards.json').write_text('[1, 2]')
+    with pytest.raises(ValueError, match='shards.json: not a shard plan'):
+        plan_shards(['a'], tmp_path, 1)
+    with pytest.raises(ValueError, match='--slurm needs --partition'):
+        ShardSettings(launcher='slurm').check()
