@@ -9,8 +9,10 @@ exist and hold the bytes the header announces.
 """
 import os.path as osp
 import re
+import zlib
 from typing import List, Optional, Tuple
 
+import numpy as np
 import SimpleITK as sitk
 
 from mmlesion.utils.input_files import check_regular_file
@@ -202,9 +204,33 @@ def mhd_byte_order(path: str) -> Tuple[str, bool]:
     return 'BinaryDataByteOrderMSB absent (little-endian)', False
 
 
+def _matrix_field(fields: dict) -> str:
+    """The direction as the header writes it (MetaIO has three names)."""
+    for name in ('TransformMatrix', 'Rotation', 'Orientation'):
+        if name in fields:
+            return fields[name]
+    return '(absent)'
+
+
+def _check_zlib_start(path: str, data_file: str, offset: int) -> None:
+    """Refuse voxel data that ``CompressedData = True`` announces but that
+    does not start as a zlib stream (ITK would read garbage)."""
+    with open(data_file, 'rb') as f:
+        f.seek(offset)
+        head = f.read(1 << 16)
+    try:
+        zlib.decompressobj().decompress(head)
+    except zlib.error as err:
+        raise ValueError(
+            f'{path}: header field CompressedData = True, but the voxel data '
+            f'in {data_file} is not zlib-compressed ({err}); set '
+            'CompressedData = False if the data is raw') from err
+
+
 def check_metaimage_length(path: str, reader: sitk.ImageFileReader,
                            data_files: List[str]) -> None:
-    """Refuse a MetaImage whose uncompressed voxel data is too short.
+    """Refuse a MetaImage whose voxel data is too short, long or not
+    compressed as announced, or whose ``TransformMatrix`` is no rotation.
 
     Args:
         path (str): the ``.mhd`` / ``.mha`` file.
@@ -216,7 +242,16 @@ def check_metaimage_length(path: str, reader: sitk.ImageFileReader,
         ValueError: ``truncated: N of M bytes``, naming the data file.
     """
     fields = _mhd_fields(path)
+    direction = np.asarray(reader.GetDirection(), float).reshape(3, 3)
+    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-3):
+        raise ValueError(
+            f"{path}: header field TransformMatrix = "
+            f"{_matrix_field(fields)} is not a rotation (its "
+            'columns must be unit length and perpendicular): voxels would '
+            'be placed on a skewed or scaled grid; correct the header')
     if fields.get('CompressedData', 'False').lower() == 'true':
+        _check_zlib_start(path, data_files[0] if data_files else path,
+                          0 if data_files else fields.get('_header_bytes', 0))
         return  # ITK itself refuses short compressed streams
     want = voxel_data_bytes(reader)
     announced = (f"ElementType {fields.get('ElementType', '?')} x DimSize "
