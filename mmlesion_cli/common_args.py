@@ -22,36 +22,13 @@ from mmengine.config import DictAction
 from .env_switch import add_env_switch
 
 
-# The variables of the switches, each imported from the library's module
+# The variable of --trust-checkpoint, imported from the library's module
 # that reads it when the switch is given (never for --help).
 def trust_env() -> str:
     """:data:`mmlesion.utils.checkpoints.loader.TRUST_ENV`
     (``--trust-checkpoint``)."""
     from mmlesion.utils.checkpoints.loader import TRUST_ENV
     return TRUST_ENV
-
-
-def force_ct_env() -> str:
-    """:data:`mmlesion.datasets.volumes.scan_switches.FORCE_CT_ENV`
-    (``--force-ct``)."""
-    from mmlesion.datasets.volumes.scan_switches import FORCE_CT_ENV
-    return FORCE_CT_ENV
-
-
-def resample_nonuniform_env() -> str:
-    """:data:`mmlesion.datasets.volumes.scan_switches.RESAMPLE_NONUNIFORM_ENV`
-    (``--resample-nonuniform``)."""
-    from mmlesion.datasets.volumes.scan_switches import \
-        RESAMPLE_NONUNIFORM_ENV
-    return RESAMPLE_NONUNIFORM_ENV
-
-
-def allow_outside_data_env() -> str:
-    """:data:`mmlesion.datasets.volumes.scan_switches.ALLOW_OUTSIDE_DATA_ENV`
-    (``--allow-outside-data``)."""
-    from mmlesion.datasets.volumes.scan_switches import \
-        ALLOW_OUTSIDE_DATA_ENV
-    return ALLOW_OUTSIDE_DATA_ENV
 
 
 def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
@@ -83,23 +60,38 @@ def add_fold_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scan_check_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--force-ct``, ``--resample-nonuniform``, ``--allow-outside-data``.
+    """Add ``--force-ct``, ``--resample-nonuniform``, ``--allow-outside-data``
+    (read by :func:`scan_check_flags`).
 
     Args:
         parser (argparse.ArgumentParser): the tool's parser.
     """
-    add_env_switch(
-        parser, '--force-ct', force_ct_env,
-        'read scans that do not look like CT in Hounsfield units (DICOM '
+    parser.add_argument(
+        '--force-ct', action='store_true',
+        help='read scans that do not look like CT in Hounsfield units (DICOM '
         'Modality not CT, no air below -200 HU, a label map)')
-    add_env_switch(
-        parser, '--resample-nonuniform', resample_nonuniform_env,
-        'interpolate DICOM series with missing, duplicated or unevenly '
+    parser.add_argument(
+        '--resample-nonuniform', action='store_true',
+        help='interpolate DICOM series with missing, duplicated or unevenly '
         'spaced slices onto a uniform grid instead of refusing them')
-    add_env_switch(
-        parser, '--allow-outside-data', allow_outside_data_env,
-        "read .mhd data files outside the header's folder and scans outside "
-        'the data root of an annotation file')
+    parser.add_argument(
+        '--allow-outside-data', action='store_true',
+        help="read .mhd data files outside the header's folder and scans "
+        'outside the data root of an annotation file')
+
+
+def scan_check_flags(args: argparse.Namespace) -> Dict[str, bool]:
+    """The switches :func:`add_scan_check_arguments`'s flags turn on
+    (:func:`mmlesion.datasets.volumes.scan_switches.switches_given`).
+
+    Args:
+        args (argparse.Namespace): the parsed arguments.
+
+    Returns:
+        dict: e.g. ``{'force_ct': True}``; empty when none was given.
+    """
+    from mmlesion.datasets.volumes.scan_switches import switches_given
+    return switches_given(args)
 
 
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:

@@ -33,7 +33,8 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import add_scan_check_arguments
+from mmlesion_cli.common_args import (add_scan_check_arguments,
+                                      scan_check_flags)
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = tool_parser(__doc__)
@@ -102,6 +103,7 @@ def _fingerprint(args, stem: str):
         FINGERPRINT_VERSION, DatasetFingerprint, FingerprintSettings,
         compute_fingerprint)
     from mmlesion.datasets.converters.scan_records import remove_records
+    from mmlesion.datasets.volumes.scan_switches import ScanChecks
     from mmlesion.datasets.volumes.annotation_file import read_json_file
     from mmlesion.utils.checkpoints.checksum import sha256_file
     from mmlesion.utils.writing.atomic import atomic_write_json
@@ -118,7 +120,8 @@ def _fingerprint(args, stem: str):
             return fp
     fp = compute_fingerprint(FingerprintSettings(
         args.ann_file, voxels_per_scan=args.voxels_per_scan, seed=args.seed,
-        workers=args.workers, records_for=path))
+        workers=args.workers, records_for=path,
+        scan_checks=ScanChecks(**scan_check_flags(args))))
     # the picture (its crops are not in the JSON) before the JSON, whose
     # presence says both are done
     draw_fingerprint(fp, picture)

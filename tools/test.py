@@ -46,7 +46,8 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
                                       checkpoint_file_error,
-                                      config_file_error, work_dir_error)
+                                      config_file_error, scan_check_flags,
+                                      work_dir_error)
 
 
 def parse_args() -> argparse.Namespace:
@@ -94,6 +95,7 @@ def parse_args() -> argparse.Namespace:
 def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
+    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
     from mmlesion.utils import apply_cv_fold, check_config_keys
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     from mmlesion.utils.configs.loading import load_config
@@ -103,6 +105,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     # checked (typos in nested keys, values of the wrong kind); a new
     # data_root also moves the datasets that used the config's own
     apply_cfg_options(cfg, args.cfg_options, source=args.config)
+    set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
     if args.work_dir is not None:

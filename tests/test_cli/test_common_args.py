@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Options shared by several tools (mmlesion_cli.common_args)."""
 import argparse
-import importlib
 import os
 from pathlib import Path
 
@@ -56,50 +55,36 @@ def test_a_wheel_install_offers_its_own_configs(tmp_path, monkeypatch):
     (package.parent / 'configs').mkdir()
     assert lookup.configs_dir() == package.parent / 'configs'
 
-#: ``(flag, the library module and name of its variable, what it turns on
-#: in the library)`` of each environment switch.
-SWITCHES = [
-    ('--trust-checkpoint', 'mmlesion.utils.checkpoints.loader', 'TRUST_ENV',
-     'checkpoints_trusted'),
-    ('--force-ct', 'mmlesion.datasets.volumes.scan_switches', 'FORCE_CT_ENV',
-     'check_modality'),
-    ('--resample-nonuniform', 'mmlesion.datasets.volumes.scan_switches',
-     'RESAMPLE_NONUNIFORM_ENV', 'resample_nonuniform'),
-    ('--allow-outside-data', 'mmlesion.datasets.volumes.scan_switches',
-     'ALLOW_OUTSIDE_DATA_ENV', 'allow_outside_data'),
-]
-
-
-@pytest.mark.parametrize('flag,module,env,switch', SWITCHES,
-                         ids=[s[0] for s in SWITCHES])
-def test_a_switch_given_reaches_the_library(flag, module, env, switch,
-                                            monkeypatch):
-    """Each environment switch of the tools turns on what the library
-    reads, and only that; its help points to the page that lists the
-    variable (named there with its switch), without a copy of the name."""
-    from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
-    from mmlesion.utils.checkpoints.loader import checkpoints_trusted
+def test_trust_switch_given_reaches_the_library(monkeypatch):
+    """--trust-checkpoint (for mmengine's checkpoint loader, which takes no
+    settings) turns on what the library reads; its help points to the page
+    that lists the variable, without a copy of the name."""
+    from mmlesion.utils.checkpoints.loader import (TRUST_ENV,
+                                                   checkpoints_trusted)
     from mmlesion_cli import common_args
-
-    def state():
-        return dict(scan_check_defaults(),
-                    checkpoints_trusted=checkpoints_trusted())
-
-    for _, mod, name, _ in SWITCHES:  # all off; undone after the test
-        monkeypatch.setenv(getattr(importlib.import_module(mod), name), '0')
-    before = state()
+    monkeypatch.setenv(TRUST_ENV, '0')  # undone after the test
+    assert not checkpoints_trusted()
     parser = argparse.ArgumentParser()
     common_args.add_trust_checkpoint_argument(parser)
-    common_args.add_scan_check_arguments(parser)
-    parser.parse_args([flag])  # the action sets its variable to 1
-    variable = getattr(importlib.import_module(module), env)
-    assert os.environ[variable] == '1'
+    parser.parse_args(['--trust-checkpoint'])  # sets its variable to 1
+    assert os.environ[TRUST_ENV] == '1' and checkpoints_trusted()
     text = parser.format_help()
-    assert ENV_DOC in text and variable not in text
+    assert ENV_DOC in text and TRUST_ENV not in text
+    doc = (repo_root() / ENV_DOC).read_text(encoding='utf-8')
+    assert '`--trust-checkpoint`' in doc and f'`{TRUST_ENV}=1`' in doc
+
+
+@pytest.mark.parametrize('flag,variable', [
+    ('--force-ct', 'MMLESION_FORCE_CT'),
+    ('--resample-nonuniform', 'MMLESION_RESAMPLE_NONUNIFORM'),
+    ('--allow-outside-data', 'MMLESION_ALLOW_OUTSIDE_DATA')])
+def test_scan_switches_are_documented_with_their_variables(flag, variable):
+    """The scan checks' flags (settings, mmlesion.datasets.volumes.
+    scan_switches) and the variables a user may set instead."""
+    from mmlesion.datasets.volumes import scan_switches
+    assert variable in vars(scan_switches).values()
     doc = (repo_root() / ENV_DOC).read_text(encoding='utf-8')
     assert f'`{flag}`' in doc and f'`{variable}=1`' in doc, (flag, variable)
-    after = state()
-    assert {k for k in after if after[k] != before[k]} == {switch}
 
 
 def test_library_values_are_imported_not_read():

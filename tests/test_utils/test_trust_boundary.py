@@ -458,9 +458,11 @@ def test_bad_scan_is_refused_naming_the_file(case, tmp_path, strict_scans):
 ])
 def test_switches_read_the_rare_real_exception(case, tmp_path, monkeypatch,
                                                strict_scans):
-    """--allow-outside-data, --force-ct, --resample-nonuniform (the tool
-    flags set the variables)."""
+    """--allow-outside-data, --force-ct, --resample-nonuniform: the tool
+    flags, as settings (no environment variable set)."""
     from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.datasets.volumes.scan_switches import ScanChecks
+    from mmlesion_cli.common_args import scan_check_flags
     path, _ = SCAN_CASES[case](tmp_path)
     flag = {
         'mhd-data-file-parent-dir': '--allow-outside-data',
@@ -468,8 +470,12 @@ def test_switches_read_the_rare_real_exception(case, tmp_path, monkeypatch,
     }.get(case, '--force-ct')
     parser = argparse.ArgumentParser()
     add_scan_check_arguments(parser)
-    parser.parse_args([flag])
-    vol = load_ct_volume(path)
+    environ = dict(os.environ)
+    checks = ScanChecks(**scan_check_flags(parser.parse_args([flag])))
+    assert dict(os.environ) == environ
+    with pytest.raises(ValueError):
+        load_ct_volume(path)
+    vol = load_ct_volume(path, scan_checks=checks)
     assert vol.array.ndim == 3
 
 

@@ -38,7 +38,8 @@ from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_fold_argument,
                                       add_scan_check_arguments,
-                                      add_trust_checkpoint_argument)
+                                      add_trust_checkpoint_argument,
+                                      scan_check_flags)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,6 +88,8 @@ def main(argv=None) -> List[dict]:
     if args.cfg_options:
         from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
+    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
+    set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
     if args.fold is not None:
         apply_cv_fold(cfg, args.fold, source=args.config)
     scans = [scan.to_dict() for scan in find_hard_regions(

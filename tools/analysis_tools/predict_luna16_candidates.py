@@ -31,7 +31,8 @@ from mmengine.config import Config
 from mmlesion_cli import tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
-                                      add_trust_checkpoint_argument)
+                                      add_trust_checkpoint_argument,
+                                      scan_check_flags)
 
 
 def main(argv=None) -> Dict:
@@ -72,6 +73,8 @@ def main(argv=None) -> Dict:
     if args.cfg_options:
         from mmlesion.utils.configs.cfg_options import apply_cfg_options
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
+    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
+    set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
     tested = predict_candidates(cfg, args.checkpoint, args.device,
                                 args.max_scans)
     cands, scans = tested.candidates, tested.scans

@@ -23,7 +23,8 @@ def read_scan(scan: str,
 
     Args:
         scan (str): NIfTI / .mhd / DICOM folder (:func:`load_ct_volume`).
-        settings (VolumeInferenceSettings): the detector's convention.
+        settings (VolumeInferenceSettings): the detector's convention and
+            the input checks relaxed (``scan_checks``).
         series_uid (str, optional): the DICOM series of a folder with
             several.
 
@@ -33,7 +34,8 @@ def read_scan(scan: str,
     Raises:
         ValueError: an unreadable scan, or one too large once resampled.
     """
-    volume = load_ct_volume(scan, series_uid=series_uid)
+    volume = load_ct_volume(scan, series_uid=series_uid,
+                            scan_checks=settings.scan_checks)
     check_resampled_size(volume, settings, scan)  # before any allocation
     return volume
 
@@ -72,7 +74,8 @@ def check_resampled_size(volume: CTVolume,
 
     Args:
         volume (CTVolume): the loaded scan.
-        settings (VolumeInferenceSettings): the detector's convention.
+        settings (VolumeInferenceSettings): the detector's convention and
+            the input checks relaxed (``scan_checks``).
         scan (str): named in the error.
 
     Returns:

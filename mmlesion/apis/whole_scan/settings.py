@@ -35,6 +35,7 @@ from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
     DATA_CONVENTION_KEY, DEFAULT_INTERVAL_MM, DEFAULT_PIXEL_SPACING,
     positive_or_none, pipeline_convention)
 from mmlesion.datasets.volumes import CTVolume
+from mmlesion.datasets.volumes.scan_switches import ScanChecks
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
 
@@ -65,6 +66,9 @@ class VolumeInferenceSettings:
             ``'default'``).
         sources (dict[str, str]): the source of ``interval_mm`` and of
             ``pixel_spacing`` (module doc); empty for settings made by hand.
+        scan_checks (ScanChecks): the input checks relaxed when a scan is
+            read (the ``scan_checks`` of the test pipeline's
+            ``LoadDeepLesionSlices``, which ``--force-ct`` and the like set).
     """
     num_slices: int
     interval_mm: float
@@ -73,6 +77,7 @@ class VolumeInferenceSettings:
     pipeline: List[dict] = field(default_factory=list)
     pixel_spacing_source: str = 'config'
     sources: Dict[str, str] = field(default_factory=dict)
+    scan_checks: ScanChecks = field(default_factory=ScanChecks)
 
 
 @dataclass
@@ -353,7 +358,8 @@ def volume_settings_from_config(
         pixel_spacing=spacing, window=window, pipeline=out,
         pixel_spacing_source=_PIXEL_SPACING_SOURCE[spacing_source],
         sources=dict(interval_mm=interval_source,
-                     pixel_spacing=spacing_source))
+                     pixel_spacing=spacing_source),
+        scan_checks=ScanChecks.of(loader.get('scan_checks')))
 
 
 def _log_convention(cfg_name: str, config: dict,

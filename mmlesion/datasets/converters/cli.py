@@ -12,6 +12,7 @@ from .convert import ConvertSettings, convert_dataset
 from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS
 from .scan_records import remove_empty_records, resumes_run
+from ..volumes.scan_switches import ScanChecks, switches_given
 from mmlesion.utils.writing.refusals import output_write_refusal
 
 #: How a conversion goes on after a refused write.
@@ -50,7 +51,8 @@ def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
              if getattr(args, k, None) is not None}
     return ConvertSettings(**given, out_file=args.out,
                            exporter=build_exporter(args),
-                           export_dir=args.export_2d)
+                           export_dir=args.export_2d,
+                           scan_checks=ScanChecks(**switches_given(args)))
 
 
 def run_cli(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     find_replica_marker, read_replica_marker,
                                     replica_sidecar)
 from ..volumes import CTVolume, box_center_world, load_ct_volume
+from ..volumes.scan_switches import ScanChecks
 from .mask_boxes import check_label_map, mask_to_boxes_3d
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
@@ -233,7 +234,9 @@ def convert_mask_case(image_path: str,
                       connectivity: int = 3,
                       min_voxels: int = 1,
                       class_label: int = 0,
-                      instances: bool = False) -> ConvertedVolume:
+                      instances: bool = False,
+                      scan_checks: Optional[ScanChecks] = None
+                      ) -> ConvertedVolume:
     """A scan and its label map -> one lesion per component of ``labels``.
 
     Both files are read with :func:`load_ct_volume` and must share their
@@ -251,6 +254,8 @@ def convert_mask_case(image_path: str,
         class_label (int): ``label`` of the lesions.
         instances (bool): an instance map: each value of ``labels`` (or
             each non-zero value) is one lesion, not each component.
+        scan_checks (ScanChecks, optional): the input checks relaxed
+            (:func:`load_ct_volume`'s ``scan_checks``).
 
     Returns:
         ConvertedVolume: with ``slice_boxes`` for the 2D export.
@@ -260,8 +265,9 @@ def convert_mask_case(image_path: str,
             float one with values between the labels
             (:func:`~.mask_boxes.check_label_map`).
     """
-    volume = load_ct_volume(image_path)
-    seg = load_ct_volume(mask_path, check_modality=False, dtype=None)
+    volume = load_ct_volume(image_path, scan_checks=scan_checks)
+    seg = load_ct_volume(mask_path, check_modality=False, dtype=None,
+                         scan_checks=scan_checks)
     check_label_map(mask_path, seg.array)
     same = (
         seg.shape_zyx == volume.shape_zyx

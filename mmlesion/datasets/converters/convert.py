@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
@@ -34,6 +34,7 @@ from mmlesion.utils.reporting.progress import progress_bar
 from ..demo.replicas.marker import replica_sidecar
 from ..volumes import load_ct_volume, volume_entry, write_annotation_file
 from ..volumes.annotation_file import refuse_existing
+from ..volumes.scan_switches import ScanChecks
 from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 from .check_only import check_luna16_annotations, plan_conversion
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
@@ -90,6 +91,8 @@ class ConvertSettings:
         show_progress (bool): show the progress bar.
         check_only (bool): find and plan, read no scan, write nothing.
         export_dir (str, optional): the planned 2D export (check only).
+        scan_checks (ScanChecks): the input checks relaxed when the scans
+            are read (``--force-ct`` and the like).
     """
     scans: str
     out_file: str
@@ -116,6 +119,7 @@ class ConvertSettings:
     show_progress: bool = True
     check_only: bool = False
     export_dir: Optional[str] = None
+    scan_checks: ScanChecks = field(default_factory=ScanChecks)
 
 
 def _preset(settings: ConvertSettings) -> Preset:
@@ -174,8 +178,9 @@ def _convert_case(case: ScanCase, settings: ConvertSettings
         return convert_mask_case(case.image, case.mask, settings.out_file,
                                  case.volume_id, _labels(settings),
                                  settings.connectivity, settings.min_voxels,
-                                 instances=settings.instances)
-    volume = load_ct_volume(case.image)
+                                 instances=settings.instances,
+                                 scan_checks=settings.scan_checks)
+    volume = load_ct_volume(case.image, scan_checks=settings.scan_checks)
     lesions = [finding_entry(volume, f) for f in case.findings]
     return ConvertedVolume(volume, case.volume_id,
                            relative_file(case.image, settings.out_file),

@@ -36,6 +36,7 @@ import numpy as np
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.utils.reporting.progress import track_progress
 from ..volumes import load_ct_volume
+from ..volumes.scan_switches import ScanChecks
 from ..volumes.annotation_file import (load_annotation_file,
                                        resolve_volume_file)
 from .common import map_scans
@@ -189,6 +190,8 @@ class FingerprintSettings:
             ``<records_for>.parts/`` (:mod:`~.scan_records`), so a killed
             run resumes; the caller removes them. Default: no records.
         show_progress (bool): a progress bar over the scans.
+        scan_checks (ScanChecks): the input checks relaxed when the scans
+            are read (as their conversion was given them).
     """
     ann_file: str
     voxels_per_scan: int = 20000
@@ -198,6 +201,7 @@ class FingerprintSettings:
     workers: int = 1
     records_for: Optional[str] = None
     show_progress: bool = True
+    scan_checks: ScanChecks = field(default_factory=ScanChecks)
 
 
 def _split_of(vol: dict) -> str:
@@ -253,13 +257,21 @@ def _inside_values(array: np.ndarray, lesions: List[dict],
     return np.concatenate(out)
 
 
+def _scan_file(settings: FingerprintSettings, file: str) -> str:
+    """The path of an entry's ``file`` or ``mask_file``, in the data
+    root unless ``--allow-outside-data``."""
+    return resolve_volume_file(
+        settings.ann_file, file, data_root=settings.data_root,
+        allow_outside=settings.scan_checks.allow_outside_data)
+
+
 def _lesion_mask(vol: dict, settings, labels) -> Optional[np.ndarray]:
     """The entry's label map as a boolean lesion mask, None without one."""
     if not vol.get('mask_file'):
         return None
-    path = resolve_volume_file(settings.ann_file, vol['mask_file'],
-                               data_root=settings.data_root)
-    seg = load_ct_volume(path, check_modality=False, dtype=None).array
+    path = _scan_file(settings, vol['mask_file'])
+    seg = load_ct_volume(path, check_modality=False, dtype=None,
+                         scan_checks=settings.scan_checks).array
     if list(seg.shape) != [int(s) for s in vol['shape_zyx']]:
         raise ValueError(f'{path}: label map of shape {list(seg.shape)} on '
                          f'another grid than its scan {vol["shape_zyx"]}')
@@ -334,9 +346,8 @@ def _read_scan(settings, labels, wanted, i: int, vol: dict) -> dict:
     samples inside and outside its lesions (drawn with a generator seeded by
     the seed and the scan's index, so any number of workers gives the same)
     and its montage crops."""
-    path = resolve_volume_file(settings.ann_file, vol['file'],
-                               data_root=settings.data_root)
-    volume = load_ct_volume(path)
+    path = _scan_file(settings, vol['file'])
+    volume = load_ct_volume(path, scan_checks=settings.scan_checks)
     array = volume.array
     if list(array.shape) != [int(s) for s in vol['shape_zyx']]:
         raise ValueError(
@@ -363,9 +374,8 @@ def _scan_facts(job: tuple) -> dict:
     out = settings.records_for
     if not out:
         return _read_scan(*job)
-    files = [resolve_volume_file(settings.ann_file, vol[k],
-                                 data_root=settings.data_root)
-             for k in ('file', 'mask_file') if vol.get(k)]
+    files = [_scan_file(settings, vol[k]) for k in ('file', 'mask_file')
+             if vol.get(k)]
     key = json.dumps([FINGERPRINT_VERSION, settings.seed,
                       settings.voxels_per_scan, labels, i,
                       sorted(j for k, j in wanted if k == i)])

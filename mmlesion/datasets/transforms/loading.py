@@ -4,7 +4,7 @@ import logging
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -14,6 +14,7 @@ from mmdet.registry import TRANSFORMS
 from mmlesion.utils.input_files import check_regular_file
 
 from ..deeplesion.png_slices import _decode_hu_png, png_values_to_hu
+from ..volumes.scan_switches import ScanChecks
 from .slice_channels import slices_from_volume
 
 #: The most channels an OpenCV matrix holds (``CV_CN_MAX``).
@@ -40,11 +41,11 @@ def stack_channels(channels: List[np.ndarray]) -> np.ndarray:
     return np.stack(channels, axis=-1).astype(np.float32, copy=False)
 
 
-def _slice_roots(series_dir: str) -> Optional[Tuple[str, str]]:
+def _slice_roots(series_dir: str, allow_outside_data: bool
+                 ) -> Optional[Tuple[str, str]]:
     """The folders a slice may lie in, links resolved: the series folder
     and the folder of series folders (None: the switch allows any)."""
-    from mmlesion.datasets.volumes.scan_switches import scan_check_defaults
-    if scan_check_defaults()['allow_outside_data']:
+    if allow_outside_data:
         return None
     return (osp.realpath(series_dir),
             osp.realpath(osp.dirname(osp.abspath(series_dir))))
@@ -63,8 +64,8 @@ def _check_slice_file(path: str, roots: Optional[Tuple[str, str]]) -> None:
             raise ValueError(
                 f'{path}: CT slice is a link leading out of the data (to '
                 f'{real}, outside {roots[1]}); refusing to read it (pass '
-                '--allow-outside-data / MMLESION_ALLOW_OUTSIDE_DATA=1 if '
-                'that is intended)')
+                '--allow-outside-data / scan_checks=dict('
+                'allow_outside_data=True) if that is intended)')
     check_regular_file(path, 'CT slice')
 
 
@@ -90,8 +91,9 @@ class LoadDeepLesionSlices(BaseTransform):
 
     Every slice read must be a regular file (a FIFO would block the loader)
     lying, links resolved, in the series folder or its parent (e.g.
-    ``Images_png``); ``--allow-outside-data`` /
-    ``MMLESION_ALLOW_OUTSIDE_DATA=1`` accepts links leading elsewhere.
+    ``Images_png``); ``--allow-outside-data`` (``scan_checks=dict(
+    allow_outside_data=True)``, here or in the sample) accepts links
+    leading elsewhere.
 
     Required keys: ``img_path`` (key slice), ``slice_interval`` (mm; if
     missing, N copies of the key slice); optional ``key_slice`` (default:
@@ -110,13 +112,19 @@ class LoadDeepLesionSlices(BaseTransform):
             the 12-bit CT range.
         log_every (int): log missing-neighbour counts on the first and every
             ``log_every``-th fallback. Defaults to 1000.
+        scan_checks (dict | ScanChecks, optional): only
+            ``allow_outside_data`` applies; default: the sample's
+            ``scan_checks``, else :class:`ScanChecks`' defaults.
     """
 
     def __init__(self,
                  num_slices: int = 3,
                  interval_mm: float = 2.0,
                  hu_clip: Optional[Tuple[float, float]] = (-1024., 3071.),
-                 log_every: int = 1000) -> None:
+                 log_every: int = 1000,
+                 scan_checks: Union[None, dict, ScanChecks] = None) -> None:
+        self.scan_checks = None if scan_checks is None else ScanChecks.of(
+            scan_checks)
         if num_slices < 1 or num_slices % 2 != 1:
             raise ValueError(f'num_slices must be a positive odd number, got '
                              f'{num_slices}')
@@ -263,7 +271,8 @@ class LoadDeepLesionSlices(BaseTransform):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
-        roots = _slice_roots(series_dir)
+        roots = _slice_roots(series_dir, ScanChecks.of(
+            self.scan_checks or results.get('scan_checks')).allow_outside_data)
 
         def exists(index: int) -> bool:
             if not osp.lexists(path_of(index)):

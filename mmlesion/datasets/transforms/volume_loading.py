@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Loading of whole CT volumes and their 3D boxes."""
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -8,6 +8,7 @@ from mmdet.registry import TRANSFORMS
 
 from ..volumes import (CTVolume, load_ct_volume, resample_boxes_3d,
                        resample_volume)
+from ..volumes.scan_switches import ScanChecks
 
 
 @TRANSFORMS.register_module()
@@ -24,7 +25,9 @@ class LoadCTVolume(BaseTransform):
     Sec. IV-A).
 
     Required keys: ``img_path``; optional ``series_uid`` (selects a DICOM
-    series), ``shape_zyx`` / ``spacing_zyx`` (checked), ``instances``.
+    series), ``shape_zyx`` / ``spacing_zyx`` (checked), ``instances``,
+    ``scan_checks`` (the dataset's :class:`~mmlesion.datasets.volumes.
+    scan_switches.ScanChecks`, used when the transform has none).
 
     Added keys: ``img`` (z, y, x) float32 HU, ``img_shape`` and
     ``ori_shape`` (z, y, x), ``spacing_zyx``, ``origin_xyz``,
@@ -41,18 +44,25 @@ class LoadCTVolume(BaseTransform):
         spacing_tol (float): relative tolerance of that spacing check.
         load_kwargs (dict, optional): more arguments of ``load_ct_volume``
             (e.g. ``resample_oblique=True``).
+        scan_checks (dict | ScanChecks, optional): the input checks relaxed
+            (``dict(force_ct=True)``); default: the sample's
+            ``scan_checks`` (set by :class:`~mmlesion.datasets.
+            CTVolumeDataset`), else :class:`ScanChecks`' defaults.
     """
 
     def __init__(self,
                  spacing_zyx: Optional[Sequence[float]] = None,
                  check_geometry: bool = True,
                  spacing_tol: float = 1e-3,
-                 load_kwargs: Optional[dict] = None) -> None:
+                 load_kwargs: Optional[dict] = None,
+                 scan_checks: Union[None, dict, ScanChecks] = None) -> None:
         self.spacing_zyx = None if spacing_zyx is None else tuple(
             float(s) for s in spacing_zyx)
         self.check_geometry = check_geometry
         self.spacing_tol = spacing_tol
         self.load_kwargs = dict(load_kwargs or {})
+        self.scan_checks = None if scan_checks is None else ScanChecks.of(
+            scan_checks)
 
     def _check(self, path: str, vol: CTVolume, results: dict) -> None:
         shape = results.get('shape_zyx')
@@ -72,7 +82,9 @@ class LoadCTVolume(BaseTransform):
         """Load the volume and boxes into ``results``."""
         path = results['img_path']
         vol = load_ct_volume(
-            path, series_uid=results.get('series_uid'), **self.load_kwargs)
+            path, series_uid=results.get('series_uid'),
+            scan_checks=self.scan_checks or results.get('scan_checks'),
+            **self.load_kwargs)
         if self.check_geometry:
             self._check(path, vol, results)
         instances = results.get('instances', [])

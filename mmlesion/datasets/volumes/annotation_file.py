@@ -44,7 +44,7 @@ from mmlesion.utils.writing.atomic import atomic_write_text
 
 from .ct_volume import CTVolume
 from .checks.files import is_file_of
-from .scan_switches import scan_check_defaults
+from .scan_switches import ScanChecks
 
 #: Value of ``metainfo.box_format``.
 BOX_FORMAT = 'x1y1z1x2y2z2_voxel'
@@ -302,7 +302,7 @@ def resolve_volume_file(ann_path: str,
         root (str, optional): the data root the path is relative to;
             default: the folder of the annotation file.
         allow_outside (bool, optional): accept a path outside the data root
-            (links resolved). None: only with ``--allow-outside-data``.
+            (links resolved). None: :class:`ScanChecks`' default.
         data_root (str, optional): the folder scans must lie in; default:
             the folder relative paths start from.
 
@@ -315,13 +315,14 @@ def resolve_volume_file(ann_path: str,
     base = root if root else osp.dirname(osp.abspath(ann_path))
     full = file if osp.isabs(file) else osp.join(base, file)
     if allow_outside is None:
-        allow_outside = scan_check_defaults()['allow_outside_data']
+        allow_outside = ScanChecks().allow_outside_data
     confine = data_root or base
     if not allow_outside and not is_file_of(full, confine):
         raise ValueError(
             f'{ann_path}: scan path {file!r} lies outside the data root '
             f'{confine}; refusing to read it (set the dataset\'s data_root '
             'to a folder that holds the scans and the annotation file, or '
-            'pass --allow-outside-data / set MMLESION_ALLOW_OUTSIDE_DATA=1 '
-            'if that is intended)')
+            "pass --allow-outside-data / the dataset's "
+            'scan_checks=dict(allow_outside_data=True) if that is '
+            'intended)')
     return full

@@ -3,12 +3,13 @@
 their k-fold cross-validation splits (LUNA16's 10 subsets)."""
 import hashlib
 import re
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
 from .annotation_file import load_annotation_file, resolve_volume_file
+from .scan_switches import ScanChecks
 
 _SUBSET_RE = re.compile(r'(?:^|[/\\])subset(\d+)(?:[/\\]|$)')
 
@@ -25,6 +26,7 @@ class CTVolumeDataset(BaseDetDataset):
              img_id=<id>, series_uid=<str or None>,
              spacing_zyx=(dz, dy, dx), origin_xyz=(x0, y0, z0),
              direction=<9 floats>, shape_zyx=(z, y, x),
+             scan_checks=<ScanChecks, for LoadCTVolume>,
              instances=[dict(bbox=[x1, y1, z1, x2, y2, z2], bbox_label=0,
                              ignore_flag=0, center_world=[x, y, z],
                              diameter_mm=5.6)])
@@ -48,6 +50,12 @@ class CTVolumeDataset(BaseDetDataset):
             configs use 6: lung-cropped scans are "6 ~ 8 times" a crop
             (3D Aggregated Faster R-CNN, Sec. IV-A), so an epoch sees about
             every scan's volume once.
+        scan_checks (dict | ScanChecks, optional): the input checks relaxed
+            for this dataset's scans (:class:`~.scan_switches.ScanChecks`,
+            e.g. ``dict(allow_outside_data=True)``; the tools'
+            ``--force-ct`` and the like set it): the scans' paths are
+            checked with it and every data_info carries it to
+            :class:`~mmlesion.datasets.transforms.LoadCTVolume`.
         **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
     """
 
@@ -59,7 +67,9 @@ class CTVolumeDataset(BaseDetDataset):
                  data_prefix: dict = dict(img=''),
                  metainfo: Optional[dict] = None,
                  crops_per_scan: int = 1,
+                 scan_checks: Union[None, dict, ScanChecks] = None,
                  **kwargs) -> None:
+        self.scan_checks = ScanChecks.of(scan_checks)
         if isinstance(crops_per_scan, bool) or not isinstance(
                 crops_per_scan, int) or crops_per_scan < 1:
             raise ValueError(f'crops_per_scan must be an int >= 1, got '
@@ -118,7 +128,9 @@ class CTVolumeDataset(BaseDetDataset):
                 dict(
                     img_path=resolve_volume_file(
                         self.ann_file, vol['file'], root,
+                        allow_outside=self.scan_checks.allow_outside_data,
                         data_root=self.data_root or None),
+                    scan_checks=self.scan_checks,
                     img_id=vol['id'],
                     series_uid=vol.get('series_uid'),
                     spacing_zyx=tuple(vol['spacing_zyx']),

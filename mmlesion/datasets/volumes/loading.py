@@ -40,7 +40,7 @@ from .ct_volume import CTVolume
 from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
                             monochrome1_file_hu, read_enhanced,
                             stored_hu_slices)
-from .scan_switches import scan_check_defaults
+from .scan_switches import ScanChecks
 
 PathLike = Union[str, os.PathLike]
 
@@ -380,7 +380,9 @@ def load_ct_volume(path: PathLike,
                    default_value: float = -1024.0,
                    dtype: Optional[type] = np.float32,
                    resample_nonuniform: Optional[bool] = None,
-                   allow_outside_data: Optional[bool] = None) -> CTVolume:
+                   allow_outside_data: Optional[bool] = None,
+                   scan_checks: Union[None, ScanChecks, dict] = None
+                   ) -> CTVolume:
     """Read a CT volume in the canonical axial orientation, in HU.
 
     Args:
@@ -397,8 +399,8 @@ def load_ct_volume(path: PathLike,
             ``.mhd``/``.mha``, the DICOM tag of a DICOM file).
         check_modality (bool): refuse what is not a CT in Hounsfield units
             (a DICOM Modality other than ``CT``, values that cannot be HU:
-            :func:`check_ct_intensities`). None (default): True unless
-            ``--force-ct`` (:mod:`~mmlesion.datasets.volumes.scan_switches`).
+            :func:`check_ct_intensities`). None (default): not
+            ``scan_checks.force_ct``.
         allow_single_slice (bool): accept a one-slice image as a (1, y, x)
             volume. Defaults to False (a 2D image is an error).
         oblique_tol_deg (float): largest angle (degrees) between an index
@@ -415,10 +417,14 @@ def load_ct_volume(path: PathLike,
         resample_nonuniform (bool): interpolate a DICOM series whose slice
             positions are uneven onto a uniform grid instead of raising
             (:mod:`~mmlesion.datasets.volumes.checks.dicom`). None
-            (default): False unless ``--resample-nonuniform``.
+            (default): ``scan_checks.resample_nonuniform``.
         allow_outside_data (bool): read a ``.mhd`` whose ElementDataFile
-            lies outside the header's folder. None (default): False unless
-            ``--allow-outside-data``.
+            lies outside the header's folder. None (default):
+            ``scan_checks.allow_outside_data``.
+        scan_checks (ScanChecks | dict, optional): the switches
+            (``--force-ct``, ``--resample-nonuniform``,
+            ``--allow-outside-data``) that the three arguments above
+            override. None: :class:`~.scan_switches.ScanChecks`' defaults.
 
     Returns:
         CTVolume: float32 (z, y, x) HU array and its geometry; ``meta`` has
@@ -442,12 +448,12 @@ def load_ct_volume(path: PathLike,
             axial.
     """
     path = str(path)
-    defaults = scan_check_defaults()
-    check_modality = defaults['check_modality'] \
+    checks = ScanChecks.of(scan_checks)
+    check_modality = not checks.force_ct \
         if check_modality is None else check_modality
-    resample_nonuniform = defaults['resample_nonuniform'] \
+    resample_nonuniform = checks.resample_nonuniform \
         if resample_nonuniform is None else resample_nonuniform
-    allow_outside_data = defaults['allow_outside_data'] \
+    allow_outside_data = checks.allow_outside_data \
         if allow_outside_data is None else allow_outside_data
     if not osp.exists(path):
         raise FileNotFoundError(f'CT volume not found: {path}')

@@ -103,14 +103,26 @@ def test_link_out_of_the_data_root(tmp_path, z):
              str(outside))
 
 
-def test_link_out_read_with_the_switch(tmp_path, monkeypatch):
+@pytest.mark.parametrize('how', ['transform', 'sample', 'variable'])
+def test_link_out_read_with_the_switch(how, tmp_path, monkeypatch):
+    """allow_outside_data as the transform's setting, as the sample's (from
+    its dataset), or as the variable a user may set instead."""
+    from mmlesion.datasets.volumes.scan_switches import ScanChecks
     folder = _series(tmp_path / 'data')
     outside = tmp_path / 'elsewhere.png'
     write_hu_png(str(outside), np.full((8, 8), 500.0))
     os.remove(folder / '011.png')
     os.symlink(outside, folder / '011.png')
-    monkeypatch.setenv('MMLESION_ALLOW_OUTSIDE_DATA', '1')
-    img = _load(folder)['img']
+    monkeypatch.delenv('MMLESION_ALLOW_OUTSIDE_DATA', raising=False)
+    _refused(folder, folder / '011.png', 'link leading out')
+    on = ScanChecks(allow_outside_data=True)
+    if how == 'variable':
+        monkeypatch.setenv('MMLESION_ALLOW_OUTSIDE_DATA', '1')
+    t = LoadDeepLesionSlices(num_slices=3, interval_mm=1.0,
+                             scan_checks=on if how == 'transform' else None)
+    img = t(dict(img_path=str(folder / '010.png'), series_dir=str(folder),
+                 key_slice=10, slice_interval=1.0,
+                 **(dict(scan_checks=on) if how == 'sample' else {})))['img']
     assert img[0, 0].tolist() == [-991.0, -990.0, 500.0]
 
 
