@@ -1,13 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Command-line switches that act through an environment variable.
 
-Some choices must reach code that the tools do not call directly:
-mmengine's checkpoint loader (``--trust-checkpoint``), the scan reader of a
-dataset inside the Runner (``--force-ct``), and the worker processes of a
+A choice that must reach code the tools do not call, and that takes no
+settings, is an environment variable: mmengine's checkpoint loader
+(``--trust-checkpoint``), in this process and the worker processes of a
 distributed run. A switch of this kind sets its environment variable to
 ``1`` when given; the library reads it (``mmlesion.utils.env_switch``). The
 same variable can be set by hand instead of the flag: :data:`ENV_DOC` lists
-every one.
+every one. Choices the library can take as settings are not switches of
+this kind (the scan checks: ``common_args.add_scan_check_arguments``).
 
 The variable's name is the library's: a switch takes a function that
 imports it (``from mmlesion... import NAME``) and calls it only when the

@@ -1,10 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Choices that reach the library through an environment variable.
 
-Some choices must reach code the tools do not call directly (mmengine's
-checkpoint loader, a dataset inside the Runner, distributed workers). A
-tool's switch (``--trust-checkpoint``) sets its variable to ``1``, which
-can also be set by hand; the library reads it here.
+Some choices must reach code that takes no settings (mmengine's
+checkpoint loader): a tool's switch (``--trust-checkpoint``) sets its
+variable to ``1``, which can also be set by hand; the library reads it
+here. A user may also set the scan checks' variables by hand, read as the
+defaults of :class:`~mmlesion.datasets.volumes.scan_switches.ScanChecks`.
 """
 import os
 
