@@ -199,7 +199,14 @@ class DeepLesionExporter:
         self.negatives_per_key = float(negatives_per_key)
         self.extra_slices: List[dict] = []
         self.lesion_type = int(lesion_type)
-        self.dicom_window = tuple(dicom_window)
+        self.dicom_window = tuple(float(v) for v in dicom_window)
+        if len(self.dicom_window) != 2 or not all(
+                map(math.isfinite, self.dicom_window)) or \
+                self.dicom_window[0] >= self.dicom_window[1]:
+            raise ValueError(
+                f'--window {tuple(dicom_window)}: the DICOM window of the 2D '
+                'export must be two finite HU, the lower first (e.g. '
+                '--window -1024 3071)')
         self.rows: List[List[str]] = []
         self.series: List[dict] = []
         self.num_pngs = 0

@@ -56,6 +56,16 @@ class PatientRules:
     split_file: Optional[str] = None
     infer: bool = True
 
+    def __post_init__(self) -> None:
+        if self.patient_regex is not None:
+            try:
+                re.compile(self.patient_regex)
+            except re.error as err:
+                raise ValueError(
+                    f'--patient-regex {self.patient_regex!r} is not a regular'
+                    f" expression ({err}); e.g. '^([^_]+)_' for the name up "
+                    "to its first '_'") from None
+
 
 def dicom_patient_id(image: str) -> Optional[str]:
     """The DICOM PatientID of a scan (a DICOM series folder or a ``.dcm``
@@ -159,6 +169,12 @@ def group_patients(cases: List[ScanCase], rules: PatientRules) -> str:
             rule = None
         if rule:
             used[rule] += 1
+    unknown = sorted(set(table) - {c.volume_id for c in cases})
+    if rules.split_file and unknown:
+        print_log(f'{rules.split_file}: {_count(len(unknown), "scan")} it '
+                  f'lists not found in the scan folder (e.g. {unknown[:3]}): '
+                  'not converted; check their names or files',
+                  logger='current', level=logging.WARNING)
     rest = [c for c in cases if c.patient is None]
     found = patients_from_names([c.volume_id for c in rest]) \
         if rules.infer and len(rest) > 1 else None

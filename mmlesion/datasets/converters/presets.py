@@ -108,6 +108,15 @@ def _boxes(settings, known: Sequence[str]) -> Dict[str, list]:
             continue
         table = read_box_table(path, settings.box_format, ignore)
         absent = [uid for uid in table if uid not in known]
+        if not ignore and len(absent) == len(table):
+            raise ValueError(
+                f'{path}: ' + (f'none of its {len(table)} scan ids (e.g. '
+                               f'{absent[:3]}) is a scan converted (e.g. '
+                               f'{list(known)[:3]})' if table else
+                               'no finding, only a header') +
+                ': every scan would be converted without lesions; give the '
+                'box CSV of these scans (a scan id is its path under the '
+                'scan folder without the suffix)')
         if absent:
             print_log(f'{path}: {len(absent)} annotated scans are not among '
                       f'the scans converted (not converted), e.g. '

@@ -137,8 +137,9 @@ def _outside(where: str, volume: CTVolume, lo: Sequence[float],
                + 1e-3 for i in range(3)):
         raise ValueError(
             f'{where}: lies outside the scan {volume.meta["path"]} (voxel '
-            f'(z, y, x) {tuple(round(v, 1) for v in lo)} .. '
-            f'{tuple(round(v, 1) for v in hi)} of {volume.shape_zyx})')
+            f'(z, y, x) {tuple(round(float(v), 1) for v in lo)} .. '
+            f'{tuple(round(float(v), 1) for v in hi)} of '
+            f'{tuple(volume.shape_zyx)})')
 
 
 def _file_box_entry(volume: CTVolume, finding: BoxRow) -> dict:
