@@ -136,7 +136,8 @@ def _build(cfg: Config, init_weights: bool) -> torch.nn.Module:
 def init_lesion_detector(
         config: Union[str, Path, Config],
         checkpoint: Optional[str] = None,
-        settings: Optional[DetectorLoadSettings] = None) -> LoadedDetector:
+        settings: Optional[DetectorLoadSettings] = None,
+        preloaded: Optional[dict] = None) -> LoadedDetector:
     """Build the detector of a config and load its weights, checked.
 
     What :func:`mmdet.apis.init_detector` does (the backbone's
@@ -168,6 +169,10 @@ def init_lesion_detector(
             random weights, or the config's initialisation with
             ``settings.init_weights``).
         settings (DetectorLoadSettings, optional): how to load it.
+        preloaded (dict, optional): ``checkpoint`` already read in full
+            (e.g. by :func:`~mmlesion.apis.whole_scan.model.read_checkpoint`
+            for its meta): not read again, and emptied once its weights are
+            in the model, so that the caller keeps no second copy.
 
     Returns:
         LoadedDetector: the model, its config and the checkpoint's meta.
@@ -188,8 +193,11 @@ def init_lesion_detector(
     if checkpoint:
         with trusting_checkpoints(settings.trust_checkpoint):
             ckpt = load_model_checkpoint(
-                model, checkpoint, allow_partial=settings.allow_partial)
+                model, checkpoint, allow_partial=settings.allow_partial,
+                preloaded=preloaded)
         meta = ckpt.get('meta') or {}
+        if preloaded is not None:  # the weights are the model's now
+            preloaded.clear()
         if osp.isfile(checkpoint):  # the sidecar the load just verified
             sha256 = read_checksum(checkpoint)
         dataset_meta = meta.get('dataset_meta')

@@ -257,6 +257,21 @@ def test_weights_classes_and_meta(demo_checkpoint):
     assert tuple(fresh.dataset_meta['classes']) == ('lesion', )
 
 
+def test_a_preloaded_checkpoint_is_not_read_again(demo_checkpoint,
+                                                  monkeypatch):
+    """init_lesion_detector(preloaded=): the weights of the dict the caller
+    read (no torch.load), the same checks, the dict emptied after."""
+    from mmlesion.apis.whole_scan.model import read_checkpoint
+    path, state = demo_checkpoint
+    preloaded = read_checkpoint(str(path))
+    monkeypatch.setattr(torch, 'load', None)  # any read fails
+    loaded = init_lesion_detector(get_config(DEMO_CFG), str(path),
+                                  preloaded=preloaded)
+    assert preloaded == {} and loaded.checkpoint_meta['note'] == 'kept'
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
 def test_checks(tmp_path, demo_checkpoint):
     with pytest.raises(FileNotFoundError, match='nothing.py'):
         init_lesion_detector(str(tmp_path / 'nothing.py'))

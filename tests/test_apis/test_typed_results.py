@@ -56,8 +56,13 @@ ALLOWED = {
     'run.py and batch.py',
     'whole_scan.model:checkpoint_meta':
     "a checkpoint's meta as mmengine wrote it (a dict of the trainer's "
-    'own keys), read once before the model is built for the operating '
-    'point and the data convention; read by run.py and the tests',
+    'own keys), taken from the checkpoint read once before the model is '
+    'built, for the operating point and the data convention; read by '
+    'run.py and the tests',
+    'whole_scan.model:read_checkpoint':
+    'a checkpoint as mmengine wrote it (the dict torch.load gives), read '
+    "once per run for its meta and handed to the model's load "
+    '(init_lesion_detector(preloaded=)); read by run.py and the tests',
     'whole_scan.model:checkpoint_data_convention':
     "the record a checkpoint's meta holds (DataConventionHook's JSON-like "
     'dict, possibly with invalid values that are warned about), returned '

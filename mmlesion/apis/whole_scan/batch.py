@@ -286,7 +286,7 @@ def run_batch_inference(config: Union[str, Config],
                 f'{out}: every scan has results already')
             return rows
         loaded = load_volume_run(run_config.cfg, config, checkpoint, run,
-                                 model)
+                                 model, preloaded=run_config.checkpoint)
         with numpy_huge_pages(run.huge_pages):
             _Batch(loaded.model, loaded.rescorer, loaded.info,
                    run_config.settings, run, out, rows).run(

@@ -71,26 +71,38 @@ def checkpoint_data_convention(meta: Optional[Mapping]) -> Optional[dict]:
     return dict(record) if isinstance(record, Mapping) else None
 
 
-def checkpoint_meta(checkpoint: Optional[str]) -> Optional[Mapping]:
-    """A local checkpoint's ``meta``, read once before the model is built:
-    only the pickle (``weights_only``, ``mmap``: no weight is read), else
-    through :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint`.
-    Never raises: a missing, remote, untrusted or corrupt checkpoint gives
-    None here, and the model's loading names the problem."""
-    from mmlesion.utils.checkpoints.loader import (load_local_checkpoint,
-                                                   mmengine_safe_globals)
+def read_checkpoint(checkpoint: Optional[str]) -> Optional[dict]:
+    """A local checkpoint read in full, once per run, before the model is
+    built: its meta is needed first (:func:`checkpoint_meta`), and the same
+    dict is then handed to the model's load
+    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`'s
+    ``preloaded``). Read by
+    :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint` (the
+    checksum sidecar, the allow-list). Never raises: a missing, remote,
+    untrusted or corrupt checkpoint gives None here, and the model's load
+    names the problem after the run's other checks.
+
+    Args:
+        checkpoint (str, optional): a path or URL.
+
+    Returns:
+        dict, optional: the checkpoint, or None.
+    """
+    from mmlesion.utils.checkpoints.loader import load_local_checkpoint
     if not checkpoint or not osp.isfile(checkpoint):
         return None
     try:
-        with torch.serialization.safe_globals(mmengine_safe_globals()):
-            ckpt = torch.load(checkpoint, map_location='cpu',
-                              weights_only=True, mmap=True)
-    except Exception:  # not a zip file, other globals: the checked path
-        try:
-            ckpt = load_local_checkpoint(checkpoint, map_location='cpu')
-        except Exception:
-            return None
-    meta = ckpt.get('meta') if isinstance(ckpt, Mapping) else None
+        read = load_local_checkpoint(checkpoint, map_location='cpu')
+    except Exception:  # named by the model's load
+        return None
+    return read if isinstance(read, dict) else None
+
+
+def checkpoint_meta(checkpoint: Optional[Mapping]) -> Optional[Mapping]:
+    """The ``meta`` of a checkpoint :func:`read_checkpoint` read (None
+    without a checkpoint or meta)."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) \
+        else None
     return meta if isinstance(meta, Mapping) else None
 
 
@@ -305,8 +317,7 @@ def check_operating_point(checkpoint: Optional[str], meta: Optional[Mapping],
                           run: RunSettings) -> None:
     """Refuse, before anything slow runs, a checkpoint whose operating-point
     record :func:`choose_operating_point` would refuse (``meta``: from
-    :func:`checkpoint_meta`; an unreadable checkpoint is left to the
-    model's loading).
+    :func:`checkpoint_meta`).
 
     Raises:
         ValueError: as :func:`choose_operating_point`.

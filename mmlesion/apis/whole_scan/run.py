@@ -26,7 +26,7 @@ from .infer import infer_volume
 from ..detector_loader import DetectorLoadSettings, init_lesion_detector
 from .model import (check_operating_point, checkpoint_data_convention,
                     checkpoint_meta, choose_operating_point,
-                    demo_model_warning, run_provenance)
+                    demo_model_warning, read_checkpoint, run_provenance)
 from .read import read_scan
 from .results import DicomStatus, OperatingPoint, RunProvenance, ScanResult
 from .settings import (DetectionSettings, FindingRescorer, RunSettings,
@@ -71,9 +71,14 @@ class RunConfig:
         cfg (Config): the config, a method's adjustments made.
         settings (VolumeInferenceSettings): the detector's input
             convention.
+        checkpoint (dict, optional): the checkpoint, read once for its
+            meta and handed to the model's load, which empties it
+            (:func:`load_volume_run`'s ``preloaded``); None without a
+            local one.
     """
     cfg: Config
     settings: VolumeInferenceSettings
+    checkpoint: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -141,21 +146,22 @@ def run_volume_inference(config: Union[str, Config],
             # one run per --out-dir until this one ends
             stack.enter_context(OutDirLock(out_dir))
         stack.enter_context(numpy_huge_pages(run.huge_pages))
-        return _run_scan(run_config.cfg, config, checkpoint, scan, out_dir,
-                         run, run_config.settings, series_uid, model)
+        return _run_scan(run_config, config, checkpoint, scan, out_dir,
+                         run, series_uid, model)
 
 
-def _run_scan(cfg: Config, config: Union[str, Config],
+def _run_scan(run_config: RunConfig, config: Union[str, Config],
               checkpoint: Optional[str], scan: str, out_dir: Optional[str],
-              run: RunSettings, settings: VolumeInferenceSettings,
-              series_uid: Optional[str],
+              run: RunSettings, series_uid: Optional[str],
               model: Optional[torch.nn.Module]) -> ScanResult:
     """The steps of :func:`run_volume_inference` after the checks: read,
     load the model, detect and write."""
+    cfg, settings = run_config.cfg, run_config.settings
     volume = read_scan(scan, settings, series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
                                        run.overwrite)
-    loaded = load_volume_run(cfg, config, checkpoint, run, model)
+    loaded = load_volume_run(cfg, config, checkpoint, run, model,
+                             preloaded=run_config.checkpoint)
     result = detect_scan(loaded.model, volume, settings, loaded.info,
                          run.detection, loaded.rescorer)
     if out_dir is not None:
@@ -186,7 +192,8 @@ def volume_run_config(config: Union[str, Config],
             (:func:`~mmlesion.apis.whole_scan.model.check_operating_point`).
     """
     run = run_settings or RunSettings()
-    meta = checkpoint_meta(checkpoint)  # its one read before the model
+    read = read_checkpoint(checkpoint)  # its one read, the model's too
+    meta = checkpoint_meta(read)
     check_operating_point(checkpoint, meta, run)
     cfg_name = _config_name(config, run.cfg_name)
     cfg = Config.fromfile(config) if isinstance(config, str) else config
@@ -197,15 +204,15 @@ def volume_run_config(config: Union[str, Config],
         cfg = copy.deepcopy(cfg)
     for adjustment in run.adjustments:
         adjustment.adjust_config(cfg, cfg_name)
-    return RunConfig(cfg, settings)
+    return RunConfig(cfg, settings, read)
 
 
 def load_volume_run(cfg: Config,
                     config: Union[str, Config],
                     checkpoint: Optional[str],
                     run_settings: Optional[RunSettings] = None,
-                    model: Optional[torch.nn.Module] = None
-                    ) -> LoadedRun:
+                    model: Optional[torch.nn.Module] = None,
+                    preloaded: Optional[dict] = None) -> LoadedRun:
     """Load the re-scorer (with ``rescorer``), the detector (unless
     given) and what every scan's result records.
 
@@ -216,6 +223,9 @@ def load_volume_run(cfg: Config,
         run_settings (RunSettings, optional): ``device``, ``cfg_name``,
             ``adjustments``, ``rescorer`` and ``allow_partial_load``.
         model (nn.Module, optional): an already built detector.
+        preloaded (dict, optional): the checkpoint as
+            :func:`volume_run_config` read it (:attr:`RunConfig.checkpoint`;
+            not read again, emptied by the load).
 
     Returns:
         LoadedRun: the model (eval mode), the loaded re-scorer or None, and
@@ -231,7 +241,8 @@ def load_volume_run(cfg: Config,
         loaded = init_lesion_detector(
             cfg, checkpoint,
             DetectorLoadSettings(device=run.device,
-                                 allow_partial=run.allow_partial_load))
+                                 allow_partial=run.allow_partial_load),
+            preloaded=preloaded)
         model, checkpoint_meta = loaded.model, loaded.checkpoint_meta
         sha256 = loaded.checkpoint_sha256  # hashed once, by the load
     model.eval()

@@ -498,7 +498,8 @@ def load_model_checkpoint(model: torch.nn.Module,
                           filename: str,
                           map_location: Optional[str] = 'cpu',
                           allow_partial: bool = False,
-                          check_finite: bool = True) -> dict:
+                          check_finite: bool = True,
+                          preloaded: Optional[Mapping] = None) -> dict:
     """Load weights into a model the way every mmlesion tool does.
 
     mmengine's :class:`CheckpointLoader` reads the file (a local one through
@@ -512,6 +513,9 @@ def load_model_checkpoint(model: torch.nn.Module,
         map_location (str, optional): same as :func:`torch.load`.
         allow_partial (bool): accept a checkpoint that fits only partly.
         check_finite (bool): refuse weights holding NaN or Inf.
+        preloaded (Mapping, optional): ``filename`` as
+            :func:`load_local_checkpoint` already read it (not read again;
+            the checks below still run).
 
     Returns:
         dict: the loaded checkpoint (its ``meta`` holds e.g.
@@ -521,7 +525,8 @@ def load_model_checkpoint(model: torch.nn.Module,
         CheckpointMismatchError: the checkpoint does not fit the model.
         NonFiniteWeightsError: NaN or Inf weights.
     """
-    checkpoint = _load_checkpoint(filename, map_location=map_location)
+    checkpoint = preloaded if preloaded is not None else _load_checkpoint(
+        filename, map_location=map_location)
     if not isinstance(checkpoint, Mapping):
         raise CorruptCheckpointError(
             f'{filename}: holds a {type(checkpoint).__name__}, not a '

@@ -17,7 +17,7 @@ import torch
 
 from mmlesion.apis.detector_loader import init_lesion_detector
 from mmlesion.apis.whole_scan.model import (checkpoint_data_convention,
-                                           checkpoint_meta)
+                                           checkpoint_meta, read_checkpoint)
 from mmlesion.apis.whole_scan.run import volume_run_config
 from mmlesion.apis.whole_scan.settings import (DATA_CONVENTION_KEY,
                                                RunSettings,
@@ -131,8 +131,8 @@ def test_the_training_hook_records_the_convention(tmp_path):
     # saved, it reads back (weights_only) and sets inference's default
     path = tmp_path / 'epoch_1.pth'
     torch.save(checkpoint, path)
-    assert checkpoint_data_convention(checkpoint_meta(str(path))) == \
-        DEMO_CONVENTION
+    assert checkpoint_data_convention(checkpoint_meta(read_checkpoint(
+        str(path)))) == DEMO_CONVENTION
     assert _settings(str(path)).pixel_spacing == 1.4
     # a train pipeline that resamples: its spacing, whatever the images
     runner.cfg.train_dataloader.dataset.pipeline.insert(

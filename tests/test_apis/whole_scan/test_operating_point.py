@@ -277,9 +277,9 @@ def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
 @pytest.mark.parametrize('sidecar', [False, True])
 def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
         scan_and_checkpoints, tmp_path, monkeypatch, sidecar):
-    """Before the model: one read of the pickle (mmap, no weight read) for
-    the operating point and the data convention; then the model's load;
-    the SHA-256 of findings.json computed once (by the load's check of a
+    """One read of the checkpoint: before the model, for the operating
+    point and the data convention, and the same dict into the model; the
+    SHA-256 of findings.json computed once (by the read's check of a
     sidecar, else for the record)."""
     import shutil
 
@@ -305,7 +305,7 @@ def test_a_scan_reads_its_checkpoint_meta_once_and_hashes_it_once(
     run_volume_inference(CFG_PATH, validated, scan,
                          out_dir=str(tmp_path / 'out'),
                          run_settings=_settings())
-    assert loads == [(validated, True), (validated, False)]
+    assert loads == [(validated, False)]
     assert hashes == [validated]
     record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
     assert record['provenance']['checkpoint']['sha256'] == sha256_file(
