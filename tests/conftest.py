@@ -62,6 +62,7 @@ SLURM_FILES = (
     'tests/test_reproduce/test_slurm.py',
     'tests/test_tools/test_slurm_tools.py',
     'tests/test_tools/test_luna16_cv.py',
+    'tests/test_apis/whole_scan/test_shards_slurm.py',
 )
 
 

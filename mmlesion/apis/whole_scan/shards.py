@@ -145,7 +145,6 @@ class ShardJob:
         if cpus and 'OMP_NUM_THREADS' not in os.environ:
             import torch
             torch.set_num_threads(int(cpus))
-        import mmlesion  # noqa: F401  (registers the components)
         rows = run_batch_inference(self.config, self.weights, self.scans,
                                    self.out_dir, self.run_settings,
                                    overlap=self.overlap,
@@ -224,13 +223,20 @@ class _LocalJob:
                 f'process {self.id} ended with exit code {code}')
 
     def kill(self) -> None:
+        """SIGKILL to the job's processes (its process group: the batch
+        and the processes it forked), as ``scancel`` ends a Slurm job."""
+        import signal
         if self.process.is_alive():
-            self.process.kill()
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:  # not yet its own group
+                self.process.kill()
 
 
 def _run_logged(job: ShardJob, log: str) -> None:
     """A local shard: stdout and stderr to ``log``, exit 1 when a scan
     failed."""
+    os.setpgid(0, 0)  # its own group: kill() ends what it forks too
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -268,8 +274,10 @@ class _SlurmJob:
         return f'Slurm job {self.id} ended (log: {self.log})'
 
     def kill(self) -> None:
-        subprocess.run(['scancel', self.id], capture_output=True,
-                       timeout=30)
+        """``scancel``: Slurm sends SIGTERM (which submitit's jobs
+        ignore), SIGKILL after its ``KillWait``."""
+        subprocess.run(['scancel', self.id],
+                       capture_output=True, timeout=30)
 
 
 def _launch(jobs: Dict[int, ShardJob], settings: ShardSettings,
