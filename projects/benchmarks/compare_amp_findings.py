@@ -301,8 +301,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                    args.checkpoint)
     cfg, settings = run_config.cfg, run_config.settings
     model = init_lesion_detector(
-        cfg, args.checkpoint,
-        DetectorLoadSettings(device=args.device)).model
+        cfg, args.checkpoint, DetectorLoadSettings(device=args.device),
+        preloaded=run_config.checkpoint).model
 
     def amp():
         return torch.autocast(device_type='cuda',

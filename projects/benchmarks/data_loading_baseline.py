@@ -101,7 +101,7 @@ class LoadDeepLesionSlicesBaseline(LoadDeepLesionSlices):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
-        roots = _slice_roots(series_dir)
+        roots = _slice_roots(series_dir, self._allow_outside_data(results))
 
         def exists(index: int) -> bool:
             path = path_of(index)

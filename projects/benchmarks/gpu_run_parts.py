@@ -126,7 +126,8 @@ def _load_detector(plan: Plan, device: str, checkpoint: Optional[str]):
     run_config = volume_run_config(Config.fromfile(plan.detector_config),
                                    run, checkpoint)
     model = init_lesion_detector(run_config.cfg, checkpoint,
-                                 DetectorLoadSettings(device=device)).model
+                                 DetectorLoadSettings(device=device),
+                                 preloaded=run_config.checkpoint).model
     model.eval()
     return model, run_config.settings, run.detection
 

@@ -251,6 +251,12 @@ class LoadDeepLesionSlices(BaseTransform):
         return slices_from_volume(volume, key, self._offsets(slice_interval),
                                   self.hu_clip)
 
+    def _allow_outside_data(self, results: dict) -> bool:
+        """The switch of this transform's ``scan_checks``, else of the
+        sample's (its dataset's), else :class:`ScanChecks`' default."""
+        return ScanChecks.of(self.scan_checks or results.get(
+            'scan_checks')).allow_outside_data
+
     def _from_files(self, results: dict) -> np.ndarray:
         """The N channels read from the PNG series of ``img_path``."""
         key_path = results['img_path']
@@ -271,8 +277,7 @@ class LoadDeepLesionSlices(BaseTransform):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
-        roots = _slice_roots(series_dir, ScanChecks.of(
-            self.scan_checks or results.get('scan_checks')).allow_outside_data)
+        roots = _slice_roots(series_dir, self._allow_outside_data(results))
 
         def exists(index: int) -> bool:
             if not osp.lexists(path_of(index)):
