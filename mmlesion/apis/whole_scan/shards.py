@@ -424,6 +424,7 @@ def _run_round(config, checkpoint, rows: List[ShardedRow],
         if ended:
             break
         time.sleep(settings.poll_seconds)
+    _record_numbers(rows, out)
     for k, job in running.items():
         ending = job.ending()
         for row in todo:
@@ -432,24 +433,50 @@ def _run_round(config, checkpoint, rows: List[ShardedRow],
                 row.status = 'failed'
 
 
-def _final_status(rows: List[ShardedRow], out: Path) -> None:
-    """Each row from its shard's ``scans.csv`` and its result set: done
-    where ``findings.json`` is there, else failed with the batch's reason
-    (or the job's end)."""
+def _shard_tables(rows: Sequence[ShardedRow],
+                  out: Path) -> Dict[int, Dict[str, dict]]:
+    """Each shard's ``scans.csv`` by folder (empty where unreadable)."""
     tables: Dict[int, Dict[str, dict]] = {}
     for k in {r.shard for r in rows}:
-        path = out / shard_folder(k) / SUMMARY_NAME
-        try:
-            with open(path, newline='', encoding='utf-8') as f:
-                tables[k] = {rec['folder']: rec for rec in csv.DictReader(f)}
-        except (OSError, csv.Error, KeyError):
-            tables[k] = {}
+        tables[k] = _read_table(out / shard_folder(k) / SUMMARY_NAME)
+    return tables
+
+
+def _read_table(path: Path) -> Dict[str, dict]:
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            return {rec['folder']: rec for rec in csv.DictReader(f)}
+    except (OSError, csv.Error, KeyError):
+        return {}
+
+
+def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
+    """The slices and seconds of the scans a round did (a later round's
+    batch lists them as skipped, without numbers)."""
+    tables = _shard_tables(rows, out)
+    for row in rows:
+        rec = tables[row.shard].get(row.folder, {})
+        if rec.get('status') == 'done':
+            row.slices = _int(rec.get('slices'))
+            row.total_seconds = _float(rec.get('total_seconds'))
+
+
+def _final_status(rows: List[ShardedRow], out: Path) -> None:
+    """Each row from its shard's ``scans.csv`` and its result set: done
+    where ``findings.json`` is there (its numbers from this run, else from
+    the last ``OUT/scans.csv``), else failed with the batch's reason (or
+    the job's end)."""
+    tables = _shard_tables(rows, out)
+    before = _read_table(out / SUMMARY_NAME)
     for row in rows:
         rec = tables[row.shard].get(row.folder, {})
         if finished(out, row):
+            if row.total_seconds is None and \
+                    before.get(row.folder, {}).get('status') == 'done':
+                row.slices = _int(before[row.folder].get('slices'))
+                row.total_seconds = _float(
+                    before[row.folder].get('total_seconds'))
             row.status, row.error = 'done', ''
-            row.slices = _int(rec.get('slices'))
-            row.total_seconds = _float(rec.get('total_seconds'))
             found = _findings(out, row)
             row.findings = len(found)
             row.best_score = (f"{found[0]['score']:.4f}" if found else '')

@@ -107,6 +107,9 @@ def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
     assert all(r.attempts == 1 for r in rows if r.shard == 1)
     times = check_every_scan_once(out, scans, str(bad))
     tables = {n: (out / n).read_bytes() for n in ('findings.csv',)}
+    seconds = {r['folder']: r['total_seconds']
+               for r in _table(out / 'scans.csv') if r['status'] == 'done'}
+    assert all(float(v) > 0 for v in seconds.values())
 
     # the same command again, now through the tool with 3 jobs: the plan
     # keeps every scan's shard, finished scans are not run again
@@ -121,6 +124,8 @@ def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
     assert '5 scans: 4 done, 1 failed' in stdout
     assert check_every_scan_once(out, scans, str(bad)) == times
     assert (out / 'findings.csv').read_bytes() == tables['findings.csv']
+    assert {r['folder']: r['total_seconds'] for r in _table(
+        out / 'scans.csv') if r['status'] == 'done'} == seconds
 
 
 def test_the_plan_keeps_shards_and_deals_new_scans(tmp_path):
@@ -131,3 +136,14 @@ def test_the_plan_keeps_shards_and_deals_new_scans(tmp_path):
         plan_shards(['a'], tmp_path, 1)
     with pytest.raises(ValueError, match='--slurm needs --partition'):
         ShardSettings(launcher='slurm').check()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['a.nii', '--jobs', '2'], '--jobs shards a batch'),
+    (['a.nii', 'b.nii', '--slurm'], '--slurm runs the shards of --jobs'),
+])
+def test_shard_options_are_checked(argv, message, capsys):
+    tool = load_tool('infer_volume.py')
+    with pytest.raises(SystemExit):
+        tool.parse_args([CFG_PATH, 'ckpt.pth', *argv, '--out-dir', 'o'])
+    assert message in capsys.readouterr().err
