@@ -27,6 +27,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
+from .files import dicom_pixel_data_bytes, truncated
+
 #: Uncompressed transfer syntaxes: the pixel data length is known.
 _NATIVE_SYNTAXES = ('1.2.840.10008.1.2', '1.2.840.10008.1.2.1',
                     '1.2.840.10008.1.2.2')
@@ -241,31 +243,13 @@ def _slice_header(path: str) -> SliceHeader:
                 f'{path}: truncated: {have} bytes, less than the {want} '
                 f'bytes of pixel data its header announces ({rows} rows x '
                 f'{cols} columns x {bits} bits)')
-        stored = _pixel_data_length(path)
-        if stored is not None and stored < want:
-            raise ValueError(
-                f'{path}: PixelData (7FE0,0010) holds {stored} bytes, less '
-                f'than the {want} its header announces ({rows} rows x '
-                f'{cols} columns x {bits} bits): the slice would be read '
-                'with garbage pixels; export the slice again')
+        stored = dicom_pixel_data_bytes(path)  # a short element in a file
+        if stored is not None and stored < want:  # long enough: garbage
+            raise truncated(path, stored, want, 'PixelData (7FE0,0010)')
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
     return SliceHeader(ipp, iop, (rows, cols), _pixel_spacing(reader, path),
                        _rescale(reader, path), photometric, samples)
-
-
-def _pixel_data_length(path: str) -> Optional[int]:
-    """Bytes of a file's PixelData element as its header says, without
-    reading the pixels (None: no pydicom, no element or unknown length)."""
-    try:
-        import pydicom
-        ds = pydicom.dcmread(path, defer_size=64, force=True)
-        elem = ds.get_item(0x7FE00010, keep_deferred=True)
-    except Exception:  # no pydicom, an older one, or unreadable: GDCM says
-        return None
-    length = getattr(elem, 'length', None)
-    return length if isinstance(length, int) and length != 0xFFFFFFFF \
-        else None
 
 
 def _tag_text(reader: sitk.ImageFileReader, key: str) -> str:

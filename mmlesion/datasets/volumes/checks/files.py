@@ -110,6 +110,20 @@ def voxel_data_bytes(reader: sitk.ImageFileReader) -> int:
         np.prod([int(s) for s in reader.GetSize()], dtype=np.int64))
 
 
+def dicom_pixel_data_bytes(path: str) -> Optional[int]:
+    """Bytes of a file's PixelData element as its header says, without
+    reading the pixels (None: no pydicom, no element or unknown length)."""
+    try:
+        import pydicom
+        ds = pydicom.dcmread(path, defer_size=64, force=True)
+        elem = ds.get_item(0x7FE00010, keep_deferred=True)
+    except Exception:  # no pydicom, an older one, or unreadable: GDCM says
+        return None
+    length = getattr(elem, 'length', None)
+    return length if isinstance(length, int) and length != 0xFFFFFFFF \
+        else None
+
+
 def truncated(path: str, have: int, want: int, what: str) -> ValueError:
     """The error for voxel data shorter than its header announces."""
     return ValueError(
