@@ -94,6 +94,20 @@ def scan_check_flags(args: argparse.Namespace) -> Dict[str, bool]:
     return switches_given(args)
 
 
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction``; a pair without ``=`` stops in one line
+    (``parser.error``) instead of a traceback."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        for pair in values:
+            if '=' not in pair:
+                parser.error(
+                    f'{option_string} {pair!r}: not KEY=VALUE; give e.g. '
+                    'max_iters=500 (a list as key="[a,b]", no spaces '
+                    'around =)')
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
     """Add mmdet's ``--cfg-options key=value ...``.
 
@@ -103,7 +117,7 @@ def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
         help='override settings of the config, key=value pairs (a list '
         'as key="[a,b]" or key=a,b; no white space)')
 

@@ -20,6 +20,8 @@ instead (:mod:`~mmlesion.apis.whole_scan.resample`).
 import copy
 import inspect
 import logging
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import (Any, Dict, List, Mapping, Optional, Protocol, Sequence,
                     Tuple, runtime_checkable)
@@ -120,6 +122,20 @@ class DetectionSettings:
     resample_backend: str = 'torch'
     show_progress: bool = True
     keep_thr: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        for name, value, ok, rule in (
+                ('score_thr', self.score_thr, lambda v: 0 <= v < 1,
+                 'in [0, 1) (the scores lie in [0, 1])'),
+                ('iou_thr', self.iou_thr, lambda v: 0 < v <= 1, 'in (0, 1]'),
+                ('max_gap', self.max_gap, lambda v: v >= 0, '>= 0'),
+                ('min_slices', self.min_slices, lambda v: v >= 1, '>= 1'),
+                ('batch_size', self.batch_size, lambda v: v >= 1, '>= 1')):
+            if not (isinstance(value, numbers.Real)
+                    and math.isfinite(value) and ok(value)):
+                raise ValueError(
+                    f"DetectionSettings.{name} (--{name.replace('_', '-')}) "
+                    f'must be {rule}, got {value}')
 
 
 @runtime_checkable
@@ -241,6 +257,14 @@ class RunSettings:
     interval_mm: Optional[float] = None
     huge_pages: bool = False
     fp_rate: Optional[float] = DEFAULT_FP_RATE
+
+    def __post_init__(self) -> None:
+        if self.fp_rate is not None and not (
+                isinstance(self.fp_rate, numbers.Real)
+                and math.isfinite(self.fp_rate) and self.fp_rate > 0):
+            raise ValueError(
+                'RunSettings.fp_rate (--fp-rate) must be a number of false '
+                f'positives per validation unit > 0, got {self.fp_rate}')
 
     def rescorer_files(self) -> Dict[str, Optional[str]]:
         """The files the rescorer reads, by role (empty without one)."""

@@ -144,6 +144,7 @@ def _file_error(path: str, shown: str, chain: Tuple[str, ...],
     except Exception as err:  # an expression that fails
         return None if circles_only else (
             f'{path}: its _base_ cannot be read: {_first_line(err)}')
+    seen = {}
     for base in bases:
         if circles_only and '::' in str(base):
             continue  # a package's configs (slow to find) name their own
@@ -157,6 +158,10 @@ def _file_error(path: str, shown: str, chain: Tuple[str, ...],
             kind = f'a {ext} file' if ext else 'a file without extension'
             return (f'{where} ({found}): _base_ must name a config '
                     f'({BASE_EXTENSION}), not {kind}')
+        if found in seen:
+            return (f'{where}: names {found} a second time (first as '
+                    f'{seen[found]!r}); list each base once')
+        seen[found] = base
         if found in chain + (path, ):
             loop = ' -> '.join(osp.basename(p) for p in chain + (path, found))
             return f'{where}: circular _base_ chain ({loop})'
