@@ -46,6 +46,7 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils import atomic_write_text, check_writable_dir
 from mmlesion.utils.distributed.forked_call import ForkedCall, ForkedCallError
 from mmlesion.utils.huge_pages import numpy_huge_pages
+from mmlesion.utils.writing.atomic import remove_stale_temporaries_of
 
 from .infer import stack_result
 from .measure import measure_result
@@ -310,6 +311,8 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
     check_writable_dir(str(out), what='--out-dir')  # before the model loads
     lock.acquire()
     out.mkdir(parents=True, exist_ok=True)
+    # a batch killed while it wrote scans.csv left its temporary
+    remove_stale_temporaries_of(str(out / SUMMARY_NAME))
     rows = [BatchRow(scan=str(scan), folder=name)
             for scan, name in zip(scans, names)]
     for row in rows:

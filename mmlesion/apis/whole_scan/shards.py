@@ -42,7 +42,8 @@ from mmengine.config import Config
 
 from mmlesion.utils import atomic_write_text
 from mmlesion.utils.distributed.forked_call import fork_available
-from mmlesion.utils.writing.atomic import atomic_write_json
+from mmlesion.utils.writing.atomic import (atomic_write_json,
+                                           remove_stale_temporaries_of)
 
 from .batch import SUMMARY_NAME, run_batch_inference
 from .scan_list import scan_folder_names
@@ -363,6 +364,10 @@ def run_sharded_inference(config: Union[str, Config],
     lock.acquire()
     try:
         out.mkdir(parents=True, exist_ok=True)
+        # what a killed run left of its tables and page
+        remove_stale_temporaries_of(*(str(out / name) for name in (
+            SUMMARY_NAME, FINDINGS_TABLE, PLAN_NAME, 'summary.png',
+            'summary.html')))
         plan = plan_shards(names, out, min(settings.jobs, len(scans)))
         rows = [ShardedRow(str(s), n, k)
                 for s, n, k in zip(scans, names, plan)]
