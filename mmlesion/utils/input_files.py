@@ -75,6 +75,29 @@ def read_csv_text(path: str, what: str = 'CSV') -> str:
             undecodable byte): not a regular file, UTF-16, not UTF-8, a
             partial last row.
     """
+    text = read_utf8_text(path, what, ', e.g. "CSV UTF-8" in a spreadsheet')
+    check_csv_complete(path)
+    return text
+
+
+def read_utf8_text(path: str, what: str, hint: str = '') -> str:
+    """A text file a user gives (UTF-8, with or without a byte-order mark):
+    a regular file, refused in one line when UTF-16 or not UTF-8.
+
+    Args:
+        path (str): the file.
+        what (str): what the file is, named in errors (``'CSV'``,
+            ``'--scan-list'``).
+        hint (str): after "re-save it as UTF-8" (how, for this file).
+
+    Returns:
+        str: the text, without a BOM.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: one line naming the file (and the line of the first
+            undecodable byte).
+    """
     check_regular_file(path, f'{what} file')
     with open(path, 'rb') as f:
         data = f.read()
@@ -82,7 +105,7 @@ def read_csv_text(path: str, what: str = 'CSV') -> str:
         raise ValueError(
             f'{path}: UTF-16 encoded (byte-order mark or NUL bytes); a '
             f'{what} file must be UTF-8 (or ASCII) text: re-save it as '
-            'UTF-8, e.g. "CSV UTF-8" in a spreadsheet')
+            f'UTF-8{hint}')
     try:
         text = data.decode('utf-8-sig')
     except UnicodeDecodeError as err:
@@ -92,7 +115,6 @@ def read_csv_text(path: str, what: str = 'CSV') -> str:
             f'0x{data[err.start]:02x} at file offset {err.start}; another '
             'encoding such as Latin-1 or Windows-1252?): re-save the file '
             'as UTF-8') from None
-    check_csv_complete(path)
     return text
 
 

@@ -51,3 +51,17 @@ def test_fp_rate_not_positive(rate):
                        r'\(--fp-rate\) must be'):
         RunSettings(fp_rate=rate)
     assert RunSettings(fp_rate=None).fp_rate is None
+
+
+def test_scan_list_in_utf16(tmp_path):
+    from mmlesion.apis.whole_scan.scan_list import read_scan_list
+    (tmp_path / 'scan.nii.gz').write_bytes(b'')
+    listed = tmp_path / 'scans.txt'
+    listed.write_text('# the day\r\n\r\nscan.nii.gz\r\n', encoding='utf-16')
+    with pytest.raises(ValueError) as err:
+        read_scan_list(listed)
+    assert str(err.value) == (
+        f'{listed}: UTF-16 encoded (byte-order mark or NUL bytes); a '
+        '--scan-list file must be UTF-8 (or ASCII) text: re-save it as UTF-8')
+    listed.write_text('# the day\r\n\r\nscan.nii.gz\r\n', encoding='utf-8')
+    assert read_scan_list(listed) == [str(tmp_path / 'scan.nii.gz')]

@@ -8,6 +8,8 @@ import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
+from mmlesion.utils.input_files import read_utf8_text
+
 
 def read_scan_list(path: Union[str, Path]) -> List[str]:
     """The scans of a list file (UTF-8, with or without a byte-order
@@ -16,16 +18,17 @@ def read_scan_list(path: Union[str, Path]) -> List[str]:
 
     Raises:
         FileNotFoundError: the list does not exist.
-        ValueError: the list names no scan, or a line's scan does not exist
-            (the list, the line number and the path are named).
+        ValueError: the list names no scan, a line's scan does not exist
+            (the list, the line number and the path are named), or it is
+            not UTF-8 text.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'--scan-list {path}: no such file')
     scans = []
-    # utf-8-sig: a byte-order mark (Windows editors) is not the first
-    # path's first character
-    text = path.read_text(encoding='utf-8-sig', errors='replace')
+    # a byte-order mark (Windows editors) is not the first path's first
+    # character; UTF-16 or another encoding: one line
+    text = read_utf8_text(str(path), '--scan-list')
     for number, line in enumerate(text.splitlines(), start=1):
         entry = line.strip()
         if not entry or entry.startswith('#'):
