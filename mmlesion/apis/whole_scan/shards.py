@@ -219,9 +219,8 @@ class _LocalJob:
 
     def ending(self) -> str:
         self.process.join()
-        code = self.process.exitcode
-        return ('ended' if code in (0, 1) else
-                f'process {self.id} ended with exit code {code}')
+        return (f'job process {self.id} ended (exit code '
+                f'{self.process.exitcode}; log: {self.log})')
 
     def kill(self) -> None:
         """SIGKILL to the job's processes (its process group: the batch
