@@ -379,8 +379,9 @@ def _run_sharded(args: argparse.Namespace, cfg) -> int:
     (:func:`mmlesion.apis.whole_scan.shards.run_sharded_inference`); 1
     when a scan failed."""
     from mmlesion.apis.whole_scan.scan_list import read_scan_list
+    from mmlesion.apis.whole_scan.shard_summary import \
+        format_sharded_summary
     from mmlesion.apis.whole_scan.shards import (ShardSettings,
-                                                 format_sharded_summary,
                                                  run_sharded_inference)
     scans = list(args.scan)
     if args.scan_list:

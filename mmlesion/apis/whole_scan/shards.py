@@ -24,10 +24,7 @@ in one table and ``OUT/summary.html`` (self-contained, with
 ``summary.png``: findings per scan and the scans' status) sums them up;
 all written atomically.
 """
-import base64
 import csv
-import html
-import io
 import json
 import multiprocessing
 import os
@@ -40,13 +37,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from mmengine.config import Config
 
-from mmlesion.utils import atomic_write_text
 from mmlesion.utils.distributed.forked_call import fork_available
 from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries_of)
 
 from .batch import SUMMARY_NAME, run_batch_inference
 from .scan_list import scan_folder_names
+from .shard_summary import (FINDINGS_TABLE, ShardedRow, scan_findings,
+                            shard_folder, write_sharded_outputs)
 from .settings import Finishing, RunSettings
 from .write import OutDirLock, output_paths
 
@@ -54,17 +52,6 @@ from .write import OutDirLock, output_paths
 LAUNCHERS = ('local', 'slurm')
 #: ``OUT/shards.json``: folder name -> shard.
 PLAN_NAME = 'shards.json'
-#: The merged findings table.
-FINDINGS_TABLE = 'findings.csv'
-#: The columns of ``OUT/scans.csv`` of a sharded run.
-SHARDED_COLUMNS = ('scan', 'folder', 'shard', 'status', 'attempts',
-                   'findings', 'best_score', 'slices', 'total_seconds',
-                   'error')
-#: The columns of ``OUT/findings.csv``.
-FINDING_COLUMNS = ('scan', 'folder', 'finding', 'score', 'center_x_mm',
-                   'center_y_mm', 'center_z_mm', 'first_slice', 'last_slice',
-                   'largest_box_side_mm', 'recist_long_mm',
-                   'recist_short_mm', 'lesion_type')
 
 
 @dataclass
@@ -111,25 +98,6 @@ class ShardSettings:
 
 
 @dataclass
-class ShardedRow:
-    """One scan of a sharded run (a row of ``OUT/scans.csv``)."""
-    scan: str
-    folder: str
-    shard: int
-    status: str = 'queued'
-    attempts: int = 0
-    findings: Optional[int] = None
-    best_score: str = ''
-    slices: Optional[int] = None
-    total_seconds: Optional[float] = None
-    error: str = ''
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {k: '' if getattr(self, k) is None else getattr(self, k)
-                for k in SHARDED_COLUMNS}
-
-
-@dataclass
 class ShardJob:
     """One shard's batch, run in a job (pickled for Slurm)."""
     config: Union[str, Config]
@@ -157,11 +125,6 @@ class ShardJob:
         the scans it finished."""
         import submitit
         return submitit.helpers.DelayedSubmission(self)
-
-
-def shard_folder(shard: int) -> str:
-    """The folder of a shard in ``OUT``."""
-    return f'shard_{shard:03d}'
 
 
 def plan_shards(names: Sequence[str], out: Path, jobs: int) -> List[int]:
@@ -481,7 +444,7 @@ def _final_status(rows: List[ShardedRow], out: Path) -> None:
                 row.total_seconds = _float(
                     before[row.folder].get('total_seconds'))
             row.status, row.error = 'done', ''
-            found = _findings(out, row)
+            found = scan_findings(out, row)
             row.findings = len(found)
             row.best_score = (f"{found[0]['score']:.4f}" if found else '')
         else:
@@ -500,129 +463,3 @@ def _float(text: Optional[str]) -> Optional[float]:
     return float(text) if text else None
 
 
-def _findings(out: Path, row: ShardedRow) -> List[dict]:
-    path = output_paths(out / shard_folder(row.shard) / row.folder).json
-    return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
-
-
-# outputs -------------------------------------------------------------
-
-
-def _csv_text(columns: Sequence[str], records: List[Dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns),
-                            lineterminator='\n', extrasaction='ignore')
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue()
-
-
-def finding_records(rows: Sequence[ShardedRow],
-                    out: Path) -> List[Dict[str, Any]]:
-    """The rows of ``findings.csv``: every kept finding of every finished
-    scan, scan by scan."""
-    records = []
-    for row in rows:
-        if row.status != 'done':
-            continue
-        for f in _findings(out, row):
-            recist = f.get('recist') or {}
-            first, last = (f.get('slice_range_original') or ['', ''])[:2]
-            centre = f.get('center_world') or ['', '', '']
-            records.append(dict(
-                scan=row.scan, folder=row.folder, finding=f.get('id'),
-                score=f'{f["score"]:.4f}', center_x_mm=_mm(centre[0]),
-                center_y_mm=_mm(centre[1]), center_z_mm=_mm(centre[2]),
-                first_slice=first, last_slice=last,
-                largest_box_side_mm=_mm(f.get('largest_box_side_mm')),
-                recist_long_mm=_mm(recist.get('long_axis_mm')),
-                recist_short_mm=_mm(recist.get('short_axis_mm')),
-                lesion_type=f.get('lesion_type') or ''))
-    return records
-
-
-def _mm(value: Any) -> str:
-    return '' if value in (None, '') else f'{float(value):.2f}'
-
-
-def write_sharded_outputs(rows: Sequence[ShardedRow], out: Path) -> None:
-    """``scans.csv``, ``findings.csv``, ``summary.png`` and
-    ``summary.html``, each written atomically."""
-    from mmlesion.utils import atomic_save_with
-    atomic_write_text(str(out / SUMMARY_NAME),
-                      _csv_text(SHARDED_COLUMNS,
-                                [r.to_dict() for r in rows]))
-    records = finding_records(rows, out)
-    atomic_write_text(str(out / FINDINGS_TABLE),
-                      _csv_text(FINDING_COLUMNS, records))
-    png = _summary_picture(rows)
-    atomic_save_with(str(out / 'summary.png'),
-                     lambda p: Path(p).write_bytes(png))
-    atomic_write_text(str(out / 'summary.html'),
-                      _summary_page(rows, len(records), png))
-
-
-def _summary_picture(rows: Sequence[ShardedRow]) -> bytes:
-    """Findings per finished scan (bars) and the scans' status counts, a
-    PNG of 1000 x 400 px."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 4), dpi=100)
-    ax_f, ax_s = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1]))
-    done = [r for r in rows if r.status == 'done']
-    ax_f.bar(range(len(done)), [r.findings or 0 for r in done],
-             color='tab:blue')
-    ax_f.set_xticks(range(len(done)))
-    ax_f.set_xticklabels([r.folder for r in done], rotation=90 if
-                         len(done) > 8 else 0, fontsize=12 if len(done) <= 8
-                         else 9)
-    ax_f.set_ylabel('findings kept', fontsize=12)
-    ax_f.set_title('findings per scan', fontsize=13)
-    statuses = ('done', 'failed')
-    counts = [sum(r.status == s for r in rows) for s in statuses]
-    ax_s.bar(statuses, counts, color=['tab:green', 'tab:red'])
-    ax_s.set_title(f'{len(rows)} scans', fontsize=13)
-    ax_s.tick_params(labelsize=12)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format='png')
-    return buffer.getvalue()
-
-
-def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
-                  png: bytes) -> str:
-    """A self-contained page: the picture and the scans' table."""
-    esc = html.escape
-    failed = [r for r in rows if r.status == 'failed']
-    lines = [
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
-        '<title>Scans: summary</title></head><body>',
-        f'<h1>{len(rows)} scans: {len(rows) - len(failed)} done, '
-        f'{len(failed)} failed; {num_findings} findings</h1>',
-        '<img alt="findings per scan and status counts" '
-        'src="data:image/png;base64,'
-        + base64.b64encode(png).decode('ascii') + '">',
-        '<table border="1" cellpadding="3"><tr>'
-        + ''.join(f'<th>{c}</th>' for c in SHARDED_COLUMNS) + '</tr>']
-    for row in rows:
-        cells = row.to_dict()
-        link = (f'<a href="{esc(shard_folder(row.shard))}/'
-                f'{esc(row.folder)}/report.html">{esc(row.folder)}</a>'
-                if row.status == 'done' else esc(row.folder))
-        lines.append('<tr>' + ''.join(
-            f'<td>{link if c == "folder" else esc(str(cells[c]))}</td>'
-            for c in SHARDED_COLUMNS) + '</tr>')
-    lines.append('</table></body></html>')
-    return '\n'.join(lines) + '\n'
-
-
-def format_sharded_summary(rows: Sequence[ShardedRow], out_dir: str) -> str:
-    """The console's lines: each failed scan with its reason, then the
-    counts and the tables' paths."""
-    lines = [f'failed   {r.scan}: {r.error}' for r in rows
-             if r.status == 'failed']
-    done = sum(r.status == 'done' for r in rows)
-    lines.append(f'{len(rows)} scans: {done} done, {len(rows) - done} '
-                 f'failed; {os.path.join(out_dir, SUMMARY_NAME)}, '
-                 f'{os.path.join(out_dir, FINDINGS_TABLE)}, '
-                 f'{os.path.join(out_dir, "summary.html")}')
-    return '\n'.join(lines)
