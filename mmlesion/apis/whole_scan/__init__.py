@@ -6,28 +6,34 @@ The modules follow a scan's path, in this order; a module imports only the
 modules before it, and no module of a method (a method's steps are objects
 the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 
-=============== ==========================================================
-``settings``    the detector's input convention, read from its config;
-                the detection, run and batch options; a method's steps
-                as its caller hands them in (``ModelAdjustment``,
-                ``FindingRescorer``)
-``results``     a scan's result and its findings; findings.json's schema
-``model``       the detector's data convention, provenance, demo warning,
-                operating point
-``read``        load a scan, refuse one too large to resample
-``resample``    to the detector's slice interval and pixel spacing
-``slices``      each slice's input through the test pipeline, in batches
-``detect``      the detector over all slices: 2D boxes (and lesion maps)
-``stack``       2D boxes -> 3D findings (re-scored) in scan voxels and
-                world mm; types
-``measure``     RECIST long and short axis of each finding
-``infer``       resample -> detect -> stack -> measure on one loaded scan
-``write_dicom`` the findings as a DICOM SR and SEG
-``write``       findings.json, candidates.csv, pictures, report, as a set
-``run``         one scan from files to files
-``scan_list``   a day's scans: the list file, each scan's results folder
-``batch``       a day's scans through one model
-=============== ==========================================================
+==================== =====================================================
+``settings``         the detector's input convention, read from its config;
+                     the detection, run and batch options; a method's steps
+                     as its caller hands them in (``ModelAdjustment``,
+                     ``FindingRescorer``)
+``results``          a scan's result and its findings; findings.json's schema
+``model``            the detector's data convention, provenance, demo warning,
+                     operating point
+``read``             load a scan, refuse one too large to resample
+``resample``         to the detector's slice interval and pixel spacing
+``slices``           each slice's input through the test pipeline, in batches
+``detect``           the detector over all slices: 2D boxes (and lesion maps)
+``stack``            2D boxes -> 3D findings (re-scored) in scan voxels and
+                     world mm; types
+``measure``          RECIST long and short axis of each finding
+``infer``            resample -> detect -> stack -> measure on one loaded scan
+``write_dicom``      the findings as a DICOM SR and SEG
+``write``            findings.json, candidates.csv, pictures, report, as a set
+``run``              one scan from files to files
+``scan_list``        a day's scans: the list file, each scan's results folder
+``batch``            a day's scans through one model
+``shard_summary``    a sharded batch's merged tables, picture and page
+``shards``           a day's scans sharded over several jobs (local or Slurm)
+``dicomweb_source``  the series of a DICOMweb query, retrieved as files
+``store_back``       a scan's SR and SEG stored into its study (STOW-RS)
+``dicomweb_batch``   a query's series through one model, results stored
+                     back
+==================== =====================================================
 """
 from .batch import BatchRow, run_batch_inference
 from .detect import detect_slices

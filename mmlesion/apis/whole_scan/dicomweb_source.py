@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 from mmlesion.utils.writing.atomic import TMP_PREFIX, fsync_dir
 
@@ -43,6 +43,31 @@ class DicomWebError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class QueryFilter:
+    """One QIDO-RS filter of a query (``--query KEY=VALUE``).
+
+    Args:
+        key (str): the attribute, one of :data:`QUERY_KEYS`.
+        value (str): what it matches (``StudyDate`` as ``YYYYMMDD`` or a
+            range ``YYYYMMDD-YYYYMMDD``; ``*`` and ``?`` wildcards where
+            the server offers them).
+
+    Raises:
+        ValueError: a key not in :data:`QUERY_KEYS`, an empty value.
+    """
+    key: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.key not in QUERY_KEYS:
+            raise ValueError(
+                f'--query {self.key}={self.value}: {self.key!r} is not a '
+                f'query key; use one of {", ".join(QUERY_KEYS)}')
+        if not str(self.value).strip():
+            raise ValueError(f'--query {self.key}=: give a value')
+
+
+@dataclass(frozen=True)
 class DicomWebSettings:
     """Where the scans of a run come from and whether their results go
     back (``--dicomweb``, ``--query``, ``--dicomweb-user``,
@@ -50,9 +75,8 @@ class DicomWebSettings:
 
     Args:
         url (str): the DICOMweb root, e.g. ``http://pacs:8042/dicom-web``.
-        query (Mapping[str, str]): QIDO-RS filters on :data:`QUERY_KEYS`
-            (``StudyDate`` as ``YYYYMMDD`` or a range ``YYYYMMDD-YYYYMMDD``;
-            ``*`` and ``?`` wildcards where the server offers them).
+        query (tuple[QueryFilter, ...]): the QIDO-RS filters
+            (:func:`parse_query`), each key at most once.
         user (str, optional): HTTP basic authentication user.
         password (str, optional): its password (the tool reads it from
             :data:`PASSWORD_ENV`, never from the command line).
@@ -61,11 +85,10 @@ class DicomWebSettings:
         timeout_s (float): seconds to wait for each reply. Defaults to 60.
 
     Raises:
-        ValueError: a query key not in :data:`QUERY_KEYS`, an empty value,
-            an URL that is not http(s), a user without a password.
+        ValueError: a query key given twice, an URL that is not http(s), a user without a password.
     """
     url: str
-    query: Mapping[str, str] = field(default_factory=dict)
+    query: Tuple[QueryFilter, ...] = ()
     user: Optional[str] = None
     password: Optional[str] = None
     store_back: bool = True
@@ -75,34 +98,33 @@ class DicomWebSettings:
         if not re.match(r'^https?://[^/\s]+', self.url or ''):
             raise ValueError(f'--dicomweb {self.url!r}: not an http(s) URL '
                              '(e.g. http://pacs:8042/dicom-web)')
-        for key, value in self.query.items():
-            if key not in QUERY_KEYS:
-                raise ValueError(
-                    f'--query {key}={value}: {key!r} is not a query key; '
-                    f'use one of {", ".join(QUERY_KEYS)}')
-            if not str(value).strip():
-                raise ValueError(f'--query {key}=: give a value')
+        keys = [f.key for f in self.query]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise ValueError(f'--query {key} given twice')
         if self.user and self.password is None:
             raise ValueError(f'--dicomweb-user {self.user}: set the password '
                              f'in the environment variable {PASSWORD_ENV}')
 
 
-def parse_query(items: Sequence[str]) -> Dict[str, str]:
-    """``['KEY=VALUE', ...]`` (``--query``) as a dict.
+def parse_query(items: Sequence[str]) -> Tuple[QueryFilter, ...]:
+    """``['KEY=VALUE', ...]`` (``--query``) as filters, in their order.
 
     Raises:
-        ValueError: an item without ``=`` or a key given twice.
+        ValueError: an item without ``=``, a key given twice, a key not in
+            :data:`QUERY_KEYS`, an empty value.
     """
-    query: Dict[str, str] = {}
+    query: List[QueryFilter] = []
     for item in items:
         key, sep, value = item.partition('=')
         if not sep:
             raise ValueError(f'--query {item}: write KEY=VALUE, e.g. '
                              'StudyDate=20240101-20240131')
-        if key in query:
+        key = key.strip()
+        if key in [f.key for f in query]:
             raise ValueError(f'--query {key} given twice')
-        query[key.strip()] = value.strip()
-    return query
+        query.append(QueryFilter(key, value.strip()))
+    return tuple(query)
 
 
 @dataclass(frozen=True)
@@ -139,7 +161,7 @@ class FoundSeries:
     skipped: List[SkippedSeries] = field(default_factory=list)
 
 
-def dicomweb_client(settings: DicomWebSettings):
+def dicomweb_client(settings: DicomWebSettings) -> Any:
     """A :class:`dicomweb_client.DICOMwebClient` for the settings (basic
     authentication where a user is given).
 
@@ -247,7 +269,7 @@ def find_series(client, settings: DicomWebSettings) -> FoundSeries:
     found = FoundSeries()
     try:
         items = client.search_for_series(
-            search_filters=dict(settings.query),
+            search_filters={f.key: f.value for f in settings.query},
             fields=['00080060', '00201209'], get_remaining=True)
     except Exception as err:  # noqa: BLE001 (named by server_error)
         raise server_error(err, settings, 'QIDO-RS series query') from err

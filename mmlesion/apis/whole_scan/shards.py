@@ -120,7 +120,7 @@ class ShardJob:
                                    finishing=self.finishing)
         return sum(row.status == 'failed' for row in rows)
 
-    def checkpoint(self):
+    def checkpoint(self) -> Any:
         """submitit: a pre-empted job is requeued; the batch then skips
         the scans it finished."""
         import submitit

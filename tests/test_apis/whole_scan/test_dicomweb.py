@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from mmlesion.apis.detector_loader import LoadedDetector
 from mmlesion.apis.whole_scan import run as run_module
 from mmlesion.apis.whole_scan.dicomweb_source import (DicomWebSettings,
-                                                      parse_query)
+                                                      QueryFilter, parse_query)
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import repo_root, shared_data_root
 from tests.helpers.orthanc import (PASSWORD, USER, OrthancServer,
@@ -115,13 +116,12 @@ def stub_detector(monkeypatch, tmp_path):
     """The tool's model: the stand-in detector of test_write_dicom (bright
     components of the middle slice, with masks), and its checkpoint."""
     from tests.test_apis.whole_scan.test_write_dicom import _stub
-    _, model = _stub(150., True)
+    cfg, model = _stub(150., True)
     ckpt = tmp_path / 'stub.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     monkeypatch.setattr(
         run_module, 'init_lesion_detector',
-        lambda *a, **k: types.SimpleNamespace(model=model,
-                                              checkpoint_meta={}))
+        lambda *a, **k: LoadedDetector(model=model, cfg=cfg))
     monkeypatch.setenv('MMLESION_DICOMWEB_PASSWORD', PASSWORD)
     torch.set_num_threads(1)
     return ckpt
@@ -239,15 +239,23 @@ def test_unreachable_server_and_refused_credentials(orthanc, stub_detector,
 
 def test_settings_refuse_bad_options():
     with pytest.raises(ValueError, match="'PatientName' is not a query key"):
-        DicomWebSettings('http://h/dicom-web', dict(PatientName='X'))
+        parse_query(['PatientName=X'])
+    with pytest.raises(ValueError, match='Modality given twice'):
+        DicomWebSettings('http://h/dicom-web', (QueryFilter('Modality', 'CT'),
+                                                QueryFilter('Modality', 'MR')))
+    with pytest.raises(ValueError, match='Modality given twice'):
+        parse_query(['Modality=CT', 'Modality=MR'])
+    with pytest.raises(ValueError, match='Modality=: give a value'):
+        parse_query(['Modality= '])
     with pytest.raises(ValueError, match='not an http'):
         DicomWebSettings('pacs:8042')
     with pytest.raises(ValueError, match='MMLESION_DICOMWEB_PASSWORD'):
         DicomWebSettings('http://h/dicom-web', user='u')
     with pytest.raises(ValueError, match='write KEY=VALUE'):
         parse_query(['StudyDate'])
-    assert parse_query(['StudyDate=20240101-20240131', 'Modality=CT']) == {
-        'StudyDate': '20240101-20240131', 'Modality': 'CT'}
+    assert parse_query(['StudyDate=20240101-20240131', 'Modality=CT']) == (
+        QueryFilter('StudyDate', '20240101-20240131'),
+        QueryFilter('Modality', 'CT'))
 
 
 class _BrokenRetrieval:
