@@ -108,6 +108,40 @@ class CfgOptionsAction(DictAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+def tool_config(args: argparse.Namespace):
+    """The config of ``tools/train.py`` / ``tools/test.py`` with their
+    command line merged in: the file (a broken ``_base_`` chain: one line),
+    the launcher, ``--cfg-options`` (checked: typos in nested keys, values
+    of the wrong kind; a new ``data_root`` also moves the datasets that used
+    the config's own), the scan checks (``--force-ct`` and the like),
+    ``--fold`` and the work dir (``--work-dir``, else the config's, else
+    ``./work_dirs/<config name>[_fold<k>]``).
+
+    Returns:
+        mmengine.config.Config: the merged config.
+    """
+    import os.path as osp
+
+    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
+    from mmlesion.utils import apply_cv_fold
+    from mmlesion.utils.configs.cfg_options import apply_cfg_options
+    from mmlesion.utils.configs.loading import load_config
+    cfg = load_config(args.config)
+    cfg.launcher = args.launcher
+    apply_cfg_options(cfg, args.cfg_options, source=args.config)
+    set_scan_checks(cfg, scan_check_flags(args))
+    if args.fold is not None:
+        apply_cv_fold(cfg, args.fold, source=args.config)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+        if args.fold is not None:
+            cfg.work_dir += f'_fold{args.fold}'
+    return cfg
+
+
 def add_cfg_options_argument(parser: argparse.ArgumentParser) -> None:
     """Add mmdet's ``--cfg-options key=value ...``.
 

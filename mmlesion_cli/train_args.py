@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 from .common_args import (add_cfg_options_argument, add_fold_argument,
                           add_scan_check_arguments,
                           add_trust_checkpoint_argument, config_file_error,
-                          scan_check_flags, work_dir_error)
+                          tool_config, work_dir_error)
 from .parser import tool_parser
 
 if TYPE_CHECKING:
@@ -82,28 +82,11 @@ def build_train_cfg(args: argparse.Namespace) -> 'Config':
     from mmengine.logging import print_log
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.utils import (apply_cv_fold, check_config_keys,
-                                find_resumable_checkpoint)
-    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
-    from mmlesion.utils.configs.cfg_options import apply_cfg_options
-    from mmlesion.utils.configs.loading import load_config
+    from mmlesion.utils import check_config_keys, find_resumable_checkpoint
     from mmlesion.utils.configs.whole_config import check_whole_config
     from mmlesion.utils.checkpoints.resume import check_resumable
     from mmlesion.utils.writing.work_dir_lock import lock_work_dir
-    cfg = load_config(args.config)  # a broken _base_ chain: one line
-    cfg.launcher = args.launcher
-    # checked: a typo in a nested key, a value of the wrong kind
-    apply_cfg_options(cfg, args.cfg_options, source=args.config)
-    set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
-    if args.fold is not None:
-        apply_cv_fold(cfg, args.fold, source=args.config)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-        if args.fold is not None:
-            cfg.work_dir += f'_fold{args.fold}'
+    cfg = tool_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'

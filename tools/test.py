@@ -33,7 +33,6 @@ the model is built.
 import argparse
 import numbers
 import os
-import os.path as osp
 import sys
 
 # mmlesion_cli before anything of mmlesion: it silences the stack's known
@@ -46,7 +45,7 @@ from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
                                       checkpoint_file_error,
-                                      config_file_error, scan_check_flags,
+                                      config_file_error, tool_config,
                                       work_dir_error)
 
 
@@ -95,26 +94,9 @@ def parse_args() -> argparse.Namespace:
 def build_cfg(args: argparse.Namespace) -> Config:
     """Merge command-line options into the config."""
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.datasets.volumes.scan_switches import set_scan_checks
-    from mmlesion.utils import apply_cv_fold, check_config_keys
-    from mmlesion.utils.configs.cfg_options import apply_cfg_options
-    from mmlesion.utils.configs.loading import load_config
+    from mmlesion.utils import check_config_keys
     from mmlesion.utils.configs.whole_config import check_whole_config
-    cfg = load_config(args.config)  # a broken _base_ chain: one line
-    cfg.launcher = args.launcher
-    # checked (typos in nested keys, values of the wrong kind); a new
-    # data_root also moves the datasets that used the config's own
-    apply_cfg_options(cfg, args.cfg_options, source=args.config)
-    set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and the like
-    if args.fold is not None:
-        apply_cv_fold(cfg, args.fold, source=args.config)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-        if args.fold is not None:
-            cfg.work_dir += f'_fold{args.fold}'
+    cfg = tool_config(args)
     check_config_keys(cfg, source=args.config,  # what a test reads
                       options=args.cfg_options or (), testing=True)
     check_whole_config(cfg, source=args.config,  # unknown keys, '3' for 3
