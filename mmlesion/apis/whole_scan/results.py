@@ -506,11 +506,13 @@ class ScanResult:
 
     def _settings_record(self) -> Dict[str, Any]:
         """``findings.json``'s ``settings``: the convention (without its
-        pipeline), the detection options, the re-scorer (``fpr``) and the
-        detector's options."""
+        pipeline; ``scan_checks`` only where a check was relaxed), the
+        detection options, the re-scorer (``fpr``) and the detector's
+        options."""
         d = self.detection
         out = {k: v for k, v in asdict(self.settings).items()
-               if k != 'pipeline'}
+               if k != 'pipeline'
+               and not (k == 'scan_checks' and not any(v.values()))}
         out.update(batch_size=d.batch_size, workers=d.workers,
                    worker_type=d.worker_type,
                    resample_backend=d.resample_backend,

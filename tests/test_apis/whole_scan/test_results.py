@@ -68,6 +68,22 @@ def _result(**extra) -> ScanResult:
         slices_per_second=8., findings=[_finding()], **extra)
 
 
+def test_a_relaxed_scan_check_is_recorded_in_the_settings():
+    """Default checks add nothing to findings.json; a relaxed one is
+    named there."""
+    from dataclasses import replace
+
+    from mmlesion.datasets.volumes.scan_switches import ScanChecks
+    strict = ScanChecks(False, False, False)
+    result = _result()
+    result.settings = replace(result.settings, scan_checks=strict)
+    assert 'scan_checks' not in result.to_dict()['settings']
+    result.settings = replace(result.settings,
+                              scan_checks=replace(strict, force_ct=True))
+    assert result.to_dict()['settings']['scan_checks'] == dict(
+        force_ct=True, resample_nonuniform=False, allow_outside_data=False)
+
+
 def test_diameter_mm_is_deprecated_for_largest_box_side_mm():
     finding = _finding()
     with pytest.warns(DeprecationWarning, match='largest_box_side_mm'):
