@@ -14,19 +14,23 @@ Example::
     OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_cpu_train_step.py \\
         --depth 18 --side 256
 """
-import argparse
 import time
 
-import torch
+from mmlesion_cli import tool_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--depth', type=int, choices=(18, 50), default=18)
-    parser.add_argument('--side', type=int, default=256)
-    parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--steps', type=int, default=4)
+    parser = tool_parser(__doc__)
+    parser.add_argument('--depth', type=int, choices=(18, 50), default=18,
+                        help='ResNet depth of the backbone')
+    parser.add_argument('--side', type=int, default=256,
+                        help='image height and width in pixels')
+    parser.add_argument('--batch', type=int, default=2,
+                        help='images per training step')
+    parser.add_argument('--steps', type=int, default=4,
+                        help='training steps timed')
     args = parser.parse_args()
+    import torch
     from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
     from mmengine.config import Config

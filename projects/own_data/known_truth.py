@@ -18,13 +18,14 @@ trains from random weights (slower to learn).
 for a coarse dataset); a step whose output is there is skipped, so the same
 command goes on after a kill.
 """
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from mmlesion_cli import tool_parser
 
 #: Scans: voxels (z, y, x), spacing (mm), body HU, lesion HU.
 SHAPE = (40, 110, 110)
@@ -85,11 +86,20 @@ def _run(*args) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', required=True)
-    parser.add_argument('--scans', type=int, default=12)
-    parser.add_argument('--budget-minutes', type=float, default=30.)
-    parser.add_argument('--steps', default='make,convert,plan,train,test')
+    parser = tool_parser(__doc__)
+    parser.add_argument(
+        '--out', required=True,
+        help='work folder: the scans, the converted dataset, the planned '
+        'config and the training run')
+    parser.add_argument('--scans', type=int, default=12,
+                        help='synthetic scans made (a quarter held out)')
+    parser.add_argument(
+        '--budget-minutes', type=float, default=30.,
+        help='CPU training minutes the plan is sized for')
+    parser.add_argument(
+        '--steps', default='make,convert,plan,train,test',
+        help='comma-separated steps to run, in this order; a step whose '
+        'output exists is skipped')
     parser.add_argument('--no-pretrained', action='store_true',
                         help='random backbone weights (no download)')
     parser.add_argument('--max-iters', type=int,

@@ -74,9 +74,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--followup-slice-shift',
         action='store_true',
+        default=config['followup_slice_shift'],
+        # a flag's False is shown too: the generator's default, written out
         help='a follow-up\'s slices lie off the first study\'s key-slice '
         'positions (by 0.2-0.8 of its slice interval, another interval '
-        'than the first study\'s)')
+        'than the first study\'s) (default: %(default)s)')
     parser.add_argument(
         '--size-source',
         default=config['size_source'],

@@ -165,7 +165,7 @@ class DemoDataConfig:
     lesion_types: Optional[Tuple[int, ...]] = None
     followup_prob: float = _SHOWN['followup_prob']
     followup_missing_prob: float = _SHOWN['followup_missing_prob']
-    followup_slice_shift: bool = False
+    followup_slice_shift: bool = _SHOWN['followup_slice_shift']
     multi_study_prob: float = .35
     num_studies: int = 2
     size_source: str = _SHOWN['size_source']
