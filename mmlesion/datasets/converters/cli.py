@@ -13,6 +13,7 @@ from .deeplesion_export import DeepLesionExporter
 from .presets import PRESETS
 from .scan_records import remove_empty_records, resumes_run
 from ..volumes.scan_switches import ScanChecks, switches_given
+from mmlesion.utils.reporting.tool_logger import call_logger
 from mmlesion.utils.writing.refusals import output_write_refusal
 
 #: How a conversion goes on after a refused write.
@@ -69,6 +70,15 @@ def run_cli(args: argparse.Namespace) -> int:
         refused write, also where ``--check-only`` finds outputs a run
         would refuse to replace).
     """
+    # The converter logs to mmengine's current logger, on this call's
+    # stdout (a logger made earlier in the process may hold a stream closed
+    # since, e.g. a test's captured one).
+    with call_logger('convert_dataset'):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """:func:`run_cli` with its logger set up."""
     try:
         summary = convert_dataset(settings_from_args(args))
     except (FileExistsError, FileNotFoundError, ValueError) as err:

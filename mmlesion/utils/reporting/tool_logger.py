@@ -2,6 +2,8 @@
 """The logger of a command-line tool."""
 import logging
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from mmengine.logging import MMLogger
 
@@ -35,3 +37,37 @@ def get_tool_logger(name: str) -> MMLogger:
             # not setStream: it flushes the old stream, which may be closed
             handler.stream = sys.stdout
     return logger
+
+
+@contextmanager
+def call_logger(name: str) -> Iterator[MMLogger]:
+    """The logger of one call of a library entry point (the converter's
+    ``run_cli``): mmengine's current instance, its console handlers on the
+    ``sys.stdout`` of the call, put back as they were afterwards, so no
+    handler outlives the call. Where the process has no instance yet, the
+    one :func:`get_tool_logger` makes, dropped afterwards (else mmengine
+    would make one bound to the stdout of the moment, for good: a later
+    call, e.g. the next test, writes to a stream closed since).
+
+    Args:
+        name (str): instance and logger name of the one made, e.g.
+            ``'convert_dataset'``.
+
+    Yields:
+        MMLogger: the logger.
+    """
+    made = not MMLogger._instance_dict
+    logger = get_tool_logger(name) if made else (
+        MMLogger.get_current_instance())
+    streams = [(h, h.stream) for h in logger.handlers
+               if type(h) is logging.StreamHandler
+               and h.stream is not sys.stderr]
+    for handler, _ in streams:
+        handler.stream = sys.stdout  # not setStream: see get_tool_logger
+    try:
+        yield logger
+    finally:
+        for handler, stream in streams:
+            handler.stream = stream
+        if made:
+            MMLogger._instance_dict.pop(name, None)

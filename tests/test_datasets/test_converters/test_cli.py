@@ -2,9 +2,12 @@
 """``mmlesion.datasets.converters.cli``: the converter run on the options
 that ``mmlesion_cli.converter_args`` parsed, through a preset's old tool
 name and through the general tool."""
+import io
 import json
+import uuid
 
 import numpy as np
+from mmengine.logging import MMLogger
 
 from mmlesion.testing.volume_files import write_volume
 from tests.helpers.tool_modules import load_tool
@@ -40,3 +43,25 @@ def test_parse_then_run(tmp_path, capsys):
     assert load_tool('dataset_converters/convert_dataset.py').main(
         ['--preset', 'kits19', str(root), '--out', str(again)]) == 0
     assert again.read_text() == out.read_text()
+
+
+def test_logs_to_this_calls_stdout(tmp_path, capsys):
+    """A current logger made earlier in the process, its console on a
+    stream closed since (a test's captured stdout), gets no converter
+    line: those go to the stdout of the call, nothing to stderr."""
+    closed = io.StringIO()
+    stale = MMLogger.get_instance(f'test_cli_stale_{uuid.uuid4().hex}')
+    for handler in stale.handlers:
+        handler.stream = closed
+    closed.close()
+    assert MMLogger.get_current_instance() is stale
+    _kits_case(tmp_path / 'kits19', 0)
+    main = load_tool('dataset_converters/kits19.py').main
+    out = tmp_path / 'kits.json'
+    assert main([str(tmp_path / 'kits19'), '--out', str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.err == ''
+    assert 'kits19: ' in printed.out.split('summary json: ')[0]
+    # and its stream is put back with the call: nothing outlives it
+    assert MMLogger.get_current_instance() is stale
+    assert all(h.stream is closed for h in stale.handlers)
