@@ -27,6 +27,7 @@ Example::
 """
 import argparse
 import datetime
+import math
 import os
 import os.path as osp
 import sys
@@ -170,6 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   'in, e.g. 24)', file=sys.stderr)
             return 2
         args.gpu_mem_gb = 8.
+    if not (math.isfinite(args.gpu_mem_gb) and args.gpu_mem_gb > 0):
+        print(f'error: --gpu-mem-gb must be a number > 0 (GiB), got '
+              f'{args.gpu_mem_gb:g}', file=sys.stderr)
+        return 2
     if args.budget_minutes is not None and args.budget_minutes <= 0:
         print(f'error: --budget-minutes must be > 0, got '
               f'{args.budget_minutes:g}', file=sys.stderr)

@@ -73,8 +73,10 @@ def assign_split(volume_id: str,
     """
     if val_fraction < 0 or test_fraction < 0 or \
             val_fraction + test_fraction > 1:
-        raise ValueError(f'bad split fractions val={val_fraction}, '
-                         f'test={test_fraction}')
+        raise ValueError(
+            f'--val-fraction {val_fraction:g} and --test-fraction '
+            f'{test_fraction:g}: each must be >= 0 and the two must add up '
+            'to at most 1 (the rest is the training split)')
     u = hash_unit(volume_id)
     if u < test_fraction:
         return 3

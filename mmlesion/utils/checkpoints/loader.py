@@ -334,7 +334,17 @@ def _unpickle(filename: str, map_location: Optional[str]) -> Any:
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if not _UNKNOWN_GLOBAL.search(str(err)):
+        opcode = 'Unsupported operand' in str(err)
+        if opcode and not checkpoints_trusted():
+            raise UntrustedCheckpointError(
+                f'{filename}: its pickle uses an instruction the safe loader '
+                f'does not read ({_short(err)}); torch.save at its default '
+                'protocol never writes one, so this file was made otherwise; '
+                'refusing to '
+                'unpickle it (that could run code from the file). If you '
+                'made this file or trust its source, pass '
+                f'--trust-checkpoint (or set {TRUST_ENV}=1)') from err
+        if not opcode and not _UNKNOWN_GLOBAL.search(str(err)):
             raise CorruptCheckpointError(
                 f'{filename}: not a readable PyTorch checkpoint '
                 f'({_describe(filename)}): {_short(err)}') from err

@@ -72,3 +72,12 @@ def test_export_window_reversed_or_not_finite(tmp_path, window):
     with pytest.raises(ValueError, match=r'--window .*: the DICOM window of '
                        'the 2D export must be two finite HU, the lower first'):
         DeepLesionExporter(str(tmp_path), dicom_window=window)
+
+
+@pytest.mark.parametrize('val, test', [(0.7, 0.6), (-0.1, 0.2)])
+def test_split_fractions_that_do_not_fit_name_the_rule(val, test):
+    from mmlesion.datasets.converters.common import assign_split
+    with pytest.raises(ValueError, match=r'--val-fraction .* and '
+                       r'--test-fraction .*: each must be >= 0 and the two '
+                       r'must add up to at most 1'):
+        assign_split('a', val, test)

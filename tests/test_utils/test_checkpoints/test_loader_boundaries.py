@@ -384,6 +384,21 @@ def test_protocol_2_names_are_mapped(tmp_path, untrusted):
         load_local_checkpoint(str(path))
 
 
+def test_protocol_4_pickle_is_refused_as_untrusted(tmp_path, untrusted,
+                                                  monkeypatch):
+    # protocol 4 frames its pickle (opcode 149), which the safe loader does
+    # not read: refused as a file torch.save did not write
+    path = tmp_path / 'p4.pth'
+    torch.save(dict(a=_Payload(os.getcwd, ())), str(path), pickle_protocol=4)
+    with pytest.raises(UntrustedCheckpointError,
+                       match=r'p4\.pth: its pickle uses an instruction the '
+                       r'safe loader does not read \(.*149.*--trust-'
+                       r'checkpoint'):
+        load_local_checkpoint(str(path))
+    monkeypatch.setenv(TRUST_ENV, '1')  # the user's choice: read in full
+    assert load_local_checkpoint(str(path)) == dict(a=os.getcwd())
+
+
 def test_legacy_file_names_the_global_from_the_message(tmp_path, untrusted):
     path = tmp_path / 'legacy.pth'
     torch.save(dict(a=_Payload(print, ('x', ))), str(path),
