@@ -140,6 +140,15 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/infer_volume.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --device cuda:0 --batch-size 32 --workers 1'):
     R_PLACEHOLDER,
+    ('docs/infer_volume.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 4'):
+    R_PLACEHOLDER,
+    ('docs/infer_volume.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
+    R_PLACEHOLDER,
+    ('docs/cluster.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
+    R_PLACEHOLDER,
     ('docs/mmdet_tools.md',
      'python $T/test.py $C CKPT --out results.pkl'):
     R_PLACEHOLDER,
