@@ -172,7 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         args.gpu_mem_gb = 8.
     if not (math.isfinite(args.gpu_mem_gb) and args.gpu_mem_gb > 0):
-        print(f'error: --gpu-mem-gb must be a number > 0 (GiB), got '
+        print(f'error: --gpu-mem-gb must be > 0 (a number of GiB), got '
               f'{args.gpu_mem_gb:g}', file=sys.stderr)
         return 2
     if args.budget_minutes is not None and args.budget_minutes <= 0:

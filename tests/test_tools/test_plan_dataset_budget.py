@@ -11,8 +11,8 @@ from tests.helpers.tool_modules import load_tool
     ([], '--gpu-mem-gb is required'),
     (['--gpu-mem-gb', '8', '--budget-minutes', '0'],
      '--budget-minutes must be > 0'),
-    (['--gpu-mem-gb', 'nan'], '--gpu-mem-gb must be a number > 0'),
-    (['--gpu-mem-gb', '-3'], '--gpu-mem-gb must be a number > 0'),
+    (['--gpu-mem-gb', 'nan'], '--gpu-mem-gb must be > 0'),
+    (['--gpu-mem-gb', '-3'], '--gpu-mem-gb must be > 0'),
 ])
 def test_refused_in_one_line(tmp_path, capsys, args, message):
     out = tmp_path / 'p.py'

@@ -334,7 +334,7 @@ def _unpickle(filename: str, map_location: Optional[str]) -> Any:
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        opcode = 'Unsupported operand' in str(err)
+        opcode = 'Unsupported operand 149' in str(err)  # protocol 4's FRAME
         if opcode and not checkpoints_trusted():
             raise UntrustedCheckpointError(
                 f'{filename}: its pickle uses an instruction the safe loader '
