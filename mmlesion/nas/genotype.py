@@ -19,7 +19,6 @@ or in Python with :func:`apply_genotypes` (what ``tools/search_alb.py``
 prints).
 """
 import ast
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -29,7 +28,7 @@ from mmengine.model import is_model_wrapper
 
 from mmlesion.models.layers.alb_cell import normalize_genotype
 from mmlesion.models.layers.alb_ops import ALB_OP_NAMES, DARTS_OP_NAMES
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write_text
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 
@@ -177,10 +176,7 @@ def dump_genotypes(genotypes: dict,
     if not own_space:
         text += f'op_names = {list(op_names)!r}\n'
     ast.parse(text)  # a snippet that does not parse must never be written
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with atomic_write(path, encoding='utf-8') as f:
-        f.write(text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -369,9 +365,7 @@ def write_searched_config(genotypes: dict,
     lines[-1] += ')))'
     text = '\n'.join(lines) + '\n'
     ast.parse(text)
-    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    with atomic_write(out_path, encoding='utf-8') as f:
-        f.write(text)
+    atomic_write_text(out_path, text)
     written_head = Config.fromfile(out_path).model.roi_head.bbox_head
     written = check_genotypes(
         written_head.genotypes,

@@ -19,8 +19,6 @@ entries read input 0. :class:`RandomSearchMixin` holds the random strategy
 of :class:`~mmlesion.nas.ALBSearchLoop`.
 """
 import contextlib
-import json
-import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -30,7 +28,7 @@ import torch.nn as nn
 from mmengine.dist import all_reduce, is_main_process
 from mmengine.logging import print_log
 
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write_json
 
 GENOTYPE_KEYS = ('normal', 'reduce')
 
@@ -245,7 +243,5 @@ class RandomSearchMixin:
                      finalist_loss=final_scores.get(k),
                      genotypes=candidates[k]) for k in range(len(candidates))
             ])
-        os.makedirs(self.runner.work_dir, exist_ok=True)
-        with atomic_write(path, encoding='utf-8') as f:
-            json.dump(report, f, indent=1)
+        atomic_write_json(path, report, indent=1)
         return path

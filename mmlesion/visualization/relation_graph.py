@@ -5,8 +5,6 @@ ElixirNet (Jiang et al., AAAI 2020), Figure 5: "The centers of regions are
 plotted and connected by the learned edges E. Edges thickness correspond to
 the strength of the graph edge weights. [...] ground-truth (red box)".
 """
-import os
-import os.path as osp
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -216,8 +214,6 @@ def draw_relation_graph(image: ArrayLike,
     rgba = np.asarray(canvas.buffer_rgba())
     rgb = rgba[..., :3].copy()
     if out_file:
-        out_dir = osp.dirname(osp.abspath(out_file))
-        os.makedirs(out_dir, exist_ok=True)
         atomic_save_with(
             out_file, lambda p: fig.savefig(p, dpi=dpi, format='png'))
     return rgb

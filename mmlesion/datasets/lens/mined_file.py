@@ -22,7 +22,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Sequence
 
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write_json
 
 FORMAT = 'mmlesion.lens_mined/1'
 
@@ -43,8 +43,7 @@ def write_mined_file(path: str,
         raise FileExistsError(
             f'{path} exists: pass --overwrite to replace it')
     meta = dict(metainfo, format=FORMAT)
-    with atomic_write(path) as f:
-        json.dump(dict(metainfo=meta, slices=list(slices)), f)
+    atomic_write_json(path, dict(metainfo=meta, slices=list(slices)))
 
 
 def _check_boxes(path: str, i: int, key: str, boxes) -> List[List[float]]:

@@ -7,7 +7,8 @@ from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 
-from mmlesion.utils.writing.atomic import atomic_save_with, atomic_write
+from mmlesion.utils.writing.atomic import (atomic_save_with,
+                                           atomic_write_json)
 
 from .recist_grabcut_ops import paste_crop
 
@@ -75,9 +76,8 @@ def _json_value(v):
 
 def write_cache_meta(cache_dir: str, params: dict) -> None:
     """Write ``meta.json`` (format and mask parameters)."""
-    params = {k: _json_value(v) for k, v in params.items()}
-    with atomic_write(osp.join(cache_dir, 'meta.json')) as f:
-        json.dump(dict(format=CACHE_FORMAT, params=params), f, indent=2)
+    atomic_write_json(osp.join(cache_dir, 'meta.json'),
+                      dict(format=CACHE_FORMAT, params=params), indent=2)
 
 
 def read_cache_meta(cache_dir: str) -> dict:

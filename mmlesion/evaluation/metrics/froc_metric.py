@@ -3,7 +3,6 @@
 
 See docs/protocols.md §1.
 """
-import json
 import os.path as osp
 import re
 from collections import OrderedDict
@@ -26,7 +25,7 @@ from ..functional.operating_points import OperatingPoints
 from ..functional.breakdown_groups import froc_breakdown_groups
 from ..functional.luna16.froc import rate_key
 from ..functional.overlaps import BOX_COLUMNS, OVERLAP_MODES
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write_json
 
 PROTOCOL_NAME = ('DeepLesion 2D official (3DCE/MULAN lineage, '
                  'docs/protocols.md §1)')
@@ -588,5 +587,4 @@ class FROCMetric(BaseMetric):
                 for k, v in metrics.items()
             },
             images=images)
-        with atomic_write(path) as f:
-            json.dump(payload, f)
+        atomic_write_json(path, payload)

@@ -1,6 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 metric for 3D detectors (docs/protocols.md §3)."""
-import json
 import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
@@ -19,7 +18,7 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  read_findings_csv, read_seriesuids_csv,
                                  score_cut_effect, select_findings,
                                  sensitivity_at, write_candidates_csv)
-from mmlesion.utils.writing.atomic import atomic_write
+from mmlesion.utils.writing.atomic import atomic_write_json
 from .froc_metric import (check_rates, mean_key, registered_plot,
                           runner_log_dir, to_numpy)
 
@@ -366,8 +365,7 @@ class LUNA16Metric(BaseMetric):
             write_candidates_csv(f'{prefix}_candidates.csv', cand.seriesuids,
                                  cand.xyz, cand.probability,
                                  diameter_mm=diam)
-            with atomic_write(f'{prefix}_metrics.json') as f:
-                json.dump(summary, f, indent=2)
+            atomic_write_json(f'{prefix}_metrics.json', summary, indent=2)
             written = [f'{prefix}_candidates.csv', f'{prefix}_metrics.json']
             if self.froc_plot is not None:
                 plot = registered_plot('LUNA16Metric', self.froc_plot)
