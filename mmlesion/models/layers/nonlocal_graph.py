@@ -162,13 +162,20 @@ class NonLocalGraph(BaseModule):
 
     @staticmethod
     def _check_counts(x: Tensor, num_rois: Optional[Sequence[int]]) -> list:
-        if num_rois is None:
-            raise ValueError(
-                'NonLocalGraph needs num_rois (RoIs per image) to build one '
-                'graph per image; got None. Use ALBRoIHead, which passes it.')
-        counts = [int(n) for n in num_rois]
-        if any(n < 0 for n in counts) or sum(counts) != x.size(0):
-            raise ValueError(
-                f'num_rois={counts} must be non-negative and sum to the '
-                f'number of RoI features ({x.size(0)}).')
-        return counts
+        return check_num_rois(
+            x, num_rois, 'NonLocalGraph needs num_rois (RoIs per image) to '
+            'build one graph per image; got None. Use ALBRoIHead, which '
+            'passes it.')
+
+
+def check_num_rois(x: Tensor, num_rois: Optional[Sequence[int]],
+                   if_none: str) -> List[int]:
+    """``num_rois`` as ints, checked against the ``R`` RoI features of
+    ``x``; ``if_none`` is the error where it is None."""
+    if num_rois is None:
+        raise ValueError(if_none)
+    counts = [int(n) for n in num_rois]
+    if any(n < 0 for n in counts) or sum(counts) != x.size(0):
+        raise ValueError(f'num_rois={counts} must be non-negative and sum to '
+                         f'the number of RoI features ({x.size(0)})')
+    return counts

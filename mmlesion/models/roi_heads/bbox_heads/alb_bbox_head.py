@@ -15,7 +15,8 @@ from torch import Tensor
 
 from mmlesion.models.layers.alb_cell import ALBCell, normalize_genotype
 from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
-from mmlesion.models.layers.nonlocal_graph import NonLocalGraph
+from mmlesion.models.layers.nonlocal_graph import (NonLocalGraph,
+                                                   check_num_rois)
 
 #: Genotypes written from the paper's text description of Figure 3 (the
 #: figure's exact wiring is not in the text): ALB mixes atrous convolutions
@@ -201,16 +202,10 @@ class ALBBBoxHead(BBoxHead):
     @staticmethod
     def _check_num_rois(x: Tensor,
                         num_rois: Optional[Sequence[int]]) -> List[int]:
-        if num_rois is None:
-            raise ValueError(
-                'ALBBBoxHead.forward needs num_rois (RoIs per image) for the '
-                "Non-local graphs; use roi_head=dict(type='ALBRoIHead', ...) "
-                "instead of mmdet's StandardRoIHead")
-        counts = [int(n) for n in num_rois]
-        if any(n < 0 for n in counts) or sum(counts) != x.size(0):
-            raise ValueError(f'num_rois={counts} must be non-negative and sum '
-                             f'to the number of RoI features ({x.size(0)})')
-        return counts
+        return check_num_rois(
+            x, num_rois, 'ALBBBoxHead.forward needs num_rois (RoIs per image) '
+            "for the Non-local graphs; use roi_head=dict(type='ALBRoIHead', "
+            "...) instead of mmdet's StandardRoIHead")
 
     def forward_features(self, x: Tensor, num_rois: Sequence[int]) -> Tensor:
         """Run the 3x3 conv, ALB, ALBr cells and global pooling.
