@@ -19,6 +19,9 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+_NO_NUM_ROIS = ('NonLocalGraph needs num_rois (RoIs per image) to build one '
+                'graph per image; got None. Use ALBRoIHead, which passes it.')
+
 
 @MODELS.register_module()
 class NonLocalGraph(BaseModule):
@@ -111,7 +114,7 @@ class NonLocalGraph(BaseModule):
         Returns:
             list[Tensor]: one ``(R_i, R_i)`` row-stochastic matrix per image.
         """
-        counts = self._check_counts(x, num_rois)
+        counts = check_num_rois(x, num_rois, _NO_NUM_ROIS)
         nodes = F.relu(self.phi(x.mean(dim=(2, 3))))
         graphs = []
         for nodes_i in nodes.split(counts, dim=0):
@@ -132,7 +135,7 @@ class NonLocalGraph(BaseModule):
         Returns:
             Tensor: ``(R, D, H', W')`` with ``H' = ceil(H / stride)``.
         """
-        counts = self._check_counts(x, num_rois)
+        counts = check_num_rois(x, num_rois, _NO_NUM_ROIS)
         graphs = self.adjacency(x, counts)
         values = F.relu(self.psi(self.pool(x)))
         propagated = [
@@ -160,18 +163,11 @@ class NonLocalGraph(BaseModule):
         graphs, self.live_adjacency = self.live_adjacency, None
         return graphs
 
-    @staticmethod
-    def _check_counts(x: Tensor, num_rois: Optional[Sequence[int]]) -> list:
-        return check_num_rois(
-            x, num_rois, 'NonLocalGraph needs num_rois (RoIs per image) to '
-            'build one graph per image; got None. Use ALBRoIHead, which '
-            'passes it.')
 
 
 def check_num_rois(x: Tensor, num_rois: Optional[Sequence[int]],
                    if_none: str) -> List[int]:
-    """``num_rois`` as ints, checked against the ``R`` RoI features of
-    ``x``; ``if_none`` is the error where it is None."""
+    """``num_rois`` as ints, summing to ``len(x)``; ``if_none``: error."""
     if num_rois is None:
         raise ValueError(if_none)
     counts = [int(n) for n in num_rois]
