@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...structures.ct_geometry import world_to_voxel
 from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue, tissue_lut
 from .phantom import CTPhantom, simulate_acquisition
 from .volume_config import _NOT_BODY, _UID_ROOT
@@ -78,11 +79,7 @@ class _Scan:
 
     def world_to_voxel(self, xyz: np.ndarray) -> np.ndarray:
         """World (x, y, z) -> continuous canonical index (z, y, x)."""
-        xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
-        sz, sy, sx = self.spacing_zyx
-        o = self.origin_xyz
-        return np.stack([(xyz[:, 2] - o[2]) / sz, (xyz[:, 1] - o[1]) / sy,
-                         (xyz[:, 0] - o[0]) / sx], axis=1)
+        return world_to_voxel(xyz, self.spacing_zyx, self.origin_xyz)
 
     def lesion_world(self, les: Lesion) -> np.ndarray:
         x, y, z = les.center
