@@ -38,12 +38,6 @@ _TAG_PAD = 1.5
 ImageLike = Union[str, Path, np.ndarray]
 
 
-def load_hu_slice(path: Union[str, Path]) -> np.ndarray:
-    """Read a DeepLesion 16-bit PNG as a float32 (H, W) HU image
-    (:func:`mmlesion.datasets.deeplesion.png_slices.read_hu_png`)."""
-    return read_hu_png(str(path))
-
-
 def window_to_rgb(hu: np.ndarray,
                   window: Sequence[float] = SOFT_TISSUE_WINDOW) -> np.ndarray:
     """Map HU through a display window to a gray uint8 RGB image.
@@ -69,7 +63,7 @@ def window_to_rgb(hu: np.ndarray,
 
 def _as_hu(image: ImageLike) -> np.ndarray:
     if isinstance(image, (str, Path)):
-        return load_hu_slice(image)
+        return read_hu_png(str(image))
     image = np.asarray(image)
     if image.dtype == np.uint16:  # raw PNG values, as cv2 reads them
         return png_values_to_hu(image, 'uint16 image')

@@ -22,10 +22,10 @@ from mmdet.visualization import DetLocalVisualizer
 from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
 
+from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
                                                       draw_lesion_overlay,
                                                       key_slice_name,
-                                                      load_hu_slice,
                                                       window_of,
                                                       window_to_rgb)
 
@@ -136,7 +136,8 @@ class LesionVisualizationHook(DetVisualizationHook):
             np.ndarray: (kH, kW, 3) uint8 RGB, ``k`` the display factor
             (``display_size``).
         """
-        rgb = window_to_rgb(load_hu_slice(data_sample.img_path), self.window)
+        rgb = window_to_rgb(read_hu_png(str(data_sample.img_path)),
+                            self.window)
         gt = self.gt_boxes(data_sample) if self.draw_gt else None
         pred_boxes = pred_scores = None
         if self.draw_pred and 'pred_instances' in data_sample:

@@ -14,8 +14,7 @@ from mmengine.structures import InstanceData
 import mmlesion  # noqa: F401  (registers the hook)
 from mmlesion.engine.hooks import LesionVisualizationHook
 from mmlesion.visualization import draw_lesion_detections
-from mmlesion.visualization.lesion_visualizer import (load_hu_slice,
-                                                      window_to_rgb)
+from mmlesion.visualization.lesion_visualizer import window_to_rgb
 
 GT_BOX = [40., 50., 90., 100.]
 PRED_BOX = [120., 30., 160., 70.]
@@ -182,9 +181,9 @@ def test_rejects_8bit_png(tmp_path):
     path = tmp_path / '8bit.png'
     cv2.imwrite(str(path), np.zeros((16, 16), np.uint8))
     with pytest.raises(ValueError, match='16-bit'):
-        load_hu_slice(path)
+        draw_lesion_detections(path)
     with pytest.raises(FileNotFoundError, match='missing'):
-        load_hu_slice(tmp_path / 'missing.png')
+        draw_lesion_detections(tmp_path / 'missing.png')
 
 
 def test_score_legend_text():
