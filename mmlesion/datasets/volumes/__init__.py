@@ -8,12 +8,12 @@ from .ct_volume import CTVolume
 from .cropping import crop_volume, mask_region
 from .loading import list_dicom_series, load_ct_volume
 from .lung_mask import compute_lung_mask, read_lung_mask
-from .resampling import map_points_zyx, resample_boxes_3d, resample_volume
+from .resampling import resample_boxes_3d, resample_volume
 
 __all__ = [
     'BOX_FORMAT', 'box_center_world', 'box_from_world_sphere',
     'load_annotation_file', 'volume_entry', 'write_annotation_file',
     'CTVolume', 'crop_volume', 'mask_region', 'compute_lung_mask',
-    'read_lung_mask', 'list_dicom_series', 'load_ct_volume', 'map_points_zyx',
+    'read_lung_mask', 'list_dicom_series', 'load_ct_volume',
     'resample_boxes_3d', 'resample_volume'
 ]

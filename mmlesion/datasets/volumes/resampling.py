@@ -243,21 +243,6 @@ def fill_outside(out: np.ndarray, volume: CTVolume,
             out[tuple(index)] = default_value
 
 
-def map_points_zyx(points: np.ndarray, src: CTVolume,
-                   dst: CTVolume) -> np.ndarray:
-    """Map continuous voxel points (z, y, x) of ``src`` into ``dst``.
-
-    Args:
-        points (np.ndarray): (N, 3) continuous indices in ``src``.
-        src (CTVolume): the volume the points are given in.
-        dst (CTVolume): another volume of the same scan (e.g. resampled).
-
-    Returns:
-        np.ndarray: (N, 3) continuous indices (z, y, x) in ``dst``.
-    """
-    return dst.world_to_voxel(src.voxel_to_world(points))
-
-
 def resample_boxes_3d(boxes: np.ndarray, src: CTVolume,
                       dst: CTVolume) -> np.ndarray:
     """Map 3D boxes ``[x1, y1, z1, x2, y2, z2]`` from ``src`` to ``dst``.
@@ -285,8 +270,8 @@ def resample_boxes_3d(boxes: np.ndarray, src: CTVolume,
         np.stack([z, y, x], axis=1) for z in (z1, z2) for y in (y1, y2)
         for x in (x1, x2)
     ], axis=1)  # (N, 8, 3) zyx
-    mapped = map_points_zyx(corners.reshape(-1, 3), src,
-                            dst).reshape(-1, 8, 3)
+    mapped = dst.world_to_voxel(src.voxel_to_world(corners.reshape(
+        -1, 3))).reshape(-1, 8, 3)
     lo, hi = mapped.min(1), mapped.max(1)
     out = np.concatenate([lo[:, ::-1], hi[:, ::-1]], axis=1)
     return out.astype(np.float32)

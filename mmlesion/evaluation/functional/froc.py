@@ -378,12 +378,6 @@ def sens_at_fp(curve: FROCCurve,
     return np.interp(rates, curve.fps_per_image, curve.sensitivity)
 
 
-def mean_sens(curve: FROCCurve,
-              fp_rates: Sequence[float] = DEFAULT_MEAN_RATES) -> float:
-    """Mean sensitivity over ``fp_rates`` (default 0.5, 1, 2 and 4 FPs)."""
-    return float(np.mean(sens_at_fp(curve, fp_rates)))
-
-
 def filter_gts(gts: Sequence[np.ndarray],
                keep: Sequence[np.ndarray]) -> List[np.ndarray]:
     """Keep a subset of the ground truth of every image.

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from mmlesion.datasets.volumes import (CTVolume, map_points_zyx,
-                                       resample_boxes_3d, resample_volume)
+from mmlesion.datasets.volumes import (CTVolume, resample_boxes_3d,
+                                       resample_volume)
 
 
 def _ramp_volume():
@@ -24,7 +24,7 @@ def test_resample_volume_keeps_world_extent_and_values():
     np.testing.assert_allclose(lo_out, lo_in, atol=1e-6)
     # linear interpolation of a linear ramp is exact inside the volume
     zyx = np.array([[10, 10, 10], [30, 5, 20], [2, 18, 3]], dtype=float)
-    src_idx = map_points_zyx(zyx, out, vol)
+    src_idx = vol.world_to_voxel(out.voxel_to_world(zyx))
     expect = src_idx @ np.array([3.0, 2.0, 1.0])
     got = out.array[tuple(zyx.astype(int).T)]
     np.testing.assert_allclose(got, expect, atol=1e-3)

@@ -16,8 +16,7 @@ import mmlesion.evaluation.functional.froc as froc_mod
 from mmlesion.evaluation.functional import (diameter_subsets, filter_gts,
                                             froc_breakdowns, froc_curve,
                                             lesion_type_subsets,
-                                            match_detections, mean_sens,
-                                            sens_at_fp)
+                                            match_detections, sens_at_fp)
 
 BOX = [0., 0., 9., 9.]  # 10 x 10 pixels (legacy convention)
 FAR = [100., 100., 109., 109.]
@@ -187,7 +186,7 @@ def test_curve_without_lesions_is_nan_per_detection_and_silent():
     assert curve.fps_per_image.tolist() == [1.0, 2.0]
 
 
-# --- sens_at_fp / mean_sens: rate 0, shapes, defaults ----------------------
+# --- sens_at_fp: rate 0, shapes, defaults -----------------------------------
 
 
 def _curve():
@@ -223,14 +222,11 @@ def test_no_lesions_gives_one_nan_per_rate():
     assert np.isnan(out).all()
 
 
-def test_mean_sens_uses_the_given_rates_and_defaults_to_0_5_to_4():
+def test_lesion_found_after_8_fps():
     # one image: 8 false positives, then the lesion (found at 8 FPs)
     fps = [det(FAR, 1.0 - i * 1e-3) for i in range(8)]
     curve = froc_curve([arrays(fps + [det(BOX, .1)], 5)], [arrays([BOX], 4)])
     assert sens_at_fp(curve, [4, 8]).tolist() == [0.0, 1.0]
-    assert mean_sens(curve) == 0.0  # 0.5, 1, 2 and 4 FPs only
-    assert mean_sens(curve, [8]) == 1.0
-    assert mean_sens(curve, [4, 8]) == 0.5
 
 
 # --- breakdowns: defaults and the overlap mode are passed on ---------------
