@@ -2,8 +2,8 @@
 from .average_precision import ap_at_iou  # noqa: F401
 from .froc import (  # noqa: F401
     DEFAULT_FP_RATES, DEFAULT_MEAN_RATES, DIAMETER_BINS, LESION_TYPE_NAMES,
-    FROCCurve, FROCMatch, diameter_subsets, filter_gts, froc_breakdowns,
-    froc_curve, lesion_type_subsets, match_detections, sens_at_fp)
+    FROCCurve, FROCMatch, diameter_subsets, filter_gts, froc_curve,
+    lesion_type_subsets, match_detections, sens_at_fp)
 from .overlaps import aligned_legacy_overlaps, legacy_bbox_overlaps  # noqa
 from .box_stacking import findings_to_arrays, stack_slice_boxes  # noqa: F401
 from .luna16 import (LUNA16_FP_RATES, LUNA16Candidates,  # noqa: F401

@@ -40,7 +40,7 @@ with it is ``>= iou_thr``, and FP status does not depend on the order, so the
 walk is one vectorised pass over all (detection, same-image ground truth)
 pairs, a ``np.minimum.at`` over the global ranks and two cumulative sums.
 """
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -455,34 +455,3 @@ def diameter_subsets(
         'gt30mm': [d > 30 for d in diams],
     }
 
-
-def froc_breakdowns(dets: Sequence[np.ndarray],
-                    gts: Sequence[np.ndarray],
-                    subsets: Dict[str, Sequence[np.ndarray]],
-                    iou_thr: float = 0.5,
-                    overlap: str = 'iou',
-                    fp_rates: Optional[Sequence[float]] = None
-                    ) -> Dict[str, np.ndarray]:
-    """Sensitivities at FP rates for ground-truth subsets.
-
-    Args:
-        dets (Sequence[np.ndarray]): per image ``(N_i, 5)`` detections, all
-            kept for every subset.
-        gts (Sequence[np.ndarray]): per image ``(M_i, 4)`` ground truths.
-        subsets (dict): name -> per-image boolean masks over ``gts`` (e.g.
-            from :func:`lesion_type_subsets` or :func:`diameter_subsets`).
-        iou_thr (float): overlap threshold. Defaults to 0.5.
-        overlap (str): ``'iou'`` or ``'iobb'``. Defaults to ``'iou'``.
-        fp_rates (Sequence[float], optional): rates; defaults to
-            :data:`DEFAULT_FP_RATES`.
-
-    Returns:
-        dict[str, np.ndarray]: name -> sensitivity per rate (NaN for an empty
-        subset).
-    """
-    rates = DEFAULT_FP_RATES if fp_rates is None else fp_rates
-    return {
-        name: sens_at_fp(
-            froc_curve(dets, filter_gts(gts, masks), iou_thr, overlap), rates)
-        for name, masks in subsets.items()
-    }

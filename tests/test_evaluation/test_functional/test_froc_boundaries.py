@@ -14,8 +14,7 @@ import pytest
 
 import mmlesion.evaluation.functional.froc as froc_mod
 from mmlesion.evaluation.functional import (diameter_subsets, filter_gts,
-                                            froc_breakdowns, froc_curve,
-                                            lesion_type_subsets,
+                                            froc_curve, lesion_type_subsets,
                                             match_detections, sens_at_fp)
 
 BOX = [0., 0., 9., 9.]  # 10 x 10 pixels (legacy convention)
@@ -227,21 +226,6 @@ def test_lesion_found_after_8_fps():
     fps = [det(FAR, 1.0 - i * 1e-3) for i in range(8)]
     curve = froc_curve([arrays(fps + [det(BOX, .1)], 5)], [arrays([BOX], 4)])
     assert sens_at_fp(curve, [4, 8]).tolist() == [0.0, 1.0]
-
-
-# --- breakdowns: defaults and the overlap mode are passed on ---------------
-
-
-def test_breakdowns_default_rates_and_overlap_mode():
-    gts = [arrays([BOX], 4)]
-    # IoU(inner, BOX) = 25 / 100 < 0.5 but IoBB = 1: a hit only with iobb
-    dets = [arrays([det([0., 0., 4., 4.], .9)], 5)]
-    subsets = {'all': [np.array([True])]}
-    res = froc_breakdowns(dets, gts, subsets)
-    assert res['all'].shape == (len(froc_mod.DEFAULT_FP_RATES), )
-    assert res['all'].tolist() == [0.0] * 6
-    res = froc_breakdowns(dets, gts, subsets, overlap='iobb', fp_rates=[1])
-    assert res['all'].tolist() == [1.0]
 
 
 # --- filter_gts: shapes of per-image entries and masks ---------------------
