@@ -133,7 +133,15 @@ def _summary(result, s: Luna16FilesEval, seconds: float) -> List[str]:
                      f'interval ({result.bootstrap.num_resamples} '
                      f'resamples): [{lo:.4f}, {hi:.4f}]')
     tnp = result.tnp
-    if tnp['tnp'] is None:
+    best = tnp.get('at_highest_sensitivity')
+    if tnp['tnp'] is None and best is not None:
+        lines.append(f'TNP: undefined (sensitivity '
+                     f'{tnp["target_sensitivity"]} never reached); at the '
+                     f'highest sensitivity reached, {best["sensitivity"]:.4f}'
+                     f' (not the paper\'s operating point): '
+                     f'{best["tnp"]:.4f} ({best["num_true_negatives"]}/'
+                     f'{tnp["num_negative_scans"]} scans without nodules)')
+    elif tnp['tnp'] is None:
         lines.append(f'TNP: undefined (sensitivity '
                      f'{tnp["target_sensitivity"]} never reached or no scan '
                      'without nodules)')

@@ -114,7 +114,7 @@ def test_tnp_threshold_and_flags():
     out = L.true_negative_patients(m)
     assert out == dict(target_sensitivity=0.95, num_negative_scans=4,
                        tnp=0.5, threshold=0.5, sensitivity=1.0,
-                       num_true_negatives=2)
+                       num_true_negatives=2, at_highest_sensitivity=None)
     assert type(out['threshold']) is float
     assert type(out['target_sensitivity']) is float
 
@@ -145,6 +145,11 @@ def test_tnp_default_target_reached_by_19_of_20():
     out = L.true_negative_patients(L.match_luna16(c, nod, None, uids))
     assert out['tnp'] is None and out['threshold'] is None
     assert out['num_negative_scans'] == 1
+    # ... the TNP at the highest sensitivity reached (18 of 20, from .73
+    # on), marked with it, never as the target's
+    assert out['at_highest_sensitivity'] == dict(
+        tnp=1.0, threshold=pytest.approx(.73), sensitivity=0.9,
+        num_true_negatives=1)
 
 
 def test_tnp_none_without_negative_scans_or_unreached_target():
@@ -152,12 +157,15 @@ def test_tnp_none_without_negative_scans_or_unreached_target():
     out = L.true_negative_patients(m)
     assert out == dict(target_sensitivity=0.95, num_negative_scans=0,
                        tnp=None, threshold=None, sensitivity=None,
-                       num_true_negatives=None)
+                       num_true_negatives=None, at_highest_sensitivity=None)
     nod = findings([('a', 0., 0., 0., 10.), ('b', 50., 0., 0., 10.)])
     m = L.match_luna16(CANDS, nod, EXC, UIDS)
     out = L.true_negative_patients(m)  # only 1 of 2 nodules is ever found
     assert out['tnp'] is None and out['sensitivity'] is None
     assert out['num_negative_scans'] == 4
+    # at sensitivity .5 (from .9 on: n3's .95 flags one of four scans)
+    assert out['at_highest_sensitivity'] == dict(
+        tnp=0.75, threshold=0.9, sensitivity=0.5, num_true_negatives=3)
     assert L.true_negative_patients(m, 0.5)['tnp'] == 0.75
     assert math.isclose(L.true_negative_patients(m, 0.5)['threshold'], .9)
 
@@ -173,3 +181,22 @@ def test_tnp_threshold_read_on_the_undropped_curve():
     out = L.true_negative_patients(m, 0.6)
     assert out['threshold'] == 0.8 and out['sensitivity'] == 2 / 3
     assert .8 not in L.luna16_froc_curve(*m.entries()[:2], 3, 4)[2]
+
+
+def test_tnp_of_a_model_that_finds_no_nodule():
+    # every candidate an FP: the highest sensitivity reached is 0, at a
+    # threshold above every candidate (nothing flagged); no nodule at all
+    # or no scan without one: undefined
+    uids = ['a', 'n1', 'n2']
+    nod = findings([('a', 0., 0., 0., 10.)])
+    c = cands([('a', 50., 0., 0., .9), ('n1', 0., 0., 0., .4)])
+    out = L.true_negative_patients(L.match_luna16(c, nod, None, uids))
+    assert out['tnp'] is None and out['threshold'] is None
+    assert out['at_highest_sensitivity'] == dict(
+        tnp=1.0, threshold=None, sensitivity=0.0, num_true_negatives=2)
+    out = L.true_negative_patients(L.match_luna16(cands([]), nod, None,
+                                                  uids))
+    assert out['at_highest_sensitivity']['sensitivity'] == 0.0
+    for m in (L.match_luna16(c, findings([]), None, uids),
+              L.match_luna16(c, nod, None, ['a'], unknown='ignore')):
+        assert L.true_negative_patients(m)['at_highest_sensitivity'] is None

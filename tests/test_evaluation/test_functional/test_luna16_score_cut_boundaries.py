@@ -118,13 +118,18 @@ def test_json_and_summary_field_by_field():
         'detections evaluated with and without the cut',
         with_cut=dict(num_candidates=3, candidates_per_scan=1.5,
                       cpm=cut.cpm, tnp=None,
+                      tnp_at_highest_sensitivity=dict(
+                          tnp=1.0, threshold=0.9, sensitivity=0.5,
+                          num_true_negatives=1),
                       sensitivity_at=dict(zip(keys, cut.sens_at.tolist()))),
         without_cut=dict(
             num_candidates=5, candidates_per_scan=2.5, cpm=uncut.cpm,
-            tnp=uncut.tnp['tnp'],
+            tnp=uncut.tnp['tnp'], tnp_at_highest_sensitivity=None,
             sensitivity_at=dict(zip(keys, uncut.sens_at.tolist()))))
     # TNP: the cut never reaches 0.95 sensitivity (undefined); uncut, the
-    # scan without a nodule keeps a false positive above the threshold
+    # scan without a nodule keeps a false positive above the threshold;
+    # cut, at its highest sensitivity (0.5, from 0.9 on) scan b's FPs (0.7,
+    # 0.4) lie below: a TNP of 1 at sensitivity 0.5, marked as such
     assert cut.tnp['tnp'] is None and uncut.tnp['tnp'] == 0.
     # scan a keeps nodule 1 (0.9), loses nodule 2: at most half
     assert cut.sens_at.max() == pytest.approx(0.5)

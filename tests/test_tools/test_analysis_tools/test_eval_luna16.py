@@ -50,7 +50,7 @@ def _argv(files, out_dir, *extra):
     return argv + ['--out-dir', str(out_dir), *extra]
 
 
-def test_small_case_outputs(small, tmp_path):
+def test_small_case_outputs(small, tmp_path, capsys):
     tool = load_tool()
     out = tmp_path / 'out'
     assert tool.main(_argv(small, out, '--num-bootstrap', '50')) == 0
@@ -74,6 +74,17 @@ def test_small_case_outputs(small, tmp_path):
     assert boot['num_resamples_without_nodules'] > 0
     assert boot['sensitivity_at']['1']['upper'] is None
     assert metrics['tnp']['num_negative_scans'] == 2  # c and d
+    # 0.95 never reached: TNP undefined; at the highest sensitivity (2/3,
+    # from 0.3 on) neither c nor d has an FP at or above it: printed with
+    # that sensitivity, never as the paper's operating point
+    assert metrics['tnp']['tnp'] is None
+    assert metrics['tnp']['at_highest_sensitivity'] == dict(
+        tnp=1.0, threshold=0.3, sensitivity=pytest.approx(2 / 3),
+        num_true_negatives=2)
+    assert ('TNP: undefined (sensitivity 0.95 never reached); at the '
+            'highest sensitivity reached, 0.6667 (not the paper\'s operating '
+            'point): 1.0000 (2/2 scans without nodules)') in \
+        capsys.readouterr().out
     for name in ('froc.png', 'froc_curve.csv', 'froc_bootstrap.csv',
                  'nodules.csv'):
         assert (out / name).stat().st_size > 0

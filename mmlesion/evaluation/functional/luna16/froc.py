@@ -77,9 +77,31 @@ def sensitivity_at(fps: np.ndarray,
     return np.interp(np.asarray(rates, dtype=np.float64), fps, sens)
 
 
+def _tnp_at(match: LUNA16Match, negative: np.ndarray, threshold: float,
+            sensitivity: float) -> dict:
+    """TNP at one threshold: the scans without a nodule none of whose FPs
+    scores at or above ``threshold``."""
+    fp = match.is_fp & (match.probability >= threshold)
+    flagged = np.zeros(match.num_scans, dtype=bool)
+    flagged[match.cand_scan[fp]] = True
+    tn = int((negative & ~flagged).sum())
+    return dict(tnp=tn / int(negative.sum()),
+                threshold=threshold if math.isfinite(threshold) else None,
+                sensitivity=sensitivity, num_true_negatives=tn)
+
+
 def true_negative_patients(match: LUNA16Match,
                            target_sensitivity: float = 0.95) -> dict:
     """TNP of the 3D Aggregated Faster R-CNN paper (§IV-G).
+
+    The threshold is the highest at which the sensitivity reaches the
+    target (the paper's operating point). Where it never does (a weak
+    model), ``at_highest_sensitivity`` holds the TNP at the highest
+    threshold reaching the highest sensitivity the curve has, that
+    sensitivity beside it: a number of its own, never the paper's
+    operating point (``tnp`` stays None). A curve whose highest
+    sensitivity is 0 (no nodule found) has its threshold above every
+    candidate (``threshold`` None): no scan flagged.
 
     Args:
         match (LUNA16Match): from :func:`match_luna16`.
@@ -89,7 +111,10 @@ def true_negative_patients(match: LUNA16Match,
     Returns:
         dict: ``tnp`` (None when not reached), ``threshold``, its
         ``sensitivity``, ``num_negative_scans``, ``num_true_negatives``,
-        ``target_sensitivity``.
+        ``target_sensitivity``, ``at_highest_sensitivity`` (None unless
+        the target is not reached while scans with and without nodules
+        exist; else a dict of ``tnp``, ``threshold``, ``sensitivity``,
+        ``num_true_negatives``).
     """
     labels, probs, _ = match.entries()
     nod, _, _ = match.per_scan_counts()
@@ -100,22 +125,20 @@ def true_negative_patients(match: LUNA16Match,
         tnp=None,
         threshold=None,
         sensitivity=None,
-        num_true_negatives=None)
+        num_true_negatives=None,
+        at_highest_sensitivity=None)
     fps, sens, thr = luna16_froc_curve(
         labels, probs, len(match.nodule_scan), match.num_scans,
         drop_intermediate=False)
+    if negative.sum() == 0 or np.isnan(sens).all():
+        return out
     reached = np.flatnonzero(sens >= target_sensitivity)
-    if len(reached) == 0 or negative.sum() == 0:
+    if len(reached) == 0:
+        k = int(np.argmax(sens))  # the first (highest) threshold of the max
+        out['at_highest_sensitivity'] = _tnp_at(match, negative,
+                                                float(thr[k]),
+                                                float(sens[k]))
         return out
     k = int(reached[0])
-    t = float(thr[k])
-    fp = match.is_fp & (match.probability >= t)
-    flagged = np.zeros(match.num_scans, dtype=bool)
-    flagged[match.cand_scan[fp]] = True
-    tn = int((negative & ~flagged).sum())
-    out.update(
-        tnp=tn / int(negative.sum()),
-        threshold=t,
-        sensitivity=float(sens[k]),
-        num_true_negatives=tn)
+    out.update(_tnp_at(match, negative, float(thr[k]), float(sens[k])))
     return out

@@ -55,12 +55,17 @@ class ScoreCutSide:
 
     def to_dict(self) -> dict:
         """JSON-ready: counts, CPM, the sensitivity at LUNA16's rates and
-        the TNP (None where it is undefined)."""
+        the TNP (None where it is undefined), with the TNP at the highest
+        sensitivity reached where the TNP's target is not
+        (``tnp_at_highest_sensitivity``: see
+        :func:`.true_negative_patients`)."""
         return dict(
             num_candidates=self.num_candidates,
             candidates_per_scan=_json_float(self.candidates_per_scan),
             cpm=_json_float(self.result.cpm),
             tnp=self.result.tnp['tnp'],
+            tnp_at_highest_sensitivity=self.result.tnp[
+                'at_highest_sensitivity'],
             sensitivity_at={rate_key(r): _json_float(s) for r, s in zip(
                 LUNA16_FP_RATES, self.result.sens_at)})
 
