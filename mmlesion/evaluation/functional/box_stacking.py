@@ -7,7 +7,7 @@ consecutive slices whose IoU with the previous box of the chain exceeds a
 threshold (0.5 in the paper). Its x, y extent is the score-weighted mean of
 its 2D boxes, its z extent the slices it spans.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -253,21 +253,3 @@ def stack_slice_boxes(slice_indices: Sequence[int],
                 key_slice=z_list[k],
                 boxes_2d=boxes_2d[first:end]))
     return findings_by_score(findings)
-
-
-def findings_to_arrays(findings: Sequence[Finding3D],
-                       num: Optional[int] = None) -> tuple:
-    """``bbox_3d`` and ``score`` of findings as arrays.
-
-    Args:
-        findings (Sequence[Finding3D]): from :func:`stack_slice_boxes`.
-        num (int, optional): keep the first ``num``.
-
-    Returns:
-        tuple: (N, 6) float32 boxes and (N,) float32 scores.
-    """
-    findings = list(findings)[:num]
-    boxes = np.array([f.bbox_3d for f in findings],
-                     dtype=np.float32).reshape(-1, 6)
-    scores = np.array([f.score for f in findings], dtype=np.float32)
-    return boxes, scores

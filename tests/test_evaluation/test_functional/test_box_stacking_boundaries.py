@@ -4,15 +4,12 @@
 Pinned: each option check on its own (``max_gap`` -1 with a valid
 ``min_slices`` and the reverse) and the exact messages, integer boxes and
 scores (computed and returned as floats), scores given as ``(n, 1)``
-columns or a scalar, and the float32 arrays of :func:`findings_to_arrays`
-(also with ``num``).
+columns or a scalar.
 """
 import numpy as np
 import pytest
 
-from mmlesion.evaluation.functional.box_stacking import (findings_to_arrays,
-                                                         stack_slice_boxes)
-from mmlesion.structures.finding_3d import Finding3D
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 
 
 def _box(x, y, w=10, h=10):
@@ -83,18 +80,3 @@ def test_score_columns_and_scalars():
         ((0, 2), .9), ((1, 1), .8)
     ]
     assert [len(f.boxes_2d) for f in out] == [3, 1]
-
-
-def test_findings_to_arrays_float32():
-    findings = [Finding3D([0.1, 1, 2, 3, 4, 5.5], 0.3, (2, 5), 2, []),
-                Finding3D([1, 1, 1, 2, 2, 2], 0.2, (1, 2), 1, [])]
-    boxes, scores = findings_to_arrays(findings)
-    assert boxes.dtype == np.float32 and scores.dtype == np.float32
-    assert boxes.shape == (2, 6) and scores.shape == (2, )
-    assert boxes[0].tolist() == np.float32([0.1, 1, 2, 3, 4, 5.5]).tolist()
-    assert scores.tolist() == np.float32([0.3, 0.2]).tolist()
-    boxes, scores = findings_to_arrays(iter(findings), num=1)
-    assert boxes.shape == (1, 6) and scores.tolist() == [np.float32(.3)]
-    boxes, scores = findings_to_arrays(findings, num=0)
-    assert boxes.shape == (0, 6) and boxes.dtype == np.float32
-    assert scores.shape == (0, ) and scores.dtype == np.float32
