@@ -3,7 +3,10 @@
 (Debian: ``apt-get install orthanc orthanc-dicomweb``), started on a free
 port, answering 127.0.0.1 only (``RemoteAccessAllowed`` false), with its
 storage in a temporary folder and one user (:data:`USER`,
-:data:`PASSWORD`).
+:data:`PASSWORD`); its DICOM port (DIMSE) on another free port, with the
+AE title :data:`AET`, checking the called AE title, and answering C-FIND,
+C-GET and C-STORE from the modalities it lists (:data:`CALLING_AET`, and
+:data:`NO_GET_AET`, which may query and store but not retrieve).
 
 :func:`orthanc_missing` says why it cannot run here (the tests skip with
 that reason); :class:`OrthancServer` starts and stops one.
@@ -21,6 +24,9 @@ ORTHANC = '/usr/sbin/Orthanc'
 #: Where Debian's orthanc-dicomweb puts the plugin (``dpkg -L``).
 PLUGIN_DIRS = ('/usr/share/orthanc/plugins', '/usr/lib/orthanc')
 USER, PASSWORD = 'mmlesion', 'test-secret'
+#: The server's AE title; the calling AE titles it lists (the second one
+#: may not C-GET).
+AET, CALLING_AET, NO_GET_AET = 'ORTHANC', 'MMLTEST', 'MMLNOGET'
 
 
 def _plugin() -> Optional[str]:
@@ -64,6 +70,7 @@ class OrthancServer:
     Attributes:
         url (str): the server's root, ``http://127.0.0.1:PORT``.
         dicomweb (str): its DICOMweb root (``url + '/dicom-web'``).
+        dimse (str): its DICOM port, ``127.0.0.1:PORT``.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -71,6 +78,7 @@ class OrthancServer:
         self.port = _free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.dicomweb = self.url + '/dicom-web'
+        self.dimse = f'127.0.0.1:{_free_port()}'
         self._process: Optional[subprocess.Popen] = None
 
     def __enter__(self) -> 'OrthancServer':
@@ -88,7 +96,15 @@ class OrthancServer:
         config = dict(
             Name='mmlesion-test', StorageDirectory=str(storage),
             IndexDirectory=str(storage), HttpPort=self.port,
-            DicomServerEnabled=False, RemoteAccessAllowed=False,
+            DicomServerEnabled=True, DicomAet=AET,
+            DicomPort=int(self.dimse.rpartition(':')[2]),
+            DicomCheckCalledAet=True, DicomAlwaysAllowFind=False,
+            DicomAlwaysAllowGet=False, DicomModalities={
+                'mmlesion': dict(AET=CALLING_AET, Host='127.0.0.1',
+                                 Port=104),
+                'noget': dict(AET=NO_GET_AET, Host='127.0.0.1', Port=104,
+                              AllowGet=False)},
+            RemoteAccessAllowed=False,
             AuthenticationEnabled=True, RegisteredUsers={USER: PASSWORD},
             HttpThreadsCount=4, Plugins=[_plugin()],
             DicomWeb=dict(Enable=True, Root='/dicom-web/'))

@@ -1,20 +1,24 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A batch whose scans come from a DICOMweb server and whose results go
-back to it (:func:`run_dicomweb_inference`; ``tools/infer_volume.py
---dicomweb URL --query KEY=VALUE``, docs/dicom_server.md).
+"""A batch whose scans come from a DICOM server and whose results go back
+to it, over DICOMweb or DIMSE (:func:`run_server_inference`;
+``tools/infer_volume.py --dicomweb URL`` or ``--dimse HOST:PORT``, with
+``--query KEY=VALUE``; docs/dicom_server.md).
 
-The query's series (:func:`~mmlesion.apis.whole_scan.dicomweb_source.
+The query's series (:func:`~mmlesion.apis.whole_scan.server_source.
 find_series`; localizers, Secondary Captures and non-CT series skipped
 from the server's metadata) are retrieved into ``OUT/series/<Series
-Instance UID>/`` (:func:`~mmlesion.apis.whole_scan.dicomweb_source.
+Instance UID>/`` (:func:`~mmlesion.apis.whole_scan.server_source.
 retrieve_series`), run as any batch of DICOM folders
 (:func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`: results in
 ``OUT/<Series Instance UID>/``, ``OUT/scans.csv``), and each finished
 scan's SR and SEG is stored into its study
 (:func:`~mmlesion.apis.whole_scan.store_back.store_scan_results`, never
-twice). ``OUT/dicomweb.csv`` lists every series the query found, by its
+twice). ``OUT/server.csv`` lists every series the query found, by its
 UIDs (no patient name): what was run, skipped or failed and what was
-stored; it is rewritten atomically as the run goes.
+stored; it is rewritten atomically as the run goes. The protocol is the
+source settings' transport (:class:`~mmlesion.apis.whole_scan.
+dicomweb_source.DicomWebSettings` or :class:`~mmlesion.apis.whole_scan.
+dimse_source.DimseSettings`); the rest is the same for both.
 
 Run the same command again after a kill or a failure: retrieved series are
 not retrieved again, scans with results are not run again, and results on
@@ -35,21 +39,23 @@ from mmlesion.utils import atomic_write_text
 from mmlesion.utils.writing.atomic import remove_stale_temporaries
 
 from .batch import run_batch_inference
-from .dicomweb_source import (DicomWebError, DicomWebSettings, SeriesRef,
-                              dicomweb_client, find_series, retrieve_series)
+from .dicomweb_source import DicomWebSettings
+from .dimse_source import DimseSettings
+from .server_source import (DicomServerError, FoundSeries, SeriesRef,
+                            SeriesTransport, find_series, retrieve_series)
 from .settings import Finishing, RunSettings
 from .store_back import store_scan_results
 from .write import OutDirLock, output_paths
 
-#: ``OUT/dicomweb.csv``.
-DICOMWEB_SUMMARY = 'dicomweb.csv'
+#: ``OUT/server.csv``.
+SERVER_SUMMARY = 'server.csv'
 #: Where the retrieved series go, under ``OUT``.
 SERIES_FOLDER = 'series'
 
 
 @dataclass
-class DicomWebRow:
-    """One series the query found (a row of ``dicomweb.csv``).
+class ServerRow:
+    """One series the query found (a row of ``server.csv``).
 
     Args:
         study_uid (str): its Study Instance UID.
@@ -73,11 +79,11 @@ class DicomWebRow:
     reason: str = ''
 
 
-def write_dicomweb_summary(rows: List[DicomWebRow], path: Path) -> None:
-    """``dicomweb.csv``, written atomically."""
+def write_server_summary(rows: List[ServerRow], path: Path) -> None:
+    """``server.csv``, written atomically."""
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(
-        DicomWebRow.__dataclass_fields__))
+        ServerRow.__dataclass_fields__))
     writer.writeheader()
     for row in rows:
         record = asdict(row)
@@ -86,45 +92,76 @@ def write_dicomweb_summary(rows: List[DicomWebRow], path: Path) -> None:
     atomic_write_text(str(path), text.getvalue())
 
 
-def run_dicomweb_inference(config: Union[str, Config],
-                           checkpoint: Optional[str],
-                           source: DicomWebSettings,
-                           out_dir: str,
-                           run_settings: Optional[RunSettings] = None,
-                           overlap: bool = True,
-                           model: Optional[torch.nn.Module] = None,
-                           finishing: Optional[Finishing] = None
-                           ) -> List[DicomWebRow]:
+def run_server_inference(config: Union[str, Config],
+                         checkpoint: Optional[str],
+                         source: Union[DicomWebSettings, DimseSettings],
+                         out_dir: str,
+                         run_settings: Optional[RunSettings] = None,
+                         overlap: bool = True,
+                         model: Optional[torch.nn.Module] = None,
+                         finishing: Optional[Finishing] = None
+                         ) -> List[ServerRow]:
     """Query, retrieve, detect and store back (see the module doc).
 
     Args:
         config (str | Config): a 2.5D config.
         checkpoint (str, optional): its weights.
-        source (DicomWebSettings): the server, the query, whether results
-            are stored back.
+        source (DicomWebSettings | DimseSettings): the server and its
+            protocol, the query, whether results are stored back.
         out_dir (str): the run's folder.
         run_settings, overlap, model, finishing: as
             :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`.
 
     Returns:
-        list[DicomWebRow]: one per series the query found.
+        list[ServerRow]: one per series the query found.
 
     Raises:
-        DicomWebError: the server cannot be queried (unreachable,
-            credentials refused): nothing has run.
+        DicomServerError: the server cannot be queried (unreachable,
+            credentials or association refused): nothing has run.
+    """
+    transport = source.connect()
+    return run_server_series(config, checkpoint, source,
+                             find_series(transport, source.query), out_dir,
+                             run_settings, overlap, model, finishing,
+                             transport)
+
+
+def run_server_series(config: Union[str, Config],
+                      checkpoint: Optional[str],
+                      source: Union[DicomWebSettings, DimseSettings],
+                      found: FoundSeries,
+                      out_dir: str,
+                      run_settings: Optional[RunSettings] = None,
+                      overlap: bool = True,
+                      model: Optional[torch.nn.Module] = None,
+                      finishing: Optional[Finishing] = None,
+                      transport: Optional[SeriesTransport] = None
+                      ) -> List[ServerRow]:
+    """Retrieve, detect and store back the series a query found (what
+    :func:`run_server_inference` does after its query; a job of a sharded
+    query, :mod:`~mmlesion.apis.whole_scan.server_shards`, with its share).
+
+    Args:
+        found (FoundSeries): the series to run and those skipped.
+        transport (SeriesTransport, optional): ``source.connect()``, made
+            here if not given.
+        config, checkpoint, source, out_dir, run_settings, overlap, model,
+            finishing: as :func:`run_server_inference`.
+
+    Returns:
+        list[ServerRow]: one per series of ``found``.
     """
     logger = MMLogger.get_current_instance()
     out = Path(out_dir)
-    client = dicomweb_client(source)
-    found = find_series(client, source)
-    rows = [DicomWebRow(s.series.study_uid, s.series.series_uid, 'skipped',
+    transport = transport or source.connect()
+    rows = [ServerRow(s.series.study_uid, s.series.series_uid, 'skipped',
                         reason=s.reason) for s in found.skipped]
     for row in rows:
         logger.warning(f'series {row.series_uid} (study {row.study_uid}): '
                        f'skipped: {row.reason}')
-    logger.info(f'{source.url}: {len(found.to_run) + len(rows)} series '
+    logger.info(f'{transport.name}: {len(found.to_run) + len(rows)} series '
                 f'found, {len(found.to_run)} to run, {len(rows)} skipped')
-    summary = out / DICOMWEB_SUMMARY
+    summary = out / SERVER_SUMMARY
     series_dir = out / SERIES_FOLDER
     folders, refs = [], {}
     # one run retrieves into OUT at a time (the batch then takes the lock
@@ -133,32 +170,33 @@ def run_dicomweb_inference(config: Union[str, Config],
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(str(series_dir), 'series-')
         for ref in found.to_run:
-            row = DicomWebRow(ref.study_uid, ref.series_uid)
+            row = ServerRow(ref.study_uid, ref.series_uid)
             rows.append(row)
             try:
-                folder = retrieve_series(client, ref, series_dir, source)
-            except DicomWebError as err:
+                folder = retrieve_series(transport, ref, series_dir)
+            except DicomServerError as err:
                 row.status, row.reason = 'failed', str(err)
                 logger.error(f'series {ref.series_uid}: {err}')
                 continue
             folders.append(str(folder))
             refs[str(folder)] = (ref, row)
-        write_dicomweb_summary(rows, summary)
+        write_server_summary(rows, summary)
     if folders:
         batch = run_batch_inference(config, checkpoint, folders, str(out),
                                     run_settings, overlap, model, finishing)
         for batch_row in batch:
             ref, row = refs[batch_row.scan]
-            _finish_row(client, ref, row, batch_row, out, source)
-            write_dicomweb_summary(rows, summary)
-    write_dicomweb_summary(rows, summary)
+            _finish_row(transport, ref, row, batch_row, out,
+                        source.store_back)
+            write_server_summary(rows, summary)
+    write_server_summary(rows, summary)
     return rows
 
 
-def _finish_row(client, ref: SeriesRef, row: DicomWebRow, batch_row,
-                out: Path, source: DicomWebSettings) -> None:
+def _finish_row(transport: SeriesTransport, ref: SeriesRef, row: ServerRow,
+                batch_row, out: Path, store_back: bool) -> None:
     """The row of a scan the batch ran or skipped: its findings, and its
-    results stored back (``source.store_back``)."""
+    results stored back (``store_back``)."""
     result_dir = out / batch_row.folder
     if not output_paths(result_dir).json.exists():  # failed
         row.status = 'failed'
@@ -169,11 +207,11 @@ def _finish_row(client, ref: SeriesRef, row: DicomWebRow, batch_row,
     if row.findings is None:  # skipped: results there already
         row.findings = len(json.loads(
             output_paths(result_dir).json.read_text()).get('findings', []))
-    if not source.store_back:
+    if not store_back:
         return
     try:
-        stored = store_scan_results(client, ref, result_dir, source)
-    except DicomWebError as err:
+        stored = store_scan_results(transport, ref, result_dir)
+    except DicomServerError as err:
         row.status, row.reason = 'failed', str(err)
         MMLogger.get_current_instance().error(
             f'series {ref.series_uid}: {err}')

@@ -14,8 +14,8 @@ import torch
 
 from mmlesion.apis.detector_loader import LoadedDetector
 from mmlesion.apis.whole_scan import run as run_module
-from mmlesion.apis.whole_scan.dicomweb_source import (DicomWebSettings,
-                                                      QueryFilter, parse_query)
+from mmlesion.apis.whole_scan.dicomweb_source import DicomWebSettings
+from mmlesion.apis.whole_scan.server_source import QueryFilter, parse_query
 from mmlesion.datasets.volumes import load_ct_volume
 from mmlesion.testing import repo_root, shared_data_root
 from tests.helpers.orthanc import (PASSWORD, USER, OrthancServer,
@@ -150,7 +150,7 @@ def test_query_to_results_stored_back_once(orthanc, stub_detector, tmp_path,
     code = tool.main(_argv(orthanc, stub_detector, out))
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
-    rows = list(csv.DictReader(open(out / 'dicomweb.csv')))
+    rows = list(csv.DictReader(open(out / 'server.csv')))
     done = [r for r in rows if r['status'] == 'done']
     skipped = {r['series_uid']: r['reason'] for r in rows
                if r['status'] == 'skipped'}
@@ -188,7 +188,7 @@ def test_query_to_results_stored_back_once(orthanc, stub_detector, tmp_path,
     # the February study: untouched, not retrieved
     assert not (out / 'series' / f'{ROOT}.11.1').exists()
     assert after[f'{ROOT}.11.1'] == before[f'{ROOT}.11.1']
-    text = captured.out + captured.err + (out / 'dicomweb.csv').read_text() \
+    text = captured.out + captured.err + (out / 'server.csv').read_text() \
         + (out / 'scans.csv').read_text()
     assert 'Testpatient' not in text
 
@@ -197,7 +197,7 @@ def test_query_to_results_stored_back_once(orthanc, stub_detector, tmp_path,
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     assert _instances_by_series(orthanc) == after
-    rows = list(csv.DictReader(open(out / 'dicomweb.csv')))
+    rows = list(csv.DictReader(open(out / 'server.csv')))
     assert {r['sr'] for r in rows if r['status'] == 'done'} == {
         'on the server already'}
 
@@ -209,7 +209,7 @@ def test_query_to_results_stored_back_once(orthanc, stub_detector, tmp_path,
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     assert _instances_by_series(orthanc) == after
-    rows = list(csv.DictReader(open(out / 'dicomweb.csv')))
+    rows = list(csv.DictReader(open(out / 'server.csv')))
     assert [(r['series_uid'], r['sr'], r['seg']) for r in rows] == [
         (one, 'on the server already', 'on the server already')]
 
@@ -277,12 +277,14 @@ def test_a_broken_retrieval_leaves_no_series_folder(tmp_path):
     """Whole or absent: the retrieved instance stays in a temporary folder
     that is removed, and the error is one line naming the series."""
     from mmlesion.apis.whole_scan.dicomweb_source import (DicomWebError,
-                                                          SeriesRef,
-                                                          retrieve_series)
+                                                          DicomWebTransport)
+    from mmlesion.apis.whole_scan.server_source import (SeriesRef,
+                                                        retrieve_series)
     settings = DicomWebSettings('http://127.0.0.1:9/dicom-web')
     ref = SeriesRef(f'{ROOT}.1', f'{ROOT}.1.1', 'CT')
+    transport = DicomWebTransport(settings,
+                                  _BrokenRetrieval(tmp_path / 'files'))
     with pytest.raises(DicomWebError, match=f'cannot connect \\(WADO-RS '
                        f'series {ROOT}.1.1\\)'):
-        retrieve_series(_BrokenRetrieval(tmp_path / 'files'), ref,
-                        tmp_path / 'series', settings)
+        retrieve_series(transport, ref, tmp_path / 'series')
     assert list((tmp_path / 'series').iterdir()) == []
