@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmengine.logging import print_log
 from mmlesion.utils.writing.atomic import atomic_write
 
-from mmlesion.utils.input_files import check_csv_complete, check_regular_file
+from mmlesion.utils.input_files import read_csv_text
 
 #: The 18 official columns of DL_info.csv, in the official order.
 DL_INFO_COLUMNS: Tuple[str, ...] = (
@@ -357,28 +357,6 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
         split=split)
 
 
-def _read_text(csv_path: str) -> str:
-    """The file as text (UTF-8, optional BOM); errors name file and row."""
-    check_regular_file(csv_path, 'DL_info file')
-    with open(csv_path, 'rb') as f:
-        data = f.read()
-    if data.startswith((b'\xff\xfe', b'\xfe\xff')) or (
-            len(data) > 1 and b'\x00' in data[:200]):
-        raise ValueError(
-            f'{csv_path}: UTF-16 encoded (byte-order mark or NUL bytes); '
-            'DL_info.csv must be UTF-8 (or ASCII) text: re-save it as UTF-8, '
-            'e.g. "CSV UTF-8" in a spreadsheet')
-    try:
-        return data.decode('utf-8-sig')
-    except UnicodeDecodeError as err:
-        row = data[:err.start].count(b'\n') + 1
-        raise ValueError(
-            f'{csv_path}: row {row}: not UTF-8 text (byte '
-            f'0x{data[err.start]:02x} at file offset {err.start}; another '
-            'encoding such as Latin-1 or Windows-1252?): re-save the file '
-            'as UTF-8') from err
-
-
 def find_duplicate_rows(
         records: Sequence[DLInfoRecord]
 ) -> List[Tuple[DLInfoRecord, DLInfoRecord, str]]:
@@ -443,8 +421,7 @@ def parse_dl_info(csv_path: PathLike,
     if not osp.exists(csv_path):
         raise FileNotFoundError(f'DL_info file not found: {csv_path}')
     records = []
-    text = _read_text(csv_path)  # encoding first: UTF-16 ends in NUL
-    check_csv_complete(csv_path)  # a download that stopped mid-row
+    text = read_csv_text(csv_path, 'DL_info')  # UTF-8, last row complete
     reader = csv.reader(io.StringIO(text, newline=''))
     header = next(reader, None)
     _check_header(header, csv_path)

@@ -188,7 +188,7 @@ def test_other_encodings_name_the_file(tmp_path):
     latin1 = tmp_path / 'latin1.csv'
     latin1.write_bytes(text.encode('latin-1'))
     with pytest.raises(ValueError,
-                       match=rf'{latin1}: row 3: not UTF-8 text \(byte 0xe9'):
+                       match=rf'{latin1} line 3: not UTF-8 text \(byte 0xe9'):
         parse_dl_info(latin1)
     utf16 = tmp_path / 'utf16.csv'
     utf16.write_bytes(text.encode('utf-16'))
