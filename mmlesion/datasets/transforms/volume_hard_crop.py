@@ -7,9 +7,9 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmdet.registry import TRANSFORMS
+from mmlesion.structures.ct_geometry import world_to_voxel
 from ..volumes.hard_regions import (HARD_REGION_KINDS, index_hard_regions,
                                     load_hard_regions)
-from ..volumes import CTVolume
 from .volume_crop import RandomCrop3D
 
 
@@ -104,13 +104,9 @@ class HardRegionRandomCrop3D(RandomCrop3D):
                 raise KeyError(f"{results.get('img_path', '<volume>')}: "
                                f'HardRegionRandomCrop3D needs {key!r} (put '
                                f'LoadCTVolume before it)')
-        geometry = CTVolume(
-            np.zeros((1, 1, 1), np.float32), results['spacing_zyx'],
-            results['origin_xyz'],
-            np.asarray(results.get('direction', np.eye(3)),
-                       np.float64).reshape(3, 3))
-        centre = geometry.world_to_voxel(
-            np.asarray(region['center_world'], np.float64)[None])[0]
+        centre = world_to_voxel(region['center_world'],
+                                results['spacing_zyx'], results['origin_xyz'],
+                                results.get('direction', np.eye(3)))[0]
         shape = np.asarray(results['img'].shape)
         if np.any(centre < -0.5) or np.any(centre > shape - 0.5):
             raise ValueError(
