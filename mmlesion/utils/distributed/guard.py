@@ -206,7 +206,10 @@ def describe_collective_error(err: BaseException, timeout_s: float,
              if silent else '') + f'rank {rank} of {world}: {what} got no '
             f'answer from {who or "the other ranks"} within {timeout_s:g} '
             f's{waited_text}; ending this rank so that the launcher '
-            f'ends the job: {frozen_rank_end()}. The timeout is '
+            "ends the job: a frozen rank is killed after the launcher's "
+            f'grace period, up to {LAUNCHER_GRACE_S:g} s more (torchrun: '
+            f'{LAUNCHER_GRACE_S:g} s; Slurm: KillWait, {LAUNCHER_GRACE_S:g} '
+            's by default). The timeout is '
             f'{ENV_TIMEOUT} (environment) or env_cfg.dist_cfg.timeout '
             f'(config), in seconds. torch: {first}')
 
@@ -253,15 +256,6 @@ def print_timeout_in_one_line(exc_type, exc, tb) -> None:
         sys.stderr.flush()
     else:
         sys.__excepthook__(exc_type, exc, tb)
-
-
-def frozen_rank_end() -> str:
-    """When a job with a frozen rank ends after the timeout (the
-    launcher's grace period, :data:`LAUNCHER_GRACE_S`), in words."""
-    return (f'a frozen rank is killed after the launcher\'s grace period, '
-            f'up to {LAUNCHER_GRACE_S:g} s more (torchrun: '
-            f'{LAUNCHER_GRACE_S:g} s; Slurm: KillWait, '
-            f'{LAUNCHER_GRACE_S:g} s by default)')
 
 
 @contextlib.contextmanager
