@@ -98,7 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--scan-list',
         help='a text file of scans, one path a line (relative to the '
         "file's folder; # starts a comment): run as a batch")
-    add_dicomweb_arguments(parser)
+    add_server_arguments(parser)
     add_shard_arguments(parser)
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
@@ -200,16 +200,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.read_ahead < 1:
         parser.error(f'--read-ahead must be 1 or more, got {args.read_ahead}')
-    if args.dicomweb and (args.scan or args.scan_list):
-        parser.error('--dicomweb takes its scans from the server: give no '
-                     'SCAN or --scan-list with it')
-    if not args.scan and not args.scan_list and not args.dicomweb:
-        parser.error('give a SCAN, --scan-list or --dicomweb')
+    server = check_server_arguments(parser, args)
+    if not args.scan and not args.scan_list and not server:
+        parser.error('give a SCAN, --scan-list or --dicomweb (or --dimse)')
     args.batch = (bool(args.scan_list) or len(args.scan) > 1
-                  or bool(args.dicomweb))
-    if args.jobs is not None and (args.dicomweb or not args.batch):
+                  or bool(server))
+    if args.jobs is not None and (server or not args.batch):
         parser.error('--jobs shards a batch of scans (several SCANs or '
-                     '--scan-list), not --dicomweb or one scan')
+                     f'--scan-list), not {server or "one scan"}')
     if args.slurm and args.jobs is None:
         parser.error('--slurm runs the shards of --jobs N as Slurm jobs: '
                      'give --jobs')
@@ -223,7 +221,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     import mmlesion  # noqa: F401  (registers components, checkpoint loader)
-    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebError
+    from mmlesion.apis.whole_scan.server_source import DicomServerError
     from mmlesion.apis.whole_scan.run import run_volume_inference
     from mmlesion.apis.whole_scan.write import (format_summary,
                                                 remove_stale_staging)
@@ -248,8 +246,8 @@ def main(argv=None) -> int:
         cfg = load_config(args.config)  # a broken _base_ chain: one line
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
         set_scan_checks(cfg, scan_check_flags(args))  # --force-ct and co.
-        if args.dicomweb:
-            return _run_dicomweb(args, cfg)
+        if args.dicomweb or args.dimse:
+            return _run_server(args, cfg)
         if args.jobs is not None:
             return _run_sharded(args, cfg)
         if args.batch:
@@ -259,7 +257,7 @@ def main(argv=None) -> int:
             run_settings=_run_settings(args), series_uid=args.series_uid)
     except (FileNotFoundError, FileExistsError, ValueError, ImportError,
             OutputDirError, UntrustedCheckpointError,
-            CorruptCheckpointError, DicomWebError) as err:
+            CorruptCheckpointError, DicomServerError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     except OSError as err:  # a full disk while the results are written
@@ -318,18 +316,25 @@ def _run_settings(args: argparse.Namespace):
         fp_rate=args.fp_rate if args.score_thr is None else None)
 
 
-def add_dicomweb_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dicomweb, --query, --dicomweb-user, --no-store
-    (docs/dicom_server.md)."""
-    parser.add_argument(
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dicomweb or --dimse, --query, --dicomweb-user, --called-aet,
+    --calling-aet, --no-store (docs/dicom_server.md)."""
+    from mmlesion.apis.whole_scan.dimse_source import DimseSettings
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
         '--dicomweb', metavar='URL',
         help='take the scans from a DICOMweb server (e.g. '
         'http://pacs:8042/dicom-web): the series --query finds are retrieved '
         'into --out-dir/series/, run as a batch, and their SR and SEG stored '
         'back into their studies (never twice)')
+    source.add_argument(
+        '--dimse', metavar='HOST:PORT',
+        help='the same from a DICOM server without DICOMweb, over DIMSE '
+        '(C-FIND, C-GET, C-STORE) to its DICOM port, e.g. pacs:104; needs '
+        '--called-aet')
     parser.add_argument(
         '--query', action='append', default=[], metavar='KEY=VALUE',
-        help='--dicomweb: a QIDO-RS filter, repeatable: PatientID, '
+        help='--dicomweb, --dimse: a filter, repeatable: PatientID, '
         'StudyDate (YYYYMMDD or YYYYMMDD-YYYYMMDD), Modality, '
         'BodyPartExamined, SeriesDescription, StudyInstanceUID, '
         'SeriesInstanceUID, AccessionNumber')
@@ -337,9 +342,36 @@ def add_dicomweb_arguments(parser: argparse.ArgumentParser) -> None:
         '--dicomweb-user', metavar='USER',
         help='--dicomweb: HTTP basic authentication user; the password is '
         'read from the environment variable MMLESION_DICOMWEB_PASSWORD')
+    parser.add_argument('--called-aet', metavar='AET',
+                        help='--dimse: the AE title of the server')
+    parser.add_argument(
+        '--calling-aet', metavar='AET',
+        default=library_default(DimseSettings, 'calling_aet'),
+        help='--dimse: our AE title, as the server lists it among its '
+        'modalities')
     parser.add_argument(
         '--no-store', action='store_true',
-        help='--dicomweb: do not store the SR and SEG back on the server')
+        help='--dicomweb, --dimse: do not store the SR and SEG back on the '
+        'server')
+
+
+def check_server_arguments(parser: argparse.ArgumentParser,
+                           args: argparse.Namespace) -> Optional[str]:
+    """Refuse server options that do not go together; the server option
+    given (``'--dicomweb'``, ``'--dimse'``) or None."""
+    server = ('--dicomweb' if args.dicomweb else
+              '--dimse' if args.dimse else None)
+    if server and (args.scan or args.scan_list):
+        parser.error(f'{server} takes its scans from the server: give no '
+                     'SCAN or --scan-list with it')
+    if args.dimse and not args.called_aet:
+        parser.error('--dimse needs --called-aet, the AE title of the '
+                     'server (e.g. ORTHANC)')
+    if args.called_aet and not args.dimse:
+        parser.error('--called-aet goes with --dimse')
+    if args.dicomweb_user and not args.dicomweb:
+        parser.error('--dicomweb-user goes with --dicomweb')
+    return server
 
 
 def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
@@ -400,23 +432,31 @@ def _run_sharded(args: argparse.Namespace, cfg) -> int:
     return int(any(row.status == 'failed' for row in rows))
 
 
-def _run_dicomweb(args: argparse.Namespace, cfg) -> int:
-    """The series of a DICOMweb query through one model, results stored
-    back (:func:`mmlesion.apis.whole_scan.dicomweb_batch.
-    run_dicomweb_inference`); 1 when a series failed."""
+def _run_server(args: argparse.Namespace, cfg) -> int:
+    """The series of a DICOMweb or DIMSE query through one model, results
+    stored back (:func:`mmlesion.apis.whole_scan.dicomweb_batch.
+    run_server_inference`); 1 when a series failed."""
     import os
 
     from mmlesion.apis.whole_scan.dicomweb_batch import (
-        DICOMWEB_SUMMARY, run_dicomweb_inference)
+        SERVER_SUMMARY, run_server_inference)
     from mmlesion.apis.whole_scan.dicomweb_source import (PASSWORD_ENV,
-                                                          DicomWebSettings,
-                                                          parse_query)
+                                                          DicomWebSettings)
+    from mmlesion.apis.whole_scan.dimse_source import DimseSettings
+    from mmlesion.apis.whole_scan.server_source import parse_query
     from mmlesion.apis.whole_scan.settings import Finishing
-    source = DicomWebSettings(
-        url=args.dicomweb, query=parse_query(args.query),
-        user=args.dicomweb_user, password=os.environ.get(PASSWORD_ENV),
-        store_back=not args.no_store)
-    rows = run_dicomweb_inference(
+    query = parse_query(args.query)
+    if args.dimse:
+        source = DimseSettings(
+            address=args.dimse, called_aet=args.called_aet,
+            calling_aet=args.calling_aet, query=query,
+            store_back=not args.no_store)
+    else:
+        source = DicomWebSettings(
+            url=args.dicomweb, query=query, user=args.dicomweb_user,
+            password=os.environ.get(PASSWORD_ENV),
+            store_back=not args.no_store)
+    rows = run_server_inference(
         cfg, args.checkpoint, source, args.out_dir,
         run_settings=_run_settings(args), overlap=not args.no_overlap,
         finishing=Finishing(read_ahead=args.read_ahead))
@@ -428,7 +468,7 @@ def _run_dicomweb(args: argparse.Namespace, cfg) -> int:
               for s in ('done', 'skipped', 'failed')}
     print(f"{len(rows)} series: {counts['done']} done, {counts['skipped']} "
           f"skipped, {counts['failed']} failed; "
-          f'{os.path.join(args.out_dir, DICOMWEB_SUMMARY)}')
+          f'{os.path.join(args.out_dir, SERVER_SUMMARY)}')
     return int(counts['failed'] > 0)
 
 

@@ -134,6 +134,9 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/dicom_server.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT --dicomweb http://pacs.example:8042/dicom-web --dicomweb-user mmlesion --query StudyDate=20240101-20240131 --query Modality=CT --query BodyPartExamined=CHEST --out-dir DIR --device cuda:0'):
     R_PLACEHOLDER,
+    ('docs/dicom_server.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --dimse pacs.example:104 --called-aet PACS --calling-aet MMLESION --query StudyDate=20240101-20240131 --query Modality=CT --query BodyPartExamined=CHEST --out-dir DIR --device cuda:0'):
+    R_PLACEHOLDER,
     ('docs/infer_volume.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT SCAN --out-dir DIR [--overwrite]'):
     R_PLACEHOLDER,

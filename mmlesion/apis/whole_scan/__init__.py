@@ -29,10 +29,13 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``batch``            a day's scans through one model
 ``shard_summary``    a sharded batch's merged tables, picture and page
 ``shards``           a day's scans sharded over several jobs (local or Slurm)
-``dicomweb_source``  the series of a DICOMweb query, retrieved as files
-``store_back``       a scan's SR and SEG stored into its study (STOW-RS)
-``dicomweb_batch``   a query's series through one model, results stored
-                     back
+``server_source``    a DICOM server's query, checks and retrieval as
+                     files, over a protocol's transport
+``dicomweb_source``  the DICOMweb transport (QIDO-RS, WADO-RS, STOW-RS)
+``dimse_source``     the DIMSE transport (C-FIND, C-GET, C-STORE)
+``store_back``       a scan's SR and SEG stored into its study, never twice
+``dicomweb_batch``   a server query's series through one model, results
+                     stored back (DICOMweb or DIMSE)
 ==================== =====================================================
 """
 from .batch import BatchRow, run_batch_inference

@@ -50,18 +50,18 @@ def _real_ct():
     return np.round(small).astype(np.int16), spacing_xyz
 
 
-def _load_server(server, tmp):
-    """20 CT series (10 patients, a study each, January 2024), a
+def _load_server(server, tmp, num_ct=NUM_CT):
+    """``num_ct`` CT series (two a patient, a study each, January 2024), a
     localizer, a Secondary Capture (Modality CT) and an MR series in
-    those studies, and one CT study in February (outside the query)."""
+    the first study, and one CT study in February (outside the query)."""
     array, spacing = _real_ct()
     files = []
-    for i in range(NUM_CT + 2):  # the last two: the February study
+    for i in range(num_ct + 2):  # the last two: the February study
         p = i // 2
         study = f'{ROOT}.{p + 1}'
         tags = dict(PatientID=f'MMLTEST{p:02d}',
                     PatientName=f'Testpatient^Number{p:02d}',
-                    StudyDate=f'202401{p + 10:02d}' if i < NUM_CT else
+                    StudyDate=f'202401{p + 10:02d}' if i < num_ct else
                     '20240214', BodyPartExamined='CHEST',
                     SeriesDescription=f'CT series {i % 2}',
                     SeriesNumber=i % 2 + 1)

@@ -23,7 +23,8 @@ SHARED = ('detector_loader', )
 STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
           'detect', 'stack', 'measure', 'infer', 'write_dicom', 'write',
           'run', 'scan_list', 'batch', 'shard_summary', 'shards',
-          'dicomweb_source', 'store_back', 'dicomweb_batch')
+          'server_source', 'dicomweb_source', 'dimse_source', 'store_back',
+          'dicomweb_batch')
 
 
 def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:
