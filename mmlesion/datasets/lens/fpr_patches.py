@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D patches around LENS's 3D proposals for the false-positive reduction
 network (Yan et al., TMI 2020, Sec. IV-D and VI-B)."""
-import json
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -14,6 +13,7 @@ from mmengine.structures import BaseDataElement
 from mmlesion.datasets.deeplesion.dl_info import series_spacings
 from mmlesion.datasets.deeplesion.png_slices import read_hu_png
 from mmlesion.datasets.deeplesion.series_slices import stored_slices
+from mmlesion.datasets.volumes.annotation_file import read_json_file
 
 FORMAT = 'mmlesion.lens_fpr_proposals/1'
 #: (z, y, x) mm of an FPR patch voxel: the grid LENS resamples every scan to
@@ -135,11 +135,8 @@ class LENSFPRPatchDataset(BaseDataset):
             **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
-                f'FPR proposal file not found: {self.ann_file}')
-        with open(self.ann_file) as f:
-            data = json.load(f)
+        data = read_json_file(
+            self.ann_file, f'FPR proposal file not found: {self.ann_file}')
         if data.get('metainfo', {}).get('format') != FORMAT:
             raise ValueError(f'{self.ann_file}: not a {FORMAT} file '
                              '(tools/lens_fpr_proposals.py writes them)')

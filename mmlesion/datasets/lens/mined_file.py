@@ -18,11 +18,10 @@ Boxes are 0-based pixel x1y1x2y2 of the original slice, as
 with neither mined nor uncertain boxes is a *negative* slice (the model
 found nothing there): LENS samples negatives beside the positives (2 : 1).
 """
-import json
-import os.path as osp
 from typing import Dict, List, Sequence
 
 from mmlesion.utils.writing.atomic import atomic_write_json
+from ..volumes.annotation_file import read_json_file, refuse_existing
 
 FORMAT = 'mmlesion.lens_mined/1'
 
@@ -39,9 +38,7 @@ def write_mined_file(path: str,
         metainfo (dict): thresholds and counts.
         overwrite (bool): replace an existing file.
     """
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(
-            f'{path} exists: pass --overwrite to replace it')
+    refuse_existing(path, overwrite)
     meta = dict(metainfo, format=FORMAT)
     atomic_write_json(path, dict(metainfo=meta, slices=list(slices)))
 
@@ -69,13 +66,7 @@ def read_mined_file(path: str) -> Dict[str, object]:
     Raises:
         FileNotFoundError / ValueError: naming the file, entry and field.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'mined annotation file not found: {path}')
-    with open(path) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f'{path}: not valid JSON ({err})') from err
+    data = read_json_file(path, f'mined annotation file not found: {path}')
     if not isinstance(data, dict) or data.get('metainfo', {}).get(
             'format') != FORMAT:
         raise ValueError(f'{path}: not a {FORMAT} file '

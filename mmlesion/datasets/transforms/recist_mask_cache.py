@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The on-disk cache of RECIST GrabCut masks: one ``.npz`` of box crops per
 image and a ``meta.json`` naming the parameters they were made with."""
-import json
 import os.path as osp
 from typing import Dict, Sequence, Tuple, Union
 
@@ -10,6 +9,7 @@ import numpy as np
 from mmlesion.utils.writing.atomic import (atomic_save_with,
                                            atomic_write_json)
 
+from ..volumes.annotation_file import read_json_file
 from .recist_grabcut_ops import paste_crop
 
 
@@ -83,12 +83,9 @@ def write_cache_meta(cache_dir: str, params: dict) -> None:
 def read_cache_meta(cache_dir: str) -> dict:
     """Read ``meta.json`` of a cache; raises if missing or foreign."""
     path = osp.join(cache_dir, 'meta.json')
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path} not found: not a RECIST mask cache (write one with '
-            'tools/dataset_converters/recist_to_masks.py)')
-    with open(path) as f:
-        meta = json.load(f)
+    meta = read_json_file(
+        path, f'{path} not found: not a RECIST mask cache (write one with '
+        'tools/dataset_converters/recist_to_masks.py)')
     if meta.get('format') != CACHE_FORMAT:
         raise ValueError(f"{path}: format {meta.get('format')!r}, expected "
                          f'{CACHE_FORMAT!r}')
