@@ -196,20 +196,14 @@ class LENSFPRPatchDataset(BaseDataset):
     def is_positive(self, idx: int) -> bool:
         return bool(self.get_data_info(idx)['label'])
 
-    def _slice(self, series_dir: str, z: int) -> np.ndarray:
-        path = osp.join(series_dir, f'{z:03d}.png')
-        if not osp.isfile(path):
-            raise FileNotFoundError(path)
-        return read_hu_png(path)
-
     def prepare_data(self, idx: int) -> dict:
         info = self.get_data_info(idx)
-        stored = stored_slices(info['series_dir'])
+        folder = info['series_dir']
+        stored = stored_slices(folder)
         if not stored:
-            raise FileNotFoundError(
-                f"no <index>.png slices in {info['series_dir']}")
+            raise FileNotFoundError(f'no <index>.png slices in {folder}')
         patch, box = crop_fpr_patch(
-            lambda z: self._slice(info['series_dir'], z), stored,
+            lambda z: read_hu_png(osp.join(folder, f'{z:03d}.png')), stored,
             info['bbox_3d'], self.patch_size, self.hu_window,
             info['spacing'], self.patch_spacing)
         return _fpr_sample(patch, box, info['label'], info['lens_score'],
