@@ -55,7 +55,7 @@ from .resample import prepare_volume
 from .results import ScanResult
 from .run import (RunInfo, detect_scan, load_volume_run, volume_run_config,
                   write_scan)
-from .scan_list import scan_folder_names
+from .scan_list import NamedScan, named_scans
 from .settings import (FindingRescorer, Finishing, RunSettings,
                        VolumeInferenceSettings)
 from .slices import check_workers
@@ -229,7 +229,7 @@ def _error_text(err: BaseException) -> str:
 
 def run_batch_inference(config: Union[str, Config],
                         checkpoint: Optional[str],
-                        scans: Sequence[str],
+                        scans: Sequence[Union[str, NamedScan]],
                         out_dir: str,
                         run_settings: Optional[RunSettings] = None,
                         overlap: bool = True,
@@ -241,7 +241,8 @@ def run_batch_inference(config: Union[str, Config],
     Args:
         config (str | Config): a 2.5D config.
         checkpoint (str, optional): its weights (None: random weights).
-        scans (Sequence[str]): NIfTI / .mhd / DICOM series folders.
+        scans (Sequence[str | NamedScan]): NIfTI / .mhd / DICOM series
+            folders (a :class:`NamedScan` names its results folder).
         out_dir (str): the batch's folder: ``<name>/`` per scan and
             ``scans.csv``.
         run_settings (RunSettings, optional): as
@@ -297,7 +298,8 @@ def run_batch_inference(config: Union[str, Config],
     return rows
 
 
-def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
+def _queue_scans(scans: Sequence[Union[str, NamedScan]], out: Path,
+                 overwrite: bool,
                  keep: List[Optional[str]],
                  lock: OutDirLock) -> List[BatchRow]:
     """The batch's rows, ``scans.csv`` written, before the model loads:
@@ -305,16 +307,15 @@ def _queue_scans(scans: Sequence[str], out: Path, overwrite: bool,
     checked, ``lock`` taken, killed runs' staging folders removed (but
     those holding the scan or a path in ``keep``); a scan with results is
     skipped (unless ``overwrite``), the others queued."""
-    names = scan_folder_names(scans)
-    for scan, name in zip(scans, names):
-        check_out_dir_apart(out / name, scan)
+    named = named_scans(scans)
+    for item in named:
+        check_out_dir_apart(out / item.folder, item.scan)
     check_writable_dir(str(out), what='--out-dir')  # before the model loads
     lock.acquire()
     out.mkdir(parents=True, exist_ok=True)
     # a batch killed while it wrote scans.csv left its temporary
     remove_stale_temporaries_of(str(out / SUMMARY_NAME))
-    rows = [BatchRow(scan=str(scan), folder=name)
-            for scan, name in zip(scans, names)]
+    rows = [BatchRow(scan=item.scan, folder=item.folder) for item in named]
     for row in rows:
         remove_stale_staging(out / row.folder, keep=[row.scan] + keep)
         if not overwrite and output_paths(out / row.folder).json.exists():

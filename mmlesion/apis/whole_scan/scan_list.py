@@ -1,14 +1,33 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans as a batch names them: the scan list of
-``tools/infer_volume.py --scan-list`` (:func:`read_scan_list`) and the
-folder each scan's results go to (:func:`scan_folder_name`, two scans of one
-name refused by :func:`scan_folder_names`), for
-:mod:`~mmlesion.apis.whole_scan.batch`."""
+``tools/infer_volume.py --scan-list`` (:func:`read_scan_list`), the scans
+of a folder tree (``--scan-tree``, :func:`find_scans`) and the folder each
+scan's results go to (:func:`scan_folder_name`; :class:`NamedScan` where
+the caller names it; two scans of one name refused by
+:func:`named_scans`), for :mod:`~mmlesion.apis.whole_scan.batch`."""
+import os
 import os.path as osp
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
+from mmlesion.datasets.volumes.checks.dicom import looks_like_dicom
 from mmlesion.utils.input_files import read_utf8_text
+
+#: The files read as one scan each (a folder of DICOM files is one too).
+SCAN_EXTENSIONS = ('.nii.gz', '.nii', '.mhd', '.mha', '.nrrd')
+
+
+@dataclass(frozen=True)
+class NamedScan:
+    """A scan and the folder its results go to.
+
+    Args:
+        scan (str): its path (or, for a server's series, what names it).
+        folder (str): its results folder's name, one path component.
+    """
+    scan: str
+    folder: str
 
 
 def read_scan_list(path: Union[str, Path]) -> List[str]:
@@ -52,22 +71,80 @@ def scan_folder_name(scan: Union[str, Path]) -> str:
     if path.is_dir():
         return path.name
     name = path.name
-    for ext in ('.nii.gz', '.nii', '.mhd', '.mha', '.nrrd', '.dcm'):
+    for ext in SCAN_EXTENSIONS + ('.dcm', ):
         if name.lower().endswith(ext):
             return name[:-len(ext)] or name
     return path.stem or name
 
 
-def scan_folder_names(scans: Sequence[str]) -> List[str]:
-    """:func:`scan_folder_name` of every scan, refusing a name that two
-    scans share (naming both) before anything runs."""
-    seen: Dict[str, str] = {}
+def named_scans(scans: Sequence[Union[str, NamedScan]]) -> List[NamedScan]:
+    """Each scan with its results folder (:func:`scan_folder_name` for a
+    path), refusing a name that two scans share (naming both) before
+    anything runs."""
+    seen: Dict[str, NamedScan] = {}
     for scan in scans:
-        name = scan_folder_name(scan)
-        if name in seen:
+        named = scan if isinstance(scan, NamedScan) else NamedScan(
+            str(scan), scan_folder_name(scan))
+        if named.folder in seen:
             raise ValueError(
-                f'{seen[name]} and {scan} would both write their results to '
-                f'the folder {name!r} of --out-dir; rename one or run them '
-                'apart')
-        seen[name] = scan
-    return list(seen)
+                f'{seen[named.folder].scan} and {named.scan} would both '
+                f'write their results to the folder {named.folder!r} of '
+                '--out-dir; rename one or run them apart')
+        seen[named.folder] = named
+    return list(seen.values())
+
+
+def scan_folder_names(scans: Sequence[Union[str, NamedScan]]) -> List[str]:
+    """The results folder of every scan (:func:`named_scans`)."""
+    return [named.folder for named in named_scans(scans)]
+
+
+def _is_scan_file(name: str) -> bool:
+    return name.lower().endswith(SCAN_EXTENSIONS)
+
+
+def _holds_dicom(folder: str, files: Sequence[str]) -> bool:
+    """Whether a folder holds a DICOM file (``.dcm``, or the ``DICM``
+    magic of a file without an extension the scans have)."""
+    if any(name.lower().endswith('.dcm') for name in files):
+        return True
+    return any(looks_like_dicom(osp.join(folder, name)) for name in files
+               if not _is_scan_file(name) and not name.lower().endswith(
+                   ('.raw', '.zraw', '.txt', '.csv', '.json', '.png')))
+
+
+def find_scans(root: Union[str, Path],
+               skip: Optional[Union[str, Path]] = None) -> List[NamedScan]:
+    """The scans of a folder tree (``--scan-tree``), in sorted order:
+    every NIfTI, MetaImage (``.mhd`` / ``.mha``) or NRRD file, and every
+    folder that holds DICOM files (one series a folder, as a batch reads
+    them). Each scan's results folder is its path under ``root`` with
+    ``_`` between the parts (``p01/CT_2/`` -> ``p01_CT_2``, ``a/x.nii.gz``
+    -> ``a_x``). Hidden files and folders, and ``skip`` (the run's
+    ``--out-dir``, whose SR and SEG are DICOM files too), are passed over.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a folder.
+        ValueError: the tree holds no scan, or two scans would share a
+            results folder (both named).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f'--scan-tree {root}: no such folder')
+    skipped = osp.realpath(skip) if skip else None
+    scans: List[NamedScan] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.') and
+                         osp.realpath(osp.join(folder, d)) != skipped)
+        files = sorted(f for f in files if not f.startswith('.'))
+        parts = Path(folder).relative_to(root).parts
+        if _holds_dicom(folder, files):
+            scans.append(NamedScan(folder, '_'.join(parts) or root.name))
+        scans += [NamedScan(osp.join(folder, name), '_'.join(
+            parts + (scan_folder_name(osp.join(folder, name)), )))
+            for name in files
+            if _is_scan_file(name)]
+    if not scans:
+        raise ValueError(f'--scan-tree {root}: no scan found (NIfTI, .mhd, '
+                         '.mha, .nrrd files or folders of DICOM files)')
+    return named_scans(scans)

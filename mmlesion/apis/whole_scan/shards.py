@@ -1,28 +1,31 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A day's scans sharded over several jobs (:func:`run_sharded_inference`;
-``tools/infer_volume.py --jobs N [--slurm]``, docs/infer_volume.md).
+"""Work items sharded over several jobs (:func:`run_sharded_inference`;
+``tools/infer_volume.py --jobs N [--slurm]``, docs/archive.md).
 
-The scans are dealt into ``jobs`` shards (round robin, in the list's
-order); shard ``k`` is a batch (:func:`~mmlesion.apis.whole_scan.batch.
-run_batch_inference`) into ``OUT/shard_<k>/``, run in a local process
-(forked from this one) or, with ``launcher='slurm'``, in a Slurm job
-submitted through submitit (one job array). Which shard a scan belongs to
-is kept in ``OUT/shards.json``, so that a re-run sends every scan to the
-folder that holds its earlier results: a scan's results are never stored
-twice, whatever ``jobs`` the re-run asks for (new scans are dealt among
-the shards of this run).
+The items (:class:`ShardWork`: scan files of a list or a folder tree, or
+the series of a server query, :class:`~mmlesion.apis.whole_scan.
+server_shards.SeriesWork`) are dealt into ``jobs`` shards (round robin,
+in their order); shard ``k`` runs its items in ``OUT/shard_<k>/`` (for scan
+files a batch, :func:`~mmlesion.apis.whole_scan.batch.
+run_batch_inference`) in a local process (forked from this one) or, with
+``launcher='slurm'``, in a Slurm job submitted through submitit (one job
+array). Which shard an item belongs to is kept in ``OUT/shards.json``, so
+that a re-run sends every item to the folder that holds its earlier
+results: an item's results are never stored twice, whatever ``jobs`` the
+re-run asks for (new items are dealt among the shards of this run).
 
-Each scan's results appear whole or not at all and ``findings.json`` is
-written last (the batch's atomic result set), so the parent counts the
-finished scans by their ``findings.json`` (the progress lines, over all
-jobs), and a re-run of the same command skips them and runs what an
-interrupted job left. After the jobs end, the scans not finished (a failed
-scan, a job killed midway) are run once more (``retries``); then
-``OUT/scans.csv`` lists every scan (status, shard, attempts, the one-line
-reason of a failure), ``OUT/findings.csv`` holds the findings of all scans
-in one table and ``OUT/summary.html`` (self-contained, with
-``summary.png``: findings per scan and the scans' status) sums them up;
-all written atomically.
+Each item's results appear whole or not at all and the work says when an
+item is finished (:meth:`ShardWork.finished`: a scan's ``findings.json``,
+written last; a series' results also stored back), so the parent counts
+the finished items (the progress lines, over all jobs), and a re-run of
+the same command skips them and runs what an interrupted job left. After
+the jobs end, the items not finished (a failed scan, a job killed midway)
+are run once more (``retries``); then ``OUT/scans.csv`` lists every item
+(status, shard, attempts, the one-line reason of a failure),
+``OUT/findings.csv`` holds the findings of all items in one table and
+``OUT/summary.html`` (self-contained, with ``summary.png``: findings per
+scan and the scans' status) sums them up, with what the work adds
+(:meth:`ShardWork.write_outputs`); all written atomically.
 """
 import csv
 import json
@@ -33,7 +36,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
 
 from mmengine.config import Config
 
@@ -42,7 +46,7 @@ from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries_of)
 
 from .batch import SUMMARY_NAME, run_batch_inference
-from .scan_list import scan_folder_names
+from .scan_list import NamedScan, named_scans
 from .shard_summary import (FINDINGS_TABLE, ShardedRow, scan_findings,
                             shard_folder, write_sharded_outputs)
 from .settings import Finishing, RunSettings
@@ -97,28 +101,87 @@ class ShardSettings:
                              'time limit >= 1')
 
 
+class ShardWork:
+    """The items of a sharded run and what a job does with its share: here
+    scan files (a scan list, a folder tree), each shard a batch
+    (:func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`).
+    Another source (a server's series) subclasses it.
+
+    Args:
+        scans (Sequence[str | NamedScan]): the scans (two of one results
+            folder refused).
+    """
+
+    def __init__(self, scans: Sequence[Union[str, NamedScan]]) -> None:
+        self.scans = named_scans(scans)
+
+    def items(self) -> List[NamedScan]:
+        """Each item (``scan``: what ``scans.csv`` names it by, ``folder``:
+        its results folder in its shard's), in order."""
+        return list(self.scans)
+
+    def only(self, folders: Sequence[str]) -> 'ShardWork':
+        """The work of the items of these results folders (a shard's)."""
+        from copy import copy
+        keep = set(folders)
+        part = copy(self)
+        part.scans = [s for s in self.scans if s.folder in keep]
+        return part
+
+    def run(self, job: 'ShardJob') -> int:
+        """Run the items into ``job.out_dir`` (in the job); the number
+        that failed."""
+        rows = run_batch_inference(job.config, job.weights, self.scans,
+                                   job.out_dir, job.run_settings,
+                                   overlap=job.overlap,
+                                   finishing=job.finishing)
+        return sum(row.status == 'failed' for row in rows)
+
+    def finished(self, folder: Path, name: str) -> bool:
+        """Whether the item's result set is in the shard's ``folder``
+        (``findings.json``, written last)."""
+        return output_paths(folder / name).json.is_file()
+
+    def reasons(self, folder: Path) -> Dict[str, str]:
+        """The one-line reason of each item the shard's last run failed
+        (its ``scans.csv``)."""
+        return {name: rec['error'] for name, rec in
+                read_csv_rows(folder / SUMMARY_NAME).items()
+                if rec.get('status') == 'failed' and rec.get('error')}
+
+    def output_names(self) -> Tuple[str, ...]:
+        """The files :meth:`write_outputs` writes into ``OUT``."""
+        return ()
+
+    def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
+        """What the work adds to the merged tables (nothing here)."""
+
+
 @dataclass
 class ShardJob:
-    """One shard's batch, run in a job (pickled for Slurm)."""
+    """One shard's work, run in a job (pickled for Slurm)."""
     config: Union[str, Config]
     weights: Optional[str]  # the checkpoint (``checkpoint`` is submitit's)
-    scans: List[str]
+    work: ShardWork  # the shard's items only
     out_dir: str
     run_settings: RunSettings
     overlap: bool = True
     finishing: Finishing = field(default_factory=Finishing)
 
     def __call__(self) -> int:
-        """Run the batch; the number of its scans that failed."""
+        """Run the shard's work; the number of its items that failed."""
         cpus = os.environ.get('SLURM_CPUS_PER_TASK')
         if cpus and 'OMP_NUM_THREADS' not in os.environ:
             import torch
             torch.set_num_threads(int(cpus))
-        rows = run_batch_inference(self.config, self.weights, self.scans,
-                                   self.out_dir, self.run_settings,
-                                   overlap=self.overlap,
-                                   finishing=self.finishing)
-        return sum(row.status == 'failed' for row in rows)
+        # a Config (not a file) brings no imports of its own into a job
+        # that did not fork from the caller (Slurm)
+        imports = (self.config.get('custom_imports')
+                   if isinstance(self.config, Config) else None)
+        if imports:
+            from mmengine.utils import import_modules_from_strings
+            import_modules_from_strings(**imports)
+        return self.work.run(self)
 
     def checkpoint(self) -> Any:
         """submitit: a pre-empted job is requeued; the batch then skips
@@ -153,11 +216,10 @@ def plan_shards(names: Sequence[str], out: Path, jobs: int) -> List[int]:
     return [plan[name] for name in names]
 
 
-def finished(out: Path, row: ShardedRow) -> bool:
-    """Whether the scan's result set is in place (``findings.json``,
-    written last)."""
-    return output_paths(out / shard_folder(row.shard) / row.folder
-                        ).json.is_file()
+def finished(work: ShardWork, out: Path, row: ShardedRow) -> bool:
+    """Whether the item of ``row`` is finished (:meth:`ShardWork.
+    finished` in its shard's folder)."""
+    return work.finished(out / shard_folder(row.shard), row.folder)
 
 
 # jobs ----------------------------------------------------------------
@@ -283,7 +345,8 @@ class ShardProgress:
 
 def run_sharded_inference(config: Union[str, Config],
                           checkpoint: Optional[str],
-                          scans: Sequence[str],
+                          scans: Union[ShardWork, Sequence[Union[
+                              str, NamedScan]]],
                           out_dir: str,
                           run_settings: Optional[RunSettings] = None,
                           shards: Optional[ShardSettings] = None,
@@ -293,12 +356,14 @@ def run_sharded_inference(config: Union[str, Config],
                           on_progress: Optional[Callable[[ShardProgress],
                                                          None]] = None
                           ) -> List[ShardedRow]:
-    """Run the scans as shards in several jobs (see the module's doc).
+    """Run the items as shards in several jobs (see the module's doc).
 
     Args:
-        config, checkpoint, scans, run_settings, overlap, finishing: as
+        config, checkpoint, run_settings, overlap, finishing: as
             :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`
-            (``run_settings.overwrite`` runs finished scans again).
+            (``run_settings.overwrite`` runs finished items again).
+        scans (ShardWork | Sequence[str | NamedScan]): the work, or the
+            scan files of a :class:`ShardWork`.
         out_dir (str): ``shard_<k>/``, ``shards.json``, ``scans.csv``,
             ``findings.csv``, ``summary.html`` / ``summary.png``, ``logs/``.
         shards (ShardSettings, optional): the jobs. Defaults to
@@ -308,19 +373,20 @@ def run_sharded_inference(config: Union[str, Config],
             :class:`ShardProgress` at each count.
 
     Returns:
-        list[ShardedRow]: one row per scan, as ``OUT/scans.csv``.
+        list[ShardedRow]: one row per item, as ``OUT/scans.csv``.
 
     Raises:
-        ValueError: no scan, two scans of one folder name, a bad setting.
+        ValueError: no item, two items of one folder name, a bad setting.
         OutputDirError: ``out_dir`` cannot be written or another run
             writes into it.
     """
     run = run_settings or RunSettings()
     settings = shards or ShardSettings()
     settings.check()
-    if not scans:
+    work = scans if isinstance(scans, ShardWork) else ShardWork(scans)
+    items = work.items()
+    if not items:
         raise ValueError('no scan to run')
-    names = scan_folder_names(scans)
     out = Path(out_dir)
     lock = OutDirLock(out)
     lock.acquire()
@@ -329,24 +395,27 @@ def run_sharded_inference(config: Union[str, Config],
         # what a killed run left of its tables and page
         remove_stale_temporaries_of(*(str(out / name) for name in (
             SUMMARY_NAME, FINDINGS_TABLE, PLAN_NAME, 'summary.png',
-            'summary.html')))
-        plan = plan_shards(names, out, min(settings.jobs, len(scans)))
-        rows = [ShardedRow(str(s), n, k)
-                for s, n, k in zip(scans, names, plan)]
-        todo = [r for r in rows if run.overwrite or not finished(out, r)]
+            'summary.html', *work.output_names())))
+        plan = plan_shards([i.folder for i in items], out,
+                           min(settings.jobs, len(items)))
+        rows = [ShardedRow(i.scan, i.folder, k)
+                for i, k in zip(items, plan)]
+        todo = [r for r in rows
+                if run.overwrite or not finished(work, out, r)]
         for attempt in range(1 + settings.retries):
             if not todo:
                 break
             if attempt:
                 log(f'retrying {len(todo)} scan(s) not finished: '
                     + ', '.join(r.folder for r in todo))
-            _run_round(config, checkpoint, rows, todo, out, run, settings,
-                       overlap, finishing or Finishing(), attempt, log,
-                       on_progress)
+            _run_round(_Round(config, checkpoint, work, out, run, settings,
+                              overlap, finishing or Finishing(), attempt),
+                       rows, todo, log, on_progress)
             run = _no_overwrite(run)  # a retry keeps what the round made
-            todo = [r for r in todo if not finished(out, r)]
-        _final_status(rows, out)
+            todo = [r for r in todo if not finished(work, out, r)]
+        _final_status(work, rows, out)
         write_sharded_outputs(rows, out)
+        work.write_outputs(rows, out)
     finally:
         lock.release()
     return rows
@@ -357,19 +426,33 @@ def _no_overwrite(run: RunSettings) -> RunSettings:
     return replace(run, overwrite=False) if run.overwrite else run
 
 
-def _run_round(config, checkpoint, rows: List[ShardedRow],
-               todo: List[ShardedRow], out: Path, run: RunSettings,
-               settings: ShardSettings, overlap: bool, finishing: Finishing,
-               attempt: int, log, on_progress) -> None:
-    """One job per shard with scans to do, each over its whole shard (the
+@dataclass
+class _Round:
+    """What one round of jobs runs (:func:`_run_round`)."""
+    config: Union[str, Config]
+    checkpoint: Optional[str]
+    work: ShardWork
+    out: Path
+    run: RunSettings
+    settings: ShardSettings
+    overlap: bool
+    finishing: Finishing
+    attempt: int
+
+
+def _run_round(round_: _Round, rows: List[ShardedRow],
+               todo: List[ShardedRow], log, on_progress) -> None:
+    """One job per shard with items to do, each over its whole shard (a
     batch skips the finished ones, keeping its ``scans.csv`` complete);
-    wait, counting the finished scans."""
+    wait, counting the finished items."""
+    out, work, settings = round_.out, round_.work, round_.settings
     shards = sorted({r.shard for r in todo})
     for row in todo:
         row.attempts += 1
-    jobs = {k: ShardJob(config, checkpoint,
-                        [r.scan for r in rows if r.shard == k],
-                        str(out / shard_folder(k)), run, overlap, finishing)
+    jobs = {k: ShardJob(round_.config, round_.checkpoint,
+                        work.only([r.folder for r in rows if r.shard == k]),
+                        str(out / shard_folder(k)), round_.run,
+                        round_.overlap, round_.finishing)
             for k in shards}
     running = _launch(jobs, settings, out)
     log(f'{len(running)} job(s) started ({settings.launcher}): '
@@ -377,7 +460,8 @@ def _run_round(config, checkpoint, rows: List[ShardedRow],
     last = None
     while True:
         ended = all(job.done() for job in running.values())
-        by_shard = {k: sum(finished(out, r) for r in rows if r.shard == k)
+        by_shard = {k: sum(finished(work, out, r) for r in rows
+                           if r.shard == k)
                     for k in {r.shard for r in rows}}
         done = sum(by_shard.values())
         busy = sum(not job.done() for job in running.values())
@@ -386,8 +470,8 @@ def _run_round(config, checkpoint, rows: List[ShardedRow],
                 'running')
             last = done
         if on_progress is not None:
-            on_progress(ShardProgress(done, len(rows), running, attempt,
-                                      by_shard))
+            on_progress(ShardProgress(done, len(rows), running,
+                                      round_.attempt, by_shard))
         if ended:
             break
         time.sleep(settings.poll_seconds)
@@ -395,8 +479,8 @@ def _run_round(config, checkpoint, rows: List[ShardedRow],
     for k, job in running.items():
         ending = job.ending()
         for row in todo:
-            if row.shard == k and not finished(out, row):
-                row.error = ending  # unless scans.csv says more
+            if row.shard == k and not finished(work, out, row):
+                row.error = ending  # unless the shard says more
                 row.status = 'failed'
 
 
@@ -405,14 +489,15 @@ def _shard_tables(rows: Sequence[ShardedRow],
     """Each shard's ``scans.csv`` by folder (empty where unreadable)."""
     tables: Dict[int, Dict[str, dict]] = {}
     for k in {r.shard for r in rows}:
-        tables[k] = _read_table(out / shard_folder(k) / SUMMARY_NAME)
+        tables[k] = read_csv_rows(out / shard_folder(k) / SUMMARY_NAME)
     return tables
 
 
-def _read_table(path: Path) -> Dict[str, dict]:
+def read_csv_rows(path: Path, key: str = 'folder') -> Dict[str, dict]:
+    """A CSV's rows by the column ``key`` (empty where unreadable)."""
     try:
         with open(path, newline='', encoding='utf-8') as f:
-            return {rec['folder']: rec for rec in csv.DictReader(f)}
+            return {rec[key]: rec for rec in csv.DictReader(f)}
     except (OSError, csv.Error, KeyError):
         return {}
 
@@ -428,29 +513,31 @@ def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
             row.total_seconds = _float(rec.get('total_seconds'))
 
 
-def _final_status(rows: List[ShardedRow], out: Path) -> None:
-    """Each row from its shard's ``scans.csv`` and its result set: done
-    where ``findings.json`` is there (its numbers from this run, else from
-    the last ``OUT/scans.csv``), else failed with the batch's reason (or
-    the job's end)."""
-    tables = _shard_tables(rows, out)
-    before = _read_table(out / SUMMARY_NAME)
+def _final_status(work: ShardWork, rows: List[ShardedRow],
+                  out: Path) -> None:
+    """Each row from its shard: done where the item is finished (its
+    numbers and attempts from this run, else from the last
+    ``OUT/scans.csv``), else
+    failed with the shard's reason (or the job's end)."""
+    reasons = {k: work.reasons(out / shard_folder(k))
+               for k in {r.shard for r in rows}}
+    before = read_csv_rows(out / SUMMARY_NAME)
     for row in rows:
-        rec = tables[row.shard].get(row.folder, {})
-        if finished(out, row):
-            if row.total_seconds is None and \
-                    before.get(row.folder, {}).get('status') == 'done':
-                row.slices = _int(before[row.folder].get('slices'))
-                row.total_seconds = _float(
-                    before[row.folder].get('total_seconds'))
+        if finished(work, out, row):
+            earlier = before.get(row.folder, {})
+            if row.total_seconds is None and earlier.get('status') == 'done':
+                row.slices = _int(earlier.get('slices'))
+                row.total_seconds = _float(earlier.get('total_seconds'))
+            if not row.attempts and earlier.get('status') == 'done':
+                row.attempts = _int(earlier.get('attempts')) or 0
             row.status, row.error = 'done', ''
             found = scan_findings(out, row)
             row.findings = len(found)
             row.best_score = (f"{found[0]['score']:.4f}" if found else '')
         else:
             row.status = 'failed'
-            if rec.get('status') == 'failed' and rec.get('error'):
-                row.error = rec['error']
+            if reasons[row.shard].get(row.folder):
+                row.error = reasons[row.shard][row.folder]
             elif not row.error:
                 row.error = 'not run'
 

@@ -3,7 +3,8 @@
 (mmlesion.apis.whole_scan.scan_list)."""
 import pytest
 
-from mmlesion.apis.whole_scan.scan_list import (read_scan_list,
+from mmlesion.apis.whole_scan.scan_list import (NamedScan, find_scans,
+                                                read_scan_list,
                                                 scan_folder_name,
                                                 scan_folder_names)
 
@@ -52,3 +53,32 @@ def test_a_scan_list_saved_with_a_byte_order_mark(tmp_path):
                                        str(tmp_path / 'b.mhd')]
     listing.write_bytes('# today\r\na.nii.gz\r\n'.encode('utf-8-sig'))
     assert read_scan_list(listing) == [str(tmp_path / 'a.nii.gz')]
+
+
+def test_a_folder_tree_finds_files_and_dicom_folders(tmp_path):
+    """NIfTI / MetaImage / NRRD files and folders of DICOM files (by
+    extension or by their DICM magic) at any depth, named by their path;
+    hidden entries, a .raw beside its .mhd, other files and the run's
+    --out-dir passed over; a clash of names and an empty tree refused."""
+    tree = tmp_path / 'archive'
+    for path, data in [('p01/ct.nii.gz', b'x'), ('p01/CT_2/1.dcm', b'x'),
+                       ('p02/CT_2/IM0001', b'\0' * 128 + b'DICMrest'),
+                       ('p02/lung.mhd', b'x'), ('p02/lung.raw', b'x'),
+                       ('p02/notes.txt', b'x'), ('p03/a.nrrd', b'x'),
+                       ('.hidden/x.nii', b'x'), ('out/p/findings_sr.dcm', b'x')]:
+        (tree / path).parent.mkdir(parents=True, exist_ok=True)
+        (tree / path).write_bytes(data)
+    assert find_scans(tree, skip=tree / 'out') == [
+        NamedScan(str(tree / 'p01' / 'ct.nii.gz'), 'p01_ct'),
+        NamedScan(str(tree / 'p01' / 'CT_2'), 'p01_CT_2'),
+        NamedScan(str(tree / 'p02' / 'lung.mhd'), 'p02_lung'),
+        NamedScan(str(tree / 'p02' / 'CT_2'), 'p02_CT_2'),
+        NamedScan(str(tree / 'p03' / 'a.nrrd'), 'p03_a')]
+    (tree / 'p01_ct.nii').write_bytes(b'x')
+    with pytest.raises(ValueError, match="would both write their results to "
+                       "the folder 'p01_ct'"):
+        find_scans(tree)
+    with pytest.raises(ValueError, match='no scan found'):
+        find_scans(tree / 'out', skip=tree / 'out' / 'p')
+    with pytest.raises(FileNotFoundError, match='no such folder'):
+        find_scans(tmp_path / 'nope')

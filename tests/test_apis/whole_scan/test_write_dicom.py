@@ -7,26 +7,20 @@ import shutil
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from mmdet.structures import DetDataSample
-from mmengine.structures import InstanceData, PixelData
 
 from mmlesion.apis.whole_scan.run import run_volume_inference
-from mmlesion.apis.whole_scan.settings import (DetectionSettings,
-                                               RunSettings,
-                                               volume_settings_from_config)
+from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
                                                   prepare_dicom_results,
                                                   read_source_instances,
                                                   require_highdicom)
-from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
-from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.testing import get_config, repo_root, shared_data_root
 from mmlesion.testing.volume_files import write_dicom_series, write_volume
+from tests.helpers.stub_seg_detector import StubSegDetector, stub_threshold
 
 hd = pytest.importorskip('highdicom')
 pydicom = pytest.importorskip('pydicom')
@@ -35,49 +29,6 @@ DEMO_CFG = 'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'
 SERIES = '1.2.826.0.1.3680043.8.498.77'
 SPACING = (0.9, 0.9, 2.5)  # x, y, z of the synthetic series
 REAL_DICOM = 'ct_volumes/totalsegmentator/example_ct_dicom'
-
-
-class StubSegDetector(torch.nn.Module):
-    """A detector with a 'segmentation head' that needs no training: the
-    bright (> ``thr``) components of the middle input channel are its masks
-    and their boxes its detections (score 0.9), of lesion type 'liver'
-    when larger than 50 px, else 'lung'."""
-    with_seg_head = True
-    dataset_meta = dict(classes=COARSE_LESION_TYPES)
-
-    def __init__(self, thr: float, largest_only: bool = False) -> None:
-        super().__init__()
-        self.thr = thr
-        self.largest_only = largest_only
-        self.return_seg_map = False
-        self.score_calibration = None
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-
-    def test_step(self, data):
-        outs = []
-        for img, sample in zip(data['inputs'], data['data_samples']):
-            mid = img[img.shape[0] // 2].float().numpy()
-            mask = (mid > self.thr).astype(np.uint8)
-            num, comp, stats, _ = cv2.connectedComponentsWithStats(mask)
-            if self.largest_only and num > 2:
-                best = 1 + int(np.argmax(stats[1:, 4]))
-                mask = (comp == best).astype(np.uint8)
-                num, stats = 2, stats[[0, best]]
-            boxes = [[x, y, x + w, y + h]  # mmdet: pixel i spans [i, i+1)
-                     for x, y, w, h, _ in stats[1:]]
-            out = DetDataSample(metainfo=sample.metainfo)
-            out.pred_instances = InstanceData(
-                bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(
-                    -1, 4),
-                scores=torch.full((num - 1, ), .9),
-                labels=torch.tensor(
-                    [3 if a > 50 else 4 for a in stats[1:, 4]],
-                    dtype=torch.long).reshape(-1))
-            if self.return_seg_map:
-                out.pred_sem_seg = PixelData(
-                    sem_seg=torch.from_numpy(mask[None]).float())
-            outs.append(out)
-        return outs
 
 
 def _blocks():
@@ -93,11 +44,7 @@ def _blocks():
 
 def _stub(hu_thr=100., largest_only=False):
     cfg = get_config(DEMO_CFG)
-    settings = volume_settings_from_config(cfg, 1.2)
-    wh = next(t for t in settings.pipeline if t['type'] == 'WindowHU')
-    thr = window_hu(np.array([hu_thr]), wh['window'],
-                    wh.get('out_range', (-1., 1.)))[0]
-    return cfg, StubSegDetector(float(thr), largest_only)
+    return cfg, StubSegDetector(stub_threshold(cfg, hu_thr), largest_only)
 
 
 def _series(folder, edit=None):

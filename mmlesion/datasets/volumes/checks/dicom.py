@@ -257,7 +257,7 @@ def _tag_text(reader: sitk.ImageFileReader, key: str) -> str:
         if reader.HasMetaDataKey(key) else ''
 
 
-def _looks_like_dicom(path: str) -> bool:
+def looks_like_dicom(path: str) -> bool:
     """The ``DICM`` magic at byte 128 (DICOM Part 10 files)."""
     try:
         with open(path, 'rb') as f:
@@ -308,7 +308,7 @@ def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
         name for name in os.listdir(folder)
         if osp.abspath(osp.join(folder, name)) not in listed
         and osp.isfile(osp.join(folder, name)) and name.upper() != 'DICOMDIR'
-        and _looks_like_dicom(osp.join(folder, name))
+        and looks_like_dicom(osp.join(folder, name))
         and not _non_image_object(osp.join(folder, name)))
     if unread:
         raise ValueError(
