@@ -7,6 +7,7 @@ A small record in the work dir, written after each validation has finished
 (its best checkpoint included), tells a resumed run whether the validation
 of the step it resumes from is still to be done.
 """
+import contextlib
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmlesion.evaluation.functional.operating_points import OperatingPoints
-from mmlesion.utils.writing.atomic import atomic_write_text
+from mmlesion.utils.writing.atomic import atomic_write_json
 
 #: File name of the record in the work dir.
 VALIDATION_RECORD = '.mmlesion-last-validation.json'
@@ -65,16 +66,14 @@ def write_validation_record(work_dir: str, epoch: int, it: int) -> None:
         epoch (int): ``runner.epoch`` during that validation.
         it (int): ``runner.iter`` during that validation.
     """
-    atomic_write_text(record_path(work_dir),
-                      json.dumps(dict(epoch=int(epoch), iter=int(it))) + '\n')
+    atomic_write_json(record_path(work_dir),
+                      dict(epoch=int(epoch), iter=int(it)))
 
 
 def remove_validation_record(work_dir: str) -> None:
     """Forget the record (a new, not resumed, run starts in ``work_dir``)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(record_path(work_dir))
-    except FileNotFoundError:
-        pass
 
 
 def validation_due(loop) -> Optional[str]:

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, constant_init
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
@@ -248,8 +248,7 @@ class MULANDenseNet(BaseModule):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
             elif isinstance(m, nn.BatchNorm2d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+                constant_init(m, 1)
         for f in self.fusions.values():
             f.reset_identity()
         self._is_init = True

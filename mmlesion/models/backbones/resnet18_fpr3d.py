@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence, Tuple
 import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, constant_init
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
@@ -110,8 +110,7 @@ class ResNet18FPR3D(BaseModule):
                 nn.init.kaiming_normal_(
                     m.weight, mode='fan_out', nonlinearity='relu')
             elif isinstance(m, nn.BatchNorm3d):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
+                constant_init(m, 1)
         self._is_init = True
 
     def load_inflated(self, state: dict) -> List[str]:

@@ -14,6 +14,7 @@ without a sidecar is checked against the CRC-32s of its zip archive
 Rewriting a checkpoint under the same name first removes its sidecar, so a
 kill in between leaves no sidecar, never one of other bytes.
 """
+import contextlib
 import hashlib
 import logging
 import os
@@ -68,10 +69,8 @@ def write_checksum(path: str, data: Optional[bytes] = None) -> str:
 
 def remove_checksum(path: str) -> None:
     """Remove the sidecar of ``path`` if there is one."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(sidecar_path(path))
-    except FileNotFoundError:
-        pass
 
 
 def read_checksum(path: str) -> Optional[str]:
