@@ -149,10 +149,17 @@ class DimseTransport(SeriesTransport):
                 ae.add_requested_context(uid, transfer_syntax)
             else:
                 ae.add_requested_context(uid)
-        assoc = ae.associate(
-            s.host, s.port, ae_title=s.called_aet,
-            ext_neg=[build_role(uid, scp_role=True) for uid in scp_roles],
-            evt_handlers=list(handlers))
+        unreachable = (f'{self.name}: cannot connect ({what}{{}}): is the '
+                       f'DICOM server running, and {s.address} its DICOM '
+                       'port (not its web port)?')
+        try:
+            assoc = ae.associate(
+                s.host, s.port, ae_title=s.called_aet,
+                ext_neg=[build_role(uid, scp_role=True) for uid in scp_roles],
+                evt_handlers=list(handlers))
+        except OSError as err:  # e.g. a host name that does not resolve
+            raise DimseError(unreachable.format(
+                f': {err.strerror or err}')) from err
         if assoc.is_rejected:
             reply = assoc.acceptor.primitive
             raise DimseError(
@@ -161,10 +168,7 @@ class DimseTransport(SeriesTransport):
                 f'the server) and that the server lists --calling-aet '
                 f'{s.calling_aet} with this host among its modalities')
         if not assoc.is_established:
-            raise DimseError(
-                f'{self.name}: cannot connect ({what}): is the DICOM server '
-                f'running, and {s.address} its DICOM port (not its web '
-                'port)?')
+            raise DimseError(unreachable.format(''))
         try:
             yield assoc
         finally:
@@ -205,6 +209,11 @@ class DimseTransport(SeriesTransport):
         for key, value in keys.items():
             setattr(identifier, key, value)
         answers, started = [], time.monotonic()
+        if not any(c.abstract_syntax == FIND for c in
+                   assoc.accepted_contexts):
+            raise DimseError(
+                f'{self.name}: the server does not accept C-FIND ({what}); '
+                'it must offer the Study Root Query/Retrieve Find service')
         for status, found in assoc.send_c_find(identifier, FIND):
             code = _status(status)
             if code in _PENDING:

@@ -149,6 +149,35 @@ def test_dimse_failures_are_one_line(orthanc, stub_detector, tmp_path,
     assert list((out / 'series').iterdir()) == []
 
 
+def test_dimse_retrieval_broken_midway_leaves_no_folder(orthanc, tmp_path,
+                                                       monkeypatch):
+    """A disk that fills up after the first instance of a C-GET: the
+    error comes out as it is (the batch names it), the rest of the series
+    is refused, and no series folder is left (the series is whole or
+    absent)."""
+    import errno
+
+    from pydicom.dataset import Dataset
+
+    from mmlesion.apis.whole_scan.server_source import (SeriesRef,
+                                                        retrieve_series)
+    save_as, calls = Dataset.save_as, []
+
+    def full(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return save_as(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, 'save_as', full)
+    transport = DimseSettings(orthanc.dimse, AET, CALLING_AET).connect()
+    with pytest.raises(OSError, match='No space left'):
+        retrieve_series(transport, SeriesRef(f'{ROOT}.2', f'{ROOT}.2.1',
+                                             'CT'), tmp_path / 'series')
+    assert len(calls) == 2  # the others refused, not written
+    assert list((tmp_path / 'series').iterdir()) == []
+
+
 def test_dimse_options_refused(capsys):
     with pytest.raises(ValueError, match='write HOST:PORT'):
         DimseSettings('pacs', 'ORTHANC')
