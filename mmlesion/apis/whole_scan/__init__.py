@@ -28,7 +28,8 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``scan_list``        a day's scans: the list file, each scan's results folder
 ``batch``            a day's scans through one model
 ``shard_summary``    a sharded batch's merged tables, picture and page
-``shards``           a day's scans sharded over several jobs (local or Slurm)
+``shards``           work items (scan files) sharded over several jobs
+                     (local or Slurm)
 ``server_source``    a DICOM server's query, checks and retrieval as
                      files, over a protocol's transport
 ``dicomweb_source``  the DICOMweb transport (QIDO-RS, WADO-RS, STOW-RS)
@@ -36,6 +37,7 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``store_back``       a scan's SR and SEG stored into its study, never twice
 ``dicomweb_batch``   a server query's series through one model, results
                      stored back (DICOMweb or DIMSE)
+``server_shards``    a server query's series sharded over several jobs
 ==================== =====================================================
 """
 from .batch import BatchRow, run_batch_inference

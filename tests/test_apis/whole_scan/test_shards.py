@@ -2,9 +2,10 @@
 """A batch sharded over local processes (tools/infer_volume.py --jobs N;
 mmlesion.apis.whole_scan.shards): one process killed midway, its scans
 retried, a broken scan failed with its reason; the same command again
-stores nothing twice."""
+(the same scans as a folder tree, --scan-tree) stores nothing twice."""
 import csv
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Optional
@@ -12,6 +13,7 @@ from typing import Optional
 import pytest
 import torch
 
+from mmlesion.apis.whole_scan.scan_list import find_scans
 from mmlesion.apis.whole_scan.shards import (ShardSettings, plan_shards,
                                              run_sharded_inference)
 from tests.helpers.tool_modules import load_tool
@@ -70,16 +72,20 @@ def check_every_scan_once(out: Path, scans: list,
 def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
         scans_and_checkpoint, tmp_path, capsys):
     scans, ckpt = scans_and_checkpoint
-    bad = tmp_path / 'broken.nii.gz'
+    tree = tmp_path / 'tree'  # a folder tree of the same scans
+    tree.mkdir()
+    for scan in map(Path, scans):
+        for ext in ('.mhd', '.raw'):
+            shutil.copy(scan.with_suffix(ext), tree)
+    scans = [str(tree / Path(scan).name) for scan in scans]
+    bad = tree / 'broken.nii.gz'
     bad.write_bytes(b'not a nifti file')
-    listing = tmp_path / 'today.txt'
-    listing.write_text('\n'.join(scans[:2] + [str(bad)] + scans[2:]) + '\n')
     out = tmp_path / 'out'
     torch.set_num_threads(1)
     killed = []
 
     def kill_shard_0(progress):
-        """Shard 0 (scans 0, broken, 3) killed once its first scan is
+        """Shard 0 (scans 0, 2, broken) killed once its first scan is
         done and it is still running."""
         job = progress.running.get(0)
         if progress.attempt == 0 and not killed and \
@@ -91,17 +97,18 @@ def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
                 'shard_000/*/findings.json')})
 
     from mmlesion.utils.configs.loading import load_config
+    items = find_scans(tree)  # the four scans by name, then the broken
+    assert [i.scan for i in items] == sorted(scans) + [str(bad)]
     rows = run_sharded_inference(
-        load_config(CFG_PATH), str(ckpt),
-        [*scans[:2], str(bad), *scans[2:]], str(out), QUIET,
+        load_config(CFG_PATH), str(ckpt), items, str(out), QUIET,
         ShardSettings(jobs=2, poll_seconds=0.1), log=lambda line: None,
         on_progress=kill_shard_0)
     assert killed, 'shard 0 ended before it could be killed'
     assert [r.shard for r in rows] == [0, 1, 0, 1, 0]
-    broken = rows[2]
+    broken = rows[4]
     assert broken.status == 'failed' and broken.attempts == 2
     # the killed shard's scans not finished in round 1 ran again
-    for row in rows[:2] + rows[3:]:  # the killed shard's unfinished: 2
+    for row in rows[:4]:  # the killed shard's unfinished: 2
         assert row.attempts == 1 + (row.shard == 0 and
                                     row.folder not in killed[0]), row
     assert all(r.attempts == 1 for r in rows if r.shard == 1)
@@ -112,10 +119,11 @@ def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
     # blank only for a scan whose files moved in as its job was killed
     assert sum(float(v or 0) > 0 for v in seconds.values()) >= 3
 
-    # the same command again, now through the tool with 3 jobs: the plan
-    # keeps every scan's shard, finished scans are not run again
+    # the same command again, now through the tool with 3 jobs and the
+    # folder tree (the same items): the plan keeps every scan's shard,
+    # finished scans are not run again
     tool = load_tool('infer_volume.py')
-    code = tool.main([CFG_PATH, str(ckpt), '--scan-list', str(listing),
+    code = tool.main([CFG_PATH, str(ckpt), '--scan-tree', str(tree),
                       '--out-dir', str(out), '--score-thr', '0.01',
                       '--jobs', '3'])
     captured = capsys.readouterr()
@@ -142,6 +150,8 @@ def test_the_plan_keeps_shards_and_deals_new_scans(tmp_path):
 @pytest.mark.parametrize('argv, message', [
     (['a.nii', '--jobs', '2'], '--jobs shards a batch'),
     (['a.nii', 'b.nii', '--slurm'], '--slurm runs the shards of --jobs'),
+    (['--dicomweb', 'http://pacs/dicom-web', '--scan-tree', 'a'],
+     '--dicomweb takes its scans from the server: give no --scan-tree'),
 ])
 def test_shard_options_are_checked(argv, message, capsys):
     tool = load_tool('infer_volume.py')

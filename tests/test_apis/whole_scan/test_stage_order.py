@@ -24,7 +24,7 @@ STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
           'detect', 'stack', 'measure', 'infer', 'write_dicom', 'write',
           'run', 'scan_list', 'batch', 'shard_summary', 'shards',
           'server_source', 'dicomweb_source', 'dimse_source', 'store_back',
-          'dicomweb_batch')
+          'dicomweb_batch', 'server_shards')
 
 
 def _imported_stages(source: str) -> Iterator[Tuple[int, str]]:

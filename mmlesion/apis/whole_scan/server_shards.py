@@ -1,0 +1,197 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The series of a server query sharded over several jobs
+(:func:`run_sharded_query`; ``tools/infer_volume.py --dicomweb URL
+--query KEY=VALUE --jobs N [--slurm]``, docs/archive.md).
+
+The query is asked once, here (:func:`~mmlesion.apis.whole_scan.
+server_source.find_series`: localizers, Secondary Captures and non-CT
+series skipped from the server's metadata); its series are the items of a
+sharded run (:func:`~mmlesion.apis.whole_scan.shards.
+run_sharded_inference`, :class:`SeriesWork`): each job retrieves its
+series into ``OUT/shard_<k>/series/``, runs them and stores their SR and
+SEG back into their studies (:func:`~mmlesion.apis.whole_scan.
+dicomweb_batch.run_server_series`: never twice), its table in
+``OUT/shard_<k>/server.csv``. A series is finished when that table says
+``done`` (its results written and, unless ``--no-store``, stored), so a
+series whose store failed is run again (its results are kept: only the
+store is tried again). ``OUT/server.csv`` then lists every series the
+query found (the skipped ones with their reason), beside the merged
+``scans.csv``, ``findings.csv`` and summary page of every sharded run.
+
+The password of a DICOMweb server is not written into the jobs (a Slurm
+job's pickle lies in ``OUT/logs/``): each job reads it from its
+environment (:data:`~mmlesion.apis.whole_scan.dicomweb_source.
+PASSWORD_ENV`, which Slurm passes on from the submitting shell).
+"""
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from mmengine.config import Config
+
+from .dicomweb_batch import (SERVER_SUMMARY, ServerRow, run_server_series,
+                             write_server_summary)
+from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
+from .scan_list import NamedScan
+from .server_source import FoundSeries, SeriesRef, find_series
+from .settings import Finishing, RunSettings
+from .shard_summary import ShardedRow
+from .shards import (ShardProgress, ShardSettings, ShardWork, read_csv_rows,
+                     run_sharded_inference)
+
+
+def series_label(ref: SeriesRef) -> str:
+    """How the tables and the console name a series (its UIDs; never a
+    patient's name)."""
+    return f'series {ref.series_uid} (study {ref.study_uid})'
+
+
+class SeriesWork(ShardWork):
+    """The series a query found, as the items of a sharded run.
+
+    Args:
+        source (DicomWebSettings | DimseSettings): the server (a DICOMweb
+            password is dropped: each job reads it from its environment).
+        found (FoundSeries): the query's series to run and those skipped.
+    """
+
+    def __init__(self, source: Any, found: FoundSeries) -> None:
+        super().__init__([NamedScan(series_label(r), r.series_uid)
+                          for r in found.to_run])
+        if isinstance(source, DicomWebSettings) and source.password:
+            source = replace(source, password='')
+        self.source = source
+        self.refs = {r.series_uid: r for r in found.to_run}
+        self.skipped = list(found.skipped)
+        self._tables: Dict[Path, Tuple[int, Dict[str, dict]]] = {}
+
+    def only(self, folders: Sequence[str]) -> 'SeriesWork':
+        part = super().only(folders)
+        part.refs = {k: self.refs[k] for k in folders}
+        part.skipped = []
+        part._tables = {}
+        return part
+
+    def run(self, job) -> int:
+        """Retrieve, run and store back the job's series."""
+        source = self.source
+        if isinstance(source, DicomWebSettings) and source.user:
+            source = replace(source,
+                             password=os.environ.get(PASSWORD_ENV, ''))
+        rows = run_server_series(
+            job.config, job.weights, source,
+            FoundSeries([self.refs[s.folder] for s in self.scans]),
+            job.out_dir,
+            job.run_settings, overlap=job.overlap, finishing=job.finishing)
+        return sum(row.status == 'failed' for row in rows)
+
+    def _table(self, folder: Path) -> Dict[str, dict]:
+        """The shard's ``server.csv`` by Series Instance UID (read again
+        only when it changed)."""
+        path = folder / SERVER_SUMMARY
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return {}
+        if self._tables.get(path, (None, ))[0] != stamp:
+            self._tables[path] = (stamp, read_csv_rows(path, 'series_uid'))
+        return self._tables[path][1]
+
+    def finished(self, folder: Path, name: str) -> bool:
+        """Its results written and (unless ``--no-store``) stored: its row
+        of the shard's ``server.csv`` says ``done``."""
+        return (self._table(folder).get(name, {}).get('status') == 'done'
+                and super().finished(folder, name))
+
+    def reasons(self, folder: Path) -> Dict[str, str]:
+        """The shard's ``server.csv`` (retrieval, detection, store), else
+        its ``scans.csv``."""
+        reasons = super().reasons(folder)
+        reasons.update({uid: rec['reason'] for uid, rec in
+                        self._table(folder).items()
+                        if rec.get('status') == 'failed' and
+                        rec.get('reason')})
+        return reasons
+
+    def output_names(self) -> Tuple[str, ...]:
+        return (SERVER_SUMMARY, )
+
+    def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
+        """``OUT/server.csv``: the skipped series, then each series run
+        (what its shard stored)."""
+        from .shard_summary import shard_folder
+        merged = [ServerRow(s.series.study_uid, s.series.series_uid,
+                            'skipped', reason=s.reason)
+                  for s in self.skipped]
+        for row in rows:
+            ref = self.refs[row.folder]
+            rec = self._table(out / shard_folder(row.shard)).get(
+                row.folder, {})
+            merged.append(ServerRow(
+                ref.study_uid, ref.series_uid, row.status, row.findings,
+                sr=rec.get('sr', ''), seg=rec.get('seg', ''),
+                reason=row.error))
+        write_server_summary(merged, out / SERVER_SUMMARY)
+
+
+@dataclass
+class ShardedQuery:
+    """What :func:`run_sharded_query` did.
+
+    Args:
+        rows (list[ShardedRow]): one per series run (``OUT/scans.csv``).
+        skipped (list[ServerRow]): the series the query found that are
+            not CT volumes, with the reason.
+    """
+    rows: List[ShardedRow]
+    skipped: List[ServerRow]
+
+
+def run_sharded_query(config: Union[str, Config],
+                      checkpoint: Optional[str],
+                      source: Any,
+                      out_dir: str,
+                      run_settings: Optional[RunSettings] = None,
+                      shards: Optional[ShardSettings] = None,
+                      overlap: bool = True,
+                      finishing: Optional[Finishing] = None,
+                      log: Callable[[str], None] = print,
+                      on_progress: Optional[Callable[[ShardProgress],
+                                                     None]] = None
+                      ) -> ShardedQuery:
+    """Ask the query once and run its series as shards (module doc).
+
+    Args:
+        config, checkpoint, run_settings, overlap, finishing: as
+            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`.
+        source (DicomWebSettings | DimseSettings): the server, the query,
+            whether results are stored back.
+        out_dir (str): as :func:`~mmlesion.apis.whole_scan.shards.
+            run_sharded_inference`, and ``server.csv``.
+        shards, log, on_progress: as :func:`~mmlesion.apis.whole_scan.
+            shards.run_sharded_inference`.
+
+    Returns:
+        ShardedQuery: the series run and those skipped.
+
+    Raises:
+        DicomServerError: the server cannot be queried: nothing has run.
+    """
+    found = find_series(source.connect(), source.query)
+    skipped = [ServerRow(s.series.study_uid, s.series.series_uid,
+                         'skipped', reason=s.reason) for s in found.skipped]
+    for row in skipped:
+        log(f'series {row.series_uid} (study {row.study_uid}): skipped: '
+            f'{row.reason}')
+    log(f'{len(found.to_run) + len(skipped)} series found, '
+        f'{len(found.to_run)} to run, {len(skipped)} skipped')
+    if not found.to_run:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_server_summary(skipped, Path(out_dir) / SERVER_SUMMARY)
+        return ShardedQuery([], skipped)
+    rows = run_sharded_inference(config, checkpoint,
+                                 SeriesWork(source, found), out_dir,
+                                 run_settings, shards, overlap, finishing,
+                                 log, on_progress)
+    return ShardedQuery(rows, skipped)
