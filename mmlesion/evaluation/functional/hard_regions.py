@@ -7,7 +7,8 @@ import numpy as np
 
 from ...structures.ct_geometry import world_to_voxel
 from ..metrics.luna16_metric import boxes_to_world_candidates
-from .luna16 import MARK_FP, LUNA16Candidates, LUNA16Findings, match_luna16
+from .luna16 import MARK_FP, LUNA16Candidates, match_luna16
+from .luna16.io import findings_of, instance_finding
 
 
 def scan_hard_regions(bboxes: np.ndarray,
@@ -58,25 +59,14 @@ def scan_hard_regions(bboxes: np.ndarray,
                                             direction)
     inc, exc = [], []
     for k, inst in enumerate(instances):
-        try:
-            row = (np.asarray(inst['center_world'],
-                              dtype=np.float64).reshape(3),
-                   float(inst['diameter_mm']))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{where}, instance {k}: needs 'center_world' "
-                             f"[x, y, z] and 'diameter_mm' ({err})") from err
-        (exc if inst.get('ignore_flag', 0) else inc).append(row)
-
-    def findings(rows):
-        return LUNA16Findings(
-            np.array(['scan'] * len(rows), dtype=object),
-            np.array([r[0] for r in rows]).reshape(-1, 3),
-            np.array([r[1] for r in rows], dtype=np.float64))
-
+        xyz, diameter, ignored = instance_finding(inst,
+                                                  f'{where}, instance {k}')
+        (exc if ignored else inc).append(('scan', xyz, diameter))
     match = match_luna16(
         LUNA16Candidates(np.array(['scan'] * len(scores), dtype=object),
                          world, scores),
-        findings(inc), findings(exc), ['scan'], max_marks=len(scores) + 1)
+        findings_of(inc), findings_of(exc), ['scan'],
+        max_marks=len(scores) + 1)
 
     def region(kind, score, xyz, diameter):
         zyx = world_to_voxel(
@@ -93,7 +83,7 @@ def scan_hard_regions(bboxes: np.ndarray,
         region('hard_negative', scores[i], world[i], diam[i]) for i in neg
     ]
     best = np.maximum(match.nodule_prob, 0.0)  # -inf (missed) -> 0
-    for k, (xyz, d) in enumerate(inc):
+    for k, (_, xyz, d) in enumerate(inc):
         if best[k] < pos_score_thr:
             regions.append(region('hard_positive', best[k], xyz, d))
     return regions

@@ -18,6 +18,7 @@ from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
                                  read_findings_csv, read_seriesuids_csv,
                                  score_cut_effect, select_findings,
                                  sensitivity_at, write_candidates_csv)
+from ..functional.luna16.io import findings_of, instance_finding
 from mmlesion.utils.writing.atomic import atomic_write_json
 from .froc_metric import (check_rates, mean_key, registered_plot,
                           runner_log_dir, to_numpy)
@@ -225,18 +226,9 @@ class LUNA16Metric(BaseMetric):
             if self.annotations is None:
                 gts, types = [], []
                 for k, inst in enumerate(ds.get('instances', [])):
-                    try:
-                        gts.append((
-                            np.asarray(inst['center_world'],
-                                       dtype=np.float64).reshape(3),
-                            float(inst['diameter_mm']),
-                            bool(inst.get('ignore_flag', 0))))
-                        types.append(int(inst.get('lesion_type', -1)))
-                    except (KeyError, TypeError, ValueError) as err:
-                        raise ValueError(
-                            f'LUNA16Metric: {where}, instance {k}: needs '
-                            "'center_world' [x, y, z] and 'diameter_mm' "
-                            f'({err})') from err
+                    gts.append(instance_finding(
+                        inst, f'LUNA16Metric: {where}, instance {k}'))
+                    types.append(int(inst.get('lesion_type', -1)))
             rpn = (to_numpy(pred['rpn_scores']).astype(np.float64).reshape(
                 -1) if 'rpn_scores' in pred else scores)
             if self.rpn_score_cut is not None and len(rpn) != len(scores):
@@ -274,15 +266,7 @@ class LUNA16Metric(BaseMetric):
                 rows[ignored].append((r['uid'], centre, diam))
                 if not ignored:
                     types.append(kind)
-
-        def findings(items):
-            return LUNA16Findings(
-                np.asarray([i[0] for i in items], dtype=object),
-                np.asarray([i[1] for i in items],
-                           dtype=np.float64).reshape(-1, 3),
-                np.asarray([i[2] for i in items], dtype=np.float64))
-
-        return (findings(rows[False]), findings(rows[True]), uids,
+        return (findings_of(rows[False]), findings_of(rows[True]), uids,
                 np.asarray(types, dtype=np.int64))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:

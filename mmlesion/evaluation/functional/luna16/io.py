@@ -45,6 +45,25 @@ class LUNA16Candidates(NamedTuple):
     probability: np.ndarray
 
 
+def instance_finding(inst: dict, where: str) -> Tuple[np.ndarray, float, bool]:
+    """``(center_world, diameter_mm, ignored)`` of a ``CTVolumeDataset``
+    instance; a ``ValueError`` naming ``where`` when it lacks them."""
+    try:
+        return (np.asarray(inst['center_world'], dtype=np.float64).reshape(3),
+                float(inst['diameter_mm']), bool(inst.get('ignore_flag', 0)))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{where}: needs 'center_world' [x, y, z] and "
+                         f"'diameter_mm' ({err})") from err
+
+
+def findings_of(rows: Sequence[tuple]) -> LUNA16Findings:
+    """:class:`LUNA16Findings` of ``(seriesuid, xyz, diameter_mm)`` rows."""
+    return LUNA16Findings(
+        np.asarray([r[0] for r in rows], dtype=object),
+        np.asarray([r[1] for r in rows], dtype=np.float64).reshape(-1, 3),
+        np.asarray([r[2] for r in rows], dtype=np.float64))
+
+
 def _data_rows(reader, path: str) -> Iterator[Tuple[int, List[str]]]:
     """The rows of a CSV ``reader`` that are not blank, each with its line
     (a CSV error raised as a ``ValueError`` naming ``path`` and the line)."""
