@@ -13,9 +13,9 @@ What a tool needs to parse its arguments:
   so every value has one source: a default or choice the help shows is
   the settings dataclass's (:func:`library_default`), a switch imports its
   variable when it is given;
-* :func:`package_json`: a data file of the library (the tables of
-  ``reproduce``, the demo generators' defaults), read without importing
-  it;
+* :func:`package_json`, :func:`package_jsons`: data files of the library
+  (every method's tables, the demo generators' defaults), read without
+  importing it;
 * :func:`silence_known_warnings`, called when this package is imported:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import
@@ -36,13 +36,13 @@ silence_known_warnings()
 choose_process_threads()  # kept for the tools' line (threads.thread_line)
 
 from .env_switch import add_env_switch  # noqa: E402
-from .package_data import package_json  # noqa: E402
+from .package_data import package_json, package_jsons  # noqa: E402
 from .parser import (ToolHelpFormatter, library_default,  # noqa: E402
                      tool_description, tool_examples, tool_parser)
 
 __all__ = [
     'choose_threads', 'silence_known_warnings', 'add_env_switch',
-    'package_json',
+    'package_json', 'package_jsons',
     'ToolHelpFormatter', 'library_default', 'tool_description',
     'tool_examples', 'tool_parser'
 ]

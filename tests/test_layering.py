@@ -58,11 +58,13 @@ from mmlesion.testing import repo_root
 #: model above inference (they run it; inference never trains, makes
 #: training data or evaluates): training data below the evaluation
 #: protocols (a protocol may train a method whose rounds make training
-#: data), the table workflow on top (it may run them all).
+#: data), the table workflow above them (it may run them all), and the
+#: paper methods on top: each registers what the engines below learn of it
+#: (``mmlesion/registry.py``'s ``METHODS``), which import no method.
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
     'models', 'anchors', 'nas', 'mining', 'visualization', 'engine', 'apis',
-    'training_data', 'protocols', 'reproduce')
+    'training_data', 'protocols', 'reproduce', 'methods')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600

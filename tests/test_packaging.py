@@ -106,7 +106,9 @@ def module_refs(path: Path, root: Path, known: Set[str]) -> Set[str]:
     """The modules of ``known`` a file refers to: every import (relative
     ones resolved; ``from a import b`` names ``a.b`` too) and every string
     naming a module or a name in one (``'mmlesion.x.Y'``), with the
-    packages above each (Python runs their ``__init__`` on the way)."""
+    packages above each (Python runs their ``__init__`` on the way); a
+    package's ``__init__`` that imports what ``pkgutil.iter_modules``
+    finds (``mmlesion/methods``) refers to each of its subpackages."""
     module = _module_of(path, root)
     package = module.split('.')
     if path.name != '__init__.py':
@@ -124,6 +126,11 @@ def module_refs(path: Path, root: Path, known: Set[str]) -> Set[str]:
             names.update(f'{base}.{a.name}' for a in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             names.add(node.value)
+        elif (isinstance(node, ast.Attribute) and node.attr == 'iter_modules'
+              and path.name == '__init__.py'):
+            names.update(f'{module}.{sub.name}'
+                         for sub in path.parent.iterdir()
+                         if (sub / '__init__.py').is_file())
     found = set()
     for name in names:
         parts = name.split('.')

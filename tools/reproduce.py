@@ -33,22 +33,12 @@ import argparse
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from mmlesion_cli import package_json, tool_parser
+from mmlesion_cli import package_jsons, tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
 
-if TYPE_CHECKING:
-    from mmlesion.reproduce import PlanContext
 
-
-#: the data root each method's configs read when --data-root is not given
-DEFAULT_ROOTS = {
-    'elixirnet': 'data/DeepLesion',
-    'retinanet_lesion': 'data/DeepLesion',
-    'aggregated3d': 'data/LUNA16',
-    'lens': 'data/DeepLesion',
-}
 #: --dry-run on a CUDA device: timed training steps per config by default
 DEFAULT_TIME_ITERS = 5
 #: untimed training steps before the timed ones
@@ -65,8 +55,8 @@ def tables_help(index: dict) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    # mmlesion.reproduce.table_index's data, read without importing mmlesion
-    index = package_json('reproduce/table_index.json')
+    # every method's table index, read without importing mmlesion
+    index = package_jsons('methods/*/table_index.json')
     parser = tool_parser(__doc__, epilog=tables_help(index))
     parser.add_argument('table', choices=sorted(index),
                         metavar='TABLE', help='which table (the tables and their rows end this help)')
@@ -257,20 +247,6 @@ def label_plan(lines: Sequence[str], rows: Sequence, used: Sequence,
     return out
 
 
-def table_data_folders(table: str, ctx: 'PlanContext',
-                       data_root: Optional[str]) -> List[str]:
-    """Every data folder a table reads: its dataset root, and for LENS the
-    other releases beside DeepLesion and their exports (for 3D-AG's
-    DeepLesion tables the release and its 3D chunks)."""
-    from mmlesion.reproduce.tables_lens import lens_data
-    if table.startswith('lens/'):
-        return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
-    if table == 'aggregated3d/table5-6':  # DeepLesion and its 3D chunks
-        from mmlesion.reproduce.tables_aggregated3d import deeplesion3d_data
-        return list(deeplesion3d_data(ctx).values())
-    return [data_root or DEFAULT_ROOTS[table.split('/')[0]]]
-
-
 def stages_have_cuda(executor: str) -> bool:
     """Whether the stages run where CUDA is: on Slurm the jobs' nodes (the
     GPU partition), locally this machine."""
@@ -285,6 +261,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.reproduce import (TABLES, PlanContext, StageError,
                                          build_rows, compare, plan_lines,
                                          run_rows, summarise, write_table)
+    from mmlesion.reproduce.tables import table_data_folders
     from mmlesion.reproduce.execute import (paper_results,
                                                  python_executable)
     from mmlesion.datasets.demo.replicas.marker import (
@@ -301,7 +278,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       python=python_executable(),
                       cuda=stages_have_cuda(args.executor))
     spec = TABLES[args.table]
-    for root in table_data_folders(args.table, ctx, args.data_root):
+    for root in table_data_folders(args.table, ctx):
         replica = find_data_replica_marker(root) if os.path.exists(
             root) else None
         if replica and not args.allow_replica and not args.dry_run:

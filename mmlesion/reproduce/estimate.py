@@ -20,31 +20,15 @@ import math
 import os.path as osp
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Mapping, Optional
 
-#: seconds per training image (2D) or training crop (3D) on one H100,
-#: fp32, from ``projects/benchmarks/benchmark_*.py --device cuda``.
-SECONDS_PER_TRAINING_ITEM = {
-    # benchmark_elixirnet.py: 77.7 ms (ElixirNet-FPN), 50.9 ms (Faster
-    # R-CNN R50-FPN) per training image, 3 x 512 x 512
-    'elixirnet': 0.0777,
-    'faster-rcnn': 0.0509,
-    # benchmark_retinanet_lesion.py measured inference only (9.6 ms for
-    # the full Improved RetinaNet); training taken as 3.03x inference, the
-    # ratio benchmark_elixirnet.py measured for Faster R-CNN (50.9 / 16.8)
-    'retinanet': 0.0096 * 3.03,
-    # benchmark_lens.py: 28.7 ms per 9-slice image with 4 experts,
-    # inference; training taken as 3.03x as above
-    'lens': 0.0287 * 3.03,
-    # LENS's 3D FPR network, per 8 x 64 x 64 patch: 0.8 ms, timed by
-    # ``tools/reproduce.py lens/table1 --dry-run --time-iters 5`` on one
-    # H100 80GB (batch 32 patches, fp32)
-    'lens-fpr': 0.0008,
-    # benchmark_aggregated3d.py --cases train_full: 0.105 s per 128^3 crop
-    # (full model), train_rpn 0.039 s
-    'aggregated3d': 0.105,
-    'rpn3d': 0.039,
-}
+from mmlesion.utils.method_spec import MethodView
+
+#: step-time family (a word of config file names) -> seconds per training
+#: image (2D) or crop (3D) on one H100, fp32, from
+#: ``projects/benchmarks/benchmark_*.py --device cuda``: each registered
+#: method's ``step_times`` (its source beside each number)
+SECONDS_PER_TRAINING_ITEM: Mapping[str, float] = MethodView('step_times')
 
 #: CPU seconds per training image of Faster R-CNN R18-FPN (3 slices,
 #: 256 x 256 px, batch 2, one thread, random weights, forward + backward +
@@ -56,26 +40,22 @@ SECONDS_PER_TRAINING_ITEM = {
 CPU_SECONDS_PER_TRAINING_IMAGE = dict(depth=18, pixels=256 * 256,
                                       seconds=1.16)
 
-#: LENS FPR patches per annotated training lesion (TP : FP = 1 : 2)
-FPR_PATCHES_PER_LESION = 3
-
 #: training images of the published splits, used when the data are not
-#: on this machine (ElixirNet Sec. 4: 22,919 DeepLesion training images;
+#: on this machine (the official splits: 22,919 DeepLesion training images;
 #: 13,147 KiTS19 training images; DeepLesion's val split has 4,889 typed
 #: lesions, the multi-type fine-tuning set)
 PAPER_TRAINING_ITEMS = {
     'deeplesion': 22919,
     'kits19': 13147,
     'deeplesion-val': 4889,
-    # LENS's FPR network: an epoch is every TP proposal and twice as many
-    # FPs (Sec. VI-B); about one TP per annotated training lesion (32,735
-    # lesions less 4,889 val and 4,927 test = 22,919), mined lesions not
-    # counted
-    'deeplesion-fpr': FPR_PATCHES_PER_LESION * 22919,
 }
+#: a method's own training sets: dataset name -> data root (or None) ->
+#: items per epoch (each registered method's ``training_items``)
+METHOD_TRAINING_ITEMS: Mapping[str, Callable[[Optional[str]], int]] = \
+    MethodView('training_items')
 
-#: 3D-AG: about 2,400 training iterations of one crop per epoch and fold
-#: (LUNA16, 9 of 10 subsets), as the configs sample crops
+#: LUNA16 10-fold cross-validation: about 2,400 training iterations of one
+#: crop per epoch and fold (9 of 10 subsets), as the 3D configs sample crops
 LUNA16_ITEMS_PER_EPOCH = 2400
 
 
@@ -108,14 +88,21 @@ StepTimeSource = Callable[[str], StepTime]
 
 
 def family(config: str) -> str:
-    """The step-time family of a config, by its file name."""
+    """The step-time family of a config: the longest family name of
+    :data:`SECONDS_PER_TRAINING_ITEM` in its file name.
+
+    Raises:
+        ValueError: no registered method's ``step_times`` names a word of
+            the file name.
+    """
     name = osp.basename(config)
-    for key in ('rpn3d', 'aggregated3d', 'retinanet', 'lens-fpr', 'lens',
-                'mulan', 'elixirnet', 'faster-rcnn'):
-        if key in name:
-            return {'mulan': 'lens'}.get(key, key)
-    raise ValueError(f'{config}: no shipped step time for this kind of '
-                     'config')
+    found = [key for key in SECONDS_PER_TRAINING_ITEM if key in name]
+    if not found:
+        raise ValueError(
+            f'{config}: no shipped step time for this kind of config; its '
+            "method's MethodSpec.step_times names none of "
+            f'{sorted(SECONDS_PER_TRAINING_ITEM)} (docs/adding_a_method.md)')
+    return max(found, key=len)
 
 
 def count_training_images(data_root: Optional[str],
@@ -134,15 +121,12 @@ def count_training_images(data_root: Optional[str],
 
 
 def training_items(data_root: Optional[str], dataset: str) -> int:
-    """Training items per epoch: images (2D detectors) or, for LENS's FPR
-    network (``deeplesion-fpr``), patches: :data:`FPR_PATCHES_PER_LESION`
-    per annotated training lesion. Counted in the data when they are at
-    ``data_root``, otherwise the published split's
-    (:data:`PAPER_TRAINING_ITEMS`)."""
-    if dataset == 'deeplesion-fpr':
-        lesions = count_training_images(data_root, lesions=True)
-        return (FPR_PATCHES_PER_LESION * lesions if lesions else
-                PAPER_TRAINING_ITEMS[dataset])
+    """Training items per epoch: images (2D detectors), or what a
+    method's own training set counts (:data:`METHOD_TRAINING_ITEMS`).
+    Counted in the data when they are at ``data_root``, otherwise the
+    published split's (:data:`PAPER_TRAINING_ITEMS`)."""
+    if dataset in METHOD_TRAINING_ITEMS:
+        return METHOD_TRAINING_ITEMS[dataset](data_root)
     counted = count_training_images(data_root) if dataset in (
         'deeplesion', 'kits19') else None
     return counted or PAPER_TRAINING_ITEMS[dataset]

@@ -37,7 +37,6 @@ LAST = '@last:'
 #: the checkpoint ``save_best`` keeps (``best_<key>_epoch_<n>.pth``)
 BEST = '@best:'
 FROC_RATES = (0.5, 1, 2, 3, 4, 8, 16)
-LENS_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 #: the FP rates of LUNA16's CPM (``eval_luna16.py``'s ``sensitivity_at``)
 LUNA16_RATES = (0.125, 0.25, 0.5, 1, 2, 4, 8)
 
@@ -57,13 +56,6 @@ def luna16_map() -> MetricMap:
     out = {'luna16/cpm': ('cpm', 1.)}
     out.update({f'luna16/sens@{r:g}': (f'sensitivity_at/{r:g}', 100.)
                 for r in LUNA16_RATES})
-    return out
-
-
-def lens_map() -> MetricMap:
-    """LENS 3D paper keys (percent) -> ``eval_lens_3d`` keys."""
-    out = {f'froc3d/sens@{r:g}': (f'sens@{r:g}', 100.) for r in LENS_RATES}
-    out['froc3d/mean@0.125-8'] = ('average', 100.)
     return out
 
 
@@ -431,7 +423,8 @@ def root_options(config: str,
     A top-level ``data_root=NEW`` moves the datasets only in the tools
     that carry it to them (``tools/train.py``, ``tools/test.py``), and
     only in configs that have a ``data_root``; ``tools/luna16_cv.py``
-    merges it without moving anything and the LENS configs have none.
+    merges it without moving anything, and a config reading several
+    releases (one root each) has none.
     The explicit keys work in every tool.
 
     Args:

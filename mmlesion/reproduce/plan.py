@@ -57,7 +57,7 @@ class Row:
         seed (int): training seed.
         paper_key (str, optional): the entry of the paper's numbers when
             it is not ``model``'s (the same model under another criterion:
-            ``<model>@iobb``, ElixirNet's Table 2).
+            ``<model>@iobb``: the same model under an IoBB criterion).
     """
     key: str
     label: str
@@ -122,14 +122,14 @@ class PlanContext:
             every training and test (e.g. to shrink a rehearsal).
         search_cfg_options (list[str]): ``key=value`` options appended
             after ``cfg_options`` to every architecture search only
-            (ElixirNet Table 6's ``tools/search_alb.py``), for the keys
+            (``tools/search_alb.py``), for the keys
             only a search config has (``train_cfg.num_candidates`` of the
             random search).
         config_cfg_options (dict[str, list[str]]): options in place of
             ``cfg_options`` for the stages of every config whose file name
             contains the key (the first key that matches), for models
-            that other options do not fit (LENS's 3D FPR network, its
-            one-stage and separate-model rows).
+            that other options do not fit (e.g. a 3D network beside 2D
+            detectors).
         python (str): the interpreter.
         cuda (bool): the stages run where CUDA is (inference stages take
             ``--device cuda:0`` when ``gpus`` > 0); False on a machine

@@ -4,15 +4,15 @@ model a row compares with and the name of its work folder), the training
 of a config, its test and the ``--device`` option of an inference
 stage.
 
-:mod:`.tables` and the per-method table modules (:mod:`.tables_lens`)
-import these; nothing here imports a table module.
+The methods' table modules (``mmlesion/methods/<name>/tables.py``) import
+these; nothing here imports a table module.
 """
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .estimate import round_hours, training_gpu_hours, training_items
-from .execute import config_epochs
-from .plan import PlanContext, Stage
+from .execute import config_epochs, froc_map
+from .plan import PlanContext, Row, Stage
 
 
 def config_stem(config: str) -> str:
@@ -60,3 +60,21 @@ def test_stage(ctx: PlanContext, config: str, work: str, tag: str,
         ctx.options(config, *extra),
         outputs=[metrics], gpus=max(ctx.gpus, 1))
     return stage, metrics
+
+
+def train_test_row(ctx: PlanContext, key: str, label: str, config: str,
+                   seed: int, dataset: str = 'deeplesion',
+                   test_extra: Sequence[str] = (),
+                   train_extra: Sequence[str] = (),
+                   pre: Sequence[Stage] = (), model: Optional[str] = None,
+                   tag: str = 'iou', schedule_of: Optional[str] = None,
+                   checkpoint: str = 'last') -> Row:
+    """A row of one training and the test of its checkpoint (the 2D FROC
+    metrics), after the stages ``pre``; compared with ``model``'s paper
+    numbers (default: the config's stem)."""
+    train, work = train_stage(ctx, config, seed, dataset, *train_extra,
+                              schedule_of=schedule_of)
+    test, metrics = test_stage(ctx, config, work, tag, *test_extra,
+                               checkpoint=checkpoint)
+    return Row(key, label, model or config_stem(config),
+               list(pre) + [train, test], metrics, froc_map(), seed)

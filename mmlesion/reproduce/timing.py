@@ -9,8 +9,8 @@ GPU), makes synthetic batches of the config's training input (no dataset
 is read) and times ``model.train_step`` (data preprocessor, forward,
 losses, backward, optimiser step) after untimed warm-up steps, a CUDA
 device synchronised around each. It returns the median step time over
-the batch size: seconds per training image (2.5D detectors), crop (3D
-detector) or patch (LENS's FPR network), the unit of
+the batch size: seconds per training item (an image of a 2.5D detector, or
+the item a method's input gives: a crop, a patch), the unit of
 :data:`~.estimate.SECONDS_PER_TRAINING_ITEM`.
 
 The synthetic batch follows the model:
@@ -20,10 +20,11 @@ The synthetic batch follows the model:
   backbone's ``in_channels``, else 3), ``S`` the side the training
   ``Resize`` gives a square DeepLesion slice (512 without one); 1-3 bright
   boxes per image, a box-shaped mask each when the model has a
-  segmentation head, and for LENS one ``dataset_id`` per batch (cycling
-  through the model's datasets).
-- **3D detector**: crops of the config's ``crop_size`` with two nodules.
-- **LENS FPR**: patches of the config's ``patch_size``, TP : FP = 1 : 2.
+  segmentation head, and for a model of several datasets
+  (``num_datasets``) one ``dataset_id`` per batch (cycling through them).
+- **other inputs**: a registered method's (``MethodSpec.training_inputs``
+  reads the config of its detector ``type``, ``synthetic_batches`` makes
+  the batch of that input's kind), e.g. 3D crops or patches.
 
 :class:`StepTimer` is the step-time source
 :func:`~.estimate.step_times` takes: it times each distinct config (with
@@ -39,9 +40,10 @@ import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional,
-                    Sequence, TextIO, Tuple)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping,
+                    Optional, Sequence, TextIO, Tuple)
 
+from mmlesion.utils.method_spec import MethodView
 from .estimate import StepTime, shipped_step_time
 from .plan import parsed_config
 
@@ -52,19 +54,21 @@ if TYPE_CHECKING:
 #: the side of a 2.5D training image when the pipeline has no ``Resize``
 #: (DeepLesion's slices are 512 x 512)
 DEFAULT_IMAGE_SIZE = 512
-#: crop edge of a 3D config without ``crop_size`` (LUNA16's 128^3)
-DEFAULT_CROP_SIZE = 128
 
 #: the config timed for a stage the plan names only by its step-time
-#: family (the LUNA16 cross-validations): the models whose 128^3 crops
-#: the shipped 3D step times were measured on
-FAMILY_CONFIGS = {
-    'aggregated3d':
-    'configs/aggregated3d/aggregated3d_denseunet3d_anchor1_4xb2-50e_'
-    'luna16.py',
-    'rpn3d': 'configs/aggregated3d/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_'
-    'luna16.py',
-}
+#: family (e.g. a cross-validation's folds): family -> config (each
+#: registered method's ``family_configs``)
+FAMILY_CONFIGS: Mapping[str, str] = MethodView('family_configs')
+#: detector ``type`` -> (config, batch size) -> its :class:`TrainingInput`,
+#: for the models whose input is no 2D image (each registered method's
+#: ``training_inputs``)
+METHOD_TRAINING_INPUTS: Mapping[str, Callable[['Config', int],
+                                              'TrainingInput']] = \
+    MethodView('training_inputs')
+#: training-input kind -> (input, step) -> a synthetic batch (each
+#: registered method's ``synthetic_batches``)
+METHOD_BATCHES: Mapping[str, Callable[['TrainingInput', int], dict]] = \
+    MethodView('synthetic_batches')
 
 
 def strip_pretrained(node: Any) -> None:
@@ -133,7 +137,7 @@ def training_config(config: str) -> Optional[str]:
     Args:
         config (str): a config path (relative to the working directory or
             to the repository), or a step-time family's name
-            (``aggregated3d.py``, :data:`FAMILY_CONFIGS`).
+            (``<family>.py``, :data:`FAMILY_CONFIGS`).
 
     Returns:
         str, optional: an existing file, or None (nothing to time, e.g. a
@@ -216,14 +220,15 @@ class TrainingInput:
     """What one training step of a config takes.
 
     Args:
-        kind (str): ``'2d'`` (images), ``'3d'`` (crops) or ``'patch'``
-            (LENS FPR patches).
+        kind (str): ``'2d'`` (images) or a method's kind (e.g. ``'3d'``
+            crops; :data:`METHOD_BATCHES`).
         batch_size (int): items per step.
         shape (tuple[int, ...]): ``(C, H, W)`` of an image, ``(z, y, x)``
             of a crop or patch.
+        unit (str): what one training item is (``'image'``, ``'crop'``).
         classes (int): labels are drawn from ``range(classes)``.
         masks (bool): a mask per box (a segmentation head's target).
-        datasets (int): LENS's datasets (0: not LENS).
+        datasets (int): the datasets of a multi-dataset model (0: one).
     """
     kind: str
     batch_size: int
@@ -231,11 +236,7 @@ class TrainingInput:
     classes: int = 1
     masks: bool = False
     datasets: int = 0
-
-    @property
-    def unit(self) -> str:
-        """What one training item is."""
-        return {'2d': 'image', '3d': 'crop'}.get(self.kind, 'patch')
+    unit: str = 'image'
 
 
 def _image_size(cfg: 'Config') -> Tuple[int, int]:
@@ -265,19 +266,8 @@ def training_input(cfg: 'Config') -> TrainingInput:
     """
     batch = int(cfg.train_dataloader.get('batch_size') or 1)
     kind = cfg.model.get('type')
-    if kind == 'AggregatedFasterRCNN3D':
-        size = find_in_config(cfg.get('train_dataloader'),
-                     lambda d: d.get('crop_size')) or DEFAULT_CROP_SIZE
-        shape = (int(size), ) * 3 if isinstance(size, (int, float)) else \
-            tuple(int(s) for s in size)
-        return TrainingInput('3d', batch, shape)
-    if kind == 'LENSFPR':
-        size = find_in_config(cfg.get('train_dataloader'),
-                     lambda d: d.get('patch_size'))
-        if not size:
-            raise ValueError('LENSFPR config without a patch_size in its '
-                             'train_dataloader')
-        return TrainingInput('patch', batch, tuple(int(s) for s in size))
+    if kind in METHOD_TRAINING_INPUTS:
+        return METHOD_TRAINING_INPUTS[kind](cfg, batch)
     load = _transform(cfg, 'LoadDeepLesionSlices') or {}
     channels = load.get('num_slices') or cfg.model.get('backbone', {}).get(
         'in_channels') or 3
@@ -286,8 +276,7 @@ def training_input(cfg: 'Config') -> TrainingInput:
         '2d', batch, (int(channels), *_image_size(cfg)),
         classes=int(classes),
         masks=bool(cfg.model.get('seg_head')),
-        datasets=int(cfg.model.get('num_datasets') or 0)
-        if kind == 'LENS' else 0)
+        datasets=int(cfg.model.get('num_datasets') or 0))
 
 
 def synthetic_batch(spec: TrainingInput, step: int) -> dict:
@@ -295,39 +284,15 @@ def synthetic_batch(spec: TrainingInput, step: int) -> dict:
 
     Args:
         spec (TrainingInput): what the step takes.
-        step (int): seed of the batch (and LENS's dataset).
+        step (int): seed of the batch (and of its dataset).
 
     Returns:
         dict: ``inputs`` and ``data_samples`` for ``model.train_step``.
     """
+    if spec.kind in METHOD_BATCHES:
+        return METHOD_BATCHES[spec.kind](spec, step)
     import torch
     gen = torch.Generator().manual_seed(step)
-    if spec.kind == 'patch':
-        z, y, x = spec.shape
-        box = [x // 4, y // 4, z // 4, 3 * x // 4, 3 * y // 4, 3 * z // 4]
-        return dict(
-            inputs=torch.rand(spec.batch_size, 1, z, y, x, generator=gen) *
-            2 - 1,
-            data_samples=[
-                dict(bbox_3d=box, label=int(i % 3 == 0), lens_score=0.5)
-                for i in range(spec.batch_size)
-            ])
-    if spec.kind == '3d':
-        from mmlesion.structures.volume_sample import volume_sample
-        inputs, samples = [], []
-        edge = min(spec.shape)
-        for _ in range(spec.batch_size):
-            vol = torch.rand(1, *spec.shape, generator=gen) * 0.2 - 0.6
-            boxes = []
-            for _ in range(2):
-                d = max(3, edge // 8)
-                z, y, x = (int(torch.randint(0, n - d, (1, ), generator=gen))
-                           for n in spec.shape)
-                vol[:, z:z + d, y:y + d, x:x + d] += 0.8
-                boxes.append([x, y, z, x + d, y + d, z + d])
-            inputs.append(vol)
-            samples.append(volume_sample(spec.shape, boxes))
-        return dict(inputs=inputs, data_samples=samples)
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     channels, height, width = spec.shape

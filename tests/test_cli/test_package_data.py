@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``mmlesion_cli.package_json``: the library's data files, read without
-importing the library, are the very files the imported library reads."""
+"""``mmlesion_cli.package_json(s)``: the library's data files, read
+without importing the library, are the very files the imported library
+reads."""
 import importlib.util
 
 import pytest
@@ -8,11 +9,11 @@ import pytest
 from mmlesion.datasets.demo import DemoDataConfig
 from mmlesion.datasets.demo.volume_config import DemoVolumeConfig
 from mmlesion.reproduce.table_index import TABLE_INDEX
-from mmlesion_cli import package_json
+from mmlesion_cli import package_json, package_jsons
 
 
 def test_the_tools_read_what_the_library_reads():
-    index = package_json('reproduce/table_index.json')
+    index = package_jsons('methods/*/table_index.json')
     assert list(index) == list(TABLE_INDEX)  # the paper's order kept
     assert {k: tuple(v.values()) for k, v in index.items()} == {
         k: (v.title, v.rows) for k, v in TABLE_INDEX.items()}
@@ -29,4 +30,6 @@ def test_missing_package_or_file_says_so(monkeypatch):
         package_json('reproduce/no_such.json')
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name: None)
     with pytest.raises(ImportError, match='mmlesion is not installed'):
-        package_json('reproduce/table_index.json')
+        package_json('datasets/demo/tool_defaults.json')
+    with pytest.raises(ImportError, match='mmlesion is not installed'):
+        package_jsons('methods/*/table_index.json')

@@ -16,7 +16,7 @@ import math
 import pytest
 
 from mmlesion.reproduce.paper_results import PAPER_RESULTS
-from mmlesion.reproduce.tables_aggregated3d import A3D_SCORE_CUT_KEYS
+from mmlesion.methods.aggregated3d.tables import A3D_SCORE_CUT_KEYS
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 

@@ -38,10 +38,11 @@ config), so the exported LUNA16, LiTS and NIH-LN slices keep the configs'
 0.8 mm; the stages of every table then have the same commands and run
 once in one folder.
 
-In a test of their own: Table II's other proposal networks and Table
-IV's pools, separate models and "Ignored as GT", each its own training
-(the one-stage FCOS and the separate models with their own shrinking
-options: ``--config-cfg-options``)."""
+Last in the same folder (the (c) model, the exports and row (d)'s mined
+file found done, not trained or mined again): Table II's other proposal
+networks and Table IV's pools, separate models and "Ignored as GT", each
+its own training (the one-stage FCOS and the separate models with their
+own shrinking options: ``--config-cfg-options``)."""
 import json
 import math
 from dataclasses import replace
@@ -56,7 +57,7 @@ from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
 from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
                                          deeplesion_proxy_same, pair_distances)
-from mmlesion.reproduce.tables_lens import SPEED_COLUMNS, STRATEGIES
+from mmlesion.methods.lens.tables import SPEED_COLUMNS, STRATEGIES
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
@@ -384,6 +385,26 @@ def test_table1_two_rows_end_to_end_and_resume(data, tmp_path, capsys):
     _check_rows(json.loads((work / 'table.json').read_text()),
                 {'e': ('(e) + 3D FPR', 50.4)})
 
+    # Table II's other proposal networks, each trained on row (d)'s mined
+    # file (the one-stage FCOS with its own shrinking options), then Table
+    # IV's pools and separate models (on the exports alone, nothing mined)
+    # and "Ignored as GT" (on that mined file): the (c) model, the exports
+    # and the mining are done above, only the rows' own trainings run
+    for spec, rows in (
+            (['lens/table2', '--rows', 'rpn', 'centernet', 'fcos',
+              'fcos_one_stage', '--config-cfg-options', 'lens-fcos-onestage',
+              *TINY_ONE_STAGE], ['rpn', 'centernet', 'fcos',
+                                 'fcos_one_stage']),
+            (['lens/table4', '--rows', 'pooling', 'positive_pooling',
+              'separate', 'uncertain_as_gt', '--config-cfg-options',
+              'lens-afp-separate', *TINY_SEPARATE],
+             ['pooling', 'positive_pooling', 'separate', 'uncertain_as_gt'])):
+        assert tool.main(spec + args[4:] + ['--allow-replica']) == 0
+        out = capsys.readouterr().out
+        assert out.count('tools/train.py') == len(rows)
+        assert 'lens_mine_annotations' not in out and 'converters/' not in out
+        measured_rows(work, rows, not_measured=SPEED_COLUMNS)
+
 
 def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     """The MULAN baseline and (a): one DeepLesion training and one 3D
@@ -439,30 +460,3 @@ def test_table1_baseline_and_afp_end_to_end(data, tmp_path, capsys):
     assert 'tools/' not in capsys.readouterr().out
     _check_rows(json.loads((work / 'table.json').read_text()),
                 {'single': ('Single dataset (Table I row (a))', 36.8)})
-
-
-def test_tables_2_and_4_other_rows(data, tmp_path, capsys):
-    """Table II's other proposal networks, each trained on the mined file
-    of row (d)'s stages (the one-stage FCOS with its own shrinking
-    options), then Table IV's pools and separate models (on the exports
-    alone, nothing mined) and "Ignored as GT" (on that mined file)."""
-    tool = load_tool('reproduce.py')
-    work = tmp_path / 'lens'
-    common = ['--seeds', '0', '--gpus', '0', '--work-dir', str(work),
-              '--data-root', str(data / 'DeepLesion'), '--allow-replica',
-              '--cfg-options', *TINY]
-    for spec, rows, trainings in (
-            (['lens/table2', '--rows', 'rpn', 'centernet', 'fcos',
-              'fcos_one_stage', '--config-cfg-options', 'lens-fcos-onestage',
-              *TINY_ONE_STAGE], ['rpn', 'centernet', 'fcos',
-                                 'fcos_one_stage'], 5),  # and (c)'s
-            (['lens/table4', '--rows', 'pooling', 'positive_pooling',
-              'separate', 'uncertain_as_gt', '--config-cfg-options',
-              'lens-afp-separate', *TINY_SEPARATE],
-             ['pooling', 'positive_pooling', 'separate', 'uncertain_as_gt'],
-             4)):
-        assert tool.main(spec + common) == 0
-        out = capsys.readouterr().out
-        assert out.count('tools/train.py') == trainings
-        assert out.count('lens_mine_annotations') == (rows[0] == 'rpn')
-        measured_rows(work, rows, not_measured=SPEED_COLUMNS)

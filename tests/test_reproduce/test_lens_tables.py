@@ -11,11 +11,10 @@ import pytest
 from mmengine.config import Config
 
 from mmlesion.reproduce import TABLES, PlanContext, build_rows
-from mmlesion.reproduce.execute import (lens_map, stage_id, summarise,
-                                        table_markdown)
-from mmlesion.reproduce.paper_results import (LENS_DOMAIN_ADAPT,
-                                              PAPER_RESULTS, QUOTED_MODELS)
-from mmlesion.reproduce.tables_lens import COUNT_COLUMNS
+from mmlesion.methods.lens.paper import LENS_DOMAIN_ADAPT, lens_map
+from mmlesion.methods.lens.tables import COUNT_COLUMNS
+from mmlesion.reproduce.execute import stage_id, summarise, table_markdown
+from mmlesion.reproduce.paper_results import PAPER_RESULTS, QUOTED_MODELS
 from tests.helpers.tool_modules import load_tool
 
 

@@ -12,10 +12,10 @@ from mmengine.config import Config
 
 from mmlesion.reproduce import TABLES, PlanContext, build_rows
 from mmlesion.reproduce.execute import repo_root
-from mmlesion.reproduce.tables_aggregated3d import A3D_SCORE_CUT_KEYS
-from mmlesion.reproduce.paper_results import (A3D_3DCE, PAPER_RESULTS,
-                                              QUOTED_MODELS,
-                                              a3d_deeplesion_keys)
+from mmlesion.methods.aggregated3d.paper import (A3D_3DCE,
+                                                 a3d_deeplesion_keys)
+from mmlesion.methods.aggregated3d.tables import A3D_SCORE_CUT_KEYS
+from mmlesion.reproduce.paper_results import PAPER_RESULTS, QUOTED_MODELS
 
 A3 = 'configs/aggregated3d'
 RPN = 'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'

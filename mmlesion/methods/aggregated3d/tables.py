@@ -3,7 +3,7 @@
 LUNA16 tables (II, III, IV and Fig. 4c's TNP, 10-fold cross-validation
 pooled by ``tools/luna16_cv.py``) and Tables V/VI (DeepLesion as 3D), the
 rows as stages, the commands of ``configs/aggregated3d/README.md``. The
-paper's numbers are in :mod:`.paper_results`. :mod:`.tables` registers
+paper's numbers are in :mod:`.paper`; the method's spec registers
 :data:`A3D_BUILDERS`.
 """
 import os.path as osp
@@ -11,18 +11,19 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Dict, List, Tuple
 
-from .estimate import (LUNA16_ITEMS_PER_EPOCH, round_hours,
-                       training_gpu_hours)
-from .execute import (LUNA16_RATES, config_data_paths, config_epochs,
-                      luna16_map, root_options, trained_epochs)
-from .paper_results import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH,
-                            A3D_RES18, A3D_RESBLOCK, A3D_RESBLOCK_ABS,
-                            TNP_SUFFIX, a3d_deeplesion_keys)
-from .plan import PlanContext, Row, Stage, parsed_config
-from .row_stages import config_stem as _stem
-from .row_stages import device_option as _device
-from .row_stages import test_stage as _test
-from .row_stages import train_stage as _train
+from mmlesion.reproduce.estimate import (LUNA16_ITEMS_PER_EPOCH,
+                                         round_hours, training_gpu_hours)
+from mmlesion.reproduce.execute import (LUNA16_RATES, config_data_paths,
+                                        config_epochs, luna16_map,
+                                        root_options, trained_epochs)
+from mmlesion.reproduce.plan import PlanContext, Row, Stage, parsed_config
+from mmlesion.reproduce.row_stages import config_stem as _stem
+from mmlesion.reproduce.row_stages import device_option as _device
+from mmlesion.reproduce.row_stages import test_stage as _test
+from mmlesion.reproduce.row_stages import train_stage as _train
+from .paper import (A3D_3DCE, A3D_DEEPLESION_RATES, A3D_DUALPATH, A3D_RES18,
+                    A3D_RESBLOCK, A3D_RESBLOCK_ABS, TNP_SUFFIX,
+                    a3d_deeplesion_keys)
 
 A3 = 'configs/aggregated3d'
 

@@ -1,40 +1,24 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The paper tables ``tools/reproduce.py`` knows, as rows of stages.
+"""ElixirNet's tables (Jiang et al. 2020), as rows of stages.
 
 Each row is the full-size config with the paper's schedule and the
-pre-steps the method documents (the DE anchor search on the validation
-split, the ALB search, LENS's exports, mining and FPR proposals, the ABS
-round's hard regions), written as the commands of the method READMEs.
-ElixirNet's and the Improved RetinaNet's tables are here, the 3D
-Aggregated Faster R-CNN's in :mod:`.tables_aggregated3d`, LENS's in
-:mod:`.tables_lens`. The paper's numbers are not here: they are in
-:mod:`.paper_results` (and in each method README's paper column).
+pre-steps the method documents (the ALB search), written as the commands
+of ``configs/elixirnet/README.md``. The paper's numbers are in
+:mod:`.paper`.
 """
 import os.path as osp
-from typing import Dict, List, Optional
 
-from .estimate import round_hours, training_gpu_hours, training_items
-from .execute import FROC_RATES, config_epochs, froc_map, trained_epochs
-from .plan import PlanContext, Row, Stage, TableSpec
-from .row_stages import config_stem as _stem
-from .row_stages import test_stage as _test
-from .row_stages import train_stage as _train
-from .table_index import TABLE_INDEX
-from .tables_aggregated3d import A3D_BUILDERS
-from .tables_lens import LENS_BUILDERS
+from mmlesion.reproduce.estimate import (round_hours, training_gpu_hours,
+                                         training_items)
+from mmlesion.reproduce.execute import (FROC_RATES, config_epochs, froc_map,
+                                        trained_epochs)
+from mmlesion.reproduce.plan import Row, Stage
+from mmlesion.reproduce.row_stages import config_stem as _stem
+from mmlesion.reproduce.row_stages import test_stage as _test
+from mmlesion.reproduce.row_stages import train_stage as _train
+from mmlesion.reproduce.row_stages import train_test_row as _train_test_row
 
-E, R = 'configs/elixirnet', 'configs/retinanet_lesion'
-
-
-def _train_test_row(ctx, key, label, config, seed, dataset='deeplesion',
-                    test_extra=(), train_extra=(), pre=(), model=None,
-                    tag='iou', schedule_of=None, checkpoint='last') -> Row:
-    train, work = _train(ctx, config, seed, dataset, *train_extra,
-                         schedule_of=schedule_of)
-    test, metrics = _test(ctx, config, work, tag, *test_extra,
-                          checkpoint=checkpoint)
-    return Row(key, label, model or _stem(config),
-               list(pre) + [train, test], metrics, froc_map(), seed)
+E = 'configs/elixirnet'
 
 
 # --------------------------------------------------------------- ElixirNet
@@ -210,78 +194,12 @@ def _table6(ctx, key, seed):
                seed)
 
 
-# ------------------------------------------------------- Improved RetinaNet
-_RT1 = {
-    'original': ('original RetinaNet', 'retinanet_vgg19_fpn', False,
-                 'retinanet_vgg19_fpn'),
-    'anchors': ('+ anchor optimization', 'retinanet_vgg19_fpn', True,
-                'retinanet-optanchors_vgg19_fpn'),
-    'dense': ('+ dense supervision', 'improved-retinanet_vgg19_densefpn',
-              True, 'improved-retinanet_vgg19_densefpn'),
-    'attention': ('+ attention gate',
-                  'improved-retinanet_vgg19_densefpn-ag', True,
-                  'improved-retinanet_vgg19_densefpn-ag'),
-}
-_RT_SUFFIX = '_1xb4-adam-plateau-50e_deeplesion'
-
-
-def _retinanet_table1(ctx, key, seed):
-    """Table 1: rows with optimised anchors search them by differential
-    evolution on the user's validation split ("on the validation set",
-    Sec. 2.1; never the test split), for that row's own model."""
-    label, target, optimise, model = _RT1[key]
-    config = target_config = f'{R}/{target}{_RT_SUFFIX}.py'
-    pre = []
-    if optimise:
-        anchors = osp.join(ctx.work_dir, 'anchors',
-                           f'{target}-valanchors{_RT_SUFFIX}.py')
-        cmd = [ctx.python, 'tools/analysis_tools/optimize_anchors.py',
-               config, '--split', 'val', '--out', anchors, '--overwrite']
-        if ctx.data_root:
-            cmd += ['--cfg-options', f'data_root={ctx.data_root}']
-        pre = [Stage('anchors', cmd, outputs=[anchors])]
-        config = anchors
-    # the model selected on the validation set: "early stopping is used if
-    # the mAP has not improved for 4 consecutive epochs on the validation
-    # set" (Sec. 2.3); the config keeps the best epoch (save_best)
-    return _train_test_row(ctx, key, label, config, seed, pre=pre,
-                           model=f'{model}{_RT_SUFFIX}',
-                           schedule_of=target_config, checkpoint='best')
-
-
-_BUILDERS = {
+#: table name -> (row builder, metric map, picture rates, LUNA16 folds)
+BUILDERS = {
     'elixirnet/table1': (_listed(_T1), froc_map(), FROC_RATES, False),
     'elixirnet/table2': (_table2, froc_map(), FROC_RATES, False),
     'elixirnet/table3': (_table3, froc_map(), FROC_RATES, False),
     'elixirnet/table4': (_table4, froc_map(), FROC_RATES, False),
     'elixirnet/table5': (_listed(_T5), froc_map(), FROC_RATES, False),
     'elixirnet/table6': (_table6, froc_map(), FROC_RATES, False),
-    'retinanet_lesion/table1': (_retinanet_table1, {
-        k: v for k, v in froc_map().items() if k != 'bbox_mAP'
-    }, FROC_RATES, False),
-    **A3D_BUILDERS,
-    **LENS_BUILDERS,
 }
-TABLES: Dict[str, TableSpec] = {
-    name: TableSpec(name, TABLE_INDEX[name].title, TABLE_INDEX[name].rows,
-                    build, list(metrics), folds=folds, picture_rates=rates)
-    for name, (build, metrics, rates, folds) in _BUILDERS.items()
-}
-
-
-def build_rows(table: str, ctx: PlanContext, rows: Optional[List[str]],
-               seeds: List[int]) -> List[Row]:
-    """The rows (x seeds) of a table, in the paper's order.
-
-    Raises:
-        KeyError: an unknown table or row, naming the known ones.
-    """
-    if table not in TABLES:
-        raise KeyError(f'unknown table {table!r}; known: {sorted(TABLES)}')
-    spec = TABLES[table]
-    keys = rows or spec.row_keys
-    bad = [k for k in keys if k not in spec.row_keys]
-    if bad:
-        raise KeyError(f'{table}: unknown rows {bad}; its rows: '
-                       f'{spec.row_keys}')
-    return [spec.build(ctx, k, s) for k in keys for s in seeds]

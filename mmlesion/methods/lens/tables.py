@@ -9,18 +9,18 @@ mining strategies added one by one (and counts what each trains on), Table
 IV compares ways of combining the datasets; its domain-adaptation row
 (another paper's module) is quoted. Every row is scored on the 3D protocol
 of the manual 1K test set (``tools/analysis_tools/eval_lens_3d.py``). The
-paper's numbers are in :mod:`.paper_results`. :mod:`.tables` registers
+paper's numbers are in :mod:`.paper`; the method's spec registers
 :data:`LENS_BUILDERS`.
 """
 import os.path as osp
 from dataclasses import replace
 from typing import Dict, List, Sequence, Tuple
 
-from .execute import LENS_RATES, lens_map, root_options
-from .paper_results import LENS_DOMAIN_ADAPT
-from .plan import MetricMap, PlanContext, Row, Stage
-from .row_stages import device_option as _device
-from .row_stages import train_stage as _train
+from mmlesion.reproduce.execute import root_options
+from mmlesion.reproduce.plan import MetricMap, PlanContext, Row, Stage
+from mmlesion.reproduce.row_stages import device_option as _device
+from mmlesion.reproduce.row_stages import train_stage as _train
+from .paper import LENS_DOMAIN_ADAPT, LENS_RATES, lens_map
 
 L = 'configs/lens'
 _FULL = 'densenet121-2.5d_fpn_1xb4-radam-8e'
@@ -46,7 +46,7 @@ SPEED_COLUMNS = {
 
 def lens_row_map() -> MetricMap:
     """What a LENS row reads from its metrics file: the 3D FROC
-    (:func:`~.execute.lens_map`), Table III's counts and Table II / IV's
+    (:func:`~.paper.lens_map`), Table III's counts and Table II / IV's
     speed and size columns (each table prints its own)."""
     out = lens_map()
     out.update({k: (v, 1e-3) for k, v in COUNT_COLUMNS.items()})
@@ -360,7 +360,7 @@ def _columns(*extra: str) -> MetricMap:
 
 
 #: table -> (row builder, the columns it prints, FROC picture rates, LUNA16
-#: folds), as :data:`.tables._BUILDERS`
+#: folds)
 LENS_BUILDERS = {
     'lens/table1': (_lens_table1, lens_map(), LENS_RATES, False),
     'lens/table2': (_lens_table2, _columns('lens/infer_ms'), LENS_RATES,

@@ -30,6 +30,8 @@ from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Mapping,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..method_spec import MethodView
+
 from .cfg_options import ConfigOptionError
 from .class_signature import ClassSignature, signature_of
 from .known_keys import (BUILDER_KEYS, TRAINING_ONLY_KEYS, TYPO_CUTOFF,
@@ -56,7 +58,8 @@ _DENSE_TEST = frozenset(
 _RCNN_TRAIN = frozenset(
     {'assigner', 'sampler', 'pos_weight', 'debug', 'mask_size'})
 _RCNN_TEST = frozenset({'score_thr', 'nms', 'max_per_img', 'mask_thr_binary'})
-_TWO_STAGE: Dict[str, FrozenSet[str]] = {
+#: the sections of a two-stage detector (and the keys read there)
+TWO_STAGE_KEYS: Dict[str, FrozenSet[str]] = {
     'train_cfg': frozenset({'rpn', 'rpn_proposal', 'rcnn'}),
     'train_cfg.rpn': _DENSE_TRAIN,
     'train_cfg.rpn_proposal': _DENSE_TEST,
@@ -65,48 +68,24 @@ _TWO_STAGE: Dict[str, FrozenSet[str]] = {
     'test_cfg.rpn': _DENSE_TEST,
     'test_cfg.rcnn': _RCNN_TEST,
 }
-_SINGLE_STAGE: Dict[str, FrozenSet[str]] = {
+#: the sections of a single-stage detector
+SINGLE_STAGE_KEYS: Dict[str, FrozenSet[str]] = {
     'train_cfg': _DENSE_TRAIN,
     'test_cfg': _DENSE_TEST,
 }
-_FUSION = frozenset({'nms', 'max_per_img'})  # mmlesion LENS.fuse_instances
-_RPN_3D = frozenset({'nms_pre', 'score_thr', 'iou_thr', 'max_per_img'})
 
 #: Detector ``type`` -> {section under the detector's dict: the keys that
-#: the detector and its heads read there}. Other detectors' sections
-#: (PointRend, Cascade R-CNN...) are not checked.
-MODEL_CFG_KEYS: Dict[str, Dict[str, FrozenSet[str]]] = {
-    'TwoStageDetector': _TWO_STAGE,
-    'FasterRCNN': _TWO_STAGE,
-    'MaskRCNN': _TWO_STAGE,
-    'SingleStageDetector': _SINGLE_STAGE,
-    'RetinaNet': _SINGLE_STAGE,
-    'ImprovedRetinaNet': {
-        **_SINGLE_STAGE,
-        'score_calibration': frozenset({'mask_thr', 'connectivity',
-                                        'min_area'}),
-    },
-    'LENS': {
-        **_TWO_STAGE,
-        'train_cfg': _TWO_STAGE['train_cfg'] | {'proposal_fusion'},
-        'train_cfg.proposal_fusion': _FUSION,
-        'test_cfg': _TWO_STAGE['test_cfg'] | {'proposal_fusion',
-                                              'expert_fusion'},
-        'test_cfg.proposal_fusion': _FUSION,
-        'test_cfg.expert_fusion': _FUSION | {'experts'},
-    },
-    'AggregatedFasterRCNN3D': {
-        'train_cfg': frozenset({'rpn', 'rpn_proposal', 'fprn', 'mode',
-                                'rpn_only_iters', 'alternate_interval'}),
-        'train_cfg.rpn': frozenset({'assigner'}),
-        'train_cfg.rpn_proposal': _RPN_3D,
-        'train_cfg.fprn': frozenset({'assigner', 'sampler'}),
-        'test_cfg': frozenset({'rpn', 'window_size', 'overlap', 'pad_value',
-                               'window_batch_size', 'show_progress',
-                               'score_thr', 'merge_iou_thr', 'max_per_img'}),
-        'test_cfg.rpn': _RPN_3D,
-    },
-}
+#: the detector and its heads read there}: mmdet's detectors here, each
+#: registered method's (``MethodSpec.config_keys``) on use. Other
+#: detectors' sections (PointRend, Cascade R-CNN...) are not checked.
+MODEL_CFG_KEYS: Mapping[str, Dict[str, FrozenSet[str]]] = MethodView(
+    'config_keys', {
+        'TwoStageDetector': TWO_STAGE_KEYS,
+        'FasterRCNN': TWO_STAGE_KEYS,
+        'MaskRCNN': TWO_STAGE_KEYS,
+        'SingleStageDetector': SINGLE_STAGE_KEYS,
+        'RetinaNet': SINGLE_STAGE_KEYS,
+    })
 #: Keys of those sections (and of NMS configs) that hold numbers
 #: (possibly a sequence of them)...
 NUMERIC_KEYS = frozenset({

@@ -1,0 +1,68 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The 3D Aggregated Faster R-CNN (Sun et al. 2021): its tables, paper
+numbers, step times, training input and config keys, registered for the
+shared engines. Models: ``mmlesion/models`` (``AggregatedFasterRCNN3D``
+and its 3D heads); configs: ``configs/aggregated3d/``."""
+from mmlesion.registry import METHODS
+from mmlesion.reproduce.table_index import table_specs
+from mmlesion.utils.method_spec import MethodSpec
+from .paper import (MERGED_MODELS, PAPER_RESULTS, PRINTED, QUOTED_MODELS,
+                    VARIANTS)
+from .step_time import crop_batch, crop_input
+from .tables import A3D_BUILDERS, deeplesion3d_data
+
+_RPN_3D = frozenset({'nms_pre', 'score_thr', 'iou_thr', 'max_per_img'})
+_A3 = 'configs/aggregated3d'
+_DATA_ROOT = 'data/LUNA16'
+
+
+def _data_folders(table: str, ctx) -> list:
+    """Tables V/VI read DeepLesion and its 3D chunks; the others LUNA16."""
+    if table == 'aggregated3d/table5-6':
+        return list(deeplesion3d_data(ctx).values())
+    return [ctx.data_root or _DATA_ROOT]
+
+
+@METHODS.register_module(name='aggregated3d')
+def aggregated3d_method() -> MethodSpec:
+    """The 3D Aggregated Faster R-CNN's
+    :class:`~mmlesion.utils.method_spec.MethodSpec`."""
+    return MethodSpec(
+        name='aggregated3d',
+        tables=table_specs(__file__, A3D_BUILDERS),
+        paper_results=PAPER_RESULTS,
+        config_prefixes=('aggregated3d', 'rpn3d'),
+        quoted_models=QUOTED_MODELS,
+        merged_models=MERGED_MODELS,
+        variants=VARIANTS,
+        printed=PRINTED,
+        # projects/benchmarks/benchmark_aggregated3d.py --cases train_full:
+        # 0.105 s per 128^3 crop (full model), train_rpn 0.039 s; one H100
+        step_times={'aggregated3d': 0.105, 'rpn3d': 0.039},
+        # the models whose 128^3 crops those step times were measured on,
+        # timed for a stage named by its family (the LUNA16 folds)
+        family_configs={
+            'aggregated3d': f'{_A3}/aggregated3d_denseunet3d_anchor1_4xb2-'
+            '50e_luna16.py',
+            'rpn3d': f'{_A3}/rpn3d-focal_denseunet3d_anchor1_4xb2-50e_'
+            'luna16.py',
+        },
+        training_inputs={'AggregatedFasterRCNN3D': crop_input},
+        synthetic_batches={'3d': crop_batch},
+        config_keys={
+            'AggregatedFasterRCNN3D': {
+                'train_cfg': frozenset({'rpn', 'rpn_proposal', 'fprn',
+                                        'mode', 'rpn_only_iters',
+                                        'alternate_interval'}),
+                'train_cfg.rpn': frozenset({'assigner'}),
+                'train_cfg.rpn_proposal': _RPN_3D,
+                'train_cfg.fprn': frozenset({'assigner', 'sampler'}),
+                'test_cfg': frozenset({'rpn', 'window_size', 'overlap',
+                                       'pad_value', 'window_batch_size',
+                                       'show_progress', 'score_thr',
+                                       'merge_iou_thr', 'max_per_img'}),
+                'test_cfg.rpn': _RPN_3D,
+            }
+        },
+        data_root=_DATA_ROOT,
+        data_folders=_data_folders)

@@ -1,0 +1,63 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""LENS (Yan et al., TMI 2020): its tables, paper numbers, step times,
+training input and config keys, registered for the shared engines. Models:
+``mmlesion/models`` (``LENS``, ``AFPHead``, ``MULANDenseNet``,
+``LENSFPR``); datasets: ``mmlesion/datasets/lens/``; configs:
+``configs/lens/``."""
+from mmlesion.registry import METHODS
+from mmlesion.reproduce.table_index import table_specs
+from mmlesion.utils.configs.whole_config import TWO_STAGE_KEYS
+from mmlesion.utils.method_spec import MethodSpec
+from .paper import (GAINS, LENS_DOMAIN_ADAPT, PAPER_RESULTS, PRINTED,
+                    RESULT_COLUMNS, VARIANTS)
+from .step_time import fpr_patches, patch_batch, patch_input
+from .tables import LENS_BUILDERS, lens_data
+
+#: the keys ``LENS.fuse_instances`` reads
+_FUSION = frozenset({'nms', 'max_per_img'})
+#: benchmark_lens.py: 28.7 ms per 9-slice image with 4 experts, inference;
+#: training taken as 3.03x, the ratio benchmark_elixirnet.py measured for
+#: Faster R-CNN (50.9 / 16.8)
+_DETECTOR_STEP = 0.0287 * 3.03
+
+
+def _data_folders(table: str, ctx) -> list:
+    """DeepLesion, the other releases beside it and their exports."""
+    return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
+
+
+@METHODS.register_module(name='lens')
+def lens_method() -> MethodSpec:
+    """LENS's :class:`~mmlesion.utils.method_spec.MethodSpec`."""
+    return MethodSpec(
+        name='lens',
+        tables=table_specs(__file__, LENS_BUILDERS),
+        paper_results=PAPER_RESULTS,
+        config_prefixes=('lens', 'mulan'),
+        quoted_models=(LENS_DOMAIN_ADAPT, ),
+        variants=VARIANTS,
+        printed=PRINTED,
+        gains=GAINS,
+        result_columns=RESULT_COLUMNS,
+        # the 2.5D detectors (MULAN baseline too); the 3D FPR network per
+        # 8 x 64 x 64 patch: 0.8 ms, timed by ``tools/reproduce.py
+        # lens/table1 --dry-run --time-iters 5`` on one H100 80GB (batch 32
+        # patches, fp32)
+        step_times={'lens': _DETECTOR_STEP, 'mulan': _DETECTOR_STEP,
+                    'lens-fpr': 0.0008},
+        training_items={'deeplesion-fpr': fpr_patches},
+        training_inputs={'LENSFPR': patch_input},
+        synthetic_batches={'patch': patch_batch},
+        config_keys={
+            'LENS': {
+                **TWO_STAGE_KEYS,
+                'train_cfg': TWO_STAGE_KEYS['train_cfg'] |
+                {'proposal_fusion'},
+                'train_cfg.proposal_fusion': _FUSION,
+                'test_cfg': TWO_STAGE_KEYS['test_cfg'] |
+                {'proposal_fusion', 'expert_fusion'},
+                'test_cfg.proposal_fusion': _FUSION,
+                'test_cfg.expert_fusion': _FUSION | {'experts'},
+            }
+        },
+        data_folders=_data_folders)

@@ -1,0 +1,55 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The Improved RetinaNet's table (Zlocha et al. 2019), as rows of stages
+(the commands of ``configs/retinanet_lesion/README.md``)."""
+import os.path as osp
+
+from mmlesion.reproduce.execute import FROC_RATES, froc_map
+from mmlesion.reproduce.plan import Stage
+from mmlesion.reproduce.row_stages import train_test_row as _train_test_row
+
+R = 'configs/retinanet_lesion'
+
+_RT1 = {
+    'original': ('original RetinaNet', 'retinanet_vgg19_fpn', False,
+                 'retinanet_vgg19_fpn'),
+    'anchors': ('+ anchor optimization', 'retinanet_vgg19_fpn', True,
+                'retinanet-optanchors_vgg19_fpn'),
+    'dense': ('+ dense supervision', 'improved-retinanet_vgg19_densefpn',
+              True, 'improved-retinanet_vgg19_densefpn'),
+    'attention': ('+ attention gate',
+                  'improved-retinanet_vgg19_densefpn-ag', True,
+                  'improved-retinanet_vgg19_densefpn-ag'),
+}
+_RT_SUFFIX = '_1xb4-adam-plateau-50e_deeplesion'
+
+
+def _table1(ctx, key, seed):
+    """Table 1: rows with optimised anchors search them by differential
+    evolution on the user's validation split ("on the validation set",
+    Sec. 2.1; never the test split), for that row's own model."""
+    label, target, optimise, model = _RT1[key]
+    config = target_config = f'{R}/{target}{_RT_SUFFIX}.py'
+    pre = []
+    if optimise:
+        anchors = osp.join(ctx.work_dir, 'anchors',
+                           f'{target}-valanchors{_RT_SUFFIX}.py')
+        cmd = [ctx.python, 'tools/analysis_tools/optimize_anchors.py',
+               config, '--split', 'val', '--out', anchors, '--overwrite']
+        if ctx.data_root:
+            cmd += ['--cfg-options', f'data_root={ctx.data_root}']
+        pre = [Stage('anchors', cmd, outputs=[anchors])]
+        config = anchors
+    # the model selected on the validation set: "early stopping is used if
+    # the mAP has not improved for 4 consecutive epochs on the validation
+    # set" (Sec. 2.3); the config keeps the best epoch (save_best)
+    return _train_test_row(ctx, key, label, config, seed, pre=pre,
+                           model=f'{model}{_RT_SUFFIX}',
+                           schedule_of=target_config, checkpoint='best')
+
+
+#: table name -> (row builder, metric map, picture rates, LUNA16 folds)
+BUILDERS = {
+    'retinanet_lesion/table1': (_table1, {
+        k: v for k, v in froc_map().items() if k != 'bbox_mAP'
+    }, FROC_RATES, False),
+}
