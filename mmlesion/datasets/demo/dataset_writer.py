@@ -150,6 +150,15 @@ class DatasetGenerator:
         summary['out_dir'] = str(out)
         return summary
 
+    @classmethod
+    def write(cls, out_dir: Union[str, Path], seed: int = 0,
+              overwrite: bool = False, show_progress: bool = False,
+              **kwargs) -> dict:
+        """Write the dataset of ``seed`` and the other ``CONFIG`` fields
+        ``kwargs`` into ``out_dir`` (:meth:`generate`); its summary."""
+        return cls(seed=seed, **kwargs).generate(
+            out_dir, overwrite=overwrite, show_progress=show_progress)
+
 
 def dataset_digest(root: Union[str, Path]) -> str:
     """SHA-256 over the relative paths and bytes of every file under root."""

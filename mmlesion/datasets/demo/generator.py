@@ -230,21 +230,6 @@ def _percentiles(values: List[float], levels: Tuple[int, ...],
             for p in levels} if len(values) else {}
 
 
-def generate_demo_deeplesion(out_dir: Union[str, Path],
-                             seed: int = 0,
-                             overwrite: bool = False,
-                             show_progress: bool = False,
-                             **kwargs) -> dict:
-    """Write the demo dataset; see :class:`DeepLesionDemoGenerator`.
-
-    Args:
-        out_dir (str | Path): dataset root.
-        seed (int): random seed. Defaults to 0.
-        overwrite, show_progress: as :meth:`DatasetGenerator.generate`.
-        **kwargs: other :class:`DemoDataConfig` fields.
-
-    Returns:
-        dict: summary statistics of the written dataset.
-    """
-    return DeepLesionDemoGenerator(seed=seed, **kwargs).generate(
-        out_dir, overwrite=overwrite, show_progress=show_progress)
+#: Write the demo dataset (``out_dir, seed=0, overwrite=False,
+#: show_progress=False, **DemoDataConfig fields``); its summary.
+generate_demo_deeplesion = DeepLesionDemoGenerator.write

@@ -55,7 +55,7 @@ import io
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -288,21 +288,6 @@ def _to_file_layout(arr: np.ndarray, scan: _Scan):
     return image
 
 
-def generate_demo_volumes(out_dir: Union[str, Path],
-                          seed: int = 0,
-                          overwrite: bool = False,
-                          show_progress: bool = False,
-                          **kwargs) -> dict:
-    """Write the synthetic volume set; see :class:`DemoVolumeGenerator`.
-
-    Args:
-        out_dir (str | Path): root folder.
-        seed (int): random seed. Defaults to 0.
-        overwrite, show_progress: as :meth:`DatasetGenerator.generate`.
-        **kwargs: other :class:`DemoVolumeConfig` fields.
-
-    Returns:
-        dict: summary counts of the written set.
-    """
-    return DemoVolumeGenerator(seed=seed, **kwargs).generate(
-        out_dir, overwrite=overwrite, show_progress=show_progress)
+#: Write the synthetic volume set (``out_dir, seed=0, overwrite=False,
+#: show_progress=False, **DemoVolumeConfig fields``); its summary counts.
+generate_demo_volumes = DemoVolumeGenerator.write
