@@ -49,6 +49,13 @@ resampled (``--read-ahead``) and the files of the last ones are written
 (``--no-overlap``: one step after another; the findings are the same). See
 :mod:`mmlesion.apis.whole_scan.batch`.
 
+``--scan-tree ROOT`` adds every scan under a folder (results named by
+their path under it); ``--jobs N [--slurm]`` shards a batch, or the series
+of a server query, over local processes or a Slurm job array, every scan
+finished once, with one merged findings table (docs/archive.md;
+:mod:`mmlesion.apis.whole_scan.shards`,
+:mod:`mmlesion.apis.whole_scan.server_shards`).
+
 Weights trained on the synthetic demo data (the rule:
 :mod:`mmlesion.apis.whole_scan.model`) get a ``model_warning`` in
 ``findings.json``, a red box at the top of ``report.html`` and a line in
@@ -98,6 +105,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--scan-list',
         help='a text file of scans, one path a line (relative to the '
         "file's folder; # starts a comment): run as a batch")
+    parser.add_argument(
+        '--scan-tree', metavar='ROOT',
+        help='every scan under a folder, at any depth (NIfTI, .mhd, .mha, '
+        '.nrrd files and folders of DICOM files), run as a batch; results '
+        'in --out-dir/<path under ROOT, _ between the parts>/')
     add_server_arguments(parser)
     add_shard_arguments(parser)
     parser.add_argument('--out-dir', required=True, help='output folder')
@@ -201,13 +213,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.read_ahead < 1:
         parser.error(f'--read-ahead must be 1 or more, got {args.read_ahead}')
     server = check_server_arguments(parser, args)
-    if not args.scan and not args.scan_list and not server:
-        parser.error('give a SCAN, --scan-list or --dicomweb (or --dimse)')
-    args.batch = (bool(args.scan_list) or len(args.scan) > 1
-                  or bool(server))
-    if args.jobs is not None and (server or not args.batch):
-        parser.error('--jobs shards a batch of scans (several SCANs or '
-                     f'--scan-list), not {server or "one scan"}')
+    if server and args.scan_tree:
+        parser.error(f'{server} takes its scans from the server: give no '
+                     '--scan-tree with it')
+    if not (args.scan or args.scan_list or args.scan_tree or server):
+        parser.error('give a SCAN, --scan-list, --scan-tree or --dicomweb '
+                     '(or --dimse)')
+    args.batch = (bool(args.scan_list or args.scan_tree or server)
+                  or len(args.scan) > 1)
+    if args.jobs is not None and not args.batch:
+        parser.error('--jobs shards a batch of scans (several SCANs, '
+                     '--scan-list, --scan-tree or a server query), not one '
+                     'scan')
     if args.slurm and args.jobs is None:
         parser.error('--slurm runs the shards of --jobs N as Slurm jobs: '
                      'give --jobs')
@@ -406,29 +423,55 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                         help='--slurm: time limit of each job, minutes')
 
 
-def _run_sharded(args: argparse.Namespace, cfg) -> int:
-    """The batch sharded over --jobs jobs
-    (:func:`mmlesion.apis.whole_scan.shards.run_sharded_inference`); 1
-    when a scan failed."""
-    from mmlesion.apis.whole_scan.scan_list import read_scan_list
-    from mmlesion.apis.whole_scan.shard_summary import \
-        format_sharded_summary
-    from mmlesion.apis.whole_scan.shards import (ShardSettings,
-                                                 run_sharded_inference)
+def _batch_scans(args: argparse.Namespace) -> list:
+    """The scans of the command line, --scan-list and --scan-tree."""
+    from mmlesion.apis.whole_scan.scan_list import (find_scans,
+                                                    read_scan_list)
     scans = list(args.scan)
     if args.scan_list:
         scans += read_scan_list(args.scan_list)
-    shards = ShardSettings(
+    if args.scan_tree:
+        scans += find_scans(args.scan_tree, skip=args.out_dir)
+    return scans
+
+
+def _shard_settings(args: argparse.Namespace):
+    """--jobs, --slurm and the jobs' resources as
+    :class:`mmlesion.apis.whole_scan.shards.ShardSettings`."""
+    from mmlesion.apis.whole_scan.shards import ShardSettings
+    return ShardSettings(
         jobs=args.jobs, launcher='slurm' if args.slurm else 'local',
         partition=args.partition, cpus_per_task=args.cpus_per_task,
         gpus_per_job=args.gpus_per_job, mem_gb=args.mem_gb,
         timeout_min=args.timeout_min)
-    rows = run_sharded_inference(
-        cfg, args.checkpoint, scans, args.out_dir,
-        run_settings=_run_settings(args), shards=shards,
-        overlap=not args.no_overlap,
-        finishing=Finishing(read_ahead=args.read_ahead))
-    print(format_sharded_summary(rows, args.out_dir))
+
+
+def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
+    """The batch (or, with ``source``, the series of a server query)
+    sharded over --jobs jobs (:func:`mmlesion.apis.whole_scan.shards.
+    run_sharded_inference`, :func:`mmlesion.apis.whole_scan.server_shards.
+    run_sharded_query`); 1 when a scan failed."""
+    import os
+
+    from mmlesion.apis.whole_scan.shard_summary import \
+        format_sharded_summary
+    from mmlesion.apis.whole_scan.shards import run_sharded_inference
+    options = dict(run_settings=_run_settings(args),
+                   shards=_shard_settings(args), overlap=not args.no_overlap,
+                   finishing=Finishing(read_ahead=args.read_ahead))
+    if source is None:
+        rows = run_sharded_inference(cfg, args.checkpoint,
+                                     _batch_scans(args), args.out_dir,
+                                     **options)
+    else:
+        from mmlesion.apis.whole_scan.dicomweb_batch import SERVER_SUMMARY
+        from mmlesion.apis.whole_scan.server_shards import run_sharded_query
+        rows = run_sharded_query(cfg, args.checkpoint, source, args.out_dir,
+                                 **options).rows
+        print('every series the query found (run or skipped): '
+              f'{os.path.join(args.out_dir, SERVER_SUMMARY)}')
+    if rows:
+        print(format_sharded_summary(rows, args.out_dir))
     return int(any(row.status == 'failed' for row in rows))
 
 
@@ -456,6 +499,8 @@ def _run_server(args: argparse.Namespace, cfg) -> int:
             url=args.dicomweb, query=query, user=args.dicomweb_user,
             password=os.environ.get(PASSWORD_ENV),
             store_back=not args.no_store)
+    if args.jobs is not None:
+        return _run_sharded(args, cfg, source)
     rows = run_server_inference(
         cfg, args.checkpoint, source, args.out_dir,
         run_settings=_run_settings(args), overlap=not args.no_overlap,
@@ -478,11 +523,8 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     when a scan failed."""
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
-    from mmlesion.apis.whole_scan.scan_list import read_scan_list
-    scans = list(args.scan)
-    if args.scan_list:
-        scans += read_scan_list(args.scan_list)
-    rows = run_batch_inference(cfg, args.checkpoint, scans, args.out_dir,
+    rows = run_batch_inference(cfg, args.checkpoint, _batch_scans(args),
+                               args.out_dir,
                                run_settings=_run_settings(args),
                                overlap=not args.no_overlap,
                                finishing=Finishing(
