@@ -52,19 +52,25 @@ class SeriesWork(ShardWork):
 
     Args:
         source (DicomWebSettings | DimseSettings): the server (a DICOMweb
-            password is dropped: each job reads it from its environment).
+            password is not pickled into a job: a Slurm job reads it from
+            its environment).
         found (FoundSeries): the query's series to run and those skipped.
     """
 
     def __init__(self, source: Any, found: FoundSeries) -> None:
         super().__init__([NamedScan(series_label(r), r.series_uid)
                           for r in found.to_run])
-        if isinstance(source, DicomWebSettings) and source.password:
-            source = replace(source, password='')
         self.source = source
         self.refs = {r.series_uid: r for r in found.to_run}
         self.skipped = list(found.skipped)
         self._tables: Dict[Path, Tuple[int, Dict[str, dict]]] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Slurm job) without the DICOMweb password."""
+        state = dict(self.__dict__)
+        if isinstance(self.source, DicomWebSettings) and self.source.password:
+            state['source'] = replace(self.source, password='')
+        return state
 
     def only(self, folders: Sequence[str]) -> 'SeriesWork':
         part = super().only(folders)
@@ -76,7 +82,8 @@ class SeriesWork(ShardWork):
     def run(self, job) -> int:
         """Retrieve, run and store back the job's series."""
         source = self.source
-        if isinstance(source, DicomWebSettings) and source.user:
+        if isinstance(source, DicomWebSettings) and source.user and \
+                not source.password:  # a pickled job: from its environment
             source = replace(source,
                              password=os.environ.get(PASSWORD_ENV, ''))
         rows = run_server_series(

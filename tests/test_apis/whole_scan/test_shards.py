@@ -158,3 +158,22 @@ def test_shard_options_are_checked(argv, message, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([CFG_PATH, 'ckpt.pth', *argv, '--out-dir', 'o'])
     assert message in capsys.readouterr().err
+
+
+def test_a_series_job_is_pickled_without_the_password(monkeypatch):
+    """A Slurm job's pickle (in OUT/logs/) holds no DICOMweb password; the
+    job reads it from its environment."""
+    import pickle
+
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebSettings
+    from mmlesion.apis.whole_scan.server_shards import SeriesWork
+    from mmlesion.apis.whole_scan.server_source import FoundSeries, SeriesRef
+    work = SeriesWork(DicomWebSettings('http://pacs/dicom-web', user='u',
+                                       password='s3cret'),
+                      FoundSeries([SeriesRef('1.2', '1.2.3', 'CT'),
+                                   SeriesRef('1.2', '1.2.4', 'CT')]))
+    data = pickle.dumps(work.only(['1.2.4']))
+    assert b's3cret' not in data
+    job = pickle.loads(data)
+    assert [i.folder for i in job.items()] == ['1.2.4']
+    assert work.source.password == 's3cret'  # the parent keeps it
