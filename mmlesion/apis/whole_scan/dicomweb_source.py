@@ -10,7 +10,7 @@ the store-back decision are those of every protocol
 """
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from .server_source import (DicomServerError, InstanceInfo, QueryFilter,
                             SeriesRef, SeriesTransport, check_query)
@@ -157,8 +157,13 @@ class DicomWebTransport(SeriesTransport):
             settings)
         self.name = f'--dicomweb {settings.url}'
 
-    def _failed(self, err: Exception, what: str) -> Exception:
-        return server_error(err, self.settings, what)
+    def _raise(self, err: Exception, what: str) -> NoReturn:
+        """Raise ``err`` as :func:`server_error` names it (an error that
+        is not the server's, e.g. a full disk, as it is)."""
+        failed = server_error(err, self.settings, what)
+        if failed is err:
+            raise err
+        raise failed from err
 
     def search_series(self, query: Sequence[QueryFilter]) -> List[SeriesRef]:
         try:
@@ -166,7 +171,7 @@ class DicomWebTransport(SeriesTransport):
                 search_filters={f.key: f.value for f in query},
                 fields=['00080060', '00201209'], get_remaining=True)
         except Exception as err:  # noqa: BLE001 (named by server_error)
-            raise self._failed(err, 'QIDO-RS series query') from err
+            self._raise(err, 'QIDO-RS series query')
         return [SeriesRef(_first(i, 'study'), _first(i, 'series'),
                           _first(i, 'modality')) for i in items]
 
@@ -177,8 +182,7 @@ class DicomWebTransport(SeriesTransport):
                 series_instance_uid=ref.series_uid,
                 fields=['00080016', '00080008'], get_remaining=True)
         except Exception as err:  # noqa: BLE001 (named by server_error)
-            raise self._failed(err, 'QIDO-RS instances of series '
-                               f'{ref.series_uid}') from err
+            self._raise(err, f'QIDO-RS instances of series {ref.series_uid}')
         return [InstanceInfo(_first(i, 'sop_class'),
                              tuple(str(v) for v in _value(i, 'image_type')))
                 for i in items]
@@ -189,8 +193,7 @@ class DicomWebTransport(SeriesTransport):
                                               ref.series_uid):
                 save(ds)
         except Exception as err:  # noqa: BLE001 (named by server_error)
-            raise self._failed(err,
-                               f'WADO-RS series {ref.series_uid}') from err
+            self._raise(err, f'WADO-RS series {ref.series_uid}')
 
     def holds_instance(self, study_uid: str, series_uid: str, sop_uid: str,
                        what: str) -> bool:
@@ -204,9 +207,9 @@ class DicomWebTransport(SeriesTransport):
         except requests.HTTPError as err:
             if err.response is not None and err.response.status_code == 404:
                 return False
-            raise self._failed(err, f'QIDO-RS {what}') from err
+            self._raise(err, f'QIDO-RS {what}')
         except Exception as err:  # noqa: BLE001 (named by server_error)
-            raise self._failed(err, f'QIDO-RS {what}') from err
+            self._raise(err, f'QIDO-RS {what}')
         return any(sop_uid in _value(item, 'sop_instance') for item in found)
 
     def store(self, ds: Any, what: str) -> None:
@@ -214,4 +217,4 @@ class DicomWebTransport(SeriesTransport):
             self.client.store_instances(
                 [ds], study_instance_uid=str(ds.StudyInstanceUID))
         except Exception as err:  # noqa: BLE001 (named by server_error)
-            raise self._failed(err, f'STOW-RS {what}') from err
+            self._raise(err, f'STOW-RS {what}')
