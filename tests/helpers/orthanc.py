@@ -78,7 +78,10 @@ class OrthancServer:
         self.port = _free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.dicomweb = self.url + '/dicom-web'
-        self.dimse = f'127.0.0.1:{_free_port()}'
+        dicom_port = _free_port()
+        while dicom_port == self.port:
+            dicom_port = _free_port()
+        self.dimse = f'127.0.0.1:{dicom_port}'
         self._process: Optional[subprocess.Popen] = None
 
     def __enter__(self) -> 'OrthancServer':
