@@ -1,0 +1,134 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""A method added the way ``docs/adding_a_method.md`` says, with no edit of
+an engine: a toy method's package (its spec in ``__init__.py``, its
+``tables.py`` and ``table_index.json``, a config over the demo detector's)
+written to a temporary folder and imported, which registers it; its
+one-row table then runs at tiny size through ``tools/reproduce.py``, and
+the table list, the paper column, the step times and the whole-config
+check know it. Unregistered afterwards, it is gone from all of them."""
+import importlib
+import json
+import math
+import sys
+
+import pytest
+
+from mmlesion.registry import METHODS
+from mmlesion.testing import repo_root
+from tests.helpers.tool_modules import load_tool
+
+# Stages run as forks of a process that imported mmdet once (conftest).
+pytestmark = pytest.mark.usefixtures('tools_forked')
+
+STEM = 'toyd_r18_fpn_1e_deeplesion-demo'
+#: the package's files, as the page lists them (the config beside them)
+FILES = {
+    '__init__.py': '''
+from mmlesion.registry import METHODS
+from mmlesion.reproduce.table_index import table_specs
+from mmlesion.utils.method_spec import MethodSpec
+from .tables import BUILDERS, STEM
+
+
+@METHODS.register_module(name='toy')
+def toy_method() -> MethodSpec:
+    return MethodSpec(
+        name='toy',
+        tables=table_specs(__file__, BUILDERS),
+        paper_results={STEM: {'sens@4': 50.0}},
+        config_prefixes=('toyd', ),
+        step_times={'toyd': 0.5},
+        config_keys={'ToyDetector': {'test_cfg': frozenset({'score_thr'})}})
+''',
+    'tables.py': f'''
+import os.path as osp
+
+from mmlesion.reproduce.execute import FROC_RATES, froc_map
+from mmlesion.reproduce.row_stages import train_test_row
+
+STEM = {STEM!r}
+CONFIG = osp.join(osp.dirname(__file__), 'configs', STEM + '.py')
+
+
+def _table1(ctx, key, seed):
+    return train_test_row(ctx, key, 'Toy detector', CONFIG, seed)
+
+
+BUILDERS = {{'toy/table1': (_table1, froc_map(), FROC_RATES, False)}}
+''',
+    'table_index.json': json.dumps({
+        'toy/table1': {'title': 'Toy Table 1: the demo detector',
+                       'rows': ['full']}}),
+    f'configs/{STEM}.py': f'''
+_base_ = {str(repo_root() / 'configs' / 'demo' /
+              'faster-rcnn_r18_fpn_36e_deeplesion-demo.py')!r}
+train_cfg = dict(max_epochs=1, val_begin=2)
+default_hooks = dict(checkpoint=dict(interval=1, save_best=None))
+train_dataloader = dict(dataset=dict(indices=2))
+test_dataloader = dict(dataset=dict(indices=1))
+''',
+}
+
+
+@pytest.fixture
+def toy_method(tmp_path):
+    """The toy package written and imported (registered); unregistered
+    and forgotten afterwards."""
+    package = tmp_path / 'toy_method'
+    for name, text in FILES.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield importlib.import_module('toy_method')
+    finally:
+        sys.path.remove(str(tmp_path))
+        METHODS.module_dict.pop('toy', None)
+        for name in [m for m in sys.modules if m.split('.')[0] ==
+                     'toy_method']:
+            del sys.modules[name]
+
+
+def test_a_toy_method_runs_its_table_without_an_engine_edit(
+        toy_method, tiny_demo_root, tmp_path, capsys, monkeypatch):
+    from mmlesion.reproduce import TABLES
+    from mmlesion.reproduce.estimate import family, training_gpu_hours
+    from mmlesion.reproduce.paper_text import model_method
+    from mmlesion.utils.configs.whole_config import MODEL_CFG_KEYS
+
+    assert TABLES['toy/table1'].row_keys == ['full']
+    assert model_method(STEM) == 'toy'
+    assert family(f'{STEM}.py') == 'toyd'
+    assert training_gpu_hours(f'{STEM}.py', 2, 3600) == pytest.approx(1.0)
+    assert MODEL_CFG_KEYS['ToyDetector'] == {
+        'test_cfg': frozenset({'score_thr'})}
+
+    # the tool's --help and choices read every methods/*/table_index.json
+    # of the package without importing it: the toy's, as if it were there
+    tool = load_tool('reproduce.py')
+    shipped = tool.package_jsons
+    monkeypatch.setattr(tool, 'package_jsons', lambda pattern: dict(
+        shipped(pattern), **json.loads(FILES['table_index.json'])))
+    work = tmp_path / 'work'
+    assert tool.main([
+        'toy/table1', '--seeds', '0', '--work-dir', str(work),
+        '--data-root', f'{tiny_demo_root}/']) == 0
+    assert capsys.readouterr().out.count('tools/train.py') == 1
+    (row, ) = json.loads((work / 'table.json').read_text())['rows']
+    assert (row['key'], row['model']) == ('full', STEM)
+    assert row['paper'] == {'sens@4': 50.0}
+    assert math.isfinite(row['ours']['sens@4']['mean'])
+    assert '| Toy detector |' in (work / 'table.md').read_text()
+
+
+def test_an_unregistered_toy_is_nowhere(toy_method):
+    from mmlesion.reproduce import TABLES
+    from mmlesion.reproduce.estimate import SECONDS_PER_TRAINING_ITEM
+    assert 'toy/table1' in TABLES and 'toyd' in SECONDS_PER_TRAINING_ITEM
+    METHODS.module_dict.pop('toy')
+    assert 'toy/table1' not in TABLES
+    assert 'toyd' not in SECONDS_PER_TRAINING_ITEM
+    with pytest.raises(KeyError, match="unknown table 'toy/table1'"):
+        from mmlesion.reproduce import PlanContext, build_rows
+        build_rows('toy/table1', PlanContext('w', python='python'), None,
+                   [0])
