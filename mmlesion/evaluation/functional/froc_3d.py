@@ -24,7 +24,7 @@ from typing import Dict, List, NamedTuple, Sequence
 
 import numpy as np
 
-from .froc import FROCCurve, FROCMatch, match_detections, sens_at_fp
+from .froc import FROCCurve, match_detections, sens_at_fp
 
 #: FPs per sub-volume of the LENS protocol.
 LENS_FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -50,11 +50,13 @@ def continuous_to_inclusive(boxes: np.ndarray) -> np.ndarray:
     return out
 
 
-def match_detections_3d(dets: Sequence[np.ndarray],
-                        gts: Sequence[np.ndarray],
-                        iou_thr: float = LENS_IOBB_THR,
-                        overlap: str = 'iobb') -> FROCMatch:
-    """The LENS hit walk over sub-volumes.
+def froc_3d_curve(dets: Sequence[np.ndarray],
+                  gts: Sequence[np.ndarray],
+                  iou_thr: float = LENS_IOBB_THR,
+                  overlap: str = 'iobb') -> FROCCurve:
+    """Raw 3D FROC curve (FPs per sub-volume, sensitivity): the LENS hit
+    walk (:func:`~mmlesion.evaluation.functional.froc.match_detections`
+    with ``ndim=3``) over sub-volumes.
 
     Args:
         dets (Sequence[np.ndarray]): per sub-volume ``(N_i, 7)`` detections
@@ -64,24 +66,9 @@ def match_detections_3d(dets: Sequence[np.ndarray],
         overlap (str): ``'iobb'`` (default, the protocol) or ``'iou'``.
 
     Returns:
-        FROCMatch: per-detection TP / FP / duplicate status (see
-        :func:`mmlesion.evaluation.functional.froc.match_detections`).
-    """
-    return match_detections(dets, gts, iou_thr, overlap, ndim=3)
-
-
-def froc_3d_curve(dets: Sequence[np.ndarray],
-                  gts: Sequence[np.ndarray],
-                  iou_thr: float = LENS_IOBB_THR,
-                  overlap: str = 'iobb') -> FROCCurve:
-    """Raw 3D FROC curve (FPs per sub-volume, sensitivity).
-
-    Args: see :func:`match_detections_3d`.
-
-    Returns:
         FROCCurve: ``fps_per_image`` are FPs per sub-volume.
     """
-    return match_detections_3d(dets, gts, iou_thr, overlap).curve()
+    return match_detections(dets, gts, iou_thr, overlap, ndim=3).curve()
 
 
 def lens_sensitivities(curve: FROCCurve,

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy.interpolate import interp1d
 
+from mmlesion.evaluation.functional.froc import match_detections
 from mmlesion.evaluation.functional.froc_3d import (
     LENS_FP_RATES, continuous_to_inclusive, froc_3d_curve,
-    lens_sensitivities, load_deeplesion_manual_3d, match_detections_3d)
+    lens_sensitivities, load_deeplesion_manual_3d)
 from mmlesion.evaluation.functional.overlaps import legacy_bbox_overlaps
 from mmlesion.testing import shared_data_root
 
@@ -73,20 +74,25 @@ def _det(box, score):
     return np.array([list(box) + [score]])
 
 
+def _match_3d(dets, gts):
+    """The LENS hit walk: IoBB >= 0.3 over sub-volumes."""
+    return match_detections(dets, gts, 0.3, 'iobb', ndim=3)
+
+
 def test_iobb_threshold_is_inclusive_and_over_the_detection():
     # detection 10 x 10 x 10, overlapping 3 slices of GT: IoBB 0.3 exactly
     det = [0., 0., 7., 9., 9., 16.]
     ov = legacy_bbox_overlaps([det], [GT], 'iobb', ndim=3)[0, 0]
     assert ov == pytest.approx(0.3)
-    m = match_detections_3d([_det(det, 0.9)], [np.array([GT])])
+    m = _match_3d([_det(det, 0.9)], [np.array([GT])])
     assert m.new_hits.tolist() == [1]
     det2 = [0., 0., 8., 9., 9., 17.]  # IoBB 0.2: a false positive
-    m = match_detections_3d([_det(det2, 0.9)], [np.array([GT])])
+    m = _match_3d([_det(det2, 0.9)], [np.array([GT])])
     assert m.is_fp.tolist() == [True]
     # a small box inside a big lesion: IoU 0.001, IoBB 1 -> TP
     small = [2., 2., 2., 2., 2., 2.]
     assert legacy_bbox_overlaps([small], [GT], 'iou', ndim=3)[0, 0] < 0.01
-    m = match_detections_3d([_det(small, 0.5)], [np.array([GT])])
+    m = _match_3d([_det(small, 0.5)], [np.array([GT])])
     assert m.new_hits.tolist() == [1]
 
 
@@ -97,7 +103,7 @@ def test_multi_hit_duplicates_and_fps_per_subvolume():
     dets = [np.array([both + [0.9], GT + [0.8]]),
             _det([50., 50, 50, 59, 59, 59], 0.7),
             np.zeros((0, 7)), np.zeros((0, 7))]
-    m = match_detections_3d(dets, gts)
+    m = _match_3d(dets, gts)
     assert m.new_hits.tolist() == [2, 0, 0]  # one box, two lesions
     assert m.is_fp.tolist() == [False, False, True]  # duplicate is free
     curve = froc_3d_curve(dets, gts)

@@ -20,8 +20,7 @@ import pytest
 
 from mmlesion.evaluation.functional.froc_3d import (
     LENS_FP_RATES, LENS_IOBB_THR, ManualSubVolume, continuous_to_inclusive,
-    froc_3d_curve, lens_sensitivities, load_deeplesion_manual_3d,
-    match_detections_3d)
+    froc_3d_curve, lens_sensitivities, load_deeplesion_manual_3d)
 
 GT = [0., 0., 0., 9., 9., 9.]  # 10 x 10 x 10 voxels (inclusive)
 #: 10 x 10 x 10 detection overlapping 3 slices of GT: IoBB 0.3, IoU 3/17
@@ -39,15 +38,9 @@ def test_protocol_constants():
 
 def test_threshold_and_overlap_are_passed_through():
     gts = [np.array([GT])]
-    assert match_detections_3d([_det(AT_THR)], gts).is_fp.tolist() == [False]
-    assert match_detections_3d([_det(AT_THR)], gts,
-                               0.31).is_fp.tolist() == [True]
-    # IoU 3/17 < 0.3: a miss with overlap='iou'
-    assert match_detections_3d([_det(AT_THR)], gts, 0.3,
-                               'iou').is_fp.tolist() == [True]
-    assert match_detections_3d([_det(AT_THR)], gts, 0.17,
-                               'iou').is_fp.tolist() == [False]
-    # the curve does the same
+    # IoU 3/17 < 0.3: a miss with overlap='iou', a hit at 0.17
+    assert froc_3d_curve([_det(AT_THR)], gts, 0.17,
+                         'iou').sensitivity.tolist() == [1.0]
     assert froc_3d_curve([_det(AT_THR)], gts).sensitivity.tolist() == [1.0]
     assert froc_3d_curve([_det(AT_THR)], gts,
                          0.31).sensitivity.tolist() == [0.0]
