@@ -202,16 +202,18 @@ def _wait(pid: int, timeout: Optional[float]) -> Tuple[int, bool]:
         time.sleep(0.05)
 
 
+#: What the zygote imports before it forks (a child does not import them
+#: again, so it prints none of their start-up warnings: a test imports them
+#: in a fresh interpreter instead)
+PREIMPORTS = ('mmdet.models', 'mmengine.runner', 'torch', 'mmlesion.datasets',
+              'mmlesion.engine', 'mmlesion.evaluation', 'mmlesion.models')
+
+
 def main() -> None:
     """The zygote: import once, then fork a child per request."""
-    import mmdet.models  # noqa: F401
-    import mmengine.runner  # noqa: F401
-    import torch  # noqa: F401
-
-    import mmlesion.datasets  # noqa: F401
-    import mmlesion.engine  # noqa: F401
-    import mmlesion.evaluation  # noqa: F401
-    import mmlesion.models  # noqa: F401
+    import importlib
+    for name in PREIMPORTS:
+        importlib.import_module(name)
     from tests.helpers.config_cache import memoize_metafile_lookup
     memoize_metafile_lookup()  # the children inherit the parsed metafiles
     protocol_out = sys.stdout

@@ -2,22 +2,29 @@
 """``--help`` of every tool under ``tools/`` and every script of the
 laboratory under ``projects/`` (found by glob).
 
-Each tool runs ``--help`` in a fresh interpreter: it must exit 0, print a
-usage line and a help text for every argument, and print nothing on
-stderr (no start-up warnings). The text must say each default
-once, never "(default: None)", and nothing a user cannot follow: "see
-below" / "above", ``../shared`` paths, ``PROTOCOLS``, issue numbers or
-commit hashes
-(:func:`~projects.benchmarks.tool_help.help_text_problems`). The
-runs go in parallel; how long
-they take is measured by ``projects/benchmarks/benchmark_tool_help.py``,
-not here.
+Each tool runs ``--help`` in a process of its own, as ``python`` runs a
+file: it must exit 0, print a usage line and a help text for every
+argument, and print nothing on stderr (no start-up warnings). The text
+must say each default once, never "(default: None)", and nothing a user
+cannot follow: "see below" / "above", ``../shared`` paths, ``PROTOCOLS``,
+issue numbers or commit hashes
+(:func:`~projects.benchmarks.tool_help.help_text_problems`).
+
+The processes are forks of the suite's zygote (``tools_forked``,
+:mod:`tests.helpers.zygote`), which imported torch, mmdet and mmlesion
+once: a fresh interpreter per tool paid those imports (about 5 s of CPU)
+for each of the tools that show a library default, 65 s of CPU for all
+tools, and a module-scoped fixture running them all ran once per
+pytest-xdist worker. The warnings those imports print are checked once,
+in a fresh interpreter (:func:`test_preimports_print_nothing`); what the
+zygote did not import, a tool imports in its own process, where its
+warnings land on the stderr checked here. How long a fresh ``--help``
+takes is measured by ``projects/benchmarks/benchmark_tool_help.py``.
 """
 import importlib.util
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 import pytest
@@ -27,16 +34,10 @@ from projects.benchmarks.tool_help import (find_tool_scripts, help_items,
                                            help_text_problems,
                                            options_without_help,
                                            run_tool_help)
+from tests.helpers.zygote import PREIMPORTS
 
 ROOT = repo_root()
 SCRIPTS = find_tool_scripts(ROOT, ('tools', 'projects'))
-
-
-@pytest.fixture(scope='module')
-def help_results():
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(lambda s: run_tool_help(s, ROOT), SCRIPTS)
-        return dict(zip(SCRIPTS, results))
 
 
 def test_tools_found():
@@ -51,16 +52,32 @@ def test_tools_found():
         assert name in names
 
 
+@pytest.mark.usefixtures('tools_forked')
 @pytest.mark.parametrize(
     'script', SCRIPTS, ids=[p.relative_to(ROOT).as_posix() for p in SCRIPTS])
-def test_tool_help(script, help_results):
-    result = help_results[script]
+def test_tool_help(script):
+    result = run_tool_help(script, ROOT)
     name = script.relative_to(ROOT).as_posix()
     assert result.returncode == 0, f'{name} --help: {result.stderr[-2000:]}'
     assert result.stdout.startswith('usage: '), name
     assert options_without_help(result.stdout) == [], name
     assert result.stderr == '', f'{name} --help printed: {result.stderr}'
     assert help_text_problems(result.stdout) == [], name
+
+
+def test_preimports_print_nothing():
+    """What the zygote imports before it forks the ``--help`` runs above
+    prints nothing on stderr in a fresh interpreter (a tool that imports it
+    would print that first)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get('PYTHONPATH', '')) if p))
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import importlib, sys\n'
+         'for name in sys.argv[1:]:\n'
+         '    importlib.import_module(name)\n', *PREIMPORTS],
+        cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr == '', proc.stderr
 
 
 #: Tools whose parser is built without importing the library (a switch
@@ -115,21 +132,22 @@ def _load_tool(relative: str):
     return module
 
 
+@pytest.mark.usefixtures('tools_forked')
 @pytest.mark.parametrize('tool, config', [
     ('tools/misc/generate_demo_volumes.py',
      'mmlesion.datasets.demo.volumes.DemoVolumeConfig'),
     ('tools/misc/generate_demo_data.py',
      'mmlesion.datasets.demo.DemoDataConfig'),
 ])
-def test_demo_generators_show_their_defaults(tool, config, help_results):
+def test_demo_generators_show_their_defaults(tool, config):
     """The demo data generators show the values their options default to
     (those of the generator's config dataclass), not a pointer to it."""
+    help_text = run_tool_help(ROOT / tool, ROOT).stdout
     module_name, class_name = config.rsplit('.', 1)
     defaults = asdict(getattr(importlib.import_module(module_name),
                               class_name)())
     args = vars(_load_tool(tool).parse_args([]))
-    shown = {name: text for _, name, text in help_items(
-        help_results[ROOT / tool].stdout)}
+    shown = {name: text for _, name, text in help_items(help_text)}
     checked = 0
     for key, value in args.items():
         if key not in defaults:
@@ -141,7 +159,7 @@ def test_demo_generators_show_their_defaults(tool, config, help_results):
             assert f'(default: {value})' in text, (option, text)
             checked += 1
     assert checked >= 5
-    assert 'takes the default of' not in help_results[ROOT / tool].stdout
+    assert 'takes the default of' not in help_text
 
 
 HELP = """usage: x.py [-h] [--seed SEED] [--out OUT] root
