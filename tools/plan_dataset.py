@@ -59,6 +59,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--export-2d', metavar='DIR',
         help="the converter's 2D export (--export-2d of the conversion): "
         'the data of a 2.5D detector, and its training boxes')
+    parser.add_argument(
+        '--no-pretrained', action='store_true',
+        help='2.5D: train the backbone from random weights (no ImageNet '
+        'weights at hand, e.g. offline): every stage trained, BN in '
+        'training mode')
     parser.add_argument('--family', choices=('2.5d', '3d'),
                         help='this detector family instead of the rule')
     parser.add_argument('--seed', type=int, default=0,
@@ -211,6 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         plan = plan_dataset(PlanSettings(
             fp, args.gpu_mem_gb, family=args.family, seed=args.seed,
             time_budget=_time_budget(args),
+            pretrained=not args.no_pretrained,
             **(dict(boxes_2d=facts.boxes_2d, train_images=facts.train_images,
                     context_mm=facts.context_mm) if facts else {})))
         if plan.family == '2.5d' and facts is None:
@@ -238,6 +244,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f'{args.gpu_mem_gb:g}'
               + (f', --device {args.device} --budget-minutes '
                  f'{args.budget_minutes:g}' if args.budget_minutes else '')
+              + (' --no-pretrained' if args.no_pretrained else '')
               + '. Re-run the tool rather than edit it, or set a planned '
               'value for one run with --cfg-options NAME=VALUE.']
     if plan.family == '3d':

@@ -89,6 +89,9 @@ class PlanSettings:
         seed (int): seed of the anchor search.
         time_budget (TimeBudget, optional): fit the training into it (2.5D;
             its backbone depth and step time).
+        pretrained (bool): 2.5D: start the backbone from ImageNet weights
+            (else from random weights: every stage trained, BN in
+            training mode).
     """
     fingerprint: DatasetFingerprint
     gpu_mem_gb: float
@@ -98,6 +101,7 @@ class PlanSettings:
     family: Optional[str] = None
     seed: int = 0
     time_budget: Optional[TimeBudget] = None
+    pretrained: bool = True
 
 
 @dataclass
@@ -123,19 +127,24 @@ class ExportFacts:
 
 
 def read_export_facts(dl_info: str) -> ExportFacts:
-    """The training boxes (mm), training key slices, the slab half-extent
-    held around key slices (the median over rows of the slices written on
-    the nearer side, less the one kept for interpolation) and whether there
-    is a val split, from the 2D export's ``DL_info.csv`` (boxes of no width
-    or height, a lesion's one-pixel tip, left out: no shape for anchors)."""
-    from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
+    """The training boxes (mm, in mmdet's convention as the detector
+    trains on them: a box of first and last pixel ``x1 .. x2`` is ``x2 - x1
+    + 1`` pixels wide, :func:`~mmlesion.datasets.deeplesion.dl_info.
+    mmdet_box`), training key slices, the slab half-extent held around key
+    slices (the median over rows of the slices written on the nearer side,
+    less the one kept for interpolation) and whether there is a val split,
+    from the 2D export's ``DL_info.csv``; boxes one pixel wide or high are
+    left out, as the training ignores them."""
+    from mmlesion.datasets.deeplesion.dl_info import mmdet_box, parse_dl_info
     rows = parse_dl_info(dl_info, duplicate_rows='drop')
     train = [r for r in rows if r.split == 1]
     if not train:
         raise ValueError(f'{dl_info}: no training row (Train_Val_Test 1)')
-    wh = np.asarray([((r.bbox[2] - r.bbox[0]) * r.spacing[0],
-                      (r.bbox[3] - r.bbox[1]) * r.spacing[1]) for r in train])
-    wh = wh[(wh > 0).all(1)]
+    boxes = np.asarray([mmdet_box(r.bbox) for r in train])
+    px = boxes[:, 2:] - boxes[:, :2]
+    # a box of one pixel's width or height (a lesion's tip) is ignored in
+    # training (DeepLesionDataset): no shape for anchors either
+    wh = (px * np.asarray([r.spacing[:2] for r in train]))[(px > 1).all(1)]
     context = np.median([
         (min(r.key_slice_index - r.slice_range[0],
              r.slice_range[1] - r.key_slice_index) - 1) * r.spacing[2]
@@ -201,6 +210,17 @@ def _backbone(s: PlanSettings) -> Choice:
     return Choice('backbone_depth', depth, why)
 
 
+def _pretrained(s: PlanSettings) -> Choice:
+    if s.pretrained:
+        return Choice('pretrained', True, (
+            'ImageNet weights (torchvision://resnet<depth>), the stem and '
+            "first stage frozen and BN statistics kept, as the base's"))
+    return Choice('pretrained', False, (
+        'random weights (--no-pretrained): every stage trained and BN in '
+        'training mode (frozen random layers or BN statistics of no data '
+        'would never learn)'))
+
+
 def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     fp = s.fingerprint
     every, train = fp.splits['all'], fp.splits['train']
@@ -241,6 +261,7 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
             f' around its key slices: it holds +-{context:g} mm)')),
         _window(fp),
         _backbone(s),
+        _pretrained(s),
         Choice('batch_size', batch, (
             f'{budget:.1f} GiB usable of {s.gpu_mem_gb:g} GiB '
             f'(minus {MEMORY_MARGIN:.0%}) / {per_image:.2f} GiB per '

@@ -13,7 +13,8 @@ from typing import List, Optional, Sequence
 
 from .dataset_plan import DatasetPlan
 
-#: The 2.5D settings after the planned values (the backbone's depth, the
+#: The 2.5D settings after the planned values (the backbone's depth and
+#: weights (from random weights nothing frozen, BN trained), the
 #: FPN levels the anchors need, the base's pipelines with the planned
 #: slices, window and spacing, ``ResampleToSpacing`` instead of the 512 px
 #: ``Resize``, the base's flips and affine augmentation kept; the 2D export
@@ -23,7 +24,10 @@ model = dict(
     backbone=dict(
         depth=backbone_depth,
         init_cfg=dict(type='Pretrained',
-                      checkpoint=f'torchvision://resnet{backbone_depth}')),
+                      checkpoint=f'torchvision://resnet{backbone_depth}')
+        if pretrained else None,
+        frozen_stages=1 if pretrained else -1,
+        norm_eval=bool(pretrained)),
     neck=dict(
         in_channels=([64, 128, 256, 512] if backbone_depth < 50 else
                      [256, 512, 1024, 2048]),

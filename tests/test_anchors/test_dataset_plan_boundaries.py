@@ -43,11 +43,12 @@ def test_2d_plan():
         ('detector', '2.5d',
          'median slice thickness 5 mm (3D-AG: <= 2.5), 20 training scans '
          '(>= 100), 95th pct lesion diameter 14.1 mm (<= 48): not all hold'),
-        ('pixel_spacing', 0.64,
+        ('pixel_spacing', 0.32,
          'resampled finer than the median in-plane spacing 0.7 mm so that '
          'the 5th pct lesion (5.2 mm, longer side of the training boxes) '
-         'spans 8.1 px (>= 8: 2 cells of the finest stride 4, <= 32; not '
-         'finer than 0.3 mm); lesions 7.9-22.4 px'),
+         'spans 16.1 px (>= 16: 4 cells of the finest stride 4, so that '
+         "anchors overlap them at the RPN's IoU 0.7 off the grid points; "
+         '<= 32; not finer than 0.3 mm); lesions 15.7-44.8 px'),
         ('slice_interval_mm', 5.0,
          '2 mm (DeepLesion, the 2.5D configs) or the median slice thickness '
          '5 mm where thicker'),
@@ -59,14 +60,22 @@ def test_2d_plan():
     assert _choices(plan)[5] == (
         'backbone_depth', 50, "the base's ResNet-50 (ImageNet weights)")
     assert [(c.name, c.value, c.expr) for c in plan.choices[-7:]] == [
-        ('max_iters', 2000, None), ('iters_per_epoch', 4, None),
-        ('max_epochs', 500, '-(-max_iters // iters_per_epoch)'),
+        ('max_iters', 2000, None), ('iters_per_epoch', 10, None),
+        ('max_epochs', 200, '-(-max_iters // iters_per_epoch)'),
         ('warmup_iters', 100,
          'min(500, max(1, round(max_iters * 0.05)))'),
         ('lr_steps', [1333, 1833],
          '[max_iters * 2 // 3, max_iters * 11 // 12]'),
-        ('checkpoint_interval', 50, 'max(1, max_epochs // 10)'),
-        ('lr', 0.0125, None)]
+        ('checkpoint_interval', 20, 'max(1, max_epochs // 10)'),
+        ('lr', 0.005, None)]
+    # from ImageNet weights unless told otherwise
+    assert _choices(plan)[6][:2] == ('pretrained', True)
+    scratch = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.),
+                                        6., context_mm=6., pretrained=False))
+    assert _choices(scratch)[6] == (
+        'pretrained', False, 'random weights (--no-pretrained): every stage '
+        'trained and BN in training mode (frozen random layers or BN '
+        'statistics of no data would never learn)')
 
 
 def test_3d_plan():
@@ -189,15 +198,18 @@ def test_read_export_facts(tmp_path):
     for row, rng in zip(rows, ('5, 12', '2, 30', '9, 20')):
         row['Spacing_mm_px_'] = '0.5, 0.5, 5'
         row['Slice_range'] = rng
-    # a repeated row (dropped) and a box of 1 x 2 px (kept: only boxes of no
-    # width or height are left out)
+    # a repeated row (dropped) and a box of first and last pixels 301..302
+    # x 301..303, 2 x 3 px in mmdet's convention as trained on (kept: only
+    # boxes one pixel wide or high, ignored in training, are left out); the
+    # others one pixel wider and higher than their first-to-last distance
     tiny = lesion_row(1, 10, (300, 300), 4, 2, split=1)
     tiny.update({'Spacing_mm_px_': '0.5, 0.5, 5', 'Slice_range': '5, 12',
                  'Bounding_boxes': '301, 301, 302, 303'})
     path = str(tmp_path / 'a.csv')
     facts = read_export_facts(write_dl_info_csv(path,
                                                 rows + [dict(rows[0]), tiny]))
-    assert facts.boxes_2d.tolist() == [[15., 10.], [25., 10.], [.5, 1.]]
+    assert facts.boxes_2d.tolist() == [[15.5, 10.5], [25.5, 10.5],
+                                       [1., 1.5]]
     assert facts.train_images == 1
     assert type(facts.context_mm) is float and facts.context_mm == 5.
     assert facts.has_val is False
@@ -232,24 +244,25 @@ def test_2d_memory():
     assert _reasons(plan, 'pixel_spacing', 'batch_size') == [
         (0.9, 'resampled finer than the median in-plane spacing 0.7 mm so '
          'that the 5th pct lesion (5.2 mm, longer side of the training '
-         'boxes) spans 8.1 px (>= 8: 2 cells of the finest stride 4, <= 32;'
-         ' not finer than 0.3 mm); lesions 7.9-22.4 px; coarsened to 0.9 mm '
-         'to fit one image in the memory budget: the 5th pct lesion then '
-         'spans 5.7 px'),
+         'boxes) spans 16.1 px (>= 16: 4 cells of the finest stride 4, so '
+         "that anchors overlap them at the RPN's IoU 0.7 off the grid "
+         'points; <= 32; not finer than 0.3 mm); lesions 15.7-44.8 px; '
+         'coarsened to 0.9 mm to fit one image in the memory budget: the '
+         '5th pct lesion then spans 5.7 px'),
         (1, _batch_reason('0.3', '0.37', '0.30', 398, images=20))]
     # at most 16 images
     plan = plan_dataset(PlanSettings(_fingerprint(scans=20, thick=5.), 100.,
                                      train_images=400))
     assert _reasons(plan, 'batch_size') == [
-        (16, _batch_reason('80.0', '100', '0.59', 560))]
+        (16, _batch_reason('80.0', '100', '2.35', 1120))]
     # the pixels of the median scan's y and x extents
     fp = _with(_fingerprint(scans=20, thick=5.),
                shape_zyx=[Distribution.of([v]) for v in (200, 256, 512)])
     assert _reasons(plan_dataset(PlanSettings(fp, 6., train_images=400)),
                     'batch_size') == [
-        (16, _batch_reason('4.8', '6', '0.29', 396))]
+        (4, _batch_reason('4.8', '6', '1.18', 792))]
     # at most a quarter of the images (4 iterations an epoch)
-    assert plan_dataset(PlanSettings(fp, 6., train_images=23)).value(
+    assert plan_dataset(PlanSettings(fp, 24., train_images=23)).value(
         'batch_size') == 5
 
 
@@ -262,7 +275,7 @@ def test_2d_nine_slices():
     assert _reasons(plan, 'num_slices', 'batch_size') == [
         (9, 'the median lesion spans 5.4 slices of 2 mm (9 when > 3 and the '
          '2D export holds +-8 mm around its key slices: it holds +-8 mm)'),
-        (10, _batch_reason('19.2', '24', '1.76', 560, ', x3 for 9 slices'))]
+        (2, _batch_reason('19.2', '24', '7.06', 1120, ', x3 for 9 slices'))]
 
 
 @pytest.mark.parametrize('z, context, slices', [
@@ -288,7 +301,7 @@ def _no_search(calls):
 
     def plan(wh, seed=0):
         calls.append((wh, seed))
-        return AnchorPlan(None, {}, [])
+        return AnchorPlan(None, {}, None, [])
     return plan
 
 

@@ -7,6 +7,7 @@ from mmengine.config import Config
 
 from mmlesion.anchors.anchor_config import AnchorConfig
 from mmlesion.anchors.anchor_coverage import anchor_coverage
+from mmlesion.anchors.anchor_grid import grid_positives
 from mmlesion.anchors.dataset_plan import PlanSettings, plan_dataset
 from mmlesion.anchors.model_pyramid import check_anchor_pyramid
 from mmlesion.anchors.plan_anchors import MIN_SMALL_PX, plan_spacing
@@ -27,14 +28,21 @@ def test_coarse_voxels_resampled_finer_and_anchors_cover_every_box(
     wh_mm = np.asarray(fp.splits['train'].lesion_extents_zyx_mm)[:, [2, 1]]
     plan = plan_dataset(PlanSettings(fp, 24., train_images=22))
     spacing = plan.value('pixel_spacing')
-    # finer than the 3 mm voxels: the 5th pct lesion spans >= 8 px
+    # finer than the 3 mm voxels: the 5th pct lesion spans >= 16 px
     assert spacing < 3.
     assert np.percentile(wh_mm.max(1), 5) / spacing >= MIN_SMALL_PX - .05
-    # every training box has an anchor at IoU >= 0.5
+    # every training box has an anchor at IoU >= 0.5; on the stride grid
+    # most boxes get several anchors at the RPN's positive IoU 0.7, where
+    # anchors of 1-2 strides (the rule before) left most with none
     wh = wh_mm / spacing
     gen = plan.value('anchor_generator')
     cover = anchor_coverage(wh, {'plan': _anchors(gen)})['plan']
     assert cover['frac_iou_ge_thr'] == 1.
+    grid = grid_positives(wh, _anchors(gen))
+    assert grid.frac_with_positive > .8 and grid.median_positives >= 3
+    small = AnchorConfig(gen['strides'], gen['base_sizes'], gen['ratios'],
+                         [s / 3 for s in gen['scales']])
+    assert grid_positives(wh / 3, small).median_positives == 0
     # only the levels the lesions need; no anchor far outside the lesions
     assert plan.value('num_levels') < 5
     sizes = np.sqrt(_anchors(gen).shapes().prod(1))
@@ -62,7 +70,8 @@ def test_coarse_voxels_resampled_finer_and_anchors_cover_every_box(
 
 def test_spacing_rule():
     longer = np.full(20, 10.)
-    assert plan_spacing(longer, .7)[0] == .7  # 14 px: as the data
-    assert plan_spacing(longer, 2.)[0] == 1.25  # 8 px: finer
+    assert plan_spacing(longer, .5)[0] == .5  # 20 px: as the data
+    assert plan_spacing(longer, .7)[0] == .62  # 14 px: finer, to 16 px
+    assert plan_spacing(longer, 2.)[0] == .62  # 5 px: finer
     assert plan_spacing(longer, .1)[0] == .31  # 32 px at most: coarser
     assert plan_spacing(np.full(20, 1.), 1.)[0] == .3  # at least 0.3 mm
