@@ -175,6 +175,9 @@ class LocalSlurmCluster:
             'TaskPlugin=task/none',
             'MpiDefault=none',
             'SchedulerType=sched/backfill',
+            # a job whose dependency ended starts within a second, not at
+            # the next backfill pass (30 s by default) or main loop (60 s)
+            'SchedulerParameters=bf_interval=1,sched_interval=1',
             'SelectType=select/cons_tres',
             'SelectTypeParameters=CR_Core',
             'SlurmdParameters=config_overrides',
