@@ -8,6 +8,7 @@ the store-back decision are those of every protocol
 (:mod:`~mmlesion.apis.whole_scan.server_source`,
 :mod:`~mmlesion.apis.whole_scan.store_back`).
 """
+import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
@@ -141,6 +142,34 @@ def _first(item: dict, key: str) -> str:
     return str(values[0]) if values else ''
 
 
+#: A filter value sent to the server as it is: characters a URL carries
+#: unencoded. Others (a ``*``, a space) are percent-encoded by the HTTP
+#: library, which some servers (Orthanc 1.10 with DICOMweb 1.7) do not
+#: decode before matching, so such a filter is matched here instead.
+_URL_SAFE = re.compile(r'[A-Za-z0-9._~-]+')
+
+
+def _split_query(query: Sequence[QueryFilter]
+                 ) -> Tuple[List[QueryFilter], List[QueryFilter]]:
+    """The filters the server matches and those matched on its answer."""
+    on_server = [f for f in query if _URL_SAFE.fullmatch(f.value)]
+    return on_server, [f for f in query if f not in on_server]
+
+
+def _keyword_tag(keyword: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+    return f'{tag_for_keyword(keyword):08X}'
+
+
+def _matches(item: dict, wanted: QueryFilter) -> bool:
+    """The standard's matching of one attribute (PS3.4 C.2.2.2): ``*`` and
+    ``?`` wildcards, otherwise the value itself (case-sensitive; trailing
+    padding ignored)."""
+    values = (item.get(_keyword_tag(wanted.key)) or {}).get('Value') or []
+    return any(fnmatch.fnmatchcase(str(v).strip(), wanted.value.strip())
+               for v in values)
+
+
 class DicomWebTransport(SeriesTransport):
     """QIDO-RS, WADO-RS and STOW-RS to the server of ``settings``.
 
@@ -166,14 +195,20 @@ class DicomWebTransport(SeriesTransport):
         raise failed from err
 
     def search_series(self, query: Sequence[QueryFilter]) -> List[SeriesRef]:
+        """QIDO-RS with the filters a URL carries as they are; a value with
+        a wildcard or a space is matched here on the answer
+        (:func:`_split_query`), so every server finds the same series."""
+        on_server, here = _split_query(query)
         try:
             items = self.client.search_for_series(
-                search_filters={f.key: f.value for f in query},
-                fields=['00080060', '00201209'], get_remaining=True)
+                search_filters={f.key: f.value for f in on_server},
+                fields=['00080060', '00201209'] + [
+                    _keyword_tag(f.key) for f in here], get_remaining=True)
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, 'QIDO-RS series query')
         return [SeriesRef(_first(i, 'study'), _first(i, 'series'),
-                          _first(i, 'modality')) for i in items]
+                          _first(i, 'modality')) for i in items
+                if all(_matches(i, f) for f in here)]
 
     def list_instances(self, ref: SeriesRef) -> List[InstanceInfo]:
         try:
