@@ -310,28 +310,28 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                 f'{type(optim_wrapper).__name__}')
         weight_wrapper = optim_wrapper[self.weight_optim]
         if self.strategy == 'random':
-            self._run_random_iter(idx, data_batch, weight_wrapper)
-            return
-        arch_wrapper = optim_wrapper[self.arch_optim]
-        outputs: Dict[str, torch.Tensor] = {}
-        if self._epoch >= self.arch_start_epoch:
-            arch_batch = self._next_arch_batch()
-            with _grad_disabled(_params(weight_wrapper)):
-                arch_vars = self.runner.model.train_step(
-                    arch_batch, optim_wrapper=arch_wrapper)
-            outputs.update({f'arch_{k}': v for k, v in arch_vars.items()})
-        with _grad_disabled(_params(arch_wrapper)):
-            outputs.update(
-                self.runner.model.train_step(data_batch,
-                                             optim_wrapper=weight_wrapper))
+            outputs = self._random_step(data_batch, weight_wrapper)
+        else:
+            arch_wrapper = optim_wrapper[self.arch_optim]
+            outputs: Dict[str, torch.Tensor] = {}
+            if self._epoch >= self.arch_start_epoch:
+                arch_batch = self._next_arch_batch()
+                with _grad_disabled(_params(weight_wrapper)):
+                    arch_vars = self.runner.model.train_step(
+                        arch_batch, optim_wrapper=arch_wrapper)
+                outputs.update(
+                    {f'arch_{k}': v for k, v in arch_vars.items()})
+            with _grad_disabled(_params(arch_wrapper)):
+                outputs.update(self.runner.model.train_step(
+                    data_batch, optim_wrapper=weight_wrapper))
         self.runner.call_hook('after_train_iter',
                               batch_idx=idx,
                               data_batch=data_batch,
                               outputs=outputs)
         self._iter += 1
 
-    def _run_random_iter(self, idx: int, data_batch: Sequence[dict],
-                         weight_wrapper) -> None:
+    def _random_step(self, data_batch: Sequence[dict],
+                     weight_wrapper) -> Dict[str, torch.Tensor]:
         """Random strategy: a weight step with a freshly drawn genotype."""
         head = self.search_head
         genotypes = self.sample_training_genotypes(self._iter)
@@ -339,13 +339,8 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         arch_params = head.arch_parameters() if hasattr(
             head, 'arch_parameters') else []
         with _grad_disabled(arch_params), sampled(head, genotypes):
-            outputs = self.runner.model.train_step(
+            return self.runner.model.train_step(
                 data_batch, optim_wrapper=weight_wrapper)
-        self.runner.call_hook('after_train_iter',
-                              batch_idx=idx,
-                              data_batch=data_batch,
-                              outputs=outputs)
-        self._iter += 1
 
     def _next_arch_batch(self) -> Sequence[dict]:
         """Next batch of the arch half, restarting it when exhausted."""
