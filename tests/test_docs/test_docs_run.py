@@ -28,7 +28,9 @@ command written in two docs runs once. Trainings and tests run each in a
 process of its own; neighbouring ``python tools/...`` commands that only
 read and write files (converters, plans) run one after another in one
 shared process (:mod:`tests.helpers.tool_batch`), each as ``python`` runs
-it, so the suite pays their imports once.
+it. A plain ``python <file>.py ...`` (no shell syntax), a batch among
+them, is a fork of the suite's zygote (``tools_forked``), which imported
+torch, mmdet and mmlesion once: the suite pays their imports once.
 """
 import os
 import os.path as osp
@@ -143,14 +145,11 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/infer_volume.md',
      'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --device cuda:0 --batch-size 32 --workers 1'):
     R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 4'):
+    ('docs/archive.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-tree /archive/export --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
     R_PLACEHOLDER,
-    ('docs/infer_volume.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
-    R_PLACEHOLDER,
-    ('docs/cluster.md',
-     'python tools/infer_volume.py CONFIG CHECKPOINT --scan-list today.txt --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
+    ('docs/archive.md',
+     'python tools/infer_volume.py CONFIG CHECKPOINT --dicomweb http://pacs.example:8042/dicom-web --dicomweb-user mmlesion --query StudyDate=20240101-20240131 --query Modality=CT --out-dir DIR --jobs 8 --slurm --partition gpu --gpus-per-job 1 --cpus-per-task 8 --device cuda:0'):
     R_PLACEHOLDER,
     ('docs/mmdet_tools.md',
      'python $T/test.py $C CKPT --out results.pkl'):
@@ -444,6 +443,14 @@ def _run(text: str, cwd: Path, timeout: int = 300,
     if pythonpath:
         env['PYTHONPATH'] = os.pathsep.join(
             p for p in (pythonpath, env.get('PYTHONPATH')) if p)
+    words = shlex.split(text)
+    if (len(words) > 1 and words[0] == 'python' and words[1].endswith('.py')
+            and not any(c in text for c in '|;&$`<>*?~')):
+        # ``python`` of PATH above is this interpreter: a fork of the
+        # suite's zygote (``tools_forked``), its imports done once
+        return subprocess.run([sys.executable] + words[1:], cwd=cwd, env=env,
+                              capture_output=True, text=True,
+                              timeout=timeout)
     return subprocess.run(['bash', '-c', text], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -464,7 +471,7 @@ def _run_batch(texts: List[str], cwd: Path) -> List[dict]:
     import json
     jobs = [dict(argv=shlex.split(t)[1:], cwd=str(cwd)) for t in texts]
     (cwd / '.tool_jobs.json').write_text(json.dumps(jobs))
-    run = _run(f'python -m tests.helpers.tool_batch .tool_jobs.json '
+    run = _run(f'python {ROOT}/tests/helpers/tool_batch.py .tool_jobs.json '
                f'.tool_results.json', cwd, timeout=600,
                pythonpath=str(ROOT))
     if run.returncode != 0:
@@ -508,6 +515,7 @@ def _check_configs(cmds: List[DocCommand], cwd: Path) -> List[str]:
     return out
 
 
+@pytest.mark.usefixtures('tools_forked')
 def test_doc_commands_run_on_replicas(tmp_path):
     start = time.time()
     _layout(tmp_path)
