@@ -177,3 +177,33 @@ def test_a_series_job_is_pickled_without_the_password(monkeypatch):
     job = pickle.loads(data)
     assert [i.folder for i in job.items()] == ['1.2.4']
     assert work.source.password == 's3cret'  # the parent keeps it
+
+
+def test_a_series_is_finished_once_its_results_are_stored(tmp_path):
+    """A series with results whose store failed is not finished (its shard
+    runs it again: only the store is tried again); the reason is the
+    shard's server.csv line, else its scans.csv line."""
+    from mmlesion.apis.whole_scan.dicomweb_batch import (
+        SERVER_SUMMARY, ServerRow, write_server_summary)
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebSettings
+    from mmlesion.apis.whole_scan.server_shards import SeriesWork
+    from mmlesion.apis.whole_scan.server_source import FoundSeries, SeriesRef
+    refs = [SeriesRef('1.2', f'1.2.{i}', 'CT') for i in range(4)]
+    work = SeriesWork(DicomWebSettings('http://pacs/dicom-web'),
+                      FoundSeries(refs))
+    for uid in ('1.2.0', '1.2.1'):  # both have results
+        (tmp_path / uid).mkdir()
+        (tmp_path / uid / 'findings.json').write_text('{}')
+    store = '--dicomweb http://pacs/dicom-web: HTTP 503 (STOW-RS SR 9)'
+    write_server_summary([
+        ServerRow('1.2', '1.2.0', 'done', 1, 'stored', 'stored'),
+        ServerRow('1.2', '1.2.1', 'failed', reason=store),
+        ServerRow('1.2', '1.2.2', 'failed', reason='WADO-RS failed')],
+        tmp_path / SERVER_SUMMARY)
+    (tmp_path / 'scans.csv').write_text(
+        'scan,folder,status,error\nx,1.2.3,failed,not a CT\n')
+    assert [work.finished(tmp_path, r.series_uid) for r in refs] == [
+        True, False, False, False]
+    assert work.reasons(tmp_path) == {'1.2.1': store,
+                                      '1.2.2': 'WADO-RS failed',
+                                      '1.2.3': 'not a CT'}
