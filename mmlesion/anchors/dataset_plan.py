@@ -302,7 +302,9 @@ def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     plan.choices += [
         Choice('spacing_zyx', (spacing, ) * 3, (
             f'isotropic (cube anchors) at the median in-plane spacing '
-            f'{every.spacing_zyx_mm[2].at(50):g} mm, at least 1 mm')),
+            f'{every.spacing_zyx_mm[2].at(50):g} mm, at least 1 mm; '
+            f'training lesions {diam.min():.1f}-{diam.max():.1f} voxels '
+            '(largest extent)')),
         _window(fp),
         Choice('crop', tuple(crop), (
             f'the median scan {[round(v) for v in shape]} voxels, multiples '
@@ -317,7 +319,8 @@ def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
                'lesion diameter plus 8 voxels (a window sees those whole)'),
         Choice('anchor_sizes', sizes, (
             f'differential evolution on {len(diam)} training lesions '
-            f'(cubes of their largest extent): mean best centred IoU '
+            f'(cubes of their largest extent, {diam.min():.1f}-'
+            f'{diam.max():.1f} voxels): mean best centred IoU '
             f'{cover:.3f}')),
     ]
     plan.choices += plan_schedule(ScheduleSettings(

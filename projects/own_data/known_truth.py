@@ -21,55 +21,127 @@ command goes on after a kill.
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict, Tuple
 
 import numpy as np
 
 from mmlesion_cli import tool_parser
 
-#: Scans: voxels (z, y, x), spacing (mm), body HU, lesion HU.
-SHAPE = (40, 110, 110)
-SPACING_MM = 3.
-BODY_HU, LESION_HU, NOISE_HU = 0., 120., 15.
-#: Lesion diameters (mm) drawn uniformly within.
-DIAMETERS_MM = (11., 32.)
+@dataclass(frozen=True)
+class SyntheticSet:
+    """A synthetic own-data set: ``patients`` patients of two studies each
+    (scans ``p<k>_study<j>``, so that the converter groups them by their
+    shared name), each scan a noisy body ellipse in air with bright
+    ellipsoid lesions at random places, apart from each other.
+
+    Args:
+        patients (int): patients (two scans each).
+        shape (tuple): voxels of a scan (z, y, x).
+        spacing_mm (float): isotropic voxel spacing (mm).
+        diameters_mm (tuple): lesion axes (mm) drawn uniformly within.
+        lesions (tuple): lesions per scan, drawn from ``lesions[0]`` to
+            ``lesions[1]`` inclusive.
+        hu (tuple): body, lesion and noise HU.
+        seed (int): the random draws.
+    """
+    patients: int = 6
+    shape: Tuple[int, int, int] = (40, 110, 110)
+    spacing_mm: float = 3.
+    diameters_mm: Tuple[float, float] = (11., 32.)
+    lesions: Tuple[int, int] = (2, 3)
+    hu: Tuple[float, float, float] = (0., 120., 15.)
+    seed: int = 0
 
 
-def make_scans(root: Path, scans: int = 12, seed: int = 0) -> int:
-    """``root/images/s<i>.nii.gz`` and their label maps in
-    ``root/labels``: a body ellipse in air, two or three ellipsoid lesions
-    each, apart from each other; returns the number of lesions."""
+def make_scans(root: Path, synth: SyntheticSet = SyntheticSet()) -> int:
+    """``root/images/<scan>.nii.gz`` and their label maps (one value per
+    lesion) in ``root/labels`` (:class:`SyntheticSet`); returns the number
+    of lesions."""
     import SimpleITK as sitk
-    rng = np.random.default_rng(seed)
-    z, y, x = np.ogrid[:SHAPE[0], :SHAPE[1], :SHAPE[2]]
-    body = ((y - 55) / 48.)**2 + ((x - 55) / 50.)**2 <= 1
+    rng = np.random.default_rng(synth.seed)
+    shape = np.asarray(synth.shape)
+    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    half = shape[1:] / 2
+    body = ((y - half[0]) / (half[0] * .87))**2 + (
+        (x - half[1]) / (half[1] * .91))**2 <= 1
+    body_hu, lesion_hu, noise_hu = synth.hu
     total = 0
     for folder in ('images', 'labels'):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    for i in range(scans):
-        arr = np.where(body, BODY_HU, -1000.) + rng.normal(
-            0, NOISE_HU, SHAPE) * body
-        seg = np.zeros(SHAPE, np.uint8)
+    for i in range(2 * synth.patients):
+        arr = np.where(body, body_hu, -1000.) + rng.normal(
+            0, noise_hu, synth.shape) * body
+        seg = np.zeros(synth.shape, np.uint8)
         centres = []
-        for k in range(int(rng.integers(2, 4))):
+        for k in range(int(rng.integers(synth.lesions[0],
+                                        synth.lesions[1] + 1))):
             for _ in range(100):
-                d = rng.uniform(*DIAMETERS_MM, 3) / SPACING_MM
-                c = np.array([rng.uniform(8, SHAPE[0] - 8),
-                              rng.uniform(25, 85), rng.uniform(25, 85)])
-                if all(np.linalg.norm(c - o) > 12 for o in centres):
+                d = rng.uniform(*synth.diameters_mm, 3) / synth.spacing_mm
+                # inside the body's inner half, clear of the top and bottom
+                c = np.array([
+                    rng.uniform(.2, .8) * shape[0],
+                    *(h + rng.uniform(-.5, .5) * h for h in half)])
+                if all(np.linalg.norm(c - o) > synth.diameters_mm[1] /
+                       synth.spacing_mm for o in centres):
                     break
             centres.append(c)
             inside = sum(((g - cc) / (dd / 2))**2
                          for g, cc, dd in zip((z, y, x), c, d)) <= 1
-            arr[inside] = LESION_HU + rng.normal(0, NOISE_HU, inside.sum())
+            arr[inside] = lesion_hu + rng.normal(0, noise_hu, inside.sum())
             seg[inside] = k + 1
             total += 1
+        name = f'p{i // 2:02d}_study{i % 2 + 1}'
         for folder, values in (('images', arr.astype(np.int16)),
                                ('labels', seg)):
             img = sitk.GetImageFromArray(values)
-            img.SetSpacing((SPACING_MM, ) * 3)
-            sitk.WriteImage(img, str(root / folder / f's{i:02d}.nii.gz'))
+            img.SetSpacing((synth.spacing_mm, ) * 3)
+            sitk.WriteImage(img, str(root / folder / f'{name}.nii.gz'))
     return total
+
+
+def chance_froc(config: Path, boxes_per_image: int = 32,
+                seed: int = 0) -> Dict[str, float]:
+    """The FROC of a detector that knows nothing but the lesion sizes: on
+    each test key slice of ``config``, ``boxes_per_image`` boxes of widths
+    and heights drawn from the training boxes (mm, at the slice's pixel
+    spacing), centred on pixels drawn uniformly inside the body (HU >
+    -500), scored at random; through the config's own test evaluator (the
+    FROC ``tools/test.py`` reports)."""
+    from mmdet.registry import DATASETS, METRICS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmlesion.anchors.dataset_plan import read_export_facts
+    from mmlesion.datasets.deeplesion.png_slices import read_hu_png
+    cfg = Config.fromfile(str(config))
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    data = dict(cfg.test_dataloader.dataset, pipeline=[])
+    dataset = DATASETS.build(data)
+    sizes_mm = read_export_facts(
+        str(Path(data['data_root']) / data['ann_file'])).boxes_2d
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        ys, xs = np.nonzero(read_hu_png(info['img_path']) > -500)
+        pick = rng.integers(len(xs), size=boxes_per_image)
+        wh = sizes_mm[rng.integers(len(sizes_mm), size=boxes_per_image)] / \
+            float(info['spacing'])
+        centre = np.stack([xs[pick], ys[pick]], 1) + .5
+        boxes = np.concatenate([centre - wh / 2, centre + wh / 2], 1)
+        samples.append(dict(
+            img_id=info['img_id'], img_path=info['img_path'],
+            ori_shape=(info['height'], info['width']),
+            instances=info['instances'],
+            pred_instances=dict(bboxes=boxes,
+                                scores=rng.random(boxes_per_image),
+                                labels=np.zeros(boxes_per_image, int))))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))
 
 
 #: The clone's root: the tools run from it.
@@ -91,8 +163,20 @@ def main() -> None:
         '--out', required=True,
         help='work folder: the scans, the converted dataset, the planned '
         'config and the training run')
-    parser.add_argument('--scans', type=int, default=12,
-                        help='synthetic scans made (a quarter held out)')
+    parser.add_argument('--patients', type=int, default=8,
+                        help='synthetic patients made, two scans each')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic scans')
+    parser.add_argument('--shape', type=int, nargs=3,
+                        default=SyntheticSet.shape, metavar=('Z', 'Y', 'X'),
+                        help='voxels of a synthetic scan')
+    parser.add_argument('--spacing-mm', type=float,
+                        default=SyntheticSet.spacing_mm,
+                        help='isotropic voxel spacing of the scans')
+    parser.add_argument('--diameters-mm', type=float, nargs=2,
+                        default=SyntheticSet.diameters_mm,
+                        metavar=('LO', 'HI'),
+                        help='lesion axes drawn uniformly within (mm)')
     parser.add_argument(
         '--budget-minutes', type=float, default=30.,
         help='CPU training minutes the plan is sized for')
@@ -101,42 +185,45 @@ def main() -> None:
         help='comma-separated steps to run, in this order; a step whose '
         'output exists is skipped')
     parser.add_argument('--no-pretrained', action='store_true',
-                        help='random backbone weights (no download)')
-    parser.add_argument('--max-iters', type=int,
-                        help='train this many iterations instead of the '
-                        "plan's (a planned value set by --cfg-options; a "
-                        'smoke run of the steps)')
+                        help='plan for random backbone weights (no '
+                        'download)')
     args = parser.parse_args()
     out, steps = Path(args.out).resolve(), args.steps.split(',')
     ann, export = out / 'volumes.json', out / '2d'
     config, work = out / 'planned.py', out / 'work'
     if 'make' in steps and not (out / 'labels').is_dir():
-        print(f'{make_scans(out, args.scans)} lesions in {args.scans} scans')
+        synth = SyntheticSet(
+            patients=args.patients, shape=tuple(args.shape),
+            spacing_mm=args.spacing_mm,
+            diameters_mm=tuple(args.diameters_mm), seed=args.seed)
+        print(f'{make_scans(out, synth)} lesions in {2 * args.patients} '
+              f'scans of {args.patients} patients')
     if 'convert' in steps and not ann.is_file():
-        _run('tools/dataset_converters/convert_dataset.py', out / 'images',
-             out / 'labels', '--out', ann, '--export-2d', export,
-             '--val-fraction', 0, '--test-fraction', .25)
+        print(_run('tools/dataset_converters/convert_dataset.py',
+                   out / 'images', out / 'labels', '--out', ann,
+                   '--export-2d', export, '--val-fraction', .15,
+                   '--test-fraction', .25).splitlines()[-1])
     if 'plan' in steps and not config.is_file():
         print(_run('tools/plan_dataset.py', ann, '--export-2d', export,
                    '--device', 'cpu', '--budget-minutes',
-                   args.budget_minutes, '--out', config))
+                   args.budget_minutes, '--out', config,
+                   *(['--no-pretrained'] if args.no_pretrained else [])))
+    loaders = [f'{s}_dataloader.{k}' for s in ('train', 'val', 'test')
+               for k in ('num_workers=0', 'persistent_workers=False')]
     if 'train' in steps and not (work / 'last_checkpoint').is_file():
         _run('tools/train.py', config, '--work-dir', work, '--cfg-options',
-             'train_dataloader.num_workers=0',
-             'train_dataloader.persistent_workers=False',
-             *(['model.backbone.init_cfg=None'] if args.no_pretrained
-               else []),
-             *([f'max_iters={args.max_iters}'] if args.max_iters else []))
+             *loaders)
     if 'test' in steps:
         ckpt = (work / 'last_checkpoint').read_text().strip()
         metrics = work / 'metrics.json'
         _run('tools/test.py', config, ckpt, '--work-dir', work,
-             '--metrics-out', metrics, '--cfg-options',
-             'test_dataloader.num_workers=0',
-             'test_dataloader.persistent_workers=False')
-        found = json.loads(metrics.read_text())
-        print({k: v for k, v in found.items() if k.startswith('froc/sens@')
-               and '_' not in k})
+             '--metrics-out', metrics, '--cfg-options', *loaders[4:])
+        for name, found in (
+                ('model', json.loads(metrics.read_text())),
+                ('chance', chance_froc(config))):
+            print(f'{name}: ' + ', '.join(
+                f'{k[len("froc/"):]} {v:.3f}' for k, v in found.items()
+                if k.startswith('froc/sens@') and '_' not in k))
 
 
 if __name__ == '__main__':

@@ -89,7 +89,7 @@ def test_3d_plan():
          '(>= 100), 95th pct lesion diameter 14.7 mm (<= 48): all hold'),
         ('spacing_zyx', (1.0, 1.0, 1.0),
          'isotropic (cube anchors) at the median in-plane spacing 0.7 mm, '
-         'at least 1 mm'),
+         'at least 1 mm; training lesions 5.0-15.0 voxels (largest extent)'),
         ('hu_window', ) + _WINDOW,
         ('crop', (144, 144, 160),
          'the median scan [200, 358, 358] voxels, multiples of 16 up to 160, '
@@ -103,7 +103,7 @@ def test_3d_plan():
          '(a window sees those whole)'),
         ('anchor_sizes', ((5.49, 6.76), (8.54, 10.15), (12.0, 14.09)),
          'differential evolution on 100 training lesions (cubes of their '
-         'largest extent): mean best centred IoU 0.880'),
+         'largest extent, 5.0-15.0 voxels): mean best centred IoU 0.880'),
     ][:7] == _choices(plan)[:7]
     assert plan.value('max_iters') == 5000  # 100 epochs of 50 (batch 2)
     assert [type(c.value) for c in plan.choices[3:6]] == [tuple, int, int]
@@ -329,7 +329,7 @@ def test_3d_spacing_and_floor():
     assert _choices(plan)[1:7] == [
         ('spacing_zyx', (1.5, 1.5, 1.5),
          'isotropic (cube anchors) at the median in-plane spacing 1.5 mm, '
-         'at least 1 mm'),
+         'at least 1 mm; training lesions 8.4-25.0 voxels (largest extent)'),
         ('hu_window', ) + _WINDOW,
         ('crop', (128, 160, 160),
          'the median scan [133, 512, 512] voxels, multiples of 16 up to 160, '
@@ -343,7 +343,7 @@ def test_3d_spacing_and_floor():
          '(a window sees those whole)'),
         ('anchor_sizes', ((9.17, 11.27), (16.23, 19.38), (13.98, 23.3)),
          'differential evolution on 100 training lesions (cubes of their '
-         'largest extent): mean best centred IoU 0.879'),
+         'largest extent, 8.4-25.0 voxels): mean best centred IoU 0.879'),
     ]
 
 
