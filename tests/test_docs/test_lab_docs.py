@@ -42,7 +42,7 @@ user.
 
   The records of the laboratory's runs (``projects/*/RESULTS.md``) keep
   their commands as they were run, and are not checked.
-* ``benchmarks.md`` has at most 250 lines and ``mutation_testing.md`` at
+* ``benchmarks.md`` has at most 285 lines and ``mutation_testing.md`` at
   most 150; neither names a run letter, a goal or a verdict (the record of
   the runs is ``projects/benchmarks/RESULTS.md`` and
   ``projects/mutation/RESULTS.md``).
@@ -73,7 +73,7 @@ from tests.helpers.doc_commands import (DocCommand, doc_commands,
                                         inline_commands)
 
 ROOT = repo_root()
-LIMITS = {'docs/benchmarks.md': 262, 'docs/mutation_testing.md': 150}
+LIMITS = {'docs/benchmarks.md': 285, 'docs/mutation_testing.md': 150}
 #: What these pages must not say: the record's run letters, goals and
 #: verdicts.
 DIARY = (re.compile(r'\bgoals?\b', re.I), re.compile(r'\bNOT MET\b'),
