@@ -4,9 +4,9 @@
 Every import counts: at module level, inside functions, under
 ``if TYPE_CHECKING:``; relative imports are resolved against the file.
 
-* No module imports a layer above its own: tools > reproduce >
+* No module imports a layer above its own: tools > methods > reproduce >
   protocols > training_data > apis >
-  engine/visualization > datasets/models/evaluation (with anchors, mining,
+  engine/visualization > datasets/models/evaluation (with anchors and
   nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
   which imports (registers) every subpackage: inside the package it is an
   upward import like any other and is reported, except in
@@ -14,7 +14,7 @@ Every import counts: at module level, inside functions, under
   registration entry point for ``tools/``, ``configs/`` (what
   ``custom_imports=['mmlesion']`` does) and tests.
 * Evaluation depends only on structures and utils: it does not import
-  datasets, models, mining or visualization (a metric returns data; a
+  datasets, models or visualization (a metric returns data; a
   picture is drawn in visualization).
 * ``mmlesion_cli`` sits on the library, beside the tools: it imports the
   library's values its options show, and reaches torch, mmcv and mmdet only
@@ -52,9 +52,7 @@ from mmlesion.testing import repo_root
 #: folders do not import each other the order is ours: evaluation below
 #: datasets (a metric returns data and reads no dataset), models above
 #: datasets (both below anchors: the anchor tool measures boxes of a
-#: dataset against a model's pyramid), mining above datasets and evaluation
-#: (it reads the annotations and stacks boxes; datasets read the file it
-#: writes through ``datasets/lens/mined_file.py``), the workflows that run a
+#: dataset against a model's pyramid), the workflows that run a
 #: model above inference (they run it; inference never trains, makes
 #: training data or evaluates): training data below the evaluation
 #: protocols (a protocol may train a method whose rounds make training
@@ -63,7 +61,7 @@ from mmlesion.testing import repo_root
 #: (``mmlesion/registry.py``'s ``METHODS``), which import no method.
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
-    'models', 'anchors', 'nas', 'mining', 'visualization', 'engine', 'apis',
+    'models', 'anchors', 'nas', 'visualization', 'engine', 'apis',
     'training_data', 'protocols', 'reproduce', 'methods')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
@@ -519,7 +517,7 @@ def test_upward_import_is_caught(fake_repo):
     _write(fake_repo, 'mmlesion/datasets/bad.py',
            'def f():\n    from ..apis.run import y  # lazy, still upward\n')
     found = layer_violations(fake_repo)
-    assert len(found) == 1 and 'datasets (layer 5) imports mmlesion.apis.run (layer 12)' \
+    assert len(found) == 1 and 'datasets (layer 5) imports mmlesion.apis.run (layer 11)' \
         in found[0] and 'bad.py:2' in found[0]
 
 

@@ -309,10 +309,11 @@ def refused_output_line(err: OSError,
 
 def _run_settings(args: argparse.Namespace):
     """The options of the command line as
-    :class:`mmlesion.apis.whole_scan.settings.RunSettings`, LENS's
-    --experts and --fpr-config as its adjustment and re-scorer."""
-    from mmlesion.apis.lens_fpr_rescore import LensFPRRescorer
-    from mmlesion.apis.series_inference import LensExperts
+    :class:`mmlesion.apis.whole_scan.settings.RunSettings`; a method's
+    options (LENS's --experts and --fpr-config) as the adjustments and
+    re-scorer its spec makes of them."""
+    from mmlesion.utils.method_spec import whole_scan_steps
+    adjustments, rescorer = whole_scan_steps(args)
     return RunSettings(
         detection=DetectionSettings(
             batch_size=args.batch_size,
@@ -324,10 +325,7 @@ def _run_settings(args: argparse.Namespace):
         pixel_spacing=args.pixel_spacing, device=args.device,
         overwrite=args.overwrite, max_pictures=args.max_pictures,
         dicom=args.dicom, cfg_name=args.config,
-        adjustments=() if args.experts is None else (
-            LensExperts(args.experts), ),
-        rescorer=LensFPRRescorer.from_options(args.fpr_config,
-                                              args.fpr_checkpoint),
+        adjustments=adjustments, rescorer=rescorer,
         allow_partial_load=args.allow_partial_load,
         interval_mm=args.slice_interval, huge_pages=args.huge_pages,
         fp_rate=args.fp_rate if args.score_thr is None else None)

@@ -56,8 +56,8 @@ def main(argv=None) -> int:
     add_cfg_options_argument(p)
     add_trust_checkpoint_argument(p)
     args = p.parse_args(argv)
-    from mmlesion.apis import load_lens_and_train_set
-    from mmlesion.training_data import make_fpr_proposals
+    from mmlesion.methods.lens.experts import load_lens_and_train_set
+    from mmlesion.methods.lens.fpr_proposals import make_fpr_proposals
     from mmlesion.utils.writing.atomic import atomic_write
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',

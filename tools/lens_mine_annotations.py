@@ -71,10 +71,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         default='appearance',
         help='what intra-patient matching compares: the RoI embedding '
         '(appearance), the normalised lesion location, or embedding, location '
-        "and size together (mmlesion.mining.Matcher). 'calibrate' calibrates "
-        'the embedding only: give the others a number with --dist-thr '
-        '(their same-lesion pairs on real data would be defined by the '
-        'location proxy they compare)')
+        'and size together (mmlesion.methods.lens.mining.Matcher). '
+        "'calibrate' calibrates the embedding only: give the others a "
+        'number with --dist-thr (their same-lesion pairs on real data would '
+        'be defined by the location proxy they compare)')
     p.add_argument('--score-thr', type=float, default=0.5, help='sigma')
     p.add_argument('--match-score-thr', type=float, default=0.,
                    help='minimum tracklet score of an intra-patient match. '
@@ -101,12 +101,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmlesion.apis import load_lens_and_train_set
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.methods.lens.experts import load_lens_and_train_set
+    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
-    from mmlesion.mining.proposals import (collect_series_proposals,
-                                           series_to_entries)
+    from mmlesion.methods.lens.mining.proposals import (
+        collect_series_proposals, series_to_entries)
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     if 'intra_patient' not in args.strategies:
         args.dist_thr = None  # delta is the intra-patient matching's only
     elif args.dist_thr == 'calibrate':
-        from mmlesion.mining.calibration import \
+        from mmlesion.methods.lens.mining.calibration import \
             calibrate_delta_on_training_split
         try:
             mined = cfg.train_dataloader.dataset.datasets[args.dataset_index]

@@ -1,17 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Inference: a trained detector built and loaded
 (:func:`init_lesion_detector`, the one loader), run on DeepLesion slices
-(:class:`LesionDetInferencer`), whole DeepLesion series, the LENS FPR
-re-scoring, and whole CT scans (:mod:`.whole_scan`). The workflows that
-train, make training data or evaluate with a model sit above:
-:mod:`mmlesion.training_data` and :mod:`mmlesion.protocols`."""
+(:class:`LesionDetInferencer`), whole DeepLesion series and whole CT
+scans (:mod:`.whole_scan`). The workflows that train, make training data
+or evaluate with a model sit above: :mod:`mmlesion.training_data`,
+:mod:`mmlesion.protocols` and a method's own (``mmlesion/methods/``)."""
 from .det_inferencer import LesionDetInferencer  # noqa: F401
 from .detector_loader import (DetectorLoadSettings, LoadedDetector,
                               init_lesion_detector)
-from .lens_fpr_rescore import (load_fpr_model,  # noqa: F401
-                               rescore_findings_with_fpr)
-from .series_inference import (iter_series_slices, load_lens_and_train_set,
-                               predict_series_3d, set_lens_experts)
+from .series_inference import iter_series_slices, predict_series_3d
 from .whole_scan import (Box2D, DetectionSettings, Finding,
                          RecistMeasurement, RunSettings, ScanGeometry,
                          ScanResult, VolumeInferenceSettings, detect_slices,
@@ -27,6 +24,5 @@ __all__ = [
     'detect_slices', 'infer_volume', 'prepare_volume', 'run_volume_inference',
     'run_batch_inference',
     'volume_settings_from_config', 'write_volume_results',
-    'iter_series_slices', 'load_lens_and_train_set', 'predict_series_3d',
-    'rescore_findings_with_fpr', 'load_fpr_model', 'set_lens_experts'
+    'iter_series_slices', 'predict_series_3d'
 ]

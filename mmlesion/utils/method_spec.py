@@ -54,6 +54,11 @@ class MethodSpec:
         data_root (str): the default data root of its tables.
         data_folders (Callable, optional): (table, plan context) -> every
             data folder the table reads (None: its data root).
+        whole_scan_steps (Callable, optional): a whole-scan run's options
+            (``tools/infer_volume.py``'s) -> the model adjustments and the
+            finding re-scorer (or None) they ask of this method
+            (:class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`,
+            ``FindingRescorer``).
     """
     name: str
     tables: Mapping[str, Any] = field(default_factory=dict)
@@ -79,6 +84,8 @@ class MethodSpec:
         default_factory=dict)
     data_root: str = 'data/DeepLesion'
     data_folders: Optional[Callable[[str, Any], List[str]]] = None
+    whole_scan_steps: Optional[Callable[[Any], Tuple[Tuple[Any, ...],
+                                                     Any]]] = None
 
 
 _BUILT: Dict[Callable[[], MethodSpec], MethodSpec] = {}
@@ -117,6 +124,27 @@ def method_spec(name: str) -> MethodSpec:
         raise KeyError(f'unknown method {name!r}; registered: '
                        f'{sorted(methods)}')
     return methods[name]
+
+
+def whole_scan_steps(options: Any) -> Tuple[Tuple[Any, ...], Any]:
+    """The model adjustments and the finding re-scorer (or None) that a
+    whole-scan run's options ask of the registered methods.
+
+    Raises:
+        ValueError: two methods asked for a re-scorer, both named.
+    """
+    adjustments: List[Any] = []
+    rescorers = []
+    for name, spec in registered_methods().items():
+        if spec.whole_scan_steps is not None:
+            adjust, rescorer = spec.whole_scan_steps(options)
+            adjustments += adjust
+            if rescorer is not None:
+                rescorers.append((name, rescorer))
+    if len(rescorers) > 1:
+        raise ValueError('one re-scorer per run: the options ask for those '
+                         f'of {[n for n, _ in rescorers]}')
+    return tuple(adjustments), rescorers[0][1] if rescorers else None
 
 
 class MethodView(Mapping):

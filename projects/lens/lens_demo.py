@@ -53,7 +53,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger, print_log
 
-from mmlesion.mining.demo_eval import load_demo_lesions
+from mmlesion.methods.lens.mining.demo_eval import load_demo_lesions
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.writing.atomic import atomic_write
 # The report writers live in .lens_demo_report; importable from here too.
@@ -124,7 +124,7 @@ class LENSDemoSettings:
         min_match_precision (float): pair precision the calibrated delta
             must reach (the paper found 90 % of its matches true).
         match_score_thr (float): minimum tracklet score of an
-            intra-patient match (:func:`~mmlesion.mining.strategies.
+            intra-patient match (:func:`~mmlesion.methods.lens.mining.strategies.
             match_intra_patient`; the paper is silent, 0.5 = its sigma;
             the study before this option ran with 0).
         seed (int): data and training seed.
@@ -338,9 +338,9 @@ def _evaluate_model(model, dataset, gts, max_offset) -> tuple:
 def _fpr_rescore(model, findings: Dict[str, List[Finding3D]], root: str,
                  fpr_cfg: Config, path: str) -> Dict[str, np.ndarray]:
     """Eq. 2 on 3D findings, ``(s_LENS + s_FPR) / 2``
-    (:func:`~mmlesion.apis.lens_fpr_rescore.rescore_findings_with_fpr`),
+    (:func:`~mmlesion.methods.lens.fpr_rescore.rescore_findings_with_fpr`),
     as per-series ``(N, 7)`` detections."""
-    from mmlesion.apis.lens_fpr_rescore import rescore_findings_with_fpr
+    from mmlesion.methods.lens.fpr_rescore import rescore_findings_with_fpr
     rescored = rescore_findings_with_fpr(model, findings, root, fpr_cfg,
                                          ann_path=path)
     return {n: findings_to_dets(f) for n, f in rescored.items()}
@@ -424,7 +424,7 @@ def train_fpr_and_rescore(model_d, cfg_d: Config, findings_d: dict,
         tuple: (row (e)'s 3D FROC, or None when there is no TP or no FP
         proposal to train on; ``dict(counts, trained)``).
     """
-    from mmlesion.training_data import make_fpr_proposals
+    from mmlesion.methods.lens.fpr_proposals import make_fpr_proposals
     made = make_fpr_proposals(
         model_d, lens_train_set(cfg_d, 0), mined_path,
         max_offset=s.mining_max_offset)

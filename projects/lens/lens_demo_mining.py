@@ -34,7 +34,7 @@ def calibrate_demo_delta(model, cfg: Config, partial: str,
     partially labelled data has; their identity across the patient's
     studies is the generator's ``lesion_id``): the largest delta whose
     pairs below it are >= ``min_precision`` same-lesion pairs
-    (:func:`~mmlesion.mining.calibration.choose_delta`).
+    (:func:`~mmlesion.methods.lens.mining.calibration.choose_delta`).
 
     With no same-lesion pair (tiny sets), the paper's 0.15 is used and the
     result says so (``source``).
@@ -43,8 +43,9 @@ def calibrate_demo_delta(model, cfg: Config, partial: str,
         dict: ``delta``, ``source`` (``'calibrated'`` or
         ``'paper (no same-lesion pair)'``) and the calibration statistics.
     """
-    from mmlesion.mining.calibration import choose_delta, demo_pairs
-    from mmlesion.mining.strategies import summarise
+    from mmlesion.methods.lens.mining.calibration import (choose_delta,
+                                                          demo_pairs)
+    from mmlesion.methods.lens.mining.strategies import summarise
     same, diff, info = demo_pairs(model, cfg, partial, split='train',
                                   annotated_only=True)
     out = dict(info, same=summarise(same), different=summarise(diff))
@@ -68,7 +69,7 @@ def demo_mining_series(model, cfg: Config, max_offset: int) -> list:
     Returns:
         list[SeriesMining]: one per series, proposals collected.
     """
-    from mmlesion.mining.proposals import collect_series_proposals
+    from mmlesion.methods.lens.mining.proposals import collect_series_proposals
     return collect_series_proposals(model, lens_train_set(cfg, 0), 0, [1],
                                     max_offset)
 
@@ -95,13 +96,13 @@ def mine_demo(model, cfg: Config, partial: str, s: Any,
 
     Returns:
         dict: ``delta`` (value and how it was chosen), ``counts``,
-        ``demo_evaluation`` (:func:`~mmlesion.mining.demo_eval.
+        ``demo_evaluation`` (:func:`~mmlesion.methods.lens.mining.demo_eval.
         evaluate_mining`).
     """
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import evaluate_mining
+    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
-    from mmlesion.mining.proposals import series_to_entries
+    from mmlesion.methods.lens.mining.proposals import series_to_entries
     if s.dist_thr is None:
         delta = calibrate_demo_delta(model, cfg, partial,
                                      s.min_match_precision)

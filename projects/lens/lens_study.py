@@ -66,7 +66,7 @@ STUDY_ROWS: 'OrderedDict[str, Tuple[str, str]]' = OrderedDict(
     d_no_uncertain=('(d) without uncertain (ignored) boxes', 'row_d'))
 #: the row whose trained model (same seed) a row starts from.
 SOURCE_ROW = dict(c='b', d='b', e='d', d_no_uncertain='b')
-#: each mining row's strategies (:func:`~mmlesion.mining.mine_series`)
+#: each mining row's strategies (:func:`~mmlesion.methods.lens.mining.mine_series`)
 MINING_STRATEGIES = dict(
     d=('propagation', 'intra_patient', 'cross_dataset'),
     d_no_uncertain=('propagation', 'intra_patient'))

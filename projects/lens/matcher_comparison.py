@@ -8,15 +8,15 @@ For each demo set (a ``demo_deeplesion`` folder of
 LENS collects its proposals on the training split once (every stored
 slice, the mining tool's default; ``--max-offset`` keeps those within that
 many of a key slice); then, per matcher
-(:class:`~mmlesion.mining.strategies.Matcher`), delta is calibrated on the
+(:class:`~mmlesion.methods.lens.mining.strategies.Matcher`), delta is calibrated on the
 annotated lesions of one patient in different series (identity: the
 generator's ``lesion_id``; the largest delta with pair precision >= 0.9, as
 ``tools/lens_mine_annotations.py`` does with its location proxy on real
 data) and the three strategies run at the tool's defaults (theta 0.5, sigma
 0.5, proposals >= 0.05, every tracklet matchable). Scored: the matched new
-lesion instances (:func:`~mmlesion.mining.demo_eval.score_matched_lesions`,
+lesion instances (:func:`~mmlesion.methods.lens.mining.demo_eval.score_matched_lesions`,
 the paper's measure), and each source's boxes
-(:func:`~mmlesion.mining.demo_eval.evaluate_mining`).
+(:func:`~mmlesion.methods.lens.mining.demo_eval.evaluate_mining`).
 
 Example (from the folder holding ``data/demo_deeplesion`` and
 ``data/demo_lung``, the model's training data)::
@@ -41,14 +41,15 @@ from typing import Dict, List, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mmlesion.mining.strategies import MATCHERS, Matcher  # noqa: E402
+from mmlesion.methods.lens.mining.strategies import (  # noqa: E402
+    MATCHERS, Matcher)
 
 
 def annotation_identities(series: Sequence, truth: Dict[str, dict]
                           ) -> List[tuple]:
     """(series, patient, lesion id or None, embedding, site) of every
     annotation of the mined series, in their stored order."""
-    from mmlesion.mining.demo_eval import _hits
+    from mmlesion.methods.lens.mining.demo_eval import _hits
     out = []
     for s in series:
         info = truth.get(s.series)
@@ -65,7 +66,8 @@ def annotation_identities(series: Sequence, truth: Dict[str, dict]
 def calibrated_delta(matcher: Matcher, annotations: List[tuple]) -> dict:
     """delta of ``matcher`` on the annotated pairs (same patient, other
     series), identity by ``lesion_id``."""
-    from mmlesion.mining.calibration import choose_delta, pair_distances
+    from mmlesion.methods.lens.mining.calibration import (choose_delta,
+                                                          pair_distances)
     known = [a for a in annotations if a[2] is not None]
 
     def distance(i: int, j: int) -> float:
@@ -81,11 +83,11 @@ def calibrated_delta(matcher: Matcher, annotations: List[tuple]) -> dict:
 
 def compare(series: Sequence, meta_path: str) -> dict:
     """Every matcher on one set's collected proposals."""
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import (evaluate_mining,
+    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                            load_demo_lesions,
                                            score_matched_lesions)
-    from mmlesion.mining.proposals import series_to_entries
+    from mmlesion.methods.lens.mining.proposals import series_to_entries
     truth = load_demo_lesions(meta_path)
     annotations = annotation_identities(series, truth)
     out = {}
@@ -138,9 +140,9 @@ def main(argv=None) -> int:
                    '(default: every slice, as tools/lens_mine_annotations.py)')
     p.add_argument('--out', required=True, help='JSON written atomically')
     args = p.parse_args(argv)
-    from mmlesion.apis import load_lens_and_train_set
-    from mmlesion.mining.calibration import key_slice_dataset
-    from mmlesion.mining.proposals import collect_series_proposals
+    from mmlesion.methods.lens.experts import load_lens_and_train_set
+    from mmlesion.methods.lens.mining.calibration import key_slice_dataset
+    from mmlesion.methods.lens.mining.proposals import collect_series_proposals
     from mmlesion.utils.writing.atomic import atomic_write
     loaded = load_lens_and_train_set(args.config, args.checkpoint, 0)
     results = []

@@ -3,10 +3,10 @@
 
 LENS (Sec. V) mines missing annotations with three strategies: cross-slice
 box propagation, intra-patient lesion matching and cross-dataset mining
-(uncertain boxes). :func:`~mmlesion.mining.demo_eval.evaluate_mining` scores
+(uncertain boxes). :func:`~mmlesion.methods.lens.mining.demo_eval.evaluate_mining` scores
 the mined boxes as a whole against the synthetic set's complete truth; this
 module breaks that down with the provenance the strategies record on the
-tracklets (:class:`~mmlesion.mining.strategies.Tracklet`'s ``key_slices``
+tracklets (:class:`~mmlesion.methods.lens.mining.strategies.Tracklet`'s ``key_slices``
 and ``match_distance``):
 
 - precision and unannotated-lesion recall per strategy;
@@ -21,15 +21,16 @@ and ``match_distance``):
   re-running the strategies.
 
 A box is true when its centre lies in a drawn lesion's section on its slice
-(annotated or not), as in :func:`~mmlesion.mining.demo_eval.evaluate_mining`;
+(annotated or not), as in :func:`~mmlesion.methods.lens.mining.demo_eval.evaluate_mining`;
 boxes are rounded to 2 decimals first, as the mined file stores them.
 """
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from mmlesion.mining.demo_eval import followup_missing_lesions, score_boxes
-from mmlesion.mining.strategies import SeriesMining
+from mmlesion.methods.lens.mining.demo_eval import (followup_missing_lesions,
+                                                    score_boxes)
+from mmlesion.methods.lens.mining.strategies import SeriesMining
 
 #: the strategies, in the paper's order.
 STRATEGIES = ('propagation', 'intra_patient', 'cross_dataset')
@@ -46,7 +47,7 @@ def _box(box) -> List[float]:
 
 
 def mining_records(series: Sequence[SeriesMining]) -> List[dict]:
-    """One record per box that :func:`~mmlesion.mining.mine_series` added.
+    """One record per box that :func:`~mmlesion.methods.lens.mining.mine_series` added.
 
     Args:
         series (Sequence[SeriesMining]): after ``mine_series``.
@@ -224,8 +225,8 @@ def mining_breakdown(series: Sequence[SeriesMining],
 
     Args:
         series (Sequence[SeriesMining]): after
-            :func:`~mmlesion.mining.mine_series` (all or some strategies).
-        truth (dict): :func:`~mmlesion.mining.demo_eval.load_demo_lesions`.
+            :func:`~mmlesion.methods.lens.mining.mine_series` (all or some strategies).
+        truth (dict): :func:`~mmlesion.methods.lens.mining.demo_eval.load_demo_lesions`.
         dist_thr (float, optional): the delta ``mine_series`` ran with;
             added to the sweep and reported.
         deltas (Sequence[float]): deltas of the sweep.

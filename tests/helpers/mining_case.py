@@ -26,7 +26,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-from mmlesion.mining.strategies import SeriesMining, SliceProposals
+from mmlesion.methods.lens.mining.strategies import (SeriesMining,
+                                                     SliceProposals)
 
 #: the delta the expected answers are for.
 CASE_DELTA = 0.15
@@ -45,7 +46,7 @@ def _slice(z: int, items: List[Tuple[list, float, list]]) -> SliceProposals:
 
 
 def mining_case_series() -> List[SeriesMining]:
-    """The two series, ready for :func:`~mmlesion.mining.mine_series`."""
+    """The two series, ready for :func:`~mmlesion.methods.lens.mining.mine_series`."""
     far = [0., 1.]  # embedding far from every annotation
     a = SeriesMining(
         series='A', patient='P',

@@ -11,7 +11,8 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.apis import load_fpr_model, rescore_findings_with_fpr
+from mmlesion.methods.lens.fpr_rescore import (load_fpr_model,
+                                               rescore_findings_with_fpr)
 from mmlesion.datasets.lens.fpr_patches import positive_box_3d
 from mmlesion.datasets.lens.fpr_patches import FORMAT, VolumeFPRPatches
 from mmlesion.datasets.deeplesion.png_slices import write_hu_png

@@ -38,15 +38,9 @@ ALLOWED = {
     'det_inferencer:LesionDetInferencer.pred2dict':
     "overrides mmdet's DetInferencer.pred2dict, whose dict mmdet itself "
     'dumps as the prediction JSON',
-    'lens_fpr_rescore:rescore_findings_with_fpr':
-    'series name -> findings: a mapping of the data\'s own names, the same '
-    'mapping it takes (from predict_series_3d), re-scored in place of it',
     'series_inference:predict_series_3d':
     'series name -> findings (Finding3D): a mapping of the data\'s own '
     'names (the series folders the dataset holds)',
-    'series_inference:LensExperts.record':
-    'implements ModelAdjustment.record: a JSON record findings.json embeds '
-    'verbatim at the end of its settings',
     'whole_scan.settings:ModelAdjustment.record':
     "the protocol of a method's model adjustment: a JSON record "
     'findings.json embeds verbatim (keys the method names)',

@@ -5,8 +5,9 @@ results wrote, byte for byte (the tools' end-to-end runs are in
 ``tests/test_tools/test_luna16_cv.py``)."""
 import json
 
-from mmlesion.protocols import FoldRecord, Lens3DEvaluation
-from mmlesion.protocols.lens_eval_3d import PROTOCOL
+from mmlesion.methods.lens.eval_3d import Lens3DEvaluation
+from mmlesion.protocols import FoldRecord
+from mmlesion.methods.lens.eval_3d import PROTOCOL
 
 
 def test_fold_record_is_fold_done_json(tmp_path):

@@ -55,8 +55,9 @@ from mmlesion.datasets.demo.replicas.marker import (REPLICA_FILE,
                                                     read_replica_marker,
                                                     replica_size)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info
-from mmlesion.mining.calibration import (MIN_CALIBRATION_PAIRS,
-                                         deeplesion_proxy_same, pair_distances)
+from mmlesion.methods.lens.mining.calibration import (MIN_CALIBRATION_PAIRS,
+                                                      deeplesion_proxy_same,
+                                                      pair_distances)
 from mmlesion.methods.lens.tables import SPEED_COLUMNS, STRATEGIES
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool

@@ -2,12 +2,15 @@
 """The typed results of :mod:`mmlesion.training_data` write the files the
 dict results wrote, byte for byte (the tools' end-to-end runs are in
 ``tests/test_tools/test_analysis_tools/test_find_hard_regions.py`` and
-``tests/test_mining/test_mined_dataset_and_tool.py``)."""
+``tests/test_methods/test_lens/test_mining/test_mined_dataset_and_tool.py``;
+LENS's FPR proposals are in :mod:`mmlesion.methods.lens.fpr_proposals`)."""
 import json
 
 from mmlesion.datasets.lens.fpr_patches import FORMAT, positive_box_3d
-from mmlesion.training_data import (FPRProposal, FPRProposalCounts,
-                                    FPRProposals, ScanHardRegions)
+from mmlesion.methods.lens.fpr_proposals import (FPRProposal,
+                                                 FPRProposalCounts,
+                                                 FPRProposals)
+from mmlesion.training_data import ScanHardRegions
 
 
 def test_scan_hard_regions_is_the_file_entry():

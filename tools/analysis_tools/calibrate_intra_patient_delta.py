@@ -102,13 +102,13 @@ def mining_report(model, cfg: Config, root: str, deltas: Dict[str, float],
                   max_offset: Optional[int]) -> dict:
     """The three strategies on the demo training split, per delta."""
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import key_slice_dataset
+    from mmlesion.methods.lens.mining.calibration import key_slice_dataset
     import copy
 
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import evaluate_mining
-    from mmlesion.mining.proposals import (collect_series_proposals,
-                                           series_to_entries)
+    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
+    from mmlesion.methods.lens.mining.proposals import (
+        collect_series_proposals, series_to_entries)
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', 'train')
     experts = list(range(1, getattr(model, 'num_datasets', 1)))
     series = collect_series_proposals(model,
@@ -172,8 +172,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.mining.calibration import choose_delta, demo_pairs
-    from mmlesion.mining.strategies import summarise
+    from mmlesion.methods.lens.mining.calibration import (choose_delta,
+                                                          demo_pairs)
+    from mmlesion.methods.lens.mining.strategies import summarise
     if not (args.demo_root or args.deeplesion_root):
         print('error: give --demo-root and/or --deeplesion-root',
               file=sys.stderr)
@@ -188,7 +189,8 @@ def main(argv=None) -> int:
         same, diff, info['demo'] = demo_pairs(model, cfg, args.demo_root)
         groups['demo (lesion_id)'] = (same, diff)
     if args.deeplesion_root:
-        from mmlesion.mining.calibration import deeplesion_pair_distances
+        from mmlesion.methods.lens.mining.calibration import \
+            deeplesion_pair_distances
         same, diff, info['deeplesion'] = deeplesion_pair_distances(
             model, cfg, args.deeplesion_root, args.dl_info, args.split)
         groups['DeepLesion key slices (proxy)'] = (same, diff)

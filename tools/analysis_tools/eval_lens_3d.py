@@ -20,7 +20,7 @@ and scored with 3D IoBB >= 0.3 at 1/8..8 FPs per sub-volume. Writes into
 ``--out-dir``: ``metrics.json`` (sensitivities, their average, counts,
 options), ``findings_3d.json`` (per sub-volume), ``froc3d_curve.png`` and
 ``froc3d_detections.json`` (each finding's outcome). Existing outputs are
-never replaced without ``--overwrite``. See :mod:`mmlesion.protocols.lens_eval_3d`.
+never replaced without ``--overwrite``. See :mod:`mmlesion.methods.lens.eval_3d`.
 """
 import argparse
 import sys
@@ -72,7 +72,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import mmlesion  # noqa: F401  (registers components)
-    from mmlesion.protocols.lens_eval_3d import (Lens3DEvalSettings,
+    from mmlesion.methods.lens.eval_3d import (Lens3DEvalSettings,
                                                  evaluate_lens_3d)
     from mmlesion.utils import (CorruptCheckpointError,
                                 UntrustedCheckpointError, get_tool_logger)

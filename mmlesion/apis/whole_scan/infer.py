@@ -56,8 +56,8 @@ def infer_volume(model: torch.nn.Module,
             thresholds, slice workers, resampling backend, progress bars.
             Defaults to ``DetectionSettings()``.
         rescorer (FindingRescorer, optional): a loaded re-scorer of the
-            stacked findings, given the resampled volume (e.g.
-            :class:`~mmlesion.apis.lens_fpr_rescore.LensFPRRescorer`).
+            stacked findings, given the resampled volume (a
+            :class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`).
         resampled (CTVolume, optional): ``volume`` already resampled by
             :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
             these ``settings`` and ``detection.resample_backend`` (e.g. by

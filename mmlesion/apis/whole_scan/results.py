@@ -114,8 +114,8 @@ class Finding:
 
     Args:
         id (int): 1, 2, ... by decreasing score.
-        score (float): the detector's, or a re-scorer's (e.g. LENS Eq. 2 of
-            the detector's and its FPR network's).
+        score (float): the detector's, or a re-scorer's (e.g. one combining
+            the detector's and a false positive reduction network's).
         center_world (list[float]): the 3D box's centre, world x, y, z mm.
         bbox_world (list[float]): axis-aligned ``[xmin, ymin, zmin, xmax,
             ymax, zmax]`` mm.
@@ -130,7 +130,7 @@ class Finding:
         slice_range_original (list[int]): first and last slice of the scan.
         boxes_2d (list[Box2D]): each stacked 2D box.
         score_parts (dict[str, float]): the scores a re-scorer combined
-            into ``score``, by name (e.g. ``s_lens`` and ``s_fpr``; the file
+            into ``score``, by name (e.g. ``s_det`` and ``s_fpr``; the file
             writes each after ``score``); empty without one.
         recist (RecistMeasurement, optional): the RECIST axes (None for
             an empty mask or before measuring).

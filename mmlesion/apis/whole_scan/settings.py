@@ -141,8 +141,9 @@ class DetectionSettings:
 @runtime_checkable
 class ModelAdjustment(Protocol):
     """An option of a method's detector that the caller hands to a run
-    (:attr:`RunSettings.adjustments`; e.g. the experts a LENS model fuses,
-    :class:`~mmlesion.apis.series_inference.LensExperts`): checked and set
+    (:attr:`RunSettings.adjustments`; e.g. the experts a multi-dataset
+    model fuses, made by a method's ``MethodSpec.whole_scan_steps``):
+    checked and set
     in the config before anything slow, set on the built model, and
     recorded in ``findings.json``'s ``settings``.
     """
@@ -166,9 +167,9 @@ class ModelAdjustment(Protocol):
 @runtime_checkable
 class FindingRescorer(Protocol):
     """A second opinion on a scan's stacked 3D findings that the caller
-    hands to a run (:attr:`RunSettings.rescorer`; e.g. LENS's false
-    positive reduction network,
-    :class:`~mmlesion.apis.lens_fpr_rescore.LensFPRRescorer`).
+    hands to a run (:attr:`RunSettings.rescorer`; e.g. a method's false
+    positive reduction network, made by its
+    ``MethodSpec.whole_scan_steps``).
 
     Attributes:
         files (Mapping[str, str | None]): the files it reads by role (e.g.
@@ -227,9 +228,9 @@ class RunSettings:
         cfg_name (str, optional): the config's name in errors and results
             (default: its path, or ``'<config>'``).
         adjustments (Sequence[ModelAdjustment]): options of a method's
-            detector, in order (e.g. the experts a LENS model fuses).
+            detector, in order (e.g. the experts a model fuses).
         rescorer (FindingRescorer, optional): re-scores each scan's 3D
-            findings (e.g. LENS Eq. 2 with its FPR network).
+            findings (e.g. with a false positive reduction network).
         allow_partial_load (bool): accept a checkpoint that does not fit
             the model exactly (only logged). Defaults to False.
         interval_mm (float, optional): the slice interval (mm) the model

@@ -4,8 +4,8 @@
 :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
 of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
 0.5, score-weighted x, y); a re-scorer the caller gives
-(:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`, e.g. LENS's
-Eq. 2) re-scores them; each is then mapped to the original scan's voxels
+(:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`, e.g. a
+false positive reduction network) re-scores them; each is then mapped to the original scan's voxels
 and to world coordinates, a :class:`~mmlesion.apis.whole_scan.results.
 Finding`.
 

@@ -374,7 +374,7 @@ def write_volume_results(result: ScanResult,
 
 def _score_parts_text(parts: Dict[str, float]) -> str:
     """A finding's score parts as the summary shows them after it:
-    `` (s_LENS 0.700, s_FPR 0.500)`` (the letters after ``s_`` upper
+    `` (s_DET 0.700, s_FPR 0.500)`` (the letters after ``s_`` upper
     case), or nothing."""
     if not parts:
         return ''

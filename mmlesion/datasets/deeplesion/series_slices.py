@@ -4,7 +4,7 @@
 The walk needs only mmengine's dataset interface (``get_data_info``,
 ``pipeline``) and the DeepLesion folder layout (``<series_dir>/<z>.png``);
 slice-by-slice inference and proposal mining
-(:mod:`mmlesion.mining.proposals`) use it.
+(:mod:`mmlesion.methods.lens.mining.proposals`) use it.
 """
 import copy
 import os

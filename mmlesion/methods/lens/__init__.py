@@ -1,6 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LENS (Yan et al., TMI 2020): its tables, paper numbers, step times,
-training input and config keys, registered for the shared engines. Models:
+"""LENS (Yan et al., TMI 2020): its workflow in one package, registered
+for the shared engines: tables, paper numbers, step times, training input,
+config keys and whole-scan steps (this file); the experts a model fuses
+(``experts.py``), the 3D evaluation (``eval_3d.py``), the missing-annotation
+mining (``mining/``), the FPR network's proposals (``fpr_proposals.py``)
+and its re-scoring (``fpr_rescore.py``). Models:
 ``mmlesion/models`` (``LENS``, ``AFPHead``, ``MULANDenseNet``,
 ``LENSFPR``); datasets: ``mmlesion/datasets/lens/``; configs:
 ``configs/lens/``."""
@@ -24,6 +28,19 @@ _DETECTOR_STEP = 0.0287 * 3.03
 def _data_folders(table: str, ctx) -> list:
     """DeepLesion, the other releases beside it and their exports."""
     return [v for k, v in lens_data(ctx).items() if k != 'ann_3d']
+
+
+def _whole_scan_steps(options) -> tuple:
+    """``--experts``: the experts fused (:class:`.experts.LensExperts`);
+    ``--fpr-config`` / ``--fpr-checkpoint``: Eq. 2's re-scoring by the FPR
+    network (:class:`.fpr_rescore.LensFPRRescorer`)."""
+    from .experts import LensExperts
+    from .fpr_rescore import LensFPRRescorer
+    experts = getattr(options, 'experts', None)
+    return ((() if experts is None else (LensExperts(experts), )),
+            LensFPRRescorer.from_options(
+                getattr(options, 'fpr_config', None),
+                getattr(options, 'fpr_checkpoint', None)))
 
 
 @METHODS.register_module(name='lens')
@@ -60,4 +77,5 @@ def lens_method() -> MethodSpec:
                 'test_cfg.expert_fusion': _FUSION | {'experts'},
             }
         },
-        data_folders=_data_folders)
+        data_folders=_data_folders,
+        whole_scan_steps=_whole_scan_steps)

@@ -149,7 +149,7 @@ class Lens3DEvalSettings:
         fpr_config (str, optional): an FPR config: row (e), Eq. 2.
         fpr_checkpoint (str, optional): the FPR weights.
         experts (list[int], optional): LENS experts to fuse
-            (:func:`~mmlesion.apis.series_inference.set_lens_experts`).
+            (:func:`~mmlesion.methods.lens.experts.set_lens_experts`).
         max_offset (int, optional): predict only slices this close to a key
             slice of the series (default: every stored slice).
         splits (Sequence[str]): splits of the manual file evaluated.
@@ -334,12 +334,12 @@ def _load_lens(config: str, checkpoint: Optional[str],
                s: Lens3DEvalSettings) -> tuple:
     """The config (options merged, experts set), its test dataset, the
     model with its weights (eval mode on ``s.device``) and the FPR
-    network (:func:`~mmlesion.apis.lens_fpr_rescore.load_fpr_model`) or
+    network (:func:`~mmlesion.methods.lens.fpr_rescore.load_fpr_model`) or
     None."""
     from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                                init_lesion_detector)
-    from mmlesion.apis.lens_fpr_rescore import load_fpr_model
-    from mmlesion.apis.series_inference import set_lens_experts
+    from mmlesion.methods.lens.fpr_rescore import load_fpr_model
+    from mmlesion.methods.lens.experts import set_lens_experts
     cfg = Config.fromfile(config)
     if s.cfg_options:
         cfg.merge_from_dict(s.cfg_options)
@@ -398,7 +398,7 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
                         s: Lens3DEvalSettings) -> None:
     """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
     ``per_sub``, by decreasing score)."""
-    from mmlesion.apis.lens_fpr_rescore import rescore_findings_with_fpr
+    from mmlesion.methods.lens.fpr_rescore import rescore_findings_with_fpr
     print_log('eval_lens_3d: re-scoring the findings with the FPR '
               'network (Eq. 2)', logger='current')
     by_series: Dict[str, List[Finding3D]] = {}

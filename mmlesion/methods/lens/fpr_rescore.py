@@ -24,9 +24,9 @@ from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.configs.loading import load_config
 from mmlesion.utils.reporting.progress import progress_bar
 from mmlesion.utils.writing.atomic import atomic_write
-
-from .detector_loader import (DetectorLoadSettings, LoadedDetector,
-                              init_lesion_detector)
+from mmlesion.apis.detector_loader import (DetectorLoadSettings,
+                                           LoadedDetector,
+                                           init_lesion_detector)
 
 
 def _fpr_patch_settings(fpr_cfg: Config) -> dict:

@@ -110,7 +110,7 @@ def load_or_collect(inputs: dict, seed: int, out_dir: str,
     from mmlesion.utils.writing.atomic import atomic_write_bytes
     path = osp.join(out_dir, f'proposals_seed{seed}.pkl')
     if osp.isfile(path) and not recompute:
-        from mmlesion.mining.strategies import (SeriesMining,
+        from mmlesion.methods.lens.mining.strategies import (SeriesMining,
                                                 SliceProposals, Tracklet)
         from mmlesion.utils.checkpoints.results_pickle import load_allow_listed_pickle
         return load_allow_listed_pickle(
@@ -127,8 +127,8 @@ def analyse_seed(inputs: dict, series: list, deltas: Sequence[float],
                  bins: Sequence[float]) -> dict:
     """Mine as the study did and break the result down."""
     from projects.lens.lens_demo_mining import PROPOSAL_SCORE_THR
-    from mmlesion.mining import mine_series
-    from mmlesion.mining.demo_eval import load_demo_lesions
+    from mmlesion.methods.lens.mining import mine_series
+    from mmlesion.methods.lens.mining.demo_eval import load_demo_lesions
     from projects.lens.mining_breakdown import mining_breakdown
     delta = float(inputs['mining']['delta']['delta'])
     counts = mine_series(series, dist_thr=delta,

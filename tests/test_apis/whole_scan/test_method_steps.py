@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mmlesion.apis.lens_fpr_rescore import LensFPRRescorer
-from mmlesion.apis.series_inference import LensExperts
+from mmlesion.methods.lens.fpr_rescore import LensFPRRescorer
+from mmlesion.methods.lens.experts import LensExperts
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import (DetectionSettings,
                                                FindingRescorer,

@@ -15,7 +15,7 @@ from mmdet.registry import MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.mining.proposals import embed_boxes
+from mmlesion.methods.lens.mining.proposals import embed_boxes
 from mmlesion.testing import get_config
 
 FULL = ('lens/lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_'

@@ -2,7 +2,7 @@
 """The LENS Table I study (projects.lens.lens_study): paired step effects,
 the mining numbers, the shared data, row dependencies; the demo's delta
 calibration on annotated lesions only (projects.lens.lens_demo,
-mmlesion.mining.calibration.demo_pairs)."""
+mmlesion.methods.lens.mining.calibration.demo_pairs)."""
 import json
 import math
 from dataclasses import replace
@@ -103,7 +103,7 @@ def test_mining_metrics():
 
 
 def test_calibrate_demo_delta(monkeypatch):
-    import mmlesion.mining.calibration as calibration
+    import mmlesion.methods.lens.mining.calibration as calibration
     seen = {}
 
     def fake_pairs(model, cfg, root, split=None, annotated_only=False):
@@ -139,9 +139,9 @@ def followup_root(tmp_path_factory):
 def test_demo_pairs_annotated_only(followup_root, monkeypatch):
     """Calibration pairs of a user: annotated lesions of the training split
     only; with the unannotated ones more lesions are embedded."""
-    import mmlesion.mining.calibration as calibration
+    import mmlesion.methods.lens.mining.calibration as calibration
     from projects.lens.lens_demo import demo_row_config
-    from mmlesion.mining.demo_eval import load_demo_lesions
+    from mmlesion.methods.lens.mining.demo_eval import load_demo_lesions
     cfg = demo_row_config('row_bc', '/tmp/unused', {}, 1)
 
     def fake_embed(model, dataset, idx, boxes):  # no model needed

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from mmlesion.mining import mine_series
-from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
-from mmlesion.mining.proposals import series_to_entries
+from mmlesion.methods.lens.mining import mine_series
+from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
+                                                    load_demo_lesions)
+from mmlesion.methods.lens.mining.proposals import series_to_entries
 from projects.lens.mining_breakdown import (intra_patient_candidates,
                                             mining_breakdown, mining_records)
 from tests.helpers.mining_case import (CASE_DELTA, mining_case_meta,

@@ -14,7 +14,7 @@ from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
-from mmlesion.protocols.lens_eval_3d import (findings_in_subvolume,
+from mmlesion.methods.lens.eval_3d import (findings_in_subvolume,
                                              findings_to_release_boxes,
                                              score_subvolumes)
 from mmlesion.structures.finding_3d import Finding3D

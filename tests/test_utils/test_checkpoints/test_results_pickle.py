@@ -6,7 +6,8 @@ import pickle
 import numpy as np
 import pytest
 
-from mmlesion.mining.strategies import SeriesMining, SliceProposals, Tracklet
+from mmlesion.methods.lens.mining.strategies import (SeriesMining,
+                                                     SliceProposals, Tracklet)
 from mmlesion.utils.checkpoints.results_pickle import (UntrustedResultsError,
                                                        load_allow_listed_pickle)
 

@@ -180,7 +180,7 @@ def test_test_and_infer_volume_say_it_in_one_line(tool, tmp_path, capsys,
 
 def test_fpr_config_of_infer_volume(tmp_path):
     """``--fpr-config`` is read by ``load_fpr_model``: the same line."""
-    from mmlesion.apis.lens_fpr_rescore import load_fpr_model
+    from mmlesion.methods.lens.fpr_rescore import load_fpr_model
     top = _config(tmp_path, 'fpr.py', './fpr_bas.py')
     (tmp_path / 'fpr_base.py').write_text('a = 1\n')
     with pytest.raises(ConfigFileError, match=r"fpr.py: _base_ './fpr_bas.py"

@@ -30,7 +30,7 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
         patients (Sequence[str]): the patient of each lesion.
         same_lesion (callable): ``same_lesion(i, j) -> bool``.
         distance (callable, optional): ``distance(i, j) -> float`` (e.g. a
-            :class:`~mmlesion.mining.strategies.Matcher`'s); default the L2
+            :class:`~.strategies.Matcher`'s); default the L2
             distance of the embeddings.
 
     Returns:
@@ -169,9 +169,9 @@ def key_slice_dataset(cfg, root: str, ann_file: str, split: Optional[str],
 
 def embed_dataset_boxes(model, dataset, idx: int,
                         boxes: np.ndarray) -> np.ndarray:
-    """LENS embeddings (:func:`~mmlesion.mining.proposals.embed_boxes`) of
+    """LENS embeddings (:func:`~.proposals.embed_boxes`) of
     ``boxes`` (``(N, 4)`` xyxy, pixels) on sample ``idx`` of ``dataset``."""
-    from mmlesion.mining.proposals import embed_boxes
+    from mmlesion.methods.lens.mining.proposals import embed_boxes
     packed = dataset[idx]
     data = model.data_preprocessor(
         dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]),
@@ -202,7 +202,7 @@ def demo_pairs(model, cfg, root: str, split: Optional[str] = None,
     Raises:
         ValueError: if no key slice of ``demo_meta.json`` is found.
     """
-    from mmlesion.mining.demo_eval import load_demo_lesions
+    from mmlesion.methods.lens.mining.demo_eval import load_demo_lesions
     truth = load_demo_lesions(os.path.join(root, 'demo_meta.json'))
     ds = key_slice_dataset(cfg, root, 'DL_info.csv', split)
     embs, series, patients, ids = [], [], [], []

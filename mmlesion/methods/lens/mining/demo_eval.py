@@ -234,7 +234,7 @@ class MatchedLesions:
 
 def score_matched_lesions(series: Sequence, truth: Dict[str, dict]
                           ) -> MatchedLesions:
-    """Score the tracklets :func:`~mmlesion.mining.strategies.
+    """Score the tracklets :func:`~.strategies.
     match_intra_patient` matched (``matched_by == 'intra_patient'``).
 
     Args:

@@ -124,7 +124,7 @@ def collect_series_proposals(model: torch.nn.Module,
         list[SeriesMining]: one per series, with proposals of every
         processed slice (also those without proposals), annotations of the
         key slices, their embeddings and the sites of both
-        (:func:`~mmlesion.mining.strategies.box_sites`).
+        (:func:`~.strategies.box_sites`).
     """
     model.eval()
     experts = [int(universal_expert)] + [int(e) for e in single_type_experts]

@@ -415,7 +415,7 @@ def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
     For every tracklet with an embedding: its smallest L2 distance to an
     annotation embedding of another series of the same patient, split into
     tracklets propagation matched and the others (a hint at the scale; the
-    calibration proper is :mod:`mmlesion.mining.calibration`).
+    calibration proper is :mod:`mmlesion.methods.lens.mining.calibration`).
 
     Returns:
         dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,

@@ -4,10 +4,10 @@ patient, the choice of delta, the plot and the per-strategy split."""
 import numpy as np
 import pytest
 
-from mmlesion.mining.calibration import (choose_delta,
+from mmlesion.methods.lens.mining.calibration import (choose_delta,
                                          deeplesion_proxy_same,
                                          pair_distances)
-from mmlesion.mining.demo_eval import split_by_strategy
+from mmlesion.methods.lens.mining.demo_eval import split_by_strategy
 
 
 def test_pair_distances_skip_same_series_and_other_patients():
@@ -81,7 +81,7 @@ def test_proxy_without_types_uses_location_and_size():
 
 
 def test_delta_calibrated_on_the_training_split(monkeypatch):
-    import mmlesion.mining.calibration as calibration
+    import mmlesion.methods.lens.mining.calibration as calibration
     seen = {}
 
     def fake(model, cfg, root, ann_files, split=None, skip_missing=True):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mmlesion.datasets.demo import META_FILE, generate_demo_deeplesion
-from mmlesion.mining import SeriesMining, Tracklet
-from mmlesion.mining.demo_eval import (evaluate_mining,
+from mmlesion.methods.lens.mining import SeriesMining, Tracklet
+from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                        followup_missing_lesions,
                                        load_demo_lesions,
                                        score_matched_lesions)

@@ -10,7 +10,8 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.mining.demo_eval import evaluate_mining, load_demo_lesions
+from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
+                                                    load_demo_lesions)
 from mmlesion.datasets.lens.mined_file import read_mined_file, write_mined_file
 from mmlesion.testing import get_config, repo_root
 

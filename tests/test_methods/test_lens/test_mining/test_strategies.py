@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from mmlesion.mining import (Matcher, SeriesMining, SliceProposals,
-                             box_sites, build_tracklets, match_intra_patient,
-                             mine_series, mine_uncertain,
-                             propagate_annotations)
+from mmlesion.methods.lens.mining import (Matcher, SeriesMining,
+                                          SliceProposals, box_sites,
+                                          build_tracklets,
+                                          match_intra_patient, mine_series,
+                                          mine_uncertain,
+                                          propagate_annotations)
 
 
 def _p(z, boxes, scores, emb=None):
@@ -222,7 +224,7 @@ def test_combined_matcher_scales_by_the_annotation_pairs():
 
 
 def test_slice_z_from_the_nearest_key_slice_and_the_sets_slope():
-    from mmlesion.mining.proposals import _fill_slice_z
+    from mmlesion.methods.lens.mining.proposals import _fill_slice_z
     s = SeriesMining('s', 'p', {})
     s.proposals = [_p(5, [[0, 0, 4, 4]], [.9]), _p(9, [[0, 0, 4, 4]], [.9])]
     for p in s.proposals:
@@ -242,7 +244,7 @@ def test_body_box_from_the_crop_or_the_air():
     import torch
     from mmdet.structures import DetDataSample
 
-    from mmlesion.mining.proposals import body_box
+    from mmlesion.methods.lens.mining.proposals import body_box
     img = torch.full((3, 20, 30), -1.)
     img[:, 4:10, 6:21] = 0.3
     sample = DetDataSample(metainfo=dict(scale_factor=(2., 2.)))
