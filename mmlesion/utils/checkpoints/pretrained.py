@@ -222,11 +222,16 @@ def check_pretrained_available(cfg: Any, source: str) -> None:
             weights, the cache file looked for, and the two ways on (a
             local file in ``init_cfg.checkpoint``, or ``init_cfg=None``).
     """
+    # a planned config (tools/plan_dataset.py) switches its backbone's
+    # frozen stages and BN mode with its weights: set them together
+    planned = 'pretrained' in (cfg.get('planned_names') or ())
     for weights in pretrained_weights(cfg):
         where = weights.resolved
         ways = (f'pass a local file with --cfg-options {weights.key}.'
                 f'checkpoint=PATH, or train without pretrained weights with '
-                f'--cfg-options {weights.key}=None')
+                + ('--cfg-options pretrained=False (every stage trained, BN '
+                   'in training mode)' if planned else
+                   f'--cfg-options {weights.key}=None'))
         if where.startswith(('http://', 'https://')):
             cached = hub_cache_file(where)
             if osp.isfile(cached) or url_reachable(where):

@@ -47,6 +47,14 @@ def test_offline_without_the_weights_one_line(offline, monkeypatch):
         'cannot be reached')
     assert '--cfg-options model.backbone.init_cfg.checkpoint=PATH' in msg
     assert '--cfg-options model.backbone.init_cfg=None' in msg
+    # a planned config: its planned variable sets the weights, the frozen
+    # stages and the BN mode together
+    with pytest.raises(PretrainedUnavailableError) as err:
+        check_pretrained_available(dict(_cfg(), planned_names=[
+            'pretrained']), 'mine.py')
+    assert str(err.value).endswith(
+        'or train without pretrained weights with --cfg-options '
+        'pretrained=False (every stage trained, BN in training mode)')
     # the file in the cache, or the host reachable, or no pretrained
     # weights: nothing to say
     offline.mkdir(parents=True)
