@@ -21,8 +21,9 @@ hard regions, round 2) and the merged rows that pool them, and Table IV's
 3D-AG (3D-AG-LM†); then Table III's other second stages (Crop 96 with
 and without Magnify, Alternating, 3D-AG-LM), each from the same RPN stage.
 
-In a test of their own: Table II's other RPN variants (rows a, b, c, e)
-and Table III's no-DA † row. Left out: the other eight folds (the plans of
+Last, in the same folder (the RPN stage found done, not trained again):
+Table III's no-DA † row and Table II's other RPN variants (rows a, b, c,
+e). Left out: the other eight folds (the plans of
 the † and merged rows are checked below without training)."""
 import json
 import math
@@ -263,27 +264,22 @@ def test_table3_end_to_end_and_resume(luna16, tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
     measured_rows(work, second)
 
-
-def test_table2_variants_and_the_no_da_abs_row(luna16, tmp_path, capsys):
-    """Table III's no-DA † row (the RPN stage, its own round 1 per fold,
-    hard regions, round 2), then Table II's other RPN variants, each its
-    own RPN stage (row d's, found done, is not among them)."""
-    tool = load_tool('reproduce.py')
-    common = ['--folds', '0', '1', '--seeds', '0', '--work-dir',
-              str(tmp_path), '--data-root', str(luna16), '--allow-replica',
-              '--cfg-options', *TINY]
+    # Table III's no-DA † row (the RPN stage found done: its own round 1
+    # per fold, hard regions, round 2), then Table II's other RPN variants,
+    # each its own RPN stage (row d's, done, is not among them)
     assert tool.main(['aggregated3d/table3', '--rows', 'wo_da_abs'] +
-                     common) == 0
+                     t2f[3:]) == 0
     out = capsys.readouterr().out
-    assert out.count(': cv_rpn_stage (') == 1
+    assert ': cv_rpn_stage (' not in out
     assert out.count('tools/train.py') == 2  # round 1, 2 folds
     assert out.count('find_hard_regions.py') == 2
-    measured_rows(tmp_path, ['wo_da_abs'])
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == ckpts
+    measured_rows(work, ['wo_da_abs'])
     variants = ['a', 'b', 'c', 'e']
-    assert tool.main(['aggregated3d/table2', '--rows', *variants] +
-                     common) == 0
+    assert tool.main(['aggregated3d/table2', '--rows', *variants] + t2f[3:]
+                     ) == 0
     assert capsys.readouterr().out.count(': cv_rpn_stage (') == len(variants)
-    measured_rows(tmp_path, variants)
+    measured_rows(work, variants)
 
 
 def test_epochs_and_data_paths_follow_the_options(tmp_path):
