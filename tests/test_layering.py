@@ -5,7 +5,7 @@ Every import counts: at module level, inside functions, under
 ``if TYPE_CHECKING:``; relative imports are resolved against the file.
 
 * No module imports a layer above its own: tools > methods > reproduce >
-  protocols > training_data > apis >
+  protocols > apis >
   engine/visualization > datasets/models/evaluation (with anchors and
   nas) > structures/utils. ``import mmlesion`` runs ``mmlesion/__init__.py``,
   which imports (registers) every subpackage: inside the package it is an
@@ -54,15 +54,14 @@ from mmlesion.testing import repo_root
 #: datasets (both below anchors: the anchor tool measures boxes of a
 #: dataset against a model's pyramid), the workflows that run a
 #: model above inference (they run it; inference never trains, makes
-#: training data or evaluates): training data below the evaluation
-#: protocols (a protocol may train a method whose rounds make training
-#: data), the table workflow above them (it may run them all), and the
+#: training data or evaluates): the evaluation protocols, the table
+#: workflow above them (it may run them all), and the
 #: paper methods on top: each registers what the engines below learn of it
 #: (``mmlesion/registry.py``'s ``METHODS``), which import no method.
 LAYER_ORDER: Tuple[str, ...] = (
     'version', 'registry', 'utils', 'structures', 'evaluation', 'datasets',
     'models', 'anchors', 'nas', 'visualization', 'engine', 'apis',
-    'training_data', 'protocols', 'reproduce', 'methods')
+    'protocols', 'reproduce', 'methods')
 #: Layer of each subpackage of ``mmlesion`` (higher = may import lower).
 LAYERS: Dict[str, int] = {name: i for i, name in enumerate(LAYER_ORDER)}
 MAX_LINES = 600

@@ -3,8 +3,8 @@
 (:func:`init_lesion_detector`, the one loader), run on DeepLesion slices
 (:class:`LesionDetInferencer`), whole DeepLesion series and whole CT
 scans (:mod:`.whole_scan`). The workflows that train, make training data
-or evaluate with a model sit above: :mod:`mmlesion.training_data`,
-:mod:`mmlesion.protocols` and a method's own (``mmlesion/methods/``)."""
+or evaluate with a model sit above: :mod:`mmlesion.protocols` and a
+method's own (``mmlesion/methods/``)."""
 from .det_inferencer import LesionDetInferencer  # noqa: F401
 from .detector_loader import (DetectorLoadSettings, LoadedDetector,
                               init_lesion_detector)

@@ -1,8 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """No public function of ``mmlesion/apis`` (nor of the workflows above it,
-``mmlesion/training_data`` and ``mmlesion/protocols``) takes more than
-:data:`MAX_PARAMETERS` parameters or has more than :data:`MAX_CODE_LINES`
-lines of code: a function that needs more takes a settings object
+``mmlesion/protocols`` and the methods' ``mmlesion/methods``) takes more
+than :data:`MAX_PARAMETERS` parameters or has more than
+:data:`MAX_CODE_LINES` lines of code: a function that needs more takes a settings object
 (``DetectionSettings``, ``RunSettings``, ``Lens3DEvalSettings``) or is
 split into steps.
 
@@ -22,8 +22,8 @@ MAX_PARAMETERS = 10
 MAX_CODE_LINES = 80
 APIS = repo_root() / 'mmlesion' / 'apis'
 #: The workflows that moved out of ``apis``, held to the same sizes.
-WORKFLOWS = (repo_root() / 'mmlesion' / 'training_data',
-             repo_root() / 'mmlesion' / 'protocols')
+WORKFLOWS = (repo_root() / 'mmlesion' / 'protocols',
+             repo_root() / 'mmlesion' / 'methods')
 
 _Function = (ast.FunctionDef, ast.AsyncFunctionDef)
 

@@ -1,16 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The typed results of :mod:`mmlesion.training_data` write the files the
-dict results wrote, byte for byte (the tools' end-to-end runs are in
+"""The typed training data a trained model makes for the next stage of its
+method (the hard regions of 3D-AG's Anchor Based Sampling, LENS's FPR
+proposals) write the files the dict results wrote, byte for byte (the
+tools' end-to-end runs are in
 ``tests/test_tools/test_analysis_tools/test_find_hard_regions.py`` and
-``tests/test_methods/test_lens/test_mining/test_mined_dataset_and_tool.py``;
-LENS's FPR proposals are in :mod:`mmlesion.methods.lens.fpr_proposals`)."""
+``tests/test_methods/test_lens/test_mining/test_mined_dataset_and_tool.py``)."""
 import json
 
 from mmlesion.datasets.lens.fpr_patches import FORMAT, positive_box_3d
 from mmlesion.methods.lens.fpr_proposals import (FPRProposal,
                                                  FPRProposalCounts,
                                                  FPRProposals)
-from mmlesion.training_data import ScanHardRegions
+from mmlesion.methods.aggregated3d.hard_regions import ScanHardRegions
 
 
 def test_scan_hard_regions_is_the_file_entry():

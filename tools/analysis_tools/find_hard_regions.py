@@ -75,7 +75,7 @@ def output_paths(out: str) -> List[str]:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
-    from mmlesion.training_data import find_hard_regions
+    from mmlesion.methods.aggregated3d.hard_regions import find_hard_regions
     from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     from mmlesion.utils import apply_cv_fold
     from mmlesion.visualization.hard_regions import plot_hard_regions

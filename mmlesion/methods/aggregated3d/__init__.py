@@ -1,7 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The 3D Aggregated Faster R-CNN (Sun et al. 2021): its tables, paper
-numbers, step times, training input and config keys, registered for the
-shared engines. Models: ``mmlesion/models`` (``AggregatedFasterRCNN3D``
+"""The 3D Aggregated Faster R-CNN (Sun et al. 2021): its workflow in one
+package: tables, paper numbers, step times, training input and config keys
+registered for the shared engines (this file), and the hard regions of
+Anchor Based Sampling (``hard_regions.py``). Models: ``mmlesion/models`` (``AggregatedFasterRCNN3D``
 and its 3D heads); configs: ``configs/aggregated3d/``."""
 from mmlesion.registry import METHODS
 from mmlesion.reproduce.table_index import table_specs

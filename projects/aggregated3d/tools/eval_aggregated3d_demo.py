@@ -25,7 +25,7 @@ Alignment, Sec. III-C, not data augmentation):
 - ``magnify``: + Magnify: with Local Magnification to 5^3 ("3D-AG").
 - ``abs``: + ABS (3D-AG†): one round of Anchor Based Sampling (Sec. IV-C)
   from the ``magnify`` row's checkpoint (same seed): its hard regions on
-  the training scans (``mmlesion.training_data.find_hard_regions``), then
+  the training scans (``mmlesion.methods.aggregated3d.hard_regions.find_hard_regions``), then
   ``--abs-epochs`` with 30 % of the crops on them, lr / 10 and T of the
   adaptive focal loss kept at its final value (as the LUNA16 ABS configs).
 - ``magnify-more``: the control of ``abs``: the ``magnify`` row trained the
@@ -262,7 +262,7 @@ def abs_run(cfg: Config, ctx: 'RowContext') -> Dict[str, float]:
     """One round of Anchor Based Sampling: the starting checkpoint's hard
     regions on the training scans (kept in the row folder and reused), then
     training with ``HardRegionRandomCrop3D`` (30 % of the crops on them)."""
-    from mmlesion.training_data import find_hard_regions
+    from mmlesion.methods.aggregated3d.hard_regions import find_hard_regions
     from projects.study_demo.study import train_and_test
     from mmlesion.datasets.volumes.hard_regions import dump_hard_regions
     path = osp.join(ctx.row_dir, 'hard_regions.json')

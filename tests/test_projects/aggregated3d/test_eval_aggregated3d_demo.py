@@ -7,7 +7,7 @@ import os.path as osp
 
 import pytest
 
-import mmlesion.training_data as training_data
+import mmlesion.methods.aggregated3d.hard_regions as hard_regions
 import projects.study_demo.study as study
 import projects.study_demo.study.runner as study_runner
 from tests.helpers.tool_modules import load_tool
@@ -43,7 +43,7 @@ def _stub_training(monkeypatch, tool, seen):
     monkeypatch.setattr(study_runner, 'train_and_test', train_and_test)
     # the tool imports them when a row runs (after parsing its arguments)
     monkeypatch.setattr(study, 'train_and_test', train_and_test)
-    monkeypatch.setattr(training_data, 'find_hard_regions', find_hard_regions)
+    monkeypatch.setattr(hard_regions, 'find_hard_regions', find_hard_regions)
 
 
 def test_rows_schedules_and_starting_points(tmp_path, monkeypatch, tool,

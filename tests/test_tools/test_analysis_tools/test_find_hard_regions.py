@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmdet.registry import DATASETS, MODELS
-from mmlesion.training_data import training_scans_cfg
+from mmlesion.methods.aggregated3d.hard_regions import training_scans_cfg
 from mmlesion.datasets.volumes.hard_regions import load_hard_regions
 from mmlesion.testing import get_config, repo_root
 from tests.helpers.aggregated3d import tiny_aggregated3d_cfg

@@ -169,7 +169,7 @@ def test_find_hard_regions_fold_flag(tmp_path, monkeypatch):
         raise Stop  # the model run is tested in test_find_hard_regions.py
 
     # the tool imports it inside main(), after parsing (fast --help)
-    monkeypatch.setattr('mmlesion.training_data.find_hard_regions',
+    monkeypatch.setattr('mmlesion.methods.aggregated3d.hard_regions.find_hard_regions',
                         fake_find_hard_regions)
     with pytest.raises(Stop):
         tool.main([str(repo_root() / 'configs' / LUNA), 'ckpt.pth',
