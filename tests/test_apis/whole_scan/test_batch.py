@@ -183,7 +183,8 @@ def test_batch_is_refused_before_the_model_loads(scans_and_checkpoint,
     assert '--series-uid' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tool.main([CFG_PATH, str(ckpt), '--out-dir', str(tmp_path / 'o')])
-    assert 'give a SCAN, --scan-list or --dicomweb' in capsys.readouterr().err
+    assert 'give a SCAN, --scan-list, --scan-tree or --dicomweb' in \
+        capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
     blocked = tmp_path / 'a_file'
     blocked.write_text('not a folder')
