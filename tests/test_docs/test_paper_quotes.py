@@ -46,9 +46,11 @@ import pytest
 from mmlesion.reproduce.paper_text import (Printed, placed_numbers,
                                            quotable_numbers)
 from mmlesion.testing import repo_root, shared_data_root
+from mmlesion.utils.method_spec import registered_methods
 
 ROOT = repo_root()
-METHODS = ('elixirnet', 'retinanet_lesion', 'aggregated3d', 'lens')
+#: the registered methods (a new one's README is checked as theirs)
+METHODS = tuple(registered_methods())
 DOCS = sorted([ROOT / 'README.md', ROOT / 'data' / 'README.md',
                ROOT / 'projects' / 'README.md'] +
               list((ROOT / 'docs').glob('*.md')) +
