@@ -1,15 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""ElixirNet's Tables 1, 2, 3 and 4 end to end at tiny size (Table 5:
-``tests/test_tools/test_reproduce.py``): the full-size configs, shrunk only
+"""ElixirNet's Tables 1, 2, 3, 4 and Table 5's FPN and TRPN rows end to
+end at tiny size (Table 5's other rows: ``test_e2e_elixirnet_rows.py``):
+the full-size configs, shrunk only
 by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.TINY`).
 
 Table 3 runs every row on a KiTS19 replica (the Deformv2 rows with their
 own options: ``--config-cfg-options dcnv2``). Table 6's random-search row
 runs with ``--search-cfg-options`` ranking 4 candidates instead of 1,000,
 then its differentiable-search rows from the same baseline.
-Tables 1, 2 and 4 run into one ``--work-dir``: a stage is named by its
-command, so the FPN training that the three tables share runs once, as it
-does for a user who gives them one folder."""
+Tables 1, 2, 4 and Table 5's FPN and TRPN rows run into one
+``--work-dir``: a stage is named by its command, so the FPN training that
+the four tables share runs once, as it does for a user who gives them one
+folder; Table 5 then resumes (nothing runs twice) and ``--compare`` names
+its regressions."""
 import json
 
 import pytest
@@ -66,6 +69,36 @@ def test_tables_1_2_4_share_the_fpn_training(tiny_demo_root, tmp_path,
     (row, ) = _rows(work).values()
     assert row['key'] == 'fpn_ft' and row['seeds'] == [0]
     assert (work / 'table.md').read_text().count('| FPN w finetune |') == 1
+
+    # Table 5's FPN row is Table 1's (the same training and test, found
+    # done): only its TRPN row trains; a second run resumes (none runs
+    # again); --compare names the one-epoch models' regressions
+    args = ['elixirnet/table5', '--rows', 'fpn', 'trpn', *common]
+    ran = (work / 'commands.sh').read_text()  # every command run, appended
+    assert tool.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count('tools/train.py') == 1 and 'trpn' in out
+    rows = _rows(work)
+    assert set(rows) == {'fpn', 'trpn'}
+    for row in rows.values():
+        assert row['seeds'] == [0]
+        assert 0 <= row['ours']['sens@3']['mean'] <= 100
+        assert row['paper']['sens@3'] in (81.51, 83.61)
+    md = (work / 'table.md').read_text()
+    assert '| FPN | ' in md and '81.51 / ' in md
+    assert (work / 'froc.png').stat().st_size > 0
+    commands = (work / 'commands.sh').read_text()
+    assert commands.startswith(ran)  # and the TRPN's training and test
+    assert commands[len(ran):].count('tools/train.py') == 1
+    assert commands[len(ran):].count('tools/test.py') == 1
+    assert 'elixirnet-trpn_r50' in commands[len(ran):]
+    assert tool.main(args) == 0
+    assert 'tools/train.py' not in capsys.readouterr().out
+    assert (work / 'commands.sh').read_text() == commands
+    assert tool.main(args + ['--compare']) == 1
+    out = capsys.readouterr().out
+    assert 'regression: FPN (faster-rcnn_r50_fpn_4xb2-1x_deeplesion-' \
+        '3slice): sens@3' in out
 
 
 def test_table3_on_a_kits19_replica(tmp_path, capsys):
