@@ -66,10 +66,20 @@ SLURM_FILES = (
 )
 
 
+#: The files whose tests share a module-scoped fixture that starts processes
+#: (a DDP run of two ranks, each importing torch and mmdet): their tests run
+#: on one worker, so the fixture runs once, not once per worker that got
+#: one of them.
+TOGETHER_FILES = (
+    'tests/test_models/test_detectors/test_lens_ddp_step.py',
+    'tests/test_datasets/test_lens/test_batch_sampler_ddp.py',
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """Start the slow files first (:data:`SLOW_FIRST`; the order inside a
     file is kept): the workers take the tests in this order."""
-    listed = SLOW_FIRST + SLURM_FILES
+    listed = SLOW_FIRST + SLURM_FILES + TOGETHER_FILES
     missing = [f for f in listed if not (Path(_ROOT) / f).is_file()]
     if missing:
         raise pytest.UsageError(f'conftest names no such file: {missing}')
@@ -81,7 +91,8 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_xdist_make_scheduler(config, log):
     """Each test its own unit of work, but the Slurm files together on one
-    worker (one local cluster per session: ``slurm_cluster``).
+    worker (one local cluster per session: ``slurm_cluster``) and each of
+    :data:`TOGETHER_FILES` on one worker (its module fixture once).
 
     Whole files per worker were tried: slower (1,012 s against 975 s on 2
     cores) and two tests failed that pass in any other order
@@ -97,7 +108,9 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split('::', 1)[0]
-            return 'slurm' if path in SLURM_FILES else nodeid
+            if path in SLURM_FILES:
+                return 'slurm'
+            return path if path in TOGETHER_FILES else nodeid
 
     return SlurmTogether(config, log)
 
