@@ -66,13 +66,17 @@ SLURM_FILES = (
 )
 
 
-#: The files whose tests share a module-scoped fixture that starts processes
-#: (a DDP run of two ranks, each importing torch and mmdet): their tests run
-#: on one worker, so the fixture runs once, not once per worker that got
-#: one of them.
+#: The files whose tests share an expensive module-scoped fixture (a DDP run
+#: of two ranks, each importing torch and mmdet; a fresh interpreter
+#: importing mmlesion; an architecture search): their tests run on one
+#: worker, so the fixture runs once, not once per worker that got one of
+#: them (``--durations`` showed it set up on both).
 TOGETHER_FILES = (
     'tests/test_models/test_detectors/test_lens_ddp_step.py',
     'tests/test_datasets/test_lens/test_batch_sampler_ddp.py',
+    'tests/test_cli/test_import_mmlesion.py',
+    'tests/test_nas/test_search_loop.py',
+    'tests/test_nas/test_random_search.py',
 )
 
 
