@@ -1,10 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Your own data with a known truth: coarse synthetic CT (3 mm voxels) with
-bright lesions of 11-32 mm at known places in a noisy body, converted,
-planned for a CPU budget, trained, and tested on the held-out scans (the
-FROC sensitivities printed; a detector that learned finds most lesions at
-a few false positives per image, where boxes at random in the body would
-hit few).
+"""Your own data with a known truth: coarse synthetic CT (3 mm voxels) of
+patients with two studies each, bright lesions of 11-32 mm at known places
+in a noisy body, converted (patients kept on one side, a validation
+split), planned for a CPU budget, trained, and tested on the held-out
+patients: the FROC sensitivities of the detector printed beside those of
+chance (:func:`chance_froc`: boxes of the lesion sizes at random places in
+the body of the same test key slices, through the same FROC).
 
 Each step is the documented command (``docs/your_own_data.md``)::
 
@@ -12,7 +13,7 @@ Each step is the documented command (``docs/your_own_data.md``)::
         --budget-minutes 30
 
 Where the ImageNet weights cannot be downloaded, ``--no-pretrained``
-trains from random weights (slower to learn).
+plans for random weights (every stage trained, BN in training mode).
 
 ``--steps make,convert,plan`` stops after planning (the planner's printout
 for a coarse dataset); a step whose output is there is skipped, so the same
