@@ -15,6 +15,10 @@ Each step is the documented command (``docs/your_own_data.md``)::
 Where the ImageNet weights cannot be downloaded, ``--no-pretrained``
 plans for random weights (every stage trained, BN in training mode).
 
+``--annotations boxes`` gives the converter the lesions as a box CSV in
+world millimetres (:func:`write_box_csv`, LUNA16's centre and diameter)
+instead of the label maps.
+
 ``--steps make,convert,plan`` stops after planning (the planner's printout
 for a coarse dataset); a step whose output is there is skipped, so the same
 command goes on after a kill.
@@ -102,6 +106,35 @@ def make_scans(root: Path, synth: SyntheticSet = SyntheticSet()) -> int:
     return total
 
 
+def write_box_csv(root: Path, csv_path: Path) -> int:
+    """The lesions of the label maps in ``root/labels`` as a box CSV of the
+    converter's ``world`` format (``seriesuid,coordX,coordY,coordZ,
+    diameter_mm``): the centre of each lesion's voxel box in world mm (the
+    label map's geometry), its diameter the longer in-plane side of that
+    box (the largest axial extent); returns the number of lesions."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    from mmlesion.datasets.converters.scan_cases import BOX_COLUMNS
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    rows = [','.join(BOX_COLUMNS['world'])]
+    for path in sorted((root / 'labels').glob('*.nii.gz')):
+        img = sitk.ReadImage(str(path))
+        spacing = np.asarray(img.GetSpacing())  # x, y, z
+        for box in ndimage.find_objects(sitk.GetArrayFromImage(img)):
+            if box is None:
+                continue
+            lo = np.array([s.start for s in box[::-1]], float)  # x, y, z
+            hi = np.array([s.stop - 1 for s in box[::-1]], float)
+            centre = img.TransformContinuousIndexToPhysicalPoint(
+                ((lo + hi) / 2).tolist())
+            diameter = float(np.max((hi - lo + 1)[:2] * spacing[:2]))
+            rows.append(','.join([path.name[:-len('.nii.gz')], *(
+                f'{v:.3f}' for v in (*centre, diameter))]))
+    atomic_write_text(str(csv_path), '\n'.join(rows) + '\n')
+    return len(rows) - 1
+
+
 def chance_froc(config: Path, boxes_per_image: int = 32,
                 seed: int = 0) -> Dict[str, float]:
     """The FROC of a detector that knows nothing but the lesion sizes: on
@@ -185,6 +218,10 @@ def main() -> None:
         '--steps', default='make,convert,plan,train,test',
         help='comma-separated steps to run, in this order; a step whose '
         'output exists is skipped')
+    parser.add_argument(
+        '--annotations', choices=('masks', 'boxes'), default='masks',
+        help='give the converter the label maps, or the lesions as a box '
+        'CSV in world mm (centre and diameter, as LUNA16)')
     parser.add_argument('--no-pretrained', action='store_true',
                         help='plan for random backbone weights (no '
                         'download)')
@@ -200,10 +237,16 @@ def main() -> None:
         print(f'{make_scans(out, synth)} lesions in {2 * args.patients} '
               f'scans of {args.patients} patients')
     if 'convert' in steps and not ann.is_file():
-        print(_run('tools/dataset_converters/convert_dataset.py',
-                   out / 'images', out / 'labels', '--out', ann,
-                   '--export-2d', export, '--val-fraction', .15,
-                   '--test-fraction', .25).splitlines()[-1])
+        labels = [out / 'labels']
+        if args.annotations == 'boxes':
+            boxes = out / 'boxes.csv'
+            print(f'{write_box_csv(out, boxes)} lesions written to {boxes}')
+            labels = ['--boxes', boxes]
+        log = _run('tools/dataset_converters/convert_dataset.py',
+                   out / 'images', *labels, '--out', ann, '--export-2d',
+                   export, '--val-fraction', .15, '--test-fraction', .25)
+        print('\n'.join(line for line in log.splitlines()
+                        if not line.startswith('converting:')))
     if 'plan' in steps and not config.is_file():
         print(_run('tools/plan_dataset.py', ann, '--export-2d', export,
                    '--device', 'cpu', '--budget-minutes',
