@@ -25,6 +25,7 @@ the best IoU of an anchor centred on each box (the search's measure), and
 on the stride grid (:func:`~.anchor_grid.grid_positives`: the boxes at
 offsets over a cell, the anchors an RPN trains as positives).
 """
+import math
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -65,13 +66,15 @@ def plan_spacing(longer_mm: np.ndarray, data_mm: float
     small = float(np.percentile(longer_mm, SMALL_PCT))
     fine = small / MIN_SMALL_PX
     coarse = small / MAX_SMALL_PX
+    # to 0.01 mm, rounded the way that keeps the bound (16 px stays >= 16)
     if data_mm > fine:
-        spacing, how = max(MIN_SPACING_MM, fine), 'resampled finer than'
+        spacing = max(MIN_SPACING_MM, math.floor(fine * 100 + 1e-9) / 100)
+        how = 'resampled finer than'
     elif data_mm < coarse:
-        spacing, how = coarse, 'coarser than'
+        spacing = math.ceil(coarse * 100 - 1e-9) / 100
+        how = 'coarser than'
     else:
-        spacing, how = data_mm, 'at'
-    spacing = round(spacing, 2)
+        spacing, how = round(data_mm, 2), 'at'
     return spacing, (
         f'{how} the median in-plane spacing {data_mm:g} mm so that the '
         f'{SMALL_PCT}th pct lesion ({small:.1f} mm, longer side of the '

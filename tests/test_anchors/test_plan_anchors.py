@@ -73,5 +73,13 @@ def test_spacing_rule():
     assert plan_spacing(longer, .5)[0] == .5  # 20 px: as the data
     assert plan_spacing(longer, .7)[0] == .62  # 14 px: finer, to 16 px
     assert plan_spacing(longer, 2.)[0] == .62  # 5 px: finer
-    assert plan_spacing(longer, .1)[0] == .31  # 32 px at most: coarser
+    assert plan_spacing(longer, .1)[0] == .32  # 32 px at most: coarser
     assert plan_spacing(np.full(20, 1.), 1.)[0] == .3  # at least 0.3 mm
+    # rounded to 0.01 mm the way that keeps the bound: 15 mm at 0.9375
+    # mm would print 0.94 mm and 15.96 px "(>= 16)"
+    rng = np.random.default_rng(0)
+    for small in rng.uniform(5., 40., 200):
+        finer = plan_spacing(np.full(20, small), 3.)[0]
+        assert small / finer >= MIN_SMALL_PX
+        coarser = plan_spacing(np.full(20, small), .01)[0]
+        assert small / coarser <= 32.
