@@ -62,6 +62,15 @@ ALLOWED = {
     'dict, possibly with invalid values that are warned about), returned '
     'verbatim for volume_settings_from_config(trained=Mapping); read by '
     'run.py and the tests',
+    'whole_scan.shards:ShardWork.reasons':
+    "work item -> its one-line failure reason: a mapping of the data's own "
+    'names (scan folders), merged into the sharded run\'s scans.csv',
+    'whole_scan.server_shards:SeriesWork.reasons':
+    "series UID -> its one-line failure reason (the data's own names), as "
+    'ShardWork.reasons',
+    'whole_scan.shards:read_csv_rows':
+    'a CSV\'s rows by one of its columns (the rows csv.DictReader gives, '
+    'keyed by scan folder or series UID), read back from a shard\'s tables',
 }
 
 
