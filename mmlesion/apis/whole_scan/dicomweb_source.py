@@ -8,7 +8,6 @@ the store-back decision are those of every protocol
 (:mod:`~mmlesion.apis.whole_scan.server_source`,
 :mod:`~mmlesion.apis.whole_scan.store_back`).
 """
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
@@ -161,13 +160,17 @@ def _keyword_tag(keyword: str) -> str:
     return f'{tag_for_keyword(keyword):08X}'
 
 
-def _matches(item: dict, wanted: QueryFilter) -> bool:
-    """The standard's matching of one attribute (PS3.4 C.2.2.2): ``*`` and
-    ``?`` wildcards, otherwise the value itself (case-sensitive; trailing
-    padding ignored)."""
-    values = (item.get(_keyword_tag(wanted.key)) or {}).get('Value') or []
-    return any(fnmatch.fnmatchcase(str(v).strip(), wanted.value.strip())
-               for v in values)
+def _matcher(wanted: QueryFilter) -> Callable[[dict], bool]:
+    """The standard's matching of one attribute (PS3.4 C.2.2.2): ``*`` any
+    run and ``?`` one character, every other character itself (``[`` too;
+    case-sensitive; trailing padding ignored), as a test of a QIDO-RS
+    answer's item."""
+    tag = _keyword_tag(wanted.key)
+    pattern = re.compile(re.escape(wanted.value.strip()).replace(
+        r'\*', '.*').replace(r'\?', '.'), re.DOTALL)
+    return lambda item: any(
+        pattern.fullmatch(str(v).strip())
+        for v in (item.get(tag) or {}).get('Value') or [])
 
 
 class DicomWebTransport(SeriesTransport):
@@ -199,6 +202,7 @@ class DicomWebTransport(SeriesTransport):
         a wildcard or a space is matched here on the answer
         (:func:`_split_query`), so every server finds the same series."""
         on_server, here = _split_query(query)
+        tests = [_matcher(f) for f in here]
         try:
             items = self.client.search_for_series(
                 search_filters={f.key: f.value for f in on_server},
@@ -208,7 +212,7 @@ class DicomWebTransport(SeriesTransport):
             self._raise(err, 'QIDO-RS series query')
         return [SeriesRef(_first(i, 'study'), _first(i, 'series'),
                           _first(i, 'modality')) for i in items
-                if all(_matches(i, f) for f in here)]
+                if all(test(i) for test in tests)]
 
     def list_instances(self, ref: SeriesRef) -> List[InstanceInfo]:
         try:

@@ -288,3 +288,20 @@ def test_a_broken_retrieval_leaves_no_series_folder(tmp_path):
                        f'series {ROOT}.1.1\\)'):
         retrieve_series(transport, ref, tmp_path / 'series')
     assert list((tmp_path / 'series').iterdir()) == []
+
+
+@pytest.mark.parametrize('value, text, hit', [
+    ('CT?series 1', 'CT series 1', True), ('CT*', 'CT series 1', True),
+    ('CT [a]', 'CT [a]', True),  # brackets are characters, not a glob class
+    ('CT [a]', 'CT a', False), ('ct*', 'CT series 1', False),  # case
+    ('CT*1', 'CT series 1 ', True),  # trailing padding
+])
+def test_filters_matched_on_the_answer_follow_the_standard(value, text,
+                                                           hit):
+    """A filter a URL must encode is matched on the QIDO-RS answer by
+    PS3.4 C.2.2.2's rule: * and ? wildcards, every other character itself."""
+    from mmlesion.apis.whole_scan.dicomweb_source import _matcher
+    from mmlesion.apis.whole_scan.server_source import QueryFilter
+    item = {'0008103E': {'vr': 'LO', 'Value': [text]}}
+    assert bool(_matcher(QueryFilter('SeriesDescription', value))(item)) \
+        is hit
