@@ -21,9 +21,11 @@ import yaml
 from modelindex.load_model_index import load
 
 from mmlesion.testing import get_config, repo_root
+from mmlesion.utils.method_spec import registered_methods
 
 ROOT = repo_root()
-METHODS = ('elixirnet', 'retinanet_lesion', 'aggregated3d', 'lens')
+#: every registered method (a new one needs no edit here)
+METHODS = tuple(registered_methods())
 #: each collection's paper (real arXiv links; kept as they are)
 PAPERS = {
     'ElixirNet': 'https://arxiv.org/abs/2003.08770',

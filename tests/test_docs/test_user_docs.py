@@ -21,9 +21,11 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 from mmlesion.testing import repo_root
+from mmlesion.utils.method_spec import registered_methods
 
 ROOT = repo_root()
-METHODS = ('elixirnet', 'retinanet_lesion', 'aggregated3d', 'lens')
+#: every registered method (a new one needs no edit here)
+METHODS = tuple(registered_methods())
 USER_DOCS = sorted([ROOT / 'README.md', ROOT / 'data' / 'README.md',
                     ROOT / 'projects' / 'README.md'] +
                    list((ROOT / 'docs').glob('*.md')) +
