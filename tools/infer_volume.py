@@ -453,19 +453,18 @@ def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
 
     from mmlesion.apis.whole_scan.shard_summary import \
         format_sharded_summary
-    from mmlesion.apis.whole_scan.shards import run_sharded_inference
-    options = dict(run_settings=_run_settings(args),
-                   shards=_shard_settings(args), overlap=not args.no_overlap,
-                   finishing=Finishing(read_ahead=args.read_ahead))
+    from mmlesion.apis.whole_scan.shards import (ShardedRun,
+                                                 run_sharded_inference)
+    settings = ShardedRun(
+        cfg, args.checkpoint, args.out_dir, run_settings=_run_settings(args),
+        shards=_shard_settings(args), overlap=not args.no_overlap,
+        finishing=Finishing(read_ahead=args.read_ahead))
     if source is None:
-        rows = run_sharded_inference(cfg, args.checkpoint,
-                                     _batch_scans(args), args.out_dir,
-                                     **options)
+        rows = run_sharded_inference(_batch_scans(args), settings)
     else:
         from mmlesion.apis.whole_scan.dicomweb_batch import SERVER_SUMMARY
         from mmlesion.apis.whole_scan.server_shards import run_sharded_query
-        rows = run_sharded_query(cfg, args.checkpoint, source, args.out_dir,
-                                 **options).rows
+        rows = run_sharded_query(source, settings).rows
         print('every series the query found (run or skipped): '
               f'{os.path.join(args.out_dir, SERVER_SUMMARY)}')
     if rows:

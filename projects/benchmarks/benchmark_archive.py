@@ -141,16 +141,16 @@ def run_mode(mode: str, cfg, folders: List[str], out: Path, run,
     from mmlesion.apis.whole_scan.batch import run_batch_inference
     from mmlesion.apis.whole_scan.dicomweb_batch import run_server_series
     from mmlesion.apis.whole_scan.server_source import find_series
-    from mmlesion.apis.whole_scan.shards import (ShardSettings,
+    from mmlesion.apis.whole_scan.shards import (ShardedRun, ShardSettings,
                                                  run_sharded_inference)
     query = 0.
     if mode == BASELINE:
         rows = run_batch_inference(cfg, None, folders, str(out), run)
     elif mode.startswith('jobs_'):
-        rows = run_sharded_inference(
-            cfg, None, folders, str(out), run,
+        rows = run_sharded_inference(folders, ShardedRun(
+            cfg, None, str(out), run,
             ShardSettings(jobs=int(mode[5:]), poll_seconds=0.1),
-            log=lambda line: None)
+            log=lambda line: None))
     else:  # run_server_inference, its query timed apart
         start = time.perf_counter()
         transport = server.connect()

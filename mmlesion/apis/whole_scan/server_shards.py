@@ -26,18 +26,15 @@ PASSWORD_ENV`, which Slurm passes on from the submitting shell).
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
-
-from mmengine.config import Config
+from typing import Any, Dict, List, Sequence, Tuple
 
 from .dicomweb_batch import (SERVER_SUMMARY, ServerRow, run_server_series,
                              write_server_summary)
 from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
 from .server_source import FoundSeries, SeriesRef, find_series
-from .settings import Finishing, RunSettings
 from .shard_summary import ShardedRow
-from .shards import (ShardProgress, ShardSettings, ShardWork, read_csv_rows,
+from .shards import (ShardedRun, ShardWork, read_csv_rows,
                      run_sharded_inference)
 
 
@@ -86,11 +83,12 @@ class SeriesWork(ShardWork):
                 not source.password:  # a pickled job: from its environment
             source = replace(source,
                              password=os.environ.get(PASSWORD_ENV, ''))
+        run = job.run
         rows = run_server_series(
-            job.config, job.weights, source,
+            run.config, run.checkpoint, source,
             FoundSeries([self.refs[s.folder] for s in self.scans]),
-            job.out_dir,
-            job.run_settings, overlap=job.overlap, finishing=job.finishing)
+            run.out_dir, run.run_settings, overlap=run.overlap,
+            finishing=run.finishing)
         return sum(row.status == 'failed' for row in rows)
 
     def _table(self, folder: Path) -> Dict[str, dict]:
@@ -155,29 +153,14 @@ class ShardedQuery:
     skipped: List[ServerRow]
 
 
-def run_sharded_query(config: Union[str, Config],
-                      checkpoint: Optional[str],
-                      source: Any,
-                      out_dir: str,
-                      run_settings: Optional[RunSettings] = None,
-                      shards: Optional[ShardSettings] = None,
-                      overlap: bool = True,
-                      finishing: Optional[Finishing] = None,
-                      log: Callable[[str], None] = print,
-                      on_progress: Optional[Callable[[ShardProgress],
-                                                     None]] = None
-                      ) -> ShardedQuery:
+def run_sharded_query(source: Any, settings: ShardedRun) -> ShardedQuery:
     """Ask the query once and run its series as shards (module doc).
 
     Args:
-        config, checkpoint, run_settings, overlap, finishing: as
-            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`.
         source (DicomWebSettings | DimseSettings): the server, the query,
             whether results are stored back.
-        out_dir (str): as :func:`~mmlesion.apis.whole_scan.shards.
-            run_sharded_inference`, and ``server.csv``.
-        shards, log, on_progress: as :func:`~mmlesion.apis.whole_scan.
-            shards.run_sharded_inference`.
+        settings (ShardedRun): as :func:`~mmlesion.apis.whole_scan.shards.
+            run_sharded_inference`; ``OUT`` also gets ``server.csv``.
 
     Returns:
         ShardedQuery: the series run and those skipped.
@@ -189,16 +172,14 @@ def run_sharded_query(config: Union[str, Config],
     skipped = [ServerRow(s.series.study_uid, s.series.series_uid,
                          'skipped', reason=s.reason) for s in found.skipped]
     for row in skipped:
-        log(f'series {row.series_uid} (study {row.study_uid}): skipped: '
-            f'{row.reason}')
-    log(f'{len(found.to_run) + len(skipped)} series found, '
-        f'{len(found.to_run)} to run, {len(skipped)} skipped')
+        settings.log(f'series {row.series_uid} (study {row.study_uid}): '
+                     f'skipped: {row.reason}')
+    settings.log(f'{len(found.to_run) + len(skipped)} series found, '
+                 f'{len(found.to_run)} to run, {len(skipped)} skipped')
     if not found.to_run:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_server_summary(skipped, Path(out_dir) / SERVER_SUMMARY)
+        out = Path(settings.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_server_summary(skipped, out / SERVER_SUMMARY)
         return ShardedQuery([], skipped)
-    rows = run_sharded_inference(config, checkpoint,
-                                 SeriesWork(source, found), out_dir,
-                                 run_settings, shards, overlap, finishing,
-                                 log, on_progress)
+    rows = run_sharded_inference(SeriesWork(source, found), settings)
     return ShardedQuery(rows, skipped)

@@ -34,7 +34,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
                     Union)
@@ -131,10 +131,11 @@ class ShardWork:
     def run(self, job: 'ShardJob') -> int:
         """Run the items into ``job.out_dir`` (in the job); the number
         that failed."""
-        rows = run_batch_inference(job.config, job.weights, self.scans,
-                                   job.out_dir, job.run_settings,
-                                   overlap=job.overlap,
-                                   finishing=job.finishing)
+        run = job.run
+        rows = run_batch_inference(run.config, run.checkpoint, self.scans,
+                                   run.out_dir, run.run_settings,
+                                   overlap=run.overlap,
+                                   finishing=run.finishing)
         return sum(row.status == 'failed' for row in rows)
 
     def finished(self, folder: Path, name: str) -> bool:
@@ -158,15 +159,41 @@ class ShardWork:
 
 
 @dataclass
-class ShardJob:
-    """One shard's work, run in a job (pickled for Slurm)."""
+class ShardedRun:
+    """What a sharded run runs and how
+    (:func:`run_sharded_inference`, :func:`~mmlesion.apis.whole_scan.
+    server_shards.run_sharded_query`).
+
+    Args:
+        config (str | Config): a 2.5D config.
+        checkpoint (str, optional): its weights (None: random weights).
+        out_dir (str): ``shard_<k>/``, ``shards.json``, ``scans.csv``,
+            ``findings.csv``, ``summary.html`` / ``summary.png``,
+            ``logs/`` (a job's: its shard's folder).
+        run_settings, overlap, finishing: as
+            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`
+            (``run_settings.overwrite`` runs finished items again).
+        shards (ShardSettings): the jobs.
+        log (callable): gets the progress lines.
+        on_progress (callable, optional): called with a
+            :class:`ShardProgress` at each count.
+    """
     config: Union[str, Config]
-    weights: Optional[str]  # the checkpoint (``checkpoint`` is submitit's)
-    work: ShardWork  # the shard's items only
+    checkpoint: Optional[str]
     out_dir: str
-    run_settings: RunSettings
+    run_settings: RunSettings = field(default_factory=RunSettings)
+    shards: ShardSettings = field(default_factory=ShardSettings)
     overlap: bool = True
     finishing: Finishing = field(default_factory=Finishing)
+    log: Callable[[str], None] = print
+    on_progress: Optional[Callable[['ShardProgress'], None]] = None
+
+
+@dataclass
+class ShardJob:
+    """One shard's work, run in a job (pickled for Slurm)."""
+    run: ShardedRun  # out_dir: the shard's folder; no ``on_progress``
+    work: ShardWork  # the shard's items only
 
     def __call__(self) -> int:
         """Run the shard's work; the number of its items that failed."""
@@ -176,8 +203,9 @@ class ShardJob:
             torch.set_num_threads(int(cpus))
         # a Config (not a file) brings no imports of its own into a job
         # that did not fork from the caller (Slurm)
-        imports = (self.config.get('custom_imports')
-                   if isinstance(self.config, Config) else None)
+        config = self.run.config
+        imports = (config.get('custom_imports')
+                   if isinstance(config, Config) else None)
         if imports:
             from mmengine.utils import import_modules_from_strings
             import_modules_from_strings(**imports)
@@ -343,34 +371,15 @@ class ShardProgress:
 # the run -------------------------------------------------------------
 
 
-def run_sharded_inference(config: Union[str, Config],
-                          checkpoint: Optional[str],
-                          scans: Union[ShardWork, Sequence[Union[
+def run_sharded_inference(scans: Union[ShardWork, Sequence[Union[
                               str, NamedScan]]],
-                          out_dir: str,
-                          run_settings: Optional[RunSettings] = None,
-                          shards: Optional[ShardSettings] = None,
-                          overlap: bool = True,
-                          finishing: Optional[Finishing] = None,
-                          log: Callable[[str], None] = print,
-                          on_progress: Optional[Callable[[ShardProgress],
-                                                         None]] = None
-                          ) -> List[ShardedRow]:
+                          settings: ShardedRun) -> List[ShardedRow]:
     """Run the items as shards in several jobs (see the module's doc).
 
     Args:
-        config, checkpoint, run_settings, overlap, finishing: as
-            :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`
-            (``run_settings.overwrite`` runs finished items again).
         scans (ShardWork | Sequence[str | NamedScan]): the work, or the
             scan files of a :class:`ShardWork`.
-        out_dir (str): ``shard_<k>/``, ``shards.json``, ``scans.csv``,
-            ``findings.csv``, ``summary.html`` / ``summary.png``, ``logs/``.
-        shards (ShardSettings, optional): the jobs. Defaults to
-            ``ShardSettings()``.
-        log (callable): gets the progress lines.
-        on_progress (callable, optional): called with a
-            :class:`ShardProgress` at each count.
+        settings (ShardedRun): the model, ``OUT``, the jobs.
 
     Returns:
         list[ShardedRow]: one row per item, as ``OUT/scans.csv``.
@@ -380,14 +389,12 @@ def run_sharded_inference(config: Union[str, Config],
         OutputDirError: ``out_dir`` cannot be written or another run
             writes into it.
     """
-    run = run_settings or RunSettings()
-    settings = shards or ShardSettings()
-    settings.check()
+    settings.shards.check()
     work = scans if isinstance(scans, ShardWork) else ShardWork(scans)
     items = work.items()
     if not items:
         raise ValueError('no scan to run')
-    out = Path(out_dir)
+    out = Path(settings.out_dir)
     lock = OutDirLock(out)
     lock.acquire()
     try:
@@ -397,21 +404,22 @@ def run_sharded_inference(config: Union[str, Config],
             SUMMARY_NAME, FINDINGS_TABLE, PLAN_NAME, 'summary.png',
             'summary.html', *work.output_names())))
         plan = plan_shards([i.folder for i in items], out,
-                           min(settings.jobs, len(items)))
+                           min(settings.shards.jobs, len(items)))
         rows = [ShardedRow(i.scan, i.folder, k)
                 for i, k in zip(items, plan)]
-        todo = [r for r in rows
-                if run.overwrite or not finished(work, out, r)]
-        for attempt in range(1 + settings.retries):
+        todo = [r for r in rows if settings.run_settings.overwrite
+                or not finished(work, out, r)]
+        run = settings
+        for attempt in range(1 + settings.shards.retries):
             if not todo:
                 break
             if attempt:
-                log(f'retrying {len(todo)} scan(s) not finished: '
-                    + ', '.join(r.folder for r in todo))
-            _run_round(_Round(config, checkpoint, work, out, run, settings,
-                              overlap, finishing or Finishing(), attempt),
-                       rows, todo, log, on_progress)
-            run = _no_overwrite(run)  # a retry keeps what the round made
+                settings.log(f'retrying {len(todo)} scan(s) not finished: '
+                             + ', '.join(r.folder for r in todo))
+            _run_round(run, work, attempt, rows, todo)
+            # a retry keeps what the round made
+            run = replace(run, run_settings=replace(run.run_settings,
+                                                    overwrite=False))
             todo = [r for r in todo if not finished(work, out, r)]
         _final_status(work, rows, out)
         write_sharded_outputs(rows, out)
@@ -421,39 +429,18 @@ def run_sharded_inference(config: Union[str, Config],
     return rows
 
 
-def _no_overwrite(run: RunSettings) -> RunSettings:
-    from dataclasses import replace
-    return replace(run, overwrite=False) if run.overwrite else run
-
-
-@dataclass
-class _Round:
-    """What one round of jobs runs (:func:`_run_round`)."""
-    config: Union[str, Config]
-    checkpoint: Optional[str]
-    work: ShardWork
-    out: Path
-    run: RunSettings
-    settings: ShardSettings
-    overlap: bool
-    finishing: Finishing
-    attempt: int
-
-
-def _run_round(round_: _Round, rows: List[ShardedRow],
-               todo: List[ShardedRow], log, on_progress) -> None:
+def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
+               rows: List[ShardedRow], todo: List[ShardedRow]) -> None:
     """One job per shard with items to do, each over its whole shard (a
     batch skips the finished ones, keeping its ``scans.csv`` complete);
     wait, counting the finished items."""
-    out, work, settings = round_.out, round_.work, round_.settings
-    shards = sorted({r.shard for r in todo})
+    out, settings, log = Path(run.out_dir), run.shards, run.log
     for row in todo:
         row.attempts += 1
-    jobs = {k: ShardJob(round_.config, round_.checkpoint,
-                        work.only([r.folder for r in rows if r.shard == k]),
-                        str(out / shard_folder(k)), round_.run,
-                        round_.overlap, round_.finishing)
-            for k in shards}
+    jobs = {k: ShardJob(replace(run, out_dir=str(out / shard_folder(k)),
+                                log=print, on_progress=None),
+                        work.only([r.folder for r in rows if r.shard == k]))
+            for k in sorted({r.shard for r in todo})}
     running = _launch(jobs, settings, out)
     log(f'{len(running)} job(s) started ({settings.launcher}): '
         + ', '.join(f'{shard_folder(k)} {j.id}' for k, j in running.items()))
@@ -469,9 +456,9 @@ def _run_round(round_: _Round, rows: List[ShardedRow],
             log(f'progress: {done}/{len(rows)} scans done, {busy} job(s) '
                 'running')
             last = done
-        if on_progress is not None:
-            on_progress(ShardProgress(done, len(rows), running,
-                                      round_.attempt, by_shard))
+        if run.on_progress is not None:
+            run.on_progress(ShardProgress(done, len(rows), running, attempt,
+                                          by_shard))
         if ended:
             break
         time.sleep(settings.poll_seconds)

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from mmlesion.apis.whole_scan.scan_list import find_scans
-from mmlesion.apis.whole_scan.shards import (ShardSettings, plan_shards,
+from mmlesion.apis.whole_scan.shards import (ShardedRun, ShardSettings,
+                                             plan_shards,
                                              run_sharded_inference)
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import scans_and_random_checkpoint
@@ -99,10 +100,10 @@ def test_a_killed_shard_is_redone_and_a_rerun_stores_nothing_twice(
     from mmlesion.utils.configs.loading import load_config
     items = find_scans(tree)  # the four scans by name, then the broken
     assert [i.scan for i in items] == sorted(scans) + [str(bad)]
-    rows = run_sharded_inference(
-        load_config(CFG_PATH), str(ckpt), items, str(out), QUIET,
+    rows = run_sharded_inference(items, ShardedRun(
+        load_config(CFG_PATH), str(ckpt), str(out), QUIET,
         ShardSettings(jobs=2, poll_seconds=0.1), log=lambda line: None,
-        on_progress=kill_shard_0)
+        on_progress=kill_shard_0))
     assert killed, 'shard 0 ended before it could be killed'
     assert [r.shard for r in rows] == [0, 1, 0, 1, 0]
     broken = rows[4]
