@@ -101,10 +101,8 @@ def draw_fingerprint(fp: DatasetFingerprint, path: str) -> None:
         fp (DatasetFingerprint): with its ``crops`` for the montage.
         path (str): the PNG.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(20, 10), dpi=100, layout='constrained')
-    FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, 4, height_ratios=(1, 1.1))
     for k, draw in enumerate((_intensities, _sizes, _spacings, _counts)):
         ax = fig.add_subplot(grid[0, k])

@@ -18,7 +18,6 @@ def plot_hard_regions(scans: List[dict], path: str) -> None:
         scans (list[dict]): scan entries of a hard-region file.
         path (str): output PNG.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -27,7 +26,6 @@ def plot_hard_regions(scans: List[dict], path: str) -> None:
              ('hard_positive', 'hard positives (missed / low score)',
               'tab:blue'))
     fig = Figure(figsize=(11, 4.5), dpi=120)
-    FigureCanvasAgg(fig)
     ax_hist, ax_scan = fig.subplots(1, 2)
     bins = np.linspace(0, 1, 21)
     counts = np.zeros((len(kinds), len(scans)), dtype=np.int64)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from mmdet.visualization import DetLocalVisualizer
 
+from mmlesion.datasets.transforms.windowing import window_hu
 from mmlesion.datasets.deeplesion.png_slices import (png_values_to_hu,
                                                      read_hu_png)
 from mmlesion.visualization.label_layout import (Rect, display_scale,
@@ -49,15 +50,11 @@ def window_to_rgb(hu: np.ndarray,
     Returns:
         np.ndarray: (H, W, 3) uint8.
     """
-    low, high = float(window[0]), float(window[1])
-    if not high > low:
-        raise ValueError(f'display window must be (low, high) with '
-                         f'low < high, got {tuple(window)}')
-    hu = np.asarray(hu, dtype=np.float32)
+    hu = np.asarray(hu)
     if hu.ndim != 2:
         raise ValueError(f'expected a 2D HU image, got shape {hu.shape}')
-    gray = np.clip((hu - low) * (255. / (high - low)), 0, 255)
-    gray = np.rint(gray).astype(np.uint8)
+    gray = np.rint(window_hu(hu, window_of(window), (0., 255.)))
+    gray = gray.astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=2)
 
 
@@ -72,9 +69,7 @@ def _as_hu(image: ImageLike) -> np.ndarray:
 
 def _float_cpu(values) -> torch.Tensor:
     """Array-like or tensor -> float32 CPU tensor."""
-    if not isinstance(values, torch.Tensor):
-        values = torch.as_tensor(np.asarray(values, dtype=np.float32))
-    return values.detach().cpu().float()
+    return torch.as_tensor(values, dtype=torch.float32).detach().cpu()
 
 
 def _boxes(boxes, name: str) -> torch.Tensor:
@@ -91,9 +86,8 @@ def _boxes(boxes, name: str) -> torch.Tensor:
 
 
 def score_legend(score_thr: float, scores: Sequence[float]) -> str:
-    """The legend of a picture with predictions: threshold and counts,
-    e.g. ``'score >= 0.30: 0 of 15 drawn, max 0.12'`` (so that an empty
-    picture is not taken for "nothing found").
+    """The legend of a picture with predictions, e.g. ``'score >= 0.30:
+    0 of 15 drawn, max 0.12'`` (an empty picture is not "nothing found").
 
     Args:
         score_thr (float): the drawing threshold.
@@ -122,10 +116,7 @@ def legend_entries(score_thr: float, scores: Sequence[float],
         class_name (str): what the predictions are.
 
     Returns:
-        list[tuple[str, str]]: ``(text, 'gt' | 'pred')``, e.g.
-        ``('ground truth', 'gt')`` and
-        ``('predicted lesion, score >= 0.30: 1 of 2 drawn, max 0.90',
-        'pred')``.
+        list[tuple[str, str]]: ``(text, 'gt' | 'pred')``.
     """
     entries = [('ground truth', 'gt')] if with_gt else []
     entries.append(
@@ -241,19 +232,11 @@ def draw_lesion_overlay(visualizer: DetLocalVisualizer,
                         max_labels: int = 10) -> np.ndarray:
     """Draw ground truth and predictions on one RGB image.
 
-    * the image is first enlarged (nearest neighbour, integer factor)
-      until its short side is at least ``display_size``;
-    * predictions (:data:`PRED_COLOR`, thin solid lines) are drawn first,
-      the ``max_labels`` best with their score on a tag placed where it
-      hides no other (:func:`~mmlesion.visualization.label_layout.
-      place_labels`);
-    * ground truth (:data:`GT_COLOR`, thicker dashed lines) is drawn last,
-      so a lesion found exactly stays visible;
-    * where predictions are given (``pred_boxes`` not None, even none at
-      all), a legend at the top left shows the line styles, the score
-      threshold and how many predictions it let through
-      (:func:`score_legend`). Without predictions, each ground-truth box is
-      tagged ``gt_label`` instead.
+    Predictions (thin, solid) are drawn first, the ``max_labels`` best
+    with a score tag hiding no other; ground truth (thick, dashed) last, so
+    a lesion found exactly stays visible. With ``pred_boxes`` (even empty)
+    a legend says the threshold and how many it let through; without,
+    each ground-truth box is tagged ``gt_label``.
 
     Args:
         visualizer (DetLocalVisualizer): drawer to use (its canvas only;
@@ -386,9 +369,8 @@ def draw_lesion_detections(image: ImageLike,
 
 
 def key_slice_name(img_path: str, file_name: Optional[str] = None) -> str:
-    """Unique drawing name of a key slice: DeepLesion PNG base names
-    (``162.png``) repeat across series, so the series folder is kept
-    (``000002_01_01_162.png``, the CSV ``File_name``).
+    """Unique drawing name of a key slice (``000002_01_01_162.png``: the
+    series folder kept, as the CSV's ``File_name``).
 
     Args:
         img_path (str): path of the key-slice PNG.

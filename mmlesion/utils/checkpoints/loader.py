@@ -1,28 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Load local mmengine checkpoints safely, and refuse the wrong ones.
 
-A checkpoint is a pickle, and unpickling can run any code the file names.
-:func:`load_local_checkpoint` replaces mmengine's loader for local files
-(the ``''`` scheme of :class:`mmengine.runner.CheckpointLoader`, used by
-``load_from``, ``--resume``, ``load_checkpoint`` and ``init_cfg``):
-
-1. it loads with ``torch.load(weights_only=True)`` and an allow-list of the
-   plain data mmengine / mmdet checkpoints hold besides tensors
-   (:func:`mmengine_safe_globals`);
-2. a checkpoint naming any other global is refused with
-   :class:`UntrustedCheckpointError` before anything in it runs, unless
-   checkpoints are trusted on purpose (``--trust-checkpoint`` or
-   ``MMLESION_TRUST_CHECKPOINTS=1``): then it is unpickled fully, with a
-   warning naming it;
-3. any other failure (empty, truncated or corrupt file, not a PyTorch
-   checkpoint, not a dict) raises :class:`CorruptCheckpointError` naming
-   the file, its size and the reason.
-
-:func:`check_state_dict_matches` raises :class:`CheckpointMismatchError`
-where mmengine only logs missing, unexpected or mis-shaped keys
-(``strict=False``) and would evaluate randomly initialised heads. The tools
-apply it through :class:`mmlesion.engine.hooks.CheckpointCheckHook` and
-:func:`load_model_checkpoint`.
+:func:`load_local_checkpoint` is mmengine's loader for local files: it
+unpickles with ``weights_only=True`` and an allow-list
+(:func:`mmengine_safe_globals`), refuses any other global with
+:class:`UntrustedCheckpointError` before anything in it runs unless
+checkpoints are trusted (``--trust-checkpoint``), and raises
+:class:`CorruptCheckpointError` naming the file for any other failure
+(docs/security.md). :func:`check_state_dict_matches` raises where mmengine
+only logs keys that do not fit.
 """
 import _compat_pickle
 import collections
@@ -64,6 +50,11 @@ _UNKNOWN_GLOBAL = re.compile(r'Unsupported global|not an allowed global|'
                              r'is not allowed in a checkpoint')
 
 
+_REFUSAL = ('refusing to unpickle it (that could run code from the file). '
+            'If you made this file or trust its source, pass '
+            f'--trust-checkpoint (or set {TRUST_ENV}=1)')
+
+
 class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint naming a global outside the allow-list (not loaded)."""
 
@@ -98,12 +89,8 @@ def history_buffer_statistic(obj: Any, name: str) -> Callable:
 
 
 def mmengine_safe_globals() -> List[Any]:
-    """Return the globals an mmengine checkpoint needs besides tensors.
-
-    ``HistoryBuffer``, numpy arrays / dtypes / scalars,
-    ``collections.Counter`` (``MultiStepLR`` milestones) and ``getattr``
-    (mapped to :func:`history_buffer_statistic`); ``OrderedDict`` and the
-    tensor rebuilders are torch's own defaults.
+    """Return the globals an mmengine checkpoint needs besides tensors
+    (``Counter``: ``MultiStepLR`` milestones).
 
     Returns:
         list: entries for ``torch.serialization.safe_globals``.
@@ -128,9 +115,6 @@ def checkpoints_trusted() -> bool:
 @contextlib.contextmanager
 def trusting_checkpoints(trust: bool = True) -> Iterator[None]:
     """Trust every checkpoint inside the block, as ``--trust-checkpoint``.
-
-    Sets ``MMLESION_TRUST_CHECKPOINTS=1`` for the block and restores it
-    after; with ``trust=False`` nothing changes (the variable decides).
 
     Args:
         trust (bool): whether to trust checkpoints inside the block.
@@ -227,12 +211,8 @@ _DICT_FIELDS = ('meta', 'optimizer', 'message_hub')
 
 
 def check_checkpoint_fields(checkpoint: Mapping, filename: str) -> None:
-    """Refuse a checkpoint whose fields are of the wrong type.
-
-    mmengine reads ``state_dict``, ``meta``, ``optimizer``, ``message_hub``
-    and ``param_schedulers`` unchecked, and a wrong type fails deep inside
-    mmengine naming no file. In a plain state dict, tensors under those
-    names are accepted.
+    """Refuse a checkpoint whose fields mmengine reads unchecked are of
+    the wrong type (tensors under those names: a plain state dict).
 
     Args:
         checkpoint (Mapping): the loaded checkpoint.
@@ -340,10 +320,7 @@ def _unpickle(filename: str, map_location: Optional[str]) -> Any:
                 f'{filename}: its pickle uses an instruction the safe loader '
                 f'does not read ({_short(err)}); torch.save at its default '
                 'protocol never writes one, so this file was made otherwise; '
-                'refusing to '
-                'unpickle it (that could run code from the file). If you '
-                'made this file or trust its source, pass '
-                f'--trust-checkpoint (or set {TRUST_ENV}=1)') from err
+                + _REFUSAL) from err
         if not opcode and not _UNKNOWN_GLOBAL.search(str(err)):
             raise CorruptCheckpointError(
                 f'{filename}: not a readable PyTorch checkpoint '
@@ -351,10 +328,8 @@ def _unpickle(filename: str, map_location: Optional[str]) -> Any:
         if not checkpoints_trusted():
             raise UntrustedCheckpointError(
                 f'{filename}: refers to {_unknown_global(filename, err)}, '
-                'outside the allow-list of plain checkpoint data; refusing to '
-                'unpickle it (that could run code from the file). If you '
-                'made this file or trust its source, pass '
-                f'--trust-checkpoint (or set {TRUST_ENV}=1)') from err
+                'outside the allow-list of plain checkpoint data; '
+                + _REFUSAL) from err
         return _load_trusted(filename, map_location, err)
     except MemoryError:
         raise
@@ -442,12 +417,9 @@ def check_state_dict_matches(
         revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), ),
         max_chars: int = 3000,
         allowed_missing: Sequence[str] = ()) -> None:
-    """Load ``checkpoint`` into ``model`` strictly; raise naming the file.
-
-    mmengine's :func:`~mmengine.runner.load_state_dict` after
-    ``revise_keys``, as ``Runner.load_checkpoint`` does (so modules' own key
-    remapping applies), with ``strict=True``. The weights that fit are
-    copied into ``model`` as a side effect.
+    """Load ``checkpoint`` into ``model`` strictly (as
+    ``Runner.load_checkpoint`` after ``revise_keys``); raise naming the
+    file. The weights that fit are copied into ``model``.
 
     Args:
         model (nn.Module): the model the weights are for (unwrapped).
@@ -510,12 +482,8 @@ def load_model_checkpoint(model: torch.nn.Module,
                           allow_partial: bool = False,
                           check_finite: bool = True,
                           preloaded: Optional[Mapping] = None) -> dict:
-    """Load weights into a model the way every mmlesion tool does.
-
-    mmengine's :class:`CheckpointLoader` reads the file (a local one through
-    :func:`load_local_checkpoint`), which must then fit the model exactly
-    (:func:`check_state_dict_matches`); with ``allow_partial`` mmengine's
-    non-strict loading only logs the keys that do not fit.
+    """Load weights into a model the way every mmlesion tool does: the
+    checkpoint must fit the model exactly unless ``allow_partial``.
 
     Args:
         model (nn.Module): the model to fill (unwrapped).
