@@ -1,16 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Seconds per training item of a config, timed on the present device.
 
-:func:`time_training_step` builds a config's model from the registries
-with random weights (every ``Pretrained`` init and ``pretrained`` path is
-dropped: nothing is downloaded) and the config's own optimiser wrapper
-(mixed precision when it is an ``AmpOptimWrapper`` and the device is a
-GPU), makes synthetic batches of the config's training input (no dataset
-is read) and times ``model.train_step`` (data preprocessor, forward,
-losses, backward, optimiser step) after untimed warm-up steps, a CUDA
-device synchronised around each. It returns the median step time over
-the batch size: seconds per training item (an image of a 2.5D detector, or
-the item a method's input gives: a crop, a patch), the unit of
+:func:`time_training_step` times ``model.train_step`` of the config's
+model (random weights: nothing is downloaded) and optimiser wrapper on
+synthetic batches (no dataset is read), the unit of
 :data:`~.estimate.SECONDS_PER_TRAINING_ITEM`.
 
 The synthetic batch follows the model:
@@ -25,11 +18,6 @@ The synthetic batch follows the model:
 - **other inputs**: a registered method's (``MethodSpec.training_inputs``
   reads the config of its detector ``type``, ``synthetic_batches`` makes
   the batch of that input's kind), e.g. 3D crops or patches.
-
-:class:`StepTimer` is the step-time source
-:func:`~.estimate.step_times` takes: it times each distinct config (with
-the run's ``--cfg-options``) once, prints a line per config, and falls
-back to the shipped step time, saying why, for a config it cannot time.
 """
 import copy
 import logging
@@ -45,7 +33,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping,
 
 from mmlesion.utils.method_spec import MethodView
 from .estimate import StepTime, shipped_step_time
-from .plan import parsed_config
+from .plan import parse_cfg_options, parsed_config
 
 if TYPE_CHECKING:
     import torch
@@ -171,18 +159,10 @@ def load_training_config(config: str,
     Returns:
         Config: the merged config.
     """
-    import argparse
-
-    from mmengine.config import DictAction
-
     from mmlesion.utils.configs.cfg_options import apply_cfg_options
     cfg = copy.deepcopy(parsed_config(config))
     if cfg_options:
-        parser = argparse.ArgumentParser(add_help=False)
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        options = parser.parse_args(['--cfg-options',
-                                     *cfg_options]).cfg_options
-        apply_cfg_options(cfg, options, source=config)
+        apply_cfg_options(cfg, parse_cfg_options(cfg_options), source=config)
     return cfg
 
 
@@ -198,15 +178,12 @@ def find_in_config(node: Any, match: Callable[[dict], Any]) -> Any:
         found = match(node)
         if found is not None:
             return found
-        values = list(node.values())
-    elif isinstance(node, (list, tuple)):
-        values = list(node)
-    else:
-        return None
-    for value in values:
-        found = find_in_config(value, match)
-        if found is not None:
-            return found
+        node = list(node.values())
+    if isinstance(node, (list, tuple)):
+        for value in node:
+            found = find_in_config(value, match)
+            if found is not None:
+                return found
     return None
 
 
@@ -429,6 +406,7 @@ def device_name(device: str) -> str:
     return f'{model}, {torch.get_num_threads()} threads'
 
 
+@dataclass
 class StepTimer:
     """A step-time source for :func:`~.estimate.step_times`: each
     distinct config is timed once on ``device`` (with ``cfg_options``).
@@ -450,20 +428,18 @@ class StepTimer:
             :func:`device_name`).
     """
 
-    def __init__(self,
-                 device: str = 'cpu',
-                 iters: int = 5,
-                 warmup: int = 2,
-                 cfg_options: Sequence[str] = (),
-                 stream: Optional[TextIO] = None,
-                 name: Optional[str] = None) -> None:
-        self.device = device
-        self.iters = iters
-        self.warmup = warmup
-        self.cfg_options = tuple(cfg_options)
-        self.stream = stream
-        self.source = (f'{iters} timed iteration{"s" * (iters != 1)} on '
-                       f'{name or device_name(device)}')
+    device: str = 'cpu'
+    iters: int = 5
+    warmup: int = 2
+    cfg_options: Sequence[str] = ()
+    stream: Optional[TextIO] = None
+    name: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.cfg_options = tuple(self.cfg_options)
+        self.source = (f'{self.iters} timed iteration'
+                       f'{"s" * (self.iters != 1)} on '
+                       f'{self.name or device_name(self.device)}')
         self._cache: Dict[Tuple[str, Tuple[str, ...]], Tuple[float,
                                                              str]] = {}
 
