@@ -57,50 +57,45 @@ MERGED_MODELS = tuple(f'aggregated3d-merged-{mode}'
 #: the entry of a model's TNP (Fig. 4c) in :data:`PAPER_RESULTS`
 TNP_SUFFIX = '@tnp'
 
+#: the LUNA16 configs' shared part
+_L = '_denseunet3d_anchor1_4xb2-'
 #: model -> metric -> the paper's number
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
-    # Table II, row a (DenseBlock + anchor1, OHEM, single scale)
-    'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16':
-    {'luna16/cpm': 0.839},
-    # Table II, row b (DenseBlock + anchor1, focal loss, single scale)
-    'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16':
-    {'luna16/cpm': 0.868},
-    # Table II, row c (DenseBlock + anchor1, OHEM, multi-scale)
-    'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.898},
-    # Table II, row d (DenseBlock + anchor1, focal loss, multi-scale)
-    'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.91},
-    # Table II, row e (DenseBlock + anchor2, focal loss, multi-scale)
-    'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16': {'luna16/cpm': 0.899},
-    # Table II, row f (DenseBlock + anchor1†, focal loss, multi-scale)
-    'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16':
-    {'luna16/cpm': 0.917},
-    # Table III, Crop 96, DA, Joint (Combined)
-    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16-crop96':
-    {'luna16/cpm': 0.917},
-    # Table III, Crop 96, DA, Magnify, Joint (Combined)
-    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16-crop96':
-    {'luna16/cpm': 0.919},
-    # Table III, Crop 96, DA, Magnify, Alternating (Combined)
-    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_luna16':
-    {'luna16/cpm': 0.912},
-    # Table III, Crop 128, DA, Joint (3D-AG-LM, Combined)
-    'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16':
-    {'luna16/cpm': 0.926},
-    # Table III, Crop 128, DA, Magnify, Joint (3D-AG, Combined)
-    'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16': {'luna16/cpm': 0.93},
-    # Table III, Crop 128†, Joint (no DA, no Magnify, Combined)
-    'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16':
-    {'luna16/cpm': 0.926},
-    # Table III, Crop 128†, DA, Joint (3D-AG-LM†, Combined)
-    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16':
-    {'luna16/cpm': 0.939},
-    # Table III, Crop 128†, DA, Magnify, Joint (3D-AG†, Combined)
-    'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16':
-    {'luna16/cpm': 0.935},
-    # Table III, Merged (Intersection) of 3D-AG-LM† and 3D-AG† (Combined)
-    'aggregated3d-merged-intersection': {'luna16/cpm': 0.943},
-    # Table III, Merged (Union) of the same two (Combined)
-    'aggregated3d-merged-union': {'luna16/cpm': 0.942},
+    # Tables II (the RPN stage) and III (the second stage, Combined): the
+    # FROC score
+    **{model: {'luna16/cpm': cpm} for model, cpm in (
+        # Table II, row a (DenseBlock + anchor1, OHEM, single scale)
+        ('rpn3d-ohem-single-scale' + _L + '50e_luna16', 0.839),
+        # Table II, row b (DenseBlock + anchor1, focal loss, single scale)
+        ('rpn3d-focal-single-scale' + _L + '50e_luna16', 0.868),
+        # Table II, row c (DenseBlock + anchor1, OHEM, multi-scale)
+        ('rpn3d-ohem' + _L + '50e_luna16', 0.898),
+        # Table II, row d (DenseBlock + anchor1, focal loss, multi-scale)
+        ('rpn3d-focal' + _L + '50e_luna16', 0.91),
+        # Table II, row e (DenseBlock + anchor2, focal loss, multi-scale)
+        ('rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16', 0.899),
+        # Table II, row f (DenseBlock + anchor1†, focal loss, multi-scale)
+        ('rpn3d-focal-abs' + _L + '30e_luna16', 0.917),
+        # Table III, Crop 96, DA, Joint (Combined)
+        ('aggregated3d-wo-magnify' + _L + '50e_luna16-crop96', 0.917),
+        # Table III, Crop 96, DA, Magnify, Joint (Combined)
+        ('aggregated3d' + _L + '50e_luna16-crop96', 0.919),
+        # Table III, Crop 96, DA, Magnify, Alternating (Combined)
+        ('aggregated3d-alternating' + _L + '50e_luna16', 0.912),
+        # Table III, Crop 128, DA, Joint (3D-AG-LM, Combined)
+        ('aggregated3d-wo-magnify' + _L + '50e_luna16', 0.926),
+        # Table III, Crop 128, DA, Magnify, Joint (3D-AG, Combined)
+        ('aggregated3d' + _L + '50e_luna16', 0.93),
+        # Table III, Crop 128†, Joint (no DA, no Magnify, Combined)
+        ('aggregated3d-wo-da-abs' + _L + '30e_luna16', 0.926),
+        # Table III, Crop 128†, DA, Joint (3D-AG-LM†, Combined)
+        ('aggregated3d-wo-magnify-abs' + _L + '30e_luna16', 0.939),
+        # Table III, Crop 128†, DA, Magnify, Joint (3D-AG†, Combined)
+        ('aggregated3d-abs' + _L + '30e_luna16', 0.935),
+        # Table III, Merged (Intersection) of 3D-AG-LM† and 3D-AG†
+        ('aggregated3d-merged-intersection', 0.943),
+        # Table III, Merged (Union) of the same two (Combined)
+        ('aggregated3d-merged-union', 0.942))},
     # Tables II and IV, quoted (FROC score; Table IV: ResBlock† only)
     A3D_RES18: {'luna16/cpm': 0.834},
     A3D_DUALPATH: {'luna16/cpm': 0.842},
@@ -110,11 +105,10 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     # RPN, 3D-AG, 3D-AG-LM and the merged rows, read as the ABS (†) models
     # the merged rows pool (and Table II row f, their RPN)
     **{model + TNP_SUFFIX: {'luna16/tnp': tnp} for model, tnp in (
-        ('rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16', 0.38),
+        ('rpn3d-focal-abs' + _L + '30e_luna16', 0.38),
         ('aggregated3d-merged-union', 0.714),
-        ('aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16', 0.721),
-        ('aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-30e_luna16',
-         0.725),
+        ('aggregated3d-abs' + _L + '30e_luna16', 0.721),
+        ('aggregated3d-wo-magnify-abs' + _L + '30e_luna16', 0.725),
         ('aggregated3d-merged-intersection', 0.812))},
     # Tables V and VI, RPN Baseline
     'rpn3d-focal_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d':

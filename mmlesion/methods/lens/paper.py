@@ -19,11 +19,12 @@ def lens_map() -> MetricMap:
     return out
 
 
-def _lens(sens: Sequence[float], mean: float) -> Dict[str, float]:
-    """A Table I row: sensitivity (%) at 1/8 .. 8 FPs per sub-volume and
-    their mean."""
+def _lens(sens: Sequence[float], mean: float,
+          **columns: float) -> Dict[str, float]:
+    """A Table I row: sensitivity (%) at 1/8 .. 8 FPs per sub-volume, their
+    mean and the row's columns of other tables (:func:`_lens_row`)."""
     out = {f'froc3d/sens@{r:g}': v for r, v in zip(LENS_RATES, sens)}
-    return dict(out, **{'froc3d/mean@0.125-8': mean})
+    return dict(out, **_lens_row(mean, **columns))
 
 
 def _lens_row(mean: float, **columns: float) -> Dict[str, float]:
@@ -37,79 +38,62 @@ def _lens_row(mean: float, **columns: float) -> Dict[str, float]:
 #: module of Wang et al. (CVPR 2019; the paper's [23])
 LENS_DOMAIN_ADAPT = 'quoted: LENS + domain attention (Wang et al. 2019)'
 
+#: the configs' shared part: DeepLesion alone, and the four datasets
+_L9 = 'densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice'
+_L4 = ('densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-'
+       '9slice')
 #: model -> metric -> the paper's number
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     # Table I, MULAN (baseline)
     'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
     _lens((11.2, 16.3, 24.3, 32.8, 41.6, 50.9, 60.1), 33.9),
     # Table I, row (a)
-    'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice': {
-        'froc3d/sens@0.125': 15.8,
-        'froc3d/sens@0.25': 21.4,
-        'froc3d/sens@0.5': 27.9,
-        'froc3d/sens@1': 35.9,
-        'froc3d/sens@2': 43.4,
-        'froc3d/sens@4': 52.0,
-        'froc3d/sens@8': 60.9,
-        'froc3d/mean@0.125-8': 36.8,
-        # Table III, No mining (trained on: 3D GT, 2D GT, 2D uncertain,
-        # training slices, in thousands)
-        'lens/lesions_3d_k': 22.8,
-        'lens/boxes_2d_k': 22.8,
-        'lens/uncertain_2d_k': 0,
-        'lens/slices_k': 22.4,
-        # Table IV, Single dataset (inference time and model size: x)
-        'lens/infer_time_x': 1,
-        'lens/model_size_x': 1
-    },
+    'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _lens((15.8, 21.4, 27.9, 35.9, 43.4, 52.0, 60.9), 36.8,
+          # Table III, No mining (trained on: 3D GT, 2D GT, 2D uncertain,
+          # training slices, in thousands)
+          lesions_3d_k=22.8, boxes_2d_k=22.8, uncertain_2d_k=0,
+          slices_k=22.4,
+          # Table IV, Single dataset (inference time and model size: x)
+          infer_time_x=1, model_size_x=1),
     # Table I, row (b)
-    'lens-afp-multi_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-multi_' + _L4:
     _lens((14.3, 21.5, 28.2, 35.1, 44.4, 53.9, 63.4), 37.3),
     # Table I, row (c)
-    'lens-afp-multi-fusion_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-multi-fusion_' + _L4:
     _lens((15.9, 22.8, 30.1, 37.7, 46.7, 56.6, 66.1), 39.4),
     # Table I, row (d)
-    'lens-afp-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
-    {
-        'froc3d/sens@0.125': 21.6,
-        'froc3d/sens@0.25': 29.9,
-        'froc3d/sens@0.5': 37.6,
-        'froc3d/sens@1': 46.7,
-        'froc3d/sens@2': 56.7,
-        'froc3d/sens@4': 65.8,
-        'froc3d/sens@8': 75.3,
-        'froc3d/mean@0.125-8': 47.6,
-        # Table II, AFP, two stages (ms per slice)
-        'lens/infer_ms': 54,
-        # Table IV, Proposed
-        'lens/infer_time_x': 1.8,
-        'lens/model_size_x': 1.1
-    },
+    'lens-afp-multi-fusion-mining_' + _L4:
+    _lens((21.6, 29.9, 37.6, 46.7, 56.7, 65.8, 75.3), 47.6,
+          # Table II, AFP, two stages (ms per slice)
+          infer_ms=54,
+          # Table IV, Proposed
+          infer_time_x=1.8, model_size_x=1.1),
     # Table I, row (e) (row (d)'s detector + this FPR network, Eq. 2)
     'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion':
     _lens((23.7, 31.6, 40.3, 50.0, 59.6, 69.5, 78.0), 50.4),
     # Table II, RPN, two stages
-    'lens-rpn-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-rpn-multi-fusion-mining_' + _L4:
     {'froc3d/mean@0.125-8': 42.5, 'lens/infer_ms': 62},
     # Table II, CenterNet, two stages
-    'lens-centernet-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-centernet-multi-fusion-mining_' + _L4:
     {'froc3d/mean@0.125-8': 45.3, 'lens/infer_ms': 59},
     # Table II, FCOS, one stage
-    'lens-fcos-onestage-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-fcos-onestage-multi-fusion-mining_' + _L4:
     {'froc3d/mean@0.125-8': 41.7, 'lens/infer_ms': 29},
     # Table II, FCOS, two stages
-    'lens-fcos-multi-fusion-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-fcos-multi-fusion-mining_' + _L4:
     {'froc3d/mean@0.125-8': 45.7, 'lens/infer_ms': 54},
     # Table III, + Cross-slice
-    'lens-afp-mining-propagation_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    'lens-afp-mining-propagation_' + _L9:
     _lens_row(37.7, lesions_3d_k=22.8, boxes_2d_k=186, uncertain_2d_k=0,
               slices_k=163),
     # Table III, + Intra-patient
-    'lens-afp-mining-propagation-intrapatient_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    'lens-afp-mining-propagation-intrapatient_' + _L9:
     _lens_row(40.7, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=0,
               slices_k=192),
     # Table III, + Cross-dataset
-    'lens-afp-mining-lesion-slices_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    'lens-afp-mining-lesion-slices_' + _L9:
     _lens_row(44.6, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=117,
               slices_k=192),
     # Table III, + Unlabeled
@@ -117,16 +101,16 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     _lens_row(46.8, lesions_3d_k=34.3, boxes_2d_k=250, uncertain_2d_k=442,
               slices_k=646),
     # Table IV, Data pooling
-    'lens-afp-pooled_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-pooled_' + _L4:
     _lens_row(39.4, infer_time_x=1, model_size_x=1),
     # Table IV, Positive data pooling
-    'lens-afp-pooled-positive_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-pooled-positive_' + _L4:
     _lens_row(32.8, infer_time_x=1, model_size_x=1),
     # Table IV, Separate models
-    'lens-afp-separate_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-separate_' + _L4:
     _lens_row(39.6, infer_time_x=4, model_size_x=4),
     # Table IV, Ignored as GT
-    'lens-afp-multi-fusion-mining-uncertain-gt_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice':
+    'lens-afp-multi-fusion-mining-uncertain-gt_' + _L4:
     _lens_row(44.9, infer_time_x=1.8, model_size_x=1.1),
     # Table IV, Proposed + domain adapt. [23], quoted (another paper's
     # module, not in mmlesion)
@@ -163,9 +147,6 @@ RESULT_COLUMNS: Dict[str, Tuple[str, str, Tuple[str, ...], str]] = {
                       ('slices', 'training slices', 'key slices'), 'K'),
 }
 
-_L9 = 'densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice'
-_L4 = ('densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-'
-       '9slice')
 _LA, _LM = 'lens-afp_' + _L9, 'lens-afp-multi_' + _L4
 _LF = 'lens-afp-multi-fusion_' + _L4
 _LD = 'lens-afp-multi-fusion-mining_' + _L4
