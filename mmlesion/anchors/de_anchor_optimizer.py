@@ -117,6 +117,7 @@ class AnchorOptimResult:
     history: List[float] = field(default_factory=list)
 
 
+@dataclass
 class DEAnchorOptimizer:
     """Differential-evolution search of anchor ratios and scales.
 
@@ -152,57 +153,51 @@ class DEAnchorOptimizer:
             ``(generation, best_x, best_fun)``; returning True stops.
     """
 
-    def __init__(
-        self,
-        sizes: Sequence[float] = RETINANET_SIZES,
-        strides: Sequence[int] = PYRAMIDS['P3-P7']['strides'],
-        objective: str = 'focal',
-        ratio_bounds: Sequence[Tuple[float, float]] = PAPER_RATIO_BOUNDS,
-        num_scales: int = 3,
-        scale_bounds: Tuple[float, float] = PAPER_SCALE_BOUNDS,
-        popsize: int = 15,
-        maxiter: int = 1000,
-        tol: float = 0.01,
-        seed: Optional[int] = None,
-        workers: int = 1,
-        polish: bool = True,
-        decimals: int = 4,
-        log_interval: int = 10,
-        callback: Optional[Callable[[int, np.ndarray, float],
-                                    Optional[bool]]] = None
-    ) -> None:
-        if objective not in OBJECTIVES:
-            raise ValueError(f'Unknown objective {objective!r}; expected one '
-                             f'of {OBJECTIVES}')
-        if len(sizes) != len(strides):
-            raise ValueError(f'{len(sizes)} sizes but {len(strides)} strides')
-        for lo, hi in list(ratio_bounds):
+    sizes: Sequence[float] = RETINANET_SIZES
+    strides: Sequence[int] = PYRAMIDS['P3-P7']['strides']
+    objective: str = 'focal'
+    ratio_bounds: Sequence[Tuple[float, float]] = PAPER_RATIO_BOUNDS
+    num_scales: int = 3
+    scale_bounds: Tuple[float, float] = PAPER_SCALE_BOUNDS
+    popsize: int = 15
+    maxiter: int = 1000
+    tol: float = 0.01
+    seed: Optional[int] = None
+    workers: int = 1
+    polish: bool = True
+    decimals: int = 4
+    log_interval: int = 10
+    callback: Optional[Callable[[int, np.ndarray, float],
+                                Optional[bool]]] = None
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f'Unknown objective {self.objective!r}; '
+                             f'expected one of {OBJECTIVES}')
+        if len(self.sizes) != len(self.strides):
+            raise ValueError(f'{len(self.sizes)} sizes but '
+                             f'{len(self.strides)} strides')
+        for lo, hi in list(self.ratio_bounds):
             if not 1.0 <= lo < hi:
                 raise ValueError(f'ratio bounds must satisfy 1 <= low < high'
                                  f' (the pair is r and 1/r), got {(lo, hi)}')
-        if not 0 < scale_bounds[0] < scale_bounds[1]:
+        if not 0 < self.scale_bounds[0] < self.scale_bounds[1]:
             raise ValueError(f'scale bounds must satisfy 0 < low < high, '
-                             f'got {scale_bounds}')
-        if num_scales < 1:
-            raise ValueError(f'num_scales must be >= 1, got {num_scales}')
-        if workers == 0:
+                             f'got {self.scale_bounds}')
+        if self.num_scales < 1:
+            raise ValueError(
+                f'num_scales must be >= 1, got {self.num_scales}')
+        if self.workers == 0:
             raise ValueError('workers must be >= 1 or -1 (all cores)')
-        self.sizes = tuple(float(s) for s in sizes)
-        self.strides = tuple(int(s) for s in strides)
-        self.objective = objective
+        self.sizes = tuple(float(s) for s in self.sizes)
+        self.strides = tuple(int(s) for s in self.strides)
         self.ratio_bounds = tuple(
-            (float(lo), float(hi)) for lo, hi in ratio_bounds)
-        self.num_scales = int(num_scales)
-        self.scale_bounds = (float(scale_bounds[0]), float(scale_bounds[1]))
-        self.popsize = int(popsize)
-        self.maxiter = int(maxiter)
-        self.tol = float(tol)
-        self.seed = seed
-        self.workers = int(workers)
-        self.polish = bool(polish)
-        self.decimals = int(decimals)
-        self.log_interval = int(log_interval)
-        self.callback = callback
+            (float(lo), float(hi)) for lo, hi in self.ratio_bounds)
+        self.scale_bounds = tuple(float(v) for v in self.scale_bounds)
+        for name in ('num_scales', 'popsize', 'maxiter', 'workers',
+                     'decimals', 'log_interval'):
+            setattr(self, name, int(getattr(self, name)))
+        self.tol, self.polish = float(self.tol), bool(self.polish)
 
     @property
     def bounds(self) -> List[Tuple[float, float]]:
