@@ -9,47 +9,37 @@ from mmlesion.reproduce.paper_results import froc_row as _froc
 from mmlesion.reproduce.paper_text import Gain, Printed
 from mmlesion.reproduce.variants import Variant
 
+#: Tables 1 (FROC, mAP) and 2 (IoBB FROC), 3 slices: model -> Table 1's
+#: sensitivities and mAP, Table 2's sensitivities; a baseline's row is the
+#: ElixirNet row's beside it minus the gains printed there
+_TABLES_1_2 = (
+    # FRCNN
+    ('faster-rcnn_r50_c4', (55.94, 66.25, 74.69, 79.17, 79.87, 79.84, 79.84),
+     27.9, (57.59, 68.46, 77.36, 81.96, 82.43, 82.43, 82.43)),
+    # ElixirNet (C4)
+    ('elixirnet-fig3geno_r50_c4',
+     (60.43, 69.38, 77.2, 80.52, 82.72, 83.74, 83.74), 30.8,
+     (63.36, 73.21, 81.38, 85.06, 86.53, 87.5, 87.5)),
+    # FPN (Tables 1 and 5: sens@3 of Table 5)
+    ('faster-rcnn_r50_fpn', (60.57, 70.34, 77.65, 81.51, 83.55, 85.67, 85.67),
+     31.5, (62.17, 72.35, 80.29, 83.82, 86.03, 87.68, 87.68)),
+    # ElixirNet w FPN (Tables 1 and 5)
+    ('elixirnet-fig3geno_r50_fpn',
+     (66.39, 75.41, 82.05, 86.63, 87.75, 88.36, 88.36), 35.2,
+     (68.67, 77.93, 84.83, 88.62, 90.59, 91.77, 91.77)),
+    # Deformv2
+    ('faster-rcnn_r50-dcnv2_fpn',
+     (63.16, 72.35, 81.04, 84.47, 86.52, 87.76, 87.76), 34.3,
+     (65.09, 74.49, 83.34, 86.84, 88.86, 89.71, 89.71)),
+    # ElixirNet w Deformv2
+    ('elixirnet-fig3geno_r50-dcnv2_fpn',
+     (65.64, 75.84, 83.7, 86.92, 88.91, 91.37, 91.37), 36.3,
+     (67.33, 77.89, 86.0, 90.13, 91.66, 93.55, 93.55)))
+_T12 = '_4xb2-1x_deeplesion-3slice'
 #: model -> metric -> the paper's number
 PAPER_RESULTS: Dict[str, Dict[str, float]] = {
-    # Table 1, FRCNN, 3 slices (ElixirNet's numbers minus the gains
-    # printed beside them)
-    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice':
-    _froc((55.94, 66.25, 74.69, 79.17, 79.87, 79.84, 79.84), 27.9),
-    # Table 1, ElixirNet, 3 slices
-    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice':
-    _froc((60.43, 69.38, 77.2, 80.52, 82.72, 83.74, 83.74), 30.8),
-    # Tables 1 and 5, FPN, 3 slices (sens@3: Table 5; the other rates:
-    # Table 1, ElixirNet w FPN minus the gains printed beside it)
-    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice':
-    _froc((60.57, 70.34, 77.65, 81.51, 83.55, 85.67, 85.67), 31.5),
-    # Tables 1 and 5, ElixirNet w FPN, 3 slices
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice':
-    _froc((66.39, 75.41, 82.05, 86.63, 87.75, 88.36, 88.36), 35.2),
-    # Table 1, Deformv2, 3 slices (ElixirNet w Deformv2 minus the gains)
-    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice':
-    _froc((63.16, 72.35, 81.04, 84.47, 86.52, 87.76, 87.76), 34.3),
-    # Table 1, ElixirNet w Deformv2, 3 slices
-    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice':
-    _froc((65.64, 75.84, 83.7, 86.92, 88.91, 91.37, 91.37), 36.3),
-    # Table 2 (IoBB), FRCNN (ElixirNet's row minus the gains printed
-    # beside it, as Table 1's FRCNN row)
-    'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((57.59, 68.46, 77.36, 81.96, 82.43, 82.43, 82.43)),
-    # Table 2 (IoBB), ElixirNet (C4)
-    'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((63.36, 73.21, 81.38, 85.06, 86.53, 87.5, 87.5)),
-    # Table 2 (IoBB), FPN (ElixirNet w FPN minus the gains)
-    'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((62.17, 72.35, 80.29, 83.82, 86.03, 87.68, 87.68)),
-    # Table 2 (IoBB), ElixirNet w FPN
-    'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((68.67, 77.93, 84.83, 88.62, 90.59, 91.77, 91.77)),
-    # Table 2 (IoBB), Deformv2 (ElixirNet w Deformv2 minus the gains)
-    'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((65.09, 74.49, 83.34, 86.84, 88.86, 89.71, 89.71)),
-    # Table 2 (IoBB), ElixirNet w Deformv2
-    'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice@iobb':
-    _froc((67.33, 77.89, 86.0, 90.13, 91.66, 93.55, 93.55)),
+    **{m + _T12: _froc(t1, mean_ap) for m, t1, mean_ap, _ in _TABLES_1_2},
+    **{m + _T12 + '@iobb': _froc(t2) for m, _, _, t2 in _TABLES_1_2},
     # Table 5, +TRPN (Eq. (1) alone: the paper's reading; the TRPN with the
     # auxiliary location loss is a variant compared with the same numbers)
     'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice':
