@@ -1,22 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """FROC of the DeepLesion 2D "official" protocol (docs/protocols.md §1).
 
-The evaluation code of the 3DCE / MULAN lineage (Yan et al., "3D Context
-Enhanced Region-based CNN", MICCAI 2018; "MULAN", MICCAI 2019), whose numbers
-the DeepLesion papers report, in vectorised numpy:
-
-1. Pool the detections of all images and sort them once by score, descending.
-2. A detection with no ground truth in its image, or best overlap (legacy
-   ``+1`` pixel IoU, or IoBB) ``< iou_thr`` with those of its image, is one
-   false positive. Otherwise **every** not yet hit ground truth of that image
-   with overlap ``>= iou_thr`` becomes hit (one detection may hit several
-   lesions); a detection whose lesions were all hit already is **neither** a
-   TP nor an FP (duplicates are free).
-3. After each detection: sensitivity = hits / ground truths, FPs per image =
-   false positives / images. This raw curve is the FROC curve.
-4. Sensitivity at an FP rate ``r``: ``np.interp`` on the raw curve (what the
-   reference's ``interp1d`` does for float64); beyond the last FP rate, the
-   last sensitivity (MULAN's hold-last rule).
+The evaluation code of the 3DCE / MULAN lineage (Yan et al., MICCAI 2018
+and 2019), whose numbers the DeepLesion papers report, in vectorised numpy:
+its matching and curve reading are those of docs/protocols.md §1.
 
 Where the reference code is silent or undefined (shared with the plain
 reference ``projects/benchmarks/froc_reference.py``):
@@ -53,16 +40,10 @@ DEFAULT_FP_RATES = (0.5, 1, 2, 4, 8, 16)
 DEFAULT_MEAN_RATES = (0.5, 1, 2, 4)
 
 #: DeepLesion ``Coarse_lesion_type`` codes 1..8 (``-1`` = unknown).
-LESION_TYPE_NAMES = {
-    1: 'bone',
-    2: 'abdomen',
-    3: 'mediastinum',
-    4: 'liver',
-    5: 'lung',
-    6: 'kidney',
-    7: 'soft tissue',
-    8: 'pelvis',
-}
+LESION_TYPE_NAMES = dict(
+    enumerate(('bone', 'abdomen', 'mediastinum', 'liver', 'lung', 'kidney',
+               'soft tissue', 'pelvis'),
+              start=1))
 
 #: Long-diameter bins of the DeepLesion papers, as ``(key, label)``:
 #: ``d < 10``, ``10 <= d <= 30`` and ``d > 30`` (mm).
@@ -210,10 +191,8 @@ def _concat_boxes(boxes: Sequence[np.ndarray], name: str, ndim: int,
     return cat, counts
 
 
-def _check_finite_boxes(cat: np.ndarray,
-                        counts: np.ndarray,
-                        name: str,
-                        ndim: int = 2) -> None:
+def _check_finite_boxes(cat: np.ndarray, counts: np.ndarray, name: str,
+                        ndim: int) -> None:
     """Raise ``ValueError`` naming image and row of the first bad entry."""
     nb = 2 * ndim
     bad_box = ~np.isfinite(cat[:, :nb]).all(axis=1)

@@ -16,24 +16,17 @@ BOX_CONVENTIONS = ('continuous', 'inclusive')
 class FROC3DMetric(FROCMetric):
     """Sensitivity at FPs per sub-volume of 3D detections (LENS protocol).
 
-    The evaluation of LENS (Yan et al., IEEE TMI 2020, §VI-A;
-    :mod:`mmlesion.evaluation.functional.froc_3d`): 3D IoBB ``>= 0.3``, FPs
-    per sub-volume, sensitivities at 1/8 .. 8 and their average
-    (``mean@0.125-8``). It is :class:`FROCMetric` with 3D boxes: the same hit
-    walk, interpolation, logging, PNG and JSON dump.
+    The evaluation of LENS (docs/protocols.md §2;
+    :mod:`mmlesion.evaluation.functional.froc_3d`): :class:`FROCMetric`
+    with 3D boxes, each sample one (sub-)volume of the FP denominator.
+    Predictions are ``pred_instances.bboxes`` ``(N, 6)`` ``[x1, y1, z1, x2,
+    y2, z2]`` in voxels of the sample's volume; ground truth is the raw
+    ``instances`` meta (``bbox`` of 6 numbers in the same grid).
 
-    Data: each sample is one (sub-)volume of the FP denominator, with or
-    without lesions. Predictions are ``pred_instances.bboxes`` ``(N, 6)``
-    ``[x1, y1, z1, x2, y2, z2]`` in voxels of the sample's volume, with
-    ``scores``; ground truth is the raw ``instances`` meta (``bbox`` of 6
-    numbers in the same grid, ``ignore_flag``; pack it with
-    ``PackDetInputs(meta_keys=(..., 'instances'))``), less the ignored ones.
-
-    Box convention: with ``box_convention='continuous'`` (default; mmlesion's
-    3D boxes, ``x2 = x1 + extent``) both sides are turned into inclusive
-    voxel indices (``x2 - 1``) before the legacy formula; ``'inclusive'``
-    takes boxes in the release's own convention (e.g. the manual test set's
-    ``.pkl`` boxes) as they are.
+    Box convention: ``'continuous'`` (default; mmlesion's 3D boxes, ``x2 =
+    x1 + extent``) turns both sides into inclusive voxel indices (``x2 -
+    1``) before the legacy formula; ``'inclusive'`` takes boxes in the
+    release's own convention (the manual test set's ``.pkl``) as they are.
 
     Metric keys (default prefix ``froc3d``): ``froc3d/sens@0.125`` ...
     ``froc3d/sens@8`` and ``froc3d/mean@0.125-8``. Files (into ``out_dir``

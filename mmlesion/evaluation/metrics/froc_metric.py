@@ -82,38 +82,27 @@ def registered_plot(owner: str, name: str) -> Callable:
 class FROCMetric(BaseMetric):
     """Sensitivity at average FPs per image (FROC), DeepLesion protocol.
 
-    The DeepLesion 2D "official" protocol (docs/protocols.md §1); its rules
-    are in :mod:`mmlesion.evaluation.functional.froc`.
+    The DeepLesion 2D "official" protocol (docs/protocols.md §1, with its
+    box convention and subsets); its rules are in
+    :mod:`mmlesion.evaluation.functional.froc`.
 
     Data: ground truth is the meta ``instances`` (raw dataset dicts in
     original image coordinates; pack them with
     ``PackDetInputs(meta_keys=(..., 'instances'))``), less those with
     ``ignore_flag=1``; predictions are ``pred_instances`` (``bboxes`` in the
-    original image, ``scores``). The FROC is **class-agnostic**: labels are
-    ignored (kept in the JSON dump), so a box kept for several classes counts
-    several times; multi-class models should use class-agnostic NMS
-    (``nms=dict(type='nms', iou_threshold=..., class_agnostic=True)``) for
-    numbers comparable with the single-class literature. Where the dataset's
-    ``metainfo['box_convention']`` is ``'exclusive'`` (DeepLesionDataset:
-    ``x2, y2`` one past the last pixel) both sides' ``x2, y2`` are moved
-    back by one pixel before the legacy ``+1`` overlaps, so that they are
-    the official evaluation's inclusive pixels.
+    original image, ``scores``). Labels are ignored (class-agnostic FROC):
+    multi-class models should use class-agnostic NMS for numbers comparable
+    with the single-class literature. Every evaluated image counts in the FP
+    denominator; with ``skip_all_ignored_images`` an image whose instances
+    are *all* ignored is dropped with its detections (as the protocol does).
 
-    Every evaluated image is one image of the FP denominator, with or
-    without instances; with ``skip_all_ignored_images`` an image whose
-    instances are *all* ignored is dropped with its detections (as the
-    protocol does).
-
-    Breakdowns (``breakdowns=True``) filter only the ground truth and keep
-    all predictions and images (docs/protocols.md §1 "Subsets"): by coarse
-    lesion type (``instance['lesion_type']`` 1..8) and by long diameter
-    (``instance['diameters_mm'][0]``: ``<10``, ``10-30`` inclusive, ``>30``
-    mm). A group is skipped when no instance carries its field; an empty
-    subset gives NaN. ``type_classes=True`` (labels = coarse type - 1,
-    ``label_mode='coarse_type'``) adds the per-class FROC of a multi-class
-    detector, ElixirNet's Table 4 measure: for each type only the
-    detections labelled with it, against the lesions of that type (a lesion
-    found with the wrong type is missed).
+    Breakdowns filter only the ground truth: by coarse lesion type
+    (``instance['lesion_type']`` 1..8) and by long diameter
+    (``instance['diameters_mm'][0]``); a group is skipped when no instance
+    carries its field, an empty subset gives NaN. ``type_classes=True``
+    (labels = coarse type - 1) adds ElixirNet's Table 4 per-class FROC: for
+    each type only the detections labelled with it, against the lesions of
+    that type.
 
     Metric keys (default prefix ``froc``, ``r`` formatted with ``'{:g}'``):
 
@@ -134,15 +123,13 @@ class FROCMetric(BaseMetric):
       :func:`~mmlesion.evaluation.functional.average_precision.ap_at_iou`).
 
     After each evaluation :attr:`operating_points` holds the score threshold
-    of each of ``fp_rates`` (:meth:`~mmlesion.evaluation.functional.froc.
-    FROCMatch.thresholds_at_fp`), which :class:`~mmlesion.engine.hooks.
-    AtomicCheckpointHook` records in the best checkpoint.
+    of each of ``fp_rates``, which ``AtomicCheckpointHook`` records in the
+    best checkpoint.
 
-    Files (main process, into ``out_dir``): ``froc_curve.png`` (the curve
-    and the size breakdown) and, with ``dump_detections``,
-    ``froc_detections.json`` (protocol, options, metrics and per image its
-    ground truth and detections with their outcome ``tp`` / ``fp`` /
-    ``duplicate``).
+    Files (main process, into ``out_dir``): ``froc_curve.png`` and, with
+    ``dump_detections``, ``froc_detections.json`` (protocol, options,
+    metrics and per image its ground truth and detections with their
+    outcome ``tp`` / ``fp`` / ``duplicate``).
 
     Args:
         iou_thr (float): overlap threshold for a hit. Defaults to 0.5.
@@ -395,26 +382,22 @@ class FROCMetric(BaseMetric):
                 curves[key] = (label, sub_curve)
             self._add_subset(metrics, rows, key, label, sub_curve)
 
+        extra = {}
         if self.with_coco_map:
             metrics.update(self._coco_map(kept))
-            rows[0] += ['COCO mAP', 'COCO AP50']
-            rows[1] += [
-                f"{metrics['bbox_mAP']:.4f}",
-                f"{metrics['bbox_mAP_50']:.4f}"
-            ]
-            for row in rows[2:]:
-                row += ['', '']
+            extra['COCO mAP'] = metrics['bbox_mAP']
+            extra['COCO AP50'] = metrics['bbox_mAP_50']
         if self.ap_iou_thr is not None:
             # keras-retinanet's mAP (VOC area AP), not COCO's AP50
             key = f'mAP@{rate_key(self.ap_iou_thr)}'
-            metrics[key] = ap_at_iou(
+            metrics[key] = extra[key] = ap_at_iou(
                 dets, gts, [self._boxes_for_matching(r['gt_bboxes'][~v])
                             for r, v in zip(kept, valid)],
                 self.ap_iou_thr)
-            rows[0].append(key)
-            rows[1].append(f'{metrics[key]:.4f}')
-            for row in rows[2:]:
-                row.append('')
+        rows[0] += list(extra)
+        rows[1] += [f'{v:.4f}' for v in extra.values()]
+        for row in rows[2:]:
+            row += [''] * len(extra)
         if not self.log_breakdowns and len(rows) > 2:
             rows = rows[:2]
             note = (f'breakdowns ({len(curves) - 1} subsets by lesion type '

@@ -55,45 +55,27 @@ def boxes_to_world_candidates(bboxes: np.ndarray, spacing_zyx: Sequence[float],
 class LUNA16Metric(BaseMetric):
     """LUNA16 FROC / CPM / bootstrap band / TNP of a 3D detector.
 
-    The official LUNA16 evaluation (Setio et al. 2017; the 3D Aggregated
-    Faster R-CNN paper §IV-A, also on DeepLesion) with every corner of
-    ``noduleCADEvaluationLUNA16.py``
-    (:mod:`mmlesion.evaluation.functional.luna16`).
+    The official LUNA16 evaluation (docs/protocols.md §3;
+    :mod:`mmlesion.evaluation.functional.luna16`). Each prediction box
+    ``(N, 6)`` ``[x1, y1, z1, x2, y2, z2]`` (continuous voxels) becomes a
+    world mark at its centre, via the sample's ``spacing_zyx``,
+    ``origin_xyz`` and ``direction`` metainfo; its scan is ``series_uid``
+    (``img_id`` when absent). Samples of one scan are pooled.
 
-    Candidates: each prediction ``pred_instances.bboxes`` ``(N, 6)`` ``[x1,
-    y1, z1, x2, y2, z2]`` (continuous voxels of the sample's volume) with
-    ``scores`` becomes a world mark at the box centre, via the sample's
-    ``spacing_zyx``, ``origin_xyz`` and ``direction`` metainfo; its scan is
-    ``series_uid`` (``img_id`` when absent). Samples of one scan are pooled.
+    Ground truth: the official CSVs, or the dataset's ``instances`` meta
+    (``center_world``, ``diameter_mm``, ``ignore_flag=1`` = excluded; pack
+    it with ``PackDetInputs(meta_keys=(..., 'instances'))``), the first
+    sample of each scan providing its instances. Lesion subsets (the
+    paper's DeepLesion Tables V and VI) filter the ground truth only and
+    need the dataset's instances.
 
-    Ground truth, either
-    - the official CSVs (``annotations``, ``excluded``, optionally
-      ``seriesuids``, else the evaluated samples' scans); or
-    - the dataset's ``instances`` meta (``CTVolumeDataset``; pack it with
-      ``PackDetInputs(meta_keys=(..., 'instances'))``): ``center_world`` and
-      ``diameter_mm`` of each instance, ``ignore_flag=1`` = an excluded
-      finding; the first sample of each scan provides its instances.
-
-    Metric keys (prefix ``luna16``): ``cpm``, ``sens@{r}`` for each of
-    ``fp_rates``, ``mean@{lo}-{hi}`` with ``mean_rates``, ``cpm_lower`` /
-    ``cpm_upper`` (bootstrap), ``tnp`` (NaN when the sensitivity of the TNP
-    threshold is never reached); with ``breakdowns``,
-    ``sens@{r}_type_{name}`` (``name`` in ``bone, abdomen, mediastinum,
-    liver, lung, kidney, soft_tissue, pelvis``), ``sens@{r}_size_{bin}``
-    (``bin`` in ``lt10mm, 10to30mm, gt30mm``) and their
-    ``mean@{lo}-{hi}_...`` (NaN for an empty subset).
-
-    Lesion subsets (the paper's DeepLesion Tables V and VI;
-    :mod:`mmlesion.evaluation.functional.luna16.subsets`) filter the ground
-    truth only: every mark, scan and excluded finding is kept, so a mark on
-    a lesion outside the subset is a false positive. Both need the dataset's
-    instances (LUNA16's CSVs have no ``lesion_type``).
-
-    Files (into the folder of ``outfile_prefix``, or the runner's log dir
-    with prefix ``luna16``): ``{prefix}_candidates.csv`` (official format
-    plus a ``diameter_mm`` column, which the official script ignores),
-    ``{prefix}_metrics.json`` (everything, with the protocol and options),
-    ``{prefix}_froc.png``.
+    Metric keys (prefix ``luna16``): ``cpm``, ``sens@{r}``,
+    ``mean@{lo}-{hi}``, ``cpm_lower`` / ``cpm_upper`` (bootstrap), ``tnp``
+    (NaN when never reached); with ``breakdowns``, ``..._type_{name}`` and
+    ``..._size_{bin}`` as :class:`FROCMetric`'s. Files (into the folder of
+    ``outfile_prefix``, or the runner's log dir with prefix ``luna16``):
+    ``{prefix}_candidates.csv`` (official format plus ``diameter_mm``),
+    ``{prefix}_metrics.json`` and ``{prefix}_froc.png``.
 
     Args:
         annotations (str, optional): ``annotations.csv``; None = use the

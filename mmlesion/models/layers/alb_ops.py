@@ -1,71 +1,24 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Candidate operations of the Auto-lesion Block (ElixirNet, "Search Space
-for ALB").
-
-The paper lists 9 operations:
-
-====================  =====================================================
-name                  operation
-====================  =====================================================
-``none``              no connection (a zero tensor)
-``skip_connect``      identity
-``avg_pool_3x3``      3x3 average pooling
-``sep_conv_3x3``      3x3 depthwise-separable convolution
-``sep_conv_5x5``      5x5 depthwise-separable convolution
-``sep_conv_1x3_3x1``  1x3 then 3x1 depthwise convolution, then pointwise
-``dil_conv_3x3_d3``   3x3 atrous (dilated) convolution, dilation 3
-``dil_conv_3x3_d5``   3x3 atrous (dilated) convolution, dilation 5
-``non_local``         the Non-local graph operator over the RoIs of an image
-====================  =====================================================
+for ALB"): the paper's 9 operations (:data:`ALB_OP_NAMES`) and, for its
+Table 6 row "ALB w/o our search space", DARTS' set (:data:`DARTS_OP_NAMES`,
+Liu, Simonyan and Yang 2019; its four convolutions carry a ``darts_``
+prefix because they differ from ElixirNet's of similar names).
 
 Conventions shared by every operation built by :func:`build_alb_op`:
 
 * ``forward(x, num_rois)``: ``x`` is ``(R, C, H, W)``, the RoI features of
   all images of the batch stacked in image order; ``num_rois`` holds the
-  number of RoIs of each image (it sums to ``R``). Only ``non_local`` uses it,
-  the other operations ignore it (it may be ``None`` for them).
-* Channels are kept (``C`` in, ``C`` out). With ``stride=1`` the spatial size
-  is kept (convolutions are padded, as the paper says). ``stride=2`` is the
-  variant used on the cell-input edges of the reduction cell (ALBr, DARTS
-  convention) and gives ``ceil(H / 2) x ceil(W / 2)`` for every operation, odd
-  sizes included (a 14x14 RoI gives 7x7 then 4x4).
-* Convolutions use the paper's ReLU-Conv-BN order (mmcv ``ConvModule`` with
-  ``order=('act', 'conv', 'norm')``) with a **non in-place** ReLU: the same
-  input tensor feeds several operations of a cell, so an in-place ReLU (mmcv's
-  default) would corrupt the other operations' input.
-* Depthwise-separable operations follow DARTS' ``SepConv``/``DilConv`` half:
-  ReLU, depthwise conv, pointwise conv, BN (no norm between the two convs). The
-  paper lists the two atrous convolutions without "depthwise-separable", so
-  they are ordinary (dense) 3x3 convolutions with dilation 3 / 5.
-* With stride 2 the parameter-free operations reduce as in DARTS (``none``
-  strides its zeros, ``skip_connect`` is :class:`FactorizedReduce`).
-
-**The DARTS operation set** (:data:`DARTS_OP_NAMES`), for ElixirNet's Table 6
-row "ALB w/o our search space" ("using the search space in image
-classification NAS works directly", i.e. DARTS, Liu, Simonyan and Yang 2019):
-
-=======================  ==================================================
-name                     operation (DARTS' ``OPS`` entry)
-=======================  ==================================================
-``none``                 DARTS ``none`` (same as ours)
-``max_pool_3x3``         DARTS ``max_pool_3x3``: ``MaxPool2d(3, stride,
-                         padding=1)``
-``avg_pool_3x3``         DARTS ``avg_pool_3x3`` (same as ours)
-``skip_connect``         DARTS ``skip_connect`` (same as ours: identity /
-                         FactorizedReduce)
-``darts_sep_conv_3x3``   DARTS ``sep_conv_3x3``: **two** stacked
-                         ReLU-dw 3x3-pw-BN halves (stride on the first)
-``darts_sep_conv_5x5``   DARTS ``sep_conv_5x5``: two stacked 5x5 halves
-``darts_dil_conv_3x3``   DARTS ``dil_conv_3x3``: ReLU, depthwise 3x3 with
-                         dilation 2, pointwise, BN (5x5 receptive field)
-``darts_dil_conv_5x5``   DARTS ``dil_conv_5x5``: ReLU, depthwise 5x5 with
-                         dilation 2, pointwise, BN (9x9 receptive field)
-=======================  ==================================================
-
-The four convolutions carry a ``darts_`` prefix because they differ from the
-ElixirNet operations of similar names; the parameter-free operations are
-identical in both sets. Every name of both sets is built by
-:func:`build_alb_op` (:data:`KNOWN_OP_NAMES`).
+  number of RoIs of each image. Only ``non_local`` uses it (it may be
+  ``None`` for the others).
+* Channels are kept. ``stride=1`` keeps the spatial size; ``stride=2`` (the
+  cell-input edges of the reduction cell ALBr, DARTS convention) gives
+  ``ceil(H / 2) x ceil(W / 2)`` for every operation, odd sizes included.
+* Convolutions use the paper's ReLU-Conv-BN order with a **non in-place**
+  ReLU: the same input tensor feeds several operations of a cell.
+* Depthwise-separable operations follow DARTS' ``SepConv``/``DilConv``
+  half (no norm between the two convs). The paper lists the two atrous
+  convolutions without "depthwise-separable", so they are dense.
 """
 from typing import Callable, Dict, Optional, Sequence
 
