@@ -155,7 +155,7 @@ def _add_follow_ups(root, studies=FOLLOW_UPS, seed=0):
         s.age = None if base.age is None else base.age + study - 1
         extra.append(s)
     gen.config = own
-    gen._series = series + extra
+    gen._planned = series + extra
     for s in extra:
         gen._write_series(root, s)
     gen.write_csv(root / 'DL_info.csv')

@@ -472,9 +472,9 @@ def series_spacings(csv_path: PathLike) -> Dict[str, Tuple[float, float]]:
     return out
 
 
-def format_dl_number(value: float) -> str:
+def format_dl_number(value: float, digits: int = 6) -> str:
     """One number as the official CSV writes it (C ``%g``, no ``-0``)."""
-    text = '%g' % float(value)
+    text = f'{float(value):.{digits}g}'
     return '0' if text == '-0' else text
 
 

@@ -339,3 +339,7 @@ def _tissue_lut(tissues: Tuple[int, ...]) -> np.ndarray:
     lut[list(tissues)] = True
     lut.setflags(write=False)
     return lut
+
+
+#: ``NOT_BODY[labels]``: the pixels outside the patient.
+NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))

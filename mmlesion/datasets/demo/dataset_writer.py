@@ -114,7 +114,7 @@ class DatasetGenerator:
     dataset written atomically by :meth:`generate`.
 
     Subclasses set ``CONFIG`` (the settings dataclass) and ``MARKER`` (the
-    file marking a folder they wrote) and provide ``plan()``,
+    file marking a folder they wrote) and provide ``_draw_plan()``,
     ``summary()``, ``_write(tmp, progress)`` and ``_num_steps()``.
     """
     CONFIG: type
@@ -122,6 +122,13 @@ class DatasetGenerator:
 
     def __init__(self, config: Optional[object] = None, **kwargs) -> None:
         self.config = merge_config(self.CONFIG, config, kwargs)
+        self._planned: Optional[list] = None
+
+    def plan(self) -> list:
+        """The drawn dataset (drawn once, no pixels yet)."""
+        if self._planned is None:
+            self._planned = self._draw_plan()
+        return self._planned
 
     def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
                  show_progress: bool = False) -> dict:

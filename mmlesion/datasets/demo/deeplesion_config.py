@@ -6,7 +6,7 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from .anatomy import Tissue, tissue_lut
+from .anatomy import Tissue
 from .deeplesion_sizes import SIZE_SOURCES
 
 
@@ -75,8 +75,6 @@ _TYPE_SPECS: Dict[int, dict] = {
                     Tissue.VESSEL),
             median=26., sigma=.4, lo=8., hi=60., weight=1.5, inside=.9),
 }
-
-_NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
 
 # Body regions a series covers, as ranges of the normalised position t.
 _REGIONS = ('chest', 'abdomen', 'pelvis')

@@ -8,9 +8,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..deeplesion.as_3d import merge_ranges
-from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _NOT_BODY, _REGIONS,
+from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _REGIONS,
                                 _REGION_PROBS, _TYPE_REGIONS, _TYPE_SPECS)
-from .anatomy import Lesion, PatientAnatomy, SliceGrid, tissue_lut
+from .anatomy import NOT_BODY, Lesion, PatientAnatomy, SliceGrid, tissue_lut
 from .deeplesion_sizes import LesionSizeTable, size_table
 from .phantom import CTPhantom
 
@@ -75,7 +75,7 @@ class DeepLesionDemoPlanner:
     """Draw the synthetic dataset: patients, series, key slices, lesions.
 
     The half of :class:`DeepLesionDemoGenerator` that draws no pixels: it
-    reads ``self.config`` and ``self._series`` (None until :meth:`plan`).
+    reads ``self.config``.
     """
 
     def _size_table(self) -> Optional[LesionSizeTable]:
@@ -90,10 +90,8 @@ class DeepLesionDemoPlanner:
             self._sizes_cache = cached
         return cached[1]
 
-    def plan(self) -> List[_Series]:
+    def _draw_plan(self) -> List[_Series]:
         """Draw patients, series, key slices and lesions (no pixels yet)."""
-        if self._series is not None:
-            return self._series
         cfg = self.config
         seed = int(cfg.seed)
         patients: List[List[_Series]] = []
@@ -122,7 +120,6 @@ class DeepLesionDemoPlanner:
             for s in patients[k]:
                 s.patient = pid
                 out.append(s)
-        self._series = out
         return out
 
     def _plan_patient(self, rng: np.random.Generator, split: str,
@@ -284,7 +281,7 @@ class DeepLesionDemoPlanner:
             window = (-1500., 500.)
         else:
             window = (-175., 275.) if rng.random() < .9 else (-160., 240.)
-        body = _NOT_BODY[labels] == 0
+        body = NOT_BODY[labels] == 0
         rows = np.nonzero(body.any(axis=1))[0]
         cols = np.nonzero(body.any(axis=0))[0]
         return _KeySlice(index=index, z=z, lesions=lesions, window=window,

@@ -20,20 +20,21 @@ lesion by ``lesion_id`` and gives each key slice ``followup`` (bool) and
 
 Same seed and settings give byte-identical files.
 """
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import cv2
 import numpy as np
 
+from mmlesion.utils.writing.atomic import atomic_write_json
 from ..deeplesion.dl_info import (format_dl_number as _fmt,
                                   format_dl_numbers as _fmt_list,
                                   write_dl_info)
 from .dataset_writer import DatasetGenerator
+from .anatomy import NOT_BODY
 from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
-                                _NOT_BODY, DemoDataConfig)
+                                DemoDataConfig)
 from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
 from .phantom import simulate_acquisition
 
@@ -60,10 +61,6 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
 
     CONFIG = DemoDataConfig
     MARKER = META_FILE
-
-    def __init__(self, config: Optional[DemoDataConfig] = None, **kwargs):
-        super().__init__(config, **kwargs)
-        self._series: Optional[List[_Series]] = None
 
     def csv_rows(self) -> List[List[str]]:
         """The DL_info.csv rows (strings, header excluded)."""
@@ -194,7 +191,7 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
             hu, labels = s.phantom.render(s.z_of(index), s.grid)
             rng = np.random.default_rng(
                 [seed, s.patient, s.study, s.series, index, 77])
-            body = _NOT_BODY[labels] == 0
+            body = NOT_BODY[labels] == 0
             img = simulate_acquisition(hu, s.noise_sigma, rng, body=body,
                                        air_sigma=s.air_sigma,
                                        fov_fill=s.fov_fill)
@@ -218,9 +215,8 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
         for s in self.plan():
             self._write_series(tmp, s, progress)
         self.write_csv(tmp / 'DL_info.csv')
-        (tmp / META_FILE).write_text(
-            json.dumps(self._meta(), indent=1, sort_keys=True) + '\n',
-            encoding='utf-8')
+        atomic_write_json(str(tmp / META_FILE), self._meta(), indent=1,
+                          sort_keys=True)
 
 
 def _percentiles(values: List[float], levels: Tuple[int, ...],

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 from typing import Tuple
 
-from .anatomy import Tissue, tissue_lut
 from .deeplesion_config import check_range, tool_defaults
 
 _SHOWN = tool_defaults('DemoVolumeConfig')
@@ -24,8 +23,6 @@ LITS_DIRECTION = (-1., 0., 0., 0., -1., 0., 0., 0., 1.)
 
 # DICOM UID root of the synthetic series (pydicom's root, for test data).
 _UID_ROOT = '1.2.826.0.1.3680043.8.498.'
-
-_NOT_BODY = tissue_lut((Tissue.AIR, Tissue.TABLE))
 
 
 @dataclass

@@ -8,9 +8,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ...structures.ct_geometry import world_to_voxel
-from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue, tissue_lut
+from .anatomy import (NOT_BODY, Lesion, PatientAnatomy, SliceGrid, Tissue,
+                      tissue_lut)
 from .phantom import CTPhantom, simulate_acquisition
-from .volume_config import _NOT_BODY, _UID_ROOT
+from .volume_config import _UID_ROOT
 
 
 @dataclass
@@ -142,13 +143,11 @@ class DemoVolumePlanner:
     """Plan and render the synthetic CT volumes (no files).
 
     The half of :class:`DemoVolumeGenerator` that needs no files: it reads
-    ``self.config`` and ``self._scans`` (None until :meth:`plan` ran).
+    ``self.config``.
     """
 
-    def plan(self) -> List[_Scan]:
+    def _draw_plan(self) -> List[_Scan]:
         """Draw every scan's geometry (lesions are placed when rendered)."""
-        if self._scans is not None:
-            return self._scans
         cfg = self.config
         scans = []
         for code, (dataset, num) in enumerate(
@@ -160,7 +159,6 @@ class DemoVolumePlanner:
                 rng = np.random.default_rng([int(cfg.seed), code, i])
                 split = 'val' if i >= num - num_val else 'train'
                 scans.append(self._plan_scan(rng, dataset, i, split))
-        self._scans = scans
         return scans
 
     def _plan_scan(self, rng: np.random.Generator, dataset: str, index: int,
@@ -409,7 +407,7 @@ class DemoVolumePlanner:
             rng = np.random.default_rng([seed, code, scan.index, 22, k])
             img[k] = simulate_acquisition(
                 hu[k], scan.noise_sigma, rng,
-                body=_NOT_BODY[labels[k]] == 0, air_sigma=scan.air_sigma)
+                body=NOT_BODY[labels[k]] == 0, air_sigma=scan.air_sigma)
         scan.phantom.clear_cache()
         return img, tissue
 

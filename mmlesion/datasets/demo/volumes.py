@@ -51,14 +51,14 @@ continuous index: voxel centres at integers).
 Same seed and settings give byte-identical files.
 """
 import csv
-import io
-import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
+from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
+from ..deeplesion.dl_info import format_dl_number
 from .dataset_writer import DatasetGenerator
 from .volume_config import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
                             LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
@@ -81,10 +81,6 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
 
     CONFIG = DemoVolumeConfig
     MARKER = GROUND_TRUTH_FILE
-
-    def __init__(self, config: Optional[DemoVolumeConfig] = None, **kwargs):
-        super().__init__(config, **kwargs)
-        self._scans: Optional[List[_Scan]] = None
 
     def lesion_record(self, scan: _Scan, les: PlantedLesion) -> dict:
         """The ``ground_truth.json`` entry of a lesion."""
@@ -211,9 +207,8 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
             if progress is not None:
                 progress.update()
         self._write_tables(tmp)
-        (tmp / GROUND_TRUTH_FILE).write_text(
-            json.dumps(self.ground_truth(), indent=1) + '\n',
-            encoding='utf-8')
+        atomic_write_json(str(tmp / GROUND_TRUTH_FILE), self.ground_truth(),
+                          indent=1)
 
     def _write_tables(self, root: Path) -> None:
         scans = self.plan()
@@ -221,12 +216,11 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
             ann, excl = self.luna16_rows()
             for name, rows in (('annotations.csv', ann),
                                ('annotations_excluded.csv', excl)):
-                buf = io.StringIO()
-                writer = csv.writer(buf, lineterminator='\n')
-                writer.writerow(LUNA16_COLUMNS)
-                writer.writerows(rows)
-                (root / 'luna16' / name).write_text(buf.getvalue(),
-                                                    encoding='utf-8')
+                with atomic_write(str(root / 'luna16' / name),
+                                  newline='') as f:
+                    writer = csv.writer(f, lineterminator='\n')
+                    writer.writerow(LUNA16_COLUMNS)
+                    writer.writerows(rows)
             (root / 'luna16' / 'seriesuids.csv').write_text(
                 ''.join(f'{s.series_uid}\n' for s in scans
                         if s.dataset == 'luna16'), encoding='utf-8')
@@ -237,8 +231,8 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
                                             y_spacing=s.grid.spacing,
                                             z_spacing=s.thickness))
                     for s in kits]
-            (root / 'kits' / 'kits.json').write_text(
-                json.dumps(info, indent=4) + '\n', encoding='utf-8')
+            atomic_write_json(str(root / 'kits' / 'kits.json'), info,
+                              indent=4)
 
     def summary(self) -> dict:
         """Counts of the planned (and, after rendering, planted) set."""
@@ -261,8 +255,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
 
 def _fmt(value: float) -> str:
     """A float as the official LUNA16 CSVs write it (10 digits)."""
-    text = f'{float(value):.10g}'
-    return '0' if text == '-0' else text
+    return format_dl_number(value, digits=10)
 
 
 def _to_file_layout(arr: np.ndarray, scan: _Scan):
