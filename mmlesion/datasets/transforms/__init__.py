@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 from .affine import MultiSliceRandomAffine  # noqa: F401
-from .loading import LoadDeepLesionSlices, LoadRecistPoints  # noqa: F401
+from .loading import (LoadDeepLesionSlices, LoadRecistPoints,  # noqa: F401
+                      LoadVolumeSlices)
 from .inference_loading import LesionInferencerLoader  # noqa: F401
 from .recist_grabcut import RecistToMask  # noqa: F401
 from .recist_grabcut_ops import (box_ellipse, key_slice_uint8,  # noqa: F401
@@ -14,4 +15,3 @@ from .volume_hard_crop import HardRegionRandomCrop3D  # noqa: F401
 from .volume_lung_crop import CropToLungs  # noqa: F401
 from .volume_flip_rot import RandomFlip3D, RandomRot90Axial  # noqa: F401
 from .volume_zoom import RandomZoom3D  # noqa: F401
-from .volume_slices import LoadVolumeSlices  # noqa: F401

@@ -4,7 +4,7 @@ import logging
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -15,10 +15,44 @@ from mmlesion.utils.input_files import check_regular_file
 
 from ..deeplesion.png_slices import _decode_hu_png, png_values_to_hu
 from ..volumes.scan_switches import ScanChecks
-from .slice_channels import slices_from_volume
 
 #: The most channels an OpenCV matrix holds (``CV_CN_MAX``).
 _CV_CN_MAX = 512
+
+
+def slices_from_volume(volume: np.ndarray, key: int,
+                       offsets: Sequence[float],
+                       hu_clip: Optional[Tuple[float, float]]) -> np.ndarray:
+    """The channels at ``key + offsets`` of a (z, y, x) volume.
+
+    Linear interpolation between the two slices around each position;
+    positions beyond the first or last slice take that slice.
+
+    Args:
+        volume (np.ndarray): (z, y, x) HU.
+        key (int): index of the key slice.
+        offsets (Sequence[float]): channel positions relative to the key, in
+            slice units.
+        hu_clip (tuple[float, float], optional): HU range applied.
+
+    Returns:
+        np.ndarray: float32 (y, x, len(offsets)).
+    """
+    depth = volume.shape[0]
+    channels = []
+    for off in offsets:
+        pos = min(max(key + off, 0.), depth - 1.)
+        lo = int(math.floor(pos))
+        w = pos - lo
+        if w < 1e-6 or lo + 1 >= depth:
+            img = volume[lo]
+        else:
+            img = (1. - w) * volume[lo] + w * volume[lo + 1]
+        channels.append(img)
+    img = np.stack(channels, axis=-1).astype(np.float32)
+    if hu_clip is not None:
+        np.clip(img, hu_clip[0], hu_clip[1], out=img)
+    return img
 
 
 def stack_channels(channels: List[np.ndarray]) -> np.ndarray:
@@ -395,3 +429,35 @@ class LoadRecistPoints(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
                 f'allow_missing={self.allow_missing})')
+
+
+@TRANSFORMS.register_module()
+class LoadVolumeSlices(LoadDeepLesionSlices):
+    """Build a slice's N-channel input from a (z, y, x) HU volume.
+
+    The in-memory counterpart of :class:`LoadDeepLesionSlices` (same
+    arguments, channels and HU clamp; :func:`slices_from_volume`), used to
+    run a 2.5D detector's own test pipeline on every slice of a CT scan
+    (:mod:`mmlesion.apis.whole_scan.infer`).
+
+    Required keys: ``volume`` (float32 (z, y, x) array in HU, shared by all
+    slices, not copied), ``key_slice`` (int), ``slice_interval`` (mm, the z
+    spacing of ``volume``).
+
+    Added keys: ``img`` (float32 H x W x N), ``img_shape``, ``ori_shape``.
+    ``volume`` is removed from the results (so it is never packed).
+
+    Args:
+        num_slices (int): N, odd. Defaults to 3.
+        interval_mm (float): distance between channels in mm. Defaults to 2.
+        hu_clip (tuple[float, float], optional): HU range. Defaults to
+            (-1024, 3071).
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Take the N channels around ``results['key_slice']``."""
+        img = self._volume_channels(results, results.pop('volume'))
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results

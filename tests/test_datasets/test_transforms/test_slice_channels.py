@@ -4,8 +4,8 @@ import numpy as np
 
 from mmlesion.datasets.transforms import (LoadDeepLesionSlices,
                                           LoadVolumeSlices)
-from mmlesion.datasets.transforms import volume_slices
-from mmlesion.datasets.transforms.slice_channels import slices_from_volume
+from mmlesion.datasets.transforms import loading
+from mmlesion.datasets.transforms.loading import slices_from_volume
 
 
 def test_interpolated_and_clamped_channels():
@@ -19,7 +19,7 @@ def test_interpolated_and_clamped_channels():
 
 
 def test_both_loaders_take_the_same_channels():
-    assert volume_slices.slices_from_volume is slices_from_volume
+    assert loading.slices_from_volume is slices_from_volume
     rng = np.random.default_rng(0)
     volume = rng.normal(0., 300., (9, 8, 8)).astype(np.float32)
     kw = dict(num_slices=3, interval_mm=2.0)
