@@ -160,16 +160,9 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                 '(it builds one dataloader per half of the data), got '
                 f'{type(dataloader)}')
         weight_cfg, arch_cfg = self.split_dataloader_cfg(
-            dataloader,
-            seed=split_seed,
-            ratio=split_ratio,
-            group_key=split_group_key)
-        super().__init__(runner,
-                         weight_cfg,
-                         max_epochs=max_epochs,
-                         val_begin=val_begin,
-                         val_interval=val_interval,
-                         dynamic_intervals=dynamic_intervals)
+            dataloader, split_seed, split_ratio, split_group_key)
+        super().__init__(runner, weight_cfg, max_epochs, val_begin,
+                         val_interval, dynamic_intervals)
         diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
         self.arch_dataloader = runner.build_dataloader(
             arch_cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
@@ -225,12 +218,9 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         cfgs = []
         for split in ('weight', 'arch'):
             cfg = copy.deepcopy(dataloader)
-            cfg['dataset'] = dict(type='SearchSplitDataset',
-                                  dataset=copy.deepcopy(dataset),
-                                  split=split,
-                                  seed=seed,
-                                  ratio=ratio,
-                                  group_key=group_key)
+            cfg['dataset'] = dict(
+                type='SearchSplitDataset', dataset=copy.deepcopy(dataset),
+                split=split, seed=seed, ratio=ratio, group_key=group_key)
             cfgs.append(cfg)
         return cfgs[0], cfgs[1]
 
@@ -246,11 +236,9 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         for name in names:
             module = getattr(self.detector, name, None)
             if module is None:
-                print_log(
-                    f'ALBSearchLoop: the detector has no `{name}`; nothing '
-                    'to freeze there.',
-                    logger='current',
-                    level=logging.WARNING)
+                print_log(f'ALBSearchLoop: the detector has no `{name}`; '
+                          'nothing to freeze there.', logger='current',
+                          level=logging.WARNING)
                 continue
             module.requires_grad_(False)
             frozen.append(module)
@@ -295,8 +283,7 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
 
     def run_iter(self, idx: int, data_batch: Sequence[dict]) -> None:
         """An arch step on an arch-half batch, then a weight step."""
-        self.runner.call_hook('before_train_iter',
-                              batch_idx=idx,
+        self.runner.call_hook('before_train_iter', batch_idx=idx,
                               data_batch=data_batch)
         optim_wrapper = self.runner.optim_wrapper
         needed = {self.weight_optim} if self.strategy == 'random' \
@@ -324,10 +311,8 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
             with _grad_disabled(_params(arch_wrapper)):
                 outputs.update(self.runner.model.train_step(
                     data_batch, optim_wrapper=weight_wrapper))
-        self.runner.call_hook('after_train_iter',
-                              batch_idx=idx,
-                              data_batch=data_batch,
-                              outputs=outputs)
+        self.runner.call_hook('after_train_iter', batch_idx=idx,
+                              data_batch=data_batch, outputs=outputs)
         self._iter += 1
 
     def _random_step(self, data_batch: Sequence[dict],
@@ -343,19 +328,16 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
                 data_batch, optim_wrapper=weight_wrapper)
 
     def _next_arch_batch(self) -> Sequence[dict]:
-        """Next batch of the arch half, restarting it when exhausted."""
-        if self._arch_iter is None:
-            self._arch_iter = self._restart_arch_iter()
-        try:
-            return next(self._arch_iter)
-        except StopIteration:
-            self._arch_iter = self._restart_arch_iter()
-            return next(self._arch_iter)
-
-    def _restart_arch_iter(self) -> Iterator:
-        self._set_arch_sampler_epoch(self._arch_epoch)
-        self._arch_epoch += 1
-        return iter(self.arch_dataloader)
+        """Next batch of the arch half, restarting it (its sampler at the
+        next epoch) when exhausted."""
+        batch = None if self._arch_iter is None else next(self._arch_iter,
+                                                          None)
+        if batch is None:
+            self._set_arch_sampler_epoch(self._arch_epoch)
+            self._arch_epoch += 1
+            self._arch_iter = iter(self.arch_dataloader)
+            batch = next(self._arch_iter)
+        return batch
 
     def _set_arch_sampler_epoch(self, epoch: int) -> None:
         batch_sampler = getattr(self.arch_dataloader, 'batch_sampler', None)
@@ -387,9 +369,8 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
             how = 'derived by ALBSearchLoop (first-order DARTS, argmax)'
             summary = self._alpha_summary()
         else:
-            genotypes = check_genotypes(genotypes,
-                                        op_names=head.op_names,
-                                        num_branches=head.num_branches)
+            genotypes = check_genotypes(genotypes, head.op_names,
+                                        head.num_branches)
             how = ('selected by ALBSearchLoop (random search with weight '
                    'sharing, Li and Talwalkar 2019)')
             summary = ''
@@ -401,13 +382,10 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
         if not is_main_process():
             return None
         path = osp.join(self.runner.work_dir, rel_path)
-        dump_genotypes(
-            genotypes,
-            path,
-            comment=(f'ALB genotype {how} after epoch '
-                     f'{self._epoch}/{self._max_epochs} '
-                     f'(experiment {self.runner.experiment_name}).'),
-            op_names=head.op_names)
+        dump_genotypes(genotypes, path, (
+            f'ALB genotype {how} after epoch {self._epoch}/'
+            f'{self._max_epochs} (experiment {self.runner.experiment_name}).'
+        ), head.op_names)
         print_log(f'ALB genotype written to {path}', logger='current')
         return path
 
@@ -430,10 +408,8 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
 
 def _params(optim_wrapper) -> List[nn.Parameter]:
     """All parameters of an optimizer wrapper's param groups."""
-    return [
-        p for group in optim_wrapper.optimizer.param_groups
-        for p in group['params']
-    ]
+    return [p for group in optim_wrapper.optimizer.param_groups
+            for p in group['params']]
 
 
 @contextlib.contextmanager
