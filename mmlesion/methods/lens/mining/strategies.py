@@ -1,25 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Missing-annotation mining of LENS (Yan et al., TMI 2020, Sec. V).
+"""Missing-annotation mining of LENS (Yan et al., TMI 2020, Sec. V): a
+trained LENS model's 2D proposals on a partially labelled training set
+turned into extra labels by cross-slice box propagation (Sec. V-A,
+:func:`propagate_annotations`), intra-patient lesion matching (Sec. V-B,
+:func:`match_intra_patient`) and cross-dataset lesion mining (Sec. V-C,
+:func:`mine_uncertain`), run in that order by :func:`mine_series`.
 
-Three strategies turn a trained LENS model's 2D proposals on the training
-set of a partially labelled dataset into extra training labels:
-
-1. cross-slice box propagation (Sec. V-A): proposals on consecutive slices
-   with IoU > theta are linked into tracklets (mmlesion's
-   :func:`~mmlesion.evaluation.functional.stack_slice_boxes`, the same
-   linking as the 2D -> 3D stacking); a tracklet with a box whose IoU with
-   an annotation on its slice is > theta ("key-slice IoU") turns its boxes
-   on the other slices into mined annotations;
-2. intra-patient lesion matching (Sec. V-B): a tracklet whose embedding is
-   closer than delta (L2) to the embedding of an annotation of the same
-   patient (another study or series) becomes a mined lesion, all its boxes
-   mined annotations;
-3. cross-dataset lesion mining (Sec. V-C): a proposal of a single-type
-   dataset expert with score > sigma that overlaps no existing or mined
-   annotation becomes an uncertain lesion (ignored in the loss).
-
-The tool ``tools/lens_mine_annotations.py`` collects the proposals and
-writes the file :class:`~mmlesion.datasets.DeepLesionMinedDataset` reads.
+``tools/lens_mine_annotations.py`` collects the proposals and writes the
+file :class:`~mmlesion.datasets.DeepLesionMinedDataset` reads.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -133,23 +121,18 @@ def build_tracklets(proposals: Sequence[SliceProposals],
     findings = stack_slice_boxes([p.z for p in proposals],
                                  [np.asarray(p.boxes) for p in proposals],
                                  [np.asarray(p.scores) for p in proposals],
-                                 iou_thr=iou_thr,
-                                 score_thr=score_thr)
+                                 iou_thr=iou_thr, score_thr=score_thr)
     tracklets = []
     for f in findings:
-        boxes = {}
-        best, best_score = None, -1.
-        for z, box, score in f.boxes_2d:
-            box = np.asarray(box, dtype=np.float32)
-            boxes[int(z)] = (box, float(score))
-            if score > best_score:
-                best, best_score = (int(z), box), float(score)
+        boxes = {int(z): (np.asarray(box, dtype=np.float32), float(score))
+                 for z, box, score in f.boxes_2d}
+        z, (box, _) = max(boxes.items(), key=lambda item: item[1][1])
+        p, j = lookup.get((z, tuple(np.round(box, 4))), (None, 0))
         emb = site = None
-        hit = lookup.get((best[0], tuple(np.round(best[1], 4))))
-        if hit is not None and hit[0].embeddings is not None:
-            emb = np.asarray(hit[0].embeddings[hit[1]], dtype=np.float32)
-        if hit is not None and hit[0].sites is not None:
-            site = np.asarray(hit[0].sites[hit[1]], dtype=np.float64)
+        if p is not None and p.embeddings is not None:
+            emb = np.asarray(p.embeddings[j], dtype=np.float32)
+        if p is not None and p.sites is not None:
+            site = np.asarray(p.sites[j], dtype=np.float64)
         tracklets.append(Tracklet(boxes=boxes, score=float(f.score),
                                   embedding=emb, site=site))
     return tracklets
