@@ -96,15 +96,10 @@ def pipeline_resize_factor(pipeline: Sequence[dict], width: int,
     w0, h0 = w, h
     for t in pipeline:
         name = _type_name(t)
-        if name in _RESIZES:
-            if name == 'FixShapeResize':
-                scale, keep = _nominal_scale(t)
-                w, h = _resize_size(w, h, scale, None, keep)
-            else:
-                w, h = _resize_size(w, h, t.get('scale'),
-                                    t.get('scale_factor'),
-                                    bool(t.get('keep_ratio', False)))
-        elif name in _RANDOM_RESIZES:
+        if name in ('Resize', 'FixScaleResize'):
+            w, h = _resize_size(w, h, t.get('scale'), t.get('scale_factor'),
+                                bool(t.get('keep_ratio', False)))
+        elif name in _RESIZES + _RANDOM_RESIZES:
             scale, keep = _nominal_scale(t)
             w, h = _resize_size(w, h, scale, None, keep)
     return w / w0, h / h0

@@ -20,14 +20,10 @@ from typing import Iterable, List, Optional, Sequence
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 
-from .deeplesion_export import EXTRA_SLICES_FILE
+from .common import SPLIT_NAMES
+from .deeplesion_export import EXPORT_OUTPUTS
 from .presets import find_luna16_scans
 from .scan_cases import read_box_table
-
-#: What the 2D export writes into its folder.
-EXPORT_FILES = ('DL_info.csv', 'Images_png', 'series_map.json',
-                EXTRA_SLICES_FILE)
-SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 
 
 def plan_conversion(volume_ids: Iterable[str],
@@ -61,7 +57,7 @@ def plan_conversion(volume_ids: Iterable[str],
     splits = Counter(SPLIT_NAMES[s] for s in splits)
     outputs = [out_file]
     if export_dir:
-        outputs += [osp.join(export_dir, name) for name in EXPORT_FILES]
+        outputs += [osp.join(export_dir, name) for name in EXPORT_OUTPUTS]
     existing = [p for p in outputs if osp.exists(p)]
     return dict(
         check_only=True,

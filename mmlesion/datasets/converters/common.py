@@ -85,6 +85,8 @@ def assign_split(volume_id: str,
     return 1
 
 
+#: Split codes (``Train_Val_Test``) and their names.
+SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 #: ``split`` values of a user's split file.
 SPLIT_CODES = {'train': 1, 'val': 2, 'test': 3, '1': 1, '2': 2, '3': 3}
 
@@ -146,14 +148,13 @@ def check_patient_splits(rows: Iterable[Tuple[str, str, int]],
         ValueError: naming the file, the patient and two of its scans.
     """
     first: Dict[str, Tuple[str, int]] = {}
-    names = {1: 'train', 2: 'val', 3: 'test'}
     for patient, vid, split in rows:
         other, other_split = first.setdefault(patient, (vid, split))
         if other_split != split:
             raise ValueError(
                 f'{where}: patient {patient!r} has scans in two splits '
-                f'({other} in {names[other_split]}, {vid} in '
-                f'{names[split]}): one patient must stay on one side')
+                f'({other} in {SPLIT_NAMES[other_split]}, {vid} in '
+                f'{SPLIT_NAMES[split]}): one patient must stay on one side')
 
 
 def relative_file(path: str, out_file: str) -> str:

@@ -73,6 +73,9 @@ EXTRA_SLICES_FILE = 'lens_extra_slices.json'
 #: The files of an export besides ``Images_png`` (and its replica marker).
 EXPORT_FILES = ('DL_info.csv', 'series_map.json', EXTRA_SLICES_FILE,
                 'REPLICA.txt')
+#: What the 2D export writes into its folder (an existing one is refused).
+EXPORT_OUTPUTS = ('DL_info.csv', 'Images_png', 'series_map.json',
+                  EXTRA_SLICES_FILE)
 #: Which lesions get key slices: the included ones, or all.
 KEY_LESIONS = ('included', 'all')
 #: A lesion's key slices: the one through its centre, or every slice.
@@ -181,11 +184,8 @@ class DeepLesionExporter:
             raise ValueError('negatives_per_key must be >= 0, got '
                              f'{negatives_per_key}')
         self.out_dir = str(out_dir)
-        existing = [
-            p for p in ('DL_info.csv', 'Images_png', 'series_map.json',
-                        EXTRA_SLICES_FILE)
-            if osp.exists(osp.join(self.out_dir, p))
-        ]
+        existing = [p for p in EXPORT_OUTPUTS
+                    if osp.exists(osp.join(self.out_dir, p))]
         if existing and not overwrite:
             raise FileExistsError(
                 f'{self.out_dir} already has {existing}; pass --overwrite '

@@ -39,15 +39,13 @@ from ..volumes import load_ct_volume
 from ..volumes.scan_switches import ScanChecks
 from ..volumes.annotation_file import (load_annotation_file,
                                        resolve_volume_file)
-from .common import map_scans
+from .common import SPLIT_NAMES, map_scans
 from .scan_cases import header_facts
 from .scan_records import input_stamp, read_record, write_record
 
 #: Percentiles every :class:`Distribution` keeps (nnU-Net's 0.5 / 99.5
 #: clip points among them).
 PERCENTILES = (0.5, 5, 25, 50, 75, 95, 99.5)
-#: Names of the annotation file's ``split`` values.
-SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
 #: Edges of the HU histograms (16 HU bins over the CT range).
 HU_BIN_EDGES = np.arange(-1024, 3072 + 16, 16)
 #: Side (pixels) of the montage's lesion crops.

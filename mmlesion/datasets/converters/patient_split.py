@@ -20,10 +20,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from mmengine.logging import print_log
 
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
-                     assign_split, hash_unit)
-
-#: Split codes (``Train_Val_Test``) and their names.
-SPLIT_NAMES = {1: 'train', 2: 'val', 3: 'test'}
+                     SPLIT_NAMES, assign_split, hash_unit)
 
 
 @dataclass

@@ -230,25 +230,17 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
 
 def _gunzipped_length(path: str, limit: int) -> int:
     """Decompressed bytes of a gzip file (all members), counted up to
-    ``limit``; memory stays at one chunk."""
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    ``limit`` a chunk at a time; a stream cut short counts what it holds."""
     total = 0
-    with open(path, 'rb') as f:
-        pending = b''
-        while total <= limit:
-            data = pending or f.read(_CHUNK)
-            pending = b''
-            if not data:
-                break
-            try:
-                total += len(inflater.decompress(data, _CHUNK))
-                pending = inflater.unconsumed_tail
-                if inflater.eof:  # next gzip member, if any
-                    pending = inflater.unused_data
-                    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            except zlib.error as err:
-                raise ValueError(f'{path}: corrupt gzip data after {total} '
-                                 f'bytes ({err})') from err
+    try:
+        with gzip.open(path, 'rb') as f:
+            while total <= limit and (data := f.read1(_CHUNK)):
+                total += len(data)
+    except EOFError:
+        pass
+    except (OSError, zlib.error) as err:
+        raise ValueError(f'{path}: corrupt gzip data after {total} '
+                         f'bytes ({err})') from err
     return total
 
 
