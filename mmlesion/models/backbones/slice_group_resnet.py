@@ -12,24 +12,18 @@ from .resnet_with_stem import ResNetWithStem
 class SliceGroupResNet(ResNetWithStem):
     """mmdet ResNet whose ImageNet stem is applied to groups of 3 slices.
 
-    ElixirNet's 9-slice rows (Table 5, "More slices are considered following
-    (Yan, Bagheri, and Summers 2018)") need a 9-channel input. Two ways:
+    ElixirNet's 9-slice rows (Table 5) need a 9-channel input. This class
+    (the default of the pretrained 9-slice configs) does it the 3DCE / MULAN
+    way: the ``3 * num_slice_groups`` slices (in z, key slice in the
+    middle) are split into three-channel images, each through the *same*
+    pretrained stem (ImageNet weights load unchanged); the groups' stem
+    features are concatenated, fused by a 1x1 convolution and a ReLU, then
+    max pooling and the residual stages as usual. (The ``*_r50-9ch_*``
+    configs use a plain ResNet with ``in_channels=9`` instead.)
 
-    * **This class (the default of the pretrained 9-slice configs)**, the
-      3DCE / MULAN way: the ``3 * num_slice_groups`` slices (ordered in z,
-      key slice in the middle) are split into ``num_slice_groups``
-      three-channel images, each through the *same* pretrained stem (the
-      ImageNet weights load unchanged); the groups' stem features are
-      concatenated, fused by a 1x1 convolution and a ReLU, then max pooling
-      and the residual stages as usual.
-    * A plain :class:`mmdet.models.backbones.ResNet` with ``in_channels=9``
-      (the ``*_r50-9ch_*`` configs): ``conv1`` starts from random
-      initialisation.
-
-    The fusion starts as the identity on the centre group (the key slice's)
-    and zero on the others, so that at initialisation the network is the
-    pretrained 3-slice network on the central three slices. It is never
-    frozen by ``frozen_stages``.
+    The fusion starts as the identity on the centre group and zero on the
+    others (the pretrained 3-slice network on the central slices); it is
+    never frozen by ``frozen_stages``.
 
     Args:
         num_slice_groups (int): number of three-slice groups (3 for 9

@@ -26,46 +26,29 @@ INF = 1e8
 class AFPHead(BaseDenseHead):
     r"""Anchor-free proposal network of LENS (Sec. IV-B), an RPN head.
 
-    Two branches predict, at every feature-map pixel, (1) a *centerness*
-    logit: is the pixel in the centre region of a lesion, and (2) four
-    distances from the pixel to the left, top, right and bottom borders of
-    that lesion's box. Each branch is "two convolutional layers and a ReLU
-    layer" (paper): a 3x3 conv, ReLU, and a 1x1 output conv.
+    Two branches predict, at every feature-map pixel, a *centerness* logit
+    (is the pixel in the centre region of a lesion) and four distances to
+    that lesion's box borders; each is "two convolutional layers and a ReLU
+    layer" (a 3x3 conv, ReLU, a 1x1 output conv).
 
-    Targets, for a ground-truth box :math:`B = (x, y, w, h)` (centre, size):
+    Targets, for a box :math:`B = (x, y, w, h)`: centre region
+    :math:`(x, y, r_c w, r_c h)` has centerness target 1 and the only box
+    loss (L1); the ignore region :math:`(x, y, r_i w, r_i h)` around it has
+    no centerness loss; everywhere else the target is 0. An *uncertain*
+    lesion (mmdet's ignored instances, LENS Sec. V-C) has only the ignore
+    region. Centre regions win over ignore regions of other lesions; a pixel
+    in two centre regions regresses the smaller box. The centerness loss is
+    a sigmoid focal loss averaged over the positives; the box loss L1
+    (``loss_weight=0.1``, :math:`\lambda_1` of Eq. 1).
 
-    - centre region :math:`B_{ctn} = (x, y, r_c w, r_c h)`, ``r_c = 0.2``:
-      centerness target 1, and the only pixels where the box branch has a
-      loss (L1 on the four distances);
-    - ignore region :math:`B_{ign} - B_{ctn}` with
-      :math:`B_{ign} = (x, y, r_i w, r_i h)`, ``r_i = 0.5``: no centerness
-      loss;
-    - everywhere else: centerness target 0;
-    - an *uncertain* lesion (mmdet's ignored instances,
-      ``gt_instances_ignore``, i.e. ``ignore_flag=1`` in the dataset; LENS
-      Sec. V-C) has only :math:`B_{ign}` and no centre region: it is neither
-      positive nor negative. Centre regions win over ignore regions of other
-      lesions; a pixel in two centre regions regresses the smaller box.
-
-    The centerness branch uses mmdet's sigmoid focal loss, averaged over the
-    positive pixels (as RetinaNet / FCOS); the box branch an L1 loss
-    (``loss_weight=0.1``, the :math:`\lambda_1` of Eq. 1).
-
-    Choices where the paper is silent:
-
-    - Box distances are regressed in units of the level's stride (ReLU,
-      times the stride at inference, as FCOS's ``norm_on_bbox``).
-    - A lesion whose centre region holds no pixel centre gets the pixel
-      nearest to its centre as its only positive.
-    - LENS predicts on one feature map (``strides=(4,)``, as MULAN). With
-      several levels a lesion goes to the level whose ``regress_ranges``
-      entry contains ``max(w, h)``; uncertain lesions are ignored on every
-      level; input levels beyond ``len(strides)`` are not used.
-    - Proposals: top ``nms_pre`` pixels by centerness per level, decoded,
-      NMS over all levels together, the best ``max_per_img`` kept (RPN's
-      test config keys).
-
-    ``train_cfg`` is accepted and not used: AFP has no assigner or sampler.
+    Choices where the paper is silent: distances are regressed in units of
+    the level's stride (as FCOS's ``norm_on_bbox``); a lesion whose centre
+    region holds no pixel centre gets the pixel nearest to its centre; with
+    several levels a lesion goes to the level whose ``regress_ranges``
+    entry contains ``max(w, h)`` (LENS uses one, ``strides=(4,)``);
+    proposals are the top ``nms_pre`` pixels per level, decoded, NMS'd over
+    all levels together (RPN's test config keys). ``train_cfg`` is accepted
+    and not used.
 
     Args:
         num_classes (int): must be 1 (proposals are class agnostic).

@@ -26,18 +26,15 @@ from torch import Tensor
 class LesionSegHead(BaseModule):
     """Binary (lesion vs background) segmentation head with focal loss.
 
-    ``num_convs`` 3x3 convs (``feat_channels``, ReLU) and a 1x1 conv to one
-    logit per pixel, applied to the finest pyramid level (P0 of
-    :class:`~mmlesion.models.necks.DenseFPN`). The final bias starts at
-    ``prior_prob`` as RetinaNet's classification layer, so the focal loss does
-    not explode on the overwhelmingly negative pixels at the start.
+    ``num_convs`` 3x3 convs and a 1x1 conv to one logit per pixel on the
+    finest pyramid level (P0 of :class:`~mmlesion.models.necks.DenseFPN`);
+    the final bias starts at ``prior_prob`` as RetinaNet's.
 
     Training target: the union of ``gt_instances.masks`` per image, at the
-    top-left of the padded batch (padded pixels get zero weight). The loss
-    is ``loss_seg`` (sigmoid ``FocalLoss``, label 0 = lesion, 1 =
-    background) averaged over the lesion pixels of the batch
-    (``loss_normalizer='foreground'``, as RetinaNet averages over positive
-    anchors) or over all valid pixels (``'pixels'``).
+    top-left of the padded batch (padded pixels get zero weight); the focal
+    loss (label 0 = lesion) is averaged over the batch's lesion pixels
+    (``loss_normalizer='foreground'``, as RetinaNet over positive anchors)
+    or over all valid pixels (``'pixels'``).
 
     Args:
         in_channels (int): channels of the input level.

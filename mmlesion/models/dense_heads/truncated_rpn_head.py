@@ -26,37 +26,25 @@ class TruncatedRPNHead(RPNHead):
         TRPN = F([p(I(i, j)) \cdot I(i, j)]_{p(I(i, j)) > \epsilon} | k)
 
     A 1x1 convolution and a sigmoid predict, from the RPN input ``I`` of
-    every level, a location-confidence map ``p`` (one value per location,
-    shared by its ``k`` anchors). The feature is multiplied by ``p`` before
-    the ordinary RPN convolutions, and only the anchors of locations with
-    ``p >= threshold`` may become proposals. The threshold is the mean of
-    ``p`` per image and level (the paper's mean, ``truncate_thr='mean'``) or
-    a fixed float. ``>=`` rather than ``>`` keeps every anchor of a constant
-    map (a 1x1 level, a blank image) and makes ``truncate_thr=0.0`` keep
-    every anchor.
+    every level, a location-confidence map ``p`` (shared by a location's
+    ``k`` anchors). The feature is multiplied by ``p`` before the RPN
+    convolutions, and only the anchors of locations with ``p >= threshold``
+    may become proposals, in training as at test time. The threshold is the
+    mean of ``p`` per image and level (the paper's) or a fixed float;
+    ``>=`` keeps every anchor of a constant map.
 
-    ``p`` is trained through the product ``p * I`` (the paper's only path)
-    and, unless ``loss_loc=None`` (the paper-pure ablation), through an
-    auxiliary location loss whose targets are the RPN's own anchor
-    assignment, as in Guided Anchoring: a location is positive when one of
-    its anchors is a sampled positive. The positive and the negative
-    locations of the batch each carry half of that loss (weights
-    ``0.5 / num_pos`` and ``0.5 / num_neg``; a batch without positives
-    averages over its negatives), so it starts at ``ln 2`` like the RPN
-    objectness loss whatever the image size (a sum normalised by the
-    positives made SGD diverge). ``conv_loc``'s bias starts at
-    ``logit(loc_prior)``: a 0.01 prior would scale the RPN feature by 0.01
-    at the start and starve the RPN.
-
-    Proposals are truncated in training as at test time. With
-    ``truncate_in_loss`` the sampled *negative* anchors of truncated
-    locations also get zero weight (and leave ``avg_factor``) in the RPN
-    losses; positives are never dropped, so a truncated lesion can still
-    raise ``p``. ``loss_by_feat`` also returns ``trpn_keep_ratio``, the
-    fraction of kept locations (logged, not a loss).
-
-    With ``weight_features=False``, ``truncate_thr=0.0`` and
-    ``loss_loc=None`` the head is numerically the plain :class:`RPNHead`.
+    Besides the product ``p * I`` (the paper's only path), ``p`` is trained,
+    unless ``loss_loc=None``, by an auxiliary location loss whose targets
+    are the RPN's own anchor assignment (as Guided Anchoring); positive and
+    negative locations each carry half of it, so it starts at ``ln 2``
+    whatever the image size (a sum normalised by the positives made SGD
+    diverge). ``conv_loc``'s bias starts at ``logit(loc_prior)``: a 0.01
+    prior would starve the RPN. With ``truncate_in_loss`` the sampled
+    *negative* anchors of truncated locations leave the RPN losses
+    (positives never do). ``loss_by_feat`` also returns
+    ``trpn_keep_ratio`` (logged, not a loss). With
+    ``weight_features=False``, ``truncate_thr=0.0`` and ``loss_loc=None``
+    the head is numerically the plain :class:`RPNHead`.
 
     Args:
         in_channels (int): Channels of the input feature maps.

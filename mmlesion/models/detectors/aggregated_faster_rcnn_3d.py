@@ -143,34 +143,22 @@ class AggregatedFasterRCNN3D(BaseDetector):
     """3D Aggregated Faster R-CNN (Fig. 2): ``DenseUNet3D`` backbone, per-level
     3D RPN heads and the aggregated FPRN branch on the same backbone.
 
-    Training (``loss``) takes (B, 1, D, H, W) crops (128^3 at 1 mm in the
-    paper, Sec. IV-A) and runs one of the paper's schedules
-    (``train_cfg.mode``):
+    Training (``loss``) takes (B, 1, D, H, W) crops and runs one of the
+    paper's schedules (``train_cfg.mode``): ``'joint'`` (Sec. III-E: RPN
+    and FPRN losses every iteration, after ``rpn_only_iters`` of RPN alone)
+    or ``'alternating'`` (Table III: after ``rpn_only_iters``, blocks of
+    ``alternate_interval`` iterations train the RPN, then the FPRN, in
+    turn). Without ``fprn_head`` the model is the RPN baseline (Table II).
 
-    * ``'joint'`` (the paper's choice, Sec. III-E): RPN and FPRN losses
-      every iteration; with ``rpn_only_iters > 0`` the RPN is trained alone
-      first ("we first train the RPN ... after that, we add the FPRN
-      branch").
-    * ``'alternating'`` (Table III ablation): after ``rpn_only_iters``,
-      blocks of ``alternate_interval`` iterations train the RPN losses only,
-      then the FPRN loss only, in turn.
-
-    Without ``fprn_head`` the model is the RPN baseline (Table II). The
-    iteration is read from mmengine's ``MessageHub`` (kept by the Runner).
-
-    Inference (``predict``) slides ``test_cfg.window_size`` windows with at
-    least ``test_cfg.overlap`` voxels of overlap over each whole input
-    volume ("divide the whole images into overlapped cubes and merge all
-    detection results", Sec. IV-A) and keeps a window's detection only when
-    its centre lies in the window's core (:func:`window_cores`; the paper
-    gives no rule): set ``overlap`` to at least the largest lesion that
-    must be seen whole (the LUNA16 configs: 40 voxels at 1 mm). Detections
-    are scored by the mean of their RPN and FPRN probabilities (Sec.
-    III-C), merged across windows by 3D NMS (``merge_iou_thr``), and
-    ``max_per_img`` (100) are kept. ``pred_instances.bboxes`` are
+    Inference slides ``test_cfg.window_size`` windows with at least
+    ``test_cfg.overlap`` voxels of overlap over each whole volume (Sec.
+    IV-A) and keeps a window's detection only when its centre lies in the
+    window's core (:func:`window_cores`; the paper gives no rule): set
+    ``overlap`` to at least the largest lesion that must be seen whole.
+    Scores are the mean of the RPN and FPRN probabilities (Sec. III-C);
+    windows are merged by 3D NMS (``merge_iou_thr``). ``bboxes`` are
     ``[x1, y1, z1, x2, y2, z2]`` voxels of the input volume (SimpleITK
-    continuous indices, see ``VOXEL_CENTRE_OFFSET``); the metainfo travels
-    unchanged, so ``LUNA16Metric`` can turn them into world candidates.
+    continuous indices, see ``VOXEL_CENTRE_OFFSET``).
 
     Args:
         backbone (dict): backbone config (``DenseUNet3D``).

@@ -1,15 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Improved RetinaNet for CT lesion detection (Zlocha et al., MICCAI 2019).
-
+"""Improved RetinaNet for CT lesion detection (Zlocha et al., MICCAI 2019,
 "Improving RetinaNet for CT Lesion Detection with Dense Masks from Weak
-RECIST Labels", Sec. 2 and Fig. 1(a): a RetinaNet whose sub-networks run on
-P2-P6, a feature pyramid extended by two upsampling steps to P1 and the input
-resolution with skip connections from C1 and the input (optionally filtered
-by attention gates), a segmentation head on the finest level trained with
-focal loss on dense masks obtained from RECIST by GrabCut, and at inference
-the score calibration ``p * (1 + IoU(box around the predicted mask,
-regressed box))``.
-"""
+RECIST Labels", Sec. 2 and Fig. 1(a))."""
 from typing import List, Optional, Tuple, Union
 
 import torch

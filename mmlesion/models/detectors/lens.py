@@ -155,36 +155,22 @@ class LENS(ExpertEnsemble, TwoStageDetector):
     r"""Lesion ensemble: one shared backbone, ``d`` dataset-specific AFPs, a
     multi-task detection head (LENS Sec. IV-C, Fig. 2).
 
-    Training (a batch holds images of ONE dataset ``i``, given by
-    ``dataset_id`` in every sample's metainfo, see
-    :class:`~mmlesion.datasets.LENSMultiDataset` and
-    :class:`~mmlesion.datasets.LENSDatasetBatchSampler`):
+    Training (a batch holds images of ONE dataset ``i``, ``dataset_id`` in
+    every sample's metainfo, see :class:`~mmlesion.datasets.
+    LENSDatasetBatchSampler`): every AFP proposes boxes (only ``AFP_i`` with
+    gradients), the proposals are pooled and NMS'd
+    (``train_cfg.proposal_fusion``), then RoIAlign, the two shared FC layers
+    and expert ``i``'s layers (:class:`LENSBBoxHead`). The loss is Eq. 1
+    (:math:`\lambda_1 = 0.1` is the AFP ``loss_bbox`` weight,
+    :math:`\lambda_2 = 10` the bbox head's); a dataset-specific layer is
+    updated only by batches of its own dataset. With DDP set
+    ``find_unused_parameters=True`` in ``model_wrapper_cfg``.
 
-    1. every AFP proposes boxes (only ``AFP_i`` is trained: the others run
-       without gradients);
-    2. their proposals are pooled and NMS'd (``train_cfg.proposal_fusion``);
-    3. RoIAlign and the two shared FC layers, then expert ``i``'s
-       classification and box layers (:class:`LENSBBoxHead`).
-
-    The loss is Eq. 1: ``AFP_i``'s centerness and size losses
-    (:math:`\lambda_1 = 0.1` is the AFP ``loss_bbox`` weight) plus expert
-    ``i``'s classification and box losses (:math:`\lambda_2 = 10` is the
-    bbox head's ``loss_bbox`` weight). A dataset-specific AFP or detection
-    layer is therefore updated only by batches of its own dataset (its
-    gradients stay ``None``, which optimizers skip). With DDP set
-    ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-    find_unused_parameters=True)``: ranks may then train different datasets
-    in one step, and DDP's averaging gives a dataset's layers used by ``k``
-    of the ``w`` ranks ``k / w`` of their mean gradient (the paper, Sec.
-    VI-B, gives no GPU count).
-
-    Inference: AFP proposals pooled and NMS'd as in training
-    (``test_cfg.proposal_fusion``); every selected dataset expert scores and
-    refines them; the experts' detections are pooled and NMS'd again
-    ("proposal fusion", Sec. IV-C; ``test_cfg.expert_fusion.experts``: the
-    experts fused, None for all, ``[0]`` for Table I row (b));
-    ``pred_instances`` gets ``expert_ids``. :meth:`embed` gives
-    L2-normalised RoI embeddings of any boxes.
+    Inference: AFP proposals fused as in training; every selected expert
+    scores and refines them; their detections are pooled and NMS'd again
+    (Sec. IV-C; ``test_cfg.expert_fusion.experts``: None for all, ``[0]``
+    for Table I row (b)); ``pred_instances`` gets ``expert_ids``.
+    :meth:`embed` gives L2-normalised RoI embeddings of any boxes.
 
     Args:
         backbone, neck, roi_head (dict): as mmdet's two-stage detectors; the

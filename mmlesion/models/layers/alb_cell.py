@@ -116,27 +116,18 @@ class ALBCell(BaseModule):
 
     A DAG of ``num_branches`` (B) branches. The cell input is first mapped to
     ``D = out_channels // B`` channels by a ReLU-1x1 conv-BN (DARTS'
-    preprocessing; the paper's "initial channels D of each branch"). Each
-    branch sums two operations applied to two earlier tensors; the outputs of
-    the ``concat`` branches are concatenated (``B x D`` channels, the paper's
-    ``Y = concat(Y_1, ..., Y_B)``).
+    preprocessing); each branch sums two operations applied to two earlier
+    tensors; the ``concat`` branches' outputs are concatenated (``Y =
+    concat(Y_1, ..., Y_B)``), then projected to ``out_channels`` by a
+    ReLU-1x1 conv-BN when ``concat`` is a subset. ALB keeps resolution and
+    channels; ALBr halves the resolution (the operations reading the cell
+    input use stride 2) and doubles the channels.
 
-    * ALB keeps resolution and channels: use ``out_channels == in_channels``.
-    * ALBr halves the resolution (the operations reading the cell input use
-      stride 2; those reading earlier branches stride 1, as in DARTS) and
-      doubles the channels: use ``out_channels == 2 * in_channels``.
-    * A genotype whose ``concat`` is a subset of the branches gets a
-      ReLU-1x1 conv-BN projection to ``out_channels``.
-
-    Discrete mode (``genotype`` given) builds only the genotype's operations.
     Search mode (``search=True``, Eq. 3) connects every branch to **all**
-    earlier tensors with :class:`MixedOp` edges (``B (B + 1) / 2`` edges)
-    weighted by ``softmax(arch_alpha)`` of shape ``(num_edges, num_ops)``;
-    edge order: branch 1's edge from input 0, branch 2's from 0 and 1, ...
-    (the search optimiser finds the parameter by its name). Cells that
-    share one architecture (DARTS' reduction cells) are built with
-    ``own_arch_alpha=False`` and get ``arch_alpha`` in :meth:`forward` and
-    :meth:`genotype`.
+    earlier tensors with :class:`MixedOp` edges (``B (B + 1) / 2``, branch
+    by branch, input by input) weighted by ``softmax(arch_alpha)``. Cells
+    that share one architecture (DARTS' reduction cells) are built with
+    ``own_arch_alpha=False`` and get ``arch_alpha`` in :meth:`forward`.
 
     Args:
         in_channels (int): input channels.

@@ -27,31 +27,21 @@ _NO_NUM_ROIS = ('NonLocalGraph needs num_rois (RoIs per image) to build one '
 class NonLocalGraph(BaseModule):
     """Relation graph over the RoIs of each image, with one GCN layer.
 
-    The paper writes the operator on proposal features ``X`` of shape
-    ``(N, D)`` while the ALB operations work on RoI feature maps
-    ``(R, D, H, W)``. Choices made here (the paper leaves them open):
+    The paper writes the operator on proposal features ``(N, D)``; the ALB
+    operations work on RoI feature maps ``(R, D, H, W)``. Choices made here
+    (the paper leaves them open):
 
-    * **Graph from pooled features.** Each RoI is a node described by its
-      globally average-pooled ``D``-vector (the paper's ``X in R^{N x D}``).
-      ``phi`` is a fully-connected layer with ReLU to ``D/2`` (paper: "output
-      dimension is D/2") and ``E_i = softmax(phi(X_i) phi(X_i)^T)`` with a row
-      softmax, computed **separately for each image** ``i`` (proposals of
-      different images never exchange messages), self-loops included. By
-      default there is no ``1/sqrt(D/2)`` scaling (Eq. 2 has none);
-      ``scaled=True`` adds it.
-    * **Propagation keeps the spatial layout.** ``psi`` is the same
-      fully-connected layer (with ReLU, ``D -> D/2``) applied at every RoI
-      position (a 1x1 conv); ``E`` mixes, position by position, the aligned
-      RoI feature maps of the image's proposals; ``W`` (``D/2 -> D/2``,
-      another 1x1) and ``sigma`` = ReLU complete the GCN layer; ``g``
-      (1x1, ``D/2 -> D``) followed by a norm layer returns ``(R, D, H, W)``,
-      the input shape. The norm matches the BN ending every other operation
-      (ReLU-Conv-BN), so the mixed operation's paths are on one scale.
-    * **Stride 2** (ALBr cell-input edges): the propagated maps are first
-      3x3 average-pooled with stride 2 (``ceil(H/2)`` like the other ops);
-      the graph is built from the same pooled node descriptors.
-    * No residual connection: the paper outputs ``g(Y)``; identity paths are
-      the cell's ``skip_connect`` operation.
+    * Each RoI is a node described by its globally average-pooled
+      ``D``-vector; ``E_i = softmax(phi(X_i) phi(X_i)^T)`` (row softmax,
+      self-loops included) is computed **separately for each image**. No
+      ``1/sqrt(D/2)`` scaling by default (Eq. 2 has none).
+    * Propagation keeps the spatial layout: ``psi`` and ``W`` are 1x1 convs,
+      ``E`` mixes the aligned RoI maps position by position, and ``g`` (1x1,
+      ``D/2 -> D``) plus a norm layer (as the BN ending every other
+      operation) returns the input shape.
+    * Stride 2 (ALBr cell-input edges): the propagated maps are 3x3
+      average-pooled with stride 2 first.
+    * No residual connection: the paper outputs ``g(Y)``.
 
     After each forward, ``last_adjacency`` holds one detached ``(R_i, R_i)``
     adjacency per image (rows sum to 1, RoIs in input order). With

@@ -16,26 +16,20 @@ class RelationTransferModule(BaseModule):
 
     ``f_E = E Gamma_s M W_E`` (paper, section "Relation Transfer Module"):
 
-    * ``M in R^{K x (P + 1)}``: the category-wise semantic embeddings, the
-      weights and bias (concatenated) of the original binary ("FC 2-cls")
-      classifier; ``K = 2`` (lesion, background in mmdet's order),
-      ``P`` = region feature size (the last ALBr's output, 512 in the paper).
-      The classifier is :attr:`binary_cls` (``Linear(P, K)``) of this module.
-    * ``Gamma_s in R^{R x K}``: the soft mapping, a softmax over ``K`` of each
-      region's scores from that same classifier.
-    * ``E``: the region-to-region graph learned by the ALB's Non-local
-      operator, one ``(R_i, R_i)`` block per image (block-diagonal over the
-      batch; regions of different images never exchange information).
+    * ``M in R^{K x (P + 1)}``: the weights and bias of the binary ("FC
+      2-cls") classifier :attr:`binary_cls` (``Linear(P, K)``), ``K = 2``
+      (lesion, background), ``P`` the region feature size (512 in the
+      paper).
+    * ``Gamma_s in R^{R x K}``: a softmax over ``K`` of each region's scores
+      from that same classifier.
+    * ``E``: the ALB's Non-local graph, one ``(R_i, R_i)`` block per image.
     * ``W_E in R^{(P + 1) x out_channels}`` (the paper prints ``N x E``; the
-      product only works with ``(P + 1)`` rows): a learned linear map without
-      bias, ``out_channels`` = the paper's ``E`` = 128. No activation: the
-      paper writes a plain matrix product.
+      product only works with ``(P + 1)`` rows): linear, no bias, no
+      activation; ``out_channels`` = the paper's ``E`` = 128.
 
     The binary classifier is the pretrained lesion-vs-background one
-    (:class:`~mmlesion.models.roi_heads.bbox_heads.RTMBBoxHead` loads it
-    from the pretrained head's ``fc_cls``), frozen by default so that ``M``
-    stays the transferred embedding; the region features still receive
-    gradient through ``Gamma_s``.
+    (:class:`~mmlesion.models.roi_heads.bbox_heads.RTMBBoxHead` loads it),
+    frozen by default so that ``M`` stays the transferred embedding.
 
     Args:
         in_channels (int): ``P``, region feature size.

@@ -42,31 +42,24 @@ class AdaptiveFocalLoss(nn.Module):
         L = T \frac{\log N_{TN}}{N_{TN}} \sum_{neg} L_F(p_t)
             + \frac{1}{N_{pos}} \sum_{pos} L_{CE}(p_{pos})
 
-    * Negatives get the focal loss of Eq. 1,
-      :math:`L_F = -\alpha_t (1 - p_t)^\gamma \log p_t` with
-      :math:`p_t = 1 - p` and :math:`\alpha_t = 1 - \alpha` (Lin et al.'s
-      convention: :math:`\alpha` weighs positives, :math:`1 - \alpha`
-      negatives; the paper uses :math:`\alpha = 0.8, \gamma = 5`).
-    * Positives get plain cross-entropy averaged over :math:`N_{pos}`
-      ("given the small number of positive samples"); no positives -> 0.
-    * :math:`N_{TN}` (true negatives) is counted, without gradient, as the
-      negatives whose predicted probability is below ``tn_thr`` (0.5: the
-      negatives the classifier currently gets right), clamped to at least 2
-      so that :math:`\log N_{TN} > 0`. As training proceeds, more
-      negatives become true negatives and the negative term's weight
-      :math:`\log N_{TN} / N_{TN}` falls; the paper adds the linear factor
-      :math:`T` to smooth this "focus shift".
-    * :math:`T` grows linearly with the iteration:
-      ``T = t_start + (t_end - t_start) * iter / max_iters``, read from
-      mmengine's ``MessageHub``; outside a Runner ``T = t_start``. The paper
-      gives no values for T; the defaults (1 -> 10) are ours.
+    * Negatives get the focal loss of Eq. 1 with
+      :math:`p_t = 1 - p`, :math:`\alpha_t = 1 - \alpha` (Lin et al.'s
+      convention; the paper uses :math:`\alpha = 0.8, \gamma = 5`).
+    * Positives get plain cross-entropy averaged over :math:`N_{pos}`; no
+      positives -> 0.
+    * :math:`N_{TN}` counts, without gradient, the negatives whose
+      probability is below ``tn_thr`` (the ones the classifier gets right),
+      at least 2 so that :math:`\log N_{TN} > 0`.
+    * :math:`T` grows linearly with the iteration from ``t_start`` to
+      ``t_end`` (read from mmengine's ``MessageHub``; ``t_start`` outside a
+      Runner) to smooth the "focus shift". The paper gives no values for T;
+      the defaults (1 -> 10) are ours.
 
-    Ignored anchors carry weight 0 (``weight`` argument). With RetinaNet's
-    objectness prior of 0.01 and :math:`\gamma = 5` the negative term would
-    start near :math:`10^{-11}` against about 4.6 for the positives, so
-    ``AggregatedRPNHead3D`` starts the objectness at 0.5
-    (``projects/aggregated3d/tools/adaptive_focal_terms.py`` prints both
-    terms over the first iterations).
+    Ignored anchors carry weight 0. With RetinaNet's objectness prior of
+    0.01 and :math:`\gamma = 5` the negative term would start near
+    :math:`10^{-11}`, so ``AggregatedRPNHead3D`` starts the objectness at
+    0.5 (``projects/aggregated3d/tools/adaptive_focal_terms.py`` prints both
+    terms).
 
     Args:
         alpha (float): focal alpha. Defaults to 0.8 (Sec. IV-B).
@@ -98,11 +91,7 @@ class AdaptiveFocalLoss(nn.Module):
         self.loss_weight = float(loss_weight)
 
     def current_t(self) -> float:
-        """T for the current iteration (from the message hub).
-
-        Returns:
-            float: T.
-        """
+        """T for the current iteration (from the message hub)."""
         hub = MessageHub.get_current_instance()
         max_iters = hub.get_info('max_iters')
         if not max_iters:

@@ -31,37 +31,27 @@ class DenseFPN(FPN):
     """FPN (P2..P6) plus an upsampling path to P1 and P0 (input size).
 
     Inputs are ``(img, C1, C2, ..., C5)``: the network input, the stride-2
-    backbone stem output and the backbone stages named by ``in_channels``
-    (the :class:`~mmlesion.models.detectors.ImprovedRetinaNet` detector
-    prepends ``img`` to the backbone outputs, the backbone returns C1..C5,
-    e.g. :class:`ResNetWithStem` or :class:`LesionVGG`).
+    stem output and the backbone stages named by ``in_channels``
+    (:class:`~mmlesion.models.detectors.ImprovedRetinaNet` prepends
+    ``img``; e.g. :class:`ResNetWithStem` or :class:`LesionVGG` return
+    C1..C5).
 
-    The FPN part is mmdet's :class:`~mmdet.models.necks.FPN` (same layers and
-    arguments; with ``start_level=0``, ``add_extra_convs='on_input'`` and
-    ``num_outs=5`` it gives P2..P6, P6 by a stride-2 conv on C5). The dense
-    path continues the top-down pathway from the merged (pre-output) finest
-    FPN level, as Retina U-Net does:
+    The FPN part is mmdet's :class:`~mmdet.models.necks.FPN`. The dense path
+    continues the top-down pathway from the merged (pre-output) finest FPN
+    level, as Retina U-Net does:
 
-    * ``top = reduce(P2_pre)`` (1x1 conv to ``dense_channels`` when it differs
-      from ``out_channels``);
+    * ``top = reduce(P2_pre)`` (1x1 conv when ``dense_channels`` differs);
     * ``P1_pre = up(top) + gate(conv1x1(C1), up(top))``,
       ``P1 = conv3x3(P1_pre)``;
     * ``P0_pre = up(P1_pre) + gate(conv3x3(relu(conv3x3(img))), up(P1_pre))``,
       ``P0 = conv3x3(P0_pre)``;
 
-    where ``up`` resizes to the skip connection's size (``upsample_cfg``) and
-    ``gate`` is an :class:`AttentionGate` (or identity where no gate is
-    placed).
-
-    Attention gates (Sec. 2.3: "use features upsampled from coarser scale
-    as the gating signal"), two placements (``attention_gates``), alone or
-    together:
-
-    * ``'laterals'`` (the Table 1 "+ attention gate" configs): the FPN
-      lateral connections of C2..C4, ``P_i_pre = up(P_{i+1}_pre) +
-      gate(lateral(C_i), up(P_{i+1}_pre))``; they feed the detection levels;
-    * ``'skips'``: the two skip connections of the added upsampling path
-      (C1 -> P1, input -> P0), which only reach the segmentation head.
+    where ``up`` resizes to the skip connection's size and ``gate`` is an
+    :class:`AttentionGate` or the identity. Attention gates (Sec. 2.3,
+    "features upsampled from coarser scale as the gating signal") go on
+    the FPN lateral connections of C2..C4 (``'laterals'``, the Table 1 "+
+    attention gate" configs) and/or the two skips of the dense path
+    (``'skips'``, which only reach the segmentation head).
 
     Args:
         in_channels (list[int]): channels of the FPN inputs (C2..C5).

@@ -5,12 +5,12 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, \
     OptMultiConfig
 from mmlesion.structures import bbox3d_to_zyxd, zyxd_to_bbox3d
@@ -25,14 +25,12 @@ def diameter_alignment(zyxd: Tensor,
     """RoI of a proposal on every pyramid level, in that level's feature
     voxels (Fig. 3).
 
-    With Diameter Alignment, the crop size at the proposal's reference level
-    (``d / stride_ref`` feature voxels) is broadcast to every level around
-    the same centre: the caption's proposal ``{60.56, 52.46, 57.56; 17.23}``
-    from "Resolution 16" has size ``17.23 / 16 = 1.08`` on every level
-    (``c / 4``, ``c / 8``, ``c / 16`` centres). A small nodule thus gets
-    more context on coarse levels and a large one in-nodule detail on fine
-    levels. Without it (the "w/o DA" ablation, "the standard procedure"),
-    the size on level ``l`` is ``d / stride_l``.
+    With Diameter Alignment the crop size at the proposal's reference level
+    (``d / stride_ref`` feature voxels) is used on every level around the
+    same centre (the caption's proposal of size 17.23 from "Resolution 16"
+    has size 1.08 on every level), so a small nodule gets more context on
+    coarse levels and a large one in-nodule detail on fine levels. Without
+    it (the "w/o DA" ablation) the size on level ``l`` is ``d / stride_l``.
 
     Args:
         zyxd (Tensor): (K, 4) proposals ``(z, y, x, d)`` in input voxels.
@@ -59,17 +57,10 @@ class LocalMagnification(nn.Module):
     III-D), shared by all pyramid levels.
 
     Table I gives a "Magnify Output 5x5x5" but not the deconvolution
-    stride. With ``stride=1`` (the default) each ``2x2x2`` transposed conv
-    grows a ``k^3`` crop by one voxel per axis, 3^3 -> 5^3 after the two
-    stages; with ``stride=2`` (the "x4" variant) each stage doubles it,
-    3^3 -> 12^3.
-
-    Geometry (:meth:`map_coords`): a ``ConvTranspose3d`` stage (kernel
-    ``t = 2``, stride ``s``, padding ``p = 0``) centres the footprint of
-    input voxel ``c`` on ``s * c + (t - 1) / 2 - p``. Stride 1 thus shifts
-    without zooming (the 3^3 window is voxels 1..3 of the 5^3 output);
-    stride 2 is, in RoI Align's ``aligned=True`` box coordinates,
-    ``x -> 2x``, a pure x2 zoom.
+    stride: with ``stride=1`` (default) each ``2x2x2`` transposed conv grows
+    a crop by one voxel per axis (3^3 -> 5^3, a shift without zoom); with
+    ``stride=2`` each stage doubles it (3^3 -> 12^3, a x2 zoom in RoI
+    Align's ``aligned=True`` box coordinates). See :meth:`map_coords`.
 
     Args:
         channels (int): feature channels.
@@ -153,26 +144,19 @@ class LocalMagnification(nn.Module):
 class AggregatedFPRNHead3D(BaseModule):
     """The aggregated classifier branch (Sec. III-C/D, Fig. 2, Fig. 3).
 
-    For every proposal and every pyramid level:
-
-    1. Diameter Alignment (:func:`diameter_alignment`) gives the RoI on the
-       level (same centre; the reference level's size).
-    2. Local Magnification (``use_magnify``, Sec. III-D): the
-       ``crop_size^3`` window of the level's voxels centred nearest the RoI
-       centre ("we crop the feature maps with some margins with a fixed
-       crop size") is magnified by :class:`LocalMagnification` (shared by
-       the levels), and the RoI is read where the deconvolutions put it
-       (:meth:`LocalMagnification.map_coords`). Parts of a RoI larger than
-       the window are not seen. Without magnification the RoI is read from
-       the level's map.
-    3. ``RoIAlign3D`` to ``roi_size^3`` (2^3).
+    For every proposal and every pyramid level: Diameter Alignment
+    (:func:`diameter_alignment`) gives the RoI on the level; with
+    ``use_magnify`` (Sec. III-D) the ``crop_size^3`` window of the level's
+    voxels centred nearest the RoI centre is magnified by
+    :class:`LocalMagnification` (shared by the levels) and the RoI is read
+    where the deconvolutions put it (parts of a RoI larger than the window
+    are not seen); ``RoIAlign3D`` reads it at ``roi_size^3``.
 
     The level features are concatenated (3 levels x 32 channels x 2^3 =
-    768) and classified by ``FC 768 -> 256 -> 1`` (Table I). At test time
-    the proposal's final score is the mean of its RPN and FPRN
-    probabilities (Sec. III-C). Training samples are the RPN's proposals
-    plus the ground truth, labelled by ``train_cfg.assigner`` and balanced
-    by ``train_cfg.sampler``; the loss is sigmoid cross-entropy.
+    768) and classified by ``FC 768 -> 256 -> 1`` (Table I). Training
+    samples are the RPN's proposals plus the ground truth, labelled by
+    ``train_cfg.assigner`` and balanced by ``train_cfg.sampler``; the loss
+    is sigmoid cross-entropy.
 
     Args:
         in_channels (int): pyramid channels (32).
@@ -368,8 +352,6 @@ class AggregatedFPRNHead3D(BaseModule):
 
 def rois_from_instances(instances: Sequence[InstanceData]) -> Tensor:
     """Stack per-image ``bboxes`` into (K, 7) ``[batch_idx, box]`` RoIs."""
-    rois = [
-        F.pad(inst.bboxes, (1, 0), value=float(i))
-        for i, inst in enumerate(instances)
-    ]
-    return torch.cat(rois) if rois else torch.zeros(0, 7)
+    if not instances:
+        return torch.zeros(0, 7)
+    return bbox2roi([inst.bboxes for inst in instances])

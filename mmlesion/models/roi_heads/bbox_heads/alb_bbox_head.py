@@ -18,13 +18,9 @@ from mmlesion.models.layers.alb_ops import ALB_OP_NAMES
 from mmlesion.models.layers.nonlocal_graph import (NonLocalGraph,
                                                    check_num_rois)
 
-#: Genotypes written from the paper's text description of Figure 3 (the
-#: figure's exact wiring is not in the text): ALB mixes atrous convolutions
-#: (dilation 3 and 5) for tiny lesions with one Non-local operator on the
-#: cell input for relations among proposals; ALBr is inception-like, with
-#: 1x3 + 3x1 and 5x5 depthwise-separable convolutions and average pooling.
-#: Used when neither ``genotypes`` nor ``search`` is given; replace it with the
-#: output of ``tools/search_alb.py``.
+#: Genotypes written from the paper's text description of Figure 3 (its
+#: exact wiring is not in the text); used when neither ``genotypes`` nor
+#: ``search`` is given; replace it with ``tools/search_alb.py``'s output.
 DEFAULT_ALB_GENOTYPES = dict(
     normal=dict(
         ops=[('non_local', 0), ('dil_conv_3x3_d3', 0), ('dil_conv_3x3_d5', 0),
@@ -49,30 +45,21 @@ class ALBBBoxHead(BBoxHead):
     and ``fc_reg`` (mmdet's ``BBoxHead`` predictors, losses, targets and
     post-processing). The reduction cells share one genotype (``reduce``).
 
-    RoI size: any ``S`` works; use 14 in full-size configs so that the
-    atrous convolutions see real context (14 -> 7 -> 4), 7 for demo models.
+    RoI size: use 14 in full-size configs so that the atrous convolutions
+    see real context (14 -> 7 -> 4), 7 for demo models. The Non-local
+    operator builds one graph per image, so ``forward`` needs ``num_rois``
+    (RoIs per image), which :class:`~mmlesion.models.roi_heads.ALBRoIHead`
+    passes. After each forward, :attr:`last_adjacency` holds, per image, the
+    detached ``(R_i, R_i)`` graph ``E`` of the ALB (the mean over its
+    Non-local operations; the ALBr's if the ALB has none).
 
-    **Per-image RoI counts.** The Non-local operator builds one graph per
-    image, so ``forward`` needs ``num_rois`` (RoIs per image), which
-    :class:`~mmlesion.models.roi_heads.ALBRoIHead` passes (mmdet's
-    ``StandardRoIHead`` does not).
-
-    **Graphs.** After each forward, :attr:`last_adjacency` holds, per image,
-    the detached ``(R_i, R_i)`` graph ``E`` of the ALB (the mean over its
-    Non-local operations; the ALBr's if the ALB has none; empty if the
-    genotype has no Non-local operation).
-
-    **Search mode** (``search=True``, paper "Differentiable Search
-    Strategy"): every cell is a DARTS mixed cell; the head owns two
-    architecture parameters, ``arch_alpha_normal`` (the ALB) and
-    ``arch_alpha_reduce`` (shared by all ALBr cells), of shape
-    ``(B (B + 1) / 2, len(op_names))``; :meth:`genotypes` derives
-    ``dict(normal=..., reduce=...)`` to paste into a config. The paper searches
-    with ``D = 16`` channels per branch and trains with ``D = 32``:
-    ``conv_out_channels = 4 * D`` (64 in search, 128 final).
-
-    **Sampled genotypes** (search mode, Table 6 "random ALB"): see
-    :meth:`set_sampled_genotypes`.
+    **Search mode** (``search=True``, "Differentiable Search Strategy"):
+    every cell is a DARTS mixed cell; the head owns ``arch_alpha_normal``
+    (the ALB) and ``arch_alpha_reduce`` (shared by all ALBr cells);
+    :meth:`genotypes` derives ``dict(normal=..., reduce=...)`` for a
+    config. The paper searches with ``D = 16`` channels per branch and
+    trains with ``D = 32`` (``conv_out_channels = 4 * D``). Table 6's
+    "random ALB": :meth:`set_sampled_genotypes`.
 
     Args:
         in_channels (int): RoI feature channels. Defaults to 256.

@@ -17,33 +17,24 @@ from .alb_bbox_head import ALBBBoxHead
 class RTMBBoxHead(ALBBBoxHead):
     """:class:`ALBBBoxHead` whose predictors also see the RTM feature ``f_E``.
 
-    ``f = pool(ALBr(ALBr(ALB(conv(RoI)))))`` (``P`` channels);
     ``f_E = E Gamma_s M W_E`` (:class:`RelationTransferModule`, ``E`` = the
-    ALB's Non-local graph of the same forward, kept with its gradient so the
-    multi-type loss also trains the graph); ``cls_score = fc_cls([f, f_E])``
-    and ``bbox_pred = fc_reg([f, f_E])`` ("concatenated to the original region
-    features to improve both classification and localization"). Typically
-    ``num_classes = 8`` (DeepLesion's coarse lesion types; background is the
-    9th score).
+    ALB's Non-local graph of the same forward, kept with its gradient);
+    ``cls_score`` and ``bbox_pred`` are predicted from ``[f, f_E]``.
+    Typically ``num_classes = 8`` (DeepLesion's coarse lesion types).
 
     Choices the paper leaves open:
 
-    * ``E`` comes from the ALB's Non-local operation(s) (the mean if there are
-      several, e.g. the 10 mixed edges of a search cell; the ALBr's if the ALB
-      has none); a genotype without any Non-local operation is refused.
+    * ``E`` comes from the ALB's Non-local operation(s) (their mean; the
+      ALBr's if the ALB has none); a genotype without one is refused.
     * The binary classifier (``M`` and ``Gamma_s``) is the pretrained
-      single-class ElixirNet's lesion-vs-background ``fc_cls``, frozen by
-      default (``freeze_binary_cls``): loading such a checkpoint moves its
-      ``fc_cls`` into ``rtm.binary_cls`` and drops its ``fc_reg``, so only
-      the new multi-type predictors start from their initialisation.
-      Without such a checkpoint a frozen classifier is a fixed random
+      single-class ElixirNet's ``fc_cls``, frozen by default: loading such
+      a checkpoint moves its ``fc_cls`` into ``rtm.binary_cls`` and drops
+      its ``fc_reg``. Without one a frozen classifier is a fixed random
       projection.
     * A learnt binary classifier (``freeze_binary_cls=False``, the
-      single-class "+RTM" rows of Tables 1, 2 and 5) is supervised as "the
-      original binary classifier": ``loss_binary_cls``, a softmax
-      cross-entropy on the sampled RoIs of ``loss_cls`` (label 0 = lesion of
-      any class, 1 = background), so that its rows keep meaning lesion and
-      background; ``loss_binary_cls=None`` leaves it unsupervised.
+      single-class "+RTM" rows of Tables 1, 2 and 5) is supervised by
+      ``loss_binary_cls`` on the sampled RoIs (label 0 = lesion of any
+      class, 1 = background) so that its rows keep their meaning.
 
     Args:
         rtm_channels (int): size of ``f_E`` (the paper's ``E`` = 128).
