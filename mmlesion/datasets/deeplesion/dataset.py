@@ -20,10 +20,6 @@ _SPLIT_NAMES = {value: name for name, value in SPLITS.items()}
 #: the lesion's last pixel (mmdet's), not that pixel (DL_info.csv's).
 BOX_CONVENTION = 'exclusive'
 
-#: mmdet's / mmcv's image loader: reads the 16-bit HU PNGs as 8-bit
-#: pictures, without the neighbouring slices.
-_STOCK_IMAGE_LOADER = 'LoadImageFromFile'
-
 #: Palette of the 8 coarse lesion types (one colour per type).
 _TYPE_PALETTE = [(220, 20, 60), (119, 11, 32), (0, 0, 142), (0, 0, 230),
                  (106, 0, 228), (0, 60, 100), (0, 80, 100), (0, 0, 70)]
@@ -57,33 +53,21 @@ class DeepLesionDataset(BaseDetDataset):
                              normalized_location=[x, y, z], noisy=False,
                              row=2)])
 
-    Coordinates are 0-based pixels (the CSV's 1-based values minus 1, see
-    :mod:`.dl_info`). Boxes are in mmdet's convention: ``x2`` and ``y2``
-    one past the last pixel of the lesion (``x2 - x1`` its width in pixels),
-    from the CSV's inclusive first and last pixels (``Bounding_boxes``, as
-    DeepLesion and the converter's export write them) plus 1: the one place
-    the conversion is made. ``metainfo['box_convention']`` is
-    ``'exclusive'``, so that :class:`~mmlesion.evaluation.FROCMetric`
-    turns the boxes back into the official evaluation's inclusive pixels
-    for its legacy ``+1`` overlaps. ``img_id`` is the order of first
-    appearance of the key slice in ``ann_file`` (stable for a given file,
-    whatever ``split``). ``slice_range`` is the union of the ranges of the
-    image's lesions, ``spacing`` the x pixel spacing (mm/px) and
-    ``slice_interval`` the z spacing (mm).
+    Coordinates are 0-based pixels (:mod:`.dl_info`); boxes are mmdet's
+    (:func:`~.dl_info.mmdet_box`, the one place the conversion is made),
+    hence ``metainfo['box_convention'] = 'exclusive'``, which
+    :class:`~mmlesion.evaluation.FROCMetric` reads. ``img_id`` is the order
+    of first appearance of the key slice in ``ann_file`` (whatever
+    ``split``); ``slice_range`` is the union of the lesions' ranges.
 
     Labels:
 
     - ``label_mode='lesion'`` (default): one class ``('lesion',)``,
       ``bbox_label=0``.
     - ``label_mode='coarse_type'``: the 8 coarse types
-      (:data:`COARSE_LESION_TYPES`, ``bbox_label = type - 1``). Lesions of
-      unknown type (-1, e.g. the whole official training split) are handled
-      by ``unknown_type``: ``'ignore'`` keeps them with ``bbox_label=-1``
-      and ``ignore_flag=1`` (mmdet's ``PackDetInputs`` moves them to
-      ``ignored_instances``, so no loss sees the -1 label), ``'drop'``
-      removes them, ``'error'`` raises a ValueError naming the row.
-    - A box one pixel wide or tall (a converter's one-pixel cross-section
-      of a lesion's tip) gets ``ignore_flag=1``.
+      (:data:`COARSE_LESION_TYPES`, ``bbox_label = type - 1``); type -1
+      (the whole official training split) as ``unknown_type`` says.
+    - A box one pixel wide or tall gets ``ignore_flag=1``.
 
     Args:
         ann_file (str): the DL_info.csv, relative to ``data_root`` unless
@@ -96,8 +80,9 @@ class DeepLesionDataset(BaseDetDataset):
             left without lesions disappears, as in the official
             evaluation). Defaults to True.
         label_mode (str): ``'lesion'`` or ``'coarse_type'``.
-        unknown_type (str): ``'ignore'``, ``'drop'`` or ``'error'`` for
-            lesions of type -1 in ``'coarse_type'`` mode.
+        unknown_type (str): lesions of type -1 in ``'coarse_type'`` mode:
+            ``'ignore'`` (``bbox_label=-1``, ``ignore_flag=1``: no loss sees
+            them), ``'drop'`` or ``'error'`` (ValueError naming the row).
         skip_missing_key_slices (bool): skip (and count in the log) images
             whose key-slice PNG is missing instead of raising
             FileNotFoundError naming the file and CSV row. Defaults to False.
@@ -105,18 +90,16 @@ class DeepLesionDataset(BaseDetDataset):
             :func:`~mmlesion.datasets.parse_dl_info`.
         box_tolerance (float | None): pixels by which boxes and RECIST
             points may reach past ``Image_size`` (three official val/test
-            rows lie up to 6.6 px past the border); farther raises
-            ValueError naming file, row and field. Values are kept as given.
-            None disables the check. Defaults to 10.
-        metainfo (dict, optional): defaults to ``classes=('lesion',)`` or
-            the 8 type names, according to ``label_mode``.
-        filter_cfg (dict, optional): as mmdet's CocoDataset, used when not
-            ``test_mode``: ``filter_empty_gt`` drops images without any
-            non-ignored lesion, ``min_size`` images smaller than that.
-        **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`.
-            A ``pipeline`` holding mmdet's ``LoadImageFromFile`` (8-bit
-            pictures of the 16-bit PNGs) is refused: load with
-            :class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices`.
+            rows lie up to 6.6 px past it); farther raises ValueError
+            naming file, row and field. None: no check. Defaults to 10.
+        metainfo (dict, optional): defaults to the classes of
+            ``label_mode``.
+        filter_cfg (dict, optional): as mmdet's CocoDataset
+            (``filter_empty_gt``, ``min_size``), used when not
+            ``test_mode``.
+        **kwargs: other arguments of :class:`mmdet.datasets.BaseDetDataset`
+            (a ``pipeline`` with mmdet's 8-bit ``LoadImageFromFile`` is
+            refused).
     """
 
     METAINFO = {'classes': ('lesion', ), 'palette': [(220, 20, 60)],
@@ -175,10 +158,10 @@ class DeepLesionDataset(BaseDetDataset):
             if not isinstance(kind, (str, type)):
                 kind = type(kind)
             name = kind if isinstance(kind, str) else kind.__name__
-            if name.rsplit('.', 1)[-1] == _STOCK_IMAGE_LOADER:
+            if name.rsplit('.', 1)[-1] == 'LoadImageFromFile':
                 raise ValueError(
                     f"{cls.__name__} ({ann_file}): pipeline step {index} is "
-                    f"mmdet's {_STOCK_IMAGE_LOADER}, which reads the 16-bit "
+                    "mmdet's LoadImageFromFile, which reads the 16-bit "
                     'HU PNGs of DeepLesion as 8-bit pictures without their '
                     "neighbouring slices; use dict(type='LoadDeepLesion"
                     "Slices') (mmlesion.datasets.transforms."
@@ -204,8 +187,7 @@ class DeepLesionDataset(BaseDetDataset):
         Raises:
             ValueError: malformed CSV field, inconsistent or duplicated rows,
                 a box outside the image (file, row, field named), or no
-                image at all (file, split and the splits present named:
-                mmengine would only fail later, with a ZeroDivisionError).
+                image at all (file, split and the splits present named).
             FileNotFoundError: a missing key-slice PNG (unless
                 ``skip_missing_key_slices``).
         """
@@ -232,17 +214,13 @@ class DeepLesionDataset(BaseDetDataset):
 
         # one listdir per series folder, dropped right after use
         abs_root = osp.abspath(img_root)
-        series_dirs: Dict[str, str] = {}  # series name -> absolute folder
         by_series: Dict[str, List[str]] = {}
         for file_name, recs in groups.items():
-            name = recs[0].series_name
-            if name not in series_dirs:
-                series_dirs[name] = abs_root + os.sep + name
-            by_series.setdefault(series_dirs[name], []).append(file_name)
+            by_series.setdefault(recs[0].series_name, []).append(file_name)
         present: Set[str] = set()
-        for series_dir, file_names in by_series.items():
+        for name, file_names in by_series.items():
             try:
-                listing = set(os.listdir(series_dir))
+                listing = set(os.listdir(abs_root + os.sep + name))
             except (FileNotFoundError, NotADirectoryError):
                 continue
             present.update(f for f in file_names
@@ -252,7 +230,7 @@ class DeepLesionDataset(BaseDetDataset):
         num_missing = 0
         for file_name, recs in groups.items():
             first = recs[0]
-            series_dir = series_dirs[first.series_name]
+            series_dir = abs_root + os.sep + first.series_name
             if file_name not in present:
                 if self.skip_missing_key_slices:
                     num_missing += 1

@@ -1,29 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Parsing of DeepLesion's ``DL_info.csv``.
+"""Parsing of DeepLesion's ``DL_info.csv`` (Yan et al., JMI 2018): one row
+per lesion, 18 columns, beside ``Images_png/<patient>_<study>_<series>/``.
 
-DeepLesion (Yan et al., "DeepLesion: automated mining of large-scale lesion
-annotations and universal lesion detection with deep learning", JMI 2018) is
-released as ``Images_png/<patient>_<study>_<series>/<slice>.png`` plus one
-annotation table, ``DL_info.csv``, with one row per lesion and 18 columns.
-The papers this project implements (ElixirNet Sec. 4, Improved RetinaNet
-Sec. 3.1, LENS Sec. IV-A, 3D Aggregated Faster R-CNN Sec. IV-C) all start
-from that table.
+The table's pixel coordinates are MATLAB's, **1-based**;
+:func:`parse_dl_info` makes ``Bounding_boxes`` and the RECIST end points of
+``Measurement_coordinates`` **0-based** (minus 1: pixel ``img[y, x]`` is at
+``(x, y)``); lengths and normalised locations are unchanged. Boxes keep the
+official evaluation's inclusive convention (width = x2 - x1 + 1);
+:func:`mmdet_box` gives mmdet's (``x2`` one past the last pixel).
 
-Coordinate convention
----------------------
-The table was written by MATLAB and its pixel coordinates are **1-based**.
-:func:`parse_dl_info` converts every pixel coordinate (``Bounding_boxes``
-and the RECIST end points of ``Measurement_coordinates``) to **0-based**
-pixel indices by subtracting 1, so that pixel ``(x, y)`` of the PNG read as
-``img[y, x]`` is at coordinate ``(x, y)``. Lengths
-(``Lesion_diameters_Pixel_``) and normalised locations are unchanged. Boxes
-stay in the legacy inclusive convention of the official evaluation (width =
-x2 - x1 + 1); :func:`mmdet_box` turns one into mmdet's convention (``x2``
-one past the last pixel), as :class:`~mmlesion.datasets.DeepLesionDataset`
-gives its boxes.
-
-``row`` is the line number of a record, the header being line 1 (the row
-number a spreadsheet shows).
+``row`` is a record's line number, the header being line 1.
 """
 import csv
 import io
@@ -85,33 +71,21 @@ def mmdet_box(bbox: Sequence[float]) -> List[float]:
 class DLInfoRecord:
     """One lesion, i.e. one row of ``DL_info.csv``, with 0-based pixels.
 
+    The fields are the columns of the same name; those that differ:
+
     Attributes:
         row (int): line number in the CSV (header = line 1).
-        file_name (str): key slice, e.g. ``'000001_01_01_109.png'``.
-        patient_index (int): ``Patient_index``.
-        study_index (int): ``Study_index``.
-        series_id (int): ``Series_ID``.
-        key_slice_index (int): ``Key_slice_index`` (= the PNG stem number).
         recist (tuple): 4 points ``((x, y), ...)``, 0-based: the long-axis end
-            points p1, p2 then the short-axis end points p3, p4
-            (``Measurement_coordinates`` minus 1).
-        bbox (tuple): ``(x1, y1, x2, y2)``, 0-based (``Bounding_boxes``
-            minus 1), inclusive pixel convention.
+            points p1, p2 then the short-axis end points p3, p4.
+        bbox (tuple): ``(x1, y1, x2, y2)``, 0-based, inclusive pixels.
         diameters_px (tuple): ``(long, short)`` RECIST diameters in pixels.
         normalized_location (tuple): ``(x, y, z)`` in [0, 1] (body-relative).
-        lesion_type (int): ``Coarse_lesion_type``, 1..8 (see
-            :data:`COARSE_LESION_TYPES`) or -1 for unknown.
-        noisy (bool): ``Possibly_noisy == 1``.
-        slice_range (tuple): ``(first, last)`` slice index released for the
-            lesion (inclusive).
-        spacing (tuple): ``(x, y, z)`` in mm: pixel spacing in mm/px along x
-            and y, and the slice interval in mm.
-        image_size (tuple): ``Image_size`` as two ints ``(height, width)``
-            (every official image is square).
-        dicom_windows (tuple): the ``(low, high)`` HU window stored in the
-            DICOM header (may be NaN).
-        gender (str): ``Patient_gender`` (``'M'``, ``'F'``, or as given).
-        age (int | None): ``Patient_age``; None where the table says NaN.
+        lesion_type (int): 1..8 (:data:`COARSE_LESION_TYPES`), -1 unknown.
+        slice_range (tuple): ``(first, last)`` slice released (inclusive).
+        spacing (tuple): ``(x, y, z)`` mm: pixel spacing, slice interval.
+        image_size (tuple): ``(height, width)``.
+        dicom_windows (tuple): the DICOM ``(low, high)`` HU (may be NaN).
+        age (int | None): None where the table says NaN.
         split (int): ``Train_Val_Test``: 1 train, 2 val, 3 test.
     """
     row: int
@@ -207,7 +181,7 @@ class _RowParser:
         try:
             value = float(text)
         except ValueError:
-            raise self.error(field, f'expected an integer, got {text!r}')
+            value = math.nan
         if not (math.isfinite(value) and value == int(value)):
             raise self.error(field, f'expected an integer, got {text!r}')
         return int(value)
@@ -336,25 +310,13 @@ def parse_dl_info_row(fields: Dict[str, str], row: int,
         raise p.error('Train_Val_Test', f'expected 1, 2 or 3, got {split}')
 
     return DLInfoRecord(
-        row=row,
-        file_name=file_name,
-        patient_index=patient,
-        study_index=study,
-        series_id=series,
-        key_slice_index=key,
-        recist=recist,
-        bbox=bbox,
-        diameters_px=(diameters[0], diameters[1]),
-        normalized_location=(location[0], location[1], location[2]),
-        lesion_type=lesion_type,
-        noisy=bool(noisy),
-        slice_range=(slice_range[0], slice_range[1]),
-        spacing=(spacing[0], spacing[1], spacing[2]),
-        image_size=(image_size[0], image_size[1]),
-        dicom_windows=(windows[0], windows[1]),
-        gender=gender,
-        age=age,
-        split=split)
+        row=row, file_name=file_name, patient_index=patient,
+        study_index=study, series_id=series, key_slice_index=key,
+        recist=recist, bbox=bbox, diameters_px=diameters,
+        normalized_location=location, lesion_type=lesion_type,
+        noisy=bool(noisy), slice_range=slice_range, spacing=spacing,
+        image_size=image_size, dicom_windows=windows, gender=gender,
+        age=age, split=split)
 
 
 def find_duplicate_rows(
@@ -376,16 +338,13 @@ def find_duplicate_rows(
     seen: Dict[tuple, DLInfoRecord] = {}
     duplicates = []
     for rec in records:
-        for field, value in (('Bounding_boxes', rec.bbox),
-                             ('Measurement_coordinates', rec.recist)):
-            key = (rec.file_name, field, value)
-            if key in seen:
-                duplicates.append((seen[key], rec, field))
-                break
+        keys = [(rec.file_name, 'Bounding_boxes', rec.bbox),
+                (rec.file_name, 'Measurement_coordinates', rec.recist)]
+        first = next((key for key in keys if key in seen), None)
+        if first is not None:
+            duplicates.append((seen[first], rec, first[1]))
         else:
-            for field, value in (('Bounding_boxes', rec.bbox),
-                                 ('Measurement_coordinates', rec.recist)):
-                seen[(rec.file_name, field, value)] = rec
+            seen.update(dict.fromkeys(keys, rec))
     return duplicates
 
 
