@@ -19,22 +19,10 @@ _UNION_EPS = 1e-6
 
 def _box_iou(coords1: np.ndarray, area1: np.ndarray, coords2: np.ndarray,
              area2: np.ndarray) -> np.ndarray:
-    """IoU matrix of m boxes and n boxes, float64.
-
-    The operations of mmdet's :func:`bbox_overlaps` (mode ``'iou'``, no +1
-    offset, the union clamped at 1e-6) in the same order, so the values are
-    bit for bit those of ``bbox_overlaps`` on float64 tensors, without its
-    per-slice torch round trip (``benchmark_box_stacking.py``).
-
-    Args:
-        coords1 (np.ndarray): (4, m) rows ``x1, y1, x2, y2``.
-        area1 (np.ndarray): (m,) ``(x2 - x1) * (y2 - y1)``.
-        coords2 (np.ndarray): (4, n), as ``coords1``.
-        area2 (np.ndarray): (n,).
-
-    Returns:
-        np.ndarray: (m, n) IoU.
-    """
+    """(m, n) float64 IoU of ``(4, m)`` and ``(4, n)`` coordinate rows with
+    their areas: the operations of mmdet's :func:`bbox_overlaps` (``'iou'``,
+    no +1 offset) in the same order, bit for bit, without its per-slice
+    torch round trip (``benchmark_box_stacking.py``)."""
     x1, y1, x2, y2 = coords1[:, :, None]
     u1, v1, u2, v2 = coords2
     w = np.minimum(x2, u2)
@@ -51,22 +39,10 @@ def _box_iou(coords1: np.ndarray, area1: np.ndarray, coords2: np.ndarray,
 
 def _greedy_match(iou: np.ndarray,
                   iou_thr: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of a one-to-one greedy matching by IoU > thr.
-
-    The highest IoU is matched first, then its row and column leave the
-    competition; ties go to the lower row, then the lower column. The pairs
-    above the threshold are sorted once in that order and taken in turn when
-    their row and column are both free (each pair taken is then the best one
-    left); a pair alone in its row and its column is taken wherever it comes.
-
-    Args:
-        iou (np.ndarray): (m, n).
-        iou_thr (float): pairs need IoU > iou_thr.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: the matched rows and columns, in the
-        order they are matched.
-    """
+    """Matched rows and columns (in matching order) of a one-to-one greedy
+    matching of an (m, n) IoU matrix by IoU > ``iou_thr``: highest IoU
+    first, ties to the lower row, then the lower column. The pairs are
+    sorted once and taken when their row and column are both free."""
     num_rows, num_cols = iou.shape
     flat = np.flatnonzero(iou > iou_thr)  # row-major order
     flat = flat[np.argsort(-iou.ravel()[flat], kind='stable')]

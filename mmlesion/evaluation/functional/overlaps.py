@@ -11,11 +11,8 @@ The same functions take 3D boxes ``x1, y1, z1, x2, y2, z2`` with ``ndim=3``
 (volumes ``(x2 - x1 + 1) * (y2 - y1 + 1) * (z2 - z1 + 1)``, the ``IOX``
 function of the LENS evaluation code, docs/protocols.md §2).
 
-Two overlap measures are provided:
-
-* ``'iou'``: intersection over union.
-* ``'iobb'``: intersection over the area of the *detected* box (the first
-  argument), the "IoBB" variant reported by ElixirNet.
+Modes: ``'iou'``, or ``'iobb'`` (intersection over the area of the
+*detected* box, the first argument; ElixirNet's "IoBB").
 
 ``mmdet.evaluation.functional.bbox_overlaps`` with
 ``use_legacy_coordinate=True`` has the same formula but computes in float32,

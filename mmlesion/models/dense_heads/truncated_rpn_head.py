@@ -141,15 +141,8 @@ class TruncatedRPNHead(RPNHead):
         return prob >= thr
 
     def _anchor_keep_mask(self, loc_pred: Tensor) -> Tensor:
-        """Per-anchor keep mask of one image and level.
-
-        Args:
-            loc_pred (Tensor): (1, H, W) location logits.
-
-        Returns:
-            Tensor: (H * W * A,) bool, in the order of
-            ``prior_generator.grid_priors`` (location-major, then anchor).
-        """
+        """(H * W * A,) keep mask of one image's (1, H, W) location logits,
+        in the order of ``prior_generator.grid_priors``."""
         keep = self.location_keep_mask(loc_pred).reshape(-1)
         return keep.repeat_interleave(self.num_base_priors)
 

@@ -109,23 +109,10 @@ def to_edge_coords(instances: InstanceData) -> InstanceData:
 
 def _cut_windows(volume: Tensor, origins: Sequence[Tuple[int, int, int]],
                  buffer: Tensor, pad_value: float) -> Tensor:
-    """The windows of ``volume`` at ``origins``, copied into ``buffer``.
-
-    Window ``k`` is ``volume[:, z:z + d, y:y + h, x:x + w]`` (``d, h, w``
-    the buffer's window size) padded past the volume's end with
-    ``pad_value``, copied on the calling thread
-    (:mod:`mmlesion.utils.host_copy`) into memory already touched.
-
-    Args:
-        volume (Tensor): (C, D, H, W).
-        origins (Sequence[tuple]): ``(z, y, x)`` of each window, at most
-            ``len(buffer)``.
-        buffer (Tensor): (B, C, d, h, w), overwritten.
-        pad_value (float): the value past the volume's end.
-
-    Returns:
-        Tensor: ``buffer[:len(origins)]`` (contiguous), the windows.
-    """
+    """``buffer[:len(origins)]`` overwritten with the (C, d, h, w) windows
+    of the (C, D, H, W) ``volume`` at the ``(z, y, x)`` ``origins``, padded
+    past the volume's end with ``pad_value`` and copied on the calling
+    thread (:mod:`mmlesion.utils.host_copy`)."""
     out = buffer[:len(origins)]
     d, h, w = buffer.shape[2:]
     for k, (z, y, x) in enumerate(origins):

@@ -215,17 +215,8 @@ class AggregatedFPRNHead3D(BaseModule):
 
     def _level_features(self, feat: Tensor, rois_f: Tensor, level: int,
                         batch_idx: Tensor) -> Tensor:
-        """RoI features of one level.
-
-        Args:
-            feat (Tensor): (B, C, D, H, W).
-            rois_f (Tensor): (K, 4) ``(z, y, x, size)`` in feature voxels.
-            level (int): level index (for the stride).
-            batch_idx (Tensor): (K,) image of each RoI.
-
-        Returns:
-            Tensor: (K, C, r, r, r).
-        """
+        """(K, C, r, r, r) features of the (K, 4) ``(z, y, x, size)`` RoIs
+        (feature voxels, image ``batch_idx``) on one level's map."""
         boxes_f = zyxd_to_bbox3d(rois_f)  # feature-voxel box coordinates
         if not self.use_magnify:
             rois = torch.cat([batch_idx[:, None].to(boxes_f), boxes_f], 1)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The LUNA16 bootstrap band over scans (rule 8 of the package doc)."""
+"""The LUNA16 bootstrap band over scans (docs/protocols.md §3, package
+doc)."""
 import math
 from typing import NamedTuple, Sequence, Tuple
 
@@ -76,7 +77,7 @@ def bootstrap_froc(match: LUNA16Match,
 
     Each resample's curve is the cumulative TP / FP count over one global
     descending score order, weighted by how often each scan was drawn and
-    read at the end of every run of equal scores (the package doc's rule 8).
+    read at the end of every run of equal scores (the package doc).
 
     Args:
         match (LUNA16Match): from :func:`match_luna16`.

@@ -1,6 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LUNA16 matching: the 100-mark cap and the hit test of marks against
-nodules and excluded findings (rules 1 to 6 of the package doc)."""
+nodules and excluded findings (docs/protocols.md §3, package doc)."""
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
