@@ -1,20 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What ``tools/reproduce.py --dry-run`` prints besides the hours: the
-commands as one would type them, and the inputs that are not there.
-
-The stages run from the repository root, so a path inside it is printed
-relative to it (``work_dirs/reproduce/...``, ``.venv/bin/python``) and
-one outside it stays absolute, and the checkpoint a stage tests
-(``@last:DIR`` in the plan) is printed as the shell substitution that reads
-it (``"$(cat DIR/last_checkpoint)"``): each printed command runs as it is
-from the repository root once the stages before it have run. An *input*
-of a stage is a file or folder it reads that no stage of the plan writes:
-each dataset's annotation file of its config (``data_root`` +
-``ann_file``, after the stage's ``--cfg-options``), the paths its script
-takes as positional arguments and the values of :data:`INPUT_OPTIONS`.
-Each one missing is printed on its own line, with the stages that read it
-and the data/README.md section that says where it comes from;
-``tools/reproduce.py`` checks them before the first stage too.
+commands as one would type them from the repository root
+(:func:`display_command`), and the inputs that are not there
+(:func:`missing_input_lines`): files or folders a stage reads that no stage
+of the plan writes; ``tools/reproduce.py`` checks them before the first
+stage too.
 """
 import os
 import os.path as osp
@@ -105,14 +95,6 @@ def display_command(stage: Stage, base: str) -> str:
     return ' '.join(shell_word(a, base) for a in stage.argv)
 
 
-def _script_index(argv: Sequence[str]) -> Optional[int]:
-    """Where the stage's script (``tools/...py``) is in ``argv``."""
-    for i, arg in enumerate(argv):
-        if arg.startswith('tools/') and arg.endswith('.py'):
-            return i
-    return None
-
-
 def _cfg_options(argv: Sequence[str]) -> List[str]:
     """The ``--cfg-options`` of a command (empty without)."""
     if '--cfg-options' not in argv:
@@ -128,8 +110,9 @@ def _cfg_options(argv: Sequence[str]) -> List[str]:
 def _argument_paths(argv: Sequence[str]) -> List[str]:
     """The positional arguments after the script and the values of
     :data:`INPUT_OPTIONS` (paths or not)."""
-    start = _script_index(argv)
-    if start is None:
+    start = next((i for i, arg in enumerate(argv)
+                  if arg.startswith('tools/') and arg.endswith('.py')), None)
+    if start is None:  # no tools/ script
         return []
     out = []
     for arg in argv[start + 1:]:
@@ -219,11 +202,6 @@ def stage_inputs(stage: Stage) -> List[str]:
     return list(dict.fromkeys(out))
 
 
-def _under(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or inside it (both absolute)."""
-    return osp.commonpath([folder, path]) == folder
-
-
 def _plan_writes(rows: Sequence[Row], base: str) -> Tuple[set, List[str]]:
     """The files the stages of ``rows`` write and the folders they write
     into (values of :data:`OUTPUT_FOLDER_OPTIONS`), absolute."""
@@ -258,7 +236,7 @@ def missing_input_lines(rows: Sequence[Row], base: str) -> List[str]:
             for path in stage_inputs(stage):
                 full = osp.normpath(osp.join(base, path))
                 if osp.exists(full) or full in files or any(
-                        _under(full, f) for f in folders):
+                        osp.commonpath([f, full]) == f for f in folders):
                     continue
                 name = re.sub(r'_fold\d+$', '_fold<k>', stage.name)
                 readers.setdefault(path, {})[name] = None

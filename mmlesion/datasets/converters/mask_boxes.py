@@ -87,20 +87,16 @@ def mask_to_boxes_3d(mask: np.ndarray,
     mask = mask != 0
     # label only the bounding box of the foreground (a tumour is a tiny
     # part of a 512 x 512 x 800 scan)
-    ranges = []
-    for axis in range(3):
-        hit = np.flatnonzero(mask.any(tuple(a for a in range(3)
-                                             if a != axis)))
-        if hit.size == 0:
-            return []
-        ranges.append((int(hit[0]), int(hit[-1]) + 1))
-    crop = tuple(slice(lo, hi) for lo, hi in ranges)
+    found = ndimage.find_objects(mask.view(np.uint8))
+    if not found:
+        return []
+    crop = found[0]
     if instances:
         labels = np.asarray(values[crop], dtype=np.int64)
         num = int(labels.max())
     else:
         labels, num = ndimage.label(mask[crop], structure=structure)
-    off_z, off_y, off_x = (lo for lo, _ in ranges)
+    off_z, off_y, off_x = (s.start for s in crop)
     counts = np.bincount(labels.ravel(), minlength=num + 1)
     voxel_mm3 = float(np.prod(spacing_zyx))
     out = []
@@ -115,24 +111,16 @@ def mask_to_boxes_3d(mask: np.ndarray,
             ys = np.flatnonzero(comp[k].any(1))
             xs = np.flatnonzero(comp[k].any(0))
             if ys.size:
-                slice_boxes[z0 + k] = [
+                slice_boxes[z0 + k] = [float(v) for v in (
                     x0 + xs[0] - 0.5, y0 + ys[0] - 0.5, x0 + xs[-1] + 0.5,
-                    y0 + ys[-1] + 0.5
-                ]
+                    y0 + ys[-1] + 0.5)]
         dz, dy, dx = comp.shape
-        bbox = [
-            x0 - 0.5, y0 - 0.5, z0 - 0.5, x0 + dx - 0.5, y0 + dy - 0.5,
-            z0 + dz - 0.5
-        ]
-        out.append(
-            dict(
-                bbox=[float(v) for v in bbox],
-                num_voxels=int(counts[i]),
-                diameter_mm=float(
-                    (6 * counts[i] * voxel_mm3 / math.pi)**(1 / 3)),
-                slice_boxes={
-                    z: [float(v) for v in b]
-                    for z, b in slice_boxes.items()
-                }))
+        out.append(dict(
+            bbox=[float(v) for v in (x0 - 0.5, y0 - 0.5, z0 - 0.5,
+                                     x0 + dx - 0.5, y0 + dy - 0.5,
+                                     z0 + dz - 0.5)],
+            num_voxels=int(counts[i]),
+            diameter_mm=float((6 * counts[i] * voxel_mm3 / math.pi)**(1 / 3)),
+            slice_boxes=slice_boxes))
     out.sort(key=lambda d: (d['bbox'][2], d['bbox'][1], d['bbox'][0]))
     return out

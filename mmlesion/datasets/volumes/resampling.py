@@ -107,12 +107,9 @@ def resample_volume(volume: CTVolume,
     ref.SetSpacing(tuple(new_sp[::-1].tolist()))
     ref.SetOrigin(tuple(origin.tolist()))
     ref.SetDirection(tuple(volume.direction.ravel().tolist()))
-    res = sitk.ResampleImageFilter()
-    res.SetReferenceImage(ref)
-    res.SetInterpolator(_INTERPOLATORS[interpolator])
-    res.SetDefaultPixelValue(float(default_value))
-    res.SetOutputPixelType(out_type)
-    out = res.Execute(src)
+    out = sitk.Resample(src, ref, sitk.Transform(),
+                        _INTERPOLATORS[interpolator], float(default_value),
+                        out_type)
     meta = dict(volume.meta, resampled_from=tuple(volume.spacing_zyx))
     return CTVolume.from_sitk(
         out, dtype=None if interpolator == 'nearest' else np.float32, **meta)
