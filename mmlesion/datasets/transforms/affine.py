@@ -119,23 +119,17 @@ class MultiSliceRandomAffine(RandomAffine):
 
     The augmentation of Improved RetinaNet Sec. 3.1 (rotation / shear up to
     0.1 rad, scaling / translation up to 10 %) and of LENS Sec. IV-A
-    (scale 0.8-1.2, shift). mmdet's ``RandomAffine`` works on 3- and 9-slice
-    float images, but (i) its default ``border_val`` (114, 114, 114) is
-    meant for 8-bit photos, (ii) OpenCV cycles a 4-value border over more
-    than 4 channels, leaving channels 3 and 7 of a 9-slice image at 0, (iii)
-    it raises on ``gt_masks`` and (iv) leaves ``gt_recists`` and
-    ``homography_matrix`` untouched. This version warps in chunks of at
-    most 4 channels with one border value (by default the image minimum,
-    i.e. air), warps ``BitmapMasks`` (nearest neighbour), projects
+    (scale 0.8-1.2, shift). Unlike mmdet's, it fills with one border value
+    on every channel (:func:`warp_perspective_channels`; default the image
+    minimum, air), warps ``BitmapMasks`` (nearest), projects
     ``gt_recists``, drops the same instances as the boxes and records
-    ``homography_matrix`` (the box-coordinate matrix, as mmdet does).
+    ``homography_matrix``.
 
     Rotation, shear and scaling act **about the image centre**
     (:func:`about_image_centre`), as in keras-retinanet, the paper's code
-    base; mmdet's about the top-left corner moves the centre of a 512 px
-    image by up to 125 px for these ranges. The image is warped with the
-    pixel-centre version of the matrix (:func:`box_to_pixel_matrix`), so
-    boxes, RECIST points and masks stay aligned to sub-pixel accuracy.
+    base; the image is warped with the pixel-centre matrix
+    (:func:`box_to_pixel_matrix`), so boxes, RECIST points and masks stay
+    aligned.
 
     Args:
         max_rotate_degree (float): maximum rotation in degrees.

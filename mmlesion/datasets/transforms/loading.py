@@ -75,16 +75,6 @@ def stack_channels(channels: List[np.ndarray]) -> np.ndarray:
     return np.stack(channels, axis=-1).astype(np.float32, copy=False)
 
 
-def _slice_roots(series_dir: str, allow_outside_data: bool
-                 ) -> Optional[Tuple[str, str]]:
-    """The folders a slice may lie in, links resolved: the series folder
-    and the folder of series folders (None: the switch allows any)."""
-    if allow_outside_data:
-        return None
-    return (osp.realpath(series_dir),
-            osp.realpath(osp.dirname(osp.abspath(series_dir))))
-
-
 def _check_slice_file(path: str, roots: Optional[Tuple[str, str]]) -> None:
     """A slice of a series: a regular file inside one of ``roots``."""
     if not osp.exists(path):
@@ -114,25 +104,20 @@ class LoadDeepLesionSlices(BaseTransform):
 
     Channel ``k`` (``k = -(N // 2) .. N // 2``) is the image at
     ``z = key * slice_interval + k * interval_mm``, linearly interpolated
-    between the two stored slices around it. As in the public 3DCE / MULAN
-    code, a stored slice missing on disk is replaced by the nearest existing
-    slice towards the key slice (Improved RetinaNet Sec. 3.1, "we duplicate
-    the lesion slice"); such fallbacks are counted and logged on the first
-    and every ``log_every``-th occurrence. A slice interval that is not
-    positive or finite gives N copies of the key slice. Pixels outside
-    ``hu_clip`` are clamped (some series store the outside of the field of
-    view as -2048 or -3024 HU).
+    between the two stored slices around it. A stored slice missing on disk
+    is replaced by the nearest one towards the key slice (Improved
+    RetinaNet Sec. 3.1, "we duplicate the lesion slice"; logged on the first
+    and every ``log_every``-th fallback); a slice interval that is not
+    positive and finite gives N copies of the key slice.
 
-    Every slice read must be a regular file (a FIFO would block the loader)
-    lying, links resolved, in the series folder or its parent (e.g.
-    ``Images_png``); ``--allow-outside-data`` (``scan_checks=dict(
-    allow_outside_data=True)``, here or in the sample) accepts links
-    leading elsewhere.
+    Every slice read must be a regular file lying, links resolved, in the
+    series folder or its parent, unless ``scan_checks=dict(
+    allow_outside_data=True)`` (``--allow-outside-data``).
 
-    Required keys: ``img_path`` (key slice), ``slice_interval`` (mm; if
-    missing, N copies of the key slice); optional ``key_slice`` (default:
-    the number in the file name), ``series_dir`` (default: the folder of
-    ``img_path``) and ``height``/``width`` (checked against the PNG).
+    Required keys: ``img_path`` (key slice), ``slice_interval`` (mm);
+    optional ``key_slice`` (default: the file name's number),
+    ``series_dir`` (default: the folder of ``img_path``) and
+    ``height``/``width`` (checked against the PNG).
 
     Added keys: ``img`` (float32 H x W x N, HU, key slice in the middle
     channel), ``img_shape``, ``ori_shape``, ``num_fallback_slices``.
@@ -141,11 +126,10 @@ class LoadDeepLesionSlices(BaseTransform):
         num_slices (int): N, odd. Defaults to 3.
         interval_mm (float): physical distance between channels in mm.
             Defaults to 2.0.
-        hu_clip (tuple[float, float], optional): HU range applied to every
-            stored slice; None keeps raw values. Defaults to (-1024, 3071),
-            the 12-bit CT range.
-        log_every (int): log missing-neighbour counts on the first and every
-            ``log_every``-th fallback. Defaults to 1000.
+        hu_clip (tuple[float, float], optional): HU range every slice is
+            clamped to (the outside of the field of view may be -3024);
+            None keeps raw values. Defaults to (-1024, 3071).
+        log_every (int): fallbacks between two logs. Defaults to 1000.
         scan_checks (dict | ScanChecks, optional): only
             ``allow_outside_data`` applies; default: the sample's
             ``scan_checks``, else :class:`ScanChecks`' defaults.
@@ -196,11 +180,9 @@ class LoadDeepLesionSlices(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Load the N channels.
 
-        Besides a dataset sample, accepts what mmdet's inference APIs hand
-        over (:class:`LesionInferencerLoader`): ``img``, the (H, W, N)
-        slices already stacked (HU, or uint16 ``HU + 32768``); or
-        ``volume``, a (D, H, W) series with ``key_slice`` and
-        ``slice_interval`` (as :class:`LoadVolumeSlices`).
+        Besides a dataset sample, accepts (:class:`LesionInferencerLoader`)
+        ``img``, the (H, W, N) slices (HU, or uint16 ``HU + 32768``), or
+        ``volume``, a (D, H, W) series (as :class:`LoadVolumeSlices`).
 
         Args:
             results (dict): result of the dataset (see the class doc).
@@ -311,7 +293,10 @@ class LoadDeepLesionSlices(BaseTransform):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
-        roots = _slice_roots(series_dir, self._allow_outside_data(results))
+        # the folders a slice may lie in, links resolved (None: any)
+        roots = None if self._allow_outside_data(results) else (
+            osp.realpath(series_dir),
+            osp.realpath(osp.dirname(osp.abspath(series_dir))))
 
         def exists(index: int) -> bool:
             if not osp.lexists(path_of(index)):
@@ -388,14 +373,10 @@ class LoadDeepLesionSlices(BaseTransform):
 class LoadRecistPoints(BaseTransform):
     """Load the RECIST end points of the lesions as ``gt_recists``.
 
-    RECIST diameters are the weak labels of DeepLesion (Improved RetinaNet
-    Sec. 2.2 builds dense masks from them). Like mmdet's ``LoadAnnotations``
-    every instance is kept, ignored ones included, so ``gt_recists[i]``
-    belongs to ``gt_bboxes[i]`` and ``gt_ignore_flags[i]``.
-
-    Only mmlesion's transforms (``ResampleToSpacing``, ``ClipBlackBorder``,
-    ``MultiSliceRandomAffine``) move ``gt_recists``; its consumers (e.g.
-    ``RecistToMask``) must run before mmdet's geometric transforms.
+    RECIST diameters are DeepLesion's weak labels (Improved RetinaNet
+    Sec. 2.2). Every instance is kept, ignored ones included, so
+    ``gt_recists[i]`` belongs to ``gt_bboxes[i]`` (as mmdet's
+    ``LoadAnnotations``). Only mmlesion's geometric transforms move them.
 
     Added keys: ``gt_recists`` (float32, (num_instances, 4, 2): long-axis end
     points p1, p2 then short-axis p3, p4, as (x, y), 0-based pixels).
@@ -440,18 +421,9 @@ class LoadVolumeSlices(LoadDeepLesionSlices):
     run a 2.5D detector's own test pipeline on every slice of a CT scan
     (:mod:`mmlesion.apis.whole_scan.infer`).
 
-    Required keys: ``volume`` (float32 (z, y, x) array in HU, shared by all
-    slices, not copied), ``key_slice`` (int), ``slice_interval`` (mm, the z
-    spacing of ``volume``).
-
-    Added keys: ``img`` (float32 H x W x N), ``img_shape``, ``ori_shape``.
-    ``volume`` is removed from the results (so it is never packed).
-
-    Args:
-        num_slices (int): N, odd. Defaults to 3.
-        interval_mm (float): distance between channels in mm. Defaults to 2.
-        hu_clip (tuple[float, float], optional): HU range. Defaults to
-            (-1024, 3071).
+    Required keys: ``volume`` (float32 (z, y, x) HU, not copied),
+    ``key_slice`` (int), ``slice_interval`` (mm). Added keys: ``img``,
+    ``img_shape``, ``ori_shape``; ``volume`` is removed (never packed).
     """
 
     def transform(self, results: dict) -> dict:

@@ -70,16 +70,15 @@ from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
 class RecistToMask(BaseTransform):
     """GrabCut masks from RECIST diameters, as ``gt_masks``.
 
-    Zlocha et al., MICCAI 2019, Sec. 2.2 / Fig. 1(b). One mask per instance
-    of ``gt_bboxes`` (ignored ones included), made on the key slice of
-    ``img``. Must run before any geometric transform (results carrying
-    ``scale_factor``, ``flip`` or ``homography_matrix`` are refused). All
-    choices and fallbacks are in the module docstring.
+    Zlocha et al., MICCAI 2019, Sec. 2.2 / Fig. 1(b) (choices and
+    fallbacks: the module docstring). One mask per instance of
+    ``gt_bboxes``, ignored ones included, on the key slice; runs before
+    any geometric transform (``scale_factor``, ``flip`` or
+    ``homography_matrix`` in the results are refused).
 
-    Required keys: ``img``, ``gt_bboxes``, ``gt_recists`` (from
-    ``LoadRecistPoints``; instances without RECIST may hold NaN and get the
-    box ellipse); optional ``hu_window``/``hu_out_range`` (``WindowHU``),
-    ``file_name``/``img_path`` (cache).
+    Required keys: ``img``, ``gt_bboxes``, ``gt_recists`` (NaN: the box
+    ellipse); optional ``hu_window``/``hu_out_range``, ``file_name`` /
+    ``img_path`` (cache).
 
     Added keys: ``gt_masks`` (:class:`BitmapMasks`, ``(N, H, W)`` uint8).
 
@@ -92,18 +91,15 @@ class RecistToMask(BaseTransform):
         context_px (int): minimum context margin (px). Defaults to 16.
         context_ratio (float): context margin / longer box side. Defaults
             to 0.5.
-        min_diameter (float): long diameters below this are 'tiny'
-            (px). Defaults to 6.
-        min_quad_area (float): quadrilaterals below this are degenerate
-            (px^2). Defaults to 2.
+        min_diameter (float): 'tiny' below this long diameter (px).
+        min_quad_area (float): 'degenerate' below this area (px^2).
         keep_connected (bool): keep components touching the quadrilateral.
         fill_holes (bool): fill holes.
         seed (int): OpenCV RNG seed for GrabCut. Defaults to 0.
-        cache_dir (str, optional): read precomputed masks from this folder
-            (module docstring); a folder without ``meta.json`` is as none,
-            with one warning per process naming the tool that writes it.
-        cache_missing (str): for a lesion (or cache) not found,
-            ``'compute'`` or ``'error'``.
+        cache_dir (str, optional): folder of precomputed masks (module
+            docstring); one without ``meta.json`` is as none (warned once).
+        cache_missing (str): a lesion (or cache) not found: ``'compute'``
+            or ``'error'``.
     """
 
     def __init__(self,

@@ -24,21 +24,16 @@ from .affine import compose_homography, translation_matrix
 class ResampleToSpacing(BaseTransform):
     """Resize the image so that one pixel covers ``spacing`` mm.
 
-    The current pixel spacing is ``results['spacing'] / scale_factor``, and
-    ``scale_factor`` is composed (mmdet's ``Resize`` overwrites it), so it
-    stays the scale from the original image and ``rescale=True`` maps
-    predictions back, **provided no mmdet Resize comes after this
-    transform**: put it after any ``Resize`` or use it instead of one.
-
-    Boxes, ``gt_recists``, ``gt_masks``, ``gt_seg_map`` and
-    ``homography_matrix`` are transformed alongside, as by mmdet's
+    The current spacing is ``results['spacing'] / scale_factor``;
+    ``scale_factor`` is composed (mmdet's ``Resize`` overwrites it), so
+    ``rescale=True`` maps predictions back **provided no mmdet Resize comes
+    after this transform**. Boxes, ``gt_recists``, ``gt_masks``,
+    ``gt_seg_map`` and ``homography_matrix`` follow, as by mmdet's
     ``Resize``.
 
     Required keys: ``img``, ``spacing`` (mm/px of the original image).
-
-    Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_recists``,
-    ``gt_masks``, ``gt_seg_map``. Added keys: ``scale``, ``scale_factor``,
-    ``keep_ratio``, ``homography_matrix``.
+    Added keys: ``scale``, ``scale_factor``, ``keep_ratio``,
+    ``homography_matrix``.
 
     Args:
         spacing (float): target mm per pixel. Defaults to 0.8.
@@ -105,16 +100,11 @@ class ClipBlackBorder(BaseTransform):
     leaves the image as is. Boxes, ``gt_recists``, ``gt_masks`` and
     ``gt_seg_map`` are shifted alongside.
 
-    The crop offset is recorded as ``crop_offset = (dx, dy)`` **in pixels of
-    the original image** (added to any earlier one), and
-    ``homography_matrix`` gets the translation. mmdet's detectors divide by
-    ``scale_factor`` only; with ``'crop_offset'`` in ``PackDetInputs``'
-    ``meta_keys``, :func:`~mmlesion.models.detectors.uncropped.to_uncropped`
-    adds it back (LENS detectors, ``UncroppedFasterRCNN``).
-
-    Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_recists``,
-    ``gt_masks``, ``gt_seg_map``. Added keys: ``crop_offset``,
-    ``homography_matrix``.
+    ``crop_offset = (dx, dy)`` records the offset **in pixels of the
+    original image** (added to any earlier one), which
+    :func:`~mmlesion.models.detectors.uncropped.to_uncropped` adds back
+    (``'crop_offset'`` in ``PackDetInputs``' ``meta_keys``);
+    ``homography_matrix`` gets the translation.
 
     Args:
         threshold_hu (float): body/air threshold in HU. Defaults to -768.
