@@ -1,21 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """3D FROC of the LENS protocol on the DeepLesion manual test set.
 
-docs/protocols.md §2; Yan et al., "Learning from Multiple Datasets with
-Heterogeneous and Partial Labels for Universal Lesion Detection in CT"
-(LENS, IEEE TMI 2020), §VI-A: a 3D detection is a TP when its 3D IoBB
-(intersection over the volume of the *detected* box) with a ground truth is
-``>= 0.3``; FPs are counted per sub-volume; sensitivities at 1/8 .. 8 FPs per
-sub-volume and their average ("average sensitivity") are reported.
-
-The released evaluation code (``general_detection_evaluation.py``:
-``FROC(..., '3D', 'IOBB', .3)`` and ``sens_at_FP``) is the hit walk and the
-interpolation of the 2D protocol (:mod:`mmlesion.evaluation.functional.froc`),
-reused here with ``ndim=3`` and legacy ``+1`` voxel sizes (the release's
-boxes are inclusive integer voxel indices). Boxes of mmlesion's 3D detectors
-and of ``CTVolumeDataset`` are continuous (``x2 = x1 + extent``):
-:func:`continuous_to_inclusive` turns them into the release's convention, so
-that a box covering exactly the voxels of a ground truth has IoBB 1.
+docs/protocols.md §2 (LENS, Yan et al., IEEE TMI 2020, §VI-A). The
+released code (``general_detection_evaluation.py``: ``FROC(..., '3D',
+'IOBB', .3)`` and ``sens_at_FP``) is the hit walk and interpolation of the
+2D protocol (:mod:`mmlesion.evaluation.functional.froc`), reused with
+``ndim=3`` and legacy ``+1`` voxel sizes on inclusive voxel indices.
+mmlesion's 3D boxes are continuous (``x2 = x1 + extent``):
+:func:`continuous_to_inclusive` converts them, so that a box covering
+exactly the voxels of a ground truth has IoBB 1.
 """
 import os.path as osp
 import pickle

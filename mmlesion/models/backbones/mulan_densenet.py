@@ -80,18 +80,12 @@ class Transition(nn.Sequential):
 class SliceFusion(nn.Module):
     """MULAN's 3D feature-fusion layer (improved 3DCE).
 
-    The ``G`` slice groups of one image are processed as a batch of 2D
-    images by the DenseNet. This layer concatenates the ``G`` groups'
-    features of each image along the channels, (N, G * C, H, W), and a 1x1
-    convolution maps them to C channels that *replace the central group's*
-    features; the other groups pass unchanged. There is no non-linearity
-    (the next DenseNet layer starts with BN-ReLU), as in MULAN's released
-    code (``inter_layer_fuse`` of ``densenet_custom_trunc.py`` in
-    rsummers11/CADLab).
-
-    The weight starts as the identity on the central group (zero bias), so
-    that a backbone loaded from ImageNet starts as the pretrained 2D
-    network on the central group.
+    The ``G`` slice groups of one image go through the DenseNet as a batch;
+    this layer concatenates their features along the channels and a 1x1
+    convolution (no non-linearity, as MULAN's released ``inter_layer_fuse``
+    in rsummers11/CADLab) replaces the *central group's* features with the
+    result. It starts as the identity on the central group, so an ImageNet
+    backbone starts as the pretrained 2D network on that group.
 
     Args:
         channels (int): feature channels C.
@@ -134,22 +128,17 @@ class MULANDenseNet(BaseModule):
     Sec. IV-A).
 
     The input (N, ``num_slices``, H, W) of consecutive CT slices is split
-    into ``num_slices // slices_per_group`` groups of ``slices_per_group``
-    consecutive slices (9 slices in groups of 3 in the papers); each group is
-    a 3-channel image for the 2D DenseNet layers (shared weights, ImageNet
-    initialised). Before the dense blocks named in ``fusion_before`` a
-    :class:`SliceFusion` fuses the groups' features into the central group;
-    the outputs are the features of the central group (the one holding the
-    key slice) after dense blocks 1-3, at strides 4, 8, 16, for an FPN.
-    DenseNet-121 is *truncated*: the last transition and dense block 4 are
-    removed (MULAN).
+    into groups of ``slices_per_group`` slices (9 in groups of 3 in the
+    papers), each a 3-channel image for the shared 2D DenseNet layers.
+    Before the dense blocks in ``fusion_before`` a :class:`SliceFusion`
+    fuses the groups; the outputs are the central group's features after
+    dense blocks 1-3 (strides 4, 8, 16). DenseNet-121 is *truncated*: the
+    last transition and dense block 4 are removed (MULAN).
 
-    The layer names follow torchvision's ``densenet121`` (``features.conv0``,
-    ``features.denseblock1.denselayer1.norm1`` ...), so
+    The layer names are torchvision's ``densenet121``'s, so
     ``init_cfg=dict(type='Pretrained', checkpoint=DENSENET121_IMAGENET)``
-    loads ImageNet weights (torchvision's old-style keys such as
-    ``norm.1`` are renamed as torchvision itself does); the fusion layers
-    and anything missing keep their initialisation, reported in the log.
+    loads ImageNet weights (old-style keys such as ``norm.1`` renamed); the
+    fusion layers keep their initialisation, reported in the log.
 
     Args:
         num_slices (int): input channels (slices). Defaults to 9.

@@ -46,17 +46,14 @@ class ResNet18FPR3D(BaseModule):
     """ResNet-18 with 1x3x3 convs in ResBlocks 1-3 and 3x3x3 in ResBlock 4
     (LENS Sec. IV-D; "better than converting all filters to 3x3x3").
 
-    Stem: a 1x7x7 conv (stride 1, 2, 2), BN, ReLU and a 1x3x3 max pool
-    (stride 1, 2, 2): the in-plane ResNet stem, no pooling across slices.
-    ResBlocks 2 and 3 halve y and x, ResBlock 4 also z (strides (1, 2, 2),
-    (1, 2, 2), (2, 2, 2); the paper does not give them). Outputs: the
-    features of the four ResBlocks.
-
-    ImageNet initialisation by inflation (I3D): ``init_cfg=dict(type=
-    'Pretrained', checkpoint=RESNET18_IMAGENET)`` loads torchvision's
-    ResNet-18; a 2D kernel (out, in, 3, 3) becomes (out, in, 1, 3, 3) in
-    ResBlocks 1-3 and is repeated over z and divided by 3 in ResBlock 4; the
-    stem kernel is summed over the RGB channels when ``in_channels=1``.
+    Stem: a 1x7x7 conv (stride 1, 2, 2), BN, ReLU and a 1x3x3 max pool (no
+    pooling across slices). ResBlocks 2 and 3 halve y and x, ResBlock 4
+    also z (the paper does not give the strides). Outputs: the features of
+    the four ResBlocks. ``init_cfg=dict(type='Pretrained',
+    checkpoint=RESNET18_IMAGENET)`` inflates torchvision's ResNet-18 (I3D):
+    (out, in, 3, 3) kernels become (out, in, 1, 3, 3) in ResBlocks 1-3 and
+    are repeated over z and divided by 3 in ResBlock 4; the stem kernel is
+    summed over RGB when ``in_channels=1``.
 
     Args:
         in_channels (int): input channels (1 for a CT patch).

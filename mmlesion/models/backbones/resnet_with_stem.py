@@ -18,13 +18,9 @@ from torch import Tensor
 class ResNetWithStem(ResNet):
     """mmdet ResNet returning ``(C1, C2, ..., C5)``.
 
-    C1 is the output of the stem (``conv1 -> norm1 -> relu``, or the deep
-    stem) at stride 2 with ``stem_channels`` channels, taken before the stem
-    max pooling; C2..C5 are the stages selected by ``out_indices`` as in
-    mmdet. All other arguments (``depth``, ``in_channels``, ``base_channels``,
-    ``frozen_stages``, ``init_cfg`` with torchvision weights, ...) are those of
-    :class:`mmdet.models.backbones.ResNet`, and the parameter names are the
-    same, so ``torchvision://resnet50`` loads unchanged.
+    C1 is the stem output at stride 2 (before the stem max pooling); the
+    rest (arguments, parameter names, ``torchvision://resnet50`` loading)
+    is :class:`mmdet.models.backbones.ResNet`'s.
 
     Args:
         out_stem (bool): prepend the stem output C1. Defaults to True.

@@ -28,11 +28,8 @@ class LesionVGG(VGG, BaseModule):
     """VGG backbone returning the outputs of its pooled stages.
 
     Stage ``i`` (0-based) ends with a 2x2 max pooling, so the stage outputs
-    have strides 2, 4, 8, 16, 32 and play the role of C1..C5 (channels
-    ``base, 2 base, 4 base, 8 base, 8 base``: 64, 128, 256, 512, 512 for
-    VGG). ``out_indices=(0, 1, 2, 3, 4)`` returns ``(C1, ..., C5)``, as the
-    Improved RetinaNet neck needs (C1 for its P1 skip connection, C2..C5 for
-    the FPN).
+    (strides 2 .. 32, channels ``base * 2 ** min(i, 3)``) are C1..C5, as the
+    Improved RetinaNet neck needs.
 
     Args:
         depth (int): 11, 13, 16 or 19. Defaults to 19.

@@ -15,10 +15,8 @@ class VolumeDataPreprocessor(ImgDataPreprocessor):
     records, as mmdet's ``DetDataPreprocessor`` does for images,
     ``batch_input_shape`` and ``pad_shape`` in every data sample.
 
-    The batching is mmengine's (normalisation, stacking and padding of the
-    last three dimensions); only the metadata is added, for mmdet's tools
-    such as ``get_flops.py`` (``pad_shape``: the sample's ``(D, H, W)``
-    rounded up to ``pad_size_divisor``).
+    The batching is mmengine's; the metadata serves mmdet's tools such as
+    ``get_flops.py``.
 
     Args:
         mean (Sequence[float], optional): per-channel mean.

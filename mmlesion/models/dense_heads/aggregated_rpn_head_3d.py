@@ -99,14 +99,12 @@ class AggregatedRPNHead3D(BaseModule):
 
     Each level's head is Table I's "Detector": two bottlenecks and a
     ``1x1x1`` conv (after BN-ReLU) predicting, per cube anchor, one
-    objectness logit and four deltas ``(dz, dy, dx, dd)``. Anchors come from
-    ``CubeAnchorGenerator3D`` (one diameter set per level), targets from any
-    mmdet assigner given a 3D overlap calculator (``MaxIoUAssigner`` with
-    ``BboxOverlaps3D``, IoU+ 0.5 / IoU- 0.02 in Sec. IV-B; in-between anchors
-    are ignored), deltas from ``DeltaZYXDBBoxCoder``; regression is smooth
-    L1 on positives; classification is ``AdaptiveFocalLoss`` (Eq. 3) or
-    ``OHEMBinaryLoss`` (Table II). The classification loss sees the anchors
-    of the whole batch at once (Eq. 3 counts :math:`N_{TN}` over the batch).
+    objectness logit and four deltas ``(dz, dy, dx, dd)``. Targets come
+    from any mmdet assigner given a 3D overlap calculator (IoU+ 0.5 / IoU-
+    0.02 in Sec. IV-B); regression is smooth L1 on positives;
+    classification is ``AdaptiveFocalLoss`` (Eq. 3) or ``OHEMBinaryLoss``
+    (Table II) over the anchors of the whole batch at once (Eq. 3 counts
+    :math:`N_{TN}` over the batch).
 
     Args:
         in_channels (int): pyramid channels (32).

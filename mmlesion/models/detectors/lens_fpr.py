@@ -59,17 +59,16 @@ class LENSFPR(BaseModel):
     """3D FPR classifier of LENS (Sec. IV-D, Fig. 2).
 
     A 3D patch centred on a LENS 3D proposal goes through
-    :class:`~mmlesion.models.backbones.ResNet18FPR3D`; RoI pooling crops the
-    features of the four ResBlocks, "the ROI of ResBlocks 1-3 is the 3D box
-    and that of ResBlock 4 is the whole 3D patch"; the pooled features are
-    concatenated, then FC-ReLU-FC gives one logit (TP vs FP), trained with
-    mmdet's sigmoid focal loss averaged over the samples. At inference the
-    final score is Eq. 2, :func:`combine_fpr_scores`.
+    :class:`~mmlesion.models.backbones.ResNet18FPR3D`; the features of the
+    four ResBlocks are RoI-pooled ("the ROI of ResBlocks 1-3 is the 3D box
+    and that of ResBlock 4 is the whole 3D patch"), concatenated, and
+    FC-ReLU-FC gives one logit (TP vs FP) trained with a sigmoid focal
+    loss. At inference the final score is Eq. 2
+    (:func:`combine_fpr_scores`).
 
-    Sample format (``data_samples``): per patch a dict (or a
-    ``BaseDataElement`` with it as metainfo) with ``bbox_3d``
-    (the proposal's box in patch voxels, ``[x1, y1, z1, x2, y2, z2]``),
-    ``label`` (1 = TP, 0 = FP; training) and ``lens_score`` (prediction).
+    Samples: per patch a dict (or a ``BaseDataElement`` metainfo) with
+    ``bbox_3d`` (the proposal in patch voxels), ``label`` (1 = TP; training)
+    and ``lens_score`` (prediction).
 
     Args:
         backbone (dict): the 3D ResNet-18 config.

@@ -25,13 +25,11 @@ class LENSOneStage(ExpertEnsemble, BaseDetector):
     make it a one-stage detector").
 
     Head ``i`` is dataset ``i``'s expert: a training batch holds images of
-    one dataset (``dataset_id`` in every sample's metainfo, as for
-    :class:`~mmlesion.models.LENS`) and only its head gets a loss; the
-    others' parameters get no gradient. At test time every selected expert
-    predicts with ``test_cfg`` (its detections: ``nms_pre``,
-    ``score_thr``, ``nms``, ``max_per_img``, as mmdet's one-stage
-    detectors), and the experts' detections are pooled and NMS'd as LENS
-    fuses its experts (``test_cfg.expert_fusion``; ``pred_instances`` gets
+    one dataset (``dataset_id`` in the metainfo, as for
+    :class:`~mmlesion.models.LENS`) and only its head gets a loss. At test
+    time every selected expert predicts with ``test_cfg`` (as mmdet's
+    one-stage detectors) and their detections are fused as LENS fuses its
+    experts (``test_cfg.expert_fusion``; ``pred_instances`` gets
     ``expert_ids``).
 
     Args:

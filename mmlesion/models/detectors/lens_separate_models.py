@@ -23,17 +23,14 @@ class LENSSeparateModels(ExpertEnsemble, BaseDetector):
     "Separate models" ("learned a detector for each dataset and fused their
     proposals in inference").
 
-    Member ``i`` is built from ``detector`` (a one-dataset LENS, e.g. Table
-    I row (a)'s model) with ``dataset_names=[dataset_names[i]]``. Trained
-    on a :class:`~mmlesion.datasets.LENSMultiDataset` with one dataset per
-    batch (:class:`~mmlesion.datasets.LENSDatasetBatchSampler`), a
-    batch of dataset ``i`` trains member ``i`` alone: each member sees its
-    own dataset's batches, as ``d`` separate trainings of the same schedule
-    would (their parameters are disjoint, so an optimiser with
-    per-parameter state such as RAdam updates each as if alone). At test
-    time every selected member predicts as it would alone and their
-    detections are pooled and NMS'd (``test_cfg.expert_fusion``, as LENS
-    fuses its experts; ``pred_instances`` gets ``expert_ids``).
+    Member ``i`` is built from ``detector`` (a one-dataset LENS) with
+    ``dataset_names=[dataset_names[i]]``. Trained with one dataset per
+    batch (:class:`~mmlesion.datasets.LENSDatasetBatchSampler`), a batch of
+    dataset ``i`` trains member ``i`` alone, as ``d`` separate trainings of
+    the same schedule would (their parameters are disjoint, so per-parameter
+    optimiser state such as RAdam's stays separate). At test time the
+    members' detections are fused as LENS fuses its experts
+    (``test_cfg.expert_fusion``; ``pred_instances`` gets ``expert_ids``).
 
     Args:
         detector (dict): the one-dataset detector config of every member

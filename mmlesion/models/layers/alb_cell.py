@@ -13,17 +13,14 @@ Genotype format (plain config, so a searched block is a config edit)::
              ('dil_conv_3x3_d3', 2), ('skip_connect', 3)],    # branch 4
         concat=[1, 2, 3, 4])
 
-* ``ops`` has ``2 * num_branches`` entries ``(operation, input_index)``,
-  two per branch, branch by branch (entries ``2b`` and ``2b + 1`` belong to
-  branch ``b + 1``). The branch output is the sum of its two operations.
-* ``input_index`` numbers the tensors available to a branch: ``0`` is the
-  cell input (after the 1x1 preprocessing), ``j >= 1`` is the output of
-  branch ``j``. Branch ``b`` (1-based) may use indices ``0 .. b - 1``; so
-  branch 1 can only read the cell input (twice).
-* ``concat`` lists the branch indices (``1 .. num_branches``) whose outputs
-  are concatenated; it defaults to all branches.
-* Lists instead of tuples are accepted (configs dumped to text turn tuples
-  into lists).
+* ``ops`` has two ``(operation, input_index)`` entries per branch, branch
+  by branch; a branch outputs the sum of its two operations.
+* ``input_index`` 0 is the cell input (after the 1x1 preprocessing), ``j >=
+  1`` the output of branch ``j``; branch ``b`` (1-based) may read ``0 .. b
+  - 1``.
+* ``concat`` lists the branches (``1 .. num_branches``) whose outputs are
+  concatenated; all by default. Lists may stand for tuples (configs dumped
+  to text).
 """
 import copy
 from functools import partial

@@ -30,12 +30,10 @@ class AttentionGate(BaseModule):
 
     :math:`W_x`, :math:`W_g` and :math:`\psi` are 1x1 convolutions
     (Improved RetinaNet, Sec. 2.3; Schlemper et al., "Attention gated
-    networks", Eq. 1-2). :math:`\alpha` has one channel and is broadcast
-    over the channels of ``x``. If the gating signal ``g`` has another spatial
-    size than ``x`` (e.g. it was not upsampled yet), its projection
-    :math:`W_g^T g` is resized bilinearly to the size of ``x`` (Oktay's
-    grid-attention resampling); the Improved RetinaNet neck passes the
-    already upsampled coarser feature, so no resampling happens there.
+    networks", Eq. 1-2); :math:`\alpha` has one channel. A gating signal of
+    another spatial size is resized bilinearly after its projection
+    (Oktay's grid-attention resampling); the Improved RetinaNet neck passes
+    an already upsampled one.
 
     Args:
         in_channels (int): channels of the skip connection ``x``.

@@ -12,14 +12,11 @@ from .alb_ops import ALB_OP_NAMES, build_alb_op
 class MixedOp(nn.Module):
     """Softmax-weighted sum of all candidate operations on one edge.
 
-    ``forward(x, weights, num_rois) = sum_k weights[k] * op_k(x, num_rois)``.
-    The weights are ``softmax(alpha)`` of the edge, computed by the owner of
-    the architecture parameters (:class:`ALBCell`), so this module has no
-    architecture parameter of its own.
-
-    As in DARTS' search, norms default to an affine-free BN and a norm is
-    appended to the pooling operation, so that every path of the mixture is
-    normalised and ``alpha`` alone decides the path strengths.
+    ``forward(x, weights, num_rois) = sum_k weights[k] * op_k(x, num_rois)``
+    with ``weights = softmax(alpha)`` of the edge, computed by the owner of
+    the architecture parameters (:class:`ALBCell`). As in DARTS' search,
+    norms default to an affine-free BN and a norm is appended to the
+    pooling operation, so that ``alpha`` alone decides the path strengths.
 
     Args:
         channels (int): input and output channels.

@@ -13,12 +13,9 @@ class LevelSelectFPN(FPN):
     """mmdet's :class:`~mmdet.models.necks.FPN` whose output keeps only the
     levels ``out_indices``.
 
-    MULAN (Yan et al., MICCAI 2019, Sec. 2.1) and LENS (TMI 2020, Sec.
-    IV-A) run the FPN top-down path over all kept DenseNet blocks but
-    predict on the finest level only (stride 4). An anchor-based RPN
-    (mmdet's ``RPNHead``) asserts that it receives exactly one feature map
-    per anchor stride, so MULAN's baseline needs the FPN to return the
-    finest level alone: ``out_indices=(0, )``.
+    MULAN and LENS (Sec. IV-A) predict on the finest FPN level only; an
+    anchor-based RPN (mmdet's ``RPNHead``) needs exactly one feature map
+    per anchor stride, so MULAN's baseline uses ``out_indices=(0, )``.
 
     Args:
         out_indices (Sequence[int]): FPN levels returned, in this order.

@@ -19,15 +19,11 @@ class ALBRoIHead(StandardRoIHead):
     """``StandardRoIHead`` whose box head also receives ``num_rois``.
 
     Only ``_bbox_forward`` changes: it counts the RoIs of each image from
-    ``rois[:, 0]`` and calls ``bbox_head(bbox_feats, num_rois=counts)``, so
-    every caller of ``_bbox_forward`` is covered. :meth:`loss`,
-    :meth:`predict` and :meth:`forward` record the number of images so that
-    an image without RoIs still gets a (zero) count.
-
-    The box head must accept ``num_rois`` (:class:`ALBBBoxHead`,
-    :class:`RTMBBoxHead`). Everything else is configured as for
-    ``StandardRoIHead``, e.g. ``roi_head=dict(type='ALBRoIHead',
-    bbox_roi_extractor=..., bbox_head=dict(type='ALBBBoxHead', ...))``.
+    ``rois[:, 0]`` and calls ``bbox_head(bbox_feats, num_rois=counts)``;
+    :meth:`loss`, :meth:`predict` and :meth:`forward` record the number of
+    images so that an image without RoIs still gets a (zero) count. The box
+    head must accept ``num_rois`` (:class:`ALBBBoxHead`,
+    :class:`RTMBBoxHead`).
 
     After each box forward, :attr:`last_rois` holds the ``(R, 5)`` RoIs
     (detached) in the row order of ``bbox_head.last_adjacency``, so a drawing

@@ -31,12 +31,9 @@ class LENSBBoxHead(Shared2FCBBoxHead):
 
     ``fc_cls`` and ``fc_reg`` of mmdet's :class:`Shared2FCBBoxHead` become
     :class:`ExpertSwitch` es holding one layer per dataset; the detector
-    selects the dataset expert with :meth:`set_expert` before a forward
-    pass, so every loss / predict method of mmdet's bbox head works
-    unchanged, and a batch of dataset ``i`` gives gradients only to the
-    shared FCs and expert ``i``. Each expert scores lesion vs non-lesion
-    (``num_classes=1``) and regresses class-agnostic or per-class deltas as
-    configured (``reg_class_agnostic``).
+    selects the expert with :meth:`set_expert` before a forward pass, so
+    mmdet's loss / predict methods work unchanged. Each expert scores
+    lesion vs non-lesion (``num_classes=1``).
 
     Args:
         num_datasets (int): number of dataset experts ``d``.

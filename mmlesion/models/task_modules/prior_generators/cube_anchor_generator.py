@@ -13,21 +13,16 @@ from mmdet.registry import TASK_UTILS
 class CubeAnchorGenerator3D:
     """Cubic 3D anchors, a set of diameters per pyramid level.
 
-    The paper encodes boxes as ``{z, y, x, diameter}`` and distributes the
-    anchor diameters over the levels ("multi-scale", Sec. IV-B): LUNA16
-    "anchor1" is ``sizes=[[4, 6], [8, 12], [16, 24]]`` at ``strides=[4, 8,
-    16]`` (mm, 1 mm voxels); single scale is ``sizes=[[4, 6, 8, 12, 16,
-    24]]`` at ``strides=[4]``; "anchor2" is ``[[5, 10], [15, 20], [25, 35]]``;
-    DeepLesion uses ``[[3, 5, 7], [10, 13, 17], [22, 30, 40]]`` (Sec. V-B).
+    The paper distributes the anchor diameters over the levels (Sec. IV-B):
+    LUNA16 "anchor1" is ``sizes=[[4, 6], [8, 12], [16, 24]]`` at
+    ``strides=[4, 8, 16]``; DeepLesion uses ``[[3, 5, 7], [10, 13, 17],
+    [22, 30, 40]]`` (Sec. V-B).
 
-    Anchors are returned as ``[x1, y1, z1, x2, y2, z2]`` in input voxels in
-    mmdet's pixel-edge convention (voxel ``i`` spans ``[i, i + 1)``; the
-    detector shifts the project's voxel-centre boxes by 0.5 at its
-    boundary), centred on the feature cells: cell ``i`` of a stride-``s``
-    map covers input voxels ``[s*i, s*(i+1))`` and its centre is
-    ``s * (i + center_offset)`` with ``center_offset=0.5``. The
-    flattened order is ``(z, y, x, anchor)``, matching a head output
-    ``(B, A * k, D, H, W)`` permuted to ``(B, D, H, W, A, k)``.
+    Anchors are ``[x1, y1, z1, x2, y2, z2]`` in input voxels in mmdet's
+    pixel-edge convention (voxel ``i`` spans ``[i, i + 1)``), centred at
+    ``s * (i + center_offset)`` on cell ``i`` of a stride-``s`` map, in
+    ``(z, y, x, anchor)`` order (a head output ``(B, A * k, D, H, W)``
+    permuted to ``(B, D, H, W, A, k)``).
 
     Args:
         strides (Sequence[int]): stride of each level (voxels).
