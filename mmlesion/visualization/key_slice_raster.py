@@ -1,19 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A finding's key-slice picture, drawn straight into pixels.
 
-Each picture of :func:`~mmlesion.apis.whole_scan.write.write_volume_results`
-shows the finding's key slice (the RECIST one where it was measured) whole
-and magnified around the box, with its box, the RECIST axes and their
-legend, three lines of title, and the warning of demo weights in red above
-them: two square panels under the title (:data:`KEY_SLICE_SIZE_PX`, text
-:data:`KEY_SLICE_TEXT_PX` high in DejaVu Sans), drawn with numpy, OpenCV
-(anti-aliased lines) and Pillow (the text) for speed (about a tenth of
-matplotlib's CPU). The parts it shares with the overview are in
-:mod:`~mmlesion.visualization.pixel_drawing`.
-
-Coordinates are continuous voxel coordinates of the (resampled) volume the
-findings were detected in, voxel centres at integers: voxel ``i`` covers
-``[i - 0.5, i + 0.5]``.
+The key slice (the RECIST one where measured) whole and magnified around
+the box, with the box, the RECIST axes, a three-line title and the demo
+weights' warning (about a tenth of matplotlib's CPU). Coordinates are
+continuous voxel coordinates (voxel ``i`` covers ``[i - 0.5, i + 0.5]``).
 """
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -48,10 +39,6 @@ GAP_FRACTION = .035
 def describe_size(finding: dict) -> str:
     """A finding's sizes, each named: e.g. ``'largest box side 28.1 mm;
     RECIST long axis 11.5 mm x short axis 10.2 mm'``.
-
-    The box side is the longer in-plane side of the finding's 3D box
-    (``largest_box_side_mm``, else ``diameter_mm``); the RECIST axes are
-    measured on its key slice (:mod:`~mmlesion.apis.whole_scan.measure`).
 
     Args:
         finding (dict): a finding of :func:`~mmlesion.apis.whole_scan.infer.

@@ -1,25 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A scan's overview (``overview.png``), drawn straight into pixels.
 
-Coronal and axial maximum-intensity projections (MIPs) of the volume the
-findings were detected in, side by side, made to be read at a glance at
-its natural size (``report.html`` shows it so):
-
-* each box is numbered by rank (the finding's id) on a tag of the box's
-  colour, placed apart from the others
-  (:func:`~mmlesion.visualization.label_layout.place_labels`; in a dense
-  cluster further out, tied to its box by a line);
-* the colour of a box is its score, on a fixed 0 to 1 scale shown beside
-  the projections;
-* the warning of a model trained on the synthetic demo data
-  (:data:`~mmlesion.apis.whole_scan.model.DEMO_MODEL_WARNING`) is drawn in
-  a red band under the title.
-
-:class:`OverviewRaster` draws it with numpy, OpenCV and Pillow (DejaVu
-Sans), as :mod:`~mmlesion.visualization.key_slice_raster` draws the key
-slices (shared parts: :mod:`~mmlesion.visualization.pixel_drawing`).
-Coordinates are pixels of the picture from its top left corner (pixel ``i``
-covers ``[i, i + 1]``) or continuous voxel coordinates of the volume.
+Coronal and axial maximum-intensity projections side by side, each box
+numbered by rank on a tag of its colour (its score on a fixed 0 to 1
+scale), placed apart from the others, and the demo weights' warning in a
+red band under the title.
 """
 import functools
 from dataclasses import dataclass

@@ -1,14 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What the pictures drawn straight into pixels share.
-
-The key slices (:mod:`~mmlesion.visualization.key_slice_raster`) and the
-overview (:mod:`~mmlesion.visualization.overview_raster`) are drawn with
-numpy, OpenCV (anti-aliased lines) and Pillow (text in DejaVu Sans, read
-from matplotlib's data folder), laid out as the matplotlib figures they
-replace.
-
-Coordinates in a panel or a picture are continuous pixel coordinates:
-pixel ``i`` covers ``[i, i + 1]``, its centre at ``i + 0.5``.
+"""What the pictures drawn straight into pixels (numpy, OpenCV, Pillow)
+share. Pixel ``i`` covers ``[i, i + 1]``, its centre at ``i + 0.5``.
 """
 import functools
 import os.path as osp
@@ -61,8 +53,7 @@ def font(px: float, bold: bool = False):
 
 @dataclass(frozen=True)
 class DrawnText:
-    """A text of the last picture: what it says, its size and, where
-    recorded, its extent.
+    """A text of the last picture.
 
     Args:
         text (str): what it says.
@@ -152,11 +143,7 @@ def frame(canvas: np.ndarray, view: PanelView) -> None:
 
 def save_pixels_png(pixels: np.ndarray, path: Path) -> None:
     """Write an RGB picture as a PNG at :data:`PNG_COMPRESS_LEVEL`, encoded as
-    :data:`PNG_ENCODER` says (the same pixels either way).
-
-    The file is written in place: :func:`~mmlesion.apis.whole_scan.write.
-    write_volume_results` writes its pictures into a staging folder moved in
-    as one set.
+    :data:`PNG_ENCODER` says, in place (callers stage it in an output set).
 
     Args:
         pixels (np.ndarray): ``(height, width, 3)`` uint8 RGB.

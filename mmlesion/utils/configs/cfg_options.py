@@ -1,9 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``--cfg-options`` whose dotted key is a typo, whose value is of the
-wrong kind, or that moves ``data_root``: checked, then merged
-(:func:`apply_cfg_options`). The keys a config may hold are those of
-:mod:`.known_keys`; the whole merged config (config files too) is checked by
-:mod:`.whole_config`."""
+"""``--cfg-options`` checked (typos, values of the wrong kind), then
+merged (:func:`apply_cfg_options`)."""
 import logging
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
@@ -120,22 +117,10 @@ def check_cfg_options(cfg: Config,
     """Check ``--cfg-options`` against the config before they are merged.
 
     mmengine's ``merge_from_dict`` creates whatever dotted key it is given,
-    so a typo (``score_thres``) is ignored silently and a value of the
-    wrong kind fails deep inside torch. Each dotted key is followed through
-    the config (list items by index):
-
-    * a key the config has: its new value must be of the same kind where
-      the config holds a number or a bool;
-    * a key the config lacks, in a **component** dict (with a ``type``):
-      accepted if the constructor takes it (through ``**kwargs`` its
-      bases' too), else refused naming the closest argument; where
-      ``**kwargs`` is passed on unseen, only a typo is refused;
-    * a key the config lacks in a **plain** dict: refused when the dict's
-      keys are known and the key is not one of them, or when it is close
-      to an existing key; otherwise added and logged as a warning;
-    * a top-level key nothing reads (``max_epochs=2``: the config files
-      ran before the options) is refused, naming the key it meant
-      (:func:`.known_keys.unread_option_error`).
+    so a typo would be ignored silently. A new value must be of the kind
+    the config holds (number, bool); a new key must be an argument of the
+    component (``type``), a known key of a plain dict, or no near-typo of
+    an existing key; a top-level key must be one something reads.
 
     Args:
         cfg (Config): the config before the options are merged.
@@ -239,12 +224,9 @@ def _under_root(value: str, root: str) -> bool:
 def propagate_data_root(cfg: Config, old_root: Any,
                         before: Mapping[str, str],
                         source: str = 'config') -> List[str]:
-    """After ``--cfg-options data_root=NEW``: move the dataset paths along.
-
-    mmengine substitutes ``data_root`` while parsing, so a new top-level
-    ``data_root`` alone changes nothing. Every string of the dataloaders
-    and evaluators that started with the old root (``before``) and that
-    the options did not set themselves gets the new root; it is logged.
+    """After ``--cfg-options data_root=NEW``: move the dataset paths along
+    (mmengine substituted ``data_root`` while parsing), except those the
+    options set themselves.
 
     Args:
         cfg (Config): the config after the options are merged.
@@ -297,13 +279,10 @@ def apply_cfg_options(cfg: Config,
                       source: str = 'config') -> Config:
     """Check and merge ``--cfg-options`` into ``cfg`` (in place).
 
-    A variable the config lists in ``planned_names`` (a planned config)
-    runs the config file again with the value given
-    (:mod:`.planned_variables`); the other options follow.
-    :func:`check_cfg_options` first (raises on a typo or a value of the
-    wrong kind), then mmengine's ``merge_from_dict``; a new top-level
-    ``data_root`` is carried to the datasets and evaluators that used the
-    old one (:func:`propagate_data_root`).
+    A planned variable (:mod:`.planned_variables`) runs the config file
+    again with its value; the others are checked
+    (:func:`check_cfg_options`), merged, and a new ``data_root`` carried
+    along (:func:`propagate_data_root`).
 
     Args:
         cfg (Config): the loaded config.

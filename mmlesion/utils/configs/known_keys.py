@@ -1,11 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What a config may hold: the top-level keys mmengine's Runner and the
-tools read (:func:`check_config_keys` warns about the others a config file
-sets, :func:`unread_option_error` refuses those a ``--cfg-options`` sets;
-a test checks only what it reads), the keys of
-mmengine's plain dicts, the builders' own keys, and the class a ``type``
-names in mmdet's registries. Read by :mod:`.cfg_options` and
-:mod:`.whole_config`."""
+"""What a config may hold: the top-level keys the Runner and the tools
+read, the keys of mmengine's plain dicts, the builders' own keys, and the
+class a ``type`` names in mmdet's registries."""
 import dataclasses
 import difflib
 import functools
@@ -36,15 +32,10 @@ EXTRA_KNOWN_KEYS = frozenset({
 
 
 def known_config_keys() -> frozenset:
-    """Top-level keys a config may set for ``tools/train.py`` / ``test.py``.
-
-    Returns:
-        frozenset: ``Runner.__init__``'s arguments plus
-        :data:`EXTRA_KNOWN_KEYS`.
-    """
+    """Top-level keys a config may set: ``Runner.__init__``'s arguments
+    plus :data:`EXTRA_KNOWN_KEYS`."""
     runner_args = set(inspect.signature(Runner.__init__).parameters)
-    runner_args.discard('self')
-    return frozenset(runner_args) | EXTRA_KNOWN_KEYS
+    return frozenset(runner_args - {'self'}) | EXTRA_KNOWN_KEYS
 
 
 def _read_after_set(key: str, text: str) -> bool:
@@ -132,13 +123,10 @@ def find_unknown_config_keys(cfg: Config, extra_known: Iterable[str] = (),
                              testing: bool = False) -> List[UnreadKey]:
     """Top-level keys of ``cfg`` that look like a mistake and have no effect.
 
-    Of the keys neither the runner, the tools nor a config file after its
-    last assignment reads, two kinds are reported: a Runner setting set at
-    the top level with a value no setting of that name holds
-    (``max_epochs = 2`` where ``train_cfg.max_epochs`` is 36), and a
-    near-miss of a key the config sets whose value the rest of the config
-    does not hold (``trian_cfg``). Other unread variables (helpers, those
-    of a saved config) are quiet.
+    Of the keys nothing reads, a Runner setting given at the top level
+    (``max_epochs = 2`` where ``train_cfg.max_epochs`` is 36) and a
+    near-miss of a read key (``trian_cfg``) are reported; other unread
+    helper variables are quiet.
 
     Args:
         cfg (Config): the loaded config.
@@ -186,13 +174,8 @@ def _as_given(value: Any) -> str:
 def unread_option_error(cfg: Config, option: str,
                         value: Any) -> Optional[str]:
     """Why ``--cfg-options option=value`` would change nothing because
-    nothing reads its top-level key, or None where something does.
-
-    mmengine merges the options after it ran the config files, so a
-    variable of the files (``max_epochs = 36`` read by ``train_cfg =
-    dict(max_epochs=max_epochs)``) keeps the value they gave it: only the
-    Runner, the tools and :data:`OPTION_HANDLED_KEYS` read a top-level key
-    of the merged config.
+    nothing reads its top-level key (the files' variables were read before
+    the options are merged), or None where something does.
 
     Args:
         cfg (Config): the config before the options are merged.
@@ -232,8 +215,7 @@ def check_config_keys(cfg: Config,
                       options: Iterable[str] = (),
                       testing: bool = False) -> List[str]:
     """Warn in one line about the top-level keys of ``cfg`` that have no
-    effect (:func:`find_unknown_config_keys`), e.g. ``trian_cfg (did you
-    mean train_cfg?)``.
+    effect (:func:`find_unknown_config_keys`).
 
     Args:
         cfg (Config): the loaded config.

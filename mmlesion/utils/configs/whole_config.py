@@ -1,21 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The whole merged config, checked before the Runner is built.
 
-``Config.fromfile`` accepts any key anywhere, so a typo (``score_thres``)
-is ignored silently and a number written as a string fails deep inside
-torch. :func:`check_whole_config` walks every dict of the final config:
-
-* a dict whose ``type`` names a registered class: its keys must be
-  arguments of the class (:func:`.class_signature.signature_of`), plus the
-  few keys a builder consumes;
-* the untyped dicts read key by key (``model.train_cfg`` / ``test_cfg``
-  sections, NMS configs, ``env_cfg``, dataloaders...): their keys must be
-  among those read there (:data:`MODEL_CFG_KEYS`);
-* a string where the class annotates (or defaults to) a number or a bool,
-  or where a known key of those dicts holds one (:data:`NUMERIC_KEYS`).
-
-Each problem names its dotted path (list items by index) and the closest
-known key or the expected type; all are raised together, one per line.
+``Config.fromfile`` accepts any key anywhere, so a typo is ignored
+silently. :func:`check_whole_config` checks the keys of every dict whose
+``type`` names a registered class (its arguments) or that is read key by
+key (:data:`MODEL_CFG_KEYS`, NMS configs, ``env_cfg``...), and refuses
+strings where numbers or bools belong, naming each dotted path.
 """
 import collections.abc
 import functools
@@ -251,10 +241,8 @@ class _Models(NamedTuple):
     detectors: Dict[str, str]
 
     def section(self, path: str) -> Optional[_Spec]:
-        """The spec of a ``train_cfg`` / ``test_cfg`` section at ``path``:
-        its keys where :data:`MODEL_CFG_KEYS` knows the detector, only the
-        types of :data:`NUMERIC_KEYS` elsewhere under a detector's
-        ``train_cfg`` / ``test_cfg``."""
+        """The spec of a detector's ``train_cfg`` / ``test_cfg`` section at
+        ``path`` (keys only where :data:`MODEL_CFG_KEYS` knows them)."""
         if path in self.sections:
             owner, known = self.sections[path]
             return _Spec(owner, known, False, None,
@@ -392,11 +380,8 @@ def _walk(node: Any, path: str, key: str,
 
 def find_config_problems(cfg: Config,
                          testing: bool = False) -> List[Problem]:
-    """Keys nothing reads and strings where numbers belong, in ``cfg``.
-
-    Top-level keys that the runner does not read (helper variables such
-    as ``train_pipeline``) are skipped: they are checked where they are
-    used.
+    """Keys nothing reads and strings where numbers belong, in ``cfg``
+    (top-level helper variables are checked where they are used).
 
     Args:
         cfg (Config | dict): the merged config.
@@ -419,9 +404,6 @@ def find_config_problems(cfg: Config,
 def check_whole_config(cfg: Config, source: str = 'config',
                        testing: bool = False) -> List[str]:
     """Refuse a config with keys nothing reads or numbers as strings.
-
-    Used by ``tools/train.py`` and ``tools/test.py`` on the final config,
-    before the Runner is built (see the module doc for what is checked).
 
     Args:
         cfg (Config): the merged config.

@@ -1,21 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Distributed jobs that end, with a clear error, when a rank is stuck or
-the launcher dies.
-
-* **Timeout.** Every collective gives up after
-  :func:`dist_timeout_seconds` (``MMLESION_DIST_TIMEOUT``, else
-  ``env_cfg.dist_cfg.timeout``, else 1800 s) and
-  :func:`collective_timeout_errors` turns torch's message into one naming
-  the rank, the timeout and the setting. The launcher then ends the other
-  ranks; a frozen one ignores its ``SIGTERM`` and is killed up to
-  :data:`LAUNCHER_GRACE_S` later.
-* **A peer that died.** gloo / NCCL report a closed connection at once;
-  :func:`collective_timeout_errors` then says so, with the seconds the
-  collective waited where known (collectives called from Python; DDP's
-  gradient all-reduce runs in C++ and is not timed).
-* **Launcher death.** :func:`exit_with_parent` asks Linux to send the
-  worker ``SIGTERM`` when its parent (``torchrun``) dies, even by
-  ``SIGKILL`` (``prctl(PR_SET_PDEATHSIG)``).
+the launcher dies: every collective gives up after
+:func:`dist_timeout_seconds`, :func:`collective_timeout_errors` names the
+rank, the timeout or the peer that died, and :func:`exit_with_parent`
+ends a worker whose launcher died (docs/cluster.md).
 """
 import contextlib
 import ctypes
@@ -63,7 +51,8 @@ class DistributedTimeoutError(RuntimeError):
 
 
 def dist_timeout_seconds(cfg: Optional[Config] = None) -> float:
-    """The process-group timeout in seconds (see the module).
+    """The process-group timeout in seconds: ``MMLESION_DIST_TIMEOUT``,
+    else ``env_cfg.dist_cfg.timeout``, else 1800.
 
     Raises:
         ValueError: the environment variable or the config holds no
@@ -216,9 +205,7 @@ def describe_collective_error(err: BaseException, timeout_s: float,
 
 def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
     """The ranks that froze, seen from a rank whose collective timed out:
-    with 2 ranks the other one; with more, those that do not check in to
-    the process group's store within ``wait_s`` (empty where that cannot
-    be told).
+    those that do not check in to the store within ``wait_s``.
 
     Args:
         rank (int): this rank.
@@ -249,8 +236,7 @@ def silent_ranks(rank: int, world: int, wait_s: float) -> List[int]:
 
 def print_timeout_in_one_line(exc_type, exc, tb) -> None:
     """``sys.excepthook`` of a distributed worker: a
-    :class:`DistributedTimeoutError` is printed as one line, the first the
-    user reads (naming the frozen rank), not as a traceback."""
+    :class:`DistributedTimeoutError` as one line, not a traceback."""
     if isinstance(exc, DistributedTimeoutError):
         sys.stderr.write(f'error: {exc}\n')
         sys.stderr.flush()
