@@ -1,27 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The papers' published numbers that a reproduced table is set beside.
-
-Each registered method (:class:`~mmlesion.utils.method_spec.MethodSpec`'s
-``paper_results``) gives one entry per model (its config's stem, or a name
-of :data:`MERGED_MODELS`; ``<stem>@<criterion>``: the same model under
-another criterion of its paper) in the keys of the table's metric map
-(``execute.froc_map`` / ``luna16_map`` or the method's own: sensitivities
-in percent, CPM as a fraction), each with the paper's table and row.
-The same numbers are the "paper" column of the method's README
-(``configs/<method>/README.md``); a test checks that every number here is
-printed there. The metafiles carry no results: OpenMMLab's ``Results`` are
-for models with weights.
-
-A row of another paper's method that a table prints beside its own rows is
-*quoted*: its numbers are here under a name of :data:`QUOTED_MODELS` (no
-config; the table shows them and never runs the row).
-
-A model that differs on purpose from the paper's setting of its row is a
-*variant* (:mod:`.variants`).
-
-The one table of paper numbers for the documents too: a number a document
-quotes from a paper is one of these, or one of the other printed numbers and
-gains of :mod:`.paper_text`.
+"""The papers' published numbers that a reproduced table is set beside
+(docs/reproduce.md), one entry per model: its config's stem, a name of
+:data:`MERGED_MODELS` or :data:`QUOTED_MODELS` (another paper's row, never
+run), or ``<stem>@<criterion>`` (the same model under another criterion of
+its paper), in the keys of the table's metric map. The same numbers are
+the "paper" column of ``configs/<method>/README.md``; the metafiles carry
+no results (OpenMMLab's ``Results`` are for models with weights).
 """
 from typing import Dict, Mapping, Optional, Sequence
 

@@ -1,17 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The papers' numbers that documents quote outside the compared metrics.
-
-With :mod:`.paper_results` (the numbers a reproduced table is set beside)
-this is the one table of paper numbers: a number a document quotes from a
-paper is a compared number, one of :data:`PAPER_TEXT` (parameters, times,
-the papers' other columns, each with where it is printed) or a gain of
-:data:`PAPER_DIFFERENCES` computed from the compared numbers
-(:func:`quotable_numbers`; ``tests/test_docs/test_paper_quotes.py`` fails
-on a quoted number that is none of them). Each of these numbers is typed
-with its place (:class:`Printed`: table or section, row, column, and the
-names a document gives that row; :func:`placed_numbers`), so that the same
-test fails on a number quoted beside another row, model or section than
-the paper's.
+"""The papers' numbers that documents quote outside the compared metrics
+(:data:`PAPER_TEXT`: parameters, times, other columns) and the gains
+computed from the compared ones (:data:`PAPER_DIFFERENCES`), each typed
+with its place (:class:`Printed`): ``tests/test_docs/test_paper_quotes.py``
+fails on a quoted number that is none of :func:`quotable_numbers`, or that
+stands beside another row, model or section than the paper's.
 """
 from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 

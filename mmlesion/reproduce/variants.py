@@ -1,17 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Rows that differ on purpose from the paper's setting: the variants.
-
-A model that differs on purpose from the paper's setting of its row is a
-*variant* (:data:`VARIANTS`, the one definition ``table.md``, ``--compare``,
-the method README and the metafile's ``Paper Row`` follow): where the
-paper's reading of the row is a model of its own, the paper's numbers
-(:mod:`.paper_results`) are that model's and the variant is set beside
-them; where it is not, the variant carries the paper's numbers and every
-comparison says it is a variant.
-
-A row whose paper setting the paper does not print legibly is our
-*reading* of it (:data:`READ_ROWS`): its setting says so, and a variant set
-beside it is set beside a reading, not beside the paper's stated setting.
+"""Rows that differ on purpose from the paper's setting (variants,
+:data:`VARIANTS`) and rows that are our reading of a setting the paper does
+not print legibly (:data:`READ_ROWS`): the one definition ``table.md``,
+``--compare``, the method README and the metafile's ``Paper Row`` follow
+(docs/reproduce.md).
 """
 from typing import Mapping, NamedTuple, Optional
 
