@@ -74,26 +74,22 @@ def run_cli(args: argparse.Namespace) -> int:
     # stdout (a logger made earlier in the process may hold a stream closed
     # since, e.g. a test's captured one).
     with call_logger('convert_dataset'):
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    """:func:`run_cli` with its logger set up."""
-    try:
-        summary = convert_dataset(settings_from_args(args))
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    except OSError as err:
-        folders = [osp.dirname(osp.abspath(args.out))] + (
-            [args.export_2d] if args.export_2d else [])
-        refused = next(filter(None, (output_write_refusal(err, folder)
-                                     for folder in folders)), None)
-        if refused is None:
-            raise
-        print(f'error: {refused.failure.message(RESUME)}', file=sys.stderr)
-        return 1
-    if summary.get('check_only'):
-        print(format_plan(summary))
-    print('summary json: ' + json.dumps(summary))
-    return 1 if summary.get('would_refuse') else 0
+        try:
+            summary = convert_dataset(settings_from_args(args))
+        except (FileExistsError, FileNotFoundError, ValueError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 1
+        except OSError as err:
+            folders = [osp.dirname(osp.abspath(args.out))] + (
+                [args.export_2d] if args.export_2d else [])
+            refused = next(filter(None, (output_write_refusal(err, folder)
+                                         for folder in folders)), None)
+            if refused is None:
+                raise
+            print(f'error: {refused.failure.message(RESUME)}',
+                  file=sys.stderr)
+            return 1
+        if summary.get('check_only'):
+            print(format_plan(summary))
+        print('summary json: ' + json.dumps(summary))
+        return 1 if summary.get('would_refuse') else 0

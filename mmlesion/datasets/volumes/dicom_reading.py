@@ -27,7 +27,8 @@ import SimpleITK as sitk
 from mmengine.logging import print_log
 
 from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
-                           decode_stored, require_pydicom, slice_hu)
+                           decode_stored, int_tag, require_pydicom, slice_hu,
+                           tag_text)
 from .checks.enhanced_dicom import enhanced_headers
 
 
@@ -124,27 +125,20 @@ def _header(path: str) -> sitk.ImageFileReader:
     return reader
 
 
-def _tag(reader: sitk.ImageFileReader, key: str) -> str:
-    return reader.GetMetaData(key).strip(' \x00') \
-        if reader.HasMetaDataKey(key) else ''
-
-
 def _not_a_volume(files: Sequence[str]) -> str:
     """Why a series is no CT volume ('' where it may be one)."""
     try:
         reader = _header(files[0])
     except RuntimeError:
         return ''  # not left aside: the reader names what is wrong
-    photometric = _tag(reader, '0028|0004') or 'MONOCHROME2'
-    samples = _tag(reader, '0028|0002') or '1'
+    photometric = tag_text(reader, '0028|0004') or 'MONOCHROME2'
+    samples = tag_text(reader, '0028|0002') or '1'
     if samples != '1' or photometric not in MONOCHROME:
         return (f'{photometric} {"colour" if samples != "1" else "palette"}'
                 ' image, not a CT image')
-    if 'LOCALIZER' in _tag(reader, '0008|0008').upper():
+    if 'LOCALIZER' in tag_text(reader, '0008|0008').upper():
         return 'a localizer (ImageType LOCALIZER)'
-    frames = int(_tag(reader, '0028|0008') or 1) if _tag(
-        reader, '0028|0008').isdigit() else 1
-    if len(files) < 2 and frames < 2:
+    if len(files) < 2 and int_tag(reader, '0028|0008', 1) < 2:
         return 'a single image'
     return ''
 

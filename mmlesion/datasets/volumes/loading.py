@@ -25,7 +25,7 @@ from mmengine.logging import print_log
 from mmlesion.utils.input_files import check_regular_file
 
 from .checks.dicom import (check_series_slices, check_unread_dicom_files,
-                           resample_slices_uniform)
+                           int_tag, resample_slices_uniform, tag_text)
 from .checks.enhanced_dicom import is_multi_frame
 from .checks.files import (check_folder_entries, check_voxel_count,
                            count_nonfinite, nonfinite_error)
@@ -210,9 +210,8 @@ def _resample_uneven(source: str, img: sitk.Image, geometry,
 
 def _is_multi_frame(reader: sitk.ImageFileReader) -> bool:
     """Whether a DICOM header is of a multi-frame or enhanced image."""
-    frames = dicom_tag(reader, '0028|0008') or '1'
-    return is_multi_frame(dicom_tag(reader, '0008|0016') or '',
-                          int(frames) if frames.isdigit() else 1)
+    return is_multi_frame(tag_text(reader, '0008|0016'),
+                          int_tag(reader, '0028|0008', 1))
 
 
 def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
@@ -295,7 +294,7 @@ def _read_file(path: str, allow_outside_data: bool = False,
     elif mhd_files is not None:
         check_metaimage_length(path, reader, mhd_files)
     elif nrrd_files is not None:
-        check_nrrd_length(path, nrrd_files)
+        check_nrrd_length(path, reader, nrrd_files)
     _check_spacing(path, reader.GetSpacing(), True)
     try:
         with quiet():

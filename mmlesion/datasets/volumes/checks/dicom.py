@@ -73,30 +73,41 @@ class SeriesGeometry:
             self.rescale == self.rescale[:1])
 
 
+def parse_numbers(path: str, where: str, values, count: int,
+                  shown) -> np.ndarray:
+    """``count`` finite numbers of ``values``, else an error naming the
+    file, ``where`` they are and the tag's value as ``shown``."""
+    try:
+        out = np.array([float(v) for v in values], dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{path}: {where} {shown!r} is not {count} '
+                         'numbers') from err
+    if out.size != count or not np.all(np.isfinite(out)):
+        raise ValueError(f'{path}: {where} {shown!r} is not {count} finite '
+                         'numbers')
+    return out
+
+
 def _floats(reader: sitk.ImageFileReader, key: str, path: str,
             count: int) -> np.ndarray:
+    tag = f'DICOM tag ({key.replace("|", ",")})'
     if not reader.HasMetaDataKey(key):
-        raise ValueError(f'{path}: no DICOM tag ({key.replace("|", ",")}); '
-                         'cannot place the slice in the series')
-    try:
-        values = np.array(
-            [float(v) for v in reader.GetMetaData(key).split('\\')])
-    except ValueError as err:
-        raise ValueError(f'{path}: DICOM tag ({key.replace("|", ",")}) '
-                         f'{reader.GetMetaData(key)!r} is not {count} '
-                         'numbers') from err
-    if values.size != count or not np.all(np.isfinite(values)):
-        raise ValueError(f'{path}: DICOM tag ({key.replace("|", ",")}) '
-                         f'{reader.GetMetaData(key)!r} is not {count} '
-                         'finite numbers')
-    return values
+        raise ValueError(f'{path}: no {tag}; cannot place the slice in the '
+                         'series')
+    raw = reader.GetMetaData(key)
+    return parse_numbers(path, tag, raw.split('\\'), count, raw)
 
 
-def _int_tag(reader: sitk.ImageFileReader, key: str, default: int) -> int:
-    if not reader.HasMetaDataKey(key):
-        return default
+def tag_text(reader: sitk.ImageFileReader, key: str) -> str:
+    """A DICOM tag of a header read, stripped ('' where absent)."""
+    return reader.GetMetaData(key).strip(' \x00') \
+        if reader.HasMetaDataKey(key) else ''
+
+
+def int_tag(reader: sitk.ImageFileReader, key: str, default: int) -> int:
+    """A DICOM tag as an integer (``default`` where absent or none)."""
     try:
-        return int(reader.GetMetaData(key).strip() or default)
+        return int(tag_text(reader, key) or default)
     except ValueError:
         return default
 
@@ -220,22 +231,22 @@ def _slice_header(path: str) -> SliceHeader:
         raise ValueError(f'{path}: cannot be read as DICOM (truncated or '
                          f'damaged header): {str(err).strip()[-200:]}'
                          ) from err
-    rows = _int_tag(reader, '0028|0010', 0)
-    cols = _int_tag(reader, '0028|0011', 0)
-    samples = _int_tag(reader, '0028|0002', 1)
+    rows = int_tag(reader, '0028|0010', 0)
+    cols = int_tag(reader, '0028|0011', 0)
+    samples = int_tag(reader, '0028|0002', 1)
     photometric = reader.GetMetaData('0028|0004').strip() \
         if reader.HasMetaDataKey('0028|0004') else 'MONOCHROME2'
     check_grayscale(path, samples, photometric,
-                    _tag_text(reader, '0008|0016'))
-    frames = _int_tag(reader, '0028|0008', 1)
+                    tag_text(reader, '0008|0016'))
+    frames = int_tag(reader, '0028|0008', 1)
     if frames > 1:
         raise ValueError(
             f'{path}: a multi-frame image (NumberOfFrames (0028,0008) '
             f'{frames}) among the files of a series; give this file itself '
             'to read it (or move it out of the series folder)')
     if _transfer_syntax(path) in _NATIVE_SYNTAXES:
-        bits = _int_tag(reader, '0028|0100', 16)
-        want = rows * cols * samples * _int_tag(
+        bits = int_tag(reader, '0028|0100', 16)
+        want = rows * cols * samples * int_tag(
             reader, '0028|0008', 1) * bits // 8
         have = osp.getsize(path)
         if have < want:
@@ -250,11 +261,6 @@ def _slice_header(path: str) -> SliceHeader:
     iop = _floats(reader, '0020|0037', path, 6)
     return SliceHeader(ipp, iop, (rows, cols), _pixel_spacing(reader, path),
                        _rescale(reader, path), photometric, samples)
-
-
-def _tag_text(reader: sitk.ImageFileReader, key: str) -> str:
-    return reader.GetMetaData(key).strip(' \x00') \
-        if reader.HasMetaDataKey(key) else ''
 
 
 def looks_like_dicom(path: str) -> bool:
@@ -283,6 +289,13 @@ def _non_image_object(path: str) -> bool:
         sop, 'name', 'Image') and 'Rows' not in ds
 
 
+def _files_not_in(folder: str, listed: Sequence[str]) -> List[str]:
+    listed = {osp.abspath(f) for f in listed}
+    return sorted(name for name in os.listdir(folder)
+                  if osp.isfile(osp.join(folder, name))
+                  and osp.abspath(osp.join(folder, name)) not in listed)
+
+
 def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
     """Refuse a folder holding DICOM files that no series could read.
 
@@ -299,17 +312,12 @@ def check_unread_dicom_files(folder: str, series_ids: Sequence[str]) -> None:
     Raises:
         ValueError: naming the unread files.
     """
-    listed = set()
-    for uid in series_ids:
-        listed.update(osp.abspath(f) for f in
-                      sitk.ImageSeriesReader.GetGDCMSeriesFileNames(
-                          folder, uid))
-    unread = sorted(
-        name for name in os.listdir(folder)
-        if osp.abspath(osp.join(folder, name)) not in listed
-        and osp.isfile(osp.join(folder, name)) and name.upper() != 'DICOMDIR'
-        and looks_like_dicom(osp.join(folder, name))
-        and not _non_image_object(osp.join(folder, name)))
+    listed = [f for uid in series_ids for f in
+              sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)]
+    unread = [name for name in _files_not_in(folder, listed)
+              if name.upper() != 'DICOMDIR'
+              and looks_like_dicom(osp.join(folder, name))
+              and not _non_image_object(osp.join(folder, name))]
     if unread:
         raise ValueError(
             f'{folder}: {len(unread)} DICOM file(s) that GDCM could not read '
@@ -347,11 +355,7 @@ def check_series_slices(folder: str, files: Sequence[str],
 
     geometry = check_stack(folder, files, headers, resample, same_hu)
     if geometry.problems:
-        listed = set(osp.abspath(f) for f in files)
-        unread = sorted(
-            name for name in os.listdir(folder)
-            if osp.isfile(osp.join(folder, name))
-            and osp.abspath(osp.join(folder, name)) not in listed)
+        unread = _files_not_in(folder, files)
         if unread:
             geometry.problems.append(
                 'files of the folder not read as DICOM of this series: '

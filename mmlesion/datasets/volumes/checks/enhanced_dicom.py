@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .dicom import SliceHeader, check_grayscale
+from .dicom import SliceHeader, check_grayscale, parse_numbers
 
 #: SOP classes read frame by frame from their functional groups.
 _ENHANCED_HINT = ('1.2.840.10008.5.1.4.1.1.2.1',  # Enhanced CT
@@ -30,16 +30,8 @@ def is_multi_frame(sop_class: str, frames: int) -> bool:
 
 def _numbers(path: str, where: str, value, count: int) -> np.ndarray:
     many = hasattr(value, '__iter__') and not isinstance(value, (str, bytes))
-    try:
-        values = np.array([float(v) for v in (value if many else [value])],
-                          dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f'{path}: {where} {value!r} is not {count} '
-                         'numbers') from err
-    if values.size != count or not np.all(np.isfinite(values)):
-        raise ValueError(f'{path}: {where} {value!r} is not {count} finite '
-                         'numbers')
-    return values
+    return parse_numbers(path, where, value if many else [value], count,
+                         value)
 
 
 def _group_value(groups: Sequence, sequence: str, keyword: str):

@@ -2,13 +2,14 @@
 """Checks of a NRRD (``.nrrd``, a detached ``.nhdr``) before ITK reads it:
 its ``data file`` must lie in the header's folder and exist, and raw voxel
 data must be as long as ``sizes`` x ``type``."""
-import math
 import os.path as osp
 from typing import Dict, List, Tuple
 
+import SimpleITK as sitk
+
 from mmlesion.utils.input_files import check_regular_file
 
-from .files import check_inside, size_mismatch, truncated
+from .files import check_inside, size_mismatch, truncated, voxel_data_bytes
 
 
 def is_nrrd(path: str) -> bool:
@@ -98,30 +99,14 @@ def nrrd_data_files(path: str, allow_outside: bool = False) -> List[str]:
     return files
 
 
-#: NRRD type names -> bytes per value.
-_NRRD_TYPE_BYTES = {
-    **dict.fromkeys(('signed char', 'int8', 'int8_t', 'uchar',
-                     'unsigned char', 'uint8', 'uint8_t'), 1),
-    **dict.fromkeys(('short', 'short int', 'signed short',
-                     'signed short int', 'int16', 'int16_t', 'ushort',
-                     'unsigned short', 'unsigned short int', 'uint16',
-                     'uint16_t'), 2),
-    **dict.fromkeys(('int', 'signed int', 'int32', 'int32_t', 'uint',
-                     'unsigned int', 'uint32', 'uint32_t', 'float'), 4),
-    **dict.fromkeys(('longlong', 'long long', 'long long int',
-                     'signed long long', 'signed long long int', 'int64',
-                     'int64_t', 'ulonglong', 'unsigned long long',
-                     'unsigned long long int', 'uint64', 'uint64_t',
-                     'double'), 8),
-}
-
-
-def check_nrrd_length(path: str, data_files: List[str]) -> None:
+def check_nrrd_length(path: str, reader: sitk.ImageFileReader,
+                      data_files: List[str]) -> None:
     """Refuse raw NRRD voxel data of another size than ``sizes`` x
     ``type`` (other encodings are decoded, and checked, by ITK).
 
     Args:
         path (str): the ``.nrrd`` / ``.nhdr`` header.
+        reader (sitk.ImageFileReader): after ``ReadImageInformation``.
         data_files (list[str]): from :func:`nrrd_data_files`.
 
     Raises:
@@ -129,16 +114,14 @@ def check_nrrd_length(path: str, data_files: List[str]) -> None:
             header announces.
     """
     fields, _, header_bytes = _nrrd_header(path)
-    per_value = _NRRD_TYPE_BYTES.get(fields.get('type', '').lower())
-    if fields.get('encoding', '').lower() != 'raw' or per_value is None or \
+    if fields.get('encoding', '').lower() != 'raw' or \
             int(fields.get('line skip', fields.get('lineskip', '0')) or 0):
         return
     try:
-        sizes = [int(v) for v in fields.get('sizes', '').split()]
         skip = int(fields.get('byte skip', fields.get('byteskip', '0')) or 0)
     except ValueError:
         return  # ITK refuses it with its own message
-    want = math.prod(sizes) * per_value
+    want = voxel_data_bytes(reader)
     announced = f"type {fields.get('type')} x sizes {fields.get('sizes')}"
     if data_files:
         have = sum(max(osp.getsize(f) - max(skip, 0), 0) for f in data_files)
