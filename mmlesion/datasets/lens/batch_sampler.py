@@ -18,30 +18,23 @@ class LENSDatasetBatchSampler(BatchSampler):
     existing annotations or mined MAs) and randomly sampled negative slices
     ... Their ratio is 2:1 in each epoch").
 
-    Works over a :class:`~mmlesion.datasets.LENSMultiDataset` (it asks the
-    dataset for ``dataset_id(idx)`` and ``is_positive(idx)``). Each epoch
-    is planned first, identically on every rank: every dataset keeps one
-    positive slice per 3D lesion (below), ``n_pos`` in all, and
-    ``round(n_pos / pos_neg_ratio)`` random negatives (all if fewer); its
-    kept indices are shuffled and cut into batches, and the batches of all
-    datasets are shuffled together. Batch ``i`` then goes to rank
-    ``i % world_size``, so every batch is single-dataset (what the
-    dataset-specific layers need; DDP must allow unused parameters, see the
-    LENS configs), the ratio is exact over the epoch and every rank gets as
-    many batches (with the wrapped sampler's ``round_up`` the first batches
-    fill the last round, otherwise it is dropped; unequal counts would hang
-    DDP). The wrapped sampler gives only the dataset, the epoch
-    (``set_epoch``), ``shuffle`` and ``round_up``. A dataset without
-    positives contributes no batch when ``pos_neg_ratio`` is set.
+    Works over a :class:`~mmlesion.datasets.LENSMultiDataset`
+    (``dataset_id(idx)``, ``is_positive(idx)``). Each epoch is planned
+    identically on every rank: every dataset keeps one positive slice per
+    3D lesion, ``n_pos`` in all, and ``round(n_pos / pos_neg_ratio)``
+    random negatives (all if fewer), cut into batches; all batches are
+    shuffled together and batch ``i`` goes to rank ``i % world_size``. So
+    every batch is single-dataset, the ratio is exact over the epoch and
+    every rank gets as many batches (``round_up``: the first batches fill
+    the last round, else it is dropped; unequal counts would hang DDP).
+    The wrapped sampler gives only the dataset, the epoch, ``shuffle`` and
+    ``round_up``.
 
-    One positive slice per 3D lesion (``one_positive_per_group``, default;
-    Sec. VI-D, Table III: "we randomly sampled one positive slice for each
-    3D GT in every training epoch"): the dataset names the 3D lesions each
-    positive slice shows (``positive_lesions(idx)``, see
-    :class:`~mmlesion.datasets.DeepLesionMinedDataset`); each epoch every
-    lesion draws one of its slices (a slice showing two lesions may come
-    twice). A dataset with only ``positive_group(idx)`` counts each group as
-    one lesion; without either every positive slice is one lesion.
+    One positive slice per 3D lesion (Sec. VI-D, Table III: "we randomly
+    sampled one positive slice for each 3D GT in every training epoch"):
+    the lesions of a slice are the dataset's ``positive_lesions(idx)``
+    (a slice showing two may come twice), else its
+    ``positive_group(idx)``, else the slice itself.
 
     Args:
         sampler (Sampler): the index sampler (``DefaultSampler``).

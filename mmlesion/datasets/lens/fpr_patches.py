@@ -84,28 +84,21 @@ class LENSFPRPatchDataset(BaseDataset):
                         "bbox_3d": [x1, y1, z1, x2, y2, z2],  # z: slice idx
                         "score": s_LENS, "label": 1 | 0}, ...]}
 
-    Each sample is a (1, Z, Y, X) patch of ``patch_size`` voxels of
-    ``patch_spacing`` mm around the proposal's centre
-    (:func:`crop_fpr_patch`), windowed to [-1, 1], with ``bbox_3d`` moved to
-    patch coordinates (in the metainfo of a ``BaseDataElement``). The patch
-    has one physical size for all proposals (not given by the paper; the
-    configs use 8 x 64 x 64 voxels of 2 x 0.8 x 0.8 mm, LENS's grid): the
-    RoI of ResBlocks 1-3 is the box, that of ResBlock 4 the whole patch. A
-    series' voxel size is the proposal's ``spacing`` ([z, y, x] mm) when
-    given, else from ``data_root/DL_info.csv``.
-
-    For :class:`~mmlesion.datasets.LENSDatasetBatchSampler`
-    (``pos_neg_ratio=0.5`` gives TP : FP = 1 : 2 per epoch, Sec. VI-B) it
-    answers ``dataset_id`` (always 0) and ``is_positive`` (TP).
+    Each sample is the (1, Z, Y, X) patch of :func:`crop_fpr_patch` around
+    the proposal, with ``bbox_3d`` in patch voxels (metainfo of a
+    ``BaseDataElement``). A series' voxel size is the proposal's
+    ``spacing`` ([z, y, x] mm), else from ``data_root/DL_info.csv``. It
+    answers ``dataset_id`` (0) and ``is_positive`` (TP) for
+    :class:`~mmlesion.datasets.LENSDatasetBatchSampler`
+    (``pos_neg_ratio=0.5``: TP : FP = 1 : 2, Sec. VI-B).
 
     Args:
         ann_file (str): the proposal file.
         data_root (str): the DeepLesion-layout root.
         data_prefix (dict): ``img`` folder of the series.
         patch_size (tuple): (Z, Y, X) patch voxels.
-        patch_spacing (tuple, optional): (z, y, x) mm of a patch voxel;
-            None crops ``patch_size`` voxels of the series' own grid.
-            Defaults to (2., 0.8, 0.8).
+        patch_spacing (tuple, optional): (z, y, x) mm of a patch voxel
+            (default LENS's grid, Sec. VI-A); None: the series' own voxels.
         hu_window (tuple): HU window mapped to [-1, 1].
         dl_info_file (str): the CSV (relative to ``data_root``) giving the
             series' spacings. Defaults to ``'DL_info.csv'``.

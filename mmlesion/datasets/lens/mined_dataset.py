@@ -69,13 +69,10 @@ def link_3d_lesions(by_slice: SliceInfos, iou_thr: float = 0.5) -> int:
     write each slice's lesions into its ``positive_lesions``.
 
     LENS samples "one positive slice for each 3D GT in every training
-    epoch" (Sec. VI-D, Table III). The 3D lesions are rebuilt with mining's
-    tracklet rule (Sec. V-A): boxes on consecutive slices with IoU >
-    ``iou_thr`` (theta) are one lesion
-    (:func:`~mmlesion.evaluation.functional.stack_slice_boxes`). A
-    propagated chain (all boxes ``mined='propagation'``) that no longer
-    links to its annotated box by IoU > theta is joined to the annotated box
-    overlapping its end box most on the next slice (IoU > 0).
+    epoch" (Sec. VI-D, Table III). Boxes on consecutive slices with IoU >
+    ``iou_thr`` (theta) are one lesion, mining's tracklet rule (Sec. V-A);
+    a propagated chain that no longer links to its annotated box is joined
+    to the annotated box overlapping its end most on the next slice.
     Intra-patient lesions (Sec. V-B) are chains of their own.
 
     Args:
@@ -112,24 +109,13 @@ class DeepLesionMinedDataset(DeepLesionDataset):
     """:class:`DeepLesionDataset` plus the output of
     ``tools/lens_mine_annotations.py``.
 
-    For each slice of the mined file: mined annotations become ordinary
-    lesions (``ignore_flag=0``, ``mined=<strategy>``), uncertain lesions
-    ignored instances (``ignore_flag=1``: neither positive nor negative in
-    AFP targets and RoI sampling). A slice that is a key slice of the
-    dataset gets the boxes added to its instances; any other slice becomes a
-    new sample (its series' metadata, ``img_path`` = ``<series>/<z>.png``,
-    ``key_slice`` = z), positive if it has a mined box, otherwise a
-    negative slice (none or only uncertain boxes), which
-    :class:`~mmlesion.datasets.LENSDatasetBatchSampler` draws at
-    1 : 2.
-
-    3D lesions (Sec. VI-D, Table III): every sample gets
-    ``positive_lesions``, the keys of the 3D lesions it shows
-    (:func:`link_3d_lesions`): an annotated lesion is its key slice plus
-    the slices its boxes were propagated to (Sec. V-A), an intra-patient
-    lesion (Sec. V-B) the slices of its tracklet; the batch sampler draws
-    one slice of each per epoch. ``positive_group`` is the nearest key
-    slice of the series.
+    Mined annotations become lesions (``ignore_flag=0``,
+    ``mined=<strategy>``), uncertain lesions ignored instances (neither
+    positive nor negative for AFP targets and RoI sampling). A key slice
+    gets them added; another slice becomes a new sample (its series'
+    metadata, ``key_slice`` = z), positive with a mined box, else negative.
+    Every sample gets ``positive_lesions`` (:func:`link_3d_lesions`, Sec.
+    VI-D) and ``positive_group``, the nearest key slice of the series.
 
     Args:
         mined_ann_file (str, optional): the mined file (relative to

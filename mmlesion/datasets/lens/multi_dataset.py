@@ -15,17 +15,11 @@ class LENSMultiDataset(ConcatDataset):
     (and ``dataset_name``) in their metainfo, for :class:`~mmlesion.models.
     LENS` and :class:`~mmlesion.datasets.LENSDatasetBatchSampler`.
 
-    Any subset of datasets in any order can be combined (e.g. DeepLesion +
-    LUNA16 + LiTS + NIH-LN as 2D slice datasets in the DeepLesion layout);
-    dataset ``i`` trains AFP ``i`` and detection expert ``i`` of LENS, so
-    the order must match the model's ``dataset_names``. All datasets must
-    share ``classes`` (LENS scores lesion vs non-lesion per dataset); other
-    metainfo keys may differ.
-
-    ``dataset_ids`` pools datasets: datasets with the same id are one LENS
-    dataset (one AFP and expert, batches mixing them), e.g. all ``0`` for
-    LENS Table IV's "Data pooling" ("directly pooled DeepLesion and
-    single-type datasets and treat them as one task").
+    Dataset ``i`` trains AFP ``i`` and detection expert ``i`` of LENS (the
+    order of the model's ``dataset_names``); all must share ``classes``.
+    Datasets with the same ``dataset_ids`` entry are one LENS dataset, e.g.
+    all ``0`` for Table IV's "Data pooling" ("directly pooled DeepLesion
+    and single-type datasets and treat them as one task").
 
     Args:
         datasets (Sequence[dict | BaseDataset]): the datasets.
@@ -82,13 +76,11 @@ class LENSMultiDataset(ConcatDataset):
         self._lesions: Optional[list] = None
 
     def dataset_id(self, idx: int) -> int:
-        """The LENS dataset of sample ``idx`` (the id of the dataset it
-        comes from)."""
+        """The LENS dataset of sample ``idx``."""
         return self._ids[self._source(idx)]
 
     def _source(self, idx: int) -> int:
-        """Index of the dataset in ``datasets`` that sample ``idx`` comes
-        from."""
+        """Index in ``datasets`` of the dataset of sample ``idx``."""
         if not self._fully_initialized:
             self.full_init()
         return self._get_ori_dataset_idx(idx)[0]
@@ -104,10 +96,8 @@ class LENSMultiDataset(ConcatDataset):
         return bool(self._positive[idx])
 
     def positive_group(self, idx: int):
-        """The lesion group of sample ``idx``: samples of one dataset with
-        the same group show the same 3D lesions (see
-        :class:`DeepLesionMinedDataset`); a sample without a
-        ``positive_group`` in its data info is its own group."""
+        """The lesion group of sample ``idx`` (its data info's
+        ``positive_group``, else itself)."""
         if self._group is None:
             self._group = [
                 self.get_data_info(i).get('positive_group', ('sample', i))
@@ -116,14 +106,9 @@ class LENSMultiDataset(ConcatDataset):
         return (self._source(idx), self._group[idx])
 
     def positive_lesions(self, idx: int) -> Tuple[Hashable, ...]:
-        """The 3D lesions that sample ``idx`` shows (LENS Sec. VI-D,
-        Table III: the batch sampler draws "one positive slice for each 3D
-        GT in every training epoch").
-
-        ``positive_lesions`` of its data info; else its ``positive_group``
-        as one lesion; else one lesion per non-ignored instance. Keys are
-        prefixed with the index of the dataset in ``datasets``.
-        """
+        """The 3D lesions that sample ``idx`` shows (LENS Sec. VI-D): its
+        data info's ``positive_lesions``, else its ``positive_group``, else
+        one per non-ignored instance, prefixed with :meth:`_source`."""
         if self._lesions is None:
             out = []
             for i in range(len(self)):
