@@ -99,13 +99,9 @@ class LesionDetInferencer(DetInferencer):
     they and the ``preds/*.json`` files are named after the series
     (``<series>_<slice>.png``).
 
-    The model is built and its weights loaded by
+    The model is built and loaded by
     :func:`~mmlesion.apis.detector_loader.init_lesion_detector`, as every
-    mmlesion tool loads one (mmengine's own build-and-load is not used): in
-    the config's ``default_scope``, the weights checked (they must fit the
-    model exactly, NaN / Inf refused, the checkpoint's allow-list and
-    checksum) and the class names the checkpoint's, else the config's test
-    dataset's.
+    mmlesion tool loads one.
 
     Example::
 
@@ -173,12 +169,7 @@ class LesionDetInferencer(DetInferencer):
     def _load_weights_to_model(self, model: nn.Module,
                                checkpoint: Optional[dict],
                                cfg: Optional[ConfigType]) -> None:
-        """Never used: :meth:`_init_model` loads through
-        :func:`init_lesion_detector`.
-
-        Raises:
-            NotImplementedError: always.
-        """
+        """Never used: :meth:`_init_model` loads the weights."""
         raise NotImplementedError(
             f'{type(self).__name__} loads weights through '
             'mmlesion.apis.init_lesion_detector only')

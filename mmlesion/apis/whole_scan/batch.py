@@ -1,28 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans through one 2.5D detector (:func:`run_batch_inference`;
-``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...``, described for
-users in docs/infer_volume.md).
+``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...``;
+docs/infer_volume.md).
 
-The model is loaded once. While it detects a scan
-(:func:`~mmlesion.apis.whole_scan.run.detect_scan`), a thread reads and
+The model is loaded once. While it detects a scan, a thread reads and
 resamples the next ``Finishing.read_ahead`` scans, and the last ones are
-stacked, measured (RECIST) and written
-(:func:`~mmlesion.apis.whole_scan.run.write_scan`), up to
-``Finishing.processes`` at once, each in a process forked from the batch's
-(:class:`~mmlesion.utils.distributed.forked_call.ForkedCall`: it shares the
-scan's arrays copy on write and sends back a few numbers) at a lower
-priority (``Finishing.niceness``): on a CPU a scan's GrabCut and pictures
-(matplotlib holds the GIL) take longer than a GPU detector takes for it.
-Each scan gets the findings and files of a run on it alone, in
-``OUT_DIR/<name>/``; ``OUT_DIR/scans.csv`` lists every scan's status,
-rewritten atomically as each scan ends (:func:`record_scan_rows`): a
-scan's row says ``done`` as soon as its files are in place, written by
-the finisher that wrote them, so that a batch killed at any moment
-leaves a list that is true but for the scan whose files were moving in.
-A scan that fails is recorded there and the batch goes on; one whose
-folder holds ``findings.json`` (written last) is skipped unless
-``overwrite``. Numpy's huge-page advice is given only
-with ``RunSettings.huge_pages`` (:mod:`~mmlesion.utils.huge_pages`).
+stacked, measured and written, up to ``Finishing.processes`` at once, each
+in a forked process (:class:`~mmlesion.utils.distributed.forked_call.
+ForkedCall`: it shares the scan's arrays copy on write) at a lower
+priority: on a CPU a scan's GrabCut and pictures take longer than a GPU
+detector takes for it. ``OUT_DIR/scans.csv`` is rewritten atomically as
+each scan ends (:func:`record_scan_rows`), by whoever wrote its files, so
+a killed batch leaves a list that is true but for the scan moving in.
 """
 import contextlib
 import csv
@@ -35,8 +24,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass, replace
-from typing import (Any, Callable, Deque, Dict, Iterator, List, Optional,
-                    Protocol, Sequence, Tuple, Union)
+from typing import (Any, Callable, Deque, Dict, Iterator, List, Mapping,
+                    Optional, Protocol, Sequence, Tuple, Union)
 
 import torch
 from mmengine.config import Config
@@ -174,7 +163,7 @@ def write_scan_summary(rows: List[BatchRow],
     """Write ``scans.csv`` whole (atomically: a kill leaves the previous
     version)."""
     with _summary_lock(Path(path).parent):
-        _write_table([row.to_dict() for row in rows], path)
+        write_csv(path, SUMMARY_COLUMNS, [row.to_dict() for row in rows])
 
 
 def record_scan_rows(rows: Sequence[BatchRow],
@@ -193,13 +182,14 @@ def record_scan_rows(rows: Sequence[BatchRow],
             table = []
         new = {row.folder: row.to_dict() for row in rows}
         table = [new.pop(rec.get('folder'), rec) for rec in table]
-        _write_table(table + list(new.values()), path)
+        write_csv(path, SUMMARY_COLUMNS, table + list(new.values()))
 
 
-def _write_table(table: List[Dict[str, Any]],
-                 path: Union[str, Path]) -> None:
+def write_csv(path: Union[str, Path], columns: Sequence[str],
+              table: Sequence[Mapping[str, Any]]) -> None:
+    """Write a table's ``columns`` (others ignored) atomically."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS,
+    writer = csv.DictWriter(buffer, fieldnames=list(columns),
                             lineterminator='\n', extrasaction='ignore')
     writer.writeheader()
     writer.writerows(table)

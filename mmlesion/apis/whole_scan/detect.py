@@ -1,18 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run a 2.5D detector over every slice of a resampled scan
-(:func:`detect_slices`): the slices of :mod:`~mmlesion.apis.whole_scan.
-slices` in batches through ``model.test_step`` (the config's data
-preprocessor and test_cfg), each slice's boxes in continuous voxel
-coordinates of the resampled volume (mmdet's pixel ``i`` spans
-``[i, i + 1)``; SimpleITK's voxel ``i`` spans ``[i - 0.5, i + 0.5]``: boxes
-are shifted by -0.5), and, for a model with a segmentation head, each
-slice's lesion map (:func:`lesion_map_collector`, :func:`lesion_map_of`).
-
-A test pipeline that crops the slice (``ClipBlackBorder``'s
-``crop_offset``) gets the boxes of the whole slice from the detector itself
-(:func:`~mmlesion.models.detectors.uncropped.to_uncropped`, as in
-``tools/test.py``); the offset is not added again here, and a detector
-that left its boxes in the crop is refused
+(:func:`detect_slices`): batches of :mod:`~mmlesion.apis.whole_scan.
+slices` through ``model.test_step``, each slice's boxes in continuous
+voxels of the resampled volume (mmdet's pixel ``i`` spans ``[i, i + 1)``,
+SimpleITK's voxel ``i`` ``[i - 0.5, i + 0.5]``: boxes shift by -0.5) and,
+for a model with a segmentation head, its lesion map. A slice the test
+pipeline crops (``ClipBlackBorder``) gets its boxes in the whole slice
+from the detector itself
 (:func:`~mmlesion.models.detectors.uncropped.check_uncropped`).
 """
 import os.path as osp
@@ -39,13 +33,8 @@ def detect_slices(model: torch.nn.Module,
                   detection: Optional[DetectionSettings] = None,
                   lesion_maps: Optional[list] = None,
                   batched_windowing: bool = True) -> SliceDetections:
-    """Run a 2.5D detector on every slice of a (resampled) volume.
-
-    The slices go through the test pipeline in
-    :func:`~mmlesion.apis.whole_scan.slices.volume_slice_loader` (the same
-    results for any ``detection.workers``); each batch's predictions are
-    moved to the CPU with one copy per field
-    (:func:`~mmlesion.apis.whole_scan.slices.outputs_to_cpu`).
+    """Run a 2.5D detector on every slice of a (resampled) volume (module
+    doc).
 
     Args:
         model (nn.Module): an mmdet detector, in eval mode.
@@ -74,9 +63,6 @@ def detect_slices(model: torch.nn.Module,
             cropped slice whose boxes the detector left in the crop.
     """
     detection = detection or DetectionSettings()
-    if detection.batch_size < 1:
-        raise ValueError(
-            f'batch_size must be >= 1, got {detection.batch_size}')
     array = np.ascontiguousarray(volume.array, dtype=np.float32)
     path = str(volume.meta.get('path', '<volume>'))
     dataset_type = (volume_slice_dataset

@@ -1,31 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A batch whose scans come from a DICOM server and whose results go back
 to it, over DICOMweb or DIMSE (:func:`run_server_inference`;
-``tools/infer_volume.py --dicomweb URL`` or ``--dimse HOST:PORT``, with
-``--query KEY=VALUE``; docs/dicom_server.md).
+``--dicomweb URL`` or ``--dimse HOST:PORT`` with ``--query KEY=VALUE``;
+docs/dicom_server.md).
 
-The query's series (:func:`~mmlesion.apis.whole_scan.server_source.
-find_series`; localizers, Secondary Captures and non-CT series skipped
-from the server's metadata) are retrieved into ``OUT/series/<Series
-Instance UID>/`` (:func:`~mmlesion.apis.whole_scan.server_source.
-retrieve_series`), run as any batch of DICOM folders
-(:func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`: results in
-``OUT/<Series Instance UID>/``, ``OUT/scans.csv``), and each finished
-scan's SR and SEG is stored into its study
-(:func:`~mmlesion.apis.whole_scan.store_back.store_scan_results`, never
-twice). ``OUT/server.csv`` lists every series the query found, by its
-UIDs (no patient name): what was run, skipped or failed and what was
-stored; it is rewritten atomically as the run goes. The protocol is the
-source settings' transport (:class:`~mmlesion.apis.whole_scan.
-dicomweb_source.DicomWebSettings` or :class:`~mmlesion.apis.whole_scan.
-dimse_source.DimseSettings`); the rest is the same for both.
-
-Run the same command again after a kill or a failure: retrieved series are
-not retrieved again, scans with results are not run again, and results on
-the server are not stored again.
+The query's series are retrieved into ``OUT/series/<Series Instance
+UID>/``, run as a batch of DICOM folders (:func:`~mmlesion.apis.
+whole_scan.batch.run_batch_inference`) and each finished scan's SR and SEG
+is stored into its study (:func:`~mmlesion.apis.whole_scan.store_back.
+store_scan_results`, never twice). ``OUT/server.csv`` lists every series
+found by its UIDs (no patient name), rewritten atomically as the run goes.
+A re-run retrieves, runs and stores only what is left.
 """
-import csv
-import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,10 +21,9 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from mmlesion.utils import atomic_write_text
 from mmlesion.utils.writing.atomic import remove_stale_temporaries
 
-from .batch import run_batch_inference
+from .batch import run_batch_inference, write_csv
 from .dicomweb_source import DicomWebSettings
 from .dimse_source import DimseSettings
 from .server_source import (DicomServerError, FoundSeries, SeriesRef,
@@ -81,15 +66,8 @@ class ServerRow:
 
 def write_server_summary(rows: List[ServerRow], path: Path) -> None:
     """``server.csv``, written atomically."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(
-        ServerRow.__dataclass_fields__))
-    writer.writeheader()
-    for row in rows:
-        record = asdict(row)
-        writer.writerow({k: '' if v is None else v for k, v in
-                         record.items()})
-    atomic_write_text(str(path), text.getvalue())
+    write_csv(path, list(ServerRow.__dataclass_fields__),
+              [asdict(row) for row in rows])
 
 
 def run_server_inference(config: Union[str, Config],

@@ -1,12 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""DICOMweb as the protocol of a DICOM server source
-(``tools/infer_volume.py --dicomweb URL --query KEY=VALUE ...``,
-docs/dicom_server.md): :class:`DicomWebTransport` queries with QIDO-RS,
-retrieves with WADO-RS and stores with STOW-RS, with
-``dicomweb-client``; the query, the checks, the retrieval into folders and
-the store-back decision are those of every protocol
-(:mod:`~mmlesion.apis.whole_scan.server_source`,
-:mod:`~mmlesion.apis.whole_scan.store_back`).
+"""DICOMweb as the protocol of a DICOM server source (``--dicomweb URL``;
+docs/dicom_server.md), with ``dicomweb-client``: QIDO-RS, WADO-RS and
+STOW-RS.
 """
 import re
 from dataclasses import dataclass

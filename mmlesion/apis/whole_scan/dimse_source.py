@@ -1,18 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""DIMSE as the protocol of a DICOM server source, for an archive without
-DICOMweb (``tools/infer_volume.py --dimse HOST:PORT --called-aet AET
---query KEY=VALUE ...``, docs/dicom_server.md): :class:`DimseTransport`
-queries with C-FIND (Study Root: the studies, then their series, then a
-series' instances), retrieves with C-GET (the images come back on the same
-association: no port of ours to open, nothing for the archive to know but
-our AE title) and stores with C-STORE, with ``pynetdicom``; the query, the
-checks, the retrieval into folders and the store-back decision are those of
-every protocol (:mod:`~mmlesion.apis.whole_scan.server_source`,
-:mod:`~mmlesion.apis.whole_scan.store_back`).
-
-Each operation opens its own association and releases it (a batch may
-detect for minutes between two, longer than an archive keeps an idle
-association open).
+"""DIMSE as the protocol of a DICOM server source (``--dimse HOST:PORT
+--called-aet AET``; docs/dicom_server.md), with ``pynetdicom``: Study Root
+C-FIND, C-GET (the images come back on the same association: no port of
+ours to open) and C-STORE. Each operation opens its own association (a
+batch may detect for longer than an archive keeps one idle).
 """
 import contextlib
 import re

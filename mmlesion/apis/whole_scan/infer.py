@@ -1,18 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The detection half of whole-scan inference on one loaded scan
-(:func:`infer_volume`), the stages of this package in their order:
-
-1. :func:`~mmlesion.apis.whole_scan.read.check_resampled_size` refuses a
-   scan that would be resampled to gigavoxels;
-2. :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` resamples it
-   to the detector's slice interval and pixel spacing;
-3. :func:`~mmlesion.apis.whole_scan.detect.detect_slices` runs the detector
-   over all slices in batches;
-4. :func:`~mmlesion.apis.whole_scan.stack.stack_findings` links the 2D
-   boxes into 3D findings in the original scan's voxels and in world mm;
-5. :func:`~mmlesion.apis.whole_scan.measure.measure_findings` adds the
-   RECIST axes, and :func:`~mmlesion.apis.whole_scan.stack.
-   add_lesion_types` the lesion types of a model that has them.
+(:func:`infer_volume`): 1. refuse a scan too large to resample
+(:func:`~.read.check_resampled_size`); 2. resample
+(:func:`~.resample.prepare_volume`); 3. detect every slice
+(:func:`~.detect.detect_slices`); 4. stack the 2D boxes into 3D findings
+(:func:`~.stack.stack_findings`); 5. measure RECIST
+(:func:`~.measure.measure_findings`) and add lesion types.
 """
 import time
 from dataclasses import replace

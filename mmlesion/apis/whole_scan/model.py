@@ -1,25 +1,18 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The model of a whole-scan run (the 2.5D detector, built and loaded by
-:func:`~mmlesion.apis.detector_loader.init_lesion_detector`): the data
-convention its checkpoint records (:func:`checkpoint_data_convention`),
-and what a result records about it: where it came from
-(:func:`run_provenance`: checkpoint, config, versions), whether it was
-trained on mmlesion's synthetic demo data (:func:`demo_model_warning`), and
-the operating point its validation chose (:func:`choose_operating_point`;
-what its FP rate means on a whole scan: docs/infer_volume.md).
+"""The model of a whole-scan run and what a result records about it: the
+data convention its checkpoint records (:func:`checkpoint_data_convention`),
+its provenance (:func:`run_provenance`), whether it was trained on the
+synthetic demo data (:func:`demo_model_warning`) and the operating point
+its validation chose (:func:`choose_operating_point`).
 
-Weights trained on the demo data
---------------------------------
-On a real scan the findings of a model trained on the synthetic demo data
-mean nothing. A model counts as such when a ``data_root`` inside
-``train_dataloader`` of the config it was trained with (the text the
-``Runner`` saves in the checkpoint's ``meta['cfg']``, parsed, never
-executed; else the config given to the tool) is a demo set: one of its
-folders is named as the demo generators write (:data:`DEMO_DATA_FOLDERS`),
-or the folder holds a generator's marker file (``demo_meta.json``, or
-``ground_truth.json`` in it or its parent, with ``"generator":
-"mmlesion.datasets.demo..."``). The config's file name is not used: a demo
-config fine-tuned on real data trains on real data.
+A model counts as demo-trained when a ``data_root`` in the
+``train_dataloader`` of the config it was trained with (the checkpoint's
+``meta['cfg']`` text, parsed, never executed; else the given config) is a
+demo set: a folder of it is named as the demo generators write
+(:data:`DEMO_DATA_FOLDERS`), or holds a generator's marker file
+(``demo_meta.json``, or ``ground_truth.json`` in it or its parent). The
+config's file name is not used: a demo config fine-tuned on real data
+trains on real data.
 """
 import ast
 import logging

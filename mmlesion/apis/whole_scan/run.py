@@ -1,14 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A 2.5D detector over a scan file: check the inputs, load the scan and the
-model, detect (:func:`~mmlesion.apis.whole_scan.infer.infer_volume`) and
-write the results (:func:`~mmlesion.apis.whole_scan.write.
-write_volume_results`, DICOM SR / SEG).
-
-:func:`run_volume_inference` is one scan (``tools/infer_volume.py`` with one
-scan); its parts are the steps a batch of scans shares
-(:mod:`mmlesion.apis.whole_scan.batch`): :func:`volume_run_config` (checked
-before anything slow), :func:`load_volume_run` (the model, once),
-:func:`detect_scan` and :func:`write_scan` (once per scan).
+"""A 2.5D detector over a scan file (:func:`run_volume_inference`): check
+the inputs, load the scan and the model, detect and write. Its parts are
+the steps a batch shares: :func:`volume_run_config` (checked before
+anything slow), :func:`load_volume_run` (once), :func:`detect_scan` and
+:func:`write_scan` (per scan).
 """
 import contextlib
 import copy

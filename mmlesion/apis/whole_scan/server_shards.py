@@ -1,27 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The series of a server query sharded over several jobs
-(:func:`run_sharded_query`; ``tools/infer_volume.py --dicomweb URL
---query KEY=VALUE --jobs N [--slurm]``, docs/archive.md).
+(:func:`run_sharded_query`; ``--dicomweb URL --query KEY=VALUE --jobs N``,
+docs/archive.md).
 
-The query is asked once, here (:func:`~mmlesion.apis.whole_scan.
-server_source.find_series`: localizers, Secondary Captures and non-CT
-series skipped from the server's metadata); its series are the items of a
-sharded run (:func:`~mmlesion.apis.whole_scan.shards.
-run_sharded_inference`, :class:`SeriesWork`): each job retrieves its
-series into ``OUT/shard_<k>/series/``, runs them and stores their SR and
-SEG back into their studies (:func:`~mmlesion.apis.whole_scan.
-dicomweb_batch.run_server_series`: never twice), its table in
-``OUT/shard_<k>/server.csv``. A series is finished when that table says
-``done`` (its results written and, unless ``--no-store``, stored), so a
-series whose store failed is run again (its results are kept: only the
-store is tried again). ``OUT/server.csv`` then lists every series the
-query found (the skipped ones with their reason), beside the merged
-``scans.csv``, ``findings.csv`` and summary page of every sharded run.
-
-The password of a DICOMweb server is not written into the jobs (a Slurm
-job's pickle lies in ``OUT/logs/``): each job reads it from its
-environment (:data:`~mmlesion.apis.whole_scan.dicomweb_source.
-PASSWORD_ENV`, which Slurm passes on from the submitting shell).
+The query is asked once, here; each job retrieves, runs and stores back
+its share (:func:`~mmlesion.apis.whole_scan.dicomweb_batch.
+run_server_series`), its table in ``OUT/shard_<k>/server.csv``. A series
+is finished when that table says ``done`` (results written and, unless
+``--no-store``, stored), so a failed store is tried again. The DICOMweb
+password is never pickled into a job: each job reads
+:data:`~mmlesion.apis.whole_scan.dicomweb_source.PASSWORD_ENV`.
 """
 import os
 from dataclasses import dataclass, replace
@@ -32,16 +20,10 @@ from .dicomweb_batch import (SERVER_SUMMARY, ServerRow, run_server_series,
                              write_server_summary)
 from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
-from .server_source import FoundSeries, SeriesRef, find_series
-from .shard_summary import ShardedRow
+from .server_source import FoundSeries, find_series
+from .shard_summary import ShardedRow, shard_folder
 from .shards import (ShardedRun, ShardWork, read_csv_rows,
                      run_sharded_inference)
-
-
-def series_label(ref: SeriesRef) -> str:
-    """How the tables and the console name a series (its UIDs; never a
-    patient's name)."""
-    return f'series {ref.series_uid} (study {ref.study_uid})'
 
 
 class SeriesWork(ShardWork):
@@ -55,8 +37,10 @@ class SeriesWork(ShardWork):
     """
 
     def __init__(self, source: Any, found: FoundSeries) -> None:
-        super().__init__([NamedScan(series_label(r), r.series_uid)
-                          for r in found.to_run])
+        # named by its UIDs, never by a patient's name
+        super().__init__([NamedScan(
+            f'series {r.series_uid} (study {r.study_uid})', r.series_uid)
+            for r in found.to_run])
         self.source = source
         self.refs = {r.series_uid: r for r in found.to_run}
         self.skipped = list(found.skipped)
@@ -125,7 +109,6 @@ class SeriesWork(ShardWork):
     def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
         """``OUT/server.csv``: the skipped series, then each series run
         (what its shard stored)."""
-        from .shard_summary import shard_folder
         merged = [ServerRow(s.series.study_uid, s.series.series_uid,
                             'skipped', reason=s.reason)
                   for s in self.skipped]

@@ -1,21 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A DICOM server as the source of a batch of scans, whatever its
-protocol (docs/dicom_server.md): the query (:class:`QueryFilter`), the
-series it finds, each one checked from the server's metadata before
-anything is retrieved (a localizer, a Secondary Capture or a series that is
-not CT is skipped, with the reason; :func:`find_series`), and each series
-retrieved into a folder of its own, written whole or not at all (a
-temporary folder renamed into place; :func:`retrieve_series`), which the
-batch then reads as any DICOM folder
-(:func:`~mmlesion.datasets.volumes.load_ct_volume`).
-
-The protocol is a :class:`SeriesTransport`: DICOMweb
-(:mod:`~mmlesion.apis.whole_scan.dicomweb_source`: QIDO-RS, WADO-RS,
-STOW-RS) or DIMSE (:mod:`~mmlesion.apis.whole_scan.dimse_source`: C-FIND,
-C-GET, C-STORE); everything else is this one implementation.
-
-Patient names are never logged or written: a series is named by its
-Study and Series Instance UIDs.
+"""A DICOM server as the source of a batch of scans, whatever its protocol
+(a :class:`SeriesTransport`: DICOMweb or DIMSE; docs/dicom_server.md):
+the query (:class:`QueryFilter`), the series it finds, each checked from
+the server's metadata before anything is retrieved (:func:`find_series`),
+and each series retrieved whole or not at all into a folder of its own
+(:func:`retrieve_series`). Patient names are never logged or written: a
+series is named by its Study and Series Instance UIDs.
 """
 import abc
 import os

@@ -1,21 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A 2.5D detector's input convention for whole scans, read from its config
-(:func:`volume_settings_from_config`): the slices and their interval, the
-HU window, the pixel spacing and the test pipeline with the volume loader.
+(:func:`volume_settings_from_config`; docs/infer_volume.md, "Slice
+interval and pixel spacing"), and the options of a run.
 
 The slice interval and the pixel spacing each come from the first source
-that gives it (``settings.sources`` in ``findings.json``): ``'option'``
-(``--slice-interval``, ``--pixel-spacing``), ``'checkpoint'`` (its
-``meta['mmlesion_data_convention']``, written by
-:class:`~mmlesion.engine.hooks.DataConventionHook`), ``'config'`` (the test
-pipeline's ``LoadDeepLesionSlices`` and ``ResampleToSpacing``) or
-``'default'`` (:data:`DEFAULT_INTERVAL_MM`, :data:`DEFAULT_PIXEL_SPACING`);
-docs/infer_volume.md explains each.
-
-The test pipeline is kept with its loader replaced by
-:class:`~mmlesion.datasets.transforms.LoadVolumeSlices` and its resizes and
-annotation loading dropped: the volume is resampled to the pixel spacing
-instead (:mod:`~mmlesion.apis.whole_scan.resample`).
+that gives it (``settings.sources`` in ``findings.json``): ``'option'``,
+``'checkpoint'`` (:class:`~mmlesion.engine.hooks.DataConventionHook`'s
+record), ``'config'`` (the test pipeline) or ``'default'``. The test
+pipeline is kept with :class:`~mmlesion.datasets.transforms.
+LoadVolumeSlices` as its loader and without its resizes and annotations:
+the volume is resampled to the pixel spacing instead.
 """
 import copy
 import inspect

@@ -6,7 +6,6 @@ finished scan in one table), ``OUT/summary.png`` (findings per scan, the
 scans' status) and ``OUT/summary.html`` (self-contained: the picture and
 the table), each written atomically (:func:`write_sharded_outputs`)."""
 import base64
-import csv
 import html
 import io
 import json
@@ -17,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from mmlesion.utils import atomic_save_with, atomic_write_text
 
-from .batch import SUMMARY_NAME
+from .batch import SUMMARY_NAME, write_csv
 from .write import output_paths
 
 #: The merged findings table.
@@ -64,15 +63,6 @@ def scan_findings(out: Path, row: ShardedRow) -> List[dict]:
     return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
 
 
-def _csv_text(columns: Sequence[str], records: List[Dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns),
-                            lineterminator='\n', extrasaction='ignore')
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue()
-
-
 def finding_records(rows: Sequence[ShardedRow],
                     out: Path) -> List[Dict[str, Any]]:
     """The rows of ``findings.csv``: every kept finding of every finished
@@ -104,12 +94,10 @@ def _mm(value: Any) -> str:
 def write_sharded_outputs(rows: Sequence[ShardedRow], out: Path) -> None:
     """``scans.csv``, ``findings.csv``, ``summary.png`` and
     ``summary.html``, each written atomically."""
-    atomic_write_text(str(out / SUMMARY_NAME),
-                      _csv_text(SHARDED_COLUMNS,
-                                [r.to_dict() for r in rows]))
+    write_csv(out / SUMMARY_NAME, SHARDED_COLUMNS,
+              [r.to_dict() for r in rows])
     records = finding_records(rows, out)
-    atomic_write_text(str(out / FINDINGS_TABLE),
-                      _csv_text(FINDING_COLUMNS, records))
+    write_csv(out / FINDINGS_TABLE, FINDING_COLUMNS, records)
     png = _summary_picture(rows)
     atomic_save_with(str(out / 'summary.png'),
                      lambda p: Path(p).write_bytes(png))

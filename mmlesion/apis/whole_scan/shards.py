@@ -1,31 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Work items sharded over several jobs (:func:`run_sharded_inference`;
-``tools/infer_volume.py --jobs N [--slurm]``, docs/archive.md).
+``tools/infer_volume.py --jobs N [--slurm]``; docs/archive.md).
 
-The items (:class:`ShardWork`: scan files of a list or a folder tree, or
-the series of a server query, :class:`~mmlesion.apis.whole_scan.
-server_shards.SeriesWork`) are dealt into ``jobs`` shards (round robin,
-in their order); shard ``k`` runs its items in ``OUT/shard_<k>/`` (for scan
-files a batch, :func:`~mmlesion.apis.whole_scan.batch.
-run_batch_inference`) in a local process (forked from this one) or, with
-``launcher='slurm'``, in a Slurm job submitted through submitit (one job
-array). Which shard an item belongs to is kept in ``OUT/shards.json``, so
-that a re-run sends every item to the folder that holds its earlier
-results: an item's results are never stored twice, whatever ``jobs`` the
-re-run asks for (new items are dealt among the shards of this run).
-
-Each item's results appear whole or not at all and the work says when an
-item is finished (:meth:`ShardWork.finished`: a scan's ``findings.json``,
-written last; a series' results also stored back), so the parent counts
-the finished items (the progress lines, over all jobs), and a re-run of
-the same command skips them and runs what an interrupted job left. After
-the jobs end, the items not finished (a failed scan, a job killed midway)
-are run once more (``retries``); then ``OUT/scans.csv`` lists every item
-(status, shard, attempts, the one-line reason of a failure),
-``OUT/findings.csv`` holds the findings of all items in one table and
-``OUT/summary.html`` (self-contained, with ``summary.png``: findings per
-scan and the scans' status) sums them up, with what the work adds
-(:meth:`ShardWork.write_outputs`); all written atomically.
+The items (:class:`ShardWork`) are dealt round robin into ``jobs``
+shards; shard ``k`` runs its items in ``OUT/shard_<k>/`` in a forked
+process or a Slurm job (submitit). ``OUT/shards.json`` keeps each item's
+shard, so a re-run, whatever its ``jobs``, sends an item to the folder
+holding its earlier results and skips the finished ones
+(:meth:`ShardWork.finished`). Items not finished when the jobs end are run
+again (``retries``); then the merged tables and page are written
+(:func:`~mmlesion.apis.whole_scan.shard_summary.write_sharded_outputs`).
 """
 import csv
 import json
@@ -471,15 +455,6 @@ def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
                 row.status = 'failed'
 
 
-def _shard_tables(rows: Sequence[ShardedRow],
-                  out: Path) -> Dict[int, Dict[str, dict]]:
-    """Each shard's ``scans.csv`` by folder (empty where unreadable)."""
-    tables: Dict[int, Dict[str, dict]] = {}
-    for k in {r.shard for r in rows}:
-        tables[k] = read_csv_rows(out / shard_folder(k) / SUMMARY_NAME)
-    return tables
-
-
 def read_csv_rows(path: Path, key: str = 'folder') -> Dict[str, dict]:
     """A CSV's rows by the column ``key`` (empty where unreadable)."""
     try:
@@ -492,7 +467,8 @@ def read_csv_rows(path: Path, key: str = 'folder') -> Dict[str, dict]:
 def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
     """The slices and seconds of the scans a round did (a later round's
     batch lists them as skipped, without numbers)."""
-    tables = _shard_tables(rows, out)
+    tables = {k: read_csv_rows(out / shard_folder(k) / SUMMARY_NAME)
+              for k in {r.shard for r in rows}}
     for row in rows:
         rec = tables[row.shard].get(row.folder, {})
         if rec.get('status') == 'done':

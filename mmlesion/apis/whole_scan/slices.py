@@ -1,26 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Prepare the slices of an in-memory CT volume while the detector runs.
-
-:func:`volume_slice_loader` yields the batches of
-:func:`~mmlesion.apis.whole_scan.detect.detect_slices` in slice order,
-prepared by
-
-- ``workers=0``: the main process, each batch when it is asked for;
-- ``workers=N``, ``worker_type='thread'`` (the default): N background
-  threads that prepare up to ``N * prefetch_factor`` batches ahead while
-  the model runs (numpy and torch release the GIL; no copies);
-- ``workers=N``, ``worker_type='process'``: a
-  :class:`torch.utils.data.DataLoader` with N worker processes (forked
-  where the platform allows: they share the volume). Each prepared slice
-  comes back through shared memory, which costs more than preparing it:
-  threads are faster (``docs/benchmarks.md``).
-
-The results are the same in every mode. For the usual pipeline
-(``LoadVolumeSlices``, ``WindowHU``, ``PackDetInputs``)
-:func:`volume_slice_dataset` gives :class:`WindowedVolumeSlices`, the same
-inputs bit for bit, faster (``docs/benchmarks.md``). The pipeline's
-transforms must be safe to call from several threads at once (the 2.5D
-test transforms keep no state between calls).
+"""Prepare the slices of an in-memory CT volume while the detector runs
+(:func:`volume_slice_loader`): in the main process (``workers=0``), in
+``N`` threads preparing up to ``N * prefetch_factor`` batches ahead
+(numpy and torch release the GIL), or in a ``DataLoader``'s ``N`` worker
+processes (each slice comes back through shared memory, which costs more
+than preparing it: threads are faster, ``docs/benchmarks.md``). The
+results are the same in every mode; the pipeline's transforms must be
+safe to call from several threads at once.
 """
 import math
 import multiprocessing

@@ -3,11 +3,10 @@
 
 :func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
 of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
-0.5, score-weighted x, y); a re-scorer the caller gives
-(:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`, e.g. a
-false positive reduction network) re-scores them; each is then mapped to the original scan's voxels
-and to world coordinates, a :class:`~mmlesion.apis.whole_scan.results.
-Finding`.
+0.5, score-weighted x, y); a re-scorer the caller gives (e.g. a false
+positive reduction network) re-scores them; each is then mapped to the
+original scan's voxels and to world coordinates, a :class:`~mmlesion.apis.
+whole_scan.results.Finding`.
 
 The multi-type configs (``*_multitype.py``) classify boxes into
 DeepLesion's eight coarse lesion types

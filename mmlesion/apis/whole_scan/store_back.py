@@ -1,15 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A scan's DICOM results stored back into the study they came from, by
-whichever protocol the server speaks (STOW-RS for ``--dicomweb``, C-STORE
-for ``--dimse``; docs/dicom_server.md).
-
-Never twice: the SR's and SEG's Series and SOP Instance UIDs are derived
-from the source series, the model and the findings
-(:mod:`~mmlesion.apis.whole_scan.write_dicom`), so the same results of the
-same scan always carry the same UIDs; before each store the server is asked
-(QIDO-RS or C-FIND) whether it holds that SOP Instance UID, and an instance
-it holds is not sent again. A run killed between a store and anything it
-writes afterwards therefore stores nothing twice when run again.
+"""A scan's DICOM results stored back into the study they came from
+(docs/dicom_server.md), never twice: the same results of the same scan
+carry the same UIDs (:mod:`~mmlesion.apis.whole_scan.write_dicom`), and an
+instance the server holds already is not sent again, so a run killed
+after a store stores nothing twice when run again.
 """
 import json
 from dataclasses import dataclass

@@ -284,13 +284,7 @@ def write_volume_results(result: ScanResult,
                                                          DicomStatus]] = None
                          ) -> OutputPaths:
     """Write the findings of :func:`~mmlesion.apis.whole_scan.infer.
-    infer_volume` into ``out_dir``.
-
-    Files (docs/infer_volume.md): ``findings.json``
-    (:meth:`ScanResult.to_dict`), ``candidates.csv`` (every stacked
-    finding, ``result.candidates``, in LUNA16's format),
-    ``key_slices/finding_NNN.png`` (the ``max_pictures`` best findings),
-    ``overview.png`` and ``report.html``, written as one set.
+    infer_volume` into ``out_dir`` as one set (docs/infer_volume.md).
 
     Args:
         result (ScanResult): from :func:`~mmlesion.apis.whole_scan.infer.

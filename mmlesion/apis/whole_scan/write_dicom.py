@@ -1,19 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The findings of ``infer_volume`` as DICOM, built with highdicom for a
-scan read from a DICOM series (what they hold and how anonymised series
-are handled: docs/infer_volume.md, "Results in DICOM"):
-
-* ``findings_sr.dcm``: a Comprehensive 3D SR, TID 1500 Measurement Report,
-  one TID 1410 group per finding. The model is the observer device (UID
-  derived from the config name and the checkpoint's SHA-256) and the
-  algorithm of every group.
-* ``findings_seg.dcm``: a binary Segmentation of the findings' model masks,
-  mapped to the source instances' pixels by nearest neighbour (where
-  findings overlap, the higher score wins); its slice thickness is the
-  series' ``SliceThickness``, else the slice interval.
-
-Never a file that references the wrong images: see
-:func:`read_source_instances`.
+"""The findings as DICOM, built with highdicom, for a scan read from a
+DICOM series (docs/infer_volume.md, "Results in DICOM"): a TID 1500 SR
+(``findings_sr.dcm``; the model is the observer device, its UID derived
+from the config name and the checkpoint's SHA-256) and a binary SEG of
+the model masks (``findings_seg.dcm``; nearest neighbour onto the source
+pixels, the higher score winning where findings overlap). Never a file
+that references the wrong images: :func:`read_source_instances`.
 """
 import copy
 import logging
