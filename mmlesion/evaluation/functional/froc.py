@@ -137,12 +137,11 @@ class FROCMatch(NamedTuple):
         """The score threshold of each FP rate: keeping the detections
         whose score is ``>=`` it gives at most that many FPs per image.
 
-        It is the lowest score above that of the first detection, in the
-        global score order, whose FPs per image exceed the rate (the point
-        where :func:`sens_at_fp` stops counting hits), so a run of equal
-        scores is kept or dropped whole; the lowest score of all where the
-        curve never exceeds the rate; just above the best score where even
-        the first detection exceeds it.
+        It is the lowest score above that of the first detection (global
+        order) whose FPs per image exceed the rate, so a run of equal scores
+        is kept or dropped whole; the lowest score of all where the curve
+        never exceeds the rate, just above the best where the first
+        detection does.
 
         Args:
             fp_rates (Sequence[float]): FPs per image, each >= 0.
@@ -359,11 +358,8 @@ def sens_at_fp(curve: FROCCurve,
 
 def filter_gts(gts: Sequence[np.ndarray],
                keep: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """Keep a subset of the ground truth of every image.
-
-    Breakdowns of the protocol filter only the ground truth: the detections
-    and the image list are unchanged, so detections of other lesions become
-    false positives and the FP denominator stays the same.
+    """Keep a subset of the ground truth of every image (the protocol's
+    breakdowns filter only the ground truth).
 
     Args:
         gts (Sequence[np.ndarray]): per image, ``(M_i, 4)`` boxes (or
@@ -411,10 +407,8 @@ def lesion_type_subsets(
 def diameter_subsets(
         gt_long_diameters_mm: Sequence[np.ndarray]
 ) -> Dict[str, List[np.ndarray]]:
-    """Masks of the long-diameter breakdown (``<10``, ``10-30``, ``>30`` mm).
-
-    The middle bin is closed: ``10 <= d <= 30``. A NaN diameter (unknown) is
-    in no subset.
+    """Masks of the long-diameter breakdown (``d < 10``, ``10 <= d <= 30``,
+    ``d > 30`` mm; a NaN diameter is in no subset).
 
     Args:
         gt_long_diameters_mm (Sequence[np.ndarray]): per image, ``(M_i,)``

@@ -187,10 +187,8 @@ class TruncatedRPNHead(RPNHead):
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) \
             -> dict:
-        """Compute the RPN losses with truncation and the location loss.
-
-        Follows :meth:`mmdet.models.AnchorHead.loss_by_feat`, then edits
-        the sampled targets as the class docstring describes.
+        """:meth:`mmdet.models.AnchorHead.loss_by_feat` with the sampled
+        targets truncated (see the class docstring) and the location loss.
 
         Args:
             cls_scores (list[Tensor]): per level (N, A * C, H, W).
@@ -301,24 +299,15 @@ class TruncatedRPNHead(RPNHead):
                                 cfg: ConfigDict,
                                 rescale: bool = False,
                                 with_nms: bool = True) -> InstanceData:
-        """Proposals of one image from the kept anchors only.
-
-        Same steps as :meth:`mmdet.models.RPNHead._predict_by_feat_single`
-        with the truncation applied to every level *before* the ``nms_pre``
-        top-k, so that truncated anchors can neither become proposals nor
-        take a slot. The location logits arrive as ``score_factor_list``;
-        they do not rescale the scores.
+        """:meth:`mmdet.models.RPNHead._predict_by_feat_single` with the
+        truncation applied to every level *before* the ``nms_pre`` top-k, so
+        that truncated anchors can neither become proposals nor take a slot.
 
         Args:
-            cls_score_list (list[Tensor]): per level (A * C, H, W).
-            bbox_pred_list (list[Tensor]): per level (A * 4, H, W).
             score_factor_list (list[Tensor]): per level (1, H, W) location
-                logits.
-            mlvl_priors (list[Tensor]): per level (H * W * A, 4) anchors.
-            img_meta (dict): image meta information.
-            cfg (ConfigDict): test / proposal config (``test_cfg`` if None).
-            rescale (bool): rescale boxes to the original image.
-            with_nms (bool): must be True, as for RPNHead.
+                logits (they do not rescale the scores).
+            cls_score_list, bbox_pred_list, mlvl_priors, img_meta, cfg,
+                rescale, with_nms: as for ``RPNHead``.
 
         Returns:
             InstanceData: ``bboxes``, ``scores``, ``labels`` of the

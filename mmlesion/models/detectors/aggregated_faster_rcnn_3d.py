@@ -69,13 +69,10 @@ def window_layout(dhw: Sequence[int], test_cfg: dict
 
 def window_cores(starts: Sequence[int], window: int,
                  length: int) -> List[Tuple[float, float]]:
-    """Core region ``[lo, hi)`` of each window along one axis.
-
-    The core is the window minus half of its overlap with each neighbour;
-    the first core starts at 0 and the last ends at ``length``, so the
-    cores tile the axis. A detection is kept only by the window whose core
-    holds its centre (as nnDetection and MONAI do), which sees it whole
-    when it is not longer than the overlap.
+    """Core region ``[lo, hi)`` of each window along one axis: the window
+    minus half of its overlap with each neighbour, so the cores tile the
+    axis. A detection is kept only by the window whose core holds its
+    centre (as nnDetection and MONAI do).
 
     Args:
         starts (Sequence[int]): window starts, increasing (as
