@@ -15,7 +15,7 @@ import json
 import math
 import os.path as osp
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence
 
 from mmlesion.utils.writing.atomic import atomic_write_json
@@ -52,14 +52,12 @@ def time_limit(stage: Stage, opts: SlurmOptions) -> int:
     return int(min(max(30, math.ceil(2 * 60 * hours)), opts.max_minutes))
 
 
+@dataclass
 class StageJob:
     """One stage run inside a Slurm job (requeued when pre-empted)."""
-
-    def __init__(self, work_dir: str, stage: Stage,
-                 allow_other_code: bool = False) -> None:
-        self.work_dir = work_dir
-        self.stage = stage
-        self.allow_other_code = allow_other_code
+    work_dir: str
+    stage: Stage
+    allow_other_code: bool = False
 
     def __call__(self) -> str:
         if stage_done(self.work_dir, self.stage, self.allow_other_code):
@@ -71,8 +69,7 @@ class StageJob:
         """submitit calls this on pre-emption / time limit: requeue the
         same stage (it resumes from its newest checkpoint)."""
         import submitit
-        return submitit.helpers.DelayedSubmission(
-            StageJob(self.work_dir, self.stage, self.allow_other_code))
+        return submitit.helpers.DelayedSubmission(replace(self))
 
 
 def submit_rows(work_dir: str, rows: Sequence[Row], opts: SlurmOptions,
