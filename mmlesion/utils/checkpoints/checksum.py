@@ -1,18 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""SHA-256 sidecars of checkpoints: recorded when written, checked on load.
-
-A checkpoint ``epoch_3.pth`` written by
-:class:`mmlesion.engine.hooks.AtomicCheckpointHook` gets a sidecar
-``epoch_3.pth.sha256`` (``sha256sum -c`` format), written atomically *after*
-the checkpoint is in place. Every load through mmlesion's checkpoint loader
-calls :func:`verify_checkpoint_checksum`: a file whose bytes do not match
-its sidecar is refused with :class:`ChecksumMismatchError`. A checkpoint
-without a sidecar is checked against the CRC-32s of its zip archive
-(:func:`verify_zip_crcs`) and loads with one warning per file and process
-(:func:`warn_unverified_checkpoint`).
-
-Rewriting a checkpoint under the same name first removes its sidecar, so a
-kill in between leaves no sidecar, never one of other bytes.
+"""SHA-256 sidecars of checkpoints (``epoch_3.pth.sha256``, ``sha256sum
+-c`` format): written atomically after the checkpoint is in place (and
+removed before it is rewritten, so a kill leaves no sidecar, never a wrong
+one), checked on every load; without one, the zip CRCs are checked and a
+warning says the file loads unverified.
 """
 import contextlib
 import hashlib
@@ -112,8 +103,7 @@ def verify_zip_crcs(path: str) -> None:
 
 
 def verify_checkpoint_checksum(path: str) -> Optional[str]:
-    """Check ``path`` against its sidecar, or when it has none, against
-    the CRCs of its zip archive (:func:`verify_zip_crcs`).
+    """Check ``path`` against its sidecar, else its zip CRCs.
 
     Args:
         path (str): a checkpoint file.
@@ -158,10 +148,8 @@ def unverified_message(path: str) -> str:
 
 
 def warn_unverified_checkpoint(path: str) -> bool:
-    """Log (warning) that checkpoint ``path`` loads without a checksum.
-
-    Once per file version and process (a run loads its checkpoint more
-    than once).
+    """Log (warning) that checkpoint ``path`` loads without a checksum,
+    once per file version and process.
 
     Args:
         path (str): a checkpoint without a sidecar.

@@ -1,14 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """What differs between a checkpoint and the model it does not fit, in
-words: :class:`CheckpointMismatchError` carries a one-line
-:attr:`~CheckpointMismatchError.summary` (the tools print it without a
-traceback) besides mmengine's full list of keys.
-
-The commonest mismatch is a detector trained on other classes (a COCO
-checkpoint given to a one-class lesion config): :func:`class_mismatch`
-names the checkpoint's classes (its ``meta['dataset_meta']['classes']``,
-else the number its classifier weights are shaped for) against the
-model's.
+one line (:attr:`CheckpointMismatchError.summary`), the commonest case
+being a detector trained on other classes (:func:`class_mismatch`).
 """
 from typing import Mapping, Optional, Sequence, Tuple
 
@@ -117,10 +110,8 @@ def class_mismatch(model: torch.nn.Module, checkpoint: Mapping,
 
     Returns:
         str | None: e.g. ``"the checkpoint is for 80 classes ('person',
-        ...) by its meta, the config for 1 class ('lesion');
-        roi_head.bbox_head.fc_cls.weight: [81, 1024] in the checkpoint,
-        [2, 1024] in the model"``; None when neither the meta nor a
-        classifier's shape shows other classes.
+        ...) by its meta, the config for 1 class ('lesion'); ..."``; None
+        when neither the meta nor a classifier shows other classes.
     """
     found = None
     params = model.state_dict()

@@ -1,30 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Resolve the pretrained-weight sources configs name, without downloading.
 
-:func:`resolve_checkpoint_source` turns a name such as
-``torchvision://resnet50``, ``open-mmlab://...`` or ``mmcls://...`` into the
-URL or path mmengine's :class:`~mmengine.runner.CheckpointLoader` would
-fetch, with mmengine's tables, and fetches nothing.
-
-mmengine resolves ``torchvision://`` names by importing torchvision, which
-is missing or broken (PyPI's CUDA build beside a CPU torch) on many
-machines. The loader :func:`register_torchvision_loader` installs uses
-torchvision's table when torchvision imports and mmengine's bundled table
-otherwise (with a warning); the weights are fetched over HTTP without
-torchvision.
-
-:func:`check_pretrained_available` says, before a training starts, whether
-the pretrained weights a config's ``init_cfg`` names can be had: a local
-file, a file in torch's hub cache, or a URL whose host answers. Where none
-holds (an offline machine without the weights cached) it stops in one line
-with the two ways on, instead of mmengine's ``URLError`` traceback once the
-model is built.
+``torchvision://`` names resolve with mmengine's bundled table where
+torchvision is missing or broken; :func:`check_pretrained_available`
+stops an offline training in one line before the model is built.
 """
 import difflib
 import os.path as osp
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 from urllib.parse import urlparse
 
 import mmengine
@@ -33,6 +18,8 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _get_mmengine_home,
                                         get_deprecated_model_names,
                                         get_external_models, get_mmcls_models,
                                         get_torchvision_models, load_from_http)
+
+from ..configs.known_keys import config_values
 
 TORCHVISION_PREFIXES = ('torchvision://', 'modelzoo://')
 OPENMMLAB_PREFIXES = ('open-mmlab://', 'openmmlab://')
@@ -71,9 +58,8 @@ def _lookup(table: Dict[str, str], name: str, source: str,
 
 
 def resolve_checkpoint_source(source: str) -> str:
-    """Return the URL or local path a checkpoint name stands for.
-
-    Nothing is downloaded or opened.
+    """Return the URL or local path a checkpoint name stands for (nothing
+    is downloaded or opened).
 
     Args:
         source (str): a checkpoint name as in ``init_cfg=dict(
@@ -110,7 +96,7 @@ def resolve_checkpoint_source(source: str) -> str:
 
 def load_from_torchvision_name(filename: str, map_location=None):
     """mmengine loader for ``torchvision://`` / ``modelzoo://`` names that
-    works without (or with a broken) torchvision; see the module doc."""
+    works without (or with a broken) torchvision."""
     table, origin = torchvision_model_urls()
     if not origin.startswith('torchvision'):
         print_log(
@@ -151,18 +137,6 @@ class PretrainedWeights:
     resolved: str
 
 
-def _pretrained_init_cfgs(node: Any, key: str) -> Iterator[Tuple[str, dict]]:
-    """``(key, init_cfg)`` of every ``Pretrained`` init_cfg under ``node``."""
-    if isinstance(node, dict):
-        if node.get('type') == 'Pretrained' and node.get('checkpoint'):
-            yield key, node
-        for name, value in node.items():
-            yield from _pretrained_init_cfgs(value, f'{key}.{name}')
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _pretrained_init_cfgs(value, f'{key}.{i}')
-
-
 def pretrained_weights(cfg: Any) -> List[PretrainedWeights]:
     """The pretrained weights a config's model starts from.
 
@@ -176,7 +150,10 @@ def pretrained_weights(cfg: Any) -> List[PretrainedWeights]:
         PretrainedUnavailableError: a name its scheme's table lacks.
     """
     out = []
-    for key, init in _pretrained_init_cfgs(cfg.get('model'), 'model'):
+    for key, init in config_values(cfg.get('model'), 'model'):
+        if not (isinstance(init, dict) and init.get('type') == 'Pretrained'
+                and init.get('checkpoint')):
+            continue
         source = init['checkpoint']
         try:
             resolved = resolve_checkpoint_source(source)

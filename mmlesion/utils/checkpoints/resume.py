@@ -17,11 +17,9 @@ _CKPT_RE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
 
 def resume_candidates(work_dir: str) -> List[str]:
-    """Checkpoints of ``work_dir``, newest first.
-
-    The file named in ``work_dir/last_checkpoint`` (what mmengine's
-    ``CheckpointHook`` writes after each save) comes first, then every
-    ``epoch_N.pth`` / ``iter_N.pth`` by decreasing N.
+    """Checkpoints of ``work_dir``, newest first: the one
+    ``last_checkpoint`` names, then ``epoch_N.pth`` / ``iter_N.pth`` by
+    decreasing N.
 
     Args:
         work_dir (str): the training work dir.
@@ -30,33 +28,19 @@ def resume_candidates(work_dir: str) -> List[str]:
         list[str]: paths (the first may not exist, if ``last_checkpoint``
         names a moved file).
     """
-    found = []
-    if osp.isdir(work_dir):
-        for name in os.listdir(work_dir):
-            match = _CKPT_RE.match(name)
-            if match:
-                found.append((int(match.group(2)), osp.join(work_dir, name)))
-    paths = [p for _, p in sorted(found, reverse=True)]
+    names = os.listdir(work_dir) if osp.isdir(work_dir) else []
+    found = sorted(((int(m.group(2)), osp.join(work_dir, m.string))
+                    for m in map(_CKPT_RE.match, names) if m), reverse=True)
     last = recorded_last_checkpoint(work_dir)
-    if last:
-        paths = [last] + [
-            p for p in paths
-            if osp.abspath(p) != osp.abspath(last)
-        ]
-    return paths
+    return ([last] if last else []) + [
+        p for _, p in found
+        if not last or osp.abspath(p) != osp.abspath(last)]
 
 
 def recorded_last_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint ``work_dir/last_checkpoint`` names, taken in
-    ``work_dir`` (:func:`local_record`).
-
-    mmengine writes the checkpoint's absolute path there, so the copy of a
-    work dir (moved, or copied elsewhere and resumed) would name the
-    original folder's file: the rule is that a record names a file of its
-    own folder only. A recorded path inside ``work_dir`` is kept; one
-    outside it becomes the file of the same name in ``work_dir`` where
-    there is one, else it is ignored (with a warning). A run never reports,
-    resumes from or changes a file outside its work dir this way.
+    ``work_dir`` (:func:`local_record`: a moved work dir's absolute record
+    never names the original folder's file).
 
     Args:
         work_dir (str): the training work dir.
@@ -103,11 +87,8 @@ def local_record(recorded: Optional[str], folder: str,
 
 
 def check_resumable(path: str) -> Optional[str]:
-    """Why ``path`` cannot be resumed from, or None if it can.
-
-    The checkpoint is loaded on the CPU (:func:`load_local_checkpoint`)
-    and must hold ``state_dict`` and a ``meta`` dict with integer ``epoch``
-    and ``iter`` (what mmengine's ``Runner.resume`` reads).
+    """Why ``path`` cannot be resumed from, or None if it can (it must
+    load and hold ``state_dict`` and integer ``meta.epoch`` / ``iter``).
 
     Args:
         path (str): the checkpoint.
@@ -141,13 +122,9 @@ def check_resumable(path: str) -> Optional[str]:
 
 
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
-    """The newest checkpoint of ``work_dir`` that loads and can be resumed.
-
-    mmengine's auto-resume takes ``last_checkpoint`` blindly and crashes on
-    a truncated one although an older checkpoint is intact. Here each
-    candidate of :func:`resume_candidates` must pass
-    :func:`check_resumable`; a broken one is skipped with a warning naming
-    the reason, and so is the fall-back to an older one.
+    """The newest checkpoint of ``work_dir`` that loads and can be resumed
+    (mmengine's auto-resume crashes on a truncated ``last_checkpoint``);
+    each broken one is skipped with a warning naming the reason.
 
     Args:
         work_dir (str): the training work dir.
@@ -165,19 +142,14 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
                 print_log(
                     f'--resume: falling back to {path}, the newest intact '
                     f'checkpoint in {work_dir}; skipped (see above): ' +
-                    ', '.join(p for p, _ in broken),
-                    logger='current',
+                    ', '.join(broken), logger='current',
                     level=logging.WARNING)
             return path
-        print_log(
-            f'--resume: cannot resume from {path}: {reason}',
-            logger='current',
-            level=logging.WARNING)
-        broken.append((path, reason))
+        print_log(f'--resume: cannot resume from {path}: {reason}',
+                  logger='current', level=logging.WARNING)
+        broken.append(path)
     print_log(
         f'--resume: NO intact checkpoint in {work_dir} '
         f'({len(candidates)} candidate(s) checked); training starts FROM '
-        'SCRATCH.',
-        logger='current',
-        level=logging.WARNING)
+        'SCRATCH.', logger='current', level=logging.WARNING)
     return None

@@ -1,26 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Files that appear only when complete, output sets that appear together.
 
-Every tool writes its results through this module, so that a job killed at
-any moment never leaves a half-written file under a final name:
-
-* :func:`atomic_write` / :func:`atomic_write_bytes` /
-  :func:`atomic_write_text` / :func:`atomic_write_json`: write to a
-  temporary name in the target's folder, ``fsync``, ``os.replace`` onto the
-  final name and ``fsync`` the folder. A reader sees the old file or the
-  new one; the temporary file is removed on any error.
-* :func:`atomic_save_with` for writers that only take a path (``savefig``,
-  ``cv2.imwrite``, ``np.save``, SimpleITK).
-* :class:`AtomicOutputSet`: a run's outputs are staged in a hidden folder
-  and moved in together at the end.
-* :func:`check_writable_dir`: refuse a read-only or full output folder
-  before the work starts.
-
-A write the file system refuses (full, over quota, read-only, no
-permission) raises :class:`~mmlesion.utils.writing.refusals.
-WriteRefusedError`, an ``OSError`` of the same ``errno`` whose one-line
-message names the final file, the bytes it needed and the bytes free;
-the temporary file (or staging folder) is removed first.
+A job killed at any moment never leaves a half-written file under a final
+name: each file is written to a temporary name in its folder, ``fsync``-ed,
+``os.replace``-d onto its final name and the folder ``fsync``-ed; the
+temporary file is removed on any error. A write the file system refuses
+raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`.
 """
 import contextlib
 import errno
@@ -93,11 +78,6 @@ def atomic_write(path: str,
                  size: Optional[int] = None) -> Iterator[IO]:
     """Open ``path`` for writing; it appears only when the block succeeds.
 
-    Example::
-
-        with atomic_write('out/candidates.csv', newline='') as f:
-            csv.writer(f).writerows(rows)
-
     Args:
         path (str): the final file name (its folder is created).
         mode (str): ``'w'`` (text) or ``'wb'`` (bytes).
@@ -139,10 +119,9 @@ def atomic_write_text(path: str, text: str, encoding: str = 'utf-8') -> None:
 def atomic_save_with(path: str, save: Callable[[str], object]) -> None:
     """Let ``save(tmp_path)`` write a file, then commit it as ``path``.
 
-    E.g. ``atomic_save_with('a.png', lambda p: fig.savefig(p))``. The
-    temporary name ends with the whole file name, so writers that pick the
-    format from the extension (also ``.nii.gz``) see it. A writer returning
-    False (``cv2.imwrite``) raises ``OSError``.
+    The temporary name ends with the whole file name, so writers that pick
+    the format from the extension see it; a writer returning False
+    (``cv2.imwrite``) raises ``OSError``.
 
     Args:
         path (str): the final file name (its folder is created).
@@ -164,12 +143,9 @@ class OutputDirError(OSError):
 def check_writable_dir(path: str,
                        min_free_bytes: int = 16 << 20,
                        what: str = 'output folder') -> None:
-    """Refuse a folder that cannot take the outputs, before the work starts.
-
-    The folder (or its nearest existing parent) must not be mounted
-    read-only, must pass ``os.access(W_OK)``, take a real probe file
-    (``os.access`` says yes for root on a read-only folder) and have at
-    least ``min_free_bytes`` free; the error says which check failed.
+    """Refuse a folder that cannot take the outputs, before the work starts
+    (read-only mount, no permission, a probe file refused, too little
+    free space).
 
     Args:
         path (str): the output folder.
@@ -267,19 +243,10 @@ class AtomicOutputSet:
 
     A write refused inside the ``with`` block leaves ``out_dir`` as it was
     and raises :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`
-    naming the output's final path (or ``out_dir``) and at least the bytes
-    staged so far as needed.
+    naming the output's final path.
 
     Args:
         out_dir (str): the final output folder.
-
-    Example::
-
-        outputs = AtomicOutputSet('results/case1')
-        with outputs.open('candidates.csv', newline='') as f:
-            ...
-        fig.savefig(outputs.path('slices/z012.png'))
-        outputs.commit()
     """
 
     def __init__(self, out_dir: str) -> None:
@@ -469,12 +436,9 @@ def remove_stale_temporaries(folder: str, prefix: str = '') -> List[str]:
 
 
 def remove_stale_temporaries_of(*paths: str) -> List[str]:
-    """Remove the temporary files killed writers left for these outputs.
-
-    Only the temporaries :func:`atomic_write` and :func:`atomic_save_with`
-    name after each final file (:data:`TMP_PREFIX`, 12 hex digits, ``-``,
-    the file's name) are touched, so other writers' files in the same
-    folder stay; call it only where no other run writes these outputs.
+    """Remove the temporary files killed writers left for these outputs
+    (only those named after each final file); call it only where no other
+    run writes these outputs.
 
     Args:
         *paths (str): final file names (missing folders are skipped).

@@ -1,17 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A write the file system refused (full, over quota, read-only, no
-permission), said in one line.
-
-A full disk ends ``f.write`` with ``OSError: [Errno 28]`` naming no file.
-The atomic writers of :mod:`mmlesion.utils.writing.atomic` raise
-:class:`WriteRefusedError` instead: an ``OSError`` with the same ``errno``
-whose message names the file (its final name), the bytes it needed (or a
-lower bound), the bytes free there, that nothing written before is lost,
-and what to do next. The tools exit with that line and their own way to go
-on (:func:`exit_on_refused_write`), also for a raw ``OSError`` of a write
-that did not go through those writers (:func:`output_write_refusal`).
-
-Only stdlib imports.
+permission), said in one line: the file, the bytes needed and free, and
+what to do (a full disk's ``OSError`` names no file). Only stdlib imports.
 """
 import errno
 import os
@@ -42,12 +32,11 @@ def format_bytes(num: Optional[int]) -> str:
     """``num`` bytes in words: ``512 bytes``, ``3.1 MiB``, ``1.20 GiB``."""
     if num is None:
         return 'unknown'
-    if num < 1024:
-        return f'{num} bytes'
-    for unit, scale in (('GiB', 2**30), ('MiB', 2**20), ('KiB', 2**10)):
+    for unit, scale, digits in (('GiB', 2**30, 2), ('MiB', 2**20, 1),
+                                ('KiB', 2**10, 1)):
         if num >= scale:
-            return f'{num / scale:.{2 if unit == "GiB" else 1}f} {unit}'
-    return f'{num} bytes'  # pragma: no cover
+            return f'{num / scale:.{digits}f} {unit}'
+    return f'{num} bytes'
 
 
 def existing_folder(path: str) -> str:
@@ -164,10 +153,7 @@ def refused_write(err: BaseException,
                   needed_at_least: bool = False,
                   atomic: bool = True) -> Optional[WriteRefusedError]:
     """``err`` as a :class:`WriteRefusedError` of writing ``path``, or None
-    when it is no refused write.
-
-    ``EACCES`` counts only when it names no file or a file on the way to
-    ``path`` (not some other file read in the same block).
+    when it is no refused write (``EACCES`` of another file: a read).
 
     Args:
         err (BaseException): the error raised while writing.
@@ -198,11 +184,8 @@ def refused_write(err: BaseException,
 def output_write_refusal(err: BaseException,
                          output_dir: str) -> Optional[WriteRefusedError]:
     """For a tool: ``err`` as a :class:`WriteRefusedError`, or None when it
-    is not a refused write of its outputs.
-
-    A raw ``OSError`` names its file, or ``output_dir`` when it names none;
-    one with ``EACCES`` counts only when its file is inside ``output_dir``
-    (elsewhere it may be an input that cannot be read).
+    is not a refused write of its outputs (``EACCES`` outside
+    ``output_dir`` may be an input that cannot be read).
 
     Args:
         err (BaseException): what ended the tool.
@@ -212,13 +195,10 @@ def output_write_refusal(err: BaseException,
     Returns:
         WriteRefusedError | None: the refusal.
     """
-    if isinstance(err, WriteRefusedError):
-        return err
-    if not isinstance(err, OSError) or err.errno not in WRITE_ERRNOS:
-        return None
-    filename = err.filename
-    if err.errno == errno.EACCES and (filename is None or not path_inside(
-            str(filename), output_dir)):
+    filename = getattr(err, 'filename', None)
+    if getattr(err, 'errno', None) == errno.EACCES and not isinstance(
+            err, WriteRefusedError) and (filename is None or not path_inside(
+                str(filename), output_dir)):
         return None
     return refused_write(err, str(filename or output_dir), atomic=False)
 

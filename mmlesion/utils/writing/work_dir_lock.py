@@ -1,16 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""One training per work dir at a time.
-
-Two trainings in one work dir overwrite each other's checkpoints without a
-word. ``tools/train.py`` (rank 0) therefore holds an exclusive
-:func:`fcntl.flock` on ``<work_dir>/.mmlesion-train.lock`` for the whole
-run; the kernel releases it however the process ends, so no stale lock is
-left. The file holds the owner's PID, host, start time and command line,
-which a refused second run names; it stays after the run (only the lock
-counts).
-
-Only stdlib imports: ``tools/train.py`` takes the lock before importing
-torch.
+"""One training per work dir at a time: an exclusive :func:`fcntl.flock`
+on ``<work_dir>/.mmlesion-train.lock`` (released by the kernel however the
+process ends), whose file names the owner a refused second run reports.
+Only stdlib imports (taken before torch is imported).
 """
 import datetime
 import errno
@@ -36,11 +28,6 @@ class WorkDirLock:
         work_dir (str): the folder (created if missing).
         what (str): how the holder is described in the refusal (the
             option the user gives, e.g. ``--work-dir``).
-
-    Example::
-
-        with WorkDirLock(cfg.work_dir):
-            runner.train()
     """
 
     def __init__(self, work_dir: str, what: str = 'work dir') -> None:
