@@ -2,19 +2,14 @@
 """Per-image scores for ranking test images (good / bad pictures).
 
 mmdet's ``tools/analysis_tools/analyze_results.py`` ranks the test images by
-a per-image COCO-style mAP (mean of the VOC AP at IoU 0.50:0.05:0.95 of the
-image alone). Two per-image scores are provided here:
-
-* :func:`image_coco_style_map`: that same number (mmdet's ``eval_map``
-  arithmetic, through :func:`~.average_precision.ap_at_iou` without its
-  process pool; ignored lesions neither TP nor FP).
-* :func:`image_froc_at_fp`: the DeepLesion protocol's view of each image
-  (docs/protocols.md §1). The hit walk runs on the **whole** test set, as
-  :class:`~mmlesion.evaluation.metrics.FROCMetric` does; the operating point
-  is the longest prefix of the global score order whose false positives per
-  image stay ``<= fp_rate`` (where the headline ``sens@4`` is read). Each
-  image then gets the lesions its kept detections hit first and the false
-  positives it kept.
+a per-image COCO-style mAP: :func:`image_coco_style_map` gives that number
+(mmdet's ``eval_map`` arithmetic through :func:`~.average_precision.
+ap_at_iou`; ignored lesions neither TP nor FP). :func:`image_froc_at_fp`
+gives the DeepLesion protocol's view (docs/protocols.md §1): the hit walk
+runs on the **whole** test set, as ``FROCMetric`` does, and each image gets
+the lesions its detections hit first and the false positives it kept within
+the longest prefix of the global score order whose FPs per image stay
+``<= fp_rate``.
 """
 from typing import NamedTuple, Sequence
 

@@ -32,13 +32,10 @@ class DenseUNet3D(BaseModule):
     Transition (1)  1x1x1 conv                 -> P4 (stride 4)  32^3
     ==============  ===========================================  ========
 
-    The stride-16 output is the encoder's Transition (3) (8^3). All pyramid
-    outputs have ``out_channels`` (32) channels, as Sec. III-A asks ("we
-    configure all feature maps in Feature Pyramid to contain 32 channels").
-    Every conv except the PreBlock's (Conv-BN-ReLU on the raw image) is
-    BN-ReLU-Conv, as Table I's caption says. The paper leaves the PreBlock
-    width (``base_channels``) and the transition widths (``out_channels``,
-    constant over levels, Sec. IV-B) open.
+    The stride-16 output is the encoder's Transition (3). All pyramid
+    outputs have ``out_channels`` (32) channels (Sec. III-A); every conv but
+    the PreBlock's (Conv-BN-ReLU) is BN-ReLU-Conv (Table I's caption). The
+    PreBlock and transition widths are the paper's open choices.
 
     Args:
         in_channels (int): image channels. Defaults to 1.

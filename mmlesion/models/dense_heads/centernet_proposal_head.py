@@ -18,12 +18,10 @@ class CenterNetProposalHead(CenterNetHead):
     size and offset L1 losses; training unchanged) that proposes boxes the
     way a two-stage detector asks an RPN for them.
 
-    Per image: the ``cfg.nms_pre`` best local maxima of the heatmap
-    (``local_maximum_kernel``), decoded as CenterNet decodes them, in the
-    network input's coordinates; then boxes wider and taller than
-    ``cfg.min_bbox_size`` (as mmdet's RPN), ``cfg.nms`` and the
-    ``cfg.max_per_img`` best: the proposal settings of a LENS config. A
-    ``border`` in the metainfo is still subtracted.
+    Per image: the ``cfg.nms_pre`` best local maxima of the heatmap,
+    decoded as CenterNet decodes them, then ``cfg.min_bbox_size`` (as
+    mmdet's RPN), ``cfg.nms`` and the ``cfg.max_per_img`` best: the
+    proposal settings of a LENS config.
 
     Args:
         local_maximum_kernel (int): the max-pooling window of the peaks.

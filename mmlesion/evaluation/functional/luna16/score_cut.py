@@ -2,17 +2,13 @@
 """A test-time score cut's effect on the LUNA16 FROC: the same detections
 evaluated twice, with and without the cut.
 
-The 3D Aggregated Faster R-CNN paper tests with "the probability threshold
-... 0.269 (Sigmoid(-1))" (Sec. IV-F) on the RPN score. Run the detector
-without the cut, keep each detection's RPN score, and
-:func:`score_cut_effect` reports the candidates per scan the cut leaves and
-the FROC (CPM, sensitivity at LUNA16's rates) on both sides.
-
-The cut keeps the scores strictly above the threshold, as the RPN's own.
-For an RPN-only model it is the RPN's cut exactly; with the FPRN branch, a
-detection it removes may have suppressed a neighbour in the final merge
-that a run with the cut keeps, so the cut side can only lack such
-neighbours.
+The 3D Aggregated Faster R-CNN paper tests with an RPN probability
+threshold of 0.269 (Sigmoid(-1), Sec. IV-F). Run the detector without the
+cut, keep each detection's RPN score, and :func:`score_cut_effect` reports
+the candidates per scan and the FROC on both sides. The cut keeps scores
+strictly above the threshold, as the RPN's own; with the FPRN branch a
+detection it removes may have suppressed a neighbour in the final merge,
+so the cut side can only lack such neighbours.
 """
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence

@@ -13,12 +13,10 @@ class IgnoreAwareMaxIoUAssigner(MaxIoUAssigner):
     """mmdet's ``MaxIoUAssigner`` whose ``ignore_iof_thr`` also applies when
     the image has no ground-truth box.
 
-    mmdet's assigner makes every prior background as soon as there are zero
-    GT boxes, ignore boxes included, so the uncertain lesions of LENS's
-    negative slices (Sec. VI-B) and mined slices (Sec. V-C) would become
-    hard negatives. Here a prior whose IoF with an ignored box exceeds
-    ``ignore_iof_thr`` is ignored (``gt_inds == -1``) in that case too. With
-    GT boxes the result is mmdet's.
+    mmdet's assigner makes every prior background when there are zero GT
+    boxes, so the uncertain lesions of LENS's negative and mined slices would
+    become hard negatives. Here a prior whose IoF with an ignored box
+    exceeds ``ignore_iof_thr`` is ignored in that case too.
 
     Args:
         **kwargs: as :class:`mmdet.models.task_modules.MaxIoUAssigner`;

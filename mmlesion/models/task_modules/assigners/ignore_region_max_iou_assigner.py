@@ -16,12 +16,10 @@ class IgnoreRegionMaxIoUAssigner(MaxIoUAssigner):
     negative.
 
     LUNA16's evaluation ignores detections on its excluded findings, so
-    training must not teach the model that they are background. mmdet's
-    ``ignore_iof_thr`` is skipped in crops without a lesion and turns
-    positives into ignored priors. Here the assignment of the ground truth
-    is mmdet's; then every *negative* prior whose IoU with an ignored box
-    reaches ``ignore_iou_thr`` is ignored (``gt_inds`` -1). Positives stay
-    positive.
+    training must not call them background. mmdet's ``ignore_iof_thr`` is
+    skipped in crops without a lesion and turns positives into ignored
+    priors; here, after mmdet's assignment, every *negative* prior whose IoU
+    with an ignored box reaches ``ignore_iou_thr`` is ignored.
 
     Args:
         ignore_iou_thr (float, optional): IoU with an ignored box from which
