@@ -132,16 +132,13 @@ class DatasetGenerator:
 
     def generate(self, out_dir: Union[str, Path], overwrite: bool = False,
                  show_progress: bool = False) -> dict:
-        """Write the dataset into ``out_dir``, through a temporary sibling
-        folder renamed at the end (an interrupted run leaves nothing).
+        """Write the dataset into ``out_dir`` (:func:`write_dataset_dir`).
 
         Args:
             out_dir (str | Path): dataset root to create.
-            overwrite (bool): replace an existing non-empty ``out_dir``; only
-                allowed for a folder this generator wrote (it holds
-                ``MARKER``). Defaults to False.
-            show_progress (bool): show an mmengine progress bar. Defaults
-                to False.
+            overwrite (bool): replace a folder this generator wrote (it
+                holds ``MARKER``). Defaults to False.
+            show_progress (bool): show a progress bar. Defaults to False.
 
         Returns:
             dict: :meth:`summary` plus ``out_dir``.

@@ -115,33 +115,21 @@ class DemoDataConfig:
             dataset as LUNA16 in LENS); series are then planned only in
             the body regions where these types occur. None: all eight.
         followup_prob (float): probability that a patient's later study is
-            a longitudinal follow-up of the first (the same lesions moved by
-            a few mm, grown or shrunk by a factor in [0.6, 1.6], another
-            contrast phase, its own acquisition), as LENS's intra-patient
-            lesion matching (Sec. V-B) needs. 0 (default) draws no extra
-            random number.
+            a follow-up of the first (LENS Sec. V-B; see
+            ``_plan_followup``). 0 (default) draws no extra random number.
         followup_missing_prob (float): probability that a lesion annotated
-            in the first study has no CSV row in a follow-up (each follow-up
-            key slice keeps at least one row); ``demo_meta.json`` lists it
-            with ``annotated: false`` and its first study's ``lesion_id``.
+            in the first study has no CSV row in a follow-up
+            (``annotated: false`` in ``demo_meta.json``).
         followup_slice_shift (bool): a follow-up's slices lie off the first
-            study's key-slice positions by a fraction in [0.2, 0.8] of its
-            slice interval, and its interval is another than the first
-            study's (False, default: its first key slice lies at the first
-            study's, no extra random number drawn).
+            study's key slices, at another interval (False, default: no
+            extra random number drawn).
         multi_study_prob (float): probability that a patient has more than
             one study (DeepLesion's patients have 2.4 on average).
-        num_studies (int): studies of a patient who has more than one, in
-            [2, 6]; with ``followup_prob`` each study after the first is a
-            follow-up of the first.
+        num_studies (int): studies of such a patient, in [2, 6].
         size_source (str): ``'builtin'`` (default: the per-type log-normal
-            long axis of ``_TYPE_SPECS``, short / long ratio uniform in
-            [0.55, 0.95]), ``'deeplesion'`` (sizes of real lesions of the
-            type, from ``DL_info_{val,test}.csv``; see
-            :mod:`~mmlesion.datasets.demo.deeplesion_sizes`) or
-            ``'deeplesion_quantiles'`` (the built-in quantile table of those
-            files). A DeepLesion size is the RECIST size on the key slice; a
-            lesion that does not fit is re-drawn rather than shrunk.
+            long axis of ``_TYPE_SPECS``), ``'deeplesion'`` or
+            ``'deeplesion_quantiles'`` (:mod:`.deeplesion_sizes`; the key
+            slice's RECIST size, re-drawn rather than shrunk to fit).
         size_annotation_dir (str, optional): folder of the DL_info files
             for ``size_source='deeplesion'`` (default: the shared data's
             ``deeplesion/annotations``).

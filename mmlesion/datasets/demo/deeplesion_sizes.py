@@ -1,23 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Lesion sizes of the synthetic dataset drawn from the real DeepLesion.
 
-The demo's own size model gives boxes of 10-40 mm, near-square; real
-DeepLesion lesions (the 9,816 typed rows of ``DL_info_{val,test}.csv``)
-have long axes of about 4-80 mm (5th-95th percentile) and short / long
-ratios down to 0.4, what Improved RetinaNet's anchor optimisation (Zlocha
-et al. 2019, Sec. 2.1) addresses. :class:`LesionSizeTable` samples ``(long
-axis mm, short / long ratio)`` pairs per coarse type from
-
-* ``source='deeplesion'``: the real rows (one real lesion's two axes, so
-  their correlation is kept), read from the ``DL_info_{val,test}.csv``
-  files, or
-* ``source='deeplesion_quantiles'``: :data:`BUILTIN_LONG_MM_QUANTILES` and
-  :data:`BUILTIN_RATIO_QUANTILES`, 5 %-step quantiles of those rows, by
-  inverse-CDF interpolation (long axis and ratio drawn independently), for
-  CI and clones without the files.
-
-Long axes are clipped to ``[min_mm, max_mm]`` (default 3-120 mm, what a
-256-pixel slice at 1.2-1.6 mm shows; below 1 % of the real rows).
+Real lesions (the 9,816 typed rows of ``DL_info_{val,test}.csv``) have long
+axes of about 4-80 mm and short / long ratios down to 0.4, what Improved
+RetinaNet's anchor optimisation (Zlocha et al. 2019, Sec. 2.1) addresses.
+:class:`LesionSizeTable` samples ``(long axis mm, short / long ratio)`` per
+coarse type from the real rows (``'deeplesion'``) or, without the files,
+from their 5 %-step quantiles (``'deeplesion_quantiles'``).
 """
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple

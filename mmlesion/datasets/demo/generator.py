@@ -8,15 +8,12 @@ Imaging 2018, Sec. 2 and the release's README)::
     <out>/DL_info.csv        # the 18 official columns, official formatting
     <out>/demo_meta.json     # generator settings and every lesion drawn
 
-PNGs are 16-bit grayscale with ``value = HU + 32768``. CSV coordinates are
-1-based like the official file (boxes: the RECIST extent padded by 5 px).
-Each key slice comes with its stored neighbours (``context_mm`` on each
-side). Like DeepLesion, some lesions visible on a key slice have no CSV
-row, a few rows are ``Possibly_noisy`` and splits are by patient. With
-``followup_prob`` a patient's later study can be a follow-up of the first
-(:class:`DemoDataConfig`); ``demo_meta.json`` links the instances of a
-lesion by ``lesion_id`` and gives each key slice ``followup`` (bool) and
-``followup_of`` (the first study's series folder or null).
+PNGs hold ``HU + 32768``; CSV coordinates are 1-based like the official
+file. Each key slice comes with its stored neighbours (``context_mm`` on
+each side). As in DeepLesion some visible lesions have no CSV row, a few
+rows are ``Possibly_noisy`` and splits are by patient. ``demo_meta.json``
+links a lesion's instances by ``lesion_id`` and gives each key slice
+``followup`` and ``followup_of`` (the first study's series folder).
 
 Same seed and settings give byte-identical files.
 """

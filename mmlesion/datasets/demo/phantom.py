@@ -1,22 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A 3D torso phantom that can be sampled at any axial position.
+"""A 3D torso phantom (the patient model of :mod:`.anatomy`) sampled at
+any axial position ``z`` (mm, head to feet): every structure is a smooth
+function of ``z``, so neighbouring slices change as real ones do.
 
-It draws the patient model of :mod:`mmlesion.datasets.demo.anatomy`. Every
-structure is defined in patient millimetres as a function of the axial
-position ``z`` (head to feet), so consecutive slices change smoothly:
-organs grow and shrink, vessels move, and lesions (3D ellipsoids) shrink
-away from their central slice, as in DeepLesion's key slices and their
-neighbours.
-
-Conventions (radiological, as in DeepLesion PNGs):
-
-* image columns grow towards the patient's left (the liver is on the image
-  left), image rows grow towards the patient's back;
-* ``t = z / length`` is the normalised body position used by the CSV column
-  ``Normalized_lesion_location`` (lungs ~0.3-0.5, liver ~0.5-0.65,
-  pelvis ~0.8);
-* values are Hounsfield units (air -1000, fat -100, muscle 50,
-  contrast-enhanced liver ~110, bone cortex ~700).
+Radiological conventions, as DeepLesion's PNGs: columns grow towards the
+patient's left, rows towards the back; ``t = z / length`` is the CSV's
+normalised z (lungs ~0.3-0.5, liver ~0.5-0.65, pelvis ~0.8); values in HU.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -406,11 +395,9 @@ def simulate_acquisition(hu: np.ndarray,
                          air_sigma: float = 6.,
                          psf_sigma_px: float = .7,
                          fov_fill: Optional[float] = None) -> np.ndarray:
-    """Blur with the scanner's point-spread function and add noise.
-
-    Real DeepLesion slices have ~5-7 HU of noise in the air around the
-    patient, 10-40 HU inside, and often a constant value outside the
-    circular reconstruction field of view; all three are reproduced.
+    """Blur with the scanner's point-spread function and add noise (as in
+    DeepLesion: ~5-7 HU in the air, 10-40 HU inside, often a constant
+    outside the circular field of view).
 
     Args:
         hu (np.ndarray): noise-free HU image (float32).

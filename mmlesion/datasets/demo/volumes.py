@@ -18,35 +18,22 @@ detectors and the LUNA16 / 3D FROC evaluators run end to end on a CPU::
     <out>/lits/segmentation-N.nii.gz
     <out>/ground_truth.json                       # every planted lesion
 
-Scans are small (128-160 px at 0.6-0.9 mm centred on one lung, one kidney
-or the liver; 60-120 slices of 1-2.5 mm), so a 3D demo trains in minutes.
-Intensities are those of a contrast-enhanced CT, then the scanner's point
-spread and 10-25 HU of correlated noise
-(:func:`~mmlesion.datasets.demo.phantom.simulate_acquisition`).
-
-Lesions:
-
-* **chest scans (LUNA16)**: 1-4 nodules of 3-30 mm (log-normal, median
-  8 mm), solid or part-solid (a ground-glass ellipsoid around a solid core;
-  ``nodule_hu_range``). ``annotations.csv`` lists nodules >= 3 mm,
-  ``annotations_excluded.csv`` the nodules < 3 mm and a few **vessel
-  bifurcations** (diameter -1). Some nodules (``unannotated_prob``) are in
-  neither file (``"annotated": false`` in ``ground_truth.json``).
-* **kidney scans (KiTS19)**: 1-2 hypodense renal tumours of 15-45 mm;
-  label 1 kidney, 2 tumour (an unannotated tumour keeps the label under it).
-* **liver scans (LiTS)**: 1-4 liver tumours of 8-50 mm, mostly hypodense;
-  label 1 liver, 2 tumour (unannotated ones: liver).
+Scans are small (128-160 px centred on one lung, one kidney or the liver;
+60-120 slices), so a 3D demo trains in minutes. Lesions: chest scans 1-4
+nodules of 3-30 mm, solid or part-solid, plus nodules < 3 mm and a few
+vessel bifurcations (diameter -1) in ``annotations_excluded.csv``; kidney
+scans 1-2 renal tumours of 15-45 mm; liver scans 1-4 tumours of 8-50 mm.
+Some lesions (``unannotated_prob``) are in no annotation file (their
+label map keeps what lies under them).
 
 World coordinates are SimpleITK's LPS. Every scan is generated in one
 canonical axial grid (index ``(z, y, x)``, identity direction, slice 0 the
-most inferior), then stored as each dataset does: LUNA16 ``.mhd`` in that
-grid; KiTS19 in the axis order of the released files (SimpleITK size
-``(z, y, x)``, direction ``[[0, 0, 1], [0, 1, 0], [-1, 0, 0]]``, as in
-``case_00002``); LiTS with rows and columns flipped (direction
-``diag(-1, -1, 1)``). A reader that reorients to LPS gets the canonical
-grid back; ``ground_truth.json`` gives every lesion's world centre, its
-canonical voxel centre and 3D box ``[x1, y1, z1, x2, y2, z2]`` (SimpleITK's
-continuous index: voxel centres at integers).
+most inferior), then stored as each dataset does: LUNA16 in that grid,
+KiTS19 in the released files' axis order (:data:`KITS_DIRECTION`, as
+``case_00002``), LiTS with rows and columns flipped
+(:data:`LITS_DIRECTION`). ``ground_truth.json`` gives every lesion's world
+centre, canonical voxel centre and box ``[x1, y1, z1, x2, y2, z2]``
+(voxel centres at integers).
 
 Same seed and settings give byte-identical files.
 """
