@@ -15,18 +15,13 @@ class RandomCrop3D(BaseTransform):
     """Crop a fixed-size sub-cube of a volume, biased towards lesions.
 
     The paper trains on random ``128^3`` crops of 1 mm scans (Sec. IV-A).
-    Positives being sparse (Sec. I), with probability ``pos_prob`` (0.7,
-    ours, as DeepLung and Liao et al.) the crop contains a random
-    non-ignored lesion's centre (uniformly, at least ``margin`` voxels from
-    its faces where the crop allows), otherwise it lies uniformly in the
-    volume. Smaller volumes are padded with ``pad_value`` after their end.
-    Boxes are shifted into the crop; those whose centre leaves it are
-    dropped with their labels and ignore flags.
+    With probability ``pos_prob`` (ours, as DeepLung) the crop contains a
+    random non-ignored lesion's centre, at least ``margin`` voxels from its
+    faces where it can, else it lies uniformly; smaller volumes are padded
+    after their end. Boxes whose centre leaves the crop are dropped.
 
-    Required keys: ``img`` (z, y, x), ``gt_bboxes`` (N, 6) ``[x1, y1, z1,
-    x2, y2, z2]`` (optional ``gt_bboxes_labels``, ``gt_ignore_flags``).
-    Modified keys: ``img``, ``img_shape``, the gt keys. Added keys:
-    ``crop_origin_zyx`` (the crop's first voxel in the volume).
+    Required keys: ``img`` (z, y, x), ``gt_bboxes`` (N, 6). Added keys:
+    ``crop_origin_zyx`` (the crop's first voxel), ``crop_source``.
 
     Args:
         crop_size (int | Sequence[int]): (z, y, x) crop. Defaults to 128.

@@ -17,25 +17,16 @@ from .volume_crop import RandomCrop3D
 class HardRegionRandomCrop3D(RandomCrop3D):
     """``RandomCrop3D`` that also centres crops on the scan's hard regions.
 
-    Anchor Based Sampling (Sec. IV-C, after Xie [11]): after a training
-    round the model runs over every training scan
-    (``tools/analysis_tools/find_hard_regions.py``), and "these hard regions
+    Anchor Based Sampling (Sec. IV-C, after Xie [11]): "these hard regions
     will be more focused in the next training round". With probability
-    ``hard_prob`` (when the scan has hard regions of ``kinds``) the crop
-    contains a hard region drawn uniformly, placed as ``RandomCrop3D``
-    places a lesion; otherwise ``RandomCrop3D`` samples. ``hard_prob=0.3``
-    is ours (with ``pos_prob=0.7``: 30 % hard, 49 % nodule, 21 % uniform).
+    ``hard_prob`` (ours) the crop contains a hard region of the scan
+    (``find_hard_regions.py``'s file, looked up by ``img_id`` then
+    ``series_uid``), placed as ``RandomCrop3D`` places a lesion. A scan
+    absent from the file is cropped as by ``RandomCrop3D`` (warned once); a
+    region outside its volume is an error.
 
-    The hard-region file (:mod:`mmlesion.datasets.volumes.hard_regions`) is
-    read on first use; scans are looked up by ``img_id`` (then
-    ``series_uid``), a region's voxel comes from its ``center_world`` and
-    the loaded volume's geometry. A scan absent from the file is cropped as
-    by ``RandomCrop3D`` (warned once); a region outside its volume is an
-    error (the file belongs to other scans).
-
-    Added keys: those of ``RandomCrop3D``; ``crop_source`` is ``'hard'``,
-    ``'positive'`` or ``'random'``; ``hard_region`` (the region dict) when
-    ``'hard'``.
+    Added keys: those of ``RandomCrop3D`` (``crop_source`` may be
+    ``'hard'``), ``hard_region`` when ``'hard'``.
 
     Args:
         hard_regions_file (str): the JSON written by

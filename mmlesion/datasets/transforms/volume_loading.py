@@ -16,18 +16,14 @@ class LoadCTVolume(BaseTransform):
     """Load a CT scan of :class:`~mmlesion.datasets.CTVolumeDataset`.
 
     Reads ``img_path`` with :func:`~mmlesion.datasets.volumes.
-    load_ct_volume` (NIfTI, .mhd, DICOM; canonical LPS axial orientation;
-    HU), checks it against the geometry recorded in the annotation file
-    (a scan replaced or re-exported with another orientation would
-    otherwise silently misplace every box), and optionally resamples it
-    to ``spacing_zyx`` with SimpleITK, carrying the boxes through world
-    coordinates (e.g. 1 mm isotropic for the 3D Aggregated Faster R-CNN,
-    Sec. IV-A).
+    load_ct_volume` (canonical LPS axial orientation, HU), checks it against
+    the geometry of the annotation file (a re-exported scan would silently
+    misplace every box) and optionally resamples it to ``spacing_zyx``,
+    boxes carried through world coordinates (1 mm for the 3D Aggregated
+    Faster R-CNN, Sec. IV-A).
 
-    Required keys: ``img_path``; optional ``series_uid`` (selects a DICOM
-    series), ``shape_zyx`` / ``spacing_zyx`` (checked), ``instances``,
-    ``scan_checks`` (the dataset's :class:`~mmlesion.datasets.volumes.
-    scan_switches.ScanChecks`, used when the transform has none).
+    Required keys: ``img_path``; optional ``series_uid``, ``shape_zyx`` /
+    ``spacing_zyx`` (checked), ``instances``, ``scan_checks``.
 
     Added keys: ``img`` (z, y, x) float32 HU, ``img_shape`` and
     ``ori_shape`` (z, y, x), ``spacing_zyx``, ``origin_xyz``,
@@ -45,9 +41,8 @@ class LoadCTVolume(BaseTransform):
         load_kwargs (dict, optional): more arguments of ``load_ct_volume``
             (e.g. ``resample_oblique=True``).
         scan_checks (dict | ScanChecks, optional): the input checks relaxed
-            (``dict(force_ct=True)``); default: the sample's
-            ``scan_checks`` (set by :class:`~mmlesion.datasets.
-            CTVolumeDataset`), else :class:`ScanChecks`' defaults.
+            (``dict(force_ct=True)``); default: the sample's, else
+            :class:`ScanChecks`' defaults.
     """
 
     def __init__(self,

@@ -22,27 +22,20 @@ class CropToLungs(BaseTransform):
     """Crop a loaded scan to the bounding box of its lungs plus a margin.
 
     "We use officially provided segmentation masks to remove unnecessary
-    volume from the original 3D scans" (Sec. IV-A): with ``mask_dir`` the
-    mask is LUNA16's ``seg-lungs-LUNA16/<series_uid>.mhd`` (labels 3 and 4,
-    mapped through world coordinates, so the scan may have been resampled);
-    without it the lungs' box is computed from the loaded HU volume
-    (:func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box`). The
-    paper gives no margin; ``margin_mm`` = 10 mm is ours (Liao et al., its
-    ref. [9], keep 5 to 10 voxels of 1 mm). The crop is a box (the
-    mediastinum between the lungs is kept).
+    volume from the original 3D scans" (Sec. IV-A): LUNA16's
+    ``seg-lungs-LUNA16/<series_uid>.mhd`` in ``mask_dir`` (mapped through
+    world coordinates), else the box computed from the HU volume
+    (:func:`~mmlesion.datasets.volumes.lung_mask.compute_lung_box`).
+    ``margin_mm`` = 10 mm is ours (the paper gives none; its ref. [9] keeps
+    5 to 10 mm).
 
-    ``origin_xyz`` becomes the world position of the first kept voxel (as
-    SimpleITK's ``RegionOfInterest``), so predictions map back to world
-    points and ``instances`` are unchanged. Boxes (with their labels and
-    ignore flags) are shifted into the crop; one whose centre falls outside
-    is dropped with a warning. A scan without lungs is kept whole, with a
-    warning. The lung box is cached for ``cache_size`` scans per worker.
+    ``origin_xyz`` becomes the world position of the first kept voxel, so
+    predictions map back to world points. Boxes whose centre leaves the
+    crop are dropped (warned); a scan without lungs is kept whole (warned).
 
     Required keys: ``img`` (z, y, x) HU, ``spacing_zyx``, ``origin_xyz``,
     ``direction``, ``img_path`` (and ``series_uid`` with ``mask_dir``).
-    Modified keys: ``img``, ``img_shape``, ``origin_xyz``, ``gt_bboxes``,
-    ``gt_bboxes_labels``, ``gt_ignore_flags``. Added keys:
-    ``lung_region_zyx`` (``(start, stop)`` in the loaded volume, or None).
+    Added keys: ``lung_region_zyx`` (``(start, stop)``, or None).
 
     Args:
         mask_dir (str, optional): folder of official lung masks.

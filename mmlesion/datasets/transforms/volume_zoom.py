@@ -14,18 +14,12 @@ from .volume_boxes import check_volume, keep_boxes_inside
 class RandomZoom3D(BaseTransform):
     """Scale a 3D training crop by a random factor and keep its size.
 
-    The paper is silent on augmentation; the jitter (0.9 to 1.1) is ours
-    (Liao et al. [9] use 0.75 to 1.25). The crop is zoomed with
-    ``scipy.ndimage.zoom`` (``grid_mode``: a box face at ``c`` moves to
-    ``f (c + 0.5) - 0.5``, ``f`` = new / old size), then cut back to its
-    size around its centre or padded with ``pad_value``. Boxes are scaled
-    alike; one whose centre leaves the crop is dropped with its label and
-    ignore flag. Training-time only (see ``RandomFlip3D``).
+    The jitter (0.9 to 1.1) is ours (Liao et al. [9] use 0.75 to 1.25).
+    ``scipy.ndimage.zoom`` (``grid_mode``: a face at ``c`` moves to
+    ``f (c + 0.5) - 0.5``), then a centred cut or pad back to the size;
+    boxes follow, those whose centre leaves are dropped. Training only.
 
-    Required keys: ``img`` (z, y, x); optional ``gt_bboxes``,
-    ``gt_bboxes_labels``, ``gt_ignore_flags``.
-    Modified keys: ``img``, ``gt_bboxes`` and the gt keys. Added keys:
-    ``zoom_factor``.
+    Required keys: ``img`` (z, y, x). Added keys: ``zoom_factor``.
 
     Args:
         scale_range (Sequence[float]): (low, high) of the uniform factor.
