@@ -19,6 +19,7 @@ entries read input 0. :class:`RandomSearchMixin` holds the random strategy
 of :class:`~mmlesion.nas.ALBSearchLoop`.
 """
 import contextlib
+import itertools
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -83,12 +84,9 @@ def sample_genotypes(rng: np.random.Generator,
     for key in GENOTYPE_KEYS:
         ops = []
         for branch in range(num_branches):
-            num_inputs = branch + 1
-            if num_inputs == 1:
-                inputs = [0, 0]
-            else:
-                inputs = sorted(
-                    int(j) for j in rng.choice(num_inputs, 2, replace=False))
+            # branch b reads two distinct inputs of 0..b-1 (branch 1: 0, 0)
+            inputs = [0, 0] if branch == 0 else sorted(
+                int(j) for j in rng.choice(branch + 1, 2, replace=False))
             for index in inputs:
                 ops.append((choices[int(rng.integers(len(choices)))], index))
         out[key] = dict(ops=ops, concat=list(range(1, num_branches + 1)))
@@ -111,19 +109,20 @@ class RandomSearchMixin:
     (``search_head``, ``arch_dataloader``, ``sample_seed``, ...).
     """
 
-    def sample_training_genotypes(self, index: int) -> Dict[str, dict]:
-        """The genotype the random strategy trains at iteration ``index``."""
+    def _sample(self, stream: int, index: int) -> Dict[str, dict]:
+        """Sample ``index`` of ``stream`` in the search head's space."""
         head = self.search_head
         return sample_genotypes(
-            genotype_rng(self.sample_seed, TRAIN_STREAM, index),
-            head.op_names, head.num_branches, self.exclude_ops)
+            genotype_rng(self.sample_seed, stream, index), head.op_names,
+            head.num_branches, self.exclude_ops)
+
+    def sample_training_genotypes(self, index: int) -> Dict[str, dict]:
+        """The genotype the random strategy trains at iteration ``index``."""
+        return self._sample(TRAIN_STREAM, index)
 
     def sample_candidate_genotypes(self, index: int) -> Dict[str, dict]:
         """Candidate ``index`` ranked at the end of the random strategy."""
-        head = self.search_head
-        return sample_genotypes(
-            genotype_rng(self.sample_seed, CANDIDATE_STREAM, index),
-            head.op_names, head.num_branches, self.exclude_ops)
+        return self._sample(CANDIDATE_STREAM, index)
 
     @torch.no_grad()
     def select_random_genotypes(self) -> Dict[str, dict]:
@@ -143,19 +142,15 @@ class RandomSearchMixin:
         model.eval()  # BN running statistics, as their evaluate()
         try:
             batches = self._first_arch_batches(self.candidate_batches)
-            candidates = [
-                self.sample_candidate_genotypes(k)
-                for k in range(self.num_candidates)
-            ]
+            candidates = [self.sample_candidate_genotypes(k)
+                          for k in range(self.num_candidates)]
             scores = []
             for k, genotypes in enumerate(candidates):
                 scores.append(self._score(genotypes, batches))
                 if (k + 1) % 100 == 0 or k + 1 == len(candidates):
-                    print_log(
-                        f'random ALB search: scored {k + 1}/'
-                        f'{len(candidates)} candidates (best loss '
-                        f'{min(scores):.4f})',
-                        logger='current')
+                    print_log(f'random ALB search: scored {k + 1}/'
+                              f'{len(candidates)} candidates (best loss '
+                              f'{min(scores):.4f})', logger='current')
             order = sorted(range(len(candidates)),
                            key=lambda k: (scores[k], k))
             finalists = order[:self.num_finalists]
@@ -180,12 +175,7 @@ class RandomSearchMixin:
     def _first_arch_batches(self, num: int) -> List[Any]:
         """The first ``num`` batches of the arch half (a fixed order)."""
         self._set_arch_sampler_epoch(0)
-        batches = []
-        for batch in self.arch_dataloader:
-            batches.append(batch)
-            if len(batches) == num:
-                break
-        return batches
+        return list(itertools.islice(self.arch_dataloader, num))
 
     def _score(self, genotypes: Dict[str, dict],
                batches: Optional[List[Any]]) -> float:
@@ -237,11 +227,9 @@ class RandomSearchMixin:
             candidate_batches=self.candidate_batches,
             finalist_batches=self.finalist_batches,
             selected=best,
-            candidates=[
-                dict(index=k,
-                     loss=scores[k],
-                     finalist_loss=final_scores.get(k),
-                     genotypes=candidates[k]) for k in range(len(candidates))
-            ])
+            candidates=[dict(index=k, loss=scores[k],
+                             finalist_loss=final_scores.get(k),
+                             genotypes=candidates[k])
+                        for k in range(len(candidates))])
         atomic_write_json(path, report, indent=1)
         return path
