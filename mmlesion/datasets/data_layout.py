@@ -2,22 +2,13 @@
 """Is the data a config reads where and as it expects, before anything is
 built?
 
-:func:`check_data_root` walks the datasets of a config's dataloaders
-(wrappers included) and checks, for each, the files the dataset opens
-first: the DeepLesion layout (data root, ``DL_info.csv``, ``Images_png/``,
-a ``mined_ann_file``, a row of the requested split), the CT volumes'
-annotation JSON and the lung masks of ``CropToLungs``, the LENS FPR
-proposals. A missing piece raises :class:`DataLayoutError` with one line:
-what was expected, where, and the command (or download) that makes it,
-naming the first missing step.
-
-:func:`name_evaluated_data` says in a few words what a dataloader reads
-(``tools/test.py``'s first line and the FROC curve's title).
-
-A release replica (``REPLICA.txt``, synthetic data written by
-``tools/misc/generate_release_replica.py``, or made from one:
-:func:`mmlesion.datasets.converters.common.mark_replica_outputs`) is not an
-error: each one found is returned as a warning line naming it as synthetic.
+:func:`check_data_root` checks the files each dataset of the config's
+dataloaders opens first (DeepLesion layout and split rows, volume JSON,
+``CropToLungs``' lung masks, LENS FPR proposals); a missing piece raises
+:class:`DataLayoutError` in one line: what, where, and the command (or
+download) that makes it. A release replica (``REPLICA.txt``) is returned as
+a warning line naming it as synthetic. :func:`name_evaluated_data` says in
+a few words what a dataloader reads.
 """
 import csv
 import glob

@@ -350,11 +350,8 @@ def find_duplicate_rows(
 
 def parse_dl_info(csv_path: PathLike,
                   duplicate_rows: str = 'error') -> List[DLInfoRecord]:
-    """Parse a DeepLesion ``DL_info.csv`` (columns found by header name).
-
-    All 18 official columns (:data:`DL_INFO_COLUMNS`) must be present, in any
-    order; extra columns are ignored. Pixel coordinates become 0-based (see
-    the module docstring). The file must be UTF-8 (or ASCII) text.
+    """Parse a UTF-8 DeepLesion ``DL_info.csv``: the 18 official columns
+    (:data:`DL_INFO_COLUMNS`) in any order, extra ones ignored.
 
     Args:
         csv_path (str | PathLike): path of the CSV file.
@@ -368,10 +365,9 @@ def parse_dl_info(csv_path: PathLike,
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: for another encoding than UTF-8, a bad header, a row
-            with a wrong number of fields, a malformed field or a duplicated
-            row; the message names the file, the row (line number, header =
-            1) and the field.
+        ValueError: another encoding, a bad header, a row with a wrong
+            number of fields, a malformed field or a duplicated row
+            (naming the file, the row and the field).
     """
     if duplicate_rows not in ('error', 'drop'):
         raise ValueError(f"duplicate_rows must be 'error' or 'drop', got "

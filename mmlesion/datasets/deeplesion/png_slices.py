@@ -22,11 +22,8 @@ IMPLAUSIBLE_HU = 10000.0
 def read_hu_png(path: str) -> np.ndarray:
     """Read one DeepLesion slice as float32 HU (``value - 32768``).
 
-    A 16-bit PNG written without the offset (raw HU cast to uint16, or raw
-    scanner values) would load, once clipped, as a blank image; it is
-    refused when more than half of its pixels lie beyond
-    :data:`IMPLAUSIBLE_HU` (a real slice has at most the padding outside the
-    field of view there, about a fifth of the image).
+    A PNG written without the offset would load as a blank image; it is
+    refused (:func:`png_values_to_hu`).
 
     Args:
         path (str): a 16-bit single-channel PNG.
@@ -75,7 +72,9 @@ def png_values_to_hu(raw: np.ndarray, source: str = '<array>') -> np.ndarray:
 
     Raises:
         ValueError: more than half of the pixels lie beyond
-            :data:`IMPLAUSIBLE_HU`: values written without the offset.
+            :data:`IMPLAUSIBLE_HU` (a real slice has at most its padding
+            outside the field of view there, about a fifth): values
+            written without the offset.
     """
     if raw.dtype == np.uint16:
         # |value - 32768| > 10000 counted on the stored integers: with

@@ -229,16 +229,14 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
                    src_spacing: Optional[Sequence[float]] = None,
                    patch_spacing: Optional[Sequence[float]] = None
                    ) -> Tuple[np.ndarray, List[float]]:
-    """The FPR input patch of one 3D box (shared by the PNG dataset and
-    the in-memory volume adapter, so both crop the same patch).
+    """The FPR input patch of one 3D box (the PNG dataset's and the
+    in-memory volumes').
 
-    A ``patch_size`` (Z, Y, X) patch centred on the box, of voxels of
-    ``patch_spacing`` (z, y, x) mm whatever the scan's ``src_spacing`` (the
-    paper resamples every scan to 0.8 mm pixels and 2 mm slices, Sec.
-    VI-A), resampled trilinearly; a slice outside the stored ones repeats
-    the nearest stored slice, pixels outside the image are ``hu_window[0]``
-    (air); HU windowed to [-1, 1]. Without spacings patch voxels are source
-    voxels.
+    ``patch_size`` voxels of ``patch_spacing`` mm centred on the box
+    (Sec. VI-A: 0.8 mm pixels, 2 mm slices), resampled trilinearly; missing
+    slices repeat the nearest stored one, pixels outside the image are
+    ``hu_window[0]``; windowed to [-1, 1]. Without spacings patch voxels
+    are source voxels.
 
     Args:
         read_slice (Callable): slice index -> (H, W) HU image.

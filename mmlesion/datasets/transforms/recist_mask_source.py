@@ -1,18 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Datasets feeding the RECIST-to-mask tools.
-
-The mask tools (``tools/dataset_converters/recist_to_masks.py``,
-``tools/misc/show_recist_masks.py``) need, per key slice, the results as
-``RecistToMask`` sees them and its arguments, so that cached masks are the
-training pipeline's. Two sources:
-
-* a config: the ``{split}_dataloader`` dataset; its pipeline is cut just
-  before its ``RecistToMask`` (whose arguments are used); a pipeline
-  without one gets the default loading steps below and a default
-  ``RecistToMask``;
-* a DeepLesion CSV and its ``Images_png`` folder: a ``DeepLesionDataset``
-  with the default loading steps.
-"""
+"""Datasets feeding the RECIST-to-mask tools: per key slice the results as
+a config's ``RecistToMask`` sees them (its pipeline cut before it) and its
+arguments, so that cached masks are the training pipeline's; or a
+DeepLesion CSV read with :data:`DEFAULT_PRE_PIPELINE`."""
 import copy
 import os.path as osp
 from typing import List, Optional, Tuple
