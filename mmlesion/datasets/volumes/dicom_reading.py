@@ -30,6 +30,7 @@ from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
                            decode_stored, int_tag, require_pydicom, slice_hu,
                            tag_text)
 from .checks.enhanced_dicom import enhanced_headers
+from .checks.files import read_header
 
 
 def _frames_hu(path: str, ds, headers) -> np.ndarray:
@@ -118,18 +119,11 @@ def stored_hu_slices(img: sitk.Image, geometry: SeriesGeometry) -> sitk.Image:
     return out
 
 
-def _header(path: str) -> sitk.ImageFileReader:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    reader.ReadImageInformation()
-    return reader
-
-
 def _not_a_volume(files: Sequence[str]) -> str:
     """Why a series is no CT volume ('' where it may be one)."""
     try:
-        reader = _header(files[0])
-    except RuntimeError:
+        reader = read_header(files[0])
+    except ValueError:
         return ''  # not left aside: the reader names what is wrong
     photometric = tag_text(reader, '0028|0004') or 'MONOCHROME2'
     samples = tag_text(reader, '0028|0002') or '1'

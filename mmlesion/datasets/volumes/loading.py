@@ -28,7 +28,8 @@ from .checks.dicom import (check_series_slices, check_unread_dicom_files,
                            int_tag, resample_slices_uniform, tag_text)
 from .checks.enhanced_dicom import is_multi_frame
 from .checks.files import (check_folder_entries, check_voxel_count,
-                           count_nonfinite, nonfinite_error)
+                           count_nonfinite, nonfinite_error, read_header,
+                           sitk_error)
 from .checks.intensities import check_byte_order, check_ct_intensities
 from .checks.metaimage import (check_metaimage_length, mhd_byte_order,
                                mhd_data_files)
@@ -56,14 +57,6 @@ MAX_SPACING_MM = 50.0
 #: Farthest a volume's origin may lie from the scanner's (mm): 100 m.
 MAX_ORIGIN_MM = 1e5
 _DICOM_SERIES_UID = '0020|000e'
-
-
-def _sitk_error(path: str, err: Exception) -> ValueError:
-    first = str(err).strip().splitlines()
-    detail = next((line for line in first if 'ERROR' in line or
-                   'Exception' in line), first[0] if first else '')
-    return ValueError(f'{path}: SimpleITK cannot read it as an image '
-                      f'({detail.strip()})')
 
 
 def _check_spacing(path: str,
@@ -185,7 +178,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     try:
         img = reader.Execute()
     except RuntimeError as err:
-        raise _sitk_error(folder, err)
+        raise sitk_error(folder, err)
     img = stored_hu_slices(img, geometry)
     meta = dict(series_uid=uid or None, modality=modality,
                 num_files=len(files), first_file=files[0])
@@ -236,17 +229,6 @@ def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
     if dicom_tag(reader, '0028|0004') == 'MONOCHROME1':
         return monochrome1_file_hu(path, img)
     return img
-
-
-def read_header(path: str) -> sitk.ImageFileReader:
-    """A reader of ``path`` with its header read (no voxels)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(path)
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as err:
-        raise _sitk_error(path, err)
-    return reader
 
 
 def dicom_tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
@@ -300,7 +282,7 @@ def _read_file(path: str, allow_outside_data: bool = False,
         with quiet():
             img = reader.Execute()
     except RuntimeError as err:
-        raise _sitk_error(path, err)
+        raise sitk_error(path, err)
     if is_dicom:
         img = _read_dicom_file(path, reader, img, resample_nonuniform, meta)
     if nifti is not None:  # NIfTI's rule, not ITK's choice of transform

@@ -183,3 +183,24 @@ def is_file_of(path: str, folder: Optional[str]) -> bool:
         return True
     real = osp.realpath(folder)
     return osp.commonpath([real, osp.realpath(path)]) == real
+
+
+def sitk_error(path: str, err: Exception) -> ValueError:
+    """The error for a file SimpleITK cannot read, naming it and ITK's
+    reason."""
+    first = str(err).strip().splitlines()
+    detail = next((line for line in first if 'ERROR' in line or
+                   'Exception' in line), first[0] if first else '')
+    return ValueError(f'{path}: SimpleITK cannot read it as an image '
+                      f'({detail.strip()})')
+
+
+def read_header(path: str) -> sitk.ImageFileReader:
+    """A reader of ``path`` with its header read (no voxels)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(path)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise sitk_error(path, err)
+    return reader
