@@ -1,14 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """VGG backbone giving C1..C5 for the Improved RetinaNet pyramid.
 
-Improved RetinaNet (Zlocha et al. 2019, Sec. 2.1): "Our specific network
-follows the structure of VGG-19 [...] We also explored ResNet-50 as used
-originally, but its performance was worse on DeepLesion".
-
-:class:`mmcv.cnn.VGG` with ``in_channels`` (e.g. 9 slices),
-``base_channels`` (tiny test and demo models) and mmengine ``init_cfg``.
-With the defaults the ``features`` module has the parameter names of
-torchvision's ``vgg19().features``, so its ImageNet weights load with
+Improved RetinaNet (Zlocha et al. 2019, Sec. 2.1) follows VGG-19.
+:class:`mmcv.cnn.VGG` with ``in_channels``, ``base_channels`` and mmengine
+``init_cfg``; with the defaults the parameter names are torchvision's
+``vgg19().features``, so its ImageNet weights load with
 ``init_cfg=dict(type='Pretrained',
 checkpoint='https://download.pytorch.org/models/vgg19-dcbb9e9d.pth')``.
 """

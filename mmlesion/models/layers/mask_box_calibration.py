@@ -1,17 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Score calibration with the coherence of segmentation and detection.
 
-Improved RetinaNet (Zlocha et al. 2019, Sec. 2.2, last paragraph) rescales the
-probability ``p`` of each detected lesion with the IoU between "a
-bounding-box around the predicted segmentation mask and the directly
-regressed box": ``p~ = p * (1 + IoU)``.
-
-The paper does not say how the box around the predicted mask is drawn.
-Here the predicted lesion probability map is thresholded (``mask_thr``),
-split into 8-connected components, and a detection uses the tight box of
-the component that overlaps it best (largest IoU), which keeps two
-neighbouring lesions apart. A detection overlapping no component keeps
-``p``; one that coincides with a segmented lesion gets up to ``2 p``.
+Improved RetinaNet (Zlocha et al. 2019, Sec. 2.2) rescales each detection's
+probability with the IoU between "a bounding-box around the predicted
+segmentation mask and the directly regressed box": ``p~ = p * (1 + IoU)``.
+The paper does not say how the box around the mask is drawn: here the
+thresholded map is split into connected components and a detection uses
+the tight box of the component that overlaps it best, which keeps two
+neighbouring lesions apart.
 """
 from typing import Tuple
 
