@@ -19,6 +19,8 @@ from mmlesion.reproduce.row_stages import train_stage as _train
 from mmlesion.reproduce.row_stages import train_test_row as _train_test_row
 
 E = 'configs/elixirnet'
+#: the schedule and data of the DeepLesion rows' config stems
+_3S = '_4xb2-1x_deeplesion-3slice'
 
 
 # --------------------------------------------------------------- ElixirNet
@@ -26,18 +28,14 @@ E = 'configs/elixirnet'
 #: (TRPN, ALB, RTM) on it; 3DCE's rows (another paper's) are not legible in
 #: our copy of the paper, so none is quoted
 _T1 = {
-    'frcnn': ('FRCNN, 3 slices',
-              'faster-rcnn_r50_c4_4xb2-1x_deeplesion-3slice'),
-    'elixirnet': ('ElixirNet, 3 slices',
-                  'elixirnet-fig3geno_r50_c4_4xb2-1x_deeplesion-3slice'),
-    'fpn': ('FPN, 3 slices', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    'frcnn': ('FRCNN, 3 slices', 'faster-rcnn_r50_c4' + _3S),
+    'elixirnet': ('ElixirNet, 3 slices', 'elixirnet-fig3geno_r50_c4' + _3S),
+    'fpn': ('FPN, 3 slices', 'faster-rcnn_r50_fpn' + _3S),
     'elixirnet_fpn': ('ElixirNet w FPN, 3 slices',
-                      'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'deformv2': ('Deformv2, 3 slices',
-                 'faster-rcnn_r50-dcnv2_fpn_4xb2-1x_deeplesion-3slice'),
+                      'elixirnet-fig3geno_r50_fpn' + _3S),
+    'deformv2': ('Deformv2, 3 slices', 'faster-rcnn_r50-dcnv2_fpn' + _3S),
     'elixirnet_deformv2': ('ElixirNet w Deformv2, 3 slices',
-                           'elixirnet-fig3geno_r50-dcnv2_fpn_4xb2-1x_'
-                           'deeplesion-3slice'),
+                           'elixirnet-fig3geno_r50-dcnv2_fpn' + _3S),
 }
 
 
@@ -52,26 +50,24 @@ def _listed(rows):
 
 
 _T5 = {
-    'fpn': ('FPN', 'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    'fpn': ('FPN', 'faster-rcnn_r50_fpn' + _3S),
     'trpn': ('+ TRPN (auxiliary location loss, our variant)',
-             'elixirnet-trpn_r50_fpn_4xb2-1x_deeplesion-3slice'),
+             'elixirnet-trpn_r50_fpn' + _3S),
     'trpn_noaux': ("+ TRPN (the paper's Eq. 1 alone)",
-                   'elixirnet-trpn-noaux_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'alb': ('+ ALB (Fig. 3 genotype)',
-            'elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'alb_rtm': ('+ ALB + RTM',
-                'elixirnet-alb-rtm-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
+                   'elixirnet-trpn-noaux_r50_fpn' + _3S),
+    'alb': ('+ ALB (Fig. 3 genotype)', 'elixirnet-alb-fig3geno_r50_fpn' + _3S),
+    'alb_rtm': ('+ ALB + RTM', 'elixirnet-alb-rtm-fig3geno_r50_fpn' + _3S),
     'focal_rpn': ('+ focal-loss RPN (instead of TRPN)',
-                  'elixirnet-rpnfocal_r50_fpn_4xb2-1x_deeplesion-3slice'),
-    'trpn_alb': ('+ TRPN + ALB',
-                 'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
+                  'elixirnet-rpnfocal_r50_fpn' + _3S),
+    'trpn_alb': ('+ TRPN + ALB', 'elixirnet-trpn-alb-fig3geno_r50_fpn' + _3S),
     'elixirnet': ('ElixirNet (TRPN + ALB + RTM)',
-                  'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice'),
+                  'elixirnet-fig3geno_r50_fpn' + _3S),
     'trpn_alb_9slice': ('9 slices (+ TRPN + ALB)',
                         'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_'
                         'deeplesion-9slice'),
     'elixirnet_9slice': ('ElixirNet, 9 slices (with RTM, our variant)',
-                         'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-9slice'),
+                         'elixirnet-fig3geno_r50_fpn_4xb2-1x_deeplesion-'
+                         '9slice'),
 }
 
 
@@ -118,19 +114,16 @@ def _table3(ctx, key, seed):
                            pre=[export])
 
 
+#: row -> (label, fine-tuned config stem, the single-class start's)
+_MT = '_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype'
 _T4 = {
-    'fpn_ft': ('FPN w finetune',
-               'faster-rcnn_r50_fpn_4xb2-ft-6e_deeplesion-3slice-multitype',
-               'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice'),
+    'fpn_ft': ('FPN w finetune', 'faster-rcnn' + _MT,
+               'faster-rcnn_r50_fpn' + _3S),
     'elixirnet_wo_rtm': ('ElixirNet w/o RTM',
-                         'elixirnet-wo-rtm-fig3geno_r50_fpn_4xb2-ft-6e_'
-                         'deeplesion-3slice-multitype',
-                         'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_'
-                         'deeplesion-3slice'),
-    'elixirnet': ('ElixirNet', 'elixirnet-fig3geno_r50_fpn_4xb2-ft-6e_'
-                  'deeplesion-3slice-multitype',
-                  'elixirnet-trpn-alb-fig3geno_r50_fpn_4xb2-1x_'
-                  'deeplesion-3slice'),
+                         'elixirnet-wo-rtm-fig3geno' + _MT,
+                         'elixirnet-trpn-alb-fig3geno_r50_fpn' + _3S),
+    'elixirnet': ('ElixirNet', 'elixirnet-fig3geno' + _MT,
+                  'elixirnet-trpn-alb-fig3geno_r50_fpn' + _3S),
 }
 
 
@@ -143,8 +136,8 @@ def _table4(ctx, key, seed):
     ckpt = osp.join(start_work,
                     f'epoch_{trained_epochs(ctx, f"{E}/{start}.py")}.pth')
     return _train_test_row(ctx, key, label, f'{E}/{stem}.py', seed,
-                           'deeplesion-val', train_extra=(f'load_from={ckpt}',),
-                           pre=[pre])
+                           'deeplesion-val',
+                           train_extra=(f'load_from={ckpt}', ), pre=[pre])
 
 
 _T6 = {
@@ -162,11 +155,12 @@ def _table6(ctx, key, seed):
     training split, write the + ALB config with the genotype, train it;
     then its test."""
     label, search = _T6[key]
-    base = f'{E}/faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice.py'
-    target = f'{E}/elixirnet-alb-fig3geno_r50_fpn_4xb2-1x_deeplesion-3slice.py'
+    base = f'{E}/faster-rcnn_r50_fpn{_3S}.py'
+    target = f'{E}/elixirnet-alb-fig3geno_r50_fpn{_3S}.py'
     pre, base_work = _train(ctx, base, seed, 'deeplesion',
                             name='train_baseline')
-    search_cfg = f'{E}/alb_search/{search}_r50_fpn_4xb4-15e_deeplesion-3slice.py'
+    search_cfg = (f'{E}/alb_search/{search}_r50_fpn_4xb4-15e_'
+                  'deeplesion-3slice.py')
     work = osp.join(ctx.work_dir, search, f'seed_{seed}')
     written = osp.join(work, 'searched_config.py')
     train_work = osp.join(work, 'train')
@@ -196,10 +190,6 @@ def _table6(ctx, key, seed):
 
 #: table name -> (row builder, metric map, picture rates, LUNA16 folds)
 BUILDERS = {
-    'elixirnet/table1': (_listed(_T1), froc_map(), FROC_RATES, False),
-    'elixirnet/table2': (_table2, froc_map(), FROC_RATES, False),
-    'elixirnet/table3': (_table3, froc_map(), FROC_RATES, False),
-    'elixirnet/table4': (_table4, froc_map(), FROC_RATES, False),
-    'elixirnet/table5': (_listed(_T5), froc_map(), FROC_RATES, False),
-    'elixirnet/table6': (_table6, froc_map(), FROC_RATES, False),
-}
+    f'elixirnet/table{n}': (build, froc_map(), FROC_RATES, False)
+    for n, build in enumerate((_listed(_T1), _table2, _table3, _table4,
+                               _listed(_T5), _table6), 1)}
