@@ -158,14 +158,6 @@ def prefetched(scans: Sequence[str],
             loaded = None  # the next scan may be read while this one is freed
 
 
-def write_scan_summary(rows: List[BatchRow],
-                       path: Union[str, Path]) -> None:
-    """Write ``scans.csv`` whole (atomically: a kill leaves the previous
-    version)."""
-    with _summary_lock(Path(path).parent):
-        write_csv(path, SUMMARY_COLUMNS, [row.to_dict() for row in rows])
-
-
 def record_scan_rows(rows: Sequence[BatchRow],
                      path: Union[str, Path]) -> None:
     """Record ``rows`` in ``scans.csv`` in place of the rows of their
@@ -311,7 +303,9 @@ def _queue_scans(scans: Sequence[Union[str, NamedScan]], out: Path,
         if not overwrite and output_paths(out / row.folder).json.exists():
             row.status = 'skipped'
             row.error = 'results there already (--overwrite runs it again)'
-    write_scan_summary(rows, out / SUMMARY_NAME)
+    with _summary_lock(out):  # whole, atomically
+        write_csv(out / SUMMARY_NAME, SUMMARY_COLUMNS,
+                  [row.to_dict() for row in rows])
     return rows
 
 

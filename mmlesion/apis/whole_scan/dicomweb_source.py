@@ -126,7 +126,6 @@ def server_error(err: Exception, settings: DicomWebSettings,
     return err
 
 
-
 def _value(item: dict, key: str) -> List:
     return list((item.get(_TAGS[key]) or {}).get('Value') or [])
 
