@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 from .deeplesion_config import META_FILE
 
@@ -162,6 +162,11 @@ class DatasetGenerator:
         ``kwargs`` into ``out_dir`` (:meth:`generate`); its summary."""
         return cls(seed=seed, **kwargs).generate(
             out_dir, overwrite=overwrite, show_progress=show_progress)
+
+
+def round_all(values, digits: int) -> List[float]:
+    """``values`` as floats rounded to ``digits`` (the JSON files')."""
+    return [round(float(v), digits) for v in values]
 
 
 def dataset_digest(root: Union[str, Path]) -> str:

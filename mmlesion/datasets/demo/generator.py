@@ -28,7 +28,7 @@ from mmlesion.utils.writing.atomic import atomic_write_json
 from ..deeplesion.dl_info import (format_dl_number as _fmt,
                                   format_dl_numbers as _fmt_list,
                                   write_dl_info)
-from .dataset_writer import DatasetGenerator
+from .dataset_writer import DatasetGenerator, round_all
 from .anatomy import NOT_BODY
 from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
                                 DemoDataConfig)
@@ -157,12 +157,9 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
                         dict(annotated=les.annotated,
                              lesion_id=f'{s.patient}-{num}',
                              lesion_type=les.lesion_type,
-                             center_px=[round(float(cc), 3),
-                                        round(float(rr), 3)],
-                             center_mm=[round(float(v), 3)
-                                        for v in les.center],
-                             semi_axes_mm=[round(float(v), 3)
-                                           for v in les.semi_axes],
+                             center_px=round_all((cc, rr), 3),
+                             center_mm=round_all(les.center, 3),
+                             semi_axes_mm=round_all(les.semi_axes, 3),
                              angle=round(les.angle, 5), hu=les.hu,
                              host_hu=round(les.host_hu, 1)))
                 key_slices.append(

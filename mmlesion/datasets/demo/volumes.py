@@ -40,13 +40,13 @@ Same seed and settings give byte-identical files.
 import csv
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
 from ..deeplesion.dl_info import format_dl_number
-from .dataset_writer import DatasetGenerator
+from .dataset_writer import DatasetGenerator, round_all
 from .volume_config import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
                             LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
                             DemoVolumeConfig)
@@ -81,11 +81,10 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
         rec = dict(
             scan=scan.scan_id, dataset=scan.dataset,
             series_uid=scan.series_uid, kind=les.kind,
-            center_world=[round(float(v), 4) for v in world],
-            center_voxel_zyx=[round(float(v), 4) for v in zyx],
-            bbox_voxel=[round(float(v), 4) for v in bbox],
+            center_world=round_all(world, 4),
+            center_voxel_zyx=round_all(zyx, 4), bbox_voxel=round_all(bbox, 4),
             diameter_mm=round(les.diameter_mm, 4),
-            semi_axes_mm=[round(float(v), 4) for v in outer.semi_axes],
+            semi_axes_mm=round_all(outer.semi_axes, 4),
             angle=round(outer.angle, 5), hu=outer.hu,
             host_hu=outer.host_hu, annotated=les.annotated,
             excluded=les.excluded)
@@ -97,18 +96,9 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
 
     def scan_record(self, scan: _Scan) -> dict:
         """The ``ground_truth.json`` entry of a scan."""
-        if scan.dataset == 'luna16':
-            file = f'luna16/subset0/{scan.series_uid}.mhd'
-            label = None
-            direction = (1., 0., 0., 0., 1., 0., 0., 0., 1.)
-        elif scan.dataset == 'kits':
-            file = f'kits/{scan.scan_id}/imaging.nii.gz'
-            label = f'kits/{scan.scan_id}/segmentation.nii.gz'
-            direction = KITS_DIRECTION
-        else:
-            file = f'lits/volume-{scan.index}.nii.gz'
-            label = f'lits/segmentation-{scan.index}.nii.gz'
-            direction = LITS_DIRECTION
+        file, label = _scan_files(scan)
+        direction = dict(kits=KITS_DIRECTION, lits=LITS_DIRECTION).get(
+            scan.dataset, (1., 0., 0., 0., 1., 0., 0., 0., 1.))
         return dict(
             id=scan.scan_id, dataset=scan.dataset, split=scan.split,
             file=file, label_file=label, series_uid=scan.series_uid,
@@ -129,11 +119,10 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
                 lookalikes.append(
                     dict(scan=s.scan_id, dataset=s.dataset,
                          series_uid=s.series_uid, kind='vessel_bifurcation',
-                         center_world=[round(float(v), 4) for v in p],
-                         center_voxel_zyx=[
-                             round(float(v), 4)
-                             for v in s.world_to_voxel(p)[0]
-                         ], diameter_mm=-1, excluded=True))
+                         center_world=round_all(p, 4),
+                         center_voxel_zyx=round_all(
+                             s.world_to_voxel(p)[0], 4),
+                         diameter_mm=-1, excluded=True))
         return dict(
             generator='mmlesion.datasets.demo.volumes',
             version=VOLUME_GENERATOR_VERSION, config=asdict(self.config),
@@ -162,28 +151,19 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
     def _write_scan(self, root: Path, scan: _Scan) -> None:
         import SimpleITK as sitk
         img, labels = self.render_scan(scan)
-        spacing_xyz = (scan.grid.spacing, scan.grid.spacing, scan.thickness)
+        file, label = _scan_files(scan)
+        (root / file).parent.mkdir(parents=True, exist_ok=True)
         if scan.dataset == 'luna16':
-            folder = root / 'luna16' / 'subset0'
-            folder.mkdir(parents=True, exist_ok=True)
             image = sitk.GetImageFromArray(img)
-            image.SetSpacing(spacing_xyz)
+            image.SetSpacing(
+                (scan.grid.spacing, scan.grid.spacing, scan.thickness))
             image.SetOrigin(scan.origin_xyz)
-            sitk.WriteImage(image, str(folder / f'{scan.series_uid}.mhd'))
+            sitk.WriteImage(image, str(root / file))
             return
         seg = self.label_map(scan, labels)
-        if scan.dataset == 'kits':
-            folder = root / 'kits' / scan.scan_id
-            paths = (folder / 'imaging.nii.gz',
-                     folder / 'segmentation.nii.gz')
-        else:
-            folder = root / 'lits'
-            paths = (folder / f'volume-{scan.index}.nii.gz',
-                     folder / f'segmentation-{scan.index}.nii.gz')
-        folder.mkdir(parents=True, exist_ok=True)
-        for arr, path in zip((img, seg), paths):
+        for arr, path in zip((img, seg), (file, label)):
             image = _to_file_layout(arr, scan)
-            sitk.WriteImage(image, str(path), useCompression=True)
+            sitk.WriteImage(image, str(root / path), useCompression=True)
 
     def _num_steps(self) -> int:
         return len(self.plan())
@@ -243,6 +223,17 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
 def _fmt(value: float) -> str:
     """A float as the official LUNA16 CSVs write it (10 digits)."""
     return format_dl_number(value, digits=10)
+
+
+def _scan_files(scan: _Scan) -> Tuple[str, Optional[str]]:
+    """The image and label map files of a scan, relative to the root."""
+    if scan.dataset == 'luna16':
+        return f'luna16/subset0/{scan.series_uid}.mhd', None
+    if scan.dataset == 'kits':
+        return (f'kits/{scan.scan_id}/imaging.nii.gz',
+                f'kits/{scan.scan_id}/segmentation.nii.gz')
+    return (f'lits/volume-{scan.index}.nii.gz',
+            f'lits/segmentation-{scan.index}.nii.gz')
 
 
 def _to_file_layout(arr: np.ndarray, scan: _Scan):
