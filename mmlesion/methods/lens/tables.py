@@ -60,16 +60,11 @@ def _config(stem: str) -> str:
 
 # ---------------------------------------------------------------- Table I
 _LENS = {
-    'baseline': ('MULAN (baseline)',
-                 'mulan_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice'),
-    'a': ('(a) AFP', 'lens-afp_densenet121-2.5d_fpn_1xb4-radam-8e_'
-          'deeplesion-9slice'),
-    'b': ('(b) + multi-dataset', 'lens-afp-multi_densenet121-2.5d_fpn_1xb4-'
-          'radam-8e_deeplesion-luna16-lits-nihln-9slice'),
-    'c': ('(c) + proposal fusion', 'lens-afp-multi-fusion_densenet121-2.5d_'
-          'fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice'),
-    'd': ('(d) + mining', 'lens-afp-multi-fusion-mining_densenet121-2.5d_'
-          'fpn_1xb4-radam-8e_deeplesion-luna16-lits-nihln-9slice'),
+    'baseline': ('MULAN (baseline)', f'mulan_{_FULL}_deeplesion-9slice'),
+    'a': ('(a) AFP', f'lens-afp_{_FULL}_deeplesion-9slice'),
+    'b': ('(b) + multi-dataset', f'lens-afp-multi_{_FULL}_{_MULTI}'),
+    'c': ('(c) + proposal fusion', f'lens-afp-multi-fusion_{_FULL}_{_MULTI}'),
+    'd': ('(d) + mining', f'lens-afp-multi-fusion-mining_{_FULL}_{_MULTI}'),
     'e': ('(e) + 3D FPR', 'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion'),
 }
 
@@ -362,12 +357,9 @@ def _columns(*extra: str) -> MetricMap:
 #: table -> (row builder, the columns it prints, FROC picture rates, LUNA16
 #: folds)
 LENS_BUILDERS = {
-    'lens/table1': (_lens_table1, lens_map(), LENS_RATES, False),
-    'lens/table2': (_lens_table2, _columns('lens/infer_ms'), LENS_RATES,
-                    False),
-    'lens/table3': (_lens_table3, _columns(*COUNT_COLUMNS), LENS_RATES,
-                    False),
-    'lens/table4': (_lens_table4, _columns('lens/infer_time_x',
-                                           'lens/model_size_x'), LENS_RATES,
-                    False),
-}
+    f'lens/table{n}': (build, columns, LENS_RATES, False)
+    for n, build, columns in (
+        (1, _lens_table1, lens_map()),
+        (2, _lens_table2, _columns('lens/infer_ms')),
+        (3, _lens_table3, _columns(*COUNT_COLUMNS)),
+        (4, _lens_table4, _columns('lens/infer_time_x', 'lens/model_size_x')))}
