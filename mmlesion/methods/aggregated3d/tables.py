@@ -105,11 +105,15 @@ def _cv(ctx, config, seed, *, stage_checkpoint=None, name='cv',
     return stage, work
 
 
+#: the LUNA16 configs' network, anchors and schedule (50 epochs; the ABS
+#: rounds 30)
+_L50 = '_denseunet3d_anchor1_4xb2-50e_luna16'
+_L30 = '_denseunet3d_anchor1_4xb2-30e_luna16'
 _A2 = {
-    'a': 'rpn3d-ohem-single-scale_denseunet3d_anchor1_4xb2-50e_luna16',
-    'b': 'rpn3d-focal-single-scale_denseunet3d_anchor1_4xb2-50e_luna16',
-    'c': 'rpn3d-ohem_denseunet3d_anchor1_4xb2-50e_luna16',
-    'd': 'rpn3d-focal_denseunet3d_anchor1_4xb2-50e_luna16',
+    'a': 'rpn3d-ohem-single-scale' + _L50,
+    'b': 'rpn3d-focal-single-scale' + _L50,
+    'c': 'rpn3d-ohem' + _L50,
+    'd': 'rpn3d-focal' + _L50,
     'e': 'rpn3d-focal_denseunet3d_anchor2_4xb2-50e_luna16',
 }
 #: the other papers' rows of Tables II, IV, V and VI, quoted (never run)
@@ -147,32 +151,25 @@ def _a3d_table2(ctx, key, seed):
 _RPN = f'{A3}/{_A2["d"]}.py'
 _A3 = {
     'crop96_da': ('Crop 96, DA, Joint',
-                  'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_'
-                  'luna16-crop96'),
+                  'aggregated3d-wo-magnify' + _L50 + '-crop96'),
     'crop96_da_magnify': ('Crop 96, DA, Magnify, Joint',
-                          'aggregated3d_denseunet3d_anchor1_4xb2-50e_'
-                          'luna16-crop96'),
+                          'aggregated3d' + _L50 + '-crop96'),
     'alternating': ('Crop 96, DA, Magnify, Alternating',
-                    'aggregated3d-alternating_denseunet3d_anchor1_4xb2-50e_'
-                    'luna16'),
+                    'aggregated3d-alternating' + _L50),
     '3dag_lm': ('3D-AG-LM (Crop 128, DA, Joint)',
-                'aggregated3d-wo-magnify_denseunet3d_anchor1_4xb2-50e_luna16'),
-    '3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)',
-             'aggregated3d_denseunet3d_anchor1_4xb2-50e_luna16'),
+                'aggregated3d-wo-magnify' + _L50),
+    '3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)', 'aggregated3d' + _L50),
 }
 #: † rows (Table II row f and Table III's): round-1 config -> ABS round-2
 #: config (README's pairs)
 _A3_ABS = {
-    'f': ('Table II row f', _A2['d'],
-          'rpn3d-focal-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+    'f': ('Table II row f', _A2['d'], 'rpn3d-focal-abs' + _L30),
     'wo_da_abs': ('Crop 128†, Joint, no DA (ABS)',
-                  'aggregated3d-wo-da_denseunet3d_anchor1_4xb2-50e_luna16',
-                  'aggregated3d-wo-da-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+                  'aggregated3d-wo-da' + _L50,
+                  'aggregated3d-wo-da-abs' + _L30),
     '3dag_lm_abs': ('3D-AG-LM† (ABS)', _A3['3dag_lm'][1],
-                    'aggregated3d-wo-magnify-abs_denseunet3d_anchor1_4xb2-'
-                    '30e_luna16'),
-    '3dag_abs': ('3D-AG† (ABS)', _A3['3dag'][1],
-                 'aggregated3d-abs_denseunet3d_anchor1_4xb2-30e_luna16'),
+                    'aggregated3d-wo-magnify-abs' + _L30),
+    '3dag_abs': ('3D-AG† (ABS)', _A3['3dag'][1], 'aggregated3d-abs' + _L30),
 }
 
 
@@ -418,13 +415,10 @@ def _a3d_table5_6(ctx, key, seed):
 
 
 A3D_BUILDERS = {
-    'aggregated3d/table2': (_a3d_table2, a3d_luna16_map(), LUNA16_RATES,
-                            True),
-    'aggregated3d/table3': (_a3d_table3, a3d_luna16_map(), LUNA16_RATES,
-                            True),
-    'aggregated3d/table4': (_a3d_table4, {'luna16/cpm': ('cpm', 1.)}, (),
-                            True),
-    'aggregated3d/tnp': (_a3d_tnp, A3D_TNP_MAP, (), True),
-    'aggregated3d/table5-6': (_a3d_table5_6, _a3d_deeplesion_map(),
-                              A3D_DEEPLESION_RATES, False),
-}
+    f'aggregated3d/{name}': builder for name, builder in (
+        ('table2', (_a3d_table2, a3d_luna16_map(), LUNA16_RATES, True)),
+        ('table3', (_a3d_table3, a3d_luna16_map(), LUNA16_RATES, True)),
+        ('table4', (_a3d_table4, {'luna16/cpm': ('cpm', 1.)}, (), True)),
+        ('tnp', (_a3d_tnp, A3D_TNP_MAP, (), True)),
+        ('table5-6', (_a3d_table5_6, _a3d_deeplesion_map(),
+                      A3D_DEEPLESION_RATES, False)))}
