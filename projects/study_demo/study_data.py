@@ -22,8 +22,7 @@ from typing import Dict, Optional
 
 from mmlesion.datasets.converters import ConvertSettings, convert_dataset
 from mmlesion.datasets.demo import DeepLesionDemoGenerator, DemoVolumeGenerator
-from mmlesion.datasets.demo.deeplesion_config import META_FILE
-from mmlesion.datasets.demo.volume_config import GROUND_TRUTH_FILE
+from mmlesion.datasets.demo.settings import GROUND_TRUTH_FILE, META_FILE
 from projects.study_demo.study.test_set import (MIN_TEST_LESIONS, MIN_TEST_NODULES,
                                           StudyTestSet)
 from mmlesion.datasets.deeplesion.dl_info import parse_dl_info

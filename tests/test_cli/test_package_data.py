@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 
 from mmlesion.datasets.demo import DemoDataConfig
-from mmlesion.datasets.demo.volume_config import DemoVolumeConfig
+from mmlesion.datasets.demo.settings import DemoVolumeConfig
 from mmlesion.reproduce.table_index import TABLE_INDEX
 from mmlesion_cli import package_json, package_jsons
 

@@ -1,8 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Synthetic CT data in the DeepLesion release layout (demo and tests)."""
 from .dataset_writer import dataset_digest
-from .deeplesion_config import (BOX_PADDING, META_FILE, SPLIT_CODES,
-                                DemoDataConfig)
+from .settings import BOX_PADDING, META_FILE, SPLIT_CODES, DemoDataConfig
 from .generator import DeepLesionDemoGenerator, generate_demo_deeplesion
 from .anatomy import Lesion, PatientAnatomy, SliceGrid, Tissue
 from .phantom import CTPhantom, simulate_acquisition

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Union
 
-from .deeplesion_config import META_FILE
+from .settings import META_FILE
 
 
 def check_output_dir(out: Path, overwrite: bool,

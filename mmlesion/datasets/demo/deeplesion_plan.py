@@ -8,8 +8,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..deeplesion.as_3d import merge_ranges
-from .deeplesion_config import (BOX_PADDING, SPLIT_CODES, _REGIONS,
-                                _REGION_PROBS, _TYPE_REGIONS, _TYPE_SPECS)
+from .settings import (BOX_PADDING, SPLIT_CODES, _REGIONS, _REGION_PROBS,
+                       _TYPE_REGIONS, _TYPE_SPECS)
 from .anatomy import NOT_BODY, Lesion, PatientAnatomy, SliceGrid, tissue_lut
 from .deeplesion_sizes import LesionSizeTable, size_table
 from .phantom import CTPhantom

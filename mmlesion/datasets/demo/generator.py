@@ -30,8 +30,8 @@ from ..deeplesion.dl_info import (format_dl_number as _fmt,
                                   write_dl_info)
 from .dataset_writer import DatasetGenerator, round_all
 from .anatomy import NOT_BODY
-from .deeplesion_config import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
-                                DemoDataConfig)
+from .settings import (GENERATOR_VERSION, META_FILE, SPLIT_CODES,
+                       DemoDataConfig)
 from .deeplesion_plan import DeepLesionDemoPlanner, _Series, _left_out
 from .phantom import simulate_acquisition
 

@@ -11,7 +11,7 @@ from ...structures.ct_geometry import world_to_voxel
 from .anatomy import (NOT_BODY, Lesion, PatientAnatomy, SliceGrid, Tissue,
                       tissue_lut)
 from .phantom import CTPhantom, simulate_acquisition
-from .volume_config import _UID_ROOT
+from .settings import _UID_ROOT
 
 
 @dataclass

@@ -47,9 +47,9 @@ import numpy as np
 from mmlesion.utils.writing.atomic import atomic_write, atomic_write_json
 from ..deeplesion.dl_info import format_dl_number
 from .dataset_writer import DatasetGenerator, round_all
-from .volume_config import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
-                            LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
-                            DemoVolumeConfig)
+from .settings import (GROUND_TRUTH_FILE, KITS_DIRECTION, LITS_DIRECTION,
+                       LUNA16_COLUMNS, VOLUME_GENERATOR_VERSION,
+                       DemoVolumeConfig)
 from .volume_plan import (DemoVolumePlanner, PlantedLesion, _ellipsoid_extent,
                           _Scan)
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from mmlesion.datasets.demo.anatomy import Tissue
-from mmlesion.datasets.demo.deeplesion_config import DemoDataConfig
+from mmlesion.datasets.demo.settings import DemoDataConfig
 from mmlesion.datasets.demo.deeplesion_sizes import (
     BUILTIN_LONG_MM_QUANTILES, BUILTIN_RATIO_QUANTILES, LesionSizeTable,
     size_table)

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..anatomy import Tissue
-from ..volume_config import _UID_ROOT
+from ..settings import _UID_ROOT
 from ..volumes import _fmt
 from .marker import ReplicaSize
 from .scans import replica_scans, write_scan_image

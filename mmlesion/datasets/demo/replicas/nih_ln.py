@@ -26,7 +26,7 @@ from typing import List
 
 import numpy as np
 
-from ..volume_config import _UID_ROOT
+from ..settings import _UID_ROOT
 from ..volume_plan import _lesion_box, ellipsoid_mask
 from .marker import ReplicaSize
 from .scans import replica_scans, write_scan_image
