@@ -154,11 +154,7 @@ class DemoVolumeGenerator(DemoVolumePlanner, DatasetGenerator):
         file, label = _scan_files(scan)
         (root / file).parent.mkdir(parents=True, exist_ok=True)
         if scan.dataset == 'luna16':
-            image = sitk.GetImageFromArray(img)
-            image.SetSpacing(
-                (scan.grid.spacing, scan.grid.spacing, scan.thickness))
-            image.SetOrigin(scan.origin_xyz)
-            sitk.WriteImage(image, str(root / file))
+            write_scan_image(img, scan, root / file)
             return
         seg = self.label_map(scan, labels)
         for arr, path in zip((img, seg), (file, label)):
@@ -234,6 +230,17 @@ def _scan_files(scan: _Scan) -> Tuple[str, Optional[str]]:
                 f'kits/{scan.scan_id}/segmentation.nii.gz')
     return (f'lits/volume-{scan.index}.nii.gz',
             f'lits/segmentation-{scan.index}.nii.gz')
+
+
+def write_scan_image(arr: np.ndarray, scan: _Scan, path: Path,
+                     compress: bool = False) -> None:
+    """Write a canonical (z, y, x) array on ``scan``'s grid (LPS, no
+    direction) with SimpleITK."""
+    import SimpleITK as sitk
+    image = sitk.GetImageFromArray(arr)
+    image.SetSpacing((scan.grid.spacing, scan.grid.spacing, scan.thickness))
+    image.SetOrigin(scan.origin_xyz)
+    sitk.WriteImage(image, str(path), useCompression=compress)
 
 
 def _to_file_layout(arr: np.ndarray, scan: _Scan):

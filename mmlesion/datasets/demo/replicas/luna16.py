@@ -38,9 +38,9 @@ from scipy import ndimage as ndi
 
 from ..anatomy import Tissue
 from ..settings import _UID_ROOT
-from ..volumes import _fmt
+from ..volumes import _fmt, write_scan_image
 from .marker import ReplicaSize
-from .scans import replica_scans, write_scan_image
+from .scans import replica_scans
 
 ANNOTATION_COLUMNS = ('seriesuid', 'coordX', 'coordY', 'coordZ',
                       'diameter_mm')

@@ -27,9 +27,9 @@ from typing import List
 import numpy as np
 
 from ..settings import _UID_ROOT
-from ..volume_plan import _lesion_box, ellipsoid_mask
+from ..volumes import write_scan_image
 from .marker import ReplicaSize
-from .scans import replica_scans, write_scan_image
+from .scans import replica_scans
 
 SCAN_DIR = 'CT Lymph Nodes'
 MASK_DIR = 'MED_ABD_LYMPH_MASKS'
@@ -39,14 +39,7 @@ _INTERCEPT = -1024
 
 def node_mask(gen, scan, tissue: np.ndarray) -> np.ndarray:
     """Binary mask (uint8) of the annotated lesions of a rendered scan."""
-    if scan.dataset == 'kits':
-        return (gen.label_map(scan, tissue) == 2).astype(np.uint8)
-    mask = np.zeros(scan.shape_zyx, np.uint8)
-    for les in scan.lesions:
-        if les.annotated:
-            box = _lesion_box(les.outer, scan)
-            mask[box][ellipsoid_mask(les.outer, scan, box)] = 1
-    return mask
+    return (gen.label_map(scan, tissue) == 2).astype(np.uint8)
 
 
 def write_dicom_series(folder: Path, img: np.ndarray, scan, patient: str,

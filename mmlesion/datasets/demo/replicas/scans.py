@@ -1,7 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Scans of the volume replicas: the demo volume planner, sized and
 rendered for a replica (no files written here)."""
-from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
@@ -67,14 +66,3 @@ def replica_scans(dataset: str, num: int, size: ReplicaSize, seed: int,
                               _exact(offset_y))
         scan.z_top = _exact(scan.z_top)
     return gen, scans
-
-
-def write_scan_image(arr: np.ndarray, scan: _Scan, path: Path,
-                     compress: bool = False) -> None:
-    """Write a canonical (z, y, x) array on ``scan``'s grid (LPS, no
-    direction) with SimpleITK."""
-    import SimpleITK as sitk
-    image = sitk.GetImageFromArray(arr)
-    image.SetSpacing((scan.grid.spacing, scan.grid.spacing, scan.thickness))
-    image.SetOrigin(scan.origin_xyz)
-    sitk.WriteImage(image, str(path), useCompression=compress)
