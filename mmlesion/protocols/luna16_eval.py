@@ -10,7 +10,7 @@ import os
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
@@ -24,6 +24,29 @@ from mmlesion.visualization.luna16_froc import plot_luna16_froc
 #: The files written into the output folder.
 OUTPUTS = ('metrics.json', 'froc.png', 'froc_curve.csv',
            'froc_bootstrap.csv', 'nodules.csv')
+
+
+def check_outputs(out_dir: str, names: Sequence[str],
+                  overwrite: bool) -> None:
+    """Refuse to replace earlier results without ``overwrite``.
+
+    Args:
+        out_dir (str): the output folder.
+        names (Sequence[str]): the files an evaluation writes into it.
+        overwrite (bool): replace them.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, or naming the outputs that
+            exist.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise FileExistsError(f'{out_dir} exists and is not a folder')
+    existing = [osp.join(out_dir, n) for n in names
+                if osp.exists(osp.join(out_dir, n))]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f'{len(existing)} output(s) already exist: '
+            f'{", ".join(existing)}; pass --overwrite to replace them')
 
 
 @dataclass
@@ -75,12 +98,7 @@ def evaluate_luna16_files(settings: Luna16FilesEval) -> List[str]:
             candidate of an unknown scan.
     """
     s, out_dir = settings, settings.out_dir
-    existing = [osp.join(out_dir, name) for name in OUTPUTS
-                if osp.exists(osp.join(out_dir, name))]
-    if existing and not s.overwrite:
-        raise FileExistsError(
-            f'{len(existing)} output(s) already exist: '
-            f'{", ".join(existing)}; pass --overwrite to replace them')
+    check_outputs(out_dir, OUTPUTS, s.overwrite)
     for path in (s.annotations, s.seriesuids, s.candidates, s.excluded):
         if path is not None and not osp.isfile(path):
             raise FileNotFoundError(f'no such file: {path}')

@@ -37,6 +37,7 @@ from mmdet.registry import DATASETS, METRICS
 from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.froc_3d import (
     LENS_FP_RATES, ManualSubVolume, load_deeplesion_manual_3d)
+from mmlesion.protocols.luna16_eval import check_outputs
 from mmlesion.structures.finding_3d import Finding3D, findings_by_score
 from mmlesion.utils.writing.atomic import atomic_write
 
@@ -82,22 +83,6 @@ def findings_to_release_boxes(findings: Sequence[Finding3D]) -> np.ndarray:
         z1, z2 = f.slice_range
         rows.append([x1, y1, z1, x2, y2, z2, f.score])
     return np.asarray(rows, np.float64).reshape(-1, 7)
-
-
-def check_outputs(out_dir: str, overwrite: bool) -> None:
-    """Refuse to replace earlier results without ``overwrite``.
-
-    Raises:
-        FileExistsError: naming the files that exist.
-    """
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise FileExistsError(f'{out_dir} exists and is not a folder')
-    existing = [osp.join(out_dir, n) for n in OUTPUTS
-                if osp.exists(osp.join(out_dir, n))]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f'{len(existing)} output(s) already exist: '
-            f'{", ".join(existing)}; pass --overwrite to replace them')
 
 
 def score_subvolumes(findings: Dict[str, List[Finding3D]],
@@ -262,7 +247,7 @@ def evaluate_lens_3d(config: str,
     """
     from mmlesion.apis.series_inference import predict_series_3d
     s = settings or Lens3DEvalSettings()
-    check_outputs(out_dir, s.overwrite)
+    check_outputs(out_dir, OUTPUTS, s.overwrite)
     if (s.fpr_config is None) != (s.fpr_checkpoint is None):
         raise ValueError('--fpr-config and --fpr-checkpoint go together')
     subvolumes, total = _manual_subvolumes(ann_3d, s)
