@@ -71,16 +71,14 @@ def merge_config(config_cls: type, config: Optional[object],
 
 def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
                       marker: str, num_steps: int = 0) -> Path:
-    """Write a generated dataset atomically into ``out_dir``.
-
-    ``write(tmp, progress)`` fills a temporary sibling folder (``progress``
-    is a :func:`~mmlesion.utils.reporting.progress.progress_bar` over
-    ``num_steps`` steps, or None), which then replaces ``out_dir``; a
-    user's folder (one without ``marker``) is never replaced.
+    """Write a generated dataset atomically into ``out_dir``: ``write``
+    fills a temporary sibling folder, which then replaces ``out_dir`` (a
+    folder without ``marker`` is never replaced).
 
     Args:
         out_dir (str | Path): the dataset root.
-        write (callable): ``write(tmp: Path, progress) -> None``.
+        write (callable): ``write(tmp: Path, progress) -> None``
+            (``progress``: a progress bar over ``num_steps``, or None).
         overwrite (bool): replace a previously generated dataset.
         marker (str): the file that marks a generated dataset.
         num_steps (int): progress-bar length; 0 shows no bar.

@@ -305,9 +305,7 @@ def crop_fpr_patch(read_slice: Callable[[int], np.ndarray],
 
 class VolumeFPRPatches:
     """:class:`LENSFPRPatchDataset`'s samples cropped from in-memory
-    volumes (``tools/infer_volume.py`` re-scores a scan it holds), with the
-    same crop and sample format. A volume must be in the grid the boxes
-    refer to, whose voxel size ``spacings`` gives.
+    volumes (``tools/infer_volume.py``), in the grid the boxes refer to.
 
     Args:
         volumes (dict): name -> (Z, Y, X) HU array.

@@ -16,12 +16,9 @@ def warp_perspective_channels(img: np.ndarray,
                               border_value: float,
                               interpolation: int = cv2.INTER_LINEAR
                               ) -> np.ndarray:
-    """``cv2.warpPerspective`` for any number of channels.
-
-    OpenCV's warps take a 4-value ``borderValue`` (cycled over the channels
-    of images with more than 4 channels, and some OpenCV builds limit
-    warps to 4 channels), so the image is warped in chunks of at most 4
-    channels, each with the same constant border.
+    """``cv2.warpPerspective`` for any number of channels: in chunks of at
+    most 4 (OpenCV cycles its 4-value ``borderValue`` over more channels),
+    each with the same constant border.
 
     Args:
         img (np.ndarray): (H, W) or (H, W, C) image.
@@ -64,11 +61,9 @@ def compose_homography(results: dict, matrix: np.ndarray) -> None:
 
 def about_image_centre(matrix: np.ndarray, width: int,
                        height: int) -> np.ndarray:
-    """Make the linear part of an affine matrix act about the image centre.
-
-    mmdet's ``RandomAffine`` composes ``T @ Sh @ R @ S`` about the top-left
-    corner; conjugating with the translation to the centre ``c`` keeps the
-    linear part and the translation ``t`` but maps ``c`` to ``c + t``.
+    """Make the linear part of an affine matrix (mmdet's ``T @ Sh @ R @
+    S``, about the top-left corner) act about the image centre ``c``: ``c``
+    then goes to ``c + t``.
 
     Args:
         matrix (np.ndarray): 3 x 3 affine matrix about the origin, in box
@@ -85,13 +80,9 @@ def about_image_centre(matrix: np.ndarray, width: int,
 
 
 def box_to_pixel_matrix(matrix: np.ndarray) -> np.ndarray:
-    """The warp of OpenCV equivalent to a box-coordinate matrix.
-
-    OpenCV puts pixel ``i`` at coordinate ``i`` (its centre), boxes put it
-    at ``[i, i + 1]``: ``p = b - 0.5``. A box-coordinate matrix ``M``
-    therefore warps images with ``T(-0.5) @ M @ T(0.5)``; with it image
-    content and boxes move exactly together (mmdet uses ``M`` for both,
-    half a pixel off under rotation and scaling).
+    """The OpenCV warp of a box-coordinate matrix ``M``: OpenCV puts pixel
+    ``i`` at ``i``, boxes at ``[i, i + 1]``, so images are warped with
+    ``T(-0.5) @ M @ T(0.5)`` and move exactly with the boxes.
 
     Args:
         matrix (np.ndarray): 3 x 3 matrix in box coordinates.

@@ -50,17 +50,15 @@ class LesionInferencerLoader(BaseTransform):
     A dataset sample passes unchanged. What mmdet's inference APIs hand over
     becomes the keys :class:`LoadDeepLesionSlices` reads:
 
-    - a slice path (``str`` / ``Path``, or ``dict(img_path=...)``): the key
-      slice of a DeepLesion series; a missing ``slice_interval`` (and
-      ``spacing``) is looked up in the release's ``DL_info.csv``
-      (:func:`series_geometry`), as ``tools/test.py`` reads it; without a
-      table the channels are copies of the key slice (logged).
-    - an (H, W, N) array of the N slices (HU, or uint16 PNG values).
-    - ``dict(volume=(D, H, W) HU array, key_slice=index,
-      slice_interval=mm)``: the slices are interpolated from the volume.
+    - a key-slice path (``str`` / ``Path`` / ``dict(img_path=...)``); a
+      missing ``slice_interval`` (and ``spacing``) is looked up with
+      :func:`series_geometry`, else the channels are key-slice copies
+      (logged);
+    - an (H, W, N) array of the N slices (HU, or uint16 PNG values);
+    - ``dict(volume=(D, H, W) HU, key_slice=index, slice_interval=mm)``.
 
-    It takes no arguments, so mmdet's ``inference_detector`` may swap it for
-    ``LoadImageFromNDArray`` when given arrays.
+    It takes no arguments, so ``inference_detector`` may swap it for
+    ``LoadImageFromNDArray``.
     """
 
     def transform(self, results: Union[str, Path, np.ndarray, dict]) -> dict:

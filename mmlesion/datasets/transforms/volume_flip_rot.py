@@ -78,13 +78,11 @@ def _boxes(results: dict) -> np.ndarray:
 class RandomFlip3D(BaseTransform):
     """Flip a 3D training crop along each axis with probability ``prob``.
 
-    The paper does not describe its augmentation (Sec. IV-A); flips along
-    all three axes are those of the 3D nodule detectors it builds on (Liao
-    et al. [9], DeepLung). Training-time only: the world geometry is not
-    updated; ``flip_axes`` records what was done.
+    The paper does not describe its augmentation (Sec. IV-A); these flips
+    are those of the detectors it builds on (Liao et al. [9], DeepLung).
+    Training-time only: the world geometry is not updated.
 
-    Required keys: ``img`` (z, y, x); optional ``gt_bboxes``.
-    Modified keys: ``img``, ``gt_bboxes``. Added keys: ``flip_axes`` (the
+    Required keys: ``img`` (z, y, x). Added keys: ``flip_axes`` (the
     flipped numpy axes, 0 = z).
 
     Args:
@@ -122,13 +120,8 @@ class RandomRot90Axial(BaseTransform):
     """Rotate a 3D training crop by 0, 90, 180 or 270 degrees in the axial
     (y, x) plane, uniformly.
 
-    Ours (no interpolation; the paper is silent on augmentation). A crop
-    whose y and x sizes differ only gets 0 or 180 degrees. Training-time
-    only (see :class:`RandomFlip3D`).
-
-    Required keys: ``img`` (z, y, x); optional ``gt_bboxes``.
-    Modified keys: ``img``, ``img_shape``, ``gt_bboxes``. Added keys:
-    ``rot90_k`` (quarter turns, ``np.rot90(img, k, axes=(1, 2))``).
+    Ours; a crop whose y and x sizes differ gets 0 or 180 degrees.
+    Training-time only. Added keys: ``rot90_k`` (``np.rot90``'s ``k``).
     """
 
     def transform(self, results: dict) -> dict:

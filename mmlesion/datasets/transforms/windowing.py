@@ -42,9 +42,8 @@ class WindowHU(BaseTransform):
     Sec. IV-A maps [-1024, 3071] HU to [0, 255] (``window=(-1024, 3071),
     out_range=(0., 255.)``).
 
-    Modified keys: ``img`` (float32). Added keys: ``hu_window`` and
-    ``hu_out_range``, which later HU-based steps (e.g. ``ClipBlackBorder``)
-    read; a second window is refused.
+    Added keys: ``hu_window`` and ``hu_out_range`` (read by later HU-based
+    steps); a second window is refused.
 
     Args:
         window (tuple[float, float]): HU range. Defaults to (-1024, 1050).
