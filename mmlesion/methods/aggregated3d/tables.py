@@ -1,10 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The 3D Aggregated Faster R-CNN's tables for ``tools/reproduce.py``: the
-LUNA16 tables (II, III, IV and Fig. 4c's TNP, 10-fold cross-validation
-pooled by ``tools/luna16_cv.py``) and Tables V/VI (DeepLesion as 3D), the
-rows as stages, the commands of ``configs/aggregated3d/README.md``. The
-paper's numbers are in :mod:`.paper`; the method's spec registers
-:data:`A3D_BUILDERS`.
+rows as stages, the commands of ``configs/aggregated3d/README.md`` (what
+each table runs: docs/reproduce.md).
 """
 import os.path as osp
 from dataclasses import replace

@@ -1,16 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS's tables for ``tools/reproduce.py`` (Yan et al., TMI 2020): the rows
-as stages, the commands of ``configs/lens/README.md``.
-
-Table I runs Sec. III's five steps: the single-type exports, the
-four-dataset training, mining, retraining, the 3D FPR network. Table II
-retrains row (d) with another proposal network, Table III row (a) with the
-mining strategies added one by one (and counts what each trains on), Table
-IV compares ways of combining the datasets; its domain-adaptation row
-(another paper's module) is quoted. Every row is scored on the 3D protocol
-of the manual 1K test set (``tools/analysis_tools/eval_lens_3d.py``). The
-paper's numbers are in :mod:`.paper`; the method's spec registers
-:data:`LENS_BUILDERS`.
+as stages, the commands of ``configs/lens/README.md`` (what each table
+runs: docs/reproduce.md); every row is scored on the 3D protocol of the
+manual 1K test set (``tools/analysis_tools/eval_lens_3d.py``).
 """
 import os.path as osp
 from dataclasses import replace
