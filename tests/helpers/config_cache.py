@@ -7,31 +7,49 @@ base that is no model (``mmdet::_base_/...``, all of ours) it then raises
 ``ValueError`` and mmengine takes the path as written. Profiled: 23 of the
 29 s of one ``tools/reproduce.py elixirnet/table5 --dry-run`` on the busy
 2-core machine. The files do not change during a test run, so the suite
-keeps each (package, config) outcome, value or error
-(:func:`memoize_metafile_lookup`, installed by ``tests/conftest.py`` and
-the zygote); mmengine's own function computes each outcome once, so every
-path resolved is the one mmengine finds. The tools and the library are
-unchanged.
+keeps each (package, config) outcome, value or error, and each parsed
+metafile (:func:`memoize_metafile_lookup`, installed by
+``tests/conftest.py`` and the zygote, which parses mmdet's metafiles before
+it forks: a forked tool run parses none); mmengine's own function computes
+each outcome once, from the files as parsed by mmengine's ``load``, so
+every path resolved is the one mmengine finds. The tools and the library
+are unchanged.
 """
 import functools
 from typing import Optional, Tuple
 
 
-def memoize_metafile_lookup() -> None:
+def memoize_metafile_lookup(parse_now: bool = False) -> None:
     """Keep mmengine's ``_get_cfg_metainfo`` outcomes per (package,
-    config) in this process (idempotent)."""
+    config) and its parsed metafiles in this process (idempotent).
+
+    Args:
+        parse_now (bool): parse mmdet's metafiles at once (a process that
+            forks: its children inherit them), not at the first lookup.
+    """
     from mmengine.config import utils
-    if getattr(utils._get_cfg_metainfo, 'memoized', False):
-        return
+    if not getattr(utils._get_cfg_metainfo, 'memoized', False):
+        _install(utils)
+    if parse_now:
+        from mmengine.utils import get_installed_path
+        # no such config: every file is read
+        utils._get_cfg_metainfo.outcome(get_installed_path('mmdet'), '')
+
+
+def _install(utils) -> None:
     original = utils._get_cfg_metainfo
+    parsed = functools.lru_cache(maxsize=None)(utils.load)
 
     @functools.lru_cache(maxsize=None)
     def outcome(package_path: str,
                 cfg_path: str) -> Tuple[Optional[dict], Optional[str]]:
+        real_load, utils.load = utils.load, parsed  # read-only: shared
         try:
             return original(package_path, cfg_path), None
         except ValueError as err:  # not a model: mmengine falls back
             return None, str(err)
+        finally:
+            utils.load = real_load
 
     def lookup(package_path: str, cfg_path: str) -> dict:
         value, error = outcome(package_path, cfg_path)
@@ -41,4 +59,5 @@ def memoize_metafile_lookup() -> None:
 
     lookup.memoized = True
     lookup.original = original
+    lookup.outcome = outcome
     utils._get_cfg_metainfo = lookup

@@ -215,7 +215,7 @@ def main() -> None:
     for name in PREIMPORTS:
         importlib.import_module(name)
     from tests.helpers.config_cache import memoize_metafile_lookup
-    memoize_metafile_lookup()  # the children inherit the parsed metafiles
+    memoize_metafile_lookup(parse_now=True)  # the children inherit them
     protocol_out = sys.stdout
     for line in sys.stdin:
         job = json.loads(line)

@@ -23,3 +23,27 @@ def test_same_answers_as_mmengine():
         with pytest.raises(ValueError) as real:
             lookup.original(mmdet, base)
         assert str(memo.value) == str(real.value)
+
+
+def test_each_metafile_is_parsed_once(monkeypatch):
+    """Parsed up front (the zygote does, before it forks), a lookup of a
+    config not looked up before reads no YAML, and still gives mmengine's
+    answer."""
+    import uuid
+
+    import yaml
+    memoize_metafile_lookup(parse_now=True)
+    lookup = utils._get_cfg_metainfo
+    mmdet = get_installed_path('mmdet')
+    unseen = f'_base_/models/{uuid.uuid4().hex}'  # no model: an error
+
+    def no_yaml(*args, **kwargs):
+        raise AssertionError('a metafile parsed again')
+
+    with monkeypatch.context() as m:
+        m.setattr(yaml, 'load', no_yaml)
+        with pytest.raises(ValueError) as memo:
+            lookup(mmdet, unseen)
+    with pytest.raises(ValueError) as real:
+        lookup.original(mmdet, unseen)
+    assert str(memo.value) == str(real.value)
