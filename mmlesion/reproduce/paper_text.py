@@ -6,27 +6,18 @@ with its place (:class:`Printed`): ``tests/test_docs/test_paper_quotes.py``
 fails on a quoted number that is none of :func:`quotable_numbers`, or that
 stands beside another row, model or section than the paper's.
 """
-from typing import Any, Iterator, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
 from mmlesion.utils.method_spec import MethodView, registered_methods
 from .paper_results import MERGED_MODELS, PAPER_RESULTS, QUOTED_MODELS
+from .plan import LazyMapping
 
 
-class _ByMethod(Mapping):
+def _by_method(attr: str) -> Mapping[str, Any]:
     """Method name -> one mapping field of its spec (every registered
     method's)."""
-
-    def __init__(self, attr: str) -> None:
-        self.attr = attr
-
-    def __getitem__(self, name: str) -> Any:
-        return getattr(registered_methods()[name], self.attr)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(registered_methods())
-
-    def __len__(self) -> int:
-        return len(registered_methods())
+    return LazyMapping(lambda: {name: getattr(spec, attr) for name, spec
+                                in registered_methods().items()})
 
 
 class Printed(NamedTuple):
@@ -60,7 +51,7 @@ class Printed(NamedTuple):
 #: numbers the papers print outside the compared metrics that the
 #: documents quote: method -> name -> :class:`Printed` (each registered
 #: method's ``printed``)
-PAPER_TEXT: Mapping[str, Mapping[str, Printed]] = _ByMethod('printed')
+PAPER_TEXT: Mapping[str, Mapping[str, Printed]] = _by_method('printed')
 #: the columns of :data:`.paper_results.PAPER_RESULTS` whose numbers the
 #: documents quote in prose, placed like :data:`PAPER_TEXT`: metric key ->
 #: (table, column, names, unit); the row is the model's
@@ -88,7 +79,7 @@ class Gain(NamedTuple):
 
 #: differences of two paper numbers that the documents quote as a gain:
 #: method -> name -> :class:`Gain` (each registered method's ``gains``)
-PAPER_DIFFERENCES: Mapping[str, Mapping[str, Gain]] = _ByMethod('gains')
+PAPER_DIFFERENCES: Mapping[str, Mapping[str, Gain]] = _by_method('gains')
 
 
 def model_method(model: str) -> str:

@@ -14,10 +14,32 @@ import os.path as osp
 import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 #: paper key -> (key in our metric file, factor to the paper's unit)
 MetricMap = Dict[str, Tuple[str, float]]
+
+
+class LazyMapping(Mapping):
+    """A mapping that ``make()`` computes on every use, for views of the
+    registered methods (a method registered later is in it too).
+
+    Args:
+        make (callable): () -> the mapping's current content.
+    """
+
+    def __init__(self, make: Callable[[], Mapping]) -> None:
+        self.make = make
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.make()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.make())
+
+    def __len__(self) -> int:
+        return len(self.make())
 
 
 @dataclass

@@ -11,10 +11,10 @@ method builds its :class:`~.plan.TableSpec` objects from it with
 """
 import json
 import os.path as osp
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple,
-                    Sequence, Tuple)
+from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Sequence,
+                    Tuple)
 
-from .plan import TableSpec
+from .plan import LazyMapping, TableSpec
 
 #: a table's row builder, the paper keys it prints, its FROC picture's FP
 #: rates, and whether its rows are LUNA16 10-fold rows
@@ -56,22 +56,11 @@ def table_specs(package_file: str,
     return out
 
 
-class _Index(Mapping):
-    """Table name -> :class:`TableIndex`, of every registered table."""
-
-    def __getitem__(self, name: str) -> TableIndex:
-        from .tables import TABLES
-        spec = TABLES[name]
-        return TableIndex(spec.title, spec.row_keys)
-
-    def __iter__(self) -> Iterator[str]:
-        from .tables import TABLES
-        return iter(TABLES)
-
-    def __len__(self) -> int:
-        from .tables import TABLES
-        return len(TABLES)
+def _index() -> Dict[str, TableIndex]:
+    from .tables import TABLES
+    return {name: TableIndex(spec.title, spec.row_keys)
+            for name, spec in TABLES.items()}
 
 
 #: table name -> its title and rows (every registered method's)
-TABLE_INDEX: Mapping[str, TableIndex] = _Index()
+TABLE_INDEX: Mapping[str, TableIndex] = LazyMapping(_index)
