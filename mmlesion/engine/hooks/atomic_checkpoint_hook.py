@@ -40,34 +40,14 @@ LOG_ALLOWANCE = 1 << 20
 class AtomicCheckpointHook(CheckpointHook):
     """``CheckpointHook`` with atomic, checksummed, never-lost checkpoints.
 
-    Same arguments and behaviour as :class:`mmengine.hooks.CheckpointHook`
-    (the default of ``configs/_base_/default_runtime.py``), plus:
-
-    * every checkpoint is written atomically
-      (:class:`mmlesion.utils.checkpoints.backend.AtomicLocalBackend`) with
-      a SHA-256 sidecar ``<file>.sha256``; so is ``last_checkpoint``;
-    * outdated checkpoints and the previous best are removed only *after*
-      the new checkpoint is in place (mmengine removes them first, so a
-      kill while saving can leave no best model);
-    * temporaries of a killed save are removed at the start of training;
-    * on resume, the best and last files the checkpoint records are taken
-      in this run's folder (:func:`.resume.local_record`); a run never
-      removes or writes a file outside it;
-    * a resume first checks that ``out_dir`` has room for the checkpoints
-      it will add, a best file and :data:`LOG_ALLOWANCE`, else raises
-      :class:`~mmlesion.utils.writing.refusals.WriteRefusedError`;
-    * on resume, a missing, truncated or mis-checksummed best checkpoint is
-      rebuilt from its epoch checkpoint where that is still kept, else a
-      warning says that the best weights are lost;
-    * a resumed run whose last validation never finished (no
-      :mod:`.validation_record` of it) runs that validation first, so the
-      best checkpoint and score end as in an uninterrupted run;
-    * the best checkpoint a validation writes records the score thresholds
-      its FROC chose at each FP rate (``meta['mmlesion_operating_points']``,
-      :func:`.validation_record.validated_operating_points`).
-
-    Non-local ``out_dir`` / ``backend_args`` are passed to mmengine
-    unchanged (and are then not atomic).
+    Every checkpoint (and ``last_checkpoint``) is written atomically with
+    a SHA-256 sidecar; outdated checkpoints and the previous best are
+    removed only after the new one is in place. On resume: the records
+    are taken in this run's folder only, free space is checked first, a
+    broken best file is rebuilt from its epoch checkpoint where kept, and
+    an unfinished validation is run first. The best checkpoint records the
+    validation's operating points. Non-local ``out_dir`` / ``backend_args``
+    go to mmengine unchanged (docs/faults_and_resume.md).
 
     Args:
         **kwargs: the arguments of :class:`mmengine.hooks.CheckpointHook`.
@@ -153,12 +133,8 @@ class AtomicCheckpointHook(CheckpointHook):
         self._training = False
 
     def _finish_validation(self, runner) -> None:
-        """Validate the resumed step if its validation never finished.
-
-        Runs with the random generators and the message hub's ``epoch`` /
-        ``iter`` of the uninterrupted run, which then writes the best
-        checkpoint as that run would have.
-        """
+        """Validate the resumed step if its validation never finished, with
+        the generators and ``epoch`` / ``iter`` of the uninterrupted run."""
         step = (validation_due(runner.train_loop)
                 if runner.val_loop is not None else None)
         if step is None:
@@ -251,11 +227,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     @staticmethod
     def broken_reason(path: str) -> Optional[str]:
-        """Why checkpoint ``path`` is unusable, or None if it looks intact.
-
-        Missing, not a complete zip archive (torch's format: a truncated
-        file has no central directory) or a checksum mismatch.
-        """
+        """Why checkpoint ``path`` is unusable (missing, checksum mismatch,
+        no complete zip archive), or None if it looks intact."""
         if not osp.isfile(path):
             return 'missing'
         try:

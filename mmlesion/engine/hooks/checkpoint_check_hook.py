@@ -13,19 +13,10 @@ from mmlesion.utils.checkpoints.loader import check_state_dict_matches
 
 @HOOKS.register_module()
 class CheckpointCheckHook(Hook):
-    """Check every checkpoint the runner loads against its model.
-
-    mmengine loads with ``strict=False``: a checkpoint of another model only
-    logs missing / unexpected keys, and ``tools/test.py`` then evaluates
-    randomly initialised heads with exit status 0. In
-    ``after_load_checkpoint`` this hook raises
-    :class:`mmlesion.utils.CheckpointMismatchError` naming the file and the
-    offending keys (:func:`mmlesion.utils.check_state_dict_matches`).
-
-    Every mmlesion config has it in ``custom_hooks``. To fine-tune from a
-    detector trained with other classes, set ``allow_partial_load = True``
-    (``tools/train.py --allow-partial-load``); a resume and every load for
-    ``runner.val()`` / ``runner.test()`` are always checked.
+    """Check every checkpoint the runner loads against its model
+    (mmengine's ``strict=False`` would evaluate randomly initialised
+    heads), except where a training that does not resume sets
+    ``allow_partial_load = True``.
 
     Args:
         filename (str, optional): the checkpoint's path, named in errors.
@@ -52,15 +43,8 @@ class CheckpointCheckHook(Hook):
             allowed_missing)
 
     def is_strict(self, runner) -> bool:
-        """Whether the loads of ``runner`` are checked.
-
-        Args:
-            runner (Runner): the runner loading a checkpoint.
-
-        Returns:
-            bool: ``strict`` if given, else True unless the runner trains
-            (without resuming) and its config allows a partial load.
-        """
+        """Whether the loads of ``runner`` are checked: ``strict`` if
+        given, else True unless a fresh training allows a partial load."""
         if self.strict is not None:
             return bool(self.strict)
         return self._fresh_training_cfg(runner).get(
@@ -76,16 +60,9 @@ class CheckpointCheckHook(Hook):
         return cfg if fresh and isinstance(cfg, (Config, dict)) else {}
 
     def missing_allowed(self, runner) -> Tuple[str, ...]:
-        """Key prefixes the checkpoint of ``runner`` may lack.
-
-        Args:
-            runner (Runner): the runner loading a checkpoint.
-
-        Returns:
-            tuple[str]: ``allowed_missing`` if given, else the config's
-            ``load_from_allowed_missing`` when the runner trains without
-            resuming (a resume or an evaluation must load everything).
-        """
+        """Key prefixes the checkpoint of ``runner`` may lack:
+        ``allowed_missing`` if given, else the config's
+        ``load_from_allowed_missing`` in a fresh training."""
         if self.allowed_missing is not None:
             return self.allowed_missing
         return tuple(
@@ -105,10 +82,8 @@ class CheckpointCheckHook(Hook):
 
 
 def set_checkpoint_check_hook(runner, hook: CheckpointCheckHook) -> None:
-    """Give ``runner`` exactly one :class:`CheckpointCheckHook`: ``hook``.
-
-    A tool that decides the strictness itself replaces the configs' one
-    instead of adding a second check.
+    """Give ``runner`` exactly one :class:`CheckpointCheckHook`: ``hook``
+    (replacing the config's).
 
     Args:
         runner (Runner): a built runner.

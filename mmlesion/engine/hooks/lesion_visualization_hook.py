@@ -1,12 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Visualization hook for 16-bit CT key slices (``tools/test.py --show-dir``).
-
-mmdet's :class:`~mmdet.engine.hooks.DetVisualizationHook` reads
-``img_path`` with ``mmcv.imfrombytes``, which turns DeepLesion's 16-bit PNGs
-(``HU + 32768``, Yan et al., "DeepLesion", J. Med. Imaging 2018, Sec. 2)
-into garbage. This hook windows the key slice in HU instead and draws
-predictions, ground truth and a legend on it
-(:func:`~mmlesion.visualization.lesion_visualizer.draw_lesion_overlay`).
+"""Visualization hook for 16-bit CT key slices (``tools/test.py --show-dir``):
+mmdet's reads DeepLesion's 16-bit PNGs (``HU + 32768``, DeepLesion Sec. 2)
+as garbage, so this one windows the key slice in HU.
 """
 import os.path as osp
 from typing import Optional, Sequence
@@ -32,14 +27,8 @@ from mmlesion.visualization.lesion_visualizer import (SOFT_TISSUE_WINDOW,
 
 @HOOKS.register_module()
 class LesionVisualizationHook(DetVisualizationHook):
-    """Draw lesion detections on windowed CT key slices.
-
-    Same options as :class:`~mmdet.engine.hooks.DetVisualizationHook`,
-    plus the display window. In testing, each key slice is saved as
-    ``<work_dir>/<timestamp>/<test_out_dir>/<DeepLesion file name>``; in
-    validation, the first sample of every ``interval``-th iteration goes
-    to the visualizer's backends. Ground truth is drawn in original image
-    pixels.
+    """Draw lesion detections on windowed CT key slices (test drawings as
+    ``<work_dir>/<timestamp>/<test_out_dir>/<DeepLesion file name>``).
 
     Args:
         draw (bool): whether to draw at all. Defaults to False.
@@ -73,14 +62,8 @@ class LesionVisualizationHook(DetVisualizationHook):
                  draw_gt: bool = True,
                  draw_pred: bool = True,
                  display_size: int = 512) -> None:
-        super().__init__(
-            draw=draw,
-            interval=interval,
-            score_thr=score_thr,
-            show=show,
-            wait_time=wait_time,
-            test_out_dir=test_out_dir,
-            backend_args=backend_args)
+        super().__init__(draw, interval, score_thr, show, wait_time,
+                         test_out_dir, backend_args)
         self.window = window_of(window)
         self.draw_gt = draw_gt
         self.draw_pred = draw_pred
@@ -127,15 +110,9 @@ class LesionVisualizationHook(DetVisualizationHook):
         return boxes.numpy()
 
     def draw_sample(self, data_sample: DetDataSample) -> np.ndarray:
-        """Windowed key slice with ground truth and predictions drawn.
-
-        Args:
-            data_sample (DetDataSample): a test / val output.
-
-        Returns:
-            np.ndarray: (kH, kW, 3) uint8 RGB, ``k`` the display factor
-            (``display_size``).
-        """
+        """Windowed key slice of a test / val output with ground truth and
+        predictions drawn: (kH, kW, 3) uint8 RGB (``k``: the display
+        factor)."""
         rgb = window_to_rgb(read_hu_png(str(data_sample.img_path)),
                             self.window)
         gt = self.gt_boxes(data_sample) if self.draw_gt else None

@@ -46,8 +46,13 @@ def set_random_state(state: Dict[str, Any]) -> None:
                 logger='current', level=logging.WARNING)
 
 
-def _samplers(dataloader) -> list:
-    """The index sampler and the batch sampler of a dataloader."""
+def _samplers(runner) -> list:
+    """The index sampler and the batch sampler of the training loop's
+    dataloader."""
+    dataloader = getattr(getattr(runner, '_train_loop', None), 'dataloader',
+                         None)
+    if dataloader is None or isinstance(dataloader, dict):
+        return []
     found = []
     for name in ('sampler', 'batch_sampler'):
         sampler = getattr(dataloader, name, None)
@@ -64,25 +69,13 @@ def _samplers(dataloader) -> list:
 @HOOKS.register_module()
 class RandomStateHook(Hook):
     """Make a resumed run continue with the random numbers of an
-    uninterrupted one.
+    uninterrupted one (mmengine's checkpoints hold none).
 
-    mmengine's checkpoints hold no random state, so after ``--resume`` the
-    data order, the augmentations and the samplers draw other numbers. This
-    hook snapshots the Python, numpy, torch CPU and CUDA generators at the
-    end of each training epoch (before the checkpoint hook saves) and
-    writes them, with the samplers' seeds, into every checkpoint
-    (``checkpoint['mmlesion_random_state']``); it restores the snapshot at
-    the start of the next epoch, in the uninterrupted run as in the resumed
-    one (undoing what a validation in between consumed), and on
-    ``--resume`` reads it back.
-
-    A run resumed at an epoch boundary then gives bitwise the same weights
-    as an uninterrupted run of the same seed, thread count and machine.
-    Limits: dataloader workers with ``persistent_workers=True`` keep their
-    own generators, which no checkpoint holds (use ``num_workers=0`` or
-    ``persistent_workers=False`` where exactness matters); an
-    iteration-based loop's data position follows mmengine's skipping of
-    batches.
+    The generators are snapshot at each epoch's end, written with the
+    samplers' seeds into every checkpoint and restored at the next epoch's
+    start (undoing what a validation consumed), so a resume at an epoch
+    boundary gives bitwise the same weights (docs/faults_and_resume.md;
+    not with ``persistent_workers=True``).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -107,13 +100,11 @@ class RandomStateHook(Hook):
         state = dict(self._snapshot or get_random_state())
         if getattr(self, '_rank_snapshots', None):
             state['ranks'] = self._rank_snapshots
-        loop = getattr(runner, '_train_loop', None)
-        dataloader = getattr(loop, 'dataloader', None)
-        if dataloader is not None and not isinstance(dataloader, dict):
-            state['sampler_seeds'] = {
-                name: int(s.seed)
-                for name, s in _samplers(dataloader) if s.seed is not None
-            }
+        samplers = _samplers(runner)
+        if samplers:
+            state['sampler_seeds'] = {name: int(s.seed)
+                                      for name, s in samplers
+                                      if s.seed is not None}
         checkpoint[CHECKPOINT_KEY] = state
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -133,12 +124,8 @@ class RandomStateHook(Hook):
                 f'{get_world_size()}; every rank takes rank 0\'s (the resume '
                 'is not bitwise exact).', logger='current',
                 level=logging.WARNING)
-        loop = getattr(runner, '_train_loop', None)
-        dataloader = getattr(loop, 'dataloader', None)
         seeds = state.get('sampler_seeds', {})
-        if dataloader is None or isinstance(dataloader, dict) or not seeds:
-            return
-        for name, sampler in _samplers(dataloader):
+        for name, sampler in _samplers(runner) if seeds else ():
             if name in seeds and sampler.seed != seeds[name]:
                 print_log(
                     f'RandomStateHook: {name} seed {sampler.seed} -> '

@@ -1,11 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Which validation of a training run finished last.
-
-mmengine saves ``epoch_N.pth`` *before* it validates epoch N, so a run
-killed while validating resumes at epoch N + 1 and never validates epoch N.
-A small record in the work dir, written after each validation has finished
-(its best checkpoint included), tells a resumed run whether the validation
-of the step it resumes from is still to be done.
+"""Which validation of a training run finished last: mmengine saves
+``epoch_N.pth`` before it validates epoch N, so a run killed while
+validating would resume past it without this record.
 """
 import contextlib
 import json
@@ -48,14 +44,10 @@ def read_validation_record(work_dir: str) -> Optional[Tuple[int, int]]:
         return None
     except (OSError, ValueError, KeyError, TypeError) as err:
         print_log(f'Ignoring the unreadable {path}: {err}',
-                  logger='current',
-                  level=logging.WARNING)
+                  logger='current', level=logging.WARNING)
         return None
-    if not all(
-            isinstance(v, int) and not isinstance(v, bool)
-            for v in (epoch, it)):
-        return None
-    return epoch, it
+    ints = all(type(v) is int for v in (epoch, it))
+    return (epoch, it) if ints else None
 
 
 def write_validation_record(work_dir: str, epoch: int, it: int) -> None:
@@ -77,10 +69,8 @@ def remove_validation_record(work_dir: str) -> None:
 
 
 def validation_due(loop) -> Optional[str]:
-    """Whether the train loop validates right after its current step.
-
-    Mirrors the condition of mmengine's train loops' ``run`` (``val_begin``,
-    dynamic ``val_interval``, the last step) where the loop stands now.
+    """Whether the train loop validates right after its current step (the
+    condition of mmengine's train loops' ``run``).
 
     Args:
         loop: ``runner.train_loop``.

@@ -1,25 +1,20 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Pick the cross-validation fold of a config (``--fold K`` of the tools).
 
-The LUNA16 configs (``configs/_base_/datasets/luna16_3d_cv.py``, 10-fold
-cross-validation by official subset, 3D Aggregated Faster R-CNN Sec. IV-A)
-write ``fold=fold`` into their dataset dicts. mmengine resolves that variable
-when the base is parsed, so ``--cfg-options fold=3`` never reaches the
-datasets. :func:`apply_cv_fold` sets the fold where it matters, after
-parsing.
-
-Per-fold paths: a string under one of :data:`PER_FOLD_KEYS` (anywhere in
-the config) that contains the token ``fold<k>`` of the config's current
-fold (``.../round1_fold0/epoch_50.pth``) gets it rewritten to the new fold.
-The token must not follow a letter (not in ``scaffold0``) and its number is
-read whole (``fold12``). A path naming another fold than the datasets is
-refused; one already naming the new fold is accepted as given.
+The LUNA16 configs (10-fold cross-validation by official subset, 3D
+Aggregated Faster R-CNN Sec. IV-A) write ``fold=fold`` into their dataset
+dicts when the base is parsed, so ``--cfg-options fold=3`` never reaches
+them: :func:`apply_cv_fold` sets the fold after parsing, and rewrites the
+``fold<k>`` token of the per-fold paths under :data:`PER_FOLD_KEYS`
+(refusing a path that names another fold).
 """
 import inspect
 import re
 from typing import Any, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+
+from .known_keys import config_values
 
 #: Keys whose string values may name per-fold files (see the module doc).
 PER_FOLD_KEYS = ('load_from', 'resume_from', 'hard_regions_file')
@@ -47,23 +42,16 @@ def _dataset_num_folds(ds: dict, where: str, source: str) -> int:
                      'class, so the fold cannot be checked; set num_folds')
 
 
-def _walk(node: Any, where: str) -> Iterator[Tuple[str, Any]]:
-    """Yield ``(path, dict)`` for every dict under ``node``, depth first."""
-    if isinstance(node, dict):
-        yield where, node
-        for key, value in node.items():
-            yield from _walk(value, f'{where}.{key}' if where else str(key))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _walk(value, f'{where}[{i}]')
+def _walk(node: Any, where: str) -> Iterator[Tuple[str, dict]]:
+    """``(dotted path, dict)`` of every dict under ``node``, depth first."""
+    return ((path.lstrip('.'), value)
+            for path, value in config_values(node, where)
+            if isinstance(value, dict))
 
 
 def find_fold_datasets(cfg: Config) -> List[Tuple[str, dict]]:
-    """Dataset dicts of ``cfg`` that take a fold (``type`` and ``fold`` keys).
-
-    Wrappers (``RepeatDataset``, ``ConcatDataset``, the dataloaders) are
-    searched recursively; a dict reached twice (``test_dataloader =
-    val_dataloader``) is listed once.
+    """Dataset dicts of ``cfg`` that take a fold (``type`` and ``fold``
+    keys), inside wrappers too, each once.
 
     Args:
         cfg (Config): a parsed config.
@@ -106,12 +94,9 @@ def _rewrite_paths(cfg: Config, old: int, new: int,
 
 def apply_cv_fold(cfg: Config, fold: int,
                   source: Optional[str] = None) -> Config:
-    """Set the cross-validation fold of every fold-taking dataset of ``cfg``.
-
-    Sets ``fold`` of each dataset dict found by :func:`find_fold_datasets`
-    (after checking ``0 <= fold < num_folds``), the top-level ``fold``
-    variable when the config has one, and the per-fold paths (see the
-    module), in place.
+    """Set the cross-validation fold of every fold-taking dataset of
+    ``cfg``, of its top-level ``fold`` variable and of its per-fold paths,
+    in place.
 
     Args:
         cfg (Config): a parsed config.

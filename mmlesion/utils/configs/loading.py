@@ -1,18 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Reading a config file; a mistake in it or in its ``_base_`` chain is
-one line naming the file.
-
-mmengine's ``Config.fromfile`` follows the ``_base_`` files itself and
-fails deep inside its parser (a missing base: ``FileNotFoundError`` with
-the path only; a circular chain: ``RecursionError``, after seconds of a
-thousand nested parses). :func:`load_config` walks the chain as mmengine
-does (``Config._get_base_files``, ``Config._get_cfg_path``) for a circle
-before mmengine reads it, and for any other mistake when mmengine fails, to
-name the file whose ``_base_`` is wrong, the base as written and, for a
-missing one, the nearest existing name in the same form. A ``_base_`` must
-name a Python config (``.py``): mmengine would merge a JSON or YAML file
-(a converter's ``volumes.json``) into the config silently, its fields
-becoming top-level keys; that is refused before mmengine reads it.
+one line naming the file, the base as written and the nearest existing
+name (mmengine fails deep inside its parser, or after seconds of a
+circular chain). A ``_base_`` must name a ``.py`` config: mmengine would
+merge a JSON file's fields into the config silently.
 """
 import ast
 import os

@@ -1,20 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Where the mmlesion configs are, installed or in a clone.
-
-In a clone the configs are in ``configs/`` of the source tree
-(:func:`repo_root`, :func:`get_config`). A config in the user's own folder
-inherits ours in one of two ways:
-
-1. ``_base_ = 'mmlesion::demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py'``,
-   mmdet's own form, wherever mmlesion is imported before the config is
-   read (mmlesion's tools, ``LesionDetInferencer``, scripts that
-   ``import mmlesion`` first): ``import mmlesion`` adds mmlesion to
-   mmengine's table of packages with configs
-   (:func:`register_config_scope`). Such dicts carry
-   ``_scope_='mmlesion'`` and are built through :mod:`mmlesion.registry`.
-2. ``_base_ = [__import__('mmlesion.utils', fromlist=['_']).
-   lesion_config_path('demo/...py')]``: an absolute path that mmengine
-   evaluates itself, so it works everywhere, mmdet's stock tools included.
+"""Where the mmlesion configs are, installed or in a clone; a user's
+config inherits ours with ``_base_ = 'mmlesion::<path>'`` (after ``import
+mmlesion``: :func:`register_config_scope`) or through
+:func:`lesion_config_path` (everywhere).
 """
 import copy
 import os
@@ -27,9 +15,8 @@ _PKG_DIR = Path(__file__).resolve().parents[2]
 
 
 def repo_root() -> Path:
-    """Return the root of the mmlesion source tree.
-
-    ``MMLESION_ROOT`` overrides the default (the folder above the package).
+    """Return the root of the mmlesion source tree (``MMLESION_ROOT``, else
+    the folder above the package).
 
     Raises:
         FileNotFoundError: if no ``configs/`` folder is found there.
@@ -112,12 +99,9 @@ def _with_mmlesion_path(find: Callable[[str], str]) -> Callable[[str], str]:
 
 
 def register_config_scope() -> None:
-    """Let mmengine read ``'mmlesion::<path below configs/>'`` bases.
-
-    Adds ``mmlesion`` to mmengine's ``MODULE2PACKAGE`` and has the config
-    parser's ``get_installed_path`` answer ``mmlesion`` with the folder of
-    the imported package (mmengine 0.10.7 finds ``site-packages`` for an
-    editable install). Called once by ``import mmlesion``.
+    """Let mmengine read ``'mmlesion::<path below configs/>'`` bases (its
+    ``get_installed_path`` finds ``site-packages`` for an editable
+    install). Called once by ``import mmlesion``.
     """
     from mmengine.config import config as config_module
     from mmengine.config import utils as config_utils

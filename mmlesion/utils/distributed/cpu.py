@@ -1,14 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Distributed runs on machines without a GPU.
-
-mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device``
-before ``init_process_group`` and wraps the model in DDP with
-``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine. For
-``tools/train.py`` / ``tools/test.py --launcher pytorch`` (and the
-``dist_*.sh`` scripts) on such a machine, :func:`setup_cpu_distributed`
-initialises the process group with the ``gloo`` backend itself (mmengine's
-Runner then finds it initialised and skips ``init_dist``) and asks for a DDP
-wrapper without device ids. With a GPU it changes nothing.
+"""Distributed runs on machines without a GPU, where mmengine's
+``pytorch`` launcher fails (``torch.cuda.set_device``, DDP device ids):
+:func:`setup_cpu_distributed` initialises a ``gloo`` group itself and asks
+for a DDP wrapper without device ids.
 """
 import gc
 import os
@@ -70,13 +64,9 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 def close_distributed(runner: Optional['Runner'] = None) -> bool:
     """Leave the process group cleanly at the end of a finished run.
 
-    The runner's DDP wrapper is taken off and freed first, with a garbage
-    collection, then every rank waits at a barrier and the group is
-    destroyed. Freeing DDP's pending gloo work here, with the interpreter
-    whole, avoids a gloo worker thread releasing it at shutdown, which
-    aborts the process (``terminate called without an active exception``)
-    after a complete run. Call it only after the run ended normally on this
-    rank.
+    The DDP wrapper is freed first, with the interpreter whole: a gloo
+    thread freeing it at shutdown aborts the process. Call it only after
+    the run ended normally on this rank.
 
     Args:
         runner (Runner, optional): the finished run's runner; its wrapper

@@ -1,11 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Progress reporting that suits where the output goes.
-
-mmengine's :class:`~mmengine.utils.ProgressBar` redraws itself with ``\\r``,
-which in a log file leaves thousands of updates on one line.
-:func:`progress_bar` returns mmengine's bar on a terminal and
-:class:`LineProgress` otherwise, which writes one plain line each time
-another tenth of the work is done.
+"""Progress reporting that suits where the output goes: mmengine's bar
+on a terminal, whole lines in a log file (where ``\\r`` would leave
+thousands of updates on one line).
 """
 import sys
 import time
@@ -53,11 +49,7 @@ class LineProgress:
         self._start = time.perf_counter()
 
     def update(self, num_tasks: int = 1) -> None:
-        """Count ``num_tasks`` more steps; write a line at each tenth.
-
-        Args:
-            num_tasks (int): steps done since the last call.
-        """
+        """Count ``num_tasks`` more steps; write a line at each tenth."""
         self.completed += num_tasks
         if self.task_num == 0:
             return

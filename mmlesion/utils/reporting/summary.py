@@ -1,11 +1,5 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The few lines a training prints at its end: where everything went.
-
-:func:`training_summary` names the work dir (checkpoints, config copy), its
-``<timestamp>/`` folder (log, ``vis_data/``) and the best checkpoint with
-its score where ``save_best`` keeps one. :func:`aligned_rows` lays out such
-``what  path`` listings.
-"""
+"""The few lines a training prints at its end: where everything went."""
 import os.path as osp
 import re
 from dataclasses import dataclass
@@ -126,9 +120,3 @@ def runner_training_summary(runner: Any) -> str:
     return training_summary(
         str(runner.work_dir), str(runner.log_dir), runner.timestamp,
         osp.join(str(runner.work_dir), name), best_checkpoints(runner))
-
-
-__all__ = [
-    'BestCheckpoint', 'aligned_rows', 'best_checkpoints', 'training_summary',
-    'runner_training_summary', 'RULE'
-]
