@@ -17,6 +17,7 @@ links a lesion's instances by ``lesion_id`` and gives each key slice
 
 Same seed and settings give byte-identical files.
 """
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Tuple, Union
@@ -97,16 +98,14 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
                     unannotated_lesions=0, noisy_rows=0, images=0)
             for k in SPLIT_CODES
         }
-        long_mm, long_px, types, intervals = [], [], {}, {}
-        contrast = []
+        long_mm, long_px, contrast = [], [], []
+        types, intervals = Counter(), Counter()
         for s in series:
             d = per_split[s.split]
             d['patients'].add(s.patient)
             d['key_slices'] += len(s.keys)
             d['images'] += len(s.indices())
-            key_interval = _fmt(s.interval)
-            intervals[key_interval] = intervals.get(key_interval, 0) + len(
-                s.keys)
+            intervals[_fmt(s.interval)] += len(s.keys)
             for key in s.keys:
                 d['unannotated_lesions'] += sum(not les.annotated
                                                 for les in key.lesions)
@@ -116,8 +115,7 @@ class DeepLesionDemoGenerator(DeepLesionDemoPlanner, DatasetGenerator):
                     d['noisy_rows'] += int(row['noisy'])
                     long_px.append(row['diameters_px'][0])
                     long_mm.append(row['diameters_px'][0] * s.grid.spacing)
-                    types[str(les.lesion_type)] = types.get(
-                        str(les.lesion_type), 0) + 1
+                    types[str(les.lesion_type)] += 1
                     contrast.append(abs(les.hu - les.host_hu))
         for d in per_split.values():
             d['patients'] = len(d['patients'])

@@ -30,13 +30,9 @@ class _Canvas:
     def window(self, cx: float, cy: float, rx: float,
                ry: float) -> Optional[Tuple[slice, slice]]:
         """Row/column slices covering the mm box ``c +- r`` (or None)."""
-        g = self.grid
-        n = g.size
-        half = (n - 1) / 2.
-        c0 = (cx - rx + g.offset_x) / g.spacing + half
-        c1 = (cx + rx + g.offset_x) / g.spacing + half
-        r0 = (cy - ry + g.offset_y) / g.spacing + half
-        r1 = (cy + ry + g.offset_y) / g.spacing + half
+        n = self.grid.size
+        c0, r0 = self.grid.mm_to_pixel(cx - rx, cy - ry)
+        c1, r1 = self.grid.mm_to_pixel(cx + rx, cy + ry)
         cs = max(int(math.floor(c0)) - 1, 0)
         ce = min(int(math.ceil(c1)) + 2, n)
         rs = max(int(math.floor(r0)) - 1, 0)
