@@ -146,8 +146,7 @@ class FROCMetric(BaseMetric):
         skip_all_ignored_images (bool): drop images whose instances are all
             ignored. Defaults to True.
         out_dir (str, optional): where to write the PNG and JSON. Defaults to
-            None: the folder of the current ``MMLogger``'s log file
-            (``work_dir/<timestamp>``); without a runner nothing is written.
+            the current ``MMLogger``'s log folder; without one, nowhere.
         dump_detections (bool): write ``froc_detections.json``. Defaults to
             True.
         with_coco_map (bool): also compute COCO bbox mAP. Defaults to False.
@@ -155,9 +154,9 @@ class FROCMetric(BaseMetric):
             this IoU. Defaults to None.
         log_breakdowns (bool): also log the breakdowns' table rows (they are
             in the returned metrics either way). Defaults to False.
-        froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
-            registry, of the function that draws ``{stem}_curve.png``.
-            Defaults to ``'plot_froc_curves'``; None: no picture.
+        froc_plot (str, optional): the ``FUNCTIONS`` entry drawing
+            ``{stem}_curve.png``. Defaults to ``'plot_froc_curves'``; None:
+            no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'`` for collecting results
             across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): key prefix; defaults to ``'froc'``.

@@ -95,25 +95,21 @@ class LUNA16Metric(BaseMetric):
         mean_rates (Sequence[float], optional): rates averaged into
             ``mean@{lo}-{hi}`` (e.g. 0.5 .. 16, the "Avg." of the paper's
             Table V). Defaults to None (no mean key).
-        breakdowns (bool): evaluate every lesion type (``lesion_type``
-            1..8) and size bin (``diameter_mm`` ``<10``, ``10-30``
-            inclusive, ``>30``), each without a bootstrap. Defaults to False.
+        breakdowns (bool): evaluate every lesion type and size bin, each
+            without a bootstrap. Defaults to False.
         max_diameter_mm (float, optional): lesions with a ``diameter_mm`` of
             at least this are removed from the ground truth first (their
             marks become false positives; Table V's "*" rows use 48).
             Defaults to None (all lesions).
         rpn_score_cut (float, optional): a test-time cut on the
-            predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F) of a model
-            run without it: every metric is of the detections above it, and
-            keys ``candidates_per_scan(_uncut)``, ``cpm_uncut``,
-            ``sens@{r}_uncut`` and the JSON's ``score_cut`` compare them with
-            all (:mod:`..functional.luna16.score_cut`). None (default): no
-            cut.
+            predictions' ``rpn_scores`` (3D-AG's 0.269, Sec. IV-F): every
+            metric is of the detections above it; ``..._uncut`` keys and
+            the JSON's ``score_cut`` compare them with all
+            (:mod:`..functional.luna16.score_cut`). None (default): no cut.
         outfile_prefix (str, optional): path prefix of the output files.
-        froc_plot (str, optional): name, in mmengine's ``FUNCTIONS``
-            registry, of the function ``(result, path, name=...)`` that draws
-            ``{prefix}_froc.png``. Defaults to ``'plot_luna16_froc'``
-            (:mod:`mmlesion.visualization`); None: no picture.
+        froc_plot (str, optional): the ``FUNCTIONS`` entry ``(result,
+            path, name=...)`` drawing ``{prefix}_froc.png``. Defaults to
+            ``'plot_luna16_froc'``; None: no picture.
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): key prefix; defaults to ``'luna16'``.
     """

@@ -56,10 +56,8 @@ class AFPHead(BaseDenseHead):
         feat_channels (int): channels of the hidden conv of each branch.
         strides (Sequence[int]): strides of the levels used.
         regress_ranges (Sequence[tuple], optional): per level, the range of
-            ``max(w, h)`` of the lesions assigned to it. Defaults to one
-            range covering all sizes for a single level, and to
-            ``(0, 8 * s_0), (8 * s_0, 8 * s_1), ...`` (FCOS-like, doubled
-            at each level) for several levels.
+            ``max(w, h)`` of its lesions. Defaults to all sizes for one
+            level, ``(0, 8 * s_0), (8 * s_0, 8 * s_1), ...`` for several.
         center_ratio (float): :math:`r_c`. Defaults to 0.2.
         ignore_ratio (float): :math:`r_i`. Defaults to 0.5.
         loss_centerness (dict): focal loss config.

@@ -120,8 +120,7 @@ class AggregatedRPNHead3D(BaseModule):
             :meth:`predict_by_feat`.
         norm_cfg (dict, optional): norm layer.
         prior_prob (float): initial objectness probability. Defaults to
-            0.5 (zero bias), not RetinaNet's 0.01, so that Eq. 3's negative
-            term matters at the start (see ``AdaptiveFocalLoss``).
+            0.5, not RetinaNet's 0.01 (see ``AdaptiveFocalLoss``).
         init_cfg (dict, optional): initialisation.
     """
 

@@ -54,11 +54,10 @@ class TruncatedRPNHead(RPNHead):
             Defaults to True.
         truncate_in_loss (bool): Drop the negative anchors of truncated
             locations from the RPN losses. Defaults to True.
-        loss_loc (dict, optional): Auxiliary supervision of ``p`` (logits,
-            one channel; label 0 = lesion location, 1 = background), any
-            mmdet sigmoid classification loss that accepts per-sample
-            weights. Defaults to a sigmoid ``CrossEntropyLoss`` with
-            ``loss_weight=1.0``. None disables it.
+        loss_loc (dict, optional): Auxiliary supervision of ``p`` (label 0
+            = lesion location), a sigmoid classification loss taking
+            per-sample weights. Defaults to a sigmoid ``CrossEntropyLoss``;
+            None disables it.
         loc_prior (float): initial value of ``p`` everywhere, in (0, 1).
             Defaults to 0.5.
         **kwargs: Everything :class:`mmdet.models.RPNHead` accepts.

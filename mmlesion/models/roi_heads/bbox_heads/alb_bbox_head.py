@@ -72,11 +72,8 @@ class ALBBBoxHead(BBoxHead):
             (format: :mod:`mmlesion.models.layers.alb_cell`). Defaults to
             :data:`DEFAULT_ALB_GENOTYPES` unless ``search`` is True.
         search (bool): build the search (mixed) cells. Defaults to False.
-        op_names (Sequence[str]): candidate operations, in search and in
-            discrete mode (the genotypes are checked against them); a subset
-            of :data:`~mmlesion.models.layers.alb_ops.KNOWN_OP_NAMES`.
-            Defaults to the paper's 9; ``DARTS_OP_NAMES`` for Table 6's "ALB
-            w/o our search space".
+        op_names (Sequence[str]): candidate operations (the genotypes are
+            checked against them), as :class:`ALBCell`'s.
         norm_cfg (dict): norm of the 3x3 conv and of the discrete cells
             (search cells use affine-free BN). Defaults to BN.
         **kwargs: :class:`mmdet.models.roi_heads.bbox_heads.BBoxHead`
