@@ -67,19 +67,11 @@ class ALBSearchLoop(RandomSearchMixin, EpochBasedTrainLoop):
     without gradient.
 
     **Random strategy** (``strategy='random'``; ElixirNet Table 6, "random
-    ALB"): Li and Talwalkar's random search with weight sharing
-    (:mod:`mmlesion.nas.random_search`) under the differentiable search's
-    budget (same epochs, weight half, frozen parts and weight optimizer).
-    Each iteration is one weight step with a genotype drawn uniformly on the
-    shared weights; alpha is never used nor stepped. At the end
-    ``num_candidates`` drawn genotypes are scored by the detection loss (the
-    ``L_val`` alpha is stepped on) with the shared weights in eval mode on
-    the same first ``candidate_batches`` arch-half batches, the
-    ``num_finalists`` best again on ``finalist_batches``; the lowest loss is
-    exported as ``genotype.py``, all scores go to ``random_search.json``.
-    The draws depend only on rank 0's ``randomness.seed`` and their index
-    (:func:`~mmlesion.nas.random_search.genotype_rng`), so a resumed search
-    draws the same ones; this run's are kept in :attr:`sampled_genotypes`.
+    ALB"): Li and Talwalkar's random search with weight sharing under the
+    differentiable search's budget (:mod:`mmlesion.nas.random_search`,
+    :meth:`~.RandomSearchMixin.select_random_genotypes`): one weight step
+    per iteration with a genotype drawn uniformly, alpha never stepped;
+    this run's draws are kept in :attr:`sampled_genotypes`.
 
     Args:
         runner (Runner): the runner.

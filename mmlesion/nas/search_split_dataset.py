@@ -6,7 +6,6 @@ training data into two disjoint sets"; the network weights are trained on one
 (``L_train``) and the architecture weights alpha on the other (``L_val``).
 """
 import copy
-import logging
 from typing import Any, List, Optional, Union
 
 import numpy as np
@@ -83,9 +82,8 @@ class SearchSplitDataset:
         if self._fully_initialized:
             return
         self.dataset.full_init()
-        weight_idx, arch_idx = split_indices(self._group_ids(),
-                                             seed=self.seed,
-                                             ratio=self.ratio)
+        weight_idx, arch_idx = split_indices(self._group_ids(), self.seed,
+                                             self.ratio)
         self._indices = weight_idx if self.split == 'weight' else arch_idx
         if len(self._indices) == 0:
             raise ValueError(
@@ -98,8 +96,7 @@ class SearchSplitDataset:
             f'SearchSplitDataset: {self.split} half = {len(self._indices)} of '
             f'{len(self.dataset)} samples (seed={self.seed}, '
             f'ratio={self.ratio}, group_key={self.group_key!r})',
-            logger='current',
-            level=logging.INFO)
+            logger='current')
         self._fully_initialized = True
 
     def _group_ids(self) -> List[Any]:

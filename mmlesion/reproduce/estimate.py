@@ -44,11 +44,8 @@ CPU_SECONDS_PER_TRAINING_IMAGE = dict(depth=18, pixels=256 * 256,
 #: on this machine (the official splits: 22,919 DeepLesion training images;
 #: 13,147 KiTS19 training images; DeepLesion's val split has 4,889 typed
 #: lesions, the multi-type fine-tuning set)
-PAPER_TRAINING_ITEMS = {
-    'deeplesion': 22919,
-    'kits19': 13147,
-    'deeplesion-val': 4889,
-}
+PAPER_TRAINING_ITEMS = {'deeplesion': 22919, 'kits19': 13147,
+                        'deeplesion-val': 4889}
 #: a method's own training sets: dataset name -> data root (or None) ->
 #: items per epoch (each registered method's ``training_items``)
 METHOD_TRAINING_ITEMS: Mapping[str, Callable[[Optional[str]], int]] = \
