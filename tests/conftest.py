@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Fixtures shared by the whole suite."""
+import gc
 import locale
 import logging
 import os
@@ -91,6 +92,17 @@ def pytest_collection_modifyitems(config, items):
     order = {id(item): i for i, item in enumerate(items)}
     items.sort(key=lambda item: (rank.get(item.nodeid.split('::')[0],
                                           len(rank)), order[id(item)]))
+
+
+def pytest_collection_finish(session):
+    """Freeze what the collection made (the test modules, torch, mmdet,
+    mmlesion: some 600,000 objects, alive for the session) out of the
+    garbage collector's reach: each full collection in a test (mmengine's
+    datasets call ``gc.collect()`` when they serialize their data) then
+    walks only what the tests made, instead of 0.4 s of CPU a collection.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -287,11 +287,15 @@ def test_a_failing_process_fails_only_its_scan(scans, tmp_path,
 def test_a_forked_call_sees_this_memory_and_sends_back_its_value():
     """The child reads what the parent holds (no pickle of the callable);
     the value or the error comes back; the parent's collector is left as
-    it was."""
+    it was (unfrozen here: the suite freezes what its collection made)."""
     import gc
     big = np.arange(1_000_000, dtype=np.int64)
-    assert ForkedCall(lambda: int(big.sum())).result() == int(big.sum())
-    assert gc.get_freeze_count() == 0
+    gc.unfreeze()
+    try:
+        assert ForkedCall(lambda: int(big.sum())).result() == int(big.sum())
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.freeze()
 
     def fails():
         raise KeyError('nope')
