@@ -304,19 +304,18 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
     """``table.md``, ``table.json`` and (with FROC columns) ``froc.png``
     in ``work_dir``; returns the paths."""
     summary = summarise(spec, rows,
-                        paper if paper is not None else
-                        paper_results())
+                        paper_results() if paper is None else paper)
     md = osp.join(work_dir, 'table.md')
     js = osp.join(work_dir, 'table.json')
     atomic_write_text(md, table_markdown(spec, summary))
     atomic_write_json(js, dict(table=spec.name, title=spec.title,
                                rows=summary), indent=1)
     paths = [md, js]
-    def key(e, r):
-        for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}', f'luna16/sens@{r:g}'):
-            if k in e['ours']:
-                return k
-        return None
+
+    def key(e, r):  # the row's sensitivity column at rate r
+        return next((k for k in (f'sens@{r:g}', f'froc3d/sens@{r:g}',
+                                 f'luna16/sens@{r:g}') if k in e['ours']),
+                    None)
 
     done = [e for e in summary if e['ours']]
     # the FP rates every finished row has (a method may print fewer)
