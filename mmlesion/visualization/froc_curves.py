@@ -92,12 +92,9 @@ def plot_froc_curves(curves: Dict[str, Tuple[str, object]],
                      primary: Optional[str] = 'all',
                      title: str = '',
                      fp_unit: str = 'image') -> None:
-    """Save FROC curves as a PNG.
-
-    Each curve is drawn as steps through the last point of each run of equal
-    FP values (what :func:`mmlesion.evaluation.functional.sens_at_fp`
-    reads), held beyond the last one, on a log2 FP axis; every text is
-    :data:`MIN_FONT_PT` points or more, none overlapping another.
+    """Save FROC curves as a PNG: steps through what
+    :func:`mmlesion.evaluation.functional.sens_at_fp` reads, held beyond
+    the last point, on a log2 FP axis.
 
     Args:
         curves (dict): key -> ``(label, curve)``, a

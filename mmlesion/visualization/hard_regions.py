@@ -7,12 +7,8 @@ from mmlesion.utils.writing.atomic import atomic_save_with
 
 
 def plot_hard_regions(scans: List[dict], path: str) -> None:
-    """Save score histograms and per-scan counts of hard regions as a PNG.
-
-    Left: the scores of the hard negatives (false positives; high = the
-    model was sure) and of the hard positives (best score of the detections
-    hitting a nodule; 0 = missed). Right: hard regions per scan, scans
-    sorted by their count, stacked by kind.
+    """Save the hard regions' score histograms (left) and counts per scan
+    (right, stacked by kind) as a PNG.
 
     Args:
         scans (list[dict]): scan entries of a hard-region file.

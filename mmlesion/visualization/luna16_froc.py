@@ -60,14 +60,9 @@ def plot_luna16_froc(result: LUNA16Result,
                      path: str,
                      name: str = 'CAD',
                      title: Optional[str] = None) -> None:
-    """Save the FROC with its bootstrap band as a PNG (official style).
-
-    As ``noduleCADEvaluationLUNA16.py`` draws it: the curve interpolated on
-    10,001 points in [1/8, 8] FPs per scan, the bootstrap mean (dashed) and
-    bounds (dotted) with the band filled, log2 x axis with ticks at the seven
-    rates, y ticks every 0.1, grid. The seven operating points and the CPM
-    are marked as well; every text is 10 points or more, none overlapping
-    another (:func:`~mmlesion.visualization.froc_curves.label_froc_axes`).
+    """Save the FROC with its bootstrap band as a PNG, as
+    ``noduleCADEvaluationLUNA16.py`` draws it, with the seven operating
+    points and the CPM marked.
 
     Args:
         result (LUNA16Result): from

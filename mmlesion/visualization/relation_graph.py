@@ -1,9 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Draw the region-to-region relation graph learned by ElixirNet's ALB.
-
-ElixirNet (Jiang et al., AAAI 2020), Figure 5: "The centers of regions are
-plotted and connected by the learned edges E. Edges thickness correspond to
-the strength of the graph edge weights. [...] ground-truth (red box)".
+"""Draw the region-to-region relation graph learned by ElixirNet's ALB
+(Jiang et al., AAAI 2020, Figure 5: region centres connected by the
+learned edges E, thickness by weight, ground truth in red).
 """
 from typing import Optional, Sequence, Tuple, Union
 
@@ -21,6 +19,15 @@ def _to_numpy(value: ArrayLike, name: str, dtype=np.float64) -> np.ndarray:
         return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f'{name}: cannot convert to an array: {err}') from err
+
+
+def _box_array(value: ArrayLike, name: str, rows: str) -> np.ndarray:
+    """``value`` as a (rows, 4) float array (empty: (0, 4))."""
+    boxes = _to_numpy(value, name)
+    boxes = boxes.reshape(0, 4) if boxes.size == 0 else boxes
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f'{name}: expected ({rows}, 4), got {boxes.shape}')
+    return boxes
 
 
 def slice_to_gray(image: ArrayLike,
@@ -151,22 +158,13 @@ def draw_relation_graph(image: ArrayLike,
     from matplotlib.patches import Rectangle
 
     gray = slice_to_gray(image, channel=channel, value_range=value_range)
-    boxes = _to_numpy(boxes, 'boxes')
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f'boxes: expected (N, 4), got {boxes.shape}')
+    boxes = _box_array(boxes, 'boxes', 'N')
     adj = _to_numpy(adjacency, 'adjacency')
     if adj.shape != (len(boxes), len(boxes)):
         raise ValueError(f'adjacency: shape {adj.shape} does not match the '
                          f'{len(boxes)} boxes (expected '
                          f'({len(boxes)}, {len(boxes)}))')
-    gts = np.zeros((0, 4)) if gt_boxes is None else _to_numpy(
-        gt_boxes, 'gt_boxes')
-    if gts.size == 0:
-        gts = gts.reshape(0, 4)
-    if gts.ndim != 2 or gts.shape[1] != 4:
-        raise ValueError(f'gt_boxes: expected (M, 4), got {gts.shape}')
+    gts = _box_array([] if gt_boxes is None else gt_boxes, 'gt_boxes', 'M')
 
     h, w = gray.shape
     fig = Figure(figsize=(w / dpi, h / dpi), dpi=dpi)

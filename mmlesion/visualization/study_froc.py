@@ -14,16 +14,8 @@ _STYLES: Tuple[Tuple[str, str], ...] = (('-', 'o'), ('--', 's'), (':', '^'))
 
 
 def row_style(index: int) -> Dict[str, str]:
-    """Colour, line style and marker of the study's ``index``-th row: the
-    10 colours of the default cycle, solid, then dashed with squares, then
-    dotted with triangles (no two of up to 30 rows alike).
-
-    Args:
-        index (int): the row's position in the picture.
-
-    Returns:
-        dict: ``color``, ``linestyle`` and ``marker`` for ``ax.plot``.
-    """
+    """``color``, ``linestyle`` and ``marker`` (for ``ax.plot``) of the
+    study's ``index``-th row: no two of up to 30 rows alike."""
     ls, marker = _STYLES[(index // 10) % len(_STYLES)]
     return dict(color=f'C{index % 10}', linestyle=ls, marker=marker)
 
@@ -82,12 +74,8 @@ def plot_study_froc(curves: Dict[str, Curve],
                     path: str,
                     title: str = '',
                     fp_unit: str = 'image') -> None:
-    """Save the rows' sensitivities at the FP rates as one PNG.
-
-    Each row is a line through its mean sensitivity at the operating points
-    with a ±std band (none with one seed) on a log2 FP axis, in its own
-    style (:func:`row_style`); a missing value (None / NaN) leaves a gap.
-    The file is written whole or not at all.
+    """Save the rows' mean sensitivities at the FP rates, ±std bands, as
+    one PNG (a missing value leaves a gap).
 
     Args:
         curves (dict): row label -> ``(means, stds)``, one value per rate

@@ -2,28 +2,16 @@
 """Record in every checkpoint the slice interval and pixel spacing of the
 training data, for whole-scan inference to use by default."""
 import logging
-from typing import Any, Iterator, List, Mapping, Optional
+from typing import Any, List, Mapping, Optional
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
+from mmlesion.utils.configs.known_keys import config_values
+
 #: Training images whose spacing and size are read (evenly spaced).
 MAX_IMAGES = 2000
-
-
-def _pipelines(node: Any) -> Iterator[list]:
-    """Every ``pipeline`` list inside nested dicts / lists (wrapped and
-    multi-dataset configs), in the order they appear."""
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == 'pipeline' and isinstance(value, (list, tuple)):
-                yield list(value)
-            else:
-                yield from _pipelines(value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _pipelines(item)
 
 
 def train_pipeline(cfg: Any) -> Optional[List[dict]]:
@@ -36,9 +24,12 @@ def train_pipeline(cfg: Any) -> Optional[List[dict]]:
     Returns:
         list[dict] | None: the transform dicts, None without one.
     """
-    for pipeline in _pipelines(cfg.get('train_dataloader') or {}):
-        if any(isinstance(t, Mapping) and t.get('type') ==
-               'LoadDeepLesionSlices' for t in pipeline):
+    for path, pipeline in config_values(cfg.get('train_dataloader'), ''):
+        if path.endswith('.pipeline') and isinstance(
+                pipeline, (list, tuple)) and any(
+                    isinstance(t, Mapping)
+                    and t.get('type') == 'LoadDeepLesionSlices'
+                    for t in pipeline):
             return [dict(t) for t in pipeline if isinstance(t, Mapping)]
     return None
 
@@ -93,15 +84,9 @@ def training_data_convention(cfg: Any, dataset: Any = None,
 
 @HOOKS.register_module()
 class DataConventionHook(Hook):
-    """Write the convention of the training data into every checkpoint.
-
-    Whole-scan inference resamples a scan to the pixel spacing and slice
-    interval of the training slices, which the config alone does not tell
-    without a ``ResampleToSpacing``. This hook reads them from the training
-    images once (:func:`training_data_convention`) and writes
-    ``checkpoint['meta']['mmlesion_data_convention']``. Nothing is written
-    for a model that trains on no 2.5D slices; a failure to read the data is
-    logged and never stops the training.
+    """Write the convention of the training data (read once from its
+    images) into every checkpoint's ``meta``, for whole-scan inference to
+    resample a scan to; a failure to read it never stops the training.
 
     Args:
         max_images (int): training images read (evenly spaced). Defaults
@@ -116,14 +101,7 @@ class DataConventionHook(Hook):
         self._read = False
 
     def convention(self, runner) -> Optional[dict]:
-        """The convention of ``runner``'s training data (read once).
-
-        Args:
-            runner (Runner): the training runner.
-
-        Returns:
-            dict | None: :func:`training_data_convention`'s.
-        """
+        """:func:`training_data_convention` of ``runner`` (read once)."""
         if not self._read:
             self._read = True
             try:

@@ -9,12 +9,9 @@ from mmengine.logging import MMLogger
 
 
 def get_tool_logger(name: str) -> MMLogger:
-    """The tool's :class:`MMLogger` at INFO level, created on first use.
-
-    A tool whose ``main`` runs twice in one process (tests, a notebook)
-    gets the existing instance, made mmengine's current instance again (the
-    library logs to it) and with its console handler pointed at the
-    ``sys.stdout`` of the moment (mmengine binds the stream at creation).
+    """The tool's :class:`MMLogger` at INFO level, created on first use;
+    a second call makes it mmengine's current instance again, its console
+    handler on the ``sys.stdout`` of the moment.
 
     Args:
         name (str): instance and logger name, e.g. ``'eval_luna16'``.
@@ -41,13 +38,10 @@ def get_tool_logger(name: str) -> MMLogger:
 
 @contextmanager
 def call_logger(name: str) -> Iterator[MMLogger]:
-    """The logger of one call of a library entry point (the converter's
-    ``run_cli``): mmengine's current instance, its console handlers on the
-    ``sys.stdout`` of the call, put back as they were afterwards, so no
-    handler outlives the call. Where the process has no instance yet, the
-    one :func:`get_tool_logger` makes, dropped afterwards (else mmengine
-    would make one bound to the stdout of the moment, for good: a later
-    call, e.g. the next test, writes to a stream closed since).
+    """The logger of one call of a library entry point: mmengine's current
+    instance (else one made and dropped afterwards), its console handlers
+    on the call's ``sys.stdout`` and put back afterwards, so none writes
+    to a stream closed since.
 
     Args:
         name (str): instance and logger name of the one made, e.g.

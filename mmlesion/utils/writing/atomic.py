@@ -333,25 +333,22 @@ class AtomicOutputSet:
             if rel not in files:
                 with contextlib.suppress(OSError):
                     os.remove(osp.join(self.out_dir, rel))
-        folders = set()
-        for rel in order:
-            dst = osp.join(self.out_dir, rel)
-            os.makedirs(osp.dirname(dst), exist_ok=True)
-            with _named(dst):
-                os.replace(osp.join(self.staging, rel), dst)
-            folders.add(osp.dirname(dst))
-        for folder in sorted(folders):
+        for folder in sorted({self._move_in(rel) for rel in order}):
             fsync_dir(folder)
         if marker is not None:  # the set is whole from here
-            dst = osp.join(self.out_dir, marker)
-            os.makedirs(osp.dirname(dst), exist_ok=True)
-            with _named(dst):
-                os.replace(osp.join(self.staging, marker), dst)
-            fsync_dir(osp.dirname(dst))
+            fsync_dir(self._move_in(marker))
             order.append(marker)
         self.discard()
         self.committed = True
         return [osp.join(self.out_dir, r) for r in order]
+
+    def _move_in(self, rel: str) -> str:
+        """Rename the staged ``rel`` onto its final name; its folder."""
+        dst = osp.join(self.out_dir, rel)
+        os.makedirs(osp.dirname(dst), exist_ok=True)
+        with _named(dst):
+            os.replace(osp.join(self.staging, rel), dst)
+        return osp.dirname(dst)
 
     def discard(self) -> None:
         """Remove the staging folder (and anything staged in it)."""

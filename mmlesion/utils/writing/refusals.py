@@ -123,7 +123,7 @@ class WriteFailure:
 
 class WriteRefusedError(OSError):
     """An ``OSError`` (same ``errno``) whose message is
-    :meth:`WriteFailure.message`; ``failure`` holds the facts.
+    :meth:`WriteFailure.message`.
 
     Args:
         failure (WriteFailure): the refused write.
