@@ -9,45 +9,38 @@ and OpenCV's GrabCut (Rother et al. 2004) decides the unknown pixels.
 
 Choices (the paper leaves them open)
 ------------------------------------
-* **Pixels**: 0-based, pixel ``img[y, x]`` centred at ``(x, y)``; a pixel is
-  in the box when its centre is.
-* **Quadrilateral**: the convex hull of the long-axis ends p1, p2 and
-  short-axis ends p3, p4 (the polygon ``p1, p3, p2, p4`` when the
-  diameters cross, all but ~0.3 % of DeepLesion; never a bow tie),
-  rasterised with sub-pixel vertices and clipped to the box.
-* **Unknown pixels** (in the box, outside the quadrilateral): with
-  ``unknown='ellipse'`` (default) those inside the ellipse inscribed in the
-  box are probable foreground and the box corners probable background
-  (DeepLesion boxes are the RECIST extent padded by 5 px); ``'fg'`` /
+* **Pixels**: pixel ``img[y, x]`` is centred at ``(x, y)``; it is in the
+  box when its centre is.
+* **Quadrilateral**: the convex hull of p1, p2 (long axis) and p3, p4
+  (``p1, p3, p2, p4`` when the diameters cross, all but ~0.3 % of
+  DeepLesion), sub-pixel vertices, clipped to the box.
+* **Unknown pixels**: with ``unknown='ellipse'`` (default) those in the
+  ellipse inscribed in the box are probable foreground, the corners
+  probable background (boxes are the RECIST extent plus 5 px); ``'fg'`` /
   ``'bg'`` label them all one way.
 * **Context**: GrabCut runs on the box grown by ``max(context_px,
-  context_ratio * box side)`` (clipped to the image), so the background
-  model describes the lesion's surroundings.
-* **Image**: the key slice, back in HU when ``WindowHU`` recorded its
-  window, windowed to ``window`` (default soft tissue, -160..240 HU, where
-  lesions differ from their surroundings by tens of HU), as 3-channel
-  uint8. ``window=None`` uses the pipeline's own window.
+  context_ratio * box side)``, so the background model sees the
+  surroundings.
+* **Image**: the key slice, back in HU after ``WindowHU``, windowed to
+  ``window`` (default soft tissue, -160..240 HU) as 3-channel uint8.
 * **Result**: GrabCut's (probable) foreground united with the
-  quadrilateral, in the box; only the component(s) touching the
-  quadrilateral are kept and holes are filled.
-* **Fallbacks** (the method :func:`recist_grabcut_mask` reports):
-  ``'degenerate'``: non-finite RECIST or a quadrilateral under
-  ``min_quad_area`` px^2: the RECIST ellipse (centred on the long axis,
-  minor semi-axis at least 1 px) if the points are finite, else the box
-  ellipse; ``'tiny'``: long diameter under ``min_diameter`` px, and
-  ``'failed'``: GrabCut raised or had no background pixel: the
-  quadrilateral united with the RECIST ellipse. All are clipped to the box.
+  quadrilateral, in the box; only components touching the quadrilateral,
+  holes filled.
+* **Fallbacks** (:func:`recist_grabcut_mask`'s method): ``'degenerate'``
+  (non-finite RECIST, or a quadrilateral under ``min_quad_area`` px^2):
+  the RECIST ellipse (minor semi-axis at least 1 px), or the box ellipse
+  without finite points; ``'tiny'`` (long diameter under
+  ``min_diameter`` px) and ``'failed'`` (GrabCut raised or had no
+  background): the quadrilateral united with the RECIST ellipse.
 
 Cache format
 ------------
-``cache_dir/meta.json`` holds the mask parameters (``format`` and
-``params``); ``cache_dir/<key slice file stem>.npz``, e.g.
-``000002_01_01_162.npz``, holds one image's lesions: ``bboxes`` (N, 4)
-float64, ``image_shape`` (2,) int64 ``(H, W)``, ``offsets`` (N, 2) int64
-``(x0, y0)`` and ``mask_<i>`` uint8 0/1 crops (the box's pixels), in the
-order of ``bboxes``. The transform matches lesions by box (within 0.01 px),
-so filtering or reordering lesions does not break the cache. Written by
-``tools/dataset_converters/recist_to_masks.py``.
+``cache_dir/meta.json`` holds the mask parameters (``format``,
+``params``); ``cache_dir/<key slice file stem>.npz`` one image's lesions:
+``bboxes`` (N, 4) float64, ``image_shape`` (H, W), ``offsets`` (N, 2)
+``(x0, y0)`` and ``mask_<i>`` uint8 crops of the boxes. Lesions are matched
+by box (within 0.01 px), so filtering or reordering them does not break
+the cache. Written by ``tools/dataset_converters/recist_to_masks.py``.
 """
 import functools
 import logging
