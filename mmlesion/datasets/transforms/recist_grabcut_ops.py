@@ -1,7 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Mask operations for RECIST -> dense mask: box pixels, the RECIST
-quadrilateral and ellipses, the key slice as uint8, and the GrabCut mask
-of one lesion (choices: see :mod:`.recist_grabcut`)."""
+"""Mask operations for RECIST -> dense masks: box pixels, the RECIST
+quadrilateral and ellipses, the key slice as uint8 and the GrabCut mask of
+one lesion (choices: :mod:`.recist_grabcut`)."""
 import math
 from typing import Optional, Sequence, Tuple, Union
 
@@ -47,15 +47,14 @@ def box_pixel_mask(bbox: ArrayLike, shape: Tuple[int, int]) -> np.ndarray:
 
 
 def recist_polygon(recist: ArrayLike) -> np.ndarray:
-    """The RECIST quadrilateral ``p1, p3, p2, p4`` as a convex polygon.
+    """The RECIST quadrilateral as a convex polygon.
 
     Args:
-        recist (ArrayLike): ``(4, 2)`` points: long axis p1, p2, short axis
-            p3, p4.
+        recist (ArrayLike): ``(4, 2)``: long axis p1, p2, short axis p3, p4.
 
     Returns:
-        np.ndarray: ``(K, 2)`` float64 vertices (K <= 4): ``p1, p3, p2,
-        p4`` when the diameters cross, else the convex hull.
+        np.ndarray: ``(K <= 4, 2)`` float64: ``p1, p3, p2, p4`` when the
+        diameters cross, else the convex hull.
     """
     pts = np.asarray(recist, dtype=np.float64).reshape(4, 2)
     quad = pts[[0, 2, 1, 3]]
@@ -95,12 +94,8 @@ def rasterize_polygon(poly: ArrayLike,
 
     Args:
         poly (ArrayLike): ``(K, 2)`` vertices in image coordinates.
-        shape (tuple): ``(H, W)`` of the output.
-        offset (tuple): ``(x0, y0)`` image coordinate of output pixel
-            ``[0, 0]``.
-
-    Returns:
-        np.ndarray: bool ``(H, W)``.
+        shape (tuple): ``(H, W)`` of the bool output.
+        offset (tuple): ``(x0, y0)`` of output pixel ``[0, 0]``.
     """
     out = np.zeros(shape, dtype=np.uint8)
     cv2.fillPoly(
@@ -119,11 +114,8 @@ def rasterize_ellipse(center: ArrayLike,
         center (ArrayLike): ``(x, y)`` in image coordinates.
         axes (ArrayLike): semi-axes ``(a, b)`` in pixels.
         angle_deg (float): rotation of the ``a`` axis from +x, degrees.
-        shape (tuple): ``(H, W)`` of the output.
+        shape (tuple): ``(H, W)`` of the bool output.
         offset (tuple): ``(x0, y0)`` of output pixel ``[0, 0]``.
-
-    Returns:
-        np.ndarray: bool ``(H, W)``.
     """
     out = np.zeros(shape, dtype=np.uint8)
     c = _fixed(np.asarray(center, dtype=np.float64)[None], offset)[0, 0]
@@ -233,10 +225,8 @@ def recist_grabcut_mask(image_u8: np.ndarray,
                         fill_holes: bool = True,
                         seed: int = 0
                         ) -> Tuple[np.ndarray, Tuple[int, int], str]:
-    """GrabCut mask of one lesion from its box and RECIST diameters.
-
-    Zlocha et al. 2019, Sec. 2.2; every choice and fallback is in the
-    docstring of :mod:`.recist_grabcut`.
+    """GrabCut mask of one lesion from its box and RECIST diameters
+    (Zlocha et al. 2019, Sec. 2.2; choices: :mod:`.recist_grabcut`).
 
     Args:
         image_u8 (np.ndarray): ``(H, W, 3)`` uint8 image (see
