@@ -64,17 +64,8 @@ class BboxOverlaps3D:
                  bboxes2: Tensor,
                  mode: str = 'iou',
                  is_aligned: bool = False) -> Tensor:
-        """Compute overlaps.
-
-        Args:
-            bboxes1 (Tensor): (N, 6) or (N, 7) boxes.
-            bboxes2 (Tensor): (M, 6) or (M, 7) boxes.
-            mode (str): ``'iou'`` or ``'iof'``.
-            is_aligned (bool): must be False (pairwise only).
-
-        Returns:
-            Tensor: (N, M) overlaps.
-        """
+        """(N, M) overlaps of (N, 6 or 7) and (M, 6 or 7) boxes (pairwise
+        only: ``is_aligned`` must be False)."""
         if is_aligned:
             raise NotImplementedError('BboxOverlaps3D computes pairwise '
                                       'overlaps only')
@@ -121,11 +112,8 @@ def bbox3d_to_zyxd(bboxes: Tensor) -> Tensor:
 
 def nms_3d(bboxes: Tensor, scores: Tensor,
            iou_thr: float) -> Tuple[Tensor, Tensor]:
-    """Greedy 3D non-maximum suppression.
-
-    The IoU matrix is computed once, then a greedy pass runs over the boxes
-    sorted by score, as ``mmcv.ops.nms`` does in 2D. Ties in score keep the
-    input order (a stable sort), on every run and device.
+    """Greedy 3D non-maximum suppression, as ``mmcv.ops.nms`` in 2D (ties
+    in score keep the input order, on every run and device).
 
     Args:
         bboxes (Tensor): (N, 6) boxes.

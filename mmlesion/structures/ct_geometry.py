@@ -1,17 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""CT geometry: world <-> continuous voxel coordinates, numpy only.
-
-Coordinate conventions (shared by every 3D component of mmlesion):
-
-- World coordinates are SimpleITK's physical points ``(x, y, z)`` in mm,
-  LPS (DICOM patient coordinates, as LUNA16's ``coordX/Y/Z``).
-- Continuous voxel coordinates are SimpleITK's continuous index, reversed
-  to numpy order ``(z, y, x)``: the centre of voxel ``i`` is at ``i``.
-- ``direction`` is the 3x3 SimpleITK direction matrix (columns = world
-  directions of the x, y, z index axes); ``spacing_zyx`` the voxel size in
-  mm and ``origin_xyz`` the world position of the centre of voxel 0.
-
-No image and no SimpleITK, so evaluation maps boxes without a volume.
+"""CT geometry: world <-> continuous voxel coordinates, numpy only (no
+volume needed). World points are SimpleITK's ``(x, y, z)`` mm, LPS;
+continuous voxel coordinates are its continuous index in numpy order
+``(z, y, x)`` (voxel ``i`` centred at ``i``); ``direction`` is its 3x3
+direction matrix.
 """
 from typing import Sequence
 
@@ -96,6 +88,3 @@ def voxel_to_world(points_zyx: np.ndarray, spacing_zyx: Sequence[float],
     spacing_xyz = np.asarray(spacing_zyx, dtype=np.float64)[::-1]
     return (direction_matrix(direction) @ (idx * spacing_xyz).T).T + \
         np.asarray(origin_xyz, dtype=np.float64)
-
-
-__all__ = ['as_points', 'direction_matrix', 'world_to_voxel', 'voxel_to_world']

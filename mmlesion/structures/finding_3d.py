@@ -1,10 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A 3D finding: 2D boxes on consecutive slices stacked into one box
-(:func:`~mmlesion.evaluation.functional.stack_slice_boxes`).
-
-The one type of a stacked finding everywhere (3D evaluation, FPR
-re-scoring, mining, whole-scan inference's
-:class:`~mmlesion.apis.whole_scan.results.Finding`).
+(:func:`~mmlesion.evaluation.functional.stack_slice_boxes`), the one type
+of a stacked finding everywhere.
 """
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
@@ -42,16 +39,8 @@ class Finding3D:
     score_parts: Dict[str, float] = field(default_factory=dict)
 
     def rescored(self, score: float, **parts: float) -> 'Finding3D':
-        """A copy with a new ``score`` and ``parts`` added to its
-        ``score_parts`` (in their order, after those it has).
-
-        Args:
-            score (float): the new final score.
-            **parts (float): the scores it was combined from, by name.
-
-        Returns:
-            Finding3D: the copy (the box and 2D boxes shared).
-        """
+        """A copy (the boxes shared) with a new final ``score`` and the
+        scores it was combined from added to its ``score_parts``."""
         return replace(self, score=score,
                        score_parts={**self.score_parts, **parts})
 

@@ -1,29 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """RECIST 1.1 diameters of a lesion mask on one axial slice.
 
-Eisenhauer et al., "New response evaluation criteria in solid tumours:
-revised RECIST guideline (version 1.1)", Eur J Cancer 45 (2009), Sec. 3:
-a lesion is measured on the axial slice where it is largest by its
-*longest diameter*; the *short axis* (the size measure of lymph nodes) is
-the longest diameter perpendicular to it on the same slice.
-
-Choices (RECIST leaves the digital geometry open)
--------------------------------------------------
-* **Pixel geometry**: pixel ``mask[y, x]`` is the rectangle of side
-  ``(sx, sy)`` mm centred at ``(x, y)`` (0-based, as
-  :mod:`mmlesion.datasets.deeplesion.dl_info`); distances are computed in
-  mm, so anisotropic pixels are handled.
-* **Long axis**: the maximum Feret diameter of the union of the mask's
-  pixel rectangles, i.e. the longest distance between two corners of its
-  convex hull (exact; a one-pixel mask measures one pixel diagonal
-  ``hypot(sx, sy)``). Its end points are those two corners.
-* **Short axis**: the longest chord perpendicular to the long axis: the
-  pixels are binned by their position along the long axis in bands one
-  pixel wide (``min(sx, sy)``); in each band the chord spans the pixels'
-  rectangles across the long axis. A band's chord is not split at gaps
-  (masks measured here are one hole-filled component, as a radiologist's
-  calliper would also span a notch). The chord is placed on the band's
-  centre line; its end points are reported.
+Eisenhauer et al., Eur J Cancer 45 (2009), Sec. 3: the *longest diameter*
+on the axial slice, and the *short axis*, the longest diameter
+perpendicular to it. RECIST leaves the digital geometry open; here each
+pixel is its ``(sx, sy)`` mm rectangle, the long axis is the exact maximum
+Feret diameter of their union (two convex-hull corners), and the short
+axis the longest chord across it in bands one pixel wide (not split at
+gaps, as a calliper spans a notch).
 """
 from dataclasses import dataclass
 from typing import Tuple

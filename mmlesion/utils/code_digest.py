@@ -4,7 +4,6 @@ sources and configs, so that a stored study result is reused only for the
 same code (a result of older code is never taken silently)."""
 import functools
 import hashlib
-import os.path as osp
 from pathlib import Path
 from typing import Dict
 
@@ -46,12 +45,6 @@ def _cached_fingerprint(pkg_dir: str, config_dir: str) -> tuple:
 def code_fingerprint() -> Dict[str, str]:
     """``{'mmlesion': version, 'sources': digest of the package's .py
     files, 'configs': digest of the configs}`` of the imported mmlesion
-    (computed once per process).
-
-    Returns:
-        dict: the three strings.
-    """
-    from mmlesion.utils.configs.lookup import lesion_config_path
-    config_dir = osp.dirname(osp.dirname(lesion_config_path(
-        'demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')))
-    return dict(_cached_fingerprint(str(_PKG_DIR), config_dir))
+    (computed once per process)."""
+    from mmlesion.utils.configs.lookup import configs_dir
+    return dict(_cached_fingerprint(str(_PKG_DIR), str(configs_dir())))

@@ -1,9 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Data-root discovery: the real-data folder and the demo dataset.
-
-The real-data folder is the one the user names in ``MMLESION_SHARED_DATA``
-(the library knows no default place for it); the generated demo dataset's
-default place is ``data/demo_deeplesion`` of the clone.
+"""Data-root discovery: the real-data folder (``MMLESION_SHARED_DATA``,
+no default) and the demo dataset (``data/demo_deeplesion`` of the clone).
 """
 import os
 import os.path as osp
@@ -17,12 +14,8 @@ SHARED_DATA_ENV = 'MMLESION_SHARED_DATA'
 
 
 def shared_data_root() -> Optional[Path]:
-    """Return the real-data folder, or None if absent.
-
-    Returns:
-        Path | None: the folder named by ``MMLESION_SHARED_DATA`` (resolved)
-        when it exists; None when the variable is unset or names no folder.
-    """
+    """The folder ``MMLESION_SHARED_DATA`` names (resolved), or None when
+    it is unset or names no folder."""
     env = os.environ.get(SHARED_DATA_ENV)
     if env and Path(env).is_dir():
         return Path(env).resolve()

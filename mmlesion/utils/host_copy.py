@@ -1,13 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Copies of CPU tensors on the calling thread.
-
-torch runs an element-wise copy of more than 32768 elements on all its
-intra-op threads; on a busy machine a short copy then waits for each thread
-to be scheduled, often several times longer than the copy on one thread.
-The copies between a model's steps run here on the calling thread: by numpy
-(:func:`copy_into`, :func:`fill`), or by torch in slabs under the grain
-(:func:`flatten`). Where numpy cannot view a tensor (not on the CPU,
-requiring grad, bfloat16) torch copies as before.
+"""Copies of CPU tensors on the calling thread: torch runs a copy of more
+than 32768 elements on all its threads, which on a busy machine wait to be
+scheduled far longer than one thread copies (by numpy, or by torch in
+slabs under the grain).
 """
 from typing import Optional
 
@@ -22,14 +17,7 @@ GRAIN_SIZE = 32768
 
 def numpy_view(tensor: Tensor) -> Optional[np.ndarray]:
     """``tensor``'s memory as a numpy array (no copy), or None where numpy
-    cannot view it.
-
-    Args:
-        tensor (Tensor): any tensor.
-
-    Returns:
-        np.ndarray | None: the view, sharing memory with ``tensor``.
-    """
+    cannot view it (not on the CPU, requiring grad, bfloat16)."""
     if tensor.device.type != 'cpu' or tensor.requires_grad:
         return None
     try:
@@ -40,15 +28,7 @@ def numpy_view(tensor: Tensor) -> Optional[np.ndarray]:
 
 def copy_into(dst: Tensor, src: Tensor) -> Tensor:
     """``dst.copy_(src)`` on the calling thread where numpy can view both
-    (same shape and dtype), else by torch.
-
-    Args:
-        dst (Tensor): written.
-        src (Tensor): read (any strides).
-
-    Returns:
-        Tensor: ``dst``.
-    """
+    (same shape and dtype), else by torch; returns ``dst``."""
     d, s = numpy_view(dst), numpy_view(src)
     if d is None or s is None or d.shape != s.shape or d.dtype != s.dtype:
         return dst.copy_(src)
@@ -58,15 +38,7 @@ def copy_into(dst: Tensor, src: Tensor) -> Tensor:
 
 def fill(dst: Tensor, value: float) -> Tensor:
     """``dst.fill_(value)`` on the calling thread where numpy can view
-    ``dst``, else by torch.
-
-    Args:
-        dst (Tensor): written.
-        value (float): the value.
-
-    Returns:
-        Tensor: ``dst``.
-    """
+    ``dst``, else by torch; returns ``dst``."""
     d = numpy_view(dst)
     if d is None:
         return dst.fill_(value)

@@ -1,13 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""numpy's transparent-huge-page advice, switched for a block of work.
-
-numpy asks Linux for transparent huge pages for every array of 4 MiB or
-more; where the kernel has no free 2 MiB blocks at hand (memory handed back
-and forth in large arrays, as a batch of scans does) a huge-page fault can
-cost far more than small pages. The switch is numpy's own
-(``_set_madvise_hugepage``, set by ``NUMPY_MADVISE_HUGEPAGE`` at import)
-and holds for the whole process while set. numpy can only read it by
-setting it: :func:`numpy_huge_pages_enabled` sets it and puts it back.
+"""numpy's transparent-huge-page advice (``_set_madvise_hugepage``, for
+the whole process), switched for a block of work: where the kernel has no
+free 2 MiB blocks at hand, a huge-page fault costs far more than small
+pages.
 """
 import contextlib
 from typing import Callable, Iterator, Optional
@@ -28,7 +23,8 @@ def _switch() -> Optional[Callable[[bool], bool]]:
 
 
 def numpy_huge_pages_enabled() -> Optional[bool]:
-    """Whether numpy advises huge pages now (None: it cannot)."""
+    """Whether numpy advises huge pages now (None: it cannot); read by
+    setting it and putting it back."""
     switch = _switch()
     if switch is None:
         return None
@@ -57,6 +53,3 @@ def numpy_huge_pages(enabled: Optional[bool]) -> Iterator[None]:
         yield
     finally:
         switch(previous)
-
-
-__all__ = ['numpy_huge_pages', 'numpy_huge_pages_enabled']

@@ -1,13 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""An input file's checks before it is read: refuse a file that is no
-regular file, a CSV that is not UTF-8 text or whose last row was cut off
-(a half-written file), and world coordinates no scanner gives.
-
-Every CSV writer ends each row with a line end, so a non-empty CSV without
-one at the end has a partial last row (a run killed while writing it).
-Wrong field counts are checked by the readers themselves, naming the line;
-a table whose fields are separated by semicolons or tabs is named as such
-(:func:`check_csv_delimiter`).
+"""An input file's checks before it is read: no regular file, not UTF-8,
+a partial last row (every CSV writer ends each row with a line end), the
+wrong separator, world coordinates no scanner gives.
 """
 import csv
 import os
@@ -26,10 +20,8 @@ _FILE_KINDS = ((stat.S_ISFIFO, 'a FIFO (named pipe)'),
 
 
 def check_regular_file(path: str, what: str = 'file') -> None:
-    """Refuse anything but a regular file (links followed) before opening.
-
-    Reading a FIFO or a device may hang forever; only ``os.stat`` is
-    called, so nothing is opened.
+    """Refuse anything but a regular file (links followed) before opening
+    it: reading a FIFO or a device may hang forever.
 
     Args:
         path (str): the path.
@@ -57,10 +49,8 @@ def check_regular_file(path: str, what: str = 'file') -> None:
 
 
 def read_csv_text(path: str, what: str = 'CSV') -> str:
-    """A CSV file as text: UTF-8, with or without a byte-order mark.
-
-    Also checks that it is a regular file (before opening it) and that its
-    last row is complete (:func:`check_csv_complete`).
+    """A CSV file as text (:func:`read_utf8_text`) whose last row is
+    complete (:func:`check_csv_complete`).
 
     Args:
         path (str): the file.
@@ -81,8 +71,8 @@ def read_csv_text(path: str, what: str = 'CSV') -> str:
 
 
 def read_utf8_text(path: str, what: str, hint: str = '') -> str:
-    """A text file a user gives (UTF-8, with or without a byte-order mark):
-    a regular file, refused in one line when UTF-16 or not UTF-8.
+    """A text file a user gives (UTF-8, with or without a BOM), refused in
+    one line when UTF-16 or not UTF-8.
 
     Args:
         path (str): the file.
@@ -153,17 +143,10 @@ def _fields(line: str, delimiter: str) -> int:
 
 
 def check_csv_delimiter(path: str, text: str, what: str = 'CSV') -> None:
-    """Refuse a table of two or more columns whose fields are separated by
-    semicolons or tabs instead of commas, naming the line and the
-    separator.
-
-    Such a file is refused rather than read with its separator: a
-    spreadsheet saves semicolons where the comma is the decimal mark, so
-    its numbers may carry decimal commas (``4,5``), and ``1,500`` could be
-    1.5 or 1500; guessing could give a wrong box without a word. The
-    header is checked (no comma, but another separator splits it), then
-    each row whose comma fields do not match the header's while another
-    separator's do.
+    """Refuse a table whose fields are separated by semicolons or tabs
+    instead of commas, naming the line and the separator: rather than
+    read, as its numbers may carry decimal commas (``1,500``: 1.5 or
+    1500?).
 
     Args:
         path (str): the file (named in the error).

@@ -1,12 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What a paper method tells the shared engines: its :class:`MethodSpec`.
-
-A method (``mmlesion/methods/<name>/``) registers a function returning its
-spec in :data:`mmlesion.registry.METHODS`; the engines (the table
-workflow, its step times and paper numbers, the whole-config check) read
-every registered spec through :func:`registered_methods` or a
-:class:`MethodView` and never name a method. ``docs/adding_a_method.md``
-lists the files a new method adds.
+"""What a paper method tells the shared engines: its :class:`MethodSpec`,
+registered in :data:`mmlesion.registry.METHODS` and read through
+:func:`registered_methods` or a :class:`MethodView`, so that no engine
+names a method (docs/adding_a_method.md).
 """
 from dataclasses import dataclass, field
 from typing import (Any, Callable, Dict, FrozenSet, Iterator, List, Mapping,
@@ -149,8 +145,7 @@ def whole_scan_steps(options: Any) -> Tuple[Tuple[Any, ...], Any]:
 
 class MethodView(Mapping):
     """The union of one field of every registered spec (plus ``base``),
-    merged on use: a method registered later is in it too. A field that is
-    a tuple of names maps each name to its method's.
+    merged on use (a tuple of names maps each to its method's).
 
     Args:
         attr (str): the :class:`MethodSpec` field (a mapping or a tuple).

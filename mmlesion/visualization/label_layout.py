@@ -26,28 +26,16 @@ def format_score(score: float) -> str:
 
 
 def display_scale(shape: Sequence[int], min_size: int) -> int:
-    """Integer upscaling factor for showing an image of ``shape``.
-
-    Args:
-        shape (Sequence[int]): ``(height, width, ...)`` of the image.
-        min_size (int): the least short side wanted; 0 or less: no scaling.
-
-    Returns:
-        int: the smallest factor ``k >= 1`` with ``k * short side >=
-        min_size``.
-    """
+    """The smallest integer factor ``k >= 1`` that makes the short side of
+    an image of ``shape`` (height, width, ...) at least ``min_size``."""
     short = max(1, min(int(shape[0]), int(shape[1])))
-    if min_size <= short:
-        return 1
-    return int(math.ceil(min_size / short))
+    return max(1, int(math.ceil(min_size / short)))
 
 
 def text_size(text: str, font_pt: float, dpi: float = 100.,
               pad_pt: float = 1.5) -> Tuple[float, float]:
-    """Width and height in pixels of a one-line label with its background.
-
-    An estimate from DejaVu Sans' advance widths, rounded up, so that two
-    labels it says are apart are apart on the picture.
+    """Width and height in pixels of a one-line label with its background
+    (DejaVu Sans' advance widths rounded up: labels said apart are apart).
 
     Args:
         text (str): the label.
@@ -152,13 +140,10 @@ def place_labels(boxes: Sequence[Sequence[float]],
                  prefer_out: Sequence[Rect] = (),
                  gap: float = 3.,
                  rings: int = 0) -> List[Optional[Rect]]:
-    """Place one label per box, greedily, in the given order.
-
-    Each label goes to the first spot where it overlaps no placed label and
-    nothing in ``keep_out``: next to its box (preferably missing
-    ``prefer_out`` too), else stacked further out, then (with ``rings``)
-    anywhere around the box, ring after ring (tied by a :func:`leader_line`).
-    A label with no such spot is left out (``None``).
+    """Place one label per box, greedily, in the given order: at the
+    first spot next to its box, else further out, then (``rings``) all
+    around it, where it overlaps no placed label and nothing in
+    ``keep_out`` (nor, if it can, ``prefer_out``).
 
     Args:
         boxes (Sequence): ``(x1, y1, x2, y2)`` per label, most important

@@ -15,20 +15,11 @@ from .relation_graph import slice_to_gray
 class LesionLocalVisualizer(DetLocalVisualizer):
     """``DetLocalVisualizer`` that draws the network input of a CT config.
 
-    mmdet's ``add_datasample`` casts the image to ``uint8``, which turns
-    mmlesion's float inputs (``WindowHU`` maps the HU window to
-    ``input_range``) black. Here a non-``uint8`` image is shown as gray: its
-    middle channel (the key slice of a 3-slice input, also in the stock
-    tool's ``[2, 1, 0]`` order) mapped linearly from ``input_range`` to
-    0..255, so the training window is the display window. ``uint8`` images
-    are drawn unchanged. A float image with fewer channels than the sample's
-    ``num_slices`` (a 9-slice input reaches the stock tool as its first
-    three slices, without the key slice) is refused: use mmlesion's
-    ``tools/analysis_tools/browse_dataset.py`` for 9-slice and 3D configs.
-
-    DeepLesion slice files repeat across series (``041.png``): an
-    ``out_file`` named after the slice file is saved as
-    ``<series>_<slice>.png`` in the same folder instead.
+    mmdet casts the image to ``uint8``, which turns float inputs black;
+    here a float image's middle channel (the key slice) is shown as gray
+    from ``input_range``, and one with fewer channels than the sample's
+    ``num_slices`` is refused. An ``out_file`` named after the slice file
+    is saved as ``<series>_<slice>.png`` (slice names repeat).
 
     Args:
         name (str): the instance name (mmengine's ``ManagerMixin``).
@@ -52,19 +43,13 @@ class LesionLocalVisualizer(DetLocalVisualizer):
                                                  float(input_range[1]))
 
     def to_display(self, image: np.ndarray) -> np.ndarray:
-        """A ``uint8`` RGB picture of ``image`` (see the class).
-
-        Args:
-            image (np.ndarray): (H, W) or (H, W, C).
-
-        Returns:
-            np.ndarray: (H, W, 3) ``uint8`` (a ``uint8`` input unchanged).
-        """
+        """A ``uint8`` RGB picture (H, W, 3) of an (H, W) or (H, W, C)
+        ``image`` (a ``uint8`` one unchanged)."""
         image = np.asarray(image)
         if image.dtype == np.uint8:
             return image
         gray = slice_to_gray(image, value_range=self.input_range)
-        gray = np.rint(np.clip(gray, 0., 1.) * 255.).astype(np.uint8)
+        gray = np.rint(gray * 255.).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
 
     def add_datasample(self,
@@ -74,18 +59,8 @@ class LesionLocalVisualizer(DetLocalVisualizer):
                        *args,
                        out_file: Optional[str] = None,
                        **kwargs) -> None:
-        """``DetLocalVisualizer.add_datasample`` on :meth:`to_display`.
-
-        Args:
-            name (str): the image identifier.
-            image (np.ndarray): the image to draw.
-            data_sample (DetDataSample, optional): annotations and
-                predictions.
-            *args: the other arguments of mmdet's method.
-            out_file (str, optional): picture to write; a name equal to the
-                slice file's becomes ``<series>_<slice>.png``.
-            **kwargs: the other arguments of mmdet's method.
-        """
+        """``DetLocalVisualizer.add_datasample`` on :meth:`to_display`
+        (the arguments are mmdet's)."""
         num_slices = (data_sample.metainfo.get('num_slices')
                       if data_sample is not None else None)
         image = np.asarray(image)
@@ -106,10 +81,5 @@ class LesionLocalVisualizer(DetLocalVisualizer):
                     osp.dirname(out_file),
                     key_slice_name(img_path,
                                    data_sample.metainfo.get('file_name')))
-        super().add_datasample(
-            name,
-            self.to_display(image),
-            data_sample,
-            *args,
-            out_file=out_file,
-            **kwargs)
+        super().add_datasample(name, self.to_display(image), data_sample,
+                               *args, out_file=out_file, **kwargs)

@@ -4,15 +4,8 @@ from typing import List, Optional, Tuple
 
 
 def recist_labels(recist: dict) -> List[Tuple[str, str]]:
-    """The two axes' keys in ``recist`` and their legend labels.
-
-    Args:
-        recist (dict): a finding's ``recist``.
-
-    Returns:
-        list[tuple[str, str]]: ``(key, label)`` of the long, then the short
-        axis.
-    """
+    """``(key, label)`` of a finding's ``recist`` long, then short
+    axis."""
     return [('long_axis_resampled', f"long {recist['long_axis_mm']:.1f} mm"),
             ('short_axis_resampled',
              f"short {recist['short_axis_mm']:.1f} mm")]

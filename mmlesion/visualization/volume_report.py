@@ -1,16 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Key-slice pictures and a self-contained HTML report of 3D findings in
-a CT scan (the overview picture: :mod:`~mmlesion.visualization.
-overview_raster`).
-
-Used by :func:`mmlesion.apis.whole_scan.write.write_volume_results`.
-Coordinates are continuous voxel coordinates of the (resampled) volume the
-findings were detected in (voxel centres at integers). ``report.html`` shows
-every picture at its natural size (one PNG pixel per CSS pixel). Its first
-screen gives values as a reader reads them (3 significant digits, units)
-and no folder outside the results: a file elsewhere (the scan, the
-validation data an operating point was chosen on) is named by its file
-name; ``findings.json`` keeps the full record.
+"""A self-contained HTML report of the 3D findings in a CT scan: every
+picture at its natural size, values as a reader reads them (3 significant
+digits, units), files outside the results named by their file name only.
 """
 import base64
 import html
@@ -28,14 +19,7 @@ from .overview_raster import draw_overview  # noqa: F401
 
 
 def png_size(path: Path) -> Tuple[int, int]:
-    """Width and height in pixels of a PNG file, from its header.
-
-    Args:
-        path (Path): the PNG.
-
-    Returns:
-        tuple[int, int]: ``(width, height)``.
-    """
+    """``(width, height)`` in pixels of a PNG file, from its header."""
     with open(path, 'rb') as f:
         head = f.read(24)
     if head[:8] != b'\x89PNG\r\n\x1a\n' or head[12:16] != b'IHDR':
@@ -74,8 +58,7 @@ _ABSOLUTE_PATH = re.compile(
 
 def shown_name(text: Any, one_path: bool = False) -> str:
     """A path (or a text holding paths) as the report names it: each
-    absolute path by its last part (a file, or a DICOM series' folder), so
-    the page shows no folder outside the results.
+    absolute path by its last part.
 
     Args:
         text: the path or text.
@@ -122,9 +105,8 @@ def operating_point_text(point: Mapping[str, Any]) -> str:
 
 
 def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
-    """The first and last voxel (indices from 0, inclusive) a box side
-    covers, from its edges in continuous voxels (voxel ``i`` spans ``[i -
-    0.5, i + 0.5]``), clipped to the scan as ``slice_range_original``.
+    """The first and last voxel (inclusive) a box side covers, from its
+    edges in continuous voxels, clipped to the scan.
 
     Args:
         low (float): the low edge, continuous voxels.
@@ -151,12 +133,8 @@ def _box_voxels(finding: dict, shape_zyx: Sequence[int]) -> str:
 def write_html_report(record: dict, pictures: Dict[int, Path],
                       overview: Path, path: Path, title: str,
                       max_findings: int = 20) -> None:
-    """A single HTML file (images inlined as base64, no external assets).
-
-    A ``model_warning`` of the record heads the page in a red box; each
-    finding's row gives its largest in-plane box side, RECIST axes, slices
-    and box as the voxels it covers (:func:`voxel_range`), its key slice in
-    a row of its own under it.
+    """A single HTML file (images inlined as base64, no external assets),
+    a ``model_warning`` of the record heading it in a red box.
 
     Args:
         record (dict): the serialisable result of :func:`infer_volume`.

@@ -14,19 +14,9 @@ DEFAULT_HIDDEN_KEYS = (r'_type_[^/]+$', r'_size_[^/]+$',
 
 @LOG_PROCESSORS.register_module()
 class HeadlineLogProcessor(LogProcessor):
-    """mmengine's ``LogProcessor`` with a short validation / test line.
-
-    ``FROCMetric`` returns about 100 keys per evaluation, which mmengine
-    puts in one unreadable ``Epoch(val)`` line. This processor leaves out of
-    that **text line** the keys matching ``hidden_keys`` (by default the
-    lesion type / size breakdowns and the secondary COCO numbers). The
-    returned tag, hence the scalars, the JSON log and the returned metrics,
-    keeps every key; training lines are untouched.
-
-    Used by ``configs/_base_/default_runtime.py``::
-
-        log_processor = dict(type='HeadlineLogProcessor', window_size=50,
-                             by_epoch=True)
+    """mmengine's ``LogProcessor`` with a short validation / test line:
+    the ~100 keys of ``FROCMetric`` matching ``hidden_keys`` are left out
+    of the text line only (the scalars and the JSON log keep every key).
 
     Args:
         hidden_keys (Sequence[str]): regular expressions (``re.search``) of

@@ -1,12 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""mmengine file backend whose files appear only when complete.
-
-mmengine's :class:`LocalBackend` writes a checkpoint under its final name,
-so a job killed mid-write leaves a truncated file there.
-:class:`AtomicLocalBackend` (``'atomic_local'``, selected by
-:class:`mmlesion.engine.hooks.AtomicCheckpointHook`) writes through
-:func:`mmlesion.utils.writing.atomic.atomic_write_bytes` and records a
-SHA-256 sidecar for ``.pth`` files once they are in place.
+"""mmengine file backend whose files appear only when complete (mmengine's
+:class:`LocalBackend` leaves a truncated checkpoint when killed mid-write).
 """
 import os.path as osp
 from pathlib import Path
@@ -21,11 +15,8 @@ from ..writing.atomic import atomic_write_bytes, atomic_write_text
 @register_backend('atomic_local', force=True)
 class AtomicLocalBackend(LocalBackend):
     """:class:`mmengine.fileio.LocalBackend` with atomic writes and
-    checksummed checkpoints.
-
-    ``put`` of a ``.pth`` file: remove the old sidecar (if the name is
-    rewritten), write the bytes atomically, then write the new sidecar
-    atomically. ``remove`` also removes the sidecar.
+    checksummed checkpoints: a ``.pth`` file's old sidecar is removed
+    before its bytes are written, the new one written after.
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:

@@ -64,11 +64,8 @@ class NonFiniteWeightsError(CorruptCheckpointError):
 
 
 def history_buffer_statistic(obj: Any, name: str) -> Callable:
-    """``getattr`` restricted to ``HistoryBuffer``'s built-in statistics.
-
-    mmengine pickles them as ``getattr(HistoryBuffer, 'mean')``; allowing
-    ``builtins.getattr`` itself would reach any attribute of any allowed
-    object, so the allow-list maps the name to this function instead.
+    """``getattr`` restricted to ``HistoryBuffer``'s built-in statistics
+    (allowing ``builtins.getattr`` itself would reach anything).
 
     Args:
         obj (Any): must be the ``HistoryBuffer`` class.
@@ -266,10 +263,8 @@ def check_checkpoint_fields(checkpoint: Mapping, filename: str) -> None:
 
 def check_finite_weights(checkpoint: Mapping, filename: str,
                          max_names: int = 5) -> None:
-    """Refuse weights holding NaN or Inf, naming the file and parameters.
-
-    A diverged training saves NaN weights; their NaN scores fall below
-    every threshold, so a scan would report 0 findings and succeed.
+    """Refuse weights holding NaN or Inf (a diverged training: a scan would
+    report 0 findings and succeed), naming the file and parameters.
 
     Args:
         checkpoint (Mapping): the loaded checkpoint (``state_dict`` or a

@@ -1,13 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Read the prediction pickle of ``tools/test.py --out`` without running it.
-
-``mmengine.load`` unpickles the list of dicts of tensors that
-``tools/test.py --out FILE.pkl`` writes with the plain :mod:`pickle`, which
-runs whatever the file names. Here it is read with an allow-list of the
-globals that dump holds (tensors, whose storage bytes are read with
-``torch.load(weights_only=True)``, ``OrderedDict``, numpy arrays and
-scalars); anything else raises :class:`UntrustedResultsError` naming the
-file and the global.
+"""Read the prediction pickle of ``tools/test.py --out`` without running
+it (``mmengine.load`` runs whatever the file names): an allow-list of the
+globals that dump holds; anything else raises
+:class:`UntrustedResultsError` naming the file and the global.
 """
 import io
 import pickle
@@ -121,9 +116,3 @@ def load_prediction_pickle(filename: str) -> List[dict]:
             "'pred_instances') that tools/test.py --out writes, got "
             f'{type(results).__name__}')
     return results
-
-
-__all__ = [
-    'load_prediction_pickle', 'load_allow_listed_pickle',
-    'UntrustedResultsError'
-]

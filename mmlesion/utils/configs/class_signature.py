@@ -60,13 +60,8 @@ def _kwargs_reads(tree: ast.AST) -> Dict[int, str]:
 
 @functools.lru_cache(maxsize=None)
 def _kwargs_use(init: Callable, name: str) -> Optional[_KwargsUse]:
-    """How ``init`` uses its ``**name`` (None: in a way not followed).
-
-    Followed uses: ``**name`` in a call of ``super().__init__`` /
-    ``Base.__init__``, and reads of constant keys (``name.get('x')``,
-    ``.pop``, ``.setdefault``, ``name['x']``, ``'x' in name``). Any other
-    use (stored, given to a builder...), or a source that cannot be read,
-    gives None: the keys then go where nothing can check them.
+    """How ``init`` uses its ``**name``: passed to a base ``__init__`` and
+    reads of constant keys (None: any other use, or no readable source).
     """
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
@@ -113,14 +108,9 @@ def _constructors(obj: Any) -> Iterator[Callable]:
 
 @functools.lru_cache(maxsize=None)
 def signature_of(obj: Any) -> ClassSignature:
-    """Keyword arguments a registered class or function accepts (cached).
-
-    A class's ``__init__`` that passes its ``**kwargs`` to its base
-    (mmdet's heads, datasets...) adds the base's arguments, and the keys it
-    reads from them itself (:func:`_kwargs_use`); one that uses them
-    otherwise, or whose source cannot be read, makes the signature
-    open-ended (unknown keys are not errors there), as does a function
-    with ``**kwargs``. ``nn.Module`` and ``object`` take no arguments.
+    """Keyword arguments a registered class or function accepts (cached):
+    its bases' too where ``**kwargs`` are passed on to them, open-ended
+    where they go where nothing can check them.
 
     Args:
         obj (type | callable): what a config ``type`` names.

@@ -39,14 +39,9 @@ def known_config_keys() -> frozenset:
 
 
 def _read_after_set(key: str, text: str) -> bool:
-    """Whether the config files read ``key`` as a variable (a value, as in
-    ``pipeline=train_pipeline`` or ``_base_.train_pipeline``, not a keyword
-    as in ``dict(max_epochs=12)``) after its last top-level assignment.
-
-    ``cfg.text`` holds the bases first; mmengine runs each file by itself,
-    so ``max_epochs = 2`` does not reach a base's
-    ``train_cfg = dict(max_epochs=max_epochs)``.
-    """
+    """Whether the config files read ``key`` as a variable (a value, not a
+    keyword) after its last top-level assignment (``cfg.text`` holds the
+    bases first, and a base never sees a later file's variable)."""
     name = re.escape(key)
     sets = list(re.finditer(rf'^{name}\s*=(?!=)', text, re.M))
     return re.search(rf'(?<![\w\'"]){name}\b(?!\s*=(?!=))',

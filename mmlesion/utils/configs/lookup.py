@@ -59,11 +59,7 @@ def configs_dir() -> Path:
 
 def lesion_config_path(rel_path: str) -> str:
     """Absolute path of an mmlesion config (:func:`configs_dir`), for a
-    user config's ``_base_``. mmengine evaluates the ``_base_`` expression
-    before any ``custom_imports``, so the import goes in it::
-
-        _base_ = [__import__('mmlesion.utils', fromlist=['_']).
-                  lesion_config_path('demo/faster-rcnn_r18_fpn_36e_deeplesion-demo.py')]
+    user config's ``_base_`` (docs/mmdet_tools.md).
 
     Args:
         rel_path (str): path below ``configs/``, e.g.

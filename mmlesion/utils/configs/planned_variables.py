@@ -1,12 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """``--cfg-options NAME=VALUE`` for a variable a config file lists in its
-``planned_names`` (the configs ``tools/plan_dataset.py`` writes): the file
-is run again with ``NAME = VALUE`` in place of its assignment, so every
-setting that uses the variable (and the variables derived from it) follows,
-as if the file had been written with that value.
-
-mmengine merges options after the files ran, so a plain ``hu_window=...``
-would change a variable nothing reads any more (and is refused as such).
+``planned_names`` (``tools/plan_dataset.py``'s configs): the file is run
+again with ``NAME = VALUE`` in place of its assignment, so every setting
+derived from it follows (mmengine merges options after the files ran).
 """
 import ast
 import os.path as osp

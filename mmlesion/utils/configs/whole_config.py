@@ -64,10 +64,8 @@ SINGLE_STAGE_KEYS: Dict[str, FrozenSet[str]] = {
     'test_cfg': _DENSE_TEST,
 }
 
-#: Detector ``type`` -> {section under the detector's dict: the keys that
-#: the detector and its heads read there}: mmdet's detectors here, each
-#: registered method's (``MethodSpec.config_keys``) on use. Other
-#: detectors' sections (PointRend, Cascade R-CNN...) are not checked.
+#: Detector ``type`` -> {section: the keys read there}: mmdet's detectors
+#: and each registered method's (``MethodSpec.config_keys``).
 MODEL_CFG_KEYS: Mapping[str, Dict[str, FrozenSet[str]]] = MethodView(
     'config_keys', {
         'TwoStageDetector': TWO_STAGE_KEYS,

@@ -30,9 +30,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
         bool: True if a CPU (gloo) process group was initialised here.
 
     Raises:
-        RuntimeError: if the launcher is not ``'pytorch'`` (``slurm`` and
-            ``mpi`` on CPU are not supported by this helper) or the
-            environment lacks ``RANK``/``WORLD_SIZE``.
+        RuntimeError: the launcher is not ``'pytorch'`` or the environment
+            lacks ``RANK``/``WORLD_SIZE``.
     """
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none' or torch.cuda.is_available():

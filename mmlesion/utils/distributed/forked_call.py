@@ -1,12 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run a callable in a process forked from this one and wait for its
-result (:class:`ForkedCall`).
-
-The child shares this process's memory copy on write, so the callable and
-what it holds need no pickle; only the result (or the error) comes back
-through a pipe, so it should be small. :func:`gc.freeze` before the fork
-keeps the child's garbage collections from copying this process's pages.
-Forking is offered on Linux only (:func:`fork_available`).
+result (:class:`ForkedCall`): nothing is pickled but the (small) result or
+error; :func:`gc.freeze` keeps the child from copying this process's pages.
 """
 import gc
 import multiprocessing

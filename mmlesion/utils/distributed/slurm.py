@@ -1,22 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``--launcher slurm`` on GPU and CPU partitions.
-
-mmengine 0.10.7's ``slurm`` launcher calls ``torch.cuda.set_device``, which
-fails on a partition without GPUs, puts every job's rendezvous on port
-29500, and lets each task start one torch thread per core of the node.
-:func:`setup_slurm_distributed` (called before ``setup_cpu_distributed``)
-therefore, for ``--launcher slurm``:
-
-* exports what ``torchrun`` would (:func:`slurm_task_env`): ``RANK``,
-  ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` (first host of the step's
-  node list) and ``MASTER_PORT`` (the environment's, else
-  :func:`default_master_port`);
-* sets torch's threads to ``SLURM_CPUS_PER_TASK`` unless
-  ``OMP_NUM_THREADS`` is set;
-* without a GPU, switches the run to the ``pytorch`` launcher, whose
-  environment it has just provided (``gloo``, DDP without device ids).
-  With a GPU mmengine's ``slurm`` launcher runs as before, with the port
-  above.
+"""``--launcher slurm`` on GPU and CPU partitions: mmengine's launcher
+fails without a GPU, puts every job on port 29500 and starts a torch
+thread per core, so :func:`setup_slurm_distributed` exports what
+``torchrun`` would, a port per job step and ``SLURM_CPUS_PER_TASK``
+threads, and runs the ``pytorch`` launcher (gloo) without a GPU.
 """
 import os
 import re
@@ -51,27 +38,16 @@ def first_host(nodelist: str) -> str:
                 return out[0]
         except (OSError, subprocess.SubprocessError):
             pass
-    depth, end = 0, len(nodelist)
-    for i, char in enumerate(nodelist):
-        depth += char == '['
-        depth -= char == ']'
-        if char == ',' and depth == 0:
-            end = i
-            break
-    first = nodelist[:end]
-    found = re.match(r'^([^\[]*)\[([^\],-]+)[^\]]*\](.*)$', first)
-    if found:
-        return found.group(1) + found.group(2) + found.group(3)
-    return first
+    # prefix, the first number of a [range,...], suffix
+    found = re.match(r'([^,\[]*)(?:\[([^\],-]+)[^\]]*\])?([^,]*)', nodelist)
+    return ''.join(part or '' for part in found.groups())
 
 
 def default_master_port(job_id: int, step_id: int = 0,
                         restart: int = 0) -> int:
     """A port for the job step's rendezvous: ``PORT_BASE + (16 * job_id +
-    (step_id + restart) % 16) % PORT_SPAN``. Jobs with ids less than
-    ``PORT_SPAN / 16`` apart, and up to 16 concurrent steps of one job,
-    never share it; a requeued job moves to the next port, away from the
-    killed run's rank 0 that may still hold its socket.
+    (step_id + restart) % 16) % PORT_SPAN`` (a requeued job moves to the
+    next port, away from the killed run's socket).
 
     Args:
         job_id (int): ``SLURM_JOB_ID``.
@@ -142,7 +118,7 @@ def slurm_task_env(environ: Optional[Mapping[str, str]] = None
 
 
 def setup_slurm_distributed(cfg: Config) -> bool:
-    """Prepare ``--launcher slurm`` (see the module); call it before
+    """Prepare ``--launcher slurm``; call it before
     ``setup_cpu_distributed(cfg)``.
 
     Args:
