@@ -12,12 +12,9 @@ slices at one position with different HU are refused naming the files (one
 slice stored twice is read once); gaps over 1.5x the median step and other
 uneven steps are refused, or, only when asked, interpolated onto a uniform
 grid (:func:`resample_slices_uniform`). Each file's header must announce
-pixel data that fits in the file, and a colour or palette image (a
-screenshot) is named as no CT image. A slice without the RescaleSlope /
-RescaleIntercept the others have is refused (its raw values are no HU);
-slice-wise values (ITK would cut the other slices' HU to the first slice's
-integer type) make :attr:`SeriesGeometry.rescale_varies` ask the reader
-for float32.
+pixel data that fits in the file; a colour or palette image (a
+screenshot) is no CT image; a slice without the rescale the others have is
+refused; slice-wise rescales make the reader use float32.
 """
 import os
 import os.path as osp
