@@ -47,3 +47,21 @@ def test_each_metafile_is_parsed_once(monkeypatch):
     with pytest.raises(ValueError) as real:
         lookup.original(mmdet, unseen)
     assert str(memo.value) == str(real.value)
+
+
+def test_an_installed_package_is_found_once(monkeypatch):
+    """mmengine's ``is_installed`` (a reload of ``pkg_resources`` each
+    call) answers a package found installed from memory; a package not
+    found is looked up each time."""
+    import importlib
+
+    from mmengine.config import config
+    memoize_metafile_lookup(parse_now=True)
+    calls = []
+    reload = importlib.reload
+    monkeypatch.setattr(importlib, 'reload',
+                        lambda m: calls.append(m) or reload(m))
+    assert config.is_installed('mmdet') and calls == []
+    assert not config.is_installed('no_such_package_xyz')
+    assert not config.is_installed('no_such_package_xyz')
+    assert len(calls) == 2
