@@ -2,6 +2,7 @@
 """``--cfg-options`` checked (typos, values of the wrong kind), then
 merged (:func:`apply_cfg_options`)."""
 import logging
+import reprlib
 from typing import Any, Iterable, List, Mapping, Optional, Tuple
 
 from mmengine.config import Config
@@ -106,11 +107,6 @@ def _check_new_key(path: List[str], node: Mapping, key: str,
             f'key of {where} (nothing checks that it is read)')
 
 
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + '...'
-
-
 def check_cfg_options(cfg: Config,
                       options: Mapping[str, Any],
                       source: str = 'config') -> List[str]:
@@ -167,7 +163,7 @@ def check_cfg_options(cfg: Config,
             if not isinstance(node, Mapping):
                 raise ConfigOptionError(
                     f'{source}: --cfg-options {full_key}: '
-                    f'{".".join(path)} is {_short_repr(node)} '
+                    f'{".".join(path)} is {reprlib.repr(node)} '
                     f'({type(node).__name__}), not a dict that could hold '
                     f'{part!r}')
             if part not in node:
@@ -216,11 +212,6 @@ def _set_path(cfg: Any, path: str, value: Any) -> None:
         node[last] = value
 
 
-def _under_root(value: str, root: str) -> bool:
-    return value == root or (value.startswith(root) and (
-        root.endswith(('/', '\\')) or value[len(root)] in '/\\'))
-
-
 def propagate_data_root(cfg: Config, old_root: Any,
                         before: Mapping[str, str],
                         source: str = 'config') -> List[str]:
@@ -244,7 +235,10 @@ def propagate_data_root(cfg: Config, old_root: Any,
         return []
     changed = []
     for path, value in before.items():
-        if not _under_root(value, old_root):
+        rest = value[len(old_root):]
+        if not value.startswith(old_root) or not (
+                rest == '' or old_root.endswith(('/', '\\'))
+                or rest[0] in '/\\'):
             continue
         try:
             current = _get_path(cfg, path)
@@ -252,10 +246,9 @@ def propagate_data_root(cfg: Config, old_root: Any,
             continue
         if current != value:  # set by the options themselves
             continue
-        new_value = new_root + value[len(old_root):]
-        if value[len(old_root):][:1] in ('/', '\\') and new_root.endswith(
-                ('/', '\\')):
-            new_value = new_root + value[len(old_root) + 1:]
+        if rest[:1] in ('/', '\\') and new_root.endswith(('/', '\\')):
+            rest = rest[1:]
+        new_value = new_root + rest
         _set_path(cfg, path, new_value)
         changed.append(path)
     if changed:

@@ -111,17 +111,14 @@ _SEQUENCES = (list, tuple, collections.abc.Sequence,
               collections.abc.MutableSequence)
 
 
-def _array_types() -> Tuple[type, ...]:
-    import numpy as np
-    import torch
-    return (torch.Tensor, np.ndarray)
-
-
 def numeric_only(annotation: Any) -> bool:
     """Whether an annotation admits only numbers, bools, None, tensors and
     sequences of them (never a string). Unknown forms count as False."""
     if isinstance(annotation, type):
-        return issubclass(annotation, _NUMBER_TYPES + _array_types())
+        import numpy as np
+        import torch
+        return issubclass(annotation,
+                          _NUMBER_TYPES + (torch.Tensor, np.ndarray))
     origin = typing.get_origin(annotation)
     args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
     if origin is typing.Union or type(annotation).__name__ == 'UnionType':

@@ -72,12 +72,6 @@ def best_checkpoints(runner: Any) -> List[BestCheckpoint]:
     return found
 
 
-def _best_text(best: BestCheckpoint) -> str:
-    score = '' if best.score is None else f' {best.score:.4f}'
-    epoch = '' if best.epoch is None else f', epoch {best.epoch}'
-    return f'{best.path}  (val {best.metric}{score}{epoch})'
-
-
 def training_summary(work_dir: str, log_dir: str, timestamp: str,
                      config_file: Optional[str],
                      best: Sequence[BestCheckpoint] = ()) -> str:
@@ -99,7 +93,11 @@ def training_summary(work_dir: str, log_dir: str, timestamp: str,
     last = recorded_last_checkpoint(work_dir)
     if last:
         rows.append(('last checkpoint', last))
-    rows += [('best checkpoint', _best_text(b)) for b in best]
+    for b in best:
+        score = '' if b.score is None else f' {b.score:.4f}'
+        epoch = '' if b.epoch is None else f', epoch {b.epoch}'
+        rows.append(('best checkpoint',
+                      f'{b.path}  (val {b.metric}{score}{epoch})'))
     rows.append(('log folder', osp.join(log_dir, '')))
     log_file = osp.join(log_dir, f'{timestamp}.log')
     if osp.isfile(log_file):
