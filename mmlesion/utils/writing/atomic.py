@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import IO, Any, Callable, Iterator, List, Optional, Union
 
 from .refusals import WriteRefusedError, refused_write
 
