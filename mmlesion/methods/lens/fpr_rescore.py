@@ -123,11 +123,9 @@ def rescore_findings_with_fpr(
     """
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    props = [
-        dict(series_dir=n, bbox_3d=positive_box_3d(f.bbox_3d, 4),
-             score=float(f.score), label=0)
-        for n, items in findings.items() for f in items
-    ]
+    props = [dict(series_dir=n, bbox_3d=positive_box_3d(f.bbox_3d, 4),
+                  score=float(f.score), label=0)
+             for n, items in findings.items() for f in items]
     for p in props:
         if spacings and p['series_dir'] in spacings:
             p['spacing'] = [float(v) for v in spacings[p['series_dir']]]
@@ -167,13 +165,11 @@ def rescore_findings_with_fpr(
         len(dataset), label='FPR patches') if show_progress and len(dataset) \
         else None
     for start in range(0, len(dataset), batch_size):
-        items = [dataset[i]
-                 for i in range(start, min(start + batch_size,
-                                           len(dataset)))]
+        items = [dataset[i] for i in range(
+            start, min(start + batch_size, len(dataset)))]
         res = fpr_model(
             torch.stack([it['inputs'] for it in items]).to(device),
-            [it['data_samples'] for it in items],
-            mode='predict')
+            [it['data_samples'] for it in items], mode='predict')
         s_fpr += [float(r['fpr_score']) for r in res]
         if bar is not None:
             bar.update(len(items))
@@ -183,11 +179,9 @@ def rescore_findings_with_fpr(
     final = combine_fpr_scores(s_lens,
                                torch.tensor(s_fpr, dtype=torch.float64))
     parts = iter(zip(final.tolist(), s_fpr))
-    return {
-        n: [f.rescored(score, s_lens=float(f.score), s_fpr=fpr)
-            for f, (score, fpr) in zip(items, parts)]
-        for n, items in findings.items()
-    }
+    return {n: [f.rescored(score, s_lens=float(f.score), s_fpr=fpr)
+                for f, (score, fpr) in zip(items, parts)]
+            for n, items in findings.items()}
 
 
 class LensFPRRescorer:
