@@ -144,12 +144,9 @@ def collect_series_proposals(model: torch.nn.Module,
         data = model.data_preprocessor(
             dict(inputs=[packed['inputs']],
                  data_samples=[packed['data_samples']]), False)
-        outs = model.predict_experts(
-            data['inputs'],
-            data['data_samples'],
-            experts=experts,
-            rescale=True,
-            with_embeddings=True)
+        outs = model.predict_experts(data['inputs'], data['data_samples'],
+                                     experts=experts, rescale=True,
+                                     with_embeddings=True)
         body, spacing = body_box(packed), float(template['spacing'])
         proposals = SliceProposals(z, *_valid(outs[0][0]))
         proposals.sites = box_sites(proposals.boxes, body, np.nan, spacing)
@@ -191,14 +188,10 @@ def series_to_entries(series: Sequence[SeriesMining]) -> List[dict]:
         for z in sorted({p.z for p in s.proposals}):
             mined = s.mined.get(z, [])
             unc = s.uncertain.get(z, [])
-            out.append(
-                dict(series_dir=s.series,
-                     slice=int(z),
-                     mined=[[round(float(v), 2) for v in b]
-                            for b, _ in mined],
-                     mined_sources=[src for _, src in mined],
-                     uncertain=[[round(float(v), 2) for v in b]
-                                for b, _ in unc],
-                     uncertain_scores=[round(float(sc), 4)
-                                       for _, sc in unc]))
+            out.append(dict(
+                series_dir=s.series, slice=int(z),
+                mined=[[round(float(v), 2) for v in b] for b, _ in mined],
+                mined_sources=[src for _, src in mined],
+                uncertain=[[round(float(v), 2) for v in b] for b, _ in unc],
+                uncertain_scores=[round(float(sc), 4) for _, sc in unc]))
     return out
