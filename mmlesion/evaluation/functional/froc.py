@@ -186,23 +186,31 @@ def _concat_boxes(boxes: Sequence[np.ndarray], name: str, ndim: int,
         counts.append(arr.shape[0])
     counts = np.asarray(counts, dtype=np.int64)
     cat = np.concatenate(arrays) if arrays else np.zeros((0, width))
+    _check_finite_boxes(cat, counts, name, ndim)
+    return cat, counts
+
+
+def _check_finite_boxes(cat: np.ndarray, counts: np.ndarray, name: str,
+                        ndim: int) -> None:
+    """Raise ``ValueError`` naming image and row of the first bad entry."""
     nb = 2 * ndim
     bad_box = ~np.isfinite(cat[:, :nb]).all(axis=1)
     bad_box |= (cat[:, ndim:nb] < cat[:, :ndim]).any(axis=1)
-    bad = bad_box | np.isnan(cat[:, nb]) if with_score else bad_box
-    if bad.any():  # name the image and row of the first bad entry
-        flat = int(np.flatnonzero(bad)[0])
-        ends = np.cumsum(counts)
-        img = int(np.searchsorted(ends, flat, side='right'))
-        row = flat - int(ends[img] - counts[img])
-        if not bad_box[flat]:
-            raise ValueError(f'{name}[{img}] row {row}: the score is NaN')
+    bad_score = (np.isnan(cat[:, nb]) if cat.shape[1] == nb + 1 else np.zeros(
+        len(cat), dtype=bool))
+    if not (bad_box.any() or bad_score.any()):
+        return
+    flat = int(np.flatnonzero(bad_box | bad_score)[0])
+    ends = np.cumsum(counts)
+    img = int(np.searchsorted(ends, flat, side='right'))
+    row = flat - int(ends[img] - counts[img])
+    if bad_box[flat]:
         rule = ('x2 >= x1 and y2 >= y1' if ndim == 2 else
                 'x2 >= x1, y2 >= y1 and z2 >= z1')
         raise ValueError(
             f'{name}[{img}] row {row}: invalid box {cat[flat, :nb].tolist()} '
             f'(coordinates must be finite with {rule})')
-    return cat, counts
+    raise ValueError(f'{name}[{img}] row {row}: the score is NaN')
 
 
 def match_detections(dets: Sequence[np.ndarray],
