@@ -205,10 +205,15 @@ def _wait(pid: int, timeout: Optional[float]) -> Tuple[int, bool]:
 #: What the zygote imports before it forks (a child does not import them
 #: again, so it prints none of their start-up warnings: a test imports them
 #: in a fresh interpreter instead). ``torch._dynamo``: building a
-#: training's optimizer imports it (0.8 s of CPU a forked training).
+#: training's optimizer imports it (0.8 s of CPU a forked training); the
+#: methods (their tables), the data-layout and whole-config checks: every
+#: training and test (0.15 s).
 PREIMPORTS = ('mmdet.models', 'mmengine.runner', 'torch', 'torch._dynamo',
               'mmlesion.datasets', 'mmlesion.engine', 'mmlesion.evaluation',
-              'mmlesion.models')
+              'mmlesion.models', 'mmlesion.methods',
+              'mmlesion.datasets.data_layout',
+              'mmlesion.datasets.demo.replicas.marker',
+              'mmlesion.utils.configs.whole_config')
 
 
 def main() -> None:
