@@ -44,6 +44,8 @@ def memoize_metafile_lookup(parse_now: bool = False) -> None:
 
 
 def _install(utils) -> None:
+    """Replace mmengine's ``is_installed`` (in its config module) and
+    ``_get_cfg_metainfo`` (in ``utils``) by their memoized forms."""
     from mmengine.config import config
     installed = set()
     is_installed = config.is_installed
