@@ -19,8 +19,7 @@ import numpy as np
 
 from mmlesion.datasets.deeplesion.png_slices import HU_OFFSET, IMPLAUSIBLE_HU
 from mmlesion.datasets.transforms.loading import (LoadDeepLesionSlices,
-                                                  _check_slice_file,
-                                                  _slice_roots)
+                                                  _check_slice_file)
 from mmlesion.utils.input_files import check_regular_file
 
 
@@ -101,7 +100,9 @@ class LoadDeepLesionSlicesBaseline(LoadDeepLesionSlices):
             return key_path if index == key else osp.join(
                 series_dir, f'{index:03d}.png')
 
-        roots = _slice_roots(series_dir, self._allow_outside_data(results))
+        roots = None if self._allow_outside_data(results) else (
+            osp.realpath(series_dir),
+            osp.realpath(osp.dirname(osp.abspath(series_dir))))
 
         def exists(index: int) -> bool:
             path = path_of(index)
