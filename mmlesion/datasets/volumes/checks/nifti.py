@@ -236,7 +236,7 @@ def _gunzipped_length(path: str, limit: int) -> int:
         with gzip.open(path, 'rb') as f:
             while total <= limit and (data := f.read1(_CHUNK)):
                 total += len(data)
-    except EOFError:
+    except EOFError:  # cut short: the caller's length check refuses it
         pass
     except (OSError, zlib.error) as err:
         raise ValueError(f'{path}: corrupt gzip data after {total} '
