@@ -1,17 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A day's scans through one 2.5D detector (:func:`run_batch_inference`;
-``tools/infer_volume.py CONFIG CHECKPOINT SCAN SCAN ...``;
-docs/infer_volume.md).
-
-The model is loaded once. While it detects a scan, a thread reads and
-resamples the next ``Finishing.read_ahead`` scans, and the last ones are
-stacked, measured and written, up to ``Finishing.processes`` at once, each
-in a forked process (:class:`~mmlesion.utils.distributed.forked_call.
-ForkedCall`: it shares the scan's arrays copy on write) at a lower
-priority: on a CPU a scan's GrabCut and pictures take longer than a GPU
-detector takes for it. ``OUT_DIR/scans.csv`` is rewritten atomically as
-each scan ends (:func:`record_scan_rows`), by whoever wrote its files, so
-a killed batch leaves a list that is true but for the scan moving in.
+docs/infer_volume.md): the model loaded once, the next scans read in a
+thread and the last ones finished in forked processes
+(:class:`~mmlesion.apis.whole_scan.settings.Finishing`) while it detects.
+``OUT_DIR/scans.csv`` is rewritten atomically as each scan ends.
 """
 import contextlib
 import csv
@@ -23,8 +15,8 @@ import traceback
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from dataclasses import dataclass, replace
-from typing import (Any, Callable, Deque, Dict, Iterator, List, Mapping,
+from dataclasses import asdict, dataclass, fields, replace
+from typing import (Any, Callable, Deque, Iterator, List, Mapping,
                     Optional, Protocol, Sequence, Tuple, Union)
 
 import torch
@@ -52,19 +44,13 @@ from .write import (OutDirLock, check_out_dir_apart, output_paths,
                     remove_stale_staging)
 from .write_dicom import DicomPlan, prepare_dicom_results
 
-#: The columns of ``OUT_DIR/scans.csv``.
-SUMMARY_COLUMNS = ('scan', 'folder', 'status', 'findings', 'best_score',
-                   'slices', 'load_seconds', 'detect_seconds',
-                   'measure_seconds', 'write_seconds', 'total_seconds',
-                   'error')
 SUMMARY_NAME = 'scans.csv'
 
 
 @dataclass
 class BatchRow:
     """One scan of a batch (:func:`run_batch_inference`), filled in as
-    the batch runs; ``scans.csv`` lists its :data:`SUMMARY_COLUMNS`
-    (:meth:`to_dict`).
+    the batch runs: a row of ``scans.csv`` (:data:`SUMMARY_COLUMNS`).
 
     Args:
         scan (str): the scan's path.
@@ -94,11 +80,9 @@ class BatchRow:
     error: Optional[str] = None
     index: str = ''
 
-    def to_dict(self) -> Dict[str, Any]:
-        """The row of ``scans.csv``: :data:`SUMMARY_COLUMNS`, ``''``
-        where not recorded."""
-        return {k: '' if getattr(self, k) is None else getattr(self, k)
-                for k in SUMMARY_COLUMNS}
+
+#: The columns of ``OUT_DIR/scans.csv``.
+SUMMARY_COLUMNS = tuple(f.name for f in fields(BatchRow))[:-1]
 
 
 #: The schedule of ``overlap=False``: one step after another.
@@ -119,10 +103,8 @@ def prefetched(scans: Sequence[str],
                prefetch: bool = True,
                ahead: int = 1) -> Iterator[Tuple[str, object]]:
     """Yield ``(scan, load(scan))`` in order, loading the next ``ahead``
-    scans in a thread (one after another) while the caller works on the
-    current one (``prefetch=False``: one after another). An exception of
-    ``load`` is yielded in place of its result (the caller decides; the
-    next scans still load).
+    scans in a thread while the caller works on the current one. An
+    exception of ``load`` is yielded in place of its result.
 
     Args:
         scans (Sequence[str]): the scans, in order.
@@ -161,10 +143,8 @@ def prefetched(scans: Sequence[str],
 def record_scan_rows(rows: Sequence[BatchRow],
                      path: Union[str, Path]) -> None:
     """Record ``rows`` in ``scans.csv`` in place of the rows of their
-    folders, the file's other rows as they are: the batch and each scan's
-    finisher (a thread, or a forked process whose copy of the batch's
-    rows is not current) record what they know. Atomic, one writer at a
-    time (``flock`` on the batch's folder)."""
+    folders, the others kept (a forked finisher's copy of the batch's rows
+    is not current). Atomic, one writer at a time (``flock``)."""
     path = Path(path)
     with _summary_lock(path.parent):
         try:
@@ -172,14 +152,15 @@ def record_scan_rows(rows: Sequence[BatchRow],
                 table = list(csv.DictReader(f))
         except (OSError, csv.Error):  # gone: what is known now
             table = []
-        new = {row.folder: row.to_dict() for row in rows}
+        new = {row.folder: asdict(row) for row in rows}
         table = [new.pop(rec.get('folder'), rec) for rec in table]
         write_csv(path, SUMMARY_COLUMNS, table + list(new.values()))
 
 
 def write_csv(path: Union[str, Path], columns: Sequence[str],
               table: Sequence[Mapping[str, Any]]) -> None:
-    """Write a table's ``columns`` (others ignored) atomically."""
+    """Write a table's ``columns`` (others ignored; None as ``''``)
+    atomically."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns),
                             lineterminator='\n', extrasaction='ignore')
@@ -190,8 +171,7 @@ def write_csv(path: Union[str, Path], columns: Sequence[str],
 
 @contextlib.contextmanager
 def _summary_lock(folder: Path) -> Iterator[None]:
-    """One writer of the batch's ``scans.csv`` at a time, among threads
-    and processes (the batch forks only while it holds none)."""
+    """One writer of the batch's ``scans.csv`` at a time."""
     import fcntl
     fd = os.open(str(folder), os.O_RDONLY)
     try:
@@ -284,11 +264,9 @@ def _queue_scans(scans: Sequence[Union[str, NamedScan]], out: Path,
                  overwrite: bool,
                  keep: List[Optional[str]],
                  lock: OutDirLock) -> List[BatchRow]:
-    """The batch's rows, ``scans.csv`` written, before the model loads:
-    the folder names, outputs apart from the scans and a writable ``out``
-    checked, ``lock`` taken, killed runs' staging folders removed (but
-    those holding the scan or a path in ``keep``); a scan with results is
-    skipped (unless ``overwrite``), the others queued."""
+    """The batch's rows, checked and ``scans.csv`` written before the
+    model loads: a scan with results is skipped (unless ``overwrite``),
+    the others queued."""
     named = named_scans(scans)
     for item in named:
         check_out_dir_apart(out / item.folder, item.scan)
@@ -305,7 +283,7 @@ def _queue_scans(scans: Sequence[Union[str, NamedScan]], out: Path,
             row.error = 'results there already (--overwrite runs it again)'
     with _summary_lock(out):  # whole, atomically
         write_csv(out / SUMMARY_NAME, SUMMARY_COLUMNS,
-                  [row.to_dict() for row in rows])
+                  [asdict(row) for row in rows])
     return rows
 
 
@@ -326,8 +304,7 @@ class _Batch:
     def run(self, todo: List[BatchRow], overlap: bool,
             finishing: Finishing = ONE_AFTER_ANOTHER) -> None:
         """Detect the queued scans one after another, each handed on to be
-        finished once fewer than ``finishing.processes`` (a thread: one)
-        are (``overlap=False``: before the next scan is read)."""
+        finished (``overlap=False``: before the next scan is read)."""
         by_scan = {row.scan: row for row in todo}
         backend = self.options.detection.resample_backend
         processes = finishing.resolved_processes()
@@ -366,9 +343,7 @@ class _Batch:
                stack: bool = True) -> Optional[tuple]:
         """One loaded scan (or its loading error) through the model: the
         result, the scan, its folder and DICOM plan, or None (failed).
-        ``measure``: the RECIST measurements too, before the next scan is
-        detected (else the finisher adds them); ``stack``: its findings
-        stacked here (else the finisher stacks them)."""
+        ``measure`` / ``stack``: here, else by the finisher."""
         try:
             if isinstance(loaded, BaseException):
                 raise loaded
@@ -403,11 +378,9 @@ def _finish_task(result: ScanResult, volume: CTVolume, folder: str,
                  plan: DicomPlan, run_info: RunInfo, max_pictures: int,
                  measure: bool, row: Optional[BatchRow] = None,
                  summary: Optional[Path] = None) -> Callable[[], dict]:
-    """A scan's finishing: its findings stacked (where the model's loop left
-    them unstacked: ``stack_seconds``), its RECIST measurements
-    (``measure``) and its files, then (with ``row`` and ``summary``) its
-    row recorded ``done`` in ``scans.csv``; what comes back is a few
-    numbers (no arrays)."""
+    """A scan's finishing: stacked (if not yet), measured (``measure``),
+    written, then its row recorded ``done`` in ``summary``; it returns a
+    few numbers (no arrays)."""
     row = None if row is None else replace(row)  # the batch's stays its
 
     def task() -> dict:
@@ -448,9 +421,8 @@ class _Pending(Protocol):
 @contextlib.contextmanager
 def _finisher(processes: int, niceness: int = 0
               ) -> Iterator[Callable[[Callable], _Pending]]:
-    """``submit(task) -> _Pending``: a thread of this process (``processes
-    == 0``, one scan at a time) or a forked process per scan, its niceness
-    raised by ``niceness`` (:class:`Finishing`)."""
+    """``submit(task) -> _Pending``: one thread (``processes == 0``) or a
+    forked process per scan, its niceness raised by ``niceness``."""
     if processes == 0:
         with ThreadPoolExecutor(max_workers=1,
                                 thread_name_prefix='mmlesion-write') as pool:
@@ -462,8 +434,7 @@ def _finisher(processes: int, niceness: int = 0
 
 
 def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
-    """``task`` run after ``os.nice(niceness)`` (in the forked child: the
-    threads it starts inherit the niceness)."""
+    """``task`` run after ``os.nice(niceness)``."""
 
     def run() -> dict:
         if niceness:
@@ -474,9 +445,8 @@ def _niced(task: Callable[[], dict], niceness: int) -> Callable[[], dict]:
 
 
 def _warm_pictures() -> None:
-    """Load the pictures' fonts and colour map once here, so that each
-    forked child starts with them (matplotlib's only where it draws a
-    picture: the benchmarks' older schedules)."""
+    """Load the pictures' fonts and colour map once, before the forks
+    (matplotlib's only where it draws: the benchmarks' older schedules)."""
     with contextlib.suppress(Exception):  # only a warm-up
         from mmlesion.visualization import volume_report
         from mmlesion.visualization.key_slice_raster import (
@@ -509,8 +479,7 @@ def _failed(row: BatchRow, err: BaseException, logger) -> None:
 
 
 def _record_done(row: BatchRow, written: dict) -> None:
-    """Fill in ``row`` of a scan whose files are in place from
-    :func:`_finish_task`'s numbers."""
+    """``row`` from :func:`_finish_task`'s numbers."""
     best = written['best_score']
     row.status, row.findings = 'done', written['findings']
     row.best_score = '' if best is None else f'{best:.4f}'

@@ -12,9 +12,6 @@ from .server_source import (DicomServerError, InstanceInfo, QueryFilter,
 
 #: The environment variable holding the server's password.
 PASSWORD_ENV = 'MMLESION_DICOMWEB_PASSWORD'
-_TAGS = dict(study='0020000D', series='0020000E', modality='00080060',
-             sop_class='00080016', image_type='00080008',
-             sop_instance='00080018')
 
 
 class DicomWebError(DicomServerError):
@@ -126,12 +123,12 @@ def server_error(err: Exception, settings: DicomWebSettings,
     return err
 
 
-def _value(item: dict, key: str) -> List:
-    return list((item.get(_TAGS[key]) or {}).get('Value') or [])
+def _value(item: dict, keyword: str) -> List:
+    return list((item.get(_keyword_tag(keyword)) or {}).get('Value') or [])
 
 
-def _first(item: dict, key: str) -> str:
-    values = _value(item, key)
+def _first(item: dict, keyword: str) -> str:
+    values = _value(item, keyword)
     return str(values[0]) if values else ''
 
 
@@ -159,12 +156,10 @@ def _matcher(wanted: QueryFilter) -> Callable[[dict], bool]:
     run and ``?`` one character, every other character itself (``[`` too;
     case-sensitive; trailing padding ignored), as a test of a QIDO-RS
     answer's item."""
-    tag = _keyword_tag(wanted.key)
     pattern = re.compile(re.escape(wanted.value.strip()).replace(
         r'\*', '.*').replace(r'\?', '.'), re.DOTALL)
-    return lambda item: any(
-        pattern.fullmatch(str(v).strip())
-        for v in (item.get(tag) or {}).get('Value') or [])
+    return lambda item: any(pattern.fullmatch(str(v).strip())
+                            for v in _value(item, wanted.key))
 
 
 class DicomWebTransport(SeriesTransport):
@@ -184,8 +179,7 @@ class DicomWebTransport(SeriesTransport):
         self.name = f'--dicomweb {settings.url}'
 
     def _raise(self, err: Exception, what: str) -> NoReturn:
-        """Raise ``err`` as :func:`server_error` names it (an error that
-        is not the server's, e.g. a full disk, as it is)."""
+        """Raise ``err`` as :func:`server_error` names it."""
         failed = server_error(err, self.settings, what)
         if failed is err:
             raise err
@@ -204,8 +198,9 @@ class DicomWebTransport(SeriesTransport):
                     _keyword_tag(f.key) for f in here], get_remaining=True)
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, 'QIDO-RS series query')
-        return [SeriesRef(_first(i, 'study'), _first(i, 'series'),
-                          _first(i, 'modality')) for i in items
+        return [SeriesRef(_first(i, 'StudyInstanceUID'),
+                          _first(i, 'SeriesInstanceUID'),
+                          _first(i, 'Modality')) for i in items
                 if all(test(i) for test in tests)]
 
     def list_instances(self, ref: SeriesRef) -> List[InstanceInfo]:
@@ -216,8 +211,8 @@ class DicomWebTransport(SeriesTransport):
                 fields=['00080016', '00080008'], get_remaining=True)
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, f'QIDO-RS instances of series {ref.series_uid}')
-        return [InstanceInfo(_first(i, 'sop_class'),
-                             tuple(str(v) for v in _value(i, 'image_type')))
+        return [InstanceInfo(_first(i, 'SOPClassUID'),
+                             tuple(str(v) for v in _value(i, 'ImageType')))
                 for i in items]
 
     def retrieve(self, ref: SeriesRef, save: Callable[[Any], None]) -> None:
@@ -243,7 +238,8 @@ class DicomWebTransport(SeriesTransport):
             self._raise(err, f'QIDO-RS {what}')
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, f'QIDO-RS {what}')
-        return any(sop_uid in _value(item, 'sop_instance') for item in found)
+        return any(sop_uid in _value(item, 'SOPInstanceUID')
+                   for item in found)
 
     def store(self, ds: Any, what: str) -> None:
         try:

@@ -22,7 +22,7 @@ import json
 import os.path as osp
 import platform
 from pathlib import PurePath
-from typing import Any, Iterator, List, Mapping, Optional, Union
+from typing import Any, List, Mapping, Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -32,6 +32,7 @@ from mmengine.logging import print_log
 from mmlesion.evaluation.functional.operating_points import (
     OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.utils.checkpoints.checksum import sha256_file
+from mmlesion.utils.configs.known_keys import config_values
 from .results import (CheckpointRecord, ConfigRecord, OperatingPoint,
                       RunProvenance, SoftwareVersions)
 from .settings import DATA_CONVENTION_KEY, RunSettings
@@ -65,15 +66,10 @@ def checkpoint_data_convention(meta: Optional[Mapping]) -> Optional[dict]:
 
 
 def read_checkpoint(checkpoint: Optional[str]) -> Optional[dict]:
-    """A local checkpoint read in full, once per run, before the model is
-    built: its meta is needed first (:func:`checkpoint_meta`), and the same
-    dict is then handed to the model's load
-    (:func:`~mmlesion.apis.detector_loader.init_lesion_detector`'s
-    ``preloaded``). Read by
-    :func:`~mmlesion.utils.checkpoints.loader.load_local_checkpoint` (the
-    checksum sidecar, the allow-list). Never raises: a missing, remote,
-    untrusted or corrupt checkpoint gives None here, and the model's load
-    names the problem after the run's other checks.
+    """A local checkpoint read once per run, before the model is built (its
+    meta is needed first; the model's load then takes the same dict).
+    Never raises: for a missing, remote, untrusted or corrupt checkpoint it
+    gives None, and the model's load names the problem.
 
     Args:
         checkpoint (str, optional): a path or URL.
@@ -99,19 +95,6 @@ def checkpoint_meta(checkpoint: Optional[Mapping]) -> Optional[Mapping]:
     return meta if isinstance(meta, Mapping) else None
 
 
-def _walk_data_roots(node: Any) -> Iterator[str]:
-    """Every string ``data_root`` value in nested dicts / lists."""
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == 'data_root' and isinstance(value, str):
-                yield value
-            else:
-                yield from _walk_data_roots(value)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk_data_roots(item)
-
-
 def training_data_roots(cfg: Any) -> List[str]:
     """The ``data_root`` values inside a config's ``train_dataloader``.
 
@@ -121,7 +104,9 @@ def training_data_roots(cfg: Any) -> List[str]:
     Returns:
         list[str]: in the order they appear (empty without any).
     """
-    return list(_walk_data_roots(cfg.get('train_dataloader') or {}))
+    return [value for path, value in config_values(
+        cfg.get('train_dataloader') or {}, '')
+        if path.endswith('.data_root') and isinstance(value, str)]
 
 
 def training_data_roots_of_text(text: str) -> List[str]:
@@ -273,8 +258,7 @@ def run_provenance(cfg: Config,
                    checkpoint: Optional[str],
                    checkpoint_sha256: Optional[str] = None,
                    **others: Union[str, None]) -> RunProvenance:
-    """Everything :func:`checkpoint_record`, :func:`config_record` and
-    :func:`software_versions` give, for a result file.
+    """The provenance of a result file.
 
     Args:
         cfg (Config): the config as run.

@@ -1,15 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The series of a server query sharded over several jobs
-(:func:`run_sharded_query`; ``--dicomweb URL --query KEY=VALUE --jobs N``,
-docs/archive.md).
-
-The query is asked once, here; each job retrieves, runs and stores back
-its share (:func:`~mmlesion.apis.whole_scan.dicomweb_batch.
-run_server_series`), its table in ``OUT/shard_<k>/server.csv``. A series
-is finished when that table says ``done`` (results written and, unless
-``--no-store``, stored), so a failed store is tried again. The DICOMweb
-password is never pickled into a job: each job reads
-:data:`~mmlesion.apis.whole_scan.dicomweb_source.PASSWORD_ENV`.
+(:func:`run_sharded_query`; docs/archive.md): the query asked once, here;
+each job retrieves, runs and stores back its share
+(:func:`~mmlesion.apis.whole_scan.dicomweb_batch.run_server_series`).
 """
 import os
 from dataclasses import dataclass, replace
@@ -76,8 +69,8 @@ class SeriesWork(ShardWork):
         return sum(row.status == 'failed' for row in rows)
 
     def _table(self, folder: Path) -> Dict[str, dict]:
-        """The shard's ``server.csv`` by Series Instance UID (read again
-        only when it changed)."""
+        """The shard's ``server.csv`` by Series Instance UID (cached by
+        mtime)."""
         path = folder / SERVER_SUMMARY
         try:
             stamp = path.stat().st_mtime_ns
@@ -88,8 +81,8 @@ class SeriesWork(ShardWork):
         return self._tables[path][1]
 
     def finished(self, folder: Path, name: str) -> bool:
-        """Its results written and (unless ``--no-store``) stored: its row
-        of the shard's ``server.csv`` says ``done``."""
+        """Its row of the shard's ``server.csv`` says ``done`` (so a
+        failed store is tried again)."""
         return (self._table(folder).get(name, {}).get('status') == 'done'
                 and super().finished(folder, name))
 

@@ -1,16 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""What a sharded batch (:mod:`~mmlesion.apis.whole_scan.shards`) tells
-when its jobs have ended: the row of each scan (:class:`ShardedRow`), and
-``OUT/scans.csv``, ``OUT/findings.csv`` (the kept findings of every
-finished scan in one table), ``OUT/summary.png`` (findings per scan, the
-scans' status) and ``OUT/summary.html`` (self-contained: the picture and
-the table), each written atomically (:func:`write_sharded_outputs`)."""
+"""The merged outputs of a sharded batch
+(:mod:`~mmlesion.apis.whole_scan.shards`; :func:`write_sharded_outputs`).
+"""
 import base64
 import html
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -21,10 +18,6 @@ from .write import output_paths
 
 #: The merged findings table.
 FINDINGS_TABLE = 'findings.csv'
-#: The columns of ``OUT/scans.csv`` of a sharded run.
-SHARDED_COLUMNS = ('scan', 'folder', 'shard', 'status', 'attempts',
-                   'findings', 'best_score', 'slices', 'total_seconds',
-                   'error')
 #: The columns of ``OUT/findings.csv``.
 FINDING_COLUMNS = ('scan', 'folder', 'finding', 'score', 'center_x_mm',
                    'center_y_mm', 'center_z_mm', 'first_slice', 'last_slice',
@@ -46,10 +39,9 @@ class ShardedRow:
     total_seconds: Optional[float] = None
     error: str = ''
 
-    def to_dict(self) -> Dict[str, Any]:
-        """The row of ``OUT/scans.csv``."""
-        return {k: '' if getattr(self, k) is None else getattr(self, k)
-                for k in SHARDED_COLUMNS}
+
+#: The columns of ``OUT/scans.csv`` of a sharded run.
+SHARDED_COLUMNS = tuple(f.name for f in fields(ShardedRow))
 
 
 def shard_folder(shard: int) -> str:
@@ -95,7 +87,7 @@ def write_sharded_outputs(rows: Sequence[ShardedRow], out: Path) -> None:
     """``scans.csv``, ``findings.csv``, ``summary.png`` and
     ``summary.html``, each written atomically."""
     write_csv(out / SUMMARY_NAME, SHARDED_COLUMNS,
-              [r.to_dict() for r in rows])
+              [asdict(r) for r in rows])
     records = finding_records(rows, out)
     write_csv(out / FINDINGS_TABLE, FINDING_COLUMNS, records)
     png = _summary_picture(rows)
@@ -147,7 +139,7 @@ def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
         '<table border="1" cellpadding="3"><tr>'
         + ''.join(f'<th>{c}</th>' for c in SHARDED_COLUMNS) + '</tr>']
     for row in rows:
-        cells = row.to_dict()
+        cells = {k: '' if v is None else v for k, v in asdict(row).items()}
         link = (f'<a href="{esc(shard_folder(row.shard))}/'
                 f'{esc(row.folder)}/report.html">{esc(row.folder)}</a>'
                 if row.status == 'done' else esc(row.folder))

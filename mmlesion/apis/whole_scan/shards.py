@@ -1,15 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Work items sharded over several jobs (:func:`run_sharded_inference`;
-``tools/infer_volume.py --jobs N [--slurm]``; docs/archive.md).
-
-The items (:class:`ShardWork`) are dealt round robin into ``jobs``
-shards; shard ``k`` runs its items in ``OUT/shard_<k>/`` in a forked
-process or a Slurm job (submitit). ``OUT/shards.json`` keeps each item's
-shard, so a re-run, whatever its ``jobs``, sends an item to the folder
-holding its earlier results and skips the finished ones
-(:meth:`ShardWork.finished`). Items not finished when the jobs end are run
-again (``retries``); then the merged tables and page are written
-(:func:`~mmlesion.apis.whole_scan.shard_summary.write_sharded_outputs`).
+"""Work items sharded over several jobs, forked processes or Slurm jobs
+(:func:`run_sharded_inference`; ``tools/infer_volume.py --jobs N``;
+docs/archive.md): shard ``k`` runs in ``OUT/shard_<k>/``, and
+``OUT/shards.json`` keeps each item's shard, so a re-run skips the
+finished items whatever its ``jobs``.
 """
 import csv
 import json
@@ -87,9 +81,8 @@ class ShardSettings:
 
 class ShardWork:
     """The items of a sharded run and what a job does with its share: here
-    scan files (a scan list, a folder tree), each shard a batch
+    scan files, each shard a batch
     (:func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`).
-    Another source (a server's series) subclasses it.
 
     Args:
         scans (Sequence[str | NamedScan]): the scans (two of one results
@@ -204,8 +197,7 @@ class ShardJob:
 
 def plan_shards(names: Sequence[str], out: Path, jobs: int) -> List[int]:
     """The shard of each scan (by its folder name): the one
-    ``OUT/shards.json`` names, where an earlier run put it, else dealt
-    round robin over ``jobs`` shards, fewest scans first."""
+    ``OUT/shards.json`` names, else the one with the fewest scans."""
     plan: Dict[str, int] = {}
     path = out / PLAN_NAME
     if path.is_file():
@@ -229,8 +221,7 @@ def plan_shards(names: Sequence[str], out: Path, jobs: int) -> List[int]:
 
 
 def finished(work: ShardWork, out: Path, row: ShardedRow) -> bool:
-    """Whether the item of ``row`` is finished (:meth:`ShardWork.
-    finished` in its shard's folder)."""
+    """:meth:`ShardWork.finished` of ``row`` in its shard's folder."""
     return work.finished(out / shard_folder(row.shard), row.folder)
 
 
@@ -238,8 +229,7 @@ def finished(work: ShardWork, out: Path, row: ShardedRow) -> bool:
 
 
 class _LocalJob:
-    """A shard in a process forked from this one (spawned where fork is
-    not available); its output goes to ``log``."""
+    """A shard in a forked (else spawned) process, logging to ``log``."""
 
     def __init__(self, job: ShardJob, log: Path) -> None:
         context = multiprocessing.get_context(
@@ -260,8 +250,7 @@ class _LocalJob:
                 f'{self.process.exitcode}; log: {self.log})')
 
     def kill(self) -> None:
-        """SIGKILL to the job's processes (its process group: the batch
-        and the processes it forked), as ``scancel`` ends a Slurm job."""
+        """SIGKILL to the job's process group, as ``scancel`` does."""
         import signal
         if self.process.is_alive():
             try:
@@ -271,8 +260,7 @@ class _LocalJob:
 
 
 def _run_logged(job: ShardJob, log: str) -> None:
-    """A local shard: stdout and stderr to ``log``, exit 1 when a scan
-    failed."""
+    """A local shard: output to ``log``, exit 1 when a scan failed."""
     os.setpgid(0, 0)  # its own group: kill() ends what it forks too
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
@@ -311,8 +299,6 @@ class _SlurmJob:
         return f'Slurm job {self.id} ended (log: {self.log})'
 
     def kill(self) -> None:
-        """``scancel``: Slurm sends SIGTERM (which submitit's jobs
-        ignore), SIGKILL after its ``KillWait``."""
         subprocess.run(['scancel', self.id],
                        capture_output=True, timeout=30)
 
@@ -415,8 +401,7 @@ def run_sharded_inference(scans: Union[ShardWork, Sequence[Union[
 
 def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
                rows: List[ShardedRow], todo: List[ShardedRow]) -> None:
-    """One job per shard with items to do, each over its whole shard (a
-    batch skips the finished ones, keeping its ``scans.csv`` complete);
+    """One job per shard with items to do, each over its whole shard;
     wait, counting the finished items."""
     out, settings, log = Path(run.out_dir), run.shards, run.log
     for row in todo:
@@ -478,10 +463,9 @@ def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
 
 def _final_status(work: ShardWork, rows: List[ShardedRow],
                   out: Path) -> None:
-    """Each row from its shard: done where the item is finished (its
-    numbers and attempts from this run, else from the last
-    ``OUT/scans.csv``), else
-    failed with the shard's reason (or the job's end)."""
+    """Each row from its shard: done where the item is finished (numbers
+    from this run, else the last ``OUT/scans.csv``), else failed with the
+    shard's reason."""
     reasons = {k: work.reasons(out / shard_folder(k))
                for k in {r.shard for r in rows}}
     before = read_csv_rows(out / SUMMARY_NAME)

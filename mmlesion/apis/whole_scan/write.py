@@ -48,10 +48,8 @@ class OutputIntoInputError(ValueError):
 
 def check_out_dir_apart(out_dir: Union[str, Path],
                         scan: Union[str, Path]) -> None:
-    """Refuse an ``--out-dir`` that would write into the scan it reads:
-    a DICOM series folder or a folder inside it (the SR and SEG would join
-    the series), or, for a scan file, a folder where an output would
-    replace the scan itself.
+    """Refuse an ``--out-dir`` that would write into the scan it reads
+    (a DICOM series folder or inside it; an output replacing a scan file).
 
     Args:
         out_dir (str | Path): the output folder.
@@ -88,11 +86,8 @@ _STAGING_TAIL = re.compile(r'^[a-z0-9_]{8}$')
 def remove_stale_staging(out_dir: Union[str, Path],
                          keep: Iterable[Union[str, Path]] = ()) -> List[str]:
     """Remove the staging folders that killed runs left beside ``out_dir``
-    (:class:`~mmlesion.utils.writing.atomic.AtomicOutputSet`'s
-    ``<parent>/.mmlesion-tmp-set-<name>-XXXXXXXX``; for a run refused
-    before it writes a set): only folders of exactly that name (no
-    symlinks), none that holds a path in ``keep`` (the scan, the
-    checkpoint, the config).
+    (:class:`~mmlesion.utils.writing.atomic.AtomicOutputSet`'s, exactly
+    that name, no symlinks), none that holds a path in ``keep``.
 
     Args:
         out_dir (str | Path): the output folder.
@@ -141,8 +136,8 @@ class OutDirBusyError(OutputDirError, WorkDirBusyError):
 class OutDirLock(WorkDirLock):
     """One ``infer_volume`` run per ``--out-dir`` at a time: a
     :class:`~mmlesion.utils.writing.work_dir_lock.WorkDirLock` on
-    ``<parent>/.mmlesion-out-<name>.lock``, held for the whole run and
-    removed (with the folders it created, while empty) at its end.
+    :func:`out_lock_path`, removed (with the empty folders it created) at
+    its end.
 
     Args:
         out_dir (str | Path): the output folder.
@@ -183,8 +178,8 @@ class OutDirLock(WorkDirLock):
                               'keeps being replaced')
 
     def release(self) -> None:
-        """Remove the lock file and the empty folders the lock created,
-        then release the lock."""
+        """Remove the lock file and the empty folders it created, then
+        release the lock."""
         if not self.held:
             return
         _HELD_OUT.discard(self.path)
@@ -247,8 +242,8 @@ def out_dir_busy(out_dir: Union[str, Path]) -> bool:
 
 
 def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:
-    """Refuse to replace earlier results without ``overwrite``, and a
-    read-only or full folder (before the detection runs).
+    """Refuse earlier results without ``overwrite``, and a read-only or
+    full folder.
 
     Raises:
         FileExistsError: naming the files that exist.
@@ -327,8 +322,7 @@ def write_volume_results(result: ScanResult,
                 for k in ('sr', 'seg') if getattr(result.dicom, k)})
         pictures = {}
         canvas = None  # one raster for all the key slices
-        # the key slices drawn here, their PNGs written by threads while
-        # the next ones and the overview are drawn
+        # PNGs written by threads while the next pictures are drawn
         with (ThreadPoolExecutor(PNG_WRITERS,
                                  thread_name_prefix='mmlesion-png')
               if PNG_WRITERS else contextlib.nullcontext()) as saver:
@@ -367,9 +361,7 @@ def write_volume_results(result: ScanResult,
 
 
 def _score_parts_text(parts: Dict[str, float]) -> str:
-    """A finding's score parts as the summary shows them after it:
-    `` (s_DET 0.700, s_FPR 0.500)`` (the letters after ``s_`` upper
-    case), or nothing."""
+    """`` (s_DET 0.700, s_FPR 0.500)``, or nothing."""
     if not parts:
         return ''
     return ' (' + ', '.join(
