@@ -75,33 +75,15 @@ def _inferencer_config(model: Union[ConfigType, str, Path, None]) -> Config:
 
 
 class LesionDetInferencer(DetInferencer):
-    """mmdet's :class:`~mmdet.apis.DetInferencer` for the 2.5D configs.
-
-    mmdet's inferencer needs ``LoadImageFromFile`` in the test pipeline and
-    reads images as 8-bit pictures; a DeepLesion input is N 16-bit slices
-    around a key slice. This subclass keeps mmdet's interface
-    (``inferencer(inputs, out_dir=..., show=..., pred_score_thr=...,
-    return_datasamples=...)``, batches, ``preds/*.json``, ``vis/*``) and
-    runs the config's own test pipeline, whose first transform
-    :class:`~mmlesion.datasets.transforms.LesionInferencerLoader` takes,
-    per image:
-
-    - a key-slice path of a DeepLesion series (the slice interval is read
-      from the release's ``DL_info.csv``, so the detections are those of
-      ``tools/test.py``), or a folder of them (every PNG in it);
-    - an (H, W, N) array of the N slices (HU, key slice in the middle);
-    - ``dict(volume=(D, H, W) HU, key_slice=index, slice_interval=mm)``, or
-      ``dict(img_path=..., slice_interval=mm)`` for a series without a
-      table.
-
-    Pictures (``out_dir/vis``, ``show=True``) are the windowed key slice
-    with the detections drawn as ``tools/test.py --show-dir`` draws them;
-    they and the ``preds/*.json`` files are named after the series
-    (``<series>_<slice>.png``).
-
-    The model is built and loaded by
-    :func:`~mmlesion.apis.detector_loader.init_lesion_detector`, as every
-    mmlesion tool loads one.
+    """mmdet's :class:`~mmdet.apis.DetInferencer` for the 2.5D configs
+    (docs/mmdet_tools.md): mmdet's interface, the config's own test
+    pipeline, whose
+    :class:`~mmlesion.datasets.transforms.LesionInferencerLoader` takes a
+    key-slice path (or a folder of them), an (H, W, N) array of slices in
+    HU, or ``dict(volume=, key_slice=, slice_interval=)`` (or
+    ``dict(img_path=, slice_interval=)``). Pictures and ``preds/*.json``
+    are named ``<series>_<slice>``; the model is loaded by
+    :func:`~mmlesion.apis.detector_loader.init_lesion_detector`.
 
     Example::
 

@@ -138,30 +138,14 @@ def init_lesion_detector(
         checkpoint: Optional[str] = None,
         settings: Optional[DetectorLoadSettings] = None,
         preloaded: Optional[dict] = None) -> LoadedDetector:
-    """Build the detector of a config and load its weights, checked.
-
-    What :func:`mmdet.apis.init_detector` does (the backbone's
-    ``init_cfg`` set to None, SyncBN reverted to BN, the model on the
-    device in eval mode, with ``cfg`` and ``dataset_meta``), with these
-    differences:
-
-    * **Registry scope.** The model is built in the config's own
-      ``default_scope`` (``'mmdet'`` when it names none), set as the
-      current scope: the scope mmengine's ``Runner`` trained the model in.
-    * **Checks.** A path must name an existing config, and the config must
-      have a ``model``; ``cfg_options`` are checked before they are merged.
-    * **Weights.** They go through
-      :func:`~mmlesion.utils.checkpoints.loader.load_model_checkpoint`: the
-      allow-list of a local checkpoint (refused unless trusted), its
-      ``.sha256`` sidecar, NaN / Inf weights refused, and the checkpoint
-      must fit the model exactly (``init_detector`` only warns).
-    * **Class names.** The checkpoint's ``dataset_meta`` (lower-cased
-      keys; ``CLASSES`` of checkpoints of mmdet < 3), else the config's
-      test dataset's; never mmdet's COCO default.
-
-    A given :class:`Config` is changed in place (options merged, the
-    backbone's ``init_cfg``), as ``init_detector`` changes it: pass a copy
-    to keep it.
+    """Build the detector of a config and load its weights, checked:
+    :func:`mmdet.apis.init_detector`, but built in the config's own
+    ``default_scope`` (the one the ``Runner`` trained it in), the weights
+    through :func:`~mmlesion.utils.checkpoints.loader.
+    load_model_checkpoint` (allow-list, ``.sha256`` sidecar, NaN / Inf and
+    an inexact fit refused), and the class names the checkpoint's, else the
+    config's test dataset's (never mmdet's COCO default). A given
+    :class:`Config` is changed in place, as ``init_detector`` changes it.
 
     Args:
         config (str | Path | Config): the detector's config, or its path.
@@ -169,10 +153,9 @@ def init_lesion_detector(
             random weights, or the config's initialisation with
             ``settings.init_weights``).
         settings (DetectorLoadSettings, optional): how to load it.
-        preloaded (dict, optional): ``checkpoint`` already read in full
-            (e.g. by :func:`~mmlesion.apis.whole_scan.model.read_checkpoint`
-            for its meta): not read again, and emptied once its weights are
-            in the model, so that the caller keeps no second copy.
+        preloaded (dict, optional): ``checkpoint`` already read in full:
+            not read again, and emptied once its weights are in the model
+            (no second copy).
 
     Returns:
         LoadedDetector: the model, its config and the checkpoint's meta.

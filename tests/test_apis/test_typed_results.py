@@ -68,7 +68,7 @@ ALLOWED = {
     'whole_scan.server_shards:SeriesWork.reasons':
     "series UID -> its one-line failure reason (the data's own names), as "
     'ShardWork.reasons',
-    'whole_scan.shards:read_csv_rows':
+    'whole_scan.batch:read_csv_rows':
     'a CSV\'s rows by one of its columns (the rows csv.DictReader gives, '
     'keyed by scan folder or series UID), read back from a shard\'s tables',
 }

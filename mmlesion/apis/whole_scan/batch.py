@@ -16,7 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import asdict, dataclass, fields, replace
-from typing import (Any, Callable, Deque, Iterator, List, Mapping,
+from typing import (Any, Callable, Deque, Dict, Iterator, List, Mapping,
                     Optional, Protocol, Sequence, Tuple, Union)
 
 import torch
@@ -147,14 +147,18 @@ def record_scan_rows(rows: Sequence[BatchRow],
     is not current). Atomic, one writer at a time (``flock``)."""
     path = Path(path)
     with _summary_lock(path.parent):
-        try:
-            with open(path, newline='', encoding='utf-8') as f:
-                table = list(csv.DictReader(f))
-        except (OSError, csv.Error):  # gone: what is known now
-            table = []
-        new = {row.folder: asdict(row) for row in rows}
-        table = [new.pop(rec.get('folder'), rec) for rec in table]
-        write_csv(path, SUMMARY_COLUMNS, table + list(new.values()))
+        table = read_csv_rows(path)  # none: what is known now
+        table.update((row.folder, asdict(row)) for row in rows)
+        write_csv(path, SUMMARY_COLUMNS, list(table.values()))
+
+
+def read_csv_rows(path: Path, key: str = 'folder') -> Dict[str, dict]:
+    """A CSV's rows by the column ``key`` (empty where unreadable)."""
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            return {rec[key]: rec for rec in csv.DictReader(f)}
+    except (OSError, csv.Error, KeyError):
+        return {}
 
 
 def write_csv(path: Union[str, Path], columns: Sequence[str],

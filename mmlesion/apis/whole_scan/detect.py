@@ -1,13 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Run a 2.5D detector over every slice of a resampled scan
-(:func:`detect_slices`): batches of :mod:`~mmlesion.apis.whole_scan.
-slices` through ``model.test_step``, each slice's boxes in continuous
-voxels of the resampled volume (mmdet's pixel ``i`` spans ``[i, i + 1)``,
-SimpleITK's voxel ``i`` ``[i - 0.5, i + 0.5]``: boxes shift by -0.5) and,
-for a model with a segmentation head, its lesion map. A slice the test
-pipeline crops (``ClipBlackBorder``) gets its boxes in the whole slice
-from the detector itself
-(:func:`~mmlesion.models.detectors.uncropped.check_uncropped`).
+(:func:`detect_slices`), each slice's boxes in continuous voxels (mmdet's
+pixel ``i`` spans ``[i, i + 1)``, SimpleITK's voxel ``i`` ``[i - 0.5, i +
+0.5]``: boxes shift by -0.5).
 """
 import os.path as osp
 from typing import List, Optional, Tuple
@@ -33,8 +28,7 @@ def detect_slices(model: torch.nn.Module,
                   detection: Optional[DetectionSettings] = None,
                   lesion_maps: Optional[list] = None,
                   batched_windowing: bool = True) -> SliceDetections:
-    """Run a 2.5D detector on every slice of a (resampled) volume (module
-    doc).
+    """Run a 2.5D detector on every slice of a (resampled) volume.
 
     Args:
         model (nn.Module): an mmdet detector, in eval mode.
@@ -49,8 +43,7 @@ def detect_slices(model: torch.nn.Module,
             (:func:`lesion_map_of`).
         batched_windowing (bool): window each batch's slices at once where
             the pipeline allows (:class:`~mmlesion.apis.whole_scan.slices.
-            WindowedVolumeSlices`, the same inputs); False runs the
-            configured transforms slice by slice. Defaults to True.
+            WindowedVolumeSlices`). Defaults to True.
 
     Returns:
         SliceDetections: per slice ``z`` an (n, 4) float64 array of boxes
@@ -104,17 +97,8 @@ def detect_slices(model: torch.nn.Module,
 
 
 def lesion_map_collector(model) -> Optional[list]:
-    """An empty list to collect the model's lesion maps in, or None; a
-    model with a segmentation head (``with_seg_head``, e.g.
-    :class:`~mmlesion.models.detectors.ImprovedRetinaNet`) is switched to
-    return its lesion probability map (``return_seg_map``).
-
-    Args:
-        model (nn.Module): the detector.
-
-    Returns:
-        list | None: ``[]`` if the model predicts masks, else None.
-    """
+    """``[]`` to collect the lesion maps of a model with a segmentation
+    head (switched to return them: ``return_seg_map``), else None."""
     if not getattr(model, 'with_seg_head', False) or not hasattr(
             model, 'return_seg_map'):
         return None

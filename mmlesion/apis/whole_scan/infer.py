@@ -1,11 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The detection half of whole-scan inference on one loaded scan
-(:func:`infer_volume`): 1. refuse a scan too large to resample
-(:func:`~.read.check_resampled_size`); 2. resample
-(:func:`~.resample.prepare_volume`); 3. detect every slice
-(:func:`~.detect.detect_slices`); 4. stack the 2D boxes into 3D findings
-(:func:`~.stack.stack_findings`); 5. measure RECIST
-(:func:`~.measure.measure_findings`) and add lesion types.
+(:func:`infer_volume`).
 """
 import time
 from dataclasses import replace
@@ -35,8 +30,11 @@ def infer_volume(model: torch.nn.Module,
                  resampled: Optional[CTVolume] = None,
                  measure: bool = True,
                  stack: bool = True) -> ScanResult:
-    """Detect lesions in a CT scan: resample, detect per slice, stack
-    (and, with ``rescorer``, re-score the 3D findings), measure.
+    """Detect lesions in a CT scan: refuse one too large to resample
+    (:func:`~.read.check_resampled_size`), resample, detect each slice
+    (:func:`~.detect.detect_slices`), stack (and re-score) the 3D findings
+    (:func:`~.stack.stack_findings`), measure RECIST
+    (:func:`~.measure.measure_findings`), add lesion types.
 
     Args:
         model (nn.Module): a 2.5D mmdet detector in eval mode.
@@ -55,13 +53,12 @@ def infer_volume(model: torch.nn.Module,
             :func:`~mmlesion.apis.whole_scan.resample.prepare_volume` with
             these ``settings`` and ``detection.resample_backend`` (e.g. by
             a batch's reading thread); None resamples here.
-        measure (bool): add the RECIST measurements (step 5); False leaves
-            ``recist`` unset, for :func:`~mmlesion.apis.whole_scan.measure.
-            measure_result` to add later. Defaults to True.
-        stack (bool): stack the 2D boxes into findings (step 4); False
-            keeps them in ``slice_detections`` (``findings`` empty) for
-            :func:`stack_result` to stack later. Only without ``rescorer``
-            and ``measure``. Defaults to True.
+        measure (bool): add the RECIST measurements (False: later, by
+            :func:`~mmlesion.apis.whole_scan.measure.measure_result`).
+            Defaults to True.
+        stack (bool): stack the 2D boxes into findings (False: later, by
+            :func:`stack_result`; only without ``rescorer`` and
+            ``measure``). Defaults to True.
 
     Returns:
         ScanResult: the findings (by decreasing score), the geometry of
@@ -116,8 +113,7 @@ def infer_volume(model: torch.nn.Module,
 
 def stack_result(result: ScanResult, volume: CTVolume) -> ScanResult:
     """Stack the 2D boxes of a result detected with ``stack=False`` into
-    its findings (in place): those :func:`infer_volume` with
-    ``measure=False`` gives. A result already stacked is returned as it is.
+    its findings (in place; a result already stacked is left as it is).
 
     Args:
         result (ScanResult): from :func:`infer_volume` with
@@ -147,10 +143,8 @@ def _stacked(detections: SliceDetections, resampled: CTVolume,
              measure: bool = False,
              lesion_maps: Optional[list] = None
              ) -> Tuple[List[Finding], Candidates]:
-    """Steps 4 and 5 of :func:`infer_volume`: the findings of the slices'
-    boxes (re-scored by ``rescorer``) kept at ``detection.keep_thr``,
-    measured (``measure``, with the model's ``lesion_maps`` where it has
-    them), with their lesion types, and every candidate."""
+    """The kept findings of the slices' boxes (re-scored, measured, typed)
+    and every candidate."""
     stacked = stack_findings(detections.boxes, detections.scores,
                              resampled, volume, detection, rescorer)
     if measure:

@@ -1,8 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A 2.5D detector over a scan file (:func:`run_volume_inference`): check
-the inputs, load the scan and the model, detect and write. Its parts are
-the steps a batch shares: :func:`volume_run_config` (checked before
-anything slow), :func:`load_volume_run` (once), :func:`detect_scan` and
+"""A 2.5D detector over a scan file (:func:`run_volume_inference`), in the
+steps a batch shares: :func:`volume_run_config` (checked before anything
+slow), :func:`load_volume_run` (once), :func:`detect_scan` and
 :func:`write_scan` (per scan).
 """
 import contextlib
@@ -67,8 +66,7 @@ class RunConfig:
         settings (VolumeInferenceSettings): the detector's input
             convention.
         checkpoint (dict, optional): the checkpoint, read once for its
-            meta and handed to the model's load, which empties it
-            (:func:`load_volume_run`'s ``preloaded``); None without a
+            meta (:func:`load_volume_run`'s ``preloaded``); None without a
             local one.
     """
     cfg: Config
@@ -130,9 +128,7 @@ def run_volume_inference(config: Union[str, Config],
     check_workers(run.detection.workers, run.detection.worker_type)
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
-            # a refused run also removes what a killed one left (never a
-            # path the user gave, nor while another run writes there), and
-            # writes nothing into the scan it reads
+            # a refused run also removes what a killed one left
             remove_stale_staging(out_dir, keep=[
                 scan, checkpoint, *run.rescorer_files().values(),
                 config if isinstance(config, str) else None])
@@ -149,8 +145,7 @@ def _run_scan(run_config: RunConfig, config: Union[str, Config],
               checkpoint: Optional[str], scan: str, out_dir: Optional[str],
               run: RunSettings, series_uid: Optional[str],
               model: Optional[torch.nn.Module]) -> ScanResult:
-    """The steps of :func:`run_volume_inference` after the checks: read,
-    load the model, detect and write."""
+    """Read, load the model, detect and write."""
     cfg, settings = run_config.cfg, run_config.settings
     volume = read_scan(scan, settings, series_uid)
     dicom_plan = prepare_dicom_results(volume, run.dicom, out_dir,
@@ -168,10 +163,9 @@ def _run_scan(run_config: RunConfig, config: Union[str, Config],
 def volume_run_config(config: Union[str, Config],
                       run_settings: Optional[RunSettings] = None,
                       checkpoint: Optional[str] = None) -> RunConfig:
-    """The config (with ``run_settings.adjustments`` made) and the
-    detector's input convention
-    (:func:`~mmlesion.apis.whole_scan.settings.volume_settings_from_config`
-    with the checkpoint's record), checked before anything slow runs.
+    """The config (``run_settings.adjustments`` made) and the detector's
+    input convention (with the checkpoint's record), checked before
+    anything slow runs.
 
     Args:
         config (str | Config): a 2.5D config.
@@ -218,9 +212,7 @@ def load_volume_run(cfg: Config,
         run_settings (RunSettings, optional): ``device``, ``cfg_name``,
             ``adjustments``, ``rescorer`` and ``allow_partial_load``.
         model (nn.Module, optional): an already built detector.
-        preloaded (dict, optional): the checkpoint as
-            :func:`volume_run_config` read it (:attr:`RunConfig.checkpoint`;
-            not read again, emptied by the load).
+        preloaded (dict, optional): :attr:`RunConfig.checkpoint`.
 
     Returns:
         LoadedRun: the model (eval mode), the loaded re-scorer or None, and
@@ -273,14 +265,9 @@ def detect_scan(model: torch.nn.Module,
                 resampled: Optional[CTVolume] = None,
                 measure: bool = True,
                 stack: bool = True) -> ScanResult:
-    """:func:`infer_volume` on one loaded scan (the half of a scan's run
-    that needs the model), and what the result records of the run
-    (``model_warning``, ``provenance``, the model's settings).
-
-    ``detection`` (its ``keep_thr`` set to the run's operating point),
-    ``rescorer``, ``resampled``, ``measure`` and ``stack`` are passed on
-    to :func:`infer_volume`.
-    """
+    """:func:`infer_volume` on one loaded scan (``detection.keep_thr`` set
+    to the run's operating point), with what the result records of the
+    run."""
     point = run_info.operating_point
     if point is not None:  # what findings.json says is what is kept
         detection = replace(detection or DetectionSettings(), keep_thr=(

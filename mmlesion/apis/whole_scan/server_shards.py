@@ -9,14 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
+from .batch import read_csv_rows
 from .dicomweb_batch import (SERVER_SUMMARY, ServerRow, run_server_series,
                              write_server_summary)
 from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
 from .server_source import FoundSeries, find_series
 from .shard_summary import ShardedRow, shard_folder
-from .shards import (ShardedRun, ShardWork, read_csv_rows,
-                     run_sharded_inference)
+from .shards import ShardedRun, ShardWork, run_sharded_inference
 
 
 class SeriesWork(ShardWork):

@@ -5,7 +5,6 @@ docs/archive.md): shard ``k`` runs in ``OUT/shard_<k>/``, and
 ``OUT/shards.json`` keeps each item's shard, so a re-run skips the
 finished items whatever its ``jobs``.
 """
-import csv
 import json
 import multiprocessing
 import os
@@ -20,15 +19,19 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
 from mmengine.config import Config
 
 from mmlesion.utils.distributed.forked_call import fork_available
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries_of)
 
-from .batch import SUMMARY_NAME, run_batch_inference
+from .batch import SUMMARY_NAME, read_csv_rows, run_batch_inference
 from .scan_list import NamedScan, named_scans
 from .shard_summary import (FINDINGS_TABLE, ShardedRow, scan_findings,
                             shard_folder, write_sharded_outputs)
 from .settings import Finishing, RunSettings
 from .write import OutDirLock, output_paths
+
+#: The defaults ``tools/infer_volume.py --help`` shows of the Slurm jobs.
+_SLURM = tool_defaults(__file__)['ShardSettings']
 
 #: Launchers of the shards' jobs.
 LAUNCHERS = ('local', 'slurm')
@@ -57,10 +60,10 @@ class ShardSettings:
     jobs: int = 2
     launcher: str = 'local'
     partition: Optional[str] = None
-    cpus_per_task: int = 2
-    gpus_per_job: int = 0
-    mem_gb: int = 0
-    timeout_min: int = 60
+    cpus_per_task: int = _SLURM['cpus_per_task']
+    gpus_per_job: int = _SLURM['gpus_per_job']
+    mem_gb: int = _SLURM['mem_gb']
+    timeout_min: int = _SLURM['timeout_min']
     retries: int = 1
     poll_seconds: float = 2.0
 
@@ -438,15 +441,6 @@ def _run_round(run: ShardedRun, work: ShardWork, attempt: int,
             if row.shard == k and not finished(work, out, row):
                 row.error = ending  # unless the shard says more
                 row.status = 'failed'
-
-
-def read_csv_rows(path: Path, key: str = 'folder') -> Dict[str, dict]:
-    """A CSV's rows by the column ``key`` (empty where unreadable)."""
-    try:
-        with open(path, newline='', encoding='utf-8') as f:
-            return {rec[key]: rec for rec in csv.DictReader(f)}
-    except (OSError, csv.Error, KeyError):
-        return {}
 
 
 def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
