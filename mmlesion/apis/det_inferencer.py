@@ -2,6 +2,7 @@
 """mmdet's ``DetInferencer`` for the mmlesion 2.5D (DeepLesion) configs."""
 import copy
 import os.path as osp
+from itertools import islice
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -193,13 +194,9 @@ class LesionDetInferencer(DetInferencer):
         """Batches of ``(input, pipeline output)``; dicts may hold a volume
         instead of ``img_path`` (mmdet's version needs one of ``img`` /
         ``img_path``)."""
-        chunk = []
-        for single_input in inputs:
-            chunk.append((single_input, self.pipeline(single_input)))
-            if len(chunk) == chunk_size:
-                yield chunk
-                chunk = []
-        if chunk:
+        inputs = iter(inputs)
+        while chunk := [(single_input, self.pipeline(single_input))
+                        for single_input in islice(inputs, chunk_size)]:
             yield chunk
 
     def visualize(self,

@@ -1,16 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A batch whose scans come from a DICOM server and whose results go back
-to it, over DICOMweb or DIMSE (:func:`run_server_inference`;
-``--dicomweb URL`` or ``--dimse HOST:PORT`` with ``--query KEY=VALUE``;
-docs/dicom_server.md).
-
-The query's series are retrieved into ``OUT/series/<Series Instance
-UID>/``, run as a batch of DICOM folders (:func:`~mmlesion.apis.
-whole_scan.batch.run_batch_inference`) and each finished scan's SR and SEG
-is stored into its study (:func:`~mmlesion.apis.whole_scan.store_back.
-store_scan_results`, never twice). ``OUT/server.csv`` lists every series
-found by its UIDs (no patient name), rewritten atomically as the run goes.
-A re-run retrieves, runs and stores only what is left.
+to it (:func:`run_server_inference`; docs/dicom_server.md): the series
+retrieved into ``OUT/series/<Series Instance UID>/``, run as a batch, the
+SR and SEG stored back, ``OUT/server.csv`` naming each series by its UIDs
+(no patient name).
 """
 import json
 from dataclasses import asdict, dataclass
@@ -115,9 +108,7 @@ def run_server_series(config: Union[str, Config],
                       finishing: Optional[Finishing] = None,
                       transport: Optional[SeriesTransport] = None
                       ) -> List[ServerRow]:
-    """Retrieve, detect and store back the series a query found (what
-    :func:`run_server_inference` does after its query; a job of a sharded
-    query, :mod:`~mmlesion.apis.whole_scan.server_shards`, with its share).
+    """Retrieve, detect and store back the series a query found.
 
     Args:
         found (FoundSeries): the series to run and those skipped.
@@ -142,8 +133,7 @@ def run_server_series(config: Union[str, Config],
     summary = out / SERVER_SUMMARY
     series_dir = out / SERIES_FOLDER
     folders, refs = [], {}
-    # one run retrieves into OUT at a time (the batch then takes the lock
-    # for its own part)
+    # one run retrieves into OUT at a time (then the batch takes it)
     with OutDirLock(out):
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(str(series_dir), 'series-')

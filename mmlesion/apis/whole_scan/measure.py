@@ -63,8 +63,7 @@ class LesionMask:
 
 @dataclass(frozen=True)
 class LesionMeasurement(LesionMask):
-    """One lesion masked and measured on one slice
-    (:func:`measure_lesion`): the mask and its two RECIST axes.
+    """One lesion masked and measured on one slice (:func:`measure_lesion`).
 
     Args:
         diameters (RecistDiameters, optional): None for an empty mask.
@@ -138,7 +137,7 @@ def grow_mask_in_box(slice_hu: np.ndarray,
 def model_mask_in_box(lesion_map: np.ndarray,
                       bbox: Sequence[float]) -> Optional[np.ndarray]:
     """The model's lesion mask inside a box: its largest connected
-    component there, holes filled.
+    component, holes filled.
 
     Args:
         lesion_map (np.ndarray): (H, W) bool map of the slice (the
@@ -240,14 +239,9 @@ def measure_findings(findings: List[Finding],
                      workers: Optional[int] = None,
                      show_progress: bool = False
                      ) -> List[MeasuredMask]:
-    """Add RECIST measurements to the findings of
-    :func:`~mmlesion.apis.whole_scan.infer.infer_volume` (in place): each
-    gets ``recist``, a
-    :class:`~mmlesion.apis.whole_scan.results.RecistMeasurement`, or None
-    for an empty mask.
-
-    The findings are measured in ``workers`` threads (GrabCut seeds its
-    own thread's RNG: the same measurements for any number of threads).
+    """Set each finding's ``recist`` (None for an empty mask), measured in
+    ``workers`` threads (GrabCut seeds its own thread's RNG: the same
+    measurements for any number of threads).
 
     Args:
         findings (list[Finding]): the findings (``boxes_2d`` in
@@ -322,7 +316,7 @@ def measure_result(result: ScanResult,
                    workers: Optional[int] = None
                    ) -> List[MeasuredMask]:
     """:func:`measure_findings` on a result detected with
-    ``infer_volume(measure=False)``: the same measurements, added later.
+    ``infer_volume(measure=False)``.
 
     Args:
         result (ScanResult): its ``findings``, ``resampled`` and

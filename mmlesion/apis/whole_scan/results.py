@@ -207,12 +207,11 @@ class Candidates:
 
 @dataclass(frozen=True)
 class CheckpointRecord(FieldRecord):
-    """A weights (or other) file a result names: its absolute path and
-    SHA-256 (``findings.json``'s ``provenance.checkpoint``).
+    """A file a result names (``findings.json``'s ``provenance.checkpoint``).
 
     Args:
         path (str): the absolute path.
-        sha256 (str): the file's SHA-256, hex.
+        sha256 (str): its SHA-256, hex.
     """
     path: str
     sha256: str
@@ -220,12 +219,10 @@ class CheckpointRecord(FieldRecord):
 
 @dataclass(frozen=True)
 class ConfigRecord(FieldRecord):
-    """The config of a run: its path (if a file), full text and SHA-256
-    (``findings.json``'s ``provenance.config``).
+    """The config of a run (``findings.json``'s ``provenance.config``).
 
     Args:
-        path (str, optional): the absolute path of the file, or the name
-            as given.
+        path (str, optional): the absolute path, or the name as given.
         sha256 (str): the SHA-256 of ``text``, hex.
         text (str): the config's full text.
     """
@@ -248,8 +245,7 @@ class SoftwareVersions(FieldRecord):
 
 @dataclass(frozen=True)
 class RunProvenance:
-    """Where a run's model came from (``findings.json``'s ``provenance``):
-    :func:`~mmlesion.apis.whole_scan.model.run_provenance`.
+    """Where a run's model came from (``findings.json``'s ``provenance``).
 
     Args:
         checkpoint (CheckpointRecord, optional): the weights (None: random
@@ -266,8 +262,7 @@ class RunProvenance:
     files: Mapping[str, CheckpointRecord] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
-        """What ``findings.json``'s ``provenance`` holds: ``checkpoint``,
-        ``config``, ``versions``, then one entry per further file."""
+        """``findings.json``'s ``provenance``."""
         out: Dict[str, Any] = dict(
             checkpoint=None if self.checkpoint is None else
             self.checkpoint.to_dict(),
@@ -280,8 +275,7 @@ class RunProvenance:
 @dataclass(frozen=True)
 class DicomStatus:
     """What DICOM results a run wrote, or why none (``findings.json``'s
-    ``dicom``; :func:`~mmlesion.apis.whole_scan.write_dicom.
-    write_dicom_results`).
+    ``dicom``).
 
     Args:
         written (bool): whether the SR was written.
@@ -302,8 +296,7 @@ class DicomStatus:
     seg_sop_instance_uid: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        """``written`` and ``reason`` (when not written), or the written
-        files and their UIDs, as ``findings.json`` writes them."""
+        """``findings.json``'s ``dicom``."""
         out: Dict[str, Any] = dict(written=self.written)
         if self.reason is not None:
             out['reason'] = self.reason
@@ -339,8 +332,7 @@ class OutputPaths:
 
 @dataclass(frozen=True)
 class DicomPaths:
-    """The DICOM SR and SEG :func:`~mmlesion.apis.whole_scan.write_dicom.
-    write_dicom_results` may write into a folder
+    """The DICOM SR and SEG a folder may hold
     (:func:`~mmlesion.apis.whole_scan.write_dicom.dicom_output_paths`)."""
     sr: Path
     seg: Path
@@ -374,8 +366,7 @@ class ThreadUse(FieldRecord):
 @dataclass(frozen=True)
 class OperatingPoint(FieldRecord):
     """Which findings a run kept (``findings.json``'s
-    ``operating_point``; :func:`~mmlesion.apis.whole_scan.model.
-    choose_operating_point`).
+    ``operating_point``).
 
     Args:
         source (str): ``'validation'`` (the checkpoint's validated
@@ -415,10 +406,7 @@ class OperatingPoint(FieldRecord):
 
 @dataclass
 class SliceDetections:
-    """What the detector found on each resampled slice, before stacking
-    (:func:`~mmlesion.apis.whole_scan.infer.infer_volume` with
-    ``stack=False``; :func:`~mmlesion.apis.whole_scan.infer.stack_result`
-    stacks them).
+    """What the detector found on each resampled slice, before stacking.
 
     Args:
         boxes (list[np.ndarray]): per slice its (n, 4) boxes in continuous
@@ -505,10 +493,8 @@ class ScanResult:
     threads: ThreadUse = field(default_factory=ThreadUse.now)
 
     def _settings_record(self) -> Dict[str, Any]:
-        """``findings.json``'s ``settings``: the convention (without its
-        pipeline; ``scan_checks`` only where a check was relaxed), the
-        detection options, the re-scorer (``fpr``) and the detector's
-        options."""
+        """``findings.json``'s ``settings`` (``scan_checks`` only where a
+        check was relaxed)."""
         d = self.detection
         out = {k: v for k, v in asdict(self.settings).items()
                if k != 'pipeline'
@@ -523,9 +509,7 @@ class ScanResult:
         return out
 
     def to_dict(self) -> dict:
-        """What ``findings.json`` holds: ``model_warning`` first (for a
-        run), ``schema_version``, the scan, the settings, the findings,
-        ``provenance`` and ``dicom`` where recorded."""
+        """What ``findings.json`` holds."""
         out = {}
         if self.provenance is not None or self.model_warning is not None:
             out['model_warning'] = self.model_warning

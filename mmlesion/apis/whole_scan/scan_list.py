@@ -1,10 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""A day's scans as a batch names them: the scan list of
-``tools/infer_volume.py --scan-list`` (:func:`read_scan_list`), the scans
-of a folder tree (``--scan-tree``, :func:`find_scans`) and the folder each
-scan's results go to (:func:`scan_folder_name`; :class:`NamedScan` where
-the caller names it; two scans of one name refused by
-:func:`named_scans`), for :mod:`~mmlesion.apis.whole_scan.batch`."""
+"""A day's scans as a batch names them: a scan list (``--scan-list``), a
+folder tree (``--scan-tree``) and the folder each scan's results go to."""
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -79,8 +75,7 @@ def scan_folder_name(scan: Union[str, Path]) -> str:
 
 def named_scans(scans: Sequence[Union[str, NamedScan]]) -> List[NamedScan]:
     """Each scan with its results folder (:func:`scan_folder_name` for a
-    path), refusing a name that two scans share (naming both) before
-    anything runs."""
+    path), refusing a name that two scans share (naming both)."""
     seen: Dict[str, NamedScan] = {}
     for scan in scans:
         named = scan if isinstance(scan, NamedScan) else NamedScan(
@@ -92,11 +87,6 @@ def named_scans(scans: Sequence[Union[str, NamedScan]]) -> List[NamedScan]:
                 '--out-dir; rename one or run them apart')
         seen[named.folder] = named
     return list(seen.values())
-
-
-def scan_folder_names(scans: Sequence[Union[str, NamedScan]]) -> List[str]:
-    """The results folder of every scan (:func:`named_scans`)."""
-    return [named.folder for named in named_scans(scans)]
 
 
 def _is_scan_file(name: str) -> bool:
@@ -115,13 +105,10 @@ def _holds_dicom(folder: str, files: Sequence[str]) -> bool:
 
 def find_scans(root: Union[str, Path],
                skip: Optional[Union[str, Path]] = None) -> List[NamedScan]:
-    """The scans of a folder tree (``--scan-tree``), in sorted order:
-    every NIfTI, MetaImage (``.mhd`` / ``.mha``) or NRRD file, and every
-    folder that holds DICOM files (one series a folder, as a batch reads
-    them). Each scan's results folder is its path under ``root`` with
-    ``_`` between the parts (``p01/CT_2/`` -> ``p01_CT_2``, ``a/x.nii.gz``
-    -> ``a_x``). Hidden files and folders, and ``skip`` (the run's
-    ``--out-dir``, whose SR and SEG are DICOM files too), are passed over.
+    """The scans of a folder tree (``--scan-tree``), in sorted order: every
+    scan file and every folder holding DICOM files, each results folder
+    its path under ``root`` joined by ``_`` (``p01/CT_2/`` -> ``p01_CT_2``).
+    Hidden files and ``skip`` (the run's ``--out-dir``) are passed over.
 
     Raises:
         FileNotFoundError: ``root`` is not a folder.

@@ -154,9 +154,8 @@ class FoundSeries:
 
 
 class SeriesTransport(abc.ABC):
-    """How one protocol asks a DICOM server. Each method raises
-    :class:`DicomServerError` (one line naming the server, what was asked
-    and what to check) when the server cannot answer it.
+    """How one protocol asks a DICOM server (each method raises
+    :class:`DicomServerError` when the server cannot answer).
 
     Attributes:
         name (str): the server as the command line gave it (e.g.
@@ -214,9 +213,7 @@ def series_problem(instances: Sequence[InstanceInfo]) -> Optional[str]:
 def find_series(transport: SeriesTransport,
                 query: Sequence[QueryFilter]) -> FoundSeries:
     """The series matching ``query``, each checked from the server's
-    metadata (module doc): a series found twice counts once; invalid UIDs,
-    modalities other than CT, series without CT images or of localizers
-    only are skipped.
+    metadata (invalid UIDs, not CT, localizers only: skipped).
 
     Raises:
         DicomServerError: the server cannot be queried.
@@ -250,9 +247,8 @@ def find_series(transport: SeriesTransport,
 def retrieve_series(transport: SeriesTransport, ref: SeriesRef,
                     folder: Path) -> Path:
     """Retrieve a series into ``folder/<Series Instance UID>/``, one file
-    an instance, whole or not at all: written into a temporary folder
-    beside it and renamed into place. A folder there already (a finished
-    retrieval) is kept as it is.
+    an instance, whole or not at all (a temporary folder renamed into
+    place); a folder there already is kept as it is.
 
     Returns:
         Path: the series folder.

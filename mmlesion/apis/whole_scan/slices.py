@@ -12,12 +12,15 @@ import math
 import multiprocessing
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from typing import Callable, Iterable, Iterator, List
 
 import numpy as np
 import torch
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader, Dataset
+
+from mmlesion.utils.tool_defaults import tool_defaults
 
 
 class VolumeSliceDataset(Dataset):
@@ -70,16 +73,10 @@ class VolumeSliceDataset(Dataset):
 class WindowedVolumeSlices(VolumeSliceDataset):
     """:class:`VolumeSliceDataset` for the usual 2.5D test pipeline,
     ``LoadVolumeSlices`` + ``WindowHU`` + ``PackDetInputs``, with the
-    first two done for a whole batch at once.
-
-    A batch's slab of slices (the batch and its neighbours) is clipped and
-    windowed once, with the float32 operations of ``slices_from_volume``
-    and ``window_hu`` in their order (bit-identical values), instead of
-    each slice's N channels anew. A slice's input is then a view of the
-    slab (a copy at both ends of the volume, where neighbours are clamped),
-    so the inputs of one batch share memory: the model must not write into
-    them (mmdet's ``DetDataPreprocessor`` stacks them into a new tensor).
-    ``PackDetInputs`` runs as configured.
+    first two done once for a batch's slab of slices (the same float32
+    operations in their order: bit-identical values). The inputs are views
+    of the slab: the model must not write into them (mmdet's
+    ``DetDataPreprocessor`` stacks them into a new tensor).
 
     Applies (:meth:`applies`) when the pipeline's transforms are exactly
     these three and every channel is a whole slice away from the key
@@ -174,8 +171,9 @@ def volume_slice_dataset(array: np.ndarray, pipeline: Callable,
     return cls(array, pipeline, slice_interval, spacing, path, stem)
 
 
-#: How :func:`volume_slice_loader` runs its workers (see the module doc).
-WORKER_TYPES = ('thread', 'process')
+#: How :func:`volume_slice_loader` runs its workers (see the module doc;
+#: ``tool_defaults.json``: ``--worker-type``).
+WORKER_TYPES = tuple(tool_defaults(__file__)['WORKER_TYPES'])
 
 
 def check_workers(workers: int, worker_type: str = 'thread') -> int:
@@ -246,37 +244,28 @@ def _batch(dataset: VolumeSliceDataset, start: int,
 
 def _threaded_batches(dataset: VolumeSliceDataset, batch_size: int,
                       workers: int, prefetch_factor: int) -> Iterator[dict]:
-    """The batches of ``dataset``, prepared ahead by a thread pool and
-    yielded in order; an error in the pipeline is raised here (the
-    batches not started yet are cancelled)."""
+    """The batches of ``dataset``, prepared ahead by a thread pool, in
+    order (a pipeline error raised here)."""
     starts = iter(range(0, len(dataset), batch_size))
     pool = ThreadPoolExecutor(workers, thread_name_prefix='volume_slices')
-    pending: deque = deque()
+    ahead = workers * max(int(prefetch_factor), 1)
     try:
-        for start in starts:
-            pending.append(pool.submit(_batch, dataset, start, batch_size))
-            if len(pending) >= workers * max(int(prefetch_factor), 1):
-                break
+        pending = deque(pool.submit(_batch, dataset, start, batch_size)
+                        for start in islice(starts, ahead))
         while pending:
             batch = pending.popleft().result()
-            for start in starts:  # keep the queue full
-                pending.append(
-                    pool.submit(_batch, dataset, start, batch_size))
-                break
+            pending.extend(pool.submit(_batch, dataset, start, batch_size)
+                           for start in islice(starts, 1))  # kept full
             yield batch
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def outputs_to_cpu(outputs: list) -> None:
-    """Move a batch's predictions to the CPU with one copy per field.
-
-    ``pred_instances.bboxes`` / ``scores`` / ``labels`` of all the batch's
-    samples are concatenated, copied once and split back (instead of one
-    device-to-host copy per tensor per slice); ``pred_sem_seg.sem_seg``
-    maps of one shape off the CPU are stacked and copied once. A field
-    whose tensors differ in device or dtype, or are missing somewhere, is
-    left as it is. Values are unchanged.
+    """Move a batch's predictions to the CPU with one device-to-host copy
+    per field (``pred_instances``' boxes, scores, labels; ``pred_sem_seg``
+    maps of one shape), not one per tensor per slice; a field whose
+    tensors differ in device or dtype, or are missing somewhere, is left.
 
     Args:
         outputs (list[DetDataSample]): ``model.test_step``'s output,

@@ -1,19 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Stack a scan's 2D boxes into 3D findings (:func:`stack_findings`).
-
-:func:`~mmlesion.evaluation.functional.stack_slice_boxes` links the boxes
-of consecutive slices of the resampled scan (docs/protocols.md §2: IoU >
-0.5, score-weighted x, y); a re-scorer the caller gives (e.g. a false
-positive reduction network) re-scores them; each is then mapped to the
-original scan's voxels and to world coordinates, a :class:`~mmlesion.apis.
-whole_scan.results.Finding`.
-
-The multi-type configs (``*_multitype.py``) classify boxes into
-DeepLesion's eight coarse lesion types
-(:data:`~mmlesion.datasets.deeplesion.dl_info.COARSE_LESION_TYPES`, Yan et
-al. 2018); a finding's type is the one with the largest summed score over
-its 2D boxes (the stacking itself ignores labels). Other detectors give no
-type.
+"""Stack a scan's 2D boxes into 3D findings (:func:`stack_findings`;
+docs/protocols.md §2), mapped to the original scan's voxels and to world
+coordinates. A multi-type model's finding gets the DeepLesion coarse
+lesion type (Yan et al. 2018) with the largest summed score over its 2D
+boxes (the stacking itself ignores labels).
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -48,8 +38,8 @@ def stack_findings(boxes: Sequence[np.ndarray],
                    detection: Optional[DetectionSettings] = None,
                    rescorer: Optional[FindingRescorer] = None
                    ) -> StackedFindings:
-    """The 3D findings of a scan's 2D boxes (see the module doc): those
-    kept at ``detection.keep_thr`` and every candidate.
+    """The 3D findings of a scan's 2D boxes: those kept at
+    ``detection.keep_thr`` and every candidate.
 
     Args:
         boxes (Sequence[np.ndarray]): per resampled slice its (n, 4) boxes
@@ -58,12 +48,10 @@ def stack_findings(boxes: Sequence[np.ndarray],
         scores (Sequence[np.ndarray]): per slice the (n,) scores.
         resampled (CTVolume): the volume the boxes are on.
         volume (CTVolume): the original scan.
-        detection (DetectionSettings, optional): the stacking's
-            ``score_thr``, ``iou_thr``, ``max_gap`` and ``min_slices``;
-            ``keep_thr``, the operating point (a finding whose best 2D
-            box's detector score reaches it is kept, also where a
-            re-scorer set the finding's; None: every one); and
-            ``show_progress``. Defaults to ``DetectionSettings()``.
+        detection (DetectionSettings, optional): the stacking's settings
+            and ``keep_thr`` (a finding is kept where its best 2D box's
+            detector score reaches it, re-scored or not; None: every one).
+            Defaults to ``DetectionSettings()``.
         rescorer (FindingRescorer, optional): re-scores the findings
             (loaded).
 
@@ -134,14 +122,8 @@ def _world_box(volume: CTVolume, boxes: np.ndarray) -> np.ndarray:
 
 
 def lesion_type_classes(model) -> Optional[List[str]]:
-    """The model's classes if they are DeepLesion lesion types, else None.
-
-    Args:
-        model (nn.Module): the detector (``dataset_meta['classes']``).
-
-    Returns:
-        list[str] | None: the class names by label.
-    """
+    """The model's classes (``dataset_meta``) by label if they are
+    DeepLesion lesion types, else None."""
     meta = getattr(model, 'dataset_meta', None) or {}
     classes = [str(c) for c in (meta.get('classes') or ())]
     if len(classes) > 1 and set(classes) <= set(COARSE_LESION_TYPES):

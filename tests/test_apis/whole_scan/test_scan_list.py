@@ -4,9 +4,8 @@
 import pytest
 
 from mmlesion.apis.whole_scan.scan_list import (NamedScan, find_scans,
-                                                read_scan_list,
-                                                scan_folder_name,
-                                                scan_folder_names)
+                                                named_scans, read_scan_list,
+                                                scan_folder_name)
 
 
 def test_scan_list_reads_paths_and_names_bad_lines(tmp_path):
@@ -36,10 +35,11 @@ def test_folder_names_strip_extensions_and_refuse_a_clash(tmp_path):
     assert scan_folder_name(tmp_path / 'ct_01.nii.gz') == 'ct_01'
     assert scan_folder_name(tmp_path / '1.3.6.1.4.mhd') == '1.3.6.1.4'
     assert scan_folder_name(str(tmp_path / 'series_7') + '/') == 'series_7'
-    assert scan_folder_names(['a/x.nii.gz', 'a/y.mhd']) == ['x', 'y']
+    assert [s.folder for s in named_scans(['a/x.nii.gz', 'a/y.mhd'])
+            ] == ['x', 'y']
     with pytest.raises(ValueError, match=r'a/x.nii.gz and b/x.mhd would both '
                        r"write their results to the folder 'x'"):
-        scan_folder_names(['a/x.nii.gz', 'b/x.mhd'])
+        named_scans(['a/x.nii.gz', 'b/x.mhd'])
 
 
 def test_a_scan_list_saved_with_a_byte_order_mark(tmp_path):
