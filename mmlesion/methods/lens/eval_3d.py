@@ -318,9 +318,7 @@ def _manual_subvolumes(ann_3d: str, s: Lens3DEvalSettings) -> tuple:
 def _load_lens(config: str, checkpoint: Optional[str],
                s: Lens3DEvalSettings) -> tuple:
     """The config (options merged, experts set), its test dataset, the
-    model with its weights (eval mode on ``s.device``) and the FPR
-    network (:func:`~mmlesion.methods.lens.fpr_rescore.load_fpr_model`) or
-    None."""
+    model and the FPR network (or None)."""
     from mmlesion.apis.detector_loader import (DetectorLoadSettings,
                                                init_lesion_detector)
     from mmlesion.methods.lens.fpr_rescore import load_fpr_model
@@ -349,8 +347,7 @@ def _subvolumes_in_dataset(subvolumes: list, infos: List[dict], cfg,
                            config: str, ann_3d: str,
                            s: Lens3DEvalSettings) -> tuple:
     """The sub-volumes whose series the test dataset has, and the series
-    skipped (``s.skip_missing_series``); refuses missing series
-    otherwise."""
+    skipped (else refused)."""
     wanted = {sub.volume for sub in subvolumes}
     have = {_series_name(i['series_dir']) for i in infos}
     missing = sorted(wanted - have)
@@ -390,8 +387,7 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
     for sub in subvolumes:
         by_series.setdefault(sub.volume, []).extend(per_sub[sub.name])
     fpr_cfg, fpr_model = fpr.cfg, fpr.model
-    # the series folders of the evaluated dataset, whatever its
-    # data_root / data_prefix
+    # the series folders, whatever the data_root / data_prefix
     images = osp.dirname(osp.normpath(infos[0]['series_dir']))
     spacings = {
         _series_name(i['series_dir']):
@@ -411,9 +407,8 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
 def _evaluation(sens: Dict[str, float], subvolumes: list,
                 per_sub: Dict[str, List[Finding3D]], total: dict,
                 s: Lens3DEvalSettings, run: dict) -> Lens3DEvaluation:
-    """The result but its ``files``; ``run`` holds whether the FPR
-    re-scored (``fpr``), the predicted series' names (``series``, what a
-    subset records) and the series skipped (``skipped``)."""
+    """The result but its ``files``; ``run``: ``fpr``, the predicted
+    ``series`` and those ``skipped``."""
     sens = dict(sens)
     average = sens.pop('average')
     return Lens3DEvaluation(

@@ -30,9 +30,8 @@ from mmlesion.apis.detector_loader import (DetectorLoadSettings,
 
 
 def _fpr_patch_settings(fpr_cfg: Config) -> dict:
-    """The FPR config's patch dataset settings (``patch_size``,
-    ``hu_window``, ``data_prefix``): FPR configs have no test dataloader,
-    so the training dataset's crop is the one used at inference."""
+    """The FPR config's training patch dataset (FPR configs have no test
+    dataloader: its crop is the one used at inference)."""
     ds = copy.deepcopy(fpr_cfg.train_dataloader.dataset)
     if ds.get('type') != 'LENSFPRPatchDataset':
         raise ValueError(
@@ -85,16 +84,11 @@ def rescore_findings_with_fpr(
         data_prefix: Optional[dict] = None,
         batch_size: int = 16,
         show_progress: bool = True) -> Dict[str, List[Finding3D]]:
-    """Eq. 2 on 3D findings: ``score = (s_LENS + s_FPR) / 2``.
-
-    The FPR patch of every finding is the one the FPR network was trained
-    on: :class:`~mmlesion.datasets.LENSFPRPatchDataset` built from the FPR
-    config's training dataset over the findings, read from the
-    DeepLesion-layout ``data_root``; or, with ``volumes``, the same crop
-    from in-memory volumes
-    (:class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches`). The
-    crop's box is rounded to 4 decimals with a positive extent
-    (:func:`positive_box_3d`); the returned boxes are the input ones.
+    """Eq. 2 on 3D findings: ``score = (s_LENS + s_FPR) / 2``, each
+    finding's FPR patch cropped as in training (the FPR config's
+    :class:`~mmlesion.datasets.LENSFPRPatchDataset` over ``data_root``, or
+    :class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches` over
+    ``volumes``).
 
     Args:
         fpr_model (nn.Module): a ``LENSFPR`` in eval mode.
@@ -187,13 +181,9 @@ def rescore_findings_with_fpr(
 class LensFPRRescorer:
     """LENS Eq. 2 on a whole scan's findings
     (:class:`~mmlesion.apis.whole_scan.settings.FindingRescorer`;
-    ``tools/infer_volume.py --fpr-config --fpr-checkpoint``).
-
-    Each finding's FPR patch is cropped from the resampled volume in memory
-    (the grid of the findings), in mmdet's pixel convention of the
-    DeepLesion boxes the FPR was trained on (pixel ``i`` spans ``[i, i +
-    1)``: the findings' x, y + 0.5). The findings get the score parts
-    ``s_lens`` and ``s_fpr``.
+    ``--fpr-config --fpr-checkpoint``), the patches cropped from the
+    resampled volume in mmdet's pixel convention the FPR was trained in
+    (pixel ``i`` spans ``[i, i + 1)``: the findings' x, y + 0.5).
 
     Args:
         config (str | Config): the FPR config.

@@ -56,13 +56,9 @@ def pair_distances(embeddings: np.ndarray, series: Sequence[str],
 def choose_delta(same: np.ndarray,
                  diff: np.ndarray,
                  min_precision: float = 0.9) -> dict:
-    """delta from the two distance distributions.
-
-    The largest delta whose pairs below it are at least ``min_precision``
-    same-lesion pairs (the paper found 90 % of its matched lesions true),
-    scanned over the observed distances; if no delta reaches that
-    precision, the one maximising Youden's J (recall of same-lesion pairs
-    minus the rate of different-lesion pairs accepted) is returned with
+    """The largest delta whose pairs below it are at least
+    ``min_precision`` same-lesion pairs (the paper found 90 % of its
+    matches true); else the one maximising Youden's J, with
     ``reached_precision=False``.
 
     Args:
@@ -302,13 +298,9 @@ def calibrate_delta_on_training_split(model, cfg, root: str, ann_file: str,
                                       min_precision: float = 0.9,
                                       min_pairs: int = MIN_CALIBRATION_PAIRS
                                       ) -> dict:
-    """delta for LENS's intra-patient matching, calibrated on the training
-    split that is mined (the real-data default of
-    ``tools/lens_mine_annotations.py``).
-
-    delta is the largest distance whose same-patient, different-series
-    pairs of annotated training lesions are at least ``min_precision``
-    same-lesion pairs by the location / size proxy (:func:`choose_delta`).
+    """delta for LENS's intra-patient matching (:func:`choose_delta`),
+    calibrated on the training split that is mined, same lesions by the
+    location / size proxy (:func:`deeplesion_proxy_same`).
 
     Returns:
         dict: :func:`choose_delta`'s result plus ``source`` (what it was

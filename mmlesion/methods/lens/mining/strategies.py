@@ -142,12 +142,9 @@ def propagate_annotations(tracklets: Sequence[Tracklet],
                           annotations: Dict[int, np.ndarray],
                           iou_thr: float = 0.5
                           ) -> Dict[int, List[np.ndarray]]:
-    """Cross-slice box propagation (Sec. V-A).
-
-    A tracklet is matched when one of its boxes has IoU > ``iou_thr`` with
-    an annotation on the same slice; its boxes on slices without such an
-    overlap become mined annotations. Matched tracklets get
-    ``matched_by='propagation'``.
+    """Cross-slice box propagation (Sec. V-A): a tracklet with a box of
+    IoU > ``iou_thr`` with an annotation on its slice is matched
+    (``matched_by='propagation'``); its other boxes become mined.
 
     Returns:
         dict: slice index -> list of mined boxes.
@@ -307,21 +304,12 @@ def match_intra_patient(series: Sequence[SeriesMining],
                         min_score: float = 0.,
                         matcher: Optional[Matcher] = None
                         ) -> Dict[str, Dict[int, List[np.ndarray]]]:
-    """Intra-patient lesion matching (Sec. V-B).
-
-    Within each patient, every not yet matched tracklet whose distance
-    (``matcher``, default the appearance embedding's L2 distance) is
-    < ``dist_thr`` to an annotation of *another series* of the patient
-    becomes a mined lesion: all its boxes are mined annotations
-    (``matched_by='intra_patient'``).
-
-    LENS models embed boxes with their L2-normalised RoI features
-    (:meth:`mmlesion.models.LENS.embed`) in place of the paper's LesaNet
-    embedding; ``dist_thr`` = 0.15 is the paper's value for LesaNet, so
-    calibrate it for another embedding or matcher
-    (``tools/analysis_tools/calibrate_intra_patient_delta.py``).
-    A tracklet scoring below ``min_score`` is never matched (the paper is
-    silent; 0 is its rule as written).
+    """Intra-patient lesion matching (Sec. V-B): every not yet matched
+    tracklet closer than ``dist_thr`` to an annotation of *another series*
+    of its patient becomes a mined lesion (``matched_by='intra_patient'``).
+    ``dist_thr`` = 0.15 is the paper's value for LesaNet's embedding, not
+    LENS's RoI features (:meth:`mmlesion.models.LENS.embed`): calibrate it
+    (:mod:`~mmlesion.methods.lens.mining.calibration`).
 
     Args:
         series (Sequence[SeriesMining]): with tracklets built and
@@ -393,12 +381,9 @@ def mine_uncertain(single_type_proposals: Sequence[SliceProposals],
 
 
 def embedding_distance_summary(series: Sequence[SeriesMining]) -> dict:
-    """Distances that calibrate delta for the embedding in use.
-
-    For every tracklet with an embedding: its smallest L2 distance to an
-    annotation embedding of another series of the same patient, split into
-    tracklets propagation matched and the others (a hint at the scale; the
-    calibration proper is :mod:`mmlesion.methods.lens.mining.calibration`).
+    """Each tracklet's smallest embedding distance to an annotation of
+    another series of its patient, for those propagation matched and the
+    others (a hint at delta's scale).
 
     Returns:
         dict: ``same_lesion`` and ``others``, each with ``n`` and the 10th,
