@@ -1,27 +1,14 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""RECIST long and short axis of detected lesions, from a mask on their
-key slice.
+"""RECIST long and short axis of detected lesions (docs/infer_volume.md),
+from a mask on their key slice (that of the largest 2D box): the model's
+(the Improved RetinaNet's segmentation head, Zlocha et al. 2019), else
+grown inside the box with GrabCut (Sec. 2.2 of the same paper).
 
-The mask of a lesion on one slice comes from the model where it predicts
-one (the Improved RetinaNet's segmentation head, Zlocha et al. 2019: its
-lesion map thresholded inside the box, the largest connected component,
-holes filled) and otherwise is grown inside the box with GrabCut
-(:func:`~mmlesion.datasets.transforms.recist_grabcut_mask`, Sec. 2.2 of the
-same paper). The two axes are measured on it as RECIST 1.1 defines them
-(:func:`~mmlesion.structures.recist.recist_diameters`).
-
-Choices (nothing to follow in the papers)
------------------------------------------
-* **Box-seeded GrabCut**: a box carries no RECIST end points, so GrabCut's
-  definite foreground is the rhombus of two pseudo diameters through the
-  box centre spanning ``seed_fraction`` (default 1/3) of its sides, inside
-  the ellipse inscribed in the box. The rest follows the RECIST GrabCut.
-  Boxes too small for GrabCut (seed diameter under 2 px) or where it fails
-  get the inscribed ellipse (``mask_source='box_ellipse'``).
-* **Key slice**: the slice of the finding's largest 2D box; the axes are
-  measured in the resampled volume the detector saw and also given in the
-  original scan's voxels (``key_slice_original``), where DICOM results
-  point to.
+Choice (nothing to follow in the papers): a box carries no RECIST end
+points, so GrabCut's definite foreground is the rhombus of two pseudo
+diameters through the box centre spanning ``seed_fraction`` (1/3) of its
+sides; boxes too small for it (seed diameter under 2 px) or where it fails
+get the inscribed ellipse (``mask_source='box_ellipse'``).
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

@@ -1,9 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Read a scan for whole-scan inference: load it
-(:func:`~mmlesion.datasets.volumes.load_ct_volume`: NIfTI, MetaImage or a
-DICOM series, LPS axial), refuse a resampling that would allocate
-gigavoxels before it runs (:func:`check_resampled_size`), and name its
-series (:func:`scan_series_uid`)."""
+"""Read a scan for whole-scan inference, refusing one whose resampling
+would allocate gigavoxels (:func:`check_resampled_size`)."""
 import os
 from pathlib import Path
 from typing import Optional, Tuple
@@ -70,7 +67,7 @@ def check_resampled_size(volume: CTVolume,
                          settings: VolumeInferenceSettings,
                          scan: str = 'scan') -> Tuple[int, int, int]:
     """Refuse a resampling that would allocate gigavoxels (e.g. for
-    ``--pixel-spacing 0.001``), before it runs.
+    ``--pixel-spacing 0.001``).
 
     Args:
         volume (CTVolume): the loaded scan.

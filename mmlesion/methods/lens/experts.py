@@ -1,9 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """LENS's model on whole series and scans (Yan et al., TMI 2020, Sec. IV-C):
-a LENS model with one of its training datasets, and the experts it fuses
-at test time, for the 3D evaluation, the mining and a whole-scan run
-(:class:`LensExperts`, a
-:class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`)."""
+with one of its training datasets, and the experts it fuses at test time.
+"""
 import copy
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -37,8 +35,7 @@ def load_lens_and_train_set(config: str,
                             dataset_index: int = 0,
                             cfg_options: Optional[dict] = None
                             ) -> LensAndTrainSet:
-    """A LENS model with its weights and one of its training datasets, read
-    with the config's test pipeline.
+    """A LENS model and one of its training datasets (test pipeline).
 
     Args:
         config (str): a LENS config (its ``train_dataloader.dataset`` a
@@ -121,7 +118,7 @@ def set_lens_experts(cfg, experts: Optional[List[int]],
 class LensExperts:
     """The experts a LENS model fuses, as a whole-scan run's
     :class:`~mmlesion.apis.whole_scan.settings.ModelAdjustment`
-    (``--experts``), recorded as ``experts``.
+    (``--experts``).
 
     Args:
         experts (list[int]): expert (dataset) indices.

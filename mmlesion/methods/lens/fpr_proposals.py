@@ -55,8 +55,7 @@ class FPRProposals:
     counts: FPRProposalCounts = field(default_factory=FPRProposalCounts)
 
     def file_content(self, **metainfo: Any) -> Dict[str, Any]:
-        """The FPR's training file: ``metainfo`` (``format``, ``counts``,
-        then ``metainfo``) and ``proposals``.
+        """The FPR's training file.
 
         Args:
             **metainfo: further provenance, e.g. the thresholds.
@@ -81,12 +80,9 @@ def make_fpr_proposals(model: torch.nn.Module,
                        fp_thr: float = 0.3,
                        max_offset: Optional[int] = None,
                        show_progress: bool = True) -> FPRProposals:
-    """3D proposals of ``model`` on ``dataset``, labelled for the FPR.
-
-    A proposal is a TP when one of its 2D boxes has IoU > ``tp_thr`` with an
-    annotation or mined annotation on its slice, an FP when all its 2D boxes
-    have IoU < ``fp_thr`` with everything (annotations, mined and uncertain
-    lesions); the rest is not used (Sec. VI-B).
+    """3D proposals of ``model`` on ``dataset``, labelled for the FPR
+    (Sec. VI-B: :func:`~mmlesion.datasets.lens.fpr_patches.
+    label_fpr_proposal`).
 
     Args:
         model (nn.Module): a trained LENS model.

@@ -86,10 +86,9 @@ def followup_missing_lesions(truth: Dict[str, dict],
 def score_boxes(truth: Dict[str, dict],
                 boxes: Iterable[Tuple[str, int, Sequence[float]]]
                 ) -> Tuple[int, int, Set[Tuple[str, int]]]:
-    """Score ``(series, slice, box)`` triples against the truth.
-
-    A box is true when its centre lies in a drawn lesion's section on its
-    slice (annotated or not); boxes of series without truth are left out.
+    """Score ``(series, slice, box)`` triples against the truth: a box is
+    true when its centre lies in a drawn lesion's section on its slice;
+    boxes of series without truth are left out.
 
     Returns:
         tuple: number of boxes scored, number of true boxes, and the
@@ -115,10 +114,8 @@ def _recall(found: Set[Tuple[str, int]],
 
 
 def split_by_strategy(slices: Sequence[dict]) -> Dict[str, List[dict]]:
-    """Mined-file entries restricted to the boxes of one mining strategy
-    (``mined`` boxes by ``mined_sources``, none without them;
-    ``cross_dataset`` = the uncertain boxes), for per-strategy scoring with
-    :func:`evaluate_mining`.
+    """Mined-file entries restricted to the boxes of each mining strategy
+    (``cross_dataset``: the uncertain boxes).
 
     Returns:
         dict: strategy -> entries.
