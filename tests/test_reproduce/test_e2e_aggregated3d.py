@@ -53,7 +53,7 @@ TINY = [
     'train_dataloader.batch_size=1',
     'train_dataloader.dataset.crops_per_scan=1',
     'model.backbone.base_channels=4', 'model.backbone.growth_rate=8',
-    'train_dataloader.dataset.pipeline.2.crop_size=48',
+    'train_dataloader.dataset.pipeline.2.crop_size=32',
     'model.test_cfg.window_size=48', 'model.test_cfg.overlap=16',
     'model.test_cfg.score_thr=0', 'model.test_cfg.show_progress=False',
     'model.test_cfg.rpn.nms_pre=30', 'model.test_cfg.rpn.max_per_img=5',
