@@ -18,6 +18,7 @@ from mmengine.logging import print_log
 from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
                                                    read_findings_csv,
                                                    read_seriesuids_csv)
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import atomic_write
 from mmlesion.visualization.luna16_froc import plot_luna16_froc
 
@@ -49,6 +50,10 @@ def check_outputs(out_dir: str, names: Sequence[str],
             f'{", ".join(existing)}; pass --overwrite to replace them')
 
 
+#: The defaults the LUNA16 tools' ``--help`` shows (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)['Luna16FilesEval']
+
+
 @dataclass
 class Luna16FilesEval:
     """What to evaluate and how (the options of ``eval_luna16.py``).
@@ -76,11 +81,11 @@ class Luna16FilesEval:
     out_dir: str
     excluded: Optional[str] = None
     overwrite: bool = False
-    num_bootstrap: int = 1000
-    seed: int = 0
-    confidence: float = 0.95
-    max_marks: int = 100
-    tnp_sensitivity: float = 0.95
+    num_bootstrap: int = _SHOWN['num_bootstrap']
+    seed: int = _SHOWN['seed']
+    confidence: float = _SHOWN['confidence']
+    max_marks: int = _SHOWN['max_marks']
+    tnp_sensitivity: float = _SHOWN['tnp_sensitivity']
     ignore_unknown_seriesuids: bool = False
     name: Optional[str] = None
 

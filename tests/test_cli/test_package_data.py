@@ -2,7 +2,9 @@
 """``mmlesion_cli.package_json(s)``: the library's data files, read
 without importing the library, are the very files the imported library
 reads."""
+import importlib
 import importlib.util
+import inspect
 
 import pytest
 
@@ -23,6 +25,68 @@ def test_the_tools_read_what_the_library_reads():
         assert shown[cls.__name__], cls
         for name, value in shown[cls.__name__].items():
             assert getattr(defaults, name) == value, (cls, name)
+
+
+#: Each ``tool_defaults.json`` the tools read, and the module reading it
+#: for its definitions: an entry is a dataclass (or class) of the module,
+#: its values the defaults of its keywords, or a constant of the module.
+TOOL_DEFAULTS = {
+    'apis/whole_scan/tool_defaults.json': {
+        'DetectionSettings': 'mmlesion.apis.whole_scan.settings',
+        'RunSettings': 'mmlesion.apis.whole_scan.settings',
+        'Finishing': 'mmlesion.apis.whole_scan.settings',
+        'DimseSettings': 'mmlesion.apis.whole_scan.dimse_source',
+        'ShardSettings': 'mmlesion.apis.whole_scan.shards',
+        'WORKER_TYPES': 'mmlesion.apis.whole_scan.slices',
+        'DICOM_MODES': 'mmlesion.apis.whole_scan.write_dicom',
+    },
+    'datasets/transforms/tool_defaults.json': {
+        'DEFAULT_PIXEL_SPACING': 'mmlesion.apis.whole_scan.settings',
+    },
+    'datasets/converters/tool_defaults.json': {
+        'ConvertSettings': 'mmlesion.datasets.converters.convert',
+        'DEFAULT_VAL_FRACTION': 'mmlesion.datasets.converters.convert',
+        'DEFAULT_TEST_FRACTION': 'mmlesion.datasets.converters.convert',
+        'DeepLesionExporter': 'mmlesion.datasets.converters.convert',
+        'KEY_LESIONS': 'mmlesion.datasets.converters.deeplesion_export',
+        'KEY_SLICES': 'mmlesion.datasets.converters.deeplesion_export',
+        'BOX_COLUMNS': 'mmlesion.datasets.converters.scan_cases',
+        'PRESETS': 'mmlesion.datasets.converters.presets',
+    },
+    'protocols/tool_defaults.json': {
+        'Luna16FilesEval': 'mmlesion.protocols.luna16_eval',
+    },
+}
+
+
+def _plain(value):
+    """A value as JSON gives it back (tuples as lists, dict keys)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize('path', sorted(TOOL_DEFAULTS))
+def test_the_settings_shown_are_the_library_settings(path):
+    """Each value of a ``tool_defaults.json`` is the default or constant of
+    the library's module (every entry of the file listed above)."""
+    shown = package_json(path)
+    assert set(shown) == set(TOOL_DEFAULTS[path])
+    for name, module in TOOL_DEFAULTS[path].items():
+        value = getattr(importlib.import_module(module), name)
+        if inspect.isclass(value):
+            params = inspect.signature(value).parameters
+            assert shown[name], name
+            for field, default in shown[name].items():
+                assert params[field].default == default, (name, field)
+                assert type(params[field].default) is type(default)
+        elif name == 'PRESETS':  # names -> presets, in the file's order
+            assert list(value) == shown[name]
+            assert all(p.dataset in (None, n) for n, p in value.items())
+        else:
+            assert _plain(value) == shown[name], name
 
 
 def test_missing_package_or_file_says_so(monkeypatch):

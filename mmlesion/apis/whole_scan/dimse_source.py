@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple)
 
+from mmlesion.utils.tool_defaults import tool_defaults
 from .server_source import (CT_SOP_CLASSES, DicomServerError, InstanceInfo,
                             QueryFilter, SeriesRef, SeriesTransport,
                             check_query)
@@ -57,7 +58,8 @@ class DimseSettings:
     """
     address: str
     called_aet: str
-    calling_aet: str = 'MMLESION'
+    calling_aet: str = tool_defaults(__file__)['DimseSettings'][
+        'calling_aet']
     query: Tuple[QueryFilter, ...] = ()
     store_back: bool = True
     timeout_s: float = 60.

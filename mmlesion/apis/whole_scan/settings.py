@@ -34,10 +34,15 @@ from mmlesion.datasets.volumes import CTVolume
 from mmlesion.datasets.volumes.scan_switches import ScanChecks
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
+from mmlesion.utils.tool_defaults import tool_defaults
 
+#: The defaults ``tools/infer_volume.py --help`` shows
+#: (``tool_defaults.json``, :mod:`mmlesion.utils.tool_defaults`).
+_SHOWN = tool_defaults(__file__)
+_DETECTION = _SHOWN['DetectionSettings']
 #: FPs per validation unit of the operating point a run keeps findings at
 #: by default (4: the DeepLesion papers' headline rate).
-DEFAULT_FP_RATE = 4.
+DEFAULT_FP_RATE = _SHOWN['RunSettings']['fp_rate']
 #: ``pixel_spacing_source`` (the older field) of each source.
 _PIXEL_SPACING_SOURCE = dict(option='argument', checkpoint='checkpoint',
                              config='ResampleToSpacing', default='default')
@@ -106,13 +111,13 @@ class DetectionSettings:
             every finding; a run sets it from :attr:`RunSettings.fp_rate`.
             Defaults to None.
     """
-    batch_size: int = 4
-    score_thr: float = .05
-    iou_thr: float = .5
-    max_gap: int = 0
-    min_slices: int = 1
-    workers: int = 1
-    worker_type: str = 'thread'
+    batch_size: int = _DETECTION['batch_size']
+    score_thr: float = _DETECTION['score_thr']
+    iou_thr: float = _DETECTION['iou_thr']
+    max_gap: int = _DETECTION['max_gap']
+    min_slices: int = _DETECTION['min_slices']
+    workers: int = _DETECTION['workers']
+    worker_type: str = _DETECTION['worker_type']
     resample_backend: str = 'torch'
     show_progress: bool = True
     keep_thr: Optional[float] = None
@@ -241,10 +246,10 @@ class RunSettings:
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
-    device: str = 'cpu'
+    device: str = _SHOWN['RunSettings']['device']
     overwrite: bool = False
-    max_pictures: int = 20
-    dicom: str = 'auto'
+    max_pictures: int = _SHOWN['RunSettings']['max_pictures']
+    dicom: str = _SHOWN['RunSettings']['dicom']
     cfg_name: Optional[str] = None
     adjustments: Sequence[ModelAdjustment] = ()
     rescorer: Optional[FindingRescorer] = None
@@ -453,7 +458,7 @@ class Finishing:
     processes: Optional[int] = None
     recist_with_detection: bool = False
     stack_with_detection: bool = False
-    read_ahead: int = 2
+    read_ahead: int = _SHOWN['Finishing']['read_ahead']
     niceness: int = 10
 
     def __post_init__(self) -> None:

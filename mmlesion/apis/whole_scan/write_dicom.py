@@ -21,6 +21,7 @@ from mmengine.logging import print_log
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.utils.writing.atomic import atomic_save_with
 from mmlesion.utils.checkpoints.checksum import sha256_file
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.version import __version__
 
 from .measure import model_mask_in_box, slice_xy_to_world
@@ -28,8 +29,9 @@ from .results import DicomPaths, DicomStatus, Finding, ScanResult
 
 #: Files written into the output folder.
 DICOM_FILES = dict(sr='findings_sr.dcm', seg='findings_seg.dcm')
-#: ``dicom`` modes of :func:`prepare_dicom_results`.
-DICOM_MODES = ('auto', 'yes', 'no')
+#: ``dicom`` modes of :func:`prepare_dicom_results` (``tool_defaults.json``:
+#: ``--dicom``).
+DICOM_MODES = tuple(tool_defaults(__file__)['DICOM_MODES'])
 #: SNOMED CT anatomic location (``codes.SCT`` name) of each DeepLesion
 #: coarse lesion type (the SR's *Finding Site*).
 LESION_TYPE_SITES = {

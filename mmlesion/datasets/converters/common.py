@@ -15,6 +15,7 @@ import numpy as np
 from mmengine.logging import print_log
 
 from mmlesion.utils.input_files import check_csv_delimiter, read_csv_text
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import atomic_write_text
 from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     find_replica_marker, read_replica_marker,
@@ -25,9 +26,10 @@ from .mask_boxes import check_label_map, mask_to_boxes_3d
 
 #: Default share of scans in the val split: LENS (Sec. VI-A) "randomly used
 #: 80% of each dataset for training and 20% for validation" (LUNA, LiTS,
-#: NIH-LN). No test split by default (LENS tests on DeepLesion).
-DEFAULT_VAL_FRACTION = 0.2
-DEFAULT_TEST_FRACTION = 0.0
+#: NIH-LN). No test split by default (LENS tests on DeepLesion). The
+#: converter's ``--help`` shows them (``tool_defaults.json``).
+DEFAULT_VAL_FRACTION = tool_defaults(__file__)['DEFAULT_VAL_FRACTION']
+DEFAULT_TEST_FRACTION = tool_defaults(__file__)['DEFAULT_TEST_FRACTION']
 
 
 @dataclass

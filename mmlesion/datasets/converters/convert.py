@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmengine.logging import print_log
 
 from mmlesion.utils.reporting.progress import progress_bar
+from mmlesion.utils.tool_defaults import tool_defaults
 from ..demo.replicas.marker import replica_sidecar
 from ..volumes import load_ct_volume, volume_entry, write_annotation_file
 from ..volumes.annotation_file import refuse_existing
@@ -50,6 +51,9 @@ from .scan_cases import ScanCase, finding_entry, header_facts
 from .scan_records import (input_stamp, read_record, records_dir,
                            remove_empty_records, remove_records,
                            resumes_run, start_run, write_record)
+
+#: The defaults the converter's ``--help`` shows (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)['ConvertSettings']
 
 
 @dataclass
@@ -96,25 +100,25 @@ class ConvertSettings:
     """
     scans: str
     out_file: str
-    preset: str = 'folder'
+    preset: str = _SHOWN['preset']
     masks: Optional[str] = None
     boxes: Optional[str] = None
-    box_format: str = 'world'
+    box_format: str = _SHOWN['box_format']
     excluded: Optional[str] = None
     seriesuids: Optional[str] = None
     labels: Optional[Sequence[int]] = None
     instances: bool = False
-    connectivity: int = 3
-    min_voxels: int = 1
-    dataset: str = 'custom'
-    class_name: str = 'lesion'
+    connectivity: int = _SHOWN['connectivity']
+    min_voxels: int = _SHOWN['min_voxels']
+    dataset: str = _SHOWN['dataset']
+    class_name: str = _SHOWN['class_name']
     patient_regex: Optional[str] = None
     patient_from_dicom: bool = False
     split_file: Optional[str] = None
     val_fraction: float = DEFAULT_VAL_FRACTION
     test_fraction: float = DEFAULT_TEST_FRACTION
     exporter: Optional[DeepLesionExporter] = None
-    workers: int = 1
+    workers: int = _SHOWN['workers']
     overwrite: bool = False
     show_progress: bool = True
     check_only: bool = False

@@ -60,6 +60,7 @@ from ..deeplesion.dl_info import (format_dl_numbers, mmdet_box,
                                   write_dl_info)
 from ..deeplesion.png_slices import write_hu_png
 from ..volumes import CTVolume
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import (atomic_write,
                                            remove_stale_temporaries,
                                            remove_stale_temporaries_of)
@@ -76,10 +77,14 @@ EXPORT_FILES = ('DL_info.csv', 'series_map.json', EXTRA_SLICES_FILE,
 #: What the 2D export writes into its folder (an existing one is refused).
 EXPORT_OUTPUTS = ('DL_info.csv', 'Images_png', 'series_map.json',
                   EXTRA_SLICES_FILE)
+#: The choices and defaults the converter's ``--help`` shows
+#: (``tool_defaults.json``).
+_SHOWN = tool_defaults(__file__)
+_EXPORT = _SHOWN['DeepLesionExporter']
 #: Which lesions get key slices: the included ones, or all.
-KEY_LESIONS = ('included', 'all')
+KEY_LESIONS = tuple(_SHOWN['KEY_LESIONS'])
 #: A lesion's key slices: the one through its centre, or every slice.
-KEY_SLICES = ('centre', 'every')
+KEY_SLICES = tuple(_SHOWN['KEY_SLICES'])
 #: Bytes a PNG needs beyond its pixels (header, chunks, file system block).
 _PNG_OVERHEAD = 4096
 
@@ -162,13 +167,13 @@ class DeepLesionExporter:
 
     def __init__(self,
                  out_dir: str,
-                 num_slices: int = 9,
-                 interval_mm: float = 2.0,
-                 key_lesions: str = 'included',
-                 min_diameter_mm: float = 0.0,
-                 key_slices: str = 'centre',
+                 num_slices: int = _EXPORT['num_slices'],
+                 interval_mm: float = _EXPORT['interval_mm'],
+                 key_lesions: str = _EXPORT['key_lesions'],
+                 min_diameter_mm: float = _EXPORT['min_diameter_mm'],
+                 key_slices: str = _EXPORT['key_slices'],
                  export_unlabeled: bool = False,
-                 negatives_per_key: float = 1.0,
+                 negatives_per_key: float = _EXPORT['negatives_per_key'],
                  lesion_type: int = -1,
                  dicom_window: Tuple[float, float] = (-1024, 3071),
                  overwrite: bool = False) -> None:

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from mmengine.logging import print_log
 
 from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
+from mmlesion.utils.tool_defaults import tool_defaults
 from ..volumes import list_dicom_series
 from ..volumes.loading import VOLUME_SUFFIXES
 from .scan_cases import ScanCase, read_box_table, scan_id
@@ -271,18 +272,18 @@ def find_luna16_cases(settings) -> List[ScanCase]:
             for uid in uids]
 
 
-#: The presets of the converter (``--preset``).
-PRESETS: Dict[str, Preset] = {
-    'folder': Preset(None, find_folder_cases),
-    'kits19': Preset('kits19', find_kits19_cases, (2, ),
-                     {1: 'kidney', 2: 'kidney tumour'}, lesion_type=6,
-                     window=(-175, 275)),
-    'lits': Preset('lits', find_lits_cases, (2, ),
-                   {1: 'liver', 2: 'liver tumour'}, lesion_type=4,
-                   window=(-175, 275)),
-    'nih_ln': Preset('nih_ln', find_nih_ln_cases, None,
-                     class_name='lymph node', lesion_type=3,
-                     window=(-175, 275)),
-    'luna16': Preset('luna16', find_luna16_cases, class_name='nodule',
-                     lesion_type=5, window=(-1350, 150)),
-}
+#: The presets of the converter (``--preset``), named as
+#: ``tool_defaults.json`` lists them (which the converter's ``--help``
+#: shows), in its order; each is the dataset it names, but ``folder``.
+PRESETS: Dict[str, Preset] = dict(zip(tool_defaults(__file__)['PRESETS'], (
+    Preset(None, find_folder_cases),
+    Preset('kits19', find_kits19_cases, (2, ),
+           {1: 'kidney', 2: 'kidney tumour'}, lesion_type=6,
+           window=(-175, 275)),
+    Preset('lits', find_lits_cases, (2, ), {1: 'liver', 2: 'liver tumour'},
+           lesion_type=4, window=(-175, 275)),
+    Preset('nih_ln', find_nih_ln_cases, None, class_name='lymph node',
+           lesion_type=3, window=(-175, 275)),
+    Preset('luna16', find_luna16_cases, class_name='nodule', lesion_type=5,
+           window=(-1350, 150)),
+)))

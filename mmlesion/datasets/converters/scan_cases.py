@@ -27,6 +27,7 @@ import SimpleITK as sitk
 
 from mmlesion.evaluation.functional.luna16.io import _read_table
 from mmlesion.utils.input_files import check_csv_delimiter, read_csv_text
+from mmlesion.utils.tool_defaults import tool_defaults
 from ..volumes import CTVolume, box_center_world, box_from_world_sphere
 from ..volumes.loading import VOLUME_SUFFIXES, dicom_tag, read_header
 from .deeplesion_export import sphere_slice_boxes
@@ -34,13 +35,10 @@ from .deeplesion_export import sphere_slice_boxes
 #: Diameter the official LUNA16 script uses for excluded findings of unknown
 #: size (-1).
 UNKNOWN_DIAMETER_MM = 10.0
-#: Columns of the box CSVs after the id column, by ``box_format``.
-BOX_COLUMNS = {
-    'world': ('seriesuid', 'coordX', 'coordY', 'coordZ', 'diameter_mm'),
-    'recist': ('volume_id', 'coordX', 'coordY', 'coordZ', 'long_axis_mm',
-               'short_axis_mm'),
-    'voxel': ('volume_id', 'x1', 'y1', 'z1', 'x2', 'y2', 'z2'),
-}
+#: Columns of the box CSVs after the id column, by ``box_format``
+#: (``tool_defaults.json``: the converter's ``--help`` shows the formats).
+BOX_COLUMNS = {fmt: tuple(columns) for fmt, columns in
+               tool_defaults(__file__)['BOX_COLUMNS'].items()}
 
 
 @dataclass

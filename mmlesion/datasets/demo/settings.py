@@ -1,12 +1,11 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Settings and constants of the synthetic DeepLesion dataset and of the
 synthetic CT volume set."""
-import json
 import math
-import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from mmlesion.utils.tool_defaults import tool_defaults
 from .anatomy import Tissue
 from .deeplesion_sizes import SIZE_SOURCES
 
@@ -24,15 +23,9 @@ BOX_PADDING = 5.
 GENERATOR_VERSION = 1
 
 
-def tool_defaults(settings: str) -> dict:
-    """The defaults of a demo settings dataclass that its tool's ``--help``
-    shows: data (``tool_defaults.json`` beside this file) the tool reads
-    without importing mmlesion (:func:`mmlesion_cli.package_json`)."""
-    with open(osp.join(osp.dirname(__file__), 'tool_defaults.json')) as f:
-        return json.load(f)[settings]
-
-
-_SHOWN = tool_defaults('DemoDataConfig')
+#: The defaults the demo generators' ``--help`` shows (``tool_defaults.json``
+#: beside this file, :mod:`mmlesion.utils.tool_defaults`).
+_SHOWN = tool_defaults(__file__)['DemoDataConfig']
 
 
 def check_range(config: object, name: str, low: float,
@@ -204,7 +197,7 @@ class DemoDataConfig:
         check_range(self, 'noise_sigma_range', 0)
 
 
-_VOLUME_SHOWN = tool_defaults('DemoVolumeConfig')
+_VOLUME_SHOWN = tool_defaults(__file__)['DemoVolumeConfig']
 
 #: Marker file: a folder holding it was written by this generator.
 GROUND_TRUTH_FILE = 'ground_truth.json'

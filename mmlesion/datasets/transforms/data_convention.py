@@ -8,9 +8,12 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from mmlesion.utils.tool_defaults import tool_defaults
+
 #: Pixel spacing used when neither the checkpoint nor the config tells it:
-#: the DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512.
-DEFAULT_PIXEL_SPACING = 0.8
+#: the DeepLesion slices (512 px, ~0.8 mm/px) the 2.5D configs resize to 512
+#: (``tool_defaults.json``: ``tools/infer_volume.py --help`` shows it).
+DEFAULT_PIXEL_SPACING = tool_defaults(__file__)['DEFAULT_PIXEL_SPACING']
 #: ``LoadDeepLesionSlices``' ``interval_mm`` when the config sets none.
 DEFAULT_INTERVAL_MM = 2.0
 #: Key of a checkpoint's ``meta`` recording the convention of the training

@@ -1,0 +1,26 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The defaults and choices a tool's ``--help`` shows, as data.
+
+Importing any module of ``mmlesion`` registers every component (torch,
+mmcv, mmdet: seconds). So the values of a settings module that a tool's
+options show (a dataclass's field defaults, the names of the choices) are
+a data file beside the module, ``tool_defaults.json``, which the module
+reads for its definitions and the tool reads without importing
+``mmlesion`` (``mmlesion_cli.package_json``): the one source of each.
+"""
+import json
+import os.path as osp
+
+
+def tool_defaults(module_file: str) -> dict:
+    """The ``tool_defaults.json`` beside a module.
+
+    Args:
+        module_file (str): the module's ``__file__``.
+
+    Returns:
+        dict: its values, by the name of the dataclass or constant.
+    """
+    path = osp.join(osp.dirname(module_file), 'tool_defaults.json')
+    with open(path, encoding='utf-8') as f:
+        return json.load(f)
