@@ -7,15 +7,16 @@ What a tool needs to parse its arguments:
   tool's whole description;
 * the options shared by several tools (``--trust-checkpoint``, ``--fold``,
   the scan-check switches, study, converter and training options:
-  :mod:`.common_args`, :mod:`.converter_args`, :mod:`.train_args`). An option that sets or
-  uses a value of the library (an environment variable's name, a default,
-  its choices) imports it from the library's module where it is defined,
-  so every value has one source: a default or choice the help shows is
-  the settings dataclass's (:func:`library_default`), a switch imports its
-  variable when it is given;
+  :mod:`.common_args`, :mod:`.converter_args`, :mod:`.train_args`). An
+  option that sets or uses a value of the library (an environment
+  variable's name, a default, its choices) takes it from the library, so
+  every value has one source: a default or choice the help shows is a
+  data file the library's settings read too (:func:`package_json`), a
+  switch imports its variable when it is given;
 * :func:`package_json`, :func:`package_jsons`: data files of the library
-  (every method's tables, the demo generators' defaults), read without
-  importing it;
+  (every method's tables, the defaults and choices of the settings the
+  tools' options show, ``tool_defaults.json``), read without importing
+  it;
 * :func:`silence_known_warnings`, called when this package is imported:
   the one place where the known start-up warnings of the stack are
   silenced. A tool imports this package (``from mmlesion_cli import
@@ -37,12 +38,12 @@ choose_process_threads()  # kept for the tools' line (threads.thread_line)
 
 from .env_switch import add_env_switch  # noqa: E402
 from .package_data import package_json, package_jsons  # noqa: E402
-from .parser import (ToolHelpFormatter, library_default,  # noqa: E402
-                     tool_description, tool_examples, tool_parser)
+from .parser import (ToolHelpFormatter, tool_description,  # noqa: E402
+                     tool_examples, tool_parser)
 
 __all__ = [
     'choose_threads', 'silence_known_warnings', 'add_env_switch',
     'package_json', 'package_jsons',
-    'ToolHelpFormatter', 'library_default', 'tool_description',
+    'ToolHelpFormatter', 'tool_description',
     'tool_examples', 'tool_parser'
 ]

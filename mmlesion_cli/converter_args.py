@@ -4,22 +4,25 @@
 
 The defaults and choices are the library's (:class:`~mmlesion.datasets.
 converters.convert.ConvertSettings`, :class:`~mmlesion.datasets.
-converters.deeplesion_export.DeepLesionExporter`, the presets), imported;
-the lesion type and window are ``None`` unless given: the preset's are
-filled in by :func:`mmlesion.datasets.converters.cli.settings_from_args`.
+converters.deeplesion_export.DeepLesionExporter`, the presets): the data
+file those modules read (``datasets/converters/tool_defaults.json``), read
+here without importing the library; the lesion type and window are
+``None`` unless given: the preset's are filled in by
+:func:`mmlesion.datasets.converters.cli.settings_from_args`.
 :func:`run_converter` parses and runs a conversion, for every converter
 tool.
 """
 import argparse
 from typing import Optional, Sequence
 
-from mmlesion.datasets.converters.convert import ConvertSettings
-from mmlesion.datasets.converters.deeplesion_export import (
-    KEY_LESIONS, KEY_SLICES, DeepLesionExporter)
-from mmlesion.datasets.converters.presets import PRESETS
-from mmlesion.datasets.converters.scan_cases import BOX_COLUMNS
 from .common_args import add_scan_check_arguments
-from .parser import library_default, tool_parser
+from .package_data import package_json
+from .parser import tool_parser
+
+
+def _shown() -> dict:
+    """The converter's defaults and choices (the library's data file)."""
+    return package_json('datasets/converters/tool_defaults.json')
 
 
 def run_converter(doc: str, argv: Optional[Sequence[str]] = None,
@@ -36,8 +39,9 @@ def run_converter(doc: str, argv: Optional[Sequence[str]] = None,
         int: the exit status of
         :func:`mmlesion.datasets.converters.cli.run_cli`.
     """
+    args = converter_parser(doc, preset).parse_args(argv)
     from mmlesion.datasets.converters.cli import run_cli
-    return run_cli(converter_parser(doc, preset).parse_args(argv))
+    return run_cli(args)
 
 
 def converter_parser(doc: str, preset: Optional[str] = None
@@ -52,26 +56,27 @@ def converter_parser(doc: str, preset: Optional[str] = None
     Returns:
         argparse.ArgumentParser: the parser.
     """
+    shown = _shown()
+    convert = shown['ConvertSettings']
     parser = tool_parser(doc)
     parser.add_argument('scans', help='the scan folder (searched '
                         'recursively: NIfTI, MetaImage, NRRD, DICOM series '
                         'folders)')
     parser.add_argument('masks', nargs='?', help='the label-mask folder '
                         '(masks named as their scans, same grid)')
-    parser.add_argument('--preset', choices=tuple(PRESETS),
-                        default=preset or library_default(
-                            ConvertSettings, 'preset'),
+    parser.add_argument('--preset', choices=shown['PRESETS'],
+                        default=preset or convert['preset'],
                         help='a public release\'s layout, labels and '
                         'defaults; folder: any dataset')
     parser.add_argument('--workers', type=int,
-                        default=library_default(ConvertSettings, 'workers'),
+                        default=convert['workers'],
                         help='processes converting scans')
     group = parser.add_argument_group('labels')
     group.add_argument('--boxes', '--annotations', dest='boxes',
                        help='box CSV instead of masks (LUNA16: '
                        'annotations.csv)')
-    group.add_argument('--box-format', choices=tuple(BOX_COLUMNS),
-                       default=library_default(ConvertSettings, 'box_format'),
+    group.add_argument('--box-format', choices=tuple(shown['BOX_COLUMNS']),
+                       default=convert['box_format'],
                        help='world: seriesuid,coordX,'
                        'coordY,coordZ,diameter_mm (mm, as LUNA16); recist: '
                        'volume_id,coordX,coordY,coordZ,long_axis_mm,'
@@ -88,18 +93,17 @@ def converter_parser(doc: str, preset: Optional[str] = None
                        help='instance masks: one lesion per value, not per '
                        'connected component')
     group.add_argument('--connectivity', type=int, choices=[1, 2, 3],
-                       default=library_default(ConvertSettings,
-                                               'connectivity'),
+                       default=convert['connectivity'],
                        help='3D connectivity of the components '
                        '(3 = 26-neighbours)')
     group.add_argument('--min-voxels', type=int,
-                       default=library_default(ConvertSettings, 'min_voxels'),
+                       default=convert['min_voxels'],
                        help='drop components smaller than this')
     group.add_argument('--dataset',
-                       default=library_default(ConvertSettings, 'dataset'),
+                       default=convert['dataset'],
                        help='metainfo.dataset (preset folder)')
     group.add_argument('--class-name',
-                       default=library_default(ConvertSettings, 'class_name'),
+                       default=convert['class_name'],
                        help='the class of the boxes (preset folder)')
     group = parser.add_argument_group('patients and split')
     group.add_argument('--patient-regex', help='patient id: the first group '
@@ -113,12 +117,18 @@ def converter_parser(doc: str, preset: Optional[str] = None
                        'every scan')
     group.add_argument('--split-file', help='CSV volume_id,split[,patient_id]'
                        ' (train/val/test; empty split: by patient hash)')
-    add_common_args(parser)
+    add_common_args(parser, shown)
     return parser
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Output, overwrite, split, scan-check and 2D-export options."""
+def add_common_args(parser: argparse.ArgumentParser, shown: dict) -> None:
+    """Output, overwrite, split, scan-check and 2D-export options.
+
+    Args:
+        parser (argparse.ArgumentParser): the converter's parser.
+        shown (dict): the converter's defaults and choices (:func:`_shown`).
+    """
+    export = shown['DeepLesionExporter']
     add_scan_check_arguments(parser)
     parser.add_argument(
         '--out', required=True, help='output annotation JSON (scan paths '
@@ -136,13 +146,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         'nothing')
     parser.add_argument(
         '--val-fraction', type=float,
-        default=library_default(ConvertSettings, 'val_fraction'),
+        default=shown['DEFAULT_VAL_FRACTION'],
         help='share of patients in the val split (stable hash of the '
         'patient id; a split it leaves empty gets the nearest patient; the '
         'default is the share LENS validates on)')
     parser.add_argument(
         '--test-fraction', type=float,
-        default=library_default(ConvertSettings, 'test_fraction'),
+        default=shown['DEFAULT_TEST_FRACTION'],
         help='share of patients in the test split')
     group = parser.add_argument_group('2D export (DeepLesion layout)')
     group.add_argument(
@@ -150,33 +160,33 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         help='also write key slices as Images_png/ + DL_info.csv in DIR')
     group.add_argument(
         '--num-slices', type=int,
-        default=library_default(DeepLesionExporter, 'num_slices'),
+        default=export['num_slices'],
         help='slices the multi-slice loader reads around a key slice')
     group.add_argument(
         '--interval-mm', type=float,
-        default=library_default(DeepLesionExporter, 'interval_mm'),
+        default=export['interval_mm'],
         help='their interval in mm')
     group.add_argument(
-        '--key-lesions', choices=KEY_LESIONS,
-        default=library_default(DeepLesionExporter, 'key_lesions'),
+        '--key-lesions', choices=shown['KEY_LESIONS'],
+        default=export['key_lesions'],
         help='which lesions get key slices and rows (ignored findings '
         'only with "all")')
     group.add_argument(
-        '--key-slices', choices=KEY_SLICES,
-        default=library_default(DeepLesionExporter, 'key_slices'),
+        '--key-slices', choices=shown['KEY_SLICES'],
+        default=export['key_slices'],
         help='key slices of a lesion: the slice through its centre, or '
         'every slice it crosses (ElixirNet\'s KiTS19 images: every slice '
         'with tumour)')
     group.add_argument(
         '--min-diameter-mm', type=float,
-        default=library_default(DeepLesionExporter, 'min_diameter_mm'),
+        default=export['min_diameter_mm'],
         help='no key slice for lesions smaller than this')
     group.add_argument(
         '--export-unlabeled', action='store_true',
         help='write every slice, also those far from any lesion')
     group.add_argument(
         '--negatives-per-key', type=float,
-        default=library_default(DeepLesionExporter, 'negatives_per_key'),
+        default=export['negatives_per_key'],
         help='lesion-free slices drawn per key slice of a volume, listed '
         'with the ignored findings in lens_extra_slices.json (LENS samples '
         'positives : negatives 2 : 1); 0 for none')

@@ -7,7 +7,6 @@ the tool's whole description (the first paragraph of its docstring, not
 its first line cut mid-sentence), with the docstring's own line breaks.
 """
 import argparse
-import inspect
 import re
 import textwrap
 from typing import Any, List, Optional
@@ -115,17 +114,3 @@ def tool_parser(doc: Optional[str] = None,
     kwargs.setdefault('formatter_class', ToolHelpFormatter)
     return argparse.ArgumentParser(**kwargs)
 
-
-def library_default(owner: Any, name: str) -> Any:
-    """The default of keyword ``name`` of ``owner`` (a settings dataclass
-    or a class of the library), for an option that shows it: the value has
-    one source, the library's definition.
-
-    Args:
-        owner: the dataclass or class whose ``__init__`` takes ``name``.
-        name (str): the keyword (the field).
-
-    Returns:
-        The default value.
-    """
-    return inspect.signature(owner).parameters[name].default

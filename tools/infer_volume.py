@@ -67,26 +67,27 @@ from typing import Optional
 
 # mmlesion_cli before anything of mmlesion: it silences the stack's known
 # start-up warnings (mmlesion_cli/warnings_filter.py).
-from mmlesion_cli import library_default, tool_parser
+from mmlesion_cli import package_json, tool_parser
 from mmlesion_cli.common_args import (add_cfg_options_argument,
                                       add_scan_check_arguments,
                                       add_trust_checkpoint_argument,
                                       config_file_error,
                                       scan_check_flags)
 
-from mmlesion.apis.whole_scan.settings import (DEFAULT_PIXEL_SPACING,
-                                               DetectionSettings, Finishing,
-                                               RunSettings)
-from mmlesion.apis.whole_scan.slices import WORKER_TYPES
-from mmlesion.apis.whole_scan.write_dicom import DICOM_MODES
 
-
-def detection(name: str):
-    """The default of a field of :class:`DetectionSettings`."""
-    return library_default(DetectionSettings, name)
+def shown_defaults() -> dict:
+    """The defaults and choices of whole-scan inference the options show
+    (:class:`~mmlesion.apis.whole_scan.settings.DetectionSettings`,
+    :class:`~mmlesion.apis.whole_scan.settings.RunSettings`, ...): the data
+    file those modules read, read without importing the library."""
+    return package_json('apis/whole_scan/tool_defaults.json')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    shown = shown_defaults()
+    detection, run = shown['DetectionSettings'], shown['RunSettings']
+    pixel_spacing = package_json('datasets/transforms/tool_defaults.json')[
+        'DEFAULT_PIXEL_SPACING']
     parser = tool_parser(
         description='Detect lesions in a CT scan with a 2.5D detector and '
         'stack the per-slice boxes into 3D findings.',
@@ -110,8 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='every scan under a folder, at any depth (NIfTI, .mhd, .mha, '
         '.nrrd files and folders of DICOM files), run as a batch; results '
         'in --out-dir/<path under ROOT, _ between the parts>/')
-    add_server_arguments(parser)
-    add_shard_arguments(parser)
+    add_server_arguments(parser, shown)
+    add_shard_arguments(parser, shown)
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace earlier results in --out-dir (a batch: '
@@ -124,7 +125,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'the files of the last one; the findings are the same)')
     parser.add_argument(
         '--read-ahead', type=int, metavar='N',
-        default=library_default(Finishing, 'read_ahead'),
+        default=shown['Finishing']['read_ahead'],
         help='a batch: scans read and resampled ahead of the one the model '
         'runs on (each holds a scan and its resampled copy in memory, about '
         '0.45 GB for 512 x 512 x 300: 1 saves one)')
@@ -140,31 +141,31 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--pixel-spacing', type=float,
         help='in-plane mm/px the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
-        f'ResampleToSpacing, else {DEFAULT_PIXEL_SPACING})')
+        f"ResampleToSpacing, else {pixel_spacing})")
     parser.add_argument(
         '--slice-interval', type=float, metavar='MM',
         help='slice interval (mm) the model was trained at (default: what '
         "CHECKPOINT records of its training data, else the config's "
         'LoadDeepLesionSlices interval_mm)')
     parser.add_argument('--device',
-                        default=library_default(RunSettings, 'device'),
+                        default=run['device'],
                         help='e.g. cpu, cuda:0')
     parser.add_argument('--batch-size', type=int,
-                        default=detection('batch_size'),
+                        default=detection['batch_size'],
                         help='slices per forward pass')
     parser.add_argument(
-        '--workers', type=int, default=detection('workers'),
+        '--workers', type=int, default=detection['workers'],
         help='threads (or processes, --worker-type) preparing the next '
         'slices while the model runs (0: in the main process, slower where '
         'measured; the findings are the same for any value)')
     parser.add_argument(
-        '--worker-type', choices=WORKER_TYPES,
-        default=detection('worker_type'),
+        '--worker-type', choices=shown['WORKER_TYPES'],
+        default=detection['worker_type'],
         help='how --workers run: threads share the prepared slices without '
         'copying them (faster where measured), processes avoid the GIL')
     parser.add_argument(
         '--fp-rate', type=float, metavar='FP',
-        default=library_default(RunSettings, 'fp_rate'),
+        default=run['fp_rate'],
         help="keep the findings at CHECKPOINT's validated operating point "
         'of this many false positives per validation image (a 2D FROC: per '
         'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
@@ -174,19 +175,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         'refused')
     parser.add_argument(
         '--score-thr', type=float, default=None,
-        help=f"not given: 2D boxes below {detection('score_thr')} are not "
+        help=f"not given: 2D boxes below {detection['score_thr']} are not "
         'stacked and the '
         'findings of the operating point are kept; given: 2D boxes below it '
         'are not stacked and every finding above it is kept')
-    parser.add_argument('--iou-thr', type=float, default=detection('iou_thr'),
+    parser.add_argument('--iou-thr', type=float, default=detection['iou_thr'],
                         help='stacking: IoU > thr on consecutive slices')
-    parser.add_argument('--max-gap', type=int, default=detection('max_gap'),
+    parser.add_argument('--max-gap', type=int, default=detection['max_gap'],
                         help='stacking: missing slices a finding bridges')
     parser.add_argument('--min-slices', type=int,
-                        default=detection('min_slices'),
+                        default=detection['min_slices'],
                         help='drop findings spanning fewer slices')
     parser.add_argument('--max-pictures', type=int,
-                        default=library_default(RunSettings, 'max_pictures'),
+                        default=run['max_pictures'],
                         help='findings drawn and listed in the report')
     parser.add_argument(
         '--experts', type=int, nargs='+',
@@ -197,8 +198,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         's_FPR) / 2 (Eq. 2)')
     parser.add_argument('--fpr-checkpoint', help='the FPR weights')
     parser.add_argument(
-        '--dicom', choices=DICOM_MODES,
-        default=library_default(RunSettings, 'dicom'),
+        '--dicom', choices=shown['DICOM_MODES'],
+        default=run['dicom'],
         help='DICOM SR (TID 1500) and SEG of the findings: auto = when SCAN '
         'is a DICOM series (needs highdicom), yes = an error if they cannot '
         'be written, no = never')
@@ -312,6 +313,8 @@ def _run_settings(args: argparse.Namespace):
     :class:`mmlesion.apis.whole_scan.settings.RunSettings`; a method's
     options (LENS's --experts and --fpr-config) as the adjustments and
     re-scorer its spec makes of them."""
+    from mmlesion.apis.whole_scan.settings import (DetectionSettings,
+                                                   RunSettings)
     from mmlesion.utils.method_spec import whole_scan_steps
     adjustments, rescorer = whole_scan_steps(args)
     return RunSettings(
@@ -331,10 +334,11 @@ def _run_settings(args: argparse.Namespace):
         fp_rate=args.fp_rate if args.score_thr is None else None)
 
 
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+def add_server_arguments(parser: argparse.ArgumentParser,
+                         shown: dict) -> None:
     """--dicomweb or --dimse, --query, --dicomweb-user, --called-aet,
-    --calling-aet, --no-store (docs/dicom_server.md)."""
-    from mmlesion.apis.whole_scan.dimse_source import DimseSettings
+    --calling-aet, --no-store (docs/dicom_server.md); ``shown``:
+    :func:`shown_defaults`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         '--dicomweb', metavar='URL',
@@ -361,7 +365,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
                         help='--dimse: the AE title of the server')
     parser.add_argument(
         '--calling-aet', metavar='AET',
-        default=library_default(DimseSettings, 'calling_aet'),
+        default=shown['DimseSettings']['calling_aet'],
         help='--dimse: our AE title, as the server lists it among its '
         'modalities')
     parser.add_argument(
@@ -389,13 +393,12 @@ def check_server_arguments(parser: argparse.ArgumentParser,
     return server
 
 
-def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
+def add_shard_arguments(parser: argparse.ArgumentParser,
+                        shown: dict) -> None:
     """--jobs, --slurm and the Slurm jobs' resources
-    (:class:`mmlesion.apis.whole_scan.shards.ShardSettings`)."""
-    from mmlesion.apis.whole_scan.shards import ShardSettings
-
-    def shard(name: str):
-        return library_default(ShardSettings, name)
+    (:class:`mmlesion.apis.whole_scan.shards.ShardSettings`); ``shown``:
+    :func:`shown_defaults`."""
+    shard = shown['ShardSettings']
 
     parser.add_argument(
         '--jobs', type=int, metavar='N',
@@ -408,16 +411,16 @@ def add_shard_arguments(parser: argparse.ArgumentParser) -> None:
                         '(submitit) instead of local processes')
     parser.add_argument('--partition', help='--slurm: the partition')
     parser.add_argument('--cpus-per-task', type=int,
-                        default=shard('cpus_per_task'),
+                        default=shard['cpus_per_task'],
                         help='--slurm: CPUs per job')
     parser.add_argument('--gpus-per-job', type=int,
-                        default=shard('gpus_per_job'),
+                        default=shard['gpus_per_job'],
                         help='--slurm: GPUs per job (use --device cuda:0)')
-    parser.add_argument('--mem-gb', type=int, default=shard('mem_gb'),
+    parser.add_argument('--mem-gb', type=int, default=shard['mem_gb'],
                         help="--slurm: memory per job (0: the partition's "
                         'default)')
     parser.add_argument('--timeout-min', type=int,
-                        default=shard('timeout_min'),
+                        default=shard['timeout_min'],
                         help='--slurm: time limit of each job, minutes')
 
 
@@ -451,6 +454,7 @@ def _run_sharded(args: argparse.Namespace, cfg, source=None) -> int:
     run_sharded_query`); 1 when a scan failed."""
     import os
 
+    from mmlesion.apis.whole_scan.settings import Finishing
     from mmlesion.apis.whole_scan.shard_summary import \
         format_sharded_summary
     from mmlesion.apis.whole_scan.shards import (ShardedRun,
@@ -520,6 +524,7 @@ def _run_batch(args: argparse.Namespace, cfg) -> int:
     when a scan failed."""
     from mmlesion.apis.whole_scan.batch import (format_batch_summary,
                                                 run_batch_inference)
+    from mmlesion.apis.whole_scan.settings import Finishing
     rows = run_batch_inference(cfg, args.checkpoint, _batch_scans(args),
                                args.out_dir,
                                run_settings=_run_settings(args),

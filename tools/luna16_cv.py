@@ -38,17 +38,16 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-from mmlesion_cli import library_default, tool_parser
+from mmlesion_cli import package_json, tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
-
-from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
-                                            evaluate_luna16_files)
 
 if TYPE_CHECKING:
     from mmlesion.protocols.luna16_cv import PooledFolds
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    # Luna16FilesEval's defaults (the data file its module reads)
+    scoring = package_json('protocols/tool_defaults.json')['Luna16FilesEval']
     parser = tool_parser(__doc__)
     parser.add_argument(
         'config',
@@ -61,10 +60,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--excluded', help='annotations_excluded.csv')
     parser.add_argument(
         '--num-bootstrap', type=int,
-        default=library_default(Luna16FilesEval, 'num_bootstrap'),
+        default=scoring['num_bootstrap'],
         help='bootstrap resamples of the pooled CPM (0: no band)')
     parser.add_argument(
-        '--seed', type=int, default=library_default(Luna16FilesEval, 'seed'),
+        '--seed', type=int, default=scoring['seed'],
         help='bootstrap seed')
     parser.add_argument('--device', default=None,
                         help='device of the test pass (default: cuda if '
@@ -164,6 +163,8 @@ def _num_folds(config: str, cfg_options) -> int:
 def _evaluate(args: argparse.Namespace, pooled: 'PooledFolds',
               out_dir: str) -> int:
     """The pooled candidates evaluated as ``eval_luna16.py`` does."""
+    from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
+                                                evaluate_luna16_files)
     try:
         evaluate_luna16_files(Luna16FilesEval(
             args.annotations, pooled.seriesuids, pooled.candidates, out_dir,

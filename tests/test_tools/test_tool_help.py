@@ -83,12 +83,20 @@ def test_preimports_print_nothing():
 #: Tools whose parser is built without importing the library (a switch
 #: imports its environment variable when it is given; the tables of
 #: ``reproduce`` and the demo generators' defaults are data files read as
-#: data). A tool whose options show the defaults and choices of a settings
-#: dataclass (``infer_volume.py``, the converters) imports them.
+#: data, as are the defaults and choices of the settings dataclasses that
+#: ``infer_volume.py``, the converters and the LUNA16 tools show: the
+#: library's ``tool_defaults.json`` files).
 LIGHT_HELP = ('tools/train.py', 'tools/test.py', 'tools/reproduce.py',
               'tools/misc/generate_demo_data.py',
               'tools/misc/generate_demo_volumes.py',
-              'tools/analysis_tools/analyze_results.py')
+              'tools/analysis_tools/analyze_results.py',
+              'tools/infer_volume.py',
+              'tools/dataset_converters/convert_dataset.py',
+              'tools/dataset_converters/kits19.py',
+              'tools/dataset_converters/lits.py',
+              'tools/dataset_converters/luna16.py',
+              'tools/dataset_converters/nih_ln.py',
+              'tools/analysis_tools/eval_luna16.py', 'tools/luna16_cv.py')
 #: What ``--help`` of those must not import.
 HEAVY = ('mmlesion', 'mmdet', 'mmcv', 'torch')
 

@@ -36,15 +36,15 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from mmlesion_cli import library_default, tool_parser
-
-from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
-                                            evaluate_luna16_files)
+from mmlesion_cli import package_json, tool_parser
 
 
 def default(name: str):
-    """The default of a field of :class:`Luna16FilesEval`."""
-    return library_default(Luna16FilesEval, name)
+    """The default of a field of
+    :class:`~mmlesion.protocols.luna16_eval.Luna16FilesEval` (the data file
+    that module reads, read without importing the library)."""
+    return package_json('protocols/tool_defaults.json')['Luna16FilesEval'][
+        name]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -89,6 +89,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    from mmlesion.protocols.luna16_eval import (Luna16FilesEval,
+                                                evaluate_luna16_files)
     from mmlesion.utils import get_tool_logger
     get_tool_logger('eval_luna16')
     settings = Luna16FilesEval(**{
