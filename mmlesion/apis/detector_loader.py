@@ -30,15 +30,12 @@ class DetectorLoadSettings:
             apply_cfg_options`: a typo or a value of the wrong kind raises).
         allow_partial (bool): accept a checkpoint that fits the model only
             partly (the keys that do not fit are logged).
-        init_weights (bool): run the config's initialisation
-            (``model.init_weights()``, pretrained backbones included)
-            before any checkpoint is loaded. By default, as in
-            ``init_detector``, the backbone's ``init_cfg`` is set to None
-            and nothing is initialised.
+        init_weights (bool): run ``model.init_weights()`` (pretrained
+            backbones included) before any checkpoint is loaded (default,
+            as ``init_detector``: the backbone's ``init_cfg`` set to None).
         trust_checkpoint (bool): unpickle the checkpoint fully even where
-            it names objects outside the safe allow-list, as
-            ``--trust-checkpoint`` (this runs any code the file names);
-            False leaves the choice to ``MMLESION_TRUST_CHECKPOINTS``.
+            it names objects outside the allow-list (``--trust-checkpoint``;
+            False: ``MMLESION_TRUST_CHECKPOINTS`` decides).
     """
     device: str = 'cpu'
     cfg_options: Optional[Dict[str, Any]] = None

@@ -306,8 +306,7 @@ def measure_result(result: ScanResult,
     ``infer_volume(measure=False)``.
 
     Args:
-        result (ScanResult): its ``findings``, ``resampled`` and
-            ``lesion_maps`` are used; the findings get ``recist``.
+        result (ScanResult): its findings get ``recist``.
         original (CTVolume): the scan the result was detected in.
         workers (int, optional): see :func:`measure_findings`.
 
@@ -315,8 +314,7 @@ def measure_result(result: ScanResult,
         list[MeasuredMask]: as :func:`measure_findings`.
 
     Raises:
-        ValueError: a result without its resampled volume (nothing to
-            measure on).
+        ValueError: a result without its resampled volume.
     """
     if result.resampled is None:
         raise ValueError('measure_result: the result holds no resampled '
