@@ -2,12 +2,12 @@
 """Time ``python <tool> --help`` for every tool under ``tools/``, against
 mmdet's own ``tools/train.py --help``.
 
-A tool whose options show the defaults of a settings dataclass
-(``tools/infer_volume.py``, the dataset converters) imports ``mmlesion``
-to build its parser, as mmdet's tools import mmdet; the others answer
-before torch is imported (a switch imports its environment variable when
-it is given; ``tools/reproduce.py``'s tables and the demo generators'
-defaults are data files read as data). Every tool runs ``--repeats`` times in a fresh interpreter, one after the
+The tools that answer before torch is imported (a switch imports its
+environment variable when it is given; ``tools/reproduce.py``'s tables and
+the settings' defaults and choices, as ``tools/infer_volume.py``, the
+dataset converters and the demo generators show them, are data files read
+as data) are listed in ``tests/test_tools/test_tool_help.py``. Every tool
+runs ``--repeats`` times in a fresh interpreter, one after the
 other, and so does mmdet's ``train.py`` first (the reference); the table
 gives the median and the slowest, and the tools over ``--limit`` (default:
 the reference's median) are listed.
