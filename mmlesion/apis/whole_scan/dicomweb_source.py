@@ -63,8 +63,7 @@ class DicomWebSettings:
 
 
 def dicomweb_client(settings: DicomWebSettings) -> Any:
-    """A :class:`dicomweb_client.DICOMwebClient` for the settings (basic
-    authentication where a user is given).
+    """A :class:`dicomweb_client.DICOMwebClient` for the settings.
 
     Raises:
         ImportError: dicomweb-client is not installed (how to install).
@@ -186,9 +185,8 @@ class DicomWebTransport(SeriesTransport):
         raise failed from err
 
     def search_series(self, query: Sequence[QueryFilter]) -> List[SeriesRef]:
-        """QIDO-RS with the filters a URL carries as they are; a value with
-        a wildcard or a space is matched here on the answer
-        (:func:`_split_query`), so every server finds the same series."""
+        """QIDO-RS; a filter value with a wildcard or a space is matched
+        here on the answer (:data:`_URL_SAFE`)."""
         on_server, here = _split_query(query)
         tests = [_matcher(f) for f in here]
         try:

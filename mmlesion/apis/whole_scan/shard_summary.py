@@ -50,15 +50,14 @@ def shard_folder(shard: int) -> str:
 
 
 def scan_findings(out: Path, row: ShardedRow) -> List[dict]:
-    """The kept findings of a finished scan (its ``findings.json``)."""
+    """A finished scan's ``findings.json`` findings."""
     path = output_paths(out / shard_folder(row.shard) / row.folder).json
     return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
 
 
 def finding_records(rows: Sequence[ShardedRow],
                     out: Path) -> List[Dict[str, Any]]:
-    """The rows of ``findings.csv``: every kept finding of every finished
-    scan, scan by scan."""
+    """The rows of ``findings.csv``, scan by scan."""
     records = []
     for row in rows:
         if row.status != 'done':
@@ -151,8 +150,7 @@ def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
 
 
 def format_sharded_summary(rows: Sequence[ShardedRow], out_dir: str) -> str:
-    """The console's lines: each failed scan with its reason, then the
-    counts and the tables' paths."""
+    """The console's lines: the failed scans, the counts, the tables."""
     lines = [f'failed   {r.scan}: {r.error}' for r in rows
              if r.status == 'failed']
     done = sum(r.status == 'done' for r in rows)
