@@ -19,6 +19,7 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
 from mmengine.config import Config
 
 from mmlesion.utils.distributed.forked_call import fork_available
+from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries_of)
 
@@ -28,6 +29,9 @@ from .shard_summary import (FINDINGS_TABLE, ShardedRow, scan_findings,
                             shard_folder, write_sharded_outputs)
 from .settings import Finishing, RunSettings
 from .write import OutDirLock, output_paths
+
+#: The defaults ``tools/infer_volume.py --help`` shows of the Slurm jobs.
+_SLURM = tool_defaults(__file__)['ShardSettings']
 
 #: Launchers of the shards' jobs.
 LAUNCHERS = ('local', 'slurm')
@@ -56,10 +60,10 @@ class ShardSettings:
     jobs: int = 2
     launcher: str = 'local'
     partition: Optional[str] = None
-    cpus_per_task: int = 2
-    gpus_per_job: int = 0
-    mem_gb: int = 0
-    timeout_min: int = 60
+    cpus_per_task: int = _SLURM['cpus_per_task']
+    gpus_per_job: int = _SLURM['gpus_per_job']
+    mem_gb: int = _SLURM['mem_gb']
+    timeout_min: int = _SLURM['timeout_min']
     retries: int = 1
     poll_seconds: float = 2.0
 

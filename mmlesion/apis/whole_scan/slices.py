@@ -20,6 +20,8 @@ import torch
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader, Dataset
 
+from mmlesion.utils.tool_defaults import tool_defaults
+
 
 class VolumeSliceDataset(Dataset):
     """The slices of one in-memory volume through a test pipeline: item
@@ -169,8 +171,9 @@ def volume_slice_dataset(array: np.ndarray, pipeline: Callable,
     return cls(array, pipeline, slice_interval, spacing, path, stem)
 
 
-#: How :func:`volume_slice_loader` runs its workers.
-WORKER_TYPES = ('thread', 'process')
+#: How :func:`volume_slice_loader` runs its workers (see the module doc;
+#: ``tool_defaults.json``: ``--worker-type``).
+WORKER_TYPES = tuple(tool_defaults(__file__)['WORKER_TYPES'])
 
 
 def check_workers(workers: int, worker_type: str = 'thread') -> int:
