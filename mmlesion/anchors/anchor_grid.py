@@ -40,13 +40,14 @@ class GridCoverage:
     median_best_iou: float
 
 
-def _iou(box: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    lt = np.maximum(box[:2], anchors[:, :2])
-    rb = np.minimum(box[2:], anchors[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), 1)
-    area = np.prod(box[2:] - box[:2]) + np.prod(
-        anchors[:, 2:] - anchors[:, :2], 1)
-    return inter / (area - inter)
+def _iou(box: np.ndarray, grid: np.ndarray,
+         area: np.ndarray) -> np.ndarray:
+    """IoU of ``box`` with the ``grid`` anchors (columns x1, y1, x2, y2) of
+    areas ``area``."""
+    inter = np.clip(np.minimum(box[2], grid[2]) - np.maximum(box[0], grid[0]),
+                    0, None) * np.clip(
+        np.minimum(box[3], grid[3]) - np.maximum(box[1], grid[1]), 0, None)
+    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + area - inter)
 
 
 def grid_positives(box_wh: np.ndarray, anchors: AnchorConfig,
@@ -80,16 +81,22 @@ def grid_positives(box_wh: np.ndarray, anchors: AnchorConfig,
         half = np.repeat(shapes[None] / 2, len(cx), 0).reshape(-1, 2)
         xy = np.repeat(np.stack([cx, cy], 1), len(shapes), 0)
         grids.append(np.concatenate([xy - half, xy + half], 1))
-    grid = np.concatenate(grids)
+    grid = np.concatenate(grids).T.copy()
     steps = (np.arange(OFFSETS) + .5) / OFFSETS * cell
     counts, best = [], []
     for w, h in wh:
+        # the anchors a placement of the box can overlap: the others' IoU
+        # is 0 at every placement (they count only at an IoU of 0)
+        near = grid if iou_thr <= 0 else grid[:, (
+            grid[0] < steps[-1] + w / 2) & (grid[2] > steps[0] - w / 2) & (
+            grid[1] < steps[-1] + h / 2) & (grid[3] > steps[0] - h / 2)]
+        area = (near[2] - near[0]) * (near[3] - near[1])
         for ox in steps:
             for oy in steps:
                 iou = _iou(np.array([ox - w / 2, oy - h / 2, ox + w / 2,
-                                     oy + h / 2]), grid)
+                                     oy + h / 2]), near, area)
                 counts.append(int((iou >= iou_thr).sum()))
-                best.append(float(iou.max()))
+                best.append(float(iou.max(initial=0.)))
     counts = np.asarray(counts)
     return GridCoverage(float(iou_thr), float((counts > 0).mean()),
                         float(np.median(counts)), float(np.median(best)))
