@@ -207,13 +207,16 @@ def _wait(pid: int, timeout: Optional[float]) -> Tuple[int, bool]:
 #: in a fresh interpreter instead). ``torch._dynamo``: building a
 #: training's optimizer imports it (0.8 s of CPU a forked training); the
 #: methods (their tables), the data-layout and whole-config checks: every
-#: training and test (0.15 s).
+#: training and test (0.15 s); ``mmlesion.apis`` and ``mmlesion.protocols``:
+#: the test and evaluation tools (0.1-0.2 s); ``setuptools``: mmengine's
+#: ``collect_env`` imports it in every training (0.1 s).
 PREIMPORTS = ('mmdet.models', 'mmengine.runner', 'torch', 'torch._dynamo',
               'mmlesion.datasets', 'mmlesion.engine', 'mmlesion.evaluation',
               'mmlesion.models', 'mmlesion.methods',
               'mmlesion.datasets.data_layout',
               'mmlesion.datasets.demo.replicas.marker',
-              'mmlesion.utils.configs.whole_config')
+              'mmlesion.utils.configs.whole_config', 'mmlesion.apis',
+              'mmlesion.protocols', 'setuptools')
 
 
 def main() -> None:
