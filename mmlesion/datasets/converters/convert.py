@@ -2,24 +2,11 @@
 """The dataset converter: a folder of CT scans with label masks or a box
 CSV (or a public release, :mod:`.presets`) -> the volume annotation file.
 
-Each scan's patient is found first (:mod:`.patients`: the split file's
-patient_id, ``--patient-regex``, the DICOM PatientID, a patient shared by
-scan names) and the patients split (:mod:`.patient_split`: by the hash of
-the patient, a requested split left empty filled, never one patient on two
-sides, or from the user's split file). Then each scan is read, its lesions
-found (:mod:`.scan_cases`) and its entry written with its split and
-patient; the run ends with a table of patients, scans and lesions per
-split. Scans are converted by a process pool (``workers``); each finished
-scan leaves a record
-(:mod:`.scan_records`), so a killed run resumes where it stopped. All scans
-are read in the canonical (LPS, axial) grid, and mixed stored orientations
-are reported.
-
-A killed run resumes with the same command and ends with the files an
-uninterrupted run writes: the records folder is made before anything is
-written and removed last (:func:`~.scan_records.start_run`), so outputs
-that an unfinished run began are written over without ``--overwrite``,
-and the temporary files a kill left are removed when the run starts.
+Patients are found first (:mod:`.patients`) and split
+(:mod:`.patient_split`); then each scan is read in the canonical grid, its
+lesions found (:mod:`.scan_cases`) and its entry written. Each finished
+scan leaves a record (:mod:`.scan_records`), so a killed run resumes with
+the same command (``data/README.md``).
 """
 import hashlib
 import json

@@ -1,49 +1,23 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Export of CT volumes with 3D lesions as 2D key slices, DeepLesion layout.
 
-Every 2D detector of mmlesion reads DeepLesion's release layout
-(``Images_png/<patient>_<study>_<series>/<slice:03d>.png``, 16-bit PNGs of
-HU + 32768, and ``DL_info.csv`` with the 18 official columns). Writing
-LUNA16, KiTS19, LiTS or NIH-LN in that layout lets those detectors train on
-them unchanged with :class:`~mmlesion.datasets.DeepLesionDataset` and
-:class:`~mmlesion.datasets.transforms.LoadDeepLesionSlices` (LENS,
-Sec. IV-A, trains one detector on several datasets this way).
+Every 2D detector reads DeepLesion's release layout, so LUNA16, KiTS19,
+LiTS or NIH-LN written in it train unchanged (LENS, Sec. IV-A, trains one
+detector on several datasets this way). ``data/README.md`` (2D export)
+describes the files, key slices, context slices and negative slices (LENS,
+Sec. VI-B). Choices it leaves to here:
 
-Choices where DeepLesion's release has no counterpart (also in
-``data/README.md``):
-
-- Each volume is study ``s`` of patient ``n``, series 1: folder
-  ``<n:06d>_<s:02d>_01`` (the converter numbers patients 1, 2, ... in order
-  of appearance and a patient's scans 1, 2, ..., so that ``Patient_index``
-  groups a patient's studies as in DeepLesion; without a patient each
-  volume is the next patient's study 1); ``series_map.json`` maps it back
-  to the volume id and series UID. Slice ``z`` (0-based) is written as
-  ``<z + 1:03d>.png``.
-- The key slice of a lesion is the slice through the centre of its 3D box
-  (``key_slices='centre'``), or every slice the lesion crosses
-  (``key_slices='every'``: ElixirNet's KiTS19 protocol). A key slice
-  carries a row for **every** selected lesion crossing it, its box the
-  lesion's cross-section on that slice.
-- Boxes are the tight lesion extents, clipped to the image (no 5 px
-  padding): in ``DL_info.csv`` as DeepLesion's, the 1-based first and last
-  pixel (a lesion on pixels 10 and 11, 0-based, is ``11 .. 12``), which
-  :class:`~mmlesion.datasets.DeepLesionDataset` reads as mmdet's box
-  ``[10, 12)``; the ``uncertain`` boxes of ``lens_extra_slices.json`` are
-  read as they are, so they are written in mmdet's convention. The
-  RECIST columns are the box's two mid-lines (long then short axis).
+- The converter numbers patients 1, 2, ... in order of appearance and a
+  patient's scans 1, 2, ... (``Patient_index`` groups a patient's studies
+  as in DeepLesion); without a patient each volume is the next patient's
+  study 1. ``key_slices='every'`` is ElixirNet's KiTS19 protocol.
+- Boxes in ``DL_info.csv`` are DeepLesion's 1-based first and last pixel
+  (a lesion on pixels 10 and 11, 0-based, is ``11 .. 12``, read by
+  :class:`~mmlesion.datasets.DeepLesionDataset` as mmdet's ``[10, 12)``);
+  the ``uncertain`` boxes of ``lens_extra_slices.json`` are read as they
+  are, so they are written in mmdet's convention.
   ``Normalized_lesion_location`` is relative to the image (x, y) and the
   volume (z), not to the body.
-- Besides the key slices, the slices a multi-slice loader reads around
-  them are written (``num_slices`` at ``interval_mm``, plus one on each
-  side), or every slice with ``export_unlabeled=True``.
-- Negative slices (LENS, Sec. VI-B): per volume with key slices,
-  ``negatives_per_key`` times as many lesion-free slices are drawn (seeded
-  by the volume id) and written with their context. They, and every key
-  slice crossed by an ignored finding, are listed in
-  ``lens_extra_slices.json`` (:mod:`mmlesion.datasets.lens.mined_file`)
-  with the ignored findings' 2D boxes as ``uncertain``, for
-  :class:`~mmlesion.datasets.DeepLesionMinedDataset`. A volume without key
-  slices has no DL_info row, so its slices cannot be listed.
 """
 import copy
 import errno

@@ -1,29 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A converted volume dataset's fingerprint: what a planner needs to know.
 
-:func:`compute_fingerprint` reads the common annotation file
-(:mod:`.annotation_file`) and every scan it lists (:func:`load_ct_volume`,
-so the canonical LPS axial grid the boxes index) and summarises, per split
-(the entries' ``split``: 1 train, 2 val, 3 test; ``all`` besides):
-
-* spacings and sizes (percentiles per axis z, y, x) and the orientation
-  codes of the scans as stored (e.g. ``LPS``, ``RAS``);
-* lesions (annotations not marked ``ignore``): count per scan, diameter
-  (one meaning for every input: the longer axial side of the lesion's box
-  in mm, i.e. its largest axial extent; a RECIST long axis or a LUNA16
-  sphere's diameter where the box was made from one), box extent per axis
-  in mm, and every lesion's extent and every scan's spacing;
-* HU percentiles and a histogram inside lesions (the label map's lesion
-  voxels inside the boxes where the entry has a ``mask_file``, else the
-  central part of each box: the ellipsoid inscribed in it shrunk to a
-  third of its axes, :data:`BOX_CORE`, which a lesion holds even where
-  the box is the cube of its longest axis and the lesion three times
-  longer than thick, while the corners and rim hold the fat, air or bone
-  around it; at least the voxel nearest the centre) and outside them,
-  each from at most ``voxels_per_scan`` voxels of a scan drawn with a
-  fixed seed.
-
-It also keeps the central axial slice of a few lesions for the montage of
+:func:`compute_fingerprint` reads the annotation file and every scan it
+lists (in the canonical LPS axial grid the boxes index) and summarises them
+per split and for ``all`` (docs/your_own_data.md, "What the planner
+writes", says what and how: the lesion diameter, the HU inside a lesion
+given as a box, :data:`BOX_CORE`). It also keeps the central axial slice of
+a few lesions for the montage of
 :func:`mmlesion.visualization.fingerprint_figure.draw_fingerprint`.
 """
 import dataclasses
