@@ -1,36 +1,13 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """The common 3D annotation file (JSON) of mmlesion's volume datasets.
 
-Every dataset converter (``tools/dataset_converters/{luna16,kits19,lits,
-nih_ln}.py``) writes it and :class:`~mmlesion.datasets.CTVolumeDataset`
-reads it::
-
-    {
-      "metainfo": {"dataset": "luna16", "classes": ["nodule"],
-                   "box_format": "x1y1z1x2y2z2_voxel"},
-      "volumes": [
-        {"id": "1.3.6.1.4.1.14519.5.2.1.6279.6001.100225287222365663678666836860",
-         "file": "subset0/1.3.6....860.mhd",     # relative to the JSON's
-                                                 # folder, or absolute
-         "series_uid": "1.3.6....860",           # or null
-         "shape_zyx": [z, y, x], "spacing_zyx": [dz, dy, dx],
-         "origin_xyz": [x0, y0, z0], "direction": [9 numbers, row-major],
-         "annotations": [
-           {"bbox": [x1, y1, z1, x2, y2, z2],    # continuous voxels
-            "center_world": [x, y, z],           # mm, LPS
-            "diameter_mm": 5.65, "label": 0, "ignore": false}
-         ]}
-      ]
-    }
-
-Geometry (``shape_zyx`` ... ``direction``) is that of the volume as
-:func:`~mmlesion.datasets.volumes.load_ct_volume` returns it, so boxes
-index its array directly, in SimpleITK's continuous index
-(:mod:`mmlesion.datasets.volumes.ct_volume`). ``label`` indexes
-``metainfo.classes``; ``ignore: true`` marks findings that are neither
-positives nor negatives. ``diameter_mm`` is the annotated diameter, else
-the equivalent-sphere diameter of the mask component; ``-1`` means
-unknown. Extra keys are allowed and kept.
+Every dataset converter writes it and
+:class:`~mmlesion.datasets.CTVolumeDataset` reads it; ``data/README.md``
+("The annotation file") shows its layout. Boxes are in SimpleITK's
+continuous index of the volume as
+:func:`~mmlesion.datasets.volumes.load_ct_volume` returns it
+(:mod:`mmlesion.datasets.volumes.ct_volume`); extra keys are allowed and
+kept.
 """
 import json
 import math

@@ -292,14 +292,9 @@ def _read_file(path: str, allow_outside_data: bool = False,
 
 def _orient_lps(img: sitk.Image, dtype: Optional[type],
                 meta: dict) -> CTVolume:
-    """``DICOMOrient(img, 'LPS')`` done with numpy views.
-
-    Each index axis is assigned to the world axis its direction is closest
-    to and flipped where it points the other way (exactly what
-    ``DICOMOrient`` does), but the voxels are moved by one numpy
-    transpose / flip copy, faster than the filter with identical results
-    (``projects/benchmarks/benchmark_volume_io.py``).
-    """
+    """``DICOMOrient(img, 'LPS')`` done with one numpy transpose / flip
+    copy: the same result, faster than the filter
+    (``projects/benchmarks/benchmark_volume_io.py``)."""
     direction = np.asarray(img.GetDirection()).reshape(3, 3)
     size = np.asarray(img.GetSize())
     spacing = np.asarray(img.GetSpacing())
@@ -378,10 +373,9 @@ def load_ct_volume(path: PathLike,
             aside). For other files it only names
             the scan in ``meta['series_uid']`` (default: the file stem of a
             ``.mhd``/``.mha``, the DICOM tag of a DICOM file).
-        check_modality (bool): refuse what is not a CT in Hounsfield units
-            (a DICOM Modality other than ``CT``, values that cannot be HU:
-            :func:`check_ct_intensities`). None (default): not
-            ``scan_checks.force_ct``.
+        check_modality (bool): refuse what is not a CT in HU (a DICOM
+            Modality other than ``CT``, :func:`check_ct_intensities`).
+            None (default): not ``scan_checks.force_ct``.
         allow_single_slice (bool): accept a one-slice image as a (1, y, x)
             volume. Defaults to False (a 2D image is an error).
         oblique_tol_deg (float): largest angle (degrees) between an index
@@ -414,19 +408,12 @@ def load_ct_volume(path: PathLike,
 
     Raises:
         FileNotFoundError: the path, a .mhd's .raw or any DICOM is missing.
-        ValueError: naming the file, for an unreadable or truncated file,
-            uneven, duplicated (with other pixels) or sheared DICOM slice
-            or frame positions, a DICOM slice without the rescale its
-            series has, a colour DICOM image, a .mhd data file outside its
-            folder or a .mhd file pattern that cannot be right, a .mhd
-            byte order flag contradicting the data, values that are not
-            HU, a 2D image, a non-scalar image, NaN / zero / negative
-            spacing, a NIfTI whose orientation is unknown or that readers
-            place differently (:mod:`.checks.nifti_geometry`; a NIfTI is
-            placed by its sform, else its qform, as NIfTI-1 says), a
-            non-CT DICOM modality, several DICOM series without
-            ``series_uid``, or an oblique direction that cannot be made
-            axial.
+        ValueError: naming the file, for any check of :mod:`.checks` (an
+            unreadable, truncated or misplaced file, uneven or sheared
+            DICOM slices, values that are not HU, a NIfTI placed
+            differently by readers), a 2D or non-scalar image, bad
+            spacing, a non-CT modality, several DICOM series without
+            ``series_uid``, or an oblique direction not made axial.
     """
     path = str(path)
     checks = ScanChecks.of(scan_checks)

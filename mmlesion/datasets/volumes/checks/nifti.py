@@ -386,9 +386,3 @@ def check_nifti_header(path: str, header: NiftiHeader) -> None:
             f'{path}: NIfTI header field dim[{i}] = {d} (dim = {sizes}): '
             f'{math.prod(sizes[3:])} volumes in one file, a CT scan is one '
             '3D volume; save the volume to read as a file of its own')
-
-
-__all__ = [
-    'NiftiHeader', 'read_nifti_header', 'check_nifti_header',
-    'check_nifti_length', 'check_nifti_finite'
-]

@@ -267,8 +267,3 @@ def nifti_geometry(path: str, header: NiftiHeader) -> NiftiGeometry:
         source=source,
         pixdim_differs=bool(
             np.abs(np.array(header.pixdim[:3]) / spacing - 1).max() > 1e-5))
-
-
-__all__ = [
-    'NiftiGeometry', 'check_nifti_qform_sform', 'nifti_geometry'
-]
