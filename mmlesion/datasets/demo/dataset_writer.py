@@ -5,7 +5,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional, Union
 
@@ -47,26 +47,6 @@ def _replace_dir(tmp: Path, out: Path, overwrite: bool,
             return
         os.rmdir(out)
     os.rename(tmp, out)
-
-
-def merge_config(config_cls: type, config: Optional[object],
-                 overrides: dict) -> object:
-    """A validated settings dataclass: ``config`` (or the defaults) with
-    keyword ``overrides``.
-
-    Raises:
-        TypeError: an override that is not a field of ``config_cls``.
-        ValueError: from ``validate()``, naming the bad field.
-    """
-    config = config_cls() if config is None else config
-    if overrides:
-        unknown = set(overrides) - set(config_cls.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f'Unknown {config_cls.__name__} fields: '
-                            f'{unknown}')
-        config = config_cls(**{**asdict(config), **overrides})
-    config.validate()
-    return config
 
 
 def write_dataset_dir(out_dir: Union[str, Path], write, overwrite: bool,
@@ -119,7 +99,13 @@ class DatasetGenerator:
     MARKER: str
 
     def __init__(self, config: Optional[object] = None, **kwargs) -> None:
-        self.config = merge_config(self.CONFIG, config, kwargs)
+        unknown = set(kwargs) - set(self.CONFIG.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f'Unknown {self.CONFIG.__name__} fields: '
+                            f'{unknown}')
+        self.config = replace(self.CONFIG() if config is None else config,
+                              **kwargs)
+        self.config.validate()
         self._planned: Optional[list] = None
 
     def plan(self) -> list:

@@ -2,40 +2,18 @@
 """Deterministic synthetic CT volumes in the LUNA16, KiTS19 and LiTS layouts.
 
 The 3D counterpart of :mod:`mmlesion.datasets.demo.generator`: whole phantom
-CT scans (the torso of :class:`~mmlesion.datasets.demo.phantom.CTPhantom`,
-rendered slice by slice) with planted lesions, written as the public 3D
-datasets ship them, so the volume readers, the dataset converters, the 3D
-detectors and the LUNA16 / 3D FROC evaluators run end to end on a CPU::
+CT scans (:class:`~mmlesion.datasets.demo.phantom.CTPhantom`) with planted
+lesions, written as the public 3D datasets ship them (``data/README.md``
+lists the files and lesions), so the volume readers, converters, 3D
+detectors and evaluators run end to end on a CPU.
 
-    <out>/luna16/subset0/<seriesuid>.mhd + .raw   # MetaImage, int16 HU
-    <out>/luna16/annotations.csv                  # official LUNA16 formats
-    <out>/luna16/annotations_excluded.csv
-    <out>/luna16/seriesuids.csv                   # one uid a line, no header
-    <out>/kits/case_XXXXX/imaging.nii.gz          # KiTS19: 1 kidney,
-    <out>/kits/case_XXXXX/segmentation.nii.gz     #         2 tumour
-    <out>/kits/kits.json                          # case_id, voxel_spacing
-    <out>/lits/volume-N.nii.gz                    # LiTS: 1 liver, 2 tumour
-    <out>/lits/segmentation-N.nii.gz
-    <out>/ground_truth.json                       # every planted lesion
-
-Scans are small (128-160 px centred on one lung, one kidney or the liver;
-60-120 slices), so a 3D demo trains in minutes. Lesions: chest scans 1-4
-nodules of 3-30 mm, solid or part-solid, plus nodules < 3 mm and a few
-vessel bifurcations (diameter -1) in ``annotations_excluded.csv``; kidney
-scans 1-2 renal tumours of 15-45 mm; liver scans 1-4 tumours of 8-50 mm.
-Some lesions (``unannotated_prob``) are in no annotation file (their
-label map keeps what lies under them).
-
-World coordinates are SimpleITK's LPS. Every scan is generated in one
-canonical axial grid (index ``(z, y, x)``, identity direction, slice 0 the
-most inferior), then stored as each dataset does: LUNA16 in that grid,
-KiTS19 in the released files' axis order (:data:`KITS_DIRECTION`, as
-``case_00002``), LiTS with rows and columns flipped
-(:data:`LITS_DIRECTION`). ``ground_truth.json`` gives every lesion's world
-centre, canonical voxel centre and box ``[x1, y1, z1, x2, y2, z2]``
-(voxel centres at integers).
-
-Same seed and settings give byte-identical files.
+Every scan is generated in one canonical axial grid (LPS, identity
+direction, slice 0 the most inferior), then stored as each dataset does:
+LUNA16 in that grid, KiTS19 in the released files' axis order
+(:data:`KITS_DIRECTION`, as ``case_00002``), LiTS with rows and columns
+flipped (:data:`LITS_DIRECTION`). ``ground_truth.json``'s boxes are
+``[x1, y1, z1, x2, y2, z2]`` in the canonical grid (voxel centres at
+integers). Same seed and settings give byte-identical files.
 """
 import csv
 from dataclasses import asdict
