@@ -1,21 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The settings that relax :func:`load_ct_volume`'s input checks.
-
-:class:`ScanChecks` is an argument of :func:`load_ct_volume`, a
-``scan_checks`` key of the CT datasets and of the loading transforms
-(``scan_checks=dict(force_ct=True)`` in a config), and what the tools'
-flags fill:
-
-* ``--force-ct``: read a scan that does not look like a CT in Hounsfield
-  units;
-* ``--resample-nonuniform``: interpolate a DICOM series with uneven slices
-  onto a uniform grid instead of refusing it;
-* ``--allow-outside-data``: read data files and scans outside their folder
-  or data root.
-
-A switch not given there is off, unless the user set its environment
-variable (``MMLESION_FORCE_CT=1`` and the like, ``docs/security.md``): the
-defaults of :class:`ScanChecks` are the one place these are read.
+"""The settings that relax :func:`load_ct_volume`'s input checks: an
+argument of :func:`load_ct_volume`, a ``scan_checks`` key of the CT datasets
+and loading transforms, and what the tools' flags fill. A switch not given
+is off unless the user set its environment variable (``docs/security.md``):
+the defaults of :class:`ScanChecks` are the one place these are read.
 """
 from dataclasses import dataclass, field, fields
 from typing import Dict, Mapping, Union
@@ -98,7 +86,6 @@ def switches_given(args: object) -> Dict[str, bool]:
         dict: e.g. ``{'force_ct': True}``; empty when none was given.
     """
     return {name: True for name in _NAMES if getattr(args, name, False)}
-
 
 
 def _takes_scan_checks(kind: object, registries) -> bool:
