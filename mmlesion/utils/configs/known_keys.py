@@ -295,6 +295,8 @@ def _lookup_registered(type_name: str, registry_size: int) -> Optional[Any]:
     """:func:`registered` for a name, with the registries of that size."""
     found: List[Any] = []
     for registry in _mmdet_registries():
+        if '.' not in type_name and not _holds(registry, type_name):
+            continue  # Registry.get would import the name as a module: slow
         try:
             obj = registry.get(type_name)
         except Exception:  # a scope that is not installed
@@ -302,6 +304,17 @@ def _lookup_registered(type_name: str, registry_size: int) -> Optional[Any]:
         if obj is not None and all(obj is not f for f in found):
             found.append(obj)
     return found[0] if len(found) == 1 else None
+
+
+def _holds(registry: Any, name: str) -> bool:
+    """Whether ``registry`` or an ancestor registers ``name``: where
+    ``Registry.get`` finds a name without a scope."""
+    registry.import_from_location()
+    while registry is not None:
+        if name in registry.module_dict:
+            return True
+        registry = registry.parent
+    return False
 
 
 def closest(key: str, names: Iterable[str],
