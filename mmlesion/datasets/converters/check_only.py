@@ -1,18 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""``--check-only`` of the dataset converters: validate, plan, write nothing.
-
-Whether an annotation file is right, and what a conversion would write,
-without reading a voxel or writing a file:
-
-* :func:`plan_conversion` (every preset): the volumes and their split (the
-  same as the conversion), the classes, the files that would be written
-  and the existing ones a run would refuse to replace.
-* :func:`check_luna16_annotations` (LUNA16): the annotation CSVs read with
-  the evaluator's checked reader, every annotated series looked up in
-  ``seriesuids.csv``, and, where the scan folder holds scans, which listed
-  scans have no ``<uid>.mhd``.
-* The other presets find their cases as the conversion does (a scan
-  without its label map, or the reverse, is an error naming the file).
+"""``--check-only`` of the dataset converters: whether the inputs are right
+and what a conversion would write, reading no voxel and writing nothing
+(the presets other than LUNA16 find their cases as the conversion does).
 """
 import os.path as osp
 from collections import Counter

@@ -2,15 +2,10 @@
 """The converter's train / val / test split of patients, and its table.
 
 Each patient goes where the md5 of its id falls (:func:`~.common.
-assign_split`): the split of a patient does not depend on the other
-patients converted. On a small cohort the hash may leave a requested split
-(a fraction above 0; train where the fractions leave it a share) without a
-patient: :func:`split_patients` then moves into it, deterministically, the
-patient whose hash lies nearest to that split's share, taken from a split
-that keeps at least one patient, and says so. Where there are fewer
-patients than requested splits it stops with one line (a split at its default
-share is left empty with a warning instead). Patients whose
-split the user's split file gives are never moved.
+assign_split`), so its split does not depend on the other patients; a
+requested split the hash leaves empty on a small cohort is filled by
+:func:`split_patients`. Patients whose split the user's split file gives
+are never moved.
 """
 import logging
 from collections import Counter

@@ -1,23 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Which patient each scan of a conversion belongs to.
-
-The split keeps a patient's scans on one side, so the converter needs the
-patient of every scan before it splits. In order, the first that applies:
-
-1. the ``patient_id`` column of the user's split file;
-2. ``--patient-regex`` on the scan id;
-3. the DICOM PatientID (0010,0020) of a DICOM scan: required with
-   ``--patient-from-dicom``; by default for the ``folder`` preset where the
-   scan has one;
-4. for the ``folder`` preset, a patient found in the scan names
-   (:func:`patients_from_names`): the name up to its last ``/``, ``_``,
-   ``-`` or ``.``, where the parts after it repeat across patients
-   (``p01_study1``, ``p01_study2``, ``p02_study1`` ... -> ``p01``, ``p02``);
-5. otherwise each scan is its own patient (the public releases' presets
-   have one scan per patient; for a folder a warning says that a patient's
-   scans may then end up on two sides).
-
-:func:`group_patients` sets ``ScanCase.patient`` and prints the rule used.
+"""Which patient each scan of a conversion belongs to, so that the split
+keeps a patient's scans on one side. The rules, in order, are
+``data/README.md``'s (patients and split); :func:`group_patients` sets
+``ScanCase.patient`` and prints the rule used.
 """
 import logging
 import os.path as osp

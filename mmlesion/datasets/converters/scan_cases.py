@@ -1,21 +1,10 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """One scan to convert (:class:`ScanCase`) and its lesions from a box CSV
-(a header, then one row per finding):
-
-* ``world`` (LUNA16's ``annotations.csv``): ``seriesuid,coordX,coordY,
-  coordZ,diameter_mm``, the centre in world millimetres (LPS); the box is
-  the cube around the sphere of that diameter.
-* ``recist``: ``volume_id,coordX,coordY,coordZ,long_axis_mm,
-  short_axis_mm``: the box is the cube around the sphere of the long axis
-  (the plane of the two axes is not known).
-* ``voxel``: ``volume_id,x1,y1,z1,x2,y2,z2``: the first and last voxel
-  (0-based, inclusive) of the lesion on each index axis of the scan file as
-  stored (NIfTI / MetaImage; the box is moved onto the canonical grid).
-
-The id column names the scan (its :func:`scan_id`). The fields are
-separated by commas; a file separated by semicolons or tabs is refused
-naming them (:func:`~mmlesion.utils.input_files.check_csv_delimiter`: with
-semicolons, decimal commas make numbers ambiguous).
+(a header, then one row per finding, its id column naming the scan:
+:func:`scan_id`); ``data/README.md`` (``--boxes``) gives the columns of the
+``world``, ``recist`` and ``voxel`` formats (:data:`BOX_COLUMNS`). A file
+separated by semicolons or tabs is refused naming them
+(:func:`~mmlesion.utils.input_files.check_csv_delimiter`).
 """
 import itertools
 import os.path as osp

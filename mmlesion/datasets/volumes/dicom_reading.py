@@ -6,15 +6,9 @@ PhotometricInterpretation (PS3.3 C.11.1.1.2; MONOCHROME1 only inverts the
 display), and each slice or frame lies where its ImagePositionPatient
 says. GDCM (through SimpleITK) gets a plain single-frame series right,
 but it inverts MONOCHROME1 values before the rescale and stacks the frames
-of an enhanced multi-frame image in stored order at one spacing. So:
-
-* :func:`read_enhanced`: an enhanced multi-frame file read frame by frame
-  from its functional groups, sorted and checked like a series;
-* :func:`stored_hu_slices`: the MONOCHROME1 slices of a series decoded
-  with pydicom and rescaled;
-* :func:`choose_series` / :func:`dicomdir_series`: a folder of several
-  series (a localizer, a screenshot beside the scan) or the root of an
-  export with a DICOMDIR.
+of an enhanced multi-frame image in stored order at one spacing; those are
+read here with pydicom's help, and so are a folder of several series and
+the root of an export with a DICOMDIR.
 """
 import logging
 import os
