@@ -1,23 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""Where the converter finds the scans and labels: a folder, or a public
-release's layout (the presets).
-
-* ``folder`` (any dataset): every CT volume under the scan folder, its id
-  the path without the suffix (:func:`~.scan_cases.scan_id`), with either
-  the label map of the same id under the mask folder (an nnU-Net ``_0000``
-  suffix dropped) or the rows of a box CSV (:mod:`.scan_cases`).
-* ``kits19`` (Heller et al. 2019): ``case_*/imaging.nii.gz`` and
-  ``segmentation.nii.gz`` (0 background, 1 kidney, 2 tumour); cases
-  without a segmentation (the test set) are skipped.
-* ``lits`` (Bilic et al. 2019): ``**/volume-<N>.nii[.gz]`` and
-  ``segmentation-<N>.nii[.gz]`` (1 liver, 2 tumour).
-* ``nih_ln`` (Roth et al. 2014, TCIA "CT Lymph Nodes"): the scan folder's
-  ``<PatientID>/**/`` one CT DICOM series, the mask folder's
-  ``<PatientID>/<one NIfTI mask>`` (every non-zero voxel a node voxel).
-* ``luna16`` (Setio et al. 2017): ``subset*/<seriesuid>.mhd`` with the
-  world boxes of ``annotations.csv``, ``annotations_excluded.csv`` as
-  ignored boxes and ``seriesuids.csv`` (only these scans); the lung masks'
-  folder ``seg-lungs-LUNA16`` is skipped.
+"""Where the converter finds the scans and labels: a folder (``folder``),
+or a public release's layout as downloaded: ``kits19`` (Heller et al.
+2019), ``lits`` (Bilic et al. 2019), ``nih_ln`` (Roth et al. 2014, TCIA
+"CT Lymph Nodes") and ``luna16`` (Setio et al. 2017). ``data/README.md``
+(Converters) gives each one's files and labels.
 """
 import glob
 import os

@@ -58,16 +58,8 @@ class DeepLesionDataset(BaseDetDataset):
     hence ``metainfo['box_convention'] = 'exclusive'``, which
     :class:`~mmlesion.evaluation.FROCMetric` reads. ``img_id`` is the order
     of first appearance of the key slice in ``ann_file`` (whatever
-    ``split``); ``slice_range`` is the union of the lesions' ranges.
-
-    Labels:
-
-    - ``label_mode='lesion'`` (default): one class ``('lesion',)``,
-      ``bbox_label=0``.
-    - ``label_mode='coarse_type'``: the 8 coarse types
-      (:data:`COARSE_LESION_TYPES`, ``bbox_label = type - 1``); type -1
-      (the whole official training split) as ``unknown_type`` says.
-    - A box one pixel wide or tall gets ``ignore_flag=1``.
+    ``split``); ``slice_range`` is the union of the lesions' ranges. A box
+    one pixel wide or tall gets ``ignore_flag=1``.
 
     Args:
         ann_file (str): the DL_info.csv, relative to ``data_root`` unless
@@ -79,7 +71,10 @@ class DeepLesionDataset(BaseDetDataset):
         drop_noisy (bool): drop lesions with ``Possibly_noisy=1`` (an image
             left without lesions disappears, as in the official
             evaluation). Defaults to True.
-        label_mode (str): ``'lesion'`` or ``'coarse_type'``.
+        label_mode (str): ``'lesion'`` (default: one class, label 0) or
+            ``'coarse_type'`` (the 8 coarse types of
+            :data:`COARSE_LESION_TYPES`, ``bbox_label = type - 1``; type -1,
+            the whole official training split, as ``unknown_type`` says).
         unknown_type (str): lesions of type -1 in ``'coarse_type'`` mode:
             ``'ignore'`` (``bbox_label=-1``, ``ignore_flag=1``: no loss sees
             them), ``'drop'`` or ``'error'`` (ValueError naming the row).

@@ -22,9 +22,6 @@ IMPLAUSIBLE_HU = 10000.0
 def read_hu_png(path: str) -> np.ndarray:
     """Read one DeepLesion slice as float32 HU (``value - 32768``).
 
-    A PNG written without the offset would load as a blank image; it is
-    refused (:func:`png_values_to_hu`).
-
     Args:
         path (str): a 16-bit single-channel PNG.
 
