@@ -1,12 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""DeepLesion release replica: the NIH release's files, in miniature.
-
-::
-
-    <out>/Images_png/<patient:06d>_<study:02d>_<series:02d>/<slice:03d>.png
-    <out>/DL_info.csv                             # 18 official columns
-    <out>/DeepLesion_manual_1K_test_release.pkl   # LENS's manual 3D set
-    <out>/REPLICA.txt                             # the replica marker
+"""DeepLesion release replica: the NIH release's files (``data/README.md``
+lists them), in miniature.
 
 The images and ``DL_info.csv`` are those of
 :class:`~mmlesion.datasets.demo.DeepLesionDemoGenerator` (16-bit PNGs,

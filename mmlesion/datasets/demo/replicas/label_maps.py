@@ -1,29 +1,17 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""KiTS19 and LiTS release replicas: CT + label map NIfTI pairs.
+"""KiTS19 and LiTS release replicas: CT + label map NIfTI pairs (the files
+``data/README.md`` lists; labels 1 kidney or liver, 2 tumour).
 
-KiTS19 (github.com/neheller/kits19, after ``get_imaging.py``)::
-
-    <out>/data/case_00000/imaging.nii.gz        the CT (int16 HU)
-    <out>/data/case_00000/segmentation.nii.gz   uint8: 1 kidney, 2 tumour
-    <out>/data/case_00210/imaging.nii.gz        a test case: no segmentation
-    <out>/data/kits.json                        one record per labelled case
-    <out>/REPLICA.txt
-
-Stored as the released files are (checked on ``case_00002``): the first
-NIfTI axis is the axial one (SimpleITK size ``(z, y, x)``, spacing ``(dz,
-dy, dx)``), direction ``[[0, 0, 1], [0, 1, 0], [-1, 0, 0]]``, origin
-``(0, 0, 0)``; ``kits.json`` is a list of the release's records (every
-field, synthetic values; indent 4, no final newline).
-
-LiTS (the two training batches of the challenge)::
-
-    <out>/Training Batch 1/volume-0.nii ...        the CT (int16 HU)
-    <out>/Training Batch 1/segmentation-0.nii ...  uint8: 1 liver, 2 tumour
-    <out>/Training Batch 2/volume-28.nii ...       (batch 2 starts at 28)
-    <out>/REPLICA.txt
-
-uncompressed ``.nii`` with rows and columns flipped (direction
-``diag(-1, -1, 1)``), as NIfTI files converted from DICOM often are.
+KiTS19 (github.com/neheller/kits19, after ``get_imaging.py``) is stored as
+the released files are (checked on ``case_00002``): the first NIfTI axis is
+the axial one (SimpleITK size ``(z, y, x)``, spacing ``(dz, dy, dx)``),
+direction ``[[0, 0, 1], [0, 1, 0], [-1, 0, 0]]``, origin ``(0, 0, 0)``;
+case :data:`KITS19_FIRST_TEST_CASE` has no segmentation; ``kits.json`` is a
+list of the release's records (every field, synthetic values; indent 4, no
+final newline). LiTS (the challenge's two training batches, the second
+from volume :data:`LITS_BATCH2_FIRST`) is uncompressed ``.nii`` with rows
+and columns flipped (direction ``diag(-1, -1, 1)``), as NIfTI files
+converted from DICOM often are.
 """
 import json
 from pathlib import Path

@@ -1,16 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""LUNA16 release replica: the challenge's files, in miniature.
-
-::
-
-    <out>/subset0/ ... subset9/<seriesuid>.mhd + .raw   # MET_SHORT HU
-    <out>/seg-lungs-LUNA16/<seriesuid>.mhd + .zraw      # lung masks
-    <out>/annotations.csv            seriesuid,coordX,coordY,coordZ,diameter_mm
-    <out>/annotations_excluded.csv   same columns; -1 = unknown diameter
-    <out>/candidates.csv             seriesuid,coordX,coordY,coordZ,class
-    <out>/candidates_V2.csv          same columns
-    <out>/seriesuids.csv             one seriesuid a line, no header
-    <out>/REPLICA.txt                the replica marker
+"""LUNA16 release replica: the challenge's files (``data/README.md`` lists
+them), in miniature.
 
 As released: the ten ``subset*`` folders (scans spread over them, the
 others empty), scans without a nodule beside those with nodules (the

@@ -2,15 +2,9 @@
 """NIH lymph-node release replica (TCIA "CT Lymph Nodes").
 
 What ``tools/dataset_converters/nih_ln.py`` reads, laid out as the TCIA
-download (NBIA Data Retriever, descriptive folder names) and
-``MED_ABD_LYMPH_MASKS.zip`` unpack::
-
-    <out>/CT Lymph Nodes/ABD_LYMPH_001/<MM-DD-YYYY>-<study>-<n>/<series>-<n>/
-        1-001.dcm ...             one CT series, 1-001 the most superior slice
-    <out>/CT Lymph Nodes/MED_LYMPH_001/...
-    <out>/MED_ABD_LYMPH_MASKS/ABD_LYMPH_001/ABD_LYMPH_001_mask.nii.gz
-    <out>/MED_ABD_LYMPH_MASKS/MED_LYMPH_001/MED_LYMPH_001_mask.nii.gz
-    <out>/REPLICA.txt
+download (NBIA Data Retriever, descriptive folder names: ``data/README.md``
+lists them; ``1-001.dcm`` the most superior slice) and
+``MED_ABD_LYMPH_MASKS.zip`` unpack.
 
 The DICOM files are CT Image Storage, explicit VR little endian, unsigned
 16-bit pixels with ``RescaleIntercept -1024`` and every tag a series reader
