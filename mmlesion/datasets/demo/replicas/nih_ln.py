@@ -31,11 +31,6 @@ _CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2'
 _INTERCEPT = -1024
 
 
-def node_mask(gen, scan, tissue: np.ndarray) -> np.ndarray:
-    """Binary mask (uint8) of the annotated lesions of a rendered scan."""
-    return (gen.label_map(scan, tissue) == 2).astype(np.uint8)
-
-
 def write_dicom_series(folder: Path, img: np.ndarray, scan, patient: str,
                        uid: str) -> None:
     """One CT DICOM file per slice, ``1-001.dcm`` the most superior."""
@@ -117,7 +112,8 @@ def write_nih_ln_replica(root: Path, size: ReplicaSize, seed: int,
             write_dicom_series(series, img, scan, patient, uid)
             out = root / MASK_DIR / patient
             out.mkdir(parents=True)
-            write_scan_image(node_mask(gen, scan, tissue), scan,
+            nodes_uint8 = (gen.label_map(scan, tissue) == 2).astype(np.uint8)
+            write_scan_image(nodes_uint8, scan,
                              out / f'{patient}_mask.nii.gz', compress=True)
             patients.append(patient)
             nodes += sum(les.annotated for les in scan.lesions)
