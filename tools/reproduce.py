@@ -35,7 +35,7 @@ import re
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from mmlesion_cli import package_jsons, tool_parser
+from mmlesion_cli import package_literals, tool_parser
 from mmlesion_cli.common_args import add_slurm_arguments
 
 
@@ -55,8 +55,8 @@ def tables_help(index: dict) -> str:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    # every method's table index, read without importing mmlesion
-    index = package_jsons('methods/*/table_index.json')
+    # every method's TABLE_INDEX, read with ast without importing mmlesion
+    index = package_literals('methods/*/*.py', 'TABLE_INDEX')
     parser = tool_parser(__doc__, epilog=tables_help(index))
     parser.add_argument('table', choices=sorted(index),
                         metavar='TABLE', help='which table (the tables and their rows end this help)')

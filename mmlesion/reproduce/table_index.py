@@ -2,15 +2,14 @@
 """The paper tables the registered methods plan: the title of each and its
 rows, in the paper's order.
 
-A method keeps the index of its tables as data, ``table_index.json`` in
-its package (``mmlesion/methods/<name>/``), so that ``tools/reproduce.py
---help`` lists every method's tables by reading those files without
-importing mmlesion (:func:`mmlesion_cli.package_data.package_jsons`); the
-method builds its :class:`~.plan.TableSpec` objects from it with
+A method keeps the index of its tables as a plain literal dict,
+``TABLE_INDEX = {...}`` in a module of its package
+(``mmlesion/methods/<name>/``), so that ``tools/reproduce.py --help`` lists
+every method's tables by reading it with :mod:`ast`, without importing
+mmlesion (:func:`mmlesion_cli.package_data.package_literals`); the method
+builds its :class:`~.plan.TableSpec` objects from it with
 :func:`table_specs`.
 """
-import json
-import os.path as osp
 from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Sequence,
                     Tuple)
 
@@ -27,27 +26,28 @@ class TableIndex(NamedTuple):
     rows: List[str]
 
 
-def table_specs(package_file: str,
-                builders: Mapping[str, TableBuilder]) -> Dict[str, TableSpec]:
-    """A method's tables: the titles and rows of the ``table_index.json``
-    of its package with the row builders of its ``tables.py``.
+def table_specs(index_file: str, builders: Mapping[str, TableBuilder],
+                table_index: Mapping[str, Mapping[str, Any]]
+                ) -> Dict[str, TableSpec]:
+    """A method's tables: the titles and rows of its ``TABLE_INDEX`` with
+    its row builders.
 
     Args:
-        package_file (str): a file of the method's package (its
-            ``__init__``'s ``__file__``).
+        index_file (str): the module holding ``TABLE_INDEX`` (its
+            ``__file__``), named in the error.
         builders (Mapping[str, TableBuilder]): table name -> (build,
             metric map, picture rates, folds).
+        table_index (Mapping[str, Mapping[str, Any]]): table name ->
+            ``{'title': ..., 'rows': [...]}``, in the paper's order.
 
     Raises:
         ValueError: a table in one and not the other, named with the file.
     """
-    index_file = osp.join(osp.dirname(package_file), 'table_index.json')
-    with open(index_file) as f:
-        index = {name: TableIndex(**t) for name, t in json.load(f).items()}
+    index = {name: TableIndex(**t) for name, t in table_index.items()}
     if set(index) != set(builders):
         raise ValueError(
             f'{index_file}: tables {sorted(set(index) ^ set(builders))} are '
-            'in the index or the builders, not both: add the missing one')
+            'in TABLE_INDEX or the builders, not both: add the missing one')
     out = {}
     for name, (title, rows) in index.items():  # the paper's order
         build, metrics, rates, folds = builders[name]

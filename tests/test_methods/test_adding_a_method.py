@@ -1,8 +1,8 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """A method added the way ``docs/adding_a_method.md`` says, with no edit of
-an engine: a toy method's package (its spec in ``__init__.py``, its
-``tables.py`` and ``table_index.json``, a config over the demo detector's)
-written to a temporary folder and imported, which registers it; its
+an engine: a toy method's package (its spec, rows and table index in one
+``__init__.py``, a config over the demo detector's) written to a
+temporary folder and imported, which registers it; its
 one-row table then runs at tiny size through ``tools/reproduce.py``, and
 the table list, the paper column, the step times and the whole-config
 check know it. Unregistered afterwards, it is gone from all of them."""
@@ -15,39 +15,31 @@ import pytest
 
 from mmlesion.registry import METHODS
 from mmlesion.testing import repo_root
+from mmlesion_cli.package_data import module_literals
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
 STEM = 'toyd_r18_fpn_1e_deeplesion-demo'
-#: the package's files, as the page lists them (the config beside them)
+#: the toy's files, as the page lists them: its package's one module
+#: (spec, rows and table index) and its config
 FILES = {
-    '__init__.py': '''
-from mmlesion.registry import METHODS
-from mmlesion.reproduce.table_index import table_specs
-from mmlesion.utils.method_spec import MethodSpec
-from .tables import BUILDERS, STEM
-
-
-@METHODS.register_module(name='toy')
-def toy_method() -> MethodSpec:
-    return MethodSpec(
-        name='toy',
-        tables=table_specs(__file__, BUILDERS),
-        paper_results={STEM: {'sens@4': 50.0}},
-        config_prefixes=('toyd', ),
-        step_times={'toyd': 0.5},
-        config_keys={'ToyDetector': {'test_cfg': frozenset({'score_thr'})}})
-''',
-    'tables.py': f'''
+    '__init__.py': f'''
 import os.path as osp
 
+from mmlesion.registry import METHODS
 from mmlesion.reproduce.execute import FROC_RATES, froc_map
 from mmlesion.reproduce.row_stages import train_test_row
+from mmlesion.reproduce.table_index import table_specs
+from mmlesion.utils.method_spec import MethodSpec
 
 STEM = {STEM!r}
 CONFIG = osp.join(osp.dirname(__file__), 'configs', STEM + '.py')
+TABLE_INDEX = {{
+    'toy/table1': {{'title': 'Toy Table 1: the demo detector',
+                   'rows': ['full']}},
+}}
 
 
 def _table1(ctx, key, seed):
@@ -55,10 +47,19 @@ def _table1(ctx, key, seed):
 
 
 BUILDERS = {{'toy/table1': (_table1, froc_map(), FROC_RATES, False)}}
+
+
+@METHODS.register_module(name='toy')
+def toy_method() -> MethodSpec:
+    return MethodSpec(
+        name='toy',
+        tables=table_specs(__file__, BUILDERS, TABLE_INDEX),
+        paper_results={{STEM: {{'sens@4': 50.0}}}},
+        config_prefixes=('toyd', ),
+        step_times={{'toyd': 0.5}},
+        config_keys={{'ToyDetector': {{
+            'test_cfg': frozenset({{'score_thr'}})}}}})
 ''',
-    'table_index.json': json.dumps({
-        'toy/table1': {'title': 'Toy Table 1: the demo detector',
-                       'rows': ['full']}}),
     f'configs/{STEM}.py': f'''
 _base_ = {str(repo_root() / 'configs' / 'demo' /
               'faster-rcnn_r18_fpn_36e_deeplesion-demo.py')!r}
@@ -103,12 +104,15 @@ def test_a_toy_method_runs_its_table_without_an_engine_edit(
     assert MODEL_CFG_KEYS['ToyDetector'] == {
         'test_cfg': frozenset({'score_thr'})}
 
-    # the tool's --help and choices read every methods/*/table_index.json
-    # of the package without importing it: the toy's, as if it were there
+    # the tool's --help and choices read the TABLE_INDEX of every module
+    # of methods/*/ with ast, without importing them: the toy's too, as if
+    # it were there
+    toy_index = module_literals([toy_method.__file__], 'TABLE_INDEX')
+    assert toy_index == toy_method.TABLE_INDEX
     tool = load_tool('reproduce.py')
-    shipped = tool.package_jsons
-    monkeypatch.setattr(tool, 'package_jsons', lambda pattern: dict(
-        shipped(pattern), **json.loads(FILES['table_index.json'])))
+    shipped = tool.package_literals
+    monkeypatch.setattr(tool, 'package_literals', lambda *args: dict(
+        shipped(*args), **toy_index))
     work = tmp_path / 'work'
     assert tool.main([
         'toy/table1', '--seeds', '0', '--work-dir', str(work),

@@ -67,11 +67,10 @@ def test_whole_scan_steps_of_the_options(extra_method):
 
 def test_an_index_and_builders_that_differ_are_refused(tmp_path):
     from mmlesion.reproduce.table_index import table_specs
-    (tmp_path / 'table_index.json').write_text(
-        '{"toy/t1": {"title": "T1", "rows": ["a"]}}')
+    index = {'toy/t1': {'title': 'T1', 'rows': ['a']}}
     spec_file = str(tmp_path / '__init__.py')
-    assert table_specs(spec_file, {'toy/t1': (None, {}, (), False)})[
-        'toy/t1'].row_keys == ['a']
-    with pytest.raises(ValueError, match=r"table_index.json: tables "
-                       r"\['toy/t1', 'toy/t2'\] are in the index or"):
-        table_specs(spec_file, {'toy/t2': (None, {}, (), False)})
+    assert table_specs(spec_file, {'toy/t1': (None, {}, (), False)},
+                       index)['toy/t1'].row_keys == ['a']
+    with pytest.raises(ValueError, match=r"__init__.py: tables "
+                       r"\['toy/t1', 'toy/t2'\] are in TABLE_INDEX or"):
+        table_specs(spec_file, {'toy/t2': (None, {}, (), False)}, index)
