@@ -9,7 +9,6 @@ import math
 import numbers
 import os.path as osp
 import re
-import struct
 from pathlib import Path
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
@@ -18,20 +17,13 @@ from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
 from .overview_raster import draw_overview  # noqa: F401
 
 
-def png_size(path: Path) -> Tuple[int, int]:
-    """``(width, height)`` in pixels of a PNG file, from its header."""
-    with open(path, 'rb') as f:
-        head = f.read(24)
-    if head[:8] != b'\x89PNG\r\n\x1a\n' or head[12:16] != b'IHDR':
-        raise ValueError(f'{path} is not a PNG file')
-    return struct.unpack('>II', head[16:24])
-
-
 def _img_tag(path: Path, alt: str) -> str:
     """The PNG inlined, at its natural size (width and height given, so
     the page does not shrink it where there is room)."""
+    from PIL import Image
+    with Image.open(path, formats=['PNG']) as image:
+        width, height = image.size
     data = base64.b64encode(Path(path).read_bytes()).decode('ascii')
-    width, height = png_size(path)
     return (f'<img alt="{html.escape(alt)}" width="{width}" '
             f'height="{height}" src="data:image/png;base64,{data}">')
 
