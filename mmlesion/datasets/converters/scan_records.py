@@ -5,13 +5,9 @@ Each converted scan leaves ``<out_file>.parts/<md5 of its id>.json``: its
 annotation entry, its 2D-export rows, the settings it was made with and the
 size and modification time of its inputs. A run takes a matching record
 instead of converting the scan again; the folder is removed once the
-annotation file is written.
-
-A conversion makes the folder before it writes anything (:func:`start_run`,
-with ``run.json`` naming its 2D export) and removes it last, so a folder
-whose ``run.json`` names the same export means an unfinished run of this
-conversion (:func:`resumes_run`): the same command resumes it, writing over
-the outputs that run began without ``--overwrite``.
+annotation file is written. The folder is made before anything is written
+(:func:`start_run`) and removed last, so it marks an unfinished run the
+same command resumes (:func:`resumes_run`).
 """
 import contextlib
 import hashlib
