@@ -67,12 +67,9 @@ class LUNA16Result(NamedTuple):
         if self.bootstrap is not None:
             b = self.bootstrap
             lo, hi = b.cpm_interval()
-            band = {}
-            for r in LUNA16_FP_RATES:
-                band[rate_key(r)] = dict(
-                    mean=_json_float(np.interp(r, b.fps, b.mean)),
-                    lower=_json_float(np.interp(r, b.fps, b.lower)),
-                    upper=_json_float(np.interp(r, b.fps, b.upper)))
+            band = {rate_key(r): {
+                k: _json_float(np.interp(r, b.fps, getattr(b, k)))
+                for k in ('mean', 'lower', 'upper')} for r in LUNA16_FP_RATES}
             out['bootstrap'] = dict(
                 num_resamples=b.num_resamples,
                 seed=b.seed,
