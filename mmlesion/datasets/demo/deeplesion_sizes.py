@@ -124,9 +124,9 @@ class LesionSizeTable:
                 if rec.lesion_type < 1:
                     continue
                 long_mm.setdefault(rec.lesion_type, []).append(
-                    rec.diameters_px[0] * rec.spacing[0])
+                    rec.diameters_mm[0])
                 short_mm.setdefault(rec.lesion_type, []).append(
-                    rec.diameters_px[1] * rec.spacing[0])
+                    rec.diameters_mm[1])
         return cls(long_mm, short_mm, **kwargs)
 
     @classmethod
