@@ -80,8 +80,9 @@ def label_froc_axes(ax, xlabel: str, ylabel: str, title: str,
     ax.set_xlabel(xlabel, fontsize=MIN_FONT_PT + 1)
     ax.set_ylabel(ylabel, fontsize=MIN_FONT_PT + 1)
     ax.set_title(title, fontsize=MIN_FONT_PT + 1)
-    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1), borderaxespad=0,
-              fontsize=MIN_FONT_PT)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1),
+                  borderaxespad=0, fontsize=MIN_FONT_PT)
 
 
 @FUNCTIONS.register_module()

@@ -5,6 +5,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from mmlesion.utils.writing.atomic import atomic_save_with
+from .froc_curves import label_froc_axes
 
 Curve = Tuple[Sequence[Optional[float]], Sequence[Optional[float]]]
 
@@ -58,13 +59,9 @@ def study_froc_figure(curves: Dict[str, Curve],
     ax.set_xticks(x)
     ax.set_xticklabels([f'{r:g}' for r in fp_rates])
     ax.set_ylim(0, min(1.02, np.ceil((top + 0.1) * 10) / 10))
-    ax.set_xlabel(f'average false positives per {fp_unit}')
-    ax.set_ylabel('sensitivity')
-    ax.set_title(title, fontsize=9)
     ax.grid(True, which='both', alpha=0.3)
-    if curves:
-        ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), fontsize=8,
-                  borderaxespad=0.)
+    label_froc_axes(ax, f'average false positives per {fp_unit}',
+                    'sensitivity', title)
     fig.tight_layout()
     return fig
 
