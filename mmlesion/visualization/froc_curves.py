@@ -16,6 +16,17 @@ from mmlesion.utils.writing.atomic import atomic_save_with
 MIN_FONT_PT = 10
 
 
+def froc_axes(figsize: Tuple[float, float], dpi: int = 100):
+    """A matplotlib ``Figure`` on an Agg canvas (no pyplot state) and its
+    one axes: the frame of every FROC picture."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
 def froc_figure(curves: Dict[str, Tuple[str, object]],
                 fp_rates: Sequence[float],
                 operating_points: Optional[Sequence[float]] = None,
@@ -24,12 +35,7 @@ def froc_figure(curves: Dict[str, Tuple[str, object]],
                 fp_unit: str = 'image'):
     """The FROC picture of :func:`plot_froc_curves`, as a matplotlib
     ``Figure`` (Agg canvas); the arguments are that function's."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = froc_axes((9, 5))
     lo, hi = min(fp_rates), max(fp_rates)
     for key, (label, curve) in curves.items():
         x, y = curve.fps_per_image, curve.sensitivity

@@ -10,23 +10,19 @@ from ..evaluation.functional.luna16 import (BOOTSTRAP_FP_RANGE,
                                             rate_key)
 from mmlesion.utils.writing.atomic import atomic_save_with
 
-from .froc_curves import label_froc_axes
+from .froc_curves import froc_axes, label_froc_axes
 
 
 def luna16_froc_figure(result: LUNA16Result, name: str = 'CAD',
                        title: Optional[str] = None):
     """The picture of :func:`plot_luna16_froc`, as a matplotlib ``Figure``
     (Agg canvas); the arguments are that function's."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
     lo, hi = BOOTSTRAP_FP_RANGE
     fps_itp = np.linspace(lo, hi, num=10001)
     sens_itp = np.interp(fps_itp, result.fps, result.sens)
-    fig = Figure(figsize=(10, 6), dpi=150)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = froc_axes((10, 6), dpi=150)
     color = 'b'
     ax.plot(fps_itp, sens_itp, color=color, lw=2,
             label=f'{name} (CPM {result.cpm:.3f})')

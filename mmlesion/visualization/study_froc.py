@@ -5,7 +5,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from mmlesion.utils.writing.atomic import atomic_save_with
-from .froc_curves import label_froc_axes
+from .froc_curves import froc_axes, label_froc_axes
 
 Curve = Tuple[Sequence[Optional[float]], Sequence[Optional[float]]]
 
@@ -38,12 +38,7 @@ def study_froc_figure(curves: Dict[str, Curve],
     Returns:
         matplotlib.figure.Figure: the drawn figure (Agg canvas).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = froc_axes((10, 5))
     x = np.asarray(fp_rates, dtype=np.float64)
     top = 0.
     for index, (label, (means, stds)) in enumerate(curves.items()):
