@@ -11,10 +11,7 @@ position off the normal through the first slice (gantry tilt) and two
 slices at one position with different HU are refused naming the files (one
 slice stored twice is read once); gaps over 1.5x the median step and other
 uneven steps are refused, or, only when asked, interpolated onto a uniform
-grid (:func:`resample_slices_uniform`). Each file's header must announce
-pixel data that fits in the file; a colour or palette image (a
-screenshot) is no CT image; a slice without the rescale the others have is
-refused; slice-wise rescales make the reader use float32.
+grid (:func:`resample_slices_uniform`).
 """
 import os
 import os.path as osp

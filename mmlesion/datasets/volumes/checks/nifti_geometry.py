@@ -7,12 +7,9 @@ reads): by the sform when ``sform_code > 0``, else by the qform when
 ``qform_code > 0``. ITK may choose otherwise (its qform when
 ``sform_code`` is 2, the voxel sizes of ``pixdim`` with an sform), so the
 reader puts this geometry on the image ITK read. A header that readers
-place differently is refused: no transform set (orientation unknown),
-spatial units of meters or microns (ITK scales them, nibabel does not), a
-negative or zero ``pixdim``, a ``qfac`` other than 1 or -1, a quaternion
-that is no rotation, a sheared sform, ``pixdim`` sizes other than the
-sform's, a qform and an sform that disagree (:func:`check_nifti_qform_sform`)
-and an unknown transform code. Every refusal names the file and the field.
+place differently (e.g. spatial units that ITK scales and nibabel does
+not, a qform and an sform that disagree) is refused, naming the file and
+the field.
 """
 import math
 from dataclasses import dataclass
