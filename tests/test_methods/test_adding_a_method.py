@@ -5,10 +5,16 @@ an engine: a toy method's package (its spec, rows and table index in one
 temporary folder and imported, which registers it; its
 one-row table then runs at tiny size through ``tools/reproduce.py``, and
 the table list, the paper column, the step times and the whole-config
-check know it. Unregistered afterwards, it is gone from all of them."""
+check know it. Unregistered afterwards, it is gone from all of them. The
+page's file table lists at most 8 files in at most 4 folders, the count
+its text states, and its example module's table index reads as the
+tool reads it."""
+import ast
 import importlib
 import json
 import math
+import posixpath
+import re
 import sys
 
 import pytest
@@ -22,6 +28,13 @@ from tests.helpers.tool_modules import load_tool
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
 STEM = 'toyd_r18_fpn_1e_deeplesion-demo'
+PAGE = repo_root() / 'docs' / 'adding_a_method.md'
+#: a row of the page's file table: ``| n | `path` | what |``
+PAGE_ROW = re.compile(r'^\| (\d+) \| `([^`]+)` \|', re.M)
+#: the page's example of the method's one module
+PAGE_MODULE = re.compile(
+    r'`mmlesion/methods/mymethod/__init__\.py`:\s*```python\n(.*?)```',
+    re.S)
 #: the toy's files, as the page lists them: its package's one module
 #: (spec, rows and table index) and its config
 FILES = {
@@ -123,6 +136,33 @@ def test_a_toy_method_runs_its_table_without_an_engine_edit(
     assert row['paper'] == {'sens@4': 50.0}
     assert math.isfinite(row['ours']['sens@4']['mean'])
     assert '| Toy detector |' in (work / 'table.md').read_text()
+
+
+def test_the_page_adds_at_most_8_files_in_4_folders(tmp_path):
+    text = PAGE.read_text()
+    rows = PAGE_ROW.findall(text)
+    assert [int(n) for n, _ in rows] == list(range(1, len(rows) + 1))
+    files = [path for _, path in rows]
+    folders = {posixpath.dirname(path) for path in files}
+    # the line of model-index.yml, which the page states below its table
+    assert 'model-index.yml' not in files
+    assert len(files) + 1 <= 8 and len(folders) <= 4, (files, folders)
+    assert (f'That is {len(files)} files in {len(folders)} folders, '
+            f'{len(files) + 1} files with `model-index.yml`.'
+            ) in ' '.join(text.split())
+    # the workflow is one module, as the toy's: spec, rows and index
+    assert 'mmlesion/methods/mymethod/__init__.py' in files
+    assert [n for n in FILES if '/' not in n] == ['__init__.py']
+    (example, ) = PAGE_MODULE.findall(text)
+    module = tmp_path / '__init__.py'
+    module.write_text(example)
+    compile(example, str(module), 'exec')
+    index = module_literals([str(module)], 'TABLE_INDEX')
+    builders = next(node.value for node in ast.parse(example).body
+                    if isinstance(node, ast.Assign)
+                    and node.targets[0].id == 'BUILDERS')
+    assert list(index) == [ast.literal_eval(k) for k in builders.keys]
+    assert all(set(t) == {'title', 'rows'} for t in index.values())
 
 
 def test_an_unregistered_toy_is_nowhere(toy_method):
