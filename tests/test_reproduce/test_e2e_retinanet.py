@@ -5,7 +5,7 @@ rows: ``tests/test_tools/test_reproduce.py``): each row's own anchor search
 by differential evolution on the validation split, for its own model,
 then its training and test. The full-size VGG-19 configs are shrunk by
 appended options: VGG-11, the same stages and channels with fewer
-convolutions, the training slices resized where these configs resize."""
+convolutions, the slices resized to 128 px where these configs resize."""
 import pytest
 
 from tests.helpers.elixirnet_tiny import TINY
@@ -16,9 +16,11 @@ from tests.helpers.tool_modules import load_tool
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
 #: the improved models' training pipeline resizes at step 5 (after the
-#: RECIST points and their masks), not 3
+#: RECIST points and their masks), not 3; VGG's full-width convolutions
+#: at 128 px (a quarter of the synthetic slices' pixels)
 TINY_VGG = [o.replace('train_dataloader.dataset.pipeline.3.',
-                      'train_dataloader.dataset.pipeline.5.')
+                      'train_dataloader.dataset.pipeline.5.').replace(
+                          '(256,256)', '(128,128)')
             for o in TINY if not o.startswith(
                 ('model.backbone.depth', 'model.neck.in_channels'))] + [
                     'model.backbone.depth=11']
