@@ -7,7 +7,7 @@ without, subset1 one with nodules): the Table II row d
 stage (the RPN, every fold), then the row's second stage from it, the folds
 pooled into one FROC by ``tools/luna16_cv.py`` each time. Then Table II
 row d into the same folder: the same RPN stage, found done. The full-size
-configs are shrunk only by appended ``--cfg-options`` (model width, 2 mm
+configs are shrunk only by appended ``--cfg-options`` (model width, 3 mm
 voxels, crop and window, one epoch, no validation pass); the configs' RPN
 score cut (0.269) stays, applied after the uncut test. A second run
 resumes: every stage has its marker, nothing trains.
@@ -60,8 +60,8 @@ TINY = [
     'model.test_cfg.max_per_img=20',
     'model.train_cfg.rpn_proposal.max_per_img=8',
     'model.train_cfg.fprn.sampler.num=8',
-    'train_dataloader.dataset.pipeline.0.spacing_zyx=(2.,2.,2.)',
-    'test_dataloader.dataset.pipeline.0.spacing_zyx=(2.,2.,2.)'
+    'train_dataloader.dataset.pipeline.0.spacing_zyx=(3.,3.,3.)',
+    'test_dataloader.dataset.pipeline.0.spacing_zyx=(3.,3.,3.)'
 ]
 ROWS = {'3dag': ('3D-AG (Crop 128, DA, Magnify, Joint)', 0.93)}
 
