@@ -150,15 +150,15 @@ def test_resume_finishes_the_killed_validation(reference, tmp_path, kill,
 
     work = tmp_path / 'work'
     if kill == 'writing-best':
-        real_write = atomic_backend.atomic_write_bytes
+        real_write = atomic_backend.atomic_write
 
-        def write(path, data: bytes) -> None:
+        def write(path, *args, **kwargs):
             if Path(path).name == 'best_score_epoch_2.pth':
                 raise _Killed
-            real_write(path, data)
+            return real_write(path, *args, **kwargs)
 
         with monkeypatch.context() as patch:
-            patch.setattr(atomic_backend, 'atomic_write_bytes', write)
+            patch.setattr(atomic_backend, 'atomic_write', write)
             with pytest.raises(_Killed):
                 _train(work)
     else:
