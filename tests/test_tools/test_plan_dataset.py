@@ -199,8 +199,8 @@ def test_real_ct_with_made_masks(tmp_path):
     pieces), converted with the user's split file (the DICOM patient held
     out), planned, trained one tiny epoch, tested, and run by
     ``infer_volume`` on the held-out DICOM series without spacing or
-    window flags. The plan is used as it is: 2.5D (two scans), whole slices
-    of at most 256 px at its 1.99 mm (the median of 3 and 0.98 mm)."""
+    window flags. The plan is used as it is (2.5D: two scans), at the
+    spacing it chose."""
     import SimpleITK as sitk
 
     from mmlesion.datasets.volumes import load_ct_volume
