@@ -127,3 +127,20 @@ def test_saved_config_gives_no_warning(name, tmp_path, log_messages):
     get_config(name).dump(str(path))
     assert check_config_keys(Config.fromfile(str(path))) == []
     assert not [m for m in log_messages if 'have no effect' in m]
+
+
+def test_registered_looks_up_a_plain_name_without_importing_it(
+        monkeypatch):
+    """A type name without a dot is found in the registries (and their
+    parents) or not at all: never tried as a module path, an import
+    search of ``sys.path`` for each registry that lacks it."""
+    import mmengine.registry.registry as registry_module
+
+    from mmlesion.utils.configs.known_keys import registered
+
+    imported = []
+    monkeypatch.setattr(registry_module, 'get_object_from_string',
+                        lambda key: imported.append(key))
+    assert registered('DeepLesionDataset').__name__ == 'DeepLesionDataset'
+    assert registered('NoSuchTypeAnywhere') is None
+    assert imported == []
