@@ -156,18 +156,17 @@ def install_kill(spec: str) -> None:
         return count['n'] == int(nth)
 
     if mode == 'mid-write':
-        real_write = backend.atomic_write
+        real_write = backend.atomic_write_bytes
 
-        @contextlib.contextmanager
-        def write(path: str, *args, **kwargs):
-            with real_write(path, *args, **kwargs) as f:
-                yield f
-                if hit(path):  # the bytes of the first half only
+        def write(path: str, data: bytes) -> None:
+            if hit(path):
+                with aio.atomic_write(path, 'wb') as f:
+                    f.write(data[:len(data) // 2])
                     f.flush()
-                    f.truncate(f.tell() // 2)
                     os.kill(os.getpid(), signal.SIGKILL)
+            real_write(path, data)
 
-        backend.atomic_write = write
+        backend.atomic_write_bytes = write
     elif mode in ('before-rename', 'after-rename'):
         real_commit = aio._commit
 

@@ -11,7 +11,6 @@ its config's runner; the fault is injected into the atomic writer's
 ``open`` (its ``write``) or into ``os.fsync`` of the commit.
 """
 import errno
-import io
 import os
 import sys
 from pathlib import Path
@@ -34,20 +33,9 @@ def _refuse_writes_of(monkeypatch, name: str, code: int) -> list:
     """The atomic writer's writes of files named ``name`` fail with
     ``code``: ``EROFS`` / ``EACCES`` when the file is opened, a full disk
     or quota after half the bytes are written. Returns the list that
-    receives the size of each refused write (of the whole archive that
-    ``torch.save`` streams in parts)."""
-    real_open, real_save = open, torch.save
+    receives the size of each refused write."""
+    real_open = open
     sizes = []
-    archive = []  # the size of the archive torch.save is writing
-
-    def save(obj, f, *args, **kwargs):
-        buffer = io.BytesIO()
-        real_save(obj, buffer, *args, **kwargs)
-        archive[:] = [buffer.tell()]
-        try:
-            return real_save(obj, f, *args, **kwargs)
-        finally:
-            archive.clear()
 
     class Full:
 
@@ -55,7 +43,7 @@ def _refuse_writes_of(monkeypatch, name: str, code: int) -> list:
             self.f = f
 
         def write(self, data) -> int:
-            sizes.append(archive[0] if archive else len(data))
+            sizes.append(len(data))
             self.f.write(data[:len(data) // 2])
             self.f.flush()
             raise OSError(code, os.strerror(code))
@@ -74,7 +62,6 @@ def _refuse_writes_of(monkeypatch, name: str, code: int) -> list:
         return Full(real_open(path, mode, *args, **kwargs))
 
     monkeypatch.setattr(aio, 'open', fake_open, raising=False)
-    monkeypatch.setattr(torch, 'save', save)
     return sizes
 
 

@@ -13,8 +13,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmdet.registry import HOOKS
 
-from mmlesion.utils.checkpoints.backend import (AtomicLocalBackend,
-                                                streamed_saves)
+from mmlesion.utils.checkpoints.backend import AtomicLocalBackend
 from mmlesion.utils.writing.atomic import atomic_write_text, \
     remove_stale_temporaries
 from mmlesion.utils.checkpoints.checksum import (ChecksumMismatchError,
@@ -293,17 +292,16 @@ class AtomicCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir,
                                                      ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        with streamed_saves():
-            runner.save_checkpoint(
-                self.out_dir,
-                ckpt_filename,
-                self.file_client_args,
-                save_optimizer=self.save_optimizer,
-                save_param_scheduler=self.save_param_scheduler,
-                meta=meta,
-                by_epoch=self.by_epoch,
-                backend_args=self.backend_args,
-                **self.args)
+        runner.save_checkpoint(
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
         if not is_main_process():
             return
         atomic_write_text(
@@ -328,8 +326,7 @@ class AtomicCheckpointHook(CheckpointHook):
         # collect those removals and do them once the new file is in place.
         backend.remove = backend.rmtree = deferred.append
         try:
-            with streamed_saves():
-                super()._save_best_checkpoint(runner, metrics)
+            super()._save_best_checkpoint(runner, metrics)
         finally:
             del backend.remove, backend.rmtree
         for path in deferred:

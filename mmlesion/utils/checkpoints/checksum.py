@@ -11,7 +11,7 @@ import logging
 import os
 import os.path as osp
 import zipfile
-from typing import BinaryIO, Optional, Set, Tuple
+from typing import Optional, Set, Tuple
 
 from ..writing.atomic import atomic_write_text
 
@@ -41,40 +41,18 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-class HashingWriter:
-    """A binary file whose bytes are hashed (SHA-256) as they are written,
-    so that a checkpoint is hashed in the one pass that writes it.
-
-    Args:
-        file (BinaryIO): the open file written to.
-    """
-
-    def __init__(self, file: BinaryIO) -> None:
-        self.file = file
-        self.sha256 = hashlib.sha256()
-
-    def write(self, data) -> int:
-        """Hash ``data`` and write it; the bytes written."""
-        self.sha256.update(data)
-        return self.file.write(data)
-
-    def flush(self) -> None:
-        """Flush the file."""
-        self.file.flush()
-
-
-def write_checksum(path: str, hexdigest: Optional[str] = None) -> str:
+def write_checksum(path: str, data: Optional[bytes] = None) -> str:
     """Write the sidecar of ``path`` atomically.
 
     Args:
         path (str): the checkpoint (already in place).
-        hexdigest (str, optional): its SHA-256, if taken while writing it
-            (:class:`HashingWriter`); else the file is read.
+        data (bytes, optional): its bytes, if at hand (saves reading it).
 
     Returns:
         str: the hex digest.
     """
-    hexdigest = hexdigest or sha256_file(path)
+    hexdigest = (hashlib.sha256(data).hexdigest()
+                 if data is not None else sha256_file(path))
     atomic_write_text(
         sidecar_path(path), f'{hexdigest}  {osp.basename(path)}\n')
     return hexdigest

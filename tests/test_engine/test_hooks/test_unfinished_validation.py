@@ -150,15 +150,15 @@ def test_resume_finishes_the_killed_validation(reference, tmp_path, kill,
 
     work = tmp_path / 'work'
     if kill == 'writing-best':
-        real_write = atomic_backend.atomic_write
+        real_write = atomic_backend.atomic_write_bytes
 
-        def write(path, *args, **kwargs):
+        def write(path, data: bytes) -> None:
             if Path(path).name == 'best_score_epoch_2.pth':
                 raise _Killed
-            return real_write(path, *args, **kwargs)
+            real_write(path, data)
 
         with monkeypatch.context() as patch:
-            patch.setattr(atomic_backend, 'atomic_write', write)
+            patch.setattr(atomic_backend, 'atomic_write_bytes', write)
             with pytest.raises(_Killed):
                 _train(work)
     else:
