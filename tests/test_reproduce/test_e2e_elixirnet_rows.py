@@ -11,12 +11,17 @@ The C4 models have no FPN and a ResNet stage as RoI head (the baseline's
 their shrinking options are their own (ResNet-18's channels)."""
 import pytest
 
-from tests.helpers.elixirnet_tiny import ROIS, TINY, deformable
+from tests.helpers import elixirnet_tiny
+from tests.helpers.elixirnet_tiny import ROIS, deformable
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
 
 # Stages run as forks of a process that imported mmdet once (conftest).
 pytestmark = pytest.mark.usefixtures('tools_forked')
+
+#: :data:`tests.helpers.elixirnet_tiny.TINY` with the slices at 128 px (the
+#: convolutions of every row's training and tests a quarter)
+TINY = [o.replace('(256,256)', '(128,128)') for o in elixirnet_tiny.TINY]
 
 #: :data:`TINY` for the C4 models: no neck; ResNet-18's stage 3 gives 256
 #: channels
