@@ -41,8 +41,9 @@ memoize_metafile_lookup()  # mmdet's metafiles parsed once per process
 #: slowest first: they start first, so no worker is left with one of them
 #: at the end while the other idles.
 SLOW_FIRST = (
-    'tests/test_reproduce/test_e2e_aggregated3d.py',
+    'tests/test_projects/own_data/test_known_truth.py',
     'tests/test_reproduce/test_e2e_lens.py',
+    'tests/test_reproduce/test_e2e_aggregated3d.py',
     'tests/test_docs/test_docs_run.py',
     'tests/test_tools/test_reproduce.py',
     'tests/test_reproduce/test_e2e_elixirnet.py',
