@@ -8,19 +8,26 @@ a data file beside the module, ``tool_defaults.json``, which the module
 reads for its definitions and the tool reads without importing
 ``mmlesion`` (``mmlesion_cli.package_json``): the one source of each.
 """
+import functools
 import json
 import os.path as osp
 
 
 def tool_defaults(module_file: str) -> dict:
-    """The ``tool_defaults.json`` beside a module.
+    """The ``tool_defaults.json`` beside a module, read once per folder
+    (the modules of one folder share it).
 
     Args:
         module_file (str): the module's ``__file__``.
 
     Returns:
-        dict: its values, by the name of the dataclass or constant.
+        dict: its values, by the name of the dataclass or constant (shared:
+        read them, never change them).
     """
-    path = osp.join(osp.dirname(module_file), 'tool_defaults.json')
-    with open(path, encoding='utf-8') as f:
+    return _read(osp.dirname(module_file))
+
+
+@functools.lru_cache(maxsize=None)
+def _read(folder: str) -> dict:
+    with open(osp.join(folder, 'tool_defaults.json'), encoding='utf-8') as f:
         return json.load(f)
