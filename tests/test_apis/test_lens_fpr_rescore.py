@@ -151,3 +151,13 @@ def test_load_fpr_model_refuses_a_detector_config(tmp_path):
         'lens-afp_densenet-tiny_fpn_radam-12e_deeplesion-demo-partial.py')
     with pytest.raises(ValueError, match='not LENSFPR'):
         load_fpr_model(str(path), None)
+
+
+def test_load_fpr_model_takes_the_options_it_was_trained_with():
+    """A test-only width reaches the network (row (e)'s 3D evaluation
+    builds it as trained)."""
+    path = repo_root() / 'configs' / 'lens' / (
+        'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py')
+    fpr = load_fpr_model(str(path), None, cfg_options={
+        'model.backbone.base_channels': 8, 'model.backbone.init_cfg': None})
+    assert fpr.model.backbone.conv1.out_channels == 8

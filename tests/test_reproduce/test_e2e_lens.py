@@ -95,11 +95,13 @@ TINY_MODEL = [
 TINY = TINY_MODEL + [
     'train_dataloader.dataset.datasets.0.pipeline.4.spacing=2.5']
 #: shrink LENS's 3D FPR network (Table I row (e)) in its own options: the
-#: same architecture (eval_lens_3d.py builds it from its config), one epoch
-#: of batches of 3 proposals, no ImageNet weights (no network in CI)
+#: same architecture at a quarter of its width (the 3D evaluation builds
+#: it with these options too), one epoch of batches of 3 proposals, no
+#: ImageNet weights (no network in CI)
 TINY_FPR = ['train_cfg.max_epochs=1', 'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',
-            'train_dataloader.batch_size=3', 'model.backbone.init_cfg=None']
+            'train_dataloader.batch_size=3', 'model.backbone.init_cfg=None',
+            'model.backbone.base_channels=16', 'model.fc_channels=64']
 #: :data:`TINY` for Table II's one-stage FCOS (no RPN, no RoI head: its
 #: FCOS head and its test settings instead)
 TINY_ONE_STAGE = [o for o in TINY if not o.startswith((

@@ -141,9 +141,9 @@ def test_table4_rows(tmp_path):
 
 def test_row_e_fpr_training_takes_its_own_options(tmp_path):
     """``--config-cfg-options lens-fpr ...`` replace ``--cfg-options`` for
-    the 3D FPR training alone (row (d)'s detector is built with the 2.5D
-    options everywhere else); without them it takes ``--cfg-options``
-    too."""
+    the 3D FPR training and its network in the 3D evaluation alone (row
+    (d)'s detector is built with the 2.5D options everywhere else);
+    without them it takes ``--cfg-options`` too."""
     dense = 'model.backbone.growth_rate=8'
     ctx = _ctx(tmp_path, cfg_options=[dense], config_cfg_options={
         'lens-fpr': ['train_cfg.max_epochs=1']})
@@ -157,6 +157,10 @@ def test_row_e_fpr_training_takes_its_own_options(tmp_path):
         False, False, True]
     assert all(dense in s.argv for s in stages
                if s.name in ('mine', 'fpr_proposals', 'eval_3d_e'))
+    (ev, ) = [s.argv for s in stages if s.name == 'eval_3d_e']
+    # the 3D evaluation builds the FPR network as it was trained
+    assert ev[ev.index('--fpr-cfg-options') + 1:ev.index(
+        '--cfg-options')] == ['train_cfg.max_epochs=1']
     plain = _row('lens/table1', 'e', _ctx(tmp_path, cfg_options=[dense]))
     assert dense in [s.argv for s in plain.stages if s.name == 'train'][-1]
 

@@ -7,7 +7,8 @@ Usage::
     python tools/analysis_tools/eval_lens_3d.py CONFIG CHECKPOINT \\
         --ann-3d data/DeepLesion/DeepLesion_manual_1K_test_release.pkl \\
         --out-dir work_dirs/lens_3d [--experts 0] \\
-        [--fpr-config FPR_CONFIG --fpr-checkpoint FPR_CHECKPOINT]
+        [--fpr-config FPR_CONFIG --fpr-checkpoint FPR_CHECKPOINT \\
+         [--fpr-cfg-options KEY=VALUE ...]]
 
 ``FPR_CONFIG``: e.g.
 ``configs/lens/lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion.py``.
@@ -27,7 +28,8 @@ import sys
 from typing import Optional, Sequence
 
 from mmlesion_cli import tool_parser
-from mmlesion_cli.common_args import (add_cfg_options_argument,
+from mmlesion_cli.common_args import (CfgOptionsAction,
+                                      add_cfg_options_argument,
                                       add_trust_checkpoint_argument)
 
 
@@ -53,6 +55,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'would count as missed); metrics.json records the subset')
     parser.add_argument('--fpr-config', help='FPR config (row (e))')
     parser.add_argument('--fpr-checkpoint', help='FPR weights')
+    parser.add_argument(
+        '--fpr-cfg-options', nargs='+', action=CfgOptionsAction,
+        help='override settings of --fpr-config, key=value pairs: those '
+        'the FPR network was trained with')
     parser.add_argument('--experts', type=int, nargs='+',
                         help='LENS experts to fuse (default: the config\'s '
                         'test_cfg.expert_fusion.experts)')
@@ -82,7 +88,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.config, args.checkpoint, args.ann_3d, args.out_dir,
             Lens3DEvalSettings(
                 fpr_config=args.fpr_config,
-                fpr_checkpoint=args.fpr_checkpoint, experts=args.experts,
+                fpr_checkpoint=args.fpr_checkpoint,
+                fpr_cfg_options=args.fpr_cfg_options, experts=args.experts,
                 max_offset=args.max_offset, splits=args.splits,
                 iou_thr=args.iou_thr, device=args.device,
                 overwrite=args.overwrite, cfg_options=args.cfg_options,

@@ -133,6 +133,8 @@ class Lens3DEvalSettings:
     Args:
         fpr_config (str, optional): an FPR config: row (e), Eq. 2.
         fpr_checkpoint (str, optional): the FPR weights.
+        fpr_cfg_options (dict, optional): overrides of the FPR config,
+            those it was trained with.
         experts (list[int], optional): LENS experts to fuse
             (:func:`~mmlesion.methods.lens.experts.set_lens_experts`).
         max_offset (int, optional): predict only slices this close to a key
@@ -151,6 +153,7 @@ class Lens3DEvalSettings:
     """
     fpr_config: Optional[str] = None
     fpr_checkpoint: Optional[str] = None
+    fpr_cfg_options: Optional[dict] = None
     experts: Optional[List[int]] = None
     max_offset: Optional[int] = None
     splits: Sequence[str] = ('test', )
@@ -334,8 +337,8 @@ def _load_lens(config: str, checkpoint: Optional[str],
             'the training config of the model, or give the test dataset '
             'with --cfg-options test_dataloader.dataset.type=... ')
     set_lens_experts(cfg, s.experts, config)
-    fpr = load_fpr_model(s.fpr_config, s.fpr_checkpoint, s.device) \
-        if s.fpr_config else None
+    fpr = load_fpr_model(s.fpr_config, s.fpr_checkpoint, s.device,
+                         s.fpr_cfg_options) if s.fpr_config else None
     with DefaultScope.overwrite_default_scope('mmdet'):
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     model = init_lesion_detector(

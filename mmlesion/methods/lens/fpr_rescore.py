@@ -42,7 +42,8 @@ def _fpr_patch_settings(fpr_cfg: Config) -> dict:
 
 def load_fpr_model(config: Union[str, Config],
                    checkpoint: Optional[str],
-                   device: str = 'cpu') -> LoadedDetector:
+                   device: str = 'cpu',
+                   cfg_options: Optional[dict] = None) -> LoadedDetector:
     """A LENS FPR network (``LENSFPR``) with its weights, in eval mode.
 
     Args:
@@ -51,6 +52,9 @@ def load_fpr_model(config: Union[str, Config],
         checkpoint (str, optional): its trained weights (None: random
             weights, for tests of the plumbing).
         device (str): torch device.
+        cfg_options (dict, optional): overrides of the config, those the
+            network was trained with (a test-only width builds the same
+            shapes as its checkpoint).
 
     Returns:
         LoadedDetector: the model (in eval mode on ``device``), its config
@@ -61,6 +65,8 @@ def load_fpr_model(config: Union[str, Config],
     """
     cfg = load_config(config) if isinstance(config, str) else config
     name = config if isinstance(config, str) else '<FPR config>'
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     if cfg.model.get('type') != 'LENSFPR':
         raise ValueError(f"{name}: model type is {cfg.model.get('type')}, "
                          'not LENSFPR (a LENS 3D FPR config)')

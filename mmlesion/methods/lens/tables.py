@@ -201,8 +201,11 @@ def _lens_table1(ctx, key, seed):
         ctx, cfg['e'], seed, 'deeplesion-fpr', *_lens_roots(ctx, cfg['e']),
         f'train_dataloader.dataset.ann_file={osp.abspath(proposals)}')
     stages.append(train_e)
-    ev, metrics = _lens_eval(ctx, cfg['d'], work_d, 'e', '--fpr-config',
-                             cfg['e'], '--fpr-checkpoint', f'@last:{work_e}')
+    fpr_opts = ctx.user_options(cfg['e'])  # the FPR network's, as trained
+    ev, metrics = _lens_eval(
+        ctx, cfg['d'], work_d, 'e', '--fpr-config', cfg['e'],
+        '--fpr-checkpoint', f'@last:{work_e}',
+        *(['--fpr-cfg-options', *fpr_opts] if fpr_opts else []))
     return Row(key, label, _LENS['e'][1], stages + [ev], metrics,
                lens_row_map(), seed)
 
