@@ -87,6 +87,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--max-offset', type=int, default=None,
                    help='only slices within this many slices of a key slice')
     p.add_argument(
+        '--proposals-cache', default=None,
+        help="a file of the model's proposals: read when an earlier run "
+        'wrote it with the same config, options, checkpoint, experts and '
+        '--max-offset (e.g. mining with other --strategies), else '
+        'predicted and written there')
+    p.add_argument(
         '--strategies', nargs='+',
         default=['propagation', 'intra_patient', 'cross_dataset'],
         help='mining strategies to run, in this order')
@@ -106,7 +112,8 @@ def main(argv=None) -> int:
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import (
-        collect_series_proposals, series_to_entries)
+        cached_series_proposals, collect_series_proposals,
+        proposals_fingerprint, series_to_entries)
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)
@@ -151,8 +158,17 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     print(f'collecting proposals of experts {[args.dataset_index]} + '
           f'{singles} on {len(dataset)} key slices\' series')
-    series = collect_series_proposals(
-        model, dataset, args.dataset_index, singles, args.max_offset)
+    try:
+        series = cached_series_proposals(
+            args.proposals_cache, proposals_fingerprint(
+                cfg, args.checkpoint, [args.dataset_index, *singles],
+                args.max_offset),
+            lambda: collect_series_proposals(
+                model, dataset, args.dataset_index, singles,
+                args.max_offset))
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     counts = mine_series(
         series, args.iou_thr, args.dist_thr, args.score_thr,
         args.proposal_score_thr, args.match_score_thr, args.strategies,

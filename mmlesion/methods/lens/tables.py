@@ -150,9 +150,12 @@ def _mining(ctx: PlanContext, seed: int,
         tag = '_'.join(s.replace('_', '') for s in strategies)
         name, extra = f'mine_{tag}', ['--strategies', *strategies]
         mined = osp.join(folder, f'lens_mined_{tag}.json')
+    # the (c) model predicts once for the files of every strategy
+    cache = osp.join(folder, 'lens_proposals.pt')
     stages.append(Stage(name, [
         ctx.python, 'tools/lens_mine_annotations.py', cfg_c,
-        f'@last:{work_c}', '--out', mined, *extra, '--overwrite'
+        f'@last:{work_c}', '--out', mined, '--proposals-cache', cache,
+        *extra, '--overwrite'
     ] + ctx.options(cfg_c, *_lens_roots(ctx, cfg_c)), outputs=[mined]))
     return stages, mined
 

@@ -10,6 +10,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
+from mmlesion.methods.lens.mining import proposals as mining_proposals
 from mmlesion.methods.lens.mining.demo_eval import (evaluate_mining,
                                                     load_demo_lesions)
 from mmlesion.datasets.lens.mined_file import read_mined_file, write_mined_file
@@ -94,7 +95,13 @@ def test_demo_evaluation_counts_hits(tiny_demo_root):
     assert res['mined']['precision'] == 0.5
 
 
-def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
+def test_mining_tool_end_to_end(tiny_demo_root, tmp_path, monkeypatch,
+                                capsys):
+    collected = []
+    collect = mining_proposals.collect_series_proposals
+    monkeypatch.setattr(mining_proposals, 'collect_series_proposals',
+                        lambda *a, **k: collected.append(1) or collect(
+                            *a, **k))
     cfg = get_config(CFG)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
@@ -107,9 +114,11 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
     spec.loader.exec_module(tool)
     out = str(tmp_path / 'mined.json')
     root = str(tiny_demo_root) + '/'
+    cache = str(tmp_path / 'proposals.pt')
     argv = [
         str(repo_root() / 'configs' / CFG), ckpt, '--out', out,
-        '--max-offset', '1', '--proposal-score-thr', '0',
+        '--proposals-cache', cache, '--max-offset', '1',
+        '--proposal-score-thr', '0',
         '--score-thr', '0.0', '--dist-thr', '0.15', '--demo-meta',
         str(tiny_demo_root / 'demo_meta.json'), '--cfg-options',
         f'train_dataloader.dataset.datasets.0.data_root={root}'
@@ -161,6 +170,25 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path):
     cross = str(tmp_path / 'cross.json')
     assert tool.main(calib[:2] + ['--out', cross] + calib[4:] + [
         '--strategies', 'propagation', 'cross_dataset']) == 0
+    # the same data mined again from the first run's proposals (the same
+    # config, options, checkpoint, experts and slices: not predicted
+    # again), with the same result
+    assert len(collected) == 2
+    cached = str(tmp_path / 'cached.json')
+    assert tool.main(calib[:2] + ['--out', cached, '--proposals-cache',
+                                  cache] + calib[4:] + [
+        '--strategies', 'propagation', 'cross_dataset']) == 0
+    assert len(collected) == 2
+    assert read_mined_file(cached)['slices'] == read_mined_file(cross)[
+        'slices']
+    bad = tmp_path / 'bad.pt'
+    bad.write_text('not proposals')
+    capsys.readouterr()
+    assert tool.main(calib[:2] + ['--out', str(tmp_path / 'b.json'),
+                                  '--proposals-cache', str(bad)] + calib[4:]
+                     + ['--strategies', 'propagation']) == 1
+    assert f'{bad}: not a proposals file' in capsys.readouterr().err
+    assert not (tmp_path / 'b.json').exists()
     meta = read_mined_file(cross)['metainfo']
     assert meta['dist_thr'] is None and meta['dist_thr_calibration'] is None
     assert meta['strategies'] == ['propagation', 'cross_dataset']
