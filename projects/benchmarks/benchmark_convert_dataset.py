@@ -67,15 +67,16 @@ def write_scans(root: str, num: int, depth: int, seed: int) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     from mmlesion.datasets.converters import ConvertSettings, convert_dataset
-    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
     with tempfile.TemporaryDirectory() as root:
         write_scans(root, args.scans, args.size, args.seed)
         img, lab = osp.join(root, 'img'), osp.join(root, 'lab')
         t0 = time.perf_counter()
         for name in sorted(os.listdir(img)):
             load_ct_volume(osp.join(img, name))
-            load_ct_volume(osp.join(lab, name), check_modality=False,
-                           dtype=None)
+            load_ct_volume(osp.join(lab, name),
+                           scan_checks=dict(force_ct=True),
+                           options=VolumeOptions(dtype=None))
         base = args.scans * 60 / (time.perf_counter() - t0)
         print(f'plain read: {base:.1f} scans / min (1 process)')
         texts = set()

@@ -62,7 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     import SimpleITK as sitk
 
-    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file
         if path is None:
@@ -79,7 +79,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return ref, sitk.GetArrayFromImage(ref)
 
         def ours():
-            return load_ct_volume(path, check_modality=False, dtype=None)
+            return load_ct_volume(path, scan_checks=dict(force_ct=True),
+                                  options=VolumeOptions(dtype=None))
 
         (ref, ref_arr), b_cpu, b_wall = _time(baseline, args.repeat)
         vol, o_cpu, o_wall = _time(ours, args.repeat)

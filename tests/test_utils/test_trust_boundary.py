@@ -482,7 +482,8 @@ def test_switches_read_the_rare_real_exception(case, tmp_path, monkeypatch,
 def test_resampled_dicom_series_is_uniform(tmp_path, strict_scans):
     from mmlesion.datasets.volumes import load_ct_volume
     folder, _ = _dicom_gap(tmp_path)
-    vol = load_ct_volume(folder, resample_nonuniform=True)
+    vol = load_ct_volume(folder,
+                         scan_checks=dict(resample_nonuniform=True))
     # slices at 0, 2, 4, (6 interpolated), 8, 10, 12 mm
     assert vol.shape_zyx == (7, 8, 8)
     assert vol.spacing_zyx[0] == pytest.approx(2.0)

@@ -61,10 +61,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument('--spacing', type=float, nargs=3,
                         help='also check on this (z, y, x) grid (mm)')
     args = parser.parse_args(argv)
-    from mmlesion.datasets.volumes import (CTVolume, load_ct_volume,
-                                           resample_volume)
+    from mmlesion.datasets.volumes import (CTVolume, VolumeOptions,
+                                           load_ct_volume, resample_volume)
     vol = load_ct_volume(args.ct)
-    seg = load_ct_volume(args.reference, check_modality=False, dtype=None)
+    seg = load_ct_volume(args.reference, scan_checks=dict(force_ct=True),
+                         options=VolumeOptions(dtype=None))
     if seg.shape_zyx != vol.shape_zyx:
         parser.error(f'{args.reference}: shape {seg.shape_zyx} differs from '
                      f'the CT {vol.shape_zyx}')

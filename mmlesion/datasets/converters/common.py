@@ -8,7 +8,7 @@ import logging
 import multiprocessing
 import os
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -20,7 +20,8 @@ from mmlesion.utils.writing.atomic import atomic_write_text
 from ..demo.replicas.marker import (REPLICA_FILE, find_data_replica_marker,
                                     find_replica_marker, read_replica_marker,
                                     replica_sidecar)
-from ..volumes import CTVolume, box_center_world, load_ct_volume
+from ..volumes import (CTVolume, VolumeOptions, box_center_world,
+                       load_ct_volume)
 from ..volumes.scan_switches import ScanChecks
 from .mask_boxes import check_label_map, mask_to_boxes_3d
 
@@ -271,8 +272,9 @@ def convert_mask_case(image_path: str,
             (:func:`~.mask_boxes.check_label_map`).
     """
     volume = load_ct_volume(image_path, scan_checks=scan_checks)
-    seg = load_ct_volume(mask_path, check_modality=False, dtype=None,
-                         scan_checks=scan_checks)
+    seg = load_ct_volume(mask_path, scan_checks=replace(
+        ScanChecks.of(scan_checks), force_ct=True),
+        options=VolumeOptions(dtype=None))
     check_label_map(mask_path, seg.array)
     same = (
         seg.shape_zyx == volume.shape_zyx

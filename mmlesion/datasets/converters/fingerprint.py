@@ -18,7 +18,7 @@ import numpy as np
 
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.utils.reporting.progress import track_progress
-from ..volumes import load_ct_volume
+from ..volumes import VolumeOptions, load_ct_volume
 from ..volumes.scan_switches import ScanChecks
 from ..volumes.annotation_file import (load_annotation_file,
                                        resolve_volume_file)
@@ -251,8 +251,9 @@ def _lesion_mask(vol: dict, settings, labels) -> Optional[np.ndarray]:
     if not vol.get('mask_file'):
         return None
     path = _scan_file(settings, vol['mask_file'])
-    seg = load_ct_volume(path, check_modality=False, dtype=None,
-                         scan_checks=settings.scan_checks).array
+    seg = load_ct_volume(path, scan_checks=dataclasses.replace(
+        settings.scan_checks, force_ct=True),
+        options=VolumeOptions(dtype=None)).array
     if list(seg.shape) != [int(s) for s in vol['shape_zyx']]:
         raise ValueError(f'{path}: label map of shape {list(seg.shape)} on '
                          f'another grid than its scan {vol["shape_zyx"]}')

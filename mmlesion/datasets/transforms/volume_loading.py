@@ -8,6 +8,7 @@ from mmdet.registry import TRANSFORMS
 
 from ..volumes import (CTVolume, load_ct_volume, resample_boxes_3d,
                        resample_volume)
+from ..volumes.loading import VolumeOptions
 from ..volumes.scan_switches import ScanChecks
 
 
@@ -38,8 +39,8 @@ class LoadCTVolume(BaseTransform):
         check_geometry (bool): compare shape and spacing with the data_info.
             Defaults to True.
         spacing_tol (float): relative tolerance of that spacing check.
-        load_kwargs (dict, optional): more arguments of ``load_ct_volume``
-            (e.g. ``resample_oblique=True``).
+        load_kwargs (dict, optional): fields of :class:`~mmlesion.datasets.
+            volumes.loading.VolumeOptions` (e.g. ``resample_oblique=True``).
         scan_checks (dict | ScanChecks, optional): the input checks relaxed
             (``dict(force_ct=True)``); default: the sample's, else
             :class:`ScanChecks`' defaults.
@@ -55,7 +56,7 @@ class LoadCTVolume(BaseTransform):
             float(s) for s in spacing_zyx)
         self.check_geometry = check_geometry
         self.spacing_tol = spacing_tol
-        self.load_kwargs = dict(load_kwargs or {})
+        self.options = VolumeOptions(**(load_kwargs or {}))
         self.scan_checks = None if scan_checks is None else ScanChecks.of(
             scan_checks)
 
@@ -79,7 +80,7 @@ class LoadCTVolume(BaseTransform):
         vol = load_ct_volume(
             path, series_uid=results.get('series_uid'),
             scan_checks=self.scan_checks or results.get('scan_checks'),
-            **self.load_kwargs)
+            options=self.options)
         if self.check_geometry:
             self._check(path, vol, results)
         instances = results.get('instances', [])

@@ -6,6 +6,7 @@ from .annotation_file import (BOX_FORMAT, box_center_world,  # noqa: F401
                               volume_entry, write_annotation_file)
 from .ct_volume import CTVolume  # noqa: F401
 from .cropping import crop_volume, mask_region  # noqa: F401
-from .loading import list_dicom_series, load_ct_volume  # noqa: F401
+from .loading import (VolumeOptions, list_dicom_series,  # noqa: F401
+                      load_ct_volume)
 from .lung_mask import compute_lung_mask, read_lung_mask  # noqa: F401
 from .resampling import resample_boxes_3d, resample_volume  # noqa: F401

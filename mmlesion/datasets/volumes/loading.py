@@ -16,6 +16,7 @@ import math
 import os
 import os.path as osp
 import threading
+from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -140,17 +141,15 @@ def _no_series_error(folder: str) -> FileNotFoundError:
 
 
 def _read_dicom_series(folder: str, series_uid: Optional[str],
-                       resample_nonuniform: bool = False,
-                       allow_outside_data: bool = False):
-    check_folder_entries(folder, allow_outside_data)
+                       checks: ScanChecks):
+    check_folder_entries(folder, checks.allow_outside_data)
     ids = list_dicom_series(folder)
     if not ids:
         listed = dicomdir_series(folder)
         if not listed:
             raise _no_series_error(folder)
         sub, uid = dicomdir_folder(folder, listed, series_uid)
-        img, meta = _read_dicom_series(sub, uid, resample_nonuniform,
-                                       allow_outside_data)
+        img, meta = _read_dicom_series(sub, uid, checks)
         return img, dict(meta, series_folder=sub)
     if series_uid is None:
         uid = ids[0] if len(ids) == 1 else choose_series(folder, ids)
@@ -162,11 +161,11 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
     if len(files) == 1 and _is_multi_frame(read_header(files[0])):
-        img, meta = _read_file(files[0], allow_outside_data,
-                               resample_nonuniform)
+        img, meta = _read_file(files[0], checks)
         meta.pop('stored_type')
         return img, dict(meta, num_files=1, first_file=files[0])
-    geometry = check_series_slices(folder, files, resample_nonuniform)
+    geometry = check_series_slices(folder, files,
+                                   checks.resample_nonuniform)
     files = geometry.files
     modality = dicom_tag(read_header(files[0]), _DICOM_MODALITY)
     reader = sitk.ImageSeriesReader()
@@ -242,8 +241,7 @@ _SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.mhd', 'DimSize'),
                 ('.mha', 'DimSize'), ('.nrrd', 'sizes'), ('.nhdr', 'sizes'))
 
 
-def _read_file(path: str, allow_outside_data: bool = False,
-               resample_nonuniform: bool = False):
+def _read_file(path: str, checks: ScanChecks):
     check_regular_file(path, 'CT volume')
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
@@ -251,9 +249,9 @@ def _read_file(path: str, allow_outside_data: bool = False,
     if nifti is not None:  # before ITK reads (and warns about) the header
         check_nifti_header(path, nifti)
         geometry = nifti_geometry(path, nifti)
-    nrrd_files = nrrd_data_files(path, allow_outside_data) if is_nrrd(
-        path) else None
-    mhd_files = mhd_data_files(path, allow_outside_data) if lower.endswith(
+    outside = checks.allow_outside_data
+    nrrd_files = nrrd_data_files(path, outside) if is_nrrd(path) else None
+    mhd_files = mhd_data_files(path, outside) if lower.endswith(
         ('.mhd', '.mha')) else None
     # ITK warns of a NIfTI sform's "unexpected scales", which are the ones used
     quiet = _itk_warnings_off if nifti is not None and \
@@ -284,7 +282,8 @@ def _read_file(path: str, allow_outside_data: bool = False,
     except RuntimeError as err:
         raise sitk_error(path, err)
     if is_dicom:
-        img = _read_dicom_file(path, reader, img, resample_nonuniform, meta)
+        img = _read_dicom_file(path, reader, img, checks.resample_nonuniform,
+                               meta)
     if nifti is not None:  # NIfTI's rule, not ITK's choice of transform
         geometry.apply(img)
     return img, meta
@@ -347,18 +346,37 @@ def _resample_to_axial(img: sitk.Image, default_value: float,
                          0.0 if labels else float(default_value), out_type)
 
 
+@dataclass(frozen=True)
+class VolumeOptions:
+    """How :func:`load_ct_volume` reads a scan, besides the input checks of
+    :class:`~.scan_switches.ScanChecks`.
+
+    Attributes:
+        allow_single_slice (bool): accept a one-slice image as a (1, y, x)
+            volume. Defaults to False (a 2D image is an error).
+        oblique_tol_deg (float): largest angle (degrees) between an index
+            axis and its world axis after reorientation that is kept as is
+            (the direction is then stored and used by the world <-> voxel
+            conversion). Defaults to 1.
+        resample_oblique (bool): resample a more oblique scan (e.g. a tilted
+            gantry) with SimpleITK onto an axis-aligned grid of the same
+            spacing covering it, instead of raising. Defaults to False.
+        default_value (float): HU outside the scan when resampling.
+        dtype (type, optional): array type, float32 HU by default; None
+            keeps the stored type (for label maps read with the same
+            orientation as their scan, with ``force_ct``).
+    """
+    allow_single_slice: bool = False
+    oblique_tol_deg: float = 1.0
+    resample_oblique: bool = False
+    default_value: float = -1024.0
+    dtype: Optional[type] = np.float32
+
+
 def load_ct_volume(path: PathLike,
                    series_uid: Optional[str] = None,
-                   check_modality: Optional[bool] = None,
-                   allow_single_slice: bool = False,
-                   oblique_tol_deg: float = 1.0,
-                   resample_oblique: bool = False,
-                   default_value: float = -1024.0,
-                   dtype: Optional[type] = np.float32,
-                   resample_nonuniform: Optional[bool] = None,
-                   allow_outside_data: Optional[bool] = None,
-                   scan_checks: Union[None, ScanChecks, dict] = None
-                   ) -> CTVolume:
+                   scan_checks: Union[None, ScanChecks, dict] = None,
+                   options: VolumeOptions = VolumeOptions()) -> CTVolume:
     """Read a CT volume in the canonical axial orientation, in HU.
 
     Args:
@@ -373,33 +391,12 @@ def load_ct_volume(path: PathLike,
             aside). For other files it only names
             the scan in ``meta['series_uid']`` (default: the file stem of a
             ``.mhd``/``.mha``, the DICOM tag of a DICOM file).
-        check_modality (bool): refuse what is not a CT in HU (a DICOM
-            Modality other than ``CT``, :func:`check_ct_intensities`).
-            None (default): not ``scan_checks.force_ct``.
-        allow_single_slice (bool): accept a one-slice image as a (1, y, x)
-            volume. Defaults to False (a 2D image is an error).
-        oblique_tol_deg (float): largest angle (degrees) between an index
-            axis and its world axis after reorientation that is kept as is
-            (the direction is then stored and used by the world <-> voxel
-            conversion). Defaults to 1.
-        resample_oblique (bool): resample a more oblique scan (e.g. a tilted
-            gantry) with SimpleITK onto an axis-aligned grid of the same
-            spacing covering it, instead of raising. Defaults to False.
-        default_value (float): HU outside the scan when resampling.
-        dtype (type, optional): array type, float32 HU by default; None
-            keeps the stored type (for label maps read with the same
-            orientation as their scan, ``check_modality=False``).
-        resample_nonuniform (bool): interpolate a DICOM series whose slice
-            positions are uneven onto a uniform grid instead of raising
-            (:mod:`~mmlesion.datasets.volumes.checks.dicom`). None
-            (default): ``scan_checks.resample_nonuniform``.
-        allow_outside_data (bool): read a ``.mhd`` whose ElementDataFile
-            lies outside the header's folder. None (default):
-            ``scan_checks.allow_outside_data``.
-        scan_checks (ScanChecks | dict, optional): the switches
-            (``--force-ct``, ``--resample-nonuniform``,
-            ``--allow-outside-data``) that the three arguments above
-            override. None: :class:`~.scan_switches.ScanChecks`' defaults.
+        scan_checks (ScanChecks | dict, optional): the input checks relaxed
+            (``force_ct``: no DICOM Modality and
+            :func:`check_ct_intensities` checks). None:
+            :class:`~.scan_switches.ScanChecks`' defaults.
+        options (VolumeOptions): single slices, oblique scans and the
+            array type.
 
     Returns:
         CTVolume: float32 (z, y, x) HU array and its geometry; ``meta`` has
@@ -417,25 +414,16 @@ def load_ct_volume(path: PathLike,
     """
     path = str(path)
     checks = ScanChecks.of(scan_checks)
-    check_modality = not checks.force_ct \
-        if check_modality is None else check_modality
-    resample_nonuniform = checks.resample_nonuniform \
-        if resample_nonuniform is None else resample_nonuniform
-    allow_outside_data = checks.allow_outside_data \
-        if allow_outside_data is None else allow_outside_data
     if not osp.exists(path):
         raise FileNotFoundError(f'CT volume not found: {path}')
     meta = dict(path=path, series_uid=None, modality=None)
     stored_type = ''
     if osp.isdir(path):
-        img, extra = _read_dicom_series(path, series_uid,
-                                        resample_nonuniform,
-                                        allow_outside_data)
+        img, extra = _read_dicom_series(path, series_uid, checks)
         meta.update(extra, format='dicom_series')
     else:
         lower = path.lower()
-        img, extra = _read_file(path, allow_outside_data,
-                                resample_nonuniform)
+        img, extra = _read_file(path, checks)
         meta.update(extra)
         stored_type = meta.pop('stored_type')
         meta['format'] = ('dicom' if 'modality' in extra else
@@ -447,10 +435,10 @@ def load_ct_volume(path: PathLike,
             meta['series_uid'] = osp.basename(path)[:-4]
 
     modality = meta.get('modality')
-    if check_modality and modality is not None and modality != 'CT':
+    if not checks.force_ct and modality is not None and modality != 'CT':
         raise ValueError(f'{path}: DICOM Modality is {modality!r}, not CT '
-                         f'(pass check_modality=False / --force-ct to read '
-                         f'it anyway)')
+                         f'(pass scan_checks=dict(force_ct=True) / '
+                         f'--force-ct to read it anyway)')
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f'{path}: {img.GetNumberOfComponentsPerPixel()} '
                          f'components per voxel; a CT volume is scalar')
@@ -459,11 +447,11 @@ def load_ct_volume(path: PathLike,
         img = img[:, :, :, 0]
         dim = 3
     if dim == 2 or (dim == 3 and img.GetSize()[2] == 1
-                    and not allow_single_slice):
+                    and not options.allow_single_slice):
         raise ValueError(
             f'{path}: a 2D image of size {img.GetSize()[:2]}, not a CT '
             f'volume (give the folder of the whole DICOM series, or pass '
-            f'allow_single_slice=True)')
+            f'options=VolumeOptions(allow_single_slice=True))')
     if dim != 3:
         raise ValueError(f'{path}: a {dim}D image of size {img.GetSize()}; '
                          f'expected a 3D CT volume')
@@ -479,7 +467,7 @@ def load_ct_volume(path: PathLike,
         raise ValueError(f'{path}: implausible origin {img.GetOrigin()} '
                          f'(mm): over {MAX_ORIGIN_MM:g} mm (100 m) from the '
                          "scanner's origin; refusing it")
-    if check_modality and meta['format'] in ('mhd', 'mha'):
+    if not checks.force_ct and meta['format'] in ('mhd', 'mha'):
         check_byte_order(path, sitk.GetArrayViewFromImage(img),
                          *mhd_byte_order(path))
     if img.GetPixelID() in (sitk.sitkFloat32, sitk.sitkFloat64):
@@ -489,22 +477,23 @@ def load_ct_volume(path: PathLike,
                 path, count, int(np.prod(img.GetSize())),
                 'voxel (x, y, z) = ' + str(tuple(first[::-1])))
 
-    volume = _orient_lps(img, dtype, meta)
-    if check_modality:
+    volume = _orient_lps(img, options.dtype, meta)
+    if not checks.force_ct:
         check_ct_intensities(path, volume.array, stored_type)
     cos = np.clip(np.abs(np.diag(volume.direction)), -1.0, 1.0)
     angle = float(np.degrees(np.arccos(cos)).max())
     volume.meta['oblique_deg'] = angle
-    if angle > oblique_tol_deg:
-        if not resample_oblique:
+    if angle > options.oblique_tol_deg:
+        if not options.resample_oblique:
             raise ValueError(
                 f'{path}: oblique scan ({angle:.2f} degrees between an index '
                 f'axis and its world axis after reorientation to LPS, more '
-                f'than oblique_tol_deg={oblique_tol_deg}); it cannot be made '
-                f'axial by reordering axes: pass resample_oblique=True to '
-                f'resample it onto an axial grid')
-        img = _resample_to_axial(volume.to_sitk(), default_value,
-                                 dtype is None)
+                f'than oblique_tol_deg={options.oblique_tol_deg}); it cannot '
+                f'be made axial by reordering axes: pass options=VolumeOptions'
+                f'(resample_oblique=True) to resample it onto an axial grid')
+        img = _resample_to_axial(volume.to_sitk(), options.default_value,
+                                 options.dtype is None)
         volume.meta['resampled_from_oblique'] = True
-        volume = CTVolume.from_sitk(img, dtype=dtype, **volume.meta)
+        volume = CTVolume.from_sitk(img, dtype=options.dtype,
+                                     **volume.meta)
     return volume

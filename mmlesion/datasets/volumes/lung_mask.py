@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from .ct_volume import CTVolume
-from .loading import load_ct_volume
+from .loading import VolumeOptions, load_ct_volume
 
 #: Labels of the lungs in LUNA16's ``seg-lungs-LUNA16`` masks (left, right;
 #: 5, the trachea, lies between them and does not change the crop).
@@ -40,7 +40,8 @@ def read_lung_mask(path: str,
         FileNotFoundError / ValueError: from :func:`load_ct_volume`, naming
             the file.
     """
-    vol = load_ct_volume(path, check_modality=False, dtype=None)
+    vol = load_ct_volume(path, scan_checks=dict(force_ct=True),
+                         options=VolumeOptions(dtype=None))
     vol.array = np.isin(vol.array, np.asarray(list(labels)))
     return vol
 

@@ -306,7 +306,7 @@ def test_real_ct_volumes_with_made_masks(tmp_path):
     import SimpleITK as sitk
 
     from mmlesion.datasets.converters.mask_boxes import mask_to_boxes_3d
-    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
     from mmlesion.testing import shared_data_root
     root = shared_data_root()
     src = None if root is None else root / 'ct_volumes' / 'totalsegmentator'
@@ -319,8 +319,9 @@ def test_real_ct_volumes_with_made_masks(tmp_path):
     os.symlink(src / 'example_ct_sm.nii.gz', img / 'a.nii.gz')
     os.symlink(src / 'example_seg.nii.gz', lab / 'a.nii.gz')
     _, data = _run(tmp_path, str(img), masks=str(lab), instances=True)
-    seg = load_ct_volume(src / 'example_seg.nii.gz', check_modality=False,
-                         dtype=None).array
+    seg = load_ct_volume(src / 'example_seg.nii.gz',
+                         scan_checks=dict(force_ct=True),
+                         options=VolumeOptions(dtype=None)).array
     assert len(data['volumes'][0]['annotations']) == len(
         np.unique(seg[seg > 0])) > 1
     # the DICOM series (a folder of links) with a bone mask on its grid

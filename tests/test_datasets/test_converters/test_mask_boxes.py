@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mmlesion.datasets.converters import mask_to_boxes_3d
-from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
 
 
@@ -40,8 +40,8 @@ def test_real_kits19_masks():
     for case, num_tumours in expected.items():
         seg = load_ct_volume(
             root / 'kits19' / case / 'segmentation.nii.gz',
-            check_modality=False,
-            dtype=None)
+            scan_checks=dict(force_ct=True),
+            options=VolumeOptions(dtype=None))
         assert seg.array.dtype == np.uint8
         np.testing.assert_allclose(seg.direction, np.eye(3), atol=1e-6)
         tumour = seg.array == 2

@@ -239,9 +239,9 @@ def test_nonfinite_voxels(tmp_path, name, bad):
     arr[1, 2, 3] = bad
     arr[4, 5, 6] = bad
     path = _write(tmp_path / name, arr)
-    # check_modality=False: not the HU check, the finite check refuses
+    # force_ct: not the HU check, the finite check refuses
     msg = _refused(path, '2 of 432 voxels are NaN or infinite',
-                   check_modality=False)
+                   scan_checks=dict(force_ct=True))
     assert '(x, y, z) = (3, 2, 1)' in msg
 
 
@@ -307,7 +307,8 @@ def test_nrrd_data_file_outside_folder(tmp_path, suffix, field):
     open(path, 'w').write(text if 'LIST' in field else text + '\n')
     _refused(path, "NRRD field 'data file'", 'outside')
     if 'LIST' not in field and '%' not in field:  # one data file
-        vol = load_ct_volume(path, allow_outside_data=True)  # the switch
+        vol = load_ct_volume(  # the switch
+            path, scan_checks=dict(allow_outside_data=True))
         assert vol.shape_zyx == (6, 8, 9)
 
 
@@ -447,7 +448,7 @@ def test_byte_order_flag_contradicting_the_data(tmp_path, stored, flag):
     msg = _refused(path, field, 'contradicts the data', '--force-ct')
     assert ('big-endian' in msg) == ('True' in flag), msg
     # the switch reads it anyway, as the header says
-    load_ct_volume(path, check_modality=False)
+    load_ct_volume(path, scan_checks=dict(force_ct=True))
 
 
 @pytest.mark.parametrize('stored,flag', [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
 from mmlesion.testing.volume_files import write_dicom_series
 
@@ -95,7 +95,8 @@ def test_real_single_frame_files_and_hu(tmp_path):
     path = _ct_dir() / 'pydicom' / 'CT_small.dcm'
     with pytest.raises(ValueError, match='CT_small.dcm: a 2D image'):
         load_ct_volume(path)
-    vol = load_ct_volume(path, allow_single_slice=True)
+    vol = load_ct_volume(
+        path, options=VolumeOptions(allow_single_slice=True))
     assert vol.shape_zyx == (1, 128, 128)
     # HU = stored * slope (1) + intercept (-1024): the uncompressed pixel
     # data element (7FE0,0010), explicit VR OW, holds 128 * 128 int16
@@ -106,7 +107,8 @@ def test_real_single_frame_files_and_hu(tmp_path):
     np.testing.assert_array_equal(vol.array[0], raw.astype(np.float32) -
                                   1024)
     vol = load_ct_volume(
-        _ct_dir() / 'pydicom' / '693_UNCI.dcm', allow_single_slice=True)
+        _ct_dir() / 'pydicom' / '693_UNCI.dcm',
+        options=VolumeOptions(allow_single_slice=True))
     assert vol.shape_zyx == (1, 512, 512)
 
 
@@ -190,7 +192,8 @@ def test_reorientation_and_oblique(tmp_path):
     sitk.WriteImage(img, path)
     with pytest.raises(ValueError, match='oblique.nii.gz: oblique scan'):
         load_ct_volume(path)
-    vol = load_ct_volume(path, resample_oblique=True)
+    vol = load_ct_volume(
+        path, options=VolumeOptions(resample_oblique=True))
     np.testing.assert_allclose(vol.direction, np.eye(3))
     assert vol.meta['resampled_from_oblique']
     # a tilt within the tolerance is kept, with its direction

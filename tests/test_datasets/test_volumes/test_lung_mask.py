@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from mmlesion.datasets.volumes import (CTVolume, compute_lung_mask,
-                                       crop_volume, load_ct_volume,
-                                       mask_region, resample_volume)
+from mmlesion.datasets.volumes import (CTVolume, VolumeOptions,
+                                       compute_lung_mask, crop_volume,
+                                       load_ct_volume, mask_region,
+                                       resample_volume)
 from mmlesion.testing import shared_data_root
 from tests.helpers.lung_phantom import chest_phantom
 
@@ -87,7 +88,8 @@ def test_computed_mask_against_totalsegmentator_lobes():
     TotalSegmentator's five lobes as the independent reference."""
     vol = load_ct_volume(TOTALSEG / 'example_ct_sm.nii.gz')
     seg = load_ct_volume(TOTALSEG / 'example_seg.nii.gz',
-                         check_modality=False, dtype=None)
+                         scan_checks=dict(force_ct=True),
+                         options=VolumeOptions(dtype=None))
     lobes = np.isin(seg.array, LOBES)
     assert lobes.sum() > 4000
     mask = compute_lung_mask(vol)

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 from pydicom import uid as syntaxes
 
-from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
 from tests.helpers import dicom_reference as ref
 
@@ -84,7 +84,8 @@ def test_uneven_positions_refused_or_interpolated(stored, tmp_path):
                                  ref.stack_planes(N, positions=pos))
         _refused(folder, folder, 'ImagePositionPatient (0020,0032)',
                  'resample_nonuniform=True')
-        vol = load_ct_volume(folder, resample_nonuniform=True)
+        vol = load_ct_volume(
+            folder, scan_checks=dict(resample_nonuniform=True))
         ref.assert_matches_interpolated(vol, ref.reference_frames(paths))
 
 
@@ -98,7 +99,8 @@ def test_missing_slices(stored, tmp_path):
         paths = ref.write_series(folder, stored[keep],
                                  [planes[k] for k in keep])
         _refused(folder, 'gap of 4.000 mm', 'resample_nonuniform=True')
-        vol = load_ct_volume(folder, resample_nonuniform=True)
+        vol = load_ct_volume(
+            folder, scan_checks=dict(resample_nonuniform=True))
         assert vol.shape_zyx[0] == N
         ref.assert_matches_interpolated(vol, ref.reference_frames(paths))
 
@@ -139,7 +141,7 @@ def test_duplicate_slices(stored, tmp_path):
         for resample in (False, True):
             _refused(folder, 'ImagePositionPatient (0020,0032)',
                      'different pixels', osp.basename(paths[k]), 'COPY',
-                     resample_nonuniform=resample)
+                     scan_checks=dict(resample_nonuniform=resample))
 
 
 # ------------------------------------------------------ per-slice rescale
@@ -197,7 +199,7 @@ def test_monochrome1_and_2(stored, tmp_path):
     one = ref.write_slice(str(tmp_path / 'one.dcm'), stored[0],
                           ref.stack_planes(1)[0], ref.UID_ROOT + '5', 1,
                           photometric='MONOCHROME1')
-    _matches([one], one, allow_single_slice=True)
+    _matches([one], one, options=VolumeOptions(allow_single_slice=True))
 
 
 # ------------------------------------------------------------ orientation
@@ -253,8 +255,8 @@ def test_orientations(stored, tmp_path):
         folder = str(tmp_path / f'resampled{v}')
         paths = ref.write_series(
             folder, stored, ref.stack_planes(N, iop=np.r_[m[:, 0], m[:, 1]]))
-        vol = load_ct_volume(folder, resample_oblique=True,
-                             default_value=-2000.0)
+        vol = load_ct_volume(folder, options=VolumeOptions(
+            resample_oblique=True, default_value=-2000.0))
         ref.assert_matches_trilinear(vol, ref.reference_frames(paths),
                                      outside=-2000.0)
 
@@ -364,7 +366,8 @@ def test_enhanced_uneven_duplicate_and_missing_position(stored, tmp_path):
                                   [planes[i] for i in perm])
         _refused(path, path, 'ImagePositionPatient (0020,0032)', 'frame ',
                  'resample_nonuniform=True')
-        vol = load_ct_volume(path, resample_nonuniform=True)
+        vol = load_ct_volume(
+            path, scan_checks=dict(resample_nonuniform=True))
         ref.assert_matches_interpolated(vol, ref.reference_frames([path]))
     planes = ref.stack_planes(N)
     dup = list(range(N)) + [3]
@@ -473,7 +476,8 @@ def test_real_files_against_the_reference(stored, tmp_path):
     ds.save_as(swapped)
     assert _matches([swapped], swapped).spacing_zyx == vol.spacing_zyx
     small = str(root / 'pydicom' / 'CT_small.dcm')
-    _matches([small], small, allow_single_slice=True)
+    _matches([small], small,
+             options=VolumeOptions(allow_single_slice=True))
     series = root / 'totalsegmentator' / 'example_ct_dicom'
     os.makedirs(tmp_path / 'j2k')
     copies = [shutil.copy(series / name, tmp_path / 'j2k')

@@ -21,7 +21,7 @@ import struct
 import numpy as np
 import pytest
 
-from mmlesion.datasets.volumes import load_ct_volume
+from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
 
 nib = pytest.importorskip('nibabel')
@@ -227,7 +227,8 @@ def test_dimensions(tmp_path, base):
     one = base[..., 3:4]
     path = _write(tmp_path / 'one_slice.nii', one,
                   _header(one, _random_affine(rng)))
-    _assert_reads_as_reference(path, allow_single_slice=True)
+    _assert_reads_as_reference(
+        path, options=VolumeOptions(allow_single_slice=True))
     _assert_refused(path, 'a 2D image', 'allow_single_slice')
 
 

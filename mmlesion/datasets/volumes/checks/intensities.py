@@ -44,12 +44,12 @@ def check_ct_intensities(path: str, array: np.ndarray,
 
     Raises:
         ValueError: the reason, naming the file and the switch that reads
-            it anyway (``check_modality=False`` / ``--force-ct``).
+            it anyway (``scan_checks=dict(force_ct=True)`` / ``--force-ct``).
     """
     if array.size == 0:
         return
     how = ('; if it really is a CT in Hounsfield units, pass '
-           'check_modality=False (--force-ct) to read it anyway')
+           '--force-ct (scan_checks=dict(force_ct=True)) to read it anyway')
     stored = f' (stored as {stored_type})' if stored_type else ''
     low = float(array.min())
     if low < MIN_AIR_HU:
@@ -115,5 +115,5 @@ def check_byte_order(path: str, stored: np.ndarray, claim: str,
         f'in the CT range [{lo_ct:g}, {hi_ct:g}] (1st-99th percentile '
         f'{low:g} .. {high:g}), read with the other byte order '
         f'{swapped:.0%} do ({s_low:g} .. {s_high:g}): the byte order flag '
-        'is wrong; correct it, or pass check_modality=False (--force-ct) '
-        'to read it anyway')
+        'is wrong; correct it, or pass --force-ct (scan_checks=dict('
+        'force_ct=True)) to read it anyway')

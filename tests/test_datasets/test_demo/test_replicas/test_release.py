@@ -194,9 +194,10 @@ def test_luna16_layout(replicas):
         assert rows and all(r[0] in uids for r in rows)
     # the left lung (label 3) lies at +x (LPS), where the lung mask reader
     # and the official masks put it
-    from mmlesion.datasets.volumes import load_ct_volume
+    from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
     vol = load_ct_volume(str(root / 'seg-lungs-LUNA16' / f'{uids[0]}.mhd'),
-                         check_modality=False, dtype=None)
+                         scan_checks=dict(force_ct=True),
+                         options=VolumeOptions(dtype=None))
     cols = np.nonzero(vol.array == 3)[2]
     x = vol.origin_xyz[0] + cols * vol.spacing_zyx[2]
     assert (x > 0).all()
@@ -274,7 +275,8 @@ def test_lits_layout(replicas):
 
 # ------------------------------------------------------------------ NIH-LN
 def test_nih_ln_layout(replicas):
-    from mmlesion.datasets.volumes import list_dicom_series, load_ct_volume
+    from mmlesion.datasets.volumes import (VolumeOptions, list_dicom_series,
+                                           load_ct_volume)
     root = replicas['nih_ln']
     masks = sorted((root / 'MED_ABD_LYMPH_MASKS').iterdir())
     assert [m.name for m in masks] == ['ABD_LYMPH_001', 'MED_LYMPH_001']
@@ -288,7 +290,8 @@ def test_nih_ln_layout(replicas):
             str(series[0]))) == 1
         vol = load_ct_volume(str(series[0]))
         mask = load_ct_volume(str(folder / f'{patient}_mask.nii.gz'),
-                              check_modality=False, dtype=None)
+                              scan_checks=dict(force_ct=True),
+                              options=VolumeOptions(dtype=None))
         assert mask.shape_zyx == vol.shape_zyx
         assert np.allclose(mask.origin_xyz, vol.origin_xyz, atol=1e-3)
         assert set(np.unique(mask.array)) == {0, 1}
