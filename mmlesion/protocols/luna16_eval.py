@@ -15,7 +15,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
-from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
+from mmlesion.evaluation.functional.luna16 import (LUNA16Options,
+                                                   evaluate_luna16,
                                                    read_findings_csv,
                                                    read_seriesuids_csv)
 from mmlesion.utils.tool_defaults import tool_defaults
@@ -109,11 +110,11 @@ def evaluate_luna16_files(settings: Luna16FilesEval) -> List[str]:
             raise FileNotFoundError(f'no such file: {path}')
     t0 = time.perf_counter()
     result = evaluate_luna16(
-        s.candidates, s.annotations, s.excluded, s.seriesuids,
-        max_marks=s.max_marks, num_bootstrap=s.num_bootstrap, seed=s.seed,
-        confidence=s.confidence, tnp_sensitivity=s.tnp_sensitivity,
-        unknown='ignore' if s.ignore_unknown_seriesuids else 'error',
-        progress=s.num_bootstrap > 0)
+        s.candidates, s.annotations, s.excluded, s.seriesuids, LUNA16Options(
+            s.max_marks, s.num_bootstrap, s.seed, s.confidence,
+            s.tnp_sensitivity,
+            unknown='ignore' if s.ignore_unknown_seriesuids else 'error',
+            progress=s.num_bootstrap > 0))
     os.makedirs(out_dir, exist_ok=True)
     stale = osp.join(out_dir, 'froc_bootstrap.csv')
     if result.bootstrap is None and osp.exists(stale):

@@ -123,7 +123,8 @@ def run_benchmark(num_scans: int = 888,
     ann_f, exc_f = rows_to_findings(ann_rows), rows_to_findings(exc_rows)
     t0, c0 = wall(), cpu()
     res = L.evaluate_luna16(cand_arr, ann_f, exc_f, uids,
-                            num_bootstrap=num_bootstrap, seed=seed)
+                            L.LUNA16Options(num_bootstrap=num_bootstrap,
+                                            seed=seed))
     fast_wall, fast_cpu = wall() - t0, cpu() - c0
 
     small = L.bootstrap_froc(res.match, ref_resamples, seed)

@@ -19,6 +19,7 @@ import pytest
 
 from mmlesion.evaluation.functional.luna16 import (LUNA16Candidates,
                                                    LUNA16Findings,
+                                                   LUNA16Options,
                                                    evaluate_luna16)
 from mmlesion.reproduce import TABLES, PlanContext, build_rows
 from mmlesion.reproduce.execute import stage_id, write_table
@@ -43,7 +44,7 @@ def recorded_metrics():
     empty = LUNA16Findings(np.zeros(0, object), np.zeros((0, 3)),
                            np.zeros(0))
     res = evaluate_luna16(cands, ann, empty, ['s1', 's2', 's3'],
-                          num_bootstrap=0)
+                          LUNA16Options(num_bootstrap=0))
     return res.to_dict()
 
 

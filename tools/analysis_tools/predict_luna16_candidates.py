@@ -60,7 +60,8 @@ def main(argv=None) -> Dict:
     add_scan_check_arguments(parser)
     args = parser.parse_args(argv)
     from mmlesion.protocols.luna16_candidates import predict_candidates
-    from mmlesion.evaluation.functional.luna16 import (evaluate_luna16,
+    from mmlesion.evaluation.functional.luna16 import (LUNA16Options,
+                                                       evaluate_luna16,
                                                        write_candidates_csv)
     from mmlesion.utils.writing.atomic import atomic_write
     metrics_path = osp.join(osp.dirname(osp.abspath(args.out)),
@@ -92,7 +93,7 @@ def main(argv=None) -> Dict:
     if not args.annotations:
         return {}
     result = evaluate_luna16(cands, args.annotations, args.excluded, scans,
-                             num_bootstrap=0, unknown='ignore')
+                             LUNA16Options(num_bootstrap=0, unknown='ignore'))
     metrics = result.to_dict()
     metrics.update(scans=len(scans), config=args.config,
                    checkpoint=args.checkpoint)

@@ -7,9 +7,10 @@ from .froc import (  # noqa: F401
 from .overlaps import aligned_legacy_overlaps, legacy_bbox_overlaps  # noqa
 from .box_stacking import stack_slice_boxes  # noqa: F401
 from .luna16 import (LUNA16_FP_RATES, LUNA16Candidates,  # noqa: F401
-                     LUNA16Findings, LUNA16Result, evaluate_luna16,
-                     match_luna16, read_candidates_csv, read_findings_csv,
-                     read_seriesuids_csv, write_candidates_csv)
+                     LUNA16Findings, LUNA16Options, LUNA16Result,
+                     evaluate_luna16, match_luna16, read_candidates_csv,
+                     read_findings_csv, read_seriesuids_csv,
+                     write_candidates_csv)
 from .froc_3d import (LENS_FP_RATES, ManualSubVolume,  # noqa: F401
                       continuous_to_inclusive, froc_3d_curve,
                       lens_sensitivities, load_deeplesion_manual_3d)

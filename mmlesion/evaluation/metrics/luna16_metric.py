@@ -12,7 +12,8 @@ from mmengine.utils import mkdir_or_exist
 from mmdet.registry import METRICS
 from ...structures.ct_geometry import voxel_to_world
 from ..functional.luna16 import (LUNA16_FP_RATES, LUNA16Candidates,
-                                 LUNA16Findings, ScoreCutSettings,
+                                 LUNA16Findings, LUNA16Options,
+                                 ScoreCutSettings,
                                  apply_score_cut, below_diameter,
                                  evaluate_luna16, lesion_subsets, rate_key,
                                  read_findings_csv, read_seriesuids_csv,
@@ -271,16 +272,9 @@ class LUNA16Metric(BaseMetric):
                                                        self.tnp_sensitivity))
             diam = diam[rpn > self.rpn_score_cut]
             cand = apply_score_cut(cand, rpn, self.rpn_score_cut)
-        res = evaluate_luna16(
-            cand,
-            ann,
-            exc,
-            uids,
-            max_marks=self.max_marks,
-            num_bootstrap=self.num_bootstrap,
-            seed=self.seed,
-            confidence=self.confidence,
-            tnp_sensitivity=self.tnp_sensitivity)
+        res = evaluate_luna16(cand, ann, exc, uids, LUNA16Options(
+            self.max_marks, self.num_bootstrap, self.seed, self.confidence,
+            self.tnp_sensitivity))
         summary = res.to_dict()
         summary['ground_truth'] = (
             dict(annotations=self.annotations, excluded=self.excluded,
@@ -365,8 +359,8 @@ class LUNA16Metric(BaseMetric):
         for subset in subsets:
             res = evaluate_luna16(
                 cand, select_findings(ann, subset.keep), exc, uids,
-                max_marks=self.max_marks, num_bootstrap=0,
-                tnp_sensitivity=self.tnp_sensitivity)
+                LUNA16Options(max_marks=self.max_marks, num_bootstrap=0,
+                              tnp_sensitivity=self.tnp_sensitivity))
             values = self._rate_metrics(res.fps, res.sens,
                                         f'_{subset.key}')
             metrics.update(values)

@@ -65,7 +65,8 @@ def test_identical_to_reference(case):
                            seed=3)
     res = L.evaluate_luna16(
         rows_to_candidates(cands), rows_to_findings(ann_rows),
-        rows_to_findings(exc_rows), uids, num_bootstrap=12, seed=3)
+        rows_to_findings(exc_rows), uids,
+        L.LUNA16Options(num_bootstrap=12, seed=3))
     # the curve is the same roc_curve output with the same scaling
     assert np.array_equal(res.fps, ref['fps'])
     assert np.array_equal(res.sens, ref['sens'])
@@ -161,7 +162,8 @@ def test_missed_nodule_counts_but_not_in_roc():
         np.array(['a', 'a', 'b'], object),
         np.array([[0., 0, 0], [50, 0, 0], [60, 0, 0]]),
         np.array([0.9, 0.5, 0.4]))
-    res = L.evaluate_luna16(cands, nod, None, uids, num_bootstrap=0)
+    res = L.evaluate_luna16(cands, nod, None, uids,
+                            L.LUNA16Options(num_bootstrap=0))
     assert res.counts()['num_detected'] == 1
     assert res.sens.max() == 0.5  # 1 of 2 nodules
     # FPs per scan: 2 FPs over 2 scans = 1 at the end

@@ -52,7 +52,8 @@ OPTIONS = dict(
 def evaluate(**kw):
     kw.setdefault('num_bootstrap', 0)
     return L.evaluate_luna16(rows_to_candidates(CANDS), rows_to_findings(ANN),
-                             rows_to_findings(EXC), UIDS, **kw)
+                             rows_to_findings(EXC), UIDS,
+                             L.LUNA16Options(**kw))
 
 
 def test_counts_curve_and_headline():
@@ -118,15 +119,17 @@ def test_options_are_passed_on():
     assert res.tnp['tnp'] is not None
     res = L.evaluate_luna16(
         rows_to_candidates(CANDS + [('zz', 0., 0., 0., .5)]),
-        rows_to_findings(ANN), None, UIDS, num_bootstrap=0, unknown='ignore')
+        rows_to_findings(ANN), None, UIDS,
+        L.LUNA16Options(num_bootstrap=0, unknown='ignore'))
     assert res.counts()['num_candidates'] == 7
 
 
 def test_to_dict_with_band():
     # only the scans with nodules: no resample without nodules
     res = L.evaluate_luna16(rows_to_candidates(CANDS), rows_to_findings(ANN),
-                            rows_to_findings(EXC), UIDS[:2], num_bootstrap=20,
-                            seed=2, unknown='ignore')
+                            rows_to_findings(EXC), UIDS[:2],
+                            L.LUNA16Options(num_bootstrap=20, seed=2,
+                                            unknown='ignore'))
     d = res.to_dict()
     assert d['protocol'] == ('LUNA16 (official noduleCADEvaluationLUNA16.py '
                              'semantics, docs/protocols.md §3)')
@@ -165,7 +168,7 @@ def test_to_dict_nan_is_null_and_resamples_without_nodules_counted():
     res = L.evaluate_luna16(
         rows_to_candidates([('a', 0., 0., 0., .9), ('n1', 0., 0., 0., .5)]),
         rows_to_findings([('a', 0., 0., 0., 10.)]), None, uids,
-        num_bootstrap=30)
+        L.LUNA16Options(num_bootstrap=30))
     b = res.bootstrap
     d = res.to_dict()
     k = int(np.isnan(b.cpm).sum())
@@ -175,7 +178,7 @@ def test_to_dict_nan_is_null_and_resamples_without_nodules_counted():
     # no nodule at all: NaN sensitivities become null
     res = L.evaluate_luna16(
         rows_to_candidates([('n1', 0., 0., 0., .5)]), rows_to_findings([]),
-        None, uids, num_bootstrap=2)
+        None, uids, L.LUNA16Options(num_bootstrap=2))
     d = res.to_dict()
     assert d['cpm'] is None
     assert set(d['sensitivity_at'].values()) == {None}
@@ -201,7 +204,8 @@ def test_from_csv_files(tmp_path):
                'seriesuid,coordX,coordY,coordZ,diameter_mm\n', EXC)
     uids = tmp_path / 'uids.csv'
     uids.write_text('seriesuid\n' + '\n'.join(UIDS) + '\n')
-    res = L.evaluate_luna16(cand, ann, exc, str(uids), num_bootstrap=0)
+    res = L.evaluate_luna16(cand, ann, exc, str(uids),
+                            L.LUNA16Options(num_bootstrap=0))
     ref = evaluate()
     assert res.counts() == ref.counts()
     assert np.array_equal(res.sens_at, ref.sens_at)
@@ -209,17 +213,19 @@ def test_from_csv_files(tmp_path):
     dup = _csv(tmp_path / 'dup.csv',
                'seriesuid,coordX,coordY,coordZ,diameter_mm\n', ANN + ANN[:1])
     with pytest.raises(ValueError, match='repeats line 2'):
-        L.evaluate_luna16(cand, dup, exc, UIDS, num_bootstrap=0)
+        L.evaluate_luna16(cand, dup, exc, UIDS,
+                          L.LUNA16Options(num_bootstrap=0))
     # the candidates' file is named in the error on an unlisted scan
     bad = _csv(tmp_path / 'bad.csv',
                'seriesuid,coordX,coordY,coordZ,probability\n',
                CANDS + [('zz', 0, 0, 0, .5)])
     with pytest.raises(ValueError,
                        match=r'bad\.csv, data row 8: seriesuid zz'):
-        L.evaluate_luna16(bad, ann, None, UIDS, num_bootstrap=0)
+        L.evaluate_luna16(bad, ann, None, UIDS,
+                          L.LUNA16Options(num_bootstrap=0))
     with pytest.raises(ValueError, match=r'^candidates, data row 8'):
         L.evaluate_luna16(L.read_candidates_csv(bad), ann, None, UIDS,
-                          num_bootstrap=0)
+                          L.LUNA16Options(num_bootstrap=0))
 
 
 def test_one_resample_is_a_band_and_progress_off_by_default(capsys):

@@ -49,7 +49,8 @@ def test_the_same_detections_with_and_without_the_cut():
     assert uncut.result.cpm > cut.result.cpm
     # the cut side is the FROC of the cut detections evaluated alone
     alone = L.evaluate_luna16(L.apply_score_cut(_cands(), RPN, THR),
-                              _nodules(), None, ['a', 'b'], num_bootstrap=0)
+                              _nodules(), None, ['a', 'b'],
+                              L.LUNA16Options(num_bootstrap=0))
     assert cut.result.cpm == alone.cpm
     d = effect.to_dict()
     assert d['threshold'] == THR and d['with_cut']['num_candidates'] == 2

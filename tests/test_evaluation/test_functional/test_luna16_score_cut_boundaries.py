@@ -55,8 +55,9 @@ def test_every_setting_and_the_excluded_findings_reach_both_sides():
     sides = ((effect.with_cut, L.apply_score_cut(_cands(), RPN, THR)),
              (effect.without_cut, _cands()))
     for side, cands in sides:
-        ref = L.evaluate_luna16(cands, nod, excl, SCANS, max_marks=1,
-                                num_bootstrap=0, tnp_sensitivity=0.5)
+        ref = L.evaluate_luna16(cands, nod, excl, SCANS,
+                                L.LUNA16Options(max_marks=1, num_bootstrap=0,
+                                                tnp_sensitivity=0.5))
         assert side.result.bootstrap is None
         assert side.result.options == ref.options
         assert side.result.options['max_marks'] == 1
@@ -66,7 +67,8 @@ def test_every_setting_and_the_excluded_findings_reach_both_sides():
         assert side.result.counts() == ref.counts()
         np.testing.assert_array_equal(side.result.sens_at, ref.sens_at)
         # the excluded finding and the cap change these counts
-        plain = L.evaluate_luna16(cands, nod, None, SCANS, num_bootstrap=0)
+        plain = L.evaluate_luna16(cands, nod, None, SCANS,
+                                  L.LUNA16Options(num_bootstrap=0))
         assert side.result.counts() != plain.counts()
     # uncut: the cap of 1 keeps 0.9 on a and 0.7 on b (excluded: no FP)
     assert effect.without_cut.result.counts()['num_fp'] == 0

@@ -164,7 +164,7 @@ def test_reference_equals_the_vectorised_evaluation(case):
     res = L.evaluate_luna16(rows_to_candidates(cands),
                             rows_to_findings(ann_rows),
                             rows_to_findings(exc_rows), uids,
-                            num_bootstrap=6, seed=4)
+                            L.LUNA16Options(num_bootstrap=6, seed=4))
     assert np.array_equal(res.fps, ref['fps'])
     assert np.array_equal(res.sens, ref['sens'])
     assert np.array_equal(res.thresholds, ref['thr'])
@@ -199,8 +199,9 @@ def test_reference_cap_with_a_tie_at_the_cut(max_marks):
              ('b', 30., 0., 0., .4)]
     ref = reference_luna16(ann, [], uids, cands, max_marks=max_marks)
     res = L.evaluate_luna16(rows_to_candidates(cands), rows_to_findings(ann),
-                            None, uids, max_marks=max_marks,
-                            num_bootstrap=0)
+                            None, uids,
+                            L.LUNA16Options(max_marks=max_marks,
+                                            num_bootstrap=0))
     # cap 2: the cut is .6 in a (a mark follows the 2nd kept one), .2 in b
     assert res.counts()['num_kept'] == {2: 4, 3: 6, 4: 6}[max_marks]
     assert ref['tps'] == res.counts()['num_detected'] == (
@@ -279,7 +280,8 @@ def test_reference_band_tails_and_default_seed(case):
     res = L.evaluate_luna16(rows_to_candidates(cands),
                             rows_to_findings(ann_rows),
                             rows_to_findings(exc_rows), uids,
-                            num_bootstrap=40)  # seed 0 on both sides
+                            # seed 0 on both sides
+                            L.LUNA16Options(num_bootstrap=40))
     b = res.bootstrap
     assert np.array_equal(b.lower, ref['boot_lb'])
     assert np.array_equal(b.upper, ref['boot_ub'])

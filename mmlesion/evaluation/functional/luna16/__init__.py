@@ -35,7 +35,8 @@ its public names are re-exported here.
 """
 from .bootstrap import (BOOTSTRAP_FP_RANGE, BOOTSTRAP_NUM_POINTS,  # noqa
                         LUNA16Bootstrap, bootstrap_froc, bootstrap_indices)
-from .evaluate import LUNA16Result, evaluate_luna16  # noqa: F401
+from .evaluate import (LUNA16Options, LUNA16Result,  # noqa: F401
+                       evaluate_luna16)
 from .froc import (LUNA16_FP_RATES, luna16_froc_curve, rate_key,  # noqa
                    sensitivity_at, true_negative_patients)
 from .io import (LUNA16Candidates, LUNA16Findings,  # noqa: F401

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """One call from CSV files (or arrays) to the LUNA16 result."""
+from dataclasses import dataclass
 from typing import Dict, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -85,17 +86,34 @@ class LUNA16Result(NamedTuple):
         return out
 
 
+@dataclass(frozen=True)
+class LUNA16Options:
+    """How :func:`evaluate_luna16` evaluates.
+
+    Attributes:
+        max_marks (int): per-scan cap (official: 100).
+        num_bootstrap (int): bootstrap resamples; 0 skips the band.
+        seed (int): bootstrap seed. Defaults to 0.
+        confidence (float): band confidence. Defaults to 0.95.
+        tnp_sensitivity (float): sensitivity of the TNP threshold.
+        unknown (str): marks of unlisted scans, ``'error'`` or ``'ignore'``.
+        progress (bool): progress bar for the bootstrap. Defaults to False.
+    """
+    max_marks: int = MAX_MARKS_PER_SCAN
+    num_bootstrap: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+    tnp_sensitivity: float = 0.95
+    unknown: str = 'error'
+    progress: bool = False
+
+
 def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
                     annotations: Union[LUNA16Findings, str],
                     excluded: Union[LUNA16Findings, str, None],
                     seriesuids: Union[Sequence[str], str],
-                    max_marks: int = MAX_MARKS_PER_SCAN,
-                    num_bootstrap: int = 1000,
-                    seed: int = 0,
-                    confidence: float = 0.95,
-                    tnp_sensitivity: float = 0.95,
-                    unknown: str = 'error',
-                    progress: bool = False) -> LUNA16Result:
+                    options: LUNA16Options = LUNA16Options()
+                    ) -> LUNA16Result:
     """Evaluate CAD marks with the official LUNA16 semantics.
 
     Args:
@@ -104,13 +122,7 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
         excluded (LUNA16Findings | str | None): excluded findings, or
             ``annotations_excluded.csv``; None for none.
         seriesuids (Sequence[str] | str): scans, or ``seriesuids.csv``.
-        max_marks (int): per-scan cap (official: 100).
-        num_bootstrap (int): bootstrap resamples; 0 skips the band.
-        seed (int): bootstrap seed. Defaults to 0.
-        confidence (float): band confidence. Defaults to 0.95.
-        tnp_sensitivity (float): sensitivity of the TNP threshold.
-        unknown (str): marks of unlisted scans, ``'error'`` or ``'ignore'``.
-        progress (bool): progress bar for the bootstrap. Defaults to False.
+        options (LUNA16Options): the cap, bootstrap and TNP settings.
 
     Returns:
         LUNA16Result: the FROC, CPM, band, TNP and counts.
@@ -125,15 +137,16 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
         excluded = read_findings_csv(excluded, allow_duplicates=True)
     if isinstance(seriesuids, str):
         seriesuids = read_seriesuids_csv(seriesuids)
+    o = options
     match = match_luna16(candidates, annotations, excluded, seriesuids,
-                         max_marks, unknown, source)
+                         o.max_marks, o.unknown, source)
     labels, probs, _ = match.entries()
     fps, sens, thr = luna16_froc_curve(labels, probs, len(match.nodule_scan),
                                        match.num_scans)
     sens_at = sensitivity_at(fps, sens)
     boot = (
-        bootstrap_froc(match, num_bootstrap, seed, confidence,
-                       progress=progress) if num_bootstrap > 0 else None)
+        bootstrap_froc(match, o.num_bootstrap, o.seed, o.confidence,
+                       progress=o.progress) if o.num_bootstrap > 0 else None)
     return LUNA16Result(
         match=match,
         fps=fps,
@@ -142,16 +155,16 @@ def evaluate_luna16(candidates: Union[LUNA16Candidates, str],
         sens_at=sens_at,
         cpm=float(np.mean(sens_at)),
         bootstrap=boot,
-        tnp=true_negative_patients(match, tnp_sensitivity),
+        tnp=true_negative_patients(match, o.tnp_sensitivity),
         options=dict(
-            max_marks=max_marks,
+            max_marks=o.max_marks,
             hit_test='squared distance < radius^2 (strict)',
             unknown_diameter_mm=UNKNOWN_DIAMETER_MM,
             excluded_marks='dropped (neither TP nor FP)',
             roc='sklearn.metrics.roc_curve(drop_intermediate=True)',
             fp_rates=list(LUNA16_FP_RATES),
-            num_bootstrap=num_bootstrap,
-            seed=seed,
-            confidence=confidence,
-            tnp_sensitivity=tnp_sensitivity,
-            unknown_seriesuids=unknown))
+            num_bootstrap=o.num_bootstrap,
+            seed=o.seed,
+            confidence=o.confidence,
+            tnp_sensitivity=o.tnp_sensitivity,
+            unknown_seriesuids=o.unknown))

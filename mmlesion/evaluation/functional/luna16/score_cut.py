@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .evaluate import LUNA16Result, evaluate_luna16
+from .evaluate import LUNA16Options, LUNA16Result, evaluate_luna16
 from .froc import LUNA16_FP_RATES, _json_float, rate_key
 from .io import LUNA16Candidates, LUNA16Findings
 from .matching import MAX_MARKS_PER_SCAN
@@ -142,11 +142,11 @@ def score_cut_effect(candidates: LUNA16Candidates, cut_scores: np.ndarray,
         ScoreCutEffect: candidates per scan and FROC on both sides.
     """
     n_scans = max(len(scans), 1)
+    options = LUNA16Options(max_marks=settings.max_marks, num_bootstrap=0,
+                            tnp_sensitivity=settings.tnp_sensitivity)
 
     def side(cands: LUNA16Candidates) -> ScoreCutSide:
-        res = evaluate_luna16(cands, annotations, excluded, scans,
-                              max_marks=settings.max_marks, num_bootstrap=0,
-                              tnp_sensitivity=settings.tnp_sensitivity)
+        res = evaluate_luna16(cands, annotations, excluded, scans, options)
         n = int(len(cands.probability))
         return ScoreCutSide(n, n / n_scans, res)
 
