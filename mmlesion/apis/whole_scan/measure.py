@@ -17,8 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmlesion.datasets.transforms import (box_ellipse, key_slice_uint8,
-                                          paste_crop, recist_grabcut_mask)
+from mmlesion.datasets.transforms import (GrabCutSettings, box_ellipse,
+                                          key_slice_uint8, paste_crop,
+                                          recist_grabcut_mask)
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.structures.recist import RecistDiameters, recist_diameters
 from mmlesion.utils.distributed.forked_call import usable_cpus
@@ -112,7 +113,7 @@ def grow_mask_in_box(slice_hu: np.ndarray,
     shape = tuple(int(v) for v in np.shape(slice_hu)[:2])
     image = key_slice_uint8(np.asarray(slice_hu, np.float32), GRABCUT_WINDOW)
     crop, offset, method = recist_grabcut_mask(
-        image, bbox, box_seed_points(bbox), min_diameter=2.)
+        image, bbox, box_seed_points(bbox), GrabCutSettings(min_diameter=2.))
     if method == 'empty':
         return LesionMask(np.zeros(shape, dtype=bool), 'box_ellipse')
     if method != 'grabcut' or not crop.any():

@@ -4,8 +4,9 @@ from .loading import (LoadDeepLesionSlices, LoadRecistPoints,  # noqa: F401
                       LoadVolumeSlices)
 from .inference_loading import LesionInferencerLoader  # noqa: F401
 from .recist_grabcut import RecistToMask  # noqa: F401
-from .recist_grabcut_ops import (box_ellipse, key_slice_uint8,  # noqa: F401
-                                 paste_crop, recist_grabcut_mask)
+from .recist_grabcut_ops import (GrabCutSettings, box_ellipse,  # noqa: F401
+                                 key_slice_uint8, paste_crop,
+                                 recist_grabcut_mask)
 from .spacing import ClipBlackBorder, ResampleToSpacing  # noqa: F401
 from .windowing import WindowHU  # noqa: F401
 from .volume_loading import LoadCTVolume  # noqa: F401

@@ -53,8 +53,8 @@ from mmengine.logging import print_log
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.mask import BitmapMasks
 
-from .recist_grabcut_ops import (_BOX_TOL, key_slice_uint8, paste_crop,
-                                 recist_grabcut_mask)
+from .recist_grabcut_ops import (_BOX_TOL, GrabCutSettings, key_slice_uint8,
+                                 paste_crop, recist_grabcut_mask)
 from .recist_mask_cache import (CACHE_PARAM_KEYS, _json_value, cache_file_name,
                                 load_mask_npz, read_cache_meta, save_mask_npz)
 
@@ -78,17 +78,10 @@ class RecistToMask(BaseTransform):
     Args:
         window (tuple, optional): HU window of the GrabCut image. Defaults
             to (-160, 240) (soft tissue); None uses the pipeline's window.
-        iterations (int): GrabCut iterations. Defaults to 5.
-        unknown (str): initial label of unknown pixels (``'ellipse'``,
-            ``'fg'``, ``'bg'``). Defaults to ``'ellipse'``.
-        context_px (int): minimum context margin (px). Defaults to 16.
-        context_ratio (float): context margin / longer box side. Defaults
-            to 0.5.
-        min_diameter (float): 'tiny' below this long diameter (px).
-        min_quad_area (float): 'degenerate' below this area (px^2).
-        keep_connected (bool): keep components touching the quadrilateral.
-        fill_holes (bool): fill holes.
-        seed (int): OpenCV RNG seed for GrabCut. Defaults to 0.
+        iterations, unknown, context_px, context_ratio, min_diameter,
+            min_quad_area, keep_connected, fill_holes, seed: the fields of
+            :class:`~.recist_grabcut_ops.GrabCutSettings` (the GrabCut
+            iterations, its context, the fallbacks and the clean-up).
         cache_dir (str, optional): folder of precomputed masks (module
             docstring); one without ``meta.json`` is as none (warned once).
         cache_missing (str): a lesion (or cache) not found: ``'compute'``
@@ -184,11 +177,12 @@ class RecistToMask(BaseTransform):
         image = key_slice_uint8(results['img'], self.window,
                                 results.get('hu_window'),
                                 results.get('hu_out_range'))
-        args = {k: v for k, v in self.params.items() if k != 'window'}
+        settings = GrabCutSettings(
+            **{k: v for k, v in self.params.items() if k != 'window'})
         crops, offsets, methods = [], [], []
         for bbox, recist in zip(bboxes, recists):
             crop, offset, method = recist_grabcut_mask(image, bbox, recist,
-                                                       **args)
+                                                       settings)
             crops.append(crop)
             offsets.append(offset)
             methods.append(method)

@@ -3,6 +3,7 @@
 quadrilateral and ellipses, the key slice as uint8 and the GrabCut mask of
 one lesion (choices: :mod:`.recist_grabcut`)."""
 import math
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 import cv2
@@ -212,18 +213,48 @@ def key_slice_uint8(img: np.ndarray,
     return np.repeat(u8[..., None], 3, axis=2)
 
 
+@dataclass(frozen=True)
+class GrabCutSettings:
+    """How :func:`recist_grabcut_mask` makes a lesion's mask (also the
+    arguments of :class:`~.recist_grabcut.RecistToMask` of these names).
+
+    Attributes:
+        iterations (int): GrabCut iterations. Defaults to 5.
+        unknown (str): initial label of unknown pixels (``'ellipse'``,
+            ``'fg'``, ``'bg'``). Defaults to ``'ellipse'``.
+        context_px (int): minimum context margin (px). Defaults to 16.
+        context_ratio (float): context margin / longer box side. Defaults
+            to 0.5.
+        min_diameter (float): 'tiny' below this long diameter (px).
+        min_quad_area (float): 'degenerate' below this area (px^2).
+        keep_connected (bool): keep components touching the quadrilateral.
+        fill_holes (bool): fill holes.
+        seed (int): OpenCV's RNG seed, set before GrabCut for reproducible
+            masks. Defaults to 0.
+
+    Raises:
+        ValueError: ``unknown`` is none of the three.
+    """
+    iterations: int = 5
+    unknown: str = 'ellipse'
+    context_px: int = 16
+    context_ratio: float = 0.5
+    min_diameter: float = 6.0
+    min_quad_area: float = 2.0
+    keep_connected: bool = True
+    fill_holes: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.unknown not in ('ellipse', 'fg', 'bg'):
+            raise ValueError(f"unknown must be 'ellipse', 'fg' or 'bg', got "
+                             f'{self.unknown!r}')
+
+
 def recist_grabcut_mask(image_u8: np.ndarray,
                         bbox: ArrayLike,
                         recist: Optional[ArrayLike],
-                        iterations: int = 5,
-                        unknown: str = 'ellipse',
-                        context_px: int = 16,
-                        context_ratio: float = 0.5,
-                        min_diameter: float = 6.0,
-                        min_quad_area: float = 2.0,
-                        keep_connected: bool = True,
-                        fill_holes: bool = True,
-                        seed: int = 0
+                        settings: GrabCutSettings = GrabCutSettings()
                         ) -> Tuple[np.ndarray, Tuple[int, int], str]:
     """GrabCut mask of one lesion from its box and RECIST diameters
     (Zlocha et al. 2019, Sec. 2.2; choices: :mod:`.recist_grabcut`).
@@ -234,10 +265,7 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         bbox (ArrayLike): ``x1, y1, x2, y2``.
         recist (ArrayLike, optional): ``(4, 2)`` p1, p2 (long axis), p3, p4
             (short axis); None or non-finite -> ``'degenerate'``.
-        iterations, unknown, context_px, context_ratio, min_diameter,
-            min_quad_area, keep_connected, fill_holes, seed: as
-            :class:`~.recist_grabcut.RecistToMask` (``seed`` is OpenCV's
-            RNG seed, set before GrabCut for reproducible masks).
+        settings (GrabCutSettings): GrabCut, context, fallbacks and clean-up.
 
     Returns:
         tuple: ``(crop, (x0, y0), method)``: the bool mask of the box's
@@ -245,9 +273,7 @@ def recist_grabcut_mask(image_u8: np.ndarray,
         offset, and ``'grabcut'``, ``'tiny'``, ``'degenerate'``,
         ``'failed'`` or ``'empty'`` (box outside the image).
     """
-    if unknown not in ('ellipse', 'fg', 'bg'):
-        raise ValueError(f"unknown must be 'ellipse', 'fg' or 'bg', got "
-                         f'{unknown!r}')
+    s = settings
     height, width = image_u8.shape[:2]
     bbox = np.asarray(bbox, dtype=np.float64).reshape(4)
     c0, r0, c1, r1 = box_pixel_range(bbox, (height, width))
@@ -264,22 +290,22 @@ def recist_grabcut_mask(image_u8: np.ndarray,
     poly = recist_polygon(pts)
     quad = rasterize_polygon(poly, box_shape, offset)
     fallback = quad | recist_ellipse(pts, box_shape, offset)
-    if polygon_area(poly) < min_quad_area:
+    if polygon_area(poly) < s.min_quad_area:
         return fallback, offset, 'degenerate'
     long_d = float(np.hypot(*(pts[1] - pts[0])))
-    if long_d < min_diameter or not quad.any():
+    if long_d < s.min_diameter or not quad.any():
         return fallback, offset, 'tiny'
 
     # GrabCut on the box plus context
-    margin = int(math.ceil(max(context_px, context_ratio * max(box_shape))))
+    margin = math.ceil(max(s.context_px, s.context_ratio * max(box_shape)))
     x0, y0 = max(c0 - margin, 0), max(r0 - margin, 0)
     x1, y1 = min(c1 + margin, width - 1), min(r1 + margin, height - 1)
     roi_shape = (y1 - y0 + 1, x1 - x0 + 1)
     gc = np.full(roi_shape, cv2.GC_BGD, dtype=np.uint8)
     in_box = (slice(r0 - y0, r1 - y0 + 1), slice(c0 - x0, c1 - x0 + 1))
-    if unknown == 'fg':
+    if s.unknown == 'fg':
         gc[in_box] = cv2.GC_PR_FGD
-    elif unknown == 'bg':
+    elif s.unknown == 'bg':
         gc[in_box] = cv2.GC_PR_BGD
     else:
         ell = box_ellipse(bbox, box_shape, (c0, r0))
@@ -290,17 +316,17 @@ def recist_grabcut_mask(image_u8: np.ndarray,
     roi = np.ascontiguousarray(image_u8[y0:y1 + 1, x0:x1 + 1])
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(int(seed))
+    cv2.setRNGSeed(int(s.seed))
     try:
-        cv2.grabCut(roi, gc, None, bgd_model, fgd_model, int(iterations),
+        cv2.grabCut(roi, gc, None, bgd_model, fgd_model, int(s.iterations),
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return fallback, offset, 'failed'
     fg = (gc[in_box] == cv2.GC_FGD) | (gc[in_box] == cv2.GC_PR_FGD)
     mask = fg | quad
-    if keep_connected:
+    if s.keep_connected:
         mask = _components_touching(mask, quad)
-    if fill_holes:
+    if s.fill_holes:
         mask = _fill_holes(mask)
     return mask, offset, 'grabcut'
 

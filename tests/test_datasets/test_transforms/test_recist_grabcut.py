@@ -15,8 +15,8 @@ from mmdet.structures.mask import BitmapMasks
 
 from mmlesion.datasets.transforms.recist_grabcut import RecistToMask
 from mmlesion.datasets.transforms.recist_grabcut_ops import (
-    box_pixel_mask, key_slice_uint8, paste_crop, rasterize_polygon,
-    recist_grabcut_mask, recist_polygon)
+    GrabCutSettings, box_pixel_mask, key_slice_uint8, paste_crop,
+    rasterize_polygon, recist_grabcut_mask, recist_polygon)
 from mmlesion.datasets.transforms.recist_mask_cache import (cache_file_name,
                                                             load_mask_npz,
                                                             save_mask_npz,
@@ -259,7 +259,7 @@ def test_grabcut_recovers_a_synthetic_lesion(unknown):
     hu, lesion, recist, box = ellipse_scene()
     image = key_slice_uint8(hu, (-160., 240.))
     crop, offset, method = recist_grabcut_mask(
-        image, box, recist, unknown=unknown)
+        image, box, recist, GrabCutSettings(unknown=unknown))
     mask = paste_crop(crop, offset, hu.shape).astype(bool)
     quad = rasterize_polygon(recist_polygon(recist), hu.shape)
     assert method == 'grabcut'
@@ -294,7 +294,8 @@ def test_degenerate_and_tiny_recist():
     shape = hu.shape
 
     def run(b, r, **kw):
-        crop, off, method = recist_grabcut_mask(image, b, r, **kw)
+        crop, off, method = recist_grabcut_mask(image, b, r,
+                                                GrabCutSettings(**kw))
         mask = paste_crop(crop, off, shape).astype(bool)
         assert not (mask & ~box_pixel_mask(b, shape)).any()
         return mask, method

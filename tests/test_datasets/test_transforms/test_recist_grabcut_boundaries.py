@@ -15,6 +15,7 @@ passes (docs/mutation_testing.md).
 import json
 import os.path as osp
 import re
+from dataclasses import asdict
 from decimal import Decimal
 
 import numpy as np
@@ -285,9 +286,9 @@ def test_compute_masks_passes_every_parameter(monkeypatch):
     calls = []
     real = module.recist_grabcut_mask
 
-    def spy(image, bbox, recist, **kwargs):
-        calls.append((image, bbox, recist, kwargs))
-        return real(image, bbox, recist, **kwargs)
+    def spy(image, bbox, recist, settings):
+        calls.append((image, bbox, recist, settings))
+        return real(image, bbox, recist, settings)
 
     monkeypatch.setattr(module, 'recist_grabcut_mask', spy)
     params = dict(
@@ -312,12 +313,13 @@ def test_compute_masks_passes_every_parameter(monkeypatch):
     assert len(calls) == 2
     expected_image = module.key_slice_uint8(img, (-50.0, 50.0),
                                             (-1000., 1000.), (-1., 1.))
-    for (image, bbox, rec, kwargs), box, r in zip(
+    for (image, bbox, rec, settings), box, r in zip(
             calls, results['gt_bboxes'], results['gt_recists']):
         np.testing.assert_array_equal(image, expected_image)
         np.testing.assert_array_equal(bbox, box)
         np.testing.assert_array_equal(rec, r)
-        assert kwargs == {k: v for k, v in params.items() if k != 'window'}
+        assert asdict(settings) == {
+            k: v for k, v in params.items() if k != 'window'}
     assert methods == ['grabcut', 'degenerate']
     assert offsets == [(4, 4), (20, 20)]
     assert [c.shape for c in crops] == [(9, 13), (7, 9)]

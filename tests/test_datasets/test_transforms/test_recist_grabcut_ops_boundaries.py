@@ -27,6 +27,7 @@ These are the cases a small change of the code would get wrong while
 ``test_recist_grabcut.py`` passes (docs/mutation_testing.md).
 """
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ from mmlesion.datasets.transforms import recist_grabcut_ops as ops
 from mmlesion.datasets.transforms.recist_grabcut_ops import (
     _components_touching, _fill_holes, box_ellipse, box_pixel_mask,
     box_pixel_range, key_slice_uint8, paste_crop, polygon_area,
-    rasterize_ellipse, rasterize_polygon, recist_ellipse,
+    GrabCutSettings, rasterize_ellipse, rasterize_polygon, recist_ellipse,
     recist_grabcut_mask, recist_polygon)
 
 # a RECIST cross centred at (20, 20): long axis 12 px, short axis 8 px
@@ -348,8 +349,8 @@ def test_initial_labels_and_context(fake, monkeypatch):
     f = fake()
     img = _image(80)
     crop, offset, method = recist_grabcut_mask(
-        img, BOX + 20, RECIST + 20, iterations=3, context_px=4,
-        context_ratio=0.5, seed=9)
+        img, BOX + 20, RECIST + 20, GrabCutSettings(
+            iterations=3, context_px=4, context_ratio=0.5, seed=9))
     assert method == 'grabcut' and offset == (30, 32)
     assert seeds == [9]
     call = f.calls[0]
@@ -378,8 +379,8 @@ def test_initial_labels_and_context(fake, monkeypatch):
                                            ('bg', cv2.GC_PR_BGD)])
 def test_initial_labels_of_one_kind(fake, unknown, label):
     f = fake()
-    recist_grabcut_mask(_image(80), BOX + 20, RECIST + 20, unknown=unknown,
-                        context_px=4)
+    recist_grabcut_mask(_image(80), BOX + 20, RECIST + 20,
+                        GrabCutSettings(unknown=unknown, context_px=4))
     box = f.calls[0]['mask'][11:28, 11:32]
     quad = rasterize_polygon(recist_polygon(RECIST), (17, 21), (10, 12))
     assert (box[quad] == cv2.GC_FGD).all()
@@ -395,8 +396,9 @@ def test_initial_labels_of_one_kind(fake, unknown, label):
 def test_context_margin(fake, context_px, context_ratio, margin):
     f = fake()
     recist_grabcut_mask(_image(100), BOX + 30, RECIST + 30,
-                        context_px=context_px, context_ratio=context_ratio,
-                        unknown='bg')
+                        GrabCutSettings(context_px=context_px,
+                                        context_ratio=context_ratio,
+                                        unknown='bg'))
     assert f.calls[0]['mask'].shape == (17 + 2 * margin, 21 + 2 * margin)
 
 
@@ -405,7 +407,7 @@ def test_context_is_clipped_to_the_image(fake):
     img = _image(40)
     # box at the top-left corner: margin 11 clipped at 0; image 40 px
     crop, offset, _ = recist_grabcut_mask(img, BOX - 10, RECIST - 10,
-                                          context_px=4)
+                                          GrabCutSettings(context_px=4))
     assert offset == (0, 2)
     gc = f.calls[0]['mask']
     assert gc.shape == (17 + 2 + 11, 21 + 11)
@@ -414,7 +416,7 @@ def test_context_is_clipped_to_the_image(fake):
     # at the bottom-right corner: the box is cut to columns 20..39 (20 px),
     # margin ceil(0.5 * 20) = 10, clipped at 39
     crop, offset, _ = recist_grabcut_mask(img, BOX + 10, RECIST + 10,
-                                          context_px=4)
+                                          GrabCutSettings(context_px=4))
     assert offset == (20, 22) and crop.shape == (17, 20)
     gc = f.calls[1]['mask']
     assert gc.shape == (10 + 17 + 1, 10 + 20)
@@ -440,24 +442,27 @@ def test_what_is_kept_of_grabcut_labels(fake):
     speck = np.zeros((17, 21), bool)
     speck[0, 20] = True
     img = _image(80)
-    run = dict(image_u8=img, bbox=BOX + 20, recist=RECIST + 20, context_px=4)
+    run = dict(image_u8=img, bbox=BOX + 20, recist=RECIST + 20)
+    grab = GrabCutSettings(context_px=4)
     fake(labels=labels)
-    crop, _, method = recist_grabcut_mask(**run)
+    crop, _, method = recist_grabcut_mask(**run, settings=grab)
     assert method == 'grabcut'
     np.testing.assert_array_equal(crop, lesion)
-    crop, _, _ = recist_grabcut_mask(**run, keep_connected=False)
+    crop, _, _ = recist_grabcut_mask(
+        **run, settings=replace(grab, keep_connected=False))
     np.testing.assert_array_equal(crop, lesion | speck)
     holes = lesion.copy()
     holes[4, 5] = holes[5, 6] = False
-    crop, _, _ = recist_grabcut_mask(**run, fill_holes=False)
+    crop, _, _ = recist_grabcut_mask(
+        **run, settings=replace(grab, fill_holes=False))
     np.testing.assert_array_equal(crop, holes)
-    crop, _, _ = recist_grabcut_mask(**run, fill_holes=False,
-                                     keep_connected=False)
+    crop, _, _ = recist_grabcut_mask(**run, settings=replace(
+        grab, fill_holes=False, keep_connected=False))
     np.testing.assert_array_equal(crop, holes | speck)
 
     # GrabCut calling everything background: the quadrilateral remains
     fake(labels=lambda gc: np.zeros_like(gc))
-    crop, _, method = recist_grabcut_mask(**run)
+    crop, _, method = recist_grabcut_mask(**run, settings=grab)
     assert method == 'grabcut'
     np.testing.assert_array_equal(crop, quad)
 
@@ -477,17 +482,19 @@ def test_no_background_falls_back_and_one_background_pixel_does_not(fake):
     img = _image(17)[:, :17]
     box = [0, 0, 16, 16]
     rec = np.array([[2, 8], [14, 8], [8, 3], [8, 13]], float)
-    crop, offset, method = recist_grabcut_mask(img, box, rec, unknown='fg')
+    crop, offset, method = recist_grabcut_mask(img, box, rec,
+                                               GrabCutSettings(unknown='fg'))
     assert method == 'failed' and offset == (0, 0) and not f.calls
     quad = rasterize_polygon(recist_polygon(rec), (17, 17))
     np.testing.assert_array_equal(
         crop, quad | recist_ellipse(rec, (17, 17), (0, 0)))
     # one column outside the box: background to model, GrabCut runs
     crop, _, method = recist_grabcut_mask(img, [0, 0, 15, 16], rec,
-                                          unknown='fg')
+                                          GrabCutSettings(unknown='fg'))
     assert method == 'grabcut' and len(f.calls) == 1
     # the same box with probable background inside: GrabCut runs
-    _, _, method = recist_grabcut_mask(img, box, rec, unknown='bg')
+    _, _, method = recist_grabcut_mask(img, box, rec,
+                                       GrabCutSettings(unknown='bg'))
     assert method == 'grabcut' and len(f.calls) == 2
 
 
@@ -497,7 +504,8 @@ def test_min_quad_area_is_exclusive(fake, min_quad_area, method):
     fake()
     img = _image(80)
     crop, offset, got = recist_grabcut_mask(
-        img, BOX + 20, RECIST + 20, min_quad_area=min_quad_area)
+        img, BOX + 20, RECIST + 20,
+        GrabCutSettings(min_quad_area=min_quad_area))
     assert got == method
     if method == 'degenerate':
         quad = rasterize_polygon(recist_polygon(RECIST), (17, 21), (10, 12))
@@ -510,7 +518,8 @@ def test_min_quad_area_is_exclusive(fake, min_quad_area, method):
 def test_min_diameter_is_exclusive(fake, min_diameter, method):
     fake()
     crop, offset, got = recist_grabcut_mask(
-        _image(80), BOX + 20, RECIST + 20, min_diameter=min_diameter)
+        _image(80), BOX + 20, RECIST + 20,
+        GrabCutSettings(min_diameter=min_diameter))
     assert got == method and offset == (30, 32)
     if method == 'tiny':
         quad = rasterize_polygon(recist_polygon(RECIST), (17, 21), (10, 12))
@@ -552,7 +561,8 @@ def test_empty_boxes():
 
 def test_unknown_must_be_one_of_three():
     with pytest.raises(ValueError) as err:
-        recist_grabcut_mask(_image(40), BOX, RECIST, unknown='maybe')
+        recist_grabcut_mask(_image(40), BOX, RECIST,
+                            GrabCutSettings(unknown='maybe'))
     assert str(err.value) == (
         "unknown must be 'ellipse', 'fg' or 'bg', got 'maybe'")
 
