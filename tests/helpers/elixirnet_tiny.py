@@ -48,6 +48,12 @@ def deformable(options: List[str]) -> List[str]:
 
 #: One epoch of 2 training images, 1 val and 2 test images.
 TINY = tiny_options()
+#: :data:`TINY` with the slices at 128 px (the convolutions a quarter) and
+#: no validation (``val_begin`` after the one epoch: its forward, FROC plot
+#: and best checkpoint), for the rows that test ``@last`` and check no
+#: learning.
+TINY_LAST = [o.replace('(256,256)', '(128,128)')
+             for o in TINY] + ['train_cfg.val_begin=2']
 #: :data:`TINY` for configs without a val loader (KiTS19's 2D export has no
 #: val split; the ALB searches validate on nothing).
 TINY_NO_VAL = tiny_options(val=0)

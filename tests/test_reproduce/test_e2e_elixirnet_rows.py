@@ -19,9 +19,8 @@ from tests.helpers.tool_modules import load_tool
 # Stages run as forks of a process that imported mmdet once (conftest).
 pytestmark = pytest.mark.usefixtures('tools_forked')
 
-#: :data:`tests.helpers.elixirnet_tiny.TINY` with the slices at 128 px (the
-#: convolutions of every row's training and tests a quarter)
-TINY = [o.replace('(256,256)', '(128,128)') for o in elixirnet_tiny.TINY]
+#: the rows' options (every row tests ``@last``)
+TINY = elixirnet_tiny.TINY_LAST
 
 #: :data:`TINY` for the C4 models: no neck; ResNet-18's stage 3 gives 256
 #: channels
