@@ -10,7 +10,8 @@ from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.deeplesion.series_slices import (  # noqa: F401
     iter_series_slices)
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 from mmlesion.structures.finding_3d import Finding3D
 
 
@@ -45,7 +46,7 @@ def predict_series_3d(model: torch.nn.Module,
         bs.append(pred.bboxes.cpu().numpy().reshape(-1, 4))
         ss.append(pred.scores.cpu().numpy().reshape(-1))
     return {
-        name: stack_slice_boxes(zs, bs, ss, iou_thr=iou_thr,
-                                score_thr=score_thr)
+        name: stack_slice_boxes(zs, bs, ss,
+                                StackSettings(iou_thr, score_thr=score_thr))
         for name, (zs, bs, ss) in per_series.items()
     }

@@ -239,18 +239,20 @@ def run_benchmark(num_slices: int = 188,
         ``fast_runs_ms`` (CPU ms of each run), ``speedup`` (CPU ratio) and
         ``wall_speedup``.
     """
-    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.evaluation.functional.box_stacking import (
+        StackSettings, stack_slice_boxes)
     zs, boxes, scores = random_weight_like_boxes(num_slices, boxes_per_slice,
                                                  image_size, persist, seed)
     opts = dict(iou_thr=iou_thr, max_gap=max_gap, score_thr=score_thr)
     ref = reference_stack_slice_boxes(zs, boxes, scores, **opts)  # warm-up
-    fast = stack_slice_boxes(zs, boxes, scores, **opts)
+    fast = stack_slice_boxes(zs, boxes, scores, StackSettings(**opts))
     identical = repr([f.to_dict() for f in fast]) == repr(ref)
     ref, ref_cpu, ref_wall = _time(
         lambda: reference_stack_slice_boxes(zs, boxes, scores, **opts),
         repeat)
     fast, fast_cpu, fast_wall = _time(
-        lambda: stack_slice_boxes(zs, boxes, scores, **opts), repeat)
+        lambda: stack_slice_boxes(zs, boxes, scores, StackSettings(**opts)),
+        repeat)
     identical = identical and repr([f.to_dict() for f in fast]) == repr(
         ref)
     ms = statistics.median

@@ -149,7 +149,8 @@ def _run(args, scan: str) -> dict:
     from mmlesion.apis.whole_scan.slices import (volume_slice_dataset,
                                                  volume_slice_loader)
     from mmlesion.datasets.volumes import load_ct_volume
-    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.evaluation.functional.box_stacking import (
+        StackSettings, stack_slice_boxes)
     from mmlesion.utils.writing.atomic import atomic_write_text
     from projects.benchmarks.benchmark_timing import sync
     cfg = Config.fromfile(args.config)
@@ -209,7 +210,7 @@ def _run(args, scan: str) -> dict:
             best[bs, w] = min(best[bs, w], time.perf_counter() - t)
     t = time.perf_counter()
     findings = stack_slice_boxes(list(range(depth)), boxes, scores,
-                                 score_thr=.05)
+                                 StackSettings(score_thr=.05))
     t_stack = time.perf_counter() - t
     bs0, w0 = args.batch_sizes[0], args.workers[0]
     base = best[bs0, w0]
@@ -236,7 +237,8 @@ def _run(args, scan: str) -> dict:
             b, s = found.boxes, found.scores
         sync(args.device)
         t3 = time.perf_counter()
-        stack_slice_boxes(list(range(len(b))), b, s, score_thr=.05)
+        stack_slice_boxes(list(range(len(b))), b, s,
+                          StackSettings(score_thr=.05))
         t4 = time.perf_counter()
         return dict(read=t1 - t0, resample=t2 - t1, detect=t3 - t2,
                     stack=t4 - t3, total=t4 - t0)

@@ -12,7 +12,8 @@ import numpy as np
 
 from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 from mmlesion.structures.finding_3d import findings_by_score
 
 from .results import Box2D, Candidates, Finding
@@ -63,8 +64,8 @@ def stack_findings(boxes: Sequence[np.ndarray],
     """
     d = detection or DetectionSettings()
     stacked = stack_slice_boxes(
-        list(range(len(boxes))), boxes, scores, iou_thr=d.iou_thr,
-        max_gap=d.max_gap, score_thr=d.score_thr, min_slices=d.min_slices)
+        list(range(len(boxes))), boxes, scores,
+        StackSettings(d.iou_thr, d.max_gap, d.score_thr, d.min_slices))
     if rescorer is not None:
         stacked = findings_by_score(
             rescorer.rescore(stacked, resampled, d.show_progress))

@@ -29,7 +29,8 @@ def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
         list[list[int]]: the items of each lesion, lesions in the order of
         their first item.
     """
-    from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+    from mmlesion.evaluation.functional.box_stacking import (
+        StackSettings, stack_slice_boxes)
     from mmlesion.structures.box_iou_2d import box_iou
     ids: Dict[int, List[int]] = {}
     for k, (z, _, _) in enumerate(items):
@@ -38,7 +39,7 @@ def _series_lesions(items: List[tuple], iou_thr: float) -> List[List[int]]:
     # each box's score is its item number, read back from the chains
     findings = stack_slice_boxes(
         zs, [np.stack([items[k][1] for k in ids[z]]) for z in zs],
-        [np.asarray(ids[z], np.float64) for z in zs], iou_thr=iou_thr)
+        [np.asarray(ids[z], np.float64) for z in zs], StackSettings(iou_thr))
     chains = [[int(round(s)) for _, _, s in f.boxes_2d] for f in findings]
     chain_of = {k: c for c, chain in enumerate(chains) for k in chain}
     joined = DisjointSet(range(len(chains)))

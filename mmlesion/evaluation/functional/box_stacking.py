@@ -7,6 +7,7 @@ consecutive slices whose IoU with the previous box of the chain exceeds a
 threshold (0.5 in the paper). Its x, y extent is the score-weighted mean of
 its 2D boxes, its z extent the slices it spans.
 """
+from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -61,15 +62,33 @@ def _greedy_match(iou: np.ndarray,
     return rows[take], cols[take]
 
 
+@dataclass(frozen=True)
+class StackSettings:
+    """How :func:`stack_slice_boxes` links and scores the 2D boxes.
+
+    Attributes:
+        iou_thr (float): link when IoU > iou_thr. Defaults to 0.5.
+        max_gap (int): slices without a matching box that a chain may
+            bridge. Defaults to 0 (consecutive slices only).
+        score_thr (float): 2D boxes with a lower score are dropped first.
+        min_slices (int): drop findings spanning fewer slices (counting
+            from the first to the last, gaps included). Defaults to 1.
+        score_mode (str): ``'max'`` or ``'mean'``.
+        slice_half_extent (float): half the z extent of one slice.
+    """
+    iou_thr: float = 0.5
+    max_gap: int = 0
+    score_thr: float = 0.
+    min_slices: int = 1
+    score_mode: str = 'max'
+    slice_half_extent: float = 0.5
+
+
 def stack_slice_boxes(slice_indices: Sequence[int],
                       boxes: Sequence[np.ndarray],
                       scores: Sequence[np.ndarray],
-                      iou_thr: float = 0.5,
-                      max_gap: int = 0,
-                      score_thr: float = 0.,
-                      min_slices: int = 1,
-                      score_mode: str = 'max',
-                      slice_half_extent: float = 0.5) -> List[Finding3D]:
+                      settings: StackSettings = StackSettings()
+                      ) -> List[Finding3D]:
     """Link 2D boxes on consecutive slices into 3D findings.
 
     Slices are processed in increasing ``z``. A chain is extended on slice
@@ -95,14 +114,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         boxes (Sequence[np.ndarray]): per entry an (n, 4) array
             ``[x1, y1, x2, y2]``.
         scores (Sequence[np.ndarray]): per entry an (n,) array.
-        iou_thr (float): link when IoU > iou_thr. Defaults to 0.5.
-        max_gap (int): slices without a matching box that a chain may
-            bridge. Defaults to 0 (consecutive slices only).
-        score_thr (float): 2D boxes with a lower score are dropped first.
-        min_slices (int): drop findings spanning fewer slices (counting
-            from the first to the last, gaps included). Defaults to 1.
-        score_mode (str): ``'max'`` or ``'mean'``.
-        slice_half_extent (float): half the z extent of one slice.
+        settings (StackSettings): the link, drop and score rules.
 
     Returns:
         list[Finding3D]: findings sorted by decreasing score (equal scores
@@ -122,12 +134,12 @@ def stack_slice_boxes(slice_indices: Sequence[int],
             f'stack_slice_boxes: {len(slice_indices)} slice indices, '
             f'{len(boxes)} box arrays and {len(scores)} score arrays; they '
             'must be of the same length')
-    if score_mode not in ('max', 'mean'):
+    if settings.score_mode not in ('max', 'mean'):
         raise ValueError(f"score_mode must be 'max' or 'mean', got "
-                         f'{score_mode!r}')
-    if max_gap < 0 or min_slices < 1:
+                         f'{settings.score_mode!r}')
+    if settings.max_gap < 0 or settings.min_slices < 1:
         raise ValueError(f'max_gap must be >= 0 and min_slices >= 1, got '
-                         f'{max_gap} and {min_slices}')
+                         f'{settings.max_gap} and {settings.min_slices}')
     per_slice: Dict[int, tuple] = {}
     for i, (z, b, s) in enumerate(zip(slice_indices, boxes, scores)):
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if np.size(
@@ -139,7 +151,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         if not np.isfinite(b).all() or not np.isfinite(s).all():
             raise ValueError(f'stack_slice_boxes: entry {i} (slice {z}) '
                              'has non-finite boxes or scores')
-        keep = s >= score_thr
+        keep = s >= settings.score_thr
         prev_b, prev_s = per_slice.get(int(z), (np.zeros((0, 4)), ()))
         per_slice[int(z)] = (np.concatenate([prev_b, b[keep]]),
                              np.concatenate([prev_s, s[keep]]))
@@ -162,14 +174,14 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     for z, size in zip(slices, sizes):
         stop = start + size
         # close the chains that can no longer be extended
-        closed = z - box_z[last] > max_gap + 1
+        closed = z - box_z[last] > settings.max_gap + 1
         if closed.any():
             finished.append(chain_of[last[closed]])
             last = last[~closed]
         if len(last) and size:
             rows, cols = _greedy_match(
                 _box_iou(coords[:, last], areas[last], coords[:, start:stop],
-                         areas[start:stop]), iou_thr)
+                         areas[start:stop]), settings.iou_thr)
             cols += start
             chain_of[cols] = chain_of[last[rows]]
             last[rows] = cols
@@ -192,7 +204,7 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     firsts = np.cumsum(lengths) - lengths
     chains = np.concatenate(finished)  # in the order they closed
     chains = chains[~(box_z[firsts[chains] + lengths[chains] - 1] -
-                      box_z[firsts[chains]] + 1 < min_slices)]
+                      box_z[firsts[chains]] + 1 < settings.min_slices)]
     # per chain: x1, y1, x2, y2, score and the key slice's box, for the
     # chains of one length at a time: numpy reduces each row of a (chains,
     # length) array as it would the chain's own array, in the same order,
@@ -208,7 +220,8 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         weights = np.where((ts.sum(1) > 0)[:, None], ts, 1.)
         xy[group] = (tb * weights[:, :, None]).sum(1) / weights.sum(
             1)[:, None]
-        score[group] = ts.max(1) if score_mode == 'max' else ts.mean(1)
+        score[group] = (ts.max(1) if settings.score_mode == 'max'
+                        else ts.mean(1))
         key[group] = firsts[group] + ts.argmax(1)
     z_list = box_z.tolist()
     boxes_2d = list(zip(z_list, all_boxes.tolist(), all_scores.tolist()))
@@ -221,8 +234,8 @@ def stack_slice_boxes(slice_indices: Sequence[int],
         findings.append(
             Finding3D(
                 bbox_3d=[
-                    x1, y1, z_first - slice_half_extent, x2, y2,
-                    z_last + slice_half_extent
+                    x1, y1, z_first - settings.slice_half_extent, x2, y2,
+                    z_last + settings.slice_half_extent
                 ],
                 score=s,
                 slice_range=(z_first, z_last),

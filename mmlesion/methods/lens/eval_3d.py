@@ -34,7 +34,8 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from mmdet.registry import DATASETS, METRICS
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 from mmlesion.evaluation.functional.froc_3d import (
     LENS_FP_RATES, ManualSubVolume, load_deeplesion_manual_3d)
 from mmlesion.protocols.luna16_eval import check_outputs
@@ -71,7 +72,7 @@ def findings_in_subvolume(findings: Sequence[Finding3D], first: int,
                 zs.append(int(z))
                 boxes.append(np.asarray(box, np.float64).reshape(1, 4))
                 scores.append(np.asarray([score], np.float64))
-    return stack_slice_boxes(zs, boxes, scores, iou_thr=iou_thr)
+    return stack_slice_boxes(zs, boxes, scores, StackSettings(iou_thr))
 
 
 def findings_to_release_boxes(findings: Sequence[Finding3D]) -> np.ndarray:

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 
 
 def _box(x, y, w=10., h=10.):
@@ -25,7 +26,8 @@ def test_one_track_score_weighted_xy_and_z_extent():
     assert f.slice_range == (5, 7) and f.key_slice == 6
     assert [b[0] for b in f.boxes_2d] == [5, 6, 7]
     assert f.boxes_2d[1][1] == _box(12, 10)
-    (g, ) = stack_slice_boxes(zs, boxes, scores, score_mode='mean')
+    (g, ) = stack_slice_boxes(zs, boxes, scores,
+                              StackSettings(score_mode='mean'))
     assert g.score == pytest.approx(1. / 3.)
     # order of the inputs does not matter
     (h, ) = stack_slice_boxes(zs[::-1], boxes[::-1], scores[::-1])
@@ -37,9 +39,10 @@ def test_iou_threshold_is_strict_and_splits_drifting_tracks():
     zs = [0, 1]
     boxes = [np.array([_box(0, 0)]), np.array([_box(5, 0)])]
     scores = [np.array([.9]), np.array([.8])]
-    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=.5)) == 2
-    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=.3)) == 1
-    assert len(stack_slice_boxes(zs, boxes, scores, iou_thr=1. / 3)) == 2
+    assert len(stack_slice_boxes(zs, boxes, scores, StackSettings(.5))) == 2
+    assert len(stack_slice_boxes(zs, boxes, scores, StackSettings(.3))) == 1
+    assert len(stack_slice_boxes(zs, boxes, scores,
+                                 StackSettings(1. / 3))) == 2
 
 
 def test_gap_splits_unless_bridged():
@@ -48,7 +51,8 @@ def test_gap_splits_unless_bridged():
     scores = [np.array([.5])] * 4
     split = stack_slice_boxes(zs, boxes, scores)
     assert sorted(f.slice_range for f in split) == [(0, 1), (3, 4)]
-    (bridged, ) = stack_slice_boxes(zs, boxes, scores, max_gap=1)
+    (bridged, ) = stack_slice_boxes(zs, boxes, scores,
+                                    StackSettings(max_gap=1))
     assert bridged.slice_range == (0, 4)
     assert len(bridged.boxes_2d) == 4
     # an empty slice entry is the same as no entry
@@ -61,7 +65,8 @@ def test_gap_splits_unless_bridged():
                np.array([.5]), np.array([.5])]
     boxes3 = [np.array([_box(0, 0)])] * 5
     assert len(stack_slice_boxes(zs2, boxes3, scores3)) == 1
-    assert len(stack_slice_boxes(zs2, boxes3, scores3, score_thr=.1)) == 2
+    assert len(stack_slice_boxes(zs2, boxes3, scores3,
+                                 StackSettings(score_thr=.1))) == 2
 
 
 def test_two_lesions_on_the_same_slices_stay_apart():
@@ -88,7 +93,7 @@ def test_one_box_extends_one_chain_best_iou_first():
     zs = [0, 1]
     boxes = [np.array([_box(0, 0), _box(2, 0)]), np.array([_box(2.5, 0)])]
     scores = [np.array([.9, .3]), np.array([.5])]
-    out = stack_slice_boxes(zs, boxes, scores, iou_thr=.5)
+    out = stack_slice_boxes(zs, boxes, scores, StackSettings(iou_thr=.5))
     assert len(out) == 2
     two = [f for f in out if f.slice_range == (0, 1)]
     assert len(two) == 1 and two[0].boxes_2d[0][1] == _box(2, 0)
@@ -98,7 +103,7 @@ def test_min_slices_and_arrays():
     zs = [0, 1, 5]
     boxes = [np.array([_box(0, 0)])] * 2 + [np.array([_box(50, 50)])]
     scores = [np.array([.5]), np.array([.5]), np.array([.95])]
-    out = stack_slice_boxes(zs, boxes, scores, min_slices=2)
+    out = stack_slice_boxes(zs, boxes, scores, StackSettings(min_slices=2))
     assert len(out) == 1 and out[0].slice_range == (0, 1)
     out = stack_slice_boxes(zs, boxes, scores)
     assert [f.score for f in out] == pytest.approx([.95, .5])
@@ -138,7 +143,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match='non-finite'):
         stack_slice_boxes([3], [np.array([[0, 0, np.nan, 1]])], [[.5]])
     with pytest.raises(ValueError, match='score_mode'):
-        stack_slice_boxes([], [], [], score_mode='sum')
+        stack_slice_boxes([], [], [], StackSettings(score_mode='sum'))
 
 
 # --- equivalence with the straightforward algorithm ---------------------
@@ -225,7 +230,7 @@ def test_same_findings_as_the_reference(seed):
             min_slices=int(rng.integers(1, 4)),
             score_mode=str(rng.choice(['max', 'mean'])),
             slice_half_extent=[.5, 0, 1.25][int(rng.integers(0, 3))])
-        fast = stack_slice_boxes(zs, boxes, scores, **opts)
+        fast = stack_slice_boxes(zs, boxes, scores, StackSettings(**opts))
         ref = _reference_stack(zs, boxes, scores, **opts)
         # repr: the same values, types and signs of zero, in the same order
         assert repr(_dicts(fast)) == repr(ref), opts
@@ -244,8 +249,8 @@ def test_same_findings_as_the_reference_long_dense_chains(max_gap,
     scores = [np.asarray(s) - .3 * (z % 3 == 0)
               for z, s in zip(zs, scores)]
     for score_thr in (-1., 0.):
-        fast = stack_slice_boxes(zs, boxes, scores, max_gap=max_gap,
-                                 score_thr=score_thr, score_mode=score_mode)
+        fast = stack_slice_boxes(zs, boxes, scores, StackSettings(
+            max_gap=max_gap, score_thr=score_thr, score_mode=score_mode))
         ref = _reference_stack(zs, boxes, scores, max_gap=max_gap,
                                score_thr=score_thr, score_mode=score_mode)
         assert repr(_dicts(fast)) == repr(ref)

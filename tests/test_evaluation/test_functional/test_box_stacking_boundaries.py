@@ -9,7 +9,8 @@ columns or a scalar.
 import numpy as np
 import pytest
 
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 
 
 def _box(x, y, w=10, h=10):
@@ -18,16 +19,17 @@ def _box(x, y, w=10, h=10):
 
 def test_option_checks_each_on_its_own():
     with pytest.raises(ValueError) as err:
-        stack_slice_boxes([], [], [], max_gap=-1)
+        stack_slice_boxes([], [], [], StackSettings(max_gap=-1))
     assert str(err.value) == ('max_gap must be >= 0 and min_slices >= 1, '
                               'got -1 and 1')
     with pytest.raises(ValueError) as err:
-        stack_slice_boxes([], [], [], min_slices=0)
+        stack_slice_boxes([], [], [], StackSettings(min_slices=0))
     assert str(err.value) == ('max_gap must be >= 0 and min_slices >= 1, '
                               'got 0 and 0')
-    assert stack_slice_boxes([], [], [], max_gap=0, min_slices=1) == []
+    assert stack_slice_boxes([], [], [],
+                             StackSettings(max_gap=0, min_slices=1)) == []
     with pytest.raises(ValueError) as err:
-        stack_slice_boxes([], [], [], score_mode='MAX')
+        stack_slice_boxes([], [], [], StackSettings(score_mode='MAX'))
     assert str(err.value) == "score_mode must be 'max' or 'mean', got 'MAX'"
 
 
@@ -55,7 +57,7 @@ def test_integer_boxes_and_scores_give_floats():
     boxes = [np.array([_box(0, 0)], np.int64), np.array([_box(2, 0)],
                                                           np.int32)]
     scores = [np.array([1], np.int64), np.array([3], np.int64)]
-    (f, ) = stack_slice_boxes(zs, boxes, scores, iou_thr=.5)
+    (f, ) = stack_slice_boxes(zs, boxes, scores, StackSettings(iou_thr=.5))
     # x1 = (1 * 0 + 3 * 2) / 4
     assert f.bbox_3d == [1.5, 0., -.5, 11.5, 10., 1.5]
     assert all(type(v) is float for v in f.bbox_3d)
@@ -65,7 +67,8 @@ def test_integer_boxes_and_scores_give_floats():
     for z, box, s in f.boxes_2d:
         assert type(z) is int and type(s) is float
         assert all(type(v) is float for v in box)
-    (g, ) = stack_slice_boxes(zs, boxes, scores, score_mode='mean')
+    (g, ) = stack_slice_boxes(zs, boxes, scores,
+                              StackSettings(score_mode='mean'))
     assert g.score == 2.0
     assert f.key_slice == 1 and f.slice_range == (0, 1)
 
@@ -75,7 +78,7 @@ def test_score_columns_and_scalars():
     boxes = [[_box(0, 0), _box(50, 50)], [_box(0, 0), _box(50, 50)],
              [_box(0, 0)]]
     scores = [np.array([[.9], [.1]]), np.array([[.2], [.8]]), .5]
-    out = stack_slice_boxes(zs, boxes, scores, score_thr=.15)
+    out = stack_slice_boxes(zs, boxes, scores, StackSettings(score_thr=.15))
     assert [(f.slice_range, f.score) for f in out] == [
         ((0, 2), .9), ((1, 1), .8)
     ]

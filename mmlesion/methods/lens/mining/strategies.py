@@ -14,7 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         stack_slice_boxes)
 from mmlesion.structures.box_iou_2d import box_iou
 
 
@@ -121,7 +122,7 @@ def build_tracklets(proposals: Sequence[SliceProposals],
     findings = stack_slice_boxes([p.z for p in proposals],
                                  [np.asarray(p.boxes) for p in proposals],
                                  [np.asarray(p.scores) for p in proposals],
-                                 iou_thr=iou_thr, score_thr=score_thr)
+                                 StackSettings(iou_thr, score_thr=score_thr))
     tracklets = []
     for f in findings:
         boxes = {int(z): (np.asarray(box, dtype=np.float32), float(score))
