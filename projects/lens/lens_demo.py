@@ -340,9 +340,10 @@ def _fpr_rescore(model, findings: Dict[str, List[Finding3D]], root: str,
     """Eq. 2 on 3D findings, ``(s_LENS + s_FPR) / 2``
     (:func:`~mmlesion.methods.lens.fpr_rescore.rescore_findings_with_fpr`),
     as per-series ``(N, 7)`` detections."""
-    from mmlesion.methods.lens.fpr_rescore import rescore_findings_with_fpr
-    rescored = rescore_findings_with_fpr(model, findings, root, fpr_cfg,
-                                         ann_path=path)
+    from mmlesion.methods.lens.fpr_rescore import (FPRPatchSource,
+                                                   rescore_findings_with_fpr)
+    rescored = rescore_findings_with_fpr(model, findings, fpr_cfg,
+                                         FPRPatchSource(root, ann_path=path))
     return {n: findings_to_dets(f) for n, f in rescored.items()}
 
 

@@ -11,7 +11,8 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.registry import DefaultScope
 
 import mmlesion  # noqa: F401
-from mmlesion.methods.lens.fpr_rescore import (load_fpr_model,
+from mmlesion.methods.lens.fpr_rescore import (FPRPatchSource,
+                                               load_fpr_model,
                                                rescore_findings_with_fpr)
 from mmlesion.datasets.lens.fpr_patches import positive_box_3d
 from mmlesion.datasets.lens.fpr_patches import FORMAT, VolumeFPRPatches
@@ -47,8 +48,9 @@ def test_rescore_is_eq2_of_the_fpr_network(tiny_demo_root):
         series[1]: [],
         series[2]: [_finding([30.5, 40, 1, 70, 90.25, 4], 0.5)],
     }
-    out = rescore_findings_with_fpr(model, findings, str(tiny_demo_root),
-                                    cfg, batch_size=2, show_progress=False)
+    out = rescore_findings_with_fpr(model, findings, cfg,
+                                    FPRPatchSource(str(tiny_demo_root)),
+                                    batch_size=2, show_progress=False)
     assert list(out) == list(findings) and out[series[1]] == []
     flat = [f for n in findings for f in findings[n]]
     got = [f for n in out for f in out[n]]
@@ -132,11 +134,13 @@ def test_volume_patches_equal_png_patches(tmp_path, src_spacing,
     if src_spacing is None:
         # the PNG path of the re-scoring reads the same proposals; the
         # spacing case needs DL_info.csv rows (tested in test_datasets)
-        from_png = rescore_findings_with_fpr(model, findings, str(tmp_path),
-                                             cfg, show_progress=False)
+        from_png = rescore_findings_with_fpr(model, findings, cfg,
+                                             FPRPatchSource(str(tmp_path)),
+                                             show_progress=False)
         from_vol = rescore_findings_with_fpr(
-            model, findings, None, cfg,
-            volumes={'000001_01_01': volume}, show_progress=False)
+            model, findings, cfg,
+            FPRPatchSource(volumes={'000001_01_01': volume}),
+            show_progress=False)
         assert from_png == from_vol
     else:
         with pytest.raises(KeyError, match='no spacing'):

@@ -384,7 +384,8 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
                         s: Lens3DEvalSettings) -> None:
     """Row (e): every sub-volume's findings re-scored with Eq. 2 (in
     ``per_sub``, by decreasing score)."""
-    from mmlesion.methods.lens.fpr_rescore import rescore_findings_with_fpr
+    from mmlesion.methods.lens.fpr_rescore import (FPRPatchSource,
+                                                   rescore_findings_with_fpr)
     print_log('eval_lens_3d: re-scoring the findings with the FPR '
               'network (Eq. 2)', logger='current')
     by_series: Dict[str, List[Finding3D]] = {}
@@ -399,8 +400,9 @@ def _rescore_subvolumes(per_sub: Dict[str, List[Finding3D]],
         for i in infos
     }
     rescored = rescore_findings_with_fpr(
-        fpr_model, by_series, images, fpr_cfg, spacings=spacings,
-        data_prefix=dict(img=''), show_progress=s.show_progress)
+        fpr_model, by_series, fpr_cfg,
+        FPRPatchSource(images, dict(img=''), spacings=spacings),
+        show_progress=s.show_progress)
     pos = {k: 0 for k in rescored}
     for sub in subvolumes:
         k, n = sub.volume, len(per_sub[sub.name])

@@ -9,7 +9,7 @@ import json
 import os
 import os.path as osp
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -78,23 +78,44 @@ def load_fpr_model(config: Union[str, Config],
                                 DetectorLoadSettings(device=device))
 
 
+@dataclass
+class FPRPatchSource:
+    """Where :func:`rescore_findings_with_fpr` crops each finding's FPR
+    patch: the FPR config's :class:`~mmlesion.datasets.LENSFPRPatchDataset`
+    over ``data_root``, or :class:`~mmlesion.datasets.lens.fpr_patches.
+    VolumeFPRPatches` over ``volumes``.
+
+    Attributes:
+        data_root (str, optional): DeepLesion-layout root of the series
+            (unused with ``volumes``).
+        data_prefix (dict, optional): the patch dataset's ``data_prefix``
+            (default: the FPR config's).
+        ann_path (str, optional): where to keep the proposal file the patch
+            dataset reads (default: a temporary file, removed afterwards).
+        volumes (dict, optional): series name -> (Z, Y, X) HU array in the
+            grid of the findings' boxes.
+        spacings (dict, optional): series name -> (z, y, x) mm voxel size
+            of the series (the FPR config's ``patch_spacing`` resamples
+            from it). Needed with ``volumes``; the PNG path falls back to
+            ``data_root/DL_info.csv``.
+    """
+    data_root: Optional[str] = None
+    data_prefix: Optional[dict] = None
+    ann_path: Optional[str] = None
+    volumes: Optional[Dict[str, np.ndarray]] = None
+    spacings: Optional[Dict[str, Sequence[float]]] = None
+
+
 @torch.no_grad()
 def rescore_findings_with_fpr(
         fpr_model: torch.nn.Module,
         findings: Dict[str, List[Finding3D]],
-        data_root: Optional[str],
         fpr_cfg: Config,
-        volumes: Optional[Dict[str, np.ndarray]] = None,
-        spacings: Optional[Dict[str, Sequence[float]]] = None,
-        ann_path: Optional[str] = None,
-        data_prefix: Optional[dict] = None,
+        source: FPRPatchSource,
         batch_size: int = 16,
         show_progress: bool = True) -> Dict[str, List[Finding3D]]:
     """Eq. 2 on 3D findings: ``score = (s_LENS + s_FPR) / 2``, each
-    finding's FPR patch cropped as in training (the FPR config's
-    :class:`~mmlesion.datasets.LENSFPRPatchDataset` over ``data_root``, or
-    :class:`~mmlesion.datasets.lens.fpr_patches.VolumeFPRPatches` over
-    ``volumes``).
+    finding's FPR patch cropped as in training.
 
     Args:
         fpr_model (nn.Module): a ``LENSFPR`` in eval mode.
@@ -102,17 +123,8 @@ def rescore_findings_with_fpr(
             ``data_root``, or a key of ``volumes``) -> findings
             (``bbox_3d`` with z in slice indices, ``score`` ``s_LENS``), as
             :func:`predict_series_3d` returns them.
-        data_root (str, optional): DeepLesion-layout root of the series
-            (unused with ``volumes``).
         fpr_cfg (Config): the FPR config.
-        volumes (dict, optional): series name -> (Z, Y, X) HU array in the
-            grid of the findings' boxes.
-        spacings (dict, optional): series name -> (z, y, x) mm voxel size
-            of the series (the FPR config's ``patch_spacing`` resamples
-            from it). Needed with ``volumes``; the PNG path falls back to
-            ``data_root/DL_info.csv``.
-        ann_path (str, optional): where to keep the proposal file the patch
-            dataset reads (default: a temporary file, removed afterwards).
+        source (FPRPatchSource): the series the patches are cropped from.
         batch_size (int): patches per forward pass.
         show_progress (bool): mmengine progress bar over the findings.
 
@@ -126,14 +138,15 @@ def rescore_findings_with_fpr(
     props = [dict(series_dir=n, bbox_3d=positive_box_3d(f.bbox_3d, 4),
                   score=float(f.score), label=0)
              for n, items in findings.items() for f in items]
+    spacings, ann_path = source.spacings, source.ann_path
     for p in props:
         if spacings and p['series_dir'] in spacings:
             p['spacing'] = [float(v) for v in spacings[p['series_dir']]]
     ds_cfg = _fpr_patch_settings(fpr_cfg)
     tmp = None
-    if volumes is not None:
+    if source.volumes is not None:
         dataset = VolumeFPRPatches(
-            volumes, props, ds_cfg['patch_size'], ds_cfg['hu_window'],
+            source.volumes, props, ds_cfg['patch_size'], ds_cfg['hu_window'],
             spacings,
             ds_cfg.get('patch_spacing', DEFAULT_PATCH_SPACING))
     elif not props:
@@ -149,9 +162,10 @@ def rescore_findings_with_fpr(
             json.dump(dict(metainfo=dict(format=FORMAT, note='findings to '
                                          're-score, label unused'),
                            proposals=props), f)
-        ds_cfg.update(data_root=data_root, ann_file=osp.abspath(ann_path))
-        if data_prefix is not None:
-            ds_cfg.update(data_prefix=data_prefix)
+        ds_cfg.update(data_root=source.data_root,
+                      ann_file=osp.abspath(ann_path))
+        if source.data_prefix is not None:
+            ds_cfg.update(data_prefix=source.data_prefix)
         try:
             with DefaultScope.overwrite_default_scope('mmdet'):
                 dataset = DATASETS.build(ds_cfg)
@@ -243,9 +257,9 @@ class LensFPRRescorer:
                                        for k, v in enumerate(f.bbox_3d)])
                    for f in findings]
         rescored = rescore_findings_with_fpr(
-            self.model, dict(scan=shifted), None, self.cfg,
-            volumes=dict(scan=resampled.array),
-            spacings=dict(scan=resampled.spacing_zyx),
+            self.model, dict(scan=shifted), self.cfg, FPRPatchSource(
+                volumes=dict(scan=resampled.array),
+                spacings=dict(scan=resampled.spacing_zyx)),
             show_progress=show_progress)['scan']
         return [replace(r, bbox_3d=f.bbox_3d)
                 for r, f in zip(rescored, findings)]
