@@ -2,8 +2,8 @@
 """ElixirNet's Tables 1, 2, 3, 4 and Table 5's FPN and TRPN rows end to
 end at tiny size (Table 5's other rows: ``test_e2e_elixirnet_rows.py``):
 the full-size configs, shrunk only
-by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.TINY`,
-with :data:`~tests.helpers.elixirnet_tiny.ROIS`).
+by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.
+TINY_LAST`, with :data:`~tests.helpers.elixirnet_tiny.ROIS`).
 
 Table 3 runs every row on a KiTS19 replica (the Deformv2 rows with their
 own options: ``--config-cfg-options dcnv2``). Table 6's random-search row
@@ -18,7 +18,7 @@ import json
 
 import pytest
 
-from tests.helpers.elixirnet_tiny import (ROIS, TINY, TINY_NO_VAL,
+from tests.helpers.elixirnet_tiny import (ROIS, TINY_LAST, TINY_NO_VAL,
                                           TINY_TABLE6, deformable)
 from tests.helpers.measured_cells import measured_rows
 from tests.helpers.tool_modules import load_tool
@@ -42,7 +42,7 @@ def test_tables_1_2_4_share_the_fpn_training(tiny_demo_root, tmp_path,
     tool = load_tool('reproduce.py')
     work = tmp_path / 'elixirnet'
     common = ['--seeds', '0', '--work-dir', str(work), '--data-root',
-              f'{tiny_demo_root}/', '--cfg-options', *TINY, *ROIS]
+              f'{tiny_demo_root}/', '--cfg-options', *TINY_LAST, *ROIS]
 
     assert tool.main(['elixirnet/table1', '--rows', 'fpn', *common]) == 0
     assert capsys.readouterr().out.count('tools/train.py') == 1
