@@ -1,9 +1,9 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """ElixirNet's Tables 1, 2, 3, 4 and Table 5's FPN and TRPN rows end to
 end at tiny size (Table 5's other rows: ``test_e2e_elixirnet_rows.py``):
-the full-size configs, shrunk only
-by appended ``--cfg-options`` (:data:`tests.helpers.elixirnet_tiny.
-TINY_LAST`, with :data:`~tests.helpers.elixirnet_tiny.ROIS`).
+the full-size configs, shrunk only by appended ``--cfg-options``
+(:data:`tests.helpers.elixirnet_tiny.TINY_LAST`, with
+:data:`~tests.helpers.elixirnet_tiny.ROIS`).
 
 Table 3 runs every row on a KiTS19 replica (the Deformv2 rows with their
 own options: ``--config-cfg-options dcnv2``). Table 6's random-search row
