@@ -8,7 +8,7 @@ SR and SEG stored back, ``OUT/server.csv`` naming each series by its UIDs
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -63,6 +63,24 @@ def write_server_summary(rows: List[ServerRow], path: Path) -> None:
               [asdict(row) for row in rows])
 
 
+def skipped_rows(found: FoundSeries,
+                 warn: Optional[Callable[[str], None]] = None,
+                 info: Optional[Callable[[str], None]] = None,
+                 source: str = '') -> List[ServerRow]:
+    """The rows of the series ``found`` skips, each told to ``warn`` and
+    the counts to ``info`` if given (``source``: the server, named
+    first)."""
+    rows = [ServerRow(s.series.study_uid, s.series.series_uid, 'skipped',
+                      reason=s.reason) for s in found.skipped]
+    for row in rows if warn else ():
+        warn(f'series {row.series_uid} (study {row.study_uid}): '
+             f'skipped: {row.reason}')
+    if info:
+        info(f'{source}{len(found.to_run) + len(rows)} series found, '
+             f'{len(found.to_run)} to run, {len(rows)} skipped')
+    return rows
+
+
 def run_server_inference(config: Union[str, Config],
                          checkpoint: Optional[str],
                          source: Union[DicomWebSettings, DimseSettings],
@@ -70,7 +88,9 @@ def run_server_inference(config: Union[str, Config],
                          run_settings: Optional[RunSettings] = None,
                          overlap: bool = True,
                          model: Optional[torch.nn.Module] = None,
-                         finishing: Optional[Finishing] = None
+                         finishing: Optional[Finishing] = None,
+                         found: Optional[FoundSeries] = None,
+                         transport: Optional[SeriesTransport] = None
                          ) -> List[ServerRow]:
     """Query, retrieve, detect and store back (see the module doc).
 
@@ -82,6 +102,10 @@ def run_server_inference(config: Union[str, Config],
         out_dir (str): the run's folder.
         run_settings, overlap, model, finishing: as
             :func:`~mmlesion.apis.whole_scan.batch.run_batch_inference`.
+        found (FoundSeries, optional): the series to run and those
+            skipped, if the query was asked already (a shard's share).
+        transport (SeriesTransport, optional): ``source.connect()``, made
+            here if not given.
 
     Returns:
         list[ServerRow]: one per series the query found.
@@ -90,46 +114,13 @@ def run_server_inference(config: Union[str, Config],
         DicomServerError: the server cannot be queried (unreachable,
             credentials or association refused): nothing has run.
     """
-    transport = source.connect()
-    return run_server_series(config, checkpoint, source,
-                             find_series(transport, source.query), out_dir,
-                             run_settings, overlap, model, finishing,
-                             transport)
-
-
-def run_server_series(config: Union[str, Config],
-                      checkpoint: Optional[str],
-                      source: Union[DicomWebSettings, DimseSettings],
-                      found: FoundSeries,
-                      out_dir: str,
-                      run_settings: Optional[RunSettings] = None,
-                      overlap: bool = True,
-                      model: Optional[torch.nn.Module] = None,
-                      finishing: Optional[Finishing] = None,
-                      transport: Optional[SeriesTransport] = None
-                      ) -> List[ServerRow]:
-    """Retrieve, detect and store back the series a query found.
-
-    Args:
-        found (FoundSeries): the series to run and those skipped.
-        transport (SeriesTransport, optional): ``source.connect()``, made
-            here if not given.
-        config, checkpoint, source, out_dir, run_settings, overlap, model,
-            finishing: as :func:`run_server_inference`.
-
-    Returns:
-        list[ServerRow]: one per series of ``found``.
-    """
+    transport = transport or source.connect()
+    if found is None:
+        found = find_series(transport, source.query)
     logger = MMLogger.get_current_instance()
     out = Path(out_dir)
-    transport = transport or source.connect()
-    rows = [ServerRow(s.series.study_uid, s.series.series_uid, 'skipped',
-                        reason=s.reason) for s in found.skipped]
-    for row in rows:
-        logger.warning(f'series {row.series_uid} (study {row.study_uid}): '
-                       f'skipped: {row.reason}')
-    logger.info(f'{transport.name}: {len(found.to_run) + len(rows)} series '
-                f'found, {len(found.to_run)} to run, {len(rows)} skipped')
+    rows = skipped_rows(found, logger.warning, logger.info,
+                        f'{transport.name}: ')
     summary = out / SERVER_SUMMARY
     series_dir = out / SERIES_FOLDER
     folders, refs = [], {}

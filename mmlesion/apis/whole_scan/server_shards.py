@@ -2,7 +2,7 @@
 """The series of a server query sharded over several jobs
 (:func:`run_sharded_query`; docs/archive.md): the query asked once, here;
 each job retrieves, runs and stores back its share
-(:func:`~mmlesion.apis.whole_scan.dicomweb_batch.run_server_series`).
+(:func:`~mmlesion.apis.whole_scan.dicomweb_batch.run_server_inference`).
 """
 import os
 from dataclasses import dataclass, replace
@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 from .batch import read_csv_rows
-from .dicomweb_batch import (SERVER_SUMMARY, ServerRow, run_server_series,
+from .dicomweb_batch import (SERVER_SUMMARY, ServerRow,
+                             run_server_inference, skipped_rows,
                              write_server_summary)
 from .dicomweb_source import PASSWORD_ENV, DicomWebSettings
 from .scan_list import NamedScan
@@ -36,7 +37,7 @@ class SeriesWork(ShardWork):
             for r in found.to_run])
         self.source = source
         self.refs = {r.series_uid: r for r in found.to_run}
-        self.skipped = list(found.skipped)
+        self.skipped = skipped_rows(found)
         self._tables: Dict[Path, Tuple[int, Dict[str, dict]]] = {}
 
     def __getstate__(self) -> dict:
@@ -61,11 +62,10 @@ class SeriesWork(ShardWork):
             source = replace(source,
                              password=os.environ.get(PASSWORD_ENV, ''))
         run = job.run
-        rows = run_server_series(
-            run.config, run.checkpoint, source,
-            FoundSeries([self.refs[s.folder] for s in self.scans]),
-            run.out_dir, run.run_settings, overlap=run.overlap,
-            finishing=run.finishing)
+        rows = run_server_inference(
+            run.config, run.checkpoint, source, run.out_dir,
+            run.run_settings, overlap=run.overlap, finishing=run.finishing,
+            found=FoundSeries([self.refs[s.folder] for s in self.scans]))
         return sum(row.status == 'failed' for row in rows)
 
     def _table(self, folder: Path) -> Dict[str, dict]:
@@ -102,9 +102,7 @@ class SeriesWork(ShardWork):
     def write_outputs(self, rows: Sequence[ShardedRow], out: Path) -> None:
         """``OUT/server.csv``: the skipped series, then each series run
         (what its shard stored)."""
-        merged = [ServerRow(s.series.study_uid, s.series.series_uid,
-                            'skipped', reason=s.reason)
-                  for s in self.skipped]
+        merged = list(self.skipped)
         for row in rows:
             ref = self.refs[row.folder]
             rec = self._table(out / shard_folder(row.shard)).get(
@@ -145,13 +143,7 @@ def run_sharded_query(source: Any, settings: ShardedRun) -> ShardedQuery:
         DicomServerError: the server cannot be queried: nothing has run.
     """
     found = find_series(source.connect(), source.query)
-    skipped = [ServerRow(s.series.study_uid, s.series.series_uid,
-                         'skipped', reason=s.reason) for s in found.skipped]
-    for row in skipped:
-        settings.log(f'series {row.series_uid} (study {row.study_uid}): '
-                     f'skipped: {row.reason}')
-    settings.log(f'{len(found.to_run) + len(skipped)} series found, '
-                 f'{len(found.to_run)} to run, {len(skipped)} skipped')
+    skipped = skipped_rows(found, settings.log, settings.log)
     if not found.to_run:
         out = Path(settings.out_dir)
         out.mkdir(parents=True, exist_ok=True)
