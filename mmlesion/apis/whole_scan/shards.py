@@ -11,10 +11,10 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+                    Union, get_args)
 
 from mmengine.config import Config
 
@@ -449,10 +449,8 @@ def _record_numbers(rows: Sequence[ShardedRow], out: Path) -> None:
     tables = {k: read_csv_rows(out / shard_folder(k) / SUMMARY_NAME)
               for k in {r.shard for r in rows}}
     for row in rows:
-        rec = tables[row.shard].get(row.folder, {})
-        if rec.get('status') == 'done':
-            row.slices = _int(rec.get('slices'))
-            row.total_seconds = _float(rec.get('total_seconds'))
+        _take_done(row, tables[row.shard].get(row.folder, {}),
+                   'slices', 'total_seconds')
 
 
 def _final_status(work: ShardWork, rows: List[ShardedRow],
@@ -466,11 +464,10 @@ def _final_status(work: ShardWork, rows: List[ShardedRow],
     for row in rows:
         if finished(work, out, row):
             earlier = before.get(row.folder, {})
-            if row.total_seconds is None and earlier.get('status') == 'done':
-                row.slices = _int(earlier.get('slices'))
-                row.total_seconds = _float(earlier.get('total_seconds'))
-            if not row.attempts and earlier.get('status') == 'done':
-                row.attempts = _int(earlier.get('attempts')) or 0
+            if row.total_seconds is None:
+                _take_done(row, earlier, 'slices', 'total_seconds')
+            if not row.attempts:
+                _take_done(row, earlier, 'attempts')
             row.status, row.error = 'done', ''
             found = scan_findings(out, row)
             row.findings = len(found)
@@ -483,11 +480,12 @@ def _final_status(work: ShardWork, rows: List[ShardedRow],
                 row.error = 'not run'
 
 
-def _int(text: Optional[str]) -> Optional[int]:
-    return int(text) if text else None
-
-
-def _float(text: Optional[str]) -> Optional[float]:
-    return float(text) if text else None
-
-
+def _take_done(row: ShardedRow, rec: Dict[str, str], *names: str) -> None:
+    """``row``'s fields ``names`` from a ``done`` record of a
+    ``scans.csv``, each text parsed by its field's type (``''``: the
+    field's default)."""
+    for item in fields(row) if rec.get('status') == 'done' else ():
+        if item.name in names:
+            kind = (get_args(item.type) or (item.type, ))[0]
+            text = rec.get(item.name)
+            setattr(row, item.name, kind(text) if text else item.default)
