@@ -152,14 +152,20 @@ def _squeue(job_id: str) -> Optional[List[str]]:
 
 def wait_for_jobs(job_ids: Sequence[str], poll: float = 10.0,
                   log=print) -> None:
-    """Return when Slurm lists none of ``job_ids`` any more."""
+    """Return when Slurm lists none of ``job_ids`` any more.
+
+    Slurm is asked after 0.5 s, then at intervals growing by half up to
+    ``poll`` seconds: short jobs are seen ending at once, long ones do
+    not flood slurmctld.
+    """
     import time
-    left = list(job_ids)
+    left, pause = list(job_ids), min(0.5, poll)
     while left:
         left = [j for j in left if _squeue(j)]
         if left:
             log(f'waiting for {len(left)} job(s)')
-            time.sleep(poll)
+            time.sleep(pause)
+            pause = min(poll, pause * 1.5)
 
 
 def _last_line(path: str) -> str:
