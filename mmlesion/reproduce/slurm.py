@@ -157,13 +157,22 @@ def wait_for_jobs(job_ids: Sequence[str], poll: float = 10.0,
     Slurm is asked after 0.5 s, then at intervals growing by half up to
     ``poll`` seconds: short jobs are seen ending at once, long ones do
     not flood slurmctld.
+
+    Args:
+        job_ids (Sequence[str]): the Slurm job ids to wait for.
+        poll (float): the longest interval between two ``squeue`` calls,
+            in seconds; also how often the wait is logged.
+        log (callable): takes each "waiting for N job(s)" line, logged
+            when N changes and at most every ``poll`` seconds otherwise.
     """
     import time
-    left, pause = list(job_ids), min(0.5, poll)
+    left, pause, said = list(job_ids), min(0.5, poll), None
     while left:
         left = [j for j in left if _squeue(j)]
         if left:
-            log(f'waiting for {len(left)} job(s)')
+            if len(left) != said or pause >= poll:
+                log(f'waiting for {len(left)} job(s)')
+                said = len(left)
             time.sleep(pause)
             pause = min(poll, pause * 1.5)
 

@@ -13,9 +13,6 @@ from mmlesion.reproduce import Row, Stage, run_rows
 from tests.helpers.slurm_cluster import PARTITION
 
 
-pytestmark = pytest.mark.slurm
-
-
 @pytest.fixture
 def cluster(slurm_cluster):
     pytest.importorskip('submitit')
@@ -50,6 +47,23 @@ def _rows(tmp):
     return rows
 
 
+def test_wait_for_jobs_asks_soon_then_less_often(monkeypatch):
+    """No cluster: the first ``squeue`` after 0.5 s (a short job's end is
+    seen at once), the intervals growing up to ``poll``; each count of
+    jobs left logged once, then every ``poll`` seconds."""
+    import time
+
+    from mmlesion.reproduce import slurm
+    answers = iter([['RUNNING']] * 9 + [None])
+    monkeypatch.setattr(slurm, '_squeue', lambda job: next(answers))
+    pauses, lines = [], []
+    monkeypatch.setattr(time, 'sleep', pauses.append)
+    slurm.wait_for_jobs(['7'], poll=2., log=lines.append)
+    assert pauses == [.5, .75, 1.125, 1.6875, 2., 2., 2., 2., 2.]
+    assert lines == ['waiting for 1 job(s)'] * 6
+
+
+@pytest.mark.slurm
 def test_stages_as_jobs_equal_a_local_run(cluster, tmp_path, monkeypatch):
     from mmlesion.reproduce.slurm import (SlurmOptions, job_status,
                                                status_table, submit_rows,
