@@ -149,14 +149,16 @@ def _time_budget(args):
     if args.device == 'cpu':
         cpu = CPU_SECONDS_PER_TRAINING_IMAGE
         return TimeBudget(
-            args.budget_minutes, 'cpu', cpu['seconds'], cpu['pixels'],
-            cpu['depth'], f"{cpu['seconds']:g} s per 256^2 px image of "
-            f"Faster R-CNN R{cpu['depth']}-FPN on one CPU core, "
-            'benchmark_cpu_train_step.py')
+            args.budget_minutes, 'cpu', **cpu, source=(
+                f"{cpu['fixed_seconds']:.2f} s a training image + "
+                f"{cpu['seconds_per_pixel'] * 256**2:.2f} s per 256^2 px "
+                f"of it, Faster R-CNN R{cpu['backbone_depth']}-FPN on one "
+                'CPU core, benchmark_cpu_train_step.py'))
+    gpu = SECONDS_PER_TRAINING_ITEM['faster-rcnn']
     return TimeBudget(
-        args.budget_minutes, 'cuda', SECONDS_PER_TRAINING_ITEM['faster-rcnn'],
-        512 * 512, 50, f"{SECONDS_PER_TRAINING_ITEM['faster-rcnn']:g} s per "
-        '512^2 px image of Faster R-CNN R50-FPN on one H100, '
+        args.budget_minutes, 'cuda', 0., gpu / 512**2, 50,
+        f'{gpu:g} s per 512^2 px image of Faster R-CNN R50-FPN on one '
+        'H100, scaled by pixels (no fixed part measured on a GPU), '
         'benchmark_elixirnet.py')
 
 

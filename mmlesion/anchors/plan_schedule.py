@@ -50,28 +50,31 @@ BASE_SCHEDULES = {
 
 @dataclass(frozen=True)
 class TimeBudget:
-    """A training-time budget and the step time it is spent at.
+    """A training-time budget and the step time it is spent at: seconds
+    per image = ``fixed_seconds + seconds_per_pixel * pixels`` (a Faster
+    R-CNN step has a per-image cost that does not shrink with the image:
+    its RoI head works on a fixed number of sampled RoIs).
 
     Args:
         minutes (float): wall-clock minutes for the whole training.
         device (str): ``'cpu'`` or ``'cuda'``.
-        seconds_per_image (float): training seconds per image of
-            ``reference_pixels`` pixels with the planned backbone (an
-            estimate; scaled linearly with pixels).
-        reference_pixels (float): pixels of the image it was measured on.
+        fixed_seconds (float): training seconds per image whatever its
+            size, with the planned backbone (an estimate).
+        seconds_per_pixel (float): training seconds per image pixel on
+            top of them (an estimate).
         backbone_depth (int): the ResNet depth that step time is of.
         source (str): where the step time comes from (printed).
     """
     minutes: float
     device: str
-    seconds_per_image: float
-    reference_pixels: float
+    fixed_seconds: float
+    seconds_per_pixel: float
     backbone_depth: int
     source: str
 
     def seconds(self, pixels: float) -> float:
         """Estimated training seconds per image of ``pixels`` pixels."""
-        return self.seconds_per_image * pixels / self.reference_pixels
+        return self.fixed_seconds + self.seconds_per_pixel * pixels
 
 
 @dataclass
@@ -115,7 +118,7 @@ def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
         f'--budget-minutes {b.minutes:g} on {b.device}, {BUDGET_OVERHEAD:.0%}'
         f' kept for start-up and validation, at about {per_iter:.2f} s per '
         f'iteration of {s.batch} x {math.sqrt(s.pixels):.0f}^2 px (an '
-        f'estimate: {b.source}, scaled by pixels'
+        f'estimate: {b.source}'
         + (f', x{s.factor:g} for {3 * s.factor:g} slices' if s.factor != 1
            else '') + f'), at most the {rule} of the rule without a budget'))
 

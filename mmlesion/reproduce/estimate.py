@@ -31,14 +31,19 @@ from mmlesion.utils.method_spec import MethodView
 SECONDS_PER_TRAINING_ITEM: Mapping[str, float] = MethodView('step_times')
 
 #: CPU seconds per training image of Faster R-CNN R18-FPN (3 slices,
-#: 256 x 256 px, batch 2, one thread, random weights, forward + backward +
-#: SGD step, the mean of 4 steps) on one core of a 2-core AMD EPYC virtual
-#: machine: ``OMP_NUM_THREADS=1 python
-#: projects/benchmarks/benchmark_cpu_train_step.py --depth 18 --side 256``.
+#: batch 2, one thread, random weights, forward + backward + SGD step):
+#: ``fixed_seconds + seconds_per_pixel * pixels`` (the fields of
+#: :class:`~mmlesion.anchors.plan_schedule.TimeBudget`), least squares over
+#: the means of 4 steps (after an untimed one) at 64, 96, 128, 256 and 512
+#: px sides (0.93, 0.93, 1.01, 1.59, 3.18 s) on one core of a 2-core Intel
+#: Xeon virtual machine:
+#: ``OMP_NUM_THREADS=1 python projects/benchmarks/benchmark_cpu_train_step.py
+#: --depth 18 --sides 64 96 128 256 512``. The fixed part is mostly the RoI
+#: head's (512 sampled RoIs an image whatever its size).
 #: ``tools/plan_dataset.py --device cpu --budget-minutes`` plans with it
 #: (one core's worth: more cores train faster than planned).
-CPU_SECONDS_PER_TRAINING_IMAGE = dict(depth=18, pixels=256 * 256,
-                                      seconds=1.16)
+CPU_SECONDS_PER_TRAINING_IMAGE = dict(backbone_depth=18, fixed_seconds=.899,
+                                      seconds_per_pixel=8.8e-6)
 
 #: training images of the published splits, used when the data are not
 #: on this machine (the official splits: 22,919 DeepLesion training images;

@@ -3,6 +3,7 @@
 learning rate of the written config, stepped as mmengine steps it, warms
 up within the iterations and reaches its peak; a time budget shrinks it."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -15,11 +16,13 @@ from mmlesion.anchors.plan_config import (PlanConfigSettings,
 from mmlesion.anchors.plan_schedule import (MIN_BUDGET_ITERS,
                                             ScheduleSettings, TimeBudget,
                                             plan_schedule)
+from mmlesion.reproduce.estimate import CPU_SECONDS_PER_TRAINING_IMAGE
 from mmlesion.testing import repo_root
 from tests.test_anchors.test_dataset_plan import _fingerprint, _split
 
-#: one CPU core's step time as shipped (1.16 s per 256^2 px image, R18)
-_CPU = TimeBudget(30., 'cpu', 1.16, 256 * 256, 18, 'shipped')
+#: one CPU core's step time as shipped (a fixed part + one per pixel, R18)
+_CPU = TimeBudget(30., 'cpu', **CPU_SECONDS_PER_TRAINING_IMAGE,
+                  source='shipped')
 
 
 def coarse_fingerprint(scans=12):
@@ -99,6 +102,18 @@ def test_large_dataset_keeps_the_base_run():
     assert out[2].value == 12  # epochs
 
 
+def test_small_images_keep_the_fixed_step_time():
+    """A step's RoI head costs as much for a small image as for a large one
+    (512 sampled RoIs): a 90 px image's step is not 1/8 of a 256 px
+    image's, as pixels alone would have it (the benchmark measured 0.93 s
+    at 96 px and 1.59 s at 256 px on one core)."""
+    small, large = _CPU.seconds(90**2), _CPU.seconds(256**2)
+    assert small > .5 * large  # pixels alone: 0.12 x
+    assert _CPU.seconds(0) == _CPU.fixed_seconds > 0
+    assert large - small == pytest.approx(
+        _CPU.seconds_per_pixel * (256**2 - 90**2))
+
+
 def test_budget_shrinks_the_plan():
     fp = coarse_fingerprint()
     free = plan_dataset(PlanSettings(fp, 24., train_images=400))
@@ -112,7 +127,8 @@ def test_budget_shrinks_the_plan():
         'pixel_spacing') * fp.splits['all'].shape_zyx[2].at(50) * 3 /
         cpu.value('pixel_spacing'))
     factor = cpu.value('num_slices') / 3  # 3 groups of 3 slices
-    seconds = cpu.value('max_iters') * 2 * 1.16 * side**2 / 256**2 * factor
+    seconds = cpu.value('max_iters') * 2 * (
+        _CPU.fixed_seconds + _CPU.seconds_per_pixel * side**2) * factor
     assert .75 * 30 * 60 < seconds <= .8 * 30 * 60
     assert 'an estimate: shipped' in next(
         c.reason for c in cpu.choices if c.name == 'max_iters')
@@ -120,7 +136,6 @@ def test_budget_shrinks_the_plan():
     with pytest.raises(ValueError, match=f'fewer than {MIN_BUDGET_ITERS}; '
                        'give at least'):
         plan_dataset(PlanSettings(fp, 8., train_images=400,
-                                  time_budget=TimeBudget(
-                                      .5, 'cpu', 1.16, 256 * 256, 18, 's')))
+                                  time_budget=replace(_CPU, minutes=.5)))
     with pytest.raises(ValueError, match='2.5D detector only'):
         plan_dataset(PlanSettings(_fingerprint(), 8., time_budget=_CPU))
