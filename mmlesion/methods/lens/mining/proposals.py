@@ -14,6 +14,7 @@ from mmengine.config import Config
 from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.deeplesion.series_slices import iter_series_slices
+from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.utils.writing.atomic import atomic_save_with
 from .strategies import SeriesMining, SliceProposals, box_sites
 
@@ -203,10 +204,7 @@ def proposals_fingerprint(cfg: Config, checkpoint: str,
     Returns:
         str: the hex digest.
     """
-    digest = hashlib.sha256()
-    with open(checkpoint, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
+    digest = hashlib.sha256(sha256_file(checkpoint).encode())
     digest.update(json.dumps(
         dict(config=cfg.to_dict(), experts=[int(e) for e in experts],
              max_offset=max_offset), sort_keys=True, default=str).encode())
