@@ -1,11 +1,12 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Stacking per-slice 2D boxes into 3D findings (docs/protocols.md §2).
 
-LENS (Sec. IV-B, its 3D evaluation) and the 2.5D detectors run on a volume
-produce 2D boxes slice by slice; a 3D finding is a chain of boxes on
-consecutive slices whose IoU with the previous box of the chain exceeds a
-threshold (0.5 in the paper). Its x, y extent is the score-weighted mean of
-its 2D boxes, its z extent the slices it spans.
+LENS (stacking: Sec. IV-C; its 3D evaluation: Sec. VI-C) and the 2.5D
+detectors run on a volume produce 2D boxes slice by slice; a 3D finding is a
+chain of boxes on consecutive slices whose IoU with the previous box of the
+chain exceeds a threshold (theta; Sec. VI-B sets theta = 0.5). Its x, y
+extent is the score-weighted mean of its 2D boxes, its z extent the slices it
+spans.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
