@@ -301,12 +301,12 @@ def check_operating_point(checkpoint: Optional[str], meta: Optional[Mapping],
     """
     if run.fp_rate is not None and meta is not None and \
             OPERATING_POINTS_KEY in meta:
-        choose_operating_point(meta, run, checkpoint)
+        choose_operating_point(meta, run, checkpoint, warn=False)
 
 
 def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
-                           checkpoint: Optional[str] = None
-                           ) -> OperatingPoint:
+                           checkpoint: Optional[str] = None,
+                           warn: bool = True) -> OperatingPoint:
     """The operating point a run keeps findings at.
 
     Args:
@@ -314,10 +314,13 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
         run (RunSettings): its ``fp_rate`` (None: ``--score-thr``) and
             ``detection.score_thr``.
         checkpoint (str, optional): named in the lines and errors.
+        warn (bool): print the warning line (False: the check before a
+            run, which chooses again when the model is loaded).
 
     Returns:
         OperatingPoint: the checkpoint's validated threshold at
-        ``run.fp_rate``; a checkpoint without the record (any but the best
+        ``run.fp_rate`` (with one warning line naming the sensitivity
+        where its validation found no lesion there); a checkpoint without the record (any but the best
         of a validated training) keeps every finding above ``score_thr``,
         with one warning line.
 
@@ -355,6 +358,16 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
             f'had no detections, so it chose no threshold at '
             f'{run.fp_rate:g} FPs per {points.fp_unit}' + instead)
     sens = points.sensitivities[index:index + 1] or [None]
+    if warn and sens[0] == 0:
+        where = ('every recorded rate' if not any(points.sensitivities) else
+                 f'{run.fp_rate:g} FPs per {points.fp_unit}')
+        print_log(
+            f'{name}: its validation ({points.split}, epoch {points.epoch}) '
+            f'found no lesion: sensitivity 0 at {where}, so its threshold '
+            f'{threshold:.4g} at {run.fp_rate:g} FPs per {points.fp_unit} is '
+            'not a validated operating point (train longer or check the '
+            'data); --score-thr THR keeps every finding above a threshold of '
+            'your own', logger='current', level=logging.WARNING)
     return OperatingPoint(
         'validation', float(threshold), float(run.fp_rate), points.fp_unit,
         sens[0], points.split, points.epoch,

@@ -238,6 +238,32 @@ def test_a_validation_without_detections_is_refused_not_malformed():
         'validation', .3, .75)
 
 
+def test_a_validation_that_found_nothing_is_said_naming_the_sensitivity(
+        monkeypatch):
+    """Finite thresholds with sensitivity 0 (a validation whose detections
+    were all false) keep their threshold with one warning line naming the
+    sensitivity, said once per run (the check before it prints nothing);
+    a rate with a sensitivity above 0 prints nothing."""
+    lines = []
+    monkeypatch.setattr(scan_model, 'print_log',
+                        lambda msg, **kwargs: lines.append(msg))
+    nothing = {OPERATING_POINTS_KEY: dict(GOOD, sensitivities=[0., 0.])}
+    scan_model.check_operating_point('best.pth', nothing, _settings())
+    assert lines == []
+    point = scan_model.choose_operating_point(nothing, _settings(), 'best.pth')
+    assert (point.threshold, point.sensitivity) == (.3, 0.)
+    assert len(lines) == 1 and lines[0].startswith(
+        'best.pth: its validation (val.csv, epoch 3) found no lesion: '
+        'sensitivity 0 at every recorded rate, so its threshold 0.3 at 4 '
+        'FPs per image is not a validated operating point'), lines
+    partly = {OPERATING_POINTS_KEY: dict(GOOD, sensitivities=[0., .5])}
+    scan_model.choose_operating_point(partly, _settings(fp_rate=1.), 'b.pth')
+    assert 'sensitivity 0 at 1 FPs per image, so its threshold 0.6' in \
+        lines[1]
+    scan_model.choose_operating_point(partly, _settings(), 'b.pth')
+    assert len(lines) == 2
+
+
 def test_the_tool_refuses_an_edited_threshold_and_writes_nothing(
         scan_and_checkpoints, tmp_path, capsys, monkeypatch):
     """A checkpoint whose threshold was edited to 5.0 (every finding
