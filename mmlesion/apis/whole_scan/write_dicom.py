@@ -162,11 +162,12 @@ def read_source_instances(volume: CTVolume) -> List:
             '. An SR or SEG must reference the images by the study, series '
             'and frame of reference they belong to; made-up UIDs would '
             'reference images no archive holds')
-    if repaired:
+    if repaired:  # counted in files, not attribute x file
         keys = sorted({k for k, _ in repaired})
+        paths = list(dict.fromkeys(p for _, p in repaired))
         print_log(
-            f'{folder}: {", ".join(keys)} blank in {len(repaired)} data '
-            f'set(s) (e.g. {osp.basename(repaired[0][1])}); the DICOM '
+            f'{folder}: {", ".join(keys)} blank in {len(paths)} of '
+            f'{len(files)} files (e.g. {osp.basename(paths[0])}); the DICOM '
             'results use the file meta (Media Storage SOP Class / Instance '
             'UID) instead', logger='current', level=logging.WARNING)
     for key in REQUIRED_UIDS:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmlesion.apis.whole_scan import write_dicom
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
 from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
@@ -188,14 +189,20 @@ def test_dciodvfy_finds_no_error(written):
         assert not _dciodvfy_errors(tmp / 'out' / name), name
 
 
-def test_blank_instance_uids_come_from_the_file_meta(tmp_path):
+def test_blank_instance_uids_come_from_the_file_meta(tmp_path, monkeypatch):
     def blank(ds):
         ds.SOPInstanceUID = ''
         ds.SOPClassUID = ''
 
     scan = _series(tmp_path / 'series', blank)
     volume = load_ct_volume(str(scan))
+    logged = []
+    monkeypatch.setattr(write_dicom, 'print_log',
+                        lambda msg, **kw: logged.append(msg))
     sources = read_source_instances(volume)
+    # the warning counts files (10), not attribute x file (20)
+    assert len(logged) == 1
+    assert 'SOPClassUID, SOPInstanceUID blank in 10 of 10 files' in logged[0]
     for ds in sources:
         assert ds.SOPInstanceUID == ds.file_meta.MediaStorageSOPInstanceUID
         assert ds.SOPClassUID == '1.2.840.10008.5.1.4.1.1.2'  # CT Image
