@@ -106,7 +106,7 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
      "python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --patient-regex '^([A-Za-z0-9]+)_' --workers 4"):
     R_PLACEHOLDER,
     ('docs/your_own_data.md',
-     'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
+     'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --instances --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
     R_PLACEHOLDER,
     ('README.md',
      'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):

@@ -232,6 +232,37 @@ def mark_replica_outputs(sources: Iterable[Optional[str]],
     return done
 
 
+def _say_mixed_lesions(mask_path: str, volume_id: str,
+                       comps: List[dict], instances: bool) -> None:
+    """One warning line where the lesions a label map gives are not those
+    its values suggest: a connected component holding several values
+    (touching lesions of an instance map taken as one), or, with
+    ``instances``, one value in several separate pieces (a class map taken
+    as one lesion per value)."""
+    def where(comp: dict) -> str:
+        x1, y1, z1, x2, y2, z2 = comp['bbox']
+        return (f'at voxel ({(x1 + x2) / 2:.0f}, {(y1 + y2) / 2:.0f}, '
+                f'{(z1 + z2) / 2:.0f})')
+
+    if instances:
+        found = [f"value {c['label_values'][0]} ({c['pieces']} pieces "
+                 f'{where(c)})' for c in comps if c['pieces'] > 1]
+        what = ('a label value in several separate pieces, each value kept '
+                'as one lesion (--instances); if a value marks a kind of '
+                'tissue rather than one lesion, convert without --instances '
+                '(one lesion per connected component)')
+    else:
+        found = ['values ' + ', '.join(map(str, c['label_values'])) + ' '
+                 + where(c) for c in comps if len(c['label_values']) > 1]
+        what = ('touching lesions of several label values, each component '
+                'kept as one lesion; if each value is one lesion (an '
+                'instance map), convert with --instances')
+    if found:
+        print_log(f'{mask_path} (scan {volume_id}): {what}: '
+                  + '; '.join(found), logger='current',
+                  level=logging.WARNING)
+
+
 def convert_mask_case(image_path: str,
                       mask_path: str,
                       out_file: str,
@@ -295,10 +326,12 @@ def convert_mask_case(image_path: str,
                   f"{'non-zero' if labels is None else list(labels)}); its "
                   'scan is kept without lesions', logger='current',
                   level=logging.WARNING)
-    if instances:
-        mask = np.where(mask & (seg.array > 0), seg.array, 0)
-    for comp in mask_to_boxes_3d(mask, volume.spacing_zyx, connectivity,
-                                 min_voxels, instances):
+    mask = np.where(mask & (seg.array > 0 if instances else True),
+                    seg.array, 0)
+    comps = mask_to_boxes_3d(mask, volume.spacing_zyx, connectivity,
+                             min_voxels, instances)
+    _say_mixed_lesions(mask_path, volume_id, comps, instances)
+    for comp in comps:
         lesions.append(
             dict(
                 bbox=comp['bbox'],

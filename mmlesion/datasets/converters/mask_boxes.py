@@ -53,15 +53,16 @@ def mask_to_boxes_3d(mask: np.ndarray,
                      connectivity: int = 3,
                      min_voxels: int = 1,
                      instances: bool = False) -> List[dict]:
-    """One 3D box per connected component of a binary (z, y, x) mask, or
-    per label value of an instance mask.
+    """One 3D box per connected component of the non-zero voxels of a
+    (z, y, x) label map, or per label value of an instance map.
 
     Components come from ``scipy.ndimage.label`` with
     ``generate_binary_structure(3, connectivity)`` (1: faces, 2: + edges,
-    3: + corners); two lesions touching each other are one component.
+    3: + corners); two lesions touching each other are one component (its
+    ``label_values`` then name the values it holds).
 
     Args:
-        mask (np.ndarray): (z, y, x) bool or 0/1 array.
+        mask (np.ndarray): (z, y, x) label map (bool, 0/1 or values).
         spacing_zyx (sequence[float]): voxel size (mm), for the diameter.
         connectivity (int): 1, 2 or 3. Defaults to 3.
         min_voxels (int): smaller components are dropped. Defaults to 1.
@@ -73,8 +74,10 @@ def mask_to_boxes_3d(mask: np.ndarray,
         list[dict]: sorted by the component's first voxel (z, y, x):
         ``bbox`` ``[x1, y1, z1, x2, y2, z2]`` in continuous voxels (voxel
         ``a..b`` -> ``[a - 0.5, b + 0.5]``), ``num_voxels``,
-        ``diameter_mm`` (equivalent-sphere diameter, (6 V / pi)^(1/3)) and
-        ``slice_boxes`` (z -> ``[x1, y1, x2, y2]`` extent on that slice).
+        ``diameter_mm`` (equivalent-sphere diameter, (6 V / pi)^(1/3)),
+        ``slice_boxes`` (z -> ``[x1, y1, x2, y2]`` extent on that slice),
+        ``label_values`` (the values of ``mask`` in it, ascending) and
+        ``pieces`` (its connected components: 1 unless ``instances``).
     """
     mask = np.asarray(mask)
     if mask.ndim != 3:
@@ -91,11 +94,17 @@ def mask_to_boxes_3d(mask: np.ndarray,
     if not found:
         return []
     crop = found[0]
+    pieces, _ = ndimage.label(mask[crop], structure=structure)
+    values = np.asarray(values[crop], dtype=np.int64)
     if instances:
-        labels = np.asarray(values[crop], dtype=np.int64)
-        num = int(labels.max())
+        labels, num = values, int(values.max())
     else:
-        labels, num = ndimage.label(mask[crop], structure=structure)
+        labels, num = pieces, int(pieces.max())
+    # the (lesion, value, piece) triples present: which values a component
+    # holds, in how many pieces a value lies
+    fg = mask[crop]
+    triples = np.unique(np.stack([labels[fg], values[fg], pieces[fg]]),
+                        axis=1)
     off_z, off_y, off_x = (s.start for s in crop)
     counts = np.bincount(labels.ravel(), minlength=num + 1)
     voxel_mm3 = float(np.prod(spacing_zyx))
@@ -121,6 +130,10 @@ def mask_to_boxes_3d(mask: np.ndarray,
                                      z0 + dz - 0.5)],
             num_voxels=int(counts[i]),
             diameter_mm=float((6 * counts[i] * voxel_mm3 / math.pi)**(1 / 3)),
-            slice_boxes=slice_boxes))
+            slice_boxes=slice_boxes,
+            label_values=[int(v) for v in np.unique(
+                triples[1, triples[0] == i])],
+            pieces=int(np.count_nonzero(triples[0] == i))
+            if instances else 1))
     out.sort(key=lambda d: (d['bbox'][2], d['bbox'][1], d['bbox'][0]))
     return out

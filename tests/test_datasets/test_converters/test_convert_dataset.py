@@ -124,6 +124,45 @@ def test_folder_of_masks_semantic_and_instance(tmp_path):
         2.5, 2.5, 1.5, 13.5, 13.5, 7.5]
 
 
+def test_touching_instances_split_by_value_or_named(tmp_path, logged):
+    """Two lesions of an instance map that touch (values 1 and 2) are one
+    connected component: without --instances one lesion and a line naming
+    the scan, its values and --instances; with it two lesions. A value in
+    two separate pieces under --instances is named the other way round."""
+    def touching(i, seg):
+        seg[:] = 0
+        seg[2:6, 4:9, 4:8] = 1
+        seg[2:6, 4:9, 8:12] = 2  # face to face with lesion 1
+        seg[7:9, 15:18, 15:18] = 3  # apart
+        return seg
+
+    scans, masks = _folder(tmp_path, n=1, mask_fn=touching)
+    _, sem = _run(tmp_path, scans, 'sem.json', masks=masks)
+    assert [a['bbox'] for a in sem['volumes'][0]['annotations']] == [
+        [3.5, 3.5, 1.5, 11.5, 8.5, 5.5], [14.5, 14.5, 6.5, 17.5, 17.5, 8.5]]
+    (line, ) = [m for m in logged if 'label values' in m]
+    assert line == (
+        f'{masks}/p0_scan0.nii.gz (scan p0_scan0): touching lesions of '
+        'several label values, each component kept as one lesion; if each '
+        'value is one lesion (an instance map), convert with --instances: '
+        'values 1, 2 at voxel (8, 6, 4)')
+    logged.clear()
+    _, ins = _run(tmp_path, scans, 'ins.json', masks=masks, instances=True)
+    assert [a['bbox'] for a in ins['volumes'][0]['annotations']] == [
+        [3.5, 3.5, 1.5, 7.5, 8.5, 5.5], [7.5, 3.5, 1.5, 11.5, 8.5, 5.5],
+        [14.5, 14.5, 6.5, 17.5, 17.5, 8.5]]
+    assert not [m for m in logged if 'pieces' in m or 'values' in m]
+    # a class map (every lesion 1) taken as instances: one lesion, named
+    scans, masks = _folder(tmp_path / 'c', n=1,
+                           mask_fn=lambda i, s: (s > 0).astype(np.uint8))
+    _, one = _run(tmp_path, scans, 'one.json', masks=masks, instances=True)
+    assert len(one['volumes'][0]['annotations']) == 1
+    assert any(m.startswith(f'{masks}/p0_scan0.nii.gz (scan p0_scan0): a '
+                            'label value in several separate pieces')
+               and m.endswith('value 1 (2 pieces at voxel (8, 8, 4))')
+               for m in logged), logged
+
+
 def test_split_by_patient(tmp_path):
     scans, masks = _folder(tmp_path, n=40, mask_fn=lambda i, s: s * 0)
     _, data = _run(tmp_path, scans, masks=masks, val_fraction=0.3,
