@@ -3,7 +3,7 @@
 (ElixirNet) and the attention-gate maps (Improved RetinaNet) of a trained
 model on a data split, next to the same model at initialisation.
 
-TruncatedRPN: fraction of feature locations kept (the paper: about half),
+TruncatedRPN: fraction of feature locations kept (the paper: "filter out half of the regions"),
 fraction of lesion locations kept (an anchor of IoU >= the RPN's positive
 threshold with a box; these must survive), fraction of the other
 locations removed, ground-truth boxes still covered by a kept anchor, and
