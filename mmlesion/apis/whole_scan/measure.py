@@ -9,6 +9,18 @@ points, so GrabCut's definite foreground is the rhombus of two pseudo
 diameters through the box centre spanning ``seed_fraction`` (1/3) of its
 sides; boxes too small for it (seed diameter under 2 px) or where it fails
 get the inscribed ellipse (``mask_source='box_ellipse'``).
+
+The bound (also a choice): the long axis is measured on the lesion, never
+on the box. The model's mask counts only inside the box, so its long axis
+is at most the box's diagonal. Without the model's mask, GrabCut's mask is
+cut to the box's inscribed ellipse: a detector's box encloses a roundish
+lesion whose corners are background, and a GrabCut that found no edge
+fills the box to its corners (a long axis from corner to corner, longer
+than any side). Its long axis is then at most the box's longer side (plus
+one pixel: the mask's pixels count as whole squares,
+:func:`~mmlesion.structures.recist.recist_diameters`); a lesion lying
+diagonally in its box is measured short by at most the part of it beyond
+that ellipse.
 """
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,7 +112,8 @@ def box_seed_points(bbox: Sequence[float],
 
 def grow_mask_in_box(slice_hu: np.ndarray,
                      bbox: Sequence[float]) -> LesionMask:
-    """A lesion mask grown inside a box with GrabCut (module doc).
+    """A lesion mask grown with GrabCut inside a box's inscribed ellipse
+    (module doc).
 
     Args:
         slice_hu (np.ndarray): (H, W) slice in HU.
@@ -116,9 +129,11 @@ def grow_mask_in_box(slice_hu: np.ndarray,
         image, bbox, box_seed_points(bbox), GrabCutSettings(min_diameter=2.))
     if method == 'empty':
         return LesionMask(np.zeros(shape, dtype=bool), 'box_ellipse')
+    ellipse = box_ellipse(bbox, crop.shape, offset)
+    if method == 'grabcut':
+        crop = crop & ellipse  # the box's corners are no lesion
     if method != 'grabcut' or not crop.any():
-        crop = box_ellipse(bbox, crop.shape, offset)
-        method = 'box_ellipse'
+        crop, method = ellipse, 'box_ellipse'
     return LesionMask(paste_crop(crop, offset, shape).astype(bool), method)
 
 
@@ -184,7 +199,9 @@ def measure_lesion(slice_hu: np.ndarray,
     Returns:
         LesionMeasurement: the diameters (None for an empty mask), the mask
         and its source. A box that holds no pixel centre is first grown to
-        the pixel nearest to its centre.
+        the pixel nearest to its centre. The long axis is at most the
+        box's diagonal (the model's mask) or its longer side (otherwise),
+        plus one pixel (module doc).
     """
     bbox = _cover_a_pixel(bbox, np.shape(slice_hu)[:2])
     mask = None if lesion_map is None else model_mask_in_box(lesion_map, bbox)

@@ -7,6 +7,7 @@ import pytest
 from mmlesion.apis.whole_scan.measure import (box_seed_points,
                                               grow_mask_in_box,
                                               measure_findings,
+                                              measure_lesion,
                                               model_mask_in_box)
 from mmlesion.datasets.volumes import CTVolume, resample_volume
 from tests.helpers.volume_demo import finding_of_boxes
@@ -165,3 +166,46 @@ def test_measuring_many_findings_shows_its_progress(monkeypatch, capsys):
                      show_progress=True)
     out = capsys.readouterr().out
     assert 'RECIST measuring, findings: 3/3 (100 %)' in out
+
+
+def _box_sides_mm(box, spacing):
+    x1, y1, x2, y2 = box
+    return (x2 - x1) * spacing, (y2 - y1) * spacing
+
+
+def test_long_axis_lies_within_the_box_inscribed_ellipse():
+    """A lesion GrabCut cannot tell from its box (a uniform bright block
+    filling the box) is measured within the box's inscribed ellipse: its
+    long axis is at most the box's longer side (plus one pixel), not the
+    block's diagonal (50 px for 40 x 30)."""
+    rng = np.random.default_rng(0)
+    img = (60. + rng.normal(0, 8, (100, 110))).astype(np.float32)
+    img[30:60, 30:70] = 200.  # 40 x 30 px
+    box = [29.5, 29.5, 69.5, 59.5]  # its edges
+    spacing = .7
+    lesion = measure_lesion(img, box, (spacing, spacing))
+    longer = max(_box_sides_mm(box, spacing))
+    assert lesion.source in ('grabcut', 'box_ellipse')
+    assert lesion.diameters.long_mm <= longer + spacing * np.sqrt(2)
+    assert lesion.diameters.long_mm >= .9 * longer
+    # on noise, any box: the bound holds
+    noise = (60. + rng.normal(0, 40, (100, 110))).astype(np.float32)
+    for _ in range(8):
+        x1, y1 = rng.uniform(5, 50, 2)
+        box = [x1, y1, x1 + rng.uniform(4, 45), y1 + rng.uniform(4, 45)]
+        d = measure_lesion(noise, box, (spacing, spacing)).diameters
+        assert d.long_mm <= max(_box_sides_mm(box, spacing)) + (
+            spacing * np.sqrt(2)), box
+
+
+def test_model_mask_long_axis_is_at_most_the_box_diagonal():
+    """The model's mask counts inside the box only: a map spilling far
+    beyond the box gives at most the box's diagonal."""
+    img = np.zeros((80, 80), np.float32)
+    lmap = np.zeros((80, 80), bool)
+    lmap[5:75, 5:75] = True
+    box = [19.5, 24.5, 49.5, 44.5]  # 30 x 20 px
+    lesion = measure_lesion(img, box, (1., 1.), lmap)
+    assert lesion.source == 'model'
+    assert lesion.diameters.long_mm == pytest.approx(np.hypot(30, 20),
+                                                     abs=1e-6)
