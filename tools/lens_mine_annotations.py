@@ -91,7 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="a file of the model's proposals: read when an earlier run "
         'wrote it with the same config, options, checkpoint, experts and '
         '--max-offset (e.g. mining with other --strategies), else '
-        'predicted and written there')
+        'predicted and written there. Only a cache of this tool is '
+        'replaced: naming any other file is refused')
     p.add_argument(
         '--strategies', nargs='+',
         default=['propagation', 'intra_patient', 'cross_dataset'],
@@ -112,11 +113,19 @@ def main(argv=None) -> int:
     from mmlesion.methods.lens.mining.demo_eval import evaluate_mining
     from mmlesion.datasets.lens.mined_file import write_mined_file
     from mmlesion.methods.lens.mining.proposals import (
-        cached_series_proposals, collect_series_proposals,
-        proposals_fingerprint, series_to_entries)
+        collect_series_proposals, proposals_fingerprint, series_to_entries)
+    from mmlesion.methods.lens.mining.proposals_cache import (
+        ProposalsCache, cached_series_proposals)
+    from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError
     if osp.exists(args.out) and not args.overwrite:
         print(f'error: {args.out} exists: pass --overwrite to replace it',
               file=sys.stderr)
+        return 1
+    try:
+        cache = args.proposals_cache and ProposalsCache(
+            args.proposals_cache).claim()
+    except (ValueError, WorkDirBusyError) as err:
+        print(f'error: {err}', file=sys.stderr)
         return 1
     try:
         loaded = load_lens_and_train_set(
@@ -160,7 +169,7 @@ def main(argv=None) -> int:
           f'{singles} on {len(dataset)} key slices\' series')
     try:
         series = cached_series_proposals(
-            args.proposals_cache, proposals_fingerprint(
+            cache, proposals_fingerprint(
                 cfg, args.checkpoint, [args.dataset_index, *singles],
                 args.max_offset),
             lambda: collect_series_proposals(

@@ -4,9 +4,7 @@ DeepLesion-layout training set (LENS Sec. III, step 2)."""
 import hashlib
 import json
 import os.path as osp
-import pickle
-from dataclasses import asdict
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +13,6 @@ from mmengine.dataset import BaseDataset
 
 from mmlesion.datasets.deeplesion.series_slices import iter_series_slices
 from mmlesion.utils.checkpoints.checksum import sha256_file
-from mmlesion.utils.writing.atomic import atomic_save_with
 from .strategies import SeriesMining, SliceProposals, box_sites
 
 #: mm per unit of normalised z when no series of the set has two key slices
@@ -209,76 +206,6 @@ def proposals_fingerprint(cfg: Config, checkpoint: str,
         dict(config=cfg.to_dict(), experts=[int(e) for e in experts],
              max_offset=max_offset), sort_keys=True, default=str).encode())
     return digest.hexdigest()
-
-
-def _tensors(value):
-    """numpy arrays (and scalars, dict keys too) as torch / Python values,
-    which ``torch.load(weights_only=True)`` reads."""
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {_tensors(k): _tensors(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_tensors(v) for v in value]
-    return value
-
-
-def _arrays(value):
-    """The inverse of :func:`_tensors`."""
-    if isinstance(value, torch.Tensor):
-        return value.numpy()
-    if isinstance(value, dict):
-        return {k: _arrays(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_arrays(v) for v in value]
-    return value
-
-
-def cached_series_proposals(path: Optional[str], fingerprint: str,
-                            collect: Callable[[], List[SeriesMining]]
-                            ) -> List[SeriesMining]:
-    """The proposals of an earlier run with the same
-    :func:`proposals_fingerprint` read from ``path``, else ``collect()``,
-    written there (mining the same model with other strategies predicts
-    once).
-
-    Args:
-        path (str, optional): the cache file (None: always collect).
-        fingerprint (str): :func:`proposals_fingerprint` of this run.
-        collect (Callable): runs :func:`collect_series_proposals`.
-
-    Returns:
-        list[SeriesMining]: the proposals, not mined yet.
-
-    Raises:
-        ValueError: ``path`` exists but is not such a file (naming it).
-    """
-    if path and osp.isfile(path):
-        try:
-            saved = torch.load(path, map_location='cpu', weights_only=True)
-        except (OSError, RuntimeError, EOFError,
-                pickle.UnpicklingError) as err:
-            raise ValueError(f'{path}: not a proposals file of the mining '
-                             f'tool ({err}); delete it') from err
-        if isinstance(saved, dict) and \
-                saved.get('fingerprint') == fingerprint:
-            return [SeriesMining(**dict(
-                s, proposals=[SliceProposals(**p) for p in s['proposals']],
-                single_type_proposals=[SliceProposals(**p) for p in s[
-                    'single_type_proposals']])) for s in _arrays(
-                        saved['series'])]
-    series = collect()
-    if path:
-        kept = ('series', 'patient', 'annotations', 'proposals',
-                'single_type_proposals', 'annotation_embeddings',
-                'annotation_sites')
-        saved = dict(fingerprint=fingerprint, series=[_tensors(
-            {k: v for k, v in asdict(s).items() if k in kept})
-            for s in series])
-        atomic_save_with(path, lambda tmp: torch.save(saved, tmp))
-    return series
 
 
 def series_to_entries(series: Sequence[SeriesMining]) -> List[dict]:

@@ -187,7 +187,9 @@ def test_mining_tool_end_to_end(tiny_demo_root, tmp_path, monkeypatch,
     assert tool.main(calib[:2] + ['--out', str(tmp_path / 'b.json'),
                                   '--proposals-cache', str(bad)] + calib[4:]
                      + ['--strategies', 'propagation']) == 1
-    assert f'{bad}: not a proposals file' in capsys.readouterr().err
+    assert f'{bad} exists and is not a proposals cache' in \
+        capsys.readouterr().err
+    assert bad.read_text() == 'not proposals'
     assert not (tmp_path / 'b.json').exists()
     meta = read_mined_file(cross)['metainfo']
     assert meta['dist_thr'] is None and meta['dist_thr_calibration'] is None
