@@ -201,8 +201,9 @@ def dicomdir_series(folder: str) -> Optional[List[DicomdirSeries]]:
         return None
     path = osp.join(folder, name)
     pydicom = require_pydicom(path, 'a DICOMDIR')
+    from pydicom.fileset import FileSet  # not imported by ``import pydicom``
     try:
-        fileset = pydicom.fileset.FileSet(pydicom.dcmread(path))
+        fileset = FileSet(pydicom.dcmread(path))
     except Exception as err:  # pydicom raises many kinds on damaged files
         raise ValueError(
             f'{path}: cannot be read as a DICOMDIR ({err}); give the folder '

@@ -20,6 +20,7 @@ from pydicom import uid as syntaxes
 
 from mmlesion.datasets.volumes import VolumeOptions, load_ct_volume
 from mmlesion.testing import shared_data_root
+from tests.helpers import dicom_reader_checks as checks
 from tests.helpers import dicom_reference as ref
 
 N = 8  # slices of a variant
@@ -27,29 +28,10 @@ N = 8  # slices of a variant
 
 @pytest.fixture(scope='module')
 def stored():
-    root = shared_data_root()
-    folder = None if root is None else (
-        root / 'ct_volumes' / 'totalsegmentator' / 'example_ct_dicom')
-    if folder is None or not folder.is_dir():
-        pytest.skip('real CT DICOM series ($MMLESION_SHARED_DATA/ct_volumes)'
-                    ' not available')
-    return ref.real_stored_slices(str(folder), N, 64)
+    return checks.real_stored_or_skip(N, 64)
 
 
-def _matches(paths, target=None, **kwargs):
-    vol = load_ct_volume(target or osp.dirname(paths[0]), **kwargs)
-    ref.assert_matches_reference(vol, ref.reference_frames(paths))
-    return vol
-
-
-def _refused(target, *needles, **kwargs):
-    with pytest.raises(ValueError) as info:
-        load_ct_volume(target, **kwargs)
-    msg = str(info.value)
-    assert '\n' not in msg, msg
-    for needle in needles:
-        assert needle in msg, (needle, msg)
-    return msg
+_matches, _refused = checks.matches, checks.refused
 
 
 def test_generator_writes_the_stored_values(stored, tmp_path):
