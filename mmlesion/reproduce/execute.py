@@ -250,17 +250,22 @@ def setting_text(row: Row, rows: Sequence[Row]) -> str:
 def summarise(spec: TableSpec, rows: Sequence[Row],
               paper: Dict[str, Dict[str, float]]) -> List[dict]:
     """Per table row: its setting (:func:`setting_text`), the paper's
-    numbers and ours (mean, std, seeds)."""
+    numbers and ours (mean, std, seeds), the seeds asked and those of them
+    without metrics (``seeds_missing``: failed, killed or not run yet)."""
     out: Dict[str, dict] = {}
     for row in rows:
         entry = out.setdefault(row.key, dict(
             key=row.key, label=row.label, model=row.model,
             setting=setting_text(row, rows),
-            paper=paper.get(row.paper_name, {}), seeds=[], per_seed={}))
+            paper=paper.get(row.paper_name, {}), seeds=[], seeds_asked=[],
+            seeds_missing=[], per_seed={}))
+        entry['seeds_asked'].append(row.seed)
         metrics = read_row_metrics(row)
         if metrics is not None:
             entry['seeds'].append(row.seed)
             entry['per_seed'][row.seed] = metrics
+        else:
+            entry['seeds_missing'].append(row.seed)
     for entry in out.values():
         ours = {}
         for col in spec.columns:
@@ -277,7 +282,9 @@ def summarise(spec: TableSpec, rows: Sequence[Row],
 def table_markdown(spec: TableSpec, summary: Sequence[dict]) -> str:
     """The table in the paper's form: per row its setting (the paper's or
     a named variant), then each column the paper's value and ours (mean ±
-    std over the seeds)."""
+    std over the seeds). A value from fewer seeds than asked says
+    ``(k of N seeds)`` and the row's seeds name the missing ones; a note
+    under the table says why."""
     cols = [c for c in spec.columns
             if any(c in e['paper'] or c in e['ours'] for e in summary)]
     lines = [f'# {spec.title}', '',
@@ -292,11 +299,25 @@ def table_markdown(spec: TableSpec, summary: Sequence[dict]) -> str:
             ptxt = '-' if p is None else f'{p:g}'
             otxt = '-' if o is None else (
                 f"{o['mean']:.2f} ± {o['std']:.2f}" if o['n'] > 1 else
-                f"{o['mean']:.2f}")
+                f"{o['mean']:.2f}") + _fewer_seeds(o, e)
             cells.append(f'{ptxt} / {otxt}')
+        seeds = e['seeds'] or '-'
+        if e['seeds'] and e['seeds_missing']:
+            seeds = f"{e['seeds']}; missing {e['seeds_missing']}"
         lines.append(f"| {e['label']} | {e['setting']} | " +
-                     ' | '.join(cells) + f" | {e['seeds'] or '-'} |")
+                     ' | '.join(cells) + f' | {seeds} |')
+    if any(e['seeds'] and e['seeds_missing'] for e in summary):
+        lines += ['', '(k of N seeds): the mean of the k seeds that '
+                  'finished, fewer than the N asked (--seeds); the missing '
+                  "seeds' stages failed, were killed or have not run (their "
+                  'logs are in logs/). Run the table again to resume them.']
     return '\n'.join(lines) + '\n'
+
+
+def _fewer_seeds(value: dict, entry: dict) -> str:
+    """`` (k of N seeds)`` when a value averages fewer seeds than asked."""
+    asked = len(entry['seeds_asked'])
+    return f" ({value['n']} of {asked} seeds)" if value['n'] < asked else ''
 
 
 def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
@@ -322,7 +343,8 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
     rates = [r for r in spec.picture_rates
              if done and all(key(e, r) for e in done)]
     curves = {
-        e['label']: ([e['ours'][key(e, r)]['mean'] / 100. for r in rates],
+        e['label'] + (f" ({len(e['seeds'])} of {len(e['seeds_asked'])} "
+                      'seeds)' if e['seeds_missing'] else ''): ([e['ours'][key(e, r)]['mean'] / 100. for r in rates],
                      [e['ours'][key(e, r)]['std'] / 100. for r in rates])
         for e in done
     }
@@ -360,8 +382,9 @@ def compare(summary: Sequence[dict],
                 0.02 if abs(paper) <= 1 else 2.0)
             if ours['mean'] < paper - tol:
                 lines.append(
-                    f"{e['label']} ({e['model']}): {key} {ours['mean']:.3f} "
-                    f'< paper {paper:g} - {tol:g}{mark}')
+                    f"{e['label']} ({e['model']}): {key} {ours['mean']:.3f}"
+                    f'{_fewer_seeds(ours, e)} < paper {paper:g} - {tol:g}'
+                    f'{mark}')
     return lines
 
 

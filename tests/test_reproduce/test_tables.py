@@ -298,3 +298,40 @@ def test_tested_checkpoint_is_the_papers(name, tmp_path):
             assert best in _choices_section(method), (
                 f'{config} keeps the best {best} checkpoint, but {name} '
                 'tests the last one: its README does not say so')
+
+
+def test_row_missing_a_seed_says_so(tmp_path):
+    """One seed's training killed (no metrics): its row is the mean of the
+    other seed, and the table, table.json, the picture's legend and the
+    comparison say so instead of passing it off as the asked seeds' mean."""
+    spec = TABLES['elixirnet/table5']
+    rows = build_rows('elixirnet/table5', _ctx(tmp_path), ['fpn', 'trpn'],
+                      [0, 1])
+    import os
+    for row, sens in zip(rows, (0.70, None, 0.80, 0.82)):
+        os.makedirs(osp.dirname(row.metrics_file), exist_ok=True)
+        if sens is not None:  # FPN seed 1 was killed
+            with open(row.metrics_file, 'w') as f:
+                json.dump({'froc/sens@3': sens, 'froc/sens@4': sens,
+                           'froc/bbox_mAP': 0.3}, f)
+    paper = {'faster-rcnn_r50_fpn_4xb2-1x_deeplesion-3slice': {
+        'sens@3': 81.51}}
+    summary = summarise(spec, rows, paper)
+    fpn, trpn = summary
+    assert fpn['seeds'] == [0] and fpn['seeds_missing'] == [1]
+    assert fpn['seeds_asked'] == trpn['seeds_asked'] == [0, 1]
+    assert trpn['seeds_missing'] == []
+    md = table_markdown(spec, summary)
+    fpn_line = next(ln for ln in md.splitlines() if ln.startswith('| FPN'))
+    assert '81.51 / 70.00 (1 of 2 seeds)' in fpn_line
+    assert fpn_line.endswith('| [0]; missing [1] |')
+    trpn_line = next(ln for ln in md.splitlines() if 'TRPN' in ln)
+    assert 'of 2 seeds' not in trpn_line and trpn_line.endswith('| [0, 1] |')
+    assert '(k of N seeds): the mean of the k seeds that finished' in md
+    (line, ) = compare(summary)
+    assert line.startswith('FPN (') and '70.000 (1 of 2 seeds) < paper' in line
+    paths = execute.write_table(str(tmp_path), spec, rows, paper)
+    saved = json.loads(open(paths[1]).read())['rows'][0]
+    assert saved['seeds_missing'] == [1]
+    # no seed missing: no note
+    assert 'k of N' not in table_markdown(spec, [trpn])
