@@ -219,7 +219,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fp, args.gpu_mem_gb, family=args.family, seed=args.seed,
             time_budget=_time_budget(args),
             pretrained=not args.no_pretrained,
-            **(dict(boxes_2d=facts.boxes_2d, train_images=facts.train_images,
+            **(dict(boxes_2d=facts.boxes_2d, lesions_2d=facts.lesions_2d,
+                    train_images=facts.train_images,
                     context_mm=facts.context_mm) if facts else {})))
         if plan.family == '2.5d' and facts is None:
             raise ValueError(

@@ -13,6 +13,7 @@ steps as shares of them, within a time budget where given
 (:mod:`.plan_schedule`), the learning rate scaled linearly with the batch.
 """
 import math
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -81,6 +82,9 @@ class PlanSettings:
         boxes_2d (np.ndarray, optional): ``(N, 2)`` widths / heights in mm
             of the training key-slice boxes of the 2D export (the 2.5D
             anchors; default: the fingerprint's lesion extents).
+        lesions_2d (np.ndarray, optional): ``(M, 2)`` the same of each
+            training lesion's box on its own key slice (its largest
+            cross-section: the 2.5D spacing; default: ``boxes_2d``).
         train_images (int, optional): training key slices of the 2D export
             (the 2.5D schedule; default: the training lesions).
         context_mm (float, optional): slab half-extent the 2D export holds
@@ -96,6 +100,7 @@ class PlanSettings:
     fingerprint: DatasetFingerprint
     gpu_mem_gb: float
     boxes_2d: Optional[np.ndarray] = None
+    lesions_2d: Optional[np.ndarray] = None
     train_images: Optional[int] = None
     context_mm: Optional[float] = None
     family: Optional[str] = None
@@ -124,6 +129,7 @@ class ExportFacts:
     train_images: int
     context_mm: float
     has_val: bool
+    lesions_2d: Optional[np.ndarray] = None
 
 
 def read_export_facts(dl_info: str) -> ExportFacts:
@@ -134,7 +140,9 @@ def read_export_facts(dl_info: str) -> ExportFacts:
     slices (the median over rows of the slices written on the nearer side,
     less the one kept for interpolation) and whether there is a val split,
     from the 2D export's ``DL_info.csv``; boxes one pixel wide or high are
-    left out, as the training ignores them."""
+    left out, as the training ignores them. The training lesions' own
+    key-slice boxes (``lesions_2d``) come from ``series_map.json`` beside
+    it (None for an export that does not list them)."""
     from mmlesion.datasets.deeplesion.dl_info import mmdet_box, parse_dl_info
     rows = parse_dl_info(dl_info, duplicate_rows='drop')
     train = [r for r in rows if r.split == 1]
@@ -151,7 +159,33 @@ def read_export_facts(dl_info: str) -> ExportFacts:
         for r in rows])
     return ExportFacts(wh, len({r.file_name for r in train}),
                        float(max(context, 0.)), any(r.split == 2
-                                                    for r in rows))
+                                                    for r in rows),
+                       _own_lesion_boxes(dl_info, train))
+
+
+def _own_lesion_boxes(dl_info: str, train: list) -> Optional[np.ndarray]:
+    """``(M, 2)`` mm of the training lesions' boxes on their own key
+    slices, as :func:`read_export_facts` (None without the listing)."""
+    import json
+    path = osp.join(osp.dirname(dl_info), 'series_map.json')
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        series = json.load(f)
+    names = {r.file_name.rsplit('_', 1)[0] for r in train}
+    wh = []
+    for entry in series:
+        if entry.get('series') not in names:
+            continue
+        if 'lesions' not in entry:
+            return None  # written before exports listed them
+        sx, sy = entry['spacing_zyx'][2], entry['spacing_zyx'][1]
+        for les in entry['lesions']:
+            x1, y1, x2, y2 = les['bbox']
+            wh.append(((x2 - x1 + 1) * sx, (y2 - y1 + 1) * sy, x2 > x1
+                       and y2 > y1))
+    wh = np.asarray(wh, np.float64).reshape(-1, 3)
+    return wh[wh[:, 2] > 0, :2] if len(wh) else None
 
 
 def _round(v: float, step: float) -> float:
@@ -233,7 +267,20 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     plan.base = BASES[slices]
     wh = np.asarray(s.boxes_2d if s.boxes_2d is not None else np.asarray(
         train.lesion_extents_zyx_mm)[:, [2, 1]], np.float64)
-    spacing, why = plan_spacing(wh.max(1), data_mm)
+    own = wh if s.lesions_2d is None else np.asarray(s.lesions_2d,
+                                                     np.float64)
+    spacing, why = plan_spacing(own.max(1), data_mm, (
+        'longer side of the training boxes' if s.lesions_2d is None else
+        f"longer side of each of the {len(own)} training lesions' own "
+        'key-slice box, its largest cross-section'))
+    if s.lesions_2d is not None:
+        px = wh.max(1) / spacing
+        why += (f'; the training boxes ({len(wh)}: a lesion on its own key '
+                'slice, and every other lesion crossing a key slice with '
+                'its cross-section there, so that the detector is not '
+                'taught that part of a lesion is background; a box of one '
+                f'pixel left out, as the training ignores it) {px.min():.1f}-'
+                f'{px.max():.1f} px, median {np.median(px):.1f} px')
     field_mm = [every.shape_zyx[k].at(50) * every.spacing_zyx_mm[k].at(50)
                 for k in (1, 2)]
     size = np.prod(field_mm) / spacing**2
@@ -245,7 +292,7 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
         per_image = estimate_memory_gib('2.5d', 1, size, factor)
         why += (f'; coarsened to {spacing:g} mm to fit one image in the '
                 f'memory budget: the 5th pct lesion'
-                f' then spans {np.percentile(wh.max(1), 5) / spacing:.1f}'
+                f' then spans {np.percentile(own.max(1), 5) / spacing:.1f}'
                 ' px')
     images = s.train_images or train.num_lesions
     batch = _batch(s, budget, per_image, images)

@@ -59,10 +59,12 @@ IOU_THR = .5
 RPN_POS_IOU = .7
 
 
-def plan_spacing(longer_mm: np.ndarray, data_mm: float
+def plan_spacing(longer_mm: np.ndarray, data_mm: float,
+                 source: str = 'longer side of the training boxes'
                  ) -> Tuple[float, str]:
-    """The pixel spacing (mm) for boxes of longer sides ``longer_mm`` in
-    scans of median in-plane spacing ``data_mm``, and why (module doc)."""
+    """The pixel spacing (mm) for lesions of longer sides ``longer_mm``
+    (``source`` says what they are) in scans of median in-plane spacing
+    ``data_mm``, and why (module doc)."""
     small = float(np.percentile(longer_mm, SMALL_PCT))
     fine = small / MIN_SMALL_PX
     coarse = small / MAX_SMALL_PX
@@ -77,14 +79,13 @@ def plan_spacing(longer_mm: np.ndarray, data_mm: float
         spacing, how = round(data_mm, 2), 'at'
     return spacing, (
         f'{how} the median in-plane spacing {data_mm:g} mm so that the '
-        f'{SMALL_PCT}th pct lesion ({small:.1f} mm, longer side of the '
-        f'training boxes) spans {small / spacing:.1f} px (>= '
+        f'{SMALL_PCT}th pct lesion ({small:.1f} mm, {source}) spans {small / spacing:.1f} px (>= '
         f'{MIN_SMALL_PX:g}: 4 cells of the finest stride 4, so that '
         f'anchors overlap them at the RPN\'s IoU {RPN_POS_IOU:g} off the grid'
         f' points; <= '
         f'{MAX_SMALL_PX:g}; not finer than {MIN_SPACING_MM:g} mm); lesions '
         f'{np.min(longer_mm) / spacing:.1f}-{np.max(longer_mm) / spacing:.1f}'
-        ' px')
+        f' px, median {np.median(longer_mm) / spacing:.1f} px')
 
 
 @dataclass

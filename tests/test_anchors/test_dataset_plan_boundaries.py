@@ -48,7 +48,8 @@ def test_2d_plan():
          'the 5th pct lesion (5.2 mm, longer side of the training boxes) '
          'spans 16.1 px (>= 16: 4 cells of the finest stride 4, so that '
          "anchors overlap them at the RPN's IoU 0.7 off the grid points; "
-         '<= 32; not finer than 0.3 mm); lesions 15.7-44.8 px'),
+         '<= 32; not finer than 0.3 mm); lesions 15.7-44.8 px, median 33.6 '
+         'px'),
         ('slice_interval_mm', 5.0,
          '2 mm (DeepLesion, the 2.5D configs) or the median slice thickness '
          '5 mm where thicker'),
@@ -246,7 +247,8 @@ def test_2d_memory():
          'that the 5th pct lesion (5.2 mm, longer side of the training '
          'boxes) spans 16.1 px (>= 16: 4 cells of the finest stride 4, so '
          "that anchors overlap them at the RPN's IoU 0.7 off the grid "
-         'points; <= 32; not finer than 0.3 mm); lesions 15.7-44.8 px; '
+         'points; <= 32; not finer than 0.3 mm); lesions 15.7-44.8 px, '
+         'median 33.6 px; '
          'coarsened to 0.9 mm to fit one image in the memory budget: the '
          '5th pct lesion then spans 5.7 px'),
         (1, _batch_reason('0.3', '0.37', '0.30', 398, images=20))]
@@ -381,3 +383,51 @@ def test_3d_two_crops_at_exactly_the_budget(monkeypatch):
     # 0.8 x 4.912109375 GiB = 2 x 2012 MB, two 128^3 crops: they fit
     plan = plan_dataset(PlanSettings(_fingerprint(), 4.912109375))
     assert plan.value('crop') == (128, 128, 128)
+
+
+def test_spacing_from_each_lesions_own_key_slice_box_not_rims(tmp_path):
+    """The rim of a neighbouring lesion crossing a key slice is a training
+    box there (it is part of a lesion) but not a lesion size: the spacing is
+    planned from each training lesion's box on its own key slice (its
+    largest cross-section, as the 2D export lists it in series_map.json);
+    the anchors still see every training box."""
+    from mmlesion.datasets.converters import DeepLesionExporter
+    from mmlesion.datasets.volumes import CTVolume
+
+    def disc(z0, cx, radii):  # a lesion's cross-sections, voxel radii
+        boxes = {z0 + k: [cx - r, 20. - r, cx + r, 20. + r]
+                 for k, r in enumerate(radii)}
+        return dict(bbox=[cx - max(radii), 20. - max(radii), z0 - .5,
+                          cx + max(radii), 20. + max(radii),
+                          z0 + len(radii) - .5], diameter_mm=-1,
+                    slice_boxes=boxes)
+
+    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=3.,
+                             negatives_per_key=0)
+    volume = CTVolume(np.zeros((20, 48, 48), np.float32), (3., 1., 1.),
+                      (0., 0., 0.))
+    # A: key slice 7 (radius 5), its rim (radius 2) on B's key slice 9;
+    # B: key slice 9 (radius 4), its rim (radius 1) on A's key slice 7
+    exp.add_volume(volume, 'a', [disc(5, 15., (2, 4, 5, 4, 2)),
+                                 disc(7, 27., (1, 3, 4, 3, 1))], split=1)
+    facts = read_export_facts(exp.write())
+    assert sorted(facts.boxes_2d.max(1).tolist()) == [2., 4., 8., 10.]
+    assert sorted(facts.lesions_2d.max(1).tolist()) == [8., 10.]
+    fp = _fingerprint(scans=20, thick=5.)
+    plan = plan_dataset(PlanSettings(fp, 6., boxes_2d=facts.boxes_2d,
+                                     lesions_2d=facts.lesions_2d))
+    (spacing, why), = _reasons(plan, 'pixel_spacing')
+    assert spacing == .5 and why.startswith(
+        'resampled finer than the median in-plane spacing 0.7 mm so that '
+        "the 5th pct lesion (8.1 mm, longer side of each of the 2 training "
+        "lesions' own key-slice box, its largest cross-section) spans 16.2 "
+        'px') and why.endswith(
+        'lesions 16.0-20.0 px, median 18.0 px; the training boxes (4: a '
+        'lesion on its own key slice, and every other lesion crossing a '
+        'key slice with its cross-section there, so that the detector is '
+        'not taught that part of a lesion is background; a box of one '
+        'pixel left out, as the training ignores it) 4.0-20.0 px, median '
+        '12.0 px'), why
+    # planned from every training box, the rims would set the spacing
+    rims = plan_dataset(PlanSettings(fp, 6., boxes_2d=facts.boxes_2d))
+    assert rims.value('pixel_spacing') == .3

@@ -109,6 +109,25 @@ def _slice_boxes(lesion: dict, depth: int) -> SliceBoxes:
     return lesion.get('slice_boxes') or box_slice_boxes(lesion['bbox'], depth)
 
 
+def own_key_slice(lesion: dict, boxes: SliceBoxes) -> int:
+    """A lesion's own key slice: its ``key_slice`` where given (the slice
+    it was measured on), else the slice of its largest cross-section (the
+    largest 2D box; of equal ones the nearest the centre of its 3D box,
+    rounded up: the centre slice of a sphere or a box)."""
+    if lesion.get('key_slice') is not None:
+        if int(lesion['key_slice']) not in boxes:
+            raise ValueError(
+                f"key slice {int(lesion['key_slice']) + 1} does not cross the "
+                f'lesion at {lesion["bbox"]} (slices {min(boxes) + 1}-'
+                f'{max(boxes) + 1})')
+        return int(lesion['key_slice'])
+    b = lesion['bbox']
+    zc = int(math.floor((b[2] + b[5]) / 2 + 0.5))
+    return max(boxes, key=lambda z: (round(
+        (boxes[z][2] - boxes[z][0]) * (boxes[z][3] - boxes[z][1]), 6),
+        -abs(z - zc)))
+
+
 class DeepLesionExporter:
     """Write volumes and their lesions in DeepLesion's release layout.
 
@@ -126,7 +145,7 @@ class DeepLesionExporter:
         min_diameter_mm (float): lesions with a known diameter below this
             get no key slice (they still get rows on other key slices).
         key_slices (str): ``'centre'`` (default: one key slice per lesion,
-            through the centre of its 3D box) or ``'every'`` (every slice
+            its own, :func:`own_key_slice`) or ``'every'`` (every slice
             the lesion crosses is a key slice).
         export_unlabeled (bool): write every slice of every volume.
             Defaults to False.
@@ -230,19 +249,17 @@ class DeepLesionExporter:
             if self.key_lesions == 'all' or not les.get('ignore', False)
         ]
         slice_boxes = [_slice_boxes(les, depth) for les in chosen]
-        keys = set()
+        keys, own = set(), []
         for les, boxes in zip(chosen, slice_boxes):
             d = les.get('diameter_mm', -1)
             if 0 <= d < self.min_diameter_mm or not boxes:
                 continue
-            if self.key_slices == 'every':
-                keys.update(boxes)
-                continue
-            b = les['bbox']
-            zc = int(math.floor((b[2] + b[5]) / 2 + 0.5))
-            if zc not in boxes:  # the centre slice misses a non-convex
-                zc = min(boxes, key=lambda z: abs(z - zc))  # mask: nearest
-            keys.add(zc)
+            k = own_key_slice(les, boxes)
+            keys.update(boxes if self.key_slices == 'every' else [k])
+            own.append(dict(key_slice=k + 1, bbox=[round(v + 1, 2) for v in
+                                                 self._pixel_box(
+                                                     boxes[k],
+                                                     (height, width))]))
         context = int(
             math.ceil((self.num_slices // 2) * self.interval_mm / sz)) + 1
         negatives = self._negative_slices(volume_id, depth, keys,
@@ -291,6 +308,7 @@ class DeepLesionExporter:
                 spacing_zyx=list(volume.spacing_zyx),
                 origin_xyz=list(volume.origin_xyz),
                 key_slices=[k + 1 for k in sorted(keys)],
+                lesions=own,
                 negative_slices=[z + 1 for z in sorted(negatives)],
                 num_slices_written=len(written)))
         return name

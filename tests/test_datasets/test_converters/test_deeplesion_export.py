@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """DeepLesionExporter options (in-memory volumes)."""
+import json
 import os
 
 import numpy as np
@@ -45,6 +46,29 @@ def test_key_slices_rows_and_pngs(tmp_path):
         vol.array[5])
     with pytest.raises(FileExistsError, match='--overwrite'):
         DeepLesionExporter(str(tmp_path))
+
+
+def test_key_slice_is_the_largest_cross_section(tmp_path):
+    """A mask lesion's key slice is its largest cross-section, not the
+    centre of its 3D box; series_map.json lists each lesion's own key slice
+    and its box there (DL_info's 1-based first and last pixel)."""
+    cone = dict(bbox=[4.5, 4.5, 1.5, 16.5, 16.5, 9.5], diameter_mm=9.,
+                slice_boxes={z: [10.5 - r, 10.5 - r, 10.5 + r, 10.5 + r]
+                             for z, r in zip(range(2, 10),
+                                             (6, 5, 4, 3, 2, 1, 1, 1))})
+    exp = DeepLesionExporter(str(tmp_path), num_slices=3, interval_mm=2.0,
+                             negatives_per_key=0)
+    exp.add_volume(_volume(), 'a', [cone, LESIONS[1]])
+    exp.write()
+    recs = parse_dl_info(str(tmp_path / 'DL_info.csv'))
+    # the cone: slice z 2 (DL 3), not its centre z 6; lesion 2: its centre
+    # z 5, which the cone's rim crosses too (a row of its own there)
+    assert sorted((r.key_slice_index, r.bbox) for r in recs) == [
+        (3, (5, 5, 16, 16)), (6, (8, 8, 13, 13)), (6, (21, 21, 24, 24))]
+    (series, ) = json.load(open(tmp_path / 'series_map.json'))
+    assert series['lesions'] == [
+        dict(key_slice=3, bbox=[6., 6., 17., 17.]),
+        dict(key_slice=6, bbox=[22., 22., 25., 25.])]
 
 
 def test_options(tmp_path):
