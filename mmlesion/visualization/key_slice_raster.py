@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from mmlesion.datasets.transforms.windowing import window_hu
+from mmlesion.structures.ct_geometry import world_to_voxel
 
 from .pixel_drawing import (SHIFT, WARNING_RGB, DrawnText, PanelView,
                             fit_rect, fixed, font, frame, resized_rgb,
@@ -71,17 +72,56 @@ def key_slice_of(finding: dict) -> int:
     return int(rec['key_slice'] if rec else finding['key_slice'])
 
 
-def title_lines(finding: dict) -> List[str]:
-    """The three lines of a key-slice picture's title."""
-    z = key_slice_of(finding)
-    _, score = box_on_slice(finding, z)
+def scan_slice_of(finding: dict, volume, original=None) -> Optional[int]:
+    """The scan's slice (index from 0, as ``slice_range_original``)
+    nearest to the slice drawn: the RECIST one's ``key_slice_original``
+    where measured, else the drawn slice of ``volume`` mapped through world
+    coordinates onto ``original``.
+
+    Args:
+        finding (dict): a finding of ``findings.json``.
+        volume (CTVolume): the volume drawn (the detector's).
+        original (ScanGeometry | CTVolume, optional): the scan's grid
+            (``spacing_zyx``, ``origin_xyz``, ``direction``).
+
+    Returns:
+        int | None: the slice; None without RECIST and ``original``.
+    """
+    rec = finding.get('recist')
+    if rec:
+        return int(rec['key_slice_original'])
+    if original is None:
+        return None
+    x1, y1, x2, y2 = box_on_slice(finding, key_slice_of(finding))[0]
+    centre = [[key_slice_of(finding), (y1 + y2) / 2, (x1 + x2) / 2]]
+    z = world_to_voxel(volume.voxel_to_world(centre), original.spacing_zyx,
+                       original.origin_xyz, original.direction)[0, 0]
+    return int(np.clip(np.floor(z + .5), 0, int(original.shape_zyx[0]) - 1))
+
+
+def title_lines(finding: dict, drawn: Optional[int] = None) -> List[str]:
+    """The three lines of a key-slice picture's title, in the scan's slice
+    numbers and with the finding's own score.
+
+    Args:
+        finding (dict): a finding of ``findings.json``.
+        drawn (int, optional): the scan's slice drawn
+            (:func:`scan_slice_of`); None: RECIST's, else not named.
+    """
+    rec = finding.get('recist')
+    if drawn is None and rec:
+        drawn = int(rec['key_slice_original'])
     x, y, zw = finding['center_world']
     first, last = finding['slice_range_original']
+    where = (f'slice {first}' if first == last else
+             f'slices {first}-{last}') + ' of the scan'
+    if drawn is not None:
+        why = ('its largest box, where RECIST is measured' if rec else
+               'its best box')
+        where += f'; drawn: slice {drawn} ({why})'
     return [
         f"finding {finding['id']}: score {finding['score']:.3f}, world "
-        f'({x:.1f}, {y:.1f}, {zw:.1f}) mm', describe_size(finding),
-        f'slices {first}-{last} of the scan; drawn: resampled slice {z}, '
-        f'2D score {score:.3f}']
+        f'({x:.1f}, {y:.1f}, {zw:.1f}) mm', describe_size(finding), where]
 
 
 class KeySliceRaster:
@@ -95,11 +135,15 @@ class KeySliceRaster:
         window (tuple): HU display window.
         warning (str, optional): the model's warning, drawn on every
             picture.
+        original (ScanGeometry | CTVolume, optional): the scan's grid, to
+            name the slice drawn by the scan's number
+            (:func:`scan_slice_of`).
     """
 
     def __init__(self, volume, window: Tuple[float, float],
-                 warning: Optional[str] = None) -> None:
+                 warning: Optional[str] = None, original=None) -> None:
         self.volume, self.window, self.warning = volume, window, warning
+        self.original = original
         self.texts: List[DrawnText] = []
         width, height = KEY_SLICE_SIZE_PX
         text_px = KEY_SLICE_TEXT_PX
@@ -168,7 +212,8 @@ class KeySliceRaster:
         image = Image.fromarray(canvas)
         draw = ImageDraw.Draw(image)
         self.texts = []
-        self._title(draw, title_lines(finding))
+        self._title(draw, title_lines(
+            finding, scan_slice_of(finding, self.volume, self.original)))
         for view in views if rec else ():
             self._legend_text(draw, view, labels)
         return np.asarray(image)

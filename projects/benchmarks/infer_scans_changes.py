@@ -95,7 +95,7 @@ class MatplotlibKeySlices:
     """
 
     def __init__(self, volume, window: Tuple[float, float],
-                 warning: Optional[str] = None) -> None:
+                 warning: Optional[str] = None, original=None) -> None:
         import numpy as np
         from matplotlib.patches import Rectangle
 
@@ -217,7 +217,7 @@ class OldKeySlices:
     default (zlib level 6)."""
 
     def __init__(self, volume, window: Tuple[float, float],
-                 warning: Optional[str] = None) -> None:
+                 warning: Optional[str] = None, original=None) -> None:
         self.volume, self.window, self.warning = volume, window, warning
 
     def draw(self, finding: dict, path: Path, saver=None) -> None:

@@ -174,3 +174,37 @@ def test_a_finding_without_a_box_on_its_key_slice_is_named():
     finding['boxes_2d'] = []
     with pytest.raises(ValueError, match='finding 2: no 2D box'):
         KeySliceRaster(result.resampled, WINDOW).render(finding)
+
+
+def test_the_caption_names_the_scans_slice_and_the_findings_score():
+    """One slice numbering, the scan's: a scan of 4 mm slices resampled to
+    2 mm draws resampled slice z as the scan's slice z / 2; the only score
+    is the finding's (not that of the 2D box drawn)."""
+    from mmlesion.apis.whole_scan.results import ScanGeometry
+    result = crowded_scan_result()
+    rs = result.resampled
+    original = ScanGeometry(
+        [rs.shape_zyx[0] // 2, *rs.shape_zyx[1:]],
+        [4., *rs.spacing_zyx[1:]],
+        [rs.origin_xyz[0], rs.origin_xyz[1], rs.origin_xyz[2] + 1.],
+        np.eye(3).ravel().tolist())
+    raster = KeySliceRaster(rs, WINDOW, original=original)
+    with_recist, without = (f.to_dict() for f in result.findings[:2])
+    without['score'] = .992
+    for box in without['boxes_2d']:
+        box['score'] = .597
+    raster.render(without)
+    caption = [t.text for t in raster.texts]
+    z = without['key_slice']
+    assert caption[0].startswith(f"finding {without['id']}: score 0.992")
+    assert caption[-1].endswith(
+        f'; drawn: slice {int(np.floor(z / 2 + .5))} (its best box)')
+    assert not any('0.597' in t or 'resampled' in t for t in caption)
+    # with RECIST: the slice it was measured on, as findings.json names it
+    with_recist['recist']['key_slice_original'] = 7
+    raster.render(with_recist)
+    assert [t.text for t in raster.texts if 'drawn' in t.text][0].endswith(
+        '; drawn: slice 7 (its largest box, where RECIST is measured)')
+    # the scan's slices as a range, or one slice
+    assert title_lines(dict(with_recist, slice_range_original=[4, 4]))[
+        -1].startswith('slice 4 of the scan; drawn')

@@ -329,8 +329,8 @@ def write_volume_results(result: ScanResult,
             written = []
             for f in result.findings[:max_pictures]:
                 rel = f'key_slices/finding_{f.id:03d}.png'
-                canvas = canvas or KeySliceRaster(resampled, window,
-                                                  result.model_warning)
+                canvas = canvas or KeySliceRaster(
+                    resampled, window, result.model_warning, result.original)
                 written.append(canvas.draw(f.to_dict(),
                                            Path(outputs.path(rel)), saver))
                 pictures[f.id] = Path(outputs.path(rel))
