@@ -10,7 +10,7 @@ import numbers
 import os.path as osp
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 # write_volume_results (and the benchmark's timing) call these from here
 from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
@@ -96,6 +96,31 @@ def operating_point_text(point: Mapping[str, Any]) -> str:
     return text + (f". {point['note']}" if point.get('note') else '')
 
 
+def dicom_text(dicom: Optional[Mapping[str, Any]]) -> str:
+    """Whether the DICOM SR and SEG were written, and why not, in a
+    sentence (``findings.json``'s ``dicom``; paths by their last part).
+
+    Args:
+        dicom (Mapping, optional): the record (``written``, ``reason``,
+            ``sr``, ``seg``, ``seg_findings``, ``seg_reason``).
+
+    Returns:
+        str: e.g. ``SR findings_sr.dcm written; no SEG: the model predicts
+        no lesion masks ...``; empty without a record.
+    """
+    if not dicom:
+        return ''
+    if not dicom.get('written'):
+        return ('SR and SEG not written: '
+                + shown_name(dicom.get('reason') or 'unknown reason'))
+    text = f"SR {dicom['sr']} written"
+    if dicom.get('seg'):
+        return (text + f"; SEG {dicom['seg']} of findings "
+                + ', '.join(str(i) for i in dicom.get('seg_findings', ())))
+    return text + '; no SEG: ' + shown_name(dicom.get('seg_reason')
+                                            or 'unknown reason')
+
+
 def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
     """The first and last voxel (inclusive) a box side covers, from its
     edges in continuous voxels, clipped to the scan.
@@ -165,6 +190,8 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
             f"{record['num_candidates']} findings: "
             + esc(operating_point_text(point))
             + ' (every finding is in candidates.csv)')
+    dicom = dicom_text(record.get('dicom'))
+    dicom = f'<br><b>DICOM</b> {esc(dicom)}' if dicom else ''
     num = shown_number
     shown_title = shown_name(title, one_path=title == str(record['scan']))
     warning = record.get('model_warning')
@@ -197,7 +224,7 @@ detector input: {settings['num_slices']} slices at
 slices/s); {record['num_boxes_2d']} 2D boxes (score &ge;
 {num(settings['score_thr'])}) stacked into
 {record.get('num_candidates', len(record['findings']))} findings (IoU &gt;
-{num(settings['iou_thr'])} on consecutive slices){kept}</p>
+{num(settings['iou_thr'])} on consecutive slices){kept}{dicom}</p>
 {_img_tag(overview, 'overview')}
 <h2>Findings by score</h2>
 <p>World coordinates in mm (LPS, as SimpleITK and LUNA16). <b>Slices</b>

@@ -3,7 +3,7 @@
 outside the results (``findings.json`` keeps the full record)."""
 import re
 
-from mmlesion.apis.whole_scan.results import OperatingPoint
+from mmlesion.apis.whole_scan.results import DicomStatus, OperatingPoint
 from mmlesion.apis.whole_scan.write import write_volume_results
 from mmlesion.visualization.volume_report import (operating_point_text,
                                                   shown_name, shown_number)
@@ -49,3 +49,39 @@ def test_first_screen_is_rounded_and_names_no_outside_folder(tmp_path):
     assert 'in 1.23 s (19.4 slices/s)' in ' '.join(head.split())
     assert '<b>voxels</b> 24 x 128 x 128 (z, y, x) at 2 x 0.8 x 0.8 mm' in \
         ' '.join(head.split())
+
+
+def _head(out) -> str:
+    page = (out / 'report.html').read_text()
+    text = re.sub(r'<img [^>]*>', '', page)
+    return ' '.join(text[text.index('<h1>'):text.index('<h2>')].split())
+
+
+def test_the_report_says_whether_dicom_sr_and_seg_were_written(tmp_path):
+    """SR and SEG, the SR without a SEG and why, none and why (the reason's
+    paths by their last part); the console says the same."""
+    from mmlesion.apis.whole_scan.write import format_summary
+    from mmlesion.apis.whole_scan.write_dicom import NO_MASKS
+    result = crowded_scan_result()
+    cases = [
+        (DicomStatus(True, sr='findings_sr.dcm', seg='findings_seg.dcm',
+                     seg_findings=[1, 3]),
+         'SR findings_sr.dcm written; SEG findings_seg.dcm of findings 1, 3',
+         None),
+        (DicomStatus(True, sr='findings_sr.dcm', seg_reason=NO_MASKS),
+         f'SR findings_sr.dcm written; no SEG: {NO_MASKS}',
+         f'no DICOM SEG: {NO_MASKS}'),
+        (DicomStatus(False, reason=f'{tmp_path}/chest.nii.gz: DICOM results '
+                     '(SR, SEG) need a DICOM series folder as input'),
+         'SR and SEG not written: chest.nii.gz: DICOM results (SR, SEG) need '
+         'a DICOM series folder as input', 'no DICOM results: '),
+    ]
+    for i, (status, text, console) in enumerate(cases):
+        result.dicom = status
+        write_volume_results(result, tmp_path / str(i), max_pictures=0)
+        assert f'<b>DICOM</b> {text}' in _head(tmp_path / str(i))
+        summary = format_summary(result)
+        assert console is None or console in summary
+        assert 'no DICOM' not in summary or console is not None
+    assert DicomStatus(True, sr='a.dcm', seg_reason='why').to_dict()[
+        'seg_reason'] == 'why'

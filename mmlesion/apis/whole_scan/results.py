@@ -286,6 +286,8 @@ class DicomStatus:
         seg (str, optional): the SEG's file name (None: no SEG).
         seg_findings (list[int]): the finding ids of the SEG's segments.
         seg_sop_instance_uid (str, optional): the SEG's SOP Instance UID.
+        seg_reason (str, optional): why the SR came without a SEG (written
+            after ``seg``, which is then null).
     """
     written: bool
     reason: Optional[str] = None
@@ -294,6 +296,7 @@ class DicomStatus:
     seg: Optional[str] = None
     seg_findings: List[int] = field(default_factory=list)
     seg_sop_instance_uid: Optional[str] = None
+    seg_reason: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """``findings.json``'s ``dicom``."""
@@ -303,7 +306,10 @@ class DicomStatus:
         if self.written:
             out.update(sr=self.sr,
                        sr_sop_instance_uid=self.sr_sop_instance_uid,
-                       seg=self.seg, seg_findings=self.seg_findings)
+                       seg=self.seg)
+            if self.seg is None:
+                out['seg_reason'] = self.seg_reason
+            out['seg_findings'] = self.seg_findings
             if self.seg_sop_instance_uid is not None:
                 out['seg_sop_instance_uid'] = self.seg_sop_instance_uid
         return out

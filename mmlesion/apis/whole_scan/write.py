@@ -401,4 +401,6 @@ def format_summary(result: ScanResult) -> str:
     if dicom is not None and not dicom.written and dicom.reason != (
             'not requested'):
         lines.append(f'no DICOM results: {dicom.reason}')
+    elif dicom is not None and dicom.written and dicom.seg is None:
+        lines.append(f'no DICOM SEG: {dicom.seg_reason}')
     return '\n'.join(lines)

@@ -25,6 +25,7 @@ from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.version import __version__
 
 from .measure import model_mask_in_box, slice_xy_to_world
+from .model import DEMO_MODEL_WARNING
 from .results import DicomPaths, DicomStatus, Finding, ScanResult
 
 #: Files written into the output folder.
@@ -39,6 +40,10 @@ LESION_TYPE_SITES = {
     'liver': 'Liver', 'lung': 'Lung', 'kidney': 'Kidney',
     'soft tissue': 'SoftTissue', 'pelvis': 'Pelvis'
 }
+#: Why a SEG was not written (``findings.json``'s ``dicom.seg_reason``).
+NO_MASKS = ('the model predicts no lesion masks (no segmentation head); '
+            'the RECIST masks grown in its boxes are no segmentation')
+NO_MASK_PIXELS = "no finding has model mask pixels on the scan's images"
 #: Study-level UIDs a DICOM result cannot be written without.
 REQUIRED_UIDS = ('StudyInstanceUID', 'SeriesInstanceUID',
                  'FrameOfReferenceUID')
@@ -84,9 +89,11 @@ class FindingSegmentation:
         seg: the ``highdicom.seg.Segmentation``, or None (no model mask).
         finding_ids (list[int]): the finding of each segment, in segment
             order.
+        reason (str, optional): why ``seg`` is None.
     """
     seg: Any
     finding_ids: List[int]
+    reason: Optional[str] = None
 
 
 def require_highdicom() -> ModuleType:
@@ -282,6 +289,24 @@ def _to_image(ds, world: np.ndarray, what: str) -> np.ndarray:
     return out[:, :2].astype(np.float32)
 
 
+def _series_description(result: ScanResult) -> str:
+    """The SR's and SEG's Series Description (LO, 64 characters), where an
+    archive lists the series: it names a model warning (the whole of it is
+    in the SR's content and the SEG's algorithm)."""
+    if not result.model_warning:
+        return 'mmlesion findings'
+    if result.model_warning == DEMO_MODEL_WARNING:
+        return 'mmlesion findings - DEMO WEIGHTS, NOT CLINICAL'
+    return 'mmlesion findings - MODEL WARNING, NOT CLINICAL'
+
+
+def _warning_parameters(result: ScanResult) -> List[str]:
+    """The model's warning as the algorithm parameter every SR measurement
+    and SEG segment carries (none without a warning)."""
+    return ([f'WARNING: model {result.model_warning}']
+            if result.model_warning else [])
+
+
 def _model_identity(model_info: dict) -> dict:
     from pydicom.uid import generate_uid
     config = osp.basename(str(model_info.get('config') or 'model'))
@@ -338,7 +363,7 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
             observer_identifying_attributes=device))
     algorithm = hd.sr.AlgorithmIdentification(
         name=ident['config'], version=ident['version'],
-        parameters=[ident['checksum']])
+        parameters=[ident['checksum']] + _warning_parameters(result))
     unitless = hd.sr.CodedConcept('1', 'UCUM', 'no units')
     groups, tracking = [], {}
     for f in result.findings:
@@ -391,7 +416,8 @@ def build_measurement_report(result: ScanResult, volume: CTVolume,
         series_number=9901,
         sop_instance_uid=_result_uid(sources, model_info, result, 'sr'),
         instance_number=1,
-        manufacturer='mmlesion', series_description='mmlesion findings',
+        manufacturer='mmlesion',
+        series_description=_series_description(result),
         is_complete=True, is_final=False, is_verified=False)
     return MeasurementReport(sr, tracking)
 
@@ -445,7 +471,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         and the finding ids of its segments, in segment order.
     """
     if result.lesion_maps is None:
-        return FindingSegmentation(None, [])
+        return FindingSegmentation(None, [], NO_MASKS)
     hd = require_highdicom()
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
@@ -455,15 +481,16 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
                        for ds in sources])
     present = [n for n in range(1, len(findings) + 1) if (pixels == n).any()]
     if not present:
-        return FindingSegmentation(None, [])
+        return FindingSegmentation(None, [], NO_MASK_PIXELS)
     renumber = np.zeros(len(findings) + 1, np.uint16)
     renumber[present] = np.arange(1, len(present) + 1)
     pixels = renumber[pixels]
     ident = _model_identity(model_info)
     algorithm = hd.AlgorithmIdentificationSequence(
         name=ident['config'], family=codes.cid7162.ArtificialIntelligence,
-        version=ident['version'], parameters={'checkpoint_sha256':
-                                              ident['checksum']})
+        version=ident['version'], parameters=dict(
+            checkpoint_sha256=ident['checksum'],
+            **dict(zip(['warning'], _warning_parameters(result)))))
     ids = [findings[n - 1].id for n in present]
     descriptions = [
         hd.seg.SegmentDescription(
@@ -494,7 +521,7 @@ def build_segmentation(result: ScanResult, sources: list, model_info: dict,
         manufacturer='mmlesion', manufacturer_model_name=ident['config'],
         software_versions=ident['version'],
         device_serial_number=ident['checksum'],
-        series_description='mmlesion findings')
+        series_description=_series_description(result))
     return FindingSegmentation(seg, ids)
 
 
@@ -549,4 +576,4 @@ def write_dicom_results(result: ScanResult, volume: CTVolume,
         seg=None if seg is None else DICOM_FILES['seg'],
         seg_findings=seg_ids,
         seg_sop_instance_uid=None if seg is None else str(
-            seg.SOPInstanceUID))
+            seg.SOPInstanceUID), seg_reason=segmentation.reason)

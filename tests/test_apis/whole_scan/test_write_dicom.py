@@ -1,6 +1,7 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """DICOM results of infer_volume: TID 1500 SR and SEG
 (mmlesion.apis.whole_scan.write_dicom)."""
+import copy
 import importlib.util
 import json
 import shutil
@@ -12,12 +13,15 @@ import pytest
 import torch
 
 from mmlesion.apis.whole_scan import write_dicom
+from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
 from mmlesion.apis.whole_scan.run import run_volume_inference
 from mmlesion.apis.whole_scan.settings import DetectionSettings, RunSettings
-from mmlesion.apis.whole_scan.write_dicom import (DicomResultsError,
+from mmlesion.apis.whole_scan.write_dicom import (NO_MASKS,
+                                                  DicomResultsError,
                                                   prepare_dicom_results,
                                                   read_source_instances,
-                                                  require_highdicom)
+                                                  require_highdicom,
+                                                  write_dicom_results)
 from mmlesion.datasets.volumes import CTVolume, load_ct_volume
 from mmlesion.testing import get_config, repo_root, shared_data_root
 from mmlesion.testing.volume_files import write_dicom_series, write_volume
@@ -144,6 +148,12 @@ def test_sr_regions_map_to_the_voxels_of_findings_json(written):
     import hashlib
     digest = hashlib.sha256((tmp / 'stub.pth').read_bytes()).hexdigest()
     assert digest in dump
+    # demo weights: the SR says so where a viewer lists it and in its
+    # content, as the report does
+    assert record['model_warning'] == DEMO_MODEL_WARNING
+    assert sr.SeriesDescription == ('mmlesion findings - DEMO WEIGHTS, NOT '
+                                    'CLINICAL')
+    assert f'WARNING: model {DEMO_MODEL_WARNING}' in dump
 
 
 def test_seg_holds_the_masks_on_the_source_instances(written):
@@ -151,7 +161,12 @@ def test_seg_holds_the_masks_on_the_source_instances(written):
     seg = hd.seg.segread(str(tmp / 'out' / 'findings_seg.dcm'))
     record = json.loads((tmp / 'out' / 'findings.json').read_text())
     assert record['dicom']['seg_findings'] == [1, 2]
+    assert 'seg_reason' not in record['dicom']
     assert seg.number_of_segments == 2
+    assert 'DEMO WEIGHTS' in seg.SeriesDescription
+    for segment in seg.SegmentSequence:
+        (algorithm, ) = segment.SegmentationAlgorithmIdentificationSequence
+        assert DEMO_MODEL_WARNING in str(algorithm.AlgorithmParameters)
     sources = {str(pydicom.dcmread(str(p)).SOPInstanceUID): p
                for p in scan.glob('*.dcm')}
     refs = {item.ReferencedSOPInstanceUID
@@ -172,6 +187,23 @@ def test_seg_holds_the_masks_on_the_source_instances(written):
         got[z] |= pixels > 0
     dice = 2 * (got & truth).sum() / (got.sum() + truth.sum())
     assert dice > .85, dice
+
+
+def test_an_sr_without_seg_says_why(written, tmp_path):
+    """A model without masks: the SR alone, and findings.json's null
+    ``seg`` comes with its reason."""
+    tmp, scan, result = written
+    no_masks = copy.copy(result)
+    no_masks.lesion_maps = None
+    sources = read_source_instances(load_ct_volume(str(scan)))
+    status = write_dicom_results(no_masks, load_ct_volume(str(scan)),
+                                 sources, tmp_path, dict(config=DEMO_CFG))
+    record = status.to_dict()
+    assert record['written'] and record['seg'] is None
+    assert record['seg_reason'] == NO_MASKS
+    assert list(record)[:5] == ['written', 'sr', 'sr_sop_instance_uid',
+                                'seg', 'seg_reason']
+    assert not (tmp_path / 'findings_seg.dcm').exists()
 
 
 def _dciodvfy_errors(path):
