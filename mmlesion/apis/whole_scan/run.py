@@ -135,7 +135,7 @@ def run_volume_inference(config: Union[str, Config],
             check_out_dir_apart(out_dir, scan)
             check_out_dir(out_dir, run.overwrite)
             # one run per --out-dir until this one ends
-            stack.enter_context(OutDirLock(out_dir))
+            stack.enter_context(OutDirLock(out_dir, single=True))
         stack.enter_context(numpy_huge_pages(run.huge_pages))
         return _run_scan(run_config, config, checkpoint, scan, out_dir,
                          run, series_uid, model)

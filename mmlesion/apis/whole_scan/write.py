@@ -20,7 +20,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Set, Union
 from mmlesion.utils.writing.atomic import (TMP_PREFIX, AtomicOutputSet,
                                            OutputDirError, check_writable_dir)
 from mmlesion.utils.writing.refusals import path_inside
-from mmlesion.utils.writing.work_dir_lock import WorkDirBusyError, WorkDirLock
+from mmlesion.utils.writing.work_dir_lock import (WorkDirBusyError,
+                                                  WorkDirLock,
+                                                  describe_holder)
 
 from mmlesion.visualization.volume_report import describe_size
 
@@ -95,10 +97,11 @@ def remove_stale_staging(out_dir: Union[str, Path],
 
     Returns:
         list[str]: the removed folders (none while another run writes
-        into ``out_dir``: :func:`out_dir_busy`).
+        into ``out_dir`` or a folder holding it: :func:`out_dir_busy`,
+        :func:`run_above`).
     """
     out = osp.abspath(str(out_dir))
-    if out_dir_busy(out):
+    if out_dir_busy(out) or run_above(out):
         return []
     parent = osp.dirname(out)
     prefix = f'{TMP_PREFIX}set-{osp.basename(out)}-'
@@ -139,14 +142,25 @@ class OutDirLock(WorkDirLock):
     :func:`out_lock_path`, removed (with the empty folders it created) at
     its end.
 
+    A run whose results go into folders inside ``out_dir`` (a batch: one
+    per scan) and a run into one of those folders would delete each
+    other's unfinished files, so the lock is also refused while another
+    run writes into a folder directly inside ``out_dir`` and, with
+    ``single``, while one writes into a folder holding it (a batch or
+    sharded run's; their own jobs, in ``OUT/shard_<k>``, take no
+    ``single`` lock).
+
     Args:
         out_dir (str | Path): the output folder.
+        single (bool): the lock of a single-scan run.
     """
 
-    def __init__(self, out_dir: Union[str, Path]) -> None:
+    def __init__(self, out_dir: Union[str, Path],
+                 single: bool = False) -> None:
         self.out_dir = osp.realpath(str(out_dir))
         super().__init__(osp.dirname(self.out_dir), what='--out-dir')
         self.path = out_lock_path(self.out_dir)
+        self.single = single
         self._created: List[str] = []
 
     def busy_message(self, holder: str) -> str:
@@ -172,10 +186,20 @@ class OutDirLock(WorkDirLock):
                 raise OutDirBusyError(str(err)) from None
             if _same_file(self._file, self.path):
                 _HELD_OUT.add(self.path)
-                return self
+                break
             WorkDirLock.release(self)
-        raise OutDirBusyError(f'{self.out_dir}: --out-dir lock {self.path} '
-                              'keeps being replaced')
+        else:
+            raise OutDirBusyError(f'{self.out_dir}: --out-dir lock '
+                                  f'{self.path} keeps being replaced')
+        clash = (self.single and run_above(self.out_dir)) or \
+            _run_inside(self.out_dir)
+        if clash:  # checked with the lock held: one of two runs sees it
+            self.release()
+            raise OutDirBusyError(
+                f'{self.out_dir}: {clash}; two runs into one folder delete '
+                "each other's unfinished files. Wait for it to end, stop it, "
+                'or choose an --out-dir apart from it')
+        return self
 
     def release(self) -> None:
         """Remove the lock file and the empty folders it created, then
@@ -223,22 +247,61 @@ def _same_file(handle, path: str) -> bool:
         return False
 
 
-def out_dir_busy(out_dir: Union[str, Path]) -> bool:
-    """Whether another process holds ``out_dir``'s :class:`OutDirLock`."""
-    path = out_lock_path(out_dir)
-    if path in _HELD_OUT or not osp.isfile(path):
-        return False
+def _holder(lock_path: str) -> Optional[str]:
+    """The run holding the lock file ``lock_path`` in words
+    (:func:`~mmlesion.utils.writing.work_dir_lock.describe_holder`), or
+    None when no other process holds it."""
+    if lock_path in _HELD_OUT or not osp.isfile(lock_path):
+        return None
     import fcntl
     try:
-        with open(path, 'rb') as f:
+        with open(lock_path, 'r', encoding='utf-8') as f:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
-                return err.errno in (errno.EAGAIN, errno.EACCES,
-                                     errno.EWOULDBLOCK)
+                if err.errno in (errno.EAGAIN, errno.EACCES,
+                                 errno.EWOULDBLOCK):
+                    return describe_holder(f.read())
     except OSError:
-        return False
-    return False
+        pass
+    return None
+
+
+def out_dir_busy(out_dir: Union[str, Path]) -> bool:
+    """Whether another process holds ``out_dir``'s :class:`OutDirLock`."""
+    return _holder(out_lock_path(out_dir)) is not None
+
+
+def run_above(out_dir: Union[str, Path]) -> Optional[str]:
+    """The run writing into a folder that holds ``out_dir`` (up to one
+    this process writes into), in words, or None."""
+    folder = osp.realpath(str(out_dir))
+    while osp.dirname(folder) != folder:
+        folder = osp.dirname(folder)
+        lock = out_lock_path(folder)
+        if lock in _HELD_OUT:
+            return None
+        holder = _holder(lock)
+        if holder:
+            return (f'inside {folder}, the --out-dir of another infer_volume '
+                    f'run ({holder})')
+    return None
+
+
+def _run_inside(out_dir: str) -> Optional[str]:
+    """The run writing into a folder directly inside ``out_dir``, in words,
+    or None."""
+    prefix, suffix = OUT_LOCK_FORMAT.split('{}')
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(out_dir)):
+            if name.startswith(prefix) and name.endswith(suffix):
+                holder = _holder(osp.join(out_dir, name))
+                if holder:
+                    inner = name[len(prefix):len(name) - len(suffix)]
+                    return (f'{osp.join(out_dir, inner)} inside it is the '
+                            f'--out-dir of another infer_volume run '
+                            f'({holder})')
+    return None
 
 
 def check_out_dir(out_dir: Union[str, Path], overwrite: bool) -> None:

@@ -110,3 +110,52 @@ def test_killed_runs_lock_taken_over_and_released(holder, tmp_path,
     assert not os.path.exists(lock_file)
     assert not out.exists()
     OutDirLock(out).acquire().release()
+
+
+def test_single_scan_into_a_batch_folder_refused(tmp_path, monkeypatch,
+                                                 capsys):
+    """A batch writes into OUT (another process) and its staging folder of
+    ``scan`` is there: a single-scan run into ``OUT/scan`` is refused in
+    one line naming both folders and the batch's PID (the library and the
+    tool), and the batch's staging folder survives."""
+    out = tmp_path / 'out'
+    with lock_holder(str(tmp_path), out_lock_path(out)) as proc:
+        staging = out / f'{TMP_PREFIX}set-scan-abcd1234'
+        staging.mkdir(parents=True)
+        monkeypatch.setattr(volume_run, 'read_scan', _never)
+        scan = str(tmp_path / 'scan.nii.gz')
+        with pytest.raises(OutDirBusyError) as info:
+            volume_run.run_volume_inference(_config(), None, scan,
+                                            out_dir=str(out / 'scan'))
+        first = (f'{out / "scan"}: inside {out}, the --out-dir of another '
+                 f'infer_volume run (PID {proc.pid} on host ')
+        assert str(info.value).startswith(first), str(info.value)
+        assert '\n' not in str(info.value)
+        code = load_tool('infer_volume.py').main([
+            _config(), str(tmp_path / 'w.pth'), scan, '--out-dir',
+            str(out / 'scan')])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and err.startswith('error: ' + first), err
+        assert staging.is_dir()
+        assert not os.path.exists(out_lock_path(out / 'scan'))
+
+
+def test_batch_over_a_single_scan_run_refused(tmp_path, monkeypatch):
+    """A single-scan run writes into ``OUT/scan`` (another process) and
+    its staging folder is in OUT: a batch into OUT is refused in one line
+    naming the folder and the run's PID, before anything is written."""
+    out = tmp_path / 'out'
+    with lock_holder(str(out), out_lock_path(out / 'scan')) as proc:
+        staging = out / f'{TMP_PREFIX}set-scan-abcd1234'
+        staging.mkdir()
+        monkeypatch.setattr(volume_batch, 'load_volume_run', _never)
+        with pytest.raises(OutDirBusyError) as info:
+            volume_batch.run_batch_inference(
+                _config(), None, [str(tmp_path / 'scan.nii.gz')], str(out))
+        assert str(info.value).startswith(
+            f'{out}: {out / "scan"} inside it is the --out-dir of another '
+            f'infer_volume run (PID {proc.pid} on host '), str(info.value)
+        assert '\n' not in str(info.value)
+        assert staging.is_dir()
+        assert not (out / 'scans.csv').exists()
+        assert not os.path.exists(out_lock_path(out))
