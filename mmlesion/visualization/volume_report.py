@@ -121,6 +121,20 @@ def dicom_text(dicom: Optional[Mapping[str, Any]]) -> str:
                                             or 'unknown reason')
 
 
+#: The style of a model warning heading a page (a red box).
+WARNING_STYLE = ('background: #fde2e2; border: 3px solid #c00000; color: '
+                 '#900000; padding: 0.8em 1em; font-size: 1.3em; '
+                 'margin-bottom: 1em')
+
+
+def warning_banner(warning: str) -> str:
+    """A model warning (e.g. demo weights) as the red box heading a page:
+    ``report.html``, an archive's ``summary.html``."""
+    return (f'<div class="model-warning" role="alert" style="{WARNING_STYLE}'
+            f'"><b>Warning: model {html.escape(shown_name(warning))}.</b>'
+            '</div>\n')
+
+
 def voxel_range(low: float, high: float, size: int) -> Tuple[int, int]:
     """The first and last voxel (inclusive) a box side covers, from its
     edges in continuous voxels, clipped to the scan.
@@ -195,8 +209,7 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
     num = shown_number
     shown_title = shown_name(title, one_path=title == str(record['scan']))
     warning = record.get('model_warning')
-    banner = (f'<div class="model-warning" role="alert"><b>Warning: model '
-              f'{esc(shown_name(warning))}.</b></div>\n' if warning else '')
+    banner = warning_banner(warning) if warning else ''
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{esc(shown_title)}</title>
 <style>
@@ -207,9 +220,6 @@ td, th {{ border: 1px solid #bbb; padding: 4px 8px; vertical-align: top;
 img {{ display: block; max-width: none; height: auto; }}
 tr.key-slice td {{ padding: 4px 0 16px; border-left: none;
                   border-right: none; }}
-.model-warning {{ background: #fde2e2; border: 3px solid #c00000;
-                  color: #900000; padding: 0.8em 1em; font-size: 1.3em;
-                  margin-bottom: 1em; }}
 </style></head><body>
 {banner}<h1>Lesion findings</h1>
 <p><b>scan</b> {esc(shown_name(record['scan'], one_path=True))}<br>

@@ -13,6 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from mmlesion.utils import atomic_save_with, atomic_write_text
 
+from mmlesion.visualization.volume_report import warning_banner
+
 from .batch import SUMMARY_NAME, write_csv
 from .write import output_paths
 
@@ -49,10 +51,23 @@ def shard_folder(shard: int) -> str:
     return f'shard_{shard:03d}'
 
 
+def scan_record(out: Path, row: ShardedRow) -> Dict[str, Any]:
+    """A finished scan's ``findings.json``."""
+    path = output_paths(out / shard_folder(row.shard) / row.folder).json
+    return json.loads(Path(path).read_text(encoding='utf-8'))
+
+
 def scan_findings(out: Path, row: ShardedRow) -> List[dict]:
     """A finished scan's ``findings.json`` findings."""
-    path = output_paths(out / shard_folder(row.shard) / row.folder).json
-    return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
+    return scan_record(out, row)['findings']
+
+
+def model_warnings(rows: Sequence[ShardedRow], out: Path) -> List[str]:
+    """The ``model_warning`` s of the finished scans (e.g. demo weights),
+    each once, in the rows' order."""
+    found = (scan_record(out, r).get('model_warning') for r in rows
+             if r.status == 'done')
+    return list(dict.fromkeys(w for w in found if w))
 
 
 def finding_records(rows: Sequence[ShardedRow],
@@ -89,18 +104,23 @@ def write_sharded_outputs(rows: Sequence[ShardedRow], out: Path) -> None:
               [asdict(r) for r in rows])
     records = finding_records(rows, out)
     write_csv(out / FINDINGS_TABLE, FINDING_COLUMNS, records)
-    png = _summary_picture(rows)
+    warnings = model_warnings(rows, out)
+    png = _summary_picture(rows, warnings)
     atomic_save_with(str(out / 'summary.png'),
                      lambda p: Path(p).write_bytes(png))
     atomic_write_text(str(out / 'summary.html'),
-                      _summary_page(rows, len(records), png))
+                      _summary_page(rows, len(records), png, warnings))
 
 
-def _summary_picture(rows: Sequence[ShardedRow]) -> bytes:
+def _summary_picture(rows: Sequence[ShardedRow],
+                     warnings: Sequence[str] = ()) -> bytes:
     """Findings per finished scan (bars) and the scans' status counts, a
-    PNG of 1000 x 400 px."""
+    PNG of 1000 x 400 px (taller by a red line per model warning)."""
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 4), dpi=100)
+    fig = Figure(figsize=(10, 4 + .35 * len(warnings)), dpi=100)
+    if warnings:
+        fig.suptitle('\n'.join(f'WARNING: model {w}' for w in warnings),
+                     color='#c00000', fontsize=13, fontweight='bold')
     ax_f, ax_s = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=[3, 1]))
     done = [r for r in rows if r.status == 'done']
     ax_f.bar(range(len(done)), [r.findings or 0 for r in done],
@@ -123,13 +143,15 @@ def _summary_picture(rows: Sequence[ShardedRow]) -> bytes:
 
 
 def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
-                  png: bytes) -> str:
-    """A self-contained page: the picture and the scans' table."""
+                  png: bytes, warnings: Sequence[str] = ()) -> str:
+    """A self-contained page: the model warnings (as the scans' reports
+    head them), the picture and the scans' table."""
     esc = html.escape
     failed = [r for r in rows if r.status == 'failed']
     lines = [
         '<!DOCTYPE html><html><head><meta charset="utf-8">'
         '<title>Scans: summary</title></head><body>',
+        *(warning_banner(w) for w in warnings),
         f'<h1>{len(rows)} scans: {len(rows) - len(failed)} done, '
         f'{len(failed)} failed; {num_findings} findings</h1>',
         '<img alt="findings per scan and status counts" '
@@ -151,8 +173,10 @@ def _summary_page(rows: Sequence[ShardedRow], num_findings: int,
 
 def format_sharded_summary(rows: Sequence[ShardedRow], out_dir: str) -> str:
     """The console's lines: the failed scans, the counts, the tables."""
-    lines = [f'failed   {r.scan}: {r.error}' for r in rows
-             if r.status == 'failed']
+    lines = [f'WARNING: model {w}'
+             for w in model_warnings(rows, Path(out_dir))]
+    lines += [f'failed   {r.scan}: {r.error}' for r in rows
+              if r.status == 'failed']
     done = sum(r.status == 'done' for r in rows)
     lines.append(f'{len(rows)} scans: {done} done, {len(rows) - done} '
                  f'failed; {os.path.join(out_dir, SUMMARY_NAME)}, '

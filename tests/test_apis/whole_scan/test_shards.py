@@ -208,3 +208,37 @@ def test_a_series_is_finished_once_its_results_are_stored(tmp_path):
     assert work.reasons(tmp_path) == {'1.2.1': store,
                                       '1.2.2': 'WADO-RS failed',
                                       '1.2.3': 'not a CT'}
+
+
+def test_the_archive_summary_carries_the_model_warning(tmp_path):
+    """Scans run with demo weights: summary.html heads with the warning
+    (as each report.html does), summary.png says it in red, the console
+    too; without a warning none."""
+    from PIL import Image
+
+    from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
+    from mmlesion.apis.whole_scan.shard_summary import (
+        ShardedRow, format_sharded_summary, write_sharded_outputs)
+    rows = [ShardedRow('a.nii.gz', 'a', 0, 'done'),
+            ShardedRow('b.nii.gz', 'b', 1, 'done'),
+            ShardedRow('c.nii.gz', 'c', 1, 'failed', error='unreadable')]
+    for warning, name in ((DEMO_MODEL_WARNING, 'demo'), (None, 'plain')):
+        out = tmp_path / name
+        for row in rows[:2]:
+            folder = out / f'shard_{row.shard:03d}' / row.folder
+            folder.mkdir(parents=True)
+            (folder / 'findings.json').write_text(json.dumps(dict(
+                model_warning=warning, findings=[])))
+        write_sharded_outputs(rows, out)
+        page = (out / 'summary.html').read_text()
+        console = format_sharded_summary(rows, str(out))
+        height = Image.open(out / 'summary.png').size[1]
+        if warning:
+            assert page.count(f'Warning: model {DEMO_MODEL_WARNING}.') == 1
+            assert page.index('model-warning') < page.index('<h1>')
+            assert console.splitlines()[0] == (
+                f'WARNING: model {DEMO_MODEL_WARNING}')
+            assert height > 400
+        else:
+            assert 'model-warning' not in page and 'WARNING' not in console
+            assert height == 400
