@@ -164,15 +164,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='how --workers run: threads share the prepared slices without '
         'copying them (faster where measured), processes avoid the GIL')
     parser.add_argument(
+        '--fp-per-scan', type=float, metavar='K',
+        default=run['fp_per_scan'],
+        help="keep the findings at CHECKPOINT's per-scan operating point "
+        'of this many false findings per validation scan (lesions judged in '
+        '3D; tools/eval_whole_scan.py --calibrate records it, with the '
+        'lesion steps of the stacking chosen with it), one of the rates '
+        'recorded; without that record, --fp-rate applies')
+    parser.add_argument(
         '--fp-rate', type=float, metavar='FP',
-        default=run['fp_rate'],
+        default=None,
         help="keep the findings at CHECKPOINT's validated operating point "
         'of this many false positives per validation image (a 2D FROC: per '
         'key slice, not per scan) or per sub-volume (a 3D FROC), one of the '
         'rates the validation recorded; every finding stays in '
         'candidates.csv. A checkpoint without the record keeps every '
         'finding above --score-thr (saying so); a malformed record is '
-        'refused')
+        f"refused (default {run['fp_rate']:g}; given, it wins over the "
+        'per-scan point)')
     parser.add_argument(
         '--score-thr', type=float, default=None,
         help=f"not given: 2D boxes below {detection['score_thr']} are not "
@@ -331,13 +340,17 @@ def _run_settings(args: argparse.Namespace):
         adjustments=adjustments, rescorer=rescorer,
         allow_partial_load=args.allow_partial_load,
         interval_mm=args.slice_interval, huge_pages=args.huge_pages,
-        fp_rate=args.fp_rate if args.score_thr is None else None)
+        fp_rate=None if args.score_thr is not None else (
+            RunSettings.fp_rate if args.fp_rate is None else args.fp_rate),
+        fp_per_scan=None if args.score_thr is not None or (
+            args.fp_rate is not None) else args.fp_per_scan)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser,
                          shown: dict) -> None:
     """--dicomweb or --dimse, --query, --dicomweb-user, --called-aet,
-    --calling-aet, --no-store (docs/dicom_server.md); ``shown``:
+    --calling-aet, --no-store, --server-timeout (docs/dicom_server.md);
+    ``shown``:
     :func:`shown_defaults`."""
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -372,6 +385,11 @@ def add_server_arguments(parser: argparse.ArgumentParser,
         '--no-store', action='store_true',
         help='--dicomweb, --dimse: do not store the SR and SEG back on the '
         'server')
+    parser.add_argument(
+        '--server-timeout', type=float, metavar='SECONDS',
+        default=shown['DicomServer']['timeout_s'],
+        help='--dicomweb, --dimse: seconds to wait to connect and for each '
+        'answer of the server')
 
 
 def check_server_arguments(parser: argparse.ArgumentParser,
@@ -494,12 +512,12 @@ def _run_server(args: argparse.Namespace, cfg) -> int:
         source = DimseSettings(
             address=args.dimse, called_aet=args.called_aet,
             calling_aet=args.calling_aet, query=query,
-            store_back=not args.no_store)
+            store_back=not args.no_store, timeout_s=args.server_timeout)
     else:
         source = DicomWebSettings(
             url=args.dicomweb, query=query, user=args.dicomweb_user,
             password=os.environ.get(PASSWORD_ENV),
-            store_back=not args.no_store)
+            store_back=not args.no_store, timeout_s=args.server_timeout)
     if args.jobs is not None:
         return _run_sharded(args, cfg, source)
     rows = run_server_inference(

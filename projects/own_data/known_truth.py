@@ -22,6 +22,15 @@ instead of the label maps.
 ``--steps make,convert,plan`` stops after planning (the planner's printout
 for a coarse dataset); a step whose output is there is skipped, so the same
 command goes on after a kill.
+
+The last step, ``scan3d``, judges whole-scan output as lesions in 3D
+(:func:`whole_scan_3d`): the per-scan operating point is chosen on the
+validation patients' scans (``tools/eval_whole_scan.py --calibrate``),
+then the held-out patients' scans are detected whole and their findings
+matched to the planted lesions (3D IoBB >= 0.3), beside chance
+(:func:`chance_scan_findings`); ``OUT/whole_scan_3d.json`` holds
+``findings_per_lesion`` (at 4 false findings per scan),
+``sensitivity_at_fp_per_scan`` and ``chance_at_fp_per_scan``.
 """
 import json
 import subprocess
@@ -178,6 +187,71 @@ def chance_froc(config: Path, boxes_per_image: int = 32,
     return metric.evaluate(len(samples))
 
 
+def chance_scan_findings(ann_file: Path, split: str = 'test',
+                         per_scan: int = 32, seed: int = 0):
+    """Findings of a detector that knows nothing but the lesion sizes: in
+    each scan of ``split``, ``per_scan`` boxes of the training lesions' 3D
+    sizes (mm), centred on voxels drawn uniformly inside the body (HU >
+    -500), scored at random; returns the per-scan ``(N, 7)`` findings, the
+    lesions and the spacings for :func:`~mmlesion.evaluation.functional.
+    scan_lesions.evaluate_scan_findings`."""
+    from mmlesion.apis.whole_scan.calibrate import read_scan_truths
+    from mmlesion.datasets.volumes import load_ct_volume
+    rng = np.random.default_rng(seed)
+    sizes_mm = []
+    for truth in read_scan_truths(str(ann_file), 'train'):
+        spacing = np.asarray(load_ct_volume(truth.path).spacing_zyx)[::-1]
+        sizes_mm += list((truth.lesions[:, 3:] - truth.lesions[:, :3]) *
+                         spacing)
+    sizes_mm = np.asarray(sizes_mm)
+    findings, lesions, spacings = [], [], []
+    for truth in read_scan_truths(str(ann_file), split):
+        volume = load_ct_volume(truth.path)
+        z, y, x = np.nonzero(volume.array > -500)
+        pick = rng.integers(len(x), size=per_scan)
+        centre = np.stack([x[pick], y[pick], z[pick]], 1) + .5
+        size = sizes_mm[rng.integers(len(sizes_mm), size=per_scan)] / \
+            np.asarray(volume.spacing_zyx)[::-1]
+        findings.append(np.concatenate([centre - size / 2, centre + size / 2,
+                                        rng.random((per_scan, 1))], 1))
+        lesions.append(truth.lesions)
+        spacings.append(volume.spacing_zyx)
+    return findings, lesions, spacings
+
+
+def whole_scan_3d(config: Path, checkpoint: Path, ann_file: Path, out: Path,
+                  cfg_options=()) -> dict:
+    """The per-scan operating point chosen on the validation scans (stored
+    in ``checkpoint``), the test scans judged as lesions in 3D beside
+    chance; written to ``out/whole_scan_3d.json`` and returned (module
+    doc)."""
+    from mmlesion.evaluation.functional.scan_lesions import (
+        evaluate_scan_findings, scan_sensitivity_dict)
+    from mmlesion.utils.writing.atomic import atomic_write_text
+    options = ['--cfg-options', *cfg_options] if cfg_options else []
+    for split, extra in (('val', ['--calibrate']), ('test', [])):
+        print(_run('tools/eval_whole_scan.py', config, checkpoint, ann_file,
+                   '--split', split, '--out-dir', out / f'scan_{split}',
+                   *extra, *options))
+    model = json.loads((out / 'scan_test' / 'scan_lesions.json').read_text())
+    chance = evaluate_scan_findings(*chance_scan_findings(ann_file))
+    rate = model['fp_rates'].index(4.)
+    record = dict(
+        hit_rule=model['hit_rule'], test_scans=model['num_scans'],
+        test_lesions=model['num_lesions'],
+        lesion_steps=model['lesion_steps'],
+        findings_per_lesion=model['findings_per_lesion'][rate],
+        findings_per_scan=model['findings_per_scan'][rate],
+        sensitivity_at_fp_per_scan={
+            f'{r:g}': s for r, s in zip(model['fp_rates'],
+                                        model['sensitivities'])},
+        chance_at_fp_per_scan=scan_sensitivity_dict(chance),
+        nearest_mm=model['nearest_mm'])
+    atomic_write_text(str(out / 'whole_scan_3d.json'),
+                      json.dumps(record, indent=1) + '\n')
+    return record
+
+
 #: The clone's root: the tools run from it.
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -215,7 +289,7 @@ def main() -> None:
         '--budget-minutes', type=float, default=30.,
         help='CPU training minutes the plan is sized for')
     parser.add_argument(
-        '--steps', default='make,convert,plan,train,test',
+        '--steps', default='make,convert,plan,train,test,scan3d',
         help='comma-separated steps to run, in this order; a step whose '
         'output exists is skipped')
     parser.add_argument(
@@ -268,6 +342,18 @@ def main() -> None:
             print(f'{name}: ' + ', '.join(
                 f'{k[len("froc/"):]} {v:.3f}' for k, v in found.items()
                 if k.startswith('froc/sens@') and '_' not in k))
+    if 'scan3d' in steps:
+        best = sorted(work.glob('best_*.pth'))
+        record = whole_scan_3d(config, best[-1] if best else Path(
+            (work / 'last_checkpoint').read_text().strip()), ann, out)
+        print('whole scans, lesions in 3D: findings per lesion found '
+              f"{record['findings_per_lesion']} at 4 false findings per "
+              'scan; sensitivity ' + ', '.join(
+                  f'{k} {v:.3f}' for k, v in
+                  record['sensitivity_at_fp_per_scan'].items())
+              + '; chance ' + ', '.join(
+                  f'{k} {v:.3f}' for k, v in
+                  record['chance_at_fp_per_scan'].items()))
 
 
 if __name__ == '__main__':

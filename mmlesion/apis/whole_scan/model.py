@@ -30,7 +30,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmlesion.evaluation.functional.operating_points import (
-    OPERATING_POINTS_KEY, OperatingPoints)
+    OPERATING_POINTS_KEY, SCAN_OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.utils.checkpoints.checksum import sha256_file
 from mmlesion.utils.configs.known_keys import config_values
 from .results import (CheckpointRecord, ConfigRecord, OperatingPoint,
@@ -287,7 +287,9 @@ FP_UNIT_NOTES = dict(
     'that many false 2D boxes per slice, stacked into fewer findings; not '
     'a rate per scan',
     **{'sub-volume': 'FPs per validation (sub-)volume: about per scan for '
-       'scans like those volumes'})
+       'scans like those volumes'},
+    scan='false findings per whole validation scan (a second finding on '
+    'one lesion counted as false), lesions hit in 3D')
 
 
 def check_operating_point(checkpoint: Optional[str], meta: Optional[Mapping],
@@ -299,8 +301,9 @@ def check_operating_point(checkpoint: Optional[str], meta: Optional[Mapping],
     Raises:
         ValueError: as :func:`choose_operating_point`.
     """
-    if run.fp_rate is not None and meta is not None and \
-            OPERATING_POINTS_KEY in meta:
+    if meta is not None and ((run.fp_rate is not None and OPERATING_POINTS_KEY
+                              in meta) or (run.fp_per_scan is not None and
+                                           SCAN_OPERATING_POINTS_KEY in meta)):
         choose_operating_point(meta, run, checkpoint, warn=False)
 
 
@@ -332,10 +335,13 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
             the recorded rates; each says that ``--score-thr`` runs anyway.
     """
     floor = float(run.detection.score_thr)
-    if run.fp_rate is None:
-        return OperatingPoint('score-thr', floor)
     name = checkpoint or 'the model'
     meta = checkpoint_meta or {}
+    if run.fp_per_scan is not None and SCAN_OPERATING_POINTS_KEY in meta:
+        return _validated_point(name, meta, SCAN_OPERATING_POINTS_KEY,
+                                run.fp_per_scan, warn)
+    if run.fp_rate is None:
+        return OperatingPoint('score-thr', floor)
     if OPERATING_POINTS_KEY not in meta:
         print_log(
             f'{name} records no validated operating point (only the best '
@@ -343,32 +349,40 @@ def choose_operating_point(checkpoint_meta: Mapping, run: RunSettings,
             f'finding above --score-thr {floor:g}, as before',
             logger='current', level=logging.WARNING)
         return OperatingPoint('none', floor)
+    return _validated_point(name, meta, OPERATING_POINTS_KEY, run.fp_rate,
+                            warn)
+
+
+def _validated_point(name: str, meta: Mapping, key: str, fp_rate: float,
+                     warn: bool) -> OperatingPoint:
+    """The point of the record ``meta[key]`` at ``fp_rate`` (see
+    :func:`choose_operating_point`)."""
     instead = ('; --score-thr THR keeps every finding above a threshold of '
                'your own instead')
     try:
-        points = OperatingPoints.from_dict(meta[OPERATING_POINTS_KEY])
-        index = points.rate_index(run.fp_rate)
+        points = OperatingPoints.from_dict(meta[key])
+        index = points.rate_index(fp_rate)
     except ValueError as err:
-        raise ValueError(f"{name}: meta['{OPERATING_POINTS_KEY}']: {err}"
-                         + instead) from None
+        raise ValueError(f"{name}: meta['{key}']: {err}" + instead) \
+            from None
     threshold = points.thresholds[index]
     if math.isnan(threshold):
         raise ValueError(
             f'{name}: its validation ({points.split}, epoch {points.epoch}) '
             f'had no detections, so it chose no threshold at '
-            f'{run.fp_rate:g} FPs per {points.fp_unit}' + instead)
+            f'{fp_rate:g} FPs per {points.fp_unit}' + instead)
     sens = points.sensitivities[index:index + 1] or [None]
     if warn and sens[0] == 0:
         where = ('every recorded rate' if not any(points.sensitivities) else
-                 f'{run.fp_rate:g} FPs per {points.fp_unit}')
+                 f'{fp_rate:g} FPs per {points.fp_unit}')
         print_log(
             f'{name}: its validation ({points.split}, epoch {points.epoch}) '
             f'found no lesion: sensitivity 0 at {where}, so its threshold '
-            f'{threshold:.4g} at {run.fp_rate:g} FPs per {points.fp_unit} is '
+            f'{threshold:.4g} at {fp_rate:g} FPs per {points.fp_unit} is '
             'not a validated operating point (train longer or check the '
             'data); --score-thr THR keeps every finding above a threshold of '
             'your own', logger='current', level=logging.WARNING)
     return OperatingPoint(
-        'validation', float(threshold), float(run.fp_rate), points.fp_unit,
+        'validation', float(threshold), float(fp_rate), points.fp_unit,
         sens[0], points.split, points.epoch,
-        FP_UNIT_NOTES.get(points.fp_unit))
+        FP_UNIT_NOTES.get(points.fp_unit), points.lesion_steps)

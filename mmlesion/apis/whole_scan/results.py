@@ -387,6 +387,9 @@ class OperatingPoint(FieldRecord):
         split (str, optional): the validation data.
         epoch (int, optional): the epoch validated.
         note (str, optional): what the rate means on a whole scan.
+        lesion_steps (dict, optional): for a per-scan point
+            (``fp_unit='scan'``, the threshold on the finding's own score):
+            the stacking's lesion steps chosen with it and used.
     """
     source: str
     threshold: float
@@ -396,6 +399,7 @@ class OperatingPoint(FieldRecord):
     split: Optional[str] = None
     epoch: Optional[int] = None
     note: Optional[str] = None
+    lesion_steps: Optional[Dict[str, Any]] = None
 
     def describe(self) -> str:
         """One line: the threshold and where it came from."""
@@ -405,6 +409,10 @@ class OperatingPoint(FieldRecord):
             return f'every finding above {self.threshold:.4g} ({why})'
         sens = ('' if self.sensitivity is None else
                 f'sensitivity {self.sensitivity:.3f}; ')
+        if self.fp_unit == 'scan':
+            return (f'findings scored >= {self.threshold:.4g}: at most '
+                    f'{self.fp_rate:g} false findings per scan on the '
+                    f'validation scans ({sens}{self.split})')
         return (f'score >= {self.threshold:.4g}: {self.fp_rate:g} FPs per '
                 f'{self.fp_unit} on validation ({sens}{self.split}, epoch '
                 f'{self.epoch})')

@@ -272,6 +272,9 @@ def detect_scan(model: torch.nn.Module,
     if point is not None:  # what findings.json says is what is kept
         detection = replace(detection or DetectionSettings(), keep_thr=(
             point.threshold if point.source == 'validation' else None))
+        if point.fp_unit == 'scan':  # on the findings' own scores
+            detection = replace(detection, keep_on='finding',
+                                **(point.lesion_steps or {}))
     logger = MMLogger.get_current_instance()
     logger.info(f"{volume.meta.get('path')}: {volume.shape_zyx} voxels at "
                 f'{tuple(round(v, 3) for v in volume.spacing_zyx)} mm '

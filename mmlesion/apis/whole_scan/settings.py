@@ -32,6 +32,9 @@ from mmlesion.datasets.transforms.data_convention import (  # noqa: F401
     positive_or_none, pipeline_convention)
 from mmlesion.datasets.volumes import CTVolume
 from mmlesion.datasets.volumes.scan_switches import ScanChecks
+from mmlesion.evaluation.functional.box_stacking import StackSettings
+from mmlesion.evaluation.functional.operating_points import \
+    LESION_STEP_NAMES
 from mmlesion.structures.finding_3d import Finding3D
 from mmlesion.utils.distributed.forked_call import fork_available, usable_cpus
 from mmlesion.utils.tool_defaults import tool_defaults
@@ -43,6 +46,13 @@ _DETECTION = _SHOWN['DetectionSettings']
 #: FPs per validation unit of the operating point a run keeps findings at
 #: by default (4: the DeepLesion papers' headline rate).
 DEFAULT_FP_RATE = _SHOWN['RunSettings']['fp_rate']
+#: FPs per scan of the per-scan operating point a run keeps findings at by
+#: default where the checkpoint records one (4: the rate the known-truth
+#: checks hold).
+DEFAULT_FP_PER_SCAN = _SHOWN['RunSettings']['fp_per_scan']
+#: The :class:`DetectionSettings` that turn chains of boxes into lesions,
+#: chosen together with a per-scan operating point.
+LESION_STEPS = LESION_STEP_NAMES
 #: ``pixel_spacing_source`` (the older field) of each source.
 _PIXEL_SPACING_SOURCE = dict(option='argument', checkpoint='checkpoint',
                              config='ResampleToSpacing', default='default')
@@ -106,10 +116,20 @@ class DetectionSettings:
             Defaults to ``'torch'``.
         show_progress (bool): progress bars. Defaults to True.
         keep_thr (float, optional): the operating point: a finding whose
-            best 2D box scores below it is a candidate only (in
+            best 2D box (``keep_on='best_2d'``) or own score
+            (``keep_on='finding'``) is below it is a candidate only (in
             ``candidates.csv``, not measured, drawn or reported). None keeps
-            every finding; a run sets it from :attr:`RunSettings.fp_rate`.
+            every finding; a run sets it from its operating point.
             Defaults to None.
+        keep_on (str): ``'best_2d'`` (a per-image operating point: chosen
+            on 2D detector scores) or ``'finding'`` (a per-scan one).
+        contain_thr (float, optional): link a box lying mostly inside the
+            chain's last one (:class:`~mmlesion.evaluation.functional.
+            box_stacking.StackSettings`). Defaults to None.
+        join_gap (int, optional): join fragments of a lesion along z at
+            most this many slices apart. Defaults to None.
+        merge_iou (float, optional): 3D NMS of the findings, the
+            suppressed fused into the kept. Defaults to None.
     """
     batch_size: int = _DETECTION['batch_size']
     score_thr: float = _DETECTION['score_thr']
@@ -121,8 +141,27 @@ class DetectionSettings:
     resample_backend: str = 'torch'
     show_progress: bool = True
     keep_thr: Optional[float] = None
+    keep_on: str = 'best_2d'
+    contain_thr: Optional[float] = _DETECTION['contain_thr']
+    join_gap: Optional[int] = _DETECTION['join_gap']
+    merge_iou: Optional[float] = _DETECTION['merge_iou']
+
+    def stack_settings(self) -> StackSettings:
+        """The stacking's settings."""
+        return StackSettings(
+            self.iou_thr, self.max_gap, self.score_thr, self.min_slices,
+            contain_thr=self.contain_thr, join_gap=self.join_gap,
+            merge_iou=self.merge_iou)
+
+    def lesion_steps(self) -> Dict[str, Any]:
+        """The settings that turn chains into lesions, by name (what a
+        per-scan calibration chooses: :data:`LESION_STEPS`)."""
+        return {name: getattr(self, name) for name in LESION_STEPS}
 
     def __post_init__(self) -> None:
+        if self.keep_on not in ('best_2d', 'finding'):
+            raise ValueError("DetectionSettings.keep_on must be 'best_2d' "
+                             f"or 'finding', got {self.keep_on!r}")
         for name, value, ok, rule in (
                 ('score_thr', self.score_thr, lambda v: 0 <= v < 1,
                  'in [0, 1) (the scores lie in [0, 1])'),
@@ -243,6 +282,12 @@ class RunSettings:
             (:func:`~mmlesion.apis.whole_scan.model.choose_operating_point`).
             None keeps every finding above ``detection.score_thr``
             (``--score-thr``). Defaults to :data:`DEFAULT_FP_RATE`.
+        fp_per_scan (float, optional): where the checkpoint records a
+            per-scan operating point (``tools/eval_whole_scan.py
+            --calibrate``), keep the findings at this many false positives
+            per validation scan, with the lesion steps chosen with it (it
+            wins over ``fp_rate``). None: the per-image point.
+            Defaults to :data:`DEFAULT_FP_PER_SCAN`.
     """
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     pixel_spacing: Optional[float] = None
@@ -257,14 +302,18 @@ class RunSettings:
     interval_mm: Optional[float] = None
     huge_pages: bool = False
     fp_rate: Optional[float] = DEFAULT_FP_RATE
+    fp_per_scan: Optional[float] = DEFAULT_FP_PER_SCAN
 
     def __post_init__(self) -> None:
-        if self.fp_rate is not None and not (
-                isinstance(self.fp_rate, numbers.Real)
-                and math.isfinite(self.fp_rate) and self.fp_rate > 0):
-            raise ValueError(
-                'RunSettings.fp_rate (--fp-rate) must be a number of false '
-                f'positives per validation unit > 0, got {self.fp_rate}')
+        for name, flag in (('fp_rate', '--fp-rate'),
+                           ('fp_per_scan', '--fp-per-scan')):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, numbers.Real)
+                                          and math.isfinite(value)
+                                          and value > 0):
+                raise ValueError(
+                    f'RunSettings.{name} ({flag}) must be a number of false '
+                    f'positives per validation unit > 0, got {value}')
 
     def rescorer_files(self) -> Dict[str, Optional[str]]:
         """The files the rescorer reads, by role (empty without one)."""

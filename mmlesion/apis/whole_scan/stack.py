@@ -12,8 +12,7 @@ import numpy as np
 
 from mmlesion.datasets.deeplesion.dl_info import COARSE_LESION_TYPES
 from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
-from mmlesion.evaluation.functional.box_stacking import (StackSettings,
-                                                         stack_slice_boxes)
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.structures.finding_3d import findings_by_score
 
 from .results import Box2D, Candidates, Finding
@@ -63,9 +62,8 @@ def stack_findings(boxes: Sequence[np.ndarray],
         :func:`add_lesion_types`) and every candidate.
     """
     d = detection or DetectionSettings()
-    stacked = stack_slice_boxes(
-        list(range(len(boxes))), boxes, scores,
-        StackSettings(d.iou_thr, d.max_gap, d.score_thr, d.min_slices))
+    stacked = stack_slice_boxes(list(range(len(boxes))), boxes, scores,
+                                d.stack_settings())
     if rescorer is not None:
         stacked = findings_by_score(
             rescorer.rescore(stacked, resampled, d.show_progress))
@@ -84,6 +82,7 @@ def stack_findings(boxes: Sequence[np.ndarray],
     out = []
     for i, f in enumerate(stacked):
         if d.keep_thr is not None and round(
+                f.score if d.keep_on == 'finding' else
                 max(s for _, _, s in f.boxes_2d), 6) < d.keep_thr:
             continue
         b = boxes_rs[i]

@@ -9,7 +9,7 @@ extent is the score-weighted mean of its 2D boxes, its z extent the slices it
 spans.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,13 +40,13 @@ def _box_iou(coords1: np.ndarray, area1: np.ndarray, coords2: np.ndarray,
 
 
 def _greedy_match(iou: np.ndarray,
-                  iou_thr: float) -> Tuple[np.ndarray, np.ndarray]:
+                  linkable: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Matched rows and columns (in matching order) of a one-to-one greedy
-    matching of an (m, n) IoU matrix by IoU > ``iou_thr``: highest IoU
+    matching of the ``linkable`` pairs of an (m, n) IoU matrix: highest IoU
     first, ties to the lower row, then the lower column. The pairs are
     sorted once and taken when their row and column are both free."""
     num_rows, num_cols = iou.shape
-    flat = np.flatnonzero(iou > iou_thr)  # row-major order
+    flat = np.flatnonzero(linkable)  # row-major order
     flat = flat[np.argsort(-iou.ravel()[flat], kind='stable')]
     rows, cols = np.divmod(flat, num_cols)
     take = ((np.bincount(rows, minlength=num_rows) == 1)[rows]
@@ -63,9 +63,27 @@ def _greedy_match(iou: np.ndarray,
     return rows[take], cols[take]
 
 
+def _smaller_box_overlap(coords1: np.ndarray, area1: np.ndarray,
+                         coords2: np.ndarray,
+                         area2: np.ndarray) -> np.ndarray:
+    """(m, n) intersection over the smaller box's area: 1 where one box
+    lies inside the other."""
+    x1, y1, x2, y2 = coords1[:, :, None]
+    u1, v1, u2, v2 = coords2
+    inter = (np.maximum(np.minimum(x2, u2) - np.maximum(x1, u1), 0.) *
+             np.maximum(np.minimum(y2, v2) - np.maximum(y1, v1), 0.))
+    return inter / np.maximum(np.minimum(area1[:, None], area2), _UNION_EPS)
+
+
 @dataclass(frozen=True)
 class StackSettings:
-    """How :func:`stack_slice_boxes` links and scores the 2D boxes.
+    """How :func:`stack_slice_boxes` links and scores the 2D boxes, and
+    turns the chains into one finding per lesion.
+
+    The defaults are the LENS stacking rule (Sec. IV-C) the paper tables
+    use; whole-scan inference sets the lesion steps (``contain_thr``,
+    ``join_gap``, ``merge_iou``, ``max_gap``, ``min_slices``) from a
+    validation (:mod:`mmlesion.apis.whole_scan.settings`).
 
     Attributes:
         iou_thr (float): link when IoU > iou_thr. Defaults to 0.5.
@@ -73,9 +91,23 @@ class StackSettings:
             bridge. Defaults to 0 (consecutive slices only).
         score_thr (float): 2D boxes with a lower score are dropped first.
         min_slices (int): drop findings spanning fewer slices (counting
-            from the first to the last, gaps included). Defaults to 1.
+            from the first to the last, gaps included), after the joins
+            and merges. Defaults to 1.
         score_mode (str): ``'max'`` or ``'mean'``.
         slice_half_extent (float): half the z extent of one slice.
+        contain_thr (float, optional): also link a box to a chain whose
+            last box it overlaps by more than this fraction of the smaller
+            box's area (a box lying mostly inside the other, as a lesion
+            shrinks towards its ends). None: IoU only. Defaults to None.
+        join_gap (int, optional): join two findings one after the other
+            along z, at most this many slices apart, whose facing end boxes
+            link (the rule above): one lesion broken into fragments. None:
+            no joining. Defaults to None.
+        merge_iou (float, optional): 3D non-maximum suppression of the
+            findings at this 3D IoU (:func:`~mmlesion.structures.bbox_3d.
+            nms_3d`), each suppressed finding fused into the one that
+            suppressed it (parallel chains of one lesion). None: no merging.
+            Defaults to None.
     """
     iou_thr: float = 0.5
     max_gap: int = 0
@@ -83,6 +115,21 @@ class StackSettings:
     min_slices: int = 1
     score_mode: str = 'max'
     slice_half_extent: float = 0.5
+    contain_thr: Optional[float] = None
+    join_gap: Optional[int] = None
+    merge_iou: Optional[float] = None
+
+    def linkable(self, coords1: np.ndarray, area1: np.ndarray,
+                 coords2: np.ndarray,
+                 area2: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The (m, n) IoU of two sets of boxes (``(4, m)`` coordinate
+        rows and their areas) and whether each pair links."""
+        iou = _box_iou(coords1, area1, coords2, area2)
+        linkable = iou > self.iou_thr
+        if self.contain_thr is not None:
+            linkable |= _smaller_box_overlap(
+                coords1, area1, coords2, area2) > self.contain_thr
+        return iou, linkable
 
 
 def stack_slice_boxes(slice_indices: Sequence[int],
@@ -141,6 +188,12 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     if settings.max_gap < 0 or settings.min_slices < 1:
         raise ValueError(f'max_gap must be >= 0 and min_slices >= 1, got '
                          f'{settings.max_gap} and {settings.min_slices}')
+    for name, low, high in (('contain_thr', 0., 1.), ('merge_iou', 0., 1.),
+                            ('join_gap', 0, np.inf)):
+        value = getattr(settings, name)
+        if value is not None and not low <= value <= high:
+            raise ValueError(f'{name} must be None or in [{low}, {high}], '
+                             f'got {value}')
     per_slice: Dict[int, tuple] = {}
     for i, (z, b, s) in enumerate(zip(slice_indices, boxes, scores)):
         b = np.asarray(b, dtype=np.float64).reshape(-1, 4) if np.size(
@@ -180,9 +233,9 @@ def stack_slice_boxes(slice_indices: Sequence[int],
             finished.append(chain_of[last[closed]])
             last = last[~closed]
         if len(last) and size:
-            rows, cols = _greedy_match(
-                _box_iou(coords[:, last], areas[last], coords[:, start:stop],
-                         areas[start:stop]), settings.iou_thr)
+            rows, cols = _greedy_match(*settings.linkable(
+                coords[:, last], areas[last], coords[:, start:stop],
+                areas[start:stop]))
             cols += start
             chain_of[cols] = chain_of[last[rows]]
             last[rows] = cols
@@ -204,8 +257,11 @@ def stack_slice_boxes(slice_indices: Sequence[int],
     lengths = np.bincount(chain_of, minlength=num_chains)
     firsts = np.cumsum(lengths) - lengths
     chains = np.concatenate(finished)  # in the order they closed
-    chains = chains[~(box_z[firsts[chains] + lengths[chains] - 1] -
-                      box_z[firsts[chains]] + 1 < settings.min_slices)]
+    lesion_steps = settings.join_gap is not None or \
+        settings.merge_iou is not None
+    if not lesion_steps:  # else after the joins and merges
+        chains = chains[~(box_z[firsts[chains] + lengths[chains] - 1] -
+                          box_z[firsts[chains]] + 1 < settings.min_slices)]
     # per chain: x1, y1, x2, y2, score and the key slice's box, for the
     # chains of one length at a time: numpy reduces each row of a (chains,
     # length) array as it would the chain's own array, in the same order,
@@ -242,4 +298,103 @@ def stack_slice_boxes(slice_indices: Sequence[int],
                 slice_range=(z_first, z_last),
                 key_slice=z_list[k],
                 boxes_2d=boxes_2d[first:end]))
+    if lesion_steps:
+        findings = [
+            f for f in _merge_3d(_join_along_z(
+                findings_by_score(findings), settings), settings)
+            if f.slice_range[1] - f.slice_range[0] + 1 >= settings.min_slices
+        ]
     return findings_by_score(findings)
+
+
+def fuse_findings(members: Sequence[Finding3D],
+                  settings: StackSettings) -> Finding3D:
+    """One finding of several of one lesion: on each slice the
+    highest-scoring of their 2D boxes (ties to the finding listed first),
+    then x, y, z, score and key slice as :func:`stack_slice_boxes` makes
+    them of one chain."""
+    best: Dict[int, tuple] = {}
+    for f in members:
+        for z, box, s in f.boxes_2d:
+            if z not in best or s > best[z][2]:
+                best[z] = (z, box, s)
+    boxes_2d = [best[z] for z in sorted(best)]
+    tb = np.array([b for _, b, _ in boxes_2d], np.float64)
+    ts = np.array([s for _, _, s in boxes_2d], np.float64)
+    weights = ts if ts.sum() > 0 else np.ones_like(ts)
+    x1, y1, x2, y2 = ((tb * weights[:, None]).sum(0) / weights.sum()).tolist()
+    z_first, z_last = boxes_2d[0][0], boxes_2d[-1][0]
+    half = settings.slice_half_extent
+    return Finding3D(
+        bbox_3d=[x1, y1, z_first - half, x2, y2, z_last + half],
+        score=float(ts.max() if settings.score_mode == 'max' else ts.mean()),
+        slice_range=(z_first, z_last),
+        key_slice=boxes_2d[int(ts.argmax())][0], boxes_2d=boxes_2d)
+
+
+def _end_box(f: Finding3D, last: bool) -> np.ndarray:
+    return np.asarray(f.boxes_2d[-1 if last else 0][1], np.float64)
+
+
+def _join_along_z(findings: List[Finding3D],
+                  settings: StackSettings) -> List[Finding3D]:
+    """Join fragments of one lesion along z (``settings.join_gap``): by
+    decreasing score, a finding takes every other that starts (ends) at
+    most ``join_gap`` slices after its end (before its start) and whose
+    facing end box links with its own, until none is left to take."""
+    if settings.join_gap is None or len(findings) < 2:
+        return findings
+    alive = list(findings)
+    i = 0
+    while i < len(alive):
+        f = alive[i]
+        for j in range(len(alive) - 1, -1, -1):
+            g = alive[j]
+            if j == i:
+                continue
+            if g.slice_range[0] > f.slice_range[1]:
+                gap, ends = g.slice_range[0] - f.slice_range[1] - 1, (
+                    _end_box(f, True), _end_box(g, False))
+            elif g.slice_range[1] < f.slice_range[0]:
+                gap, ends = f.slice_range[0] - g.slice_range[1] - 1, (
+                    _end_box(f, False), _end_box(g, True))
+            else:
+                continue
+            if gap > settings.join_gap:
+                continue
+            a, b = (e.reshape(4, 1) for e in ends)
+            area = [(e[2] - e[0]) * (e[3] - e[1]) for e in (a, b)]
+            if settings.linkable(a, area[0], b, area[1])[1][0, 0]:
+                f = alive[i] = fuse_findings([f, g], settings)
+                del alive[j]
+                if j < i:
+                    i -= 1
+        i += 1
+    return alive
+
+
+def _merge_3d(findings: List[Finding3D],
+              settings: StackSettings) -> List[Finding3D]:
+    """3D NMS of the findings at ``settings.merge_iou`` (highest score
+    first), each suppressed one fused into the finding that suppressed
+    it (:func:`fuse_findings`)."""
+    if settings.merge_iou is None or len(findings) < 2:
+        return findings
+    import torch
+
+    from mmlesion.structures.bbox_3d import bbox_overlaps_3d
+    findings = findings_by_score(findings)
+    boxes = torch.tensor([f.bbox_3d for f in findings], dtype=torch.float64)
+    over = (bbox_overlaps_3d(boxes, boxes) > settings.merge_iou).numpy()
+    taken = np.zeros(len(findings), bool)
+    out = []
+    for i in range(len(findings)):
+        if taken[i]:
+            continue
+        group = np.flatnonzero(over[i] & ~taken)
+        group = group[group != i]
+        taken[i] = True
+        taken[group] = True
+        out.append(findings[i] if not len(group) else fuse_findings(
+            [findings[i]] + [findings[k] for k in group.tolist()], settings))
+    return out

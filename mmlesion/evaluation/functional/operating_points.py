@@ -5,7 +5,7 @@ as a checkpoint records them: :class:`OperatingPoints`."""
 import math
 import numbers
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -30,6 +30,11 @@ class OperatingPoints(FieldRecord):
             file(s)).
         epoch (int, optional): the epoch validated.
         iter (int, optional): the iteration validated.
+        lesion_steps (dict, optional): for ``fp_unit='scan'``: the
+            stacking's lesion steps chosen with the thresholds
+            (``max_gap``, ``min_slices``, ``contain_thr``, ``join_gap``,
+            ``merge_iou``; :class:`~mmlesion.evaluation.functional.
+            box_stacking.StackSettings`), which the thresholds hold for.
     """
     fp_unit: str
     fp_rates: List[float]
@@ -39,6 +44,7 @@ class OperatingPoints(FieldRecord):
     split: Optional[str] = None
     epoch: Optional[int] = None
     iter: Optional[int] = None
+    lesion_steps: Optional[Dict[str, Any]] = None
 
     def rate_index(self, fp_rate: float) -> int:
         """The index of ``fp_rate`` in :attr:`fp_rates`.
@@ -124,15 +130,31 @@ class OperatingPoints(FieldRecord):
                                    or isinstance(value, bool)):
                 raise _malformed(name, f'{value!r}, not ' + ' or '.join(
                     'None' if k is NoneType else k.__name__ for k in kinds))
+        steps = record.get('lesion_steps')
+        if steps is not None:
+            if not isinstance(steps, Mapping) or set(steps) != set(
+                    LESION_STEP_NAMES):
+                raise _malformed('lesion_steps', f'{steps!r}, not a mapping '
+                                 'of ' + ', '.join(LESION_STEP_NAMES))
+            for name, value in steps.items():
+                if value is not None and (not isinstance(
+                        value, numbers.Real) or isinstance(value, bool)
+                                          or not 0 <= value < 1e6):
+                    raise _malformed(f'lesion_steps.{name}',
+                                     f'{value!r}, not None or a number >= 0')
+            steps = dict(steps)
         return replace(cls(**record), fp_rates=rates, thresholds=thrs,
-                       sensitivities=sens)
+                       sensitivities=sens, lesion_steps=steps)
 
 
 NoneType = type(None)
 #: What one unit of a record's FP denominator can be: a 2D validation
 #: image (:class:`~mmlesion.evaluation.metrics.FROCMetric`) or a (sub-)
 #: volume (:class:`~mmlesion.evaluation.metrics.FROC3DMetric`).
-FP_UNITS = ('image', 'sub-volume')
+FP_UNITS = ('image', 'sub-volume', 'scan')
+#: The names of :attr:`OperatingPoints.lesion_steps`.
+LESION_STEP_NAMES = ('max_gap', 'min_slices', 'contain_thr', 'join_gap',
+                     'merge_iou')
 #: The highest threshold a record holds: just above a best score of 1
 #: (where even the best detection exceeds the rate: keep nothing).
 MAX_THRESHOLD = float(np.nextafter(1., 2.))
@@ -165,3 +187,6 @@ def _numbers(record: Mapping[str, Any], name: str,
 
 #: Key of :class:`OperatingPoints` in a checkpoint's ``meta``.
 OPERATING_POINTS_KEY = 'mmlesion_operating_points'
+#: Key of the per-scan :class:`OperatingPoints` (``fp_unit='scan'``) in a
+#: checkpoint's ``meta`` (``tools/eval_whole_scan.py --calibrate``).
+SCAN_OPERATING_POINTS_KEY = 'mmlesion_scan_operating_points'

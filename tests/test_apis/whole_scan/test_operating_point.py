@@ -74,7 +74,7 @@ def test_single_scan_and_batch_keep_the_same_findings(scan_and_checkpoints,
     assert one['operating_point'] == many['operating_point'] == dict(
         source='validation', threshold=threshold, fp_rate=4.,
         fp_unit='image', sensitivity=.75, split='val.csv', epoch=3,
-        note=scan_model.FP_UNIT_NOTES['image'])
+        note=scan_model.FP_UNIT_NOTES['image'], lesion_steps=None)
     kept = [f for f in every.findings
             if max(b.score for b in f.boxes_2d) >= threshold]
     assert 0 < len(kept) < len(every.findings)
@@ -115,6 +115,55 @@ def test_score_thr_overrides_the_operating_point(scan_and_checkpoints,
     record, rows = _written(tmp_path / 'out')
     assert record['operating_point']['source'] == 'score-thr'
     assert len(record['findings']) == len(rows) == len(every.findings)
+
+
+def test_a_per_scan_record_wins_with_its_lesion_steps(scan_and_checkpoints,
+                                                      tmp_path):
+    """A checkpoint recording a per-scan point keeps the findings whose own
+    score reaches its threshold at --fp-per-scan, stacked with the lesion
+    steps chosen with it; --fp-rate asks for the per-image point; a rate
+    not recorded is refused."""
+    from mmlesion.apis.whole_scan.calibrate import record_in_checkpoint
+    from mmlesion.evaluation.functional.operating_points import \
+        SCAN_OPERATING_POINTS_KEY
+    scan, _, validated, _, _ = scan_and_checkpoints
+    steps = dict(max_gap=1, min_slices=2, contain_thr=.7, join_gap=2,
+                 merge_iou=.1)
+    stacked = run_volume_inference(CFG_PATH, validated, scan,
+                                   run_settings=RunSettings(
+                                       fp_rate=None,
+                                       detection=DetectionSettings(
+                                           score_thr=.01,
+                                           show_progress=False, **steps)))
+    scores = sorted(f.score for f in stacked.findings)
+    assert len(scores) >= 2
+    threshold = float(scores[len(scores) // 2])
+    ckpt = tmp_path / 'scan.pth'
+    ckpt.write_bytes(Path(validated).read_bytes())
+    record_in_checkpoint(str(ckpt), OperatingPoints(
+        fp_unit='scan', fp_rates=[1., 4.], thresholds=[1., threshold],
+        sensitivities=[.5, .9], metric='whole_scan_lesions',
+        split='volumes.json, split val', lesion_steps=steps))
+    meta = torch.load(ckpt, weights_only=False)['meta']
+    assert OPERATING_POINTS_KEY in meta  # the per-image record kept
+    result = run_volume_inference(CFG_PATH, str(ckpt), scan,
+                                  run_settings=_settings())
+    point = result.operating_point
+    assert (point.fp_unit, point.fp_rate, point.threshold,
+            point.lesion_steps) == ('scan', 4., threshold, steps)
+    assert point.describe().startswith(
+        f'findings scored >= {threshold:.4g}: at most 4 false findings per '
+        'scan on the validation scans (sensitivity 0.900')
+    assert [f.score for f in result.findings] == [
+        s for s in sorted(scores, reverse=True) if s >= threshold]
+    assert result.detection.lesion_steps() == steps
+    image = run_volume_inference(CFG_PATH, str(ckpt), scan,
+                                 run_settings=_settings(fp_per_scan=None))
+    assert image.operating_point.fp_unit == 'image'
+    with pytest.raises(ValueError, match=r'no operating point at 2 FPs per '
+                       r'scan is recorded; the validation recorded 1, 4'):
+        run_volume_inference(CFG_PATH, str(ckpt), scan,
+                             run_settings=_settings(fp_per_scan=2.))
 
 
 def test_a_rate_the_validation_did_not_record_is_one_clear_error(

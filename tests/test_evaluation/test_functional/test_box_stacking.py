@@ -290,6 +290,6 @@ def test_greedy_match_is_the_repeated_argmax(seed):
     # few distinct values: many ties, many contested rows and columns
     iou = rng.choice([0., .2, .5, .6, .6, .75, 1.], shape)
     for thr in (.5, 0., .7):
-        rows, cols = _greedy_match(iou.copy(), thr)
+        rows, cols = _greedy_match(iou.copy(), iou > thr)
         assert list(zip(rows.tolist(), cols.tolist())) == \
             _reference_greedy_match(iou, thr)

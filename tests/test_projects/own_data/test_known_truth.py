@@ -85,15 +85,30 @@ def test_detector_learns_the_known_truth(tmp_path):
     assert chance['froc/sens@1'] <= .15, chance
     assert model['froc/sens@4'] >= chance['froc/sens@4'] + .3, (model,
                                                                  chance)
-    # infer_volume on a held-out scan: the kept findings (the validated
-    # operating point of the best checkpoint) lie on its lesions
+    # whole scans judged as lesions in 3D: the per-scan operating point
+    # chosen on the validation patients' scans (stored in the best
+    # checkpoint), the held-out patients' scans detected whole
+    best = next(work.glob('best_*.pth'))
+    scan3d = known_truth.whole_scan_3d(config, best, ann, tmp_path, NARROW)
+    assert json.loads((tmp_path / 'whole_scan_3d.json').read_text()) == \
+        scan3d
+    assert scan3d['test_lesions'] >= 4, scan3d
+    assert scan3d['findings_per_lesion'] is not None and \
+        scan3d['findings_per_lesion'] <= 1.3, scan3d
+    assert scan3d['sensitivity_at_fp_per_scan']['4'] >= .8, scan3d
+    assert scan3d['chance_at_fp_per_scan']['4'] <= .2, scan3d
+    # infer_volume on a held-out scan: the kept findings (the per-scan
+    # operating point of the best checkpoint, used by default) lie on its
+    # lesions
     test_scan = next(v for v in volumes if int(v['split']) == 3)
     name = test_scan['file'].rsplit('/', 1)[-1]
-    best = next(work.glob('best_*.pth'))
     out = tmp_path / 'findings'
     _run('tools/infer_volume.py', config, best, tmp_path / 'images' / name,
          '--out-dir', out, '--cfg-options', *NARROW)
-    found = json.loads((out / 'findings.json').read_text())['findings']
+    record = json.loads((out / 'findings.json').read_text())
+    assert record['operating_point']['fp_unit'] == 'scan', record[
+        'operating_point']
+    found = record['findings']
     labels = sitk.GetArrayFromImage(sitk.ReadImage(
         str(tmp_path / 'labels' / name)))
     assert found

@@ -1,0 +1,259 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""Whole-scan findings judged as lesions on scans with known lesions, and
+the per-scan operating point chosen from them (``tools/eval_whole_scan.py``;
+docs/infer_volume.md, "Which findings are kept").
+
+Each scan of an annotation file (the common volume format, e.g. the
+converter's ``volumes.json``) is detected once (:func:`detect_scans`);
+its 2D boxes are then stacked under each candidate of a small grid of the
+lesion steps (:data:`LESION_STEP_GRID`), and the findings judged against
+the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
+evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
+best mean sensitivity over 1/8 to 8 false findings per scan (ties: the
+earlier candidate, fewer steps first) and the score thresholds of those
+rates: an :class:`~mmlesion.evaluation.functional.operating_points.
+OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
+stores in the checkpoint, where whole-scan runs find it.
+"""
+import itertools
+import os.path as osp
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from mmlesion.datasets.converters.common import SPLIT_NAMES
+from mmlesion.datasets.volumes import CTVolume, resample_boxes_3d
+from mmlesion.datasets.volumes.annotation_file import (load_annotation_file,
+                                                       resolve_volume_file)
+from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
+from mmlesion.evaluation.functional.operating_points import (
+    SCAN_OPERATING_POINTS_KEY, OperatingPoints)
+from mmlesion.evaluation.functional.scan_lesions import (
+    SCAN_FP_RATES, SCAN_IOBB_THR, ScanLesionResult, evaluate_scan_findings)
+from mmlesion.utils.checkpoints.checksum import (read_checksum,
+                                                 remove_checksum,
+                                                 write_checksum)
+from mmlesion.utils.writing.atomic import atomic_save_with
+
+from .infer import infer_volume
+from .read import read_scan
+from .settings import (LESION_STEPS, DetectionSettings,
+                       VolumeInferenceSettings)
+
+#: The candidates of each lesion step a calibration tries (every
+#: combination): bridge 0-2 missed slices; link boxes lying 70 % inside
+#: the last one or not; join fragments up to 2 slices apart or not; 3D NMS
+#: at IoU 0.1 (nnDetection's and 3D-AG's) or not; keep findings of at least
+#: 1-3 slices.
+LESION_STEP_GRID: Dict[str, Tuple[Any, ...]] = dict(
+    max_gap=(0, 1, 2), min_slices=(1, 2, 3), contain_thr=(None, .7),
+    join_gap=(None, 2), merge_iou=(None, .1))
+
+
+@dataclass
+class ScanTruth:
+    """A scan of an annotation file and its lesions.
+
+    Args:
+        volume_id (str): its ``id``.
+        path (str): the scan file.
+        lesions (np.ndarray): ``(M, 6)`` continuous voxel boxes (ignored
+            lesions left out).
+    """
+    volume_id: str
+    path: str
+    lesions: np.ndarray
+
+
+@dataclass
+class DetectedScan:
+    """One scan detected once (its 2D boxes before stacking).
+
+    Args:
+        truth (ScanTruth): the scan and its lesions.
+        boxes (list[np.ndarray]): per resampled slice its (n, 4) boxes.
+        scores (list[np.ndarray]): per resampled slice the (n,) scores.
+        resampled (CTVolume): the grid of the boxes (geometry only).
+        volume (CTVolume): the scan's grid (geometry only).
+    """
+    truth: ScanTruth
+    boxes: List[np.ndarray]
+    scores: List[np.ndarray]
+    resampled: CTVolume
+    volume: CTVolume
+
+    def findings(self, detection: DetectionSettings) -> np.ndarray:
+        """``(N, 7)`` findings of these boxes stacked with ``detection``'s
+        settings, in continuous voxels of the scan, with their score."""
+        stacked = stack_slice_boxes(list(range(len(self.boxes))),
+                                    self.boxes, self.scores,
+                                    detection.stack_settings())
+        if not stacked:
+            return np.zeros((0, 7))
+        boxes = resample_boxes_3d(np.array([f.bbox_3d for f in stacked]),
+                                  self.resampled, self.volume)
+        return np.concatenate([boxes.astype(np.float64), np.array(
+            [[f.score] for f in stacked])], 1)
+
+
+@dataclass
+class Calibration:
+    """What :func:`calibrate_scans` chose and measured.
+
+    Args:
+        lesion_steps (dict): the chosen steps.
+        result (ScanLesionResult): the scans judged with them.
+        tried (list[tuple[dict, float]]): each candidate and its mean
+            sensitivity, in the order tried.
+    """
+    lesion_steps: Dict[str, Any]
+    result: ScanLesionResult
+    tried: List[Tuple[Dict[str, Any], float]] = field(default_factory=list)
+
+    def operating_points(self, split: str) -> OperatingPoints:
+        """The record a checkpoint stores (unit ``scan``)."""
+        r = self.result
+        return OperatingPoints(
+            fp_unit='scan', fp_rates=list(r.fp_rates),
+            thresholds=[float(t) for t in r.thresholds],
+            sensitivities=list(r.sensitivities), metric='whole_scan_lesions',
+            split=split, lesion_steps=dict(self.lesion_steps))
+
+
+def read_scan_truths(ann_file: str, split: Optional[str] = None,
+                     allow_outside: Optional[bool] = None
+                     ) -> List[ScanTruth]:
+    """The scans of an annotation file and their lesions.
+
+    Args:
+        ann_file (str): the common volume annotation file.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``: the
+            volumes whose ``split`` (1/2/3 or the name) is it; None: all.
+        allow_outside (bool, optional): scans may lie outside its folder.
+
+    Raises:
+        ValueError: no volume of that split, naming the file.
+    """
+    data = load_annotation_file(ann_file)
+    out = []
+    for entry in data['volumes']:
+        name = entry.get('split')
+        name = SPLIT_NAMES.get(name, name)
+        if split is not None and name != split:
+            continue
+        boxes = [a['bbox'] for a in entry.get('annotations', ())
+                 if not a.get('ignore')]
+        out.append(ScanTruth(
+            str(entry['id']), resolve_volume_file(
+                ann_file, entry['file'], allow_outside=allow_outside),
+            np.asarray(boxes, np.float64).reshape(-1, 6)))
+    if not out:
+        raise ValueError(f'{ann_file}: no volume of split {split!r}')
+    return out
+
+
+def _geometry(volume: CTVolume) -> CTVolume:
+    """``volume``'s geometry, its array a zero-stride stand-in."""
+    return CTVolume(np.broadcast_to(np.float32(0), volume.shape_zyx),
+                    volume.spacing_zyx, volume.origin_xyz, volume.direction,
+                    dict(volume.meta))
+
+
+def detect_scans(model: torch.nn.Module, truths: Sequence[ScanTruth],
+                 settings: VolumeInferenceSettings,
+                 detection: DetectionSettings) -> List[DetectedScan]:
+    """Detect every scan once (:func:`~mmlesion.apis.whole_scan.infer.
+    infer_volume` without stacking), keeping its 2D boxes."""
+    out = []
+    for i, truth in enumerate(truths):
+        volume = read_scan(truth.path, settings)
+        result = infer_volume(model, volume, settings, detection,
+                              measure=False, stack=False)
+        dets = result.slice_detections
+        out.append(DetectedScan(truth, dets.boxes, dets.scores,
+                                _geometry(result.resampled),
+                                _geometry(volume)))
+        if detection.show_progress:
+            print(f'[{i + 1}/{len(truths)}] {truth.volume_id}: '
+                  f'{len(dets.boxes)} slices, '
+                  f'{sum(len(b) for b in dets.boxes)} boxes', flush=True)
+    return out
+
+
+def judge_scans(scans: Sequence[DetectedScan],
+                detection: DetectionSettings,
+                fp_rates: Sequence[float] = SCAN_FP_RATES,
+                iobb_thr: float = SCAN_IOBB_THR) -> ScanLesionResult:
+    """The scans' findings under ``detection``'s stacking judged against
+    their lesions in 3D."""
+    return evaluate_scan_findings(
+        [s.findings(detection) for s in scans],
+        [s.truth.lesions for s in scans],
+        [s.volume.spacing_zyx for s in scans], fp_rates, iobb_thr)
+
+
+def lesion_step_candidates(
+        grid: Mapping[str, Sequence[Any]] = LESION_STEP_GRID
+) -> List[Dict[str, Any]]:
+    """Every combination of ``grid`` (its keys: :data:`LESION_STEPS`),
+    fewer steps first within each step's listed order."""
+    missing = set(LESION_STEPS) - set(grid)
+    if missing or set(grid) - set(LESION_STEPS):
+        raise ValueError(f'the grid must give exactly {LESION_STEPS}, got '
+                         f'{sorted(grid)}')
+    return [dict(zip(LESION_STEPS, values))
+            for values in itertools.product(*(grid[k] for k in LESION_STEPS))]
+
+
+def calibrate_scans(scans: Sequence[DetectedScan],
+                    detection: DetectionSettings,
+                    grid: Mapping[str, Sequence[Any]] = LESION_STEP_GRID,
+                    fp_rates: Sequence[float] = SCAN_FP_RATES
+                    ) -> Calibration:
+    """Choose the lesion steps (module doc) and judge the scans with them.
+
+    Args:
+        scans (Sequence[DetectedScan]): validation scans, detected.
+        detection (DetectionSettings): the other stacking settings.
+        grid (Mapping): the candidates of each step.
+        fp_rates (Sequence[float]): FPs per scan.
+
+    Returns:
+        Calibration: the chosen steps, their result and every candidate's
+        mean sensitivity.
+    """
+    best: Optional[Calibration] = None
+    tried = []
+    for steps in lesion_step_candidates(grid):
+        result = judge_scans(scans, replace(detection, **steps), fp_rates)
+        tried.append((steps, result.mean_sensitivity()))
+        if best is None or tried[-1][1] > best.result.mean_sensitivity():
+            best = Calibration(steps, result)
+    best.tried = tried
+    return best
+
+
+def record_in_checkpoint(checkpoint: str, points: OperatingPoints) -> None:
+    """Store a per-scan record in ``checkpoint``'s ``meta``
+    (:data:`SCAN_OPERATING_POINTS_KEY`), replacing the file whole
+    (atomically: a killed run leaves the old file); every other entry is
+    kept as it is. A SHA-256 sidecar is removed first and written anew
+    after.
+
+    Raises:
+        ValueError: the file is not a checkpoint with a ``meta`` dict.
+    """
+    from mmlesion.utils.checkpoints.loader import load_local_checkpoint
+    ckpt = load_local_checkpoint(checkpoint)
+    if not isinstance(ckpt, dict) or not isinstance(
+            ckpt.get('meta', {}), dict):
+        raise ValueError(f'{checkpoint}: not a checkpoint with a meta dict')
+    ckpt.setdefault('meta', {})[SCAN_OPERATING_POINTS_KEY] = points.to_dict()
+    had_sidecar = read_checksum(checkpoint) is not None
+    remove_checksum(checkpoint)  # never a wrong one, even after a kill
+    atomic_save_with(osp.abspath(checkpoint),
+                     lambda tmp: torch.save(ckpt, tmp))
+    if had_sidecar:
+        write_checksum(checkpoint)

@@ -1,0 +1,88 @@
+# Copyright (c) mmlesion contributors. All rights reserved.
+"""The lesion steps of the stacking (StackSettings.contain_thr, join_gap,
+merge_iou, and min_slices after them): each joins or keeps what it should,
+and is off by default (the paper tables' rule)."""
+import numpy as np
+import pytest
+
+from mmlesion.evaluation.functional.box_stacking import (StackSettings,
+                                                         fuse_findings,
+                                                         stack_slice_boxes)
+
+
+def _stack(per_slice, **settings):
+    zs = sorted(per_slice)
+    return stack_slice_boxes(
+        zs, [np.array([b for b, _ in per_slice[z]]).reshape(-1, 4)
+             for z in zs],
+        [np.array([s for _, s in per_slice[z]]) for z in zs],
+        StackSettings(**settings))
+
+
+def test_a_box_inside_the_last_links_with_contain_thr():
+    big, small = [0, 0, 10, 10], [3, 3, 7, 7]  # IoU 0.16, inside: 1.0
+    boxes = {0: [(big, .9)], 1: [(big, .8)], 2: [(small, .7)]}
+    assert len(_stack(boxes)) == 2
+    (one, ) = _stack(boxes, contain_thr=.7)
+    assert one.slice_range == (0, 2)
+    # half outside: no link
+    boxes[2] = [([5, 5, 15, 15], .7)]
+    assert len(_stack(boxes, contain_thr=.7)) == 2
+
+
+@pytest.mark.parametrize('gap,joined', [(None, False), (1, False),
+                                        (2, True), (3, True)])
+def test_fragments_along_z_join_within_join_gap(gap, joined):
+    box = [0, 0, 10, 10]
+    boxes = {z: [(box, .5 + z / 100)] for z in (0, 1, 2, 5, 6, 7)}
+    found = _stack(boxes, join_gap=gap)
+    if joined:
+        (one, ) = found
+        assert one.slice_range == (0, 7)
+        assert [z for z, _, _ in one.boxes_2d] == [0, 1, 2, 5, 6, 7]
+        assert one.score == pytest.approx(.57)
+        assert one.key_slice == 7
+    else:
+        assert sorted(f.slice_range for f in found) == [(0, 2), (5, 7)]
+    # boxes that do not overlap are never joined
+    far = {**boxes, **{z: [([50, 50, 60, 60], .5)] for z in (5, 6, 7)}}
+    assert len(_stack(far, join_gap=3)) == 2
+
+
+def test_parallel_chains_merge_into_one_by_3d_nms():
+    a, b = [0, 0, 10, 10], [4, 0, 14, 10]  # IoU 0.43: two chains
+    boxes = {z: [(a, .9), (b, .6)] for z in range(4)}
+    assert len(_stack(boxes)) == 2
+    (one, ) = _stack(boxes, merge_iou=.1)
+    # one box a slice, the best of the two (a's), a's extent
+    assert [(z, box) for z, box, _ in one.boxes_2d] == [(z, a)
+                                                        for z in range(4)]
+    assert one.bbox_3d == pytest.approx([0, 0, -.5, 10, 10, 3.5])
+    assert one.score == .9
+    # apart in 3D: both kept
+    far = {z: [(a, .9), ([40, 40, 50, 50], .6)] for z in range(4)}
+    assert len(_stack(far, merge_iou=.1)) == 2
+
+
+def test_min_slices_counts_the_joined_lesion():
+    box = [0, 0, 10, 10]
+    boxes = {0: [(box, .9)], 2: [(box, .8)], 9: [([30, 30, 40, 40], .7)]}
+    found = _stack(boxes, join_gap=1, min_slices=2)
+    assert [f.slice_range for f in found] == [(0, 2)]  # the stray dropped
+    assert len(_stack(boxes, min_slices=2)) == 0
+
+
+def test_fuse_findings_takes_the_best_box_a_slice():
+    a = _stack({0: [([0, 0, 4, 4], .9)], 1: [([0, 0, 4, 4], .2)]})[0]
+    b = _stack({1: [([1, 1, 5, 5], .5)], 2: [([1, 1, 5, 5], .4)]})[0]
+    fused = fuse_findings([a, b], StackSettings())
+    assert [(z, s) for z, _, s in fused.boxes_2d] == [(0, .9), (1, .5),
+                                                      (2, .4)]
+    assert fused.slice_range == (0, 2) and fused.key_slice == 0
+
+
+def test_bad_lesion_steps_are_refused():
+    for bad in (dict(contain_thr=1.5), dict(merge_iou=-.1),
+                dict(join_gap=-1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            _stack({0: [([0, 0, 1, 1], .5)]}, **bad)
