@@ -25,6 +25,15 @@ def _shown() -> dict:
     return package_json('datasets/converters/tool_defaults.json')
 
 
+def _column(text: str) -> tuple:
+    """``NAME=HEADER`` of ``--columns`` as ``(NAME, HEADER)``."""
+    name, sep, header = text.partition('=')
+    if not (sep and name.strip() and header.strip()):
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not NAME=HEADER (e.g. volume_id=case)')
+    return name.strip(), header.strip()
+
+
 def run_converter(doc: str, argv: Optional[Sequence[str]] = None,
                   preset: Optional[str] = None) -> int:
     """Parse the converter's options and run the conversion.
@@ -82,6 +91,15 @@ def converter_parser(doc: str, preset: Optional[str] = None
                        'volume_id,coordX,coordY,coordZ,long_axis_mm,'
                        'short_axis_mm; voxel: volume_id,x1,y1,z1,x2,y2,z2 '
                        '(file voxels, inclusive)')
+    group.add_argument(
+        '--columns', nargs='+', metavar='NAME=HEADER', type=_column,
+        help="read the box CSV's column HEADER as the layout's NAME (e.g. "
+        '--columns volume_id=case patient_id=patient coordX=x_mm '
+        'coordY=y_mm coordZ=z_mm); recist also takes patient_id (the '
+        'patients of the split), slice_index (the measured slice, 0-based '
+        "along the scan file's z axis: the key slice) and "
+        'measurement_coordinates (the axes\' end points, world mm: x1 y1 '
+        'x2 y2 of the long axis, then of the short one)')
     group.add_argument('--excluded', help='box CSV of findings that become '
                        'ignored boxes (LUNA16: annotations_excluded.csv)')
     group.add_argument('--seriesuids', help='LUNA16 seriesuids.csv: '

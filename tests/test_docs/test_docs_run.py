@@ -108,6 +108,9 @@ EXPECTED_SKIPS: Dict[Tuple[str, str], str] = {
     ('docs/your_own_data.md',
      'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --instances --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
     R_PLACEHOLDER,
+    ('docs/your_own_data.md',
+     'python tools/dataset_converters/convert_dataset.py DIR/images --boxes DIR/recist.csv --box-format recist --columns volume_id=case patient_id=patient coordX=x_mm coordY=y_mm coordZ=z_mm --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
+    R_PLACEHOLDER,
     ('README.md',
      'python tools/dataset_converters/convert_dataset.py DIR/images DIR/labels --out DIR/volumes.json --export-2d DIR/2d --test-fraction 0.2'):
     R_PLACEHOLDER,

@@ -50,6 +50,8 @@ def settings_from_args(args: argparse.Namespace) -> ConvertSettings:
     option not given (``None``) takes the library's default."""
     given = {k: getattr(args, k) for k in ConvertSettings.__dataclass_fields__
              if getattr(args, k, None) is not None}
+    if 'columns' in given:  # (name, header) pairs of --columns
+        given['columns'] = dict(given['columns'])
     return ConvertSettings(**given, out_file=args.out,
                            exporter=build_exporter(args),
                            export_dir=args.export_2d,

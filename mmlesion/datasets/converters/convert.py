@@ -55,6 +55,8 @@ class ConvertSettings:
         masks (str, optional): the label-map folder.
         boxes (str, optional): the box CSV (``annotations.csv``).
         box_format (str): ``world``, ``recist`` or ``voxel``.
+        columns (dict, optional): the box CSV's header for each column
+            name of the layout (``--columns name=header``).
         excluded (str, optional): a box CSV of ignored findings.
         seriesuids (str, optional): LUNA16's ``seriesuids.csv``.
         labels (sequence[int], optional): lesion labels of the masks
@@ -91,6 +93,7 @@ class ConvertSettings:
     masks: Optional[str] = None
     boxes: Optional[str] = None
     box_format: str = _SHOWN['box_format']
+    columns: Optional[Dict[str, str]] = None
     excluded: Optional[str] = None
     seriesuids: Optional[str] = None
     labels: Optional[Sequence[int]] = None

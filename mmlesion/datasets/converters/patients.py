@@ -141,6 +141,9 @@ def group_patients(cases: List[ScanCase], rules: PatientRules) -> str:
         listed = table.get(case.volume_id, (None, None))[1]
         if listed:
             case.patient, rule = listed, 'patient_id of the split file'
+        elif case.rows_patient:
+            case.patient = case.rows_patient
+            rule = 'patient_id of the box CSV'
         elif rules.patient_regex:
             case.patient = _regex_patient(rules.patient_regex, case)
             rule = f'--patient-regex {rules.patient_regex!r}'

@@ -18,7 +18,7 @@ from mmlesion.evaluation.functional.luna16 import read_seriesuids_csv
 from mmlesion.utils.tool_defaults import tool_defaults
 from ..volumes import list_dicom_series
 from ..volumes.loading import VOLUME_SUFFIXES
-from .scan_cases import ScanCase, read_box_table, scan_id
+from .scan_cases import ScanCase, read_box_table, rows_patient, scan_id
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ def _boxes(settings, known: Sequence[str]) -> Dict[str, list]:
     for path, ignore in ((settings.boxes, False), (settings.excluded, True)):
         if not path:
             continue
-        table = read_box_table(path, settings.box_format, ignore)
+        table = read_box_table(path, settings.box_format, ignore,
+                               settings.columns)
         absent = [uid for uid in table if uid not in known]
         if not ignore and len(absent) == len(table):
             raise ValueError(
@@ -135,7 +136,8 @@ def find_folder_cases(settings) -> List[ScanCase]:
             raise ValueError(f'{lone[0]}: no label mask of the same name '
                              f'under {settings.masks} ({len(lone)} scans)')
     findings = _boxes(settings, list(scans))
-    return [ScanCase(vid, path, masks.get(vid), findings.get(vid, []))
+    return [ScanCase(vid, path, masks.get(vid), findings.get(vid, []),
+                     rows_patient=rows_patient(vid, findings.get(vid, [])))
             for vid, path in scans.items()]
 
 

@@ -377,3 +377,69 @@ def test_real_ct_volumes_with_made_masks(tmp_path):
     _, data = _run(tmp_path, str(img), 'b.json', masks=str(lab))
     assert [a['bbox'] for a in data['volumes'][0]['annotations']] == [
         c['bbox'] for c in mask_to_boxes_3d(bone, ct.spacing_zyx)]
+
+
+def test_clinic_recist_sheet_through_columns(tmp_path, capsys):
+    """A clinic's RECIST sheet (its own headers) converts with one
+    --columns option, echoed in one line: its patient column groups the
+    scans (names that show no patient), the measured slice (0-based along
+    the file's z axis, here of a scan stored head first) is the key slice,
+    and the box is long x short axis, or that of the axes' end points."""
+    flip = (1, 0, 0, 0, 1, 0, 0, 0, -1)  # ct_002 stored head first
+    for name, direction, origin in (('ct_001', None, (0, 0, 0)),
+                                    ('ct_002', flip, (0, 0, 33)),
+                                    ('ct_003', None, (0, 0, 0)),
+                                    ('ct_004', None, (0, 0, 0))):
+        write_volume(str(tmp_path / 'img' / f'{name}.nii.gz'),
+                     _ct((12, 48, 48)), (1., 1., 3.), origin, direction)
+    sheet = tmp_path / 'recist.csv'
+    sheet.write_text(
+        'case,patient,x_mm,y_mm,z_mm,long_axis_mm,short_axis_mm,slice_index\n'
+        'ct_001,A,20,24,16.5,27,6,5\n'   # centre between slices 5 and 6
+        'ct_002,A,20,24,24,10,8,3\n'     # file slice 3: world z 24
+        'ct_003,B,30,30,12,12,9,\n'      # no measured slice: the centre's
+        'ct_004,B,20,20,9,15,10,3\n')
+    tool = load_tool('dataset_converters/convert_dataset.py')
+    columns = ['--columns', 'volume_id=case', 'patient_id=patient',
+               'coordX=x_mm', 'coordY=y_mm', 'coordZ=z_mm']
+    base = [str(tmp_path / 'img'), '--boxes', str(sheet), '--box-format',
+            'recist', '--val-fraction', '0', '--test-fraction', '0.5',
+            '--num-slices', '3', '--interval-mm', '3']
+    # without the mapping: refused naming the columns it lacks
+    assert tool.main(base + ['--out', str(tmp_path / 'x.json')]) == 1
+    assert "lacks the column(s) ['volume_id', 'coordX'" in \
+        capsys.readouterr().err
+    assert tool.main(base + columns + [
+        '--out', str(tmp_path / 'r.json'), '--export-2d',
+        str(tmp_path / 'r2d')]) == 0
+    out = capsys.readouterr().out
+    assert (f'{sheet}: columns volume_id=case, coordX=x_mm, coordY=y_mm, '
+            'coordZ=z_mm, long_axis_mm, short_axis_mm, patient_id=patient, '
+            'slice_index') in out
+    assert 'patients: 2 patients in 4 scans, by patient_id of the box ' \
+        'CSV (4 scans)' in out
+    data = json.load(open(tmp_path / 'r.json'))
+    side = {v['id']: (v['patient_id'], v['split']) for v in data['volumes']}
+    assert side['ct_001'] == side['ct_002'][:1] + (side['ct_001'][1], )
+    assert side['ct_001'][1] == side['ct_002'][1] != side['ct_003'][1] == \
+        side['ct_004'][1] and side['ct_003'][0] == 'B'
+    series = {s['volume_id']: s for s in json.load(
+        open(tmp_path / 'r2d' / 'series_map.json'))}
+    keys = {k: [les['key_slice'] - 1 for les in s['lesions']]
+            for k, s in series.items()}
+    # canonical slices: the measured ones (ct_002's file slice 3 is world
+    # z 24, its canonical slice 8), ct_003 the centre's (z 12 mm: 4)
+    assert keys == {'ct_001': [5], 'ct_002': [8], 'ct_003': [4],
+                    'ct_004': [3]}
+    (box, ) = [les['bbox'] for les in series['ct_001']['lesions']]
+    assert (box[2] - box[0] + 1, box[3] - box[1] + 1) == (27., 6.)  # px
+    # the axes' end points (an oblique lesion): the box of the four points
+    sheet.write_text(
+        'case,patient,x_mm,y_mm,z_mm,long_axis_mm,short_axis_mm,axes\n'
+        'ct_001,A,20,20,15,28.3,14.1,"10 10 30 30 25 15 15 25"\n')
+    assert tool.main(base + columns + [
+        'measurement_coordinates=axes', '--out', str(tmp_path / 'e.json'),
+        '--export-2d', str(tmp_path / 'e2d')]) == 0
+    (box, ) = json.load(open(tmp_path / 'e2d' / 'series_map.json'))[0][
+        'lesions']
+    assert box == dict(key_slice=6, bbox=[11.5, 11.5, 30.5, 30.5])  # 20 px

@@ -79,10 +79,12 @@ def _data_rows(reader, path: str) -> Iterator[Tuple[int, List[str]]]:
 
 
 def _read_table(path: str, columns: Sequence[str], what: str,
-                allow_duplicates: bool = True
+                allow_duplicates: bool = True,
+                rename: Optional[Dict[str, str]] = None
                 ) -> Tuple[np.ndarray, np.ndarray]:
     """Read a LUNA16 CSV with a header; return uids and the float columns.
 
+    ``rename`` maps headers of the file onto the names of ``columns``.
     Raises ``ValueError`` naming the file, the line and the field of the
     first bad value and, unless ``allow_duplicates``, the two lines of a
     repeated row (same series UID and coordinates).
@@ -96,7 +98,8 @@ def _read_table(path: str, columns: Sequence[str], what: str,
     if header is None:
         raise ValueError(f'{path}: empty file, expected a header '
                          f'{",".join(columns)}')
-    header = [h.strip() for h in header]
+    raw = [h.strip() for h in header]
+    header = [(rename or {}).get(h, h) for h in raw]
     missing = [c for c in columns if c not in header]
     if missing:
         raise ValueError(
@@ -107,7 +110,7 @@ def _read_table(path: str, columns: Sequence[str], what: str,
     values: List[List[float]] = []
     seen: Dict[tuple, int] = {}
     for line, row in _data_rows(reader, path):
-        if [f.strip() for f in row] == header:
+        if [f.strip() for f in row] == raw:
             raise ValueError(
                 f'{path} line {line}: a repeated header line (files joined '
                 'together?); it would be read as a row. Remove it')
