@@ -142,12 +142,33 @@ def _patient_study(ds: Dataset, series_uid: str, modality: str) -> None:
     ds.Modality = modality
 
 
+def _gdcm_jpeg_lossless(plane: np.ndarray) -> bytes:
+    """One frame as encapsulated JPEG Lossless SV1 pixel data, encoded by
+    GDCM (through SimpleITK)."""
+    import tempfile
+
+    import SimpleITK as sitk
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'frame.dcm')
+        writer = sitk.ImageFileWriter()
+        writer.SetImageIO('GDCMImageIO')
+        writer.SetFileName(path)
+        writer.UseCompressionOn()
+        writer.SetCompressor('JPEG')
+        writer.Execute(sitk.GetImageFromArray(plane[None]))
+        return pydicom.dcmread(path).PixelData
+
+
 def _save(ds: Dataset, path: str, syntax: str) -> None:
     """Save with the transfer syntax ``syntax`` (pixel data compressed by
     pydicom where it is an encapsulated one)."""
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     uid = pydicom.uid.UID(syntax)
-    if uid.is_compressed:
+    if uid == pydicom.uid.JPEGLosslessSV1:  # pydicom has no encoder
+        ds.PixelData = _gdcm_jpeg_lossless(ds.pixel_array)
+        ds['PixelData'].VR = 'OB'
+        ds.file_meta.TransferSyntaxUID = uid
+    elif uid.is_compressed:
         ds.compress(uid, encoding_plugin='pyjpegls'
                     if uid == pydicom.uid.JPEGLSLossless else '')
     elif uid == pydicom.uid.ExplicitVRBigEndian:

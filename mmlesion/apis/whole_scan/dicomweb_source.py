@@ -7,11 +7,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
+from mmlesion.utils.tool_defaults import tool_defaults
 from .server_source import (DicomServerError, InstanceInfo, QueryFilter,
-                            SeriesRef, SeriesTransport, check_query)
+                            SeriesRef, SeriesTransport, check_query,
+                            check_timeout)
 
 #: The environment variable holding the server's password.
 PASSWORD_ENV = 'MMLESION_DICOMWEB_PASSWORD'
+#: WADO-RS media type asking for each instance as the server stores it
+#: (PS3.18 8.7.3.5.2): a server asked for Explicit VR Little Endian must
+#: transcode, which fails for a syntax it cannot decode (Orthanc 1.10:
+#: JPEG 2000, HTTP 500).
+STORED_SYNTAX = (('application/dicom', '*'), )
 
 
 class DicomWebError(DicomServerError):
@@ -35,24 +42,27 @@ class DicomWebSettings:
             :data:`PASSWORD_ENV`, never from the command line).
         store_back (bool): store each scan's SR and SEG into its study
             (STOW-RS). Defaults to True.
-        timeout_s (float): seconds to wait for each reply. Defaults to 60.
+        timeout_s (float): seconds to wait to connect and for each reply
+            (``--server-timeout``). Defaults to 60.
 
     Raises:
         ValueError: a query key given twice, an URL that is not http(s),
-            a user without a password.
+            a user without a password, a timeout that is not a positive
+            number.
     """
     url: str
     query: Tuple[QueryFilter, ...] = ()
     user: Optional[str] = None
     password: Optional[str] = None
     store_back: bool = True
-    timeout_s: float = 60.
+    timeout_s: float = tool_defaults(__file__)['DicomServer']['timeout_s']
 
     def __post_init__(self) -> None:
         if not re.match(r'^https?://[^/\s]+', self.url or ''):
             raise ValueError(f'--dicomweb {self.url!r}: not an http(s) URL '
                              '(e.g. http://pacs:8042/dicom-web)')
         check_query(self.query)
+        check_timeout(self.timeout_s)
         if self.user and self.password is None:
             raise ValueError(f'--dicomweb-user {self.user}: set the password '
                              f'in the environment variable {PASSWORD_ENV}')
@@ -77,21 +87,11 @@ def dicomweb_client(settings: DicomWebSettings) -> Any:
     session = requests.Session()
     if settings.user:
         session.auth = (settings.user, settings.password or '')
-    client = DICOMwebClient(settings.url.rstrip('/'), session=session)
+    # the client passes its own timeout (default 20 s) to every request
+    client = DICOMwebClient(settings.url.rstrip('/'), session=session,
+                            timeout=settings.timeout_s)
     client.set_http_retry_params(retry=False)
-    _set_timeout(session, settings.timeout_s)
     return client
-
-
-def _set_timeout(session, seconds: float) -> None:
-    """Every request of the session waits at most ``seconds``."""
-    request = session.request
-
-    def timed(method, url, **kwargs):
-        kwargs.setdefault('timeout', seconds)
-        return request(method, url, **kwargs)
-
-    session.request = timed
 
 
 def server_error(err: Exception, settings: DicomWebSettings,
@@ -214,9 +214,11 @@ class DicomWebTransport(SeriesTransport):
                 for i in items]
 
     def retrieve(self, ref: SeriesRef, save: Callable[[Any], None]) -> None:
+        """WADO-RS in the transfer syntax the server stores
+        (:data:`STORED_SYNTAX`; decoded here when the scan is read)."""
         try:
-            for ds in self.client.iter_series(ref.study_uid,
-                                              ref.series_uid):
+            for ds in self.client.iter_series(ref.study_uid, ref.series_uid,
+                                              media_types=STORED_SYNTAX):
                 save(ds)
         except Exception as err:  # noqa: BLE001 (named by server_error)
             self._raise(err, f'WADO-RS series {ref.series_uid}')

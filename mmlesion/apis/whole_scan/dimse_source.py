@@ -6,6 +6,7 @@ ours to open) and C-STORE. Each operation opens its own association (a
 batch may detect for longer than an archive keeps one idle).
 """
 import contextlib
+import functools
 import re
 import time
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
 from mmlesion.utils.tool_defaults import tool_defaults
 from .server_source import (CT_SOP_CLASSES, DicomServerError, InstanceInfo,
                             QueryFilter, SeriesRef, SeriesTransport,
-                            check_query)
+                            check_query, check_timeout)
 
 _AET = re.compile(r'^[\x20-\x5b\x5d-\x7e]{1,16}$')  # no backslash
 #: C-FIND / C-GET statuses: pending (an answer follows), success.
@@ -23,7 +24,7 @@ _PENDING, _SUCCESS = (0xFF00, 0xFF01), 0x0000
 #: C-STORE statuses that stored the instance (success, coercion, ...).
 _STORED = (0x0000, 0xB000, 0xB006, 0xB007)
 #: At most 128 presentation contexts an association (one is C-GET's).
-_MAX_STORAGE_CONTEXTS = 127
+_MAX_CONTEXTS = 127
 
 
 class DimseError(DicomServerError):
@@ -49,12 +50,12 @@ class DimseSettings:
         store_back (bool): store each scan's SR and SEG into its study
             (C-STORE). Defaults to True.
         timeout_s (float): seconds to wait to connect and for each
-            message. Defaults to 60.
+            message (``--server-timeout``). Defaults to 60.
 
     Raises:
         ValueError: an address that is not HOST:PORT, an AE title that is
             not 1 to 16 characters without a backslash, a query key given
-            twice.
+            twice, a timeout that is not a positive number.
     """
     address: str
     called_aet: str
@@ -62,7 +63,7 @@ class DimseSettings:
         'calling_aet']
     query: Tuple[QueryFilter, ...] = ()
     store_back: bool = True
-    timeout_s: float = 60.
+    timeout_s: float = tool_defaults(__file__)['DicomServer']['timeout_s']
 
     def __post_init__(self) -> None:
         host, sep, port = (self.address or '').rpartition(':')
@@ -78,6 +79,7 @@ class DimseSettings:
                     f'{option} {aet!r}: an AE title is 1 to 16 characters, '
                     'not all spaces, without a backslash')
         check_query(self.query)
+        check_timeout(self.timeout_s)
 
     @property
     def host(self) -> str:
@@ -92,6 +94,28 @@ class DimseSettings:
     def connect(self) -> 'DimseTransport':
         """The transport to this server (:class:`DimseTransport`)."""
         return DimseTransport(self)
+
+
+@functools.lru_cache(maxsize=None)
+def compressed_syntaxes() -> Tuple[str, ...]:
+    """The compressed transfer syntaxes pydicom decodes here,
+    with its pixel data plugins installed (requirements/runtime.txt):
+    those a C-GET accepts besides the uncompressed ones, so that an
+    archive sends what it stores (JPEG 2000, JPEG-LS, JPEG Lossless, RLE)
+    without transcoding it."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import AllTransferSyntaxes, UID
+    from pynetdicom import DEFAULT_TRANSFER_SYNTAXES
+    found = []
+    for uid in AllTransferSyntaxes:
+        if uid in DEFAULT_TRANSFER_SYNTAXES:
+            continue
+        try:
+            if get_decoder(UID(uid)).is_available:
+                found.append(str(uid))
+        except NotImplementedError:  # no pixel data (e.g. video)
+            continue
+    return tuple(found)
 
 
 def _status(status: Any) -> int:
@@ -122,12 +146,15 @@ class DimseTransport(SeriesTransport):
 
     @contextlib.contextmanager
     def _association(self, what: str, contexts: Sequence[str],
-                     scp_roles: Sequence[str] = (),
+                     storage: Sequence[str] = (),
                      handlers: Sequence = (),
                      transfer_syntax: Optional[str] = None) -> Iterator[Any]:
         """An association proposing ``contexts`` (SOP class UIDs, each in
-        ``transfer_syntax`` or pynetdicom's uncompressed ones; our SCP role
-        for ``scp_roles``), released at the end.
+        ``transfer_syntax`` or pynetdicom's uncompressed ones) and the
+        ``storage`` SOP classes we receive (C-GET: our SCP role, each in
+        the uncompressed syntaxes and in every syntax of
+        :func:`compressed_syntaxes`, one context each as an acceptor takes
+        one syntax a context), released at the end.
 
         Raises:
             DimseError: it cannot be made (unreachable, rejected).
@@ -142,13 +169,17 @@ class DimseTransport(SeriesTransport):
                 ae.add_requested_context(uid, transfer_syntax)
             else:
                 ae.add_requested_context(uid)
+        for uid in storage:
+            ae.add_requested_context(uid)
+            for syntax in compressed_syntaxes():
+                ae.add_requested_context(uid, syntax)
         unreachable = (f'{self.name}: cannot connect ({what}{{}}): is the '
                        f'DICOM server running, and {s.address} its DICOM '
                        'port (not its web port)?')
         try:
             assoc = ae.associate(
                 s.host, s.port, ae_title=s.called_aet,
-                ext_neg=[build_role(uid, scp_role=True) for uid in scp_roles],
+                ext_neg=[build_role(uid, scp_role=True) for uid in storage],
                 evt_handlers=list(handlers))
         except OSError as err:  # e.g. a host name that does not resolve
             raise DimseError(unreachable.format(
@@ -269,7 +300,7 @@ class DimseTransport(SeriesTransport):
         if ref.series_uid not in self._classes:
             self.list_instances(ref)
         classes = sorted(self._classes[ref.series_uid] | set(CT_SOP_CLASSES))
-        classes = classes[:_MAX_STORAGE_CONTEXTS]
+        classes = classes[:_MAX_CONTEXTS // (1 + len(compressed_syntaxes()))]
         failures: List[BaseException] = []
 
         def on_store(event) -> int:
@@ -309,11 +340,16 @@ class DimseTransport(SeriesTransport):
                 raise failures[0]
             if code == _SUCCESS and not failed:
                 return
-            if code == 0xB000 or (code == _SUCCESS and failed):
+            if failed:  # whatever the status (Orthanc: 0xC000)
                 raise DimseError(
-                    f'{self.name}: {what}: {failed} instances not '
-                    'retrieved (the server could not send them in a storage '
-                    'context we accept); nothing kept')
+                    f'{self.name}: {what}: the server could not send '
+                    f'{failed} instance(s) in a transfer syntax we accept '
+                    '(uncompressed, or one of the '
+                    f'{len(compressed_syntaxes())} compressed ones pydicom '
+                    'decodes here): it stores them in another one and '
+                    'cannot transcode it (its log names it): install '
+                    "pydicom's plugins (pip install -r "
+                    'requirements/runtime.txt); nothing kept')
             raise self._no_answer(what, code, started)
 
     def holds_instance(self, study_uid: str, series_uid: str, sop_uid: str,

@@ -1,11 +1,15 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
 """Read a scan for whole-scan inference, refusing one whose resampling
-would allocate gigavoxels (:func:`check_resampled_size`)."""
+would allocate gigavoxels (:func:`check_resampled_size`) and warning of
+one whose HU are approximate (:func:`lossy_compression`)."""
+import logging
 import os
+import os.path as osp
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 from mmlesion.datasets.volumes import (CTVolume, list_dicom_series,
                                        load_ct_volume)
@@ -34,7 +38,66 @@ def read_scan(scan: str,
     volume = load_ct_volume(scan, series_uid=series_uid,
                             scan_checks=settings.scan_checks)
     check_resampled_size(volume, settings, scan)  # before any allocation
+    lossy = lossy_compression(volume)
+    if lossy:
+        volume.meta['lossy_compression'] = lossy
+        print_log(f'{scan}: {lossy}', logger='current',
+                  level=logging.WARNING)
     return volume
+
+
+#: Transfer syntaxes that are lossy whatever the files say (DCT JPEG).
+_LOSSY_SYNTAXES = ('1.2.840.10008.1.2.4.50', '1.2.840.10008.1.2.4.51')
+
+
+def _series_files(volume: CTVolume) -> List[str]:
+    """The DICOM files a volume was read from (those of its series in its
+    folder), none for another format."""
+    meta = volume.meta
+    if meta.get('format') == 'dicom':
+        return [str(meta['path'])]
+    first = meta.get('first_file')
+    if meta.get('format') != 'dicom_series' or not first:
+        return []
+    if meta.get('num_files', 1) == 1:
+        return [first]
+    folder = osp.dirname(first)
+    return [osp.join(folder, n) for n in sorted(os.listdir(folder))]
+
+
+def lossy_compression(volume: CTVolume) -> Optional[str]:
+    """Why a DICOM scan's HU are approximate: files of its series say
+    their pixels were lossy-compressed once (LossyImageCompression
+    (0028,2110) ``01``, PS3.3 C.7.6.1.1.5) or are in a lossy JPEG transfer
+    syntax; None for any other scan."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.uid import UID
+    lossy, total, said = 0, 0, set()
+    for path in _series_files(volume):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except (OSError, InvalidDicomError):
+            continue  # not a file of the series (the reader said which)
+        if volume.series_uid and str(ds.get('SeriesInstanceUID', '')) \
+                != volume.series_uid:
+            continue
+        total += 1
+        syntax = str(getattr(ds.file_meta, 'TransferSyntaxUID', ''))
+        if str(ds.get('LossyImageCompression', '')).strip() == '01' or \
+                syntax in _LOSSY_SYNTAXES:
+            lossy += 1
+            said.update(f'{k} {v}' for k, v in (
+                ('ratio', ds.get('LossyImageCompressionRatio')),
+                ('method', ds.get('LossyImageCompressionMethod')),
+                ('transfer syntax', UID(syntax).name
+                 if syntax in _LOSSY_SYNTAXES else None)) if v)
+    if not lossy:
+        return None
+    return (f'{lossy} of its {total} DICOM files lossy-compressed '
+            f'(LossyImageCompression 01{"; " if said else ""}'
+            f'{"; ".join(sorted(said))}): its HU are approximate, and so '
+            'are the findings')
 
 
 def scan_series_uid(volume: CTVolume) -> str:

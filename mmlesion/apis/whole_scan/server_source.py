@@ -106,6 +106,18 @@ def check_query(query: Sequence[QueryFilter]) -> None:
             raise ValueError(f'--query {key} given twice')
 
 
+def check_timeout(seconds: float) -> None:
+    """Refuse a timeout that is not a positive number (the settings of
+    either protocol).
+
+    Raises:
+        ValueError: naming ``--server-timeout``.
+    """
+    if not seconds > 0 or seconds == float('inf'):
+        raise ValueError(f'--server-timeout {seconds}: give a positive '
+                         'number of seconds')
+
+
 @dataclass(frozen=True)
 class SeriesRef:
     """A series the query found.

@@ -258,6 +258,37 @@ def test_settings_refuse_bad_options():
         QueryFilter('Modality', 'CT'))
 
 
+def test_the_configured_timeout_is_the_one_waited_and_said(tmp_path,
+                                                           capsys):
+    """A server that accepts the connection and never answers: the query
+    gives up after the settings' timeout (not dicomweb-client's own 20 s)
+    and the line says that number; the tool's --server-timeout sets it."""
+    import socket
+    import time
+
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebError
+    from mmlesion.apis.whole_scan.server_source import find_series
+    with socket.socket() as silent:
+        silent.bind(('127.0.0.1', 0))
+        silent.listen()
+        url = f'http://127.0.0.1:{silent.getsockname()[1]}/dicom-web'
+        started = time.monotonic()
+        with pytest.raises(DicomWebError) as err:
+            find_series(DicomWebSettings(url, timeout_s=0.5).connect(), ())
+        assert time.monotonic() - started < 5
+        assert str(err.value) == (f'--dicomweb {url}: no answer within '
+                                  '0.5 s (QIDO-RS series query)')
+        tool = load_tool('infer_volume.py')
+        code = tool.main([DEMO_CFG, str(tmp_path / 'k.pth'), '--dicomweb',
+                          url, '--out-dir', str(tmp_path / 'out'),
+                          '--server-timeout', '0.25'])
+    assert code == 1
+    assert (f'error: --dicomweb {url}: no answer within 0.25 s (QIDO-RS '
+            'series query)') in capsys.readouterr().err
+    assert tool.parse_args(['c.py', 'k.pth', '--dicomweb', url, '--out-dir',
+                            'o']).server_timeout == 60
+
+
 class _BrokenRetrieval:
     """A client whose WADO-RS breaks after the first instance (a server
     that goes away mid-series)."""
@@ -267,7 +298,7 @@ class _BrokenRetrieval:
             folder, np.zeros((2, 4, 4)), (1., 1., 1.), (0., 0., 0.),
             dict(study=f'{ROOT}.1', series=f'{ROOT}.1.1'), {})
 
-    def iter_series(self, study_uid, series_uid):
+    def iter_series(self, study_uid, series_uid, media_types=None):
         import requests
         yield pydicom.dcmread(str(self.files[0]))
         raise requests.ConnectionError('connection reset')
