@@ -8,6 +8,7 @@ finished items whatever its ``jobs``.
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
 from mmengine.config import Config
 
 from mmlesion.utils.distributed.forked_call import fork_available
+from mmlesion.utils.distributed.guard import exit_with_parent
 from mmlesion.utils.tool_defaults import tool_defaults
 from mmlesion.utils.writing.atomic import (atomic_write_json,
                                            remove_stale_temporaries_of)
@@ -254,7 +256,6 @@ class _LocalJob:
 
     def kill(self) -> None:
         """SIGKILL to the job's process group, as ``scancel`` does."""
-        import signal
         if self.process.is_alive():
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -263,8 +264,11 @@ class _LocalJob:
 
 
 def _run_logged(job: ShardJob, log: str) -> None:
-    """A local shard: output to ``log``, exit 1 when a scan failed."""
+    """A local shard: output to ``log``, exit 1 when a scan failed; it ends
+    with what it forked when the run's process dies (killed too)."""
     os.setpgid(0, 0)  # its own group: kill() ends what it forks too
+    signal.signal(signal.SIGTERM, _end_group)
+    exit_with_parent(signal.SIGTERM)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -278,6 +282,11 @@ def _run_logged(job: ShardJob, log: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _end_group(*_) -> None:
+    """SIGTERM to a local job (its run died): end its process group."""
+    os.killpg(0, signal.SIGKILL)
 
 
 class _SlurmJob:

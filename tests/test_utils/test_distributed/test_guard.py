@@ -15,6 +15,7 @@ from mmengine.config import Config
 from mmlesion.testing import repo_root
 from tests.helpers.dist_faults import frozen_rank_worker
 from tests.helpers.dist_spawn import spawn_workers
+from tests.helpers.processes import pid_alive
 from mmlesion.utils.distributed.guard import (DEFAULT_TIMEOUT_S, ENV_TIMEOUT,
                                        apply_dist_timeout,
                                        dist_timeout_seconds)
@@ -78,14 +79,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except FileNotFoundError:
-        return False
-
-
 def _launch_and_kill(tmp_path, mode: str, wait_s: float) -> list:
     """Start 2 workers under torchrun, SIGKILL torchrun, return the
     workers' pids still alive ``wait_s`` later (sooner once none is)."""
@@ -106,9 +99,9 @@ def _launch_and_kill(tmp_path, mode: str, wait_s: float) -> list:
     launcher.send_signal(signal.SIGKILL)
     launcher.wait()
     deadline = time.monotonic() + wait_s
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(.2)
-    alive = [p for p in pids if _alive(p)]
+    alive = [p for p in pids if pid_alive(p)]
     for pid in alive:  # clean up what this test started
         os.kill(pid, signal.SIGKILL)
     return alive
