@@ -99,6 +99,14 @@ def scan_slice_of(finding: dict, volume, original=None) -> Optional[int]:
     return int(np.clip(np.floor(z + .5), 0, int(original.shape_zyx[0]) - 1))
 
 
+def slices_text(finding: dict) -> str:
+    """The scan's slices a finding covers: ``slices 32-53 of the scan``,
+    ``slice 4 of the scan``."""
+    first, last = finding['slice_range_original']
+    return (f'slice {first}' if first == last else
+            f'slices {first}-{last}') + ' of the scan'
+
+
 def title_lines(finding: dict, drawn: Optional[int] = None) -> List[str]:
     """The three lines of a key-slice picture's title, in the scan's slice
     numbers and with the finding's own score.
@@ -112,9 +120,7 @@ def title_lines(finding: dict, drawn: Optional[int] = None) -> List[str]:
     if drawn is None and rec:
         drawn = int(rec['key_slice_original'])
     x, y, zw = finding['center_world']
-    first, last = finding['slice_range_original']
-    where = (f'slice {first}' if first == last else
-             f'slices {first}-{last}') + ' of the scan'
+    where = slices_text(finding)
     if drawn is not None:
         why = ('its largest box, where RECIST is measured' if rec else
                'its best box')

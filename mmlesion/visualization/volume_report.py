@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 # write_volume_results (and the benchmark's timing) call these from here
-from .key_slice_raster import KeySliceRaster, describe_size  # noqa: F401
+from .key_slice_raster import (KeySliceRaster, describe_size,  # noqa: F401
+                               slices_text)
 from .overview_raster import draw_overview  # noqa: F401
 
 
@@ -66,34 +67,70 @@ def shown_name(text: Any, one_path: bool = False) -> str:
     return _ABSOLUTE_PATH.sub(r'\1', text)
 
 
-def operating_point_text(point: Mapping[str, Any]) -> str:
-    """Which findings were kept, in a sentence (``findings.json``'s
-    ``operating_point``), its numbers rounded and its data named by file.
+def series_text(record: Mapping[str, Any]) -> str:
+    """A series as a reader names it, its UID beside: ``CT Body 3.0
+    (series number 2; UID 1.2.3)``; the UID alone where the record has
+    no ``series_description`` / ``series_number``."""
+    uid = str(record.get('series_uid'))
+    name, number = (record.get('series_description'),
+                    record.get('series_number'))
+    if name is None and number is None:
+        return uid
+    parts = ([] if number is None else [f'series number {number}'])
+    return (f'{name} ' if name else '') + '(' + '; '.join(
+        parts + [f'UID {uid}']) + ')'
+
+
+#: What a validated FP rate counts, by ``fp_unit``, in plain words.
+FP_UNIT_WORDS = {
+    'scan': 'per scan',
+    'sub-volume': 'per validation sub-volume (about per scan for scans '
+    'like those)',
+    'image': 'per 2D validation image (one key slice: on a whole scan that '
+    'is per slice, not per scan)',
+}
+
+
+def kept_text(point: Mapping[str, Any], kept: int, candidates: int) -> str:
+    """Which findings were kept and why, in plain words
+    (``findings.json``'s ``operating_point``), numbers rounded and data
+    named by file.
 
     Args:
         point (Mapping): the record (``source``, ``threshold``,
             ``fp_rate``, ``fp_unit``, ``sensitivity``, ``split``,
-            ``epoch``, ``note``).
+            ``epoch``).
+        kept (int): the findings kept.
+        candidates (int): every finding stacked (0: the kept ones are
+            all, as :class:`~mmlesion.apis.whole_scan.results.Candidates`
+            says).
 
     Returns:
-        str: e.g. ``score >= 0.412: 4 FPs per image on validation
-        (sensitivity 0.714; DL_info.csv (val), epoch 12)``.
+        str: e.g. ``12 of 40 findings, at most 4 false positives per scan
+        on validation (sensitivity 0.75; val.csv; epoch 3): every finding
+        scoring 0.412 or more. All 40 are in candidates.csv.``
     """
     threshold = shown_number(point.get('threshold'))
+    candidates = max(candidates, kept)
+    head = f'{kept} of {candidates} findings'
+    tail = f' All {candidates} are in candidates.csv.'
     if point.get('source') != 'validation':
-        why = ('--score-thr' if point.get('source') == 'score-thr' else
-               'no validated operating point in the checkpoint')
-        return f'every finding with score >= {threshold} ({why})'
+        why = ('the --score-thr given' if point.get('source') == 'score-thr'
+               else 'the checkpoint records no validated operating point '
+               'to keep fewer')
+        return f'{head}: every finding scoring {threshold} or more ({why}).' \
+            + tail
     where = [f"sensitivity {shown_number(point['sensitivity'])}"
              if point.get('sensitivity') is not None else '',
              shown_name(point['split']) if point.get('split') else '',
              f"epoch {point['epoch']}" if point.get('epoch') is not None
              else '']
     where = '; '.join(w for w in where if w)
-    text = (f"score >= {threshold}: {shown_number(point.get('fp_rate'))} "
-            f"FPs per {point.get('fp_unit') or 'image'} on validation"
-            + (f' ({where})' if where else ''))
-    return text + (f". {point['note']}" if point.get('note') else '')
+    unit = point.get('fp_unit') or 'image'
+    return (f"{head}, at most {shown_number(point.get('fp_rate'))} false "
+            f"positives {FP_UNIT_WORDS.get(unit, 'per ' + unit)} on "
+            f"validation{f' ({where})' if where else ''}: every finding "
+            f'scoring {threshold} or more.' + tail)
 
 
 def dicom_text(dicom: Optional[Mapping[str, Any]]) -> str:
@@ -199,11 +236,8 @@ def write_html_report(record: dict, pictures: Dict[int, Path],
     more = len(record['findings']) - len(
         record['findings'][:max_findings])
     point = record.get('operating_point')
-    kept = ('' if point is None else
-            f"<br><b>kept</b> {len(record['findings'])} of "
-            f"{record['num_candidates']} findings: "
-            + esc(operating_point_text(point))
-            + ' (every finding is in candidates.csv)')
+    kept = ('' if point is None else '<br><b>kept</b> ' + esc(kept_text(
+        point, len(record['findings']), record['num_candidates'])))
     dicom = dicom_text(record.get('dicom'))
     dicom = f'<br><b>DICOM</b> {esc(dicom)}' if dicom else ''
     num = shown_number
@@ -223,7 +257,7 @@ tr.key-slice td {{ padding: 4px 0 16px; border-left: none;
 </style></head><body>
 {banner}<h1>Lesion findings</h1>
 <p><b>scan</b> {esc(shown_name(record['scan'], one_path=True))}<br>
-<b>series</b> {esc(str(record['series_uid']))}<br>
+<b>series</b> {esc(series_text(record))}<br>
 <b>voxels</b> {shown_numbers(geo['shape_zyx'])} (z, y, x) at
 {shown_numbers(geo['spacing_zyx'])} mm;
 detector input: {settings['num_slices']} slices at

@@ -5,7 +5,7 @@ import re
 
 from mmlesion.apis.whole_scan.results import DicomStatus, OperatingPoint
 from mmlesion.apis.whole_scan.write import write_volume_results
-from mmlesion.visualization.volume_report import (operating_point_text,
+from mmlesion.visualization.volume_report import (kept_text, series_text,
                                                   shown_name, shown_number)
 from tests.helpers.scan_pictures import crowded_scan_result
 
@@ -18,8 +18,22 @@ def test_numbers_and_paths_as_a_reader_reads_them():
         'DL_info.csv (val) + x.csv (val)'
     assert shown_name('/data/patient 1/series/', one_path=True) == 'series'
     assert shown_name('chest.nii.gz') == 'chest.nii.gz'
-    assert operating_point_text(dict(source='score-thr', threshold=.05)) == \
-        'every finding with score >= 0.05 (--score-thr)'
+    assert kept_text(dict(source='score-thr', threshold=.05), 9, 9) == (
+        '9 of 9 findings: every finding scoring 0.05 or more (the '
+        '--score-thr given). All 9 are in candidates.csv.')
+    assert kept_text(dict(source='validation', threshold=.41234, fp_rate=4.,
+                          fp_unit='scan', sensitivity=.75,
+                          split='/d/volumes.json, split val'), 12, 40) == (
+        '12 of 40 findings, at most 4 false positives per scan on '
+        'validation (sensitivity 0.75; volumes.json, split val): every '
+        'finding scoring 0.412 or more. All 40 are in candidates.csv.')
+    # a series by its description and number, its UID beside
+    assert series_text(dict(series_uid='1.2.3')) == '1.2.3'
+    assert series_text(dict(series_uid='1.2.3', series_description='CT Body '
+                            '3.0', series_number=2)) == (
+        'CT Body 3.0 (series number 2; UID 1.2.3)')
+    assert series_text(dict(series_uid='1.2', series_number=5)) == (
+        '(series number 5; UID 1.2)')
 
 
 def test_first_screen_is_rounded_and_names_no_outside_folder(tmp_path):
@@ -44,8 +58,12 @@ def test_first_screen_is_rounded_and_names_no_outside_folder(tmp_path):
     head = text[text.index('<h1>'):text.index('<h2>')]
     assert '<title>chest.nii.gz</title>' in text
     assert '<b>scan</b> chest.nii.gz' in head
-    assert ('score &gt;= 0.412: 4 FPs per image on validation (sensitivity '
-            '0.714; DL_info.csv (val); epoch 12)') in ' '.join(head.split())
+    n = len(result.findings)
+    assert (f'<b>kept</b> {n} of {n} findings, at most 4 false positives per '
+            '2D validation image (one key slice: on a whole scan that is per '
+            'slice, not per scan) on validation (sensitivity 0.714; '
+            'DL_info.csv (val); epoch 12): every finding scoring 0.412 or '
+            'more.') in ' '.join(head.split())
     assert 'in 1.23 s (19.4 slices/s)' in ' '.join(head.split())
     assert '<b>voxels</b> 24 x 128 x 128 (z, y, x) at 2 x 0.8 x 0.8 mm' in \
         ' '.join(head.split())

@@ -480,6 +480,11 @@ class ScanResult:
             kept (``detection.keep_thr``) and why.
         threads (ThreadUse): the threads of the detection (by default
             this process's now).
+        series_description (str, optional): a DICOM series' Series
+            Description (0008,103E), written after ``series_uid`` when
+            known (:func:`~mmlesion.apis.whole_scan.write_dicom.
+            series_names`).
+        series_number (int, optional): its Series Number (0020,0011).
     """
     scan: Optional[str]
     series_uid: str
@@ -505,6 +510,8 @@ class ScanResult:
     candidates: Candidates = field(default_factory=Candidates)
     operating_point: Optional[OperatingPoint] = None
     threads: ThreadUse = field(default_factory=ThreadUse.now)
+    series_description: Optional[str] = None
+    series_number: Optional[int] = None
 
     def _settings_record(self) -> Dict[str, Any]:
         """``findings.json``'s ``settings`` (``scan_checks`` only where a
@@ -529,7 +536,12 @@ class ScanResult:
             out['model_warning'] = self.model_warning
         out.update(
             schema_version=FINDINGS_SCHEMA_VERSION, scan=self.scan,
-            series_uid=self.series_uid, original=self.original.to_dict(),
+            series_uid=self.series_uid)
+        out.update((k, getattr(self, k)) for k in (
+            'series_description', 'series_number')
+            if getattr(self, k) is not None)
+        out.update(
+            original=self.original.to_dict(),
             resampled_geometry=self.resampled_geometry.to_dict(),
             settings=self._settings_record(), device=self.device,
             num_slices=self.num_slices, num_boxes_2d=self.num_boxes_2d,

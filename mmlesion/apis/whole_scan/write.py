@@ -24,10 +24,12 @@ from mmlesion.utils.writing.work_dir_lock import (WorkDirBusyError,
                                                   WorkDirLock,
                                                   describe_holder)
 
-from mmlesion.visualization.volume_report import describe_size
+from mmlesion.visualization.volume_report import (describe_size,
+                                                  kept_text, series_text,
+                                                  slices_text)
 
 from .results import DicomStatus, OutputPaths, ScanResult
-from .write_dicom import dicom_output_paths
+from .write_dicom import dicom_output_paths, series_names
 
 #: Threads writing a scan's key-slice PNGs while the next pictures are
 #: drawn (0: each written as it is drawn).
@@ -398,6 +400,7 @@ def write_volume_results(result: ScanResult,
                                            Path(outputs.path(rel)), saver))
                 pictures[f.id] = Path(outputs.path(rel))
                 f.key_slice_png = rel
+            name_series(result)
             record = result.to_dict()
             draw_overview(resampled, record['findings'], paths['overview'],
                           window, max_findings=max_pictures,
@@ -432,13 +435,28 @@ def _score_parts_text(parts: Dict[str, float]) -> str:
         for k, v in parts.items()) + ')'
 
 
+def name_series(result: ScanResult) -> None:
+    """Set a DICOM scan's ``series_description`` and ``series_number``
+    (:func:`~mmlesion.apis.whole_scan.write_dicom.series_names`) unless
+    known."""
+    if result.series_description is None and result.series_number is None:
+        names = series_names(result.scan, result.series_uid)
+        result.series_description = names.description
+        result.series_number = names.number
+
+
 def format_summary(result: ScanResult) -> str:
     """A few lines: the model warning if any, findings, speed and the
     written files."""
     lines = [f'WARNING: model {result.model_warning}'] \
         if result.model_warning else []
+    name_series(result)
     lines += [
-        f'scan: {result.scan} (series {result.series_uid})',
+        f'scan: {result.scan}',
+        'series: ' + series_text(dict(
+            series_uid=result.series_uid,
+            series_description=result.series_description,
+            series_number=result.series_number)),
         f'slices: {result.num_slices} at {result.settings.interval_mm} mm, '
         f'{result.settings.pixel_spacing} mm/px; '
         f'{result.num_boxes_2d} 2D boxes -> '
@@ -449,14 +467,15 @@ def format_summary(result: ScanResult) -> str:
         f'({result.detect_seconds} s detection on {result.device})',
     ]
     if result.operating_point is not None:
-        lines.append('kept: ' + result.operating_point.describe())
+        lines.append('kept: ' + kept_text(
+            result.operating_point.to_dict(), len(result.findings),
+            len(result.candidates)))
     for f in result.findings[:5]:
         x, y, z = f.center_world
-        first, last = f.slice_range_original
+        record = f.to_dict()
         lines.append(f'  #{f.id}: score {f.score:.3f} at '
                      f'({x:.1f}, {y:.1f}, {z:.1f}) mm, '
-                     + describe_size(f.to_dict())
-                     + f', slices {first}-{last} of the scan'
+                     + describe_size(record) + ', ' + slices_text(record)
                      + _score_parts_text(f.score_parts))
     for name, path in (result.paths.named() if result.paths else []):
         lines.append(f'{name}: {path}')

@@ -118,6 +118,51 @@ def _blank(ds, key: str) -> bool:
     return not str(ds.get(key, '') or '').strip()
 
 
+@dataclass(frozen=True)
+class SeriesNames:
+    """How a reader names a DICOM series beside its UID
+    (:func:`series_names`).
+
+    Args:
+        description (str, optional): its Series Description (0008,103E).
+        number (int, optional): its Series Number (0020,0011).
+    """
+    description: Optional[str] = None
+    number: Optional[int] = None
+
+
+def series_names(scan: Optional[str], series_uid: str) -> SeriesNames:
+    """The Series Description and Number of a scan read from DICOM (a
+    series folder or a file), from the header of the series' first file;
+    none for another scan or where the files leave them blank.
+
+    Args:
+        scan (str, optional): the scan's path.
+        series_uid (str): the series read (of a folder with several).
+
+    Returns:
+        SeriesNames: the names found.
+    """
+    import pydicom
+    import SimpleITK as sitk
+    from pydicom.errors import InvalidDicomError
+    if not scan or not (osp.isdir(scan) or scan.lower().endswith('.dcm')):
+        return SeriesNames()
+    files = (sitk.ImageSeriesReader.GetGDCMSeriesFileNames(scan, series_uid)
+             or sitk.ImageSeriesReader.GetGDCMSeriesFileNames(scan)
+             if osp.isdir(scan) else [scan])
+    try:
+        ds = pydicom.dcmread(files[0], stop_before_pixels=True,
+                             specific_tags=['SeriesDescription',
+                                            'SeriesNumber'])
+    except (IndexError, OSError, InvalidDicomError):
+        return SeriesNames()
+    number = ds.get('SeriesNumber')
+    return SeriesNames(
+        str(ds.get('SeriesDescription') or '').strip() or None,
+        None if number in (None, '') else int(number))
+
+
 def read_source_instances(volume: CTVolume) -> List:
     """The scan's DICOM data sets (no pixel data), one per slice, by slice.
 

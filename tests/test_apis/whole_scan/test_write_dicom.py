@@ -406,3 +406,29 @@ def test_a_batch_writes_each_series_its_sr_and_seg(written, tmp_path):
         assert len(groups) == len(record['findings']) == 2
         seg = hd.seg.segread(str(out / 'findings_seg.dcm'))
         assert len(seg.SegmentSequence) == 2
+
+
+def test_the_series_is_named_by_its_description_and_number(tmp_path):
+    """A DICOM series by its Series Description and Number beside its UID:
+    in findings.json, the report's first lines and the console."""
+    from mmlesion.apis.whole_scan.write import format_summary
+
+    def named(ds):
+        ds.SeriesDescription = 'CHEST 1.0 B31f'
+        ds.SeriesNumber = 3
+
+    scan = _series(tmp_path / 'series', named)
+    assert write_dicom.series_names(str(scan), SERIES) == \
+        write_dicom.SeriesNames('CHEST 1.0 B31f', 3)
+    nii = write_volume(str(tmp_path / 'scan.nii.gz'), _blocks())
+    assert write_dicom.series_names(nii, 'scan') == write_dicom.SeriesNames()
+    result = _run(tmp_path, scan, dicom='no', max_pictures=0)
+    record = json.loads((tmp_path / 'out' / 'findings.json').read_text())
+    assert list(record)[2:6] == ['scan', 'series_uid', 'series_description',
+                                 'series_number']
+    assert (record['series_description'], record['series_number']) == (
+        'CHEST 1.0 B31f', 3)
+    text = f'CHEST 1.0 B31f (series number 3; UID {SERIES})'
+    assert f'<b>series</b> {text}<br>' in (
+        tmp_path / 'out' / 'report.html').read_text()
+    assert f'series: {text}' in format_summary(result).splitlines()
