@@ -53,8 +53,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--budget-minutes', type=float,
         help='plan the training to take about this long: iterations (and on '
-        'a CPU the backbone) from a shipped step time (an estimate); '
-        'required with --device cpu')
+        'a CPU the backbone) from a shipped step time (an estimate); with '
+        '--device cpu CPU minutes of one free core (a busy machine takes '
+        'longer: the plan prints the wall time at the load now); required '
+        'with --device cpu')
     parser.add_argument(
         '--export-2d', metavar='DIR',
         help="the converter's 2D export (--export-2d of the conversion): "
@@ -153,7 +155,8 @@ def _time_budget(args):
                 f"{cpu['fixed_seconds']:.2f} s a training image + "
                 f"{cpu['seconds_per_pixel'] * 256**2:.2f} s per 256^2 px "
                 f"of it, Faster R-CNN R{cpu['backbone_depth']}-FPN on one "
-                'CPU core, benchmark_cpu_train_step.py'))
+                'CPU core, benchmark_cpu_train_step.py'),
+            load=(os.getloadavg()[0], os.cpu_count() or 1))
     gpu = SECONDS_PER_TRAINING_ITEM['faster-rcnn']
     return TimeBudget(
         args.budget_minutes, 'cuda', 0., gpu / 512**2, 50,
@@ -234,6 +237,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for choice in plan.choices:
         print(f'  {choice.name} = {choice.value!r}\n      because '
               f'{choice.reason}')
+    for note in plan.notes:
+        print(f'note: {note}')
     out_dir = osp.dirname(osp.abspath(args.out))
     from mmlesion.utils.configs.lookup import repo_root
     # relative where the config is written inside the repository

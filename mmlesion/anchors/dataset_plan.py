@@ -111,10 +111,12 @@ class PlanSettings:
 
 @dataclass
 class DatasetPlan:
-    """The planned values (:class:`Choice` each, in config order)."""
+    """The planned values (:class:`Choice` each, in config order) and
+    notes for the user (e.g. a budget below what the plan needs)."""
     family: str
     base: str
     choices: List[Choice] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
     def value(self, name: str) -> Any:
         """The value of the choice ``name``."""
@@ -322,7 +324,7 @@ def _plan_2d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:
     ] + anchors.choices
     plan.choices += plan_schedule(ScheduleSettings(
         '2.5d', images, batch, 'training key slices', s.time_budget, size,
-        factor))
+        factor, plan.notes))
 
 
 def _plan_3d(s: PlanSettings, plan: DatasetPlan, budget: float) -> None:

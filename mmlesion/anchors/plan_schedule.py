@@ -14,8 +14,8 @@ iterations, at most the base's 500) and the learning-rate steps (at
 not depend on the size of an epoch.
 """
 import math
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
 
 from .plan_choice import Choice
 
@@ -64,6 +64,9 @@ class TimeBudget:
             top of them (an estimate).
         backbone_depth (int): the ResNet depth that step time is of.
         source (str): where the step time comes from (printed).
+        load (tuple, optional): the 1-minute load average and the CPU
+            cores when planning (``os.getloadavg``, ``os.cpu_count``): the
+            wall time a CPU budget takes then.
     """
     minutes: float
     device: str
@@ -71,6 +74,24 @@ class TimeBudget:
     seconds_per_pixel: float
     backbone_depth: int
     source: str
+    load: Optional[Tuple[float, int]] = None
+
+    def unit(self) -> str:
+        """What a minute of the budget is."""
+        return ('CPU minutes of one free core' if self.device == 'cpu' else
+                'minutes of one GPU')
+
+    def wall(self) -> str:
+        """The wall time the budget takes at :attr:`load` (a CPU budget;
+        a process shares the cores with the load: ``(load + 1) / cores``
+        times slower where that exceeds 1), or ''."""
+        if self.device != 'cpu' or self.load is None:
+            return ''
+        avg, cores = self.load
+        slower = max(1., (avg + 1) / max(cores, 1))
+        return (f' (at the load now, a 1-minute load average of {avg:.1f} '
+                f'on {cores} cores: about {self.minutes * slower:.0f} '
+                'minutes of wall time)')
 
     def seconds(self, pixels: float) -> float:
         """Estimated training seconds per image of ``pixels`` pixels."""
@@ -90,6 +111,8 @@ class ScheduleSettings:
         pixels (float): pixels (2.5D) per sample, for the budget.
         factor (float): step time of a sample over that of a 3-slice
             image of as many pixels (9 slices: 3 groups, 3).
+        notes (list[str]): lines the plan adds for the user (a budget
+            below the iterations of the rule without one).
     """
     family: str
     samples: int
@@ -98,6 +121,7 @@ class ScheduleSettings:
     budget: Optional[TimeBudget] = None
     pixels: float = 0.
     factor: float = 1.
+    notes: List[str] = field(default_factory=list)
 
 
 def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
@@ -113,9 +137,17 @@ def _budget_iters(s: ScheduleSettings, rule: int) -> Choice:
             f'iteration on {b.device} (an estimate: {b.source}) leaves '
             f'{iters} iterations, fewer than {MIN_BUDGET_ITERS}; give at '
             f'least {least} minutes')
+    if iters < rule:
+        enough = math.ceil(rule * per_iter / 60 / (1 - BUDGET_OVERHEAD))
+        s.notes.append(
+            f'--budget-minutes {b.minutes:g} ({b.unit()}) buys {iters} '
+            f'iterations, fewer than the {rule} the plan takes without a '
+            f'budget (at least {MIN_ITERS}); --budget-minutes {enough} '
+            'would suffice')
     iters = min(iters, rule)
     return Choice('max_iters', iters, (
-        f'--budget-minutes {b.minutes:g} on {b.device}, {BUDGET_OVERHEAD:.0%}'
+        f'--budget-minutes {b.minutes:g}: {b.unit()}{b.wall()}, '
+        f'{BUDGET_OVERHEAD:.0%}'
         f' kept for start-up and validation, at about {per_iter:.2f} s per '
         f'iteration of {s.batch} x {math.sqrt(s.pixels):.0f}^2 px (an '
         f'estimate: {b.source}'

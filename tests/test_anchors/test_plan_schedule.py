@@ -139,3 +139,34 @@ def test_budget_shrinks_the_plan():
                                   time_budget=replace(_CPU, minutes=.5)))
     with pytest.raises(ValueError, match='2.5D detector only'):
         plan_dataset(PlanSettings(_fingerprint(), 8., time_budget=_CPU))
+
+
+def test_budget_said_plainly():
+    """A CPU budget is CPU minutes of one free core, with the wall time at
+    the load given; a budget below the plan's iterations without one is one
+    note naming the budget that would suffice (which then does)."""
+    fp = coarse_fingerprint()
+    busy = replace(_CPU, load=(3.0, 2))
+    short = plan_dataset(PlanSettings(fp, 8., train_images=400,
+                                      time_budget=busy))
+    reason = next(c.reason for c in short.choices if c.name == 'max_iters')
+    assert reason.startswith(
+        '--budget-minutes 30: CPU minutes of one free core (at the load '
+        'now, a 1-minute load average of 3.0 on 2 cores: about 60 minutes '
+        'of wall time), 20% kept for start-up'), reason
+    (note, ) = short.notes
+    rule = 100 * 400 // 2  # 100 epochs of 400 key slices at batch 2
+    head = (f'--budget-minutes 30 (CPU minutes of one free core) buys '
+            f"{short.value('max_iters')} iterations, fewer than the {rule} "
+            'the plan takes without a budget (at least 2000); '
+            '--budget-minutes ')
+    assert note.startswith(head) and note.endswith(' would suffice'), note
+    enough = float(note[len(head):].split()[0])
+    full = plan_dataset(PlanSettings(fp, 8., train_images=400,
+                                     time_budget=replace(_CPU,
+                                                         minutes=enough)))
+    assert full.value('max_iters') == rule
+    assert full.notes == []
+    # a quiet machine: a free core, the budget is the wall time
+    assert replace(_CPU, load=(0.4, 2)).wall().endswith(
+        'about 30 minutes of wall time)')
