@@ -69,6 +69,7 @@ def write_dicom_series(folder: str,
                 '0020|0037': '1\\0\\0\\0\\1\\0',
                 '0020|0013': str(k + 1),
                 '0028|0030': f'{spacing_xyz[1]}\\{spacing_xyz[0]}',
+                '0028|1054': 'HU',  # GDCM writes 'US' (not HU) otherwise
             }
             for key, value in tags.items():
                 sl.SetMetaData(key, value)

@@ -5,9 +5,10 @@ HU = stored value x RescaleSlope + RescaleIntercept, whatever the
 PhotometricInterpretation (PS3.3 C.11.1.1.2; MONOCHROME1 only inverts the
 display), and each slice or frame lies where its ImagePositionPatient
 says. GDCM (through SimpleITK) gets a plain single-frame series right,
-but it inverts MONOCHROME1 values before the rescale and stacks the frames
-of an enhanced multi-frame image in stored order at one spacing; those are
-read here with pydicom's help, and so are a folder of several series and
+but it inverts MONOCHROME1 values before the rescale, reads padding as
+tissue and stacks the frames of an enhanced multi-frame image in stored
+order at one spacing; those are read here with pydicom's help
+(:mod:`~.checks.dicom_values`), and so are a folder of several series and
 the root of an export with a DICOMDIR.
 """
 import logging
@@ -21,39 +22,51 @@ import SimpleITK as sitk
 from mmengine.logging import print_log
 
 from .checks.dicom import (MONOCHROME, SeriesGeometry, check_stack,
-                           decode_stored, int_tag, require_pydicom, slice_hu,
-                           tag_text)
+                           int_tag, tag_text)
+from .checks.dicom_values import (check_lowest_hu, check_rescale_type,
+                                  pydicom_hu, require_pydicom)
 from .checks.enhanced_dicom import enhanced_headers
 from .checks.files import read_header
+from .scan_switches import ScanChecks
 
 
-def _frames_hu(path: str, ds, headers) -> np.ndarray:
-    """(frames, rows, columns) HU of an enhanced image."""
+def _frames_hu(path: str, ds, headers, fill: float):
+    """(frames, rows, columns) HU of an enhanced image and where it is
+    padding (None: no PixelPaddingValue)."""
     rescale = np.array([h.rescale or (1., 0.) for h in headers])
     uniform = bool(np.all(rescale == rescale[:1]))
     try:
-        stored = decode_stored(path, ds)
+        return pydicom_hu(path, ds, rescale, fill)
     except ValueError:
-        if not (uniform and headers[0].photometric == 'MONOCHROME2'):
+        if not (uniform and headers[0].photometric == 'MONOCHROME2'
+                and not headers[0].padding):
             raise
         # GDCM decodes more codecs; its one rescale is right here
         return sitk.GetArrayFromImage(sitk.ReadImage(path)).reshape(
-            (len(headers), ) + headers[0].size)
-    stored = stored.reshape((len(headers), ) + headers[0].size)
-    if uniform and tuple(rescale[0]) == (1., 0.):
-        return stored
-    return (stored * rescale[:, :1, None] + rescale[:, 1:, None]).astype(
-        np.float32)
+            (len(headers), ) + headers[0].size), None
 
 
-def read_enhanced(path: str, resample: bool = False
+def _check_values(source: str, names: Sequence[str], headers,
+                  hu: np.ndarray, padding: Optional[np.ndarray]) -> None:
+    """RescaleType HU and no value below air in the field
+    (:mod:`~.checks.dicom_values`)."""
+    for name, header in zip(names, headers):
+        check_rescale_type(source, header.rescale_type, f'{name}: ')
+    check_lowest_hu(source, names, hu, padding)
+
+
+def read_enhanced(path: str, checks: Optional[ScanChecks] = None,
+                  fill: float = -1024.
                   ) -> Optional[Tuple[sitk.Image, SeriesGeometry]]:
     """Read an enhanced multi-frame image frame by frame.
 
     Args:
         path (str): a DICOM file.
-        resample (bool): interpolate unevenly spaced frames onto a uniform
-            grid (the caller does it with ``problems``) instead of raising.
+        checks (ScanChecks, optional): ``resample_nonuniform``: interpolate
+            unevenly spaced frames onto a uniform grid (the caller does it
+            with ``problems``) instead of raising; ``force_ct``: values
+            that are not HU read anyway.
+        fill (float): HU of the padding pixels.
 
     Returns:
         tuple | None: the frames sorted along the normal as an image
@@ -62,8 +75,8 @@ def read_enhanced(path: str, resample: bool = False
         geometry; None where the file has no per-frame functional groups.
 
     Raises:
-        ValueError: as :func:`~.checks.dicom.check_stack`, naming the file
-            and the frames.
+        ValueError: as :func:`~.checks.dicom.check_stack` and
+            :mod:`~.checks.dicom_values`, naming the file and the frames.
     """
     pydicom = require_pydicom(path, 'an enhanced multi-frame image')
     try:
@@ -74,9 +87,12 @@ def read_enhanced(path: str, resample: bool = False
     headers = enhanced_headers(path, ds)
     if headers is None:
         return None
-    hu = _frames_hu(path, ds, headers)
+    checks = ScanChecks.of(checks)
+    hu, padding = _frames_hu(path, ds, headers, fill)
     names = [f'frame {f + 1}' for f in range(len(headers))]
-    geometry = check_stack(path, names, headers, resample,
+    if not checks.force_ct:
+        _check_values(path, names, headers, hu, padding)
+    geometry = check_stack(path, names, headers, checks.resample_nonuniform,
                            lambda i, j: np.array_equal(hu[i], hu[j]))
     img = sitk.GetImageFromArray(np.ascontiguousarray(hu[geometry.order]))
     pos = geometry.positions
@@ -89,25 +105,44 @@ def read_enhanced(path: str, resample: bool = False
     return img, geometry
 
 
-def stored_hu_slices(img: sitk.Image, geometry: SeriesGeometry) -> sitk.Image:
-    """The series as read by GDCM with its MONOCHROME1 slices replaced by
-    stored x slope + intercept (GDCM inverts them before the rescale).
+def series_hu(img: sitk.Image, geometry: SeriesGeometry,
+              checks: ScanChecks, fill: float) -> sitk.Image:
+    """The series as read by GDCM with its MONOCHROME1 slices (GDCM
+    inverts them before the rescale) and the slices that declare padding
+    replaced by stored x slope + intercept, padding at ``fill``; its
+    values checked (:mod:`~.checks.dicom_values`) unless ``force_ct``.
 
     Args:
         img (sitk.Image): read from ``geometry.files`` in that order.
         geometry (SeriesGeometry): its slices' headers.
+        checks (ScanChecks): ``force_ct`` reads values that are not HU.
+        fill (float): HU of the padding pixels.
 
     Returns:
-        sitk.Image: ``img`` itself where no slice is MONOCHROME1, else a
+        sitk.Image: ``img`` itself where no slice is replaced, else a
         float32 copy with the same geometry.
     """
-    mono1 = [k for k, h in enumerate(geometry.headers)
-             if h.photometric == 'MONOCHROME1']
-    if not mono1:
+    redo = [k for k, h in enumerate(geometry.headers)
+            if h.photometric == 'MONOCHROME1' or h.padding]
+    array = sitk.GetArrayViewFromImage(img)
+    padding = None
+    if redo:
+        array = array.astype(np.float32)
+        padding = np.zeros(array.shape, bool)
+        pydicom = require_pydicom(geometry.files[redo[0]], 'its HU')
+        for k in redo:
+            path = geometry.files[k]
+            hu, pad = pydicom_hu(path, pydicom.dcmread(path),
+                                 geometry.rescale[k:k + 1], fill)
+            array[k] = hu[0]
+            if pad is not None:
+                padding[k] = pad[0]
+    if not checks.force_ct:
+        _check_values(osp.dirname(geometry.files[0]),
+                      [osp.basename(f) for f in geometry.files],
+                      geometry.headers, array, padding)
+    if not redo:
         return img
-    array = sitk.GetArrayFromImage(img).astype(np.float32)
-    for k in mono1:
-        array[k] = slice_hu(geometry.files[k], geometry.headers[k])
     out = sitk.GetImageFromArray(array)
     out.CopyInformation(img)
     return out
@@ -254,16 +289,27 @@ def dicomdir_folder(folder: str, series: Sequence[DicomdirSeries],
         f'{listed}')
 
 
-def monochrome1_file_hu(path: str, img: sitk.Image) -> sitk.Image:
-    """A MONOCHROME1 file's image as GDCM read it, with stored x slope +
-    intercept in place of GDCM's values (inverted before the rescale)."""
-    pydicom = require_pydicom(path, 'a MONOCHROME1 image')
-    ds = pydicom.dcmread(path)
-    stored = decode_stored(path, ds).astype(np.float64)
-    slope = float(ds.get('RescaleSlope', 1) or 1)
-    inter = float(ds.get('RescaleIntercept', 0) or 0)
-    shape = sitk.GetArrayViewFromImage(img).shape
-    out = sitk.GetImageFromArray(
-        (stored * slope + inter).astype(np.float32).reshape(shape))
-    out.CopyInformation(img)
-    return out
+def file_hu(path: str, reader: sitk.ImageFileReader, img: sitk.Image,
+            checks: ScanChecks, fill: float) -> sitk.Image:
+    """A single-frame file's image as GDCM read it (``reader``: its
+    header), or, where it is MONOCHROME1 (GDCM inverts it before the
+    rescale) or declares padding, stored x slope + intercept with padding
+    at ``fill``; its values checked (:mod:`~.checks.dicom_values`) unless
+    ``force_ct``."""
+    padding = None
+    if tag_text(reader, '0028|0004') == 'MONOCHROME1' or \
+            reader.HasMetaDataKey('0028|0120'):
+        ds = require_pydicom(path, 'its HU').dcmread(path)
+        rescale = [[float(ds.get('RescaleSlope', 1) or 1),
+                    float(ds.get('RescaleIntercept', 0) or 0)]]
+        hu, padding = pydicom_hu(path, ds, rescale, fill)
+        out = sitk.GetImageFromArray(
+            hu.reshape(sitk.GetArrayViewFromImage(img).shape))
+        out.CopyInformation(img)
+        img = out
+    if not checks.force_ct:
+        check_rescale_type(path, tag_text(reader, '0028|1054'))
+        array = sitk.GetArrayViewFromImage(img)
+        check_lowest_hu(path, [osp.basename(path)],
+                        array.reshape((-1, ) + array.shape[-2:]), padding)
+    return img

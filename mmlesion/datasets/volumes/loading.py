@@ -16,7 +16,7 @@ import math
 import os
 import os.path as osp
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
@@ -40,8 +40,7 @@ from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
 from .ct_volume import CTVolume
 from .dicom_reading import (choose_series, dicomdir_folder, dicomdir_series,
-                            monochrome1_file_hu, read_enhanced,
-                            stored_hu_slices)
+                            file_hu, read_enhanced, series_hu)
 from .scan_switches import ScanChecks
 
 PathLike = Union[str, os.PathLike]
@@ -141,7 +140,7 @@ def _no_series_error(folder: str) -> FileNotFoundError:
 
 
 def _read_dicom_series(folder: str, series_uid: Optional[str],
-                       checks: ScanChecks):
+                       checks: ScanChecks, fill: float):
     check_folder_entries(folder, checks.allow_outside_data)
     ids = list_dicom_series(folder)
     if not ids:
@@ -149,7 +148,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         if not listed:
             raise _no_series_error(folder)
         sub, uid = dicomdir_folder(folder, listed, series_uid)
-        img, meta = _read_dicom_series(sub, uid, checks)
+        img, meta = _read_dicom_series(sub, uid, checks, fill)
         return img, dict(meta, series_folder=sub)
     if series_uid is None:
         uid = ids[0] if len(ids) == 1 else choose_series(folder, ids)
@@ -161,7 +160,7 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
     check_unread_dicom_files(folder, ids)
     files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid)
     if len(files) == 1 and _is_multi_frame(read_header(files[0])):
-        img, meta = _read_file(files[0], checks)
+        img, meta = _read_file(files[0], checks, fill)
         meta.pop('stored_type')
         return img, dict(meta, num_files=1, first_file=files[0])
     geometry = check_series_slices(folder, files,
@@ -178,10 +177,17 @@ def _read_dicom_series(folder: str, series_uid: Optional[str],
         img = reader.Execute()
     except RuntimeError as err:
         raise sitk_error(folder, err)
-    img = stored_hu_slices(img, geometry)
+    img = series_hu(img, geometry, _hu_checks(checks, modality), fill)
     meta = dict(series_uid=uid or None, modality=modality,
                 num_files=len(files), first_file=files[0])
     return _resample_uneven(folder, img, geometry, meta), meta
+
+
+def _hu_checks(checks: ScanChecks, modality: Optional[str]) -> ScanChecks:
+    """The checks of a DICOM image's values: none but for a CT (another
+    modality is refused, or read with ``force_ct``, by its own check)."""
+    return checks if modality in (None, 'CT') else replace(checks,
+                                                           force_ct=True)
 
 
 def _resample_uneven(source: str, img: sitk.Image, geometry,
@@ -207,14 +213,14 @@ def _is_multi_frame(reader: sitk.ImageFileReader) -> bool:
 
 
 def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
-                     img: sitk.Image, resample_nonuniform: bool,
+                     img: sitk.Image, checks: ScanChecks, fill: float,
                      meta: dict) -> sitk.Image:
     """A DICOM file's image: GDCM's (``img``), but an enhanced
     multi-frame image frame by frame from its functional groups and a
-    MONOCHROME1 image from its stored values
+    MONOCHROME1 image or one with padding from its stored values
     (:mod:`~mmlesion.datasets.volumes.dicom_reading`)."""
     if _is_multi_frame(reader):
-        read = read_enhanced(path, resample_nonuniform)
+        read = read_enhanced(path, checks, fill)
         if read is not None:
             return _resample_uneven(path, read[0], read[1], meta)
         frames = dicom_tag(reader, '0028|0008')
@@ -225,9 +231,7 @@ def _read_dicom_file(path: str, reader: sitk.ImageFileReader,
                 'position of each frame is unknown (ITK would stack them 1 '
                 'mm apart); convert it to an enhanced multi-frame image or '
                 'to one file per slice')
-    if dicom_tag(reader, '0028|0004') == 'MONOCHROME1':
-        return monochrome1_file_hu(path, img)
-    return img
+    return file_hu(path, reader, img, checks, fill)
 
 
 def dicom_tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
@@ -241,7 +245,7 @@ _SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.mhd', 'DimSize'),
                 ('.mha', 'DimSize'), ('.nrrd', 'sizes'), ('.nhdr', 'sizes'))
 
 
-def _read_file(path: str, checks: ScanChecks):
+def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
     check_regular_file(path, 'CT volume')
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
@@ -282,7 +286,8 @@ def _read_file(path: str, checks: ScanChecks):
     except RuntimeError as err:
         raise sitk_error(path, err)
     if is_dicom:
-        img = _read_dicom_file(path, reader, img, checks.resample_nonuniform,
+        img = _read_dicom_file(path, reader, img,
+                               _hu_checks(checks, meta['modality']), fill,
                                meta)
     if nifti is not None:  # NIfTI's rule, not ITK's choice of transform
         geometry.apply(img)
@@ -361,7 +366,8 @@ class VolumeOptions:
         resample_oblique (bool): resample a more oblique scan (e.g. a tilted
             gantry) with SimpleITK onto an axis-aligned grid of the same
             spacing covering it, instead of raising. Defaults to False.
-        default_value (float): HU outside the scan when resampling.
+        default_value (float): HU outside the scan: when resampling, and
+            of the DICOM pixels marked as padding (PixelPaddingValue).
         dtype (type, optional): array type, float32 HU by default; None
             keeps the stored type (for label maps read with the same
             orientation as their scan, with ``force_ct``).
@@ -419,11 +425,12 @@ def load_ct_volume(path: PathLike,
     meta = dict(path=path, series_uid=None, modality=None)
     stored_type = ''
     if osp.isdir(path):
-        img, extra = _read_dicom_series(path, series_uid, checks)
+        img, extra = _read_dicom_series(path, series_uid, checks,
+                                        options.default_value)
         meta.update(extra, format='dicom_series')
     else:
         lower = path.lower()
-        img, extra = _read_file(path, checks)
+        img, extra = _read_file(path, checks, options.default_value)
         meta.update(extra)
         stored_type = meta.pop('stored_type')
         meta['format'] = ('dicom' if 'modality' in extra else

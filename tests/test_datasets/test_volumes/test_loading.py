@@ -81,7 +81,10 @@ def test_real_dicom_series_geometry():
 
 def test_real_enhanced_ct():
     path = _ct_dir() / 'pydicom' / 'eCT_Supplemental.dcm'
-    vol = load_ct_volume(path)
+    # a perfusion map (RescaleType 'US'): its values are not HU
+    with pytest.raises(ValueError, match="RescaleType .*'US'"):
+        load_ct_volume(path)
+    vol = load_ct_volume(path, scan_checks=dict(force_ct=True))
     orig = sitk.ReadImage(str(path))
     assert vol.shape_zyx == (2, 512, 512)
     assert vol.meta['modality'] == 'CT'

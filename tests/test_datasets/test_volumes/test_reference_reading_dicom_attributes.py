@@ -5,6 +5,10 @@ beyond the plane and rescale tags, against the standard's rules
 
 * A DICOMDIR export read in a fresh interpreter: nothing the tests import
   (``pydicom.fileset`` for one) can make it work.
+* Pixel padding (PS3.3 C.7.5.1.1.2), RescaleType, FrameOfReferenceUID,
+  a rescale given twice in an enhanced image and values below air
+  (:mod:`mmlesion.datasets.volumes.checks.dicom_values`): the standard's
+  rule written here on the raw pixel words, or a refusal in one line.
 """
 import json
 import os.path as osp
@@ -12,9 +16,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pydicom
 import pytest
 
-from mmlesion.datasets.volumes import CTVolume
+from mmlesion.datasets.volumes import CTVolume, VolumeOptions, load_ct_volume
 from mmlesion.testing import repo_root
 from tests.helpers import dicom_reader_checks as checks
 from tests.helpers import dicom_reference as ref
@@ -62,3 +67,220 @@ def test_dicomdir_export_in_a_fresh_interpreter(stored, tmp_path):
     vol = CTVolume(np.load(out), got['spacing'], got['origin'],
                    np.asarray(got['direction']))
     ref.assert_matches_reference(vol, ref.reference_frames(sorted(written)))
+
+
+# ------------------------------------------------------------ pixel padding
+def _ring(shape) -> np.ndarray:
+    """The pixels outside the circle inscribed in a slice (a scanner's
+    padding around its round field)."""
+    rows, cols = shape
+    r, c = np.ogrid[:rows, :cols]
+    return np.hypot(r - (rows - 1) / 2, c - (cols - 1) / 2) >= min(
+        rows, cols) / 2
+
+
+def _set_words(path: str, words: np.ndarray, **tags) -> None:
+    """Store raw 16-bit ``words`` as the pixel data (native syntax) and set
+    ``tags`` (keyword: (VR, value) for an ambiguous VR, else the value)."""
+    ds = pydicom.dcmread(path)
+    ds.PixelData = np.asarray(words).astype('<u2').tobytes()
+    for key, value in tags.items():
+        if isinstance(value, tuple):
+            tag = pydicom.datadict.tag_for_keyword(key)
+            ds.add_new(tag, *value)
+        else:
+            setattr(ds, key, value)
+    ds.save_as(path)
+
+
+def _raw_words(path: str) -> np.ndarray:
+    """The 16-bit words of a native little-endian file's pixel data, read
+    from the bytes (not through a decoder)."""
+    ds = pydicom.dcmread(path)
+    return np.frombuffer(ds.PixelData, '<u2').reshape(
+        (-1, int(ds.Rows), int(ds.Columns))).astype(np.int64)
+
+
+def _padded_reference(paths, padded, fill):
+    """The reference frames with the pixels the standard calls padding
+    (``padded(words of the file)``) at ``fill``."""
+    frames = []
+    for path in paths:
+        words = _raw_words(path)
+        mine = ref.reference_frames([path])
+        for k, frame in enumerate(mine):
+            frame.hu[padded(words[k])] = fill
+        frames += mine
+    return frames
+
+
+#: (PixelRepresentation, BitsStored, PixelPaddingValue as (VR, value),
+#: PixelPaddingRangeLimit or None, words written in the ring, the rule on
+#: the raw words). The words are drawn in the padding range; one case
+#: holds a padding word outside BitsStored.
+_PADDING = [
+    (0, 12, ('US', 4095), None, lambda n, g: np.full(n, 4095),
+     lambda w: w == 4095),
+    (0, 12, ('US', 4095), ('US', 3996),
+     lambda n, g: g.integers(3996, 4096, n), lambda w: w >= 3996),
+    (0, 12, ('US', 3996), ('US', 4095),
+     lambda n, g: g.integers(3996, 4096, n), lambda w: w >= 3996),
+    # -2000 in 16-bit words, 12 bits stored: GDCM keeps 2096 (1072 HU)
+    (0, 12, ('US', 0xF830), None, lambda n, g: np.full(n, 0xF830),
+     lambda w: w == 0xF830),
+    (1, 16, ('SS', -2000), ('SS', -2048),
+     lambda n, g: g.integers(-2048, -1999, n) & 0xFFFF,
+     lambda w: (w >= 0x10000 - 2048) & (w <= 0x10000 - 2000)),
+]
+
+
+@pytest.mark.parametrize('case', range(len(_PADDING)))
+def test_pixel_padding_is_fill_not_tissue(stored, tmp_path, case):
+    """Series, single file and enhanced image: padding pixels hold the
+    fill value (VolumeOptions.default_value), every other pixel its HU;
+    a tissue pixel of the padding word's low 12 bits stays tissue."""
+    signed, bits, value, limit, draw, padded = _PADDING[case]
+    rng = np.random.default_rng(20 + case)
+    ring = _ring(stored.shape[1:])
+    tags = dict(PixelRepresentation=signed, BitsStored=bits,
+                HighBit=bits - 1, PixelPaddingValue=value)
+    if limit is not None:
+        tags['PixelPaddingRangeLimit'] = limit
+    folder = str(tmp_path / 'series')
+    paths = ref.write_series(folder, stored, ref.stack_planes(N))
+    for k, path in enumerate(paths):
+        words = stored[k].astype(np.int64)
+        words[ring] = draw(int(ring.sum()), rng)
+        words[N // 2, N // 2] = 0x0830  # tissue: 2096 stored, 1072 HU
+        _set_words(path, words, **tags)
+    for fill in (-1024., -3000.):
+        opts = dict(options=VolumeOptions(default_value=fill))
+        frames = _padded_reference(paths, padded, fill)
+        vol = load_ct_volume(folder, **opts)
+        ref.assert_matches_reference(vol, frames)
+        assert np.any(vol.array == 1072.)
+    single = load_ct_volume(paths[0], options=VolumeOptions(
+        allow_single_slice=True))
+    ref.assert_matches_reference(single,
+                                 _padded_reference(paths[:1], padded, -1024))
+    path = ref.write_enhanced(str(tmp_path / 'e.dcm'), stored,
+                              ref.stack_planes(N))
+    _set_words(path, np.stack([_raw_words(p)[0] for p in paths]), **tags)
+    ref.assert_matches_reference(load_ct_volume(path),
+                                 _padded_reference([path], padded, -1024))
+
+
+# --------------------------------------------------------- RescaleType
+@pytest.mark.parametrize('kind', ['series', 'file', 'shared', 'per-frame'])
+def test_rescale_type_other_than_hu_refused(stored, tmp_path, kind):
+    planes = ref.stack_planes(N)
+    if kind in ('series', 'file'):
+        paths = ref.write_series(str(tmp_path / 's'), stored, planes)
+        target = paths[0] if kind == 'file' else osp.dirname(paths[0])
+        opts = dict(options=VolumeOptions(allow_single_slice=True))
+        for value in ('HU', None):  # HU, and absent: the CT Image's HU
+            for path in paths:
+                ds = pydicom.dcmread(path)
+                ds.RescaleType = value
+                if value is None:
+                    del ds.RescaleType
+                ds.save_as(path)
+            checks.matches(paths[:1] if kind == 'file' else paths, target,
+                           **opts)
+        for path in paths:
+            _set_words(path, _raw_words(path)[0], RescaleType='US')
+        checks.refused(target, osp.basename(paths[0]),
+                       "RescaleType (0028,1054) 'US'", '--force-ct', **opts)
+        checks.matches(paths[:1] if kind == 'file' else paths, target,
+                       scan_checks=dict(force_ct=True), **opts)
+        return
+    path = ref.write_enhanced(str(tmp_path / 'e.dcm'), stored, planes,
+                              shared_geometry=kind == 'shared')
+    ds = pydicom.dcmread(path)
+    group = ds.SharedFunctionalGroupsSequence[0] if kind == 'shared' else \
+        ds.PerFrameFunctionalGroupsSequence[2]
+    group.PixelValueTransformationSequence[0].RescaleType = 'US'
+    ds.save_as(path)
+    checks.refused(path, path, "RescaleType (0028,1054) 'US'",
+                   'frame 1: ' if kind == 'shared' else 'frame 3: ')
+
+
+# --------------------------------------------------- frames of reference
+def test_series_in_two_frames_of_reference_refused(stored, tmp_path):
+    rng = np.random.default_rng(30)
+    paths = ref.write_series(str(tmp_path / 's'), stored,
+                             ref.stack_planes(N))
+    moved = sorted(rng.choice(N, 2, replace=False))
+    for k in moved:
+        ds = pydicom.dcmread(paths[k])
+        ds.FrameOfReferenceUID = ref.UID_ROOT + '77'
+        ds.save_as(paths[k])
+    msg = checks.refused(osp.dirname(paths[0]),
+                         'FrameOfReferenceUID (0020,0052)',
+                         ref.UID_ROOT + '2.0', ref.UID_ROOT + '77')
+    assert osp.basename(paths[moved[0]]) in msg or osp.basename(
+        paths[0]) in msg
+
+
+# ------------------------------- enhanced: rescale shared and per frame
+def test_enhanced_rescale_shared_and_per_frame(stored, tmp_path):
+    """The standard gives a frame one rescale (per frame or shared): both
+    alike are read; two different ones refused naming the frame."""
+    planes = ref.stack_planes(N)
+    for p in planes:
+        p.rescale = (2.0, -2048.0)
+    path = ref.write_enhanced(str(tmp_path / 'e.dcm'), stored, planes,
+                              shared_geometry=False)
+    ds = pydicom.dcmread(path)
+    shared = ds.SharedFunctionalGroupsSequence[0]
+    shared.PixelValueTransformationSequence = pydicom.Sequence(
+        [pydicom.Dataset()])
+    item = shared.PixelValueTransformationSequence[0]
+    item.RescaleSlope, item.RescaleIntercept, item.RescaleType = \
+        '2', '-2048', 'HU'
+    ds.save_as(path)
+    checks.matches([path], path)
+    item.RescaleSlope, item.RescaleIntercept = '1', '-1024'
+    ds.save_as(path)
+    checks.refused(path, path, 'frame 1: two rescales', 'per-frame 2, -2048',
+                   'shared 1, -1024')
+    del shared.PixelValueTransformationSequence
+    ds.RescaleSlope, ds.RescaleIntercept = '1', '-1024'
+    ds.save_as(path)
+    checks.refused(path, path, 'per-frame 2, -2048', 'top-level 1, -1024')
+
+
+# ---------------------------------------------------- values below air
+def test_values_below_air_in_the_field_refused(stored, tmp_path):
+    """Unsigned 12-bit values declared signed: bone (stored >= 2048)
+    becomes -3072 .. -2049 HU inside the field: refused naming the file.
+    Values that low outside the field circle (undeclared out-of-field
+    fill) are read as they are."""
+    ring = _ring(stored.shape[1:])
+    folder = str(tmp_path / 'ring')
+    paths = ref.write_series(folder, stored, ref.stack_planes(N))
+    for path, plane in zip(paths, stored):
+        words = plane.astype(np.int64)
+        words[ring] = 0x10000 - 2900  # -2900 stored, -3924 HU
+        _set_words(path, words, PixelRepresentation=1, BitsStored=16,
+                   HighBit=15)
+    vol = checks.matches(paths)
+    assert vol.array.min() == -3924.
+    hot = np.minimum(stored, 2000)
+    hot[:, N, N:N + 3] = 3000  # inside the field
+    folder = str(tmp_path / 'signed')
+    paths = ref.write_series(folder, hot, ref.stack_planes(N))
+    for path in paths:
+        _set_words(path, _raw_words(path)[0], PixelRepresentation=1,
+                   BitsStored=12, HighBit=11)
+    checks.refused(folder, osp.basename(paths[0]), '3 pixels',
+                   'below -2048 HU', 'PixelRepresentation (0028,0103)',
+                   '--force-ct')
+    checks.refused(paths[0], paths[0], 'below -2048 HU',
+                   options=VolumeOptions(allow_single_slice=True))
+    path = ref.write_enhanced(str(tmp_path / 'e.dcm'), hot,
+                              ref.stack_planes(N))
+    _set_words(path, np.stack([_raw_words(p)[0] for p in paths]),
+               PixelRepresentation=1, BitsStored=12, HighBit=11)
+    checks.refused(path, path, 'frame 1', 'below -2048 HU')
+    load_ct_volume(folder, scan_checks=dict(force_ct=True))

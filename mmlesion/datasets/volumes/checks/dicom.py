@@ -21,6 +21,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom_values import slice_hu
 from .files import dicom_pixel_data_bytes, truncated
 
 #: Uncompressed transfer syntaxes: the pixel data length is known.
@@ -181,6 +182,9 @@ class SliceHeader:
             where both are absent.
         photometric (str): PhotometricInterpretation (0028,0004).
         samples (int): SamplesPerPixel (0028,0002).
+        rescale_type (str): RescaleType (0028,1054), '' where absent.
+        padding (bool): whether PixelPaddingValue (0028,0120) is given.
+        frame_of_reference (str): FrameOfReferenceUID (0020,0052).
     """
     ipp: np.ndarray
     iop: np.ndarray
@@ -189,6 +193,9 @@ class SliceHeader:
     rescale: Optional[Tuple[float, float]]
     photometric: str = 'MONOCHROME2'
     samples: int = 1
+    rescale_type: str = ''
+    padding: bool = False
+    frame_of_reference: str = ''
 
 
 def check_grayscale(path: str, samples: int, photometric: str,
@@ -254,7 +261,10 @@ def _slice_header(path: str) -> SliceHeader:
     ipp = _floats(reader, '0020|0032', path, 3)
     iop = _floats(reader, '0020|0037', path, 6)
     return SliceHeader(ipp, iop, (rows, cols), _pixel_spacing(reader, path),
-                       _rescale(reader, path), photometric, samples)
+                       _rescale(reader, path), photometric, samples,
+                       tag_text(reader, '0028|1054'),
+                       reader.HasMetaDataKey('0028|0120'),
+                       tag_text(reader, '0020|0052'))
 
 
 def looks_like_dicom(path: str) -> bool:
@@ -387,6 +397,16 @@ def _check_alike(source: str, names: Sequence[str],
                 "the slices would be stacked at the first slice's spacing, "
                 "so this one's coordinates and sizes would be wrong; "
                 'refusing the series')
+    other = next((k for k, h in enumerate(headers) if
+                  h.frame_of_reference != h0.frame_of_reference), None)
+    if other is not None:
+        raise ValueError(
+            f'{source}: {first} has FrameOfReferenceUID (0020,0052) '
+            f'{h0.frame_of_reference or "none"}, {names[other]} has '
+            f'{headers[other].frame_of_reference or "none"}: one series in '
+            'two frames of reference, whose positions cannot be stacked; '
+            'give the files of each frame of reference in a folder of '
+            'their own')
     flat = next((n for n, h in zip(names, headers)
                  if h.rescale is not None and h.rescale[0] == 0), None)
     if flat is not None:
@@ -503,61 +523,6 @@ def check_stack(source: str,
             'uniform grid')
     geometry.problems = problems
     return geometry
-
-
-def require_pydicom(path: str, what: str):
-    """The pydicom module, or an error naming the file, what needs it and
-    how to install it (pydicom comes with ``mmlesion[dicom]``)."""
-    try:
-        import pydicom
-    except ImportError as err:
-        raise ValueError(
-            f'{path}: reading {what} needs pydicom, which is not installed; '
-            'pip install "mmlesion[dicom]" (or pydicom)') from err
-    return pydicom
-
-
-def decode_stored(path: str, ds=None) -> np.ndarray:
-    """The stored pixel values of a DICOM file, decoded by pydicom.
-
-    Args:
-        path (str): the file (named in errors).
-        ds (pydicom.Dataset, optional): the file already read.
-
-    Returns:
-        np.ndarray: (rows, columns) or (frames, rows, columns).
-
-    Raises:
-        ValueError: naming the file and its transfer syntax where pydicom
-            cannot decode it.
-    """
-    if ds is None:
-        ds = require_pydicom(path, 'its stored values').dcmread(path)
-    try:
-        return ds.pixel_array
-    except Exception as err:  # pydicom raises many kinds for missing codecs
-        syntax = getattr(getattr(ds, 'file_meta', None),
-                         'TransferSyntaxUID', '?')
-        raise ValueError(
-            f'{path}: pydicom cannot decode its pixel data (transfer syntax '
-            f'{syntax}: {str(err).strip().splitlines()[0][:160]}), which '
-            'is needed for its HU; install the codec pydicom names '
-            '(e.g. pylibjpeg) or convert the file to an uncompressed '
-            'transfer syntax') from err
-
-
-def slice_hu(path: str, header: SliceHeader) -> np.ndarray:
-    """HU of a single-frame file: stored x RescaleSlope + RescaleIntercept.
-
-    GDCM inverts a MONOCHROME1 image before its rescale, so those are
-    decoded with pydicom; the others are read through SimpleITK.
-    """
-    if header.photometric == 'MONOCHROME2':
-        img = sitk.ReadImage(path, sitk.sitkFloat64)
-        return sitk.GetArrayFromImage(img).reshape(header.size)
-    slope, inter = header.rescale or (1., 0.)
-    stored = decode_stored(path).astype(np.float64)
-    return stored.reshape(header.size) * slope + inter
 
 
 def resample_slices_uniform(img: sitk.Image,

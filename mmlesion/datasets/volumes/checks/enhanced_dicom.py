@@ -105,14 +105,17 @@ def enhanced_headers(path: str, ds) -> Optional[List[SliceHeader]]:
                        '(0028,0030)', 2, required=False)
         rescale = [
             find('PixelValueTransformationSequence', key, tag, 1, False)
-            for key, tag in (('RescaleSlope', '(0028,1053)'),
-                             ('RescaleIntercept', '(0028,1052)'))
+            for key, tag in _RESCALE
         ]
+        _check_one_rescale(path, name, item, shared, top)
         if rescale[0] is None and rescale[1] is None and all(
                 v is not None for v in top):
             rescale = [_numbers(path, f'{k} (top level)', v, 1)
                        for k, v in zip(('RescaleSlope', 'RescaleIntercept'),
                                        top)]
+        rescale_type = _group_value(groups,
+                                    'PixelValueTransformationSequence',
+                                    'RescaleType') or ds.get('RescaleType')
         if (rescale[0] is None) != (rescale[1] is None):
             raise ValueError(
                 f'{path}: {name}: PixelValueTransformationSequence has only '
@@ -123,5 +126,37 @@ def enhanced_headers(path: str, ds) -> Optional[List[SliceHeader]]:
             SliceHeader(ipp, iop, size, spacing,
                         None if rescale[0] is None else
                         (float(rescale[0][0]), float(rescale[1][0])),
-                        photometric, 1))
+                        photometric, 1, str(rescale_type or ''),
+                        'PixelPaddingValue' in ds))
     return headers
+
+
+#: The rescale of a frame: keyword and tag.
+_RESCALE = (('RescaleSlope', '(0028,1053)'),
+            ('RescaleIntercept', '(0028,1052)'))
+
+
+def _check_one_rescale(path: str, name: str, item, shared, top) -> None:
+    """Refuse a frame given two different rescales: per frame and shared
+    (the standard allows one of the two, PS3.3 C.7.6.16), or in the
+    functional groups and at the top level. Where they agree the
+    per-frame one is read (the same values)."""
+    found = []
+    for where, group in (('per-frame', item), ('shared', shared)):
+        values = tuple(
+            _group_value((group, ), 'PixelValueTransformationSequence', k)
+            for k, _ in _RESCALE)
+        if any(v is not None for v in values):
+            found.append((where, values))
+    if all(v is not None for v in top):
+        found.append(('top-level', tuple(top)))
+    shown = [(w, tuple(None if v is None else float(v) for v in values))
+             for w, values in found]
+    if len({values for _, values in shown}) > 1:
+        raise ValueError(
+            f'{path}: {name}: two rescales (RescaleSlope (0028,1053), '
+            'RescaleIntercept (0028,1052)): ' + ', '.join(
+                f'{w} {v[0]:g}, {v[1]:g}' if None not in v else f'{w} {v}'
+                for w, v in shown) + ': its Hounsfield units are ambiguous '
+            '(the standard gives a frame one rescale, per frame or shared); '
+            'correct the file')
