@@ -342,10 +342,15 @@ def write_table(work_dir: str, spec: TableSpec, rows: Sequence[Row],
     # the FP rates every finished row has (a method may print fewer)
     rates = [r for r in spec.picture_rates
              if done and all(key(e, r) for e in done)]
+
+    def label(e):  # a row from fewer seeds than asked says so
+        return e['label'] + (f" ({len(e['seeds'])} of "
+                             f"{len(e['seeds_asked'])} seeds)"
+                             if e['seeds_missing'] else '')
+
     curves = {
-        e['label'] + (f" ({len(e['seeds'])} of {len(e['seeds_asked'])} "
-                      'seeds)' if e['seeds_missing'] else ''): ([e['ours'][key(e, r)]['mean'] / 100. for r in rates],
-                     [e['ours'][key(e, r)]['std'] / 100. for r in rates])
+        label(e): ([e['ours'][key(e, r)]['mean'] / 100. for r in rates],
+                   [e['ours'][key(e, r)]['std'] / 100. for r in rates])
         for e in done
     }
     if len(rates) >= 2 and curves:
