@@ -25,6 +25,8 @@ the caller hands in; ``tests/test_apis/whole_scan/test_stage_order.py``):
 ``write_dicom``      the findings as a DICOM SR and SEG
 ``write``            findings.json, candidates.csv, pictures, report, as a set
 ``run``              one scan from files to files
+``calibrate``        scans with known lesions judged in 3D; the per-scan
+                     operating point and lesion steps chosen on them
 ``scan_list``        a day's scans: the list file, each scan's results folder
 ``batch``            a day's scans through one model
 ``shard_summary``    a sharded batch's merged tables, picture and page

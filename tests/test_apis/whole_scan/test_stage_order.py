@@ -22,7 +22,7 @@ SHARED = ('detector_loader', )
 #: on top).
 STAGES = ('settings', 'results', 'model', 'read', 'resample', 'slices',
           'detect', 'stack', 'measure', 'infer', 'write_dicom', 'write',
-          'run', 'scan_list', 'batch', 'shard_summary', 'shards',
+          'run', 'calibrate', 'scan_list', 'batch', 'shard_summary', 'shards',
           'server_source', 'dicomweb_source', 'dimse_source', 'store_back',
           'dicomweb_batch', 'server_shards')
 
