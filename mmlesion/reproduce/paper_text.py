@@ -6,6 +6,7 @@ with its place (:class:`Printed`): ``tests/test_docs/test_paper_quotes.py``
 fails on a quoted number that is none of :func:`quotable_numbers`, or that
 stands beside another row, model or section than the paper's.
 """
+import re
 from typing import Any, List, Mapping, NamedTuple, Optional, Tuple
 
 from mmlesion.utils.method_spec import MethodView, registered_methods
@@ -46,6 +47,52 @@ class Printed(NamedTuple):
     names: Tuple[str, ...] = ()
     unit: str = ''
     printed: bool = True
+
+
+class ResultRow(NamedTuple):
+    """Where a model's numbers of :data:`.paper_results.PAPER_RESULTS`
+    stand in its paper: one table (or section, or figure) and row.
+
+    Args:
+        where (str): the table, figure or section (``'Table 5'``,
+            ``'Fig. 4c'``, ``'the text on Table 5'``), as a document cites it.
+        row (str): the row as the paper prints it.
+        names (tuple[str]): how a document names that row beside one of its
+            numbers (:class:`Printed`'s ``names``).
+        keys (tuple[str]): the metric keys of the model that stand there
+            (empty: all of them).
+        printed (bool): False where the paper prints the row's numbers only
+            as another row's minus a gain (a document must call them
+            derived).
+    """
+    where: str
+    row: str
+    names: Tuple[str, ...]
+    keys: Tuple[str, ...] = ()
+    printed: bool = True
+
+
+#: model of :data:`.paper_results.PAPER_RESULTS` -> the places of its
+#: numbers (each registered method's ``result_rows``)
+RESULT_ROWS: Mapping[str, Tuple[ResultRow, ...]] = MethodView('result_rows')
+
+
+def result_column(key: str) -> Tuple[str, str]:
+    """The column a metric key of :data:`.paper_results.PAPER_RESULTS`
+    stands in (``'sensitivity at 3 FPs'``, ``'mAP'``) and what a document
+    writes after its number (``'%'``: also nothing)."""
+    name = key.split('/')[-1]
+    rate = re.match(r'sens@([\d.]+)$', name)
+    if rate:
+        return f'sensitivity at {rate.group(1)} FPs', '%'
+    if name.startswith('sens@4_'):
+        return f'sensitivity at 4 FPs, {name[7:]}', '%'
+    if name.startswith('mean@'):
+        return f'average sensitivity, {name[5:]} FPs', '%'
+    return {'bbox_mAP': ('mAP', '%'), 'cpm': ('FROC score', ''),
+            'tnp': ('TNP', ''), 'infer_ms': ('inference ms', 'ms'),
+            'infer_time_x': ('inference time', 'x'),
+            'model_size_x': ('model size', 'x')}.get(name, (name, ''))
 
 
 #: numbers the papers print outside the compared metrics that the
@@ -111,7 +158,8 @@ def paper_difference(method: str, name: str) -> float:
 
 def placed_numbers(method: Optional[str] = None) -> List[Printed]:
     """Every paper number documents quote with its place: the entries of
-    :data:`PAPER_TEXT`, the compared numbers of :data:`RESULT_COLUMNS`
+    :data:`PAPER_TEXT`, the compared numbers (in the columns of
+    :data:`RESULT_COLUMNS`, else at the rows of :data:`RESULT_ROWS`)
     and the gains of :data:`PAPER_DIFFERENCES` (unit ``points``),
     of one method's paper (None: all)."""
     out = [p for m, named in PAPER_TEXT.items()
@@ -122,6 +170,13 @@ def placed_numbers(method: Optional[str] = None) -> List[Printed]:
                     for key, (where, column, names, unit)
                     in RESULT_COLUMNS.items()
                     for v in [metrics.get(key)] if v is not None]
+            for row in RESULT_ROWS.get(model, ()):
+                for key, v in metrics.items():
+                    if key not in RESULT_COLUMNS and (not row.keys or
+                                                      key in row.keys):
+                        column, unit = result_column(key)
+                        out.append(Printed(v, row.where, row.row, column,
+                                           row.names, unit, row.printed))
     for m, named in PAPER_DIFFERENCES.items():
         if method is None or m == method:
             # a difference of two printed rows: documents quote it as the

@@ -33,6 +33,10 @@ class MethodSpec:
             documents quote.
         result_columns (Mapping[str, tuple]): metric key -> (table, column,
             names, unit) of the paper numbers its documents quote in prose.
+        result_rows (Mapping[str, tuple]): model of ``paper_results`` ->
+            the places of its numbers in the paper
+            (:class:`~mmlesion.reproduce.paper_text.ResultRow`: table, row,
+            the names documents give it).
         step_times (Mapping[str, float]): step-time family (a word of its
             config file names) -> seconds per training item on one H100.
         family_configs (Mapping[str, str]): family -> the config timed for
@@ -68,6 +72,7 @@ class MethodSpec:
     printed: Mapping[str, Any] = field(default_factory=dict)
     gains: Mapping[str, Any] = field(default_factory=dict)
     result_columns: Mapping[str, tuple] = field(default_factory=dict)
+    result_rows: Mapping[str, tuple] = field(default_factory=dict)
     step_times: Mapping[str, float] = field(default_factory=dict)
     family_configs: Mapping[str, str] = field(default_factory=dict)
     training_items: Mapping[str, Callable[[Optional[str]], int]] = field(

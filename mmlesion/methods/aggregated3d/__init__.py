@@ -9,7 +9,7 @@ from mmlesion.registry import METHODS
 from mmlesion.reproduce.table_index import table_specs
 from mmlesion.utils.method_spec import MethodSpec
 from .paper import (MERGED_MODELS, PAPER_RESULTS, PRINTED, QUOTED_MODELS,
-                    VARIANTS)
+                    RESULT_ROWS, VARIANTS)
 from .step_time import crop_batch, crop_input
 from .tables import A3D_BUILDERS, deeplesion3d_data
 
@@ -78,6 +78,7 @@ def aggregated3d_method() -> MethodSpec:
         merged_models=MERGED_MODELS,
         variants=VARIANTS,
         printed=PRINTED,
+        result_rows=RESULT_ROWS,
         # projects/benchmarks/benchmark_aggregated3d.py --cases train_full:
         # 0.105 s per 128^3 crop (full model), train_rpn 0.039 s; one H100
         step_times={'aggregated3d': 0.105, 'rpn3d': 0.039},

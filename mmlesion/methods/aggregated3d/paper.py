@@ -4,7 +4,7 @@ that its tables are set beside, the other numbers its documents quote, the
 rows of other papers its tables quote and its variants."""
 from typing import Dict, Optional, Sequence, Tuple
 
-from mmlesion.reproduce.paper_text import Printed
+from mmlesion.reproduce.paper_text import Printed, ResultRow
 from mmlesion.reproduce.variants import Variant
 
 #: 3D Aggregated Faster R-CNN, DeepLesion: Table V's FP rates (per chunk,
@@ -133,6 +133,112 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
                     (89, 88, 90, 74, 84, 84, 82, 75, 80, 87, 84)),
 }
 
+#: Table II's rows a-f (as the paper prints them) and their names
+_T2_ROWS = {
+    r: (f'{r}. DenseBlock + {anchor}', (f'row {r}', f'II {r}',
+                                         f'Table II {r}') + extra)
+    for r, anchor, extra in (
+        ('a', 'anchor1', ('OHEM, single scale', )),
+        ('b', 'anchor1', ('focal loss, single scale', )),
+        ('c', 'anchor1', ('OHEM, multi-scale', )),
+        ('d', 'anchor1', ('focal loss, multi-scale', )),
+        ('e', 'anchor2', ('anchor2', )),
+        ('f', 'anchor1†', ('anchor1†', 'RPN†')))}
+#: Table III's rows (the keys of its ``PRINTED`` entries) as the paper
+#: prints them (model, DA, Magnify, Joint / Alternating) and their names
+_T3_ROWS = {
+    'crop96': ('Crop 96, DA, Joint', ('Crop 96, DA, joint', 'crop 96 DA',
+                                      'Crop 96, DA')),
+    'crop96_magnify': ('Crop 96, DA, Magnify, Joint', (
+        'Crop 96, DA, Magnify', 'crop 96 DA + Magnify',
+        'crop 96, DA, Magnify, joint')),
+    'crop96_alternating': ('Crop 96, DA, Magnify, Alternating', (
+        'Alternating', 'alternating training')),
+    'crop128': ('Crop 128, DA, Joint', ('3D-AG-LM', 'Crop 128, DA, joint',
+                                        'crop 128 DA')),
+    'crop128_magnify': ('Crop 128, DA, Magnify, Joint', (
+        '3D-AG', 'Crop 128, DA, Magnify', 'crop 128 DA + Magnify')),
+    'crop128abs_wo_da': ('Crop 128†, Joint', ('Crop 128†, joint',
+                                              'without DA', 'w/o DA',
+                                              'no DA')),
+    'crop128abs': ('Crop 128†, DA, Joint', ('3D-AG-LM†', 'Crop 128†, DA',
+                                            'crop 128† DA')),
+    'crop128abs_magnify': ('Crop 128†, DA, Magnify, Joint', (
+        '3D-AG†', 'Crop 128†, DA, Magnify', 'crop 128† DA + Magnify')),
+    'merged_intersection': ('Merged (Intersection)', (
+        'Merged (Intersection)', 'Intersection')),
+    'merged_union': ('Merged (Union)', ('Merged (Union)', 'Union')),
+}
+_TII = ('luna16/cpm', )
+_V = a3d_deeplesion_keys()[:8]
+_VI = a3d_deeplesion_keys()[8:]
+_DL = '_denseunet3d_deeplesion-anchors_4xb2-50e_deeplesion3d'
+
+
+def _t3(row: str) -> ResultRow:
+    return ResultRow('Table III', *_T3_ROWS[row], _TII)
+
+
+def _t56(row: str, names: Tuple[str, ...]) -> Tuple[ResultRow, ...]:
+    return (ResultRow('Table V', row, names, _V),
+            ResultRow('Table VI', row, names, _VI))
+
+
+_LT48 = ('without lesions >= 48 mm', '< 48 mm', 'lt48mm')
+#: model -> where each of its numbers stands in the paper
+RESULT_ROWS: Dict[str, Tuple[ResultRow, ...]] = {
+    **{'rpn3d-' + stem: (ResultRow('Table II', *_T2_ROWS[r], _TII), )
+       for r, stem in (('a', 'ohem-single-scale' + _L + '50e_luna16'),
+                       ('b', 'focal-single-scale' + _L + '50e_luna16'),
+                       ('c', 'ohem' + _L + '50e_luna16'),
+                       ('e', 'focal_denseunet3d_anchor2_4xb2-50e_luna16'))},
+    'rpn3d-focal' + _L + '50e_luna16': (
+        ResultRow('Table II', *_T2_ROWS['d'], _TII), ),
+    'rpn3d-focal-abs' + _L + '30e_luna16': (
+        ResultRow('Table II', *_T2_ROWS['f'], _TII), ),
+    'aggregated3d-wo-magnify' + _L + '50e_luna16-crop96': (_t3('crop96'), ),
+    'aggregated3d' + _L + '50e_luna16-crop96': (_t3('crop96_magnify'), ),
+    'aggregated3d-alternating' + _L + '50e_luna16': (
+        _t3('crop96_alternating'), ),
+    'aggregated3d-wo-magnify' + _L + '50e_luna16': (_t3('crop128'), ),
+    'aggregated3d' + _L + '50e_luna16': (_t3('crop128_magnify'), ),
+    'aggregated3d-wo-da-abs' + _L + '30e_luna16': (_t3('crop128abs_wo_da'), ),
+    'aggregated3d-wo-magnify-abs' + _L + '30e_luna16': (
+        _t3('crop128abs'),
+        ResultRow('Table IV', '3D-AG (Ours)', ('3D-AG (Ours)', '3D-AG-LM†',
+                                               'single model',
+                                               'single-model'), _TII)),
+    'aggregated3d-abs' + _L + '30e_luna16': (_t3('crop128abs_magnify'), ),
+    'aggregated3d-merged-intersection': (_t3('merged_intersection'), ),
+    'aggregated3d-merged-union': (_t3('merged_union'), ),
+    A3D_RES18: (ResultRow('Table II', 'Res18 [10]', ('Res18', )),
+                ResultRow('Table IV', 'Res18 [10]', ('Res18', ))),
+    A3D_DUALPATH: (ResultRow('Table II', 'DualPath [10]', ('DualPath', )),
+                   ResultRow('Table IV', 'DualPath [10]', ('DualPath', ))),
+    A3D_RESBLOCK: (ResultRow('Table II', 'ResBlock [11]', ('ResBlock', )), ),
+    A3D_RESBLOCK_ABS: (
+        ResultRow('Table II', 'ResBlock† [11]', ('ResBlock†', )),
+        ResultRow('Table IV', 'ResBlock† [11]', ('ResBlock†', ))),
+    **{model + TNP_SUFFIX: (ResultRow('Fig. 4c', row, names), )
+       for model, row, names in (
+           ('rpn3d-focal-abs' + _L + '30e_luna16', 'Baseline RPN',
+            ('Baseline RPN', 'RPN')),
+           ('aggregated3d-merged-union', 'Merged (Union)',
+            ('Merged (Union)', 'Union')),
+           ('aggregated3d-abs' + _L + '30e_luna16', '3D-AG',
+            ('3D-AG', '3D-AG†')),
+           ('aggregated3d-wo-magnify-abs' + _L + '30e_luna16', '3D-AG-LM',
+            ('3D-AG-LM', '3D-AG-LM†')),
+           ('aggregated3d-merged-intersection', 'Merged (Intersection)',
+            ('Merged (Intersection)', 'Intersection')))},
+    'rpn3d-focal' + _DL: _t56('RPN Baseline', ('RPN Baseline', 'RPN')),
+    'aggregated3d' + _DL: _t56('3D-AG', ('3D-AG', )),
+    'rpn3d-focal' + _DL + '-lt48mm': _t56('RPN Baseline *',
+                                          ('RPN Baseline *', ) + _LT48),
+    'aggregated3d' + _DL + '-lt48mm': _t56('3D-AG *', ('3D-AG *', ) + _LT48),
+    A3D_3DCE: _t56('3DCE, 27 slices [7]', ('3DCE', '3DCE, 27 slices')),
+}
+
 _WO_LM = ('without Local Magnification', 'w/o Local Magnification',
           'without Magnify', 'no Local Magnification', '3D-AG-LM',
           'wo-magnify')
@@ -172,18 +278,20 @@ PRINTED: Dict[str, Printed] = {
         _WITH_LM + _RPN, 'x', printed=False),
     # Table II's sensitivity column (FROC/Sensitivity), rows a-f and
     # the quoted Res18 and DualPath rows
-    **{f'table2_sens_{row}': Printed(v, 'Table II', f'row {row}',
-                                     'sensitivity')
-       for row, v in zip(('a', 'b', 'c', 'd', 'e', 'f', 'res18',
-                          'dualpath'), (0.896, 0.941, 0.956, 0.982,
-                                        0.970, 0.977, 0.946, 0.958))},
+    **{f'table2_sens_{row}': Printed(v, 'Table II', label, 'sensitivity',
+                                     names)
+       for row, (label, names), v in zip(
+           ('a', 'b', 'c', 'd', 'e', 'f', 'res18', 'dualpath'),
+           [_T2_ROWS[r] for r in 'abcdef'] + [
+               ('Res18 [10]', ('Res18', )), ('DualPath [10]', ('DualPath', ))],
+           (0.896, 0.941, 0.956, 0.982, 0.970, 0.977, 0.946, 0.958))},
     'resblock_abs_s_per_scan': Printed(
         15, 'Table IV', 'ResBlock† [11]', 'Inference Time ("15s /Scan"; '
         'Sec. IV-F: "~15s per pre-processed scan" on 4 Titan XPs)',
         ('ResBlock', '[11]', 'Xie'), 's'),
     # Table III, RPN / FPRN / Combined, FROC / sensitivity, per row
-    **{f'table3_{row}_{part}_{m}': Printed(v, 'Table III', row,
-                                           f'{part} {m}')
+    **{f'table3_{row}_{part}_{m}': Printed(v, 'Table III', _T3_ROWS[row][0],
+                                           f'{part} {m}', _T3_ROWS[row][1])
        for row, values in (
            ('crop96', (.911, .970, .889, .946, .917, .970)),
            ('crop96_magnify', (.916, .977, .902, .963, .919, .976)),

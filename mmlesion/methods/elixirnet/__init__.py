@@ -6,7 +6,8 @@ times, registered for the shared engines. Models: ``mmlesion/models``
 from mmlesion.registry import METHODS
 from mmlesion.reproduce.table_index import table_specs
 from mmlesion.utils.method_spec import MethodSpec
-from .paper import GAINS, PAPER_RESULTS, PRINTED, READ_ROWS, VARIANTS
+from .paper import (GAINS, PAPER_RESULTS, PRINTED, READ_ROWS, RESULT_ROWS,
+                    VARIANTS)
 from .tables import BUILDERS
 
 #: each table's title and rows, in the paper's order (read with ast by
@@ -62,6 +63,7 @@ def elixirnet_method() -> MethodSpec:
         read_rows=READ_ROWS,
         printed=PRINTED,
         gains=GAINS,
+        result_rows=RESULT_ROWS,
         # projects/benchmarks/benchmark_elixirnet.py --device cuda: 77.7 ms
         # (ElixirNet-FPN), 50.9 ms (Faster R-CNN R50-FPN) per training
         # image, 3 x 512 x 512, one H100, fp32

@@ -13,7 +13,7 @@ from mmlesion.reproduce.table_index import table_specs
 from mmlesion.utils.configs.whole_config import TWO_STAGE_KEYS
 from mmlesion.utils.method_spec import MethodSpec
 from .paper import (GAINS, LENS_DOMAIN_ADAPT, PAPER_RESULTS, PRINTED,
-                    RESULT_COLUMNS, VARIANTS)
+                    RESULT_COLUMNS, RESULT_ROWS, VARIANTS)
 from .step_time import fpr_patches, patch_batch, patch_input
 from .tables import LENS_BUILDERS, lens_data
 
@@ -88,6 +88,7 @@ def lens_method() -> MethodSpec:
         printed=PRINTED,
         gains=GAINS,
         result_columns=RESULT_COLUMNS,
+        result_rows=RESULT_ROWS,
         # the 2.5D detectors (MULAN baseline too); the 3D FPR network per
         # 8 x 64 x 64 patch: 0.8 ms, timed by ``tools/reproduce.py
         # lens/table1 --dry-run --time-iters 5`` on one H100 80GB (batch 32

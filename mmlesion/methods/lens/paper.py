@@ -5,7 +5,7 @@ documents quote, its quoted row and its variant."""
 from typing import Dict, Sequence, Tuple
 
 from mmlesion.reproduce.plan import MetricMap
-from mmlesion.reproduce.paper_text import Gain, Printed
+from mmlesion.reproduce.paper_text import Gain, Printed, ResultRow
 from mmlesion.reproduce.variants import Variant
 
 #: Table I's FP rates per sub-volume
@@ -117,6 +117,70 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     LENS_DOMAIN_ADAPT: _lens_row(47.1, infer_time_x=1.9, model_size_x=1.1),
 }
 
+_MEAN = 'froc3d/mean@0.125-8'
+#: Table I's columns; Table II's, III's (the counts are placed by
+#: :data:`RESULT_COLUMNS`) and IV's
+_I = tuple(lens_map())
+_II, _III = (_MEAN, 'lens/infer_ms'), (_MEAN, )
+_IV = (_MEAN, 'lens/infer_time_x', 'lens/model_size_x')
+
+
+def _row(where: str, row: str, *names: str) -> Tuple[ResultRow, ...]:
+    keys = {'Table I': _I, 'Table II': _II, 'Table III': _III,
+            'Table IV': _IV}[where]
+    return (ResultRow(where, row, (row, ) + names, keys), )
+
+
+#: model -> where each of its numbers stands in the paper (Table I's body
+#: is not in the text of our copy; its rows as the text names them)
+RESULT_ROWS: Dict[str, Tuple[ResultRow, ...]] = {
+    'mulan_' + _L9: _row('Table I', 'MULAN', 'baseline'),
+    'lens-afp_' + _L9: (
+        _row('Table I', '(a)', 'row (a)', 'AFP') +
+        _row('Table III', 'No mining', 'no-mining') +
+        _row('Table IV', 'Single dataset', 'single-dataset')),
+    'lens-afp-multi_' + _L4: _row('Table I', '(b)', 'row (b)',
+                                  'multi-dataset'),
+    'lens-afp-multi-fusion_' + _L4: _row('Table I', '(c)', 'row (c)',
+                                         'fusion'),
+    'lens-afp-multi-fusion-mining_' + _L4: (
+        _row('Table I', '(d)', 'row (d)', 'LENS', 'mining') +
+        _row('Table II', 'AFP', 'AFP, two stages') +
+        _row('Table IV', 'Proposed', 'proposed framework', 'LENS')),
+    'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion': _row(
+        'Table I', '(e)', 'row (e)', 'FPR', '3D FPR'),
+    'lens-rpn-multi-fusion-mining_' + _L4: _row('Table II', 'RPN',
+                                                'RPN, two stages'),
+    'lens-centernet-multi-fusion-mining_' + _L4: _row('Table II',
+                                                      'CenterNet'),
+    'lens-fcos-onestage-multi-fusion-mining_' + _L4: _row(
+        'Table II', 'FCOS, one stage', 'FCOS one stage', 'one-stage FCOS',
+        'one stage', 'one-stage'),
+    'lens-fcos-multi-fusion-mining_' + _L4: _row(
+        'Table II', 'FCOS, two stages', 'FCOS', 'FCOS two stages'),
+    'lens-afp-mining-propagation_' + _L9: _row(
+        'Table III', '+ Cross-slice', 'Cross-slice',
+        'cross-slice propagation'),
+    'lens-afp-mining-propagation-intrapatient_' + _L9: _row(
+        'Table III', '+ Intra-patient', 'Intra-patient',
+        'intra-patient matching'),
+    'lens-afp-mining-lesion-slices_' + _L9: _row(
+        'Table III', '+ Cross-dataset', 'Cross-dataset',
+        'cross-dataset mining'),
+    'lens-afp-mining_densenet121-2.5d_fpn_1xb4-radam-8e_deeplesion-9slice':
+    _row('Table III', '+ Unlabeled', 'Unlabeled', 'unlabeled slices'),
+    'lens-afp-pooled_' + _L4: _row('Table IV', 'Data pooling'),
+    'lens-afp-pooled-positive_' + _L4: _row('Table IV',
+                                            'Positive data pooling'),
+    'lens-afp-separate_' + _L4: _row('Table IV', 'Separate models'),
+    'lens-afp-multi-fusion-mining-uncertain-gt_' + _L4: _row(
+        'Table IV', 'Ignored as GT', 'uncertain as GT',
+        'uncertain lesions as GT'),
+    LENS_DOMAIN_ADAPT: _row('Table IV', 'Proposed + domain adapt.',
+                            'domain adapt', 'domain attention',
+                            'domain adaptation'),
+}
+
 #: numbers the paper prints outside the compared metrics that the
 #: documents quote: name -> where it is printed
 PRINTED: Dict[str, Printed] = {
@@ -159,18 +223,19 @@ _LENS = 'froc3d/mean@0.125-8'
 GAINS: Dict[str, Gain] = {
     name: Gain(a, b, _LENS, where, names)
     for name, a, b, where, names in (
-        ('afp_over_mulan', _LA, 'mulan_' + _L9, 'Table I', ('AFP', )),
+        ('afp_over_mulan', _LA, 'mulan_' + _L9, 'Table I',
+         ('AFP', 'baseline -> a')),
         ('multi_over_afp', _LM, _LA, 'Table I',
-         ('multi-dataset', 'multiple datasets')),
+         ('multi-dataset', 'multiple datasets', 'a -> b')),
         ('fusion_over_multi', _LF, _LM, 'Table I',
-         ('fusion', 'proposal fusion')),
-        ('mining_over_fusion', _LD, _LF, 'Table I', ('mining', )),
+         ('fusion', 'proposal fusion', 'b -> c')),
+        ('mining_over_fusion', _LD, _LF, 'Table I', ('mining', 'c -> d')),
         ('fpr_over_mining', 'lens-fpr_resnet18-3d_1xb32-radam-6e_deeplesion',
-         _LD, 'Table I', ('FPR', )),
+         _LD, 'Table I', ('FPR', '3D FPR', 'd -> e')),
         ('cross_dataset_over_intra_patient',
          'lens-afp-mining-lesion-slices_' + _L9,
          'lens-afp-mining-propagation-intrapatient_' + _L9, 'Table III',
-         ('cross-dataset', )))
+         ('cross-dataset', 'cross-dataset mining')))
 }
 
 #: Table I's baseline as built here (configs/lens/README.md, "MULAN

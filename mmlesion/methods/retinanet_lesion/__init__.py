@@ -7,7 +7,7 @@ from typing import Dict
 
 from mmlesion.registry import METHODS
 from mmlesion.reproduce.paper_results import froc_row as _froc
-from mmlesion.reproduce.paper_text import Printed
+from mmlesion.reproduce.paper_text import Printed, ResultRow
 from mmlesion.reproduce.table_index import table_specs
 from mmlesion.utils.configs.whole_config import SINGLE_STAGE_KEYS
 from mmlesion.utils.method_spec import MethodSpec
@@ -41,6 +41,20 @@ PAPER_RESULTS: Dict[str, Dict[str, float]] = {
     _froc((72.15, 80.07, 86.4, 90.77, 94.09, 96.32), rates=_R6),
 }
 
+#: model -> where its numbers stand in the paper
+RESULT_ROWS: Dict[str, tuple] = {
+    stem + '_1xb4-adam-plateau-50e_deeplesion': (
+        ResultRow('Table 1', row, names), )
+    for stem, row, names in (
+        ('retinanet_vgg19_fpn', 'original RetinaNet', (
+            'original RetinaNet', 'original', 'RetinaNet')),
+        ('retinanet-optanchors_vgg19_fpn', '+ anchor optimization', (
+            'anchor optimization', 'optimised anchors', 'optanchors')),
+        ('improved-retinanet_vgg19_densefpn', '+ dense supervision', (
+            'dense supervision', )),
+        ('improved-retinanet_vgg19_densefpn-ag', '+ attention gate', (
+            'attention gate', 'attention gates', 'Improved RetinaNet')))}
+
 #: numbers the paper prints outside the compared metrics that the
 #: documents quote: name -> where it is printed
 PRINTED: Dict[str, Printed] = {
@@ -51,6 +65,10 @@ PRINTED: Dict[str, Printed] = {
                            '"about 41 ms for each image"',
                            ('improved', 'dense supervision',
                             'attention'), 'ms'),
+    **{f'scale_bound_{end}': Printed(
+        v, 'Sec. 2.1', 'anchor search', f'{end} bound of every scale',
+        ('scale', 'scales', 'scale_bounds')) for end, v in (('low', 0.4),
+                                                             ('high', 1.6))},
     'ms_ratio': Printed(round(41 / 28, 2), 'Table 1 and Sec. 3',
                         'improved over original RetinaNet',
                         'the two times above, 41 / 28', printed=False),
@@ -67,6 +85,7 @@ def retinanet_lesion_method() -> MethodSpec:
         paper_results=PAPER_RESULTS,
         config_prefixes=('retinanet', 'improved'),
         printed=PRINTED,
+        result_rows=RESULT_ROWS,
         # projects/benchmarks/benchmark_retinanet_lesion.py measured
         # inference only (9.6 ms for the full Improved RetinaNet); training
         # taken as 3.03x inference, the ratio benchmark_elixirnet.py
