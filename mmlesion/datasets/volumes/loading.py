@@ -34,8 +34,9 @@ from .checks.files import (check_folder_entries, check_voxel_count,
 from .checks.intensities import check_byte_order, check_ct_intensities
 from .checks.metaimage import (check_metaimage_length, mhd_byte_order,
                                mhd_data_files)
-from .checks.nifti import (check_nifti_finite, check_nifti_header,
-                           check_nifti_length, read_nifti_header)
+from .checks.nifti import (NIFTI_SUFFIXES, check_nifti_finite,
+                           check_nifti_header, check_nifti_length,
+                           read_nifti_header)
 from .checks.nifti_geometry import nifti_geometry
 from .checks.nrrd import check_nrrd_length, is_nrrd, nrrd_data_files
 from .ct_volume import CTVolume
@@ -47,8 +48,8 @@ PathLike = Union[str, os.PathLike]
 
 #: File name endings read as one image file (DICOM files are detected by
 #: content, whatever their name).
-VOLUME_SUFFIXES: Tuple[str, ...] = ('.nii', '.nii.gz', '.mhd', '.mha',
-                                    '.nrrd', '.dcm')
+VOLUME_SUFFIXES: Tuple[str, ...] = ('.nii', '.nii.gz', '.hdr', '.mhd',
+                                    '.mha', '.nrrd', '.dcm')
 
 _DICOM_MODALITY = '0008|0060'
 #: Largest voxel spacing (mm) accepted: a CT slice is at most about 10 mm
@@ -241,7 +242,8 @@ def dicom_tag(reader: sitk.ImageFileReader, key: str) -> Optional[str]:
 
 
 #: The header field that holds the sizes, by file type (for errors).
-_SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.mhd', 'DimSize'),
+_SIZE_FIELDS = (('.nii', 'dim'), ('.nii.gz', 'dim'), ('.hdr', 'dim'),
+                ('.img', 'dim'), ('.mhd', 'DimSize'),
                 ('.mha', 'DimSize'), ('.nrrd', 'sizes'), ('.nhdr', 'sizes'))
 
 
@@ -249,7 +251,16 @@ def _read_file(path: str, checks: ScanChecks, fill: float = -1024.):
     check_regular_file(path, 'CT volume')
     lower = path.lower()
     nifti = read_nifti_header(path) if lower.endswith(
-        ('.nii', '.nii.gz')) else None
+        NIFTI_SUFFIXES) else None
+    if nifti is not None and nifti.analyze:
+        check_nifti_length(path, header=nifti)
+        print_log(f'{path}: an ANALYZE 7.5 header (no NIfTI magic): it '
+                  'holds no position or orientation in the patient; read '
+                  "with ITK's assumed orientation (its orient field) at the "
+                  'origin. Convert it to NIfTI with the scanner\'s geometry '
+                  'for world coordinates', logger='current',
+                  level=logging.WARNING)
+        nifti = None
     if nifti is not None:  # before ITK reads (and warns about) the header
         check_nifti_header(path, nifti)
         geometry = nifti_geometry(path, nifti)
@@ -386,7 +397,8 @@ def load_ct_volume(path: PathLike,
     """Read a CT volume in the canonical axial orientation, in HU.
 
     Args:
-        path (str | PathLike): a ``.nii`` / ``.nii.gz`` / ``.mhd`` (with its
+        path (str | PathLike): a ``.nii`` / ``.nii.gz`` / ``.hdr`` (with
+            its ``.img``: NIfTI-1 or ANALYZE 7.5) / ``.mhd`` (with its
             ``.raw``) / ``.mha`` / ``.nrrd`` file, a DICOM file (enhanced
             multi-frame CT), a folder holding a DICOM series or the root
             of a DICOM export with a DICOMDIR (read where it lists one

@@ -16,6 +16,7 @@ import gzip
 import itertools
 import logging
 import math
+import os
 import struct
 
 import numpy as np
@@ -95,14 +96,22 @@ def _write(path, data: np.ndarray, hdr, extension: bytes = b'',
            padding: int = 0) -> str:
     """The header (its fields as they are, unchecked), an extension flag
     (and ``extension``), ``padding`` zero bytes and ``data`` as the header's
-    type, x fastest."""
-    hdr['vox_offset'] = 352 + len(extension) + padding
-    flag = b'\1\0\0\0' if extension else b'\0\0\0\0'
-    raw = (hdr.binaryblock + flag + extension + b'\0' * padding +
-           np.asarray(data).astype(hdr.get_data_dtype()).tobytes('F'))
+    type, x fastest. A ``.hdr`` path: a NIfTI-1 pair (magic ``ni1``), the
+    voxels after ``padding`` bytes of the ``.img``."""
     path = str(path)
-    with (gzip.open if path.endswith('.gz') else open)(path, 'wb') as f:
-        f.write(raw)
+    pair = path.endswith('.hdr')
+    hdr['vox_offset'] = padding if pair else 352 + len(extension) + padding
+    if pair:
+        hdr['magic'] = b'ni1'
+    flag = b'\1\0\0\0' if extension else b'\0\0\0\0'
+    head = hdr.binaryblock + flag + extension
+    voxels = b'\0' * padding + np.asarray(data).astype(
+        hdr.get_data_dtype()).tobytes('F')
+    files = [(path, head), (path[:-4] + '.img', voxels)] if pair else [
+        (path, head + voxels)]
+    for name, raw in files:
+        with (gzip.open if name.endswith('.gz') else open)(name, 'wb') as f:
+            f.write(raw)
     return path
 
 
@@ -181,7 +190,7 @@ def test_data_types_and_rescale(tmp_path, base, dtype, scaled_only):
         rescales += [(float('nan'), float('nan')), (0.0, 0.0), (1.0, 0.0),
                      (0.0, float('nan'))]
     for n, ((slope, inter), ext) in enumerate(
-            itertools.product(rescales, ('.nii', '.nii.gz'))):
+            itertools.product(rescales, ('.nii', '.nii.gz', '.hdr'))):
         scale = slope if slope == slope and slope != 0 else 1.0
         offset = inter if scale != 1.0 or inter == inter else 0.0
         data = _stored(hu, dtype, scale, offset)
@@ -204,11 +213,12 @@ def test_non_scalar_types_refused(tmp_path, base, dtype, code):
 
 
 @pytest.mark.parametrize('slope', [0.0, float('nan')])
-def test_intercept_without_slope_refused(tmp_path, base, slope):
+@pytest.mark.parametrize('ext', ['.nii.gz', '.hdr'])
+def test_intercept_without_slope_refused(tmp_path, base, slope, ext):
     # NIfTI (and nibabel) ignore scl_inter without a slope; ITK adds it
     hdr = _header(base, np.diag([0.8, 0.8, 2.5, 1.0]))
     hdr['scl_slope'], hdr['scl_inter'] = slope, -1024.0
-    path = _write(tmp_path / 'a.nii.gz', base, hdr)
+    path = _write(tmp_path / ('a' + ext), base, hdr)
     _assert_refused(path, 'scl_slope', 'scl_inter = -1024')
 
 
@@ -318,9 +328,10 @@ def test_pixdim_other_than_sform_voxel_sizes(tmp_path, base, capfd):
 def test_transform_codes(tmp_path, base):
     rng = np.random.default_rng(5)
     codes = (0, 1, 2, 3, 4, 5)
-    for qcode, scode in itertools.product(codes, codes):
+    for qcode, scode, ext in itertools.product(codes, codes,
+                                               ('.nii', '.hdr')):
         hdr = _header(base, _random_affine(rng), qcode, scode)
-        path = _write(tmp_path / f'{qcode}{scode}.nii', base, hdr)
+        path = _write(tmp_path / f'{qcode}{scode}{ext}', base, hdr)
         if qcode == scode == 0:  # NIfTI's method 1: orientation unknown
             _assert_refused(path, 'qform_code = 0', 'sform_code = 0',
                             "scanner's orientation")
@@ -350,7 +361,8 @@ def test_qform_sform_disagreement(tmp_path, base):
         moved[:3, 3] += direction / np.linalg.norm(direction) * step * (
             3.0 if far else 0.1)
         hdr.set_sform(moved, int(hdr['sform_code']))
-        path = _write(tmp_path / f'{n}.nii', base, hdr)
+        path = _write(tmp_path / f'{n}{(".nii", ".hdr")[n // 2 % 2]}', base,
+                      hdr)
         if far:
             _assert_refused(path, 'qform_code', 'sform_code',
                             'would use the sform')
@@ -456,3 +468,32 @@ def test_nifti2_and_bad_magic_refused(tmp_path, base):
     hdr = _header(base, np.diag([0.8, 0.8, 2.5, 1.0]))
     hdr['magic'] = b'ni1'  # the two-file (.hdr + .img) magic
     _assert_refused(_write(tmp_path / 'pair.nii', base, hdr), 'magic')
+
+
+# ------------------------------------------------ .hdr / .img pairs
+def test_pair_files_and_analyze(tmp_path, base, capfd):
+    """A NIfTI-1 pair is read by the NIfTI rules whichever file is named
+    (the rules themselves: the tests above, also on pairs); a missing or
+    short ``.img`` is refused naming it; an ANALYZE 7.5 pair (no NIfTI
+    magic: no position in the patient) is read with a warning."""
+    rng = np.random.default_rng(12)
+    hdr = _header(base, _random_affine(rng), 1, 2)
+    path = _write(tmp_path / 'p.hdr', base, hdr)
+    _assert_reads_as_reference(path)
+    _assert_reads_as_reference(path[:-4] + '.img')
+    img = path[:-4] + '.img'
+    data = open(img, 'rb').read()
+    open(img, 'wb').write(data[:-10])
+    with pytest.raises(ValueError, match=f'{img}: truncated'):
+        load_ct_volume(path)
+    os.remove(img)
+    with pytest.raises(FileNotFoundError, match=f'missing: {img}'):
+        load_ct_volume(path)
+    analyze = str(tmp_path / 'a.hdr')
+    nib.save(nib.AnalyzeImage(base, np.diag([0.8, 0.8, 2.5, 1.0])), analyze)
+    capfd.readouterr()
+    vol = load_ct_volume(analyze)
+    np.testing.assert_array_equal(np.sort(vol.array, axis=None),
+                                  np.sort(base, axis=None))
+    out = ''.join(capfd.readouterr())
+    assert 'ANALYZE 7.5' in out and 'no position or orientation' in out, out

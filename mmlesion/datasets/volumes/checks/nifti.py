@@ -63,6 +63,8 @@ class NiftiHeader:
         quatern (tuple[float]): quatern_b, c, d, qoffset_x, y, z.
         xyzt_units (int): the units field (spatial unit: ``& 7``; NIfTI-1
             only, 0 for NIfTI-2).
+        data_path (str): the file holding the voxels: the file itself, or
+            the ``.img`` of a ``.hdr`` / ``.img`` pair.
     """
     sizes: Tuple[int, ...]
     datatype: int
@@ -81,6 +83,18 @@ class NiftiHeader:
     qfac: float = 1.0
     quatern: Tuple[float, ...] = (0., ) * 6
     xyzt_units: int = 0
+    data_path: str = ''
+
+    @property
+    def pair(self) -> bool:
+        """Whether the header and the voxels are two files."""
+        return bool(self.data_path) and not self.data_path.lower().endswith(
+            _SINGLE_SUFFIXES)
+
+    @property
+    def analyze(self) -> bool:
+        """An ANALYZE 7.5 header (a pair without NIfTI's magic)."""
+        return self.pair and self.magic not in _MAGICS
 
     @property
     def data_bytes(self) -> int:
@@ -142,11 +156,44 @@ def _read_transforms(head: bytes, endian: str, size: int,
             tuple(float(v) for v in values[:6]))
 
 
+#: The ``magic`` of NIfTI-1 and -2 headers (pair, single file).
+_MAGICS = (b'ni1', b'n+1', b'ni2', b'n+2')
+#: File endings of a NIfTI in one file, and of a header / voxels pair.
+_SINGLE_SUFFIXES = ('.nii', '.nii.gz')
+NIFTI_SUFFIXES = _SINGLE_SUFFIXES + ('.hdr', '.img')
+
+
+def nifti_files(path: str) -> Tuple[str, str]:
+    """The header and the voxel file of a NIfTI: ``path`` twice for a
+    ``.nii`` / ``.nii.gz``, else the ``.hdr`` and the ``.img`` (or
+    ``.img.gz``) of a pair, whichever of the two ``path`` names.
+
+    Raises:
+        FileNotFoundError: naming the other file of a pair, missing.
+    """
+    if path.lower().endswith(_SINGLE_SUFFIXES):
+        return path, path
+    stem, suffix = path[:-4], path[-4:]
+    upper = suffix.isupper()
+    header = stem + ('.HDR' if upper else '.hdr')
+    images = [stem + ('.IMG' if upper else '.img'),
+              stem + ('.IMG.GZ' if upper else '.img.gz')]
+    data = next((f for f in images if osp.isfile(f)), images[0])
+    missing = header if not osp.isfile(header) else (
+        data if not osp.isfile(data) else None)
+    if missing is not None:
+        raise FileNotFoundError(
+            f'{path}: the other file of its header / voxels pair is '
+            f'missing: {missing}')
+    return header, data
+
+
 def read_nifti_header(path: str) -> Optional[NiftiHeader]:
-    """Parse and check the header of a ``.nii`` / ``.nii.gz`` file.
+    """Parse and check the header of a ``.nii`` / ``.nii.gz`` file or of
+    a ``.hdr`` / ``.img`` pair (NIfTI-1 or ANALYZE 7.5).
 
     Args:
-        path (str): the file.
+        path (str): the file (either of a pair).
 
     Returns:
         NiftiHeader | None: None if it is not a NIfTI-1 / -2 single file
@@ -158,9 +205,10 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
             ``scl_slope`` / non-finite ``scl_inter`` with a slope, or a
             ``scl_inter`` without a slope (NIfTI ignores it, ITK adds it).
     """
-    opener = gzip.open if path.lower().endswith('.gz') else open
+    header_path, data_path = nifti_files(path)
+    opener = gzip.open if header_path.lower().endswith('.gz') else open
     try:
-        with opener(path, 'rb') as f:
+        with opener(header_path, 'rb') as f:
             head = f.read(544)
     except (OSError, EOFError) as err:
         raise ValueError(f'{path}: cannot be read as NIfTI ({err})') from err
@@ -209,12 +257,14 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
         raise ValueError(f'{path}: NIfTI header field vox_offset = {offset} '
                          'is not a byte offset')
     scaled = slope != 0 and not math.isnan(slope)
-    if math.isinf(slope) or (scaled and not math.isfinite(inter)):
+    nifti = magic in _MAGICS  # ANALYZE 7.5 has no scl_slope / scl_inter
+    if nifti and (math.isinf(slope) or (scaled and
+                                        not math.isfinite(inter))):
         raise ValueError(
             f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
             f'{inter}: a rescale must be finite (scl_slope 0 or NaN means '
             'none)')
-    if not scaled and math.isfinite(inter) and inter != 0:
+    if nifti and not scaled and math.isfinite(inter) and inter != 0:
         raise ValueError(
             f'{path}: NIfTI header fields scl_slope = {slope}, scl_inter = '
             f'{inter}: with scl_slope 0 or NaN NIfTI applies no rescale and '
@@ -225,7 +275,7 @@ def read_nifti_header(path: str) -> Optional[NiftiHeader]:
                        float(inter), endian, *xforms[:4],
                        header_size=struct.unpack(endian + 'i', head[:4])[0],
                        magic=magic, qfac=float(pixdim[0]), xyzt_units=units,
-                       quatern=xforms[4])
+                       quatern=xforms[4], data_path=data_path)
 
 
 def _gunzipped_length(path: str, limit: int) -> int:
@@ -271,10 +321,11 @@ def check_nifti_length(path: str,
         ValueError: ``truncated: N of M bytes`` or a size mismatch, naming
             the file.
     """
-    gz = path.lower().endswith('.gz')
     header = header or read_nifti_header(path)
     if header is None:
         return
+    path = header.data_path or path
+    gz = path.lower().endswith('.gz')
     want = header.vox_offset + header.data_bytes
     if gz and _gzip_size_field(path) == want % 2**32:
         return  # the trailer of a complete single-member gzip says so
@@ -309,6 +360,7 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
         return
     dtype = np.dtype(header.endian + code)
     total = math.prod(header.sizes)
+    path = header.data_path or path
     opener = gzip.open if path.lower().endswith('.gz') else open
     count, first, done = 0, None, 0
     step = max(_CHUNK // dtype.itemsize, 1) * 16
@@ -336,8 +388,9 @@ def check_nifti_finite(path: str, header: NiftiHeader) -> None:
 
 def check_nifti_header(path: str, header: NiftiHeader) -> None:
     """Refuse a NIfTI this reader cannot read as one 3D CT volume: NIfTI-2
-    (ITK reads NIfTI-1 only), a ``magic`` other than ``n+1``, a
-    ``vox_offset`` inside the header, voxels that
+    (ITK reads NIfTI-1 only), a ``magic`` other than ``n+1`` (``ni1`` for
+    a ``.hdr`` / ``.img`` pair), a ``vox_offset`` inside the header of a
+    single file, voxels that
     are no real scalar (complex, RGB: ITK would drop the imaginary part or
     read 3 values per voxel) or float128, a 2D image or several volumes
     (``dim[4..]`` above 1).
@@ -355,13 +408,15 @@ def check_nifti_header(path: str, header: NiftiHeader) -> None:
             'which this reader (ITK) cannot read; save it as NIfTI-1 (e.g. '
             'nibabel.save(nibabel.Nifti1Image.from_image(nibabel.load(path)'
             '), new_path))')
-    if header.magic != b'n+1':
+    magic, what = (b'ni1', 'a NIfTI-1 .hdr / .img pair') if header.pair \
+        else (b'n+1', 'a single-file NIfTI-1')
+    if header.magic != magic:
         raise ValueError(
             f'{path}: NIfTI header field magic = {header.magic!r}, not '
-            "b'n+1' (a single-file NIfTI-1): an Analyze or damaged header, "
+            f"{magic!r} ({what}): an Analyze or damaged header, "
             'whose orientation fields NIfTI readers read differently; save '
             'it as NIfTI-1 with the scanner\'s orientation')
-    if header.vox_offset < 352:
+    if header.vox_offset < 352 and not header.pair:
         raise ValueError(
             f'{path}: NIfTI header field vox_offset = {header.vox_offset}: '
             'the voxels of a single-file NIfTI-1 start after its 352-byte '
