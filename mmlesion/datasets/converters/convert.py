@@ -11,6 +11,7 @@ the same command (``data/README.md``).
 import hashlib
 import json
 import logging
+import os.path as osp
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -31,7 +32,8 @@ from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      read_split_file, relative_file)
 from .deeplesion_export import DeepLesionExporter
 from .patient_split import (SplitRequest, format_split_table, split_counts,
-                            split_patients)
+                            split_patients, split_table_path,
+                            write_split_table)
 from .patients import PatientRules, group_patients
 from .presets import PRESETS, Preset
 from .scan_cases import ScanCase, finding_entry, header_facts
@@ -331,7 +333,8 @@ def convert_dataset(settings: ConvertSettings) -> dict:
     refuse_existing(settings.out_file, settings.overwrite or resuming)
     start_run(settings.out_file, export_dir)
     remove_stale_temporaries_of(settings.out_file,
-                                replica_sidecar(settings.out_file))
+                                replica_sidecar(settings.out_file),
+                                split_table_path(settings.out_file))
     if settings.exporter is not None:
         settings.exporter.remove_stale_temporaries()
     jobs, records = _jobs(cases, settings, splits)
@@ -374,8 +377,32 @@ def convert_dataset(settings: ConvertSettings) -> dict:
         made_by=f'the {dataset} converter')
     if markers:  # written (a replica) or removed (real data now)
         summary['replica_markers'] = markers
+    held_out = write_split_table(settings.out_file, [
+        (e['id'], r['patient'], e['split']) for r, e in zip(records,
+                                                           entries)])
     remove_records(settings.out_file)  # last: the run is complete
     print_log(f'{dataset}: {summary}', logger='current')
     print_log(f'{dataset}: patients, scans and lesions per split\n'
               + format_split_table(summary['splits']), logger='current')
+    print_log(held_out, logger='current')
+    _say_scans_outside(settings.out_file, entries)
     return summary
+
+
+def _say_scans_outside(out_file: str, entries: List[dict]) -> None:
+    """One warning line where the annotation file was written into a
+    folder that does not hold its scans (a sub-folder of the data): the
+    datasets and the planner read scans under the annotation file's
+    folder."""
+    outside = [e['file'] for e in entries
+               if e['file'].replace('\\', '/').startswith('../')
+               or osp.isabs(e['file'])]
+    if outside:
+        print_log(
+            f'{out_file}: written into a folder that does not hold its scans '
+            f'({len(outside)} of {len(entries)} scan paths leave it, e.g. '
+            f'{outside[0]!r}); the planner and the datasets read scans only '
+            'under the annotation file\'s folder (the data root): give --out '
+            'in a folder above the scans (e.g. DIR/volumes.json for scans in '
+            'DIR/images), or read it with --allow-outside-data',
+            logger='current', level=logging.WARNING)

@@ -1,5 +1,6 @@
 # Copyright (c) mmlesion contributors. All rights reserved.
-"""The converter's train / val / test split of patients, and its table.
+"""The converter's train / val / test split of patients, its table and the
+file listing every scan's side (:func:`write_split_table`).
 
 Each patient goes where the md5 of its id falls (:func:`~.common.
 assign_split`), so its split does not depend on the other patients; a
@@ -7,12 +8,17 @@ requested split the hash leaves empty on a small cohort is filled by
 :func:`split_patients`. Patients whose split the user's split file gives
 are never moved.
 """
+import csv
+import io
 import logging
+import os.path as osp
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
+
+from mmlesion.utils.writing.atomic import atomic_write_text
 
 from .common import (DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION,
                      SPLIT_NAMES, assign_split, hash_unit)
@@ -146,3 +152,43 @@ def format_split_table(counts: Dict[str, Dict[str, int]]) -> str:
         lines.append(f'{name:<6}{cell["patients"]:>10}{cell["scans"]:>8}'
                      f'{cell["lesions"]:>9}')
     return '\n'.join(lines)
+
+
+def split_table_path(out_file: str) -> str:
+    """Where the converter lists every scan's side: ``<stem>.split.csv``
+    beside the annotation file."""
+    return osp.splitext(out_file)[0] + '.split.csv'
+
+
+def write_split_table(out_file: str,
+                      rows: Iterable[Tuple[str, str, int]]) -> str:
+    """Write every scan's patient and split beside the annotation file in
+    the split-file format (``volume_id,split,patient_id``: ``--split-file``
+    takes it back) and say the held-out patients in one line.
+
+    Args:
+        out_file (str): the annotation file.
+        rows (iterable[tuple]): ``(volume_id, patient, split)`` per scan.
+
+    Returns:
+        str: the line (the held-out patients of val and test, and the
+        file).
+    """
+    rows = sorted(rows, key=lambda r: (r[2], r[1], r[0]))
+    path = split_table_path(out_file)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['volume_id', 'split', 'patient_id'])
+    writer.writerows([vid, SPLIT_NAMES[split], patient]
+                     for vid, patient, split in rows)
+    atomic_write_text(path, buf.getvalue())
+    held = []
+    for code in (3, 2):
+        patients = sorted({p for _, p, s in rows if s == code})
+        if patients:
+            shown = ', '.join(patients[:20]) + (
+                f' and {len(patients) - 20} more' if len(patients) > 20
+                else '')
+            held.append(f'{SPLIT_NAMES[code]}: {shown}')
+    return ('held-out patients: ' + ('; '.join(held) or 'none')
+            + f' (every scan\'s split and patient: {path})')

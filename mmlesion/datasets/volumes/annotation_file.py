@@ -298,7 +298,10 @@ def resolve_volume_file(ann_path: str,
         raise ValueError(
             f'{ann_path}: scan path {file!r} lies outside the data root '
             f'{confine}; refusing to read it (set the dataset\'s data_root '
-            'to a folder that holds the scans and the annotation file, or '
+            'to a folder that holds the scans and the annotation file; for '
+            "a converter's annotation file, convert again with --out in a "
+            'folder above the scans, e.g. DIR/volumes.json for scans in '
+            'DIR/images; or '
             "pass --allow-outside-data / the dataset's "
             'scan_checks=dict(allow_outside_data=True) if that is '
             'intended)')

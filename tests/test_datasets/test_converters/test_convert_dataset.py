@@ -443,3 +443,39 @@ def test_clinic_recist_sheet_through_columns(tmp_path, capsys):
     (box, ) = json.load(open(tmp_path / 'e2d' / 'series_map.json'))[0][
         'lesions']
     assert box == dict(key_slice=6, bbox=[11.5, 11.5, 30.5, 30.5])  # 20 px
+
+
+def test_held_out_patients_listed_and_a_sub_folder_said(tmp_path, logged):
+    """Every scan's split and patient are written beside the annotation
+    file in the split-file format (taken back by --split-file: the same
+    split), the held-out patients said in one line; an annotation file
+    written into a folder that does not hold its scans is said in one line
+    that gives the fix."""
+    scans, masks = _folder(tmp_path / 'data', n=8)
+    _, data = _run(tmp_path / 'data', scans, masks=masks, val_fraction=.25,
+                   test_fraction=.25)
+    table = (tmp_path / 'data' / 'a.split.csv').read_text().splitlines()
+    side = {v['id']: v for v in data['volumes']}
+    names = {1: 'train', 2: 'val', 3: 'test'}
+    assert table[0] == 'volume_id,split,patient_id'
+    assert sorted(table[1:]) == sorted(
+        f"{v['id']},{names[v['split']]},{v['patient_id']}"
+        for v in side.values())
+    test = sorted({v['patient_id'] for v in side.values() if v['split'] == 3})
+    val = sorted({v['patient_id'] for v in side.values() if v['split'] == 2})
+    assert (f"held-out patients: test: {', '.join(test)}; val: "
+            f"{', '.join(val)} (every scan's split and patient: "
+            f'{tmp_path}/data/a.split.csv)') in logged
+    assert not [m for m in logged if 'does not hold its scans' in m]
+    _, again = _run(tmp_path / 'data', scans, 'b.json', masks=masks,
+                    split_file=str(tmp_path / 'data' / 'a.split.csv'))
+    assert {v['id']: v['split'] for v in again['volumes']} == {
+        k: v['split'] for k, v in side.items()}
+    # the annotation file in a sub-folder of the data: said, with the fix
+    logged.clear()
+    _run(tmp_path / 'data' / 'sub', scans, masks=masks)
+    (line, ) = [m for m in logged if 'does not hold its scans' in m]
+    assert line.startswith(
+        f'{tmp_path}/data/sub/a.json: written into a folder that does not '
+        "hold its scans (8 of 8 scan paths leave it, e.g. "
+        "'../img/p0_scan0.nii.gz')") and 'e.g. DIR/volumes.json' in line
