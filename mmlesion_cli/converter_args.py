@@ -109,7 +109,9 @@ def converter_parser(doc: str, preset: Optional[str] = None
                        "the preset's; folder: every non-zero voxel)")
     group.add_argument('--instances', action='store_true',
                        help='instance masks: one lesion per value, not per '
-                       'connected component')
+                       'connected component (without it a component '
+                       'holding several values is one lesion, with a '
+                       'warning naming them)')
     group.add_argument('--connectivity', type=int, choices=[1, 2, 3],
                        default=convert['connectivity'],
                        help='3D connectivity of the components '
