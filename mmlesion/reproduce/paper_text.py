@@ -166,7 +166,10 @@ def placed_numbers(method: Optional[str] = None) -> List[Printed]:
            if method is None or m == method for p in named.values()]
     for model, metrics in PAPER_RESULTS.items():
         if method is None or model_method(model) == method:
-            out += [Printed(v, where, model, column, names, unit)
+            rows = RESULT_ROWS.get(model, ())
+            out += [Printed(v, where, next((r.row for r in rows
+                                            if r.where == where), model),
+                            column, names, unit)
                     for key, (where, column, names, unit)
                     in RESULT_COLUMNS.items()
                     for v in [metrics.get(key)] if v is not None]
