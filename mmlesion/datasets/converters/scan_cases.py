@@ -121,7 +121,8 @@ def box_columns(box_format: str, path: str,
                 columns: Optional[Dict[str, str]] = None
                 ) -> Dict[str, str]:
     """The headers of ``path`` read as the converter's columns
-    (``--columns name=header``), echoed in one line.
+    (``--columns name=header``), echoed in one line where mapped or
+    ``recist`` (which optional columns it found).
 
     Raises:
         ValueError: a name that is no column of the layout, or a header of
@@ -144,9 +145,10 @@ def box_columns(box_format: str, path: str,
     if lost:
         raise ValueError(f'{path} line 1: the header {header} lacks the '
                          f'column(s) of --columns {" ".join(lost)}')
-    print_log(f'{path}: columns ' + ', '.join(
-        f'{name}={head}' if head != name else name
-        for name, head in used.items()), logger='current')
+    if columns or box_format == 'recist':  # (the others: as named)
+        print_log(f'{path}: columns ' + ', '.join(
+            f'{name}={head}' if head != name else name
+            for name, head in used.items()), logger='current')
     return used
 
 

@@ -479,3 +479,40 @@ def test_held_out_patients_listed_and_a_sub_folder_said(tmp_path, logged):
         f'{tmp_path}/data/sub/a.json: written into a folder that does not '
         "hold its scans (8 of 8 scan paths leave it, e.g. "
         "'../img/p0_scan0.nii.gz')") and 'e.g. DIR/volumes.json' in line
+
+
+def test_columns_and_recist_fields_refused_in_one_line(tmp_path):
+    """--columns names no layout column, or a header the sheet lacks; a
+    measured slice that is not a number; end points that are not 8
+    numbers; two patients for one scan: one line naming file and field."""
+    from mmlesion.datasets.converters.scan_cases import (read_box_table,
+                                                         rows_patient)
+    sheet = tmp_path / 's.csv'
+    sheet.write_text('case,x,y,z,long_axis_mm,short_axis_mm,slice,who\n'
+                     'a,1,2,3,10,5,4,P1\na,1,2,9,10,5,x,P2\n')
+    cols = dict(volume_id='case', coordX='x', coordY='y', coordZ='z',
+                slice_index='slice', patient_id='who')
+    with pytest.raises(ValueError, match=r"^--columns: \['size'\] is not a "
+                       'column of the recist layout'):
+        read_box_table(str(sheet), 'recist', columns=dict(cols, size='x'))
+    with pytest.raises(ValueError, match=rf'^{sheet} line 1: the header .* '
+                       'lacks the column\\(s\\) of --columns '
+                       'measurement_coordinates=axes$'):
+        read_box_table(str(sheet), 'recist', columns=dict(
+            cols, measurement_coordinates='axes'))
+    with pytest.raises(ValueError, match=rf"^{sheet} line 3: field "
+                       "'slice_index' must be a whole slice number, got 'x'"):
+        read_box_table(str(sheet), 'recist', columns=cols)
+    sheet.write_text(sheet.read_text().replace('5,x,P2', '5,5,P2'))
+    rows = read_box_table(str(sheet), 'recist', columns=cols)['a']
+    assert [(r.slice_index, r.patient, r.axes_mm) for r in rows] == [
+        (4, 'P1', (10., 5.)), (5, 'P2', (10., 5.))]
+    with pytest.raises(ValueError, match=r"finding 2 .*field 'patient_id' "
+                       r"'P2', but .*finding 1 .* names 'P1'"):
+        rows_patient('a', rows)
+    sheet.write_text('volume_id,coordX,coordY,coordZ,long_axis_mm,'
+                     'short_axis_mm,measurement_coordinates\n'
+                     'a,1,2,3,10,5,"1 2 3"\n')
+    with pytest.raises(ValueError, match=rf"^{sheet} line 2: field "
+                       "'measurement_coordinates' must be 8 numbers"):
+        read_box_table(str(sheet), 'recist')
