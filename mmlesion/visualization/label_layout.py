@@ -122,12 +122,16 @@ def _steps(start: float, stop: float, step: float) -> List[float]:
 
 
 def _tries(box: Sequence[float], w: float, h: float, gap: float,
-           rings: int, strict: List[Rect], loose: List[Rect]
+           rings: int, strict: List[Rect], loose: List[Rect],
+           near_only: bool = False
            ) -> Iterator[Tuple[List[Tuple[float, float]], List[Rect]]]:
     """The spots to try for a label and what each must miss, in order;
     the rings' spots (most of the work) made only when reached."""
     near, far = _candidates(box, w, h, gap)
-    yield from ((near, strict), (near, loose), (far, strict), (far, loose))
+    yield from ((near, strict), (near, loose))
+    if near_only:
+        return
+    yield from ((far, strict), (far, loose))
     if rings > 0:
         ring = _ring_candidates(box, w, h, gap, rings)
         yield from ((ring, strict), (ring, loose))
@@ -139,7 +143,8 @@ def place_labels(boxes: Sequence[Sequence[float]],
                  keep_out: Sequence[Rect] = (),
                  prefer_out: Sequence[Rect] = (),
                  gap: float = 3.,
-                 rings: int = 0) -> List[Optional[Rect]]:
+                 rings: int = 0,
+                 near_only: bool = False) -> List[Optional[Rect]]:
     """Place one label per box, greedily, in the given order: at the
     first spot next to its box, else further out, then (``rings``) all
     around it, where it overlaps no placed label and nothing in
@@ -156,6 +161,9 @@ def place_labels(boxes: Sequence[Sequence[float]],
         gap (float): pixels between a box and its label.
         rings (int): rings of spots all around the box tried last (0: none;
             a crowded cluster of boxes needs a few).
+        near_only (bool): only the spots next to the box (no label tied to
+            its box by a line): a label with no free spot there is left
+            out.
 
     Returns:
         list[Rect | None]: the label rectangles, ``None`` where left out.
@@ -167,7 +175,8 @@ def place_labels(boxes: Sequence[Sequence[float]],
     strict = loose + list(prefer_out)
     for box, (w, h) in zip(boxes, sizes):
         found: Optional[Rect] = None
-        tries = _tries(box, w, h, gap, rings, strict, loose)
+        tries = _tries(box, w, h, gap, 0 if near_only else rings, strict,
+                       loose, near_only)
         for spots, avoid in tries if w <= width and h <= height else ():
             for x, y in spots:
                 x = min(max(x, 0.), width - w)

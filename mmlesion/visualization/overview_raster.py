@@ -7,7 +7,7 @@ scale), placed apart from the others, and the demo weights' warning in a
 red band under the title.
 """
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -126,6 +126,41 @@ def projections(volume, window: Tuple[float, float]) -> List[Projection]:
             Projection('axial MIP', axial, 'upper', sy / sx, (0, 1, 3, 4))]
 
 
+#: The coronal panel's least height, as a fraction of its slot: a thin
+#: series (20 slices of 2 mm across 400 mm) is stretched along z to it.
+MIN_HEIGHT_FRACTION = 1 / 3
+
+
+#: The end of a stretched panel's title: its numbers only next to their
+#: boxes (:func:`place_tags`).
+STRETCHED = '; numbers where room)'
+
+
+def at_least_min_height(projection: Projection,
+                        slot: Tuple[float, float, float, float]
+                        ) -> Projection:
+    """A projection stretched along its rows so that it fills at least
+    :data:`MIN_HEIGHT_FRACTION` of its slot's height, its title saying by
+    how much; as it is where it does already.
+
+    Args:
+        projection (Projection): the coronal (or any) projection.
+        slot (tuple): its slot ``(x, y, w, h)``.
+
+    Returns:
+        Projection: the projection to draw.
+    """
+    rows, cols = projection.image.shape
+    _, _, w, h = slot
+    height = min(h, w * rows * projection.aspect / cols)
+    stretch = MIN_HEIGHT_FRACTION * h / height
+    if stretch <= 1.:
+        return projection
+    return replace(projection, aspect=projection.aspect * stretch,
+                   name=projection.name[:-1] + f', z stretched x{stretch:.1f}'
+                   + STRETCHED)
+
+
 def overview_title(findings: Sequence[dict], shown: int) -> str:
     """The overview's title line."""
     return (f'{len(findings)} findings ({shown} best drawn, numbered by '
@@ -133,8 +168,8 @@ def overview_title(findings: Sequence[dict], shown: int) -> str:
 
 
 def place_tags(slot: Tuple[float, float, float, float],
-               boxes: Sequence[Rect], ids: Sequence[int]
-               ) -> List[Optional[Rect]]:
+               boxes: Sequence[Rect], ids: Sequence[int],
+               near_only: bool = False) -> List[Optional[Rect]]:
     """The number tags of one panel's boxes, placed apart in its slot, best
     first (:func:`~mmlesion.visualization.label_layout.place_labels`).
 
@@ -142,6 +177,9 @@ def place_tags(slot: Tuple[float, float, float, float],
         slot (tuple): the panel's slot ``(x, y, w, h)``.
         boxes (Sequence[Rect]): the boxes in pixels of the picture.
         ids (Sequence[int]): their numbers.
+        near_only (bool): a tag only next to its box, none where that has
+            no room (a stretched thin series' coronal panel: its crowded
+            boxes are numbered on the axial one).
 
     Returns:
         list[Rect | None]: each tag in pixels of the picture; None where no
@@ -153,7 +191,8 @@ def place_tags(slot: Tuple[float, float, float, float],
              for i in ids]
     line_px = BOX_LINE_PT * PICTURE_DPI / 72.
     bands = [b for box in local for b in outline_bands(box, line_px)]
-    rects = place_labels(local, sizes, (sw, sh), prefer_out=bands, rings=8)
+    rects = place_labels(local, sizes, (sw, sh), prefer_out=bands, rings=8,
+                         near_only=near_only)
     return [None if r is None else
             (r[0] + sx, r[1] + sy, r[2] + sx, r[3] + sy) for r in rects]
 
@@ -247,12 +286,13 @@ class OverviewRaster:
         canvas = np.full((height, width, 3), 255, np.uint8)
         self.panels = []
         projected = projections(self.volume, self.window)
+        projected[0] = at_least_min_height(projected[0], self.slots[0])
         for slot, projection in zip(self.slots, projected):
             view = projection.view(slot)
             boxes = _draw_panel(canvas, view, projection, shown, colors)
-            self.panels.append(OverviewPanel(view, boxes,
-                                             place_tags(slot, boxes, ids),
-                                             ids, colors))
+            tags = place_tags(slot, boxes, ids, near_only=projection.name
+                              .endswith(STRETCHED))
+            self.panels.append(OverviewPanel(view, boxes, tags, ids, colors))
         _draw_tags(canvas, self.panels)
         _draw_strip(canvas, self.scale)
         image = Image.fromarray(canvas)

@@ -274,3 +274,39 @@ def test_draw_overview_writes_the_raster_s_picture(tmp_path, monkeypatch):
     assert np.array_equal(np.asarray(Image.open(path)), rendered)
     assert np.array_equal(saved['overview.png'].pixels, rendered)
     assert saved['overview.png'].figure is None
+
+
+def test_a_thin_series_coronal_panel_is_stretched_and_not_crowded():
+    """A 6-slice series 2 mm thick across 100 mm: its coronal MIP is
+    stretched along z to a third of its slot's height (the title says by
+    how much), and its numbers sit next to their boxes only (no tag far
+    out on a line): the crowded ones stay unnumbered there, all are
+    numbered on the axial MIP. A tall scan is drawn at its aspect."""
+    from mmlesion.visualization.label_layout import leader_line
+    from mmlesion.visualization.overview_raster import MIN_HEIGHT_FRACTION
+    array = np.full((6, 125, 125), -1000., np.float32)
+    array[:, 20:105, 10:115] = 40.
+    volume = CTVolume(array, (2., .8, .8), (0., 0., 0.))
+    # 20 boxes a voxel apart along x on the same slices: a crowd coronally
+    findings = [_finding(i + 1, 1. - i / 40., (40 + i, 43 + i),
+                         (30 + 3 * (i % 5), 40 + 3 * (i % 5)), (2, 3))
+                for i in range(20)]
+    raster = OverviewRaster(volume, WINDOW)
+    raster.render(findings)
+    coronal, axial = raster.panels
+    _, _, _, slot_h = raster.slots[0]
+    stretch = coronal.view.size[1] / (coronal.view.size[0] * 6 * 2. / 100.)
+    assert coronal.view.size[1] >= MIN_HEIGHT_FRACTION * slot_h - 1
+    title = [t.text for t in raster.texts if t.text.startswith('coronal')]
+    assert title == [f'coronal MIP (head up, z stretched x{stretch:.1f}; '
+                     'numbers where room)']
+    placed = [(box, rect) for box, rect in zip(coronal.boxes, coronal.tags)
+              if rect is not None]
+    assert 0 < len(placed) < 20
+    assert all(leader_line(box, rect) is None for box, rect in placed)
+    assert all(rect is not None for rect in axial.tags)
+    # the 20-slice, 2.5 mm block volume is tall: drawn as it was
+    tall = OverviewRaster(_volume(), WINDOW)
+    tall.render(APART)
+    assert 'coronal MIP (head up)' in [t.text for t in tall.texts]
+    assert all(rect is not None for rect in tall.panels[0].tags)
