@@ -310,7 +310,9 @@ def misplaced(text: str, method: Optional[str]) -> List[str]:
             if not (dec or sign.strip('~') or suffix):
                 continue  # a plain integer: not a quoted number
             found = [p for p in places if _same(p.value, num, dec) and
-                     _unit_fits(p, sign, suffix)]
+                     _unit_fits(p, sign, suffix) or p.column == 'FROC score'
+                     and _same(p.value * 100, num, dec) and  # a CPM in %
+                     suffix in ('', '%') and not sign.strip('~')]
             if not found:
                 continue
             where = f'{tok.group(0)!r} in {unit.strip()[:100]!r}'
@@ -466,6 +468,9 @@ MISPLACED = (
     # 81.51 is FPN's sensitivity at 3 FPs; at 4 FPs it is 83.55
     ('elixirnet', '(the paper: FPN 81.51 at 4 FPs)',
      '(the paper: FPN 83.55 at 4 FPs)'),
+    # a CPM in percent: 93.5 is 3D-AG†'s 0.935
+    ('aggregated3d', '(the paper: 3D-AG-LM† 93.5 %)',
+     '(the paper: 3D-AG-LM† 93.9 %)'),
 )
 
 
