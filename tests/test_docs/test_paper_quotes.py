@@ -785,8 +785,8 @@ def row_lines(span: str, row: str) -> List[str]:
 def unplaced(method: str, places: List[Printed], paper: str) -> List[str]:
     """The printed numbers of ``places`` not at their place in the paper:
     in their row where the text prints a table's (or figure's) rows as
-    lines, else in their table, figure or section (a table of :data:`NOT_IN_TEXT` is not
-    read)."""
+    lines, else in their table, figure or section (a table of
+    :data:`NOT_IN_TEXT` is not read)."""
     spans = {w: place_span(paper, w) for w in {p.where for p in places}}
     absent = sorted(w for w, span in spans.items() if span is None)
     assert absent == sorted(NOT_IN_TEXT.get(method, ())), (
