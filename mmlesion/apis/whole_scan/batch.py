@@ -41,7 +41,7 @@ from .settings import (FindingRescorer, Finishing, RunSettings,
                        VolumeInferenceSettings)
 from .slices import check_workers
 from .write import (OutDirLock, check_out_dir_apart, output_paths,
-                    remove_stale_staging)
+                    recorded_model_warnings, remove_stale_staging)
 from .write_dicom import DicomPlan, prepare_dicom_results
 
 SUMMARY_NAME = 'scans.csv'
@@ -515,8 +515,11 @@ def _finish(row: BatchRow, pending: _Pending, logger,
 
 
 def format_batch_summary(rows: List[BatchRow], out_dir: str) -> str:
-    """The console's lines for a batch: one per scan, then the counts."""
-    lines = []
+    """The console's lines for a batch: the model's warning (as each
+    scan's report says it), one line per scan, then the counts."""
+    lines = [f'WARNING: model {w}' for w in recorded_model_warnings(
+        osp.join(out_dir, r.folder) for r in rows
+        if r.status in ('done', 'skipped'))]
     for row in rows:
         what = (f"{row.findings} findings, {row.total_seconds} s"
                 if row.status == 'done' else row.error or '')

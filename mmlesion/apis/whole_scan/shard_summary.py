@@ -16,7 +16,7 @@ from mmlesion.utils import atomic_save_with, atomic_write_text
 from mmlesion.visualization.volume_report import warning_banner
 
 from .batch import SUMMARY_NAME, write_csv
-from .write import output_paths
+from .write import output_paths, recorded_model_warnings
 
 #: The merged findings table.
 FINDINGS_TABLE = 'findings.csv'
@@ -51,23 +51,17 @@ def shard_folder(shard: int) -> str:
     return f'shard_{shard:03d}'
 
 
-def scan_record(out: Path, row: ShardedRow) -> Dict[str, Any]:
-    """A finished scan's ``findings.json``."""
-    path = output_paths(out / shard_folder(row.shard) / row.folder).json
-    return json.loads(Path(path).read_text(encoding='utf-8'))
-
-
 def scan_findings(out: Path, row: ShardedRow) -> List[dict]:
     """A finished scan's ``findings.json`` findings."""
-    return scan_record(out, row)['findings']
+    path = output_paths(out / shard_folder(row.shard) / row.folder).json
+    return json.loads(Path(path).read_text(encoding='utf-8'))['findings']
 
 
 def model_warnings(rows: Sequence[ShardedRow], out: Path) -> List[str]:
     """The ``model_warning`` s of the finished scans (e.g. demo weights),
     each once, in the rows' order."""
-    found = (scan_record(out, r).get('model_warning') for r in rows
-             if r.status == 'done')
-    return list(dict.fromkeys(w for w in found if w))
+    return recorded_model_warnings(out / shard_folder(r.shard) / r.folder
+                                   for r in rows if r.status == 'done')
 
 
 def finding_records(rows: Sequence[ShardedRow],

@@ -426,6 +426,28 @@ def write_volume_results(result: ScanResult,
     return final
 
 
+def recorded_model_warnings(folders: Iterable[Union[str, Path]]
+                            ) -> List[str]:
+    """The ``model_warning`` s (e.g. demo weights) of the results written
+    into ``folders`` (their ``findings.json``), each once, in order: the
+    summaries of many scans say them as each report does.
+
+    Args:
+        folders (Iterable): scans' results folders (one without
+            ``findings.json`` is passed over).
+
+    Returns:
+        list[str]: the warnings.
+    """
+    found = []
+    for folder in folders:
+        path = output_paths(folder).json
+        if path.is_file():
+            found.append(json.loads(path.read_text(encoding='utf-8')).get(
+                'model_warning'))
+    return list(dict.fromkeys(w for w in found if w))
+
+
 def _score_parts_text(parts: Dict[str, float]) -> str:
     """`` (s_DET 0.700, s_FPR 0.500)``, or nothing."""
     if not parts:

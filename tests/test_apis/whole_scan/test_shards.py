@@ -15,8 +15,10 @@ import torch
 
 from mmlesion.apis.whole_scan.scan_list import find_scans
 from mmlesion.apis.whole_scan.shards import (ShardedRun, ShardSettings,
+                                             ShardWork,
                                              plan_shards,
                                              run_sharded_inference)
+from mmlesion.utils.distributed.forked_call import fork_available
 from tests.helpers.tool_modules import load_tool
 from tests.helpers.volume_demo import scans_and_random_checkpoint
 from .test_batch import CFG_PATH, QUIET
@@ -213,7 +215,7 @@ def test_a_series_is_finished_once_its_results_are_stored(tmp_path):
 def test_the_archive_summary_carries_the_model_warning(tmp_path):
     """Scans run with demo weights: summary.html heads with the warning
     (as each report.html does), summary.png says it in red, the console
-    too; without a warning none."""
+    too (a sharded run's and a batch's); without a warning none."""
     from PIL import Image
 
     from mmlesion.apis.whole_scan.model import DEMO_MODEL_WARNING
@@ -242,3 +244,117 @@ def test_the_archive_summary_carries_the_model_warning(tmp_path):
         else:
             assert 'model-warning' not in page and 'WARNING' not in console
             assert height == 400
+    # a batch without shards: its console summary too
+    from mmlesion.apis.whole_scan.batch import BatchRow, format_batch_summary
+    for name in ('demo', 'plain'):
+        batch = tmp_path / f'batch_{name}'
+        (batch / 'a').mkdir(parents=True)
+        (tmp_path / name / 'shard_000' / 'a' / 'findings.json').rename(
+            batch / 'a' / 'findings.json')
+        console = format_batch_summary(
+            [BatchRow('a.nii.gz', 'a', 'skipped'),
+             BatchRow('c.nii.gz', 'c', 'failed', error='unreadable')],
+            str(batch))
+        assert ('WARNING' in console) == (name == 'demo')
+        if name == 'demo':
+            assert console.splitlines()[0] == (
+                f'WARNING: model {DEMO_MODEL_WARNING}')
+
+
+class _Locking(ShardWork):
+    """Work that takes its shard folder's lock as a job's batch does, once
+    the file ``go`` beside the shards exists."""
+
+    def run(self, job):
+        from mmlesion.apis.whole_scan.write import OutDirLock
+        go = Path(job.run.out_dir).parent / 'go'
+        while not go.exists():
+            time.sleep(0.02)
+        with OutDirLock(job.run.out_dir):
+            return 0
+
+
+@pytest.mark.skipif(not fork_available(), reason='local jobs fork')
+def test_a_job_refused_by_a_lock_says_so_in_its_log(tmp_path):
+    """Another process takes shard 0's lock once the jobs started: its job
+    ends saying so in the last line of its log, and its item's reason in
+    scans.csv is that line (not only 'ended (exit code 1)'); shard 1
+    runs."""
+    from contextlib import ExitStack
+
+    from mmlesion.apis.whole_scan.write import out_lock_path
+    from tests.helpers.lock_holder import lock_holder
+    out = tmp_path / 'out'
+    shard = out / 'shard_000'
+    holders = []
+    with ExitStack() as stack:
+
+        def log(line):
+            if 'started' in line:  # before the jobs take their locks
+                shard.mkdir(parents=True, exist_ok=True)
+                holders.append(stack.enter_context(
+                    lock_holder(str(out), out_lock_path(shard))))
+                (out / 'go').touch()
+
+        rows = run_sharded_inference(
+            _Locking(['a.nii.gz', 'b.nii.gz']), ShardedRun(
+                'unused', None, str(out), log=log, shards=ShardSettings(
+                    jobs=2, retries=0, poll_seconds=0.05)))
+    busy = (f'{shard}: --out-dir in use by another infer_volume run (PID '
+            f'{holders[0].pid} on host ')
+    log = (out / 'logs' / 'shard_000.log').read_text().splitlines()
+    assert log[-1].startswith('error: ' + busy), log
+    assert rows[0].status == 'failed'
+    assert rows[0].error.startswith('job process ') and busy in \
+        rows[0].error and '(exit code 1: ' in rows[0].error
+    assert 'error' not in (out / 'logs' / 'shard_001.log').read_text()
+
+
+def test_server_csv_says_what_this_run_stored(tmp_path):
+    """A retry finds on the server what the run's first round stored (its
+    shard table then says 'on the server already'): OUT/server.csv says
+    'stored'. A shard that did not run keeps the table of an earlier run,
+    whose 'stored' is not this run's: 'on the server already'."""
+    from mmlesion.apis.whole_scan.dicomweb_batch import (
+        SERVER_SUMMARY, ServerRow, write_server_summary)
+    from mmlesion.apis.whole_scan.dicomweb_source import DicomWebSettings
+    from mmlesion.apis.whole_scan.server_shards import SeriesWork
+    from mmlesion.apis.whole_scan.server_source import FoundSeries, SeriesRef
+    from mmlesion.apis.whole_scan.shard_summary import ShardedRow
+    refs = [SeriesRef('1.2', f'1.2.{i}', 'CT') for i in range(2)]
+    work = SeriesWork(DicomWebSettings('http://pacs/dicom-web'),
+                      FoundSeries(refs))
+    ran, idle = tmp_path / 'shard_000', tmp_path / 'shard_001'
+    for k, (folder, store) in enumerate(((idle, 'stored'), (ran, 'stored'),
+                                         (ran, 'on the server already'))):
+        folder.mkdir(exist_ok=True)
+        write_server_summary([ServerRow('1.2', f'1.2.{int(folder == idle)}',
+                                        'done', 1, store, store)],
+                             folder / SERVER_SUMMARY)
+        if k:  # the earlier run's table, then round 1, then the retry
+            work.round_ended([ran])
+    work.write_outputs([ShardedRow('x', '1.2.0', 0, 'done', attempts=2),
+                        ShardedRow('y', '1.2.1', 1, 'done')], tmp_path)
+    with open(tmp_path / SERVER_SUMMARY, newline='') as f:
+        got = [(r['series_uid'], r['sr'], r['seg'])
+               for r in csv.DictReader(f)]
+    assert got == [('1.2.0', 'stored', 'stored'),
+                   ('1.2.1', 'on the server already',
+                    'on the server already')]
+
+
+def test_the_tool_says_an_interruption_in_one_line(monkeypatch, capsys):
+    """Ctrl-C: infer_volume prints the line of the interrupted run (its
+    jobs ended) and exits 130, without a traceback."""
+    from mmlesion.apis.whole_scan.shards import ShardsInterrupted
+    tool = load_tool('infer_volume.py')
+
+    def interrupted(args, cfg):
+        raise ShardsInterrupted('2 job(s) ended (shard_000 11, shard_001 12)')
+
+    monkeypatch.setattr(tool, '_run_sharded', interrupted)
+    code = tool.main([CFG_PATH, 'k.pth', 'a.nii.gz', 'b.nii.gz', '--jobs',
+                      '2', '--out-dir', 'unused'])
+    assert code == 130
+    assert capsys.readouterr().err.splitlines() == [
+        'interrupted: 2 job(s) ended (shard_000 11, shard_001 12)']
