@@ -67,7 +67,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     import mmlesion  # noqa: F401  (registers components)
     from mmlesion.apis.whole_scan.calibrate import (calibrate_scans,
-                                                    detect_scans, judge_scans,
+                                                    detect_scans, judge_kept,
+                                                    judge_scans,
                                                     read_scan_truths,
                                                     record_in_checkpoint)
     from mmlesion.apis.whole_scan.run import (load_volume_run,
@@ -80,6 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmlesion.utils.configs.loading import load_config
     get_tool_logger('eval_whole_scan')
     out = Path(args.out_dir)
+    kept = None
     try:
         cfg = load_config(args.config)
         apply_cfg_options(cfg, args.cfg_options, source=args.config)
@@ -102,10 +104,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             record_in_checkpoint(args.checkpoint,
                                  calibration.operating_points(split))
         else:
-            steps = (point.lesion_steps if point is not None
-                     and point.fp_unit == 'scan' else
+            scan_point = point is not None and point.fp_unit == 'scan'
+            steps = (point.lesion_steps if scan_point else
                      detection.lesion_steps())
             result = judge_scans(scans, _with(detection, steps))
+            if scan_point:  # what a whole-scan run keeps on these scans
+                kept = judge_kept(scans, _with(detection, steps),
+                                  point.threshold)
     except (FileNotFoundError, ValueError, ImportError,
             UntrustedCheckpointError, CorruptCheckpointError) as err:
         print(f'error: {err}', file=sys.stderr)
@@ -115,11 +120,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.calibrate:
         record['tried'] = [dict(steps=s, mean_sensitivity=round(m, 6))
                            for s, m in calibration.tried]
+    if kept is not None:
+        from dataclasses import asdict
+        record['operating_point'] = dict(
+            fp_per_scan=point.fp_rate, validated_on=point.split,
+            **asdict(kept))
     from mmlesion.utils.writing.atomic import atomic_write_text
     atomic_write_text(str(out / 'scan_lesions.json'),
                       json.dumps(record, indent=1) + '\n')
     _figure(result, out / 'scan_froc.png', split)
     print(format_result(result, steps, split))
+    if kept is not None:
+        per = kept.findings_per_lesion
+        print(f'at the recorded operating point ({point.fp_rate:g} false '
+              f'findings per scan on {point.split}: score >= '
+              f'{kept.threshold:.4g}): sensitivity {kept.sensitivity:.3f}, '
+              f'{kept.findings_per_scan:.2f} findings per scan, '
+              f'{kept.false_per_scan:.2f} false, findings per lesion found '
+              + ('-' if per is None else f'{per:.2f}'))
     if args.calibrate:
         print(f'stored in {args.checkpoint}: the per-scan operating points '
               '(tools/infer_volume.py keeps the findings at --fp-per-scan, '

@@ -29,7 +29,8 @@ validation patients' scans (``tools/eval_whole_scan.py --calibrate``),
 then the held-out patients' scans are detected whole and their findings
 matched to the planted lesions (3D IoBB >= 0.3), beside chance
 (:func:`chance_scan_findings`); ``OUT/whole_scan_3d.json`` holds
-``findings_per_lesion`` (at 4 false findings per scan),
+``findings_per_lesion`` (at the validated operating point of 4 false
+findings per scan, as ``infer_volume`` keeps them),
 ``sensitivity_at_fp_per_scan`` and ``chance_at_fp_per_scan``.
 """
 import json
@@ -240,8 +241,10 @@ def whole_scan_3d(config: Path, checkpoint: Path, ann_file: Path, out: Path,
         hit_rule=model['hit_rule'], test_scans=model['num_scans'],
         test_lesions=model['num_lesions'],
         lesion_steps=model['lesion_steps'],
-        findings_per_lesion=model['findings_per_lesion'][rate],
-        findings_per_scan=model['findings_per_scan'][rate],
+        operating_point=model['operating_point'],
+        findings_per_lesion=model['operating_point']['findings_per_lesion'],
+        findings_per_scan=model['operating_point']['findings_per_scan'],
+        findings_per_lesion_at_4_on_test=model['findings_per_lesion'][rate],
         sensitivity_at_fp_per_scan={
             f'{r:g}': s for r, s in zip(model['fp_rates'],
                                         model['sensitivities'])},

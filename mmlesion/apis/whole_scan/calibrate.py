@@ -9,9 +9,9 @@ its 2D boxes are then stacked under each candidate of a small grid of the
 lesion steps (:data:`LESION_STEP_GRID`), and the findings judged against
 the lesions in 3D (:func:`~mmlesion.evaluation.functional.scan_lesions.
 evaluate_scan_findings`). :func:`calibrate_scans` keeps the steps with the
-best mean sensitivity over 1/8 to 8 false findings per scan (ties: the
-earlier candidate, fewer steps first) and the score thresholds of those
-rates: an :class:`~mmlesion.evaluation.functional.operating_points.
+best mean sensitivity over 1/8 to 8 false findings per scan (among equals:
+the fewest findings per lesion found, then per scan; then the earlier
+candidate) and the score thresholds of those rates: an :class:`~mmlesion.evaluation.functional.operating_points.
 OperatingPoints` record of unit ``scan`` that :func:`record_in_checkpoint`
 stores in the checkpoint, where whole-scan runs find it.
 """
@@ -31,7 +31,8 @@ from mmlesion.evaluation.functional.box_stacking import stack_slice_boxes
 from mmlesion.evaluation.functional.operating_points import (
     SCAN_OPERATING_POINTS_KEY, OperatingPoints)
 from mmlesion.evaluation.functional.scan_lesions import (
-    SCAN_FP_RATES, SCAN_IOBB_THR, ScanLesionResult, evaluate_scan_findings)
+    SCAN_FP_RATES, SCAN_IOBB_THR, KeptFindings, ScanLesionResult,
+    evaluate_kept_findings, evaluate_scan_findings)
 from mmlesion.utils.checkpoints.checksum import (read_checksum,
                                                  remove_checksum,
                                                  write_checksum)
@@ -188,10 +189,23 @@ def judge_scans(scans: Sequence[DetectedScan],
                 iobb_thr: float = SCAN_IOBB_THR) -> ScanLesionResult:
     """The scans' findings under ``detection``'s stacking judged against
     their lesions in 3D."""
-    return evaluate_scan_findings(
-        [s.findings(detection) for s in scans],
-        [s.truth.lesions for s in scans],
-        [s.volume.spacing_zyx for s in scans], fp_rates, iobb_thr)
+    return evaluate_scan_findings(*_judged(scans, detection), fp_rates,
+                                  iobb_thr)
+
+
+def judge_kept(scans: Sequence[DetectedScan], detection: DetectionSettings,
+               threshold: float) -> KeptFindings:
+    """The scans' findings under ``detection``'s stacking scored >=
+    ``threshold`` (an operating point chosen on other scans) judged
+    against their lesions in 3D."""
+    return evaluate_kept_findings(*_judged(scans, detection), threshold)
+
+
+def _judged(scans: Sequence[DetectedScan],
+            detection: DetectionSettings) -> tuple:
+    return ([s.findings(detection) for s in scans],
+            [s.truth.lesions for s in scans],
+            [s.volume.spacing_zyx for s in scans])
 
 
 def lesion_step_candidates(
@@ -225,14 +239,27 @@ def calibrate_scans(scans: Sequence[DetectedScan],
         mean sensitivity.
     """
     best: Optional[Calibration] = None
+    best_key = None
     tried = []
     for steps in lesion_step_candidates(grid):
         result = judge_scans(scans, replace(detection, **steps), fp_rates)
         tried.append((steps, result.mean_sensitivity()))
-        if best is None or tried[-1][1] > best.result.mean_sensitivity():
-            best = Calibration(steps, result)
+        key = _preference(result)
+        if best is None or key > best_key:
+            best, best_key = Calibration(steps, result), key
     best.tried = tried
     return best
+
+
+def _preference(result: ScanLesionResult) -> Tuple[float, float, float]:
+    """What :func:`calibrate_scans` maximises, in order: the mean
+    sensitivity (to 6 decimals); then, among equals, the fewest findings
+    per lesion found and the fewest findings per scan (means over the
+    rates): one finding per lesion, no strays."""
+    per_lesion = [v for v in result.findings_per_lesion if v is not None]
+    return (round(result.mean_sensitivity(), 6),
+            -float(np.mean(per_lesion)) if per_lesion else 0.,
+            -float(np.mean(result.findings_per_scan)))
 
 
 def record_in_checkpoint(checkpoint: str, points: OperatingPoints) -> None:

@@ -524,8 +524,7 @@ class ScanResult:
                    worker_type=d.worker_type,
                    resample_backend=d.resample_backend,
                    score_thr=d.score_thr, iou_thr=d.iou_thr,
-                   max_gap=d.max_gap, min_slices=d.min_slices,
-                   fpr=self.rescored_by)
+                   **d.lesion_steps(), fpr=self.rescored_by)
         out.update(self.model_settings)
         return out
 

@@ -209,11 +209,30 @@ def evaluate_scan_findings(findings: Sequence[np.ndarray],
         per_scan.append(round(float(kept.sum()) / match.num_images, 6))
     thr = thresholds[rates.index(distance_rate)] if distance_rate in rates \
         else float(match.thresholds_at_fp([distance_rate])[0])
+    nearest = _nearest_mm(findings, lesions, spacings_zyx, thr)
+    return ScanLesionResult(
+        hit_rule=HIT_RULE.format(thr=iobb_thr), num_scans=match.num_images,
+        num_lesions=match.num_gts, fp_rates=rates,
+        sensitivities=[round(float(s), 6) for s in sens],
+        thresholds=[float(t) for t in thresholds],
+        findings_per_lesion=per_lesion, findings_per_scan=per_scan,
+        distance_rate=float(distance_rate), nearest_mm=nearest,
+        curve=match.curve())
+
+
+def _nearest_mm(findings: Sequence[np.ndarray],
+                lesions: Sequence[np.ndarray],
+                spacings_zyx: Sequence[Sequence[float]],
+                threshold: float) -> List[Optional[float]]:
+    """Per lesion (scan by scan) the distance (mm) from its box centre to
+    the nearest centre of its scan's findings scored >= ``threshold``
+    (None: none in its scan; NaN ``threshold``: none kept)."""
     nearest: List[Optional[float]] = []
     for det, gt, spacing in zip(findings, lesions, spacings_zyx):
         det = np.asarray(det, np.float64).reshape(-1, 7)
         gt = np.asarray(gt, np.float64).reshape(-1, 6)
-        det = det[det[:, 6] >= thr] if not np.isnan(thr) else det[:0]
+        det = det[det[:, 6] >= threshold] if not np.isnan(
+            threshold) else det[:0]
         scale = np.asarray(spacing, np.float64)[::-1]  # x, y, z
         centre = (det[:, :3] + det[:, 3:6]) / 2 * scale
         for box in gt:
@@ -223,14 +242,53 @@ def evaluate_scan_findings(findings: Sequence[np.ndarray],
             d = np.linalg.norm(centre - (box[:3] + box[3:]) / 2 * scale,
                                axis=1)
             nearest.append(round(float(d.min()), 3))
-    return ScanLesionResult(
-        hit_rule=HIT_RULE.format(thr=iobb_thr), num_scans=match.num_images,
-        num_lesions=match.num_gts, fp_rates=rates,
-        sensitivities=[round(float(s), 6) for s in sens],
-        thresholds=[float(t) for t in thresholds],
-        findings_per_lesion=per_lesion, findings_per_scan=per_scan,
-        distance_rate=float(distance_rate), nearest_mm=nearest,
-        curve=match.curve())
+    return nearest
+
+
+@dataclass
+class KeptFindings:
+    """Findings kept at one score threshold against known lesions
+    (:func:`evaluate_kept_findings`): what a whole-scan run at an
+    operating point chosen elsewhere reports.
+
+    Args:
+        threshold (float): findings scored >= it are kept.
+        sensitivity (float): lesions hit by a kept finding.
+        findings_per_lesion (float | None): kept findings that hit a lesion
+            over the lesions hit (None: none hit).
+        findings_per_scan (float): kept findings per scan.
+        false_per_scan (float): kept findings per scan that are not a new
+            lesion (module doc).
+        nearest_mm (list[float | None]): per lesion the distance to the
+            nearest kept finding.
+    """
+    threshold: float
+    sensitivity: float
+    findings_per_lesion: Optional[float]
+    findings_per_scan: float
+    false_per_scan: float
+    nearest_mm: List[Optional[float]]
+
+
+def evaluate_kept_findings(findings: Sequence[np.ndarray],
+                           lesions: Sequence[np.ndarray],
+                           spacings_zyx: Sequence[Sequence[float]],
+                           threshold: float,
+                           iobb_thr: float = SCAN_IOBB_THR) -> KeptFindings:
+    """The findings scored >= ``threshold`` judged as lesions (module doc;
+    arguments as :func:`evaluate_scan_findings`')."""
+    kept = [np.asarray(f, np.float64).reshape(-1, 7) for f in findings]
+    kept = [f[f[:, 6] >= threshold] for f in kept]
+    match, hit_any = match_scan_findings(kept, lesions, iobb_thr)
+    found = int(match.new_hits.sum())
+    return KeptFindings(
+        threshold=float(threshold),
+        sensitivity=round(found / match.num_gts, 6) if match.num_gts else 0.,
+        findings_per_lesion=round(float(hit_any.sum()) / found, 6)
+        if found else None,
+        findings_per_scan=round(len(match.scores) / match.num_images, 6),
+        false_per_scan=round(float(match.is_fp.sum()) / match.num_images, 6),
+        nearest_mm=_nearest_mm(kept, lesions, spacings_zyx, threshold))
 
 
 def scan_sensitivity_dict(result: ScanLesionResult) -> Dict[str, float]:

@@ -157,13 +157,16 @@ def run_stand_in(tmp_path: Path) -> Path:
 #: spacing came from, after ``pixel_spacing_source``.
 SOURCES = ('\n  "sources": {\n   "interval_mm": "config",\n'
            '   "pixel_spacing": "option"\n  },')
+#: The stacking's lesion steps (new), after ``min_slices``: off.
+LESION_STEPS = ('\n  "contain_thr": null,\n  "join_gap": null,\n'
+                '  "merge_iou": null,')
 #: ``operating_point`` and ``num_candidates`` (new), before ``findings``: a
 #: model without a checkpoint keeps every finding above ``score_thr``.
 OPERATING_POINT = (
     '\n "operating_point": {\n  "source": "none",\n  "threshold": 0.05,\n'
     + ''.join(f'  "{k}": null,\n' for k in (
-        'fp_rate', 'fp_unit', 'sensitivity', 'split', 'epoch'))
-    + '  "note": null\n },\n "num_candidates": 3,')
+        'fp_rate', 'fp_unit', 'sensitivity', 'split', 'epoch', 'note'))
+    + '  "lesion_steps": null\n },\n "num_candidates": 3,')
 
 
 #: ``threads`` (new), after ``slices_per_second``: the run's torch threads
@@ -196,8 +199,9 @@ def test_findings_json_is_unchanged_but_for_its_schema_version(tmp_path):
     assert got.count('"pixel_spacing_source": "argument",' + SOURCES) == 1
     expected = (DATA / 'stand_in_findings.json').read_text(encoding='utf-8')
     assert got.count(OPERATING_POINT) == 1
+    assert got.count('"min_slices": 1,' + LESION_STEPS) == 1
     assert got.replace(version, '\n').replace(SOURCES, '').replace(
-        OPERATING_POINT, '') == expected
+        OPERATING_POINT, '').replace(LESION_STEPS, '') == expected
     got = normalised((out / 'candidates.csv').read_text(encoding='utf-8'),
                      tmp_path)
     assert got == (DATA / 'stand_in_candidates.csv').read_text(

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mmlesion.evaluation.functional.scan_lesions import (
-    evaluate_scan_findings, match_scan_findings, scan_sensitivity_dict)
+    evaluate_kept_findings, evaluate_scan_findings, match_scan_findings,
+    scan_sensitivity_dict)
 
 
 def _iobb(det, gt):
@@ -78,6 +79,13 @@ def test_duplicates_are_false_and_counted_per_lesion():
     assert result.findings_per_scan[result.at(4)] == 3.0
     # the nearest kept finding is on the lesion centre: 0 mm
     assert result.nearest_mm == [0.0]
+    # kept at a threshold chosen elsewhere
+    kept = evaluate_kept_findings([findings], [lesion], [(2., 1., 1.)], .8)
+    assert (kept.sensitivity, kept.findings_per_lesion,
+            kept.findings_per_scan, kept.false_per_scan) == (1., 2., 2., 1.)
+    kept = evaluate_kept_findings([findings], [lesion], [(2., 1., 1.)], .95)
+    assert (kept.sensitivity, kept.findings_per_lesion,
+            kept.nearest_mm) == (0., None, [None])
 
 
 def test_no_findings_and_bad_boxes():
